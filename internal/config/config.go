@@ -1,0 +1,106 @@
+package config
+
+import "time"
+
+// Version is the configuration format version this build reads.
+const Version = 1
+
+// Config is a node's whole configuration, read once by Load.
+type Config struct {
+	// Version must be 1.
+	Version int `yaml:"version"`
+	// Issuer is the OpenID issuer URL, e.g. "https://id.example.no"; for
+	// local runs "http://localhost:8080". Env VARDE_ISSUER.
+	Issuer string `yaml:"issuer"`
+	// Listen is the HTTP listen address, e.g. ":8080". Env VARDE_LISTEN.
+	Listen string `yaml:"listen"`
+	// Node names this node in logs, keys and status. Env VARDE_NODE.
+	Node    string  `yaml:"node"`
+	Store   Store   `yaml:"store"`
+	Keys    Keys    `yaml:"keys"`
+	OIDC    OIDC    `yaml:"oidc"`
+	Passkey Passkey `yaml:"passkey"`
+	Session Session `yaml:"session"`
+	Log     Log     `yaml:"log"`
+	// Clients declared here are written to the store at start-up and
+	// replace stored clients with the same ID.
+	Clients []Client `yaml:"clients"`
+}
+
+// Store selects and configures the storage backend.
+type Store struct {
+	// Driver is "sqlite" (default). Env VARDE_STORE_DRIVER.
+	Driver string `yaml:"driver"`
+	// DSN: for sqlite a file path. Env VARDE_STORE_DSN.
+	DSN string `yaml:"dsn"`
+}
+
+// Keys configures the node's signing key and subject salt.
+type Keys struct {
+	// SigningKeyFile is a PEM file with this node's ECDSA P-256 private
+	// key (PKCS#8 or SEC 1). Env VARDE_SIGNING_KEY_FILE. If empty a key
+	// is generated at start-up (demo and tests only).
+	SigningKeyFile string `yaml:"signing_key_file"`
+	// SubjectSaltFile holds the secret salt for pairwise subject
+	// identifiers (at least 32 bytes). Every node of a deployment must
+	// use the same salt, and it must never change: it would change every
+	// person's sub. Env VARDE_SUBJECT_SALT_FILE.
+	SubjectSaltFile string `yaml:"subject_salt_file"`
+}
+
+// OIDC configures the OpenID provider endpoints.
+type OIDC struct {
+	CodeLifetime         time.Duration `yaml:"code_lifetime"`          // default 60s, at most 60s
+	AuthRequestLifetime  time.Duration `yaml:"auth_request_lifetime"`  // default 10m
+	PARLifetime          time.Duration `yaml:"par_lifetime"`           // default 90s
+	AccessTokenLifetime  time.Duration `yaml:"access_token_lifetime"`  // default 10m
+	IDTokenLifetime      time.Duration `yaml:"id_token_lifetime"`      // default 10m
+	RefreshTokenLifetime time.Duration `yaml:"refresh_token_lifetime"` // default 8h
+}
+
+// Passkey configures the built-in passkey provider.
+type Passkey struct {
+	// RPID is the WebAuthn relying party ID: the issuer's host name
+	// unless set. It cannot be an IP address.
+	RPID string `yaml:"rp_id"`
+	// Origins allowed in WebAuthn client data; default the issuer origin.
+	Origins []string `yaml:"origins"`
+	// SyntheticEnrolment lets visitors create synthetic test persons and
+	// enrol passkeys for them. For demos and test environments only.
+	SyntheticEnrolment bool `yaml:"synthetic_enrolment"`
+}
+
+// Session configures browser sessions at Varde.
+type Session struct {
+	Lifetime time.Duration `yaml:"lifetime"` // default 8h
+	// SecureCookie sets the Secure flag; default true unless the issuer
+	// is http://localhost.
+	SecureCookie *bool `yaml:"secure_cookie"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // json (default) or text
+}
+
+// Client is a relying party declared in the configuration file.
+type Client struct {
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+	// AuthMethod: private_key_jwt, client_secret_basic or none.
+	AuthMethod string `yaml:"auth_method"`
+	// SecretFile holds the client secret (client_secret_basic), at least
+	// 32 characters. Secrets never go in the configuration file itself.
+	SecretFile string `yaml:"secret_file"`
+	// JWKS is an inline JWK set (as YAML or a JSON string) or JWKSURI a
+	// URL to fetch it from (private_key_jwt).
+	JWKS                   string   `yaml:"jwks"`
+	JWKSURI                string   `yaml:"jwks_uri"`
+	RedirectURIs           []string `yaml:"redirect_uris"`
+	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
+	RequirePAR             bool     `yaml:"require_par"`
+	AllowedLevels          []string `yaml:"allowed_levels"`
+	SectorID               string   `yaml:"sector_id"`
+	Claims                 []string `yaml:"claims"`
+}

@@ -1,0 +1,4 @@
+// Package httpx holds Varde's net/http plumbing: middleware (request IDs,
+// security headers, body limits, access logs), language negotiation and
+// the renderer for people-facing pages. It knows no protocol and no policy.
+package httpx

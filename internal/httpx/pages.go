@@ -1,0 +1,208 @@
+package httpx
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+
+	"golang.org/x/text/language"
+)
+
+// Language is one language people can choose.
+type Language struct {
+	Tag  string // "nb", "en"
+	Name string // in the language itself: "Norsk bokmål", "English"
+}
+
+// Pages renders people-facing HTML in the person's language.
+type Pages struct {
+	languages []Language
+	matcher   language.Matcher
+	catalogs  map[string]map[string]string
+	pages     map[string]*template.Template
+	log       *slog.Logger
+}
+
+// PageData is what every template receives.
+type PageData struct {
+	Lang      string
+	Languages []LanguageLink
+	RequestID string
+	// Data is the page's own data.
+	Data any
+}
+
+// LanguageLink is a link to the same page in another language.
+type LanguageLink struct {
+	Tag, Name, URL string
+	Current        bool
+}
+
+// NewPages loads every page in templates (except layout.html, which wraps
+// them) and one catalogue per language from locales/<tag>.json. The first
+// language is the fallback. Every key in any catalogue must exist in all.
+func NewPages(templates, locales fs.FS, langs []Language, log *slog.Logger) (*Pages, error) {
+	p := &Pages{languages: langs, catalogs: map[string]map[string]string{}, pages: map[string]*template.Template{}, log: log}
+	var tags []language.Tag
+	for _, l := range langs {
+		raw, err := fs.ReadFile(locales, "locales/"+l.Tag+".json")
+		if err != nil {
+			return nil, fmt.Errorf("locale %s: %w", l.Tag, err)
+		}
+		cat := map[string]string{}
+		if err := json.Unmarshal(raw, &cat); err != nil {
+			return nil, fmt.Errorf("locale %s: %w", l.Tag, err)
+		}
+		p.catalogs[l.Tag] = cat
+		tags = append(tags, language.MustParse(l.Tag))
+	}
+	if err := p.checkCatalogs(); err != nil {
+		return nil, err
+	}
+	p.matcher = language.NewMatcher(tags)
+	files, err := fs.Glob(templates, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	funcs := template.FuncMap{"t": func(string) string { return "" }, "tf": func(string, ...any) string { return "" }}
+	for _, f := range files {
+		name := strings.TrimSuffix(path.Base(f), ".html")
+		if name == "layout" {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templates, "templates/layout.html", f)
+		if err != nil {
+			return nil, fmt.Errorf("template %s: %w", name, err)
+		}
+		p.pages[name] = t
+	}
+	return p, nil
+}
+
+func (p *Pages) checkCatalogs() error {
+	var missing []string
+	for tag, cat := range p.catalogs {
+		for other, ocat := range p.catalogs {
+			for k := range ocat {
+				if _, ok := cat[k]; !ok {
+					missing = append(missing, fmt.Sprintf("%s lacks %q (in %s)", tag, k, other))
+				}
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("locales: %s", strings.Join(missing, "; "))
+	}
+	return nil
+}
+
+// Languages returns the supported languages.
+func (p *Pages) Languages() []Language { return p.languages }
+
+// Locale picks the page language: an explicit ?lang= choice, then the
+// "varde_lang" cookie, then preferred (for example OIDC ui_locales), then
+// Accept-Language, then the first language.
+func (p *Pages) Locale(r *http.Request, preferred []string) string {
+	if l := r.URL.Query().Get("lang"); p.known(l) {
+		return l
+	}
+	if c, err := r.Cookie("varde_lang"); err == nil && p.known(c.Value) {
+		return c.Value
+	}
+	var prefs []language.Tag
+	for _, s := range preferred {
+		if t, err := language.Parse(s); err == nil {
+			prefs = append(prefs, t)
+		}
+	}
+	if accept, _, err := language.ParseAcceptLanguage(r.Header.Get("Accept-Language")); err == nil {
+		prefs = append(prefs, accept...)
+	}
+	if len(prefs) == 0 {
+		return p.languages[0].Tag
+	}
+	_, i, conf := p.matcher.Match(prefs...)
+	if conf == language.No {
+		return p.languages[0].Tag
+	}
+	return p.languages[i].Tag
+}
+
+func (p *Pages) known(tag string) bool {
+	_, ok := p.catalogs[tag]
+	return ok
+}
+
+// T translates key into lang, falling back to the first language and then
+// to the key itself.
+func (p *Pages) T(lang, key string) string {
+	if s, ok := p.catalogs[lang][key]; ok {
+		return s
+	}
+	if s, ok := p.catalogs[p.languages[0].Tag][key]; ok {
+		return s
+	}
+	return key
+}
+
+// Render writes page name with status in lang. A "lang" query choice is
+// remembered in a cookie.
+func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, name, lang string, data any) {
+	t, ok := p.pages[name]
+	if !ok {
+		p.log.Error("unknown page template", "page", name)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	if q := r.URL.Query().Get("lang"); q == lang {
+		http.SetCookie(w, &http.Cookie{Name: "varde_lang", Value: lang, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	}
+	t, err := t.Clone()
+	if err == nil {
+		t = t.Funcs(template.FuncMap{
+			"t":  func(key string) string { return p.T(lang, key) },
+			"tf": func(key string, args ...any) string { return fmt.Sprintf(p.T(lang, key), args...) },
+		})
+	}
+	pd := PageData{Lang: lang, RequestID: RequestID(r.Context()), Data: data}
+	for _, l := range p.languages {
+		u := *r.URL
+		q := u.Query()
+		q.Set("lang", l.Tag)
+		u.RawQuery = q.Encode()
+		pd.Languages = append(pd.Languages, LanguageLink{Tag: l.Tag, Name: l.Name, URL: (&url.URL{Path: u.Path, RawQuery: u.RawQuery}).String(), Current: l.Tag == lang})
+	}
+	var buf bytes.Buffer
+	if err == nil {
+		err = t.Execute(&buf, pd)
+	}
+	if err != nil {
+		p.log.Error("render page", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Language", lang)
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// ErrorPage is the data of the "error" page: message keys, not text.
+type ErrorPage struct {
+	Title, Message, Next string
+	BackURL              string
+}
+
+// Error renders a plain-language error page.
+func (p *Pages) Error(w http.ResponseWriter, r *http.Request, status int, lang string, e ErrorPage) {
+	p.Render(w, r, status, "error", lang, e)
+}

@@ -1,0 +1,77 @@
+package provider
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Info describes a provider to the broker and the login page.
+type Info struct {
+	// ID is stable and URL-safe, e.g. "passkey", "bankid".
+	ID string
+	// Name is shown to people, by language tag ("en", "nb"); "en" is the
+	// fallback.
+	Name map[string]string
+	// MaxLevel is the highest level the provider can deliver.
+	MaxLevel assurance.Level
+}
+
+// Attempt is one login transaction the broker hands to a provider.
+type Attempt struct {
+	// ID identifies the transaction; the provider passes it back to
+	// Finish unchanged. It is opaque to the provider.
+	ID string
+	// Locale is the language to show pages in ("nb", "en").
+	Locale string
+	// MinLevel is the level the attempt needs; a provider may use it to
+	// choose its method, the broker enforces it.
+	MinLevel assurance.Level
+	// LoginHint is the relying party's login_hint, if any.
+	LoginHint string
+}
+
+// Result is what a provider proved about the person in front of it.
+type Result struct {
+	Provider string
+	// PersonID is set by providers that keep persons themselves (the
+	// built-in passkey provider).
+	PersonID string
+	// Identifiers are set by providers that prove identifiers (upstream
+	// providers); the broker links them to a person.
+	Identifiers []store.Identifier
+	// Level is what this login reached, computed from evidence.
+	Level    assurance.Level
+	AMR      []string
+	AuthTime time.Time
+	// Method is a short label for audit ("passkey", "recovery-code").
+	Method string
+}
+
+// Provider authenticates persons.
+type Provider interface {
+	Info() Info
+	// Start takes over the browser to authenticate for attempt a, by
+	// rendering a page or redirecting. The provider later calls
+	// Finisher.Finish (or Fail) with a.ID.
+	Start(w http.ResponseWriter, r *http.Request, a Attempt)
+}
+
+// Router is a provider that serves its own pages and endpoints; the app
+// mounts them on the node's mux.
+type Router interface {
+	Register(mux *http.ServeMux)
+}
+
+// Finisher receives a provider's outcome. The broker implements it.
+type Finisher interface {
+	// Finish is called after the provider authenticated someone; it
+	// writes the response (normally a redirect back into the flow).
+	Finish(w http.ResponseWriter, r *http.Request, attemptID string, res Result)
+	// Fail is called when the provider could not authenticate (the person
+	// cancelled, or the provider failed); reason is short and
+	// machine-readable ("cancelled", "upstream_error").
+	Fail(w http.ResponseWriter, r *http.Request, attemptID string, reason string)
+}

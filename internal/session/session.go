@@ -1,0 +1,84 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// CookieName is the session cookie's name.
+const CookieName = "varde_session"
+
+// ErrNoSession means the request carries no valid session.
+var ErrNoSession = errors.New("no session")
+
+// Manager starts, reads and ends sessions.
+type Manager struct {
+	Store    store.Sessions
+	Lifetime time.Duration
+	// Secure sets the cookie's Secure flag (always, except on http://localhost).
+	Secure bool
+	Now    func() time.Time
+}
+
+// The cookie holds a random 256-bit token; the store keys the session by
+// the token's SHA-256, so a leaked database holds no usable cookies.
+func storeID(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// Start stores s (its ID, CreatedAt and ExpiresAt are set here) and sets
+// the cookie. It replaces any session the request carried, which it ends.
+func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, s *store.Session) error {
+	if old, err := r.Cookie(CookieName); err == nil {
+		_ = m.Store.DeleteSession(ctx, storeID(old.Value))
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	token := base64.RawURLEncoding.EncodeToString(b[:])
+	now := m.Now()
+	s.ID = storeID(token)
+	s.CreatedAt = now
+	s.ExpiresAt = now.Add(m.Lifetime)
+	if err := m.Store.CreateSession(ctx, s); err != nil {
+		return fmt.Errorf("start session: %w", err)
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: CookieName, Value: token, Path: "/", Expires: s.ExpiresAt,
+		HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode,
+	})
+	return nil
+}
+
+// Current returns the request's session, or ErrNoSession.
+func (m *Manager) Current(r *http.Request) (*store.Session, error) {
+	c, err := r.Cookie(CookieName)
+	if err != nil || c.Value == "" {
+		return nil, ErrNoSession
+	}
+	s, err := m.Store.GetSession(r.Context(), storeID(c.Value), m.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNoSession
+	}
+	return s, err
+}
+
+// End deletes the request's session, if any, and clears the cookie.
+func (m *Manager) End(w http.ResponseWriter, r *http.Request) (*store.Session, error) {
+	s, err := m.Current(r)
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode})
+	if err != nil {
+		return nil, err
+	}
+	return s, m.Store.DeleteSession(r.Context(), s.ID)
+}

@@ -1,0 +1,245 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"time"
+)
+
+// Client authentication methods (OAuth 2.0 token endpoint auth methods).
+const (
+	AuthPrivateKeyJWT     = "private_key_jwt"
+	AuthClientSecretBasic = "client_secret_basic"
+	AuthNone              = "none"
+)
+
+// Client is a registered relying party.
+type Client struct {
+	ID   string
+	Name string
+	// AuthMethod is one of the Auth* constants.
+	AuthMethod string
+	// SecretHash is the SHA-256 of the client secret (client_secret_basic).
+	SecretHash []byte
+	// JWKS is an inline JSON Web Key Set (private_key_jwt); JWKSURI is
+	// the alternative, fetched and cached.
+	JWKS    json.RawMessage
+	JWKSURI string
+	// RedirectURIs are matched exactly (RFC 9700 §4.1.1).
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	// RequirePAR makes the authorization endpoint refuse requests that
+	// were not pushed first (RFC 9126 §5).
+	RequirePAR bool
+	// AllowedLevels are the assurance levels ("low", "substantial",
+	// "high") this client may request; empty means all.
+	AllowedLevels []string
+	// SectorID is the pairwise subject sector (OIDC Core §8.1); clients
+	// of one organisation share it. Empty means the client ID.
+	SectorID string
+	// Claims are the claims this client may receive beyond sub, e.g.
+	// "name", "birthdate", "national_id".
+	Claims []string
+	// Source says where the client came from: "config" or "cli".
+	Source    string
+	CreatedAt time.Time
+}
+
+// Identifier is a national or foreign identity number with its scheme.
+type Identifier struct {
+	Scheme string // e.g. "no:fnr", "no:dnr"
+	Value  string
+}
+
+// Person is one human with one Varde identity.
+type Person struct {
+	ID string
+	// WebAuthnID is the WebAuthn user handle: random, 32 bytes, never
+	// derived from personal data.
+	WebAuthnID  []byte
+	GivenName   string
+	FamilyName  string
+	BirthDate   string // YYYY-MM-DD
+	Identifiers []Identifier
+	// ProofingLevel is the assurance level of the identity proofing
+	// ("low", "substantial", "high"); ProofingMethod says how.
+	ProofingLevel  string
+	ProofingMethod string
+	// Synthetic marks test persons that are not real people.
+	Synthetic bool
+	CreatedAt time.Time
+}
+
+// Passkey is a WebAuthn credential registered to a person.
+type Passkey struct {
+	CredentialID    []byte
+	PersonID        string
+	PublicKey       []byte // COSE key
+	AttestationType string
+	AAGUID          []byte
+	SignCount       uint32
+	Transports      []string
+	UserPresent     bool
+	UserVerified    bool
+	BackupEligible  bool
+	BackupState     bool
+	// Name is the person's label for it ("Phone", "Laptop").
+	Name       string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+}
+
+// AuthRequest is a validated authorization request.
+type AuthRequest struct {
+	ID                  string
+	ClientID            string
+	RedirectURI         string
+	Scope               []string
+	State               string
+	Nonce               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	ResponseMode        string
+	Prompt              []string
+	MaxAge              int // seconds; -1 when absent
+	ACRValues           []string
+	UILocales           []string
+	LoginHint           string
+	// Pushed is true for requests that came through PAR. A pushed
+	// request is used once: the authorization endpoint marks it Used.
+	Pushed    bool
+	Used      bool
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Session is a person's authenticated browser session at Varde.
+type Session struct {
+	ID       string
+	PersonID string
+	Provider string
+	// Level is the assurance level reached ("low", "substantial", "high").
+	Level    string
+	AMR      []string
+	AuthTime time.Time
+	// Clients that received tokens in this session (for logout).
+	Clients   []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// AuthCode is an authorization code, stored by hash.
+type AuthCode struct {
+	Hash                []byte
+	GrantID             string
+	ClientID            string
+	RedirectURI         string
+	Scope               []string
+	Nonce               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	SessionID           string
+	PersonID            string
+	Provider            string
+	Level               string
+	AMR                 []string
+	AuthTime            time.Time
+	CreatedAt           time.Time
+	ExpiresAt           time.Time
+	UsedAt              time.Time // zero until redeemed
+}
+
+// Grant is one token family.
+type Grant struct {
+	ID        string
+	ClientID  string
+	PersonID  string
+	SessionID string
+	Scope     []string
+	Provider  string
+	Level     string
+	AMR       []string
+	AuthTime  time.Time
+	CreatedAt time.Time
+	RevokedAt time.Time // zero while valid
+}
+
+// Token kinds.
+const (
+	TokenAccess  = "access"
+	TokenRefresh = "refresh"
+)
+
+// Token is an access or refresh token, stored by hash.
+type Token struct {
+	Hash      []byte
+	Kind      string
+	GrantID   string
+	ClientID  string
+	Scope     []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // refresh tokens: zero until rotated
+}
+
+// Audit event results.
+const (
+	ResultSuccess = "success"
+	ResultFailure = "failure"
+)
+
+// AuditEvent is one entry of the append-only, hash-chained audit log. It
+// never holds secrets or national identifiers: persons appear by ID.
+type AuditEvent struct {
+	Seq      int64
+	Time     time.Time
+	Type     string // e.g. "authentication", "consent", "token"
+	PersonID string
+	ClientID string
+	Provider string
+	Level    string
+	Result   string
+	// Reason is a short machine-readable reason for failures.
+	Reason   string
+	Details  map[string]string
+	PrevHash []byte
+	Hash     []byte
+}
+
+// Backends keep times to at least the microsecond, which is what the hash
+// covers.
+//
+// Seal sets e.PrevHash to prev and e.Hash to SHA-256 over prev and every
+// other field, so any later change to a stored event, or a removed or
+// reordered event, breaks the chain.
+func (e *AuditEvent) Seal(prev []byte) {
+	e.PrevHash = append([]byte(nil), prev...)
+	e.Hash = e.ComputeHash()
+}
+
+// ComputeHash returns the hash Seal would store, for verifying a chain.
+func (e *AuditEvent) ComputeHash() []byte {
+	h := sha256.New()
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(e.Seq))
+	h.Write(n[:])
+	h.Write(e.PrevHash)
+	body, _ := json.Marshal(struct {
+		T                                          int64
+		Type, Person, Client, Provider, Level, Res string
+		Reason                                     string
+		D                                          map[string]string
+	}{e.Time.UnixMicro(), e.Type, e.PersonID, e.ClientID, e.Provider, e.Level, e.Result, e.Reason, e.Details})
+	h.Write(body)
+	return h.Sum(nil)
+}
+
+// PublicKey is one node's public signing key.
+type PublicKey struct {
+	KID       string
+	Node      string
+	JWK       json.RawMessage // public JWK
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}

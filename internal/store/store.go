@@ -1,0 +1,189 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every backend returns, so callers can branch with errors.Is.
+var (
+	// ErrNotFound means no record matched.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict means the write clashed with an existing record (a
+	// duplicate key) or a compare-and-swap precondition did not hold.
+	ErrConflict = errors.New("store: conflict")
+)
+
+// Store is every aggregate a node needs, as one value. Consumers should
+// depend on the smallest interface they use, not on Store.
+type Store interface {
+	Clients
+	Persons
+	Passkeys
+	RecoveryCodes
+	AuthRequests
+	Challenges
+	Sessions
+	AuthCodes
+	Grants
+	Tokens
+	ReplayCache
+	AuditLog
+	PublicKeys
+	Sweeper
+	// Ping reports whether the backend can serve requests (for /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Clients holds registered relying parties.
+type Clients interface {
+	// CreateClient returns ErrConflict if the ID is taken.
+	CreateClient(ctx context.Context, c *Client) error
+	// PutClient creates or replaces a client (used for clients declared
+	// in the configuration file, which win over stored ones at start-up).
+	PutClient(ctx context.Context, c *Client) error
+	GetClient(ctx context.Context, id string) (*Client, error)
+	ListClients(ctx context.Context) ([]*Client, error)
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// Persons holds persons and their identifiers. An identifier (scheme,
+// value) belongs to at most one person.
+type Persons interface {
+	// CreatePerson stores p and its identifiers atomically; ErrConflict if
+	// the ID, WebAuthnID or any identifier is taken.
+	CreatePerson(ctx context.Context, p *Person) error
+	GetPerson(ctx context.Context, id string) (*Person, error)
+	GetPersonByWebAuthnID(ctx context.Context, webauthnID []byte) (*Person, error)
+	GetPersonByIdentifier(ctx context.Context, scheme, value string) (*Person, error)
+	// AddIdentifier links another identifier to an existing person;
+	// ErrConflict if it already belongs to anyone.
+	AddIdentifier(ctx context.Context, personID string, id Identifier) error
+}
+
+// Passkeys holds WebAuthn credentials.
+type Passkeys interface {
+	// CreatePasskey returns ErrConflict if the credential ID is taken.
+	CreatePasskey(ctx context.Context, p *Passkey) error
+	GetPasskey(ctx context.Context, credentialID []byte) (*Passkey, error)
+	ListPasskeys(ctx context.Context, personID string) ([]*Passkey, error)
+	// UpdatePasskeyUse records a successful assertion. It is a
+	// compare-and-swap on the sign count: if the stored count is not
+	// oldSignCount it returns ErrConflict and changes nothing.
+	UpdatePasskeyUse(ctx context.Context, credentialID []byte, oldSignCount uint32, u PasskeyUse) error
+	// DeletePasskey removes one of personID's passkeys; ErrNotFound if it
+	// has no such passkey.
+	DeletePasskey(ctx context.Context, personID string, credentialID []byte) error
+}
+
+// PasskeyUse is what a successful assertion changes on a passkey.
+type PasskeyUse struct {
+	SignCount   uint32
+	BackupState bool
+	LastUsedAt  time.Time
+}
+
+// RecoveryCodes holds hashes of single-use recovery codes.
+type RecoveryCodes interface {
+	// ReplaceRecoveryCodes drops personID's codes and stores these hashes.
+	ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time) error
+	// UseRecoveryCode marks the unused code with this hash as used at now
+	// and returns its owner; ErrNotFound if there is no such unused code.
+	// Two concurrent uses of one code: exactly one succeeds.
+	UseRecoveryCode(ctx context.Context, hash []byte, now time.Time) (personID string, err error)
+	// CountRecoveryCodes reports how many unused codes personID has left.
+	CountRecoveryCodes(ctx context.Context, personID string) (int, error)
+}
+
+// AuthRequests holds validated authorization requests, both pushed (PAR)
+// and front-channel, while the person authenticates.
+type AuthRequests interface {
+	CreateAuthRequest(ctx context.Context, r *AuthRequest) error
+	// GetAuthRequest returns ErrNotFound for unknown or expired (at now) requests.
+	GetAuthRequest(ctx context.Context, id string, now time.Time) (*AuthRequest, error)
+	// UpdateAuthRequest replaces a stored request (ErrNotFound if gone).
+	UpdateAuthRequest(ctx context.Context, r *AuthRequest) error
+	DeleteAuthRequest(ctx context.Context, id string) error
+}
+
+// Challenges holds short-lived ceremony state (WebAuthn session data,
+// upstream login state). Take is atomic: a challenge is used at most once.
+type Challenges interface {
+	PutChallenge(ctx context.Context, id string, data []byte, expiresAt time.Time) error
+	// TakeChallenge deletes and returns the challenge; ErrNotFound if it
+	// is unknown, already taken or expired at now.
+	TakeChallenge(ctx context.Context, id string, now time.Time) ([]byte, error)
+}
+
+// Sessions holds browser sessions at Varde (single sign-on state).
+type Sessions interface {
+	CreateSession(ctx context.Context, s *Session) error
+	// GetSession returns ErrNotFound for unknown or expired (at now) sessions.
+	GetSession(ctx context.Context, id string, now time.Time) (*Session, error)
+	// AddSessionClient records that clientID received tokens in the session.
+	AddSessionClient(ctx context.Context, id, clientID string) error
+	DeleteSession(ctx context.Context, id string) error
+}
+
+// AuthCodes holds authorization codes by the SHA-256 of the code.
+type AuthCodes interface {
+	CreateAuthCode(ctx context.Context, c *AuthCode) error
+	// RedeemAuthCode marks the code used and returns it. If the code was
+	// already used it returns the code with ErrConflict, so the caller can
+	// revoke what the first redemption issued; ErrNotFound if unknown.
+	// Expiry is the caller's check. Two concurrent redemptions: exactly
+	// one gets a nil error.
+	RedeemAuthCode(ctx context.Context, hash []byte, now time.Time) (*AuthCode, error)
+}
+
+// Grants holds token families: everything issued from one authorization
+// code shares one grant, and revoking the grant revokes all of it.
+type Grants interface {
+	CreateGrant(ctx context.Context, g *Grant) error
+	GetGrant(ctx context.Context, id string) (*Grant, error)
+	// RevokeGrant sets RevokedAt (idempotent); ErrNotFound if unknown.
+	RevokeGrant(ctx context.Context, id string, now time.Time) error
+}
+
+// Tokens holds access and refresh tokens by the SHA-256 of the token.
+type Tokens interface {
+	CreateToken(ctx context.Context, t *Token) error
+	// GetToken returns the token whatever its state; callers check expiry,
+	// use and grant revocation.
+	GetToken(ctx context.Context, hash []byte) (*Token, error)
+	// UseToken marks a refresh token used (rotated) at now. It returns the
+	// token with ErrConflict if it was already used (a reuse), ErrNotFound
+	// if unknown. Two concurrent uses: exactly one gets a nil error.
+	UseToken(ctx context.Context, hash []byte, now time.Time) (*Token, error)
+}
+
+// ReplayCache remembers single-use values such as client assertion jti.
+type ReplayCache interface {
+	// Remember stores key until expiresAt; ErrConflict if the key is
+	// already remembered and unexpired at now.
+	Remember(ctx context.Context, key string, expiresAt, now time.Time) error
+}
+
+// AuditLog is append-only and hash-chained.
+type AuditLog interface {
+	// AppendAudit assigns e.Seq and e.PrevHash, computes e.Hash with
+	// e.Seal, and stores it, all atomically with respect to other appends.
+	AppendAudit(ctx context.Context, e *AuditEvent) error
+	// ListAudit returns up to limit events with Seq > afterSeq, in order.
+	ListAudit(ctx context.Context, afterSeq int64, limit int) ([]*AuditEvent, error)
+}
+
+// PublicKeys holds every node's public signing keys, so any node can
+// publish the whole cluster's JWKS.
+type PublicKeys interface {
+	PutPublicKey(ctx context.Context, k *PublicKey) error
+	// ListPublicKeys returns keys not expired at now.
+	ListPublicKeys(ctx context.Context, now time.Time) ([]*PublicKey, error)
+}
+
+// Sweeper removes expired short-lived records.
+type Sweeper interface {
+	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+}
