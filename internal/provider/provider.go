@@ -67,11 +67,15 @@ type Router interface {
 
 // Finisher receives a provider's outcome. The broker implements it.
 type Finisher interface {
-	// Finish is called after the provider authenticated someone; it
-	// writes the response (normally a redirect back into the flow).
-	Finish(w http.ResponseWriter, r *http.Request, attemptID string, res Result)
+	// Finish is called after the provider authenticated someone. It may
+	// set cookies on w but writes no body: it returns the URL the browser
+	// goes to next (back into the flow, or a page explaining why the
+	// result is not enough), which the provider sends as a redirect or,
+	// to script, as JSON. err is for failures the person cannot fix.
+	Finish(w http.ResponseWriter, r *http.Request, attemptID string, res Result) (next string, err error)
 	// Fail is called when the provider could not authenticate (the person
 	// cancelled, or the provider failed); reason is short and
-	// machine-readable ("cancelled", "upstream_error").
-	Fail(w http.ResponseWriter, r *http.Request, attemptID string, reason string)
+	// machine-readable ("cancelled", "upstream_error"). It returns the URL
+	// to send the browser to.
+	Fail(w http.ResponseWriter, r *http.Request, attemptID string, reason string) (next string)
 }
