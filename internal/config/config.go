@@ -12,9 +12,10 @@ type Config struct {
 	// Issuer is the OpenID issuer URL, e.g. "https://id.example.no"; for
 	// local runs "http://localhost:8080". Env VARDE_ISSUER.
 	Issuer string `yaml:"issuer"`
-	// Listen is the HTTP listen address, e.g. ":8080". Env VARDE_LISTEN.
+	// Listen is the HTTP listen address; default ":8080". Env VARDE_LISTEN.
 	Listen string `yaml:"listen"`
-	// Node names this node in logs, keys and status. Env VARDE_NODE.
+	// Node names this node in logs, keys and status: letters, digits,
+	// '.', '_' and '-', at most 63. Default the host name. Env VARDE_NODE.
 	Node    string  `yaml:"node"`
 	Store   Store   `yaml:"store"`
 	Keys    Keys    `yaml:"keys"`
@@ -22,6 +23,7 @@ type Config struct {
 	Passkey Passkey `yaml:"passkey"`
 	Session Session `yaml:"session"`
 	Log     Log     `yaml:"log"`
+	Debug   Debug   `yaml:"debug"`
 	// Clients declared here are written to the store at start-up and
 	// replace stored clients with the same ID.
 	Clients []Client `yaml:"clients"`
@@ -29,9 +31,10 @@ type Config struct {
 
 // Store selects and configures the storage backend.
 type Store struct {
-	// Driver is "sqlite" (default). Env VARDE_STORE_DRIVER.
+	// Driver is "sqlite" (default) or "postgres". Env VARDE_STORE_DRIVER.
 	Driver string `yaml:"driver"`
-	// DSN: for sqlite a file path. Env VARDE_STORE_DSN.
+	// DSN: for sqlite a file path, default "varde.db"; for postgres a
+	// connection string. Env VARDE_STORE_DSN.
 	DSN string `yaml:"dsn"`
 }
 
@@ -61,9 +64,11 @@ type OIDC struct {
 // Passkey configures the built-in passkey provider.
 type Passkey struct {
 	// RPID is the WebAuthn relying party ID: the issuer's host name
-	// unless set. It cannot be an IP address.
+	// unless set. It cannot be an IP address, and it must equal the
+	// issuer's host or be a parent domain of it.
 	RPID string `yaml:"rp_id"`
-	// Origins allowed in WebAuthn client data; default the issuer origin.
+	// Origins allowed in WebAuthn client data; default the issuer origin
+	// (scheme://host[:port]). Each origin's host must be within RPID.
 	Origins []string `yaml:"origins"`
 	// SyntheticEnrolment lets visitors create synthetic test persons and
 	// enrol passkeys for them. For demos and test environments only.
@@ -74,7 +79,8 @@ type Passkey struct {
 type Session struct {
 	Lifetime time.Duration `yaml:"lifetime"` // default 8h
 	// SecureCookie sets the Secure flag; default true unless the issuer
-	// is http://localhost.
+	// is http://localhost or http on a loopback address. It cannot be
+	// false for an https issuer.
 	SecureCookie *bool `yaml:"secure_cookie"`
 }
 
@@ -84,23 +90,40 @@ type Log struct {
 	Format string `yaml:"format"` // json (default) or text
 }
 
+// Debug configures diagnostics that are off unless asked for.
+type Debug struct {
+	// PprofListen, if set, serves Go's runtime profiles (net/http/pprof,
+	// under /debug/pprof/) on this address, on a listener of its own and
+	// never on the public one. Profiles reveal the program's internals,
+	// so the host must be a loopback address or localhost, e.g.
+	// "127.0.0.1:6060". Env VARDE_DEBUG_PPROF_LISTEN.
+	PprofListen string `yaml:"pprof_listen"`
+}
+
 // Client is a relying party declared in the configuration file.
 type Client struct {
 	ID   string `yaml:"id"`
 	Name string `yaml:"name"`
-	// AuthMethod: private_key_jwt, client_secret_basic or none.
+	// AuthMethod (required): private_key_jwt, client_secret_basic or none.
 	AuthMethod string `yaml:"auth_method"`
 	// SecretFile holds the client secret (client_secret_basic), at least
 	// 32 characters. Secrets never go in the configuration file itself.
 	SecretFile string `yaml:"secret_file"`
 	// JWKS is an inline JWK set (as YAML or a JSON string) or JWKSURI a
-	// URL to fetch it from (private_key_jwt).
-	JWKS                   string   `yaml:"jwks"`
-	JWKSURI                string   `yaml:"jwks_uri"`
+	// URL to fetch it from (private_key_jwt; exactly one of the two). The
+	// set must hold public keys only. After Load, JWKS is always JSON.
+	JWKS    string `yaml:"jwks"`
+	JWKSURI string `yaml:"jwks_uri"`
+	// RedirectURIs (at least one) and PostLogoutRedirectURIs are absolute
+	// https URLs without a fragment; http only on localhost or loopback.
 	RedirectURIs           []string `yaml:"redirect_uris"`
 	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
 	RequirePAR             bool     `yaml:"require_par"`
-	AllowedLevels          []string `yaml:"allowed_levels"`
-	SectorID               string   `yaml:"sector_id"`
-	Claims                 []string `yaml:"claims"`
+	// AllowedLevels: "low", "substantial", "high"; empty means all.
+	AllowedLevels []string `yaml:"allowed_levels"`
+	// SectorID groups clients for pairwise subjects; default the client ID.
+	SectorID string `yaml:"sector_id"`
+	// Claims the client may receive beyond sub: name, given_name,
+	// family_name, birthdate, national_id.
+	Claims []string `yaml:"claims"`
 }

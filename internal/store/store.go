@@ -15,6 +15,17 @@ var (
 	ErrConflict = errors.New("store: conflict")
 )
 
+// Rules every backend follows (package storetest checks them all):
+//   - Create* methods return ErrConflict when the record's key is taken.
+//   - A record with an ExpiresAt is expired at now when now is not before
+//     ExpiresAt; a zero ExpiresAt is always expired, except for public
+//     keys, where it means the key never expires.
+//   - Times come back as the same instant in UTC, kept to the microsecond
+//     (finer parts may be dropped); the zero time comes back as the zero
+//     time.
+//   - Slices come back as stored: nil stays nil and empty stays empty. For
+//     byte slices only the contents count (an empty one may come back nil).
+//
 // Store is every aggregate a node needs, as one value. Consumers should
 // depend on the smallest interface they use, not on Store.
 type Store interface {
@@ -46,6 +57,7 @@ type Clients interface {
 	PutClient(ctx context.Context, c *Client) error
 	GetClient(ctx context.Context, id string) (*Client, error)
 	ListClients(ctx context.Context) ([]*Client, error)
+	// DeleteClient returns ErrNotFound if there is no such client.
 	DeleteClient(ctx context.Context, id string) error
 }
 
@@ -59,13 +71,15 @@ type Persons interface {
 	GetPersonByWebAuthnID(ctx context.Context, webauthnID []byte) (*Person, error)
 	GetPersonByIdentifier(ctx context.Context, scheme, value string) (*Person, error)
 	// AddIdentifier links another identifier to an existing person;
-	// ErrConflict if it already belongs to anyone.
+	// ErrConflict if it already belongs to anyone, ErrNotFound if there is
+	// no such person.
 	AddIdentifier(ctx context.Context, personID string, id Identifier) error
 }
 
 // Passkeys holds WebAuthn credentials.
 type Passkeys interface {
-	// CreatePasskey returns ErrConflict if the credential ID is taken.
+	// CreatePasskey returns ErrConflict if the credential ID is taken and
+	// ErrNotFound if the person does not exist.
 	CreatePasskey(ctx context.Context, p *Passkey) error
 	GetPasskey(ctx context.Context, credentialID []byte) (*Passkey, error)
 	ListPasskeys(ctx context.Context, personID string) ([]*Passkey, error)
@@ -87,7 +101,8 @@ type PasskeyUse struct {
 
 // RecoveryCodes holds hashes of single-use recovery codes.
 type RecoveryCodes interface {
-	// ReplaceRecoveryCodes drops personID's codes and stores these hashes.
+	// ReplaceRecoveryCodes drops personID's codes and stores these hashes;
+	// ErrNotFound if the person does not exist.
 	ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time) error
 	// UseRecoveryCode marks the unused code with this hash as used at now
 	// and returns its owner; ErrNotFound if there is no such unused code.
@@ -105,12 +120,15 @@ type AuthRequests interface {
 	GetAuthRequest(ctx context.Context, id string, now time.Time) (*AuthRequest, error)
 	// UpdateAuthRequest replaces a stored request (ErrNotFound if gone).
 	UpdateAuthRequest(ctx context.Context, r *AuthRequest) error
+	// DeleteAuthRequest is idempotent: deleting an unknown request is not
+	// an error.
 	DeleteAuthRequest(ctx context.Context, id string) error
 }
 
 // Challenges holds short-lived ceremony state (WebAuthn session data,
 // upstream login state). Take is atomic: a challenge is used at most once.
 type Challenges interface {
+	// PutChallenge creates or replaces the challenge with this id.
 	PutChallenge(ctx context.Context, id string, data []byte, expiresAt time.Time) error
 	// TakeChallenge deletes and returns the challenge; ErrNotFound if it
 	// is unknown, already taken or expired at now.
@@ -122,8 +140,12 @@ type Sessions interface {
 	CreateSession(ctx context.Context, s *Session) error
 	// GetSession returns ErrNotFound for unknown or expired (at now) sessions.
 	GetSession(ctx context.Context, id string, now time.Time) (*Session, error)
-	// AddSessionClient records that clientID received tokens in the session.
+	// AddSessionClient records that clientID received tokens in the
+	// session, once however often it is called; ErrNotFound if there is no
+	// such session.
 	AddSessionClient(ctx context.Context, id, clientID string) error
+	// DeleteSession is idempotent: deleting an unknown session is not an
+	// error.
 	DeleteSession(ctx context.Context, id string) error
 }
 
@@ -172,14 +194,17 @@ type AuditLog interface {
 	// e.Seal, and stores it, all atomically with respect to other appends.
 	AppendAudit(ctx context.Context, e *AuditEvent) error
 	// ListAudit returns up to limit events with Seq > afterSeq, in order.
+	// VerifyAuditChain checks what it returns.
 	ListAudit(ctx context.Context, afterSeq int64, limit int) ([]*AuditEvent, error)
 }
 
 // PublicKeys holds every node's public signing keys, so any node can
 // publish the whole cluster's JWKS.
 type PublicKeys interface {
+	// PutPublicKey creates or replaces the key with this KID.
 	PutPublicKey(ctx context.Context, k *PublicKey) error
-	// ListPublicKeys returns keys not expired at now.
+	// ListPublicKeys returns keys not expired at now (a zero ExpiresAt
+	// never expires), oldest first.
 	ListPublicKeys(ctx context.Context, now time.Time) ([]*PublicKey, error)
 }
 

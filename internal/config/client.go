@@ -1,0 +1,79 @@
+package config
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// MinSecretLength is the shortest client secret accepted, in characters.
+const MinSecretLength = 32
+
+// ClientSecret reads c's secret from c.SecretFile. Surrounding white
+// space (such as a final newline) is not part of the secret. A secret
+// shorter than MinSecretLength is an error.
+func ClientSecret(c Client) ([]byte, error) {
+	if c.SecretFile == "" {
+		return nil, fmt.Errorf("client %s: no secret_file", c.ID)
+	}
+	f, err := os.Open(c.SecretFile)
+	if err != nil {
+		return nil, fmt.Errorf("client %s secret: %w", c.ID, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("client %s secret: read %s: %w", c.ID, c.SecretFile, err)
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) < MinSecretLength {
+		return nil, fmt.Errorf("client %s secret in %s: shorter than %d characters", c.ID, c.SecretFile, MinSecretLength)
+	}
+	return b, nil
+}
+
+// ToStore converts a validated configured client into the stored record,
+// created at now with Source "config". For client_secret_basic it reads
+// the secret file and stores only the secret's SHA-256.
+func (c Client) ToStore(now time.Time) (*store.Client, error) {
+	sc := &store.Client{
+		ID:                     c.ID,
+		Name:                   c.Name,
+		AuthMethod:             c.AuthMethod,
+		JWKSURI:                c.JWKSURI,
+		RedirectURIs:           slices.Clone(c.RedirectURIs),
+		PostLogoutRedirectURIs: slices.Clone(c.PostLogoutRedirectURIs),
+		RequirePAR:             c.RequirePAR,
+		AllowedLevels:          slices.Clone(c.AllowedLevels),
+		SectorID:               c.SectorID,
+		Claims:                 slices.Clone(c.Claims),
+		Source:                 "config",
+		CreatedAt:              now,
+	}
+	if c.JWKS != "" {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, []byte(c.JWKS)); err != nil {
+			return nil, fmt.Errorf("client %s jwks: %w", c.ID, err)
+		}
+		sc.JWKS = json.RawMessage(buf.Bytes())
+	}
+	if c.AuthMethod == store.AuthClientSecretBasic {
+		secret, err := ClientSecret(c)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(secret)
+		sc.SecretHash = sum[:]
+	} else if c.SecretFile != "" {
+		return nil, errors.New("client " + c.ID + ": secret_file is only for client_secret_basic")
+	}
+	return sc, nil
+}

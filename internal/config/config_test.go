@@ -1,0 +1,576 @@
+package config
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// testJWKS returns a JWK set with one fresh P-256 key: public, or with
+// its private part if private is true.
+func testJWKS(t testing.TB, private bool) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk := jose.JSONWebKey{Key: &k.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}
+	if private {
+		jwk.Key = k
+	}
+	b, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{jwk}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// fields returns the field paths of every *FieldError in err, in order.
+func fields(t *testing.T, err error) []string {
+	t.Helper()
+	var out []string
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var fe *FieldError
+		if !errors.As(err, &fe) {
+			t.Fatalf("not a FieldError: %v", err)
+		}
+		out = append(out, fe.Field)
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}
+
+const fullYAML = `
+version: 1
+issuer: https://id.example.no
+listen: ":9000"
+node: node-a
+store:
+  driver: sqlite
+  dsn: /var/lib/varde/varde.db
+keys:
+  signing_key_file: /etc/varde/signing.pem
+  subject_salt_file: /etc/varde/salt
+oidc:
+  code_lifetime: 30s
+  refresh_token_lifetime: 12h
+passkey:
+  synthetic_enrolment: true
+session:
+  lifetime: 4h
+log:
+  level: debug
+  format: text
+clients:
+  - id: bank
+    name: Demo Bank
+    auth_method: private_key_jwt
+    jwks:
+      keys:
+        - kty: EC
+          crv: P-256
+          x: WKn-ZIGevcwGIyyrzFoZNBdaq9_TsqzGl96oc0CWuis
+          y: y77t-RvAHRKTsSGdIYUfweuOvwrvDD-Q3Hv5J0fSKbE
+          use: sig
+    redirect_uris: ["https://bank.example/cb"]
+    require_par: true
+    allowed_levels: [substantial, high]
+    sector_id: bank.example
+    claims: [name, birthdate, national_id]
+  - id: tax
+    auth_method: private_key_jwt
+    jwks_uri: https://tax.example/jwks.json
+    redirect_uris: ["https://tax.example/cb", "http://127.0.0.1:3000/cb"]
+    post_logout_redirect_uris: ["https://tax.example/bye"]
+  - id: spa
+    auth_method: none
+    redirect_uris: ["http://localhost:5173/cb"]
+`
+
+func TestParseFull(t *testing.T) {
+	c, err := Parse([]byte(fullYAML), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != ":9000" || c.Node != "node-a" || c.Store.DSN != "/var/lib/varde/varde.db" {
+		t.Errorf("top level: %+v", c)
+	}
+	if c.OIDC.CodeLifetime != 30*time.Second || c.OIDC.RefreshTokenLifetime != 12*time.Hour || c.OIDC.PARLifetime != DefaultPARLifetime {
+		t.Errorf("oidc: %+v", c.OIDC)
+	}
+	if c.Passkey.RPID != "id.example.no" || !slices.Equal(c.Passkey.Origins, []string{"https://id.example.no"}) || !c.Passkey.SyntheticEnrolment {
+		t.Errorf("passkey: %+v", c.Passkey)
+	}
+	if c.Session.Lifetime != 4*time.Hour || c.Session.SecureCookie == nil || !*c.Session.SecureCookie {
+		t.Errorf("session: %+v", c.Session)
+	}
+	if len(c.Clients) != 3 {
+		t.Fatalf("clients: %d", len(c.Clients))
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal([]byte(c.Clients[0].JWKS), &set); err != nil || len(set.Keys) != 1 || !set.Keys[0].IsPublic() {
+		t.Errorf("inline YAML jwks became %q (%v)", c.Clients[0].JWKS, err)
+	}
+	if !slices.Equal(c.Clients[0].Claims, []string{"name", "birthdate", "national_id"}) || !c.Clients[0].RequirePAR {
+		t.Errorf("client 0: %+v", c.Clients[0])
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse([]byte("version: 1\nissuer: https://id.example.no:8443/varde\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Version: 1, Issuer: "https://id.example.no:8443/varde", Listen: ":8080", Node: c.Node,
+		Store: Store{Driver: "sqlite", DSN: "varde.db"},
+		OIDC: OIDC{CodeLifetime: time.Minute, AuthRequestLifetime: 10 * time.Minute, PARLifetime: 90 * time.Second,
+			AccessTokenLifetime: 10 * time.Minute, IDTokenLifetime: 10 * time.Minute, RefreshTokenLifetime: 8 * time.Hour},
+		Passkey: Passkey{RPID: "id.example.no", Origins: []string{"https://id.example.no:8443"}},
+		Session: Session{Lifetime: 8 * time.Hour, SecureCookie: c.Session.SecureCookie},
+		Log:     Log{Level: "info", Format: "json"},
+	}
+	if c.Node == "" || c.Session.SecureCookie == nil || !*c.Session.SecureCookie {
+		t.Fatalf("node %q, secure cookie %v", c.Node, c.Session.SecureCookie)
+	}
+	got, _ := json.Marshal(c)
+	exp, _ := json.Marshal(want)
+	if string(got) != string(exp) {
+		t.Errorf("defaults\n got %s\nwant %s", got, exp)
+	}
+}
+
+func TestSecureCookieDefault(t *testing.T) {
+	for _, tc := range []struct {
+		issuer string
+		want   bool
+	}{
+		{"https://id.example.no", true},
+		{"https://localhost:8443", true},
+		{"http://localhost:8080", false},
+		{"http://127.0.0.1:8080", false},
+		{"http://[::1]:8080", false},
+	} {
+		c := Config{Issuer: tc.issuer}
+		c.ApplyDefaults()
+		if c.Session.SecureCookie == nil || *c.Session.SecureCookie != tc.want {
+			t.Errorf("%s: secure cookie %v, want %v", tc.issuer, c.Session.SecureCookie, tc.want)
+		}
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "varde.yaml")
+	if err := os.WriteFile(path, []byte(fullYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := env(map[string]string{
+		EnvIssuer: "https://login.example.no", EnvListen: "127.0.0.1:7000", EnvNode: "n2",
+		EnvStoreDriver: "postgres", EnvStoreDSN: "postgres://varde@db/varde",
+		EnvSigningKeyFile: "/run/key.pem", EnvSubjectSaltFile: "/run/salt",
+		EnvLogLevel: "warn", EnvLogFormat: "json",
+	})
+	c, err := Load(path, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{c.Issuer, c.Listen, c.Node, c.Store.Driver, c.Store.DSN, c.Keys.SigningKeyFile, c.Keys.SubjectSaltFile, c.Log.Level, c.Log.Format, c.Passkey.RPID}
+	want := []string{"https://login.example.no", "127.0.0.1:7000", "n2", "postgres", "postgres://varde@db/varde", "/run/key.pem", "/run/salt", "warn", "json", "login.example.no"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	// Empty values leave the file's values.
+	c, err = Load(path, env(map[string]string{EnvNode: ""}))
+	if err != nil || c.Node != "node-a" {
+		t.Errorf("empty env: node %q, %v", c.Node, err)
+	}
+}
+
+func TestLoadEnvOnly(t *testing.T) {
+	c, err := Load("", env(map[string]string{EnvIssuer: "http://localhost:8080"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Version != Version || c.Passkey.RPID != "localhost" || c.Passkey.Origins[0] != "http://localhost:8080" {
+		t.Errorf("%+v", c)
+	}
+	if _, err := Load("", nil); err == nil || !strings.Contains(err.Error(), "issuer: required") {
+		t.Errorf("no issuer: %v", err)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, make([]byte, maxFileSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{filepath.Join(dir, "missing.yaml"), "no such file"},
+		{big, "larger than"},
+	} {
+		if _, err := Load(tc.path, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.path, err, tc.want)
+		}
+	}
+}
+
+func TestStrict(t *testing.T) {
+	const head = "version: 1\nissuer: https://id.example.no\n"
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"unknown top-level field", head + "isuer: x\n", "field isuer not found"},
+		{"unknown nested field", head + "oidc:\n  code_lifetme: 10s\n", "field code_lifetme not found"},
+		{"unknown client field", head + "clients:\n  - id: a\n    redirect_uri: https://a.example/cb\n", "field redirect_uri not found"},
+		{"wrong type", head + "listen: [1, 2]\n", "cannot unmarshal"},
+		{"bad duration", head + "oidc:\n  code_lifetime: soon\n", "line 4: cannot unmarshal !!str `soon` into time.Duration"},
+		{"duplicate key", head + "listen: a\nlisten: b\n", "already defined"},
+		{"two documents", head + "---\nversion: 1\n", "more than one YAML document"},
+		{"empty", "", "empty file"},
+		{"not a mapping", "- 1\n", "cannot unmarshal"},
+		{"client not a mapping", head + "clients: [bank]\n", "cannot unmarshal"},
+		{"jwks not JSON-able", head + "clients:\n  - id: a\n    jwks: {1: 2}\n", "not representable as JSON"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml), nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestValidateEverythingAtOnce checks that one broken file yields every
+// problem, each with its path.
+func TestValidateEverythingAtOnce(t *testing.T) {
+	y := `
+version: 2
+issuer: http://id.example.no?x=1
+listen: nowhere
+node: "bad node"
+store: {driver: mysql}
+oidc: {code_lifetime: 5m, par_lifetime: -1s}
+passkey: {rp_id: 10.0.0.1}
+log: {level: loud, format: xml}
+clients:
+  - id: a
+    auth_method: private_key_jwt
+    redirect_uris: ["https://a.example/cb#frag", "http://a.example/cb", "/relative"]
+    allowed_levels: [medium]
+    claims: [email]
+  - id: a
+    auth_method: client_secret_basic
+    redirect_uris: []
+  - id: c
+    auth_method: none
+    secret_file: /etc/c
+    redirect_uris: ["https://c.example/cb"]
+  - auth_method: magic
+    redirect_uris: ["https://d.example/cb"]
+`
+	_, err := Parse([]byte(y), nil)
+	want := []string{
+		"version",
+		"issuer", "issuer",
+		"listen",
+		"node",
+		"store.driver",
+		"store.dsn",
+		"oidc.par_lifetime",
+		"oidc.code_lifetime",
+		"passkey.rp_id",
+		"log.level",
+		"log.format",
+		"clients[0]",
+		"clients[0].redirect_uris[0]",
+		"clients[0].redirect_uris[1]",
+		"clients[0].redirect_uris[2]",
+		"clients[0].allowed_levels[0]",
+		"clients[0].claims[0]",
+		"clients[1].id",
+		"clients[1].secret_file",
+		"clients[1].redirect_uris",
+		"clients[2].secret_file",
+		"clients[3].id",
+		"clients[3].auth_method",
+	}
+	if got := fields(t, err); !slices.Equal(got, want) {
+		t.Errorf("problems:\n%v\ngot fields  %q\nwant fields %q", err, got, want)
+	}
+	if err != nil && !strings.Contains(err.Error(), `clients[1].id: "a" is also clients[0].id`) {
+		t.Errorf("duplicate ID message missing from:\n%v", err)
+	}
+}
+
+// validBase is a valid configuration for TestValidate to break one field at
+// a time.
+func validBase(t *testing.T) Config {
+	t.Helper()
+	c := Config{
+		Version: 1, Issuer: "https://id.example.no", Node: "n1",
+		Clients: []Client{
+			{ID: "bank", AuthMethod: "private_key_jwt", JWKS: testJWKS(t, false), RedirectURIs: []string{"https://bank.example/cb"}},
+			{ID: "tax", AuthMethod: "client_secret_basic", SecretFile: "/etc/varde/tax", RedirectURIs: []string{"https://tax.example/cb"}},
+		},
+	}
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("base config invalid: %v", err)
+	}
+	return c
+}
+
+func TestValidate(t *testing.T) {
+	privateJWKS := testJWKS(t, true)
+	for _, tc := range []struct {
+		name   string
+		change func(c *Config)
+		field  string // "" means valid
+		msg    string
+	}{
+		{"valid", func(c *Config) {}, "", ""},
+		{"issuer loopback http", func(c *Config) {
+			c.Issuer, c.Passkey.RPID, c.Passkey.Origins = "http://localhost:8080", "localhost", []string{"http://localhost:8080"}
+			f := false
+			c.Session.SecureCookie = &f
+		}, "", ""},
+		{"issuer with path", func(c *Config) { c.Issuer = "https://id.example.no/varde" }, "", ""},
+		{"issuer missing", func(c *Config) { c.Issuer = "" }, "issuer", "required"},
+		{"issuer relative", func(c *Config) { c.Issuer = "id.example.no" }, "issuer", "absolute"},
+		{"issuer http", func(c *Config) { c.Issuer = "http://id.example.no" }, "issuer", "https"},
+		{"issuer query", func(c *Config) { c.Issuer = "https://id.example.no?a=b" }, "issuer", "query"},
+		{"issuer fragment", func(c *Config) { c.Issuer = "https://id.example.no#x" }, "issuer", "fragment"},
+		{"issuer trailing slash", func(c *Config) { c.Issuer = "https://id.example.no/" }, "issuer", "end with /"},
+		{"issuer user info", func(c *Config) { c.Issuer = "https://u:p@id.example.no" }, "issuer", "user information"},
+		{"code lifetime 61s", func(c *Config) { c.OIDC.CodeLifetime = 61 * time.Second }, "oidc.code_lifetime", "longer than 1m0s"},
+		{"code lifetime 60s", func(c *Config) { c.OIDC.CodeLifetime = 60 * time.Second }, "", ""},
+		{"session lifetime negative", func(c *Config) { c.Session.Lifetime = -time.Hour }, "session.lifetime", "positive"},
+		{"insecure cookie on https", func(c *Config) { f := false; c.Session.SecureCookie = &f }, "session.secure_cookie", "https"},
+		{"rp id parent domain", func(c *Config) { c.Passkey.RPID = "example.no" }, "", ""},
+		{"issuer on an IP address", func(c *Config) {
+			c.Issuer, c.Passkey.RPID, c.Passkey.Origins = "http://127.0.0.1:8080", "", nil
+			c.ApplyDefaults()
+		}, "passkey.rp_id", "use localhost"},
+		{"rp id IPv4", func(c *Config) { c.Passkey.RPID = "192.0.2.1" }, "passkey.rp_id", "IP address"},
+		{"rp id IPv6", func(c *Config) { c.Passkey.RPID = "::1" }, "passkey.rp_id", "IP address"},
+		{"rp id other domain", func(c *Config) { c.Passkey.RPID = "example.com" }, "passkey.rp_id", "parent domain"},
+		{"rp id suffix not label", func(c *Config) { c.Passkey.RPID = "ample.no" }, "passkey.rp_id", "parent domain"},
+		{"rp id TLD", func(c *Config) { c.Passkey.RPID = "no" }, "passkey.rp_id", "top-level"},
+		{"rp id with port", func(c *Config) { c.Passkey.RPID = "id.example.no:443" }, "passkey.rp_id", "without scheme or port"},
+		{"origin sibling", func(c *Config) { c.Passkey.Origins = []string{"https://other.example.no"} }, "passkey.origins[0]", "not within rp_id"},
+		{"origin with path", func(c *Config) { c.Passkey.Origins = []string{"https://id.example.no/x"} }, "passkey.origins[0]", "only scheme"},
+		{"origin http", func(c *Config) { c.Passkey.Origins = []string{"http://id.example.no"} }, "passkey.origins[0]", "https"},
+		{"store driver postgres", func(c *Config) { c.Store = Store{Driver: "postgres", DSN: "postgres://x"} }, "", ""},
+		{"store dsn missing", func(c *Config) { c.Store.DSN = "" }, "store.dsn", "required"},
+		{"listen bad", func(c *Config) { c.Listen = "8080" }, "listen", "host:port"},
+		{"node too long", func(c *Config) { c.Node = strings.Repeat("n", 64) }, "node", "63"},
+		{"log level", func(c *Config) { c.Log.Level = "trace" }, "log.level", "trace"},
+		{"client id spaces", func(c *Config) { c.Clients[0].ID = "my bank" }, "clients[0].id", "printable"},
+		{"client duplicate id", func(c *Config) { c.Clients[1].ID = "bank" }, "clients[1].id", "also clients[0].id"},
+		{"client no auth method", func(c *Config) { c.Clients[0].AuthMethod = "" }, "clients[0].auth_method", "required"},
+		{"client bad auth method", func(c *Config) { c.Clients[0].AuthMethod = "client_secret_post" }, "clients[0].auth_method", "client_secret_post"},
+		{"pkjwt without keys", func(c *Config) { c.Clients[0].JWKS = "" }, "clients[0]", "needs jwks or jwks_uri"},
+		{"pkjwt with both", func(c *Config) { c.Clients[0].JWKSURI = "https://bank.example/jwks" }, "clients[0]", "only one"},
+		{"pkjwt with secret", func(c *Config) { c.Clients[0].SecretFile = "/s" }, "clients[0].secret_file", "must be empty"},
+		{"jwks uri http", func(c *Config) { c.Clients[0].JWKS, c.Clients[0].JWKSURI = "", "http://bank.example/jwks" }, "clients[0].jwks_uri", "https"},
+		{"jwks private key", func(c *Config) { c.Clients[0].JWKS = privateJWKS }, "clients[0].jwks", "private or symmetric"},
+		{"jwks symmetric key", func(c *Config) { c.Clients[0].JWKS = `{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}` }, "clients[0].jwks", "private or symmetric"},
+		{"jwks not JSON", func(c *Config) { c.Clients[0].JWKS = "keys: []" }, "clients[0].jwks", "not a JSON JWK set"},
+		{"jwks empty", func(c *Config) { c.Clients[0].JWKS = `{"keys":[]}` }, "clients[0].jwks", "no keys"},
+		{"jwks bad key", func(c *Config) { c.Clients[0].JWKS = `{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}]}` }, "clients[0].jwks", "keys[0]"},
+		{"jwks enc key", func(c *Config) {
+			c.Clients[0].JWKS = strings.Replace(testJWKS(t, false), `"use":"sig"`, `"use":"enc"`, 1)
+		}, "clients[0].jwks", "use \"enc\""},
+		{"basic without secret", func(c *Config) { c.Clients[1].SecretFile = "" }, "clients[1].secret_file", "required"},
+		{"basic with jwks", func(c *Config) { c.Clients[1].JWKSURI = "https://tax.example/jwks" }, "clients[1]", "must be empty"},
+		{"none with jwks", func(c *Config) {
+			c.Clients[1].AuthMethod, c.Clients[1].SecretFile, c.Clients[1].JWKSURI = "none", "", "https://x.example/j"
+		}, "clients[1]", "must be empty"},
+		{"no redirect uris", func(c *Config) { c.Clients[0].RedirectURIs = nil }, "clients[0].redirect_uris", "at least one"},
+		{"redirect relative", func(c *Config) { c.Clients[0].RedirectURIs = []string{"/cb"} }, "clients[0].redirect_uris[0]", "absolute"},
+		{"redirect fragment", func(c *Config) { c.Clients[0].RedirectURIs = []string{"https://bank.example/cb#x"} }, "clients[0].redirect_uris[0]", "fragment"},
+		{"redirect http", func(c *Config) { c.Clients[0].RedirectURIs = []string{"http://bank.example/cb"} }, "clients[0].redirect_uris[0]", "https"},
+		{"redirect custom scheme", func(c *Config) { c.Clients[0].RedirectURIs = []string{"com.bank.app:/cb"} }, "clients[0].redirect_uris[0]", "absolute"},
+		{"redirect http loopback", func(c *Config) {
+			c.Clients[0].RedirectURIs = []string{"http://localhost:3000/cb", "http://127.0.0.1/cb", "http://[::1]:1/cb"}
+		}, "", ""},
+		{"post logout http", func(c *Config) {
+			c.Clients[1].PostLogoutRedirectURIs = []string{"https://tax.example/", "http://tax.example/"}
+		}, "clients[1].post_logout_redirect_uris[1]", "https"},
+		{"level acr uri", func(c *Config) { c.Clients[0].AllowedLevels = []string{"http://eidas.europa.eu/LoA/high"} }, "clients[0].allowed_levels[0]", "not low"},
+		{"levels ok", func(c *Config) { c.Clients[0].AllowedLevels = []string{"low", "substantial", "high"} }, "", ""},
+		{"claims ok", func(c *Config) { c.Clients[0].Claims = KnownClaims() }, "", ""},
+		{"claim unknown", func(c *Config) { c.Clients[0].Claims = []string{"name", "email"} }, "clients[0].claims[1]", "email"},
+		{"pprof on loopback", func(c *Config) { c.Debug.PprofListen = "127.0.0.1:6060" }, "", ""},
+		{"pprof on localhost", func(c *Config) { c.Debug.PprofListen = "localhost:6060" }, "", ""},
+		{"pprof on IPv6 loopback", func(c *Config) { c.Debug.PprofListen = "[::1]:6060" }, "", ""},
+		{"pprof on every interface", func(c *Config) { c.Debug.PprofListen = ":6060" }, "debug.pprof_listen", "loopback"},
+		{"pprof on a public address", func(c *Config) { c.Debug.PprofListen = "192.0.2.1:6060" }, "debug.pprof_listen", "loopback"},
+		{"pprof without port", func(c *Config) { c.Debug.PprofListen = "127.0.0.1" }, "debug.pprof_listen", "host:port"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validBase(t)
+			tc.change(&c)
+			err := c.Validate()
+			var got []string
+			if err != nil {
+				got = fields(t, err)
+			}
+			var want []string
+			if tc.field != "" {
+				want = []string{tc.field}
+			}
+			// A change may cause follow-on problems; the first must be the
+			// one under test, with its message.
+			if len(got) == 0 && len(want) == 0 {
+				return
+			}
+			if len(got) == 0 || len(want) == 0 || got[0] != want[0] || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("Validate() = %v\nwant field %q with %q", err, tc.field, tc.msg)
+			}
+		})
+	}
+}
+
+func TestClientSecretAndToStore(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	short := filepath.Join(dir, "short")
+	secret := strings.Repeat("s3cr3t-", 6)
+	if err := os.WriteFile(good, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(short, []byte("tooshort\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		file, want string
+	}{
+		{good, ""},
+		{short, "shorter than 32"},
+		{filepath.Join(dir, "missing"), "no such file"},
+		{"", "no secret_file"},
+	} {
+		got, err := ClientSecret(Client{ID: "tax", SecretFile: tc.file})
+		switch {
+		case tc.want == "" && (err != nil || string(got) != secret):
+			t.Errorf("%s: %q, %v", tc.file, got, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: error %v, want %q", tc.file, err, tc.want)
+		}
+	}
+
+	now := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	basic := Client{ID: "tax", Name: "Tax", AuthMethod: "client_secret_basic", SecretFile: good,
+		RedirectURIs: []string{"https://tax.example/cb"}, AllowedLevels: []string{"high"}, Claims: []string{"name"}, SectorID: "gov", RequirePAR: true}
+	sc, err := basic.ToStore(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(secret))
+	if string(sc.SecretHash) != string(sum[:]) || sc.Source != "config" || !sc.CreatedAt.Equal(now) ||
+		sc.ID != "tax" || sc.Name != "Tax" || sc.SectorID != "gov" || !sc.RequirePAR || sc.JWKS != nil ||
+		!slices.Equal(sc.RedirectURIs, basic.RedirectURIs) || !slices.Equal(sc.AllowedLevels, basic.AllowedLevels) || !slices.Equal(sc.Claims, basic.Claims) {
+		t.Errorf("ToStore: %+v", sc)
+	}
+	sc.RedirectURIs[0] = "changed"
+	if basic.RedirectURIs[0] == "changed" {
+		t.Error("ToStore shares slices with the config")
+	}
+
+	pk := Client{ID: "bank", AuthMethod: "private_key_jwt", JWKS: "{\n  \"keys\": []\n}", RedirectURIs: []string{"https://bank.example/cb"}}
+	sc, err = pk.ToStore(now)
+	if err != nil || string(sc.JWKS) != `{"keys":[]}` || sc.SecretHash != nil {
+		t.Errorf("private_key_jwt ToStore: %+v, %v", sc, err)
+	}
+	short2 := basic
+	short2.SecretFile = short
+	if _, err := short2.ToStore(now); err == nil {
+		t.Error("ToStore accepted a short secret")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(fullYAML))
+	f.Add([]byte("version: 1\nissuer: http://localhost:8080\n"))
+	f.Add([]byte("version: 1\nclients:\n  - id: a\n    jwks: {keys: [{kty: EC}]}\n"))
+	f.Add([]byte("a: &a [*a, *a]\n"))
+	f.Add([]byte("---\n---\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data, nil)
+		if err != nil {
+			if c != nil {
+				t.Fatal("config returned with an error")
+			}
+			return
+		}
+		// Whatever parses is valid and stays valid.
+		if c.Version != Version || c.Validate() != nil {
+			t.Fatalf("accepted an invalid config: %+v", c)
+		}
+	})
+}
+
+// TestExampleFile keeps varde.example.yaml in the repository root valid.
+func TestExampleFile(t *testing.T) {
+	c, err := Load(filepath.Join("..", "..", "varde.example.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Clients) != 3 || c.Issuer != "https://id.example.no" {
+		t.Errorf("example: %+v", c)
+	}
+}
+
+// TestPprofListen: debug.pprof_listen is off by default and read from
+// the file or from VARDE_DEBUG_PPROF_LISTEN, the environment winning.
+func TestPprofListen(t *testing.T) {
+	const head = "version: 1\nissuer: https://id.example.no\n"
+	for _, tc := range []struct {
+		name, yaml string
+		env        map[string]string
+		want       string
+	}{
+		{"off by default", head, nil, ""},
+		{"from file", head + "debug:\n  pprof_listen: 127.0.0.1:6060\n", nil, "127.0.0.1:6060"},
+		{"from env", head, map[string]string{EnvPprofListen: "localhost:6061"}, "localhost:6061"},
+		{"env over file", head + "debug:\n  pprof_listen: 127.0.0.1:6060\n", map[string]string{EnvPprofListen: "[::1]:7070"}, "[::1]:7070"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml), env(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Debug.PprofListen != tc.want {
+				t.Errorf("pprof_listen = %q, want %q", c.Debug.PprofListen, tc.want)
+			}
+		})
+	}
+	if _, err := Parse([]byte(head+"debug:\n  pprof_listen: 0.0.0.0:6060\n"), nil); err == nil || !strings.Contains(err.Error(), "debug.pprof_listen") {
+		t.Errorf("pprof on 0.0.0.0 accepted: %v", err)
+	}
+}

@@ -1,0 +1,269 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Environment variables that override the file, in the order applied.
+// An empty value leaves the file's (or the default) value in place.
+const (
+	EnvIssuer          = "VARDE_ISSUER"
+	EnvListen          = "VARDE_LISTEN"
+	EnvNode            = "VARDE_NODE"
+	EnvStoreDriver     = "VARDE_STORE_DRIVER"
+	EnvStoreDSN        = "VARDE_STORE_DSN"
+	EnvSigningKeyFile  = "VARDE_SIGNING_KEY_FILE"
+	EnvSubjectSaltFile = "VARDE_SUBJECT_SALT_FILE"
+	EnvLogLevel        = "VARDE_LOG_LEVEL"
+	EnvLogFormat       = "VARDE_LOG_FORMAT"
+	EnvPprofListen     = "VARDE_DEBUG_PPROF_LISTEN"
+)
+
+// Defaults filled in by ApplyDefaults.
+const (
+	DefaultListen               = ":8080"
+	DefaultStoreDriver          = "sqlite"
+	DefaultStoreDSN             = "varde.db"
+	DefaultCodeLifetime         = 60 * time.Second
+	DefaultAuthRequestLifetime  = 10 * time.Minute
+	DefaultPARLifetime          = 90 * time.Second
+	DefaultAccessTokenLifetime  = 10 * time.Minute
+	DefaultIDTokenLifetime      = 10 * time.Minute
+	DefaultRefreshTokenLifetime = 8 * time.Hour
+	DefaultSessionLifetime      = 8 * time.Hour
+	DefaultLogLevel             = "info"
+	DefaultLogFormat            = "json"
+)
+
+// maxFileSize bounds the configuration file; anything larger is a mistake.
+const maxFileSize = 1 << 20
+
+// Load reads the YAML file at path (or nothing if path is ""), applies the
+// VARDE_* overrides read through env (pass os.Getenv; nil means none),
+// fills in defaults and validates the result. Without a file the version
+// is taken to be the current one, so a node can run from env alone.
+func Load(path string, env func(string) string) (*Config, error) {
+	if path == "" {
+		c := &Config{Version: Version}
+		if err := finish(c, env); err != nil {
+			return nil, fmt.Errorf("config from environment: %w", err)
+		}
+		return c, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: read %s: %w", path, err)
+	}
+	c, err := Parse(data, env)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse is Load for a file's contents: decode strictly (an unknown field
+// is an error), apply env overrides and defaults, validate.
+func Parse(data []byte, env func(string) string) (*Config, error) {
+	c, err := decode(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := finish(c, env); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func finish(c *Config, env func(string) string) error {
+	applyEnv(c, env)
+	c.ApplyDefaults()
+	return c.Validate()
+}
+
+func decode(data []byte) (*Config, error) {
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("larger than %d bytes", maxFileSize)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty file")
+		}
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+		return nil, errors.New("parse: more than one YAML document")
+	}
+	return &c, nil
+}
+
+func applyEnv(c *Config, env func(string) string) {
+	if env == nil {
+		return
+	}
+	for _, o := range []struct {
+		name string
+		dst  *string
+	}{
+		{EnvIssuer, &c.Issuer},
+		{EnvListen, &c.Listen},
+		{EnvNode, &c.Node},
+		{EnvStoreDriver, &c.Store.Driver},
+		{EnvStoreDSN, &c.Store.DSN},
+		{EnvSigningKeyFile, &c.Keys.SigningKeyFile},
+		{EnvSubjectSaltFile, &c.Keys.SubjectSaltFile},
+		{EnvLogLevel, &c.Log.Level},
+		{EnvLogFormat, &c.Log.Format},
+		{EnvPprofListen, &c.Debug.PprofListen},
+	} {
+		if v := env(o.name); v != "" {
+			*o.dst = v
+		}
+	}
+}
+
+// ApplyDefaults fills every unset field that has a default (see the
+// Default* constants and the field comments). Defaults that derive from
+// the issuer (passkey RP ID and origins, the Secure cookie flag) are set
+// only when the issuer parses. Load calls it; call it yourself for a
+// Config built in code, before Validate.
+func (c *Config) ApplyDefaults() {
+	setString(&c.Listen, DefaultListen)
+	if c.Node == "" {
+		c.Node = defaultNode()
+	}
+	setString(&c.Store.Driver, DefaultStoreDriver)
+	if c.Store.Driver == "sqlite" {
+		setString(&c.Store.DSN, DefaultStoreDSN)
+	}
+	setDuration(&c.OIDC.CodeLifetime, DefaultCodeLifetime)
+	setDuration(&c.OIDC.AuthRequestLifetime, DefaultAuthRequestLifetime)
+	setDuration(&c.OIDC.PARLifetime, DefaultPARLifetime)
+	setDuration(&c.OIDC.AccessTokenLifetime, DefaultAccessTokenLifetime)
+	setDuration(&c.OIDC.IDTokenLifetime, DefaultIDTokenLifetime)
+	setDuration(&c.OIDC.RefreshTokenLifetime, DefaultRefreshTokenLifetime)
+	setDuration(&c.Session.Lifetime, DefaultSessionLifetime)
+	setString(&c.Log.Level, DefaultLogLevel)
+	setString(&c.Log.Format, DefaultLogFormat)
+
+	u, err := url.Parse(c.Issuer)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return
+	}
+	setString(&c.Passkey.RPID, strings.ToLower(u.Hostname()))
+	if len(c.Passkey.Origins) == 0 {
+		c.Passkey.Origins = []string{u.Scheme + "://" + strings.ToLower(u.Host)}
+	}
+	if c.Session.SecureCookie == nil {
+		secure := !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))
+		c.Session.SecureCookie = &secure
+	}
+}
+
+// defaultNode is the host name, or "varde" if it has none usable.
+func defaultNode() string {
+	h, err := os.Hostname()
+	if err != nil || !validNode(h) {
+		return "varde"
+	}
+	return h
+}
+
+func setString(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func setDuration(p *time.Duration, v time.Duration) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+// isLoopbackHost reports whether host (without port or brackets) is
+// "localhost" or a loopback IP address.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func yamlFields(t reflect.Type) map[string]bool {
+	m := make(map[string]bool, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name != "" && name != "-" {
+			m[name] = true
+		}
+	}
+	return m
+}
+
+// UnmarshalYAML decodes a client strictly and accepts jwks either as a
+// string holding JSON or as a YAML mapping, which it turns into JSON.
+// (The decoder's known-fields check does not reach through a custom
+// unmarshaler, so this method repeats it.)
+func (c *Client) UnmarshalYAML(n *yaml.Node) error {
+	type plain Client
+	if n.Kind != yaml.MappingNode {
+		return n.Decode((*plain)(c))
+	}
+	known := yamlFields(reflect.TypeFor[Client]())
+	var problems []string
+	m := *n
+	m.Content = append([]*yaml.Node(nil), n.Content...)
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if !known[k.Value] {
+			problems = append(problems, fmt.Sprintf("line %d: field %s not found in type config.Client", k.Line, k.Value))
+			continue
+		}
+		if k.Value != "jwks" || (v.Kind != yaml.MappingNode && v.Kind != yaml.SequenceNode) {
+			continue
+		}
+		var x any
+		if err := v.Decode(&x); err != nil {
+			return err
+		}
+		js, err := json.Marshal(x)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("line %d: jwks is not representable as JSON: %v", v.Line, err))
+			continue
+		}
+		m.Content[i+1] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: string(js), Line: v.Line, Column: v.Column}
+	}
+	if err := m.Decode((*plain)(c)); err != nil {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return err
+		}
+		problems = append(problems, te.Errors...)
+	}
+	if len(problems) > 0 {
+		return &yaml.TypeError{Errors: problems}
+	}
+	return nil
+}

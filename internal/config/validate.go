@@ -1,0 +1,372 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// MaxCodeLifetime bounds authorization codes: FAPI 2.0 Security Profile
+// §5.3.2.1 ("shall issue authorization codes with a maximum lifetime of
+// 60 seconds").
+const MaxCodeLifetime = 60 * time.Second
+
+// KnownClaims returns the claims a client may be allowed beyond sub.
+func KnownClaims() []string {
+	return []string{"name", "given_name", "family_name", "birthdate", "national_id"}
+}
+
+// FieldError is one problem with one field, named by its path in the
+// file, e.g. "clients[2].redirect_uris[0]".
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// problems collects FieldErrors in the order they are found.
+type problems []error
+
+func (p *problems) add(field, format string, args ...any) {
+	*p = append(*p, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Validate reports every problem with c at once, as errors.Join of
+// *FieldError values (nil if there is none). It does no I/O: files named
+// by the configuration are read later, by their users.
+func (c *Config) Validate() error {
+	var p problems
+	switch {
+	case c.Version == 0:
+		p.add("version", "missing; must be %d", Version)
+	case c.Version != Version:
+		p.add("version", "is %d; this build reads version %d", c.Version, Version)
+	}
+	issuer := c.validateIssuer(&p)
+	if c.Listen == "" {
+		p.add("listen", "required")
+	} else if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		p.add("listen", "%q is not host:port", c.Listen)
+	}
+	if !validNode(c.Node) {
+		p.add("node", "%q must be 1 to 63 letters, digits, '.', '_' or '-'", c.Node)
+	}
+	switch c.Store.Driver {
+	case "sqlite", "postgres":
+	case "":
+		p.add("store.driver", "required")
+	default:
+		p.add("store.driver", "%q is not sqlite or postgres", c.Store.Driver)
+	}
+	if c.Store.DSN == "" {
+		p.add("store.dsn", "required")
+	}
+	c.validateOIDC(&p)
+	c.validatePasskey(&p, issuer)
+	if c.Session.Lifetime <= 0 {
+		p.add("session.lifetime", "must be positive")
+	}
+	if c.Session.SecureCookie != nil && !*c.Session.SecureCookie && issuer != nil && issuer.Scheme == "https" {
+		p.add("session.secure_cookie", "cannot be false for an https issuer")
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		p.add("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		p.add("log.format", "%q is not json or text", c.Log.Format)
+	}
+	if a := c.Debug.PprofListen; a != "" {
+		if host, _, err := net.SplitHostPort(a); err != nil {
+			p.add("debug.pprof_listen", "%q is not host:port", a)
+		} else if !isLoopbackHost(host) {
+			p.add("debug.pprof_listen", "%q must be on a loopback address or localhost: profiles reveal the program's internals", a)
+		}
+	}
+	seen := make(map[string]int, len(c.Clients))
+	for i := range c.Clients {
+		cl := &c.Clients[i]
+		path := fmt.Sprintf("clients[%d]", i)
+		if j, dup := seen[cl.ID]; dup && cl.ID != "" {
+			p.add(path+".id", "%q is also clients[%d].id", cl.ID, j)
+		} else {
+			seen[cl.ID] = i
+		}
+		cl.validate(&p, path)
+	}
+	return errors.Join(p...)
+}
+
+// validateIssuer checks the issuer and returns it parsed, or nil if it is
+// unusable. OpenID Connect Discovery 1.0 §3: the issuer is a case
+// sensitive https URL with scheme, host and optionally port and path, and
+// no query or fragment.
+func (c *Config) validateIssuer(p *problems) *url.URL {
+	if c.Issuer == "" {
+		p.add("issuer", "required")
+		return nil
+	}
+	u, err := url.Parse(c.Issuer)
+	if err != nil || u.Host == "" || u.Hostname() == "" || u.Opaque != "" {
+		p.add("issuer", "%q is not an absolute URL", c.Issuer)
+		return nil
+	}
+	ok := true
+	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
+		p.add("issuer", "%q must use https (http only on localhost or a loopback address)", c.Issuer)
+		ok = false
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		p.add("issuer", "%q must not have a query", c.Issuer)
+		ok = false
+	}
+	if u.Fragment != "" || strings.Contains(c.Issuer, "#") {
+		p.add("issuer", "%q must not have a fragment", c.Issuer)
+		ok = false
+	}
+	if u.User != nil {
+		p.add("issuer", "%q must not have user information", c.Issuer)
+		ok = false
+	}
+	if strings.HasSuffix(u.Path, "/") {
+		// Discovery §4 appends "/.well-known/openid-configuration" to the
+		// issuer, and RPs compare issuers as exact strings.
+		p.add("issuer", "%q must not end with /", c.Issuer)
+		ok = false
+	}
+	if !ok {
+		return nil
+	}
+	return u
+}
+
+func (c *Config) validateOIDC(p *problems) {
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{
+		{"oidc.code_lifetime", c.OIDC.CodeLifetime},
+		{"oidc.auth_request_lifetime", c.OIDC.AuthRequestLifetime},
+		{"oidc.par_lifetime", c.OIDC.PARLifetime},
+		{"oidc.access_token_lifetime", c.OIDC.AccessTokenLifetime},
+		{"oidc.id_token_lifetime", c.OIDC.IDTokenLifetime},
+		{"oidc.refresh_token_lifetime", c.OIDC.RefreshTokenLifetime},
+	} {
+		if d.v <= 0 {
+			p.add(d.field, "must be positive")
+		}
+	}
+	if c.OIDC.CodeLifetime > MaxCodeLifetime {
+		p.add("oidc.code_lifetime", "%v is longer than %v", c.OIDC.CodeLifetime, MaxCodeLifetime)
+	}
+}
+
+// validatePasskey checks the WebAuthn RP ID and origins. WebAuthn Level 3
+// §5.1.3 and §5.1.4: the RP ID must be a registrable domain suffix of, or
+// equal to, the origin's effective domain, and origins must be secure
+// contexts. The public suffix list is not consulted: an RP ID such as
+// "co.uk" passes here and is refused by browsers.
+func (c *Config) validatePasskey(p *problems, issuer *url.URL) {
+	rpID := c.Passkey.RPID
+	switch {
+	case rpID == "":
+		if issuer != nil {
+			p.add("passkey.rp_id", "required")
+		}
+		return
+	case issuer != nil && net.ParseIP(issuer.Hostname()) != nil:
+		p.add("passkey.rp_id", "the issuer's host %q is an IP address; passkeys need the issuer on a domain name (use localhost for local runs)", issuer.Hostname())
+		return
+	case net.ParseIP(strings.Trim(rpID, "[]")) != nil:
+		p.add("passkey.rp_id", "%q is an IP address; WebAuthn needs a domain name", rpID)
+		return
+	case strings.ContainsAny(rpID, ":/ ") || rpID != strings.ToLower(rpID):
+		p.add("passkey.rp_id", "%q must be a lower-case host name without scheme or port", rpID)
+		return
+	case !strings.Contains(rpID, ".") && rpID != "localhost":
+		p.add("passkey.rp_id", "%q is a top-level domain", rpID)
+		return
+	}
+	if issuer != nil && !domainWithin(strings.ToLower(issuer.Hostname()), rpID) {
+		p.add("passkey.rp_id", "%q is neither the issuer's host %q nor a parent domain of it", rpID, issuer.Hostname())
+	}
+	for i, o := range c.Passkey.Origins {
+		field := fmt.Sprintf("passkey.origins[%d]", i)
+		u, err := url.Parse(o)
+		if err != nil || u.Host == "" || u.Hostname() == "" {
+			p.add(field, "%q is not an origin (scheme://host[:port])", o)
+			continue
+		}
+		if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.ContainsAny(o, "?#") {
+			p.add(field, "%q must be only scheme://host[:port]", o)
+		}
+		if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
+			p.add(field, "%q must use https (http only on localhost or a loopback address)", o)
+		}
+		if !domainWithin(strings.ToLower(u.Hostname()), rpID) {
+			p.add(field, "host of %q is not within rp_id %q", o, rpID)
+		}
+	}
+}
+
+// domainWithin reports whether host is domain or a subdomain of it.
+func domainWithin(host, domain string) bool {
+	return host == domain || strings.HasSuffix(host, "."+domain)
+}
+
+func validNode(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func (cl *Client) validate(p *problems, path string) {
+	switch {
+	case cl.ID == "":
+		p.add(path+".id", "required")
+	case len(cl.ID) > 255 || strings.IndexFunc(cl.ID, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0:
+		p.add(path+".id", "%q must be 1 to 255 printable ASCII characters without spaces", cl.ID)
+	}
+	hasJWKS := cl.JWKS != "" || cl.JWKSURI != ""
+	switch cl.AuthMethod {
+	case store.AuthPrivateKeyJWT:
+		// RFC 7523 §2.2 and OpenID Connect Core §9: the client signs with
+		// a key the provider knows from its registered JWK set.
+		switch {
+		case cl.JWKS == "" && cl.JWKSURI == "":
+			p.add(path, "auth_method private_key_jwt needs jwks or jwks_uri")
+		case cl.JWKS != "" && cl.JWKSURI != "":
+			p.add(path, "set only one of jwks and jwks_uri")
+		}
+		if cl.SecretFile != "" {
+			p.add(path+".secret_file", "must be empty for auth_method private_key_jwt")
+		}
+	case store.AuthClientSecretBasic:
+		if cl.SecretFile == "" {
+			p.add(path+".secret_file", "required for auth_method client_secret_basic")
+		}
+		if hasJWKS {
+			p.add(path, "jwks and jwks_uri must be empty for auth_method client_secret_basic")
+		}
+	case store.AuthNone:
+		if cl.SecretFile != "" {
+			p.add(path+".secret_file", "must be empty for auth_method none")
+		}
+		if hasJWKS {
+			p.add(path, "jwks and jwks_uri must be empty for auth_method none")
+		}
+	case "":
+		p.add(path+".auth_method", "required (private_key_jwt, client_secret_basic or none)")
+	default:
+		p.add(path+".auth_method", "%q is not private_key_jwt, client_secret_basic or none", cl.AuthMethod)
+	}
+	if cl.JWKS != "" {
+		for _, msg := range checkJWKS(cl.JWKS) {
+			p.add(path+".jwks", "%s", msg)
+		}
+	}
+	if cl.JWKSURI != "" {
+		checkURL(p, path+".jwks_uri", cl.JWKSURI)
+	}
+	if len(cl.RedirectURIs) == 0 {
+		p.add(path+".redirect_uris", "at least one is required")
+	}
+	for i, u := range cl.RedirectURIs {
+		checkURL(p, fmt.Sprintf("%s.redirect_uris[%d]", path, i), u)
+	}
+	for i, u := range cl.PostLogoutRedirectURIs {
+		checkURL(p, fmt.Sprintf("%s.post_logout_redirect_uris[%d]", path, i), u)
+	}
+	for i, l := range cl.AllowedLevels {
+		if lv, err := assurance.Parse(l); err != nil || lv.String() != l {
+			p.add(fmt.Sprintf("%s.allowed_levels[%d]", path, i), "%q is not low, substantial or high", l)
+		}
+	}
+	known := KnownClaims()
+	for i, c := range cl.Claims {
+		if !slices.Contains(known, c) {
+			p.add(fmt.Sprintf("%s.claims[%d]", path, i), "%q is not one of %s", c, strings.Join(known, ", "))
+		}
+	}
+}
+
+// checkURL checks a redirect or JWKS URI: absolute, no fragment (RFC 6749
+// §3.1.2), https, http only on localhost or loopback (RFC 9700 §2.1,
+// RFC 8252 §7.3).
+func checkURL(p *problems, field, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Hostname() == "" {
+		p.add(field, "%q is not an absolute URL", raw)
+		return
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		p.add(field, "%q must not have a fragment", raw)
+	}
+	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
+		p.add(field, "%q must use https (http only on localhost or a loopback address)", raw)
+	}
+	if u.User != nil {
+		p.add(field, "%q must not have user information", raw)
+	}
+}
+
+// checkJWKS parses a JWK set (RFC 7517 §5) and returns what is wrong with
+// it: it must hold at least one key, every key a usable public signature
+// key, with no private or symmetric key material.
+func checkJWKS(raw string) []string {
+	var set struct {
+		Keys []map[string]json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(raw), &set); err != nil {
+		return []string{fmt.Sprintf("not a JSON JWK set: %v", err)}
+	}
+	if len(set.Keys) == 0 {
+		return []string{`has no keys (want {"keys": [...]})`}
+	}
+	// Members that carry private or symmetric key material (RFC 7518
+	// §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2; "priv" for ML-DSA).
+	privateJWKParams := []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"}
+	var msgs []string
+	for i, k := range set.Keys {
+		var private []string
+		for _, name := range privateJWKParams {
+			if _, ok := k[name]; ok {
+				private = append(private, name)
+			}
+		}
+		if len(private) > 0 {
+			msgs = append(msgs, fmt.Sprintf("keys[%d] holds private or symmetric key material (%s); publish public keys only", i, strings.Join(private, ", ")))
+			continue
+		}
+		one, _ := json.Marshal(k)
+		var jwk jose.JSONWebKey
+		if err := jwk.UnmarshalJSON(one); err != nil {
+			msgs = append(msgs, fmt.Sprintf("keys[%d]: %v", i, err))
+			continue
+		}
+		if !jwk.IsPublic() || !jwk.Valid() {
+			msgs = append(msgs, fmt.Sprintf("keys[%d] is not a valid public key", i))
+			continue
+		}
+		if jwk.Use != "" && jwk.Use != "sig" {
+			msgs = append(msgs, fmt.Sprintf("keys[%d] has use %q; client authentication needs sig", i, jwk.Use))
+		}
+	}
+	return msgs
+}

@@ -1,0 +1,123 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+const clientCols = "id, name, auth_method, secret_hash, jwks, jwks_uri, redirect_uris, " +
+	"post_logout_redirect_uris, require_par, allowed_levels, sector_id, claims, source, created_at"
+
+func clientArgs(c *store.Client) []any {
+	return []any{
+		c.ID, c.Name, c.AuthMethod, c.SecretHash, []byte(c.JWKS), c.JWKSURI,
+		encodeStrings(c.RedirectURIs), encodeStrings(c.PostLogoutRedirectURIs), boolInt(c.RequirePAR),
+		encodeStrings(c.AllowedLevels), c.SectorID, encodeStrings(c.Claims), c.Source, micros(c.CreatedAt),
+	}
+}
+
+func scanClient(s scanner) (*store.Client, error) {
+	var (
+		c                             store.Client
+		jwks                          []byte
+		redirects, postLogout, levels string
+		claims                        string
+		created                       int64
+	)
+	err := s.Scan(&c.ID, &c.Name, &c.AuthMethod, &c.SecretHash, &jwks, &c.JWKSURI,
+		&redirects, &postLogout, &c.RequirePAR, &levels, &c.SectorID, &claims, &c.Source, &created)
+	if err != nil {
+		return nil, err
+	}
+	if jwks != nil {
+		c.JWKS = json.RawMessage(jwks)
+	}
+	c.CreatedAt = fromMicros(created)
+	if err := errors.Join(
+		decodeStringsInto("redirect_uris", redirects, &c.RedirectURIs),
+		decodeStringsInto("post_logout_redirect_uris", postLogout, &c.PostLogoutRedirectURIs),
+		decodeStringsInto("allowed_levels", levels, &c.AllowedLevels),
+		decodeStringsInto("claims", claims, &c.Claims),
+	); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// CreateClient implements store.Clients.
+func (db *DB) CreateClient(ctx context.Context, c *store.Client) error {
+	if err := db.exec(ctx, db.st.insertClient, clientArgs(c)...); err != nil {
+		return fmt.Errorf("create client %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// PutClient implements store.Clients.
+func (db *DB) PutClient(ctx context.Context, c *store.Client) error {
+	if err := db.exec(ctx, db.st.upsertClient, clientArgs(c)...); err != nil {
+		return fmt.Errorf("put client %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// GetClient implements store.Clients.
+func (db *DB) GetClient(ctx context.Context, id string) (*store.Client, error) {
+	c, err := scanClient(db.st.getClient.QueryRowContext(ctx, id))
+	if err != nil {
+		return nil, fmt.Errorf("get client %s: %w", id, notFound(err))
+	}
+	return c, nil
+}
+
+// ListClients implements store.Clients; clients come ordered by ID.
+func (db *DB) ListClients(ctx context.Context) ([]*store.Client, error) {
+	rows, err := db.st.listClients.QueryContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	out, err := collect(rows, scanClient)
+	if err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteClient implements store.Clients; ErrNotFound if there is no such
+// client.
+func (db *DB) DeleteClient(ctx context.Context, id string) error {
+	if err := db.execOne(ctx, db.st.deleteClient, id); err != nil {
+		return fmt.Errorf("delete client %s: %w", id, err)
+	}
+	return nil
+}
+
+// notFound turns sql.ErrNoRows into store.ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+// collect scans every row with scan and closes rows. The result is never
+// nil, so it encodes as [] rather than null.
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,138 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Interface guards: DB is a whole store and each of its parts.
+var (
+	_ store.Store         = (*DB)(nil)
+	_ store.Clients       = (*DB)(nil)
+	_ store.Persons       = (*DB)(nil)
+	_ store.Passkeys      = (*DB)(nil)
+	_ store.RecoveryCodes = (*DB)(nil)
+	_ store.AuthRequests  = (*DB)(nil)
+	_ store.Challenges    = (*DB)(nil)
+	_ store.Sessions      = (*DB)(nil)
+	_ store.AuthCodes     = (*DB)(nil)
+	_ store.Grants        = (*DB)(nil)
+	_ store.Tokens        = (*DB)(nil)
+	_ store.ReplayCache   = (*DB)(nil)
+	_ store.AuditLog      = (*DB)(nil)
+	_ store.PublicKeys    = (*DB)(nil)
+	_ store.Sweeper       = (*DB)(nil)
+)
+
+// DB is a store over one SQL database. It is safe for concurrent use.
+// OpenSQLite returns one; the query layer below it is the same for every
+// dialect.
+type DB struct {
+	d dialect
+	// w has exactly one connection and takes every write, so writers
+	// queue in Go rather than contend for the database lock.
+	w *sql.DB
+	// r is a pool of read-only connections.
+	r  *sql.DB
+	st statements
+	// wr runs every write on w, batching concurrent ones.
+	wr *writer
+	// ckpt checkpoints the WAL in the background; nil if not running.
+	ckpt *checkpointer
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// start prepares the statements and starts the writer; the pools are open
+// and migrated.
+func (db *DB) start(ctx context.Context) error {
+	if err := db.prepare(ctx); err != nil {
+		return err
+	}
+	db.wr = newWriter(db.w, db.d, &db.st)
+	return nil
+}
+
+// Close stops the writer and the checkpointer after the writes in
+// progress, then closes the statements and the pools. It may be called
+// more than once.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		var errs []error
+		if db.wr != nil {
+			db.wr.close()
+		}
+		if db.ckpt != nil {
+			errs = append(errs, db.ckpt.close())
+		}
+		errs = append(errs, db.st.close())
+		if db.r != nil {
+			errs = append(errs, db.r.Close())
+		}
+		if db.w != nil {
+			errs = append(errs, db.w.Close())
+		}
+		db.closeErr = errors.Join(errs...)
+	})
+	return db.closeErr
+}
+
+// Ping reports whether the database answers a query on both pools.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("ping read pool: %w", err)
+	}
+	if err := db.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping write pool: %w", err)
+	}
+	return nil
+}
+
+// update runs an operation of several statements through the writer;
+// if it fails, none of its statements take effect.
+func (db *DB) update(ctx context.Context, fn op) error {
+	return db.wr.do(ctx, true, fn)
+}
+
+// single runs an operation that writes with a single statement (it may
+// read before or after) through the writer.
+func (db *DB) single(ctx context.Context, fn op) error {
+	return db.wr.do(ctx, false, fn)
+}
+
+// execN runs one write statement through the writer and returns how many
+// rows it changed.
+func (db *DB) execN(ctx context.Context, st *sql.Stmt, args ...any) (int64, error) {
+	var n int64
+	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		if err != nil {
+			return db.d.classify(err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// exec runs one write statement through the writer.
+func (db *DB) exec(ctx context.Context, st *sql.Stmt, args ...any) error {
+	_, err := db.execN(ctx, st, args...)
+	return err
+}
+
+// execOne is exec that returns store.ErrNotFound when no row changed.
+func (db *DB) execOne(ctx context.Context, st *sql.Stmt, args ...any) error {
+	n, err := db.execN(ctx, st, args...)
+	if err == nil && n == 0 {
+		err = store.ErrNotFound
+	}
+	return err
+}

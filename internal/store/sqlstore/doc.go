@@ -1,0 +1,55 @@
+// Package sqlstore implements every interface of package store over SQL.
+//
+// OpenSQLite opens the embedded default backend, SQLite through the pure
+// Go driver modernc.org/sqlite. The query layer (the files named after the
+// aggregates) is written once with '?' placeholders and portable SQL
+// (INSERT ... ON CONFLICT, UPDATE ... RETURNING), so a PostgreSQL backend
+// can reuse it with its own dialect value: what differs per database lives
+// in dialect.go, sqlite.go and migrations/<dialect>/.
+//
+// Storage conventions, the same in every dialect:
+//   - times are integer unix microseconds in UTC; the zero time.Time is 0
+//     and reads back as the zero time, and every other time reads back in
+//     UTC (so 1970-01-01T00:00:00Z itself cannot be stored);
+//   - booleans are integers 0 and 1;
+//   - string slices, identifier lists and maps are JSON text, which keeps
+//     a nil slice apart from an empty one;
+//   - byte slices are blobs (an empty slice may read back as nil).
+//
+// Schema changes are numbered SQL files under migrations/<dialect>/,
+// embedded in the binary and applied in order, each in its own
+// transaction, with the applied versions recorded in schema_migrations.
+// Migrations are additive, so an older build ignores versions it does
+// not know.
+//
+// SQLite specifics: the database runs in WAL mode with synchronous=NORMAL,
+// a busy timeout and foreign keys on, set through the DSN so every pooled
+// connection gets them. Reads use a pool of query-only connections and
+// never wait for writes. Every write goes through one goroutine that owns
+// the single write connection (writer.go): it takes all the operations
+// waiting at that moment, runs them in one BEGIN IMMEDIATE transaction
+// and commits once (group commit). A commit costs several statements'
+// worth of system calls, so under load this multiplies write throughput;
+// writers in this process never contend for the file lock, and each
+// operation still returns only after its own data is committed. An
+// operation of several statements runs inside a savepoint, so its
+// failure undoes only its own work. A background checkpointer copies the
+// WAL into the database file, keeping checkpoints and their fsyncs off
+// the write path.
+//
+// Most operations are one statement: RedeemAuthCode, UseToken,
+// UseRecoveryCode and TakeChallenge are a conditional UPDATE or DELETE
+// with RETURNING, so two concurrent callers cannot both win. Operations
+// that mark something used (RedeemAuthCode, UseToken, UseRecoveryCode,
+// RevokeGrant) reject a zero now, since a zero time is how "unused" is
+// stored. Constraint violations become store.ErrConflict (unique and
+// primary keys) or store.ErrNotFound (a missing referenced person), by
+// SQLite's extended result code.
+//
+// Benchmarks: go test -bench . -run '^$' ./internal/store/sqlstore/
+// (BenchmarkLogin runs the store calls of whole logins at several
+// concurrency levels and reports logins/s and writes per commit).
+//
+// The behaviour every backend must show is pinned down by the conformance
+// suite in package storetest, not here.
+package sqlstore

@@ -1,0 +1,198 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+const authRequestCols = "id, client_id, redirect_uri, scope, state, nonce, code_challenge, " +
+	"code_challenge_method, response_mode, prompt, max_age, acr_values, ui_locales, login_hint, " +
+	"pushed, used, created_at, expires_at"
+
+// authRequestArgs lists r's columns with the ID first (for INSERT) or
+// last (for UPDATE ... WHERE id = ?).
+func authRequestArgs(r *store.AuthRequest, idLast bool) []any {
+	args := []any{
+		r.ClientID, r.RedirectURI, encodeStrings(r.Scope), r.State, r.Nonce, r.CodeChallenge,
+		r.CodeChallengeMethod, r.ResponseMode, encodeStrings(r.Prompt), int64(r.MaxAge),
+		encodeStrings(r.ACRValues), encodeStrings(r.UILocales), r.LoginHint, boolInt(r.Pushed),
+		boolInt(r.Used), micros(r.CreatedAt), micros(r.ExpiresAt),
+	}
+	if idLast {
+		return append(args, r.ID)
+	}
+	return append([]any{r.ID}, args...)
+}
+
+func scanAuthRequest(s scanner) (*store.AuthRequest, error) {
+	var (
+		r                           store.AuthRequest
+		scope, prompt, acr, locales string
+		maxAge, created, expires    int64
+	)
+	err := s.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &scope, &r.State, &r.Nonce, &r.CodeChallenge,
+		&r.CodeChallengeMethod, &r.ResponseMode, &prompt, &maxAge, &acr, &locales, &r.LoginHint,
+		&r.Pushed, &r.Used, &created, &expires)
+	if err != nil {
+		return nil, err
+	}
+	r.MaxAge = int(maxAge)
+	r.CreatedAt = fromMicros(created)
+	r.ExpiresAt = fromMicros(expires)
+	if err := errors.Join(
+		decodeStringsInto("scope", scope, &r.Scope),
+		decodeStringsInto("prompt", prompt, &r.Prompt),
+		decodeStringsInto("acr_values", acr, &r.ACRValues),
+		decodeStringsInto("ui_locales", locales, &r.UILocales),
+	); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// CreateAuthRequest implements store.AuthRequests; ErrConflict if the ID
+// is taken.
+func (db *DB) CreateAuthRequest(ctx context.Context, r *store.AuthRequest) error {
+	if err := db.exec(ctx, db.st.insertAuthRequest, authRequestArgs(r, false)...); err != nil {
+		return fmt.Errorf("create auth request: %w", err)
+	}
+	return nil
+}
+
+// GetAuthRequest implements store.AuthRequests.
+func (db *DB) GetAuthRequest(ctx context.Context, id string, now time.Time) (*store.AuthRequest, error) {
+	r, err := scanAuthRequest(db.st.getAuthRequest.QueryRowContext(ctx, id, micros(now)))
+	if err != nil {
+		return nil, fmt.Errorf("get auth request: %w", notFound(err))
+	}
+	return r, nil
+}
+
+// UpdateAuthRequest implements store.AuthRequests.
+func (db *DB) UpdateAuthRequest(ctx context.Context, r *store.AuthRequest) error {
+	if err := db.execOne(ctx, db.st.updateAuthRequest, authRequestArgs(r, true)...); err != nil {
+		return fmt.Errorf("update auth request: %w", err)
+	}
+	return nil
+}
+
+// DeleteAuthRequest implements store.AuthRequests; deleting an unknown
+// request is not an error.
+func (db *DB) DeleteAuthRequest(ctx context.Context, id string) error {
+	if err := db.exec(ctx, db.st.deleteAuthRequest, id); err != nil {
+		return fmt.Errorf("delete auth request: %w", err)
+	}
+	return nil
+}
+
+// PutChallenge implements store.Challenges; it replaces a challenge with
+// the same ID.
+func (db *DB) PutChallenge(ctx context.Context, id string, data []byte, expiresAt time.Time) error {
+	if err := db.exec(ctx, db.st.putChallenge, id, data, micros(expiresAt)); err != nil {
+		return fmt.Errorf("put challenge: %w", err)
+	}
+	return nil
+}
+
+// TakeChallenge implements store.Challenges with one DELETE ... RETURNING,
+// so of two concurrent takes only one gets a row.
+func (db *DB) TakeChallenge(ctx context.Context, id string, now time.Time) ([]byte, error) {
+	var (
+		data    []byte
+		expires int64
+	)
+	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return notFound(tx.StmtContext(ctx, db.st.takeChallenge).QueryRowContext(ctx, id).Scan(&data, &expires))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("take challenge: %w", err)
+	}
+	if expires <= micros(now) {
+		return nil, fmt.Errorf("take challenge: expired: %w", store.ErrNotFound)
+	}
+	return data, nil
+}
+
+const sessionCols = "id, person_id, provider, level, amr, auth_time, clients, created_at, expires_at"
+
+func scanSession(s scanner) (*store.Session, error) {
+	var (
+		ss                         store.Session
+		amr, clients               string
+		authTime, created, expires int64
+	)
+	err := s.Scan(&ss.ID, &ss.PersonID, &ss.Provider, &ss.Level, &amr, &authTime, &clients, &created, &expires)
+	if err != nil {
+		return nil, err
+	}
+	ss.AuthTime = fromMicros(authTime)
+	ss.CreatedAt = fromMicros(created)
+	ss.ExpiresAt = fromMicros(expires)
+	if err := errors.Join(
+		decodeStringsInto("amr", amr, &ss.AMR),
+		decodeStringsInto("clients", clients, &ss.Clients),
+	); err != nil {
+		return nil, err
+	}
+	return &ss, nil
+}
+
+// CreateSession implements store.Sessions; ErrConflict if the ID is taken.
+func (db *DB) CreateSession(ctx context.Context, s *store.Session) error {
+	err := db.exec(ctx, db.st.insertSession, s.ID, s.PersonID, s.Provider, s.Level, encodeStrings(s.AMR),
+		micros(s.AuthTime), encodeStrings(s.Clients), micros(s.CreatedAt), micros(s.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	return nil
+}
+
+// GetSession implements store.Sessions.
+func (db *DB) GetSession(ctx context.Context, id string, now time.Time) (*store.Session, error) {
+	s, err := scanSession(db.st.getSession.QueryRowContext(ctx, id, micros(now)))
+	if err != nil {
+		return nil, fmt.Errorf("get session: %w", notFound(err))
+	}
+	return s, nil
+}
+
+// AddSessionClient implements store.Sessions. A client is listed once,
+// however often it receives tokens; ErrNotFound if the session is gone.
+func (db *DB) AddSessionClient(ctx context.Context, id, clientID string) error {
+	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var text string
+		if err := tx.StmtContext(ctx, db.st.getSessionClients).QueryRowContext(ctx, id).Scan(&text); err != nil {
+			return notFound(err)
+		}
+		var clients []string
+		if err := decodeStringsInto("clients", text, &clients); err != nil {
+			return err
+		}
+		for _, c := range clients {
+			if c == clientID {
+				return nil
+			}
+		}
+		clients = append(clients, clientID)
+		_, err := tx.StmtContext(ctx, db.st.setSessionClients).ExecContext(ctx, encodeStrings(clients), id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("add client %s to session: %w", clientID, err)
+	}
+	return nil
+}
+
+// DeleteSession implements store.Sessions; deleting an unknown session is
+// not an error.
+func (db *DB) DeleteSession(ctx context.Context, id string) error {
+	if err := db.exec(ctx, db.st.deleteSession, id); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,255 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+const personCols = "id, webauthn_id, given_name, family_name, birth_date, identifiers, " +
+	"proofing_level, proofing_method, synthetic, created_at"
+
+func scanPerson(s scanner) (*store.Person, error) {
+	var (
+		p       store.Person
+		ids     string
+		created int64
+	)
+	err := s.Scan(&p.ID, &p.WebAuthnID, &p.GivenName, &p.FamilyName, &p.BirthDate, &ids,
+		&p.ProofingLevel, &p.ProofingMethod, &p.Synthetic, &created)
+	if err != nil {
+		return nil, err
+	}
+	p.CreatedAt = fromMicros(created)
+	if err := decodeJSON("identifiers", ids, &p.Identifiers); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// CreatePerson implements store.Persons: the person and every identifier
+// are stored in one transaction.
+func (db *DB) CreatePerson(ctx context.Context, p *store.Person) error {
+	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.StmtContext(ctx, db.st.insertPerson).ExecContext(ctx,
+			p.ID, p.WebAuthnID, p.GivenName, p.FamilyName, p.BirthDate, jsonText(p.Identifiers),
+			p.ProofingLevel, p.ProofingMethod, boolInt(p.Synthetic), micros(p.CreatedAt))
+		if err != nil {
+			return db.d.classify(err)
+		}
+		ins := tx.StmtContext(ctx, db.st.insertIdentifier)
+		for _, id := range p.Identifiers {
+			if _, err := ins.ExecContext(ctx, id.Scheme, id.Value, p.ID); err != nil {
+				return fmt.Errorf("identifier %s: %w", id.Scheme, db.d.classify(err))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create person %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// GetPerson implements store.Persons.
+func (db *DB) GetPerson(ctx context.Context, id string) (*store.Person, error) {
+	p, err := scanPerson(db.st.getPerson.QueryRowContext(ctx, id))
+	if err != nil {
+		return nil, fmt.Errorf("get person %s: %w", id, notFound(err))
+	}
+	return p, nil
+}
+
+// GetPersonByWebAuthnID implements store.Persons.
+func (db *DB) GetPersonByWebAuthnID(ctx context.Context, webauthnID []byte) (*store.Person, error) {
+	if len(webauthnID) == 0 {
+		return nil, fmt.Errorf("get person by webauthn id: %w", store.ErrNotFound)
+	}
+	p, err := scanPerson(db.st.getPersonByWebAuthnID.QueryRowContext(ctx, webauthnID))
+	if err != nil {
+		return nil, fmt.Errorf("get person by webauthn id: %w", notFound(err))
+	}
+	return p, nil
+}
+
+// GetPersonByIdentifier implements store.Persons. The identifier's value
+// is personal data and stays out of errors.
+func (db *DB) GetPersonByIdentifier(ctx context.Context, scheme, value string) (*store.Person, error) {
+	p, err := scanPerson(db.st.getPersonByIdentifier.QueryRowContext(ctx, scheme, value))
+	if err != nil {
+		return nil, fmt.Errorf("get person by %s identifier: %w", scheme, notFound(err))
+	}
+	return p, nil
+}
+
+// AddIdentifier implements store.Persons; ErrNotFound if the person does
+// not exist.
+func (db *DB) AddIdentifier(ctx context.Context, personID string, id store.Identifier) error {
+	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var text string
+		if err := tx.StmtContext(ctx, db.st.getPersonIdentifiers).QueryRowContext(ctx, personID).Scan(&text); err != nil {
+			return notFound(err)
+		}
+		var ids []store.Identifier
+		if err := decodeJSON("identifiers", text, &ids); err != nil {
+			return err
+		}
+		if _, err := tx.StmtContext(ctx, db.st.insertIdentifier).ExecContext(ctx, id.Scheme, id.Value, personID); err != nil {
+			return db.d.classify(err)
+		}
+		ids = append(ids, id)
+		_, err := tx.StmtContext(ctx, db.st.setPersonIdentifiers).ExecContext(ctx, jsonText(ids), personID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("add %s identifier to person %s: %w", id.Scheme, personID, err)
+	}
+	return nil
+}
+
+const passkeyCols = "credential_id, person_id, public_key, attestation_type, aaguid, sign_count, " +
+	"transports, user_present, user_verified, backup_eligible, backup_state, name, created_at, last_used_at"
+
+func scanPasskey(s scanner) (*store.Passkey, error) {
+	var (
+		p                store.Passkey
+		transports       string
+		count            int64
+		created, lastUse int64
+	)
+	err := s.Scan(&p.CredentialID, &p.PersonID, &p.PublicKey, &p.AttestationType, &p.AAGUID, &count,
+		&transports, &p.UserPresent, &p.UserVerified, &p.BackupEligible, &p.BackupState, &p.Name,
+		&created, &lastUse)
+	if err != nil {
+		return nil, err
+	}
+	p.SignCount = uint32(count)
+	p.CreatedAt = fromMicros(created)
+	p.LastUsedAt = fromMicros(lastUse)
+	if err := decodeStringsInto("transports", transports, &p.Transports); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// CreatePasskey implements store.Passkeys; ErrNotFound if the person does
+// not exist.
+func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey) error {
+	err := db.exec(ctx, db.st.insertPasskey,
+		p.CredentialID, p.PersonID, p.PublicKey, p.AttestationType, p.AAGUID, int64(p.SignCount),
+		encodeStrings(p.Transports), boolInt(p.UserPresent), boolInt(p.UserVerified),
+		boolInt(p.BackupEligible), boolInt(p.BackupState), p.Name, micros(p.CreatedAt), micros(p.LastUsedAt))
+	if err != nil {
+		return fmt.Errorf("create passkey for person %s: %w", p.PersonID, err)
+	}
+	return nil
+}
+
+// GetPasskey implements store.Passkeys.
+func (db *DB) GetPasskey(ctx context.Context, credentialID []byte) (*store.Passkey, error) {
+	p, err := scanPasskey(db.st.getPasskey.QueryRowContext(ctx, credentialID))
+	if err != nil {
+		return nil, fmt.Errorf("get passkey: %w", notFound(err))
+	}
+	return p, nil
+}
+
+// ListPasskeys implements store.Passkeys, oldest first.
+func (db *DB) ListPasskeys(ctx context.Context, personID string) ([]*store.Passkey, error) {
+	rows, err := db.st.listPasskeys.QueryContext(ctx, personID)
+	if err != nil {
+		return nil, fmt.Errorf("list passkeys of person %s: %w", personID, err)
+	}
+	out, err := collect(rows, scanPasskey)
+	if err != nil {
+		return nil, fmt.Errorf("list passkeys of person %s: %w", personID, err)
+	}
+	return out, nil
+}
+
+// UpdatePasskeyUse implements store.Passkeys as one conditional UPDATE;
+// only when it matches nothing does a read tell a moved count from a
+// missing passkey.
+func (db *DB) UpdatePasskeyUse(ctx context.Context, credentialID []byte, oldSignCount uint32, u store.PasskeyUse) error {
+	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, db.st.updatePasskeyUse).ExecContext(ctx,
+			int64(u.SignCount), boolInt(u.BackupState), micros(u.LastUsedAt), credentialID, int64(oldSignCount))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		var one int
+		err = tx.StmtContext(ctx, db.st.passkeyExistsW).QueryRowContext(ctx, credentialID).Scan(&one)
+		if err == nil {
+			return fmt.Errorf("sign count is not %d: %w", oldSignCount, store.ErrConflict)
+		}
+		return notFound(err)
+	})
+	if err != nil {
+		return fmt.Errorf("update passkey use: %w", err)
+	}
+	return nil
+}
+
+// DeletePasskey implements store.Passkeys.
+func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID []byte) error {
+	if err := db.execOne(ctx, db.st.deletePasskey, personID, credentialID); err != nil {
+		return fmt.Errorf("delete passkey of person %s: %w", personID, err)
+	}
+	return nil
+}
+
+// ReplaceRecoveryCodes implements store.RecoveryCodes; ErrNotFound if the
+// person does not exist.
+func (db *DB) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time) error {
+	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var one int
+		if err := tx.StmtContext(ctx, db.st.personExists).QueryRowContext(ctx, personID).Scan(&one); err != nil {
+			return notFound(err)
+		}
+		if _, err := tx.StmtContext(ctx, db.st.deleteRecoveryCodes).ExecContext(ctx, personID); err != nil {
+			return err
+		}
+		ins := tx.StmtContext(ctx, db.st.insertRecoveryCode)
+		for _, h := range hashes {
+			if _, err := ins.ExecContext(ctx, h, personID, micros(now)); err != nil {
+				return db.d.classify(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("replace recovery codes of person %s: %w", personID, err)
+	}
+	return nil
+}
+
+// UseRecoveryCode implements store.RecoveryCodes as one conditional UPDATE.
+func (db *DB) UseRecoveryCode(ctx context.Context, hash []byte, now time.Time) (string, error) {
+	if now.IsZero() {
+		return "", errors.New("use recovery code: zero time")
+	}
+	var personID string
+	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return notFound(tx.StmtContext(ctx, db.st.useRecoveryCode).QueryRowContext(ctx, micros(now), hash).Scan(&personID))
+	})
+	if err != nil {
+		return "", fmt.Errorf("use recovery code: %w", err)
+	}
+	return personID, nil
+}
+
+// CountRecoveryCodes implements store.RecoveryCodes.
+func (db *DB) CountRecoveryCodes(ctx context.Context, personID string) (int, error) {
+	var n int
+	if err := db.st.countRecoveryCodes.QueryRowContext(ctx, personID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count recovery codes of person %s: %w", personID, err)
+	}
+	return n, nil
+}

@@ -1,0 +1,193 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	// Importing the driver registers it as "sqlite".
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+//go:embed migrations/sqlite/*.sql
+var sqliteMigrationFiles embed.FS
+
+const (
+	// sqliteBusyTimeoutMS is how long a connection waits for a lock held
+	// by another process (or by a checkpoint) before failing with
+	// SQLITE_BUSY.
+	sqliteBusyTimeoutMS = 5000
+	// sqliteCheckpointEvery is how often the background checkpointer runs.
+	sqliteCheckpointEvery = 100 * time.Millisecond
+	// sqliteAutoCheckpointPages is SQLite's own checkpoint threshold, a
+	// backstop behind the background checkpointer (default 1000).
+	sqliteAutoCheckpointPages = 10000
+	// sqliteJournalSizeLimit truncates the WAL file back to this size
+	// after the WAL restarts, so a burst does not keep its disk space.
+	sqliteJournalSizeLimit = 64 << 20
+	// sqliteCacheKiB is each connection's page cache.
+	sqliteCacheKiB = 8192
+	// sqliteMinReaders is the smallest read pool; reads are short, so a
+	// few connections per core keep every core busy.
+	sqliteMinReaders = 4
+)
+
+// OpenSQLite opens (creating it if missing) the SQLite database at path,
+// applies any missing migrations and prepares the hot statements. The
+// file and its directory are created readable by the owner only.
+func OpenSQLite(ctx context.Context, path string) (*DB, error) {
+	d, err := sqliteDialect()
+	if err != nil {
+		return nil, err
+	}
+	wdsn, err := sqliteDSN(path, true)
+	if err != nil {
+		return nil, err
+	}
+	rdsn, err := sqliteDSN(path, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := createFile(path); err != nil {
+		return nil, err
+	}
+
+	db := &DB{d: d}
+	if db.w, err = sql.Open("sqlite", wdsn); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.w.SetMaxOpenConns(1)
+	db.w.SetMaxIdleConns(1)
+	db.w.SetConnMaxLifetime(0)
+	db.w.SetConnMaxIdleTime(0)
+	if err := db.w.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := migrate(ctx, db.w, d, time.Now()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+
+	if db.r, err = sql.Open("sqlite", rdsn); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	n := max(sqliteMinReaders, 2*runtime.GOMAXPROCS(0))
+	db.r.SetMaxOpenConns(n)
+	db.r.SetMaxIdleConns(n)
+	db.r.SetConnMaxLifetime(0)
+	db.r.SetConnMaxIdleTime(0)
+	if err := db.r.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+
+	if err := db.start(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	ck, err := sql.Open("sqlite", wdsn)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	ck.SetMaxOpenConns(1)
+	db.ckpt = newCheckpointer(ck, sqliteCheckpointEvery)
+	return db, nil
+}
+
+// createFile makes sure path exists with owner-only permissions before
+// SQLite opens it; SQLite gives its -wal and -shm files the same mode.
+func createFile(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create database directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	return f.Close()
+}
+
+func sqliteDialect() (dialect, error) {
+	sub, err := fs.Sub(sqliteMigrationFiles, "migrations/sqlite")
+	if err != nil {
+		return dialect{}, fmt.Errorf("sqlite migrations: %w", err)
+	}
+	return dialect{
+		name:       "sqlite",
+		migrations: sub,
+		rebind:     func(q string) string { return q },
+		classify:   classifySQLite,
+		fatal:      fatalSQLite,
+	}, nil
+}
+
+// fatalSQLite reports whether err may have ended the transaction it
+// happened in. A constraint violation undoes only its statement; any
+// other SQLite error (I/O, full disk, interrupt) is treated as fatal.
+// Errors from outside SQLite are outcomes of the operation's own logic.
+func fatalSQLite(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.Code()&0xff != sqlite3.SQLITE_CONSTRAINT
+}
+
+// classifySQLite maps constraint violations by their extended result code
+// (the driver turns extended codes on), never by message text.
+func classifySQLite(err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+		return fmt.Errorf("%w: %w", store.ErrConflict, err)
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return fmt.Errorf("%w: %w", store.ErrNotFound, err)
+	}
+	return err
+}
+
+// sqliteDSN builds the driver DSN for path. Pragmas go in the DSN so that
+// every connection the pool opens gets them, not only the first.
+func sqliteDSN(path string, write bool) (string, error) {
+	if path == "" {
+		return "", errors.New("empty database path")
+	}
+	if strings.ContainsAny(path, "?#") {
+		return "", fmt.Errorf("database path %q contains '?' or '#'", path)
+	}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeoutMS))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", sqliteCacheKiB))
+	q.Add("_pragma", "temp_store(MEMORY)")
+	if write {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", sqliteAutoCheckpointPages))
+		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", sqliteJournalSizeLimit))
+		// A write transaction takes the write lock up front, so one that
+		// reads first cannot fail to upgrade its lock later.
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Set("_query_only", "1")
+	}
+	return path + "?" + q.Encode(), nil
+}

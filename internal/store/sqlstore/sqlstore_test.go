@@ -1,0 +1,417 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/storetest"
+)
+
+func open(t testing.TB, path string) *DB {
+	t.Helper()
+	db, err := OpenSQLite(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return db
+}
+
+func openTemp(t testing.TB) *DB {
+	t.Helper()
+	return open(t, filepath.Join(t.TempDir(), "varde.db"))
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
+}
+
+func TestReopen(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "data", "varde.db")
+	db, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &store.Client{ID: "bank", Name: "Bank", RedirectURIs: []string{"https://bank.example/cb"},
+		CreatedAt: time.UnixMicro(1_700_000_000_123_456).UTC()}
+	if err := db.CreateClient(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	e := &store.AuditEvent{Type: "start", Time: want.CreatedAt}
+	if err := db.AppendAudit(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+
+	for i := range 2 {
+		db := open(t, path)
+		got, err := db.GetClient(ctx, "bank")
+		if err != nil {
+			t.Fatalf("reopen %d: %v", i, err)
+		}
+		if got.Name != want.Name || !got.CreatedAt.Equal(want.CreatedAt) {
+			t.Errorf("reopen %d: client = %+v, want %+v", i, got, want)
+		}
+		// The chain continues across reopens.
+		next := &store.AuditEvent{Type: "reopen", Time: want.CreatedAt}
+		if err := db.AppendAudit(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+		all, err := db.ListAudit(ctx, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.VerifyAuditChain(nil, all); err != nil || len(all) != i+2 {
+			t.Errorf("reopen %d: %d events, chain: %v", i, len(all), err)
+		}
+
+		ms, err := loadMigrations(db.d.migrations)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != len(ms) {
+			t.Errorf("reopen %d: %d migrations recorded, want %d", i, n, len(ms))
+		}
+	}
+}
+
+func TestFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new", "varde.db")
+	openTemp(t) // unrelated; makes sure a second DB does not interfere
+	open(t, path)
+	for _, p := range []string{path, filepath.Dir(path)} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s has mode %v, want no access for group or others", p, perm)
+		}
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	notADB := filepath.Join(dir, "text.db")
+	if err := os.WriteFile(notADB, []byte("this is not a database, just some text that is long enough"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"", filepath.Join(dir, "a?b.db"), filepath.Join(dir, "a#b.db"), notADB} {
+		if db, err := OpenSQLite(ctx, path); err == nil {
+			db.Close()
+			t.Errorf("OpenSQLite(%q) succeeded", path)
+		}
+	}
+}
+
+// TestPragmas checks that every pooled connection, not just the first,
+// runs with the settings from the DSN.
+func TestPragmas(t *testing.T) {
+	ctx := t.Context()
+	db := openTemp(t)
+	check := func(t *testing.T, c *sql.Conn, pragma, want string) {
+		t.Helper()
+		var got string
+		if err := c.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s: %v", pragma, err)
+		}
+		if got != want {
+			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
+		}
+	}
+	common := map[string]string{
+		"journal_mode": "wal",
+		"foreign_keys": "1",
+		"synchronous":  "1", // NORMAL
+		"busy_timeout": fmt.Sprint(sqliteBusyTimeoutMS),
+		"cache_size":   fmt.Sprint(-sqliteCacheKiB),
+		"temp_store":   "2", // MEMORY
+	}
+
+	// Hold several read connections at once so the pool must open new ones.
+	var conns []*sql.Conn
+	for range sqliteMinReaders {
+		c, err := db.r.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for i, c := range conns {
+		t.Run(fmt.Sprintf("reader %d", i), func(t *testing.T) {
+			for p, want := range common {
+				check(t, c, p, want)
+			}
+			check(t, c, "query_only", "1")
+		})
+		c.Close()
+	}
+	t.Run("writer", func(t *testing.T) {
+		c, err := db.w.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for p, want := range common {
+			check(t, c, p, want)
+		}
+		check(t, c, "query_only", "0")
+		check(t, c, "wal_autocheckpoint", fmt.Sprint(sqliteAutoCheckpointPages))
+		check(t, c, "journal_size_limit", fmt.Sprint(sqliteJournalSizeLimit))
+	})
+	if got := db.w.Stats().MaxOpenConnections; got != 1 {
+		t.Errorf("write pool allows %d connections, want 1", got)
+	}
+}
+
+func TestZeroTimeRejected(t *testing.T) {
+	ctx := t.Context()
+	db := openTemp(t)
+	now := time.Now()
+	if err := db.CreateAuthCode(ctx, &store.AuthCode{Hash: []byte("c"), ExpiresAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateToken(ctx, &store.Token{Hash: []byte("t"), ExpiresAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.RedeemAuthCode(ctx, []byte("c"), time.Time{}); err == nil {
+		t.Error("RedeemAuthCode with a zero time succeeded")
+	}
+	if _, err := db.UseToken(ctx, []byte("t"), time.Time{}); err == nil {
+		t.Error("UseToken with a zero time succeeded")
+	}
+	if _, err := db.UseRecoveryCode(ctx, []byte("r"), time.Time{}); err == nil {
+		t.Error("UseRecoveryCode with a zero time succeeded")
+	}
+	if err := db.RevokeGrant(ctx, "g", time.Time{}); err == nil {
+		t.Error("RevokeGrant with a zero time succeeded")
+	}
+	// Still unused, so a real redemption works.
+	if _, err := db.RedeemAuthCode(ctx, []byte("c"), now); err != nil {
+		t.Errorf("RedeemAuthCode: %v", err)
+	}
+}
+
+func TestAuditLogAppendOnly(t *testing.T) {
+	ctx := t.Context()
+	db := openTemp(t)
+	if err := db.AppendAudit(ctx, &store.AuditEvent{Type: "x", Result: store.ResultSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"UPDATE audit_log SET result = 'failure'",
+		"DELETE FROM audit_log",
+	} {
+		if _, err := db.w.ExecContext(ctx, q); err == nil {
+			t.Errorf("%s succeeded", q)
+		}
+	}
+	all, err := db.ListAudit(ctx, 0, 10)
+	if err != nil || len(all) != 1 || all[0].Result != store.ResultSuccess {
+		t.Errorf("log after refused changes: %v, %v", all, err)
+	}
+}
+
+// TestTwoHandles appends from two DB values on one file, as two processes
+// would: the write lock taken at BEGIN and the busy timeout keep the
+// chain intact.
+func TestTwoHandles(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "varde.db")
+	dbs := []*DB{open(t, path), open(t, path)}
+	const goroutines, each = 4, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, len(dbs)*goroutines)
+	for _, db := range dbs {
+		for range goroutines {
+			wg.Go(func() {
+				for range each {
+					if err := db.AppendAudit(ctx, &store.AuditEvent{Type: "t"}); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	all, err := dbs[1].ListAudit(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(dbs)*goroutines*each {
+		t.Errorf("%d events, want %d", len(all), len(dbs)*goroutines*each)
+	}
+	if err := store.VerifyAuditChain(nil, all); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestClassifySQLite(t *testing.T) {
+	ctx := t.Context()
+	db := openTemp(t)
+	plain := errors.New("plain")
+	if got := classifySQLite(plain); got != plain {
+		t.Errorf("classifySQLite(plain) = %v", got)
+	}
+	if classifySQLite(nil) != nil {
+		t.Error("classifySQLite(nil) != nil")
+	}
+	tests := []struct {
+		name string
+		q    string
+		want error
+	}{
+		{"primary key", "INSERT INTO grants SELECT * FROM grants", store.ErrConflict},
+		{"unique", "INSERT INTO persons (id, webauthn_id, given_name, family_name, birth_date, identifiers, " +
+			"proofing_level, proofing_method, synthetic, created_at) VALUES ('b', x'01', '', '', '', 'null', '', '', 0, 0)", store.ErrConflict},
+		{"foreign key", "INSERT INTO passkeys (credential_id, person_id, attestation_type, sign_count, transports, " +
+			"user_present, user_verified, backup_eligible, backup_state, name, created_at, last_used_at) " +
+			"VALUES (x'02', 'nobody', '', 0, 'null', 0, 0, 0, 0, '', 0, 0)", store.ErrNotFound},
+		{"not null", "INSERT INTO grants (id) VALUES ('x')", nil},
+	}
+	if _, err := db.w.ExecContext(ctx, "INSERT INTO persons (id, webauthn_id, given_name, family_name, birth_date, "+
+		"identifiers, proofing_level, proofing_method, synthetic, created_at) VALUES ('a', x'01', '', '', '', 'null', '', '', 0, 0)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateGrant(ctx, &store.Grant{ID: "g"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := db.w.ExecContext(ctx, tt.q)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			got := classifySQLite(err)
+			for _, sentinel := range []error{store.ErrConflict, store.ErrNotFound} {
+				if errors.Is(got, sentinel) != (sentinel == tt.want) {
+					t.Errorf("classifySQLite(%v) = %v, want %v", err, got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestMigrate(t *testing.T) {
+	ctx := t.Context()
+	now := time.Unix(1_800_000_000, 0)
+	fsys := fstest.MapFS{
+		"0001_a.sql": {Data: []byte("CREATE TABLE a (x INTEGER); INSERT INTO a VALUES (1);")},
+		"README.md":  {Data: []byte("not a migration")},
+	}
+	d := dialect{name: "test", migrations: fsys, rebind: func(q string) string { return q }, classify: classifySQLite}
+	dsn, err := sqliteDSN(filepath.Join(t.TempDir(), "m.db"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+
+	count := func(q string) int {
+		t.Helper()
+		var n int
+		if err := db.QueryRowContext(ctx, q).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+
+	if err := migrate(ctx, db, d, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate(ctx, db, d, now); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	if n := count("SELECT count(*) FROM a"); n != 1 {
+		t.Errorf("0001 ran %d times", n)
+	}
+
+	// A failing migration leaves no trace, and the ones before it stay.
+	fsys["0002_b.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE b (y INTEGER);")}
+	fsys["0003_bad.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE c (z INTEGER); INSERT INTO nowhere VALUES (1);")}
+	if err := migrate(ctx, db, d, now); err == nil {
+		t.Fatal("migrate with a broken migration succeeded")
+	}
+	if n := count("SELECT count(*) FROM schema_migrations"); n != 2 {
+		t.Errorf("%d migrations recorded, want 2", n)
+	}
+	if n := count("SELECT count(*) FROM sqlite_schema WHERE name = 'c'"); n != 0 {
+		t.Error("table c of the failed migration exists")
+	}
+
+	// Fixed, it applies; a version the build does not know is ignored.
+	fsys["0003_bad.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE c (z INTEGER);")}
+	if _, err := db.ExecContext(ctx, "INSERT INTO schema_migrations VALUES (99, '0099_future.sql', 0)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate(ctx, db, d, now); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("SELECT count(*) FROM schema_migrations"); n != 4 {
+		t.Errorf("%d migrations recorded, want 4", n)
+	}
+	if n := count(fmt.Sprintf("SELECT count(*) FROM schema_migrations WHERE applied_at = %d", now.UnixMicro())); n != 3 {
+		t.Errorf("%d migrations recorded at now, want 3", n)
+	}
+}
+
+func TestLoadMigrations(t *testing.T) {
+	d, err := sqliteDialect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := loadMigrations(d.migrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range ms {
+		if m.version != i+1 {
+			t.Errorf("embedded migration %s has version %d, want %d (no gaps in a shipped set)", m.name, m.version, i+1)
+		}
+	}
+
+	bad := []fstest.MapFS{
+		{"init.sql": {}},
+		{"0000_zero.sql": {}},
+		{"x1_a.sql": {}},
+		{"0001_a.sql": {}, "01_b.sql": {}},
+	}
+	for _, fsys := range bad {
+		if _, err := loadMigrations(fsys); err == nil {
+			t.Errorf("loadMigrations(%v) succeeded", fsys)
+		}
+	}
+}

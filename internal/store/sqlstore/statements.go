@@ -1,0 +1,163 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// statements are the prepared statements of every operation, prepared
+// once at open. Those on the write pool are also used inside write
+// transactions through Tx.StmtContext, which reuses the preparation.
+type statements struct {
+	insertClient, upsertClient, getClient, listClients, deleteClient *sql.Stmt
+
+	insertPerson, insertIdentifier, getPerson, getPersonByWebAuthnID  *sql.Stmt
+	getPersonByIdentifier, getPersonIdentifiers, setPersonIdentifiers *sql.Stmt
+	personExists                                                      *sql.Stmt
+
+	insertPasskey, getPasskey, listPasskeys, updatePasskeyUse, passkeyExistsW, deletePasskey *sql.Stmt
+
+	deleteRecoveryCodes, insertRecoveryCode, useRecoveryCode, countRecoveryCodes *sql.Stmt
+
+	insertAuthRequest, getAuthRequest, updateAuthRequest, deleteAuthRequest *sql.Stmt
+
+	putChallenge, takeChallenge *sql.Stmt
+
+	insertSession, getSession, getSessionClients, setSessionClients, deleteSession *sql.Stmt
+
+	insertAuthCode, redeemAuthCode, getAuthCodeW *sql.Stmt
+	insertGrant, getGrant, revokeGrant           *sql.Stmt
+	insertToken, getToken, getTokenW, useToken   *sql.Stmt
+	remember                                     *sql.Stmt
+
+	lastAudit, insertAudit, listAudit *sql.Stmt
+
+	putPublicKey, listPublicKeys *sql.Stmt
+
+	// savepoint, rollbackTo and release wrap an operation of several
+	// statements inside a shared transaction.
+	savepoint, rollbackTo, release *sql.Stmt
+
+	// sweep deletes one table's expired rows each, given now.
+	sweep []*sql.Stmt
+
+	all []*sql.Stmt
+}
+
+// prepare prepares every statement: writes, and reads inside write
+// transactions, on the write pool; plain reads on the read pool.
+func (db *DB) prepare(ctx context.Context) error {
+	w, r := db.w, db.r
+	defs := []struct {
+		dst  **sql.Stmt
+		pool *sql.DB
+		q    string
+	}{
+		{&db.st.insertClient, w, insertSQL("clients", clientCols)},
+		{&db.st.upsertClient, w, upsertSQL("clients", "id", clientCols)},
+		{&db.st.getClient, r, "SELECT " + clientCols + " FROM clients WHERE id = ?"},
+		{&db.st.listClients, r, "SELECT " + clientCols + " FROM clients ORDER BY id"},
+		{&db.st.deleteClient, w, "DELETE FROM clients WHERE id = ?"},
+
+		{&db.st.insertPerson, w, insertSQL("persons", personCols)},
+		{&db.st.insertIdentifier, w, "INSERT INTO person_identifiers (scheme, value, person_id) VALUES (?, ?, ?)"},
+		{&db.st.getPerson, r, "SELECT " + personCols + " FROM persons WHERE id = ?"},
+		{&db.st.getPersonByWebAuthnID, r, "SELECT " + personCols + " FROM persons WHERE webauthn_id = ?"},
+		{&db.st.getPersonByIdentifier, r, "SELECT " + prefixCols("p", personCols) +
+			" FROM person_identifiers i JOIN persons p ON p.id = i.person_id WHERE i.scheme = ? AND i.value = ?"},
+		{&db.st.getPersonIdentifiers, w, "SELECT identifiers FROM persons WHERE id = ?"},
+		{&db.st.setPersonIdentifiers, w, "UPDATE persons SET identifiers = ? WHERE id = ?"},
+		{&db.st.personExists, w, "SELECT 1 FROM persons WHERE id = ?"},
+
+		{&db.st.insertPasskey, w, insertSQL("passkeys", passkeyCols)},
+		{&db.st.getPasskey, r, "SELECT " + passkeyCols + " FROM passkeys WHERE credential_id = ?"},
+		{&db.st.listPasskeys, r, "SELECT " + passkeyCols + " FROM passkeys WHERE person_id = ? ORDER BY created_at, credential_id"},
+		{&db.st.updatePasskeyUse, w, "UPDATE passkeys SET sign_count = ?, backup_state = ?, last_used_at = ? " +
+			"WHERE credential_id = ? AND sign_count = ?"},
+		{&db.st.passkeyExistsW, w, "SELECT 1 FROM passkeys WHERE credential_id = ?"},
+		{&db.st.deletePasskey, w, "DELETE FROM passkeys WHERE person_id = ? AND credential_id = ?"},
+
+		{&db.st.deleteRecoveryCodes, w, "DELETE FROM recovery_codes WHERE person_id = ?"},
+		{&db.st.insertRecoveryCode, w, "INSERT INTO recovery_codes (hash, person_id, created_at, used_at) VALUES (?, ?, ?, 0)"},
+		{&db.st.useRecoveryCode, w, "UPDATE recovery_codes SET used_at = ? WHERE hash = ? AND used_at = 0 RETURNING person_id"},
+		{&db.st.countRecoveryCodes, r, "SELECT count(*) FROM recovery_codes WHERE person_id = ? AND used_at = 0"},
+
+		{&db.st.insertAuthRequest, w, insertSQL("auth_requests", authRequestCols)},
+		{&db.st.getAuthRequest, r, "SELECT " + authRequestCols + " FROM auth_requests WHERE id = ? AND expires_at > ?"},
+		{&db.st.updateAuthRequest, w, updateSQL("auth_requests", "id", authRequestCols)},
+		{&db.st.deleteAuthRequest, w, "DELETE FROM auth_requests WHERE id = ?"},
+
+		{&db.st.putChallenge, w, upsertSQL("challenges", "id", "id, data, expires_at")},
+		{&db.st.takeChallenge, w, "DELETE FROM challenges WHERE id = ? RETURNING data, expires_at"},
+
+		{&db.st.insertSession, w, insertSQL("sessions", sessionCols)},
+		{&db.st.getSession, r, "SELECT " + sessionCols + " FROM sessions WHERE id = ? AND expires_at > ?"},
+		{&db.st.getSessionClients, w, "SELECT clients FROM sessions WHERE id = ?"},
+		{&db.st.setSessionClients, w, "UPDATE sessions SET clients = ? WHERE id = ?"},
+		{&db.st.deleteSession, w, "DELETE FROM sessions WHERE id = ?"},
+
+		{&db.st.insertAuthCode, w, insertSQL("auth_codes", authCodeCols)},
+		{&db.st.redeemAuthCode, w, "UPDATE auth_codes SET used_at = ? WHERE hash = ? AND used_at = 0 RETURNING " + authCodeCols},
+		{&db.st.getAuthCodeW, w, "SELECT " + authCodeCols + " FROM auth_codes WHERE hash = ?"},
+
+		{&db.st.insertGrant, w, insertSQL("grants", grantCols)},
+		{&db.st.getGrant, r, "SELECT " + grantCols + " FROM grants WHERE id = ?"},
+		{&db.st.revokeGrant, w, "UPDATE grants SET revoked_at = CASE WHEN revoked_at = 0 THEN ? ELSE revoked_at END WHERE id = ?"},
+
+		{&db.st.insertToken, w, insertSQL("tokens", tokenCols)},
+		{&db.st.getToken, r, "SELECT " + tokenCols + " FROM tokens WHERE hash = ?"},
+		{&db.st.getTokenW, w, "SELECT " + tokenCols + " FROM tokens WHERE hash = ?"},
+		{&db.st.useToken, w, "UPDATE tokens SET used_at = ? WHERE hash = ? AND used_at = 0 RETURNING " + tokenCols},
+
+		{&db.st.remember, w, "INSERT INTO replay_cache (key, expires_at) VALUES (?, ?) " +
+			"ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE replay_cache.expires_at <= ?"},
+
+		{&db.st.lastAudit, w, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"},
+		{&db.st.insertAudit, w, insertSQL("audit_log", auditCols)},
+		{&db.st.listAudit, r, "SELECT " + auditCols + " FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"},
+
+		{&db.st.putPublicKey, w, upsertSQL("public_keys", "kid", publicKeyCols)},
+		{&db.st.listPublicKeys, r, "SELECT " + publicKeyCols + " FROM public_keys " +
+			"WHERE expires_at = 0 OR expires_at > ? ORDER BY created_at, kid"},
+
+		{&db.st.savepoint, w, "SAVEPOINT op"},
+		{&db.st.rollbackTo, w, "ROLLBACK TO SAVEPOINT op"},
+		{&db.st.release, w, "RELEASE SAVEPOINT op"},
+	}
+	for _, d := range defs {
+		st, err := d.pool.PrepareContext(ctx, db.d.rebind(d.q))
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", d.q, err)
+		}
+		*d.dst = st
+		db.st.all = append(db.st.all, st)
+	}
+	for _, q := range []string{
+		"DELETE FROM auth_requests WHERE expires_at <= ?",
+		"DELETE FROM challenges WHERE expires_at <= ?",
+		"DELETE FROM sessions WHERE expires_at <= ?",
+		"DELETE FROM auth_codes WHERE expires_at <= ?",
+		"DELETE FROM tokens WHERE expires_at <= ?",
+		"DELETE FROM replay_cache WHERE expires_at <= ?",
+		"DELETE FROM public_keys WHERE expires_at <> 0 AND expires_at <= ?",
+	} {
+		st, err := w.PrepareContext(ctx, db.d.rebind(q))
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", q, err)
+		}
+		db.st.sweep = append(db.st.sweep, st)
+		db.st.all = append(db.st.all, st)
+	}
+	return nil
+}
+
+func (s *statements) close() error {
+	var errs []error
+	for _, st := range s.all {
+		errs = append(errs, st.Close())
+	}
+	s.all = nil
+	return errors.Join(errs...)
+}

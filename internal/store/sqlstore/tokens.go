@@ -1,0 +1,214 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+const authCodeCols = "hash, grant_id, client_id, redirect_uri, scope, nonce, code_challenge, " +
+	"code_challenge_method, session_id, person_id, provider, level, amr, auth_time, created_at, " +
+	"expires_at, used_at"
+
+func scanAuthCode(s scanner) (*store.AuthCode, error) {
+	var (
+		c                                  store.AuthCode
+		scope, amr                         string
+		authTime, created, expires, usedAt int64
+	)
+	err := s.Scan(&c.Hash, &c.GrantID, &c.ClientID, &c.RedirectURI, &scope, &c.Nonce, &c.CodeChallenge,
+		&c.CodeChallengeMethod, &c.SessionID, &c.PersonID, &c.Provider, &c.Level, &amr, &authTime,
+		&created, &expires, &usedAt)
+	if err != nil {
+		return nil, err
+	}
+	c.AuthTime = fromMicros(authTime)
+	c.CreatedAt = fromMicros(created)
+	c.ExpiresAt = fromMicros(expires)
+	c.UsedAt = fromMicros(usedAt)
+	if err := errors.Join(
+		decodeStringsInto("scope", scope, &c.Scope),
+		decodeStringsInto("amr", amr, &c.AMR),
+	); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// CreateAuthCode implements store.AuthCodes; ErrConflict if the hash is
+// taken.
+func (db *DB) CreateAuthCode(ctx context.Context, c *store.AuthCode) error {
+	err := db.exec(ctx, db.st.insertAuthCode, c.Hash, c.GrantID, c.ClientID, c.RedirectURI,
+		encodeStrings(c.Scope), c.Nonce, c.CodeChallenge, c.CodeChallengeMethod, c.SessionID, c.PersonID,
+		c.Provider, c.Level, encodeStrings(c.AMR), micros(c.AuthTime), micros(c.CreatedAt),
+		micros(c.ExpiresAt), micros(c.UsedAt))
+	if err != nil {
+		return fmt.Errorf("create auth code: %w", err)
+	}
+	return nil
+}
+
+// RedeemAuthCode implements store.AuthCodes with one conditional
+// UPDATE ... RETURNING; only when it matches nothing does a read tell a
+// reused code from an unknown one.
+func (db *DB) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time) (*store.AuthCode, error) {
+	if now.IsZero() {
+		return nil, errors.New("redeem auth code: zero time")
+	}
+	var c *store.AuthCode
+	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		c, err = scanAuthCode(tx.StmtContext(ctx, db.st.redeemAuthCode).QueryRowContext(ctx, micros(now), hash))
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		c, err = scanAuthCode(tx.StmtContext(ctx, db.st.getAuthCodeW).QueryRowContext(ctx, hash))
+		if err != nil {
+			return notFound(err)
+		}
+		return fmt.Errorf("already used: %w", store.ErrConflict)
+	})
+	if err != nil {
+		return c, fmt.Errorf("redeem auth code: %w", err)
+	}
+	return c, nil
+}
+
+const grantCols = "id, client_id, person_id, session_id, scope, provider, level, amr, auth_time, " +
+	"created_at, revoked_at"
+
+func scanGrant(s scanner) (*store.Grant, error) {
+	var (
+		g                          store.Grant
+		scope, amr                 string
+		authTime, created, revoked int64
+	)
+	err := s.Scan(&g.ID, &g.ClientID, &g.PersonID, &g.SessionID, &scope, &g.Provider, &g.Level, &amr,
+		&authTime, &created, &revoked)
+	if err != nil {
+		return nil, err
+	}
+	g.AuthTime = fromMicros(authTime)
+	g.CreatedAt = fromMicros(created)
+	g.RevokedAt = fromMicros(revoked)
+	if err := errors.Join(
+		decodeStringsInto("scope", scope, &g.Scope),
+		decodeStringsInto("amr", amr, &g.AMR),
+	); err != nil {
+		return nil, err
+	}
+	return &g, nil
+}
+
+// CreateGrant implements store.Grants; ErrConflict if the ID is taken.
+func (db *DB) CreateGrant(ctx context.Context, g *store.Grant) error {
+	err := db.exec(ctx, db.st.insertGrant, g.ID, g.ClientID, g.PersonID, g.SessionID,
+		encodeStrings(g.Scope), g.Provider, g.Level, encodeStrings(g.AMR), micros(g.AuthTime),
+		micros(g.CreatedAt), micros(g.RevokedAt))
+	if err != nil {
+		return fmt.Errorf("create grant %s: %w", g.ID, err)
+	}
+	return nil
+}
+
+// GetGrant implements store.Grants.
+func (db *DB) GetGrant(ctx context.Context, id string) (*store.Grant, error) {
+	g, err := scanGrant(db.st.getGrant.QueryRowContext(ctx, id))
+	if err != nil {
+		return nil, fmt.Errorf("get grant %s: %w", id, notFound(err))
+	}
+	return g, nil
+}
+
+// RevokeGrant implements store.Grants; a second revocation keeps the
+// first RevokedAt.
+func (db *DB) RevokeGrant(ctx context.Context, id string, now time.Time) error {
+	if now.IsZero() {
+		return fmt.Errorf("revoke grant %s: zero time", id)
+	}
+	if err := db.execOne(ctx, db.st.revokeGrant, micros(now), id); err != nil {
+		return fmt.Errorf("revoke grant %s: %w", id, err)
+	}
+	return nil
+}
+
+const tokenCols = "hash, kind, grant_id, client_id, scope, created_at, expires_at, used_at"
+
+func scanToken(s scanner) (*store.Token, error) {
+	var (
+		t                        store.Token
+		scope                    string
+		created, expires, usedAt int64
+	)
+	err := s.Scan(&t.Hash, &t.Kind, &t.GrantID, &t.ClientID, &scope, &created, &expires, &usedAt)
+	if err != nil {
+		return nil, err
+	}
+	t.CreatedAt = fromMicros(created)
+	t.ExpiresAt = fromMicros(expires)
+	t.UsedAt = fromMicros(usedAt)
+	if err := decodeStringsInto("scope", scope, &t.Scope); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// CreateToken implements store.Tokens; ErrConflict if the hash is taken.
+func (db *DB) CreateToken(ctx context.Context, t *store.Token) error {
+	err := db.exec(ctx, db.st.insertToken, t.Hash, t.Kind, t.GrantID, t.ClientID, encodeStrings(t.Scope),
+		micros(t.CreatedAt), micros(t.ExpiresAt), micros(t.UsedAt))
+	if err != nil {
+		return fmt.Errorf("create %s token: %w", t.Kind, err)
+	}
+	return nil
+}
+
+// GetToken implements store.Tokens.
+func (db *DB) GetToken(ctx context.Context, hash []byte) (*store.Token, error) {
+	t, err := scanToken(db.st.getToken.QueryRowContext(ctx, hash))
+	if err != nil {
+		return nil, fmt.Errorf("get token: %w", notFound(err))
+	}
+	return t, nil
+}
+
+// UseToken implements store.Tokens like RedeemAuthCode.
+func (db *DB) UseToken(ctx context.Context, hash []byte, now time.Time) (*store.Token, error) {
+	if now.IsZero() {
+		return nil, errors.New("use token: zero time")
+	}
+	var t *store.Token
+	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		t, err = scanToken(tx.StmtContext(ctx, db.st.useToken).QueryRowContext(ctx, micros(now), hash))
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		t, err = scanToken(tx.StmtContext(ctx, db.st.getTokenW).QueryRowContext(ctx, hash))
+		if err != nil {
+			return notFound(err)
+		}
+		return fmt.Errorf("already used: %w", store.ErrConflict)
+	})
+	if err != nil {
+		return t, fmt.Errorf("use token: %w", err)
+	}
+	return t, nil
+}
+
+// Remember implements store.ReplayCache with one upsert that only
+// overwrites an entry already expired at now.
+func (db *DB) Remember(ctx context.Context, key string, expiresAt, now time.Time) error {
+	n, err := db.execN(ctx, db.st.remember, key, micros(expiresAt), micros(now))
+	if err != nil {
+		return fmt.Errorf("remember: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("remember: seen before: %w", store.ErrConflict)
+	}
+	return nil
+}

@@ -1,0 +1,205 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+)
+
+// errClosed is returned by writes attempted after Close.
+var errClosed = errors.New("sqlstore: database closed")
+
+// maxBatch caps how many operations share one transaction, which bounds
+// the wait of the first of them.
+const maxBatch = 128
+
+// op is one write operation. It runs on the write connection inside a
+// transaction that it may share with other operations; it must use tx
+// for every statement, including reads, so it sees the effects of the
+// operations before it in the same transaction.
+type op func(ctx context.Context, tx *sql.Tx) error
+
+// writeReq is one op waiting for the writer.
+type writeReq struct {
+	ctx context.Context
+	fn  op
+	// multi marks an op of several statements: it runs inside a savepoint
+	// so that a failure undoes its earlier statements and nothing else. A
+	// single statement is atomic on its own.
+	multi bool
+	err   error
+	// done is closed once err is final; only run touches delivered.
+	done      chan struct{}
+	delivered bool
+}
+
+// writer is group commit over the single write connection: one goroutine
+// takes the operations that are waiting, runs them in one transaction
+// and commits once. A commit (WAL frames, locks) costs several times a
+// statement, so under concurrency this multiplies write throughput; a
+// lone operation runs in a transaction of its own as before. Each
+// operation returns only after its transaction committed.
+type writer struct {
+	db       *sql.DB
+	d        dialect
+	st       *statements
+	reqs     chan *writeReq // unbuffered: a send is a hand-over to the loop
+	quit     chan struct{}
+	finished chan struct{}
+
+	// ops and batches count what the loop ran, for benchmarks.
+	ops, batches atomic.Int64
+}
+
+func newWriter(db *sql.DB, d dialect, st *statements) *writer {
+	w := &writer{
+		db: db, d: d, st: st,
+		reqs:     make(chan *writeReq),
+		quit:     make(chan struct{}),
+		finished: make(chan struct{}),
+	}
+	go w.loop()
+	return w
+}
+
+// do runs fn on the write connection and returns its error, or the
+// commit's. A request whose ctx ends before it starts does not run;
+// once running it is not interrupted, since that would roll back the
+// operations sharing its transaction.
+func (w *writer) do(ctx context.Context, multi bool, fn op) error {
+	done := make(chan struct{})
+	r := &writeReq{ctx: ctx, fn: fn, multi: multi, done: done}
+	select {
+	case w.reqs <- r:
+	case <-w.quit:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-done
+	return r.err
+}
+
+// close stops the loop after the batch in progress.
+func (w *writer) close() {
+	close(w.quit)
+	<-w.finished
+}
+
+func (w *writer) loop() {
+	defer close(w.finished)
+	batch := make([]*writeReq, 0, maxBatch)
+	for {
+		select {
+		case r := <-w.reqs:
+			batch = append(batch[:0], r)
+		case <-w.quit:
+			return
+		}
+		batch = w.gather(batch)
+		w.ops.Add(int64(len(batch)))
+		w.batches.Add(1)
+		w.run(batch)
+		for i := range batch {
+			batch[i] = nil
+		}
+	}
+}
+
+// gatherYields is how many times gather lets other goroutines run while
+// more writes keep arriving.
+const gatherYields = 3
+
+// gather adds to batch every request already waiting. The goroutines the
+// last commit woke are usually about to send their next write, so while
+// requests keep arriving it yields the processor a few times to let them
+// join. Yielding costs well under a microsecond; a commit costs tens.
+func (w *writer) gather(batch []*writeReq) []*writeReq {
+	for yields := 0; ; yields++ {
+		before := len(batch)
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-w.reqs:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		if len(batch) >= maxBatch || yields == gatherYields || (yields > 0 && len(batch) == before) {
+			return batch
+		}
+		runtime.Gosched()
+	}
+}
+
+// run executes batch in one transaction and reports to every request. If
+// an op fails in a way that may have ended the transaction itself (an
+// I/O error rather than a constraint), the transaction is rolled back,
+// that op gets its error, and every other op is run again alone.
+func (w *writer) run(batch []*writeReq) {
+	defer func() {
+		for _, r := range batch {
+			if !r.delivered {
+				r.delivered = true
+				close(r.done)
+			}
+		}
+	}()
+	tx, err := w.db.BeginTx(context.Background(), nil)
+	if err != nil {
+		for _, r := range batch {
+			r.err = fmt.Errorf("begin: %w", err)
+		}
+		return
+	}
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		r.err = w.exec(tx, r)
+		if r.err != nil && w.d.fatal(r.err) {
+			_ = tx.Rollback()
+			if len(batch) > 1 {
+				for j, other := range batch {
+					if j != i {
+						w.run([]*writeReq{other})
+					}
+				}
+			}
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		for _, r := range batch {
+			if r.err == nil {
+				r.err = fmt.Errorf("commit: %w", err)
+			}
+		}
+	}
+}
+
+// exec runs one op, inside a savepoint when it has several statements.
+func (w *writer) exec(tx *sql.Tx, r *writeReq) error {
+	ctx := context.WithoutCancel(r.ctx)
+	if !r.multi {
+		return r.fn(ctx, tx)
+	}
+	if _, err := tx.StmtContext(ctx, w.st.savepoint).ExecContext(ctx); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	err := r.fn(ctx, tx)
+	if err != nil {
+		if _, rerr := tx.StmtContext(ctx, w.st.rollbackTo).ExecContext(ctx); rerr != nil {
+			return fmt.Errorf("%w (rollback to savepoint: %w)", err, rerr)
+		}
+	}
+	if _, rerr := tx.StmtContext(ctx, w.st.release).ExecContext(ctx); rerr != nil {
+		return errors.Join(err, fmt.Errorf("release savepoint: %w", rerr))
+	}
+	return err
+}

@@ -1,0 +1,142 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// insertGrant is an op that creates grant id.
+func insertGrant(db *DB, id string) op {
+	return func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.StmtContext(ctx, db.st.insertGrant).ExecContext(ctx, id, "", "", "", "null", "", "", "null", 0, 0, 0)
+		return db.d.classify(err)
+	}
+}
+
+func req(ctx context.Context, multi bool, fn op) *writeReq {
+	return &writeReq{ctx: ctx, fn: fn, multi: multi, done: make(chan struct{})}
+}
+
+// TestWriterBatch runs one batch by hand: a fatal error in one op must not
+// cost the others their writes, and a failed op of several statements
+// must leave none of them behind.
+func TestWriterBatch(t *testing.T) {
+	ctx := t.Context()
+	db := openTemp(t)
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+
+	fatalErr := func(ctx context.Context, tx *sql.Tx) error {
+		if err := insertGrant(db, "fatal")(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO no_such_table VALUES (1)")
+		return err
+	}
+	halfDone := func(ctx context.Context, tx *sql.Tx) error {
+		if err := insertGrant(db, "half")(ctx, tx); err != nil {
+			return err
+		}
+		return fmt.Errorf("changed my mind: %w", store.ErrConflict)
+	}
+	both := func(ctx context.Context, tx *sql.Tx) error {
+		if err := insertGrant(db, "both-1")(ctx, tx); err != nil {
+			return err
+		}
+		return insertGrant(db, "both-2")(ctx, tx)
+	}
+	batch := []*writeReq{
+		req(ctx, false, insertGrant(db, "before")),
+		req(ctx, true, halfDone),
+		req(ctx, false, insertGrant(db, "before")), // duplicate: constraint, not fatal
+		req(ctx, true, both),
+		req(cancelled, false, insertGrant(db, "cancelled")),
+		req(ctx, true, fatalErr),
+		req(ctx, false, insertGrant(db, "after")),
+	}
+	db.wr.run(batch)
+
+	wantErrs := []error{nil, store.ErrConflict, store.ErrConflict, nil, context.Canceled, errors.New("fatal"), nil}
+	for i, r := range batch {
+		select {
+		case <-r.done:
+		default:
+			t.Fatalf("request %d not answered", i)
+		}
+		switch want := wantErrs[i]; {
+		case want == nil && r.err != nil:
+			t.Errorf("request %d: %v", i, r.err)
+		case want != nil && want.Error() == "fatal" && (r.err == nil || !fatalSQLite(r.err)):
+			t.Errorf("request %d: got %v, want a fatal SQLite error", i, r.err)
+		case want != nil && want.Error() != "fatal" && !errors.Is(r.err, want):
+			t.Errorf("request %d: got %v, want %v", i, r.err, want)
+		}
+	}
+	for id, want := range map[string]bool{
+		"before": true, "both-1": true, "both-2": true, "after": true,
+		"half": false, "cancelled": false, "fatal": false,
+	} {
+		_, err := db.GetGrant(ctx, id)
+		if got := err == nil; got != want {
+			t.Errorf("grant %s stored = %v, want %v (%v)", id, got, want, err)
+		}
+	}
+}
+
+// TestWriterConcurrent checks that concurrent writes are batched and all
+// land.
+func TestWriterConcurrent(t *testing.T) {
+	ctx := t.Context()
+	db := openTemp(t)
+	const n = 200
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if err := db.CreateGrant(ctx, &store.Grant{ID: fmt.Sprint(i)}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if _, err := db.GetGrant(ctx, fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ops, batches := db.wr.ops.Load(), db.wr.batches.Load(); ops != n || batches > ops {
+		t.Errorf("%d ops in %d batches", ops, batches)
+	} else {
+		t.Logf("%d writes in %d transactions", ops, batches)
+	}
+}
+
+func TestWriterClosed(t *testing.T) {
+	db := openTemp(t)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateGrant(t.Context(), &store.Grant{ID: "late"}); !errors.Is(err, errClosed) {
+		t.Errorf("CreateGrant after Close = %v, want errClosed", err)
+	}
+}
+
+func TestWriterCancelledBeforeSend(t *testing.T) {
+	db := openTemp(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	// The writer may pick the request up or the send may see ctx first;
+	// either way the grant must not be written.
+	err := db.CreateGrant(ctx, &store.Grant{ID: "g"})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("CreateGrant with a cancelled context = %v", err)
+	}
+	if _, err := db.GetGrant(t.Context(), "g"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetGrant = %v, want ErrNotFound", err)
+	}
+}

@@ -1,0 +1,128 @@
+package storetest
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+func testAuditLog(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+	z := loadZones(t)
+
+	// The subtests share one log and run in order: each appends to it.
+	var appended []*store.AuditEvent
+
+	t.Run("empty", func(t *testing.T) {
+		got, err := s.ListAudit(ctx, 0, 10)
+		wantErr(t, "ListAudit", err, nil)
+		if len(got) != 0 {
+			t.Errorf("ListAudit on an empty log = %d events", len(got))
+		}
+	})
+
+	t.Run("append and list", func(t *testing.T) {
+		events := []*store.AuditEvent{
+			{Time: now, Type: "authentication", PersonID: "p1", ClientID: "bank", Provider: "passkey",
+				Level: "high", Result: store.ResultSuccess, Details: map[string]string{"amr": "hwk", "ip": "192.0.2.1"}},
+			{Time: now.Add(time.Second).In(z.la), Type: "authentication", ClientID: "bank",
+				Result: store.ResultFailure, Reason: "passkey_unknown", Details: map[string]string{}},
+			{Time: now.Add(2 * time.Second).In(z.tokyo), Type: "token", PersonID: "p1", ClientID: "bank",
+				Result: store.ResultSuccess},
+			{Type: "zero time"},
+		}
+		for i, e := range events {
+			want := *e
+			wantErr(t, "AppendAudit", s.AppendAudit(ctx, e), nil)
+			if e.Seq != int64(i+1) {
+				t.Errorf("event %d: Seq = %d, want %d", i, e.Seq, i+1)
+			}
+			want.Seq, want.PrevHash, want.Hash = e.Seq, e.PrevHash, e.Hash
+			if !reflect.DeepEqual(&want, e) {
+				t.Errorf("AppendAudit changed more than Seq, PrevHash and Hash:\n%+v\nwant\n%+v", e, &want)
+			}
+			appended = append(appended, &want)
+		}
+		got, err := s.ListAudit(ctx, 0, 100)
+		wantErr(t, "ListAudit", err, nil)
+		same(t, "listed events", appended, got)
+		if err := store.VerifyAuditChain(nil, got); err != nil {
+			t.Errorf("VerifyAuditChain: %v", err)
+		}
+	})
+
+	t.Run("pages", func(t *testing.T) {
+		got, err := s.ListAudit(ctx, 1, 2)
+		wantErr(t, "ListAudit", err, nil)
+		same(t, "page after 1, limit 2", appended[1:3], got)
+		if err := store.VerifyAuditChain(appended[0].Hash, got); err != nil {
+			t.Errorf("VerifyAuditChain of a page: %v", err)
+		}
+		got, err = s.ListAudit(ctx, int64(len(appended)), 10)
+		wantErr(t, "ListAudit", err, nil)
+		if len(got) != 0 {
+			t.Errorf("ListAudit after the last event = %d events", len(got))
+		}
+	})
+
+	t.Run("concurrent appends", func(t *testing.T) {
+		const writers, each = 8, 25
+		start := int64(len(appended))
+		errs := race(writers, func(w int) error {
+			for i := range each {
+				e := &store.AuditEvent{
+					Time: now.Add(time.Duration(w*each+i) * time.Microsecond), Type: "consent",
+					ClientID: id("rp", w), Result: store.ResultSuccess,
+					Details: map[string]string{"writer": fmt.Sprint(w), "i": fmt.Sprint(i)},
+				}
+				if err := s.AppendAudit(ctx, e); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for w, err := range errs {
+			wantErr(t, fmt.Sprintf("writer %d", w), err, nil)
+		}
+
+		// Read the whole log back in pages, verifying each against the last.
+		var (
+			all  []*store.AuditEvent
+			prev []byte
+			seq  int64
+		)
+		for {
+			page, err := s.ListAudit(ctx, seq, 64)
+			wantErr(t, "ListAudit", err, nil)
+			if len(page) == 0 {
+				break
+			}
+			if err := store.VerifyAuditChain(prev, page); err != nil {
+				t.Fatalf("VerifyAuditChain after %d: %v", seq, err)
+			}
+			all = append(all, page...)
+			prev, seq = page[len(page)-1].Hash, page[len(page)-1].Seq
+		}
+		if want := start + writers*each; int64(len(all)) != want {
+			t.Fatalf("log has %d events, want %d", len(all), want)
+		}
+		for i, e := range all {
+			if e.Seq != int64(i+1) {
+				t.Fatalf("event %d has Seq %d", i, e.Seq)
+			}
+		}
+		perWriter := map[string]int{}
+		for _, e := range all[start:] {
+			perWriter[e.ClientID]++
+		}
+		for w := range writers {
+			if n := perWriter[id("rp", w)]; n != each {
+				t.Errorf("writer %d: %d events stored, want %d", w, n, each)
+			}
+		}
+	})
+}

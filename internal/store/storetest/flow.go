@@ -1,0 +1,304 @@
+package storetest
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+func fullAuthRequest(t *testing.T, id string) *store.AuthRequest {
+	z := loadZones(t)
+	now := base(t)
+	return &store.AuthRequest{
+		ID:                  id,
+		ClientID:            "bank",
+		RedirectURI:         "https://bank.example/cb?x=1&y=%20",
+		Scope:               []string{"openid", "profile"},
+		State:               "st-" + id,
+		Nonce:               "n-" + id,
+		CodeChallenge:       "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+		CodeChallengeMethod: "S256",
+		ResponseMode:        "query",
+		Prompt:              []string{"login", "consent"},
+		MaxAge:              -1,
+		ACRValues:           []string{"urn:varde:loa:substantial"},
+		UILocales:           []string{"nb", "en"},
+		LoginHint:           "hint",
+		Pushed:              true,
+		Used:                false,
+		CreatedAt:           now.In(z.la),
+		ExpiresAt:           now.Add(90 * time.Second).In(z.tokyo),
+	}
+}
+
+// expiryChecks returns the instants around expires at which a record must
+// be found (ok) or not: expired means now is not before expires. The
+// instants are written in zones whose wall clocks disagree with the
+// order of the instants, so a backend must compare instants.
+func expiryChecks(t *testing.T, expires time.Time) []struct {
+	name string
+	now  time.Time
+	ok   bool
+} {
+	z := loadZones(t)
+	return []struct {
+		name string
+		now  time.Time
+		ok   bool
+	}{
+		{"long before", expires.Add(-time.Hour).In(z.tokyo), true},
+		{"1µs before", expires.Add(-time.Microsecond).In(z.la), true},
+		{"at expiry", expires.In(z.oslo), false},
+		{"1µs after", expires.Add(time.Microsecond).In(time.UTC), false},
+		{"long after", expires.Add(24 * time.Hour).In(z.la), false},
+	}
+}
+
+func testAuthRequests(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+
+	t.Run("round trip", func(t *testing.T) {
+		tests := []struct {
+			name string
+			r    *store.AuthRequest
+		}{
+			{"every field", fullAuthRequest(t, "ar-full")},
+			{"nil slices", &store.AuthRequest{ID: "ar-nil", MaxAge: 0, ExpiresAt: now.Add(time.Minute)}},
+			{"empty slices", &store.AuthRequest{
+				ID: "ar-empty", Scope: []string{}, Prompt: []string{}, ACRValues: []string{},
+				UILocales: []string{}, MaxAge: 3600, Used: true, ExpiresAt: now.Add(time.Minute),
+			}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, tt.r), nil)
+				got, err := s.GetAuthRequest(ctx, tt.r.ID, now)
+				wantErr(t, "GetAuthRequest", err, nil)
+				same(t, "auth request", tt.r, got)
+			})
+		}
+	})
+
+	t.Run("expiry", func(t *testing.T) {
+		r := fullAuthRequest(t, "ar-exp")
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
+		for _, c := range expiryChecks(t, r.ExpiresAt) {
+			_, err := s.GetAuthRequest(ctx, r.ID, c.now)
+			if c.ok {
+				wantErr(t, "GetAuthRequest "+c.name, err, nil)
+			} else {
+				wantErr(t, "GetAuthRequest "+c.name, err, store.ErrNotFound)
+			}
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		r := fullAuthRequest(t, "ar-dup")
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
+		wantErr(t, "CreateAuthRequest duplicate", s.CreateAuthRequest(ctx, &store.AuthRequest{ID: r.ID}), store.ErrConflict)
+		got, err := s.GetAuthRequest(ctx, r.ID, now)
+		wantErr(t, "GetAuthRequest", err, nil)
+		same(t, "auth request after failed create", r, got)
+		_, err = s.GetAuthRequest(ctx, "never", now)
+		wantErr(t, "GetAuthRequest unknown", err, store.ErrNotFound)
+		wantErr(t, "UpdateAuthRequest unknown", s.UpdateAuthRequest(ctx, &store.AuthRequest{ID: "never"}), store.ErrNotFound)
+	})
+
+	t.Run("update", func(t *testing.T) {
+		r := fullAuthRequest(t, "ar-upd")
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
+		r.Used = true
+		r.Prompt = nil
+		r.Scope = append(r.Scope, "email")
+		r.ACRValues = []string{}
+		r.ExpiresAt = r.ExpiresAt.Add(time.Minute)
+		wantErr(t, "UpdateAuthRequest", s.UpdateAuthRequest(ctx, r), nil)
+		got, err := s.GetAuthRequest(ctx, r.ID, now)
+		wantErr(t, "GetAuthRequest", err, nil)
+		same(t, "updated auth request", r, got)
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		r := fullAuthRequest(t, "ar-del")
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
+		wantErr(t, "DeleteAuthRequest", s.DeleteAuthRequest(ctx, r.ID), nil)
+		_, err := s.GetAuthRequest(ctx, r.ID, now)
+		wantErr(t, "GetAuthRequest deleted", err, store.ErrNotFound)
+		wantErr(t, "DeleteAuthRequest again", s.DeleteAuthRequest(ctx, r.ID), nil)
+		wantErr(t, "UpdateAuthRequest deleted", s.UpdateAuthRequest(ctx, r), store.ErrNotFound)
+	})
+}
+
+func testChallenges(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+	exp := now.Add(5 * time.Minute)
+
+	t.Run("put and take", func(t *testing.T) {
+		tests := []struct {
+			name string
+			data []byte
+		}{
+			{"binary", []byte{0, 1, 2, 0xfe, 0xff, 0}},
+			{"json", []byte(`{"challenge":"abc","user_id":"AAEC"}`)},
+			{"large", bytes.Repeat([]byte("webauthn"), 4096)},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				wantErr(t, "PutChallenge", s.PutChallenge(ctx, "ch-"+tt.name, tt.data, exp), nil)
+				got, err := s.TakeChallenge(ctx, "ch-"+tt.name, now)
+				wantErr(t, "TakeChallenge", err, nil)
+				same(t, "data", tt.data, got)
+				_, err = s.TakeChallenge(ctx, "ch-"+tt.name, now)
+				wantErr(t, "TakeChallenge again", err, store.ErrNotFound)
+			})
+		}
+		_, err := s.TakeChallenge(ctx, "never", now)
+		wantErr(t, "TakeChallenge unknown", err, store.ErrNotFound)
+	})
+
+	t.Run("put replaces", func(t *testing.T) {
+		wantErr(t, "PutChallenge", s.PutChallenge(ctx, "ch-re", []byte("first"), exp), nil)
+		wantErr(t, "PutChallenge again", s.PutChallenge(ctx, "ch-re", []byte("second"), exp.Add(time.Minute)), nil)
+		got, err := s.TakeChallenge(ctx, "ch-re", exp)
+		wantErr(t, "TakeChallenge", err, nil)
+		same(t, "data", []byte("second"), got)
+	})
+
+	t.Run("expiry", func(t *testing.T) {
+		for i, c := range expiryChecks(t, exp) {
+			name := fmt.Sprintf("ch-exp-%d", i)
+			wantErr(t, "PutChallenge", s.PutChallenge(ctx, name, []byte("x"), exp.In(loadZones(t).la)), nil)
+			_, err := s.TakeChallenge(ctx, name, c.now)
+			if c.ok {
+				wantErr(t, "TakeChallenge "+c.name, err, nil)
+			} else {
+				wantErr(t, "TakeChallenge "+c.name, err, store.ErrNotFound)
+			}
+		}
+	})
+
+	t.Run("concurrent take", func(t *testing.T) {
+		wantErr(t, "PutChallenge", s.PutChallenge(ctx, "ch-race", []byte("once"), exp), nil)
+		got := make([][]byte, contenders)
+		errs := race(contenders, func(i int) error {
+			var err error
+			got[i], err = s.TakeChallenge(ctx, "ch-race", now)
+			return err
+		})
+		if w := oneWinner(t, errs, store.ErrNotFound); w >= 0 {
+			same(t, "winner's data", []byte("once"), got[w])
+		}
+	})
+}
+
+func fullSession(t *testing.T, id string) *store.Session {
+	z := loadZones(t)
+	now := base(t)
+	return &store.Session{
+		ID:        id,
+		PersonID:  "p1",
+		Provider:  "passkey",
+		Level:     "high",
+		AMR:       []string{"hwk", "user"},
+		AuthTime:  now.Add(-time.Second).In(z.la),
+		Clients:   []string{"bank"},
+		CreatedAt: now,
+		ExpiresAt: now.Add(8 * time.Hour).In(z.tokyo),
+	}
+}
+
+func testSessions(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+
+	t.Run("round trip", func(t *testing.T) {
+		tests := []struct {
+			name string
+			s    *store.Session
+		}{
+			{"every field", fullSession(t, "s-full")},
+			{"nil slices", &store.Session{ID: "s-nil", ExpiresAt: now.Add(time.Hour)}},
+			{"empty slices", &store.Session{ID: "s-empty", AMR: []string{}, Clients: []string{}, ExpiresAt: now.Add(time.Hour)}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				wantErr(t, "CreateSession", s.CreateSession(ctx, tt.s), nil)
+				got, err := s.GetSession(ctx, tt.s.ID, now)
+				wantErr(t, "GetSession", err, nil)
+				same(t, "session", tt.s, got)
+			})
+		}
+	})
+
+	t.Run("expiry", func(t *testing.T) {
+		ss := fullSession(t, "s-exp")
+		wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+		for _, c := range expiryChecks(t, ss.ExpiresAt) {
+			_, err := s.GetSession(ctx, ss.ID, c.now)
+			if c.ok {
+				wantErr(t, "GetSession "+c.name, err, nil)
+			} else {
+				wantErr(t, "GetSession "+c.name, err, store.ErrNotFound)
+			}
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		ss := fullSession(t, "s-dup")
+		wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+		wantErr(t, "CreateSession duplicate", s.CreateSession(ctx, &store.Session{ID: ss.ID}), store.ErrConflict)
+		got, err := s.GetSession(ctx, ss.ID, now)
+		wantErr(t, "GetSession", err, nil)
+		same(t, "session after failed create", ss, got)
+		_, err = s.GetSession(ctx, "never", now)
+		wantErr(t, "GetSession unknown", err, store.ErrNotFound)
+		wantErr(t, "AddSessionClient unknown", s.AddSessionClient(ctx, "never", "bank"), store.ErrNotFound)
+	})
+
+	t.Run("add clients", func(t *testing.T) {
+		ss := fullSession(t, "s-add")
+		ss.Clients = nil
+		wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+		for _, c := range []string{"bank", "tax", "bank", "shop", "tax"} {
+			wantErr(t, "AddSessionClient "+c, s.AddSessionClient(ctx, ss.ID, c), nil)
+		}
+		got, err := s.GetSession(ctx, ss.ID, now)
+		wantErr(t, "GetSession", err, nil)
+		ss.Clients = []string{"bank", "tax", "shop"}
+		same(t, "session after AddSessionClient", ss, got)
+	})
+
+	t.Run("concurrent add clients", func(t *testing.T) {
+		ss := fullSession(t, "s-race")
+		wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+		errs := race(contenders, func(i int) error { return s.AddSessionClient(ctx, ss.ID, id("rp", i%8)) })
+		for i, err := range errs {
+			wantErr(t, fmt.Sprintf("AddSessionClient %d", i), err, nil)
+		}
+		got, err := s.GetSession(ctx, ss.ID, now)
+		wantErr(t, "GetSession", err, nil)
+		want := []string{"bank"}
+		for i := range 8 {
+			want = append(want, id("rp", i))
+		}
+		slices.Sort(want)
+		slices.Sort(got.Clients)
+		same(t, "clients (none lost, none twice)", want, got.Clients)
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		ss := fullSession(t, "s-del")
+		wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+		wantErr(t, "DeleteSession", s.DeleteSession(ctx, ss.ID), nil)
+		_, err := s.GetSession(ctx, ss.ID, now)
+		wantErr(t, "GetSession deleted", err, store.ErrNotFound)
+		wantErr(t, "DeleteSession again", s.DeleteSession(ctx, ss.ID), nil)
+		wantErr(t, "AddSessionClient deleted", s.AddSessionClient(ctx, ss.ID, "bank"), store.ErrNotFound)
+	})
+}

@@ -1,0 +1,129 @@
+package storetest
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+func publicKey(t *testing.T, kid string, created, expires time.Time) *store.PublicKey {
+	return &store.PublicKey{
+		KID:       kid,
+		Node:      "node-a",
+		JWK:       json.RawMessage(`{"kty":"EC","crv":"P-256","kid":"` + kid + `","x":"WKn-ZIGevcwGIyyrzFoZNBdaq9_TsqzGl96oc0CWuis","y":"y77t-RvAHRKTsSGdIYUfweuOvwrvDD-Q3Hv5J0fSKbE"}`),
+		CreatedAt: created.In(loadZones(t).la),
+		ExpiresAt: expires,
+	}
+}
+
+func testPublicKeys(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+	list := func(t *testing.T, at time.Time) []*store.PublicKey {
+		t.Helper()
+		got, err := s.ListPublicKeys(ctx, at)
+		wantErr(t, "ListPublicKeys", err, nil)
+		slices.SortFunc(got, func(a, b *store.PublicKey) int { return strings.Compare(a.KID, b.KID) })
+		return got
+	}
+
+	t.Run("empty", func(t *testing.T) {
+		if got := list(t, now); len(got) != 0 {
+			t.Errorf("ListPublicKeys on an empty store = %d keys", len(got))
+		}
+	})
+
+	old := publicKey(t, "k1-old", now.Add(-48*time.Hour), now.Add(-time.Hour))
+	current := publicKey(t, "k2-current", now.Add(-24*time.Hour), now.Add(24*time.Hour).In(loadZones(t).tokyo))
+	forever := publicKey(t, "k3-forever", now.Add(-time.Hour), time.Time{})
+
+	t.Run("expiry", func(t *testing.T) {
+		for _, k := range []*store.PublicKey{old, current, forever} {
+			wantErr(t, "PutPublicKey", s.PutPublicKey(ctx, k), nil)
+		}
+		same(t, "keys now", []*store.PublicKey{current, forever}, list(t, now))
+		same(t, "keys long ago", []*store.PublicKey{old, current, forever}, list(t, now.Add(-30*time.Hour)))
+		same(t, "keys at the current key's expiry", []*store.PublicKey{forever}, list(t, current.ExpiresAt))
+		same(t, "keys 1µs before it", []*store.PublicKey{current, forever},
+			list(t, current.ExpiresAt.Add(-time.Microsecond)))
+	})
+
+	t.Run("put replaces", func(t *testing.T) {
+		repl := publicKey(t, current.KID, now, now.Add(48*time.Hour))
+		repl.Node = "node-b"
+		repl.JWK = json.RawMessage(`{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}`)
+		wantErr(t, "PutPublicKey", s.PutPublicKey(ctx, repl), nil)
+		same(t, "keys after replace", []*store.PublicKey{repl, forever}, list(t, now))
+	})
+}
+
+// testSweeper stores one expired and one live record of each short-lived
+// kind, sweeps, and checks that exactly the expired ones are gone.
+func testSweeper(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+	past, future := now.Add(-time.Second), now.Add(time.Hour)
+	before := now.Add(-time.Hour) // when the expired records were still live
+
+	for _, r := range []struct {
+		name string
+		exp  time.Time
+	}{{"dead", past}, {"live", future}} {
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, &store.AuthRequest{ID: "ar-" + r.name, ExpiresAt: r.exp}), nil)
+		wantErr(t, "PutChallenge", s.PutChallenge(ctx, "ch-"+r.name, []byte(r.name), r.exp), nil)
+		wantErr(t, "CreateSession", s.CreateSession(ctx, &store.Session{ID: "s-" + r.name, ExpiresAt: r.exp}), nil)
+		wantErr(t, "CreateAuthCode", s.CreateAuthCode(ctx, &store.AuthCode{Hash: hash("code-" + r.name), ExpiresAt: r.exp}), nil)
+		wantErr(t, "CreateToken", s.CreateToken(ctx, &store.Token{Hash: hash("tok-" + r.name), Kind: store.TokenRefresh, ExpiresAt: r.exp}), nil)
+		wantErr(t, "Remember", s.Remember(ctx, "jti-"+r.name, r.exp, before), nil)
+	}
+	// Records that do not expire stay whatever their age.
+	wantErr(t, "CreateGrant", s.CreateGrant(ctx, &store.Grant{ID: "g", CreatedAt: before}), nil)
+	wantErr(t, "CreateClient", s.CreateClient(ctx, &store.Client{ID: "c", CreatedAt: before}), nil)
+
+	n, err := s.DeleteExpired(ctx, now)
+	wantErr(t, "DeleteExpired", err, nil)
+	if n != 6 {
+		t.Errorf("DeleteExpired = %d, want 6", n)
+	}
+
+	// The expired records are gone, not just hidden: asked about a time
+	// when they were live, the store no longer has them.
+	_, err = s.GetAuthRequest(ctx, "ar-dead", before)
+	wantErr(t, "GetAuthRequest swept", err, store.ErrNotFound)
+	_, err = s.TakeChallenge(ctx, "ch-dead", before)
+	wantErr(t, "TakeChallenge swept", err, store.ErrNotFound)
+	_, err = s.GetSession(ctx, "s-dead", before)
+	wantErr(t, "GetSession swept", err, store.ErrNotFound)
+	_, err = s.RedeemAuthCode(ctx, hash("code-dead"), before)
+	wantErr(t, "RedeemAuthCode swept", err, store.ErrNotFound)
+	_, err = s.GetToken(ctx, hash("tok-dead"))
+	wantErr(t, "GetToken swept", err, store.ErrNotFound)
+	wantErr(t, "Remember swept key", s.Remember(ctx, "jti-dead", future, before), nil)
+
+	_, err = s.GetAuthRequest(ctx, "ar-live", now)
+	wantErr(t, "GetAuthRequest live", err, nil)
+	_, err = s.TakeChallenge(ctx, "ch-live", now)
+	wantErr(t, "TakeChallenge live", err, nil)
+	_, err = s.GetSession(ctx, "s-live", now)
+	wantErr(t, "GetSession live", err, nil)
+	_, err = s.RedeemAuthCode(ctx, hash("code-live"), now)
+	wantErr(t, "RedeemAuthCode live", err, nil)
+	_, err = s.GetToken(ctx, hash("tok-live"))
+	wantErr(t, "GetToken live", err, nil)
+	wantErr(t, "Remember live key", s.Remember(ctx, "jti-live", future, now), store.ErrConflict)
+	_, err = s.GetGrant(ctx, "g")
+	wantErr(t, "GetGrant", err, nil)
+	_, err = s.GetClient(ctx, "c")
+	wantErr(t, "GetClient", err, nil)
+
+	// jti-dead was stored again above, live until future.
+	n, err = s.DeleteExpired(ctx, now)
+	wantErr(t, "DeleteExpired again", err, nil)
+	if n != 0 {
+		t.Errorf("DeleteExpired again = %d, want 0", n)
+	}
+}

@@ -1,0 +1,381 @@
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+func fullPerson(t *testing.T, id string) *store.Person {
+	return &store.Person{
+		ID:         id,
+		WebAuthnID: hash("webauthn-" + id),
+		GivenName:  "Åse Marie",
+		FamilyName: "Ødegård",
+		BirthDate:  "1990-02-28",
+		Identifiers: []store.Identifier{
+			{Scheme: "no:fnr", Value: "fnr-" + id},
+			{Scheme: "passport:NOR", Value: "pp-" + id},
+		},
+		ProofingLevel:  "high",
+		ProofingMethod: "passport-nfc",
+		Synthetic:      true,
+		CreatedAt:      base(t),
+	}
+}
+
+func testPersons(t *testing.T, s store.Store) {
+	ctx := t.Context()
+
+	t.Run("round trip and lookups", func(t *testing.T) {
+		p := fullPerson(t, "p1")
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, p), nil)
+
+		got, err := s.GetPerson(ctx, p.ID)
+		wantErr(t, "GetPerson", err, nil)
+		same(t, "GetPerson", p, got)
+
+		got, err = s.GetPersonByWebAuthnID(ctx, p.WebAuthnID)
+		wantErr(t, "GetPersonByWebAuthnID", err, nil)
+		same(t, "GetPersonByWebAuthnID", p, got)
+
+		for _, ident := range p.Identifiers {
+			got, err = s.GetPersonByIdentifier(ctx, ident.Scheme, ident.Value)
+			wantErr(t, "GetPersonByIdentifier "+ident.Scheme, err, nil)
+			same(t, "GetPersonByIdentifier "+ident.Scheme, p, got)
+		}
+	})
+
+	t.Run("identifiers nil and empty", func(t *testing.T) {
+		for _, p := range []*store.Person{
+			{ID: "nil-ids", WebAuthnID: hash("nil-ids")},
+			{ID: "empty-ids", WebAuthnID: hash("empty-ids"), Identifiers: []store.Identifier{}},
+		} {
+			wantErr(t, "CreatePerson", s.CreatePerson(ctx, p), nil)
+			got, err := s.GetPerson(ctx, p.ID)
+			wantErr(t, "GetPerson", err, nil)
+			same(t, "person "+p.ID, p, got)
+		}
+	})
+
+	t.Run("not found", func(t *testing.T) {
+		p := fullPerson(t, "nf")
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, p), nil)
+		_, err := s.GetPerson(ctx, "nobody")
+		wantErr(t, "GetPerson", err, store.ErrNotFound)
+		_, err = s.GetPersonByWebAuthnID(ctx, hash("nobody"))
+		wantErr(t, "GetPersonByWebAuthnID", err, store.ErrNotFound)
+		_, err = s.GetPersonByIdentifier(ctx, "no:fnr", "unknown")
+		wantErr(t, "GetPersonByIdentifier", err, store.ErrNotFound)
+		// The same value under another scheme is another identifier.
+		_, err = s.GetPersonByIdentifier(ctx, "no:dnr", p.Identifiers[0].Value)
+		wantErr(t, "GetPersonByIdentifier other scheme", err, store.ErrNotFound)
+		wantErr(t, "AddIdentifier unknown person",
+			s.AddIdentifier(ctx, "nobody", store.Identifier{Scheme: "no:dnr", Value: "x"}), store.ErrNotFound)
+	})
+
+	t.Run("create conflicts are atomic", func(t *testing.T) {
+		owner := fullPerson(t, "owner")
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, owner), nil)
+		free := store.Identifier{Scheme: "dk:cpr", Value: "free-one"}
+		tests := []struct {
+			name string
+			p    *store.Person
+		}{
+			{"same ID", &store.Person{ID: owner.ID, WebAuthnID: hash("other"),
+				Identifiers: []store.Identifier{free}}},
+			{"same WebAuthn ID", &store.Person{ID: "clash-webauthn", WebAuthnID: owner.WebAuthnID,
+				Identifiers: []store.Identifier{free}}},
+			{"identifier taken", &store.Person{ID: "clash-ident", WebAuthnID: hash("clash-ident"),
+				Identifiers: []store.Identifier{free, owner.Identifiers[1]}}},
+			{"identifier twice", &store.Person{ID: "clash-twice", WebAuthnID: hash("clash-twice"),
+				Identifiers: []store.Identifier{free, free}}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				wantErr(t, "CreatePerson", s.CreatePerson(ctx, tt.p), store.ErrConflict)
+				if tt.p.ID != owner.ID {
+					_, err := s.GetPerson(ctx, tt.p.ID)
+					wantErr(t, "GetPerson after failed create", err, store.ErrNotFound)
+				}
+				_, err := s.GetPersonByIdentifier(ctx, free.Scheme, free.Value)
+				wantErr(t, "free identifier after failed create", err, store.ErrNotFound)
+				got, err := s.GetPerson(ctx, owner.ID)
+				wantErr(t, "GetPerson owner", err, nil)
+				same(t, "owner", owner, got)
+			})
+		}
+	})
+
+	t.Run("add identifier", func(t *testing.T) {
+		p := fullPerson(t, "adder")
+		other := fullPerson(t, "other")
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, p), nil)
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, other), nil)
+
+		dnr := store.Identifier{Scheme: "no:dnr", Value: "dnr-adder"}
+		wantErr(t, "AddIdentifier", s.AddIdentifier(ctx, p.ID, dnr), nil)
+		p.Identifiers = append(p.Identifiers, dnr)
+		got, err := s.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value)
+		wantErr(t, "GetPersonByIdentifier", err, nil)
+		same(t, "person after AddIdentifier", p, got)
+
+		wantErr(t, "AddIdentifier own again", s.AddIdentifier(ctx, p.ID, dnr), store.ErrConflict)
+		wantErr(t, "AddIdentifier someone else's", s.AddIdentifier(ctx, p.ID, other.Identifiers[0]), store.ErrConflict)
+		got, err = s.GetPerson(ctx, p.ID)
+		wantErr(t, "GetPerson", err, nil)
+		same(t, "person after failed AddIdentifier", p, got)
+
+		nilIDs := &store.Person{ID: "starts-empty", WebAuthnID: hash("starts-empty")}
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, nilIDs), nil)
+		first := store.Identifier{Scheme: "se:pnr", Value: "pnr-1"}
+		wantErr(t, "AddIdentifier first", s.AddIdentifier(ctx, nilIDs.ID, first), nil)
+		got, err = s.GetPerson(ctx, nilIDs.ID)
+		wantErr(t, "GetPerson", err, nil)
+		same(t, "identifiers", []store.Identifier{first}, got.Identifiers)
+	})
+
+	t.Run("concurrent create with one identifier", func(t *testing.T) {
+		shared := store.Identifier{Scheme: "fi:hetu", Value: "contested"}
+		errs := race(contenders, func(i int) error {
+			return s.CreatePerson(ctx, &store.Person{
+				ID: id("racer", i), WebAuthnID: hash(id("racer", i)), Identifiers: []store.Identifier{shared},
+			})
+		})
+		w := oneWinner(t, errs, store.ErrConflict)
+		if w < 0 {
+			return
+		}
+		got, err := s.GetPersonByIdentifier(ctx, shared.Scheme, shared.Value)
+		wantErr(t, "GetPersonByIdentifier", err, nil)
+		if got.ID != id("racer", w) {
+			t.Errorf("identifier belongs to %s, want the winner %s", got.ID, id("racer", w))
+		}
+		for i := range contenders {
+			if i == w {
+				continue
+			}
+			if _, err := s.GetPerson(ctx, id("racer", i)); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("loser %d: GetPerson = %v, want ErrNotFound", i, err)
+			}
+		}
+	})
+}
+
+func fullPasskey(t *testing.T, personID, name string) *store.Passkey {
+	z := loadZones(t)
+	return &store.Passkey{
+		CredentialID:    hash("cred-" + name),
+		PersonID:        personID,
+		PublicKey:       append([]byte{0xa5, 0x01, 0x02, 0x03, 0x26, 0x00}, hash("pub-"+name)...),
+		AttestationType: "packed",
+		AAGUID:          hash("aaguid")[:16],
+		SignCount:       41,
+		Transports:      []string{"internal", "hybrid"},
+		UserPresent:     true,
+		UserVerified:    true,
+		BackupEligible:  true,
+		BackupState:     false,
+		Name:            "Phone " + name,
+		CreatedAt:       base(t).In(z.la),
+		LastUsedAt:      base(t).Add(time.Hour).In(z.tokyo),
+	}
+}
+
+func sortPasskeys(ps []*store.Passkey) {
+	slices.SortFunc(ps, func(a, b *store.Passkey) int { return bytes.Compare(a.CredentialID, b.CredentialID) })
+}
+
+func testPasskeys(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, p := range []string{"alice", "bob"} {
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: p, WebAuthnID: hash(p)}), nil)
+	}
+
+	t.Run("round trip", func(t *testing.T) {
+		tests := []struct {
+			name string
+			p    *store.Passkey
+		}{
+			{"every field", fullPasskey(t, "alice", "rt-full")},
+			{"zero values", &store.Passkey{CredentialID: hash("rt-zero"), PersonID: "alice"}},
+			{"largest sign count", &store.Passkey{
+				CredentialID: hash("rt-max"), PersonID: "alice", SignCount: math.MaxUint32,
+				Transports: []string{}, BackupState: true,
+			}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, tt.p), nil)
+				got, err := s.GetPasskey(ctx, tt.p.CredentialID)
+				wantErr(t, "GetPasskey", err, nil)
+				same(t, "passkey", tt.p, got)
+			})
+		}
+	})
+
+	t.Run("create errors", func(t *testing.T) {
+		p := fullPasskey(t, "alice", "dup")
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p), nil)
+		dup := fullPasskey(t, "bob", "dup")
+		wantErr(t, "CreatePasskey duplicate", s.CreatePasskey(ctx, dup), store.ErrConflict)
+		got, err := s.GetPasskey(ctx, p.CredentialID)
+		wantErr(t, "GetPasskey", err, nil)
+		same(t, "passkey after failed create", p, got)
+
+		wantErr(t, "CreatePasskey unknown person",
+			s.CreatePasskey(ctx, fullPasskey(t, "nobody", "orphan")), store.ErrNotFound)
+		_, err = s.GetPasskey(ctx, hash("cred-orphan"))
+		wantErr(t, "GetPasskey orphan", err, store.ErrNotFound)
+		_, err = s.GetPasskey(ctx, hash("never"))
+		wantErr(t, "GetPasskey unknown", err, store.ErrNotFound)
+	})
+
+	t.Run("list", func(t *testing.T) {
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: "lister", WebAuthnID: hash("lister")}), nil)
+		got, err := s.ListPasskeys(ctx, "lister")
+		wantErr(t, "ListPasskeys", err, nil)
+		if len(got) != 0 {
+			t.Fatalf("ListPasskeys of a person without passkeys = %d", len(got))
+		}
+		want := []*store.Passkey{fullPasskey(t, "lister", "l1"), fullPasskey(t, "lister", "l2")}
+		want[1].CreatedAt = want[1].CreatedAt.Add(time.Minute)
+		for _, p := range want {
+			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p), nil)
+		}
+		got, err = s.ListPasskeys(ctx, "lister")
+		wantErr(t, "ListPasskeys", err, nil)
+		sortPasskeys(got)
+		sortPasskeys(want)
+		same(t, "ListPasskeys", want, got)
+	})
+
+	t.Run("update use", func(t *testing.T) {
+		p := fullPasskey(t, "bob", "use")
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p), nil)
+
+		use := store.PasskeyUse{SignCount: 42, BackupState: true, LastUsedAt: base(t).Add(2 * time.Hour)}
+		wantErr(t, "UpdatePasskeyUse", s.UpdatePasskeyUse(ctx, p.CredentialID, 41, use), nil)
+		p.SignCount, p.BackupState, p.LastUsedAt = use.SignCount, use.BackupState, use.LastUsedAt
+		got, err := s.GetPasskey(ctx, p.CredentialID)
+		wantErr(t, "GetPasskey", err, nil)
+		same(t, "passkey after use", p, got)
+
+		stale := store.PasskeyUse{SignCount: 43, LastUsedAt: base(t).Add(3 * time.Hour)}
+		wantErr(t, "UpdatePasskeyUse stale count", s.UpdatePasskeyUse(ctx, p.CredentialID, 41, stale), store.ErrConflict)
+		got, err = s.GetPasskey(ctx, p.CredentialID)
+		wantErr(t, "GetPasskey", err, nil)
+		same(t, "passkey after stale update", p, got)
+
+		wantErr(t, "UpdatePasskeyUse unknown",
+			s.UpdatePasskeyUse(ctx, hash("never"), 0, use), store.ErrNotFound)
+
+		// Authenticators that do not count keep 0: 0 → 0 is a valid swap.
+		z := &store.Passkey{CredentialID: hash("zero-count"), PersonID: "bob"}
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, z), nil)
+		wantErr(t, "UpdatePasskeyUse 0→0",
+			s.UpdatePasskeyUse(ctx, z.CredentialID, 0, store.PasskeyUse{LastUsedAt: base(t)}), nil)
+	})
+
+	t.Run("concurrent update use", func(t *testing.T) {
+		p := fullPasskey(t, "bob", "contested")
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p), nil)
+		errs := race(contenders, func(i int) error {
+			return s.UpdatePasskeyUse(ctx, p.CredentialID, p.SignCount,
+				store.PasskeyUse{SignCount: p.SignCount + 1 + uint32(i), LastUsedAt: base(t)})
+		})
+		w := oneWinner(t, errs, store.ErrConflict)
+		got, err := s.GetPasskey(ctx, p.CredentialID)
+		wantErr(t, "GetPasskey", err, nil)
+		if w >= 0 && got.SignCount != p.SignCount+1+uint32(w) {
+			t.Errorf("SignCount = %d, want the winner's %d", got.SignCount, p.SignCount+1+uint32(w))
+		}
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		p := fullPasskey(t, "alice", "del")
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p), nil)
+		wantErr(t, "DeletePasskey by another person", s.DeletePasskey(ctx, "bob", p.CredentialID), store.ErrNotFound)
+		_, err := s.GetPasskey(ctx, p.CredentialID)
+		wantErr(t, "GetPasskey after refused delete", err, nil)
+		wantErr(t, "DeletePasskey", s.DeletePasskey(ctx, "alice", p.CredentialID), nil)
+		_, err = s.GetPasskey(ctx, p.CredentialID)
+		wantErr(t, "GetPasskey deleted", err, store.ErrNotFound)
+		wantErr(t, "DeletePasskey again", s.DeletePasskey(ctx, "alice", p.CredentialID), store.ErrNotFound)
+	})
+}
+
+func testRecoveryCodes(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+	for _, p := range []string{"carol", "dave"} {
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: p, WebAuthnID: hash(p)}), nil)
+	}
+	count := func(t *testing.T, person string, want int) {
+		t.Helper()
+		n, err := s.CountRecoveryCodes(ctx, person)
+		wantErr(t, "CountRecoveryCodes", err, nil)
+		if n != want {
+			t.Errorf("CountRecoveryCodes(%s) = %d, want %d", person, n, want)
+		}
+	}
+
+	t.Run("use", func(t *testing.T) {
+		count(t, "carol", 0)
+		codes := [][]byte{hash("c1"), hash("c2"), hash("c3")}
+		wantErr(t, "ReplaceRecoveryCodes", s.ReplaceRecoveryCodes(ctx, "carol", codes, now), nil)
+		count(t, "carol", 3)
+		count(t, "dave", 0)
+
+		who, err := s.UseRecoveryCode(ctx, hash("c2"), now.Add(time.Minute))
+		wantErr(t, "UseRecoveryCode", err, nil)
+		if who != "carol" {
+			t.Errorf("UseRecoveryCode = %q, want carol", who)
+		}
+		count(t, "carol", 2)
+		_, err = s.UseRecoveryCode(ctx, hash("c2"), now.Add(2*time.Minute))
+		wantErr(t, "UseRecoveryCode again", err, store.ErrNotFound)
+		_, err = s.UseRecoveryCode(ctx, hash("never"), now)
+		wantErr(t, "UseRecoveryCode unknown", err, store.ErrNotFound)
+		count(t, "carol", 2)
+	})
+
+	t.Run("replace", func(t *testing.T) {
+		wantErr(t, "ReplaceRecoveryCodes", s.ReplaceRecoveryCodes(ctx, "dave", [][]byte{hash("d1"), hash("d2")}, now), nil)
+		wantErr(t, "ReplaceRecoveryCodes again", s.ReplaceRecoveryCodes(ctx, "dave", [][]byte{hash("d3")}, now), nil)
+		count(t, "dave", 1)
+		_, err := s.UseRecoveryCode(ctx, hash("d1"), now)
+		wantErr(t, "UseRecoveryCode replaced code", err, store.ErrNotFound)
+		who, err := s.UseRecoveryCode(ctx, hash("d3"), now)
+		wantErr(t, "UseRecoveryCode new code", err, nil)
+		if who != "dave" {
+			t.Errorf("UseRecoveryCode = %q, want dave", who)
+		}
+		wantErr(t, "ReplaceRecoveryCodes with none", s.ReplaceRecoveryCodes(ctx, "dave", nil, now), nil)
+		count(t, "dave", 0)
+
+		wantErr(t, "ReplaceRecoveryCodes unknown person",
+			s.ReplaceRecoveryCodes(ctx, "nobody", [][]byte{hash("n1")}, now), store.ErrNotFound)
+		wantErr(t, "ReplaceRecoveryCodes unknown person, no codes",
+			s.ReplaceRecoveryCodes(ctx, "nobody", nil, now), store.ErrNotFound)
+	})
+
+	t.Run("concurrent use", func(t *testing.T) {
+		wantErr(t, "ReplaceRecoveryCodes", s.ReplaceRecoveryCodes(ctx, "carol", [][]byte{hash("race")}, now), nil)
+		whos := make([]string, contenders)
+		errs := race(contenders, func(i int) error {
+			var err error
+			whos[i], err = s.UseRecoveryCode(ctx, hash("race"), now)
+			return err
+		})
+		if w := oneWinner(t, errs, store.ErrNotFound); w >= 0 && whos[w] != "carol" {
+			t.Errorf("winner got %q, want carol", whos[w])
+		}
+		count(t, "carol", 0)
+	})
+}

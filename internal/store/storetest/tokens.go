@@ -1,0 +1,299 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+func fullAuthCode(t *testing.T, code string) *store.AuthCode {
+	z := loadZones(t)
+	now := base(t)
+	return &store.AuthCode{
+		Hash:                hash(code),
+		GrantID:             "g-" + code,
+		ClientID:            "bank",
+		RedirectURI:         "https://bank.example/cb",
+		Scope:               []string{"openid", "profile"},
+		Nonce:               "n-0S6_WzA2Mj",
+		CodeChallenge:       "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+		CodeChallengeMethod: "S256",
+		SessionID:           "s1",
+		PersonID:            "p1",
+		Provider:            "passkey",
+		Level:               "substantial",
+		AMR:                 []string{"hwk"},
+		AuthTime:            now.Add(-5 * time.Second).In(z.la),
+		CreatedAt:           now,
+		ExpiresAt:           now.Add(time.Minute).In(z.tokyo),
+	}
+}
+
+func testAuthCodes(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+
+	t.Run("redeem once", func(t *testing.T) {
+		tests := []struct {
+			name string
+			c    *store.AuthCode
+		}{
+			{"every field", fullAuthCode(t, "code-full")},
+			{"nil slices", &store.AuthCode{Hash: hash("code-nil"), ExpiresAt: now.Add(time.Minute)}},
+			{"empty slices", &store.AuthCode{Hash: hash("code-empty"), Scope: []string{}, AMR: []string{}}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				wantErr(t, "CreateAuthCode", s.CreateAuthCode(ctx, tt.c), nil)
+				first := now.Add(10 * time.Second).In(loadZones(t).oslo)
+				got, err := s.RedeemAuthCode(ctx, tt.c.Hash, first)
+				wantErr(t, "RedeemAuthCode", err, nil)
+				want := *tt.c
+				want.UsedAt = first
+				same(t, "redeemed code", &want, got)
+
+				got, err = s.RedeemAuthCode(ctx, tt.c.Hash, first.Add(time.Second))
+				wantErr(t, "RedeemAuthCode again", err, store.ErrConflict)
+				if got == nil {
+					t.Fatal("RedeemAuthCode again returned no code with ErrConflict")
+				}
+				same(t, "code returned on reuse", &want, got)
+			})
+		}
+	})
+
+	t.Run("expiry is the caller's check", func(t *testing.T) {
+		c := fullAuthCode(t, "code-late")
+		wantErr(t, "CreateAuthCode", s.CreateAuthCode(ctx, c), nil)
+		got, err := s.RedeemAuthCode(ctx, c.Hash, c.ExpiresAt.Add(time.Hour))
+		wantErr(t, "RedeemAuthCode after expiry", err, nil)
+		same(t, "ExpiresAt", c.ExpiresAt, got.ExpiresAt)
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		c := fullAuthCode(t, "code-dup")
+		wantErr(t, "CreateAuthCode", s.CreateAuthCode(ctx, c), nil)
+		wantErr(t, "CreateAuthCode duplicate", s.CreateAuthCode(ctx, &store.AuthCode{Hash: c.Hash}), store.ErrConflict)
+		got, err := s.RedeemAuthCode(ctx, c.Hash, now)
+		wantErr(t, "RedeemAuthCode", err, nil)
+		c.UsedAt = now
+		same(t, "code after failed create", c, got)
+
+		got, err = s.RedeemAuthCode(ctx, hash("never"), now)
+		wantErr(t, "RedeemAuthCode unknown", err, store.ErrNotFound)
+		if got != nil {
+			t.Errorf("RedeemAuthCode unknown returned a code")
+		}
+	})
+
+	t.Run("concurrent redeem", func(t *testing.T) {
+		c := fullAuthCode(t, "code-race")
+		wantErr(t, "CreateAuthCode", s.CreateAuthCode(ctx, c), nil)
+		codes := make([]*store.AuthCode, contenders)
+		errs := race(contenders, func(i int) error {
+			var err error
+			codes[i], err = s.RedeemAuthCode(ctx, c.Hash, now.Add(time.Duration(i+1)*time.Millisecond))
+			return err
+		})
+		w := oneWinner(t, errs, store.ErrConflict)
+		if w < 0 {
+			return
+		}
+		// Every loser sees the winner's redemption.
+		for i, got := range codes {
+			if got == nil {
+				t.Errorf("goroutine %d got no code", i)
+				continue
+			}
+			same(t, "UsedAt", codes[w].UsedAt, got.UsedAt)
+			same(t, "GrantID", c.GrantID, got.GrantID)
+		}
+	})
+}
+
+func fullGrant(t *testing.T, id string) *store.Grant {
+	z := loadZones(t)
+	now := base(t)
+	return &store.Grant{
+		ID:        id,
+		ClientID:  "bank",
+		PersonID:  "p1",
+		SessionID: "s1",
+		Scope:     []string{"openid", "offline_access"},
+		Provider:  "passkey",
+		Level:     "high",
+		AMR:       []string{"hwk", "pin"},
+		AuthTime:  now.In(z.la),
+		CreatedAt: now.Add(time.Second).In(z.tokyo),
+	}
+}
+
+func testGrants(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+
+	t.Run("round trip", func(t *testing.T) {
+		for _, g := range []*store.Grant{
+			fullGrant(t, "g-full"),
+			{ID: "g-nil"},
+			{ID: "g-empty", Scope: []string{}, AMR: []string{}, RevokedAt: now},
+		} {
+			wantErr(t, "CreateGrant", s.CreateGrant(ctx, g), nil)
+			got, err := s.GetGrant(ctx, g.ID)
+			wantErr(t, "GetGrant", err, nil)
+			same(t, "grant "+g.ID, g, got)
+		}
+	})
+
+	t.Run("revoke", func(t *testing.T) {
+		g := fullGrant(t, "g-rev")
+		wantErr(t, "CreateGrant", s.CreateGrant(ctx, g), nil)
+		first := now.Add(time.Minute).In(loadZones(t).la)
+		wantErr(t, "RevokeGrant", s.RevokeGrant(ctx, g.ID, first), nil)
+		wantErr(t, "RevokeGrant again", s.RevokeGrant(ctx, g.ID, first.Add(time.Hour)), nil)
+		got, err := s.GetGrant(ctx, g.ID)
+		wantErr(t, "GetGrant", err, nil)
+		g.RevokedAt = first
+		same(t, "revoked grant (first revocation kept)", g, got)
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		g := fullGrant(t, "g-dup")
+		wantErr(t, "CreateGrant", s.CreateGrant(ctx, g), nil)
+		wantErr(t, "CreateGrant duplicate", s.CreateGrant(ctx, &store.Grant{ID: g.ID}), store.ErrConflict)
+		got, err := s.GetGrant(ctx, g.ID)
+		wantErr(t, "GetGrant", err, nil)
+		same(t, "grant after failed create", g, got)
+		_, err = s.GetGrant(ctx, "never")
+		wantErr(t, "GetGrant unknown", err, store.ErrNotFound)
+		wantErr(t, "RevokeGrant unknown", s.RevokeGrant(ctx, "never", now), store.ErrNotFound)
+	})
+}
+
+func fullToken(t *testing.T, tok, kind string) *store.Token {
+	z := loadZones(t)
+	now := base(t)
+	return &store.Token{
+		Hash:      hash(tok),
+		Kind:      kind,
+		GrantID:   "g1",
+		ClientID:  "bank",
+		Scope:     []string{"openid", "profile"},
+		CreatedAt: now.In(z.la),
+		ExpiresAt: now.Add(30 * 24 * time.Hour).In(z.tokyo),
+	}
+}
+
+func testTokens(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+
+	t.Run("round trip", func(t *testing.T) {
+		for _, tok := range []*store.Token{
+			fullToken(t, "at-full", store.TokenAccess),
+			fullToken(t, "rt-full", store.TokenRefresh),
+			{Hash: hash("t-nil"), Kind: store.TokenRefresh},
+			{Hash: hash("t-empty"), Kind: store.TokenAccess, Scope: []string{}, UsedAt: now},
+		} {
+			wantErr(t, "CreateToken", s.CreateToken(ctx, tok), nil)
+			got, err := s.GetToken(ctx, tok.Hash)
+			wantErr(t, "GetToken", err, nil)
+			same(t, "token", tok, got)
+		}
+	})
+
+	t.Run("use once", func(t *testing.T) {
+		tok := fullToken(t, "rt-use", store.TokenRefresh)
+		wantErr(t, "CreateToken", s.CreateToken(ctx, tok), nil)
+		first := now.Add(time.Hour).In(loadZones(t).oslo)
+		got, err := s.UseToken(ctx, tok.Hash, first)
+		wantErr(t, "UseToken", err, nil)
+		tok.UsedAt = first
+		same(t, "used token", tok, got)
+
+		got, err = s.UseToken(ctx, tok.Hash, first.Add(time.Minute))
+		wantErr(t, "UseToken again", err, store.ErrConflict)
+		if got == nil {
+			t.Fatal("UseToken again returned no token with ErrConflict")
+		}
+		same(t, "token returned on reuse", tok, got)
+
+		got, err = s.GetToken(ctx, tok.Hash)
+		wantErr(t, "GetToken", err, nil)
+		same(t, "token after use", tok, got)
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		tok := fullToken(t, "rt-dup", store.TokenRefresh)
+		wantErr(t, "CreateToken", s.CreateToken(ctx, tok), nil)
+		wantErr(t, "CreateToken duplicate",
+			s.CreateToken(ctx, &store.Token{Hash: tok.Hash, Kind: store.TokenAccess}), store.ErrConflict)
+		got, err := s.GetToken(ctx, tok.Hash)
+		wantErr(t, "GetToken", err, nil)
+		same(t, "token after failed create", tok, got)
+		_, err = s.GetToken(ctx, hash("never"))
+		wantErr(t, "GetToken unknown", err, store.ErrNotFound)
+		got, err = s.UseToken(ctx, hash("never"), now)
+		wantErr(t, "UseToken unknown", err, store.ErrNotFound)
+		if got != nil {
+			t.Errorf("UseToken unknown returned a token")
+		}
+	})
+
+	t.Run("concurrent use", func(t *testing.T) {
+		tok := fullToken(t, "rt-race", store.TokenRefresh)
+		wantErr(t, "CreateToken", s.CreateToken(ctx, tok), nil)
+		toks := make([]*store.Token, contenders)
+		errs := race(contenders, func(i int) error {
+			var err error
+			toks[i], err = s.UseToken(ctx, tok.Hash, now.Add(time.Duration(i+1)*time.Millisecond))
+			return err
+		})
+		w := oneWinner(t, errs, store.ErrConflict)
+		if w < 0 {
+			return
+		}
+		for i, got := range toks {
+			if got == nil {
+				t.Errorf("goroutine %d got no token", i)
+				continue
+			}
+			same(t, "UsedAt", toks[w].UsedAt, got.UsedAt)
+		}
+	})
+}
+
+func testReplayCache(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+	z := loadZones(t)
+
+	t.Run("remember until expiry", func(t *testing.T) {
+		exp := now.Add(5 * time.Minute)
+		steps := []struct {
+			name      string
+			expiresAt time.Time
+			now       time.Time
+			want      error
+		}{
+			{"first", exp.In(z.la), now, nil},
+			{"replay", exp, now.Add(time.Minute).In(z.tokyo), store.ErrConflict},
+			{"replay 1µs before expiry", exp, exp.Add(-time.Microsecond), store.ErrConflict},
+			{"at expiry", exp.Add(5 * time.Minute), exp.In(z.oslo), nil},
+			{"replay of the renewed entry", exp.Add(time.Hour), exp.Add(time.Minute), store.ErrConflict},
+			{"after renewed expiry", exp.Add(time.Hour), exp.Add(5 * time.Minute), nil},
+		}
+		for _, st := range steps {
+			wantErr(t, "Remember "+st.name, s.Remember(ctx, "jti-1", st.expiresAt, st.now), st.want)
+		}
+		wantErr(t, "Remember another key", s.Remember(ctx, "jti-2", exp, now), nil)
+	})
+
+	t.Run("concurrent remember", func(t *testing.T) {
+		errs := race(contenders, func(int) error {
+			return s.Remember(ctx, "jti-race", now.Add(time.Minute), now)
+		})
+		oneWinner(t, errs, store.ErrConflict)
+	})
+}
