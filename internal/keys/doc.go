@@ -1,0 +1,12 @@
+// Package keys holds a node's signing key and the cluster's key set.
+//
+// A Signer wraps a crypto.Signer (ECDSA P-256), so the private key can
+// live in a file or in a hardware module: JWTs are signed through
+// go-jose's OpaqueSigner and the private bytes are never read. A Set
+// publishes the local public key to the shared store and serves every
+// node's unexpired public keys as the JWKS (RFC 7517), so any node can
+// verify what any other node signed.
+//
+// Verifying tokens that relying parties present back (id_token_hint)
+// lives here too; the protocol endpoints live in package oidc.
+package keys

@@ -1,0 +1,170 @@
+package keys
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Defaults for Set.
+const (
+	DefaultPublishTTL = 7 * 24 * time.Hour
+	DefaultCacheTTL   = 5 * time.Second
+)
+
+// ErrUnknownKey means a JWS names a key that is in no node's key set.
+var ErrUnknownKey = errors.New("keys: unknown signing key")
+
+// Set is the cluster's key set as this node sees it: its own Signer plus
+// every other node's published public keys.
+type Set struct {
+	Store store.PublicKeys
+	Local *Signer
+	// Node names this node in the store.
+	Node string
+	Now  func() time.Time
+	// PublishTTL is how long a published key stays in the JWKS after its
+	// last Publish (default 7 days). It must outlive every token the key
+	// signed that someone may still verify, so Publish again well before
+	// it runs out (daily, say); a key that stops being published (its
+	// node is gone) drops out after PublishTTL.
+	PublishTTL time.Duration
+	// CacheTTL is how long JWKS reuses what it read (default 5 s).
+	CacheTTL time.Duration
+
+	mu       sync.Mutex
+	cached   jose.JSONWebKeySet
+	cachedAt time.Time
+	haveSet  bool
+}
+
+func (s *Set) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Publish writes the local public key to the store.
+func (s *Set) Publish(ctx context.Context) error {
+	jwk := s.Local.PublicJWK()
+	raw, err := json.Marshal(jwk)
+	if err != nil {
+		return fmt.Errorf("publish key: %w", err)
+	}
+	ttl := s.PublishTTL
+	if ttl <= 0 {
+		ttl = DefaultPublishTTL
+	}
+	now := s.now()
+	err = s.Store.PutPublicKey(ctx, &store.PublicKey{
+		KID: jwk.KeyID, Node: s.Node, JWK: raw, CreatedAt: now, ExpiresAt: now.Add(ttl),
+	})
+	if err != nil {
+		return fmt.Errorf("publish key: %w", err)
+	}
+	s.mu.Lock()
+	s.haveSet = false
+	s.mu.Unlock()
+	return nil
+}
+
+// JWKS returns every node's unexpired public keys, the local one first.
+// It reads the store at most once per CacheTTL. If the store fails it
+// returns the last set it read (or the local key alone) with the error,
+// so callers can still serve something useful.
+func (s *Set) JWKS(ctx context.Context) (jose.JSONWebKeySet, error) {
+	return s.jwks(ctx, false)
+}
+
+func (s *Set) jwks(ctx context.Context, fresh bool) (jose.JSONWebKeySet, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ttl := s.CacheTTL
+	if ttl <= 0 {
+		ttl = DefaultCacheTTL
+	}
+	now := s.now()
+	age := now.Sub(s.cachedAt)
+	if fresh {
+		// A forced re-read (unknown kid) happens at most once a second,
+		// so made-up kids cannot turn every request into a store read.
+		ttl = min(ttl, time.Second)
+	}
+	if s.haveSet && age >= 0 && age < ttl {
+		return s.cached, nil
+	}
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{s.Local.PublicJWK()}}
+	stored, err := s.Store.ListPublicKeys(ctx, now)
+	if err != nil {
+		if s.haveSet {
+			return s.cached, fmt.Errorf("list public keys: %w", err)
+		}
+		return set, fmt.Errorf("list public keys: %w", err)
+	}
+	for _, k := range stored {
+		if k.KID == s.Local.KID() {
+			continue
+		}
+		var jwk jose.JSONWebKey
+		if err := json.Unmarshal(k.JWK, &jwk); err != nil || !jwk.IsPublic() || !jwk.Valid() || jwk.KeyID != k.KID {
+			continue
+		}
+		if jwk.Algorithm != string(Algorithm) {
+			continue
+		}
+		set.Keys = append(set.Keys, jwk)
+	}
+	s.cached, s.cachedAt, s.haveSet = set, now, true
+	return set, nil
+}
+
+// Verify checks that token is a compact JWS signed with ES256 by a key in
+// the set and unmarshals its payload into dest. It checks no claims: the
+// caller decides what expiry, issuer and audience mean for its use.
+func (s *Set) Verify(ctx context.Context, token string, dest any) error {
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{Algorithm})
+	if err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	if len(jws.Signatures) != 1 {
+		return errors.New("keys: want exactly one signature")
+	}
+	kid := jws.Signatures[0].Header.KeyID
+	if kid == "" {
+		return errors.New("keys: signature has no kid")
+	}
+	key, err := s.find(ctx, kid)
+	if err != nil {
+		return err
+	}
+	payload, err := jws.Verify(key)
+	if err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	if err := json.Unmarshal(payload, dest); err != nil {
+		return fmt.Errorf("keys: payload: %w", err)
+	}
+	return nil
+}
+
+func (s *Set) find(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
+	if kid == s.Local.KID() {
+		k := s.Local.PublicJWK()
+		return &k, nil
+	}
+	for _, fresh := range []bool{false, true} {
+		set, _ := s.jwks(ctx, fresh)
+		if ks := set.Key(kid); len(ks) > 0 {
+			return &ks[0], nil
+		}
+	}
+	return nil, ErrUnknownKey
+}

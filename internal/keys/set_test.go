@@ -1,0 +1,128 @@
+package keys
+
+import (
+	"context"
+	"crypto/rand"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store/sqlstore"
+)
+
+func openStore(t *testing.T) *sqlstore.DB {
+	t.Helper()
+	db, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "v.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestSetPublishesEveryNodesKeys(t *testing.T) {
+	ctx := context.Background()
+	db := openStore(t)
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	a, _ := Generate(rand.Reader)
+	b, _ := Generate(rand.Reader)
+	setA := &Set{Store: db, Local: a, Node: "a", Now: clock, PublishTTL: time.Hour}
+	setB := &Set{Store: db, Local: b, Node: "b", Now: clock, PublishTTL: time.Hour}
+	if err := setA.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := setB.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := setA.JWKS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jwks.Keys) != 2 || jwks.Keys[0].KeyID != a.KID() || len(jwks.Key(b.KID())) != 1 {
+		t.Fatalf("jwks = %+v", jwks.Keys)
+	}
+	for _, k := range jwks.Keys {
+		if !k.IsPublic() {
+			t.Fatal("private key in JWKS")
+		}
+	}
+
+	// A token signed on node b verifies on node a.
+	tok, _ := b.SignJWT(map[string]string{"iss": "x"})
+	var claims map[string]string
+	if err := setA.Verify(ctx, tok, &claims); err != nil || claims["iss"] != "x" {
+		t.Fatalf("verify: %v %v", claims, err)
+	}
+
+	// A key that is not republished drops out after its TTL.
+	now = now.Add(2 * time.Hour)
+	if err := setA.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ = setA.JWKS(ctx)
+	if len(jwks.Keys) != 1 || jwks.Keys[0].KeyID != a.KID() {
+		t.Fatalf("after TTL jwks = %+v", jwks.Keys)
+	}
+	if err := setA.Verify(ctx, tok, &claims); err != ErrUnknownKey {
+		t.Fatalf("expired key: err = %v", err)
+	}
+}
+
+func TestSetCachesBriefly(t *testing.T) {
+	ctx := context.Background()
+	db := openStore(t)
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	a, _ := Generate(rand.Reader)
+	b, _ := Generate(rand.Reader)
+	setA := &Set{Store: db, Local: a, Node: "a", Now: clock}
+	setB := &Set{Store: db, Local: b, Node: "b", Now: clock}
+	if _, err := setA.JWKS(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := setB.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if jwks, _ := setA.JWKS(ctx); len(jwks.Keys) != 1 {
+		t.Fatalf("cache not used: %d keys", len(jwks.Keys))
+	}
+	now = now.Add(DefaultCacheTTL)
+	if jwks, _ := setA.JWKS(ctx); len(jwks.Keys) != 2 {
+		t.Fatalf("cache not refreshed: %d keys", len(jwks.Keys))
+	}
+}
+
+func TestVerifyRefusesForeignAndMalformed(t *testing.T) {
+	ctx := context.Background()
+	db := openStore(t)
+	a, _ := Generate(rand.Reader)
+	stranger, _ := Generate(rand.Reader)
+	set := &Set{Store: db, Local: a, Node: "a"}
+	foreign, _ := stranger.SignJWT(map[string]string{"iss": "y"})
+	good, _ := a.SignJWT(map[string]string{"iss": "x"})
+	parts := func(s string) []string {
+		var out []string
+		last := 0
+		for i := range len(s) {
+			if s[i] == '.' {
+				out = append(out, s[last:i])
+				last = i + 1
+			}
+		}
+		return append(out, s[last:])
+	}
+	g := parts(good)
+	for name, tok := range map[string]string{
+		"foreign key":     foreign,
+		"garbage":         "not a jwt",
+		"swapped payload": g[0] + "." + parts(foreign)[1] + "." + g[2],
+		"alg none":        "eyJhbGciOiJub25lIn0." + g[1] + ".",
+		"empty signature": g[0] + "." + g[1] + ".",
+	} {
+		var out map[string]any
+		if err := set.Verify(ctx, tok, &out); err == nil {
+			t.Errorf("%s: verified", name)
+		}
+	}
+}

@@ -1,0 +1,177 @@
+package keys
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"os"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Algorithm is the only signature algorithm Varde signs with.
+const Algorithm = jose.ES256
+
+// Signer signs JWTs with one ECDSA P-256 key, identified by its RFC 7638
+// thumbprint.
+type Signer struct {
+	key  crypto.Signer
+	rand io.Reader
+	kid  string
+	pub  jose.JSONWebKey
+}
+
+// New wraps key, which must be an ECDSA P-256 crypto.Signer (from a file,
+// memory or a hardware module). rand feeds the signatures; nil means
+// crypto/rand.
+func New(key crypto.Signer, rnd io.Reader) (*Signer, error) {
+	pub, ok := key.Public().(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P256() {
+		return nil, errors.New("keys: signing key must be ECDSA P-256")
+	}
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	jwk := jose.JSONWebKey{Key: pub, Algorithm: string(Algorithm), Use: "sig"}
+	// RFC 7638 §3: the thumbprint is over the required members only.
+	tp, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("keys: thumbprint: %w", err)
+	}
+	jwk.KeyID = base64.RawURLEncoding.EncodeToString(tp)
+	return &Signer{key: key, rand: rnd, kid: jwk.KeyID, pub: jwk}, nil
+}
+
+// Generate creates a fresh in-memory P-256 key (demo and tests).
+func Generate(rnd io.Reader) (*Signer, error) {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rnd)
+	if err != nil {
+		return nil, fmt.Errorf("keys: generate: %w", err)
+	}
+	return New(k, rnd)
+}
+
+// LoadPEMFile reads an ECDSA P-256 private key in PEM, PKCS #8 ("PRIVATE
+// KEY") or SEC 1 ("EC PRIVATE KEY").
+func LoadPEMFile(path string) (*Signer, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	s, err := ParsePEM(raw)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// ParsePEM parses the first private key block in raw.
+func ParsePEM(raw []byte) (*Signer, error) {
+	for {
+		var b *pem.Block
+		b, raw = pem.Decode(raw)
+		if b == nil {
+			return nil, errors.New("no private key PEM block")
+		}
+		var key any
+		var err error
+		switch b.Type {
+		case "PRIVATE KEY":
+			key, err = x509.ParsePKCS8PrivateKey(b.Bytes)
+		case "EC PRIVATE KEY":
+			key, err = x509.ParseECPrivateKey(b.Bytes)
+		default:
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", b.Type, err)
+		}
+		cs, ok := key.(crypto.Signer)
+		if !ok {
+			return nil, errors.New("key cannot sign")
+		}
+		return New(cs, nil)
+	}
+}
+
+// KID returns the key ID: the base64url SHA-256 JWK thumbprint (RFC 7638).
+func (s *Signer) KID() string { return s.kid }
+
+// PublicJWK returns the public key as a JWK with kid, alg and use.
+func (s *Signer) PublicJWK() jose.JSONWebKey { return s.pub }
+
+// Public implements jose.OpaqueSigner.
+func (s *Signer) Public() *jose.JSONWebKey {
+	k := s.pub
+	return &k
+}
+
+// Algs implements jose.OpaqueSigner.
+func (s *Signer) Algs() []jose.SignatureAlgorithm { return []jose.SignatureAlgorithm{Algorithm} }
+
+// SignPayload implements jose.OpaqueSigner: it asks the crypto.Signer
+// for an ASN.1 signature over SHA-256(payload) and converts it to the
+// fixed-size R || S form JWS requires (RFC 7518 §3.4).
+func (s *Signer) SignPayload(payload []byte, alg jose.SignatureAlgorithm) ([]byte, error) {
+	if alg != Algorithm {
+		return nil, jose.ErrUnsupportedAlgorithm
+	}
+	h := crypto.SHA256.New()
+	h.Write(payload)
+	der, err := s.key.Sign(s.rand, h.Sum(nil), crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("keys: sign: %w", err)
+	}
+	var rs struct{ R, S *big.Int }
+	rest, err := asn1.Unmarshal(der, &rs)
+	if err != nil || len(rest) != 0 || rs.R == nil || rs.S == nil {
+		return nil, errors.New("keys: signer returned a malformed ECDSA signature")
+	}
+	out := make([]byte, 64)
+	if rs.R.BitLen() > 256 || rs.S.BitLen() > 256 {
+		return nil, errors.New("keys: signer returned an out-of-range ECDSA signature")
+	}
+	rs.R.FillBytes(out[:32])
+	rs.S.FillBytes(out[32:])
+	return out, nil
+}
+
+// SignJWT signs claims (marshalled with encoding/json) as a JWT with
+// header typ "JWT" and kid.
+func (s *Signer) SignJWT(claims any) (string, error) {
+	return s.SignTyped(claims, "JWT")
+}
+
+// SignTyped signs claims as a JWS with the given typ header (for example
+// "logout+jwt").
+func (s *Signer) SignTyped(claims any, typ string) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("keys: marshal claims: %w", err)
+	}
+	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: Algorithm, Key: s}, opts)
+	if err != nil {
+		return "", fmt.Errorf("keys: %w", err)
+	}
+	jws, err := sig.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("keys: %w", err)
+	}
+	return jws.CompactSerialize()
+}
+
+var _ jose.OpaqueSigner = (*Signer)(nil)

@@ -1,0 +1,160 @@
+package keys
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+func TestSignJWTVerifiesWithPublicJWK(t *testing.T) {
+	s, err := Generate(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.SignJWT(map[string]any{"sub": "x", "n": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := parsed.Headers[0]
+	if h.KeyID != s.KID() || h.Algorithm != "ES256" || h.ExtraHeaders["typ"] != "JWT" {
+		t.Fatalf("header = %+v", h)
+	}
+	jwk := s.PublicJWK()
+	var claims struct {
+		Sub string `json:"sub"`
+	}
+	if err := parsed.Claims(jwk.Key, &claims); err != nil || claims.Sub != "x" {
+		t.Fatalf("claims %+v, %v", claims, err)
+	}
+	// A different key must not verify it.
+	other, _ := Generate(rand.Reader)
+	ojwk := other.PublicJWK()
+	if err := parsed.Claims(ojwk.Key, &claims); err == nil {
+		t.Fatal("verified with the wrong key")
+	}
+}
+
+func TestKIDIsRFC7638Thumbprint(t *testing.T) {
+	// RFC 7638 §3.1 over an EC key: the thumbprint covers crv, kty, x, y
+	// only, so adding kid/alg/use must not change it.
+	s, _ := Generate(rand.Reader)
+	jwk := s.PublicJWK()
+	raw, _ := json.Marshal(jwk)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	if m["kid"] != s.KID() || m["alg"] != "ES256" || m["use"] != "sig" || m["d"] != nil {
+		t.Fatalf("jwk = %s", raw)
+	}
+	bare := jose.JSONWebKey{Key: jwk.Key}
+	tp, _ := bare.Thumbprint(crypto.SHA256)
+	if base64.RawURLEncoding.EncodeToString(tp) != s.KID() {
+		t.Fatalf("kid %q", s.KID())
+	}
+}
+
+func writePEM(t *testing.T, typ string, der []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadPEMFile(t *testing.T) {
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	_, edk, _ := ed25519.GenerateKey(rand.Reader)
+	pkcs8, _ := x509.MarshalPKCS8PrivateKey(p256)
+	sec1, _ := x509.MarshalECPrivateKey(p256)
+	pkcs8384, _ := x509.MarshalPKCS8PrivateKey(p384)
+	pkcs8ed, _ := x509.MarshalPKCS8PrivateKey(edk)
+	tests := []struct {
+		name, typ string
+		der       []byte
+		wantErr   string
+	}{
+		{"pkcs8 p256", "PRIVATE KEY", pkcs8, ""},
+		{"sec1 p256", "EC PRIVATE KEY", sec1, ""},
+		{"p384 refused", "PRIVATE KEY", pkcs8384, "P-256"},
+		{"ed25519 refused", "PRIVATE KEY", pkcs8ed, "P-256"},
+		{"no key block", "CERTIFICATE", []byte{1, 2}, "no private key"},
+		{"garbage", "PRIVATE KEY", []byte{1, 2, 3}, "parse"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := LoadPEMFile(writePEM(t, tt.typ, tt.der))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := New(p256, nil)
+			if s.KID() != want.KID() {
+				t.Fatalf("kid %s != %s", s.KID(), want.KID())
+			}
+		})
+	}
+	if _, err := LoadPEMFile(filepath.Join(t.TempDir(), "missing.pem")); err == nil {
+		t.Fatal("missing file accepted")
+	}
+}
+
+// The signer must only use the crypto.Signer interface, so a key in a
+// hardware module works: wrap the key so nothing else is reachable.
+type onlySigner struct{ k *ecdsa.PrivateKey }
+
+func (o onlySigner) Public() crypto.PublicKey { return o.k.Public() }
+func (o onlySigner) Sign(r io.Reader, d []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return o.k.Sign(r, d, opts)
+}
+
+func TestOpaqueCryptoSigner(t *testing.T) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s, err := New(onlySigner{k}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 { // R and S with leading zero bytes must still be 32 bytes each
+		tok, err := s.SignTyped(map[string]string{"a": "b"}, "logout+jwt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if parsed.Headers[0].ExtraHeaders["typ"] != "logout+jwt" {
+			t.Fatalf("typ = %v", parsed.Headers[0].ExtraHeaders["typ"])
+		}
+		var out map[string]string
+		if err := parsed.Claims(&k.PublicKey, &out); err != nil || out["a"] != "b" {
+			t.Fatalf("verify: %v %v", out, err)
+		}
+	}
+	if _, err := s.SignPayload([]byte("x"), jose.ES384); err == nil {
+		t.Fatal("ES384 accepted")
+	}
+}

@@ -1,0 +1,409 @@
+package oauth2
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// AssertionType is the client_assertion_type of a JWT client assertion
+// (RFC 7523 §2.2).
+const AssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// AssertionAlgs returns the signature algorithms accepted in client
+// assertions: asymmetric only. "none" and the HMAC algorithms are refused
+// because a shared secret would make the assertion a password.
+func AssertionAlgs() []jose.SignatureAlgorithm {
+	return []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.PS256, jose.EdDSA}
+}
+
+// Defaults for ClientAuthenticator.
+const (
+	DefaultMaxAssertionLifetime = 5 * time.Minute
+	DefaultLeeway               = 30 * time.Second
+	DefaultJWKSCacheTTL         = 5 * time.Minute
+	DefaultJWKSRefetch          = 30 * time.Second
+	maxAssertionSize            = 8 << 10
+	maxJWKSSize                 = 256 << 10
+)
+
+// ClientAuthenticator authenticates clients at the token and PAR
+// endpoints with the one method each client registered:
+// private_key_jwt (RFC 7523 §2.2, §3; OpenID Connect Core §9),
+// client_secret_basic (RFC 6749 §2.3.1) or none (public clients).
+type ClientAuthenticator struct {
+	Clients store.Clients
+	// Replay remembers assertion jti values until they expire.
+	Replay store.ReplayCache
+	// Audiences are the values an assertion's aud may name: the issuer,
+	// the token endpoint URL and the PAR endpoint URL.
+	Audiences []string
+	// HTTPClient fetches clients' jwks_uri; nil means a client with a
+	// 5 s timeout.
+	HTTPClient *http.Client
+	Now        func() time.Time
+	// MaxAssertionLifetime caps exp − now (default 5 min); Leeway is the
+	// clock skew allowed on exp, nbf and iat (default 30 s).
+	MaxAssertionLifetime time.Duration
+	Leeway               time.Duration
+	// JWKSCacheTTL is how long a fetched jwks_uri is used (default 5 min);
+	// an unknown kid triggers a refetch at most every JWKSRefetch
+	// (default 30 s).
+	JWKSCacheTTL time.Duration
+	JWKSRefetch  time.Duration
+
+	mu   sync.Mutex
+	jwks map[string]*fetchedJWKS
+}
+
+type fetchedJWKS struct {
+	set       jose.JSONWebKeySet
+	fetchedAt time.Time
+}
+
+func (a *ClientAuthenticator) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// Authenticate returns the authenticated client. Protocol failures are
+// *Error values (invalid_client for every credential problem, with a
+// description saying which); other errors are internal. It parses the
+// request's form; credentials are read from the body only (RFC 6749
+// §2.3.1) and the Authorization header.
+func (a *ClientAuthenticator) Authenticate(r *http.Request) (*store.Client, error) {
+	if err := r.ParseForm(); err != nil {
+		return nil, InvalidRequest("malformed request body")
+	}
+	form := r.PostForm
+	for _, k := range []string{"client_id", "client_secret", "client_assertion", "client_assertion_type"} {
+		if len(form[k]) > 1 {
+			// RFC 6749 §3.2: parameters MUST NOT be included more than once.
+			return nil, InvalidRequest("%s is repeated", k)
+		}
+	}
+	formID := form.Get("client_id")
+	user, pass, basic := r.BasicAuth()
+	if h := r.Header.Get("Authorization"); h != "" && !basic {
+		return nil, InvalidClient("unsupported Authorization scheme")
+	}
+	_, assertion := form["client_assertion"]
+	_, assertionType := form["client_assertion_type"]
+	_, secretPost := form["client_secret"]
+	n := 0
+	for _, used := range []bool{basic, assertion || assertionType, secretPost} {
+		if used {
+			n++
+		}
+	}
+	if n > 1 {
+		// RFC 6749 §2.3: a client MUST NOT use more than one method.
+		return nil, InvalidRequest("more than one client authentication method used")
+	}
+	ctx := r.Context()
+	switch {
+	case basic:
+		return a.basic(ctx, user, pass, formID)
+	case assertion || assertionType:
+		return a.privateKeyJWT(ctx, form.Get("client_assertion_type"), form.Get("client_assertion"), formID)
+	case secretPost:
+		return nil, InvalidClient("client_secret_post is not supported")
+	case formID != "":
+		return a.public(ctx, formID)
+	}
+	return nil, InvalidClient("client authentication is required")
+}
+
+func (a *ClientAuthenticator) client(ctx context.Context, id, method string) (*store.Client, error) {
+	if id == "" {
+		return nil, InvalidClient("client_id is missing")
+	}
+	c, err := a.Clients.GetClient(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, InvalidClient("unknown client")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get client: %w", err)
+	}
+	if c.AuthMethod != method {
+		return nil, InvalidClient("client must authenticate with %s", c.AuthMethod)
+	}
+	return c, nil
+}
+
+func (a *ClientAuthenticator) public(ctx context.Context, id string) (*store.Client, error) {
+	return a.client(ctx, id, store.AuthNone)
+}
+
+// basic implements client_secret_basic: RFC 6749 §2.3.1 has the client
+// form-urlencode its ID and secret before Basic encoding.
+func (a *ClientAuthenticator) basic(ctx context.Context, user, pass, formID string) (*store.Client, error) {
+	id, err1 := url.QueryUnescape(user)
+	secret, err2 := url.QueryUnescape(pass)
+	if err1 != nil || err2 != nil {
+		return nil, InvalidClient("malformed Basic credentials")
+	}
+	if formID != "" && formID != id {
+		return nil, InvalidClient("client_id does not match the Basic credentials")
+	}
+	c, err := a.client(ctx, id, store.AuthClientSecretBasic)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(secret))
+	if len(c.SecretHash) != sha256.Size || subtle.ConstantTimeCompare(sum[:], c.SecretHash) != 1 {
+		return nil, InvalidClient("client secret is wrong")
+	}
+	return c, nil
+}
+
+// assertionClaims are the claims of a client assertion (RFC 7523 §3).
+type assertionClaims struct {
+	jwt.Claims
+}
+
+// parsedAssertion is a client assertion before its signature is checked.
+type parsedAssertion struct {
+	token  *jwt.JSONWebToken
+	alg    string
+	kid    string
+	claims assertionClaims
+}
+
+// parseAssertion parses a compact JWS client assertion with an allowed
+// algorithm and reads its claims without verifying them.
+func parseAssertion(raw string) (*parsedAssertion, error) {
+	if raw == "" {
+		return nil, InvalidClient("client_assertion is missing")
+	}
+	if len(raw) > maxAssertionSize {
+		return nil, InvalidClient("client_assertion is too large")
+	}
+	tok, err := jwt.ParseSigned(raw, AssertionAlgs())
+	if err != nil {
+		return nil, InvalidClient("client_assertion is not a JWS signed with an accepted asymmetric algorithm")
+	}
+	if len(tok.Headers) != 1 {
+		return nil, InvalidClient("client_assertion must have one signature")
+	}
+	p := &parsedAssertion{token: tok, alg: tok.Headers[0].Algorithm, kid: tok.Headers[0].KeyID}
+	if err := tok.UnsafeClaimsWithoutVerification(&p.claims); err != nil {
+		return nil, InvalidClient("client_assertion claims are malformed")
+	}
+	return p, nil
+}
+
+func (a *ClientAuthenticator) privateKeyJWT(ctx context.Context, typ, raw, formID string) (*store.Client, error) {
+	if typ != AssertionType {
+		return nil, InvalidClient("client_assertion_type must be %s", AssertionType)
+	}
+	p, err := parseAssertion(raw)
+	if err != nil {
+		return nil, err
+	}
+	id := p.claims.Issuer
+	if formID != "" && formID != id {
+		return nil, InvalidClient("client_id does not match the client assertion issuer")
+	}
+	c, err := a.client(ctx, id, store.AuthPrivateKeyJWT)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.verifySignature(ctx, c, p); err != nil {
+		return nil, err
+	}
+	exp, err := a.checkClaims(c.ID, &p.claims)
+	if err != nil {
+		return nil, err
+	}
+	// OpenID Connect Core §9: the jti is used once. Remembered after the
+	// signature check, so forged assertions cannot burn jti values.
+	key := "jti:" + c.ID + ":" + p.claims.ID
+	switch err := a.Replay.Remember(ctx, key, exp.Add(orDefault(a.Leeway, DefaultLeeway)), a.now()); {
+	case errors.Is(err, store.ErrConflict):
+		return nil, InvalidClient("client assertion was already used")
+	case err != nil:
+		return nil, fmt.Errorf("remember assertion: %w", err)
+	}
+	return c, nil
+}
+
+// checkClaims applies RFC 7523 §3 and returns the expiry.
+func (a *ClientAuthenticator) checkClaims(clientID string, c *assertionClaims) (time.Time, error) {
+	now := a.now()
+	leeway := orDefault(a.Leeway, DefaultLeeway)
+	// §3 items 1, 2: iss and sub are the client_id (OIDC Core §9).
+	if c.Issuer != clientID || c.Subject != clientID {
+		return time.Time{}, InvalidClient("client assertion iss and sub must both be the client_id")
+	}
+	// §3 item 3: aud identifies the authorization server.
+	if !slices.ContainsFunc(a.Audiences, c.Audience.Contains) {
+		return time.Time{}, InvalidClient("client assertion audience does not name this server")
+	}
+	// §3 item 4: exp is required and in the future.
+	if c.Expiry == nil {
+		return time.Time{}, InvalidClient("client assertion has no exp")
+	}
+	exp := c.Expiry.Time()
+	if now.After(exp.Add(leeway)) {
+		return time.Time{}, InvalidClient("client assertion has expired")
+	}
+	if exp.After(now.Add(orDefault(a.MaxAssertionLifetime, DefaultMaxAssertionLifetime) + leeway)) {
+		return time.Time{}, InvalidClient("client assertion expires too far in the future")
+	}
+	// §3 items 5, 6: nbf and iat are honoured when present.
+	if c.NotBefore != nil && c.NotBefore.Time().After(now.Add(leeway)) {
+		return time.Time{}, InvalidClient("client assertion is not valid yet")
+	}
+	if c.IssuedAt != nil && c.IssuedAt.Time().After(now.Add(leeway)) {
+		return time.Time{}, InvalidClient("client assertion was issued in the future")
+	}
+	// §3 item 7 and OIDC Core §9: jti identifies the assertion.
+	if c.ID == "" {
+		return time.Time{}, InvalidClient("client assertion has no jti")
+	}
+	return exp, nil
+}
+
+// verifySignature checks the assertion against the client's registered
+// keys only: its inline JWKS or its jwks_uri.
+func (a *ClientAuthenticator) verifySignature(ctx context.Context, c *store.Client, p *parsedAssertion) error {
+	for _, refetch := range []bool{false, true} {
+		set, err := a.clientKeys(ctx, c, refetch)
+		if err != nil {
+			return err
+		}
+		candidates := usableKeys(set, p.kid, p.alg)
+		for i := range candidates {
+			var claims assertionClaims
+			if err := p.token.Claims(candidates[i].Key, &claims); err == nil {
+				return nil
+			}
+		}
+		// Refetch only when the kid is not in the set: a key rotation at
+		// the client. A bad signature by a known key is just bad.
+		if c.JWKSURI == "" || len(candidates) > 0 && p.kid != "" {
+			break
+		}
+	}
+	return InvalidClient("client assertion signature is invalid")
+}
+
+// usableKeys are the public signing keys that can check a signature
+// made with alg under kid (any kid if kid is empty).
+func usableKeys(set jose.JSONWebKeySet, kid, alg string) []jose.JSONWebKey {
+	var out []jose.JSONWebKey
+	for _, k := range set.Keys {
+		if kid != "" && k.KeyID != kid {
+			continue
+		}
+		if k.Use != "" && k.Use != "sig" || k.Algorithm != "" && k.Algorithm != alg {
+			continue
+		}
+		if !k.Valid() || !k.IsPublic() {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+func (a *ClientAuthenticator) clientKeys(ctx context.Context, c *store.Client, refetch bool) (jose.JSONWebKeySet, error) {
+	var set jose.JSONWebKeySet
+	if len(c.JWKS) > 0 {
+		if err := json.Unmarshal(c.JWKS, &set); err != nil {
+			return set, fmt.Errorf("client %s: registered jwks: %w", c.ID, err)
+		}
+		return set, nil
+	}
+	if c.JWKSURI == "" {
+		return set, InvalidClient("client has no registered keys")
+	}
+	return a.fetchJWKS(ctx, c.JWKSURI, refetch)
+}
+
+func (a *ClientAuthenticator) fetchJWKS(ctx context.Context, uri string, refetch bool) (jose.JSONWebKeySet, error) {
+	now := a.now()
+	a.mu.Lock()
+	cached := a.jwks[uri]
+	a.mu.Unlock()
+	if cached != nil {
+		age := now.Sub(cached.fetchedAt)
+		fresh := age >= 0 && age < orDefault(a.JWKSCacheTTL, DefaultJWKSCacheTTL)
+		if refetch {
+			fresh = age >= 0 && age < orDefault(a.JWKSRefetch, DefaultJWKSRefetch)
+		}
+		if fresh {
+			return cached.set, nil
+		}
+	}
+	set, err := a.download(ctx, uri)
+	if err != nil {
+		if cached != nil {
+			return cached.set, nil // serve stale keys while the client's server is down
+		}
+		return set, InvalidClient("could not fetch the client's jwks_uri")
+	}
+	a.mu.Lock()
+	if a.jwks == nil {
+		a.jwks = map[string]*fetchedJWKS{}
+	}
+	a.jwks[uri] = &fetchedJWKS{set: set, fetchedAt: now}
+	a.mu.Unlock()
+	return set, nil
+}
+
+func (a *ClientAuthenticator) download(ctx context.Context, uri string) (jose.JSONWebKeySet, error) {
+	var set jose.JSONWebKeySet
+	hc := a.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 5 * time.Second}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
+	if err != nil {
+		return set, err
+	}
+	req.Header.Set("Accept", "application/json, application/jwk-set+json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return set, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return set, fmt.Errorf("jwks_uri: status %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSSize+1))
+	if err != nil {
+		return set, err
+	}
+	if len(body) > maxJWKSSize {
+		return set, errors.New("jwks_uri: response too large")
+	}
+	if err := json.Unmarshal(body, &set); err != nil {
+		return set, fmt.Errorf("jwks_uri: %w", err)
+	}
+	return set, nil
+}

@@ -1,0 +1,446 @@
+package oauth2
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
+)
+
+const (
+	issuer   = "https://id.example.no"
+	tokenURL = issuer + "/token"
+)
+
+var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type testKey struct {
+	kid string
+	alg jose.SignatureAlgorithm
+	key crypto.Signer
+}
+
+func (k testKey) jwk() jose.JSONWebKey {
+	return jose.JSONWebKey{Key: k.key.Public(), KeyID: k.kid, Algorithm: string(k.alg), Use: "sig"}
+}
+
+func jwks(keys ...testKey) json.RawMessage {
+	var set jose.JSONWebKeySet
+	for _, k := range keys {
+		set.Keys = append(set.Keys, k.jwk())
+	}
+	raw, _ := json.Marshal(set)
+	return raw
+}
+
+func newECKey(t testing.TB, kid string) testKey {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testKey{kid, jose.ES256, k}
+}
+
+// sign builds a client assertion as a client would, with go-jose.
+func sign(t testing.TB, k testKey, claims any) string {
+	t.Helper()
+	opts := (&jose.SignerOptions{}).WithType("JWT")
+	if k.kid != "" {
+		opts = opts.WithHeader("kid", k.kid)
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: k.key}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jwt.Signed(s).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func claimsFor(client string, now time.Time) jwt.Claims {
+	return jwt.Claims{
+		Issuer: client, Subject: client, Audience: jwt.Audience{tokenURL},
+		Expiry: jwt.NewNumericDate(now.Add(time.Minute)), IssuedAt: jwt.NewNumericDate(now),
+		ID: rand.Text(),
+	}
+}
+
+type fixture struct {
+	auth  *ClientAuthenticator
+	clock *testClock
+	ec    testKey
+	ed    testKey
+	rsa   testKey
+	// served is what the jwks_uri server returns; fetches counts requests.
+	mu      sync.Mutex
+	served  json.RawMessage
+	fetches atomic.Int64
+}
+
+const basicID = "bank client:1" // needs form-urlencoding in Basic
+const basicSecret = "correct horse battery staple, 32+ chars long"
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "v.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	f := &fixture{clock: &testClock{t: t0}, ec: newECKey(t, "ec1")}
+	_, edk, _ := ed25519.GenerateKey(rand.Reader)
+	f.ed = testKey{"ed1", jose.EdDSA, edk}
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rsa = testKey{"rsa1", jose.PS256, rk}
+	f.served = jwks(f.rsa)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.fetches.Add(1)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(f.served)
+	}))
+	t.Cleanup(srv.Close)
+	sum := sha256.Sum256([]byte(basicSecret))
+	for _, c := range []*store.Client{
+		{ID: "jwt", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks(f.ec, f.ed)},
+		{ID: "jwt-uri", AuthMethod: store.AuthPrivateKeyJWT, JWKSURI: srv.URL + "/jwks"},
+		{ID: basicID, AuthMethod: store.AuthClientSecretBasic, SecretHash: sum[:]},
+		{ID: "public", AuthMethod: store.AuthNone},
+	} {
+		if err := db.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.auth = &ClientAuthenticator{
+		Clients: db, Replay: db, Audiences: []string{issuer, tokenURL, issuer + "/par"},
+		HTTPClient: srv.Client(), Now: f.clock.Now,
+	}
+	return f
+}
+
+func formRequest(form url.Values) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return r
+}
+
+func assertionForm(tok string) url.Values {
+	return url.Values{"grant_type": {"authorization_code"}, "client_assertion_type": {AssertionType}, "client_assertion": {tok}}
+}
+
+func basicRequest(user, pass string, form url.Values) *http.Request {
+	r := formRequest(form)
+	r.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
+	return r
+}
+
+func wantClient(t *testing.T, c *store.Client, err error, id string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("Authenticate: %v", err)
+	}
+	if c.ID != id {
+		t.Fatalf("client = %s, want %s", c.ID, id)
+	}
+}
+
+func wantError(t *testing.T, err error, code, desc string) {
+	t.Helper()
+	e := AsError(err)
+	if err == nil || e.Code != code || !strings.Contains(e.Description, desc) {
+		t.Fatalf("err = %v, want %s containing %q", err, code, desc)
+	}
+}
+
+func TestPrivateKeyJWT(t *testing.T) {
+	f := newFixture(t)
+	stranger := newECKey(t, "ec1") // same kid, different key: a forgery
+	hmacKey := testKey{"ec1", jose.HS256, nil}
+	now := t0
+	mod := func(fn func(*jwt.Claims)) jwt.Claims {
+		c := claimsFor("jwt", now)
+		fn(&c)
+		return c
+	}
+	tests := []struct {
+		name string
+		tok  string
+		form url.Values // extra parameters
+		code string
+		desc string
+	}{
+		{"valid ES256", sign(t, f.ec, claimsFor("jwt", now)), nil, "", ""},
+		{"valid EdDSA", sign(t, f.ed, claimsFor("jwt", now)), nil, "", ""},
+		{"valid without kid", sign(t, testKey{"", jose.ES256, f.ec.key}, claimsFor("jwt", now)), nil, "", ""},
+		{"aud as issuer", sign(t, f.ec, mod(func(c *jwt.Claims) { c.Audience = jwt.Audience{"x", issuer} })), nil, "", ""},
+		{"matching client_id", sign(t, f.ec, claimsFor("jwt", now)), url.Values{"client_id": {"jwt"}}, "", ""},
+		{"forged with another key", sign(t, stranger, claimsFor("jwt", now)), nil, CodeInvalidClient, "signature is invalid"},
+		{"unknown kid", sign(t, testKey{"nope", jose.ES256, f.ec.key}, claimsFor("jwt", now)), nil, CodeInvalidClient, "signature is invalid"},
+		{"expired", sign(t, f.ec, mod(func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(-time.Minute)) })), nil, CodeInvalidClient, "expired"},
+		{"exp too far", sign(t, f.ec, mod(func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(time.Hour)) })), nil, CodeInvalidClient, "too far"},
+		{"no exp", sign(t, f.ec, mod(func(c *jwt.Claims) { c.Expiry = nil })), nil, CodeInvalidClient, "no exp"},
+		{"nbf future", sign(t, f.ec, mod(func(c *jwt.Claims) { c.NotBefore = jwt.NewNumericDate(now.Add(2 * time.Minute)) })), nil, CodeInvalidClient, "not valid yet"},
+		{"iat future", sign(t, f.ec, mod(func(c *jwt.Claims) { c.IssuedAt = jwt.NewNumericDate(now.Add(2 * time.Minute)) })), nil, CodeInvalidClient, "issued in the future"},
+		{"no jti", sign(t, f.ec, mod(func(c *jwt.Claims) { c.ID = "" })), nil, CodeInvalidClient, "no jti"},
+		{"wrong aud", sign(t, f.ec, mod(func(c *jwt.Claims) { c.Audience = jwt.Audience{"https://evil.example"} })), nil, CodeInvalidClient, "audience"},
+		{"sub differs", sign(t, f.ec, mod(func(c *jwt.Claims) { c.Subject = "someone" })), nil, CodeInvalidClient, "iss and sub"},
+		{"unknown client", sign(t, f.ec, claimsFor("ghost", now)), nil, CodeInvalidClient, "unknown client"},
+		{"basic client using jwt", sign(t, f.ec, claimsFor(basicID, now)), nil, CodeInvalidClient, "must authenticate with client_secret_basic"},
+		{"client_id mismatch", sign(t, f.ec, claimsFor("jwt", now)), url.Values{"client_id": {"public"}}, CodeInvalidClient, "does not match"},
+		{"alg none", unsignedJWT(claimsFor("jwt", now)), nil, CodeInvalidClient, "asymmetric"},
+		{"HS256", signHMAC(t, hmacKey, claimsFor("jwt", now)), nil, CodeInvalidClient, "asymmetric"},
+		{"garbage", "a.b.c", nil, CodeInvalidClient, "asymmetric"},
+		{"empty", "", nil, CodeInvalidClient, "missing"},
+		{"too large", strings.Repeat("a", maxAssertionSize+1), nil, CodeInvalidClient, "too large"},
+		{"wrong type", sign(t, f.ec, claimsFor("jwt", now)), url.Values{"client_assertion_type": {"urn:other"}}, CodeInvalidClient, "client_assertion_type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			form := assertionForm(tt.tok)
+			for k, v := range tt.form {
+				form[k] = v
+			}
+			c, err := f.auth.Authenticate(formRequest(form))
+			if tt.code == "" {
+				wantClient(t, c, err, "jwt")
+				return
+			}
+			wantError(t, err, tt.code, tt.desc)
+		})
+	}
+}
+
+func unsignedJWT(c jwt.Claims) string {
+	payload, _ := json.Marshal(c)
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc(payload) + "."
+}
+
+func signHMAC(t *testing.T, k testKey, c jwt.Claims) string {
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(strings.Repeat("k", 32))}, (&jose.SignerOptions{}).WithHeader("kid", k.kid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jwt.Signed(s).Claims(c).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestAssertionReplay(t *testing.T) {
+	f := newFixture(t)
+	tok := sign(t, f.ec, claimsFor("jwt", t0))
+	c, err := f.auth.Authenticate(formRequest(assertionForm(tok)))
+	wantClient(t, c, err, "jwt")
+	_, err = f.auth.Authenticate(formRequest(assertionForm(tok)))
+	wantError(t, err, CodeInvalidClient, "already used")
+
+	// A forged assertion reusing a fresh jti must not burn it.
+	claims := claimsFor("jwt", t0)
+	_, err = f.auth.Authenticate(formRequest(assertionForm(sign(t, newECKey(t, "ec1"), claims))))
+	wantError(t, err, CodeInvalidClient, "signature")
+	c, err = f.auth.Authenticate(formRequest(assertionForm(sign(t, f.ec, claims))))
+	wantClient(t, c, err, "jwt")
+}
+
+func TestAssertionClockSkew(t *testing.T) {
+	f := newFixture(t)
+	// exp 20 s in the past is within the 30 s leeway; 40 s is not.
+	c := claimsFor("jwt", t0)
+	c.Expiry = jwt.NewNumericDate(t0.Add(-20 * time.Second))
+	got, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, f.ec, c))))
+	wantClient(t, got, err, "jwt")
+	c = claimsFor("jwt", t0)
+	c.Expiry = jwt.NewNumericDate(t0.Add(-40 * time.Second))
+	_, err = f.auth.Authenticate(formRequest(assertionForm(sign(t, f.ec, c))))
+	wantError(t, err, CodeInvalidClient, "expired")
+}
+
+func TestJWKSURIFetchCacheAndRotation(t *testing.T) {
+	f := newFixture(t)
+	auth := func(k testKey) error {
+		_, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, k, claimsFor("jwt-uri", f.clock.Now())))))
+		return err
+	}
+	if err := auth(f.rsa); err != nil {
+		t.Fatal(err)
+	}
+	if err := auth(f.rsa); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.fetches.Load(); n != 1 {
+		t.Fatalf("fetches = %d, want 1 (cached)", n)
+	}
+	// The client rotates to a new key: the unknown kid triggers a refetch.
+	rs256, _ := rsa.GenerateKey(rand.Reader, 2048)
+	next := testKey{"rsa2", jose.RS256, rs256}
+	f.mu.Lock()
+	f.served = jwks(f.rsa, next)
+	f.mu.Unlock()
+	f.clock.Add(DefaultJWKSRefetch)
+	if err := auth(next); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.fetches.Load(); n != 2 {
+		t.Fatalf("fetches = %d, want 2", n)
+	}
+	// Unknown kids do not make every request a fetch.
+	for range 3 {
+		if err := auth(newECKey(t, "made-up")); err == nil {
+			t.Fatal("unknown key accepted")
+		}
+	}
+	if n := f.fetches.Load(); n != 2 {
+		t.Fatalf("fetches = %d, want 2 (refetch is rate limited)", n)
+	}
+	// The key the server does not list is refused whatever it claims.
+	if err := auth(f.ec); err == nil {
+		t.Fatal("key of another client accepted")
+	}
+}
+
+func TestClientSecretBasic(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		name       string
+		user, pass string
+		form       url.Values
+		code, desc string
+	}{
+		{"valid", basicID, basicSecret, nil, "", ""},
+		{"valid with client_id", basicID, basicSecret, url.Values{"client_id": {basicID}}, "", ""},
+		{"wrong secret", basicID, basicSecret + "x", nil, CodeInvalidClient, "secret is wrong"},
+		{"empty secret", basicID, "", nil, CodeInvalidClient, "secret is wrong"},
+		{"unknown client", "nobody", basicSecret, nil, CodeInvalidClient, "unknown client"},
+		{"jwt client with secret", "jwt", basicSecret, nil, CodeInvalidClient, "must authenticate with private_key_jwt"},
+		{"client_id mismatch", basicID, basicSecret, url.Values{"client_id": {"public"}}, CodeInvalidClient, "does not match"},
+		{"two methods", basicID, basicSecret, url.Values{"client_assertion": {"x"}}, CodeInvalidRequest, "more than one"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			form := url.Values{"grant_type": {"authorization_code"}}
+			for k, v := range tt.form {
+				form[k] = v
+			}
+			c, err := f.auth.Authenticate(basicRequest(tt.user, tt.pass, form))
+			if tt.code == "" {
+				wantClient(t, c, err, basicID)
+				return
+			}
+			wantError(t, err, tt.code, tt.desc)
+		})
+	}
+	// Basic without form-urlencoding of the ID: "bank client:1" has a
+	// colon, so the raw form splits at the wrong place.
+	r := formRequest(url.Values{})
+	r.SetBasicAuth(basicID, basicSecret)
+	if _, err := f.auth.Authenticate(r); err == nil {
+		t.Fatal("un-encoded Basic credentials with a colon accepted")
+	}
+}
+
+func TestOtherMethods(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		name       string
+		form       url.Values
+		header     string
+		code, desc string
+		want       string
+	}{
+		{"public client", url.Values{"client_id": {"public"}}, "", "", "", "public"},
+		{"confidential without credentials", url.Values{"client_id": {"jwt"}}, "", CodeInvalidClient, "must authenticate with private_key_jwt", ""},
+		{"nothing", url.Values{}, "", CodeInvalidClient, "required", ""},
+		{"client_secret_post", url.Values{"client_id": {basicID}, "client_secret": {basicSecret}}, "", CodeInvalidClient, "client_secret_post", ""},
+		{"bearer header", url.Values{"client_id": {"public"}}, "Bearer abc", CodeInvalidClient, "Authorization scheme", ""},
+		{"repeated client_id", url.Values{"client_id": {"public", "jwt"}}, "", CodeInvalidRequest, "repeated", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := formRequest(tt.form)
+			if tt.header != "" {
+				r.Header.Set("Authorization", tt.header)
+			}
+			c, err := f.auth.Authenticate(r)
+			if tt.code == "" {
+				wantClient(t, c, err, tt.want)
+				return
+			}
+			wantError(t, err, tt.code, tt.desc)
+		})
+	}
+	// Credentials in the query string are not read (RFC 6749 §2.3.1).
+	r := httptest.NewRequest(http.MethodPost, tokenURL+"?client_id=public", strings.NewReader(""))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	_, err := f.auth.Authenticate(r)
+	wantError(t, err, CodeInvalidClient, "required")
+}
+
+// FuzzClientAssertion feeds arbitrary assertions to the parser and the
+// signature check. The client's key signed none of the seeds, so nothing
+// may ever verify.
+func FuzzClientAssertion(f *testing.F) {
+	signer := newECKey(f, "k")
+	client := newECKey(f, "k")
+	a := &ClientAuthenticator{Audiences: []string{tokenURL}, Now: func() time.Time { return t0 }}
+	c := &store.Client{ID: "jwt", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks(client)}
+	f.Add(sign(f, signer, claimsFor("jwt", t0)))
+	f.Add(unsignedJWT(claimsFor("jwt", t0)))
+	f.Add("eyJhbGciOiJFUzI1NiJ9.e30.")
+	f.Add("....")
+	f.Add(`{"payload":"e30","signatures":[]}`)
+	f.Fuzz(func(t *testing.T, raw string) {
+		p, err := parseAssertion(raw)
+		if err != nil {
+			if AsError(err).Code != CodeInvalidClient {
+				t.Fatalf("parse error %v is not invalid_client", err)
+			}
+			return
+		}
+		_, _ = a.checkClaims("jwt", &p.claims)
+		if err := a.verifySignature(context.Background(), c, p); err == nil {
+			t.Fatalf("verified an assertion the client never signed: %q", raw)
+		}
+	})
+}

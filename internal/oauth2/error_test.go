@@ -1,0 +1,69 @@
+package oauth2
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+func TestWriteError(t *testing.T) {
+	tests := []struct {
+		name       string
+		err        error
+		status     int
+		code, desc string
+		challenge  string
+	}{
+		{"invalid_request", InvalidRequest("code is required"), 400, "invalid_request", "code is required", ""},
+		{"invalid_client", InvalidClient("client secret is wrong"), 401, "invalid_client", "client secret is wrong", `Basic realm="varde"`},
+		{"invalid_token", InvalidToken(`bad "token"`), 401, "invalid_token", `bad "token"`, `Bearer error="invalid_token", error_description="bad token"`},
+		{"wrapped", fmt.Errorf("grant: %w", InvalidGrant("code has expired")), 400, "invalid_grant", "code has expired", ""},
+		{"explicit status", &Error{Code: CodeInvalidRequest, Description: "too big", Status: 413}, 413, "invalid_request", "too big", ""},
+		{"internal error never leaks", errors.New("sql: database is locked at /var/lib/varde"), 500, "server_error", "internal error", ""},
+		{"temporarily_unavailable", NewError(CodeTemporarilyUnavailable, "try later"), 503, "temporarily_unavailable", "try later", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			WriteError(rec, tt.err)
+			if rec.Code != tt.status {
+				t.Errorf("status = %d, want %d", rec.Code, tt.status)
+			}
+			if got := rec.Header().Get("Cache-Control"); got != "no-store" {
+				t.Errorf("Cache-Control = %q", got)
+			}
+			if got := rec.Header().Get("Content-Type"); got != "application/json" {
+				t.Errorf("Content-Type = %q", got)
+			}
+			if got := rec.Header().Get("WWW-Authenticate"); got != tt.challenge {
+				t.Errorf("WWW-Authenticate = %q, want %q", got, tt.challenge)
+			}
+			var body map[string]string
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatal(err)
+			}
+			if body["error"] != tt.code || body["error_description"] != tt.desc || len(body) != 2 {
+				t.Errorf("body = %v", body)
+			}
+		})
+	}
+}
+
+func TestStatusFor(t *testing.T) {
+	for code, want := range map[string]int{
+		CodeInvalidRequest: 400, CodeInvalidClient: 401, CodeInvalidGrant: 400, CodeUnauthorizedClient: 400,
+		CodeUnsupportedGrantType: 400, CodeInvalidScope: 400, CodeAccessDenied: 403, CodeUnsupportedResponseType: 400,
+		CodeServerError: 500, CodeTemporarilyUnavailable: 503, CodeLoginRequired: 400, CodeInteractionRequired: 400,
+		CodeInvalidRequestURI: 400, CodeInvalidToken: 401,
+	} {
+		if got := StatusFor(code); got != want {
+			t.Errorf("StatusFor(%s) = %d, want %d", code, got, want)
+		}
+	}
+	if http.StatusText(StatusFor("anything")) == "" {
+		t.Error("unknown code has no status")
+	}
+}

@@ -1,0 +1,533 @@
+package oidc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/oauth2"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Length limits on free-form request parameters.
+const (
+	maxStateLen     = 1024
+	maxNonceLen     = 512
+	maxLoginHintLen = 256
+	maxUILocales    = 10
+	maxLocaleLen    = 35
+)
+
+// resolveRedirect checks redirect_uri against the client's registration
+// by exact string comparison (RFC 9700 §2.1, §4.1.3; OIDC Core
+// §3.1.2.1). An omitted redirect_uri is allowed only when the client has
+// exactly one (RFC 6749 §3.1.2.3); it is then stored as "" so the token
+// request must omit it too (RFC 6749 §4.1.3). It returns the value to
+// store and the URI to send the browser to.
+func resolveRedirect(c *store.Client, form url.Values) (stored, target string, err error) {
+	if len(form["redirect_uri"]) > 1 {
+		return "", "", oauth2.InvalidRequest("parameter redirect_uri is repeated")
+	}
+	uri := form.Get("redirect_uri")
+	if uri == "" {
+		if len(c.RedirectURIs) != 1 {
+			return "", "", oauth2.InvalidRequest("redirect_uri is required")
+		}
+		return "", c.RedirectURIs[0], nil
+	}
+	if !slices.Contains(c.RedirectURIs, uri) {
+		return "", "", oauth2.InvalidRequest("redirect_uri is not registered for this client")
+	}
+	return uri, uri, nil
+}
+
+// redirectFor returns where a stored request's response goes, checking
+// again that the client still has that redirect URI.
+func redirectFor(c *store.Client, stored string) (string, bool) {
+	if stored == "" {
+		if len(c.RedirectURIs) == 1 {
+			return c.RedirectURIs[0], true
+		}
+		return "", false
+	}
+	return stored, slices.Contains(c.RedirectURIs, stored)
+}
+
+// validateAuthParams validates an authorization request's parameters
+// other than client_id and redirect_uri, for the authorization endpoint
+// and PAR alike (RFC 9126 §2.1: a pushed request is validated as the
+// authorization endpoint would). Errors are *oauth2.Error.
+func (p *Provider) validateAuthParams(c *store.Client, form url.Values, redirectURI string, pushed bool) (*store.AuthRequest, error) {
+	if err := repeated(form); err != nil {
+		return nil, err
+	}
+	req := &store.AuthRequest{ClientID: c.ID, RedirectURI: redirectURI, MaxAge: -1, Pushed: pushed}
+	if form.Has("request") {
+		// OIDC Core §3.1.2.6.
+		return nil, oauth2.NewError(oauth2.CodeRequestNotSupported, "request objects are not supported")
+	}
+	if form.Has("request_uri") {
+		// RFC 9126 §2.1: request_uri MUST NOT be pushed.
+		return nil, oauth2.InvalidRequest("request_uri is not allowed here")
+	}
+	// RFC 6749 §3.1.1; only the code flow (RFC 9700 §2.1.2).
+	switch rt := form.Get("response_type"); rt {
+	case "":
+		return nil, oauth2.InvalidRequest("response_type is required")
+	case "code":
+	default:
+		return nil, oauth2.UnsupportedResponseType("only response_type=code is supported")
+	}
+	switch rm := form.Get("response_mode"); rm {
+	case "", "query":
+		req.ResponseMode = "query"
+	default:
+		return nil, oauth2.InvalidRequest("only response_mode=query is supported")
+	}
+	scope := strings.Fields(form.Get("scope"))
+	// OIDC Core §3.1.2.1: scope MUST contain openid.
+	if !slices.Contains(scope, "openid") {
+		return nil, oauth2.InvalidScope("scope must include openid")
+	}
+	for _, s := range scopesSupported {
+		if slices.Contains(scope, s) {
+			req.Scope = append(req.Scope, s)
+		}
+	}
+	req.State = form.Get("state")
+	req.Nonce = form.Get("nonce")
+	req.LoginHint = form.Get("login_hint")
+	switch {
+	case len(req.State) > maxStateLen:
+		return nil, oauth2.InvalidRequest("state is too long")
+	case len(req.Nonce) > maxNonceLen:
+		return nil, oauth2.InvalidRequest("nonce is too long")
+	case len(req.LoginHint) > maxLoginHintLen:
+		return nil, oauth2.InvalidRequest("login_hint is too long")
+	}
+	// RFC 7636 §4.3, RFC 9700 §2.1.1: PKCE is required, with S256.
+	req.CodeChallenge = form.Get("code_challenge")
+	req.CodeChallengeMethod = form.Get("code_challenge_method")
+	switch {
+	case req.CodeChallenge == "":
+		return nil, oauth2.InvalidRequest("code_challenge is required (PKCE)")
+	case req.CodeChallengeMethod != oauth2.MethodS256:
+		return nil, oauth2.InvalidRequest("code_challenge_method must be S256")
+	case !oauth2.ValidChallenge(req.CodeChallenge):
+		return nil, oauth2.InvalidRequest("code_challenge is malformed")
+	}
+	// RFC 9126 §5: a client registered to require PAR must use it.
+	if c.RequirePAR && !pushed {
+		return nil, oauth2.InvalidRequest("this client must use pushed authorization requests")
+	}
+	prompt, err := parsePrompt(form.Get("prompt"))
+	if err != nil {
+		return nil, err
+	}
+	req.Prompt = prompt
+	if ma := form.Get("max_age"); ma != "" {
+		n, err := strconv.Atoi(ma)
+		if err != nil || n < 0 {
+			return nil, oauth2.InvalidRequest("max_age must be a non-negative integer")
+		}
+		req.MaxAge = n
+	}
+	acr, err := acrValues(c, form.Get("acr_values"))
+	if err != nil {
+		return nil, err
+	}
+	req.ACRValues = acr
+	locales := strings.Fields(form.Get("ui_locales"))
+	if len(locales) > maxUILocales {
+		return nil, oauth2.InvalidRequest("too many ui_locales")
+	}
+	for _, l := range locales {
+		if len(l) > maxLocaleLen {
+			return nil, oauth2.InvalidRequest("ui_locales value is too long")
+		}
+	}
+	req.UILocales = locales
+	return req, nil
+}
+
+// parsePrompt checks prompt (OIDC Core §3.1.2.1): known values only, and
+// "none" alone.
+func parsePrompt(s string) ([]string, error) {
+	var out []string
+	for _, v := range strings.Fields(s) {
+		if !slices.Contains(promptsSupported, v) {
+			return nil, oauth2.InvalidRequest("unsupported prompt value")
+		}
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	if slices.Contains(out, "none") && len(out) > 1 {
+		return nil, oauth2.InvalidRequest("prompt=none cannot be combined with other values")
+	}
+	return out, nil
+}
+
+// acrValues checks acr_values against the known levels and the client's
+// allowed levels, returning acr URIs. A client restricted to some levels
+// that sends no acr_values gets its lowest allowed level.
+func acrValues(c *store.Client, s string) ([]string, error) {
+	var out []string
+	for _, v := range strings.Fields(s) {
+		l, err := assurance.Parse(v)
+		if err != nil {
+			return nil, oauth2.InvalidRequest("unsupported acr value")
+		}
+		if len(c.AllowedLevels) > 0 && !slices.Contains(c.AllowedLevels, l.String()) {
+			return nil, oauth2.InvalidRequest("acr value %s is not allowed for this client", l)
+		}
+		if !slices.Contains(out, l.ACR()) {
+			out = append(out, l.ACR())
+		}
+	}
+	if len(out) == 0 && len(c.AllowedLevels) > 0 {
+		lowest := assurance.None
+		for _, name := range c.AllowedLevels {
+			if l, err := assurance.Parse(name); err == nil && (lowest == assurance.None || l < lowest) {
+				lowest = l
+			}
+		}
+		if lowest != assurance.None {
+			out = []string{lowest.ACR()}
+		}
+	}
+	return out, nil
+}
+
+// authorize is the authorization endpoint (RFC 6749 §3.1, OIDC Core
+// §3.1.2). Until the client and redirect URI are known to be good,
+// errors are shown to the person and never redirected (RFC 6749
+// §4.1.2.1, RFC 9700 §4.11).
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	const ep = "authorize"
+	if err := parseForm(r); err != nil {
+		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, err)
+		return
+	}
+	form := r.Form
+	ctx := r.Context()
+	if len(form["client_id"]) != 1 || form.Get("client_id") == "" {
+		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequest("client_id is missing or repeated"))
+		return
+	}
+	c, err := p.Clients.GetClient(ctx, form.Get("client_id"))
+	if errors.Is(err, store.ErrNotFound) {
+		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequest("unknown client"))
+		return
+	}
+	if err != nil {
+		p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
+		return
+	}
+	if form.Has("request_uri") {
+		p.authorizePushed(w, r, c, form)
+		return
+	}
+	stored, target, err := resolveRedirect(c, form)
+	if err != nil {
+		p.errorPage(w, r, ep, pageRedirect, http.StatusBadRequest, err)
+		return
+	}
+	req, err := p.validateAuthParams(c, form, stored, false)
+	if err != nil {
+		p.redirectError(w, r, ep, target, firstValue(form, "state"), err)
+		return
+	}
+	now := p.Now()
+	req.CreatedAt, req.ExpiresAt = now, now.Add(p.AuthRequestLifetime)
+	p.proceed(w, r, c, req, target, false)
+}
+
+func firstValue(form url.Values, key string) string {
+	if v := form[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// authorizePushed serves an authorization request by reference to a
+// pushed request (RFC 9126 §4). Other parameters are ignored.
+func (p *Provider) authorizePushed(w http.ResponseWriter, r *http.Request, c *store.Client, form url.Values) {
+	const ep = "authorize"
+	ctx := r.Context()
+	if len(form["request_uri"]) != 1 {
+		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequest("request_uri is repeated"))
+		return
+	}
+	id, ok := strings.CutPrefix(form.Get("request_uri"), RequestURIPrefix)
+	if !ok || id == "" {
+		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequestURI("request_uri was not issued here"))
+		return
+	}
+	now := p.Now()
+	req, err := p.AuthRequests.GetAuthRequest(ctx, id, now)
+	if errors.Is(err, store.ErrNotFound) {
+		p.errorPage(w, r, ep, pageExpired, http.StatusBadRequest, oauth2.InvalidRequestURI("request_uri is unknown or expired"))
+		return
+	}
+	if err != nil {
+		p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
+		return
+	}
+	// RFC 9126 §4: the request must have been pushed by this client.
+	if !req.Pushed || req.ClientID != c.ID {
+		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequestURI("request_uri belongs to another client"))
+		return
+	}
+	// RFC 9126 §4: request_uri is one-time use.
+	if req.Used {
+		p.errorPage(w, r, ep, pageExpired, http.StatusBadRequest, oauth2.InvalidRequestURI("request_uri was already used"))
+		return
+	}
+	target, ok := redirectFor(c, req.RedirectURI)
+	if !ok {
+		p.errorPage(w, r, ep, pageRedirect, http.StatusBadRequest, oauth2.InvalidRequest("redirect_uri is no longer registered"))
+		return
+	}
+	// The person now has the full login time, not the PAR lifetime.
+	req.Used = true
+	req.ExpiresAt = now.Add(p.AuthRequestLifetime)
+	if err := p.AuthRequests.UpdateAuthRequest(ctx, req); err != nil {
+		p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
+		return
+	}
+	p.proceed(w, r, c, req, target, true)
+}
+
+// proceed issues a code if the current session satisfies req, and
+// otherwise sends the person to log in (or, for prompt=none, returns
+// login_required: OIDC Core §3.1.2.6).
+func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, c *store.Client, req *store.AuthRequest, target string, stored bool) {
+	const ep = "authorize"
+	ctx := r.Context()
+	sess := p.currentSession(r)
+	if p.satisfies(sess, req, false) {
+		p.issueCode(w, r, ep, c, req, sess, stored)
+		return
+	}
+	if slices.Contains(req.Prompt, "none") {
+		if stored {
+			p.deleteRequest(ctx, req.ID)
+		}
+		p.redirectError(w, r, ep, target, req.State, oauth2.LoginRequired("no session satisfies the request"))
+		return
+	}
+	if !stored {
+		id, err := p.randomToken(16)
+		if err != nil {
+			p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
+			return
+		}
+		req.ID = id
+		if err := p.AuthRequests.CreateAuthRequest(ctx, req); err != nil {
+			p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
+			return
+		}
+	}
+	http.Redirect(w, r, p.LoginURL(req.ID), http.StatusSeeOther)
+}
+
+func (p *Provider) currentSession(r *http.Request) *store.Session {
+	s, err := p.Sessions.Current(r)
+	if err != nil {
+		return nil
+	}
+	return s
+}
+
+// satisfies reports whether sess meets req's constraints. resumed is
+// true when the person was sent to log in for this request: then a
+// login made after the request counts as fresh for prompt=login and
+// max_age (OIDC Core §3.1.2.1).
+func (p *Provider) satisfies(sess *store.Session, req *store.AuthRequest, resumed bool) bool {
+	if sess == nil || sess.PersonID == "" {
+		return false
+	}
+	level, err := assurance.Parse(sess.Level)
+	if err != nil || !assurance.Satisfies(level, req.ACRValues) {
+		return false
+	}
+	fresh := resumed && !sess.AuthTime.Before(req.CreatedAt.Truncate(time.Second))
+	// OIDC Core §3.1.2.1 (errata set 2): max_age=0 is prompt=login.
+	if (slices.Contains(req.Prompt, "login") || req.MaxAge == 0) && !fresh {
+		return false
+	}
+	if req.MaxAge >= 0 && !fresh && p.Now().Sub(sess.AuthTime) > time.Duration(req.MaxAge)*time.Second {
+		return false
+	}
+	return true
+}
+
+// resume continues a stored request after the person logged in.
+func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
+	const ep = "resume"
+	req, c, ok := p.loginInProgress(w, r, ep)
+	if !ok {
+		return
+	}
+	sess := p.currentSession(r)
+	if !p.satisfies(sess, req, true) {
+		http.Redirect(w, r, p.LoginURL(req.ID), http.StatusSeeOther)
+		return
+	}
+	p.issueCode(w, r, ep, c, req, sess, true)
+}
+
+// cancel ends a login the person chose not to finish: the client gets
+// error=access_denied (OIDC Core §3.1.2.6) at its verified redirect URI.
+func (p *Provider) cancel(w http.ResponseWriter, r *http.Request) {
+	const ep = "cancel"
+	req, c, ok := p.loginInProgress(w, r, ep)
+	if !ok {
+		return
+	}
+	target, ok := redirectFor(c, req.RedirectURI)
+	if !ok {
+		p.errorPage(w, r, ep, pageRedirect, http.StatusBadRequest, oauth2.InvalidRequest("redirect_uri is no longer registered"))
+		return
+	}
+	p.deleteRequest(r.Context(), req.ID)
+	p.audit(r.Context(), &store.AuditEvent{Type: "authentication", ClientID: c.ID, Result: store.ResultFailure, Reason: "cancelled"})
+	p.redirectError(w, r, ep, target, req.State, oauth2.AccessDenied("the person cancelled the login"))
+}
+
+// loginInProgress loads the request a login is for (?req=ID), and its
+// client, or writes the page that explains why it cannot continue.
+func (p *Provider) loginInProgress(w http.ResponseWriter, r *http.Request, ep string) (*store.AuthRequest, *store.Client, bool) {
+	ctx := r.Context()
+	id := r.URL.Query().Get("req")
+	if id == "" {
+		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequest("req is missing"))
+		return nil, nil, false
+	}
+	req, err := p.AuthRequests.GetAuthRequest(ctx, id, p.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		p.errorPage(w, r, ep, pageExpired, http.StatusBadRequest, oauth2.InvalidRequest("unknown or expired request"))
+		return nil, nil, false
+	}
+	if err != nil {
+		p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
+		return nil, nil, false
+	}
+	if req.Pushed && !req.Used {
+		// A pushed request only becomes a login through /authorize.
+		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequest("request was not started"))
+		return nil, nil, false
+	}
+	c, err := p.Clients.GetClient(ctx, req.ClientID)
+	if errors.Is(err, store.ErrNotFound) {
+		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequest("client is gone"))
+		return nil, nil, false
+	}
+	if err != nil {
+		p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
+		return nil, nil, false
+	}
+	return req, c, true
+}
+
+// issueCode stores an authorization code for the session and sends the
+// browser back to the client (RFC 6749 §4.1.2, RFC 9207 §2).
+func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ep string, c *store.Client, req *store.AuthRequest, sess *store.Session, stored bool) {
+	ctx := r.Context()
+	target, ok := redirectFor(c, req.RedirectURI)
+	if !ok {
+		p.errorPage(w, r, ep, pageRedirect, http.StatusBadRequest, oauth2.InvalidRequest("redirect_uri is no longer registered"))
+		return
+	}
+	code, err := p.createCode(ctx, c, req, sess)
+	if err != nil {
+		p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
+		return
+	}
+	if stored {
+		p.deleteRequest(ctx, req.ID)
+	}
+	p.audit(ctx, &store.AuditEvent{
+		Type: "consent", PersonID: sess.PersonID, ClientID: c.ID, Provider: sess.Provider, Level: sess.Level,
+		Result:  store.ResultSuccess,
+		Details: map[string]string{"claims": strings.Join(releasedClaims(c), " "), "basis": "registration"},
+	})
+	if err := p.SessionClients.AddSessionClient(ctx, sess.ID, c.ID); err != nil {
+		p.Log.WarnContext(ctx, "record session client", "err", err)
+	}
+	params := url.Values{"code": {code}, "iss": {p.Issuer}}
+	if req.State != "" {
+		params.Set("state", req.State)
+	}
+	http.Redirect(w, r, withParams(target, params), http.StatusSeeOther)
+}
+
+func (p *Provider) createCode(ctx context.Context, c *store.Client, req *store.AuthRequest, sess *store.Session) (string, error) {
+	code, err := p.randomToken(32)
+	if err != nil {
+		return "", err
+	}
+	grantID, err := p.randomToken(16)
+	if err != nil {
+		return "", err
+	}
+	now := p.Now()
+	err = p.AuthCodes.CreateAuthCode(ctx, &store.AuthCode{
+		Hash: hash(code), GrantID: grantID, ClientID: c.ID, RedirectURI: req.RedirectURI,
+		Scope: req.Scope, Nonce: req.Nonce,
+		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
+		SessionID: sess.ID, PersonID: sess.PersonID, Provider: sess.Provider, Level: sess.Level,
+		AMR: sess.AMR, AuthTime: sess.AuthTime, CreatedAt: now, ExpiresAt: now.Add(p.CodeLifetime),
+	})
+	if err != nil {
+		return "", fmt.Errorf("store code: %w", err)
+	}
+	return code, nil
+}
+
+func (p *Provider) deleteRequest(ctx context.Context, id string) {
+	if err := p.AuthRequests.DeleteAuthRequest(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		p.Log.WarnContext(ctx, "delete auth request", "err", err)
+	}
+}
+
+// redirectError sends an error to the client's verified redirect URI
+// (RFC 6749 §4.1.2.1) with iss (RFC 9207 §2).
+func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, ep, target, state string, err error) {
+	e := oauth2.AsError(err)
+	p.Metrics.errors.WithLabelValues(ep, e.Code).Inc()
+	if oauth2.IsInternal(err) {
+		p.Log.ErrorContext(r.Context(), "oidc endpoint", "endpoint", ep, "err", err)
+	}
+	params := url.Values{"error": {e.Code}, "iss": {p.Issuer}}
+	if e.Description != "" {
+		params.Set("error_description", e.Description)
+	}
+	if state != "" {
+		params.Set("state", state)
+	}
+	http.Redirect(w, r, withParams(target, params), http.StatusSeeOther)
+}
+
+// withParams appends params to uri's query, keeping the registered query
+// as it is (RFC 6749 §3.1.2).
+func withParams(uri string, params url.Values) string {
+	if i := strings.IndexByte(uri, '#'); i >= 0 {
+		uri = uri[:i] // RFC 6749 §3.1.2: no fragment; registration should not allow one
+	}
+	switch {
+	case !strings.Contains(uri, "?"):
+		uri += "?"
+	case !strings.HasSuffix(uri, "?") && !strings.HasSuffix(uri, "&"):
+		uri += "&"
+	}
+	return uri + params.Encode()
+}

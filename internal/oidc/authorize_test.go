@@ -1,0 +1,359 @@
+package oidc
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/varde-eid/varde/internal/assurance"
+)
+
+func taxQuery(mod func(url.Values)) url.Values {
+	q := url.Values{
+		"response_type": {"code"}, "client_id": {taxID}, "redirect_uri": {taxCB}, "scope": {"openid"},
+		"state": {"st"}, "nonce": {"n"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())},
+		"code_challenge_method": {"S256"},
+	}
+	if mod != nil {
+		mod(q)
+	}
+	return q
+}
+
+// Errors before the client and redirect URI are verified are shown to
+// the person; they never redirect (RFC 6749 §4.1.2.1).
+func TestAuthorizeErrorPages(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		name string
+		mod  func(url.Values)
+		want string // text on the page
+	}{
+		{"unknown client", func(q url.Values) { q.Set("client_id", "nobody") }, "Vi forsto ikke"},
+		{"missing client", func(q url.Values) { q.Del("client_id") }, "Vi forsto ikke"},
+		{"repeated client", func(q url.Values) { q.Add("client_id", bankID) }, "Vi forsto ikke"},
+		{"unregistered redirect", func(q url.Values) { q.Set("redirect_uri", "https://evil.example/cb") }, "tilbake til tjenesten"},
+		{"redirect prefix", func(q url.Values) { q.Set("redirect_uri", taxCB+"/more") }, "tilbake til tjenesten"},
+		{"redirect with query", func(q url.Values) { q.Set("redirect_uri", taxCB+"?x=1") }, "tilbake til tjenesten"},
+		{"missing redirect, several registered", func(q url.Values) { q.Del("redirect_uri") }, "tilbake til tjenesten"},
+		{"repeated redirect", func(q url.Values) { q.Add("redirect_uri", taxCB2) }, "tilbake til tjenesten"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := h.browser().get(h.issuer + PathAuthorize + "?" + taxQuery(tt.mod).Encode())
+			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+				t.Fatalf("status %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			if !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, tt.want) {
+				t.Fatalf("page lacks %q:\n%s", tt.want, body)
+			}
+		})
+	}
+	// The page speaks English when asked.
+	req, _ := http.NewRequest(http.MethodGet, h.issuer+PathAuthorize+"?"+taxQuery(func(q url.Values) { q.Set("client_id", "x") }).Encode(), nil)
+	req.Header.Set("Accept-Language", "en")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Content-Language") != "en" {
+		t.Fatalf("Content-Language = %q", resp.Header.Get("Content-Language"))
+	}
+}
+
+// Errors after the redirect URI is verified go back to the client with
+// state and iss.
+func TestAuthorizeErrorRedirects(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		name   string
+		client string
+		mod    func(url.Values)
+		code   string
+	}{
+		{"no PKCE", taxID, func(q url.Values) { q.Del("code_challenge"); q.Del("code_challenge_method") }, "invalid_request"},
+		{"PKCE plain", taxID, func(q url.Values) { q.Set("code_challenge_method", "plain") }, "invalid_request"},
+		{"PKCE method missing", taxID, func(q url.Values) { q.Del("code_challenge_method") }, "invalid_request"},
+		{"malformed challenge", taxID, func(q url.Values) { q.Set("code_challenge", "short") }, "invalid_request"},
+		{"implicit flow", taxID, func(q url.Values) { q.Set("response_type", "id_token token") }, "unsupported_response_type"},
+		{"no response_type", taxID, func(q url.Values) { q.Del("response_type") }, "invalid_request"},
+		{"fragment mode", taxID, func(q url.Values) { q.Set("response_mode", "fragment") }, "invalid_request"},
+		{"no openid", taxID, func(q url.Values) { q.Set("scope", "profile") }, "invalid_scope"},
+		{"level not allowed", taxID, func(q url.Values) { q.Set("acr_values", assurance.ACRLow) }, "invalid_request"},
+		{"unknown acr", taxID, func(q url.Values) { q.Set("acr_values", "urn:unknown") }, "invalid_request"},
+		{"prompt none+login", taxID, func(q url.Values) { q.Set("prompt", "none login") }, "invalid_request"},
+		{"unknown prompt", taxID, func(q url.Values) { q.Set("prompt", "create") }, "invalid_request"},
+		{"negative max_age", taxID, func(q url.Values) { q.Set("max_age", "-1") }, "invalid_request"},
+		{"bad max_age", taxID, func(q url.Values) { q.Set("max_age", "1h") }, "invalid_request"},
+		{"request object", taxID, func(q url.Values) { q.Set("request", "eyJ.eyJ.") }, "request_not_supported"},
+		{"repeated scope", taxID, func(q url.Values) { q.Add("scope", "openid") }, "invalid_request"},
+		{"huge state", taxID, func(q url.Values) { q.Set("state", strings.Repeat("s", 2000)) }, "invalid_request"},
+		{"PAR required", bankID, func(q url.Values) { q.Set("client_id", bankID); q.Set("redirect_uri", bankCB) }, "invalid_request"},
+		{"prompt none without session", taxID, func(q url.Values) { q.Set("prompt", "none") }, "login_required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := h.logins.Load()
+			resp, _ := h.browser().get(h.issuer + PathAuthorize + "?" + taxQuery(tt.mod).Encode())
+			cb := taxCB
+			if tt.client == bankID {
+				cb = bankCB
+			}
+			q := h.callback(resp, cb)
+			wantState := "st"
+			if len(wantState) > 0 && tt.name == "huge state" {
+				wantState = strings.Repeat("s", 2000)
+			}
+			if q.Get("error") != tt.code || q.Get("state") != wantState || q.Get("code") != "" {
+				t.Fatalf("callback = %v, want error %s", q, tt.code)
+			}
+			if h.logins.Load() != before {
+				t.Fatal("the login page was shown")
+			}
+		})
+	}
+}
+
+func TestAuthorizeByPOST(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	verifier := oauth2.GenerateVerifier()
+	q := taxQuery(func(q url.Values) { q.Set("code_challenge", oauth2.S256ChallengeFromVerifier(verifier)) })
+	resp, _ := b.post(h.issuer+PathAuthorize, q)
+	cb := h.callback(resp, taxCB)
+	status, _, body := h.postForm(PathToken, url.Values{"grant_type": {"authorization_code"}, "code": {cb.Get("code")},
+		"redirect_uri": {taxCB}, "code_verifier": {verifier}}, taxID)
+	if status != 200 || body["id_token"] == nil {
+		t.Fatalf("token: %d %v", status, body)
+	}
+}
+
+func TestOmittedRedirectURIWithOneRegistered(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	verifier := oauth2.GenerateVerifier()
+	q := url.Values{"response_type": {"code"}, "client_id": {publicID}, "scope": {"openid"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}}
+	resp, _ := b.get(h.issuer + PathAuthorize + "?" + q.Encode())
+	cb := h.callback(resp, kioskCB)
+	// The request omitted redirect_uri, so the token request must too
+	// (RFC 6749 §4.1.3): sending one is a mismatch.
+	form := url.Values{"grant_type": {"authorization_code"}, "client_id": {publicID}, "code": {cb.Get("code")},
+		"code_verifier": {verifier}, "redirect_uri": {kioskCB}}
+	if status, _, body := h.postForm(PathToken, form, ""); status != 400 || body["error"] != "invalid_grant" {
+		t.Fatalf("token with redirect_uri: %d %v", status, body)
+	}
+	resp, _ = b.get(h.issuer + PathAuthorize + "?" + q.Encode())
+	cb = h.callback(resp, kioskCB)
+	form.Set("code", cb.Get("code"))
+	form.Del("redirect_uri")
+	if status, _, body := h.postForm(PathToken, form, ""); status != 200 {
+		t.Fatalf("token without redirect_uri: %d %v", status, body)
+	}
+}
+
+func TestPromptNoneWithSession(t *testing.T) {
+	h := newHarness(t)
+	tax := h.rp(taxID, taxCB)
+	b := h.browser()
+	tax.loginFront(b)
+	// A session exists and meets the request: prompt=none gets a code.
+	tax.loginFront(b, oauth2.SetAuthURLParam("prompt", "none"))
+	// A session that does not meet the level: login_required, no UI.
+	before := h.logins.Load()
+	resp, _ := b.get(tax.authorizeURL("s", "n", oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("prompt", "none"),
+		oauth2.SetAuthURLParam("acr_values", assurance.ACRHigh)))
+	if q := h.callback(resp, taxCB); q.Get("error") != "login_required" {
+		t.Fatalf("callback = %v", q)
+	}
+	if h.logins.Load() != before {
+		t.Fatal("prompt=none showed the login page")
+	}
+}
+
+func TestMaxAgeAndPromptLoginForceLogin(t *testing.T) {
+	h := newHarness(t)
+	tax := h.rp(taxID, taxCB)
+	b := h.browser()
+	first := tax.loginFront(b)
+	if h.logins.Load() != 1 {
+		t.Fatal("first login")
+	}
+	h.clock.Add(10 * time.Minute)
+	// SSO without constraints: no login.
+	tax.loginFront(b)
+	if h.logins.Load() != 1 {
+		t.Fatalf("logins = %d", h.logins.Load())
+	}
+	// max_age shorter than the session's age: the person logs in again,
+	// and auth_time moves.
+	again := tax.loginFront(b, oauth2.SetAuthURLParam("max_age", "300"))
+	if h.logins.Load() != 2 {
+		t.Fatalf("max_age did not force a login: logins = %d", h.logins.Load())
+	}
+	if again.claims.AuthTime != h.clock.Now().Unix() || again.claims.AuthTime == first.claims.AuthTime {
+		t.Fatalf("auth_time = %d", again.claims.AuthTime)
+	}
+	// max_age the session meets: no login.
+	tax.loginFront(b, oauth2.SetAuthURLParam("max_age", "300"))
+	if h.logins.Load() != 2 {
+		t.Fatalf("logins = %d", h.logins.Load())
+	}
+	// max_age=0 and prompt=login force a login even with a fresh session.
+	tax.loginFront(b, oauth2.SetAuthURLParam("max_age", "0"))
+	tax.loginFront(b, oauth2.SetAuthURLParam("prompt", "login"))
+	if h.logins.Load() != 4 {
+		t.Fatalf("logins = %d, want 4", h.logins.Load())
+	}
+}
+
+func TestStepUpLevel(t *testing.T) {
+	h := newHarness(t)
+	tax := h.rp(taxID, taxCB)
+	b := h.browser()
+	tax.loginFront(b)
+	// The session is substantial; high needs a new login.
+	h.setLogin(true, "high", h.person.ID)
+	l := tax.loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRHigh))
+	if h.logins.Load() != 2 || l.claims.ACR != assurance.ACRHigh {
+		t.Fatalf("logins = %d, acr = %s", h.logins.Load(), l.claims.ACR)
+	}
+}
+
+func TestAllowedLevelsDefault(t *testing.T) {
+	h := newHarness(t)
+	tax := h.rp(taxID, taxCB)
+	// The tax office may only ask for substantial or high: with no
+	// acr_values it gets substantial at least, so a low login is not enough.
+	h.setLogin(true, "low", h.person.ID)
+	b := h.browser()
+	resp, _ := b.get(tax.authorizeURL("s", "n", oauth2.GenerateVerifier()))
+	if resp.StatusCode == http.StatusSeeOther && strings.HasPrefix(resp.Header.Get("Location"), taxCB) {
+		t.Fatalf("a low login satisfied a client allowed only substantial and high: %s", resp.Header.Get("Location"))
+	}
+}
+
+func TestResumeErrors(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	resp, body := b.get(h.issuer + PathResume + "?req=unknown")
+	if resp.StatusCode != 400 || !strings.Contains(body, "Innloggingen tok for lang tid") {
+		t.Fatalf("unknown request: %d\n%s", resp.StatusCode, body)
+	}
+	// A request that waited too long for the login is gone.
+	h.setLogin(false, "substantial", h.person.ID)
+	tax := h.rp(taxID, taxCB)
+	resp, _ = b.get(tax.authorizeURL("s", "n", oauth2.GenerateVerifier()))
+	if resp.StatusCode != 200 {
+		t.Fatalf("login page: %d", resp.StatusCode)
+	}
+	loc := resp.Request.URL.Query().Get("req")
+	if loc == "" {
+		t.Fatal("no req in login URL")
+	}
+	// Without a session, resume sends the person back to log in.
+	resp, _ = b.get(h.issuer + PathResume + "?req=" + loc)
+	if resp.Request.URL.Path != "/login" {
+		t.Fatalf("resume without session ended at %s", resp.Request.URL)
+	}
+	h.clock.Add(DefaultAuthRequestLifetime + time.Second)
+	resp, body = b.get(h.issuer + PathResume + "?req=" + loc)
+	if resp.StatusCode != 400 || !strings.Contains(body, "Innloggingen tok for lang tid") {
+		t.Fatalf("expired request: %d", resp.StatusCode)
+	}
+}
+
+func TestPAR(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	verifier := oauth2.GenerateVerifier()
+	form := func() url.Values { return bankForm("st", "n", verifier) }
+
+	// Errors at the PAR endpoint come back as JSON.
+	tests := []struct {
+		name   string
+		mod    func(url.Values)
+		status int
+		code   string
+	}{
+		{"request_uri pushed", func(f url.Values) { f.Set("request_uri", RequestURIPrefix+"x") }, 400, "invalid_request"},
+		{"unregistered redirect", func(f url.Values) { f.Set("redirect_uri", "https://evil.example/") }, 400, "invalid_request"},
+		{"no PKCE", func(f url.Values) { f.Del("code_challenge") }, 400, "invalid_request"},
+		{"bad response_type", func(f url.Values) { f.Set("response_type", "token") }, 400, "unsupported_response_type"},
+		{"no openid", func(f url.Values) { f.Set("scope", "email") }, 400, "invalid_scope"},
+		{"forged assertion", func(f url.Values) { f.Set("client_assertion", forgedAssertion(h)) }, 401, "invalid_client"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := h.bankAuth(form(), h.issuer+PathPAR)
+			tt.mod(f)
+			status, hdr, body := h.postForm(PathPAR, f, "")
+			if status != tt.status || body["error"] != tt.code {
+				t.Fatalf("%d %v", status, body)
+			}
+			if hdr.Get("Cache-Control") != "no-store" {
+				t.Fatal("no Cache-Control: no-store")
+			}
+		})
+	}
+
+	// A request_uri is single-use and bound to its client.
+	authURL, status, body := h.pushBank(form())
+	if status != 201 {
+		t.Fatalf("PAR: %d %v", status, body)
+	}
+	resp, _ := b.get(authURL)
+	h.callback(resp, bankCB)
+	resp, page := b.get(authURL)
+	if resp.StatusCode != 400 || resp.Header.Get("Location") != "" || !strings.Contains(page, "<html") {
+		t.Fatalf("reused request_uri: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+
+	authURL, _, _ = h.pushBank(form())
+	resp, _ = b.get(strings.Replace(authURL, "client_id="+bankID, "client_id="+taxID, 1))
+	if resp.StatusCode != 400 || resp.Header.Get("Location") != "" {
+		t.Fatalf("other client's request_uri: %d", resp.StatusCode)
+	}
+	// Parameters beside request_uri are ignored (RFC 9126 §4): the pushed
+	// redirect_uri and state win.
+	resp, _ = b.get(authURL + "&redirect_uri=" + url.QueryEscape("https://evil.example/") + "&state=evil")
+	if q := h.callback(resp, bankCB); q.Get("state") != "st" {
+		t.Fatalf("state = %q", q.Get("state"))
+	}
+
+	// Pushed requests expire after 90 s.
+	authURL, _, _ = h.pushBank(form())
+	h.clock.Add(91 * time.Second)
+	resp, page = b.get(authURL)
+	if resp.StatusCode != 400 || !strings.Contains(page, "Innloggingen tok for lang tid") {
+		t.Fatalf("expired request_uri: %d", resp.StatusCode)
+	}
+	resp, _ = b.get(h.issuer + PathAuthorize + "?client_id=" + bankID + "&request_uri=urn:other:x")
+	if resp.StatusCode != 400 {
+		t.Fatalf("foreign request_uri: %d", resp.StatusCode)
+	}
+}
+
+func forgedAssertion(h *harness) string {
+	other, _ := newHarnessKey()
+	return h.assertionWith(other, "ES256", "bank-1", h.issuer+PathPAR, nil)
+}
+
+func TestPARPromptNoneLoginRequired(t *testing.T) {
+	h := newHarness(t)
+	f := bankForm("st", "n", oauth2.GenerateVerifier())
+	f.Set("prompt", "none")
+	authURL, status, _ := h.pushBank(f)
+	if status != 201 {
+		t.Fatal(status)
+	}
+	resp, _ := h.browser().get(authURL)
+	if q := h.callback(resp, bankCB); q.Get("error") != "login_required" || q.Get("state") != "st" {
+		t.Fatalf("callback = %v", q)
+	}
+}

@@ -1,0 +1,104 @@
+package oidc
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"slices"
+	"strings"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// PairwiseSubject is the sub a person has at a sector (OIDC Core §8.1):
+// base64url(HMAC-SHA256(salt, sectorID || 0x00 || personID)). Clients of
+// one sector see one sub; clients of different sectors cannot link it.
+func PairwiseSubject(salt []byte, sectorID, personID string) string {
+	m := hmac.New(sha256.New, salt)
+	m.Write([]byte(sectorID))
+	m.Write([]byte{0})
+	m.Write([]byte(personID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// sector is the client's pairwise sector: its SectorID or its ID.
+func sector(c *store.Client) string {
+	if c.SectorID != "" {
+		return c.SectorID
+	}
+	return c.ID
+}
+
+func (p *Provider) subject(c *store.Client, personID string) string {
+	return PairwiseSubject(p.SubjectSalt, sector(c), personID)
+}
+
+// SessionRef is the sid claim for a session: a hash of the stored ID,
+// so ID tokens do not carry the store key.
+func SessionRef(sessionID string) string {
+	sum := sha256.Sum256([]byte("sid\x00" + sessionID))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// releasedClaims are the person claims a client is registered to get.
+func releasedClaims(c *store.Client) []string {
+	var out []string
+	for _, name := range userClaims {
+		if slices.Contains(c.Claims, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// NationalID is the national_id claim.
+type NationalID struct {
+	Scheme string `json:"scheme"`
+	Value  string `json:"value"`
+}
+
+// nationalSchemes is the preference order for national_id.
+var nationalSchemes = []string{"no:fnr", "no:dnr"}
+
+func nationalID(p *store.Person) (NationalID, bool) {
+	for _, s := range nationalSchemes {
+		for _, id := range p.Identifiers {
+			if id.Scheme == s {
+				return NationalID{id.Scheme, id.Value}, true
+			}
+		}
+	}
+	if len(p.Identifiers) > 0 {
+		return NationalID{p.Identifiers[0].Scheme, p.Identifiers[0].Value}, true
+	}
+	return NationalID{}, false
+}
+
+// personClaims adds to claims what the client may receive about the
+// person (minimal disclosure: only what its registration lists).
+func personClaims(claims map[string]any, c *store.Client, p *store.Person) {
+	for _, name := range releasedClaims(c) {
+		switch name {
+		case "name":
+			if n := strings.TrimSpace(p.GivenName + " " + p.FamilyName); n != "" {
+				claims["name"] = n
+			}
+		case "given_name":
+			if p.GivenName != "" {
+				claims["given_name"] = p.GivenName
+			}
+		case "family_name":
+			if p.FamilyName != "" {
+				claims["family_name"] = p.FamilyName
+			}
+		case "birthdate":
+			if p.BirthDate != "" {
+				claims["birthdate"] = p.BirthDate
+			}
+		case "national_id":
+			if id, ok := nationalID(p); ok {
+				claims["national_id"] = id
+			}
+		}
+	}
+}

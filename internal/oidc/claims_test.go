@@ -1,0 +1,54 @@
+package oidc
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// The pairwise subject must never change for a person and sector: these
+// vectors were computed independently (Python hmac) and pin the formula
+// base64url(HMAC-SHA256(salt, sector || 0x00 || person)).
+func TestPairwiseSubjectVectors(t *testing.T) {
+	salt := []byte("0123456789abcdef0123456789abcdef")
+	tests := []struct{ sector, person, want string }{
+		{"bank.example", "p-1", "9Lv3KXPGy9h03xyeGdwu2j-XX4whYb7FiX3Rli_7c0I"},
+		{"tax", "p-1", "SEqKp5yzdqV98lGzZxvH6LUG38YNngCKh_WJRJKG1Sg"},
+		{"bank.example", "p-2", "9g5iQeOg2qyf_buc9sQ7Vf6ztqUqQFJd84vn3_M6Plw"},
+	}
+	for _, tt := range tests {
+		if got := PairwiseSubject(salt, tt.sector, tt.person); got != tt.want {
+			t.Errorf("PairwiseSubject(%s, %s) = %s, want %s", tt.sector, tt.person, got, tt.want)
+		}
+	}
+	// The separator keeps ("ab", "c") and ("a", "bc") apart.
+	if PairwiseSubject(salt, "ab", "c") == PairwiseSubject(salt, "a", "bc") {
+		t.Error("sector and person run together")
+	}
+}
+
+func TestPersonClaimsMinimal(t *testing.T) {
+	p := &store.Person{GivenName: "Kari", FamilyName: "Nordmann", BirthDate: "1970-01-01",
+		Identifiers: []store.Identifier{{Scheme: "no:dnr", Value: "41017012345"}, {Scheme: "no:fnr", Value: "01017012345"}}}
+	tests := []struct {
+		name   string
+		claims []string
+		want   string
+	}{
+		{"nothing registered", nil, `{}`},
+		{"name only", []string{"name"}, `{"name":"Kari Nordmann"}`},
+		{"fnr preferred", []string{"national_id"}, `{"national_id":{"scheme":"no:fnr","value":"01017012345"}}`},
+		{"unknown claim ignored", []string{"email", "birthdate"}, `{"birthdate":"1970-01-01"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := map[string]any{}
+			personClaims(got, &store.Client{Claims: tt.claims}, p)
+			raw, _ := json.Marshal(got)
+			if string(raw) != tt.want {
+				t.Fatalf("claims = %s, want %s", raw, tt.want)
+			}
+		})
+	}
+}

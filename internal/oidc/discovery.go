@@ -1,0 +1,129 @@
+package oidc
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/keys"
+	"github.com/varde-eid/varde/internal/oauth2"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Scopes, prompts and claims the provider supports. Never modified.
+var (
+	scopesSupported  = []string{"openid"}
+	promptsSupported = []string{"none", "login", "consent", "select_account"}
+	// userClaims are the person claims a client may be registered for.
+	userClaims      = []string{"name", "given_name", "family_name", "birthdate", "national_id"}
+	claimsSupported = append([]string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "provider"}, userClaims...)
+)
+
+// Discovery is the OpenID Provider metadata (OpenID Connect Discovery 1.0
+// §3, RFC 8414 §2, RFC 9126 §5, RFC 9207 §3).
+type Discovery struct {
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
+	RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
+	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
+	ScopesSupported                            []string `json:"scopes_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ResponseModesSupported                     []string `json:"response_modes_supported"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	ACRValuesSupported                         []string `json:"acr_values_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	ClaimTypesSupported                        []string `json:"claim_types_supported"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported"`
+	UILocalesSupported                         []string `json:"ui_locales_supported"`
+	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+}
+
+// Metadata returns the discovery document.
+func (p *Provider) Metadata() Discovery {
+	locales := []string{"nb", "en"}
+	if p.Pages != nil {
+		locales = locales[:0]
+		for _, l := range p.Pages.Languages() {
+			locales = append(locales, l.Tag)
+		}
+	}
+	var assertionAlgs []string
+	for _, a := range oauth2.AssertionAlgs() {
+		assertionAlgs = append(assertionAlgs, string(a))
+	}
+	return Discovery{
+		Issuer:                             p.Issuer,
+		AuthorizationEndpoint:              p.Issuer + PathAuthorize,
+		TokenEndpoint:                      p.Issuer + PathToken,
+		UserinfoEndpoint:                   p.Issuer + PathUserinfo,
+		JWKSURI:                            p.Issuer + PathJWKS,
+		PushedAuthorizationRequestEndpoint: p.Issuer + PathPAR,
+		// Required per client instead (RFC 9126 §6, Client.RequirePAR).
+		RequirePushedAuthorizationRequests:         false,
+		EndSessionEndpoint:                         p.Issuer + PathLogout,
+		ScopesSupported:                            scopesSupported,
+		ResponseTypesSupported:                     []string{"code"},
+		ResponseModesSupported:                     []string{"query"},
+		GrantTypesSupported:                        []string{grantAuthorizationCode, grantRefreshToken},
+		SubjectTypesSupported:                      []string{"pairwise"},
+		IDTokenSigningAlgValuesSupported:           []string{string(keys.Algorithm)},
+		TokenEndpointAuthMethodsSupported:          []string{store.AuthPrivateKeyJWT, store.AuthClientSecretBasic, store.AuthNone},
+		TokenEndpointAuthSigningAlgValuesSupported: assertionAlgs,
+		CodeChallengeMethodsSupported:              []string{oauth2.MethodS256},
+		ACRValuesSupported:                         assurance.ACRsSupported(),
+		ClaimsSupported:                            slices.Clone(claimsSupported),
+		ClaimTypesSupported:                        []string{"normal"},
+		PromptValuesSupported:                      slices.Clone(promptsSupported),
+		UILocalesSupported:                         locales,
+		ClaimsParameterSupported:                   false,
+		RequestParameterSupported:                  false,
+		AuthorizationResponseIssParameterSupported: true,
+	}
+}
+
+func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
+	writePublicJSON(w, p.Metadata(), "public, max-age=300")
+}
+
+func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
+	set, err := p.KeySet.JWKS(r.Context())
+	if err != nil {
+		// The set still holds this node's key (and the last keys read), so
+		// serve it: a store outage must not stop token verification.
+		p.Log.WarnContext(r.Context(), "jwks from store", "err", err)
+	}
+	public := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(set.Keys))}
+	for _, k := range set.Keys {
+		public.Keys = append(public.Keys, k.Public())
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	writePublicJSON(w, public, "public, max-age=60")
+}
+
+func writePublicJSON(w http.ResponseWriter, v any, cache string) {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		oauth2.WriteError(w, err)
+		return
+	}
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	w.Header().Set("Cache-Control", cache)
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	_, _ = w.Write(append(body, '\n'))
+}

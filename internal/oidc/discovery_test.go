@@ -1,0 +1,87 @@
+package oidc
+
+import (
+	"encoding/json"
+	"flag"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/web"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+func TestDiscoveryGolden(t *testing.T) {
+	pages, err := httpx.NewPages(web.Templates, web.Locales, []httpx.Language{{Tag: "nb", Name: "Norsk bokmål"}, {Tag: "en", Name: "English"}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Provider{Issuer: "https://id.example.no/", Pages: pages}
+	mux := http.NewServeMux()
+	p.Register(mux)
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, PathDiscovery, nil))
+	if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("%d %s", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	golden := filepath.Join("testdata", "openid-configuration.json")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, rec.Body.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got := rec.Body.String(); got != string(want) {
+		t.Fatalf("discovery document changed (run with -update if intended):\n%s", got)
+	}
+}
+
+func TestDiscoveryMatchesServer(t *testing.T) {
+	h := newHarness(t)
+	resp, err := http.Get(h.issuer + PathDiscovery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var d map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	// OIDC Discovery §4.3: issuer is exactly the URL the document was
+	// fetched under.
+	if d["issuer"] != h.issuer || d["token_endpoint"] != h.issuer+PathToken || d["authorization_response_iss_parameter_supported"] != true {
+		t.Fatalf("discovery = %v", d)
+	}
+}
+
+func TestJWKS(t *testing.T) {
+	h := newHarness(t)
+	resp, err := http.Get(h.issuer + PathJWKS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Keys) != 1 || set.Keys[0].KeyID != h.p.Signer.KID() || !set.Keys[0].IsPublic() || set.Keys[0].Algorithm != "ES256" {
+		t.Fatalf("jwks = %+v", set.Keys)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/jwk-set+json" {
+		t.Fatalf("Content-Type = %s", ct)
+	}
+}

@@ -1,0 +1,16 @@
+// Package oidc is Varde's OpenID Provider: discovery (OpenID Connect
+// Discovery 1.0), the JWKS, pushed authorization requests (RFC 9126), the
+// authorization endpoint with PKCE (RFC 7636, S256 only) and the iss
+// response parameter (RFC 9207), the token endpoint (one unit per grant:
+// authorization_code, refresh_token with rotation and reuse detection),
+// ID tokens with pairwise subjects (OpenID Connect Core 1.0 §2, §8.1),
+// userinfo (Core §5.3) and RP-initiated logout (RP-Initiated Logout 1.0),
+// following the OAuth 2.0 Security BCP (RFC 9700).
+//
+// It enforces the constraints it is handed (a client's allowed levels,
+// acr_values, max_age, prompt) but decides nothing about how people log
+// in: when a request needs a login it redirects to LoginURL, and the
+// broker sends the browser back to /authorize/resume once a session
+// exists. Client authentication and error encoding live in package
+// oauth2, signing keys in package keys.
+package oidc

@@ -1,0 +1,111 @@
+package oidc
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// FuzzAuthorizeParams checks that no query string makes the shared
+// authorization request validation panic or accept a request that breaks
+// the rules it enforces.
+func FuzzAuthorizeParams(f *testing.F) {
+	f.Add(taxQuery(nil).Encode())
+	f.Add(taxQuery(func(q url.Values) { q.Set("prompt", "none login"); q.Set("max_age", "99999999999999999999") }).Encode())
+	f.Add("response_type=code&scope=openid&code_challenge=" + strings.Repeat("A", 43) + "&code_challenge_method=S256&acr_values=low%20high")
+	f.Add("%zz=1&&=&scope=openid openid")
+	p := &Provider{}
+	c := &store.Client{ID: taxID, RedirectURIs: []string{taxCB, taxCB2}, AllowedLevels: []string{"substantial", "high"}}
+	f.Fuzz(func(t *testing.T, query string) {
+		form, _ := url.ParseQuery(query)
+		stored, target, err := resolveRedirect(c, form)
+		if err == nil && !slices.Contains(c.RedirectURIs, target) {
+			t.Fatalf("redirect %q (stored %q) is not registered", target, stored)
+		}
+		req, err := p.validateAuthParams(c, form, stored, false)
+		if err != nil {
+			return
+		}
+		if req.CodeChallengeMethod != "S256" || len(req.CodeChallenge) != 43 || !slices.Contains(req.Scope, "openid") {
+			t.Fatalf("accepted %+v", req)
+		}
+		if slices.Contains(req.Prompt, "none") && len(req.Prompt) > 1 || req.MaxAge < -1 || len(req.ACRValues) == 0 {
+			t.Fatalf("accepted %+v", req)
+		}
+	})
+}
+
+// FuzzTokenForm sends arbitrary bodies to the token endpoint of a real
+// provider (SQLite store) as an authenticated client: the answer is
+// always a JSON client error, never a 500 and never tokens.
+func FuzzTokenForm(f *testing.F) {
+	f.Add("grant_type=authorization_code&code=abc&redirect_uri=" + url.QueryEscape(taxCB) + "&code_verifier=" + oauth2.GenerateVerifier())
+	f.Add("grant_type=refresh_token&refresh_token=x&scope=openid%20email")
+	f.Add("grant_type=client_credentials")
+	f.Add("grant_type=authorization_code&grant_type=refresh_token")
+	f.Add("client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer&client_assertion=a.b.c")
+	f.Add("%%%&&&===")
+	h := newHarness(f)
+	handler := h.srv.Config.Handler
+	f.Fuzz(func(t *testing.T, body string) {
+		req := httptest.NewRequest(http.MethodPost, PathToken, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(taxID, h.secrets[taxID])
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		if rec.Code == 200 || rec.Code >= 500 {
+			t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body)
+		}
+		if !strings.Contains(rec.Body.String(), `"error"`) {
+			t.Fatalf("no error in %s", rec.Body)
+		}
+	})
+}
+
+// FuzzLogoutParams sends arbitrary logout requests: never a 500, and a
+// redirect only ever to a registered post-logout URI.
+func FuzzLogoutParams(f *testing.F) {
+	f.Add("id_token_hint=a.b.c&post_logout_redirect_uri=" + url.QueryEscape(bankBye) + "&client_id=" + bankID)
+	f.Add("id_token_hint=eyJhbGciOiJub25lIn0.e30.&state=x")
+	f.Add("client_id=" + bankID + "&post_logout_redirect_uri=" + url.QueryEscape(bankBye) + "&state=%zz")
+	h := newHarness(f)
+	handler := h.srv.Config.Handler
+	f.Fuzz(func(t *testing.T, query string) {
+		req := httptest.NewRequest(http.MethodGet, PathLogout, nil)
+		req.URL.RawQuery = query
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("status %d for %q", rec.Code, query)
+		}
+		if loc := rec.Header().Get("Location"); loc != "" && !strings.HasPrefix(loc, bankBye) {
+			t.Fatalf("redirect to %q", loc)
+		}
+	})
+}
+
+// FuzzUserinfoHeader sends arbitrary Authorization headers to userinfo.
+func FuzzUserinfoHeader(f *testing.F) {
+	f.Add("Bearer abc")
+	f.Add("bearer ")
+	f.Add("Basic Zm9vOmJhcg==")
+	f.Add("Bearer " + strings.Repeat("x", 600))
+	h := newHarness(f)
+	handler := h.srv.Config.Handler
+	f.Fuzz(func(t *testing.T, header string) {
+		req := httptest.NewRequest(http.MethodGet, PathUserinfo, nil)
+		req.Header["Authorization"] = []string{header}
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		if rec.Code == 200 || rec.Code >= 500 {
+			t.Fatalf("status %d for %q", rec.Code, header)
+		}
+	})
+}

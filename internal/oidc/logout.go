@@ -1,0 +1,123 @@
+package oidc
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/varde-eid/varde/internal/oauth2"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// idTokenHint holds the claims of an id_token_hint that logout uses.
+type idTokenHint struct {
+	Issuer   string       `json:"iss"`
+	Audience jwt.Audience `json:"aud"`
+	AZP      string       `json:"azp"`
+	SID      string       `json:"sid"`
+}
+
+// LogoutPage is the data of the "logout" page, which asks the person to
+// confirm: the parameters go back in hidden fields.
+type LogoutPage struct {
+	Action string
+	Fields []Field
+}
+
+// Field is a hidden form field.
+type Field struct{ Name, Value string }
+
+// logout is the end_session_endpoint (OpenID Connect RP-Initiated
+// Logout 1.0 §2, §3). It ends the person's session at Varde and nothing
+// else; tokens issued to clients stay until they expire.
+func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
+	const ep = "logout"
+	ctx := r.Context()
+	if err := parseForm(r); err != nil {
+		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, err)
+		return
+	}
+	form := r.Form
+	if err := repeated(form); err != nil {
+		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, err)
+		return
+	}
+	var hint *idTokenHint
+	if raw := form.Get("id_token_hint"); raw != "" {
+		// §2: the OP MUST validate that it issued the ID token; it may
+		// have expired.
+		var h idTokenHint
+		if err := p.KeySet.Verify(ctx, raw, &h); err != nil || h.Issuer != p.Issuer {
+			p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequest("id_token_hint was not issued here"))
+			return
+		}
+		hint = &h
+	}
+	clientID := form.Get("client_id")
+	if hint != nil {
+		hinted := hint.AZP
+		if hinted == "" && len(hint.Audience) == 1 {
+			hinted = hint.Audience[0]
+		}
+		// §2: client_id, if given, must match the hint.
+		if clientID != "" && !hint.Audience.Contains(clientID) {
+			p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequest("client_id does not match id_token_hint"))
+			return
+		}
+		if clientID == "" {
+			clientID = hinted
+		}
+	}
+	var c *store.Client
+	if clientID != "" {
+		var err error
+		c, err = p.Clients.GetClient(ctx, clientID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
+			return
+		}
+	}
+	// §3: post_logout_redirect_uri must exactly match a registered value
+	// of an identified client, or there is no redirect.
+	redirect := ""
+	if uri := form.Get("post_logout_redirect_uri"); uri != "" && c != nil && slices.Contains(c.PostLogoutRedirectURIs, uri) {
+		redirect = uri
+	}
+	locales := strings.Fields(form.Get("ui_locales"))
+	sess := p.currentSession(r)
+	confirmed := r.Method == http.MethodPost && form.Get("confirm") == "yes"
+	hintMatches := hint != nil && sess != nil && hint.SID == SessionRef(sess.ID)
+	if sess != nil && !confirmed && !hintMatches {
+		// §6: without a hint for this very session, ask the person first,
+		// so a link elsewhere cannot log them out.
+		page := LogoutPage{Action: PathLogout, Fields: []Field{{"confirm", "yes"}}}
+		for _, k := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales"} {
+			if v := form.Get(k); v != "" {
+				page.Fields = append(page.Fields, Field{k, v})
+			}
+		}
+		p.render(w, r, http.StatusOK, "logout", locales, page)
+		return
+	}
+	if ended, err := p.Sessions.End(w, r); err == nil && ended != nil {
+		p.audit(ctx, &store.AuditEvent{Type: "logout", PersonID: ended.PersonID, ClientID: clientID,
+			Provider: ended.Provider, Level: ended.Level, Result: store.ResultSuccess})
+	}
+	if redirect != "" {
+		params := url.Values{}
+		if s := form.Get("state"); s != "" {
+			params.Set("state", s)
+		}
+		if len(params) == 0 {
+			http.Redirect(w, r, redirect, http.StatusSeeOther)
+			return
+		}
+		http.Redirect(w, r, withParams(redirect, params), http.StatusSeeOther)
+		return
+	}
+	p.render(w, r, http.StatusOK, "loggedout", locales, nil)
+}

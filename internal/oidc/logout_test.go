@@ -1,0 +1,113 @@
+package oidc
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+)
+
+func TestLogoutWithHint(t *testing.T) {
+	h := newHarness(t)
+	bank := h.rp(bankID, bankCB)
+	b := h.browser()
+	l := h.loginBank(bank, b)
+	hint, _ := l.token.Extra("id_token").(string)
+
+	q := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {bankBye}, "state": {"bye-state"}}
+	resp, _ := b.get(h.issuer + PathLogout + "?" + q.Encode())
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != bankBye+"?state=bye-state" {
+		t.Fatalf("logout: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// The session is gone: prompt=none now fails.
+	f := bankForm("s", "n", oauth2.GenerateVerifier())
+	f.Set("prompt", "none")
+	authURL, _, _ := h.pushBank(f)
+	resp, _ = b.get(authURL)
+	if q := h.callback(resp, bankCB); q.Get("error") != "login_required" {
+		t.Fatalf("after logout: %v", q)
+	}
+	// Tokens already issued are not revoked by logout.
+	if h.userinfoStatus(l.token.AccessToken) != 200 {
+		t.Fatal("logout revoked an access token")
+	}
+	if len(h.auditEvents("logout")) != 1 {
+		t.Fatal("logout not audited")
+	}
+	// An expired hint still identifies the client (RP-Initiated Logout §2).
+	h.clock.Add(DefaultIDTokenLifetime * 3)
+	resp, body := b.get(h.issuer + PathLogout + "?" + q.Encode())
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("expired hint: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestLogoutNeedsConfirmationWithoutHint(t *testing.T) {
+	h := newHarness(t)
+	tax := h.rp(taxID, taxCB)
+	b := h.browser()
+	tax.loginFront(b)
+	resp, page := b.get(h.issuer + PathLogout + "?client_id=" + bankID + "&post_logout_redirect_uri=" + url.QueryEscape(bankBye) + "&state=x")
+	if resp.StatusCode != 200 || !strings.Contains(page, `name="confirm" value="yes"`) || !strings.Contains(page, `name="state" value="x"`) {
+		t.Fatalf("no confirmation page: %d\n%s", resp.StatusCode, page)
+	}
+	// The session survives an unconfirmed request.
+	if _, err := h.sessions.Current(sessionRequest(b, h.issuer)); err != nil {
+		t.Fatal("session ended without confirmation")
+	}
+	resp, _ = b.post(h.issuer+PathLogout, url.Values{"confirm": {"yes"}, "client_id": {bankID}, "post_logout_redirect_uri": {bankBye}, "state": {"x"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != bankBye+"?state=x" {
+		t.Fatalf("confirmed logout: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if _, err := h.sessions.Current(sessionRequest(b, h.issuer)); err == nil {
+		t.Fatal("session survived logout")
+	}
+}
+
+func TestLogoutRedirectRules(t *testing.T) {
+	h := newHarness(t)
+	bank := h.rp(bankID, bankCB)
+	tests := []struct {
+		name   string
+		params func(hint string) url.Values
+		fresh  bool // use a browser without a session
+		status int
+		loc    string
+		page   string
+	}{
+		{"unregistered uri", func(hint string) url.Values {
+			return url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"https://evil.example/"}}
+		}, false, 200, "", "Du er logget ut"},
+		{"uri of no client", func(string) url.Values {
+			return url.Values{"post_logout_redirect_uri": {bankBye}}
+		}, true, 200, "", "Du er logget ut"},
+		{"no hint, session: confirm first", func(string) url.Values {
+			return url.Values{"client_id": {bankID}, "post_logout_redirect_uri": {bankBye}}
+		}, false, 200, "", `name="confirm"`},
+		{"hint for another client_id", func(hint string) url.Values {
+			return url.Values{"id_token_hint": {hint}, "client_id": {taxID}}
+		}, false, 400, "", "Vi forsto ikke"},
+		{"forged hint", func(hint string) url.Values {
+			return url.Values{"id_token_hint": {hint[:len(hint)-4] + "AAAA"}}
+		}, false, 400, "", "Vi forsto ikke"},
+		{"no session, valid redirect", func(hint string) url.Values {
+			return url.Values{"client_id": {bankID}, "post_logout_redirect_uri": {bankBye}}
+		}, true, 303, bankBye, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := h.browser()
+			l := h.loginBank(bank, b)
+			hint, _ := l.token.Extra("id_token").(string)
+			if tt.fresh {
+				b = h.browser()
+			}
+			resp, page := b.get(h.issuer + PathLogout + "?" + tt.params(hint).Encode())
+			if resp.StatusCode != tt.status || resp.Header.Get("Location") != tt.loc || !strings.Contains(page, tt.page) {
+				t.Fatalf("%d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), page)
+			}
+		})
+	}
+}

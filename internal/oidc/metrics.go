@@ -1,0 +1,42 @@
+package oidc
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the provider's Prometheus metrics.
+type Metrics struct {
+	tokensIssued *prometheus.CounterVec
+	errors       *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+}
+
+// NewMetrics builds the metrics and registers them with reg (nil: keep
+// them unregistered):
+//
+//	varde_tokens_issued_total{grant_type}
+//	varde_oidc_errors_total{endpoint,error}
+//	varde_oidc_request_duration_seconds{endpoint}
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		tokensIssued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "varde_tokens_issued_total",
+			Help: "Token responses issued, by grant type.",
+		}, []string{"grant_type"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "varde_oidc_errors_total",
+			Help: "Protocol errors returned, by endpoint and error code.",
+		}, []string{"endpoint", "error"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "varde_oidc_request_duration_seconds",
+			Help:    "Time spent serving OpenID Provider endpoints.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"endpoint"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.tokensIssued, m.errors, m.duration} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

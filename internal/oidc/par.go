@@ -1,0 +1,54 @@
+package oidc
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/varde-eid/varde/internal/oauth2"
+)
+
+// par is the pushed authorization request endpoint (RFC 9126 §2).
+func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
+	const ep = "par"
+	if err := parseForm(r); err != nil {
+		p.jsonError(w, r, ep, err)
+		return
+	}
+	// RFC 9126 §2: the client authenticates as at the token endpoint.
+	c, err := p.ClientAuth.Authenticate(r)
+	if err != nil {
+		p.jsonError(w, r, ep, err)
+		return
+	}
+	form := r.PostForm
+	if err := repeated(form); err != nil {
+		p.jsonError(w, r, ep, err)
+		return
+	}
+	stored, _, err := resolveRedirect(c, form)
+	if err != nil {
+		p.jsonError(w, r, ep, err)
+		return
+	}
+	req, err := p.validateAuthParams(c, form, stored, true)
+	if err != nil {
+		p.jsonError(w, r, ep, err)
+		return
+	}
+	id, err := p.randomToken(16)
+	if err != nil {
+		p.jsonError(w, r, ep, err)
+		return
+	}
+	now := p.Now()
+	req.ID, req.CreatedAt, req.ExpiresAt = id, now, now.Add(p.PARLifetime)
+	if err := p.AuthRequests.CreateAuthRequest(r.Context(), req); err != nil {
+		p.jsonError(w, r, ep, err)
+		return
+	}
+	// RFC 9126 §2.2.
+	oauth2.WriteJSON(w, http.StatusCreated, struct {
+		RequestURI string `json:"request_uri"`
+		ExpiresIn  int64  `json:"expires_in"`
+	}{RequestURIPrefix + id, int64(p.PARLifetime / time.Second)})
+}

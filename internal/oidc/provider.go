@@ -1,0 +1,337 @@
+package oidc
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/keys"
+	"github.com/varde-eid/varde/internal/oauth2"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Endpoint paths, relative to the issuer.
+const (
+	PathDiscovery = "/.well-known/openid-configuration"
+	PathJWKS      = "/jwks"
+	PathPAR       = "/par"
+	PathAuthorize = "/authorize"
+	PathResume    = "/authorize/resume"
+	PathCancel    = "/authorize/cancel"
+	PathToken     = "/token"
+	PathUserinfo  = "/userinfo"
+	PathLogout    = "/logout"
+)
+
+// RequestURIPrefix starts every request_uri the PAR endpoint returns
+// (RFC 9126 §2.2).
+const RequestURIPrefix = "urn:ietf:params:oauth:request_uri:"
+
+// MaxBodySize caps every request body the endpoints read.
+const MaxBodySize = 64 << 10
+
+// Defaults for the Provider's lifetimes.
+const (
+	DefaultCodeLifetime         = 60 * time.Second
+	MaxCodeLifetime             = 60 * time.Second
+	DefaultPARLifetime          = 90 * time.Second
+	DefaultAuthRequestLifetime  = 10 * time.Minute
+	DefaultAccessTokenLifetime  = 10 * time.Minute
+	DefaultIDTokenLifetime      = 10 * time.Minute
+	DefaultRefreshTokenLifetime = 8 * time.Hour
+)
+
+// Sessions reads and ends the person's browser session at Varde.
+// *session.Manager implements it. Any error from Current means "no
+// session".
+type Sessions interface {
+	Current(r *http.Request) (*store.Session, error)
+	// End ends the request's session (if any) and clears its cookie.
+	End(w http.ResponseWriter, r *http.Request) (*store.Session, error)
+}
+
+// SessionClients records which clients received tokens in a session, for
+// logout. store.Sessions implements it.
+type SessionClients interface {
+	AddSessionClient(ctx context.Context, sessionID, clientID string) error
+}
+
+// Auditor appends to the audit log. It must not fail the request: it
+// handles its own errors.
+type Auditor interface {
+	Record(ctx context.Context, e *store.AuditEvent)
+}
+
+// Provider serves the OpenID Provider endpoints. Build it with every
+// dependency set, then call Register once; Register fills zero optional
+// fields with defaults. Do not change fields after Register.
+type Provider struct {
+	// Issuer is the issuer URL, exactly as in tokens (no trailing slash).
+	Issuer string
+
+	Clients      store.Clients
+	AuthRequests store.AuthRequests
+	AuthCodes    store.AuthCodes
+	Grants       store.Grants
+	Tokens       store.Tokens
+	Persons      store.Persons
+
+	Sessions       Sessions
+	SessionClients SessionClients
+
+	// Signer signs ID tokens; KeySet serves /jwks and verifies
+	// id_token_hint.
+	Signer *keys.Signer
+	KeySet *keys.Set
+	// ClientAuth authenticates clients at /par and /token. Its Audiences
+	// should be Audiences(Issuer).
+	ClientAuth *oauth2.ClientAuthenticator
+	// Audit may be nil (no audit log).
+	Audit Auditor
+	// Pages renders people-facing pages; nil falls back to plain text.
+	Pages *httpx.Pages
+	// LoginURL is where a request that needs a login goes; the broker
+	// sends the browser back to PathResume?req=reqID. Default
+	// "/login?req="+reqID.
+	LoginURL func(reqID string) string
+	// SubjectSalt keys pairwise subject identifiers (OIDC Core §8.1). It
+	// must be the same on every node and never change; at least 32 bytes.
+	SubjectSalt []byte
+
+	CodeLifetime         time.Duration // default and maximum 60 s
+	PARLifetime          time.Duration // default 90 s
+	AuthRequestLifetime  time.Duration // default 10 min
+	AccessTokenLifetime  time.Duration // default 10 min
+	IDTokenLifetime      time.Duration // default 10 min
+	RefreshTokenLifetime time.Duration // default 8 h, counted from the code exchange
+
+	Now  func() time.Time
+	Rand io.Reader
+	Log  *slog.Logger
+	// Metrics may be nil (metrics are kept but not exported).
+	Metrics *Metrics
+}
+
+// Audiences returns the values a client assertion's aud may name at this
+// issuer: the issuer itself and the token and PAR endpoint URLs.
+func Audiences(issuer string) []string {
+	issuer = strings.TrimSuffix(issuer, "/")
+	return []string{issuer, issuer + PathToken, issuer + PathPAR}
+}
+
+// Check reports missing dependencies, all at once.
+func (p *Provider) Check() error {
+	var errs []error
+	need := func(ok bool, name string) {
+		if !ok {
+			errs = append(errs, fmt.Errorf("oidc: %s is required", name))
+		}
+	}
+	need(p.Issuer != "", "Issuer")
+	need(p.Clients != nil, "Clients")
+	need(p.AuthRequests != nil, "AuthRequests")
+	need(p.AuthCodes != nil, "AuthCodes")
+	need(p.Grants != nil, "Grants")
+	need(p.Tokens != nil, "Tokens")
+	need(p.Persons != nil, "Persons")
+	need(p.Sessions != nil, "Sessions")
+	need(p.SessionClients != nil, "SessionClients")
+	need(p.Signer != nil, "Signer")
+	need(p.KeySet != nil, "KeySet")
+	need(p.ClientAuth != nil, "ClientAuth")
+	if len(p.SubjectSalt) < 32 {
+		errs = append(errs, errors.New("oidc: SubjectSalt must be at least 32 bytes"))
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Provider) setDefaults() {
+	p.Issuer = strings.TrimSuffix(p.Issuer, "/")
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&p.CodeLifetime, DefaultCodeLifetime)
+	p.CodeLifetime = min(p.CodeLifetime, MaxCodeLifetime) // RFC 6749 §4.1.2: short-lived, 10 min at most
+	def(&p.PARLifetime, DefaultPARLifetime)
+	def(&p.AuthRequestLifetime, DefaultAuthRequestLifetime)
+	def(&p.AccessTokenLifetime, DefaultAccessTokenLifetime)
+	def(&p.IDTokenLifetime, DefaultIDTokenLifetime)
+	def(&p.RefreshTokenLifetime, DefaultRefreshTokenLifetime)
+	if p.LoginURL == nil {
+		p.LoginURL = func(id string) string { return "/login?req=" + id }
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.Rand == nil {
+		p.Rand = rand.Reader
+	}
+	if p.Log == nil {
+		p.Log = slog.New(slog.DiscardHandler)
+	}
+	if p.Metrics == nil {
+		p.Metrics, _ = NewMetrics(nil)
+	}
+}
+
+// Register fills defaults and mounts every endpoint on mux.
+func (p *Provider) Register(mux *http.ServeMux) {
+	p.setDefaults()
+	mux.Handle("GET "+PathDiscovery, p.endpoint("discovery", p.discovery))
+	mux.Handle("GET "+PathJWKS, p.endpoint("jwks", p.jwks))
+	mux.Handle("POST "+PathPAR, p.endpoint("par", p.par))
+	mux.Handle("GET "+PathAuthorize, p.endpoint("authorize", p.authorize))
+	mux.Handle("POST "+PathAuthorize, p.endpoint("authorize", p.authorize))
+	mux.Handle("GET "+PathResume, p.endpoint("resume", p.resume))
+	mux.Handle("GET "+PathCancel, p.endpoint("cancel", p.cancel))
+	mux.Handle("POST "+PathToken, p.endpoint("token", p.token))
+	mux.Handle("GET "+PathUserinfo, p.endpoint("userinfo", p.userinfo))
+	mux.Handle("POST "+PathUserinfo, p.endpoint("userinfo", p.userinfo))
+	mux.Handle("GET "+PathLogout, p.endpoint("logout", p.logout))
+	mux.Handle("POST "+PathLogout, p.endpoint("logout", p.logout))
+}
+
+// endpoint caps the body and measures the handler.
+func (p *Provider) endpoint(name string, h func(http.ResponseWriter, *http.Request)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBodySize)
+		}
+		h(w, r)
+		p.Metrics.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	})
+}
+
+// parseForm parses the request's form, turning every failure into
+// invalid_request (413 when the body is too large).
+func parseForm(r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return &oauth2.Error{Code: oauth2.CodeInvalidRequest, Description: "request body is too large", Status: http.StatusRequestEntityTooLarge}
+		}
+		return oauth2.InvalidRequest("malformed request")
+	}
+	return nil
+}
+
+// repeated returns an invalid_request error naming the first parameter
+// of form that occurs more than once (RFC 6749 §3.1, §3.2: parameters
+// MUST NOT be included more than once).
+func repeated(form map[string][]string) error {
+	var names []string
+	for k, v := range form {
+		if len(v) > 1 {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	return oauth2.InvalidRequest("parameter %s is repeated", minString(names))
+}
+
+func minString(s []string) string {
+	m := s[0]
+	for _, v := range s[1:] {
+		m = min(m, v)
+	}
+	return m
+}
+
+// jsonError writes err as an OAuth JSON error, logging internal errors
+// once and counting every error.
+func (p *Provider) jsonError(w http.ResponseWriter, r *http.Request, endpoint string, err error) {
+	e := oauth2.AsError(err)
+	if oauth2.IsInternal(err) {
+		p.Log.ErrorContext(r.Context(), "oidc endpoint", "endpoint", endpoint, "err", err, "req", httpx.RequestID(r.Context()))
+	} else {
+		p.Log.DebugContext(r.Context(), "oidc request refused", "endpoint", endpoint, "error", e.Code, "description", e.Description)
+	}
+	p.Metrics.errors.WithLabelValues(endpoint, e.Code).Inc()
+	oauth2.WriteError(w, err)
+}
+
+// Plain-language page kinds; each has title, message and next keys under
+// "error.<kind>." in the locale catalogues.
+const (
+	pageBadRequest = "badrequest"
+	pageExpired    = "expired"
+	pageInternal   = "internal"
+	pageRedirect   = "redirect"
+)
+
+// errorPage shows a person a plain-language error page. err (for the
+// log) is never shown.
+func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, endpoint, kind string, status int, err error) {
+	code := oauth2.AsError(err).Code
+	if status >= 500 {
+		p.Log.ErrorContext(r.Context(), "oidc endpoint", "endpoint", endpoint, "err", err, "req", httpx.RequestID(r.Context()))
+	} else {
+		p.Log.InfoContext(r.Context(), "oidc request refused", "endpoint", endpoint, "err", err, "req", httpx.RequestID(r.Context()))
+	}
+	p.Metrics.errors.WithLabelValues(endpoint, code).Inc()
+	if p.Pages == nil {
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	lang := p.Pages.Locale(r, strings.Fields(formValue(r, "ui_locales")))
+	p.Pages.Error(w, r, status, lang, httpx.ErrorPage{
+		Title:   "error." + kind + ".title",
+		Message: "error." + kind + ".message",
+		Next:    "error." + kind + ".next",
+	})
+}
+
+// render shows a page, or plain text without Pages.
+func (p *Provider) render(w http.ResponseWriter, r *http.Request, status int, name string, uiLocales []string, data any) {
+	if p.Pages == nil {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Error(w, name, status)
+		return
+	}
+	p.Pages.Render(w, r, status, name, p.Pages.Locale(r, uiLocales), data)
+}
+
+func (p *Provider) audit(ctx context.Context, e *store.AuditEvent) {
+	if p.Audit == nil {
+		return
+	}
+	e.Time = p.Now()
+	p.Audit.Record(ctx, e)
+}
+
+// randomToken returns n random bytes, base64url encoded.
+func (p *Provider) randomToken(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(p.Rand, b); err != nil {
+		return "", fmt.Errorf("random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func hash(s string) []byte {
+	sum := sha256.Sum256([]byte(s))
+	return sum[:]
+}
+
+// formValue reads a parameter from the parsed form if there is one, else
+// from the query, without parsing the body.
+func formValue(r *http.Request, key string) string {
+	if r.Form != nil {
+		return r.Form.Get(key)
+	}
+	return r.URL.Query().Get(key)
+}

@@ -1,0 +1,331 @@
+package oidc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/oauth2"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Grant types.
+const (
+	grantAuthorizationCode = "authorization_code"
+	grantRefreshToken      = "refresh_token"
+)
+
+// tokenResponse is a successful token response (RFC 6749 §5.1, OIDC
+// Core §3.1.3.3).
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+}
+
+// issued is what a grant unit hands back to the dispatcher.
+type issued struct {
+	grant *store.Grant
+	resp  *tokenResponse
+}
+
+// grantFailure is a refused grant worth an audit event: a replayed code,
+// a reused refresh token, a code presented by the wrong client.
+type grantFailure struct {
+	err      *oauth2.Error
+	reason   string
+	grantID  string
+	personID string
+}
+
+func (f *grantFailure) Error() string { return f.err.Error() }
+func (f *grantFailure) Unwrap() error { return f.err }
+
+func failure(err *oauth2.Error, reason, grantID, personID string) error {
+	return &grantFailure{err: err, reason: reason, grantID: grantID, personID: personID}
+}
+
+// token is the token endpoint (RFC 6749 §3.2). Every grant passes the
+// same steps here: form checks, client authentication, audit, metrics
+// and the response; each grant type is one unit below.
+func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	const ep = "token"
+	ctx := r.Context()
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+		p.jsonError(w, r, ep, oauth2.InvalidRequest("body must be application/x-www-form-urlencoded"))
+		return
+	}
+	if err := parseForm(r); err != nil {
+		p.jsonError(w, r, ep, err)
+		return
+	}
+	c, err := p.ClientAuth.Authenticate(r)
+	if err != nil {
+		if e := oauth2.AsError(err); e.Code == oauth2.CodeInvalidClient {
+			p.audit(ctx, &store.AuditEvent{Type: "token", Result: store.ResultFailure, Reason: "client_auth",
+				Details: map[string]string{"description": e.Description}})
+		}
+		p.jsonError(w, r, ep, err)
+		return
+	}
+	form := r.PostForm
+	if err := repeated(form); err != nil {
+		p.jsonError(w, r, ep, err)
+		return
+	}
+	gt := form.Get("grant_type")
+	var out *issued
+	switch gt {
+	case grantAuthorizationCode:
+		out, err = p.authorizationCodeGrant(ctx, c, form)
+	case grantRefreshToken:
+		out, err = p.refreshTokenGrant(ctx, c, form)
+	case "":
+		err = oauth2.InvalidRequest("grant_type is required")
+	default:
+		err = oauth2.UnsupportedGrantType("unsupported grant_type")
+	}
+	if err != nil {
+		var f *grantFailure
+		if errors.As(err, &f) {
+			p.audit(ctx, &store.AuditEvent{Type: "token", ClientID: c.ID, PersonID: f.personID,
+				Result: store.ResultFailure, Reason: f.reason,
+				Details: map[string]string{"grant_type": gt, "grant": f.grantID}})
+		}
+		p.jsonError(w, r, ep, err)
+		return
+	}
+	g := out.grant
+	p.audit(ctx, &store.AuditEvent{Type: "token", ClientID: c.ID, PersonID: g.PersonID, Provider: g.Provider,
+		Level: g.Level, Result: store.ResultSuccess,
+		Details: map[string]string{"grant_type": gt, "grant": g.ID, "claims": strings.Join(releasedClaims(c), " ")}})
+	p.Metrics.tokensIssued.WithLabelValues(gt).Inc()
+	oauth2.WriteJSON(w, http.StatusOK, out.resp)
+}
+
+// authorizationCodeGrant redeems a code (RFC 6749 §4.1.3, OIDC Core
+// §3.1.3.2, RFC 7636 §4.6).
+func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, form url.Values) (*issued, error) {
+	code := form.Get("code")
+	if code == "" {
+		return nil, oauth2.InvalidRequest("code is required")
+	}
+	now := p.Now()
+	ac, err := p.AuthCodes.RedeemAuthCode(ctx, hash(code), now)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, oauth2.InvalidGrant("code is unknown")
+	case errors.Is(err, store.ErrConflict) && ac != nil:
+		// RFC 6749 §4.1.2, RFC 9700 §4.5: a code used twice is stolen or
+		// replayed; revoke everything issued from it.
+		p.revokeCodeGrant(ctx, ac)
+		return nil, failure(oauth2.InvalidGrant("code was already used"), "code_replay", ac.GrantID, ac.PersonID)
+	case err != nil:
+		return nil, fmt.Errorf("redeem code: %w", err)
+	}
+	// RFC 6749 §4.1.3: the code was issued to this client, for this
+	// redirect_uri (exactly; empty only if the request omitted it).
+	if ac.ClientID != c.ID {
+		return nil, failure(oauth2.InvalidGrant("code was issued to another client"), "wrong_client", ac.GrantID, ac.PersonID)
+	}
+	if now.After(ac.ExpiresAt) {
+		return nil, failure(oauth2.InvalidGrant("code has expired"), "code_expired", ac.GrantID, ac.PersonID)
+	}
+	if form.Get("redirect_uri") != ac.RedirectURI {
+		return nil, failure(oauth2.InvalidGrant("redirect_uri does not match the authorization request"), "redirect_uri_mismatch", ac.GrantID, ac.PersonID)
+	}
+	if err := oauth2.VerifyPKCE(ac.CodeChallenge, ac.CodeChallengeMethod, form.Get("code_verifier")); err != nil {
+		return nil, failure(oauth2.AsError(err), "pkce_failed", ac.GrantID, ac.PersonID)
+	}
+	g := &store.Grant{
+		ID: ac.GrantID, ClientID: c.ID, PersonID: ac.PersonID, SessionID: ac.SessionID, Scope: ac.Scope,
+		Provider: ac.Provider, Level: ac.Level, AMR: ac.AMR, AuthTime: ac.AuthTime, CreatedAt: now,
+	}
+	switch err := p.Grants.CreateGrant(ctx, g); {
+	case errors.Is(err, store.ErrConflict):
+		// A concurrent replay of this code got there first and left the
+		// grant revoked (revokeCodeGrant).
+		return nil, failure(oauth2.InvalidGrant("code was already used"), "code_replay", ac.GrantID, ac.PersonID)
+	case err != nil:
+		return nil, fmt.Errorf("create grant: %w", err)
+	}
+	// Refresh tokens live RefreshTokenLifetime from the code exchange;
+	// rotation does not extend it.
+	resp, err := p.issueTokens(ctx, c, g, ac.Nonce, now.Add(p.RefreshTokenLifetime))
+	if err != nil {
+		return nil, err
+	}
+	return &issued{grant: g, resp: resp}, nil
+}
+
+// refreshTokenGrant rotates a refresh token (RFC 6749 §6, RFC 9700
+// §4.14.2): the old one is used up, a new pair is issued, and a used
+// token presented again revokes the whole grant.
+func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form url.Values) (*issued, error) {
+	rt := form.Get("refresh_token")
+	if rt == "" {
+		return nil, oauth2.InvalidRequest("refresh_token is required")
+	}
+	h := hash(rt)
+	now := p.Now()
+	tok, err := p.Tokens.GetToken(ctx, h)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, oauth2.InvalidGrant("refresh token is unknown")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get token: %w", err)
+	}
+	if tok.Kind != store.TokenRefresh {
+		return nil, oauth2.InvalidGrant("not a refresh token")
+	}
+	// RFC 6749 §6: the token is bound to the client it was issued to.
+	if tok.ClientID != c.ID {
+		return nil, failure(oauth2.InvalidGrant("refresh token was issued to another client"), "wrong_client", tok.GrantID, "")
+	}
+	if !tok.UsedAt.IsZero() {
+		p.revoke(ctx, tok.GrantID)
+		return nil, failure(oauth2.InvalidGrant("refresh token was already used"), "refresh_reuse", tok.GrantID, "")
+	}
+	if now.After(tok.ExpiresAt) {
+		return nil, oauth2.InvalidGrant("refresh token has expired")
+	}
+	g, err := p.Grants.GetGrant(ctx, tok.GrantID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, oauth2.InvalidGrant("grant is unknown")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get grant: %w", err)
+	}
+	if !g.RevokedAt.IsZero() {
+		return nil, failure(oauth2.InvalidGrant("grant was revoked"), "grant_revoked", g.ID, g.PersonID)
+	}
+	// RFC 6749 §6: a narrower scope may be asked for, never a wider one.
+	for _, s := range strings.Fields(form.Get("scope")) {
+		if !slices.Contains(g.Scope, s) {
+			return nil, oauth2.InvalidScope("scope exceeds the original grant")
+		}
+	}
+	if _, err := p.Tokens.UseToken(ctx, h, now); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			p.revoke(ctx, g.ID)
+			return nil, failure(oauth2.InvalidGrant("refresh token was already used"), "refresh_reuse", g.ID, g.PersonID)
+		}
+		return nil, fmt.Errorf("use token: %w", err)
+	}
+	// OIDC Core §12.2: a refreshed ID token keeps auth_time and has no nonce.
+	resp, err := p.issueTokens(ctx, c, g, "", tok.ExpiresAt)
+	if err != nil {
+		return nil, err
+	}
+	return &issued{grant: g, resp: resp}, nil
+}
+
+// revokeCodeGrant revokes what a replayed code issued. If the first
+// redemption has not created its grant yet, the grant is created already
+// revoked, so that redemption fails instead of issuing live tokens.
+func (p *Provider) revokeCodeGrant(ctx context.Context, ac *store.AuthCode) {
+	now := p.Now()
+	err := p.Grants.RevokeGrant(ctx, ac.GrantID, now)
+	if errors.Is(err, store.ErrNotFound) {
+		err = p.Grants.CreateGrant(ctx, &store.Grant{
+			ID: ac.GrantID, ClientID: ac.ClientID, PersonID: ac.PersonID, SessionID: ac.SessionID, Scope: ac.Scope,
+			Provider: ac.Provider, Level: ac.Level, AMR: ac.AMR, AuthTime: ac.AuthTime, CreatedAt: now, RevokedAt: now,
+		})
+		if errors.Is(err, store.ErrConflict) {
+			err = p.Grants.RevokeGrant(ctx, ac.GrantID, now)
+		}
+	}
+	if err != nil {
+		p.Log.ErrorContext(ctx, "revoke grant of replayed code", "err", err)
+	}
+}
+
+func (p *Provider) revoke(ctx context.Context, grantID string) {
+	if err := p.Grants.RevokeGrant(ctx, grantID, p.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		p.Log.ErrorContext(ctx, "revoke grant", "err", err)
+	}
+}
+
+// issueTokens issues an access token, a refresh token and an ID token
+// for grant g. Tokens are opaque random values stored by SHA-256.
+func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Grant, nonce string, refreshExpires time.Time) (*tokenResponse, error) {
+	person, err := p.Persons.GetPerson(ctx, g.PersonID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, oauth2.InvalidGrant("the person no longer exists")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get person: %w", err)
+	}
+	now := p.Now()
+	access, err := p.newToken(ctx, store.TokenAccess, g, now, now.Add(p.AccessTokenLifetime))
+	if err != nil {
+		return nil, err
+	}
+	refresh, err := p.newToken(ctx, store.TokenRefresh, g, now, refreshExpires)
+	if err != nil {
+		return nil, err
+	}
+	idt, err := p.idToken(c, g, person, nonce, now)
+	if err != nil {
+		return nil, err
+	}
+	return &tokenResponse{
+		AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(p.AccessTokenLifetime / time.Second),
+		RefreshToken: refresh, IDToken: idt, Scope: strings.Join(g.Scope, " "),
+	}, nil
+}
+
+func (p *Provider) newToken(ctx context.Context, kind string, g *store.Grant, now, expires time.Time) (string, error) {
+	v, err := p.randomToken(32)
+	if err != nil {
+		return "", err
+	}
+	err = p.Tokens.CreateToken(ctx, &store.Token{
+		Hash: hash(v), Kind: kind, GrantID: g.ID, ClientID: g.ClientID, Scope: g.Scope,
+		CreatedAt: now, ExpiresAt: expires,
+	})
+	if err != nil {
+		return "", fmt.Errorf("store %s token: %w", kind, err)
+	}
+	return v, nil
+}
+
+// idToken builds and signs an ID token (OIDC Core §2, §3.1.3.6).
+func (p *Provider) idToken(c *store.Client, g *store.Grant, person *store.Person, nonce string, now time.Time) (string, error) {
+	claims := map[string]any{
+		"iss":       p.Issuer,
+		"sub":       p.subject(c, g.PersonID),
+		"aud":       c.ID,
+		"azp":       c.ID,
+		"iat":       now.Unix(),
+		"exp":       now.Add(p.IDTokenLifetime).Unix(),
+		"auth_time": g.AuthTime.Unix(),
+		"sid":       SessionRef(g.SessionID),
+		"provider":  g.Provider,
+	}
+	if level, err := assurance.Parse(g.Level); err == nil {
+		claims["acr"] = level.ACR()
+	}
+	if len(g.AMR) > 0 {
+		claims["amr"] = g.AMR
+	}
+	if nonce != "" {
+		claims["nonce"] = nonce
+	}
+	personClaims(claims, c, person)
+	tok, err := p.Signer.SignJWT(claims)
+	if err != nil {
+		return "", fmt.Errorf("sign id token: %w", err)
+	}
+	return tok, nil
+}

@@ -1,0 +1,284 @@
+package oidc
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
+
+	oa "github.com/varde-eid/varde/internal/oauth2"
+)
+
+// code gets an authorization code for the tax office in b.
+func (h *harness) code(b *browser, verifier string) string {
+	h.t.Helper()
+	q := taxQuery(func(q url.Values) { q.Set("code_challenge", oauth2.S256ChallengeFromVerifier(verifier)) })
+	resp, _ := b.get(h.issuer + PathAuthorize + "?" + q.Encode())
+	return h.callback(resp, taxCB).Get("code")
+}
+
+func codeForm(code, verifier string) url.Values {
+	return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {taxCB}, "code_verifier": {verifier}}
+}
+
+func TestCodeReplayRevokesTokens(t *testing.T) {
+	h := newHarness(t)
+	verifier := oauth2.GenerateVerifier()
+	code := h.code(h.browser(), verifier)
+	status, _, body := h.postForm(PathToken, codeForm(code, verifier), taxID)
+	if status != 200 {
+		t.Fatalf("first redemption: %d %v", status, body)
+	}
+	access := body["access_token"].(string)
+	refresh := body["refresh_token"].(string)
+	if h.userinfoStatus(access) != 200 {
+		t.Fatal("access token does not work")
+	}
+	status, _, body = h.postForm(PathToken, codeForm(code, verifier), taxID)
+	if status != 400 || body["error"] != "invalid_grant" {
+		t.Fatalf("replay: %d %v", status, body)
+	}
+	// RFC 6749 §4.1.2: what the code issued is revoked.
+	if h.userinfoStatus(access) != 401 {
+		t.Fatal("access token still works after code replay")
+	}
+	status, _, _ = h.postForm(PathToken, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}, taxID)
+	if status != 400 {
+		t.Fatal("refresh token still works after code replay")
+	}
+	var audited bool
+	for _, e := range h.auditEvents("token") {
+		audited = audited || e.Reason == "code_replay" && e.PersonID == h.person.ID
+	}
+	if !audited {
+		t.Fatal("code replay not audited")
+	}
+}
+
+func TestTokenErrors(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	// Log in once so the codes below need no login.
+	h.code(b, oauth2.GenerateVerifier())
+	tests := []struct {
+		name   string
+		form   func(code, verifier string) url.Values
+		client string // Basic client; "" means the form carries authentication
+		after  func() // runs between getting the code and redeeming it
+		status int
+		code   string
+	}{
+		{"missing verifier", func(c, v string) url.Values { f := codeForm(c, v); f.Del("code_verifier"); return f }, taxID, nil, 400, "invalid_grant"},
+		{"wrong verifier", func(c, v string) url.Values { return codeForm(c, oauth2.GenerateVerifier()) }, taxID, nil, 400, "invalid_grant"},
+		{"short verifier", func(c, v string) url.Values { return codeForm(c, "abc") }, taxID, nil, 400, "invalid_grant"},
+		{"wrong redirect_uri", func(c, v string) url.Values { f := codeForm(c, v); f.Set("redirect_uri", taxCB2); return f }, taxID, nil, 400, "invalid_grant"},
+		{"missing redirect_uri", func(c, v string) url.Values { f := codeForm(c, v); f.Del("redirect_uri"); return f }, taxID, nil, 400, "invalid_grant"},
+		{"wrong client", codeForm, mobileID, nil, 400, "invalid_grant"},
+		{"expired code", codeForm, taxID, func() { h.clock.Add(61 * time.Second) }, 400, "invalid_grant"},
+		{"unknown code", func(c, v string) url.Values { return codeForm("nope", v) }, taxID, nil, 400, "invalid_grant"},
+		{"no code", func(c, v string) url.Values { f := codeForm(c, v); f.Del("code"); return f }, taxID, nil, 400, "invalid_request"},
+		{"unsupported grant", func(c, v string) url.Values { f := codeForm(c, v); f.Set("grant_type", "password"); return f }, taxID, nil, 400, "unsupported_grant_type"},
+		{"no grant_type", func(c, v string) url.Values { f := codeForm(c, v); f.Del("grant_type"); return f }, taxID, nil, 400, "invalid_request"},
+		{"repeated code", func(c, v string) url.Values { f := codeForm(c, v); f.Add("code", c); return f }, taxID, nil, 400, "invalid_request"},
+		{"no client auth", func(c, v string) url.Values { f := codeForm(c, v); f.Set("client_id", taxID); return f }, "", nil, 401, "invalid_client"},
+		{"forged assertion", func(c, v string) url.Values {
+			f := codeForm(c, v)
+			f.Set("client_assertion_type", oa.AssertionType)
+			f.Set("client_assertion", forgedAssertion(h))
+			return f
+		}, "", nil, 401, "invalid_client"},
+		{"alg none assertion", func(c, v string) url.Values {
+			f := codeForm(c, v)
+			f.Set("client_assertion_type", oa.AssertionType)
+			f.Set("client_assertion", noneAssertion(h))
+			return f
+		}, "", nil, 401, "invalid_client"},
+		{"expired assertion", func(c, v string) url.Values {
+			f := codeForm(c, v)
+			f.Set("client_assertion_type", oa.AssertionType)
+			f.Set("client_assertion", h.assertion(h.issuer+PathToken, func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(h.clock.Now().Add(-time.Hour)) }))
+			return f
+		}, "", nil, 401, "invalid_client"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			verifier := oauth2.GenerateVerifier()
+			code := h.code(b, verifier)
+			if tt.after != nil {
+				tt.after()
+			}
+			status, hdr, body := h.postForm(PathToken, tt.form(code, verifier), tt.client)
+			if status != tt.status || body["error"] != tt.code {
+				t.Fatalf("%d %v, want %d %s", status, body, tt.status, tt.code)
+			}
+			if hdr.Get("Cache-Control") != "no-store" {
+				t.Fatal("no Cache-Control: no-store")
+			}
+			if tt.status == 401 && !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Basic") {
+				t.Fatalf("WWW-Authenticate = %q", hdr.Get("WWW-Authenticate"))
+			}
+		})
+	}
+	if v := h.counter("varde_oidc_errors_total", map[string]string{"endpoint": "token", "error": "invalid_client"}); v != 4 {
+		t.Fatalf("invalid_client metric = %v", v)
+	}
+}
+
+func noneAssertion(h *harness) string {
+	tok := h.assertion(h.issuer+PathToken, nil)
+	parts := strings.Split(tok, ".")
+	return "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + parts[1] + "."
+}
+
+func TestReplayedAssertionAtTokenEndpoint(t *testing.T) {
+	h := newHarness(t)
+	bank := h.rp(bankID, bankCB)
+	b := h.browser()
+	h.loginBank(bank, b)
+	// Push with one assertion, then push again with the same one.
+	f := h.bankAuth(bankForm("s", "n", oauth2.GenerateVerifier()), h.issuer+PathPAR)
+	if status, _, body := h.postForm(PathPAR, f, ""); status != 201 {
+		t.Fatalf("%d %v", status, body)
+	}
+	f.Set("code_challenge", oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier()))
+	status, _, body := h.postForm(PathPAR, f, "")
+	if status != 401 || body["error"] != "invalid_client" || !strings.Contains(body["error_description"].(string), "already used") {
+		t.Fatalf("replayed assertion: %d %v", status, body)
+	}
+}
+
+func TestMalformedTokenRequests(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		name   string
+		ctype  string
+		body   string
+		status int
+	}{
+		{"json body", "application/json", `{"grant_type":"authorization_code"}`, 400},
+		{"no content type", "", "grant_type=authorization_code", 400},
+		{"bad encoding", "application/x-www-form-urlencoded", "grant_type=%zz&code=%", 400},
+		{"oversize", "application/x-www-form-urlencoded", "grant_type=authorization_code&code=" + strings.Repeat("a", MaxBodySize), 413},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, h.issuer+PathToken, strings.NewReader(tt.body))
+			if tt.ctype != "" {
+				req.Header.Set("Content-Type", tt.ctype)
+			}
+			req.SetBasicAuth(taxID, h.secrets[taxID])
+			status, _, body := h.do(req)
+			if status != tt.status || body["error"] != "invalid_request" {
+				t.Fatalf("%d %v", status, body)
+			}
+		})
+	}
+	// Oversize PAR bodies are refused the same way.
+	req, _ := http.NewRequest(http.MethodPost, h.issuer+PathPAR, strings.NewReader("scope="+strings.Repeat("a", MaxBodySize)))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if status, _, body := h.do(req); status != 413 || body["error"] != "invalid_request" {
+		t.Fatalf("PAR oversize: %d %v", status, body)
+	}
+	// GET is not a token request.
+	resp, err := http.Get(h.issuer + PathToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("GET /token: %d", resp.StatusCode)
+	}
+}
+
+func TestUserinfoErrors(t *testing.T) {
+	h := newHarness(t)
+	l := h.rp(taxID, taxCB).loginFront(h.browser())
+	tests := []struct {
+		name      string
+		header    string
+		before    func()
+		status    int
+		challenge string
+	}{
+		{"no token", "", nil, 401, `Bearer realm="varde"`},
+		{"unknown token", "Bearer nope", nil, 401, `Bearer error="invalid_token"`},
+		{"refresh token", "Bearer " + l.token.RefreshToken, nil, 401, `Bearer error="invalid_token"`},
+		{"basic scheme", "Basic eDp5", nil, 400, ""},
+		{"valid, lowercase scheme", "bearer " + l.token.AccessToken, nil, 200, ""},
+		{"expired", "Bearer " + l.token.AccessToken, func() { h.clock.Add(DefaultAccessTokenLifetime) }, 401, `Bearer error="invalid_token"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.before != nil {
+				tt.before()
+			}
+			req, _ := http.NewRequest(http.MethodGet, h.issuer+PathUserinfo, nil)
+			if tt.header != "" {
+				req.Header.Set("Authorization", tt.header)
+			}
+			status, hdr, _ := h.do(req)
+			if status != tt.status || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), tt.challenge) {
+				t.Fatalf("%d %q", status, hdr.Get("WWW-Authenticate"))
+			}
+		})
+	}
+}
+
+// Two redemptions of one code at once: at most one gets tokens, and
+// whatever it got is revoked by the other (the replay).
+func TestConcurrentCodeRedemption(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	for round := range 5 {
+		verifier := oauth2.GenerateVerifier()
+		code := h.code(b, verifier)
+		type result struct {
+			status int
+			body   map[string]any
+		}
+		results := make(chan result, 2)
+		for range 2 {
+			go func() {
+				req, _ := http.NewRequest(http.MethodPost, h.issuer+PathToken, strings.NewReader(codeForm(code, verifier).Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(taxID, h.secrets[taxID])
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					results <- result{status: -1}
+					return
+				}
+				defer resp.Body.Close()
+				var body map[string]any
+				_ = json.NewDecoder(resp.Body).Decode(&body)
+				results <- result{resp.StatusCode, body}
+			}()
+		}
+		ok := 0
+		var access string
+		for range 2 {
+			r := <-results
+			switch r.status {
+			case 200:
+				ok++
+				access, _ = r.body["access_token"].(string)
+			case 400:
+				if r.body["error"] != "invalid_grant" {
+					t.Fatalf("round %d: %v", round, r.body)
+				}
+			default:
+				t.Fatalf("round %d: status %d %v", round, r.status, r.body)
+			}
+		}
+		if ok > 1 {
+			t.Fatalf("round %d: both redemptions got tokens", round)
+		}
+		if access != "" && h.userinfoStatus(access) != 401 {
+			t.Fatalf("round %d: token from a replayed code still works", round)
+		}
+	}
+}
