@@ -1,0 +1,29 @@
+// Package identity knows the identifier schemes persons are known by and
+// checks that a value is well formed for its scheme:
+//
+//   - no:fnr  Norwegian birth number (fødselsnummer), 11 digits, two
+//     mod-11 check digits;
+//   - no:dnr  Norwegian D-number: a birth number whose day is increased
+//     by 40, given to people who are not resident;
+//   - dk:cpr  Danish CPR number, 10 digits (date and sequence; the old
+//     mod-11 check is not applied, since Denmark stopped guaranteeing it
+//     in 2007);
+//   - se:pnr  Swedish personnummer in the 12-digit form YYYYMMDDNNNC with
+//     a Luhn check digit (samordningsnummer, day+60, included);
+//   - fi:hetu Finnish personal identity code DDMMYYCZZZQ with a mod-31
+//     check character;
+//   - passport:<ISO 3166-1 alpha-3> a passport number of that state.
+//
+// Norwegian synthetic test persons follow the Norwegian Tax
+// Administration's convention: the month is increased by 80. Such numbers
+// validate, and Number.Synthetic reports them. SyntheticNO generates them.
+//
+// Assurance never depends on the scheme. A person with a D-number or a
+// foreign passport who was proofed as well as a person with a birth number
+// logs in at the same level: the level is computed from proofing and
+// authenticator evidence in package assurance, and nothing there reads the
+// scheme. This package only says whether an identifier is well formed.
+//
+// Persons themselves are stored through package store; proofing and
+// linking decisions belong to the broker.
+package identity

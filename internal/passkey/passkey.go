@@ -1,0 +1,332 @@
+package passkey
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/protocol/webauthncose"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Errors callers branch on with errors.Is. Wrapped errors add fixed
+// context only: nothing from the request is ever echoed.
+var (
+	// ErrReplay: the ceremony is unknown, expired or already used, or the
+	// response answers another challenge.
+	ErrReplay = errors.New("passkey: unknown, expired or used ceremony")
+	// ErrWrongOrigin: the response was made for another origin or RP ID
+	// (the phishing case), or inside a cross-origin frame.
+	ErrWrongOrigin = errors.New("passkey: wrong origin or relying party")
+	// ErrCloned: the signature counter did not increase.
+	ErrCloned = errors.New("passkey: signature counter did not increase")
+	// ErrUnknownCredential: no such credential, or not the user handle's.
+	ErrUnknownCredential = errors.New("passkey: unknown credential")
+	// ErrNotVerified: the authenticator did not verify the user (UV) or
+	// did not test presence (UP).
+	ErrNotVerified = errors.New("passkey: user not verified")
+	// ErrBadInput: the response is malformed or too large.
+	ErrBadInput = errors.New("passkey: malformed response")
+	// ErrBackupEligibility: the backup eligibility flag differs from the
+	// one recorded at registration.
+	ErrBackupEligibility = errors.New("passkey: backup eligibility changed")
+	// ErrConcurrentUse: another login with the same passkey changed its
+	// counter at the same time.
+	ErrConcurrentUse = errors.New("passkey: concurrent use")
+	// ErrInvalid: the signature or attestation did not verify.
+	ErrInvalid = errors.New("passkey: response did not verify")
+	// ErrCredentialExists: the credential is already registered.
+	ErrCredentialExists = errors.New("passkey: credential already registered")
+)
+
+// Reason returns a short machine-readable reason for err, for audit
+// events and JSON error codes: "replay", "wrong_origin",
+// "cloned_authenticator", "unknown_credential", "not_verified",
+// "bad_input", "backup_eligibility_changed", "concurrent_use", "invalid",
+// "credential_exists", or "internal" for anything else.
+func Reason(err error) string {
+	for _, r := range reasons {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
+	}
+	return "internal"
+}
+
+var reasons = []struct {
+	err    error
+	reason string
+}{
+	{ErrReplay, "replay"},
+	{ErrWrongOrigin, "wrong_origin"},
+	{ErrCloned, "cloned_authenticator"},
+	{ErrUnknownCredential, "unknown_credential"},
+	{ErrNotVerified, "not_verified"},
+	{ErrBadInput, "bad_input"},
+	{ErrBackupEligibility, "backup_eligibility_changed"},
+	{ErrConcurrentUse, "concurrent_use"},
+	{ErrInvalid, "invalid"},
+	{ErrCredentialExists, "credential_exists"},
+}
+
+const (
+	// DefaultLifetime is how long a ceremony may take.
+	DefaultLifetime = 5 * time.Minute
+	// MaxResponseSize caps a ceremony response. Credential IDs are at
+	// most 1023 bytes and attestation certificates a few kilobytes.
+	MaxResponseSize = 64 << 10
+	// challengePrefix namespaces ceremonies in the shared challenge store.
+	challengePrefix = "passkey:"
+)
+
+// Algorithms offered at registration, in order of preference: ES256 is
+// what nearly every authenticator uses; RS256 for Windows Hello; EdDSA.
+var algorithms = []protocol.CredentialParameter{
+	{Type: protocol.PublicKeyCredentialType, Algorithm: webauthncose.AlgES256},
+	{Type: protocol.PublicKeyCredentialType, Algorithm: webauthncose.AlgRS256},
+	{Type: protocol.PublicKeyCredentialType, Algorithm: webauthncose.AlgEdDSA},
+}
+
+// NewWebAuthn builds the relying party configuration: rpID is a domain
+// name (never an IP address, §5.1.1 "RP ID"), origins the exact origins
+// pages run at, displayName what authenticators show.
+func NewWebAuthn(rpID, displayName string, origins []string) (*webauthn.WebAuthn, error) {
+	if net.ParseIP(strings.Trim(rpID, "[]")) != nil {
+		return nil, errors.New("passkey: RP ID must be a domain name, not an IP address")
+	}
+	if len(origins) == 0 {
+		return nil, errors.New("passkey: at least one origin is required")
+	}
+	w, err := webauthn.New(&webauthn.Config{
+		RPID:                  rpID,
+		RPDisplayName:         displayName,
+		RPOrigins:             origins,
+		AttestationPreference: protocol.PreferNoAttestation,
+		// We request no extensions and act on no extension output, so an
+		// output a browser or password manager sends unprompted is
+		// ignored rather than failing the person's login.
+		ExtensionsUnsolicitedOutputPolicy: protocol.UnsolicitedOutputPolicyIgnore,
+		Timeouts: webauthn.TimeoutsConfig{
+			// The store enforces ceremony expiry; these are the hints
+			// sent to the browser.
+			Login:        webauthn.TimeoutConfig{Timeout: DefaultLifetime, TimeoutUVD: DefaultLifetime},
+			Registration: webauthn.TimeoutConfig{Timeout: DefaultLifetime, TimeoutUVD: DefaultLifetime},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("passkey: relying party configuration: %w", err)
+	}
+	return w, nil
+}
+
+// Service runs ceremonies. Build it with named fields; Now, Lifetime and
+// Rand have defaults.
+type Service struct {
+	WebAuthn   *webauthn.WebAuthn
+	Persons    store.Persons
+	Passkeys   store.Passkeys
+	Challenges store.Challenges
+	Now        func() time.Time
+	// Lifetime is how long a ceremony may take (DefaultLifetime if zero).
+	Lifetime time.Duration
+	// Rand is the source of ceremony IDs (crypto/rand if nil).
+	Rand io.Reader
+}
+
+// Ceremony kinds.
+const (
+	kindLogin    = "login"
+	kindRegister = "register"
+)
+
+// ceremony is what the store keeps between Begin and Finish.
+type ceremony struct {
+	Kind    string               `json:"kind"`
+	Session webauthn.SessionData `json:"session"`
+	Attempt string               `json:"attempt,omitempty"`
+	Binding string               `json:"binding,omitempty"`
+	// Registration only.
+	Person    *store.Person `json:"person,omitempty"`
+	NewPerson bool          `json:"new_person,omitempty"`
+	Name      string        `json:"name,omitempty"`
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) lifetime() time.Duration {
+	if s.Lifetime > 0 {
+		return s.Lifetime
+	}
+	return DefaultLifetime
+}
+
+func (s *Service) newID() (string, error) {
+	r := s.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	var b [32]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", fmt.Errorf("passkey: ceremony id: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+func (s *Service) put(ctx context.Context, c *ceremony) (string, error) {
+	id, err := s.newID()
+	if err != nil {
+		return "", err
+	}
+	data, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("passkey: encode ceremony: %w", err)
+	}
+	if err := s.Challenges.PutChallenge(ctx, challengePrefix+id, data, s.now().Add(s.lifetime())); err != nil {
+		return "", fmt.Errorf("passkey: store ceremony: %w", err)
+	}
+	return id, nil
+}
+
+// take removes the ceremony from the store, so it can be finished once.
+func (s *Service) take(ctx context.Context, id, kind string) (*ceremony, error) {
+	if id == "" || len(id) > 128 {
+		return nil, ErrReplay
+	}
+	data, err := s.Challenges.TakeChallenge(ctx, challengePrefix+id, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrReplay
+	}
+	if err != nil {
+		return nil, fmt.Errorf("passkey: take ceremony: %w", err)
+	}
+	var c ceremony
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("passkey: decode ceremony: %w", err)
+	}
+	if c.Kind != kind {
+		return nil, ErrReplay
+	}
+	return &c, nil
+}
+
+// user adapts a person and their passkeys to webauthn.User.
+type user struct {
+	p     *store.Person
+	creds []webauthn.Credential
+}
+
+func (u *user) WebAuthnID() []byte { return u.p.WebAuthnID }
+
+func (u *user) WebAuthnName() string { return displayName(u.p) }
+
+func (u *user) WebAuthnDisplayName() string { return displayName(u.p) }
+
+func (u *user) WebAuthnCredentials() []webauthn.Credential { return u.creds }
+
+// displayName is what the authenticator shows in its account list: the
+// person's name, never an identity number.
+func displayName(p *store.Person) string {
+	n := strings.TrimSpace(p.GivenName + " " + p.FamilyName)
+	if n == "" {
+		return "Varde"
+	}
+	return n
+}
+
+func flagsOf(pk *store.Passkey) protocol.AuthenticatorFlags {
+	var f protocol.AuthenticatorFlags
+	if pk.UserPresent {
+		f |= protocol.FlagUserPresent
+	}
+	if pk.UserVerified {
+		f |= protocol.FlagUserVerified
+	}
+	if pk.BackupEligible {
+		f |= protocol.FlagBackupEligible
+	}
+	if pk.BackupState {
+		f |= protocol.FlagBackupState
+	}
+	return f
+}
+
+func credentialOf(pk *store.Passkey) webauthn.Credential {
+	transports := make([]protocol.AuthenticatorTransport, 0, len(pk.Transports))
+	for _, t := range pk.Transports {
+		transports = append(transports, protocol.AuthenticatorTransport(t))
+	}
+	return webauthn.Credential{
+		ID:              pk.CredentialID,
+		PublicKey:       pk.PublicKey,
+		AttestationType: pk.AttestationType,
+		Transport:       transports,
+		Flags:           webauthn.NewCredentialFlags(flagsOf(pk)),
+		Authenticator:   webauthn.Authenticator{AAGUID: pk.AAGUID, SignCount: pk.SignCount},
+	}
+}
+
+// checkClientData applies the client data checks whose failure we report
+// with their own error, before the library repeats them with the
+// signature (§7.1 and §7.2: C.type, C.challenge, C.origin, C.crossOrigin,
+// C.topOrigin).
+func (s *Service) checkClientData(c protocol.CollectedClientData, want protocol.CeremonyType, session *webauthn.SessionData) error {
+	if c.Type != want {
+		return fmt.Errorf("%w: wrong ceremony type", ErrBadInput)
+	}
+	if c.Challenge != session.Challenge {
+		return fmt.Errorf("%w: challenge does not match", ErrReplay)
+	}
+	if !protocol.IsOriginInHaystack(c.Origin, session.GetOrigins(s.WebAuthn.Config.RPOrigins)) {
+		return fmt.Errorf("%w: origin not allowed", ErrWrongOrigin)
+	}
+	if c.CrossOrigin || c.TopOrigin != "" {
+		return fmt.Errorf("%w: cross-origin ceremony", ErrWrongOrigin)
+	}
+	return nil
+}
+
+// checkAuthData checks the RP ID hash and the UP and UV flags (§7.1 and
+// §7.2: rpIdHash, "verify that the UP bit is set", "verify that the UV
+// bit is set").
+func (s *Service) checkAuthData(a protocol.AuthenticatorData, session *webauthn.SessionData) error {
+	rpID := session.GetRelyingPartyID(s.WebAuthn.Config.RPID)
+	want := sha256.Sum256([]byte(rpID))
+	if subtle.ConstantTimeCompare(a.RPIDHash, want[:]) != 1 {
+		return fmt.Errorf("%w: RP ID hash does not match", ErrWrongOrigin)
+	}
+	if !a.Flags.HasUserPresent() || !a.Flags.HasUserVerified() {
+		return ErrNotVerified
+	}
+	return nil
+}
+
+// libraryError wraps a go-webauthn error as ErrInvalid with its type
+// only: its details can quote the response.
+func libraryError(err error) error {
+	var unknown *protocol.ErrorUnknownCredential
+	if errors.As(err, &unknown) {
+		return ErrUnknownCredential
+	}
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%w (%s)", ErrInvalid, pe.Type)
+	}
+	return ErrInvalid
+}

@@ -1,0 +1,191 @@
+package passkey
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// RegistrationRequest describes a registration ceremony to begin.
+type RegistrationRequest struct {
+	// Person receives the passkey. Its WebAuthnID is the user handle and
+	// must be set.
+	Person *store.Person
+	// NewPerson means Person is not stored yet: FinishRegistration stores
+	// it (with its identifiers) just before the passkey, so an abandoned
+	// ceremony leaves nothing behind.
+	NewPerson bool
+	// Exclude are the person's existing passkeys; the authenticator
+	// refuses to make a second credential for the same person (§5.4
+	// excludeCredentials).
+	Exclude []*store.Passkey
+	// Name is the label stored with the passkey ("Phone").
+	Name string
+	// Attempt is returned by FinishRegistration unchanged.
+	Attempt string
+	// Binding, if set, must be given again to FinishRegistration: it ties
+	// the ceremony to whoever began it, for example a session.
+	Binding string
+}
+
+// Registration is a finished registration.
+type Registration struct {
+	Attempt string
+	// Person is the person the passkey belongs to: as stored by
+	// FinishRegistration if the request said NewPerson, otherwise as read
+	// from the store when the ceremony finished.
+	Person *store.Person
+	// Passkey is the stored credential.
+	Passkey *store.Passkey
+	// UserVerified and BackupEligible are the registration's flags.
+	UserVerified   bool
+	BackupEligible bool
+}
+
+// BeginRegistration starts a registration ceremony and returns its ID and
+// the options for navigator.credentials.create as JSON {"publicKey":
+// {...}}: a resident (discoverable) key and user verification required,
+// attestation "none", ES256, RS256 or EdDSA keys.
+func (s *Service) BeginRegistration(ctx context.Context, req RegistrationRequest) (ceremonyID string, options json.RawMessage, err error) {
+	if req.Person == nil || len(req.Person.WebAuthnID) == 0 || len(req.Person.WebAuthnID) > 64 {
+		return "", nil, errors.New("passkey: person needs a user handle of 1 to 64 bytes")
+	}
+	exclude := make([]protocol.CredentialDescriptor, 0, len(req.Exclude))
+	for _, pk := range req.Exclude {
+		c := credentialOf(pk)
+		exclude = append(exclude, c.Descriptor())
+	}
+	creation, session, err := s.WebAuthn.BeginRegistration(&user{p: req.Person},
+		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
+			RequireResidentKey: protocol.ResidentKeyRequired(),
+			ResidentKey:        protocol.ResidentKeyRequirementRequired,
+			UserVerification:   protocol.VerificationRequired,
+		}),
+		webauthn.WithConveyancePreference(protocol.PreferNoAttestation),
+		webauthn.WithCredentialParameters(algorithms),
+		webauthn.WithExclusions(exclude),
+	)
+	if err != nil {
+		return "", nil, fmt.Errorf("passkey: begin registration: %w", err)
+	}
+	opts, err := json.Marshal(creation)
+	if err != nil {
+		return "", nil, fmt.Errorf("passkey: encode options: %w", err)
+	}
+	// A stored person is read again at the finish; the ceremony keeps
+	// only what identifies them, not their identifiers.
+	keep := req.Person
+	if !req.NewPerson {
+		keep = &store.Person{ID: req.Person.ID, WebAuthnID: req.Person.WebAuthnID}
+	}
+	id, err := s.put(ctx, &ceremony{
+		Kind: kindRegister, Session: *session, Attempt: req.Attempt, Binding: req.Binding,
+		Person: keep, NewPerson: req.NewPerson, Name: req.Name,
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	return id, opts, nil
+}
+
+// FinishRegistration verifies body, the PublicKeyCredential JSON the
+// browser returned, against ceremony ceremonyID begun with the same
+// binding, and stores the passkey (and the person, if new). The ceremony
+// is used up whatever the outcome.
+func (s *Service) FinishRegistration(ctx context.Context, ceremonyID, binding string, body []byte) (*Registration, error) {
+	if len(body) > MaxResponseSize {
+		return nil, fmt.Errorf("%w: too large", ErrBadInput)
+	}
+	c, err := s.take(ctx, ceremonyID, kindRegister)
+	if err != nil {
+		return nil, err
+	}
+	if c.Binding != binding || c.Person == nil {
+		return nil, ErrReplay
+	}
+	parsed, err := ParseAttestation(body)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkClientData(parsed.Response.CollectedClientData, protocol.CreateCeremony, &c.Session); err != nil {
+		return nil, err
+	}
+	ad := parsed.Response.AttestationObject.AuthData
+	if err := s.checkAuthData(ad, &c.Session); err != nil {
+		return nil, err
+	}
+	cred, err := s.WebAuthn.CreateCredential(&user{p: c.Person}, c.Session, parsed)
+	if err != nil {
+		return nil, libraryError(err)
+	}
+
+	// §7.1: "verify that the credentialId is not yet registered for any
+	// user". The store's unique key enforces it again on insert.
+	if _, err := s.Passkeys.GetPasskey(ctx, cred.ID); err == nil {
+		return nil, ErrCredentialExists
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("passkey: look up passkey: %w", err)
+	}
+
+	now := s.now()
+	if !c.NewPerson {
+		p, err := s.Persons.GetPerson(ctx, c.Person.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, ErrUnknownCredential
+		}
+		if err != nil {
+			return nil, fmt.Errorf("passkey: look up person: %w", err)
+		}
+		if !bytes.Equal(p.WebAuthnID, c.Person.WebAuthnID) {
+			return nil, ErrUnknownCredential
+		}
+		c.Person = p
+	}
+	if c.NewPerson {
+		if c.Person.CreatedAt.IsZero() {
+			c.Person.CreatedAt = now
+		}
+		if err := s.Persons.CreatePerson(ctx, c.Person); err != nil {
+			return nil, fmt.Errorf("passkey: store person: %w", err)
+		}
+	}
+	transports := make([]string, 0, len(cred.Transport))
+	for _, t := range cred.Transport {
+		transports = append(transports, string(t))
+	}
+	pk := &store.Passkey{
+		CredentialID:    cred.ID,
+		PersonID:        c.Person.ID,
+		PublicKey:       cred.PublicKey,
+		AttestationType: cred.AttestationType,
+		AAGUID:          cred.Authenticator.AAGUID,
+		SignCount:       cred.Authenticator.SignCount,
+		Transports:      transports,
+		UserPresent:     ad.Flags.HasUserPresent(),
+		UserVerified:    ad.Flags.HasUserVerified(),
+		BackupEligible:  ad.Flags.HasBackupEligible(),
+		BackupState:     ad.Flags.HasBackupState(),
+		Name:            c.Name,
+		CreatedAt:       now,
+	}
+	if err := s.Passkeys.CreatePasskey(ctx, pk); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, ErrCredentialExists
+		}
+		return nil, fmt.Errorf("passkey: store passkey: %w", err)
+	}
+	return &Registration{
+		Attempt:        c.Attempt,
+		Person:         c.Person,
+		Passkey:        pk,
+		UserVerified:   pk.UserVerified,
+		BackupEligible: pk.BackupEligible,
+	}, nil
+}

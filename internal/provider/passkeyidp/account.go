@@ -1,0 +1,318 @@
+package passkeyidp
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/varde-eid/varde/internal/identity"
+	"github.com/varde-eid/varde/internal/passkey"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// The account pages let a logged-in person see and manage their
+// passkeys and recovery codes. They need a session (from any provider);
+// without one the person is sent through a passkey login for the
+// account (attempt "").
+
+type identifierView struct {
+	Label, Value string
+}
+
+type passkeyView struct {
+	ID       string // base64url credential ID, for the remove form
+	Name     string
+	Created  string
+	LastUsed string // "" if never used
+	Synced   bool
+}
+
+type accountData struct {
+	Name        string
+	Identifiers []identifierView
+	Synthetic   bool
+	// Recovered: the session came from a recovery code.
+	Recovered   bool
+	Passkeys    []passkeyView
+	Codes       int
+	CSRF        string
+	Notice      string // message key
+	Error       string // message key
+	DefaultName string
+}
+
+// accountNotices maps ?done= to the notice shown.
+var accountNotices = map[string]string{
+	"added":   "account.notice.added",
+	"removed": "account.notice.removed",
+}
+
+func (p *Provider) toLogin(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/passkey/login?attempt=", http.StatusSeeOther)
+}
+
+func (p *Provider) accountPage(w http.ResponseWriter, r *http.Request) {
+	p.renderAccount(w, r, http.StatusOK, accountNotices[r.URL.Query().Get("done")], "")
+}
+
+func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status int, notice, errKey string) {
+	s, person, err := p.personOf(r)
+	if errors.Is(err, errNoSession) {
+		p.toLogin(w, r)
+		return
+	}
+	if err != nil {
+		p.internalError(w, r, "account person", err)
+		return
+	}
+	ctx := r.Context()
+	keys, err := p.Passkeys.ListPasskeys(ctx, person.ID)
+	if err != nil {
+		p.internalError(w, r, "list passkeys", err)
+		return
+	}
+	codes, err := p.RecoveryCodes.CountRecoveryCodes(ctx, person.ID)
+	if err != nil {
+		p.internalError(w, r, "count recovery codes", err)
+		return
+	}
+	lang := p.lang(r)
+	d := accountData{
+		Name:      strings.TrimSpace(person.GivenName + " " + person.FamilyName),
+		Synthetic: person.Synthetic,
+		Recovered: slices.Contains(s.AMR, "otp"),
+		Codes:     codes, CSRF: sessionCSRF(r), Notice: notice, Error: errKey,
+		DefaultName: p.defaultName(r),
+	}
+	for _, id := range person.Identifiers {
+		d.Identifiers = append(d.Identifiers, identifierView{Label: p.schemeLabel(lang, id.Scheme), Value: identity.Mask(id)})
+	}
+	for _, k := range keys {
+		v := passkeyView{ID: base64.RawURLEncoding.EncodeToString(k.CredentialID), Name: k.Name,
+			Created: formatTime(lang, k.CreatedAt), Synced: k.BackupEligible}
+		if !k.LastUsedAt.IsZero() {
+			v.LastUsed = formatTime(lang, k.LastUsedAt)
+		}
+		if v.Name == "" {
+			v.Name = p.Pages.T(lang, "account.passkey.unnamed")
+		}
+		d.Passkeys = append(d.Passkeys, v)
+	}
+	p.Pages.Render(w, r, status, "account", lang, d)
+}
+
+// formatTime writes t in the server's time zone the way each language
+// writes dates.
+func formatTime(lang string, t time.Time) string {
+	t = t.Local()
+	if lang == "nb" {
+		return t.Format("02.01.2006 15:04")
+	}
+	return t.Format("2 Jan 2006 15:04")
+}
+
+// schemeLabel names an identifier scheme in lang.
+func (p *Provider) schemeLabel(lang, scheme string) string {
+	if state, ok := strings.CutPrefix(scheme, identity.SchemePassportPrefix); ok {
+		return fmt.Sprintf(p.Pages.T(lang, "identity.scheme.passport"), state)
+	}
+	key := "identity.scheme." + scheme
+	if s := p.Pages.T(lang, key); s != key {
+		return s
+	}
+	return scheme
+}
+
+// credentialRef is a short, stable reference to a credential for audit
+// events.
+func credentialRef(id []byte) string {
+	h := sha256.Sum256(id)
+	return base64.RawURLEncoding.EncodeToString(h[:12])
+}
+
+// accountJSON checks what every account JSON endpoint needs: a JSON
+// body, a session, and the CSRF token in a header.
+func (p *Provider) accountJSON(w http.ResponseWriter, r *http.Request) (*store.Session, *store.Person, bool) {
+	if !isJSON(r) {
+		p.jsonError(w, r, http.StatusUnsupportedMediaType, "bad_request")
+		return nil, nil, false
+	}
+	s, person, err := p.personOf(r)
+	if errors.Is(err, errNoSession) {
+		p.jsonError(w, r, http.StatusUnauthorized, "session")
+		return nil, nil, false
+	}
+	if err != nil {
+		p.log().ErrorContext(r.Context(), "account person", "err", err)
+		p.jsonError(w, r, http.StatusInternalServerError, "internal")
+		return nil, nil, false
+	}
+	if !checkSessionCSRF(r, r.Header.Get(csrfHeader)) {
+		p.jsonError(w, r, http.StatusForbidden, "csrf")
+		return nil, nil, false
+	}
+	return s, person, true
+}
+
+type addRequest struct {
+	Name string `json:"name"`
+}
+
+// addBegin: POST /account/passkeys/begin {"name": "…"} (header
+// X-CSRF-Token) → {"ceremony", "options"}.
+func (p *Provider) addBegin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	s, person, ok := p.accountJSON(w, r)
+	if !ok {
+		return
+	}
+	var req addRequest
+	if err := decodeJSON(r, &req); err != nil {
+		p.jsonError(w, r, http.StatusBadRequest, "bad_request")
+		return
+	}
+	name := strings.TrimSpace(req.Name)
+	if name == "" {
+		name = p.defaultName(r)
+	}
+	if !validName(name) {
+		p.jsonError(w, r, http.StatusBadRequest, "passkey_name")
+		return
+	}
+	existing, err := p.Passkeys.ListPasskeys(ctx, person.ID)
+	if err != nil {
+		p.log().ErrorContext(ctx, "list passkeys", "err", err)
+		p.jsonError(w, r, http.StatusInternalServerError, "internal")
+		return
+	}
+	id, opts, err := p.WebAuthn.BeginRegistration(ctx, passkey.RegistrationRequest{
+		Person: person, Exclude: existing, Name: name, Binding: s.ID,
+	})
+	if err != nil {
+		p.log().ErrorContext(ctx, "begin add passkey", "err", err)
+		p.jsonError(w, r, http.StatusInternalServerError, "internal")
+		return
+	}
+	writeJSON(w, http.StatusOK, ceremonyReply{Ceremony: id, Options: opts})
+}
+
+// addFinish: POST /account/passkeys/finish?ceremony=… with the credential
+// JSON (header X-CSRF-Token) → {"redirect": "/account?done=added"}. The
+// ceremony is bound to the session that began it.
+func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	s, person, ok := p.accountJSON(w, r)
+	if !ok {
+		return
+	}
+	body, err := readBody(r, passkey.MaxResponseSize)
+	var reg *passkey.Registration
+	if err != nil {
+		err = passkey.ErrBadInput
+	} else {
+		reg, err = p.WebAuthn.FinishRegistration(ctx, r.URL.Query().Get("ceremony"), s.ID, body)
+	}
+	if err != nil {
+		reason := passkey.Reason(err)
+		if reason == "internal" {
+			p.log().ErrorContext(ctx, "finish add passkey", "err", err)
+		}
+		p.auditFailure(ctx, "passkey_added", reason, "passkey", person.ID)
+		p.jsonError(w, r, statusFor(err), reason)
+		return
+	}
+	p.audit(ctx, &store.AuditEvent{Type: "passkey_added", Result: store.ResultSuccess, PersonID: person.ID,
+		Details: map[string]string{"credential": credentialRef(reg.Passkey.CredentialID)}})
+	writeJSON(w, http.StatusOK, redirectReply{Redirect: "/account?" + url.Values{"done": {"added"}}.Encode()})
+}
+
+// removePasskey: POST /account/passkeys/remove (form: csrf, credential).
+// The last passkey stays unless the person has unused recovery codes, so
+// nobody locks themselves out.
+func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	_, person, err := p.personOf(r)
+	if errors.Is(err, errNoSession) {
+		p.toLogin(w, r)
+		return
+	}
+	if err != nil {
+		p.internalError(w, r, "account person", err)
+		return
+	}
+	if !checkSessionCSRF(r, r.PostFormValue(csrfField)) {
+		p.forbidden(w, r)
+		return
+	}
+	credID, err := base64.RawURLEncoding.DecodeString(r.PostFormValue("credential"))
+	if err != nil || len(credID) == 0 {
+		p.badRequest(w, r)
+		return
+	}
+	keys, err := p.Passkeys.ListPasskeys(ctx, person.ID)
+	if err != nil {
+		p.internalError(w, r, "list passkeys", err)
+		return
+	}
+	if !slices.ContainsFunc(keys, func(k *store.Passkey) bool { return bytes.Equal(k.CredentialID, credID) }) {
+		p.notFound(w, r)
+		return
+	}
+	if len(keys) == 1 {
+		codes, err := p.RecoveryCodes.CountRecoveryCodes(ctx, person.ID)
+		if err != nil {
+			p.internalError(w, r, "count recovery codes", err)
+			return
+		}
+		if codes == 0 {
+			p.auditFailure(ctx, "passkey_removed", "last_passkey", "passkey", person.ID)
+			p.renderAccount(w, r, http.StatusConflict, "", "account.err.last")
+			return
+		}
+	}
+	if err := p.Passkeys.DeletePasskey(ctx, person.ID, credID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		p.internalError(w, r, "delete passkey", err)
+		return
+	}
+	p.audit(ctx, &store.AuditEvent{Type: "passkey_removed", Result: store.ResultSuccess, PersonID: person.ID,
+		Details: map[string]string{"credential": credentialRef(credID)}})
+	http.Redirect(w, r, "/account?"+url.Values{"done": {"removed"}}.Encode(), http.StatusSeeOther)
+}
+
+type codesData struct {
+	Codes []string
+}
+
+// newCodes: POST /account/recovery-codes (form: csrf) replaces the
+// person's codes and shows the new ones once, in this response only.
+func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	_, person, err := p.personOf(r)
+	if errors.Is(err, errNoSession) {
+		p.toLogin(w, r)
+		return
+	}
+	if err != nil {
+		p.internalError(w, r, "account person", err)
+		return
+	}
+	if !checkSessionCSRF(r, r.PostFormValue(csrfField)) {
+		p.forbidden(w, r)
+		return
+	}
+	codes, err := p.replaceCodes(r, person.ID)
+	if err != nil {
+		p.internalError(w, r, "new recovery codes", err)
+		return
+	}
+	p.audit(ctx, &store.AuditEvent{Type: "recovery_codes_regenerated", Result: store.ResultSuccess, PersonID: person.ID,
+		Details: map[string]string{"count": fmt.Sprint(len(codes))}})
+	p.Pages.Render(w, r, http.StatusOK, "account_codes", p.lang(r), codesData{Codes: codes})
+}

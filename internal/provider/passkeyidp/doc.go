@@ -1,0 +1,92 @@
+// Package passkeyidp is Varde's built-in identity provider: persons log
+// in with passkeys (WebAuthn, package passkey) or, when they have lost
+// them, with single-use recovery codes. It also serves the person's
+// account page and, for demos and test environments, enrolment of
+// synthetic test persons.
+//
+// It is policy-free: it reports evidence and lets the broker decide. A
+// login's level is assurance.FromEvidence of the person's proofing level
+// and the authenticator (a device-bound passkey with user verification
+// supports high, a synced one substantial, a recovery code low), and its
+// amr is assurance.AMR. The broker, through provider.Finisher, checks the
+// level against the request and starts the session.
+//
+// # Pages
+//
+// Server-rendered through httpx.Pages in English and Norwegian Bokmål;
+// they work without JavaScript except the WebAuthn ceremony itself, which
+// web/static/passkey.js runs (no inline script: the CSP allows scripts
+// from 'self' only).
+//
+//	GET  /passkey/login?attempt=ID     log in with a passkey
+//	POST /passkey/cancel               form: attempt, csrf → Finisher.Fail("cancelled")
+//	GET  /passkey/recover?attempt=ID   log in with a recovery code
+//	POST /passkey/recover              form: attempt, code, csrf
+//	GET  /passkey/enrol?attempt=ID     create a synthetic test person (SyntheticEnrolment only)
+//	GET  /passkey/enrolled?t=TICKET    the new person's recovery codes, shown once
+//	POST /passkey/enrolled/continue    form: ticket → finishes the login, once
+//	GET  /account                      the person's passkeys and recovery codes
+//	POST /account/passkeys/remove      form: csrf, credential
+//	POST /account/recovery-codes       form: csrf → new codes, shown once
+//
+// The attempt ID is the broker's; "" is a login to the account pages.
+//
+// # JSON API
+//
+// The ceremonies are JSON endpoints, used by passkey.js and by load
+// generators. Every request must have Content-Type: application/json
+// (a cross-site form cannot send it, and a cross-site script would need
+// a CORS preflight, which is never granted). Bodies of WebAuthn responses
+// may be up to passkey.MaxResponseSize bytes. Credentials are the
+// standard JSON serialisation of a PublicKeyCredential (WebAuthn Level 3
+// §5.1: id, rawId, type, response with base64url members,
+// clientExtensionResults, authenticatorAttachment).
+//
+//	POST /passkey/login/begin
+//	  request:  {"attempt": "ID"}
+//	  response: 200 {"ceremony": "C", "options": {"publicKey": {...}}}
+//	            options.publicKey is PublicKeyCredentialRequestOptionsJSON
+//	            (challenge base64url, rpId, timeout, userVerification
+//	            "required", no allowCredentials)
+//	POST /passkey/login/finish?ceremony=C
+//	  request:  the assertion credential JSON (response.clientDataJSON,
+//	            authenticatorData, signature, userHandle)
+//	  response: 200 {"redirect": "URL"}, the URL the broker's Finish returned
+//
+//	POST /passkey/enrol/begin                 (SyntheticEnrolment only)
+//	  request:  {"attempt": "ID", "given_name": "Kari", "family_name":
+//	            "Nordmann", "birth_date": "1990-05-17" or "", "kind":
+//	            "fnr" or "dnr"}
+//	  response: 200 {"ceremony": "C", "options": {"publicKey": {...}}}
+//	            (PublicKeyCredentialCreationOptionsJSON)
+//	POST /passkey/enrol/finish?ceremony=C
+//	  request:  the attestation credential JSON (response.clientDataJSON,
+//	            attestationObject, transports)
+//	  response: 200 {"redirect": "/passkey/enrolled?t=TICKET"}
+//
+//	POST /account/passkeys/begin    header X-CSRF-Token (from the account page)
+//	  request:  {"name": "My phone"}
+//	  response: 200 {"ceremony": "C", "options": {"publicKey": {...}}}
+//	POST /account/passkeys/finish?ceremony=C   header X-CSRF-Token
+//	  request:  the attestation credential JSON
+//	  response: 200 {"redirect": "/account?done=added"}
+//
+// Every failure is a JSON object {"error": CODE, "message": TEXT} where
+// TEXT is plain language in the page language and CODE is one of:
+// replay (unknown, used or expired ceremony: begin again), wrong_origin,
+// cloned_authenticator, unknown_credential, not_verified, bad_input,
+// backup_eligibility_changed, concurrent_use, invalid, credential_exists,
+// bad_request (wrong content type or malformed request), enrol_name,
+// enrol_birth, passkey_name, session (no session: 401), csrf (403) and
+// internal (500). Ceremony failures are 400 and are recorded as audit
+// events of type "authentication" (or "enrolment", "passkey_added") with
+// Result failure and the code as Reason.
+//
+// # Security notes
+//
+// Ceremonies and tickets are single use (taken from the store). Account
+// forms carry a CSRF token derived from the session cookie, forms used
+// before login a double-submit cookie token. Recovery codes carry 80
+// random bits and are stored as SHA-256 hashes; each attempt may try
+// MaxRecoveryTries codes.
+package passkeyidp

@@ -1,0 +1,314 @@
+package passkeyidp
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/identity"
+	"github.com/varde-eid/varde/internal/passkey"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Synthetic enrolment: a visitor makes up a test person with a synthetic
+// Norwegian number (month+80, identity.SyntheticNO) and registers a
+// passkey for them. The person is stored only when the registration
+// finishes (passkey.RegistrationRequest.NewPerson). Test persons count
+// as proofed at level high (ProofingMethod "synthetic"), so every path
+// through the system can be tried with them; they are marked Synthetic.
+
+type enrolData struct {
+	Attempt  string
+	LoginURL string
+}
+
+func (p *Provider) enrolPage(w http.ResponseWriter, r *http.Request) {
+	if !p.SyntheticEnrolment {
+		p.notFound(w, r)
+		return
+	}
+	attempt, ok := attemptParam(r.URL.Query().Get("attempt"))
+	if !ok {
+		p.badRequest(w, r)
+		return
+	}
+	p.Pages.Render(w, r, http.StatusOK, "enrol", p.lang(r), enrolData{Attempt: attempt, LoginURL: p.loginAgainURL(attempt)})
+}
+
+type enrolRequest struct {
+	Attempt    string `json:"attempt"`
+	GivenName  string `json:"given_name"`
+	FamilyName string `json:"family_name"`
+	// BirthDate is YYYY-MM-DD, or empty for a random date.
+	BirthDate string `json:"birth_date"`
+	// Kind is "fnr" (default) or "dnr".
+	Kind string `json:"kind"`
+}
+
+func validName(s string) bool {
+	if s == "" || utf8.RuneCountInString(s) > 100 || !utf8.ValidString(s) {
+		return false
+	}
+	for _, c := range s {
+		if unicode.IsControl(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// birthDate parses the requested date, or draws one between 1940 and
+// 2005 when none is given.
+func (p *Provider) birthDate(s string) (time.Time, error) {
+	if s == "" {
+		var b [8]byte
+		if _, err := io.ReadFull(p.rand(), b[:]); err != nil {
+			return time.Time{}, err
+		}
+		start := time.Date(1940, 1, 1, 0, 0, 0, 0, time.UTC)
+		days := int(time.Date(2005, 12, 31, 0, 0, 0, 0, time.UTC).Sub(start).Hours() / 24)
+		return start.AddDate(0, 0, int(binary.BigEndian.Uint64(b[:])%uint64(days+1))), nil
+	}
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if d.Year() < 1900 || d.Year() > 2039 || d.After(p.now()) {
+		return time.Time{}, errors.New("birth date out of range")
+	}
+	return d, nil
+}
+
+// enrolBegin: POST /passkey/enrol/begin (JSON enrolRequest) →
+// {"ceremony", "options"} for navigator.credentials.create.
+func (p *Provider) enrolBegin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if !p.SyntheticEnrolment {
+		p.jsonError(w, r, http.StatusNotFound, "bad_request")
+		return
+	}
+	if !isJSON(r) {
+		p.jsonError(w, r, http.StatusUnsupportedMediaType, "bad_request")
+		return
+	}
+	var req enrolRequest
+	if err := decodeJSON(r, &req); err != nil {
+		p.jsonError(w, r, http.StatusBadRequest, "bad_request")
+		return
+	}
+	req.GivenName, req.FamilyName = strings.TrimSpace(req.GivenName), strings.TrimSpace(req.FamilyName)
+	if _, ok := attemptParam(req.Attempt); !ok {
+		p.jsonError(w, r, http.StatusBadRequest, "bad_request")
+		return
+	}
+	if !validName(req.GivenName) || !validName(req.FamilyName) {
+		p.jsonError(w, r, http.StatusBadRequest, "enrol_name")
+		return
+	}
+	switch req.Kind {
+	case "":
+		req.Kind = identity.KindFnr
+	case identity.KindFnr, identity.KindDnr:
+	default:
+		p.jsonError(w, r, http.StatusBadRequest, "bad_request")
+		return
+	}
+	born, err := p.birthDate(req.BirthDate)
+	if err != nil {
+		p.jsonError(w, r, http.StatusBadRequest, "enrol_birth")
+		return
+	}
+	person, err := p.newSyntheticPerson(r, req, born)
+	if err != nil {
+		p.log().ErrorContext(ctx, "synthetic person", "err", err)
+		p.jsonError(w, r, http.StatusInternalServerError, "internal")
+		return
+	}
+	id, opts, err := p.WebAuthn.BeginRegistration(ctx, passkey.RegistrationRequest{
+		Person: person, NewPerson: true, Name: p.defaultName(r), Attempt: req.Attempt,
+	})
+	if err != nil {
+		p.log().ErrorContext(ctx, "begin enrolment", "err", err)
+		p.jsonError(w, r, http.StatusInternalServerError, "internal")
+		return
+	}
+	writeJSON(w, http.StatusOK, ceremonyReply{Ceremony: id, Options: opts})
+}
+
+// newSyntheticPerson makes up the person, with a number nobody holds yet.
+func (p *Provider) newSyntheticPerson(r *http.Request, req enrolRequest, born time.Time) (*store.Person, error) {
+	scheme := "no:" + req.Kind
+	for range 20 {
+		number, err := identity.SyntheticNO(p.rand(), req.Kind, born)
+		if err != nil {
+			return nil, err
+		}
+		_, err = p.Persons.GetPersonByIdentifier(r.Context(), scheme, number)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		id, err := p.randomID(16)
+		if err != nil {
+			return nil, err
+		}
+		handle := make([]byte, 32)
+		if _, err := io.ReadFull(p.rand(), handle); err != nil {
+			return nil, err
+		}
+		return &store.Person{
+			ID: id, WebAuthnID: handle, GivenName: req.GivenName, FamilyName: req.FamilyName,
+			BirthDate:      born.Format(time.DateOnly),
+			Identifiers:    []store.Identifier{{Scheme: scheme, Value: number}},
+			ProofingLevel:  "high",
+			ProofingMethod: "synthetic",
+			Synthetic:      true,
+		}, nil
+	}
+	return nil, errors.New("no free synthetic number for that birth date")
+}
+
+// defaultName labels a new passkey: "Passkey 2026-11-21".
+func (p *Provider) defaultName(r *http.Request) string {
+	return fmt.Sprintf(p.Pages.T(p.lang(r), "passkey.default_name"), p.now().Format(time.DateOnly))
+}
+
+// enrolledTicket is what the enrolled page shows, once.
+type enrolledTicket struct {
+	Codes      []string `json:"codes"`
+	Scheme     string   `json:"scheme"`
+	Number     string   `json:"number"`
+	GivenName  string   `json:"given_name"`
+	FamilyName string   `json:"family_name"`
+	Continue   string   `json:"continue"`
+}
+
+// continueTicket finishes the login that the enrolment was.
+type continueTicket struct {
+	Attempt  string    `json:"attempt"`
+	PersonID string    `json:"person"`
+	UV       bool      `json:"uv"`
+	BE       bool      `json:"be"`
+	At       time.Time `json:"at"`
+}
+
+// enrolFinish: POST /passkey/enrol/finish?ceremony=… with the credential
+// JSON → stores person, passkey and recovery codes →
+// {"redirect": "/passkey/enrolled?t=…"}.
+func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if !p.SyntheticEnrolment {
+		p.jsonError(w, r, http.StatusNotFound, "bad_request")
+		return
+	}
+	if !isJSON(r) {
+		p.jsonError(w, r, http.StatusUnsupportedMediaType, "bad_request")
+		return
+	}
+	body, err := readBody(r, passkey.MaxResponseSize)
+	var reg *passkey.Registration
+	if err != nil {
+		err = passkey.ErrBadInput
+	} else {
+		reg, err = p.WebAuthn.FinishRegistration(ctx, r.URL.Query().Get("ceremony"), "", body)
+	}
+	if err != nil {
+		reason := passkey.Reason(err)
+		if reason == "internal" {
+			p.log().ErrorContext(ctx, "finish enrolment", "err", err)
+		}
+		p.auditFailure(ctx, "enrolment", reason, "synthetic", "")
+		p.jsonError(w, r, statusFor(err), reason)
+		return
+	}
+	person := reg.Person
+	codes, err := p.replaceCodes(r, person.ID)
+	if err != nil {
+		p.log().ErrorContext(ctx, "enrolment recovery codes", "err", err)
+		p.jsonError(w, r, http.StatusInternalServerError, "internal")
+		return
+	}
+	p.audit(ctx, &store.AuditEvent{Type: "enrolment", Result: store.ResultSuccess, PersonID: person.ID,
+		Details: map[string]string{"method": "synthetic", "credential": credentialRef(reg.Passkey.CredentialID)}})
+
+	cont, err := p.putTicket(ctx, "continue", continueTicket{
+		Attempt: reg.Attempt, PersonID: person.ID, UV: reg.UserVerified, BE: reg.BackupEligible, At: p.now(),
+	}, ticketLifetime)
+	if err != nil {
+		p.log().ErrorContext(ctx, "enrolment ticket", "err", err)
+		p.jsonError(w, r, http.StatusInternalServerError, "internal")
+		return
+	}
+	t := enrolledTicket{Codes: codes, GivenName: person.GivenName, FamilyName: person.FamilyName, Continue: cont}
+	if len(person.Identifiers) > 0 {
+		t.Scheme, t.Number = person.Identifiers[0].Scheme, person.Identifiers[0].Value
+	}
+	view, err := p.putTicket(ctx, "enrolled", t, ticketLifetime)
+	if err != nil {
+		p.log().ErrorContext(ctx, "enrolment ticket", "err", err)
+		p.jsonError(w, r, http.StatusInternalServerError, "internal")
+		return
+	}
+	writeJSON(w, http.StatusOK, redirectReply{Redirect: "/passkey/enrolled?" + url.Values{"t": {view}}.Encode()})
+}
+
+type enrolledData struct {
+	Name        string
+	SchemeLabel string
+	Number      string
+	Codes       []string
+	Continue    string
+}
+
+// enrolledPage shows the recovery codes once: the ticket is taken, so a
+// reload or a copied link shows an explanation instead.
+func (p *Provider) enrolledPage(w http.ResponseWriter, r *http.Request) {
+	var t enrolledTicket
+	if err := p.takeTicket(r.Context(), "enrolled", r.URL.Query().Get("t"), &t); err != nil {
+		if errors.Is(err, errNoTicket) {
+			p.Pages.Error(w, r, http.StatusGone, p.lang(r), errorPage("enrol.gone", ""))
+			return
+		}
+		p.internalError(w, r, "enrolled ticket", err)
+		return
+	}
+	lang := p.lang(r)
+	p.Pages.Render(w, r, http.StatusOK, "enrol_codes", lang, enrolledData{
+		Name: strings.TrimSpace(t.GivenName + " " + t.FamilyName), SchemeLabel: p.schemeLabel(lang, t.Scheme),
+		Number: t.Number, Codes: t.Codes, Continue: t.Continue,
+	})
+}
+
+// enrolledContinue finishes the login with the new passkey, once.
+func (p *Provider) enrolledContinue(w http.ResponseWriter, r *http.Request) {
+	var t continueTicket
+	if err := p.takeTicket(r.Context(), "continue", r.PostFormValue("ticket"), &t); err != nil {
+		if errors.Is(err, errNoTicket) {
+			p.Pages.Error(w, r, http.StatusBadRequest, p.lang(r), errorPage("enrol.used", ""))
+			return
+		}
+		p.internalError(w, r, "continue ticket", err)
+		return
+	}
+	person, err := p.Persons.GetPerson(r.Context(), t.PersonID)
+	if err != nil {
+		p.internalError(w, r, "enrolled person", err)
+		return
+	}
+	p.finishRedirect(w, r, t.Attempt, passkeyResult(person, t.UV, t.BE, t.At))
+}
+
+// errorPage names the keys prefix.title, prefix.message, prefix.next.
+func errorPage(prefix, back string) httpx.ErrorPage {
+	return httpx.ErrorPage{Title: prefix + ".title", Message: prefix + ".message", Next: prefix + ".next", BackURL: back}
+}

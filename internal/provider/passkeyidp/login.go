@@ -1,0 +1,124 @@
+package passkeyidp
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/varde-eid/varde/internal/passkey"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// loginData is the passkey_login page.
+type loginData struct {
+	Attempt    string
+	RecoverURL string
+	// EnrolURL is set when synthetic enrolment is on.
+	EnrolURL string
+	CSRF     string
+	// ShowCancel: the login belongs to a relying party's request, so
+	// there may be other ways to log in.
+	ShowCancel bool
+}
+
+func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
+	attempt, ok := attemptParam(r.URL.Query().Get("attempt"))
+	if !ok {
+		p.badRequest(w, r)
+		return
+	}
+	token, err := p.formToken(w, r)
+	if err != nil {
+		p.internalError(w, r, "form token", err)
+		return
+	}
+	q := url.Values{"attempt": {attempt}}.Encode()
+	d := loginData{Attempt: attempt, RecoverURL: "/passkey/recover?" + q, CSRF: token, ShowCancel: attempt != ""}
+	if p.SyntheticEnrolment {
+		d.EnrolURL = "/passkey/enrol?" + q
+	}
+	p.Pages.Render(w, r, http.StatusOK, "passkey_login", p.lang(r), d)
+}
+
+type beginRequest struct {
+	Attempt string `json:"attempt"`
+}
+
+// loginBegin: POST /passkey/login/begin {"attempt": "…"} →
+// {"ceremony": "…", "options": {"publicKey": {…}}}.
+func (p *Provider) loginBegin(w http.ResponseWriter, r *http.Request) {
+	if !isJSON(r) {
+		p.jsonError(w, r, http.StatusUnsupportedMediaType, "bad_request")
+		return
+	}
+	var req beginRequest
+	if err := decodeJSON(r, &req); err != nil {
+		p.jsonError(w, r, http.StatusBadRequest, "bad_request")
+		return
+	}
+	if _, ok := attemptParam(req.Attempt); !ok {
+		p.jsonError(w, r, http.StatusBadRequest, "bad_request")
+		return
+	}
+	id, opts, err := p.WebAuthn.BeginLogin(r.Context(), req.Attempt)
+	if err != nil {
+		p.log().ErrorContext(r.Context(), "begin passkey login", "err", err)
+		p.jsonError(w, r, http.StatusInternalServerError, "internal")
+		return
+	}
+	writeJSON(w, http.StatusOK, ceremonyReply{Ceremony: id, Options: opts})
+}
+
+// loginFinish: POST /passkey/login/finish?ceremony=… with the credential
+// JSON → {"redirect": "…"}, or 400 {"error", "message"}.
+func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if !isJSON(r) {
+		p.jsonError(w, r, http.StatusUnsupportedMediaType, "bad_request")
+		return
+	}
+	body, err := readBody(r, passkey.MaxResponseSize)
+	if err != nil {
+		body = nil // too large or unreadable: FinishLogin reports bad input
+		err = passkey.ErrBadInput
+	}
+	var res *passkey.LoginResult
+	if err == nil {
+		res, err = p.WebAuthn.FinishLogin(ctx, r.URL.Query().Get("ceremony"), body)
+	}
+	if err != nil {
+		reason := passkey.Reason(err)
+		if reason == "internal" {
+			p.log().ErrorContext(ctx, "finish passkey login", "err", err)
+		}
+		p.auditFailure(ctx, "authentication", reason, "passkey", "")
+		p.jsonError(w, r, statusFor(err), reason)
+		return
+	}
+	next, err := p.Finisher.Finish(w, r, res.AttemptID, passkeyResult(res.Person, res.UserVerified, res.BackupEligible, p.now()))
+	if err != nil {
+		p.log().ErrorContext(ctx, "finish login", "err", err)
+		p.jsonError(w, r, http.StatusInternalServerError, "internal")
+		return
+	}
+	writeJSON(w, http.StatusOK, redirectReply{Redirect: next})
+}
+
+// errNoSession is reported by account endpoints called without one.
+var errNoSession = errors.New("no session")
+
+// personOf returns the person of the request's session.
+func (p *Provider) personOf(r *http.Request) (*store.Session, *store.Person, error) {
+	s, err := p.Sessions.Current(r)
+	if err != nil {
+		return nil, nil, errNoSession
+	}
+	person, err := p.Persons.GetPerson(r.Context(), s.PersonID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, errNoSession
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, person, nil
+}

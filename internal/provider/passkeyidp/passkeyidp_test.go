@@ -1,0 +1,819 @@
+package passkeyidp_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/descope/virtualwebauthn"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/audit"
+	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/identity"
+	"github.com/varde-eid/varde/internal/passkey"
+	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/provider/passkeyidp"
+	"github.com/varde-eid/varde/internal/session"
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
+	"github.com/varde-eid/varde/web"
+)
+
+// finisher stands in for the broker: it records results, starts a
+// session like the broker does and returns where to go next.
+type finisher struct {
+	sessions *session.Manager
+	mu       sync.Mutex
+	results  []finished
+	fails    []string
+}
+
+type finished struct {
+	Attempt string
+	Result  provider.Result
+}
+
+func (f *finisher) Finish(w http.ResponseWriter, r *http.Request, attemptID string, res provider.Result) (string, error) {
+	f.mu.Lock()
+	f.results = append(f.results, finished{attemptID, res})
+	f.mu.Unlock()
+	s := &store.Session{PersonID: res.PersonID, Provider: res.Provider, Level: res.Level.String(), AMR: res.AMR, AuthTime: res.AuthTime}
+	if err := f.sessions.Start(r.Context(), w, r, s); err != nil {
+		return "", err
+	}
+	if attemptID == "" {
+		return "/account", nil
+	}
+	return "/resume?attempt=" + url.QueryEscape(attemptID), nil
+}
+
+func (f *finisher) Fail(w http.ResponseWriter, r *http.Request, attemptID, reason string) string {
+	f.mu.Lock()
+	f.fails = append(f.fails, reason)
+	f.mu.Unlock()
+	return "/login?" + url.Values{"req": {attemptID}, "err": {reason}}.Encode()
+}
+
+func (f *finisher) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.results)
+}
+
+func (f *finisher) last(t *testing.T) finished {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.results) == 0 {
+		t.Fatal("no login finished")
+	}
+	return f.results[len(f.results)-1]
+}
+
+type harness struct {
+	t      *testing.T
+	db     *sqlstore.DB
+	p      *passkeyidp.Provider
+	fin    *finisher
+	origin string
+	addr   string
+	rp     virtualwebauthn.RelyingParty
+	now    time.Time
+}
+
+// pagesFS holds the layout, the error page and this provider's pages, so
+// the test does not depend on other packages' templates.
+func pagesFS(t *testing.T) fs.FS {
+	m := fstest.MapFS{}
+	for _, name := range []string{"layout", "error", "passkey_login", "recover", "enrol", "enrol_codes", "account", "account_codes"} {
+		b, err := fs.ReadFile(web.Templates, "templates/"+name+".html")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m["templates/"+name+".html"] = &fstest.MapFile{Data: b}
+	}
+	return m
+}
+
+func newHarness(t *testing.T, synthetic bool) *harness {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "varde.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	log := slog.New(slog.DiscardHandler)
+	pages, err := httpx.NewPages(pagesFS(t), web.Locales, []httpx.Language{{Tag: "nb", Name: "Norsk bokmål"}, {Tag: "en", Name: "English"}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	h := &harness{t: t, db: db, origin: fmt.Sprintf("http://localhost:%d", port), addr: ln.Addr().String(),
+		now: time.Date(2026, 11, 21, 9, 30, 0, 0, time.UTC)}
+	h.rp = virtualwebauthn.RelyingParty{Name: "Varde", ID: "localhost", Origin: h.origin}
+	now := func() time.Time { return h.now }
+	// WebAuthn RP IDs cannot be IP addresses: the server listens on
+	// 127.0.0.1 and is addressed as localhost.
+	w, err := passkey.NewWebAuthn("localhost", "Varde", []string{h.origin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions := &session.Manager{Store: db, Lifetime: time.Hour, Now: now}
+	h.fin = &finisher{sessions: sessions}
+	h.p = &passkeyidp.Provider{
+		WebAuthn: &passkey.Service{WebAuthn: w, Persons: db, Passkeys: db, Challenges: db, Now: now},
+		Persons:  db, Passkeys: db, RecoveryCodes: db, Challenges: db, Limits: db,
+		Sessions: sessions, Finisher: h.fin, Pages: pages,
+		Audit:              &audit.Log{Store: db, Log: log, Now: now},
+		SyntheticEnrolment: synthetic, Now: now, Log: log,
+	}
+	mux := http.NewServeMux()
+	h.p.Register(mux)
+	// Where the finisher sends the browser, and the scripts.
+	mux.HandleFunc("GET /resume", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<!doctype html><title>resumed</title><p id="resumed">resumed</p>`)
+	})
+	static, err := fs.Sub(web.Static, "static")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	srv := httptest.NewUnstartedServer(httpx.SecurityHeaders(httpx.LimitBody(1<<20, mux)))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return h
+}
+
+// browser is one user agent with its own cookies.
+type browser struct {
+	h    *harness
+	c    *http.Client
+	lang string
+}
+
+func (h *harness) browser(lang string) *browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	dial := &net.Dialer{}
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return dial.DialContext(ctx, network, h.addr)
+	}}
+	h.t.Cleanup(tr.CloseIdleConnections)
+	return &browser{h: h, lang: lang, c: &http.Client{Jar: jar, Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+type reply struct {
+	status   int
+	body     string
+	location string
+	header   http.Header
+}
+
+func (b *browser) do(req *http.Request) reply {
+	b.h.t.Helper()
+	if b.lang != "" {
+		req.Header.Set("Accept-Language", b.lang)
+	}
+	res, err := b.c.Do(req)
+	if err != nil {
+		b.h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return reply{status: res.StatusCode, body: string(body), location: res.Header.Get("Location"), header: res.Header}
+}
+
+func (b *browser) get(path string) reply {
+	b.h.t.Helper()
+	req, _ := http.NewRequest("GET", b.h.origin+path, nil)
+	return b.do(req)
+}
+
+func (b *browser) form(path string, v url.Values) reply {
+	b.h.t.Helper()
+	req, _ := http.NewRequest("POST", b.h.origin+path, strings.NewReader(v.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(req)
+}
+
+func (b *browser) json(path string, body any, csrf string) (reply, map[string]any) {
+	b.h.t.Helper()
+	var raw []byte
+	switch v := body.(type) {
+	case []byte:
+		raw = v
+	case string:
+		raw = []byte(v)
+	default:
+		raw, _ = json.Marshal(v)
+	}
+	req, _ := http.NewRequest("POST", b.h.origin+path, bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	if csrf != "" {
+		req.Header.Set("X-CSRF-Token", csrf)
+	}
+	r := b.do(req)
+	var m map[string]any
+	if err := json.Unmarshal([]byte(r.body), &m); err != nil {
+		b.h.t.Fatalf("POST %s: %d, not JSON: %q", path, r.status, r.body)
+	}
+	return r, m
+}
+
+func field(t *testing.T, page, name string) string {
+	t.Helper()
+	m := regexp.MustCompile(`name="` + name + `" value="([^"]*)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no %s field in page", name)
+	}
+	return m[1]
+}
+
+func attr(t *testing.T, page, name string) string {
+	t.Helper()
+	m := regexp.MustCompile(name + `="([^"]*)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no %s attribute in page", name)
+	}
+	return m[1]
+}
+
+var codeRE = regexp.MustCompile(`<code class="codes">([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})</code>`)
+
+func codesIn(page string) []string {
+	var out []string
+	for _, m := range codeRE.FindAllStringSubmatch(page, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// device is a software authenticator with one credential.
+type device struct {
+	auth virtualwebauthn.Authenticator
+	cred virtualwebauthn.Credential
+}
+
+func newDevice(synced bool) *device {
+	return &device{
+		auth: virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{BackupEligible: synced, BackupState: synced}),
+		cred: virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2),
+	}
+}
+
+func options(t *testing.T, m map[string]any) (string, string) {
+	t.Helper()
+	id, _ := m["ceremony"].(string)
+	opts, err := json.Marshal(m["options"])
+	if id == "" || err != nil {
+		t.Fatalf("begin reply %v", m)
+	}
+	return id, string(opts)
+}
+
+// create runs navigator.credentials.create on d for a begin reply.
+func (h *harness) create(t *testing.T, d *device, begun map[string]any) (string, []byte) {
+	t.Helper()
+	id, opts := options(t, begun)
+	o, err := virtualwebauthn.ParseAttestationOptions(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.auth.Options.UserHandle = []byte(o.UserID)
+	return id, []byte(virtualwebauthn.CreateAttestationResponse(h.rp, d.auth, d.cred, *o))
+}
+
+// get runs navigator.credentials.get on d for a begin reply, as if the
+// page were at rp.
+func (h *harness) get(t *testing.T, rp virtualwebauthn.RelyingParty, d *device, begun map[string]any) (string, []byte) {
+	t.Helper()
+	id, opts := options(t, begun)
+	o, err := virtualwebauthn.ParseAssertionOptions(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.cred.Counter++
+	return id, []byte(virtualwebauthn.CreateAssertionResponse(rp, d.auth, d.cred, *o))
+}
+
+type enrolled struct {
+	codes  []string
+	number string
+	next   string
+	person string
+}
+
+// enrol creates a test person with a passkey on d and continues the login.
+func (b *browser) enrol(d *device, attempt, kind string) enrolled {
+	t := b.h.t
+	t.Helper()
+	if r := b.get("/passkey/enrol?attempt=" + url.QueryEscape(attempt)); r.status != 200 {
+		t.Fatalf("enrol page: %d", r.status)
+	}
+	r, begun := b.json("/passkey/enrol/begin", map[string]string{"attempt": attempt, "given_name": "Kari", "family_name": "Nordmann", "kind": kind}, "")
+	if r.status != 200 {
+		t.Fatalf("enrol begin: %d %v", r.status, begun)
+	}
+	id, body := b.h.create(t, d, begun)
+	r, done := b.json("/passkey/enrol/finish?ceremony="+url.QueryEscape(id), body, "")
+	if r.status != 200 {
+		t.Fatalf("enrol finish: %d %v", r.status, done)
+	}
+	view := done["redirect"].(string)
+	page := b.get(view)
+	if page.status != 200 || !strings.Contains(page.header.Get("Cache-Control"), "no-store") {
+		t.Fatalf("enrolled page: %d %v", page.status, page.header)
+	}
+	e := enrolled{codes: codesIn(page.body)}
+	if m := regexp.MustCompile(`<dd><code>(\d{11})</code></dd>`).FindStringSubmatch(page.body); m != nil {
+		e.number = m[1]
+	}
+	ticket := field(t, page.body, "ticket")
+	// The page cannot be shown twice.
+	if again := b.get(view); again.status != http.StatusGone {
+		t.Fatalf("enrolled page shown twice: %d", again.status)
+	}
+	before := b.h.fin.count()
+	cont := b.form("/passkey/enrolled/continue", url.Values{"ticket": {ticket}})
+	if cont.status != http.StatusSeeOther {
+		t.Fatalf("continue: %d %s", cont.status, cont.body)
+	}
+	e.next = cont.location
+	e.person = b.h.fin.last(t).Result.PersonID
+	// Nor can the login be continued twice.
+	if again := b.form("/passkey/enrolled/continue", url.Values{"ticket": {ticket}}); again.status != http.StatusBadRequest || b.h.fin.count() != before+1 {
+		t.Fatalf("continued twice: %d, %d logins", again.status, b.h.fin.count())
+	}
+	return e
+}
+
+// login runs a passkey login for attempt with d at rp.
+func (b *browser) login(d *device, rp virtualwebauthn.RelyingParty, attempt string) (reply, map[string]any) {
+	t := b.h.t
+	t.Helper()
+	r, begun := b.json("/passkey/login/begin", map[string]string{"attempt": attempt}, "")
+	if r.status != 200 {
+		t.Fatalf("login begin: %d %v", r.status, begun)
+	}
+	id, body := b.h.get(t, rp, d, begun)
+	return b.json("/passkey/login/finish?ceremony="+url.QueryEscape(id), body, "")
+}
+
+func (h *harness) auditEvents(t *testing.T) []*store.AuditEvent {
+	t.Helper()
+	ev, err := h.db.ListAudit(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func hasEvent(events []*store.AuditEvent, typ, result, reason string) bool {
+	return slices.ContainsFunc(events, func(e *store.AuditEvent) bool {
+		return e.Type == typ && e.Result == result && e.Reason == reason && e.Provider == "passkey"
+	})
+}
+
+func TestEnrolThenLogin(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		synced bool
+		kind   string
+		level  assurance.Level
+		amr    []string
+	}{
+		{"device-bound birth number", false, "fnr", assurance.High, []string{"hwk", "user", "mfa"}},
+		{"synced D-number", true, "dnr", assurance.Substantial, []string{"swk", "user", "mfa"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := h.browser("en")
+			d := newDevice(tt.synced)
+			e := b.enrol(d, "att-enrol", tt.kind)
+			if e.next != "/resume?attempt=att-enrol" {
+				t.Fatalf("next = %q", e.next)
+			}
+			res := h.fin.last(t)
+			if res.Attempt != "att-enrol" || res.Result.Level != tt.level || !slices.Equal(res.Result.AMR, tt.amr) ||
+				res.Result.Method != "passkey" || res.Result.Provider != "passkey" || res.Result.AuthTime.IsZero() {
+				t.Fatalf("enrolment login = %+v", res)
+			}
+			if len(e.codes) != passkeyidp.RecoveryCodeCount || len(slices.Compact(slices.Sorted(slices.Values(e.codes)))) != len(e.codes) {
+				t.Fatalf("codes = %v", e.codes)
+			}
+			n, err := identity.ParseNO(e.number)
+			if err != nil || !n.Synthetic() || n.Scheme != "no:"+tt.kind {
+				t.Fatalf("number %q: %+v %v", e.number, n, err)
+			}
+			p, err := h.db.GetPerson(ctx, e.person)
+			if err != nil || !p.Synthetic || p.ProofingLevel != "high" || p.ProofingMethod != "synthetic" ||
+				len(p.WebAuthnID) != 32 || p.Identifiers[0].Value != e.number || p.BirthDate != n.BirthDate.Format(time.DateOnly) {
+				t.Fatalf("person = %+v, %v", p, err)
+			}
+			if left, _ := h.db.CountRecoveryCodes(ctx, p.ID); left != passkeyidp.RecoveryCodeCount {
+				t.Fatalf("%d codes stored", left)
+			}
+
+			// A later passkey login reaches the same level.
+			r, m := b.login(d, h.rp, "att-login")
+			if r.status != 200 || m["redirect"] != "/resume?attempt=att-login" {
+				t.Fatalf("login: %d %v", r.status, m)
+			}
+			res = h.fin.last(t)
+			if res.Attempt != "att-login" || res.Result.PersonID != p.ID || res.Result.Level != tt.level || !slices.Equal(res.Result.AMR, tt.amr) {
+				t.Fatalf("login result = %+v", res)
+			}
+		})
+	}
+	if !hasEvent(h.auditEvents(t), "enrolment", store.ResultSuccess, "") {
+		t.Fatal("no enrolment audit event")
+	}
+}
+
+func TestLoginFailures(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	d := newDevice(false)
+	b.enrol(d, "a", "fnr")
+	logins := h.fin.count()
+
+	// Phishing: the page was at another origin.
+	evil := virtualwebauthn.RelyingParty{ID: "localhost", Origin: "https://evil.example"}
+	r, m := b.login(d, evil, "a")
+	if r.status != 400 || m["error"] != "wrong_origin" || !strings.Contains(m["message"].(string), "another website") {
+		t.Fatalf("wrong origin: %d %v", r.status, m)
+	}
+	if !hasEvent(h.auditEvents(t), "authentication", store.ResultFailure, "wrong_origin") {
+		t.Fatal("no audit event for the wrong origin")
+	}
+
+	// Replay of a good assertion.
+	_, begun := b.json("/passkey/login/begin", map[string]string{"attempt": "a"}, "")
+	id, body := h.get(t, h.rp, d, begun)
+	if r, _ := b.json("/passkey/login/finish?ceremony="+id, body, ""); r.status != 200 {
+		t.Fatalf("first use: %d", r.status)
+	}
+	r, m = b.json("/passkey/login/finish?ceremony="+id, body, "")
+	if r.status != 400 || m["error"] != "replay" {
+		t.Fatalf("replay: %d %v", r.status, m)
+	}
+
+	// Malformed and oversize bodies, wrong content type.
+	_, begun = b.json("/passkey/login/begin", map[string]string{"attempt": "a"}, "")
+	if r, m := b.json("/passkey/login/finish?ceremony="+begun["ceremony"].(string), "{not json", ""); r.status != 400 || m["error"] != "bad_input" {
+		t.Fatalf("malformed: %d %v", r.status, m)
+	}
+	big := append([]byte(`{"id":"`), bytes.Repeat([]byte("A"), passkey.MaxResponseSize)...)
+	if r, m := b.json("/passkey/login/finish?ceremony=x", big, ""); r.status != 400 || m["error"] != "bad_input" {
+		t.Fatalf("oversize: %d %v", r.status, m)
+	}
+	req, _ := http.NewRequest("POST", h.origin+"/passkey/login/begin", strings.NewReader(`{"attempt":"a"}`))
+	req.Header.Set("Content-Type", "text/plain")
+	if r := b.do(req); r.status != http.StatusUnsupportedMediaType || !strings.Contains(r.body, "bad_request") {
+		t.Fatalf("text/plain begin: %d %s", r.status, r.body)
+	}
+
+	// A Norwegian page gets Norwegian messages.
+	nb := h.browser("nb")
+	r, m = nb.login(d, evil, "a")
+	if r.status != 400 || !strings.Contains(m["message"].(string), "annet nettsted") {
+		t.Fatalf("Norwegian message: %v", m)
+	}
+	if h.fin.count() != logins+1 {
+		t.Fatalf("%d logins finished, want %d", h.fin.count(), logins+1)
+	}
+}
+
+func TestRecoveryCodes(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	e := h.browser("en").enrol(newDevice(false), "a", "fnr")
+
+	b := h.browser("en")
+	page := b.get("/passkey/recover?attempt=r1")
+	if page.status != 200 {
+		t.Fatalf("recover page: %d", page.status)
+	}
+	csrf := field(t, page.body, "csrf")
+	typed := strings.ToLower(strings.ReplaceAll(e.codes[0], "-", " "))
+	r := b.form("/passkey/recover", url.Values{"attempt": {"r1"}, "csrf": {csrf}, "code": {typed}})
+	if r.status != http.StatusSeeOther || r.location != "/resume?attempt=r1" {
+		t.Fatalf("recovery: %d %q", r.status, r.location)
+	}
+	res := h.fin.last(t)
+	if res.Result.PersonID != e.person || res.Result.Level != assurance.Low || !slices.Equal(res.Result.AMR, []string{"otp"}) || res.Result.Method != "recovery-code" {
+		t.Fatalf("recovery result = %+v", res)
+	}
+
+	// The code works only once.
+	r = b.form("/passkey/recover", url.Values{"attempt": {"r2"}, "csrf": {csrf}, "code": {e.codes[0]}})
+	if r.status != 400 || !strings.Contains(r.body, "That code did not work") ||
+		!strings.Contains(r.body, `aria-describedby="code-hint code-error"`) || !strings.Contains(r.body, `aria-invalid="true"`) {
+		t.Fatalf("reused code: %d %s", r.status, r.body)
+	}
+	if !hasEvent(h.auditEvents(t), "authentication", store.ResultFailure, "invalid_recovery_code") {
+		t.Fatal("no audit event for the reused code")
+	}
+
+	// Without the form token nothing happens.
+	nocsrf := h.browser("en")
+	if r := nocsrf.form("/passkey/recover", url.Values{"attempt": {"r3"}, "code": {e.codes[1]}}); r.status != http.StatusForbidden {
+		t.Fatalf("no csrf: %d", r.status)
+	}
+	if r := b.form("/passkey/recover", url.Values{"attempt": {"r3"}, "csrf": {"wrong"}, "code": {e.codes[1]}}); r.status != http.StatusForbidden {
+		t.Fatalf("wrong csrf: %d", r.status)
+	}
+
+	// MaxRecoveryTries per attempt, then even a good code is refused.
+	for i := range passkeyidp.MaxRecoveryTries {
+		if r := b.form("/passkey/recover", url.Values{"attempt": {"r4"}, "csrf": {csrf}, "code": {fmt.Sprintf("AAAA-BBBB-CCCC-%04d", i)}}); r.status != 400 {
+			t.Fatalf("try %d: %d", i, r.status)
+		}
+	}
+	r = b.form("/passkey/recover", url.Values{"attempt": {"r4"}, "csrf": {csrf}, "code": {e.codes[1]}})
+	if r.status != http.StatusTooManyRequests || !strings.Contains(r.body, "Too many tries") {
+		t.Fatalf("after the limit: %d", r.status)
+	}
+	if !hasEvent(h.auditEvents(t), "authentication", store.ResultFailure, "rate_limited") {
+		t.Fatal("no audit event for the limit")
+	}
+	// The code was not spent, and works in another attempt.
+	if r := b.form("/passkey/recover", url.Values{"attempt": {"r5"}, "csrf": {csrf}, "code": {e.codes[1]}}); r.status != http.StatusSeeOther {
+		t.Fatalf("second code: %d", r.status)
+	}
+	if left, _ := h.db.CountRecoveryCodes(ctx, e.person); left != passkeyidp.RecoveryCodeCount-2 {
+		t.Fatalf("%d codes left", left)
+	}
+	// A malformed code is explained.
+	if r := b.form("/passkey/recover", url.Values{"attempt": {"r6"}, "csrf": {csrf}, "code": {"ABC"}}); r.status != 400 || !strings.Contains(r.body, "16 letters and numbers. Check") {
+		t.Fatalf("malformed code: %d", r.status)
+	}
+}
+
+func TestAccount(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+
+	// Without a session the account page sends the person to log in.
+	if r := h.browser("en").get("/account"); r.status != http.StatusSeeOther || r.location != "/passkey/login?attempt=" {
+		t.Fatalf("account without session: %d %q", r.status, r.location)
+	}
+
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	if e.next != "/account" {
+		t.Fatalf("account enrolment next = %q", e.next)
+	}
+	page := b.get("/account")
+	if page.status != 200 || !strings.Contains(page.body, "Kari Nordmann") || !strings.Contains(page.body, e.number[:6]+"•••••") ||
+		strings.Contains(page.body, e.number) || !strings.Contains(page.body, "You have 10 unused recovery codes") {
+		t.Fatalf("account page: %d\n%s", page.status, page.body)
+	}
+	csrf := attr(t, page.body, "data-csrf")
+
+	// Add a passkey: the JSON endpoints need the token.
+	if r, m := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, ""); r.status != 403 || m["error"] != "csrf" {
+		t.Fatalf("begin without csrf: %d %v", r.status, m)
+	}
+	if r, m := h.browser("en").json("/account/passkeys/begin", map[string]string{}, csrf); r.status != 401 || m["error"] != "session" {
+		t.Fatalf("begin without session: %d %v", r.status, m)
+	}
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != 200 {
+		t.Fatalf("add begin: %d %v", r.status, begun)
+	}
+	laptop := newDevice(true)
+	id, body := h.create(t, laptop, begun)
+	r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf)
+	if r.status != 200 || m["redirect"] != "/account?done=added" {
+		t.Fatalf("add finish: %d %v", r.status, m)
+	}
+	keys, _ := h.db.ListPasskeys(ctx, e.person)
+	if len(keys) != 2 || !slices.ContainsFunc(keys, func(k *store.Passkey) bool { return k.Name == "Laptop" && k.BackupEligible }) {
+		t.Fatalf("passkeys after add: %d", len(keys))
+	}
+	page = b.get("/account?done=added")
+	if !strings.Contains(page.body, "The passkey was added.") || !strings.Contains(page.body, "Laptop") || !strings.Contains(page.body, "Can be synced") {
+		t.Fatalf("account after add:\n%s", page.body)
+	}
+	if !hasEvent(h.auditEvents(t), "passkey_added", store.ResultSuccess, "") {
+		t.Fatal("no audit event for the added passkey")
+	}
+
+	// Remove one: the form needs the session's token.
+	cred := regexp.MustCompile(`name="credential" value="([^"]+)"`).FindAllStringSubmatch(page.body, -1)
+	if len(cred) != 2 {
+		t.Fatalf("%d remove forms", len(cred))
+	}
+	first := cred[0][1]
+	if r := b.form("/account/passkeys/remove", url.Values{"credential": {first}}); r.status != http.StatusForbidden {
+		t.Fatalf("remove without csrf: %d", r.status)
+	}
+	if r := b.form("/account/passkeys/remove", url.Values{"credential": {first}, "csrf": {csrf[:len(csrf)-2] + "xx"}}); r.status != http.StatusForbidden {
+		t.Fatalf("remove with wrong csrf: %d", r.status)
+	}
+	other := h.browser("en")
+	other.enrol(newDevice(false), "", "fnr")
+	if r := other.form("/account/passkeys/remove", url.Values{"credential": {first}, "csrf": {csrf}}); r.status != http.StatusForbidden {
+		t.Fatalf("remove with another session's csrf: %d", r.status)
+	}
+	if r := b.form("/account/passkeys/remove", url.Values{"credential": {first}, "csrf": {csrf}}); r.status != http.StatusSeeOther || r.location != "/account?done=removed" {
+		t.Fatalf("remove: %d %q", r.status, r.location)
+	}
+	if keys, _ := h.db.ListPasskeys(ctx, e.person); len(keys) != 1 {
+		t.Fatalf("%d passkeys after remove", len(keys))
+	}
+	if !hasEvent(h.auditEvents(t), "passkey_removed", store.ResultSuccess, "") {
+		t.Fatal("no audit event for the removed passkey")
+	}
+
+	// The last passkey stays while there are no recovery codes.
+	if err := h.db.ReplaceRecoveryCodes(ctx, e.person, nil, h.now); err != nil {
+		t.Fatal(err)
+	}
+	last := cred[1][1]
+	r = b.form("/account/passkeys/remove", url.Values{"credential": {last}, "csrf": {csrf}})
+	if r.status != http.StatusConflict || !strings.Contains(r.body, "You cannot remove your only passkey") {
+		t.Fatalf("remove last: %d", r.status)
+	}
+	if keys, _ := h.db.ListPasskeys(ctx, e.person); len(keys) != 1 {
+		t.Fatal("last passkey removed")
+	}
+
+	// New recovery codes, shown once; then the last passkey may go.
+	if r := b.form("/account/recovery-codes", url.Values{}); r.status != http.StatusForbidden {
+		t.Fatalf("new codes without csrf: %d", r.status)
+	}
+	r = b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	codes := codesIn(r.body)
+	if r.status != 200 || len(codes) != passkeyidp.RecoveryCodeCount || !strings.Contains(r.header.Get("Cache-Control"), "no-store") {
+		t.Fatalf("new codes: %d %d", r.status, len(codes))
+	}
+	if !hasEvent(h.auditEvents(t), "recovery_codes_regenerated", store.ResultSuccess, "") {
+		t.Fatal("no audit event for new codes")
+	}
+	if r := b.form("/account/passkeys/remove", url.Values{"credential": {last}, "csrf": {csrf}}); r.status != http.StatusSeeOther {
+		t.Fatalf("remove last with codes: %d", r.status)
+	}
+
+	// The old codes are gone; a new one logs in to the account, and the
+	// account page suggests adding a passkey.
+	rb := h.browser("en")
+	rcsrf := field(t, rb.get("/passkey/recover?attempt=").body, "csrf")
+	if r := rb.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {rcsrf}, "code": {e.codes[3]}}); r.status != 400 {
+		t.Fatalf("old code after regeneration: %d", r.status)
+	}
+	if r := rb.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {rcsrf}, "code": {codes[0]}}); r.status != http.StatusSeeOther || r.location != "/account" {
+		t.Fatalf("new code: %d %q", r.status, r.location)
+	}
+	page = rb.get("/account")
+	if !strings.Contains(page.body, "You logged in with a recovery code") || !strings.Contains(page.body, "You have no passkeys") {
+		t.Fatalf("account after recovery:\n%s", page.body)
+	}
+}
+
+func TestPagesInBothLanguages(t *testing.T) {
+	h := newHarness(t, true)
+	pages := []struct {
+		path   string
+		en, nb string
+	}{
+		{"/passkey/login?attempt=x", "Log in with your passkey", "Logg inn med passnøkkelen din"},
+		{"/passkey/recover?attempt=x", "Log in with a recovery code", "Logg inn med en gjenopprettingskode"},
+		{"/passkey/enrol?attempt=x", "Create a test person", "Lag en testperson"},
+	}
+	for _, p := range pages {
+		for _, lang := range []string{"en", "nb"} {
+			want := p.en
+			if lang == "nb" {
+				want = p.nb
+			}
+			r := h.browser(lang).get(p.path)
+			if r.status != 200 || !strings.Contains(r.body, `<html lang="`+lang+`">`) || !strings.Contains(r.body, want) {
+				t.Errorf("%s in %s: %d, want %q", p.path, lang, r.status, want)
+			}
+			// Scripts only from files (CSP script-src 'self').
+			if n, m := strings.Count(r.body, "<script"), strings.Count(r.body, `<script src="/static/`); n != m {
+				t.Errorf("%s: inline script", p.path)
+			}
+		}
+	}
+	login := h.browser("en").get("/passkey/login?attempt=x").body
+	for _, s := range []string{`/passkey/recover?attempt=x`, `/passkey/enrol?attempt=x`, `<noscript>`, `aria-live="polite"`, `data-attempt="x"`, `action="/passkey/cancel"`} {
+		if !strings.Contains(login, s) {
+			t.Errorf("login page lacks %s", s)
+		}
+	}
+}
+
+func TestEnrolmentOff(t *testing.T) {
+	h := newHarness(t, false)
+	b := h.browser("en")
+	if r := b.get("/passkey/enrol?attempt=x"); r.status != 404 {
+		t.Fatalf("enrol page: %d", r.status)
+	}
+	if r, _ := b.json("/passkey/enrol/begin", map[string]string{"given_name": "A", "family_name": "B"}, ""); r.status != 404 {
+		t.Fatalf("enrol begin: %d", r.status)
+	}
+	if strings.Contains(b.get("/passkey/login?attempt=x").body, "/passkey/enrol") {
+		t.Fatal("login page offers enrolment")
+	}
+}
+
+func TestEnrolValidation(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	tests := []struct {
+		name string
+		req  map[string]string
+		code string
+	}{
+		{"no name", map[string]string{"given_name": " ", "family_name": "B"}, "enrol_name"},
+		{"control character", map[string]string{"given_name": "A\x00", "family_name": "B"}, "enrol_name"},
+		{"future birth", map[string]string{"given_name": "A", "family_name": "B", "birth_date": "2030-01-01"}, "enrol_birth"},
+		{"bad birth", map[string]string{"given_name": "A", "family_name": "B", "birth_date": "17.05.1990"}, "enrol_birth"},
+		{"bad kind", map[string]string{"given_name": "A", "family_name": "B", "kind": "hnr"}, "bad_request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, m := b.json("/passkey/enrol/begin", tt.req, "")
+			if r.status != 400 || m["error"] != tt.code || m["message"] == "" {
+				t.Fatalf("%d %v, want %s", r.status, m, tt.code)
+			}
+		})
+	}
+	// A given birth date is used.
+	r, begun := b.json("/passkey/enrol/begin", map[string]string{"given_name": "A", "family_name": "B", "birth_date": "1990-05-17"}, "")
+	if r.status != 200 {
+		t.Fatalf("%d %v", r.status, begun)
+	}
+	id, body := h.create(t, newDevice(false), begun)
+	if r, _ := b.json("/passkey/enrol/finish?ceremony="+id, body, ""); r.status != 200 {
+		t.Fatalf("finish: %d", r.status)
+	}
+	if p, err := h.db.GetPersonByWebAuthnID(context.Background(), mustOptionsUser(t, begun)); err != nil || p.BirthDate != "1990-05-17" || p.Identifiers[0].Value[:6] != "178590" {
+		t.Fatalf("person %+v, %v", p, err)
+	}
+}
+
+func mustOptionsUser(t *testing.T, begun map[string]any) []byte {
+	_, opts := options(t, begun)
+	o, err := virtualwebauthn.ParseAttestationOptions(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(o.UserID)
+}
+
+func TestStartAndCancel(t *testing.T) {
+	h := newHarness(t, true)
+	rec := httptest.NewRecorder()
+	h.p.Start(rec, httptest.NewRequest("GET", "/login/start", nil), provider.Attempt{ID: "req-1", Locale: "nb"})
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/passkey/login?attempt=req-1&lang=nb" {
+		t.Fatalf("Start: %d %q", rec.Code, rec.Header().Get("Location"))
+	}
+	info := h.p.Info()
+	if info.ID != "passkey" || info.MaxLevel != assurance.High || info.Name["nb"] != "Passnøkkel" || info.Name["en"] != "Passkey" {
+		t.Fatalf("Info = %+v", info)
+	}
+
+	b := h.browser("en")
+	csrf := field(t, b.get("/passkey/login?attempt=req-1").body, "csrf")
+	if r := b.form("/passkey/cancel", url.Values{"attempt": {"req-1"}}); r.status != http.StatusForbidden {
+		t.Fatalf("cancel without csrf: %d", r.status)
+	}
+	r := b.form("/passkey/cancel", url.Values{"attempt": {"req-1"}, "csrf": {csrf}})
+	if r.status != http.StatusSeeOther || r.location != "/login?err=cancelled&req=req-1" {
+		t.Fatalf("cancel: %d %q", r.status, r.location)
+	}
+}

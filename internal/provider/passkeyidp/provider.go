@@ -1,0 +1,315 @@
+package passkeyidp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/passkey"
+	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/session"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// ID is the provider's stable ID.
+const ID = "passkey"
+
+// Auditor records audit events; audit.Log implements it.
+type Auditor interface {
+	Record(ctx context.Context, e *store.AuditEvent)
+}
+
+// Provider is Varde's built-in passkey identity provider. It implements
+// provider.Provider and provider.Router. Build it with named fields;
+// Now, Rand and Log have defaults.
+type Provider struct {
+	// WebAuthn runs the ceremonies.
+	WebAuthn      *passkey.Service
+	Persons       store.Persons
+	Passkeys      store.Passkeys
+	RecoveryCodes store.RecoveryCodes
+	// Challenges holds the single-use tickets between enrolment and the
+	// page that shows recovery codes once.
+	Challenges store.Challenges
+	// Limits counts recovery code tries per attempt.
+	Limits store.ReplayCache
+	// Sessions is read by the account pages; the broker starts sessions.
+	Sessions *session.Manager
+	Finisher provider.Finisher
+	Pages    *httpx.Pages
+	Audit    Auditor
+	// SyntheticEnrolment lets visitors create synthetic test persons.
+	SyntheticEnrolment bool
+	Now                func() time.Time
+	Rand               io.Reader
+	Log                *slog.Logger
+}
+
+var (
+	_ provider.Provider = (*Provider)(nil)
+	_ provider.Router   = (*Provider)(nil)
+)
+
+// Limits and sizes.
+const (
+	// MaxRecoveryTries is how many recovery codes one attempt may try.
+	MaxRecoveryTries = 5
+	// RecoveryCodeCount is how many codes a person gets at a time.
+	RecoveryCodeCount = 10
+	// ticketLifetime bounds the enrolled page and its Continue button.
+	ticketLifetime = 10 * time.Minute
+	// maxJSON caps JSON request bodies other than WebAuthn responses.
+	maxJSON = 8 << 10
+	// maxAttempt caps attempt IDs taken from requests.
+	maxAttempt = 256
+)
+
+// Info implements provider.Provider.
+func (p *Provider) Info() provider.Info {
+	return provider.Info{ID: ID, Name: map[string]string{"en": "Passkey", "nb": "Passnøkkel"}, MaxLevel: assurance.High}
+}
+
+// Start implements provider.Provider: it sends the browser to the login
+// page for a.
+func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Attempt) {
+	q := url.Values{"attempt": {a.ID}}
+	if a.Locale != "" {
+		q.Set("lang", a.Locale)
+	}
+	http.Redirect(w, r, "/passkey/login?"+q.Encode(), http.StatusSeeOther)
+}
+
+// Register implements provider.Router.
+func (p *Provider) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /passkey/login", p.loginPage)
+	mux.HandleFunc("POST /passkey/login/begin", p.loginBegin)
+	mux.HandleFunc("POST /passkey/login/finish", p.loginFinish)
+	mux.HandleFunc("POST /passkey/cancel", p.cancel)
+
+	mux.HandleFunc("GET /passkey/recover", p.recoverPage)
+	mux.HandleFunc("POST /passkey/recover", p.recoverSubmit)
+
+	mux.HandleFunc("GET /passkey/enrol", p.enrolPage)
+	mux.HandleFunc("POST /passkey/enrol/begin", p.enrolBegin)
+	mux.HandleFunc("POST /passkey/enrol/finish", p.enrolFinish)
+	mux.HandleFunc("GET /passkey/enrolled", p.enrolledPage)
+	mux.HandleFunc("POST /passkey/enrolled/continue", p.enrolledContinue)
+
+	mux.HandleFunc("GET /account", p.accountPage)
+	mux.HandleFunc("POST /account/passkeys/begin", p.addBegin)
+	mux.HandleFunc("POST /account/passkeys/finish", p.addFinish)
+	mux.HandleFunc("POST /account/passkeys/remove", p.removePasskey)
+	mux.HandleFunc("POST /account/recovery-codes", p.newCodes)
+}
+
+func (p *Provider) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+func (p *Provider) rand() io.Reader {
+	if p.Rand != nil {
+		return p.Rand
+	}
+	return rand.Reader
+}
+
+func (p *Provider) log() *slog.Logger {
+	if p.Log != nil {
+		return p.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (p *Provider) randomID(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(p.rand(), b); err != nil {
+		return "", fmt.Errorf("random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func (p *Provider) lang(r *http.Request) string { return p.Pages.Locale(r, nil) }
+
+// attemptParam reads the attempt ID; "" is an account login.
+func attemptParam(v string) (string, bool) {
+	return v, len(v) <= maxAttempt
+}
+
+// level is what a login reaches: the person's proofing level capped by
+// what the authenticator supports (assurance.FromEvidence).
+func level(person *store.Person, a assurance.Authenticator) assurance.Level {
+	proofing, err := assurance.Parse(person.ProofingLevel)
+	if err != nil {
+		return assurance.None
+	}
+	return assurance.FromEvidence(proofing, a)
+}
+
+// passkeyResult is the provider.Result of a passkey login.
+func passkeyResult(person *store.Person, uv, be bool, at time.Time) provider.Result {
+	a := assurance.Authenticator{Kind: assurance.KindPasskey, UserVerified: uv, BackupEligible: be}
+	return provider.Result{
+		Provider: ID, PersonID: person.ID, Level: level(person, a), AMR: assurance.AMR(a),
+		AuthTime: at, Method: "passkey",
+	}
+}
+
+// recoveryResult is the provider.Result of a recovery code login.
+func recoveryResult(person *store.Person, at time.Time) provider.Result {
+	a := assurance.Authenticator{Kind: assurance.KindRecoveryCode}
+	return provider.Result{
+		Provider: ID, PersonID: person.ID, Level: level(person, a), AMR: assurance.AMR(a),
+		AuthTime: at, Method: "recovery-code",
+	}
+}
+
+func (p *Provider) audit(ctx context.Context, e *store.AuditEvent) {
+	if p.Audit == nil {
+		return
+	}
+	e.Provider = ID
+	if e.Time.IsZero() {
+		e.Time = p.now().UTC().Truncate(time.Microsecond)
+	}
+	p.Audit.Record(ctx, e)
+}
+
+func (p *Provider) auditFailure(ctx context.Context, typ, reason, method, personID string) {
+	p.audit(ctx, &store.AuditEvent{Type: typ, Result: store.ResultFailure, Reason: reason, PersonID: personID,
+		Details: map[string]string{"method": method}})
+}
+
+// --- JSON API -----------------------------------------------------------
+
+// isJSON reports whether the request declares a JSON body. JSON endpoints
+// require it: a cross-site HTML form cannot send application/json, and a
+// cross-site script can only do so after a CORS preflight, which we never
+// answer. That is their CSRF protection (the account ones also check a
+// token).
+func isJSON(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
+}
+
+// readBody reads at most limit bytes; more is an error.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, errors.New("body too large")
+	}
+	return b, nil
+}
+
+func decodeJSON(r *http.Request, v any) error {
+	b, err := readBody(r, maxJSON)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// apiError is the JSON error body: a machine-readable code and a
+// plain-language message in the page language.
+type apiError struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+func (p *Provider) jsonError(w http.ResponseWriter, r *http.Request, status int, code string) {
+	writeJSON(w, status, apiError{Error: code, Message: p.Pages.T(p.lang(r), "passkey.err."+code)})
+}
+
+// ceremonyReply is what the begin endpoints return.
+type ceremonyReply struct {
+	Ceremony string          `json:"ceremony"`
+	Options  json.RawMessage `json:"options"`
+}
+
+type redirectReply struct {
+	Redirect string `json:"redirect"`
+}
+
+// statusFor is the HTTP status of a failed ceremony.
+func statusFor(err error) int {
+	if passkey.Reason(err) == "internal" {
+		return http.StatusInternalServerError
+	}
+	return http.StatusBadRequest
+}
+
+// --- pages --------------------------------------------------------------
+
+func (p *Provider) internalError(w http.ResponseWriter, r *http.Request, msg string, err error) {
+	p.log().ErrorContext(r.Context(), msg, "err", err, "req", httpx.RequestID(r.Context()))
+	p.Pages.Error(w, r, http.StatusInternalServerError, p.lang(r), httpx.ErrorPage{
+		Title: "error.internal.title", Message: "error.internal.message", Next: "error.internal.next",
+	})
+}
+
+func (p *Provider) badRequest(w http.ResponseWriter, r *http.Request) {
+	p.Pages.Error(w, r, http.StatusBadRequest, p.lang(r), httpx.ErrorPage{
+		Title: "error.badrequest.title", Message: "error.badrequest.message", Next: "error.badrequest.next",
+	})
+}
+
+func (p *Provider) forbidden(w http.ResponseWriter, r *http.Request) {
+	p.Pages.Error(w, r, http.StatusForbidden, p.lang(r), httpx.ErrorPage{
+		Title: "passkey.csrf.title", Message: "passkey.csrf.message", Next: "passkey.csrf.next",
+	})
+}
+
+func (p *Provider) notFound(w http.ResponseWriter, r *http.Request) {
+	p.Pages.Error(w, r, http.StatusNotFound, p.lang(r), httpx.ErrorPage{
+		Title: "error.notfound.title", Message: "error.notfound.message",
+	})
+}
+
+// finish hands a result to the broker and sends the browser on.
+func (p *Provider) finishRedirect(w http.ResponseWriter, r *http.Request, attempt string, res provider.Result) {
+	next, err := p.Finisher.Finish(w, r, attempt, res)
+	if err != nil {
+		p.internalError(w, r, "finish login", err)
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// cancel gives the attempt back to the broker, which offers other ways
+// to log in.
+func (p *Provider) cancel(w http.ResponseWriter, r *http.Request) {
+	attempt, ok := attemptParam(r.PostFormValue("attempt"))
+	if !ok {
+		p.badRequest(w, r)
+		return
+	}
+	if !checkFormToken(r) {
+		p.forbidden(w, r)
+		return
+	}
+	http.Redirect(w, r, p.Finisher.Fail(w, r, attempt, "cancelled"), http.StatusSeeOther)
+}

@@ -1,0 +1,197 @@
+package passkeyidp
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Recovery codes are 16 symbols of Crockford's base32 alphabet (no I, L,
+// O or U, so nothing looks alike): 80 random bits, shown as four groups
+// of four ("7KQ3-M9XD-...") and stored only as SHA-256 hashes. At 80 bits,
+// online guessing is hopeless even without the per-attempt limit.
+const codeAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// newRecoveryCodes returns n codes for display and their hashes.
+func newRecoveryCodes(r io.Reader, n int) (codes []string, hashes [][]byte, err error) {
+	for range n {
+		var b [10]byte // 80 bits = 16 symbols of 5 bits
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return nil, nil, fmt.Errorf("recovery codes: %w", err)
+		}
+		var raw [16]byte
+		var acc uint64
+		bits := 0
+		j := 0
+		for _, x := range b {
+			acc = acc<<8 | uint64(x)
+			bits += 8
+			for bits >= 5 {
+				bits -= 5
+				raw[j] = codeAlphabet[(acc>>bits)&31]
+				j++
+			}
+		}
+		s := string(raw[:])
+		codes = append(codes, s[0:4]+"-"+s[4:8]+"-"+s[8:12]+"-"+s[12:16])
+		hashes = append(hashes, hashCode(s))
+	}
+	return codes, hashes, nil
+}
+
+// normaliseCode accepts what people type: any case, spaces and dashes,
+// and the letters Crockford's alphabet reads as digits (I and L as 1, O
+// as 0). It returns the 16 symbols, or false.
+func normaliseCode(in string) (string, bool) {
+	var b strings.Builder
+	for _, c := range strings.ToUpper(in) {
+		switch c {
+		case ' ', '-', '\t', '\u00a0', '\u2013', '\u2010', '\u2011':
+			continue
+		case 'I', 'L':
+			c = '1'
+		case 'O':
+			c = '0'
+		}
+		if c > 127 || !strings.ContainsRune(codeAlphabet, c) {
+			return "", false
+		}
+		b.WriteRune(c)
+		if b.Len() > 16 {
+			return "", false
+		}
+	}
+	if b.Len() != 16 {
+		return "", false
+	}
+	return b.String(), true
+}
+
+func hashCode(normalised string) []byte {
+	h := sha256.Sum256([]byte(normalised))
+	return h[:]
+}
+
+// replaceCodes makes a new set of codes for person and returns them.
+func (p *Provider) replaceCodes(r *http.Request, personID string) ([]string, error) {
+	codes, hashes, err := newRecoveryCodes(p.rand(), RecoveryCodeCount)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.RecoveryCodes.ReplaceRecoveryCodes(r.Context(), personID, hashes, p.now()); err != nil {
+		return nil, fmt.Errorf("store recovery codes: %w", err)
+	}
+	return codes, nil
+}
+
+// recoverData is the recover page.
+type recoverData struct {
+	Attempt  string
+	CSRF     string
+	Error    string // message key
+	LoginURL string
+}
+
+func (p *Provider) renderRecover(w http.ResponseWriter, r *http.Request, status int, d recoverData) {
+	token, err := p.formToken(w, r)
+	if err != nil {
+		p.internalError(w, r, "form token", err)
+		return
+	}
+	d.CSRF = token
+	d.LoginURL = "/passkey/login?" + url.Values{"attempt": {d.Attempt}}.Encode()
+	p.Pages.Render(w, r, status, "recover", p.lang(r), d)
+}
+
+func (p *Provider) recoverPage(w http.ResponseWriter, r *http.Request) {
+	attempt, ok := attemptParam(r.URL.Query().Get("attempt"))
+	if !ok {
+		p.badRequest(w, r)
+		return
+	}
+	p.renderRecover(w, r, http.StatusOK, recoverData{Attempt: attempt})
+}
+
+// tryAllowed takes one of the attempt's MaxRecoveryTries slots; false
+// when all are used. The slots live in the shared replay cache, so the
+// limit holds across nodes. An account login (attempt "") has no attempt
+// to count against, so its slots are per client address.
+func (p *Provider) tryAllowed(r *http.Request, attempt string) (bool, error) {
+	key := "passkeyidp/recovery/attempt/" + attempt
+	if attempt == "" {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		key = "passkeyidp/recovery/account/" + host
+	}
+	now := p.now()
+	for i := 1; i <= MaxRecoveryTries; i++ {
+		err := p.Limits.Remember(r.Context(), key+"/"+strconv.Itoa(i), now.Add(time.Hour), now)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	attempt, ok := attemptParam(r.PostFormValue("attempt"))
+	if !ok {
+		p.badRequest(w, r)
+		return
+	}
+	if !checkFormToken(r) {
+		p.forbidden(w, r)
+		return
+	}
+	allowed, err := p.tryAllowed(r, attempt)
+	if err != nil {
+		p.internalError(w, r, "recovery rate limit", err)
+		return
+	}
+	if !allowed {
+		p.auditFailure(ctx, "authentication", "rate_limited", "recovery-code", "")
+		p.Pages.Error(w, r, http.StatusTooManyRequests, p.lang(r), errorPage("recover.limit", p.loginAgainURL(attempt)))
+		return
+	}
+	code, ok := normaliseCode(r.PostFormValue("code"))
+	if !ok {
+		p.auditFailure(ctx, "authentication", "malformed_recovery_code", "recovery-code", "")
+		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.format"})
+		return
+	}
+	personID, err := p.RecoveryCodes.UseRecoveryCode(ctx, hashCode(code), p.now())
+	if errors.Is(err, store.ErrNotFound) {
+		p.auditFailure(ctx, "authentication", "invalid_recovery_code", "recovery-code", "")
+		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.wrong"})
+		return
+	}
+	if err != nil {
+		p.internalError(w, r, "use recovery code", err)
+		return
+	}
+	person, err := p.Persons.GetPerson(ctx, personID)
+	if err != nil {
+		p.internalError(w, r, "recovery code person", err)
+		return
+	}
+	p.finishRedirect(w, r, attempt, recoveryResult(person, p.now()))
+}
+
+func (p *Provider) loginAgainURL(attempt string) string {
+	return "/passkey/login?" + url.Values{"attempt": {attempt}}.Encode()
+}

@@ -1,0 +1,228 @@
+// Varde passkey ceremonies: login, enrolment of test persons, adding a
+// passkey on the account page. Every element with class
+// "passkey-ceremony" describes one ceremony in data-* attributes:
+//   data-ceremony  "login", "enrol" or "add"
+//   data-begin     URL that returns {"ceremony", "options": {"publicKey"}}
+//   data-finish    URL that takes the credential and returns {"redirect"}
+//   data-attempt   the login attempt (login, enrol)
+//   data-csrf      sent as X-CSRF-Token (add)
+//   data-msg-*     every text shown, already in the page language
+// The server answers failures with {"error", "message"}; the message is
+// shown as it is. No inline script: the page's CSP allows only this file.
+(function () {
+  "use strict";
+
+  // --- base64url <-> ArrayBuffer (RFC 4648 §5, no padding) -------------
+  function fromB64url(s) {
+    s = String(s).replace(/-/g, "+").replace(/_/g, "/");
+    while (s.length % 4) {
+      s += "=";
+    }
+    var bin = atob(s);
+    var out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) {
+      out[i] = bin.charCodeAt(i);
+    }
+    return out.buffer;
+  }
+
+  function toB64url(buf) {
+    var bytes = new Uint8Array(buf);
+    var bin = "";
+    for (var i = 0; i < bytes.length; i++) {
+      bin += String.fromCharCode(bytes[i]);
+    }
+    return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function copy(o) {
+    var out = {};
+    for (var k in o) {
+      if (Object.prototype.hasOwnProperty.call(o, k)) {
+        out[k] = o[k];
+      }
+    }
+    return out;
+  }
+
+  function descriptors(list) {
+    return (list || []).map(function (c) {
+      var d = copy(c);
+      d.id = fromB64url(c.id);
+      return d;
+    });
+  }
+
+  // PublicKeyCredentialRequestOptionsJSON -> options for credentials.get.
+  function requestOptions(json) {
+    var o = copy(json);
+    o.challenge = fromB64url(json.challenge);
+    if (json.allowCredentials) {
+      o.allowCredentials = descriptors(json.allowCredentials);
+    }
+    return o;
+  }
+
+  // PublicKeyCredentialCreationOptionsJSON -> options for credentials.create.
+  function creationOptions(json) {
+    var o = copy(json);
+    o.challenge = fromB64url(json.challenge);
+    o.user = copy(json.user);
+    o.user.id = fromB64url(json.user.id);
+    if (json.excludeCredentials) {
+      o.excludeCredentials = descriptors(json.excludeCredentials);
+    }
+    return o;
+  }
+
+  // The standard JSON form of a PublicKeyCredential (WebAuthn L3 §5.1,
+  // toJSON), written out so it works where toJSON is missing.
+  function credentialJSON(cred) {
+    var r = cred.response;
+    var out = {
+      id: cred.id,
+      rawId: toB64url(cred.rawId),
+      type: cred.type,
+      clientExtensionResults: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
+      response: { clientDataJSON: toB64url(r.clientDataJSON) }
+    };
+    if (cred.authenticatorAttachment) {
+      out.authenticatorAttachment = cred.authenticatorAttachment;
+    }
+    if (r.attestationObject) {
+      out.response.attestationObject = toB64url(r.attestationObject);
+      out.response.transports = r.getTransports ? r.getTransports() : [];
+    } else {
+      out.response.authenticatorData = toB64url(r.authenticatorData);
+      out.response.signature = toB64url(r.signature);
+      if (r.userHandle) {
+        out.response.userHandle = toB64url(r.userHandle);
+      }
+    }
+    return out;
+  }
+
+  // postJSON resolves to {ok, data}; data is {} when the reply is not JSON.
+  function postJSON(url, body, csrf) {
+    var headers = { "Content-Type": "application/json", "Accept": "application/json" };
+    if (csrf) {
+      headers["X-CSRF-Token"] = csrf;
+    }
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: headers,
+      body: JSON.stringify(body)
+    }).then(function (res) {
+      return res.json().catch(function () { return {}; }).then(function (data) {
+        return { ok: res.ok, data: data || {} };
+      });
+    });
+  }
+
+  function setup(el) {
+    var kind = el.getAttribute("data-ceremony");
+    var start = el.querySelector("[data-role=start]");
+    var button = el.querySelector("[data-role=button]");
+    var message = el.querySelector("[data-role=message]");
+    function msg(name) {
+      return el.getAttribute("data-msg-" + name) || el.getAttribute("data-msg-failed") || "";
+    }
+    function show(text, isError) {
+      message.textContent = text;
+      message.className = isError ? "error" : "";
+    }
+    if (!window.PublicKeyCredential || !navigator.credentials || !window.fetch) {
+      show(msg("unsupported"), true);
+      return;
+    }
+    if (start) {
+      start.hidden = false;
+    }
+
+    function beginBody() {
+      var attempt = el.getAttribute("data-attempt") || "";
+      if (kind === "login") {
+        return { attempt: attempt };
+      }
+      var f = el.elements;
+      if (kind === "enrol") {
+        var k = el.querySelector("input[name=kind]:checked");
+        return {
+          attempt: attempt,
+          given_name: f.given_name.value,
+          family_name: f.family_name.value,
+          birth_date: f.birth_date.value,
+          kind: k ? k.value : "fnr"
+        };
+      }
+      return { name: f.name.value };
+    }
+
+    var busy = false;
+    function run() {
+      if (busy) {
+        return;
+      }
+      busy = true;
+      button.disabled = true;
+      el.setAttribute("aria-busy", "true");
+      show(msg("working"), false);
+      var csrf = el.getAttribute("data-csrf");
+      var leaving = false;
+      postJSON(el.getAttribute("data-begin"), beginBody(), csrf).then(function (begun) {
+        if (!begun.ok || !begun.data.options || !begun.data.options.publicKey) {
+          throw { server: begun.data.message };
+        }
+        var pk = begun.data.options.publicKey;
+        var ceremony = kind === "login"
+          ? navigator.credentials.get({ publicKey: requestOptions(pk) })
+          : navigator.credentials.create({ publicKey: creationOptions(pk) });
+        return ceremony.then(function (cred) {
+          var url = el.getAttribute("data-finish") + "?ceremony=" + encodeURIComponent(begun.data.ceremony);
+          return postJSON(url, credentialJSON(cred), csrf);
+        });
+      }).then(function (finished) {
+        if (!finished.ok || !finished.data.redirect) {
+          throw { server: finished.data.message };
+        }
+        leaving = true;
+        show(msg("done"), false);
+        window.location.assign(finished.data.redirect);
+      }).catch(function (err) {
+        if (err && err.server) {
+          show(err.server, true);
+        } else if (err && err.name === "NotAllowedError") {
+          show(msg("cancelled"), true);
+        } else if (err && err.name === "InvalidStateError") {
+          show(msg("exists"), true);
+        } else {
+          show(msg("failed"), true);
+        }
+      }).then(function () {
+        busy = false;
+        el.removeAttribute("aria-busy");
+        if (!leaving) {
+          button.disabled = false;
+        }
+      });
+    }
+
+    if (el.tagName === "FORM") {
+      el.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        if (el.reportValidity && !el.reportValidity()) {
+          return;
+        }
+        run();
+      });
+    } else {
+      button.addEventListener("click", run);
+    }
+  }
+
+  var all = document.querySelectorAll(".passkey-ceremony");
+  for (var i = 0; i < all.length; i++) {
+    setup(all[i]);
+  }
+})();
