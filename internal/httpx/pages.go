@@ -52,13 +52,9 @@ func NewPages(templates, locales fs.FS, langs []Language, log *slog.Logger) (*Pa
 	p := &Pages{languages: langs, catalogs: map[string]map[string]string{}, pages: map[string]*template.Template{}, log: log}
 	var tags []language.Tag
 	for _, l := range langs {
-		raw, err := fs.ReadFile(locales, "locales/"+l.Tag+".json")
+		cat, err := loadCatalog(locales, l.Tag)
 		if err != nil {
-			return nil, fmt.Errorf("locale %s: %w", l.Tag, err)
-		}
-		cat := map[string]string{}
-		if err := json.Unmarshal(raw, &cat); err != nil {
-			return nil, fmt.Errorf("locale %s: %w", l.Tag, err)
+			return nil, err
 		}
 		p.catalogs[l.Tag] = cat
 		tags = append(tags, language.MustParse(l.Tag))
@@ -84,6 +80,37 @@ func NewPages(templates, locales fs.FS, langs []Language, log *slog.Logger) (*Pa
 		p.pages[name] = t
 	}
 	return p, nil
+}
+
+// loadCatalog merges locales/<tag>.json and any locales/<tag>.<part>.json,
+// so each area of the product keeps its own file; a key defined twice is
+// an error.
+func loadCatalog(locales fs.FS, tag string) (map[string]string, error) {
+	parts, err := fs.Glob(locales, "locales/"+tag+".*json")
+	if err != nil {
+		return nil, err
+	}
+	if len(parts) == 0 {
+		return nil, fmt.Errorf("locale %s: no catalogue", tag)
+	}
+	cat := map[string]string{}
+	for _, f := range parts {
+		raw, err := fs.ReadFile(locales, f)
+		if err != nil {
+			return nil, fmt.Errorf("locale %s: %w", tag, err)
+		}
+		part := map[string]string{}
+		if err := json.Unmarshal(raw, &part); err != nil {
+			return nil, fmt.Errorf("locale %s: %w", f, err)
+		}
+		for k, v := range part {
+			if _, dup := cat[k]; dup {
+				return nil, fmt.Errorf("locale %s: key %q defined twice", f, k)
+			}
+			cat[k] = v
+		}
+	}
+	return cat, nil
 }
 
 func (p *Pages) checkCatalogs() error {

@@ -1,0 +1,2 @@
+// Command tool reads the environment under another name.
+package main

@@ -1,0 +1,11 @@
+package main
+
+import (
+	osx "os"
+	"syscall"
+)
+
+func main() {
+	_ = osx.Environ()
+	_, _ = syscall.Getenv("X")
+}

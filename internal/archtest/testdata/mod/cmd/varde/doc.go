@@ -1,0 +1,2 @@
+// Command varde may pass os.Getenv to config.Load, and nothing more.
+package main

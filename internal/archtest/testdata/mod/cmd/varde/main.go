@@ -1,0 +1,12 @@
+package main
+
+import (
+	"os"
+
+	"example.com/m/internal/config"
+)
+
+func main() {
+	_ = config.Load(os.Getenv)
+	_ = os.Getenv("HOME")
+}

@@ -1,0 +1,2 @@
+// Package session is a policy package.
+package session

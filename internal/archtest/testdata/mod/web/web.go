@@ -1,0 +1,2 @@
+// Package web has its doc comment outside doc.go.
+package web

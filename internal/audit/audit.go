@@ -1,0 +1,216 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Redacted replaces values that must not enter the log.
+const Redacted = "[redacted]"
+
+// defaultPageSize is how many events Verify reads at a time.
+const defaultPageSize = 500
+
+// Log writes and verifies the audit log.
+type Log struct {
+	Store store.AuditLog
+	// Log receives failures to record and redaction warnings; nil means
+	// slog.Default().
+	Log *slog.Logger
+	// Now stamps events that have no time; nil means time.Now.
+	Now func() time.Time
+
+	pageSize int // for tests; 0 means defaultPageSize
+}
+
+// Record appends e like Append, for callers that have already decided and
+// must not fail because the log did: a failure is logged as an error, not
+// returned.
+func (l *Log) Record(ctx context.Context, e *store.AuditEvent) {
+	if err := l.Append(ctx, e); err != nil {
+		l.logger().ErrorContext(ctx, "audit event not recorded", "type", e.Type, "result", e.Result, "reason", e.Reason, "err", err)
+	}
+}
+
+// Append sets e.Time if it is zero, redacts what must not be stored (see
+// the package documentation), and appends e, which the store gives its
+// Seq, PrevHash and Hash. Callers that must fail closed use Append and
+// stop on its error.
+func (l *Log) Append(ctx context.Context, e *store.AuditEvent) error {
+	if e.Time.IsZero() {
+		e.Time = l.now().UTC().Truncate(time.Microsecond)
+	}
+	if redacted := Scrub(e); len(redacted) > 0 {
+		l.logger().WarnContext(ctx, "audit event values redacted", "type", e.Type, "fields", redacted)
+	}
+	if err := l.Store.AppendAudit(ctx, e); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
+// ChainError says where the audit chain is broken. It matches
+// store.ErrBrokenChain with errors.Is.
+type ChainError struct {
+	// Seq is the first sequence number at which the chain is wrong.
+	Seq     int64
+	Problem string
+}
+
+func (e *ChainError) Error() string {
+	return fmt.Sprintf("audit chain broken at seq %d: %s", e.Seq, e.Problem)
+}
+
+// Unwrap returns store.ErrBrokenChain.
+func (e *ChainError) Unwrap() error { return store.ErrBrokenChain }
+
+// Verify walks the whole chain from seq 1 and reports how many events it
+// checked. It returns a *ChainError for the first event that is missing,
+// out of order, not linked to its predecessor's hash, or whose hash does
+// not match its contents.
+func (l *Log) Verify(ctx context.Context) (n int, err error) {
+	size := l.pageSize
+	if size <= 0 {
+		size = defaultPageSize
+	}
+	var (
+		seq  int64
+		prev []byte
+	)
+	for {
+		page, err := l.Store.ListAudit(ctx, seq, size)
+		if err != nil {
+			return n, fmt.Errorf("audit verify after seq %d: %w", seq, err)
+		}
+		for _, e := range page {
+			switch {
+			case e.Seq > seq+1:
+				return n, &ChainError{Seq: seq + 1, Problem: fmt.Sprintf("missing; the next event is seq %d", e.Seq)}
+			case e.Seq != seq+1:
+				return n, &ChainError{Seq: e.Seq, Problem: fmt.Sprintf("out of order after seq %d", seq)}
+			case !bytes.Equal(e.PrevHash, prev):
+				return n, &ChainError{Seq: e.Seq, Problem: "prev_hash is not the hash of the event before"}
+			case !bytes.Equal(e.ComputeHash(), e.Hash):
+				return n, &ChainError{Seq: e.Seq, Problem: "hash does not match the event's contents"}
+			}
+			seq, prev = e.Seq, e.Hash
+			n++
+		}
+		if len(page) < size {
+			return n, nil
+		}
+	}
+}
+
+func (l *Log) now() time.Time {
+	if l.Now == nil {
+		return time.Now()
+	}
+	return l.Now()
+}
+
+func (l *Log) logger() *slog.Logger {
+	if l.Log == nil {
+		return slog.Default()
+	}
+	return l.Log
+}
+
+// Scrub replaces, in place, every value of e that looks like a national
+// identity number, and every Details value under a key that names a
+// secret, with Redacted. It returns the names of the fields it changed
+// ("reason", "details.password"), never their values. Details is copied
+// before it is changed, so a map the caller shares is left alone.
+func Scrub(e *store.AuditEvent) []string {
+	var changed []string
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{
+		{"type", &e.Type}, {"person_id", &e.PersonID}, {"client_id", &e.ClientID},
+		{"provider", &e.Provider}, {"level", &e.Level}, {"result", &e.Result}, {"reason", &e.Reason},
+	} {
+		if LooksLikeNationalID(*f.v) {
+			*f.v = Redacted
+			changed = append(changed, f.name)
+		}
+	}
+	copied := false
+	for _, k := range slices.Sorted(maps.Keys(e.Details)) {
+		v := e.Details[k]
+		if v == Redacted || !(secretKey(k) || LooksLikeNationalID(v) || LooksLikeNationalID(k)) {
+			continue
+		}
+		if !copied {
+			e.Details = maps.Clone(e.Details)
+			copied = true
+		}
+		if LooksLikeNationalID(k) {
+			delete(e.Details, k)
+			e.Details[Redacted] = Redacted
+			changed = append(changed, "details key")
+			continue
+		}
+		e.Details[k] = Redacted
+		changed = append(changed, "details."+k)
+	}
+	return changed
+}
+
+// secretKey reports whether a Details key names something secret.
+func secretKey(k string) bool {
+	k = strings.ToLower(k)
+	for _, s := range []string{"secret", "password", "passphrase", "private", "verifier", "assertion", "recovery_code", "salt", "cookie"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	switch k {
+	case "code", "token", "access_token", "refresh_token", "id_token", "authorization":
+		return true
+	}
+	return false
+}
+
+// LooksLikeNationalID reports whether s contains something shaped like an
+// 11-digit national identity number: a run of exactly 11 digits, or a run
+// of 6 digits, one space, '-' or '.', and a run of 5 digits. Longer digit
+// runs (timestamps, counters) do not match.
+func LooksLikeNationalID(s string) bool {
+	// runs holds the [start, end) of each maximal run of ASCII digits.
+	var runs [][2]int
+	for i := 0; i < len(s); {
+		if !isDigit(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isDigit(s[j]) {
+			j++
+		}
+		runs = append(runs, [2]int{i, j})
+		i = j
+	}
+	for i, r := range runs {
+		if r[1]-r[0] == 11 {
+			return true
+		}
+		if i+1 < len(runs) {
+			next := runs[i+1]
+			if r[1]-r[0] == 6 && next[0] == r[1]+1 && next[1]-next[0] == 5 && strings.IndexByte(" -.", s[r[1]]) >= 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }

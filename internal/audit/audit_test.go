@@ -1,0 +1,322 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
+)
+
+var t0 = time.Date(2026, 11, 21, 9, 30, 0, 123456789, time.UTC)
+
+// openStore opens a fresh SQLite store in a temporary directory.
+func openStore(t *testing.T) (*sqlstore.DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "varde.db")
+	db, err := sqlstore.OpenSQLite(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+func newLog(s store.AuditLog, logs *bytes.Buffer) *Log {
+	n := 0
+	return &Log{
+		Store: s,
+		Log:   slog.New(slog.NewTextHandler(logs, nil)),
+		Now: func() time.Time {
+			n++
+			return t0.Add(time.Duration(n) * time.Second)
+		},
+	}
+}
+
+// appendN appends n events of different shapes.
+func appendN(t *testing.T, l *Log, n int) {
+	t.Helper()
+	for i := range n {
+		e := &store.AuditEvent{
+			Type: "authentication", PersonID: "p-" + string(rune('a'+i%26)), ClientID: "bank",
+			Provider: "passkey", Level: "substantial", Result: store.ResultSuccess,
+		}
+		if i%3 == 1 {
+			e.Result, e.Reason = store.ResultFailure, "user_cancelled"
+			e.Details = map[string]string{"attempt": "2", "provider_status": "down"}
+		}
+		if err := l.Append(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Seq != int64(i+1) || len(e.Hash) == 0 {
+			t.Fatalf("event %d: seq %d, hash %x", i, e.Seq, e.Hash)
+		}
+	}
+}
+
+func TestAppendAndVerify(t *testing.T) {
+	for _, tc := range []struct {
+		events, pageSize int
+	}{
+		{0, 0}, {1, 0}, {7, 0}, {6, 3}, {7, 3}, {5, 1},
+	} {
+		db, _ := openStore(t)
+		var logs bytes.Buffer
+		l := newLog(db, &logs)
+		l.pageSize = tc.pageSize
+		appendN(t, l, tc.events)
+		n, err := l.Verify(context.Background())
+		if n != tc.events || err != nil {
+			t.Errorf("%d events, page size %d: Verify = %d, %v", tc.events, tc.pageSize, n, err)
+		}
+	}
+}
+
+func TestAppendSetsTime(t *testing.T) {
+	db, _ := openStore(t)
+	var logs bytes.Buffer
+	l := newLog(db, &logs)
+	given := time.Date(2020, 1, 2, 3, 4, 5, 6000, time.UTC)
+	a := &store.AuditEvent{Type: "x"}
+	b := &store.AuditEvent{Type: "y", Time: given}
+	for _, e := range []*store.AuditEvent{a, b} {
+		if err := l.Append(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.ListAudit(context.Background(), 0, 10)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%v, %v", got, err)
+	}
+	if want := t0.Add(time.Second).Truncate(time.Microsecond); !got[0].Time.Equal(want) || !a.Time.Equal(want) {
+		t.Errorf("stamped time %v (stored %v), want %v", a.Time, got[0].Time, want)
+	}
+	if !got[1].Time.Equal(given) {
+		t.Errorf("given time %v became %v", given, got[1].Time)
+	}
+}
+
+// tamper opens its own connection to the database file while the store
+// is open, drops the append-only triggers (as anyone with write access to
+// the file could) and runs stmts.
+func tamper(t *testing.T, path string, stmts ...string) {
+	t.Helper()
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, s := range append([]string{
+		"DROP TRIGGER IF EXISTS audit_log_no_update",
+		"DROP TRIGGER IF EXISTS audit_log_no_delete",
+	}, stmts...) {
+		if _, err := raw.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+func TestVerifyFindsTampering(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		stmts   []string
+		wantSeq int64
+		want    string
+	}{
+		{"reason changed", []string{"UPDATE audit_log SET reason = 'ok' WHERE seq = 3"}, 3, "hash does not match"},
+		{"result changed", []string{"UPDATE audit_log SET result = 'success' WHERE seq = 5"}, 5, "hash does not match"},
+		{"person changed", []string{"UPDATE audit_log SET person_id = 'p-z' WHERE seq = 1"}, 1, "hash does not match"},
+		{"details changed", []string{`UPDATE audit_log SET details = '{"attempt":"1"}' WHERE seq = 2`}, 2, "hash does not match"},
+		{"time changed", []string{"UPDATE audit_log SET time = time + 1 WHERE seq = 4"}, 4, "hash does not match"},
+		{"hash replaced", []string{"UPDATE audit_log SET hash = zeroblob(32) WHERE seq = 6"}, 6, "hash does not match"},
+		{"prev_hash replaced", []string{"UPDATE audit_log SET prev_hash = NULL WHERE seq = 2"}, 2, "prev_hash"},
+		{"middle row deleted", []string{"DELETE FROM audit_log WHERE seq = 3"}, 3, "missing; the next event is seq 4"},
+		{"first row deleted", []string{"DELETE FROM audit_log WHERE seq = 1"}, 1, "missing; the next event is seq 2"},
+		{"row renumbered", []string{"UPDATE audit_log SET seq = 100 WHERE seq = 4"}, 4, "missing"},
+		{"two rows swapped", []string{
+			"UPDATE audit_log SET seq = -2 WHERE seq = 2",
+			"UPDATE audit_log SET seq = 2 WHERE seq = 3",
+			"UPDATE audit_log SET seq = 3 WHERE seq = -2",
+		}, 2, "prev_hash"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, path := openStore(t)
+			var logs bytes.Buffer
+			l := newLog(db, &logs)
+			l.pageSize = 2 // so breaks fall on and between page edges
+			appendN(t, l, 7)
+			if n, err := l.Verify(context.Background()); n != 7 || err != nil {
+				t.Fatalf("before tampering: %d, %v", n, err)
+			}
+			tamper(t, path, tc.stmts...)
+			n, err := l.Verify(context.Background())
+			var ce *ChainError
+			if !errors.As(err, &ce) || ce.Seq != tc.wantSeq || !strings.Contains(ce.Problem, tc.want) {
+				t.Fatalf("Verify = %d, %v; want a break at seq %d (%s)", n, err, tc.wantSeq, tc.want)
+			}
+			if !errors.Is(err, store.ErrBrokenChain) {
+				t.Errorf("%v does not match store.ErrBrokenChain", err)
+			}
+			if n != int(tc.wantSeq-1) {
+				t.Errorf("verified %d events before the break at %d", n, tc.wantSeq)
+			}
+		})
+	}
+}
+
+// TestVerifyFindsRewrittenEvent: an attacker who edits an event and
+// recomputes its hash is found at the next event, whose prev_hash no
+// longer matches.
+func TestVerifyFindsRewrittenEvent(t *testing.T) {
+	db, path := openStore(t)
+	var logs bytes.Buffer
+	l := newLog(db, &logs)
+	appendN(t, l, 5)
+	evs, err := db.ListAudit(context.Background(), 2, 1)
+	if err != nil || len(evs) != 1 {
+		t.Fatal(evs, err)
+	}
+	e := evs[0]
+	e.Reason = "nothing to see"
+	e.Seal(e.PrevHash)
+	tamper(t, path)
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec("UPDATE audit_log SET reason = ?, hash = ? WHERE seq = 3", e.Reason, e.Hash); err != nil {
+		t.Fatal(err)
+	}
+	n, err := l.Verify(context.Background())
+	var ce *ChainError
+	if !errors.As(err, &ce) || ce.Seq != 4 || n != 3 {
+		t.Fatalf("Verify = %d, %v; want a break at seq 4", n, err)
+	}
+	if want := "audit chain broken at seq 4: prev_hash"; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q, want prefix %q", err, want)
+	}
+}
+
+func TestRecordLogsStoreFailure(t *testing.T) {
+	db, _ := openStore(t)
+	var logs bytes.Buffer
+	l := newLog(db, &logs)
+	db.Close()
+	e := &store.AuditEvent{Type: "token", ClientID: "bank", Result: store.ResultFailure, Reason: "invalid_grant"}
+	l.Record(context.Background(), e) // must not panic or return anything
+	if out := logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "audit event not recorded") ||
+		!strings.Contains(out, "type=token") {
+		t.Errorf("log output %q", out)
+	}
+	if err := l.Append(context.Background(), e); err == nil || !strings.HasPrefix(err.Error(), "audit: ") {
+		t.Errorf("Append on a closed store: %v", err)
+	}
+	if _, err := l.Verify(context.Background()); err == nil {
+		t.Error("Verify on a closed store succeeded")
+	}
+}
+
+func TestRecordRedacts(t *testing.T) {
+	db, _ := openStore(t)
+	var logs bytes.Buffer
+	l := newLog(db, &logs)
+	details := map[string]string{"identifier": "01017012345", "client_secret": "hunter2hunter2", "attempt": "1"}
+	l.Record(context.Background(), &store.AuditEvent{Type: "authentication", Reason: "no person for 010170 12345", Details: details})
+	got, err := db.ListAudit(context.Background(), 0, 1)
+	if err != nil || len(got) != 1 {
+		t.Fatal(got, err)
+	}
+	e := got[0]
+	if e.Reason != Redacted || e.Details["identifier"] != Redacted || e.Details["client_secret"] != Redacted || e.Details["attempt"] != "1" {
+		t.Errorf("stored %+v", e)
+	}
+	if details["identifier"] != "01017012345" {
+		t.Error("the caller's Details map was changed")
+	}
+	out := logs.String()
+	if !strings.Contains(out, "audit event values redacted") || strings.Contains(out, "01017012345") || strings.Contains(out, "hunter2") {
+		t.Errorf("log output %q", out)
+	}
+	if n, err := l.Verify(context.Background()); n != 1 || err != nil {
+		t.Errorf("Verify = %d, %v", n, err)
+	}
+}
+
+func TestScrub(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   store.AuditEvent
+		want []string
+	}{
+		{"clean", store.AuditEvent{Type: "token", PersonID: "p_9Xk2", Reason: "expired", Details: map[string]string{"kid": "k1", "token_type": "refresh"}}, nil},
+		{"fnr in reason", store.AuditEvent{Reason: "unknown 01017012345"}, []string{"reason"}},
+		{"fnr as person id", store.AuditEvent{PersonID: "01017012345"}, []string{"person_id"}},
+		{"secret keys", store.AuditEvent{Details: map[string]string{"password": "x", "code_verifier": "y", "code": "z", "Refresh_Token": "t", "n": "1"}},
+			[]string{"details.Refresh_Token", "details.code", "details.code_verifier", "details.password"}},
+		{"national id as a key", store.AuditEvent{Details: map[string]string{"01017012345": "seen"}}, []string{"details key"}},
+		{"already redacted", store.AuditEvent{Details: map[string]string{"password": Redacted}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := tc.in
+			got := Scrub(&e)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("Scrub changed %q, want %q", got, tc.want)
+			}
+			for k, v := range e.Details {
+				if LooksLikeNationalID(k) || LooksLikeNationalID(v) || (secretKey(k) && v != Redacted) {
+					t.Errorf("left %q: %q", k, v)
+				}
+			}
+		})
+	}
+}
+
+func TestLooksLikeNationalID(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		want bool
+	}{
+		{"01017012345", true},
+		{"fnr=01017012345;", true},
+		{"010170 12345", true},
+		{"010170-12345", true},
+		{"010170.12345", true},
+		{"a41017012345b", true}, // 11 digits between letters
+		{"", false},
+		{"0101701234", false},       // 10 digits
+		{"010170123456", false},     // 12 digits
+		{"1763717400123456", false}, // a microsecond timestamp
+		{"010170  12345", false},
+		{"0101701 2345", false},
+		{"2026-11-21T09:30:00Z", false},
+		{"+47 912 34 567", false},
+		{"550e8400-e29b-41d4-a716-446655440000", false},
+	} {
+		if got := LooksLikeNationalID(tc.s); got != tc.want {
+			t.Errorf("LooksLikeNationalID(%q) = %v, want %v", tc.s, got, tc.want)
+		}
+	}
+}
+
+func FuzzLooksLikeNationalID(f *testing.F) {
+	for _, s := range []string{"01017012345", "010170 12345", "12345678901234", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e := store.AuditEvent{Reason: s, Details: map[string]string{"v": s}}
+		Scrub(&e)
+		if LooksLikeNationalID(e.Reason) || LooksLikeNationalID(e.Details["v"]) {
+			t.Fatalf("Scrub left %q", s)
+		}
+	})
+}

@@ -1,0 +1,20 @@
+// Package audit records decisions in Varde's append-only, hash-chained
+// audit log and verifies the chain.
+//
+// Every event is sealed by the store: its hash covers its sequence number,
+// the previous event's hash and every field, so Verify finds an edited,
+// removed or reordered event and names the sequence number where the
+// chain breaks. Verify cannot see events cut off the end of the log;
+// operators who need that anchor the head (last seq and hash) elsewhere.
+//
+// Events never hold secrets or national identifiers: persons appear by
+// their Varde ID. As a guard against mistakes, Append replaces any value
+// that looks like an 11-digit national identity number (a run of exactly
+// 11 digits, or 6 digits, a separator and 5 digits, as in a Norwegian
+// fødselsnummer or D-number) and any Details value whose key names a
+// secret (password, client secret, code verifier, token, …) with
+// Redacted, and logs which fields it blanked.
+//
+// What to record (which decisions, with which reason) is the business of
+// the broker, session and oidc packages; the storage is the store's.
+package audit

@@ -1,0 +1,290 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/session"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// AccountAttempt is the attempt ID of a login to the person's own
+// account pages rather than for a relying party.
+const AccountAttempt = ""
+
+// Auditor records audit events.
+type Auditor interface {
+	Record(ctx context.Context, e *store.AuditEvent)
+}
+
+// Broker routes logins to providers and turns their results into sessions.
+type Broker struct {
+	// Providers in the order the login page lists them.
+	Providers    []provider.Provider
+	AuthRequests store.AuthRequests
+	Clients      store.Clients
+	Persons      store.Persons
+	Sessions     *session.Manager
+	Audit        Auditor
+	Pages        *httpx.Pages
+	// ResumeURL is where a finished login goes back into the OpenID flow.
+	ResumeURL func(reqID string) string
+	// AccountURL is where an account login ends.
+	AccountURL string
+	Metrics    *Metrics
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+// Metrics are the broker's Prometheus collectors.
+type Metrics struct {
+	Logins *prometheus.CounterVec
+}
+
+// NewMetrics registers the broker's collectors with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "varde_logins_total",
+			Help: "Logins finished by providers, by result, provider and assurance level reached.",
+		}, []string{"result", "provider", "acr"}),
+	}
+	reg.MustRegister(m.Logins)
+	return m
+}
+
+var _ provider.Finisher = (*Broker)(nil)
+
+// Register mounts the login pages.
+func (b *Broker) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /login", b.loginPage)
+	mux.HandleFunc("GET /login/start", b.start)
+}
+
+// attempt is what the broker knows about a login in progress.
+type attempt struct {
+	req    *store.AuthRequest // nil for an account login
+	client *store.Client
+	min    assurance.Level
+	locale string
+}
+
+// load resolves an attempt ID. An empty ID is an account login.
+func (b *Broker) load(r *http.Request, id string) (*attempt, error) {
+	if id == AccountAttempt {
+		return &attempt{min: assurance.Low, locale: b.Pages.Locale(r, nil)}, nil
+	}
+	req, err := b.AuthRequests.GetAuthRequest(r.Context(), id, b.Now())
+	if err != nil {
+		return nil, err
+	}
+	c, err := b.Clients.GetClient(r.Context(), req.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	min, ok := assurance.Minimum(req.ACRValues)
+	if !ok {
+		min = assurance.Low
+	}
+	return &attempt{req: req, client: c, min: min, locale: b.Pages.Locale(r, req.UILocales)}, nil
+}
+
+// eligible lists the providers that can meet the attempt's level.
+func (b *Broker) eligible(a *attempt) []provider.Provider {
+	var out []provider.Provider
+	for _, p := range b.Providers {
+		if p.Info().MaxLevel >= a.min {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// loginErrors maps a ?err= reason to the message key shown on the login page.
+var loginErrors = map[string]string{
+	"level":     "login.err.level",
+	"cancelled": "login.err.cancelled",
+	"failed":    "login.err.failed",
+}
+
+type choice struct {
+	ID, Name, URL string
+}
+
+type loginData struct {
+	ClientName string
+	Choices    []choice
+	Error      string
+	Level      string
+	CancelURL  string
+}
+
+func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("req")
+	a, err := b.load(r, id)
+	if err != nil {
+		b.attemptError(w, r, err)
+		return
+	}
+	d := loginData{Error: loginErrors[r.URL.Query().Get("err")], Level: a.min.String()}
+	if a.client != nil {
+		d.ClientName = a.client.Name
+		d.CancelURL = cancelURL(a.req)
+	}
+	for _, p := range b.eligible(a) {
+		info := p.Info()
+		name := info.Name[a.locale]
+		if name == "" {
+			name = info.Name["en"]
+		}
+		d.Choices = append(d.Choices, choice{ID: info.ID, Name: name, URL: "/login/start?" + url.Values{"req": {id}, "provider": {info.ID}}.Encode()})
+	}
+	if len(d.Choices) == 0 {
+		b.Pages.Error(w, r, http.StatusServiceUnavailable, a.locale, httpx.ErrorPage{
+			Title: "login.none.title", Message: "login.none.message", Next: "login.none.next", BackURL: d.CancelURL,
+		})
+		return
+	}
+	b.Pages.Render(w, r, http.StatusOK, "login", a.locale, d)
+}
+
+// cancelURL hands the request back to the OpenID endpoints, which send
+// the person to the relying party with error=access_denied (OIDC Core
+// §3.1.2.6).
+func cancelURL(req *store.AuthRequest) string {
+	return "/authorize/cancel?" + url.Values{"req": {req.ID}}.Encode()
+}
+
+func (b *Broker) start(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("req")
+	a, err := b.load(r, id)
+	if err != nil {
+		b.attemptError(w, r, err)
+		return
+	}
+	want := r.URL.Query().Get("provider")
+	i := slices.IndexFunc(b.eligible(a), func(p provider.Provider) bool { return p.Info().ID == want })
+	if i < 0 {
+		b.Pages.Error(w, r, http.StatusBadRequest, a.locale, httpx.ErrorPage{
+			Title: "error.badrequest.title", Message: "login.unknownprovider.message", Next: "error.badrequest.next",
+		})
+		return
+	}
+	pa := provider.Attempt{ID: id, Locale: a.locale, MinLevel: a.min}
+	if a.req != nil {
+		pa.LoginHint = a.req.LoginHint
+	}
+	b.eligible(a)[i].Start(w, r, pa)
+}
+
+func (b *Broker) attemptError(w http.ResponseWriter, r *http.Request, err error) {
+	lang := b.Pages.Locale(r, nil)
+	if errors.Is(err, store.ErrNotFound) {
+		b.Pages.Error(w, r, http.StatusBadRequest, lang, httpx.ErrorPage{
+			Title: "error.expired.title", Message: "error.expired.message", Next: "error.expired.next",
+		})
+		return
+	}
+	b.Log.ErrorContext(r.Context(), "load login attempt", "err", err, "req", httpx.RequestID(r.Context()))
+	b.Pages.Error(w, r, http.StatusInternalServerError, lang, httpx.ErrorPage{
+		Title: "error.internal.title", Message: "error.internal.message", Next: "error.internal.next",
+	})
+}
+
+// Finish implements provider.Finisher: it links the result to a person,
+// checks the level against the request, starts the session and returns
+// the URL that continues the flow.
+func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string, res provider.Result) (string, error) {
+	ctx := r.Context()
+	ev := &store.AuditEvent{Type: "authentication", Provider: res.Provider, Level: res.Level.String(),
+		Details: map[string]string{"method": res.Method}}
+	a, err := b.load(r, attemptID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			b.fail(ctx, ev, "attempt_expired")
+			return "/login?" + url.Values{"req": {attemptID}}.Encode(), nil
+		}
+		return "", err
+	}
+	if a.client != nil {
+		ev.ClientID = a.client.ID
+	}
+	personID, err := b.resolve(ctx, res)
+	if err != nil {
+		b.fail(ctx, ev, "unknown_person")
+		return "", err
+	}
+	ev.PersonID = personID
+	if res.Level < a.min {
+		// Never raise a level, never let a lower one through: the person
+		// is told plainly and can pick another way to log in.
+		b.fail(ctx, ev, "insufficient_level")
+		return "/login?" + url.Values{"req": {attemptID}, "err": {"level"}}.Encode(), nil
+	}
+	authTime := res.AuthTime
+	if authTime.IsZero() {
+		authTime = b.Now()
+	}
+	s := &store.Session{PersonID: personID, Provider: res.Provider, Level: res.Level.String(), AMR: res.AMR, AuthTime: authTime}
+	if err := b.Sessions.Start(ctx, w, r, s); err != nil {
+		b.fail(ctx, ev, "session_error")
+		return "", err
+	}
+	ev.Result = store.ResultSuccess
+	ev.Details["session"] = s.ID[:12]
+	b.Audit.Record(ctx, ev)
+	b.Metrics.Logins.WithLabelValues(store.ResultSuccess, res.Provider, res.Level.String()).Inc()
+	if a.req == nil {
+		return b.AccountURL, nil
+	}
+	return b.ResumeURL(a.req.ID), nil
+}
+
+// resolve finds the person a result proves: the provider's own person, or
+// the person holding the proven identifier.
+func (b *Broker) resolve(ctx context.Context, res provider.Result) (string, error) {
+	if res.PersonID != "" {
+		return res.PersonID, nil
+	}
+	for _, id := range res.Identifiers {
+		p, err := b.Persons.GetPersonByIdentifier(ctx, id.Scheme, id.Value)
+		if err == nil {
+			return p.ID, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+	}
+	return "", errors.New("result names no known person")
+}
+
+// Fail implements provider.Finisher.
+func (b *Broker) Fail(w http.ResponseWriter, r *http.Request, attemptID string, reason string) string {
+	ev := &store.AuditEvent{Type: "authentication", Details: map[string]string{}}
+	if a, err := b.load(r, attemptID); err == nil && a.client != nil {
+		ev.ClientID = a.client.ID
+	}
+	b.fail(r.Context(), ev, reason)
+	kind := "failed"
+	if reason == "cancelled" {
+		kind = "cancelled"
+	}
+	return "/login?" + url.Values{"req": {attemptID}, "err": {kind}}.Encode()
+}
+
+func (b *Broker) fail(ctx context.Context, ev *store.AuditEvent, reason string) {
+	ev.Result = store.ResultFailure
+	ev.Reason = reason
+	b.Audit.Record(ctx, ev)
+	b.Metrics.Logins.WithLabelValues(store.ResultFailure, ev.Provider, ev.Level).Inc()
+}
