@@ -1,0 +1,47 @@
+# Varde's developer and CI targets. `make test` is what CI runs.
+
+GO ?= go
+# How long `make fuzz` runs each fuzz target.
+FUZZTIME ?= 10s
+# Packages also tested under the race detector: the ones whose tests run
+# concurrent code (store conformance, audit appends, token redemption,
+# broker failover). The whole suite under -race would take several times
+# as long on CI's two cores; these keep it to a few minutes.
+RACE_PKGS ?= ./internal/store/... ./internal/audit/... ./internal/session/... \
+	./internal/oidc/... ./internal/broker/...
+
+.PHONY: all test chromium vet race unit bench fuzz demo lint
+
+all: lint test
+
+## test: vet, race-detector tests of RACE_PKGS, then every test once.
+test: chromium vet race unit
+
+chromium:
+	@bash scripts/ensure-chromium.sh
+
+vet:
+	$(GO) vet ./...
+
+race:
+	$(GO) test -race -count=1 $(RACE_PKGS)
+
+unit:
+	$(GO) test -count=1 ./...
+
+## bench: run the benchmarks (until `varde bench` exists).
+bench:
+	$(GO) test -bench . -benchmem -run '^$$' ./internal/...
+
+## fuzz: run each fuzz target for FUZZTIME.
+fuzz:
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+## demo: a local demo node with seeded relying parties.
+demo:
+	$(GO) run ./cmd/varde demo
+
+## lint: gofmt must have nothing to say; go vet must pass.
+lint:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l reports:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...

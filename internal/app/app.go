@@ -1,0 +1,281 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/varde-eid/varde/internal/audit"
+	"github.com/varde-eid/varde/internal/broker"
+	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/keys"
+	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/session"
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
+	"github.com/varde-eid/varde/web"
+)
+
+// Options are the things a node takes from its caller rather than from
+// its configuration: the clock, randomness, keys generated for a demo,
+// and extra handlers (Demo Bank).
+type Options struct {
+	Log  *slog.Logger
+	Now  func() time.Time
+	Rand io.Reader
+	// Signer overrides cfg.Keys.SigningKeyFile (demo and tests).
+	Signer *keys.Signer
+	// SubjectSalt overrides cfg.Keys.SubjectSaltFile (demo and tests).
+	SubjectSalt []byte
+	// Mount adds handlers to the node's mux (Demo Bank in the demo).
+	Mount func(mux *http.ServeMux)
+}
+
+// App is one running node.
+type App struct {
+	Config  *config.Config
+	Store   store.Store
+	Signer  *keys.Signer
+	Audit   *audit.Log
+	handler http.Handler
+	log     *slog.Logger
+}
+
+// Languages Varde's pages speak; the first is the fallback.
+var Languages = []httpx.Language{{Tag: "nb", Name: "Norsk bokmål"}, {Tag: "en", Name: "English"}}
+
+// OpenStore opens the configured backend.
+func OpenStore(ctx context.Context, cfg config.Store) (store.Store, error) {
+	switch cfg.Driver {
+	case "", "sqlite":
+		return sqlstore.OpenSQLite(ctx, cfg.DSN)
+	}
+	return nil, fmt.Errorf("unknown store driver %q", cfg.Driver)
+}
+
+// New builds a node. The caller owns ctx only for start-up work.
+func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Rand == nil {
+		opt.Rand = rand.Reader
+	}
+	log := opt.Log
+	signer, salt, err := secrets(cfg, opt)
+	if err != nil {
+		return nil, err
+	}
+	st, err := OpenStore(ctx, cfg.Store)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	a := &App{Config: cfg, Store: st, Signer: signer, log: log}
+	if err := a.build(ctx, opt, salt); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// secrets loads the signing key and subject salt.
+func secrets(cfg *config.Config, opt Options) (*keys.Signer, []byte, error) {
+	signer := opt.Signer
+	var err error
+	if signer == nil {
+		if cfg.Keys.SigningKeyFile == "" {
+			signer, err = keys.Generate(opt.Rand)
+		} else {
+			signer, err = keys.LoadPEMFile(cfg.Keys.SigningKeyFile)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("signing key: %w", err)
+		}
+	}
+	salt := opt.SubjectSalt
+	if salt == nil {
+		if cfg.Keys.SubjectSaltFile == "" {
+			return nil, nil, errors.New("keys.subject_salt_file is required: pairwise subject identifiers need a secret salt")
+		}
+		salt, err = os.ReadFile(cfg.Keys.SubjectSaltFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("subject salt: %w", err)
+		}
+	}
+	if len(salt) < 32 {
+		return nil, nil, errors.New("subject salt must be at least 32 bytes")
+	}
+	return signer, salt, nil
+}
+
+func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
+	cfg, st, log := a.Config, a.Store, a.log
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	for _, c := range cfg.Clients {
+		sc, err := c.ToStore(opt.Now())
+		if err != nil {
+			return fmt.Errorf("client %s: %w", c.ID, err)
+		}
+		if err := st.PutClient(ctx, sc); err != nil {
+			return fmt.Errorf("client %s: %w", c.ID, err)
+		}
+	}
+
+	keySet := &keys.Set{Store: st, Local: a.Signer, Node: cfg.Node, Now: opt.Now}
+	if err := keySet.Publish(ctx); err != nil {
+		return err
+	}
+	staticFS, err := fs.Sub(web.Static, "static")
+	if err != nil {
+		return err
+	}
+	pages, err := httpx.NewPages(web.Templates, web.Locales, Languages, log)
+	if err != nil {
+		return err
+	}
+	a.Audit = &audit.Log{Store: st, Log: log, Now: opt.Now}
+	sessions := &session.Manager{Store: st, Lifetime: cfg.Session.Lifetime, Secure: *cfg.Session.SecureCookie, Now: opt.Now}
+
+	mux := http.NewServeMux()
+	brk := &broker.Broker{
+		AuthRequests: st, Clients: st, Persons: st, Sessions: sessions, Audit: a.Audit, Pages: pages,
+		ResumeURL:  func(id string) string { return "/authorize/resume?req=" + id },
+		AccountURL: "/account",
+		Metrics:    broker.NewMetrics(reg), Now: opt.Now, Log: log,
+	}
+	providers, err := a.providers(cfg, opt, st, sessions, pages, brk, log)
+	if err != nil {
+		return err
+	}
+	brk.Providers = providers
+	for _, p := range providers {
+		if r, ok := p.(provider.Router); ok {
+			r.Register(mux)
+		}
+	}
+	brk.Register(mux)
+	op, err := a.openID(cfg, opt, st, sessions, keySet, pages, salt, reg, log)
+	if err != nil {
+		return err
+	}
+	op.Register(mux)
+
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(staticFS)))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := st.Ping(ctx); err != nil {
+			log.Warn("not ready: store", "err", err)
+			http.Error(w, "store unavailable\n", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		pages.Error(w, r, http.StatusNotFound, pages.Locale(r, nil), httpx.ErrorPage{Title: "error.notfound.title", Message: "error.notfound.message"})
+	})
+	if opt.Mount != nil {
+		opt.Mount(mux)
+	}
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "varde_http_request_duration_seconds",
+		Help:    "HTTP request latency by route pattern.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route", "method"})
+	reg.MustRegister(latency)
+	var h http.Handler = mux
+	h = instrument(mux, latency)
+	h = httpx.LimitBody(1<<20, h)
+	h = httpx.SecurityHeaders(h)
+	h = httpx.AccessLog(log, h)
+	h = httpx.WithRequestID(h)
+	a.handler = h
+	return nil
+}
+
+// instrument observes latency per mux pattern, so label cardinality stays
+// bounded whatever paths clients send.
+func instrument(mux *http.ServeMux, h *prometheus.HistogramVec) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		mux.ServeHTTP(w, r)
+		_, pattern := mux.Handler(r)
+		if i := strings.IndexByte(pattern, ' '); i >= 0 {
+			pattern = pattern[i+1:]
+		}
+		h.WithLabelValues(pattern, r.Method).Observe(time.Since(start).Seconds())
+	})
+}
+
+// Handler is the node's whole HTTP handler.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Serve serves on ln until ctx ends, then shuts down gracefully.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	go a.sweep(ctx)
+	a.servePprof(ctx) // only if debug.pprof_listen is set (debug.go)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
+}
+
+// sweep deletes expired short-lived records every minute.
+func (a *App) sweep(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := a.Store.DeleteExpired(ctx, time.Now()); err != nil {
+				a.log.Warn("sweep expired records", "err", err)
+			} else if n > 0 {
+				a.log.Debug("swept expired records", "n", n)
+			}
+		}
+	}
+}
+
+// Close releases the store.
+func (a *App) Close() error { return a.Store.Close() }

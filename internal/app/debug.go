@@ -1,0 +1,57 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+)
+
+// pprofHandler serves Go's runtime profiles under /debug/pprof/ on a mux
+// of its own. (Importing net/http/pprof also registers these handlers on
+// http.DefaultServeMux; no Varde listener serves that mux.)
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// servePprof serves profiles on cfg.Debug.PprofListen (validated to be a
+// loopback address) until ctx ends. It returns the bound address, or ""
+// when profiling is off. Profiles are diagnostics: if the listener cannot
+// be opened the node still serves, and says so in its log.
+func (a *App) servePprof(ctx context.Context) string {
+	addr := a.Config.Debug.PprofListen
+	if addr == "" {
+		return ""
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		a.log.Error("pprof listener", "addr", addr, "err", err)
+		return ""
+	}
+	srv := &http.Server{
+		Handler:           pprofHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// A CPU profile or trace streams for as long as it was asked to.
+		WriteTimeout: 5 * time.Minute,
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Warn("pprof listener", "err", err)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	a.log.Info("serving runtime profiles", "addr", ln.Addr().String(), "path", "/debug/pprof/")
+	return ln.Addr().String()
+}

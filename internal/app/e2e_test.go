@@ -1,0 +1,144 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/loadgen"
+)
+
+// TestLoginEndToEnd runs the whole flow — PAR with private_key_jwt,
+// authorization, a real WebAuthn assertion, the code with iss, the token
+// with PKCE — against a real node, with go-oidc and x/oauth2 as the
+// relying party, and checks what the ID token says.
+func TestLoginEndToEnd(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	bank := n.addRP(t, "bank", "bank.example", "name", "national_id")
+	tax := n.addRP(t, "tax", "tax.example")
+	shop := n.addRP(t, "shop", "bank.example") // same sector as bank
+
+	device := n.enrol(t, false)
+	synced := n.enrol(t, true)
+
+	first, err := bank.Login(ctx, device, loadgen.LoginOptions{ACRValues: assurance.ACRHigh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := first.Claims
+	if c["acr"] != assurance.ACRHigh {
+		t.Errorf("acr = %v, want %s (device-bound passkey, synthetic person proofed high)", c["acr"], assurance.ACRHigh)
+	}
+	if amr, _ := c["amr"].([]any); len(amr) == 0 || amr[0] != "hwk" {
+		t.Errorf("amr = %v, want hwk first", c["amr"])
+	}
+	if c["name"] != "Kari Nordmann" {
+		t.Errorf("name = %v", c["name"])
+	}
+	nid, _ := c["national_id"].(map[string]any)
+	if nid["scheme"] != "no:fnr" || len(nid["value"].(string)) != 11 {
+		t.Errorf("national_id = %v", c["national_id"])
+	}
+
+	again, err := bank.Login(ctx, device, loadgen.LoginOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	atTax, err := tax.Login(ctx, device, loadgen.LoginOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	atShop, err := shop.Login(ctx, device, loadgen.LoginOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := bank.Login(ctx, synced, loadgen.LoginOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := first.IDToken.Subject
+	switch {
+	case again.IDToken.Subject != sub:
+		t.Error("same person, same RP: sub changed between logins")
+	case atShop.IDToken.Subject != sub:
+		t.Error("same sector: sub differs")
+	case atTax.IDToken.Subject == sub:
+		t.Error("different sectors share a sub: relying parties could correlate the person")
+	case other.IDToken.Subject == sub:
+		t.Error("two persons share a sub")
+	}
+	if _, ok := atTax.Claims["national_id"]; ok {
+		t.Error("national_id released to a client not configured for it")
+	}
+	if _, ok := atTax.Claims["name"]; ok {
+		t.Error("name released to a client not configured for it")
+	}
+	if other.Claims["acr"] != assurance.ACRSubstantial {
+		t.Errorf("synced passkey: acr = %v, want substantial", other.Claims["acr"])
+	}
+
+	// A synced passkey cannot reach high: the person is told, not let in.
+	_, err = bank.Login(ctx, synced, loadgen.LoginOptions{ACRValues: assurance.ACRHigh})
+	if err == nil {
+		t.Error("synced passkey reached a login that required high")
+	}
+
+	// Userinfo answers with the same sub for the access token.
+	req, _ := http.NewRequest(http.MethodGet, n.issuer+"/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+first.AccessToken)
+	res, err := n.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var ui map[string]any
+	if err := jsonDecode(res, &ui); err != nil || ui["sub"] != sub {
+		t.Errorf("userinfo sub = %v (%v), want %s", ui["sub"], err, sub)
+	}
+}
+
+// TestPhishedAssertionRejected: an assertion made for another origin (a
+// look-alike site relaying the challenge) is refused and no code issued.
+func TestPhishedAssertionRejected(t *testing.T) {
+	n := startNode(t)
+	bank := n.addRP(t, "bank", "")
+	p := n.enrol(t, false)
+	_, err := bank.Login(context.Background(), p, loadgen.LoginOptions{Origin: "https://varde-login.example"})
+	var se *loadgen.StepError
+	if !errors.As(err, &se) || se.Code != "wrong_origin" {
+		t.Fatalf("err = %v, want wrong_origin", err)
+	}
+	// The genuine origin still works afterwards.
+	if _, err := bank.Login(context.Background(), p, loadgen.LoginOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOperationalEndpoints: health, readiness and metrics answer, and
+// metrics count the logins.
+func TestOperationalEndpoints(t *testing.T) {
+	n := startNode(t)
+	bank := n.addRP(t, "bank", "")
+	p := n.enrol(t, false)
+	if _, err := bank.Login(context.Background(), p, loadgen.LoginOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		"/healthz": "ok",
+		"/readyz":  "ready",
+		"/metrics": `varde_logins_total{acr="high",provider="passkey",result="success"} 1`,
+	} {
+		res, err := n.http.Get(n.issuer + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := readAll(res)
+		if res.StatusCode != 200 || !strings.Contains(body, want) {
+			t.Errorf("%s: %d, body lacks %q", path, res.StatusCode, want)
+		}
+	}
+}

@@ -1,0 +1,64 @@
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/keys"
+	"github.com/varde-eid/varde/internal/oauth2"
+	"github.com/varde-eid/varde/internal/oidc"
+	"github.com/varde-eid/varde/internal/passkey"
+	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/provider/passkeyidp"
+	"github.com/varde-eid/varde/internal/session"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// providers builds the identity providers, in the order the login page
+// lists them.
+func (a *App) providers(cfg *config.Config, opt Options, st store.Store, sessions *session.Manager, pages *httpx.Pages, fin provider.Finisher, log *slog.Logger) ([]provider.Provider, error) {
+	wa, err := passkey.NewWebAuthn(cfg.Passkey.RPID, "Varde", cfg.Passkey.Origins)
+	if err != nil {
+		return nil, fmt.Errorf("passkey: %w", err)
+	}
+	pk := &passkeyidp.Provider{
+		WebAuthn: &passkey.Service{WebAuthn: wa, Persons: st, Passkeys: st, Challenges: st, Now: opt.Now, Rand: opt.Rand},
+		Persons:  st, Passkeys: st, RecoveryCodes: st, Challenges: st, Limits: st,
+		Sessions: sessions, Finisher: fin, Pages: pages, Audit: a.Audit,
+		SyntheticEnrolment: cfg.Passkey.SyntheticEnrolment,
+		Now:                opt.Now, Rand: opt.Rand, Log: log,
+	}
+	return []provider.Provider{pk}, nil
+}
+
+// openID builds the OpenID Provider endpoints.
+func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *session.Manager, keySet *keys.Set, pages *httpx.Pages, salt []byte, reg prometheus.Registerer, log *slog.Logger) (*oidc.Provider, error) {
+	metrics, err := oidc.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &oidc.Provider{
+		Issuer:  cfg.Issuer,
+		Clients: st, AuthRequests: st, AuthCodes: st, Grants: st, Tokens: st, Persons: st,
+		Sessions: sessions, SessionClients: st,
+		Signer: a.Signer, KeySet: keySet,
+		ClientAuth: &oauth2.ClientAuthenticator{
+			Clients: st, Replay: st, Audiences: oidc.Audiences(cfg.Issuer),
+			HTTPClient: &http.Client{Timeout: 5 * time.Second}, Now: opt.Now,
+		},
+		Audit: a.Audit, Pages: pages, SubjectSalt: salt,
+		CodeLifetime:         cfg.OIDC.CodeLifetime,
+		PARLifetime:          cfg.OIDC.PARLifetime,
+		AuthRequestLifetime:  cfg.OIDC.AuthRequestLifetime,
+		AccessTokenLifetime:  cfg.OIDC.AccessTokenLifetime,
+		IDTokenLifetime:      cfg.OIDC.IDTokenLifetime,
+		RefreshTokenLifetime: cfg.OIDC.RefreshTokenLifetime,
+		Now:                  opt.Now, Rand: opt.Rand, Log: log, Metrics: metrics,
+	}, nil
+}

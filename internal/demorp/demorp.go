@@ -1,0 +1,350 @@
+package demorp
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
+)
+
+//go:embed templates/*.html
+var templates embed.FS
+
+// RP is Demo Bank.
+type RP struct {
+	Name     string
+	ClientID string
+	// Issuer is Varde's issuer URL.
+	Issuer string
+	// BaseURL is where this RP is served, e.g. http://localhost:8080/demo-bank.
+	BaseURL string
+	// Key signs client assertions (private_key_jwt); KeyID is its kid.
+	Key   crypto.Signer
+	KeyID string
+	// ACRValues are offered on the home page, lowest first.
+	ACRValues  []string
+	HTTPClient *http.Client
+	Log        *slog.Logger
+	Now        func() time.Time
+
+	once     sync.Once
+	initErr  error
+	provider *oidc.Provider
+	par      string
+	tmpl     *template.Template
+
+	mu       sync.Mutex
+	pending  map[string]pending // by state
+	sessions map[string]*loggedIn
+}
+
+type pending struct {
+	verifier, nonce string
+	expires         time.Time
+}
+
+type loggedIn struct {
+	IDToken string
+	Claims  map[string]any
+	Pretty  string
+	expires time.Time
+}
+
+const cookieName = "demobank_session"
+
+// Handler serves Demo Bank under the path of BaseURL.
+func (rp *RP) Handler() http.Handler {
+	rp.pending = map[string]pending{}
+	rp.sessions = map[string]*loggedIn{}
+	rp.tmpl = template.Must(template.ParseFS(templates, "templates/*.html"))
+	prefix := rp.path()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+prefix+"/{$}", rp.home)
+	mux.HandleFunc("POST "+prefix+"/login", rp.login)
+	mux.HandleFunc("GET "+prefix+"/callback", rp.callback)
+	mux.HandleFunc("GET "+prefix+"/account", rp.account)
+	mux.HandleFunc("POST "+prefix+"/logout", rp.logout)
+	return mux
+}
+
+func (rp *RP) path() string {
+	u, _ := url.Parse(rp.BaseURL)
+	return strings.TrimSuffix(u.Path, "/")
+}
+
+// setup discovers Varde lazily: in the demo both run in one process and
+// Varde is not listening yet when Demo Bank is built.
+func (rp *RP) setup(ctx context.Context) error {
+	rp.once.Do(func() {
+		ctx = oidc.ClientContext(ctx, rp.HTTPClient)
+		rp.provider, rp.initErr = oidc.NewProvider(ctx, rp.Issuer)
+		if rp.initErr != nil {
+			return
+		}
+		var meta struct {
+			PAR string `json:"pushed_authorization_request_endpoint"`
+		}
+		if rp.initErr = rp.provider.Claims(&meta); rp.initErr == nil && meta.PAR == "" {
+			rp.initErr = errors.New("issuer has no PAR endpoint")
+		}
+		rp.par = meta.PAR
+	})
+	if rp.initErr != nil {
+		// Try again on the next request rather than failing for ever.
+		err := rp.initErr
+		rp.once = sync.Once{}
+		return err
+	}
+	return nil
+}
+
+func (rp *RP) oauth() *oauth2.Config {
+	return &oauth2.Config{
+		ClientID:    rp.ClientID,
+		Endpoint:    oauth2.Endpoint{AuthURL: rp.provider.Endpoint().AuthURL, TokenURL: rp.provider.Endpoint().TokenURL, AuthStyle: oauth2.AuthStyleInParams},
+		RedirectURL: rp.BaseURL + "/callback",
+		Scopes:      []string{oidc.ScopeOpenID, "profile"},
+	}
+}
+
+// assertion builds a private_key_jwt client assertion (RFC 7523 §3).
+func (rp *RP) assertion(aud string) (string, error) {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: rp.Key, KeyID: rp.KeyID}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return "", err
+	}
+	now := rp.Now()
+	return jwt.Signed(signer).Claims(jwt.Claims{
+		Issuer: rp.ClientID, Subject: rp.ClientID, Audience: jwt.Audience{aud},
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)), ID: random(16),
+	}).Serialize()
+}
+
+func random(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+type page struct {
+	Name, Lang string
+	ACRs       []string
+	Error      string
+	Session    *loggedIn
+}
+
+func (rp *RP) render(w http.ResponseWriter, status int, name string, p page) {
+	p.Name = rp.Name
+	p.Lang = "en"
+	p.ACRs = rp.ACRValues
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := rp.tmpl.ExecuteTemplate(w, name, p); err != nil {
+		rp.Log.Error("demo bank: render", "err", err)
+	}
+}
+
+func (rp *RP) home(w http.ResponseWriter, r *http.Request) {
+	rp.render(w, http.StatusOK, "home.html", page{Session: rp.current(r)})
+}
+
+func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := rp.setup(ctx); err != nil {
+		rp.Log.Error("demo bank: discovery", "err", err)
+		rp.render(w, http.StatusBadGateway, "home.html", page{Error: "Varde is not reachable. Try again in a moment."})
+		return
+	}
+	acr := r.PostFormValue("acr")
+	state, nonce, verifier := random(16), random(16), oauth2.GenerateVerifier()
+	form := url.Values{
+		"response_type": {"code"}, "client_id": {rp.ClientID}, "redirect_uri": {rp.BaseURL + "/callback"},
+		"scope": {"openid profile"}, "state": {state}, "nonce": {nonce},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+	}
+	if acr != "" {
+		form.Set("acr_values", acr)
+	}
+	if l := r.Header.Get("Accept-Language"); l != "" {
+		form.Set("ui_locales", uiLocales(l))
+	}
+	assertion, err := rp.assertion(rp.provider.Endpoint().TokenURL)
+	if err == nil {
+		form.Set("client_assertion", assertion)
+	}
+	requestURI, err := rp.push(ctx, form)
+	if err != nil {
+		rp.Log.Error("demo bank: pushed authorization request", "err", err)
+		rp.render(w, http.StatusBadGateway, "home.html", page{Error: "Could not start the login with Varde: " + err.Error()})
+		return
+	}
+	rp.mu.Lock()
+	rp.pending[state] = pending{verifier: verifier, nonce: nonce, expires: rp.Now().Add(10 * time.Minute)}
+	rp.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: "demobank_state", Value: state, Path: rp.path(), HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: 600})
+	http.Redirect(w, r, rp.provider.Endpoint().AuthURL+"?"+url.Values{"client_id": {rp.ClientID}, "request_uri": {requestURI}}.Encode(), http.StatusSeeOther)
+}
+
+// uiLocales turns Accept-Language into an OIDC ui_locales list.
+func uiLocales(accept string) string {
+	var tags []string
+	for _, part := range strings.Split(accept, ",") {
+		tag := strings.TrimSpace(strings.SplitN(part, ";", 2)[0])
+		if tag != "" && tag != "*" {
+			tags = append(tags, tag)
+		}
+	}
+	return strings.Join(tags, " ")
+}
+
+// push sends a pushed authorization request (RFC 9126 §2.1).
+func (rp *RP) push(ctx context.Context, form url.Values) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rp.par, strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := rp.HTTPClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	var body struct {
+		RequestURI  string `json:"request_uri"`
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		return "", fmt.Errorf("PAR response: %w", err)
+	}
+	if res.StatusCode != http.StatusCreated || body.RequestURI == "" {
+		return "", fmt.Errorf("PAR: %s: %s", body.Error, body.Description)
+	}
+	return body.RequestURI, nil
+}
+
+func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
+	ctx := oidc.ClientContext(r.Context(), rp.HTTPClient)
+	if err := rp.setup(ctx); err != nil {
+		rp.render(w, http.StatusBadGateway, "home.html", page{Error: "Varde is not reachable."})
+		return
+	}
+	q := r.URL.Query()
+	c, err := r.Cookie("demobank_state")
+	if err != nil || c.Value == "" || c.Value != q.Get("state") {
+		rp.render(w, http.StatusBadRequest, "home.html", page{Error: "This login did not start here (state mismatch). Please log in again."})
+		return
+	}
+	rp.mu.Lock()
+	p, ok := rp.pending[c.Value]
+	delete(rp.pending, c.Value)
+	rp.mu.Unlock()
+	if !ok || rp.Now().After(p.expires) {
+		rp.render(w, http.StatusBadRequest, "home.html", page{Error: "The login took too long. Please log in again."})
+		return
+	}
+	// RFC 9207 §2.4: the iss parameter must be the issuer we sent the person to.
+	if q.Get("iss") != rp.Issuer {
+		rp.render(w, http.StatusBadRequest, "home.html", page{Error: "The answer came from the wrong issuer."})
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		msg := "The login was not completed."
+		if e == "access_denied" {
+			msg = "You cancelled the login."
+		}
+		rp.render(w, http.StatusOK, "home.html", page{Error: msg})
+		return
+	}
+	assertion, err := rp.assertion(rp.provider.Endpoint().TokenURL)
+	if err != nil {
+		rp.render(w, http.StatusInternalServerError, "home.html", page{Error: "Could not sign the token request."})
+		return
+	}
+	tok, err := rp.oauth().Exchange(ctx, q.Get("code"), oauth2.VerifierOption(p.verifier),
+		oauth2.SetAuthURLParam("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+		oauth2.SetAuthURLParam("client_assertion", assertion))
+	if err != nil {
+		rp.Log.Error("demo bank: token", "err", err)
+		rp.render(w, http.StatusBadGateway, "home.html", page{Error: "Varde did not accept the login code."})
+		return
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := rp.provider.Verifier(&oidc.Config{ClientID: rp.ClientID}).Verify(ctx, raw)
+	if err != nil || idt.Nonce != p.nonce {
+		rp.render(w, http.StatusBadGateway, "home.html", page{Error: "The ID token from Varde was not valid."})
+		return
+	}
+	claims := map[string]any{}
+	_ = idt.Claims(&claims)
+	pretty, _ := json.MarshalIndent(claims, "", "  ")
+	sid := random(24)
+	rp.mu.Lock()
+	rp.sessions[sid] = &loggedIn{IDToken: raw, Claims: claims, Pretty: string(pretty), expires: rp.Now().Add(time.Hour)}
+	rp.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: sid, Path: rp.path(), HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	http.Redirect(w, r, rp.BaseURL+"/account", http.StatusSeeOther)
+}
+
+func (rp *RP) current(r *http.Request) *loggedIn {
+	c, err := r.Cookie(cookieName)
+	if err != nil {
+		return nil
+	}
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	s := rp.sessions[c.Value]
+	if s == nil || rp.Now().After(s.expires) {
+		return nil
+	}
+	return s
+}
+
+func (rp *RP) account(w http.ResponseWriter, r *http.Request) {
+	s := rp.current(r)
+	if s == nil {
+		http.Redirect(w, r, rp.BaseURL+"/", http.StatusSeeOther)
+		return
+	}
+	rp.render(w, http.StatusOK, "account.html", page{Session: s})
+}
+
+func (rp *RP) logout(w http.ResponseWriter, r *http.Request) {
+	s := rp.current(r)
+	if c, err := r.Cookie(cookieName); err == nil {
+		rp.mu.Lock()
+		delete(rp.sessions, c.Value)
+		rp.mu.Unlock()
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: rp.path(), MaxAge: -1})
+	if s == nil || rp.setup(r.Context()) != nil {
+		http.Redirect(w, r, rp.BaseURL+"/", http.StatusSeeOther)
+		return
+	}
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	_ = rp.provider.Claims(&meta)
+	http.Redirect(w, r, meta.EndSession+"?"+url.Values{
+		"id_token_hint": {s.IDToken}, "client_id": {rp.ClientID}, "post_logout_redirect_uri": {rp.BaseURL + "/"},
+	}.Encode(), http.StatusSeeOther)
+}

@@ -1,0 +1,389 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/descope/virtualwebauthn"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
+)
+
+// RP is a relying party registered at Varde with private_key_jwt.
+type RP struct {
+	Issuer      string
+	ClientID    string
+	RedirectURI string
+	Key         *ecdsa.PrivateKey
+	KeyID       string
+	// HTTP is shared by all virtual users; it must not follow redirects
+	// (NewHTTPClient makes one).
+	HTTP *http.Client
+
+	signer   jose.Signer
+	verifier *oidc.IDTokenVerifier
+}
+
+// NewHTTPClient returns a client for n concurrent virtual users that
+// does not follow redirects (the flow inspects every one).
+func NewHTTPClient(n int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 2 * n
+	t.MaxIdleConnsPerHost = 2 * n
+	return &http.Client{
+		Transport:     t,
+		Timeout:       30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// Setup discovers the issuer (go-oidc) and prepares signing.
+func (rp *RP) Setup(ctx context.Context) error {
+	p, err := oidc.NewProvider(oidc.ClientContext(ctx, rp.HTTP), rp.Issuer)
+	if err != nil {
+		return err
+	}
+	rp.verifier = p.Verifier(&oidc.Config{ClientID: rp.ClientID})
+	rp.signer, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: rp.Key, KeyID: rp.KeyID}}, (&jose.SignerOptions{}).WithType("JWT"))
+	return err
+}
+
+// Verifier is the go-oidc ID token verifier for this RP.
+func (rp *RP) Verifier() *oidc.IDTokenVerifier { return rp.verifier }
+
+// Person is a synthetic person with a software authenticator holding one
+// passkey.
+type Person struct {
+	Auth       virtualwebauthn.Authenticator
+	Cred       virtualwebauthn.Credential
+	WebAuthnRP virtualwebauthn.RelyingParty
+	Number     string
+}
+
+// NewDevice returns an authenticator for origin (http://localhost:PORT).
+// A synced passkey is backup eligible.
+func NewDevice(origin string, synced bool) *Person {
+	u, _ := url.Parse(origin)
+	return &Person{
+		Auth:       virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{BackupEligible: synced, BackupState: synced}),
+		Cred:       virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2),
+		WebAuthnRP: virtualwebauthn.RelyingParty{ID: u.Hostname(), Name: "Varde", Origin: origin},
+	}
+}
+
+func newJar() http.CookieJar {
+	j, _ := cookiejar.New(nil)
+	return j
+}
+
+// browser is one person's browser: a cookie jar over the shared client.
+type browser struct {
+	c   *http.Client
+	jar http.CookieJar
+}
+
+func (b *browser) do(req *http.Request) (*http.Response, []byte, error) {
+	for _, c := range b.jar.Cookies(req.URL) {
+		req.AddCookie(c)
+	}
+	res, err := b.c.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if rc := res.Cookies(); len(rc) > 0 {
+		b.jar.SetCookies(req.URL, rc)
+	}
+	return res, body, err
+}
+
+func (b *browser) get(ctx context.Context, u string) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b.do(req)
+}
+
+func (b *browser) postJSON(ctx context.Context, u string, body []byte) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return b.do(req)
+}
+
+func (b *browser) postForm(ctx context.Context, u string, form url.Values) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(req)
+}
+
+type ceremony struct {
+	Ceremony string          `json:"ceremony"`
+	Options  json.RawMessage `json:"options"`
+	Redirect string          `json:"redirect"`
+	Error    string          `json:"error"`
+	Message  string          `json:"message"`
+}
+
+func decodeReply(step string, res *http.Response, body []byte) (*ceremony, error) {
+	var c ceremony
+	if err := json.Unmarshal(body, &c); err != nil {
+		return nil, fmt.Errorf("%s: status %d: %.200s", step, res.StatusCode, body)
+	}
+	if res.StatusCode != http.StatusOK {
+		return nil, &StepError{Step: step, Status: res.StatusCode, Code: c.Error, Message: c.Message}
+	}
+	return &c, nil
+}
+
+// StepError is a failed step with the server's error code.
+type StepError struct {
+	Step    string
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("%s: status %d: %s: %s", e.Step, e.Status, e.Code, e.Message)
+}
+
+// Enrol creates a synthetic test person at Varde (synthetic enrolment
+// must be on) with p's passkey.
+func Enrol(ctx context.Context, c *http.Client, issuer string, p *Person, given, family string) error {
+	b := &browser{c: c, jar: newJar()}
+	begin, _ := json.Marshal(map[string]string{"attempt": "", "given_name": given, "family_name": family, "birth_date": "", "kind": "fnr"})
+	res, body, err := b.postJSON(ctx, issuer+"/passkey/enrol/begin", begin)
+	if err != nil {
+		return err
+	}
+	cer, err := decodeReply("enrol begin", res, body)
+	if err != nil {
+		return err
+	}
+	opts, err := publicKey(cer.Options)
+	if err != nil {
+		return err
+	}
+	o, err := virtualwebauthn.ParseAttestationOptions(opts)
+	if err != nil {
+		return fmt.Errorf("enrol options: %w", err)
+	}
+	p.Auth.Options.UserHandle = []byte(o.UserID)
+	att := virtualwebauthn.CreateAttestationResponse(p.WebAuthnRP, p.Auth, p.Cred, *o)
+	res, body, err = b.postJSON(ctx, issuer+"/passkey/enrol/finish?ceremony="+url.QueryEscape(cer.Ceremony), []byte(att))
+	if err != nil {
+		return err
+	}
+	if _, err := decodeReply("enrol finish", res, body); err != nil {
+		return err
+	}
+	p.Auth.AddCredential(p.Cred)
+	return nil
+}
+
+// publicKey accepts {"publicKey": {...}} or the bare options.
+func publicKey(raw json.RawMessage) (string, error) {
+	var wrapped struct {
+		PublicKey json.RawMessage `json:"publicKey"`
+	}
+	if err := json.Unmarshal(raw, &wrapped); err != nil {
+		return "", fmt.Errorf("options: %w", err)
+	}
+	if len(wrapped.PublicKey) > 0 {
+		return string(wrapped.PublicKey), nil
+	}
+	return string(raw), nil
+}
+
+// LoginOptions shape one login.
+type LoginOptions struct {
+	ACRValues string // space-separated
+	Prompt    string
+	// Origin overrides the origin the authenticator signs for (the
+	// phishing case).
+	Origin string
+}
+
+// Result is a completed login.
+type Result struct {
+	IDToken     *oidc.IDToken
+	RawIDToken  string
+	Claims      map[string]any
+	AccessToken string
+	Token       *oauth2.Token
+}
+
+func random(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (rp *RP) assertion() (string, error) {
+	now := time.Now()
+	return jwt.Signed(rp.signer).Claims(jwt.Claims{
+		Issuer: rp.ClientID, Subject: rp.ClientID, Audience: jwt.Audience{rp.Issuer},
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)), ID: random(12),
+	}).Serialize()
+}
+
+// Login runs one complete login for p in a fresh browser and verifies the
+// ID token.
+func (rp *RP) Login(ctx context.Context, p *Person, o LoginOptions) (*Result, error) {
+	b := &browser{c: rp.HTTP, jar: newJar()}
+	state, nonce, verifier := random(12), random(12), oauth2.GenerateVerifier()
+	ca, err := rp.assertion()
+	if err != nil {
+		return nil, err
+	}
+	form := url.Values{
+		"response_type": {"code"}, "client_id": {rp.ClientID}, "redirect_uri": {rp.RedirectURI},
+		"scope": {"openid"}, "state": {state}, "nonce": {nonce},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {ca},
+	}
+	if o.ACRValues != "" {
+		form.Set("acr_values", o.ACRValues)
+	}
+	if o.Prompt != "" {
+		form.Set("prompt", o.Prompt)
+	}
+	// 1. PAR (RFC 9126).
+	res, body, err := b.postForm(ctx, rp.Issuer+"/par", form)
+	if err != nil {
+		return nil, err
+	}
+	var par struct {
+		RequestURI string `json:"request_uri"`
+	}
+	if res.StatusCode != http.StatusCreated || json.Unmarshal(body, &par) != nil || par.RequestURI == "" {
+		return nil, fmt.Errorf("par: status %d: %.200s", res.StatusCode, body)
+	}
+	// 2. Authorization endpoint: a person without a session goes to login.
+	res, _, err = b.get(ctx, rp.Issuer+"/authorize?"+url.Values{"client_id": {rp.ClientID}, "request_uri": {par.RequestURI}}.Encode())
+	if err != nil {
+		return nil, err
+	}
+	loginURL, err := res.Location()
+	if err != nil {
+		return nil, fmt.Errorf("authorize: status %d, no redirect", res.StatusCode)
+	}
+	reqID := loginURL.Query().Get("req")
+	if reqID == "" {
+		return nil, fmt.Errorf("authorize: redirect %s has no req", loginURL)
+	}
+	// 3. Passkey assertion.
+	next, err := rp.assert(ctx, b, p, reqID, o.Origin)
+	if err != nil {
+		return nil, err
+	}
+	// 4. Back into the flow: the code comes to the redirect URI.
+	res, _, err = b.get(ctx, resolve(rp.Issuer, next))
+	if err != nil {
+		return nil, err
+	}
+	cb, err := res.Location()
+	if err != nil {
+		return nil, fmt.Errorf("resume: status %d, no redirect", res.StatusCode)
+	}
+	q := cb.Query()
+	if e := q.Get("error"); e != "" {
+		return nil, &StepError{Step: "authorize", Status: res.StatusCode, Code: e, Message: q.Get("error_description")}
+	}
+	if !strings.HasPrefix(cb.String(), rp.RedirectURI+"?") || q.Get("state") != state || q.Get("iss") != rp.Issuer {
+		return nil, fmt.Errorf("callback %s: wrong redirect, state or iss", cb.Redacted())
+	}
+	// 5. Token request with PKCE and a fresh client assertion.
+	ca, err = rp.assertion()
+	if err != nil {
+		return nil, err
+	}
+	conf := &oauth2.Config{ClientID: rp.ClientID, RedirectURL: rp.RedirectURI,
+		Endpoint: oauth2.Endpoint{TokenURL: rp.Issuer + "/token", AuthStyle: oauth2.AuthStyleInParams}}
+	tok, err := conf.Exchange(context.WithValue(ctx, oauth2.HTTPClient, rp.HTTP), q.Get("code"), oauth2.VerifierOption(verifier),
+		oauth2.SetAuthURLParam("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+		oauth2.SetAuthURLParam("client_assertion", ca))
+	if err != nil {
+		return nil, fmt.Errorf("token: %w", err)
+	}
+	// 6. ID token verification (go-oidc) and nonce.
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := rp.verifier.Verify(ctx, raw)
+	if err != nil {
+		return nil, fmt.Errorf("id token: %w", err)
+	}
+	if idt.Nonce != nonce {
+		return nil, errors.New("id token: nonce mismatch")
+	}
+	claims := map[string]any{}
+	if err := idt.Claims(&claims); err != nil {
+		return nil, err
+	}
+	return &Result{IDToken: idt, RawIDToken: raw, Claims: claims, AccessToken: tok.AccessToken, Token: tok}, nil
+}
+
+func resolve(base, ref string) string {
+	if strings.HasPrefix(ref, "/") {
+		return base + ref
+	}
+	return ref
+}
+
+// assert runs the passkey login ceremony and returns where the browser
+// goes next.
+func (rp *RP) assert(ctx context.Context, b *browser, p *Person, attempt, origin string) (string, error) {
+	begin, _ := json.Marshal(map[string]string{"attempt": attempt})
+	res, body, err := b.postJSON(ctx, rp.Issuer+"/passkey/login/begin", begin)
+	if err != nil {
+		return "", err
+	}
+	cer, err := decodeReply("login begin", res, body)
+	if err != nil {
+		return "", err
+	}
+	opts, err := publicKey(cer.Options)
+	if err != nil {
+		return "", err
+	}
+	o, err := virtualwebauthn.ParseAssertionOptions(opts)
+	if err != nil {
+		return "", fmt.Errorf("login options: %w", err)
+	}
+	wrp := p.WebAuthnRP
+	if origin != "" {
+		wrp.Origin = origin
+	}
+	p.Cred.Counter++
+	assertion := virtualwebauthn.CreateAssertionResponse(wrp, p.Auth, p.Cred, *o)
+	res, body, err = b.postJSON(ctx, rp.Issuer+"/passkey/login/finish?ceremony="+url.QueryEscape(cer.Ceremony), []byte(assertion))
+	if err != nil {
+		return "", err
+	}
+	fin, err := decodeReply("login finish", res, body)
+	if err != nil {
+		return "", err
+	}
+	return fin.Redirect, nil
+}
