@@ -1,0 +1,248 @@
+package broker_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/audit"
+	"github.com/varde-eid/varde/internal/broker"
+	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/session"
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
+	"github.com/varde-eid/varde/web"
+)
+
+// staticProvider is a provider that can deliver up to max; Start
+// redirects to a marker URL.
+type staticProvider struct {
+	id  string
+	max assurance.Level
+}
+
+func (p staticProvider) Info() provider.Info {
+	return provider.Info{ID: p.id, Name: map[string]string{"en": "Provider " + p.id}, MaxLevel: p.max}
+}
+
+func (p staticProvider) Start(w http.ResponseWriter, r *http.Request, a provider.Attempt) {
+	http.Redirect(w, r, "/started/"+p.id+"?attempt="+a.ID+"&min="+a.MinLevel.String(), http.StatusSeeOther)
+}
+
+type fixture struct {
+	b   *broker.Broker
+	st  store.Store
+	mux *http.ServeMux
+	now time.Time
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "b.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pages, err := httpx.NewPages(web.Templates, web.Locales, []httpx.Language{{Tag: "en", Name: "English"}, {Tag: "nb", Name: "Norsk"}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{st: st, mux: http.NewServeMux(), now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+	now := func() time.Time { return f.now }
+	f.b = &broker.Broker{
+		Providers:    []provider.Provider{staticProvider{"weak", assurance.Substantial}, staticProvider{"strong", assurance.High}},
+		AuthRequests: st, Clients: st, Persons: st,
+		Sessions:  &session.Manager{Store: st, Lifetime: time.Hour, Now: now},
+		Audit:     &audit.Log{Store: st, Log: log, Now: now},
+		Pages:     pages,
+		ResumeURL: func(id string) string { return "/authorize/resume?req=" + id }, AccountURL: "/account",
+		Metrics: broker.NewMetrics(prometheus.NewRegistry()), Now: now, Log: log,
+	}
+	f.b.Register(f.mux)
+	must(t, st.PutClient(ctx, &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone, RedirectURIs: []string{"https://bank.example/cb"}}))
+	must(t, st.CreatePerson(ctx, &store.Person{ID: "p1", WebAuthnID: []byte("01234567890123456789012345678901"), GivenName: "Ola",
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "01018012345"}}, ProofingLevel: "high", CreatedAt: f.now}))
+	return f
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) request(t *testing.T, id string, acr ...string) {
+	t.Helper()
+	must(t, f.st.CreateAuthRequest(context.Background(), &store.AuthRequest{
+		ID: id, ClientID: "bank", RedirectURI: "https://bank.example/cb", Scope: []string{"openid"}, MaxAge: -1,
+		ACRValues: acr, CreatedAt: f.now, ExpiresAt: f.now.Add(10 * time.Minute),
+	}))
+}
+
+func (f *fixture) get(path string) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	f.mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+	return w
+}
+
+func (f *fixture) events(t *testing.T) []*store.AuditEvent {
+	t.Helper()
+	ev, err := f.st.ListAudit(context.Background(), 0, 100)
+	must(t, err)
+	return ev
+}
+
+func TestLoginPageListsOnlyProvidersThatMeetTheLevel(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "any")
+	f.request(t, "high", assurance.ACRHigh)
+	tests := []struct {
+		req       string
+		want, not []string
+	}{
+		{"any", []string{"Provider weak", "Provider strong", "Test Bank"}, nil},
+		{"high", []string{"Provider strong"}, []string{"Provider weak"}},
+	}
+	for _, tt := range tests {
+		w := f.get("/login?req=" + tt.req)
+		body := w.Body.String()
+		if w.Code != http.StatusOK {
+			t.Fatalf("%s: status %d", tt.req, w.Code)
+		}
+		for _, s := range tt.want {
+			if !strings.Contains(body, s) {
+				t.Errorf("%s: page lacks %q", tt.req, s)
+			}
+		}
+		for _, s := range tt.not {
+			if strings.Contains(body, s) {
+				t.Errorf("%s: page offers %q, which cannot meet the level", tt.req, s)
+			}
+		}
+	}
+}
+
+func TestStartHandsTheAttemptToTheChosenProvider(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "r1", assurance.ACRHigh)
+	w := f.get("/login/start?req=r1&provider=strong")
+	if got := w.Header().Get("Location"); got != "/started/strong?attempt=r1&min=high" {
+		t.Errorf("Location = %q", got)
+	}
+	// A provider that cannot meet the level cannot be chosen by editing the URL.
+	if w := f.get("/login/start?req=r1&provider=weak"); w.Code != http.StatusBadRequest {
+		t.Errorf("ineligible provider: status %d, want 400", w.Code)
+	}
+}
+
+func TestUnknownOrExpiredAttemptGetsAPlainPage(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "old")
+	f.now = f.now.Add(time.Hour)
+	for _, path := range []string{"/login?req=nope", "/login?req=old", "/login/start?req=old&provider=strong"} {
+		w := f.get(path)
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "took too long") {
+			t.Errorf("%s: status %d, body %.200q", path, w.Code, w.Body.String())
+		}
+	}
+}
+
+func finish(f *fixture, attempt string, res provider.Result) (string, error, *httptest.ResponseRecorder) {
+	w := httptest.NewRecorder()
+	next, err := f.b.Finish(w, httptest.NewRequest(http.MethodPost, "/x", nil), attempt, res)
+	return next, err, w
+}
+
+func TestFinishNeverLetsALowerLevelThrough(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "r1", assurance.ACRHigh)
+	next, err, w := finish(f, "r1", provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial})
+	must(t, err)
+	if next != "/login?err=level&req=r1" {
+		t.Errorf("next = %q", next)
+	}
+	if len(w.Result().Cookies()) != 0 {
+		t.Error("a session cookie was set for a login below the requested level")
+	}
+	ev := f.events(t)
+	if len(ev) != 1 || ev[0].Result != store.ResultFailure || ev[0].Reason != "insufficient_level" || ev[0].PersonID != "p1" {
+		t.Errorf("audit = %+v", ev)
+	}
+}
+
+func TestFinishStartsASessionAtTheLevelReached(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "r1", assurance.ACRSubstantial)
+	next, err, w := finish(f, "r1", provider.Result{Provider: "strong", PersonID: "p1", Level: assurance.High, AMR: []string{"hwk"}, AuthTime: f.now})
+	must(t, err)
+	if next != "/authorize/resume?req=r1" {
+		t.Errorf("next = %q", next)
+	}
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	for _, c := range w.Result().Cookies() {
+		r.AddCookie(c)
+	}
+	s, err := f.b.Sessions.Current(r)
+	must(t, err)
+	if s.PersonID != "p1" || s.Level != "high" || s.Provider != "strong" || !s.AuthTime.Equal(f.now) {
+		t.Errorf("session = %+v", s)
+	}
+	ev := f.events(t)
+	if len(ev) != 1 || ev[0].Result != store.ResultSuccess || ev[0].ClientID != "bank" || ev[0].Level != "high" {
+		t.Errorf("audit = %+v", ev)
+	}
+}
+
+func TestFinishResolvesIdentifiersToTheSamePerson(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "r1")
+	_, err, w := finish(f, "r1", provider.Result{Provider: "strong", Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "01018012345"}}, Level: assurance.High})
+	must(t, err)
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	for _, c := range w.Result().Cookies() {
+		r.AddCookie(c)
+	}
+	s, err := f.b.Sessions.Current(r)
+	must(t, err)
+	if s.PersonID != "p1" {
+		t.Errorf("person = %q, want p1", s.PersonID)
+	}
+	// An identifier nobody holds is not a person: fail closed.
+	if _, err, _ := finish(f, "r1", provider.Result{Provider: "strong", Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02028012345"}}, Level: assurance.High}); err == nil {
+		t.Error("unknown identifier accepted")
+	}
+}
+
+func TestAccountLoginEndsAtTheAccountPage(t *testing.T) {
+	f := newFixture(t)
+	next, err, _ := finish(f, broker.AccountAttempt, provider.Result{Provider: "strong", PersonID: "p1", Level: assurance.Low})
+	must(t, err)
+	if next != "/account" {
+		t.Errorf("next = %q", next)
+	}
+}
+
+func TestFailIsAuditedAndOffersTheChoiceAgain(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "r1")
+	next := f.b.Fail(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/x", nil), "r1", "cancelled")
+	if next != "/login?err=cancelled&req=r1" {
+		t.Errorf("next = %q", next)
+	}
+	if ev := f.events(t); len(ev) != 1 || ev[0].Reason != "cancelled" || ev[0].ClientID != "bank" {
+		t.Errorf("audit = %+v", ev)
+	}
+}
