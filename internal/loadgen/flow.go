@@ -80,7 +80,7 @@ func NewDevice(origin string, synced bool) *Person {
 	u, _ := url.Parse(origin)
 	return &Person{
 		Auth:       virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{BackupEligible: synced, BackupState: synced}),
-		Cred:       virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2),
+		Cred:       NewCredential(),
 		WebAuthnRP: virtualwebauthn.RelyingParty{ID: u.Hostname(), Name: "Varde", Origin: origin},
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/descope/virtualwebauthn"
 
+	"github.com/varde-eid/varde/internal/loadgen"
 	"github.com/varde-eid/varde/internal/passkey"
 	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
@@ -72,7 +73,7 @@ type device struct {
 
 func newDevice(p *store.Person, opts virtualwebauthn.AuthenticatorOptions) *device {
 	opts.UserHandle = p.WebAuthnID
-	return &device{auth: virtualwebauthn.NewAuthenticatorWithOptions(opts), cred: virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)}
+	return &device{auth: virtualwebauthn.NewAuthenticatorWithOptions(opts), cred: loadgen.NewCredential()}
 }
 
 func (e *env) attest(t testing.TB, rp virtualwebauthn.RelyingParty, d *device, options json.RawMessage) []byte {

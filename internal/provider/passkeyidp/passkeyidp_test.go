@@ -28,6 +28,7 @@ import (
 	"github.com/varde-eid/varde/internal/audit"
 	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/identity"
+	"github.com/varde-eid/varde/internal/loadgen"
 	"github.com/varde-eid/varde/internal/passkey"
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/provider/passkeyidp"
@@ -285,7 +286,7 @@ type device struct {
 func newDevice(synced bool) *device {
 	return &device{
 		auth: virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{BackupEligible: synced, BackupState: synced}),
-		cred: virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2),
+		cred: loadgen.NewCredential(),
 	}
 }
 
