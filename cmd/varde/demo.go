@@ -43,13 +43,14 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil || host != "localhost" {
 		return fmt.Errorf("--addr %q: the host must be localhost", *addr)
 	}
-	dir := *dataDir
+	dir, keep := *dataDir, "kept for the next run with --data"
 	if dir == "" {
 		dir, err = os.MkdirTemp("", "varde-demo-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
+		keep = "deleted when the demo stops"
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -73,12 +74,14 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
   OpenID discovery:             %[1]s/.well-known/openid-configuration
   Metrics:                      %[1]s/metrics
 
-Open Demo Bank, choose "Log in with Varde", then "Create a test person"
-to enrol a passkey for a synthetic person (your browser or phone will ask
-to create a passkey), and log in with it.
-Data: %[2]s
+Open Demo Bank and choose "Log in with Varde", then "Passkey", then
+"Create a test person (demo)": Varde makes up a synthetic person, and
+your browser or phone creates a passkey for it. Log out at Demo Bank and
+log in again with that passkey.
+
+Data: %[2]s (%[3]s)
 Press Ctrl+C to stop.
-`, issuer, dir)
+`, issuer, dir, keep)
 	return d.app.Serve(ctx, ln)
 }
 
@@ -112,6 +115,7 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 		return nil, err
 	}
 	cfg.Passkey.SyntheticEnrolment = true
+	log := newLogger(stderr, cfg.Log)
 
 	bankKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -127,10 +131,10 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 		Key: bankKey, KeyID: bankJWK.KeyID,
 		ACRValues:  []string{assurance.ACRSubstantial, assurance.ACRHigh},
 		HTTPClient: &http.Client{Timeout: 10 * time.Second},
-		Log:        newLogger(stderr, cfg.Log), Now: time.Now,
+		Log:        log, Now: time.Now,
 	}
 	a, err := app.New(ctx, cfg, app.Options{
-		Log: newLogger(stderr, cfg.Log), Signer: signer, SubjectSalt: salt,
+		Log: log, Signer: signer, SubjectSalt: salt,
 		Mount: func(mux *http.ServeMux) { mux.Handle("/demo-bank/", bank.Handler()) },
 	})
 	if err != nil {

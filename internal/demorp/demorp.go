@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -23,8 +24,8 @@ import (
 	"golang.org/x/oauth2"
 )
 
-//go:embed templates/*.html
-var templates embed.FS
+//go:embed templates/*.html static/*.css
+var files embed.FS
 
 // RP is Demo Bank.
 type RP struct {
@@ -43,11 +44,12 @@ type RP struct {
 	Log        *slog.Logger
 	Now        func() time.Time
 
-	once     sync.Once
-	initErr  error
-	provider *oidc.Provider
-	par      string
-	tmpl     *template.Template
+	tmpl *template.Template
+
+	discoverMu sync.Mutex
+	provider   *oidc.Provider
+	par        string
+	endSession string
 
 	mu       sync.Mutex
 	pending  map[string]pending // by state
@@ -72,9 +74,14 @@ const cookieName = "demobank_session"
 func (rp *RP) Handler() http.Handler {
 	rp.pending = map[string]pending{}
 	rp.sessions = map[string]*loggedIn{}
-	rp.tmpl = template.Must(template.ParseFS(templates, "templates/*.html"))
+	rp.tmpl = template.Must(template.ParseFS(files, "templates/*.html"))
+	static, err := fs.Sub(files, "static")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
 	prefix := rp.path()
 	mux := http.NewServeMux()
+	mux.Handle("GET "+prefix+"/static/", http.StripPrefix(prefix+"/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET "+prefix+"/{$}", rp.home)
 	mux.HandleFunc("POST "+prefix+"/login", rp.login)
 	mux.HandleFunc("GET "+prefix+"/callback", rp.callback)
@@ -89,28 +96,29 @@ func (rp *RP) path() string {
 }
 
 // setup discovers Varde lazily: in the demo both run in one process and
-// Varde is not listening yet when Demo Bank is built.
+// Varde is not listening yet when Demo Bank is built. A failed discovery
+// is tried again on the next request.
 func (rp *RP) setup(ctx context.Context) error {
-	rp.once.Do(func() {
-		ctx = oidc.ClientContext(ctx, rp.HTTPClient)
-		rp.provider, rp.initErr = oidc.NewProvider(ctx, rp.Issuer)
-		if rp.initErr != nil {
-			return
-		}
-		var meta struct {
-			PAR string `json:"pushed_authorization_request_endpoint"`
-		}
-		if rp.initErr = rp.provider.Claims(&meta); rp.initErr == nil && meta.PAR == "" {
-			rp.initErr = errors.New("issuer has no PAR endpoint")
-		}
-		rp.par = meta.PAR
-	})
-	if rp.initErr != nil {
-		// Try again on the next request rather than failing for ever.
-		err := rp.initErr
-		rp.once = sync.Once{}
+	rp.discoverMu.Lock()
+	defer rp.discoverMu.Unlock()
+	if rp.provider != nil {
+		return nil
+	}
+	provider, err := oidc.NewProvider(oidc.ClientContext(ctx, rp.HTTPClient), rp.Issuer)
+	if err != nil {
 		return err
 	}
+	var meta struct {
+		PAR        string `json:"pushed_authorization_request_endpoint"`
+		EndSession string `json:"end_session_endpoint"`
+	}
+	if err := provider.Claims(&meta); err != nil {
+		return err
+	}
+	if meta.PAR == "" {
+		return errors.New("issuer has no PAR endpoint")
+	}
+	rp.provider, rp.par, rp.endSession = provider, meta.PAR, meta.EndSession
 	return nil
 }
 
@@ -145,17 +153,55 @@ func random(n int) string {
 
 type page struct {
 	Name, Lang string
-	ACRs       []string
+	Title      string
+	Stylesheet string
+	T          *text
+	Languages  []langLink
+	Levels     []level
+	Level      level
+	Provider   string
 	Error      string
 	Session    *loggedIn
 }
 
-func (rp *RP) render(w http.ResponseWriter, status int, name string, p page) {
+type langLink struct {
+	Tag, Name, URL string
+	Current        bool
+}
+
+func (rp *RP) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	p.Name = rp.Name
-	p.Lang = "en"
-	p.ACRs = rp.ACRValues
+	p.Lang = lang(r)
+	p.T = texts[p.Lang]
+	p.Title = rp.Name
+	if name == "account.html" {
+		p.Title = p.T.AccountTitle + " – " + rp.Name
+	}
+	p.Stylesheet = rp.path() + "/static/demobank.css"
+	if r.URL.Query().Get("lang") == p.Lang {
+		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: p.Lang, Path: rp.path() + "/", MaxAge: 365 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	}
+	// The language links reload the account page, or else go to the home
+	// page: a callback or a form's answer must not be loaded twice.
+	here := rp.path() + "/"
+	if r.Method == http.MethodGet && r.URL.Path == rp.path()+"/account" {
+		here = r.URL.Path
+	}
+	for _, tag := range languages {
+		p.Languages = append(p.Languages, langLink{Tag: tag, Name: texts[tag].LanguageName, URL: here + "?lang=" + tag, Current: tag == p.Lang})
+	}
+	for _, acr := range rp.ACRValues {
+		p.Levels = append(p.Levels, describe(p.T, acr))
+	}
+	if p.Session != nil {
+		acr, _ := p.Session.Claims["acr"].(string)
+		p.Level = describe(p.T, acr)
+		id, _ := p.Session.Claims["provider"].(string)
+		p.Provider = providerName(p.T, id)
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Language", p.Lang)
 	w.WriteHeader(status)
 	if err := rp.tmpl.ExecuteTemplate(w, name, p); err != nil {
 		rp.Log.Error("demo bank: render", "err", err)
@@ -163,14 +209,15 @@ func (rp *RP) render(w http.ResponseWriter, status int, name string, p page) {
 }
 
 func (rp *RP) home(w http.ResponseWriter, r *http.Request) {
-	rp.render(w, http.StatusOK, "home.html", page{Session: rp.current(r)})
+	rp.render(w, r, http.StatusOK, "home.html", page{Session: rp.current(r)})
 }
 
 func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	t := texts[lang(r)]
 	if err := rp.setup(ctx); err != nil {
 		rp.Log.Error("demo bank: discovery", "err", err)
-		rp.render(w, http.StatusBadGateway, "home.html", page{Error: "Varde is not reachable. Try again in a moment."})
+		rp.render(w, r, http.StatusBadGateway, "home.html", page{Error: t.ErrUnreachable})
 		return
 	}
 	acr := r.PostFormValue("acr")
@@ -179,28 +226,37 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 		"response_type": {"code"}, "client_id": {rp.ClientID}, "redirect_uri": {rp.BaseURL + "/callback"},
 		"scope": {"openid profile"}, "state": {state}, "nonce": {nonce},
 		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"},
+		// OIDC Core §3.1.2.1: the person's preferred languages, so Varde's
+		// pages speak the language chosen here.
+		"ui_locales":            {strings.TrimSpace(lang(r) + " " + uiLocales(r.Header.Get("Accept-Language")))},
 		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
 	}
 	if acr != "" {
 		form.Set("acr_values", acr)
 	}
-	if l := r.Header.Get("Accept-Language"); l != "" {
-		form.Set("ui_locales", uiLocales(l))
-	}
 	assertion, err := rp.assertion(rp.provider.Endpoint().TokenURL)
-	if err == nil {
-		form.Set("client_assertion", assertion)
+	if err != nil {
+		rp.Log.Error("demo bank: client assertion", "err", err)
+		rp.render(w, r, http.StatusInternalServerError, "home.html", page{Error: t.ErrSign})
+		return
 	}
+	form.Set("client_assertion", assertion)
 	requestURI, err := rp.push(ctx, form)
 	if err != nil {
 		rp.Log.Error("demo bank: pushed authorization request", "err", err)
-		rp.render(w, http.StatusBadGateway, "home.html", page{Error: "Could not start the login with Varde: " + err.Error()})
+		rp.render(w, r, http.StatusBadGateway, "home.html", page{Error: fmt.Sprintf(t.ErrStart, err)})
 		return
 	}
+	now := rp.Now()
 	rp.mu.Lock()
-	rp.pending[state] = pending{verifier: verifier, nonce: nonce, expires: rp.Now().Add(10 * time.Minute)}
+	for k, p := range rp.pending {
+		if now.After(p.expires) {
+			delete(rp.pending, k)
+		}
+	}
+	rp.pending[state] = pending{verifier: verifier, nonce: nonce, expires: now.Add(10 * time.Minute)}
 	rp.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: "demobank_state", Value: state, Path: rp.path(), HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: 600})
+	http.SetCookie(w, &http.Cookie{Name: "demobank_state", Value: state, Path: rp.path() + "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: 600})
 	http.Redirect(w, r, rp.provider.Endpoint().AuthURL+"?"+url.Values{"client_id": {rp.ClientID}, "request_uri": {requestURI}}.Encode(), http.StatusSeeOther)
 }
 
@@ -244,40 +300,45 @@ func (rp *RP) push(ctx context.Context, form url.Values) (string, error) {
 
 func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	ctx := oidc.ClientContext(r.Context(), rp.HTTPClient)
+	t := texts[lang(r)]
+	fail := func(status int, msg string) {
+		rp.render(w, r, status, "home.html", page{Error: msg})
+	}
 	if err := rp.setup(ctx); err != nil {
-		rp.render(w, http.StatusBadGateway, "home.html", page{Error: "Varde is not reachable."})
+		fail(http.StatusBadGateway, t.ErrUnreachable)
 		return
 	}
 	q := r.URL.Query()
 	c, err := r.Cookie("demobank_state")
 	if err != nil || c.Value == "" || c.Value != q.Get("state") {
-		rp.render(w, http.StatusBadRequest, "home.html", page{Error: "This login did not start here (state mismatch). Please log in again."})
+		fail(http.StatusBadRequest, t.ErrState)
 		return
 	}
+	http.SetCookie(w, &http.Cookie{Name: "demobank_state", Value: "", Path: rp.path() + "/", MaxAge: -1})
 	rp.mu.Lock()
 	p, ok := rp.pending[c.Value]
 	delete(rp.pending, c.Value)
 	rp.mu.Unlock()
 	if !ok || rp.Now().After(p.expires) {
-		rp.render(w, http.StatusBadRequest, "home.html", page{Error: "The login took too long. Please log in again."})
+		fail(http.StatusBadRequest, t.ErrExpired)
 		return
 	}
 	// RFC 9207 §2.4: the iss parameter must be the issuer we sent the person to.
 	if q.Get("iss") != rp.Issuer {
-		rp.render(w, http.StatusBadRequest, "home.html", page{Error: "The answer came from the wrong issuer."})
+		fail(http.StatusBadRequest, t.ErrIssuer)
 		return
 	}
 	if e := q.Get("error"); e != "" {
-		msg := "The login was not completed."
+		msg := t.ErrNotCompleted
 		if e == "access_denied" {
-			msg = "You cancelled the login."
+			msg = t.ErrCancelled
 		}
-		rp.render(w, http.StatusOK, "home.html", page{Error: msg})
+		fail(http.StatusOK, msg)
 		return
 	}
 	assertion, err := rp.assertion(rp.provider.Endpoint().TokenURL)
 	if err != nil {
-		rp.render(w, http.StatusInternalServerError, "home.html", page{Error: "Could not sign the token request."})
+		fail(http.StatusInternalServerError, t.ErrSign)
 		return
 	}
 	tok, err := rp.oauth().Exchange(ctx, q.Get("code"), oauth2.VerifierOption(p.verifier),
@@ -285,23 +346,30 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 		oauth2.SetAuthURLParam("client_assertion", assertion))
 	if err != nil {
 		rp.Log.Error("demo bank: token", "err", err)
-		rp.render(w, http.StatusBadGateway, "home.html", page{Error: "Varde did not accept the login code."})
+		fail(http.StatusBadGateway, t.ErrCode)
 		return
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	idt, err := rp.provider.Verifier(&oidc.Config{ClientID: rp.ClientID}).Verify(ctx, raw)
 	if err != nil || idt.Nonce != p.nonce {
-		rp.render(w, http.StatusBadGateway, "home.html", page{Error: "The ID token from Varde was not valid."})
+		rp.Log.Error("demo bank: ID token", "err", err)
+		fail(http.StatusBadGateway, t.ErrToken)
 		return
 	}
 	claims := map[string]any{}
 	_ = idt.Claims(&claims)
 	pretty, _ := json.MarshalIndent(claims, "", "  ")
 	sid := random(24)
+	now := rp.Now()
 	rp.mu.Lock()
-	rp.sessions[sid] = &loggedIn{IDToken: raw, Claims: claims, Pretty: string(pretty), expires: rp.Now().Add(time.Hour)}
+	for k, s := range rp.sessions {
+		if now.After(s.expires) {
+			delete(rp.sessions, k)
+		}
+	}
+	rp.sessions[sid] = &loggedIn{IDToken: raw, Claims: claims, Pretty: string(pretty), expires: now.Add(time.Hour)}
 	rp.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: sid, Path: rp.path(), HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: sid, Path: rp.path() + "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, rp.BaseURL+"/account", http.StatusSeeOther)
 }
 
@@ -325,9 +393,12 @@ func (rp *RP) account(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, rp.BaseURL+"/", http.StatusSeeOther)
 		return
 	}
-	rp.render(w, http.StatusOK, "account.html", page{Session: s})
+	rp.render(w, r, http.StatusOK, "account.html", page{Session: s})
 }
 
+// logout ends the bank's session, then Varde's through RP-initiated
+// logout (OpenID Connect RP-Initiated Logout 1.0 §2), which sends the
+// person back to the home page.
 func (rp *RP) logout(w http.ResponseWriter, r *http.Request) {
 	s := rp.current(r)
 	if c, err := r.Cookie(cookieName); err == nil {
@@ -335,16 +406,13 @@ func (rp *RP) logout(w http.ResponseWriter, r *http.Request) {
 		delete(rp.sessions, c.Value)
 		rp.mu.Unlock()
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: rp.path(), MaxAge: -1})
-	if s == nil || rp.setup(r.Context()) != nil {
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: rp.path() + "/", MaxAge: -1})
+	if s == nil || rp.setup(r.Context()) != nil || rp.endSession == "" {
 		http.Redirect(w, r, rp.BaseURL+"/", http.StatusSeeOther)
 		return
 	}
-	var meta struct {
-		EndSession string `json:"end_session_endpoint"`
-	}
-	_ = rp.provider.Claims(&meta)
-	http.Redirect(w, r, meta.EndSession+"?"+url.Values{
+	http.Redirect(w, r, rp.endSession+"?"+url.Values{
 		"id_token_hint": {s.IDToken}, "client_id": {rp.ClientID}, "post_logout_redirect_uri": {rp.BaseURL + "/"},
+		"ui_locales": {lang(r)},
 	}.Encode(), http.StatusSeeOther)
 }

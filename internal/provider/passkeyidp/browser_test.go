@@ -2,64 +2,32 @@ package passkeyidp_test
 
 import (
 	"context"
-	"os/exec"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/browsertest"
 )
 
 // TestBrowser runs web/static/passkey.js in headless Chromium with the
 // DevTools virtual authenticator: enrolment, login and adding a passkey,
-// end to end through the real pages. It is skipped when Chromium is not
-// installed or with -short.
+// end to end through the real pages. It is skipped with -short or when
+// Chromium is not installed, except that it fails without Chromium when
+// the CI environment variable is set.
 func TestBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test skipped with -short")
-	}
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if path, err = exec.LookPath("chromium-browser"); err != nil {
-			t.Skip("chromium not installed")
-		}
-	}
+	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != "", Timeout: 60 * time.Second})
 	h := newHarness(t, true)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.Flag("lang", "en-GB"), chromedp.Flag("disable-gpu", true))
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	bctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
-	defer cancel()
-
 	var first webauthn.AuthenticatorID
-	addAuthenticator := func(id *webauthn.AuthenticatorID) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-			res, err := cdp.Call(ctx, t, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
-				Options: &webauthn.VirtualAuthenticatorOptions{
-					Protocol: webauthn.AuthenticatorProtocolCtap2, Ctap2version: webauthn.Ctap2versionCtap21,
-					Transport: webauthn.AuthenticatorTransportInternal, HasResidentKey: true, HasUserVerification: true,
-					IsUserVerified: true, AutomaticPresenceSimulation: true,
-				},
-			})
-			*id = res.AuthenticatorID
-			return err
-		})
-	}
 	button := `.passkey-ceremony button[data-role=button]`
-	err = chromedp.Do(ctx,
-		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-			_, err := cdp.Call(ctx, t, webauthn.Enable, webauthn.EnableParams{})
-			return err
-		}),
-		addAuthenticator(&first),
+	err := chromedp.Do(ctx,
+		browsertest.EnableWebAuthn(),
+		browsertest.AddAuthenticator(&first),
 		// Enrol a test person.
 		chromedp.Navigate(h.origin+"/passkey/enrol?attempt=js-enrol"),
 		chromedp.WaitVisible(button),
@@ -110,11 +78,8 @@ func TestBrowser(t *testing.T) {
 			message, err = chromedp.Text(`[data-role=message]`)(ctx, t)
 			return err
 		}),
-		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-			_, err := cdp.Call(ctx, t, webauthn.RemoveVirtualAuthenticator, webauthn.RemoveVirtualAuthenticatorParams{AuthenticatorID: first})
-			return err
-		}),
-		addAuthenticator(&second),
+		browsertest.RemoveAuthenticator(&first),
+		browsertest.AddAuthenticator(&second),
 		chromedp.Click(button),
 		chromedp.WaitVisible(`.notice[role=status]`),
 	)

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// adminConfig writes a node config whose store is a fresh SQLite file.
+func adminConfig(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	salt := filepath.Join(dir, "salt")
+	if err := os.WriteFile(salt, bytes.Repeat([]byte("s"), 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "varde.yaml")
+	body := "version: 1\nissuer: http://localhost:8080\nstore:\n  dsn: " + filepath.Join(dir, "varde.db") +
+		"\nkeys:\n  subject_salt_file: " + salt + "\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func runCmd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(args, &out, &errOut)
+	return out.String() + errOut.String(), err
+}
+
+func TestClientsAddListRemove(t *testing.T) {
+	cfg := adminConfig(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	jwksFile := filepath.Join(t.TempDir(), "tax.jwks.json")
+	if err := os.WriteFile(jwksFile, jwks, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCmd(t, "clients", "add", "--config", cfg, "--id", "tax", "--name", "Tax Portal",
+		"--jwks-file", jwksFile, "--redirect-uri", "https://tax.example.no/callback", "--require-par",
+		"--levels", "substantial,high", "--claims", "name")
+	if err != nil {
+		t.Fatalf("add: %v\n%s", err, out)
+	}
+	if _, err := runCmd(t, "clients", "add", "--config", cfg, "--id", "tax", "--name", "Again",
+		"--jwks-file", jwksFile, "--redirect-uri", "https://tax.example.no/callback"); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("duplicate add: %v", err)
+	}
+	out, err = runCmd(t, "clients", "list", "--config", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"tax", "Tax Portal", "private_key_jwt", "true", "substantial,high", "cli", "https://tax.example.no/callback"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("list lacks %q:\n%s", want, out)
+		}
+	}
+	if out, err := runCmd(t, "clients", "remove", "--config", cfg, "--id", "tax"); err != nil {
+		t.Fatalf("remove: %v\n%s", err, out)
+	}
+	if out, _ := runCmd(t, "clients", "list", "--config", cfg); strings.Contains(out, "Tax Portal") {
+		t.Errorf("removed client still listed:\n%s", out)
+	}
+	if _, err := runCmd(t, "clients", "remove", "--config", cfg, "--id", "tax"); err == nil {
+		t.Error("removing an unknown client succeeded")
+	}
+}
+
+// TestClientsAddValidates: the CLI holds a client to the config file's
+// rules and reports every problem at once.
+func TestClientsAddValidates(t *testing.T) {
+	cfg := adminConfig(t)
+	_, err := runCmd(t, "clients", "add", "--config", cfg, "--id", "shop", "--name", "Shop",
+		"--auth-method", "private_key_jwt", "--redirect-uri", "http://shop.example/cb", "--levels", "extreme")
+	if err == nil {
+		t.Fatal("invalid client accepted")
+	}
+	for _, want := range []string{"redirect_uris", "allowed_levels", "jwks"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	if out, _ := runCmd(t, "clients", "list", "--config", cfg); strings.Contains(out, "shop") {
+		t.Error("invalid client was stored")
+	}
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	if out, err := runCmd(t, "version"); err != nil || !strings.HasPrefix(out, "varde ") {
+		t.Errorf("version: %q %v", out, err)
+	}
+	if _, err := runCmd(t, "frobnicate"); err == nil {
+		t.Error("unknown command accepted")
+	}
+}

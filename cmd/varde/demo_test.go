@@ -1,0 +1,341 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/chromedp"
+
+	"github.com/varde-eid/varde/internal/browsertest"
+)
+
+// TestDemoInBrowser runs `varde demo` and uses it in headless Chromium as
+// a person would, with a virtual authenticator for the passkey: Demo Bank
+// → Varde → create a test person and passkey → recovery codes → back at
+// Demo Bank, logged in; log out (at Varde too); log in again with the same
+// passkey and get the same subject identifier; switch languages.
+//
+// It needs Chromium; without it the test is skipped, or fails when the
+// CI environment variable is set. VARDE_SCREENSHOTS=dir saves a
+// screenshot of each page to dir.
+func TestDemoInBrowser(t *testing.T) {
+	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != "", Timeout: 60 * time.Second})
+	base := startDemo(t)
+	b := &browser{t: t, ctx: ctx, shots: os.Getenv("VARDE_SCREENSHOTS")}
+
+	var auth webauthn.AuthenticatorID
+	b.do("add a virtual authenticator", browsertest.EnableWebAuthn(), browsertest.AddAuthenticator(&auth))
+
+	// Demo Bank's home page offers the levels by name, not as URIs.
+	b.do("open Demo Bank", chromedp.Navigate(base+"/demo-bank/"), chromedp.WaitVisible(chromedp.ID("login")))
+	b.shot("bank-home")
+	b.want("h1", "Log in to Demo Bank")
+	levels := b.text("fieldset")
+	for _, want := range []string{"Substantial", "High"} {
+		if !strings.Contains(levels, want) {
+			t.Errorf("level choices %q lack %q", levels, want)
+		}
+	}
+	if strings.Contains(levels, "eidas.europa.eu") {
+		t.Errorf("level choices show raw acr values: %q", levels)
+	}
+
+	// Log in, asking for level high: Varde's login page lists the passkey
+	// provider for Demo Bank.
+	b.do("ask for high and log in with Varde",
+		chromedp.Click(chromedp.CSS(`input[name=acr][value$="/high"]`)),
+		chromedp.Click(chromedp.ID("login")),
+		chromedp.WaitVisible(chromedp.ID("provider-passkey")))
+	b.shot("varde-login")
+	b.want("h1", "Log in")
+	b.wantIn("main", "Demo Bank")
+
+	// The language menu switches the page to Norwegian and back.
+	b.do("switch Varde to Norwegian",
+		chromedp.Click(chromedp.CSS(`.langs a[hreflang=nb]`)),
+		chromedp.WaitVisible(chromedp.CSS(`html[lang=nb] #provider-passkey`)))
+	b.shot("varde-login-nb")
+	b.want("h1", "Logg inn")
+	b.want("#provider-passkey", "Passnøkkel")
+	b.do("switch Varde back to English",
+		chromedp.Click(chromedp.CSS(`.langs a[hreflang=en]`)),
+		chromedp.WaitVisible(chromedp.CSS(`html[lang=en] #provider-passkey`)))
+
+	// Choose the passkey provider, then enrol a synthetic person.
+	ceremony := chromedp.CSS(`.passkey-ceremony [data-role=button]`)
+	b.do("choose the passkey provider",
+		chromedp.Click(chromedp.ID("provider-passkey")),
+		chromedp.WaitVisible(ceremony))
+	b.want("h1", "Log in with your passkey")
+	b.do("follow the link to create a test person",
+		chromedp.Click(chromedp.Search(`//a[normalize-space()="Create a test person (demo)"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form.passkey-ceremony [data-role=button]`)))
+	b.want("h1", "Create a test person")
+	b.do("fill in the test person",
+		chromedp.SendKeys(chromedp.ID("given_name"), "Kari"),
+		chromedp.SendKeys(chromedp.ID("family_name"), "Nordmann"),
+		chromedp.SetValue(chromedp.ID("birth_date"), "1990-05-17"))
+	b.shot("varde-enrol")
+	b.do("create the person and passkey",
+		chromedp.Click(chromedp.CSS(`form.passkey-ceremony [data-role=button]`)),
+		chromedp.WaitVisible(chromedp.CSS(`code.codes`)))
+	b.shot("varde-codes")
+	b.want("h1", "Your test person is ready")
+	b.wantIn("main", "Kari Nordmann")
+	if codes := b.count(`code.codes`); codes < 5 {
+		t.Errorf("%d recovery codes shown", codes)
+	}
+
+	// Continue: back at Demo Bank, logged in at level high.
+	b.do("continue to Demo Bank",
+		chromedp.Click(chromedp.Search(`//form[@action="/passkey/enrolled/continue"]//button`)),
+		chromedp.WaitVisible(chromedp.ID("welcome")))
+	b.shot("bank-account")
+	b.want("#welcome", "Hello, Kari Nordmann")
+	b.want("#name", "Kari Nordmann")
+	b.want("#birthdate", "1990-05-17")
+	b.want("#level", "High")
+	b.want("#acr", "http://eidas.europa.eu/LoA/high")
+	b.want("#provider", "Passkey")
+	if id := b.text("#national-id"); len(id) != 11 {
+		t.Errorf("national identity number = %q", id)
+	}
+	sub := b.text("#sub")
+	if len(sub) < 16 {
+		t.Fatalf("sub = %q", sub)
+	}
+	b.wantIn("#claims", sub)
+
+	// Log out at Demo Bank: RP-initiated logout ends Varde's session too,
+	// and Varde sends the browser back to Demo Bank's home page.
+	b.do("log out", chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login")))
+	b.want("h1", "Log in to Demo Bank")
+	b.do("look at Varde's account page", chromedp.Navigate(base+"/account"), chromedp.WaitVisible(ceremony))
+	b.want("h1", "Log in with your passkey")
+
+	// Log in again, at the default level, with the same passkey: no
+	// enrolment, and the same subject identifier.
+	b.do("log in again",
+		chromedp.Navigate(base+"/demo-bank/"),
+		chromedp.Click(chromedp.ID("login")),
+		chromedp.Click(chromedp.ID("provider-passkey")),
+		chromedp.WaitVisible(ceremony))
+	b.shot("varde-passkey-login")
+	b.do("use the passkey", chromedp.Click(ceremony), chromedp.WaitVisible(chromedp.ID("welcome")))
+	b.want("#name", "Kari Nordmann")
+	b.want("#level", "High")
+	if again := b.text("#sub"); again != sub {
+		t.Errorf("sub after logging in again = %q, first time %q", again, sub)
+	}
+	creds, err := chromedp.Run(ctx, chromedp.Action[webauthn.GetCredentialsResult](func(ctx context.Context, tg *chromedp.Target) (webauthn.GetCredentialsResult, error) {
+		return cdp.Call(ctx, tg, webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: auth})
+	}))
+	if err != nil {
+		t.Fatalf("read the virtual authenticator: %v", err)
+	}
+	if n := len(creds.Credentials); n != 1 || creds.Credentials[0].SignCount < 2 {
+		t.Errorf("authenticator holds %d credentials, %+v; want one, used twice", n, creds.Credentials)
+	}
+
+	// Demo Bank in Norwegian.
+	b.do("switch Demo Bank to Norwegian",
+		chromedp.Click(chromedp.CSS(`.langs a[hreflang=nb]`)),
+		chromedp.WaitVisible(chromedp.CSS(`html[lang=nb] #welcome`)))
+	b.shot("bank-account-nb")
+	b.want("#welcome", "Hei, Kari Nordmann")
+	b.want("#level", "Høyt")
+	b.want("#logout", "Logg ut")
+}
+
+// TestDemoFlags: the demo refuses an address WebAuthn cannot use.
+func TestDemoFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"IP address", []string{"--addr", "127.0.0.1:0"}, "the host must be localhost"},
+		{"no host", []string{"--addr", ":0"}, "the host must be localhost"},
+		{"no port", []string{"--addr", "localhost"}, "the host must be localhost"},
+		{"unknown flag", []string{"--nope"}, "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := demo(context.Background(), tt.args, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("demo(%q) = %v, want an error with %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestDemoDataKept: a demo restarted with the same --data signs with the
+// same key and pairs subjects with the same salt, so its persons and
+// their subject identifiers survive.
+func TestDemoDataKept(t *testing.T) {
+	dir := t.TempDir()
+	var kids, salts []string
+	for range 2 {
+		s, err := loadOrCreateSigner(filepath.Join(dir, "signing-key.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		salt, err := loadOrCreateSecret(filepath.Join(dir, "subject-salt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(salt) != 32 {
+			t.Fatalf("salt of %d bytes", len(salt))
+		}
+		kids, salts = append(kids, s.KID()), append(salts, string(salt))
+	}
+	if kids[0] != kids[1] || salts[0] != salts[1] {
+		t.Errorf("second start: key %s, then %s; salt kept %v", kids[0], kids[1], salts[0] == salts[1])
+	}
+}
+
+// startDemo runs `varde demo` on a free port with a fresh data directory
+// and returns the base URL it prints. The demo stops when the test ends.
+func startDemo(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- demo(ctx, []string{"--addr", "localhost:0", "--data", filepath.Join(t.TempDir(), "data")}, &stdout, &stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("demo: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("demo did not stop within 15 s")
+		}
+		if t.Failed() {
+			t.Logf("demo's log:\n%s", stderr.String())
+		}
+	})
+	bank := regexp.MustCompile(`Demo Bank \(a relying party\): +(http://localhost:\d+)/demo-bank/\n`)
+	deadline := time.After(15 * time.Second)
+	for {
+		if m := bank.FindStringSubmatch(stdout.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("demo stopped before printing its URLs: %v\n%s", err, stderr.String())
+		case <-deadline:
+			t.Fatalf("demo printed no Demo Bank URL within 15 s:\n%s", stdout.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// browser is one tab and the test using it: every step that fails ends
+// the test with where the browser was and what it showed.
+type browser struct {
+	t     *testing.T
+	ctx   context.Context
+	shots string
+}
+
+func (b *browser) do(step string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, actions...); err != nil {
+		b.t.Fatalf("%s: %v\n%s", step, err, b.where())
+	}
+}
+
+// where describes the page, for failure messages.
+func (b *browser) where() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+	defer cancel()
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	return "at " + loc + ":\n" + body
+}
+
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("text of %s: %v\n%s", sel, err, b.where())
+	}
+	return strings.TrimSpace(s)
+}
+
+func (b *browser) count(sel string) int {
+	b.t.Helper()
+	n, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.querySelectorAll(`+jsString(sel)+`).length`))
+	if err != nil {
+		b.t.Fatalf("count %s: %v", sel, err)
+	}
+	return n
+}
+
+// want checks the visible text of the first element matching sel.
+func (b *browser) want(sel, text string) {
+	b.t.Helper()
+	if got := b.text(sel); got != text {
+		b.t.Errorf("%s shows %q, want %q", sel, got, text)
+	}
+}
+
+// wantIn checks that the element's visible text contains text.
+func (b *browser) wantIn(sel, text string) {
+	b.t.Helper()
+	if got := b.text(sel); !strings.Contains(got, text) {
+		b.t.Errorf("%s shows %q, want it to contain %q", sel, got, text)
+	}
+}
+
+// shot saves a screenshot of the whole page as name.png when screenshots
+// were asked for.
+func (b *browser) shot(name string) {
+	b.t.Helper()
+	if b.shots == "" {
+		return
+	}
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err == nil {
+		err = os.WriteFile(filepath.Join(b.shots, name+".png"), png, 0o644)
+	}
+	if err != nil {
+		b.t.Errorf("screenshot %s: %v", name, err)
+	}
+}
+
+func jsString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}

@@ -1,0 +1,10 @@
+// Package browsertest starts headless Chromium for tests that drive
+// Varde's pages the way a person does, with the DevTools WebAuthn virtual
+// authenticator standing in for the person's passkey. It is used only by
+// tests (the passkey pages, the demo); nothing in a node imports it.
+//
+// A test that needs a browser calls Start. Where Chromium is missing the
+// test is skipped, unless Options.Required is set (tests set it when the
+// CI environment variable is, so that CI cannot pass without running
+// them): then it fails. scripts/ensure-chromium.sh installs Chromium.
+package browsertest

@@ -1,0 +1,101 @@
+package demorp
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTextsComplete: every string exists in every language.
+func TestTextsComplete(t *testing.T) {
+	for _, tag := range languages {
+		v := reflect.ValueOf(texts[tag]).Elem()
+		for i := range v.NumField() {
+			if v.Field(i).String() == "" {
+				t.Errorf("%s: %s is empty", tag, v.Type().Field(i).Name)
+			}
+		}
+	}
+	if len(texts) != len(languages) {
+		t.Errorf("%d catalogues for %d languages", len(texts), len(languages))
+	}
+}
+
+func TestLang(t *testing.T) {
+	tests := []struct {
+		name, query, cookie, accept, want string
+	}{
+		{name: "nothing", want: "nb"},
+		{name: "accept English", accept: "en-GB,en;q=0.9", want: "en"},
+		{name: "accept Norwegian", accept: "no,en;q=0.5", want: "nb"},
+		{name: "accept nynorsk", accept: "nn-NO", want: "nb"},
+		{name: "accept unknown first", accept: "de-DE,en;q=0.5", want: "en"},
+		{name: "cookie over accept", cookie: "nb", accept: "en", want: "nb"},
+		{name: "query over cookie", query: "en", cookie: "nb", want: "en"},
+		{name: "unknown query", query: "xx", cookie: "en", want: "en"},
+		{name: "unknown cookie", cookie: "xx", accept: "en", want: "en"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/demo-bank/?lang="+tt.query, nil)
+			if tt.cookie != "" {
+				r.AddCookie(&http.Cookie{Name: langCookie, Value: tt.cookie})
+			}
+			r.Header.Set("Accept-Language", tt.accept)
+			if got := lang(r); got != tt.want {
+				t.Errorf("lang = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestHome: the home page names the levels in the page's language and
+// remembers a language chosen with ?lang=. It needs no Varde.
+func TestHome(t *testing.T) {
+	rp := &RP{
+		Name: "Demo Bank", ClientID: "demo-bank", Issuer: "http://localhost:1", BaseURL: "http://localhost:1/demo-bank",
+		ACRValues: []string{"http://eidas.europa.eu/LoA/substantial", "http://eidas.europa.eu/LoA/high", "urn:example:other"},
+		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
+	}
+	h := rp.Handler()
+	tests := []struct {
+		name, url, accept string
+		want              []string
+		cookie            string
+	}{
+		{name: "English", url: "/demo-bank/", accept: "en", want: []string{`lang="en"`, "Log in to Demo Bank", "<strong>Substantial</strong>", "<strong>High</strong>", "<strong>urn:example:other</strong>", `value="http://eidas.europa.eu/LoA/high"`}},
+		{name: "Norwegian chosen", url: "/demo-bank/?lang=nb", accept: "en", want: []string{`lang="nb"`, "Logg inn i Demo Bank", "<strong>Betydelig</strong>", "<strong>Høyt</strong>", `href="/demo-bank/?lang=en"`}, cookie: "nb"},
+		{name: "style sheet", url: "/demo-bank/static/demobank.css", want: []string{"Demo Bank"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, tt.url, nil)
+			r.Header.Set("Accept-Language", tt.accept)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			body := w.Body.String()
+			if w.Code != http.StatusOK {
+				t.Fatalf("status %d: %s", w.Code, body)
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(body, s) {
+					t.Errorf("page lacks %q:\n%s", s, body)
+				}
+			}
+			var cookie string
+			for _, c := range w.Result().Cookies() {
+				if c.Name == langCookie {
+					cookie = c.Value
+				}
+			}
+			if cookie != tt.cookie {
+				t.Errorf("language cookie = %q, want %q", cookie, tt.cookie)
+			}
+		})
+	}
+}

@@ -1,0 +1,172 @@
+package demorp
+
+import (
+	"net/http"
+	"strings"
+)
+
+// text is every string Demo Bank shows, in one language. A field left
+// empty in one language is a test failure (TestTextsComplete).
+type text struct {
+	LanguageName string // the language's name in itself
+	Languages    string // label of the language menu
+
+	LoginTo, Intro             string
+	LevelLegend, LevelHint     string
+	LevelLow, LevelLowHint     string
+	LevelSubst, LevelSubstHint string
+	LevelHigh, LevelHighHint   string
+	LoginButton                string
+	WelcomeBack, GoToAccount   string
+
+	AccountTitle, Hello                   string
+	Name, Level, Provider, Subject, Birth string
+	NationalID, ProviderPasskey           string
+	SubjectHint                           string
+	ClaimsTitle, ClaimsHint, LogoutButton string
+	Footer                                string
+
+	ErrUnreachable, ErrStart, ErrState, ErrExpired, ErrIssuer string
+	ErrCancelled, ErrNotCompleted, ErrSign, ErrCode, ErrToken string
+}
+
+var texts = map[string]*text{
+	"en": {
+		LanguageName:    "English",
+		Languages:       "Language",
+		LoginTo:         "Log in to %s",
+		Intro:           "This is a demonstration bank. It logs you in with Varde, using a passkey.",
+		LevelLegend:     "Security level to ask Varde for",
+		LevelHint:       "A bank would choose this itself; here you can try both.",
+		LevelLow:        "Low",
+		LevelLowHint:    "for example a recovery code",
+		LevelSubst:      "Substantial",
+		LevelSubstHint:  "any passkey, also one synced between your devices",
+		LevelHigh:       "High",
+		LevelHighHint:   "a passkey that stays on one device",
+		LoginButton:     "Log in with Varde",
+		WelcomeBack:     "Welcome back",
+		GoToAccount:     "Go to your accounts",
+		AccountTitle:    "Your accounts",
+		Hello:           "Hello, %s",
+		Name:            "Name",
+		Level:           "Security level",
+		Provider:        "Logged in with",
+		Subject:         "Your identifier (sub)",
+		SubjectHint:     "Varde gives each service a different identifier for you, so services cannot link what you do.",
+		Birth:           "Date of birth",
+		NationalID:      "Identity number",
+		ProviderPasskey: "Passkey",
+		ClaimsTitle:     "What Varde told %s about you",
+		ClaimsHint:      "The claims of the ID token, as the bank received them.",
+		LogoutButton:    "Log out",
+		Footer:          "Demo Bank is part of the Varde demo. It is not a real bank.",
+
+		ErrUnreachable:  "Varde is not reachable. Try again in a moment.",
+		ErrStart:        "Could not start the login with Varde: %s",
+		ErrState:        "This login did not start here. Please log in again.",
+		ErrExpired:      "The login took too long. Please log in again.",
+		ErrIssuer:       "The answer came from the wrong issuer.",
+		ErrCancelled:    "You cancelled the login.",
+		ErrNotCompleted: "The login was not completed.",
+		ErrSign:         "Could not sign the token request.",
+		ErrCode:         "Varde did not accept the login code.",
+		ErrToken:        "The ID token from Varde was not valid.",
+	},
+	"nb": {
+		LanguageName:    "Norsk bokmål",
+		Languages:       "Språk",
+		LoginTo:         "Logg inn i %s",
+		Intro:           "Dette er en demonstrasjonsbank. Den logger deg inn med Varde, med en passnøkkel.",
+		LevelLegend:     "Sikkerhetsnivå banken ber Varde om",
+		LevelHint:       "En bank velger dette selv; her kan du prøve begge.",
+		LevelLow:        "Lavt",
+		LevelLowHint:    "for eksempel en gjenopprettingskode",
+		LevelSubst:      "Betydelig",
+		LevelSubstHint:  "hvilken som helst passnøkkel, også en som synkroniseres mellom enhetene dine",
+		LevelHigh:       "Høyt",
+		LevelHighHint:   "en passnøkkel som blir på én enhet",
+		LoginButton:     "Logg inn med Varde",
+		WelcomeBack:     "Velkommen tilbake",
+		GoToAccount:     "Gå til kontoene dine",
+		AccountTitle:    "Kontoene dine",
+		Hello:           "Hei, %s",
+		Name:            "Navn",
+		Level:           "Sikkerhetsnivå",
+		Provider:        "Logget inn med",
+		Subject:         "Identifikatoren din (sub)",
+		SubjectHint:     "Varde gir hver tjeneste en egen identifikator for deg, så tjenestene ikke kan koble sammen det du gjør.",
+		Birth:           "Fødselsdato",
+		NationalID:      "Identitetsnummer",
+		ProviderPasskey: "Passnøkkel",
+		ClaimsTitle:     "Dette fortalte Varde %s om deg",
+		ClaimsHint:      "Opplysningene i ID-tokenet, slik banken fikk dem.",
+		LogoutButton:    "Logg ut",
+		Footer:          "Demo Bank er en del av Varde-demoen. Det er ikke en ekte bank.",
+
+		ErrUnreachable:  "Varde svarer ikke. Prøv igjen om litt.",
+		ErrStart:        "Kunne ikke starte innloggingen med Varde: %s",
+		ErrState:        "Denne innloggingen startet ikke her. Logg inn på nytt.",
+		ErrExpired:      "Innloggingen tok for lang tid. Logg inn på nytt.",
+		ErrIssuer:       "Svaret kom fra feil utsteder.",
+		ErrCancelled:    "Du avbrøt innloggingen.",
+		ErrNotCompleted: "Innloggingen ble ikke fullført.",
+		ErrSign:         "Kunne ikke signere forespørselen om token.",
+		ErrCode:         "Varde godtok ikke innloggingskoden.",
+		ErrToken:        "ID-tokenet fra Varde var ikke gyldig.",
+	},
+}
+
+// languages in the order the menu lists them; the first is the fallback.
+var languages = []string{"nb", "en"}
+
+const langCookie = "demobank_lang"
+
+// lang picks the page language: ?lang=, then Demo Bank's own cookie, then
+// the browser's Accept-Language, then Norwegian.
+func lang(r *http.Request) string {
+	if l := r.URL.Query().Get("lang"); texts[l] != nil {
+		return l
+	}
+	if c, err := r.Cookie(langCookie); err == nil && texts[c.Value] != nil {
+		return c.Value
+	}
+	for _, tag := range strings.Fields(uiLocales(r.Header.Get("Accept-Language"))) {
+		base, _, _ := strings.Cut(strings.ToLower(tag), "-")
+		if base == "no" || base == "nn" {
+			base = "nb"
+		}
+		if texts[base] != nil {
+			return base
+		}
+	}
+	return languages[0]
+}
+
+// levels names the eIDAS levels Demo Bank knows; others are shown as the
+// raw acr value.
+var levels = map[string]func(t *text) (name, hint string){
+	"http://eidas.europa.eu/LoA/low":         func(t *text) (string, string) { return t.LevelLow, t.LevelLowHint },
+	"http://eidas.europa.eu/LoA/substantial": func(t *text) (string, string) { return t.LevelSubst, t.LevelSubstHint },
+	"http://eidas.europa.eu/LoA/high":        func(t *text) (string, string) { return t.LevelHigh, t.LevelHighHint },
+}
+
+// providerName names the providers Demo Bank knows by their ID.
+func providerName(t *text, id string) string {
+	if id == "passkey" {
+		return t.ProviderPasskey
+	}
+	return id
+}
+
+type level struct {
+	ACR, Name, Hint string
+}
+
+func describe(t *text, acr string) level {
+	if f := levels[acr]; f != nil {
+		name, hint := f(t)
+		return level{ACR: acr, Name: name, Hint: hint}
+	}
+	return level{ACR: acr, Name: acr}
+}
