@@ -10,15 +10,19 @@ FUZZTIME ?= 10s
 RACE_PKGS ?= ./internal/store/... ./internal/audit/... ./internal/session/... \
 	./internal/oidc/... ./internal/broker/...
 
-.PHONY: all test chromium vet race unit bench fuzz demo lint
+.PHONY: all test chromium axe vet race unit bench fuzz demo lint
 
 all: lint test
 
 ## test: vet, race-detector tests of RACE_PKGS, then every test once.
-test: chromium vet race unit
+test: chromium axe vet race unit
 
 chromium:
 	@bash scripts/ensure-chromium.sh
+
+## axe: install axe-core for the accessibility test (internal/a11ytest).
+axe:
+	@bash scripts/ensure-axe.sh
 
 vet:
 	$(GO) vet ./...

@@ -55,7 +55,8 @@ func Parse(s string) (Level, error) {
 
 // Satisfies reports whether a login at level achieved meets a request
 // for acr values requested. A level meets any request at or below it
-// (eIDAS Article 8: a higher level satisfies a lower requirement). An
+// (Regulation (EU) 910/2014 Art. 6(1): a means at an equal or higher
+// level satisfies a lower requirement). An
 // empty request is met by any level; unknown acr values in the request
 // are ignored, and a request of only unknown values is met by no level.
 func Satisfies(achieved Level, requested []string) bool {

@@ -1,0 +1,600 @@
+package a11ytest_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/chromedp"
+
+	"github.com/varde-eid/varde/internal/app"
+	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// wcagTags are the axe-core rule tags run: WCAG 2.0, 2.1 and 2.2 success
+// criteria of levels A and AA.
+var wcagTags = []string{"wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"}
+
+// failing are the axe impact ratings that fail the test; "moderate" and
+// "minor" findings are logged.
+var failing = map[string]bool{"serious": true, "critical": true}
+
+// TestPagesWCAG opens every page a person meets — the login page of a
+// real pending request, the passkey login, enrolment and recovery pages,
+// error pages, the recovery codes shown after enrolment, the account page
+// with a logged-in session, new recovery codes, the logout confirmation
+// and the logged-out page — in every language, and runs axe-core's WCAG
+// 2.2 A/AA rules on each. Any serious or critical violation fails, with
+// the rule, its help text and the elements it found. Each page is also
+// laid out at 320 CSS pixels (WCAG 1.4.10 Reflow, which axe does not
+// check): nothing outside a data table may stick out to the right.
+func TestPagesWCAG(t *testing.T) {
+	requireBrowserTests(t)
+	axeSrc := axeSource(t)
+	b := newBrowser(t, chromiumPath(t), axeSrc)
+	n := startNode(t)
+	req := n.pendingRequest(t)
+	q := func(lang string, kv ...string) string {
+		v := url.Values{"lang": {lang}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v.Encode()
+	}
+	ceremony := func(kind string) string { return `.passkey-ceremony[data-ceremony=` + kind + `] [data-role=button]` }
+
+	for _, lang := range []string{"nb", "en"} {
+		pages := []struct {
+			name, path string
+			status     int
+			ready      string // an element only the expected page has
+		}{
+			{"login", "/login?" + q(lang, "req", req), 200, "#provider-passkey"},
+			{"login with error", "/login?" + q(lang, "req", req, "err", "failed"), 200, ".notice .error"},
+			{"passkey login", "/passkey/login?" + q(lang, "attempt", req), 200, ceremony("login")},
+			{"enrolment", "/passkey/enrol?" + q(lang, "attempt", req), 200, ceremony("enrol")},
+			{"recovery", "/passkey/recover?" + q(lang, "attempt", req), 200, "#code"},
+			{"unknown request", "/login?" + q(lang, "req", "unknown"), 400, "main h1"},
+			{"not found", "/no-such-page?" + q(lang), 404, "main h1"},
+			{"logged out", "/logout?" + q(lang), 200, "main h1"},
+		}
+		for _, p := range pages {
+			t.Run(lang+"/"+p.name, func(t *testing.T) {
+				b.visit(t, n.issuer+p.path, p.status)
+				b.audit(t, lang, p.ready)
+			})
+		}
+
+		t.Run(lang+"/recovery with wrong code", func(t *testing.T) {
+			b.visit(t, n.issuer+"/passkey/recover?"+q(lang, "attempt", req), 200)
+			b.do(t, "submit a wrong code",
+				chromedp.SendKeys(`#code`, "WRONG-CODE-1234"),
+				chromedp.Click(`form[action="/passkey/recover"] button[type=submit]`),
+			)
+			b.until(t, `document.querySelector("#code-error") !== null`)
+			b.audit(t, lang, "#code-error")
+		})
+
+		// A person enrols (a synthetic test person, with Chromium's
+		// virtual authenticator), sees their recovery codes, lands on
+		// the account page logged in, asks for new codes and logs out.
+		t.Run(lang+"/account", func(t *testing.T) {
+			b.visit(t, n.issuer+"/passkey/enrol?"+q(lang), 200)
+			b.do(t, "enrol",
+				chromedp.WaitVisible(ceremony("enrol")),
+				chromedp.SendKeys(`#given_name`, "Kari"),
+				chromedp.SendKeys(`#family_name`, "Nordmann"),
+				chromedp.Click(ceremony("enrol")),
+			)
+			b.until(t, `location.pathname === "/passkey/enrolled" && document.querySelector("code.codes") !== null`)
+			t.Run("recovery codes", func(t *testing.T) { b.audit(t, lang, "code.codes") })
+
+			b.do(t, "continue", chromedp.Click(`form[action="/passkey/enrolled/continue"] button`))
+			b.until(t, `location.pathname === "/account" && document.querySelector("table") !== null`)
+			t.Run("account", func(t *testing.T) { b.audit(t, lang, ceremony("add")) })
+
+			b.do(t, "new codes", chromedp.Click(`form[action="/account/recovery-codes"] button`))
+			b.until(t, `location.pathname !== "/account" && document.querySelector("code.codes") !== null`)
+			t.Run("new recovery codes", func(t *testing.T) { b.audit(t, lang, "code.codes") })
+
+			b.visit(t, n.issuer+"/logout", 200)
+			t.Run("logout confirmation", func(t *testing.T) { b.audit(t, lang, `form[action="/logout"] button`) })
+
+			b.do(t, "confirm logout", chromedp.Click(`form[action="/logout"] button`))
+			b.until(t, `document.readyState === "complete" && document.querySelector('form[action="/logout"]') === null && document.querySelector("main h1") !== null`)
+			t.Run("logged out", func(t *testing.T) { b.audit(t, lang, "main h1") })
+
+			// The session is gone: the account page asks for a login.
+			b.visit(t, n.issuer+"/account", 200)
+			b.until(t, `location.pathname !== "/account"`)
+		})
+	}
+}
+
+// TestAxeFindsViolations: the harness does find problems — a page with
+// an image without a text alternative and unreadable grey text fails
+// with both rules, and a word too long for 320 CSS pixels fails the
+// reflow check while a wide table does not. Without this, a broken
+// injection or measurement could pass every page.
+func TestAxeFindsViolations(t *testing.T) {
+	requireBrowserTests(t)
+	b := newBrowser(t, chromiumPath(t), axeSource(t))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<!doctype html><html lang="en"><head><title>Bad page</title></head><body><main>
+<h1>Bad page</h1><img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">
+<p style="color:#bbb;background:#fff">Hard to read</p>
+<p id="long">Gjenopprettingskodegjenopprettingskodegjenopprettingskode</p>
+<table><tr><td>Tables&nbsp;may&nbsp;scroll&nbsp;sideways&nbsp;at&nbsp;320&nbsp;pixels&nbsp;without&nbsp;failing</td></tr></table>
+</main></body></html>`)
+	}))
+	t.Cleanup(srv.Close)
+	b.visit(t, srv.URL, 200)
+	res := b.run(t)
+	found := map[string]string{}
+	for _, v := range res.Violations {
+		found[v.ID] = v.Impact
+	}
+	for id, impact := range map[string]string{"image-alt": "critical", "color-contrast": "serious"} {
+		if found[id] != impact {
+			t.Errorf("axe %s on a page that breaks %s: violations %v, want %s with impact %s", res.Version, id, found, id, impact)
+		}
+	}
+	// The long word does not wrap and is reported; the wide table is not.
+	rf := b.measureReflow(t)
+	if !rf.Scrolls || len(rf.Wide) != 1 || !strings.Contains(rf.Wide[0], "p#long text") {
+		t.Errorf("reflow on a page with one unbreakable word = %+v, want that word only", rf)
+	}
+}
+
+// --- prerequisites ------------------------------------------------------
+
+// requireBrowserTests skips with -short, except on CI.
+func requireBrowserTests(t *testing.T) {
+	t.Helper()
+	if testing.Short() && os.Getenv("CI") == "" {
+		t.Skip("browser test skipped with -short")
+	}
+}
+
+// missing skips the test on a developer's machine and fails it on CI,
+// where the prerequisites must have been installed (make test does).
+func missing(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s (CI is set, so this fails rather than skips)", msg)
+	}
+	t.Skip(msg)
+}
+
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	missing(t, "chromium not installed: run bash scripts/ensure-chromium.sh")
+	return ""
+}
+
+// moduleRoot is the directory holding go.mod, above the test's directory.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test directory")
+		}
+		dir = parent
+	}
+}
+
+// axeSource reads axe.min.js from third_party/axe/node_modules, checking
+// that the installed version is the one third_party/axe/package.json pins.
+func axeSource(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(moduleRoot(t), "third_party", "axe")
+	var pinned struct {
+		Dependencies map[string]string `json:"dependencies"`
+	}
+	if err := readJSON(filepath.Join(dir, "package.json"), &pinned); err != nil {
+		t.Fatalf("axe-core pin: %v", err)
+	}
+	want := pinned.Dependencies["axe-core"]
+	var installed struct {
+		Version string `json:"version"`
+	}
+	err := readJSON(filepath.Join(dir, "node_modules", "axe-core", "package.json"), &installed)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		missing(t, "axe-core not installed: run bash scripts/ensure-axe.sh")
+	case err != nil:
+		t.Fatalf("installed axe-core: %v", err)
+	case installed.Version != want:
+		missing(t, "axe-core %s installed, %s pinned: run bash scripts/ensure-axe.sh", installed.Version, want)
+	}
+	src, err := os.ReadFile(filepath.Join(dir, "node_modules", "axe-core", "axe.min.js"))
+	if err != nil {
+		missing(t, "axe-core: %v: run bash scripts/ensure-axe.sh", err)
+	}
+	return string(src)
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// --- the node -----------------------------------------------------------
+
+// node is a real Varde node serving HTTP on 127.0.0.1, addressed as
+// localhost (a WebAuthn RP ID cannot be an IP address).
+type node struct {
+	app    *app.App
+	issuer string
+}
+
+func startNode(t *testing.T) *node {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	env := map[string]string{
+		"VARDE_ISSUER":    issuer,
+		"VARDE_NODE":      "a11y",
+		"VARDE_STORE_DSN": filepath.Join(t.TempDir(), "varde.db"),
+	}
+	cfg, err := config.Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Passkey.SyntheticEnrolment = true
+	salt := make([]byte, 32)
+	_, _ = rand.Read(salt)
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: salt})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		_ = a.Close()
+	})
+	return &node{app: a, issuer: issuer}
+}
+
+func random(t *testing.T) string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// pendingRequest registers a relying party, pushes an authorization
+// request for it (RFC 9126) and follows the authorization endpoint to the
+// login page, as a person's browser would; it returns the login request
+// ID the login pages are for.
+func (n *node) pendingRequest(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	secret := random(t)
+	sum := sha256.Sum256([]byte(secret))
+	redirect := "https://bank.example/callback"
+	err := n.app.Store.PutClient(ctx, &store.Client{
+		ID: "bank", Name: "Demo Bank", AuthMethod: store.AuthClientSecretBasic, SecretHash: sum[:],
+		RedirectURIs: []string{redirect}, RequirePAR: true, Source: "test", CreatedAt: time.Now(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier := random(t) + random(t)
+	challenge := sha256.Sum256([]byte(verifier))
+	form := url.Values{
+		"response_type": {"code"}, "client_id": {"bank"}, "redirect_uri": {redirect}, "scope": {"openid"},
+		"state": {random(t)}, "nonce": {random(t)},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(challenge[:])}, "code_challenge_method": {"S256"},
+	}
+	hc := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	preq, _ := http.NewRequestWithContext(ctx, http.MethodPost, n.issuer+"/par", strings.NewReader(form.Encode()))
+	preq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	preq.SetBasicAuth("bank", secret)
+	res, err := hc.Do(preq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var par struct {
+		RequestURI string `json:"request_uri"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&par)
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated || err != nil || par.RequestURI == "" {
+		t.Fatalf("par: status %d, %v", res.StatusCode, err)
+	}
+	res, err = hc.Get(n.issuer + "/authorize?" + url.Values{"client_id": {"bank"}, "request_uri": {par.RequestURI}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	loc, err := res.Location()
+	if err != nil || loc.Path != "/login" || loc.Query().Get("req") == "" {
+		t.Fatalf("authorize: status %d, location %v (%v), want /login?req=…", res.StatusCode, loc, err)
+	}
+	return loc.Query().Get("req")
+}
+
+// --- the browser --------------------------------------------------------
+
+// browser is one headless Chromium tab with a virtual authenticator and
+// axe-core at hand.
+type browser struct {
+	ctx context.Context
+	axe string
+}
+
+func newBrowser(t *testing.T, path, axeSrc string) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
+		chromedp.WindowSize(1280, 900))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelBrowser := chromedp.NewContext(alloc)
+	ctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
+	t.Cleanup(func() { cancel(); cancelBrowser(); cancelAlloc() })
+	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, t, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, t, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
+			Options: &webauthn.VirtualAuthenticatorOptions{
+				Protocol: webauthn.AuthenticatorProtocolCtap2, Ctap2version: webauthn.Ctap2versionCtap21,
+				Transport: webauthn.AuthenticatorTransportInternal, HasResidentKey: true, HasUserVerification: true,
+				IsUserVerified: true, AutomaticPresenceSimulation: true,
+			},
+		})
+		return err
+	}))
+	if err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return &browser{ctx: ctx, axe: axeSrc}
+}
+
+// visit opens u and checks the HTTP status of the page.
+func (b *browser) visit(t *testing.T, u string, status int) {
+	t.Helper()
+	res, err := chromedp.RunResponse(b.ctx, chromedp.Navigate(u))
+	if err != nil {
+		t.Fatalf("open %s: %v", u, err)
+	}
+	if res != nil && int(res.Status) != status {
+		t.Errorf("%s: status %d, want %d", u, res.Status, status)
+	}
+}
+
+func (b *browser) do(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// until waits for the JavaScript condition cond to hold, across page
+// loads (an evaluation during a navigation fails and is retried).
+func (b *browser) until(t *testing.T, cond string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(() => { try { return !!(`+cond+`); } catch (e) { return false; } })()`))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) || b.ctx.Err() != nil {
+			loc, _ := chromedp.Run(b.ctx, chromedp.Location())
+			t.Fatalf("waiting for %s at %s: %v", cond, loc, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// violation is one failed axe rule on a page.
+type violation struct {
+	ID      string   `json:"id"`
+	Impact  string   `json:"impact"`
+	Help    string   `json:"help"`
+	HelpURL string   `json:"helpUrl"`
+	Targets []string `json:"targets"`
+}
+
+type axeResult struct {
+	Version    string      `json:"version"`
+	Passes     int         `json:"passes"`
+	Violations []violation `json:"violations"`
+	// Incomplete are rules axe could not decide on its own (for example
+	// contrast over a background image); they are logged for review.
+	Incomplete []violation `json:"incomplete"`
+}
+
+// axeRun runs the WCAG rules on the document and keeps what the report
+// needs; %s is the JSON list of tags.
+const axeRun = `(async () => {
+  const brief = v => ({
+    id: v.id, impact: v.impact || "", help: v.help, helpUrl: v.helpUrl,
+    targets: v.nodes.map(n => n.target.map(s => Array.isArray(s) ? s.join(" >>> ") : String(s)).join(" ")),
+  });
+  const r = await axe.run(document, {runOnly: {type: "tag", values: %s}, resultTypes: ["violations", "incomplete"]});
+  return {
+    version: axe.version,
+    passes: r.passes.length,
+    violations: r.violations.map(brief),
+    incomplete: r.incomplete.map(brief),
+  };
+})()`
+
+// run injects axe-core into the current page, unless it is there, and
+// runs the WCAG rules.
+func (b *browser) run(t *testing.T) axeResult {
+	t.Helper()
+	tags, _ := json.Marshal(wcagTags)
+	have, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`typeof window.axe === "object"`))
+	if err != nil {
+		t.Fatalf("look for axe: %v", err)
+	}
+	if !have {
+		if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[chromedp.Void](b.axe+"\n;void 0")); err != nil {
+			t.Fatalf("inject axe-core: %v", err)
+		}
+	}
+	res, err := chromedp.Run(b.ctx, chromedp.Evaluate[axeResult](fmt.Sprintf(axeRun, tags), chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("run axe-core: %v", err)
+	}
+	if res.Passes == 0 {
+		t.Fatalf("axe-core %s passed no rule at all: it did not look at the page", res.Version)
+	}
+	return res
+}
+
+// audit checks that the current page is the expected one (ready is
+// present and visible, the document's language is lang) and that axe
+// finds nothing serious or critical on it.
+func (b *browser) audit(t *testing.T, lang, ready string) {
+	t.Helper()
+	b.do(t, "wait for "+ready, chromedp.WaitVisible(ready))
+	got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.documentElement.lang`))
+	if err != nil || got != lang {
+		t.Errorf("<html lang> = %q (%v), want %q", got, err, lang)
+	}
+	loc, _ := chromedp.Run(b.ctx, chromedp.Location())
+	res := b.run(t)
+	for _, v := range res.Violations {
+		msg := fmt.Sprintf("%s %s: %s (%s)\n\t\t%s", v.Impact, v.ID, v.Help, v.HelpURL, strings.Join(v.Targets, "\n\t\t"))
+		if failing[v.Impact] {
+			t.Errorf("axe %s at %s: %s", res.Version, loc, msg)
+		} else {
+			t.Logf("axe %s at %s (not failing): %s", res.Version, loc, msg)
+		}
+	}
+	for _, v := range res.Incomplete {
+		t.Logf("axe %s at %s needs review: %s %s: %s\n\t\t%s", res.Version, loc, v.Impact, v.ID, v.Help, strings.Join(v.Targets, "\n\t\t"))
+	}
+	t.Logf("axe %s at %s: %d rules passed, %d violations", res.Version, loc, res.Passes, len(res.Violations))
+	b.reflow(t, loc)
+}
+
+// reflowWidth is the viewport width WCAG 1.4.10 (Reflow) names: 320 CSS
+// pixels, the width of 1280 pixels zoomed to 400 %.
+const reflowWidth = 320
+
+// overflowing lists the elements that stick out of the viewport to the
+// right, outside data tables (which WCAG 1.4.10 exempts: they need two
+// dimensions), and says whether the page scrolls sideways.
+const overflowing = `(() => {
+  const w = document.documentElement.clientWidth;
+  const path = e => {
+    const parts = [];
+    for (; e && e !== document.body; e = e.parentElement) {
+      parts.unshift(e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.classList.length ? "." + [...e.classList].join(".") : ""));
+    }
+    return parts.join(" > ");
+  };
+  const wide = [...document.querySelectorAll("body *")]
+    .filter(e => !e.closest("table") && e.getClientRects().length > 0 && e.getBoundingClientRect().right > w + 1)
+    .map(e => path(e) + " (right edge " + Math.round(e.getBoundingClientRect().right) + "px)");
+  // Text that runs out of its box: a long word that does not wrap.
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const range = document.createRange();
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const e = n.parentElement;
+    if (!e || e.closest("table") || !n.textContent.trim() || e.getClientRects().length === 0) continue;
+    range.selectNodeContents(n);
+    const right = range.getBoundingClientRect().right;
+    if (right > w + 1) wide.push(path(e) + " text " + JSON.stringify(n.textContent.trim().slice(0, 60)) + " (right edge " + Math.round(right) + "px)");
+  }
+  return {scrolls: document.documentElement.scrollWidth > w + 1, width: w, wide: wide};
+})()`
+
+// reflowResult is what overflowing finds.
+type reflowResult struct {
+	Scrolls bool     `json:"scrolls"` // the page scrolls sideways (a wide table may)
+	Width   int      `json:"width"`   // the viewport's inner width
+	Wide    []string `json:"wide"`    // what sticks out, outside tables
+}
+
+// measureReflow lays the current page out at reflowWidth and runs
+// overflowing, then restores the window size.
+func (b *browser) measureReflow(t *testing.T) reflowResult {
+	t.Helper()
+	var res reflowResult
+	err := chromedp.Do(b.ctx,
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := cdp.Call(ctx, t, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: reflowWidth, Height: 800, DeviceScaleFactor: 1})
+			return err
+		}),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			var err error
+			res, err = chromedp.Evaluate[reflowResult](overflowing)(ctx, t)
+			return err
+		}),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := cdp.Call(ctx, t, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
+			return err
+		}),
+	)
+	if err != nil {
+		t.Fatalf("reflow check: %v", err)
+	}
+	return res
+}
+
+// reflow checks WCAG 1.4.10 at 320 CSS pixels: nothing but a data table
+// may need horizontal scrolling. axe cannot check this.
+func (b *browser) reflow(t *testing.T, loc string) {
+	t.Helper()
+	res := b.measureReflow(t)
+	if len(res.Wide) > 0 {
+		t.Errorf("WCAG 1.4.10 at %s: at %d CSS px (%d wide inside), these stick out to the right:\n\t\t%s", loc, reflowWidth, res.Width, strings.Join(res.Wide, "\n\t\t"))
+	}
+	t.Logf("reflow at %s: page scrolls sideways: %v", loc, res.Scrolls)
+}
