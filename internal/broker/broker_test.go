@@ -246,3 +246,44 @@ func TestFailIsAuditedAndOffersTheChoiceAgain(t *testing.T) {
 		t.Errorf("audit = %+v", ev)
 	}
 }
+
+// TestLoginPageSpeaksTheRequestedLanguage: the client's ui_locales
+// (OIDC Core §3.1.2.1) win over the browser's Accept-Language.
+func TestLoginPageSpeaksTheRequestedLanguage(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for id, locales := range map[string][]string{"en": {"en-GB"}, "nb": {"nb-NO", "en"}} {
+		must(t, f.st.CreateAuthRequest(ctx, &store.AuthRequest{ID: id, ClientID: "bank", RedirectURI: "https://bank.example/cb",
+			Scope: []string{"openid"}, MaxAge: -1, UILocales: locales, CreatedAt: f.now, ExpiresAt: f.now.Add(time.Minute)}))
+	}
+	for id, want := range map[string]string{"en": "Choose how to log in", "nb": "Velg hvordan du vil logge inn"} {
+		r := httptest.NewRequest(http.MethodGet, "/login?req="+id, nil)
+		r.Header.Set("Accept-Language", map[string]string{"en": "nb", "nb": "en"}[id])
+		w := httptest.NewRecorder()
+		f.mux.ServeHTTP(w, r)
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("ui_locales %s: page lacks %q", id, want)
+		}
+	}
+}
+
+// TestStartPassesTheLoginHint: login_hint reaches the provider.
+func TestStartPassesTheLoginHint(t *testing.T) {
+	f := newFixture(t)
+	var got provider.Attempt
+	f.b.Providers = []provider.Provider{hintProvider{&got}}
+	must(t, f.st.CreateAuthRequest(context.Background(), &store.AuthRequest{ID: "h", ClientID: "bank", RedirectURI: "https://bank.example/cb",
+		Scope: []string{"openid"}, MaxAge: -1, LoginHint: "kari@example.no", CreatedAt: f.now, ExpiresAt: f.now.Add(time.Minute)}))
+	f.get("/login/start?req=h&provider=hint")
+	if got.ID != "h" || got.LoginHint != "kari@example.no" || got.MinLevel != assurance.Low {
+		t.Errorf("attempt = %+v", got)
+	}
+}
+
+type hintProvider struct{ got *provider.Attempt }
+
+func (p hintProvider) Info() provider.Info {
+	return provider.Info{ID: "hint", Name: map[string]string{"en": "Hint"}, MaxLevel: assurance.High}
+}
+
+func (p hintProvider) Start(w http.ResponseWriter, r *http.Request, a provider.Attempt) { *p.got = a }

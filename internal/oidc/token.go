@@ -161,7 +161,7 @@ func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, 
 	}
 	// Refresh tokens live RefreshTokenLifetime from the code exchange;
 	// rotation does not extend it.
-	resp, err := p.issueTokens(ctx, c, g, ac.Nonce, now.Add(p.RefreshTokenLifetime))
+	resp, err := p.issueTokens(ctx, c, g, g.Scope, ac.Nonce, now.Add(p.RefreshTokenLifetime))
 	if err != nil {
 		return nil, err
 	}
@@ -209,11 +209,17 @@ func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form 
 	if !g.RevokedAt.IsZero() {
 		return nil, failure(oauth2.InvalidGrant("grant was revoked"), "grant_revoked", g.ID, g.PersonID)
 	}
-	// RFC 6749 §6: a narrower scope may be asked for, never a wider one.
-	for _, s := range strings.Fields(form.Get("scope")) {
-		if !slices.Contains(g.Scope, s) {
-			return nil, oauth2.InvalidScope("scope exceeds the original grant")
+	// RFC 6749 §6: a narrower scope may be asked for, never a wider one;
+	// omitted means the scope originally granted. The new access token
+	// carries the narrower scope; the refresh token keeps the grant's.
+	scope := g.Scope
+	if requested := strings.Fields(form.Get("scope")); len(requested) > 0 {
+		for _, s := range requested {
+			if !slices.Contains(g.Scope, s) {
+				return nil, oauth2.InvalidScope("scope exceeds the original grant")
+			}
 		}
+		scope = requested
 	}
 	if _, err := p.Tokens.UseToken(ctx, h, now); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -223,7 +229,7 @@ func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form 
 		return nil, fmt.Errorf("use token: %w", err)
 	}
 	// OIDC Core §12.2: a refreshed ID token keeps auth_time and has no nonce.
-	resp, err := p.issueTokens(ctx, c, g, "", tok.ExpiresAt)
+	resp, err := p.issueTokens(ctx, c, g, scope, "", tok.ExpiresAt)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +264,10 @@ func (p *Provider) revoke(ctx context.Context, grantID string) {
 
 // issueTokens issues an access token, a refresh token and an ID token
 // for grant g. Tokens are opaque random values stored by SHA-256.
-func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Grant, nonce string, refreshExpires time.Time) (*tokenResponse, error) {
+// issueTokens issues an access token for scope (the grant's, or a
+// narrower one on refresh), a refresh token for the grant's scope and an
+// ID token.
+func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Grant, scope []string, nonce string, refreshExpires time.Time) (*tokenResponse, error) {
 	person, err := p.Persons.GetPerson(ctx, g.PersonID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, oauth2.InvalidGrant("the person no longer exists")
@@ -267,11 +276,11 @@ func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Gr
 		return nil, fmt.Errorf("get person: %w", err)
 	}
 	now := p.Now()
-	access, err := p.newToken(ctx, store.TokenAccess, g, now, now.Add(p.AccessTokenLifetime))
+	access, err := p.newToken(ctx, store.TokenAccess, g, scope, now, now.Add(p.AccessTokenLifetime))
 	if err != nil {
 		return nil, err
 	}
-	refresh, err := p.newToken(ctx, store.TokenRefresh, g, now, refreshExpires)
+	refresh, err := p.newToken(ctx, store.TokenRefresh, g, g.Scope, now, refreshExpires)
 	if err != nil {
 		return nil, err
 	}
@@ -281,17 +290,17 @@ func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Gr
 	}
 	return &tokenResponse{
 		AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(p.AccessTokenLifetime / time.Second),
-		RefreshToken: refresh, IDToken: idt, Scope: strings.Join(g.Scope, " "),
+		RefreshToken: refresh, IDToken: idt, Scope: strings.Join(scope, " "),
 	}, nil
 }
 
-func (p *Provider) newToken(ctx context.Context, kind string, g *store.Grant, now, expires time.Time) (string, error) {
+func (p *Provider) newToken(ctx context.Context, kind string, g *store.Grant, scope []string, now, expires time.Time) (string, error) {
 	v, err := p.randomToken(32)
 	if err != nil {
 		return "", err
 	}
 	err = p.Tokens.CreateToken(ctx, &store.Token{
-		Hash: hash(v), Kind: kind, GrantID: g.ID, ClientID: g.ClientID, Scope: g.Scope,
+		Hash: hash(v), Kind: kind, GrantID: g.ID, ClientID: g.ClientID, Scope: scope,
 		CreatedAt: now, ExpiresAt: expires,
 	})
 	if err != nil {

@@ -1,9 +1,11 @@
 package oidc
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -280,5 +282,32 @@ func TestConcurrentCodeRedemption(t *testing.T) {
 		if access != "" && h.userinfoStatus(access) != 401 {
 			t.Fatalf("round %d: token from a replayed code still works", round)
 		}
+	}
+}
+
+// TestRefreshNarrowsScope: RFC 6749 §6 — a refresh may ask for less
+// scope and gets exactly that; asking for more is invalid_scope.
+func TestRefreshNarrowsScope(t *testing.T) {
+	h := newHarness(t)
+	tax := h.rp(taxID, taxCB)
+	l := tax.loginFront(h.browser(), oauth2.SetAuthURLParam("scope", "openid profile"))
+	refresh := func(scope string) (int, map[string]any) {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {l.token.RefreshToken}}
+		if scope != "" {
+			form.Set("scope", scope)
+		}
+		status, _, body := h.postForm(PathToken, form, taxID)
+		return status, body
+	}
+	if status, body := refresh("openid profile email"); status != 400 || body["error"] != "invalid_scope" {
+		t.Fatalf("wider scope: %d %v", status, body)
+	}
+	status, body := refresh("openid")
+	if status != 200 || body["scope"] != "openid" {
+		t.Fatalf("narrower scope: %d %v", status, body)
+	}
+	tok, err := h.db.GetToken(context.Background(), hash(body["access_token"].(string)))
+	if err != nil || !slices.Equal(tok.Scope, []string{"openid"}) {
+		t.Fatalf("stored access token scope = %v (%v)", tok, err)
 	}
 }
