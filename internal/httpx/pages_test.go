@@ -1,0 +1,108 @@
+package httpx
+
+import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+func testPages(t *testing.T, locales fstest.MapFS) (*Pages, error) {
+	t.Helper()
+	tmpl := fstest.MapFS{
+		"templates/layout.html": {Data: []byte(`<html lang="{{.Lang}}">{{block "content" .}}{{end}}</html>`)},
+		"templates/hello.html":  {Data: []byte(`{{define "content"}}{{t "hello"}} {{tf "name" .Data}}{{end}}`)},
+	}
+	return NewPages(tmpl, locales, []Language{{Tag: "nb", Name: "Norsk"}, {Tag: "en", Name: "English"}}, slog.New(slog.DiscardHandler))
+}
+
+var catalogs = fstest.MapFS{
+	"locales/nb.json":      {Data: []byte(`{"hello": "Hei"}`)},
+	"locales/nb.more.json": {Data: []byte(`{"name": "navn: %s"}`)},
+	"locales/en.json":      {Data: []byte(`{"hello": "Hello", "name": "name: %s"}`)},
+}
+
+func TestLocale(t *testing.T) {
+	p, err := testPages(t, catalogs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		query     string
+		cookie    string
+		preferred []string
+		accept    string
+		want      string
+	}{
+		{"nothing: the first language", "", "", nil, "", "nb"},
+		{"Accept-Language", "", "", nil, "en-GB,en;q=0.9", "en"},
+		{"Norwegian variants match nb", "", "", nil, "no, en;q=0.5", "nb"},
+		{"unsupported: the first language", "", "", nil, "fr", "nb"},
+		{"ui_locales before Accept-Language", "", "", []string{"en"}, "nb", "en"},
+		{"cookie before ui_locales", "", "nb", []string{"en"}, "en", "nb"},
+		{"explicit choice first", "en", "nb", []string{"nb"}, "nb", "en"},
+		{"unknown explicit choice ignored", "xx", "", nil, "en", "en"},
+		{"malformed ui_locales ignored", "", "", []string{"!!"}, "en", "en"},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(http.MethodGet, "/?lang="+tt.query, nil)
+		if tt.cookie != "" {
+			r.AddCookie(&http.Cookie{Name: "varde_lang", Value: tt.cookie})
+		}
+		if tt.accept != "" {
+			r.Header.Set("Accept-Language", tt.accept)
+		}
+		if got := p.Locale(r, tt.preferred); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestRenderTranslatesAndRemembersChoice(t *testing.T) {
+	p, err := testPages(t, catalogs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, "/x?lang=nb", nil)
+	p.Render(w, r, http.StatusTeapot, "hello", p.Locale(r, nil), "Kari")
+	body := w.Body.String()
+	if w.Code != http.StatusTeapot || !strings.Contains(body, `lang="nb"`) || !strings.Contains(body, "Hei navn: Kari") {
+		t.Errorf("%d %s", w.Code, body)
+	}
+	if w.Header().Get("Cache-Control") != "no-store" || w.Header().Get("Content-Language") != "nb" {
+		t.Errorf("headers %v", w.Header())
+	}
+	if c := w.Result().Cookies(); len(c) != 1 || c[0].Name != "varde_lang" || c[0].Value != "nb" || !c[0].HttpOnly {
+		t.Errorf("cookies %v", c)
+	}
+}
+
+func TestCataloguesMustAgree(t *testing.T) {
+	tests := map[string]fstest.MapFS{
+		"missing key": {
+			"locales/nb.json": {Data: []byte(`{"hello": "Hei"}`)},
+			"locales/en.json": {Data: []byte(`{"hello": "Hello", "name": "x"}`)},
+		},
+		"key defined twice": {
+			"locales/nb.json":   {Data: []byte(`{"hello": "Hei"}`)},
+			"locales/nb.a.json": {Data: []byte(`{"hello": "Hallo"}`)},
+			"locales/en.json":   {Data: []byte(`{"hello": "Hello"}`)},
+		},
+		"no catalogue": {
+			"locales/en.json": {Data: []byte(`{"hello": "Hello"}`)},
+		},
+		"malformed": {
+			"locales/nb.json": {Data: []byte(`{"hello": `)},
+			"locales/en.json": {Data: []byte(`{"hello": "Hello"}`)},
+		},
+	}
+	for name, fs := range tests {
+		if _, err := testPages(t, fs); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
