@@ -43,6 +43,7 @@ type Store interface {
 	AuditLog
 	PublicKeys
 	Sweeper
+	Health
 	// Ping reports whether the backend can serve requests (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

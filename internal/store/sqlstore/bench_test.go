@@ -66,6 +66,7 @@ func BenchmarkCreateAuthRequest(b *testing.B) {
 		}
 	})
 	b.Run("parallel", func(b *testing.B) {
+		b.SetParallelism(16) // 16 × GOMAXPROCS writers share commits
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				if err := db.CreateAuthRequest(ctx, benchAuthRequest(fmt.Sprint(n.Add(1)), now)); err != nil {
@@ -114,6 +115,7 @@ func BenchmarkAppendAudit(b *testing.B) {
 		}
 	})
 	b.Run("parallel", func(b *testing.B) {
+		b.SetParallelism(16)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				if err := db.AppendAudit(ctx, event()); err != nil {

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditLog", testAuditLog},
 		{"PublicKeys", testPublicKeys},
 		{"Sweeper", testSweeper},
+		{"Health", testHealth},
 		{"Ping", testPing},
 	}
 	for _, tt := range tests {

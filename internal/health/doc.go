@@ -1,0 +1,85 @@
+// Package health decides whether each component — an upstream provider,
+// the built-in passkey provider, the store, a node — is up, degraded or
+// down, from measurement only, and keeps the history of it.
+//
+// # States
+//
+// A component is Unknown until there is evidence (no probe has succeeded
+// yet, or too few logins were seen), then Up, Degraded (working, but
+// slowly or with some failures) or Down. Unknown and Degraded are usable:
+// the broker may send logins to them, preferring Up; Down is not.
+// "Maintenance" is an operator's announcement, not a measurement, and
+// belongs to the status package.
+//
+// # Evidence
+//
+// Active probes: every Config.Interval (default 5 s) the Monitor runs
+// each component's Prober, a few at a time, each within
+// Config.ProbeTimeout (default 3 s; a prober that ignores its deadline is
+// abandoned and counted as a timeout, and not started again while it
+// runs). OIDCProber fetches an upstream provider's discovery document
+// and JWKS and checks them (OpenID Connect Discovery 1.0 §4, RFC 7517
+// §5); PingProber wraps a function such as the store's Ping.
+//
+// Passive signals: the broker reports how each real login through a
+// component ended (Monitor.Observe: success, error, timeout, abandoned).
+// The Monitor keeps counts over a sliding window (Config.LoginWindow,
+// default 2 min, in 12 slots); abandoned logins count half, since people
+// also walk away from healthy providers.
+//
+// Each kind of evidence gives its own verdict and the component's state
+// is the worse of the two (a verdict of "no evidence" defers to the
+// other), so a provider whose probes pass but whose logins fail is down.
+//
+// # Hysteresis
+//
+// The rules below have a gap between the way in and the way out, so a
+// component on the edge stays put instead of flapping. With the defaults
+// (see DefaultConfig; every threshold is a Config field):
+//
+//   - Down after 3 failed probes in a row (detection 10–15 s after an
+//     outage starts). Down stays Down until 3 probes in a row succeed.
+//   - Degraded when at least 3 of the last 10 probes failed or were slow
+//     (slow: over 1 s). Back to Up only when at most 1 of the last 10 was
+//     bad and the last 3 were quick successes. A component that just left
+//     Down is Degraded until its failures leave the window.
+//   - From logins, once at least 10 are in the window: Degraded at a
+//     failure share of 25 %, Down at 60 %. Down holds until the share is
+//     below 25 %, Degraded until it is below 10 %. When the window holds
+//     fewer than 10 logins the login verdict lapses (a Down provider gets
+//     no logins, so after one window its probes decide again).
+//
+// # What is stored
+//
+// Through store.Health, in batches at the end of every probe round
+// (Monitor.Flush): every probe result (component, node, start, duration,
+// ok, failure reason or "slow", state after it) and every transition
+// (from, to, reason, when, and Since: when the evidence began, e.g. the
+// first failed probe of the run that made the component Down, so
+// Time - Since is the detection time). Every node records its own view.
+// While the store cannot take them, records wait in memory, at most
+// Config.MaxPending (oldest probe results dropped first). Probe results
+// older than Config.Retention (default 100 days) are pruned hourly;
+// transitions are kept for incidents and reports.
+//
+// # Metrics
+//
+//	varde_component_state{component,state}        1 for the current state, 0 for the others
+//	varde_probe_duration_seconds{component}       histogram of probe durations
+//	varde_probe_failures_total{component,reason}  reason: timeout, connect, status, invalid, error
+//	varde_component_transitions_total{component,state}
+//	varde_health_record_errors_total              failed writes of health records
+//	varde_health_records_dropped_total            records dropped while the store was unavailable
+//
+// # Use
+//
+// The composition root builds one Monitor per node (NewMonitor), adds the
+// components (Add), runs it (Run) and hands it to the broker, which reads
+// State on every login page and calls Observe with login outcomes. The
+// status page, webhooks and the broker's routing learn of changes through
+// Subscribe. Time is injected (Options.Now), and tests drive rounds with
+// Tick instead of waiting for Run's ticker.
+//
+// What a component's history means for incidents, uptime and reports is
+// the status package's business; storage is the store's.
+package health

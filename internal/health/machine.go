@@ -1,0 +1,297 @@
+package health
+
+import "time"
+
+// probeKind is how one probe went.
+type probeKind uint8
+
+const (
+	probeOK probeKind = iota
+	probeSlow
+	probeFailed
+)
+
+// mark is one probe in the probe window.
+type mark struct {
+	kind probeKind
+	at   time.Time
+}
+
+// Outcome indexes in a login slot.
+const (
+	nSuccess = iota
+	nError
+	nTimeout
+	nAbandoned
+	nOutcomes
+)
+
+func outcomeIndex(o Outcome) int {
+	switch o {
+	case Success:
+		return nSuccess
+	case Error:
+		return nError
+	case Timeout:
+		return nTimeout
+	case Abandoned:
+		return nAbandoned
+	}
+	return -1
+}
+
+// slot counts the logins of one slice of the login window.
+type slot struct {
+	// idx is the slice's number: its start in unix nanoseconds divided
+	// by the slot width.
+	idx int64
+	n   [nOutcomes]int
+}
+
+// verdict is what one kind of evidence says about a component.
+type verdict struct {
+	state  State
+	reason string
+	// since is when the evidence began.
+	since time.Time
+}
+
+// side names the evidence a verdict came from.
+type side uint8
+
+const (
+	fromProbes side = iota
+	fromLogins
+)
+
+// machine is one component's state with hysteresis. Probes and logins
+// each give a verdict; the component's state is the worse of the two,
+// where a verdict of Unknown (no evidence) defers to the other. It does
+// no I/O and reads no clock: every input carries its time.
+type machine struct {
+	cfg *Config
+	// cur is the combined state; cur.since is when it was entered.
+	cur verdict
+
+	probes verdict
+	// Probe streaks: failed, successful (slow or not) and quick
+	// successful probes in a row, and when each run started.
+	fails, succ, fast               int
+	failStart, succStart, fastStart time.Time
+	// window holds the last ProbeWindow probes, a ring from wpos.
+	window []mark
+	wpos   int
+
+	logins verdict
+	slots  [loginSlots]slot
+	width  int64 // slot width in nanoseconds
+}
+
+func newMachine(cfg *Config) *machine {
+	return &machine{
+		cfg:    cfg,
+		cur:    verdict{state: Unknown},
+		probes: verdict{state: Unknown},
+		logins: verdict{state: Unknown},
+		window: make([]mark, 0, cfg.ProbeWindow),
+		width:  int64(cfg.LoginWindow / loginSlots),
+	}
+}
+
+// probe takes one probe result that started at at.
+func (m *machine) probe(at time.Time, k probeKind) (Transition, bool) {
+	switch k {
+	case probeFailed:
+		if m.fails == 0 {
+			m.failStart = at
+		}
+		m.fails++
+		m.succ, m.fast = 0, 0
+	case probeSlow:
+		if m.succ == 0 {
+			m.succStart = at
+		}
+		m.succ++
+		m.fails, m.fast = 0, 0
+	case probeOK:
+		if m.succ == 0 {
+			m.succStart = at
+		}
+		if m.fast == 0 {
+			m.fastStart = at
+		}
+		m.succ++
+		m.fast++
+		m.fails = 0
+	}
+	if len(m.window) < cap(m.window) {
+		m.window = append(m.window, mark{k, at})
+	} else {
+		m.window[m.wpos] = mark{k, at}
+		m.wpos = (m.wpos + 1) % len(m.window)
+	}
+	m.probes = m.judgeProbes()
+	return m.combine(at, fromProbes)
+}
+
+// judgeProbes applies the probe rules to the streaks and the window.
+func (m *machine) judgeProbes() verdict {
+	c, p := m.cfg, m.probes
+	switch {
+	case m.fails >= c.FailuresToDown:
+		if p.state == Down {
+			return p
+		}
+		return verdict{Down, ReasonProbeFailures, m.failStart}
+	case p.state == Down && m.succ < c.SuccessesToRecover:
+		return p // hysteresis: down until enough successes in a row
+	case p.state == Unknown && m.succ == 0:
+		return p // only a few failures: no verdict yet
+	}
+
+	var bad, failed int
+	var oldestBad time.Time
+	for i := range m.window {
+		mk := m.window[(m.wpos+i)%len(m.window)] // oldest first
+		if mk.kind == probeOK {
+			continue
+		}
+		if bad == 0 {
+			oldestBad = mk.at
+		}
+		bad++
+		if mk.kind == probeFailed {
+			failed++
+		}
+	}
+	degraded := bad >= c.DegradedProbes
+	if p.state == Degraded || p.state == Down {
+		// Hysteresis: back to Up only well inside the good band.
+		degraded = degraded || bad > c.RecoveredProbes || m.fast < c.SuccessesToRecover
+	}
+	switch {
+	case degraded && p.state == Degraded:
+		return p
+	case degraded && p.state == Down:
+		return verdict{Degraded, ReasonProbesOK, m.succStart}
+	case degraded && failed > 0:
+		return verdict{Degraded, ReasonPartialFailures, oldestBad}
+	case degraded:
+		return verdict{Degraded, ReasonSlow, oldestBad}
+	case p.state == Up:
+		return p
+	case p.state == Degraded:
+		return verdict{Up, ReasonProbesOK, m.fastStart}
+	}
+	return verdict{Up, ReasonProbesOK, m.succStart}
+}
+
+// observe takes one real login's outcome at at.
+func (m *machine) observe(at time.Time, o Outcome) (Transition, bool) {
+	i := outcomeIndex(o)
+	if i < 0 {
+		return Transition{}, false
+	}
+	idx := at.UnixNano() / m.width
+	s := &m.slots[mod(idx, loginSlots)]
+	if s.idx != idx {
+		*s = slot{idx: idx}
+	}
+	s.n[i]++
+	return m.refresh(at)
+}
+
+// refresh re-reads the login window at at, which may have slid past old
+// logins since the last one.
+func (m *machine) refresh(at time.Time) (Transition, bool) {
+	m.logins = m.judgeLogins(at)
+	return m.combine(at, fromLogins)
+}
+
+// judgeLogins applies the login rules to the window ending at at.
+func (m *machine) judgeLogins(at time.Time) verdict {
+	c, l := m.cfg, m.logins
+	now := at.UnixNano() / m.width
+	var (
+		total, failed float64
+		oldest        int64 = -1
+	)
+	for _, s := range m.slots {
+		if s.idx <= now-loginSlots || s.idx > now {
+			continue
+		}
+		n := s.n[nSuccess] + s.n[nError] + s.n[nTimeout] + s.n[nAbandoned]
+		f := float64(s.n[nError]+s.n[nTimeout]) + c.AbandonedWeight*float64(s.n[nAbandoned])
+		total += float64(n)
+		failed += f
+		if f > 0 && (oldest < 0 || s.idx < oldest) {
+			oldest = s.idx
+		}
+	}
+	if total < float64(c.MinLogins) {
+		if l.state == Unknown {
+			return l
+		}
+		return verdict{Unknown, ReasonLoginsOK, at} // the evidence expired
+	}
+	var since time.Time
+	if oldest >= 0 {
+		since = time.Unix(0, oldest*m.width).In(at.Location())
+	}
+	r := failed / total
+	switch {
+	case r >= c.LoginDownRatio:
+		if l.state == Down {
+			return l
+		}
+		return verdict{Down, ReasonLoginFailures, since}
+	case l.state == Down && r >= c.LoginDegradedRatio:
+		return l
+	case r >= c.LoginDegradedRatio || (l.state.severity() >= Degraded.severity() && r >= c.LoginRecoveredRatio):
+		if l.state == Degraded {
+			return l
+		}
+		return verdict{Degraded, ReasonLoginFailures, since}
+	case l.state == Up:
+		return l
+	}
+	return verdict{Up, ReasonLoginsOK, at}
+}
+
+// combine recomputes the component's state after the evidence of side
+// changed, and reports the transition if the state changed.
+func (m *machine) combine(at time.Time, changed side) (Transition, bool) {
+	v, from := m.probes, fromProbes
+	switch {
+	case m.logins.state == Unknown:
+	case m.probes.state == Unknown || m.logins.state.severity() > m.probes.state.severity():
+		v, from = m.logins, fromLogins
+	}
+	if v.state == m.cur.state {
+		return Transition{}, false
+	}
+	if from != changed {
+		// The other evidence cleared and this side's verdict shows
+		// through: the change is the clearing, now.
+		cv := m.probes
+		if changed == fromLogins {
+			cv = m.logins
+		}
+		v.reason, v.since = cv.reason, at
+	}
+	if v.since.IsZero() || v.since.After(at) {
+		v.since = at
+	}
+	t := Transition{From: m.cur.state, To: v.state, Reason: v.reason, At: at, Since: v.since}
+	m.cur = verdict{v.state, v.reason, at}
+	return t, true
+}
+
+// mod is the non-negative remainder of a / n.
+func mod(a int64, n int64) int64 {
+	r := a % n
+	if r < 0 {
+		r += n
+	}
+	return r
+}

@@ -1,0 +1,265 @@
+package health
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 3, 29, 1, 59, 50, 0, time.UTC)
+
+// stateLetter is how the table tests spell states: '?' unknown, 'u' up,
+// 'd' degraded, 'D' down.
+func stateLetter(s State) byte {
+	return map[State]byte{Unknown: '?', Up: 'u', Degraded: 'd', Down: 'D'}[s]
+}
+
+// runProbes feeds m one probe per letter of in ('o' quick success, 's'
+// slow success, 'f' failure), 5 s apart from at, and returns the state
+// after each as letters, and the transitions.
+func runProbes(m *machine, at time.Time, in string) (string, []Transition) {
+	kinds := map[rune]probeKind{'o': probeOK, 's': probeSlow, 'f': probeFailed}
+	var (
+		out strings.Builder
+		ts  []Transition
+	)
+	for i, r := range in {
+		if t, ok := m.probe(at.Add(time.Duration(i)*5*time.Second), kinds[r]); ok {
+			ts = append(ts, t)
+		}
+		out.WriteByte(stateLetter(m.cur.state))
+	}
+	return out.String(), ts
+}
+
+func TestProbeRules(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		in   string
+		want string
+	}{
+		{"quick successes are up", Config{}, "ooo", "uuu"},
+		{"unknown until the first success", Config{}, "ffo", "??u"},
+		{"unknown to down after N failures", Config{}, "fff", "??D"},
+		{"N failures in a row are down", Config{}, "offf", "uuuD"},
+		{"single blips do not degrade", Config{}, "ofooooofoooooof", "uuuuuuuuuuuuuuu"},
+		{"flapping input degrades, no flap", Config{}, "ofofofofofofofofofof", "uuuuuddddddddddddddd"},
+		// A failure every 4th probe keeps 2 or 3 of the last 10 failed: on
+		// the edge of the degraded rule, held by the band below it.
+		{"failures on the edge: no flap", Config{}, "oooofooofooofooofooofooofooof", "uuuuuuuuuuuuddddddddddddddddd"},
+		{"two failures in a row, often: degraded, never down", Config{}, "offoffoffoffoff", "uuuuddddddddddd"},
+		{"down holds while successes are not in a row", Config{}, "offfofofoffoof", "uuuDDDDDDDDDDD"},
+		{"M successes leave down for degraded", Config{}, "offfooo", "uuuDDDd"},
+		{"up once the failures left the window", Config{}, "offfooooooooo", "uuuDDDddddddu"},
+		{"slow probes degrade", Config{}, "ssss", "uudd"},
+		{"up again after quick probes", Config{}, "oosssoooooooooo", "uuuudddddddddu" + "u"},
+		{"failure while degraded to down", Config{}, "ofofoffff", "uuuuuddDD"},
+		{"one failure to down", Config{FailuresToDown: 1, SuccessesToRecover: 2, ProbeWindow: 4, DegradedProbes: 2, RecoveredProbes: -1}, "ofoo", "uDDd"},
+		{"quick recovery with a short window", Config{FailuresToDown: 1, SuccessesToRecover: 1, ProbeWindow: 2, DegradedProbes: 2, RecoveredProbes: -1}, "ofoo", "uDdu"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg.WithDefaults()
+			got, _ := runProbes(newMachine(&cfg), t0, tt.in)
+			if got != tt.want {
+				t.Errorf("probes %s: states %s, want %s", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestProbeTransitions checks reasons and since times: a transition's
+// Since is when its evidence began.
+func TestProbeTransitions(t *testing.T) {
+	cfg := DefaultConfig()
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * 5 * time.Second) }
+	tests := []struct {
+		name string
+		in   string
+		want []Transition
+	}{
+		{"outage and recovery", "offfooooooooo", []Transition{
+			{From: Unknown, To: Up, Reason: ReasonProbesOK, At: at(0), Since: at(0)},
+			{From: Up, To: Down, Reason: ReasonProbeFailures, At: at(3), Since: at(1)},
+			{From: Down, To: Degraded, Reason: ReasonProbesOK, At: at(6), Since: at(4)},
+			{From: Degraded, To: Up, Reason: ReasonProbesOK, At: at(12), Since: at(4)},
+		}},
+		{"partial failures", "oofoofoof", []Transition{
+			{From: Unknown, To: Up, Reason: ReasonProbesOK, At: at(0), Since: at(0)},
+			{From: Up, To: Degraded, Reason: ReasonPartialFailures, At: at(8), Since: at(2)},
+		}},
+		{"slow", "osssoooooooooo", []Transition{
+			{From: Unknown, To: Up, Reason: ReasonProbesOK, At: at(0), Since: at(0)},
+			{From: Up, To: Degraded, Reason: ReasonSlow, At: at(3), Since: at(1)},
+			{From: Degraded, To: Up, Reason: ReasonProbesOK, At: at(12), Since: at(4)},
+		}},
+		{"down from the start", "ffff", []Transition{
+			{From: Unknown, To: Down, Reason: ReasonProbeFailures, At: at(2), Since: at(0)},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, got := runProbes(newMachine(&cfg), t0, tt.in)
+			sameTransitions(t, got, tt.want)
+		})
+	}
+}
+
+func sameTransitions(t *testing.T, got, want []Transition) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("transitions:\n got %+v\nwant %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("transition %d:\n got %+v\nwant %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// loginStep is one step of a login table test: wait, then the logins
+// (one per letter: 's' success, 'e' error, 't' timeout, 'a' abandoned)
+// and probes (as in runProbes, 5 s apart), then the state.
+type loginStep struct {
+	wait   time.Duration
+	logins string
+	probes string
+	want   State
+}
+
+func TestLoginRules(t *testing.T) {
+	outcomes := map[rune]Outcome{'s': Success, 'e': Error, 't': Timeout, 'a': Abandoned, 'x': Outcome("bogus")}
+	tests := []struct {
+		name  string
+		steps []loginStep
+	}{
+		{"too few logins are no evidence", []loginStep{{logins: "eeeeeeeee", want: Unknown}}},
+		{"enough good logins are up", []loginStep{{logins: "ssssssssss", want: Up}}},
+		{"unknown outcomes are ignored", []loginStep{{logins: "sssssxxxxxxxx", want: Unknown}}},
+		{"error ratio degrades", []loginStep{{logins: "sssssssee", want: Unknown}, {logins: "t", want: Degraded}}},
+		{"high error ratio is down", []loginStep{{logins: "sssseeeeee", want: Down}}},
+		{"abandoned count half", []loginStep{{logins: "ssssssaaaa", want: Up}}},
+		{"abandoned count half, degraded", []loginStep{{logins: "sssssaaaaa", want: Degraded}}},
+		{"degraded holds until well below the ratio", []loginStep{
+			{logins: "ssssssseee", want: Degraded},
+			{logins: "sss", want: Degraded},                   // 3/13
+			{logins: strings.Repeat("s", 17), want: Degraded}, // 3/30
+			{logins: "s", want: Up},                           // 3/31
+		}},
+		{"down holds until below the degraded ratio", []loginStep{
+			{logins: "sssseeeeee", want: Down},
+			{logins: "ssssssss", want: Down},            // 6/18
+			{logins: "ssssss", want: Down},              // 6/24
+			{logins: "s", want: Degraded},               // 6/25
+			{logins: strings.Repeat("s", 36), want: Up}, // 6/61
+		}},
+		{"evidence expires with the window", []loginStep{
+			{logins: "sssseeeeee", want: Down},
+			{wait: time.Minute, want: Down},
+			{wait: 70 * time.Second, want: Unknown},
+		}},
+		{"the window slides", []loginStep{
+			{logins: "eeeeee", want: Unknown},
+			{wait: 90 * time.Second, logins: "ssss", want: Down},
+			{wait: 40 * time.Second, logins: "ssssss", want: Up}, // the errors left the window
+		}},
+		{"logins are worse than probes", []loginStep{
+			{probes: "ooo", want: Up},
+			{logins: "sssseeeeee", want: Down},
+		}},
+		{"probes are worse than logins", []loginStep{
+			{logins: "ssssssssss", probes: "offf", want: Down},
+		}},
+		{"probes show through when login evidence expires", []loginStep{
+			{probes: "oo", logins: "sssseeeeee", want: Down},
+			{wait: 3 * time.Minute, want: Up},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			m := newMachine(&cfg)
+			at := t0
+			for i, st := range tt.steps {
+				at = at.Add(st.wait)
+				m.refresh(at)
+				for _, r := range st.logins {
+					m.observe(at, outcomes[r])
+				}
+				runProbes(m, at, st.probes)
+				if m.cur.state != st.want {
+					t.Fatalf("after step %d: %s, want %s", i, m.cur.state, st.want)
+				}
+			}
+		})
+	}
+}
+
+func TestLoginTransitions(t *testing.T) {
+	cfg := DefaultConfig()
+	m := newMachine(&cfg)
+	var got []Transition
+	note := func(t Transition, ok bool) {
+		if ok {
+			got = append(got, t)
+		}
+	}
+	note(m.probe(t0, probeOK))
+	// The failures start in the slot of t0+10s (slots are 10 s wide).
+	at := t0.Add(10 * time.Second)
+	for range 4 {
+		note(m.observe(at, Success))
+	}
+	later := at.Add(25 * time.Second)
+	for range 6 {
+		note(m.observe(later, Error))
+	}
+	expired := later.Add(3 * time.Minute)
+	note(m.refresh(expired))
+	sameTransitions(t, got, []Transition{
+		{From: Unknown, To: Up, Reason: ReasonProbesOK, At: t0, Since: t0},
+		{From: Up, To: Down, Reason: ReasonLoginFailures, At: later, Since: time.Date(2026, 3, 29, 2, 0, 20, 0, time.UTC)},
+		{From: Down, To: Up, Reason: ReasonLoginsOK, At: expired, Since: expired},
+	})
+}
+
+func TestConfig(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+	if got := (Config{}).WithDefaults(); got != DefaultConfig() {
+		t.Errorf("zero config with defaults = %+v, want %+v", got, DefaultConfig())
+	}
+	short := Config{Interval: time.Second}.WithDefaults()
+	if short.ProbeTimeout != time.Second {
+		t.Errorf("probe timeout with a 1s interval = %v, want 1s", short.ProbeTimeout)
+	}
+	bad := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"timeout over interval", Config{Interval: time.Second, ProbeTimeout: 2 * time.Second}, "probe timeout"},
+		{"window below degraded", Config{ProbeWindow: 2}, "degraded probes"},
+		{"recovered not below degraded", Config{DegradedProbes: 2, RecoveredProbes: 2}, "recovered probes"},
+		{"ratios out of order", Config{LoginDegradedRatio: 0.7}, "login ratios"},
+		{"abandoned over 1", Config{AbandonedWeight: 2}, "abandoned weight"},
+		{"tiny interval", Config{Interval: time.Millisecond, ProbeTimeout: time.Millisecond}, "interval"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.WithDefaults().Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Validate = %v, want an error about %s", err, tt.want)
+			}
+		})
+	}
+	// Every problem at once.
+	err := Config{Concurrency: -1, MinLogins: -1, MaxPending: -1}.WithDefaults().Validate()
+	for _, want := range []string{"concurrency", "min logins", "max pending"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate = %v, want it to mention %s", err, want)
+		}
+	}
+}

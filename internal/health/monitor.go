@@ -1,0 +1,474 @@
+package health
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Recorder is where a Monitor writes the health history: the writing
+// half of store.Health. If it also has store.Health's
+// DeleteProbesBefore, the monitor prunes probe results older than
+// Config.Retention.
+type Recorder interface {
+	RecordProbes(ctx context.Context, ps []*store.ProbeRecord) error
+	RecordHealthTransitions(ctx context.Context, ts []*store.HealthTransition) error
+}
+
+// pruner is the optional ability to delete old probe results.
+type pruner interface {
+	DeleteProbesBefore(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Options are what NewMonitor builds a Monitor from.
+type Options struct {
+	// Config holds the schedule and thresholds; zero fields take their
+	// defaults.
+	Config Config
+	// Node names this node in the records it writes.
+	Node string
+	// Store receives every probe result and transition, in batches; nil
+	// records nothing.
+	Store Recorder
+	// Registerer receives the metrics; nil leaves them unregistered.
+	Registerer prometheus.Registerer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Log receives state changes and store errors; nil discards them.
+	Log *slog.Logger
+}
+
+// Monitor keeps the health state of components: it probes them on a
+// schedule (Run, or one round at a time with Tick), takes the outcomes of
+// real logins (Observe), answers State and Snapshot from memory without
+// locking, records probe results and transitions to the store, exports
+// metrics and tells subscribers about transitions. It is safe for
+// concurrent use.
+type Monitor struct {
+	cfg  Config
+	node string
+	rec  Recorder
+	now  func() time.Time
+	log  *slog.Logger
+	met  *metrics
+
+	// comps is replaced, never changed, when a component is added, so
+	// readers load it without a lock.
+	comps atomic.Pointer[registry]
+	addMu sync.Mutex
+
+	subMu   sync.RWMutex
+	subs    []subscriber
+	nextSub uint64
+
+	// tickMu makes probe rounds take turns.
+	tickMu    sync.Mutex
+	lastPrune time.Time
+
+	// flushMu keeps flushes in order; pendMu guards the records waiting
+	// for the next flush.
+	flushMu    sync.Mutex
+	pendMu     sync.Mutex
+	pendProbes []*store.ProbeRecord
+	pendTrans  []*store.HealthTransition
+}
+
+type registry struct {
+	byName map[string]*component
+	list   []*component // by name
+}
+
+type subscriber struct {
+	id uint64
+	fn func(Transition)
+}
+
+// component is one monitored component.
+type component struct {
+	name   string
+	prober Prober
+	// running is set while a probe of this component is in flight, so a
+	// probe that ignores its deadline is never started twice.
+	running atomic.Bool
+
+	// mu guards the fields below and orders transitions.
+	mu          sync.Mutex
+	m           *machine
+	lastProbe   time.Time
+	lastFailure string
+
+	// status is the latest Status, for lock-free reads.
+	status atomic.Pointer[Status]
+}
+
+// NewMonitor returns a monitor with no components; Add registers them.
+func NewMonitor(o Options) (*Monitor, error) {
+	cfg := o.Config.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	met, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("health metrics: %w", err)
+	}
+	m := &Monitor{cfg: cfg, node: o.Node, rec: o.Store, now: o.Now, log: o.Log, met: met}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	m.comps.Store(&registry{byName: map[string]*component{}})
+	return m, nil
+}
+
+// Config returns the configuration in effect, defaults filled in.
+func (m *Monitor) Config() Config { return m.cfg }
+
+// Add registers a component. p probes it actively; with a nil p the
+// component's state comes from real logins only. Names are unique and
+// appear in metrics, records and pages (a provider's ID, "store",
+// "node:<name>").
+func (m *Monitor) Add(name string, p Prober) error {
+	if name == "" {
+		return errors.New("health: empty component name")
+	}
+	m.addMu.Lock()
+	defer m.addMu.Unlock()
+	old := m.comps.Load()
+	if _, ok := old.byName[name]; ok {
+		return fmt.Errorf("health: component %q added twice", name)
+	}
+	c := &component{name: name, prober: p, m: newMachine(&m.cfg)}
+	c.publish()
+	reg := &registry{byName: make(map[string]*component, len(old.byName)+1), list: append(slices.Clip(old.list), c)}
+	for k, v := range old.byName {
+		reg.byName[k] = v
+	}
+	reg.byName[name] = c
+	slices.SortFunc(reg.list, func(a, b *component) int { return cmp.Compare(a.name, b.name) })
+	m.met.setState(name, Unknown)
+	m.comps.Store(reg)
+	return nil
+}
+
+// State returns component's current state; Unknown for a name never
+// added. It takes no lock: the login page may call it on every render.
+func (m *Monitor) State(component string) State {
+	if c := m.comps.Load().byName[component]; c != nil {
+		return c.status.Load().State
+	}
+	return Unknown
+}
+
+// Status returns component's current status, and false for a name never
+// added.
+func (m *Monitor) Status(component string) (Status, bool) {
+	if c := m.comps.Load().byName[component]; c != nil {
+		return *c.status.Load(), true
+	}
+	return Status{}, false
+}
+
+// Snapshot returns every component's status, ordered by name.
+func (m *Monitor) Snapshot() []Status {
+	list := m.comps.Load().list
+	out := make([]Status, len(list))
+	for i, c := range list {
+		out[i] = *c.status.Load()
+	}
+	return out
+}
+
+// Subscribe calls fn with every transition from now on, in order for
+// each component, until the returned function is called. fn runs while
+// the component's state is locked: it must return quickly and must not
+// call Observe or unsubscribe (State, Status and Snapshot are fine). To
+// do slow work (webhooks), hand the transition to a goroutine of your
+// own.
+func (m *Monitor) Subscribe(fn func(Transition)) (unsubscribe func()) {
+	m.subMu.Lock()
+	defer m.subMu.Unlock()
+	m.nextSub++
+	id := m.nextSub
+	m.subs = append(m.subs, subscriber{id, fn})
+	return func() {
+		m.subMu.Lock()
+		defer m.subMu.Unlock()
+		m.subs = slices.DeleteFunc(m.subs, func(s subscriber) bool { return s.id == id })
+	}
+}
+
+// Observe takes the outcome of one real login through component (the
+// broker calls it when a provider finishes, fails, times out, or a
+// person never comes back). Unknown components and outcomes are ignored.
+func (m *Monitor) Observe(component string, o Outcome) {
+	c := m.comps.Load().byName[component]
+	if c == nil {
+		return
+	}
+	at := m.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.m.observe(at, o); ok {
+		m.changed(c, t)
+	}
+}
+
+// Run probes every component each Config.Interval, starting at once,
+// until ctx ends; then it writes what is still pending and returns. Old
+// probe results are pruned once an hour.
+func (m *Monitor) Run(ctx context.Context) error {
+	ticker := time.NewTicker(m.cfg.Interval)
+	defer ticker.Stop()
+	for {
+		if err := m.Tick(ctx); err != nil && ctx.Err() == nil {
+			m.log.Warn("health round", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			return m.Flush(fctx)
+		case <-ticker.C:
+		}
+	}
+}
+
+// Tick runs one round: it slides every component's login window to now,
+// probes every component that has a prober (Config.Concurrency at a time,
+// each within Config.ProbeTimeout), prunes old probe results if an hour
+// has passed, and flushes the records to the store. Rounds take turns.
+// Results of probes cut short because ctx ended are not counted.
+func (m *Monitor) Tick(ctx context.Context) error {
+	m.tickMu.Lock()
+	defer m.tickMu.Unlock()
+	list := m.comps.Load().list
+	at := m.now()
+	for _, c := range list {
+		c.mu.Lock()
+		if t, ok := c.m.refresh(at); ok {
+			m.changed(c, t)
+		}
+		c.mu.Unlock()
+	}
+
+	sem := make(chan struct{}, m.cfg.Concurrency)
+	var wg sync.WaitGroup
+start:
+	for _, c := range list {
+		if c.prober == nil {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break start
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			m.probe(ctx, c)
+		})
+	}
+	wg.Wait()
+	m.prune(ctx, at)
+	return m.Flush(ctx)
+}
+
+// probe probes c once and takes the result.
+func (m *Monitor) probe(ctx context.Context, c *component) {
+	pctx, cancel := context.WithTimeout(ctx, m.cfg.ProbeTimeout)
+	defer cancel()
+	start := m.now()
+	err := runProbe(pctx, c)
+	d := max(m.now().Sub(start), 0)
+	if ctx.Err() != nil {
+		return // stopping: not the component's fault
+	}
+	kind, reason := probeOK, ""
+	switch {
+	case err != nil:
+		kind, reason = probeFailed, FailureReason(err)
+		if errors.Is(pctx.Err(), context.DeadlineExceeded) {
+			reason = FailureTimeout
+		}
+		m.met.failures.WithLabelValues(c.name, reason).Inc()
+		m.log.Debug("probe failed", "component", c.name, "reason", reason, "err", err)
+	case d > m.cfg.SlowProbe:
+		kind, reason = probeSlow, SlowReason
+	}
+	m.met.duration.WithLabelValues(c.name).Observe(d.Seconds())
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lastProbe, c.lastFailure = start, ""
+	if kind == probeFailed {
+		c.lastFailure = reason
+	}
+	t, changed := c.m.probe(start, kind)
+	if changed {
+		m.changed(c, t) // publishes
+	} else {
+		c.publish()
+	}
+	m.pending([]*store.ProbeRecord{{Component: c.name, Node: m.node, Time: start, Duration: d,
+		OK: kind != probeFailed, Reason: reason, State: string(c.m.cur.state)}}, nil)
+}
+
+// runProbe runs c's prober within ctx's deadline even if the prober
+// ignores it. A prober still running from an earlier round counts as a
+// timeout and is not started again.
+func runProbe(ctx context.Context, c *component) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return &ProbeError{FailureTimeout, errors.New("previous probe still running")}
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := safeProbe(ctx, c.prober)
+		c.running.Store(false) // before the result, so the next round may start
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return &ProbeError{FailureTimeout, ctx.Err()}
+	}
+}
+
+// safeProbe runs p, turning a panic into a failure.
+func safeProbe(ctx context.Context, p Prober) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &ProbeError{FailureOther, fmt.Errorf("probe panicked: %v", r)}
+		}
+	}()
+	return p.Probe(ctx)
+}
+
+// changed publishes a transition of c; c.mu is held.
+func (m *Monitor) changed(c *component, t Transition) {
+	t.Component = c.name
+	c.publish()
+	m.met.setState(c.name, t.To)
+	m.met.transitions.WithLabelValues(c.name, string(t.To)).Inc()
+	level := slog.LevelInfo
+	if t.To == Down || t.To == Degraded {
+		level = slog.LevelWarn
+	}
+	m.log.Log(context.Background(), level, "component state changed", "component", c.name,
+		"from", t.From, "to", t.To, "reason", t.Reason, "since", t.Since)
+	m.pending(nil, []*store.HealthTransition{{Component: c.name, Node: m.node, Time: t.At,
+		From: string(t.From), To: string(t.To), Reason: t.Reason, Since: t.Since}})
+	m.subMu.RLock()
+	defer m.subMu.RUnlock()
+	for _, s := range m.subs {
+		s.fn(t)
+	}
+}
+
+// publish makes c's current status visible to readers; c.mu is held.
+func (c *component) publish() {
+	c.status.Store(&Status{Component: c.name, State: c.m.cur.state, Since: c.m.cur.since, Reason: c.m.cur.reason,
+		Probed: c.prober != nil, LastProbe: c.lastProbe, LastFailure: c.lastFailure})
+}
+
+// pending queues records for the next flush, dropping the oldest probe
+// results (then the oldest transitions) beyond Config.MaxPending.
+func (m *Monitor) pending(ps []*store.ProbeRecord, ts []*store.HealthTransition) {
+	if m.rec == nil {
+		return
+	}
+	m.pendMu.Lock()
+	defer m.pendMu.Unlock()
+	m.pendProbes = append(m.pendProbes, ps...)
+	m.pendTrans = append(m.pendTrans, ts...)
+	m.trimLocked()
+}
+
+// requeue puts records a flush could not write back in front of those
+// queued since.
+func (m *Monitor) requeue(ps []*store.ProbeRecord, ts []*store.HealthTransition) {
+	m.pendMu.Lock()
+	defer m.pendMu.Unlock()
+	m.pendProbes = append(ps, m.pendProbes...)
+	m.pendTrans = append(ts, m.pendTrans...)
+	m.trimLocked()
+}
+
+func (m *Monitor) trimLocked() {
+	over := len(m.pendProbes) + len(m.pendTrans) - m.cfg.MaxPending
+	if over <= 0 {
+		return
+	}
+	n := min(over, len(m.pendProbes))
+	m.pendProbes = slices.Delete(m.pendProbes, 0, n)
+	m.pendTrans = slices.Delete(m.pendTrans, 0, over-n)
+	m.met.dropped.Add(float64(over))
+}
+
+// Flush writes the pending probe results and transitions to the store,
+// in one batch each. What it cannot write stays pending for the next
+// flush.
+func (m *Monitor) Flush(ctx context.Context) error {
+	if m.rec == nil {
+		return nil
+	}
+	m.flushMu.Lock()
+	defer m.flushMu.Unlock()
+	m.pendMu.Lock()
+	ps, ts := m.pendProbes, m.pendTrans
+	m.pendProbes, m.pendTrans = nil, nil
+	m.pendMu.Unlock()
+
+	var errs []error
+	if len(ts) > 0 {
+		if err := m.rec.RecordHealthTransitions(ctx, ts); err != nil {
+			errs = append(errs, err)
+		} else {
+			ts = nil
+		}
+	}
+	if len(ps) > 0 {
+		if err := m.rec.RecordProbes(ctx, ps); err != nil {
+			errs = append(errs, err)
+		} else {
+			ps = nil
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	m.requeue(ps, ts)
+	m.met.recordErrs.Inc()
+	return fmt.Errorf("record health: %w", errors.Join(errs...))
+}
+
+// prune deletes probe results older than the retention, once per
+// pruneEvery; tickMu is held.
+func (m *Monitor) prune(ctx context.Context, at time.Time) {
+	p, ok := m.rec.(pruner)
+	if !ok || m.cfg.Retention < 0 || ctx.Err() != nil || (!m.lastPrune.IsZero() && at.Sub(m.lastPrune) < pruneEvery) {
+		return
+	}
+	m.lastPrune = at
+	n, err := p.DeleteProbesBefore(ctx, at.Add(-m.cfg.Retention))
+	if err != nil {
+		m.log.Warn("prune probe results", "err", err)
+		return
+	}
+	if n > 0 {
+		m.log.Info("pruned probe results", "count", n, "before", at.Add(-m.cfg.Retention))
+	}
+}

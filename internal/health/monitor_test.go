@@ -1,0 +1,609 @@
+package health
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"errors"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
+)
+
+// fakeClock is the monitor's clock in tests; only the test moves it.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func openStore(t *testing.T) *sqlstore.DB {
+	t.Helper()
+	db, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "health.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+type fixture struct {
+	mon   *Monitor
+	clock *fakeClock
+	reg   *prometheus.Registry
+	// seen collects every transition a subscriber was told about.
+	mu   sync.Mutex
+	seen []Transition
+}
+
+func newFixture(t *testing.T, cfg Config, rec Recorder) *fixture {
+	t.Helper()
+	f := &fixture{clock: &fakeClock{t: t0}, reg: prometheus.NewRegistry()}
+	mon, err := NewMonitor(Options{Config: cfg, Node: "node-a", Store: rec, Registerer: f.reg, Now: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mon = mon
+	mon.Subscribe(func(tr Transition) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.seen = append(f.seen, tr)
+	})
+	return f
+}
+
+// tick runs n probe rounds, Interval apart on the fake clock.
+func (f *fixture) tick(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		if err := f.mon.Tick(t.Context()); err != nil {
+			t.Fatalf("Tick: %v", err)
+		}
+		f.clock.Add(f.mon.Config().Interval)
+	}
+}
+
+func (f *fixture) transitions() []Transition {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.seen)
+}
+
+// scrape returns the exposition lines of the registry's metrics named
+// name (with labels and value), as /metrics serves them.
+func (f *fixture) scrape(t *testing.T, name string) []string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(f.reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	var out []string
+	sc := bufio.NewScanner(rec.Body)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+func (f *fixture) metric(t *testing.T, line string) {
+	t.Helper()
+	name := line[:strings.IndexAny(line, "{ ")]
+	if got := f.scrape(t, name); !slices.Contains(got, line) {
+		t.Errorf("metrics lack %s; %s is:\n\t%s", line, name, strings.Join(got, "\n\t"))
+	}
+}
+
+// TestMonitorEndToEnd probes a real upstream over HTTP and the real
+// SQLite store, kills and restarts the upstream, and checks states,
+// subscribers, stored records and metrics.
+func TestMonitorEndToEnd(t *testing.T) {
+	ctx := t.Context()
+	db := openStore(t)
+	u := newUpstream(t)
+	f := newFixture(t, Config{}, db)
+	must(t, f.mon.Add("bankid", OIDCProber{Issuer: u.issuer}))
+	must(t, f.mon.Add("store", PingProber(db.Ping)))
+	must(t, f.mon.Add("minid", nil)) // passive only
+	iv := f.mon.Config().Interval
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * iv) }
+
+	if got := f.mon.State("bankid"); got != Unknown {
+		t.Errorf("before the first round: %s", got)
+	}
+	f.tick(t, 2) // rounds 0, 1
+	u.stop()
+	f.tick(t, 3) // rounds 2, 3, 4: down at 4
+	if got := f.mon.State("bankid"); got != Down {
+		t.Fatalf("after 3 failed probes: %s", got)
+	}
+	st, _ := f.mon.Status("bankid")
+	if st.LastFailure != FailureConnect || !st.LastProbe.Equal(at(4)) || !st.Since.Equal(at(4)) {
+		t.Errorf("status = %+v", st)
+	}
+	f.metric(t, `varde_component_state{component="bankid",state="down"} 1`)
+	f.metric(t, `varde_component_state{component="bankid",state="up"} 0`)
+	f.metric(t, `varde_probe_failures_total{component="bankid",reason="connect"} 3`)
+
+	u.restart()
+	f.tick(t, 3)  // rounds 5, 6, 7: degraded at 7
+	f.tick(t, 10) // rounds 8..17: up once the failures left the window, at 13
+	if got := f.mon.State("bankid"); got != Up {
+		t.Fatalf("after recovery: %s", got)
+	}
+
+	want := []Transition{
+		{Component: "bankid", From: Unknown, To: Up, Reason: ReasonProbesOK, At: at(0), Since: at(0)},
+		{Component: "store", From: Unknown, To: Up, Reason: ReasonProbesOK, At: at(0), Since: at(0)},
+		{Component: "bankid", From: Up, To: Down, Reason: ReasonProbeFailures, At: at(4), Since: at(2)},
+		{Component: "bankid", From: Down, To: Degraded, Reason: ReasonProbesOK, At: at(7), Since: at(5)},
+		{Component: "bankid", From: Degraded, To: Up, Reason: ReasonProbesOK, At: at(13), Since: at(5)},
+	}
+	got := f.transitions()
+	// Probes of one round run concurrently: order by time, then name.
+	slices.SortFunc(got, func(a, b Transition) int {
+		return cmp.Or(a.At.Compare(b.At), strings.Compare(a.Component, b.Component))
+	})
+	sameTransitions(t, got, want)
+
+	// What the store holds: every transition, and every probe in order.
+	stored, err := db.ListHealthTransitions(ctx, store.HealthQuery{Component: "bankid"})
+	must(t, err)
+	if len(stored) != 4 {
+		t.Fatalf("%d bankid transitions stored, want 4", len(stored))
+	}
+	for i, tr := range stored {
+		w := want[[]int{0, 2, 3, 4}[i]]
+		if tr.Node != "node-a" || tr.From != string(w.From) || tr.To != string(w.To) || tr.Reason != w.Reason ||
+			!tr.Time.Equal(w.At) || !tr.Since.Equal(w.Since) {
+			t.Errorf("stored transition %d = %+v, want %+v", i, tr, w)
+		}
+	}
+	probes, err := db.ListProbes(ctx, store.HealthQuery{Component: "bankid", Node: "node-a"})
+	must(t, err)
+	if len(probes) != 18 {
+		t.Fatalf("%d bankid probes stored, want 18", len(probes))
+	}
+	var states, oks []string
+	for i, p := range probes {
+		if !p.Time.Equal(at(i)) {
+			t.Errorf("probe %d at %v, want %v", i, p.Time, at(i))
+		}
+		states = append(states, p.State[:1])
+		ok := "o"
+		if !p.OK {
+			ok = "f"
+		}
+		oks = append(oks, ok)
+	}
+	if got, want := strings.Join(oks, ""), "oofffooooooooooooo"; got != want {
+		t.Errorf("stored probe results %s, want %s", got, want)
+		for _, p := range probes {
+			t.Logf("probe %+v", p)
+		}
+	}
+	if got, want := strings.Join(states, ""), "uuuuddddddddduuuuu"; got != want {
+		// Down is stored as "down", degraded as "degraded": both start
+		// with d; the transitions above tell them apart.
+		t.Errorf("stored states %s, want %s", got, want)
+	}
+	if probes[2].Reason != FailureConnect {
+		t.Errorf("stored failure reason %q, want %q", probes[2].Reason, FailureConnect)
+	}
+
+	// Detection time from the stored records: from the first failed probe
+	// after the last good one to the transition to down.
+	var firstFailed time.Time
+	for _, p := range probes {
+		if p.Time.After(stored[1].Time) {
+			break
+		}
+		if p.OK {
+			firstFailed = time.Time{}
+		} else if firstFailed.IsZero() {
+			firstFailed = p.Time
+		}
+	}
+	if d := stored[1].Time.Sub(firstFailed); d != 2*iv || !firstFailed.Equal(stored[1].Since) {
+		t.Errorf("detection time %v (first failure %v, since %v), want %v", d, firstFailed, stored[1].Since, 2*iv)
+	}
+
+	// The store is a component like the others, and minid has no evidence.
+	if got := f.mon.State("store"); got != Up {
+		t.Errorf("store: %s", got)
+	}
+	snap := f.mon.Snapshot()
+	var names []string
+	for _, s := range snap {
+		names = append(names, s.Component+"="+string(s.State))
+	}
+	if got, want := strings.Join(names, " "), "bankid=up minid=unknown store=up"; got != want {
+		t.Errorf("Snapshot = %s, want %s", got, want)
+	}
+	if snap[1].Probed || !snap[0].Probed {
+		t.Errorf("Probed flags: %+v", snap)
+	}
+	f.metric(t, `varde_component_state{component="minid",state="unknown"} 1`)
+	f.metric(t, `varde_probe_duration_seconds_count{component="bankid"} 18`)
+	f.metric(t, `varde_probe_duration_seconds_count{component="store"} 18`)
+	f.metric(t, `varde_component_transitions_total{component="bankid",state="down"} 1`)
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMonitorObserve drives a component from real logins only.
+func TestMonitorObserve(t *testing.T) {
+	db := openStore(t)
+	f := newFixture(t, Config{}, db)
+	must(t, f.mon.Add("minid", nil))
+	for range 4 {
+		f.mon.Observe("minid", Success)
+	}
+	for range 6 {
+		f.mon.Observe("minid", Timeout)
+	}
+	f.mon.Observe("nobody", Error) // ignored
+	if got := f.mon.State("minid"); got != Down {
+		t.Fatalf("after 6 of 10 logins timed out: %s", got)
+	}
+	if got := f.mon.State("nobody"); got != Unknown {
+		t.Errorf("unknown component: %s", got)
+	}
+	// The transition waits for the next round's flush.
+	stored, err := db.ListHealthTransitions(t.Context(), store.HealthQuery{})
+	must(t, err)
+	if len(stored) != 0 {
+		t.Errorf("%d transitions stored before a flush", len(stored))
+	}
+	f.clock.Add(3 * time.Minute) // the logins leave the window
+	f.tick(t, 1)
+	if got := f.mon.State("minid"); got != Unknown {
+		t.Errorf("after the window passed: %s", got)
+	}
+	stored, err = db.ListHealthTransitions(t.Context(), store.HealthQuery{Component: "minid"})
+	must(t, err)
+	var got []string
+	for _, tr := range stored {
+		got = append(got, tr.From+">"+tr.To+":"+tr.Reason)
+	}
+	if want := "unknown>down:login_failures down>unknown:logins_ok"; strings.Join(got, " ") != want {
+		t.Errorf("stored transitions %v, want %s", got, want)
+	}
+	if n := len(f.transitions()); n != 2 {
+		t.Errorf("subscriber saw %d transitions, want 2", n)
+	}
+	// Passive components have no probe records.
+	probes, err := db.ListProbes(t.Context(), store.HealthQuery{})
+	must(t, err)
+	if len(probes) != 0 {
+		t.Errorf("%d probes stored", len(probes))
+	}
+}
+
+// slowProber takes d on the fake clock.
+type slowProber struct {
+	clock *fakeClock
+	d     time.Duration
+}
+
+func (p slowProber) Probe(context.Context) error {
+	p.clock.Add(p.d)
+	return nil
+}
+
+func TestMonitorSlowProbes(t *testing.T) {
+	db := openStore(t)
+	f := newFixture(t, Config{}, db)
+	must(t, f.mon.Add("slow", slowProber{f.clock, 2 * time.Second}))
+	f.tick(t, 3)
+	if got := f.mon.State("slow"); got != Degraded {
+		t.Errorf("after 3 slow probes: %s", got)
+	}
+	probes, err := db.ListProbes(t.Context(), store.HealthQuery{Component: "slow"})
+	must(t, err)
+	for _, p := range probes {
+		if !p.OK || p.Reason != SlowReason || p.Duration != 2*time.Second {
+			t.Errorf("stored %+v, want a 2s slow success", p)
+		}
+	}
+	f.metric(t, `varde_probe_duration_seconds_bucket{component="slow",le="2.5"} 3`)
+	f.metric(t, `varde_probe_duration_seconds_bucket{component="slow",le="1"} 0`)
+}
+
+// stuckProber ignores its context until released.
+type stuckProber struct {
+	calls   atomic.Int32
+	release chan struct{}
+}
+
+func (p *stuckProber) Probe(context.Context) error {
+	p.calls.Add(1)
+	<-p.release
+	return nil
+}
+
+type panicProber struct{}
+
+func (panicProber) Probe(context.Context) error { panic("bug") }
+
+func TestMonitorBoundsProbes(t *testing.T) {
+	f := newFixture(t, Config{Interval: time.Second, ProbeTimeout: 50 * time.Millisecond}, nil)
+	stuck := &stuckProber{release: make(chan struct{})}
+	defer close(stuck.release)
+	must(t, f.mon.Add("stuck", stuck))
+	must(t, f.mon.Add("panics", panicProber{}))
+
+	start := time.Now()
+	f.tick(t, 3)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("3 rounds with a stuck prober took %v", d)
+	}
+	if n := stuck.calls.Load(); n != 1 {
+		t.Errorf("stuck prober started %d times, want once", n)
+	}
+	if got := f.mon.State("stuck"); got != Down {
+		t.Errorf("stuck: %s", got)
+	}
+	if got := f.mon.State("panics"); got != Down {
+		t.Errorf("panics: %s", got)
+	}
+	f.metric(t, `varde_probe_failures_total{component="stuck",reason="timeout"} 3`)
+	f.metric(t, `varde_probe_failures_total{component="panics",reason="error"} 3`)
+}
+
+// gateProber counts probes in flight.
+type gateProber struct {
+	inFlight, peak *atomic.Int32
+}
+
+func (p gateProber) Probe(ctx context.Context) error {
+	n := p.inFlight.Add(1)
+	defer p.inFlight.Add(-1)
+	for {
+		old := p.peak.Load()
+		if n <= old || p.peak.CompareAndSwap(old, n) {
+			break
+		}
+	}
+	select {
+	case <-time.After(20 * time.Millisecond):
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+func TestMonitorConcurrency(t *testing.T) {
+	f := newFixture(t, Config{Concurrency: 2}, nil)
+	var inFlight, peak atomic.Int32
+	for _, name := range []string{"a", "b", "c", "d", "e", "f"} {
+		must(t, f.mon.Add(name, gateProber{&inFlight, &peak}))
+	}
+	f.tick(t, 1)
+	if p := peak.Load(); p != 2 {
+		t.Errorf("peak probes in flight %d, want 2", p)
+	}
+}
+
+// flakyRecorder is the real store behind a switch that makes writes fail.
+type flakyRecorder struct {
+	*sqlstore.DB
+	fail atomic.Bool
+}
+
+var errStoreDown = errors.New("store down")
+
+func (r *flakyRecorder) RecordProbes(ctx context.Context, ps []*store.ProbeRecord) error {
+	if r.fail.Load() {
+		return errStoreDown
+	}
+	return r.DB.RecordProbes(ctx, ps)
+}
+
+func (r *flakyRecorder) RecordHealthTransitions(ctx context.Context, ts []*store.HealthTransition) error {
+	if r.fail.Load() {
+		return errStoreDown
+	}
+	return r.DB.RecordHealthTransitions(ctx, ts)
+}
+
+func TestMonitorStoreUnavailable(t *testing.T) {
+	ctx := t.Context()
+	rec := &flakyRecorder{DB: openStore(t)}
+	f := newFixture(t, Config{MaxPending: 5}, rec)
+	must(t, f.mon.Add("a", PingProber(func(context.Context) error { return nil })))
+	rec.fail.Store(true)
+	for range 7 {
+		if err := f.mon.Tick(ctx); !errors.Is(err, errStoreDown) {
+			t.Fatalf("Tick with the store down: %v", err)
+		}
+		f.clock.Add(time.Second)
+	}
+	if got := f.mon.State("a"); got != Up {
+		t.Errorf("state while the store is down: %s", got)
+	}
+	f.metric(t, `varde_health_record_errors_total 7`)
+	// 7 probes + 1 transition, 5 kept: the 3 oldest probes are dropped.
+	f.metric(t, `varde_health_records_dropped_total 3`)
+
+	rec.fail.Store(false)
+	must(t, f.mon.Flush(ctx))
+	probes, err := rec.ListProbes(ctx, store.HealthQuery{})
+	must(t, err)
+	var times []time.Duration
+	for _, p := range probes {
+		times = append(times, p.Time.Sub(t0))
+	}
+	if want := []time.Duration{3 * time.Second, 4 * time.Second, 5 * time.Second, 6 * time.Second}; !slices.Equal(times, want) {
+		t.Errorf("stored probes at %v, want %v", times, want)
+	}
+	trs, err := rec.ListHealthTransitions(ctx, store.HealthQuery{})
+	must(t, err)
+	if len(trs) != 1 || trs[0].To != store.HealthUp {
+		t.Errorf("stored transitions %+v, want unknown to up", trs)
+	}
+	must(t, f.mon.Flush(ctx)) // nothing left
+}
+
+func TestMonitorPrunes(t *testing.T) {
+	ctx := t.Context()
+	db := openStore(t)
+	f := newFixture(t, Config{Retention: time.Hour}, db)
+	old := &store.ProbeRecord{Component: "x", Node: "node-b", Time: t0.Add(-2 * time.Hour), State: store.HealthUp}
+	count := func() int {
+		ps, err := db.ListProbes(ctx, store.HealthQuery{Component: "x"})
+		must(t, err)
+		return len(ps)
+	}
+	must(t, db.RecordProbes(ctx, []*store.ProbeRecord{old}))
+	f.tick(t, 1)
+	if n := count(); n != 0 {
+		t.Errorf("%d old probes after the first round", n)
+	}
+	// Pruning runs once an hour, not every round.
+	must(t, db.RecordProbes(ctx, []*store.ProbeRecord{old}))
+	f.clock.Add(30 * time.Minute)
+	f.tick(t, 1)
+	if n := count(); n != 1 {
+		t.Errorf("%d old probes half an hour later, want 1", n)
+	}
+	f.clock.Add(30 * time.Minute)
+	f.tick(t, 1)
+	if n := count(); n != 0 {
+		t.Errorf("%d old probes an hour later", n)
+	}
+}
+
+// TestMonitorRun runs the real schedule briefly: probes repeat, ctx
+// stops it, and what was pending is written on the way out.
+func TestMonitorRun(t *testing.T) {
+	db := openStore(t)
+	mon, err := NewMonitor(Options{Config: Config{Interval: 20 * time.Millisecond}, Node: "n", Store: db})
+	must(t, err)
+	var calls atomic.Int32
+	must(t, mon.Add("a", PingProber(func(context.Context) error { calls.Add(1); return nil })))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- mon.Run(ctx) }()
+	deadline := time.After(5 * time.Second)
+	for calls.Load() < 3 {
+		select {
+		case <-deadline:
+			t.Fatal("fewer than 3 probes in 5s")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	mon.Observe("a", Success) // nothing to record, but must not race with Run
+	cancel()
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	probes, err := db.ListProbes(context.Background(), store.HealthQuery{Component: "a"})
+	must(t, err)
+	if len(probes) < 3 || len(probes) != int(calls.Load()) {
+		t.Errorf("%d probes stored, %d run", len(probes), calls.Load())
+	}
+}
+
+func TestMonitorConcurrentUse(t *testing.T) {
+	f := newFixture(t, Config{}, openStore(t))
+	must(t, f.mon.Add("a", PingProber(func(context.Context) error { return nil })))
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_ = f.mon.State("a")
+				_ = f.mon.Snapshot()
+			}
+		}
+	})
+	var workers sync.WaitGroup
+	for range 4 {
+		workers.Go(func() {
+			for range 200 {
+				f.mon.Observe("a", Error)
+			}
+		})
+	}
+	workers.Go(func() { f.tick(t, 3) })
+	workers.Go(func() { _ = f.mon.Add("b", nil) })
+	workers.Wait()
+	close(stop)
+	wg.Wait()
+	if got := f.mon.State("a"); got != Down {
+		t.Errorf("after every login failed: %s", got)
+	}
+}
+
+func TestNewMonitorErrors(t *testing.T) {
+	if _, err := NewMonitor(Options{Config: Config{ProbeWindow: 2}}); err == nil {
+		t.Error("NewMonitor with an invalid config succeeded")
+	}
+	reg := prometheus.NewRegistry()
+	if _, err := NewMonitor(Options{Registerer: reg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewMonitor(Options{Registerer: reg}); err == nil {
+		t.Error("two monitors registered their metrics on one registry")
+	}
+	mon, err := NewMonitor(Options{})
+	must(t, err)
+	must(t, mon.Add("a", nil))
+	for _, name := range []string{"", "a"} {
+		if err := mon.Add(name, nil); err == nil {
+			t.Errorf("Add(%q) succeeded", name)
+		}
+	}
+	if _, ok := mon.Status("b"); ok {
+		t.Error("Status of an unknown component is ok")
+	}
+}
+
+func TestUnsubscribe(t *testing.T) {
+	f := newFixture(t, Config{}, nil)
+	must(t, f.mon.Add("a", nil))
+	var n atomic.Int32
+	unsubscribe := f.mon.Subscribe(func(Transition) { n.Add(1) })
+	for range 10 {
+		f.mon.Observe("a", Success) // unknown → up at the 10th
+	}
+	unsubscribe()
+	for range 10 {
+		f.mon.Observe("a", Error) // → down
+	}
+	if n.Load() != 1 || len(f.transitions()) != 2 {
+		t.Errorf("unsubscribed saw %d, other subscriber %d; want 1 and 2", n.Load(), len(f.transitions()))
+	}
+}
