@@ -33,9 +33,15 @@ race:
 unit:
 	$(GO) test -count=1 ./...
 
-## bench: run the benchmarks (until `varde bench` exists).
+## bench: complete passkey logins per second and their latency at
+## BENCH_CONCURRENCY (a throwaway node in a child process, SQLite; see
+## docs/PERFORMANCE.md), then the Go micro-benchmarks, briefly.
+BENCH_CONCURRENCY ?= 1,16,64
+BENCH_DURATION ?= 10s
+BENCH_FLAGS ?=
 bench:
-	$(GO) test -bench . -benchmem -run '^$$' ./internal/...
+	$(GO) run ./cmd/varde bench --concurrency $(BENCH_CONCURRENCY) --duration $(BENCH_DURATION) $(BENCH_FLAGS)
+	$(GO) test -bench . -benchmem -benchtime 200x -run '^$$' ./internal/...
 
 ## fuzz: run each fuzz target for FUZZTIME.
 fuzz:

@@ -30,6 +30,7 @@ commands:
   serve     run a node (--config FILE)
   demo      run a self-contained demo on localhost with Demo Bank
   clients   manage relying parties: clients add|list|remove
+  bench     measure complete passkey logins per second and their latency
   version   print the version
 `
 
@@ -47,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return demo(ctx, args[1:], stdout, stderr)
 	case "clients":
 		return clients(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return bench(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "varde", version)
 		return nil

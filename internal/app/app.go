@@ -53,6 +53,8 @@ type App struct {
 	Audit   *audit.Log
 	handler http.Handler
 	log     *slog.Logger
+	// clients is Store's Clients with lookups cached (clientcache.go).
+	clients store.Clients
 }
 
 // Languages Varde's pages speak; the first is the fallback.
@@ -153,11 +155,12 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		return err
 	}
 	a.Audit = &audit.Log{Store: st, Log: log, Now: opt.Now}
+	a.clients = newClientCache(st, clientCacheTTL, opt.Now)
 	sessions := &session.Manager{Store: st, Lifetime: cfg.Session.Lifetime, Secure: *cfg.Session.SecureCookie, Now: opt.Now}
 
 	mux := http.NewServeMux()
 	brk := &broker.Broker{
-		AuthRequests: st, Clients: st, Persons: st, Sessions: sessions, Audit: a.Audit, Pages: pages,
+		AuthRequests: st, Clients: a.clients, Persons: st, Sessions: sessions, Audit: a.Audit, Pages: pages,
 		ResumeURL:  func(id string) string { return "/authorize/resume?req=" + id },
 		AccountURL: "/account",
 		Metrics:    broker.NewMetrics(reg), Now: opt.Now, Log: log,

@@ -45,11 +45,11 @@ func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *
 	}
 	return &oidc.Provider{
 		Issuer:  cfg.Issuer,
-		Clients: st, AuthRequests: st, AuthCodes: st, Grants: st, Tokens: st, Persons: st,
+		Clients: a.clients, AuthRequests: st, AuthCodes: st, Grants: st, Tokens: st, Persons: st,
 		Sessions: sessions, SessionClients: st,
 		Signer: a.Signer, KeySet: keySet,
 		ClientAuth: &oauth2.ClientAuthenticator{
-			Clients: st, Replay: st, Audiences: oidc.Audiences(cfg.Issuer),
+			Clients: a.clients, Replay: st, Audiences: oidc.Audiences(cfg.Issuer),
 			HTTPClient: &http.Client{Timeout: 5 * time.Second}, Now: opt.Now,
 		},
 		Audit: a.Audit, Pages: pages, SubjectSalt: salt,

@@ -68,7 +68,14 @@ type ClientAuthenticator struct {
 
 	mu   sync.Mutex
 	jwks map[string]*fetchedJWKS
+	// inline caches parsed registered (inline) JWK sets by their JSON
+	// text, so a client's keys are not parsed again on every request. Keyed
+	// by content, it can never serve keys a client no longer has.
+	inline map[string]jose.JSONWebKeySet
 }
+
+// maxInlineJWKS bounds the parsed-JWKS cache; past it, it starts over.
+const maxInlineJWKS = 1024
 
 type fetchedJWKS struct {
 	set       jose.JSONWebKeySet
@@ -334,9 +341,21 @@ func usableKeys(set jose.JSONWebKeySet, kid, alg string) []jose.JSONWebKey {
 func (a *ClientAuthenticator) clientKeys(ctx context.Context, c *store.Client, refetch bool) (jose.JSONWebKeySet, error) {
 	var set jose.JSONWebKeySet
 	if len(c.JWKS) > 0 {
+		a.mu.Lock()
+		set, ok := a.inline[string(c.JWKS)]
+		a.mu.Unlock()
+		if ok {
+			return set, nil
+		}
 		if err := json.Unmarshal(c.JWKS, &set); err != nil {
 			return set, fmt.Errorf("client %s: registered jwks: %w", c.ID, err)
 		}
+		a.mu.Lock()
+		if a.inline == nil || len(a.inline) >= maxInlineJWKS {
+			a.inline = map[string]jose.JSONWebKeySet{}
+		}
+		a.inline[string(c.JWKS)] = set
+		a.mu.Unlock()
 		return set, nil
 	}
 	if c.JWKSURI == "" {

@@ -444,3 +444,30 @@ func FuzzClientAssertion(f *testing.F) {
 		}
 	})
 }
+
+// TestInlineJWKSChange: registered key sets are parsed once and cached
+// by content, so a client whose keys are replaced is held to the new set
+// on the very next request: the retired key is refused at once.
+func TestInlineJWKSChange(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	auth := func(k testKey) error {
+		_, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, k, claimsFor("jwt", f.clock.Now())))))
+		return err
+	}
+	for range 2 { // the second is answered from the parsed cache
+		if err := auth(f.ec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := newECKey(t, "ec2")
+	if err := f.auth.Clients.PutClient(ctx, &store.Client{ID: "jwt", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks(next)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := auth(f.ec); err == nil {
+		t.Error("retired key accepted after the client's keys changed")
+	}
+	if err := auth(next); err != nil {
+		t.Errorf("new key refused: %v", err)
+	}
+}

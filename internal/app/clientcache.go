@@ -1,0 +1,104 @@
+package app
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// clientCacheTTL is how long a node serves a relying party's registration
+// from memory. Every login looks its client up five times (PAR, the
+// authorization endpoint, the login attempt, the code, the token
+// endpoint), and each lookup is a database read; clients change rarely,
+// by an operator. A client
+// removed or changed through another process (`varde clients`, another
+// node) therefore takes effect on this node within this long; changes
+// made through this node's own store take effect at once.
+const clientCacheTTL = time.Second
+
+// clientCache is store.Clients with GetClient answered from memory for up
+// to ttl. Unknown clients and errors are never cached, so a client added
+// elsewhere works at once. Callers get a copy each time, so none can
+// change what another sees.
+type clientCache struct {
+	store.Clients
+	ttl time.Duration
+	now func() time.Time
+
+	mu sync.RWMutex
+	m  map[string]cachedClient
+}
+
+type cachedClient struct {
+	c       *store.Client
+	fetched time.Time
+}
+
+// maxCachedClients bounds the cache; past it, it starts over.
+const maxCachedClients = 4096
+
+func newClientCache(c store.Clients, ttl time.Duration, now func() time.Time) *clientCache {
+	return &clientCache{Clients: c, ttl: ttl, now: now, m: map[string]cachedClient{}}
+}
+
+// GetClient implements store.Clients.
+func (cc *clientCache) GetClient(ctx context.Context, id string) (*store.Client, error) {
+	now := cc.now()
+	cc.mu.RLock()
+	e, ok := cc.m[id]
+	cc.mu.RUnlock()
+	if ok && now.Sub(e.fetched) >= 0 && now.Sub(e.fetched) < cc.ttl {
+		return cloneClient(e.c), nil
+	}
+	c, err := cc.Clients.GetClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	cc.mu.Lock()
+	if len(cc.m) >= maxCachedClients {
+		clear(cc.m)
+	}
+	cc.m[id] = cachedClient{c: cloneClient(c), fetched: now}
+	cc.mu.Unlock()
+	return c, nil
+}
+
+// CreateClient implements store.Clients.
+func (cc *clientCache) CreateClient(ctx context.Context, c *store.Client) error {
+	defer cc.forget(c.ID)
+	return cc.Clients.CreateClient(ctx, c)
+}
+
+// PutClient implements store.Clients.
+func (cc *clientCache) PutClient(ctx context.Context, c *store.Client) error {
+	defer cc.forget(c.ID)
+	return cc.Clients.PutClient(ctx, c)
+}
+
+// DeleteClient implements store.Clients.
+func (cc *clientCache) DeleteClient(ctx context.Context, id string) error {
+	defer cc.forget(id)
+	return cc.Clients.DeleteClient(ctx, id)
+}
+
+func (cc *clientCache) forget(id string) {
+	cc.mu.Lock()
+	delete(cc.m, id)
+	cc.mu.Unlock()
+}
+
+func cloneClient(c *store.Client) *store.Client {
+	out := *c
+	out.SecretHash = slices.Clone(c.SecretHash)
+	out.JWKS = slices.Clone(c.JWKS)
+	out.RedirectURIs = slices.Clone(c.RedirectURIs)
+	out.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
+	out.AllowedLevels = slices.Clone(c.AllowedLevels)
+	out.Claims = slices.Clone(c.Claims)
+	return &out
+}
+
+var _ store.Clients = (*clientCache)(nil)
