@@ -1,0 +1,68 @@
+package oidcup
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestCachedPolicy walks one cached value through its life: fetched
+// when missing, served while fresh, refreshed when old, refetched on
+// demand at most once per interval, served stale while fetches fail,
+// and a failing source not asked again until the interval has passed.
+func TestCachedPolicy(t *testing.T) {
+	var c cached[int]
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const maxAge, interval = time.Hour, 30 * time.Second
+	fetches, next, failing := 0, 0, false
+	fetch := func() (int, error) {
+		fetches++
+		if failing {
+			return 0, errors.New("down")
+		}
+		next++
+		return next, nil
+	}
+	for _, step := range []struct {
+		name       string
+		at         time.Duration
+		force      bool
+		invalidate bool
+		failing    bool
+		wantVal    int
+		usable     bool
+		wantErr    bool
+		fetches    int
+	}{
+		{name: "first use fetches", at: 0, wantVal: 1, usable: true, fetches: 1},
+		{name: "fresh is served", at: time.Minute, wantVal: 1, usable: true, fetches: 1},
+		{name: "forced too soon after a fetch", at: 10 * time.Second, force: true, wantVal: 1, usable: true, fetches: 1},
+		{name: "forced after the interval", at: 2 * time.Minute, force: true, wantVal: 2, usable: true, fetches: 2},
+		{name: "invalidated refetches after the interval", at: 3 * time.Minute, invalidate: true, wantVal: 3, usable: true, fetches: 3},
+		{name: "aged out refreshes", at: 3*time.Minute + maxAge, wantVal: 4, usable: true, fetches: 4},
+		{name: "aged out while failing serves stale", at: 3*time.Minute + 2*maxAge, failing: true, wantVal: 4, usable: true, wantErr: true, fetches: 5},
+		{name: "failing source not asked again at once", at: 3*time.Minute + 2*maxAge + time.Second, failing: true, wantVal: 4, usable: true, wantErr: true, fetches: 5},
+		{name: "asked again after the interval", at: 3*time.Minute + 2*maxAge + time.Minute, wantVal: 5, usable: true, fetches: 6},
+	} {
+		failing = step.failing
+		if step.invalidate {
+			c.invalidate()
+		}
+		v, usable, err := c.get(fetchPolicy{now: t0.Add(step.at), maxAge: maxAge, minInterval: interval, force: step.force}, fetch)
+		if v != step.wantVal || usable != step.usable || (err != nil) != step.wantErr || fetches != step.fetches {
+			t.Fatalf("%s: got %d usable=%v err=%v after %d fetches; want %d usable=%v err=%v after %d",
+				step.name, v, usable, err, fetches, step.wantVal, step.usable, step.wantErr, step.fetches)
+		}
+	}
+
+	// Without any value, a failure is not retried within the interval
+	// either: logins fail fast while the upstream is down.
+	var empty cached[int]
+	failing, fetches = true, 0
+	for i, at := range []time.Duration{0, time.Second, interval} {
+		_, usable, err := empty.get(fetchPolicy{now: t0.Add(at), maxAge: maxAge, minInterval: interval}, fetch)
+		if usable || err == nil || fetches != []int{1, 1, 2}[i] {
+			t.Fatalf("empty cache at %v: usable=%v err=%v fetches=%d", at, usable, err, fetches)
+		}
+	}
+}

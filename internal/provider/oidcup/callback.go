@@ -1,0 +1,160 @@
+package oidcup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Plain-language page kinds (keys "error.<kind>.title|message|next").
+const (
+	pageExpired    = "expired"
+	pageBadRequest = "badrequest"
+	pageInternal   = "internal"
+)
+
+// callback is the redirect URI: the upstream's authorization response
+// (RFC 6749 §4.1.2, OIDC Core §3.1.2.5). The checks run in this order:
+// state (single use, this browser), iss (RFC 9207), error, then the code
+// is redeemed and the ID token validated. Until the state is known the
+// person gets a page; after, every refusal goes back to the broker
+// through Finisher.Fail, so the person can choose another provider.
+func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	for _, k := range []string{"state", "code", "iss", "error"} {
+		// RFC 6749 §3.1: parameters must not be repeated.
+		if len(q[k]) > 1 {
+			p.refused(ctx, "callback", reject(ReasonBadRequest, "parameter %s is repeated", k), nil)
+			p.errorPage(w, r, http.StatusBadRequest, pageBadRequest, "")
+			return
+		}
+	}
+	state := q.Get("state")
+	if state == "" {
+		p.refused(ctx, "callback", reject(ReasonBadRequest, "state is missing"), nil)
+		p.errorPage(w, r, http.StatusBadRequest, pageBadRequest, "")
+		return
+	}
+	// RFC 6749 §10.12, RFC 9700 §4.7.1: the state is single use and
+	// bound to this provider; an unknown one is a replay, a forgery or
+	// a login that took too long.
+	raw, err := p.chal.TakeChallenge(ctx, p.challengeKey(state), p.now())
+	if errors.Is(err, store.ErrNotFound) {
+		p.refused(ctx, "callback", reject(ReasonReplay, "state is unknown, used or expired"), nil)
+		p.errorPage(w, r, http.StatusBadRequest, pageExpired, "")
+		return
+	}
+	var st loginState
+	if err == nil {
+		err = json.Unmarshal(raw, &st)
+	}
+	if err == nil && st.Provider != p.cfg.ID {
+		err = errors.New("login state belongs to another provider")
+	}
+	if err != nil {
+		p.refused(ctx, "callback", reject(ReasonInternal, "login state: %v", err), nil)
+		p.errorPage(w, r, http.StatusInternalServerError, pageInternal, "")
+		return
+	}
+	// The browser that comes back must be the one that started: otherwise
+	// someone is trying to log this browser in as themselves (login
+	// CSRF). The attempt is not failed: it may not be this browser's.
+	if !sameBrowser(r, st.Browser) {
+		p.refused(ctx, "callback", reject(ReasonBrowserMismatch, "callback came to another browser"), nil)
+		p.errorPage(w, r, http.StatusBadRequest, pageBadRequest, st.Locale)
+		return
+	}
+	fail := func(rej *rejection, details map[string]string) {
+		p.refused(ctx, "callback", rej, details)
+		// The broker hears only "cancelled" or "upstream_error"; the
+		// audit event above has the precise reason.
+		reason := ReasonUpstreamError
+		if rej.reason == ReasonCancelled {
+			reason = ReasonCancelled
+		}
+		http.Redirect(w, r, p.fin.Fail(w, r, st.Attempt, reason), http.StatusSeeOther)
+	}
+	m, err := p.discovery(ctx)
+	if err != nil {
+		fail(reject(ReasonDiscovery, "%v", err), nil)
+		return
+	}
+	// RFC 9207 §2.4: a client that knows the upstream sends iss MUST
+	// check it is present and MUST refuse a response whose iss differs
+	// from the upstream's issuer (mix-up protection), errors included.
+	iss, hasIss := q["iss"]
+	switch {
+	case m.ResponseIss && !hasIss:
+		fail(reject(ReasonMixUp, "the upstream sends iss in responses but this one has none"), nil)
+		return
+	case hasIss && iss[0] != p.cfg.Issuer:
+		fail(reject(ReasonMixUp, "iss in the response is not the upstream's issuer"), nil)
+		return
+	}
+	// RFC 6749 §4.1.2.1.
+	if e := q.Get("error"); e != "" {
+		d := map[string]string{"upstream_error": safe(e)}
+		if e == "access_denied" {
+			fail(reject(ReasonCancelled, "the person cancelled at the upstream"), d)
+			return
+		}
+		fail(reject(ReasonUpstreamError, "the upstream returned an error"), d)
+		return
+	}
+	code := q.Get("code")
+	if code == "" {
+		fail(reject(ReasonNoCode, "the response has neither code nor error"), nil)
+		return
+	}
+	idToken, rej := p.redeem(ctx, m, code, st.Verifier)
+	if rej != nil {
+		// A failing token endpoint may have moved: look again.
+		p.meta.invalidate()
+		fail(rej, nil)
+		return
+	}
+	v, rej := p.checker(m).check(ctx, idToken, st.Nonce, p.now(), func(ctx context.Context, refetch bool) (jose.JSONWebKeySet, error) {
+		return p.keySet(ctx, m, refetch)
+	})
+	if rej != nil {
+		fail(rej, nil)
+		return
+	}
+	// prompt=login was sent: an authentication older than the request
+	// is a reused session the upstream should not have used.
+	if p.cfg.PromptLogin && v.authTime.Add(p.t.Leeway).Before(time.Unix(st.Started, 0)) {
+		fail(reject(ReasonStaleAuthTime, "auth_time is older than the request despite prompt=login"), nil)
+		return
+	}
+	if v.asserted > v.level {
+		p.log.InfoContext(ctx, "upstream level capped", "provider", p.cfg.ID, "asserted", v.asserted.String(), "level", v.level.String())
+	}
+	res := provider.Result{
+		Provider: p.cfg.ID, Identifiers: []store.Identifier{v.identifier}, Level: v.level,
+		AMR: v.amr, AuthTime: v.authTime, Method: Method,
+	}
+	next, err := p.fin.Finish(w, r, st.Attempt, res)
+	if err != nil {
+		p.log.ErrorContext(ctx, "finish upstream login", "provider", p.cfg.ID, "err", err, "req", httpx.RequestID(ctx))
+		p.errorPage(w, r, http.StatusInternalServerError, pageInternal, st.Locale)
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (p *Provider) checker(m *metadata) *checker {
+	return &checker{
+		issuer: p.cfg.Issuer, clientID: p.cfg.ClientID, trusted: p.cfg.TrustedAudiences, algs: m.algs,
+		maxLevel: p.cfg.MaxLevel, acrMap: p.cfg.ACRMap, claim: p.cfg.IdentifierClaim, schemes: p.cfg.IdentifierSchemes,
+		leeway: p.t.Leeway, maxAge: p.t.MaxTokenAge,
+	}
+}

@@ -1,0 +1,121 @@
+// Package oidcup makes an upstream OpenID provider (a national eID such
+// as BankID or MinID, or another Varde node) a Varde provider: it logs a
+// person in there with the authorization code flow and reports what the
+// upstream proved — an identifier of a known scheme at a level — as a
+// provider.Result with Method "upstream". The broker links the
+// identifier to a person and decides whether the level is enough; this
+// package decides nothing about policy, and it never trusts the
+// upstream beyond what Config says it may assert.
+//
+// # Flow
+//
+//	Start(attempt)
+//	  discovery (cached)            GET {issuer}/.well-known/openid-configuration
+//	  state, nonce, PKCE verifier   256 random bits each, stored single use
+//	                                (store.Challenges, Timeouts.Login) under a
+//	                                hash of the state, with the attempt ID and a
+//	                                hash of the varde_upstream browser cookie
+//	  [PAR]                         POST pushed_authorization_request_endpoint
+//	  303 authorization_endpoint    response_type=code, scope, state, nonce,
+//	                                code_challenge (S256), acr_values,
+//	                                ui_locales, login_hint | client_id+request_uri
+//	GET /upstream/{id}/callback?code&state&iss
+//	  state taken once, same browser, RFC 9207 iss, error
+//	  POST token_endpoint           code, redirect_uri, code_verifier, client
+//	                                authentication, within Timeouts.Token
+//	  ID token validated            signature (upstream JWKS), iss, aud, azp,
+//	                                exp, iat, nbf, auth_time, nonce, sub, acr,
+//	                                identifier
+//	  Finisher.Finish(attempt, Result) → 303 to the URL it returns
+//
+// Any refusal after the state is known is audited with a precise reason
+// (the Reason constants) and handed to Finisher.Fail as "cancelled"
+// (access_denied at the upstream) or "upstream_error", so the broker can
+// offer another provider. Before the state is known the person sees a
+// plain-language page and nothing is failed: there is no attempt yet
+// that could be trusted.
+//
+// # Security checks, with the sections they implement
+//
+//   - PKCE with S256 on every request (RFC 7636 §4.2, RFC 9700 §2.1.1);
+//     an upstream that lists code_challenge_methods_supported without
+//     S256 is unusable.
+//   - state: single use, stored under a per-provider hash, so a state
+//     from one upstream is unknown at another's callback; an unknown or
+//     reused one is audited "replay" (RFC 6749 §10.12). The login is
+//     bound to the browser that started it by a random HttpOnly,
+//     SameSite=Lax cookie whose hash is stored with the state (RFC 9700
+//     §4.7.1); another browser gets "browser_mismatch" (login CSRF).
+//   - Mix-up (RFC 9207 §2.4): when the upstream's metadata has
+//     authorization_response_iss_parameter_supported, iss MUST be in
+//     every response, error responses included; an iss that is present
+//     must equal the configured issuer in any case. Reason "mix_up".
+//   - Metadata (OpenID Connect Discovery 1.0 §4.3): the document's
+//     issuer must equal the configured issuer exactly; endpoints must be
+//     https (http only on loopback). Metadata is cached for
+//     Timeouts.Discovery and fetched again early after a token endpoint
+//     or PAR failure (at most once per Timeouts.Refetch); when a fetch
+//     fails the last good document is used, and a failing upstream is not
+//     asked again within Timeouts.Refetch.
+//   - Client authentication at the token and PAR endpoints:
+//     private_key_jwt (RFC 7523 §3, OIDC Core §9) with an assertion
+//     signed through a crypto.Signer, aud the upstream's issuer as a
+//     single string, a random jti and a one-minute life; or
+//     client_secret_basic (RFC 6749 §2.3.1). The HTTP client never
+//     follows redirects, so credentials go only to the endpoint named.
+//   - ID token (OpenID Connect Core §3.1.3.7): the JWS alg must be an
+//     asymmetric algorithm the upstream advertises (item 7; "none" is
+//     "alg_none", HMAC and others "disallowed_alg", RFC 8725 §3.1); the
+//     signature must verify with a key of the upstream's JWKS (item 6,
+//     "bad_signature"); iss exactly the issuer (item 2, "wrong_issuer");
+//     aud containing the client_id and no untrusted audience, azp, if
+//     present or needed for several audiences, the client_id (items 3–5,
+//     "wrong_audience"); exp in the future (item 9, "expired"); iat
+//     present, not in the future and not older than Timeouts.MaxTokenAge
+//     (item 10, "bad_iat"); nbf and auth_time not in the future; the
+//     nonce equal to the one sent (item 11, "bad_nonce"); sub present
+//     (§2, "no_subject"). Clock skew of Timeouts.Leeway is allowed.
+//   - Keys: the JWKS is cached for Timeouts.JWKS; a kid it does not hold
+//     makes one refetch, at most once per Timeouts.Refetch (OIDC Core
+//     §10.1.1, key rotation); a known key that does not verify is a bad
+//     signature with no refetch. Only RSA keys of 2048 bits or more,
+//     ECDSA and Ed25519 public keys are used.
+//   - Level (item 12): the acr must be a key of Config.ACRMap, otherwise
+//     "unknown_acr" — an unknown value is never guessed. The level is the
+//     lower of the mapped level and Config.MaxLevel: an upstream cannot
+//     raise a login above what Varde's operator assessed it for.
+//   - Identifier: Config.IdentifierClaim, a string tried against each of
+//     Config.IdentifierSchemes or an object {"scheme", "value"} whose
+//     scheme must be one of them; it must be valid for its scheme,
+//     check digits included (package identity). "no_identifier",
+//     "invalid_identifier".
+//   - amr values are passed on only if they are registered in RFC 8176.
+//   - Freshness: with Config.PromptLogin the request carries
+//     prompt=login (OIDC Core §3.1.2.1) and an ID token whose auth_time
+//     is older than the request is refused ("stale_auth_time"), so an
+//     upstream's own single sign-on session is never passed off as a new
+//     login.
+//   - Every exchange is bounded: Timeouts.Request for discovery, JWKS
+//     and PAR, Timeouts.Token for the code exchange ("timeout"); sizes
+//     of what the upstream returns are capped.
+//
+// A login whose callback arrives in another browser than the one that
+// started it (for example when a phone's eID app opens the link in its
+// own browser) is refused; the person starts again from the relying
+// party.
+//
+// Tokens, codes, client credentials and national identifiers are never
+// logged or audited; audit details carry only the stage, the method and,
+// for upstream errors, the upstream's error code when it is a short
+// token.
+//
+// # Routes (Register)
+//
+//	GET /upstream/{id}/callback   the redirect URI (CallbackPath)
+//	GET /upstream/{id}/jwks       Varde's public client key (private_key_jwt only; JWKSPath)
+//
+// # Elsewhere
+//
+// The broker (package broker) chooses providers and links identifiers
+// to persons; health checks can call Provider.Probe.
+package oidcup

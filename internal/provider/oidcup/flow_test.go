@@ -1,0 +1,486 @@
+package oidcup
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/varde-eid/varde/internal/assurance"
+)
+
+// loginFails runs a login that must end at the broker's failure URL
+// with reason, after exactly the audited reasons want.
+func loginFails(t *testing.T, v *varde, start, reason string, want ...string) {
+	t.Helper()
+	finishes, fails := v.fin.counts()
+	audited := len(v.reasons())
+	path, body := newBrowser(t).login(start)
+	if path != "/failed" {
+		t.Fatalf("login ended at %s: %.200s", path, body)
+	}
+	n, m := v.fin.counts()
+	if n != finishes || m != fails+1 || v.fin.fails[m-1].reason != reason {
+		t.Fatalf("Finish %d→%d, Fail %d→%d %v, want one Fail %q", finishes, n, fails, m, v.fin.fails, reason)
+	}
+	if got := v.reasons()[audited:]; !slices.Equal(got, want) {
+		t.Fatalf("audited %v, want %v", got, want)
+	}
+}
+
+// loginWorks runs a login that must reach Finish.
+func loginWorks(t *testing.T, v *varde, start string) {
+	t.Helper()
+	finishes, _ := v.fin.counts()
+	path, body := newBrowser(t).login(start)
+	if n, _ := v.fin.counts(); path != "/finished" || n != finishes+1 {
+		t.Fatalf("login ended at %s (Finish %d→%d): %.200s; audited %v", path, finishes, n, body, v.reasons())
+	}
+}
+
+func TestAuthorizationRequest(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	cfg := f.config(v, "fake")
+	cfg.Scopes = []string{"profile", "openid"}
+	cfg.ACRMap["urn:fake:loa:low"] = assurance.Low
+	v.add(cfg)
+	for _, tc := range []struct {
+		name, locale, hint string
+		min                assurance.Level
+		acr                string
+	}{
+		{name: "substantial", min: assurance.Substantial, locale: "nb", hint: "kari@example.no", acr: fakeSubstantial + " " + fakeHigh},
+		{name: "low", min: assurance.Low, locale: "en", acr: "urn:fake:loa:low " + fakeSubstantial + " " + fakeHigh},
+		{name: "high", min: assurance.High, acr: fakeHigh},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			newBrowser(t).login(v.startURL("fake", "a", tc.min, tc.locale, tc.hint))
+			var q map[string][]string
+			f.with(func(f *fakeUpstream) { q = f.lastAuth })
+			get := func(k string) string {
+				if len(q[k]) != 1 {
+					t.Fatalf("parameter %s: %v", k, q[k])
+				}
+				return q[k][0]
+			}
+			if get("scope") != "openid profile" || get("acr_values") != tc.acr || get("code_challenge_method") != "S256" ||
+				len(get("code_challenge")) != 43 || len(get("state")) != 43 || len(get("nonce")) != 43 ||
+				get("redirect_uri") != v.redirectURI("fake") || get("response_type") != "code" {
+				t.Fatalf("authorization request %v", q)
+			}
+			if tc.locale != "" && get("ui_locales") != tc.locale || tc.locale == "" && q["ui_locales"] != nil {
+				t.Errorf("ui_locales %v", q["ui_locales"])
+			}
+			if tc.hint != "" && get("login_hint") != tc.hint || tc.hint == "" && q["login_hint"] != nil {
+				t.Errorf("login_hint %v", q["login_hint"])
+			}
+			if q["prompt"] != nil {
+				t.Errorf("prompt %v sent without PromptLogin", q["prompt"])
+			}
+		})
+	}
+}
+
+// TestPARWhenRequired: an upstream whose metadata requires PAR gets the
+// request pushed, with client authentication, and only client_id and
+// request_uri in the front channel.
+func TestPARWhenRequired(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	f.with(func(f *fakeUpstream) { f.requirePAR = true })
+	v.add(f.config(v, "fake"))
+	loginWorks(t, v, v.startURL("fake", "a", assurance.Substantial, "nb", ""))
+	f.with(func(f *fakeUpstream) {
+		if f.lastAuth.Get("acr_values") != fakeSubstantial+" "+fakeHigh || f.lastAuth.Get("ui_locales") != "nb" {
+			t.Errorf("pushed request %v", f.lastAuth)
+		}
+	})
+	// Without the metadata asking, no push: the upstream refuses.
+	f.with(func(f *fakeUpstream) { f.meta = map[string]any{"require_pushed_authorization_requests": false} })
+	v.clock.Add(2 * time.Hour) // metadata is fetched again
+	resp, _ := newBrowser(t).get(v.startURL("fake", "b", assurance.Substantial, "", ""))
+	if resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(resp.Request.URL.String(), f.issuer) {
+		t.Fatalf("want the upstream to refuse a request that is not pushed, got %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+}
+
+// TestPrivateKeyJWT: the client assertion is signed with the configured
+// key, its aud is the upstream's issuer as one string, and it reaches the
+// token and PAR endpoints.
+func TestPrivateKeyJWT(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	cfg := f.config(v, "fake")
+	cfg.AuthMethod, cfg.ClientSecret, cfg.ClientKey, cfg.UsePAR = AuthPrivateKeyJWT, "", ecKey(t), true
+	p := v.add(cfg)
+	set := p.ClientJWKS()
+	if len(set.Keys) != 1 || set.Keys[0].KeyID == "" || !set.Keys[0].IsPublic() {
+		t.Fatalf("client JWKS %+v", set)
+	}
+	f.with(func(f *fakeUpstream) { f.assertionKey = &set.Keys[0] })
+	loginWorks(t, v, v.startURL("fake", "a", assurance.Substantial, "", ""))
+
+	// The public key is served for upstreams that fetch it.
+	resp, body := newBrowser(t).get(v.srv.URL + JWKSPath("fake"))
+	var got jose.JSONWebKeySet
+	if err := json.Unmarshal([]byte(body), &got); err != nil || resp.StatusCode != http.StatusOK || len(got.Keys) != 1 ||
+		got.Keys[0].KeyID != set.Keys[0].KeyID || !got.Keys[0].IsPublic() || strings.Contains(body, `"d"`) {
+		t.Fatalf("jwks %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestJWKSRotation: a token signed with a new kid makes Varde fetch the
+// upstream's keys again, at most once per Refetch interval.
+func TestJWKSRotation(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	v.add(f.config(v, "fake"))
+	start := v.startURL("fake", "a", assurance.Substantial, "", "")
+	loginWorks(t, v, start)
+	if n := f.jwksFetches.Load(); n != 1 {
+		t.Fatalf("JWKS fetched %d times, want 1", n)
+	}
+	loginWorks(t, v, start)
+	if n := f.jwksFetches.Load(); n != 1 {
+		t.Fatalf("cached JWKS fetched again: %d", n)
+	}
+	// The upstream rotates to k2 and retires k1.
+	v.clock.Add(DefaultRefetch)
+	k2 := signingKey{kid: "k2", key: ecKey(t), alg: jose.ES256}
+	f.with(func(f *fakeUpstream) { f.signing, f.published = k2, []signingKey{k2} })
+	loginWorks(t, v, start)
+	if n := f.jwksFetches.Load(); n != 2 {
+		t.Fatalf("JWKS fetched %d times after rotation, want 2", n)
+	}
+	// Another rotation straight after: no refetch within the interval, so
+	// the token is refused; after the interval it is accepted.
+	k3 := signingKey{kid: "k3", key: ecKey(t), alg: jose.ES256}
+	f.with(func(f *fakeUpstream) { f.signing, f.published = k3, []signingKey{k3} })
+	loginFails(t, v, start, ReasonUpstreamError, ReasonBadSignature)
+	if n := f.jwksFetches.Load(); n != 2 {
+		t.Fatalf("JWKS fetched %d times within the refetch interval, want 2", n)
+	}
+	v.clock.Add(DefaultRefetch)
+	loginWorks(t, v, start)
+	if n := f.jwksFetches.Load(); n != 3 {
+		t.Fatalf("JWKS fetched %d times, want 3", n)
+	}
+}
+
+// TestReplayedCallback: a callback URL used twice finishes once; the
+// second visit gets a page and is audited as a replay.
+func TestReplayedCallback(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	v.add(f.config(v, "fake"))
+	b := newBrowser(t)
+	cb := b.callbackURL(v.startURL("fake", "a", assurance.Substantial, "en", ""))
+	if resp, _ := b.get(cb); resp.Request.URL.Path != "/finished" {
+		t.Fatalf("first callback ended at %s", resp.Request.URL.Path)
+	}
+	resp, body := b.get(cb)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "<h1>") {
+		t.Fatalf("replayed callback: %d %.200s", resp.StatusCode, body)
+	}
+	if n, m := v.fin.counts(); n != 1 || m != 0 {
+		t.Fatalf("Finish %d, Fail %d", n, m)
+	}
+	if r := v.reasons(); !slices.Equal(r, []string{ReasonReplay}) {
+		t.Fatalf("audited %v", r)
+	}
+	if n := f.tokenCalls.Load(); n != 1 {
+		t.Fatalf("token endpoint called %d times", n)
+	}
+}
+
+// TestCallbackInAnotherBrowser: a callback URL opened in a browser that
+// did not start the login (login CSRF) is refused without ending the
+// attempt.
+func TestCallbackInAnotherBrowser(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	v.add(f.config(v, "fake"))
+	cb := newBrowser(t).callbackURL(v.startURL("fake", "attacker", assurance.Substantial, "", ""))
+	resp, _ := newBrowser(t).get(cb)
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if n, m := v.fin.counts(); n != 0 || m != 0 {
+		t.Fatalf("Finish %d, Fail %d", n, m)
+	}
+	if r := v.reasons(); !slices.Equal(r, []string{ReasonBrowserMismatch}) {
+		t.Fatalf("audited %v", r)
+	}
+	if n := f.tokenCalls.Load(); n != 0 {
+		t.Fatalf("code redeemed %d times", n)
+	}
+}
+
+// TestBadCallbacks: callbacks that never reach a login.
+func TestBadCallbacks(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	v.add(f.config(v, "fake"))
+	v.add(Config{ID: "other", Name: map[string]string{"en": "Other"}, Issuer: f.issuer, ClientID: fakeClient,
+		AuthMethod: AuthClientSecretBasic, ClientSecret: f.secret, RedirectURI: v.redirectURI("other"),
+		MaxLevel: assurance.Substantial, ACRMap: map[string]assurance.Level{fakeSubstantial: assurance.Substantial},
+		IdentifierClaim: "pid", IdentifierSchemes: []string{"no:fnr"}})
+	b := newBrowser(t)
+	cb := b.callbackURL(v.startURL("fake", "a", assurance.Substantial, "", ""))
+	for _, tc := range []struct {
+		name, url, reason string
+		status            int
+	}{
+		{"no state", v.redirectURI("fake") + "?code=x", ReasonBadRequest, http.StatusBadRequest},
+		{"repeated state", cb + "&state=again", ReasonBadRequest, http.StatusBadRequest},
+		{"unknown state", v.redirectURI("fake") + "?code=x&state=made-up", ReasonReplay, http.StatusBadRequest},
+		// A state issued for one upstream is unknown at another's
+		// callback (mix-up across providers).
+		{"state of another provider", strings.Replace(cb, CallbackPath("fake"), CallbackPath("other"), 1), ReasonReplay, http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			audited := len(v.reasons())
+			resp, body := b.get(tc.url)
+			if resp.StatusCode != tc.status || !strings.Contains(body, "<h1>") {
+				t.Fatalf("status %d: %.200s", resp.StatusCode, body)
+			}
+			if got := v.reasons()[audited:]; !slices.Equal(got, []string{tc.reason}) {
+				t.Fatalf("audited %v", got)
+			}
+		})
+	}
+	// The real callback still works: nothing above used up its state.
+	if resp, _ := b.get(cb); resp.Request.URL.Path != "/finished" {
+		t.Fatalf("callback ended at %s", resp.Request.URL.Path)
+	}
+}
+
+// TestMixUp: RFC 9207 iss checking on authorization responses.
+func TestMixUp(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	v.add(f.config(v, "fake"))
+	none, wrong := "", "https://evil.example"
+	right := f.issuer
+	for _, tc := range []struct {
+		name      string
+		advertise bool
+		iss       *string
+		authError string
+		ok        bool
+	}{
+		{name: "advertised, present", advertise: true, iss: &right, ok: true},
+		{name: "advertised, missing", advertise: true, iss: &none},
+		{name: "advertised, wrong", advertise: true, iss: &wrong},
+		{name: "advertised, missing on an error", advertise: true, iss: &none, authError: "access_denied"},
+		{name: "advertised, wrong on an error", advertise: true, iss: &wrong, authError: "access_denied"},
+		{name: "not advertised, missing", iss: &none, ok: true},
+		{name: "not advertised, wrong", iss: &wrong},
+		{name: "not advertised, issuer with a slash", iss: ptr(f.issuer + "/")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f.with(func(f *fakeUpstream) {
+				f.meta = map[string]any{"authorization_response_iss_parameter_supported": tc.advertise}
+				f.respIss, f.authError = tc.iss, tc.authError
+			})
+			v.clock.Add(2 * time.Hour) // fetch the metadata again
+			start := v.startURL("fake", "a", assurance.Substantial, "", "")
+			if tc.ok {
+				loginWorks(t, v, start)
+				return
+			}
+			calls := f.tokenCalls.Load()
+			loginFails(t, v, start, ReasonUpstreamError, ReasonMixUp)
+			if f.tokenCalls.Load() != calls {
+				t.Fatal("the code of a mixed-up response was redeemed")
+			}
+		})
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+// TestUpstreamErrors: error responses and failing endpoints end the
+// attempt with "upstream_error" (or "cancelled") and a precise audit
+// reason.
+func TestUpstreamErrors(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	cfg := f.config(v, "fake")
+	cfg.Timeouts.Token = 300 * time.Millisecond
+	v.add(cfg)
+	start := v.startURL("fake", "a", assurance.Substantial, "", "")
+	for _, tc := range []struct {
+		name   string
+		set    func(f *fakeUpstream)
+		reason string
+		audit  string
+	}{
+		{"access_denied", func(f *fakeUpstream) { f.authError = "access_denied" }, ReasonCancelled, ReasonCancelled},
+		{"server_error", func(f *fakeUpstream) { f.authError = "server_error" }, ReasonUpstreamError, ReasonUpstreamError},
+		{"token endpoint refuses", func(f *fakeUpstream) { f.tokenStatus = http.StatusBadRequest }, ReasonUpstreamError, ReasonTokenEndpoint},
+		{"token endpoint fails", func(f *fakeUpstream) { f.tokenStatus = http.StatusBadGateway }, ReasonUpstreamError, ReasonTokenEndpoint},
+		{"token endpoint hangs", func(f *fakeUpstream) { f.tokenHang = true }, ReasonUpstreamError, ReasonTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f.with(func(f *fakeUpstream) {
+				f.authError, f.tokenStatus, f.tokenHang = "", 0, false
+				tc.set(f)
+			})
+			began := time.Now()
+			loginFails(t, v, start, tc.reason, tc.audit)
+			if d := time.Since(began); d > 3*time.Second {
+				t.Fatalf("took %v", d)
+			}
+		})
+	}
+	// The upstream's error code is audited when it is a plain token.
+	for _, e := range v.auditEvents() {
+		if e.Reason == ReasonUpstreamError && e.Details["upstream_error"] != "server_error" {
+			t.Errorf("upstream_error detail %q", e.Details["upstream_error"])
+		}
+	}
+}
+
+// TestTokenTimeoutBound: a hanging token endpoint is given up on within
+// the configured timeout.
+func TestTokenTimeoutBound(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	cfg := f.config(v, "fake")
+	cfg.Timeouts.Token = 400 * time.Millisecond
+	v.add(cfg)
+	f.with(func(f *fakeUpstream) { f.tokenHang = true })
+	b := newBrowser(t)
+	cb := b.callbackURL(v.startURL("fake", "a", assurance.Substantial, "", ""))
+	began := time.Now()
+	resp, _ := b.get(cb)
+	d := time.Since(began)
+	if resp.Request.URL.Path != "/failed" || d < 400*time.Millisecond || d > 1500*time.Millisecond {
+		t.Fatalf("ended at %s after %v; want /failed after about 400ms", resp.Request.URL.Path, d)
+	}
+	if r := v.reasons(); !slices.Equal(r, []string{ReasonTimeout}) {
+		t.Fatalf("audited %v", r)
+	}
+}
+
+// TestDiscovery: metadata is checked, cached, refreshed and, when the
+// upstream's discovery endpoint fails, the last good copy is used.
+func TestDiscovery(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	v.add(f.config(v, "fake"))
+	start := v.startURL("fake", "a", assurance.Substantial, "", "")
+
+	// Down before the first fetch: the attempt fails at Start.
+	f.with(func(f *fakeUpstream) { f.discoveryDown = true })
+	loginFails(t, v, start, ReasonUpstreamError, ReasonDiscovery)
+
+	// Back up: fetched once and cached.
+	f.with(func(f *fakeUpstream) { f.discoveryDown = false })
+	v.clock.Add(DefaultRefetch)
+	loginWorks(t, v, start)
+	loginWorks(t, v, start)
+	fetched := f.discoveryFetches.Load()
+
+	// Down again after the cache expired: the stale copy still works.
+	f.with(func(f *fakeUpstream) { f.discoveryDown = true })
+	v.clock.Add(DefaultDiscoveryTTL)
+	loginWorks(t, v, start)
+	if f.discoveryFetches.Load() != fetched+1 {
+		t.Fatalf("discovery fetched %d times, want %d", f.discoveryFetches.Load(), fetched+1)
+	}
+
+	// A document for another issuer is never used.
+	f.with(func(f *fakeUpstream) {
+		f.discoveryDown = false
+		f.meta = map[string]any{"issuer": "https://evil.example"}
+	})
+	v2 := newVarde(t)
+	v2.add(f.config(v2, "fake"))
+	loginFails(t, v2, v2.startURL("fake", "a", assurance.Substantial, "", ""), ReasonUpstreamError, ReasonDiscovery)
+}
+
+// TestProbe: Probe reports an upstream whose discovery or keys fail.
+func TestProbe(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	p := v.add(f.config(v, "fake"))
+	ctx := t.Context()
+	if err := p.Probe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.with(func(f *fakeUpstream) { f.published = nil })
+	if err := p.Probe(ctx); err == nil || !strings.Contains(err.Error(), "jwks") {
+		t.Fatalf("Probe with no keys: %v", err)
+	}
+	f.with(func(f *fakeUpstream) { f.discoveryDown = true })
+	if err := p.Probe(ctx); err == nil || !strings.Contains(err.Error(), "discovery") {
+		t.Fatalf("Probe with discovery down: %v", err)
+	}
+	f.srv.Close()
+	if err := p.Probe(ctx); err == nil {
+		t.Fatal("Probe of a closed server succeeded")
+	}
+}
+
+// TestStartFailures: when the login cannot even be sent to the
+// upstream, the attempt goes straight back to the broker.
+func TestStartFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cfg    func(c *Config)
+		meta   map[string]any
+		reason string
+	}{
+		{name: "PAR refused", cfg: func(c *Config) { c.UsePAR, c.ClientSecret = true, "wrong" }, reason: ReasonPAR},
+		{name: "PAR configured, no endpoint", cfg: func(c *Config) { c.UsePAR = true },
+			meta: map[string]any{"pushed_authorization_request_endpoint": nil}, reason: ReasonPAR},
+		{name: "PAR required, no endpoint", meta: map[string]any{"pushed_authorization_request_endpoint": nil,
+			"require_pushed_authorization_requests": true}, reason: ReasonDiscovery},
+		{name: "no S256", meta: map[string]any{"code_challenge_methods_supported": []string{"plain"}}, reason: ReasonDiscovery},
+		{name: "only HMAC ID tokens", meta: map[string]any{"id_token_signing_alg_values_supported": []string{"HS256", "none"}}, reason: ReasonDiscovery},
+		{name: "auth method not offered", meta: map[string]any{"token_endpoint_auth_methods_supported": []string{"private_key_jwt"}}, reason: ReasonDiscovery},
+		{name: "http endpoint elsewhere", meta: map[string]any{"token_endpoint": "http://token.example/token"}, reason: ReasonDiscovery},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newVarde(t)
+			f := newFakeUpstream(t, v.clock)
+			cfg := f.config(v, "fake")
+			if tc.cfg != nil {
+				tc.cfg(&cfg)
+			}
+			f.with(func(f *fakeUpstream) { f.meta = tc.meta })
+			v.add(cfg)
+			loginFails(t, v, v.startURL("fake", "a", assurance.Substantial, "", ""), ReasonUpstreamError, tc.reason)
+			if n := f.tokenCalls.Load(); n != 0 {
+				t.Fatalf("token endpoint called %d times", n)
+			}
+		})
+	}
+}
+
+// TestPromptLogin: with PromptLogin the upstream is asked to
+// authenticate afresh, and an ID token from an older authentication is
+// refused.
+func TestPromptLogin(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	cfg := f.config(v, "fake")
+	cfg.PromptLogin = true
+	v.add(cfg)
+	start := v.startURL("fake", "a", assurance.Substantial, "", "")
+	loginWorks(t, v, start)
+	f.with(func(f *fakeUpstream) {
+		if f.lastAuth.Get("prompt") != "login" {
+			t.Errorf("prompt = %q", f.lastAuth.Get("prompt"))
+		}
+		f.claims = func(c map[string]any) { c["auth_time"] = v.clock.Now().Add(-time.Hour).Unix() }
+	})
+	loginFails(t, v, start, ReasonUpstreamError, ReasonStaleAuthTime)
+}

@@ -1,0 +1,188 @@
+package oidcup
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/identity"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// flipCheckDigit returns n with its last digit changed.
+func flipCheckDigit(n string) string {
+	last := n[len(n)-1]
+	return n[:len(n)-1] + string('0'+(last-'0'+1)%10)
+}
+
+// TestMaliciousIDTokens: every way an upstream's ID token can be wrong
+// is refused with its own audited reason, and the broker hears only
+// "upstream_error" and never gets a result.
+func TestMaliciousIDTokens(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	v.add(f.config(v, "fake"))
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaSigning := signingKey{kid: "k-rsa", key: rsaKey, alg: jose.RS256}
+	f.with(func(f *fakeUpstream) { f.published = append(f.published, rsaSigning) })
+	now := func() int64 { return v.clock.Now().Unix() }
+	signedBy := func(k signingKey) func(*fakeUpstream, map[string]any) string {
+		return func(f *fakeUpstream, c map[string]any) string { return signWith(t, k, c) }
+	}
+	evil := ecKey(t)
+
+	for _, tc := range []struct {
+		name   string
+		claims func(c map[string]any)
+		sign   func(f *fakeUpstream, c map[string]any) string
+		reason string
+	}{
+		{name: "wrong iss", claims: func(c map[string]any) { c["iss"] = "https://evil.example" }, reason: ReasonWrongIssuer},
+		{name: "iss with a trailing slash", claims: func(c map[string]any) { c["iss"] = f.issuer + "/" }, reason: ReasonWrongIssuer},
+		{name: "no iss", claims: func(c map[string]any) { delete(c, "iss") }, reason: ReasonWrongIssuer},
+		{name: "wrong aud", claims: func(c map[string]any) { c["aud"] = "another-client" }, reason: ReasonWrongAudience},
+		{name: "no aud", claims: func(c map[string]any) { delete(c, "aud") }, reason: ReasonWrongAudience},
+		{name: "untrusted extra aud", claims: func(c map[string]any) { c["aud"] = []string{fakeClient, "another-client"}; c["azp"] = fakeClient }, reason: ReasonWrongAudience},
+		{name: "azp of another client", claims: func(c map[string]any) { c["azp"] = "another-client" }, reason: ReasonWrongAudience},
+		{name: "wrong nonce", claims: func(c map[string]any) { c["nonce"] = "not-the-nonce" }, reason: ReasonBadNonce},
+		{name: "no nonce", claims: func(c map[string]any) { delete(c, "nonce") }, reason: ReasonBadNonce},
+		{name: "expired", claims: func(c map[string]any) { c["iat"], c["exp"] = now()-180, now()-120 }, reason: ReasonExpired},
+		{name: "no exp", claims: func(c map[string]any) { delete(c, "exp") }, reason: ReasonExpired},
+		{name: "iat in the future", claims: func(c map[string]any) { c["iat"], c["exp"] = now()+300, now()+600 }, reason: ReasonBadIssuedAt},
+		{name: "iat long ago", claims: func(c map[string]any) { c["iat"] = now() - 3600 }, reason: ReasonBadIssuedAt},
+		{name: "no iat", claims: func(c map[string]any) { delete(c, "iat") }, reason: ReasonBadIssuedAt},
+		{name: "nbf in the future", claims: func(c map[string]any) { c["nbf"] = now() + 300 }, reason: ReasonNotYetValid},
+		{name: "auth_time in the future", claims: func(c map[string]any) { c["auth_time"] = now() + 300 }, reason: ReasonBadAuthTime},
+		{name: "no sub", claims: func(c map[string]any) { delete(c, "sub") }, reason: ReasonNoSubject},
+		{name: "alg none", sign: func(f *fakeUpstream, c map[string]any) string { return unsigned(map[string]any{"alg": "none"}, c, "") }, reason: ReasonAlgNone},
+		{name: "alg None with a kid", sign: func(f *fakeUpstream, c map[string]any) string {
+			return unsigned(map[string]any{"alg": "None", "kid": "k1"}, c, "")
+		}, reason: ReasonAlgNone},
+		{name: "HS256 keyed with the public key", sign: func(f *fakeUpstream, c map[string]any) string {
+			pub, _ := json.Marshal(jose.JSONWebKey{Key: f.signing.public()})
+			return signWith(t, signingKey{kid: "k1", key: pub, alg: jose.HS256}, c)
+		}, reason: ReasonDisallowedAlg},
+		{name: "RS512 not advertised", sign: signedBy(signingKey{kid: "k-rsa", key: rsaKey, alg: jose.RS512}), reason: ReasonDisallowedAlg},
+		{name: "key not in the JWKS", sign: signedBy(signingKey{kid: "k-evil", key: evil, alg: jose.ES256}), reason: ReasonBadSignature},
+		{name: "key not in the JWKS under a known kid", sign: signedBy(signingKey{kid: "k1", key: evil, alg: jose.ES256}), reason: ReasonBadSignature},
+		{name: "key not in the JWKS without kid", sign: signedBy(signingKey{key: evil, alg: jose.ES256}), reason: ReasonBadSignature},
+		{name: "RSA kid with an EC alg", sign: signedBy(signingKey{kid: "k-rsa", key: evil, alg: jose.ES256}), reason: ReasonBadSignature},
+		{name: "payload changed after signing", sign: func(f *fakeUpstream, c map[string]any) string {
+			good := strings.Split(signWith(t, f.signing, c), ".")
+			c["pid"] = fnr(t)
+			forged := strings.Split(unsigned(map[string]any{}, c, ""), ".")
+			return good[0] + "." + forged[1] + "." + good[2]
+		}, reason: ReasonBadSignature},
+		{name: "unknown acr", claims: func(c map[string]any) { c["acr"] = "urn:fake:loa:ultra" }, reason: ReasonUnknownACR},
+		{name: "eIDAS high, not in the map", claims: func(c map[string]any) { c["acr"] = assurance.ACRHigh }, reason: ReasonUnknownACR},
+		{name: "no acr", claims: func(c map[string]any) { delete(c, "acr") }, reason: ReasonUnknownACR},
+		{name: "no identifier", claims: func(c map[string]any) { delete(c, "pid") }, reason: ReasonNoIdentifier},
+		{name: "empty identifier", claims: func(c map[string]any) { c["pid"] = "" }, reason: ReasonNoIdentifier},
+		{name: "identifier with a wrong check digit", claims: func(c map[string]any) { c["pid"] = flipCheckDigit(f.fnr) }, reason: ReasonInvalidIdentifier},
+		{name: "identifier of a scheme not accepted", claims: func(c map[string]any) {
+			c["pid"] = map[string]string{"scheme": "se:pnr", "value": "196408233234"}
+		}, reason: ReasonInvalidIdentifier},
+		{name: "identifier object with a wrong check digit", claims: func(c map[string]any) {
+			c["pid"] = map[string]string{"scheme": "no:fnr", "value": flipCheckDigit(f.fnr)}
+		}, reason: ReasonInvalidIdentifier},
+		{name: "identifier as a number", claims: func(c map[string]any) { c["pid"] = 12345678901 }, reason: ReasonInvalidIdentifier},
+		{name: "not a JWS", sign: func(*fakeUpstream, map[string]any) string { return "not-a-token" }, reason: ReasonMalformed},
+		{name: "encrypted shape", sign: func(*fakeUpstream, map[string]any) string { return "a.b.c.d.e" }, reason: ReasonMalformed},
+		{name: "exp of the wrong type", claims: func(c map[string]any) { c["exp"] = "tomorrow" }, reason: ReasonMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f.with(func(f *fakeUpstream) { f.claims, f.sign = tc.claims, tc.sign })
+			finishes, fails := v.fin.counts()
+			audited := len(v.reasons())
+			path, body := newBrowser(t).login(v.startURL("fake", "att-"+tc.name, assurance.Substantial, "", ""))
+			if path != "/failed" {
+				t.Fatalf("login ended at %s: %.200s", path, body)
+			}
+			n, m := v.fin.counts()
+			if n != finishes || m != fails+1 {
+				t.Fatalf("Finish %d→%d, Fail %d→%d", finishes, n, fails, m)
+			}
+			if last := v.fin.fails[m-1]; last != (failed{"att-" + tc.name, ReasonUpstreamError}) {
+				t.Fatalf("Fail(%q, %q)", last.attempt, last.reason)
+			}
+			if got := v.reasons()[audited:]; !slices.Equal(got, []string{tc.reason}) {
+				t.Fatalf("audited %v, want [%s]", got, tc.reason)
+			}
+		})
+	}
+	v.checkNoLeaks(f.fnr, f.secret)
+}
+
+// TestAcceptedIDTokens: well-formed tokens pass, with the level capped,
+// unregistered amr values dropped and both identifier shapes read.
+func TestAcceptedIDTokens(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	cfg := f.config(v, "fake")
+	cfg.TrustedAudiences = []string{"varde-other-node"}
+	v.add(cfg)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.with(func(f *fakeUpstream) {
+		f.published = append(f.published, signingKey{kid: "k-rsa", key: rsaKey, alg: jose.RS256})
+	})
+	dnr, err := identity.SyntheticNO(rand.Reader, identity.KindDnr, time.Date(1990, 2, 3, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	authTime := v.clock.Now().Add(-10 * time.Second)
+	for _, tc := range []struct {
+		name     string
+		claims   func(c map[string]any)
+		sign     func(f *fakeUpstream, c map[string]any) string
+		level    assurance.Level
+		id       store.Identifier
+		amr      []string
+		authTime time.Time
+	}{
+		{name: "plain", level: assurance.Substantial, id: store.Identifier{Scheme: "no:fnr", Value: f.fnr}, amr: []string{"pin", "mfa"}, authTime: authTime},
+		{name: "acr above the maximum is capped", claims: func(c map[string]any) { c["acr"] = fakeHigh },
+			level: assurance.Substantial, id: store.Identifier{Scheme: "no:fnr", Value: f.fnr}, amr: []string{"pin", "mfa"}, authTime: authTime},
+		{name: "identifier object", claims: func(c map[string]any) { c["pid"] = map[string]string{"scheme": "no:fnr", "value": f.fnr} },
+			level: assurance.Substantial, id: store.Identifier{Scheme: "no:fnr", Value: f.fnr}, amr: []string{"pin", "mfa"}, authTime: authTime},
+		{name: "identifier with spaces is canonical", claims: func(c map[string]any) { c["pid"] = f.fnr[:6] + " " + f.fnr[6:] },
+			level: assurance.Substantial, id: store.Identifier{Scheme: "no:fnr", Value: f.fnr}, amr: []string{"pin", "mfa"}, authTime: authTime},
+		{name: "D-number", claims: func(c map[string]any) { c["pid"] = dnr },
+			level: assurance.Substantial, id: store.Identifier{Scheme: "no:dnr", Value: dnr}, amr: []string{"pin", "mfa"}, authTime: authTime},
+		{name: "no auth_time uses iat", claims: func(c map[string]any) { delete(c, "auth_time"); delete(c, "amr") },
+			level: assurance.Substantial, id: store.Identifier{Scheme: "no:fnr", Value: f.fnr}, authTime: v.clock.Now()},
+		{name: "trusted extra audience with azp", claims: func(c map[string]any) { c["aud"] = []string{fakeClient, "varde-other-node"}; c["azp"] = fakeClient },
+			level: assurance.Substantial, id: store.Identifier{Scheme: "no:fnr", Value: f.fnr}, amr: []string{"pin", "mfa"}, authTime: authTime},
+		{name: "RS256", sign: func(f *fakeUpstream, c map[string]any) string {
+			return signWith(t, signingKey{kid: "k-rsa", key: rsaKey, alg: jose.RS256}, c)
+		}, level: assurance.Substantial, id: store.Identifier{Scheme: "no:fnr", Value: f.fnr}, amr: []string{"pin", "mfa"}, authTime: authTime},
+		{name: "expired within the leeway", claims: func(c map[string]any) { c["exp"] = v.clock.Now().Add(-10 * time.Second).Unix() },
+			level: assurance.Substantial, id: store.Identifier{Scheme: "no:fnr", Value: f.fnr}, amr: []string{"pin", "mfa"}, authTime: authTime},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f.with(func(f *fakeUpstream) { f.claims, f.sign = tc.claims, tc.sign })
+			path, body := newBrowser(t).login(v.startURL("fake", "ok", assurance.Substantial, "", ""))
+			if path != "/finished" {
+				t.Fatalf("login ended at %s: %.200s; audited %v", path, body, v.reasons())
+			}
+			got := v.fin.lastFinish(t).res
+			if got.Level != tc.level || !slices.Equal(got.Identifiers, []store.Identifier{tc.id}) || !slices.Equal(got.AMR, tc.amr) ||
+				!got.AuthTime.Equal(tc.authTime.Truncate(time.Second)) {
+				t.Fatalf("result %+v, want level %s, identifier %v, amr %v, auth_time %v", got, tc.level, tc.id, tc.amr, tc.authTime)
+			}
+		})
+	}
+	v.checkNoLeaks(f.fnr, f.secret)
+}

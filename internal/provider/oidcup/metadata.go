@@ -1,0 +1,411 @@
+package oidcup
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Size limits on what the upstream sends.
+const (
+	maxMetadataSize = 64 << 10
+	maxJWKSSize     = 256 << 10
+	maxTokenSize    = 64 << 10
+	maxIDTokenSize  = 16 << 10
+	minRSABits      = 2048
+)
+
+// DiscoveryPath is appended to the issuer to find its metadata (OpenID
+// Connect Discovery 1.0 §4.1).
+const DiscoveryPath = "/.well-known/openid-configuration"
+
+// idTokenAlgs are the ID token algorithms Varde accepts when the
+// upstream advertises them: asymmetric only. "none" would accept any
+// token, and an HMAC would let anyone holding the client secret mint
+// tokens (and opens key confusion with a public key used as a secret).
+// Never modified.
+var idTokenAlgs = []jose.SignatureAlgorithm{
+	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
+	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
+}
+
+// metadata is the part of the upstream's discovery document Varde uses
+// (OpenID Connect Discovery 1.0 §3, RFC 8414 §2, RFC 9126 §5, RFC 9207
+// §3).
+type metadata struct {
+	Issuer                string   `json:"issuer"`
+	AuthorizationEndpoint string   `json:"authorization_endpoint"`
+	TokenEndpoint         string   `json:"token_endpoint"`
+	JWKSURI               string   `json:"jwks_uri"`
+	PAREndpoint           string   `json:"pushed_authorization_request_endpoint"`
+	RequirePAR            bool     `json:"require_pushed_authorization_requests"`
+	ResponseTypes         []string `json:"response_types_supported"`
+	IDTokenAlgs           []string `json:"id_token_signing_alg_values_supported"`
+	TokenAuthMethods      []string `json:"token_endpoint_auth_methods_supported"`
+	TokenAuthAlgs         []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	CodeChallengeMethods  []string `json:"code_challenge_methods_supported"`
+	ResponseIss           bool     `json:"authorization_response_iss_parameter_supported"`
+
+	// algs are the ID token algorithms accepted: the advertised ones
+	// that are asymmetric.
+	algs []jose.SignatureAlgorithm
+}
+
+// parseMetadata parses and checks a discovery document for the upstream
+// configured as issuer, for a client that authenticates with method
+// (and alg, for private_key_jwt).
+func parseMetadata(raw []byte, issuer, method, alg string) (*metadata, error) {
+	var m metadata
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, errors.New("metadata is not a JSON object of the expected shape")
+	}
+	// Discovery §4.3: the issuer MUST be identical to the one the
+	// metadata was fetched for, or the document must not be used.
+	if m.Issuer != issuer {
+		return nil, errors.New("metadata issuer does not match the configured issuer")
+	}
+	for _, e := range []struct{ name, v string }{
+		{"authorization_endpoint", m.AuthorizationEndpoint},
+		{"token_endpoint", m.TokenEndpoint},
+		{"jwks_uri", m.JWKSURI},
+	} {
+		if e.v == "" {
+			return nil, fmt.Errorf("metadata has no %s", e.name)
+		}
+		if err := checkURL(e.v); err != nil {
+			return nil, fmt.Errorf("metadata %s: %w", e.name, err)
+		}
+	}
+	if m.PAREndpoint != "" {
+		if err := checkURL(m.PAREndpoint); err != nil {
+			return nil, fmt.Errorf("metadata pushed_authorization_request_endpoint: %w", err)
+		}
+	}
+	// RFC 9126 §5.
+	if m.RequirePAR && m.PAREndpoint == "" {
+		return nil, errors.New("metadata requires pushed requests but names no endpoint")
+	}
+	if len(m.ResponseTypes) > 0 && !slices.Contains(m.ResponseTypes, "code") {
+		return nil, errors.New("upstream does not support the authorization code flow")
+	}
+	// RFC 7636 §4.3 and RFC 9700 §2.1.1: Varde always sends an S256
+	// challenge; an upstream that lists methods must list S256.
+	if len(m.CodeChallengeMethods) > 0 && !slices.Contains(m.CodeChallengeMethods, "S256") {
+		return nil, errors.New("upstream does not support PKCE with S256")
+	}
+	// Discovery §3: the default is client_secret_basic.
+	if len(m.TokenAuthMethods) > 0 && !slices.Contains(m.TokenAuthMethods, method) {
+		return nil, fmt.Errorf("upstream does not accept %s", method)
+	}
+	if method == AuthPrivateKeyJWT && len(m.TokenAuthAlgs) > 0 && !slices.Contains(m.TokenAuthAlgs, alg) {
+		return nil, fmt.Errorf("upstream does not accept client assertions signed with %s", alg)
+	}
+	// Discovery §3: id_token_signing_alg_values_supported is required and
+	// must include RS256; a document without it gets RS256.
+	advertised := m.IDTokenAlgs
+	if len(advertised) == 0 {
+		advertised = []string{string(jose.RS256)}
+	}
+	for _, a := range idTokenAlgs {
+		if slices.Contains(advertised, string(a)) {
+			m.algs = append(m.algs, a)
+		}
+	}
+	if len(m.algs) == 0 {
+		return nil, errors.New("upstream signs ID tokens with no asymmetric algorithm Varde accepts")
+	}
+	return &m, nil
+}
+
+// parseJWKS parses the upstream's key set, keeping the public signing
+// keys Varde can use (RSA of at least 2048 bits, ECDSA, Ed25519) and
+// skipping others, so one key of an unknown type does not hide the rest.
+func parseJWKS(raw []byte) (jose.JSONWebKeySet, error) {
+	var doc struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return set, errors.New("jwks is not a JSON key set")
+	}
+	for _, k := range doc.Keys {
+		var jwk jose.JSONWebKey
+		if err := jwk.UnmarshalJSON(k); err != nil {
+			continue
+		}
+		if !jwk.Valid() || !jwk.IsPublic() || jwk.Use != "" && jwk.Use != "sig" {
+			continue
+		}
+		switch pub := jwk.Key.(type) {
+		case *rsa.PublicKey:
+			if pub.N.BitLen() < minRSABits {
+				continue
+			}
+		case *ecdsa.PublicKey, ed25519.PublicKey:
+		default:
+			continue // symmetric keys never verify ID tokens
+		}
+		set.Keys = append(set.Keys, jwk)
+	}
+	if len(set.Keys) == 0 {
+		return set, errors.New("jwks holds no usable public signing key")
+	}
+	return set, nil
+}
+
+// keyFits reports whether k can check a signature made with alg.
+func keyFits(k jose.JSONWebKey, alg jose.SignatureAlgorithm) bool {
+	if k.Algorithm != "" && k.Algorithm != string(alg) {
+		return false
+	}
+	switch k.Key.(type) {
+	case *rsa.PublicKey:
+		return strings.HasPrefix(string(alg), "RS") || strings.HasPrefix(string(alg), "PS")
+	case *ecdsa.PublicKey:
+		return strings.HasPrefix(string(alg), "ES")
+	case ed25519.PublicKey:
+		return alg == jose.EdDSA
+	}
+	return false
+}
+
+// candidates are the keys of set that may have made a signature with
+// alg under kid (any kid when the token names none).
+func candidates(set jose.JSONWebKeySet, kid string, alg jose.SignatureAlgorithm) []jose.JSONWebKey {
+	var out []jose.JSONWebKey
+	for _, k := range set.Keys {
+		if (kid == "" || k.KeyID == kid) && keyFits(k, alg) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// cached holds one fetched value. Fresh values are served without
+// waiting; fetches happen one at a time; and fetches that are forced (an
+// unknown kid, a failure elsewhere) or follow a failed fetch happen at
+// most once per minimum interval. When a fetch fails the last good value
+// is still served, so an upstream whose discovery endpoint blips does
+// not stop logins, and a dead upstream is not asked again on every
+// request.
+type cached[T any] struct {
+	fetchMu sync.Mutex // one fetch at a time
+
+	mu      sync.Mutex
+	val     T
+	have    bool
+	at      time.Time // when val was fetched
+	tried   time.Time // the last fetch attempt
+	lastErr error     // of the last fetch attempt
+	stale   bool      // a failure asked for a refetch
+	gen     int       // counts fetch attempts
+}
+
+// fetchPolicy says when a cached value must be fetched again.
+type fetchPolicy struct {
+	now time.Time
+	// maxAge is how long a value is used.
+	maxAge time.Duration
+	// minInterval spaces fetches other than the regular refresh of a
+	// value that aged out after a successful fetch.
+	minInterval time.Duration
+	// force asks for a fetch (unknown kid, health probe).
+	force bool
+}
+
+// get returns the value, fetching it when it is missing, too old, stale
+// or forced. usable is false only when there is no value at all; err
+// reports a failed fetch (this one, or a recent one that is not retried
+// yet) even when an older value is returned.
+func (c *cached[T]) get(p fetchPolicy, fetch func() (T, error)) (val T, usable bool, err error) {
+	c.mu.Lock()
+	gen := c.gen
+	need, recent := c.needFetch(p)
+	val, usable = c.val, c.have
+	if recent {
+		err = c.lastErr
+	}
+	c.mu.Unlock()
+	if !need {
+		return val, usable, err
+	}
+	c.fetchMu.Lock()
+	defer c.fetchMu.Unlock()
+	c.mu.Lock()
+	if c.gen != gen {
+		// Another caller fetched while this one waited: use its result.
+		val, usable, err = c.val, c.have, c.lastErr
+		c.mu.Unlock()
+		return val, usable, err
+	}
+	c.mu.Unlock()
+	v, err := fetch()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.tried, c.lastErr = p.now, err
+	if err != nil {
+		return c.val, c.have, err
+	}
+	c.val, c.have, c.at, c.stale = v, true, p.now, false
+	return v, true, nil
+}
+
+// needFetch reports whether to fetch, and whether the last attempt
+// failed too recently to try again.
+func (c *cached[T]) needFetch(p fetchPolicy) (need, recentFailure bool) {
+	sinceTry := p.now.Sub(c.tried)
+	recent := !c.tried.IsZero() && sinceTry >= 0 && sinceTry < p.minInterval
+	want := !c.have || p.force || c.stale
+	if c.have {
+		age := p.now.Sub(c.at)
+		if age < 0 || age >= p.maxAge {
+			if c.lastErr == nil {
+				return true, false // the regular refresh
+			}
+			want = true
+		}
+	}
+	if !want {
+		return false, false
+	}
+	if recent {
+		return false, c.lastErr != nil
+	}
+	return true, false
+}
+
+// invalidate asks the next get to fetch again (subject to the minimum
+// interval): used when the upstream failed in a way stale metadata
+// could explain.
+func (c *cached[T]) invalidate() {
+	c.mu.Lock()
+	c.stale = true
+	c.mu.Unlock()
+}
+
+// fetchJSON GETs uri within the request timeout and returns at most
+// limit bytes of a 200 response. The fetch outlives the person's request
+// that caused it (other logins wait for and share its result), so it is
+// bounded by the timeout alone.
+func (p *Provider) fetchJSON(ctx context.Context, uri string, limit int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.t.Request)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := p.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(body)) > limit {
+		return nil, errors.New("response is too large")
+	}
+	return body, nil
+}
+
+func (p *Provider) loadMetadata(ctx context.Context) (*metadata, error) {
+	raw, err := p.fetchJSON(ctx, strings.TrimSuffix(p.cfg.Issuer, "/")+DiscoveryPath, maxMetadataSize)
+	if err != nil {
+		return nil, fmt.Errorf("discovery: %w", err)
+	}
+	m, err := parseMetadata(raw, p.cfg.Issuer, p.cfg.AuthMethod, string(p.alg))
+	if err != nil {
+		return nil, fmt.Errorf("discovery: %w", err)
+	}
+	return m, nil
+}
+
+func (p *Provider) loadKeys(ctx context.Context, uri string) (jwks, error) {
+	raw, err := p.fetchJSON(ctx, uri, maxJWKSSize)
+	if err != nil {
+		return jwks{}, fmt.Errorf("jwks: %w", err)
+	}
+	set, err := parseJWKS(raw)
+	if err != nil {
+		return jwks{}, fmt.Errorf("jwks: %w", err)
+	}
+	return jwks{uri: uri, set: set}, nil
+}
+
+// discovery returns the upstream's metadata (cached).
+func (p *Provider) discovery(ctx context.Context) (*metadata, error) {
+	m, usable, err := p.meta.get(fetchPolicy{now: p.now(), maxAge: p.t.Discovery, minInterval: p.t.Refetch},
+		func() (*metadata, error) { return p.loadMetadata(ctx) })
+	if !usable {
+		return nil, err
+	}
+	if err != nil {
+		p.log.WarnContext(ctx, "upstream discovery failed; using cached metadata", "provider", p.cfg.ID, "err", err)
+	}
+	return m, nil
+}
+
+// jwks is the upstream's key set together with the URI it came from.
+type jwks struct {
+	uri string
+	set jose.JSONWebKeySet
+}
+
+// keySet returns the upstream's keys from m.JWKSURI (cached). refetch
+// asks for a fresh set, at most once per Timeouts.Refetch (OpenID
+// Connect Core §10.1.1: a new kid means the upstream rotated its keys).
+func (p *Provider) keySet(ctx context.Context, m *metadata, refetch bool) (jose.JSONWebKeySet, error) {
+	now := p.now()
+	policy := fetchPolicy{now: now, maxAge: p.t.JWKS, minInterval: p.t.Refetch, force: refetch}
+	p.keys.mu.Lock()
+	moved := p.keys.have && p.keys.val.uri != m.JWKSURI
+	p.keys.mu.Unlock()
+	if moved {
+		policy.force, policy.minInterval = true, 0
+	}
+	k, usable, err := p.keys.get(policy, func() (jwks, error) { return p.loadKeys(ctx, m.JWKSURI) })
+	if !usable || k.uri != m.JWKSURI {
+		if err == nil {
+			err = errors.New("jwks: no key set")
+		}
+		return jose.JSONWebKeySet{}, err
+	}
+	if err != nil {
+		p.log.WarnContext(ctx, "upstream jwks fetch failed; using cached keys", "provider", p.cfg.ID, "err", err)
+	}
+	return k.set, nil
+}
+
+// Probe fetches the upstream's metadata and keys afresh and reports
+// whether both are usable, for health checks. Successful fetches
+// refresh the caches logins use.
+func (p *Provider) Probe(ctx context.Context) error {
+	now := p.now()
+	m, _, err := p.meta.get(fetchPolicy{now: now, force: true}, func() (*metadata, error) { return p.loadMetadata(ctx) })
+	if err != nil {
+		return fmt.Errorf("upstream %s: %w", p.cfg.ID, err)
+	}
+	_, _, err = p.keys.get(fetchPolicy{now: now, force: true}, func() (jwks, error) { return p.loadKeys(ctx, m.JWKSURI) })
+	if err != nil {
+		return fmt.Errorf("upstream %s: %w", p.cfg.ID, err)
+	}
+	return nil
+}

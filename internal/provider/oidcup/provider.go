@@ -1,0 +1,398 @@
+package oidcup
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Method is the provider.Result method of every upstream login.
+const Method = "upstream"
+
+// BrowserCookie binds a login to the browser that started it (RFC 9700
+// §4.7.1: state must be bound to the user agent). It holds a random
+// value; the login's stored state holds its hash.
+const BrowserCookie = "varde_upstream"
+
+// browserCookiePath covers every provider's callback.
+const browserCookiePath = "/upstream/"
+
+// Auditor records audit events; audit.Log implements it.
+type Auditor interface {
+	Record(ctx context.Context, e *store.AuditEvent)
+}
+
+// Deps are what a Provider needs from the rest of the node.
+type Deps struct {
+	// HTTPClient talks to the upstream. nil means a plain client. It is
+	// copied, and the copy never follows redirects; every request is
+	// bounded by Config.Timeouts.
+	HTTPClient *http.Client
+	// Challenges holds each login's state, nonce and PKCE verifier,
+	// single use (required).
+	Challenges store.Challenges
+	// Finisher receives the outcome (required): the broker.
+	Finisher provider.Finisher
+	// Pages renders plain-language error pages; nil falls back to plain
+	// text.
+	Pages *httpx.Pages
+	// Audit may be nil (no audit log).
+	Audit Auditor
+	Now   func() time.Time
+	Rand  io.Reader
+	Log   *slog.Logger
+}
+
+// Provider logs people in at one upstream OpenID provider with the
+// authorization code flow and reports what the upstream proved. It
+// implements provider.Provider and provider.Router.
+type Provider struct {
+	cfg      Config
+	t        Timeouts
+	alg      jose.SignatureAlgorithm
+	signer   *keySigner // private_key_jwt only
+	hc       *http.Client
+	fin      provider.Finisher
+	chal     store.Challenges
+	pages    *httpx.Pages
+	auditor  Auditor
+	now      func() time.Time
+	rand     io.Reader
+	log      *slog.Logger
+	meta     cached[*metadata]
+	keys     cached[jwks]
+	secureCk bool
+}
+
+var (
+	_ provider.Provider = (*Provider)(nil)
+	_ provider.Router   = (*Provider)(nil)
+)
+
+// New checks cfg and d (every problem at once, before any I/O) and
+// returns the provider. It does not contact the upstream: metadata and
+// keys are fetched on first use, or by Probe.
+func New(cfg Config, d Deps) (*Provider, error) {
+	var errs []error
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if d.Challenges == nil {
+		errs = append(errs, errors.New("oidcup: Challenges is required"))
+	}
+	if d.Finisher == nil {
+		errs = append(errs, errors.New("oidcup: Finisher is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	p := &Provider{
+		cfg: cfg, t: cfg.Timeouts.withDefaults(), fin: d.Finisher, chal: d.Challenges,
+		pages: d.Pages, auditor: d.Audit, now: d.Now, rand: d.Rand, log: d.Log,
+	}
+	p.cfg.Scopes = scopes(cfg.Scopes)
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.rand == nil {
+		p.rand = rand.Reader
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	hc := http.Client{}
+	if d.HTTPClient != nil {
+		hc = *d.HTTPClient
+	}
+	// A token or PAR request that is redirected would take the client's
+	// credentials somewhere else; metadata must come from the URL asked.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	p.hc = &hc
+	if cfg.AuthMethod == AuthPrivateKeyJWT {
+		alg, _ := assertionAlg(cfg.ClientKey, cfg.ClientKeyAlg) // checked by Validate
+		s, err := newKeySigner(cfg.ClientKey, alg, cfg.KeyID, p.rand)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %q: client key: %w", cfg.ID, err)
+		}
+		p.alg, p.signer = alg, s
+	}
+	u, _ := url.Parse(cfg.RedirectURI)
+	p.secureCk = u.Scheme == "https"
+	return p, nil
+}
+
+// scopes puts openid first and drops repeats.
+func scopes(in []string) []string {
+	out := []string{"openid"}
+	for _, s := range in {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Info implements provider.Provider.
+func (p *Provider) Info() provider.Info {
+	return provider.Info{ID: p.cfg.ID, Name: p.cfg.Name, MaxLevel: p.cfg.MaxLevel}
+}
+
+// Register implements provider.Router: it mounts the callback and, for
+// private_key_jwt, the client's public key set.
+func (p *Provider) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+CallbackPath(p.cfg.ID), p.callback)
+	if p.signer != nil {
+		mux.HandleFunc("GET "+JWKSPath(p.cfg.ID), p.jwks)
+	}
+}
+
+// ClientJWKS returns the public key Varde authenticates with at the
+// upstream (empty for client_secret_basic), for registering Varde there.
+func (p *Provider) ClientJWKS() jose.JSONWebKeySet {
+	if p.signer == nil {
+		return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
+	}
+	return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{*p.signer.Public()}}
+}
+
+func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_ = json.NewEncoder(w).Encode(p.ClientJWKS())
+}
+
+// loginState is what Start stores for the callback, under a key derived
+// from the state value.
+type loginState struct {
+	Provider string `json:"p"`
+	Attempt  string `json:"a"`
+	Nonce    string `json:"n"`
+	Verifier string `json:"v"`
+	// Browser is the SHA-256 of the browser cookie's value.
+	Browser []byte `json:"b"`
+	Locale  string `json:"l,omitempty"`
+	// Started is when the request was sent (Unix seconds).
+	Started int64 `json:"t"`
+}
+
+// challengeKey is where a login's state is stored: a hash, so the store
+// holds nothing a callback could be forged from, and per provider, so a
+// state issued for one upstream is never found at another's callback.
+func (p *Provider) challengeKey(state string) string {
+	sum := sha256.Sum256([]byte("oidcup\x00" + p.cfg.ID + "\x00" + state))
+	return "upstream:" + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// Start implements provider.Provider: it stores a fresh state, nonce and
+// PKCE verifier and sends the browser to the upstream's authorization
+// endpoint (pushing the request first when PAR is used).
+func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Attempt) {
+	ctx := r.Context()
+	m, err := p.discovery(ctx)
+	if err != nil {
+		p.failStart(w, r, a, reject(ReasonDiscovery, "%v", err))
+		return
+	}
+	// State, nonce and verifier each carry 256 random bits (RFC 6749
+	// §10.10, RFC 7636 §7.1: the verifier is 43 characters of base64url).
+	var vals [3]string
+	for i := range vals {
+		if vals[i], err = p.random(32); err != nil {
+			p.failStart(w, r, a, reject(ReasonInternal, "%v", err))
+			return
+		}
+	}
+	state, nonce, verifier := vals[0], vals[1], vals[2]
+	browser, err := p.browserValue(w, r)
+	if err != nil {
+		p.failStart(w, r, a, reject(ReasonInternal, "%v", err))
+		return
+	}
+	params := url.Values{
+		"response_type": {"code"},
+		"client_id":     {p.cfg.ClientID},
+		"redirect_uri":  {p.cfg.RedirectURI},
+		"scope":         {strings.Join(p.cfg.Scopes, " ")},
+		"state":         {state},
+		"nonce":         {nonce},
+		// RFC 7636 §4.3, RFC 9700 §2.1.1: PKCE with S256 always.
+		"code_challenge":        {s256(verifier)},
+		"code_challenge_method": {"S256"},
+	}
+	if acr := p.acrValues(a.MinLevel); len(acr) > 0 {
+		params.Set("acr_values", strings.Join(acr, " "))
+	}
+	if a.Locale != "" {
+		params.Set("ui_locales", a.Locale)
+	}
+	if a.LoginHint != "" {
+		params.Set("login_hint", a.LoginHint)
+	}
+	if p.cfg.PromptLogin {
+		// OIDC Core §3.1.2.1: the upstream must authenticate afresh.
+		params.Set("prompt", "login")
+	}
+	// RFC 9126 §5: an upstream that requires PAR gets every request
+	// pushed; others when the configuration asks.
+	if m.RequirePAR || p.cfg.UsePAR {
+		if m.PAREndpoint == "" {
+			p.failStart(w, r, a, reject(ReasonPAR, "PAR is configured but the upstream has no PAR endpoint"))
+			return
+		}
+		requestURI, rej := p.push(ctx, m, params)
+		if rej != nil {
+			p.meta.invalidate()
+			p.failStart(w, r, a, rej)
+			return
+		}
+		// RFC 9126 §4: only client_id and request_uri go in the front
+		// channel.
+		params = url.Values{"client_id": {p.cfg.ClientID}, "request_uri": {requestURI}}
+	}
+	sum := sha256.Sum256([]byte(browser))
+	st, err := json.Marshal(loginState{Provider: p.cfg.ID, Attempt: a.ID, Nonce: nonce, Verifier: verifier, Browser: sum[:], Locale: a.Locale,
+		Started: p.now().Unix()})
+	if err == nil {
+		err = p.chal.PutChallenge(ctx, p.challengeKey(state), st, p.now().Add(p.t.Login))
+	}
+	if err != nil {
+		p.failStart(w, r, a, reject(ReasonInternal, "store login state: %v", err))
+		return
+	}
+	http.Redirect(w, r, withParams(m.AuthorizationEndpoint, params), http.StatusSeeOther)
+}
+
+// acrValues are the upstream acr values that meet min, lowest level
+// first, so the upstream asks no more of the person than needed (OIDC
+// Core §3.1.2.1: acr_values in order of preference).
+func (p *Provider) acrValues(min assurance.Level) []string {
+	var out []string
+	for acr, l := range p.cfg.ACRMap {
+		if l >= min {
+			out = append(out, acr)
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int {
+		if d := int(p.cfg.ACRMap[a]) - int(p.cfg.ACRMap[b]); d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
+	return out
+}
+
+// browserValue returns the browser cookie's value, setting a new cookie
+// when the request has none.
+func (p *Provider) browserValue(w http.ResponseWriter, r *http.Request) (string, error) {
+	if c, err := r.Cookie(BrowserCookie); err == nil && len(c.Value) == 43 {
+		return c.Value, nil
+	}
+	v, err := p.random(32)
+	if err != nil {
+		return "", err
+	}
+	// SameSite=Lax: the upstream's redirect back is a top-level GET
+	// navigation, which carries Lax cookies.
+	http.SetCookie(w, &http.Cookie{Name: BrowserCookie, Value: v, Path: browserCookiePath,
+		MaxAge: int(p.t.Login / time.Second), HttpOnly: true, Secure: p.secureCk, SameSite: http.SameSiteLaxMode})
+	return v, nil
+}
+
+// sameBrowser compares the request's cookie with the stored hash.
+func sameBrowser(r *http.Request, want []byte) bool {
+	c, err := r.Cookie(BrowserCookie)
+	if err != nil {
+		return false
+	}
+	sum := sha256.Sum256([]byte(c.Value))
+	return len(want) == len(sum) && subtle.ConstantTimeCompare(sum[:], want) == 1
+}
+
+// failStart records why a login could not start and hands the attempt
+// back to the broker, which can offer another provider.
+func (p *Provider) failStart(w http.ResponseWriter, r *http.Request, a provider.Attempt, rej *rejection) {
+	p.refused(r.Context(), "start", rej, nil)
+	http.Redirect(w, r, p.fin.Fail(w, r, a.ID, ReasonUpstreamError), http.StatusSeeOther)
+}
+
+// refused logs and audits a refusal. details must hold nothing secret or
+// personal.
+func (p *Provider) refused(ctx context.Context, stage string, rej *rejection, details map[string]string) {
+	p.log.WarnContext(ctx, "upstream login refused", "provider", p.cfg.ID, "stage", stage, "reason", rej.reason,
+		"err", rej.msg, "req", httpx.RequestID(ctx))
+	if p.auditor == nil {
+		return
+	}
+	d := map[string]string{"method": Method, "stage": stage}
+	for k, v := range details {
+		d[k] = v
+	}
+	p.auditor.Record(ctx, &store.AuditEvent{
+		Time: p.now().UTC().Truncate(time.Microsecond), Type: "authentication", Provider: p.cfg.ID,
+		Result: store.ResultFailure, Reason: rej.reason, Details: d,
+	})
+}
+
+func (p *Provider) random(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(p.rand, b); err != nil {
+		return "", fmt.Errorf("random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// s256 is the PKCE S256 challenge (RFC 7636 §4.2).
+func s256(verifier string) string {
+	sum := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// withParams adds params to an endpoint URL, keeping its own query
+// (OIDC Core §3.1.2.1: the endpoint's query component must be kept).
+func withParams(endpoint string, params url.Values) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return endpoint
+	}
+	q := u.Query()
+	for k, v := range params {
+		q[k] = v
+	}
+	u.RawQuery = q.Encode()
+	u.Fragment = ""
+	return u.String()
+}
+
+// errorPage shows a plain-language page for a callback that cannot go on.
+func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int, kind, locale string) {
+	if p.pages == nil {
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	var pref []string
+	if locale != "" {
+		pref = []string{locale}
+	}
+	p.pages.Error(w, r, status, p.pages.Locale(r, pref), httpx.ErrorPage{
+		Title: "error." + kind + ".title", Message: "error." + kind + ".message", Next: "error." + kind + ".next",
+	})
+}

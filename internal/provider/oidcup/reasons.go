@@ -1,0 +1,35 @@
+package oidcup
+
+// Reasons recorded in audit events when an upstream login is refused.
+// They are stable: dashboards and the health package may count them.
+const (
+	ReasonReplay            = "replay"           // unknown, used or expired state
+	ReasonBadRequest        = "bad_request"      // callback without state, or with repeated parameters
+	ReasonBrowserMismatch   = "browser_mismatch" // callback in another browser than the one that started
+	ReasonMixUp             = "mix_up"           // RFC 9207 iss missing or wrong in the response
+	ReasonCancelled         = "cancelled"        // the person cancelled at the upstream
+	ReasonUpstreamError     = "upstream_error"   // the upstream answered with another error
+	ReasonNoCode            = "no_code"          // a response with neither code nor error
+	ReasonDiscovery         = "discovery_error"  // metadata could not be fetched or is unusable
+	ReasonPAR               = "par_error"        // the pushed authorization request failed
+	ReasonTokenEndpoint     = "token_endpoint_error"
+	ReasonTimeout           = "timeout"            // the token endpoint did not answer in time
+	ReasonJWKS              = "jwks_error"         // the upstream's keys could not be fetched
+	ReasonMalformed         = "malformed_id_token" // not a compact JWS, or claims of the wrong type
+	ReasonAlgNone           = "alg_none"
+	ReasonDisallowedAlg     = "disallowed_alg" // HMAC, or an algorithm the upstream does not advertise
+	ReasonBadSignature      = "bad_signature"  // no key of the upstream's set verifies it
+	ReasonWrongIssuer       = "wrong_issuer"
+	ReasonWrongAudience     = "wrong_audience"
+	ReasonExpired           = "expired"
+	ReasonBadIssuedAt       = "bad_iat" // missing, in the future or too old
+	ReasonNotYetValid       = "not_yet_valid"
+	ReasonBadAuthTime       = "bad_auth_time"
+	ReasonStaleAuthTime     = "stale_auth_time" // older than the request, though prompt=login was sent
+	ReasonBadNonce          = "bad_nonce"
+	ReasonNoSubject         = "no_subject"
+	ReasonUnknownACR        = "unknown_acr"
+	ReasonNoIdentifier      = "no_identifier"
+	ReasonInvalidIdentifier = "invalid_identifier"
+	ReasonInternal          = "internal"
+)
