@@ -21,6 +21,7 @@ import (
 	"github.com/varde-eid/varde/internal/audit"
 	"github.com/varde-eid/varde/internal/broker"
 	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/health"
 	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/keys"
 	"github.com/varde-eid/varde/internal/provider"
@@ -47,10 +48,12 @@ type Options struct {
 
 // App is one running node.
 type App struct {
-	Config  *config.Config
-	Store   store.Store
-	Signer  *keys.Signer
-	Audit   *audit.Log
+	Config *config.Config
+	Store  store.Store
+	Signer *keys.Signer
+	Audit  *audit.Log
+	// Health watches the store and every provider.
+	Health  *health.Monitor
 	handler http.Handler
 	log     *slog.Logger
 	// clients is Store's Clients with lookups cached (clientcache.go).
@@ -175,6 +178,10 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 			r.Register(mux)
 		}
 	}
+	if a.Health, err = a.monitor(providers, reg, opt); err != nil {
+		return err
+	}
+	brk.Health = a.Health
 	brk.Register(mux)
 	op, err := a.openID(cfg, opt, st, sessions, keySet, pages, salt, reg, log)
 	if err != nil {
@@ -251,6 +258,16 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	go a.sweep(ctx)
+	monitorDone := make(chan struct{})
+	go func() {
+		defer close(monitorDone)
+		if err := a.Health.Run(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("health monitor stopped", "err", err)
+		}
+	}()
+	// The monitor writes what it still holds when ctx ends; let it finish
+	// before the caller closes the store.
+	defer func() { <-monitorDone }()
 	a.servePprof(ctx) // only if debug.pprof_listen is set (debug.go)
 	select {
 	case err := <-errc:
@@ -260,6 +277,34 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
+}
+
+// prober is a provider that can check its own dependencies (an upstream
+// provider fetches its discovery document and keys).
+type prober interface {
+	Probe(ctx context.Context) error
+}
+
+// monitor watches the store and every provider: upstream providers by
+// their own probe, the built-in ones through the store they depend on.
+func (a *App) monitor(providers []provider.Provider, reg prometheus.Registerer, opt Options) (*health.Monitor, error) {
+	mon, err := health.NewMonitor(health.Options{Node: a.Config.Node, Store: a.Store, Registerer: reg, Now: opt.Now, Log: a.log})
+	if err != nil {
+		return nil, err
+	}
+	if err := mon.Add("store", health.PingProber(a.Store.Ping)); err != nil {
+		return nil, err
+	}
+	for _, p := range providers {
+		probe := health.PingProber(a.Store.Ping)
+		if pr, ok := p.(prober); ok {
+			probe = pr.Probe
+		}
+		if err := mon.Add(p.Info().ID, probe); err != nil {
+			return nil, err
+		}
+	}
+	return mon, nil
 }
 
 // sweep deletes expired short-lived records every minute.

@@ -2,7 +2,10 @@ package broker
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -12,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/health"
 	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
@@ -27,6 +31,13 @@ type Auditor interface {
 	Record(ctx context.Context, e *store.AuditEvent)
 }
 
+// Health is what the broker needs from health monitoring: each
+// provider's live state, and the outcome of every real login.
+type Health interface {
+	State(component string) health.State
+	Observe(component string, o health.Outcome)
+}
+
 // Broker routes logins to providers and turns their results into sessions.
 type Broker struct {
 	// Providers in the order the login page lists them.
@@ -37,13 +48,17 @@ type Broker struct {
 	Sessions     *session.Manager
 	Audit        Auditor
 	Pages        *httpx.Pages
+	// Health gives providers' states; nil treats every provider as up.
+	Health Health
 	// ResumeURL is where a finished login goes back into the OpenID flow.
 	ResumeURL func(reqID string) string
 	// AccountURL is where an account login ends.
 	AccountURL string
 	Metrics    *Metrics
-	Now        func() time.Time
-	Log        *slog.Logger
+	// Rand makes new persons' IDs (crypto/rand if nil).
+	Rand io.Reader
+	Now  func() time.Time
+	Log  *slog.Logger
 }
 
 // Metrics are the broker's Prometheus collectors.
@@ -112,21 +127,42 @@ func (b *Broker) eligible(a *attempt) []provider.Provider {
 
 // loginErrors maps a ?err= reason to the message key shown on the login page.
 var loginErrors = map[string]string{
-	"level":     "login.err.level",
-	"cancelled": "login.err.cancelled",
-	"failed":    "login.err.failed",
+	"level":       "login.err.level",
+	"cancelled":   "login.err.cancelled",
+	"failed":      "login.err.failed",
+	"unavailable": "login.err.unavailable",
 }
 
 type choice struct {
 	ID, Name, URL string
+	// State is the provider's health: a down provider is shown, marked
+	// unavailable, without a link, so people see what is broken and what
+	// else they can use.
+	State string
 }
 
 type loginData struct {
 	ClientName string
 	Choices    []choice
-	Error      string
-	Level      string
-	CancelURL  string
+	// Unavailable is true when at least one choice is down.
+	Unavailable bool
+	Error       string
+	Level       string
+	CancelURL   string
+}
+
+// state is p's health state, Unknown without monitoring.
+func (b *Broker) state(id string) health.State {
+	if b.Health == nil {
+		return health.Unknown
+	}
+	return b.Health.State(id)
+}
+
+func (b *Broker) observe(id string, o health.Outcome) {
+	if b.Health != nil && id != "" {
+		b.Health.Observe(id, o)
+	}
 }
 
 func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -141,15 +177,23 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 		d.ClientName = a.client.Name
 		d.CancelURL = cancelURL(a.req)
 	}
+	usable := 0
 	for _, p := range b.eligible(a) {
 		info := p.Info()
 		name := info.Name[a.locale]
 		if name == "" {
 			name = info.Name["en"]
 		}
-		d.Choices = append(d.Choices, choice{ID: info.ID, Name: name, URL: "/login/start?" + url.Values{"req": {id}, "provider": {info.ID}}.Encode()})
+		c := choice{ID: info.ID, Name: name, State: string(b.state(info.ID))}
+		if b.state(info.ID).Usable() {
+			c.URL = "/login/start?" + url.Values{"req": {id}, "provider": {info.ID}}.Encode()
+			usable++
+		} else {
+			d.Unavailable = true
+		}
+		d.Choices = append(d.Choices, c)
 	}
-	if len(d.Choices) == 0 {
+	if usable == 0 {
 		b.Pages.Error(w, r, http.StatusServiceUnavailable, a.locale, httpx.ErrorPage{
 			Title: "login.none.title", Message: "login.none.message", Next: "login.none.next", BackURL: d.CancelURL,
 		})
@@ -174,6 +218,12 @@ func (b *Broker) start(w http.ResponseWriter, r *http.Request) {
 	}
 	want := r.URL.Query().Get("provider")
 	i := slices.IndexFunc(b.eligible(a), func(p provider.Provider) bool { return p.Info().ID == want })
+	if i >= 0 && !b.state(want).Usable() {
+		// Down since the page was shown: back to the choice, which now
+		// says so.
+		http.Redirect(w, r, "/login?"+url.Values{"req": {id}, "err": {"unavailable"}}.Encode(), http.StatusSeeOther)
+		return
+	}
 	if i < 0 {
 		b.Pages.Error(w, r, http.StatusBadRequest, a.locale, httpx.ErrorPage{
 			Title: "error.badrequest.title", Message: "login.unknownprovider.message", Next: "error.badrequest.next",
@@ -219,6 +269,7 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 	if a.client != nil {
 		ev.ClientID = a.client.ID
 	}
+	b.observe(res.Provider, health.Success)
 	personID, err := b.resolve(ctx, res)
 	if err != nil {
 		b.fail(ctx, ev, "unknown_person")
@@ -251,12 +302,43 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 }
 
 // resolve finds the person a result proves: the provider's own person, or
-// the person holding the proven identifier.
+// the person holding any proven identifier. An upstream provider that
+// proves an identifier nobody holds yet introduces a new person, proofed
+// by that provider at the level it reached; every later login proving the
+// same identifier, through any provider, is the same person and so gets
+// the same pairwise sub at each relying party.
 func (b *Broker) resolve(ctx context.Context, res provider.Result) (string, error) {
 	if res.PersonID != "" {
 		return res.PersonID, nil
 	}
-	for _, id := range res.Identifiers {
+	if len(res.Identifiers) == 0 {
+		return "", errors.New("result names no person and no identifier")
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		id, err := b.lookup(ctx, res.Identifiers)
+		if err == nil || !errors.Is(err, store.ErrNotFound) {
+			return id, err
+		}
+		p, err := b.newPerson(res)
+		if err != nil {
+			return "", err
+		}
+		err = b.Persons.CreatePerson(ctx, p)
+		if err == nil {
+			b.Audit.Record(ctx, &store.AuditEvent{Type: "person_created", PersonID: p.ID, Provider: res.Provider,
+				Level: res.Level.String(), Result: store.ResultSuccess, Details: map[string]string{"proofing": p.ProofingMethod}})
+			return p.ID, nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return "", err
+		}
+		// Someone else created this person at the same moment: look again.
+	}
+	return "", errors.New("could not resolve the person")
+}
+
+func (b *Broker) lookup(ctx context.Context, ids []store.Identifier) (string, error) {
+	for _, id := range ids {
 		p, err := b.Persons.GetPersonByIdentifier(ctx, id.Scheme, id.Value)
 		if err == nil {
 			return p.ID, nil
@@ -265,12 +347,34 @@ func (b *Broker) resolve(ctx context.Context, res provider.Result) (string, erro
 			return "", err
 		}
 	}
-	return "", errors.New("result names no known person")
+	return "", store.ErrNotFound
 }
 
-// Fail implements provider.Finisher.
-func (b *Broker) Fail(w http.ResponseWriter, r *http.Request, attemptID string, reason string) string {
-	ev := &store.AuditEvent{Type: "authentication", Details: map[string]string{}}
+func (b *Broker) newPerson(res provider.Result) (*store.Person, error) {
+	rnd := b.Rand
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	var id [16]byte
+	handle := make([]byte, 32)
+	if _, err := io.ReadFull(rnd, id[:]); err != nil {
+		return nil, err
+	}
+	if _, err := io.ReadFull(rnd, handle); err != nil {
+		return nil, err
+	}
+	return &store.Person{
+		ID: base64.RawURLEncoding.EncodeToString(id[:]), WebAuthnID: handle,
+		Identifiers:   res.Identifiers,
+		ProofingLevel: res.Level.String(), ProofingMethod: "upstream:" + res.Provider,
+		CreatedAt: b.Now(),
+	}, nil
+}
+
+// Fail implements provider.Finisher. A cancellation is the person's
+// choice; anything else counts against the provider's health.
+func (b *Broker) Fail(w http.ResponseWriter, r *http.Request, attemptID, providerID, reason string) string {
+	ev := &store.AuditEvent{Type: "authentication", Provider: providerID, Details: map[string]string{}}
 	if a, err := b.load(r, attemptID); err == nil && a.client != nil {
 		ev.ClientID = a.client.ID
 	}
@@ -278,6 +382,8 @@ func (b *Broker) Fail(w http.ResponseWriter, r *http.Request, attemptID string, 
 	kind := "failed"
 	if reason == "cancelled" {
 		kind = "cancelled"
+	} else {
+		b.observe(providerID, health.Error)
 	}
 	return "/login?" + url.Values{"req": {attemptID}, "err": {kind}}.Encode()
 }

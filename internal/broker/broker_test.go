@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/audit"
 	"github.com/varde-eid/varde/internal/broker"
+	"github.com/varde-eid/varde/internal/health"
 	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
@@ -220,10 +222,36 @@ func TestFinishResolvesIdentifiersToTheSamePerson(t *testing.T) {
 	if s.PersonID != "p1" {
 		t.Errorf("person = %q, want p1", s.PersonID)
 	}
-	// An identifier nobody holds is not a person: fail closed.
-	if _, err, _ := finish(f, "r1", provider.Result{Provider: "strong", Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02028012345"}}, Level: assurance.High}); err == nil {
-		t.Error("unknown identifier accepted")
+	// An identifier nobody holds yet introduces a new person, proofed by
+	// the provider; the next login proving it is the same person.
+	newID := []store.Identifier{{Scheme: "no:dnr", Value: "41018012345"}}
+	first := sessionPerson(t, f, "r1", provider.Result{Provider: "strong", Identifiers: newID, Level: assurance.Substantial})
+	again := sessionPerson(t, f, "r1", provider.Result{Provider: "weak", Identifiers: newID, Level: assurance.Substantial})
+	if first == "p1" || first != again {
+		t.Errorf("new identifier: first %q, again %q", first, again)
 	}
+	p, err := f.st.GetPerson(context.Background(), first)
+	must(t, err)
+	if p.ProofingLevel != "substantial" || p.ProofingMethod != "upstream:strong" {
+		t.Errorf("new person %+v", p)
+	}
+	// A result that names nobody fails closed.
+	if _, err, _ := finish(f, "r1", provider.Result{Provider: "strong", Level: assurance.High}); err == nil {
+		t.Error("a result without person or identifier was accepted")
+	}
+}
+
+func sessionPerson(t *testing.T, f *fixture, attempt string, res provider.Result) string {
+	t.Helper()
+	_, err, w := finish(f, attempt, res)
+	must(t, err)
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	for _, c := range w.Result().Cookies() {
+		r.AddCookie(c)
+	}
+	s, err := f.b.Sessions.Current(r)
+	must(t, err)
+	return s.PersonID
 }
 
 func TestAccountLoginEndsAtTheAccountPage(t *testing.T) {
@@ -238,7 +266,7 @@ func TestAccountLoginEndsAtTheAccountPage(t *testing.T) {
 func TestFailIsAuditedAndOffersTheChoiceAgain(t *testing.T) {
 	f := newFixture(t)
 	f.request(t, "r1")
-	next := f.b.Fail(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/x", nil), "r1", "cancelled")
+	next := f.b.Fail(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/x", nil), "r1", "strong", "cancelled")
 	if next != "/login?err=cancelled&req=r1" {
 		t.Errorf("next = %q", next)
 	}
@@ -287,3 +315,38 @@ func (p hintProvider) Info() provider.Info {
 }
 
 func (p hintProvider) Start(w http.ResponseWriter, r *http.Request, a provider.Attempt) { *p.got = a }
+
+// TestDownProviderIsShownUnavailable: with health monitoring, a provider
+// that is down is listed as not working (no link), cannot be started, and
+// the others stay available.
+func TestDownProviderIsShownUnavailable(t *testing.T) {
+	f := newFixture(t)
+	now := f.now
+	mon, err := health.NewMonitor(health.Options{Now: func() time.Time { return now }})
+	must(t, err)
+	must(t, mon.Add("weak", health.PingProber(func(context.Context) error { return errors.New("connection refused") })))
+	must(t, mon.Add("strong", health.PingProber(func(context.Context) error { return nil })))
+	for i := 0; i < 3; i++ {
+		now = now.Add(5 * time.Second)
+		must(t, mon.Tick(context.Background()))
+	}
+	if mon.State("weak") != health.Down {
+		t.Fatalf("weak is %s after three failed probes", mon.State("weak"))
+	}
+	f.b.Health = mon
+	f.request(t, "r1")
+	body := f.get("/login?req=r1").Body.String()
+	for _, want := range []string{`id="provider-strong" href=`, `<span class="unavailable" id="provider-weak">`, "Not working right now", "Some ways to log in are not working"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("login page lacks %q", want)
+		}
+	}
+	if loc := f.get("/login/start?req=r1&provider=weak").Header().Get("Location"); loc != "/login?err=unavailable&req=r1" {
+		t.Errorf("starting a down provider: Location %q", loc)
+	}
+	// A failure is recorded against the provider that failed.
+	f.b.Fail(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil), "r1", "weak", "upstream_error")
+	if ev := f.events(t); len(ev) != 1 || ev[0].Provider != "weak" || ev[0].Reason != "upstream_error" {
+		t.Errorf("audit = %+v", ev)
+	}
+}

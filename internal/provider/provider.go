@@ -74,8 +74,8 @@ type Finisher interface {
 	// to script, as JSON. err is for failures the person cannot fix.
 	Finish(w http.ResponseWriter, r *http.Request, attemptID string, res Result) (next string, err error)
 	// Fail is called when the provider could not authenticate (the person
-	// cancelled, or the provider failed); reason is short and
-	// machine-readable ("cancelled", "upstream_error"). It returns the URL
-	// to send the browser to.
-	Fail(w http.ResponseWriter, r *http.Request, attemptID string, reason string) (next string)
+	// cancelled, or the provider failed); providerID is the caller's
+	// Info().ID, and reason is short and machine-readable ("cancelled",
+	// "upstream_error"). It returns the URL to send the browser to.
+	Fail(w http.ResponseWriter, r *http.Request, attemptID, providerID, reason string) (next string)
 }

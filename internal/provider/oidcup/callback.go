@@ -81,7 +81,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		if rej.reason == ReasonCancelled {
 			reason = ReasonCancelled
 		}
-		http.Redirect(w, r, p.fin.Fail(w, r, st.Attempt, reason), http.StatusSeeOther)
+		http.Redirect(w, r, p.fin.Fail(w, r, st.Attempt, p.cfg.ID, reason), http.StatusSeeOther)
 	}
 	m, err := p.discovery(ctx)
 	if err != nil {

@@ -62,7 +62,7 @@ func (f *finisher) Finish(w http.ResponseWriter, r *http.Request, attemptID stri
 	return "/finished?" + url.Values{"attempt": {attemptID}}.Encode(), nil
 }
 
-func (f *finisher) Fail(w http.ResponseWriter, r *http.Request, attemptID string, reason string) string {
+func (f *finisher) Fail(w http.ResponseWriter, r *http.Request, attemptID, _ string, reason string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fails = append(f.fails, failed{attemptID, reason})

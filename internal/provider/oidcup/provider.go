@@ -331,7 +331,7 @@ func sameBrowser(r *http.Request, want []byte) bool {
 // back to the broker, which can offer another provider.
 func (p *Provider) failStart(w http.ResponseWriter, r *http.Request, a provider.Attempt, rej *rejection) {
 	p.refused(r.Context(), "start", rej, nil)
-	http.Redirect(w, r, p.fin.Fail(w, r, a.ID, ReasonUpstreamError), http.StatusSeeOther)
+	http.Redirect(w, r, p.fin.Fail(w, r, a.ID, p.cfg.ID, ReasonUpstreamError), http.StatusSeeOther)
 }
 
 // refused logs and audits a refusal. details must hold nothing secret or

@@ -66,7 +66,7 @@ func (f *finisher) Finish(w http.ResponseWriter, r *http.Request, attemptID stri
 	return "/resume?attempt=" + url.QueryEscape(attemptID), nil
 }
 
-func (f *finisher) Fail(w http.ResponseWriter, r *http.Request, attemptID, reason string) string {
+func (f *finisher) Fail(w http.ResponseWriter, r *http.Request, attemptID, _, reason string) string {
 	f.mu.Lock()
 	f.fails = append(f.fails, reason)
 	f.mu.Unlock()

@@ -311,5 +311,5 @@ func (p *Provider) cancel(w http.ResponseWriter, r *http.Request) {
 		p.forbidden(w, r)
 		return
 	}
-	http.Redirect(w, r, p.Finisher.Fail(w, r, attempt, "cancelled"), http.StatusSeeOther)
+	http.Redirect(w, r, p.Finisher.Fail(w, r, attempt, ID, "cancelled"), http.StatusSeeOther)
 }
