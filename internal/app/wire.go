@@ -34,7 +34,11 @@ func (a *App) providers(cfg *config.Config, opt Options, st store.Store, session
 		SyntheticEnrolment: cfg.Passkey.SyntheticEnrolment,
 		Now:                opt.Now, Rand: opt.Rand, Log: log,
 	}
-	return []provider.Provider{pk}, nil
+	ups, err := a.upstreams(cfg, opt, st, pages, fin, log)
+	if err != nil {
+		return nil, err
+	}
+	return append([]provider.Provider{pk}, ups...), nil
 }
 
 // openID builds the OpenID Provider endpoints.

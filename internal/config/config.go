@@ -27,6 +27,9 @@ type Config struct {
 	// Clients declared here are written to the store at start-up and
 	// replace stored clients with the same ID.
 	Clients []Client `yaml:"clients"`
+	// Upstreams are the upstream OpenID providers Varde brokers logins to,
+	// besides its own passkey provider.
+	Upstreams []Upstream `yaml:"upstreams"`
 }
 
 // Store selects and configures the storage backend.

@@ -93,6 +93,7 @@ func (c *Config) Validate() error {
 			p.add("debug.pprof_listen", "%q must be on a loopback address or localhost: profiles reveal the program's internals", a)
 		}
 	}
+	c.validateUpstreams(&p)
 	seen := make(map[string]int, len(c.Clients))
 	for i := range c.Clients {
 		cl := &c.Clients[i]

@@ -79,6 +79,9 @@ func Validate(scheme, value string) error {
 	return err
 }
 
+// KnownScheme reports whether scheme is one Varde can validate.
+func KnownScheme(scheme string) bool { return schemeLabel(scheme) != "identifier" }
+
 // schemeLabel keeps error messages free of arbitrary input: a scheme we
 // do not know is not echoed.
 func schemeLabel(scheme string) string {

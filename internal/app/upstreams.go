@@ -1,0 +1,101 @@
+package app
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/provider/oidcup"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// upstreams builds one provider per configured upstream OpenID provider.
+func (a *App) upstreams(cfg *config.Config, opt Options, st store.Store, pages *httpx.Pages, fin provider.Finisher, log *slog.Logger) ([]provider.Provider, error) {
+	var out []provider.Provider
+	for _, u := range cfg.Upstreams {
+		oc, err := upstreamConfig(cfg.Issuer, u)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s: %w", u.ID, err)
+		}
+		p, err := oidcup.New(oc, oidcup.Deps{
+			HTTPClient: &http.Client{}, Challenges: st, Finisher: fin, Pages: pages, Audit: a.Audit,
+			Now: opt.Now, Rand: opt.Rand, Log: log.With("provider", u.ID),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s: %w", u.ID, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// upstreamConfig turns a validated config.Upstream into oidcup's
+// configuration, reading its key or secret file.
+func upstreamConfig(issuer string, u config.Upstream) (oidcup.Config, error) {
+	max, acrs := u.Levels()
+	oc := oidcup.Config{
+		ID: u.ID, Name: u.Name, Issuer: u.Issuer, ClientID: u.ClientID, AuthMethod: u.AuthMethod,
+		RedirectURI: issuer + oidcup.CallbackPath(u.ID), Scopes: u.Scopes,
+		UsePAR: u.UsePAR, PromptLogin: u.PromptLogin, MaxLevel: max, ACRMap: acrs,
+		IdentifierClaim: u.IdentifierClaim, IdentifierSchemes: u.IdentifierSchemes,
+	}
+	if u.Timeout > 0 {
+		oc.Timeouts.Request, oc.Timeouts.Token = u.Timeout, 2*u.Timeout
+	}
+	switch u.AuthMethod {
+	case store.AuthPrivateKeyJWT:
+		key, err := loadSigner(u.ClientKeyFile)
+		if err != nil {
+			return oc, err
+		}
+		oc.ClientKey = key
+	case store.AuthClientSecretBasic:
+		raw, err := os.ReadFile(u.ClientSecretFile)
+		if err != nil {
+			return oc, err
+		}
+		oc.ClientSecret = strings.TrimSpace(string(raw))
+	}
+	return oc, nil
+}
+
+// loadSigner reads a PEM private key (PKCS#8, SEC 1 or PKCS#1) of any
+// kind oidcup can sign client assertions with.
+func loadSigner(path string) (crypto.Signer, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(raw)
+	if block == nil {
+		return nil, fmt.Errorf("%s: no PEM block", path)
+	}
+	var key any
+	switch block.Type {
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(block.Bytes)
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	default:
+		return nil, fmt.Errorf("%s: unsupported PEM block %q", path, block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	s, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, errors.New(path + ": not a signing key")
+	}
+	return s, nil
+}

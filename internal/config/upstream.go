@@ -1,0 +1,139 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/identity"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Upstream is an upstream OpenID provider (a national eID such as BankID
+// or MinID) that Varde brokers logins to.
+type Upstream struct {
+	// ID is stable and URL-safe: lower-case letters, digits and '-', at
+	// most 32; it appears in callback URLs and metrics. Not "passkey".
+	ID string `yaml:"id"`
+	// Name is shown to people, by language tag; "en" is required.
+	Name map[string]string `yaml:"name"`
+	// Issuer is the upstream's issuer URL, exactly as in its tokens.
+	Issuer string `yaml:"issuer"`
+	// ClientID is Varde's client_id at the upstream.
+	ClientID string `yaml:"client_id"`
+	// AuthMethod is private_key_jwt (ClientKeyFile) or
+	// client_secret_basic (ClientSecretFile).
+	AuthMethod       string   `yaml:"auth_method"`
+	ClientKeyFile    string   `yaml:"client_key_file"`
+	ClientSecretFile string   `yaml:"client_secret_file"`
+	Scopes           []string `yaml:"scopes"`
+	// UsePAR pushes authorization requests even if the upstream does not
+	// require it; PromptLogin asks the upstream for a fresh login every time.
+	UsePAR      bool `yaml:"use_par"`
+	PromptLogin bool `yaml:"prompt_login"`
+	// MaxLevel is the highest level logins through it can reach, however
+	// high it asserts: low, substantial or high.
+	MaxLevel string `yaml:"max_level"`
+	// ACRMap maps the upstream's acr values to levels; an acr not listed
+	// is refused.
+	ACRMap map[string]string `yaml:"acr_map"`
+	// IdentifierClaim is the ID token claim with the person's identifier
+	// ("pid", "national_id"); IdentifierSchemes are the schemes it may
+	// hold ("no:fnr", "no:dnr").
+	IdentifierClaim   string   `yaml:"identifier_claim"`
+	IdentifierSchemes []string `yaml:"identifier_schemes"`
+	// Timeout bounds each request to the upstream (default 5s; the token
+	// request gets twice as long).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+var upstreamID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
+func (u *Upstream) validate(p *problems, path string) {
+	switch {
+	case !upstreamID.MatchString(u.ID):
+		p.add(path+".id", "%q must be 1 to 32 lower-case letters, digits or '-'", u.ID)
+	case u.ID == "passkey":
+		p.add(path+".id", "%q is the built-in provider's ID", u.ID)
+	}
+	if u.Name["en"] == "" {
+		p.add(path+".name", "needs an English name (en)")
+	}
+	if u.Issuer == "" {
+		p.add(path+".issuer", "required")
+	} else {
+		checkURL(p, path+".issuer", u.Issuer)
+	}
+	if u.ClientID == "" {
+		p.add(path+".client_id", "required")
+	}
+	switch u.AuthMethod {
+	case store.AuthPrivateKeyJWT:
+		if u.ClientKeyFile == "" {
+			p.add(path+".client_key_file", "required for private_key_jwt")
+		}
+		if u.ClientSecretFile != "" {
+			p.add(path+".client_secret_file", "not used with private_key_jwt")
+		}
+	case store.AuthClientSecretBasic:
+		if u.ClientSecretFile == "" {
+			p.add(path+".client_secret_file", "required for client_secret_basic")
+		}
+		if u.ClientKeyFile != "" {
+			p.add(path+".client_key_file", "not used with client_secret_basic")
+		}
+	default:
+		p.add(path+".auth_method", "%q is not private_key_jwt or client_secret_basic", u.AuthMethod)
+	}
+	if _, err := assurance.Parse(u.MaxLevel); err != nil {
+		p.add(path+".max_level", "%q is not low, substantial or high", u.MaxLevel)
+	}
+	if len(u.ACRMap) == 0 {
+		p.add(path+".acr_map", "required: which of the upstream's acr values mean which level")
+	}
+	for acr, level := range u.ACRMap {
+		if _, err := assurance.Parse(level); err != nil {
+			p.add(fmt.Sprintf("%s.acr_map[%q]", path, acr), "%q is not low, substantial or high", level)
+		}
+	}
+	if u.IdentifierClaim == "" {
+		p.add(path+".identifier_claim", "required")
+	}
+	if len(u.IdentifierSchemes) == 0 {
+		p.add(path+".identifier_schemes", "required, e.g. [no:fnr, no:dnr]")
+	}
+	for i, s := range u.IdentifierSchemes {
+		if !identity.KnownScheme(s) {
+			p.add(fmt.Sprintf("%s.identifier_schemes[%d]", path, i), "%q is not a known identifier scheme", s)
+		}
+	}
+	if u.Timeout < 0 {
+		p.add(path+".timeout", "must not be negative")
+	}
+}
+
+func (c *Config) validateUpstreams(p *problems) {
+	seen := map[string]int{}
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		path := fmt.Sprintf("upstreams[%d]", i)
+		if j, dup := seen[u.ID]; dup && u.ID != "" {
+			p.add(path+".id", "%q is also upstreams[%d].id", u.ID, j)
+		} else {
+			seen[u.ID] = i
+		}
+		u.validate(p, path)
+	}
+}
+
+// Levels returns the upstream's level cap and acr map as assurance
+// levels; call it only on a validated configuration.
+func (u Upstream) Levels() (assurance.Level, map[string]assurance.Level) {
+	max, _ := assurance.Parse(u.MaxLevel)
+	m := make(map[string]assurance.Level, len(u.ACRMap))
+	for acr, level := range u.ACRMap {
+		m[acr], _ = assurance.Parse(level)
+	}
+	return max, m
+}

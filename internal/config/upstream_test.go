@@ -1,0 +1,102 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/varde-eid/varde/internal/assurance"
+)
+
+func validUpstream() Upstream {
+	return Upstream{
+		ID: "bankid", Name: map[string]string{"en": "BankID", "nb": "BankID"},
+		Issuer: "https://bankid.example.no", ClientID: "varde",
+		AuthMethod: "private_key_jwt", ClientKeyFile: "/etc/varde/bankid.pem",
+		MaxLevel:        "high",
+		ACRMap:          map[string]string{"urn:bankid:high": "high", "urn:bankid:sub": "substantial"},
+		IdentifierClaim: "pid", IdentifierSchemes: []string{"no:fnr", "no:dnr"},
+	}
+}
+
+func TestValidateUpstreams(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(u *Upstream)
+		field  string
+		msg    string
+	}{
+		{"valid", func(u *Upstream) {}, "", ""},
+		{"secret instead of key", func(u *Upstream) {
+			u.AuthMethod, u.ClientKeyFile, u.ClientSecretFile = "client_secret_basic", "", "/etc/varde/minid-secret"
+		}, "", ""},
+		{"bad id", func(u *Upstream) { u.ID = "Bank ID" }, "upstreams[0].id", "lower-case"},
+		{"built-in id", func(u *Upstream) { u.ID = "passkey" }, "upstreams[0].id", "built-in"},
+		{"no english name", func(u *Upstream) { u.Name = map[string]string{"nb": "BankID"} }, "upstreams[0].name", "English"},
+		{"http issuer", func(u *Upstream) { u.Issuer = "http://bankid.example.no" }, "upstreams[0].issuer", "https"},
+		{"no key", func(u *Upstream) { u.ClientKeyFile = "" }, "upstreams[0].client_key_file", "required"},
+		{"unknown method", func(u *Upstream) { u.AuthMethod = "none" }, "upstreams[0].auth_method", "not private_key_jwt"},
+		{"bad max level", func(u *Upstream) { u.MaxLevel = "extreme" }, "upstreams[0].max_level", "not low"},
+		{"no acr map", func(u *Upstream) { u.ACRMap = nil }, "upstreams[0].acr_map", "required"},
+		{"bad acr level", func(u *Upstream) { u.ACRMap = map[string]string{"x": "top"} }, `upstreams[0].acr_map["x"]`, "not low"},
+		{"no claim", func(u *Upstream) { u.IdentifierClaim = "" }, "upstreams[0].identifier_claim", "required"},
+		{"unknown scheme", func(u *Upstream) { u.IdentifierSchemes = []string{"no:fnr", "xx:id"} }, "upstreams[0].identifier_schemes[1]", "not a known"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validBase(t)
+			u := validUpstream()
+			tc.change(&u)
+			c.Upstreams = []Upstream{u}
+			err := c.Validate()
+			if tc.field == "" {
+				if err != nil {
+					t.Fatalf("valid upstream refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !slices.Contains(fields(t, err), tc.field) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("err = %v, want %s: …%s…", err, tc.field, tc.msg)
+			}
+		})
+	}
+}
+
+func TestUpstreamDuplicateIDsAndLevels(t *testing.T) {
+	c := validBase(t)
+	c.Upstreams = []Upstream{validUpstream(), validUpstream()}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "also upstreams[0].id") {
+		t.Fatalf("duplicate upstream IDs: %v", err)
+	}
+	max, m := validUpstream().Levels()
+	if max != assurance.High || m["urn:bankid:sub"] != assurance.Substantial {
+		t.Errorf("Levels = %v %v", max, m)
+	}
+}
+
+func TestParseUpstreams(t *testing.T) {
+	yaml := `version: 1
+issuer: https://id.example.no
+upstreams:
+  - id: minid
+    name: {en: MinID, nb: MinID}
+    issuer: https://minid.example.no
+    client_id: varde
+    auth_method: client_secret_basic
+    client_secret_file: /etc/varde/minid
+    max_level: substantial
+    acr_map: {"idporten-loa-substantial": substantial}
+    identifier_claim: pid
+    identifier_schemes: [no:fnr, no:dnr]
+    timeout: 3s
+`
+	c, err := Parse([]byte(yaml), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Upstreams) != 1 || c.Upstreams[0].Timeout.Seconds() != 3 || c.Upstreams[0].ACRMap["idporten-loa-substantial"] != "substantial" {
+		t.Errorf("upstreams = %+v", c.Upstreams)
+	}
+	if _, err := Parse([]byte(strings.Replace(yaml, "timeout: 3s", "timout: 3s", 1)), env(nil)); err == nil {
+		t.Error("misspelt upstream field accepted")
+	}
+}
