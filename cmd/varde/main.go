@@ -31,6 +31,8 @@ commands:
   demo      run a self-contained demo on localhost with Demo Bank
   clients   manage relying parties: clients add|list|remove
   bench     measure complete passkey logins per second and their latency
+  provider-sim  run a simulated national eID (an OpenID provider) for demos and tests
+  provider  switch a simulated eID: provider fault --admin URL --token T --mode ok|down|slow|failing
   version   print the version
 `
 
@@ -50,6 +52,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return clients(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return bench(ctx, args[1:], stdout, stderr)
+	case "provider-sim":
+		return providerSim(ctx, args[1:], stdout, stderr)
+	case "provider":
+		return provider(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "varde", version)
 		return nil

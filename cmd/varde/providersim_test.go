@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/providersim"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
+)
+
+// runSim runs `varde provider-sim args…` in a goroutine until the
+// returned cancel is called, and waits for its ready file.
+func runSim(t *testing.T, readyFile string, args ...string) (providersim.Ready, *syncBuffer, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- providerSim(ctx, append(args, "--ready-file", readyFile), &stdout, &stderr) }()
+	stop := func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			return errors.New("provider-sim did not stop")
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r, err := providersim.ReadReadyFile(readyFile)
+		if err == nil {
+			return r, &stdout, stop
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("provider-sim ended before it was ready: %v\n%s", err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("no ready file: %v\n%s", err, stderr.String())
+		}
+	}
+}
+
+func fetchJSON(t *testing.T, u string, v any) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %d", u, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestProviderSimCommand runs `varde provider-sim --ready-file`, switches
+// it with `varde provider fault --ready-file`, stops it by cancelling
+// its context, and starts it again with the same --data and port: same
+// issuer, same signing key.
+func TestProviderSimCommand(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte("a-client-secret-of-forty-characters-long\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ready := filepath.Join(dir, "ready.json")
+	data := filepath.Join(dir, "data")
+	args := []string{"--name", "Demo BankID", "--id", "bankid", "--level", "high", "--data", data,
+		"--admin-addr", "127.0.0.1:0", "--client-id", "varde", "--client-secret-file", secret,
+		"--redirect-uri", "http://localhost:8080/upstream/bankid/callback"}
+
+	r, stdout, stop := runSim(t, ready, append(args, "--addr", "127.0.0.1:0")...)
+	if r.ID != "bankid" || r.Name != "Demo BankID" || r.Level != "high" || r.PID != os.Getpid() || len(r.AdminToken) < 32 {
+		t.Errorf("ready file %+v", r)
+	}
+	if !strings.HasPrefix(r.Issuer, "http://localhost:") || !strings.Contains(stdout.String(), r.Issuer) || !strings.Contains(stdout.String(), r.AdminToken) {
+		t.Errorf("issuer %q; output:\n%s", r.Issuer, stdout.String())
+	}
+	var meta struct {
+		Issuer string `json:"issuer"`
+	}
+	fetchJSON(t, r.Issuer+"/.well-known/openid-configuration", &meta)
+	if meta.Issuer != r.Issuer {
+		t.Errorf("discovery issuer %q, want %q", meta.Issuer, r.Issuer)
+	}
+	var jwks1 struct{ Keys []struct{ Kid string } }
+	fetchJSON(t, r.Issuer+"/jwks", &jwks1)
+
+	var out bytes.Buffer
+	if err := provider(context.Background(), []string{"fault", "--ready-file", ready, "--mode", "down"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(out.String()) != "fault: down" {
+		t.Errorf("provider fault printed %q", out.String())
+	}
+	if _, err := net.DialTimeout("tcp", r.Addr, 2*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("dial while down: %v", err)
+	}
+
+	if err := stop(); err != nil {
+		t.Fatalf("provider-sim returned %v", err)
+	}
+	if _, err := os.Stat(ready); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("ready file left behind: %v", err)
+	}
+	if c, err := net.DialTimeout("tcp", r.AdminURL[len("http://"):], time.Second); err == nil {
+		c.Close()
+		t.Error("admin listener still open after stop")
+	}
+
+	// Again on the same port with the same data: the same issuer and key.
+	r2, _, stop2 := runSim(t, ready, append(args, "--addr", r.Addr)...)
+	defer stop2()
+	if r2.Issuer != r.Issuer {
+		t.Errorf("restart issuer %q, want %q", r2.Issuer, r.Issuer)
+	}
+	var jwks2 struct{ Keys []struct{ Kid string } }
+	fetchJSON(t, r2.Issuer+"/jwks", &jwks2)
+	if len(jwks1.Keys) != 1 || len(jwks2.Keys) != 1 || jwks1.Keys[0].Kid != jwks2.Keys[0].Kid {
+		t.Errorf("keys before %v, after restart %v", jwks1.Keys, jwks2.Keys)
+	}
+}
+
+// TestProviderFaultCommand drives an in-process sim with `varde provider
+// fault`.
+func TestProviderFaultCommand(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "sim.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sim, err := providersim.Start(ctx, providersim.Config{
+		ID: "minid", Name: "Demo MinID", Level: assurance.Substantial, Store: db,
+		Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(sim.AdminToken()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	admin := []string{"fault", "--admin", sim.AdminURL(), "--token", sim.AdminToken()}
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		want    string // output, or part of the error
+		wantErr bool
+		fault   providersim.Fault
+	}{
+		{"show", admin, "fault: ok", false, providersim.Fault{Mode: providersim.ModeOK}},
+		{"slow", append(admin, "--mode", "slow", "--delay", "2s"), "fault: slow (2s)", false, providersim.Fault{Mode: providersim.ModeSlow, Delay: 2 * time.Second}},
+		{"failing with token file", []string{"fault", "--admin", sim.AdminURL(), "--token-file", tokenFile, "--mode", "failing"}, "fault: failing", false, providersim.Fault{Mode: providersim.ModeFailing}},
+		{"down", append(admin, "--mode", "down"), "fault: down", false, providersim.Fault{Mode: providersim.ModeDown}},
+		{"ok", append(admin, "--mode", "ok"), "fault: ok", false, providersim.Fault{Mode: providersim.ModeOK}},
+		{"wrong token", []string{"fault", "--admin", sim.AdminURL(), "--token", "not-the-token", "--mode", "down"}, "401", true, providersim.Fault{Mode: providersim.ModeOK}},
+		{"bad mode", append(admin, "--mode", "sideways"), "mode must be", true, providersim.Fault{Mode: providersim.ModeOK}},
+		{"no admin", []string{"fault", "--mode", "down"}, "--admin and --token", true, providersim.Fault{Mode: providersim.ModeOK}},
+		{"no subcommand", []string{"faults"}, "", true, providersim.Fault{Mode: providersim.ModeOK}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := provider(ctx, tc.args, &out, io.Discard)
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("error %v, want one with %q", err, tc.want)
+				}
+			} else if err != nil || strings.TrimSpace(out.String()) != tc.want {
+				t.Errorf("output %q, %v; want %q", out.String(), err, tc.want)
+			}
+			if got := sim.Fault(); got != tc.fault {
+				t.Errorf("sim fault %v, want %v", got, tc.fault)
+			}
+		})
+	}
+}
+
+// TestProviderSimFlags: bad flags are reported before anything starts.
+func TestProviderSimFlags(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	_ = os.WriteFile(secret, []byte("s3cret-s3cret-s3cret-s3cret-s3cret"), 0o600)
+	base := []string{"--name", "Demo", "--id", "demo", "--redirect-uri", "http://localhost:8080/cb", "--data", filepath.Join(dir, "d")}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no client auth", base, "exactly one of"},
+		{"two client auths", append(base, "--client-secret-file", secret, "--client-jwks-uri", "http://localhost:8080/jwks"), "exactly one of"},
+		{"no name", []string{"--id", "x", "--client-secret-file", secret, "--redirect-uri", "http://localhost/cb"}, "--name and --id"},
+		{"bad level", append(base, "--client-secret-file", secret, "--level", "extreme"), "--level"},
+		{"bad fault", append(base, "--client-secret-file", secret, "--fault", "melting"), "--fault"},
+		{"public address", append(base, "--client-secret-file", secret, "--addr", "0.0.0.0:0"), "loopback"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := providerSim(context.Background(), tc.args, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one with %q", err, tc.want)
+			}
+		})
+	}
+}

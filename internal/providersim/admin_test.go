@@ -1,0 +1,169 @@
+package providersim
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/varde-eid/varde/internal/assurance"
+)
+
+// TestAdminAPI: the fault API needs the bearer token and a valid body.
+func TestAdminAPI(t *testing.T) {
+	h := newSim(t, "bankid", assurance.High, nil)
+	for _, tc := range []struct {
+		name, method, auth, body string
+		status                   int
+		wantErr                  string
+	}{
+		{"no token", "GET", "", "", 401, "invalid_token"},
+		{"wrong token", "GET", "Bearer " + strings.Repeat("x", 43), "", 401, "invalid_token"},
+		{"wrong scheme", "GET", "Basic " + h.sim.AdminToken(), "", 401, "invalid_token"},
+		{"wrong token post", "POST", "Bearer nope", `{"mode":"down"}`, 401, "invalid_token"},
+		{"not JSON", "POST", "Bearer " + h.sim.AdminToken(), `down`, 400, "invalid_request"},
+		{"bad mode", "POST", "Bearer " + h.sim.AdminToken(), `{"mode":"exploding"}`, 400, "invalid_request"},
+		{"bad delay", "POST", "Bearer " + h.sim.AdminToken(), `{"mode":"slow","delay":"forever"}`, 400, "invalid_request"},
+		{"too long", "POST", "Bearer " + h.sim.AdminToken(), `{"mode":"slow","delay":"2m"}`, 400, "invalid_request"},
+		{"read", "GET", "bearer " + h.sim.AdminToken(), "", 200, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, h.sim.AdminURL()+PathFault, strings.NewReader(tc.body))
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var e struct {
+				Error string `json:"error"`
+				Mode  string `json:"mode"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&e)
+			if resp.StatusCode != tc.status || e.Error != tc.wantErr {
+				t.Errorf("%d %q, want %d %q", resp.StatusCode, e.Error, tc.status, tc.wantErr)
+			}
+			if tc.status == 401 && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("no Bearer challenge: %q", resp.Header.Get("WWW-Authenticate"))
+			}
+			if tc.status == 200 && e.Mode != "ok" {
+				t.Errorf("mode %q", e.Mode)
+			}
+		})
+	}
+	if f := h.sim.Fault(); f.Mode != ModeOK {
+		t.Errorf("refused requests changed the fault to %v", f)
+	}
+	// A wrong token through the client is an error, not a fault.
+	bad := &AdminClient{URL: h.sim.AdminURL(), Token: "wrong-token-wrong-token"}
+	if _, err := bad.SetFault(context.Background(), Fault{Mode: ModeDown}); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("client with a wrong token: %v", err)
+	}
+}
+
+// TestAdminPage: the page needs the token once (then a cookie), switches
+// modes with its buttons, and refuses forms from other origins.
+func TestAdminPage(t *testing.T) {
+	h := newSim(t, "bankid", assurance.High, nil)
+	jar, _ := cookiejar.New(nil)
+	b := &http.Client{Jar: jar}
+	admin := h.sim.AdminURL()
+
+	resp, body := get(t, b, admin+"/")
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `name="token"`) {
+		t.Fatalf("page without the token: %d", resp.StatusCode)
+	}
+	resp, _ = get(t, b, admin+"/?token=wrong&lang=en")
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("page with a wrong token: %d", resp.StatusCode)
+	}
+	resp, body = get(t, b, admin+"/?token="+url.QueryEscape(h.sim.AdminToken()))
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.RawQuery != "" {
+		t.Fatalf("page with the token: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	for _, want := range []string{`id="mode-down"`, `id="mode-slow"`, `id="mode-failing"`, `id="mode-ok"`, h.sim.Issuer(), `id="simulation"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("admin page lacks %q", want)
+		}
+	}
+
+	submit := func(origin string, form url.Values) (*http.Response, string) {
+		req, _ := http.NewRequest(http.MethodPost, admin+"/", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if site, ok := strings.CutPrefix(origin, "fetch:"); ok {
+			// A browser under Referrer-Policy: no-referrer.
+			req.Header.Set("Origin", "null")
+			req.Header.Set("Sec-Fetch-Site", site)
+		} else if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := b.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp, string(raw)
+	}
+	self := strings.TrimSuffix(admin, "/")
+	for _, tc := range []struct {
+		name, origin string
+		form         url.Values
+		status       int
+		want         Fault
+	}{
+		{"slow", self, url.Values{"mode": {"slow"}, "delay": {"2s"}}, 200, Fault{Mode: ModeSlow, Delay: 2e9}},
+		{"from another origin", "http://localhost:8080", url.Values{"mode": {"down"}}, 400, Fault{Mode: ModeSlow, Delay: 2e9}},
+		{"without an origin", "", url.Values{"mode": {"down"}}, 400, Fault{Mode: ModeSlow, Delay: 2e9}},
+		{"from a same-site page", "fetch:same-site", url.Values{"mode": {"down"}}, 400, Fault{Mode: ModeSlow, Delay: 2e9}},
+		{"bad delay", self, url.Values{"mode": {"slow"}, "delay": {"later"}}, 400, Fault{Mode: ModeSlow, Delay: 2e9}},
+		{"failing", self, url.Values{"mode": {"failing"}, "delay": {"2s"}}, 200, Fault{Mode: ModeFailing}},
+		{"down, from the page itself", "fetch:same-origin", url.Values{"mode": {"down"}}, 200, Fault{Mode: ModeDown}},
+		{"ok", self, url.Values{"mode": {"ok"}}, 200, Fault{Mode: ModeOK}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := submit(tc.origin, tc.form)
+			if resp.StatusCode != tc.status {
+				t.Errorf("status %d, want %d\n%.400s", resp.StatusCode, tc.status, body)
+			}
+			if got := h.sim.Fault(); got != tc.want {
+				t.Errorf("fault %v, want %v", got, tc.want)
+			}
+		})
+	}
+
+	// Without the cookie the buttons do nothing.
+	plain := &http.Client{}
+	req, _ := http.NewRequest(http.MethodPost, admin+"/", strings.NewReader("mode=down"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", self)
+	resp, err := plain.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || h.sim.Fault().Mode != ModeOK {
+		t.Errorf("form without the cookie: %d, fault %v", resp.StatusCode, h.sim.Fault())
+	}
+
+	// The token typed into the page's form also opens it.
+	jar2, _ := cookiejar.New(nil)
+	b2 := &http.Client{Jar: jar2}
+	req, _ = http.NewRequest(http.MethodPost, admin+PathAdminSession, strings.NewReader(url.Values{"token": {h.sim.AdminToken()}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", self)
+	resp, err = b2.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" {
+		t.Errorf("typed token: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+}

@@ -1,0 +1,149 @@
+package providersim
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/provider/oidcup"
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
+)
+
+// finisher records what the upstream provider reports, as the broker
+// would receive it.
+type finisher struct {
+	mu      sync.Mutex
+	results []provider.Result
+	fails   []string
+}
+
+func (f *finisher) Finish(w http.ResponseWriter, r *http.Request, attemptID string, res provider.Result) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.results = append(f.results, res)
+	return "/finished", nil
+}
+
+func (f *finisher) Fail(w http.ResponseWriter, r *http.Request, attemptID, providerID, reason string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fails = append(f.fails, reason)
+	return "/failed"
+}
+
+// TestWithVardeUpstreamClient wires a sim to Varde's own upstream client
+// (package oidcup) exactly as the demo does: Varde's client key served
+// at oidcup.JWKSPath and registered at the sim as a jwks_uri, Varde's
+// callback as the redirect URI, national_id as the identifier claim and
+// the eIDAS acr values. A login reports the person's identifier at the
+// sim's level; a failing sim makes the login fail at Varde, which the
+// broker turns into another provider.
+func TestWithVardeUpstreamClient(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "varde.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	mux := http.NewServeMux()
+	varde := httptest.NewServer(mux)
+	t.Cleanup(varde.Close)
+
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	simDB, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "sim.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { simDB.Close() })
+	sim, err := Start(ctx, Config{
+		ID: "bankid", Name: "Demo BankID", Level: assurance.High, Store: simDB,
+		Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+		Clients: []Client{{ID: "varde", JWKSURI: varde.URL + oidcup.JWKSPath("bankid"), RedirectURIs: []string{varde.URL + oidcup.CallbackPath("bankid")}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+
+	fin := &finisher{}
+	up, err := oidcup.New(oidcup.Config{
+		ID: "bankid", Name: map[string]string{"en": "Demo BankID"}, Issuer: sim.Issuer(), ClientID: "varde",
+		AuthMethod: oidcup.AuthPrivateKeyJWT, ClientKey: key,
+		RedirectURI: varde.URL + oidcup.CallbackPath("bankid"), PromptLogin: true,
+		MaxLevel: assurance.High,
+		ACRMap: map[string]assurance.Level{
+			assurance.ACRLow: assurance.Low, assurance.ACRSubstantial: assurance.Substantial, assurance.ACRHigh: assurance.High,
+		},
+		IdentifierClaim: "national_id", IdentifierSchemes: []string{"no:fnr", "no:dnr"},
+		Timeouts: oidcup.Timeouts{Refetch: time.Millisecond},
+	}, oidcup.Deps{Challenges: db, Finisher: fin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.Register(mux)
+	mux.HandleFunc("GET /start", func(w http.ResponseWriter, r *http.Request) {
+		up.Start(w, r, provider.Attempt{ID: r.URL.Query().Get("attempt"), Locale: "en", MinLevel: assurance.Substantial})
+	})
+	mux.HandleFunc("GET /finished", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("GET /failed", func(w http.ResponseWriter, r *http.Request) {})
+
+	jar, _ := cookiejar.New(nil)
+	b := &http.Client{Jar: jar, Timeout: 20 * time.Second}
+	person := DefaultPersons()[5]
+	login := func(attempt string) string {
+		t.Helper()
+		page, _ := get(t, b, varde.URL+"/start?attempt="+attempt)
+		if page.Request.URL.Path != PathLogin {
+			return page.Request.URL.Path
+		}
+		form := url.Values{"req": {page.Request.URL.Query().Get("req")}, "person": {person.ID}}
+		resp, _ := post(t, b, sim.Issuer()+PathLogin, form)
+		return resp.Request.URL.Path
+	}
+
+	if end := login("a1"); end != "/finished" {
+		t.Fatalf("login ended at %s; fails %v", end, fin.fails)
+	}
+	res := fin.results[0]
+	want := []store.Identifier{person.Identifier}
+	if res.Provider != "bankid" || res.Level != assurance.High || len(res.Identifiers) != 1 || res.Identifiers[0] != want[0] {
+		t.Errorf("result %+v, want %v at high", res, want)
+	}
+
+	// Failing: the authorization endpoint sends the browser back with
+	// server_error, and Varde reports a failure it can route around.
+	if _, err := sim.SetFault(Fault{Mode: ModeFailing}); err != nil {
+		t.Fatal(err)
+	}
+	if end := login("a2"); end != "/failed" || len(fin.fails) != 1 {
+		t.Errorf("failing sim: login ended at %s, fails %v", end, fin.fails)
+	}
+	if err := up.Probe(ctx); err != nil {
+		t.Errorf("probe of a failing sim (discovery and keys up): %v", err)
+	}
+	// Down: the probe fails.
+	if _, err := sim.SetFault(Fault{Mode: ModeDown}); err != nil {
+		t.Fatal(err)
+	}
+	if err := up.Probe(ctx); err == nil {
+		t.Error("probe of a sim that is down succeeded")
+	}
+	if _, err := sim.SetFault(Fault{Mode: ModeOK}); err != nil {
+		t.Fatal(err)
+	}
+	if end := login("a3"); end != "/finished" {
+		t.Errorf("after ok: login ended at %s", end)
+	}
+}
