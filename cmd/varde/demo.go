@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -25,6 +26,8 @@ import (
 	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/demorp"
 	"github.com/varde-eid/varde/internal/keys"
+	"github.com/varde-eid/varde/internal/provider/oidcup"
+	"github.com/varde-eid/varde/internal/providersim"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -66,7 +69,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer d.app.Close()
+	defer d.Close()
 	fmt.Fprintf(stdout, `Varde demo is running.
 
   Demo Bank (a relying party):  %[1]s/demo-bank/
@@ -74,19 +77,88 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
   OpenID discovery:             %[1]s/.well-known/openid-configuration
   Metrics:                      %[1]s/metrics
 
-Open Demo Bank and choose "Log in with Varde", then "Passkey", then
-"Create a test person (demo)": Varde makes up a synthetic person, and
-your browser or phone creates a passkey for it. Log out at Demo Bank and
-log in again with that passkey.
+Open Demo Bank and choose "Log in with Varde". Then either:
+  - "Passkey", then "Create a test person (demo)": Varde makes up a
+    synthetic person, and your browser or phone creates a passkey for it;
+  - or one of the simulated national eIDs, and pick a test person there.
+The same test person gets the same identity at Demo Bank whichever eID
+they used.
 
-Data: %[2]s (%[3]s)
+Simulated national eIDs (switch them down, slow or failing to watch
+Varde route around them):
+`, issuer)
+	for _, s := range d.sims {
+		fmt.Fprintf(stdout, "  %-12s %s\n               admin: %s/?token=%s\n", s.Name()+":", s.Issuer(), s.AdminURL(), s.AdminToken())
+	}
+	fmt.Fprintf(stdout, `
+Data: %[1]s (%[2]s)
 Press Ctrl+C to stop.
-`, issuer, dir, keep)
+`, dir, keep)
 	return d.app.Serve(ctx, ln)
 }
 
 type demoNode struct {
-	app *app.App
+	app   *app.App
+	sims  []*providersim.Sim
+	stops []func()
+}
+
+// Close stops Varde, then the simulated eIDs.
+func (d *demoNode) Close() {
+	if d.app != nil {
+		d.app.Close()
+	}
+	for _, stop := range d.stops {
+		stop()
+	}
+}
+
+// demoSims are the simulated national eIDs the demo starts.
+var demoSims = []struct {
+	id, name string
+	level    assurance.Level
+}{
+	{"bankid", "Demo BankID", assurance.High},
+	{"minid", "Demo MinID", assurance.Substantial},
+}
+
+// startDemoSims starts the simulated eIDs, each with Varde registered as
+// a private_key_jwt client, and returns Varde's upstream configuration
+// for them.
+func (d *demoNode) startDemoSims(ctx context.Context, dir, issuer string, log *slog.Logger) ([]config.Upstream, error) {
+	keyFile := filepath.Join(dir, "upstream-client-key.pem")
+	clientKey, err := loadOrCreateSigner(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{clientKey.PublicJWK()}})
+	if err != nil {
+		return nil, err
+	}
+	acrs := map[string]string{assurance.ACRLow: "low", assurance.ACRSubstantial: "substantial", assurance.ACRHigh: "high"}
+	var ups []config.Upstream
+	for _, ds := range demoSims {
+		simDir := filepath.Join(dir, "sim-"+ds.id)
+		if err := os.MkdirAll(simDir, 0o700); err != nil {
+			return nil, err
+		}
+		sim, stop, err := startSim(ctx, simDir, providersim.Config{
+			ID: ds.id, Name: ds.name, Level: ds.level, Log: log.With("sim", ds.id),
+			Clients: []providersim.Client{{ID: "varde", Name: "Varde", JWKS: jwks,
+				RedirectURIs: []string{issuer + oidcup.CallbackPath(ds.id)}}},
+		})
+		if err != nil {
+			return nil, err
+		}
+		d.sims, d.stops = append(d.sims, sim), append(d.stops, stop)
+		ups = append(ups, config.Upstream{
+			ID: ds.id, Name: map[string]string{"en": ds.name, "nb": ds.name}, Issuer: sim.Issuer(),
+			ClientID: "varde", AuthMethod: store.AuthPrivateKeyJWT, ClientKeyFile: keyFile,
+			PromptLogin: true, MaxLevel: ds.level.String(), ACRMap: acrs,
+			IdentifierClaim: "national_id", IdentifierSchemes: []string{"no:fnr", "no:dnr"},
+		})
+	}
+	return ups, nil
 }
 
 // newDemo builds the demo node and Demo Bank. Keys and the subject salt
@@ -116,6 +188,15 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 	}
 	cfg.Passkey.SyntheticEnrolment = true
 	log := newLogger(stderr, cfg.Log)
+	d := &demoNode{}
+	if cfg.Upstreams, err = d.startDemoSims(ctx, dir, issuer, log); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		d.Close()
+		return nil, err
+	}
 
 	bankKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -138,8 +219,10 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 		Mount: func(mux *http.ServeMux) { mux.Handle("/demo-bank/", bank.Handler()) },
 	})
 	if err != nil {
+		d.Close()
 		return nil, err
 	}
+	d.app = a
 	err = a.Store.PutClient(ctx, &store.Client{
 		ID: "demo-bank", Name: "Demo Bank", AuthMethod: store.AuthPrivateKeyJWT, JWKS: bankJWKS,
 		RedirectURIs:           []string{issuer + "/demo-bank/callback"},
@@ -150,10 +233,10 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 		Source:                 "demo", CreatedAt: time.Now(),
 	})
 	if err != nil {
-		a.Close()
+		d.Close()
 		return nil, err
 	}
-	return &demoNode{app: a}, nil
+	return d, nil
 }
 
 // loadOrCreateSigner reads the demo's signing key, creating it on first run.
