@@ -3,7 +3,9 @@
 //	varde serve --config varde.yaml   run a node
 //	varde demo                        run a self-contained demo on localhost
 //	varde clients add|list|remove     manage relying parties in the store
-//	varde bench                       measure complete logins per second
+//	varde bench                       measure complete passkey logins per second
+//	varde provider-sim                run a simulated national eID (demos, tests)
+//	varde provider fault              switch a simulated eID down, slow or failing
 //	varde version                     print the version
 //
 // main is the only place that exits; everything else returns errors.
