@@ -447,13 +447,15 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ep string, 
 		p.errorPage(w, r, ep, pageRedirect, http.StatusBadRequest, oauth2.InvalidRequest("redirect_uri is no longer registered"))
 		return
 	}
-	code, err := p.createCode(ctx, c, req, sess)
+	code, err := p.createCode(ctx, c, req, sess, stored)
+	if errors.Is(err, store.ErrNotFound) {
+		// A concurrent request for the same login got its code first.
+		p.errorPage(w, r, ep, pageExpired, http.StatusBadRequest, oauth2.InvalidRequest("request was already used"))
+		return
+	}
 	if err != nil {
 		p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
 		return
-	}
-	if stored {
-		p.deleteRequest(ctx, req.ID)
 	}
 	p.audit(ctx, &store.AuditEvent{
 		Type: "consent", PersonID: sess.PersonID, ClientID: c.ID, Provider: sess.Provider, Level: sess.Level,
@@ -470,7 +472,11 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ep string, 
 	http.Redirect(w, r, withParams(target, params), http.StatusSeeOther)
 }
 
-func (p *Provider) createCode(ctx context.Context, c *store.Client, req *store.AuthRequest, sess *store.Session) (string, error) {
+// createCode stores a new code for req. A stored request is deleted in
+// the same write (one store operation instead of two), so it yields one
+// code at most: if it is already gone, the error wraps store.ErrNotFound
+// and no code is stored.
+func (p *Provider) createCode(ctx context.Context, c *store.Client, req *store.AuthRequest, sess *store.Session, stored bool) (string, error) {
 	code, err := p.randomToken(32)
 	if err != nil {
 		return "", err
@@ -480,13 +486,18 @@ func (p *Provider) createCode(ctx context.Context, c *store.Client, req *store.A
 		return "", err
 	}
 	now := p.Now()
-	err = p.AuthCodes.CreateAuthCode(ctx, &store.AuthCode{
+	ac := &store.AuthCode{
 		Hash: hash(code), GrantID: grantID, ClientID: c.ID, RedirectURI: req.RedirectURI,
 		Scope: req.Scope, Nonce: req.Nonce,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
 		SessionID: sess.ID, PersonID: sess.PersonID, Provider: sess.Provider, Level: sess.Level,
 		AMR: sess.AMR, AuthTime: sess.AuthTime, CreatedAt: now, ExpiresAt: now.Add(p.CodeLifetime),
-	})
+	}
+	if stored {
+		err = p.AuthCodes.CreateAuthCodeForRequest(ctx, ac, req.ID)
+	} else {
+		err = p.AuthCodes.CreateAuthCode(ctx, ac)
+	}
 	if err != nil {
 		return "", fmt.Errorf("store code: %w", err)
 	}

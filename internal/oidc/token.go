@@ -151,17 +151,15 @@ func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, 
 		ID: ac.GrantID, ClientID: c.ID, PersonID: ac.PersonID, SessionID: ac.SessionID, Scope: ac.Scope,
 		Provider: ac.Provider, Level: ac.Level, AMR: ac.AMR, AuthTime: ac.AuthTime, CreatedAt: now,
 	}
-	switch err := p.Grants.CreateGrant(ctx, g); {
-	case errors.Is(err, store.ErrConflict):
-		// A concurrent replay of this code got there first and left the
-		// grant revoked (revokeCodeGrant).
-		return nil, failure(oauth2.InvalidGrant("code was already used"), "code_replay", ac.GrantID, ac.PersonID)
-	case err != nil:
-		return nil, fmt.Errorf("create grant: %w", err)
-	}
 	// Refresh tokens live RefreshTokenLifetime from the code exchange;
-	// rotation does not extend it.
-	resp, err := p.issueTokens(ctx, c, g, g.Scope, ac.Nonce, now.Add(p.RefreshTokenLifetime))
+	// rotation does not extend it. The grant is stored together with its
+	// tokens, in one write (issueTokens).
+	resp, err := p.issueTokens(ctx, c, g, true, g.Scope, ac.Nonce, now.Add(p.RefreshTokenLifetime))
+	if errors.Is(err, store.ErrConflict) {
+		// A concurrent replay of this code got there first and left the
+		// grant revoked (revokeCodeGrant); no token was stored.
+		return nil, failure(oauth2.InvalidGrant("code was already used"), "code_replay", ac.GrantID, ac.PersonID)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +227,7 @@ func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form 
 		return nil, fmt.Errorf("use token: %w", err)
 	}
 	// OIDC Core §12.2: a refreshed ID token keeps auth_time and has no nonce.
-	resp, err := p.issueTokens(ctx, c, g, scope, "", tok.ExpiresAt)
+	resp, err := p.issueTokens(ctx, c, g, false, scope, "", tok.ExpiresAt)
 	if err != nil {
 		return nil, err
 	}
@@ -262,12 +260,13 @@ func (p *Provider) revoke(ctx context.Context, grantID string) {
 	}
 }
 
-// issueTokens issues an access token, a refresh token and an ID token
-// for grant g. Tokens are opaque random values stored by SHA-256.
 // issueTokens issues an access token for scope (the grant's, or a
 // narrower one on refresh), a refresh token for the grant's scope and an
-// ID token.
-func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Grant, scope []string, nonce string, refreshExpires time.Time) (*tokenResponse, error) {
+// ID token. Tokens are opaque random values stored by SHA-256. With
+// newGrant, g is stored too, in the same atomic write as the tokens; an
+// error wrapping store.ErrConflict then means g's ID was taken and
+// nothing was stored.
+func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Grant, newGrant bool, scope []string, nonce string, refreshExpires time.Time) (*tokenResponse, error) {
 	person, err := p.Persons.GetPerson(ctx, g.PersonID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, oauth2.InvalidGrant("the person no longer exists")
@@ -276,13 +275,24 @@ func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Gr
 		return nil, fmt.Errorf("get person: %w", err)
 	}
 	now := p.Now()
-	access, err := p.newToken(ctx, store.TokenAccess, g, scope, now, now.Add(p.AccessTokenLifetime))
+	access, at, err := p.newToken(store.TokenAccess, g, scope, now, now.Add(p.AccessTokenLifetime))
 	if err != nil {
 		return nil, err
 	}
-	refresh, err := p.newToken(ctx, store.TokenRefresh, g, g.Scope, now, refreshExpires)
+	refresh, rt, err := p.newToken(store.TokenRefresh, g, g.Scope, now, refreshExpires)
 	if err != nil {
 		return nil, err
+	}
+	if newGrant {
+		if err := p.Grants.CreateGrantTokens(ctx, g, at, rt); err != nil {
+			return nil, fmt.Errorf("store grant and tokens: %w", err)
+		}
+	} else {
+		for _, t := range []*store.Token{at, rt} {
+			if err := p.Tokens.CreateToken(ctx, t); err != nil {
+				return nil, fmt.Errorf("store %s token: %w", t.Kind, err)
+			}
+		}
 	}
 	idt, err := p.idToken(c, g, person, nonce, now)
 	if err != nil {
@@ -294,19 +304,16 @@ func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Gr
 	}, nil
 }
 
-func (p *Provider) newToken(ctx context.Context, kind string, g *store.Grant, scope []string, now, expires time.Time) (string, error) {
+// newToken makes a token value and the record to store for it.
+func (p *Provider) newToken(kind string, g *store.Grant, scope []string, now, expires time.Time) (string, *store.Token, error) {
 	v, err := p.randomToken(32)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	err = p.Tokens.CreateToken(ctx, &store.Token{
+	return v, &store.Token{
 		Hash: hash(v), Kind: kind, GrantID: g.ID, ClientID: g.ClientID, Scope: scope,
 		CreatedAt: now, ExpiresAt: expires,
-	})
-	if err != nil {
-		return "", fmt.Errorf("store %s token: %w", kind, err)
-	}
-	return v, nil
+	}, nil
 }
 
 // idToken builds and signs an ID token (OIDC Core §2, §3.1.3.6).

@@ -153,6 +153,12 @@ type Sessions interface {
 // AuthCodes holds authorization codes by the SHA-256 of the code.
 type AuthCodes interface {
 	CreateAuthCode(ctx context.Context, c *AuthCode) error
+	// CreateAuthCodeForRequest stores c and deletes the authorization
+	// request requestID in one atomic write, so a stored request yields
+	// at most one code: ErrNotFound, and c not stored, if the request is
+	// gone (already used, or swept); ErrConflict, and the request kept,
+	// if c's hash is taken.
+	CreateAuthCodeForRequest(ctx context.Context, c *AuthCode, requestID string) error
 	// RedeemAuthCode marks the code used and returns it. If the code was
 	// already used it returns the code with ErrConflict, so the caller can
 	// revoke what the first redemption issued; ErrNotFound if unknown.
@@ -165,6 +171,11 @@ type AuthCodes interface {
 // code shares one grant, and revoking the grant revokes all of it.
 type Grants interface {
 	CreateGrant(ctx context.Context, g *Grant) error
+	// CreateGrantTokens stores g and the tokens issued under it in one
+	// atomic write (one commit instead of one per record): ErrConflict if
+	// g's ID or any token's hash is taken, and then none of them is
+	// stored.
+	CreateGrantTokens(ctx context.Context, g *Grant, tokens ...*Token) error
 	GetGrant(ctx context.Context, id string) (*Grant, error)
 	// RevokeGrant sets RevokedAt (idempotent); ErrNotFound if unknown.
 	RevokeGrant(ctx context.Context, id string, now time.Time) error

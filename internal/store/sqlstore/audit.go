@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -34,27 +35,54 @@ func scanAudit(s scanner) (*store.AuditEvent, error) {
 // inserting the next event happen in one write transaction, and the
 // write lock is taken at BEGIN, so appends from any connection or
 // process serialise.
+//
+// The writer goroutine is this process's only writer, so it keeps the
+// head it last wrote (writer.head) and appends after it without reading
+// it back. The head is forgotten whenever a transaction or savepoint is
+// rolled back, and read again. Should another process have appended
+// meanwhile, the insert clashes with that event's seq (the primary key):
+// the head is then read and the append tried once more, so the chain
+// never forks.
 func (db *DB) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
-	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var (
-			last int64
-			prev []byte
-		)
-		err := tx.StmtContext(ctx, db.st.lastAudit).QueryRowContext(ctx).Scan(&last, &prev)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		e.Seq = last + 1
-		e.Seal(prev)
-		_, err = tx.StmtContext(ctx, db.st.insertAudit).ExecContext(ctx, e.Seq, micros(e.Time), e.Type,
-			e.PersonID, e.ClientID, e.Provider, e.Level, e.Result, e.Reason, jsonText(e.Details),
-			e.PrevHash, e.Hash)
-		return db.d.classify(err)
-	})
-	if err != nil {
+	if err := db.single(ctx, db.appendAudit(e)); err != nil {
 		return fmt.Errorf("append audit %s event: %w", e.Type, err)
 	}
 	return nil
+}
+
+// appendAudit is the op that appends e after the writer's audit head.
+func (db *DB) appendAudit(e *store.AuditEvent) op {
+	w := db.wr
+	return func(ctx context.Context, tx *sql.Tx) error {
+		for attempt := 0; ; attempt++ {
+			if !w.txHead.known {
+				var (
+					last int64
+					prev []byte
+				)
+				err := tx.StmtContext(ctx, db.st.lastAudit).QueryRowContext(ctx).Scan(&last, &prev)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return err
+				}
+				w.txHead = auditHead{known: true, seq: last, hash: prev}
+			}
+			e.Seq = w.txHead.seq + 1
+			e.Seal(w.txHead.hash)
+			_, err := tx.StmtContext(ctx, db.st.insertAudit).ExecContext(ctx, e.Seq, micros(e.Time), e.Type,
+				e.PersonID, e.ClientID, e.Provider, e.Level, e.Result, e.Reason, jsonText(e.Details),
+				e.PrevHash, e.Hash)
+			err = db.d.classify(err)
+			if errors.Is(err, store.ErrConflict) && attempt == 0 {
+				w.txHead = auditHead{} // someone else appended: read the head
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			w.txHead = auditHead{known: true, seq: e.Seq, hash: bytes.Clone(e.Hash)}
+			return nil
+		}
+	}
 }
 
 // ListAudit implements store.AuditLog. A limit below 1 returns no events.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -44,6 +45,12 @@ type DB struct {
 	wr *writer
 	// ckpt checkpoints the WAL in the background; nil if not running.
 	ckpt *checkpointer
+	// authReqs and sessions hold the auth requests and sessions this
+	// process wrote, as committed (cache.go).
+	authReqs *recent[store.AuthRequest]
+	sessions *recent[store.Session]
+	// people caches persons as read (cache.go).
+	people *persons
 
 	closeOnce sync.Once
 	closeErr  error
@@ -55,7 +62,14 @@ func (db *DB) start(ctx context.Context) error {
 	if err := db.prepare(ctx); err != nil {
 		return err
 	}
-	db.wr = newWriter(db.w, db.d, &db.st)
+	db.authReqs = newRecent(func(r *store.AuthRequest) time.Time { return r.ExpiresAt }, cloneAuthRequest)
+	db.sessions = newRecent(func(s *store.Session) time.Time { return s.ExpiresAt }, cloneSession)
+	db.people = newPersons()
+	db.wr = newWriter(db.w, db.d, &db.st, func() {
+		db.authReqs.clear()
+		db.sessions.clear()
+		db.people.clear()
+	})
 	return nil
 }
 
@@ -119,6 +133,21 @@ func (db *DB) execN(ctx context.Context, st *sql.Stmt, args ...any) (int64, erro
 		n, err = res.RowsAffected()
 		return err
 	})
+	return n, err
+}
+
+// execThen is execN that runs onCommit on the writer goroutine after the
+// statement succeeded and committed (see writer.doThen).
+func (db *DB) execThen(ctx context.Context, onCommit func(n int64), st *sql.Stmt, args ...any) (int64, error) {
+	var n int64
+	err := db.wr.doThen(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		if err != nil {
+			return db.d.classify(err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	}, func() { onCommit(n) })
 	return n, err
 }
 

@@ -37,6 +37,28 @@
 // WAL into the database file, keeping checkpoints and their fsyncs off
 // the write path.
 //
+// What the writer and the node keep in memory, because this process is
+// the only one writing its SQLite file (ADR 5): the writer goroutine
+// keeps the audit chain's head (seq and hash) as of its last commit, so
+// an append does not read it back; a rollback makes it read it again,
+// and an append that clashes with another process's event (same seq)
+// reads it and tries once more. The auth requests and sessions this DB
+// wrote are kept as committed, updated by the writer after each commit
+// in commit order (cache.go), so reading back the request or session a
+// login wrote moments before costs a map lookup instead of a query on a
+// connection whose page cache the last commit emptied. Persons are kept
+// as read (a login reads its person twice); a read is kept only if no
+// write of persons committed while it ran, and the writer drops a person
+// after each commit that changed it. If another process commits (PRAGMA
+// data_version, checked at every write transaction and every second when
+// idle), the writer drops all of these copies and the audit head.
+//
+// Two operations exist to save a commit each on the login path, and are
+// atomic (a savepoint): CreateGrantTokens stores a grant with its tokens,
+// and CreateAuthCodeForRequest deletes an authorization request and
+// stores its code, only if the delete found the request, so a request
+// yields one code at most.
+//
 // Most operations are one statement: RedeemAuthCode, UseToken,
 // UseRecoveryCode and TakeChallenge are a conditional UPDATE or DELETE
 // with RETURNING, so two concurrent callers cannot both win. Operations

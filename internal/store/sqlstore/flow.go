@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/varde-eid/varde/internal/store"
@@ -58,7 +59,13 @@ func scanAuthRequest(s scanner) (*store.AuthRequest, error) {
 // CreateAuthRequest implements store.AuthRequests; ErrConflict if the ID
 // is taken.
 func (db *DB) CreateAuthRequest(ctx context.Context, r *store.AuthRequest) error {
-	if err := db.exec(ctx, db.st.insertAuthRequest, authRequestArgs(r, false)...); err != nil {
+	stored := storedAuthRequest(r)
+	_, err := db.execThen(ctx, func(int64) {
+		if stored != nil {
+			db.authReqs.put(stored.ID, stored)
+		}
+	}, db.st.insertAuthRequest, authRequestArgs(r, false)...)
+	if err != nil {
 		return fmt.Errorf("create auth request: %w", err)
 	}
 	return nil
@@ -66,6 +73,12 @@ func (db *DB) CreateAuthRequest(ctx context.Context, r *store.AuthRequest) error
 
 // GetAuthRequest implements store.AuthRequests.
 func (db *DB) GetAuthRequest(ctx context.Context, id string, now time.Time) (*store.AuthRequest, error) {
+	if r, found := db.authReqs.get(id, now); found {
+		if r == nil {
+			return nil, fmt.Errorf("get auth request: expired: %w", store.ErrNotFound)
+		}
+		return r, nil
+	}
 	r, err := scanAuthRequest(db.st.getAuthRequest.QueryRowContext(ctx, id, micros(now)))
 	if err != nil {
 		return nil, fmt.Errorf("get auth request: %w", notFound(err))
@@ -75,7 +88,20 @@ func (db *DB) GetAuthRequest(ctx context.Context, id string, now time.Time) (*st
 
 // UpdateAuthRequest implements store.AuthRequests.
 func (db *DB) UpdateAuthRequest(ctx context.Context, r *store.AuthRequest) error {
-	if err := db.execOne(ctx, db.st.updateAuthRequest, authRequestArgs(r, true)...); err != nil {
+	stored := storedAuthRequest(r)
+	n, err := db.execThen(ctx, func(n int64) {
+		switch {
+		case n == 0:
+		case stored != nil:
+			db.authReqs.put(stored.ID, stored)
+		default:
+			db.authReqs.drop(r.ID)
+		}
+	}, db.st.updateAuthRequest, authRequestArgs(r, true)...)
+	if err == nil && n == 0 {
+		err = store.ErrNotFound
+	}
+	if err != nil {
 		return fmt.Errorf("update auth request: %w", err)
 	}
 	return nil
@@ -84,7 +110,8 @@ func (db *DB) UpdateAuthRequest(ctx context.Context, r *store.AuthRequest) error
 // DeleteAuthRequest implements store.AuthRequests; deleting an unknown
 // request is not an error.
 func (db *DB) DeleteAuthRequest(ctx context.Context, id string) error {
-	if err := db.exec(ctx, db.st.deleteAuthRequest, id); err != nil {
+	_, err := db.execThen(ctx, func(int64) { db.authReqs.drop(id) }, db.st.deleteAuthRequest, id)
+	if err != nil {
 		return fmt.Errorf("delete auth request: %w", err)
 	}
 	return nil
@@ -144,7 +171,12 @@ func scanSession(s scanner) (*store.Session, error) {
 
 // CreateSession implements store.Sessions; ErrConflict if the ID is taken.
 func (db *DB) CreateSession(ctx context.Context, s *store.Session) error {
-	err := db.exec(ctx, db.st.insertSession, s.ID, s.PersonID, s.Provider, s.Level, encodeStrings(s.AMR),
+	stored := storedSession(s)
+	_, err := db.execThen(ctx, func(int64) {
+		if stored != nil {
+			db.sessions.put(stored.ID, stored)
+		}
+	}, db.st.insertSession, s.ID, s.PersonID, s.Provider, s.Level, encodeStrings(s.AMR),
 		micros(s.AuthTime), encodeStrings(s.Clients), micros(s.CreatedAt), micros(s.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
@@ -154,6 +186,12 @@ func (db *DB) CreateSession(ctx context.Context, s *store.Session) error {
 
 // GetSession implements store.Sessions.
 func (db *DB) GetSession(ctx context.Context, id string, now time.Time) (*store.Session, error) {
+	if s, found := db.sessions.get(id, now); found {
+		if s == nil {
+			return nil, fmt.Errorf("get session: expired: %w", store.ErrNotFound)
+		}
+		return s, nil
+	}
 	s, err := scanSession(db.st.getSession.QueryRowContext(ctx, id, micros(now)))
 	if err != nil {
 		return nil, fmt.Errorf("get session: %w", notFound(err))
@@ -164,23 +202,34 @@ func (db *DB) GetSession(ctx context.Context, id string, now time.Time) (*store.
 // AddSessionClient implements store.Sessions. A client is listed once,
 // however often it receives tokens; ErrNotFound if the session is gone.
 func (db *DB) AddSessionClient(ctx context.Context, id, clientID string) error {
-	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	var clients []string // the list as stored, if this call changed it
+	err := db.wr.doThen(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
+		clients = nil
 		var text string
 		if err := tx.StmtContext(ctx, db.st.getSessionClients).QueryRowContext(ctx, id).Scan(&text); err != nil {
 			return notFound(err)
 		}
-		var clients []string
-		if err := decodeStringsInto("clients", text, &clients); err != nil {
+		var list []string
+		if err := decodeStringsInto("clients", text, &list); err != nil {
 			return err
 		}
-		for _, c := range clients {
-			if c == clientID {
-				return nil
-			}
+		if slices.Contains(list, clientID) {
+			return nil
 		}
-		clients = append(clients, clientID)
-		_, err := tx.StmtContext(ctx, db.st.setSessionClients).ExecContext(ctx, encodeStrings(clients), id)
-		return err
+		list = append(list, clientID)
+		if _, err := tx.StmtContext(ctx, db.st.setSessionClients).ExecContext(ctx, encodeStrings(list), id); err != nil {
+			return err
+		}
+		clients = list
+		return nil
+	}, func() {
+		switch {
+		case clients == nil:
+		case validStrings(clients):
+			db.sessions.update(id, func(s *store.Session) { s.Clients = clients })
+		default:
+			db.sessions.drop(id)
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("add client %s to session: %w", clientID, err)
@@ -191,7 +240,8 @@ func (db *DB) AddSessionClient(ctx context.Context, id, clientID string) error {
 // DeleteSession implements store.Sessions; deleting an unknown session is
 // not an error.
 func (db *DB) DeleteSession(ctx context.Context, id string) error {
-	if err := db.exec(ctx, db.st.deleteSession, id); err != nil {
+	_, err := db.execThen(ctx, func(int64) { db.sessions.drop(id) }, db.st.deleteSession, id)
+	if err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}
 	return nil

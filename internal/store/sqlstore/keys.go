@@ -58,8 +58,15 @@ func (db *DB) ListPublicKeys(ctx context.Context, now time.Time) ([]*store.Publi
 // transaction holds the write lock for long.
 func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
+	// Dropping from the caches is always safe (a miss reads the
+	// database), so each statement's commit drops every cached record
+	// expired at now.
+	prune := func(int64) {
+		db.authReqs.prune(now)
+		db.sessions.prune(now)
+	}
 	for _, st := range db.st.sweep {
-		n, err := db.execN(ctx, st, micros(now))
+		n, err := db.execThen(ctx, prune, st, micros(now))
 		if err != nil {
 			return total, fmt.Errorf("delete expired: %w", err)
 		}

@@ -34,7 +34,7 @@ func scanPerson(s scanner) (*store.Person, error) {
 // CreatePerson implements store.Persons: the person and every identifier
 // are stored in one transaction.
 func (db *DB) CreatePerson(ctx context.Context, p *store.Person) error {
-	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.StmtContext(ctx, db.st.insertPerson).ExecContext(ctx,
 			p.ID, p.WebAuthnID, p.GivenName, p.FamilyName, p.BirthDate, jsonText(p.Identifiers),
 			p.ProofingLevel, p.ProofingMethod, boolInt(p.Synthetic), micros(p.CreatedAt))
@@ -48,7 +48,7 @@ func (db *DB) CreatePerson(ctx context.Context, p *store.Person) error {
 			}
 		}
 		return nil
-	})
+	}, func() { db.people.drop(p.ID) })
 	if err != nil {
 		return fmt.Errorf("create person %s: %w", p.ID, err)
 	}
@@ -57,10 +57,15 @@ func (db *DB) CreatePerson(ctx context.Context, p *store.Person) error {
 
 // GetPerson implements store.Persons.
 func (db *DB) GetPerson(ctx context.Context, id string) (*store.Person, error) {
+	if p := db.people.get(id); p != nil {
+		return p, nil
+	}
+	gen := db.people.begin()
 	p, err := scanPerson(db.st.getPerson.QueryRowContext(ctx, id))
 	if err != nil {
 		return nil, fmt.Errorf("get person %s: %w", id, notFound(err))
 	}
+	db.people.add(gen, clonePerson(p))
 	return p, nil
 }
 
@@ -69,10 +74,15 @@ func (db *DB) GetPersonByWebAuthnID(ctx context.Context, webauthnID []byte) (*st
 	if len(webauthnID) == 0 {
 		return nil, fmt.Errorf("get person by webauthn id: %w", store.ErrNotFound)
 	}
+	if p := db.people.getByHandle(webauthnID); p != nil {
+		return p, nil
+	}
+	gen := db.people.begin()
 	p, err := scanPerson(db.st.getPersonByWebAuthnID.QueryRowContext(ctx, webauthnID))
 	if err != nil {
 		return nil, fmt.Errorf("get person by webauthn id: %w", notFound(err))
 	}
+	db.people.add(gen, clonePerson(p))
 	return p, nil
 }
 
@@ -89,7 +99,7 @@ func (db *DB) GetPersonByIdentifier(ctx context.Context, scheme, value string) (
 // AddIdentifier implements store.Persons; ErrNotFound if the person does
 // not exist.
 func (db *DB) AddIdentifier(ctx context.Context, personID string, id store.Identifier) error {
-	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
 		var text string
 		if err := tx.StmtContext(ctx, db.st.getPersonIdentifiers).QueryRowContext(ctx, personID).Scan(&text); err != nil {
 			return notFound(err)
@@ -104,7 +114,7 @@ func (db *DB) AddIdentifier(ctx context.Context, personID string, id store.Ident
 		ids = append(ids, id)
 		_, err := tx.StmtContext(ctx, db.st.setPersonIdentifiers).ExecContext(ctx, jsonText(ids), personID)
 		return err
-	})
+	}, func() { db.people.drop(personID) })
 	if err != nil {
 		return fmt.Errorf("add %s identifier to person %s: %w", id.Scheme, personID, err)
 	}

@@ -40,6 +40,10 @@ type statements struct {
 	// statements inside a shared transaction.
 	savepoint, rollbackTo, release *sql.Stmt
 
+	// dataVersion tells the writer whether another connection (another
+	// process) committed since it last asked.
+	dataVersion *sql.Stmt
+
 	// sweep deletes one table's expired rows each, given now.
 	sweep []*sql.Stmt
 
@@ -125,6 +129,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.savepoint, w, "SAVEPOINT op"},
 		{&db.st.rollbackTo, w, "ROLLBACK TO SAVEPOINT op"},
 		{&db.st.release, w, "RELEASE SAVEPOINT op"},
+		{&db.st.dataVersion, w, "PRAGMA data_version"},
 	}
 	for _, d := range defs {
 		st, err := d.pool.PrepareContext(ctx, db.d.rebind(d.q))

@@ -42,12 +42,36 @@ func scanAuthCode(s scanner) (*store.AuthCode, error) {
 // CreateAuthCode implements store.AuthCodes; ErrConflict if the hash is
 // taken.
 func (db *DB) CreateAuthCode(ctx context.Context, c *store.AuthCode) error {
-	err := db.exec(ctx, db.st.insertAuthCode, c.Hash, c.GrantID, c.ClientID, c.RedirectURI,
-		encodeStrings(c.Scope), c.Nonce, c.CodeChallenge, c.CodeChallengeMethod, c.SessionID, c.PersonID,
-		c.Provider, c.Level, encodeStrings(c.AMR), micros(c.AuthTime), micros(c.CreatedAt),
-		micros(c.ExpiresAt), micros(c.UsedAt))
-	if err != nil {
+	if err := db.exec(ctx, db.st.insertAuthCode, authCodeArgs(c)...); err != nil {
 		return fmt.Errorf("create auth code: %w", err)
+	}
+	return nil
+}
+
+func authCodeArgs(c *store.AuthCode) []any {
+	return []any{c.Hash, c.GrantID, c.ClientID, c.RedirectURI, encodeStrings(c.Scope), c.Nonce,
+		c.CodeChallenge, c.CodeChallengeMethod, c.SessionID, c.PersonID, c.Provider, c.Level,
+		encodeStrings(c.AMR), micros(c.AuthTime), micros(c.CreatedAt), micros(c.ExpiresAt), micros(c.UsedAt)}
+}
+
+// CreateAuthCodeForRequest implements store.AuthCodes: the request is
+// deleted first, and only if that deleted a row is the code inserted;
+// both run in one savepoint, so of two concurrent calls for one request
+// exactly one stores its code.
+func (db *DB) CreateAuthCodeForRequest(ctx context.Context, c *store.AuthCode, requestID string) error {
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, db.st.deleteAuthRequest).ExecContext(ctx, requestID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(fmt.Errorf("request %s: %w", requestID, store.ErrNotFound), err)
+		}
+		_, err = tx.StmtContext(ctx, db.st.insertAuthCode).ExecContext(ctx, authCodeArgs(c)...)
+		return db.d.classify(err)
+	}, func() { db.authReqs.drop(requestID) })
+	if err != nil {
+		return fmt.Errorf("create auth code for request: %w", err)
 	}
 	return nil
 }
@@ -104,13 +128,40 @@ func scanGrant(s scanner) (*store.Grant, error) {
 	return &g, nil
 }
 
+func grantArgs(g *store.Grant) []any {
+	return []any{g.ID, g.ClientID, g.PersonID, g.SessionID, encodeStrings(g.Scope), g.Provider, g.Level,
+		encodeStrings(g.AMR), micros(g.AuthTime), micros(g.CreatedAt), micros(g.RevokedAt)}
+}
+
 // CreateGrant implements store.Grants; ErrConflict if the ID is taken.
 func (db *DB) CreateGrant(ctx context.Context, g *store.Grant) error {
-	err := db.exec(ctx, db.st.insertGrant, g.ID, g.ClientID, g.PersonID, g.SessionID,
-		encodeStrings(g.Scope), g.Provider, g.Level, encodeStrings(g.AMR), micros(g.AuthTime),
-		micros(g.CreatedAt), micros(g.RevokedAt))
-	if err != nil {
+	if err := db.exec(ctx, db.st.insertGrant, grantArgs(g)...); err != nil {
 		return fmt.Errorf("create grant %s: %w", g.ID, err)
+	}
+	return nil
+}
+
+// CreateGrantTokens implements store.Grants: one operation of several
+// statements, so it runs in a savepoint and a conflict undoes all of it.
+func (db *DB) CreateGrantTokens(ctx context.Context, g *store.Grant, tokens ...*store.Token) error {
+	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.StmtContext(ctx, db.st.insertGrant).ExecContext(ctx, grantArgs(g)...)
+		if err != nil {
+			return fmt.Errorf("grant %s: %w", g.ID, db.d.classify(err))
+		}
+		if len(tokens) == 0 {
+			return nil
+		}
+		ins := tx.StmtContext(ctx, db.st.insertToken)
+		for _, t := range tokens {
+			if _, err := ins.ExecContext(ctx, tokenArgs(t)...); err != nil {
+				return fmt.Errorf("%s token: %w", t.Kind, db.d.classify(err))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create grant with tokens: %w", err)
 	}
 	return nil
 }
@@ -157,11 +208,14 @@ func scanToken(s scanner) (*store.Token, error) {
 	return &t, nil
 }
 
+func tokenArgs(t *store.Token) []any {
+	return []any{t.Hash, t.Kind, t.GrantID, t.ClientID, encodeStrings(t.Scope), micros(t.CreatedAt),
+		micros(t.ExpiresAt), micros(t.UsedAt)}
+}
+
 // CreateToken implements store.Tokens; ErrConflict if the hash is taken.
 func (db *DB) CreateToken(ctx context.Context, t *store.Token) error {
-	err := db.exec(ctx, db.st.insertToken, t.Hash, t.Kind, t.GrantID, t.ClientID, encodeStrings(t.Scope),
-		micros(t.CreatedAt), micros(t.ExpiresAt), micros(t.UsedAt))
-	if err != nil {
+	if err := db.exec(ctx, db.st.insertToken, tokenArgs(t)...); err != nil {
 		return fmt.Errorf("create %s token: %w", t.Kind, err)
 	}
 	return nil

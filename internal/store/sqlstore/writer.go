@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"time"
 )
 
 // errClosed is returned by writes attempted after Close.
@@ -30,7 +31,11 @@ type writeReq struct {
 	// so that a failure undoes its earlier statements and nothing else. A
 	// single statement is atomic on its own.
 	multi bool
-	err   error
+	// onCommit, if set, runs on the writer goroutine after the
+	// transaction holding a successful fn committed, in commit order; it
+	// keeps in-memory copies of committed state (see cache.go) exact.
+	onCommit func()
+	err      error
 	// done is closed once err is final; only run touches delivered.
 	done      chan struct{}
 	delivered bool
@@ -52,11 +57,33 @@ type writer struct {
 
 	// ops and batches count what the loop ran, for benchmarks.
 	ops, batches atomic.Int64
+
+	// head is the audit chain's last event as of the last commit, and
+	// txHead the same within the transaction in progress. Only the loop
+	// goroutine (and the ops it runs) touches them. A zero value means
+	// unknown: the next append reads the head from the database.
+	head, txHead auditHead
+
+	// dataVersion is PRAGMA data_version as last read on the write
+	// connection (0: not yet). It changes only when another connection,
+	// which can only be another process, commits; then forget, set by
+	// the DB, drops every in-memory copy of committed state.
+	dataVersion int64
+	forget      func()
 }
 
-func newWriter(db *sql.DB, d dialect, st *statements) *writer {
+// auditHead is the last event of the audit hash chain.
+type auditHead struct {
+	known bool
+	seq   int64
+	hash  []byte
+}
+
+// newWriter starts the writer; forget drops the in-memory copies of
+// committed state kept outside it (see checkForeign).
+func newWriter(db *sql.DB, d dialect, st *statements, forget func()) *writer {
 	w := &writer{
-		db: db, d: d, st: st,
+		db: db, d: d, st: st, forget: forget,
 		reqs:     make(chan *writeReq),
 		quit:     make(chan struct{}),
 		finished: make(chan struct{}),
@@ -70,8 +97,15 @@ func newWriter(db *sql.DB, d dialect, st *statements) *writer {
 // once running it is not interrupted, since that would roll back the
 // operations sharing its transaction.
 func (w *writer) do(ctx context.Context, multi bool, fn op) error {
+	return w.doThen(ctx, multi, fn, nil)
+}
+
+// doThen is do that also runs onCommit (if not nil) on the writer
+// goroutine once fn succeeded and its transaction committed, before do
+// returns.
+func (w *writer) doThen(ctx context.Context, multi bool, fn op, onCommit func()) error {
 	done := make(chan struct{})
-	r := &writeReq{ctx: ctx, fn: fn, multi: multi, done: done}
+	r := &writeReq{ctx: ctx, fn: fn, multi: multi, onCommit: onCommit, done: done}
 	select {
 	case w.reqs <- r:
 	case <-w.quit:
@@ -89,13 +123,22 @@ func (w *writer) close() {
 	<-w.finished
 }
 
+// foreignCheckEvery is how often an idle writer looks for commits by
+// another process, which must not be hidden by the in-memory copies.
+const foreignCheckEvery = time.Second
+
 func (w *writer) loop() {
 	defer close(w.finished)
 	batch := make([]*writeReq, 0, maxBatch)
+	tick := time.NewTicker(foreignCheckEvery)
+	defer tick.Stop()
 	for {
 		select {
 		case r := <-w.reqs:
 			batch = append(batch[:0], r)
+		case <-tick.C:
+			w.checkForeign(nil)
+			continue
 		case <-w.quit:
 			return
 		}
@@ -156,6 +199,8 @@ func (w *writer) run(batch []*writeReq) {
 		}
 		return
 	}
+	w.checkForeign(tx)
+	w.txHead = w.head
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.err = err
@@ -164,6 +209,7 @@ func (w *writer) run(batch []*writeReq) {
 		r.err = w.exec(tx, r)
 		if r.err != nil && w.d.fatal(r.err) {
 			_ = tx.Rollback()
+			w.head, w.txHead = auditHead{}, auditHead{}
 			if len(batch) > 1 {
 				for j, other := range batch {
 					if j != i {
@@ -175,12 +221,44 @@ func (w *writer) run(batch []*writeReq) {
 		}
 	}
 	if err := tx.Commit(); err != nil {
+		w.head, w.txHead = auditHead{}, auditHead{}
 		for _, r := range batch {
 			if r.err == nil {
 				r.err = fmt.Errorf("commit: %w", err)
 			}
 		}
+		return
 	}
+	w.head = w.txHead
+	for _, r := range batch {
+		if r.err == nil && r.onCommit != nil {
+			r.onCommit()
+		}
+	}
+}
+
+// checkForeign drops the in-memory copies of committed state if another
+// process committed since the last check. Inside a write transaction
+// (tx not nil) the check sees every commit before the write lock was
+// taken, and no other can follow until this one commits. If the version
+// cannot be read, the copies are dropped too.
+func (w *writer) checkForeign(tx *sql.Tx) {
+	ctx := context.Background()
+	st := w.st.dataVersion
+	if tx != nil {
+		st = tx.StmtContext(ctx, st)
+	}
+	var v int64
+	err := st.QueryRowContext(ctx).Scan(&v)
+	if err == nil && v == w.dataVersion {
+		return
+	}
+	// The first check (dataVersion 0) runs before anything was cached.
+	if err != nil || w.dataVersion != 0 {
+		w.head = auditHead{}
+		w.forget()
+	}
+	w.dataVersion = v // 0 after an error: the next check forgets again
 }
 
 // exec runs one op, inside a savepoint when it has several statements.
@@ -194,6 +272,8 @@ func (w *writer) exec(tx *sql.Tx, r *writeReq) error {
 	}
 	err := r.fn(ctx, tx)
 	if err != nil {
+		// What the op did to the audit head is undone with it.
+		w.txHead = auditHead{}
 		if _, rerr := tx.StmtContext(ctx, w.st.rollbackTo).ExecContext(ctx); rerr != nil {
 			return fmt.Errorf("%w (rollback to savepoint: %w)", err, rerr)
 		}

@@ -140,3 +140,52 @@ func TestWriterCancelledBeforeSend(t *testing.T) {
 		t.Errorf("GetGrant = %v, want ErrNotFound", err)
 	}
 }
+
+// TestAuditHeadAfterRollback checks that the audit head the writer keeps
+// in memory follows rollbacks: an append undone with its transaction or
+// its savepoint must not become the previous hash of the next event.
+func TestAuditHeadAfterRollback(t *testing.T) {
+	ctx := t.Context()
+	db := openTemp(t)
+	fatal := func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO no_such_table VALUES (1)")
+		return err
+	}
+	undone := &store.AuditEvent{Type: "undone"}
+	appendThenFail := func(ctx context.Context, tx *sql.Tx) error {
+		if err := db.appendAudit(undone)(ctx, tx); err != nil {
+			return err
+		}
+		return fmt.Errorf("changed my mind: %w", store.ErrConflict)
+	}
+	batches := [][]*writeReq{
+		// The whole transaction is rolled back; the append runs again alone.
+		{req(ctx, false, db.appendAudit(&store.AuditEvent{Type: "first"})), req(ctx, true, fatal)},
+		// Only the savepoint is rolled back; the appends around it stay.
+		{
+			req(ctx, false, db.appendAudit(&store.AuditEvent{Type: "second"})),
+			req(ctx, true, appendThenFail),
+			req(ctx, false, db.appendAudit(&store.AuditEvent{Type: "third"})),
+		},
+	}
+	for _, b := range batches {
+		db.wr.run(b)
+	}
+	if err := db.AppendAudit(ctx, &store.AuditEvent{Type: "fourth"}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := db.ListAudit(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range all {
+		types = append(types, e.Type)
+	}
+	if fmt.Sprint(types) != "[first second third fourth]" {
+		t.Errorf("log holds %v, want [first second third fourth]", types)
+	}
+	if err := store.VerifyAuditChain(nil, all); err != nil {
+		t.Error(err)
+	}
+}

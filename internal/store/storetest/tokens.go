@@ -110,6 +110,50 @@ func testAuthCodes(t *testing.T, s store.Store) {
 			same(t, "GrantID", c.GrantID, got.GrantID)
 		}
 	})
+
+	t.Run("create for request", func(t *testing.T) {
+		req := &store.AuthRequest{ID: "req-code", ClientID: "bank", ExpiresAt: now.Add(time.Minute)}
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, req), nil)
+		c := fullAuthCode(t, "code-for-req")
+		wantErr(t, "CreateAuthCodeForRequest", s.CreateAuthCodeForRequest(ctx, c, req.ID), nil)
+		_, err := s.GetAuthRequest(ctx, req.ID, now)
+		wantErr(t, "GetAuthRequest after its code", err, store.ErrNotFound)
+		got, err := s.RedeemAuthCode(ctx, c.Hash, now)
+		wantErr(t, "RedeemAuthCode", err, nil)
+		want := *c
+		want.UsedAt = now
+		same(t, "code created for a request", &want, got)
+
+		// The request is used up: a second code is not stored.
+		again := fullAuthCode(t, "code-for-req-2")
+		wantErr(t, "CreateAuthCodeForRequest again", s.CreateAuthCodeForRequest(ctx, again, req.ID), store.ErrNotFound)
+		_, err = s.RedeemAuthCode(ctx, again.Hash, now)
+		wantErr(t, "RedeemAuthCode of the refused code", err, store.ErrNotFound)
+
+		// A taken hash keeps the request.
+		kept := &store.AuthRequest{ID: "req-kept", ClientID: "bank", ExpiresAt: now.Add(time.Minute)}
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, kept), nil)
+		wantErr(t, "CreateAuthCodeForRequest with a taken hash", s.CreateAuthCodeForRequest(ctx, fullAuthCode(t, "code-for-req"), kept.ID), store.ErrConflict)
+		_, err = s.GetAuthRequest(ctx, kept.ID, now)
+		wantErr(t, "GetAuthRequest after a refused code", err, nil)
+	})
+
+	t.Run("concurrent create for request", func(t *testing.T) {
+		req := &store.AuthRequest{ID: "req-race", ClientID: "bank", ExpiresAt: now.Add(time.Minute)}
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, req), nil)
+		errs := race(contenders, func(i int) error {
+			return s.CreateAuthCodeForRequest(ctx, fullAuthCode(t, id("code-race-req", i)), req.ID)
+		})
+		w := oneWinner(t, errs, store.ErrNotFound)
+		for i := range contenders {
+			_, err := s.RedeemAuthCode(ctx, hash(id("code-race-req", i)), now)
+			if i == w {
+				wantErr(t, "RedeemAuthCode of the winner's code", err, nil)
+			} else {
+				wantErr(t, "RedeemAuthCode of a loser's code", err, store.ErrNotFound)
+			}
+		}
+	})
 }
 
 func fullGrant(t *testing.T, id string) *store.Grant {
@@ -168,6 +212,60 @@ func testGrants(t *testing.T, s store.Store) {
 		_, err = s.GetGrant(ctx, "never")
 		wantErr(t, "GetGrant unknown", err, store.ErrNotFound)
 		wantErr(t, "RevokeGrant unknown", s.RevokeGrant(ctx, "never", now), store.ErrNotFound)
+	})
+
+	t.Run("create with tokens", func(t *testing.T) {
+		g := fullGrant(t, "g-tok")
+		at, rt := fullToken(t, "gt-at", store.TokenAccess), fullToken(t, "gt-rt", store.TokenRefresh)
+		at.GrantID, rt.GrantID = g.ID, g.ID
+		wantErr(t, "CreateGrantTokens", s.CreateGrantTokens(ctx, g, at, rt), nil)
+		got, err := s.GetGrant(ctx, g.ID)
+		wantErr(t, "GetGrant", err, nil)
+		same(t, "grant created with tokens", g, got)
+		for _, tok := range []*store.Token{at, rt} {
+			got, err := s.GetToken(ctx, tok.Hash)
+			wantErr(t, "GetToken", err, nil)
+			same(t, "token created with its grant", tok, got)
+		}
+		alone := fullGrant(t, "g-tok-alone")
+		wantErr(t, "CreateGrantTokens without tokens", s.CreateGrantTokens(ctx, alone), nil)
+		got, err = s.GetGrant(ctx, alone.ID)
+		wantErr(t, "GetGrant", err, nil)
+		same(t, "grant created without tokens", alone, got)
+	})
+
+	t.Run("create with tokens is atomic", func(t *testing.T) {
+		taken := fullGrant(t, "g-taken")
+		wantErr(t, "CreateGrant", s.CreateGrant(ctx, taken), nil)
+		wantErr(t, "CreateToken", s.CreateToken(ctx, fullToken(t, "tok-taken", store.TokenAccess)), nil)
+		tests := []struct {
+			name   string
+			g      *store.Grant
+			tokens []*store.Token
+		}{
+			// A concurrent replay of the code created the grant (revoked)
+			// first: no token may be stored.
+			{"grant ID taken", &store.Grant{ID: taken.ID}, []*store.Token{
+				fullToken(t, "tok-a1", store.TokenAccess), fullToken(t, "tok-a2", store.TokenRefresh)}},
+			{"token hash taken", &store.Grant{ID: "g-new-1"}, []*store.Token{
+				fullToken(t, "tok-b1", store.TokenAccess), fullToken(t, "tok-taken", store.TokenRefresh)}},
+			{"two tokens with one hash", &store.Grant{ID: "g-new-2"}, []*store.Token{
+				fullToken(t, "tok-c1", store.TokenAccess), fullToken(t, "tok-c1", store.TokenRefresh)}},
+		}
+		for _, tt := range tests {
+			wantErr(t, "CreateGrantTokens "+tt.name, s.CreateGrantTokens(ctx, tt.g, tt.tokens...), store.ErrConflict)
+			if tt.g.ID != taken.ID {
+				_, err := s.GetGrant(ctx, tt.g.ID)
+				wantErr(t, "GetGrant after "+tt.name, err, store.ErrNotFound)
+			}
+			for _, tok := range tt.tokens[:1] {
+				_, err := s.GetToken(ctx, tok.Hash)
+				wantErr(t, "GetToken after "+tt.name, err, store.ErrNotFound)
+			}
+		}
+		got, err := s.GetGrant(ctx, taken.ID)
+		wantErr(t, "GetGrant", err, nil)
+		same(t, "grant after a failed create with tokens", taken, got)
 	})
 }
 
