@@ -286,20 +286,25 @@ func (p *Provider) authorizePushed(w http.ResponseWriter, r *http.Request, c *st
 		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequestURI("request_uri belongs to another client"))
 		return
 	}
-	// RFC 9126 §4: request_uri is one-time use.
-	if req.Used {
-		p.errorPage(w, r, ep, pageExpired, http.StatusBadRequest, oauth2.InvalidRequestURI("request_uri was already used"))
-		return
-	}
 	target, ok := redirectFor(c, req.RedirectURI)
 	if !ok {
 		p.errorPage(w, r, ep, pageRedirect, http.StatusBadRequest, oauth2.InvalidRequest("redirect_uri is no longer registered"))
 		return
 	}
-	// The person now has the full login time, not the PAR lifetime.
+	// RFC 9126 §4: request_uri is one-time use. Marking it used is one
+	// atomic step, so two concurrent uses cannot both start a login. The
+	// person now has the full login time, not the PAR lifetime.
 	req.Used = true
 	req.ExpiresAt = now.Add(p.AuthRequestLifetime)
-	if err := p.AuthRequests.UpdateAuthRequest(ctx, req); err != nil {
+	err = p.AuthRequests.UseAuthRequest(ctx, req.ID, req.ExpiresAt, now)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		p.errorPage(w, r, ep, pageExpired, http.StatusBadRequest, oauth2.InvalidRequestURI("request_uri was already used"))
+		return
+	case errors.Is(err, store.ErrNotFound):
+		p.errorPage(w, r, ep, pageExpired, http.StatusBadRequest, oauth2.InvalidRequestURI("request_uri is unknown or expired"))
+		return
+	case err != nil:
 		p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
 		return
 	}

@@ -107,6 +107,26 @@ func (db *DB) UpdateAuthRequest(ctx context.Context, r *store.AuthRequest) error
 	return nil
 }
 
+// UseAuthRequest implements store.AuthRequests: one conditional UPDATE,
+// so of two concurrent uses exactly one succeeds.
+func (db *DB) UseAuthRequest(ctx context.Context, id string, expiresAt, now time.Time) error {
+	n, err := db.execThen(ctx, func(int64) { db.authReqs.drop(id) }, db.st.useAuthRequest, micros(expiresAt), id, micros(now))
+	if err != nil {
+		return fmt.Errorf("use auth request: %w", err)
+	}
+	if n == 1 {
+		return nil
+	}
+	r, err := db.GetAuthRequest(ctx, id, now)
+	switch {
+	case err != nil:
+		return fmt.Errorf("use auth request: %w", err)
+	case r.Pushed && r.Used:
+		return fmt.Errorf("use auth request: %w", store.ErrConflict)
+	}
+	return fmt.Errorf("use auth request: not a pushed request: %w", store.ErrNotFound)
+}
+
 // DeleteAuthRequest implements store.AuthRequests; deleting an unknown
 // request is not an error.
 func (db *DB) DeleteAuthRequest(ctx context.Context, id string) error {

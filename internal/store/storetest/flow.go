@@ -132,6 +132,35 @@ func testAuthRequests(t *testing.T, s store.Store) {
 		wantErr(t, "DeleteAuthRequest again", s.DeleteAuthRequest(ctx, r.ID), nil)
 		wantErr(t, "UpdateAuthRequest deleted", s.UpdateAuthRequest(ctx, r), store.ErrNotFound)
 	})
+
+	t.Run("use pushed", func(t *testing.T) {
+		r := fullAuthRequest(t, "ar-use")
+		r.Pushed, r.Used = true, false
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
+		later := r.ExpiresAt.Add(10 * time.Minute)
+		wantErr(t, "UseAuthRequest", s.UseAuthRequest(ctx, r.ID, later, now), nil)
+		got, err := s.GetAuthRequest(ctx, r.ID, now)
+		wantErr(t, "GetAuthRequest", err, nil)
+		r.Used, r.ExpiresAt = true, later
+		same(t, "used auth request", r, got)
+		wantErr(t, "UseAuthRequest again", s.UseAuthRequest(ctx, r.ID, later, now), store.ErrConflict)
+		wantErr(t, "UseAuthRequest unknown", s.UseAuthRequest(ctx, "never", later, now), store.ErrNotFound)
+		wantErr(t, "UseAuthRequest expired", s.UseAuthRequest(ctx, r.ID, later, later), store.ErrNotFound)
+		front := fullAuthRequest(t, "ar-front")
+		front.Pushed, front.Used = false, false
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, front), nil)
+		wantErr(t, "UseAuthRequest not pushed", s.UseAuthRequest(ctx, front.ID, later, now), store.ErrNotFound)
+	})
+
+	t.Run("concurrent use", func(t *testing.T) {
+		r := fullAuthRequest(t, "ar-use-race")
+		r.Pushed, r.Used = true, false
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
+		errs := race(contenders, func(int) error {
+			return s.UseAuthRequest(ctx, r.ID, r.ExpiresAt.Add(time.Minute), now)
+		})
+		oneWinner(t, errs, store.ErrConflict)
+	})
 }
 
 func testChallenges(t *testing.T, s store.Store) {
