@@ -228,4 +228,3 @@ func TestFailoverMidFlow(t *testing.T) {
 		t.Error("the failed attempt through minid is not in the audit log")
 	}
 }
-

@@ -37,7 +37,7 @@ func TestSatisfies(t *testing.T) {
 		{High, []string{ACRSubstantial}, true},
 		{Substantial, []string{ACRHigh}, false},
 		{Substantial, []string{ACRHigh, ACRSubstantial}, true}, // the lowest requested is needed
-		{High, []string{"urn:unknown"}, false},                  // only unknown values: never met
+		{High, []string{"urn:unknown"}, false},                 // only unknown values: never met
 		{Low, []string{"urn:unknown", "low"}, true},
 	}
 	for _, tt := range tests {
