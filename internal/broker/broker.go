@@ -114,13 +114,19 @@ func (b *Broker) load(r *http.Request, id string) (*attempt, error) {
 	return &attempt{req: req, client: c, min: min, locale: b.Pages.Locale(r, req.UILocales)}, nil
 }
 
-// eligible lists the providers that can meet the attempt's level.
+// eligible lists the providers that can meet the attempt's level and that
+// the client accepts (all, unless its registration names some).
 func (b *Broker) eligible(a *attempt) []provider.Provider {
 	var out []provider.Provider
 	for _, p := range b.Providers {
-		if p.Info().MaxLevel >= a.min {
-			out = append(out, p)
+		info := p.Info()
+		if info.MaxLevel < a.min {
+			continue
 		}
+		if a.client != nil && len(a.client.Providers) > 0 && !slices.Contains(a.client.Providers, info.ID) {
+			continue
+		}
+		out = append(out, p)
 	}
 	return out
 }
@@ -193,13 +199,21 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Choices = append(d.Choices, c)
 	}
-	if usable == 0 {
+	switch {
+	case len(d.Choices) == 0:
+		// Nothing this client accepts can reach the level it asks for.
 		b.Pages.Error(w, r, http.StatusServiceUnavailable, a.locale, httpx.ErrorPage{
 			Title: "login.none.title", Message: "login.none.message", Next: "login.none.next", BackURL: d.CancelURL,
 		})
-		return
+	case usable == 0:
+		// Everything it accepts is down: say so, show which, keep the
+		// request, so reloading this page once one is back continues the
+		// same login.
+		d.Error, d.Unavailable = "login.err.allunavailable", false
+		b.Pages.Render(w, r, http.StatusServiceUnavailable, "login", a.locale, d)
+	default:
+		b.Pages.Render(w, r, http.StatusOK, "login", a.locale, d)
 	}
-	b.Pages.Render(w, r, http.StatusOK, "login", a.locale, d)
 }
 
 // cancelURL hands the request back to the OpenID endpoints, which send

@@ -350,3 +350,49 @@ func TestDownProviderIsShownUnavailable(t *testing.T) {
 		t.Errorf("audit = %+v", ev)
 	}
 }
+
+// TestClientAcceptsOnlyItsProviders: a client registered for some
+// providers sees only those; when all of them are down the person gets a
+// plain page saying so, and the request survives for when one is back.
+func TestClientAcceptsOnlyItsProviders(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	must(t, f.st.PutClient(ctx, &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{"https://bank.example/cb"}, Providers: []string{"weak"}}))
+	f.request(t, "r1")
+	body := f.get("/login?req=r1").Body.String()
+	if !strings.Contains(body, "Provider weak") || strings.Contains(body, "Provider strong") {
+		t.Errorf("page offers providers the client does not accept:\n%s", body)
+	}
+	if w := f.get("/login/start?req=r1&provider=strong"); w.Code != http.StatusBadRequest {
+		t.Errorf("starting a provider the client does not accept: %d", w.Code)
+	}
+
+	now := f.now
+	mon, err := health.NewMonitor(health.Options{Now: func() time.Time { return now }})
+	must(t, err)
+	down := true
+	must(t, mon.Add("weak", health.PingProber(func(context.Context) error {
+		if down {
+			return errors.New("connection refused")
+		}
+		return nil
+	})))
+	tick := func() {
+		for i := 0; i < 3; i++ {
+			now = now.Add(5 * time.Second)
+			must(t, mon.Tick(ctx))
+		}
+	}
+	tick()
+	f.b.Health = mon
+	w := f.get("/login?req=r1")
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "Nothing is lost") || !strings.Contains(w.Body.String(), "Not working right now") {
+		t.Fatalf("all accepted providers down: %d\n%s", w.Code, w.Body.String())
+	}
+	down = false
+	tick()
+	if w := f.get("/login?req=r1"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `id="provider-weak" href=`) {
+		t.Errorf("after recovery: %d", w.Code)
+	}
+}

@@ -41,6 +41,9 @@ type Client struct {
 	// Claims are the claims this client may receive beyond sub, e.g.
 	// "name", "birthdate", "national_id".
 	Claims []string
+	// Providers are the IDs of the providers this client accepts logins
+	// from ("passkey", "bankid"); empty means every provider.
+	Providers []string
 	// Source says where the client came from: "config" or "cli".
 	Source    string
 	CreatedAt time.Time

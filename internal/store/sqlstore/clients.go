@@ -11,13 +11,14 @@ import (
 )
 
 const clientCols = "id, name, auth_method, secret_hash, jwks, jwks_uri, redirect_uris, " +
-	"post_logout_redirect_uris, require_par, allowed_levels, sector_id, claims, source, created_at"
+	"post_logout_redirect_uris, require_par, allowed_levels, sector_id, claims, source, created_at, providers"
 
 func clientArgs(c *store.Client) []any {
 	return []any{
 		c.ID, c.Name, c.AuthMethod, c.SecretHash, []byte(c.JWKS), c.JWKSURI,
 		encodeStrings(c.RedirectURIs), encodeStrings(c.PostLogoutRedirectURIs), boolInt(c.RequirePAR),
 		encodeStrings(c.AllowedLevels), c.SectorID, encodeStrings(c.Claims), c.Source, micros(c.CreatedAt),
+		encodeStrings(c.Providers),
 	}
 }
 
@@ -26,11 +27,11 @@ func scanClient(s scanner) (*store.Client, error) {
 		c                             store.Client
 		jwks                          []byte
 		redirects, postLogout, levels string
-		claims                        string
+		claims, providers             string
 		created                       int64
 	)
 	err := s.Scan(&c.ID, &c.Name, &c.AuthMethod, &c.SecretHash, &jwks, &c.JWKSURI,
-		&redirects, &postLogout, &c.RequirePAR, &levels, &c.SectorID, &claims, &c.Source, &created)
+		&redirects, &postLogout, &c.RequirePAR, &levels, &c.SectorID, &claims, &c.Source, &created, &providers)
 	if err != nil {
 		return nil, err
 	}
@@ -43,6 +44,7 @@ func scanClient(s scanner) (*store.Client, error) {
 		decodeStringsInto("post_logout_redirect_uris", postLogout, &c.PostLogoutRedirectURIs),
 		decodeStringsInto("allowed_levels", levels, &c.AllowedLevels),
 		decodeStringsInto("claims", claims, &c.Claims),
+		decodeStringsInto("providers", providers, &c.Providers),
 	); err != nil {
 		return nil, err
 	}

@@ -26,6 +26,7 @@ func fullClient(t *testing.T, id string) *store.Client {
 		AllowedLevels:          []string{"substantial", "high"},
 		SectorID:               "rp.example",
 		Claims:                 []string{"name", "birthdate", "national_id"},
+		Providers:              []string{"passkey", "bankid"},
 		Source:                 "cli",
 		CreatedAt:              time.Date(2025, 12, 31, 23, 59, 58, 999999000, z.la),
 	}
@@ -51,7 +52,7 @@ func testClients(t *testing.T, s store.Store) {
 			{"zero values", &store.Client{ID: "zero"}},
 			{"empty slices", &store.Client{
 				ID: "empty", SecretHash: []byte{}, RedirectURIs: []string{}, PostLogoutRedirectURIs: []string{},
-				AllowedLevels: []string{}, Claims: []string{}, CreatedAt: base(t),
+				AllowedLevels: []string{}, Claims: []string{}, Providers: []string{}, CreatedAt: base(t),
 			}},
 			{"secret only", &store.Client{
 				ID: "basic", AuthMethod: store.AuthClientSecretBasic, SecretHash: []byte{0, 1, 0, 0xff},
