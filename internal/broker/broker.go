@@ -90,8 +90,12 @@ func (b *Broker) Register(mux *http.ServeMux) {
 type attempt struct {
 	req    *store.AuthRequest // nil for an account login
 	client *store.Client
-	min    assurance.Level
-	locale string
+	// wanted is the level the request asks for; min is what the broker
+	// accepts now: wanted, or the client's degraded-mode level when no
+	// provider that can reach wanted is up (degraded is then true).
+	wanted, min assurance.Level
+	degraded    bool
+	locale      string
 }
 
 // load resolves an attempt ID. An empty ID is an account login.
@@ -111,7 +115,26 @@ func (b *Broker) load(r *http.Request, id string) (*attempt, error) {
 	if !ok {
 		min = assurance.Low
 	}
-	return &attempt{req: req, client: c, min: min, locale: b.Pages.Locale(r, req.UILocales)}, nil
+	a := &attempt{req: req, client: c, wanted: min, min: min, locale: b.Pages.Locale(r, req.UILocales)}
+	b.applyDegradedPolicy(a)
+	return a, nil
+}
+
+// applyDegradedPolicy lowers the attempt's level to the client's
+// degraded-mode level when, and only when, the client registered one and
+// no provider it accepts that can reach the requested level is up now.
+// Without such a policy the level is never lowered.
+func (b *Broker) applyDegradedPolicy(a *attempt) {
+	floor, err := assurance.Parse(a.client.DegradedLevel)
+	if err != nil || floor >= a.wanted {
+		return
+	}
+	for _, p := range b.eligible(a) {
+		if b.state(p.Info().ID).Usable() {
+			return
+		}
+	}
+	a.min, a.degraded = floor, true
 }
 
 // eligible lists the providers that can meet the attempt's level and that
@@ -152,6 +175,9 @@ type loginData struct {
 	Choices    []choice
 	// Unavailable is true when at least one choice is down.
 	Unavailable bool
+	// Degraded is true when only a lower level than asked for is on
+	// offer, under the client's degraded-mode policy.
+	Degraded bool
 	Error       string
 	Level       string
 	CancelURL   string
@@ -183,6 +209,7 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 		d.ClientName = a.client.Name
 		d.CancelURL = cancelURL(a.req)
 	}
+	d.Degraded = a.degraded
 	usable := 0
 	for _, p := range b.eligible(a) {
 		info := p.Info()
@@ -300,7 +327,13 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 	if authTime.IsZero() {
 		authTime = b.Now()
 	}
-	s := &store.Session{PersonID: personID, Provider: res.Provider, Level: res.Level.String(), AMR: res.AMR, AuthTime: authTime}
+	// Below what was asked for, and let through only by the client's
+	// degraded-mode policy: say so in the session, and so in the tokens.
+	degraded := res.Level < a.wanted
+	if degraded {
+		ev.Details["degraded"] = "true"
+	}
+	s := &store.Session{PersonID: personID, Provider: res.Provider, Level: res.Level.String(), AMR: res.AMR, AuthTime: authTime, Degraded: degraded}
 	if err := b.Sessions.Start(ctx, w, r, s); err != nil {
 		b.fail(ctx, ev, "session_error")
 		return "", err

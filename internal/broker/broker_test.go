@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -394,5 +395,73 @@ func TestClientAcceptsOnlyItsProviders(t *testing.T) {
 	tick()
 	if w := f.get("/login?req=r1"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `id="provider-weak" href=`) {
 		t.Errorf("after recovery: %d", w.Code)
+	}
+}
+
+// downMonitor returns a health monitor in which the named providers are
+// down and the others up.
+func downMonitor(t *testing.T, f *fixture, down ...string) *health.Monitor {
+	t.Helper()
+	now := f.now
+	mon, err := health.NewMonitor(health.Options{Now: func() time.Time { return now }})
+	must(t, err)
+	for _, id := range []string{"weak", "strong"} {
+		fail := slices.Contains(down, id)
+		must(t, mon.Add(id, health.PingProber(func(context.Context) error {
+			if fail {
+				return errors.New("connection refused")
+			}
+			return nil
+		})))
+	}
+	for i := 0; i < 3; i++ {
+		now = now.Add(5 * time.Second)
+		must(t, mon.Tick(context.Background()))
+	}
+	return mon
+}
+
+// TestDegradedModePolicy: with no provider able to reach the requested
+// level up, a client that registered a degraded-mode level is offered the
+// providers that reach it, and the login is marked degraded; a client
+// without one gets the plain "cannot log in right now" page.
+func TestDegradedModePolicy(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.b.Health = downMonitor(t, f, "strong")
+	f.request(t, "r1", assurance.ACRHigh)
+
+	if w := f.get("/login?req=r1"); w.Code != http.StatusServiceUnavailable || strings.Contains(w.Body.String(), `id="degraded"`) {
+		t.Fatalf("no policy: status %d, want 503 without a lower offer", w.Code)
+	}
+	if _, err, w := finish(f, "r1", provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial}); err != nil || len(w.Result().Cookies()) != 0 {
+		t.Fatalf("no policy: a lower login started a session (%v)", err)
+	}
+
+	must(t, f.st.PutClient(ctx, &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{"https://bank.example/cb"}, DegradedLevel: "substantial"}))
+	body := f.get("/login?req=r1").Body.String()
+	if !strings.Contains(body, `id="degraded"`) || !strings.Contains(body, `id="provider-weak" href=`) {
+		t.Fatalf("policy: page does not offer the lower level:\n%s", body)
+	}
+	_, err, w := finish(f, "r1", provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial})
+	must(t, err)
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	for _, c := range w.Result().Cookies() {
+		r.AddCookie(c)
+	}
+	s, err := f.b.Sessions.Current(r)
+	must(t, err)
+	if !s.Degraded || s.Level != "substantial" {
+		t.Errorf("session = %+v, want degraded at substantial", s)
+	}
+
+	// Once a provider that reaches high is back, the level is not lowered.
+	f.b.Health = downMonitor(t, f)
+	if body := f.get("/login?req=r1").Body.String(); strings.Contains(body, `id="degraded"`) || strings.Contains(body, "Provider weak") {
+		t.Error("the lower level is still offered with a high provider up")
+	}
+	if next, err, _ := finish(f, "r1", provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial}); err != nil || next != "/login?err=level&req=r1" {
+		t.Errorf("lower login with high up: next %q, %v", next, err)
 	}
 }

@@ -318,7 +318,7 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, c *store.Clie
 	const ep = "authorize"
 	ctx := r.Context()
 	sess := p.currentSession(r)
-	if p.satisfies(sess, req, false) {
+	if p.satisfies(c, sess, req, false) {
 		p.issueCode(w, r, ep, c, req, sess, stored)
 		return
 	}
@@ -356,12 +356,12 @@ func (p *Provider) currentSession(r *http.Request) *store.Session {
 // true when the person was sent to log in for this request: then a
 // login made after the request counts as fresh for prompt=login and
 // max_age (OIDC Core §3.1.2.1).
-func (p *Provider) satisfies(sess *store.Session, req *store.AuthRequest, resumed bool) bool {
+func (p *Provider) satisfies(c *store.Client, sess *store.Session, req *store.AuthRequest, resumed bool) bool {
 	if sess == nil || sess.PersonID == "" {
 		return false
 	}
 	level, err := assurance.Parse(sess.Level)
-	if err != nil || !assurance.Satisfies(level, req.ACRValues) {
+	if err != nil || !(assurance.Satisfies(level, req.ACRValues) || degradedAllowed(c, sess, level)) {
 		return false
 	}
 	fresh := resumed && !sess.AuthTime.Before(req.CreatedAt.Truncate(time.Second))
@@ -375,6 +375,20 @@ func (p *Provider) satisfies(sess *store.Session, req *store.AuthRequest, resume
 	return true
 }
 
+// degradedAllowed reports whether a login below the requested level is
+// enough under the client's degraded-mode policy: only a login the broker
+// marked degraded (no provider meeting the request was up), and only at
+// or above the level the client registered for that case. The tokens say
+// so (the "degraded" claim), so the client can limit what the person may
+// do and ask again (acr_values with prompt=login) later.
+func degradedAllowed(c *store.Client, sess *store.Session, level assurance.Level) bool {
+	if !sess.Degraded || c.DegradedLevel == "" {
+		return false
+	}
+	floor, err := assurance.Parse(c.DegradedLevel)
+	return err == nil && level >= floor
+}
+
 // resume continues a stored request after the person logged in.
 func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
 	const ep = "resume"
@@ -383,7 +397,7 @@ func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := p.currentSession(r)
-	if !p.satisfies(sess, req, true) {
+	if !p.satisfies(c, sess, req, true) {
 		http.Redirect(w, r, p.LoginURL(req.ID), http.StatusSeeOther)
 		return
 	}
@@ -496,7 +510,7 @@ func (p *Provider) createCode(ctx context.Context, c *store.Client, req *store.A
 		Scope: req.Scope, Nonce: req.Nonce,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
 		SessionID: sess.ID, PersonID: sess.PersonID, Provider: sess.Provider, Level: sess.Level,
-		AMR: sess.AMR, AuthTime: sess.AuthTime, CreatedAt: now, ExpiresAt: now.Add(p.CodeLifetime),
+		AMR: sess.AMR, AuthTime: sess.AuthTime, Degraded: sess.Degraded, CreatedAt: now, ExpiresAt: now.Add(p.CodeLifetime),
 	}
 	if stored {
 		err = p.AuthCodes.CreateAuthCodeForRequest(ctx, ac, req.ID)

@@ -19,7 +19,7 @@ var (
 	promptsSupported = []string{"none", "login", "consent", "select_account"}
 	// userClaims are the person claims a client may be registered for.
 	userClaims      = []string{"name", "given_name", "family_name", "birthdate", "national_id"}
-	claimsSupported = append([]string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "provider"}, userClaims...)
+	claimsSupported = append([]string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "provider", "degraded"}, userClaims...)
 )
 
 // Discovery is the OpenID Provider metadata (OpenID Connect Discovery 1.0

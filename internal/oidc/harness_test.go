@@ -93,7 +93,10 @@ type harness struct {
 	autoLogin   bool
 	loginLevel  string
 	loginPerson string
-	logins      atomic.Int64
+	// loginDegraded marks the sessions the test login starts as let
+	// through by a degraded-mode policy (as the broker would).
+	loginDegraded bool
+	logins        atomic.Int64
 }
 
 func newHarness(t testing.TB) *harness {
@@ -194,14 +197,14 @@ func (h *harness) secret(id string) []byte {
 func (h *harness) login(w http.ResponseWriter, r *http.Request) {
 	h.logins.Add(1)
 	h.mu.Lock()
-	auto, level, person := h.autoLogin, h.loginLevel, h.loginPerson
+	auto, level, person, degraded := h.autoLogin, h.loginLevel, h.loginPerson, h.loginDegraded
 	h.mu.Unlock()
 	id := r.URL.Query().Get("req")
 	if !auto {
 		fmt.Fprint(w, "login page")
 		return
 	}
-	s := &store.Session{PersonID: person, Provider: "passkey", Level: level, AMR: []string{"hwk", "user", "mfa"}, AuthTime: h.clock.Now()}
+	s := &store.Session{PersonID: person, Provider: "passkey", Level: level, AMR: []string{"hwk", "user", "mfa"}, AuthTime: h.clock.Now(), Degraded: degraded}
 	if err := h.sessions.Start(r.Context(), w, r, s); err != nil {
 		http.Error(w, err.Error(), 500)
 		return

@@ -149,7 +149,7 @@ func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, 
 	}
 	g := &store.Grant{
 		ID: ac.GrantID, ClientID: c.ID, PersonID: ac.PersonID, SessionID: ac.SessionID, Scope: ac.Scope,
-		Provider: ac.Provider, Level: ac.Level, AMR: ac.AMR, AuthTime: ac.AuthTime, CreatedAt: now,
+		Provider: ac.Provider, Level: ac.Level, AMR: ac.AMR, AuthTime: ac.AuthTime, Degraded: ac.Degraded, CreatedAt: now,
 	}
 	// Refresh tokens live RefreshTokenLifetime from the code exchange;
 	// rotation does not extend it. The grant is stored together with its
@@ -337,6 +337,11 @@ func (p *Provider) idToken(c *store.Client, g *store.Grant, person *store.Person
 	}
 	if nonce != "" {
 		claims["nonce"] = nonce
+	}
+	if g.Degraded {
+		// Below the level asked for, let through by the client's
+		// degraded-mode policy; acr above is the level actually reached.
+		claims["degraded"] = true
 	}
 	personClaims(claims, c, person)
 	tok, err := p.Signer.SignJWT(claims)

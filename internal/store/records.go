@@ -44,6 +44,11 @@ type Client struct {
 	// Providers are the IDs of the providers this client accepts logins
 	// from ("passkey", "bankid"); empty means every provider.
 	Providers []string
+	// DegradedLevel is the degraded-mode policy: the lower level
+	// ("substantial") the client accepts when no provider that meets the
+	// level it asked for is up. Such logins are marked Degraded. Empty:
+	// the level is never lowered.
+	DegradedLevel string
 	// Source says where the client came from: "config" or "cli".
 	Source    string
 	CreatedAt time.Time
@@ -126,6 +131,9 @@ type Session struct {
 	Level    string
 	AMR      []string
 	AuthTime time.Time
+	// Degraded marks a login let through below the requested level by the
+	// client's degraded-mode policy.
+	Degraded bool
 	// Clients that received tokens in this session (for logout).
 	Clients   []string
 	CreatedAt time.Time
@@ -148,6 +156,7 @@ type AuthCode struct {
 	Level               string
 	AMR                 []string
 	AuthTime            time.Time
+	Degraded            bool
 	CreatedAt           time.Time
 	ExpiresAt           time.Time
 	UsedAt              time.Time // zero until redeemed
@@ -164,6 +173,7 @@ type Grant struct {
 	Level     string
 	AMR       []string
 	AuthTime  time.Time
+	Degraded  bool
 	CreatedAt time.Time
 	RevokedAt time.Time // zero while valid
 }

@@ -11,14 +11,14 @@ import (
 )
 
 const clientCols = "id, name, auth_method, secret_hash, jwks, jwks_uri, redirect_uris, " +
-	"post_logout_redirect_uris, require_par, allowed_levels, sector_id, claims, source, created_at, providers"
+	"post_logout_redirect_uris, require_par, allowed_levels, sector_id, claims, source, created_at, providers, degraded_level"
 
 func clientArgs(c *store.Client) []any {
 	return []any{
 		c.ID, c.Name, c.AuthMethod, c.SecretHash, []byte(c.JWKS), c.JWKSURI,
 		encodeStrings(c.RedirectURIs), encodeStrings(c.PostLogoutRedirectURIs), boolInt(c.RequirePAR),
 		encodeStrings(c.AllowedLevels), c.SectorID, encodeStrings(c.Claims), c.Source, micros(c.CreatedAt),
-		encodeStrings(c.Providers),
+		encodeStrings(c.Providers), c.DegradedLevel,
 	}
 }
 
@@ -31,7 +31,7 @@ func scanClient(s scanner) (*store.Client, error) {
 		created                       int64
 	)
 	err := s.Scan(&c.ID, &c.Name, &c.AuthMethod, &c.SecretHash, &jwks, &c.JWKSURI,
-		&redirects, &postLogout, &c.RequirePAR, &levels, &c.SectorID, &claims, &c.Source, &created, &providers)
+		&redirects, &postLogout, &c.RequirePAR, &levels, &c.SectorID, &claims, &c.Source, &created, &providers, &c.DegradedLevel)
 	if err != nil {
 		return nil, err
 	}

@@ -165,7 +165,7 @@ func (db *DB) TakeChallenge(ctx context.Context, id string, now time.Time) ([]by
 	return data, nil
 }
 
-const sessionCols = "id, person_id, provider, level, amr, auth_time, clients, created_at, expires_at"
+const sessionCols = "id, person_id, provider, level, amr, auth_time, clients, created_at, expires_at, degraded"
 
 func scanSession(s scanner) (*store.Session, error) {
 	var (
@@ -173,7 +173,7 @@ func scanSession(s scanner) (*store.Session, error) {
 		amr, clients               string
 		authTime, created, expires int64
 	)
-	err := s.Scan(&ss.ID, &ss.PersonID, &ss.Provider, &ss.Level, &amr, &authTime, &clients, &created, &expires)
+	err := s.Scan(&ss.ID, &ss.PersonID, &ss.Provider, &ss.Level, &amr, &authTime, &clients, &created, &expires, &ss.Degraded)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +197,7 @@ func (db *DB) CreateSession(ctx context.Context, s *store.Session) error {
 			db.sessions.put(stored.ID, stored)
 		}
 	}, db.st.insertSession, s.ID, s.PersonID, s.Provider, s.Level, encodeStrings(s.AMR),
-		micros(s.AuthTime), encodeStrings(s.Clients), micros(s.CreatedAt), micros(s.ExpiresAt))
+		micros(s.AuthTime), encodeStrings(s.Clients), micros(s.CreatedAt), micros(s.ExpiresAt), boolInt(s.Degraded))
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}

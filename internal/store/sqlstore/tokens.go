@@ -12,7 +12,7 @@ import (
 
 const authCodeCols = "hash, grant_id, client_id, redirect_uri, scope, nonce, code_challenge, " +
 	"code_challenge_method, session_id, person_id, provider, level, amr, auth_time, created_at, " +
-	"expires_at, used_at"
+	"expires_at, used_at, degraded"
 
 func scanAuthCode(s scanner) (*store.AuthCode, error) {
 	var (
@@ -22,7 +22,7 @@ func scanAuthCode(s scanner) (*store.AuthCode, error) {
 	)
 	err := s.Scan(&c.Hash, &c.GrantID, &c.ClientID, &c.RedirectURI, &scope, &c.Nonce, &c.CodeChallenge,
 		&c.CodeChallengeMethod, &c.SessionID, &c.PersonID, &c.Provider, &c.Level, &amr, &authTime,
-		&created, &expires, &usedAt)
+		&created, &expires, &usedAt, &c.Degraded)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,8 @@ func (db *DB) CreateAuthCode(ctx context.Context, c *store.AuthCode) error {
 func authCodeArgs(c *store.AuthCode) []any {
 	return []any{c.Hash, c.GrantID, c.ClientID, c.RedirectURI, encodeStrings(c.Scope), c.Nonce,
 		c.CodeChallenge, c.CodeChallengeMethod, c.SessionID, c.PersonID, c.Provider, c.Level,
-		encodeStrings(c.AMR), micros(c.AuthTime), micros(c.CreatedAt), micros(c.ExpiresAt), micros(c.UsedAt)}
+		encodeStrings(c.AMR), micros(c.AuthTime), micros(c.CreatedAt), micros(c.ExpiresAt), micros(c.UsedAt),
+		boolInt(c.Degraded)}
 }
 
 // CreateAuthCodeForRequest implements store.AuthCodes: the request is
@@ -103,7 +104,7 @@ func (db *DB) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time) (*
 }
 
 const grantCols = "id, client_id, person_id, session_id, scope, provider, level, amr, auth_time, " +
-	"created_at, revoked_at"
+	"created_at, revoked_at, degraded"
 
 func scanGrant(s scanner) (*store.Grant, error) {
 	var (
@@ -112,7 +113,7 @@ func scanGrant(s scanner) (*store.Grant, error) {
 		authTime, created, revoked int64
 	)
 	err := s.Scan(&g.ID, &g.ClientID, &g.PersonID, &g.SessionID, &scope, &g.Provider, &g.Level, &amr,
-		&authTime, &created, &revoked)
+		&authTime, &created, &revoked, &g.Degraded)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +131,7 @@ func scanGrant(s scanner) (*store.Grant, error) {
 
 func grantArgs(g *store.Grant) []any {
 	return []any{g.ID, g.ClientID, g.PersonID, g.SessionID, encodeStrings(g.Scope), g.Provider, g.Level,
-		encodeStrings(g.AMR), micros(g.AuthTime), micros(g.CreatedAt), micros(g.RevokedAt)}
+		encodeStrings(g.AMR), micros(g.AuthTime), micros(g.CreatedAt), micros(g.RevokedAt), boolInt(g.Degraded)}
 }
 
 // CreateGrant implements store.Grants; ErrConflict if the ID is taken.

@@ -14,7 +14,7 @@ import (
 // insertGrant is an op that creates grant id.
 func insertGrant(db *DB, id string) op {
 	return func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.StmtContext(ctx, db.st.insertGrant).ExecContext(ctx, id, "", "", "", "null", "", "", "null", 0, 0, 0)
+		_, err := tx.StmtContext(ctx, db.st.insertGrant).ExecContext(ctx, grantArgs(&store.Grant{ID: id})...)
 		return db.d.classify(err)
 	}
 }

@@ -27,6 +27,7 @@ func fullClient(t *testing.T, id string) *store.Client {
 		SectorID:               "rp.example",
 		Claims:                 []string{"name", "birthdate", "national_id"},
 		Providers:              []string{"passkey", "bankid"},
+		DegradedLevel:          "substantial",
 		Source:                 "cli",
 		CreatedAt:              time.Date(2025, 12, 31, 23, 59, 58, 999999000, z.la),
 	}

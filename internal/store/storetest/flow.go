@@ -236,6 +236,7 @@ func fullSession(t *testing.T, id string) *store.Session {
 		Level:     "high",
 		AMR:       []string{"hwk", "user"},
 		AuthTime:  now.Add(-time.Second).In(z.la),
+		Degraded:  true,
 		Clients:   []string{"bank"},
 		CreatedAt: now,
 		ExpiresAt: now.Add(8 * time.Hour).In(z.tokyo),

@@ -25,6 +25,7 @@ func fullAuthCode(t *testing.T, code string) *store.AuthCode {
 		Level:               "substantial",
 		AMR:                 []string{"hwk"},
 		AuthTime:            now.Add(-5 * time.Second).In(z.la),
+		Degraded:            true,
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(time.Minute).In(z.tokyo),
 	}
@@ -169,6 +170,7 @@ func fullGrant(t *testing.T, id string) *store.Grant {
 		Level:     "high",
 		AMR:       []string{"hwk", "pin"},
 		AuthTime:  now.In(z.la),
+		Degraded:  true,
 		CreatedAt: now.Add(time.Second).In(z.tokyo),
 	}
 }
