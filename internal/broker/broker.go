@@ -177,10 +177,10 @@ type loginData struct {
 	Unavailable bool
 	// Degraded is true when only a lower level than asked for is on
 	// offer, under the client's degraded-mode policy.
-	Degraded bool
-	Error       string
-	Level       string
-	CancelURL   string
+	Degraded  bool
+	Error     string
+	Level     string
+	CancelURL string
 }
 
 // state is p's health state, Unknown without monitoring.
