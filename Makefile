@@ -10,7 +10,7 @@ FUZZTIME ?= 10s
 RACE_PKGS ?= ./internal/store/... ./internal/audit/... ./internal/session/... \
 	./internal/oidc/... ./internal/broker/...
 
-.PHONY: all test chromium axe vet race unit bench fuzz demo lint
+.PHONY: all test chromium axe vet race unit bench fuzz demo lint resilience
 
 all: lint test
 
@@ -42,6 +42,14 @@ BENCH_FLAGS ?=
 bench:
 	$(GO) run ./cmd/varde bench --concurrency $(BENCH_CONCURRENCY) --duration $(BENCH_DURATION) $(BENCH_FLAGS)
 	$(GO) test -bench . -benchmem -benchtime 200x -run '^$$' ./internal/...
+
+## resilience: Varde and two simulated eIDs as separate processes under
+## concurrent logins; SIGKILL one eID, slow the other, restart the first;
+## print success rates, detection and recovery times and latency (see
+## docs/RESILIENCE.md).
+RESILIENCE_FLAGS ?=
+resilience:
+	$(GO) run ./cmd/varde resilience $(RESILIENCE_FLAGS)
 
 ## fuzz: run each fuzz target for FUZZTIME.
 fuzz:

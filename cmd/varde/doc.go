@@ -6,6 +6,7 @@
 //	varde bench                       measure complete passkey logins per second
 //	varde provider-sim                run a simulated national eID (demos, tests)
 //	varde provider fault              switch a simulated eID down, slow or failing
+//	varde resilience                  kill, slow and restart simulated eIDs under logins; measure failover
 //	varde version                     print the version
 //
 // main is the only place that exits; everything else returns errors.

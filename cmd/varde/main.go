@@ -33,6 +33,7 @@ commands:
   bench     measure complete passkey logins per second and their latency
   provider-sim  run a simulated national eID (an OpenID provider) for demos and tests
   provider  switch a simulated eID: provider fault --admin URL --token T --mode ok|down|slow|failing
+  resilience  kill, slow and restart simulated eIDs under concurrent logins; measure failover
   version   print the version
 `
 
@@ -56,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return providerSim(ctx, args[1:], stdout, stderr)
 	case "provider":
 		return provider(ctx, args[1:], stdout, stderr)
+	case "resilience":
+		return resilience(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "varde", version)
 		return nil

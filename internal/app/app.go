@@ -288,7 +288,7 @@ type prober interface {
 // monitor watches the store and every provider: upstream providers by
 // their own probe, the built-in ones through the store they depend on.
 func (a *App) monitor(providers []provider.Provider, reg prometheus.Registerer, opt Options) (*health.Monitor, error) {
-	mon, err := health.NewMonitor(health.Options{Node: a.Config.Node, Store: a.Store, Registerer: reg, Now: opt.Now, Log: a.log})
+	mon, err := health.NewMonitor(health.Options{Config: a.Config.Health.Monitor(), Node: a.Config.Node, Store: a.Store, Registerer: reg, Now: opt.Now, Log: a.log})
 	if err != nil {
 		return nil, err
 	}

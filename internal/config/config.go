@@ -22,6 +22,7 @@ type Config struct {
 	OIDC    OIDC    `yaml:"oidc"`
 	Passkey Passkey `yaml:"passkey"`
 	Session Session `yaml:"session"`
+	Health  Health  `yaml:"health"`
 	Log     Log     `yaml:"log"`
 	Debug   Debug   `yaml:"debug"`
 	// Clients declared here are written to the store at start-up and

@@ -152,6 +152,7 @@ func TestDefaults(t *testing.T) {
 			AccessTokenLifetime: 10 * time.Minute, IDTokenLifetime: 10 * time.Minute, RefreshTokenLifetime: 8 * time.Hour},
 		Passkey: Passkey{RPID: "id.example.no", Origins: []string{"https://id.example.no:8443"}},
 		Session: Session{Lifetime: 8 * time.Hour, SecureCookie: c.Session.SecureCookie},
+		Health:  Health{Interval: 5 * time.Second, ProbeTimeout: 3 * time.Second, SlowProbe: time.Second, FailuresToDown: 3, SuccessesToUp: 3},
 		Log:     Log{Level: "info", Format: "json"},
 	}
 	if c.Node == "" || c.Session.SecureCookie == nil || !*c.Session.SecureCookie {

@@ -163,6 +163,7 @@ func (c *Config) ApplyDefaults() {
 	setDuration(&c.OIDC.IDTokenLifetime, DefaultIDTokenLifetime)
 	setDuration(&c.OIDC.RefreshTokenLifetime, DefaultRefreshTokenLifetime)
 	setDuration(&c.Session.Lifetime, DefaultSessionLifetime)
+	c.Health.applyDefaults()
 	setString(&c.Log.Level, DefaultLogLevel)
 	setString(&c.Log.Format, DefaultLogFormat)
 

@@ -80,6 +80,7 @@ func (c *Config) Validate() error {
 	if c.Session.SecureCookie != nil && !*c.Session.SecureCookie && issuer != nil && issuer.Scheme == "https" {
 		p.add("session.secure_cookie", "cannot be false for an https issuer")
 	}
+	c.Health.validate(&p)
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		p.add("log.level", "%q is not debug, info, warn or error", c.Log.Level)
 	}

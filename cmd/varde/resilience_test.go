@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestResilience runs the real resilience command with short phases:
+// Varde and both simulated eIDs as child processes, BankID SIGKILLed
+// under concurrent logins, MinID made slow, BankID restarted. The
+// command's own assertions must hold, and the report must say so.
+func TestResilience(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three processes and runs logins for about 20 seconds")
+	}
+	jsonFile := filepath.Join(t.TempDir(), "resilience.json")
+	var out, errOut bytes.Buffer
+	o, err := parseResilienceFlags([]string{"--users", "6", "--bankid-only-users", "2",
+		"--before", "2s", "--killed", "5s", "--slow", "3s", "--restarted", "6s", "--json", jsonFile}, &errOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.childEnv = []string{childEnvMarker + "=1"}
+	start := time.Now()
+	rep, err := runResilience(context.Background(), o, &out, &errOut)
+	t.Logf("resilience took %v\n%s%s", time.Since(start), out.String(), errOut.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) > 0 || !rep.SubsStable {
+		t.Errorf("problems %v, subs stable %v", rep.Problems, rep.SubsStable)
+	}
+	// Every login of the client that accepts either eID succeeded, in
+	// every phase, and the outage phases went through MinID.
+	seen := map[string]bool{}
+	for _, p := range rep.Phases {
+		seen[p.Phase+"/"+p.Client] = true
+		if p.Client == resEither && (p.Failed > 0 || p.OK == 0 || p.Success != 1) {
+			t.Errorf("%s/%s: %d ok, %d failed", p.Phase, p.Client, p.OK, p.Failed)
+		}
+		if p.Client == resEither && (p.Phase == "bankid killed" || p.Phase == "minid slow") && p.ViaBankID > 0 {
+			t.Errorf("%s: %d logins through the dead BankID", p.Phase, p.ViaBankID)
+		}
+		if p.Client == resOnlyBank && (p.Failed > 0 || p.ViaMinID > 0) {
+			t.Errorf("%s/%s: %d failed, %d through MinID", p.Phase, p.Client, p.Failed, p.ViaMinID)
+		}
+	}
+	for _, want := range []string{"before/either", "bankid killed/either", "minid slow/either", "bankid restarted/either", "bankid restarted/bankid-only"} {
+		if !seen[want] {
+			t.Errorf("no logins in %s", want)
+		}
+	}
+	// Detection: three failed probes 500 ms apart, so between 1 s and a
+	// few seconds on a loaded machine; never before the kill.
+	if rep.DetectPageS < 0.5 || rep.DetectPageS > 8 || rep.DetectMetricS < 0.5 {
+		t.Errorf("detection: page %.2fs, metrics %.2fs", rep.DetectPageS, rep.DetectMetricS)
+	}
+	if rep.RecoverPageS < 0 || rep.RecoverPageS > 8 {
+		t.Errorf("recovery: %.2fs", rep.RecoverPageS)
+	}
+	if rep.OnlyWaited == 0 {
+		t.Error("no bankid-only login waited through the outage and finished")
+	}
+	if rep.FailoverLogins == 0 || rep.FailoverP99MS <= 0 {
+		t.Errorf("no failover measured: %d logins, p99 %.0f ms", rep.FailoverLogins, rep.FailoverP99MS)
+	}
+	if rep.RecoveredInFlight != rep.InFlightAtKill {
+		t.Errorf("%d of %d logins in flight at the kill recovered", rep.RecoveredInFlight, rep.InFlightAtKill)
+	}
+	for _, want := range []string{"SIGKILL Demo BankID", "detection:", "recovery:", "failover:", "p99 ms", "verdict:    pass"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	raw, err := os.ReadFile(jsonFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromFile resReport
+	if err := json.Unmarshal(raw, &fromFile); err != nil || fromFile.Logins != rep.Logins || fromFile.DetectPageS != rep.DetectPageS {
+		t.Errorf("json: %v, %d logins vs %d", err, fromFile.Logins, rep.Logins)
+	}
+}
+
+func TestResilienceFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // "" means valid
+	}{
+		{nil, ""},
+		{[]string{"--users", "0"}, "--users"},
+		{[]string{"--killed", "0s"}, "durations must be positive"},
+		{[]string{"--before", "5m", "--killed", "6m"}, "must not exceed"},
+		{[]string{"--slow-delay", "10s"}, "--slow-delay"},
+		{[]string{"--probe-interval", "10ms"}, "--probe-interval"},
+		{[]string{"--failures-to-down", "0"}, "--failures-to-down"},
+		{[]string{"--think", "-1s"}, "must not be negative"},
+		{[]string{"extra"}, "unexpected argument"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			_, err := parseResilienceFlags(tc.args, io.Discard)
+			if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLoginPageChoices reads the login template's markup for offered and
+// unavailable providers.
+func TestLoginPageChoices(t *testing.T) {
+	page := `<ul class="choices" aria-labelledby="choose">
+<li><a class="button" id="provider-passkey" href="/login/start?provider=passkey&amp;req=x">Passkey</a></li>
+<li><span class="unavailable" id="provider-bankid">Demo BankID</span> <span class="hint" id="state-bankid">Unavailable</span></li>
+<li><a class="button" id="provider-minid" href="/login/start?provider=minid&amp;req=x">Demo MinID</a> <span class="hint" id="state-minid">Slow</span></li>
+</ul>`
+	offered, unavailable := choices(page)
+	if !slices.Equal(offered, []string{"passkey", "minid"}) || !slices.Equal(unavailable, []string{"bankid"}) {
+		t.Errorf("offered %v, unavailable %v", offered, unavailable)
+	}
+	for line, want := range map[string][]string{
+		`varde_component_state{component="bankid",state="down"} 1`:             {"bankid", "down"},
+		`varde_component_state{component="bankid",state="up"} 0`:               nil,
+		`varde_component_transitions_total{component="bankid",state="down"} 1`: nil,
+	} {
+		m := stateMetric.FindStringSubmatch(line)
+		if (want == nil) != (m == nil) || (m != nil && (m[1] != want[0] || m[2] != want[1])) {
+			t.Errorf("%s: %v", line, m)
+		}
+	}
+}
