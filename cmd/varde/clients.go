@@ -39,7 +39,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	path := fs.String("config", "", "the node's configuration file")
 	var c config.Client
 	var redirects, logouts listFlag
-	var jwksFile, levels, claims string
+	var jwksFile, levels, claims, providers string
 	switch args[0] {
 	case "add":
 		fs.StringVar(&c.ID, "id", "", "client ID (required)")
@@ -54,6 +54,8 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.StringVar(&levels, "levels", "", "allowed assurance levels, comma-separated (default all)")
 		fs.StringVar(&c.SectorID, "sector", "", "pairwise subject sector (default the client ID)")
 		fs.StringVar(&claims, "claims", "", "claims it may receive, comma-separated: "+strings.Join(config.KnownClaims(), ","))
+		fs.StringVar(&providers, "providers", "", "providers it accepts, comma-separated, e.g. passkey,bankid (default all)")
+		fs.StringVar(&c.DegradedLevel, "degraded-level", "", "lower level it accepts when no provider meeting its level is up (default: never lowered)")
 	case "remove":
 		fs.StringVar(&c.ID, "id", "", "client ID (required)")
 	case "list":
@@ -88,7 +90,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil
 	}
 	c.RedirectURIs, c.PostLogoutRedirectURIs = redirects, logouts
-	c.AllowedLevels, c.Claims = splitList(levels), splitList(claims)
+	c.AllowedLevels, c.Claims, c.Providers = splitList(levels), splitList(claims), splitList(providers)
 	if jwksFile != "" {
 		raw, err := os.ReadFile(jwksFile)
 		if err != nil {
@@ -133,13 +135,20 @@ func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tAUTH\tPAR\tLEVELS\tSOURCE\tREDIRECT URIS")
+	fmt.Fprintln(tw, "ID\tNAME\tAUTH\tPAR\tLEVELS\tPROVIDERS\tSOURCE\tREDIRECT URIS")
 	for _, c := range cs {
 		levels := strings.Join(c.AllowedLevels, ",")
 		if levels == "" {
 			levels = "all"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\t%s\n", c.ID, c.Name, c.AuthMethod, c.RequirePAR, levels, c.Source, strings.Join(c.RedirectURIs, " "))
+		provs := strings.Join(c.Providers, ",")
+		if provs == "" {
+			provs = "all"
+		}
+		if c.DegradedLevel != "" {
+			levels += " (degraded: " + c.DegradedLevel + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\t%s\t%s\n", c.ID, c.Name, c.AuthMethod, c.RequirePAR, levels, provs, c.Source, strings.Join(c.RedirectURIs, " "))
 	}
 	return tw.Flush()
 }

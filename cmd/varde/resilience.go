@@ -48,9 +48,9 @@ Varde took to see BankID down and up again, and whether every person kept
 one sub. It fails if a login that could have succeeded did not.
 
 Relying parties: "either" accepts both eIDs; its people pick the first eID
-the login page offers. "bankid-only" stands for a client that accepts only
-BankID: its people always pick BankID and, while it is unavailable, wait on
-Varde's login page and come back to the same login.
+the login page offers. "bankid-only" is registered for BankID alone
+(providers: [bankid]): while BankID is down its people get Varde's plain
+"cannot log in right now" page, wait on it and come back to the same login.
 
 flags:
 `
@@ -506,10 +506,16 @@ func (r *resRun) setup(ctx context.Context) error {
 		if err := os.WriteFile(f, []byte(secret), 0o600); err != nil {
 			return err
 		}
-		clients = append(clients, map[string]any{
+		client := map[string]any{
 			"id": id, "name": "Resilience RP (" + id + ")", "auth_method": "client_secret_basic", "secret_file": f,
 			"redirect_uris": []string{resCallback}, "sector_id": id + ".rp.example", "claims": []string{"national_id"},
-		})
+		}
+		if id == resOnlyBank {
+			// A client registered for BankID alone: while BankID is down
+			// its people get the plain "cannot log in right now" page.
+			client["providers"] = []string{"bankid"}
+		}
+		clients = append(clients, client)
 	}
 	cfg := map[string]any{
 		"version": 1,

@@ -55,6 +55,8 @@ func (c Client) ToStore(now time.Time) (*store.Client, error) {
 		AllowedLevels:          slices.Clone(c.AllowedLevels),
 		SectorID:               c.SectorID,
 		Claims:                 slices.Clone(c.Claims),
+		Providers:              slices.Clone(c.Providers),
+		DegradedLevel:          c.DegradedLevel,
 		Source:                 "config",
 		CreatedAt:              now,
 	}

@@ -130,4 +130,11 @@ type Client struct {
 	// Claims the client may receive beyond sub: name, given_name,
 	// family_name, birthdate, national_id.
 	Claims []string `yaml:"claims"`
+	// Providers are the providers this client accepts ("passkey" or an
+	// upstream's id); empty means all.
+	Providers []string `yaml:"providers"`
+	// DegradedLevel is the degraded-mode policy: the lower level the
+	// client accepts when no provider that meets the level it asked for is
+	// up; such logins carry "degraded": true. Empty: never lowered.
+	DegradedLevel string `yaml:"degraded_level"`
 }

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
 )
@@ -98,5 +99,27 @@ upstreams:
 	}
 	if _, err := Parse([]byte(strings.Replace(yaml, "timeout: 3s", "timout: 3s", 1)), env(nil)); err == nil {
 		t.Error("misspelt upstream field accepted")
+	}
+}
+
+func TestClientProvidersAndDegradedLevel(t *testing.T) {
+	c := validBase(t)
+	c.Upstreams = []Upstream{validUpstream()}
+	c.Clients[0].Providers = []string{"passkey", "bankid"}
+	c.Clients[0].DegradedLevel = "substantial"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("valid: %v", err)
+	}
+	sc, err := c.Clients[0].ToStore(time.Now())
+	if err != nil || !slices.Equal(sc.Providers, []string{"passkey", "bankid"}) || sc.DegradedLevel != "substantial" {
+		t.Fatalf("ToStore = %+v, %v", sc, err)
+	}
+	c.Clients[0].Providers = []string{"minid"}
+	c.Clients[0].DegradedLevel = "medium"
+	got := fields(t, c.Validate())
+	for _, want := range []string{"clients[0].providers[0]", "clients[0].degraded_level"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("errors %v lack %s", got, want)
+		}
 	}
 }

@@ -95,6 +95,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateUpstreams(&p)
+	c.validateClientProviders(&p)
 	seen := make(map[string]int, len(c.Clients))
 	for i := range c.Clients {
 		cl := &c.Clients[i]
@@ -304,6 +305,27 @@ func (cl *Client) validate(p *problems, path string) {
 	for i, c := range cl.Claims {
 		if !slices.Contains(known, c) {
 			p.add(fmt.Sprintf("%s.claims[%d]", path, i), "%q is not one of %s", c, strings.Join(known, ", "))
+		}
+	}
+	if cl.DegradedLevel != "" {
+		if lv, err := assurance.Parse(cl.DegradedLevel); err != nil || lv.String() != cl.DegradedLevel {
+			p.add(path+".degraded_level", "%q is not low, substantial or high", cl.DegradedLevel)
+		}
+	}
+}
+
+// validateClientProviders checks that clients name only providers this
+// node has: "passkey" and the configured upstreams.
+func (c *Config) validateClientProviders(p *problems) {
+	known := []string{"passkey"}
+	for _, u := range c.Upstreams {
+		known = append(known, u.ID)
+	}
+	for i, cl := range c.Clients {
+		for j, id := range cl.Providers {
+			if !slices.Contains(known, id) {
+				p.add(fmt.Sprintf("clients[%d].providers[%d]", i, j), "%q is not a provider of this node (%s)", id, strings.Join(known, ", "))
+			}
 		}
 	}
 }
