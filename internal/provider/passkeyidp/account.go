@@ -233,22 +233,33 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, redirectReply{Redirect: "/account?" + url.Values{"done": {"added"}}.Encode()})
 }
 
+// accountForm checks a form post to the account pages: a session, its
+// person, and the form's CSRF token bound to the session. It writes the
+// response (login, error or 403) and returns false when one is missing.
+func (p *Provider) accountForm(w http.ResponseWriter, r *http.Request) (*store.Person, bool) {
+	_, person, err := p.personOf(r)
+	if errors.Is(err, errNoSession) {
+		p.toLogin(w, r)
+		return nil, false
+	}
+	if err != nil {
+		p.internalError(w, r, "account person", err)
+		return nil, false
+	}
+	if !checkSessionCSRF(r, r.PostFormValue(csrfField)) {
+		p.forbidden(w, r)
+		return nil, false
+	}
+	return person, true
+}
+
 // removePasskey: POST /account/passkeys/remove (form: csrf, credential).
 // The last passkey stays unless the person has unused recovery codes, so
 // nobody locks themselves out.
 func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	_, person, err := p.personOf(r)
-	if errors.Is(err, errNoSession) {
-		p.toLogin(w, r)
-		return
-	}
-	if err != nil {
-		p.internalError(w, r, "account person", err)
-		return
-	}
-	if !checkSessionCSRF(r, r.PostFormValue(csrfField)) {
-		p.forbidden(w, r)
+	person, ok := p.accountForm(w, r)
+	if !ok {
 		return
 	}
 	credID, err := base64.RawURLEncoding.DecodeString(r.PostFormValue("credential"))
@@ -294,17 +305,8 @@ type codesData struct {
 // person's codes and shows the new ones once, in this response only.
 func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	_, person, err := p.personOf(r)
-	if errors.Is(err, errNoSession) {
-		p.toLogin(w, r)
-		return
-	}
-	if err != nil {
-		p.internalError(w, r, "account person", err)
-		return
-	}
-	if !checkSessionCSRF(r, r.PostFormValue(csrfField)) {
-		p.forbidden(w, r)
+	person, ok := p.accountForm(w, r)
+	if !ok {
 		return
 	}
 	codes, err := p.replaceCodes(r, person.ID)
