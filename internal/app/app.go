@@ -163,7 +163,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 
 	mux := http.NewServeMux()
 	brk := &broker.Broker{
-		AuthRequests: st, Clients: a.clients, Persons: st, Sessions: sessions, Audit: a.Audit, Pages: pages,
+		AuthRequests: st, Clients: a.clients, Persons: st, Sessions: sessions, Challenges: st, Audit: a.Audit, Pages: pages,
 		ResumeURL:  func(id string) string { return "/authorize/resume?req=" + id },
 		AccountURL: "/account",
 		Metrics:    broker.NewMetrics(reg), Now: opt.Now, Log: log,

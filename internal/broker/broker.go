@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,8 +47,11 @@ type Broker struct {
 	Clients      store.Clients
 	Persons      store.Persons
 	Sessions     *session.Manager
-	Audit        Auditor
-	Pages        *httpx.Pages
+	// Challenges holds link attempts (see LinkOptions); nil turns
+	// linking off.
+	Challenges store.Challenges
+	Audit      Auditor
+	Pages      *httpx.Pages
 	// Health gives providers' states; nil treats every provider as up.
 	Health Health
 	// ResumeURL is where a finished login goes back into the OpenID flow.
@@ -80,10 +84,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 var _ provider.Finisher = (*Broker)(nil)
 
-// Register mounts the login pages.
+// Register mounts the login pages and, with Challenges set, linking.
 func (b *Broker) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login", b.loginPage)
 	mux.HandleFunc("GET /login/start", b.start)
+	if b.Challenges != nil {
+		mux.HandleFunc("POST /account/link", b.startLink)
+		mux.HandleFunc("GET /account/link/refused", b.refusedPage)
+	}
 }
 
 // attempt is what the broker knows about a login in progress.
@@ -296,6 +304,9 @@ func (b *Broker) attemptError(w http.ResponseWriter, r *http.Request, err error)
 // checks the level against the request, starts the session and returns
 // the URL that continues the flow.
 func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string, res provider.Result) (string, error) {
+	if strings.HasPrefix(attemptID, linkPrefix) {
+		return b.finishLink(w, r, attemptID, res)
+	}
 	ctx := r.Context()
 	ev := &store.AuditEvent{Type: "authentication", Provider: res.Provider, Level: res.Level.String(),
 		Details: map[string]string{"method": res.Method}}
@@ -421,6 +432,9 @@ func (b *Broker) newPerson(res provider.Result) (*store.Person, error) {
 // Fail implements provider.Finisher. A cancellation is the person's
 // choice; anything else counts against the provider's health.
 func (b *Broker) Fail(w http.ResponseWriter, r *http.Request, attemptID, providerID, reason string) string {
+	if strings.HasPrefix(attemptID, linkPrefix) {
+		return b.failLink(r, attemptID, providerID, reason)
+	}
 	ev := &store.AuditEvent{Type: "authentication", Provider: providerID, Details: map[string]string{}}
 	if a, err := b.load(r, attemptID); err == nil && a.client != nil {
 		ev.ClientID = a.client.ID

@@ -67,10 +67,11 @@ func newFixture(t *testing.T) *fixture {
 	f.b = &broker.Broker{
 		Providers:    []provider.Provider{staticProvider{"weak", assurance.Substantial}, staticProvider{"strong", assurance.High}},
 		AuthRequests: st, Clients: st, Persons: st,
-		Sessions:  &session.Manager{Store: st, Lifetime: time.Hour, Now: now},
-		Audit:     &audit.Log{Store: st, Log: log, Now: now},
-		Pages:     pages,
-		ResumeURL: func(id string) string { return "/authorize/resume?req=" + id }, AccountURL: "/account",
+		Sessions:   &session.Manager{Store: st, Lifetime: time.Hour, Now: now},
+		Challenges: st,
+		Audit:      &audit.Log{Store: st, Log: log, Now: now},
+		Pages:      pages,
+		ResumeURL:  func(id string) string { return "/authorize/resume?req=" + id }, AccountURL: "/account",
 		Metrics: broker.NewMetrics(prometheus.NewRegistry()), Now: now, Log: log,
 	}
 	f.b.Register(f.mux)

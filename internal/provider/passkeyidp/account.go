@@ -14,6 +14,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/identity"
 	"github.com/varde-eid/varde/internal/passkey"
+	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -46,12 +47,29 @@ type accountData struct {
 	Notice      string // message key
 	Error       string // message key
 	DefaultName string
+	// Links are the other ways to log in the person can link, posted to
+	// the broker's /account/link with LinkCSRF.
+	Links    []linkView
+	LinkCSRF string
+}
+
+// linker is the broker's ability to link other providers to the person,
+// found on Finisher by type assertion.
+type linker interface {
+	LinkOptions(r *http.Request) (providers []provider.Info, csrf string)
+}
+
+type linkView struct {
+	ID, Name string
 }
 
 // accountNotices maps ?done= to the notice shown.
 var accountNotices = map[string]string{
 	"added":   "account.notice.added",
 	"removed": "account.notice.removed",
+	// From the broker, after linking another way to log in.
+	"linked":        "account.notice.linked",
+	"alreadylinked": "account.notice.alreadylinked",
 }
 
 func (p *Provider) toLogin(w http.ResponseWriter, r *http.Request) {
@@ -90,6 +108,17 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 		Recovered: slices.Contains(s.AMR, "otp"),
 		Codes:     codes, CSRF: sessionCSRF(r), Notice: notice, Error: errKey,
 		DefaultName: p.defaultName(r),
+	}
+	if l, ok := p.Finisher.(linker); ok {
+		infos, token := l.LinkOptions(r)
+		for _, info := range infos {
+			name := info.Name[lang]
+			if name == "" {
+				name = info.Name["en"]
+			}
+			d.Links = append(d.Links, linkView{ID: info.ID, Name: name})
+		}
+		d.LinkCSRF = token
 	}
 	for _, id := range person.Identifiers {
 		d.Identifiers = append(d.Identifiers, identifierView{Label: p.schemeLabel(lang, id.Scheme), Value: identity.Mask(id)})
@@ -318,3 +347,8 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		Details: map[string]string{"count": fmt.Sprint(len(codes))}})
 	p.Pages.Render(w, r, http.StatusOK, "account_codes", p.lang(r), codesData{Codes: codes})
 }
+
+// KeepsPersons tells the broker that this provider's results name a
+// person, never identifiers: passkeys are added on the account page, not
+// linked.
+func (p *Provider) KeepsPersons() bool { return true }

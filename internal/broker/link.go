@@ -1,0 +1,379 @@
+package broker
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/health"
+	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/session"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Linking lets a person who is logged in at Varde add another way to log
+// in: they log in once more, through another provider, and the
+// identifiers that provider proves become theirs. A person whose
+// providers share no identifier is thus one person, with one pairwise
+// sub per relying party (the sub derives from the person, which linking
+// does not change).
+//
+// Safety:
+//   - The link starts from a form post carrying a CSRF token bound to the
+//     session, and is recorded under a random attempt ID (single use,
+//     LinkLifetime) with the session and person that started it. It
+//     finishes only in the same browser session, for the same person.
+//   - Both logins must reach LinkLevel: a weak login can neither add a
+//     way in nor be added, so linking never lets a weaker provider take
+//     an account over.
+//   - An identifier that belongs to another person is refused: joining
+//     two persons needs both persons' consent and an operator.
+//   - Every outcome is an audit event of type "link" with the provider,
+//     the identifier schemes and both levels, never an identifier value.
+
+const (
+	// LinkLevel is the least both the session and the new provider's login
+	// must reach to link a provider.
+	LinkLevel = assurance.Substantial
+	// LinkLifetime bounds a link attempt.
+	LinkLifetime = 10 * time.Minute
+	// linkPrefix starts every link attempt's ID (and its challenge key);
+	// requests' IDs never contain ':'.
+	linkPrefix    = "link:"
+	linkCSRFLabel = "varde/broker/link/v1"
+	linkCSRFField = "csrf"
+)
+
+// PersonKeeper is an optional ability of providers that keep persons
+// themselves (their results name a person, never identifiers), such as
+// the passkey provider: a person adds those on the account pages, not by
+// linking.
+type PersonKeeper interface {
+	KeepsPersons() bool
+}
+
+// linkRecord is what a link attempt remembers until the provider finishes.
+type linkRecord struct {
+	PersonID  string `json:"p"`
+	SessionID string `json:"s"`
+	Provider  string `json:"v"`
+	Level     string `json:"l"`
+}
+
+// linkRefusals are the pages GET /account/link/refused?why= shows.
+var linkRefusals = map[string]struct {
+	status int
+	page   httpx.ErrorPage
+}{
+	"taken":       {http.StatusConflict, httpx.ErrorPage{Title: "link.taken.title", Message: "link.taken.message", Next: "link.taken.next"}},
+	"session":     {http.StatusForbidden, httpx.ErrorPage{Title: "link.refused.title", Message: "link.session.message", Next: "link.again"}},
+	"level":       {http.StatusForbidden, httpx.ErrorPage{Title: "link.refused.title", Message: "link.level.message", Next: "link.level.next"}},
+	"expired":     {http.StatusBadRequest, httpx.ErrorPage{Title: "link.refused.title", Message: "link.expired.message", Next: "link.again"}},
+	"cancelled":   {http.StatusOK, httpx.ErrorPage{Title: "link.refused.title", Message: "link.cancelled.message", Next: "link.again"}},
+	"failed":      {http.StatusBadGateway, httpx.ErrorPage{Title: "link.refused.title", Message: "link.failed.message", Next: "link.again"}},
+	"unavailable": {http.StatusServiceUnavailable, httpx.ErrorPage{Title: "link.refused.title", Message: "link.unavailable.message", Next: "link.again"}},
+}
+
+func refusedURL(why string) string {
+	return "/account/link/refused?" + url.Values{"why": {why}}.Encode()
+}
+
+// linkCSRF is the link form's token: HMAC-SHA256 keyed with the session
+// cookie's value, so only a page that can read the cookie could have made
+// it, and any node can check it. "" without a session cookie.
+func linkCSRF(r *http.Request) string {
+	c, err := r.Cookie(session.CookieName)
+	if err != nil || c.Value == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, []byte(c.Value))
+	m.Write([]byte(linkCSRFLabel))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func checkLinkCSRF(r *http.Request, token string) bool {
+	want := linkCSRF(r)
+	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(token)) == 1
+}
+
+// linkable lists the providers a person can link: all that prove
+// identifiers.
+func (b *Broker) linkable() []provider.Provider {
+	var out []provider.Provider
+	for _, p := range b.Providers {
+		if k, ok := p.(PersonKeeper); ok && k.KeepsPersons() {
+			continue
+		}
+		if p.Info().MaxLevel < LinkLevel {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// LinkOptions is for the account page: the providers the person in
+// front of it can link now (those that are not down), and the token the
+// link form (POST /account/link, fields csrf and provider) must carry.
+// It returns nothing without a session or when linking is off.
+func (b *Broker) LinkOptions(r *http.Request) ([]provider.Info, string) {
+	token := linkCSRF(r)
+	if b.Challenges == nil || token == "" {
+		return nil, ""
+	}
+	var out []provider.Info
+	for _, p := range b.linkable() {
+		if b.state(p.Info().ID).Usable() {
+			out = append(out, p.Info())
+		}
+	}
+	return out, token
+}
+
+// startLink: POST /account/link (form: csrf, provider) starts a login at
+// the provider for a link attempt bound to the current session.
+func (b *Broker) startLink(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	lang := b.Pages.Locale(r, nil)
+	s, err := b.Sessions.Current(r)
+	if errors.Is(err, session.ErrNoSession) {
+		http.Redirect(w, r, b.AccountURL, http.StatusSeeOther)
+		return
+	}
+	if err != nil {
+		b.internalError(w, r, "link session", err)
+		return
+	}
+	if !checkLinkCSRF(r, r.PostFormValue(linkCSRFField)) {
+		b.Pages.Error(w, r, http.StatusForbidden, lang, httpx.ErrorPage{
+			Title: "passkey.csrf.title", Message: "passkey.csrf.message", Next: "passkey.csrf.next",
+		})
+		return
+	}
+	want := r.PostFormValue("provider")
+	ev := &store.AuditEvent{Type: "link", PersonID: s.PersonID, Provider: want,
+		Details: map[string]string{"provider": want, "session_level": s.Level, "stage": "start"}}
+	if lvl, err := assurance.Parse(s.Level); err != nil || lvl < LinkLevel {
+		b.linkFailed(ctx, ev, "session_level")
+		b.refused(w, r, "level")
+		return
+	}
+	candidates := b.linkable()
+	i := slices.IndexFunc(candidates, func(p provider.Provider) bool { return p.Info().ID == want })
+	if i < 0 {
+		b.Pages.Error(w, r, http.StatusBadRequest, lang, httpx.ErrorPage{
+			Title: "error.badrequest.title", Message: "link.unknownprovider.message", Next: "link.again", BackURL: b.AccountURL,
+		})
+		return
+	}
+	if !b.state(want).Usable() {
+		b.refused(w, r, "unavailable")
+		return
+	}
+	id, err := b.linkID()
+	if err != nil {
+		b.internalError(w, r, "link attempt", err)
+		return
+	}
+	rec, err := json.Marshal(linkRecord{PersonID: s.PersonID, SessionID: s.ID, Provider: want, Level: s.Level})
+	if err == nil {
+		err = b.Challenges.PutChallenge(ctx, id, rec, b.Now().Add(LinkLifetime))
+	}
+	if err != nil {
+		b.internalError(w, r, "store link attempt", err)
+		return
+	}
+	candidates[i].Start(w, r, provider.Attempt{ID: id, Locale: lang, MinLevel: LinkLevel})
+}
+
+func (b *Broker) linkID() (string, error) {
+	rnd := b.Rand
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	var v [32]byte
+	if _, err := io.ReadFull(rnd, v[:]); err != nil {
+		return "", fmt.Errorf("random: %w", err)
+	}
+	return linkPrefix + base64.RawURLEncoding.EncodeToString(v[:]), nil
+}
+
+// refusedPage: GET /account/link/refused?why=… explains, plainly, why
+// nothing was linked.
+func (b *Broker) refusedPage(w http.ResponseWriter, r *http.Request) {
+	lang := b.Pages.Locale(r, nil)
+	ref, ok := linkRefusals[r.URL.Query().Get("why")]
+	if !ok {
+		b.Pages.Error(w, r, http.StatusNotFound, lang, httpx.ErrorPage{Title: "error.notfound.title", Message: "error.notfound.message"})
+		return
+	}
+	page := ref.page
+	page.BackURL = b.AccountURL
+	b.Pages.Error(w, r, ref.status, lang, page)
+}
+
+func (b *Broker) refused(w http.ResponseWriter, r *http.Request, why string) {
+	http.Redirect(w, r, refusedURL(why), http.StatusSeeOther)
+}
+
+func (b *Broker) internalError(w http.ResponseWriter, r *http.Request, msg string, err error) {
+	b.Log.ErrorContext(r.Context(), msg, "err", err, "req", httpx.RequestID(r.Context()))
+	b.Pages.Error(w, r, http.StatusInternalServerError, b.Pages.Locale(r, nil), httpx.ErrorPage{
+		Title: "error.internal.title", Message: "error.internal.message", Next: "error.internal.next",
+	})
+}
+
+// takeLink ends a link attempt: its record, once.
+func (b *Broker) takeLink(ctx context.Context, attemptID string) (*linkRecord, error) {
+	if b.Challenges == nil {
+		return nil, store.ErrNotFound
+	}
+	data, err := b.Challenges.TakeChallenge(ctx, attemptID, b.Now())
+	if err != nil {
+		return nil, err
+	}
+	var rec linkRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("link attempt: %w", err)
+	}
+	return &rec, nil
+}
+
+// finishLink is Finish for a link attempt: it adds the identifiers the
+// provider proved to the person who started the link, in the same
+// session, and goes back to the account page; nothing else changes (no
+// new session, no new person).
+func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID string, res provider.Result) (string, error) {
+	ctx := r.Context()
+	ev := &store.AuditEvent{Type: "link", Provider: res.Provider, Level: res.Level.String(),
+		Details: map[string]string{"provider": res.Provider, "method": res.Method}}
+	b.observe(res.Provider, health.Success)
+	rec, err := b.takeLink(ctx, attemptID)
+	if errors.Is(err, store.ErrNotFound) {
+		b.linkFailed(ctx, ev, "attempt_expired")
+		return refusedURL("expired"), nil
+	}
+	if err != nil {
+		b.linkFailed(ctx, ev, "internal")
+		return "", err
+	}
+	ev.PersonID = rec.PersonID
+	ev.Details["session_level"] = rec.Level
+	var schemes []string
+	for _, id := range res.Identifiers {
+		schemes = append(schemes, id.Scheme)
+	}
+	if len(schemes) > 0 {
+		ev.Details["scheme"] = strings.Join(schemes, " ")
+	}
+	// The browser that comes back must still be in the session that
+	// started the link, for the same person: otherwise someone could add
+	// their own identifier to whoever's browser finishes the login.
+	s, err := b.Sessions.Current(r)
+	if err != nil || s.ID != rec.SessionID || s.PersonID != rec.PersonID || res.Provider != rec.Provider {
+		b.linkFailed(ctx, ev, "session_changed")
+		return refusedURL("session"), nil
+	}
+	if lvl, err := assurance.Parse(s.Level); err != nil || lvl < LinkLevel {
+		b.linkFailed(ctx, ev, "session_level")
+		return refusedURL("level"), nil
+	}
+	if res.Level < LinkLevel {
+		b.linkFailed(ctx, ev, "insufficient_level")
+		return refusedURL("level"), nil
+	}
+	if res.PersonID != "" {
+		// A provider that keeps its own persons: nothing to link, but it
+		// must be the same person.
+		if res.PersonID != rec.PersonID {
+			b.linkFailed(ctx, ev, "identifier_taken")
+			return refusedURL("taken"), nil
+		}
+		return b.linked(ctx, ev, false), nil
+	}
+	if len(res.Identifiers) == 0 {
+		b.linkFailed(ctx, ev, "no_identifier")
+		return refusedURL("failed"), nil
+	}
+	var add []store.Identifier
+	for _, id := range res.Identifiers {
+		p, err := b.Persons.GetPersonByIdentifier(ctx, id.Scheme, id.Value)
+		switch {
+		case err == nil && p.ID == rec.PersonID:
+			// Already this person's.
+		case err == nil:
+			// Another person's: joining two persons is not offered.
+			b.linkFailed(ctx, ev, "identifier_taken")
+			return refusedURL("taken"), nil
+		case errors.Is(err, store.ErrNotFound):
+			add = append(add, id)
+		default:
+			b.linkFailed(ctx, ev, "internal")
+			return "", err
+		}
+	}
+	for _, id := range add {
+		err := b.Persons.AddIdentifier(ctx, rec.PersonID, id)
+		switch {
+		case errors.Is(err, store.ErrConflict):
+			// Taken by someone else since the check above.
+			b.linkFailed(ctx, ev, "identifier_taken")
+			return refusedURL("taken"), nil
+		case errors.Is(err, store.ErrNotFound):
+			b.linkFailed(ctx, ev, "unknown_person")
+			return refusedURL("session"), nil
+		case err != nil:
+			b.linkFailed(ctx, ev, "internal")
+			return "", err
+		}
+	}
+	return b.linked(ctx, ev, len(add) > 0), nil
+}
+
+func (b *Broker) linked(ctx context.Context, ev *store.AuditEvent, added bool) string {
+	ev.Result = store.ResultSuccess
+	done := "linked"
+	if !added {
+		done = "alreadylinked"
+		ev.Details["already"] = "true"
+	}
+	b.Audit.Record(ctx, ev)
+	return b.AccountURL + "?" + url.Values{"done": {done}}.Encode()
+}
+
+// failLink is Fail for a link attempt: the attempt ends, and the person
+// is told that nothing was linked.
+func (b *Broker) failLink(r *http.Request, attemptID, providerID, reason string) string {
+	ctx := r.Context()
+	ev := &store.AuditEvent{Type: "link", Provider: providerID, Details: map[string]string{"provider": providerID}}
+	if rec, err := b.takeLink(ctx, attemptID); err == nil {
+		ev.PersonID = rec.PersonID
+		ev.Details["session_level"] = rec.Level
+	}
+	b.linkFailed(ctx, ev, reason)
+	if reason == "cancelled" {
+		return refusedURL("cancelled")
+	}
+	b.observe(providerID, health.Error)
+	return refusedURL("failed")
+}
+
+func (b *Broker) linkFailed(ctx context.Context, ev *store.AuditEvent, reason string) {
+	ev.Result = store.ResultFailure
+	ev.Reason = reason
+	b.Audit.Record(ctx, ev)
+}

@@ -1,0 +1,284 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/broker"
+	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+var dnr = store.Identifier{Scheme: "no:dnr", Value: "41018012345"}
+
+// browser is a person's cookies at Varde.
+type browser []*http.Cookie
+
+func (b browser) req(method, target string, form url.Values) *http.Request {
+	var r *http.Request
+	if form != nil {
+		r = httptest.NewRequest(method, target, strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	} else {
+		r = httptest.NewRequest(method, target, nil)
+	}
+	for _, c := range b {
+		r.AddCookie(c)
+	}
+	return r
+}
+
+// loggedIn starts an account session for person at level and returns the
+// browser holding it.
+func loggedIn(t *testing.T, f *fixture, person string, level assurance.Level) browser {
+	t.Helper()
+	_, err, w := finish(f, broker.AccountAttempt, provider.Result{Provider: "strong", PersonID: person, Level: level})
+	must(t, err)
+	return browser(w.Result().Cookies())
+}
+
+// startLink posts the link form from the browser's account page and
+// returns the response.
+func startLink(t *testing.T, f *fixture, b browser, providerID string) *httptest.ResponseRecorder {
+	t.Helper()
+	_, token := f.b.LinkOptions(b.req(http.MethodGet, "/account", nil))
+	w := httptest.NewRecorder()
+	f.mux.ServeHTTP(w, b.req(http.MethodPost, "/account/link", url.Values{"csrf": {token}, "provider": {providerID}}))
+	return w
+}
+
+// linkAttempt starts a link and returns the attempt ID the provider got.
+func linkAttempt(t *testing.T, f *fixture, b browser, providerID string) string {
+	t.Helper()
+	w := startLink(t, f, b, providerID)
+	loc, err := url.Parse(w.Header().Get("Location"))
+	if err != nil || loc.Path != "/started/"+providerID || loc.Query().Get("min") != "substantial" {
+		t.Fatalf("link start: %d, Location %q", w.Code, w.Header().Get("Location"))
+	}
+	return loc.Query().Get("attempt")
+}
+
+func finishIn(f *fixture, b browser, attempt string, res provider.Result) (string, error) {
+	return f.b.Finish(httptest.NewRecorder(), b.req(http.MethodGet, "/upstream/callback", nil), attempt, res)
+}
+
+func lastEvent(t *testing.T, f *fixture) *store.AuditEvent {
+	t.Helper()
+	ev := f.events(t)
+	if len(ev) == 0 {
+		t.Fatal("no audit events")
+	}
+	return ev[len(ev)-1]
+}
+
+// TestLinkAddsTheIdentifier: a person logged in at substantial or above
+// links another provider; what it proves becomes theirs, so a later login
+// through it alone is the same person. The link attempt is single use.
+func TestLinkAddsTheIdentifier(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	b := loggedIn(t, f, "p1", assurance.High)
+	infos, token := f.b.LinkOptions(b.req(http.MethodGet, "/account", nil))
+	if len(infos) != 2 || token == "" {
+		t.Fatalf("link options %v, token %q", infos, token)
+	}
+	attempt := linkAttempt(t, f, b, "weak")
+	res := provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Substantial, Method: "oidc"}
+	next, err := finishIn(f, b, attempt, res)
+	must(t, err)
+	if next != "/account?done=linked" {
+		t.Errorf("next = %q", next)
+	}
+	p, err := f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value)
+	if err != nil || p.ID != "p1" {
+		t.Fatalf("identifier holder %v, %v", p, err)
+	}
+	ev := lastEvent(t, f)
+	if ev.Type != "link" || ev.Result != store.ResultSuccess || ev.PersonID != "p1" || ev.Provider != "weak" || ev.Level != "substantial" ||
+		ev.Details["session_level"] != "high" || ev.Details["scheme"] != "no:dnr" || ev.Details["provider"] != "weak" {
+		t.Errorf("audit = %+v", ev)
+	}
+	for k, v := range ev.Details {
+		if strings.Contains(v, dnr.Value) {
+			t.Errorf("audit detail %s holds the identifier", k)
+		}
+	}
+
+	// Single use: the same attempt cannot finish twice.
+	if next, err := finishIn(f, b, attempt, res); err != nil || next != "/account/link/refused?why=expired" {
+		t.Errorf("second finish: %q, %v", next, err)
+	}
+	// A later login through the linked provider alone is the same person.
+	f.request(t, "r1")
+	if got := sessionPerson(t, f, "r1", res); got != "p1" {
+		t.Errorf("login through the linked provider: person %q", got)
+	}
+	// Linking it again changes nothing.
+	next, err = finishIn(f, b, linkAttempt(t, f, b, "weak"), res)
+	if err != nil || next != "/account?done=alreadylinked" {
+		t.Errorf("relink: %q, %v", next, err)
+	}
+}
+
+// TestLinkRefusesAnotherPersonsIdentifier: merging two persons is not
+// offered; the refusal is audited and shown on a plain page.
+func TestLinkRefusesAnotherPersonsIdentifier(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	must(t, f.st.CreatePerson(ctx, &store.Person{ID: "p2", WebAuthnID: []byte("p2-handle-0123456789012345678901"),
+		Identifiers: []store.Identifier{dnr}, ProofingLevel: "substantial", CreatedAt: f.now}))
+	b := loggedIn(t, f, "p1", assurance.High)
+	next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), provider.Result{Provider: "strong",
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "01018012345"}, dnr}, Level: assurance.High})
+	must(t, err)
+	if next != "/account/link/refused?why=taken" {
+		t.Errorf("next = %q", next)
+	}
+	if p, err := f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value); err != nil || p.ID != "p2" {
+		t.Errorf("identifier moved: %v, %v", p, err)
+	}
+	if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultFailure || ev.Reason != "identifier_taken" || ev.PersonID != "p1" {
+		t.Errorf("audit = %+v", ev)
+	}
+	w := f.get(next)
+	if w.Code != http.StatusConflict || !strings.Contains(w.Body.String(), "another person") || !strings.Contains(w.Body.String(), `href="/account"`) {
+		t.Errorf("refused page: %d\n%s", w.Code, w.Body.String())
+	}
+}
+
+// TestLinkNeedsTheSameSession: the link finishes only in the session
+// that started it.
+func TestLinkNeedsTheSameSession(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	must(t, f.st.CreatePerson(ctx, &store.Person{ID: "p2", WebAuthnID: []byte("p2-handle-0123456789012345678901"), ProofingLevel: "high", CreatedAt: f.now}))
+	b := loggedIn(t, f, "p1", assurance.High)
+	res := provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Substantial}
+	tests := []struct {
+		name string
+		in   browser
+	}{
+		{"another person's session", loggedIn(t, f, "p2", assurance.High)},
+		{"the same person, logged in again", loggedIn(t, f, "p1", assurance.High)},
+		{"no session", nil},
+	}
+	for _, tt := range tests {
+		next, err := finishIn(f, tt.in, linkAttempt(t, f, b, "weak"), res)
+		if err != nil || next != "/account/link/refused?why=session" {
+			t.Errorf("%s: %q, %v", tt.name, next, err)
+		}
+		if ev := lastEvent(t, f); ev.Reason != "session_changed" || ev.PersonID != "p1" {
+			t.Errorf("%s: audit %+v", tt.name, ev)
+		}
+	}
+	if _, err := f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("identifier linked after all: %v", err)
+	}
+	// A result from another provider than the one the link started with
+	// does not finish it either.
+	next, _ := finishIn(f, b, linkAttempt(t, f, b, "weak"), provider.Result{Provider: "strong", Identifiers: []store.Identifier{dnr}, Level: assurance.High})
+	if next != "/account/link/refused?why=session" {
+		t.Errorf("other provider: %q", next)
+	}
+}
+
+// TestLinkNeedsSubstantialOnBothSides: a low session cannot start a
+// link, and a low login cannot be linked.
+func TestLinkNeedsSubstantialOnBothSides(t *testing.T) {
+	f := newFixture(t)
+	low := loggedIn(t, f, "p1", assurance.Low)
+	w := startLink(t, f, low, "weak")
+	if loc := w.Header().Get("Location"); loc != "/account/link/refused?why=level" {
+		t.Errorf("low session: %d, Location %q", w.Code, loc)
+	}
+	if ev := lastEvent(t, f); ev.Type != "link" || ev.Reason != "session_level" || ev.Details["session_level"] != "low" {
+		t.Errorf("audit = %+v", ev)
+	}
+	if w := f.get("/account/link/refused?why=level"); w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "substantial") {
+		t.Errorf("level page: %d", w.Code)
+	}
+
+	b := loggedIn(t, f, "p1", assurance.Substantial)
+	next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Low})
+	if err != nil || next != "/account/link/refused?why=level" {
+		t.Errorf("low login: %q, %v", next, err)
+	}
+	if ev := lastEvent(t, f); ev.Reason != "insufficient_level" || ev.Level != "low" || ev.Details["session_level"] != "substantial" {
+		t.Errorf("audit = %+v", ev)
+	}
+	if _, err := f.st.GetPersonByIdentifier(context.Background(), dnr.Scheme, dnr.Value); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a low login was linked: %v", err)
+	}
+}
+
+// TestLinkFormIsProtected: the form needs the session's CSRF token and a
+// session; providers that keep their own persons, or cannot reach the
+// link level, are not offered.
+func TestLinkFormIsProtected(t *testing.T) {
+	f := newFixture(t)
+	b := loggedIn(t, f, "p1", assurance.High)
+	w := httptest.NewRecorder()
+	f.mux.ServeHTTP(w, b.req(http.MethodPost, "/account/link", url.Values{"csrf": {"forged"}, "provider": {"weak"}}))
+	if w.Code != http.StatusForbidden {
+		t.Errorf("forged token: %d", w.Code)
+	}
+	w = httptest.NewRecorder()
+	f.mux.ServeHTTP(w, browser(nil).req(http.MethodPost, "/account/link", url.Values{"provider": {"weak"}}))
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/account" {
+		t.Errorf("no session: %d %q", w.Code, w.Header().Get("Location"))
+	}
+	if infos, token := f.b.LinkOptions(browser(nil).req(http.MethodGet, "/account", nil)); infos != nil || token != "" {
+		t.Errorf("options without a session: %v %q", infos, token)
+	}
+
+	f.b.Providers = append(f.b.Providers, keeper{}, staticProvider{"lowly", assurance.Low})
+	infos, _ := f.b.LinkOptions(b.req(http.MethodGet, "/account", nil))
+	var ids []string
+	for _, i := range infos {
+		ids = append(ids, i.ID)
+	}
+	if strings.Join(ids, " ") != "weak strong" {
+		t.Errorf("link options %v", ids)
+	}
+	if w := startLink(t, f, b, "keeper"); w.Code != http.StatusBadRequest {
+		t.Errorf("linking a person-keeping provider: %d", w.Code)
+	}
+	if w := startLink(t, f, b, "lowly"); w.Code != http.StatusBadRequest {
+		t.Errorf("linking a low provider: %d", w.Code)
+	}
+}
+
+type keeper struct{}
+
+func (keeper) Info() provider.Info {
+	return provider.Info{ID: "keeper", Name: map[string]string{"en": "Keeper"}, MaxLevel: assurance.High}
+}
+func (keeper) Start(w http.ResponseWriter, r *http.Request, a provider.Attempt) {}
+func (keeper) KeepsPersons() bool                                               { return true }
+
+// TestLinkFailEndsTheAttempt: a provider's failure or the person's
+// cancel ends the link attempt, audited.
+func TestLinkFailEndsTheAttempt(t *testing.T) {
+	f := newFixture(t)
+	b := loggedIn(t, f, "p1", assurance.High)
+	attempt := linkAttempt(t, f, b, "weak")
+	if next := f.b.Fail(httptest.NewRecorder(), b.req(http.MethodGet, "/", nil), attempt, "weak", "cancelled"); next != "/account/link/refused?why=cancelled" {
+		t.Errorf("next = %q", next)
+	}
+	if ev := lastEvent(t, f); ev.Type != "link" || ev.Reason != "cancelled" || ev.PersonID != "p1" {
+		t.Errorf("audit = %+v", ev)
+	}
+	next, err := finishIn(f, b, attempt, provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Substantial})
+	if err != nil || next != "/account/link/refused?why=expired" {
+		t.Errorf("finish after fail: %q, %v", next, err)
+	}
+	if next := f.b.Fail(httptest.NewRecorder(), b.req(http.MethodGet, "/", nil), linkAttempt(t, f, b, "weak"), "weak", "upstream_error"); next != "/account/link/refused?why=failed" {
+		t.Errorf("next = %q", next)
+	}
+}
