@@ -35,12 +35,17 @@ unit:
 
 ## bench: complete passkey logins per second and their latency at
 ## BENCH_CONCURRENCY (a throwaway node in a child process, SQLite; see
-## docs/PERFORMANCE.md), then the Go micro-benchmarks, briefly.
+## docs/PERFORMANCE.md); then, briefly, logins brokered through a
+## simulated upstream eID compared with logins straight at it (what the
+## broker adds per login); then the Go micro-benchmarks, briefly.
 BENCH_CONCURRENCY ?= 1,16,64
 BENCH_DURATION ?= 10s
 BENCH_FLAGS ?=
+BENCH_BROKERED_CONCURRENCY ?= 1,16
+BENCH_BROKERED_DURATION ?= 5s
 bench:
 	$(GO) run ./cmd/varde bench --concurrency $(BENCH_CONCURRENCY) --duration $(BENCH_DURATION) $(BENCH_FLAGS)
+	$(GO) run ./cmd/varde bench --flow brokered --concurrency $(BENCH_BROKERED_CONCURRENCY) --duration $(BENCH_BROKERED_DURATION) $(BENCH_FLAGS)
 	$(GO) test -bench . -benchmem -benchtime 200x -run '^$$' ./internal/...
 
 ## resilience: Varde and two simulated eIDs as separate processes under

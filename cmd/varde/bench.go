@@ -42,6 +42,12 @@ Runs complete passkey logins (PAR with private_key_jwt, authorize, WebAuthn
 assertion, code, token with PKCE, ID token verification) with N concurrent
 virtual users and prints flows/s and latency percentiles per concurrency.
 
+With --flow brokered the logins go through an upstream eID instead: a
+simulated BankID (varde provider-sim, level high) in a second child
+process, which Varde brokers; and the same relying party library logs in
+at the simulated BankID directly too, so the report can say what the
+broker adds to a login (brokered − direct). --flow both runs all three.
+
 By default it builds a throwaway node in a temporary directory (SQLite,
 synthetic enrolment on, a private_key_jwt client with PAR required), starts
 it as a separate process and stops it afterwards. With --target it drives a
@@ -69,6 +75,9 @@ type benchOptions struct {
 	// the caller can point it at a real database or key (tests add to it).
 	nodeEnv []string
 	command string
+	// flows are the kinds of login each concurrency runs, in order
+	// (flowPasskey, flowBrokered, flowDirect).
+	flows []string
 
 	// Remote mode.
 	target      string
@@ -87,6 +96,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchOptions, error) {
 		fmt.Fprint(stderr, benchUsage)
 		fs.PrintDefaults()
 	}
+	flow := fs.String("flow", flowPasskey, "passkey (Varde's passkey login), brokered (through a simulated upstream eID, compared with logins straight at it) or both")
 	conc := fs.String("concurrency", "1,16,64", "comma-separated numbers of concurrent virtual users, one measured phase each")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured phase")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "length of the unmeasured warm-up before each phase")
@@ -118,7 +128,19 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchOptions, error) {
 		}
 		o.concurrency = append(o.concurrency, n)
 	}
+	switch *flow {
+	case flowPasskey:
+		o.flows = []string{flowPasskey}
+	case flowBrokered:
+		o.flows = []string{flowBrokered, flowDirect}
+	case "both":
+		o.flows = []string{flowPasskey, flowBrokered, flowDirect}
+	default:
+		return nil, fmt.Errorf("bench: --flow %q: want passkey, brokered or both", *flow)
+	}
 	switch {
+	case o.target != "" && *flow != flowPasskey:
+		return nil, errors.New("bench: --flow brokered needs the throwaway deployment, not --target")
 	case o.duration <= 0:
 		return nil, errors.New("bench: --duration must be positive")
 	case o.warmup < 0:
@@ -142,6 +164,9 @@ type benchTarget struct {
 	http     *http.Client
 	pprofURL string
 	node     *benchNode // nil in remote mode
+	// direct is a relying party at the simulated upstream eID itself
+	// (nil unless a brokered flow runs).
+	direct *loadgen.RP
 }
 
 // benchReport is what `varde bench` measured; --json writes it.
@@ -151,7 +176,10 @@ type benchReport struct {
 	Issuer   string        `json:"issuer"`
 	Persons  int           `json:"persons"`
 	Duration string        `json:"duration"`
+	Flows    []string      `json:"flows"`
 	Phases   []*benchPhase `json:"phases"`
+	// BrokerAdded compares brokered and direct logins per concurrency.
+	BrokerAdded []brokerAdded `json:"broker_added,omitempty"`
 	// Warmups are the unmeasured warm-up phases; their failures count too.
 	Warmups  []*benchPhase `json:"warmups,omitempty"`
 	Profiles []*profileSum `json:"profiles,omitempty"`
@@ -167,6 +195,8 @@ type benchMachine struct {
 
 // benchPhase is one measured phase at one concurrency.
 type benchPhase struct {
+	// Flow is the kind of login: passkey, brokered or direct.
+	Flow        string         `json:"flow"`
 	Concurrency int            `json:"concurrency"`
 	Flows       int            `json:"flows"`
 	Errors      int            `json:"errors"`
@@ -181,7 +211,10 @@ type benchPhase struct {
 	// and of this process (the load generator); 0 when unknown.
 	NodeCPUMS    float64 `json:"node_cpu_ms_per_flow"`
 	LoadgenCPUMS float64 `json:"loadgen_cpu_ms_per_flow"`
-	// CPUBusy is (node + load generator CPU time) / (wall time × CPUs).
+	// SimCPUMS is the simulated upstream eID's CPU time per login, when
+	// it runs (brokered flows).
+	SimCPUMS float64 `json:"sim_cpu_ms_per_flow,omitempty"`
+	// CPUBusy is (node + sim + load generator CPU time) / (wall time × CPUs).
 	CPUBusy float64 `json:"cpu_busy"`
 	// NodeMaxRSSMB is the node's peak resident memory so far (VmHWM).
 	NodeMaxRSSMB float64 `json:"node_max_rss_mb,omitempty"`
@@ -219,6 +252,7 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 		Command:  o.command,
 		Persons:  o.persons,
 		Duration: o.duration.String(),
+		Flows:    o.flows,
 	}
 	maxConc := slices.Max(o.concurrency)
 	var t *benchTarget
@@ -238,48 +272,84 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "machine: %d CPUs (%s), GOMAXPROCS %d, %s, %s\n", m.CPUs, m.CPUModel, m.GOMAXPROCS, m.Go, m.OS)
 	if t.node != nil {
 		fmt.Fprintf(stdout, "node:    %s, child process %d, SQLite %s\n", t.issuer, t.node.pid(), t.node.db)
+		if s := t.node.sim; s != nil {
+			fmt.Fprintf(stdout, "eID:     %s (%s, level %s), child process %d, Varde's upstream %q\n", s.ready.Issuer, s.ready.Name, s.ready.Level, s.pid(), benchUpstreamID)
+		}
 	} else {
 		fmt.Fprintf(stdout, "node:    %s (running already)\n", t.issuer)
 	}
 
-	persons, err := enrolPersons(ctx, t, o.persons)
-	if err != nil {
-		return err
+	var flows []*benchFlow
+	if slices.Contains(o.flows, flowPasskey) {
+		persons, err := enrolPersons(ctx, t, o.persons)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "persons: %d enrolled, each with a device-bound passkey\n", len(persons))
+		flows = append(flows, passkeyFlow(t, persons))
 	}
-	fmt.Fprintf(stdout, "persons: %d enrolled, each with a device-bound passkey\n", len(persons))
+	if slices.Contains(o.flows, flowBrokered) {
+		bf, err := brokeredFlows(ctx, t, o.persons)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "persons: %d synthetic numbers at the eID, each logged in once through Varde\n", o.persons)
+		flows = append(flows, bf...)
+	}
 	fmt.Fprintf(stdout, "phases:  warm-up %v, then at most %v or %d logins per concurrency\n\n", o.warmup, o.duration, o.maxFlows)
 
 	profConc := -1
 	if o.profileDir != "" {
 		profConc = maxConc
 	}
+	// Each concurrency runs every flow in turn, so that flows compared
+	// with each other ran close in time on the shared machine.
+phases:
 	for _, c := range o.concurrency {
-		if o.warmup > 0 {
-			w := runPhase(ctx, t, persons, c, o.warmup, o.maxFlows, nil)
-			rep.Warmups = append(rep.Warmups, w)
-		}
-		var prof *profiler
-		if c == profConc {
-			prof = &profiler{dir: o.profileDir, pprofURL: t.pprofURL, seconds: o.profileTime}
-			profConc = -1 // once
-		}
-		p := runPhase(ctx, t, persons, c, o.duration, o.maxFlows, prof)
-		rep.Phases = append(rep.Phases, p)
-		if prof != nil {
-			sums, err := prof.finish(stdout)
-			if err != nil {
-				fmt.Fprintf(stderr, "varde bench: profiles: %v\n", err)
+		for _, f := range flows {
+			if o.warmup > 0 {
+				w := runPhase(ctx, t, f, c, o.warmup, o.maxFlows, nil)
+				rep.Warmups = append(rep.Warmups, w)
 			}
-			rep.Profiles = sums
-		}
-		if ctx.Err() != nil {
-			break
+			var prof *profiler
+			if c == profConc {
+				prof = &profiler{dir: o.profileDir, pprofURL: t.pprofURL, seconds: o.profileTime}
+				profConc = -1 // once: the first flow's
+			}
+			p := runPhase(ctx, t, f, c, o.duration, o.maxFlows, prof)
+			rep.Phases = append(rep.Phases, p)
+			if prof != nil {
+				sums, err := prof.finish(stdout)
+				if err != nil {
+					fmt.Fprintf(stderr, "varde bench: profiles: %v\n", err)
+				}
+				rep.Profiles = sums
+			}
+			if ctx.Err() != nil {
+				break phases
+			}
 		}
 	}
-	printPhases(stdout, rep.Phases)
+	rep.BrokerAdded = compareBrokered(rep.Phases)
+	for _, f := range flows {
+		var ps []*benchPhase
+		for _, p := range rep.Phases {
+			if p.Flow == f.name {
+				ps = append(ps, p)
+			}
+		}
+		if len(flows) > 1 {
+			fmt.Fprintf(stdout, "%s\n", flowTitle(f.name))
+		}
+		printPhases(stdout, ps)
+		if len(flows) > 1 {
+			fmt.Fprintln(stdout)
+		}
+	}
+	printBrokerAdded(stdout, rep.BrokerAdded)
 	for _, w := range rep.Warmups {
 		for k, n := range w.ErrorKinds {
-			fmt.Fprintf(stdout, "  errors in the warm-up at concurrency %d: %d × %s\n", w.Concurrency, n, k)
+			fmt.Fprintf(stdout, "  errors in the %s warm-up at concurrency %d: %d × %s\n", w.Flow, w.Concurrency, n, k)
 		}
 	}
 	for _, s := range rep.Profiles {
@@ -357,12 +427,33 @@ func enrolPersons(ctx context.Context, t *benchTarget, n int) ([]*loadgen.Person
 	return persons, ctx.Err()
 }
 
-// runPhase runs c virtual users for d or until maxFlows logins have
-// started, each user logging in its own persons in turn (a person is
-// never used by two users at once: its passkey's sign counter moves with
-// every login). It always ends: no login starts after d, and a hard
-// deadline cancels logins still running 30 s later (counted as errors).
-func runPhase(ctx context.Context, t *benchTarget, persons []*loadgen.Person, c int, d time.Duration, maxFlows int, prof *profiler) *benchPhase {
+// passkeyFlow logs persons in with their passkeys at Varde.
+func passkeyFlow(t *benchTarget, persons []*loadgen.Person) *benchFlow {
+	return &benchFlow{name: flowPasskey, n: len(persons), login: func(ctx context.Context, i int) error {
+		_, err := t.rp.Login(ctx, persons[i], loadgen.LoginOptions{})
+		return err
+	}}
+}
+
+func flowTitle(name string) string {
+	switch name {
+	case flowPasskey:
+		return "passkey logins at Varde:"
+	case flowBrokered:
+		return "brokered logins: the relying party at Varde, Varde at the simulated BankID:"
+	case flowDirect:
+		return "direct logins: the same relying party library straight at the simulated BankID:"
+	}
+	return name + ":"
+}
+
+// runPhase runs c virtual users of flow f for d or until maxFlows logins
+// have started, each user logging in its own identities in turn (an
+// identity is never used by two users at once: a passkey's sign counter
+// moves with every login). It always ends: no login starts after d, and
+// a hard deadline cancels logins still running 30 s later (counted as
+// errors).
+func runPhase(ctx context.Context, t *benchTarget, f *benchFlow, c int, d time.Duration, maxFlows int, prof *profiler) *benchPhase {
 	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
 	defer cancel()
 	lat := make([][]time.Duration, c)
@@ -378,9 +469,9 @@ func runPhase(ctx context.Context, t *benchTarget, persons []*loadgen.Person, c 
 	var wg sync.WaitGroup
 	for w := range c {
 		wg.Go(func() {
-			mine := make([]*loadgen.Person, 0, len(persons)/c+1)
-			for i := w; i < len(persons); i += c {
-				mine = append(mine, persons[i])
+			mine := make([]int, 0, f.n/c+1)
+			for i := w; i < f.n; i += c {
+				mine = append(mine, i)
 			}
 			errKinds[w] = map[string]int{}
 			for i := 0; ; i++ {
@@ -388,8 +479,7 @@ func runPhase(ctx context.Context, t *benchTarget, persons []*loadgen.Person, c 
 					return
 				}
 				t0 := time.Now()
-				_, err := t.rp.Login(ctx, mine[i%len(mine)], loadgen.LoginOptions{})
-				if err != nil {
+				if err := f.login(ctx, mine[i%len(mine)]); err != nil {
 					errKinds[w][errorKind(err)]++
 					continue
 				}
@@ -404,7 +494,7 @@ func runPhase(ctx context.Context, t *benchTarget, persons []*loadgen.Person, c 
 	if prof != nil {
 		prof.wait()
 	}
-	p := &benchPhase{Concurrency: c, Seconds: elapsed.Seconds(), ErrorKinds: map[string]int{}}
+	p := &benchPhase{Flow: f.name, Concurrency: c, Seconds: elapsed.Seconds(), ErrorKinds: map[string]int{}}
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	for _, m := range errKinds {
@@ -425,7 +515,8 @@ func runPhase(ctx context.Context, t *benchTarget, persons []*loadgen.Person, c 
 		if cpu0.ok && cpu1.ok {
 			p.NodeCPUMS = ms(cpu1.node-cpu0.node) / float64(p.Flows)
 			p.LoadgenCPUMS = ms(cpu1.self-cpu0.self) / float64(p.Flows)
-			ours := cpu1.node - cpu0.node + cpu1.self - cpu0.self
+			p.SimCPUMS = ms(cpu1.sim-cpu0.sim) / float64(p.Flows)
+			ours := cpu1.node - cpu0.node + cpu1.self - cpu0.self + cpu1.sim - cpu0.sim
 			p.CPUBusy = ours.Seconds() / (elapsed.Seconds() * float64(runtime.NumCPU()))
 			if total := cpu1.machineTotal - cpu0.machineTotal; cpu0.machineOK && cpu1.machineOK && total > 0 {
 				p.OtherBusy = max(0, (cpu1.machineBusy-cpu0.machineBusy-ours).Seconds()/total.Seconds())
@@ -540,12 +631,21 @@ func routeDelta(before, after map[string]histogram, flows int) []routeStat {
 }
 
 func printPhases(w io.Writer, phases []*benchPhase) {
+	withSim := slices.ContainsFunc(phases, func(p *benchPhase) bool { return p.SimCPUMS > 0 })
+	simHead, simCol := "", func(*benchPhase) string { return "" }
+	if withSim {
+		simHead = "sim CPU ms/flow\t"
+		simCol = func(p *benchPhase) string { return fmt.Sprintf("%.2f\t", p.SimCPUMS) }
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "concurrency\tflows\terrors\tflows/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\tnode CPU ms/flow\tloadgen CPU ms/flow\tCPU ours\tCPU others\tnode max RSS MB\t")
+	fmt.Fprintln(tw, "concurrency\tflows\terrors\tflows/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\tnode CPU ms/flow\t"+simHead+"loadgen CPU ms/flow\tCPU ours\tCPU others\tnode max RSS MB\t")
 	for _, p := range phases {
 		cpu := "\t\t\t\t\t"
+		if withSim {
+			cpu += "\t"
+		}
 		if p.NodeCPUMS > 0 {
-			cpu = fmt.Sprintf("%.2f\t%.2f\t%.0f%%\t%.0f%%\t%.0f\t", p.NodeCPUMS, p.LoadgenCPUMS, 100*p.CPUBusy, 100*p.OtherBusy, p.NodeMaxRSSMB)
+			cpu = fmt.Sprintf("%.2f\t%s%.2f\t%.0f%%\t%.0f%%\t%.0f\t", p.NodeCPUMS, simCol(p), p.LoadgenCPUMS, 100*p.CPUBusy, 100*p.OtherBusy, p.NodeMaxRSSMB)
 		}
 		fmt.Fprintf(tw, "%d\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\n", p.Concurrency, p.Flows, p.Errors, p.FlowsPerSec, p.P50MS, p.P95MS, p.P99MS, p.MaxMS, cpu)
 	}
@@ -582,6 +682,7 @@ func printPhases(w io.Writer, phases []*benchPhase) {
 // cpuSample is CPU time used so far by the node and by this process.
 type cpuSample struct {
 	node, self   time.Duration
+	sim          time.Duration // 0 without a sim
 	ok           bool
 	machineBusy  time.Duration
 	machineTotal time.Duration
@@ -595,7 +696,12 @@ func (t *benchTarget) cpu() cpuSample {
 	node, ok1 := processCPU(t.node.pid())
 	self, ok2 := selfCPU()
 	busy, total, ok3 := machineCPU()
-	return cpuSample{node: node, self: self, ok: ok1 && ok2, machineBusy: busy, machineTotal: total, machineOK: ok3}
+	var sim time.Duration
+	ok4 := true
+	if pid := t.node.sim.pid(); pid != 0 {
+		sim, ok4 = processCPU(pid)
+	}
+	return cpuSample{node: node, self: self, sim: sim, ok: ok1 && ok2 && ok4, machineBusy: busy, machineTotal: total, machineOK: ok3}
 }
 
 // benchNode is a throwaway node running as a child process.
@@ -605,6 +711,8 @@ type benchNode struct {
 	cmd          *exec.Cmd
 	exited       chan struct{}
 	exitErr      error
+	// sim is the simulated upstream eID, when a brokered flow runs.
+	sim *benchSim
 }
 
 func (n *benchNode) pid() int { return n.cmd.Process.Pid }
@@ -671,6 +779,22 @@ func (n *benchNode) start(ctx context.Context, o *benchOptions, conc int) (*benc
 	if err != nil {
 		return nil, err
 	}
+	env := slices.Clone(o.nodeEnv)
+	if env == nil {
+		env = []string{} // not nil, which would mean "inherit"
+	}
+	if o.nodeGOGC != "" {
+		env = append(env, "GOGC="+o.nodeGOGC)
+	}
+	var upstreams []any
+	if slices.Contains(o.flows, flowBrokered) {
+		sim, up, err := startBenchSim(ctx, o, env, n.dir, issuer)
+		n.sim = sim // stopped by stop, even if not ready
+		if err != nil {
+			return nil, err
+		}
+		upstreams = append(upstreams, up)
+	}
 	// The client is declared in the configuration, so the node validates
 	// it and writes it to the store exactly as it does for an operator's
 	// clients.
@@ -689,6 +813,9 @@ func (n *benchNode) start(ctx context.Context, o *benchOptions, conc int) (*benc
 			"redirect_uris": []string{redirect}, "require_par": true, "sector_id": "bench.example",
 			"claims": []string{"name"},
 		}},
+	}
+	if len(upstreams) > 0 {
+		cfg["upstreams"] = upstreams
 	}
 	// JSON is YAML.
 	raw, err := json.MarshalIndent(cfg, "", "  ")
@@ -709,13 +836,7 @@ func (n *benchNode) start(ctx context.Context, o *benchOptions, conc int) (*benc
 	}
 	defer logf.Close()
 	n.cmd = exec.Command(exe, "serve", "--config", cfgFile)
-	n.cmd.Env = slices.Clone(o.nodeEnv)
-	if n.cmd.Env == nil {
-		n.cmd.Env = []string{} // not nil, which would mean "inherit"
-	}
-	if o.nodeGOGC != "" {
-		n.cmd.Env = append(n.cmd.Env, "GOGC="+o.nodeGOGC)
-	}
+	n.cmd.Env = env
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
 	dieWithParent(n.cmd)
 	if err := n.cmd.Start(); err != nil {
@@ -733,6 +854,13 @@ func (n *benchNode) start(ctx context.Context, o *benchOptions, conc int) (*benc
 		return nil, fmt.Errorf("relying party setup: %w", err)
 	}
 	t := &benchTarget{issuer: issuer, rp: rp, http: hc, node: n}
+	if n.sim != nil {
+		t.direct = &loadgen.RP{Issuer: n.sim.ready.Issuer, ClientID: "varde", RedirectURI: benchDirectRedirect,
+			Key: n.sim.directKey, KeyID: benchDirectKeyID, HTTP: hc}
+		if err := t.direct.Setup(ctx); err != nil {
+			return nil, fmt.Errorf("direct relying party at the eID: %w", err)
+		}
+	}
 	if pprofListen != "" {
 		t.pprofURL = "http://" + pprofListen
 	}
@@ -780,6 +908,15 @@ func (n *benchNode) stop(stderr io.Writer) {
 				_ = n.cmd.Process.Kill()
 				<-n.exited
 			}
+		}
+	}
+	if n.sim != nil && n.sim.cmd != nil {
+		select {
+		case <-n.sim.exited:
+			// It ended before its time: say why.
+			fmt.Fprintf(stderr, "the eID exited (%v); its log (%s):\n%s\n", n.sim.exitErr, n.sim.log, tail(n.sim.log, 20))
+		default:
+			n.sim.stop()
 		}
 	}
 	if s := tail(n.log, 20); s != "" {

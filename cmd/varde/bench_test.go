@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +87,67 @@ func TestBench(t *testing.T) {
 	}
 }
 
+// TestBenchBrokered runs the brokered comparison briefly: the node and
+// a simulated BankID as child processes, logins through Varde and
+// straight at the sim, and what the broker adds.
+func TestBenchBrokered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node and an eID and runs logins for a few seconds")
+	}
+	dir := t.TempDir()
+	jsonFile := filepath.Join(dir, "bench.json")
+	var out, errOut bytes.Buffer
+	o, err := parseBenchFlags([]string{"--flow", "brokered", "--concurrency", "1,3", "--duration", "700ms", "--warmup", "200ms",
+		"--persons", "6", "--max-flows", "300", "--json", jsonFile}, &errOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.nodeEnv = []string{childEnvMarker + "=1"}
+	start := time.Now()
+	err = runBench(context.Background(), o, &out, &errOut)
+	t.Logf("bench took %v\n%s%s", time.Since(start), out.String(), errOut.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"brokered logins", "direct logins", "what the broker adds", "GET /upstream/bankid/callback", "GET /login/start", "sim CPU ms/flow"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	raw, err := os.ReadFile(jsonFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep benchReport
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Phases) != 4 || len(rep.BrokerAdded) != 2 {
+		t.Fatalf("want 4 phases and 2 comparisons: %s", raw)
+	}
+	for i, p := range rep.Phases {
+		wantFlow := []string{flowBrokered, flowDirect}[i%2]
+		if p.Flow != wantFlow || p.Flows < 1 || p.Errors != 0 || p.P50MS <= 0 || p.P50MS > p.P99MS {
+			t.Errorf("phase %d: %+v", i, p)
+		}
+		var perFlow float64
+		for _, r := range p.Routes {
+			perFlow += r.PerFlow
+		}
+		// Brokered: PAR, authorize, login start, upstream callback,
+		// resume, token at the node; direct: none.
+		if want := map[string]float64{flowBrokered: 6, flowDirect: 0}[p.Flow]; perFlow < want-0.5 || perFlow > want+0.5 {
+			t.Errorf("%s at %d: %.1f node requests per login, want %v (routes %+v)", p.Flow, p.Concurrency, perFlow, want, p.Routes)
+		}
+	}
+	for _, c := range rep.BrokerAdded {
+		b := rep.Phases[slices.IndexFunc(rep.Phases, func(p *benchPhase) bool { return p.Flow == flowBrokered && p.Concurrency == c.Concurrency })]
+		if c.AddedP50MS != c.BrokeredP50MS-c.DirectP50MS || c.BrokeredP50MS != b.P50MS || c.NodeCPUMS != b.NodeCPUMS {
+			t.Errorf("comparison %+v does not match phase %+v", c, b)
+		}
+	}
+}
+
 // TestPhaseCountsFailures: logins that fail are counted by kind, never
 // dropped; the phase still ends on time; and the command's verdict is a
 // failure. The "node" here refuses every pushed authorization request.
@@ -117,7 +179,7 @@ func TestPhaseCountsFailures(t *testing.T) {
 	persons := []*loadgen.Person{loadgen.NewDevice(srv.URL, false), loadgen.NewDevice(srv.URL, false)}
 
 	start := time.Now()
-	p := runPhase(context.Background(), tgt, persons, 2, 300*time.Millisecond, 1000, nil)
+	p := runPhase(context.Background(), tgt, passkeyFlow(tgt, persons), 2, 300*time.Millisecond, 1000, nil)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("phase of 300ms took %v", d)
 	}
@@ -159,6 +221,10 @@ func TestParseBenchFlags(t *testing.T) {
 		{[]string{"--target", "http://localhost:8080"}, false},
 		{[]string{"--target", "http://localhost:8080", "--client-id", "a", "--client-key", "k.pem", "--cpuprofile", "d"}, false},
 		{[]string{"extra"}, false},
+		{[]string{"--flow", "brokered"}, true},
+		{[]string{"--flow", "both"}, true},
+		{[]string{"--flow", "upstream"}, false},
+		{[]string{"--flow", "brokered", "--target", "http://localhost:8080", "--client-id", "a", "--client-key", "k.pem"}, false},
 	} {
 		_, err := parseBenchFlags(tc.args, io.Discard)
 		if (err == nil) != tc.ok {

@@ -261,9 +261,16 @@ func (rp *RP) assertion() (string, error) {
 	return jws.CompactSerialize()
 }
 
-// Login runs one complete login for p in a fresh browser and verifies the
-// ID token.
+// Login runs one complete passkey login for p in a fresh browser and
+// verifies the ID token.
 func (rp *RP) Login(ctx context.Context, p *Person, o LoginOptions) (*Result, error) {
+	return rp.LoginWith(ctx, p, o)
+}
+
+// LoginWith runs one complete login in a fresh browser, with a, the way
+// the person proves who they are at the login page, and verifies the ID
+// token.
+func (rp *RP) LoginWith(ctx context.Context, a Authenticator, o LoginOptions) (*Result, error) {
 	b := &browser{c: rp.HTTP, jar: newJar()}
 	state, nonce, verifier := random(12), random(12), oauth2.GenerateVerifier()
 	ca, err := rp.assertion()
@@ -302,12 +309,11 @@ func (rp *RP) Login(ctx context.Context, p *Person, o LoginOptions) (*Result, er
 	if err != nil {
 		return nil, fmt.Errorf("authorize: status %d, no redirect", res.StatusCode)
 	}
-	reqID := loginURL.Query().Get("req")
-	if reqID == "" {
+	if loginURL.Query().Get("req") == "" {
 		return nil, fmt.Errorf("authorize: redirect %s has no req", loginURL)
 	}
-	// 3. Passkey assertion.
-	next, err := rp.assert(ctx, b, p, reqID, o.Origin)
+	// 3. The person proves who they are (passkey, upstream eID, …).
+	next, err := a.authenticate(ctx, b, rp, loginURL, o)
 	if err != nil {
 		return nil, err
 	}
@@ -361,6 +367,11 @@ func resolve(base, ref string) string {
 		return base + ref
 	}
 	return ref
+}
+
+// authenticate implements Authenticator: the passkey login ceremony.
+func (p *Person) authenticate(ctx context.Context, b *browser, rp *RP, login *url.URL, o LoginOptions) (string, error) {
+	return rp.assert(ctx, b, p, login.Query().Get("req"), o.Origin)
 }
 
 // assert runs the passkey login ceremony and returns where the browser
