@@ -162,6 +162,28 @@ func (b *Broker) eligible(a *attempt) []provider.Provider {
 	return out
 }
 
+// route picks the provider for a hint: for "any", the first eligible
+// provider that is up, else the first usable one (unknown or degraded);
+// for a provider id, that provider if it is eligible and usable. nil
+// means the person chooses.
+func (b *Broker) route(a *attempt, hint string) provider.Provider {
+	var fallback provider.Provider
+	for _, p := range b.eligible(a) {
+		id := p.Info().ID
+		st := b.state(id)
+		if !st.Usable() || (hint != "any" && hint != id) {
+			continue
+		}
+		if st == health.Up || hint == id {
+			return p
+		}
+		if fallback == nil {
+			fallback = p
+		}
+	}
+	return fallback
+}
+
 // loginErrors maps a ?err= reason to the message key shown on the login page.
 var loginErrors = map[string]string{
 	"level":       "login.err.level",
@@ -218,6 +240,15 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 		d.CancelURL = cancelURL(a.req)
 	}
 	d.Degraded = a.degraded
+	// The relying party may let Varde choose (provider_hint=any) or
+	// suggest one provider. Only on the first visit: after a failure or a
+	// cancel the person chooses.
+	if a.req != nil && a.req.ProviderHint != "" && r.URL.Query().Get("err") == "" {
+		if p := b.route(a, a.req.ProviderHint); p != nil {
+			http.Redirect(w, r, "/login/start?"+url.Values{"req": {id}, "provider": {p.Info().ID}}.Encode(), http.StatusSeeOther)
+			return
+		}
+	}
 	usable := 0
 	for _, p := range b.eligible(a) {
 		info := p.Info()

@@ -466,3 +466,40 @@ func TestDegradedModePolicy(t *testing.T) {
 		t.Errorf("lower login with high up: next %q, %v", next, err)
 	}
 }
+
+// TestProviderHint: provider_hint=any lets Varde route to a healthy
+// provider the client accepts; a named provider is used if it can be;
+// otherwise, and after a failure, the person chooses.
+func TestProviderHint(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	hinted := func(id, hint string, acr ...string) {
+		must(t, f.st.CreateAuthRequest(ctx, &store.AuthRequest{ID: id, ClientID: "bank", RedirectURI: "https://bank.example/cb",
+			Scope: []string{"openid"}, MaxAge: -1, ACRValues: acr, ProviderHint: hint, CreatedAt: f.now, ExpiresAt: f.now.Add(time.Minute)}))
+	}
+	hinted("any-all-up", "any")
+	hinted("any-weak-down", "any")
+	hinted("named", "strong")
+	hinted("named-down", "weak")
+	hinted("any-high", "any", assurance.ACRHigh)
+
+	f.b.Health = downMonitor(t, f)
+	for id, want := range map[string]string{
+		"any-all-up": "/login/start?provider=weak&req=any-all-up",
+		"named":      "/login/start?provider=strong&req=named",
+		"any-high":   "/login/start?provider=strong&req=any-high",
+	} {
+		if loc := f.get("/login?req=" + id).Header().Get("Location"); loc != want {
+			t.Errorf("%s: Location %q, want %q", id, loc, want)
+		}
+	}
+	f.b.Health = downMonitor(t, f, "weak")
+	if loc := f.get("/login?req=any-weak-down").Header().Get("Location"); loc != "/login/start?provider=strong&req=any-weak-down" {
+		t.Errorf("any with weak down: Location %q", loc)
+	}
+	for _, path := range []string{"/login?req=named-down", "/login?req=any-all-up&err=failed"} {
+		if w := f.get(path); w.Code != http.StatusOK || w.Header().Get("Location") != "" {
+			t.Errorf("%s: %d %q, want the choice page", path, w.Code, w.Header().Get("Location"))
+		}
+	}
+}

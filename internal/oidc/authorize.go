@@ -104,6 +104,7 @@ func (p *Provider) validateAuthParams(c *store.Client, form url.Values, redirect
 	req.State = form.Get("state")
 	req.Nonce = form.Get("nonce")
 	req.LoginHint = form.Get("login_hint")
+	req.ProviderHint = form.Get("provider_hint")
 	switch {
 	case len(req.State) > maxStateLen:
 		return nil, oauth2.InvalidRequest("state is too long")
@@ -111,6 +112,8 @@ func (p *Provider) validateAuthParams(c *store.Client, form url.Values, redirect
 		return nil, oauth2.InvalidRequest("nonce is too long")
 	case len(req.LoginHint) > maxLoginHintLen:
 		return nil, oauth2.InvalidRequest("login_hint is too long")
+	case !validProviderHint(req.ProviderHint):
+		return nil, oauth2.InvalidRequest("provider_hint must be \"any\" or a provider id (lower-case letters, digits and '-')")
 	}
 	// RFC 7636 §4.3, RFC 9700 §2.1.1: PKCE is required, with S256.
 	req.CodeChallenge = form.Get("code_challenge")
@@ -371,6 +374,21 @@ func (p *Provider) satisfies(c *store.Client, sess *store.Session, req *store.Au
 	}
 	if req.MaxAge >= 0 && !fresh && p.Now().Sub(sess.AuthTime) > time.Duration(req.MaxAge)*time.Second {
 		return false
+	}
+	return true
+}
+
+// validProviderHint accepts Varde's provider_hint extension parameter:
+// empty, "any", or something shaped like a provider id. Which providers
+// exist and may be used is the broker's business, not the protocol's.
+func validProviderHint(h string) bool {
+	if len(h) > 32 {
+		return false
+	}
+	for _, c := range h {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
 	}
 	return true
 }

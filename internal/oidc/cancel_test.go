@@ -59,3 +59,21 @@ func TestLoginPreferencesReachTheBroker(t *testing.T) {
 		t.Errorf("ui_locales = %q, login_hint = %q", req.UILocales, req.LoginHint)
 	}
 }
+
+// TestProviderHintParameter: Varde's provider_hint is kept with the
+// request for the broker; a malformed one is an invalid_request at the
+// client's redirect URI.
+func TestProviderHintParameter(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	id := pendingLogin(t, h, b, "st", oauth2.SetAuthURLParam("provider_hint", "bankid"))
+	req, err := h.db.GetAuthRequest(context.Background(), id, h.clock.Now())
+	if err != nil || req.ProviderHint != "bankid" {
+		t.Fatalf("provider_hint = %v (%v)", req, err)
+	}
+	tax := h.rp(taxID, taxCB)
+	resp, _ := b.get(tax.authorizeURL("st", "n", oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("provider_hint", "Bank ID!")))
+	if q := h.callback(resp, taxCB); q.Get("error") != "invalid_request" || q.Get("state") != "st" {
+		t.Errorf("malformed provider_hint: %v", q)
+	}
+}

@@ -114,6 +114,9 @@ type AuthRequest struct {
 	ACRValues           []string
 	UILocales           []string
 	LoginHint           string
+	// ProviderHint is "any" (let Varde pick a healthy provider) or the id
+	// of the provider the relying party suggests; empty: the person picks.
+	ProviderHint string
 	// Pushed is true for requests that came through PAR. A pushed
 	// request is used once: the authorization endpoint marks it Used.
 	Pushed    bool

@@ -28,6 +28,7 @@ func fullAuthRequest(t *testing.T, id string) *store.AuthRequest {
 		ACRValues:           []string{"urn:varde:loa:substantial"},
 		UILocales:           []string{"nb", "en"},
 		LoginHint:           "hint",
+		ProviderHint:        "any",
 		Pushed:              true,
 		Used:                false,
 		CreatedAt:           now.In(z.la),
