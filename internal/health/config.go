@@ -104,63 +104,35 @@ func DefaultConfig() Config {
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
 	d := DefaultConfig()
-	if c.Interval == 0 {
-		c.Interval = d.Interval
-	}
+	setDefault(&c.Interval, d.Interval)
 	if c.ProbeTimeout == 0 {
 		c.ProbeTimeout = min(d.ProbeTimeout, c.Interval)
 	}
-	if c.Concurrency == 0 {
-		c.Concurrency = d.Concurrency
-	}
-	if c.SlowProbe == 0 {
-		c.SlowProbe = d.SlowProbe
-	}
-	if c.FailuresToDown == 0 {
-		c.FailuresToDown = d.FailuresToDown
-	}
-	if c.SuccessesToRecover == 0 {
-		c.SuccessesToRecover = d.SuccessesToRecover
-	}
-	if c.ProbeWindow == 0 {
-		c.ProbeWindow = d.ProbeWindow
-	}
-	if c.DegradedProbes == 0 {
-		c.DegradedProbes = d.DegradedProbes
-	}
+	setDefault(&c.Concurrency, d.Concurrency)
+	setDefault(&c.SlowProbe, d.SlowProbe)
+	setDefault(&c.FailuresToDown, d.FailuresToDown)
+	setDefault(&c.SuccessesToRecover, d.SuccessesToRecover)
+	setDefault(&c.ProbeWindow, d.ProbeWindow)
+	setDefault(&c.DegradedProbes, d.DegradedProbes)
 	switch {
 	case c.RecoveredProbes == 0:
 		c.RecoveredProbes = d.RecoveredProbes
 	case c.RecoveredProbes < 0:
 		c.RecoveredProbes = 0
 	}
-	if c.LoginWindow == 0 {
-		c.LoginWindow = d.LoginWindow
-	}
-	if c.MinLogins == 0 {
-		c.MinLogins = d.MinLogins
-	}
+	setDefault(&c.LoginWindow, d.LoginWindow)
+	setDefault(&c.MinLogins, d.MinLogins)
 	switch {
 	case c.AbandonedWeight == 0:
 		c.AbandonedWeight = d.AbandonedWeight
 	case c.AbandonedWeight < 0:
 		c.AbandonedWeight = 0
 	}
-	if c.LoginDegradedRatio == 0 {
-		c.LoginDegradedRatio = d.LoginDegradedRatio
-	}
-	if c.LoginDownRatio == 0 {
-		c.LoginDownRatio = d.LoginDownRatio
-	}
-	if c.LoginRecoveredRatio == 0 {
-		c.LoginRecoveredRatio = d.LoginRecoveredRatio
-	}
-	if c.MaxPending == 0 {
-		c.MaxPending = d.MaxPending
-	}
-	if c.Retention == 0 {
-		c.Retention = d.Retention
-	}
+	setDefault(&c.LoginDegradedRatio, d.LoginDegradedRatio)
+	setDefault(&c.LoginDownRatio, d.LoginDownRatio)
+	setDefault(&c.LoginRecoveredRatio, d.LoginRecoveredRatio)
+	setDefault(&c.MaxPending, d.MaxPending)
+	setDefault(&c.Retention, d.Retention)
 	return c
 }
 
@@ -216,4 +188,12 @@ func (c Config) Validate() error {
 		return nil
 	}
 	return fmt.Errorf("health config: %w", errors.Join(errs...))
+}
+
+// setDefault sets *v to def when *v is the zero value.
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
