@@ -54,6 +54,7 @@ type App struct {
 	Audit  *audit.Log
 	// Health watches the store and every provider.
 	Health  *health.Monitor
+	now     func() time.Time
 	handler http.Handler
 	log     *slog.Logger
 	// clients is Store's Clients with lookups cached (clientcache.go).
@@ -92,7 +93,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	a := &App{Config: cfg, Store: st, Signer: signer, log: log}
+	a := &App{Config: cfg, Store: st, Signer: signer, log: log, now: opt.Now}
 	if err := a.build(ctx, opt, salt); err != nil {
 		_ = st.Close()
 		return nil, err
@@ -316,7 +317,7 @@ func (a *App) sweep(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := a.Store.DeleteExpired(ctx, time.Now()); err != nil {
+			if n, err := a.Store.DeleteExpired(ctx, a.now()); err != nil {
 				a.log.Warn("sweep expired records", "err", err)
 			} else if n > 0 {
 				a.log.Debug("swept expired records", "n", n)

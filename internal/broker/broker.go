@@ -297,7 +297,8 @@ func (b *Broker) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	want := r.URL.Query().Get("provider")
-	i := slices.IndexFunc(b.eligible(a), func(p provider.Provider) bool { return p.Info().ID == want })
+	eligible := b.eligible(a)
+	i := slices.IndexFunc(eligible, func(p provider.Provider) bool { return p.Info().ID == want })
 	if i >= 0 && !b.state(want).Usable() {
 		// Down since the page was shown: back to the choice, which now
 		// says so.
@@ -314,7 +315,7 @@ func (b *Broker) start(w http.ResponseWriter, r *http.Request) {
 	if a.req != nil {
 		pa.LoginHint = a.req.LoginHint
 	}
-	b.eligible(a)[i].Start(w, r, pa)
+	eligible[i].Start(w, r, pa)
 }
 
 func (b *Broker) attemptError(w http.ResponseWriter, r *http.Request, err error) {

@@ -62,9 +62,6 @@ func (rp *RP) Setup(ctx context.Context) error {
 	return err
 }
 
-// Verifier is the go-oidc ID token verifier for this RP.
-func (rp *RP) Verifier() *oidc.IDTokenVerifier { return rp.verifier }
-
 // Person is a synthetic person with a software authenticator holding one
 // passkey.
 type Person struct {

@@ -496,9 +496,6 @@ func (s *Sim) ID() string { return s.cfg.ID }
 // Name returns the sim's display name.
 func (s *Sim) Name() string { return s.cfg.Name }
 
-// Level returns the level of the sim's logins.
-func (s *Sim) Level() assurance.Level { return s.cfg.Level }
-
 // Issuer returns the issuer URL ("http://localhost:PORT").
 func (s *Sim) Issuer() string { return s.issuer }
 
