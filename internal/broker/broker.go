@@ -228,6 +228,7 @@ func (b *Broker) observe(id string, o health.Outcome) {
 }
 
 func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
+	browser := b.browserID(w, r)
 	id := r.URL.Query().Get("req")
 	a, err := b.load(r, id)
 	if err != nil {
@@ -245,11 +246,17 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 	// cancel the person chooses.
 	if a.req != nil && a.req.ProviderHint != "" && r.URL.Query().Get("err") == "" {
 		if p := b.route(a, a.req.ProviderHint); p != nil {
+			if a.req.ProviderHint == "any" {
+				// Routed around every provider that is down.
+				down, _ := b.down(a)
+				b.routedAround(r.Context(), a, id, browser, down, false)
+			}
 			http.Redirect(w, r, "/login/start?"+url.Values{"req": {id}, "provider": {p.Info().ID}}.Encode(), http.StatusSeeOther)
 			return
 		}
 	}
 	usable := 0
+	var down []string
 	for _, p := range b.eligible(a) {
 		info := p.Info()
 		name := info.Name[a.locale]
@@ -262,9 +269,12 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 			usable++
 		} else {
 			d.Unavailable = true
+			down = append(down, info.ID)
 		}
 		d.Choices = append(d.Choices, c)
 	}
+	// Shown down, so routed around it, or left with nothing to use.
+	b.routedAround(r.Context(), a, id, browser, down, usable == 0)
 	switch {
 	case len(d.Choices) == 0:
 		// Nothing this client accepts can reach the level it asks for.
@@ -290,6 +300,7 @@ func cancelURL(req *store.AuthRequest) string {
 }
 
 func (b *Broker) start(w http.ResponseWriter, r *http.Request) {
+	browser := b.browserID(w, r)
 	id := r.URL.Query().Get("req")
 	a, err := b.load(r, id)
 	if err != nil {
@@ -302,6 +313,8 @@ func (b *Broker) start(w http.ResponseWriter, r *http.Request) {
 	if i >= 0 && !b.state(want).Usable() {
 		// Down since the page was shown: back to the choice, which now
 		// says so.
+		_, anyUsable := b.down(a)
+		b.routedAround(r.Context(), a, id, browser, []string{want}, !anyUsable)
 		http.Redirect(w, r, "/login?"+url.Values{"req": {id}, "err": {"unavailable"}}.Encode(), http.StatusSeeOther)
 		return
 	}
@@ -340,8 +353,8 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 		return b.finishLink(w, r, attemptID, res)
 	}
 	ctx := r.Context()
-	ev := &store.AuditEvent{Type: "authentication", Provider: res.Provider, Level: res.Level.String(),
-		Details: map[string]string{"method": res.Method}}
+	ev := &store.AuditEvent{Type: EventAuthentication, Provider: res.Provider, Level: res.Level.String(),
+		Details: traced(map[string]string{"method": res.Method}, attemptID, requestBrowser(r))}
 	a, err := b.load(r, attemptID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -467,7 +480,9 @@ func (b *Broker) Fail(w http.ResponseWriter, r *http.Request, attemptID, provide
 	if strings.HasPrefix(attemptID, linkPrefix) {
 		return b.failLink(r, attemptID, providerID, reason)
 	}
-	ev := &store.AuditEvent{Type: "authentication", Provider: providerID, Details: map[string]string{}}
+	// The attempt handle comes from the ID itself, so it is recorded even
+	// when the attempt can no longer be loaded.
+	ev := &store.AuditEvent{Type: EventAuthentication, Provider: providerID, Details: traced(nil, attemptID, requestBrowser(r))}
 	if a, err := b.load(r, attemptID); err == nil && a.client != nil {
 		ev.ClientID = a.client.ID
 	}

@@ -348,7 +348,7 @@ func TestDownProviderIsShownUnavailable(t *testing.T) {
 	}
 	// A failure is recorded against the provider that failed.
 	f.b.Fail(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil), "r1", "weak", "upstream_error")
-	if ev := f.events(t); len(ev) != 1 || ev[0].Provider != "weak" || ev[0].Reason != "upstream_error" {
+	if ev := f.eventsOf(t, broker.EventAuthentication); len(ev) != 1 || ev[0].Provider != "weak" || ev[0].Reason != "upstream_error" {
 		t.Errorf("audit = %+v", ev)
 	}
 }

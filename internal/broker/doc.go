@@ -8,6 +8,54 @@
 // report to the broker through provider.Finisher. Upstream providers,
 // health-based routing and failover extend this package.
 //
+// # Audit events for counting people affected
+//
+// Package status counts, per incident, the attempts and the people a
+// provider's outage affected from these audit events, so their shape is
+// a contract:
+//
+//	Type "authentication" (EventAuthentication), from Finish and Fail:
+//	  Result   "success" or "failure"
+//	  Provider the provider used
+//	  ClientID the relying party ("" for an account login or an
+//	           attempt that had expired)
+//	  PersonID the person reached (success; failure once resolved)
+//	  Level    the level the provider reached (Finish only)
+//	  Reason   on failure: the provider's reason ("cancelled" is the
+//	           person's choice; anything else counts against the
+//	           provider), or attempt_expired, unknown_person,
+//	           insufficient_level, session_error
+//	Type "routing" (EventRouting), when the broker routes a person around
+//	a provider that is down: the login page shows it down, provider_hint=
+//	any skips it, or it went down between the page and /login/start:
+//	  Result   "rerouted" (ResultRerouted), Reason "provider_down", while
+//	           another provider the attempt may use is up; "failure",
+//	           Reason "no_provider_available", when none is
+//	  Provider the provider that was down
+//	  ClientID as above
+//
+// Both carry in Details:
+//
+//	"attempt" (DetailAttempt)  Handle(attempt ID): the same for every
+//	                           event of one login attempt; absent for an
+//	                           account login. The attempt ID is a bearer
+//	                           handle and is never recorded.
+//	"browser" (DetailBrowser)  Handle(varde_browser cookie value); absent
+//	                           when the request carried no such cookie
+//	                           (a provider's cross-site POST back).
+//
+// One attempt may have several routing events for the same provider
+// (each page view records the providers it shows down), so count
+// distinct attempt handles. A failure through one provider followed by a
+// success through another in the same attempt shares the attempt handle.
+//
+// The varde_browser cookie (BrowserCookie) is set on GET /login and GET
+// /login/start when missing: 128 random bits, base64url, first-party,
+// HttpOnly, SameSite=Lax, Path=/, Secure as the session cookie, Max-Age
+// 400 days. It holds no personal data and is used only to count, once
+// each, the people affected by outages, including those who never got
+// in; the audit log keeps only its Handle.
+//
 // Linking (link.go) lets a person who is logged in add another provider
 // whose identifiers they hold, so that logging in through it reaches the
 // same person and the same pairwise subs:

@@ -1,0 +1,145 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"io"
+	"net/http"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// What the broker records so that the people an outage affected can be
+// counted rather than estimated (see the package documentation).
+const (
+	// EventAuthentication is the type of the event a provider's result
+	// or failure produces; Provider is the provider used.
+	EventAuthentication = "authentication"
+	// EventRouting is the type of the event recorded when the broker
+	// routes a person around a provider that is down; Provider is the
+	// provider that was down.
+	EventRouting = "routing"
+	// ResultRerouted is a routing event's Result when another provider
+	// the attempt may use was still offered.
+	ResultRerouted = "rerouted"
+	// ReasonProviderDown goes with ResultRerouted.
+	ReasonProviderDown = "provider_down"
+	// ReasonNoProviderAvailable goes with store.ResultFailure on a routing
+	// event: every provider the attempt may use was down.
+	ReasonNoProviderAvailable = "no_provider_available"
+	// DetailAttempt is the Details key of the attempt handle.
+	DetailAttempt = "attempt"
+	// DetailBrowser is the Details key of the browser handle.
+	DetailBrowser = "browser"
+	// BrowserCookie is the first-party cookie that tells browsers apart,
+	// only for counting the people an outage affected.
+	BrowserCookie = "varde_browser"
+	// browserCookieMaxAge is 400 days, the longest lifetime browsers
+	// honour (draft-ietf-httpbis-rfc6265bis, the Max-Age attribute).
+	browserCookieMaxAge = 400 * 24 * 60 * 60
+)
+
+// Handle is the pseudonymous handle under which the audit log records a
+// login attempt's ID or a browser cookie's value: the first 16 hex digits
+// of the value's SHA-256, written as two groups of eight joined by "_"
+// (so that no run of digits can look like a national identity number and
+// be redacted by the audit log). It is stable, reveals nothing of the
+// value, and is never the value itself.
+func Handle(value string) string {
+	sum := sha256.Sum256([]byte(value))
+	h := hex.EncodeToString(sum[:8])
+	return h[:8] + "_" + h[8:]
+}
+
+// browserID returns the request's browser cookie value, setting a new
+// one on w when the request carries none (or one that is not ours). It
+// returns "" only if no randomness could be read; the login goes on.
+func (b *Broker) browserID(w http.ResponseWriter, r *http.Request) string {
+	if v := requestBrowser(r); v != "" {
+		return v
+	}
+	rnd := b.Rand
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	var v [16]byte
+	if _, err := io.ReadFull(rnd, v[:]); err != nil {
+		b.Log.WarnContext(r.Context(), "browser cookie", "err", err)
+		return ""
+	}
+	value := base64.RawURLEncoding.EncodeToString(v[:])
+	http.SetCookie(w, &http.Cookie{
+		Name: BrowserCookie, Value: value, Path: "/", MaxAge: browserCookieMaxAge,
+		HttpOnly: true, Secure: b.Sessions != nil && b.Sessions.Secure, SameSite: http.SameSiteLaxMode,
+	})
+	return value
+}
+
+// requestBrowser is the request's browser cookie value, "" if it has
+// none or one that is not 128 bits in base64url.
+func requestBrowser(r *http.Request) string {
+	c, err := r.Cookie(BrowserCookie)
+	if err != nil {
+		return ""
+	}
+	if raw, err := base64.RawURLEncoding.DecodeString(c.Value); err != nil || len(raw) != 16 {
+		return ""
+	}
+	return c.Value
+}
+
+// traced adds the attempt and browser handles to d, which it returns (a
+// new map if d is nil). An account login has no attempt handle; a request
+// without a browser cookie has no browser handle.
+func traced(d map[string]string, attemptID, browser string) map[string]string {
+	if d == nil {
+		d = map[string]string{}
+	}
+	if attemptID != AccountAttempt {
+		d[DetailAttempt] = Handle(attemptID)
+	}
+	if browser != "" {
+		d[DetailBrowser] = Handle(browser)
+	}
+	return d
+}
+
+// routedAround records one routing event per provider in down (each
+// once): rerouted while the attempt has another provider to use, a
+// failure when none is left.
+func (b *Broker) routedAround(ctx context.Context, a *attempt, attemptID, browser string, down []string, noneLeft bool) {
+	result, reason := ResultRerouted, ReasonProviderDown
+	if noneLeft {
+		result, reason = store.ResultFailure, ReasonNoProviderAvailable
+	}
+	seen := map[string]bool{}
+	for _, id := range down {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		ev := &store.AuditEvent{Type: EventRouting, Provider: id, Result: result, Reason: reason,
+			Details: traced(nil, attemptID, browser)}
+		if a.client != nil {
+			ev.ClientID = a.client.ID
+		}
+		b.Audit.Record(ctx, ev)
+	}
+}
+
+// down lists the eligible providers that are down now, and whether any
+// eligible provider is still usable.
+func (b *Broker) down(a *attempt) (down []string, anyUsable bool) {
+	for _, p := range b.eligible(a) {
+		id := p.Info().ID
+		if b.state(id).Usable() {
+			anyUsable = true
+		} else {
+			down = append(down, id)
+		}
+	}
+	return down, anyUsable
+}
