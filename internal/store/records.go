@@ -49,6 +49,12 @@ type Client struct {
 	// level it asked for is up. Such logins are marked Degraded. Empty:
 	// the level is never lowered.
 	DegradedLevel string
+	// StatusWebhook is the URL to POST signed status notifications to;
+	// empty: none.
+	StatusWebhook string
+	// StatusComponents are the components the client wants to hear
+	// about; empty: the providers it accepts plus "store".
+	StatusComponents []string
 	// Source says where the client came from: "config" or "cli".
 	Source    string
 	CreatedAt time.Time

@@ -44,6 +44,9 @@ type Store interface {
 	PublicKeys
 	Sweeper
 	Health
+	Incidents
+	Maintenances
+	Webhooks
 	// Ping reports whether the backend can serve requests (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error
@@ -214,6 +217,8 @@ type AuditLog interface {
 	// ListAudit returns up to limit events with Seq > afterSeq, in order.
 	// VerifyAuditChain checks what it returns.
 	ListAudit(ctx context.Context, afterSeq int64, limit int) ([]*AuditEvent, error)
+	// ListAuditRange returns the events q selects, lowest Seq first.
+	ListAuditRange(ctx context.Context, q AuditQuery) ([]*AuditEvent, error)
 }
 
 // PublicKeys holds every node's public signing keys, so any node can

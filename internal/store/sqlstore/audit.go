@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -97,6 +98,41 @@ func (db *DB) ListAudit(ctx context.Context, afterSeq int64, limit int) ([]*stor
 	out, err := collect(rows, scanAudit)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	return out, nil
+}
+
+// ListAuditRange implements store.AuditLog over the index of the log by
+// time. A query without bounds or types is a plain walk by Seq.
+func (db *DB) ListAuditRange(ctx context.Context, q store.AuditQuery) ([]*store.AuditEvent, error) {
+	conds := []string{"seq > ?"}
+	args := []any{q.AfterSeq}
+	if !q.Since.IsZero() {
+		conds = append(conds, "time >= ?")
+		args = append(args, micros(q.Since))
+	}
+	if !q.Until.IsZero() {
+		conds = append(conds, "time < ?")
+		args = append(args, micros(q.Until))
+	}
+	if len(q.Types) > 0 {
+		conds = append(conds, "type IN ("+placeholders(len(q.Types))+")")
+		for _, t := range q.Types {
+			args = append(args, t)
+		}
+	}
+	query := "SELECT " + auditCols + " FROM audit_log WHERE " + strings.Join(conds, " AND ") + " ORDER BY seq"
+	if q.Limit > 0 {
+		query += " LIMIT ?"
+		args = append(args, q.Limit)
+	}
+	rows, err := db.r.QueryContext(ctx, db.d.rebind(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list audit range: %w", err)
+	}
+	out, err := collect(rows, scanAudit)
+	if err != nil {
+		return nil, fmt.Errorf("list audit range: %w", err)
 	}
 	return out, nil
 }

@@ -11,14 +11,15 @@ import (
 )
 
 const clientCols = "id, name, auth_method, secret_hash, jwks, jwks_uri, redirect_uris, " +
-	"post_logout_redirect_uris, require_par, allowed_levels, sector_id, claims, source, created_at, providers, degraded_level"
+	"post_logout_redirect_uris, require_par, allowed_levels, sector_id, claims, source, created_at, providers, degraded_level, " +
+	"status_webhook, status_components"
 
 func clientArgs(c *store.Client) []any {
 	return []any{
 		c.ID, c.Name, c.AuthMethod, c.SecretHash, []byte(c.JWKS), c.JWKSURI,
 		encodeStrings(c.RedirectURIs), encodeStrings(c.PostLogoutRedirectURIs), boolInt(c.RequirePAR),
 		encodeStrings(c.AllowedLevels), c.SectorID, encodeStrings(c.Claims), c.Source, micros(c.CreatedAt),
-		encodeStrings(c.Providers), c.DegradedLevel,
+		encodeStrings(c.Providers), c.DegradedLevel, c.StatusWebhook, encodeStrings(c.StatusComponents),
 	}
 }
 
@@ -27,11 +28,12 @@ func scanClient(s scanner) (*store.Client, error) {
 		c                             store.Client
 		jwks                          []byte
 		redirects, postLogout, levels string
-		claims, providers             string
+		claims, providers, components string
 		created                       int64
 	)
 	err := s.Scan(&c.ID, &c.Name, &c.AuthMethod, &c.SecretHash, &jwks, &c.JWKSURI,
-		&redirects, &postLogout, &c.RequirePAR, &levels, &c.SectorID, &claims, &c.Source, &created, &providers, &c.DegradedLevel)
+		&redirects, &postLogout, &c.RequirePAR, &levels, &c.SectorID, &claims, &c.Source, &created, &providers, &c.DegradedLevel,
+		&c.StatusWebhook, &components)
 	if err != nil {
 		return nil, err
 	}
@@ -45,6 +47,7 @@ func scanClient(s scanner) (*store.Client, error) {
 		decodeStringsInto("allowed_levels", levels, &c.AllowedLevels),
 		decodeStringsInto("claims", claims, &c.Claims),
 		decodeStringsInto("providers", providers, &c.Providers),
+		decodeStringsInto("status_components", components, &c.StatusComponents),
 	); err != nil {
 		return nil, err
 	}

@@ -68,6 +68,15 @@
 // primary keys) or store.ErrNotFound (a missing referenced person), by
 // SQLite's extended result code.
 //
+// The status page's records (status.go, webhooks.go) rest on the same
+// single-statement or savepoint discipline: a partial unique index on
+// the component of open incidents makes OpenIncident the cluster-wide
+// compare-and-swap that opens one incident per outage; a timeline entry
+// is numbered by its own INSERT ... SELECT max(seq) + 1; ClaimWebhooks is
+// one UPDATE ... RETURNING over the due, unleased deliveries, so no two
+// claims share one; and FinishWebhookAttempt holds only for the node
+// named in the lease.
+//
 // Benchmarks: go test -bench . -run '^$' ./internal/store/sqlstore/
 // (BenchmarkLogin runs the store calls of whole logins at several
 // concurrency levels and reports logins/s and writes per commit).

@@ -28,6 +28,8 @@ func fullClient(t *testing.T, id string) *store.Client {
 		Claims:                 []string{"name", "birthdate", "national_id"},
 		Providers:              []string{"passkey", "bankid"},
 		DegradedLevel:          "substantial",
+		StatusWebhook:          "https://rp.example/varde/status",
+		StatusComponents:       []string{"bankid", "store"},
 		Source:                 "cli",
 		CreatedAt:              time.Date(2025, 12, 31, 23, 59, 58, 999999000, z.la),
 	}
@@ -53,7 +55,8 @@ func testClients(t *testing.T, s store.Store) {
 			{"zero values", &store.Client{ID: "zero"}},
 			{"empty slices", &store.Client{
 				ID: "empty", SecretHash: []byte{}, RedirectURIs: []string{}, PostLogoutRedirectURIs: []string{},
-				AllowedLevels: []string{}, Claims: []string{}, Providers: []string{}, CreatedAt: base(t),
+				AllowedLevels: []string{}, Claims: []string{}, Providers: []string{}, StatusComponents: []string{},
+				CreatedAt: base(t),
 			}},
 			{"secret only", &store.Client{
 				ID: "basic", AuthMethod: store.AuthClientSecretBasic, SecretHash: []byte{0, 1, 0, 0xff},

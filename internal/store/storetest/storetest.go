@@ -41,6 +41,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PublicKeys", testPublicKeys},
 		{"Sweeper", testSweeper},
 		{"Health", testHealth},
+		{"Incidents", testIncidents},
+		{"IncidentList", testIncidentList},
+		{"Maintenance", testMaintenance},
+		{"Webhooks", testWebhooks},
+		{"AuditRange", testAuditRange},
 		{"Ping", testPing},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,145 @@
+package sqlstore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+var _ store.Webhooks = (*DB)(nil)
+
+const webhookCols = "id, client_id, url, event, payload, content_type, created_at, next_attempt_at, attempts, " +
+	"last_error, delivered_at, abandoned_at"
+
+func scanWebhook(s scanner) (*store.WebhookDelivery, error) {
+	var (
+		d                                   store.WebhookDelivery
+		created, next, delivered, abandoned int64
+	)
+	err := s.Scan(&d.ID, &d.ClientID, &d.URL, &d.Event, &d.Payload, &d.ContentType, &created, &next, &d.Attempts,
+		&d.LastError, &delivered, &abandoned)
+	if err != nil {
+		return nil, err
+	}
+	d.CreatedAt, d.NextAttemptAt = fromMicros(created), fromMicros(next)
+	d.DeliveredAt, d.AbandonedAt = fromMicros(delivered), fromMicros(abandoned)
+	return &d, nil
+}
+
+// EnqueueWebhooks implements store.Webhooks; the deliveries are stored
+// unleased.
+func (db *DB) EnqueueWebhooks(ctx context.Context, ds []*store.WebhookDelivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	q := db.d.rebind(insertSQL("webhook_deliveries", webhookCols+", lease_node, lease_until"))
+	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for _, d := range ds {
+			_, err := tx.ExecContext(ctx, q, d.ID, d.ClientID, d.URL, d.Event, d.Payload, d.ContentType,
+				micros(d.CreatedAt), micros(d.NextAttemptAt), d.Attempts, d.LastError, micros(d.DeliveredAt),
+				micros(d.AbandonedAt), "", 0)
+			if err != nil {
+				return fmt.Errorf("delivery %s: %w", d.ID, db.d.classify(err))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("enqueue %d webhooks: %w", len(ds), err)
+	}
+	return nil
+}
+
+// ClaimWebhooks implements store.Webhooks with one UPDATE ... RETURNING
+// over the due deliveries. Writes are serialised (one write connection
+// per process, and SQLite's write lock between processes), so a delivery
+// one claim leased is no longer due for the next. A lease is live while
+// now is before lease_until.
+func (db *DB) ClaimWebhooks(ctx context.Context, node string, now, leaseUntil time.Time, limit int) ([]*store.WebhookDelivery, error) {
+	switch {
+	case node == "":
+		return nil, errors.New("claim webhooks: empty node")
+	case leaseUntil.IsZero() || !leaseUntil.After(now):
+		return nil, fmt.Errorf("claim webhooks: lease until %v is not after now", leaseUntil)
+	case limit < 1:
+		return []*store.WebhookDelivery{}, nil
+	}
+	q := db.d.rebind("UPDATE webhook_deliveries SET lease_node = ?, lease_until = ? WHERE id IN (" +
+		"SELECT id FROM webhook_deliveries WHERE delivered_at = 0 AND abandoned_at = 0 " +
+		"AND next_attempt_at <= ? AND lease_until <= ? ORDER BY next_attempt_at, id LIMIT ?) " +
+		"RETURNING " + webhookCols)
+	var out []*store.WebhookDelivery
+	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, q, node, micros(leaseUntil), micros(now), micros(now), limit)
+		if err != nil {
+			return err
+		}
+		out, err = collect(rows, scanWebhook)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim webhooks for %s: %w", node, err)
+	}
+	// RETURNING gives rows in no particular order.
+	slices.SortFunc(out, func(a, b *store.WebhookDelivery) int {
+		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// FinishWebhookAttempt implements store.Webhooks: the UPDATE holds only
+// if node holds the lease (live or expired but not claimed by another);
+// if it changes nothing, a second look tells a missing delivery from a
+// lost lease.
+func (db *DB) FinishWebhookAttempt(ctx context.Context, node string, d *store.WebhookDelivery) error {
+	if node == "" {
+		return fmt.Errorf("finish webhook %s: empty node", d.ID)
+	}
+	q := db.d.rebind("UPDATE webhook_deliveries SET attempts = ?, last_error = ?, delivered_at = ?, abandoned_at = ?, " +
+		"next_attempt_at = ?, lease_node = '', lease_until = 0 WHERE id = ? AND lease_node = ?")
+	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, q, d.Attempts, d.LastError, micros(d.DeliveredAt), micros(d.AbandonedAt),
+			micros(d.NextAttemptAt), d.ID, node)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n > 0 {
+			return err
+		}
+		var one int
+		if err := tx.QueryRowContext(ctx, db.d.rebind("SELECT 1 FROM webhook_deliveries WHERE id = ?"), d.ID).Scan(&one); err != nil {
+			return notFound(err)
+		}
+		return fmt.Errorf("lease is not %s's: %w", node, store.ErrConflict)
+	})
+	if err != nil {
+		return fmt.Errorf("finish webhook %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// ListWebhookDeliveries implements store.Webhooks.
+func (db *DB) ListWebhookDeliveries(ctx context.Context, clientID string, limit int) ([]*store.WebhookDelivery, error) {
+	q := "SELECT " + webhookCols + " FROM webhook_deliveries WHERE client_id = ? ORDER BY created_at DESC, id DESC"
+	args := []any{clientID}
+	if limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, limit)
+	}
+	rows, err := db.r.QueryContext(ctx, db.d.rebind(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list webhooks of %s: %w", clientID, err)
+	}
+	out, err := collect(rows, scanWebhook)
+	if err != nil {
+		return nil, fmt.Errorf("list webhooks of %s: %w", clientID, err)
+	}
+	return out, nil
+}
