@@ -50,6 +50,13 @@ type Discovery struct {
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// StatusEndpoint is Varde's own metadata (OpenID Connect Discovery
+	// 1.0 §3 allows additional parameters): the public status API, so a
+	// relying party finds the live state of every component from the
+	// same document it already reads.
+	StatusEndpoint string `json:"status_endpoint,omitempty"`
+	// StatusPage is the people-facing status page.
+	StatusPage string `json:"status_page,omitempty"`
 }
 
 // Metadata returns the discovery document.
@@ -92,7 +99,17 @@ func (p *Provider) Metadata() Discovery {
 		ClaimsParameterSupported:                   false,
 		RequestParameterSupported:                  false,
 		AuthorizationResponseIssParameterSupported: true,
+		StatusEndpoint:                             p.statusURL(p.StatusAPIPath),
+		StatusPage:                                 p.statusURL(p.StatusPagePath),
 	}
+}
+
+// statusURL is the absolute URL of a status path, "" if there is none.
+func (p *Provider) statusURL(path string) string {
+	if path == "" {
+		return ""
+	}
+	return p.Issuer + path
 }
 
 func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {

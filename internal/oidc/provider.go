@@ -106,6 +106,10 @@ type Provider struct {
 	// SubjectSalt keys pairwise subject identifiers (OIDC Core §8.1). It
 	// must be the same on every node and never change; at least 32 bytes.
 	SubjectSalt []byte
+	// StatusAPIPath and StatusPagePath, if set, are published in the
+	// discovery document as status_endpoint and status_page.
+	StatusAPIPath  string
+	StatusPagePath string
 
 	CodeLifetime         time.Duration // default and maximum 60 s
 	PARLifetime          time.Duration // default 90 s

@@ -1,0 +1,56 @@
+// Package status turns measured health into what Varde publishes about
+// itself: each component's public state, 90-day uptime, incidents with
+// their timelines, people affected and root-cause analyses, planned
+// maintenance, and resilience reports. Nothing here is typed in by hand
+// except operators' notes, RCAs and maintenance announcements.
+//
+// # Components
+//
+// Every component the node's health.Monitor watches — the node itself
+// ("node:<name>"), the store and each provider — is published with the
+// monitor's state mapped to a public one (up → operational, degraded,
+// down, unknown), or maintenance while an announced window covers it and
+// nothing worse is measured. Other nodes of a cluster appear as
+// "node:<name>" from the probe records they write to the shared store: a
+// node that has written none for three probe intervals is down. Each
+// node serves the page from its own view.
+//
+// # Incidents
+//
+// The Engine runs every Config.Interval on every node. A component that
+// has been degraded or down for Config.OpenAfter (default 1 min) opens
+// an incident, unless an announced maintenance window covers it. Its
+// start is when the evidence began (the first failed probe or failed
+// login of the run that made it unhealthy). A worse state while open
+// adds a timeline entry and raises the severity. Once the component is
+// measured up again the incident is recovering (its duration ends
+// there); it resolves when the component has stayed up for
+// Config.ResolveAfter (default 5 min), and relapses if it goes bad
+// before. The store keeps at most one open incident per component, so
+// nodes sharing a store open one incident per outage.
+//
+// The root-cause analysis is due 72 hours after resolution (RCADeadline);
+// the page marks it overdue once the clock passes that.
+//
+// # People affected
+//
+// Counted, not estimated, from the audit log over the incident's window
+// (see package broker for the events): every "authentication" failure
+// through the component (cancellations excluded) is a failed attempt;
+// every login attempt that met the component down ("routing" events,
+// rerouted or failed) or failed through it is affected. An affected
+// attempt that later succeeded through another provider was rerouted. A
+// person is counted once: by the person an affected attempt finally
+// authenticated, otherwise by the person who authenticated from the same
+// browser in the window, otherwise by the browser (a pseudonymous
+// first-party cookie; people who never got in are still counted once
+// each).
+//
+// # Uptime and reports
+//
+// The 90-day bars are the share of recorded probe results that
+// succeeded, per UTC day. Reports take availability from the recorded
+// state changes instead (time not down, over the period minus announced
+// maintenance), since probe results are pruned after 100 days but
+// transitions are kept.
+package status

@@ -1,0 +1,261 @@
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/varde-eid/varde/internal/health"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Author is the author of the timeline entries Varde writes itself.
+const Author = "varde"
+
+// Engine opens, follows and resolves incidents from the monitor's
+// measurements (see the package documentation for the rules). Build it
+// with NewEngine, feed it transitions with Observe (subscribe it to the
+// monitor), and run it with Run or one step at a time with Evaluate.
+type Engine struct {
+	svc *Service
+
+	mu sync.Mutex
+	// evidence is, per component, when its current unhealthy run began
+	// (the Since of the transition that left the healthy states), learnt
+	// from transitions; missing after a restart, when the monitor's
+	// Status.Since stands in.
+	evidence map[string]time.Time
+	// counted is when each open incident's people were last counted.
+	counted map[string]time.Time
+}
+
+// NewEngine returns an engine over svc.
+func NewEngine(svc *Service) *Engine {
+	return &Engine{svc: svc, evidence: map[string]time.Time{}, counted: map[string]time.Time{}}
+}
+
+// Observe takes one health transition (health.Monitor.Subscribe). It only
+// notes when the evidence of an unhealthy run began; it returns at once.
+func (e *Engine) Observe(t health.Transition) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case unhealthy(t.To) && !unhealthy(t.From):
+		since := t.Since
+		if since.IsZero() {
+			since = t.At
+		}
+		e.evidence[t.Component] = since.UTC()
+	case !unhealthy(t.To):
+		delete(e.evidence, t.Component)
+	}
+}
+
+func unhealthy(s health.State) bool { return s == health.Degraded || s == health.Down }
+
+// Run evaluates every Config.Interval until ctx ends.
+func (e *Engine) Run(ctx context.Context) error {
+	t := time.NewTicker(e.svc.cfg().Interval)
+	defer t.Stop()
+	for {
+		if err := e.Evaluate(ctx); err != nil && ctx.Err() == nil {
+			e.svc.log().Warn("status: evaluate incidents", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Evaluate applies the incident rules once, at the service's now.
+func (e *Engine) Evaluate(ctx context.Context) error {
+	s := e.svc
+	now := s.now()
+	open, err := s.Store.ListIncidents(ctx, store.IncidentQuery{Open: true})
+	if err != nil {
+		return fmt.Errorf("list open incidents: %w", err)
+	}
+	maint, err := s.Store.ListMaintenance(ctx, now, now.Add(time.Nanosecond))
+	if err != nil {
+		return fmt.Errorf("list maintenance: %w", err)
+	}
+	byComp := map[string]*store.Incident{}
+	for _, in := range open {
+		byComp[in.Component] = in
+	}
+	var errs []error
+	for _, st := range s.Monitor.Snapshot() {
+		in := byComp[st.Component]
+		var err error
+		switch {
+		case in == nil && unhealthy(st.State) && !inMaintenance(maint, st.Component, now):
+			err = e.maybeOpen(ctx, st, now)
+		case in != nil:
+			err = e.follow(ctx, in, st, now)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", st.Component, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// start is when component's current unhealthy run began.
+func (e *Engine) start(st health.Status) time.Time {
+	e.mu.Lock()
+	since, ok := e.evidence[st.Component]
+	e.mu.Unlock()
+	if !ok || (!st.Since.IsZero() && st.Since.Before(since)) {
+		since = st.Since.UTC()
+	}
+	return since
+}
+
+func (e *Engine) maybeOpen(ctx context.Context, st health.Status, now time.Time) error {
+	s := e.svc
+	start := e.start(st)
+	if start.IsZero() || now.Sub(start) < s.cfg().OpenAfter {
+		return nil
+	}
+	id, err := s.newID()
+	if err != nil {
+		return err
+	}
+	in := &store.Incident{
+		ID: id, Component: st.Component, Components: []string{st.Component},
+		Severity: string(st.State), StartedAt: start, OpenedAt: now,
+		Updates: []*store.IncidentUpdate{{Time: now, Kind: store.UpdateOpened, State: string(st.State), Reason: st.Reason, Author: Author}},
+	}
+	if err := s.Store.OpenIncident(ctx, in); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil // another node opened it first
+		}
+		return fmt.Errorf("open incident: %w", err)
+	}
+	s.log().Warn("incident opened", "incident", in.ID, "component", in.Component, "severity", in.Severity, "started", start)
+	return e.recount(ctx, in, now)
+}
+
+// follow moves an open incident along: worse, recovered, relapsed,
+// resolved, and recounts the people affected now and then.
+func (e *Engine) follow(ctx context.Context, in *store.Incident, st health.Status, now time.Time) error {
+	s := e.svc
+	last := lastState(in)
+	var note *store.IncidentUpdate
+	changed := false
+	switch {
+	case unhealthy(st.State):
+		if !in.RecoveredAt.IsZero() || string(st.State) != last {
+			in.RecoveredAt = time.Time{}
+			if st.State == health.Down {
+				in.Severity = store.SeverityDown
+			}
+			note = &store.IncidentUpdate{Kind: store.UpdateState, State: string(st.State), Reason: st.Reason}
+			changed = true
+		}
+	case st.State == health.Up:
+		if in.RecoveredAt.IsZero() {
+			rec := st.Since.UTC()
+			if rec.IsZero() || rec.Before(in.StartedAt) {
+				rec = now
+			}
+			in.RecoveredAt = rec
+			note = &store.IncidentUpdate{Kind: store.UpdateRecovered, State: string(st.State), Reason: st.Reason}
+			changed = true
+		} else if now.Sub(in.RecoveredAt) >= s.cfg().ResolveAfter {
+			return e.resolve(ctx, in, now)
+		}
+	}
+	if changed {
+		if err := s.Store.UpdateIncident(ctx, in); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return nil // another node moved it; next round sees its version
+			}
+			return fmt.Errorf("update incident: %w", err)
+		}
+		note.IncidentID, note.Time, note.Author = in.ID, now, Author
+		if err := s.Store.AddIncidentUpdate(ctx, note); err != nil {
+			return fmt.Errorf("add timeline entry: %w", err)
+		}
+		in.Updates = append(in.Updates, note)
+	}
+	e.mu.Lock()
+	due := now.Sub(e.counted[in.ID]) >= s.cfg().RecountEvery
+	e.mu.Unlock()
+	if due {
+		return e.recount(ctx, in, now)
+	}
+	return nil
+}
+
+// lastState is the component state the timeline last recorded.
+func lastState(in *store.Incident) string {
+	for _, u := range slices.Backward(in.Updates) {
+		if u.State != "" {
+			return u.State
+		}
+	}
+	return ""
+}
+
+func (e *Engine) resolve(ctx context.Context, in *store.Incident, now time.Time) error {
+	s := e.svc
+	in.ResolvedAt = now
+	if err := e.count(ctx, in, now); err != nil {
+		return err
+	}
+	if err := s.Store.UpdateIncident(ctx, in); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil
+		}
+		return fmt.Errorf("resolve incident: %w", err)
+	}
+	e.mu.Lock()
+	delete(e.counted, in.ID)
+	e.mu.Unlock()
+	note := &store.IncidentUpdate{IncidentID: in.ID, Time: now, Kind: store.UpdateResolved, State: string(health.Up), Author: Author}
+	if err := s.Store.AddIncidentUpdate(ctx, note); err != nil {
+		return fmt.Errorf("add timeline entry: %w", err)
+	}
+	s.log().Info("incident resolved", "incident", in.ID, "component", in.Component,
+		"duration", in.RecoveredAt.Sub(in.StartedAt), "people_affected", in.PeopleAffected, "failed_attempts", in.FailedAttempts)
+	return nil
+}
+
+// recount counts the people affected so far and stores the figures.
+func (e *Engine) recount(ctx context.Context, in *store.Incident, now time.Time) error {
+	if err := e.count(ctx, in, now); err != nil {
+		return err
+	}
+	if err := e.svc.Store.UpdateIncident(ctx, in); err != nil && !errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("update incident counts: %w", err)
+	}
+	e.mu.Lock()
+	e.counted[in.ID] = now
+	e.mu.Unlock()
+	return nil
+}
+
+// count sets in's people, failed and rerouted figures from the audit log
+// over its window: from its start to its recovery, or to now.
+func (e *Engine) count(ctx context.Context, in *store.Incident, now time.Time) error {
+	end := in.RecoveredAt
+	if end.IsZero() {
+		end = now
+	}
+	comps := in.Components
+	if len(comps) == 0 {
+		comps = []string{in.Component}
+	}
+	a, err := e.svc.Affected(ctx, comps, in.StartedAt, end)
+	if err != nil {
+		return err
+	}
+	in.PeopleAffected, in.FailedAttempts, in.Rerouted, in.CountedAt = a.People, a.FailedAttempts, a.Rerouted, now
+	return nil
+}

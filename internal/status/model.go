@@ -1,0 +1,180 @@
+package status
+
+import "time"
+
+// State is a component's public state.
+type State string
+
+// Public states. Operational, Degraded and Down come from measurement
+// (health.Up, health.Degraded, health.Down); Maintenance from an
+// operator's announcement in force; Unknown before the first evidence.
+const (
+	Operational   State = "operational"
+	Degraded      State = "degraded"
+	Down          State = "down"
+	InMaintenance State = "maintenance"
+	Unknown       State = "unknown"
+)
+
+// Component kinds.
+const (
+	KindNode     = "node"
+	KindProvider = "provider"
+	KindStore    = "store"
+)
+
+// Component is one component's current state as this node sees it.
+type Component struct {
+	ID string `json:"id"`
+	// Name is the component's display name by language tag ("en", "nb").
+	Name  map[string]string `json:"name"`
+	Kind  string            `json:"kind"`
+	State State             `json:"state"`
+	// Since is when it entered State (omitted when not known).
+	Since *time.Time `json:"since,omitempty"`
+	// Reason is the machine-readable cause of the last change.
+	Reason string `json:"reason,omitempty"`
+	// Uptime90 is the share of probes that succeeded over the last 90
+	// days, in percent; nil when there were no probes.
+	Uptime90 *float64 `json:"uptime_90d_percent,omitempty"`
+}
+
+// Day is one day of a component's history, for the uptime bars.
+type Day struct {
+	// Date is the day's start (UTC midnight).
+	Date time.Time `json:"date"`
+	// Probes counts the recorded probe results, OK those that succeeded.
+	Probes int64 `json:"probes"`
+	OK     int64 `json:"ok"`
+	// Percent is 100*OK/Probes; nil when there were no probes.
+	Percent *float64 `json:"percent,omitempty"`
+	// Worst is the worst state any probe left the component in that day
+	// (operational, degraded, down), or unknown without probes.
+	Worst State `json:"worst"`
+	// Incidents are the IDs of incidents that overlapped the day.
+	Incidents []string `json:"incidents,omitempty"`
+}
+
+// History is one component's daily history.
+type History struct {
+	Component string `json:"component"`
+	Days      []Day  `json:"days"`
+	// Percent is the share of probes that succeeded over all Days; nil
+	// when there were none.
+	Percent *float64 `json:"percent,omitempty"`
+}
+
+// Incident is an incident as published.
+type Incident struct {
+	ID         string            `json:"id"`
+	Title      map[string]string `json:"title"`
+	Component  string            `json:"component"`
+	Components []string          `json:"components"`
+	// Severity is degraded or down.
+	Severity string `json:"severity"`
+	// Status is "open", "recovering" (measured healthy, waiting to
+	// resolve) or "resolved".
+	Status      string     `json:"status"`
+	StartedAt   time.Time  `json:"started_at"`
+	OpenedAt    time.Time  `json:"opened_at"`
+	RecoveredAt *time.Time `json:"recovered_at,omitempty"`
+	ResolvedAt  *time.Time `json:"resolved_at,omitempty"`
+	// DurationSeconds is measured from StartedAt to RecoveredAt (or to
+	// now while the component is still unhealthy).
+	DurationSeconds int64     `json:"duration_seconds"`
+	PeopleAffected  int64     `json:"people_affected"`
+	FailedAttempts  int64     `json:"failed_attempts"`
+	Rerouted        int64     `json:"rerouted_attempts"`
+	CountedAt       time.Time `json:"counted_at"`
+	// RCADueAt is 72 hours after resolution (nil while open); RCAOverdue
+	// is true once it has passed without an RCA.
+	RCADueAt       *time.Time `json:"rca_due_at,omitempty"`
+	RCAOverdue     bool       `json:"rca_overdue"`
+	RCA            string     `json:"rca,omitempty"`
+	RCAPublishedAt *time.Time `json:"rca_published_at,omitempty"`
+	// RCAOnTime is true when the RCA was published by its deadline.
+	RCAOnTime bool     `json:"rca_on_time"`
+	Timeline  []Update `json:"timeline"`
+}
+
+// Update is one timeline entry.
+type Update struct {
+	Seq  int       `json:"seq"`
+	Time time.Time `json:"time"`
+	// Kind: opened, state, recovered, resolved, operator, rca.
+	Kind    string `json:"kind"`
+	State   string `json:"state,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+	Author  string `json:"author"`
+}
+
+// Maintenance is a planned maintenance announcement.
+type Maintenance struct {
+	ID         string    `json:"id"`
+	Components []string  `json:"components"`
+	Start      time.Time `json:"start"`
+	End        time.Time `json:"end"`
+	Title      string    `json:"title"`
+	Message    string    `json:"message,omitempty"`
+	// Status is "scheduled", "in_progress", "completed" or "cancelled".
+	Status string `json:"status"`
+}
+
+// Summary is everything the status page shows, as one value: the page,
+// the JSON API and the static export are all rendered from it, so they
+// agree.
+type Summary struct {
+	// Version is the API version (1).
+	Version     int       `json:"version"`
+	GeneratedAt time.Time `json:"generated_at"`
+	// Node is the node whose view this is.
+	Node string `json:"node"`
+	// Overall is the worst state of any component (maintenance counts as
+	// degraded only if nothing is worse).
+	Overall     State         `json:"overall"`
+	Components  []Component   `json:"components"`
+	History     []History     `json:"history"`
+	Open        []Incident    `json:"open_incidents"`
+	Recent      []Incident    `json:"recent_incidents"`
+	Maintenance []Maintenance `json:"maintenance"`
+}
+
+// ComponentReport is one component's figures over a report's period.
+type ComponentReport struct {
+	Component string `json:"component"`
+	// AvailabilityPercent is the share of the period the component was
+	// not down (maintenance excluded from the period), from its recorded
+	// state changes.
+	AvailabilityPercent float64 `json:"availability_percent"`
+	Incidents           int     `json:"incidents"`
+	DowntimeMinutes     float64 `json:"downtime_minutes"`
+	DegradedMinutes     float64 `json:"degraded_minutes"`
+	MaintenanceMinutes  float64 `json:"maintenance_minutes"`
+	// MTTRMinutes is the mean time to recovery of the period's resolved
+	// incidents (nil without any).
+	MTTRMinutes    *float64 `json:"mttr_minutes,omitempty"`
+	PeopleAffected int64    `json:"people_affected"`
+	FailedAttempts int64    `json:"failed_attempts"`
+	// RCAs counts resolved incidents whose RCA was due in the period,
+	// RCAsOnTime those published by the deadline; RCAOnTimePercent is
+	// their share (nil when none were due).
+	RCAsDue          int      `json:"rcas_due"`
+	RCAsOnTime       int      `json:"rcas_on_time"`
+	RCAOnTimePercent *float64 `json:"rca_on_time_percent,omitempty"`
+}
+
+// Report is a resilience report over [From, To).
+type Report struct {
+	Version     int       `json:"version"`
+	GeneratedAt time.Time `json:"generated_at"`
+	// Title names the period ("2026-Q3" or "2026-07-01 – 2026-08-01").
+	Title      string            `json:"title"`
+	From       time.Time         `json:"from"`
+	To         time.Time         `json:"to"`
+	Components []ComponentReport `json:"components"`
+	// Total sums incidents, downtime, people and RCAs over all
+	// components; its availability is the lowest component's.
+	Total     ComponentReport `json:"total"`
+	Incidents []Incident      `json:"incidents"`
+}

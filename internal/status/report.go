@@ -1,0 +1,242 @@
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// ErrBadPeriod is returned for a report period that is empty or reversed.
+var ErrBadPeriod = errors.New("status: the report period must end after it starts")
+
+// Report returns the resilience report over [from, to) (to is capped at
+// now, so a quarter in progress is reported to date), for every
+// component this node knows.
+func (s *Service) Report(ctx context.Context, from, to time.Time, title string) (*Report, error) {
+	now := s.now()
+	from, to = from.UTC(), to.UTC()
+	if !to.After(from) {
+		return nil, ErrBadPeriod
+	}
+	end := earlier(to, now)
+	rep := &Report{Version: 1, GeneratedAt: now, Title: title, From: from, To: to, Components: []ComponentReport{}, Incidents: []Incident{}}
+	if title == "" {
+		rep.Title = from.Format(time.DateOnly) + " – " + to.Format(time.DateOnly)
+	}
+	if !end.After(from) {
+		return rep, nil // the period has not started
+	}
+	maint, err := s.Store.ListMaintenance(ctx, from, end)
+	if err != nil {
+		return nil, fmt.Errorf("list maintenance: %w", err)
+	}
+	incs, err := s.Store.ListIncidents(ctx, store.IncidentQuery{Since: from, Until: end})
+	if err != nil {
+		return nil, fmt.Errorf("list incidents: %w", err)
+	}
+	slices.SortFunc(incs, func(a, b *store.Incident) int { return a.StartedAt.Compare(b.StartedAt) })
+	for _, in := range incs {
+		rep.Incidents = append(rep.Incidents, s.publish(in, now))
+	}
+	comps, err := s.components(ctx, now, nil)
+	if err != nil {
+		return nil, err
+	}
+	total := ComponentReport{Component: "all", AvailabilityPercent: 100}
+	var totalRecovery time.Duration
+	var totalRecovered int
+	for _, c := range comps {
+		cr, recovery, recovered, err := s.componentReport(ctx, c.ID, from, end, now, maint, incs)
+		if err != nil {
+			return nil, err
+		}
+		rep.Components = append(rep.Components, cr)
+		total.AvailabilityPercent = min(total.AvailabilityPercent, cr.AvailabilityPercent)
+		total.Incidents += cr.Incidents
+		total.DowntimeMinutes += cr.DowntimeMinutes
+		total.DegradedMinutes += cr.DegradedMinutes
+		total.MaintenanceMinutes += cr.MaintenanceMinutes
+		total.PeopleAffected += cr.PeopleAffected
+		total.FailedAttempts += cr.FailedAttempts
+		total.RCAsDue += cr.RCAsDue
+		total.RCAsOnTime += cr.RCAsOnTime
+		totalRecovery += recovery
+		totalRecovered += recovered
+	}
+	finishReport(&total, totalRecovery, totalRecovered)
+	rep.Total = total
+	return rep, nil
+}
+
+// componentReport computes one component's figures over [from, end).
+func (s *Service) componentReport(ctx context.Context, id string, from, end, now time.Time, maint []*store.Maintenance, incs []*store.Incident) (cr ComponentReport, recovery time.Duration, recovered int, err error) {
+	cr.Component = id
+	var windows []span
+	for _, m := range maint {
+		if m.CancelledAt.IsZero() && slices.Contains(m.Components, id) {
+			windows = append(windows, span{later(m.Start, from), earlier(m.End, end)})
+		}
+	}
+	windows = merge(windows)
+	maintTime := total(windows)
+	down, degraded, err := s.badTime(ctx, id, from, end)
+	if err != nil {
+		return cr, 0, 0, err
+	}
+	downTime := total(down) - overlap(down, windows)
+	cr.DowntimeMinutes = minutes(downTime)
+	cr.DegradedMinutes = minutes(total(degraded) - overlap(degraded, windows))
+	cr.MaintenanceMinutes = minutes(maintTime)
+	cr.AvailabilityPercent = 100
+	if period := end.Sub(from) - maintTime; period > 0 {
+		cr.AvailabilityPercent = roundTo(100*(1-float64(downTime)/float64(period)), 3)
+	}
+	for _, in := range incs {
+		if !slices.Contains(in.Components, id) && in.Component != id {
+			continue
+		}
+		if !in.StartedAt.Before(from) && in.StartedAt.Before(end) {
+			cr.Incidents++
+			cr.PeopleAffected += in.PeopleAffected
+			cr.FailedAttempts += in.FailedAttempts
+			if !in.RecoveredAt.IsZero() {
+				recovery += in.RecoveredAt.Sub(in.StartedAt)
+				recovered++
+			}
+		}
+		if in.ResolvedAt.IsZero() {
+			continue
+		}
+		due := in.ResolvedAt.Add(RCADeadline)
+		if due.Before(from) || !due.Before(end) || now.Before(due) {
+			continue
+		}
+		cr.RCAsDue++
+		if !in.RCAPublishedAt.IsZero() && !in.RCAPublishedAt.After(due) {
+			cr.RCAsOnTime++
+		}
+	}
+	finishReport(&cr, recovery, recovered)
+	return cr, recovery, recovered, nil
+}
+
+func finishReport(cr *ComponentReport, recovery time.Duration, recovered int) {
+	if recovered > 0 {
+		m := roundTo(minutes(recovery/time.Duration(recovered)), 2)
+		cr.MTTRMinutes = &m
+	}
+	if cr.RCAsDue > 0 {
+		p := roundTo(100*float64(cr.RCAsOnTime)/float64(cr.RCAsDue), 1)
+		cr.RCAOnTimePercent = &p
+	}
+	cr.DowntimeMinutes = roundTo(cr.DowntimeMinutes, 2)
+	cr.DegradedMinutes = roundTo(cr.DegradedMinutes, 2)
+	cr.MaintenanceMinutes = roundTo(cr.MaintenanceMinutes, 2)
+}
+
+// badTime returns the spans of [from, end) in which this node measured
+// the component down, and those it measured it degraded, from the
+// recorded transitions.
+func (s *Service) badTime(ctx context.Context, id string, from, end time.Time) (down, degraded []span, err error) {
+	ts, err := s.Store.ListHealthTransitions(ctx, store.HealthQuery{Component: id, Node: s.Node, Until: end})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list transitions: %w", err)
+	}
+	state, since := store.HealthUnknown, from
+	flush := func(until time.Time) {
+		if !until.After(since) {
+			return
+		}
+		switch state {
+		case store.HealthDown:
+			down = append(down, span{since, until})
+		case store.HealthDegraded:
+			degraded = append(degraded, span{since, until})
+		}
+	}
+	for _, t := range ts {
+		at := t.Time.UTC()
+		if at.Before(from) {
+			state = t.To
+			continue
+		}
+		flush(at)
+		state, since = t.To, at
+	}
+	flush(end)
+	return down, degraded, nil
+}
+
+// span is [from, to).
+type span struct{ from, to time.Time }
+
+func merge(ss []span) []span {
+	ss = slices.DeleteFunc(ss, func(s span) bool { return !s.to.After(s.from) })
+	slices.SortFunc(ss, func(a, b span) int { return a.from.Compare(b.from) })
+	var out []span
+	for _, s := range ss {
+		if n := len(out); n > 0 && !s.from.After(out[n-1].to) {
+			out[n-1].to = later(out[n-1].to, s.to)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func total(ss []span) time.Duration {
+	var d time.Duration
+	for _, s := range ss {
+		d += s.to.Sub(s.from)
+	}
+	return d
+}
+
+// overlap is how much of a lies within b (b merged).
+func overlap(a, b []span) time.Duration {
+	var d time.Duration
+	for _, x := range a {
+		for _, y := range b {
+			if lo, hi := later(x.from, y.from), earlier(x.to, y.to); hi.After(lo) {
+				d += hi.Sub(lo)
+			}
+		}
+	}
+	return d
+}
+
+func minutes(d time.Duration) float64 { return d.Minutes() }
+
+// Quarter parses "2026-Q3" into [2026-07-01, 2026-10-01) UTC.
+func Quarter(s string) (from, to time.Time, err error) {
+	var y, q int
+	if n, err := fmt.Sscanf(s, "%4d-Q%1d", &y, &q); err != nil || n != 2 || len(s) != 7 || q < 1 || q > 4 || y < 1970 {
+		return time.Time{}, time.Time{}, fmt.Errorf("status: %q is not a quarter like 2026-Q3", s)
+	}
+	from = time.Date(y, time.Month(3*(q-1)+1), 1, 0, 0, 0, 0, time.UTC)
+	return from, from.AddDate(0, 3, 0), nil
+}
+
+// QuarterOf names the quarter t falls in ("2026-Q4").
+func QuarterOf(t time.Time) string {
+	t = t.UTC()
+	return fmt.Sprintf("%04d-Q%d", t.Year(), (int(t.Month())-1)/3+1)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,479 @@
+package status
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/varde-eid/varde/internal/health"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// RCADeadline is how long after an incident's resolution its root-cause
+// analysis is due.
+const RCADeadline = 72 * time.Hour
+
+// HistoryDays is how many days of history the page shows.
+const HistoryDays = 90
+
+// recentWindow is how far back the page lists past incidents.
+const recentWindow = HistoryDays * 24 * time.Hour
+
+// NodePrefix starts the component name of a node.
+const NodePrefix = "node:"
+
+// Store is what the status package reads and writes.
+type Store interface {
+	store.Incidents
+	store.Maintenances
+	ListProbes(ctx context.Context, q store.HealthQuery) ([]*store.ProbeRecord, error)
+	SummarizeProbes(ctx context.Context, q store.HealthQuery, width time.Duration) ([]*store.ProbeBucket, error)
+	ListHealthTransitions(ctx context.Context, q store.HealthQuery) ([]*store.HealthTransition, error)
+	ListAuditRange(ctx context.Context, q store.AuditQuery) ([]*store.AuditEvent, error)
+}
+
+// Monitor is this node's view of component health.
+type Monitor interface {
+	Snapshot() []health.Status
+	Status(component string) (health.Status, bool)
+	Config() health.Config
+}
+
+// Info describes a component for people.
+type Info struct {
+	ID   string
+	Kind string
+	// Name by language tag; "en" is the fallback.
+	Name map[string]string
+}
+
+// Config holds the incident rules. Zero fields take their defaults.
+type Config struct {
+	// OpenAfter is how long a component must be degraded or down before
+	// an incident opens. Default 1m.
+	OpenAfter time.Duration
+	// ResolveAfter is how long it must then be up again before the
+	// incident resolves. Default 5m.
+	ResolveAfter time.Duration
+	// Interval is how often the engine evaluates. Default 5s.
+	Interval time.Duration
+	// RecountEvery is how often people affected are recounted while an
+	// incident is open. Default 30s.
+	RecountEvery time.Duration
+	// CountGrace is how long after an incident's window events still
+	// tell whether an affected attempt got through (a person who was
+	// rerouted finishes a little later). Default 15m.
+	CountGrace time.Duration
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.OpenAfter, time.Minute)
+	def(&c.ResolveAfter, 5*time.Minute)
+	def(&c.Interval, 5*time.Second)
+	def(&c.RecountEvery, 30*time.Second)
+	def(&c.CountGrace, 15*time.Minute)
+	return c
+}
+
+// Service answers what the status page, its API and feed, the export and
+// the reports show, and runs the incident rules (Engine).
+type Service struct {
+	Store   Store
+	Monitor Monitor
+	// Node is this node's name.
+	Node string
+	// Components describes the components by ID; unknown ones are shown
+	// by ID.
+	Components []Info
+	Config     Config
+	Now        func() time.Time
+	Rand       io.Reader
+	Log        *slog.Logger
+}
+
+func (s *Service) now() time.Time {
+	if s.Now == nil {
+		return time.Now().UTC()
+	}
+	return s.Now().UTC()
+}
+
+func (s *Service) cfg() Config { return s.Config.WithDefaults() }
+
+func (s *Service) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}
+
+func (s *Service) newID() (string, error) {
+	r := s.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	var b [8]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// PublicState maps a measured health state to a public one.
+func PublicState(h health.State) State {
+	switch h {
+	case health.Up:
+		return Operational
+	case health.Degraded:
+		return Degraded
+	case health.Down:
+		return Down
+	}
+	return Unknown
+}
+
+// severity orders public states for "the worst of".
+func (st State) severity() int {
+	switch st {
+	case Operational:
+		return 1
+	case InMaintenance:
+		return 2
+	case Degraded:
+		return 3
+	case Down:
+		return 4
+	}
+	return 0
+}
+
+func (s *Service) info(id string) Info {
+	for _, in := range s.Components {
+		if in.ID == id {
+			return in
+		}
+	}
+	in := Info{ID: id, Name: map[string]string{"en": id}}
+	switch {
+	case strings.HasPrefix(id, NodePrefix):
+		in.Kind = KindNode
+		name := strings.TrimPrefix(id, NodePrefix)
+		in.Name = map[string]string{"en": "Varde node " + name, "nb": "Varde-node " + name}
+	case id == "store":
+		in.Kind = KindStore
+	default:
+		in.Kind = KindProvider
+	}
+	return in
+}
+
+// Title is an incident's title by language, from the component's name
+// and the severity.
+func (s *Service) title(component, severity string) map[string]string {
+	name := s.info(component).Name
+	get := func(lang string) string {
+		if n := name[lang]; n != "" {
+			return n
+		}
+		if n := name["en"]; n != "" {
+			return n
+		}
+		return component
+	}
+	if severity == store.SeverityDown {
+		return map[string]string{"en": get("en") + " is down", "nb": get("nb") + " er nede"}
+	}
+	return map[string]string{"en": get("en") + " is degraded", "nb": get("nb") + " fungerer dårlig"}
+}
+
+// Summary returns everything the status page shows, as this node sees it
+// now.
+func (s *Service) Summary(ctx context.Context) (*Summary, error) {
+	now := s.now()
+	sum := &Summary{Version: 1, GeneratedAt: now, Node: s.Node, Overall: Operational}
+	maint, err := s.Store.ListMaintenance(ctx, now.Add(-recentWindow), time.Time{})
+	if err != nil {
+		return nil, fmt.Errorf("list maintenance: %w", err)
+	}
+	comps, err := s.components(ctx, now, maint)
+	if err != nil {
+		return nil, err
+	}
+	incs, err := s.Store.ListIncidents(ctx, store.IncidentQuery{Since: now.Add(-recentWindow)})
+	if err != nil {
+		return nil, fmt.Errorf("list incidents: %w", err)
+	}
+	hist, err := s.history(ctx, now, comps, incs)
+	if err != nil {
+		return nil, err
+	}
+	for i := range comps {
+		for _, h := range hist {
+			if h.Component == comps[i].ID {
+				comps[i].Uptime90 = h.Percent
+			}
+		}
+		if comps[i].State.severity() > sum.Overall.severity() {
+			sum.Overall = comps[i].State
+		}
+	}
+	sum.Components, sum.History = comps, hist
+	sum.Open, sum.Recent = []Incident{}, []Incident{}
+	for _, in := range incs {
+		pub := s.publish(in, now)
+		if in.ResolvedAt.IsZero() {
+			sum.Open = append(sum.Open, pub)
+		} else {
+			sum.Recent = append(sum.Recent, pub)
+		}
+	}
+	sum.Maintenance = []Maintenance{}
+	for _, m := range maint {
+		pm := publishMaintenance(m, now)
+		if pm.Status == "scheduled" || pm.Status == "in_progress" {
+			sum.Maintenance = append(sum.Maintenance, pm)
+		}
+	}
+	return sum, nil
+}
+
+// components lists every component with its public state: the monitor's
+// (node, store, providers) and the other nodes seen in the store.
+func (s *Service) components(ctx context.Context, now time.Time, maint []*store.Maintenance) ([]Component, error) {
+	var out []Component
+	seen := map[string]bool{}
+	for _, st := range s.Monitor.Snapshot() {
+		in := s.info(st.Component)
+		c := Component{ID: st.Component, Name: in.Name, Kind: in.Kind, State: PublicState(st.State), Reason: st.Reason}
+		if !st.Since.IsZero() {
+			since := st.Since.UTC()
+			c.Since = &since
+		}
+		out = append(out, c)
+		seen[st.Component] = true
+	}
+	others, err := s.otherNodes(ctx, now, seen)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, others...)
+	for i := range out {
+		if inMaintenance(maint, out[i].ID, now) && out[i].State.severity() < Degraded.severity() {
+			out[i].State = InMaintenance
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Component) int {
+		return cmp.Or(cmp.Compare(kindOrder(a.Kind), kindOrder(b.Kind)), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+func kindOrder(k string) int {
+	switch k {
+	case KindProvider:
+		return 0
+	case KindNode:
+		return 1
+	}
+	return 2
+}
+
+// otherNodes finds the nodes that recorded their own probes in the last
+// 90 days and are not this one: a node is operational while it keeps
+// recording, down once it has been silent for three intervals.
+func (s *Service) otherNodes(ctx context.Context, now time.Time, seen map[string]bool) ([]Component, error) {
+	interval := s.Monitor.Config().Interval
+	buckets, err := s.Store.SummarizeProbes(ctx, store.HealthQuery{Since: dayStart(now).AddDate(0, 0, -HistoryDays+1), Until: now.Add(time.Second)}, 24*time.Hour)
+	if err != nil {
+		return nil, fmt.Errorf("summarize probes: %w", err)
+	}
+	var out []Component
+	for _, b := range buckets {
+		if !strings.HasPrefix(b.Component, NodePrefix) || seen[b.Component] {
+			continue
+		}
+		seen[b.Component] = true
+		recent, err := s.Store.ListProbes(ctx, store.HealthQuery{Component: b.Component, Since: now.Add(-3 * interval)})
+		if err != nil {
+			return nil, fmt.Errorf("list probes: %w", err)
+		}
+		in := s.info(b.Component)
+		c := Component{ID: b.Component, Name: in.Name, Kind: KindNode, State: Operational}
+		if len(recent) == 0 {
+			c.State, c.Reason = Down, "silent"
+		} else if last := recent[len(recent)-1]; !last.OK {
+			c.State, c.Reason = Degraded, last.Reason
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func inMaintenance(ms []*store.Maintenance, component string, at time.Time) bool {
+	for _, m := range ms {
+		if m.CancelledAt.IsZero() && !at.Before(m.Start) && at.Before(m.End) && slices.Contains(m.Components, component) {
+			return true
+		}
+	}
+	return false
+}
+
+func dayStart(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+// history builds each component's last 90 days from the recorded probe
+// results.
+func (s *Service) history(ctx context.Context, now time.Time, comps []Component, incs []*store.Incident) ([]History, error) {
+	first := dayStart(now).AddDate(0, 0, -HistoryDays+1)
+	buckets, err := s.Store.SummarizeProbes(ctx, store.HealthQuery{Since: first, Until: dayStart(now).AddDate(0, 0, 1)}, 24*time.Hour)
+	if err != nil {
+		return nil, fmt.Errorf("summarize probes: %w", err)
+	}
+	byComp := map[string][]*store.ProbeBucket{}
+	for _, b := range buckets {
+		byComp[b.Component] = append(byComp[b.Component], b)
+	}
+	out := make([]History, 0, len(comps))
+	for _, c := range comps {
+		h := History{Component: c.ID, Days: make([]Day, HistoryDays)}
+		var probes, ok int64
+		for i := range h.Days {
+			d := &h.Days[i]
+			d.Date = first.AddDate(0, 0, i)
+			d.Worst = Unknown
+			end := d.Date.AddDate(0, 0, 1)
+			for _, in := range incs {
+				if slices.Contains(in.Components, c.ID) && in.StartedAt.Before(end) && (in.RecoveredAt.IsZero() || !in.RecoveredAt.Before(d.Date)) {
+					d.Incidents = append(d.Incidents, in.ID)
+				}
+			}
+		}
+		for _, b := range byComp[c.ID] {
+			i := int(b.Start.Sub(first) / (24 * time.Hour))
+			if i < 0 || i >= HistoryDays {
+				continue
+			}
+			d := &h.Days[i]
+			d.Probes, d.OK = b.Probes, b.OK
+			d.Percent = percent(b.OK, b.Probes)
+			switch {
+			case b.Down > 0:
+				d.Worst = Down
+			case b.Degraded > 0:
+				d.Worst = Degraded
+			case b.Up > 0:
+				d.Worst = Operational
+			}
+			probes += b.Probes
+			ok += b.OK
+		}
+		h.Percent = percent(ok, probes)
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// percent is 100*n/of, rounded to three decimals; nil when of is 0.
+func percent(n, of int64) *float64 {
+	if of <= 0 {
+		return nil
+	}
+	p := roundTo(100*float64(n)/float64(of), 3)
+	return &p
+}
+
+func roundTo(f float64, places int) float64 {
+	m := 1.0
+	for range places {
+		m *= 10
+	}
+	if f >= 0 {
+		return float64(int64(f*m+0.5)) / m
+	}
+	return -float64(int64(-f*m+0.5)) / m
+}
+
+// Incident returns one incident as published; store.ErrNotFound if
+// unknown.
+func (s *Service) Incident(ctx context.Context, id string) (*Incident, error) {
+	in, err := s.Store.GetIncident(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	pub := s.publish(in, s.now())
+	return &pub, nil
+}
+
+// publish turns a stored incident into its public form at now.
+func (s *Service) publish(in *store.Incident, now time.Time) Incident {
+	p := Incident{
+		ID: in.ID, Title: s.title(in.Component, in.Severity), Component: in.Component,
+		Components: append([]string{}, in.Components...), Severity: in.Severity,
+		StartedAt: in.StartedAt.UTC(), OpenedAt: in.OpenedAt.UTC(),
+		PeopleAffected: in.PeopleAffected, FailedAttempts: in.FailedAttempts, Rerouted: in.Rerouted,
+		CountedAt: in.CountedAt.UTC(), RCA: in.RCA, Timeline: []Update{},
+	}
+	if len(p.Components) == 0 {
+		p.Components = []string{in.Component}
+	}
+	end := now
+	switch {
+	case !in.ResolvedAt.IsZero():
+		p.Status = "resolved"
+	case !in.RecoveredAt.IsZero():
+		p.Status = "recovering"
+	default:
+		p.Status = "open"
+	}
+	if !in.RecoveredAt.IsZero() {
+		t := in.RecoveredAt.UTC()
+		p.RecoveredAt, end = &t, t
+	}
+	p.DurationSeconds = int64(max(end.Sub(in.StartedAt), 0) / time.Second)
+	if !in.ResolvedAt.IsZero() {
+		t := in.ResolvedAt.UTC()
+		due := t.Add(RCADeadline)
+		p.ResolvedAt, p.RCADueAt = &t, &due
+		if in.RCAPublishedAt.IsZero() {
+			p.RCAOverdue = now.After(due)
+		} else {
+			pt := in.RCAPublishedAt.UTC()
+			p.RCAPublishedAt = &pt
+			p.RCAOnTime = !pt.After(due)
+		}
+	}
+	for _, u := range in.Updates {
+		p.Timeline = append(p.Timeline, Update{Seq: u.Seq, Time: u.Time.UTC(), Kind: u.Kind, State: u.State, Reason: u.Reason, Message: u.Message, Author: u.Author})
+	}
+	return p
+}
+
+func publishMaintenance(m *store.Maintenance, now time.Time) Maintenance {
+	pm := Maintenance{ID: m.ID, Components: append([]string{}, m.Components...), Start: m.Start.UTC(), End: m.End.UTC(), Title: m.Title, Message: m.Message}
+	switch {
+	case !m.CancelledAt.IsZero():
+		pm.Status = "cancelled"
+	case now.Before(m.Start):
+		pm.Status = "scheduled"
+	case now.Before(m.End):
+		pm.Status = "in_progress"
+	default:
+		pm.Status = "completed"
+	}
+	return pm
+}

@@ -1,0 +1,481 @@
+package status_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/health"
+	"github.com/varde-eid/varde/internal/status"
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// harness is one node: a monitor probing "store" (always fine) and
+// "bankid" (failing while fail is set), the status service and engine.
+type harness struct {
+	t    *testing.T
+	db   *sqlstore.DB
+	clk  *clock
+	mon  *health.Monitor
+	svc  *status.Service
+	eng  *status.Engine
+	fail atomic.Bool
+}
+
+func newHarness(t *testing.T, db *sqlstore.DB, clk *clock, node string) *harness {
+	t.Helper()
+	h := &harness{t: t, db: db, clk: clk}
+	mon, err := health.NewMonitor(health.Options{Node: node, Store: db, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"store", status.NodePrefix + node} {
+		if err := mon.Add(c, health.PingProber(func(context.Context) error { return nil })); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mon.Add("bankid", health.PingProber(func(context.Context) error {
+		if h.fail.Load() {
+			return &health.ProbeError{Reason: health.FailureConnect, Err: errors.New("connection refused")}
+		}
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	h.mon = mon
+	h.svc = &status.Service{
+		Store: db, Monitor: mon, Node: node, Now: clk.Now,
+		Components: []status.Info{{ID: "bankid", Kind: status.KindProvider, Name: map[string]string{"en": "Demo BankID", "nb": "Demo BankID"}}},
+		Config:     status.Config{OpenAfter: time.Minute, ResolveAfter: 5 * time.Minute},
+	}
+	h.eng = status.NewEngine(h.svc)
+	t.Cleanup(mon.Subscribe(h.eng.Observe))
+	return h
+}
+
+func openDB(t *testing.T) *sqlstore.DB {
+	t.Helper()
+	db, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "status.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// round advances the clock one probe interval, probes and evaluates.
+func (h *harness) round() {
+	h.t.Helper()
+	h.clk.Add(5 * time.Second)
+	ctx := context.Background()
+	if err := h.mon.Tick(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.eng.Evaluate(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) open() []*store.Incident {
+	h.t.Helper()
+	in, err := h.db.ListIncidents(context.Background(), store.IncidentQuery{Open: true})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return in
+}
+
+func (h *harness) audit(at time.Time, typ, result, reason, provider, person, attempt, browser string) {
+	h.t.Helper()
+	d := map[string]string{}
+	if attempt != "" {
+		d["attempt"] = attempt
+	}
+	if browser != "" {
+		d["browser"] = browser
+	}
+	err := h.db.AppendAudit(context.Background(), &store.AuditEvent{Time: at, Type: typ, Result: result, Reason: reason,
+		Provider: provider, PersonID: person, ClientID: "bank", Details: d})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func TestIncidentLifecycle(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	for range 3 {
+		h.round()
+	}
+	if got := h.mon.State("bankid"); got != health.Up {
+		t.Fatalf("bankid = %s before the outage, want up", got)
+	}
+	h.audit(clk.Now(), "authentication", "success", "", "bankid", "pZ", "z1", "bZ") // before: not affected
+
+	h.fail.Store(true)
+	h.round()
+	firstFailed := clk.Now() // the probe that failed first started here
+	for range 2 {
+		h.round()
+	}
+	if got := h.mon.State("bankid"); got != health.Down {
+		t.Fatalf("bankid = %s after 3 failed probes, want down", got)
+	}
+	// Down, but not for OpenAfter yet: no incident.
+	for clk.Now().Sub(firstFailed) < time.Minute-5*time.Second {
+		h.round()
+		if n := len(h.open()); n != 0 {
+			t.Fatalf("incident opened %v after the outage began, before OpenAfter", clk.Now().Sub(firstFailed))
+		}
+	}
+	h.round()
+	open := h.open()
+	if len(open) != 1 {
+		t.Fatalf("%d incidents open %v after the outage began, want 1", len(open), clk.Now().Sub(firstFailed))
+	}
+	in := open[0]
+	if in.Component != "bankid" || in.Severity != store.SeverityDown || !in.StartedAt.Equal(firstFailed) || !in.OpenedAt.Equal(clk.Now()) {
+		t.Fatalf("opened incident = %+v, want bankid down started %v opened %v", in, firstFailed, clk.Now())
+	}
+
+	// What people went through during the outage.
+	w := firstFailed.Add(10 * time.Second)
+	h.audit(w, "routing", "rerouted", "provider_down", "bankid", "", "a1", "bA")              // A routed around bankid…
+	h.audit(w.Add(time.Second), "authentication", "success", "", "passkey", "pA", "a1", "bA") // …and in with a passkey
+	h.audit(w.Add(2*time.Second), "routing", "rerouted", "provider_down", "bankid", "", "a2", "bA")
+	h.audit(w.Add(3*time.Second), "authentication", "success", "", "passkey", "pA", "a2", "bA")
+	h.audit(w.Add(4*time.Second), "authentication", "failure", "token_timeout", "bankid", "", "b1", "bB") // B fails mid-flow, gives up…
+	h.audit(w.Add(5*time.Second), "authentication", "success", "", "minid", "pB", "b2", "bB")             // …and later logs in afresh
+	h.audit(w.Add(6*time.Second), "routing", "failure", "no_provider_available", "bankid", "", "c1", "bC") // C's client takes bankid only
+	h.audit(w.Add(7*time.Second), "routing", "failure", "no_provider_available", "bankid", "", "c1", "bC") // (reloads)
+	h.audit(w.Add(8*time.Second), "authentication", "failure", "cancelled", "bankid", "", "d1", "bD")      // D cancelled: not the outage
+	h.audit(w.Add(9*time.Second), "authentication", "failure", "token_error", "minid", "", "e1", "bE")     // another provider
+	h.audit(w.Add(10*time.Second), "consent", "success", "", "bankid", "pF", "f1", "bF")                   // not a login
+
+	h.fail.Store(false)
+	var recoveredAt time.Time
+	for range 200 {
+		h.round()
+		if cur, err := h.db.GetIncident(ctx, in.ID); err != nil {
+			t.Fatal(err)
+		} else if !cur.RecoveredAt.IsZero() {
+			recoveredAt = cur.RecoveredAt
+			break
+		}
+	}
+	if recoveredAt.IsZero() || h.mon.State("bankid") != health.Up {
+		t.Fatalf("incident never recovering; bankid %s", h.mon.State("bankid"))
+	}
+	for clk.Now().Sub(recoveredAt) < 5*time.Minute-5*time.Second {
+		h.round()
+		if len(h.open()) != 1 {
+			t.Fatalf("resolved %v after recovery, before ResolveAfter", clk.Now().Sub(recoveredAt))
+		}
+	}
+	h.round()
+	if len(h.open()) != 0 {
+		t.Fatalf("still open %v after recovery", clk.Now().Sub(recoveredAt))
+	}
+	resolvedAt := clk.Now()
+
+	pub, err := h.svc.Incident(ctx, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub.Status != "resolved" || !pub.ResolvedAt.Equal(resolvedAt) || !pub.RCADueAt.Equal(resolvedAt.Add(72*time.Hour)) || pub.RCAOverdue {
+		t.Errorf("published = status %s resolved %v due %v overdue %v", pub.Status, pub.ResolvedAt, pub.RCADueAt, pub.RCAOverdue)
+	}
+	if want := int64(recoveredAt.Sub(firstFailed) / time.Second); pub.DurationSeconds != want {
+		t.Errorf("duration = %ds, want %ds", pub.DurationSeconds, want)
+	}
+	if pub.PeopleAffected != 3 || pub.FailedAttempts != 2 || pub.Rerouted != 2 {
+		t.Errorf("people %d failed %d rerouted %d, want 3 2 2", pub.PeopleAffected, pub.FailedAttempts, pub.Rerouted)
+	}
+	var kinds []string
+	for _, u := range pub.Timeline {
+		kinds = append(kinds, u.Kind)
+	}
+	if len(kinds) < 3 || kinds[0] != store.UpdateOpened || kinds[len(kinds)-1] != store.UpdateResolved || kinds[len(kinds)-2] != store.UpdateRecovered {
+		t.Errorf("timeline = %v, want opened … recovered resolved", kinds)
+	}
+
+	if _, err := h.svc.AddNote(ctx, in.ID, "ops", "Upstream certificate expired; renewed."); err != nil {
+		t.Fatal(err)
+	}
+	// The RCA deadline passes.
+	clk.Add(72 * time.Hour)
+	if pub, _ := h.svc.Incident(ctx, in.ID); pub.RCAOverdue {
+		t.Errorf("overdue at the deadline")
+	}
+	clk.Add(time.Second)
+	sum, err := h.svc.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Recent) != 1 || !sum.Recent[0].RCAOverdue {
+		t.Fatalf("summary at the deadline: recent %+v, want one overdue", sum.Recent)
+	}
+	if err := h.svc.PublishRCA(ctx, in.ID, "ops", "The upstream's TLS certificate expired."); err != nil {
+		t.Fatal(err)
+	}
+	pub, _ = h.svc.Incident(ctx, in.ID)
+	if pub.RCAOverdue || pub.RCAOnTime || pub.RCA == "" {
+		t.Errorf("after a late RCA: overdue %v on time %v rca %q", pub.RCAOverdue, pub.RCAOnTime, pub.RCA)
+	}
+
+	rep, err := h.svc.Report(ctx, firstFailed.Add(-time.Hour), clk.Now(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bank *status.ComponentReport
+	for i := range rep.Components {
+		if rep.Components[i].Component == "bankid" {
+			bank = &rep.Components[i]
+		}
+	}
+	if bank == nil || bank.Incidents != 1 || bank.PeopleAffected != 3 || bank.RCAsDue != 1 || bank.RCAsOnTime != 0 {
+		t.Fatalf("bankid report = %+v", bank)
+	}
+	if bank.DowntimeMinutes <= 0 || bank.AvailabilityPercent >= 100 || bank.MTTRMinutes == nil {
+		t.Errorf("bankid downtime %v availability %v mttr %v", bank.DowntimeMinutes, bank.AvailabilityPercent, bank.MTTRMinutes)
+	}
+	if rep.Total.Incidents != 1 {
+		t.Errorf("total incidents = %d", rep.Total.Incidents)
+	}
+}
+
+// TestShortOutageOpensNoIncident: down for three probes, then degraded
+// until the failures leave the probe window, about 70 s in all: below a
+// two-minute threshold.
+func TestShortOutageOpensNoIncident(t *testing.T) {
+	h := newHarness(t, openDB(t), &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}, "n1")
+	h.svc.Config.OpenAfter = 2 * time.Minute
+	h.round()
+	h.fail.Store(true)
+	for range 3 {
+		h.round()
+	}
+	if h.mon.State("bankid") != health.Down {
+		t.Fatalf("bankid %s after 3 failed probes", h.mon.State("bankid"))
+	}
+	h.fail.Store(false)
+	for range 40 {
+		h.round()
+	}
+	in, err := h.db.ListIncidents(context.Background(), store.IncidentQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in) != 0 {
+		t.Fatalf("a short outage opened %d incidents", len(in))
+	}
+}
+
+func TestMaintenanceSuppressesIncident(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	if _, err := h.svc.Announce(ctx, []string{"bankid"}, clk.Now().Add(time.Minute), clk.Now().Add(time.Hour), "Certificate rollover", ""); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := h.svc.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Maintenance) != 1 || sum.Maintenance[0].Status != "scheduled" {
+		t.Fatalf("maintenance = %+v, want one scheduled", sum.Maintenance)
+	}
+	for range 15 {
+		h.round()
+	}
+	sum, _ = h.svc.Summary(ctx)
+	if st := stateOf(sum, "bankid"); st != status.InMaintenance {
+		t.Errorf("bankid during maintenance = %s", st)
+	}
+	h.fail.Store(true)
+	for range 30 {
+		h.round()
+	}
+	if n := len(h.open()); n != 0 {
+		t.Fatalf("%d incidents opened during announced maintenance", n)
+	}
+	sum, _ = h.svc.Summary(ctx)
+	if st := stateOf(sum, "bankid"); st != status.Down {
+		t.Errorf("bankid measured down during maintenance shows %s, want down", st)
+	}
+	if _, err := h.svc.Announce(ctx, []string{"bankid"}, clk.Now(), clk.Now(), "empty", ""); !errors.Is(err, status.ErrBadWindow) {
+		t.Errorf("empty window: %v", err)
+	}
+}
+
+func stateOf(sum *status.Summary, id string) status.State {
+	for _, c := range sum.Components {
+		if c.ID == id {
+			return c.State
+		}
+	}
+	return ""
+}
+
+func TestTwoNodesOpenOneIncident(t *testing.T) {
+	db := openDB(t)
+	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	a, b := newHarness(t, db, clk, "a"), newHarness(t, db, clk, "b")
+	a.fail.Store(true)
+	b.fail.Store(true)
+	ctx := context.Background()
+	for range 20 {
+		clk.Add(5 * time.Second)
+		for _, h := range []*harness{a, b} {
+			if err := h.mon.Tick(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		for _, h := range []*harness{a, b} {
+			wg.Go(func() {
+				if err := h.eng.Evaluate(ctx); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if n := len(a.open()); n != 1 {
+		t.Fatalf("two nodes opened %d incidents for one outage", n)
+	}
+	sum, err := a.svc.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Node b's own probes make it a component on a's page, operational
+	// while it keeps probing, down once it has been silent for three
+	// intervals.
+	if st := stateOf(sum, "node:b"); st != status.Operational {
+		t.Errorf("node:b on a's page = %q, want operational", st)
+	}
+	for range 4 {
+		clk.Add(5 * time.Second)
+		if err := a.mon.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err = a.svc.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := stateOf(sum, "node:b"); st != status.Down {
+		t.Errorf("node:b silent for 20 s = %q, want down", st)
+	}
+	if sum.Overall != status.Down {
+		t.Errorf("overall = %s, want down", sum.Overall)
+	}
+	if len(sum.History) != len(sum.Components) || len(sum.History[0].Days) != status.HistoryDays {
+		t.Fatalf("history = %d components", len(sum.History))
+	}
+}
+
+func TestSummaryHistory(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 2, 23, 59, 45, 0, time.UTC)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	for range 4 { // two probes on the 2nd, two on the 3rd
+		h.round()
+	}
+	h.fail.Store(true)
+	h.round() // one failed probe on the 3rd
+	sum, err := h.svc.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bank status.History
+	for _, hi := range sum.History {
+		if hi.Component == "bankid" {
+			bank = hi
+		}
+	}
+	days := bank.Days
+	if len(days) != status.HistoryDays {
+		t.Fatalf("%d days", len(days))
+	}
+	last, prev := days[len(days)-1], days[len(days)-2]
+	if !last.Date.Equal(time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)) || last.Probes != 3 || last.OK != 2 || *last.Percent != 66.667 {
+		t.Errorf("today = %+v (percent %v)", last, last.Percent)
+	}
+	if prev.Probes != 2 || prev.OK != 2 || prev.Worst != status.Operational {
+		t.Errorf("yesterday = %+v", prev)
+	}
+	if days[0].Percent != nil || days[0].Worst != status.Unknown {
+		t.Errorf("a day without probes = %+v", days[0])
+	}
+	if *bank.Percent != 80 {
+		t.Errorf("90-day percent = %v, want 80", *bank.Percent)
+	}
+}
+
+func TestQuarter(t *testing.T) {
+	for _, tc := range []struct {
+		in       string
+		from, to string
+		ok       bool
+	}{
+		{"2026-Q1", "2026-01-01", "2026-04-01", true},
+		{"2026-Q3", "2026-07-01", "2026-10-01", true},
+		{"2026-Q4", "2026-10-01", "2027-01-01", true},
+		{"2026-Q5", "", "", false},
+		{"2026-Q0", "", "", false},
+		{"26-Q1", "", "", false},
+		{"2026-Q1x", "", "", false},
+		{"", "", "", false},
+	} {
+		from, to, err := status.Quarter(tc.in)
+		if (err == nil) != tc.ok {
+			t.Errorf("Quarter(%q) err = %v", tc.in, err)
+			continue
+		}
+		if tc.ok && (from.Format(time.DateOnly) != tc.from || to.Format(time.DateOnly) != tc.to) {
+			t.Errorf("Quarter(%q) = %v..%v", tc.in, from, to)
+		}
+	}
+	if got := status.QuarterOf(time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)); got != "2026-Q4" {
+		t.Errorf("QuarterOf = %s", got)
+	}
+}
+
+func FuzzQuarter(f *testing.F) {
+	for _, s := range []string{"2026-Q3", "1970-Q1", "9999-Q4", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		from, to, err := status.Quarter(s)
+		if err != nil {
+			return
+		}
+		if !to.After(from) || status.QuarterOf(from) != s {
+			t.Fatalf("Quarter(%q) = %v..%v", s, from, to)
+		}
+	})
+}
