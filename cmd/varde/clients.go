@@ -39,7 +39,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	path := fs.String("config", "", "the node's configuration file")
 	var c config.Client
 	var redirects, logouts listFlag
-	var jwksFile, levels, claims, providers string
+	var jwksFile, levels, claims, providers, components string
 	switch args[0] {
 	case "add":
 		fs.StringVar(&c.ID, "id", "", "client ID (required)")
@@ -56,6 +56,8 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.StringVar(&claims, "claims", "", "claims it may receive, comma-separated: "+strings.Join(config.KnownClaims(), ","))
 		fs.StringVar(&providers, "providers", "", "providers it accepts, comma-separated, e.g. passkey,bankid (default all)")
 		fs.StringVar(&c.DegradedLevel, "degraded-level", "", "lower level it accepts when no provider meeting its level is up (default: never lowered)")
+		fs.StringVar(&c.StatusWebhook, "status-webhook", "", "https URL to POST signed notifications to when a component it depends on changes state (http only to localhost)")
+		fs.StringVar(&components, "status-components", "", "components it hears about, comma-separated, e.g. store,bankid (default the providers it accepts and store)")
 	case "remove":
 		fs.StringVar(&c.ID, "id", "", "client ID (required)")
 	case "list":
@@ -91,6 +93,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	c.RedirectURIs, c.PostLogoutRedirectURIs = redirects, logouts
 	c.AllowedLevels, c.Claims, c.Providers = splitList(levels), splitList(claims), splitList(providers)
+	c.StatusComponents = splitList(components)
 	if jwksFile != "" {
 		raw, err := os.ReadFile(jwksFile)
 		if err != nil {
@@ -135,7 +138,7 @@ func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tAUTH\tPAR\tLEVELS\tPROVIDERS\tSOURCE\tREDIRECT URIS")
+	fmt.Fprintln(tw, "ID\tNAME\tAUTH\tPAR\tLEVELS\tPROVIDERS\tSOURCE\tREDIRECT URIS\tSTATUS WEBHOOK")
 	for _, c := range cs {
 		levels := strings.Join(c.AllowedLevels, ",")
 		if levels == "" {
@@ -148,7 +151,13 @@ func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 		if c.DegradedLevel != "" {
 			levels += " (degraded: " + c.DegradedLevel + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\t%s\t%s\n", c.ID, c.Name, c.AuthMethod, c.RequirePAR, levels, provs, c.Source, strings.Join(c.RedirectURIs, " "))
+		hook := c.StatusWebhook
+		if hook == "" {
+			hook = "-"
+		} else if len(c.StatusComponents) > 0 {
+			hook += " (" + strings.Join(c.StatusComponents, ",") + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, c.AuthMethod, c.RequirePAR, levels, provs, c.Source, strings.Join(c.RedirectURIs, " "), hook)
 	}
 	return tw.Flush()
 }

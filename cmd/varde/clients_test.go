@@ -103,3 +103,38 @@ func TestVersionAndUsage(t *testing.T) {
 		t.Error("unknown command accepted")
 	}
 }
+
+// TestClientsAddStatusWebhook: --status-webhook and --status-components
+// reach the stored client, under the config file's URL rule (https, http
+// only to localhost) and component names.
+func TestClientsAddStatusWebhook(t *testing.T) {
+	cfg := adminConfig(t)
+	base := []string{"clients", "add", "--config", cfg, "--auth-method", "none", "--redirect-uri", "https://shop.example/cb"}
+	for _, tc := range []struct {
+		id, hook, comps, want string
+	}{
+		{"plain", "http://shop.example/events", "", "https"},
+		{"comps", "https://shop.example/events", "store,nowhere", `"nowhere" is not a component`},
+		{"nohook", "", "store", "needs status_webhook"},
+	} {
+		args := append(append([]string(nil), base...), "--id", tc.id, "--name", tc.id, "--status-webhook", tc.hook, "--status-components", tc.comps)
+		if _, err := runCmd(t, args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.id, err, tc.want)
+		}
+	}
+	args := append(append([]string(nil), base...), "--id", "shop", "--name", "Shop",
+		"--status-webhook", "https://shop.example/events", "--status-components", "store, passkey")
+	if out, err := runCmd(t, args...); err != nil {
+		t.Fatalf("add: %v\n%s", err, out)
+	}
+	out, err := runCmd(t, "clients", "list", "--config", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "https://shop.example/events (store,passkey)") {
+		t.Errorf("list lacks the webhook:\n%s", out)
+	}
+	if strings.Contains(out, "plain") || strings.Contains(out, "nohook") {
+		t.Errorf("an invalid client was stored:\n%s", out)
+	}
+}

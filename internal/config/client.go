@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/varde-eid/varde/internal/store"
@@ -57,6 +58,8 @@ func (c Client) ToStore(now time.Time) (*store.Client, error) {
 		Claims:                 slices.Clone(c.Claims),
 		Providers:              slices.Clone(c.Providers),
 		DegradedLevel:          c.DegradedLevel,
+		StatusWebhook:          c.StatusWebhook,
+		StatusComponents:       slices.Clone(c.StatusComponents),
 		Source:                 "config",
 		CreatedAt:              now,
 	}
@@ -78,4 +81,40 @@ func (c Client) ToStore(now time.Time) (*store.Client, error) {
 		return nil, errors.New("client " + c.ID + ": secret_file is only for client_secret_basic")
 	}
 	return sc, nil
+}
+
+// StatusComponents returns the components whose state changes a client
+// may subscribe to on this node: "store", the built-in "passkey"
+// provider and every configured upstream.
+func (c *Config) StatusComponents() []string {
+	out := []string{"store", "passkey"}
+	for _, u := range c.Upstreams {
+		out = append(out, u.ID)
+	}
+	return out
+}
+
+// validateClientWebhooks checks the status notification settings of
+// every client. The webhook URL follows the rule for redirect URIs
+// (absolute, https, http only on localhost or a loopback address, no
+// fragment, no user information): the node POSTs to it on its own
+// initiative, so a plain-http URL to another host would expose the
+// notifications and invite requests into networks the node can reach.
+// Components must be ones this node tracks.
+func (c *Config) validateClientWebhooks(p *problems) {
+	known := c.StatusComponents()
+	for i, cl := range c.Clients {
+		path := fmt.Sprintf("clients[%d]", i)
+		if cl.StatusWebhook != "" {
+			checkURL(p, path+".status_webhook", cl.StatusWebhook)
+		}
+		if len(cl.StatusComponents) > 0 && cl.StatusWebhook == "" {
+			p.add(path+".status_components", "needs status_webhook")
+		}
+		for j, id := range cl.StatusComponents {
+			if !slices.Contains(known, id) {
+				p.add(fmt.Sprintf("%s.status_components[%d]", path, j), "%q is not a component of this node (%s)", id, strings.Join(known, ", "))
+			}
+		}
+	}
 }

@@ -23,6 +23,7 @@ type Config struct {
 	Passkey Passkey `yaml:"passkey"`
 	Session Session `yaml:"session"`
 	Health  Health  `yaml:"health"`
+	Status  Status  `yaml:"status"`
 	Log     Log     `yaml:"log"`
 	Debug   Debug   `yaml:"debug"`
 	// Clients declared here are written to the store at start-up and
@@ -137,4 +138,13 @@ type Client struct {
 	// client accepts when no provider that meets the level it asked for is
 	// up; such logins carry "degraded": true. Empty: never lowered.
 	DegradedLevel string `yaml:"degraded_level"`
+	// StatusWebhook is where the node POSTs signed notifications when a
+	// component the client depends on changes state (package webhook):
+	// an absolute https URL (http only on localhost or loopback), no
+	// fragment or user information. Empty: no notifications.
+	StatusWebhook string `yaml:"status_webhook"`
+	// StatusComponents are the components the client hears about
+	// ("store", "passkey", an upstream's id); empty: the providers it
+	// accepts plus "store".
+	StatusComponents []string `yaml:"status_components"`
 }

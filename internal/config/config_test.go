@@ -153,6 +153,7 @@ func TestDefaults(t *testing.T) {
 		Passkey: Passkey{RPID: "id.example.no", Origins: []string{"https://id.example.no:8443"}},
 		Session: Session{Lifetime: 8 * time.Hour, SecureCookie: c.Session.SecureCookie},
 		Health:  Health{Interval: 5 * time.Second, ProbeTimeout: 3 * time.Second, SlowProbe: time.Second, FailuresToDown: 3, SuccessesToUp: 3},
+		Status:  Status{OpenAfter: time.Minute, ResolveAfter: 5 * time.Minute},
 		Log:     Log{Level: "info", Format: "json"},
 	}
 	if c.Node == "" || c.Session.SecureCookie == nil || !*c.Session.SecureCookie {

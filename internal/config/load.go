@@ -164,6 +164,7 @@ func (c *Config) ApplyDefaults() {
 	setDuration(&c.OIDC.RefreshTokenLifetime, DefaultRefreshTokenLifetime)
 	setDuration(&c.Session.Lifetime, DefaultSessionLifetime)
 	c.Health.applyDefaults()
+	c.Status.applyDefaults()
 	setString(&c.Log.Level, DefaultLogLevel)
 	setString(&c.Log.Format, DefaultLogFormat)
 

@@ -81,6 +81,7 @@ func (c *Config) Validate() error {
 		p.add("session.secure_cookie", "cannot be false for an https issuer")
 	}
 	c.Health.validate(&p)
+	c.Status.validate(&p)
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		p.add("log.level", "%q is not debug, info, warn or error", c.Log.Level)
 	}
@@ -96,6 +97,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateUpstreams(&p)
 	c.validateClientProviders(&p)
+	c.validateClientWebhooks(&p)
 	seen := make(map[string]int, len(c.Clients))
 	for i := range c.Clients {
 		cl := &c.Clients[i]

@@ -1,0 +1,113 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestValidateStatusWebhook: a status webhook is an https URL (http only
+// to a loopback host), and status components name components this node
+// tracks.
+func TestValidateStatusWebhook(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		webhook string
+		comps   []string
+		field   string // "" means valid
+		msg     string
+	}{
+		{"none", "", nil, "", ""},
+		{"https", "https://bank.example/varde/events", nil, "", ""},
+		{"https with port and query", "https://bank.example:8443/events?tenant=1", nil, "", ""},
+		{"http localhost", "http://localhost:9000/events", nil, "", ""},
+		{"http loopback v4", "http://127.0.0.1:9000/events", nil, "", ""},
+		{"http loopback v6", "http://[::1]:9000/events", nil, "", ""},
+		{"http elsewhere", "http://bank.example/events", nil, "clients[0].status_webhook", "https"},
+		{"http private address", "http://10.0.0.5/events", nil, "clients[0].status_webhook", "https"},
+		{"http localhost lookalike", "http://localhost.bank.example/events", nil, "clients[0].status_webhook", "https"},
+		{"other scheme", "ftp://bank.example/events", nil, "clients[0].status_webhook", "https"},
+		{"relative", "/events", nil, "clients[0].status_webhook", "absolute"},
+		{"no host", "https:///events", nil, "clients[0].status_webhook", "absolute"},
+		{"fragment", "https://bank.example/events#x", nil, "clients[0].status_webhook", "fragment"},
+		{"user info", "https://u:p@bank.example/events", nil, "clients[0].status_webhook", "user information"},
+		{"components", "https://bank.example/events", []string{"store", "passkey"}, "", ""},
+		{"unknown component", "https://bank.example/events", []string{"store", "bankid"}, "clients[0].status_components[1]", `"bankid" is not a component`},
+		{"components without webhook", "", []string{"store"}, "clients[0].status_components", "needs status_webhook"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validBase(t)
+			c.Clients[0].StatusWebhook, c.Clients[0].StatusComponents = tc.webhook, tc.comps
+			err := c.Validate()
+			var got []string
+			if err != nil {
+				got = fields(t, err)
+			}
+			var want []string
+			if tc.field != "" {
+				want = []string{tc.field}
+			}
+			if !slices.Equal(got, want) || (err != nil && !strings.Contains(err.Error(), tc.msg)) {
+				t.Errorf("Validate() = %v\nwant field %q with %q", err, tc.field, tc.msg)
+			}
+		})
+	}
+}
+
+// TestStatusComponentsIncludeUpstreams: an upstream's ID is a component
+// a client may subscribe to.
+func TestStatusComponentsIncludeUpstreams(t *testing.T) {
+	c := validBase(t)
+	c.Upstreams = []Upstream{{ID: "bankid"}}
+	if got, want := c.StatusComponents(), []string{"store", "passkey", "bankid"}; !slices.Equal(got, want) {
+		t.Errorf("StatusComponents() = %q, want %q", got, want)
+	}
+	c.Clients[0].StatusWebhook, c.Clients[0].StatusComponents = "https://bank.example/events", []string{"bankid"}
+	var p problems
+	c.validateClientWebhooks(&p)
+	if len(p) != 0 {
+		t.Errorf("problems: %v", p)
+	}
+}
+
+// TestToStoreCarriesStatusWebhook: the webhook settings reach the stored
+// client, and the slice is not shared.
+func TestToStoreCarriesStatusWebhook(t *testing.T) {
+	c := validBase(t).Clients[0]
+	c.StatusWebhook, c.StatusComponents = "https://bank.example/events", []string{"store", "passkey"}
+	sc, err := c.ToStore(time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.StatusWebhook != c.StatusWebhook || !slices.Equal(sc.StatusComponents, c.StatusComponents) {
+		t.Errorf("ToStore: webhook %q components %q", sc.StatusWebhook, sc.StatusComponents)
+	}
+	sc.StatusComponents[0] = "changed"
+	if c.StatusComponents[0] == "changed" {
+		t.Error("ToStore shares status_components with the config")
+	}
+}
+
+// TestParseStatusWebhook: the YAML keys are status_webhook and
+// status_components.
+func TestParseStatusWebhook(t *testing.T) {
+	const doc = `version: 1
+issuer: https://id.example.no
+clients:
+  - id: bank
+    name: Bank
+    auth_method: none
+    redirect_uris: [https://bank.example/cb]
+    status_webhook: https://bank.example/events
+    status_components: [store, passkey]
+`
+	c, err := Parse([]byte(doc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := c.Clients[0]
+	if cl.StatusWebhook != "https://bank.example/events" || !slices.Equal(cl.StatusComponents, []string{"store", "passkey"}) {
+		t.Errorf("parsed %+v", cl)
+	}
+}

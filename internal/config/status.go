@@ -1,0 +1,28 @@
+package config
+
+import "time"
+
+// Status configures the public status page's incident rules (package
+// status). Unset fields take their defaults.
+type Status struct {
+	// OpenAfter is how long a component must be degraded or down before
+	// an incident opens automatically. Default 1m.
+	OpenAfter time.Duration `yaml:"open_after"`
+	// ResolveAfter is how long it must then be up again before the
+	// incident resolves. Default 5m.
+	ResolveAfter time.Duration `yaml:"resolve_after"`
+}
+
+func (s *Status) applyDefaults() {
+	setDuration(&s.OpenAfter, time.Minute)
+	setDuration(&s.ResolveAfter, 5*time.Minute)
+}
+
+func (s *Status) validate(p *problems) {
+	if s.OpenAfter <= 0 {
+		p.add("status.open_after", "must be positive")
+	}
+	if s.ResolveAfter <= 0 {
+		p.add("status.resolve_after", "must be positive")
+	}
+}

@@ -1,0 +1,201 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Run writes queued transitions to the outbox and delivers due
+// deliveries every PollInterval until ctx ends; then it returns nil.
+// Store errors are logged and retried on the next round. Call it once
+// per Notifier; every node of a cluster runs its own.
+func (n *Notifier) Run(ctx context.Context) error {
+	t := time.NewTicker(n.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-n.queue:
+			n.hold(ev)
+			n.flushHeld(ctx)
+		case <-t.C:
+			n.flushHeld(ctx)
+			// A full claim means more may be due: keep going while there is.
+			for ctx.Err() == nil {
+				got, err := n.DeliverDue(ctx)
+				if err != nil {
+					n.log.Warn("webhook delivery round", "err", err)
+				}
+				if err != nil || got < n.cfg.Concurrency {
+					break
+				}
+			}
+		}
+	}
+}
+
+// hold appends ev to the events waiting for the outbox, dropping the
+// oldest beyond QueueSize.
+func (n *Notifier) hold(ev Event) {
+	n.held = append(n.held, ev)
+	if over := len(n.held) - n.cfg.QueueSize; over > 0 {
+		n.met.dropped.Add(float64(over))
+		n.held = append(n.held[:0], n.held[over:]...)
+	}
+}
+
+// flushHeld writes held events to the outbox in order, stopping at the
+// first failure (the store is likely down; the rest waits, in order, for
+// the next round). Only Run calls it.
+func (n *Notifier) flushHeld(ctx context.Context) {
+	for len(n.held) > 0 {
+		ev := n.held[0]
+		sctx, cancel := context.WithTimeout(ctx, n.cfg.Lease)
+		_, err := n.Notify(sctx, ev)
+		cancel()
+		if err != nil {
+			n.log.Warn("webhook: state change not yet in the outbox", "component", ev.Component, "to", ev.To, "err", err)
+			return
+		}
+		n.held = n.held[1:]
+	}
+}
+
+// DeliverDue claims the deliveries due now (at most Concurrency), POSTs
+// them at once and records each attempt. It returns how many it claimed.
+func (n *Notifier) DeliverDue(ctx context.Context) (int, error) {
+	now := n.now()
+	ds, err := n.outbox.ClaimWebhooks(ctx, n.node, now, now.Add(n.cfg.Lease), n.cfg.Concurrency)
+	if err != nil {
+		return 0, fmt.Errorf("webhook: %w", err)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, d := range ds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.attempt(ctx, d); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return len(ds), errors.Join(errs...)
+}
+
+// Attempt outcomes, the "result" label of varde_webhook_deliveries_total.
+const (
+	resultDelivered = "delivered"
+	resultRetry     = "retry"
+	resultAbandoned = "abandoned"
+)
+
+// attempt POSTs d once and records the outcome.
+func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error {
+	permanent, failure := n.post(ctx, d)
+	if failure != "" && ctx.Err() != nil {
+		// Shutting down: the attempt was cut short by us, not the
+		// receiver. Release the lease without counting it.
+		if err := n.outbox.FinishWebhookAttempt(context.WithoutCancel(ctx), n.node, d); err != nil {
+			return fmt.Errorf("webhook: %w", err)
+		}
+		return nil
+	}
+	now := n.now()
+	d.Attempts++
+	d.LastError = failure
+	result := resultDelivered
+	switch {
+	case failure == "":
+		d.DeliveredAt = now
+	case permanent || d.Attempts >= n.cfg.MaxAttempts:
+		d.AbandonedAt = now
+		result = resultAbandoned
+	default:
+		delay := n.cfg.Backoff(d.Attempts)
+		delay -= time.Duration(float64(delay) * n.cfg.Jitter * n.random())
+		d.NextAttemptAt = now.Add(delay)
+		result = resultRetry
+	}
+	n.met.deliveries.WithLabelValues(result).Inc()
+	if result != resultDelivered {
+		n.log.Warn("webhook not delivered", "client", d.ClientID, "id", d.ID, "attempt", d.Attempts,
+			"result", result, "err", failure, "next", d.NextAttemptAt)
+	}
+	// The attempt's own deadline has passed by now; recording it must
+	// not depend on it.
+	if err := n.outbox.FinishWebhookAttempt(context.WithoutCancel(ctx), n.node, d); err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	return nil
+}
+
+// post sends d and returns "" on success, or why it failed and whether
+// the failure is permanent.
+//
+// RFC 8935 §2.2: the recipient acknowledges a valid SET with 202; any
+// 2xx is taken as success, since some receivers answer 200 or 204. §2.3:
+// 400 with {"err", "description"} means the recipient refuses this SET,
+// so sending it again cannot help: the delivery is abandoned. Any other
+// status (3xx included: redirects are never followed), a timeout or a
+// connection failure is retried.
+func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery) (permanent bool, failure string) {
+	if err := CheckURL(d.URL); err != nil {
+		return true, "refused: " + err.Error()
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.AttemptTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(d.Payload))
+	if err != nil {
+		return true, "request: " + err.Error()
+	}
+	ct := d.ContentType
+	if ct == "" {
+		ct = ContentType
+	}
+	// RFC 8935 §2.1: the SET is the body, typed application/secevent+jwt;
+	// Accept says an error comes back as JSON.
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("Accept", "application/json")
+	start := time.Now()
+	resp, err := n.http.Do(req)
+	n.met.duration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return false, fmt.Sprintf("timeout after %v", n.cfg.AttemptTimeout)
+		}
+		return false, "post: " + clean(err.Error(), 200)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+1))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	switch code := resp.StatusCode; {
+	case code >= 200 && code < 300:
+		return false, ""
+	case code == http.StatusBadRequest:
+		msg := "status 400"
+		if e := ParseSETError(body).String(); e != "" {
+			msg += " " + e
+		}
+		return true, msg
+	case code >= 300 && code < 400:
+		return false, fmt.Sprintf("status %d (redirects are not followed)", code)
+	default:
+		return false, fmt.Sprintf("status %d", code)
+	}
+}

@@ -1,0 +1,128 @@
+// Package webhook tells relying parties when a component they depend on
+// changes state, so a bank can show "BankID is down, use a passkey"
+// before its customers find out the hard way.
+//
+// It owns the notification format, the outbox writes and the delivery
+// worker. When components change state is package health's business
+// (and announced maintenance the status package's); where a relying
+// party's webhook URL comes from is package config's and the clients
+// command's; the outbox itself is store.Webhooks.
+//
+// # Format
+//
+// Each notification is a Security Event Token (SET, RFC 8417): a JWT
+// signed ES256 with the node's signing key, JWS header typ
+// "secevent+jwt" (RFC 8417 §2.3) and kid naming the key in the issuer's
+// JWKS (the jwks_uri of its OpenID discovery document), delivered by push
+// (RFC 8935). This is the contract relying parties code against:
+//
+//	POST /varde/events HTTP/1.1
+//	Host: bank.example
+//	Content-Type: application/secevent+jwt
+//	Accept: application/json
+//
+//	eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiIsInR5cCI6InNlY2V2ZW50K2p3dCJ9.eyJpc3Mi...
+//
+// whose JWS payload is
+//
+//	{
+//	  "iss": "https://id.example.no",
+//	  "iat": 1795254330,
+//	  "jti": "3q2-7wAAAAAAAAAAAAAAAQ",
+//	  "aud": "bank",
+//	  "txn": "i5ej7YgVgJxN3eZ0FDqVtw",
+//	  "events": {
+//	    "https://varde.dev/secevent/component-state": {
+//	      "component": "bankid",
+//	      "state": "down",
+//	      "previous_state": "operational",
+//	      "reason": "probe timeout",
+//	      "since": 1795254318,
+//	      "node": "node-a",
+//	      "status_url": "https://id.example.no/status/api/components/bankid"
+//	    }
+//	  }
+//	}
+//
+// The claims (type Claims):
+//
+//   - iss: the issuer; verify the signature with its JWKS, and check typ,
+//     iss and that aud is your client ID.
+//   - iat: when the change was detected and the SET signed, a NumericDate
+//     (seconds since the epoch). A retry resends the same SET, so iat
+//     stays put; order changes of one component by iat.
+//   - jti: 128 random bits, base64url. A SET may arrive more than once
+//     (a lost response, a lease taken over): drop duplicates by jti.
+//   - aud: the receiving client's ID.
+//   - txn: the same in the SETs that every client gets about one change.
+//   - events: one member, ComponentStateEvent
+//     ("https://varde.dev/secevent/component-state"), whose object holds
+//     component ("store", "passkey" or an upstream provider's ID), state
+//     and previous_state (operational, degraded, down, maintenance or
+//     unknown), reason (machine-readable, may be absent), since (when the
+//     evidence for the new state began, a NumericDate like iat; absent if
+//     not known), node (the node that measured it) and status_url (the
+//     component on the public status API; absent if not configured).
+//
+// Every node measures on its own and notifies on its own, so in a
+// cluster one outage can be reported once per node, each with its node;
+// relying parties treat the SETs as hints and the status API as the
+// truth.
+//
+// # What is sent
+//
+// Notify (or OnTransition, for health.Monitor.Subscribe) maps health
+// states to public ones (up → operational, degraded, down, unknown) and
+// sends nothing when the public state did not change, or when it went
+// from unknown to operational: every component does that when a node
+// starts, which is not news. A client hears about a component if it has
+// a status webhook and the component is among its status components,
+// or, if it named none, the component is "store" or a provider the
+// client accepts (every provider if it accepts all). One SET per client
+// per change is written to the outbox, signed once: retries resend it
+// byte for byte.
+//
+// OnTransition never blocks: the transition waits in a buffered queue
+// (Config.QueueSize) until Run writes it to the outbox; while the store
+// cannot take it, it waits in memory, in order, and is retried every
+// round, so even "the store is down" reaches relying parties once the
+// store is back. A full queue drops the oldest and counts them.
+//
+// # Delivery and retries
+//
+// Every Config.PollInterval (1 s), Run claims up to Config.Concurrency
+// (4) due deliveries for Config.Lease (30 s) under this node's name, so
+// two nodes never send the same delivery at once, and POSTs them in
+// parallel, each within Config.AttemptTimeout (5 s). RFC 8935 §2.2: the
+// receiver acknowledges with 202; any 2xx counts as delivered. §2.3: a
+// 400, with {"err": ..., "description": ...}, means the receiver refuses
+// that SET (a bad key, a wrong audience): it is abandoned at once and the
+// error kept in LastError. Any other status, a 3xx (redirects are never
+// followed), a timeout or a connection failure is retried after
+//
+//	5 s, 15 s, 45 s, 2 m 15 s, 6 m 45 s, 20 m 15 s, 30 m, 30 m, …
+//
+// (Config.FirstRetry times Config.Factor per failure, capped at
+// Config.MaxDelay, each shortened by a random share of up to
+// Config.Jitter, 20 %), and abandoned after Config.MaxAttempts (12)
+// attempts, about three hours. Deliveries stay in the store, delivered
+// or abandoned, for operators to inspect (store.ListWebhookDeliveries).
+//
+// # Security
+//
+// The SET is signed, so a receiver needs no shared secret, and carries
+// nothing about any person. Webhook URLs are registered only by
+// operators (configuration file or the clients command) and must be
+// https, or http only to localhost or a loopback address; the rule is
+// checked again before each POST. The node never follows a redirect,
+// keeps no cookies, reads at most 4 KiB of a response, and strips
+// control characters from receivers' error text before it is logged or
+// stored.
+//
+// # Metrics
+//
+//	varde_webhook_deliveries_total{result}    attempts: delivered, retry, abandoned
+//	varde_webhook_enqueued_total              SETs written to the outbox
+//	varde_webhook_events_dropped_total        state changes dropped from a full queue
+//	varde_webhook_attempt_duration_seconds    time each POST took
+package webhook

@@ -1,0 +1,327 @@
+package webhook
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/varde-eid/varde/internal/health"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Signer signs a claim set as a compact JWS with the given typ header
+// and the signing key's kid (*keys.Signer does).
+type Signer interface {
+	SignTyped(claims any, typ string) (string, error)
+}
+
+// Clients lists the registered relying parties (store.Clients does).
+type Clients interface {
+	ListClients(ctx context.Context) ([]*store.Client, error)
+}
+
+// Options are what New builds a Notifier from.
+type Options struct {
+	// Config is the delivery schedule; zero fields take their defaults.
+	Config Config
+	// Issuer is the node's OpenID issuer, the SETs' "iss".
+	Issuer string
+	// Node names this node: in the SETs ("node") and as the owner of
+	// the deliveries it claims.
+	Node string
+	// Signer signs the SETs with the node's key, published in the
+	// issuer's JWKS.
+	Signer Signer
+	// Clients are the relying parties; Outbox holds the deliveries.
+	Clients Clients
+	Outbox  store.Webhooks
+	// Providers are the IDs of this node's providers: a client that
+	// names neither status components nor providers hears about these
+	// and "store". Nil: about every component.
+	Providers []string
+	// StatusURL returns the public status API URL of a component, sent
+	// as "status_url"; nil leaves it out.
+	StatusURL func(component string) string
+	// HTTPClient makes the POSTs; nil means a client with
+	// http.DefaultTransport. It is copied, never changed: the copy
+	// follows no redirect and keeps no cookies.
+	HTTPClient *http.Client
+	// Registerer receives the metrics; nil leaves them unregistered.
+	Registerer prometheus.Registerer
+	// Now is the clock (nil: time.Now); Rand feeds SET IDs and jitter
+	// (nil: crypto/rand).
+	Now  func() time.Time
+	Rand io.Reader
+	// Log receives delivery failures; nil discards them.
+	Log *slog.Logger
+}
+
+// Event is one change of a component's state, as package health reports
+// it (health states) or as the status package announces it
+// ("maintenance").
+type Event struct {
+	Component string
+	From, To  string
+	Reason    string
+	// Since is when the evidence for To began; zero if not known.
+	Since time.Time
+}
+
+// Notifier turns component state changes into signed SETs in the outbox
+// (Notify, or OnTransition without blocking) and delivers them (Run).
+// It is safe for concurrent use.
+type Notifier struct {
+	cfg       Config
+	issuer    string
+	node      string
+	signer    Signer
+	clients   Clients
+	outbox    store.Webhooks
+	providers []string
+	statusURL func(string) string
+	http      *http.Client
+	now       func() time.Time
+	log       *slog.Logger
+	met       *metrics
+
+	randMu sync.Mutex
+	rand   io.Reader
+
+	// queue holds events from OnTransition until Run writes them to the
+	// outbox; held keeps, in order, those it could not write yet.
+	queue chan Event
+	held  []Event
+}
+
+// New returns a Notifier. It does no I/O.
+func New(o Options) (*Notifier, error) {
+	cfg := o.Config.WithDefaults()
+	var errs []error
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if u, err := url.Parse(o.Issuer); o.Issuer == "" || err != nil || !u.IsAbs() {
+		errs = append(errs, fmt.Errorf("webhook: issuer %q is not an absolute URL", o.Issuer))
+	}
+	if o.Node == "" {
+		errs = append(errs, errors.New("webhook: node is required"))
+	}
+	if o.Signer == nil || o.Clients == nil || o.Outbox == nil {
+		errs = append(errs, errors.New("webhook: signer, clients and outbox are required"))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	met, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("webhook metrics: %w", err)
+	}
+	hc := &http.Client{}
+	if o.HTTPClient != nil {
+		c := *o.HTTPClient
+		hc = &c
+	}
+	hc.Jar = nil
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	n := &Notifier{
+		cfg: cfg, issuer: o.Issuer, node: o.Node, signer: o.Signer, clients: o.Clients, outbox: o.Outbox,
+		providers: slices.Clone(o.Providers), statusURL: o.StatusURL, http: hc,
+		now: o.Now, log: o.Log, met: met, rand: o.Rand,
+		queue: make(chan Event, cfg.QueueSize),
+	}
+	if n.now == nil {
+		n.now = time.Now
+	}
+	if n.rand == nil {
+		n.rand = rand.Reader
+	}
+	if n.log == nil {
+		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return n, nil
+}
+
+// Config returns the configuration in effect, defaults filled in.
+func (n *Notifier) Config() Config { return n.cfg }
+
+// OnTransition hands a health transition to Run without blocking, for
+// health.Monitor.Subscribe, whose callbacks must return quickly. Run
+// writes it to the outbox; if QueueSize transitions are already waiting,
+// it is dropped and counted (varde_webhook_events_dropped_total).
+func (n *Notifier) OnTransition(t health.Transition) {
+	n.Submit(Event{Component: t.Component, From: string(t.From), To: string(t.To), Reason: t.Reason, Since: t.Since})
+}
+
+// Submit queues ev for Run without blocking, like OnTransition; it
+// reports whether ev was queued.
+func (n *Notifier) Submit(ev Event) bool {
+	select {
+	case n.queue <- ev:
+		return true
+	default:
+		n.met.dropped.Inc()
+		n.log.Warn("webhook queue full; state change not notified", "component", ev.Component, "to", ev.To)
+		return false
+	}
+}
+
+// Newsworthy reports whether a change from one state to another is sent,
+// and the public states. A change that leaves the public state as it was
+// is not; neither is one from unknown to operational, which is what every
+// component does when a node starts: that is not news to anyone.
+func Newsworthy(from, to string) (pubFrom, pubTo string, ok bool) {
+	pubFrom, pubTo = PublicState(from), PublicState(to)
+	switch {
+	case pubFrom == "" || pubTo == "" || pubFrom == pubTo:
+		return pubFrom, pubTo, false
+	case pubFrom == StateUnknown && pubTo == StateOperational:
+		return pubFrom, pubTo, false
+	}
+	return pubFrom, pubTo, true
+}
+
+// Notify writes one signed SET per interested client with a status
+// webhook to the outbox, all or none, due at once. It returns how many
+// it wrote. It blocks on the store, never on the network to a receiver.
+func (n *Notifier) Notify(ctx context.Context, ev Event) (int, error) {
+	from, to, ok := Newsworthy(ev.From, ev.To)
+	if !ok {
+		return 0, nil
+	}
+	cs, err := n.clients.ListClients(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("webhook: list clients: %w", err)
+	}
+	now := n.now()
+	payload := ComponentState{Component: ev.Component, State: to, PreviousState: from, Reason: ev.Reason, Node: n.node}
+	if !ev.Since.IsZero() {
+		payload.Since = ev.Since.Unix()
+	}
+	if n.statusURL != nil {
+		payload.StatusURL = n.statusURL(ev.Component)
+	}
+	txn, err := n.randomID()
+	if err != nil {
+		return 0, err
+	}
+	var ds []*store.WebhookDelivery
+	for _, c := range cs {
+		if c.StatusWebhook == "" || !n.interested(c, ev.Component) {
+			continue
+		}
+		if err := CheckURL(c.StatusWebhook); err != nil {
+			n.log.Warn("webhook: client's status webhook refused", "client", c.ID, "err", err)
+			continue
+		}
+		jti, err := n.randomID()
+		if err != nil {
+			return 0, err
+		}
+		set, err := n.signer.SignTyped(Claims{
+			Issuer: n.issuer, IssuedAt: now.Unix(), ID: jti, Audience: c.ID, Txn: txn,
+			Events: map[string]ComponentState{ComponentStateEvent: payload},
+		}, Typ)
+		if err != nil {
+			return 0, fmt.Errorf("webhook: sign for %s: %w", c.ID, err)
+		}
+		ds = append(ds, &store.WebhookDelivery{
+			ID: jti, ClientID: c.ID, URL: c.StatusWebhook, Event: EventName,
+			Payload: []byte(set), ContentType: ContentType, CreatedAt: now, NextAttemptAt: now,
+		})
+	}
+	if len(ds) == 0 {
+		return 0, nil
+	}
+	if err := n.outbox.EnqueueWebhooks(ctx, ds); err != nil {
+		return 0, fmt.Errorf("webhook: %w", err)
+	}
+	n.met.enqueued.Add(float64(len(ds)))
+	return len(ds), nil
+}
+
+// interested reports whether c wants to hear about component: the
+// components it named, or else the store and the providers it accepts
+// (all of this node's providers if it names none).
+func (n *Notifier) interested(c *store.Client, component string) bool {
+	switch {
+	case len(c.StatusComponents) > 0:
+		return slices.Contains(c.StatusComponents, component)
+	case component == "store":
+		return true
+	case len(c.Providers) > 0:
+		return slices.Contains(c.Providers, component)
+	}
+	return n.providers == nil || slices.Contains(n.providers, component)
+}
+
+// randomID returns 128 random bits, base64url without padding.
+func (n *Notifier) randomID() (string, error) {
+	var b [16]byte
+	n.randMu.Lock()
+	_, err := io.ReadFull(n.rand, b[:])
+	n.randMu.Unlock()
+	if err != nil {
+		return "", fmt.Errorf("webhook: random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// random returns a number in [0, 1) from Rand.
+func (n *Notifier) random() float64 {
+	var b [8]byte
+	n.randMu.Lock()
+	_, err := io.ReadFull(n.rand, b[:])
+	n.randMu.Unlock()
+	if err != nil {
+		return 0
+	}
+	var v uint64
+	for _, x := range b {
+		v = v<<8 | uint64(x)
+	}
+	return float64(v>>11) / (1 << 53)
+}
+
+// CheckURL checks a status webhook URL: absolute, no fragment or user
+// information, https, or http only to localhost or a loopback address.
+// The node POSTs to it on its own initiative, so plain http elsewhere
+// would expose the notifications on the network. (Package config applies
+// the same rule when a client is registered; this check repeats it
+// before anything is sent.)
+func CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || !u.IsAbs() || u.Hostname() == "":
+		return fmt.Errorf("%q is not an absolute URL", raw)
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return fmt.Errorf("%q has a fragment", raw)
+	case u.User != nil:
+		return fmt.Errorf("%q has user information", raw)
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		return nil
+	}
+	return fmt.Errorf("%q must use https (http only to localhost or a loopback address)", raw)
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

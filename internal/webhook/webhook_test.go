@@ -1,0 +1,906 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/varde-eid/varde/internal/health"
+	"github.com/varde-eid/varde/internal/keys"
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
+)
+
+const issuer = "https://id.example.no"
+
+var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+func openStore(t *testing.T) *sqlstore.DB {
+	t.Helper()
+	db, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "webhook.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// setClaims is how a relying party reads a SET, independently of this
+// package's types.
+type setClaims struct {
+	jwt.Claims
+	Txn    string                    `json:"txn"`
+	Events map[string]map[string]any `json:"events"`
+}
+
+// hit is one verified POST the receiver got.
+type hit struct {
+	claims      setClaims
+	body        string
+	contentType string
+	accept      string
+}
+
+// receiver is a relying party's SET endpoint on 127.0.0.1. It verifies
+// every SET with go-jose against the signer's public key and answers
+// with respond(n), n counting its POSTs from 1.
+type receiver struct {
+	t       *testing.T
+	srv     *httptest.Server
+	key     jose.JSONWebKey
+	respond func(n int, w http.ResponseWriter, r *http.Request)
+
+	mu   sync.Mutex
+	hits []hit
+}
+
+func newReceiver(t *testing.T, key jose.JSONWebKey, respond func(n int, w http.ResponseWriter, r *http.Request)) *receiver {
+	rc := &receiver{t: t, key: key, respond: respond}
+	rc.srv = httptest.NewServer(http.HandlerFunc(rc.serve))
+	t.Cleanup(rc.srv.Close)
+	return rc
+}
+
+func (rc *receiver) url() string { return rc.srv.URL + "/events" }
+
+func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	h := hit{body: string(body), contentType: r.Header.Get("Content-Type"), accept: r.Header.Get("Accept")}
+	if r.Method != http.MethodPost || r.URL.Path != "/events" {
+		rc.t.Errorf("receiver: %s %s", r.Method, r.URL.Path)
+	}
+	tok, err := jwt.ParseSigned(string(body), []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		rc.t.Errorf("receiver: parse SET: %v", err)
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if typ := tok.Headers[0].ExtraHeaders[jose.HeaderType]; typ != "secevent+jwt" {
+		rc.t.Errorf("receiver: typ %v, want secevent+jwt", typ)
+	}
+	if kid := tok.Headers[0].KeyID; kid != rc.key.KeyID {
+		rc.t.Errorf("receiver: kid %q, want %q", kid, rc.key.KeyID)
+	}
+	if err := tok.Claims(rc.key.Key, &h.claims); err != nil {
+		rc.t.Errorf("receiver: verify SET: %v", err)
+	}
+	rc.mu.Lock()
+	rc.hits = append(rc.hits, h)
+	n := len(rc.hits)
+	rc.mu.Unlock()
+	if rc.respond == nil {
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	rc.respond(n, w, r)
+}
+
+func (rc *receiver) got() []hit {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return slices.Clone(rc.hits)
+}
+
+// statuses answers the n-th POST with codes[n-1], then 202.
+func statuses(codes ...int) func(int, http.ResponseWriter, *http.Request) {
+	return func(n int, w http.ResponseWriter, _ *http.Request) {
+		if n <= len(codes) {
+			w.WriteHeader(codes[n-1])
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}
+}
+
+type fixture struct {
+	st     *sqlstore.DB
+	signer *keys.Signer
+	clock  *fakeClock
+	reg    *prometheus.Registry
+	n      *Notifier
+}
+
+func newFixture(t *testing.T, cfg Config, edit func(*Options)) *fixture {
+	t.Helper()
+	signer, err := keys.Generate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{st: openStore(t), signer: signer, clock: &fakeClock{t: t0}, reg: prometheus.NewRegistry()}
+	o := Options{
+		Config: cfg, Issuer: issuer, Node: "node-a", Signer: signer, Clients: f.st, Outbox: f.st,
+		Providers:  []string{"passkey", "bankid", "buypass"},
+		StatusURL:  func(c string) string { return issuer + "/status/api/components/" + c },
+		Registerer: f.reg, Now: f.clock.Now,
+	}
+	if edit != nil {
+		edit(&o)
+	}
+	f.n, err = New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) addClient(t *testing.T, c *store.Client) {
+	t.Helper()
+	if c.AuthMethod == "" {
+		c.AuthMethod, c.RedirectURIs, c.Name = store.AuthNone, []string{"https://" + c.ID + ".example/cb"}, c.ID
+	}
+	if err := f.st.CreateClient(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) notify(t *testing.T, ev Event) int {
+	t.Helper()
+	n, err := f.n.Notify(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (f *fixture) deliver(t *testing.T) int {
+	t.Helper()
+	n, err := f.n.DeliverDue(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (f *fixture) deliveries(t *testing.T, client string) []*store.WebhookDelivery {
+	t.Helper()
+	ds, err := f.st.ListWebhookDeliveries(context.Background(), client, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+func (f *fixture) only(t *testing.T, client string) *store.WebhookDelivery {
+	t.Helper()
+	ds := f.deliveries(t, client)
+	if len(ds) != 1 {
+		t.Fatalf("%s has %d deliveries, want 1", client, len(ds))
+	}
+	return ds[0]
+}
+
+var bankidDown = Event{Component: "bankid", From: "up", To: "down", Reason: "probe timeout", Since: t0.Add(-12 * time.Second)}
+
+// TestDeliversSignedSET: one change becomes one SET per interested
+// client, which a receiver verifies with the node's public key alone.
+func TestDeliversSignedSET(t *testing.T) {
+	f := newFixture(t, Config{}, nil)
+	rc := newReceiver(t, f.signer.PublicJWK(), nil)
+	f.addClient(t, &store.Client{ID: "bank", Providers: []string{"bankid", "passkey"}, StatusWebhook: rc.url()})
+	if got := f.notify(t, bankidDown); got != 1 {
+		t.Fatalf("Notify wrote %d deliveries, want 1", got)
+	}
+	d := f.only(t, "bank")
+	if d.Event != EventName || d.ContentType != ContentType || d.URL != rc.url() || !d.NextAttemptAt.Equal(t0) || d.Attempts != 0 {
+		t.Errorf("queued delivery: %+v", d)
+	}
+	if got := f.deliver(t); got != 1 {
+		t.Fatalf("DeliverDue claimed %d, want 1", got)
+	}
+	hits := rc.got()
+	if len(hits) != 1 {
+		t.Fatalf("receiver got %d POSTs, want 1", len(hits))
+	}
+	h := hits[0]
+	if h.contentType != "application/secevent+jwt" || h.accept != "application/json" {
+		t.Errorf("headers: Content-Type %q Accept %q", h.contentType, h.accept)
+	}
+	c := h.claims
+	if c.Issuer != issuer || !slices.Equal([]string(c.Audience), []string{"bank"}) || c.IssuedAt == nil || !c.IssuedAt.Time().Equal(t0) {
+		t.Errorf("claims: iss %q aud %q iat %v", c.Issuer, c.Audience, c.IssuedAt)
+	}
+	if len(c.ID) != 22 || c.ID != d.ID || c.Txn == "" || c.Expiry != nil || c.Subject != "" {
+		t.Errorf("claims: jti %q (delivery %q) txn %q exp %v sub %q", c.ID, d.ID, c.Txn, c.Expiry, c.Subject)
+	}
+	want := map[string]any{
+		"component": "bankid", "state": "down", "previous_state": "operational", "reason": "probe timeout",
+		"since": float64(t0.Add(-12 * time.Second).Unix()), "node": "node-a",
+		"status_url": "https://id.example.no/status/api/components/bankid",
+	}
+	if len(c.Events) != 1 || fmt.Sprint(c.Events[ComponentStateEvent]) != fmt.Sprint(want) {
+		t.Errorf("events = %v\nwant %s: %v", c.Events, ComponentStateEvent, want)
+	}
+	d = f.only(t, "bank")
+	if !d.DeliveredAt.Equal(t0) || d.Attempts != 1 || d.LastError != "" || !d.AbandonedAt.IsZero() {
+		t.Errorf("after delivery: %+v", d)
+	}
+	if got := f.deliver(t); got != 0 {
+		t.Errorf("a delivered SET was claimed again (%d)", got)
+	}
+	if v := metric(t, f.reg, "varde_webhook_deliveries_total", "delivered"); v != 1 {
+		t.Errorf("delivered metric = %v", v)
+	}
+	if v := metric(t, f.reg, "varde_webhook_enqueued_total", ""); v != 1 {
+		t.Errorf("enqueued metric = %v", v)
+	}
+	if v := metric(t, f.reg, "varde_webhook_deliveries_total", "retry"); v != 0 {
+		t.Errorf("retry metric = %v", v)
+	}
+}
+
+// TestRetryBackoff: 503 twice, then 202: delivered on the third round,
+// 5 s and 15 s after the failures (no jitter), resending the same SET.
+func TestRetryBackoff(t *testing.T) {
+	f := newFixture(t, Config{Jitter: -1}, nil)
+	rc := newReceiver(t, f.signer.PublicJWK(), statuses(503, 503))
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rc.url()})
+	f.notify(t, bankidDown)
+
+	steps := []struct {
+		at       time.Time
+		claimed  int
+		attempts int
+		next     time.Time
+		lastErr  string
+	}{
+		{t0, 1, 1, t0.Add(5 * time.Second), "status 503"},
+		{t0.Add(4 * time.Second), 0, 1, t0.Add(5 * time.Second), "status 503"},
+		{t0.Add(5 * time.Second), 1, 2, t0.Add(20 * time.Second), "status 503"},
+		{t0.Add(19*time.Second + 999*time.Millisecond), 0, 2, t0.Add(20 * time.Second), "status 503"},
+		{t0.Add(20 * time.Second), 1, 3, t0.Add(20 * time.Second), ""},
+	}
+	for i, s := range steps {
+		f.clock.Set(s.at)
+		if got := f.deliver(t); got != s.claimed {
+			t.Fatalf("step %d: claimed %d, want %d", i, got, s.claimed)
+		}
+		d := f.only(t, "bank")
+		if d.Attempts != s.attempts || !d.NextAttemptAt.Equal(s.next) || d.LastError != s.lastErr || !d.AbandonedAt.IsZero() {
+			t.Fatalf("step %d: attempts %d next %v err %q, want %d %v %q", i, d.Attempts, d.NextAttemptAt, d.LastError, s.attempts, s.next, s.lastErr)
+		}
+	}
+	d := f.only(t, "bank")
+	if !d.DeliveredAt.Equal(t0.Add(20 * time.Second)) {
+		t.Errorf("delivered at %v", d.DeliveredAt)
+	}
+	hits := rc.got()
+	if len(hits) != 3 || hits[0].body != hits[1].body || hits[1].body != hits[2].body {
+		t.Errorf("receiver got %d POSTs; retries must resend the same SET", len(hits))
+	}
+	if v := metric(t, f.reg, "varde_webhook_deliveries_total", "retry"); v != 2 {
+		t.Errorf("retry metric = %v", v)
+	}
+}
+
+// TestBackoffSchedule: the documented schedule.
+func TestBackoffSchedule(t *testing.T) {
+	cfg := Config{}.WithDefaults()
+	for _, tc := range []struct {
+		failed int
+		want   time.Duration
+	}{
+		{1, 5 * time.Second},
+		{2, 15 * time.Second},
+		{3, 45 * time.Second},
+		{4, 2*time.Minute + 15*time.Second},
+		{5, 6*time.Minute + 45*time.Second},
+		{6, 20*time.Minute + 15*time.Second},
+		{7, 30 * time.Minute},
+		{12, 30 * time.Minute},
+		{1000, 30 * time.Minute},
+	} {
+		if got := cfg.Backoff(tc.failed); got != tc.want {
+			t.Errorf("Backoff(%d) = %v, want %v", tc.failed, got, tc.want)
+		}
+	}
+}
+
+// TestJitter: with the default jitter a retry comes up to 20 % early,
+// never late.
+func TestJitter(t *testing.T) {
+	f := newFixture(t, Config{}, nil)
+	rc := newReceiver(t, f.signer.PublicJWK(), statuses(500, 500, 500, 500, 500, 500, 500, 500))
+	var nexts []time.Time
+	for i := range 8 {
+		f.addClient(t, &store.Client{ID: fmt.Sprintf("rp%d", i), StatusWebhook: rc.url()})
+	}
+	f.notify(t, bankidDown)
+	for f.deliver(t) > 0 {
+	}
+	for i := range 8 {
+		d := f.only(t, fmt.Sprintf("rp%d", i))
+		if d.Attempts != 1 || d.NextAttemptAt.Before(t0.Add(4*time.Second)) || d.NextAttemptAt.After(t0.Add(5*time.Second)) {
+			t.Errorf("rp%d: attempts %d next %v, want in [+4s, +5s]", i, d.Attempts, d.NextAttemptAt.Sub(t0))
+		}
+		nexts = append(nexts, d.NextAttemptAt)
+	}
+	slices.SortFunc(nexts, time.Time.Compare)
+	if nexts[0].Equal(nexts[len(nexts)-1]) {
+		t.Error("eight retries at the same moment: no jitter")
+	}
+}
+
+// TestBadRequestAbandons: a 400 with the RFC 8935 error is final.
+func TestBadRequestAbandons(t *testing.T) {
+	f := newFixture(t, Config{}, nil)
+	rc := newReceiver(t, f.signer.PublicJWK(), func(_ int, w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"err":"invalid_audience","description":"not for us\u0007"}`)
+	})
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rc.url()})
+	f.notify(t, bankidDown)
+	f.deliver(t)
+	d := f.only(t, "bank")
+	if d.Attempts != 1 || !d.AbandonedAt.Equal(t0) || !d.DeliveredAt.IsZero() || d.LastError != "status 400 invalid_audience: not for us" {
+		t.Errorf("after 400: %+v", d)
+	}
+	f.clock.Set(t0.Add(24 * time.Hour))
+	if got := f.deliver(t); got != 0 || len(rc.got()) != 1 {
+		t.Errorf("an abandoned SET was sent again")
+	}
+	if v := metric(t, f.reg, "varde_webhook_deliveries_total", "abandoned"); v != 1 {
+		t.Errorf("abandoned metric = %v", v)
+	}
+}
+
+// TestTimeoutRetried: a receiver slower than AttemptTimeout is retried.
+func TestTimeoutRetried(t *testing.T) {
+	f := newFixture(t, Config{AttemptTimeout: 100 * time.Millisecond, Lease: time.Second, Jitter: -1}, nil)
+	rc := newReceiver(t, f.signer.PublicJWK(), func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 1 {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(3 * time.Second):
+			}
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rc.url()})
+	f.notify(t, bankidDown)
+	f.deliver(t)
+	d := f.only(t, "bank")
+	if d.Attempts != 1 || !strings.Contains(d.LastError, "timeout") || !d.NextAttemptAt.Equal(t0.Add(5*time.Second)) || !d.AbandonedAt.IsZero() {
+		t.Fatalf("after a timeout: %+v", d)
+	}
+	f.clock.Set(t0.Add(5 * time.Second))
+	f.deliver(t)
+	if d := f.only(t, "bank"); d.Attempts != 2 || d.DeliveredAt.IsZero() {
+		t.Errorf("after the retry: %+v", d)
+	}
+}
+
+// TestGivesUp: after MaxAttempts failures the delivery is abandoned.
+func TestGivesUp(t *testing.T) {
+	f := newFixture(t, Config{MaxAttempts: 4, Jitter: -1}, nil)
+	rc := newReceiver(t, f.signer.PublicJWK(), func(_ int, w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	})
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rc.url()})
+	f.notify(t, bankidDown)
+	at := t0
+	for range 10 {
+		f.clock.Set(at)
+		f.deliver(t)
+		d := f.only(t, "bank")
+		if !d.AbandonedAt.IsZero() {
+			break
+		}
+		at = d.NextAttemptAt
+	}
+	d := f.only(t, "bank")
+	// 5 s, 15 s, 45 s after the first three failures.
+	if want := t0.Add(65 * time.Second); d.Attempts != 4 || !d.AbandonedAt.Equal(want) || d.LastError != "status 500" {
+		t.Errorf("attempts %d abandoned %v err %q, want 4 at %v", d.Attempts, d.AbandonedAt, d.LastError, want)
+	}
+	if len(rc.got()) != 4 {
+		t.Errorf("receiver got %d POSTs, want 4", len(rc.got()))
+	}
+}
+
+// TestRedirectNotFollowed: a 3xx is a failure, and its target is never
+// contacted.
+func TestRedirectNotFollowed(t *testing.T) {
+	var elsewhere atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		elsewhere.Add(1)
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer target.Close()
+	f := newFixture(t, Config{}, func(o *Options) {
+		// The node's client may follow redirects; the notifier's copy
+		// must not.
+		o.HTTPClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
+	})
+	rc := newReceiver(t, f.signer.PublicJWK(), func(_ int, w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+"/events", http.StatusTemporaryRedirect)
+	})
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rc.url()})
+	f.notify(t, bankidDown)
+	f.deliver(t)
+	d := f.only(t, "bank")
+	if d.Attempts != 1 || !d.DeliveredAt.IsZero() || !d.AbandonedAt.IsZero() || !strings.Contains(d.LastError, "status 307") {
+		t.Errorf("after a redirect: %+v", d)
+	}
+	if elsewhere.Load() != 0 {
+		t.Error("the redirect was followed")
+	}
+}
+
+// TestInterest: who hears about what.
+func TestInterest(t *testing.T) {
+	const hook = "https://rp.example/events"
+	clients := []*store.Client{
+		{ID: "all", StatusWebhook: hook},
+		{ID: "bankid-only", Providers: []string{"bankid"}, StatusWebhook: hook},
+		{ID: "named", Providers: []string{"bankid"}, StatusComponents: []string{"passkey"}, StatusWebhook: hook},
+		{ID: "no-webhook", Providers: []string{"bankid"}},
+	}
+	for _, tc := range []struct {
+		component string
+		want      []string
+	}{
+		{"bankid", []string{"all", "bankid-only"}},
+		{"passkey", []string{"all", "named"}},
+		{"store", []string{"all", "bankid-only"}},
+		{"buypass", []string{"all"}},
+		// Not a provider of this node: only named subscriptions reach it.
+		{"node-b", nil},
+	} {
+		t.Run(tc.component, func(t *testing.T) {
+			f := newFixture(t, Config{}, nil)
+			for _, c := range clients {
+				f.addClient(t, c)
+			}
+			f.notify(t, Event{Component: tc.component, From: "up", To: "degraded"})
+			var got []string
+			for _, c := range clients {
+				if len(f.deliveries(t, c.ID)) > 0 {
+					got = append(got, c.ID)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("notified %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestNoProvidersListMeansEveryComponent: without Options.Providers a
+// client that accepts every provider hears about every component.
+func TestNoProvidersListMeansEveryComponent(t *testing.T) {
+	f := newFixture(t, Config{}, func(o *Options) { o.Providers = nil })
+	f.addClient(t, &store.Client{ID: "all", StatusWebhook: "https://rp.example/events"})
+	if got := f.notify(t, Event{Component: "anything", From: "up", To: "down"}); got != 1 {
+		t.Errorf("Notify wrote %d, want 1", got)
+	}
+}
+
+// TestNewsworthy: which changes are sent.
+func TestNewsworthy(t *testing.T) {
+	for _, tc := range []struct {
+		from, to       string
+		pubFrom, pubTo string
+		ok             bool
+	}{
+		{"unknown", "up", "unknown", "operational", false},
+		{"up", "up", "operational", "operational", false},
+		{"up", "operational", "operational", "operational", false},
+		{"unknown", "degraded", "unknown", "degraded", true},
+		{"unknown", "down", "unknown", "down", true},
+		{"up", "degraded", "operational", "degraded", true},
+		{"degraded", "down", "degraded", "down", true},
+		{"down", "up", "down", "operational", true},
+		{"down", "unknown", "down", "unknown", true},
+		{"up", "maintenance", "operational", "maintenance", true},
+		{"maintenance", "up", "maintenance", "operational", true},
+		{"up", "sideways", "operational", "", false},
+		{"", "down", "", "down", false},
+	} {
+		f, to, ok := Newsworthy(tc.from, tc.to)
+		if f != tc.pubFrom || to != tc.pubTo || ok != tc.ok {
+			t.Errorf("Newsworthy(%q, %q) = %q, %q, %t; want %q, %q, %t", tc.from, tc.to, f, to, ok, tc.pubFrom, tc.pubTo, tc.ok)
+		}
+	}
+}
+
+// TestStartupNotSent: a node starting (unknown → up) notifies no one.
+func TestStartupNotSent(t *testing.T) {
+	f := newFixture(t, Config{}, nil)
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: "https://bank.example/events"})
+	for _, c := range []string{"store", "passkey", "bankid"} {
+		if got := f.notify(t, Event{Component: c, From: "unknown", To: "up"}); got != 0 {
+			t.Errorf("%s unknown → up wrote %d deliveries", c, got)
+		}
+	}
+	if ds := f.deliveries(t, "bank"); len(ds) != 0 {
+		t.Errorf("deliveries after start-up: %d", len(ds))
+	}
+}
+
+// TestURLCheckedBeforeSending: a URL that breaks the rule is never
+// contacted, whether it reaches the client list or the outbox.
+func TestURLCheckedBeforeSending(t *testing.T) {
+	f := newFixture(t, Config{}, nil)
+	f.addClient(t, &store.Client{ID: "plain", StatusWebhook: "http://192.0.2.1/events"})
+	if got := f.notify(t, bankidDown); got != 0 {
+		t.Errorf("Notify queued %d deliveries to a plain-http URL", got)
+	}
+	err := f.st.EnqueueWebhooks(context.Background(), []*store.WebhookDelivery{{
+		ID: "x1", ClientID: "plain", URL: "http://192.0.2.1/events", Event: EventName, Payload: []byte("x"),
+		ContentType: ContentType, CreatedAt: t0, NextAttemptAt: t0,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.deliver(t)
+	d := f.only(t, "plain")
+	if d.Attempts != 1 || d.AbandonedAt.IsZero() || !strings.HasPrefix(d.LastError, "refused: ") {
+		t.Errorf("after a refused URL: %+v", d)
+	}
+}
+
+func TestCheckURL(t *testing.T) {
+	for _, tc := range []struct {
+		url string
+		ok  bool
+	}{
+		{"https://bank.example/events", true},
+		{"https://bank.example:8443/events?x=1", true},
+		{"http://localhost:9000/events", true},
+		{"http://LOCALHOST/events", true},
+		{"http://127.0.0.1:9000/events", true},
+		{"http://127.8.9.10/events", true},
+		{"http://[::1]:9000/events", true},
+		{"http://bank.example/events", false},
+		{"http://10.0.0.1/events", false},
+		{"http://localhost.bank.example/events", false},
+		{"http://[::ffff:192.0.2.1]/events", false},
+		{"ftp://bank.example/events", false},
+		{"https://u:p@bank.example/events", false},
+		{"https://bank.example/events#f", false},
+		{"//bank.example/events", false},
+		{"https:///events", false},
+		{"", false},
+	} {
+		if err := CheckURL(tc.url); (err == nil) != tc.ok {
+			t.Errorf("CheckURL(%q) = %v, want ok %t", tc.url, err, tc.ok)
+		}
+	}
+}
+
+// TestTwoNodesNeverDoubleDeliver: two nodes working one outbox at once
+// send each SET exactly once.
+func TestTwoNodesNeverDoubleDeliver(t *testing.T) {
+	st := openStore(t)
+	signer, err := keys.Generate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := newReceiver(t, signer.PublicJWK(), func(_ int, w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(2 * time.Millisecond)
+		w.WriteHeader(http.StatusAccepted)
+	})
+	const nClients, nEvents = 6, 5
+	for i := range nClients {
+		c := &store.Client{ID: fmt.Sprintf("rp%d", i), Name: "rp", AuthMethod: store.AuthNone,
+			RedirectURIs: []string{"https://rp.example/cb"}, StatusWebhook: rc.url()}
+		if err := st.CreateClient(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var nodes []*Notifier
+	for _, name := range []string{"node-a", "node-b"} {
+		n, err := New(Options{Config: Config{Concurrency: 3}, Issuer: issuer, Node: name, Signer: signer, Clients: st, Outbox: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+	}
+	for i := range nEvents {
+		if _, err := nodes[i%2].Notify(context.Background(), Event{Component: "store", From: "up", To: "down", Reason: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				got, err := n.DeliverDue(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if got == 0 {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	seen := map[string]int{}
+	for _, h := range rc.got() {
+		seen[h.claims.ID]++
+	}
+	if len(seen) != nClients*nEvents {
+		t.Errorf("receiver saw %d distinct SETs, want %d", len(seen), nClients*nEvents)
+	}
+	for jti, k := range seen {
+		if k != 1 {
+			t.Errorf("SET %s delivered %d times", jti, k)
+		}
+	}
+	for i := range nClients {
+		ds, err := st.ListWebhookDeliveries(context.Background(), fmt.Sprintf("rp%d", i), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			if d.DeliveredAt.IsZero() || d.Attempts != 1 {
+				t.Errorf("delivery %s: %+v", d.ID, d)
+			}
+		}
+	}
+}
+
+// TestShutdownReleasesUncounted: a POST cut short by shutdown is not
+// counted against the receiver, and the delivery is free again at once.
+func TestShutdownReleasesUncounted(t *testing.T) {
+	f := newFixture(t, Config{}, nil)
+	arrived := make(chan struct{}, 1)
+	rc := newReceiver(t, f.signer.PublicJWK(), func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 1 {
+			arrived <- struct{}{}
+			<-r.Context().Done()
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rc.url()})
+	f.notify(t, bankidDown)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-arrived; cancel() }()
+	if _, err := f.n.DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := f.only(t, "bank"); d.Attempts != 0 || !d.NextAttemptAt.Equal(t0) {
+		t.Fatalf("after shutdown: %+v", d)
+	}
+	if got := f.deliver(t); got != 1 {
+		t.Fatalf("released delivery not claimable (%d)", got)
+	}
+	if d := f.only(t, "bank"); d.DeliveredAt.IsZero() || d.Attempts != 1 {
+		t.Errorf("after the next round: %+v", d)
+	}
+}
+
+// failingClients is the store's client list, failing while down is set,
+// as a store that cannot be reached does.
+type failingClients struct {
+	Clients
+	down atomic.Bool
+}
+
+func (c *failingClients) ListClients(ctx context.Context) ([]*store.Client, error) {
+	if c.down.Load() {
+		return nil, errors.New("store unreachable")
+	}
+	return c.Clients.ListClients(ctx)
+}
+
+// TestRunFromTransitions: transitions handed to OnTransition reach the
+// receiver through Run, in order, even when the store was unreachable at
+// the time of the change.
+func TestRunFromTransitions(t *testing.T) {
+	fc := &failingClients{}
+	f := newFixture(t, Config{PollInterval: 10 * time.Millisecond}, func(o *Options) {
+		fc.Clients = o.Clients
+		o.Clients = fc
+		o.Now = time.Now
+	})
+	rc := newReceiver(t, f.signer.PublicJWK(), nil)
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rc.url()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.n.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	fc.down.Store(true)
+	f.n.OnTransition(health.Transition{Component: "store", From: health.Up, To: health.Down, Reason: "ping failed", At: t0, Since: t0})
+	f.n.OnTransition(health.Transition{Component: "bankid", From: health.Unknown, To: health.Up})
+	f.n.OnTransition(health.Transition{Component: "store", From: health.Down, To: health.Up, Reason: "ping ok", At: t0, Since: t0})
+	time.Sleep(50 * time.Millisecond)
+	if n := len(rc.got()); n != 0 {
+		t.Fatalf("receiver got %d POSTs while the store was unreachable", n)
+	}
+	fc.down.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(rc.got()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	hits := rc.got()
+	if len(hits) != 2 {
+		t.Fatalf("receiver got %d POSTs, want 2", len(hits))
+	}
+	var states []string
+	for _, h := range hits {
+		ev := h.claims.Events[ComponentStateEvent]
+		states = append(states, fmt.Sprint(ev["component"], ":", ev["previous_state"], "→", ev["state"]))
+	}
+	// Both were written to the outbox in the same round and are due at
+	// the same moment, so they may be sent in either order (receivers
+	// order by iat); the unknown → up start-up change is not among them.
+	slices.Sort(states)
+	if want := []string{"store:down→operational", "store:operational→down"}; !slices.Equal(states, want) {
+		t.Errorf("notified %q, want %q", states, want)
+	}
+}
+
+// TestQueueFull: OnTransition never blocks; beyond QueueSize it drops.
+func TestQueueFull(t *testing.T) {
+	f := newFixture(t, Config{QueueSize: 2}, nil)
+	for i, want := range []bool{true, true, false} {
+		if got := f.n.Submit(Event{Component: "store", From: "up", To: "down"}); got != want {
+			t.Errorf("Submit #%d = %t, want %t", i+1, got, want)
+		}
+	}
+	if v := metric(t, f.reg, "varde_webhook_events_dropped_total", ""); v != 1 {
+		t.Errorf("dropped metric = %v", v)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	d := Config{}.WithDefaults()
+	if d != DefaultConfig() {
+		t.Errorf("zero config with defaults = %+v", d)
+	}
+	if err := d.Validate(); err != nil {
+		t.Errorf("defaults invalid: %v", err)
+	}
+	if c := (Config{Jitter: -1}).WithDefaults(); c.Jitter != 0 {
+		t.Errorf("negative jitter became %v", c.Jitter)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*Config)
+		msg    string
+	}{
+		{"short lease", func(c *Config) { c.Lease = 9 * time.Second }, "lease"},
+		{"jitter 1", func(c *Config) { c.Jitter = 1 }, "jitter"},
+		{"factor under 1", func(c *Config) { c.Factor = 0.5 }, "factor"},
+		{"max under first", func(c *Config) { c.MaxDelay = time.Second }, "max delay"},
+		{"concurrency", func(c *Config) { c.Concurrency = 1000 }, "concurrency"},
+	} {
+		c := DefaultConfig()
+		tc.change(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: Validate() = %v, want %q", tc.name, err, tc.msg)
+		}
+	}
+	if _, err := New(Options{Issuer: "id.example", Signer: nil}); err == nil ||
+		!strings.Contains(err.Error(), "issuer") || !strings.Contains(err.Error(), "node") || !strings.Contains(err.Error(), "outbox") {
+		t.Errorf("New with nothing: %v", err)
+	}
+}
+
+func TestParseSETError(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want string
+	}{
+		{`{"err":"invalid_key","description":"kid unknown"}`, "invalid_key: kid unknown"},
+		{`{"err":"access_denied"}`, "access_denied"},
+		{`{"err":"x\u001b[31m","description":"a\nb"}`, "x[31m: ab"},
+		{`{"err":"` + strings.Repeat("e", 100) + `"}`, strings.Repeat("e", 64) + "…"},
+		{`not json`, ""},
+		{``, ""},
+		{`{"err":1}`, ""},
+		{`{"err":"a"` + strings.Repeat(" ", maxErrorBody) + `}`, ""},
+	} {
+		if got := ParseSETError([]byte(tc.body)).String(); got != tc.want {
+			t.Errorf("ParseSETError(%.40q) = %q, want %q", tc.body, got, tc.want)
+		}
+	}
+}
+
+// FuzzParseSETError: a receiver's error body never panics the parser and
+// never yields control characters or long strings.
+func FuzzParseSETError(f *testing.F) {
+	f.Add([]byte(`{"err":"invalid_request","description":"bad"}`))
+	f.Add([]byte(`{"err":"\u0000\u202e"}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		e := ParseSETError(body)
+		for _, s := range []string{e.Err, e.Description} {
+			if strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+				t.Fatalf("control character in %q", s)
+			}
+			if len([]rune(s)) > 201 {
+				t.Fatalf("%d runes", len([]rune(s)))
+			}
+		}
+	})
+}
+
+// metric returns the value of the counter name in reg, of the series
+// whose only label has value label ("" for a counter without labels);
+// it fails the test if there is no such series.
+func metric(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			ls := m.GetLabel()
+			if (label == "" && len(ls) == 0) || (len(ls) == 1 && ls[0].GetValue() == label) {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no series %s{%s}", name, label)
+	return 0
+}
