@@ -26,8 +26,10 @@ import (
 	"github.com/varde-eid/varde/internal/keys"
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
+	"github.com/varde-eid/varde/internal/status"
 	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
+	"github.com/varde-eid/varde/internal/webhook"
 	"github.com/varde-eid/varde/web"
 )
 
@@ -52,11 +54,15 @@ type App struct {
 	Store  store.Store
 	Signer *keys.Signer
 	Audit  *audit.Log
-	// Health watches the store and every provider.
-	Health  *health.Monitor
-	now     func() time.Time
-	handler http.Handler
-	log     *slog.Logger
+	// Health watches the node, the store and every provider.
+	Health *health.Monitor
+	// Status publishes their state, incidents and reports.
+	Status    *status.Service
+	incidents *status.Engine
+	webhooks  *webhook.Notifier
+	now       func() time.Time
+	handler   http.Handler
+	log       *slog.Logger
 	// clients is Store's Clients with lookups cached (clientcache.go).
 	clients store.Clients
 }
@@ -183,11 +189,21 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		return err
 	}
 	brk.Health = a.Health
+	if err := a.addNodeComponent(mux); err != nil {
+		return err
+	}
+	a.Status = a.statusService(providers, opt)
+	a.incidents = status.NewEngine(a.Status)
+	a.Health.Subscribe(a.incidents.Observe)
+	if a.webhooks, err = a.notifier(providers, reg, opt); err != nil {
+		return err
+	}
 	brk.Register(mux)
 	op, err := a.openID(cfg, opt, st, sessions, keySet, pages, salt, reg, log)
 	if err != nil {
 		return err
 	}
+	op.StatusAPIPath, op.StatusPagePath = statusAPIPath, statusPagePath
 	op.Register(mux)
 
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(staticFS)))
@@ -269,6 +285,18 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	// The monitor writes what it still holds when ctx ends; let it finish
 	// before the caller closes the store.
 	defer func() { <-monitorDone }()
+	background := make(chan struct{}, 2)
+	go func() {
+		defer func() { background <- struct{}{} }()
+		_ = a.incidents.Run(ctx)
+	}()
+	go func() {
+		defer func() { background <- struct{}{} }()
+		if err := a.webhooks.Run(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("webhook notifier stopped", "err", err)
+		}
+	}()
+	defer func() { <-background; <-background }()
 	a.servePprof(ctx) // only if debug.pprof_listen is set (debug.go)
 	select {
 	case err := <-errc:

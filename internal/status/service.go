@@ -42,7 +42,6 @@ type Store interface {
 // Monitor is this node's view of component health.
 type Monitor interface {
 	Snapshot() []health.Status
-	Status(component string) (health.Status, bool)
 	Config() health.Config
 }
 

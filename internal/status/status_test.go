@@ -479,3 +479,41 @@ func FuzzQuarter(f *testing.F) {
 		}
 	})
 }
+
+// TestRecordedMatchesMonitor: a tool beside the nodes reads the same
+// states back from the store as the node's monitor holds.
+func TestRecordedMatchesMonitor(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	h.round()
+	h.fail.Store(true)
+	for range 4 {
+		h.round()
+	}
+	rec := &status.Recorded{Store: h.db, Node: "n1", Now: clk.Now}
+	if err := rec.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]health.State{}
+	for _, s := range rec.Snapshot() {
+		got[s.Component] = s.State
+	}
+	for _, s := range h.mon.Snapshot() {
+		if got[s.Component] != s.State {
+			t.Errorf("%s: recorded %s, monitor %s", s.Component, got[s.Component], s.State)
+		}
+	}
+	if got["bankid"] != health.Down {
+		t.Errorf("bankid recorded %s, want down", got["bankid"])
+	}
+	clk.Add(time.Minute) // nobody probes any more
+	if err := rec.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range rec.Snapshot() {
+		if s.State != health.Unknown {
+			t.Errorf("%s after a silent minute: %s, want unknown", s.Component, s.State)
+		}
+	}
+}

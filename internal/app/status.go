@@ -1,0 +1,75 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/varde-eid/varde/internal/health"
+	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/status"
+	"github.com/varde-eid/varde/internal/webhook"
+)
+
+// Public status paths, published in the discovery document.
+const (
+	statusPagePath = "/status"
+	statusAPIPath  = "/status/api/v1/summary"
+)
+
+// nodeComponent is this node's component name.
+func (a *App) nodeComponent() string { return status.NodePrefix + a.Config.Node }
+
+// addNodeComponent makes the node itself a monitored component: each
+// round it asks its own mux for /readyz in process, so the node is up
+// while it can serve requests and reach its store.
+func (a *App) addNodeComponent(mux *http.ServeMux) error {
+	return a.Health.Add(a.nodeComponent(), health.PingProber(func(ctx context.Context) error {
+		req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/readyz", nil)
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			return &health.ProbeError{Reason: health.FailureStatus, Err: fmt.Errorf("readyz answered %d", rec.Code)}
+		}
+		return nil
+	}))
+}
+
+// statusService builds the status service over this node's monitor.
+func (a *App) statusService(providers []provider.Provider, opt Options) *status.Service {
+	infos := []status.Info{
+		{ID: "store", Kind: status.KindStore, Name: map[string]string{"en": "Data store", "nb": "Datalager"}},
+		{ID: a.nodeComponent(), Kind: status.KindNode, Name: map[string]string{"en": "Varde node " + a.Config.Node, "nb": "Varde-node " + a.Config.Node}},
+	}
+	for _, p := range providers {
+		info := p.Info()
+		infos = append(infos, status.Info{ID: info.ID, Kind: status.KindProvider, Name: info.Name})
+	}
+	return &status.Service{
+		Store: a.Store, Monitor: a.Health, Node: a.Config.Node, Components: infos,
+		Config: status.Config{OpenAfter: a.Config.Status.OpenAfter, ResolveAfter: a.Config.Status.ResolveAfter},
+		Now:    opt.Now, Rand: opt.Rand, Log: a.log,
+	}
+}
+
+// notifier builds the webhook notifier and subscribes it to the monitor.
+func (a *App) notifier(providers []provider.Provider, reg prometheus.Registerer, opt Options) (*webhook.Notifier, error) {
+	ids := make([]string, 0, len(providers))
+	for _, p := range providers {
+		ids = append(ids, p.Info().ID)
+	}
+	n, err := webhook.New(webhook.Options{
+		Issuer: a.Config.Issuer, Node: a.Config.Node, Signer: a.Signer,
+		Clients: a.clients, Outbox: a.Store, Providers: ids,
+		StatusURL:  func(string) string { return a.Config.Issuer + statusAPIPath },
+		Registerer: reg, Now: opt.Now, Rand: opt.Rand, Log: a.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
+	a.Health.Subscribe(n.OnTransition)
+	return n, nil
+}

@@ -1,0 +1,141 @@
+package statuspage
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/varde-eid/varde/internal/status"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// componentsDoc is GET /status/api/v1/components: the summary's fields
+// about components, under the summary's names.
+type componentsDoc struct {
+	Version     int                `json:"version"`
+	GeneratedAt time.Time          `json:"generated_at"`
+	Node        string             `json:"node"`
+	Overall     status.State       `json:"overall"`
+	Components  []status.Component `json:"components"`
+}
+
+// incidentsDoc is GET /status/api/v1/incidents.
+type incidentsDoc struct {
+	Version     int               `json:"version"`
+	GeneratedAt time.Time         `json:"generated_at"`
+	Open        []status.Incident `json:"open_incidents"`
+	Recent      []status.Incident `json:"recent_incidents"`
+}
+
+func componentsOf(s *status.Summary) componentsDoc {
+	return componentsDoc{Version: s.Version, GeneratedAt: s.GeneratedAt, Node: s.Node, Overall: s.Overall, Components: s.Components}
+}
+
+func incidentsOf(s *status.Summary) incidentsDoc {
+	return incidentsDoc{Version: s.Version, GeneratedAt: s.GeneratedAt, Open: s.Open, Recent: s.Recent}
+}
+
+// encodeJSON is the one encoding of API documents, so the export's files
+// are byte for byte what the API answers.
+func encodeJSON(v any) ([]byte, error) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode json: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// apiError is the body of an API error.
+type apiError struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+func (h *Handler) writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := encodeJSON(v)
+	if err != nil {
+		h.log().Error("status api", "err", err)
+		code = http.StatusInternalServerError
+		b = []byte(`{"error":"server_error","error_description":"the response could not be encoded"}` + "\n")
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "application/json")
+	hd.Set("Access-Control-Allow-Origin", "*")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	if code == http.StatusOK {
+		hd.Set("Cache-Control", "public, max-age=10")
+	} else {
+		hd.Set("Cache-Control", "no-store")
+	}
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
+
+func (h *Handler) apiFail(w http.ResponseWriter, code int, errCode, desc string) {
+	h.writeJSON(w, code, apiError{Error: errCode, Description: desc})
+}
+
+func (h *Handler) apiSourceError(w http.ResponseWriter, what string, err error) {
+	h.log().Error(what, "err", err)
+	h.apiFail(w, http.StatusInternalServerError, "server_error", "the status service could not answer; try again shortly")
+}
+
+func (h *Handler) apiSummary(w http.ResponseWriter, r *http.Request) {
+	s, err := h.Source.Summary(r.Context())
+	if err != nil {
+		h.apiSourceError(w, "status summary", err)
+		return
+	}
+	h.writeJSON(w, http.StatusOK, s)
+}
+
+func (h *Handler) apiComponents(w http.ResponseWriter, r *http.Request) {
+	s, err := h.Source.Summary(r.Context())
+	if err != nil {
+		h.apiSourceError(w, "status summary", err)
+		return
+	}
+	h.writeJSON(w, http.StatusOK, componentsOf(s))
+}
+
+func (h *Handler) apiIncidents(w http.ResponseWriter, r *http.Request) {
+	s, err := h.Source.Summary(r.Context())
+	if err != nil {
+		h.apiSourceError(w, "status summary", err)
+		return
+	}
+	h.writeJSON(w, http.StatusOK, incidentsOf(s))
+}
+
+func (h *Handler) apiIncident(w http.ResponseWriter, r *http.Request) {
+	inc, err := h.incident(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		h.apiFail(w, http.StatusNotFound, "not_found", "no incident has that id")
+		return
+	}
+	if err != nil {
+		h.apiSourceError(w, "status incident", err)
+		return
+	}
+	h.writeJSON(w, http.StatusOK, inc)
+}
+
+func (h *Handler) apiReport(w http.ResponseWriter, r *http.Request) {
+	p, err := ParsePeriod(r.URL.Query(), h.now())
+	if err != nil {
+		h.apiFail(w, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	rep, err := h.Source.Report(r.Context(), p.From, p.To, p.Title)
+	if err != nil {
+		h.apiSourceError(w, "status report", err)
+		return
+	}
+	h.writeJSON(w, http.StatusOK, rep)
+}
+
+func (h *Handler) apiNotFound(w http.ResponseWriter, r *http.Request) {
+	h.apiFail(w, http.StatusNotFound, "not_found", "no such API resource")
+}

@@ -1,0 +1,64 @@
+// Package statuspage publishes what package status measures: the public
+// status page, its JSON API, an Atom feed of incidents, resilience
+// reports, and a static export of all of them that can be hosted anywhere
+// (a second path to the page when every node is down).
+//
+// It renders; it decides nothing. Component states, uptime, incidents,
+// people affected and RCA deadlines come from a Source (package status's
+// service) as the value types of package status, whose JSON field names
+// are the public API. Every view of one request or export — page, JSON
+// and feed — is rendered from the same status.Summary value, so they
+// agree.
+//
+// # Routes (Handler.Register)
+//
+//	GET /status                      the page: overall state, components with
+//	                                 90-day uptime bars, open incidents,
+//	                                 maintenance, incidents of the past 90 days
+//	GET /status/incidents/{id}       one incident and its timeline
+//	GET /status/reports              ?quarter=2026-Q3 or ?from=YYYY-MM-DD&to=YYYY-MM-DD
+//	                                 (to exclusive; default: this quarter to date)
+//	GET /status/feed.atom            Atom 1.0 (RFC 4287), one entry per incident
+//	GET /status/api/v1/summary       status.Summary
+//	GET /status/api/v1/components    status.Summary with version, generated_at,
+//	                                 node, overall and components only
+//	GET /status/api/v1/incidents     status.Summary with version, generated_at,
+//	                                 open_incidents and recent_incidents only
+//	GET /status/api/v1/incidents/{id} status.Incident
+//	GET /status/api/v1/reports       status.Report, same query as the page
+//
+// The JSON API is public data: it answers with CORS
+// "Access-Control-Allow-Origin: *" and "Cache-Control: public,
+// max-age=10", and errors as {"error", "error_description"} (400
+// invalid_request, 404 not_found, 500 server_error). Pages are localised
+// through httpx.Pages (?lang=, cookie, Accept-Language); component names
+// and incident titles fall back to English and then to the ID. Pages
+// carry no JavaScript; every state is given as text and a shape, never by
+// colour alone. Times are shown in UTC, as are the uptime bars' days.
+//
+// # Templates
+//
+// The pages are web/templates/status.html (one template, three views)
+// with web/static/status.css. status.html defines its own "layout.html"
+// frame, which replaces the shared one for the status pages only: its
+// links to styles, languages and other status pages are built from a base
+// path, so the same template serves /status (absolute paths) and the
+// static export (relative paths).
+//
+// # Static export (Export)
+//
+// Export writes, for the default language (English) and then each other
+// language <tag> of the Pages:
+//
+//	index.html, index.<tag>.html
+//	incidents/<id>.html, incidents/<id>.<tag>.html
+//	reports/<quarter>.html, reports/<quarter>.<tag>.html, reports/<quarter>.json
+//	feed.atom, feed.<tag>.atom
+//	api/v1/summary.json, components.json, incidents.json, incidents/<id>.json
+//	static/varde.css, static/status.css
+//
+// with relative links only. The JSON files are byte for byte what the API
+// answers for the same Summary. The export is built in a temporary
+// directory beside dir and renamed into place, so a failed or half-written
+// export never replaces a good one.
+package statuspage

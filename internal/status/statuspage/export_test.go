@@ -1,0 +1,204 @@
+package statuspage
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func export(t *testing.T, src Source, dir string) error {
+	t.Helper()
+	return Export(context.Background(), src, newPages(t), dir, ExportOptions{BaseURL: "https://id.example.no", Now: func() time.Time { return now }})
+}
+
+func readFile(t *testing.T, dir, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestExportWritesEveryFile(t *testing.T) {
+	src := fixture()
+	dir := filepath.Join(t.TempDir(), "status")
+	if err := export(t, src, dir); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			got = append(got, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"index.html", "index.nb.html", "feed.atom", "feed.nb.atom",
+		"api/v1/summary.json", "api/v1/components.json", "api/v1/incidents.json",
+		"reports/2026-Q4.html", "reports/2026-Q4.nb.html", "reports/2026-Q4.json",
+		"static/varde.css", "static/status.css",
+	}
+	for id := range src.incidents {
+		want = append(want, "incidents/"+id+".html", "incidents/"+id+".nb.html", "api/v1/incidents/"+id+".json")
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("files\n got %v\nwant %v", got, want)
+	}
+
+	// The JSON files are what the API answers for the same values.
+	srv := server(t, src)
+	same := map[string]string{
+		"api/v1/summary.json":    "/status/api/v1/summary",
+		"api/v1/components.json": "/status/api/v1/components",
+		"api/v1/incidents.json":  "/status/api/v1/incidents",
+		"reports/2026-Q4.json":   "/status/api/v1/reports?quarter=2026-Q4",
+	}
+	for id := range src.incidents {
+		same["api/v1/incidents/"+id+".json"] = "/status/api/v1/incidents/" + id
+	}
+	for file, path := range same {
+		if api := get(t, srv.URL+path).body; readFile(t, dir, file) != api {
+			t.Errorf("%s differs from %s", file, path)
+		}
+	}
+	if readFile(t, dir, "static/status.css") == "" {
+		t.Error("empty stylesheet")
+	}
+}
+
+var linkRE = regexp.MustCompile(`(?:href|src|action)="([^"]*)"`)
+
+func TestExportedHTMLLinksResolveInTheExport(t *testing.T) {
+	src := fixture()
+	dir := filepath.Join(t.TempDir(), "status")
+	if err := export(t, src, dir); err != nil {
+		t.Fatal(err)
+	}
+	pages, _ := filepath.Glob(filepath.Join(dir, "*.html"))
+	more, _ := filepath.Glob(filepath.Join(dir, "*", "*.html"))
+	pages = append(pages, more...)
+	if len(pages) != 2+2+2*len(src.incidents) {
+		t.Fatalf("%d pages", len(pages))
+	}
+	for _, p := range pages {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		html := string(b)
+		name, _ := filepath.Rel(dir, p)
+		if strings.Contains(html, `href="/`) || strings.Contains(html, `src="/`) || strings.Contains(html, `action="/`) {
+			t.Errorf("%s has an absolute link to the server", name)
+		}
+		if strings.Contains(html, "<form") {
+			t.Errorf("%s has a form, which needs a server", name)
+		}
+		for _, m := range linkRE.FindAllStringSubmatch(html, -1) {
+			link := m[1]
+			if strings.HasPrefix(link, "#") {
+				continue
+			}
+			if strings.Contains(link, "://") || strings.Contains(link, "?") {
+				t.Errorf("%s links outside the export: %s", name, link)
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(filepath.Dir(p), filepath.FromSlash(link))); err != nil {
+				t.Errorf("%s: broken link %s", name, link)
+			}
+		}
+	}
+	for _, l := range []struct{ file, lang, suffix, overdue string }{
+		{"index.html", "en", "", "RCA overdue"},
+		{"index.nb.html", "nb", ".nb", "Årsaksanalysen er forsinket"},
+	} {
+		html := readFile(t, dir, l.file)
+		for id, inc := range src.incidents {
+			if !strings.Contains(html, `href="incidents/`+id+l.suffix+`.html"`) {
+				t.Errorf("%s does not link incident %s", l.file, id)
+			}
+			if !strings.Contains(html, localized(inc.Title, l.lang, id)) {
+				t.Errorf("%s lacks incident %s's title", l.file, id)
+			}
+		}
+		if !strings.Contains(html, l.overdue) {
+			t.Errorf("%s lacks the overdue RCA", l.file)
+		}
+	}
+	if !strings.Contains(readFile(t, dir, "incidents/inc-0002.nb.html"), `href="inc-0002.html" hreflang="en"`) {
+		t.Error("Norwegian incident page does not link its English version")
+	}
+
+	// The exported feed links incidents relative to itself, with the
+	// same ids as the served one.
+	f := parseFeed(t, readFile(t, dir, "feed.atom"))
+	for _, e := range f.Entries {
+		if len(e.Links) != 1 || !strings.HasPrefix(e.Links[0].Href, "incidents/") || !strings.HasPrefix(e.ID, "tag:id.example.no,") {
+			t.Errorf("entry %q: %+v", e.ID, e.Links)
+		}
+		if _, err := os.Stat(filepath.Join(dir, e.Links[0].Href)); err != nil {
+			t.Errorf("feed links a missing page: %v", err)
+		}
+	}
+}
+
+func TestExportReplacesOnlyWhenComplete(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "status")
+	src := fixture()
+	if err := export(t, src, dir); err != nil {
+		t.Fatal(err)
+	}
+	before := readFile(t, dir, "api/v1/summary.json")
+
+	// A failing source leaves the previous export as it was.
+	src.fail = errBroken
+	if err := export(t, src, dir); err == nil {
+		t.Fatal("export with a failing source succeeded")
+	}
+	if readFile(t, dir, "api/v1/summary.json") != before {
+		t.Error("failed export changed the previous one")
+	}
+	// An incident whose id cannot name a file fails the export too.
+	src = fixture()
+	src.summary.Recent = append(src.summary.Recent, src.summary.Recent[0])
+	src.summary.Recent[len(src.summary.Recent)-1].ID = "../escape"
+	if err := export(t, src, dir); err == nil {
+		t.Fatal("export with a path in an incident id succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(parent, "escape.html")); err == nil {
+		t.Error("export wrote outside its folder")
+	}
+
+	// A good export replaces it, and nothing is left beside it.
+	src = fixture()
+	src.summary.Node = "bergen-1"
+	if err := export(t, src, dir); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(readFile(t, dir, "api/v1/summary.json"), `"bergen-1"`) {
+		t.Error("second export did not replace the first")
+	}
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("left beside the export: %v", names)
+	}
+}

@@ -1,0 +1,185 @@
+package statuspage
+
+import (
+	"crypto/sha1"
+	"encoding/xml"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/varde-eid/varde/internal/status"
+)
+
+// The Atom 1.0 feed (RFC 4287) of incidents, as encoding/xml structs.
+
+type atomFeed struct {
+	XMLName xml.Name    `xml:"http://www.w3.org/2005/Atom feed"`
+	Lang    string      `xml:"xml:lang,attr,omitempty"`
+	ID      string      `xml:"id"`
+	Title   atomText    `xml:"title"`
+	Updated string      `xml:"updated"`
+	Author  atomPerson  `xml:"author"`
+	Links   []atomLink  `xml:"link"`
+	Entries []atomEntry `xml:"entry"`
+}
+
+type atomEntry struct {
+	ID        string     `xml:"id"`
+	Title     atomText   `xml:"title"`
+	Updated   string     `xml:"updated"`
+	Published string     `xml:"published,omitempty"`
+	Author    atomPerson `xml:"author"`
+	Links     []atomLink `xml:"link"`
+	Content   atomText   `xml:"content"`
+}
+
+type atomText struct {
+	Type string `xml:"type,attr,omitempty"`
+	Body string `xml:",chardata"`
+}
+
+type atomPerson struct {
+	Name string `xml:"name"`
+	URI  string `xml:"uri,omitempty"`
+}
+
+type atomLink struct {
+	Rel      string `xml:"rel,attr,omitempty"`
+	Type     string `xml:"type,attr,omitempty"`
+	Href     string `xml:"href,attr"`
+	HrefLang string `xml:"hreflang,attr,omitempty"`
+}
+
+// feedLinks are the feed's own address, the page's and each incident's;
+// absolute when served, relative in the export.
+type feedLinks struct {
+	self, page string
+	incident   func(id string) string
+}
+
+// absURL is base+path with the language chosen.
+func absURL(base, path, lang string) string {
+	return strings.TrimSuffix(base, "/") + path + "?lang=" + url.QueryEscape(lang)
+}
+
+// feedIncidents are the summary's open and then recent incidents, each
+// once.
+func feedIncidents(s *status.Summary) []status.Incident {
+	seen := map[string]bool{}
+	var out []status.Incident
+	for _, list := range [][]status.Incident{s.Open, s.Recent} {
+		for _, inc := range list {
+			if !seen[inc.ID] {
+				seen[inc.ID] = true
+				out = append(out, inc)
+			}
+		}
+	}
+	return out
+}
+
+// incidentUpdated is the time of the incident's latest timeline entry
+// (its start without one).
+func incidentUpdated(inc *status.Incident) time.Time {
+	t := inc.OpenedAt
+	if t.IsZero() {
+		t = inc.StartedAt
+	}
+	for _, u := range inc.Timeline {
+		if u.Time.After(t) {
+			t = u.Time
+		}
+	}
+	return t
+}
+
+// atomTime is an RFC 3339 date-time (RFC 4287 section 3.3).
+func atomTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// entryID is an incident's permanent, universally unique id (RFC 4287
+// section 4.2.6: an absolute IRI that never changes): a tag URI (RFC
+// 4151) under the issuer's host and the incident's start date, or, with
+// no issuer, a name-based UUID URN (RFC 9562 section 5.5).
+func entryID(baseURL string, inc *status.Incident) string {
+	if u, err := url.Parse(baseURL); err == nil && u.Hostname() != "" {
+		return "tag:" + u.Hostname() + "," + inc.StartedAt.UTC().Format(time.DateOnly) + ":status/incidents/" + url.PathEscape(inc.ID)
+	}
+	return nameUUID("varde:status/incidents/" + inc.ID)
+}
+
+func feedID(baseURL string) string {
+	if u, err := url.Parse(baseURL); err == nil && u.Hostname() != "" {
+		return strings.TrimSuffix(baseURL, "/") + "/status/feed.atom"
+	}
+	return nameUUID("varde:status/feed")
+}
+
+// nameUUID is a version 5 (SHA-1, name-based) UUID in the URL namespace.
+func nameUUID(name string) string {
+	ns := []byte{0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8}
+	h := sha1.Sum(append(ns, name...))
+	b := h[:16]
+	b[6] = b[6]&0x0f | 0x50
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("urn:uuid:%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// feed renders the summary's incidents as an Atom feed in v's language.
+func (v *viewer) feed(s *status.Summary, baseURL string, fl feedLinks) ([]byte, error) {
+	v.learn(s)
+	author := atomPerson{Name: v.t("status.feed.author")}
+	f := atomFeed{
+		Lang:   v.lang,
+		ID:     feedID(baseURL),
+		Title:  atomText{Type: "text", Body: v.t("status.feed.title")},
+		Author: author,
+		Links: []atomLink{
+			{Rel: "self", Type: "application/atom+xml", Href: fl.self},
+			{Rel: "alternate", Type: "text/html", Href: fl.page, HrefLang: v.lang},
+		},
+	}
+	latest := time.Time{}
+	for _, inc := range feedIncidents(s) {
+		up := incidentUpdated(&inc)
+		if up.After(latest) {
+			latest = up
+		}
+		iv := v.incident(&inc)
+		f.Entries = append(f.Entries, atomEntry{
+			ID:        entryID(baseURL, &inc),
+			Title:     atomText{Type: "text", Body: iv.Title},
+			Updated:   atomTime(up),
+			Published: atomTime(inc.StartedAt),
+			Author:    author,
+			Links:     []atomLink{{Rel: "alternate", Type: "text/html", Href: fl.incident(inc.ID), HrefLang: v.lang}},
+			Content:   atomText{Type: "text", Body: v.entryText(iv)},
+		})
+	}
+	if latest.IsZero() {
+		latest = s.GeneratedAt
+	}
+	f.Updated = atomTime(latest)
+	out, err := xml.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("atom feed: %w", err)
+	}
+	return append([]byte(xml.Header), append(out, '\n')...), nil
+}
+
+// entryText is an incident in a few plain sentences.
+func (v *viewer) entryText(iv incidentView) string {
+	lines := []string{
+		v.t("status.incident.status") + ": " + iv.Status + " (" + iv.Severity.Text + ")",
+		v.t("status.incident.components") + ": " + iv.Components,
+		v.t("status.incident.started") + ": " + iv.Started.Text,
+		v.t("status.incident.duration") + ": " + iv.Duration,
+		v.t("status.incident.people") + ": " + iv.People,
+		v.t("status.incident.failed") + ": " + iv.Failed,
+		v.t("status.incident.rca") + ": " + iv.RCA.Text,
+	}
+	if iv.RCA.Body != "" {
+		lines = append(lines, "", iv.RCA.Body)
+	}
+	return strings.Join(lines, "\n")
+}

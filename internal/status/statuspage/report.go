@@ -1,0 +1,146 @@
+package statuspage
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/varde-eid/varde/internal/status"
+)
+
+type reportView struct {
+	Title    string
+	From, To string // dates; To is the last day included
+	Chart    chartView
+	Rows     []reportRow
+	Total    reportRow
+	Incident []incidentView
+	// Quarters are links to recent quarters (served pages only).
+	Quarters []quarterLink
+}
+
+type reportRow struct {
+	Name, Availability, Incidents, Downtime, MTTR, People, RCAs string
+}
+
+type quarterLink struct {
+	Name, URL string
+	Current   bool
+}
+
+// chartView is a horizontal bar chart of availability, drawn on the
+// server as SVG: one bar per component on a scale from Low to 100 %.
+type chartView struct {
+	Width, Height int
+	Label         string
+	Scale         string
+	Bars          []barView
+}
+
+type barView struct {
+	NameY, BarY, ValueY int
+	W                   string
+	ValueX              string
+	Name, Value         string
+	Class               string
+}
+
+const (
+	chartWidth = 480
+	barTrack   = 380
+	rowHeight  = 54
+)
+
+func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll []langLink) pageData {
+	d := v.base(s, "report", "", ll)
+	rv := &reportView{
+		Title: rep.Title, From: rep.From.UTC().Format(time.DateOnly),
+		To: rep.To.UTC().Add(-time.Nanosecond).Format(time.DateOnly),
+	}
+	d.Title = v.tf("status.report.title", rep.Title)
+	for _, c := range rep.Components {
+		rv.Rows = append(rv.Rows, v.reportRow(v.componentName(c.Component), c))
+	}
+	rv.Total = v.reportRow(v.t("status.report.total"), rep.Total)
+	rv.Chart = v.chart(rep.Components)
+	for _, inc := range rep.Incidents {
+		rv.Incident = append(rv.Incident, v.incident(&inc))
+	}
+	if !v.links.export {
+		q := p.From
+		if p.Quarter == "" {
+			q = v.now
+		}
+		for i := 0; i < 5; i++ {
+			name := QuarterOf(q)
+			rv.Quarters = append([]quarterLink{{Name: name, URL: "/status/reports?quarter=" + name, Current: name == p.Quarter}}, rv.Quarters...)
+			q = q.AddDate(0, -3, 0)
+		}
+	}
+	d.Report = rv
+	return d
+}
+
+func (v *viewer) reportRow(name string, c status.ComponentReport) reportRow {
+	r := reportRow{
+		Name: name, Availability: v.percent(c.AvailabilityPercent), Incidents: v.number(int64(c.Incidents)),
+		Downtime: v.decimal(c.DowntimeMinutes, 1), People: v.number(c.PeopleAffected), MTTR: v.t("status.report.none"),
+	}
+	if c.MTTRMinutes != nil {
+		r.MTTR = v.tf("status.report.minutes", v.decimal(*c.MTTRMinutes, 1))
+	}
+	switch {
+	case c.RCAsDue == 0:
+		r.RCAs = v.t("status.report.nonedue")
+	case c.RCAOnTimePercent != nil:
+		r.RCAs = v.tf("status.report.rcas", c.RCAsOnTime, c.RCAsDue) + " (" + v.percent(*c.RCAOnTimePercent) + ")"
+	default:
+		r.RCAs = v.tf("status.report.rcas", c.RCAsOnTime, c.RCAsDue)
+	}
+	return r
+}
+
+// chartLow picks where the scale starts, so that the differences people
+// care about (99.5 % against 99.9 %) are visible; the scale is stated in
+// text beside the chart.
+func chartLow(cs []status.ComponentReport) float64 {
+	lowest := 100.0
+	for _, c := range cs {
+		lowest = min(lowest, c.AvailabilityPercent)
+	}
+	for _, lo := range []float64{99, 95, 90} {
+		if lowest >= lo {
+			return lo
+		}
+	}
+	return 0
+}
+
+func (v *viewer) chart(cs []status.ComponentReport) chartView {
+	lo := chartLow(cs)
+	ch := chartView{Width: chartWidth, Height: max(rowHeight*len(cs), rowHeight), Scale: v.tf("status.report.scale", v.percent(lo))}
+	var parts []string
+	for i, c := range cs {
+		name := v.componentName(c.Component)
+		val := v.percent(c.AvailabilityPercent)
+		frac := (min(max(c.AvailabilityPercent, lo), 100) - lo) / (100 - lo)
+		w := max(frac*barTrack, 2)
+		cls := "bar-ok"
+		switch {
+		case c.AvailabilityPercent < 99:
+			cls = "bar-bad"
+		case c.AvailabilityPercent < 99.9:
+			cls = "bar-warn"
+		}
+		y := i * rowHeight
+		ch.Bars = append(ch.Bars, barView{
+			NameY: y + 18, BarY: y + 26, ValueY: y + 42, W: trimFloat(w), ValueX: trimFloat(w + 8),
+			Name: name, Value: val, Class: cls,
+		})
+		parts = append(parts, name+" "+val)
+	}
+	ch.Label = v.tf("status.report.chartlabel", ch.Scale, strings.Join(parts, "; "))
+	return ch
+}
+
+func trimFloat(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) }

@@ -1,0 +1,166 @@
+package statuspage
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/status"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Source is what the status page publishes; package status's service
+// implements it.
+type Source interface {
+	Summary(ctx context.Context) (*status.Summary, error)
+	// Incident returns store.ErrNotFound when id is unknown.
+	Incident(ctx context.Context, id string) (*status.Incident, error)
+	// Report covers [from, to); title names the period.
+	Report(ctx context.Context, from, to time.Time, title string) (*status.Report, error)
+}
+
+// Handler serves the status page, its JSON API and its Atom feed.
+type Handler struct {
+	Source Source
+	Pages  *httpx.Pages
+	// BaseURL is the public issuer URL ("https://id.example.no"), for the
+	// feed's absolute links and ids.
+	BaseURL string
+	Now     func() time.Time
+	Log     *slog.Logger
+}
+
+// Register mounts the status routes on mux (see the package comment).
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /status", h.servePage)
+	mux.HandleFunc("GET /status/incidents/{id}", h.serveIncident)
+	mux.HandleFunc("GET /status/reports", h.serveReport)
+	mux.HandleFunc("GET /status/feed.atom", h.serveFeed)
+	mux.HandleFunc("GET /status/api/v1/summary", h.apiSummary)
+	mux.HandleFunc("GET /status/api/v1/components", h.apiComponents)
+	mux.HandleFunc("GET /status/api/v1/incidents", h.apiIncidents)
+	mux.HandleFunc("GET /status/api/v1/incidents/{id}", h.apiIncident)
+	mux.HandleFunc("GET /status/api/v1/reports", h.apiReport)
+	mux.HandleFunc("GET /status/api/", h.apiNotFound)
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// validID is what an incident ID may look like: it names files in the
+// export, so no separators and no leading dot.
+var validID = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$`)
+
+func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
+	lang := h.Pages.Locale(r, nil)
+	s, err := h.Source.Summary(r.Context())
+	if err != nil {
+		h.internalError(w, r, lang, "status summary", err)
+		return
+	}
+	v := newViewer(h.Pages, lang, h.now(), servedLinks())
+	h.Pages.Render(w, r, http.StatusOK, "status", lang, v.homePage(s, servedLangLinks(h.Pages, r, lang)))
+}
+
+func (h *Handler) serveIncident(w http.ResponseWriter, r *http.Request) {
+	lang := h.Pages.Locale(r, nil)
+	id := r.PathValue("id")
+	inc, err := h.incident(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		h.Pages.Error(w, r, http.StatusNotFound, lang, httpx.ErrorPage{
+			Title: "status.notfound.title", Message: "status.notfound.message", BackURL: "/status",
+		})
+		return
+	}
+	if err != nil {
+		h.internalError(w, r, lang, "status incident", err)
+		return
+	}
+	s, err := h.Source.Summary(r.Context())
+	if err != nil {
+		h.internalError(w, r, lang, "status summary", err)
+		return
+	}
+	v := newViewer(h.Pages, lang, h.now(), servedLinks())
+	h.Pages.Render(w, r, http.StatusOK, "status", lang, v.incidentPage(s, inc, servedLangLinks(h.Pages, r, lang)))
+}
+
+// incident looks id up, treating a malformed id as unknown.
+func (h *Handler) incident(ctx context.Context, id string) (*status.Incident, error) {
+	if !validID.MatchString(id) {
+		return nil, store.ErrNotFound
+	}
+	return h.Source.Incident(ctx, id)
+}
+
+func (h *Handler) serveReport(w http.ResponseWriter, r *http.Request) {
+	lang := h.Pages.Locale(r, nil)
+	p, err := ParsePeriod(r.URL.Query(), h.now())
+	if err != nil {
+		h.Pages.Error(w, r, http.StatusBadRequest, lang, httpx.ErrorPage{
+			Title: "status.badperiod.title", Message: "status.badperiod.message", Next: "status.badperiod.next", BackURL: "/status/reports",
+		})
+		return
+	}
+	rep, err := h.Source.Report(r.Context(), p.From, p.To, p.Title)
+	if err != nil {
+		h.internalError(w, r, lang, "status report", err)
+		return
+	}
+	s, err := h.Source.Summary(r.Context())
+	if err != nil {
+		h.internalError(w, r, lang, "status summary", err)
+		return
+	}
+	v := newViewer(h.Pages, lang, h.now(), servedLinks())
+	h.Pages.Render(w, r, http.StatusOK, "status", lang, v.reportPage(s, rep, p, servedLangLinks(h.Pages, r, lang)))
+}
+
+func (h *Handler) serveFeed(w http.ResponseWriter, r *http.Request) {
+	lang := h.Pages.Locale(r, nil)
+	s, err := h.Source.Summary(r.Context())
+	if err != nil {
+		h.log().Error("status feed", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	v := newViewer(h.Pages, lang, h.now(), servedLinks())
+	body, err := v.feed(s, h.BaseURL, feedLinks{
+		self:     absURL(h.BaseURL, "/status/feed.atom", lang),
+		page:     absURL(h.BaseURL, "/status", lang),
+		incident: func(id string) string { return absURL(h.BaseURL, "/status/incidents/"+id, lang) },
+	})
+	if err != nil {
+		h.log().Error("status feed", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "application/atom+xml; charset=utf-8")
+	hd.Set("Cache-Control", "public, max-age=10")
+	hd.Set("Access-Control-Allow-Origin", "*")
+	hd.Set("Vary", "Accept-Language, Cookie")
+	_, _ = w.Write(body)
+}
+
+func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, lang, what string, err error) {
+	h.log().Error(what, "err", err)
+	h.Pages.Error(w, r, http.StatusInternalServerError, lang, httpx.ErrorPage{
+		Title: "status.unavailable.title", Message: "status.unavailable.message", Next: "status.unavailable.next",
+	})
+}

@@ -1,0 +1,523 @@
+package statuspage
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"net/url"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/status"
+)
+
+func TestPageShowsStateInEveryLanguage(t *testing.T) {
+	srv := server(t, fixture())
+	tests := []struct {
+		lang  string
+		want  []string
+		never []string
+	}{
+		{"en", []string{
+			`<html lang="en">`, "Some parts are not working",
+			"Login server Oslo 1", "Passkey", "BankID", "MinID", "EU eID",
+			"✓</span> Working", "▲</span> Slow or partly working", "✕</span> Not working", "◷</span> Planned maintenance", "?</span> Not known yet",
+			"since <time datetime=\"2026-11-25T11:02:00Z\">2026-11-25 11:02 UTC</time>",
+			"RCA overdue: it was due 2026-11-09 09:35 UTC and has not been published.",
+			"RCA due 2026-11-26 14:25 UTC.", "Published 2026-11-18 10:00 UTC, on time.",
+			"A certificate expired at the provider.",
+			"BankID login is not working", "We have contacted BankID.", "12,345",
+			"MinID upgrade", "Database maintenance",
+			"2026-11-25: 89.93\u00a0% of checks succeeded, at worst Not working, 1 incident",
+			"2026-09-07: no checks recorded",
+			"Days with problems: 2",
+		}, []string{"Old finished work", "<script"}},
+		{"nb", []string{
+			`<html lang="nb">`, "Noen deler virker ikke",
+			"Innloggingstjener Oslo 1", "Passnøkkel", "EU eID",
+			"✓</span> Virker", "✕</span> Virker ikke",
+			"Årsaksanalysen er forsinket: fristen var 2026-11-09 09:35 UTC, og den er ikke publisert.",
+			"Innlogging med BankID virker ikke", "12\u00a0345",
+			"BankID was slow", // no Norwegian title: English
+			"89,93\u00a0% av kontrollene lyktes",
+		}, []string{"Old finished work", "RCA overdue", "<script"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.lang, func(t *testing.T) {
+			res := get(t, srv.URL+"/status", "Accept-Language", tt.lang)
+			if res.code != 200 {
+				t.Fatalf("status %d: %s", res.code, res.body)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(res.body, w) {
+					t.Errorf("page lacks %q", w)
+				}
+			}
+			for _, n := range tt.never {
+				if strings.Contains(res.body, n) {
+					t.Errorf("page has %q", n)
+				}
+			}
+			if !strings.Contains(res.body, `class="rca rca-overdue"`) {
+				t.Error("overdue RCA is not marked")
+			}
+		})
+	}
+}
+
+func TestPageOpenIncidentsFirst(t *testing.T) {
+	body := get(t, fixtureServerURL(t)+"/status?lang=en").body
+	open := strings.Index(body, "Problems right now")
+	comps := strings.Index(body, "Parts of the service")
+	recent := strings.Index(body, "Incidents in the past 90 days")
+	if !(open > 0 && open < comps && comps < recent) {
+		t.Errorf("order: open %d, components %d, recent %d", open, comps, recent)
+	}
+	// The open incident is not repeated among recent ones.
+	if n := strings.Count(body, `href="/status/incidents/inc-0004"`); n != 1 {
+		t.Errorf("open incident linked %d times", n)
+	}
+	for _, id := range []string{"inc-0001", "inc-0002", "inc-0003"} {
+		if !strings.Contains(body, `href="/status/incidents/`+id+`"`) {
+			t.Errorf("no link to %s", id)
+		}
+	}
+}
+
+func fixtureServerURL(t *testing.T) string { return server(t, fixture()).URL }
+
+var (
+	barRE  = regexp.MustCompile(`(?s)<ol class="uptime" aria-label="([^"]*)">(.*?)</ol>`)
+	cellRE = regexp.MustCompile(`<li class="day-[a-z]+"><span class="vh">\d{4}-\d\d-\d\d: [^<]+</span></li>`)
+)
+
+func TestUptimeBarHas90LabelledCells(t *testing.T) {
+	body := get(t, fixtureServerURL(t)+"/status?lang=en").body
+	bars := barRE.FindAllStringSubmatch(body, -1)
+	if len(bars) != 6 {
+		t.Fatalf("%d bars, want 6", len(bars))
+	}
+	for _, b := range bars {
+		if n := len(cellRE.FindAllString(b[2], -1)); n != 90 {
+			t.Errorf("bar %q: %d labelled cells, want 90", b[1], n)
+		}
+		if strings.Count(b[2], "<li") != 90 {
+			t.Errorf("bar %q: %d cells", b[1], strings.Count(b[2], "<li"))
+		}
+		if strings.Contains(b[2], "tabindex") || strings.Contains(b[2], "<a ") {
+			t.Errorf("bar %q has focusable cells", b[1])
+		}
+	}
+	if !strings.Contains(body, `aria-label="BankID, the past 90 days"`) {
+		t.Error("bar has no accessible name")
+	}
+}
+
+func TestPageHasNoServerNeedsBeyondCSS(t *testing.T) {
+	body := get(t, fixtureServerURL(t)+"/status?lang=en").body
+	for _, w := range []string{`href="/static/varde.css"`, `href="/static/status.css"`, `type="application/atom+xml" href="/status/feed.atom"`} {
+		if !strings.Contains(body, w) {
+			t.Errorf("page lacks %s", w)
+		}
+	}
+	if strings.Contains(body, "<script") || strings.Contains(body, " style=") {
+		t.Error("page has script or inline style (blocked by the CSP)")
+	}
+}
+
+func TestIncidentPage(t *testing.T) {
+	srv := server(t, fixture())
+	tests := []struct {
+		path string
+		code int
+		want []string
+	}{
+		{"/status/incidents/inc-0002?lang=en", 200, []string{"<h1>Passkey logins were slow</h1>", "Passkey, Database", "1 h 30 min", "RCA overdue", "Incident opened", "Working again"}},
+		{"/status/incidents/inc-0002?lang=nb", 200, []string{"<h1>Innlogging med passnøkkel var treg</h1>", "1 t 30 min", "Årsaksanalysen er forsinket"}},
+		{"/status/incidents/inc-0004?lang=en", 200, []string{"1 h so far", "12,345", "9,000", "Note from the operators"}},
+		{"/status/incidents/inc-0001?lang=en", 200, []string{"3 h 5 min", "We now alert 30 days before expiry.", "Root-cause analysis published"}},
+		{"/status/incidents/nope?lang=en", 404, []string{"We could not find that incident"}},
+		{"/status/incidents/nope?lang=nb", 404, []string{"Vi fant ikke den hendelsen"}},
+		{"/status/incidents/..%2Fetc?lang=en", 404, []string{"We could not find that incident"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			res := get(t, srv.URL+tt.path)
+			if res.code != tt.code {
+				t.Fatalf("status %d, want %d", res.code, tt.code)
+			}
+			if ct := res.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+				t.Errorf("content type %q", ct)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(res.body, w) {
+					t.Errorf("page lacks %q", w)
+				}
+			}
+		})
+	}
+}
+
+func TestSourceFailureIsPlainPage(t *testing.T) {
+	src := fixture()
+	src.fail = errBroken
+	srv := server(t, src)
+	res := get(t, srv.URL+"/status?lang=en")
+	if res.code != 500 || !strings.Contains(res.body, "This does not mean that logging in is not working.") {
+		t.Errorf("page: %d %s", res.code, res.body)
+	}
+	if strings.Contains(res.body, errBroken.Error()) {
+		t.Error("internal error shown to people")
+	}
+	res = get(t, srv.URL+"/status/api/v1/summary")
+	var e map[string]string
+	if res.code != 500 || json.Unmarshal([]byte(res.body), &e) != nil || e["error"] != "server_error" {
+		t.Errorf("api: %d %s", res.code, res.body)
+	}
+}
+
+func decode[T any](t *testing.T, res response) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(res.body), &v); err != nil {
+		t.Fatalf("%v: %s", err, res.body)
+	}
+	return v
+}
+
+func checkAPIHeaders(t *testing.T, res response, code int) {
+	t.Helper()
+	if res.code != code {
+		t.Fatalf("status %d, want %d: %s", res.code, code, res.body)
+	}
+	if ct := res.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("content type %q", ct)
+	}
+	if o := res.header.Get("Access-Control-Allow-Origin"); o != "*" {
+		t.Errorf("CORS %q", o)
+	}
+	if code == 200 && res.header.Get("Cache-Control") != "public, max-age=10" {
+		t.Errorf("cache %q", res.header.Get("Cache-Control"))
+	}
+}
+
+func TestJSONRoundTrips(t *testing.T) {
+	src := fixture()
+	srv := server(t, src)
+	s := src.summary
+
+	res := get(t, srv.URL+"/status/api/v1/summary")
+	checkAPIHeaders(t, res, 200)
+	if got := decode[status.Summary](t, res); !reflect.DeepEqual(&got, s) {
+		t.Errorf("summary differs:\n got %+v\nwant %+v", got, *s)
+	}
+
+	res = get(t, srv.URL+"/status/api/v1/components")
+	checkAPIHeaders(t, res, 200)
+	want := status.Summary{Version: s.Version, GeneratedAt: s.GeneratedAt, Node: s.Node, Overall: s.Overall, Components: s.Components}
+	if got := decode[status.Summary](t, res); !reflect.DeepEqual(got, want) {
+		t.Errorf("components differ:\n got %+v\nwant %+v", got, want)
+	}
+
+	res = get(t, srv.URL+"/status/api/v1/incidents")
+	checkAPIHeaders(t, res, 200)
+	want = status.Summary{Version: s.Version, GeneratedAt: s.GeneratedAt, Open: s.Open, Recent: s.Recent}
+	if got := decode[status.Summary](t, res); !reflect.DeepEqual(got, want) {
+		t.Errorf("incidents differ:\n got %+v\nwant %+v", got, want)
+	}
+
+	for id, inc := range src.incidents {
+		res = get(t, srv.URL+"/status/api/v1/incidents/"+id)
+		checkAPIHeaders(t, res, 200)
+		if got := decode[status.Incident](t, res); !reflect.DeepEqual(&got, inc) {
+			t.Errorf("incident %s differs:\n got %+v\nwant %+v", id, got, *inc)
+		}
+	}
+
+	res = get(t, srv.URL+"/status/api/v1/reports?quarter=2026-Q3")
+	checkAPIHeaders(t, res, 200)
+	rep := decode[status.Report](t, res)
+	if rep.Title != "2026-Q3" || !rep.From.Equal(time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)) || !rep.To.Equal(time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("report period %s %v %v", rep.Title, rep.From, rep.To)
+	}
+	if !reflect.DeepEqual(rep.Components, src.report.Components) || !reflect.DeepEqual(rep.Total, src.report.Total) {
+		t.Error("report figures differ")
+	}
+}
+
+func TestAPIErrors(t *testing.T) {
+	srv := server(t, fixture())
+	tests := []struct {
+		path, code string
+		status     int
+	}{
+		{"/status/api/v1/incidents/nope", "not_found", 404},
+		{"/status/api/v1/incidents/.hidden", "not_found", 404},
+		{"/status/api/v2/summary", "not_found", 404},
+		{"/status/api/v1/reports?quarter=2026-Q5", "invalid_request", 400},
+		{"/status/api/v1/reports?from=2026-07-01", "invalid_request", 400},
+		{"/status/api/v1/reports?from=2026-08-01&to=2026-07-01", "invalid_request", 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			res := get(t, srv.URL+tt.path)
+			checkAPIHeaders(t, res, tt.status)
+			e := decode[map[string]string](t, res)
+			if e["error"] != tt.code || e["error_description"] == "" {
+				t.Errorf("body %s", res.body)
+			}
+		})
+	}
+}
+
+func TestReportPage(t *testing.T) {
+	src := fixture()
+	srv := server(t, src)
+
+	res := get(t, srv.URL+"/status/reports?lang=en")
+	if res.code != 200 {
+		t.Fatalf("status %d", res.code)
+	}
+	// Default: the current quarter to date.
+	if src.asked.title != "2026-Q4" || !src.asked.from.Equal(time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)) || !src.asked.to.Equal(now) {
+		t.Errorf("asked for %s %v %v", src.asked.title, src.asked.from, src.asked.to)
+	}
+	for _, w := range []string{
+		"<h1>Resilience report 2026-Q4</h1>", "From 2026-10-01 up to and including 2026-11-25.",
+		`role="img" aria-label="Availability by part. The bars start at 99`,
+		"Passkey 99.93\u00a0%; BankID 99.62\u00a0%",
+		`<text x="388" y="42" class="chart-value">100`,
+		"<th scope=\"row\">BankID</th><td>99.62\u00a0%</td><td>3</td><td>245</td><td>102.5 min</td><td>12,388</td><td>1 of 1 (100\u00a0%)</td>",
+		"<th scope=\"row\">All parts</th><td>99.62\u00a0%</td><td>4</td>",
+		`<td>none</td>`, `none due`,
+		`href="/status/reports?quarter=2026-Q4" aria-current="page"`,
+	} {
+		if !strings.Contains(res.body, w) {
+			t.Errorf("report lacks %q", w)
+		}
+	}
+
+	res = get(t, srv.URL+"/status/reports?lang=nb&from=2026-07-01&to=2026-08-01")
+	if res.code != 200 || !strings.Contains(res.body, "Robusthetsrapport 2026-07-01 – 2026-08-01") || !strings.Contains(res.body, "99,62\u00a0%") {
+		t.Errorf("nb report: %d", res.code)
+	}
+	if !src.asked.to.Equal(time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("to %v", src.asked.to)
+	}
+}
+
+func TestBadReportPeriod(t *testing.T) {
+	srv := server(t, fixture())
+	for _, q := range []string{
+		"quarter=2026-Q0", "quarter=26-Q1", "quarter=2026Q1", "quarter=2027-Q1",
+		"from=2026-13-01&to=2026-14-01", "from=2026-07-01", "to=2026-07-01", "from=yesterday&to=today",
+		"from=2026-08-01&to=2026-08-01", "from=2020-01-01&to=2026-01-01", "quarter=2026-Q1&from=2026-01-01&to=2026-02-01",
+		"quarter=2026-Q1&quarter=2026-Q2",
+	} {
+		t.Run(q, func(t *testing.T) {
+			for _, lang := range []string{"en", "nb"} {
+				res := get(t, srv.URL+"/status/reports?lang="+lang+"&"+q)
+				if res.code != 400 {
+					t.Fatalf("%s: status %d", lang, res.code)
+				}
+				want := map[string]string{"en": "We could not read that period", "nb": "Vi kunne ikke lese den perioden"}[lang]
+				if !strings.Contains(res.body, want) {
+					t.Errorf("%s: no plain explanation", lang)
+				}
+			}
+		})
+	}
+}
+
+func TestParseQuarter(t *testing.T) {
+	d := func(y int, m time.Month) time.Time { return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC) }
+	tests := []struct {
+		in       string
+		from, to time.Time
+		ok       bool
+	}{
+		{"2026-Q1", d(2026, 1), d(2026, 4), true},
+		{"2026-Q2", d(2026, 4), d(2026, 7), true},
+		{"2026-Q3", d(2026, 7), d(2026, 10), true},
+		{"2026-Q4", d(2026, 10), d(2027, 1), true},
+		{"2026-Q5", time.Time{}, time.Time{}, false},
+		{"2026-Q0", time.Time{}, time.Time{}, false},
+		{"2026-q3", time.Time{}, time.Time{}, false},
+		{"+026-Q3", time.Time{}, time.Time{}, false},
+		{"1999-Q3", time.Time{}, time.Time{}, false},
+		{"2026-Q33", time.Time{}, time.Time{}, false},
+		{"", time.Time{}, time.Time{}, false},
+	}
+	for _, tt := range tests {
+		from, to, err := ParseQuarter(tt.in)
+		if (err == nil) != tt.ok || !from.Equal(tt.from) || !to.Equal(tt.to) {
+			t.Errorf("ParseQuarter(%q) = %v, %v, %v", tt.in, from, to, err)
+		}
+	}
+}
+
+func TestParsePeriod(t *testing.T) {
+	tests := []struct {
+		query, title string
+		from, to     time.Time
+	}{
+		{"", "2026-Q4", time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), now},
+		{"quarter=2026-Q2", "2026-Q2", time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)},
+		{"from=2026-11-01&to=2027-01-01", "2026-11-01 – 2027-01-01", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), now},
+		{"from=2025-01-01&to=2026-01-01", "2025-01-01 – 2026-01-01", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		q, _ := url.ParseQuery(tt.query)
+		p, err := ParsePeriod(q, now)
+		if err != nil || p.Title != tt.title || !p.From.Equal(tt.from) || !p.To.Equal(tt.to) {
+			t.Errorf("ParsePeriod(%q) = %+v, %v", tt.query, p, err)
+		}
+	}
+}
+
+// FuzzParseQuarter: no input panics, and an accepted quarter is three
+// months starting on a quarter's first day and names itself.
+func FuzzParseQuarter(f *testing.F) {
+	for _, s := range []string{"2026-Q3", "2026-Q5", "0000-Q1", "9999-Q4", "2026-Q", "", "2026-Q\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		from, to, err := ParseQuarter(s)
+		if err != nil {
+			return
+		}
+		if !to.Equal(from.AddDate(0, 3, 0)) || from.Day() != 1 || (from.Month()-1)%3 != 0 || from.Location() != time.UTC {
+			t.Fatalf("%q → %v..%v", s, from, to)
+		}
+		if QuarterOf(from) != s {
+			t.Fatalf("%q names itself %q", s, QuarterOf(from))
+		}
+	})
+}
+
+// FuzzParsePeriod: any query string either fails or gives a non-empty
+// period, no longer than MaxPeriod, that does not end after now.
+func FuzzParsePeriod(f *testing.F) {
+	for _, s := range []string{"", "quarter=2026-Q3", "from=2026-07-01&to=2026-08-01", "from=2026-02-30&to=2026-03-01", "quarter=2026-Q1&from=x", "from=0000-01-01&to=9999-12-31"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		q, err := url.ParseQuery(s)
+		if err != nil {
+			return
+		}
+		p, err := ParsePeriod(q, now)
+		if err != nil {
+			return
+		}
+		if !p.From.Before(p.To) || p.To.After(now) || p.To.Sub(p.From) > MaxPeriod || p.Title == "" {
+			t.Fatalf("%q → %+v", s, p)
+		}
+	})
+}
+
+type feedDoc struct {
+	XMLName xml.Name `xml:"http://www.w3.org/2005/Atom feed"`
+	ID      string   `xml:"http://www.w3.org/2005/Atom id"`
+	Title   string   `xml:"http://www.w3.org/2005/Atom title"`
+	Updated string   `xml:"http://www.w3.org/2005/Atom updated"`
+	Author  []struct {
+		Name string `xml:"http://www.w3.org/2005/Atom name"`
+	} `xml:"http://www.w3.org/2005/Atom author"`
+	Links   []feedLink `xml:"http://www.w3.org/2005/Atom link"`
+	Entries []struct {
+		ID      string `xml:"http://www.w3.org/2005/Atom id"`
+		Title   string `xml:"http://www.w3.org/2005/Atom title"`
+		Updated string `xml:"http://www.w3.org/2005/Atom updated"`
+		Author  []struct {
+			Name string `xml:"http://www.w3.org/2005/Atom name"`
+		} `xml:"http://www.w3.org/2005/Atom author"`
+		Links   []feedLink `xml:"http://www.w3.org/2005/Atom link"`
+		Content struct {
+			Type string `xml:"type,attr"`
+			Text string `xml:",chardata"`
+		} `xml:"http://www.w3.org/2005/Atom content"`
+	} `xml:"http://www.w3.org/2005/Atom entry"`
+}
+
+type feedLink struct {
+	Rel  string `xml:"rel,attr"`
+	Href string `xml:"href,attr"`
+}
+
+func parseFeed(t *testing.T, body string) feedDoc {
+	t.Helper()
+	var f feedDoc
+	if err := xml.Unmarshal([]byte(body), &f); err != nil {
+		t.Fatalf("%v\n%s", err, body)
+	}
+	// RFC 4287 section 4.1.1: a feed has exactly one id, title and
+	// updated, and an author unless every entry has one.
+	if f.ID == "" || f.Title == "" || len(f.Author) != 1 || f.Author[0].Name == "" {
+		t.Errorf("feed lacks id, title or author: %+v", f)
+	}
+	if _, err := time.Parse(time.RFC3339, f.Updated); err != nil {
+		t.Errorf("feed updated: %v", err)
+	}
+	for _, e := range f.Entries {
+		// Section 4.1.2: each entry has id, title, updated; ids are
+		// absolute IRIs (section 4.2.6).
+		if u, err := url.Parse(e.ID); err != nil || !u.IsAbs() || e.Title == "" || len(e.Author) != 1 {
+			t.Errorf("entry %q lacks id, title or author", e.ID)
+		}
+		if _, err := time.Parse(time.RFC3339, e.Updated); err != nil {
+			t.Errorf("entry updated: %v", err)
+		}
+	}
+	return f
+}
+
+func TestFeed(t *testing.T) {
+	src := fixture()
+	srv := server(t, src)
+	res := get(t, srv.URL+"/status/feed.atom?lang=en")
+	if res.code != 200 || res.header.Get("Content-Type") != "application/atom+xml; charset=utf-8" {
+		t.Fatalf("%d %q", res.code, res.header.Get("Content-Type"))
+	}
+	f := parseFeed(t, res.body)
+	if f.Updated != "2026-11-25T11:30:00Z" {
+		t.Errorf("feed updated %s", f.Updated)
+	}
+	want := map[string]struct{ id, updated, link, text string }{
+		"BankID login is not working": {"tag:id.example.no,2026-11-25:status/incidents/inc-0004", "2026-11-25T11:30:00Z", "https://id.example.no/status/incidents/inc-0004?lang=en", "People affected: 12,345"},
+		"BankID was slow":             {"tag:id.example.no,2026-11-23:status/incidents/inc-0003", "2026-11-23T14:25:00Z", "https://id.example.no/status/incidents/inc-0003?lang=en", "RCA due 2026-11-26 14:25 UTC."},
+		"BankID was down":             {"tag:id.example.no,2026-11-16:status/incidents/inc-0001", "2026-11-18T10:00:00Z", "https://id.example.no/status/incidents/inc-0001?lang=en", "We now alert 30 days"},
+		"Passkey logins were slow":    {"tag:id.example.no,2026-11-06:status/incidents/inc-0002", "2026-11-06T09:35:00Z", "https://id.example.no/status/incidents/inc-0002?lang=en", "RCA overdue"},
+	}
+	if len(f.Entries) != len(want) {
+		t.Fatalf("%d entries, want %d", len(f.Entries), len(want))
+	}
+	for _, e := range f.Entries {
+		w, ok := want[e.Title]
+		if !ok {
+			t.Errorf("unexpected entry %q", e.Title)
+			continue
+		}
+		if e.ID != w.id || e.Updated != w.updated || len(e.Links) != 1 || e.Links[0].Href != w.link || e.Links[0].Rel != "alternate" {
+			t.Errorf("entry %q: id %s updated %s links %+v", e.Title, e.ID, e.Updated, e.Links)
+		}
+		if e.Content.Type != "text" || !strings.Contains(e.Content.Text, w.text) || !strings.Contains(e.Content.Text, "Duration: ") {
+			t.Errorf("entry %q content %q", e.Title, e.Content.Text)
+		}
+	}
+	nb := parseFeed(t, get(t, srv.URL+"/status/feed.atom?lang=nb").body)
+	if nb.ID != f.ID || nb.Entries[0].ID != f.Entries[0].ID || nb.Entries[0].Title != "Innlogging med BankID virker ikke" {
+		t.Errorf("nb feed: %+v", nb.Entries[0])
+	}
+}
+
+func TestEntryIDWithoutBaseURL(t *testing.T) {
+	inc := fixture().incidents["inc-0001"]
+	a, b := entryID("", inc), entryID("", inc)
+	other := entryID("", fixture().incidents["inc-0002"])
+	if a != b || a == other || !regexp.MustCompile(`^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(a) {
+		t.Errorf("ids %s %s %s", a, b, other)
+	}
+}
