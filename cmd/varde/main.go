@@ -33,6 +33,7 @@ commands:
   bench     measure complete passkey logins per second and their latency
   provider-sim  run a simulated national eID (an OpenID provider) for demos and tests
   provider  switch a simulated eID: provider fault --admin URL --token T --mode ok|down|slow|failing
+  status    the public status page: incidents, notes, RCAs, maintenance, reports, static export
   resilience  kill, slow and restart simulated eIDs under concurrent logins; measure failover
   version   print the version
 `
@@ -57,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return providerSim(ctx, args[1:], stdout, stderr)
 	case "provider":
 		return provider(ctx, args[1:], stdout, stderr)
+	case "status":
+		return statusCmd(ctx, args[1:], stdout, stderr)
 	case "resilience":
 		return resilience(ctx, args[1:], stdout, stderr)
 	case "version":

@@ -27,6 +27,7 @@ import (
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/status"
+	"github.com/varde-eid/varde/internal/status/statuspage"
 	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 	"github.com/varde-eid/varde/internal/webhook"
@@ -69,6 +70,15 @@ type App struct {
 
 // Languages Varde's pages speak; the first is the fallback.
 var Languages = []httpx.Language{{Tag: "nb", Name: "Norsk bokmål"}, {Tag: "en", Name: "English"}}
+
+// NewPages loads the people-facing pages in every language; a nil log
+// discards template warnings.
+func NewPages(log *slog.Logger) (*httpx.Pages, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return httpx.NewPages(web.Templates, web.Locales, Languages, log)
+}
 
 // OpenStore opens the configured backend.
 func OpenStore(ctx context.Context, cfg config.Store) (store.Store, error) {
@@ -160,7 +170,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	if err != nil {
 		return err
 	}
-	pages, err := httpx.NewPages(web.Templates, web.Locales, Languages, log)
+	pages, err := NewPages(log)
 	if err != nil {
 		return err
 	}
@@ -192,7 +202,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	if err := a.addNodeComponent(mux); err != nil {
 		return err
 	}
-	a.Status = a.statusService(providers, opt)
+	a.Status = a.statusService(opt)
 	a.incidents = status.NewEngine(a.Status)
 	a.Health.Subscribe(a.incidents.Observe)
 	if a.webhooks, err = a.notifier(providers, reg, opt); err != nil {
@@ -203,6 +213,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	if err != nil {
 		return err
 	}
+	(&statuspage.Handler{Source: a.Status, Pages: pages, BaseURL: cfg.Issuer, Now: opt.Now, Log: log}).Register(mux)
 	op.StatusAPIPath, op.StatusPagePath = statusAPIPath, statusPagePath
 	op.Register(mux)
 

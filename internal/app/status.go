@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/health"
 	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/provider/passkeyidp"
 	"github.com/varde-eid/varde/internal/status"
+	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/internal/webhook"
 )
 
@@ -38,21 +42,46 @@ func (a *App) addNodeComponent(mux *http.ServeMux) error {
 	}))
 }
 
-// statusService builds the status service over this node's monitor.
-func (a *App) statusService(providers []provider.Provider, opt Options) *status.Service {
+// componentInfos names the components a node with cfg has: the store,
+// the built-in passkey provider and every upstream. Nodes are named by
+// package status.
+func componentInfos(cfg *config.Config) []status.Info {
+	pk := (&passkeyidp.Provider{}).Info()
 	infos := []status.Info{
 		{ID: "store", Kind: status.KindStore, Name: map[string]string{"en": "Data store", "nb": "Datalager"}},
-		{ID: a.nodeComponent(), Kind: status.KindNode, Name: map[string]string{"en": "Varde node " + a.Config.Node, "nb": "Varde-node " + a.Config.Node}},
+		{ID: pk.ID, Kind: status.KindProvider, Name: pk.Name},
 	}
-	for _, p := range providers {
-		info := p.Info()
-		infos = append(infos, status.Info{ID: info.ID, Kind: status.KindProvider, Name: info.Name})
+	for _, u := range cfg.Upstreams {
+		infos = append(infos, status.Info{ID: u.ID, Kind: status.KindProvider, Name: u.Name})
 	}
+	return infos
+}
+
+// statusService builds the status service over this node's monitor.
+func (a *App) statusService(opt Options) *status.Service {
 	return &status.Service{
-		Store: a.Store, Monitor: a.Health, Node: a.Config.Node, Components: infos,
-		Config: status.Config{OpenAfter: a.Config.Status.OpenAfter, ResolveAfter: a.Config.Status.ResolveAfter},
+		Store: a.Store, Monitor: a.Health, Node: a.Config.Node, Components: componentInfos(a.Config),
+		Config: status.Config{OpenAfter: a.Config.Status.OpenAfter, ResolveAfter: a.Config.Status.ResolveAfter, Interval: a.Config.Health.Interval},
 		Now:    opt.Now, Rand: opt.Rand, Log: a.log,
 	}
+}
+
+// StatusReader builds a status service for tools that run beside the
+// nodes (varde status …): components' states come from the health
+// records the nodes wrote to st, as any node saw them.
+func StatusReader(ctx context.Context, cfg *config.Config, st store.Store, now func() time.Time) (*status.Service, error) {
+	if now == nil {
+		now = time.Now
+	}
+	rec := &status.Recorded{Store: st, Health: cfg.Health.Monitor(), Now: now}
+	if err := rec.Load(ctx); err != nil {
+		return nil, fmt.Errorf("read health records: %w", err)
+	}
+	return &status.Service{
+		Store: st, Monitor: rec, Node: cfg.Node, Components: componentInfos(cfg),
+		Config: status.Config{OpenAfter: cfg.Status.OpenAfter, ResolveAfter: cfg.Status.ResolveAfter},
+		Now:    now,
+	}, nil
 }
 
 // notifier builds the webhook notifier and subscribes it to the monitor.

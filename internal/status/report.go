@@ -211,22 +211,6 @@ func overlap(a, b []span) time.Duration {
 
 func minutes(d time.Duration) float64 { return d.Minutes() }
 
-// Quarter parses "2026-Q3" into [2026-07-01, 2026-10-01) UTC.
-func Quarter(s string) (from, to time.Time, err error) {
-	var y, q int
-	if n, err := fmt.Sscanf(s, "%4d-Q%1d", &y, &q); err != nil || n != 2 || len(s) != 7 || q < 1 || q > 4 || y < 1970 {
-		return time.Time{}, time.Time{}, fmt.Errorf("status: %q is not a quarter like 2026-Q3", s)
-	}
-	from = time.Date(y, time.Month(3*(q-1)+1), 1, 0, 0, 0, 0, time.UTC)
-	return from, from.AddDate(0, 3, 0), nil
-}
-
-// QuarterOf names the quarter t falls in ("2026-Q4").
-func QuarterOf(t time.Time) string {
-	t = t.UTC()
-	return fmt.Sprintf("%04d-Q%d", t.Year(), (int(t.Month())-1)/3+1)
-}
-
 func later(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a

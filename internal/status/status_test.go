@@ -167,8 +167,8 @@ func TestIncidentLifecycle(t *testing.T) {
 	h.audit(w.Add(time.Second), "authentication", "success", "", "passkey", "pA", "a1", "bA") // …and in with a passkey
 	h.audit(w.Add(2*time.Second), "routing", "rerouted", "provider_down", "bankid", "", "a2", "bA")
 	h.audit(w.Add(3*time.Second), "authentication", "success", "", "passkey", "pA", "a2", "bA")
-	h.audit(w.Add(4*time.Second), "authentication", "failure", "token_timeout", "bankid", "", "b1", "bB") // B fails mid-flow, gives up…
-	h.audit(w.Add(5*time.Second), "authentication", "success", "", "minid", "pB", "b2", "bB")             // …and later logs in afresh
+	h.audit(w.Add(4*time.Second), "authentication", "failure", "token_timeout", "bankid", "", "b1", "bB")  // B fails mid-flow, gives up…
+	h.audit(w.Add(5*time.Second), "authentication", "success", "", "minid", "pB", "b2", "bB")              // …and later logs in afresh
 	h.audit(w.Add(6*time.Second), "routing", "failure", "no_provider_available", "bankid", "", "c1", "bC") // C's client takes bankid only
 	h.audit(w.Add(7*time.Second), "routing", "failure", "no_provider_available", "bankid", "", "c1", "bC") // (reloads)
 	h.audit(w.Add(8*time.Second), "authentication", "failure", "cancelled", "bankid", "", "d1", "bD")      // D cancelled: not the outage
@@ -434,50 +434,6 @@ func TestSummaryHistory(t *testing.T) {
 	if *bank.Percent != 80 {
 		t.Errorf("90-day percent = %v, want 80", *bank.Percent)
 	}
-}
-
-func TestQuarter(t *testing.T) {
-	for _, tc := range []struct {
-		in       string
-		from, to string
-		ok       bool
-	}{
-		{"2026-Q1", "2026-01-01", "2026-04-01", true},
-		{"2026-Q3", "2026-07-01", "2026-10-01", true},
-		{"2026-Q4", "2026-10-01", "2027-01-01", true},
-		{"2026-Q5", "", "", false},
-		{"2026-Q0", "", "", false},
-		{"26-Q1", "", "", false},
-		{"2026-Q1x", "", "", false},
-		{"", "", "", false},
-	} {
-		from, to, err := status.Quarter(tc.in)
-		if (err == nil) != tc.ok {
-			t.Errorf("Quarter(%q) err = %v", tc.in, err)
-			continue
-		}
-		if tc.ok && (from.Format(time.DateOnly) != tc.from || to.Format(time.DateOnly) != tc.to) {
-			t.Errorf("Quarter(%q) = %v..%v", tc.in, from, to)
-		}
-	}
-	if got := status.QuarterOf(time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)); got != "2026-Q4" {
-		t.Errorf("QuarterOf = %s", got)
-	}
-}
-
-func FuzzQuarter(f *testing.F) {
-	for _, s := range []string{"2026-Q3", "1970-Q1", "9999-Q4", "x"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		from, to, err := status.Quarter(s)
-		if err != nil {
-			return
-		}
-		if !to.After(from) || status.QuarterOf(from) != s {
-			t.Fatalf("Quarter(%q) = %v..%v", s, from, to)
-		}
-	})
 }
 
 // TestRecordedMatchesMonitor: a tool beside the nodes reads the same

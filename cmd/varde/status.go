@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/varde-eid/varde/internal/app"
+	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/status"
+	"github.com/varde-eid/varde/internal/status/statuspage"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+const statusUsage = `usage: varde status <command> --config FILE [flags]
+
+  incidents    list open and recent incidents
+  note         add an operator's update to an incident's timeline (--incident ID --author NAME --message TEXT)
+  rca          publish an incident's root-cause analysis (--incident ID --author NAME --file FILE)
+  maintenance  announce planned maintenance: maintenance add|list|cancel
+  report       a resilience report as JSON (--quarter 2026-Q3, or --from 2026-07-01 --to 2026-10-01)
+  export       write a complete static copy of the status page to DIR (export DIR)
+`
+
+func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, statusUsage)
+		return flag.ErrHelp
+	}
+	name := args[0]
+	args = args[1:]
+	if name == "maintenance" {
+		if len(args) == 0 {
+			fmt.Fprint(stderr, statusUsage)
+			return flag.ErrHelp
+		}
+		name, args = "maintenance "+args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("status "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "the node's configuration file")
+	var (
+		incident, author, message, file, components, title, id string
+		start, end, quarter, from, to                          string
+	)
+	switch name {
+	case "incidents", "maintenance list", "export":
+	case "note":
+		fs.StringVar(&incident, "incident", "", "incident ID (required)")
+		fs.StringVar(&author, "author", "", "who writes it, shown publicly (required)")
+		fs.StringVar(&message, "message", "", "the update, in plain language (required)")
+	case "rca":
+		fs.StringVar(&incident, "incident", "", "incident ID (required)")
+		fs.StringVar(&author, "author", "", "who writes it, shown publicly (required)")
+		fs.StringVar(&file, "file", "", "file with the root-cause analysis, plain text (required)")
+	case "maintenance add":
+		fs.StringVar(&components, "components", "", "affected components, comma-separated, e.g. bankid,store (required)")
+		fs.StringVar(&start, "start", "", "start, RFC 3339, e.g. 2026-12-01T22:00:00+01:00 (required)")
+		fs.StringVar(&end, "end", "", "end, RFC 3339 (required)")
+		fs.StringVar(&title, "title", "", "what happens, in plain language (required)")
+		fs.StringVar(&message, "message", "", "more detail")
+	case "maintenance cancel":
+		fs.StringVar(&id, "id", "", "maintenance ID (required)")
+	case "report":
+		fs.StringVar(&quarter, "quarter", "", "quarter, e.g. 2026-Q3 (default the current quarter to date)")
+		fs.StringVar(&from, "from", "", "first day, YYYY-MM-DD (with --to)")
+		fs.StringVar(&to, "to", "", "day after the last, YYYY-MM-DD (with --from)")
+	default:
+		fmt.Fprint(stderr, statusUsage)
+		return fmt.Errorf("unknown status command %q", name)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadStoreConfig(*path)
+	if err != nil {
+		return err
+	}
+	st, err := app.OpenStore(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc, err := app.StatusReader(ctx, cfg, st, time.Now)
+	if err != nil {
+		return err
+	}
+	switch name {
+	case "incidents":
+		return listIncidents(ctx, svc, stdout)
+	case "note":
+		if incident == "" {
+			return errors.New("--incident is required")
+		}
+		u, err := svc.AddNote(ctx, incident, author, message)
+		if err != nil {
+			return incidentErr(incident, err)
+		}
+		fmt.Fprintf(stdout, "added update %d to incident %s\n", u.Seq, incident)
+		return nil
+	case "rca":
+		if incident == "" || file == "" {
+			return errors.New("--incident and --file are required")
+		}
+		text, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		if err := svc.PublishRCA(ctx, incident, author, string(text)); err != nil {
+			return incidentErr(incident, err)
+		}
+		fmt.Fprintf(stdout, "published the root-cause analysis of incident %s\n", incident)
+		return nil
+	case "maintenance add":
+		s, err1 := time.Parse(time.RFC3339, start)
+		e, err2 := time.Parse(time.RFC3339, end)
+		if err := errors.Join(err1, err2); err != nil {
+			return fmt.Errorf("--start and --end must be RFC 3339 times: %w", err)
+		}
+		m, err := svc.Announce(ctx, splitList(components), s, e, title, message)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "announced maintenance %s\n", m.ID)
+		return nil
+	case "maintenance list":
+		return listMaintenance(ctx, st, stdout)
+	case "maintenance cancel":
+		if id == "" {
+			return errors.New("--id is required")
+		}
+		if err := svc.CancelMaintenance(ctx, id); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no maintenance %q", id)
+			}
+			return err
+		}
+		fmt.Fprintf(stdout, "cancelled maintenance %s\n", id)
+		return nil
+	case "report":
+		p, err := reportPeriod(quarter, from, to, time.Now())
+		if err != nil {
+			return err
+		}
+		rep, err := svc.Report(ctx, p.From, p.To, p.Title)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	case "export":
+		if fs.NArg() != 1 {
+			return errors.New("usage: varde status export --config FILE DIR")
+		}
+		return exportStatus(ctx, svc, cfg, fs.Arg(0), stdout)
+	}
+	return nil
+}
+
+func incidentErr(id string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no incident %q", id)
+	}
+	return err
+}
+
+// reportPeriod turns the report flags into a period, by the same rules
+// as the report page's query.
+func reportPeriod(quarter, from, to string, now time.Time) (statuspage.Period, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"quarter": quarter, "from": from, "to": to} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return statuspage.ParsePeriod(q, now)
+}
+
+func listIncidents(ctx context.Context, svc *status.Service, w io.Writer) error {
+	sum, err := svc.Summary(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCOMPONENT\tSEVERITY\tSTATUS\tSTARTED\tDURATION\tPEOPLE\tFAILED\tRCA")
+	for _, in := range append(sum.Open, sum.Recent...) {
+		rca := "-"
+		switch {
+		case in.RCAPublishedAt != nil:
+			rca = "published"
+		case in.RCAOverdue:
+			rca = "OVERDUE since " + in.RCADueAt.Format(time.RFC3339)
+		case in.RCADueAt != nil:
+			rca = "due " + in.RCADueAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", in.ID, in.Component, in.Severity, in.Status,
+			in.StartedAt.Format(time.RFC3339), time.Duration(in.DurationSeconds)*time.Second, in.PeopleAffected, in.FailedAttempts, rca)
+	}
+	return tw.Flush()
+}
+
+func listMaintenance(ctx context.Context, st store.Maintenances, w io.Writer) error {
+	ms, err := st.ListMaintenance(ctx, time.Now().AddDate(0, 0, -status.HistoryDays), time.Time{})
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCOMPONENTS\tSTART\tEND\tCANCELLED\tTITLE")
+	for _, m := range ms {
+		cancelled := "-"
+		if !m.CancelledAt.IsZero() {
+			cancelled = m.CancelledAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%v\t%s\t%s\t%s\t%s\n", m.ID, m.Components, m.Start.Format(time.RFC3339), m.End.Format(time.RFC3339), cancelled, m.Title)
+	}
+	return tw.Flush()
+}
+
+// exportStatus writes the static copy of the status page.
+func exportStatus(ctx context.Context, svc *status.Service, cfg *config.Config, dir string, stdout io.Writer) error {
+	pages, err := app.NewPages(nil)
+	if err != nil {
+		return err
+	}
+	if err := statuspage.Export(ctx, svc, pages, dir, statuspage.ExportOptions{BaseURL: cfg.Issuer}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote the status page to %s\n", dir)
+	return nil
+}
