@@ -34,6 +34,17 @@ const (
 	DetailAttempt = "attempt"
 	// DetailBrowser is the Details key of the browser handle.
 	DetailBrowser = "browser"
+	// DetailVia is the Details key of a routing event that says how the
+	// person met the provider down: ViaPage (listed as unavailable on the
+	// login page), ViaHint (the relying party asked for this provider by
+	// provider_hint), ViaAny (provider_hint=any routed around it) or
+	// ViaStart (the person chose it and it went down meanwhile). Only
+	// ViaHint and ViaStart show that the person was headed for it.
+	DetailVia = "via"
+	ViaPage   = "page"
+	ViaHint   = "hint"
+	ViaAny    = "any"
+	ViaStart  = "start"
 	// BrowserCookie is the first-party cookie that tells browsers apart,
 	// only for counting the people an outage affected.
 	BrowserCookie = "varde_browser"
@@ -110,7 +121,7 @@ func traced(d map[string]string, attemptID, browser string) map[string]string {
 // routedAround records one routing event per provider in down (each
 // once): rerouted while the attempt has another provider to use, a
 // failure when none is left.
-func (b *Broker) routedAround(ctx context.Context, a *attempt, attemptID, browser string, down []string, noneLeft bool) {
+func (b *Broker) routedAround(ctx context.Context, a *attempt, attemptID, browser string, down []string, noneLeft bool, via string) {
 	result, reason := ResultRerouted, ReasonProviderDown
 	if noneLeft {
 		result, reason = store.ResultFailure, ReasonNoProviderAvailable
@@ -121,8 +132,12 @@ func (b *Broker) routedAround(ctx context.Context, a *attempt, attemptID, browse
 			continue
 		}
 		seen[id] = true
+		v := via
+		if via == ViaPage && a.req != nil && a.req.ProviderHint == id {
+			v = ViaHint
+		}
 		ev := &store.AuditEvent{Type: EventRouting, Provider: id, Result: result, Reason: reason,
-			Details: traced(nil, attemptID, browser)}
+			Details: traced(map[string]string{DetailVia: v}, attemptID, browser)}
 		if a.client != nil {
 			ev.ClientID = a.client.ID
 		}

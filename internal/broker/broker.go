@@ -249,7 +249,7 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 			if a.req.ProviderHint == "any" {
 				// Routed around every provider that is down.
 				down, _ := b.down(a)
-				b.routedAround(r.Context(), a, id, browser, down, false)
+				b.routedAround(r.Context(), a, id, browser, down, false, ViaAny)
 			}
 			http.Redirect(w, r, "/login/start?"+url.Values{"req": {id}, "provider": {p.Info().ID}}.Encode(), http.StatusSeeOther)
 			return
@@ -274,7 +274,7 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 		d.Choices = append(d.Choices, c)
 	}
 	// Shown down, so routed around it, or left with nothing to use.
-	b.routedAround(r.Context(), a, id, browser, down, usable == 0)
+	b.routedAround(r.Context(), a, id, browser, down, usable == 0, ViaPage)
 	switch {
 	case len(d.Choices) == 0:
 		// Nothing this client accepts can reach the level it asks for.
@@ -314,7 +314,7 @@ func (b *Broker) start(w http.ResponseWriter, r *http.Request) {
 		// Down since the page was shown: back to the choice, which now
 		// says so.
 		_, anyUsable := b.down(a)
-		b.routedAround(r.Context(), a, id, browser, []string{want}, !anyUsable)
+		b.routedAround(r.Context(), a, id, browser, []string{want}, !anyUsable, ViaStart)
 		http.Redirect(w, r, "/login?"+url.Values{"req": {id}, "err": {"unavailable"}}.Encode(), http.StatusSeeOther)
 		return
 	}

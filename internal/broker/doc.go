@@ -33,6 +33,12 @@
 //	           Reason "no_provider_available", when none is
 //	  Provider the provider that was down
 //	  ClientID as above
+//	  Details  "via" (DetailVia): "page" (listed unavailable), "hint"
+//	           (listed unavailable, and the relying party's
+//	           provider_hint named it), "any" (provider_hint=any went
+//	           elsewhere) or "start" (the person chose it and it went
+//	           down meanwhile); only "hint" and "start" show the person
+//	           was headed for it
 //
 // Both carry in Details:
 //

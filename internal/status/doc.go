@@ -36,10 +36,16 @@
 //
 // Counted, not estimated, from the audit log over the incident's window
 // (see package broker for the events): every "authentication" failure
-// through the component (cancellations excluded) is a failed attempt;
-// every login attempt that met the component down ("routing" events,
-// rerouted or failed) or failed through it is affected. An affected
-// attempt that later succeeded through another provider was rerouted. A
+// through the component (cancellations excluded) is a failed attempt,
+// and so is every login attempt left with no provider it may use
+// ("routing" failures, once per attempt however often the page is
+// reloaded). An attempt is affected if it failed through the component,
+// was left with nothing, or was headed for the component when it was
+// down: the person chose it, or the relying party asked for it by
+// provider_hint ("routing" events via "start" or "hint"; a person who
+// merely saw it listed as unavailable and chose another is not counted,
+// since nothing shows they wanted it). An affected attempt that later
+// succeeded through another provider was rerouted. A
 // person is counted once: by the person an affected attempt finally
 // authenticated, otherwise by the person who authenticated from the same
 // browser in the window, otherwise by the browser (a pseudonymous

@@ -96,7 +96,10 @@ func (s *Service) Affected(ctx context.Context, components []string, from, to ti
 				out.FailedAttempts++
 				hit = true
 			case ev.Type == eventRouting && ev.Result == resultRerouted:
-				hit = true
+				// Only a person headed for the provider was rerouted;
+				// one who merely saw it listed as down was not.
+				via := ev.Details[broker.DetailVia]
+				hit = via == broker.ViaStart || via == broker.ViaHint
 			case ev.Type == eventRouting && ev.Result == store.ResultFailure:
 				// The all-down page, shown again on every reload: one
 				// failed attempt per login attempt.

@@ -109,7 +109,15 @@ func (h *harness) open() []*store.Incident {
 
 func (h *harness) audit(at time.Time, typ, result, reason, provider, person, attempt, browser string) {
 	h.t.Helper()
+	h.auditVia(at, typ, result, reason, provider, person, attempt, browser, "")
+}
+
+func (h *harness) auditVia(at time.Time, typ, result, reason, provider, person, attempt, browser, via string) {
+	h.t.Helper()
 	d := map[string]string{}
+	if via != "" {
+		d["via"] = via
+	}
 	if attempt != "" {
 		d["attempt"] = attempt
 	}
@@ -163,9 +171,11 @@ func TestIncidentLifecycle(t *testing.T) {
 
 	// What people went through during the outage.
 	w := firstFailed.Add(10 * time.Second)
-	h.audit(w, "routing", "rerouted", "provider_down", "bankid", "", "a1", "bA")              // A routed around bankid…
-	h.audit(w.Add(time.Second), "authentication", "success", "", "passkey", "pA", "a1", "bA") // …and in with a passkey
-	h.audit(w.Add(2*time.Second), "routing", "rerouted", "provider_down", "bankid", "", "a2", "bA")
+	h.auditVia(w, "routing", "rerouted", "provider_down", "bankid", "", "a1", "bA", "start")                   // A chose bankid as it went down…
+	h.audit(w.Add(time.Second), "authentication", "success", "", "passkey", "pA", "a1", "bA")                  // …and got in with a passkey
+	h.auditVia(w.Add(2*time.Second), "routing", "rerouted", "provider_down", "bankid", "", "a2", "bA", "hint") // the bank asked for bankid
+	h.auditVia(w.Add(2*time.Second), "routing", "rerouted", "provider_down", "bankid", "", "g1", "bG", "page") // G saw it down…
+	h.audit(w.Add(3*time.Second), "authentication", "success", "", "minid", "pG", "g1", "bG")                  // …and used MinID: not counted
 	h.audit(w.Add(3*time.Second), "authentication", "success", "", "passkey", "pA", "a2", "bA")
 	h.audit(w.Add(4*time.Second), "authentication", "failure", "token_timeout", "bankid", "", "b1", "bB")  // B fails mid-flow, gives up…
 	h.audit(w.Add(5*time.Second), "authentication", "success", "", "minid", "pB", "b2", "bB")              // …and later logs in afresh
