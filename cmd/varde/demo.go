@@ -65,7 +65,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	port := ln.Addr().(*net.TCPAddr).Port
 	issuer := fmt.Sprintf("http://localhost:%d", port)
 
-	d, err := newDemo(ctx, dir, issuer, *logLevel, stderr)
+	d, err := newDemo(ctx, dir, issuer, *logLevel, stderr, demoTuning{})
 	if err != nil {
 		return err
 	}
@@ -161,10 +161,17 @@ func (d *demoNode) startDemoSims(ctx context.Context, dir, issuer string, log *s
 	return ups, nil
 }
 
+// demoTuning changes the demo node for tests: its configuration after
+// loading, and its clock.
+type demoTuning struct {
+	Config func(*config.Config)
+	Now    func() time.Time
+}
+
 // newDemo builds the demo node and Demo Bank. Keys and the subject salt
 // live in dir, so a demo restarted with the same --data keeps its persons
 // and their subject identifiers.
-func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer) (*demoNode, error) {
+func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer, tune demoTuning) (*demoNode, error) {
 	signer, err := loadOrCreateSigner(filepath.Join(dir, "signing-key.pem"))
 	if err != nil {
 		return nil, err
@@ -193,6 +200,9 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 		d.Close()
 		return nil, err
 	}
+	if tune.Config != nil {
+		tune.Config(cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		d.Close()
 		return nil, err
@@ -215,7 +225,7 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 		Log:        log, Now: time.Now,
 	}
 	a, err := app.New(ctx, cfg, app.Options{
-		Log: log, Signer: signer, SubjectSalt: salt,
+		Log: log, Signer: signer, SubjectSalt: salt, Now: tune.Now,
 		Mount: func(mux *http.ServeMux) { mux.Handle("/demo-bank/", bank.Handler()) },
 	})
 	if err != nil {

@@ -38,10 +38,17 @@ const fedCallback = "https://rp.example/cb"
 
 func newFedRP(t *testing.T, d *demoNode, issuer string) *fedRP {
 	t.Helper()
+	return newFedRPFor(t, d, issuer, "rp", nil)
+}
+
+// newFedRPFor registers relying party id, accepting providers (all if
+// nil).
+func newFedRPFor(t *testing.T, d *demoNode, issuer, id string, providers []string) *fedRP {
+	t.Helper()
 	secret := rand.Text() + rand.Text()
 	sum := sha256.Sum256([]byte(secret))
-	err := d.app.Store.PutClient(context.Background(), &store.Client{ID: "rp", Name: "Test RP", AuthMethod: store.AuthClientSecretBasic,
-		SecretHash: sum[:], RedirectURIs: []string{fedCallback}, SectorID: "rp.example", Claims: []string{"national_id"}, CreatedAt: time.Now()})
+	err := d.app.Store.PutClient(context.Background(), &store.Client{ID: id, Name: "Test RP " + id, AuthMethod: store.AuthClientSecretBasic,
+		SecretHash: sum[:], RedirectURIs: []string{fedCallback}, SectorID: "rp.example", Claims: []string{"national_id"}, Providers: providers, CreatedAt: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,8 +58,8 @@ func newFedRP(t *testing.T, d *demoNode, issuer string) *fedRP {
 	}
 	jar, _ := cookiejar.New(nil)
 	return &fedRP{t: t, issuer: issuer,
-		conf:     &oauth2.Config{ClientID: "rp", ClientSecret: secret, Endpoint: p.Endpoint(), RedirectURL: fedCallback, Scopes: []string{"openid"}},
-		verifier: p.Verifier(&gooidc.Config{ClientID: "rp"}),
+		conf:     &oauth2.Config{ClientID: id, ClientSecret: secret, Endpoint: p.Endpoint(), RedirectURL: fedCallback, Scopes: []string{"openid"}},
+		verifier: p.Verifier(&gooidc.Config{ClientID: id}),
 		http: &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if req.URL.Hostname() != "localhost" || len(via) > 20 {
 				return http.ErrUseLastResponse
@@ -135,6 +142,11 @@ func (f *fedRP) login(providerID, number string) map[string]any {
 // startFederatedDemo builds the demo node (Varde plus the two simulated
 // eIDs) and serves it on a free localhost port.
 func startFederatedDemo(t *testing.T) (*demoNode, string) {
+	return startTunedDemo(t, demoTuning{})
+}
+
+// startTunedDemo is startFederatedDemo with the node tuned.
+func startTunedDemo(t *testing.T, tune demoTuning) (*demoNode, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -142,7 +154,7 @@ func startFederatedDemo(t *testing.T) (*demoNode, string) {
 	}
 	issuer := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := newDemo(ctx, t.TempDir(), issuer, "error", io.Discard)
+	d, err := newDemo(ctx, t.TempDir(), issuer, "error", io.Discard, tune)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/varde-eid/varde/internal/app"
+	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/health"
+	"github.com/varde-eid/varde/internal/providersim"
+	"github.com/varde-eid/varde/internal/status"
+	"github.com/varde-eid/varde/internal/status/statuspage"
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/webhook"
+)
+
+// browser returns the relying party with a browser of its own: a new
+// cookie jar, so each person is a different browser.
+func (f *fedRP) browser() *fedRP {
+	jar, _ := cookiejar.New(nil)
+	c := *f.http
+	c.Jar = jar
+	g := *f
+	g.http = &c
+	return &g
+}
+
+// setReceiver is a relying party's webhook endpoint: it verifies each
+// Security Event Token against Varde's published JWKS (go-jose, not
+// Varde's code) and keeps the component states it was told.
+type setReceiver struct {
+	t      *testing.T
+	issuer string
+	mu     sync.Mutex
+	events []webhook.ComponentState
+}
+
+func (rc *setReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if r.Header.Get("Content-Type") != webhook.ContentType {
+		http.Error(w, `{"err":"invalid_request"}`, http.StatusBadRequest)
+		return
+	}
+	tok, err := jwt.ParseSigned(string(body), []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		http.Error(w, `{"err":"invalid_request"}`, http.StatusBadRequest)
+		return
+	}
+	res, err := http.Get(rc.issuer + "/jwks")
+	if err != nil {
+		http.Error(w, "jwks", http.StatusServiceUnavailable)
+		return
+	}
+	var set jose.JSONWebKeySet
+	err = json.NewDecoder(res.Body).Decode(&set)
+	res.Body.Close()
+	if err != nil || len(tok.Headers) != 1 || len(set.Key(tok.Headers[0].KeyID)) != 1 {
+		http.Error(w, `{"err":"invalid_key"}`, http.StatusBadRequest)
+		return
+	}
+	var std jwt.Claims
+	var claims struct {
+		Events map[string]webhook.ComponentState `json:"events"`
+	}
+	if err := tok.Claims(set.Key(tok.Headers[0].KeyID)[0].Key, &std, &claims); err != nil || std.Issuer != rc.issuer {
+		http.Error(w, `{"err":"authentication_failed"}`, http.StatusBadRequest)
+		return
+	}
+	rc.mu.Lock()
+	rc.events = append(rc.events, claims.Events[webhook.ComponentStateEvent])
+	rc.mu.Unlock()
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (rc *setReceiver) states(component string) []string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var out []string
+	for _, e := range rc.events {
+		if e.Component == component {
+			out = append(out, e.State)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond every 50 ms until it holds or timeout passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestStatusIncidentFromOutage: logins run, a simulated eID goes down,
+// an incident opens by itself within the threshold, counts exactly the
+// people who were rerouted or left without a way in, resolves after
+// recovery, and its root-cause analysis is overdue once the clock passes
+// 72 hours after resolution. The page, the JSON API, the Atom feed and
+// the static export all say the same, and a relying party's webhook was
+// told, with a token it verified against Varde's published keys.
+func TestStatusIncidentFromOutage(t *testing.T) {
+	const (
+		interval  = 200 * time.Millisecond
+		openAfter = time.Second
+	)
+	var offset atomic.Int64 // the injected clock runs ahead by this much
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	d, issuer := startTunedDemo(t, demoTuning{Now: now, Config: func(c *config.Config) {
+		c.Health.Interval, c.Health.ProbeTimeout = interval, interval
+		c.Status.OpenAfter, c.Status.ResolveAfter = openAfter, time.Second
+	}})
+	ctx := context.Background()
+	var bankid *providersim.Sim
+	for _, s := range d.sims {
+		if s.ID() == "bankid" {
+			bankid = s
+		}
+	}
+	rc := &setReceiver{t: t, issuer: issuer}
+	hook := httptest.NewServer(rc)
+	t.Cleanup(hook.Close)
+	err := d.app.Store.PutClient(ctx, &store.Client{ID: "news", Name: "Newsroom", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{"https://news.example/cb"}, StatusWebhook: hook.URL, StatusComponents: []string{"bankid"}, CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anyRP := newFedRPFor(t, d, issuer, "rp-any", nil)
+	bankRP := newFedRPFor(t, d, issuer, "rp-bank", []string{"bankid"})
+	persons := providersim.DefaultPersons()
+	number := func(i int) string { return persons[i].Identifier.Value }
+
+	waitFor(t, "bankid up", 10*time.Second, func() bool { return d.app.Health.State("bankid") == health.Up })
+	anyRP.browser().login("bankid", number(0)) // before the outage: not affected
+
+	faultAt := now()
+	if _, err := bankid.SetFault(providersim.Fault{Mode: providersim.ModeDown}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bankid down", 5*time.Second, func() bool { return d.app.Health.State("bankid") == health.Down })
+
+	// Person 1 picks BankID (a link from before it went down), is told
+	// it is unavailable, and gets in with MinID.
+	p1 := anyRP.browser()
+	state, nonce, verifier := "s1-"+faultAt.Format("150405.000"), "n1", "v1-0123456789012345678901234567890123456789"
+	req := p1.start(state, nonce, verifier)
+	if res, _ := p1.get(issuer + "/login/start?" + url.Values{"req": {req}, "provider": {"bankid"}}.Encode()); res.Request.URL.Query().Get("err") != "unavailable" {
+		t.Fatalf("choosing a down provider ended at %s", res.Request.URL)
+	}
+	if claims := p1.finish(p1.viaSim(req, "minid", number(1)), state, nonce, verifier); claims["provider"] != "minid" {
+		t.Fatalf("person 1 logged in through %v", claims["provider"])
+	}
+	// Person 2 sees BankID listed as down and uses MinID: nothing shows
+	// they wanted BankID, so they are not counted.
+	anyRP.browser().login("minid", number(2))
+	// Person 3's bank takes BankID only: the clear unavailable page,
+	// reloaded once; they give up.
+	p3 := bankRP.browser()
+	req3 := p3.start("s3", "n3", "v3-0123456789012345678901234567890123456789")
+	if res, body := p3.get(issuer + "/login?req=" + req3); res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "Demo BankID") {
+		t.Fatalf("all-down page: %d", res.StatusCode)
+	}
+
+	var inc *store.Incident
+	waitFor(t, "incident opened", openAfter+3*time.Second, func() bool {
+		open, err := d.app.Store.ListIncidents(ctx, store.IncidentQuery{Open: true, Component: "bankid"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(open) == 1 {
+			inc = open[0]
+		}
+		return inc != nil
+	})
+	if lag := inc.StartedAt.Sub(faultAt); lag < -interval || lag > 2*interval {
+		t.Errorf("incident started %v after the fault, want within one probe interval", lag)
+	}
+	if opened := inc.OpenedAt.Sub(inc.StartedAt); opened < openAfter || opened > openAfter+4*interval+time.Second {
+		t.Errorf("incident opened %v after the outage began; threshold %v", opened, openAfter)
+	}
+	if st, ok := d.app.Health.Status("bankid"); ok {
+		t.Logf("detected down %v after the fault; incident opened %v after it began", st.Since.Sub(faultAt), inc.OpenedAt.Sub(inc.StartedAt))
+	}
+
+	if _, err := bankid.SetFault(providersim.Fault{Mode: providersim.ModeOK}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "incident resolved", 15*time.Second, func() bool {
+		got, err := d.app.Store.GetIncident(ctx, inc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inc = got
+		return !got.ResolvedAt.IsZero()
+	})
+	if inc.PeopleAffected != 2 || inc.FailedAttempts != 1 || inc.Rerouted != 1 {
+		t.Errorf("people %d, failed attempts %d, rerouted %d; want 2, 1, 1", inc.PeopleAffected, inc.FailedAttempts, inc.Rerouted)
+	}
+	waitFor(t, "webhook told of down and back", 5*time.Second, func() bool {
+		st := rc.states("bankid")
+		return len(st) >= 2 && st[0] == webhook.StateDown && st[len(st)-1] == webhook.StateOperational
+	})
+
+	pub, err := d.app.Status.Incident(ctx, inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pub.RCADueAt.Equal(inc.ResolvedAt.Add(72*time.Hour)) || pub.RCAOverdue {
+		t.Fatalf("RCA due %v (resolved %v), overdue %v", pub.RCADueAt, inc.ResolvedAt, pub.RCAOverdue)
+	}
+	page := func() string {
+		_, body := anyRP.get(issuer + "/status/incidents/" + inc.ID + "?lang=en")
+		return body
+	}
+	if strings.Contains(page(), "RCA overdue") {
+		t.Error("page says overdue before the deadline")
+	}
+	offset.Store(int64(72*time.Hour + time.Minute)) // the deadline passes
+	if !strings.Contains(page(), "RCA overdue") {
+		t.Error("page does not say the RCA is overdue after the deadline")
+	}
+
+	// The JSON API, the feed, the page and the static export agree.
+	var sum status.Summary
+	res, body := anyRP.get(issuer + "/status/api/v1/summary")
+	if err := json.Unmarshal([]byte(body), &sum); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("summary: %d %v", res.StatusCode, err)
+	}
+	apiInc := findIncident(t, sum.Recent, inc.ID)
+	if apiInc.PeopleAffected != 2 || !apiInc.RCAOverdue || apiInc.DurationSeconds != int64(inc.RecoveredAt.Sub(inc.StartedAt)/time.Second) {
+		t.Errorf("API incident = %+v", apiInc)
+	}
+	_, home := anyRP.get(issuer + "/status?lang=en")
+	for _, want := range []string{"incidents/" + inc.ID, "RCA overdue"} {
+		if !strings.Contains(home, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+	_, feed := anyRP.get(issuer + "/status/feed.atom")
+	var atom struct {
+		Entries []struct {
+			ID    string `xml:"id"`
+			Links []struct {
+				Href string `xml:"href,attr"`
+			} `xml:"link"`
+		} `xml:"entry"`
+	}
+	if err := xml.Unmarshal([]byte(feed), &atom); err != nil {
+		t.Fatal(err)
+	}
+	if len(atom.Entries) != len(sum.Open)+len(sum.Recent) || !strings.Contains(atom.Entries[0].ID, inc.ID) || !strings.Contains(atom.Entries[0].Links[0].Href, "/status/incidents/"+inc.ID) {
+		t.Errorf("feed entries = %+v", atom.Entries)
+	}
+	pages, err := app.NewPages(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "status")
+	if err := statuspage.Export(ctx, d.app.Status, pages, dir, statuspage.ExportOptions{BaseURL: issuer, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "api", "v1", "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exported status.Summary
+	if err := json.Unmarshal(raw, &exported); err != nil {
+		t.Fatal(err)
+	}
+	if got := findIncident(t, exported.Recent, inc.ID); !reflect.DeepEqual(got, apiInc) {
+		t.Errorf("exported incident differs from the API's:\n%+v\n%+v", got, apiInc)
+	}
+	html, err := os.ReadFile(filepath.Join(dir, "incidents", inc.ID+".html"))
+	if err != nil || !strings.Contains(string(html), "RCA overdue") {
+		t.Errorf("exported incident page: %v", err)
+	}
+
+	var disc map[string]any
+	_, body = anyRP.get(issuer + "/.well-known/openid-configuration")
+	if err := json.Unmarshal([]byte(body), &disc); err != nil || disc["status_endpoint"] != issuer+"/status/api/v1/summary" {
+		t.Errorf("discovery status_endpoint = %v", disc["status_endpoint"])
+	}
+}
+
+func findIncident(t *testing.T, list []status.Incident, id string) status.Incident {
+	t.Helper()
+	for _, in := range list {
+		if in.ID == id {
+			return in
+		}
+	}
+	t.Fatalf("incident %s not in %d incidents", id, len(list))
+	return status.Incident{}
+}
