@@ -74,6 +74,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
   Demo Bank (a relying party):  %[1]s/demo-bank/
   Your Varde account:           %[1]s/account
+  Status page:                  %[1]s/status
   OpenID discovery:             %[1]s/.well-known/openid-configuration
   Metrics:                      %[1]s/metrics
 
