@@ -5,10 +5,11 @@ GO ?= go
 FUZZTIME ?= 10s
 # Packages also tested under the race detector: the ones whose tests run
 # concurrent code (store conformance, audit appends, token redemption,
-# broker failover). The whole suite under -race would take several times
-# as long on CI's two cores; these keep it to a few minutes.
+# broker failover, incidents opened by two nodes, webhook leases). The
+# whole suite under -race would take several times as long on CI's two
+# cores; these keep it to a few minutes.
 RACE_PKGS ?= ./internal/store/... ./internal/audit/... ./internal/session/... \
-	./internal/oidc/... ./internal/broker/...
+	./internal/oidc/... ./internal/broker/... ./internal/status/... ./internal/webhook/...
 
 .PHONY: all test chromium axe vet race unit bench fuzz demo lint resilience
 
