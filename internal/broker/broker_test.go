@@ -338,7 +338,7 @@ func TestDownProviderIsShownUnavailable(t *testing.T) {
 	f.b.Health = mon
 	f.request(t, "r1")
 	body := f.get("/login?req=r1").Body.String()
-	for _, want := range []string{`id="provider-strong" href=`, `<span class="unavailable" id="provider-weak">`, "Not working right now", "Some ways to log in are not working"} {
+	for _, want := range []string{`id="provider-strong" href=`, `<span class="unavailable" id="provider-weak">`, "Not working right now", "Some ways to log in are not working", `<a href="/status" id="status-link">`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("login page lacks %q", want)
 		}
