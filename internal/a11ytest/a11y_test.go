@@ -132,8 +132,8 @@ func TestPagesWCAG(t *testing.T) {
 // TestAxeFindsViolations: the harness does find problems — a page with
 // an image without a text alternative and unreadable grey text fails
 // with both rules, and a word too long for 320 CSS pixels fails the
-// reflow check while a wide table does not. Without this, a broken
-// injection or measurement could pass every page.
+// reflow check while a wide table and visually hidden text do not.
+// Without this, a broken injection or measurement could pass every page.
 func TestAxeFindsViolations(t *testing.T) {
 	requireBrowserTests(t)
 	b := newBrowser(t, chromiumPath(t), axeSource(t))
@@ -143,6 +143,7 @@ func TestAxeFindsViolations(t *testing.T) {
 <h1>Bad page</h1><img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">
 <p style="color:#bbb;background:#fff">Hard to read</p>
 <p id="long">Gjenopprettingskodegjenopprettingskodegjenopprettingskode</p>
+<p><span style="position:absolute;width:1px;height:1px;margin:-1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap">Only screen readers read this sentence, which is far wider than 320 pixels</span></p>
 <table><tr><td>Tables&nbsp;may&nbsp;scroll&nbsp;sideways&nbsp;at&nbsp;320&nbsp;pixels&nbsp;without&nbsp;failing</td></tr></table>
 </main></body></html>`)
 	}))
@@ -158,7 +159,8 @@ func TestAxeFindsViolations(t *testing.T) {
 			t.Errorf("axe %s on a page that breaks %s: violations %v, want %s with impact %s", res.Version, id, found, id, impact)
 		}
 	}
-	// The long word does not wrap and is reported; the wide table is not.
+	// The long word does not wrap and is reported; the wide table and the
+	// sentence for screen readers only are not.
 	rf := b.measureReflow(t)
 	if !rf.Scrolls || len(rf.Wide) != 1 || !strings.Contains(rf.Wide[0], "p#long text") {
 		t.Errorf("reflow on a page with one unbreakable word = %+v, want that word only", rf)
@@ -542,12 +544,25 @@ const overflowing = `(() => {
   const wide = [...document.querySelectorAll("body *")]
     .filter(e => !e.closest("table") && e.getClientRects().length > 0 && e.getBoundingClientRect().right > w + 1)
     .map(e => path(e) + " (right edge " + Math.round(e.getBoundingClientRect().right) + "px)");
+  // Text inside a visually hidden box (1 px, clipped: the usual pattern
+  // for text only screen readers read) is not laid out for the eye, so
+  // it cannot stick out; clipped text anywhere else is still reported,
+  // since cutting text off loses content just as scrolling hides it.
+  const visuallyHidden = e => {
+    for (; e && e !== document.body; e = e.parentElement) {
+      const s = getComputedStyle(e);
+      const clips = s.overflowX === "hidden" || s.overflowX === "clip" || s.clipPath !== "none" || s.clip !== "auto";
+      const r = e.getBoundingClientRect();
+      if (clips && r.width <= 1 && r.height <= 1) return true;
+    }
+    return false;
+  };
   // Text that runs out of its box: a long word that does not wrap.
   const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   const range = document.createRange();
   for (let n = walk.nextNode(); n; n = walk.nextNode()) {
     const e = n.parentElement;
-    if (!e || e.closest("table") || !n.textContent.trim() || e.getClientRects().length === 0) continue;
+    if (!e || e.closest("table") || !n.textContent.trim() || e.getClientRects().length === 0 || visuallyHidden(e)) continue;
     range.selectNodeContents(n);
     const right = range.getBoundingClientRect().right;
     if (right > w + 1) wide.push(path(e) + " text " + JSON.stringify(n.textContent.trim().slice(0, 60)) + " (right edge " + Math.round(right) + "px)");
@@ -581,12 +596,33 @@ func (b *browser) measureReflow(t *testing.T) reflowResult {
 			_, err := cdp.Call(ctx, t, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
 			return err
 		}),
+		// Wait until the page is laid out at full width again, so that
+		// a click that follows lands where the button now is.
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			w, err := chromedp.Evaluate[int](fmt.Sprintf(settled, reflowWidth), chromedp.EvalAwaitPromise)(ctx, t)
+			if err == nil && w <= reflowWidth {
+				err = fmt.Errorf("viewport still %d CSS px wide after restoring its size", w)
+			}
+			return err
+		}),
 	)
 	if err != nil {
 		t.Fatalf("reflow check: %v", err)
 	}
 	return res
 }
+
+// settled resolves, two animation frames after the viewport's width is
+// above %d (reflowWidth), or after a second, to that width.
+const settled = `new Promise(resolve => {
+  const limit = performance.now() + 1000;
+  const frame = () => requestAnimationFrame(() => {
+    const w = document.documentElement.clientWidth;
+    if (w > %d || performance.now() > limit) requestAnimationFrame(() => resolve(document.documentElement.clientWidth));
+    else frame();
+  });
+  frame();
+})`
 
 // reflow checks WCAG 1.4.10 at 320 CSS pixels: nothing but a data table
 // may need horizontal scrolling. axe cannot check this.

@@ -3,10 +3,12 @@
 //
 // The package has no code of its own: its test starts a real node on
 // 127.0.0.1, opens every page a person can reach during a login, an
-// enrolment, on the account page and at logout, in every language, and
+// enrolment, on the account page and at logout, and the public status
+// pages (status, incidents, quarterly reports) over incidents and
+// maintenance seeded into the node's store, in every language, and
 // fails on any violation axe rates serious or critical, and on content
 // that does not reflow at 320 CSS pixels (WCAG 1.4.10), which axe does
-// not check. axe-core is
+// not check. The status pages must also carry no script. axe-core is
 // pinned in third_party/axe and installed by scripts/ensure-axe.sh
 // (`make axe`, part of `make test`). Without Chromium or axe-core the test
 // is skipped on a developer's machine and fails when CI is set. The

@@ -1,0 +1,166 @@
+package a11ytest_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/varde-eid/varde/internal/status/statuspage"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Incidents and maintenance seeded into the node's store, so that the
+// status pages show what people meet during and after an outage.
+const (
+	resolvedID = "a11y-passkey-outage" // passkey, resolved four days ago, RCA overdue
+	openID     = "a11y-store-slow"     // store, open, degraded
+	maintID    = "a11y-passkey-maintenance"
+)
+
+// TestStatusPagesWCAG opens the public status pages — the status page
+// with an open incident, a recent incident whose root-cause analysis is
+// overdue and announced maintenance; both incidents' pages; the report
+// for the current and the previous quarter; and the page for an unknown
+// incident — in every language, and checks them as TestPagesWCAG checks
+// the login pages: axe-core's WCAG 2.2 A/AA rules and reflow at 320 CSS
+// pixels. The status pages promise to work without JavaScript, so each
+// must also carry no script at all.
+func TestStatusPagesWCAG(t *testing.T) {
+	requireBrowserTests(t)
+	axeSrc := axeSource(t)
+	b := newBrowser(t, chromiumPath(t), axeSrc)
+	n := startNode(t)
+	now := time.Now().UTC()
+	seedStatus(t, n.app.Store, now)
+
+	const (
+		noScript = `document.scripts.length === 0`
+		// The seeded content is on the page, so axe sees it.
+		homeSeeded = `document.querySelector("#open-h") !== null && document.querySelector("#maint-h") !== null && ` +
+			`document.querySelector("li.maintenance") !== null && document.querySelector(".incident-card .rca-overdue") !== null && ` +
+			`document.querySelector('a[href*="` + openID + `"]') !== null && document.querySelector('a[href*="` + resolvedID + `"]') !== null`
+		timeline = `document.querySelectorAll("ol.timeline li").length`
+	)
+	previous := statuspage.QuarterOf(now.AddDate(0, -3, 0))
+	for _, lang := range []string{"nb", "en"} {
+		q := url.Values{"lang": {lang}}.Encode()
+		pages := []struct {
+			name, path string
+			status     int
+			ready      string   // an element only the expected page has
+			checks     []string // JavaScript conditions the page must meet
+		}{
+			{"status", "/status?" + q, 200, "ol.uptime", []string{noScript, homeSeeded}},
+			{"resolved incident", "/status/incidents/" + resolvedID + "?" + q, 200, "main h1",
+				[]string{noScript, `document.querySelector(".rca-overdue") !== null`, timeline + " >= 5"}},
+			{"open incident", "/status/incidents/" + openID + "?" + q, 200, "main h1",
+				[]string{noScript, timeline + " >= 2"}},
+			{"report", "/status/reports?" + q, 200, "figure.chart svg", []string{noScript, `document.querySelector("table tbody tr") !== null`}},
+			{"report " + previous, "/status/reports?" + url.Values{"lang": {lang}, "quarter": {previous}}.Encode(), 200, "figure.chart svg", []string{noScript}},
+			{"unknown incident", "/status/incidents/nope?" + q, 404, "main h1", nil},
+		}
+		for _, p := range pages {
+			t.Run(lang+"/"+p.name, func(t *testing.T) {
+				b.visit(t, n.issuer+p.path, p.status)
+				b.do(t, "wait for "+p.ready, chromedp.WaitVisible(p.ready))
+				for _, c := range p.checks {
+					ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](c))
+					if err != nil || !ok {
+						t.Errorf("%s: %s does not hold (%v)", p.path, c, err)
+					}
+				}
+				b.audit(t, lang, p.ready)
+			})
+		}
+	}
+}
+
+// seedStatus stores, through the node's own store, one incident of the
+// passkey provider resolved more than 72 hours before now with no
+// root-cause analysis (so it is overdue), one open incident of the store
+// (degraded) and maintenance of the passkey provider starting tomorrow.
+func seedStatus(t *testing.T, st store.Store, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+
+	start := now.Add(-100 * time.Hour).Truncate(time.Minute)
+	resolved := &store.Incident{
+		ID: resolvedID, Component: "passkey", Components: []string{"passkey"}, Severity: store.SeverityDown,
+		StartedAt: start, OpenedAt: start.Add(time.Minute),
+		Updates: []*store.IncidentUpdate{{Time: start.Add(time.Minute), Kind: store.UpdateOpened, State: store.HealthDegraded, Reason: "slow", Author: "varde"}},
+	}
+	if err := st.OpenIncident(ctx, resolved); err != nil {
+		t.Fatalf("open passkey incident: %v", err)
+	}
+	for _, u := range []*store.IncidentUpdate{
+		{Time: start.Add(4 * time.Minute), Kind: store.UpdateState, State: store.HealthDown, Reason: "probe_failures", Author: "varde"},
+		{Time: start.Add(10 * time.Minute), Kind: store.UpdateOperator,
+			Message: "Passkey logins fail for some people. Logins are sent to other providers meanwhile.", Author: "Operations on duty"},
+		{Time: start.Add(38 * time.Minute), Kind: store.UpdateRecovered, State: store.HealthUp, Author: "varde"},
+		{Time: start.Add(43 * time.Minute), Kind: store.UpdateResolved, State: store.HealthUp, Author: "varde"},
+	} {
+		u.IncidentID = resolvedID
+		if err := st.AddIncidentUpdate(ctx, u); err != nil {
+			t.Fatalf("passkey incident timeline: %v", err)
+		}
+	}
+	resolve := func(in *store.Incident) {
+		in.RecoveredAt, in.ResolvedAt = start.Add(38*time.Minute), start.Add(43*time.Minute)
+		in.PeopleAffected, in.FailedAttempts, in.Rerouted, in.CountedAt = 1234, 2345, 1100, start.Add(43*time.Minute)
+	}
+	updateIncident(t, st, resolvedID, resolve)
+
+	opened := now.Add(-20 * time.Minute).Truncate(time.Minute)
+	open := &store.Incident{
+		ID: openID, Component: "store", Components: []string{"store"}, Severity: store.SeverityDegraded,
+		StartedAt: opened.Add(-2 * time.Minute), OpenedAt: opened,
+		PeopleAffected: 87, FailedAttempts: 112, Rerouted: 0, CountedAt: opened.Add(5 * time.Minute),
+		Updates: []*store.IncidentUpdate{{Time: opened, Kind: store.UpdateOpened, State: store.HealthDegraded, Reason: "slow", Author: "varde"}},
+	}
+	if err := st.OpenIncident(ctx, open); err != nil {
+		t.Fatalf("open store incident: %v", err)
+	}
+	note := &store.IncidentUpdate{IncidentID: openID, Time: opened.Add(6 * time.Minute), Kind: store.UpdateOperator,
+		Message: "Logins are slower than usual. We are moving the database to a new disk.", Author: "Operations on duty"}
+	if err := st.AddIncidentUpdate(ctx, note); err != nil {
+		t.Fatalf("store incident timeline: %v", err)
+	}
+
+	tomorrow := now.Truncate(time.Hour).Add(24 * time.Hour)
+	err := st.CreateMaintenance(ctx, &store.Maintenance{
+		ID: maintID, Components: []string{"passkey"}, Start: tomorrow, End: tomorrow.Add(2 * time.Hour),
+		Title:     "Passkey maintenance",
+		Message:   "Passkey logins may be slow for a few minutes. Other ways to log in work as usual.",
+		CreatedAt: now,
+	})
+	if err != nil {
+		t.Fatalf("announce maintenance: %v", err)
+	}
+}
+
+// updateIncident applies change to the stored incident id, reading it
+// again if the node's incident rules moved it in between (the node
+// evaluates open incidents on its own).
+func updateIncident(t *testing.T, st store.Store, id string, change func(*store.Incident)) {
+	t.Helper()
+	ctx := context.Background()
+	for range 5 {
+		in, err := st.GetIncident(ctx, id)
+		if err != nil {
+			t.Fatalf("get incident %s: %v", id, err)
+		}
+		change(in)
+		err = st.UpdateIncident(ctx, in)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("update incident %s: %v", id, err)
+		}
+	}
+	t.Fatalf("update incident %s: %v five times in a row", id, store.ErrConflict)
+}
