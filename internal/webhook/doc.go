@@ -39,7 +39,7 @@
 //	      "reason": "probe timeout",
 //	      "since": 1795254318,
 //	      "node": "node-a",
-//	      "status_url": "https://id.example.no/status/api/components/bankid"
+//	      "status_url": "https://id.example.no/status/api/v1/summary"
 //	    }
 //	  }
 //	}
