@@ -42,7 +42,11 @@ func (s *Service) Report(ctx context.Context, from, to time.Time, title string) 
 	for _, in := range incs {
 		rep.Incidents = append(rep.Incidents, s.publish(in, now))
 	}
-	comps, err := s.components(ctx, now, nil)
+	buckets, err := s.dailyProbes(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	comps, err := s.components(ctx, now, nil, buckets)
 	if err != nil {
 		return nil, err
 	}

@@ -207,7 +207,11 @@ func (s *Service) Summary(ctx context.Context) (*Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list maintenance: %w", err)
 	}
-	comps, err := s.components(ctx, now, maint)
+	buckets, err := s.dailyProbes(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	comps, err := s.components(ctx, now, maint, buckets)
 	if err != nil {
 		return nil, err
 	}
@@ -215,10 +219,7 @@ func (s *Service) Summary(ctx context.Context) (*Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list incidents: %w", err)
 	}
-	hist, err := s.history(ctx, now, comps, incs)
-	if err != nil {
-		return nil, err
-	}
+	hist := s.history(now, comps, incs, buckets)
 	for i := range comps {
 		for _, h := range hist {
 			if h.Component == comps[i].ID {
@@ -251,7 +252,7 @@ func (s *Service) Summary(ctx context.Context) (*Summary, error) {
 
 // components lists every component with its public state: the monitor's
 // (node, store, providers) and the other nodes seen in the store.
-func (s *Service) components(ctx context.Context, now time.Time, maint []*store.Maintenance) ([]Component, error) {
+func (s *Service) components(ctx context.Context, now time.Time, maint []*store.Maintenance, buckets []*store.ProbeBucket) ([]Component, error) {
 	var out []Component
 	seen := map[string]bool{}
 	for _, st := range s.Monitor.Snapshot() {
@@ -264,7 +265,7 @@ func (s *Service) components(ctx context.Context, now time.Time, maint []*store.
 		out = append(out, c)
 		seen[st.Component] = true
 	}
-	others, err := s.otherNodes(ctx, now, seen)
+	others, err := s.otherNodes(ctx, now, seen, buckets)
 	if err != nil {
 		return nil, err
 	}
@@ -293,12 +294,8 @@ func kindOrder(k string) int {
 // otherNodes finds the nodes that recorded their own probes in the last
 // 90 days and are not this one: a node is operational while it keeps
 // recording, down once it has been silent for three intervals.
-func (s *Service) otherNodes(ctx context.Context, now time.Time, seen map[string]bool) ([]Component, error) {
+func (s *Service) otherNodes(ctx context.Context, now time.Time, seen map[string]bool, buckets []*store.ProbeBucket) ([]Component, error) {
 	interval := s.Monitor.Config().Interval
-	buckets, err := s.Store.SummarizeProbes(ctx, store.HealthQuery{Since: dayStart(now).AddDate(0, 0, -HistoryDays+1), Until: now.Add(time.Second)}, 24*time.Hour)
-	if err != nil {
-		return nil, fmt.Errorf("summarize probes: %w", err)
-	}
 	var out []Component
 	for _, b := range buckets {
 		if !strings.HasPrefix(b.Component, NodePrefix) || seen[b.Component] {
@@ -335,14 +332,22 @@ func dayStart(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 }
 
-// history builds each component's last 90 days from the recorded probe
-// results.
-func (s *Service) history(ctx context.Context, now time.Time, comps []Component, incs []*store.Incident) ([]History, error) {
+// dailyProbes counts the recorded probe results of the last 90 days per
+// component and UTC day: one read serves the uptime bars and finds the
+// other nodes.
+func (s *Service) dailyProbes(ctx context.Context, now time.Time) ([]*store.ProbeBucket, error) {
 	first := dayStart(now).AddDate(0, 0, -HistoryDays+1)
 	buckets, err := s.Store.SummarizeProbes(ctx, store.HealthQuery{Since: first, Until: dayStart(now).AddDate(0, 0, 1)}, 24*time.Hour)
 	if err != nil {
 		return nil, fmt.Errorf("summarize probes: %w", err)
 	}
+	return buckets, nil
+}
+
+// history builds each component's last 90 days from the daily probe
+// counts.
+func (s *Service) history(now time.Time, comps []Component, incs []*store.Incident, buckets []*store.ProbeBucket) []History {
+	first := dayStart(now).AddDate(0, 0, -HistoryDays+1)
 	byComp := map[string][]*store.ProbeBucket{}
 	for _, b := range buckets {
 		byComp[b.Component] = append(byComp[b.Component], b)
@@ -384,7 +389,7 @@ func (s *Service) history(ctx context.Context, now time.Time, comps []Component,
 		h.Percent = percent(ok, probes)
 		out = append(out, h)
 	}
-	return out, nil
+	return out
 }
 
 // percent is 100*n/of, rounded to three decimals; nil when of is 0.
