@@ -15,6 +15,7 @@ import (
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/providersim"
+	"github.com/varde-eid/varde/internal/store/flowmem"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
@@ -177,7 +178,9 @@ func startSim(ctx context.Context, dir string, cfg providersim.Config) (*provide
 	if err != nil {
 		return nil, nil, fmt.Errorf("sim %s: %w", cfg.ID, err)
 	}
-	cfg.Store, cfg.Signer, cfg.SubjectSalt = db, signer, salt
+	// Like a Varde node on SQLite, the sim keeps login flow state in
+	// memory (ADR 7).
+	cfg.Store, cfg.Signer, cfg.SubjectSalt = flowmem.Over(db, flowmem.New(flowmem.Options{Now: cfg.Now})), signer, salt
 	sim, err := providersim.Start(ctx, cfg)
 	if err != nil {
 		db.Close()

@@ -29,6 +29,7 @@ import (
 	"github.com/varde-eid/varde/internal/status"
 	"github.com/varde-eid/varde/internal/status/statuspage"
 	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/flowmem"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 	"github.com/varde-eid/varde/internal/webhook"
 	"github.com/varde-eid/varde/web"
@@ -89,6 +90,16 @@ func OpenStore(ctx context.Context, cfg config.Store) (store.Store, error) {
 	return nil, fmt.Errorf("unknown store driver %q", cfg.Driver)
 }
 
+// durable returns the part of st that outlives the process, for what
+// must survive a restart even though it is a replay cache: the rate
+// limits on recovery codes.
+func durable(st store.Store) store.Store {
+	if f, ok := st.(*flowmem.Store); ok {
+		return f.Durable()
+	}
+	return st
+}
+
 // New builds a node. The caller owns ctx only for start-up work.
 func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if opt.Log == nil {
@@ -108,6 +119,11 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	st, err := OpenStore(ctx, cfg.Store)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if cfg.Store.FlowState == config.FlowStateMemory {
+		// ADR 7: one node writes the SQLite file, so login flow state
+		// can live with it.
+		st = flowmem.Over(st, flowmem.New(flowmem.Options{Now: opt.Now}))
 	}
 	a := &App{Config: cfg, Store: st, Signer: signer, log: log, now: opt.Now}
 	if err := a.build(ctx, opt, salt); err != nil {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,7 +32,18 @@ type node struct {
 
 func startNode(t *testing.T) *node {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	salt := make([]byte, 32)
+	_, _ = rand.Read(salt)
+	n, _ := startNodeAt(t, "127.0.0.1:0", filepath.Join(t.TempDir(), "varde.db"), salt)
+	return n
+}
+
+// startNodeAt starts a node listening on addr over the SQLite file at
+// dsn; stop ends it (and is also run at cleanup), so a test can start
+// another node on the same address and file: a restart.
+func startNodeAt(t *testing.T, addr, dsn string, salt []byte) (n *node, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,15 +51,13 @@ func startNode(t *testing.T) *node {
 	env := map[string]string{
 		"VARDE_ISSUER":    issuer,
 		"VARDE_NODE":      "test",
-		"VARDE_STORE_DSN": filepath.Join(t.TempDir(), "varde.db"),
+		"VARDE_STORE_DSN": dsn,
 	}
 	cfg, err := config.Load("", func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Passkey.SyntheticEnrolment = true
-	salt := make([]byte, 32)
-	_, _ = rand.Read(salt)
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: salt})
 	if err != nil {
@@ -55,14 +65,18 @@ func startNode(t *testing.T) *node {
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		a.Close()
-	})
-	return &node{app: a, issuer: issuer, http: loadgen.NewHTTPClient(4)}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+			a.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return &node{app: a, issuer: issuer, http: loadgen.NewHTTPClient(4)}, stop
 }
 
 // addRP registers a private_key_jwt client with PAR required and returns

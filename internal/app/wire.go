@@ -29,7 +29,7 @@ func (a *App) providers(cfg *config.Config, opt Options, st store.Store, session
 	}
 	pk := &passkeyidp.Provider{
 		WebAuthn: &passkey.Service{WebAuthn: wa, Persons: st, Passkeys: st, Challenges: st, Now: opt.Now, Rand: opt.Rand},
-		Persons:  st, Passkeys: st, RecoveryCodes: st, Challenges: st, Limits: st,
+		Persons:  st, Passkeys: st, RecoveryCodes: st, Challenges: st, Limits: durable(st),
 		Sessions: sessions, Finisher: fin, Pages: pages, Audit: a.Audit,
 		SyntheticEnrolment: cfg.Passkey.SyntheticEnrolment,
 		Now:                opt.Now, Rand: opt.Rand, Log: log,

@@ -41,6 +41,14 @@ type Store struct {
 	// DSN: for sqlite a file path, default "varde.db"; for postgres a
 	// connection string. Env VARDE_STORE_DSN.
 	DSN string `yaml:"dsn"`
+	// FlowState is where login flow state lives (authorization requests,
+	// ceremony challenges, authorization codes, the client assertion
+	// replay cache): "memory", this process (the default with sqlite,
+	// whose file one node writes; see docs/adr/0007), or "store", the
+	// database (the default and the only choice with postgres, where
+	// nodes share it). In memory a restart ends logins in flight.
+	// Env VARDE_STORE_FLOW_STATE.
+	FlowState string `yaml:"flow_state"`
 }
 
 // Keys configures the node's signing key and subject salt.

@@ -147,7 +147,7 @@ func TestDefaults(t *testing.T) {
 	}
 	want := Config{
 		Version: 1, Issuer: "https://id.example.no:8443/varde", Listen: ":8080", Node: c.Node,
-		Store: Store{Driver: "sqlite", DSN: "varde.db"},
+		Store: Store{Driver: "sqlite", DSN: "varde.db", FlowState: "memory"},
 		OIDC: OIDC{CodeLifetime: time.Minute, AuthRequestLifetime: 10 * time.Minute, PARLifetime: 90 * time.Second,
 			AccessTokenLifetime: 10 * time.Minute, IDTokenLifetime: 10 * time.Minute, RefreshTokenLifetime: 8 * time.Hour},
 		Passkey: Passkey{RPID: "id.example.no", Origins: []string{"https://id.example.no:8443"}},
@@ -201,8 +201,8 @@ func TestEnvOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := []string{c.Issuer, c.Listen, c.Node, c.Store.Driver, c.Store.DSN, c.Keys.SigningKeyFile, c.Keys.SubjectSaltFile, c.Log.Level, c.Log.Format, c.Passkey.RPID}
-	want := []string{"https://login.example.no", "127.0.0.1:7000", "n2", "postgres", "postgres://varde@db/varde", "/run/key.pem", "/run/salt", "warn", "json", "login.example.no"}
+	got := []string{c.Issuer, c.Listen, c.Node, c.Store.Driver, c.Store.DSN, c.Store.FlowState, c.Keys.SigningKeyFile, c.Keys.SubjectSaltFile, c.Log.Level, c.Log.Format, c.Passkey.RPID}
+	want := []string{"https://login.example.no", "127.0.0.1:7000", "n2", "postgres", "postgres://varde@db/varde", "store", "/run/key.pem", "/run/salt", "warn", "json", "login.example.no"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
@@ -386,7 +386,10 @@ func TestValidate(t *testing.T) {
 		{"origin sibling", func(c *Config) { c.Passkey.Origins = []string{"https://other.example.no"} }, "passkey.origins[0]", "not within rp_id"},
 		{"origin with path", func(c *Config) { c.Passkey.Origins = []string{"https://id.example.no/x"} }, "passkey.origins[0]", "only scheme"},
 		{"origin http", func(c *Config) { c.Passkey.Origins = []string{"http://id.example.no"} }, "passkey.origins[0]", "https"},
-		{"store driver postgres", func(c *Config) { c.Store = Store{Driver: "postgres", DSN: "postgres://x"} }, "", ""},
+		{"store driver postgres", func(c *Config) { c.Store = Store{Driver: "postgres", DSN: "postgres://x", FlowState: "store"} }, "", ""},
+		{"flow state in memory with postgres", func(c *Config) { c.Store = Store{Driver: "postgres", DSN: "postgres://x", FlowState: "memory"} }, "store.flow_state", "must be store"},
+		{"flow state in the store with sqlite", func(c *Config) { c.Store.FlowState = "store" }, "", ""},
+		{"flow state unknown", func(c *Config) { c.Store.FlowState = "redis" }, "store.flow_state", "not memory or store"},
 		{"store dsn missing", func(c *Config) { c.Store.DSN = "" }, "store.dsn", "required"},
 		{"listen bad", func(c *Config) { c.Listen = "8080" }, "listen", "host:port"},
 		{"node too long", func(c *Config) { c.Node = strings.Repeat("n", 64) }, "node", "63"},
@@ -574,5 +577,14 @@ func TestPprofListen(t *testing.T) {
 	}
 	if _, err := Parse([]byte(head+"debug:\n  pprof_listen: 0.0.0.0:6060\n"), nil); err == nil || !strings.Contains(err.Error(), "debug.pprof_listen") {
 		t.Errorf("pprof on 0.0.0.0 accepted: %v", err)
+	}
+}
+
+func TestServerGCPercent(t *testing.T) {
+	if pct, ok := ServerGCPercent(env(nil)); !ok || pct != DefaultServerGCPercent {
+		t.Errorf("GOGC unset: %d, %v; want %d, true", pct, ok, DefaultServerGCPercent)
+	}
+	if _, ok := ServerGCPercent(env(map[string]string{"GOGC": "100"})); ok {
+		t.Error("GOGC=100 set: the operator's choice must stay")
 	}
 }

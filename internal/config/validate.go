@@ -72,6 +72,17 @@ func (c *Config) Validate() error {
 	if c.Store.DSN == "" {
 		p.add("store.dsn", "required")
 	}
+	switch c.Store.FlowState {
+	case FlowStateStore:
+	case FlowStateMemory:
+		if c.Store.Driver == "postgres" {
+			p.add("store.flow_state", "must be store with postgres: nodes sharing a database must share flow state")
+		}
+	case "":
+		p.add("store.flow_state", "required")
+	default:
+		p.add("store.flow_state", "%q is not memory or store", c.Store.FlowState)
+	}
 	c.validateOIDC(&p)
 	c.validatePasskey(&p, issuer)
 	if c.Session.Lifetime <= 0 {

@@ -246,6 +246,9 @@ func (a *ClientAuthenticator) privateKeyJWT(ctx context.Context, typ, raw, formI
 	if err != nil {
 		return nil, err
 	}
+	if err := a.checkHorizon(&p.claims, exp); err != nil {
+		return nil, err
+	}
 	// OpenID Connect Core §9: the jti is used once. Remembered after the
 	// signature check, so forged assertions cannot burn jti values.
 	key := "jti:" + c.ID + ":" + p.claims.ID
@@ -293,6 +296,29 @@ func (a *ClientAuthenticator) checkClaims(clientID string, c *assertionClaims) (
 		return time.Time{}, InvalidClient("client assertion has no jti")
 	}
 	return exp, nil
+}
+
+// checkHorizon refuses an assertion that could have been presented
+// before a replay cache that forgets (store.ReplayHorizon: one kept in
+// memory, emptied by a restart) began to remember: its jti cannot be
+// checked. An assertion exists from its iat; without iat, from the
+// earliest moment its exp allows (exp − MaxAssertionLifetime − Leeway).
+// A client whose clock runs ahead, by at most Leeway, narrows this by
+// its skew.
+func (a *ClientAuthenticator) checkHorizon(c *assertionClaims, exp time.Time) error {
+	h, ok := a.Replay.(store.ReplayHorizon)
+	if !ok {
+		return nil
+	}
+	since := h.RemembersSince()
+	made := exp.Add(-orDefault(a.MaxAssertionLifetime, DefaultMaxAssertionLifetime) - orDefault(a.Leeway, DefaultLeeway))
+	if c.IssuedAt != nil {
+		made = c.IssuedAt.Time()
+	}
+	if made.Before(since.Truncate(time.Second)) {
+		return InvalidClient("client assertion was made before this server restarted and may have been used; sign a new one")
+	}
+	return nil
 }
 
 // verifySignature checks the assertion against the client's registered

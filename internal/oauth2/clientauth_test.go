@@ -471,3 +471,49 @@ func TestInlineJWKSChange(t *testing.T) {
 		t.Errorf("new key refused: %v", err)
 	}
 }
+
+// forgetful is a replay cache that began remembering at since, like one
+// in a process's memory after a restart.
+type forgetful struct {
+	store.ReplayCache
+	since time.Time
+}
+
+func (f forgetful) RemembersSince() time.Time { return f.since }
+
+func TestAssertionBeforeReplayHorizon(t *testing.T) {
+	f := newFixture(t)
+	restart := t0.Add(-10 * time.Second)
+	f.auth.Replay = forgetful{f.auth.Replay, restart}
+	tests := []struct {
+		name string
+		mod  func(*jwt.Claims)
+		ok   bool
+	}{
+		{"issued after the restart", func(c *jwt.Claims) {}, true},
+		{"issued in the restart's second", func(c *jwt.Claims) { c.IssuedAt = jwt.NewNumericDate(restart) }, true},
+		{"issued before the restart", func(c *jwt.Claims) { c.IssuedAt = jwt.NewNumericDate(restart.Add(-time.Second)) }, false},
+		// Without iat, exp says when it could have been made: at the
+		// earliest exp − 5 min − 30 s.
+		{"no iat, exp too late to predate", func(c *jwt.Claims) {
+			c.IssuedAt = nil
+			c.Expiry = jwt.NewNumericDate(restart.Add(5*time.Minute + 30*time.Second))
+		}, true},
+		{"no iat, exp early enough to predate", func(c *jwt.Claims) {
+			c.IssuedAt = nil
+			c.Expiry = jwt.NewNumericDate(restart.Add(5*time.Minute + 29*time.Second))
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := claimsFor("jwt", t0)
+			tt.mod(&c)
+			got, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, f.ec, c))))
+			if tt.ok {
+				wantClient(t, got, err, "jwt")
+				return
+			}
+			wantError(t, err, CodeInvalidClient, "before this server restarted")
+		})
+	}
+}

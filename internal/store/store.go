@@ -209,6 +209,14 @@ type ReplayCache interface {
 	Remember(ctx context.Context, key string, expiresAt, now time.Time) error
 }
 
+// ReplayHorizon is implemented by replay caches that forget what they
+// were told before some moment, such as one kept in a process's memory
+// (package flowmem). A value that may have been presented before
+// RemembersSince cannot be checked, so callers refuse it.
+type ReplayHorizon interface {
+	RemembersSince() time.Time
+}
+
 // AuditLog is append-only and hash-chained.
 type AuditLog interface {
 	// AppendAudit assigns e.Seq and e.PrevHash, computes e.Hash with

@@ -1,0 +1,347 @@
+package flowmem
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// DefaultMaxEntries bounds the records a Mem holds, all kinds together.
+// A login holds a handful for seconds; a million is far beyond any
+// honest load on one node and keeps a flood of abandoned ceremonies to
+// a few hundred megabytes.
+const DefaultMaxEntries = 1 << 20
+
+// ErrFull is returned by writes while a Mem holds MaxEntries unexpired
+// records: the node refuses new logins rather than grow without bound.
+var ErrFull = errors.New("flowmem: flow state is full")
+
+// Mem holds flow state in memory. It is safe for concurrent use; every
+// single-use operation (taking a challenge, using a pushed request,
+// redeeming a code, remembering a jti) is decided under one lock, so of
+// two concurrent callers exactly one wins.
+type Mem struct {
+	max   int
+	since time.Time
+	now   func() time.Time
+
+	mu         sync.Mutex
+	requests   map[string]*store.AuthRequest
+	challenges map[string]challenge
+	codes      map[string]*store.AuthCode // by string(hash)
+	replay     map[string]time.Time       // key → expiry
+}
+
+type challenge struct {
+	data    []byte
+	expires time.Time
+}
+
+// Options configure New.
+type Options struct {
+	// MaxEntries bounds the records held (default DefaultMaxEntries).
+	MaxEntries int
+	// Since is when this memory began (default: now). Client assertions
+	// that could have been presented before it are refused, since their
+	// jti may have been used then (see RemembersSince).
+	Since time.Time
+	// Now is the clock used to sweep expired records when m is full
+	// (default time.Now); the operations themselves take their time
+	// from the caller, as every store does.
+	Now func() time.Time
+}
+
+// New returns an empty Mem.
+func New(opt Options) *Mem {
+	if opt.MaxEntries <= 0 {
+		opt.MaxEntries = DefaultMaxEntries
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Since.IsZero() {
+		opt.Since = opt.Now()
+	}
+	return &Mem{
+		max:        opt.MaxEntries,
+		since:      opt.Since,
+		now:        opt.Now,
+		requests:   make(map[string]*store.AuthRequest),
+		challenges: make(map[string]challenge),
+		codes:      make(map[string]*store.AuthCode),
+		replay:     make(map[string]time.Time),
+	}
+}
+
+var (
+	_ store.AuthRequests  = (*Mem)(nil)
+	_ store.Challenges    = (*Mem)(nil)
+	_ store.AuthCodes     = (*Mem)(nil)
+	_ store.ReplayCache   = (*Mem)(nil)
+	_ store.Sweeper       = (*Mem)(nil)
+	_ store.ReplayHorizon = (*Mem)(nil)
+)
+
+// RemembersSince implements store.ReplayHorizon: the replay cache knows
+// nothing of values remembered before the process started.
+func (m *Mem) RemembersSince() time.Time { return m.since }
+
+// Len reports how many records m holds, expired ones not yet swept
+// included.
+func (m *Mem) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lenLocked()
+}
+
+func (m *Mem) lenLocked() int {
+	return len(m.requests) + len(m.challenges) + len(m.codes) + len(m.replay)
+}
+
+// room makes space for one more record, sweeping expired ones when m is
+// full; ErrFull if none could go. m.mu is held.
+func (m *Mem) room(now time.Time) error {
+	if m.lenLocked() < m.max {
+		return nil
+	}
+	m.sweepLocked(now)
+	if m.lenLocked() < m.max {
+		return nil
+	}
+	return ErrFull
+}
+
+// CreateAuthRequest implements store.AuthRequests; ErrConflict if the ID
+// is taken.
+func (m *Mem) CreateAuthRequest(_ context.Context, r *store.AuthRequest) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.requests[r.ID]; ok {
+		return fmt.Errorf("create auth request: %w", store.ErrConflict)
+	}
+	if err := m.room(m.now()); err != nil {
+		return fmt.Errorf("create auth request: %w", err)
+	}
+	m.requests[r.ID] = cloneRequest(r)
+	return nil
+}
+
+// GetAuthRequest implements store.AuthRequests.
+func (m *Mem) GetAuthRequest(_ context.Context, id string, now time.Time) (*store.AuthRequest, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.requests[id]
+	if !ok || !now.Before(r.ExpiresAt) {
+		return nil, fmt.Errorf("get auth request: %w", store.ErrNotFound)
+	}
+	return cloneRequest(r), nil
+}
+
+// UseAuthRequest implements store.AuthRequests.
+func (m *Mem) UseAuthRequest(_ context.Context, id string, expiresAt, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.requests[id]
+	switch {
+	case !ok || !now.Before(r.ExpiresAt):
+		return fmt.Errorf("use auth request: %w", store.ErrNotFound)
+	case !r.Pushed:
+		return fmt.Errorf("use auth request: not a pushed request: %w", store.ErrNotFound)
+	case r.Used:
+		return fmt.Errorf("use auth request: %w", store.ErrConflict)
+	}
+	r.Used, r.ExpiresAt = true, stored(expiresAt)
+	return nil
+}
+
+// UpdateAuthRequest implements store.AuthRequests. Like a database row
+// it can be updated after expiry until swept.
+func (m *Mem) UpdateAuthRequest(_ context.Context, r *store.AuthRequest) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.requests[r.ID]; !ok {
+		return fmt.Errorf("update auth request: %w", store.ErrNotFound)
+	}
+	m.requests[r.ID] = cloneRequest(r)
+	return nil
+}
+
+// DeleteAuthRequest implements store.AuthRequests.
+func (m *Mem) DeleteAuthRequest(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.requests, id)
+	return nil
+}
+
+// PutChallenge implements store.Challenges.
+func (m *Mem) PutChallenge(_ context.Context, id string, data []byte, expiresAt time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.challenges[id]; !ok {
+		if err := m.room(m.now()); err != nil {
+			return fmt.Errorf("put challenge: %w", err)
+		}
+	}
+	m.challenges[id] = challenge{data: bytes.Clone(data), expires: stored(expiresAt)}
+	return nil
+}
+
+// TakeChallenge implements store.Challenges.
+func (m *Mem) TakeChallenge(_ context.Context, id string, now time.Time) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.challenges[id]
+	if !ok {
+		return nil, fmt.Errorf("take challenge: %w", store.ErrNotFound)
+	}
+	delete(m.challenges, id)
+	if !now.Before(c.expires) {
+		return nil, fmt.Errorf("take challenge: expired: %w", store.ErrNotFound)
+	}
+	return c.data, nil
+}
+
+// CreateAuthCode implements store.AuthCodes; ErrConflict if the hash is
+// taken.
+func (m *Mem) CreateAuthCode(_ context.Context, c *store.AuthCode) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.createCodeLocked(c); err != nil {
+		return fmt.Errorf("create auth code: %w", err)
+	}
+	return nil
+}
+
+func (m *Mem) createCodeLocked(c *store.AuthCode) error {
+	if _, ok := m.codes[string(c.Hash)]; ok {
+		return store.ErrConflict
+	}
+	if err := m.room(m.now()); err != nil {
+		return err
+	}
+	m.codes[string(c.Hash)] = cloneCode(c)
+	return nil
+}
+
+// CreateAuthCodeForRequest implements store.AuthCodes: the request goes
+// and the code comes under one lock, so a request yields one code.
+func (m *Mem) CreateAuthCodeForRequest(_ context.Context, c *store.AuthCode, requestID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.requests[requestID]; !ok {
+		return fmt.Errorf("create auth code for request %s: %w", requestID, store.ErrNotFound)
+	}
+	if err := m.createCodeLocked(c); err != nil {
+		return fmt.Errorf("create auth code for request: %w", err)
+	}
+	delete(m.requests, requestID)
+	return nil
+}
+
+// RedeemAuthCode implements store.AuthCodes.
+func (m *Mem) RedeemAuthCode(_ context.Context, hash []byte, now time.Time) (*store.AuthCode, error) {
+	if now.IsZero() {
+		return nil, errors.New("redeem auth code: zero time")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.codes[string(hash)]
+	if !ok {
+		return nil, fmt.Errorf("redeem auth code: %w", store.ErrNotFound)
+	}
+	if !c.UsedAt.IsZero() {
+		return cloneCode(c), fmt.Errorf("redeem auth code: already used: %w", store.ErrConflict)
+	}
+	c.UsedAt = stored(now)
+	return cloneCode(c), nil
+}
+
+// Remember implements store.ReplayCache.
+func (m *Mem) Remember(_ context.Context, key string, expiresAt, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	exp, ok := m.replay[key]
+	if ok && now.Before(exp) {
+		return fmt.Errorf("remember: seen before: %w", store.ErrConflict)
+	}
+	if !ok {
+		if err := m.room(now); err != nil {
+			return fmt.Errorf("remember: %w", err)
+		}
+	}
+	m.replay[key] = stored(expiresAt)
+	return nil
+}
+
+// DeleteExpired implements store.Sweeper for the records m holds.
+func (m *Mem) DeleteExpired(_ context.Context, now time.Time) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.sweepLocked(now), nil
+}
+
+func (m *Mem) sweepLocked(now time.Time) int64 {
+	var n int64
+	for id, r := range m.requests {
+		if !now.Before(r.ExpiresAt) {
+			delete(m.requests, id)
+			n++
+		}
+	}
+	for id, c := range m.challenges {
+		if !now.Before(c.expires) {
+			delete(m.challenges, id)
+			n++
+		}
+	}
+	for h, c := range m.codes {
+		if !now.Before(c.ExpiresAt) {
+			delete(m.codes, h)
+			n++
+		}
+	}
+	for k, exp := range m.replay {
+		if !now.Before(exp) {
+			delete(m.replay, k)
+			n++
+		}
+	}
+	return n
+}
+
+// stored returns t as a database gives it back: UTC, to the microsecond,
+// the zero time kept, so records read from memory equal those read from
+// any other backend.
+func stored(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return time.UnixMicro(t.UnixMicro()).UTC()
+}
+
+func cloneRequest(r *store.AuthRequest) *store.AuthRequest {
+	c := *r
+	c.Scope = slices.Clone(r.Scope)
+	c.Prompt = slices.Clone(r.Prompt)
+	c.ACRValues = slices.Clone(r.ACRValues)
+	c.UILocales = slices.Clone(r.UILocales)
+	c.CreatedAt, c.ExpiresAt = stored(r.CreatedAt), stored(r.ExpiresAt)
+	return &c
+}
+
+func cloneCode(a *store.AuthCode) *store.AuthCode {
+	c := *a
+	c.Hash = bytes.Clone(a.Hash)
+	c.Scope = slices.Clone(a.Scope)
+	c.AMR = slices.Clone(a.AMR)
+	c.AuthTime, c.CreatedAt = stored(a.AuthTime), stored(a.CreatedAt)
+	c.ExpiresAt, c.UsedAt = stored(a.ExpiresAt), stored(a.UsedAt)
+	return &c
+}

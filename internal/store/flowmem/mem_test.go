@@ -1,0 +1,124 @@
+package flowmem_test
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/flowmem"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
+	"github.com/varde-eid/varde/internal/store/storetest"
+)
+
+// The flow state over SQLite is a store like any other: it passes the
+// whole conformance suite, the flow aggregates from memory.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		db, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "varde.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := flowmem.Over(db, flowmem.New(flowmem.Options{}))
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}
+
+// The flow records never reach the durable store.
+func TestFlowStaysInMemory(t *testing.T) {
+	ctx := t.Context()
+	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "varde.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now()
+	s := flowmem.Over(db, flowmem.New(flowmem.Options{}))
+	if err := s.CreateAuthRequest(ctx, &store.AuthRequest{ID: "r1", ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutChallenge(ctx, "c1", []byte("x"), now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateAuthCode(ctx, &store.AuthCode{Hash: []byte("h1"), ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remember(ctx, "jti-1", now.Add(time.Minute), now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.GetAuthRequest(ctx, "r1", now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("durable GetAuthRequest: %v, want ErrNotFound", err)
+	}
+	if _, err := db.TakeChallenge(ctx, "c1", now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("durable TakeChallenge: %v, want ErrNotFound", err)
+	}
+	if _, err := db.RedeemAuthCode(ctx, []byte("h1"), now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("durable RedeemAuthCode: %v, want ErrNotFound", err)
+	}
+	if err := db.Remember(ctx, "jti-1", now.Add(time.Minute), now); err != nil {
+		t.Errorf("durable Remember: %v, want nil", err)
+	}
+	if got := s.Mem().Len(); got != 4 {
+		t.Errorf("Len = %d, want 4", got)
+	}
+}
+
+func TestFull(t *testing.T) {
+	ctx := t.Context()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	clock := now
+	m := flowmem.New(flowmem.Options{MaxEntries: 4, Now: func() time.Time { return clock }})
+	// Two that expire soon, two that live.
+	for i, exp := range []time.Duration{time.Second, time.Second, time.Hour, time.Hour} {
+		if err := m.PutChallenge(ctx, fmt.Sprint("c", i), nil, now.Add(exp)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writes := []struct {
+		name string
+		do   func() error
+	}{
+		{"PutChallenge", func() error { return m.PutChallenge(ctx, "new", nil, now.Add(time.Hour)) }},
+		{"CreateAuthRequest", func() error {
+			return m.CreateAuthRequest(ctx, &store.AuthRequest{ID: "r", ExpiresAt: now.Add(time.Hour)})
+		}},
+		{"CreateAuthCode", func() error {
+			return m.CreateAuthCode(ctx, &store.AuthCode{Hash: []byte("h"), ExpiresAt: now.Add(time.Hour)})
+		}},
+		{"Remember", func() error { return m.Remember(ctx, "jti", now.Add(time.Hour), clock) }},
+	}
+	for _, w := range writes {
+		if err := w.do(); !errors.Is(err, flowmem.ErrFull) {
+			t.Errorf("%s while full: %v, want ErrFull", w.name, err)
+		}
+	}
+	// Replacing a challenge takes no room.
+	if err := m.PutChallenge(ctx, "c3", []byte("again"), now.Add(time.Hour)); err != nil {
+		t.Errorf("PutChallenge replacing while full: %v", err)
+	}
+	// Once two have expired, a write sweeps them and fits.
+	clock = now.Add(time.Second)
+	for _, w := range writes[:2] {
+		if err := w.do(); err != nil {
+			t.Errorf("%s after expiry: %v", w.name, err)
+		}
+	}
+	if err := writes[2].do(); !errors.Is(err, flowmem.ErrFull) {
+		t.Errorf("CreateAuthCode when full again: %v, want ErrFull", err)
+	}
+	if got := m.Len(); got != 4 {
+		t.Errorf("Len = %d, want 4", got)
+	}
+}
+
+func TestRemembersSince(t *testing.T) {
+	since := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	m := flowmem.New(flowmem.Options{Since: since})
+	var h store.ReplayHorizon = flowmem.Over(nil, m)
+	if got := h.RemembersSince(); !got.Equal(since) {
+		t.Errorf("RemembersSince = %v, want %v", got, since)
+	}
+}

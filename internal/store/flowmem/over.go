@@ -1,0 +1,100 @@
+package flowmem
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Over returns a store.Store whose authorization requests, challenges,
+// authorization codes and replay cache are m's, and everything else
+// durable's. Closing it closes durable.
+func Over(durable store.Store, m *Mem) *Store {
+	return &Store{Store: durable, mem: m, durable: durable}
+}
+
+// Store is a durable store with its flow state in a Mem.
+type Store struct {
+	store.Store // every aggregate not overridden below
+	mem         *Mem
+	durable     store.Store
+}
+
+var (
+	_ store.Store         = (*Store)(nil)
+	_ store.ReplayHorizon = (*Store)(nil)
+)
+
+// Durable is the store under the flow state, for what must outlive the
+// process even when it is a replay cache (rate limits, for instance).
+func (s *Store) Durable() store.Store { return s.durable }
+
+// Mem is the flow state.
+func (s *Store) Mem() *Mem { return s.mem }
+
+// RemembersSince implements store.ReplayHorizon.
+func (s *Store) RemembersSince() time.Time { return s.mem.RemembersSince() }
+
+// CreateAuthRequest implements store.AuthRequests.
+func (s *Store) CreateAuthRequest(ctx context.Context, r *store.AuthRequest) error {
+	return s.mem.CreateAuthRequest(ctx, r)
+}
+
+// GetAuthRequest implements store.AuthRequests.
+func (s *Store) GetAuthRequest(ctx context.Context, id string, now time.Time) (*store.AuthRequest, error) {
+	return s.mem.GetAuthRequest(ctx, id, now)
+}
+
+// UseAuthRequest implements store.AuthRequests.
+func (s *Store) UseAuthRequest(ctx context.Context, id string, expiresAt, now time.Time) error {
+	return s.mem.UseAuthRequest(ctx, id, expiresAt, now)
+}
+
+// UpdateAuthRequest implements store.AuthRequests.
+func (s *Store) UpdateAuthRequest(ctx context.Context, r *store.AuthRequest) error {
+	return s.mem.UpdateAuthRequest(ctx, r)
+}
+
+// DeleteAuthRequest implements store.AuthRequests.
+func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
+	return s.mem.DeleteAuthRequest(ctx, id)
+}
+
+// PutChallenge implements store.Challenges.
+func (s *Store) PutChallenge(ctx context.Context, id string, data []byte, expiresAt time.Time) error {
+	return s.mem.PutChallenge(ctx, id, data, expiresAt)
+}
+
+// TakeChallenge implements store.Challenges.
+func (s *Store) TakeChallenge(ctx context.Context, id string, now time.Time) ([]byte, error) {
+	return s.mem.TakeChallenge(ctx, id, now)
+}
+
+// CreateAuthCode implements store.AuthCodes.
+func (s *Store) CreateAuthCode(ctx context.Context, c *store.AuthCode) error {
+	return s.mem.CreateAuthCode(ctx, c)
+}
+
+// CreateAuthCodeForRequest implements store.AuthCodes.
+func (s *Store) CreateAuthCodeForRequest(ctx context.Context, c *store.AuthCode, requestID string) error {
+	return s.mem.CreateAuthCodeForRequest(ctx, c, requestID)
+}
+
+// RedeemAuthCode implements store.AuthCodes.
+func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time) (*store.AuthCode, error) {
+	return s.mem.RedeemAuthCode(ctx, hash, now)
+}
+
+// Remember implements store.ReplayCache.
+func (s *Store) Remember(ctx context.Context, key string, expiresAt, now time.Time) error {
+	return s.mem.Remember(ctx, key, expiresAt, now)
+}
+
+// DeleteExpired implements store.Sweeper over both parts.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	n, err := s.mem.DeleteExpired(ctx, now)
+	d, derr := s.durable.DeleteExpired(ctx, now)
+	return n + d, errors.Join(err, derr)
+}
