@@ -108,7 +108,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchOptions, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the throwaway node's directory (config, database, log, the client's key as client-key.pem)")
 	fs.StringVar(&o.logLevel, "node-log-level", "warn", "the throwaway node's log level")
 	fs.IntVar(&o.loadgenGOGC, "loadgen-gogc", 400, "garbage collector target percentage of the load generator (this process; 0 leaves it as GOGC set it), so it takes less of the CPU the node needs; for the node see --node-gogc")
-	fs.StringVar(&o.nodeGOGC, "node-gogc", "", "GOGC for the throwaway node, which otherwise runs with Go's default (100)")
+	fs.StringVar(&o.nodeGOGC, "node-gogc", "", "GOGC for the throwaway node, which otherwise runs with varde's default for serving commands (400)")
 	fs.StringVar(&o.target, "target", "", "issuer URL of a running node to drive instead of a throwaway one")
 	fs.StringVar(&o.clientID, "client-id", "", "with --target: a private_key_jwt client with --redirect-uri registered")
 	fs.StringVar(&o.clientKey, "client-key", "", "with --target: PEM file with the client's ECDSA P-256 private key")

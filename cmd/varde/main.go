@@ -5,9 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/varde-eid/varde/internal/config"
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -47,14 +49,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	switch args[0] {
 	case "serve":
+		serverGC()
 		return serve(ctx, args[1:], stderr)
 	case "demo":
+		serverGC()
 		return demo(ctx, args[1:], stdout, stderr)
 	case "clients":
 		return clients(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return bench(ctx, args[1:], stdout, stderr)
 	case "provider-sim":
+		serverGC()
 		return providerSim(ctx, args[1:], stdout, stderr)
 	case "provider":
 		return provider(ctx, args[1:], stdout, stderr)
@@ -71,4 +76,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// serverGC sets the garbage collector's target for the commands that
+// serve requests (config.ServerGCPercent), unless GOGC is set.
+func serverGC() {
+	if pct, ok := config.ServerGCPercent(os.Getenv); ok {
+		debug.SetGCPercent(pct)
+	}
 }
