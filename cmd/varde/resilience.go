@@ -170,9 +170,11 @@ type resReport struct {
 	// MinIDStates are the states /metrics gave Demo MinID while it was slow.
 	MinIDStates []string `json:"minid_states_while_slow"`
 	// InFlightAtKill: logins of the either client running at the kill
-	// instant; RecoveredInFlight of them finished through another eID
-	// after one failed.
+	// instant; FinishedInFlight of them completed, RecoveredInFlight of
+	// those through another eID after one failed. The rest needed no
+	// retry: they had left BankID before it died, or were at MinID.
 	InFlightAtKill    int `json:"in_flight_at_kill"`
+	FinishedInFlight  int `json:"finished_in_flight"`
 	RecoveredInFlight int `json:"recovered_in_flight"`
 	// OnlyWaited: bankid-only logins that met BankID unavailable, waited
 	// and then finished on the same authorization request.
@@ -1074,6 +1076,9 @@ func (r *resRun) summarise(completed bool) *resReport {
 		}
 		if l.client == resEither && killed && l.start.Before(kill) && l.end.After(kill) {
 			rep.InFlightAtKill++
+			if l.ok {
+				rep.FinishedInFlight++
+			}
 			if l.ok && len(l.retried) > 0 {
 				rep.RecoveredInFlight++
 			}
@@ -1175,12 +1180,12 @@ func (r *resRun) report(rep *resReport, w io.Writer) {
 detection:  Demo BankID shown unavailable on the login page %s after the SIGKILL; /metrics "down" after %s
 recovery:   Demo BankID offered again %s after the restart; /metrics "up" after %s
 MinID slow: its states on /metrics while slow: %s
-in flight at the kill (either client): %d, of which %d finished through the other eID after a failure
+in flight at the kill (either client): %d, of which %d finished: %d through the other eID after a failure, the rest had left BankID or were at MinID
 failover:   %d logins finished through MinID after BankID failed them: p50 %.0f ms, p99 %.0f ms, max %.0f ms (without the person's pauses)
 bankid-only client: %d logins met BankID unavailable, waited on Varde's page and finished on the same request (longest wait %.1fs)
 subs:       %s
 `, secs(rep.DetectPageS), secs(rep.DetectMetricS), secs(rep.RecoverPageS), secs(rep.RecoverUpS),
-		strings.Join(rep.MinIDStates, ", "), rep.InFlightAtKill, rep.RecoveredInFlight,
+		strings.Join(rep.MinIDStates, ", "), rep.InFlightAtKill, rep.FinishedInFlight, rep.RecoveredInFlight,
 		rep.FailoverLogins, rep.FailoverP50MS, rep.FailoverP99MS, rep.FailoverMaxMS, rep.OnlyWaited, rep.OnlyWaitMaxS,
 		map[bool]string{true: "every person kept one sub per client before, during and after the faults", false: "CHANGED"}[rep.SubsStable])
 	if len(rep.RetryReasons) > 0 {

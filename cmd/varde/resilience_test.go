@@ -72,8 +72,11 @@ func TestResilience(t *testing.T) {
 	if rep.FailoverLogins == 0 || rep.FailoverP99MS <= 0 {
 		t.Errorf("no failover measured: %d logins, p99 %.0f ms", rep.FailoverLogins, rep.FailoverP99MS)
 	}
-	if rep.RecoveredInFlight != rep.InFlightAtKill {
-		t.Errorf("%d of %d logins in flight at the kill recovered", rep.RecoveredInFlight, rep.InFlightAtKill)
+	// Every login in flight at the kill finishes; those the kill caught
+	// at BankID by the mid-flow retry, the others (past BankID already,
+	// or at MinID) without one.
+	if rep.FinishedInFlight != rep.InFlightAtKill {
+		t.Errorf("%d of %d logins in flight at the kill finished", rep.FinishedInFlight, rep.InFlightAtKill)
 	}
 	for _, want := range []string{"SIGKILL Demo BankID", "detection:", "recovery:", "failover:", "p99 ms", "verdict:    pass"} {
 		if !strings.Contains(out.String(), want) {
