@@ -1180,12 +1180,13 @@ func (r *resRun) report(rep *resReport, w io.Writer) {
 detection:  Demo BankID shown unavailable on the login page %s after the SIGKILL; /metrics "down" after %s
 recovery:   Demo BankID offered again %s after the restart; /metrics "up" after %s
 MinID slow: its states on /metrics while slow: %s
-in flight at the kill (either client): %d, of which %d finished: %d through the other eID after a failure, the rest had left BankID or were at MinID
+in flight at the kill (either client): %d, of which %d finished, %d of them through the other eID after a failure%s
 failover:   %d logins finished through MinID after BankID failed them: p50 %.0f ms, p99 %.0f ms, max %.0f ms (without the person's pauses)
 bankid-only client: %d logins met BankID unavailable, waited on Varde's page and finished on the same request (longest wait %.1fs)
 subs:       %s
 `, secs(rep.DetectPageS), secs(rep.DetectMetricS), secs(rep.RecoverPageS), secs(rep.RecoverUpS),
 		strings.Join(rep.MinIDStates, ", "), rep.InFlightAtKill, rep.FinishedInFlight, rep.RecoveredInFlight,
+		map[bool]string{true: " (the others had left BankID already, or were at MinID)", false: ""}[rep.FinishedInFlight > rep.RecoveredInFlight],
 		rep.FailoverLogins, rep.FailoverP50MS, rep.FailoverP99MS, rep.FailoverMaxMS, rep.OnlyWaited, rep.OnlyWaitMaxS,
 		map[bool]string{true: "every person kept one sub per client before, during and after the faults", false: "CHANGED"}[rep.SubsStable])
 	if len(rep.RetryReasons) > 0 {
