@@ -110,7 +110,7 @@ func (m *Mem) room(now time.Time) error {
 	if m.lenLocked() < m.max {
 		return nil
 	}
-	m.sweepLocked(now)
+	m.sweepLocked(now, 0)
 	if m.lenLocked() < m.max {
 		return nil
 	}
@@ -280,38 +280,59 @@ func (m *Mem) Remember(_ context.Context, key string, expiresAt, now time.Time) 
 	return nil
 }
 
-// DeleteExpired implements store.Sweeper for the records m holds.
+// DeleteExpired implements store.Sweeper for the records m holds. It
+// lets go of the lock every sweepChunk records, so that logins are not
+// held up while a busy node's hundreds of thousands of records are
+// looked at.
 func (m *Mem) DeleteExpired(_ context.Context, now time.Time) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.sweepLocked(now), nil
+	return m.sweepLocked(now, sweepChunk), nil
 }
 
-func (m *Mem) sweepLocked(now time.Time) int64 {
+// sweepChunk is how many records a sweep looks at per hold of the lock.
+const sweepChunk = 4096
+
+// sweepLocked deletes the records expired at now. m.mu is held; if chunk
+// is positive it is released and taken again after every chunk records
+// (Go allows a map to change between the steps of a range over it; the
+// lock orders those changes).
+func (m *Mem) sweepLocked(now time.Time, chunk int) int64 {
 	var n int64
+	seen := 0
+	pause := func() {
+		if seen++; chunk > 0 && seen%chunk == 0 {
+			m.mu.Unlock()
+			m.mu.Lock()
+		}
+	}
 	for id, r := range m.requests {
 		if !now.Before(r.ExpiresAt) {
 			delete(m.requests, id)
 			n++
 		}
+		pause()
 	}
 	for id, c := range m.challenges {
 		if !now.Before(c.expires) {
 			delete(m.challenges, id)
 			n++
 		}
+		pause()
 	}
 	for h, c := range m.codes {
 		if !now.Before(c.ExpiresAt) {
 			delete(m.codes, h)
 			n++
 		}
+		pause()
 	}
 	for k, exp := range m.replay {
 		if !now.Before(exp) {
 			delete(m.replay, k)
 			n++
 		}
+		pause()
 	}
 	return n
 }

@@ -122,3 +122,56 @@ func TestRemembersSince(t *testing.T) {
 		t.Errorf("RemembersSince = %v, want %v", got, since)
 	}
 }
+
+// A sweep of more records than it looks at per hold of the lock deletes
+// exactly the expired ones while logins go on beside it.
+func TestSweepInChunksBesideLogins(t *testing.T) {
+	ctx := t.Context()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	m := flowmem.New(flowmem.Options{})
+	const n = 20000
+	for i := range n {
+		exp := now.Add(time.Hour)
+		if i%2 == 0 {
+			exp = now.Add(-time.Second)
+		}
+		if err := m.Remember(ctx, fmt.Sprint("jti-", i), exp, now.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				close(done)
+				return
+			default:
+			}
+			id := fmt.Sprint("ch-", i)
+			if err := m.PutChallenge(ctx, id, []byte("x"), now.Add(time.Minute)); err != nil {
+				done <- err
+				return
+			}
+			if _, err := m.TakeChallenge(ctx, id, now); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	swept, err := m.DeleteExpired(ctx, now)
+	close(stop)
+	if werr := <-done; werr != nil {
+		t.Fatalf("login beside the sweep: %v", werr)
+	}
+	if err != nil || swept != n/2 {
+		t.Fatalf("DeleteExpired = %d, %v; want %d", swept, err, n/2)
+	}
+	for i := range n {
+		err := m.Remember(ctx, fmt.Sprint("jti-", i), now.Add(time.Hour), now)
+		if live := i%2 == 1; live != errors.Is(err, store.ErrConflict) {
+			t.Fatalf("jti-%d after the sweep: %v (live %v)", i, err, live)
+		}
+	}
+}
