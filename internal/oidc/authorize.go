@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
@@ -494,14 +495,21 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ep string, 
 		p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
 		return
 	}
-	p.audit(ctx, &store.AuditEvent{
-		Type: "consent", PersonID: sess.PersonID, ClientID: c.ID, Provider: sess.Provider, Level: sess.Level,
-		Result:  store.ResultSuccess,
-		Details: map[string]string{"claims": strings.Join(releasedClaims(c), " "), "basis": "registration"},
+	// The consent event and the session's new client do not depend on
+	// each other: written at once, a store with group commit (ADR 5)
+	// commits them together, one wait for the person instead of two.
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		p.audit(ctx, &store.AuditEvent{
+			Type: "consent", PersonID: sess.PersonID, ClientID: c.ID, Provider: sess.Provider, Level: sess.Level,
+			Result:  store.ResultSuccess,
+			Details: map[string]string{"claims": strings.Join(releasedClaims(c), " "), "basis": "registration"},
+		})
 	})
 	if err := p.SessionClients.AddSessionClient(ctx, sess.ID, c.ID); err != nil {
 		p.Log.WarnContext(ctx, "record session client", "err", err)
 	}
+	wg.Wait()
 	params := url.Values{"code": {code}, "iss": {p.Issuer}}
 	if req.State != "" {
 		params.Set("state", req.State)
