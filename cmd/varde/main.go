@@ -5,12 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/varde-eid/varde/internal/config"
 	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/varde-eid/varde/internal/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
