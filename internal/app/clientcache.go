@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"time"
 
@@ -51,7 +50,7 @@ func (cc *clientCache) GetClient(ctx context.Context, id string) (*store.Client,
 	e, ok := cc.m[id]
 	cc.mu.RUnlock()
 	if ok && now.Sub(e.fetched) >= 0 && now.Sub(e.fetched) < cc.ttl {
-		return cloneClient(e.c), nil
+		return e.c.Clone(), nil
 	}
 	c, err := cc.Clients.GetClient(ctx, id)
 	if err != nil {
@@ -61,7 +60,7 @@ func (cc *clientCache) GetClient(ctx context.Context, id string) (*store.Client,
 	if len(cc.m) >= maxCachedClients {
 		clear(cc.m)
 	}
-	cc.m[id] = cachedClient{c: cloneClient(c), fetched: now}
+	cc.m[id] = cachedClient{c: c.Clone(), fetched: now}
 	cc.mu.Unlock()
 	return c, nil
 }
@@ -88,17 +87,6 @@ func (cc *clientCache) forget(id string) {
 	cc.mu.Lock()
 	delete(cc.m, id)
 	cc.mu.Unlock()
-}
-
-func cloneClient(c *store.Client) *store.Client {
-	out := *c
-	out.SecretHash = slices.Clone(c.SecretHash)
-	out.JWKS = slices.Clone(c.JWKS)
-	out.RedirectURIs = slices.Clone(c.RedirectURIs)
-	out.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
-	out.AllowedLevels = slices.Clone(c.AllowedLevels)
-	out.Claims = slices.Clone(c.Claims)
-	return &out
 }
 
 var _ store.Clients = (*clientCache)(nil)

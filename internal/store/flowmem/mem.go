@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -347,22 +346,16 @@ func stored(t time.Time) time.Time {
 	return time.UnixMicro(t.UnixMicro()).UTC()
 }
 
+// cloneRequest and cloneCode copy a record as a database gives it back.
 func cloneRequest(r *store.AuthRequest) *store.AuthRequest {
-	c := *r
-	c.Scope = slices.Clone(r.Scope)
-	c.Prompt = slices.Clone(r.Prompt)
-	c.ACRValues = slices.Clone(r.ACRValues)
-	c.UILocales = slices.Clone(r.UILocales)
+	c := r.Clone()
 	c.CreatedAt, c.ExpiresAt = stored(r.CreatedAt), stored(r.ExpiresAt)
-	return &c
+	return c
 }
 
 func cloneCode(a *store.AuthCode) *store.AuthCode {
-	c := *a
-	c.Hash = bytes.Clone(a.Hash)
-	c.Scope = slices.Clone(a.Scope)
-	c.AMR = slices.Clone(a.AMR)
+	c := a.Clone()
 	c.AuthTime, c.CreatedAt = stored(a.AuthTime), stored(a.CreatedAt)
 	c.ExpiresAt, c.UsedAt = stored(a.ExpiresAt), stored(a.UsedAt)
-	return &c
+	return c
 }

@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -138,18 +137,9 @@ func storedAuthRequest(r *store.AuthRequest) *store.AuthRequest {
 	if !validStrings(r.Scope, r.Prompt, r.ACRValues, r.UILocales) {
 		return nil
 	}
-	c := cloneAuthRequest(r)
+	c := r.Clone()
 	c.CreatedAt, c.ExpiresAt = asStored(c.CreatedAt), asStored(c.ExpiresAt)
 	return c
-}
-
-func cloneAuthRequest(r *store.AuthRequest) *store.AuthRequest {
-	c := *r
-	c.Scope = slices.Clone(r.Scope)
-	c.Prompt = slices.Clone(r.Prompt)
-	c.ACRValues = slices.Clone(r.ACRValues)
-	c.UILocales = slices.Clone(r.UILocales)
-	return &c
 }
 
 // storedSession is storedAuthRequest for sessions.
@@ -157,16 +147,9 @@ func storedSession(s *store.Session) *store.Session {
 	if !validStrings(s.AMR, s.Clients) {
 		return nil
 	}
-	c := cloneSession(s)
+	c := s.Clone()
 	c.AuthTime, c.CreatedAt, c.ExpiresAt = asStored(c.AuthTime), asStored(c.CreatedAt), asStored(c.ExpiresAt)
 	return c
-}
-
-func cloneSession(s *store.Session) *store.Session {
-	c := *s
-	c.AMR = slices.Clone(s.AMR)
-	c.Clients = slices.Clone(s.Clients)
-	return &c
 }
 
 // persons is a read-through cache of persons, by ID and by WebAuthn user
@@ -196,7 +179,7 @@ func (c *persons) get(id string) *store.Person {
 	if p == nil {
 		return nil
 	}
-	return clonePerson(p)
+	return p.Clone()
 }
 
 // getByHandle returns a copy of the cached person with this user handle,
@@ -208,7 +191,7 @@ func (c *persons) getByHandle(handle []byte) *store.Person {
 	if p == nil {
 		return nil
 	}
-	return clonePerson(p)
+	return p.Clone()
 }
 
 // begin is called before a read from the database; its result goes to add.
@@ -255,11 +238,4 @@ func (c *persons) clear() {
 	c.gen++
 	clear(c.byID)
 	clear(c.byHandle)
-}
-
-func clonePerson(p *store.Person) *store.Person {
-	c := *p
-	c.WebAuthnID = slices.Clone(p.WebAuthnID)
-	c.Identifiers = slices.Clone(p.Identifiers)
-	return &c
 }

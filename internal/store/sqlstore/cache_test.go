@@ -247,7 +247,7 @@ func TestPersonsAddAfterWrite(t *testing.T) {
 // TestRecentBounded fills a cache past its bound: it stays bounded and
 // keeps answering for what it holds.
 func TestRecentBounded(t *testing.T) {
-	c := newRecent(func(s *store.Session) time.Time { return s.ExpiresAt }, cloneSession)
+	c := newRecent(func(s *store.Session) time.Time { return s.ExpiresAt }, (*store.Session).Clone)
 	exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range recentMax + 10 {
 		c.put(fmt.Sprint(i), &store.Session{ID: fmt.Sprint(i), ExpiresAt: exp})

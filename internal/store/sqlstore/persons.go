@@ -65,7 +65,7 @@ func (db *DB) GetPerson(ctx context.Context, id string) (*store.Person, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get person %s: %w", id, notFound(err))
 	}
-	db.people.add(gen, clonePerson(p))
+	db.people.add(gen, p.Clone())
 	return p, nil
 }
 
@@ -82,7 +82,7 @@ func (db *DB) GetPersonByWebAuthnID(ctx context.Context, webauthnID []byte) (*st
 	if err != nil {
 		return nil, fmt.Errorf("get person by webauthn id: %w", notFound(err))
 	}
-	db.people.add(gen, clonePerson(p))
+	db.people.add(gen, p.Clone())
 	return p, nil
 }
 
