@@ -104,12 +104,13 @@ func (m *Mem) lenLocked() int {
 }
 
 // room makes space for one more record, sweeping expired ones when m is
-// full; ErrFull if none could go. m.mu is held.
-func (m *Mem) room(now time.Time) error {
+// full (by the clock, read only then); ErrFull if none could go. m.mu
+// is held.
+func (m *Mem) room() error {
 	if m.lenLocked() < m.max {
 		return nil
 	}
-	m.sweepLocked(now, 0)
+	m.sweepLocked(m.now(), 0)
 	if m.lenLocked() < m.max {
 		return nil
 	}
@@ -124,7 +125,7 @@ func (m *Mem) CreateAuthRequest(_ context.Context, r *store.AuthRequest) error {
 	if _, ok := m.requests[r.ID]; ok {
 		return fmt.Errorf("create auth request: %w", store.ErrConflict)
 	}
-	if err := m.room(m.now()); err != nil {
+	if err := m.room(); err != nil {
 		return fmt.Errorf("create auth request: %w", err)
 	}
 	m.requests[r.ID] = cloneRequest(r)
@@ -184,7 +185,7 @@ func (m *Mem) PutChallenge(_ context.Context, id string, data []byte, expiresAt 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.challenges[id]; !ok {
-		if err := m.room(m.now()); err != nil {
+		if err := m.room(); err != nil {
 			return fmt.Errorf("put challenge: %w", err)
 		}
 	}
@@ -222,7 +223,7 @@ func (m *Mem) createCodeLocked(c *store.AuthCode) error {
 	if _, ok := m.codes[string(c.Hash)]; ok {
 		return store.ErrConflict
 	}
-	if err := m.room(m.now()); err != nil {
+	if err := m.room(); err != nil {
 		return err
 	}
 	m.codes[string(c.Hash)] = cloneCode(c)
@@ -271,7 +272,7 @@ func (m *Mem) Remember(_ context.Context, key string, expiresAt, now time.Time) 
 		return fmt.Errorf("remember: seen before: %w", store.ErrConflict)
 	}
 	if !ok {
-		if err := m.room(now); err != nil {
+		if err := m.room(); err != nil {
 			return fmt.Errorf("remember: %w", err)
 		}
 	}
