@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -160,15 +161,35 @@ func storedSession(s *store.Session) *store.Session {
 // counts the writes (and drops) of persons, and a read's result is kept
 // only if no write committed since the read began. Writes of persons
 // drop the entry after their commit. No "not found" is kept.
+//
+// A login through an upstream eID finds its person by identifier
+// (scheme and value), so the cache is indexed by those too: a person's
+// identifiers are in its record, and change only by writes of that
+// person, which drop it.
 type persons struct {
 	mu       sync.Mutex
 	gen      uint64
 	byID     map[string]*store.Person
 	byHandle map[string]string // string(WebAuthnID) → person ID
+	byIdent  map[identKey]string
 }
 
+type identKey struct{ scheme, value string }
+
 func newPersons() *persons {
-	return &persons{byID: make(map[string]*store.Person), byHandle: make(map[string]string)}
+	return &persons{byID: make(map[string]*store.Person), byHandle: make(map[string]string), byIdent: make(map[identKey]string)}
+}
+
+// getByIdentifier returns a copy of the cached person holding this
+// identifier, or nil.
+func (c *persons) getByIdentifier(scheme, value string) *store.Person {
+	c.mu.Lock()
+	p := c.byID[c.byIdent[identKey{scheme, value}]]
+	c.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	return p.Clone()
 }
 
 // get returns a copy of the cached person with this ID, or nil.
@@ -210,13 +231,36 @@ func (c *persons) add(gen uint64, p *store.Person) {
 		return
 	}
 	if len(c.byID) >= recentMax {
-		clear(c.byID)
-		clear(c.byHandle)
+		c.clearLocked()
 	}
+	c.forget(p.ID)
 	c.byID[p.ID] = p
 	if len(p.WebAuthnID) > 0 {
 		c.byHandle[string(p.WebAuthnID)] = p.ID
 	}
+	for _, id := range p.Identifiers {
+		// The record's identifiers come from JSON, where invalid UTF-8
+		// became U+FFFD; such a value is not what the identifier table
+		// holds, so it is left to the database.
+		if utf8.ValidString(id.Scheme) && utf8.ValidString(id.Value) && !strings.ContainsRune(id.Scheme+id.Value, utf8.RuneError) {
+			c.byIdent[identKey{id.Scheme, id.Value}] = p.ID
+		}
+	}
+}
+
+// forget removes person id and its indexes. c.mu is held.
+func (c *persons) forget(id string) {
+	p := c.byID[id]
+	if p == nil {
+		return
+	}
+	delete(c.byHandle, string(p.WebAuthnID))
+	for _, ident := range p.Identifiers {
+		if k := (identKey{ident.Scheme, ident.Value}); c.byIdent[k] == id {
+			delete(c.byIdent, k)
+		}
+	}
+	delete(c.byID, id)
 }
 
 // drop forgets person id; the writer calls it after a commit that
@@ -225,10 +269,7 @@ func (c *persons) drop(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	if p := c.byID[id]; p != nil {
-		delete(c.byHandle, string(p.WebAuthnID))
-	}
-	delete(c.byID, id)
+	c.forget(id)
 }
 
 // clear forgets every person.
@@ -236,6 +277,11 @@ func (c *persons) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
+	c.clearLocked()
+}
+
+func (c *persons) clearLocked() {
 	clear(c.byID)
 	clear(c.byHandle)
+	clear(c.byIdent)
 }

@@ -188,6 +188,10 @@ func TestPersonsCacheFollowsWrites(t *testing.T) {
 					t.Error(err)
 					return
 				}
+				if _, err := db.GetPersonByIdentifier(ctx, "no:fnr", fmt.Sprint("v", i)); err != nil {
+					t.Error(err)
+					return
+				}
 			}
 		})
 	}
@@ -209,6 +213,13 @@ func TestPersonsCacheFollowsWrites(t *testing.T) {
 			got, err = db.GetPersonByWebAuthnID(ctx, want.WebAuthnID)
 			if err != nil || !reflect.DeepEqual(got, want) {
 				t.Errorf("GetPersonByWebAuthnID(%s) read %d = %+v, %v; database holds %+v", id, k, got, err, want)
+			}
+			// Every identifier, the ones added while readers ran included.
+			for _, ident := range want.Identifiers {
+				got, err = db.GetPersonByIdentifier(ctx, ident.Scheme, ident.Value)
+				if err != nil || !reflect.DeepEqual(got, want) {
+					t.Errorf("GetPersonByIdentifier(%s %s) read %d = %+v, %v; database holds %+v", ident.Scheme, ident.Value, k, got, err, want)
+				}
 			}
 		}
 		got, _ := db.GetPerson(ctx, id)
@@ -233,14 +244,37 @@ func TestPersonsAddAfterWrite(t *testing.T) {
 	if got := c.getByHandle([]byte("h")); got != nil {
 		t.Errorf("a read from before a write was kept by handle: %+v", got)
 	}
-	fresh := &store.Person{ID: "p", WebAuthnID: []byte("h"), GivenName: "new"}
+	fresh := &store.Person{ID: "p", WebAuthnID: []byte("h"), GivenName: "new",
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "1"}, {Scheme: "no:dnr", Value: "\uFFFD"}}}
 	c.add(c.begin(), fresh)
 	if got := c.getByHandle([]byte("h")); got == nil || got.GivenName != "new" {
 		t.Errorf("getByHandle = %+v, want the person read after the write", got)
 	}
+	if got := c.getByIdentifier("no:fnr", "1"); got == nil || got.GivenName != "new" {
+		t.Errorf("getByIdentifier = %+v, want the person read after the write", got)
+	}
+	if got := c.getByIdentifier("no:dnr", "\uFFFD"); got != nil {
+		t.Errorf("an identifier that may have been invalid UTF-8 was indexed: %+v", got)
+	}
+	// A newer read of the same person replaces the indexes of the older.
+	c.add(c.begin(), &store.Person{ID: "p", WebAuthnID: []byte("h2"), Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "2"}}})
+	if got := c.getByIdentifier("no:fnr", "1"); got != nil {
+		t.Errorf("an identifier the person no longer holds still finds it: %+v", got)
+	}
+	if got := c.getByHandle([]byte("h")); got != nil {
+		t.Errorf("a user handle the person no longer has still finds it: %+v", got)
+	}
+	c.drop("p")
+	if got := c.getByIdentifier("no:fnr", "2"); got != nil {
+		t.Errorf("getByIdentifier after drop = %+v", got)
+	}
+	c.add(c.begin(), fresh)
 	c.clear()
 	if got := c.get("p"); got != nil {
 		t.Errorf("get after clear = %+v", got)
+	}
+	if got := c.getByIdentifier("no:fnr", "1"); got != nil {
+		t.Errorf("getByIdentifier after clear = %+v", got)
 	}
 }
 

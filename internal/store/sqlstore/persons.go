@@ -89,10 +89,15 @@ func (db *DB) GetPersonByWebAuthnID(ctx context.Context, webauthnID []byte) (*st
 // GetPersonByIdentifier implements store.Persons. The identifier's value
 // is personal data and stays out of errors.
 func (db *DB) GetPersonByIdentifier(ctx context.Context, scheme, value string) (*store.Person, error) {
+	if p := db.people.getByIdentifier(scheme, value); p != nil {
+		return p, nil
+	}
+	gen := db.people.begin()
 	p, err := scanPerson(db.st.getPersonByIdentifier.QueryRowContext(ctx, scheme, value))
 	if err != nil {
 		return nil, fmt.Errorf("get person by %s identifier: %w", scheme, notFound(err))
 	}
+	db.people.add(gen, p.Clone())
 	return p, nil
 }
 
