@@ -66,10 +66,13 @@ type Deps struct {
 // authorization code flow and reports what the upstream proved. It
 // implements provider.Provider and provider.Router.
 type Provider struct {
-	cfg      Config
-	t        Timeouts
-	alg      jose.SignatureAlgorithm
-	signer   *keySigner // private_key_jwt only
+	cfg    Config
+	t      Timeouts
+	alg    jose.SignatureAlgorithm
+	signer *keySigner // private_key_jwt only
+	// jws signs client assertions with signer; built once, as it is
+	// safe for concurrent use.
+	jws      jose.Signer
 	hc       *http.Client
 	fin      provider.Finisher
 	chal     store.Challenges
@@ -134,6 +137,9 @@ func New(cfg Config, d Deps) (*Provider, error) {
 			return nil, fmt.Errorf("upstream %q: client key: %w", cfg.ID, err)
 		}
 		p.alg, p.signer = alg, s
+		if p.jws, err = jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: s}, (&jose.SignerOptions{}).WithType("JWT")); err != nil {
+			return nil, fmt.Errorf("upstream %q: client key: %w", cfg.ID, err)
+		}
 	}
 	u, _ := url.Parse(cfg.RedirectURI)
 	p.secureCk = u.Scheme == "https"

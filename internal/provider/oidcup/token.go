@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
@@ -151,15 +150,17 @@ func (p *Provider) assertion() (string, error) {
 		Issuer: p.cfg.ClientID, Subject: p.cfg.ClientID, Audience: jwt.Audience{p.cfg.Issuer}, ID: jti,
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(assertionLifetime)),
 	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: p.alg, Key: p.signer}, (&jose.SignerOptions{}).WithType("JWT"))
+	// Marshalled once and signed, rather than through jwt.Signed, whose
+	// builder marshals, unmarshals and marshals the claims again.
+	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", fmt.Errorf("client assertion: %w", err)
 	}
-	tok, err := jwt.Signed(s).Claims(claims).Serialize()
+	jws, err := p.jws.Sign(payload)
 	if err != nil {
 		return "", fmt.Errorf("client assertion: %w", err)
 	}
-	return tok, nil
+	return jws.CompactSerialize()
 }
 
 // timedOut reports whether err is the deadline of ctx or a network
