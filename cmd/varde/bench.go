@@ -78,6 +78,9 @@ type benchOptions struct {
 	// flows are the kinds of login each concurrency runs, in order
 	// (flowPasskey, flowBrokered, flowDirect).
 	flows []string
+	// choice is how a brokered login reaches the eID (choiceHint,
+	// choicePage).
+	choice string
 
 	// Remote mode.
 	target      string
@@ -98,6 +101,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchOptions, error) {
 	}
 	flow := fs.String("flow", flowPasskey, "passkey (Varde's passkey login), brokered (through a simulated upstream eID, compared with logins straight at it) or both")
 	conc := fs.String("concurrency", "1,16,64", "comma-separated numbers of concurrent virtual users, one measured phase each")
+	fs.StringVar(&o.choice, "brokered-choice", choiceHint, "how a brokered login reaches the eID: hint (the relying party names it in provider_hint, and Varde's authorization endpoint goes straight there) or page (the person opens Varde's login page and picks it)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured phase")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "length of the unmeasured warm-up before each phase")
 	fs.IntVar(&o.maxFlows, "max-flows", 200000, "stop a measured phase after this many logins even if --duration has not passed")
@@ -137,6 +141,9 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchOptions, error) {
 		o.flows = []string{flowPasskey, flowBrokered, flowDirect}
 	default:
 		return nil, fmt.Errorf("bench: --flow %q: want passkey, brokered or both", *flow)
+	}
+	if o.choice != choiceHint && o.choice != choicePage {
+		return nil, fmt.Errorf("bench: --brokered-choice %q: want hint or page", o.choice)
 	}
 	switch {
 	case o.target != "" && *flow != flowPasskey:
@@ -289,7 +296,7 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 		flows = append(flows, passkeyFlow(t, persons))
 	}
 	if slices.Contains(o.flows, flowBrokered) {
-		bf, err := brokeredFlows(ctx, t, o.persons)
+		bf, err := brokeredFlows(ctx, t, o.persons, o.choice)
 		if err != nil {
 			return err
 		}

@@ -76,28 +76,51 @@ func TestBench(t *testing.T) {
 		if p.Flows < 1 || p.Errors != 0 || p.FlowsPerSec <= 0 || p.P50MS <= 0 || p.P50MS > p.P99MS || p.P99MS > p.MaxMS {
 			t.Errorf("phase %+v", p)
 		}
-		// A whole login is seven requests to the node.
+		// A whole login is five requests to the node: PAR, authorize,
+		// passkey begin and finish (which answers with the code's
+		// redirect), token.
 		var perFlow float64
 		for _, r := range p.Routes {
 			perFlow += r.PerFlow
 		}
-		if perFlow < 5.5 || perFlow > 7.5 {
-			t.Errorf("concurrency %d: %.1f node requests per login, want about 6 (routes %+v)", p.Concurrency, perFlow, p.Routes)
+		if perFlow < 4.5 || perFlow > 5.5 {
+			t.Errorf("concurrency %d: %.1f node requests per login, want 5 (routes %+v)", p.Concurrency, perFlow, p.Routes)
 		}
 	}
 }
 
 // TestBenchBrokered runs the brokered comparison briefly: the node and
 // a simulated BankID as child processes, logins through Varde and
-// straight at the sim, and what the broker adds.
+// straight at the sim, and what the broker adds; the relying party names
+// the eID (provider_hint), or, with --brokered-choice page, the person
+// picks it on Varde's login page.
 func TestBenchBrokered(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a node and an eID and runs logins for a few seconds")
 	}
+	for _, tc := range []struct {
+		choice, concurrency string
+		// routes are the node's requests in a brokered login: PAR,
+		// authorize (straight on to the eID with the hint), the login
+		// page and the choice on it (without), the upstream callback
+		// (which answers with the code's redirect), token.
+		routes float64
+		want   []string
+	}{
+		{choiceHint, "1,3", 4, []string{"GET /authorize", "GET /upstream/bankid/callback"}},
+		{choicePage, "1", 6, []string{"GET /login ", "GET /login/start", "GET /upstream/bankid/callback"}},
+	} {
+		t.Run(tc.choice, func(t *testing.T) {
+			benchBrokered(t, tc.choice, tc.concurrency, tc.routes, tc.want)
+		})
+	}
+}
+
+func benchBrokered(t *testing.T, choice, concurrency string, routes float64, wantRoutes []string) {
 	dir := t.TempDir()
 	jsonFile := filepath.Join(dir, "bench.json")
 	var out, errOut bytes.Buffer
-	o, err := parseBenchFlags([]string{"--flow", "brokered", "--concurrency", "1,3", "--duration", "700ms", "--warmup", "200ms",
+	o, err := parseBenchFlags([]string{"--flow", "brokered", "--brokered-choice", choice, "--concurrency", concurrency, "--duration", "700ms", "--warmup", "200ms",
 		"--persons", "6", "--max-flows", "300", "--json", jsonFile}, &errOut)
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +132,7 @@ func TestBenchBrokered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"brokered logins", "direct logins", "what the broker adds", "GET /upstream/bankid/callback", "GET /login/start", "sim CPU ms/flow"} {
+	for _, want := range append([]string{"brokered logins", "direct logins", "what the broker adds", "sim CPU ms/flow"}, wantRoutes...) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}
@@ -122,8 +145,9 @@ func TestBenchBrokered(t *testing.T) {
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Phases) != 4 || len(rep.BrokerAdded) != 2 {
-		t.Fatalf("want 4 phases and 2 comparisons: %s", raw)
+	levels := len(strings.Split(concurrency, ","))
+	if len(rep.Phases) != 2*levels || len(rep.BrokerAdded) != levels {
+		t.Fatalf("want %d phases and %d comparisons: %s", 2*levels, levels, raw)
 	}
 	for i, p := range rep.Phases {
 		wantFlow := []string{flowBrokered, flowDirect}[i%2]
@@ -134,9 +158,7 @@ func TestBenchBrokered(t *testing.T) {
 		for _, r := range p.Routes {
 			perFlow += r.PerFlow
 		}
-		// Brokered: PAR, authorize, login start, upstream callback,
-		// resume, token at the node; direct: none.
-		if want := map[string]float64{flowBrokered: 6, flowDirect: 0}[p.Flow]; perFlow < want-0.5 || perFlow > want+0.5 {
+		if want := map[string]float64{flowBrokered: routes, flowDirect: 0}[p.Flow]; perFlow < want-0.5 || perFlow > want+0.5 {
 			t.Errorf("%s at %d: %.1f node requests per login, want %v (routes %+v)", p.Flow, p.Concurrency, perFlow, want, p.Routes)
 		}
 	}

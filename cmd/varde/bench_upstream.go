@@ -157,17 +157,32 @@ func syntheticNumbers(n int) ([]string, error) {
 	return out, nil
 }
 
+// How a brokered login reaches the eID (--brokered-choice).
+const (
+	// choiceHint: the relying party names the eID (provider_hint), as a
+	// "Log in with BankID" button does, and Varde's authorization
+	// endpoint sends the browser straight there, as the direct login's
+	// relying party does.
+	choiceHint = "hint"
+	// choicePage: the person opens Varde's login page and picks the eID.
+	choicePage = "page"
+)
+
 // brokeredFlows prepares the brokered and the direct flow: n synthetic
 // persons, each logged in once through Varde first, so the measured
 // phases find them known at Varde and at the sim (as the passkey flow
 // finds its persons enrolled).
-func brokeredFlows(ctx context.Context, t *benchTarget, n int) ([]*benchFlow, error) {
+func brokeredFlows(ctx context.Context, t *benchTarget, n int, choice string) ([]*benchFlow, error) {
 	numbers, err := syntheticNumbers(n)
 	if err != nil {
 		return nil, err
 	}
+	var opts loadgen.LoginOptions
+	if choice == choiceHint {
+		opts.ProviderHint = benchUpstreamID
+	}
 	brokered := &benchFlow{name: flowBrokered, n: n, login: func(ctx context.Context, i int) error {
-		res, err := t.rp.LoginWith(ctx, loadgen.Brokered{Provider: benchUpstreamID, Number: numbers[i]}, loadgen.LoginOptions{})
+		res, err := t.rp.LoginWith(ctx, loadgen.Brokered{Provider: benchUpstreamID, Number: numbers[i]}, opts)
 		if err != nil {
 			return err
 		}

@@ -197,7 +197,6 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	mux := http.NewServeMux()
 	brk := &broker.Broker{
 		AuthRequests: st, Clients: a.clients, Persons: st, Sessions: sessions, Challenges: st, Audit: a.Audit, Pages: pages,
-		ResumeURL:  func(id string) string { return "/authorize/resume?req=" + id },
 		AccountURL: "/account",
 		Metrics:    broker.NewMetrics(reg), Now: opt.Now, Log: log,
 	}
@@ -231,6 +230,8 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	}
 	(&statuspage.Handler{Source: a.Status, Pages: pages, BaseURL: cfg.Issuer, Now: opt.Now, Log: log}).Register(mux)
 	op.StatusAPIPath, op.StatusPagePath = statusAPIPath, statusPagePath
+	// The OpenID side hands logins to the broker and takes them back.
+	op.Login, brk.Continue = brk.Begin, op.Continue
 	op.Register(mux)
 
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(staticFS)))

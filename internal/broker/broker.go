@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,8 +55,10 @@ type Broker struct {
 	Pages      *httpx.Pages
 	// Health gives providers' states; nil treats every provider as up.
 	Health Health
-	// ResumeURL is where a finished login goes back into the OpenID flow.
-	ResumeURL func(reqID string) string
+	// Continue ends a finished login for a relying party's request
+	// (oidc.Provider.Continue): it issues the code and returns where the
+	// browser goes next, usually the client's redirect URI.
+	Continue func(ctx context.Context, c *store.Client, req *store.AuthRequest, sess *store.Session) string
 	// AccountURL is where an account login ends.
 	AccountURL string
 	Metrics    *Metrics
@@ -119,13 +122,55 @@ func (b *Broker) load(r *http.Request, id string) (*attempt, error) {
 	if err != nil {
 		return nil, err
 	}
+	return b.attemptFor(r, req, c), nil
+}
+
+// attemptFor is the attempt for client c's request req.
+func (b *Broker) attemptFor(r *http.Request, req *store.AuthRequest, c *store.Client) *attempt {
 	min, ok := assurance.Minimum(req.ACRValues)
 	if !ok {
 		min = assurance.Low
 	}
 	a := &attempt{req: req, client: c, wanted: min, min: min, locale: b.Pages.Locale(r, req.UILocales)}
 	b.applyDegradedPolicy(a)
-	return a, nil
+	return a
+}
+
+// Begin takes over, from the authorization endpoint, client c's request
+// req that needs a login (oidc.Provider.Login). When the relying party's
+// provider_hint picks a provider that can serve it now (see route), the
+// browser goes straight to that provider, one redirect fewer; otherwise
+// to the login page, by a redirect, so that reloading the page does not
+// present the authorization request again.
+func (b *Broker) Begin(w http.ResponseWriter, r *http.Request, req *store.AuthRequest, c *store.Client) {
+	if req.ProviderHint != "" {
+		a := b.attemptFor(r, req, c)
+		if p := b.route(a, req.ProviderHint); p != nil {
+			b.startRouted(w, r, a, p, b.browserID(w, r))
+			return
+		}
+	}
+	http.Redirect(w, r, "/login?"+url.Values{"req": {req.ID}}.Encode(), http.StatusSeeOther)
+}
+
+// startRouted hands attempt a to p, which route chose for the relying
+// party's provider_hint; for "any", the providers it went around are
+// recorded.
+func (b *Broker) startRouted(w http.ResponseWriter, r *http.Request, a *attempt, p provider.Provider, browser string) {
+	if a.req.ProviderHint == "any" {
+		down, _ := b.down(a)
+		b.routedAround(r.Context(), a, a.req.ID, browser, down, false, ViaAny)
+	}
+	b.startAt(w, r, a, p)
+}
+
+// startAt hands attempt a to provider p.
+func (b *Broker) startAt(w http.ResponseWriter, r *http.Request, a *attempt, p provider.Provider) {
+	pa := provider.Attempt{Locale: a.locale, MinLevel: a.min}
+	if a.req != nil {
+		pa.ID, pa.LoginHint = a.req.ID, a.req.LoginHint
+	}
+	p.Start(w, r, pa)
 }
 
 // applyDegradedPolicy lowers the attempt's level to the client's
@@ -246,12 +291,7 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 	// cancel the person chooses.
 	if a.req != nil && a.req.ProviderHint != "" && r.URL.Query().Get("err") == "" {
 		if p := b.route(a, a.req.ProviderHint); p != nil {
-			if a.req.ProviderHint == "any" {
-				// Routed around every provider that is down.
-				down, _ := b.down(a)
-				b.routedAround(r.Context(), a, id, browser, down, false, ViaAny)
-			}
-			http.Redirect(w, r, "/login/start?"+url.Values{"req": {id}, "provider": {p.Info().ID}}.Encode(), http.StatusSeeOther)
+			b.startRouted(w, r, a, p, browser)
 			return
 		}
 	}
@@ -324,11 +364,7 @@ func (b *Broker) start(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	pa := provider.Attempt{ID: id, Locale: a.locale, MinLevel: a.min}
-	if a.req != nil {
-		pa.LoginHint = a.req.LoginHint
-	}
-	eligible[i].Start(w, r, pa)
+	b.startAt(w, r, a, eligible[i])
 }
 
 func (b *Broker) attemptError(w http.ResponseWriter, r *http.Request, err error) {
@@ -390,18 +426,30 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 		ev.Details["degraded"] = "true"
 	}
 	s := &store.Session{PersonID: personID, Provider: res.Provider, Level: res.Level.String(), AMR: res.AMR, AuthTime: authTime, Degraded: degraded}
+	if a.client != nil {
+		// The login is for this client, which Continue gives a code at
+		// once: the session lists it from the start, one write fewer.
+		s.Clients = []string{a.client.ID}
+	}
 	if err := b.Sessions.Start(ctx, w, r, s); err != nil {
 		b.fail(ctx, ev, "session_error")
 		return "", err
 	}
 	ev.Result = store.ResultSuccess
 	ev.Details["session"] = s.ID[:12]
-	b.Audit.Record(ctx, ev)
 	b.Metrics.Logins.WithLabelValues(store.ResultSuccess, res.Provider, res.Level.String()).Inc()
 	if a.req == nil {
+		b.Audit.Record(ctx, ev)
 		return b.AccountURL, nil
 	}
-	return b.ResumeURL(a.req.ID), nil
+	// The authentication event and what Continue writes (the consent
+	// event) are independent: written at once, a store with group commit
+	// (ADR 5) commits them together.
+	var wg sync.WaitGroup
+	wg.Go(func() { b.Audit.Record(ctx, ev) })
+	next := b.Continue(ctx, a.client, a.req, s)
+	wg.Wait()
+	return next, nil
 }
 
 // resolve finds the person a result proves: the provider's own person, or

@@ -71,8 +71,13 @@ func newFixture(t *testing.T) *fixture {
 		Challenges: st,
 		Audit:      &audit.Log{Store: st, Log: log, Now: now},
 		Pages:      pages,
-		ResumeURL:  func(id string) string { return "/authorize/resume?req=" + id }, AccountURL: "/account",
-		Metrics: broker.NewMetrics(prometheus.NewRegistry()), Now: now, Log: log,
+		// The OpenID side's answer, as it gives it when it cannot issue
+		// the code here; package oidc and the app tests cover the rest.
+		Continue: func(_ context.Context, _ *store.Client, req *store.AuthRequest, _ *store.Session) string {
+			return "/authorize/resume?req=" + req.ID
+		},
+		AccountURL: "/account",
+		Metrics:    broker.NewMetrics(prometheus.NewRegistry()), Now: now, Log: log,
 	}
 	f.b.Register(f.mux)
 	must(t, st.PutClient(ctx, &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone, RedirectURIs: []string{"https://bank.example/cb"}}))
@@ -483,23 +488,51 @@ func TestProviderHint(t *testing.T) {
 	hinted("named-down", "weak")
 	hinted("any-high", "any", assurance.ACRHigh)
 
+	// begin is the authorization endpoint handing the request over.
+	begin := func(id string) string {
+		req, err := f.st.GetAuthRequest(ctx, id, f.now)
+		must(t, err)
+		c, err := f.st.GetClient(ctx, req.ClientID)
+		must(t, err)
+		w := httptest.NewRecorder()
+		f.b.Begin(w, httptest.NewRequest(http.MethodGet, "/authorize", nil), req, c)
+		if w.Code != http.StatusSeeOther {
+			t.Errorf("Begin(%s): status %d, want 303", id, w.Code)
+		}
+		return w.Header().Get("Location")
+	}
 	f.b.Health = downMonitor(t, f)
 	for id, want := range map[string]string{
-		"any-all-up": "/login/start?provider=weak&req=any-all-up",
-		"named":      "/login/start?provider=strong&req=named",
-		"any-high":   "/login/start?provider=strong&req=any-high",
+		"any-all-up": "/started/weak?attempt=any-all-up&min=low",
+		"named":      "/started/strong?attempt=named&min=low",
+		"any-high":   "/started/strong?attempt=any-high&min=high",
 	} {
+		// Straight to the provider, from the login page and from the
+		// authorization endpoint.
 		if loc := f.get("/login?req=" + id).Header().Get("Location"); loc != want {
 			t.Errorf("%s: Location %q, want %q", id, loc, want)
 		}
+		if loc := begin(id); loc != want {
+			t.Errorf("%s: Begin sent the browser to %q, want %q", id, loc, want)
+		}
 	}
 	f.b.Health = downMonitor(t, f, "weak")
-	if loc := f.get("/login?req=any-weak-down").Header().Get("Location"); loc != "/login/start?provider=strong&req=any-weak-down" {
+	if loc := f.get("/login?req=any-weak-down").Header().Get("Location"); loc != "/started/strong?attempt=any-weak-down&min=low" {
 		t.Errorf("any with weak down: Location %q", loc)
+	}
+	if loc := begin("any-weak-down"); loc != "/started/strong?attempt=any-weak-down&min=low" {
+		t.Errorf("any with weak down: Begin sent the browser to %q", loc)
 	}
 	for _, path := range []string{"/login?req=named-down", "/login?req=any-all-up&err=failed"} {
 		if w := f.get(path); w.Code != http.StatusOK || w.Header().Get("Location") != "" {
 			t.Errorf("%s: %d %q, want the choice page", path, w.Code, w.Header().Get("Location"))
+		}
+	}
+	// A hint that cannot be followed, or none, goes to the login page.
+	hinted("plain", "")
+	for _, id := range []string{"named-down", "plain"} {
+		if loc := begin(id); loc != "/login?req="+id {
+			t.Errorf("%s: Begin sent the browser to %q, want the login page", id, loc)
 		}
 	}
 }

@@ -4,8 +4,9 @@
 // actually reached, and recording every decision in the audit log.
 //
 // The OpenID endpoints (package oidc) hand a login over to the broker by
-// redirecting to /login?req=ID and take it back at ResumeURL; providers
-// report to the broker through provider.Finisher. Upstream providers,
+// redirecting to /login?req=ID and take it back through Continue, which
+// issues the code once the broker has the session; providers report to
+// the broker through provider.Finisher. Upstream providers,
 // health-based routing and failover extend this package.
 //
 // # Audit events for counting people affected

@@ -221,6 +221,8 @@ type LoginOptions struct {
 	// Origin overrides the origin the authenticator signs for (the
 	// phishing case).
 	Origin string
+	// ProviderHint is Varde's provider_hint: a provider's ID, or "any".
+	ProviderHint string
 }
 
 // Result is a completed login.
@@ -286,6 +288,9 @@ func (rp *RP) LoginWith(ctx context.Context, a Authenticator, o LoginOptions) (*
 	if o.Prompt != "" {
 		form.Set("prompt", o.Prompt)
 	}
+	if o.ProviderHint != "" {
+		form.Set("provider_hint", o.ProviderHint)
+	}
 	// 1. PAR (RFC 9126).
 	res, body, err := b.postForm(ctx, rp.Issuer+"/par", form)
 	if err != nil {
@@ -297,7 +302,9 @@ func (rp *RP) LoginWith(ctx context.Context, a Authenticator, o LoginOptions) (*
 	if res.StatusCode != http.StatusCreated || json.Unmarshal(body, &par) != nil || par.RequestURI == "" {
 		return nil, fmt.Errorf("par: status %d: %.200s", res.StatusCode, body)
 	}
-	// 2. Authorization endpoint: a person without a session goes to login.
+	// 2. Authorization endpoint: a person without a session goes to
+	// login, at the provider's login page or, when provider_hint chose,
+	// straight at an upstream eID.
 	res, _, err = b.get(ctx, rp.Issuer+"/authorize?"+url.Values{"client_id": {rp.ClientID}, "request_uri": {par.RequestURI}}.Encode())
 	if err != nil {
 		return nil, err
@@ -306,7 +313,7 @@ func (rp *RP) LoginWith(ctx context.Context, a Authenticator, o LoginOptions) (*
 	if err != nil {
 		return nil, fmt.Errorf("authorize: status %d, no redirect", res.StatusCode)
 	}
-	if loginURL.Query().Get("req") == "" {
+	if loginURL.Query().Get("req") == "" && o.ProviderHint == "" {
 		return nil, fmt.Errorf("authorize: redirect %s has no req", loginURL)
 	}
 	// 3. The person proves who they are (passkey, upstream eID, …).
@@ -314,18 +321,26 @@ func (rp *RP) LoginWith(ctx context.Context, a Authenticator, o LoginOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	// 4. Back into the flow: the code comes to the redirect URI.
-	res, _, err = b.get(ctx, resolve(rp.Issuer, next))
+	// 4. Back to the relying party with the code: straight from the
+	// login, or through the provider's /authorize/resume.
+	cb, err := url.Parse(resolve(rp.Issuer, next))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("after login: %w", err)
 	}
-	cb, err := res.Location()
-	if err != nil {
-		return nil, fmt.Errorf("resume: status %d, no redirect", res.StatusCode)
+	status := http.StatusSeeOther
+	if !strings.HasPrefix(cb.String(), rp.RedirectURI+"?") {
+		res, _, err = b.get(ctx, cb.String())
+		if err != nil {
+			return nil, err
+		}
+		if cb, err = res.Location(); err != nil {
+			return nil, fmt.Errorf("resume: status %d, no redirect", res.StatusCode)
+		}
+		status = res.StatusCode
 	}
 	q := cb.Query()
 	if e := q.Get("error"); e != "" {
-		return nil, &StepError{Step: "authorize", Status: res.StatusCode, Code: e, Message: q.Get("error_description")}
+		return nil, &StepError{Step: "authorize", Status: status, Code: e, Message: q.Get("error_description")}
 	}
 	if !strings.HasPrefix(cb.String(), rp.RedirectURI+"?") || q.Get("state") != state || q.Get("iss") != rp.Issuer {
 		return nil, fmt.Errorf("callback %s: wrong redirect, state or iss", cb.Redacted())

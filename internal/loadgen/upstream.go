@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,7 +18,8 @@ import (
 type Authenticator interface {
 	// authenticate starts at login (the absolute URL the authorization
 	// endpoint redirected to, with its req parameter) and returns where
-	// the browser goes next: the provider's /authorize/resume.
+	// the browser goes next: the relying party's redirect URI with the
+	// code, or the provider's /authorize/resume.
 	authenticate(ctx context.Context, b *browser, rp *RP, login *url.URL, o LoginOptions) (string, error)
 }
 
@@ -54,12 +56,14 @@ func (s SimLogin) authenticate(ctx context.Context, b *browser, _ *RP, login *ur
 
 // Brokered logs in through an upstream eID that Varde brokers: at
 // Varde's login page the person picks Provider (GET
-// /login/start?req=ID&provider=…), Varde sends the browser to the
+// /login/start?req=ID&provider=…), or the relying party named it in
+// provider_hint (LoginOptions.ProviderHint) and Varde's authorization
+// endpoint went there at once; Varde sends the browser to the
 // upstream, which must be a simulated eID (package providersim); the
 // person posts Number at its login page, and the browser follows the
 // upstream's redirect back to Varde's callback, where Varde redeems the
-// upstream's code and verifies its ID token, and on to Varde's
-// /authorize/resume.
+// upstream's code and verifies its ID token, and on to the relying party
+// with Varde's code.
 type Brokered struct {
 	Provider string
 	Number   string
@@ -70,29 +74,46 @@ func (br Brokered) authenticate(ctx context.Context, b *browser, rp *RP, login *
 	if err != nil {
 		return "", err
 	}
-	start := rp.Issuer + "/login/start?" + url.Values{"req": {login.Query().Get("req")}, "provider": {br.Provider}}.Encode()
+	start := login.String()
+	if login.Host == issuer.Host {
+		// Varde's login page, then the person's choice on it.
+		res, body, err := b.get(ctx, login.String())
+		if err != nil {
+			return "", err
+		}
+		start = "/login/start?" + url.Values{"req": {login.Query().Get("req")}, "provider": {br.Provider}}.Encode()
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(body), html.EscapeString(start)) {
+			return "", &StepError{Step: "login page", Status: res.StatusCode, Code: "no choice", Message: "the page does not offer " + br.Provider}
+		}
+		start = rp.Issuer + start
+	}
 	// To the upstream's login page: Varde's redirect (after a PAR at the
 	// upstream, when configured), then the upstream's authorization
 	// endpoint.
-	simLogin, err := follow(ctx, b, "login start", start, func(u *url.URL) bool {
-		return u.Host != issuer.Host && u.Path == simLoginPath
-	})
-	if err != nil {
-		return "", err
+	simLogin, err := login, error(nil)
+	if login.Path != simLoginPath {
+		simLogin, err = follow(ctx, b, "login start", start, func(u *url.URL) bool {
+			return u.Host != issuer.Host && u.Path == simLoginPath
+		})
+		if err != nil {
+			return "", err
+		}
 	}
 	loc, err := postSimLogin(ctx, b, simLogin, br.Number)
 	if err != nil {
 		return "", err
 	}
 	// The upstream's /authorize/resume, then Varde's callback, which
-	// answers with Varde's /authorize/resume.
-	resume, err := follow(ctx, b, "upstream callback", loc.String(), func(u *url.URL) bool {
-		return u.Host == issuer.Host && strings.HasSuffix(u.Path, "/authorize/resume")
+	// answers with the relying party's redirect URI and Varde's code (or
+	// Varde's /authorize/resume).
+	next, err := follow(ctx, b, "upstream callback", loc.String(), func(u *url.URL) bool {
+		return strings.HasPrefix(u.String(), rp.RedirectURI+"?") ||
+			u.Host == issuer.Host && strings.HasSuffix(u.Path, "/authorize/resume")
 	})
 	if err != nil {
 		return "", err
 	}
-	return resume.String(), nil
+	return next.String(), nil
 }
 
 // follow GETs u and follows redirects until one goes to a URL for which

@@ -345,6 +345,10 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, c *store.Clie
 			return
 		}
 	}
+	if p.Login != nil {
+		p.Login(w, r, req, c)
+		return
+	}
 	http.Redirect(w, r, p.LoginURL(req.ID), http.StatusSeeOther)
 }
 
@@ -476,45 +480,88 @@ func (p *Provider) loginInProgress(w http.ResponseWriter, r *http.Request, ep st
 	return req, c, true
 }
 
+// errRedirectGone is authorized's error for a request whose redirect
+// URI the client no longer has registered.
+var errRedirectGone = errors.New("redirect_uri is no longer registered")
+
 // issueCode stores an authorization code for the session and sends the
 // browser back to the client (RFC 6749 §4.1.2, RFC 9207 §2).
 func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ep string, c *store.Client, req *store.AuthRequest, sess *store.Session, stored bool) {
-	ctx := r.Context()
-	target, ok := redirectFor(c, req.RedirectURI)
-	if !ok {
+	target, err := p.authorized(r.Context(), c, req, sess, stored)
+	switch {
+	case errors.Is(err, errRedirectGone):
 		p.errorPage(w, r, ep, pageRedirect, http.StatusBadRequest, oauth2.InvalidRequest("redirect_uri is no longer registered"))
-		return
-	}
-	code, err := p.createCode(ctx, c, req, sess, stored)
-	if errors.Is(err, store.ErrNotFound) {
+	case errors.Is(err, store.ErrNotFound):
 		// A concurrent request for the same login got its code first.
 		p.errorPage(w, r, ep, pageExpired, http.StatusBadRequest, oauth2.InvalidRequest("request was already used"))
-		return
-	}
-	if err != nil {
+	case err != nil:
 		p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
-		return
+	default:
+		http.Redirect(w, r, target, http.StatusSeeOther)
 	}
-	// The consent event and the session's new client do not depend on
-	// each other: written at once, a store with group commit (ADR 5)
-	// commits them together, one wait for the person instead of two.
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		p.audit(ctx, &store.AuditEvent{
-			Type: "consent", PersonID: sess.PersonID, ClientID: c.ID, Provider: sess.Provider, Level: sess.Level,
-			Result:  store.ResultSuccess,
-			Details: map[string]string{"claims": strings.Join(releasedClaims(c), " "), "basis": "registration"},
-		})
-	})
-	if err := p.SessionClients.AddSessionClient(ctx, sess.ID, c.ID); err != nil {
-		p.Log.WarnContext(ctx, "record session client", "err", err)
+}
+
+// Continue ends a login the broker has just finished for req, a stored
+// request of client c, with the new session sess: it does what GET
+// /authorize/resume does, without sending the browser there first, and
+// returns where the browser goes: the client's redirect URI with the
+// code, state and iss. When the request cannot end here (the session
+// does not satisfy it, its redirect URI is no longer registered, it was
+// used meanwhile, the store failed) it returns the resume URL instead,
+// whose page or redirect says what happens next.
+func (p *Provider) Continue(ctx context.Context, c *store.Client, req *store.AuthRequest, sess *store.Session) string {
+	resume := PathResume + "?" + url.Values{"req": {req.ID}}.Encode()
+	if req.Pushed && !req.Used || !p.satisfies(c, sess, req, true) {
+		return resume
 	}
-	wg.Wait()
+	target, err := p.authorized(ctx, c, req, sess, true)
+	if err != nil {
+		if !errors.Is(err, errRedirectGone) && !errors.Is(err, store.ErrNotFound) {
+			p.Log.WarnContext(ctx, "continue login", "err", err)
+		}
+		return resume
+	}
+	return target
+}
+
+// authorized stores an authorization code for the session and returns
+// the client's redirect URI with it. It records the consent, and the
+// client in the session unless sess lists it already. errRedirectGone
+// and store.ErrNotFound (the request was used meanwhile) mean no code was
+// issued.
+func (p *Provider) authorized(ctx context.Context, c *store.Client, req *store.AuthRequest, sess *store.Session, stored bool) (string, error) {
+	target, ok := redirectFor(c, req.RedirectURI)
+	if !ok {
+		return "", errRedirectGone
+	}
+	code, err := p.createCode(ctx, c, req, sess, stored)
+	if err != nil {
+		return "", err
+	}
+	consent := &store.AuditEvent{
+		Type: "consent", PersonID: sess.PersonID, ClientID: c.ID, Provider: sess.Provider, Level: sess.Level,
+		Result:  store.ResultSuccess,
+		Details: map[string]string{"claims": strings.Join(releasedClaims(c), " "), "basis": "registration"},
+	}
+	if slices.Contains(sess.Clients, c.ID) {
+		p.audit(ctx, consent)
+	} else {
+		// The consent event and the session's new client do not depend
+		// on each other: written at once, a store with group commit (ADR
+		// 5) commits them together, one wait for the person instead of
+		// two.
+		var wg sync.WaitGroup
+		wg.Go(func() { p.audit(ctx, consent) })
+		if err := p.SessionClients.AddSessionClient(ctx, sess.ID, c.ID); err != nil {
+			p.Log.WarnContext(ctx, "record session client", "err", err)
+		}
+		wg.Wait()
+	}
 	params := url.Values{"code": {code}, "iss": {p.Issuer}}
 	if req.State != "" {
 		params.Set("state", req.State)
 	}
-	http.Redirect(w, r, withParams(target, params), http.StatusSeeOther)
+	return withParams(target, params), nil
 }
 
 // createCode stores a new code for req. A stored request is deleted in

@@ -3,6 +3,7 @@ package oidc
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/store"
 )
 
 func taxQuery(mod func(url.Values)) url.Values {
@@ -355,5 +357,107 @@ func TestPARPromptNoneLoginRequired(t *testing.T) {
 	resp, _ := h.browser().get(authURL)
 	if q := h.callback(resp, bankCB); q.Get("error") != "login_required" || q.Get("state") != "st" {
 		t.Fatalf("callback = %v", q)
+	}
+}
+
+// TestContinue: a login the broker finishes goes straight back to the
+// client with the code; what cannot end there goes to /authorize/resume,
+// which explains, and no code is issued.
+func TestContinue(t *testing.T) {
+	h := newHarness(t)
+	ctx := t.Context()
+	tax := h.rp(taxID, taxCB)
+
+	// The same login ended both ways gives the same kind of answer.
+	for _, viaResume := range []bool{false, true} {
+		h.mu.Lock()
+		h.loginViaResume = viaResume
+		h.mu.Unlock()
+		l := tax.loginFront(h.browser())
+		if l.claims.ACR != assurance.ACRSubstantial {
+			t.Errorf("via resume %v: acr = %s", viaResume, l.claims.ACR)
+		}
+	}
+	h.mu.Lock()
+	h.loginViaResume = false
+	h.mu.Unlock()
+
+	// A request waiting at the login page, and a session for it.
+	h.setLogin(false, "substantial", h.person.ID)
+	pending := func() (*store.AuthRequest, *store.Client) {
+		t.Helper()
+		resp, _ := h.browser().get(tax.authorizeURL("st", "n", oauth2.GenerateVerifier()))
+		id := resp.Request.URL.Query().Get("req")
+		req, err := h.db.GetAuthRequest(ctx, id, h.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := h.db.GetClient(ctx, taxID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return req, c
+	}
+	sess := &store.Session{ID: "s-continue", PersonID: h.person.ID, Provider: "passkey", Level: "substantial",
+		AuthTime: h.clock.Now(), CreatedAt: h.clock.Now(), ExpiresAt: h.clock.Now().Add(time.Hour)}
+	if err := h.db.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	resume := func(req *store.AuthRequest) string { return PathResume + "?req=" + url.QueryEscape(req.ID) }
+
+	req, c := pending()
+	next := h.p.Continue(ctx, c, req, sess)
+	u, err := url.Parse(next)
+	if err != nil || !strings.HasPrefix(next, taxCB+"?") || u.Query().Get("code") == "" ||
+		u.Query().Get("state") != "st" || u.Query().Get("iss") != h.issuer {
+		t.Fatalf("Continue = %q, want the client's redirect URI with code, state and iss", next)
+	}
+	if got, _ := h.db.GetSession(ctx, sess.ID, h.clock.Now()); got == nil || !slices.Contains(got.Clients, taxID) {
+		t.Errorf("the session does not list the client it gave a code to: %+v", got)
+	}
+	if n := len(h.auditEvents("consent")); n == 0 {
+		t.Error("no consent event")
+	}
+	// The request is used up: a second Continue issues nothing.
+	if again := h.p.Continue(ctx, c, req, sess); again != resume(req) {
+		t.Errorf("Continue on a used request = %q, want %q", again, resume(req))
+	}
+
+	// A session below what the client accepts.
+	req, c = pending()
+	low := *sess
+	low.Level = "low"
+	if got := h.p.Continue(ctx, c, req, &low); got != resume(req) {
+		t.Errorf("Continue with a low session = %q, want %q", got, resume(req))
+	}
+
+	// A redirect URI removed since the request was made: the resume page
+	// says so, and nothing goes to the old URI.
+	req, c = pending()
+	c.RedirectURIs = []string{taxCB2}
+	if got := h.p.Continue(ctx, c, req, sess); got != resume(req) {
+		t.Errorf("Continue with the redirect URI gone = %q, want %q", got, resume(req))
+	}
+	if _, err := h.db.GetAuthRequest(ctx, req.ID, h.clock.Now()); err != nil {
+		t.Errorf("the request was used although no code could go out: %v", err)
+	}
+
+	// A pushed request that never went through /authorize.
+	authURL, status, _ := h.pushBank(bankForm("st", "n", oauth2.GenerateVerifier()))
+	if status != http.StatusCreated {
+		t.Fatalf("PAR: %d", status)
+	}
+	ref, _ := url.Parse(authURL)
+	id := strings.TrimPrefix(ref.Query().Get("request_uri"), RequestURIPrefix)
+	pushed, err := h.db.GetAuthRequest(ctx, id, h.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bank, err := h.db.GetClient(ctx, bankID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.p.Continue(ctx, bank, pushed, sess); got != resume(pushed) {
+		t.Errorf("Continue on a pushed request not yet started = %q, want %q", got, resume(pushed))
 	}
 }

@@ -96,7 +96,10 @@ type harness struct {
 	// loginDegraded marks the sessions the test login starts as let
 	// through by a degraded-mode policy (as the broker would).
 	loginDegraded bool
-	logins        atomic.Int64
+	// loginViaResume makes the test login send the browser back to
+	// PathResume instead of ending the login with Continue.
+	loginViaResume bool
+	logins         atomic.Int64
 }
 
 func newHarness(t testing.TB) *harness {
@@ -193,11 +196,13 @@ func (h *harness) secret(id string) []byte {
 }
 
 // login is a stand-in for the broker: it starts a session for the
-// configured person and sends the browser back to the provider.
+// configured person and ends the login as the broker does, with
+// Continue (or, with loginViaResume, by sending the browser back to
+// PathResume).
 func (h *harness) login(w http.ResponseWriter, r *http.Request) {
 	h.logins.Add(1)
 	h.mu.Lock()
-	auto, level, person, degraded := h.autoLogin, h.loginLevel, h.loginPerson, h.loginDegraded
+	auto, level, person, degraded, viaResume := h.autoLogin, h.loginLevel, h.loginPerson, h.loginDegraded, h.loginViaResume
 	h.mu.Unlock()
 	id := r.URL.Query().Get("req")
 	if !auto {
@@ -209,7 +214,16 @@ func (h *harness) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), 500)
 		return
 	}
-	http.Redirect(w, r, PathResume+"?req="+url.QueryEscape(id), http.StatusSeeOther)
+	next := PathResume + "?req=" + url.QueryEscape(id)
+	if req, err := h.db.GetAuthRequest(r.Context(), id, h.clock.Now()); err == nil && !viaResume {
+		c, err := h.db.GetClient(r.Context(), req.ClientID)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		next = h.p.Continue(r.Context(), c, req, s)
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (h *harness) setLogin(auto bool, level, person string) {

@@ -100,9 +100,13 @@ type Provider struct {
 	// Pages renders people-facing pages; nil falls back to plain text.
 	Pages *httpx.Pages
 	// LoginURL is where a request that needs a login goes; the broker
-	// sends the browser back to PathResume?req=reqID. Default
-	// "/login?req="+reqID.
+	// ends the login with Continue, or sends the browser back to
+	// PathResume?req=reqID. Default "/login?req="+reqID.
 	LoginURL func(reqID string) string
+	// Login, if set, takes over client c's stored request req when it
+	// needs a login at the authorization endpoint, by redirecting (to
+	// LoginURL, or straight to a provider); nil redirects to LoginURL.
+	Login func(w http.ResponseWriter, r *http.Request, req *store.AuthRequest, c *store.Client)
 	// SubjectSalt keys pairwise subject identifiers (OIDC Core §8.1). It
 	// must be the same on every node and never change; at least 32 bytes.
 	SubjectSalt []byte
