@@ -18,16 +18,33 @@ import (
 	"github.com/varde-eid/varde/internal/store"
 )
 
+// upstreamIdleConns is how many idle connections the node keeps to each
+// upstream. Every upstream login makes a PAR and a token request to the
+// upstream; with net/http's default of two, concurrent logins beyond
+// that open a connection each and close it again, a TCP handshake and a
+// socket in TIME_WAIT per request.
+const upstreamIdleConns = 64
+
+// upstreamTransport is the HTTP transport to upstreams: net/http's
+// default, keeping more idle connections per upstream.
+func upstreamTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = upstreamIdleConns
+	t.MaxIdleConns = 4 * upstreamIdleConns
+	return t
+}
+
 // upstreams builds one provider per configured upstream OpenID provider.
 func (a *App) upstreams(cfg *config.Config, opt Options, st store.Store, pages *httpx.Pages, fin provider.Finisher, log *slog.Logger) ([]provider.Provider, error) {
 	var out []provider.Provider
+	hc := &http.Client{Transport: upstreamTransport()}
 	for _, u := range cfg.Upstreams {
 		oc, err := upstreamConfig(cfg.Issuer, u)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %s: %w", u.ID, err)
 		}
 		p, err := oidcup.New(oc, oidcup.Deps{
-			HTTPClient: &http.Client{}, Challenges: st, Finisher: fin, Pages: pages, Audit: a.Audit,
+			HTTPClient: hc, Challenges: st, Finisher: fin, Pages: pages, Audit: a.Audit,
 			Now: opt.Now, Rand: opt.Rand, Log: log.With("provider", u.ID),
 		})
 		if err != nil {
