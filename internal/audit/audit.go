@@ -45,16 +45,24 @@ func (l *Log) Record(ctx context.Context, e *store.AuditEvent) {
 // Seq, PrevHash and Hash. Callers that must fail closed use Append and
 // stop on its error.
 func (l *Log) Append(ctx context.Context, e *store.AuditEvent) error {
+	l.Prepare(ctx, e)
+	if err := l.Store.AppendAudit(ctx, e); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
+// Prepare does to e what Append does before appending it: it sets e.Time
+// if it is zero and redacts what must not be stored. A caller that hands
+// e to a store write that appends it (store.Grants.CreateGrantTokens)
+// calls Prepare first.
+func (l *Log) Prepare(ctx context.Context, e *store.AuditEvent) {
 	if e.Time.IsZero() {
 		e.Time = l.now().UTC().Truncate(time.Microsecond)
 	}
 	if redacted := Scrub(e); len(redacted) > 0 {
 		l.logger().WarnContext(ctx, "audit event values redacted", "type", e.Type, "fields", redacted)
 	}
-	if err := l.Store.AppendAudit(ctx, e); err != nil {
-		return fmt.Errorf("audit: %w", err)
-	}
-	return nil
 }
 
 // ChainError says where the audit chain is broken. It matches

@@ -58,6 +58,8 @@ func (a storeAuditor) Record(ctx context.Context, e *store.AuditEvent) {
 	}
 }
 
+func (a storeAuditor) Prepare(ctx context.Context, e *store.AuditEvent) {}
+
 // Test clients.
 const (
 	bankID    = "bank"        // private_key_jwt, PAR required, sector bank.example, gets national_id

@@ -66,9 +66,12 @@ type SessionClients interface {
 }
 
 // Auditor appends to the audit log. It must not fail the request: it
-// handles its own errors.
+// handles its own errors. *audit.Log implements it.
 type Auditor interface {
 	Record(ctx context.Context, e *store.AuditEvent)
+	// Prepare readies e, as Record would, for a store write that appends
+	// it with the record it is about: the time, redactions.
+	Prepare(ctx context.Context, e *store.AuditEvent)
 }
 
 // Provider serves the OpenID Provider endpoints. Build it with every
@@ -319,6 +322,18 @@ func (p *Provider) audit(ctx context.Context, e *store.AuditEvent) {
 	}
 	e.Time = p.Now()
 	p.Audit.Record(ctx, e)
+}
+
+// auditWith readies e for a store write that appends it together with
+// what it records (store.Grants.CreateGrantTokens); nil when there is no
+// audit log.
+func (p *Provider) auditWith(ctx context.Context, e *store.AuditEvent) *store.AuditEvent {
+	if p.Audit == nil {
+		return nil
+	}
+	e.Time = p.Now()
+	p.Audit.Prepare(ctx, e)
+	return e
 }
 
 // randomToken returns n random bytes, base64url encoded.

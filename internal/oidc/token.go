@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
@@ -37,6 +38,8 @@ type tokenResponse struct {
 type issued struct {
 	grant *store.Grant
 	resp  *tokenResponse
+	// audited is true when the token event was written with the tokens.
+	audited bool
 }
 
 // grantFailure is a refused grant worth an audit event: a replayed code,
@@ -105,12 +108,18 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, ep, err)
 		return
 	}
-	g := out.grant
-	p.audit(ctx, &store.AuditEvent{Type: "token", ClientID: c.ID, PersonID: g.PersonID, Provider: g.Provider,
-		Level: g.Level, Result: store.ResultSuccess,
-		Details: map[string]string{"grant_type": gt, "grant": g.ID, "claims": strings.Join(releasedClaims(c), " ")}})
+	if !out.audited {
+		p.audit(ctx, tokenEvent(c, out.grant, gt))
+	}
 	p.Metrics.tokensIssued.WithLabelValues(gt).Inc()
 	oauth2.WriteJSON(w, http.StatusOK, out.resp)
+}
+
+// tokenEvent is the audit event of tokens issued to c under g.
+func tokenEvent(c *store.Client, g *store.Grant, grantType string) *store.AuditEvent {
+	return &store.AuditEvent{Type: "token", ClientID: c.ID, PersonID: g.PersonID, Provider: g.Provider,
+		Level: g.Level, Result: store.ResultSuccess,
+		Details: map[string]string{"grant_type": grantType, "grant": g.ID, "claims": strings.Join(releasedClaims(c), " ")}}
 }
 
 // authorizationCodeGrant redeems a code (RFC 6749 §4.1.3, OIDC Core
@@ -153,8 +162,10 @@ func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, 
 	}
 	// Refresh tokens live RefreshTokenLifetime from the code exchange;
 	// rotation does not extend it. The grant is stored together with its
-	// tokens, in one write (issueTokens).
-	resp, err := p.issueTokens(ctx, c, g, true, g.Scope, ac.Nonce, now.Add(p.RefreshTokenLifetime))
+	// tokens and the event recording their issue, in one write
+	// (issueTokens): no tokens without their event.
+	ev := p.auditWith(ctx, tokenEvent(c, g, grantAuthorizationCode))
+	resp, err := p.issueTokens(ctx, c, g, true, ev, g.Scope, ac.Nonce, now.Add(p.RefreshTokenLifetime))
 	if errors.Is(err, store.ErrConflict) {
 		// A concurrent replay of this code got there first and left the
 		// grant revoked (revokeCodeGrant); no token was stored.
@@ -163,7 +174,7 @@ func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, 
 	if err != nil {
 		return nil, err
 	}
-	return &issued{grant: g, resp: resp}, nil
+	return &issued{grant: g, resp: resp, audited: ev != nil}, nil
 }
 
 // refreshTokenGrant rotates a refresh token (RFC 6749 §6, RFC 9700
@@ -227,7 +238,7 @@ func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form 
 		return nil, fmt.Errorf("use token: %w", err)
 	}
 	// OIDC Core §12.2: a refreshed ID token keeps auth_time and has no nonce.
-	resp, err := p.issueTokens(ctx, c, g, false, scope, "", tok.ExpiresAt)
+	resp, err := p.issueTokens(ctx, c, g, false, nil, scope, "", tok.ExpiresAt)
 	if err != nil {
 		return nil, err
 	}
@@ -263,10 +274,10 @@ func (p *Provider) revoke(ctx context.Context, grantID string) {
 // issueTokens issues an access token for scope (the grant's, or a
 // narrower one on refresh), a refresh token for the grant's scope and an
 // ID token. Tokens are opaque random values stored by SHA-256. With
-// newGrant, g is stored too, in the same atomic write as the tokens; an
-// error wrapping store.ErrConflict then means g's ID was taken and
-// nothing was stored.
-func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Grant, newGrant bool, scope []string, nonce string, refreshExpires time.Time) (*tokenResponse, error) {
+// newGrant, g is stored too, in the same atomic write as the tokens and
+// with the audit event ev if it is not nil; an error wrapping
+// store.ErrConflict then means g's ID was taken and nothing was stored.
+func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Grant, newGrant bool, ev *store.AuditEvent, scope []string, nonce string, refreshExpires time.Time) (*tokenResponse, error) {
 	person, err := p.Persons.GetPerson(ctx, g.PersonID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, oauth2.InvalidGrant("the person no longer exists")
@@ -283,25 +294,43 @@ func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Gr
 	if err != nil {
 		return nil, err
 	}
-	if newGrant {
-		if err := p.Grants.CreateGrantTokens(ctx, g, at, rt); err != nil {
-			return nil, fmt.Errorf("store grant and tokens: %w", err)
-		}
-	} else {
-		for _, t := range []*store.Token{at, rt} {
-			if err := p.Tokens.CreateToken(ctx, t); err != nil {
-				return nil, fmt.Errorf("store %s token: %w", t.Kind, err)
-			}
-		}
-	}
-	idt, err := p.idToken(c, g, person, nonce, now)
+	// The ID token is signed while the tokens are stored, and only
+	// handed out once they are.
+	var (
+		idt    string
+		idtErr error
+		wg     sync.WaitGroup
+	)
+	wg.Go(func() { idt, idtErr = p.idToken(c, g, person, nonce, now) })
+	err = p.storeTokens(ctx, g, newGrant, ev, at, rt)
+	wg.Wait()
 	if err != nil {
 		return nil, err
+	}
+	if idtErr != nil {
+		return nil, idtErr
 	}
 	return &tokenResponse{
 		AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(p.AccessTokenLifetime / time.Second),
 		RefreshToken: refresh, IDToken: idt, Scope: strings.Join(scope, " "),
 	}, nil
+}
+
+// storeTokens stores the access and refresh tokens, and with newGrant g
+// and ev in the same atomic write.
+func (p *Provider) storeTokens(ctx context.Context, g *store.Grant, newGrant bool, ev *store.AuditEvent, at, rt *store.Token) error {
+	if newGrant {
+		if err := p.Grants.CreateGrantTokens(ctx, g, ev, at, rt); err != nil {
+			return fmt.Errorf("store grant and tokens: %w", err)
+		}
+		return nil
+	}
+	for _, t := range []*store.Token{at, rt} {
+		if err := p.Tokens.CreateToken(ctx, t); err != nil {
+			return fmt.Errorf("store %s token: %w", t.Kind, err)
+		}
+	}
+	return nil
 }
 
 // newToken makes a token value and the record to store for it.

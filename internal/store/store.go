@@ -183,8 +183,10 @@ type Grants interface {
 	// CreateGrantTokens stores g and the tokens issued under it in one
 	// atomic write (one commit instead of one per record): ErrConflict if
 	// g's ID or any token's hash is taken, and then none of them is
-	// stored.
-	CreateGrantTokens(ctx context.Context, g *Grant, tokens ...*Token) error
+	// stored. If e is not nil it is appended to the audit log in the
+	// same write, as AuditLog.AppendAudit appends it: the tokens are
+	// stored if and only if the event recording their issue is.
+	CreateGrantTokens(ctx context.Context, g *Grant, e *AuditEvent, tokens ...*Token) error
 	GetGrant(ctx context.Context, id string) (*Grant, error)
 	// RevokeGrant sets RevokedAt (idempotent); ErrNotFound if unknown.
 	RevokeGrant(ctx context.Context, id string, now time.Time) error

@@ -54,7 +54,8 @@
 // idle), the writer drops all of these copies and the audit head.
 //
 // Two operations exist to save a commit each on the login path, and are
-// atomic (a savepoint): CreateGrantTokens stores a grant with its tokens,
+// atomic (a savepoint): CreateGrantTokens stores a grant with its tokens
+// (and the audit event recording their issue),
 // and CreateAuthCodeForRequest deletes an authorization request and
 // stores its code, only if the delete found the request, so a request
 // yields one code at most.

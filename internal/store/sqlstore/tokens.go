@@ -144,19 +144,21 @@ func (db *DB) CreateGrant(ctx context.Context, g *store.Grant) error {
 
 // CreateGrantTokens implements store.Grants: one operation of several
 // statements, so it runs in a savepoint and a conflict undoes all of it.
-func (db *DB) CreateGrantTokens(ctx context.Context, g *store.Grant, tokens ...*store.Token) error {
+func (db *DB) CreateGrantTokens(ctx context.Context, g *store.Grant, e *store.AuditEvent, tokens ...*store.Token) error {
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.StmtContext(ctx, db.st.insertGrant).ExecContext(ctx, grantArgs(g)...)
 		if err != nil {
 			return fmt.Errorf("grant %s: %w", g.ID, db.d.classify(err))
 		}
-		if len(tokens) == 0 {
-			return nil
-		}
 		ins := tx.StmtContext(ctx, db.st.insertToken)
 		for _, t := range tokens {
 			if _, err := ins.ExecContext(ctx, tokenArgs(t)...); err != nil {
 				return fmt.Errorf("%s token: %w", t.Kind, db.d.classify(err))
+			}
+		}
+		if e != nil {
+			if err := db.appendAudit(e)(ctx, tx); err != nil {
+				return fmt.Errorf("audit %s event: %w", e.Type, err)
 			}
 		}
 		return nil

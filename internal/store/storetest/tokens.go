@@ -220,7 +220,7 @@ func testGrants(t *testing.T, s store.Store) {
 		g := fullGrant(t, "g-tok")
 		at, rt := fullToken(t, "gt-at", store.TokenAccess), fullToken(t, "gt-rt", store.TokenRefresh)
 		at.GrantID, rt.GrantID = g.ID, g.ID
-		wantErr(t, "CreateGrantTokens", s.CreateGrantTokens(ctx, g, at, rt), nil)
+		wantErr(t, "CreateGrantTokens", s.CreateGrantTokens(ctx, g, nil, at, rt), nil)
 		got, err := s.GetGrant(ctx, g.ID)
 		wantErr(t, "GetGrant", err, nil)
 		same(t, "grant created with tokens", g, got)
@@ -230,7 +230,7 @@ func testGrants(t *testing.T, s store.Store) {
 			same(t, "token created with its grant", tok, got)
 		}
 		alone := fullGrant(t, "g-tok-alone")
-		wantErr(t, "CreateGrantTokens without tokens", s.CreateGrantTokens(ctx, alone), nil)
+		wantErr(t, "CreateGrantTokens without tokens", s.CreateGrantTokens(ctx, alone, nil), nil)
 		got, err = s.GetGrant(ctx, alone.ID)
 		wantErr(t, "GetGrant", err, nil)
 		same(t, "grant created without tokens", alone, got)
@@ -255,7 +255,7 @@ func testGrants(t *testing.T, s store.Store) {
 				fullToken(t, "tok-c1", store.TokenAccess), fullToken(t, "tok-c1", store.TokenRefresh)}},
 		}
 		for _, tt := range tests {
-			wantErr(t, "CreateGrantTokens "+tt.name, s.CreateGrantTokens(ctx, tt.g, tt.tokens...), store.ErrConflict)
+			wantErr(t, "CreateGrantTokens "+tt.name, s.CreateGrantTokens(ctx, tt.g, nil, tt.tokens...), store.ErrConflict)
 			if tt.g.ID != taken.ID {
 				_, err := s.GetGrant(ctx, tt.g.ID)
 				wantErr(t, "GetGrant after "+tt.name, err, store.ErrNotFound)
@@ -268,6 +268,52 @@ func testGrants(t *testing.T, s store.Store) {
 		got, err := s.GetGrant(ctx, taken.ID)
 		wantErr(t, "GetGrant", err, nil)
 		same(t, "grant after a failed create with tokens", taken, got)
+	})
+
+	t.Run("create with tokens and their audit event", func(t *testing.T) {
+		// Appended before, as AppendAudit would: the audited write links
+		// to it.
+		first := &store.AuditEvent{Time: base(t), Type: "consent", ClientID: "bank", Result: store.ResultSuccess}
+		wantErr(t, "AppendAudit", s.AppendAudit(ctx, first), nil)
+		g := fullGrant(t, "g-audited")
+		at, rt := fullToken(t, "ga-at", store.TokenAccess), fullToken(t, "ga-rt", store.TokenRefresh)
+		at.GrantID, rt.GrantID = g.ID, g.ID
+		ev := &store.AuditEvent{Time: base(t).Add(time.Second), Type: "token", PersonID: "p1", ClientID: "bank",
+			Result: store.ResultSuccess, Details: map[string]string{"grant": g.ID}}
+		want := *ev
+		wantErr(t, "CreateGrantTokens with an event", s.CreateGrantTokens(ctx, g, ev, at, rt), nil)
+		if ev.Seq != first.Seq+1 {
+			t.Errorf("event Seq = %d, want %d", ev.Seq, first.Seq+1)
+		}
+		want.Seq, want.PrevHash, want.Hash = ev.Seq, ev.PrevHash, ev.Hash
+		events, err := s.ListAudit(ctx, 0, 100)
+		wantErr(t, "ListAudit", err, nil)
+		same(t, "audit log after an audited write", []*store.AuditEvent{first, &want}, events)
+		if err := store.VerifyAuditChain(nil, events); err != nil {
+			t.Errorf("VerifyAuditChain: %v", err)
+		}
+		for _, tok := range []*store.Token{at, rt} {
+			_, err := s.GetToken(ctx, tok.Hash)
+			wantErr(t, "GetToken", err, nil)
+		}
+
+		// A conflict stores nothing and appends nothing; the log goes on
+		// from the last event.
+		conflict := &store.AuditEvent{Time: base(t), Type: "token", ClientID: "bank", Result: store.ResultSuccess}
+		wantErr(t, "CreateGrantTokens with an event, grant ID taken",
+			s.CreateGrantTokens(ctx, &store.Grant{ID: g.ID}, conflict, fullToken(t, "ga-new", store.TokenAccess)), store.ErrConflict)
+		_, err = s.GetToken(ctx, hash("ga-new"))
+		wantErr(t, "GetToken after a conflict", err, store.ErrNotFound)
+		last := &store.AuditEvent{Time: base(t), Type: "logout", ClientID: "bank", Result: store.ResultSuccess}
+		wantErr(t, "AppendAudit", s.AppendAudit(ctx, last), nil)
+		events, err = s.ListAudit(ctx, 0, 100)
+		wantErr(t, "ListAudit", err, nil)
+		if len(events) != 3 || events[2].Type != "logout" || events[2].Seq != want.Seq+1 {
+			t.Errorf("after a refused audited write the log holds %d events, last %+v; want 3, the last a logout at seq %d", len(events), events[len(events)-1], want.Seq+1)
+		}
+		if err := store.VerifyAuditChain(nil, events); err != nil {
+			t.Errorf("VerifyAuditChain: %v", err)
+		}
 	})
 }
 
