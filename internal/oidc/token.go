@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
@@ -294,21 +293,12 @@ func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Gr
 	if err != nil {
 		return nil, err
 	}
-	// The ID token is signed while the tokens are stored, and only
-	// handed out once they are.
-	var (
-		idt    string
-		idtErr error
-		wg     sync.WaitGroup
-	)
-	wg.Go(func() { idt, idtErr = p.idToken(c, g, person, nonce, now) })
-	err = p.storeTokens(ctx, g, newGrant, ev, at, rt)
-	wg.Wait()
-	if err != nil {
+	if err := p.storeTokens(ctx, g, newGrant, ev, at, rt); err != nil {
 		return nil, err
 	}
-	if idtErr != nil {
-		return nil, idtErr
+	idt, err := p.idToken(c, g, person, nonce, now)
+	if err != nil {
+		return nil, err
 	}
 	return &tokenResponse{
 		AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(p.AccessTokenLifetime / time.Second),
