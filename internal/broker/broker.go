@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,9 +27,12 @@ import (
 // account pages rather than for a relying party.
 const AccountAttempt = ""
 
-// Auditor records audit events.
+// Auditor records audit events; audit.Log implements it.
 type Auditor interface {
 	Record(ctx context.Context, e *store.AuditEvent)
+	// Prepare readies e for a store write that appends it with what it
+	// records (a new session).
+	Prepare(ctx context.Context, e *store.AuditEvent)
 }
 
 // Health is what the broker needs from health monitoring: each
@@ -56,9 +58,12 @@ type Broker struct {
 	// Health gives providers' states; nil treats every provider as up.
 	Health Health
 	// Continue ends a finished login for a relying party's request
-	// (oidc.Provider.Continue): it issues the code and returns where the
-	// browser goes next, usually the client's redirect URI.
-	Continue func(ctx context.Context, c *store.Client, req *store.AuthRequest, sess *store.Session) string
+	// (oidc.Provider.Continue, required): it has the new session stored by
+	// calling save once, with the events it records (the consent), then
+	// issues the code and returns where the browser goes next, usually
+	// the client's redirect URI.
+	Continue func(ctx context.Context, c *store.Client, req *store.AuthRequest, sess *store.Session,
+		save func(events ...*store.AuditEvent) error) (string, error)
 	// AccountURL is where an account login ends.
 	AccountURL string
 	Metrics    *Metrics
@@ -431,25 +436,37 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 		// once: the session lists it from the start, one write fewer.
 		s.Clients = []string{a.client.ID}
 	}
-	if err := b.Sessions.Start(ctx, w, r, s); err != nil {
+	if a.req != nil && b.Continue == nil {
+		b.fail(ctx, ev, "session_error")
+		return "", errors.New("broker: Continue is not set")
+	}
+	n, err := b.Sessions.New(s)
+	if err != nil {
 		b.fail(ctx, ev, "session_error")
 		return "", err
 	}
+	// The session and the events recording how it began are one atomic
+	// write: the person waits for one commit, and a session exists if and
+	// only if its authentication event does.
 	ev.Result = store.ResultSuccess
 	ev.Details["session"] = s.ID[:12]
-	b.Metrics.Logins.WithLabelValues(store.ResultSuccess, res.Provider, res.Level.String()).Inc()
+	b.Audit.Prepare(ctx, ev)
+	save := func(events ...*store.AuditEvent) error {
+		if err := b.Sessions.Save(ctx, w, r, n, append([]*store.AuditEvent{ev}, events...)...); err != nil {
+			delete(ev.Details, "session")
+			b.fail(ctx, ev, "session_error")
+			return err
+		}
+		b.Metrics.Logins.WithLabelValues(store.ResultSuccess, res.Provider, res.Level.String()).Inc()
+		return nil
+	}
 	if a.req == nil {
-		b.Audit.Record(ctx, ev)
+		if err := save(); err != nil {
+			return "", err
+		}
 		return b.AccountURL, nil
 	}
-	// The authentication event and what Continue writes (the consent
-	// event) are independent: written at once, a store with group commit
-	// (ADR 5) commits them together.
-	var wg sync.WaitGroup
-	wg.Go(func() { b.Audit.Record(ctx, ev) })
-	next := b.Continue(ctx, a.client, a.req, s)
-	wg.Wait()
-	return next, nil
+	return b.Continue(ctx, a.client, a.req, s, save)
 }
 
 // resolve finds the person a result proves: the provider's own person, or

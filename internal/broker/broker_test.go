@@ -73,8 +73,11 @@ func newFixture(t *testing.T) *fixture {
 		Pages:      pages,
 		// The OpenID side's answer, as it gives it when it cannot issue
 		// the code here; package oidc and the app tests cover the rest.
-		Continue: func(_ context.Context, _ *store.Client, req *store.AuthRequest, _ *store.Session) string {
-			return "/authorize/resume?req=" + req.ID
+		Continue: func(_ context.Context, _ *store.Client, req *store.AuthRequest, _ *store.Session, save func(...*store.AuditEvent) error) (string, error) {
+			if err := save(); err != nil {
+				return "", err
+			}
+			return "/authorize/resume?req=" + req.ID, nil
 		},
 		AccountURL: "/account",
 		Metrics:    broker.NewMetrics(prometheus.NewRegistry()), Now: now, Log: log,

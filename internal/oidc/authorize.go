@@ -505,23 +505,69 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ep string, 
 // request of client c, with the new session sess: it does what GET
 // /authorize/resume does, without sending the browser there first, and
 // returns where the browser goes: the client's redirect URI with the
-// code, state and iss. When the request cannot end here (the session
-// does not satisfy it, its redirect URI is no longer registered, it was
-// used meanwhile, the store failed) it returns the resume URL instead,
-// whose page or redirect says what happens next.
-func (p *Provider) Continue(ctx context.Context, c *store.Client, req *store.AuthRequest, sess *store.Session) string {
+// code, state and iss.
+//
+// sess is not stored yet: Continue calls save exactly once, before it
+// issues anything, to store it together with the consent event when the
+// login ends at the client now (one atomic write, so the person waits for
+// one commit), or with no event when it does not. An error from save is
+// returned, and nothing is issued. When the request cannot end here (the
+// session does not satisfy it, its redirect URI is no longer registered,
+// it was used meanwhile, the store failed) Continue returns the resume
+// URL instead, whose page or redirect says what happens next.
+func (p *Provider) Continue(ctx context.Context, c *store.Client, req *store.AuthRequest, sess *store.Session,
+	save func(events ...*store.AuditEvent) error) (string, error) {
 	resume := PathResume + "?" + url.Values{"req": {req.ID}}.Encode()
-	if req.Pushed && !req.Used || !p.satisfies(c, sess, req, true) {
-		return resume
+	var target string
+	direct := !(req.Pushed && !req.Used) && p.satisfies(c, sess, req, true)
+	if direct {
+		target, direct = redirectFor(c, req.RedirectURI)
 	}
-	target, err := p.authorized(ctx, c, req, sess, true)
+	var events []*store.AuditEvent
+	if direct {
+		if e := p.auditWith(ctx, consentEvent(c, sess)); e != nil {
+			events = append(events, e)
+		}
+	}
+	if err := save(events...); err != nil {
+		return "", err
+	}
+	if !direct {
+		return resume, nil
+	}
+	code, err := p.createCode(ctx, c, req, sess, true)
 	if err != nil {
-		if !errors.Is(err, errRedirectGone) && !errors.Is(err, store.ErrNotFound) {
+		if !errors.Is(err, store.ErrNotFound) {
 			p.Log.WarnContext(ctx, "continue login", "err", err)
 		}
-		return resume
+		return resume, nil
 	}
-	return target
+	if !slices.Contains(sess.Clients, c.ID) {
+		if err := p.SessionClients.AddSessionClient(ctx, sess.ID, c.ID); err != nil {
+			p.Log.WarnContext(ctx, "record session client", "err", err)
+		}
+	}
+	return codeRedirect(p.Issuer, target, code, req.State), nil
+}
+
+// consentEvent records that sess's person lets client c have what its
+// registration says it receives.
+func consentEvent(c *store.Client, sess *store.Session) *store.AuditEvent {
+	return &store.AuditEvent{
+		Type: "consent", PersonID: sess.PersonID, ClientID: c.ID, Provider: sess.Provider, Level: sess.Level,
+		Result:  store.ResultSuccess,
+		Details: map[string]string{"claims": strings.Join(releasedClaims(c), " "), "basis": "registration"},
+	}
+}
+
+// codeRedirect is the authorization response (RFC 6749 §4.1.2, RFC 9207
+// §2) at the client's redirect URI target.
+func codeRedirect(issuer, target, code, state string) string {
+	params := url.Values{"code": {code}, "iss": {issuer}}
+	if state != "" {
+		params.Set("state", state)
+	}
+	return withParams(target, params)
 }
 
 // authorized stores an authorization code for the session and returns
@@ -538,11 +584,7 @@ func (p *Provider) authorized(ctx context.Context, c *store.Client, req *store.A
 	if err != nil {
 		return "", err
 	}
-	consent := &store.AuditEvent{
-		Type: "consent", PersonID: sess.PersonID, ClientID: c.ID, Provider: sess.Provider, Level: sess.Level,
-		Result:  store.ResultSuccess,
-		Details: map[string]string{"claims": strings.Join(releasedClaims(c), " "), "basis": "registration"},
-	}
+	consent := consentEvent(c, sess)
 	if slices.Contains(sess.Clients, c.ID) {
 		p.audit(ctx, consent)
 	} else {
@@ -557,11 +599,7 @@ func (p *Provider) authorized(ctx context.Context, c *store.Client, req *store.A
 		}
 		wg.Wait()
 	}
-	params := url.Values{"code": {code}, "iss": {p.Issuer}}
-	if req.State != "" {
-		params.Set("state", req.State)
-	}
-	return withParams(target, params), nil
+	return codeRedirect(p.Issuer, target, code, req.State), nil
 }
 
 // createCode stores a new code for req. A stored request is deleted in

@@ -1,6 +1,8 @@
 package oidc
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -398,15 +400,43 @@ func TestContinue(t *testing.T) {
 		}
 		return req, c
 	}
-	sess := &store.Session{ID: "s-continue", PersonID: h.person.ID, Provider: "passkey", Level: "substantial",
-		AuthTime: h.clock.Now(), CreatedAt: h.clock.Now(), ExpiresAt: h.clock.Now().Add(time.Hour)}
-	if err := h.db.CreateSession(ctx, sess); err != nil {
-		t.Fatal(err)
+	// A new session, as the broker has it before Continue: Continue
+	// stores it through save, once, with the consent event when the code
+	// goes out at once.
+	sessions := 0
+	newSession := func(level string) *store.Session {
+		sessions++
+		return &store.Session{ID: fmt.Sprintf("s-continue-%d", sessions), PersonID: h.person.ID, Provider: "passkey", Level: level,
+			AuthTime: h.clock.Now(), CreatedAt: h.clock.Now(), ExpiresAt: h.clock.Now().Add(time.Hour)}
+	}
+	var saved [][]*store.AuditEvent
+	continueLogin := func(c *store.Client, req *store.AuthRequest, sess *store.Session) string {
+		t.Helper()
+		saved = nil
+		next, err := h.p.Continue(ctx, c, req, sess, func(events ...*store.AuditEvent) error {
+			saved = append(saved, events)
+			return h.db.CreateSession(ctx, sess, events...)
+		})
+		if err != nil {
+			t.Fatalf("Continue: %v", err)
+		}
+		if len(saved) != 1 {
+			t.Fatalf("Continue called save %d times, want once", len(saved))
+		}
+		return next
 	}
 	resume := func(req *store.AuthRequest) string { return PathResume + "?req=" + url.QueryEscape(req.ID) }
+	noEvents := func(what string) {
+		t.Helper()
+		if len(saved) == 1 && len(saved[0]) != 0 {
+			t.Errorf("%s: the session was saved with %d events, want none (no code went out)", what, len(saved[0]))
+		}
+	}
 
 	req, c := pending()
-	next := h.p.Continue(ctx, c, req, sess)
+	consentsBefore := len(h.auditEvents("consent"))
+	sess := newSession("substantial")
+	next := continueLogin(c, req, sess)
 	u, err := url.Parse(next)
 	if err != nil || !strings.HasPrefix(next, taxCB+"?") || u.Query().Get("code") == "" ||
 		u.Query().Get("state") != "st" || u.Query().Get("iss") != h.issuer {
@@ -415,31 +445,44 @@ func TestContinue(t *testing.T) {
 	if got, _ := h.db.GetSession(ctx, sess.ID, h.clock.Now()); got == nil || !slices.Contains(got.Clients, taxID) {
 		t.Errorf("the session does not list the client it gave a code to: %+v", got)
 	}
-	if n := len(h.auditEvents("consent")); n == 0 {
-		t.Error("no consent event")
+	if len(saved[0]) != 1 || saved[0][0].Type != "consent" || saved[0][0].ClientID != taxID {
+		t.Errorf("the session was saved with %+v, want the consent event for %s", saved[0], taxID)
+	}
+	if n := len(h.auditEvents("consent")); n != consentsBefore+1 {
+		t.Errorf("%d consent events after Continue, want %d", n, consentsBefore+1)
 	}
 	// The request is used up: a second Continue issues nothing.
-	if again := h.p.Continue(ctx, c, req, sess); again != resume(req) {
+	if again := continueLogin(c, req, newSession("substantial")); again != resume(req) {
 		t.Errorf("Continue on a used request = %q, want %q", again, resume(req))
 	}
 
 	// A session below what the client accepts.
 	req, c = pending()
-	low := *sess
-	low.Level = "low"
-	if got := h.p.Continue(ctx, c, req, &low); got != resume(req) {
+	if got := continueLogin(c, req, newSession("low")); got != resume(req) {
 		t.Errorf("Continue with a low session = %q, want %q", got, resume(req))
 	}
+	noEvents("low session")
 
 	// A redirect URI removed since the request was made: the resume page
 	// says so, and nothing goes to the old URI.
 	req, c = pending()
 	c.RedirectURIs = []string{taxCB2}
-	if got := h.p.Continue(ctx, c, req, sess); got != resume(req) {
+	if got := continueLogin(c, req, newSession("substantial")); got != resume(req) {
 		t.Errorf("Continue with the redirect URI gone = %q, want %q", got, resume(req))
 	}
+	noEvents("redirect URI gone")
 	if _, err := h.db.GetAuthRequest(ctx, req.ID, h.clock.Now()); err != nil {
 		t.Errorf("the request was used although no code could go out: %v", err)
+	}
+
+	// The session cannot be stored: Continue says so and issues nothing.
+	req, c = pending()
+	broken := errors.New("store down")
+	if _, err := h.p.Continue(ctx, c, req, newSession("substantial"), func(...*store.AuditEvent) error { return broken }); !errors.Is(err, broken) {
+		t.Errorf("Continue with a failing save: err = %v, want %v", err, broken)
+	}
+	if _, err := h.db.GetAuthRequest(ctx, req.ID, h.clock.Now()); err != nil {
+		t.Errorf("the request was used although the session was not stored: %v", err)
 	}
 
 	// A pushed request that never went through /authorize.
@@ -457,7 +500,8 @@ func TestContinue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := h.p.Continue(ctx, bank, pushed, sess); got != resume(pushed) {
+	if got := continueLogin(bank, pushed, newSession("substantial")); got != resume(pushed) {
 		t.Errorf("Continue on a pushed request not yet started = %q, want %q", got, resume(pushed))
 	}
+	noEvents("pushed request not started")
 }

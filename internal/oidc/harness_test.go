@@ -212,18 +212,31 @@ func (h *harness) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := &store.Session{PersonID: person, Provider: "passkey", Level: level, AMR: []string{"hwk", "user", "mfa"}, AuthTime: h.clock.Now(), Degraded: degraded}
-	if err := h.sessions.Start(r.Context(), w, r, s); err != nil {
-		http.Error(w, err.Error(), 500)
-		return
-	}
-	next := PathResume + "?req=" + url.QueryEscape(id)
-	if req, err := h.db.GetAuthRequest(r.Context(), id, h.clock.Now()); err == nil && !viaResume {
-		c, err := h.db.GetClient(r.Context(), req.ClientID)
-		if err != nil {
+	req, err := h.db.GetAuthRequest(r.Context(), id, h.clock.Now())
+	if err != nil || viaResume {
+		if err := h.sessions.Start(r.Context(), w, r, s); err != nil {
 			http.Error(w, err.Error(), 500)
 			return
 		}
-		next = h.p.Continue(r.Context(), c, req, s)
+		http.Redirect(w, r, PathResume+"?req="+url.QueryEscape(id), http.StatusSeeOther)
+		return
+	}
+	c, err := h.db.GetClient(r.Context(), req.ClientID)
+	if err != nil {
+		http.Error(w, err.Error(), 500)
+		return
+	}
+	n, err := h.sessions.New(s)
+	if err != nil {
+		http.Error(w, err.Error(), 500)
+		return
+	}
+	next, err := h.p.Continue(r.Context(), c, req, s, func(events ...*store.AuditEvent) error {
+		return h.sessions.Save(r.Context(), w, r, n, events...)
+	})
+	if err != nil {
+		http.Error(w, err.Error(), 500)
+		return
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }

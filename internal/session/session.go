@@ -36,25 +36,51 @@ func storeID(token string) string {
 }
 
 // Start stores s (its ID, CreatedAt and ExpiresAt are set here) and sets
-// the cookie. It replaces any session the request carried, which it ends.
-func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, s *store.Session) error {
-	if old, err := r.Cookie(CookieName); err == nil {
-		_ = m.Store.DeleteSession(ctx, storeID(old.Value))
+// the cookie: New, then Save with the events.
+func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, s *store.Session, events ...*store.AuditEvent) error {
+	n, err := m.New(s)
+	if err != nil {
+		return err
 	}
+	return m.Save(ctx, w, r, n, events...)
+}
+
+// New is a session given its ID but not stored yet, so that the audit
+// events recording how it began can name it and be stored with it.
+type New struct {
+	Session *store.Session
+	token   string
+}
+
+// New sets s's ID, CreatedAt and ExpiresAt; Save stores it.
+func (m *Manager) New(s *store.Session) (*New, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return err
+		return nil, err
 	}
 	token := base64.RawURLEncoding.EncodeToString(b[:])
 	now := m.Now()
 	s.ID = storeID(token)
 	s.CreatedAt = now
 	s.ExpiresAt = now.Add(m.Lifetime)
-	if err := m.Store.CreateSession(ctx, s); err != nil {
+	return &New{Session: s, token: token}, nil
+}
+
+// Save stores the new session and sets its cookie, replacing any session
+// the request carried, which it ends. The events are appended to the
+// audit log in the same atomic write (store.Sessions.CreateSession): the
+// session exists if and only if they do. The caller has readied them
+// (audit.Log.Prepare).
+func (m *Manager) Save(ctx context.Context, w http.ResponseWriter, r *http.Request, n *New, events ...*store.AuditEvent) error {
+	if old, err := r.Cookie(CookieName); err == nil {
+		_ = m.Store.DeleteSession(ctx, storeID(old.Value))
+	}
+	s := n.Session
+	if err := m.Store.CreateSession(ctx, s, events...); err != nil {
 		return fmt.Errorf("start session: %w", err)
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: CookieName, Value: token, Path: "/", Expires: s.ExpiresAt,
+		Name: CookieName, Value: n.token, Path: "/", Expires: s.ExpiresAt,
 		HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode,
 	})
 	return nil

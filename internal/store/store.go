@@ -147,7 +147,11 @@ type Challenges interface {
 
 // Sessions holds browser sessions at Varde (single sign-on state).
 type Sessions interface {
-	CreateSession(ctx context.Context, s *Session) error
+	// CreateSession stores s; ErrConflict if its ID is taken. The events,
+	// if any, are appended to the audit log in the same atomic write, as
+	// AuditLog.AppendAudit appends them and in their order: the session
+	// is stored if and only if the events recording how it began are.
+	CreateSession(ctx context.Context, s *Session, events ...*AuditEvent) error
 	// GetSession returns ErrNotFound for unknown or expired (at now) sessions.
 	GetSession(ctx context.Context, id string, now time.Time) (*Session, error)
 	// AddSessionClient records that clientID received tokens in the

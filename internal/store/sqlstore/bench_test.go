@@ -152,7 +152,7 @@ func BenchmarkGetClient(b *testing.B) {
 
 // BenchmarkLogin runs the store calls of one complete login, from PAR to
 // token, in the order a node with store.flow_state: store makes them,
-// from many goroutines: 13 write operations and 6 reads per login (the
+// from many goroutines: 11 write operations and 6 reads per login (the
 // client read is served from memory by the node, see internal/app; the
 // request and person reads from this package's own memory, see
 // cache.go). The logins/s metric is the throughput the store alone
@@ -203,20 +203,17 @@ func BenchmarkLogin(b *testing.B) {
 			},
 			func() error { _, err := db.GetAuthRequest(ctx, id, now); return err },
 			func() error {
-				// The session lists the client it is for from the start.
+				// The session lists the client it is for from the start, and
+				// is stored with the authentication and consent events.
 				return db.CreateSession(ctx, &store.Session{ID: "s-" + id, PersonID: "p1", Provider: "passkey",
-					Level: "substantial", AMR: []string{"hwk"}, Clients: []string{"bank"}, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
-			},
-			func() error {
-				return db.AppendAudit(ctx, &store.AuditEvent{Time: now, Type: "authentication", PersonID: "p1",
-					ClientID: "bank", Provider: "passkey", Level: "substantial", Result: store.ResultSuccess})
+					Level: "substantial", AMR: []string{"hwk"}, Clients: []string{"bank"}, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+					&store.AuditEvent{Time: now, Type: "authentication", PersonID: "p1",
+						ClientID: "bank", Provider: "passkey", Level: "substantial", Result: store.ResultSuccess},
+					&store.AuditEvent{Time: now, Type: "consent", PersonID: "p1",
+						ClientID: "bank", Provider: "passkey", Level: "substantial", Result: store.ResultSuccess,
+						Details: map[string]string{"claims": "name birthdate", "basis": "registration"}})
 			},
 			func() error { return db.CreateAuthCodeForRequest(ctx, benchAuthCode(benchHash("code", i), now), id) },
-			func() error {
-				return db.AppendAudit(ctx, &store.AuditEvent{Time: now, Type: "consent", PersonID: "p1",
-					ClientID: "bank", Provider: "passkey", Level: "substantial", Result: store.ResultSuccess,
-					Details: map[string]string{"claims": "name birthdate", "basis": "registration"}})
-			},
 			func() error { return db.Remember(ctx, "jti-tok-"+id, now.Add(time.Minute), now) },
 			func() error { _, err := db.RedeemAuthCode(ctx, benchHash("code", i), now); return err },
 			func() error { _, err := db.GetPerson(ctx, "p1"); return err },

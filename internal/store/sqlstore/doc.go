@@ -53,9 +53,10 @@
 // data_version, checked at every write transaction and every second when
 // idle), the writer drops all of these copies and the audit head.
 //
-// Two operations exist to save a commit each on the login path, and are
-// atomic (a savepoint): CreateGrantTokens stores a grant with its tokens
-// (and the audit event recording their issue),
+// Three operations exist to save a commit each on the login path, and
+// are atomic (a savepoint): CreateSession with events stores a session
+// with the audit events recording how it began, CreateGrantTokens stores
+// a grant with its tokens (and the audit event recording their issue),
 // and CreateAuthCodeForRequest deletes an authorization request and
 // stores its code, only if the delete found the request, so a request
 // yields one code at most.

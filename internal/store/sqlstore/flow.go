@@ -189,15 +189,34 @@ func scanSession(s scanner) (*store.Session, error) {
 	return &ss, nil
 }
 
-// CreateSession implements store.Sessions; ErrConflict if the ID is taken.
-func (db *DB) CreateSession(ctx context.Context, s *store.Session) error {
+// CreateSession implements store.Sessions; ErrConflict if the ID is
+// taken. With events it is one operation of several statements, in a
+// savepoint, so a conflict stores nothing and appends nothing.
+func (db *DB) CreateSession(ctx context.Context, s *store.Session, events ...*store.AuditEvent) error {
 	stored := storedSession(s)
-	_, err := db.execThen(ctx, func(int64) {
+	cache := func() {
 		if stored != nil {
 			db.sessions.put(stored.ID, stored)
 		}
-	}, db.st.insertSession, s.ID, s.PersonID, s.Provider, s.Level, encodeStrings(s.AMR),
-		micros(s.AuthTime), encodeStrings(s.Clients), micros(s.CreatedAt), micros(s.ExpiresAt), boolInt(s.Degraded))
+	}
+	args := []any{s.ID, s.PersonID, s.Provider, s.Level, encodeStrings(s.AMR),
+		micros(s.AuthTime), encodeStrings(s.Clients), micros(s.CreatedAt), micros(s.ExpiresAt), boolInt(s.Degraded)}
+	var err error
+	if len(events) == 0 {
+		_, err = db.execThen(ctx, func(int64) { cache() }, db.st.insertSession, args...)
+	} else {
+		err = db.wr.doThen(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
+			if _, err := tx.StmtContext(ctx, db.st.insertSession).ExecContext(ctx, args...); err != nil {
+				return db.d.classify(err)
+			}
+			for _, e := range events {
+				if err := db.appendAudit(e)(ctx, tx); err != nil {
+					return fmt.Errorf("audit %s event: %w", e.Type, err)
+				}
+			}
+			return nil
+		}, cache)
+	}
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}

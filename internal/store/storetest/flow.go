@@ -323,6 +323,51 @@ func testSessions(t *testing.T, s store.Store) {
 		same(t, "clients (none lost, none twice)", want, got.Clients)
 	})
 
+	t.Run("create with its audit events", func(t *testing.T) {
+		first := &store.AuditEvent{Time: base(t), Type: "person_created", Result: store.ResultSuccess}
+		wantErr(t, "AppendAudit", s.AppendAudit(ctx, first), nil)
+		ss := fullSession(t, "s-audited")
+		auth := &store.AuditEvent{Time: base(t).Add(time.Second), Type: "authentication", PersonID: "p1", ClientID: "bank",
+			Provider: "passkey", Level: "high", Result: store.ResultSuccess, Details: map[string]string{"session": "s-audited"}}
+		consent := &store.AuditEvent{Time: base(t).Add(time.Second), Type: "consent", PersonID: "p1", ClientID: "bank",
+			Result: store.ResultSuccess}
+		wantAuth, wantConsent := *auth, *consent
+		wantErr(t, "CreateSession with events", s.CreateSession(ctx, ss, auth, consent), nil)
+		if auth.Seq != first.Seq+1 || consent.Seq != first.Seq+2 {
+			t.Errorf("event Seqs = %d, %d; want %d, %d (in the order given)", auth.Seq, consent.Seq, first.Seq+1, first.Seq+2)
+		}
+		wantAuth.Seq, wantAuth.PrevHash, wantAuth.Hash = auth.Seq, auth.PrevHash, auth.Hash
+		wantConsent.Seq, wantConsent.PrevHash, wantConsent.Hash = consent.Seq, consent.PrevHash, consent.Hash
+		events, err := s.ListAudit(ctx, 0, 100)
+		wantErr(t, "ListAudit", err, nil)
+		same(t, "audit log after a session with events", []*store.AuditEvent{first, &wantAuth, &wantConsent}, events)
+		if err := store.VerifyAuditChain(nil, events); err != nil {
+			t.Errorf("VerifyAuditChain: %v", err)
+		}
+		got, err := s.GetSession(ctx, ss.ID, now)
+		wantErr(t, "GetSession", err, nil)
+		same(t, "session stored with events", ss, got)
+
+		// A conflict stores nothing and appends nothing; the log goes on
+		// from the last event.
+		refused := &store.AuditEvent{Time: base(t), Type: "authentication", Result: store.ResultSuccess}
+		wantErr(t, "CreateSession with events, ID taken",
+			s.CreateSession(ctx, &store.Session{ID: ss.ID, PersonID: "someone else"}, refused), store.ErrConflict)
+		got, err = s.GetSession(ctx, ss.ID, now)
+		wantErr(t, "GetSession after a conflict", err, nil)
+		same(t, "session after a refused create with events", ss, got)
+		last := &store.AuditEvent{Time: base(t), Type: "logout", Result: store.ResultSuccess}
+		wantErr(t, "AppendAudit", s.AppendAudit(ctx, last), nil)
+		events, err = s.ListAudit(ctx, 0, 100)
+		wantErr(t, "ListAudit", err, nil)
+		if len(events) != 4 || events[3].Type != "logout" || events[3].Seq != consent.Seq+1 {
+			t.Errorf("after a refused create the log holds %d events, last %+v; want 4, the last a logout at seq %d", len(events), events[len(events)-1], consent.Seq+1)
+		}
+		if err := store.VerifyAuditChain(nil, events); err != nil {
+			t.Errorf("VerifyAuditChain: %v", err)
+		}
+	})
+
 	t.Run("delete", func(t *testing.T) {
 		ss := fullSession(t, "s-del")
 		wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
