@@ -113,7 +113,7 @@ func newHarness(t testing.TB) *harness {
 	}
 	t.Cleanup(func() { db.Close() })
 	h := &harness{
-		t: t, db: db, clock: &clock{t: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)},
+		t: t, db: db, clock: &clock{t: time.Now().UTC().Truncate(time.Second)},
 		secrets: map[string]string{}, autoLogin: true, loginLevel: "substantial", reg: prometheus.NewRegistry(),
 	}
 	mux := http.NewServeMux()

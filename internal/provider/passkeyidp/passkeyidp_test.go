@@ -133,7 +133,7 @@ func newHarness(t *testing.T, synthetic bool) *harness {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	h := &harness{t: t, db: db, origin: fmt.Sprintf("http://localhost:%d", port), addr: ln.Addr().String(),
-		now: time.Date(2026, 11, 21, 9, 30, 0, 0, time.UTC)}
+		now: time.Now().UTC().Truncate(time.Second)}
 	h.rp = virtualwebauthn.RelyingParty{Name: "Varde", ID: "localhost", Origin: h.origin}
 	now := func() time.Time { return h.now }
 	// WebAuthn RP IDs cannot be IP addresses: the server listens on
