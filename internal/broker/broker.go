@@ -171,11 +171,39 @@ func (b *Broker) startRouted(w http.ResponseWriter, r *http.Request, a *attempt,
 
 // startAt hands attempt a to provider p.
 func (b *Broker) startAt(w http.ResponseWriter, r *http.Request, a *attempt, p provider.Provider) {
+	p.Start(w, r, a.forProvider())
+}
+
+// forProvider is what a provider is told about the attempt.
+func (a *attempt) forProvider() provider.Attempt {
 	pa := provider.Attempt{Locale: a.locale, MinLevel: a.min}
 	if a.req != nil {
 		pa.ID, pa.LoginHint = a.req.ID, a.req.LoginHint
 	}
-	p.Start(w, r, pa)
+	return pa
+}
+
+// Pushed is told by the authorization server that client c has pushed
+// req (RFC 9126; oidc.Provider.Pushed). When the request's provider_hint
+// routes to a provider that can get ready for a login
+// (provider.Preparer), that provider starts on it now, in the
+// background, while the relying party sends the browser to Varde: an
+// upstream eID pushes its own request ahead, so the browser's visit to
+// the authorization endpoint does not wait for that round trip. Begin
+// routes again when the browser arrives, and the provider uses what it
+// prepared only if it still fits.
+func (b *Broker) Pushed(r *http.Request, req *store.AuthRequest, c *store.Client) {
+	if req.ProviderHint == "" {
+		return
+	}
+	// ui_locales, or the default language: the relying party's server
+	// says nothing about the person's browser. A browser that asks for
+	// another language changes the attempt, and the provider starts
+	// afresh.
+	a := b.attemptFor(r, req, c)
+	if p, ok := b.route(a, req.ProviderHint).(provider.Preparer); ok {
+		p.Prepare(r.Context(), a.forProvider())
+	}
 }
 
 // applyDegradedPolicy lowers the attempt's level to the client's

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -537,5 +538,79 @@ func TestProviderHint(t *testing.T) {
 		if loc := begin(id); loc != "/login?req="+id {
 			t.Errorf("%s: Begin sent the browser to %q, want the login page", id, loc)
 		}
+	}
+}
+
+// preparingProvider records what the broker asks it to prepare and to
+// start.
+type preparingProvider struct {
+	staticProvider
+	mu                *sync.Mutex
+	prepared, started *[]provider.Attempt
+}
+
+func (p preparingProvider) Prepare(_ context.Context, a provider.Attempt) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	*p.prepared = append(*p.prepared, a)
+}
+
+func (p preparingProvider) Start(w http.ResponseWriter, r *http.Request, a provider.Attempt) {
+	p.mu.Lock()
+	*p.started = append(*p.started, a)
+	p.mu.Unlock()
+	p.staticProvider.Start(w, r, a)
+}
+
+// TestPushed: a pushed request whose provider_hint routes to a provider
+// that can prepare has it prepare the very attempt Begin later starts;
+// no hint, or a hint that routes nowhere, prepares nothing.
+func TestPushed(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var (
+		mu                sync.Mutex
+		prepared, started []provider.Attempt
+	)
+	f.b.Providers = []provider.Provider{
+		preparingProvider{staticProvider{"weak", assurance.Substantial}, &mu, &prepared, &started},
+		preparingProvider{staticProvider{"strong", assurance.High}, &mu, &prepared, &started},
+	}
+	f.b.Health = downMonitor(t, f, "weak")
+	c, err := f.st.GetClient(ctx, "bank")
+	must(t, err)
+	for _, tc := range []struct {
+		id, hint string
+		acr      []string
+		want     string // the provider that prepares, "" for none
+	}{
+		{id: "named", hint: "strong", want: "strong"},
+		{id: "any", hint: "any", acr: []string{assurance.ACRSubstantial}, want: "strong"},
+		{id: "named-down", hint: "weak"},
+		{id: "none"},
+	} {
+		req := &store.AuthRequest{ID: tc.id, ClientID: "bank", RedirectURI: "https://bank.example/cb", Scope: []string{"openid"},
+			MaxAge: -1, ACRValues: tc.acr, ProviderHint: tc.hint, UILocales: []string{"nb"}, LoginHint: "kari",
+			Pushed: true, CreatedAt: f.now, ExpiresAt: f.now.Add(time.Minute)}
+		must(t, f.st.CreateAuthRequest(ctx, req))
+		mu.Lock()
+		prepared, started = nil, nil
+		mu.Unlock()
+		f.b.Pushed(httptest.NewRequest(http.MethodPost, "/par", nil), req, c)
+		w := httptest.NewRecorder()
+		f.b.Begin(w, httptest.NewRequest(http.MethodGet, "/authorize", nil), req, c)
+		mu.Lock()
+		if tc.want == "" {
+			if len(prepared) != 0 {
+				t.Errorf("%s: prepared %+v, want nothing", tc.id, prepared)
+			}
+		} else if len(prepared) != 1 || len(started) != 1 || prepared[0] != started[0] ||
+			w.Header().Get("Location") != "/started/"+tc.want+"?attempt="+tc.id+"&min="+started[0].MinLevel.String() {
+			t.Errorf("%s: prepared %+v, started %+v at %q; want %s to prepare what it then starts", tc.id, prepared, started,
+				w.Header().Get("Location"), tc.want)
+		} else if a := prepared[0]; a.ID != tc.id || a.Locale != "nb" || a.LoginHint != "kari" {
+			t.Errorf("%s: prepared %+v", tc.id, a)
+		}
+		mu.Unlock()
 	}
 }

@@ -32,6 +32,13 @@ type Upstream struct {
 	// require it; PromptLogin asks the upstream for a fresh login every time.
 	UsePAR      bool `yaml:"use_par"`
 	PromptLogin bool `yaml:"prompt_login"`
+	// PushEarly (default true), for an upstream whose requests are
+	// pushed: when a relying party's pushed request names this upstream
+	// in provider_hint, Varde pushes its own request to the upstream at
+	// once, so the person's browser does not wait for it. false pushes
+	// only when the browser arrives, so that no request is ever pushed
+	// for a login that does not happen.
+	PushEarly *bool `yaml:"push_early"`
 	// MaxLevel is the highest level logins through it can reach, however
 	// high it asserts: low, substantial or high.
 	MaxLevel string `yaml:"max_level"`

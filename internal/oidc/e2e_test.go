@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/assurance"
 	oa "github.com/varde-eid/varde/internal/oauth2"
+	"github.com/varde-eid/varde/internal/store"
 )
 
 // rp is an independent relying party built on go-oidc and x/oauth2.
@@ -362,4 +364,42 @@ func (h *harness) userinfoStatus(access string) int {
 	req.Header.Set("Authorization", "Bearer "+access)
 	status, _, _ := h.do(req)
 	return status
+}
+
+// TestPushedHook: Pushed hears of every request once it is stored, and of
+// none that was refused.
+func TestPushedHook(t *testing.T) {
+	h := newHarness(t)
+	var (
+		mu    sync.Mutex
+		heard []*store.AuthRequest
+	)
+	h.mu.Lock()
+	h.p.Pushed = func(r *http.Request, req *store.AuthRequest, c *store.Client) {
+		mu.Lock()
+		defer mu.Unlock()
+		if c.ID != req.ClientID {
+			t.Errorf("Pushed with client %s for a request of %s", c.ID, req.ClientID)
+		}
+		heard = append(heard, req)
+	}
+	h.mu.Unlock()
+	form := bankForm("st", "n", oauth2.GenerateVerifier())
+	form.Set("provider_hint", "any")
+	if _, status, body := h.pushBank(form); status != http.StatusCreated {
+		t.Fatalf("PAR: %d %v", status, body)
+	}
+	bad := bankForm("st", "n", oauth2.GenerateVerifier())
+	bad.Set("redirect_uri", "https://evil.example/cb")
+	if _, status, _ := h.pushBank(bad); status != http.StatusBadRequest {
+		t.Fatalf("PAR with a wrong redirect_uri: %d", status)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(heard) != 1 || heard[0].ProviderHint != "any" || !heard[0].Pushed {
+		t.Fatalf("Pushed heard %+v, want the one accepted request", heard)
+	}
+	if _, err := h.db.GetAuthRequest(t.Context(), heard[0].ID, h.clock.Now()); err != nil {
+		t.Errorf("Pushed heard of a request that is not stored: %v", err)
+	}
 }

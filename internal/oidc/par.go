@@ -46,6 +46,9 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, ep, err)
 		return
 	}
+	if p.Pushed != nil {
+		p.Pushed(r, req, c)
+	}
 	// RFC 9126 §2.2.
 	oauth2.WriteJSON(w, http.StatusCreated, struct {
 		RequestURI string `json:"request_uri"`

@@ -110,6 +110,10 @@ type Provider struct {
 	// needs a login at the authorization endpoint, by redirecting (to
 	// LoginURL, or straight to a provider); nil redirects to LoginURL.
 	Login func(w http.ResponseWriter, r *http.Request, req *store.AuthRequest, c *store.Client)
+	// Pushed, if set, is told of every request client c pushes (RFC
+	// 9126), once it is stored and before the answer goes out; it must
+	// return at once. The broker uses it to get the login ready.
+	Pushed func(r *http.Request, req *store.AuthRequest, c *store.Client)
 	// SubjectSalt keys pairwise subject identifiers (OIDC Core §8.1). It
 	// must be the same on every node and never change; at least 32 bytes.
 	SubjectSalt []byte

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -57,6 +58,18 @@ type Provider interface {
 	// rendering a page or redirecting. The provider later calls
 	// Finisher.Finish (or Fail) with a.ID.
 	Start(w http.ResponseWriter, r *http.Request, a Attempt)
+}
+
+// Preparer is a provider that can get ready for a login before the
+// browser arrives. The broker calls Prepare when a relying party pushes a
+// request (RFC 9126) whose provider_hint routes to the provider; Start
+// uses what Prepare did for the same attempt if it still fits (same ID,
+// level, locale and login hint), and otherwise does it afresh. Prepare
+// returns at once, does its work in the background within bounded time
+// and memory, and must be harmless to waste: the person may never come,
+// or a single sign-on session may make the login unnecessary.
+type Preparer interface {
+	Prepare(ctx context.Context, a Attempt)
 }
 
 // Router is a provider that serves its own pages and endpoints; the app

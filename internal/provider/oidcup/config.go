@@ -69,6 +69,11 @@ type Config struct {
 	// UsePAR pushes authorization requests (RFC 9126) even when the
 	// upstream does not require it.
 	UsePAR bool
+	// PushEarly, for an upstream whose requests are pushed, pushes a
+	// login's request when the relying party's own pushed request names
+	// this upstream in provider_hint, before the browser arrives (see
+	// Prepare), instead of while the browser waits.
+	PushEarly bool
 	// PromptLogin sends prompt=login, so every login through Varde is a
 	// fresh authentication at the upstream rather than a reuse of the
 	// upstream's own single sign-on session, and refuses an ID token whose

@@ -34,6 +34,8 @@ type fakeUpstream struct {
 	fnr    string
 
 	jwksFetches, discoveryFetches, tokenCalls atomic.Int64
+	// parCalls counts PAR requests, answered or not.
+	parCalls atomic.Int64
 
 	mu sync.Mutex
 	// signing is the key ID tokens are signed with; published are the
@@ -58,8 +60,12 @@ type fakeUpstream struct {
 	tokenStatus int
 	// requirePAR refuses front-channel requests without request_uri.
 	requirePAR bool
-	pushed     map[string]url.Values
-	codes      map[string]url.Values
+	// parStatus, if set, is the PAR endpoint's status with an error body;
+	// parDelay delays its answer.
+	parStatus int
+	parDelay  time.Duration
+	pushed    map[string]url.Values
+	codes     map[string]url.Values
 	// lastAuth is the last authorization request's parameters.
 	lastAuth url.Values
 	// assertionKey is Varde's public client key, for private_key_jwt.
@@ -226,9 +232,18 @@ func (f *fakeUpstream) clientOK(r *http.Request, clientKey *jose.JSONWebKey) boo
 }
 
 func (f *fakeUpstream) par(w http.ResponseWriter, r *http.Request) {
+	defer f.parCalls.Add(1)
 	_ = r.ParseForm()
 	f.mu.Lock()
+	delay := f.parDelay
+	f.mu.Unlock()
+	time.Sleep(delay)
+	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.parStatus != 0 {
+		writeJSON(w, f.parStatus, map[string]string{"error": "server_error"})
+		return
+	}
 	if !f.clientOK(r, f.assertionKey) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client"})
 		return

@@ -84,11 +84,13 @@ type Provider struct {
 	meta     cached[*metadata]
 	keys     cached[jwks]
 	secureCk bool
+	prep     preparedSet
 }
 
 var (
 	_ provider.Provider = (*Provider)(nil)
 	_ provider.Router   = (*Provider)(nil)
+	_ provider.Preparer = (*Provider)(nil)
 )
 
 // New checks cfg and d (every problem at once, before any I/O) and
@@ -210,7 +212,8 @@ func (p *Provider) challengeKey(state string) string {
 
 // Start implements provider.Provider: it stores a fresh state, nonce and
 // PKCE verifier and sends the browser to the upstream's authorization
-// endpoint (pushing the request first when PAR is used).
+// endpoint (pushing the request first when PAR is used, unless Prepare
+// pushed it already).
 func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Attempt) {
 	ctx := r.Context()
 	m, err := p.discovery(ctx)
@@ -218,30 +221,91 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 		p.failStart(w, r, a, reject(ReasonDiscovery, "%v", err))
 		return
 	}
-	// State, nonce and verifier each carry 256 random bits (RFC 6749
-	// §10.10, RFC 7636 §7.1: the verifier is 43 characters of base64url).
-	var vals [3]string
-	for i := range vals {
-		if vals[i], err = p.random(32); err != nil {
-			p.failStart(w, r, a, reject(ReasonInternal, "%v", err))
-			return
-		}
-	}
-	state, nonce, verifier := vals[0], vals[1], vals[2]
 	browser, err := p.browserValue(w, r)
 	if err != nil {
 		p.failStart(w, r, a, reject(ReasonInternal, "%v", err))
 		return
 	}
+	var (
+		sec    secrets
+		params url.Values
+	)
+	if e := p.takePrepared(ctx, a); e != nil {
+		// RFC 9126 §4: only client_id and request_uri go in the front
+		// channel.
+		sec, params = e.secrets, url.Values{"client_id": {p.cfg.ClientID}, "request_uri": {e.requestURI}}
+	} else {
+		if sec, err = p.newSecrets(); err != nil {
+			p.failStart(w, r, a, reject(ReasonInternal, "%v", err))
+			return
+		}
+		params = p.authParams(a, sec)
+		// RFC 9126 §5: an upstream that requires PAR gets every request
+		// pushed; others when the configuration asks.
+		if p.pushes(m) {
+			if m.PAREndpoint == "" {
+				p.failStart(w, r, a, reject(ReasonPAR, "PAR is configured but the upstream has no PAR endpoint"))
+				return
+			}
+			requestURI, _, rej := p.push(ctx, m, params)
+			if rej != nil {
+				p.meta.invalidate()
+				p.failStart(w, r, a, rej)
+				return
+			}
+			params = url.Values{"client_id": {p.cfg.ClientID}, "request_uri": {requestURI}}
+		}
+	}
+	sum := sha256.Sum256([]byte(browser))
+	st, err := json.Marshal(loginState{Provider: p.cfg.ID, Attempt: a.ID, Nonce: sec.nonce, Verifier: sec.verifier, Browser: sum[:], Locale: a.Locale,
+		Started: p.now().Unix()})
+	if err == nil {
+		err = p.chal.PutChallenge(ctx, p.challengeKey(sec.state), st, p.now().Add(p.t.Login))
+	}
+	if err != nil {
+		p.failStart(w, r, a, reject(ReasonInternal, "store login state: %v", err))
+		return
+	}
+	http.Redirect(w, r, withParams(m.AuthorizationEndpoint, params), http.StatusSeeOther)
+}
+
+// pushes says whether authorization requests to this upstream are pushed
+// (RFC 9126 §5: always if it requires PAR, else when configured).
+func (p *Provider) pushes(m *metadata) bool {
+	return m.RequirePAR || p.cfg.UsePAR
+}
+
+// secrets are one login's state, nonce and PKCE verifier.
+type secrets struct {
+	state, nonce, verifier string
+}
+
+// newSecrets makes a login's state, nonce and verifier, each of 256
+// random bits (RFC 6749 §10.10, RFC 7636 §7.1: the verifier is 43
+// characters of base64url).
+func (p *Provider) newSecrets() (secrets, error) {
+	var vals [3]string
+	for i := range vals {
+		v, err := p.random(32)
+		if err != nil {
+			return secrets{}, err
+		}
+		vals[i] = v
+	}
+	return secrets{state: vals[0], nonce: vals[1], verifier: vals[2]}, nil
+}
+
+// authParams is the authorization request for attempt a (OIDC Core
+// §3.1.2.1), with PKCE S256 always (RFC 7636 §4.3, RFC 9700 §2.1.1).
+func (p *Provider) authParams(a provider.Attempt, sec secrets) url.Values {
 	params := url.Values{
-		"response_type": {"code"},
-		"client_id":     {p.cfg.ClientID},
-		"redirect_uri":  {p.cfg.RedirectURI},
-		"scope":         {strings.Join(p.cfg.Scopes, " ")},
-		"state":         {state},
-		"nonce":         {nonce},
-		// RFC 7636 §4.3, RFC 9700 §2.1.1: PKCE with S256 always.
-		"code_challenge":        {s256(verifier)},
+		"response_type":         {"code"},
+		"client_id":             {p.cfg.ClientID},
+		"redirect_uri":          {p.cfg.RedirectURI},
+		"scope":                 {strings.Join(p.cfg.Scopes, " ")},
+		"state":                 {sec.state},
+		"nonce":                 {sec.nonce},
+		"code_challenge":        {s256(sec.verifier)},
 		"code_challenge_method": {"S256"},
 	}
 	if acr := p.acrValues(a.MinLevel); len(acr) > 0 {
@@ -257,34 +321,7 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 		// OIDC Core §3.1.2.1: the upstream must authenticate afresh.
 		params.Set("prompt", "login")
 	}
-	// RFC 9126 §5: an upstream that requires PAR gets every request
-	// pushed; others when the configuration asks.
-	if m.RequirePAR || p.cfg.UsePAR {
-		if m.PAREndpoint == "" {
-			p.failStart(w, r, a, reject(ReasonPAR, "PAR is configured but the upstream has no PAR endpoint"))
-			return
-		}
-		requestURI, rej := p.push(ctx, m, params)
-		if rej != nil {
-			p.meta.invalidate()
-			p.failStart(w, r, a, rej)
-			return
-		}
-		// RFC 9126 §4: only client_id and request_uri go in the front
-		// channel.
-		params = url.Values{"client_id": {p.cfg.ClientID}, "request_uri": {requestURI}}
-	}
-	sum := sha256.Sum256([]byte(browser))
-	st, err := json.Marshal(loginState{Provider: p.cfg.ID, Attempt: a.ID, Nonce: nonce, Verifier: verifier, Browser: sum[:], Locale: a.Locale,
-		Started: p.now().Unix()})
-	if err == nil {
-		err = p.chal.PutChallenge(ctx, p.challengeKey(state), st, p.now().Add(p.t.Login))
-	}
-	if err != nil {
-		p.failStart(w, r, a, reject(ReasonInternal, "store login state: %v", err))
-		return
-	}
-	http.Redirect(w, r, withParams(m.AuthorizationEndpoint, params), http.StatusSeeOther)
+	return params
 }
 
 // acrValues are the upstream acr values that meet min, lowest level

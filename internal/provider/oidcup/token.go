@@ -62,8 +62,9 @@ func (p *Provider) redeem(ctx context.Context, m *metadata, code, verifier strin
 }
 
 // push sends the authorization request to the PAR endpoint (RFC 9126
-// §2) within Timeouts.Request and returns the request_uri.
-func (p *Provider) push(ctx context.Context, m *metadata, params url.Values) (string, *rejection) {
+// §2) within Timeouts.Request and returns the request_uri and how long
+// it is valid (expires_in, at most an hour; 0 if the answer has none).
+func (p *Provider) push(ctx context.Context, m *metadata, params url.Values) (string, time.Duration, *rejection) {
 	ctx, cancel := context.WithTimeout(ctx, p.t.Request)
 	defer cancel()
 	form := url.Values{}
@@ -73,22 +74,22 @@ func (p *Provider) push(ctx context.Context, m *metadata, params url.Values) (st
 	status, body, err := p.post(ctx, m.PAREndpoint, form)
 	if err != nil {
 		if timedOut(ctx, err) {
-			return "", reject(ReasonTimeout, "PAR endpoint did not answer within %s", p.t.Request)
+			return "", 0, reject(ReasonTimeout, "PAR endpoint did not answer within %s", p.t.Request)
 		}
-		return "", reject(ReasonPAR, "PAR request: %v", err)
+		return "", 0, reject(ReasonPAR, "PAR request: %v", err)
 	}
 	// RFC 9126 §2.2: 201 Created (200 is tolerated).
 	if status != http.StatusCreated && status != http.StatusOK {
-		return "", reject(ReasonPAR, "PAR endpoint answered %d, error %s", status, errorCode(body))
+		return "", 0, reject(ReasonPAR, "PAR endpoint answered %d, error %s", status, errorCode(body))
 	}
 	var pr struct {
 		RequestURI string `json:"request_uri"`
 		ExpiresIn  int64  `json:"expires_in"`
 	}
 	if err := json.Unmarshal(body, &pr); err != nil || pr.RequestURI == "" || len(pr.RequestURI) > 1024 {
-		return "", reject(ReasonPAR, "PAR response has no usable request_uri")
+		return "", 0, reject(ReasonPAR, "PAR response has no usable request_uri")
 	}
-	return pr.RequestURI, nil
+	return pr.RequestURI, time.Duration(min(max(pr.ExpiresIn, 0), 3600)) * time.Second, nil
 }
 
 // post sends form with client authentication and returns the status and
