@@ -90,7 +90,7 @@ func (br Brokered) authenticate(ctx context.Context, b *browser, rp *RP, login *
 	// To the upstream's login page: Varde's redirect (after a PAR at the
 	// upstream, when configured), then the upstream's authorization
 	// endpoint.
-	simLogin, err := login, error(nil)
+	simLogin := login
 	if login.Path != simLoginPath {
 		simLogin, err = follow(ctx, b, "login start", start, func(u *url.URL) bool {
 			return u.Host != issuer.Host && u.Path == simLoginPath
