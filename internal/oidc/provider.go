@@ -329,8 +329,8 @@ func (p *Provider) audit(ctx context.Context, e *store.AuditEvent) {
 }
 
 // auditWith readies e for a store write that appends it together with
-// what it records (store.Grants.CreateGrantTokens); nil when there is no
-// audit log.
+// what it records (store.Grants.CreateGrantTokens,
+// store.Tokens.RotateToken); nil when there is no audit log.
 func (p *Provider) auditWith(ctx context.Context, e *store.AuditEvent) *store.AuditEvent {
 	if p.Audit == nil {
 		return nil

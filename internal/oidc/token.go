@@ -33,14 +33,6 @@ type tokenResponse struct {
 	Scope        string `json:"scope,omitempty"`
 }
 
-// issued is what a grant unit hands back to the dispatcher.
-type issued struct {
-	grant *store.Grant
-	resp  *tokenResponse
-	// audited is true when the token event was written with the tokens.
-	audited bool
-}
-
 // grantFailure is a refused grant worth an audit event: a replayed code,
 // a reused refresh token, a code presented by the wrong client.
 type grantFailure struct {
@@ -86,7 +78,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	gt := form.Get("grant_type")
-	var out *issued
+	var out *tokenResponse
 	switch gt {
 	case grantAuthorizationCode:
 		out, err = p.authorizationCodeGrant(ctx, c, form)
@@ -107,11 +99,8 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, ep, err)
 		return
 	}
-	if !out.audited {
-		p.audit(ctx, tokenEvent(c, out.grant, gt))
-	}
 	p.Metrics.tokensIssued.WithLabelValues(gt).Inc()
-	oauth2.WriteJSON(w, http.StatusOK, out.resp)
+	oauth2.WriteJSON(w, http.StatusOK, out)
 }
 
 // tokenEvent is the audit event of tokens issued to c under g.
@@ -123,7 +112,7 @@ func tokenEvent(c *store.Client, g *store.Grant, grantType string) *store.AuditE
 
 // authorizationCodeGrant redeems a code (RFC 6749 §4.1.3, OIDC Core
 // §3.1.3.2, RFC 7636 §4.6).
-func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, form url.Values) (*issued, error) {
+func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, form url.Values) (*tokenResponse, error) {
 	code := form.Get("code")
 	if code == "" {
 		return nil, oauth2.InvalidRequest("code is required")
@@ -164,7 +153,8 @@ func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, 
 	// tokens and the event recording their issue, in one write
 	// (issueTokens): no tokens without their event.
 	ev := p.auditWith(ctx, tokenEvent(c, g, grantAuthorizationCode))
-	resp, err := p.issueTokens(ctx, c, g, true, ev, g.Scope, ac.Nonce, now.Add(p.RefreshTokenLifetime))
+	save := func(at, rt *store.Token) error { return p.Grants.CreateGrantTokens(ctx, g, ev, at, rt) }
+	resp, err := p.issueTokens(ctx, c, g, g.Scope, ac.Nonce, now.Add(p.RefreshTokenLifetime), save)
 	if errors.Is(err, store.ErrConflict) {
 		// A concurrent replay of this code got there first and left the
 		// grant revoked (revokeCodeGrant); no token was stored.
@@ -173,13 +163,13 @@ func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, 
 	if err != nil {
 		return nil, err
 	}
-	return &issued{grant: g, resp: resp, audited: ev != nil}, nil
+	return resp, nil
 }
 
 // refreshTokenGrant rotates a refresh token (RFC 6749 §6, RFC 9700
 // §4.14.2): the old one is used up, a new pair is issued, and a used
 // token presented again revokes the whole grant.
-func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form url.Values) (*issued, error) {
+func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form url.Values) (*tokenResponse, error) {
 	rt := form.Get("refresh_token")
 	if rt == "" {
 		return nil, oauth2.InvalidRequest("refresh_token is required")
@@ -229,19 +219,28 @@ func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form 
 		}
 		scope = requested
 	}
-	if _, err := p.Tokens.UseToken(ctx, h, now); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			p.revoke(ctx, g.ID)
-			return nil, failure(oauth2.InvalidGrant("refresh token was already used"), "refresh_reuse", g.ID, g.PersonID)
-		}
-		return nil, fmt.Errorf("use token: %w", err)
+	// The old token is used up, its successors stored and their issue
+	// audited in one write: if any of it fails, none of it happened and
+	// the relying party can retry with the same refresh token instead of
+	// being taken for a thief.
+	ev := p.auditWith(ctx, tokenEvent(c, g, grantRefreshToken))
+	var reused *store.Token
+	save := func(at, rt *store.Token) error {
+		var err error
+		reused, err = p.Tokens.RotateToken(ctx, h, now, ev, at, rt)
+		return err
 	}
 	// OIDC Core §12.2: a refreshed ID token keeps auth_time and has no nonce.
-	resp, err := p.issueTokens(ctx, c, g, false, nil, scope, "", tok.ExpiresAt)
+	resp, err := p.issueTokens(ctx, c, g, scope, "", tok.ExpiresAt, save)
+	if errors.Is(err, store.ErrConflict) && reused != nil {
+		// A concurrent use of the same token got there first.
+		p.revoke(ctx, g.ID)
+		return nil, failure(oauth2.InvalidGrant("refresh token was already used"), "refresh_reuse", g.ID, g.PersonID)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return &issued{grant: g, resp: resp}, nil
+	return resp, nil
 }
 
 // revokeCodeGrant revokes what a replayed code issued. If the first
@@ -272,11 +271,12 @@ func (p *Provider) revoke(ctx context.Context, grantID string) {
 
 // issueTokens issues an access token for scope (the grant's, or a
 // narrower one on refresh), a refresh token for the grant's scope and an
-// ID token. Tokens are opaque random values stored by SHA-256. With
-// newGrant, g is stored too, in the same atomic write as the tokens and
-// with the audit event ev if it is not nil; an error wrapping
-// store.ErrConflict then means g's ID was taken and nothing was stored.
-func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Grant, newGrant bool, ev *store.AuditEvent, scope []string, nonce string, refreshExpires time.Time) (*tokenResponse, error) {
+// ID token. Tokens are opaque random values stored by SHA-256. save
+// stores the two token records, with whatever the grant type stores in
+// the same atomic write; it runs last, once everything that can fail
+// without touching the store has succeeded, and an error from it is
+// returned as it is.
+func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Grant, scope []string, nonce string, refreshExpires time.Time, save func(at, rt *store.Token) error) (*tokenResponse, error) {
 	person, err := p.Persons.GetPerson(ctx, g.PersonID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, oauth2.InvalidGrant("the person no longer exists")
@@ -293,34 +293,17 @@ func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Gr
 	if err != nil {
 		return nil, err
 	}
-	if err := p.storeTokens(ctx, g, newGrant, ev, at, rt); err != nil {
-		return nil, err
-	}
 	idt, err := p.idToken(c, g, person, nonce, now)
 	if err != nil {
 		return nil, err
+	}
+	if err := save(at, rt); err != nil {
+		return nil, fmt.Errorf("store tokens: %w", err)
 	}
 	return &tokenResponse{
 		AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(p.AccessTokenLifetime / time.Second),
 		RefreshToken: refresh, IDToken: idt, Scope: strings.Join(scope, " "),
 	}, nil
-}
-
-// storeTokens stores the access and refresh tokens, and with newGrant g
-// and ev in the same atomic write.
-func (p *Provider) storeTokens(ctx context.Context, g *store.Grant, newGrant bool, ev *store.AuditEvent, at, rt *store.Token) error {
-	if newGrant {
-		if err := p.Grants.CreateGrantTokens(ctx, g, ev, at, rt); err != nil {
-			return fmt.Errorf("store grant and tokens: %w", err)
-		}
-		return nil
-	}
-	for _, t := range []*store.Token{at, rt} {
-		if err := p.Tokens.CreateToken(ctx, t); err != nil {
-			return fmt.Errorf("store %s token: %w", t.Kind, err)
-		}
-	}
-	return nil
 }
 
 // newToken makes a token value and the record to store for it.

@@ -2,18 +2,27 @@ package oidc
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 
+	"github.com/varde-eid/varde/internal/keys"
 	oa "github.com/varde-eid/varde/internal/oauth2"
+	"github.com/varde-eid/varde/internal/store"
 )
 
 // code gets an authorization code for the tax office in b.
@@ -309,5 +318,72 @@ func TestRefreshNarrowsScope(t *testing.T) {
 	tok, err := h.db.GetToken(context.Background(), hash(body["access_token"].(string)))
 	if err != nil || !slices.Equal(tok.Scope, []string{"openid"}) {
 		t.Fatalf("stored access token scope = %v (%v)", tok, err)
+	}
+}
+
+// flakyKey is a signing key whose Sign fails while down is set, as an
+// unreachable hardware module would.
+type flakyKey struct {
+	crypto.Signer
+	down atomic.Bool
+}
+
+func (k *flakyKey) Sign(rnd io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	if k.down.Load() {
+		return nil, errors.New("signing module unreachable")
+	}
+	return k.Signer.Sign(rnd, digest, opts)
+}
+
+// TestFailedRefreshKeepsToken: a refresh that fails on the server's side
+// uses nothing up. The relying party's retry with the same refresh token
+// succeeds instead of being taken for a reuse that revokes the grant,
+// and only the refresh that succeeded is audited.
+func TestFailedRefreshKeepsToken(t *testing.T) {
+	h := newHarness(t)
+	l := h.rp(taxID, taxCB).loginFront(h.browser())
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := &flakyKey{Signer: priv}
+	signer, err := keys.New(key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.p.Signer = signer
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {l.token.RefreshToken}}
+	tokenEvents := func() int {
+		n := 0
+		for _, e := range h.auditEvents("token") {
+			if e.Result == store.ResultSuccess && e.Details["grant_type"] == "refresh_token" {
+				n++
+			}
+		}
+		return n
+	}
+
+	key.down.Store(true)
+	status, _, body := h.postForm(PathToken, refresh, taxID)
+	if status != http.StatusInternalServerError || body["error"] != "server_error" {
+		t.Fatalf("refresh while signing fails: %d %v", status, body)
+	}
+	if n := tokenEvents(); n != 0 {
+		t.Fatalf("a failed refresh was audited as issued (%d events)", n)
+	}
+	key.down.Store(false)
+	status, _, body = h.postForm(PathToken, refresh, taxID)
+	if status != http.StatusOK {
+		t.Fatalf("retry after a failed refresh: %d %v", status, body)
+	}
+	if h.userinfoStatus(body["access_token"].(string)) != http.StatusOK {
+		t.Fatal("the retry's access token does not work: the grant was revoked")
+	}
+	if n := tokenEvents(); n != 1 {
+		t.Fatalf("%d refresh token events, want 1", n)
+	}
+	// The token the retry used up is now spent.
+	if status, _, _ = h.postForm(PathToken, refresh, taxID); status != http.StatusBadRequest {
+		t.Fatalf("third use of the same refresh token: %d", status)
 	}
 }

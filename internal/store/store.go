@@ -202,10 +202,16 @@ type Tokens interface {
 	// GetToken returns the token whatever its state; callers check expiry,
 	// use and grant revocation.
 	GetToken(ctx context.Context, hash []byte) (*Token, error)
-	// UseToken marks a refresh token used (rotated) at now. It returns the
-	// token with ErrConflict if it was already used (a reuse), ErrNotFound
-	// if unknown. Two concurrent uses: exactly one gets a nil error.
-	UseToken(ctx context.Context, hash []byte, now time.Time) (*Token, error)
+	// RotateToken marks the refresh token with hash used (rotated) at now
+	// and stores the tokens issued in its place, with the audit event e
+	// if it is not nil, in one atomic write: either the old token is used
+	// up and the new tokens and e are stored, or nothing changes, so a
+	// failed rotation leaves the old token usable for a retry. It returns
+	// the old token, marked used. With ErrConflict it returns the old
+	// token if it was already used (a reuse), and no token if a new
+	// token's hash is taken; ErrNotFound if the old token is unknown. Two
+	// concurrent rotations: exactly one gets a nil error.
+	RotateToken(ctx context.Context, hash []byte, now time.Time, e *AuditEvent, tokens ...*Token) (*Token, error)
 }
 
 // ReplayCache remembers single-use values such as client assertion jti.

@@ -201,8 +201,8 @@ func TestZeroTimeRejected(t *testing.T) {
 	if _, err := db.RedeemAuthCode(ctx, []byte("c"), time.Time{}); err == nil {
 		t.Error("RedeemAuthCode with a zero time succeeded")
 	}
-	if _, err := db.UseToken(ctx, []byte("t"), time.Time{}); err == nil {
-		t.Error("UseToken with a zero time succeeded")
+	if _, err := db.RotateToken(ctx, []byte("t"), time.Time{}, nil); err == nil {
+		t.Error("RotateToken with a zero time succeeded")
 	}
 	if _, err := db.UseRecoveryCode(ctx, []byte("r"), time.Time{}); err == nil {
 		t.Error("UseRecoveryCode with a zero time succeeded")

@@ -150,21 +150,27 @@ func (db *DB) CreateGrantTokens(ctx context.Context, g *store.Grant, e *store.Au
 		if err != nil {
 			return fmt.Errorf("grant %s: %w", g.ID, db.d.classify(err))
 		}
-		ins := tx.StmtContext(ctx, db.st.insertToken)
-		for _, t := range tokens {
-			if _, err := ins.ExecContext(ctx, tokenArgs(t)...); err != nil {
-				return fmt.Errorf("%s token: %w", t.Kind, db.d.classify(err))
-			}
-		}
-		if e != nil {
-			if err := db.appendAudit(e)(ctx, tx); err != nil {
-				return fmt.Errorf("audit %s event: %w", e.Type, err)
-			}
-		}
-		return nil
+		return db.insertIssued(ctx, tx, e, tokens)
 	})
 	if err != nil {
 		return fmt.Errorf("create grant with tokens: %w", err)
+	}
+	return nil
+}
+
+// insertIssued stores tokens in tx and appends e, the event recording
+// their issue, if it is not nil.
+func (db *DB) insertIssued(ctx context.Context, tx *sql.Tx, e *store.AuditEvent, tokens []*store.Token) error {
+	ins := tx.StmtContext(ctx, db.st.insertToken)
+	for _, t := range tokens {
+		if _, err := ins.ExecContext(ctx, tokenArgs(t)...); err != nil {
+			return fmt.Errorf("%s token: %w", t.Kind, db.d.classify(err))
+		}
+	}
+	if e != nil {
+		if err := db.appendAudit(e)(ctx, tx); err != nil {
+			return fmt.Errorf("audit %s event: %w", e.Type, err)
+		}
 	}
 	return nil
 }
@@ -233,28 +239,39 @@ func (db *DB) GetToken(ctx context.Context, hash []byte) (*store.Token, error) {
 	return t, nil
 }
 
-// UseToken implements store.Tokens like RedeemAuthCode.
-func (db *DB) UseToken(ctx context.Context, hash []byte, now time.Time) (*store.Token, error) {
+// RotateToken implements store.Tokens. The use is a conditional UPDATE
+// with RETURNING, as in RedeemAuthCode, so two concurrent rotations
+// cannot both win; with new tokens or an event it runs in a savepoint
+// with their inserts, which a failure undoes together with the use.
+func (db *DB) RotateToken(ctx context.Context, hash []byte, now time.Time, e *store.AuditEvent, tokens ...*store.Token) (*store.Token, error) {
 	if now.IsZero() {
-		return nil, errors.New("use token: zero time")
+		return nil, errors.New("rotate token: zero time")
 	}
-	var t *store.Token
-	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var err error
-		t, err = scanToken(tx.StmtContext(ctx, db.st.useToken).QueryRowContext(ctx, micros(now), hash))
-		if !errors.Is(err, sql.ErrNoRows) {
+	var used, reused *store.Token
+	err := db.wr.do(ctx, len(tokens) > 0 || e != nil, func(ctx context.Context, tx *sql.Tx) error {
+		used, reused = nil, nil
+		t, err := scanToken(tx.StmtContext(ctx, db.st.useToken).QueryRowContext(ctx, micros(now), hash))
+		if errors.Is(err, sql.ErrNoRows) {
+			t, err = scanToken(tx.StmtContext(ctx, db.st.getTokenW).QueryRowContext(ctx, hash))
+			if err != nil {
+				return notFound(err)
+			}
+			reused = t
+			return fmt.Errorf("already used: %w", store.ErrConflict)
+		}
+		if err != nil {
 			return err
 		}
-		t, err = scanToken(tx.StmtContext(ctx, db.st.getTokenW).QueryRowContext(ctx, hash))
-		if err != nil {
-			return notFound(err)
+		if err := db.insertIssued(ctx, tx, e, tokens); err != nil {
+			return err
 		}
-		return fmt.Errorf("already used: %w", store.ErrConflict)
+		used = t
+		return nil
 	})
 	if err != nil {
-		return t, fmt.Errorf("use token: %w", err)
+		return reused, fmt.Errorf("rotate token: %w", err)
 	}
-	return t, nil
+	return used, nil
 }
 
 // Remember implements store.ReplayCache with one upsert that only

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -353,15 +354,15 @@ func testTokens(t *testing.T, s store.Store) {
 		tok := fullToken(t, "rt-use", store.TokenRefresh)
 		wantErr(t, "CreateToken", s.CreateToken(ctx, tok), nil)
 		first := now.Add(time.Hour).In(loadZones(t).oslo)
-		got, err := s.UseToken(ctx, tok.Hash, first)
-		wantErr(t, "UseToken", err, nil)
+		got, err := s.RotateToken(ctx, tok.Hash, first, nil)
+		wantErr(t, "RotateToken", err, nil)
 		tok.UsedAt = first
 		same(t, "used token", tok, got)
 
-		got, err = s.UseToken(ctx, tok.Hash, first.Add(time.Minute))
-		wantErr(t, "UseToken again", err, store.ErrConflict)
+		got, err = s.RotateToken(ctx, tok.Hash, first.Add(time.Minute), nil)
+		wantErr(t, "RotateToken again", err, store.ErrConflict)
 		if got == nil {
-			t.Fatal("UseToken again returned no token with ErrConflict")
+			t.Fatal("RotateToken again returned no token with ErrConflict")
 		}
 		same(t, "token returned on reuse", tok, got)
 
@@ -380,20 +381,98 @@ func testTokens(t *testing.T, s store.Store) {
 		same(t, "token after failed create", tok, got)
 		_, err = s.GetToken(ctx, hash("never"))
 		wantErr(t, "GetToken unknown", err, store.ErrNotFound)
-		got, err = s.UseToken(ctx, hash("never"), now)
-		wantErr(t, "UseToken unknown", err, store.ErrNotFound)
+		got, err = s.RotateToken(ctx, hash("never"), now, nil, fullToken(t, "never-next", store.TokenRefresh))
+		wantErr(t, "RotateToken unknown", err, store.ErrNotFound)
 		if got != nil {
-			t.Errorf("UseToken unknown returned a token")
+			t.Errorf("RotateToken unknown returned a token")
+		}
+		_, err = s.GetToken(ctx, hash("never-next"))
+		wantErr(t, "GetToken of the successor of an unknown token", err, store.ErrNotFound)
+	})
+
+	t.Run("rotate with successors and their event", func(t *testing.T) {
+		old := fullToken(t, "rt-rotate", store.TokenRefresh)
+		wantErr(t, "CreateToken", s.CreateToken(ctx, old), nil)
+		first := &store.AuditEvent{Time: now, Type: "authentication", ClientID: "bank", Result: store.ResultSuccess}
+		wantErr(t, "AppendAudit", s.AppendAudit(ctx, first), nil)
+		at, rt := fullToken(t, "rt-rotate-at", store.TokenAccess), fullToken(t, "rt-rotate-rt", store.TokenRefresh)
+		ev := &store.AuditEvent{Time: now.Add(time.Second), Type: "token", ClientID: "bank", Result: store.ResultSuccess,
+			Details: map[string]string{"grant_type": "refresh_token"}}
+		when := now.Add(time.Hour)
+		got, err := s.RotateToken(ctx, old.Hash, when, ev, at, rt)
+		wantErr(t, "RotateToken", err, nil)
+		old.UsedAt = when
+		same(t, "rotated token", old, got)
+		for _, tok := range []*store.Token{at, rt} {
+			got, err := s.GetToken(ctx, tok.Hash)
+			wantErr(t, "GetToken of a successor", err, nil)
+			same(t, "successor", tok, got)
+		}
+		if ev.Seq != first.Seq+1 {
+			t.Errorf("event Seq = %d, want %d", ev.Seq, first.Seq+1)
+		}
+		events, err := s.ListAudit(ctx, first.Seq-1, 100)
+		wantErr(t, "ListAudit", err, nil)
+		if len(events) != 2 || events[1].Type != "token" || events[1].Details["grant_type"] != "refresh_token" {
+			t.Errorf("audit log after a rotation: %d events from the one before, want it and the token event", len(events))
+		}
+		if err := store.VerifyAuditChain(nil, events); err != nil {
+			t.Errorf("VerifyAuditChain: %v", err)
+		}
+
+		// A reuse stores no successor and appends nothing.
+		again := &store.AuditEvent{Time: now, Type: "token", ClientID: "bank", Result: store.ResultSuccess}
+		got, err = s.RotateToken(ctx, old.Hash, when.Add(time.Minute), again, fullToken(t, "rt-rotate-reuse", store.TokenRefresh))
+		wantErr(t, "RotateToken of a used token", err, store.ErrConflict)
+		same(t, "token returned on reuse", old, got)
+		_, err = s.GetToken(ctx, hash("rt-rotate-reuse"))
+		wantErr(t, "GetToken of a reuse's successor", err, store.ErrNotFound)
+		if again.Seq != 0 {
+			t.Errorf("a refused rotation's event got Seq %d", again.Seq)
 		}
 	})
 
-	t.Run("concurrent use", func(t *testing.T) {
+	t.Run("rotate is atomic", func(t *testing.T) {
+		// A failed rotation must leave the old token usable: otherwise the
+		// relying party's retry would look like a reuse and revoke the
+		// family.
+		old := fullToken(t, "rt-atomic", store.TokenRefresh)
+		taken := fullToken(t, "rt-atomic-taken", store.TokenAccess)
+		wantErr(t, "CreateToken", s.CreateToken(ctx, old), nil)
+		wantErr(t, "CreateToken", s.CreateToken(ctx, taken), nil)
+		before, err := s.ListAudit(ctx, 0, 10000)
+		wantErr(t, "ListAudit", err, nil)
+		ev := &store.AuditEvent{Time: now, Type: "token", ClientID: "bank", Result: store.ResultSuccess}
+		got, err := s.RotateToken(ctx, old.Hash, now.Add(time.Hour), ev, fullToken(t, "rt-atomic-new", store.TokenRefresh), taken)
+		wantErr(t, "RotateToken with a successor's hash taken", err, store.ErrConflict)
+		if got != nil {
+			t.Errorf("a rotation refused for its successor returned a token, as a reuse does")
+		}
+		_, err = s.GetToken(ctx, hash("rt-atomic-new"))
+		wantErr(t, "GetToken of the other successor", err, store.ErrNotFound)
+		got, err = s.GetToken(ctx, old.Hash)
+		wantErr(t, "GetToken", err, nil)
+		same(t, "old token after a failed rotation", old, got)
+		after, err := s.ListAudit(ctx, 0, 10000)
+		wantErr(t, "ListAudit", err, nil)
+		if len(after) != len(before) {
+			t.Errorf("a failed rotation appended %d audit events", len(after)-len(before))
+		}
+		next := fullToken(t, "rt-atomic-retry", store.TokenRefresh)
+		_, err = s.RotateToken(ctx, old.Hash, now.Add(time.Hour), nil, next)
+		wantErr(t, "RotateToken retried", err, nil)
+		_, err = s.GetToken(ctx, next.Hash)
+		wantErr(t, "GetToken of the retry's successor", err, nil)
+	})
+
+	t.Run("concurrent rotation", func(t *testing.T) {
 		tok := fullToken(t, "rt-race", store.TokenRefresh)
 		wantErr(t, "CreateToken", s.CreateToken(ctx, tok), nil)
 		toks := make([]*store.Token, contenders)
 		errs := race(contenders, func(i int) error {
 			var err error
-			toks[i], err = s.UseToken(ctx, tok.Hash, now.Add(time.Duration(i+1)*time.Millisecond))
+			toks[i], err = s.RotateToken(ctx, tok.Hash, now.Add(time.Duration(i+1)*time.Millisecond), nil,
+				fullToken(t, fmt.Sprint("rt-race-next-", i), store.TokenRefresh))
 			return err
 		})
 		w := oneWinner(t, errs, store.ErrConflict)
@@ -406,6 +485,12 @@ func testTokens(t *testing.T, s store.Store) {
 				continue
 			}
 			same(t, "UsedAt", toks[w].UsedAt, got.UsedAt)
+			_, err := s.GetToken(ctx, hash(fmt.Sprint("rt-race-next-", i)))
+			if i == w {
+				wantErr(t, "GetToken of the winner's successor", err, nil)
+			} else {
+				wantErr(t, "GetToken of a loser's successor", err, store.ErrNotFound)
+			}
 		}
 	})
 }
