@@ -287,6 +287,13 @@ func (c *cached[T]) needFetch(p fetchPolicy) (need, recentFailure bool) {
 	return true, false
 }
 
+// peek returns the value held, if any, without fetching.
+func (c *cached[T]) peek() (val T, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.val, c.have
+}
+
 // invalidate asks the next get to fetch again (subject to the minimum
 // interval): used when the upstream failed in a way stale metadata
 // could explain.

@@ -60,6 +60,10 @@ func (p *Provider) Prepare(ctx context.Context, a provider.Attempt) {
 	if !p.cfg.PushEarly || a.ID == "" {
 		return
 	}
+	if m, ok := p.meta.peek(); ok && !p.canPush(m) {
+		// Known not to take pushed requests: nothing to do ahead.
+		return
+	}
 	now := p.now()
 	e := &prepared{attempt: a, done: make(chan struct{})}
 	p.prep.mu.Lock()
@@ -84,7 +88,7 @@ func (p *Provider) Prepare(ctx context.Context, a provider.Attempt) {
 		ctx, cancel := context.WithTimeout(ctx, p.t.Request)
 		defer cancel()
 		m, err := p.discovery(ctx)
-		if err != nil || !p.pushes(m) || m.PAREndpoint == "" {
+		if err != nil || !p.canPush(m) {
 			return
 		}
 		sec, err := p.newSecrets()
@@ -136,4 +140,11 @@ func (s *preparedSet) sweep(now time.Time) {
 		default:
 		}
 	}
+}
+
+// canPush says whether a request can be pushed early: requests to this
+// upstream are pushed and it has an endpoint to push them to (without
+// one Start reports the misconfiguration).
+func (p *Provider) canPush(m *metadata) bool {
+	return p.pushes(m) && m.PAREndpoint != ""
 }

@@ -132,7 +132,8 @@ func TestPushEarly(t *testing.T) {
 }
 
 // TestPushEarlyOff: without PushEarly, or for an upstream whose requests
-// are not pushed, Prepare sends nothing.
+// are not pushed, Prepare sends nothing, and once the upstream's
+// metadata says so it keeps nothing either.
 func TestPushEarlyOff(t *testing.T) {
 	v := newVarde(t)
 	f := newFakeUpstream(t, v.clock)
@@ -147,6 +148,14 @@ func TestPushEarlyOff(t *testing.T) {
 	}
 	if n := f.parCalls.Load(); n != 0 {
 		t.Errorf("%d PAR requests, want none", n)
+	}
+	// Once the upstream's metadata is known, Prepare does not even start.
+	front.Prepare(t.Context(), provider.Attempt{ID: "a-front-2", MinLevel: assurance.Substantial})
+	front.prep.mu.Lock()
+	kept := len(front.prep.m)
+	front.prep.mu.Unlock()
+	if kept != 0 {
+		t.Errorf("Prepare for an upstream known not to take pushed requests kept %d entries", kept)
 	}
 }
 
