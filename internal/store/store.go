@@ -91,8 +91,11 @@ type Passkeys interface {
 	// compare-and-swap on the sign count: if the stored count is not
 	// oldSignCount it returns ErrConflict and changes nothing.
 	UpdatePasskeyUse(ctx context.Context, credentialID []byte, oldSignCount uint32, u PasskeyUse) error
-	// DeletePasskey removes one of personID's passkeys; ErrNotFound if it
-	// has no such passkey.
+	// DeletePasskey removes one of personID's passkeys unless it is their
+	// last way in: ErrConflict, and nothing removed, if they would be left
+	// with no passkey and no unused recovery code; ErrNotFound if they have
+	// no such passkey. The check and the removal are one atomic step, so
+	// two removals at once cannot both pass it.
 	DeletePasskey(ctx context.Context, personID string, credentialID []byte) error
 }
 

@@ -1,7 +1,6 @@
 package passkeyidp
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -296,28 +295,17 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 		p.badRequest(w, r)
 		return
 	}
-	keys, err := p.Passkeys.ListPasskeys(ctx, person.ID)
-	if err != nil {
-		p.internalError(w, r, "list passkeys", err)
-		return
-	}
-	if !slices.ContainsFunc(keys, func(k *store.Passkey) bool { return bytes.Equal(k.CredentialID, credID) }) {
+	// The store refuses to remove the last way in, in the same step as
+	// the removal, so two removals at once cannot strand the person.
+	switch err := p.Passkeys.DeletePasskey(ctx, person.ID, credID); {
+	case errors.Is(err, store.ErrNotFound):
 		p.notFound(w, r)
 		return
-	}
-	if len(keys) == 1 {
-		codes, err := p.RecoveryCodes.CountRecoveryCodes(ctx, person.ID)
-		if err != nil {
-			p.internalError(w, r, "count recovery codes", err)
-			return
-		}
-		if codes == 0 {
-			p.auditFailure(ctx, "passkey_removed", "last_passkey", "passkey", person.ID)
-			p.renderAccount(w, r, http.StatusConflict, "", "account.err.last")
-			return
-		}
-	}
-	if err := p.Passkeys.DeletePasskey(ctx, person.ID, credID); err != nil && !errors.Is(err, store.ErrNotFound) {
+	case errors.Is(err, store.ErrConflict):
+		p.auditFailure(ctx, "passkey_removed", "last_passkey", "passkey", person.ID)
+		p.renderAccount(w, r, http.StatusConflict, "", "account.err.last")
+		return
+	case err != nil:
 		p.internalError(w, r, "delete passkey", err)
 		return
 	}

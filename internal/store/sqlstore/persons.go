@@ -212,9 +212,26 @@ func (db *DB) UpdatePasskeyUse(ctx context.Context, credentialID []byte, oldSign
 	return nil
 }
 
-// DeletePasskey implements store.Passkeys.
+// DeletePasskey implements store.Passkeys with one conditional DELETE:
+// SQLite runs it under the database's write lock, so no other removal
+// can change the count it checks.
 func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID []byte) error {
-	if err := db.execOne(ctx, db.st.deletePasskey, personID, credentialID); err != nil {
+	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, db.st.deletePasskey).ExecContext(ctx, personID, credentialID, personID, personID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		var one int
+		err = tx.StmtContext(ctx, db.st.passkeyOfPersonW).QueryRowContext(ctx, personID, credentialID).Scan(&one)
+		if err == nil {
+			return fmt.Errorf("it is the last way in: %w", store.ErrConflict)
+		}
+		return notFound(err)
+	})
+	if err != nil {
 		return fmt.Errorf("delete passkey of person %s: %w", personID, err)
 	}
 	return nil

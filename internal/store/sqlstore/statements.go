@@ -17,7 +17,7 @@ type statements struct {
 	getPersonByIdentifier, getPersonIdentifiers, setPersonIdentifiers *sql.Stmt
 	personExists                                                      *sql.Stmt
 
-	insertPasskey, getPasskey, listPasskeys, updatePasskeyUse, passkeyExistsW, deletePasskey *sql.Stmt
+	insertPasskey, getPasskey, listPasskeys, updatePasskeyUse, passkeyExistsW, deletePasskey, passkeyOfPersonW *sql.Stmt
 
 	deleteRecoveryCodes, insertRecoveryCode, useRecoveryCode, countRecoveryCodes *sql.Stmt
 
@@ -81,7 +81,10 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.updatePasskeyUse, w, "UPDATE passkeys SET sign_count = ?, backup_state = ?, last_used_at = ? " +
 			"WHERE credential_id = ? AND sign_count = ?"},
 		{&db.st.passkeyExistsW, w, "SELECT 1 FROM passkeys WHERE credential_id = ?"},
-		{&db.st.deletePasskey, w, "DELETE FROM passkeys WHERE person_id = ? AND credential_id = ?"},
+		{&db.st.deletePasskey, w, "DELETE FROM passkeys WHERE person_id = ? AND credential_id = ?" +
+			" AND ((SELECT count(*) FROM passkeys WHERE person_id = ?) > 1" +
+			" OR EXISTS (SELECT 1 FROM recovery_codes WHERE person_id = ? AND used_at = 0))"},
+		{&db.st.passkeyOfPersonW, w, "SELECT 1 FROM passkeys WHERE person_id = ? AND credential_id = ?"},
 
 		{&db.st.deleteRecoveryCodes, w, "DELETE FROM recovery_codes WHERE person_id = ?"},
 		{&db.st.insertRecoveryCode, w, "INSERT INTO recovery_codes (hash, person_id, created_at, used_at) VALUES (?, ?, ?, 0)"},

@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -307,6 +308,44 @@ func testPasskeys(t *testing.T, s store.Store) {
 		_, err = s.GetPasskey(ctx, p.CredentialID)
 		wantErr(t, "GetPasskey deleted", err, store.ErrNotFound)
 		wantErr(t, "DeletePasskey again", s.DeletePasskey(ctx, "alice", p.CredentialID), store.ErrNotFound)
+	})
+
+	t.Run("delete keeps a way in", func(t *testing.T) {
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: "erin", WebAuthnID: hash("erin")}), nil)
+		first, last := fullPasskey(t, "erin", "erin-1"), fullPasskey(t, "erin", "erin-2")
+		for _, p := range []*store.Passkey{first, last} {
+			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p), nil)
+		}
+		wantErr(t, "DeletePasskey of one of two", s.DeletePasskey(ctx, "erin", first.CredentialID), nil)
+		wantErr(t, "DeletePasskey of the last, no codes", s.DeletePasskey(ctx, "erin", last.CredentialID), store.ErrConflict)
+		_, err := s.GetPasskey(ctx, last.CredentialID)
+		wantErr(t, "GetPasskey after a refused delete", err, nil)
+		wantErr(t, "ReplaceRecoveryCodes", s.ReplaceRecoveryCodes(ctx, "erin", [][]byte{hash("erin-code")}, base(t)), nil)
+		wantErr(t, "DeletePasskey of the last, a code left", s.DeletePasskey(ctx, "erin", last.CredentialID), nil)
+	})
+
+	t.Run("concurrent delete keeps a way in", func(t *testing.T) {
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: "frank", WebAuthnID: hash("frank")}), nil)
+		keys := make([]*store.Passkey, contenders)
+		for i := range keys {
+			keys[i] = fullPasskey(t, "frank", fmt.Sprint("frank-", i))
+			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, keys[i]), nil)
+		}
+		errs := race(contenders, func(i int) error { return s.DeletePasskey(ctx, "frank", keys[i].CredentialID) })
+		removed := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				removed++
+			case !errors.Is(err, store.ErrConflict):
+				t.Errorf("DeletePasskey %d: %v, want nil or ErrConflict", i, err)
+			}
+		}
+		left, err := s.ListPasskeys(ctx, "frank")
+		wantErr(t, "ListPasskeys", err, nil)
+		if removed != contenders-1 || len(left) != 1 {
+			t.Errorf("%d of %d concurrent removals succeeded, %d passkeys left; want all but one removed and one left", removed, contenders, len(left))
+		}
 	})
 }
 
