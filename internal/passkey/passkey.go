@@ -161,6 +161,7 @@ type ceremony struct {
 	Person    *store.Person `json:"person,omitempty"`
 	NewPerson bool          `json:"new_person,omitempty"`
 	Name      string        `json:"name,omitempty"`
+	MaxLevel  string        `json:"max_level,omitempty"`
 }
 
 func (s *Service) now() time.Time {

@@ -33,6 +33,9 @@ type RegistrationRequest struct {
 	// Binding, if set, must be given again to FinishRegistration: it ties
 	// the ceremony to whoever began it, for example a session.
 	Binding string
+	// MaxLevel is stored with the passkey (store.Passkey.MaxLevel): the
+	// level of the login that adds it; "" at enrolment.
+	MaxLevel string
 }
 
 // Registration is a finished registration.
@@ -87,7 +90,7 @@ func (s *Service) BeginRegistration(ctx context.Context, req RegistrationRequest
 	}
 	id, err := s.put(ctx, &ceremony{
 		Kind: kindRegister, Session: *session, Attempt: req.Attempt, Binding: req.Binding,
-		Person: keep, NewPerson: req.NewPerson, Name: req.Name,
+		Person: keep, NewPerson: req.NewPerson, Name: req.Name, MaxLevel: req.MaxLevel,
 	})
 	if err != nil {
 		return "", nil, err
@@ -174,6 +177,7 @@ func (s *Service) FinishRegistration(ctx context.Context, ceremonyID, binding st
 		BackupState:     ad.Flags.HasBackupState(),
 		Name:            c.Name,
 		CreatedAt:       now,
+		MaxLevel:        c.MaxLevel,
 	}
 	if err := s.Passkeys.CreatePasskey(ctx, pk); err != nil {
 		if errors.Is(err, store.ErrConflict) {

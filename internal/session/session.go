@@ -99,6 +99,13 @@ func (m *Manager) Current(r *http.Request) (*store.Session, error) {
 	return s, err
 }
 
+// EndOthers deletes every session of s's person but s, and returns how
+// many it deleted: used when the person's ways to log in change, so that
+// whoever holds another of their sessions is logged out.
+func (m *Manager) EndOthers(ctx context.Context, s *store.Session) (int, error) {
+	return m.Store.DeletePersonSessions(ctx, s.PersonID, s.ID)
+}
+
 // End deletes the request's session, if any, and clears the cookie.
 func (m *Manager) End(w http.ResponseWriter, r *http.Request) (*store.Session, error) {
 	s, err := m.Current(r)

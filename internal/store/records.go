@@ -102,6 +102,11 @@ type Passkey struct {
 	Name       string
 	CreatedAt  time.Time
 	LastUsedAt time.Time
+	// MaxLevel is the highest assurance level a login with it reaches:
+	// the level of the login that added it on the account page, so that
+	// a weak login cannot add a stronger way in. Empty for a passkey made
+	// at enrolment, which the person's proofing level bounds.
+	MaxLevel string
 }
 
 // AuthRequest is a validated authorization request.

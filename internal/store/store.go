@@ -164,6 +164,11 @@ type Sessions interface {
 	// DeleteSession is idempotent: deleting an unknown session is not an
 	// error.
 	DeleteSession(ctx context.Context, id string) error
+	// DeletePersonSessions deletes every session of personID except the
+	// one with ID except (which may be ""), and returns how many it
+	// deleted: when a person's ways to log in change, whoever holds one of
+	// their other sessions is logged out.
+	DeletePersonSessions(ctx context.Context, personID, except string) (int, error)
 }
 
 // AuthCodes holds authorization codes by the SHA-256 of the code.

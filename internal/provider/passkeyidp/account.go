@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/identity"
 	"github.com/varde-eid/varde/internal/passkey"
 	"github.com/varde-eid/varde/internal/provider"
@@ -21,6 +22,30 @@ import (
 // passkeys and recovery codes. They need a session (from any provider);
 // without one the person is sent through a passkey login for the
 // account (attempt "").
+//
+// Changing the ways in takes more than a session. Adding a passkey takes
+// a recent login (ReauthAfter); removing one or replacing the recovery
+// codes a recent login at ChangeLevel or higher, and logs the person out
+// everywhere else. Otherwise a session left open on a shared computer,
+// or one recovery code in the wrong hands, could take the account over.
+// A passkey is trusted at most at the level of the login that added it
+// (store.Passkey.MaxLevel): a person who lost their passkey can log in
+// with a recovery code and add a new one, as they must be able to, but
+// that one logs in no higher than the recovery code did, until they log
+// in at a higher level (an eID, a passkey from before) and add one there.
+const (
+	ReauthAfter = 15 * time.Minute
+	ChangeLevel = assurance.Substantial
+)
+
+// may says what session s may change on the account page: add a
+// passkey, and remove passkeys or replace recovery codes.
+func (p *Provider) may(s *store.Session) (add, change bool) {
+	age := p.now().Sub(s.AuthTime)
+	fresh := age > -time.Minute && age <= ReauthAfter // a minute of clock skew between nodes
+	l, err := assurance.Parse(s.Level)
+	return fresh, fresh && err == nil && l >= ChangeLevel
+}
 
 type identifierView struct {
 	Label, Value string
@@ -50,6 +75,12 @@ type accountData struct {
 	// the broker's /account/link with LinkCSRF.
 	Links    []linkView
 	LinkCSRF string
+	// CanAdd and CanChange are what the session may do (may); when it may
+	// not, Reauth is the message key saying why and ReauthURL where to
+	// log in again.
+	CanAdd, CanChange bool
+	Reauth            string
+	ReauthURL         string
 }
 
 // linker is the broker's ability to link other providers to the person,
@@ -74,6 +105,10 @@ var accountNotices = map[string]string{
 func (p *Provider) toLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/passkey/login?attempt=", http.StatusSeeOther)
 }
+
+// reauthURL is where a person logs in again for the account: the
+// broker's login page, which offers every way in, not only passkeys.
+const reauthURL = "/login"
 
 func (p *Provider) accountPage(w http.ResponseWriter, r *http.Request) {
 	p.renderAccount(w, r, http.StatusOK, accountNotices[r.URL.Query().Get("done")], "")
@@ -107,6 +142,16 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 		Recovered: slices.Contains(s.AMR, "otp"),
 		Codes:     codes, CSRF: sessionCSRF(r), Notice: notice, Error: errKey,
 		DefaultName: p.defaultName(r),
+	}
+	d.CanAdd, d.CanChange = p.may(s)
+	switch {
+	case !d.CanAdd:
+		d.Reauth = "account.reauth.stale"
+	case !d.CanChange:
+		d.Reauth = "account.reauth.weak"
+	}
+	if d.Reauth != "" {
+		d.ReauthURL = reauthURL
 	}
 	if l, ok := p.Finisher.(linker); ok {
 		infos, token := l.LinkOptions(r)
@@ -201,6 +246,13 @@ func (p *Provider) addBegin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// Checked when the ceremony begins, which is bound to this session
+	// and short-lived; the passkey gets the session's level as its cap.
+	if add, _ := p.may(s); !add {
+		p.auditFailure(ctx, "passkey_added", "reauth", "passkey", person.ID)
+		p.jsonError(w, r, http.StatusForbidden, "reauth")
+		return
+	}
 	var req addRequest
 	if err := decodeJSON(r, &req); err != nil {
 		p.jsonError(w, r, http.StatusBadRequest, "bad_request")
@@ -221,7 +273,7 @@ func (p *Provider) addBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, opts, err := p.WebAuthn.BeginRegistration(ctx, passkey.RegistrationRequest{
-		Person: person, Exclude: existing, Name: name, Binding: s.ID,
+		Person: person, Exclude: existing, Name: name, Binding: s.ID, MaxLevel: s.Level,
 	})
 	if err != nil {
 		p.log().ErrorContext(ctx, "begin add passkey", "err", err)
@@ -256,29 +308,51 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, statusFor(err), reason)
 		return
 	}
-	p.audit(ctx, &store.AuditEvent{Type: "passkey_added", Result: store.ResultSuccess, PersonID: person.ID,
-		Details: map[string]string{"credential": credentialRef(reg.Passkey.CredentialID)}})
+	p.audit(ctx, &store.AuditEvent{Type: "passkey_added", Result: store.ResultSuccess, PersonID: person.ID, Level: reg.Passkey.MaxLevel,
+		Details: map[string]string{"credential": credentialRef(reg.Passkey.CredentialID), "max_level": reg.Passkey.MaxLevel}})
 	writeJSON(w, http.StatusOK, redirectReply{Redirect: "/account?" + url.Values{"done": {"added"}}.Encode()})
 }
 
-// accountForm checks a form post to the account pages: a session, its
-// person, and the form's CSRF token bound to the session. It writes the
-// response (login, error or 403) and returns false when one is missing.
-func (p *Provider) accountForm(w http.ResponseWriter, r *http.Request) (*store.Person, bool) {
-	_, person, err := p.personOf(r)
+// changeForm checks a form post that changes the person's ways in: a
+// session, its person, the form's CSRF token bound to the session, and a
+// session that may make the change (may); event is the audit event type
+// of a refusal. It writes the response (login, error or 403) and returns
+// false when one is missing.
+func (p *Provider) changeForm(w http.ResponseWriter, r *http.Request, event string) (*store.Session, *store.Person, bool) {
+	s, person, err := p.personOf(r)
 	if errors.Is(err, errNoSession) {
 		p.toLogin(w, r)
-		return nil, false
+		return nil, nil, false
 	}
 	if err != nil {
 		p.internalError(w, r, "account person", err)
-		return nil, false
+		return nil, nil, false
 	}
 	if !checkSessionCSRF(r, r.PostFormValue(csrfField)) {
 		p.forbidden(w, r)
-		return nil, false
+		return nil, nil, false
 	}
-	return person, true
+	if _, change := p.may(s); !change {
+		p.auditFailure(r.Context(), event, "reauth", "passkey", person.ID)
+		p.renderAccount(w, r, http.StatusForbidden, "", "account.err.reauth")
+		return nil, nil, false
+	}
+	return s, person, true
+}
+
+// endOthers logs the person out everywhere but in s, after a change to
+// their ways in. A failure is logged, not shown: the change itself is
+// done.
+func (p *Provider) endOthers(r *http.Request, s *store.Session) {
+	n, err := p.Sessions.EndOthers(r.Context(), s)
+	if err != nil {
+		p.log().ErrorContext(r.Context(), "end other sessions", "err", err)
+		return
+	}
+	if n > 0 {
+		p.audit(r.Context(), &store.AuditEvent{Type: "sessions_ended", Result: store.ResultSuccess, PersonID: s.PersonID,
+			Details: map[string]string{"count": fmt.Sprint(n), "why": "ways_in_changed"}})
+	}
 }
 
 // removePasskey: POST /account/passkeys/remove (form: csrf, credential).
@@ -286,7 +360,7 @@ func (p *Provider) accountForm(w http.ResponseWriter, r *http.Request) (*store.P
 // nobody locks themselves out.
 func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	person, ok := p.accountForm(w, r)
+	s, person, ok := p.changeForm(w, r, "passkey_removed")
 	if !ok {
 		return
 	}
@@ -311,6 +385,7 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 	}
 	p.audit(ctx, &store.AuditEvent{Type: "passkey_removed", Result: store.ResultSuccess, PersonID: person.ID,
 		Details: map[string]string{"credential": credentialRef(credID)}})
+	p.endOthers(r, s)
 	http.Redirect(w, r, "/account?"+url.Values{"done": {"removed"}}.Encode(), http.StatusSeeOther)
 }
 
@@ -322,7 +397,7 @@ type codesData struct {
 // person's codes and shows the new ones once, in this response only.
 func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	person, ok := p.accountForm(w, r)
+	s, person, ok := p.changeForm(w, r, "recovery_codes_regenerated")
 	if !ok {
 		return
 	}
@@ -333,6 +408,7 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 	}
 	p.audit(ctx, &store.AuditEvent{Type: "recovery_codes_regenerated", Result: store.ResultSuccess, PersonID: person.ID,
 		Details: map[string]string{"count": fmt.Sprint(len(codes))}})
+	p.endOthers(r, s)
 	p.Pages.Render(w, r, http.StatusOK, "account_codes", p.lang(r), codesData{Codes: codes})
 }
 

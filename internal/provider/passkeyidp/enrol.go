@@ -305,7 +305,7 @@ func (p *Provider) enrolledContinue(w http.ResponseWriter, r *http.Request) {
 		p.internalError(w, r, "enrolled person", err)
 		return
 	}
-	p.finishRedirect(w, r, t.Attempt, passkeyResult(person, t.UV, t.BE, t.At))
+	p.finishRedirect(w, r, t.Attempt, passkeyResult(person, t.UV, t.BE, "", t.At))
 }
 
 // errorPage names the keys prefix.title, prefix.message, prefix.next.

@@ -95,7 +95,7 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, statusFor(err), reason)
 		return
 	}
-	next, err := p.Finisher.Finish(w, r, res.AttemptID, passkeyResult(res.Person, res.UserVerified, res.BackupEligible, p.now()))
+	next, err := p.Finisher.Finish(w, r, res.AttemptID, passkeyResult(res.Person, res.UserVerified, res.BackupEligible, res.Passkey.MaxLevel, p.now()))
 	if err != nil {
 		p.log().ErrorContext(ctx, "finish login", "err", err)
 		p.jsonError(w, r, http.StatusInternalServerError, "internal")

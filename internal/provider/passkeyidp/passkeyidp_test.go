@@ -3,6 +3,7 @@ package passkeyidp_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -816,5 +817,120 @@ func TestStartAndCancel(t *testing.T) {
 	r := b.form("/passkey/cancel", url.Values{"attempt": {"req-1"}, "csrf": {csrf}})
 	if r.status != http.StatusSeeOther || r.location != "/login?err=cancelled&req=req-1" {
 		t.Fatalf("cancel: %d %q", r.status, r.location)
+	}
+}
+
+// TestAccountChangesNeedStrongRecentLogin: one recovery code in the
+// wrong hands, or a session left open, cannot take an account over. A
+// recovery-code login may add a passkey, which then logs in no higher
+// than the code did, but may neither remove passkeys nor replace the
+// codes; a login older than ReauthAfter may change nothing; and a change
+// logs the person out everywhere else.
+func TestAccountChangesNeedStrongRecentLogin(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	owner := h.browser("en")
+	phone := newDevice(false)
+	e := owner.enrol(phone, "", "fnr")
+	ownerLevel := h.fin.last(t).Result.Level
+	if ownerLevel <= assurance.Low {
+		t.Fatalf("the enrolled passkey logs in at %v; the test needs more than low", ownerLevel)
+	}
+	ocsrf := attr(t, owner.get("/account").body, "data-csrf")
+
+	// Someone else logs in with one of the codes.
+	thief := h.browser("en")
+	rcsrf := field(t, thief.get("/passkey/recover?attempt=").body, "csrf")
+	if r := thief.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {rcsrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther {
+		t.Fatalf("recovery login: %d", r.status)
+	}
+	page := thief.get("/account")
+	if strings.Contains(page.body, `action="/account/passkeys/remove"`) || strings.Contains(page.body, `action="/account/recovery-codes"`) ||
+		!strings.Contains(page.body, "log in with a passkey you had before") || !strings.Contains(page.body, `href="/login"`) {
+		t.Fatalf("account page after a recovery login offers changes it may not make:\n%s", page.body)
+	}
+	tcsrf := attr(t, page.body, "data-csrf")
+	keys, err := h.db.ListPasskeys(ctx, e.person)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("passkeys: %d, %v", len(keys), err)
+	}
+	ownersKey := base64.RawURLEncoding.EncodeToString(keys[0].CredentialID)
+	if r := thief.form("/account/passkeys/remove", url.Values{"credential": {ownersKey}, "csrf": {tcsrf}}); r.status != http.StatusForbidden ||
+		!strings.Contains(r.body, "That change needs a new login first") {
+		t.Fatalf("remove after a recovery login: %d", r.status)
+	}
+	if r := thief.form("/account/recovery-codes", url.Values{"csrf": {tcsrf}}); r.status != http.StatusForbidden || len(codesIn(r.body)) != 0 {
+		t.Fatalf("new codes after a recovery login: %d", r.status)
+	}
+	if keys, _ := h.db.ListPasskeys(ctx, e.person); len(keys) != 1 {
+		t.Fatalf("%d passkeys after refused removal", len(keys))
+	}
+	if n, _ := h.db.CountRecoveryCodes(ctx, e.person); n != passkeyidp.RecoveryCodeCount-1 {
+		t.Fatalf("%d recovery codes after refused replacement", n)
+	}
+	events := h.auditEvents(t)
+	if !hasEvent(events, "passkey_removed", store.ResultFailure, "reauth") || !hasEvent(events, "recovery_codes_regenerated", store.ResultFailure, "reauth") {
+		t.Fatal("refused changes not audited")
+	}
+
+	// Adding a passkey works, as it must for a person who lost theirs,
+	// but it logs in no higher than the recovery code.
+	r, begun := thief.json("/account/passkeys/begin", map[string]string{"name": "Mine"}, tcsrf)
+	if r.status != 200 {
+		t.Fatalf("add begin after a recovery login: %d %v", r.status, begun)
+	}
+	theirs := newDevice(false)
+	id, body := h.create(t, theirs, begun)
+	if r, m := thief.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, tcsrf); r.status != 200 {
+		t.Fatalf("add finish after a recovery login: %d %v", r.status, m)
+	}
+	if r, m := h.browser("en").login(theirs, h.rp, "a1"); r.status != 200 {
+		t.Fatalf("login with the added passkey: %d %v", r.status, m)
+	}
+	if got := h.fin.last(t).Result.Level; got != assurance.Low {
+		t.Fatalf("a passkey added after a recovery login logs in at %v, want low", got)
+	}
+	if r, m := h.browser("en").login(phone, h.rp, "a2"); r.status != 200 || h.fin.last(t).Result.Level != ownerLevel {
+		t.Fatalf("the owner's passkey: %d %v, level %v", r.status, m, h.fin.last(t).Result.Level)
+	}
+	keys, _ = h.db.ListPasskeys(ctx, e.person)
+	var theirsID string
+	for _, k := range keys {
+		if k.Name == "Mine" {
+			theirsID = base64.RawURLEncoding.EncodeToString(k.CredentialID)
+		}
+	}
+
+	// The owner's login, left open past ReauthAfter, changes nothing.
+	h.now = h.now.Add(passkeyidp.ReauthAfter + time.Minute)
+	page = owner.get("/account")
+	if strings.Contains(page.body, `data-ceremony="add"`) || strings.Contains(page.body, `action="/account/passkeys/remove"`) ||
+		!strings.Contains(page.body, "need a login from the last 15 minutes") {
+		t.Fatalf("account page of an old login offers changes:\n%s", page.body)
+	}
+	if r, m := owner.json("/account/passkeys/begin", map[string]string{"name": "x"}, ocsrf); r.status != http.StatusForbidden || m["error"] != "reauth" {
+		t.Fatalf("add begin in an old login: %d %v", r.status, m)
+	}
+	if r := owner.form("/account/passkeys/remove", url.Values{"credential": {theirsID}, "csrf": {ocsrf}}); r.status != http.StatusForbidden {
+		t.Fatalf("remove in an old login: %d", r.status)
+	}
+
+	// Logged in again, the owner removes the other passkey, which logs
+	// out whoever held the recovery-code session.
+	if r, m := owner.login(phone, h.rp, ""); r.status != 200 {
+		t.Fatalf("login again: %d %v", r.status, m)
+	}
+	ocsrf = field(t, owner.get("/account").body, "csrf")
+	if r := owner.form("/account/passkeys/remove", url.Values{"credential": {theirsID}, "csrf": {ocsrf}}); r.status != http.StatusSeeOther {
+		t.Fatalf("remove after logging in again: %d %s", r.status, r.body)
+	}
+	if r := thief.get("/account"); r.status != http.StatusSeeOther || r.location != "/passkey/login?attempt=" {
+		t.Fatalf("the other session after a removal: %d %q", r.status, r.location)
+	}
+	if r := owner.get("/account"); r.status != http.StatusOK {
+		t.Fatalf("the owner's own session after a removal: %d", r.status)
+	}
+	if !hasEvent(h.auditEvents(t), "sessions_ended", store.ResultSuccess, "") {
+		t.Fatal("ending the other sessions not audited")
 	}
 }

@@ -159,11 +159,22 @@ func level(person *store.Person, a assurance.Authenticator) assurance.Level {
 	return assurance.FromEvidence(proofing, a)
 }
 
-// passkeyResult is the provider.Result of a passkey login.
-func passkeyResult(person *store.Person, uv, be bool, at time.Time) provider.Result {
+// passkeyResult is the provider.Result of a login with a passkey whose
+// store.Passkey.MaxLevel is maxLevel ("" for none): the level its
+// authenticator and the person's proofing give, and no more than
+// maxLevel, the level of the login that added it.
+func passkeyResult(person *store.Person, uv, be bool, maxLevel string, at time.Time) provider.Result {
 	a := assurance.Authenticator{Kind: assurance.KindPasskey, UserVerified: uv, BackupEligible: be}
+	l := level(person, a)
+	if maxLevel != "" {
+		capped, err := assurance.Parse(maxLevel)
+		if err != nil {
+			capped = assurance.None // unreadable: fail closed
+		}
+		l = min(l, capped)
+	}
 	return provider.Result{
-		Provider: ID, PersonID: person.ID, Level: level(person, a), AMR: assurance.AMR(a),
+		Provider: ID, PersonID: person.ID, Level: l, AMR: assurance.AMR(a),
 		AuthTime: at, Method: "passkey",
 	}
 }

@@ -285,3 +285,33 @@ func (db *DB) DeleteSession(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// DeletePersonSessions implements store.Sessions with one DELETE that
+// returns the IDs, so the in-memory copies go too.
+func (db *DB) DeletePersonSessions(ctx context.Context, personID, except string) (int, error) {
+	var ids []string
+	err := db.wr.doThen(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
+		ids = ids[:0]
+		rows, err := tx.StmtContext(ctx, db.st.deletePersonSessions).QueryContext(ctx, personID, except)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	}, func() {
+		for _, id := range ids {
+			db.sessions.drop(id)
+		}
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete sessions of person %s: %w", personID, err)
+	}
+	return len(ids), nil
+}

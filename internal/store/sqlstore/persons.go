@@ -127,7 +127,7 @@ func (db *DB) AddIdentifier(ctx context.Context, personID string, id store.Ident
 }
 
 const passkeyCols = "credential_id, person_id, public_key, attestation_type, aaguid, sign_count, " +
-	"transports, user_present, user_verified, backup_eligible, backup_state, name, created_at, last_used_at"
+	"transports, user_present, user_verified, backup_eligible, backup_state, name, created_at, last_used_at, max_level"
 
 func scanPasskey(s scanner) (*store.Passkey, error) {
 	var (
@@ -138,7 +138,7 @@ func scanPasskey(s scanner) (*store.Passkey, error) {
 	)
 	err := s.Scan(&p.CredentialID, &p.PersonID, &p.PublicKey, &p.AttestationType, &p.AAGUID, &count,
 		&transports, &p.UserPresent, &p.UserVerified, &p.BackupEligible, &p.BackupState, &p.Name,
-		&created, &lastUse)
+		&created, &lastUse, &p.MaxLevel)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,7 @@ func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey) error {
 	err := db.exec(ctx, db.st.insertPasskey,
 		p.CredentialID, p.PersonID, p.PublicKey, p.AttestationType, p.AAGUID, int64(p.SignCount),
 		encodeStrings(p.Transports), boolInt(p.UserPresent), boolInt(p.UserVerified),
-		boolInt(p.BackupEligible), boolInt(p.BackupState), p.Name, micros(p.CreatedAt), micros(p.LastUsedAt))
+		boolInt(p.BackupEligible), boolInt(p.BackupState), p.Name, micros(p.CreatedAt), micros(p.LastUsedAt), p.MaxLevel)
 	if err != nil {
 		return fmt.Errorf("create passkey for person %s: %w", p.PersonID, err)
 	}

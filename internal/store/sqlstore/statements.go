@@ -25,7 +25,7 @@ type statements struct {
 
 	putChallenge, takeChallenge *sql.Stmt
 
-	insertSession, getSession, getSessionClients, setSessionClients, deleteSession *sql.Stmt
+	insertSession, getSession, getSessionClients, setSessionClients, deleteSession, deletePersonSessions *sql.Stmt
 
 	insertAuthCode, redeemAuthCode, getAuthCodeW *sql.Stmt
 	insertGrant, getGrant, revokeGrant           *sql.Stmt
@@ -105,6 +105,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.getSessionClients, w, "SELECT clients FROM sessions WHERE id = ?"},
 		{&db.st.setSessionClients, w, "UPDATE sessions SET clients = ? WHERE id = ?"},
 		{&db.st.deleteSession, w, "DELETE FROM sessions WHERE id = ?"},
+		{&db.st.deletePersonSessions, w, "DELETE FROM sessions WHERE person_id = ? AND id <> ? RETURNING id"},
 
 		{&db.st.insertAuthCode, w, insertSQL("auth_codes", authCodeCols)},
 		{&db.st.redeemAuthCode, w, "UPDATE auth_codes SET used_at = ? WHERE hash = ? AND used_at = 0 RETURNING " + authCodeCols},

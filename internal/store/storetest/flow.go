@@ -377,4 +377,40 @@ func testSessions(t *testing.T, s store.Store) {
 		wantErr(t, "DeleteSession again", s.DeleteSession(ctx, ss.ID), nil)
 		wantErr(t, "AddSessionClient deleted", s.AddSessionClient(ctx, ss.ID, "bank"), store.ErrNotFound)
 	})
+
+	t.Run("delete a person's other sessions", func(t *testing.T) {
+		mine := []*store.Session{fullSession(t, "s-grace-1"), fullSession(t, "s-grace-2"), fullSession(t, "s-grace-3")}
+		theirs := fullSession(t, "s-heidi")
+		theirs.PersonID = "heidi"
+		for _, ss := range append(mine, theirs) {
+			if ss != theirs {
+				ss.PersonID = "grace"
+			}
+			wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+		}
+		n, err := s.DeletePersonSessions(ctx, "grace", mine[0].ID)
+		wantErr(t, "DeletePersonSessions", err, nil)
+		if n != 2 {
+			t.Errorf("DeletePersonSessions deleted %d sessions, want 2", n)
+		}
+		for _, ss := range mine[1:] {
+			_, err := s.GetSession(ctx, ss.ID, now)
+			wantErr(t, "GetSession of a deleted one", err, store.ErrNotFound)
+		}
+		for _, ss := range []*store.Session{mine[0], theirs} {
+			_, err := s.GetSession(ctx, ss.ID, now)
+			wantErr(t, "GetSession of a kept one", err, nil)
+		}
+		n, err = s.DeletePersonSessions(ctx, "grace", "")
+		wantErr(t, "DeletePersonSessions, none kept", err, nil)
+		if n != 1 {
+			t.Errorf("DeletePersonSessions with no exception deleted %d sessions, want 1", n)
+		}
+		_, err = s.GetSession(ctx, mine[0].ID, now)
+		wantErr(t, "GetSession after all were deleted", err, store.ErrNotFound)
+		n, err = s.DeletePersonSessions(ctx, "nobody", "")
+		if err != nil || n != 0 {
+			t.Errorf("DeletePersonSessions of a person without sessions = %d, %v", n, err)
+		}
+	})
 }

@@ -185,6 +185,7 @@ func fullPasskey(t *testing.T, personID, name string) *store.Passkey {
 		Name:            "Phone " + name,
 		CreatedAt:       base(t).In(z.la),
 		LastUsedAt:      base(t).Add(time.Hour).In(z.tokyo),
+		MaxLevel:        "substantial",
 	}
 }
 
