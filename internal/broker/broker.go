@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -223,21 +224,50 @@ func (b *Broker) applyDegradedPolicy(a *attempt) {
 	a.min, a.degraded = floor, true
 }
 
-// eligible lists the providers that can meet the attempt's level and that
-// the client accepts (all, unless its registration names some).
+// eligible lists the providers attempt a may use (see refusal).
 func (b *Broker) eligible(a *attempt) []provider.Provider {
 	var out []provider.Provider
 	for _, p := range b.Providers {
-		info := p.Info()
-		if info.MaxLevel < a.min {
-			continue
+		if a.refusal(p.Info()) == "" {
+			out = append(out, p)
 		}
-		if a.client != nil && len(a.client.Providers) > 0 && !slices.Contains(a.client.Providers, info.ID) {
-			continue
-		}
-		out = append(out, p)
 	}
 	return out
+}
+
+// refusal says why attempt a may not use the provider info describes, as
+// an audit reason, or "" when it may: the provider must be able to meet
+// the attempt's level, and the client must accept it (all providers,
+// unless its registration names some). The login page, the start of a
+// login and Finish all decide by it, so a login ends only through a
+// provider the person could have been offered.
+func (a *attempt) refusal(info provider.Info) string {
+	if info.MaxLevel < a.min {
+		return reasonInsufficientLevel
+	}
+	if a.client != nil && len(a.client.Providers) > 0 && !slices.Contains(a.client.Providers, info.ID) {
+		return reasonProviderNotAccepted
+	}
+	return ""
+}
+
+// Reasons of failed authentication events that Finish records when it
+// refuses a result (see the package documentation).
+const (
+	reasonInsufficientLevel   = "insufficient_level"
+	reasonProviderNotAccepted = "provider_not_accepted"
+	reasonUnknownProvider     = "unknown_provider"
+)
+
+// info describes the configured provider id; ok is false when there is
+// none.
+func (b *Broker) info(id string) (info provider.Info, ok bool) {
+	for _, p := range b.Providers {
+		if info := p.Info(); info.ID == id {
+			return info, true
+		}
+	}
+	return provider.Info{}, false
 }
 
 // route picks the provider for a hint: for "any", the first eligible
@@ -265,6 +295,7 @@ func (b *Broker) route(a *attempt, hint string) provider.Provider {
 // loginErrors maps a ?err= reason to the message key shown on the login page.
 var loginErrors = map[string]string{
 	"level":       "login.err.level",
+	"provider":    "login.err.provider",
 	"cancelled":   "login.err.cancelled",
 	"failed":      "login.err.failed",
 	"unavailable": "login.err.unavailable",
@@ -414,10 +445,21 @@ func (b *Broker) attemptError(w http.ResponseWriter, r *http.Request, err error)
 	})
 }
 
-// Finish implements provider.Finisher: it links the result to a person,
-// checks the level against the request, starts the session and returns
-// the URL that continues the flow.
+// Finish implements provider.Finisher: it checks that the attempt may
+// end through the provider that finished it, at the level it reached,
+// links the result to a person, starts the session and returns the URL
+// that continues the flow.
 func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string, res provider.Result) (string, error) {
+	// A provider never reaches more than it is configured for, whatever it
+	// reports: a bug in one, or an upstream asserting more than it is
+	// trusted with, cannot raise a level. A provider the broker does not
+	// have reaches nothing.
+	info, known := b.info(res.Provider)
+	if res.Level > info.MaxLevel {
+		b.Log.WarnContext(r.Context(), "provider reported a level above its maximum",
+			"provider", res.Provider, "level", res.Level.String(), "max", info.MaxLevel.String())
+		res.Level = info.MaxLevel
+	}
 	if strings.HasPrefix(attemptID, linkPrefix) {
 		return b.finishLink(w, r, attemptID, res)
 	}
@@ -435,19 +477,39 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 	if a.client != nil {
 		ev.ClientID = a.client.ID
 	}
+	if !known {
+		// Only the providers the broker was given report to it: anything
+		// else is a wiring mistake, and nothing it says is believed.
+		b.fail(ctx, ev, reasonUnknownProvider)
+		return "", fmt.Errorf("broker: result from %q, which is not a configured provider", res.Provider)
+	}
 	b.observe(res.Provider, health.Success)
+	// A provider that serves any login can be handed any attempt's ID (the
+	// passkey provider takes it from its URL), so the broker checks here
+	// again what it checked when it offered and started providers. Never
+	// raise a level, never let a lower one through, never end a login
+	// through a provider the client does not accept: the person is told
+	// plainly and can pick another way to log in. Checked before the
+	// result becomes a person, so a refused login creates nobody.
+	why := a.refusal(info)
+	if why == "" && res.Level < a.min {
+		why = reasonInsufficientLevel
+	}
+	if why != "" {
+		ev.PersonID = b.existing(ctx, res)
+		b.fail(ctx, ev, why)
+		kind := "level"
+		if why == reasonProviderNotAccepted {
+			kind = "provider"
+		}
+		return "/login?" + url.Values{"req": {attemptID}, "err": {kind}}.Encode(), nil
+	}
 	personID, err := b.resolve(ctx, res)
 	if err != nil {
 		b.fail(ctx, ev, "unknown_person")
 		return "", err
 	}
 	ev.PersonID = personID
-	if res.Level < a.min {
-		// Never raise a level, never let a lower one through: the person
-		// is told plainly and can pick another way to log in.
-		b.fail(ctx, ev, "insufficient_level")
-		return "/login?" + url.Values{"req": {attemptID}, "err": {"level"}}.Encode(), nil
-	}
 	authTime := res.AuthTime
 	if authTime.IsZero() {
 		authTime = b.Now()
@@ -531,6 +593,17 @@ func (b *Broker) resolve(ctx context.Context, res provider.Result) (string, erro
 		// Someone else created this person at the same moment: look again.
 	}
 	return "", errors.New("could not resolve the person")
+}
+
+// existing is the person a result proves if that person exists already,
+// "" otherwise (or when the store cannot tell): unlike resolve, it never
+// creates one. It names the person in the audit event of a refused login.
+func (b *Broker) existing(ctx context.Context, res provider.Result) string {
+	if res.PersonID != "" {
+		return res.PersonID
+	}
+	id, _ := b.lookup(ctx, res.Identifiers)
+	return id
 }
 
 func (b *Broker) lookup(ctx context.Context, ids []store.Identifier) (string, error) {

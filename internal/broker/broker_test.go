@@ -196,6 +196,110 @@ func TestFinishNeverLetsALowerLevelThrough(t *testing.T) {
 	}
 }
 
+// TestFinishRefusesAProviderTheClientDoesNotAccept: a provider that
+// serves any login can be handed any attempt's ID (the passkey provider
+// takes it from its URL), so a login for a client that accepts only
+// "strong" can be finished through "weak". Finish refuses it as the
+// login page and the start refuse that provider (what is recorded:
+// TestFinishRefusesBeforeCreatingAPerson), and the person is sent back
+// to the ways the client accepts, which still work for the same request.
+func TestFinishRefusesAProviderTheClientDoesNotAccept(t *testing.T) {
+	f := newFixture(t)
+	must(t, f.st.PutClient(context.Background(), &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{"https://bank.example/cb"}, Providers: []string{"strong"}}))
+	f.request(t, "r1")
+	next, err, _ := finish(f, "r1", provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial})
+	if err != nil || next != "/login?err=provider&req=r1" {
+		t.Fatalf("through weak: next %q, %v", next, err)
+	}
+	body := f.get(next).Body.String()
+	if !strings.Contains(body, "not accepted by this service") || !strings.Contains(body, `id="provider-strong" href=`) || strings.Contains(body, "Provider weak") {
+		t.Errorf("login page after the refusal:\n%s", body)
+	}
+	if next, err, _ := finish(f, "r1", provider.Result{Provider: "strong", PersonID: "p1", Level: assurance.High}); err != nil || next != "/authorize/resume?req=r1" {
+		t.Errorf("then through strong: next %q, %v", next, err)
+	}
+}
+
+// TestFinishRefusesBeforeCreatingAPerson: every refused result (a
+// provider the client does not accept, one the broker does not have, a
+// level too low, or above what the provider is configured for) starts no
+// session and creates nobody, even when it proves an identifier nobody
+// holds yet; the audit event says why, and names the person only if they
+// exist already.
+func TestFinishRefusesBeforeCreatingAPerson(t *testing.T) {
+	newID := []store.Identifier{{Scheme: "no:dnr", Value: "41018012345"}}
+	tests := []struct {
+		name      string
+		providers []string // the client accepts; all if empty
+		acr       []string
+		res       provider.Result
+		next      string
+		wantErr   bool
+		// Recorded in the audit event.
+		reason, level, person string
+	}{
+		{name: "provider not accepted, a person it keeps", providers: []string{"strong"},
+			res:  provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial},
+			next: "/login?err=provider&req=r1", reason: "provider_not_accepted", level: "substantial", person: "p1"},
+		{name: "provider not accepted, a new identifier", providers: []string{"strong"},
+			res:  provider.Result{Provider: "weak", Identifiers: newID, Level: assurance.Substantial},
+			next: "/login?err=provider&req=r1", reason: "provider_not_accepted", level: "substantial"},
+		{name: "provider unknown",
+			res:     provider.Result{Provider: "rogue", Identifiers: newID, Level: assurance.High},
+			wantErr: true, reason: "unknown_provider", level: ""},
+		{name: "level too low", acr: []string{assurance.ACRHigh},
+			res:  provider.Result{Provider: "strong", Identifiers: newID, Level: assurance.Substantial},
+			next: "/login?err=level&req=r1", reason: "insufficient_level", level: "substantial"},
+		{name: "provider that cannot reach the level, reporting more", acr: []string{assurance.ACRHigh},
+			res:  provider.Result{Provider: "weak", Identifiers: newID, Level: assurance.High},
+			next: "/login?err=level&req=r1", reason: "insufficient_level", level: "substantial"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			must(t, f.st.PutClient(ctx, &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
+				RedirectURIs: []string{"https://bank.example/cb"}, Providers: tt.providers}))
+			f.request(t, "r1", tt.acr...)
+			next, err, w := finish(f, "r1", tt.res)
+			if next != tt.next || (err != nil) != tt.wantErr {
+				t.Errorf("Finish = %q, %v; want %q, error %t", next, err, tt.next, tt.wantErr)
+			}
+			if len(w.Result().Cookies()) != 0 {
+				t.Error("a session cookie was set for a refused login")
+			}
+			if _, err := f.st.GetPersonByIdentifier(ctx, newID[0].Scheme, newID[0].Value); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("a refused login created a person (%v)", err)
+			}
+			ev := f.events(t)
+			if len(ev) != 1 || ev[0].Result != store.ResultFailure || ev[0].Reason != tt.reason || ev[0].Level != tt.level ||
+				ev[0].PersonID != tt.person || ev[0].Provider != tt.res.Provider || ev[0].ClientID != "bank" {
+				t.Errorf("audit = %+v", ev)
+			}
+		})
+	}
+}
+
+// TestFinishCapsTheLevelAtTheProvidersMaximum: a provider that reports
+// more than it is configured to deliver gets a session at its maximum,
+// for a relying party and for the person's own account alike.
+func TestFinishCapsTheLevelAtTheProvidersMaximum(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "r1")
+	for _, attempt := range []string{"r1", broker.AccountAttempt} {
+		s := finishSession(t, f, attempt, provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.High})
+		if s.Level != "substantial" {
+			t.Errorf("attempt %q: session level %q, want substantial (weak's maximum)", attempt, s.Level)
+		}
+	}
+	for _, ev := range f.events(t) {
+		if ev.Level != "substantial" {
+			t.Errorf("audit level %q, want substantial", ev.Level)
+		}
+	}
+}
+
 func TestFinishStartsASessionAtTheLevelReached(t *testing.T) {
 	f := newFixture(t)
 	f.request(t, "r1", assurance.ACRSubstantial)
@@ -254,6 +358,13 @@ func TestFinishResolvesIdentifiersToTheSamePerson(t *testing.T) {
 
 func sessionPerson(t *testing.T, f *fixture, attempt string, res provider.Result) string {
 	t.Helper()
+	return finishSession(t, f, attempt, res).PersonID
+}
+
+// finishSession finishes attempt with res and returns the session it
+// started.
+func finishSession(t *testing.T, f *fixture, attempt string, res provider.Result) *store.Session {
+	t.Helper()
 	_, err, w := finish(f, attempt, res)
 	must(t, err)
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -262,7 +373,7 @@ func sessionPerson(t *testing.T, f *fixture, attempt string, res provider.Result
 	}
 	s, err := f.b.Sessions.Current(r)
 	must(t, err)
-	return s.PersonID
+	return s
 }
 
 func TestAccountLoginEndsAtTheAccountPage(t *testing.T) {

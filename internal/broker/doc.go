@@ -20,12 +20,17 @@
 //	  Provider the provider used
 //	  ClientID the relying party ("" for an account login or an
 //	           attempt that had expired)
-//	  PersonID the person reached (success; failure once resolved)
-//	  Level    the level the provider reached (Finish only)
+//	  PersonID the person reached (success); on a failure, the person
+//	           the result names, if they exist already (a refused
+//	           result creates nobody)
+//	  Level    the level the provider reached, never above its
+//	           configured maximum (Finish only)
 //	  Reason   on failure: the provider's reason ("cancelled" is the
 //	           person's choice; anything else counts against the
-//	           provider), or attempt_expired, unknown_person,
-//	           insufficient_level, session_error
+//	           provider), or attempt_expired, unknown_provider,
+//	           provider_not_accepted (the client's registration does
+//	           not name it), insufficient_level, unknown_person,
+//	           session_error
 //	Type "routing" (EventRouting), when the broker routes a person around
 //	a provider that is down: the login page shows it down, provider_hint=
 //	any skips it, or it went down between the page and /login/start:
