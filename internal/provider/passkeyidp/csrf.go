@@ -17,13 +17,19 @@ import (
 //     a page that can read the session cookie could have made it, and it
 //     changes with every session. The store keeps only the cookie's
 //     hash, so a copy of the database does not yield tokens either.
-//   - forms used before there is a session (recovery code, cancel) use
-//     the double-submit pattern: a random value in a SameSite=Strict
-//     cookie that the form repeats. A cross-site page can neither read
-//     the cookie nor make the browser send it.
+//   - forms used before there is a session (recovery code, cancel, the
+//     enrolled page's Continue) use the double-submit pattern: a random
+//     value in a SameSite=Strict cookie that the form repeats. A
+//     cross-site page can neither read the cookie nor make the browser
+//     send it.
+//
+// The same cookie names the browser: state that only the browser that
+// made it may use (the Continue ticket after an enrolment) keeps the
+// browser's formBinding and is refused to any other.
 
 const (
 	csrfLabel      = "varde/passkeyidp/csrf/v1"
+	bindingLabel   = "varde/passkeyidp/browser/v1/"
 	formCookie     = "varde_form"
 	csrfField      = "csrf"
 	csrfHeader     = "X-CSRF-Token"
@@ -73,4 +79,21 @@ func checkFormToken(r *http.Request) bool {
 		return false
 	}
 	return subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue(csrfField))) == 1
+}
+
+// formBinding names the browser whose form cookie is token without
+// holding the token itself: a store that keeps it yields no form token.
+func formBinding(token string) string {
+	h := sha256.Sum256([]byte(bindingLabel + token))
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// checkFormBinding reports whether the request comes from the browser
+// that binding names.
+func checkFormBinding(r *http.Request, binding string) bool {
+	c, err := r.Cookie(formCookie)
+	if err != nil || c.Value == "" || binding == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(formBinding(c.Value)), []byte(binding)) == 1
 }

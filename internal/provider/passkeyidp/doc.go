@@ -86,7 +86,9 @@
 //
 // Ceremonies and tickets are single use (taken from the store). Account
 // forms carry a CSRF token derived from the session cookie, forms used
-// before login a double-submit cookie token. Recovery codes carry 80
-// random bits and are stored as SHA-256 hashes; each attempt may try
-// MaxRecoveryTries codes.
+// before login a double-submit cookie token. The Continue ticket after
+// an enrolment names the browser that enrolled (a hash of its form
+// cookie), so no other browser can be logged in with it. Recovery codes
+// carry 80 random bits and are stored as SHA-256 hashes; each attempt
+// may try MaxRecoveryTries codes.
 package passkeyidp

@@ -193,13 +193,17 @@ type enrolledTicket struct {
 	Continue   string   `json:"continue"`
 }
 
-// continueTicket finishes the login that the enrolment was.
+// continueTicket finishes the login that the enrolment was, in the
+// browser that enrolled: Browser is its formBinding. Without it, anyone
+// could enrol a test person and have someone else's browser post the
+// ticket, logging them in as that person (login CSRF).
 type continueTicket struct {
 	Attempt  string    `json:"attempt"`
 	PersonID string    `json:"person"`
 	UV       bool      `json:"uv"`
 	BE       bool      `json:"be"`
 	At       time.Time `json:"at"`
+	Browser  string    `json:"browser"`
 }
 
 // enrolFinish: POST /passkey/enrol/finish?ceremony=… with the credential
@@ -241,8 +245,17 @@ func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
 	p.audit(ctx, &store.AuditEvent{Type: "enrolment", Result: store.ResultSuccess, PersonID: person.ID,
 		Details: map[string]string{"method": "synthetic", "credential": credentialRef(reg.Passkey.CredentialID)}})
 
+	// The browser gets its form cookie now if it has none, so that the
+	// Continue ticket can name it.
+	token, err := p.formToken(w, r)
+	if err != nil {
+		p.log().ErrorContext(ctx, "form token", "err", err)
+		p.jsonError(w, r, http.StatusInternalServerError, "internal")
+		return
+	}
 	cont, err := p.putTicket(ctx, "continue", continueTicket{
 		Attempt: reg.Attempt, PersonID: person.ID, UV: reg.UserVerified, BE: reg.BackupEligible, At: p.now(),
+		Browser: formBinding(token),
 	}, ticketLifetime)
 	if err != nil {
 		p.log().ErrorContext(ctx, "enrolment ticket", "err", err)
@@ -268,6 +281,7 @@ type enrolledData struct {
 	Number      string
 	Codes       []string
 	Continue    string
+	CSRF        string
 }
 
 // enrolledPage shows the recovery codes once: the ticket is taken, so a
@@ -282,17 +296,29 @@ func (p *Provider) enrolledPage(w http.ResponseWriter, r *http.Request) {
 		p.internalError(w, r, "enrolled ticket", err)
 		return
 	}
+	token, err := p.formToken(w, r)
+	if err != nil {
+		p.internalError(w, r, "form token", err)
+		return
+	}
 	lang := p.lang(r)
 	p.Pages.Render(w, r, http.StatusOK, "enrol_codes", lang, enrolledData{
 		Name: strings.TrimSpace(t.GivenName + " " + t.FamilyName), SchemeLabel: p.schemeLabel(lang, t.Scheme),
-		Number: t.Number, Codes: t.Codes, Continue: t.Continue,
+		Number: t.Number, Codes: t.Codes, Continue: t.Continue, CSRF: token,
 	})
 }
 
-// enrolledContinue finishes the login with the new passkey, once.
+// enrolledContinue finishes the login with the new passkey, once, and
+// only in the browser that enrolled: the form must carry that browser's
+// form token, and the ticket must name it.
 func (p *Provider) enrolledContinue(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if !checkFormToken(r) {
+		p.forbidden(w, r)
+		return
+	}
 	var t continueTicket
-	if err := p.takeTicket(r.Context(), "continue", r.PostFormValue("ticket"), &t); err != nil {
+	if err := p.takeTicket(ctx, "continue", r.PostFormValue("ticket"), &t); err != nil {
 		if errors.Is(err, errNoTicket) {
 			p.Pages.Error(w, r, http.StatusBadRequest, p.lang(r), errorPage("enrol.used", ""))
 			return
@@ -300,7 +326,12 @@ func (p *Provider) enrolledContinue(w http.ResponseWriter, r *http.Request) {
 		p.internalError(w, r, "continue ticket", err)
 		return
 	}
-	person, err := p.Persons.GetPerson(r.Context(), t.PersonID)
+	if !checkFormBinding(r, t.Browser) {
+		p.auditFailure(ctx, "authentication", "wrong_browser", "passkey", t.PersonID)
+		p.forbidden(w, r)
+		return
+	}
+	person, err := p.Persons.GetPerson(ctx, t.PersonID)
 	if err != nil {
 		p.internalError(w, r, "enrolled person", err)
 		return

@@ -333,8 +333,9 @@ type enrolled struct {
 	person string
 }
 
-// enrol creates a test person with a passkey on d and continues the login.
-func (b *browser) enrol(d *device, attempt, kind string) enrolled {
+// enrolOnly creates a test person with a passkey on d and returns the
+// page that shows the recovery codes and the Continue form.
+func (b *browser) enrolOnly(d *device, attempt, kind string) reply {
 	t := b.h.t
 	t.Helper()
 	if r := b.get("/passkey/enrol?attempt=" + url.QueryEscape(attempt)); r.status != 200 {
@@ -354,24 +355,38 @@ func (b *browser) enrol(d *device, attempt, kind string) enrolled {
 	if page.status != 200 || !strings.Contains(page.header.Get("Cache-Control"), "no-store") {
 		t.Fatalf("enrolled page: %d %v", page.status, page.header)
 	}
-	e := enrolled{codes: codesIn(page.body)}
-	if m := regexp.MustCompile(`<dd><code>(\d{11})</code></dd>`).FindStringSubmatch(page.body); m != nil {
-		e.number = m[1]
-	}
-	ticket := field(t, page.body, "ticket")
 	// The page cannot be shown twice.
 	if again := b.get(view); again.status != http.StatusGone {
 		t.Fatalf("enrolled page shown twice: %d", again.status)
 	}
+	return page
+}
+
+// continueForm is the enrolled page's Continue form.
+func continueForm(t *testing.T, page reply) url.Values {
+	t.Helper()
+	return url.Values{"ticket": {field(t, page.body, "ticket")}, "csrf": {field(t, page.body, "csrf")}}
+}
+
+// enrol creates a test person with a passkey on d and continues the login.
+func (b *browser) enrol(d *device, attempt, kind string) enrolled {
+	t := b.h.t
+	t.Helper()
+	page := b.enrolOnly(d, attempt, kind)
+	e := enrolled{codes: codesIn(page.body)}
+	if m := regexp.MustCompile(`<dd><code>(\d{11})</code></dd>`).FindStringSubmatch(page.body); m != nil {
+		e.number = m[1]
+	}
+	form := continueForm(t, page)
 	before := b.h.fin.count()
-	cont := b.form("/passkey/enrolled/continue", url.Values{"ticket": {ticket}})
+	cont := b.form("/passkey/enrolled/continue", form)
 	if cont.status != http.StatusSeeOther {
 		t.Fatalf("continue: %d %s", cont.status, cont.body)
 	}
 	e.next = cont.location
 	e.person = b.h.fin.last(t).Result.PersonID
 	// Nor can the login be continued twice.
-	if again := b.form("/passkey/enrolled/continue", url.Values{"ticket": {ticket}}); again.status != http.StatusBadRequest || b.h.fin.count() != before+1 {
+	if again := b.form("/passkey/enrolled/continue", form); again.status != http.StatusBadRequest || b.h.fin.count() != before+1 {
 		t.Fatalf("continued twice: %d, %d logins", again.status, b.h.fin.count())
 	}
 	return e
@@ -459,6 +474,54 @@ func TestEnrolThenLogin(t *testing.T) {
 	}
 	if !hasEvent(h.auditEvents(t), "enrolment", store.ResultSuccess, "") {
 		t.Fatal("no enrolment audit event")
+	}
+}
+
+// The Continue button after an enrolment logs in only the browser that
+// enrolled. Otherwise anyone could enrol a test person and have another
+// person's browser post the ticket from a page of theirs, logging that
+// person in as the test person (login CSRF).
+func TestEnrolledContinueOnlyWhereEnrolled(t *testing.T) {
+	h := newHarness(t, true)
+	enroller := h.browser("en")
+	form := continueForm(t, enroller.enrolOnly(newDevice(false), "", "fnr"))
+
+	// Another browser with its own form cookie, posting its own token.
+	other := h.browser("en")
+	otherCSRF := field(t, other.get("/passkey/recover?attempt=").body, "csrf")
+	tests := []struct {
+		name string
+		b    *browser
+		form url.Values
+	}{
+		{"no form token", h.browser("en"), url.Values{"ticket": form["ticket"]}},
+		{"the enroller's token without its cookie", h.browser("en"), form},
+		{"the ticket alone from the enrolling browser", enroller, url.Values{"ticket": form["ticket"]}},
+		{"another browser's own token", other, url.Values{"ticket": form["ticket"], "csrf": {otherCSRF}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.b.form("/passkey/enrolled/continue", tt.form)
+			if r.status != http.StatusForbidden || !strings.Contains(r.body, "This page is out of date") {
+				t.Fatalf("continue: %d %q", r.status, r.location)
+			}
+			if n := h.fin.count(); n != 0 {
+				t.Fatalf("%d logins finished", n)
+			}
+		})
+	}
+	if r := other.get("/account"); r.status != http.StatusSeeOther {
+		t.Fatalf("the other browser has a session: account page %d", r.status)
+	}
+	if !hasEvent(h.auditEvents(t), "authentication", store.ResultFailure, "wrong_browser") {
+		t.Fatal("no audit event for the other browser")
+	}
+
+	// The other browser's try used the ticket up; a new enrolment's
+	// Continue works where it was made.
+	form = continueForm(t, enroller.enrolOnly(newDevice(false), "", "fnr"))
+	if r := enroller.form("/passkey/enrolled/continue", form); r.status != http.StatusSeeOther || r.location != "/account" {
+		t.Fatalf("continue in the enrolling browser: %d %q", r.status, r.location)
 	}
 }
 
