@@ -640,6 +640,18 @@ func (b *Broker) newPerson(res provider.Result) (*store.Person, error) {
 	}, nil
 }
 
+// Pending implements provider.Finisher.
+func (b *Broker) Pending(ctx context.Context, attemptID string) (bool, error) {
+	if attemptID == AccountAttempt {
+		return true, nil
+	}
+	_, err := b.AuthRequests.GetAuthRequest(ctx, attemptID, b.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // Fail implements provider.Finisher. A cancellation is the person's
 // choice; anything else counts against the provider's health.
 func (b *Broker) Fail(w http.ResponseWriter, r *http.Request, attemptID, providerID, reason string) string {

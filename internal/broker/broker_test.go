@@ -173,6 +173,31 @@ func TestUnknownOrExpiredAttemptGetsAPlainPage(t *testing.T) {
 	}
 }
 
+// Pending is true only for logins the broker holds, so that providers
+// can refuse to keep anything for made-up or expired ones.
+func TestPendingKnowsOnlyAttemptsItHolds(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "live")
+	f.now = f.now.Add(time.Hour)
+	f.request(t, "fresh")
+	tests := []struct {
+		attempt string
+		want    bool
+	}{
+		{broker.AccountAttempt, true},
+		{"fresh", true},
+		{"live", false}, // expired
+		{"nope", false},
+		{"link:made-up", false},
+	}
+	for _, tt := range tests {
+		got, err := f.b.Pending(context.Background(), tt.attempt)
+		if err != nil || got != tt.want {
+			t.Errorf("Pending(%q) = %v, %v; want %v", tt.attempt, got, err, tt.want)
+		}
+	}
+}
+
 func finish(f *fixture, attempt string, res provider.Result) (string, error, *httptest.ResponseRecorder) {
 	w := httptest.NewRecorder()
 	next, err := f.b.Finish(w, httptest.NewRequest(http.MethodPost, "/x", nil), attempt, res)

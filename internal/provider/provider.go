@@ -91,4 +91,12 @@ type Finisher interface {
 	// Info().ID, and reason is short and machine-readable ("cancelled",
 	// "upstream_error"). It returns the URL to send the browser to.
 	Fail(w http.ResponseWriter, r *http.Request, attemptID, providerID, reason string) (next string)
+	// Pending reports whether attemptID is a login the broker still
+	// holds: the account login (""), or a relying party's request that
+	// has not expired. A provider that keeps anything per attempt, such
+	// as a count of tries, asks first, so that made-up IDs get nothing.
+	// Link attempts cannot be looked at without being used up, and go
+	// only to providers that prove identifiers; Pending reports false
+	// for them.
+	Pending(ctx context.Context, attemptID string) (bool, error)
 }

@@ -25,7 +25,8 @@ import (
 //
 // The same cookie names the browser: state that only the browser that
 // made it may use (the Continue ticket after an enrolment) keeps the
-// browser's formBinding and is refused to any other.
+// browser's formBinding and is refused to any other, and an account
+// login's recovery code tries are counted per browser.
 
 const (
 	csrfLabel      = "varde/passkeyidp/csrf/v1"
@@ -72,13 +73,19 @@ func (p *Provider) formToken(w http.ResponseWriter, r *http.Request) (string, er
 	return v, nil
 }
 
+// formCookieValue is the request's form cookie, "" without one.
+func formCookieValue(r *http.Request) string {
+	c, err := r.Cookie(formCookie)
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
 // checkFormToken reports whether the posted form repeats the cookie.
 func checkFormToken(r *http.Request) bool {
-	c, err := r.Cookie(formCookie)
-	if err != nil || c.Value == "" {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue(csrfField))) == 1
+	v := formCookieValue(r)
+	return v != "" && subtle.ConstantTimeCompare([]byte(v), []byte(r.PostFormValue(csrfField))) == 1
 }
 
 // formBinding names the browser whose form cookie is token without
@@ -91,9 +98,6 @@ func formBinding(token string) string {
 // checkFormBinding reports whether the request comes from the browser
 // that binding names.
 func checkFormBinding(r *http.Request, binding string) bool {
-	c, err := r.Cookie(formCookie)
-	if err != nil || c.Value == "" || binding == "" {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(formBinding(c.Value)), []byte(binding)) == 1
+	v := formCookieValue(r)
+	return v != "" && binding != "" && subtle.ConstantTimeCompare([]byte(formBinding(v)), []byte(binding)) == 1
 }

@@ -89,6 +89,9 @@
 // before login a double-submit cookie token. The Continue ticket after
 // an enrolment names the browser that enrolled (a hash of its form
 // cookie), so no other browser can be logged in with it. Recovery codes
-// carry 80 random bits and are stored as SHA-256 hashes; each attempt
-// may try MaxRecoveryTries codes.
+// carry 80 random bits and are stored as SHA-256 hashes. Each login the
+// broker holds may try MaxRecoveryTries codes, an account login
+// MaxRecoveryTries per browser; an attempt the broker does not hold
+// (made up, or expired) gets the plain "start again" page and tries
+// nothing.
 package passkeyidp

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -72,6 +73,12 @@ func (f *finisher) Fail(w http.ResponseWriter, r *http.Request, attemptID, _, re
 	f.fails = append(f.fails, reason)
 	f.mu.Unlock()
 	return "/login?" + url.Values{"req": {attemptID}, "err": {reason}}.Encode()
+}
+
+// Pending: the broker holds every attempt but those whose ID begins
+// "unknown".
+func (f *finisher) Pending(_ context.Context, attemptID string) (bool, error) {
+	return !strings.HasPrefix(attemptID, "unknown"), nil
 }
 
 func (f *finisher) count() int {
@@ -642,6 +649,69 @@ func TestRecoveryCodes(t *testing.T) {
 	// A malformed code is explained.
 	if r := b.form("/passkey/recover", url.Values{"attempt": {"r6"}, "csrf": {csrf}, "code": {"ABC"}}); r.status != 400 || !strings.Contains(r.body, "16 letters and numbers. Check") {
 		t.Fatalf("malformed code: %d", r.status)
+	}
+}
+
+// countingLimits counts the recovery tries taken.
+type countingLimits struct {
+	store.ReplayCache
+	n atomic.Int64
+}
+
+func (c *countingLimits) Remember(ctx context.Context, key string, expiresAt, now time.Time) error {
+	c.n.Add(1)
+	return c.ReplayCache.Remember(ctx, key, expiresAt, now)
+}
+
+// Tries are counted only against a login the broker holds: a made-up or
+// expired attempt would otherwise get fresh ones every time.
+func TestRecoveryNeedsAnAttemptTheBrokerHolds(t *testing.T) {
+	h := newHarness(t, true)
+	e := h.browser("en").enrol(newDevice(false), "a", "fnr")
+	limits := &countingLimits{ReplayCache: h.db}
+	h.p.Limits = limits
+
+	b := h.browser("en")
+	csrf := field(t, b.get("/passkey/recover?attempt=unknown-0").body, "csrf")
+	for i := range 2 * passkeyidp.MaxRecoveryTries {
+		r := b.form("/passkey/recover", url.Values{"attempt": {fmt.Sprintf("unknown-%d", i)}, "csrf": {csrf}, "code": {e.codes[0]}})
+		if r.status != http.StatusBadRequest || !strings.Contains(r.body, "Your login took too long") {
+			t.Fatalf("unknown attempt %d: %d", i, r.status)
+		}
+	}
+	if n := limits.n.Load(); n != 0 {
+		t.Fatalf("%d tries counted for unknown attempts", n)
+	}
+	if left, _ := h.db.CountRecoveryCodes(context.Background(), e.person); left != passkeyidp.RecoveryCodeCount {
+		t.Fatalf("%d codes left: a code was spent on an unknown attempt", left)
+	}
+	if r := b.form("/passkey/recover", url.Values{"attempt": {"r1"}, "csrf": {csrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther {
+		t.Fatalf("the code in a login the broker holds: %d", r.status)
+	}
+}
+
+// An account login's tries are counted per browser, never per address:
+// every browser here comes from 127.0.0.1, as everyone's would from a
+// TLS proxy, and one browser's wrong codes must not lock out another.
+func TestRecoveryTriesAreCountedPerBrowser(t *testing.T) {
+	h := newHarness(t, true)
+	e := h.browser("en").enrol(newDevice(false), "", "fnr")
+
+	guesser := h.browser("en")
+	csrf := field(t, guesser.get("/passkey/recover?attempt=").body, "csrf")
+	for i := range passkeyidp.MaxRecoveryTries {
+		if r := guesser.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {csrf}, "code": {fmt.Sprintf("AAAA-BBBB-CCCC-%04d", i)}}); r.status != 400 {
+			t.Fatalf("try %d: %d", i, r.status)
+		}
+	}
+	if r := guesser.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {csrf}, "code": {e.codes[0]}}); r.status != http.StatusTooManyRequests {
+		t.Fatalf("the guesser after the limit: %d", r.status)
+	}
+
+	owner := h.browser("en")
+	ocsrf := field(t, owner.get("/passkey/recover?attempt=").body, "csrf")
+	if r := owner.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {ocsrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther || r.location != "/account" {
+		t.Fatalf("another browser's good code: %d %q", r.status, r.location)
 	}
 }
 

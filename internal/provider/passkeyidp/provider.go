@@ -42,7 +42,8 @@ type Provider struct {
 	// Challenges holds the single-use tickets between enrolment and the
 	// page that shows recovery codes once.
 	Challenges store.Challenges
-	// Limits counts recovery code tries per attempt.
+	// Limits counts recovery code tries per attempt (per browser for an
+	// account login).
 	Limits store.ReplayCache
 	// Sessions is read by the account pages; the broker starts sessions.
 	Sessions *session.Manager
@@ -63,7 +64,8 @@ var (
 
 // Limits and sizes.
 const (
-	// MaxRecoveryTries is how many recovery codes one attempt may try.
+	// MaxRecoveryTries is how many recovery codes one attempt, or one
+	// browser's account login, may try.
 	MaxRecoveryTries = 5
 	// RecoveryCodeCount is how many codes a person gets at a time.
 	RecoveryCodeCount = 10

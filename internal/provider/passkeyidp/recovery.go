@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -121,18 +120,23 @@ func (p *Provider) recoverPage(w http.ResponseWriter, r *http.Request) {
 	p.renderRecover(w, r, http.StatusOK, recoverData{Attempt: attempt})
 }
 
-// tryAllowed takes one of the attempt's MaxRecoveryTries slots; false
-// when all are used. The slots live in the shared replay cache, so the
-// limit holds across nodes. An account login (attempt "") has no attempt
-// to count against, so its slots are per client address.
+// tryAllowed takes one of MaxRecoveryTries slots; false when all are
+// used. The slots live in the shared replay cache, so the limit holds
+// across nodes.
+//
+// The 80 random bits of a code are the real protection: guessing one
+// online is hopeless with or without this limit. The limit is hygiene,
+// so it must never lock out anyone but the one trying. A relying
+// party's login counts against its attempt, which the caller has
+// checked the broker holds (a made-up attempt would get fresh slots). An
+// account login has no attempt and counts against the browser: its form
+// cookie, which checkFormToken has required. Never the client address:
+// behind a TLS proxy that is the proxy's, and five wrong tries would
+// block everyone's recovery for an hour.
 func (p *Provider) tryAllowed(r *http.Request, attempt string) (bool, error) {
 	key := "passkeyidp/recovery/attempt/" + attempt
 	if attempt == "" {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
-		}
-		key = "passkeyidp/recovery/account/" + host
+		key = "passkeyidp/recovery/browser/" + formBinding(formCookieValue(r))
 	}
 	now := p.now()
 	for i := 1; i <= MaxRecoveryTries; i++ {
@@ -156,6 +160,17 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if !checkFormToken(r) {
 		p.forbidden(w, r)
+		return
+	}
+	// Only a login the broker holds may try codes: an unknown or
+	// expired one is told to start again, and counts no try.
+	pending, err := p.Finisher.Pending(ctx, attempt)
+	if err != nil {
+		p.internalError(w, r, "recovery attempt", err)
+		return
+	}
+	if !pending {
+		p.Pages.Error(w, r, http.StatusBadRequest, p.lang(r), errorPage("error.expired", ""))
 		return
 	}
 	allowed, err := p.tryAllowed(r, attempt)
