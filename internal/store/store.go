@@ -13,6 +13,10 @@ var (
 	// ErrConflict means the write clashed with an existing record (a
 	// duplicate key) or a compare-and-swap precondition did not hold.
 	ErrConflict = errors.New("store: conflict")
+	// ErrFull means a bounded store (flow state in memory) refused a
+	// write because it holds all it may: the caller tells the person the
+	// service is busy and to try again shortly.
+	ErrFull = errors.New("store: full")
 )
 
 // Rules every backend follows (package storetest checks them all):

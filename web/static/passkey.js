@@ -8,7 +8,8 @@
 //   data-csrf      sent as X-CSRF-Token (add)
 //   data-msg-*     every text shown, already in the page language
 // The server answers failures with {"error", "message"}; the message is
-// shown as it is. No inline script: the page's CSP allows only this file.
+// shown as it is. A 503 without one (from a proxy in front) shows
+// data-msg-busy. No inline script: the page's CSP allows only this file.
 (function () {
   "use strict";
 
@@ -102,7 +103,8 @@
     return out;
   }
 
-  // postJSON resolves to {ok, data}; data is {} when the reply is not JSON.
+  // postJSON resolves to {ok, status, data}; data is {} when the reply is
+  // not JSON.
   function postJSON(url, body, csrf) {
     var headers = { "Content-Type": "application/json", "Accept": "application/json" };
     if (csrf) {
@@ -115,7 +117,7 @@
       body: JSON.stringify(body)
     }).then(function (res) {
       return res.json().catch(function () { return {}; }).then(function (data) {
-        return { ok: res.ok, data: data || {} };
+        return { ok: res.ok, status: res.status, data: data || {} };
       });
     });
   }
@@ -172,7 +174,7 @@
       var leaving = false;
       postJSON(el.getAttribute("data-begin"), beginBody(), csrf).then(function (begun) {
         if (!begun.ok || !begun.data.options || !begun.data.options.publicKey) {
-          throw { server: begun.data.message };
+          throw { server: begun.data.message, status: begun.status };
         }
         var pk = begun.data.options.publicKey;
         var ceremony = kind === "login"
@@ -192,6 +194,8 @@
       }).catch(function (err) {
         if (err && err.server) {
           show(err.server, true);
+        } else if (err && err.status === 503) {
+          show(msg("busy"), true);
         } else if (err && err.name === "NotAllowedError") {
           show(msg("cancelled"), true);
         } else if (err && err.name === "InvalidStateError") {

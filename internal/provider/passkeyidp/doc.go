@@ -77,10 +77,12 @@
 // cloned_authenticator, unknown_credential, not_verified, bad_input,
 // backup_eligibility_changed, concurrent_use, invalid, credential_exists,
 // bad_request (wrong content type or malformed request), enrol_name,
-// enrol_birth, passkey_name, session (no session: 401), csrf (403) and
-// internal (500). Ceremony failures are 400 and are recorded as audit
-// events of type "authentication" (or "enrolment", "passkey_added") with
-// Result failure and the code as Reason.
+// enrol_birth, passkey_name, session (no session: 401), csrf (403),
+// busy (503 with Retry-After: the node holds as many ceremonies as it
+// may; from login/begin and enrol/begin) and internal (500). Ceremony
+// failures are 400 and are recorded as audit events of type
+// "authentication" (or "enrolment", "passkey_added") with Result
+// failure and the code as Reason.
 //
 // # Security notes
 //

@@ -136,8 +136,7 @@ func (p *Provider) enrolBegin(w http.ResponseWriter, r *http.Request) {
 		Person: person, NewPerson: true, Name: p.defaultName(r), Attempt: req.Attempt,
 	})
 	if err != nil {
-		p.log().ErrorContext(ctx, "begin enrolment", "err", err)
-		p.jsonError(w, r, http.StatusInternalServerError, "internal")
+		p.beginFailed(w, r, "begin enrolment", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, ceremonyReply{Ceremony: id, Options: opts})

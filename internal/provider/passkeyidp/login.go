@@ -62,8 +62,7 @@ func (p *Provider) loginBegin(w http.ResponseWriter, r *http.Request) {
 	}
 	id, opts, err := p.WebAuthn.BeginLogin(r.Context(), req.Attempt)
 	if err != nil {
-		p.log().ErrorContext(r.Context(), "begin passkey login", "err", err)
-		p.jsonError(w, r, http.StatusInternalServerError, "internal")
+		p.beginFailed(w, r, "begin passkey login", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, ceremonyReply{Ceremony: id, Options: opts})

@@ -36,6 +36,7 @@ import (
 	"github.com/varde-eid/varde/internal/provider/passkeyidp"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/flowmem"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 	"github.com/varde-eid/varde/web"
 )
@@ -586,6 +587,46 @@ func TestLoginFailures(t *testing.T) {
 	}
 }
 
+// When the node holds as many ceremonies as it may (a flood of begins,
+// which need no login), begin says plainly that it is busy, with
+// Retry-After, and the flow state still takes the other logins' records.
+func TestBeginWhenCeremoniesAreFull(t *testing.T) {
+	h := newHarness(t, true)
+	mem := flowmem.New(flowmem.Options{MaxChallenges: 3, Now: func() time.Time { return h.now }})
+	h.p.WebAuthn.Challenges = mem
+	b := h.browser("en")
+	for i := range 3 {
+		if r, m := b.json("/passkey/login/begin", map[string]string{"attempt": "a"}, ""); r.status != 200 {
+			t.Fatalf("begin %d: %d %v", i, r.status, m)
+		}
+	}
+	begins := []struct {
+		name, path, lang, message string
+		body                      map[string]string
+	}{
+		{"login", "/passkey/login/begin", "en", "Too many people are logging in right now", map[string]string{"attempt": "a"}},
+		{"enrol", "/passkey/enrol/begin", "en", "Too many people are logging in right now", map[string]string{"attempt": "a", "given_name": "A", "family_name": "B"}},
+		{"login in Norwegian", "/passkey/login/begin", "nb", "for mange som logger inn", map[string]string{"attempt": "a"}},
+	}
+	for _, tt := range begins {
+		t.Run(tt.name, func(t *testing.T) {
+			r, m := h.browser(tt.lang).json(tt.path, tt.body, "")
+			if r.status != http.StatusServiceUnavailable || m["error"] != "busy" || !strings.Contains(m["message"].(string), tt.message) ||
+				r.header.Get("Retry-After") != "60" {
+				t.Fatalf("%d %v, Retry-After %q", r.status, m, r.header.Get("Retry-After"))
+			}
+		})
+	}
+	if err := mem.CreateAuthRequest(context.Background(), &store.AuthRequest{ID: "r", ExpiresAt: h.now.Add(time.Minute)}); err != nil {
+		t.Fatalf("an authorization request while ceremonies are full: %v", err)
+	}
+	// Once the flood's ceremonies expire, logins begin again.
+	h.now = h.now.Add(passkey.DefaultLifetime)
+	if r, m := b.json("/passkey/login/begin", map[string]string{"attempt": "a"}, ""); r.status != 200 {
+		t.Fatalf("begin after expiry: %d %v", r.status, m)
+	}
+}
+
 func TestRecoveryCodes(t *testing.T) {
 	h := newHarness(t, true)
 	ctx := context.Background()
@@ -864,7 +905,7 @@ func TestPagesInBothLanguages(t *testing.T) {
 		}
 	}
 	login := h.browser("en").get("/passkey/login?attempt=x").body
-	for _, s := range []string{`/passkey/recover?attempt=x`, `/passkey/enrol?attempt=x`, `<noscript>`, `aria-live="polite"`, `data-attempt="x"`, `action="/passkey/cancel"`} {
+	for _, s := range []string{`/passkey/recover?attempt=x`, `/passkey/enrol?attempt=x`, `<noscript>`, `aria-live="polite"`, `data-attempt="x"`, `action="/passkey/cancel"`, `data-msg-busy="Too many people`} {
 		if !strings.Contains(login, s) {
 			t.Errorf("login page lacks %s", s)
 		}

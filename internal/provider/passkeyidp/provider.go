@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
@@ -255,6 +256,25 @@ type apiError struct {
 
 func (p *Provider) jsonError(w http.ResponseWriter, r *http.Request, status int, code string) {
 	writeJSON(w, status, apiError{Error: code, Message: p.Pages.T(p.lang(r), "passkey.err."+code)})
+}
+
+// busyRetry is the Retry-After, in seconds, of a begin refused because
+// the node's flow state is full.
+const busyRetry = 60
+
+// beginFailed answers a begin endpoint whose ceremony could not be
+// started. When the flow state is full (store.ErrFull: a flood of
+// begins, or more logins than the node may hold), that is 503 "busy"
+// with Retry-After, not logged, since a flood would fill the log too;
+// anything else is 500 "internal".
+func (p *Provider) beginFailed(w http.ResponseWriter, r *http.Request, msg string, err error) {
+	if errors.Is(err, store.ErrFull) {
+		w.Header().Set("Retry-After", strconv.Itoa(busyRetry))
+		p.jsonError(w, r, http.StatusServiceUnavailable, "busy")
+		return
+	}
+	p.log().ErrorContext(r.Context(), msg, "err", err)
+	p.jsonError(w, r, http.StatusInternalServerError, "internal")
 }
 
 // ceremonyReply is what the begin endpoints return.

@@ -12,6 +12,12 @@
 // tokens, the audit log, status) from the durable store, and the result
 // passes the same conformance suite (storetest) as any backend.
 //
+// Memory is bounded: DefaultMaxEntries records in all, and among them
+// DefaultMaxChallenges challenges per namespace (the ID up to its first
+// ':'), since anyone may begin a passkey ceremony without logging in. A
+// write that does not fit fails with ErrFull (store.ErrFull), and the
+// login is refused as busy (ADR 9).
+//
 // What memory changes is restarts: in-flight logins, unredeemed codes
 // and the memory of used assertion jti values end with the process.
 // Logins and codes fail closed (the person or the relying party starts

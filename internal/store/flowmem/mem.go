@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,26 +14,49 @@ import (
 
 // DefaultMaxEntries bounds the records a Mem holds, all kinds together.
 // A login holds a handful for seconds; a million is far beyond any
-// honest load on one node and keeps a flood of abandoned ceremonies to
-// a few hundred megabytes.
+// honest load on one node.
 const DefaultMaxEntries = 1 << 20
 
+// DefaultMaxChallenges bounds the challenges among them of each
+// namespace: the part of the ID before its first ':' (or "" without
+// one), such as "passkey" for WebAuthn ceremonies, "upstream" for
+// upstream logins' state and "link" for link attempts. Anyone may begin
+// a passkey ceremony without logging in, and each is kept (at most
+// about 1.5 KB) for five minutes unless finished, so a flood of begins
+// fills its namespace's bound, about 100 MB, and no more: authorization
+// requests, codes, the replay cache and the other namespaces keep the
+// rest. A ceremony is finished within seconds, so 65,536 leaves room,
+// at the 1,000 logins/s one node was measured to serve, for one in five
+// to be abandoned.
+const DefaultMaxChallenges = 1 << 16
+
 // ErrFull is returned by writes while a Mem holds MaxEntries unexpired
-// records: the node refuses new logins rather than grow without bound.
-var ErrFull = errors.New("flowmem: flow state is full")
+// records, or a challenge is written while its namespace holds
+// MaxChallenges: the node refuses new logins rather than grow without
+// bound. It wraps store.ErrFull.
+var ErrFull = fmt.Errorf("flowmem: flow state is full: %w", store.ErrFull)
+
+// sweepGap is the least time between the sweeps a full Mem makes for
+// writes. Under a flood each sweep frees only the few records expired
+// since the last, and sweeping for every write would hold the lock
+// every login needs most of the time.
+const sweepGap = time.Second
 
 // Mem holds flow state in memory. It is safe for concurrent use; every
 // single-use operation (taking a challenge, using a pushed request,
 // redeeming a code, remembering a jti) is decided under one lock, so of
 // two concurrent callers exactly one wins.
 type Mem struct {
-	max   int
-	since time.Time
-	now   func() time.Time
+	max           int
+	maxChallenges int
+	since         time.Time
+	now           func() time.Time
 
 	mu         sync.Mutex
+	swept      time.Time // the last sweep for a write while full
 	requests   map[string]*store.AuthRequest
 	challenges map[string]challenge
+	spaces     map[string]int             // challenges by namespace
 	codes      map[string]*store.AuthCode // by string(hash)
 	replay     map[string]time.Time       // key → expiry
 }
@@ -46,6 +70,9 @@ type challenge struct {
 type Options struct {
 	// MaxEntries bounds the records held (default DefaultMaxEntries).
 	MaxEntries int
+	// MaxChallenges bounds the challenges of each namespace among them
+	// (default DefaultMaxChallenges).
+	MaxChallenges int
 	// Since is when this memory began (default: now). Client assertions
 	// that could have been presented before it are refused, since their
 	// jti may have been used then (see RemembersSince).
@@ -61,6 +88,9 @@ func New(opt Options) *Mem {
 	if opt.MaxEntries <= 0 {
 		opt.MaxEntries = DefaultMaxEntries
 	}
+	if opt.MaxChallenges <= 0 {
+		opt.MaxChallenges = DefaultMaxChallenges
+	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
@@ -68,13 +98,15 @@ func New(opt Options) *Mem {
 		opt.Since = opt.Now()
 	}
 	return &Mem{
-		max:        opt.MaxEntries,
-		since:      opt.Since,
-		now:        opt.Now,
-		requests:   make(map[string]*store.AuthRequest),
-		challenges: make(map[string]challenge),
-		codes:      make(map[string]*store.AuthCode),
-		replay:     make(map[string]time.Time),
+		max:           opt.MaxEntries,
+		maxChallenges: opt.MaxChallenges,
+		since:         opt.Since,
+		now:           opt.Now,
+		requests:      make(map[string]*store.AuthRequest),
+		challenges:    make(map[string]challenge),
+		spaces:        make(map[string]int),
+		codes:         make(map[string]*store.AuthCode),
+		replay:        make(map[string]time.Time),
 	}
 }
 
@@ -103,18 +135,54 @@ func (m *Mem) lenLocked() int {
 	return len(m.requests) + len(m.challenges) + len(m.codes) + len(m.replay)
 }
 
-// room makes space for one more record, sweeping expired ones when m is
-// full (by the clock, read only then); ErrFull if none could go. m.mu
-// is held.
+// room makes space for one more record. m.mu is held.
 func (m *Mem) room() error {
-	if m.lenLocked() < m.max {
+	return m.makeRoom(m.fits)
+}
+
+// challengeRoom makes space for one more challenge in namespace ns.
+// m.mu is held.
+func (m *Mem) challengeRoom(ns string) error {
+	return m.makeRoom(func() bool { return m.spaces[ns] < m.maxChallenges && m.fits() })
+}
+
+func (m *Mem) fits() bool { return m.lenLocked() < m.max }
+
+// makeRoom returns nil if the record fits; if not, it sweeps expired
+// records (by the clock, read only then, and at most once per sweepGap)
+// and asks again; ErrFull if it still does not fit. m.mu is held.
+func (m *Mem) makeRoom(fits func() bool) error {
+	if fits() {
 		return nil
 	}
-	m.sweepLocked(m.now(), 0)
-	if m.lenLocked() < m.max {
+	now := m.now()
+	if now.Before(m.swept.Add(sweepGap)) {
+		return ErrFull
+	}
+	m.swept = now
+	m.sweepLocked(now, 0)
+	if fits() {
 		return nil
 	}
 	return ErrFull
+}
+
+// namespace is the part of a challenge ID before its first ':', "" if
+// it has none.
+func namespace(id string) string {
+	if ns, _, ok := strings.Cut(id, ":"); ok {
+		return ns
+	}
+	return ""
+}
+
+// dropChallenge deletes a challenge. m.mu is held.
+func (m *Mem) dropChallenge(id string) {
+	delete(m.challenges, id)
+	ns := namespace(id)
+	if m.spaces[ns]--; m.spaces[ns] <= 0 {
+		delete(m.spaces, ns)
+	}
 }
 
 // CreateAuthRequest implements store.AuthRequests; ErrConflict if the ID
@@ -185,9 +253,11 @@ func (m *Mem) PutChallenge(_ context.Context, id string, data []byte, expiresAt 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.challenges[id]; !ok {
-		if err := m.room(); err != nil {
+		ns := namespace(id)
+		if err := m.challengeRoom(ns); err != nil {
 			return fmt.Errorf("put challenge: %w", err)
 		}
+		m.spaces[ns]++
 	}
 	m.challenges[id] = challenge{data: bytes.Clone(data), expires: stored(expiresAt)}
 	return nil
@@ -201,7 +271,7 @@ func (m *Mem) TakeChallenge(_ context.Context, id string, now time.Time) ([]byte
 	if !ok {
 		return nil, fmt.Errorf("take challenge: %w", store.ErrNotFound)
 	}
-	delete(m.challenges, id)
+	m.dropChallenge(id)
 	if !now.Before(c.expires) {
 		return nil, fmt.Errorf("take challenge: expired: %w", store.ErrNotFound)
 	}
@@ -315,7 +385,7 @@ func (m *Mem) sweepLocked(now time.Time, chunk int) int64 {
 	}
 	for id, c := range m.challenges {
 		if !now.Before(c.expires) {
-			delete(m.challenges, id)
+			m.dropChallenge(id)
 			n++
 		}
 		pause()

@@ -1,6 +1,7 @@
 package flowmem_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -66,6 +67,26 @@ func TestFlowStaysInMemory(t *testing.T) {
 	}
 }
 
+// write is one write to a Mem, named for messages.
+type write struct {
+	name string
+	do   func() error
+}
+
+// otherWrites are one write of each kind of record but challenges, each
+// to live an hour from now.
+func otherWrites(ctx context.Context, m *flowmem.Mem, now time.Time) []write {
+	return []write{
+		{"CreateAuthRequest", func() error {
+			return m.CreateAuthRequest(ctx, &store.AuthRequest{ID: "r", ExpiresAt: now.Add(time.Hour)})
+		}},
+		{"CreateAuthCode", func() error {
+			return m.CreateAuthCode(ctx, &store.AuthCode{Hash: []byte("h"), ExpiresAt: now.Add(time.Hour)})
+		}},
+		{"Remember", func() error { return m.Remember(ctx, "jti", now.Add(time.Hour), now) }},
+	}
+}
+
 func TestFull(t *testing.T) {
 	ctx := t.Context()
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
@@ -77,19 +98,9 @@ func TestFull(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	writes := []struct {
-		name string
-		do   func() error
-	}{
+	writes := append([]write{
 		{"PutChallenge", func() error { return m.PutChallenge(ctx, "new", nil, now.Add(time.Hour)) }},
-		{"CreateAuthRequest", func() error {
-			return m.CreateAuthRequest(ctx, &store.AuthRequest{ID: "r", ExpiresAt: now.Add(time.Hour)})
-		}},
-		{"CreateAuthCode", func() error {
-			return m.CreateAuthCode(ctx, &store.AuthCode{Hash: []byte("h"), ExpiresAt: now.Add(time.Hour)})
-		}},
-		{"Remember", func() error { return m.Remember(ctx, "jti", now.Add(time.Hour), clock) }},
-	}
+	}, otherWrites(ctx, m, now)...)
 	for _, w := range writes {
 		if err := w.do(); !errors.Is(err, flowmem.ErrFull) {
 			t.Errorf("%s while full: %v, want ErrFull", w.name, err)
@@ -111,6 +122,59 @@ func TestFull(t *testing.T) {
 	}
 	if got := m.Len(); got != 4 {
 		t.Errorf("Len = %d, want 4", got)
+	}
+}
+
+// Challenges have their own bound in each namespace: anyone may begin a
+// passkey ceremony without logging in, and a flood of them must not
+// crowd out the requests, codes and replay cache of the logins going on,
+// nor other kinds of challenge such as upstream logins' state.
+func TestChallengesHaveTheirOwnBound(t *testing.T) {
+	ctx := t.Context()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	clock := now
+	m := flowmem.New(flowmem.Options{MaxEntries: 8, MaxChallenges: 2, Now: func() time.Time { return clock }})
+	if err := m.PutChallenge(ctx, "passkey:soon", nil, now.Add(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.PutChallenge(ctx, "passkey:later", nil, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	err := m.PutChallenge(ctx, "passkey:flood", nil, now.Add(time.Hour))
+	if !errors.Is(err, flowmem.ErrFull) || !errors.Is(err, store.ErrFull) {
+		t.Fatalf("PutChallenge over MaxChallenges: %v, want ErrFull", err)
+	}
+	others := append([]write{
+		{"PutChallenge in another namespace", func() error { return m.PutChallenge(ctx, "upstream:x", nil, now.Add(time.Hour)) }},
+	}, otherWrites(ctx, m, now)...)
+	for _, o := range others {
+		if err := o.do(); err != nil {
+			t.Errorf("%s while passkey challenges are full: %v", o.name, err)
+		}
+	}
+	// Replacing a challenge takes no room; taking one makes room.
+	if err := m.PutChallenge(ctx, "passkey:later", []byte("again"), now.Add(time.Hour)); err != nil {
+		t.Errorf("PutChallenge replacing: %v", err)
+	}
+	if _, err := m.TakeChallenge(ctx, "passkey:later", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.PutChallenge(ctx, "passkey:next", nil, now.Add(time.Hour)); err != nil {
+		t.Errorf("PutChallenge after a take: %v", err)
+	}
+	// An expired challenge is swept for a write, but at most once a
+	// second (the last sweep was for passkey:flood): a flood at the
+	// bound does not sweep for every write.
+	clock = now.Add(time.Second / 2)
+	if err := m.PutChallenge(ctx, "passkey:after-expiry", nil, now.Add(time.Hour)); !errors.Is(err, flowmem.ErrFull) {
+		t.Errorf("PutChallenge within a second of the last sweep: %v, want ErrFull", err)
+	}
+	clock = now.Add(time.Second)
+	if err := m.PutChallenge(ctx, "passkey:after-expiry", nil, now.Add(time.Hour)); err != nil {
+		t.Errorf("PutChallenge a second later: %v", err)
+	}
+	if got := m.Len(); got != 6 {
+		t.Errorf("Len = %d, want 6", got)
 	}
 }
 
