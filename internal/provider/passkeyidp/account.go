@@ -276,8 +276,7 @@ func (p *Provider) addBegin(w http.ResponseWriter, r *http.Request) {
 		Person: person, Exclude: existing, Name: name, Binding: s.ID, MaxLevel: s.Level,
 	})
 	if err != nil {
-		p.log().ErrorContext(ctx, "begin add passkey", "err", err)
-		p.jsonError(w, r, http.StatusInternalServerError, "internal")
+		p.beginFailed(w, r, "begin add passkey", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, ceremonyReply{Ceremony: id, Options: opts})

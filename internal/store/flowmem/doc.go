@@ -16,7 +16,7 @@
 // DefaultMaxChallenges challenges per namespace (the ID up to its first
 // ':'), since anyone may begin a passkey ceremony without logging in. A
 // write that does not fit fails with ErrFull (store.ErrFull), and the
-// login is refused as busy (ADR 9).
+// login is refused as busy (ADR 10).
 //
 // What memory changes is restarts: in-flight logins, unredeemed codes
 // and the memory of used assertion jti values end with the process.
