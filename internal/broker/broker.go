@@ -652,8 +652,10 @@ func (b *Broker) Pending(ctx context.Context, attemptID string) (bool, error) {
 	return err == nil, err
 }
 
-// Fail implements provider.Finisher. A cancellation is the person's
-// choice; anything else counts against the provider's health.
+// Fail implements provider.Finisher. The person is offered the choice
+// again. A cancellation is the person's choice and an unverified
+// response is no evidence about the provider; anything else counts
+// against the provider's health.
 func (b *Broker) Fail(w http.ResponseWriter, r *http.Request, attemptID, providerID, reason string) string {
 	if strings.HasPrefix(attemptID, linkPrefix) {
 		return b.failLink(r, attemptID, providerID, reason)
@@ -666,12 +668,27 @@ func (b *Broker) Fail(w http.ResponseWriter, r *http.Request, attemptID, provide
 	}
 	b.fail(r.Context(), ev, reason)
 	kind := "failed"
-	if reason == "cancelled" {
+	if b.observeFailure(providerID, reason) {
 		kind = "cancelled"
-	} else {
-		b.observe(providerID, health.Error)
 	}
 	return "/login?" + url.Values{"req": {attemptID}, "err": {kind}}.Encode()
+}
+
+// observeFailure reports a provider's failure to health monitoring,
+// unless its reason says the provider did not fail, and reports whether
+// the person cancelled. A response that came back through the browser
+// unconfirmed by the provider is left out: anyone who starts a login
+// can forge one, and a handful would otherwise make a working provider
+// Down.
+func (b *Broker) observeFailure(providerID, reason string) (cancelled bool) {
+	switch reason {
+	case provider.ReasonCancelled:
+		return true
+	case provider.ReasonUnverifiedResponse:
+	default:
+		b.observe(providerID, health.Error)
+	}
+	return false
 }
 
 func (b *Broker) fail(ctx context.Context, ev *store.AuditEvent, reason string) {

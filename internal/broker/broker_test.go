@@ -422,6 +422,58 @@ func TestFailIsAuditedAndOffersTheChoiceAgain(t *testing.T) {
 	}
 }
 
+// outcomes is a Health that records what the broker observes; every
+// provider is up.
+type outcomes struct{ got []string }
+
+func (o *outcomes) State(string) health.State { return health.Up }
+
+func (o *outcomes) Observe(component string, out health.Outcome) {
+	o.got = append(o.got, component+" "+string(out))
+}
+
+// TestOnlyProviderFailuresCountAgainstIt: a failure counts against the
+// provider's health unless the person cancelled or the provider reports
+// an unverified response, which anyone can forge; either way the person
+// is offered the choice again, and the reason is audited.
+func TestOnlyProviderFailuresCountAgainstIt(t *testing.T) {
+	for _, tc := range []struct {
+		reason, next, linkNext string
+		counts                 bool
+	}{
+		{provider.ReasonCancelled, "/login?err=cancelled&req=r1", "/account/link/refused?why=cancelled", false},
+		{provider.ReasonUnverifiedResponse, "/login?err=failed&req=r1", "/account/link/refused?why=failed", false},
+		{"upstream_error", "/login?err=failed&req=r1", "/account/link/refused?why=failed", true},
+	} {
+		t.Run(tc.reason, func(t *testing.T) {
+			f := newFixture(t)
+			f.request(t, "r1")
+			b := loggedIn(t, f, "p1", assurance.High)
+			link := linkAttempt(t, f, b, "weak")
+			o := &outcomes{}
+			f.b.Health = o
+			if next := f.b.Fail(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/cb", nil), "r1", "strong", tc.reason); next != tc.next {
+				t.Errorf("next = %q, want %q", next, tc.next)
+			}
+			if next := f.b.Fail(httptest.NewRecorder(), b.req(http.MethodGet, "/cb", nil), link, "weak", tc.reason); next != tc.linkNext {
+				t.Errorf("link: next = %q, want %q", next, tc.linkNext)
+			}
+			var want []string
+			if tc.counts {
+				want = []string{"strong error", "weak error"}
+			}
+			if !slices.Equal(o.got, want) {
+				t.Errorf("observed %q, want %q", o.got, want)
+			}
+			for _, ev := range f.events(t) {
+				if ev.Result == store.ResultFailure && ev.Reason != tc.reason {
+					t.Errorf("audited %s failure %q, want %q", ev.Type, ev.Reason, tc.reason)
+				}
+			}
+		})
+	}
+}
+
 // TestLoginPageSpeaksTheRequestedLanguage: the client's ui_locales
 // (OIDC Core §3.1.2.1) win over the browser's Accept-Language.
 func TestLoginPageSpeaksTheRequestedLanguage(t *testing.T) {

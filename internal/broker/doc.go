@@ -26,11 +26,13 @@
 //	  Level    the level the provider reached, never above its
 //	           configured maximum (Finish only)
 //	  Reason   on failure: the provider's reason ("cancelled" is the
-//	           person's choice; anything else counts against the
-//	           provider), or attempt_expired, unknown_provider,
-//	           provider_not_accepted (the client's registration does
-//	           not name it), insufficient_level, unknown_person,
-//	           session_error
+//	           person's choice; "unverified_response" is a response
+//	           that came back through the browser without the
+//	           provider's word for it, which anyone can forge; anything
+//	           else counts against the provider), or attempt_expired,
+//	           unknown_provider, provider_not_accepted (the client's
+//	           registration does not name it), insufficient_level,
+//	           unknown_person, session_error
 //	Type "routing" (EventRouting), when the broker routes a person around
 //	a provider that is down: the login page shows it down, provider_hint=
 //	any skips it, or it went down between the page and /login/start:

@@ -365,10 +365,9 @@ func (b *Broker) failLink(r *http.Request, attemptID, providerID, reason string)
 		ev.Details["session_level"] = rec.Level
 	}
 	b.linkFailed(ctx, ev, reason)
-	if reason == "cancelled" {
+	if b.observeFailure(providerID, reason) {
 		return refusedURL("cancelled")
 	}
-	b.observe(providerID, health.Error)
 	return refusedURL("failed")
 }
 

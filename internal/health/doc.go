@@ -23,6 +23,8 @@
 //
 // Passive signals: the broker reports how each real login through a
 // component ended (Monitor.Observe: success, error, timeout, abandoned).
+// A failure that reached Varde only through the person's browser, which
+// anyone can forge, is not reported (see package broker).
 // The Monitor keeps counts over a sliding window (Config.LoginWindow,
 // default 2 min, in 12 slots); abandoned logins count half, since people
 // also walk away from healthy providers.

@@ -88,8 +88,10 @@ type Finisher interface {
 	Finish(w http.ResponseWriter, r *http.Request, attemptID string, res Result) (next string, err error)
 	// Fail is called when the provider could not authenticate (the person
 	// cancelled, or the provider failed); providerID is the caller's
-	// Info().ID, and reason is short and machine-readable ("cancelled",
-	// "upstream_error"). It returns the URL to send the browser to.
+	// Info().ID, and reason is short and machine-readable: one of the
+	// Reason constants, or another reason ("upstream_error"), which
+	// means the provider failed. It returns the URL to send the browser
+	// to.
 	Fail(w http.ResponseWriter, r *http.Request, attemptID, providerID, reason string) (next string)
 	// Pending reports whether attemptID is a login the broker still
 	// holds: the account login (""), or a relying party's request that
@@ -100,3 +102,16 @@ type Finisher interface {
 	// for them.
 	Pending(ctx context.Context, attemptID string) (bool, error)
 }
+
+// Reasons for Finisher.Fail that say the provider did not fail.
+const (
+	// ReasonCancelled: the person cancelled. It is their choice.
+	ReasonCancelled = "cancelled"
+	// ReasonUnverifiedResponse: the login failed on what came back
+	// through the person's browser without the provider's own word for
+	// it (an error in a redirect, a response refused as possibly
+	// tampered with, a code the provider's server refused). Anyone who
+	// starts a login can send such a response, so it is no evidence that
+	// the provider is failing.
+	ReasonUnverifiedResponse = "unverified_response"
+)

@@ -36,7 +36,8 @@
 //
 // Counted, not estimated, from the audit log over the incident's window
 // (see package broker for the events): every "authentication" failure
-// through the component (cancellations excluded) is a failed attempt,
+// through the component (cancellations and unverified responses, which
+// anyone can forge, excluded) is a failed attempt,
 // and so is every login attempt left with no provider it may use
 // ("routing" failures, once per attempt however often the page is
 // reloaded). An attempt is affected if it failed through the component,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/varde-eid/varde/internal/broker"
+	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -19,7 +20,11 @@ const (
 	detailAttempt       = broker.DetailAttempt
 	detailBrowser       = broker.DetailBrowser
 	// reasonCancelled is the failure reason of a person's own cancel.
-	reasonCancelled = "cancelled"
+	reasonCancelled = provider.ReasonCancelled
+	// reasonUnverified is a failure on a response that came back
+	// through the browser without the provider's word for it: anyone
+	// can forge one, so it shows no one was affected.
+	reasonUnverified = provider.ReasonUnverifiedResponse
 )
 
 // auditPage is how many audit events one read returns.
@@ -92,7 +97,7 @@ func (s *Service) Affected(ctx context.Context, components []string, from, to ti
 			}
 			hit := false
 			switch {
-			case ev.Type == eventAuthentication && ev.Result == store.ResultFailure && ev.Reason != reasonCancelled:
+			case ev.Type == eventAuthentication && ev.Result == store.ResultFailure && ev.Reason != reasonCancelled && ev.Reason != reasonUnverified:
 				out.FailedAttempts++
 				hit = true
 			case ev.Type == eventRouting && ev.Result == resultRerouted:

@@ -184,6 +184,9 @@ func TestIncidentLifecycle(t *testing.T) {
 	h.audit(w.Add(8*time.Second), "authentication", "failure", "cancelled", "bankid", "", "d1", "bD")      // D cancelled: not the outage
 	h.audit(w.Add(9*time.Second), "authentication", "failure", "token_error", "minid", "", "e1", "bE")     // another provider
 	h.audit(w.Add(10*time.Second), "consent", "success", "", "bankid", "pF", "f1", "bF")                   // not a login
+	// A callback forged with the state of a login its sender started:
+	// anyone can send one, so it is not the outage.
+	h.audit(w.Add(11*time.Second), "authentication", "failure", "unverified_response", "bankid", "", "h1", "bH")
 
 	h.fail.Store(false)
 	var recoveredAt time.Time

@@ -75,13 +75,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	fail := func(rej *rejection, details map[string]string) {
 		p.refused(ctx, "callback", rej, details)
-		// The broker hears only "cancelled" or "upstream_error"; the
-		// audit event above has the precise reason.
-		reason := ReasonUpstreamError
-		if rej.reason == ReasonCancelled {
-			reason = ReasonCancelled
-		}
-		http.Redirect(w, r, p.fin.Fail(w, r, st.Attempt, p.cfg.ID, reason), http.StatusSeeOther)
+		http.Redirect(w, r, p.fin.Fail(w, r, st.Attempt, p.cfg.ID, failReason(rej.reason)), http.StatusSeeOther)
 	}
 	m, err := p.discovery(ctx)
 	if err != nil {
@@ -117,8 +111,10 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	idToken, rej := p.redeem(ctx, m, code, st.Verifier)
 	if rej != nil {
-		// A failing token endpoint may have moved: look again.
-		p.meta.invalidate()
+		if rej.reason != ReasonInvalidGrant {
+			// A failing token endpoint may have moved: look again.
+			p.meta.invalidate()
+		}
 		fail(rej, nil)
 		return
 	}

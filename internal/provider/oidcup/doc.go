@@ -29,9 +29,17 @@
 //	  Finisher.Finish(attempt, Result) → 303 to the URL it returns
 //
 // Any refusal after the state is known is audited with a precise reason
-// (the Reason constants) and handed to Finisher.Fail as "cancelled"
-// (access_denied at the upstream) or "upstream_error", so the broker can
-// offer another provider. Before the state is known the person sees a
+// (the Reason constants) and handed to Finisher.Fail, so the broker can
+// offer another provider, as "cancelled" (access_denied at the
+// upstream), "unverified_response" or "upstream_error". The
+// authorization response comes through the browser, and anyone who
+// starts a login holds a state to forge one with: refusing it (an error
+// in it, a mix-up, no code, a code the token endpoint refuses with
+// invalid_grant) is "unverified_response", which the broker does not
+// count against the upstream's health. Only failures of the upstream's
+// servers are "upstream_error": discovery, keys, PAR, the token
+// endpoint (any other error, a timeout, no connection) and the ID token
+// it returns. Before the state is known the person sees a
 // plain-language page and nothing is failed: there is no attempt yet
 // that could be trusted.
 //

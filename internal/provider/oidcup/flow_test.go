@@ -11,6 +11,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/provider"
 )
 
 // loginFails runs a login that must end at the broker's failure URL
@@ -295,7 +296,7 @@ func TestMixUp(t *testing.T) {
 				return
 			}
 			calls := f.tokenCalls.Load()
-			loginFails(t, v, start, ReasonUpstreamError, ReasonMixUp)
+			loginFails(t, v, start, provider.ReasonUnverifiedResponse, ReasonMixUp)
 			if f.tokenCalls.Load() != calls {
 				t.Fatal("the code of a mixed-up response was redeemed")
 			}
@@ -306,8 +307,10 @@ func TestMixUp(t *testing.T) {
 func ptr(s string) *string { return &s }
 
 // TestUpstreamErrors: error responses and failing endpoints end the
-// attempt with "upstream_error" (or "cancelled") and a precise audit
-// reason.
+// attempt with a precise audit reason; the broker hears "cancelled",
+// "unverified_response" for what came through the browser (an error
+// response, a refused code) and "upstream_error" for the upstream's
+// servers failing.
 func TestUpstreamErrors(t *testing.T) {
 	v := newVarde(t)
 	f := newFakeUpstream(t, v.clock)
@@ -315,6 +318,7 @@ func TestUpstreamErrors(t *testing.T) {
 	cfg.Timeouts.Token = 300 * time.Millisecond
 	v.add(cfg)
 	start := v.startURL("fake", "a", assurance.Substantial, "", "")
+	secret := f.secret
 	for _, tc := range []struct {
 		name   string
 		set    func(f *fakeUpstream)
@@ -322,14 +326,15 @@ func TestUpstreamErrors(t *testing.T) {
 		audit  string
 	}{
 		{"access_denied", func(f *fakeUpstream) { f.authError = "access_denied" }, ReasonCancelled, ReasonCancelled},
-		{"server_error", func(f *fakeUpstream) { f.authError = "server_error" }, ReasonUpstreamError, ReasonUpstreamError},
-		{"token endpoint refuses", func(f *fakeUpstream) { f.tokenStatus = http.StatusBadRequest }, ReasonUpstreamError, ReasonTokenEndpoint},
+		{"server_error", func(f *fakeUpstream) { f.authError = "server_error" }, provider.ReasonUnverifiedResponse, ReasonUpstreamError},
+		{"token endpoint refuses the code", func(f *fakeUpstream) { f.tokenStatus = http.StatusBadRequest }, provider.ReasonUnverifiedResponse, ReasonInvalidGrant},
+		{"token endpoint refuses the client", func(f *fakeUpstream) { f.secret = "changed" }, ReasonUpstreamError, ReasonTokenEndpoint},
 		{"token endpoint fails", func(f *fakeUpstream) { f.tokenStatus = http.StatusBadGateway }, ReasonUpstreamError, ReasonTokenEndpoint},
 		{"token endpoint hangs", func(f *fakeUpstream) { f.tokenHang = true }, ReasonUpstreamError, ReasonTimeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f.with(func(f *fakeUpstream) {
-				f.authError, f.tokenStatus, f.tokenHang = "", 0, false
+				f.authError, f.tokenStatus, f.tokenHang, f.secret = "", 0, false, secret
 				tc.set(f)
 			})
 			began := time.Now()

@@ -1,5 +1,7 @@
 package oidcup
 
+import "github.com/varde-eid/varde/internal/provider"
+
 // Reasons recorded in audit events when an upstream login is refused.
 // They are stable: dashboards and the health package may count them.
 const (
@@ -8,10 +10,11 @@ const (
 	ReasonBrowserMismatch   = "browser_mismatch" // callback in another browser than the one that started
 	ReasonMixUp             = "mix_up"           // RFC 9207 iss missing or wrong in the response
 	ReasonCancelled         = "cancelled"        // the person cancelled at the upstream
-	ReasonUpstreamError     = "upstream_error"   // the upstream answered with another error
+	ReasonUpstreamError     = "upstream_error"   // the authorization response is another error
 	ReasonNoCode            = "no_code"          // a response with neither code nor error
 	ReasonDiscovery         = "discovery_error"  // metadata could not be fetched or is unusable
 	ReasonPAR               = "par_error"        // the pushed authorization request failed
+	ReasonInvalidGrant      = "invalid_grant"    // the token endpoint refused the code
 	ReasonTokenEndpoint     = "token_endpoint_error"
 	ReasonTimeout           = "timeout"            // the token endpoint did not answer in time
 	ReasonJWKS              = "jwks_error"         // the upstream's keys could not be fetched
@@ -33,3 +36,21 @@ const (
 	ReasonInvalidIdentifier = "invalid_identifier"
 	ReasonInternal          = "internal"
 )
+
+// failReason is what the broker hears of a refusal (Finisher.Fail); the
+// audit event has the precise reason. An authorization response comes
+// back through the browser, and anyone who starts a login holds a state
+// to send one with: an error in it, a mix-up or a missing code, and a
+// code the token endpoint refuses, are "unverified_response", which
+// does not count against the upstream's health. Only what the upstream's
+// own servers say or fail to say (discovery, keys, PAR, the token
+// endpoint and the ID token it returns) is "upstream_error".
+func failReason(reason string) string {
+	switch reason {
+	case ReasonCancelled:
+		return provider.ReasonCancelled
+	case ReasonMixUp, ReasonUpstreamError, ReasonNoCode, ReasonInvalidGrant:
+		return provider.ReasonUnverifiedResponse
+	}
+	return ReasonUpstreamError
+}

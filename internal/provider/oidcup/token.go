@@ -42,7 +42,14 @@ func (p *Provider) redeem(ctx context.Context, m *metadata, code, verifier strin
 		return "", reject(ReasonTokenEndpoint, "token request: %v", err)
 	}
 	if status != http.StatusOK {
-		return "", reject(ReasonTokenEndpoint, "token endpoint answered %d, error %s", status, errorCode(body))
+		e := errorCode(body)
+		// RFC 6749 §5.2, RFC 7636 §4.6: invalid_grant is the code (or
+		// its verifier) refused. The code came through the browser, so
+		// this is the endpoint working, not failing.
+		if status >= 400 && status < 500 && e == "invalid_grant" {
+			return "", reject(ReasonInvalidGrant, "token endpoint refused the code (status %d)", status)
+		}
+		return "", reject(ReasonTokenEndpoint, "token endpoint answered %d, error %s", status, e)
 	}
 	// RFC 6749 §5.1, OIDC Core §3.1.3.3.
 	var tr struct {

@@ -1,0 +1,185 @@
+package oidcup
+
+import (
+	"context"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/varde-eid/varde/internal/broker"
+	"github.com/varde-eid/varde/internal/health"
+	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/session"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// brokered is an upstream behind Varde's real broker, whose health
+// monitor's probes of it pass: only login outcomes can change its state.
+type brokered struct {
+	v   *varde
+	f   *fakeUpstream
+	mon *health.Monitor
+}
+
+func newBrokered(t *testing.T) *brokered {
+	t.Helper()
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	mon, err := health.NewMonitor(health.Options{Now: v.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mon.Add("fake", health.PingProber(func(context.Context) error { return nil })); err != nil {
+		t.Fatal(err)
+	}
+	if err := mon.Tick(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if s := mon.State("fake"); s != health.Up {
+		t.Fatalf("fake is %s after its probes passed", s)
+	}
+	b := &broker.Broker{AuthRequests: v.db, Clients: v.db, Persons: v.db,
+		Sessions: &session.Manager{Store: v.db, Lifetime: time.Hour, Now: v.clock.Now}, Audit: v.audit, Pages: v.pages,
+		Health: mon, AccountURL: "/account", Metrics: broker.NewMetrics(prometheus.NewRegistry()), Now: v.clock.Now,
+		Log: v.audit.Log}
+	p, err := New(f.config(v, "fake"), Deps{Challenges: v.db, Finisher: b, Pages: v.pages, Audit: v.audit, Now: v.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Register(v.mux)
+	b.Providers = []provider.Provider{p}
+	b.Register(v.mux)
+	return &brokered{v: v, f: f, mon: mon}
+}
+
+// startURL starts an account login through the upstream at the broker.
+func (bk *brokered) startURL() string { return bk.v.srv.URL + "/login/start?provider=fake" }
+
+// offered reports whether the login page offers the upstream.
+func (bk *brokered) offered(t *testing.T) bool {
+	t.Helper()
+	_, body := newBrowser(t).get(bk.v.srv.URL + "/login")
+	return strings.Contains(body, `id="provider-fake" href=`)
+}
+
+// forge starts a login and, from the same browser, sends the callback
+// with that login's state and the parameters q instead of going to the
+// upstream. It returns where Varde sends the browser.
+func (bk *brokered) forge(t *testing.T, q url.Values) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(bk.startURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || loc.Query().Get("state") == "" {
+		t.Fatalf("start: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	q.Set("state", loc.Query().Get("state"))
+	resp, err = c.Get(bk.v.redirectURI("fake") + "?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get("Location")
+}
+
+// authFailures lists the reasons of the failed authentication events
+// of the given method ("upstream" for this package's, "" for the
+// broker's).
+func (bk *brokered) authFailures(method string) []string {
+	var out []string
+	for _, e := range bk.v.auditEvents() {
+		if e.Type == broker.EventAuthentication && e.Result == store.ResultFailure && e.Details["method"] == method {
+			out = append(out, e.Reason)
+		}
+	}
+	return out
+}
+
+// TestForgedCallbackNotCountedAsOutage: anyone can start a login and
+// send its callback with whatever they like in it. However many such
+// callbacks arrive, the upstream stays up and offered to everyone; each
+// is audited with its precise reason, and the sender is offered the
+// choice of providers again.
+func TestForgedCallbackNotCountedAsOutage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		q    func(issuer string) url.Values
+		// audit is this package's reason; tokenCalls whether the code
+		// is taken to the upstream's token endpoint.
+		audit      string
+		tokenCalls bool
+	}{
+		{name: "server_error", audit: ReasonUpstreamError,
+			q: func(iss string) url.Values { return url.Values{"iss": {iss}, "error": {"server_error"}} }},
+		{name: "temporarily_unavailable", audit: ReasonUpstreamError,
+			q: func(iss string) url.Values { return url.Values{"iss": {iss}, "error": {"temporarily_unavailable"}} }},
+		{name: "another issuer", audit: ReasonMixUp,
+			q: func(string) url.Values { return url.Values{"iss": {"https://evil.example"}, "code": {"forged"}} }},
+		{name: "no code", audit: ReasonNoCode,
+			q: func(iss string) url.Values { return url.Values{"iss": {iss}} }},
+		{name: "made-up code", audit: ReasonInvalidGrant, tokenCalls: true,
+			q: func(iss string) url.Values { return url.Values{"iss": {iss}, "code": {"forged"}} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bk := newBrokered(t)
+			n := 2 * bk.mon.Config().MinLogins
+			for range n {
+				if next := bk.forge(t, tc.q(bk.f.issuer)); next != "/login?err=failed&req=" {
+					t.Fatalf("forged callback sent the browser to %q, want the choice of providers", next)
+				}
+			}
+			if s := bk.mon.State("fake"); s != health.Up {
+				t.Errorf("after %d forged callbacks the upstream is %s, want up", n, s)
+			}
+			if !bk.offered(t) {
+				t.Error("the login page no longer offers the upstream")
+			}
+			wantCalls := 0
+			if tc.tokenCalls {
+				wantCalls = n
+			}
+			if got := int(bk.f.tokenCalls.Load()); got != wantCalls {
+				t.Errorf("%d token requests, want %d", got, wantCalls)
+			}
+			if got := bk.authFailures(Method); len(got) != n || slices.IndexFunc(got, func(r string) bool { return r != tc.audit }) >= 0 {
+				t.Errorf("audited %v, want %d × %s", got, n, tc.audit)
+			}
+			if got := bk.authFailures(""); len(got) != n || slices.IndexFunc(got, func(r string) bool { return r != provider.ReasonUnverifiedResponse }) >= 0 {
+				t.Errorf("broker audited %v, want %d × %s", got, n, provider.ReasonUnverifiedResponse)
+			}
+		})
+	}
+}
+
+// TestUpstreamServerFailureCountedAsOutage: when the upstream's token
+// endpoint fails for real logins, the upstream goes down and is no
+// longer offered.
+func TestUpstreamServerFailureCountedAsOutage(t *testing.T) {
+	bk := newBrokered(t)
+	bk.f.with(func(f *fakeUpstream) { f.tokenStatus = http.StatusInternalServerError })
+	for range bk.mon.Config().MinLogins {
+		if path, body := newBrowser(t).login(bk.startURL()); path != "/login" {
+			t.Fatalf("login ended at %s: %.200s", path, body)
+		}
+	}
+	if s := bk.mon.State("fake"); s != health.Down {
+		t.Errorf("after %d failed token requests the upstream is %s, want down", bk.mon.Config().MinLogins, s)
+	}
+	if bk.offered(t) {
+		t.Error("the login page still offers the upstream")
+	}
+	if got := bk.authFailures(""); len(got) == 0 || got[0] != ReasonUpstreamError {
+		t.Errorf("broker audited %v", got)
+	}
+}
