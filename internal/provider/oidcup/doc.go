@@ -54,6 +54,10 @@
 //     bound to the browser that started it by a random HttpOnly,
 //     SameSite=Lax cookie whose hash is stored with the state (RFC 9700
 //     §4.7.1); another browser gets "browser_mismatch" (login CSRF).
+//     The cookie covers the whole site (Path=/), so every Start sees it,
+//     keeps its value and sets it again for Timeouts.Login: logins
+//     started one after another or side by side in one browser all come
+//     back to it.
 //   - Mix-up (RFC 9207 §2.4): when the upstream's metadata has
 //     authorization_response_iss_parameter_supported, iss MUST be in
 //     every response, error responses included; an iss that is present

@@ -3,6 +3,7 @@ package oidcup
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -219,6 +220,66 @@ func TestCallbackInAnotherBrowser(t *testing.T) {
 	}
 	if n := f.tokenCalls.Load(); n != 0 {
 		t.Fatalf("code redeemed %d times", n)
+	}
+}
+
+// TestBrowserCookieRenewedOnEveryStart: every login started in a
+// browser sets the browser cookie again, with the same value and a
+// lifetime that covers the new login's state (Timeouts.Login, rounded up
+// to whole seconds), so a login started late in the cookie's life does
+// not come back to a browser that has dropped it. Logins started
+// earlier in the browser still finish.
+func TestBrowserCookieRenewedOnEveryStart(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	cfg := f.config(v, "fake")
+	cfg.Timeouts.Login = 2*time.Minute + 500*time.Millisecond
+	v.add(cfg)
+	b := newBrowser(t)
+	start := func(attempt string) (*http.Cookie, string) {
+		t.Helper()
+		b.stop = func(*url.URL) bool { return true }
+		defer func() { b.stop = nil }()
+		resp, _ := b.get(v.startURL("fake", attempt, assurance.Substantial, "", ""))
+		i := slices.IndexFunc(resp.Cookies(), func(c *http.Cookie) bool { return c.Name == BrowserCookie })
+		if i < 0 {
+			t.Fatalf("Start of %s set no %s cookie", attempt, BrowserCookie)
+		}
+		return resp.Cookies()[i], resp.Header.Get("Location")
+	}
+	first, authFirst := start("first")
+	v.clock.Add(2 * time.Minute)
+	again, authAgain := start("again")
+	for _, c := range []*http.Cookie{first, again} {
+		if c.MaxAge != 121 || c.Path != "/" || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
+			t.Errorf("cookie %+v, want Max-Age 121, Path /, HttpOnly, SameSite=Lax", c)
+		}
+	}
+	if again.Value != first.Value {
+		t.Error("a second Start changed the browser cookie's value")
+	}
+	for _, auth := range []string{authAgain, authFirst} {
+		if path, body := b.login(auth); path != "/finished" {
+			t.Fatalf("login ended at %s: %.200s; audited %v", path, body, v.reasons())
+		}
+	}
+}
+
+// TestCallbackFindsItsCookieAmongOthers: a browser that still holds a
+// browser cookie set under another path sends both to the callback;
+// the login is bound to whichever of them started it.
+func TestCallbackFindsItsCookieAmongOthers(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	v.add(f.config(v, "fake"))
+	b := newBrowser(t)
+	cb, _ := url.Parse(v.redirectURI("fake"))
+	b.c.Jar.SetCookies(cb, []*http.Cookie{{Name: BrowserCookie, Value: strings.Repeat("x", 43), Path: "/upstream/"}})
+	if path, body := b.login(v.startURL("fake", "a", assurance.Substantial, "", "")); path != "/finished" {
+		t.Fatalf("login ended at %s: %.200s; audited %v", path, body, v.reasons())
+	}
+	if n := len(b.c.Jar.Cookies(cb)); n != 2 {
+		t.Fatalf("the browser sent %d cookies to the callback, want 2", n)
 	}
 }
 

@@ -33,8 +33,11 @@ const Method = "upstream"
 // value; the login's stored state holds its hash.
 const BrowserCookie = "varde_upstream"
 
-// browserCookiePath covers every provider's callback.
-const browserCookiePath = "/upstream/"
+// browserCookiePath covers every provider's callback and every page
+// that starts an upstream login (the broker's /login, /login/start,
+// /authorize and /account/link), so that Start sees the cookie and
+// keeps its value.
+const browserCookiePath = "/"
 
 // Auditor records audit events; audit.Log implements it.
 type Auditor interface {
@@ -221,7 +224,7 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 		p.failStart(w, r, a, reject(ReasonDiscovery, "%v", err))
 		return
 	}
-	browser, err := p.browserValue(w, r)
+	browser, err := p.browserValue(r)
 	if err != nil {
 		p.failStart(w, r, a, reject(ReasonInternal, "%v", err))
 		return
@@ -266,6 +269,7 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 		p.failStart(w, r, a, reject(ReasonInternal, "store login state: %v", err))
 		return
 	}
+	p.setBrowserCookie(w, browser)
 	http.Redirect(w, r, withParams(m.AuthorizationEndpoint, params), http.StatusSeeOther)
 }
 
@@ -343,31 +347,39 @@ func (p *Provider) acrValues(min assurance.Level) []string {
 	return out
 }
 
-// browserValue returns the browser cookie's value, setting a new cookie
-// when the request has none.
-func (p *Provider) browserValue(w http.ResponseWriter, r *http.Request) (string, error) {
+// browserValue returns the browser cookie's value, or a new one when the
+// request has none.
+func (p *Provider) browserValue(r *http.Request) (string, error) {
 	if c, err := r.Cookie(BrowserCookie); err == nil && len(c.Value) == 43 {
 		return c.Value, nil
 	}
-	v, err := p.random(32)
-	if err != nil {
-		return "", err
-	}
-	// SameSite=Lax: the upstream's redirect back is a top-level GET
-	// navigation, which carries Lax cookies.
-	http.SetCookie(w, &http.Cookie{Name: BrowserCookie, Value: v, Path: browserCookiePath,
-		MaxAge: int(p.t.Login / time.Second), HttpOnly: true, Secure: p.secureCk, SameSite: http.SameSiteLaxMode})
-	return v, nil
+	return p.random(32)
 }
 
-// sameBrowser compares the request's cookie with the stored hash.
+// setBrowserCookie sets the browser cookie to v for as long as the login
+// state just stored lives (Timeouts.Login). Every Start sets it again,
+// so a person who starts another login late in the cookie's life still
+// has it when that login comes back; the value stays, so logins started
+// earlier in this browser still find it too.
+func (p *Provider) setBrowserCookie(w http.ResponseWriter, v string) {
+	// SameSite=Lax: the upstream's redirect back is a top-level GET
+	// navigation, which carries Lax cookies.
+	// Rounded up to whole seconds, so it never ends before the state.
+	http.SetCookie(w, &http.Cookie{Name: BrowserCookie, Value: v, Path: browserCookiePath,
+		MaxAge: int((p.t.Login + time.Second - 1) / time.Second), HttpOnly: true, Secure: p.secureCk, SameSite: http.SameSiteLaxMode})
+}
+
+// sameBrowser compares the request's cookies with the stored hash. A
+// browser may send more than one: one set under another path (before
+// the cookie covered the whole site) lives on until it expires.
 func sameBrowser(r *http.Request, want []byte) bool {
-	c, err := r.Cookie(BrowserCookie)
-	if err != nil {
-		return false
+	for _, c := range r.CookiesNamed(BrowserCookie) {
+		sum := sha256.Sum256([]byte(c.Value))
+		if len(want) == len(sum) && subtle.ConstantTimeCompare(sum[:], want) == 1 {
+			return true
+		}
 	}
-	sum := sha256.Sum256([]byte(c.Value))
-	return len(want) == len(sum) && subtle.ConstantTimeCompare(sum[:], want) == 1
+	return false
 }
 
 // failStart records why a login could not start and hands the attempt
