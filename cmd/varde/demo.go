@@ -125,7 +125,10 @@ var demoSims = []struct {
 
 // startDemoSims starts the simulated eIDs, each with Varde registered as
 // a private_key_jwt client, and returns Varde's upstream configuration
-// for them.
+// for them. Varde pushes its requests to them (PAR), so that a sim
+// switched to failing fails where Varde hears it from the sim's own
+// server: an error that comes back through the browser could be forged
+// and does not count against an upstream's health.
 func (d *demoNode) startDemoSims(ctx context.Context, dir, issuer string, log *slog.Logger) ([]config.Upstream, error) {
 	keyFile := filepath.Join(dir, "upstream-client-key.pem")
 	clientKey, err := loadOrCreateSigner(keyFile)
@@ -155,7 +158,7 @@ func (d *demoNode) startDemoSims(ctx context.Context, dir, issuer string, log *s
 		ups = append(ups, config.Upstream{
 			ID: ds.id, Name: map[string]string{"en": ds.name, "nb": ds.name}, Issuer: sim.Issuer(),
 			ClientID: "varde", AuthMethod: store.AuthPrivateKeyJWT, ClientKeyFile: keyFile,
-			PromptLogin: true, MaxLevel: ds.level.String(), ACRMap: acrs,
+			UsePAR: true, PromptLogin: true, MaxLevel: ds.level.String(), ACRMap: acrs,
 			IdentifierClaim: "national_id", IdentifierSchemes: []string{"no:fnr", "no:dnr"},
 		})
 	}

@@ -201,7 +201,8 @@ func TestOneIdentityAcrossProviders(t *testing.T) {
 
 // TestFailoverMidFlow: when the chosen eID fails in the middle of a
 // login, the person is back at Varde's choice — the relying party's
-// request still alive — and finishes through the other eID.
+// request still alive — and finishes through the other eID. Once enough
+// logins have failed there, the eID is shown unavailable.
 func TestFailoverMidFlow(t *testing.T) {
 	d, issuer := startFederatedDemo(t)
 	rp := newFedRP(t, d, issuer)
@@ -238,5 +239,13 @@ func TestFailoverMidFlow(t *testing.T) {
 	}
 	if !failed {
 		t.Error("the failed attempt through minid is not in the audit log")
+	}
+	for range d.app.Health.Config().MinLogins {
+		rp.viaSim(rp.start(rand.Text(), rand.Text(), oauth2.GenerateVerifier()), "minid", number)
+	}
+	next := rp.start(rand.Text(), rand.Text(), oauth2.GenerateVerifier())
+	_, body := rp.get(issuer + "/login?" + url.Values{"req": {next}}.Encode())
+	if !strings.Contains(body, `id="provider-minid"`) || strings.Contains(body, `id="provider-minid" href=`) {
+		t.Errorf("after its logins failed, minid is not shown unavailable:\n%s", body)
 	}
 }
