@@ -29,7 +29,9 @@ type Upstream struct {
 	ClientSecretFile string   `yaml:"client_secret_file"`
 	Scopes           []string `yaml:"scopes"`
 	// UsePAR pushes authorization requests even if the upstream does not
-	// require it; PromptLogin asks the upstream for a fresh login every time.
+	// require it; PromptLogin asks the upstream for a fresh login every
+	// time (prompt=login, max_age=0) and refuses an ID token that does
+	// not show one (see oidcup.Config.PromptLogin).
 	UsePAR      bool `yaml:"use_par"`
 	PromptLogin bool `yaml:"prompt_login"`
 	// PushEarly (default true), for an upstream whose requests are

@@ -151,6 +151,6 @@ func (p *Provider) checker(m *metadata) *checker {
 	return &checker{
 		issuer: p.cfg.Issuer, clientID: p.cfg.ClientID, trusted: p.cfg.TrustedAudiences, algs: m.algs,
 		maxLevel: p.cfg.MaxLevel, acrMap: p.cfg.ACRMap, claim: p.cfg.IdentifierClaim, schemes: p.cfg.IdentifierSchemes,
-		leeway: p.t.Leeway, maxAge: p.t.MaxTokenAge,
+		leeway: p.t.Leeway, maxAge: p.t.MaxTokenAge, authTime: p.cfg.PromptLogin,
 	}
 }

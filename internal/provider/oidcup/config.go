@@ -74,12 +74,14 @@ type Config struct {
 	// this upstream in provider_hint, before the browser arrives (see
 	// Prepare), instead of while the browser waits.
 	PushEarly bool
-	// PromptLogin sends prompt=login, so every login through Varde is a
-	// fresh authentication at the upstream rather than a reuse of the
-	// upstream's own single sign-on session, and refuses an ID token whose
-	// auth_time is older than the request ("stale_auth_time"). Set it for
-	// upstreams that keep sessions, so a relying party's prompt=login or
-	// max_age at Varde can be met.
+	// PromptLogin sends prompt=login and max_age=0, so every login
+	// through Varde is a fresh authentication at the upstream rather than
+	// a reuse of the upstream's own single sign-on session, and refuses
+	// an ID token without auth_time ("no_auth_time"; max_age makes it
+	// required) or with one older than the request ("stale_auth_time").
+	// Set it for upstreams that keep sessions, so a relying party's
+	// prompt=login or max_age at Varde can be met. Without it an ID token
+	// without auth_time counts as a login at its iat.
 	PromptLogin bool
 	// MaxLevel is the highest level logins through this upstream can
 	// reach, whatever the upstream asserts: its identity proofing and

@@ -81,8 +81,8 @@ func TestAuthorizationRequest(t *testing.T) {
 			if tc.hint != "" && get("login_hint") != tc.hint || tc.hint == "" && q["login_hint"] != nil {
 				t.Errorf("login_hint %v", q["login_hint"])
 			}
-			if q["prompt"] != nil {
-				t.Errorf("prompt %v sent without PromptLogin", q["prompt"])
+			if q["prompt"] != nil || q["max_age"] != nil {
+				t.Errorf("prompt %v, max_age %v sent without PromptLogin", q["prompt"], q["max_age"])
 			}
 		})
 	}
@@ -532,8 +532,9 @@ func TestStartFailures(t *testing.T) {
 }
 
 // TestPromptLogin: with PromptLogin the upstream is asked to
-// authenticate afresh, and an ID token from an older authentication is
-// refused.
+// authenticate afresh, with prompt=login and max_age=0 (which makes
+// auth_time required), and an ID token from an older authentication, or
+// one that does not say when the authentication was, is refused.
 func TestPromptLogin(t *testing.T) {
 	v := newVarde(t)
 	f := newFakeUpstream(t, v.clock)
@@ -543,10 +544,14 @@ func TestPromptLogin(t *testing.T) {
 	start := v.startURL("fake", "a", assurance.Substantial, "", "")
 	loginWorks(t, v, start)
 	f.with(func(f *fakeUpstream) {
-		if f.lastAuth.Get("prompt") != "login" {
-			t.Errorf("prompt = %q", f.lastAuth.Get("prompt"))
+		if f.lastAuth.Get("prompt") != "login" || f.lastAuth.Get("max_age") != "0" {
+			t.Errorf("prompt = %q, max_age = %q", f.lastAuth.Get("prompt"), f.lastAuth.Get("max_age"))
 		}
 		f.claims = func(c map[string]any) { c["auth_time"] = v.clock.Now().Add(-time.Hour).Unix() }
 	})
 	loginFails(t, v, start, ReasonUpstreamError, ReasonStaleAuthTime)
+	// An upstream that reuses its session and leaves auth_time out is
+	// not taken to have authenticated at iat.
+	f.with(func(f *fakeUpstream) { f.claims = func(c map[string]any) { delete(c, "auth_time") } })
+	loginFails(t, v, start, ReasonUpstreamError, ReasonNoAuthTime)
 }

@@ -70,6 +70,9 @@ type checker struct {
 	schemes  []string
 	leeway   time.Duration
 	maxAge   time.Duration
+	// authTime says the request carried max_age, so auth_time is
+	// required.
+	authTime bool
 }
 
 // keysFunc returns the upstream's keys; refetch asks for a fresh set.
@@ -111,6 +114,11 @@ func (c *checker) check(ctx context.Context, raw, nonce string, now time.Time, k
 		return nil, rej
 	}
 	v := &verified{identifier: id, asserted: asserted, level: min(asserted, c.maxLevel), amr: cleanAMR(cl.AMR)}
+	// Without max_age in the request auth_time is optional (OIDC Core
+	// §2), and an ID token without it is taken to show a login at its
+	// iat: the latest the authentication can have been, so a session the
+	// upstream reused passes as that recent. Only Config.PromptLogin,
+	// which sends max_age=0 and so requires auth_time, tells them apart.
 	v.authTime = cl.IssuedAt.Time()
 	if cl.AuthTime != nil {
 		v.authTime = cl.AuthTime.Time()
@@ -219,6 +227,10 @@ func (c *checker) claims(cl *idClaims, nonce string, now time.Time) *rejection {
 	}
 	if cl.NotBefore != nil && cl.NotBefore.Time().After(now.Add(c.leeway)) {
 		return reject(ReasonNotYetValid, "nbf is in the future")
+	}
+	// §2, §3.1.2.1: with max_age in the request auth_time is REQUIRED.
+	if c.authTime && cl.AuthTime == nil {
+		return reject(ReasonNoAuthTime, "auth_time is missing though max_age was sent")
 	}
 	if cl.AuthTime != nil && cl.AuthTime.Time().After(now.Add(c.leeway)) {
 		return reject(ReasonBadAuthTime, "auth_time is in the future")

@@ -161,7 +161,7 @@ func TestAcceptedIDTokens(t *testing.T) {
 			level: assurance.Substantial, id: store.Identifier{Scheme: "no:fnr", Value: f.fnr}, amr: []string{"pin", "mfa"}, authTime: authTime},
 		{name: "D-number", claims: func(c map[string]any) { c["pid"] = dnr },
 			level: assurance.Substantial, id: store.Identifier{Scheme: "no:dnr", Value: dnr}, amr: []string{"pin", "mfa"}, authTime: authTime},
-		{name: "no auth_time uses iat", claims: func(c map[string]any) { delete(c, "auth_time"); delete(c, "amr") },
+		{name: "no auth_time uses iat without PromptLogin", claims: func(c map[string]any) { delete(c, "auth_time"); delete(c, "amr") },
 			level: assurance.Substantial, id: store.Identifier{Scheme: "no:fnr", Value: f.fnr}, authTime: v.clock.Now()},
 		{name: "trusted extra audience with azp", claims: func(c map[string]any) { c["aud"] = []string{fakeClient, "varde-other-node"}; c["azp"] = fakeClient },
 			level: assurance.Substantial, id: store.Identifier{Scheme: "no:fnr", Value: f.fnr}, amr: []string{"pin", "mfa"}, authTime: authTime},

@@ -323,7 +323,10 @@ func (p *Provider) authParams(a provider.Attempt, sec secrets) url.Values {
 	}
 	if p.cfg.PromptLogin {
 		// OIDC Core §3.1.2.1: the upstream must authenticate afresh.
+		// max_age=0 asks the same (errata set 2) and makes auth_time
+		// REQUIRED in the ID token, so a reused session shows.
 		params.Set("prompt", "login")
+		params.Set("max_age", "0")
 	}
 	return params
 }

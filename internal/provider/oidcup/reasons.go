@@ -28,6 +28,7 @@ const (
 	ReasonBadIssuedAt       = "bad_iat" // missing, in the future or too old
 	ReasonNotYetValid       = "not_yet_valid"
 	ReasonBadAuthTime       = "bad_auth_time"
+	ReasonNoAuthTime        = "no_auth_time"    // missing, though max_age=0 was sent (PromptLogin)
 	ReasonStaleAuthTime     = "stale_auth_time" // older than the request, though prompt=login was sent
 	ReasonBadNonce          = "bad_nonce"
 	ReasonNoSubject         = "no_subject"

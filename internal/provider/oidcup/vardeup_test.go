@@ -168,6 +168,14 @@ func TestLoginAtVardeUpstream(t *testing.T) {
 	parCfg.AuthMethod, parCfg.ClientKey, parCfg.KeyID, parCfg.UsePAR = AuthPrivateKeyJWT, key, "varde-1", true
 	v3.add(parCfg)
 
+	// prompt=login with max_age=0: Varde's OP logs the person in afresh
+	// and sends auth_time, which is then required.
+	v4 := newVarde(t)
+	u4 := newVardeUpstream(t, v4, "bankid", clientJWK, secret)
+	freshCfg := vardeConfig(v4, u4, "bankid", jwtClient)
+	freshCfg.AuthMethod, freshCfg.ClientKey, freshCfg.KeyID, freshCfg.PromptLogin = AuthPrivateKeyJWT, key, "varde-1", true
+	v4.add(freshCfg)
+
 	for _, tc := range []struct {
 		name     string
 		v        *varde
@@ -185,6 +193,7 @@ func TestLoginAtVardeUpstream(t *testing.T) {
 		{name: "private_key_jwt high", v: v, u: u, id: "bankid", upLevel: "high", min: assurance.High, want: assurance.High, locale: "en", attempt: "a2"},
 		{name: "client_secret_basic", v: v2, u: u2, id: "minid", upLevel: "substantial", min: assurance.Low, want: assurance.Substantial, attempt: "a3"},
 		{name: "pushed request", v: v3, u: u3, id: "bankid", upLevel: "high", min: assurance.Substantial, want: assurance.High, attempt: "a4"},
+		{name: "fresh login", v: v4, u: u4, id: "bankid", upLevel: "substantial", min: assurance.Substantial, want: assurance.Substantial, attempt: "a5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.u.set(tc.upLevel, false)
