@@ -66,3 +66,43 @@ func TestCachedPolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestCachedSourceMoved: a value held from another source than the one
+// asked for is fetched at once, even just after a fetch; a failing new
+// source is asked again only after the interval, and the old value is
+// still served meanwhile.
+func TestCachedSourceMoved(t *testing.T) {
+	var c cached[string]
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const maxAge, interval = time.Hour, 30 * time.Second
+	fetches, failing := 0, false
+	for _, step := range []struct {
+		name    string
+		at      time.Duration
+		source  string
+		failing bool
+		wantVal string
+		wantErr bool
+		fetches int
+	}{
+		{name: "first source", at: 0, source: "a", wantVal: "a", fetches: 1},
+		{name: "moved just after a fetch", at: time.Second, source: "b", failing: true, wantVal: "a", wantErr: true, fetches: 2},
+		{name: "failing new source not asked again at once", at: 2 * time.Second, source: "b", failing: true, wantVal: "a", wantErr: true, fetches: 2},
+		{name: "nor within the interval", at: interval, source: "b", failing: true, wantVal: "a", wantErr: true, fetches: 2},
+		{name: "asked again after the interval", at: interval + time.Second, source: "b", wantVal: "b", fetches: 3},
+		{name: "moved back is fetched at once", at: interval + 2*time.Second, source: "a", wantVal: "a", fetches: 4},
+	} {
+		failing = step.failing
+		v, usable, err := c.get(fetchPolicy{now: t0.Add(step.at), maxAge: maxAge, minInterval: interval, source: step.source}, func() (string, error) {
+			fetches++
+			if failing {
+				return "", errors.New("down")
+			}
+			return step.source, nil
+		})
+		if v != step.wantVal || !usable || (err != nil) != step.wantErr || fetches != step.fetches {
+			t.Fatalf("%s: got %q usable=%v err=%v after %d fetches; want %q err=%v after %d",
+				step.name, v, usable, err, fetches, step.wantVal, step.wantErr, step.fetches)
+		}
+	}
+}

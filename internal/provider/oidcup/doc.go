@@ -91,7 +91,9 @@
 //   - Keys: the JWKS is cached for Timeouts.JWKS; a kid it does not hold
 //     makes one refetch, at most once per Timeouts.Refetch (OIDC Core
 //     §10.1.1, key rotation); a known key that does not verify is a bad
-//     signature with no refetch. Only RSA keys of 2048 bits or more,
+//     signature with no refetch. Keys from a jwks_uri the metadata no
+//     longer names are not used: the new one is fetched at once and,
+//     while it fails, at most once per Timeouts.Refetch. Only RSA keys of 2048 bits or more,
 //     ECDSA and Ed25519 public keys are used.
 //   - Level (item 12): the acr must be a key of Config.ACRMap, otherwise
 //     "unknown_acr" — an unknown value is never guessed. The level is the

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -171,6 +172,42 @@ func TestJWKSRotation(t *testing.T) {
 	loginWorks(t, v, start)
 	if n := f.jwksFetches.Load(); n != 3 {
 		t.Fatalf("JWKS fetched %d times, want 3", n)
+	}
+}
+
+// TestJWKSURIMoved: when the upstream's metadata names another
+// jwks_uri, the keys are fetched from it at once; while it fails, it is
+// asked at most once per Timeouts.Refetch, however many logins come.
+func TestJWKSURIMoved(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	// The upstream's keys' new place, failing until up.
+	var fetches atomic.Int64
+	var up atomic.Bool
+	f.srv.Config.Handler.(*http.ServeMux).HandleFunc("GET /moved/jwks", func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		if !up.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		f.jwks(w, r)
+	})
+	v.add(f.config(v, "fake"))
+	start := v.startURL("fake", "a", assurance.Substantial, "", "")
+	loginWorks(t, v, start)
+	f.with(func(f *fakeUpstream) { f.meta = map[string]any{"jwks_uri": f.issuer + "/moved/jwks"} })
+	v.clock.Add(DefaultDiscoveryTTL) // the metadata is fetched again and names the new URI
+	for range 10 {
+		loginFails(t, v, start, ReasonUpstreamError, ReasonJWKS)
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Fatalf("the failing new jwks_uri was fetched %d times for 10 logins at one time, want 1", n)
+	}
+	up.Store(true)
+	v.clock.Add(DefaultRefetch)
+	loginWorks(t, v, start)
+	if n := fetches.Load(); n != 2 {
+		t.Fatalf("the new jwks_uri was fetched %d times, want 2", n)
 	}
 }
 

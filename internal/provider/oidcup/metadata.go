@@ -199,18 +199,22 @@ func candidates(set jose.JSONWebKeySet, kid string, alg jose.SignatureAlgorithm)
 // most once per minimum interval. When a fetch fails the last good value
 // is still served, so an upstream whose discovery endpoint blips does
 // not stop logins, and a dead upstream is not asked again on every
-// request.
+// request. A value is fetched from a source (the JWKS's URI): a value
+// from another source than the one asked for is fetched at once, unless
+// the last attempt was at that source and failed within the interval.
 type cached[T any] struct {
 	fetchMu sync.Mutex // one fetch at a time
 
-	mu      sync.Mutex
-	val     T
-	have    bool
-	at      time.Time // when val was fetched
-	tried   time.Time // the last fetch attempt
-	lastErr error     // of the last fetch attempt
-	stale   bool      // a failure asked for a refetch
-	gen     int       // counts fetch attempts
+	mu       sync.Mutex
+	val      T
+	have     bool
+	src      string    // where val came from
+	at       time.Time // when val was fetched
+	tried    time.Time // the last fetch attempt
+	triedSrc string    // where the last attempt went
+	lastErr  error     // of the last fetch attempt
+	stale    bool      // a failure asked for a refetch
+	gen      int       // counts fetch attempts
 }
 
 // fetchPolicy says when a cached value must be fetched again.
@@ -223,6 +227,9 @@ type fetchPolicy struct {
 	minInterval time.Duration
 	// force asks for a fetch (unknown kid, health probe).
 	force bool
+	// source is where the value is fetched from now ("" when it never
+	// moves).
+	source string
 }
 
 // get returns the value, fetching it when it is missing, too old, stale
@@ -255,20 +262,21 @@ func (c *cached[T]) get(p fetchPolicy, fetch func() (T, error)) (val T, usable b
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	c.tried, c.lastErr = p.now, err
+	c.tried, c.triedSrc, c.lastErr = p.now, p.source, err
 	if err != nil {
 		return c.val, c.have, err
 	}
-	c.val, c.have, c.at, c.stale = v, true, p.now, false
+	c.val, c.have, c.src, c.at, c.stale = v, true, p.source, p.now, false
 	return v, true, nil
 }
 
 // needFetch reports whether to fetch, and whether the last attempt
-// failed too recently to try again.
+// failed too recently to try again. Only an attempt at the same source
+// holds a fetch back.
 func (c *cached[T]) needFetch(p fetchPolicy) (need, recentFailure bool) {
 	sinceTry := p.now.Sub(c.tried)
-	recent := !c.tried.IsZero() && sinceTry >= 0 && sinceTry < p.minInterval
-	want := !c.have || p.force || c.stale
+	recent := !c.tried.IsZero() && c.triedSrc == p.source && sinceTry >= 0 && sinceTry < p.minInterval
+	want := !c.have || p.force || c.stale || c.src != p.source
 	if c.have {
 		age := p.now.Sub(c.at)
 		if age < 0 || age >= p.maxAge {
@@ -379,15 +387,10 @@ type jwks struct {
 // keySet returns the upstream's keys from m.JWKSURI (cached). refetch
 // asks for a fresh set, at most once per Timeouts.Refetch (OpenID
 // Connect Core §10.1.1: a new kid means the upstream rotated its keys).
+// When jwks_uri has moved the new one is fetched at once, and, if that
+// fails, not again within Timeouts.Refetch.
 func (p *Provider) keySet(ctx context.Context, m *metadata, refetch bool) (jose.JSONWebKeySet, error) {
-	now := p.now()
-	policy := fetchPolicy{now: now, maxAge: p.t.JWKS, minInterval: p.t.Refetch, force: refetch}
-	p.keys.mu.Lock()
-	moved := p.keys.have && p.keys.val.uri != m.JWKSURI
-	p.keys.mu.Unlock()
-	if moved {
-		policy.force, policy.minInterval = true, 0
-	}
+	policy := fetchPolicy{now: p.now(), maxAge: p.t.JWKS, minInterval: p.t.Refetch, force: refetch, source: m.JWKSURI}
 	k, usable, err := p.keys.get(policy, func() (jwks, error) { return p.loadKeys(ctx, m.JWKSURI) })
 	if !usable || k.uri != m.JWKSURI {
 		if err == nil {
@@ -410,7 +413,7 @@ func (p *Provider) Probe(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("upstream %s: %w", p.cfg.ID, err)
 	}
-	_, _, err = p.keys.get(fetchPolicy{now: now, force: true}, func() (jwks, error) { return p.loadKeys(ctx, m.JWKSURI) })
+	_, _, err = p.keys.get(fetchPolicy{now: now, force: true, source: m.JWKSURI}, func() (jwks, error) { return p.loadKeys(ctx, m.JWKSURI) })
 	if err != nil {
 		return fmt.Errorf("upstream %s: %w", p.cfg.ID, err)
 	}
