@@ -49,7 +49,8 @@ type Upstream struct {
 	ACRMap map[string]string `yaml:"acr_map"`
 	// IdentifierClaim is the ID token claim with the person's identifier
 	// ("pid", "national_id"); IdentifierSchemes are the schemes it may
-	// hold ("no:fnr", "no:dnr").
+	// hold ("no:fnr", "no:dnr"). A plain string valid in more than one of
+	// them is refused (see oidcup.Config.IdentifierSchemes).
 	IdentifierClaim   string   `yaml:"identifier_claim"`
 	IdentifierSchemes []string `yaml:"identifier_schemes"`
 	// Timeout bounds each request to the upstream (default 5s; the token

@@ -96,8 +96,12 @@ type Config struct {
 	// an object {"scheme": ..., "value": ...}.
 	IdentifierClaim string
 	// IdentifierSchemes are the schemes the claim may hold ("no:fnr",
-	// "no:dnr"). A string value takes the first scheme it is valid for;
-	// an object's scheme must be one of these.
+	// "no:dnr"). A string value takes the one scheme it is valid for; one
+	// valid in several of them (a Finnish HETU with '-' is also a
+	// well-formed Danish CPR number; two passport schemes always
+	// overlap) is refused ("ambiguous_identifier"), so an upstream that
+	// sends such identifiers must send the object form. An object's
+	// scheme must be one of these.
 	IdentifierSchemes []string
 	// TrustedAudiences are audiences besides ClientID that an ID token
 	// may also name (OpenID Connect Core §3.1.3.7 item 3). Usually none.

@@ -99,9 +99,10 @@
 //     "unknown_acr" — an unknown value is never guessed. The level is the
 //     lower of the mapped level and Config.MaxLevel: an upstream cannot
 //     raise a login above what Varde's operator assessed it for.
-//   - Identifier: Config.IdentifierClaim, a string tried against each of
-//     Config.IdentifierSchemes or an object {"scheme", "value"} whose
-//     scheme must be one of them; it must be valid for its scheme,
+//   - Identifier: Config.IdentifierClaim, a string valid in exactly one
+//     of Config.IdentifierSchemes (valid in several, it is refused, not
+//     guessed: "ambiguous_identifier") or an object {"scheme", "value"}
+//     whose scheme must be one of them; it must be valid for its scheme,
 //     check digits included (package identity). "no_identifier",
 //     "invalid_identifier".
 //   - amr values are passed on only if they are registered in RFC 8176.

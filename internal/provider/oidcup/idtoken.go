@@ -246,9 +246,9 @@ func (c *checker) claims(cl *idClaims, nonce string, now time.Time) *rejection {
 	return nil
 }
 
-// identifier reads the identifier claim: a string, tried against each
-// configured scheme in order, or an object {"scheme", "value"} whose
-// scheme must be configured. The value is canonicalised by package
+// identifier reads the identifier claim: a string, which must be valid
+// in exactly one configured scheme, or an object {"scheme", "value"}
+// whose scheme must be configured. The value is canonicalised by package
 // identity and never appears in errors.
 func (c *checker) identifier(raw json.RawMessage) (store.Identifier, *rejection) {
 	raw = bytes.TrimSpace(raw)
@@ -260,17 +260,35 @@ func (c *checker) identifier(raw json.RawMessage) (store.Identifier, *rejection)
 		if s == "" {
 			return store.Identifier{}, reject(ReasonNoIdentifier, "claim %s is empty", c.claim)
 		}
-		var first error
+		// The same characters can be a person in more than one scheme (a
+		// Finnish HETU 010180-0025 reads as the Danish CPR 0101800025):
+		// a string valid in several is refused, never guessed, whatever
+		// the order of the schemes.
+		var (
+			found []store.Identifier
+			first error
+		)
 		for _, scheme := range c.schemes {
 			n, err := identity.Parse(scheme, s)
-			if err == nil {
-				return n.Identifier(), nil
-			}
-			if first == nil {
+			switch {
+			case err == nil && !slices.Contains(found, n.Identifier()):
+				found = append(found, n.Identifier())
+			case err != nil && first == nil:
 				first = err
 			}
 		}
-		return store.Identifier{}, reject(ReasonInvalidIdentifier, "claim %s: %v", c.claim, first)
+		switch len(found) {
+		case 0:
+			return store.Identifier{}, reject(ReasonInvalidIdentifier, "claim %s: %v", c.claim, first)
+		case 1:
+			return found[0], nil
+		}
+		schemes := make([]string, len(found))
+		for i, id := range found {
+			schemes[i] = id.Scheme
+		}
+		return store.Identifier{}, reject(ReasonAmbiguousIdentifier, "claim %s is valid as %s; only the {scheme, value} form can say which",
+			c.claim, strings.Join(schemes, " and "))
 	}
 	var obj struct {
 		Scheme *string `json:"scheme"`

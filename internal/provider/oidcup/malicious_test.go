@@ -186,3 +186,60 @@ func TestAcceptedIDTokens(t *testing.T) {
 	}
 	v.checkNoLeaks(f.fnr, f.secret)
 }
+
+// TestAmbiguousIdentifierRefused: a plain string identifier valid in
+// more than one accepted scheme is refused with its audited reason,
+// whatever the order of the schemes, and is never guessed; one valid in
+// a single scheme, and the {scheme, value} form, are read.
+func TestAmbiguousIdentifierRefused(t *testing.T) {
+	// A Finnish HETU whose check character is a digit is also a
+	// well-formed Danish CPR number.
+	const hetu, cpr = "010180-0025", "0101800025"
+	cprFirst := []string{identity.SchemeDKCPR, identity.SchemeFIHetu}
+	hetuFirst := []string{identity.SchemeFIHetu, identity.SchemeDKCPR}
+	for _, tc := range []struct {
+		name    string
+		schemes []string
+		claim   string
+		want    store.Identifier
+		reason  string
+	}{
+		{name: "CPR listed first", schemes: cprFirst, claim: `"` + hetu + `"`, reason: ReasonAmbiguousIdentifier},
+		{name: "HETU listed first", schemes: hetuFirst, claim: `"` + hetu + `"`, reason: ReasonAmbiguousIdentifier},
+		{name: "two passport schemes", schemes: []string{"passport:NOR", "passport:SWE"}, claim: `"AB1234567"`, reason: ReasonAmbiguousIdentifier},
+		{name: "HETU that is no CPR", schemes: cprFirst, claim: `"010180+0025"`, want: store.Identifier{Scheme: identity.SchemeFIHetu, Value: "010180+0025"}},
+		{name: "CPR that is no HETU", schemes: hetuFirst, claim: `"` + cpr + `"`, want: store.Identifier{Scheme: identity.SchemeDKCPR, Value: cpr}},
+		{name: "scheme listed twice", schemes: []string{identity.SchemeDKCPR, identity.SchemeDKCPR}, claim: `"` + hetu + `"`,
+			want: store.Identifier{Scheme: identity.SchemeDKCPR, Value: cpr}},
+		{name: "object naming HETU", schemes: cprFirst, claim: `{"scheme": "fi:hetu", "value": "` + hetu + `"}`,
+			want: store.Identifier{Scheme: identity.SchemeFIHetu, Value: hetu}},
+		{name: "object naming CPR", schemes: hetuFirst, claim: `{"scheme": "dk:cpr", "value": "` + hetu + `"}`,
+			want: store.Identifier{Scheme: identity.SchemeDKCPR, Value: cpr}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &checker{claim: "pid", schemes: tc.schemes}
+			id, rej := c.identifier(json.RawMessage(tc.claim))
+			var reason string
+			if rej != nil {
+				reason = rej.reason
+				if strings.Contains(rej.msg, "0101") || strings.Contains(rej.msg, "1234") {
+					t.Errorf("refusal %q holds the identifier", rej.msg)
+				}
+			}
+			if id != tc.want || reason != tc.reason {
+				t.Errorf("got %v, reason %q; want %v, reason %q", id, reason, tc.want, tc.reason)
+			}
+		})
+	}
+
+	// Through a login, the broker hears of a failure and the audit log
+	// has the reason, with the identifier in neither log.
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	cfg := f.config(v, "fake")
+	cfg.IdentifierSchemes = cprFirst
+	v.add(cfg)
+	f.with(func(f *fakeUpstream) { f.claims = func(c map[string]any) { c["pid"] = hetu } })
+	loginFails(t, v, v.startURL("fake", "a", assurance.Substantial, "", ""), ReasonUpstreamError, ReasonAmbiguousIdentifier)
+	v.checkNoLeaks(hetu, cpr)
+}

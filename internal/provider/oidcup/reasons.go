@@ -35,7 +35,10 @@ const (
 	ReasonUnknownACR        = "unknown_acr"
 	ReasonNoIdentifier      = "no_identifier"
 	ReasonInvalidIdentifier = "invalid_identifier"
-	ReasonInternal          = "internal"
+	// ReasonAmbiguousIdentifier: a plain string identifier valid in more
+	// than one accepted scheme.
+	ReasonAmbiguousIdentifier = "ambiguous_identifier"
+	ReasonInternal            = "internal"
 )
 
 // failReason is what the broker hears of a refusal (Finisher.Fail); the
