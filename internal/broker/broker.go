@@ -246,7 +246,7 @@ func (a *attempt) refusal(info provider.Info) string {
 		return reasonInsufficientLevel
 	}
 	if a.client != nil && len(a.client.Providers) > 0 && !slices.Contains(a.client.Providers, info.ID) {
-		return reasonProviderNotAccepted
+		return ReasonProviderNotAccepted
 	}
 	return ""
 }
@@ -254,8 +254,11 @@ func (a *attempt) refusal(info provider.Info) string {
 // Reasons of failed authentication events that Finish records when it
 // refuses a result (see the package documentation).
 const (
-	reasonInsufficientLevel   = "insufficient_level"
-	reasonProviderNotAccepted = "provider_not_accepted"
+	reasonInsufficientLevel = "insufficient_level"
+	// ReasonProviderNotAccepted: the login went through a provider the
+	// client does not accept. The provider worked; the person took a way
+	// in the relying party does not allow.
+	ReasonProviderNotAccepted = "provider_not_accepted"
 	reasonUnknownProvider     = "unknown_provider"
 )
 
@@ -499,7 +502,7 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 		ev.PersonID = b.existing(ctx, res)
 		b.fail(ctx, ev, why)
 		kind := "level"
-		if why == reasonProviderNotAccepted {
+		if why == ReasonProviderNotAccepted {
 			kind = "provider"
 		}
 		return "/login?" + url.Values{"req": {attemptID}, "err": {kind}}.Encode(), nil

@@ -25,6 +25,9 @@ const (
 	// through the browser without the provider's word for it: anyone
 	// can forge one, so it shows no one was affected.
 	reasonUnverified = provider.ReasonUnverifiedResponse
+	// reasonNotAccepted is a login through a provider the relying party
+	// does not accept: the provider worked.
+	reasonNotAccepted = broker.ReasonProviderNotAccepted
 )
 
 // auditPage is how many audit events one read returns.
@@ -97,7 +100,7 @@ func (s *Service) Affected(ctx context.Context, components []string, from, to ti
 			}
 			hit := false
 			switch {
-			case ev.Type == eventAuthentication && ev.Result == store.ResultFailure && ev.Reason != reasonCancelled && ev.Reason != reasonUnverified:
+			case ev.Type == eventAuthentication && ev.Result == store.ResultFailure && ev.Reason != reasonCancelled && ev.Reason != reasonUnverified && ev.Reason != reasonNotAccepted:
 				out.FailedAttempts++
 				hit = true
 			case ev.Type == eventRouting && ev.Result == resultRerouted:

@@ -187,6 +187,9 @@ func TestIncidentLifecycle(t *testing.T) {
 	// A callback forged with the state of a login its sender started:
 	// anyone can send one, so it is not the outage.
 	h.audit(w.Add(11*time.Second), "authentication", "failure", "unverified_response", "bankid", "", "h1", "bH")
+	// A login through bankid for a client that does not accept it: bankid
+	// worked, so it is not the outage either.
+	h.audit(w.Add(12*time.Second), "authentication", "failure", "provider_not_accepted", "bankid", "pI", "i1", "bI")
 
 	h.fail.Store(false)
 	var recoveredAt time.Time
