@@ -360,12 +360,18 @@ func (p *Provider) currentSession(r *http.Request) *store.Session {
 	return s
 }
 
-// satisfies reports whether sess meets req's constraints. resumed is
-// true when the person was sent to log in for this request: then a
-// login made after the request counts as fresh for prompt=login and
-// max_age (OIDC Core §3.1.2.1).
+// satisfies reports whether sess meets req's constraints and client c's
+// registration. resumed is true when the person was sent to log in for
+// this request: then a login made after the request counts as fresh for
+// prompt=login and max_age (OIDC Core §3.1.2.1).
 func (p *Provider) satisfies(c *store.Client, sess *store.Session, req *store.AuthRequest, resumed bool) bool {
 	if sess == nil || sess.PersonID == "" {
+		return false
+	}
+	// A client that accepts logins from some providers only gets no code
+	// for a session made through another: as for a level too low, the
+	// person logs in again, through a provider it accepts.
+	if len(c.Providers) > 0 && !slices.Contains(c.Providers, sess.Provider) {
 		return false
 	}
 	level, err := assurance.Parse(sess.Level)

@@ -229,6 +229,78 @@ func TestStepUpLevel(t *testing.T) {
 	}
 }
 
+// TestSSOOnlyFromAcceptedProviders: a client that accepts logins from
+// some providers only (store.Client.Providers) gets no code for a
+// session made through another, at the authorization endpoint, at the
+// resume step or when the broker ends a login with Continue: the person
+// logs in again through one it accepts, as for a level that is too low.
+func TestSSOOnlyFromAcceptedProviders(t *testing.T) {
+	h := newHarness(t)
+	ctx := t.Context()
+	const bankidOnly, bankidCB = "bankid-only", "https://bankid-only.example/cb"
+	const passkeyOnly, passkeyCB = "passkey-only", "https://passkey-only.example/cb"
+	for _, c := range []*store.Client{
+		{ID: bankidOnly, AuthMethod: store.AuthNone, RedirectURIs: []string{bankidCB}, Providers: []string{"bankid"}},
+		{ID: passkeyOnly, AuthMethod: store.AuthNone, RedirectURIs: []string{passkeyCB}, Providers: []string{"passkey", "bankid"}},
+	} {
+		if err := h.db.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := h.browser()
+	h.rp(publicID, kioskCB).loginFront(b) // a session through passkey
+
+	// A client that accepts passkey gets its code without a login.
+	l := h.rp(passkeyOnly, passkeyCB).loginFront(b)
+	if h.logins.Load() != 1 || l.claims.Provider != "passkey" {
+		t.Fatalf("single sign-on for a client accepting passkey: logins = %d, provider = %q", h.logins.Load(), l.claims.Provider)
+	}
+
+	// One that accepts only bankid gets no code for it: prompt=none says
+	// login_required, without showing the login page.
+	bankid := h.rp(bankidOnly, bankidCB)
+	resp, _ := b.get(bankid.authorizeURL("s", "n", oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("prompt", "none")))
+	if q := h.callback(resp, bankidCB); q.Get("error") != "login_required" || q.Get("code") != "" {
+		t.Fatalf("prompt=none with a passkey session for a bankid-only client: %v", q)
+	}
+	if h.logins.Load() != 1 {
+		t.Fatal("prompt=none showed the login page")
+	}
+
+	// Without prompt=none the person is sent to log in.
+	h.setLogin(false, "substantial", h.person.ID)
+	resp, _ = b.get(bankid.authorizeURL("s", "n", oauth2.GenerateVerifier()))
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/login" {
+		t.Fatalf("a passkey session satisfied a bankid-only client: %d at %s, Location %q",
+			resp.StatusCode, resp.Request.URL, resp.Header.Get("Location"))
+	}
+	// Coming back from the login page with the passkey session still does
+	// not do: resume sends the person back to log in.
+	id := resp.Request.URL.Query().Get("req")
+	resp, _ = b.get(h.issuer + PathResume + "?req=" + url.QueryEscape(id))
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/login" {
+		t.Fatalf("resume with a passkey session for a bankid-only client: %d at %s, Location %q",
+			resp.StatusCode, resp.Request.URL, resp.Header.Get("Location"))
+	}
+	// Nor does a login the broker ends with Continue through passkey.
+	req, c := h.waiting(id)
+	sess := &store.Session{ID: "s-passkey", PersonID: h.person.ID, Provider: "passkey", Level: "substantial",
+		AuthTime: h.clock.Now(), CreatedAt: h.clock.Now(), ExpiresAt: h.clock.Now().Add(time.Hour)}
+	next, err := h.p.Continue(ctx, c, req, sess, func(events ...*store.AuditEvent) error { return h.db.CreateSession(ctx, sess, events...) })
+	if want := PathResume + "?req=" + url.QueryEscape(id); err != nil || next != want {
+		t.Fatalf("Continue with a passkey session for a bankid-only client = %q, %v; want %q", next, err, want)
+	}
+
+	// A login through bankid gets the code.
+	h.mu.Lock()
+	h.autoLogin, h.loginProvider = true, "bankid"
+	h.mu.Unlock()
+	l = bankid.loginFront(b)
+	if l.claims.Provider != "bankid" {
+		t.Fatalf("provider = %q, want bankid", l.claims.Provider)
+	}
+}
+
 func TestAllowedLevelsDefault(t *testing.T) {
 	h := newHarness(t)
 	tax := h.rp(taxID, taxCB)
@@ -389,16 +461,7 @@ func TestContinue(t *testing.T) {
 	pending := func() (*store.AuthRequest, *store.Client) {
 		t.Helper()
 		resp, _ := h.browser().get(tax.authorizeURL("st", "n", oauth2.GenerateVerifier()))
-		id := resp.Request.URL.Query().Get("req")
-		req, err := h.db.GetAuthRequest(ctx, id, h.clock.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := h.db.GetClient(ctx, taxID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return req, c
+		return h.waiting(resp.Request.URL.Query().Get("req"))
 	}
 	// A new session, as the broker has it before Continue: Continue
 	// stores it through save, once, with the consent event when the code

@@ -33,8 +33,10 @@ func (h *harness) rp(clientID, redirect string) *rp {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	// Clients without a secret (private_key_jwt, public) send client_id
+	// in the form.
 	style := oauth2.AuthStyleInHeader
-	if clientID == bankID || clientID == publicID {
+	if _, ok := h.secrets[clientID]; !ok {
 		style = oauth2.AuthStyleInParams
 	}
 	ep := provider.Endpoint()

@@ -89,12 +89,14 @@ type harness struct {
 	bankKey  *ecdsa.PrivateKey
 	secrets  map[string]string
 
-	// The test login page: it logs in loginPerson at loginLevel, unless
-	// autoLogin is false, in which case it just shows a page.
-	mu          sync.Mutex
-	autoLogin   bool
-	loginLevel  string
-	loginPerson string
+	// The test login page: it logs in loginPerson at loginLevel through
+	// loginProvider, unless autoLogin is false, in which case it just
+	// shows a page.
+	mu            sync.Mutex
+	autoLogin     bool
+	loginLevel    string
+	loginPerson   string
+	loginProvider string
 	// loginDegraded marks the sessions the test login starts as let
 	// through by a degraded-mode policy (as the broker would).
 	loginDegraded bool
@@ -114,7 +116,7 @@ func newHarness(t testing.TB) *harness {
 	t.Cleanup(func() { db.Close() })
 	h := &harness{
 		t: t, db: db, clock: &clock{t: time.Now().UTC().Truncate(time.Second)},
-		secrets: map[string]string{}, autoLogin: true, loginLevel: "substantial", reg: prometheus.NewRegistry(),
+		secrets: map[string]string{}, autoLogin: true, loginLevel: "substantial", loginProvider: "passkey", reg: prometheus.NewRegistry(),
 	}
 	mux := http.NewServeMux()
 	h.srv = httptest.NewServer(mux)
@@ -204,14 +206,15 @@ func (h *harness) secret(id string) []byte {
 func (h *harness) login(w http.ResponseWriter, r *http.Request) {
 	h.logins.Add(1)
 	h.mu.Lock()
-	auto, level, person, degraded, viaResume := h.autoLogin, h.loginLevel, h.loginPerson, h.loginDegraded, h.loginViaResume
+	auto, level, person, provider := h.autoLogin, h.loginLevel, h.loginPerson, h.loginProvider
+	degraded, viaResume := h.loginDegraded, h.loginViaResume
 	h.mu.Unlock()
 	id := r.URL.Query().Get("req")
 	if !auto {
 		fmt.Fprint(w, "login page")
 		return
 	}
-	s := &store.Session{PersonID: person, Provider: "passkey", Level: level, AMR: []string{"hwk", "user", "mfa"}, AuthTime: h.clock.Now(), Degraded: degraded}
+	s := &store.Session{PersonID: person, Provider: provider, Level: level, AMR: []string{"hwk", "user", "mfa"}, AuthTime: h.clock.Now(), Degraded: degraded}
 	req, err := h.db.GetAuthRequest(r.Context(), id, h.clock.Now())
 	if err != nil || viaResume {
 		if err := h.sessions.Start(r.Context(), w, r, s); err != nil {
@@ -239,6 +242,22 @@ func (h *harness) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// waiting returns the stored request id that a login is for, and its
+// client.
+func (h *harness) waiting(id string) (*store.AuthRequest, *store.Client) {
+	h.t.Helper()
+	ctx := context.Background()
+	req, err := h.db.GetAuthRequest(ctx, id, h.clock.Now())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	c, err := h.db.GetClient(ctx, req.ClientID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return req, c
 }
 
 func (h *harness) setLogin(auto bool, level, person string) {
