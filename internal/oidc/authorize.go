@@ -374,8 +374,7 @@ func (p *Provider) satisfies(c *store.Client, sess *store.Session, req *store.Au
 	if len(c.Providers) > 0 && !slices.Contains(c.Providers, sess.Provider) {
 		return false
 	}
-	level, err := assurance.Parse(sess.Level)
-	if err != nil || !(assurance.Satisfies(level, req.ACRValues) || degradedAllowed(c, sess, level)) {
+	if ok, _ := levelMet(c, sess, req); !ok {
 		return false
 	}
 	fresh := resumed && !sess.AuthTime.Before(req.CreatedAt.Truncate(time.Second))
@@ -402,6 +401,25 @@ func validProviderHint(h string) bool {
 		}
 	}
 	return true
+}
+
+// levelMet reports whether sess's level is enough for req, and whether
+// only because client c's degraded-mode policy let a degraded login
+// through. That is decided for each request: a degraded session that
+// fully meets what another client asks for, or that a client without
+// such a policy accepts at the level it asked for, is not degraded for
+// that client, and its tokens do not say so.
+func levelMet(c *store.Client, sess *store.Session, req *store.AuthRequest) (ok, degraded bool) {
+	level, err := assurance.Parse(sess.Level)
+	switch {
+	case err != nil:
+		return false, false
+	case assurance.Satisfies(level, req.ACRValues):
+		return true, false
+	case degradedAllowed(c, sess, level):
+		return true, true
+	}
+	return false, false
 }
 
 // degradedAllowed reports whether a login below the requested level is
@@ -621,13 +639,16 @@ func (p *Provider) createCode(ctx context.Context, c *store.Client, req *store.A
 	if err != nil {
 		return "", err
 	}
+	// The code is degraded if this request was let through below its
+	// level, not because the session once was for another client.
+	_, degraded := levelMet(c, sess, req)
 	now := p.Now()
 	ac := &store.AuthCode{
 		Hash: hash(code), GrantID: grantID, ClientID: c.ID, RedirectURI: req.RedirectURI,
 		Scope: req.Scope, Nonce: req.Nonce,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
 		SessionID: sess.ID, PersonID: sess.PersonID, Provider: sess.Provider, Level: sess.Level,
-		AMR: sess.AMR, AuthTime: sess.AuthTime, Degraded: sess.Degraded, CreatedAt: now, ExpiresAt: now.Add(p.CodeLifetime),
+		AMR: sess.AMR, AuthTime: sess.AuthTime, Degraded: degraded, CreatedAt: now, ExpiresAt: now.Add(p.CodeLifetime),
 	}
 	if stored {
 		err = p.AuthCodes.CreateAuthCodeForRequest(ctx, ac, req.ID)

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/store"
 )
 
 // TestDegradedModePolicy: a login the broker let through below the
@@ -56,5 +57,61 @@ func TestDegradedModePolicy(t *testing.T) {
 	resp, _ = h.browser().get(tax.authorizeURL("s", "n", oauth2.GenerateVerifier(), high))
 	if loc := resp.Header.Get("Location"); strings.HasPrefix(loc, taxCB) {
 		t.Fatalf("a degraded login below the client's floor was accepted: %s", loc)
+	}
+}
+
+// TestDegradedIsDecidedPerRequest: "degraded" says that this request
+// was let through below the level it asked for, not that the session
+// once was for another client. A degraded session that fully meets a
+// request, or that a client without a degraded-mode policy accepts at
+// the level it asked for, gives tokens without the mark, by single
+// sign-on or at the end of a login alike.
+func TestDegradedIsDecidedPerRequest(t *testing.T) {
+	h := newHarness(t)
+	const policyID, policyCB = "policy", "https://policy.example/cb"
+	if err := h.db.CreateClient(t.Context(), &store.Client{ID: policyID, AuthMethod: store.AuthNone,
+		RedirectURIs: []string{policyCB}, DegradedLevel: "substantial"}); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	h.loginLevel, h.loginDegraded = "substantial", true
+	h.mu.Unlock()
+	policy, kiosk := h.rp(policyID, policyCB), h.rp(publicID, kioskCB)
+	acr := func(v string) oauth2.AuthCodeOption { return oauth2.SetAuthURLParam("acr_values", v) }
+	degraded := func(l *login) bool {
+		t.Helper()
+		var extra struct {
+			Degraded *bool `json:"degraded"`
+		}
+		if err := l.idt.Claims(&extra); err != nil {
+			t.Fatal(err)
+		}
+		return extra.Degraded != nil && *extra.Degraded
+	}
+
+	b := h.browser()
+	steps := []struct {
+		name   string
+		rp     *rp
+		acr    string
+		logins int64 // logins so far after the step
+		want   bool
+	}{
+		{"policy client asks high: let through", policy, assurance.ACRHigh, 1, true},
+		{"client without a policy asks substantial", kiosk, assurance.ACRSubstantial, 1, false},
+		{"policy client asks substantial", policy, assurance.ACRSubstantial, 1, false},
+		{"policy client asks high again", policy, assurance.ACRHigh, 1, true},
+	}
+	for _, s := range steps {
+		l := s.rp.loginFront(b, acr(s.acr))
+		if got := degraded(l); got != s.want || h.logins.Load() != s.logins || l.claims.ACR != assurance.ACRSubstantial {
+			t.Errorf("%s: degraded = %v, want %v; logins = %d, want %d; acr = %s",
+				s.name, got, s.want, h.logins.Load(), s.logins, l.claims.ACR)
+		}
+	}
+
+	// A degraded login that ends at a client whose request it fully meets.
+	if l := kiosk.loginFront(h.browser(), acr(assurance.ACRSubstantial)); degraded(l) || h.logins.Load() != 2 {
+		t.Errorf("a new degraded login meeting the request: degraded = %v, logins = %d", degraded(l), h.logins.Load())
 	}
 }

@@ -146,7 +146,8 @@ type Session struct {
 	AMR      []string
 	AuthTime time.Time
 	// Degraded marks a login let through below the requested level by the
-	// client's degraded-mode policy.
+	// client's degraded-mode policy. Whether a code issued in the session
+	// is degraded is decided for its own request (AuthCode.Degraded).
 	Degraded bool
 	// Clients that received tokens in this session (for logout).
 	Clients   []string
@@ -170,10 +171,12 @@ type AuthCode struct {
 	Level               string
 	AMR                 []string
 	AuthTime            time.Time
-	Degraded            bool
-	CreatedAt           time.Time
-	ExpiresAt           time.Time
-	UsedAt              time.Time // zero until redeemed
+	// Degraded: the session's level is below what this request asked
+	// for, and the client's degraded-mode policy let it through.
+	Degraded  bool
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero until redeemed
 }
 
 // Grant is one token family.
