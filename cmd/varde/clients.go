@@ -51,6 +51,8 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.Var(&redirects, "redirect-uri", "redirect URI, matched exactly (repeatable)")
 		fs.Var(&logouts, "post-logout-redirect-uri", "post-logout redirect URI (repeatable)")
 		fs.BoolVar(&c.RequirePAR, "require-par", false, "refuse authorization requests that were not pushed first")
+		fs.BoolVar(&c.LegacyEndpointAudience, "legacy-endpoint-audience", false,
+			"legacy compatibility: also accept assertions whose audience is the token or PAR endpoint URL, alone (private_key_jwt; default: the issuer only)")
 		fs.StringVar(&levels, "levels", "", "allowed assurance levels, comma-separated (default all)")
 		fs.StringVar(&c.SectorID, "sector", "", "pairwise subject sector (default the client ID)")
 		fs.StringVar(&claims, "claims", "", "claims it may receive, comma-separated: "+strings.Join(config.KnownClaims(), ","))
@@ -151,13 +153,17 @@ func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 		if c.DegradedLevel != "" {
 			levels += " (degraded: " + c.DegradedLevel + ")"
 		}
+		auth := c.AuthMethod
+		if c.LegacyEndpointAudience {
+			auth += " (endpoint aud)"
+		}
 		hook := c.StatusWebhook
 		if hook == "" {
 			hook = "-"
 		} else if len(c.StatusComponents) > 0 {
 			hook += " (" + strings.Join(c.StatusComponents, ",") + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, c.AuthMethod, c.RequirePAR, levels, provs, c.Source, strings.Join(c.RedirectURIs, " "), hook)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, auth, c.RequirePAR, levels, provs, c.Source, strings.Join(c.RedirectURIs, " "), hook)
 	}
 	return tw.Flush()
 }

@@ -60,6 +60,7 @@ func (c Client) ToStore(now time.Time) (*store.Client, error) {
 		DegradedLevel:          c.DegradedLevel,
 		StatusWebhook:          c.StatusWebhook,
 		StatusComponents:       slices.Clone(c.StatusComponents),
+		LegacyEndpointAudience: c.LegacyEndpointAudience,
 		Source:                 "config",
 		CreatedAt:              now,
 	}

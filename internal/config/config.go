@@ -146,6 +146,13 @@ type Client struct {
 	// client accepts when no provider that meets the level it asked for is
 	// up; such logins carry "degraded": true. Empty: never lowered.
 	DegradedLevel string `yaml:"degraded_level"`
+	// LegacyEndpointAudience (private_key_jwt only) lets the client's
+	// assertions name the token or PAR endpoint URL as their audience,
+	// alone, instead of the issuer identifier, which is all any other
+	// client may name (draft-ietf-oauth-rfc7523bis). A compatibility
+	// switch for a relying party that cannot send the issuer yet; default
+	// false.
+	LegacyEndpointAudience bool `yaml:"legacy_endpoint_audience"`
 	// StatusWebhook is where the node POSTs signed notifications when a
 	// component the client depends on changes state (package webhook):
 	// an absolute https URL (http only on localhost or loopback), no

@@ -104,6 +104,7 @@ clients:
   - id: tax
     auth_method: private_key_jwt
     jwks_uri: https://tax.example/jwks.json
+    legacy_endpoint_audience: true
     redirect_uris: ["https://tax.example/cb", "http://127.0.0.1:3000/cb"]
     post_logout_redirect_uris: ["https://tax.example/bye"]
   - id: spa
@@ -137,6 +138,9 @@ func TestParseFull(t *testing.T) {
 	}
 	if !slices.Equal(c.Clients[0].Claims, []string{"name", "birthdate", "national_id"}) || !c.Clients[0].RequirePAR {
 		t.Errorf("client 0: %+v", c.Clients[0])
+	}
+	if c.Clients[0].LegacyEndpointAudience || !c.Clients[1].LegacyEndpointAudience {
+		t.Errorf("legacy_endpoint_audience: client 0 %v, client 1 %v", c.Clients[0].LegacyEndpointAudience, c.Clients[1].LegacyEndpointAudience)
 	}
 }
 
@@ -430,6 +434,9 @@ func TestValidate(t *testing.T) {
 		{"levels ok", func(c *Config) { c.Clients[0].AllowedLevels = []string{"low", "substantial", "high"} }, "", ""},
 		{"claims ok", func(c *Config) { c.Clients[0].Claims = KnownClaims() }, "", ""},
 		{"claim unknown", func(c *Config) { c.Clients[0].Claims = []string{"name", "email"} }, "clients[0].claims[1]", "email"},
+		{"legacy endpoint audience", func(c *Config) { c.Clients[0].LegacyEndpointAudience = true }, "", ""},
+		{"legacy endpoint audience without assertions", func(c *Config) { c.Clients[1].LegacyEndpointAudience = true },
+			"clients[1].legacy_endpoint_audience", "only for auth_method private_key_jwt"},
 		{"pprof on loopback", func(c *Config) { c.Debug.PprofListen = "127.0.0.1:6060" }, "", ""},
 		{"pprof on localhost", func(c *Config) { c.Debug.PprofListen = "localhost:6060" }, "", ""},
 		{"pprof on IPv6 loopback", func(c *Config) { c.Debug.PprofListen = "[::1]:6060" }, "", ""},
@@ -507,9 +514,10 @@ func TestClientSecretAndToStore(t *testing.T) {
 		t.Error("ToStore shares slices with the config")
 	}
 
-	pk := Client{ID: "bank", AuthMethod: "private_key_jwt", JWKS: "{\n  \"keys\": []\n}", RedirectURIs: []string{"https://bank.example/cb"}}
+	pk := Client{ID: "bank", AuthMethod: "private_key_jwt", JWKS: "{\n  \"keys\": []\n}", RedirectURIs: []string{"https://bank.example/cb"},
+		LegacyEndpointAudience: true}
 	sc, err = pk.ToStore(now)
-	if err != nil || string(sc.JWKS) != `{"keys":[]}` || sc.SecretHash != nil {
+	if err != nil || string(sc.JWKS) != `{"keys":[]}` || sc.SecretHash != nil || !sc.LegacyEndpointAudience {
 		t.Errorf("private_key_jwt ToStore: %+v, %v", sc, err)
 	}
 	short2 := basic

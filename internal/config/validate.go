@@ -292,6 +292,9 @@ func (cl *Client) validate(p *problems, path string) {
 	default:
 		p.add(path+".auth_method", "%q is not private_key_jwt, client_secret_basic or none", cl.AuthMethod)
 	}
+	if cl.LegacyEndpointAudience && cl.AuthMethod != store.AuthPrivateKeyJWT {
+		p.add(path+".legacy_endpoint_audience", "is only for auth_method private_key_jwt")
+	}
 	if cl.JWKS != "" {
 		for _, msg := range checkJWKS(cl.JWKS) {
 			p.add(path+".jwks", "%s", msg)

@@ -132,7 +132,11 @@ func (rp *RP) oauth() *oauth2.Config {
 }
 
 // assertion builds a private_key_jwt client assertion (RFC 7523 §3).
-func (rp *RP) assertion(aud string) (string, error) {
+// Its audience is Varde's issuer identifier alone, which discovery
+// checked against the metadata (go-oidc refuses a document naming
+// another issuer), never an endpoint URL the metadata supplied
+// (draft-ietf-oauth-rfc7523bis).
+func (rp *RP) assertion() (string, error) {
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: rp.Key, KeyID: rp.KeyID}},
 		(&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
@@ -140,7 +144,7 @@ func (rp *RP) assertion(aud string) (string, error) {
 	}
 	now := rp.Now()
 	return jwt.Signed(signer).Claims(jwt.Claims{
-		Issuer: rp.ClientID, Subject: rp.ClientID, Audience: jwt.Audience{aud},
+		Issuer: rp.ClientID, Subject: rp.ClientID, Audience: jwt.Audience{rp.Issuer},
 		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)), ID: random(16),
 	}).Serialize()
 }
@@ -234,7 +238,7 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 	if acr != "" {
 		form.Set("acr_values", acr)
 	}
-	assertion, err := rp.assertion(rp.provider.Endpoint().TokenURL)
+	assertion, err := rp.assertion()
 	if err != nil {
 		rp.Log.Error("demo bank: client assertion", "err", err)
 		rp.render(w, r, http.StatusInternalServerError, "home.html", page{Error: t.ErrSign})
@@ -336,7 +340,7 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusOK, msg)
 		return
 	}
-	assertion, err := rp.assertion(rp.provider.Endpoint().TokenURL)
+	assertion, err := rp.assertion()
 	if err != nil {
 		fail(http.StatusInternalServerError, t.ErrSign)
 		return

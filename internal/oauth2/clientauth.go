@@ -49,8 +49,11 @@ type ClientAuthenticator struct {
 	Clients store.Clients
 	// Replay remembers assertion jti values until they expire.
 	Replay store.ReplayCache
-	// Audiences are the values an assertion's aud may name: the issuer,
-	// the token endpoint URL and the PAR endpoint URL.
+	// Audiences are this server's identifiers, the issuer identifier
+	// first: the one value an assertion's aud may be. The others (the
+	// token and PAR endpoint URLs) are accepted in its place only from a
+	// client registered for it (store.Client.LegacyEndpointAudience). See
+	// checkAudience.
 	Audiences []string
 	// HTTPClient fetches clients' jwks_uri; nil means a client with a
 	// 5 s timeout.
@@ -242,7 +245,7 @@ func (a *ClientAuthenticator) privateKeyJWT(ctx context.Context, typ, raw, formI
 	if err := a.verifySignature(ctx, c, p); err != nil {
 		return nil, err
 	}
-	exp, err := a.checkClaims(c.ID, &p.claims)
+	exp, err := a.checkClaims(c, &p.claims)
 	if err != nil {
 		return nil, err
 	}
@@ -261,17 +264,17 @@ func (a *ClientAuthenticator) privateKeyJWT(ctx context.Context, typ, raw, formI
 	return c, nil
 }
 
-// checkClaims applies RFC 7523 §3 and returns the expiry.
-func (a *ClientAuthenticator) checkClaims(clientID string, c *assertionClaims) (time.Time, error) {
+// checkClaims applies RFC 7523 §3 to client cl's assertion and returns
+// the expiry.
+func (a *ClientAuthenticator) checkClaims(cl *store.Client, c *assertionClaims) (time.Time, error) {
 	now := a.now()
 	leeway := orDefault(a.Leeway, DefaultLeeway)
 	// §3 items 1, 2: iss and sub are the client_id (OIDC Core §9).
-	if c.Issuer != clientID || c.Subject != clientID {
+	if c.Issuer != cl.ID || c.Subject != cl.ID {
 		return time.Time{}, InvalidClient("client assertion iss and sub must both be the client_id")
 	}
-	// §3 item 3: aud identifies the authorization server.
-	if !slices.ContainsFunc(a.Audiences, c.Audience.Contains) {
-		return time.Time{}, InvalidClient("client assertion audience does not name this server")
+	if err := a.checkAudience(cl, c.Audience); err != nil {
+		return time.Time{}, err
 	}
 	// §3 item 4: exp is required and in the future.
 	if c.Expiry == nil {
@@ -296,6 +299,41 @@ func (a *ClientAuthenticator) checkClaims(clientID string, c *assertionClaims) (
 		return time.Time{}, InvalidClient("client assertion has no jti")
 	}
 	return exp, nil
+}
+
+// checkAudience applies RFC 7523 §3 item 3 as
+// draft-ietf-oauth-rfc7523bis updates it: aud is this server's issuer
+// identifier, compared exactly, and nothing else. An endpoint URL or an
+// array that also names another server is how an assertion made for one
+// server gets replayed at another: a client that takes its audience
+// from a metadata document an attacker controls, or lists several
+// servers, signs an assertion this server would otherwise accept (the
+// audience injection of the OpenID Foundation's 2025 advisory). The
+// issuer cannot be forged that way, since a client checks it against
+// where it fetched the metadata (RFC 8414 §3.3).
+//
+// A one-element array holding the issuer is accepted like the plain
+// string. The draft has clients send a string, but what it has servers
+// reject is an assertion without the issuer as its sole audience, and
+// such an array names this server and no other: it cannot be replayed
+// anywhere else. Some JWT libraries write aud as an array always, and
+// go-jose reads both forms the same.
+//
+// A client registered with LegacyEndpointAudience may name the token or
+// PAR endpoint URL instead, as OIDC Core §9 and RFC 9126 §2 let clients
+// do, but still as the one audience.
+func (a *ClientAuthenticator) checkAudience(c *store.Client, aud jwt.Audience) error {
+	if len(a.Audiences) == 0 {
+		return InvalidClient("client assertion audience does not name this server")
+	}
+	issuer := a.Audiences[0]
+	if len(aud) != 1 {
+		return InvalidClient("client assertion must have one audience: the issuer identifier %s", issuer)
+	}
+	if aud[0] == issuer || c.LegacyEndpointAudience && slices.Contains(a.Audiences[1:], aud[0]) {
+		return nil
+	}
+	return InvalidClient("client assertion audience must be the issuer identifier %s", issuer)
 }
 
 // checkHorizon refuses an assertion that could have been presented

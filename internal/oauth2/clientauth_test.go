@@ -94,7 +94,7 @@ func sign(t testing.TB, k testKey, claims any) string {
 
 func claimsFor(client string, now time.Time) jwt.Claims {
 	return jwt.Claims{
-		Issuer: client, Subject: client, Audience: jwt.Audience{tokenURL},
+		Issuer: client, Subject: client, Audience: jwt.Audience{issuer},
 		Expiry: jwt.NewNumericDate(now.Add(time.Minute)), IssuedAt: jwt.NewNumericDate(now),
 		ID: rand.Text(),
 	}
@@ -212,7 +212,6 @@ func TestPrivateKeyJWT(t *testing.T) {
 		{"valid ES256", sign(t, f.ec, claimsFor("jwt", now)), nil, "", ""},
 		{"valid EdDSA", sign(t, f.ed, claimsFor("jwt", now)), nil, "", ""},
 		{"valid without kid", sign(t, testKey{"", jose.ES256, f.ec.key}, claimsFor("jwt", now)), nil, "", ""},
-		{"aud as issuer", sign(t, f.ec, mod(func(c *jwt.Claims) { c.Audience = jwt.Audience{"x", issuer} })), nil, "", ""},
 		{"matching client_id", sign(t, f.ec, claimsFor("jwt", now)), url.Values{"client_id": {"jwt"}}, "", ""},
 		{"forged with another key", sign(t, stranger, claimsFor("jwt", now)), nil, CodeInvalidClient, "signature is invalid"},
 		{"unknown kid", sign(t, testKey{"nope", jose.ES256, f.ec.key}, claimsFor("jwt", now)), nil, CodeInvalidClient, "signature is invalid"},
@@ -222,7 +221,6 @@ func TestPrivateKeyJWT(t *testing.T) {
 		{"nbf future", sign(t, f.ec, mod(func(c *jwt.Claims) { c.NotBefore = jwt.NewNumericDate(now.Add(2 * time.Minute)) })), nil, CodeInvalidClient, "not valid yet"},
 		{"iat future", sign(t, f.ec, mod(func(c *jwt.Claims) { c.IssuedAt = jwt.NewNumericDate(now.Add(2 * time.Minute)) })), nil, CodeInvalidClient, "issued in the future"},
 		{"no jti", sign(t, f.ec, mod(func(c *jwt.Claims) { c.ID = "" })), nil, CodeInvalidClient, "no jti"},
-		{"wrong aud", sign(t, f.ec, mod(func(c *jwt.Claims) { c.Audience = jwt.Audience{"https://evil.example"} })), nil, CodeInvalidClient, "audience"},
 		{"sub differs", sign(t, f.ec, mod(func(c *jwt.Claims) { c.Subject = "someone" })), nil, CodeInvalidClient, "iss and sub"},
 		{"unknown client", sign(t, f.ec, claimsFor("ghost", now)), nil, CodeInvalidClient, "unknown client"},
 		{"basic client using jwt", sign(t, f.ec, claimsFor(basicID, now)), nil, CodeInvalidClient, "must authenticate with client_secret_basic"},
@@ -246,6 +244,54 @@ func TestPrivateKeyJWT(t *testing.T) {
 				return
 			}
 			wantError(t, err, tt.code, tt.desc)
+		})
+	}
+}
+
+// TestAssertionAudience: an assertion's aud is the issuer identifier
+// alone (draft-ietf-oauth-rfc7523bis), as a string or a one-element
+// array. An endpoint URL is accepted in its place only from a client
+// registered for it, and never an array that names anything else, this
+// server's endpoints included.
+func TestAssertionAudience(t *testing.T) {
+	f := newFixture(t)
+	legacy := &store.Client{ID: "jwt-legacy", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks(f.ec), LegacyEndpointAudience: true}
+	if err := f.auth.Clients.CreateClient(t.Context(), legacy); err != nil {
+		t.Fatal(err)
+	}
+	const parURL = issuer + "/par"
+	tests := []struct {
+		name   string
+		client string
+		aud    any // a string, or a JSON array
+		desc   string
+	}{
+		{"issuer", "jwt", issuer, ""},
+		{"issuer alone in an array", "jwt", []string{issuer}, ""},
+		{"token endpoint", "jwt", tokenURL, "must be the issuer identifier " + issuer},
+		{"PAR endpoint", "jwt", parURL, "must be the issuer identifier"},
+		{"issuer with a trailing slash", "jwt", issuer + "/", "must be the issuer identifier"},
+		{"another server", "jwt", "https://evil.example", "must be the issuer identifier"},
+		{"issuer next to another server", "jwt", []string{"https://evil.example", issuer}, "one audience"},
+		{"issuer next to the token endpoint", "jwt", []string{issuer, tokenURL}, "one audience"},
+		{"empty array", "jwt", []string{}, "one audience"},
+		{"legacy: issuer", legacy.ID, issuer, ""},
+		{"legacy: token endpoint", legacy.ID, tokenURL, ""},
+		{"legacy: PAR endpoint alone in an array", legacy.ID, []string{parURL}, ""},
+		{"legacy: token endpoint next to another server", legacy.ID, []string{"https://evil.example", tokenURL}, "one audience"},
+		{"legacy: another server", legacy.ID, "https://evil.example/token", "must be the issuer identifier"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := f.clock.Now()
+			claims := map[string]any{"iss": tt.client, "sub": tt.client, "aud": tt.aud, "jti": rand.Text(),
+				"iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}
+			c, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, f.ec, claims))))
+			if tt.desc == "" {
+				wantClient(t, c, err, tt.client)
+				return
+			}
+			wantError(t, err, CodeInvalidClient, tt.desc)
 		})
 	}
 }
@@ -423,7 +469,7 @@ func TestOtherMethods(t *testing.T) {
 func FuzzClientAssertion(f *testing.F) {
 	signer := newECKey(f, "k")
 	client := newECKey(f, "k")
-	a := &ClientAuthenticator{Audiences: []string{tokenURL}, Now: func() time.Time { return t0 }}
+	a := &ClientAuthenticator{Audiences: []string{issuer}, Now: func() time.Time { return t0 }}
 	c := &store.Client{ID: "jwt", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks(client)}
 	f.Add(sign(f, signer, claimsFor("jwt", t0)))
 	f.Add(unsignedJWT(claimsFor("jwt", t0)))
@@ -438,7 +484,7 @@ func FuzzClientAssertion(f *testing.F) {
 			}
 			return
 		}
-		_, _ = a.checkClaims("jwt", &p.claims)
+		_, _ = a.checkClaims(c, &p.claims)
 		if err := a.verifySignature(context.Background(), c, p); err == nil {
 			t.Fatalf("verified an assertion the client never signed: %q", raw)
 		}

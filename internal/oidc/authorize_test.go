@@ -366,7 +366,7 @@ func TestPAR(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := h.bankAuth(form(), h.issuer+PathPAR)
+			f := h.bankAuth(form())
 			tt.mod(f)
 			status, hdr, body := h.postForm(PathPAR, f, "")
 			if status != tt.status || body["error"] != tt.code {
@@ -417,7 +417,7 @@ func TestPAR(t *testing.T) {
 
 func forgedAssertion(h *harness) string {
 	other, _ := newHarnessKey()
-	return h.assertionWith(other, "ES256", "bank-1", h.issuer+PathPAR, nil)
+	return h.assertionWith(other, "ES256", "bank-1", nil)
 }
 
 func TestPARPromptNoneLoginRequired(t *testing.T) {

@@ -79,7 +79,7 @@ func (r *rp) exchangeOpts(verifier string) []oauth2.AuthCodeOption {
 	if r.conf.ClientID == bankID {
 		opts = append(opts,
 			oauth2.SetAuthURLParam("client_assertion_type", oa.AssertionType),
-			oauth2.SetAuthURLParam("client_assertion", r.h.assertion(r.h.issuer+PathToken, nil)))
+			oauth2.SetAuthURLParam("client_assertion", r.h.assertion(nil)))
 	}
 	return opts
 }
@@ -129,7 +129,7 @@ func (r *rp) loginFront(b *browser, extra ...oauth2.AuthCodeOption) *login {
 // returns the authorization URL that refers to it.
 func (h *harness) pushBank(form url.Values) (authURL string, status int, body map[string]any) {
 	h.t.Helper()
-	status, _, body = h.postForm(PathPAR, h.bankAuth(form, h.issuer+PathPAR), "")
+	status, _, body = h.postForm(PathPAR, h.bankAuth(form), "")
 	if status != http.StatusCreated {
 		return "", status, body
 	}

@@ -331,16 +331,17 @@ func (h *harness) callback(resp *http.Response, prefix string) url.Values {
 	return q
 }
 
-// assertion is a private_key_jwt client assertion by the bank.
-func (h *harness) assertion(aud string, mutate func(*jwt.Claims)) string {
+// assertion is a private_key_jwt client assertion by the bank, for the
+// issuer, changed by mutate if it is not nil.
+func (h *harness) assertion(mutate func(*jwt.Claims)) string {
 	h.t.Helper()
-	return h.assertionWith(h.bankKey, jose.ES256, "bank-1", aud, mutate)
+	return h.assertionWith(h.bankKey, jose.ES256, "bank-1", mutate)
 }
 
-func (h *harness) assertionWith(key any, alg jose.SignatureAlgorithm, kid, aud string, mutate func(*jwt.Claims)) string {
+func (h *harness) assertionWith(key any, alg jose.SignatureAlgorithm, kid string, mutate func(*jwt.Claims)) string {
 	h.t.Helper()
 	now := h.clock.Now()
-	c := jwt.Claims{Issuer: bankID, Subject: bankID, Audience: jwt.Audience{aud}, ID: rand.Text(),
+	c := jwt.Claims{Issuer: bankID, Subject: bankID, Audience: jwt.Audience{h.issuer}, ID: rand.Text(),
 		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute))}
 	if mutate != nil {
 		mutate(&c)
@@ -356,9 +357,9 @@ func (h *harness) assertionWith(key any, alg jose.SignatureAlgorithm, kid, aud s
 	return tok
 }
 
-func (h *harness) bankAuth(form url.Values, aud string) url.Values {
+func (h *harness) bankAuth(form url.Values) url.Values {
 	form.Set("client_assertion_type", oauth2.AssertionType)
-	form.Set("client_assertion", h.assertion(aud, nil))
+	form.Set("client_assertion", h.assertion(nil))
 	return form
 }
 

@@ -96,7 +96,8 @@ type Provider struct {
 	Signer *keys.Signer
 	KeySet *keys.Set
 	// ClientAuth authenticates clients at /par and /token. Its Audiences
-	// should be Audiences(Issuer).
+	// should be Audiences(Issuer): an assertion names the issuer, or, from
+	// a client registered for it, one of the endpoint URLs.
 	ClientAuth *oauth2.ClientAuthenticator
 	// Audit may be nil (no audit log).
 	Audit Auditor
@@ -136,8 +137,11 @@ type Provider struct {
 	Metrics *Metrics
 }
 
-// Audiences returns the values a client assertion's aud may name at this
-// issuer: the issuer itself and the token and PAR endpoint URLs.
+// Audiences returns this issuer's identifiers for
+// oauth2.ClientAuthenticator.Audiences: the issuer itself, the one
+// audience a client assertion may name, then the token and PAR endpoint
+// URLs, accepted in its place only from a client registered with
+// store.Client.LegacyEndpointAudience.
 func Audiences(issuer string) []string {
 	issuer = strings.TrimSuffix(issuer, "/")
 	return []string{issuer, issuer + PathToken, issuer + PathPAR}

@@ -112,7 +112,7 @@ func TestTokenErrors(t *testing.T) {
 		{"expired assertion", func(c, v string) url.Values {
 			f := codeForm(c, v)
 			f.Set("client_assertion_type", oa.AssertionType)
-			f.Set("client_assertion", h.assertion(h.issuer+PathToken, func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(h.clock.Now().Add(-time.Hour)) }))
+			f.Set("client_assertion", h.assertion(func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(h.clock.Now().Add(-time.Hour)) }))
 			return f
 		}, "", nil, 401, "invalid_client"},
 	}
@@ -141,7 +141,7 @@ func TestTokenErrors(t *testing.T) {
 }
 
 func noneAssertion(h *harness) string {
-	tok := h.assertion(h.issuer+PathToken, nil)
+	tok := h.assertion(nil)
 	parts := strings.Split(tok, ".")
 	return "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + parts[1] + "."
 }
@@ -152,7 +152,7 @@ func TestReplayedAssertionAtTokenEndpoint(t *testing.T) {
 	b := h.browser()
 	h.loginBank(bank, b)
 	// Push with one assertion, then push again with the same one.
-	f := h.bankAuth(bankForm("s", "n", oauth2.GenerateVerifier()), h.issuer+PathPAR)
+	f := h.bankAuth(bankForm("s", "n", oauth2.GenerateVerifier()))
 	if status, _, body := h.postForm(PathPAR, f, ""); status != 201 {
 		t.Fatalf("%d %v", status, body)
 	}
@@ -160,6 +160,69 @@ func TestReplayedAssertionAtTokenEndpoint(t *testing.T) {
 	status, _, body := h.postForm(PathPAR, f, "")
 	if status != 401 || body["error"] != "invalid_client" || !strings.Contains(body["error_description"].(string), "already used") {
 		t.Fatalf("replayed assertion: %d %v", status, body)
+	}
+}
+
+// TestAssertionAudienceIsTheIssuer: at /par and /token a client
+// assertion must name the issuer identifier and nothing else
+// (draft-ietf-oauth-rfc7523bis); an endpoint URL is accepted only from a
+// client registered with LegacyEndpointAudience, and then alone.
+func TestAssertionAudienceIsTheIssuer(t *testing.T) {
+	h := newHarness(t)
+	code := func() (string, string) {
+		t.Helper()
+		verifier, state := oauth2.GenerateVerifier(), rand.Text()
+		authURL, status, body := h.pushBank(bankForm(state, "n", verifier))
+		if status != http.StatusCreated {
+			t.Fatalf("PAR: %d %v", status, body)
+		}
+		resp, _ := h.browser().get(authURL)
+		return h.callback(resp, bankCB).Get("code"), verifier
+	}
+	authenticate := func(path string, aud ...string) (int, map[string]any) {
+		t.Helper()
+		form := bankForm("s", "n", oauth2.GenerateVerifier())
+		if path == PathToken {
+			c, verifier := code()
+			form = url.Values{"grant_type": {"authorization_code"}, "code": {c}, "redirect_uri": {bankCB}, "code_verifier": {verifier}}
+		}
+		form.Set("client_assertion_type", oa.AssertionType)
+		form.Set("client_assertion", h.assertion(func(c *jwt.Claims) { c.Audience = aud }))
+		status, _, body := h.postForm(path, form, "")
+		return status, body
+	}
+	const other = "https://other-server.example"
+	tests := []struct {
+		name   string
+		legacy bool
+		path   string
+		aud    []string
+		status int
+	}{
+		{"PAR: issuer", false, PathPAR, []string{h.issuer}, http.StatusCreated},
+		{"PAR: PAR endpoint", false, PathPAR, []string{h.issuer + PathPAR}, http.StatusUnauthorized},
+		{"PAR: token endpoint", false, PathPAR, []string{h.issuer + PathToken}, http.StatusUnauthorized},
+		{"PAR: issuer next to another server", false, PathPAR, []string{other, h.issuer}, http.StatusUnauthorized},
+		{"token: issuer", false, PathToken, []string{h.issuer}, http.StatusOK},
+		{"token: token endpoint", false, PathToken, []string{h.issuer + PathToken}, http.StatusUnauthorized},
+		{"token: token endpoint next to another server", false, PathToken, []string{other, h.issuer + PathToken}, http.StatusUnauthorized},
+		{"legacy PAR: PAR endpoint", true, PathPAR, []string{h.issuer + PathPAR}, http.StatusCreated},
+		{"legacy token: token endpoint", true, PathToken, []string{h.issuer + PathToken}, http.StatusOK},
+		{"legacy token: token endpoint next to another server", true, PathToken, []string{other, h.issuer + PathToken}, http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		c, err := h.db.GetClient(t.Context(), bankID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.LegacyEndpointAudience = tt.legacy
+		if err := h.db.PutClient(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+		status, body := authenticate(tt.path, tt.aud...)
+		if status != tt.status || status == http.StatusUnauthorized && body["error"] != "invalid_client" {
+			t.Errorf("%s: %d %v %v, want %d", tt.name, status, body["error"], body["error_description"], tt.status)
+		}
 	}
 }
 

@@ -55,6 +55,12 @@ type Client struct {
 	// StatusComponents are the components the client wants to hear
 	// about; empty: the providers it accepts plus "store".
 	StatusComponents []string
+	// LegacyEndpointAudience lets the client's assertions (private_key_jwt)
+	// name the token or PAR endpoint URL as their audience, instead of the
+	// issuer identifier alone, which is all any other client may name
+	// (draft-ietf-oauth-rfc7523bis). A compatibility switch for relying
+	// parties that cannot be changed yet; off unless set.
+	LegacyEndpointAudience bool
 	// Source says where the client came from: "config" or "cli".
 	Source    string
 	CreatedAt time.Time

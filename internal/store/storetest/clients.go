@@ -30,6 +30,7 @@ func fullClient(t *testing.T, id string) *store.Client {
 		DegradedLevel:          "substantial",
 		StatusWebhook:          "https://rp.example/varde/status",
 		StatusComponents:       []string{"bankid", "store"},
+		LegacyEndpointAudience: true,
 		Source:                 "cli",
 		CreatedAt:              time.Date(2025, 12, 31, 23, 59, 58, 999999000, z.la),
 	}
