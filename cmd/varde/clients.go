@@ -109,6 +109,9 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if err := sectorFree(ctx, st, c); err != nil {
+		return err
+	}
 	sc, err := c.ToStore(time.Now())
 	if err != nil {
 		return err
@@ -121,6 +124,28 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "added client %s\n", c.ID)
+	return nil
+}
+
+// sectorFree refuses client c if it would share pairwise subject
+// identifiers with a client in the store without both naming the sector
+// (config.SectorClash); the config file's clients were checked with the
+// rest of the file.
+func sectorFree(ctx context.Context, st store.Clients, c config.Client) error {
+	stored, err := st.ListClients(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range stored {
+		switch {
+		case config.SectorClash(c.ID, c.SectorID, o.ID, o.SectorID):
+			return fmt.Errorf("client ID %q is the sector of client %q, so the two would get the same subject identifiers: "+
+				"add --sector %s if they belong to one organisation, or else choose another client ID", c.ID, o.ID, c.ID)
+		case config.SectorClash(o.ID, o.SectorID, c.ID, c.SectorID):
+			return fmt.Errorf("sector %q is the ID of client %q, which has no sector of its own, so the two would get "+
+				"the same subject identifiers: choose another --sector", c.SectorID, o.ID)
+		}
+	}
 	return nil
 }
 

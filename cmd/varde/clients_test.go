@@ -139,3 +139,64 @@ func TestClientsAddStatusWebhook(t *testing.T) {
 		t.Errorf("an invalid client was stored:\n%s", out)
 	}
 }
+
+// TestClientsAddRefusesSharedSubjects: a client is refused when it would
+// get the same subject identifiers as a client already registered, in the
+// store or in the config file, without both naming the sector: a client
+// ID that is another's sector, or a sector that is the ID of a client
+// without one. Naming the sector on both is allowed.
+func TestClientsAddRefusesSharedSubjects(t *testing.T) {
+	cfg := adminConfig(t)
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("clients:\n  - id: bank\n    auth_method: none\n    sector_id: bank.example\n" +
+		"    redirect_uris: [\"https://bank.example/cb\"]\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	add := func(id string, flags ...string) error {
+		t.Helper()
+		args := append([]string{"clients", "add", "--config", cfg, "--id", id, "--name", id, "--auth-method", "none",
+			"--redirect-uri", "https://" + id + ".example/cb"}, flags...)
+		_, err := runCmd(t, args...)
+		return err
+	}
+	for _, id := range []string{"gov", "portal"} {
+		if err := add(id); err != nil {
+			t.Fatalf("add %s: %v", id, err)
+		}
+	}
+	if err := add("portal-app", "--sector", "portal.example"); err != nil {
+		t.Fatalf("add portal-app: %v", err)
+	}
+	for _, tc := range []struct {
+		id    string
+		flags []string
+		want  string
+	}{
+		{"bank.example", nil, `"bank.example" is the sector_id of clients[0] ("bank")`},
+		{"agency", []string{"--sector", "gov"}, `sector "gov" is the ID of client "gov", which has no sector of its own`},
+		{"portal.example", nil, `client ID "portal.example" is the sector of client "portal-app"`},
+	} {
+		if err := add(tc.id, tc.flags...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("add %s %v: error %v, want %q", tc.id, tc.flags, err, tc.want)
+		}
+	}
+	// The sector named on both sides is a deliberate share.
+	if err := add("portal.example", "--sector", "portal.example"); err != nil {
+		t.Errorf("add portal.example naming its sector: %v", err)
+	}
+	out, err := runCmd(t, "clients", "list", "--config", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if id, _, _ := strings.Cut(line, " "); id == "bank.example" || id == "agency" {
+			t.Errorf("refused client %s was stored:\n%s", id, out)
+		}
+	}
+}

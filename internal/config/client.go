@@ -84,6 +84,33 @@ func (c Client) ToStore(now time.Time) (*store.Client, error) {
 	return sc, nil
 }
 
+// SectorClash reports whether a client with ID id and sector_id sector
+// would get the same pairwise subject identifiers (OIDC Core §8.1) as
+// another client, otherID with otherSector, without both naming the
+// sector: the first has no sector_id, so its sector is its ID (ADR 4),
+// and the other's sector_id is that ID. Subjects are derived from the
+// sector alone, and changing how would change every relying party's
+// identifiers, so such a registration is refused instead. Setting
+// sector_id to its own ID on the first client keeps its subjects and
+// says that the two share them.
+func SectorClash(id, sector, otherID, otherSector string) bool {
+	return id != "" && id != otherID && sector == "" && otherSector == id
+}
+
+// validateClientSectors refuses clients that would share pairwise
+// subjects without saying so (SectorClash).
+func (c *Config) validateClientSectors(p *problems) {
+	for i, cl := range c.Clients {
+		for j, other := range c.Clients {
+			if SectorClash(cl.ID, cl.SectorID, other.ID, other.SectorID) {
+				p.add(fmt.Sprintf("clients[%d].id", i), "%q is the sector_id of clients[%d] (%q), so the two would get the same subject "+
+					"identifiers: set sector_id: %q here if they belong to one organisation, or else give one of them another sector_id",
+					cl.ID, j, other.ID, cl.ID)
+			}
+		}
+	}
+}
+
 // StatusComponents returns the components whose state changes a client
 // may subscribe to on this node: "store", the built-in "passkey"
 // provider and every configured upstream.

@@ -111,3 +111,46 @@ clients:
 		t.Errorf("parsed %+v", cl)
 	}
 }
+
+// TestValidateClientSectors: a client without sector_id is in the sector
+// named by its ID, so another client whose sector_id is that ID would get
+// the same subject identifiers without either saying so. That is refused;
+// a sector both name, or one equal to a client's own ID, is not.
+func TestValidateClientSectors(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		bankSector, taxSector string
+		bankID                string // default "bank"
+		field                 string // "" means valid
+		msg                   string
+	}{
+		{"no sectors", "", "", "", "", ""},
+		{"one sector named by both", "bank.example", "bank.example", "", "", ""},
+		{"a client's own ID as its sector", "bank", "", "", "", ""},
+		{"a sector named by both that is one's ID", "bank", "bank", "", "", ""},
+		{"an ID that is another's sector, with a sector of its own", "bank-group", "bank", "", "", ""},
+		{"an ID that is another's sector", "", "bank", "", "clients[0].id",
+			`"bank" is the sector_id of clients[1] ("tax"), so the two would get the same subject identifiers`},
+		{"a domain-like ID that is another's sector", "", "bank.example", "bank.example", "clients[0].id",
+			`set sector_id: "bank.example" here if they belong to one organisation`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validBase(t)
+			if tc.bankID != "" {
+				c.Clients[0].ID = tc.bankID
+			}
+			c.Clients[0].SectorID, c.Clients[1].SectorID = tc.bankSector, tc.taxSector
+			err := c.Validate()
+			var got, want []string
+			if err != nil {
+				got = fields(t, err)
+			}
+			if tc.field != "" {
+				want = []string{tc.field}
+			}
+			if !slices.Equal(got, want) || (err != nil && !strings.Contains(err.Error(), tc.msg)) {
+				t.Errorf("Validate() = %v\nwant field %q with %q", err, tc.field, tc.msg)
+			}
+		})
+	}
+}

@@ -134,7 +134,8 @@ type Client struct {
 	RequirePAR             bool     `yaml:"require_par"`
 	// AllowedLevels: "low", "substantial", "high"; empty means all.
 	AllowedLevels []string `yaml:"allowed_levels"`
-	// SectorID groups clients for pairwise subjects; default the client ID.
+	// SectorID groups clients for pairwise subjects; default the client
+	// ID, which then must not be another client's sector_id.
 	SectorID string `yaml:"sector_id"`
 	// Claims the client may receive beyond sub: name, given_name,
 	// family_name, birthdate, national_id.

@@ -109,6 +109,7 @@ func (c *Config) Validate() error {
 	c.validateUpstreams(&p)
 	c.validateClientProviders(&p)
 	c.validateClientWebhooks(&p)
+	c.validateClientSectors(&p)
 	seen := make(map[string]int, len(c.Clients))
 	for i := range c.Clients {
 		cl := &c.Clients[i]

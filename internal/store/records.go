@@ -36,7 +36,9 @@ type Client struct {
 	// "high") this client may request; empty means all.
 	AllowedLevels []string
 	// SectorID is the pairwise subject sector (OIDC Core §8.1); clients
-	// of one organisation share it. Empty means the client ID.
+	// of one organisation share it. Empty means the client ID, so a
+	// client without one must not have an ID that is another client's
+	// SectorID (config.SectorClash).
 	SectorID string
 	// Claims are the claims this client may receive beyond sub, e.g.
 	// "name", "birthdate", "national_id".
