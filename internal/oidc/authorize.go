@@ -28,29 +28,29 @@ const (
 
 // resolveRedirect checks redirect_uri against the client's registration
 // by exact string comparison (RFC 9700 §2.1, §4.1.3; OIDC Core
-// §3.1.2.1). An omitted redirect_uri is allowed only when the client has
-// exactly one (RFC 6749 §3.1.2.3); it is then stored as "" so the token
-// request must omit it too (RFC 6749 §4.1.3). It returns the value to
-// store and the URI to send the browser to.
-func resolveRedirect(c *store.Client, form url.Values) (stored, target string, err error) {
+// §3.1.2.1). OIDC Core §3.1.2.1 makes redirect_uri REQUIRED in an
+// OpenID request, so it is, even for a client with one registered (which
+// RFC 6749 §3.1.2.3 alone would let a client omit). It returns the
+// redirect URI.
+func resolveRedirect(c *store.Client, form url.Values) (string, error) {
 	if len(form["redirect_uri"]) > 1 {
-		return "", "", oauth2.InvalidRequest("parameter redirect_uri is repeated")
+		return "", oauth2.InvalidRequest("parameter redirect_uri is repeated")
 	}
 	uri := form.Get("redirect_uri")
 	if uri == "" {
-		if len(c.RedirectURIs) != 1 {
-			return "", "", oauth2.InvalidRequest("redirect_uri is required")
-		}
-		return "", c.RedirectURIs[0], nil
+		return "", oauth2.InvalidRequest("redirect_uri is required")
 	}
 	if !slices.Contains(c.RedirectURIs, uri) {
-		return "", "", oauth2.InvalidRequest("redirect_uri is not registered for this client")
+		return "", oauth2.InvalidRequest("redirect_uri is not registered for this client")
 	}
-	return uri, uri, nil
+	return uri, nil
 }
 
 // redirectFor returns where a stored request's response goes, checking
-// again that the client still has that redirect URI.
+// again that the client still has that redirect URI. A request stored
+// without one comes from a node of an earlier release, which let a
+// client with one redirect URI omit it; it goes to that one, and its
+// token request must omit redirect_uri too (RFC 6749 §4.1.3).
 func redirectFor(c *store.Client, stored string) (string, bool) {
 	if stored == "" {
 		if len(c.RedirectURIs) == 1 {
@@ -239,12 +239,12 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.authorizePushed(w, r, c, form)
 		return
 	}
-	stored, target, err := resolveRedirect(c, form)
+	target, err := resolveRedirect(c, form)
 	if err != nil {
 		p.errorPage(w, r, ep, pageRedirect, http.StatusBadRequest, err)
 		return
 	}
-	req, err := p.validateAuthParams(c, form, stored, false)
+	req, err := p.validateAuthParams(c, form, target, false)
 	if err != nil {
 		p.redirectError(w, r, ep, target, firstValue(form, "state"), err)
 		return

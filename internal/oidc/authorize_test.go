@@ -44,6 +44,8 @@ func TestAuthorizeErrorPages(t *testing.T) {
 		{"redirect prefix", func(q url.Values) { q.Set("redirect_uri", taxCB+"/more") }, "tilbake til tjenesten"},
 		{"redirect with query", func(q url.Values) { q.Set("redirect_uri", taxCB+"?x=1") }, "tilbake til tjenesten"},
 		{"missing redirect, several registered", func(q url.Values) { q.Del("redirect_uri") }, "tilbake til tjenesten"},
+		// OIDC Core §3.1.2.1: REQUIRED, even with one registered.
+		{"missing redirect, one registered", func(q url.Values) { q.Set("client_id", publicID); q.Del("redirect_uri") }, "tilbake til tjenesten"},
 		{"repeated redirect", func(q url.Values) { q.Add("redirect_uri", taxCB2) }, "tilbake til tjenesten"},
 	}
 	for _, tt := range tests {
@@ -137,27 +139,45 @@ func TestAuthorizeByPOST(t *testing.T) {
 	}
 }
 
-func TestOmittedRedirectURIWithOneRegistered(t *testing.T) {
+// TestRedirectURIRequired: OIDC Core §3.1.2.1 makes redirect_uri
+// REQUIRED, so a request without one is refused even from a client with
+// one registered: at /authorize on a page, since there is no verified URI
+// to send an error to (RFC 6749 §4.1.2.1), and at /par as JSON. A request
+// stored without one by a node of an earlier release still ends at the
+// client's one redirect URI, its token request omitting it too (RFC 6749
+// §4.1.3).
+func TestRedirectURIRequired(t *testing.T) {
 	h := newHarness(t)
 	b := h.browser()
 	verifier := oauth2.GenerateVerifier()
-	q := url.Values{"response_type": {"code"}, "client_id": {publicID}, "scope": {"openid"},
+	q := url.Values{"response_type": {"code"}, "client_id": {publicID}, "scope": {"openid"}, "state": {"st"},
 		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}}
-	resp, _ := b.get(h.issuer + PathAuthorize + "?" + q.Encode())
-	cb := h.callback(resp, kioskCB)
-	// The request omitted redirect_uri, so the token request must too
-	// (RFC 6749 §4.1.3): sending one is a mismatch.
-	form := url.Values{"grant_type": {"authorization_code"}, "client_id": {publicID}, "code": {cb.Get("code")},
-		"code_verifier": {verifier}, "redirect_uri": {kioskCB}}
-	if status, _, body := h.postForm(PathToken, form, ""); status != 400 || body["error"] != "invalid_grant" {
-		t.Fatalf("token with redirect_uri: %d %v", status, body)
+	resp, body := b.get(h.issuer + PathAuthorize + "?" + q.Encode())
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" || !strings.Contains(body, "<html") {
+		t.Fatalf("/authorize without redirect_uri: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	resp, _ = b.get(h.issuer + PathAuthorize + "?" + q.Encode())
-	cb = h.callback(resp, kioskCB)
-	form.Set("code", cb.Get("code"))
-	form.Del("redirect_uri")
-	if status, _, body := h.postForm(PathToken, form, ""); status != 200 {
-		t.Fatalf("token without redirect_uri: %d %v", status, body)
+	if h.logins.Load() != 0 {
+		t.Fatal("/authorize without redirect_uri showed the login page")
+	}
+	status, _, answer := h.postForm(PathPAR, h.bankAuth(url.Values{"response_type": {"code"}, "client_id": {bankID}, "scope": {"openid"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}}), "")
+	if status != http.StatusBadRequest || answer["error"] != "invalid_request" || answer["error_description"] != "redirect_uri is required" {
+		t.Fatalf("/par without redirect_uri: %d %v", status, answer)
+	}
+
+	// A request an earlier release stored without redirect_uri.
+	h.rp(publicID, kioskCB).loginFront(b)
+	now := h.clock.Now()
+	old := &store.AuthRequest{ID: "stored-without-redirect", ClientID: publicID, ResponseMode: "query", Scope: []string{"openid"},
+		State: "st", MaxAge: -1, CodeChallenge: q.Get("code_challenge"), CodeChallengeMethod: "S256", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+	if err := h.db.CreateAuthRequest(t.Context(), old); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ = b.get(h.issuer + PathResume + "?req=" + old.ID)
+	cb := h.callback(resp, kioskCB)
+	form := url.Values{"grant_type": {"authorization_code"}, "client_id": {publicID}, "code": {cb.Get("code")}, "code_verifier": {verifier}}
+	if status, _, body := h.postForm(PathToken, form, ""); status != http.StatusOK {
+		t.Fatalf("token without redirect_uri for a request stored without one: %d %v", status, body)
 	}
 }
 
@@ -359,6 +379,7 @@ func TestPAR(t *testing.T) {
 	}{
 		{"request_uri pushed", func(f url.Values) { f.Set("request_uri", RequestURIPrefix+"x") }, 400, "invalid_request"},
 		{"unregistered redirect", func(f url.Values) { f.Set("redirect_uri", "https://evil.example/") }, 400, "invalid_request"},
+		{"no redirect_uri", func(f url.Values) { f.Del("redirect_uri") }, 400, "invalid_request"},
 		{"no PKCE", func(f url.Values) { f.Del("code_challenge") }, 400, "invalid_request"},
 		{"bad response_type", func(f url.Values) { f.Set("response_type", "token") }, 400, "unsupported_response_type"},
 		{"no openid", func(f url.Values) { f.Set("scope", "email") }, 400, "invalid_scope"},

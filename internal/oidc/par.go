@@ -25,12 +25,12 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, ep, err)
 		return
 	}
-	stored, _, err := resolveRedirect(c, form)
+	redirectURI, err := resolveRedirect(c, form)
 	if err != nil {
 		p.jsonError(w, r, ep, err)
 		return
 	}
-	req, err := p.validateAuthParams(c, form, stored, true)
+	req, err := p.validateAuthParams(c, form, redirectURI, true)
 	if err != nil {
 		p.jsonError(w, r, ep, err)
 		return
