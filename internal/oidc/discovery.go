@@ -49,7 +49,12 @@ type Discovery struct {
 	UILocalesSupported                         []string `json:"ui_locales_supported"`
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
-	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// RequestURIParameterSupported is about request objects by reference
+	// (OIDC Core §6.2). Discovery §3 makes an absent value mean true, so
+	// it is always published. The request_uri values PAR returns (RFC
+	// 9126) are accepted all the same: they are not request objects.
+	RequestURIParameterSupported               bool `json:"request_uri_parameter_supported"`
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
 	// StatusEndpoint is Varde's own metadata (OpenID Connect Discovery
 	// 1.0 §3 allows additional parameters): the public status API, so a
 	// relying party finds the live state of every component from the
@@ -98,6 +103,7 @@ func (p *Provider) Metadata() Discovery {
 		UILocalesSupported:                         locales,
 		ClaimsParameterSupported:                   false,
 		RequestParameterSupported:                  false,
+		RequestURIParameterSupported:               false,
 		AuthorizationResponseIssParameterSupported: true,
 		StatusEndpoint:                             p.statusURL(p.StatusAPIPath),
 		StatusPage:                                 p.statusURL(p.StatusPagePath),

@@ -65,6 +65,14 @@ func TestDiscoveryMatchesServer(t *testing.T) {
 	if d["issuer"] != h.issuer || d["token_endpoint"] != h.issuer+PathToken || d["authorization_response_iss_parameter_supported"] != true {
 		t.Fatalf("discovery = %v", d)
 	}
+	// OIDC Discovery §3: request_uri_parameter_supported defaults to true
+	// when absent, and Varde takes no request objects by reference (only
+	// PAR's request URIs), so it says false.
+	for _, k := range []string{"request_parameter_supported", "request_uri_parameter_supported"} {
+		if v, ok := d[k]; !ok || v != false {
+			t.Errorf("%s = %v (present %v), want false", k, v, ok)
+		}
+	}
 }
 
 func TestJWKS(t *testing.T) {
