@@ -656,9 +656,10 @@ func (b *Broker) Pending(ctx context.Context, attemptID string) (bool, error) {
 }
 
 // Fail implements provider.Finisher. The person is offered the choice
-// again. A cancellation is the person's choice and an unverified
-// response is no evidence about the provider; anything else counts
-// against the provider's health.
+// again. A cancellation is the person's choice, and neither an
+// unverified response nor a failure of this node's own is evidence
+// about the provider; anything else counts against the provider's
+// health.
 func (b *Broker) Fail(w http.ResponseWriter, r *http.Request, attemptID, providerID, reason string) string {
 	if strings.HasPrefix(attemptID, linkPrefix) {
 		return b.failLink(r, attemptID, providerID, reason)
@@ -682,12 +683,12 @@ func (b *Broker) Fail(w http.ResponseWriter, r *http.Request, attemptID, provide
 // the person cancelled. A response that came back through the browser
 // unconfirmed by the provider is left out: anyone who starts a login
 // can forge one, and a handful would otherwise make a working provider
-// Down.
+// Down. So is a failure of this node's own.
 func (b *Broker) observeFailure(providerID, reason string) (cancelled bool) {
 	switch reason {
 	case provider.ReasonCancelled:
 		return true
-	case provider.ReasonUnverifiedResponse:
+	case provider.ReasonUnverifiedResponse, provider.ReasonNodeError:
 	default:
 		b.observe(providerID, health.Error)
 	}

@@ -443,6 +443,7 @@ func TestOnlyProviderFailuresCountAgainstIt(t *testing.T) {
 	}{
 		{provider.ReasonCancelled, "/login?err=cancelled&req=r1", "/account/link/refused?why=cancelled", false},
 		{provider.ReasonUnverifiedResponse, "/login?err=failed&req=r1", "/account/link/refused?why=failed", false},
+		{provider.ReasonNodeError, "/login?err=failed&req=r1", "/account/link/refused?why=failed", false},
 		{"upstream_error", "/login?err=failed&req=r1", "/account/link/refused?why=failed", true},
 	} {
 		t.Run(tc.reason, func(t *testing.T) {

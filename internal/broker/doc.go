@@ -28,7 +28,8 @@
 //	  Reason   on failure: the provider's reason ("cancelled" is the
 //	           person's choice; "unverified_response" is a response
 //	           that came back through the browser without the
-//	           provider's word for it, which anyone can forge; anything
+//	           provider's word for it, which anyone can forge;
+//	           "node_error" is a failure of this node's own; anything
 //	           else counts against the provider), or attempt_expired,
 //	           unknown_provider, provider_not_accepted (the client's
 //	           registration does not name it), insufficient_level,

@@ -114,4 +114,7 @@ const (
 	// starts a login can send such a response, so it is no evidence that
 	// the provider is failing.
 	ReasonUnverifiedResponse = "unverified_response"
+	// ReasonNodeError: the login failed on this node's side (its store,
+	// its random source), not the provider's.
+	ReasonNodeError = "node_error"
 )

@@ -28,7 +28,14 @@ const (
 	// reasonNotAccepted is a login through a provider the relying party
 	// does not accept: the provider worked.
 	reasonNotAccepted = broker.ReasonProviderNotAccepted
+	// reasonNodeError is a failure of the Varde node's own, not the
+	// provider's.
+	reasonNodeError = provider.ReasonNodeError
 )
+
+// notTheProvider are the reasons of failed logins through a provider
+// that are not the provider's failure.
+var notTheProvider = []string{reasonCancelled, reasonUnverified, reasonNotAccepted, reasonNodeError}
 
 // auditPage is how many audit events one read returns.
 const auditPage = 2000
@@ -100,7 +107,7 @@ func (s *Service) Affected(ctx context.Context, components []string, from, to ti
 			}
 			hit := false
 			switch {
-			case ev.Type == eventAuthentication && ev.Result == store.ResultFailure && ev.Reason != reasonCancelled && ev.Reason != reasonUnverified && ev.Reason != reasonNotAccepted:
+			case ev.Type == eventAuthentication && ev.Result == store.ResultFailure && !slices.Contains(notTheProvider, ev.Reason):
 				out.FailedAttempts++
 				hit = true
 			case ev.Type == eventRouting && ev.Result == resultRerouted:

@@ -190,6 +190,8 @@ func TestIncidentLifecycle(t *testing.T) {
 	// A login through bankid for a client that does not accept it: bankid
 	// worked, so it is not the outage either.
 	h.audit(w.Add(12*time.Second), "authentication", "failure", "provider_not_accepted", "bankid", "pI", "i1", "bI")
+	// Varde's own store failed a login through bankid: not bankid's outage.
+	h.audit(w.Add(13*time.Second), "authentication", "failure", "node_error", "bankid", "", "j1", "bJ")
 
 	h.fail.Store(false)
 	var recoveredAt time.Time

@@ -64,8 +64,12 @@ type fakeUpstream struct {
 	// parDelay delays its answer.
 	parStatus int
 	parDelay  time.Duration
-	pushed    map[string]url.Values
-	codes     map[string]url.Values
+	// parRefusesHint makes the PAR endpoint refuse a request with a
+	// login_hint as invalid_request, as an upstream that does not know
+	// the person it names would.
+	parRefusesHint bool
+	pushed         map[string]url.Values
+	codes          map[string]url.Values
 	// lastAuth is the last authorization request's parameters.
 	lastAuth url.Values
 	// assertionKey is Varde's public client key, for private_key_jwt.
@@ -246,6 +250,10 @@ func (f *fakeUpstream) par(w http.ResponseWriter, r *http.Request) {
 	}
 	if !f.clientOK(r, f.assertionKey) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client"})
+		return
+	}
+	if f.parRefusesHint && r.PostForm.Has("login_hint") {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
 		return
 	}
 	p := url.Values{}

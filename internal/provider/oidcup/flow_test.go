@@ -1,7 +1,9 @@
 package oidcup
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/store"
 )
 
 // loginFails runs a login that must end at the broker's failure URL
@@ -591,4 +594,53 @@ func TestPromptLogin(t *testing.T) {
 	// not taken to have authenticated at iat.
 	f.with(func(f *fakeUpstream) { f.claims = func(c map[string]any) { delete(c, "auth_time") } })
 	loginFails(t, v, start, ReasonUpstreamError, ReasonNoAuthTime)
+}
+
+// TestPushedLoginHintRefused: the login hint comes from the relying
+// party's request, which anyone can write. An upstream that refuses the
+// pushed request because of it gets the request again without the hint,
+// and the person logs in; only a refusal without a hint fails the login
+// and counts against the upstream.
+func TestPushedLoginHintRefused(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	f.with(func(f *fakeUpstream) { f.requirePAR, f.parRefusesHint = true, true })
+	v.add(f.config(v, "fake"))
+	loginWorks(t, v, v.startURL("fake", "a", assurance.Substantial, "nb", "not-a-person"))
+	f.with(func(f *fakeUpstream) {
+		if f.lastAuth.Has("login_hint") || f.lastAuth.Get("ui_locales") != "nb" {
+			t.Errorf("request used at the upstream: %v", f.lastAuth)
+		}
+	})
+	if n := f.parCalls.Load(); n != 2 {
+		t.Errorf("%d PAR requests, want 2: with the hint, then without", n)
+	}
+	f.with(func(f *fakeUpstream) { f.parStatus = http.StatusBadRequest })
+	loginFails(t, v, v.startURL("fake", "b", assurance.Substantial, "nb", ""), ReasonUpstreamError, ReasonPAR)
+}
+
+// failingChallenges is the node's store of login state, failing to
+// store any.
+type failingChallenges struct{ store.Challenges }
+
+func (failingChallenges) PutChallenge(context.Context, string, []byte, time.Time) error {
+	return errors.New("disk full")
+}
+
+// TestNodeErrorNotCountedAgainstUpstream: when Varde itself cannot
+// start the login (here, its store refuses the login state), the broker
+// hears a node error, which does not count against the upstream.
+func TestNodeErrorNotCountedAgainstUpstream(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	p, err := New(f.config(v, "fake"), Deps{HTTPClient: &http.Client{}, Challenges: failingChallenges{v.db},
+		Finisher: v.fin, Pages: v.pages, Audit: v.audit, Now: v.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Register(v.mux)
+	v.mu.Lock()
+	v.providers["fake"] = p
+	v.mu.Unlock()
+	loginFails(t, v, v.startURL("fake", "a", assurance.Substantial, "", ""), provider.ReasonNodeError, ReasonInternal)
 }

@@ -24,6 +24,9 @@ import (
 type rejection struct {
 	reason string
 	msg    string
+	// status is the HTTP status of the upstream's answer that was
+	// refused, when there was one.
+	status int
 }
 
 func (r *rejection) Error() string { return r.reason + ": " + r.msg }

@@ -251,6 +251,15 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 				return
 			}
 			requestURI, _, rej := p.push(ctx, m, params)
+			if rej != nil && rej.status == http.StatusBadRequest && params.Has("login_hint") {
+				// The hint is the relying party's, and so whoever wrote
+				// the request's: an upstream that refuses it must not
+				// fail the login, nor count as failing. Without it the
+				// person types who they are at the upstream.
+				p.log.InfoContext(ctx, "upstream refused the pushed request with a login hint; pushing it without", "provider", p.cfg.ID)
+				params.Del("login_hint")
+				requestURI, _, rej = p.push(ctx, m, params)
+			}
 			if rej != nil {
 				p.meta.invalidate()
 				p.failStart(w, r, a, rej)
@@ -389,7 +398,7 @@ func sameBrowser(r *http.Request, want []byte) bool {
 // back to the broker, which can offer another provider.
 func (p *Provider) failStart(w http.ResponseWriter, r *http.Request, a provider.Attempt, rej *rejection) {
 	p.refused(r.Context(), "start", rej, nil)
-	http.Redirect(w, r, p.fin.Fail(w, r, a.ID, p.cfg.ID, ReasonUpstreamError), http.StatusSeeOther)
+	http.Redirect(w, r, p.fin.Fail(w, r, a.ID, p.cfg.ID, failReason(rej.reason)), http.StatusSeeOther)
 }
 
 // refused logs and audits a refusal. details must hold nothing secret or

@@ -48,13 +48,17 @@ const (
 // code the token endpoint refuses, are "unverified_response", which
 // does not count against the upstream's health. Only what the upstream's
 // own servers say or fail to say (discovery, keys, PAR, the token
-// endpoint and the ID token it returns) is "upstream_error".
+// endpoint and the ID token it returns) is "upstream_error". A failure
+// of Varde's own (its store, its random source) is "node_error", which
+// does not count against the upstream either.
 func failReason(reason string) string {
 	switch reason {
 	case ReasonCancelled:
 		return provider.ReasonCancelled
 	case ReasonMixUp, ReasonUpstreamError, ReasonNoCode, ReasonInvalidGrant:
 		return provider.ReasonUnverifiedResponse
+	case ReasonInternal:
+		return provider.ReasonNodeError
 	}
 	return ReasonUpstreamError
 }

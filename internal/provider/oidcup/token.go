@@ -87,7 +87,9 @@ func (p *Provider) push(ctx context.Context, m *metadata, params url.Values) (st
 	}
 	// RFC 9126 §2.2: 201 Created (200 is tolerated).
 	if status != http.StatusCreated && status != http.StatusOK {
-		return "", 0, reject(ReasonPAR, "PAR endpoint answered %d, error %s", status, errorCode(body))
+		rej := reject(ReasonPAR, "PAR endpoint answered %d, error %s", status, errorCode(body))
+		rej.status = status
+		return "", 0, rej
 	}
 	var pr struct {
 		RequestURI string `json:"request_uri"`
