@@ -163,11 +163,40 @@ func secrets(cfg *config.Config, opt Options) (*keys.Signer, []byte, error) {
 	return signer, salt, nil
 }
 
+// checkSectors refuses a configured client that would share pairwise
+// subject identifiers with a client added at run time (varde clients
+// add) without both naming the sector (config.SectorClash). The
+// configuration's own clients were checked when it was loaded, and
+// varde clients add checks against the store, but a client added to the
+// file later meets the store's clients only here.
+func checkSectors(ctx context.Context, st store.Clients, clients []config.Client) error {
+	stored, err := st.ListClients(ctx)
+	if err != nil {
+		return fmt.Errorf("list clients: %w", err)
+	}
+	for _, c := range clients {
+		for _, o := range stored {
+			if o.ID == c.ID {
+				continue // the configured client replaces it
+			}
+			if config.SectorClash(c.ID, c.SectorID, o.ID, o.SectorID) || config.SectorClash(o.ID, o.SectorID, c.ID, c.SectorID) {
+				return fmt.Errorf("client %q in the configuration and client %q in the store would get the same subject identifiers: "+
+					"give one of them another sector_id, or the same sector_id on both if they belong to one organisation "+
+					"(varde clients remove %s, then add it again with --sector)", c.ID, o.ID, o.ID)
+			}
+		}
+	}
+	return nil
+}
+
 func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	cfg, st, log := a.Config, a.Store, a.log
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	if err := checkSectors(ctx, st, cfg.Clients); err != nil {
+		return err
+	}
 	for _, c := range cfg.Clients {
 		sc, err := c.ToStore(opt.Now())
 		if err != nil {

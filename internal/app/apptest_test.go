@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -111,4 +112,47 @@ func (n *node) enrol(t *testing.T, synced bool) *loadgen.Person {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestConfigClientSharingSubjectsRefused: a client added to the
+// configuration whose sector is the ID of a client added at run time
+// (or the other way round) would give both the same pairwise subject
+// identifiers; the node refuses to start and says which two.
+func TestConfigClientSharingSubjectsRefused(t *testing.T) {
+	ctx := context.Background()
+	dsn := filepath.Join(t.TempDir(), "varde.db")
+	st, err := app.OpenStore(ctx, config.Store{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.CreateClient(ctx, &store.Client{ID: "bank.example", Name: "Bank", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{"https://bank.example/cb"}, Source: "cli", CreatedAt: time.Now()})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []config.Client{
+		{ID: "shop", SectorID: "bank.example"}, // its sector is the stored client's ID
+		{ID: "bank.example"},                   // replaces the stored client: no clash
+	} {
+		env := map[string]string{"VARDE_ISSUER": "http://localhost:8080", "VARDE_NODE": "test", "VARDE_STORE_DSN": dsn}
+		cfg, err := config.Load("", func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Name, c.AuthMethod, c.RedirectURIs = c.ID, store.AuthNone, []string{"https://" + c.ID + "/cb"}
+		cfg.Clients = []config.Client{c}
+		salt := make([]byte, 32)
+		a, err := app.New(ctx, cfg, app.Options{SubjectSalt: salt})
+		clash := c.SectorID != ""
+		if clash && (err == nil || !strings.Contains(err.Error(), `"shop"`) || !strings.Contains(err.Error(), `"bank.example"`)) {
+			t.Errorf("client %s: New = %v, want a refusal naming both clients", c.ID, err)
+		}
+		if !clash && err != nil {
+			t.Errorf("client %s: New = %v", c.ID, err)
+		}
+		if a != nil {
+			a.Close()
+		}
+	}
 }
