@@ -311,8 +311,20 @@ func instrument(mux *http.ServeMux, h *prometheus.HistogramVec) http.Handler {
 		if i := strings.IndexByte(pattern, ' '); i >= 0 {
 			pattern = pattern[i+1:]
 		}
-		h.WithLabelValues(pattern, r.Method).Observe(time.Since(start).Seconds())
+		h.WithLabelValues(pattern, methodLabel(r.Method)).Observe(time.Since(start).Seconds())
 	})
+}
+
+// methodLabel keeps the method label to a fixed set: a client may send
+// any token as a method, and each would otherwise be a new series kept
+// for the life of the process.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
 }
 
 // Handler is the node's whole HTTP handler.

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -141,4 +142,41 @@ func TestOperationalEndpoints(t *testing.T) {
 			t.Errorf("%s: %d, body lacks %q", path, res.StatusCode, want)
 		}
 	}
+}
+
+// TestMetricsMethodLabelBounded: a client may send any token as the
+// HTTP method; the latency histogram's method label stays within a fixed
+// set, so made-up methods cannot add series without end.
+func TestMetricsMethodLabelBounded(t *testing.T) {
+	n := startNode(t)
+	for i := range 5 {
+		req, err := http.NewRequest(fmt.Sprintf("X%dSECRET", i), n.issuer+"/nowhere", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := n.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	res, err := n.http.Get(n.issuer + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readAll(res)
+	if strings.Contains(body, "SECRET") || !strings.Contains(body, `method="other"`) {
+		t.Errorf("metrics after made-up methods:\n%s", grepLines(body, "varde_http_request_duration_seconds_count"))
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

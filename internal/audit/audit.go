@@ -31,10 +31,18 @@ type Log struct {
 	pageSize int // for tests; 0 means defaultPageSize
 }
 
+// recordTimeout bounds how long Record waits for the store once the
+// request that caused the event is gone.
+const recordTimeout = 10 * time.Second
+
 // Record appends e like Append, for callers that have already decided and
 // must not fail because the log did: a failure is logged as an error, not
-// returned.
+// returned. What was decided has usually happened already (a passkey
+// removed, a login refused), so the event is written even when ctx ends,
+// as it does when the person's browser goes away: within recordTimeout.
 func (l *Log) Record(ctx context.Context, e *store.AuditEvent) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
 	if err := l.Append(ctx, e); err != nil {
 		l.logger().ErrorContext(ctx, "audit event not recorded", "type", e.Type, "result", e.Result, "reason", e.Reason, "err", err)
 	}

@@ -320,3 +320,19 @@ func FuzzLooksLikeNationalID(f *testing.F) {
 		}
 	})
 }
+
+// TestRecordOutlivesTheRequest: Record writes events about what already
+// happened, so an event is stored even when the request's context has
+// ended, as it does when the person's browser goes away.
+func TestRecordOutlivesTheRequest(t *testing.T) {
+	db, _ := openStore(t)
+	var logs bytes.Buffer
+	l := newLog(db, &logs)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	l.Record(ctx, &store.AuditEvent{Type: "passkey_removed", PersonID: "p1", Result: store.ResultSuccess})
+	evs, err := db.ListAudit(context.Background(), 0, 10)
+	if err != nil || len(evs) != 1 || evs[0].Type != "passkey_removed" {
+		t.Fatalf("after Record with an ended context: %d events (%v); log %q", len(evs), err, logs.String())
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"path"
 	"strings"
 
@@ -200,11 +199,12 @@ func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, name,
 	}
 	pd := PageData{Lang: lang, RequestID: RequestID(r.Context()), Data: data}
 	for _, l := range p.languages {
-		u := *r.URL
-		q := u.Query()
+		// Query only, relative to the page itself: a link built from the
+		// request's path could name another host (a path of "/%2Fevil.example"
+		// decodes to "//evil.example").
+		q := r.URL.Query()
 		q.Set("lang", l.Tag)
-		u.RawQuery = q.Encode()
-		pd.Languages = append(pd.Languages, LanguageLink{Tag: l.Tag, Name: l.Name, URL: (&url.URL{Path: u.Path, RawQuery: u.RawQuery}).String(), Current: l.Tag == lang})
+		pd.Languages = append(pd.Languages, LanguageLink{Tag: l.Tag, Name: l.Name, URL: "?" + q.Encode(), Current: l.Tag == lang})
 	}
 	var buf bytes.Buffer
 	if err == nil {

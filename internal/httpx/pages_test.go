@@ -106,3 +106,31 @@ func TestCataloguesMustAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestLanguageLinksStayOnThePage: the language links change only the
+// query. A path whose decoded form starts with "//" must not turn them
+// into links to another host.
+func TestLanguageLinksStayOnThePage(t *testing.T) {
+	tmpl := fstest.MapFS{
+		"templates/layout.html": {Data: []byte(`{{range .Languages}}<a href="{{.URL}}">{{.Name}}</a>{{end}}`)},
+		"templates/hello.html":  {Data: []byte(`{{define "content"}}{{end}}`)},
+	}
+	p, err := NewPages(tmpl, catalogs, []Language{{Tag: "nb", Name: "Norsk"}, {Tag: "en", Name: "English"}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"/%2Fevil.example", "/%2F%2Fevil.example/x", "/login?req=r1"} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, target, nil)
+		p.Render(w, r, http.StatusNotFound, "hello", "nb", nil)
+		body := w.Body.String()
+		if strings.Contains(body, "evil.example") || !strings.Contains(body, `href="?`) {
+			t.Errorf("%s: language links %s", target, body)
+		}
+	}
+	w := httptest.NewRecorder()
+	p.Render(w, httptest.NewRequest(http.MethodGet, "/login?req=r1", nil), http.StatusOK, "hello", "nb", nil)
+	if !strings.Contains(w.Body.String(), `href="?lang=en&amp;req=r1"`) {
+		t.Errorf("links lose the page's query: %s", w.Body.String())
+	}
+}
