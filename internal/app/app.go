@@ -67,6 +67,8 @@ type App struct {
 	log       *slog.Logger
 	// clients is Store's Clients with lookups cached (clientcache.go).
 	clients store.Clients
+	// keys is the cluster's key set; the node keeps its key published.
+	keys *keys.Set
 }
 
 // Languages Varde's pages speak; the first is the fallback.
@@ -211,6 +213,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	if err := keySet.Publish(ctx); err != nil {
 		return err
 	}
+	a.keys = keySet
 	staticFS, err := fs.Sub(web.Static, "static")
 	if err != nil {
 		return err
@@ -405,7 +408,7 @@ func (a *App) monitor(providers []provider.Provider, reg prometheus.Registerer, 
 	return mon, nil
 }
 
-// sweep deletes expired short-lived records every minute.
+// sweep runs housekeep every minute.
 func (a *App) sweep(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -414,12 +417,21 @@ func (a *App) sweep(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := a.Store.DeleteExpired(ctx, a.now()); err != nil {
-				a.log.Warn("sweep expired records", "err", err)
-			} else if n > 0 {
-				a.log.Debug("swept expired records", "n", n)
-			}
+			a.housekeep(ctx)
 		}
+	}
+}
+
+// housekeep deletes expired short-lived records and keeps the node's
+// signing key published, so other nodes keep serving and accepting it.
+func (a *App) housekeep(ctx context.Context) {
+	if n, err := a.Store.DeleteExpired(ctx, a.now()); err != nil {
+		a.log.Warn("sweep expired records", "err", err)
+	} else if n > 0 {
+		a.log.Debug("swept expired records", "n", n)
+	}
+	if err := a.keys.KeepPublished(ctx); err != nil {
+		a.log.Warn("publish signing key", "err", err)
 	}
 }
 

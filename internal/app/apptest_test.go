@@ -156,3 +156,37 @@ func TestConfigClientSharingSubjectsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestSigningKeyStaysPublished: a node that runs for longer than a
+// published key's lifetime keeps its key in the store, so every node
+// keeps serving and accepting it while it signs.
+func TestSigningKeyStaysPublished(t *testing.T) {
+	ctx := context.Background()
+	env := map[string]string{"VARDE_ISSUER": "http://localhost:8080", "VARDE_NODE": "test",
+		"VARDE_STORE_DSN": filepath.Join(t.TempDir(), "varde.db")}
+	cfg, err := config.Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: make([]byte, 32), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for day := range 30 {
+		now = now.Add(24 * time.Hour)
+		a.Housekeep(ctx)
+		keys, err := a.Store.ListPublicKeys(ctx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, k := range keys {
+			found = found || k.KID == a.Signer.KID()
+		}
+		if !found {
+			t.Fatalf("day %d: the node's signing key is no longer published", day+1)
+		}
+	}
+}

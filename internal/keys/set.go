@@ -32,9 +32,9 @@ type Set struct {
 	Now  func() time.Time
 	// PublishTTL is how long a published key stays in the JWKS after its
 	// last Publish (default 7 days). It must outlive every token the key
-	// signed that someone may still verify, so Publish again well before
-	// it runs out (daily, say); a key that stops being published (its
-	// node is gone) drops out after PublishTTL.
+	// signed that someone may still verify, so a running node publishes
+	// again well before it runs out (KeepPublished); a key that stops
+	// being published (its node is gone) drops out after PublishTTL.
 	PublishTTL time.Duration
 	// CacheTTL is how long JWKS reuses what it read (default 5 s).
 	CacheTTL time.Duration
@@ -43,6 +43,8 @@ type Set struct {
 	cached   jose.JSONWebKeySet
 	cachedAt time.Time
 	haveSet  bool
+	// published is when Publish last succeeded.
+	published time.Time
 }
 
 func (s *Set) now() time.Time {
@@ -72,8 +74,27 @@ func (s *Set) Publish(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.haveSet = false
+	s.published = now
 	s.mu.Unlock()
 	return nil
+}
+
+// KeepPublished publishes the local key again when the last Publish is a
+// seventh of PublishTTL old (a day, by default) or never succeeded, so
+// the key stays in every node's JWKS while this node signs with it. A
+// node calls it regularly, as often as it likes.
+func (s *Set) KeepPublished(ctx context.Context) error {
+	ttl := s.PublishTTL
+	if ttl <= 0 {
+		ttl = DefaultPublishTTL
+	}
+	s.mu.Lock()
+	last := s.published
+	s.mu.Unlock()
+	if age := s.now().Sub(last); !last.IsZero() && age >= 0 && age < ttl/7 {
+		return nil
+	}
+	return s.Publish(ctx)
 }
 
 // JWKS returns every node's unexpired public keys, the local one first.

@@ -126,3 +126,32 @@ func TestVerifyRefusesForeignAndMalformed(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepPublished: the key is published again once a seventh of its
+// lifetime has passed since the last Publish, and not before.
+func TestKeepPublished(t *testing.T) {
+	ctx := context.Background()
+	db := openStore(t)
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	k, _ := Generate(rand.Reader)
+	s := &Set{Store: db, Local: k, Node: "a", Now: func() time.Time { return now }, PublishTTL: 7 * time.Hour}
+	expiry := func() time.Time {
+		keys, err := db.ListPublicKeys(ctx, now)
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("published keys: %d, %v", len(keys), err)
+		}
+		return keys[0].ExpiresAt
+	}
+	if err := s.KeepPublished(ctx); err != nil { // never published: publishes
+		t.Fatal(err)
+	}
+	first := expiry()
+	now = now.Add(59 * time.Minute)
+	if err := s.KeepPublished(ctx); err != nil || !expiry().Equal(first) {
+		t.Fatalf("republished within the hour: %v, expiry %v → %v", err, first, expiry())
+	}
+	now = now.Add(time.Minute)
+	if err := s.KeepPublished(ctx); err != nil || !expiry().Equal(now.Add(7*time.Hour)) {
+		t.Fatalf("not republished after an hour: %v, expiry %v", err, expiry())
+	}
+}
