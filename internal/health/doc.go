@@ -47,9 +47,17 @@
 //     Down is Degraded until its failures leave the window.
 //   - From logins, once at least 10 are in the window: Degraded at a
 //     failure share of 25 %, Down at 60 %. Down holds until the share is
-//     below 25 %, Degraded until it is below 10 %. When the window holds
-//     fewer than 10 logins the login verdict lapses (a Down provider gets
-//     no logins, so after one window its probes decide again).
+//     below 25 %, Degraded until it is below 10 %. With fewer than 10
+//     logins in the window there is too little to judge, but a Down
+//     provider gets no logins, so an emptying window says nothing about
+//     whether it works: Down holds until its failed logins have left the
+//     window, then lapses to Degraded (reason login_retry), where it is
+//     offered again. New logins decide from there (10 in the window:
+//     Down again at 60 % failures, Up below 10 %); with too few, it stays
+//     Degraded until a whole window has passed without a failed login,
+//     and only then does the login verdict lapse and the probes decide.
+//     So a provider whose probes pass but whose logins all fail is never
+//     Up: it is retried, Degraded, about once per window.
 //
 // # What is stored
 //

@@ -229,7 +229,20 @@ func (m *machine) judgeLogins(at time.Time) verdict {
 		}
 	}
 	if total < float64(c.MinLogins) {
-		if l.state == Unknown {
+		// Too few logins to judge. The broker sends none to a Down
+		// component, so its window empties whatever the component does:
+		// that is no evidence it works. Down holds while its failed
+		// logins are in the window, then lapses to Degraded, where it is
+		// offered again; Degraded lapses only after a whole window in
+		// which no login failed.
+		switch {
+		case l.state == Down && failed > 0:
+			return l
+		case l.state == Down:
+			return verdict{Degraded, ReasonLoginRetry, at}
+		case l.state == Degraded && (failed > 0 || at.Sub(l.since) < c.LoginWindow):
+			return l
+		case l.state == Unknown:
 			return l
 		}
 		return verdict{Unknown, ReasonLoginsOK, at} // the evidence expired

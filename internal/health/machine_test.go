@@ -154,10 +154,29 @@ func TestLoginRules(t *testing.T) {
 			{logins: "s", want: Degraded},               // 6/25
 			{logins: strings.Repeat("s", 36), want: Up}, // 6/61
 		}},
-		{"evidence expires with the window", []loginStep{
+		{"down lapses to degraded when its failures leave the window", []loginStep{
 			{logins: "sssseeeeee", want: Down},
 			{wait: time.Minute, want: Down},
-			{wait: 70 * time.Second, want: Unknown},
+			{wait: 70 * time.Second, want: Degraded},
+			{wait: 110 * time.Second, want: Degraded},
+			{wait: 10 * time.Second, want: Unknown}, // a whole window without a failed login
+		}},
+		{"failed logins after the lapse are down again", []loginStep{
+			{logins: "sssseeeeee", want: Down},
+			{wait: 130 * time.Second, want: Degraded},
+			{logins: "eeeeeeeee", want: Degraded}, // too few to judge
+			{logins: "e", want: Down},
+		}},
+		{"good logins after the lapse are up", []loginStep{
+			{logins: "sssseeeeee", want: Down},
+			{wait: 130 * time.Second, want: Degraded},
+			{logins: "ssssssssss", want: Up},
+		}},
+		{"a failed login holds the lapsed state degraded", []loginStep{
+			{logins: "sssseeeeee", want: Down},
+			{wait: 130 * time.Second, logins: "e", want: Degraded},
+			{wait: 110 * time.Second, want: Degraded},
+			{wait: 20 * time.Second, logins: "s", want: Unknown},
 		}},
 		{"the window slides", []loginStep{
 			{logins: "eeeeee", want: Unknown},
@@ -173,7 +192,8 @@ func TestLoginRules(t *testing.T) {
 		}},
 		{"probes show through when login evidence expires", []loginStep{
 			{probes: "oo", logins: "sssseeeeee", want: Down},
-			{wait: 3 * time.Minute, want: Up},
+			{wait: 3 * time.Minute, want: Degraded},
+			{wait: 2 * time.Minute, want: Up},
 		}},
 	}
 	for _, tt := range tests {
@@ -217,10 +237,13 @@ func TestLoginTransitions(t *testing.T) {
 	}
 	expired := later.Add(3 * time.Minute)
 	note(m.refresh(expired))
+	quiet := expired.Add(2 * time.Minute)
+	note(m.refresh(quiet))
 	sameTransitions(t, got, []Transition{
 		{From: Unknown, To: Up, Reason: ReasonProbesOK, At: t0, Since: t0},
 		{From: Up, To: Down, Reason: ReasonLoginFailures, At: later, Since: time.Date(2026, 3, 29, 2, 0, 20, 0, time.UTC)},
-		{From: Down, To: Up, Reason: ReasonLoginsOK, At: expired, Since: expired},
+		{From: Down, To: Degraded, Reason: ReasonLoginRetry, At: expired, Since: expired},
+		{From: Degraded, To: Up, Reason: ReasonLoginsOK, At: quiet, Since: quiet},
 	})
 }
 

@@ -283,8 +283,13 @@ func TestMonitorObserve(t *testing.T) {
 	}
 	f.clock.Add(3 * time.Minute) // the logins leave the window
 	f.tick(t, 1)
+	if got := f.mon.State("minid"); got != Degraded {
+		t.Errorf("after the window passed: %s, want degraded", got)
+	}
+	f.clock.Add(2 * time.Minute) // a window in which no login failed
+	f.tick(t, 1)
 	if got := f.mon.State("minid"); got != Unknown {
-		t.Errorf("after the window passed: %s", got)
+		t.Errorf("after a quiet window: %s, want unknown", got)
 	}
 	stored, err = db.ListHealthTransitions(t.Context(), store.HealthQuery{Component: "minid"})
 	must(t, err)
@@ -292,11 +297,11 @@ func TestMonitorObserve(t *testing.T) {
 	for _, tr := range stored {
 		got = append(got, tr.From+">"+tr.To+":"+tr.Reason)
 	}
-	if want := "unknown>down:login_failures down>unknown:logins_ok"; strings.Join(got, " ") != want {
+	if want := "unknown>down:login_failures down>degraded:login_retry degraded>unknown:logins_ok"; strings.Join(got, " ") != want {
 		t.Errorf("stored transitions %v, want %s", got, want)
 	}
-	if n := len(f.transitions()); n != 2 {
-		t.Errorf("subscriber saw %d transitions, want 2", n)
+	if n := len(f.transitions()); n != 3 {
+		t.Errorf("subscriber saw %d transitions, want 3", n)
 	}
 	// Passive components have no probe records.
 	probes, err := db.ListProbes(t.Context(), store.HealthQuery{})
@@ -605,5 +610,41 @@ func TestUnsubscribe(t *testing.T) {
 	}
 	if n.Load() != 1 || len(f.transitions()) != 2 {
 		t.Errorf("unsubscribed saw %d, other subscriber %d; want 1 and 2", n.Load(), len(f.transitions()))
+	}
+}
+
+// TestFailingLoginsDoNotFlap: a provider whose probes pass but whose
+// every login fails, with a broker that sends it logins only while it is
+// usable. Once its logins made it Down it is never Up again: it is
+// retried as Degraded once per login window and goes Down again, never
+// more than twice per window.
+func TestFailingLoginsDoNotFlap(t *testing.T) {
+	f := newFixture(t, Config{}, nil)
+	must(t, f.mon.Add("bankid", PingProber(func(context.Context) error { return nil })))
+	for range 30 * 12 { // 30 minutes of 5 s rounds
+		f.tick(t, 1)
+		if f.mon.State("bankid").Usable() {
+			for range 3 {
+				f.mon.Observe("bankid", Error)
+			}
+		}
+	}
+	ts := f.transitions()
+	if len(ts) < 2 || ts[0].To != Up || ts[1].To != Down {
+		t.Fatalf("transitions %+v, want up, then down from the failed logins", ts)
+	}
+	for _, tr := range ts[1:] {
+		if tr.To == Up || tr.To == Unknown {
+			t.Errorf("%v: %s -> %s (%s) though every login fails", tr.At, tr.From, tr.To, tr.Reason)
+		}
+	}
+	window := f.mon.Config().LoginWindow
+	if limit := 2 * int(30*time.Minute/window); len(ts)-1 > limit {
+		t.Errorf("%d state changes in 30 minutes, want at most %d", len(ts)-1, limit)
+	}
+	for i := 3; i < len(ts); i += 2 {
+		if gap := ts[i].At.Sub(ts[i-2].At); ts[i].To == Down && gap < window {
+			t.Errorf("down again %v after the last time, want at least %v", gap, window)
+		}
 	}
 }

@@ -93,6 +93,10 @@ const (
 	// ReasonLoginsOK: real logins succeed again (components without
 	// probes), or the login evidence against the component expired.
 	ReasonLoginsOK = "logins_ok"
+	// ReasonLoginRetry: the failed logins that made a component Down
+	// have left the login window; it is Degraded, offered again so that
+	// new logins show whether it works.
+	ReasonLoginRetry = "login_retry"
 )
 
 // Transition is one change of a component's state.
