@@ -3,7 +3,10 @@ package a11ytest_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +39,7 @@ func TestStatusPagesWCAG(t *testing.T) {
 	n := startNode(t)
 	now := time.Now().UTC()
 	seedStatus(t, n.app.Store, now)
+	waitForSeeded(t, n.issuer+"/status")
 
 	const (
 		noScript = `document.scripts.length === 0`
@@ -163,4 +167,26 @@ func updateIncident(t *testing.T, st store.Store, id string, change func(*store.
 		}
 	}
 	t.Fatalf("update incident %s: %v five times in a row", id, store.ErrConflict)
+}
+
+// waitForSeeded waits until the page shows the seeded incidents: the
+// node shares one computed page for ten seconds, and it computed one
+// when it started.
+func waitForSeeded(t *testing.T, page string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		res, err := http.Get(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(body), openID) {
+			return
+		}
+	}
+	t.Fatalf("%s never showed the seeded incidents", page)
 }

@@ -61,4 +61,16 @@
 // state changes instead (time not down, over the period minus announced
 // maintenance), since probe results are pruned after 100 days but
 // transitions are kept.
+//
+// # Cost of a page view
+//
+// The page, its API and feed are public, so a view must not cost the
+// store much. Service.Summary computes the page once and serves that
+// value to every caller for Config.CacheFor (default 10 s, the API's
+// max-age); callers that arrive while it is being computed wait for it.
+// A change of state therefore shows on the page at most CacheFor after
+// the node measured it. The daily probe counts behind the uptime bars
+// are read once for days that ended more than two hours ago (late
+// records of a node that lost the store for a while still count) and
+// kept in memory; each new Summary reads only the days after that.
 package status

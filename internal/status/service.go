@@ -70,6 +70,10 @@ type Config struct {
 	// tell whether an affected attempt got through (a person who was
 	// rerouted finishes a little later). Default 15m.
 	CountGrace time.Duration
+	// CacheFor is how long a computed Summary is served again: the page
+	// and its API show a change at most this long after it was
+	// measured. Default 10s (the API's max-age).
+	CacheFor time.Duration
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -84,6 +88,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.Interval, 5*time.Second)
 	def(&c.RecountEvery, 30*time.Second)
 	def(&c.CountGrace, 15*time.Minute)
+	def(&c.CacheFor, 10*time.Second)
 	return c
 }
 
@@ -101,6 +106,11 @@ type Service struct {
 	Now        func() time.Time
 	Rand       io.Reader
 	Log        *slog.Logger
+
+	// summary is the Summary last computed, shared for Config.CacheFor;
+	// days the probe counts of settled days.
+	summary memo[*Summary]
+	days    dayCounts
 }
 
 func (s *Service) now() time.Time {
@@ -199,8 +209,15 @@ func (s *Service) title(component, severity string) map[string]string {
 }
 
 // Summary returns everything the status page shows, as this node sees it
-// now.
+// now, or as it saw it at most Config.CacheFor ago: every page view and
+// API call shares that value, and concurrent callers share one
+// computation. The value is shared: callers must not change it.
 func (s *Service) Summary(ctx context.Context) (*Summary, error) {
+	return s.summary.get(ctx, s.now(), s.cfg().CacheFor, s.summarize)
+}
+
+// summarize computes the Summary at now.
+func (s *Service) summarize(ctx context.Context) (*Summary, error) {
 	now := s.now()
 	sum := &Summary{Version: 1, GeneratedAt: now, Node: s.Node, Overall: Operational}
 	maint, err := s.Store.ListMaintenance(ctx, now.Add(-recentWindow), time.Time{})
@@ -334,14 +351,11 @@ func dayStart(t time.Time) time.Time {
 
 // dailyProbes counts the recorded probe results of the last 90 days per
 // component and UTC day: one read serves the uptime bars and finds the
-// other nodes.
+// other nodes. Days that ended more than settleAfter ago are counted
+// once and kept in memory; only the others are read again.
 func (s *Service) dailyProbes(ctx context.Context, now time.Time) ([]*store.ProbeBucket, error) {
 	first := dayStart(now).AddDate(0, 0, -HistoryDays+1)
-	buckets, err := s.Store.SummarizeProbes(ctx, store.HealthQuery{Since: first, Until: dayStart(now).AddDate(0, 0, 1)}, 24*time.Hour)
-	if err != nil {
-		return nil, fmt.Errorf("summarize probes: %w", err)
-	}
-	return buckets, nil
+	return s.days.read(ctx, s.Store, now, first, dayStart(now).AddDate(0, 0, 1))
 }
 
 // history builds each component's last 90 days from the daily probe

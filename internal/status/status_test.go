@@ -35,7 +35,7 @@ func (c *clock) Add(d time.Duration) {
 // harness is one node: a monitor probing "store" (always fine) and
 // "bankid" (failing while fail is set), the status service and engine.
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	db   *sqlstore.DB
 	clk  *clock
 	mon  *health.Monitor
@@ -44,7 +44,7 @@ type harness struct {
 	fail atomic.Bool
 }
 
-func newHarness(t *testing.T, db *sqlstore.DB, clk *clock, node string) *harness {
+func newHarness(t testing.TB, db *sqlstore.DB, clk *clock, node string) *harness {
 	t.Helper()
 	h := &harness{t: t, db: db, clk: clk}
 	mon, err := health.NewMonitor(health.Options{Node: node, Store: db, Now: clk.Now})
@@ -75,7 +75,7 @@ func newHarness(t *testing.T, db *sqlstore.DB, clk *clock, node string) *harness
 	return h
 }
 
-func openDB(t *testing.T) *sqlstore.DB {
+func openDB(t testing.TB) *sqlstore.DB {
 	t.Helper()
 	db, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "status.db"))
 	if err != nil {

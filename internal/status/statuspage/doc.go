@@ -29,7 +29,8 @@
 //
 // The JSON API is public data: it answers with CORS
 // "Access-Control-Allow-Origin: *" and "Cache-Control: public,
-// max-age=10", and errors as {"error", "error_description"} (400
+// max-age=10" (the service, too, shares one Summary for 10 s, so a
+// flood of requests costs the store one computation per 10 s), and errors as {"error", "error_description"} (400
 // invalid_request, 404 not_found, 500 server_error). Pages are localised
 // through httpx.Pages (?lang=, cookie, Accept-Language); component names
 // and incident titles fall back to English and then to the ID. Pages

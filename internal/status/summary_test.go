@@ -1,0 +1,240 @@
+package status_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/status"
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
+)
+
+// countingStore counts the reads of a Summary and can hold them until
+// released.
+type countingStore struct {
+	*sqlstore.DB
+	// summaries counts the reads of maintenance without an end, which
+	// a Summary makes once (the engine reads the windows in force).
+	summaries atomic.Int32
+	hold      chan struct{}
+
+	mu     sync.Mutex
+	ranges [][2]time.Time // SummarizeProbes calls
+}
+
+func (c *countingStore) ListMaintenance(ctx context.Context, since, until time.Time) ([]*store.Maintenance, error) {
+	if until.IsZero() {
+		c.summaries.Add(1)
+		if c.hold != nil {
+			<-c.hold
+		}
+	}
+	return c.DB.ListMaintenance(ctx, since, until)
+}
+
+func (c *countingStore) SummarizeProbes(ctx context.Context, q store.HealthQuery, width time.Duration) ([]*store.ProbeBucket, error) {
+	c.mu.Lock()
+	c.ranges = append(c.ranges, [2]time.Time{q.Since, q.Until})
+	c.mu.Unlock()
+	return c.DB.SummarizeProbes(ctx, q, width)
+}
+
+func (c *countingStore) probeReads() [][2]time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.ranges
+	c.ranges = nil
+	return out
+}
+
+// TestConcurrentSummariesShareOneComputation: a burst of page views
+// while a Summary is being computed waits for it instead of reading the
+// store again.
+func TestConcurrentSummariesShareOneComputation(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	h.round()
+	cs := &countingStore{DB: h.db, hold: make(chan struct{})}
+	h.svc.Store = cs
+
+	var wg sync.WaitGroup
+	sums := make([]*status.Summary, 20)
+	for i := range sums {
+		wg.Go(func() {
+			s, err := h.svc.Summary(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			sums[i] = s
+		})
+	}
+	// Give the others time to reach the store too, if they would.
+	for deadline := time.Now().Add(200 * time.Millisecond); cs.summaries.Load() < int32(len(sums)) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	close(cs.hold)
+	wg.Wait()
+	if n := cs.summaries.Load(); n != 1 {
+		t.Errorf("20 concurrent page views computed %d summaries, want 1", n)
+	}
+	for _, s := range sums[1:] {
+		if s != sums[0] {
+			t.Fatalf("concurrent page views got different summaries")
+		}
+	}
+}
+
+// TestSummaryShowsChangesWithinCacheFor: page views share a Summary for
+// Config.CacheFor, so a change shows at most that long after it was
+// measured.
+func TestSummaryShowsChangesWithinCacheFor(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	h.svc.Config.CacheFor = 30 * time.Second
+	cs := &countingStore{DB: h.db}
+	h.svc.Store = cs
+	h.round()
+	first, err := h.svc.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.fail.Store(true)
+	for range 3 {
+		h.round()
+	}
+	downAt := clk.Now() // bankid measured down
+	for clk.Now().Before(first.GeneratedAt.Add(30 * time.Second)) {
+		sum, err := h.svc.Summary(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.GeneratedAt != first.GeneratedAt || stateOf(sum, "bankid") != status.Operational {
+			t.Fatalf("at %v: summary of %v shows bankid %s, want the one of %v", clk.Now(), sum.GeneratedAt, stateOf(sum, "bankid"), first.GeneratedAt)
+		}
+		clk.Add(time.Second)
+	}
+	sum, err := h.svc.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := stateOf(sum, "bankid"); st != status.Down || clk.Now().Sub(downAt) > 30*time.Second {
+		t.Errorf("%v after bankid went down the page shows %s, want down within 30 s", clk.Now().Sub(downAt), st)
+	}
+	if n := cs.summaries.Load(); n != 2 {
+		t.Errorf("%d summaries computed, want 2", n)
+	}
+}
+
+// TestUptimeBarsReadSettledDaysOnce: the daily probe counts of days that
+// ended a while ago are read once; later summaries read only the days
+// still changing, and show the same bars as a fresh read.
+func TestUptimeBarsReadSettledDaysOnce(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	now := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	clk := &clock{t: now}
+	// Three days of probes, one a minute, every tenth failed.
+	var ps []*store.ProbeRecord
+	for i, at := 0, now.Add(-72*time.Hour); at.Before(now); i, at = i+1, at.Add(time.Minute) {
+		ps = append(ps, &store.ProbeRecord{Component: "bankid", Node: "n1", Time: at, Duration: time.Millisecond, OK: i%10 != 0, State: store.HealthUp})
+	}
+	if err := db.RecordProbes(ctx, ps); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, db, clk, "n1")
+	cs := &countingStore{DB: db}
+	h.svc.Store = cs
+	h.round()
+	if _, err := h.svc.Summary(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := now.Truncate(24*time.Hour).AddDate(0, 0, -status.HistoryDays+1)
+	today := now.Truncate(24 * time.Hour)
+	reads := cs.probeReads()
+	if len(reads) != 2 || !reads[0][0].Equal(first) || !reads[1][0].Equal(today) {
+		t.Fatalf("first summary read probes over %v, want all 90 days, settled then today", reads)
+	}
+
+	// A day later, with the clock just past midnight: yesterday is read
+	// again (late records may still come), the days before it are not.
+	clk.Add(14*time.Hour + time.Minute)
+	late := &store.ProbeRecord{Component: "bankid", Node: "n1", Time: clk.Now().Add(-30 * time.Minute), Duration: time.Millisecond, OK: false, State: store.HealthDown}
+	if err := db.RecordProbes(ctx, []*store.ProbeRecord{late}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := h.svc.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range cs.probeReads() {
+		if r[0].Before(today) {
+			t.Errorf("a later summary read probes from %v, before %v", r[0], today)
+		}
+	}
+	fresh := &status.Service{Store: db, Monitor: h.mon, Node: "n1", Now: clk.Now}
+	want, err := fresh.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := historyOf(got, "bankid"), historyOf(want, "bankid"); g != w {
+		t.Errorf("bars from memory:\n%s\nfrom a fresh read:\n%s", g, w)
+	}
+}
+
+// historyOf spells out a component's days with probes.
+func historyOf(sum *status.Summary, id string) string {
+	var out string
+	for _, h := range sum.History {
+		if h.Component != id {
+			continue
+		}
+		for _, d := range h.Days {
+			if d.Probes > 0 {
+				out += fmt.Sprintf("%s %s %d/%d\n", d.Date.Format(time.DateOnly), d.Worst, d.OK, d.Probes)
+			}
+		}
+	}
+	return out
+}
+
+// BenchmarkSummary is one page view every CacheFor (10 s) over 30 days
+// of probe results of three components, one every 5 s: each view
+// computes a fresh Summary (after a first that read everything).
+func BenchmarkSummary(b *testing.B) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	db := openDB(b)
+	var batch []*store.ProbeRecord
+	for at := now.Add(-30 * 24 * time.Hour); at.Before(now); at = at.Add(5 * time.Second) {
+		for _, c := range []string{"store", "node:n1", "bankid"} {
+			batch = append(batch, &store.ProbeRecord{Component: c, Node: "n1", Time: at, Duration: time.Millisecond, OK: true, State: store.HealthUp})
+		}
+		if len(batch) >= 5000 {
+			if err := db.RecordProbes(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := db.RecordProbes(ctx, batch); err != nil {
+		b.Fatal(err)
+	}
+	clk := &clock{t: now}
+	h := newHarness(b, db, clk, "n1")
+	h.round()
+	if _, err := h.svc.Summary(ctx); err != nil { // the first reads all 30 days
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		clk.Add(11 * time.Second)
+		if _, err := h.svc.Summary(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
