@@ -21,13 +21,22 @@
 // has been degraded or down for Config.OpenAfter (default 1 min) opens
 // an incident, unless an announced maintenance window covers it. Its
 // start is when the evidence began (the first failed probe or failed
-// login of the run that made it unhealthy). A worse state while open
-// adds a timeline entry and raises the severity. Once the component is
-// measured up again the incident is recovering (its duration ends
-// there); it resolves when the component has stayed up for
-// Config.ResolveAfter (default 5 min), and relapses if it goes bad
-// before. The store keeps at most one open incident per component, so
-// nodes sharing a store open one incident per outage.
+// login of the run that made it unhealthy). The store keeps at most one
+// open incident per component, so nodes sharing a store open one
+// incident per outage.
+//
+// An open incident follows the cluster's view of its component: the
+// worst of this node's state and the latest state of every other node
+// that is not silent (that recorded a probe result within three probe
+// intervals), taken from the state its latest probe result left the
+// component in or, for a component known from logins only, from its
+// latest transition since the incident started. So nodes that disagree
+// follow it alike. A change of that state adds a timeline entry (never
+// one that repeats the last) and a worse one raises the severity. Once
+// no node measures the component unhealthy the incident is recovering
+// (its duration ends when the last node measured it up); it resolves
+// when the component has stayed up for Config.ResolveAfter (default
+// 5 min), and relapses if it goes bad before.
 //
 // The root-cause analysis is due 72 hours after resolution (RCADeadline);
 // the page marks it overdue once the clock passes that.

@@ -88,6 +88,10 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 	for _, in := range open {
 		byComp[in.Component] = in
 	}
+	others, err := s.peers(ctx, now)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, st := range s.Monitor.Snapshot() {
 		in := byComp[st.Component]
@@ -96,7 +100,9 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 		case in == nil && unhealthy(st.State) && !inMaintenance(maint, st.Component, now):
 			err = e.maybeOpen(ctx, st, now)
 		case in != nil:
-			err = e.follow(ctx, in, st, now)
+			if st, err = e.cluster(ctx, in, st, others); err == nil {
+				err = e.follow(ctx, in, st, now)
+			}
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", st.Component, err))
@@ -141,6 +147,63 @@ func (e *Engine) maybeOpen(ctx context.Context, st health.Status, now time.Time)
 	return e.recount(ctx, in, now)
 }
 
+// cluster is st, this node's view of in's component, made the view of
+// the cluster: the worst state of this node's and of every other live
+// node's latest, so that nodes that disagree follow the incident alike
+// and it recovers only once no node measures the component unhealthy.
+// When it is up, Since is when the last node recovered. Each other
+// node's state is the one its latest probe result left the component in
+// or, for components known from logins only, its latest transition
+// since the incident started.
+func (e *Engine) cluster(ctx context.Context, in *store.Incident, st health.Status, others peers) (health.Status, error) {
+	if len(others.alive) == 0 {
+		return st, nil
+	}
+	ts, err := e.svc.Store.ListHealthTransitions(ctx, store.HealthQuery{Component: in.Component, Since: in.StartedAt})
+	if err != nil {
+		return st, fmt.Errorf("list transitions: %w", err)
+	}
+	last := map[string]*store.HealthTransition{}
+	for _, t := range ts {
+		last[t.Node] = t
+	}
+	var changed time.Time
+	for node := range others.alive {
+		state, ok := others.state[[2]string{node, in.Component}]
+		t := last[node]
+		if t != nil && !ok {
+			state = t.To
+		}
+		if t != nil {
+			changed = later(changed, t.Time.UTC())
+		}
+		if rank(health.State(state)) > rank(st.State) {
+			st.State, st.Reason = health.State(state), ""
+			if t != nil && t.To == state {
+				st.Reason = t.Reason
+			}
+		}
+	}
+	if st.State == health.Up && changed.After(st.Since) {
+		st.Since = changed
+	}
+	return st, nil
+}
+
+// rank orders states for "the worst of": unknown (no evidence), up,
+// degraded, down.
+func rank(s health.State) int {
+	switch s {
+	case health.Up:
+		return 1
+	case health.Degraded:
+		return 2
+	case health.Down:
+		return 3
+	}
+	return 0
+}
+
 // follow moves an open incident along: worse, recovered, relapsed,
 // resolved, and recounts the people affected now and then.
 func (e *Engine) follow(ctx context.Context, in *store.Incident, st health.Status, now time.Time) error {
@@ -171,6 +234,9 @@ func (e *Engine) follow(ctx context.Context, in *store.Incident, st health.Statu
 			return e.resolve(ctx, in, now)
 		}
 	}
+	if changed && repeats(in, note) {
+		changed = false // the timeline says so already
+	}
 	if changed {
 		if err := s.Store.UpdateIncident(ctx, in); err != nil {
 			if errors.Is(err, store.ErrConflict) {
@@ -191,6 +257,17 @@ func (e *Engine) follow(ctx context.Context, in *store.Incident, st health.Statu
 		return e.recount(ctx, in, now)
 	}
 	return nil
+}
+
+// repeats reports whether note says what the timeline's last automatic
+// entry says.
+func repeats(in *store.Incident, note *store.IncidentUpdate) bool {
+	for _, u := range slices.Backward(in.Updates) {
+		if u.Author == Author {
+			return u.Kind == note.Kind && u.State == note.State
+		}
+	}
+	return false
 }
 
 // lastState is the component state the timeline last recorded.

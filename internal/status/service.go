@@ -308,18 +308,47 @@ func kindOrder(k string) int {
 	return 2
 }
 
+// silentAfter is how long a node may record no probe result before it
+// counts as gone: three probe intervals.
+func (s *Service) silentAfter() time.Duration { return 3 * s.Monitor.Config().Interval }
+
+// peers is what the other nodes recorded lately.
+type peers struct {
+	// alive holds the nodes that recorded a probe result within
+	// silentAfter.
+	alive map[string]bool
+	// state is, by node and component, the state its latest probe
+	// result left the component in.
+	state map[[2]string]string
+}
+
+// peers reads what the other nodes recorded lately.
+func (s *Service) peers(ctx context.Context, now time.Time) (peers, error) {
+	ps, err := s.Store.ListProbes(ctx, store.HealthQuery{Since: now.Add(-s.silentAfter())})
+	if err != nil {
+		return peers{}, fmt.Errorf("list probes: %w", err)
+	}
+	p := peers{alive: map[string]bool{}, state: map[[2]string]string{}}
+	for _, r := range ps {
+		if r.Node != s.Node {
+			p.alive[r.Node] = true
+			p.state[[2]string{r.Node, r.Component}] = r.State
+		}
+	}
+	return p, nil
+}
+
 // otherNodes finds the nodes that recorded their own probes in the last
 // 90 days and are not this one: a node is operational while it keeps
 // recording, down once it has been silent for three intervals.
 func (s *Service) otherNodes(ctx context.Context, now time.Time, seen map[string]bool, buckets []*store.ProbeBucket) ([]Component, error) {
-	interval := s.Monitor.Config().Interval
 	var out []Component
 	for _, b := range buckets {
 		if !strings.HasPrefix(b.Component, NodePrefix) || seen[b.Component] {
 			continue
 		}
 		seen[b.Component] = true
-		recent, err := s.Store.ListProbes(ctx, store.HealthQuery{Component: b.Component, Since: now.Add(-3 * interval)})
+		recent, err := s.Store.ListProbes(ctx, store.HealthQuery{Component: b.Component, Since: now.Add(-s.silentAfter())})
 		if err != nil {
 			return nil, fmt.Errorf("list probes: %w", err)
 		}

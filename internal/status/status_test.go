@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -490,4 +491,72 @@ func TestRecordedMatchesMonitor(t *testing.T) {
 			t.Errorf("%s after a silent minute: %s, want unknown", s.Component, s.State)
 		}
 	}
+}
+
+// TestNodesThatDisagreeKeepOneTimeline: node a measures bankid up again
+// while node b still measures it down. The incident stays open without
+// a new timeline entry for as long as they disagree, and recovers once,
+// when b measures it up too.
+func TestNodesThatDisagreeKeepOneTimeline(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	a, b := newHarness(t, db, clk, "a"), newHarness(t, db, clk, "b")
+	step := func() {
+		clk.Add(5 * time.Second)
+		for _, h := range []*harness{a, b} {
+			if err := h.mon.Tick(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, h := range []*harness{a, b} {
+			if err := h.eng.Evaluate(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	a.fail.Store(true)
+	b.fail.Store(true)
+	for range 24 {
+		step()
+	}
+	a.fail.Store(false) // only a's path to bankid comes back
+	for range 720 {     // an hour
+		step()
+	}
+	open := a.open()
+	if len(open) != 1 {
+		t.Fatalf("%d open incidents, want 1", len(open))
+	}
+	in := open[0]
+	if !in.RecoveredAt.IsZero() || len(in.Updates) != 1 {
+		t.Fatalf("after an hour in which b still measured bankid down: recovered %v, %d timeline entries", in.RecoveredAt, len(in.Updates))
+	}
+	b.fail.Store(false)
+	for range 200 {
+		step()
+	}
+	all, err := db.ListIncidents(ctx, store.IncidentQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 1 || all[0].ResolvedAt.IsZero() {
+		t.Fatalf("%d incidents, resolved %v; want one, resolved", len(all), all[0].ResolvedAt)
+	}
+	// b leaves down through degraded (its failed probes are still in
+	// its window) before it is up.
+	if got, want := kindsOf(all[0]), "opened:down state:degraded recovered:up resolved:up"; got != want {
+		t.Errorf("timeline %s, want %s", got, want)
+	}
+	if rec := all[0].RecoveredAt; rec.Before(clk.Now().Add(-200 * 5 * time.Second)) {
+		t.Errorf("recovered at %v, before b measured bankid up", rec)
+	}
+}
+
+func kindsOf(in *store.Incident) string {
+	var out []string
+	for _, u := range in.Updates {
+		out = append(out, u.Kind+":"+u.State)
+	}
+	return strings.Join(out, " ")
 }
