@@ -21,7 +21,10 @@
 // has been degraded or down for Config.OpenAfter (default 1 min) opens
 // an incident, unless an announced maintenance window covers it. Its
 // start is when the evidence began (the first failed probe or failed
-// login of the run that made it unhealthy). The store keeps at most one
+// login of the run that made it unhealthy), or, if that was during an
+// announced window for the component, when the window ended: a
+// component still recovering from its maintenance opens an incident only
+// if it is still unhealthy Config.OpenAfter after the window. The store keeps at most one
 // open incident per component, so nodes sharing a store open one
 // incident per outage.
 //

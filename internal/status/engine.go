@@ -128,6 +128,15 @@ func (e *Engine) maybeOpen(ctx context.Context, st health.Status, now time.Time)
 	if start.IsZero() || now.Sub(start) < s.cfg().OpenAfter {
 		return nil
 	}
+	// What happened during announced maintenance is not an incident: a
+	// run that began in a window counts from its end.
+	maint, err := s.Store.ListMaintenance(ctx, start, now)
+	if err != nil {
+		return fmt.Errorf("list maintenance: %w", err)
+	}
+	if start = afterMaintenance(maint, st.Component, start); now.Sub(start) < s.cfg().OpenAfter {
+		return nil
+	}
 	id, err := s.newID()
 	if err != nil {
 		return err
@@ -202,6 +211,20 @@ func rank(s health.State) int {
 		return 3
 	}
 	return 0
+}
+
+// afterMaintenance is t, or the end of the announced windows for
+// component that cover it.
+func afterMaintenance(ms []*store.Maintenance, component string, t time.Time) time.Time {
+	for moved := true; moved; {
+		moved = false
+		for _, m := range ms {
+			if inMaintenance([]*store.Maintenance{m}, component, t) {
+				t, moved = m.End.UTC(), true
+			}
+		}
+	}
+	return t
 }
 
 // follow moves an open incident along: worse, recovered, relapsed,

@@ -560,3 +560,58 @@ func kindsOf(in *store.Incident) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// TestIncidentAfterMaintenanceStartsWhenItEnds: what a component did
+// during announced maintenance is not an incident. Still recovering when
+// the window ends (degraded by hysteresis), it opens none; still down,
+// it opens one that starts when the window ended.
+func TestIncidentAfterMaintenanceStartsWhenItEnds(t *testing.T) {
+	tests := []struct {
+		name string
+		// fixed is how long before the window's end bankid works again.
+		fixed time.Duration
+		// want is whether an incident opens, starting at the window's end.
+		want bool
+	}{
+		{"recovering at the end", 30 * time.Second, false},
+		{"down after the end", -5 * time.Minute, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+			h := newHarness(t, openDB(t), clk, "n1")
+			start, end := clk.Now().Add(time.Minute), clk.Now().Add(31*time.Minute)
+			if _, err := h.svc.Announce(ctx, []string{"bankid"}, start, end, "Certificate rollover", ""); err != nil {
+				t.Fatal(err)
+			}
+			for range 24 {
+				h.round()
+			}
+			h.fail.Store(true)
+			for clk.Now().Before(end.Add(-tt.fixed)) {
+				h.round()
+			}
+			h.fail.Store(false)
+			for range 120 {
+				h.round()
+			}
+			all, err := h.db.ListIncidents(ctx, store.IncidentQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.want {
+				if len(all) != 0 {
+					t.Fatalf("%d incidents, started %v, for a window that ended on time", len(all), all[0].StartedAt)
+				}
+				return
+			}
+			if len(all) != 1 {
+				t.Fatalf("%d incidents, want 1", len(all))
+			}
+			if in := all[0]; !in.StartedAt.Equal(end) || in.OpenedAt.Before(end.Add(time.Minute)) {
+				t.Errorf("incident started %v, opened %v; want started at the window's end %v, opened a minute later", in.StartedAt, in.OpenedAt, end)
+			}
+		})
+	}
+}
