@@ -72,7 +72,10 @@
 // succeeded, per UTC day. Reports take availability from the recorded
 // state changes instead (time not down, over the period minus announced
 // maintenance), since probe results are pruned after 100 days but
-// transitions are kept.
+// transitions are kept. A report counts incidents, people affected and
+// recovery times by when incidents started, and RCAs by when they fell
+// due, so an incident resolved late in one quarter has its RCA counted
+// in the next.
 //
 // # Cost of a page view
 //

@@ -34,13 +34,17 @@ func (s *Service) Report(ctx context.Context, from, to time.Time, title string) 
 	if err != nil {
 		return nil, fmt.Errorf("list maintenance: %w", err)
 	}
-	incs, err := s.Store.ListIncidents(ctx, store.IncidentQuery{Since: from, Until: end})
+	// Incidents resolved up to RCADeadline before the period have their
+	// RCA due in it.
+	incs, err := s.Store.ListIncidents(ctx, store.IncidentQuery{Since: from.Add(-RCADeadline), Until: end})
 	if err != nil {
 		return nil, fmt.Errorf("list incidents: %w", err)
 	}
 	slices.SortFunc(incs, func(a, b *store.Incident) int { return a.StartedAt.Compare(b.StartedAt) })
 	for _, in := range incs {
-		rep.Incidents = append(rep.Incidents, s.publish(in, now))
+		if in.ResolvedAt.IsZero() || !in.ResolvedAt.Before(from) {
+			rep.Incidents = append(rep.Incidents, s.publish(in, now))
+		}
 	}
 	buckets, err := s.dailyProbes(ctx, now)
 	if err != nil {

@@ -615,3 +615,46 @@ func TestIncidentAfterMaintenanceStartsWhenItEnds(t *testing.T) {
 		})
 	}
 }
+
+// TestRCADueEarlyInAQuarterCountsInThatQuarter: an incident resolved in
+// the last 72 hours of a quarter has its RCA due in the next one, and
+// that quarter's report counts it, once; its incidents and people stay
+// in the quarter it started in.
+func TestRCADueEarlyInAQuarterCountsInThatQuarter(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	clk := &clock{t: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}
+	h := newHarness(t, db, clk, "n1")
+	h.round()
+	in := &store.Incident{ID: "x1", Component: "bankid", Components: []string{"bankid"}, Severity: store.SeverityDown,
+		StartedAt: time.Date(2026, 3, 30, 10, 0, 0, 0, time.UTC), OpenedAt: time.Date(2026, 3, 30, 10, 1, 0, 0, time.UTC)}
+	if err := db.OpenIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	in.RecoveredAt = time.Date(2026, 3, 30, 11, 0, 0, 0, time.UTC)
+	in.ResolvedAt = time.Date(2026, 3, 30, 11, 5, 0, 0, time.UTC) // RCA due 2 April, never published
+	in.PeopleAffected = 7
+	if err := db.UpdateIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		from, to                  time.Time
+		incidents, people, rcaDue int
+	}{
+		{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), 1, 7, 0},
+		{time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), 0, 0, 1},
+	}
+	for _, tt := range tests {
+		rep, err := h.svc.Report(ctx, tt.from, tt.to, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rep.Total; got.Incidents != tt.incidents || got.PeopleAffected != int64(tt.people) || got.RCAsDue != tt.rcaDue || got.RCAsOnTime != 0 {
+			t.Errorf("%s: incidents %d, people %d, RCAs due %d (on time %d); want %d, %d, %d (0)", rep.Title,
+				got.Incidents, got.PeopleAffected, got.RCAsDue, got.RCAsOnTime, tt.incidents, tt.people, tt.rcaDue)
+		}
+		if want := tt.incidents; len(rep.Incidents) != want {
+			t.Errorf("%s lists %d incidents, want %d", rep.Title, len(rep.Incidents), want)
+		}
+	}
+}
