@@ -12,8 +12,16 @@
 // down, unknown), or maintenance while an announced window covers it and
 // nothing worse is measured. Other nodes of a cluster appear as
 // "node:<name>" from the probe records they write to the shared store: a
-// node that has written none for three probe intervals is down. Each
-// node serves the page from its own view.
+// node that has written none for three probe intervals is silent, and
+// down. Each node serves the page from its own view.
+//
+// A node cannot record its own death, so the others do: each node's
+// Engine records a transition of its own view of every other node when
+// it falls silent (down, reason "silent", since about three intervals
+// before it was found so) and when it is heard again (up), opens and
+// resolves incidents for it as for any component, and reports count a
+// node down while any node found it silent. If every node is silent,
+// nobody records it.
 //
 // # Incidents
 //

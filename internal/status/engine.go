@@ -30,11 +30,15 @@ type Engine struct {
 	evidence map[string]time.Time
 	// counted is when each open incident's people were last counted.
 	counted map[string]time.Time
+	// nodes is this node's view of the other nodes ("node:<name>"): down
+	// while silent, up otherwise, as last recorded; missing until read
+	// back from the store.
+	nodes map[string]health.Status
 }
 
 // NewEngine returns an engine over svc.
 func NewEngine(svc *Service) *Engine {
-	return &Engine{svc: svc, evidence: map[string]time.Time{}, counted: map[string]time.Time{}}
+	return &Engine{svc: svc, evidence: map[string]time.Time{}, counted: map[string]time.Time{}, nodes: map[string]health.Status{}}
 }
 
 // Observe takes one health transition (health.Monitor.Subscribe). It only
@@ -92,8 +96,12 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	comps, err := e.withOtherNodes(ctx, s.Monitor.Snapshot(), now)
+	if err != nil {
+		return err
+	}
 	var errs []error
-	for _, st := range s.Monitor.Snapshot() {
+	for _, st := range comps {
 		in := byComp[st.Component]
 		var err error
 		switch {
@@ -110,6 +118,74 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// withOtherNodes adds to snapshot this node's view of the other nodes
+// the page shows: down while silent (no probe result for three probe
+// intervals), up otherwise. A change of that view is recorded as a
+// transition of this node's, so that reports count a silent node's down
+// time as they count any component's.
+func (e *Engine) withOtherNodes(ctx context.Context, snapshot []health.Status, now time.Time) ([]health.Status, error) {
+	s := e.svc
+	sum, err := s.Summary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	own := map[string]bool{}
+	for _, st := range snapshot {
+		own[st.Component] = true
+	}
+	out := slices.Clip(snapshot)
+	for _, c := range sum.Components {
+		if c.Kind != KindNode || own[c.ID] {
+			continue
+		}
+		st, err := e.otherNode(ctx, c.ID, c.State == Down, now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// otherNode is this node's view of another node, recording a change.
+func (e *Engine) otherNode(ctx context.Context, id string, silent bool, now time.Time) (health.Status, error) {
+	s := e.svc
+	e.mu.Lock()
+	prev, ok := e.nodes[id]
+	e.mu.Unlock()
+	if !ok {
+		prev = health.Status{Component: id, State: health.Up}
+		ts, err := s.Store.ListHealthTransitions(ctx, store.HealthQuery{Component: id, Node: s.Node})
+		if err != nil {
+			return prev, fmt.Errorf("list transitions: %w", err)
+		}
+		if n := len(ts); n > 0 {
+			prev.State, prev.Reason, prev.Since = health.State(ts[n-1].To), ts[n-1].Reason, ts[n-1].Since.UTC()
+		}
+	}
+	cur := health.Status{Component: id, State: health.Up, Reason: health.ReasonProbesOK, Since: now}
+	if silent {
+		cur = health.Status{Component: id, State: health.Down, Reason: ReasonSilent, Since: now.Add(-s.silentAfter())}
+	}
+	if cur.State == prev.State {
+		cur = prev
+	} else {
+		t := &store.HealthTransition{Component: id, Node: s.Node, Time: now, From: string(prev.State), To: string(cur.State), Reason: cur.Reason, Since: cur.Since}
+		if err := s.Store.RecordHealthTransitions(ctx, []*store.HealthTransition{t}); err != nil {
+			return prev, fmt.Errorf("record transition: %w", err)
+		}
+		s.log().Warn("node state changed", "component", id, "from", prev.State, "to", cur.State, "reason", cur.Reason)
+	}
+	e.mu.Lock()
+	e.nodes[id] = cur
+	e.mu.Unlock()
+	return cur, nil
+}
+
+// ReasonSilent is the reason a node is down when it has recorded no probe
+// result for three probe intervals.
+const ReasonSilent = "silent"
 
 // start is when component's current unhealthy run began.
 func (e *Engine) start(st health.Status) time.Time {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/varde-eid/varde/internal/store"
@@ -148,12 +149,34 @@ func finishReport(cr *ComponentReport, recovery time.Duration, recovered int) {
 
 // badTime returns the spans of [from, end) in which this node measured
 // the component down, and those it measured it degraded, from the
-// recorded transitions.
+// recorded transitions. A node is also down while any other node found
+// it silent: a node cannot record its own death.
 func (s *Service) badTime(ctx context.Context, id string, from, end time.Time) (down, degraded []span, err error) {
-	ts, err := s.Store.ListHealthTransitions(ctx, store.HealthQuery{Component: id, Node: s.Node, Until: end})
+	q := store.HealthQuery{Component: id, Node: s.Node, Until: end}
+	if strings.HasPrefix(id, NodePrefix) {
+		q.Node = ""
+	}
+	ts, err := s.Store.ListHealthTransitions(ctx, q)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list transitions: %w", err)
 	}
+	byNode := map[string][]*store.HealthTransition{}
+	for _, t := range ts {
+		byNode[t.Node] = append(byNode[t.Node], t)
+	}
+	for node, ts := range byNode {
+		dn, dg := spans(ts, from, end)
+		down = append(down, dn...)
+		if node == s.Node {
+			degraded = dg
+		}
+	}
+	return merge(down), degraded, nil
+}
+
+// spans returns the spans of [from, end) in which one node's transitions
+// ts (oldest first) left the component down, and degraded.
+func spans(ts []*store.HealthTransition, from, end time.Time) (down, degraded []span) {
 	state, since := store.HealthUnknown, from
 	flush := func(until time.Time) {
 		if !until.After(since) {
@@ -176,7 +199,7 @@ func (s *Service) badTime(ctx context.Context, id string, from, end time.Time) (
 		state, since = t.To, at
 	}
 	flush(end)
-	return down, degraded, nil
+	return down, degraded
 }
 
 // span is [from, to).

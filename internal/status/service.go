@@ -36,6 +36,9 @@ type Store interface {
 	ListProbes(ctx context.Context, q store.HealthQuery) ([]*store.ProbeRecord, error)
 	SummarizeProbes(ctx context.Context, q store.HealthQuery, width time.Duration) ([]*store.ProbeBucket, error)
 	ListHealthTransitions(ctx context.Context, q store.HealthQuery) ([]*store.HealthTransition, error)
+	// RecordHealthTransitions records this node's view of other nodes
+	// (the engine finds them silent, and back).
+	RecordHealthTransitions(ctx context.Context, ts []*store.HealthTransition) error
 	ListAuditRange(ctx context.Context, q store.AuditQuery) ([]*store.AuditEvent, error)
 }
 
@@ -355,7 +358,7 @@ func (s *Service) otherNodes(ctx context.Context, now time.Time, seen map[string
 		in := s.info(b.Component)
 		c := Component{ID: b.Component, Name: in.Name, Kind: KindNode, State: Operational}
 		if len(recent) == 0 {
-			c.State, c.Reason = Down, "silent"
+			c.State, c.Reason = Down, ReasonSilent
 		} else if last := recent[len(recent)-1]; !last.OK {
 			c.State, c.Reason = Degraded, last.Reason
 		}

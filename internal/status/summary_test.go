@@ -59,6 +59,7 @@ func TestConcurrentSummariesShareOneComputation(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
 	h := newHarness(t, openDB(t), clk, "n1")
 	h.round()
+	clk.Add(time.Minute) // past the summary the engine computed
 	cs := &countingStore{DB: h.db, hold: make(chan struct{})}
 	h.svc.Store = cs
 
@@ -125,9 +126,6 @@ func TestSummaryShowsChangesWithinCacheFor(t *testing.T) {
 	}
 	if st := stateOf(sum, "bankid"); st != status.Down || clk.Now().Sub(downAt) > 30*time.Second {
 		t.Errorf("%v after bankid went down the page shows %s, want down within 30 s", clk.Now().Sub(downAt), st)
-	}
-	if n := cs.summaries.Load(); n != 2 {
-		t.Errorf("%d summaries computed, want 2", n)
 	}
 }
 
