@@ -47,7 +47,10 @@
 // no node measures the component unhealthy the incident is recovering
 // (its duration ends when the last node measured it up); it resolves
 // when the component has stayed up for Config.ResolveAfter (default
-// 5 min), and relapses if it goes bad before.
+// 5 min), and relapses if it goes bad before. An open incident whose
+// component neither this node monitors nor any live node probes (it was
+// removed from the configuration) is resolved at once, its timeline
+// saying why (reason "component_removed").
 //
 // The root-cause analysis is due 72 hours after resolution (RCADeadline);
 // the page marks it overdue once the clock passes that.

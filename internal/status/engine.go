@@ -115,6 +115,20 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", st.Component, err))
 		}
+		delete(byComp, st.Component)
+	}
+	// What is left belongs to components this node does not monitor: if
+	// no live node probes them either, they were removed.
+	for comp, in := range byComp {
+		if others.probed(comp) {
+			continue
+		}
+		if in.RecoveredAt.IsZero() {
+			in.RecoveredAt = now // measured until now
+		}
+		if err := e.resolve(ctx, in, now, ReasonRemoved); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", comp, err))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -330,7 +344,7 @@ func (e *Engine) follow(ctx context.Context, in *store.Incident, st health.Statu
 			note = &store.IncidentUpdate{Kind: store.UpdateRecovered, State: string(st.State), Reason: st.Reason}
 			changed = true
 		} else if now.Sub(in.RecoveredAt) >= s.cfg().ResolveAfter {
-			return e.resolve(ctx, in, now)
+			return e.resolve(ctx, in, now, "")
 		}
 	}
 	if changed && repeats(in, note) {
@@ -379,7 +393,13 @@ func lastState(in *store.Incident) string {
 	return ""
 }
 
-func (e *Engine) resolve(ctx context.Context, in *store.Incident, now time.Time) error {
+// ReasonRemoved is the reason of the timeline entry that resolves an
+// incident whose component no node monitors any more.
+const ReasonRemoved = "component_removed"
+
+// resolve resolves in at now, for reason ("" when the component stayed
+// up).
+func (e *Engine) resolve(ctx context.Context, in *store.Incident, now time.Time, reason string) error {
 	s := e.svc
 	in.ResolvedAt = now
 	if err := e.count(ctx, in, now); err != nil {
@@ -394,7 +414,10 @@ func (e *Engine) resolve(ctx context.Context, in *store.Incident, now time.Time)
 	e.mu.Lock()
 	delete(e.counted, in.ID)
 	e.mu.Unlock()
-	note := &store.IncidentUpdate{IncidentID: in.ID, Time: now, Kind: store.UpdateResolved, State: string(health.Up), Author: Author}
+	note := &store.IncidentUpdate{IncidentID: in.ID, Time: now, Kind: store.UpdateResolved, State: string(health.Up), Reason: reason, Author: Author}
+	if reason == ReasonRemoved {
+		note.State = ""
+	}
 	if err := s.Store.AddIncidentUpdate(ctx, note); err != nil {
 		return fmt.Errorf("add timeline entry: %w", err)
 	}

@@ -325,6 +325,16 @@ type peers struct {
 	state map[[2]string]string
 }
 
+// probed reports whether a live node probes component.
+func (p peers) probed(component string) bool {
+	for k := range p.state {
+		if k[1] == component {
+			return true
+		}
+	}
+	return false
+}
+
 // peers reads what the other nodes recorded lately.
 func (s *Service) peers(ctx context.Context, now time.Time) (peers, error) {
 	ps, err := s.Store.ListProbes(ctx, store.HealthQuery{Since: now.Add(-s.silentAfter())})

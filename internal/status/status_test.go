@@ -717,3 +717,44 @@ func TestSilentNodeIsDown(t *testing.T) {
 	}
 	t.Errorf("node:b is not in the report")
 }
+
+// TestIncidentOfRemovedComponentResolves: bankid is down with an
+// incident open when the node restarts without it in its configuration.
+// No node monitors it any more, so its incident is resolved, saying so.
+func TestIncidentOfRemovedComponentResolves(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	h.fail.Store(true)
+	for range 20 {
+		h.round()
+	}
+	if n := len(h.open()); n != 1 {
+		t.Fatalf("%d incidents open, want 1", n)
+	}
+	// The node restarts; its configuration no longer has bankid.
+	mon, err := health.NewMonitor(health.Options{Node: "n1", Store: h.db, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"store", "node:n1"} {
+		if err := mon.Add(c, health.PingProber(func(context.Context) error { return nil })); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.mon = mon
+	h.svc = &status.Service{Store: h.db, Monitor: mon, Node: "n1", Now: clk.Now}
+	h.eng = status.NewEngine(h.svc)
+	h.round()
+	if n := len(h.open()); n != 0 {
+		t.Fatalf("%d incidents still open for a component no node monitors", n)
+	}
+	all, err := h.db.ListIncidents(ctx, store.IncidentQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := all[0].Updates[len(all[0].Updates)-1]
+	if last.Kind != store.UpdateResolved || last.Reason != status.ReasonRemoved || all[0].RecoveredAt.IsZero() {
+		t.Errorf("last timeline entry %+v, recovered %v; want resolved because the component was removed", last, all[0].RecoveredAt)
+	}
+}
