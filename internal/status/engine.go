@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,11 +36,16 @@ type Engine struct {
 	// while silent, up otherwise, as last recorded; missing until read
 	// back from the store.
 	nodes map[string]health.Status
+	// known holds the other nodes' components ("node:<name>") this engine
+	// has met: on the page when it started (seeded), or probing since.
+	known  map[string]bool
+	seeded bool
 }
 
 // NewEngine returns an engine over svc.
 func NewEngine(svc *Service) *Engine {
-	return &Engine{svc: svc, evidence: map[string]time.Time{}, counted: map[string]time.Time{}, nodes: map[string]health.Status{}}
+	return &Engine{svc: svc, evidence: map[string]time.Time{}, counted: map[string]time.Time{}, nodes: map[string]health.Status{},
+		known: map[string]bool{}}
 }
 
 // Observe takes one health transition (health.Monitor.Subscribe). It only
@@ -96,7 +103,7 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	comps, err := e.withOtherNodes(ctx, s.Monitor.Snapshot(), now)
+	comps, err := e.withOtherNodes(ctx, s.Monitor.Snapshot(), others, now)
 	if err != nil {
 		return err
 	}
@@ -137,23 +144,45 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 // the page shows: down while silent (no probe result for three probe
 // intervals), up otherwise. A change of that view is recorded as a
 // transition of this node's, so that reports count a silent node's down
-// time as they count any component's.
-func (e *Engine) withOtherNodes(ctx context.Context, snapshot []health.Status, now time.Time) ([]health.Status, error) {
-	s := e.svc
-	sum, err := s.Summary(ctx)
-	if err != nil {
-		return nil, err
+// time as they count any component's. The nodes are those on the page
+// when the engine started (read once, from the summary) and those that
+// have probed since (others); which are silent comes from others.
+func (e *Engine) withOtherNodes(ctx context.Context, snapshot []health.Status, others peers, now time.Time) ([]health.Status, error) {
+	e.mu.Lock()
+	seeded := e.seeded
+	e.mu.Unlock()
+	if !seeded {
+		sum, err := e.svc.Summary(ctx)
+		if err != nil {
+			return nil, err
+		}
+		e.mu.Lock()
+		for _, c := range sum.Components {
+			if c.Kind == KindNode {
+				e.known[c.ID] = true
+			}
+		}
+		e.seeded = true
+		e.mu.Unlock()
 	}
 	own := map[string]bool{}
 	for _, st := range snapshot {
 		own[st.Component] = true
 	}
+	e.mu.Lock()
+	for k := range others.state {
+		if strings.HasPrefix(k[1], NodePrefix) {
+			e.known[k[1]] = true
+		}
+	}
+	ids := slices.Sorted(maps.Keys(e.known))
+	e.mu.Unlock()
 	out := slices.Clip(snapshot)
-	for _, c := range sum.Components {
-		if c.Kind != KindNode || own[c.ID] {
+	for _, id := range ids {
+		if own[id] {
 			continue
 		}
-		st, err := e.otherNode(ctx, c.ID, c.State == Down, now)
+		st, err := e.otherNode(ctx, id, !others.probed(id), now)
 		if err != nil {
 			return nil, err
 		}
