@@ -119,11 +119,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchOptions, error) {
 	fs.StringVar(&o.keyID, "key-id", "", "with --target: the kid of the client's key")
 	fs.StringVar(&o.redirectURI, "redirect-uri", "https://bench.example/callback", "with --target: the client's redirect URI")
 	fs.StringVar(&o.pprofURL, "pprof-url", "", "with --target and --cpuprofile: the node's pprof base URL, e.g. http://127.0.0.1:6060")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
 	}
 	for _, f := range strings.Split(*conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))

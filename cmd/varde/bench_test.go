@@ -26,11 +26,7 @@ const childEnvMarker = "GO_VARDE_TEST_RUN_MAIN"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnvMarker) == "1" {
-		if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-			os.Stderr.WriteString("varde: " + err.Error() + "\n")
-			os.Exit(1)
-		}
-		os.Exit(0)
+		os.Exit(exitStatus(run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 	}
 	os.Exit(m.Run())
 }

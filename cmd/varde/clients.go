@@ -65,9 +65,9 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "list":
 	default:
 		fmt.Fprint(stderr, clientsUsage)
-		return fmt.Errorf("unknown clients command %q", args[0])
+		return usageErrorf("unknown clients command %q", args[0])
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	cfg, err := loadStoreConfig(*path)

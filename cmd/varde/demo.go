@@ -39,7 +39,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "localhost:8080", "listen address; the host must be localhost (WebAuthn needs a name, not an IP)")
 	dataDir := fs.String("data", "", "directory for the database and keys (default: a temporary directory, deleted on exit)")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	host, _, err := net.SplitHostPort(*addr)

@@ -18,13 +18,25 @@ import (
 var version = "dev"
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
-		fmt.Fprintln(os.Stderr, "varde:", err)
-		os.Exit(1)
+	os.Exit(exitStatus(run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
+}
+
+// exitStatus reports err, the outcome of run, on stderr and returns the
+// process's exit status: 0 for success, 2 for a command called wrongly
+// (usage shown, an unknown flag or command, an unexpected argument), 1
+// for any other failure.
+func exitStatus(err error, stderr io.Writer) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 2 // the usage is already on stderr
 	}
+	fmt.Fprintln(stderr, "varde:", err)
+	if _, ok := errors.AsType[*usageError](err); ok {
+		return 2
+	}
+	return 1
 }
 
 const usage = `usage: varde <command> [flags]
@@ -39,6 +51,9 @@ commands:
   status    the public status page: incidents, notes, RCAs, maintenance, reports, static export
   resilience  kill, slow and restart simulated eIDs under concurrent logins; measure failover
   version   print the version
+
+Flags go before any other argument; quote values with spaces. Exit status:
+0 success, 1 failure, 2 a command called wrongly.
 `
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -69,6 +84,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "resilience":
 		return resilience(ctx, args[1:], stdout, stderr)
 	case "version":
+		if len(args) > 1 {
+			return usageErrorf("version: unexpected argument %q", args[1])
+		}
 		fmt.Fprintln(stdout, "varde", version)
 		return nil
 	case "help", "-h", "--help":
@@ -76,7 +94,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return usageErrorf("unknown command %q", args[0])
 }
 
 // serverGC sets the garbage collector's target for the commands that

@@ -49,7 +49,7 @@ func providerSim(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	tokenFile := fs.String("admin-token-file", "", "file with the admin token (default: random, printed)")
 	readyFile := fs.String("ready-file", "", "write the issuer, admin URL and token as JSON to this file once ready")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var problems []string
@@ -207,7 +207,7 @@ func provider(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	mode := fs.String("mode", "", "ok, down, slow or failing (default: only show the current fault)")
 	delay := fs.String("delay", "", "delay of the slow fault, e.g. 3s (default the sim's)")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the sim")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if *readyFile != "" {

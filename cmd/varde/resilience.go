@@ -99,11 +99,8 @@ func parseResilienceFlags(args []string, stderr io.Writer) (*resOptions, error) 
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configuration, databases, logs)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the child processes")
 	fs.StringVar(&o.jsonFile, "json", "", "also write the results as JSON to this file")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("resilience: unexpected argument %q", fs.Arg(0))
 	}
 	switch {
 	case o.users < 1 || o.users > 256 || o.onlyUsers < 0 || o.onlyUsers > 256:

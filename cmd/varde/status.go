@@ -74,9 +74,13 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.StringVar(&to, "to", "", "day after the last, YYYY-MM-DD (with --from)")
 	default:
 		fmt.Fprint(stderr, statusUsage)
-		return fmt.Errorf("unknown status command %q", name)
+		return usageErrorf("unknown status command %q", name)
 	}
-	if err := fs.Parse(args); err != nil {
+	var positional []string
+	if name == "export" {
+		positional = []string{"DIR"}
+	}
+	if err := parseFlags(fs, args, positional...); err != nil {
 		return err
 	}
 	cfg, err := loadStoreConfig(*path)
@@ -157,9 +161,6 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	case "export":
-		if fs.NArg() != 1 {
-			return errors.New("usage: varde status export --config FILE DIR")
-		}
 		return exportStatus(ctx, svc, cfg, fs.Arg(0), stdout)
 	}
 	return nil

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+)
+
+// usageError is a command called wrongly: an unknown command, a flag it
+// does not have, or a word it does not expect. main exits with status 2
+// for it, as for --help, and 1 for everything else.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// parseFlags parses args into fs and then wants exactly the positional
+// arguments named in positional (e.g. "DIR") after the flags. Go's flag
+// parser stops at the first word that is not a flag: a value with a
+// space that was not quoted (--name Tax Portal) would leave its second
+// word, and every flag after it, unread, and the command would go on
+// without them. So a word left over is an error, naming the word.
+func parseFlags(fs *flag.FlagSet, args []string, positional ...string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &usageError{fmt.Errorf("%s: %w", fs.Name(), err)}
+	}
+	if fs.NArg() < len(positional) {
+		return usageErrorf("%s: missing %s", fs.Name(), strings.Join(positional[fs.NArg():], " "))
+	}
+	if fs.NArg() == len(positional) {
+		return nil
+	}
+	extra := fs.Arg(len(positional))
+	at := len(args) - fs.NArg() + len(positional) // extra is args[at]
+	return usageErrorf("%s: unexpected argument %q: %s", fs.Name(), extra, leftoverHint(fs, args, at))
+}
+
+// leftoverHint guesses why args[at] was left over.
+func leftoverHint(fs *flag.FlagSet, args []string, at int) string {
+	switch {
+	case strings.HasPrefix(args[at], "-"):
+		return "flags go before any other argument"
+	case at >= 1 && isBoolFlag(fs, args[at-1]):
+		return fmt.Sprintf("%s takes no value: write %s alone, or %s=false", args[at-1], args[at-1], args[at-1])
+	case at >= 2 && takesValue(fs, args[at-2]):
+		return fmt.Sprintf("quote values with spaces: %s %q", args[at-2], args[at-1]+" "+args[at])
+	}
+	return "quote values with spaces, and put flags before any other argument"
+}
+
+// flagNamed returns the flag that arg sets, if arg is a flag without
+// "=value".
+func flagNamed(fs *flag.FlagSet, arg string) *flag.Flag {
+	if !strings.HasPrefix(arg, "-") || strings.Contains(arg, "=") {
+		return nil
+	}
+	return fs.Lookup(strings.TrimLeft(arg, "-"))
+}
+
+func isBoolFlag(fs *flag.FlagSet, arg string) bool {
+	f := flagNamed(fs, arg)
+	if f == nil {
+		return false
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// takesValue reports whether arg is a flag that takes the next word as
+// its value.
+func takesValue(fs *flag.FlagSet, arg string) bool {
+	return flagNamed(fs, arg) != nil && !isBoolFlag(fs, arg)
+}

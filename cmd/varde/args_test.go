@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestLeftoverArgumentsRefused: a word left after the flags (most often
+// the second word of a value that was not quoted) is refused by name,
+// with a hint, before the command does anything; Go's flag parser would
+// otherwise stop there and drop every flag after it. Only status export
+// takes a positional argument, DIR, and exactly one.
+func TestLeftoverArgumentsRefused(t *testing.T) {
+	cfg := adminConfig(t)
+	dir := t.TempDir()
+	missing, out := filepath.Join(dir, "none.yaml"), filepath.Join(dir, "out")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"clients", "add", "--config", cfg, "--id", "tax", "--name", "Tax", "Portal", "--auth-method", "none",
+			"--redirect-uri", "https://tax.example/cb", "--require-par", "--levels", "high"},
+			`clients add: unexpected argument "Portal": quote values with spaces: --name "Tax Portal"`},
+		{[]string{"clients", "add", "--config", cfg, "--id", "tax", "--name", "Tax", "--require-par", "true", "--levels", "high"},
+			`unexpected argument "true": --require-par takes no value`},
+		{[]string{"clients", "list", "--config", cfg, "all"}, `clients list: unexpected argument "all"`},
+		{[]string{"clients", "remove", "--config", cfg, "tax"}, `clients remove: unexpected argument "tax"`},
+		{[]string{"status", "note", "--config", cfg, "--incident", "i1", "--author", "Ops", "--message", "Fixed", "now"},
+			`status note: unexpected argument "now": quote values with spaces: --message "Fixed now"`},
+		{[]string{"status", "maintenance", "list", "--config", cfg, "soon"}, `status maintenance list: unexpected argument "soon"`},
+		{[]string{"status", "export", "--config", cfg}, "status export: missing DIR"},
+		{[]string{"status", "export", "--config", cfg, out, "--quiet"}, `unexpected argument "--quiet": flags go before any other argument`},
+		{[]string{"serve", "--config", missing, "now"}, `serve: unexpected argument "now"`},
+		{[]string{"demo", "--addr", "localhost:0", "quick"}, `demo: unexpected argument "quick"`},
+		{[]string{"provider", "fault", "--admin", "http://localhost:9", "--token", "t", "--mode", "down", "now"},
+			`provider fault: unexpected argument "now"`},
+		{[]string{"provider-sim", "--name", "Demo", "BankID", "--id", "bankid"}, `quote values with spaces: --name "Demo BankID"`},
+		{[]string{"bench", "--duration", "1s", "fast"}, `bench: unexpected argument "fast"`},
+		{[]string{"resilience", "--users", "2", "more"}, `resilience: unexpected argument "more"`},
+		{[]string{"clients", "add", "--nope"}, "flag provided but not defined"},
+		{[]string{"version", "--short"}, `version: unexpected argument "--short"`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+	} {
+		t.Run(strings.Join(tc.args[:min(2, len(tc.args))], " "), func(t *testing.T) {
+			_, err := runCmd(t, tc.args...)
+			if _, ok := errors.AsType[*usageError](err); !ok || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%q: error %v, want a usage error with %q", tc.args, err, tc.want)
+			}
+		})
+	}
+	if out, err := runCmd(t, "clients", "list", "--config", cfg); err != nil || strings.Contains(out, "tax") {
+		t.Errorf("a refused client was stored (%v):\n%s", err, out)
+	}
+}
+
+// TestExitStatus: a command called wrongly exits with status 2 and says
+// why; any other failure exits with 1.
+func TestExitStatus(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := adminConfig(t)
+	for _, tc := range []struct {
+		args   []string
+		status int
+		want   string
+	}{
+		{[]string{"clients", "add", "--config", cfg, "--id", "tax", "--name", "Tax", "Portal", "--auth-method", "none",
+			"--redirect-uri", "https://tax.example/cb", "--require-par"}, 2, `unexpected argument "Portal"`},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"clients", "remove", "--config", cfg, "--id", "nobody"}, 1, "remove nobody"},
+	} {
+		cmd := exec.Command(exe, tc.args...)
+		cmd.Env = append(os.Environ(), childEnvMarker+"=1")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != tc.status || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%q: %v, want exit status %d and %q on stderr:\n%s", tc.args, err, tc.status, tc.want, stderr.String())
+		}
+	}
+}
