@@ -87,10 +87,11 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if c.ID == "" {
 			return errors.New("--id is required")
 		}
-		if err := st.DeleteClient(ctx, c.ID); err != nil {
+		n, err := app.RemoveClient(ctx, st, c.ID, "cli", time.Now())
+		if err != nil {
 			return fmt.Errorf("remove %s: %w", c.ID, err)
 		}
-		fmt.Fprintf(stdout, "removed client %s\n", c.ID)
+		fmt.Fprintf(stdout, "removed client %s; grants revoked: %d (their refresh and access tokens no longer work)\n", c.ID, n)
 		return nil
 	}
 	c.RedirectURIs, c.PostLogoutRedirectURIs = redirects, logouts

@@ -78,9 +78,9 @@ func (cc *clientCache) PutClient(ctx context.Context, c *store.Client) error {
 }
 
 // DeleteClient implements store.Clients.
-func (cc *clientCache) DeleteClient(ctx context.Context, id string) error {
+func (cc *clientCache) DeleteClient(ctx context.Context, id string, now time.Time, e *store.AuditEvent) (int, error) {
 	defer cc.forget(id)
-	return cc.Clients.DeleteClient(ctx, id)
+	return cc.Clients.DeleteClient(ctx, id, now, e)
 }
 
 func (cc *clientCache) forget(id string) {

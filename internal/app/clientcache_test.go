@@ -54,7 +54,7 @@ func TestClientCache(t *testing.T) {
 		}, "Bank 2"},
 		{"changed through the cache", func() { mustPut(t, cc, client("Bank 3")) }, "Bank 3"},
 		{"deleted through the cache", func() {
-			if err := cc.DeleteClient(ctx, "bank"); err != nil {
+			if _, err := cc.DeleteClient(ctx, "bank", now, nil); err != nil {
 				t.Fatal(err)
 			}
 		}, "(none)"},
@@ -64,7 +64,7 @@ func TestClientCache(t *testing.T) {
 			}
 		}, "Bank 4"},
 		{"deleted behind the cache, within the TTL", func() {
-			if err := db.DeleteClient(ctx, "bank"); err != nil {
+			if _, err := db.DeleteClient(ctx, "bank", now, nil); err != nil {
 				t.Fatal(err)
 			}
 		}, "Bank 4"},

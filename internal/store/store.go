@@ -65,8 +65,17 @@ type Clients interface {
 	PutClient(ctx context.Context, c *Client) error
 	GetClient(ctx context.Context, id string) (*Client, error)
 	ListClients(ctx context.Context) ([]*Client, error)
-	// DeleteClient returns ErrNotFound if there is no such client.
-	DeleteClient(ctx context.Context, id string) error
+	// DeleteClient removes the client and, in the same atomic write,
+	// revokes at now (as Grants.RevokeGrant does, keeping an earlier
+	// RevokedAt) every grant issued to it under which a token is still
+	// stored, so its refresh and access tokens stop working, and stay
+	// stopped if a client with the same ID is added later. If e is not
+	// nil it is appended to the audit log in that write, as
+	// AuditLog.AppendAudit appends it. It returns how many grants it
+	// revoked; ErrNotFound, and nothing changed, if there is no such
+	// client. A grant whose tokens have all expired and been swept has
+	// nothing left to revoke, and may be left as it is.
+	DeleteClient(ctx context.Context, id string, now time.Time, e *AuditEvent) (revoked int, err error)
 }
 
 // Persons holds persons and their identifiers. An identifier (scheme,

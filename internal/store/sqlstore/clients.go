@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -93,13 +94,42 @@ func (db *DB) ListClients(ctx context.Context) ([]*store.Client, error) {
 	return out, nil
 }
 
-// DeleteClient implements store.Clients; ErrNotFound if there is no such
-// client.
-func (db *DB) DeleteClient(ctx context.Context, id string) error {
-	if err := db.execOne(ctx, db.st.deleteClient, id); err != nil {
-		return fmt.Errorf("delete client %s: %w", id, err)
+// DeleteClient implements store.Clients: one operation of several
+// statements, so it runs in a savepoint and a failure undoes all of it.
+// The client's grants are found through its stored tokens: the tokens
+// table holds only tokens not yet swept, while grants are kept for good,
+// and neither has an index by client that every login would pay for.
+func (db *DB) DeleteClient(ctx context.Context, id string, now time.Time, e *store.AuditEvent) (int, error) {
+	if now.IsZero() {
+		return 0, fmt.Errorf("delete client %s: zero time", id)
 	}
-	return nil
+	var revoked int64
+	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, db.st.deleteClient).ExecContext(ctx, id)
+		if err != nil {
+			return db.d.classify(err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(store.ErrNotFound, err)
+		}
+		res, err = tx.StmtContext(ctx, db.st.revokeClientGrants).ExecContext(ctx, micros(now), id, id)
+		if err != nil {
+			return fmt.Errorf("revoke grants: %w", db.d.classify(err))
+		}
+		if revoked, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		if e != nil {
+			if err := db.appendAudit(e)(ctx, tx); err != nil {
+				return fmt.Errorf("audit %s event: %w", e.Type, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete client %s: %w", id, err)
+	}
+	return int(revoked), nil
 }
 
 // notFound turns sql.ErrNoRows into store.ErrNotFound.

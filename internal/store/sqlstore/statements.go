@@ -27,10 +27,10 @@ type statements struct {
 
 	insertSession, getSession, getSessionClients, setSessionClients, deleteSession, deletePersonSessions *sql.Stmt
 
-	insertAuthCode, redeemAuthCode, getAuthCodeW *sql.Stmt
-	insertGrant, getGrant, revokeGrant           *sql.Stmt
-	insertToken, getToken, getTokenW, useToken   *sql.Stmt
-	remember                                     *sql.Stmt
+	insertAuthCode, redeemAuthCode, getAuthCodeW           *sql.Stmt
+	insertGrant, getGrant, revokeGrant, revokeClientGrants *sql.Stmt
+	insertToken, getToken, getTokenW, useToken             *sql.Stmt
+	remember                                               *sql.Stmt
 
 	lastAudit, insertAudit, listAudit *sql.Stmt
 
@@ -114,6 +114,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.insertGrant, w, insertSQL("grants", grantCols)},
 		{&db.st.getGrant, r, "SELECT " + grantCols + " FROM grants WHERE id = ?"},
 		{&db.st.revokeGrant, w, "UPDATE grants SET revoked_at = CASE WHEN revoked_at = 0 THEN ? ELSE revoked_at END WHERE id = ?"},
+		{&db.st.revokeClientGrants, w, "UPDATE grants SET revoked_at = ? WHERE revoked_at = 0 AND client_id = ? " +
+			"AND id IN (SELECT grant_id FROM tokens WHERE client_id = ?)"},
 
 		{&db.st.insertToken, w, insertSQL("tokens", tokenCols)},
 		{&db.st.getToken, r, "SELECT " + tokenCols + " FROM tokens WHERE hash = ?"},

@@ -87,7 +87,8 @@ func testClients(t *testing.T, s store.Store) {
 	t.Run("not found", func(t *testing.T) {
 		_, err := s.GetClient(ctx, "nobody")
 		wantErr(t, "GetClient unknown", err, store.ErrNotFound)
-		wantErr(t, "DeleteClient unknown", s.DeleteClient(ctx, "nobody"), store.ErrNotFound)
+		_, err = s.DeleteClient(ctx, "nobody", base(t), nil)
+		wantErr(t, "DeleteClient unknown", err, store.ErrNotFound)
 	})
 
 	t.Run("put creates and replaces", func(t *testing.T) {
@@ -140,12 +141,76 @@ func testClients(t *testing.T, s store.Store) {
 			t.Fatalf("ListClients = %v, want %v", got, want)
 		}
 
-		wantErr(t, "DeleteClient", s.DeleteClient(ctx, "list-b"), nil)
-		_, err := s.GetClient(ctx, "list-b")
+		_, err := s.DeleteClient(ctx, "list-b", base(t), nil)
+		wantErr(t, "DeleteClient", err, nil)
+		_, err = s.GetClient(ctx, "list-b")
 		wantErr(t, "GetClient deleted", err, store.ErrNotFound)
-		wantErr(t, "DeleteClient again", s.DeleteClient(ctx, "list-b"), store.ErrNotFound)
+		_, err = s.DeleteClient(ctx, "list-b", base(t), nil)
+		wantErr(t, "DeleteClient again", err, store.ErrNotFound)
 		if got, want := listed(), []string{"list-a", "list-c"}; !slices.Equal(got, want) {
 			t.Errorf("ListClients after delete = %v, want %v", got, want)
+		}
+	})
+
+	t.Run("delete revokes the client's grants", func(t *testing.T) {
+		now := base(t)
+		earlier := now.Add(-time.Hour)
+		for _, id := range []string{"leaving", "staying"} {
+			wantErr(t, "CreateClient", s.CreateClient(ctx, fullClient(t, id)), nil)
+		}
+		// Two grants of the leaving client, one already revoked, and one
+		// of the staying client, each with an access and a refresh token.
+		grants := map[string]string{"gl-live": "leaving", "gl-revoked": "leaving", "gs-live": "staying"}
+		for id, client := range grants {
+			g := fullGrant(t, id)
+			g.ClientID = client
+			if id == "gl-revoked" {
+				g.RevokedAt = earlier
+			}
+			at, rt := fullToken(t, id+"-at", store.TokenAccess), fullToken(t, id+"-rt", store.TokenRefresh)
+			at.GrantID, rt.GrantID, at.ClientID, rt.ClientID = id, id, client, client
+			wantErr(t, "CreateGrantTokens", s.CreateGrantTokens(ctx, g, nil, at, rt), nil)
+		}
+		before, err := s.ListAudit(ctx, 0, 1000)
+		wantErr(t, "ListAudit", err, nil)
+		ev := &store.AuditEvent{Time: now, Type: "client_removed", ClientID: "leaving", Result: store.ResultSuccess,
+			Details: map[string]string{"via": "cli"}}
+		n, err := s.DeleteClient(ctx, "leaving", now.In(loadZones(t).tokyo), ev)
+		wantErr(t, "DeleteClient", err, nil)
+		if n != 1 {
+			t.Errorf("DeleteClient revoked %d grants, want 1 (the other was revoked already)", n)
+		}
+		for id, want := range map[string]time.Time{"gl-live": now, "gl-revoked": earlier, "gs-live": {}} {
+			g, err := s.GetGrant(ctx, id)
+			wantErr(t, "GetGrant", err, nil)
+			if !g.RevokedAt.Equal(want) {
+				t.Errorf("grant %s: RevokedAt %v, want %v", id, g.RevokedAt, want)
+			}
+		}
+		after, err := s.ListAudit(ctx, 0, 1000)
+		wantErr(t, "ListAudit", err, nil)
+		if len(after) != len(before)+1 || after[len(after)-1].Type != "client_removed" || ev.Seq != after[len(after)-1].Seq {
+			t.Fatalf("audit log after DeleteClient: %d events, want %d, the last the removal", len(after), len(before)+1)
+		}
+		if err := store.VerifyAuditChain(nil, after); err != nil {
+			t.Errorf("VerifyAuditChain: %v", err)
+		}
+
+		// Unknown now: nothing revoked, nothing appended. A client added
+		// again under the same ID does not bring its grants back.
+		n, err = s.DeleteClient(ctx, "leaving", now, &store.AuditEvent{Time: now, Type: "client_removed", Result: store.ResultSuccess})
+		wantErr(t, "DeleteClient again", err, store.ErrNotFound)
+		if n != 0 {
+			t.Errorf("DeleteClient of an unknown client revoked %d grants", n)
+		}
+		wantErr(t, "CreateClient again", s.CreateClient(ctx, fullClient(t, "leaving")), nil)
+		g, err := s.GetGrant(ctx, "gl-live")
+		wantErr(t, "GetGrant", err, nil)
+		if !g.RevokedAt.Equal(now) {
+			t.Errorf("grant of a client added again: revoked at %v, want still %v", g.RevokedAt, now)
+		}
+		if events, err := s.ListAudit(ctx, 0, 1000); err != nil || len(events) != len(after) {
+			t.Errorf("a refused DeleteClient appended to the audit log: %d events, want %d (%v)", len(events), len(after), err)
 		}
 	})
 

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/varde-eid/varde/internal/app"
+	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/loadgen"
+)
+
+// runningNode runs `varde serve` on localhost with a configuration file
+// over a fresh SQLite file, until the test ends, and returns the file's
+// path (for the admin commands) and the node's issuer. extra is appended
+// to the file.
+func runningNode(t *testing.T, extra string) (cfgPath, issuer string) {
+	t.Helper()
+	dir := t.TempDir()
+	salt := filepath.Join(dir, "salt")
+	if err := os.WriteFile(salt, []byte(strings.Repeat("s", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // serve listens on it again
+	issuer = "http://localhost:" + addr[strings.LastIndex(addr, ":")+1:]
+	cfgPath = filepath.Join(dir, "varde.yaml")
+	body := fmt.Sprintf("version: 1\nissuer: %s\nlisten: %s\nnode: test\nstore:\n  dsn: %s\nkeys:\n  subject_salt_file: %s\n"+
+		"passkey:\n  synthetic_enrolment: true\nlog:\n  level: warn\n%s", issuer, addr, filepath.Join(dir, "varde.db"), salt, extra)
+	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, []string{"--config", cfgPath}, &logs) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v\n%s", err, logs.String())
+		}
+	})
+	waitFor(t, "the node to serve", 10*time.Second, func() bool {
+		select {
+		case err := <-done:
+			done <- err // for the cleanup
+			t.Fatalf("serve: %v\n%s", err, logs.String())
+		default:
+		}
+		res, err := http.Get(issuer + "/healthz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+	return cfgPath, issuer
+}
+
+// TestClientsRemoveRevokesTokens: removing a client revokes its grants,
+// so a refresh token it holds is refused and an access token it handed
+// on no longer opens userinfo, even after a client with the same ID is
+// added again; the removal is in the audit log.
+func TestClientsRemoveRevokesTokens(t *testing.T) {
+	ctx := context.Background()
+	cfg, issuer := runningNode(t, "")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "bank-1", Algorithm: "ES256", Use: "sig"}}})
+	jwksFile := filepath.Join(t.TempDir(), "bank.jwks.json")
+	if err := os.WriteFile(jwksFile, jwks, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	add := []string{"clients", "add", "--config", cfg, "--id", "bank", "--name", "Bank", "--jwks-file", jwksFile,
+		"--redirect-uri", "https://bank.example/cb", "--require-par"}
+	if out, err := runCmd(t, add...); err != nil {
+		t.Fatalf("add: %v\n%s", err, out)
+	}
+	hc := loadgen.NewHTTPClient(2)
+	rp := &loadgen.RP{Issuer: issuer, ClientID: "bank", RedirectURI: "https://bank.example/cb", Key: key, KeyID: "bank-1", HTTP: hc}
+	if err := rp.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	person := loadgen.NewDevice(issuer, false)
+	if err := loadgen.Enrol(ctx, hc, issuer, person, "Kari", "Nordmann"); err != nil {
+		t.Fatal(err)
+	}
+	login, err := rp.Login(ctx, person, loadgen.LoginOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	refresh := func(token string) (int, map[string]any) {
+		t.Helper()
+		assertion, err := jwt.Signed(mustSigner(t, key, "bank-1")).Claims(jwt.Claims{
+			Issuer: "bank", Subject: "bank", Audience: jwt.Audience{issuer}, ID: rand.Text(),
+			IssuedAt: jwt.NewNumericDate(time.Now()), Expiry: jwt.NewNumericDate(time.Now().Add(time.Minute)),
+		}).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := hc.PostForm(issuer+"/token", url.Values{
+			"grant_type": {"refresh_token"}, "refresh_token": {token}, "client_id": {"bank"},
+			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&body)
+		return res.StatusCode, body
+	}
+	userinfo := func(token string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, issuer+"/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	status, body := refresh(login.Token.RefreshToken)
+	next, _ := body["refresh_token"].(string)
+	if status != http.StatusOK || next == "" || userinfo(login.AccessToken) != http.StatusOK {
+		t.Fatalf("before removal: refresh %d %v, want 200 with a new refresh token; userinfo must answer", status, body)
+	}
+
+	out, err := runCmd(t, "clients", "remove", "--config", cfg, "--id", "bank")
+	if err != nil {
+		t.Fatalf("remove: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "grants revoked: 1 ") {
+		t.Errorf("remove says %q, want it to count the one grant it revoked", out)
+	}
+	if out, err := runCmd(t, add...); err != nil {
+		t.Fatalf("add again: %v\n%s", err, out)
+	}
+	if status, body := refresh(next); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Errorf("refresh token of a removed client, added again: %d %v, want 400 invalid_grant", status, body)
+	}
+	for _, tok := range []string{login.AccessToken, body["access_token"].(string)} {
+		if got := userinfo(tok); got != http.StatusUnauthorized {
+			t.Errorf("userinfo with an access token of a removed client: %d, want 401", got)
+		}
+	}
+	if !audited(t, cfg, "client_removed", "bank", "cli") {
+		t.Error("the removal is not in the audit log")
+	}
+}
+
+// audited reports whether the audit log of the node configured in cfg
+// holds an event of type typ for client with details via.
+func audited(t *testing.T, cfg, typ, client, via string) bool {
+	t.Helper()
+	c, err := config.Load(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := app.OpenStore(context.Background(), c.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	events, err := st.ListAudit(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if e.Type == typ && e.ClientID == client && e.Details["via"] == via {
+			return true
+		}
+	}
+	return false
+}
+
+func mustSigner(t *testing.T, key *ecdsa.PrivateKey, kid string) jose.Signer {
+	t.Helper()
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: kid}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
