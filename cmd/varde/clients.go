@@ -87,7 +87,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if c.ID == "" {
 			return errors.New("--id is required")
 		}
-		n, err := app.RemoveClient(ctx, st, c.ID, "cli", time.Now())
+		n, err := app.RemoveClient(ctx, st, c.ID, store.ClientSourceCLI, time.Now())
 		if err != nil {
 			return fmt.Errorf("remove %s: %w", c.ID, err)
 		}
@@ -117,7 +117,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	sc.Source = "cli"
+	sc.Source = store.ClientSourceCLI
 	if err := st.CreateClient(ctx, sc); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("a client with ID %q already exists; remove it first", c.ID)

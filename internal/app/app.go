@@ -196,6 +196,11 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// Clients taken out of the file go first, so that none of them
+	// stands in the way of the file's clients below.
+	if err := removeUndeclared(ctx, st, cfg.Clients, opt.Now(), log); err != nil {
+		return err
+	}
 	if err := checkSectors(ctx, st, cfg.Clients); err != nil {
 		return err
 	}

@@ -6,7 +6,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -188,5 +190,59 @@ func TestSigningKeyStaysPublished(t *testing.T) {
 		if !found {
 			t.Fatalf("day %d: the node's signing key is no longer published", day+1)
 		}
+	}
+}
+
+// TestClientTakenOutOfConfigRemoved: a client taken out of the
+// configuration file is removed at the next start, with its grants
+// revoked and a warning naming it; the file's other clients and clients
+// added with the CLI stay.
+func TestClientTakenOutOfConfigRemoved(t *testing.T) {
+	ctx := context.Background()
+	dsn := filepath.Join(t.TempDir(), "varde.db")
+	client := func(id string) config.Client {
+		return config.Client{ID: id, Name: id, AuthMethod: store.AuthNone, RedirectURIs: []string{"https://" + id + ".example/cb"}}
+	}
+	start := func(clients ...config.Client) (*app.App, string) {
+		t.Helper()
+		env := map[string]string{"VARDE_ISSUER": "http://localhost:8080", "VARDE_NODE": "test", "VARDE_STORE_DSN": dsn}
+		cfg, err := config.Load("", func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Clients = clients
+		var logs strings.Builder
+		a, err := app.New(ctx, cfg, app.Options{SubjectSalt: make([]byte, 32), Log: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, logs.String()
+	}
+
+	a, _ := start(client("bank"), client("shop"))
+	now := time.Now()
+	err := errors.Join(
+		a.Store.CreateClient(ctx, &store.Client{ID: "tax", Name: "Tax", AuthMethod: store.AuthNone,
+			RedirectURIs: []string{"https://tax.example/cb"}, Source: store.ClientSourceCLI, CreatedAt: now}),
+		a.Store.CreateGrantTokens(ctx, &store.Grant{ID: "g-shop", ClientID: "shop", CreatedAt: now}, nil,
+			&store.Token{Hash: []byte("shop-refresh"), Kind: store.TokenRefresh, GrantID: "g-shop", ClientID: "shop", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}),
+		a.Close(),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	a, logs := start(client("bank"))
+	defer a.Close()
+	for id, want := range map[string]error{"bank": nil, "tax": nil, "shop": store.ErrNotFound} {
+		if _, err := a.Store.GetClient(ctx, id); !errors.Is(err, want) {
+			t.Errorf("client %s after the restart: %v, want %v", id, err, want)
+		}
+	}
+	if g, err := a.Store.GetGrant(ctx, "g-shop"); err != nil || g.RevokedAt.IsZero() {
+		t.Errorf("grant of the removed client: %v, revoked at %v; want revoked", err, g)
+	}
+	if !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "client=shop") || strings.Contains(logs, "client=tax") {
+		t.Errorf("start-up log should warn of shop's removal, and only of that:\n%s", logs)
 	}
 }

@@ -2,19 +2,55 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/varde-eid/varde/internal/audit"
+	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/store"
 )
 
 // RemoveClient removes relying party id and revokes its grants, so its
 // refresh and access tokens stop working (store.Clients.DeleteClient),
-// audited in the same write as client_removed with via saying how: "cli"
-// (varde clients remove) or "config" (gone from the configuration file).
-// It returns how many grants it revoked.
+// audited in the same write as client_removed with via saying how:
+// store.ClientSourceCLI (varde clients remove) or ClientSourceConfig (no
+// longer in the configuration file). It returns how many grants it
+// revoked.
 func RemoveClient(ctx context.Context, st store.Clients, id, via string, now time.Time) (int, error) {
 	ev := &store.AuditEvent{Type: "client_removed", ClientID: id, Result: store.ResultSuccess, Details: map[string]string{"via": via}}
 	(&audit.Log{Now: func() time.Time { return now }}).Prepare(ctx, ev)
 	return st.DeleteClient(ctx, id, now, ev)
+}
+
+// removeUndeclared removes, as RemoveClient does, every stored client
+// that came from the configuration file and is no longer declared in it:
+// a client taken out of the file must stop working, not linger in the
+// store. Each is logged at warn level. Clients added otherwise (varde
+// clients add, the demo) are left alone.
+func removeUndeclared(ctx context.Context, st store.Clients, declared []config.Client, now time.Time, log *slog.Logger) error {
+	stored, err := st.ListClients(ctx)
+	if err != nil {
+		return fmt.Errorf("list clients: %w", err)
+	}
+	keep := make(map[string]bool, len(declared))
+	for _, c := range declared {
+		keep[c.ID] = true
+	}
+	for _, c := range stored {
+		if c.Source != store.ClientSourceConfig || keep[c.ID] {
+			continue
+		}
+		n, err := RemoveClient(ctx, st, c.ID, store.ClientSourceConfig, now)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("remove client %s, no longer in the configuration: %w", c.ID, err)
+		}
+		log.Warn("client removed: no longer in the configuration file; its grants are revoked",
+			"client", c.ID, "grants_revoked", n)
+	}
+	return nil
 }

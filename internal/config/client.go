@@ -42,7 +42,7 @@ func ClientSecret(c Client) ([]byte, error) {
 }
 
 // ToStore converts a validated configured client into the stored record,
-// created at now with Source "config". For client_secret_basic it reads
+// created at now with Source store.ClientSourceConfig. For client_secret_basic it reads
 // the secret file and stores only the secret's SHA-256.
 func (c Client) ToStore(now time.Time) (*store.Client, error) {
 	sc := &store.Client{
@@ -61,7 +61,7 @@ func (c Client) ToStore(now time.Time) (*store.Client, error) {
 		StatusWebhook:          c.StatusWebhook,
 		StatusComponents:       slices.Clone(c.StatusComponents),
 		LegacyEndpointAudience: c.LegacyEndpointAudience,
-		Source:                 "config",
+		Source:                 store.ClientSourceConfig,
 		CreatedAt:              now,
 	}
 	if c.JWKS != "" {

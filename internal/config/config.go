@@ -27,7 +27,9 @@ type Config struct {
 	Log     Log     `yaml:"log"`
 	Debug   Debug   `yaml:"debug"`
 	// Clients declared here are written to the store at start-up and
-	// replace stored clients with the same ID.
+	// replace stored clients with the same ID. A client once declared
+	// here and taken out is removed from the store at the next start,
+	// its grants revoked; clients added with varde clients add stay.
 	Clients []Client `yaml:"clients"`
 	// Upstreams are the upstream OpenID providers Varde brokers logins to,
 	// besides its own passkey provider.

@@ -63,10 +63,21 @@ type Client struct {
 	// (draft-ietf-oauth-rfc7523bis). A compatibility switch for relying
 	// parties that cannot be changed yet; off unless set.
 	LegacyEndpointAudience bool
-	// Source says where the client came from: "config" or "cli".
+	// Source says where the client came from: ClientSourceConfig,
+	// ClientSourceCLI, or another word for clients a program registers
+	// itself (the demo's "demo").
 	Source    string
 	CreatedAt time.Time
 }
+
+// Where a client came from (Client.Source).
+const (
+	// ClientSourceConfig: declared in the configuration file. A node
+	// writes these at start-up and removes those no longer declared.
+	ClientSourceConfig = "config"
+	// ClientSourceCLI: added with varde clients add.
+	ClientSourceCLI = "cli"
+)
 
 // Identifier is a national or foreign identity number with its scheme.
 type Identifier struct {
