@@ -118,6 +118,10 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Passkey.SyntheticEnrolment {
+		log.Warn("synthetic enrolment is on: anyone can create an unproofed test person who logs in at level high; "+
+			"for demos and test environments only", "issuer", cfg.Issuer)
+	}
 	st, err := OpenStore(ctx, cfg.Store)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)

@@ -246,3 +246,27 @@ func TestClientTakenOutOfConfigRemoved(t *testing.T) {
 		t.Errorf("start-up log should warn of shop's removal, and only of that:\n%s", logs)
 	}
 }
+
+// TestSyntheticEnrolmentWarnedAtStart: a node that lets anyone create
+// test persons says so at start-up, at warn level; one that does not,
+// does not.
+func TestSyntheticEnrolmentWarnedAtStart(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		env := map[string]string{"VARDE_ISSUER": "http://localhost:8080", "VARDE_NODE": "test",
+			"VARDE_STORE_DSN": filepath.Join(t.TempDir(), "varde.db")}
+		cfg, err := config.Load("", func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Passkey.SyntheticEnrolment = on
+		var logs strings.Builder
+		a, err := app.New(context.Background(), cfg, app.Options{SubjectSalt: make([]byte, 32), Log: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Close()
+		if warned := strings.Contains(logs.String(), `level=WARN msg="synthetic enrolment is on`); warned != on {
+			t.Errorf("synthetic enrolment %v: warned %v\n%s", on, warned, logs.String())
+		}
+	}
+}

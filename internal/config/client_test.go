@@ -94,6 +94,7 @@ func TestToStoreCarriesStatusWebhook(t *testing.T) {
 func TestParseStatusWebhook(t *testing.T) {
 	const doc = `version: 1
 issuer: https://id.example.no
+keys: {signing_key_file: /etc/varde/signing-key.pem}
 clients:
   - id: bank
     name: Bank

@@ -38,10 +38,12 @@ type Config struct {
 
 // Store selects and configures the storage backend.
 type Store struct {
-	// Driver is "sqlite" (default) or "postgres". Env VARDE_STORE_DRIVER.
+	// Driver is "sqlite", the default and so far the only backend
+	// (PostgreSQL, for several nodes over one database, is planned).
+	// Env VARDE_STORE_DRIVER.
 	Driver string `yaml:"driver"`
-	// DSN: for sqlite a file path, default "varde.db"; for postgres a
-	// connection string. Env VARDE_STORE_DSN.
+	// DSN: for sqlite a file path, default "varde.db". Env
+	// VARDE_STORE_DSN.
 	DSN string `yaml:"dsn"`
 	// FlowState is where login flow state lives (authorization requests,
 	// ceremony challenges, authorization codes, the client assertion
@@ -56,8 +58,10 @@ type Store struct {
 // Keys configures the node's signing key and subject salt.
 type Keys struct {
 	// SigningKeyFile is a PEM file with this node's ECDSA P-256 private
-	// key (PKCS#8 or SEC 1). Env VARDE_SIGNING_KEY_FILE. If empty a key
-	// is generated at start-up (demo and tests only).
+	// key (PKCS#8 or SEC 1; SigningKeyHowTo makes one). Env
+	// VARDE_SIGNING_KEY_FILE. Required unless the issuer is on localhost
+	// or a loopback address; there, if empty, a key is generated at
+	// start-up (demos and tests).
 	SigningKeyFile string `yaml:"signing_key_file"`
 	// SubjectSaltFile holds the secret salt for pairwise subject
 	// identifiers (at least 32 bytes). Every node of a deployment must
@@ -86,8 +90,16 @@ type Passkey struct {
 	// (scheme://host[:port]). Each origin's host must be within RPID.
 	Origins []string `yaml:"origins"`
 	// SyntheticEnrolment lets visitors create synthetic test persons and
-	// enrol passkeys for them. For demos and test environments only.
+	// enrol passkeys for them; such persons count as proofed at high. For
+	// demos and test environments only: refused unless the issuer is on
+	// localhost or a loopback address, or
+	// SyntheticEnrolmentOnPublicIssuer is set too. A node with it on
+	// says so in a warning at start-up.
 	SyntheticEnrolment bool `yaml:"synthetic_enrolment"`
+	// SyntheticEnrolmentOnPublicIssuer allows SyntheticEnrolment on an
+	// issuer that is not on localhost: for a public test environment,
+	// never for one where real people log in.
+	SyntheticEnrolmentOnPublicIssuer bool `yaml:"synthetic_enrolment_on_public_issuer"`
 }
 
 // Session configures browser sessions at Varde.

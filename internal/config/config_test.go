@@ -80,6 +80,7 @@ oidc:
   refresh_token_lifetime: 12h
 passkey:
   synthetic_enrolment: true
+  synthetic_enrolment_on_public_issuer: true
 session:
   lifetime: 4h
 log:
@@ -145,13 +146,14 @@ func TestParseFull(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	c, err := Parse([]byte("version: 1\nissuer: https://id.example.no:8443/varde\n"), nil)
+	c, err := Parse([]byte("version: 1\nissuer: https://id.example.no:8443/varde\nkeys: {signing_key_file: /etc/varde/signing-key.pem}\n"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Config{
 		Version: 1, Issuer: "https://id.example.no:8443/varde", Listen: ":8080", Node: c.Node,
 		Store: Store{Driver: "sqlite", DSN: "varde.db", FlowState: "memory"},
+		Keys:  Keys{SigningKeyFile: "/etc/varde/signing-key.pem"},
 		OIDC: OIDC{CodeLifetime: time.Minute, AuthRequestLifetime: 10 * time.Minute, PARLifetime: 90 * time.Second,
 			AccessTokenLifetime: 10 * time.Minute, IDTokenLifetime: 10 * time.Minute, RefreshTokenLifetime: 8 * time.Hour},
 		Passkey: Passkey{RPID: "id.example.no", Origins: []string{"https://id.example.no:8443"}},
@@ -197,7 +199,7 @@ func TestEnvOverrides(t *testing.T) {
 	}
 	e := env(map[string]string{
 		EnvIssuer: "https://login.example.no", EnvListen: "127.0.0.1:7000", EnvNode: "n2",
-		EnvStoreDriver: "postgres", EnvStoreDSN: "postgres://varde@db/varde",
+		EnvStoreDriver: "sqlite", EnvStoreDSN: "/data/varde.db", EnvStoreFlowState: "store",
 		EnvSigningKeyFile: "/run/key.pem", EnvSubjectSaltFile: "/run/salt",
 		EnvLogLevel: "warn", EnvLogFormat: "json",
 	})
@@ -206,7 +208,7 @@ func TestEnvOverrides(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := []string{c.Issuer, c.Listen, c.Node, c.Store.Driver, c.Store.DSN, c.Store.FlowState, c.Keys.SigningKeyFile, c.Keys.SubjectSaltFile, c.Log.Level, c.Log.Format, c.Passkey.RPID}
-	want := []string{"https://login.example.no", "127.0.0.1:7000", "n2", "postgres", "postgres://varde@db/varde", "store", "/run/key.pem", "/run/salt", "warn", "json", "login.example.no"}
+	want := []string{"https://login.example.no", "127.0.0.1:7000", "n2", "sqlite", "/data/varde.db", "store", "/run/key.pem", "/run/salt", "warn", "json", "login.example.no"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
@@ -338,6 +340,7 @@ func validBase(t *testing.T) Config {
 	t.Helper()
 	c := Config{
 		Version: 1, Issuer: "https://id.example.no", Node: "n1",
+		Keys: Keys{SigningKeyFile: "/etc/varde/signing-key.pem"},
 		Clients: []Client{
 			{ID: "bank", AuthMethod: "private_key_jwt", JWKS: testJWKS(t, false), RedirectURIs: []string{"https://bank.example/cb"}},
 			{ID: "tax", AuthMethod: "client_secret_basic", SecretFile: "/etc/varde/tax", RedirectURIs: []string{"https://tax.example/cb"}},
@@ -390,8 +393,26 @@ func TestValidate(t *testing.T) {
 		{"origin sibling", func(c *Config) { c.Passkey.Origins = []string{"https://other.example.no"} }, "passkey.origins[0]", "not within rp_id"},
 		{"origin with path", func(c *Config) { c.Passkey.Origins = []string{"https://id.example.no/x"} }, "passkey.origins[0]", "only scheme"},
 		{"origin http", func(c *Config) { c.Passkey.Origins = []string{"http://id.example.no"} }, "passkey.origins[0]", "https"},
-		{"store driver postgres", func(c *Config) { c.Store = Store{Driver: "postgres", DSN: "postgres://x", FlowState: "store"} }, "", ""},
-		{"flow state in memory with postgres", func(c *Config) { c.Store = Store{Driver: "postgres", DSN: "postgres://x", FlowState: "memory"} }, "store.flow_state", "must be store"},
+		{"store driver postgres", func(c *Config) { c.Store = Store{Driver: "postgres", DSN: "postgres://x", FlowState: "store"} },
+			"store.driver", "postgres is not supported yet: sqlite only"},
+		{"store driver unknown", func(c *Config) { c.Store.Driver = "mysql" }, "store.driver", `"mysql" is not sqlite`},
+		{"public issuer without a signing key", func(c *Config) { c.Keys.SigningKeyFile = "" },
+			"keys.signing_key_file", "openssl ecparam -name prime256v1 -genkey -noout -out signing-key.pem"},
+		{"loopback issuer without a signing key", func(c *Config) {
+			c.Issuer, c.Passkey.RPID, c.Passkey.Origins, c.Keys.SigningKeyFile = "https://localhost:8443", "localhost", []string{"https://localhost:8443"}, ""
+		}, "", ""},
+		{"synthetic enrolment on a public issuer", func(c *Config) { c.Passkey.SyntheticEnrolment = true },
+			"passkey.synthetic_enrolment", "synthetic_enrolment_on_public_issuer: true"},
+		{"synthetic enrolment on a public test issuer", func(c *Config) {
+			c.Passkey.SyntheticEnrolment, c.Passkey.SyntheticEnrolmentOnPublicIssuer = true, true
+		}, "", ""},
+		{"synthetic enrolment on localhost", func(c *Config) {
+			c.Issuer, c.Passkey.RPID, c.Passkey.Origins = "http://localhost:8080", "localhost", []string{"http://localhost:8080"}
+			f := false
+			c.Session.SecureCookie, c.Passkey.SyntheticEnrolment = &f, true
+		}, "", ""},
+		{"public issuer allowance alone", func(c *Config) { c.Passkey.SyntheticEnrolmentOnPublicIssuer = true },
+			"passkey.synthetic_enrolment_on_public_issuer", "synthetic_enrolment is not"},
 		{"flow state in the store with sqlite", func(c *Config) { c.Store.FlowState = "store" }, "", ""},
 		{"flow state unknown", func(c *Config) { c.Store.FlowState = "redis" }, "store.flow_state", "not memory or store"},
 		{"store dsn missing", func(c *Config) { c.Store.DSN = "" }, "store.dsn", "required"},
@@ -562,7 +583,7 @@ func TestExampleFile(t *testing.T) {
 // TestPprofListen: debug.pprof_listen is off by default and read from
 // the file or from VARDE_DEBUG_PPROF_LISTEN, the environment winning.
 func TestPprofListen(t *testing.T) {
-	const head = "version: 1\nissuer: https://id.example.no\n"
+	const head = "version: 1\nissuer: https://id.example.no\nkeys: {signing_key_file: /etc/varde/signing-key.pem}\n"
 	for _, tc := range []struct {
 		name, yaml string
 		env        map[string]string

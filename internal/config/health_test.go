@@ -12,7 +12,7 @@ import (
 // fields take package health's defaults, and the monitor gets the
 // file's values with every other threshold at its default.
 func TestHealthSection(t *testing.T) {
-	const head = "version: 1\nissuer: https://id.example.no\n"
+	const head = "version: 1\nissuer: https://id.example.no\nkeys: {signing_key_file: /etc/varde/signing-key.pem}\n"
 	for _, tc := range []struct {
 		name string
 		yaml string

@@ -77,6 +77,7 @@ func TestUpstreamDuplicateIDsAndLevels(t *testing.T) {
 func TestParseUpstreams(t *testing.T) {
 	yaml := `version: 1
 issuer: https://id.example.no
+keys: {signing_key_file: /etc/varde/signing-key.pem}
 upstreams:
   - id: minid
     name: {en: MinID, nb: MinID}

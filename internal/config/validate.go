@@ -63,21 +63,19 @@ func (c *Config) Validate() error {
 		p.add("node", "%q must be 1 to 63 letters, digits, '.', '_' or '-'", c.Node)
 	}
 	switch c.Store.Driver {
-	case "sqlite", "postgres":
+	case "sqlite":
+	case "postgres":
+		p.add("store.driver", "postgres is not supported yet: sqlite only")
 	case "":
 		p.add("store.driver", "required")
 	default:
-		p.add("store.driver", "%q is not sqlite or postgres", c.Store.Driver)
+		p.add("store.driver", "%q is not sqlite", c.Store.Driver)
 	}
 	if c.Store.DSN == "" {
 		p.add("store.dsn", "required")
 	}
 	switch c.Store.FlowState {
-	case FlowStateStore:
-	case FlowStateMemory:
-		if c.Store.Driver == "postgres" {
-			p.add("store.flow_state", "must be store with postgres: nodes sharing a database must share flow state")
-		}
+	case FlowStateStore, FlowStateMemory:
 	case "":
 		p.add("store.flow_state", "required")
 	default:
@@ -85,6 +83,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateOIDC(&p)
 	c.validatePasskey(&p, issuer)
+	c.validatePublic(&p, issuer)
 	if c.Session.Lifetime <= 0 {
 		p.add("session.lifetime", "must be positive")
 	}
@@ -233,6 +232,35 @@ func (c *Config) validatePasskey(p *problems, issuer *url.URL) {
 		if !domainWithin(strings.ToLower(u.Hostname()), rpID) {
 			p.add(field, "host of %q is not within rp_id %q", o, rpID)
 		}
+	}
+}
+
+// SigningKeyHowTo says how to make a signing key that keys.LoadPEMFile
+// reads.
+const SigningKeyHowTo = "openssl ecparam -name prime256v1 -genkey -noout -out signing-key.pem"
+
+// validatePublic refuses, for an issuer that is not on localhost or a
+// loopback address, what is only fit for a machine of one's own: a
+// signing key made up at start-up, which relying parties stop trusting
+// at the next restart, and synthetic enrolment, which lets anyone create
+// an unproofed test person who logs in at high, unless a public test
+// environment says so in as many words.
+func (c *Config) validatePublic(p *problems, issuer *url.URL) {
+	if c.Passkey.SyntheticEnrolmentOnPublicIssuer && !c.Passkey.SyntheticEnrolment {
+		p.add("passkey.synthetic_enrolment_on_public_issuer", "is set but synthetic_enrolment is not")
+	}
+	if issuer == nil || isLoopbackHost(issuer.Hostname()) {
+		return
+	}
+	if c.Passkey.SyntheticEnrolment && !c.Passkey.SyntheticEnrolmentOnPublicIssuer {
+		p.add("passkey.synthetic_enrolment", "lets anyone create an unproofed test person who logs in at level high, "+
+			"so it is refused for the issuer %q, which is not on localhost; for a public test environment that must have it, "+
+			"set passkey.synthetic_enrolment_on_public_issuer: true as well", c.Issuer)
+	}
+	if c.Keys.SigningKeyFile == "" {
+		p.add("keys.signing_key_file", "required for the issuer %q, which is not on localhost: without it the node signs "+
+			"with a key made up at start-up, which relying parties stop trusting at the next restart; create one with `%s`",
+			c.Issuer, SigningKeyHowTo)
 	}
 }
 
