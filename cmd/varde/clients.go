@@ -70,11 +70,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	cfg, err := loadStoreConfig(*path)
-	if err != nil {
-		return err
-	}
-	st, err := app.OpenStore(ctx, cfg.Store)
+	cfg, st, err := openNodeStore(ctx, *path)
 	if err != nil {
 		return err
 	}

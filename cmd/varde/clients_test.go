@@ -2,19 +2,26 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/varde-eid/varde/internal/app"
+	"github.com/varde-eid/varde/internal/config"
 )
 
-// adminConfig writes a node config whose store is a fresh SQLite file.
+// adminConfig writes a node config whose store is a fresh SQLite file,
+// created as the node creates it at its first start.
 func adminConfig(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -22,10 +29,17 @@ func adminConfig(t *testing.T) string {
 	if err := os.WriteFile(salt, bytes.Repeat([]byte("s"), 32), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	dsn := filepath.Join(dir, "varde.db")
 	cfg := filepath.Join(dir, "varde.yaml")
-	body := "version: 1\nissuer: http://localhost:8080\nstore:\n  dsn: " + filepath.Join(dir, "varde.db") +
-		"\nkeys:\n  subject_salt_file: " + salt + "\n"
+	body := "version: 1\nissuer: http://localhost:8080\nstore:\n  dsn: " + dsn + "\nkeys:\n  subject_salt_file: " + salt + "\n"
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := app.OpenStore(context.Background(), config.Store{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return cfg
@@ -198,5 +212,41 @@ func TestClientsAddRefusesSharedSubjects(t *testing.T) {
 		if id, _, _ := strings.Cut(line, " "); id == "bank.example" || id == "agency" {
 			t.Errorf("refused client %s was stored:\n%s", id, out)
 		}
+	}
+}
+
+// TestAdminCommandsNeedTheNodesDatabase: with a store.dsn where there is
+// no database (a wrong --config, a typo), the admin commands say so and
+// create nothing, rather than writing to a new database no node reads.
+func TestAdminCommandsNeedTheNodesDatabase(t *testing.T) {
+	cfg := adminConfig(t)
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongDir := filepath.Join(t.TempDir(), "typo")
+	dsn := filepath.Join(wrongDir, "varde.db")
+	wrong := filepath.Join(t.TempDir(), "wrong.yaml")
+	body := regexp.MustCompile(`dsn: .*`).ReplaceAllString(string(raw), "dsn: "+dsn)
+	if err := os.WriteFile(wrong, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"clients", "add", "--config", wrong, "--id", "tax", "--name", "Tax", "--auth-method", "none", "--redirect-uri", "https://tax.example/cb"},
+		{"clients", "list", "--config", wrong},
+		{"clients", "remove", "--config", wrong, "--id", "tax"},
+		{"status", "incidents", "--config", wrong},
+		{"status", "maintenance", "list", "--config", wrong},
+	} {
+		_, err := runCmd(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "no database at "+dsn) || !strings.Contains(err.Error(), "--config") {
+			t.Errorf("%v: error %v, want one naming %s and suggesting --config", args[:2], err, dsn)
+		}
+	}
+	if _, err := os.Stat(wrongDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the admin commands created %s (%v)", wrongDir, err)
+	}
+	if out, err := runCmd(t, "clients", "list", "--config", cfg); err != nil {
+		t.Errorf("list on the node's own database: %v\n%s", err, out)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/store"
 )
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -51,11 +53,26 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// loadStoreConfig reads only what the admin commands need: the store.
-func loadStoreConfig(path string) (*config.Config, error) {
+// openNodeStore reads the node's configuration at path and opens its
+// store for the admin commands. The store must exist: a node creates it
+// at its first start, and one these commands made up at a wrong path
+// would take writes that no node ever reads.
+func openNodeStore(ctx context.Context, path string) (*config.Config, store.Store, error) {
 	cfg, err := config.Load(path, os.Getenv)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, nil, fmt.Errorf("config: %w", err)
 	}
-	return cfg, nil
+	st, err := app.OpenExistingStore(ctx, cfg.Store)
+	if errors.Is(err, app.ErrNoStore) {
+		from := "the configuration file " + path
+		if path == "" {
+			from = "the environment (no --config given)"
+		}
+		return nil, nil, fmt.Errorf("no database at %s, the store.dsn from %s: start the node once to create it, "+
+			"or give the node's own configuration file with --config", cfg.Store.DSN, from)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
 }

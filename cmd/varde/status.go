@@ -83,11 +83,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args, positional...); err != nil {
 		return err
 	}
-	cfg, err := loadStoreConfig(*path)
-	if err != nil {
-		return err
-	}
-	st, err := app.OpenStore(ctx, cfg.Store)
+	cfg, st, err := openNodeStore(ctx, *path)
 	if err != nil {
 		return err
 	}

@@ -83,11 +83,27 @@ func NewPages(log *slog.Logger) (*httpx.Pages, error) {
 	return httpx.NewPages(web.Templates, web.Locales, Languages, log)
 }
 
-// OpenStore opens the configured backend.
+// OpenStore opens the configured backend, creating the database if it
+// does not exist yet (a node's first start).
 func OpenStore(ctx context.Context, cfg config.Store) (store.Store, error) {
 	switch cfg.Driver {
 	case "", "sqlite":
 		return sqlstore.OpenSQLite(ctx, cfg.DSN)
+	}
+	return nil, fmt.Errorf("unknown store driver %q", cfg.Driver)
+}
+
+// ErrNoStore means OpenExistingStore found no database.
+var ErrNoStore = sqlstore.ErrNoDatabase
+
+// OpenExistingStore is OpenStore for tools that work on a node's store
+// (varde clients, varde status): it creates nothing, and fails with an
+// error wrapping ErrNoStore if the database does not exist, so that a
+// wrong path cannot send their writes to a database no node reads.
+func OpenExistingStore(ctx context.Context, cfg config.Store) (store.Store, error) {
+	switch cfg.Driver {
+	case "", "sqlite":
+		return sqlstore.OpenExistingSQLite(ctx, cfg.DSN)
 	}
 	return nil, fmt.Errorf("unknown store driver %q", cfg.Driver)
 }

@@ -44,10 +44,35 @@ const (
 	sqliteMinReaders = 4
 )
 
+// ErrNoDatabase means OpenExistingSQLite found no database file.
+var ErrNoDatabase = errors.New("no database")
+
 // OpenSQLite opens (creating it if missing) the SQLite database at path,
 // applies any missing migrations and prepares the hot statements. The
 // file and its directory are created readable by the owner only.
 func OpenSQLite(ctx context.Context, path string) (*DB, error) {
+	if err := createFile(path); err != nil {
+		return nil, err
+	}
+	return openSQLite(ctx, path)
+}
+
+// OpenExistingSQLite is OpenSQLite for a database that must exist
+// already, for tools that work on a node's database: it creates nothing,
+// and if path is not an existing file it returns an error wrapping
+// ErrNoDatabase, rather than a new, empty database that no node reads.
+func OpenExistingSQLite(ctx context.Context, path string) (*DB, error) {
+	fi, err := os.Stat(path)
+	if err == nil && !fi.Mode().IsRegular() {
+		err = errors.New("not a regular file")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w at %s: %w", ErrNoDatabase, path, err)
+	}
+	return openSQLite(ctx, path)
+}
+
+func openSQLite(ctx context.Context, path string) (*DB, error) {
 	d, err := sqliteDialect()
 	if err != nil {
 		return nil, err
@@ -58,9 +83,6 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	rdsn, err := sqliteDSN(path, false)
 	if err != nil {
-		return nil, err
-	}
-	if err := createFile(path); err != nil {
 		return nil, err
 	}
 

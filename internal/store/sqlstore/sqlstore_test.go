@@ -415,3 +415,34 @@ func TestLoadMigrations(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenExistingSQLite: a database that must exist is opened if it
+// does, and otherwise refused with ErrNoDatabase and nothing created.
+func TestOpenExistingSQLite(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, path := range []string{filepath.Join(dir, "none.db"), filepath.Join(dir, "sub", "none.db"), dir} {
+		db, err := OpenExistingSQLite(ctx, path)
+		if !errors.Is(err, ErrNoDatabase) {
+			t.Errorf("%s: %v, want ErrNoDatabase", path, err)
+		}
+		if db != nil {
+			db.Close()
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("OpenExistingSQLite created %v", entries)
+	}
+	path := filepath.Join(dir, "varde.db")
+	if err := open(t, path).PutClient(ctx, &store.Client{ID: "bank"}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := OpenExistingSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.GetClient(ctx, "bank"); err != nil {
+		t.Errorf("existing database: %v", err)
+	}
+}
