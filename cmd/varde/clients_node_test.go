@@ -1,16 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -203,4 +206,31 @@ func mustSigner(t *testing.T, key *ecdsa.PrivateKey, kid string) jose.Signer {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestSecondServeRefused: `varde serve` on a database another node
+// serves fails at once with exit status 1, naming the holder; the admin
+// commands still work on that database meanwhile.
+func TestSecondServeRefused(t *testing.T) {
+	cfg, _ := runningNode(t, "")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, "serve", "--config", cfg)
+	cmd.Env = append(os.Environ(), childEnvMarker+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || ctx.Err() != nil ||
+		!strings.Contains(stderr.String(), fmt.Sprintf("database in use by another node: process %d holds", os.Getpid())) {
+		t.Errorf("second serve: %v, want exit status 1 at once, naming this process:\n%s", err, stderr.String())
+	}
+	if out, err := runCmd(t, "clients", "add", "--config", cfg, "--id", "shop", "--name", "Shop", "--auth-method", "none",
+		"--redirect-uri", "https://shop.example/cb"); err != nil {
+		t.Errorf("clients add while the node runs: %v\n%s", err, out)
+	}
 }

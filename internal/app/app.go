@@ -69,6 +69,8 @@ type App struct {
 	clients store.Clients
 	// keys is the cluster's key set; the node keeps its key published.
 	keys *keys.Set
+	// lock is this node's hold on its database, released by Close.
+	lock *sqlstore.NodeLock
 }
 
 // Languages Varde's pages speak; the first is the fallback.
@@ -138,8 +140,15 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		log.Warn("synthetic enrolment is on: anyone can create an unproofed test person who logs in at level high; "+
 			"for demos and test environments only", "issuer", cfg.Issuer)
 	}
+	// ADR 5 and 7: one node writes a SQLite file; a second fails here,
+	// before it touches the database.
+	lock, err := sqlstore.LockNode(cfg.Store.DSN)
+	if err != nil {
+		return nil, err
+	}
 	st, err := OpenStore(ctx, cfg.Store)
 	if err != nil {
+		_ = lock.Unlock()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	if cfg.Store.FlowState == config.FlowStateMemory {
@@ -147,9 +156,9 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		// can live with it.
 		st = flowmem.Over(st, flowmem.New(flowmem.Options{Now: opt.Now}))
 	}
-	a := &App{Config: cfg, Store: st, Signer: signer, log: log, now: opt.Now}
+	a := &App{Config: cfg, Store: st, Signer: signer, log: log, now: opt.Now, lock: lock}
 	if err := a.build(ctx, opt, salt); err != nil {
-		_ = st.Close()
+		_ = a.Close()
 		return nil, err
 	}
 	return a, nil
@@ -460,5 +469,6 @@ func (a *App) housekeep(ctx context.Context) {
 	}
 }
 
-// Close releases the store.
-func (a *App) Close() error { return a.Store.Close() }
+// Close releases the store, then the node's lock on it; it may be
+// called more than once.
+func (a *App) Close() error { return errors.Join(a.Store.Close(), a.lock.Unlock()) }

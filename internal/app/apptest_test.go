@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/loadgen"
 	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
 // node is a real Varde node serving HTTP on 127.0.0.1, addressed as
@@ -269,4 +271,42 @@ func TestSyntheticEnrolmentWarnedAtStart(t *testing.T) {
 			t.Errorf("synthetic enrolment %v: warned %v\n%s", on, warned, logs.String())
 		}
 	}
+}
+
+// TestOneNodePerDatabase: a second node on the same SQLite file fails at
+// once, naming the holder (ADRs 5 and 7: one node writes the file and
+// keeps login flow state in its memory); once the first is closed,
+// another can start.
+func TestOneNodePerDatabase(t *testing.T) {
+	ctx := context.Background()
+	env := map[string]string{"VARDE_ISSUER": "http://localhost:8080", "VARDE_NODE": "test",
+		"VARDE_STORE_DSN": filepath.Join(t.TempDir(), "data", "varde.db")}
+	cfg, err := config.Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := app.Options{SubjectSalt: make([]byte, 32)}
+	first, err := app.New(ctx, cfg, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	second, err := app.New(ctx, cfg, opt)
+	if !errors.Is(err, sqlstore.ErrLocked) || !strings.Contains(err.Error(), fmt.Sprintf("process %d holds", os.Getpid())) {
+		t.Errorf("second node: %v, want ErrLocked naming this process", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the second node took %v to fail; it must not wait", d)
+	}
+	if second != nil {
+		second.Close()
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	third, err := app.New(ctx, cfg, opt)
+	if err != nil {
+		t.Fatalf("a node after the first closed: %v", err)
+	}
+	third.Close()
 }
