@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -248,5 +249,27 @@ func TestAdminCommandsNeedTheNodesDatabase(t *testing.T) {
 	}
 	if out, err := runCmd(t, "clients", "list", "--config", cfg); err != nil {
 		t.Errorf("list on the node's own database: %v\n%s", err, out)
+	}
+}
+
+// TestUnknownVardeVariableRefused: a VARDE_* variable that is not a
+// setting, such as VARDE_SIGNING_KEY for VARDE_SIGNING_KEY_FILE, stops
+// the node and the admin commands, naming it.
+func TestUnknownVardeVariableRefused(t *testing.T) {
+	cfg := adminConfig(t)
+	t.Setenv("VARDE_SIGNING_KEY", "/run/key.pem")
+	check := func(what string, err error) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), "VARDE_SIGNING_KEY: no such setting") || !strings.Contains(err.Error(), "VARDE_SIGNING_KEY_FILE") {
+			t.Errorf("%s: error %v, want VARDE_SIGNING_KEY refused and the settings listed", what, err)
+		}
+	}
+	// A node that did start would stop at once: its context is done.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	check("serve", serve(ctx, []string{"--config", cfg}, io.Discard))
+	for _, args := range [][]string{{"clients", "list", "--config", cfg}, {"status", "incidents", "--config", cfg}} {
+		_, err := runCmd(t, args...)
+		check(strings.Join(args[:2], " "), err)
 	}
 }

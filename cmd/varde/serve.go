@@ -19,11 +19,11 @@ import (
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (YAML); VARDE_* environment variables override it")
+	path := fs.String("config", "", "configuration file (YAML); VARDE_* environment variables override some settings (see varde.example.yaml), and an unknown one is an error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*path, os.Getenv)
+	cfg, err := config.LoadEnviron(*path, os.Environ)
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 // at its first start, and one these commands made up at a wrong path
 // would take writes that no node ever reads.
 func openNodeStore(ctx context.Context, path string) (*config.Config, store.Store, error) {
-	cfg, err := config.Load(path, os.Getenv)
+	cfg, err := config.LoadEnviron(path, os.Environ)
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}

@@ -98,8 +98,8 @@ func TestAppIsTheRoot(t *testing.T) {
 }
 
 // TestOnlyConfigReadsEnvironment: configuration is read once, by package
-// config; cmd/varde may only pass os.Getenv to config.Load (STYLE.md
-// rule 10). Test files may use the environment.
+// config; cmd/varde may only pass os.Getenv and os.Environ, uncalled, to
+// package config (STYLE.md rule 10). Test files may use the environment.
 func TestOnlyConfigReadsEnvironment(t *testing.T) {
 	pkgs := modulePackages(t)
 	report(t, "non-test code that reads or changes the environment",

@@ -202,8 +202,8 @@ func envUses(fset *token.FileSet, f *ast.File, pkgPath string) []envUse {
 
 // envReaders returns one line for each use of the environment in the
 // non-test files of pkgs, except in the packages matched by free and,
-// in the packages matched by passOn, os.Getenv used as a value (passed
-// to config.Load rather than called).
+// in the packages matched by passOn, os.Getenv and os.Environ used as
+// values (passed to package config rather than called).
 func envReaders(t testing.TB, pkgs []pkg, free, passOn []string) []string {
 	t.Helper()
 	var out []string
@@ -219,7 +219,7 @@ func envReaders(t testing.TB, pkgs []pkg, free, passOn []string) []string {
 				continue
 			}
 			for _, u := range envUses(fset, f, p.ImportPath) {
-				if u.Func == "os.Getenv" && !u.Called && withinAny(p.ImportPath, passOn) {
+				if (u.Func == "os.Getenv" || u.Func == "os.Environ") && !u.Called && withinAny(p.ImportPath, passOn) {
 					continue
 				}
 				verb := "calls"

@@ -617,3 +617,57 @@ func TestServerGCPercent(t *testing.T) {
 		t.Error("GOGC=100 set: the operator's choice must stay")
 	}
 }
+
+// TestLoadEnviron: a VARDE_* variable that is not a setting stops the
+// load, named, with the settings listed and the file's own problems
+// reported alongside; known ones override the file as with Load, and
+// other variables are no business of Varde's.
+func TestLoadEnviron(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "varde.yaml")
+	if err := os.WriteFile(path, []byte(fullYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	environ := func(vars ...string) func() []string { return func() []string { return vars } }
+	c, err := LoadEnviron(path, environ("HOME=/root", EnvNode+"=n2", EnvStoreFlowState+"=store", EnvScreenshots+"=/tmp/shots", "VARDE_X"))
+	if err == nil || !strings.Contains(err.Error(), "VARDE_X: no such setting") {
+		t.Errorf("a VARDE_* name without a value: %v, want it refused", err)
+	}
+	c, err = LoadEnviron(path, environ("HOME=/root", EnvNode+"=n2", EnvNode+"=n3", EnvStoreFlowState+"=store", EnvScreenshots+"=/tmp/shots"))
+	if err != nil || c.Node != "n2" || c.Store.FlowState != "store" {
+		t.Fatalf("known variables: node %q, flow state %q, %v", c.Node, c.Store.FlowState, err)
+	}
+	_, err = LoadEnviron(path, environ("VARDE_SIGNING_KEY=/run/key.pem", "VARDE_STORE_DNS=/data/varde.db", EnvListen+"=nowhere"))
+	if err == nil {
+		t.Fatal("unknown VARDE_* variables accepted")
+	}
+	for _, want := range []string{
+		"environment: VARDE_SIGNING_KEY, VARDE_STORE_DNS: no such setting",
+		strings.Join(EnvNames(), ", "),
+		"listen:", // the file's problems, with the rest
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	for _, name := range []string{EnvSigningKeyFile, EnvStoreFlowState, EnvPprofListen} {
+		if !slices.Contains(EnvNames(), name) {
+			t.Errorf("EnvNames lacks %s", name)
+		}
+	}
+}
+
+// TestEnvNamesDocumented: varde.example.yaml lists every variable that
+// overrides a setting, and README.md names them.
+func TestEnvNamesDocumented(t *testing.T) {
+	for _, file := range []string{"varde.example.yaml", "README.md"} {
+		raw, err := os.ReadFile(filepath.Join("..", "..", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range EnvNames() {
+			if !strings.Contains(string(raw), name) {
+				t.Errorf("%s does not mention %s", file, name)
+			}
+		}
+	}
+}

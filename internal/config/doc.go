@@ -1,10 +1,11 @@
 // Package config reads a node's configuration: one versioned YAML file,
-// overridden by a few VARDE_* environment variables, filled with defaults
-// and validated before the node does any other I/O. Validate reports every
-// problem at once, each with its field path.
+// overridden by a few VARDE_* environment variables (EnvNames), filled
+// with defaults and validated before the node does any other I/O.
+// Validate reports every problem at once, each with its field path, and
+// LoadEnviron refuses VARDE_* variables that are not settings.
 //
 // This is the only package that reads the environment; cmd/varde passes
-// os.Getenv to Load. Each component receives its own section of Config
+// os.Environ to LoadEnviron (and os.Getenv to ServerGCPercent). Each component receives its own section of Config
 // from the composition root. Secrets never appear in the file itself:
 // clients' secrets and the node's keys are named by file path and read by
 // ClientSecret and the keys package. varde.example.yaml in the repository

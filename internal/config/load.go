@@ -10,14 +10,16 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 )
 
-// Environment variables that override the file, in the order applied.
-// An empty value leaves the file's (or the default) value in place.
+// Environment variables that override the file, in the order applied
+// (EnvNames lists them). An empty value leaves the file's (or the
+// default) value in place.
 const (
 	EnvIssuer          = "VARDE_ISSUER"
 	EnvListen          = "VARDE_LISTEN"
@@ -31,6 +33,13 @@ const (
 	EnvLogFormat       = "VARDE_LOG_FORMAT"
 	EnvPprofListen     = "VARDE_DEBUG_PPROF_LISTEN"
 )
+
+// EnvPrefix starts the name of every environment variable Varde reads.
+const EnvPrefix = "VARDE_"
+
+// EnvScreenshots is read by a test, not by config: where the demo's
+// browser test (cmd/varde) saves screenshots. LoadEnviron lets it be.
+const EnvScreenshots = "VARDE_SCREENSHOTS"
 
 // Where login flow state lives (Store.FlowState).
 const (
@@ -124,14 +133,57 @@ func decode(data []byte) (*Config, error) {
 	return &c, nil
 }
 
-func applyEnv(c *Config, env func(string) string) {
-	if env == nil {
-		return
+// EnvNames returns the environment variables that override settings,
+// in the order applied.
+func EnvNames() []string {
+	var c Config
+	var names []string
+	for _, o := range envSettings(&c) {
+		names = append(names, o.name)
 	}
-	for _, o := range []struct {
-		name string
-		dst  *string
-	}{
+	return names
+}
+
+// LoadEnviron is Load with the environment as os.Environ gives it (pass
+// os.Environ): besides what Load refuses, it refuses any VARDE_*
+// variable that is not a setting (EnvNames), naming each and listing the
+// settings, so that a misspelt override (VARDE_SIGNING_KEY for
+// VARDE_SIGNING_KEY_FILE) stops the node instead of leaving the file's
+// value in place without a word. EnvScreenshots, read by a test, is let
+// be.
+func LoadEnviron(path string, environ func() []string) (*Config, error) {
+	vars := map[string]string{}
+	var unknown []string
+	known := EnvNames()
+	for _, kv := range environ() {
+		name, value, _ := strings.Cut(kv, "=")
+		if _, dup := vars[name]; dup {
+			continue // the first one counts, as for os.Getenv
+		}
+		vars[name] = value
+		if strings.HasPrefix(name, EnvPrefix) && !slices.Contains(known, name) && name != EnvScreenshots {
+			unknown = append(unknown, name)
+		}
+	}
+	c, err := Load(path, func(name string) string { return vars[name] })
+	if len(unknown) == 0 {
+		return c, err
+	}
+	slices.Sort(unknown)
+	envErr := fmt.Errorf("environment: %s: no such setting (the VARDE_* variables are %s)",
+		strings.Join(unknown, ", "), strings.Join(known, ", "))
+	return nil, errors.Join(envErr, err)
+}
+
+// envSetting is one environment variable and the field it overrides.
+type envSetting struct {
+	name string
+	dst  *string
+}
+
+// envSettings lists the overrides of c's fields, in the order applied.
+func envSettings(c *Config) []envSetting {
+	return []envSetting{
 		{EnvIssuer, &c.Issuer},
 		{EnvListen, &c.Listen},
 		{EnvNode, &c.Node},
@@ -143,7 +195,14 @@ func applyEnv(c *Config, env func(string) string) {
 		{EnvLogLevel, &c.Log.Level},
 		{EnvLogFormat, &c.Log.Format},
 		{EnvPprofListen, &c.Debug.PprofListen},
-	} {
+	}
+}
+
+func applyEnv(c *Config, env func(string) string) {
+	if env == nil {
+		return
+	}
+	for _, o := range envSettings(c) {
 		if v := env(o.name); v != "" {
 			*o.dst = v
 		}

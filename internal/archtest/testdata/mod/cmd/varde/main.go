@@ -8,5 +8,6 @@ import (
 
 func main() {
 	_ = config.Load(os.Getenv)
+	_ = config.LoadEnviron(os.Environ)
 	_ = os.Getenv("HOME")
 }
