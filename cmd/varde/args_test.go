@@ -14,7 +14,8 @@ import (
 // the second word of a value that was not quoted) is refused by name,
 // with a hint, before the command does anything; Go's flag parser would
 // otherwise stop there and drop every flag after it. Only status export
-// takes a positional argument, DIR, and exactly one.
+// takes a positional argument, DIR, and exactly one. A flag the help
+// calls required, missing, is a usage error as well.
 func TestLeftoverArgumentsRefused(t *testing.T) {
 	cfg := adminConfig(t)
 	dir := t.TempDir()
@@ -43,6 +44,9 @@ func TestLeftoverArgumentsRefused(t *testing.T) {
 		{[]string{"bench", "--duration", "1s", "fast"}, `bench: unexpected argument "fast"`},
 		{[]string{"resilience", "--users", "2", "more"}, `resilience: unexpected argument "more"`},
 		{[]string{"clients", "add", "--nope"}, "flag provided but not defined"},
+		{[]string{"clients", "add", "--config", cfg, "--id", "tax", "--auth-method", "none", "--redirect-uri", "https://tax.example/cb"},
+			"clients add: --id and --name are required"},
+		{[]string{"clients", "remove", "--config", cfg}, "clients remove: --id is required"},
 		{[]string{"version", "--short"}, `version: unexpected argument "--short"`},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 	} {

@@ -70,6 +70,12 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
+	switch {
+	case args[0] == "add" && (c.ID == "" || c.Name == ""):
+		return usageErrorf("clients add: --id and --name are required")
+	case args[0] == "remove" && c.ID == "":
+		return usageErrorf("clients remove: --id is required")
+	}
 	cfg, st, err := openNodeStore(ctx, *path)
 	if err != nil {
 		return err
@@ -80,9 +86,6 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "list":
 		return listClients(ctx, st, stdout)
 	case "remove":
-		if c.ID == "" {
-			return errors.New("--id is required")
-		}
 		n, err := app.RemoveClient(ctx, st, c.ID, store.ClientSourceCLI, time.Now())
 		if err != nil {
 			return fmt.Errorf("remove %s: %w", c.ID, err)

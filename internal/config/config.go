@@ -70,14 +70,15 @@ type Keys struct {
 	SubjectSaltFile string `yaml:"subject_salt_file"`
 }
 
-// OIDC configures the OpenID provider endpoints.
+// OIDC configures the OpenID provider endpoints. Each lifetime has an
+// upper bound (the Max* constants).
 type OIDC struct {
 	CodeLifetime         time.Duration `yaml:"code_lifetime"`          // default 60s, at most 60s
-	AuthRequestLifetime  time.Duration `yaml:"auth_request_lifetime"`  // default 10m
-	PARLifetime          time.Duration `yaml:"par_lifetime"`           // default 90s
-	AccessTokenLifetime  time.Duration `yaml:"access_token_lifetime"`  // default 10m
-	IDTokenLifetime      time.Duration `yaml:"id_token_lifetime"`      // default 10m
-	RefreshTokenLifetime time.Duration `yaml:"refresh_token_lifetime"` // default 8h
+	AuthRequestLifetime  time.Duration `yaml:"auth_request_lifetime"`  // default 10m, at most 1h
+	PARLifetime          time.Duration `yaml:"par_lifetime"`           // default 90s, at most 10m
+	AccessTokenLifetime  time.Duration `yaml:"access_token_lifetime"`  // default 10m, at most 1h
+	IDTokenLifetime      time.Duration `yaml:"id_token_lifetime"`      // default 10m, at most 1h
+	RefreshTokenLifetime time.Duration `yaml:"refresh_token_lifetime"` // default 8h, at most 90 days (2160h)
 }
 
 // Passkey configures the built-in passkey provider.

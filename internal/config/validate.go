@@ -16,10 +16,28 @@ import (
 	"github.com/varde-eid/varde/internal/store"
 )
 
-// MaxCodeLifetime bounds authorization codes: FAPI 2.0 Security Profile
-// §5.3.2.1 ("shall issue authorization codes with a maximum lifetime of
-// 60 seconds").
-const MaxCodeLifetime = 60 * time.Second
+// Upper bounds on the lifetimes in OIDC. A longer lifetime is more time
+// for a stolen code, request URI or token to be used, and for a person
+// whose access was withdrawn to go on being let in.
+const (
+	// MaxCodeLifetime: FAPI 2.0 Security Profile §5.3.2.1 ("shall issue
+	// authorization codes with a maximum lifetime of 60 seconds").
+	MaxCodeLifetime = 60 * time.Second
+	// MaxPARLifetime: RFC 9126 §2.2 expects request URIs to live
+	// "between 5 and 600 seconds".
+	MaxPARLifetime = 10 * time.Minute
+	// MaxAuthRequestLifetime is how long a person may take over a login.
+	MaxAuthRequestLifetime = time.Hour
+	// MaxAccessTokenLifetime and MaxIDTokenLifetime: bearer tokens that
+	// no one can revoke once handed on (an ID token at all; an access
+	// token at a resource server that does not ask Varde) stay short;
+	// relying parties refresh.
+	MaxAccessTokenLifetime = time.Hour
+	MaxIDTokenLifetime     = time.Hour
+	// MaxRefreshTokenLifetime bounds a grant's refresh tokens from the
+	// login, however often they are rotated.
+	MaxRefreshTokenLifetime = 90 * 24 * time.Hour
+)
 
 // KnownClaims returns the claims a client may be allowed beyond sub.
 func KnownClaims() []string {
@@ -168,22 +186,22 @@ func (c *Config) validateIssuer(p *problems) *url.URL {
 
 func (c *Config) validateOIDC(p *problems) {
 	for _, d := range []struct {
-		field string
-		v     time.Duration
+		field  string
+		v, max time.Duration
 	}{
-		{"oidc.code_lifetime", c.OIDC.CodeLifetime},
-		{"oidc.auth_request_lifetime", c.OIDC.AuthRequestLifetime},
-		{"oidc.par_lifetime", c.OIDC.PARLifetime},
-		{"oidc.access_token_lifetime", c.OIDC.AccessTokenLifetime},
-		{"oidc.id_token_lifetime", c.OIDC.IDTokenLifetime},
-		{"oidc.refresh_token_lifetime", c.OIDC.RefreshTokenLifetime},
+		{"oidc.code_lifetime", c.OIDC.CodeLifetime, MaxCodeLifetime},
+		{"oidc.auth_request_lifetime", c.OIDC.AuthRequestLifetime, MaxAuthRequestLifetime},
+		{"oidc.par_lifetime", c.OIDC.PARLifetime, MaxPARLifetime},
+		{"oidc.access_token_lifetime", c.OIDC.AccessTokenLifetime, MaxAccessTokenLifetime},
+		{"oidc.id_token_lifetime", c.OIDC.IDTokenLifetime, MaxIDTokenLifetime},
+		{"oidc.refresh_token_lifetime", c.OIDC.RefreshTokenLifetime, MaxRefreshTokenLifetime},
 	} {
-		if d.v <= 0 {
+		switch {
+		case d.v <= 0:
 			p.add(d.field, "must be positive")
+		case d.v > d.max:
+			p.add(d.field, "%v is longer than %v", d.v, d.max)
 		}
-	}
-	if c.OIDC.CodeLifetime > MaxCodeLifetime {
-		p.add("oidc.code_lifetime", "%v is longer than %v", c.OIDC.CodeLifetime, MaxCodeLifetime)
 	}
 }
 
