@@ -298,3 +298,30 @@ func TestRecentBounded(t *testing.T) {
 		t.Errorf("after prune at their expiry, %d entries left", n)
 	}
 }
+
+// TestForeignWritesBeforeTheFirstCheck: what this process reads and
+// keeps in memory before its writer has checked once must not hide what
+// another process commits afterwards.
+func TestForeignWritesBeforeTheFirstCheck(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "varde.db")
+	a, b := open(t, path), open(t, path)
+	if err := b.CreatePerson(ctx, &store.Person{ID: "p-first", WebAuthnID: []byte("w-first")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.GetPerson(ctx, "p-first"); err != nil { // kept in a's memory
+		t.Fatal(err)
+	}
+	id := store.Identifier{Scheme: "no:fnr", Value: "15076500565"}
+	if err := b.AddIdentifier(ctx, "p-first", id); err != nil {
+		t.Fatal(err)
+	}
+	// a's first write checks for other processes' commits.
+	if err := a.PutChallenge(ctx, "any", nil, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	p, err := a.GetPerson(ctx, "p-first")
+	if err != nil || len(p.Identifiers) != 1 || p.Identifiers[0] != id {
+		t.Fatalf("person after another process added an identifier: %+v, %v", p, err)
+	}
+}

@@ -65,11 +65,13 @@ type writer struct {
 	head, txHead auditHead
 
 	// dataVersion is PRAGMA data_version as last read on the write
-	// connection (0: not yet). It changes only when another connection,
-	// which can only be another process, commits; then forget, set by
-	// the DB, drops every in-memory copy of committed state.
-	dataVersion int64
-	forget      func()
+	// connection, if versionKnown. It changes only when another
+	// connection, which can only be another process, commits; then
+	// forget, set by the DB, drops every in-memory copy of committed
+	// state.
+	dataVersion  int64
+	versionKnown bool
+	forget       func()
 }
 
 // auditHead is the last event of the audit hash chain.
@@ -88,6 +90,9 @@ func newWriter(db *sql.DB, d dialect, st *statements, forget func()) *writer {
 		quit:     make(chan struct{}),
 		finished: make(chan struct{}),
 	}
+	// The baseline, read before anything can be cached: a commit by
+	// another process after it is seen by the next check.
+	w.checkForeign(nil)
 	go w.loop()
 	return w
 }
@@ -250,15 +255,14 @@ func (w *writer) checkForeign(tx *sql.Tx) {
 	}
 	var v int64
 	err := st.QueryRowContext(ctx).Scan(&v)
-	if err == nil && v == w.dataVersion {
+	if err == nil && w.versionKnown && v == w.dataVersion {
 		return
 	}
-	// The first check (dataVersion 0) runs before anything was cached.
-	if err != nil || w.dataVersion != 0 {
-		w.head = auditHead{}
-		w.forget()
-	}
-	w.dataVersion = v // 0 after an error: the next check forgets again
+	// Changed, or unknown (the first check, when nothing is cached yet,
+	// or after a failed read, when anything may have changed since).
+	w.head = auditHead{}
+	w.forget()
+	w.dataVersion, w.versionKnown = v, err == nil
 }
 
 // exec runs one op, inside a savepoint when it has several statements.
