@@ -42,13 +42,16 @@ func newFedRP(t *testing.T, d *demoNode, issuer string) *fedRP {
 }
 
 // newFedRPFor registers relying party id, accepting providers (all if
-// nil).
-func newFedRPFor(t *testing.T, d *demoNode, issuer, id string, providers []string) *fedRP {
+// nil), for claims (national_id if none).
+func newFedRPFor(t *testing.T, d *demoNode, issuer, id string, providers []string, claims ...string) *fedRP {
 	t.Helper()
+	if claims == nil {
+		claims = []string{"national_id"}
+	}
 	secret := rand.Text() + rand.Text()
 	sum := sha256.Sum256([]byte(secret))
 	err := d.app.Store.PutClient(context.Background(), &store.Client{ID: id, Name: "Test RP " + id, AuthMethod: store.AuthClientSecretBasic,
-		SecretHash: sum[:], RedirectURIs: []string{fedCallback}, SectorID: "rp.example", Claims: []string{"national_id"}, Providers: providers, CreatedAt: time.Now()})
+		SecretHash: sum[:], RedirectURIs: []string{fedCallback}, SectorID: "rp.example", Claims: claims, Providers: providers, CreatedAt: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,6 +199,29 @@ func TestOneIdentityAcrossProviders(t *testing.T) {
 	other := rp.login("minid", providersim.DefaultPersons()[1].Identifier.Value)
 	if other["sub"] == bank["sub"] {
 		t.Error("two persons share a sub")
+	}
+}
+
+// TestNameFromEID: a person who first comes through an eID is created
+// with the name and date of birth the eID gave, and a relying party
+// allowed those claims receives them.
+func TestNameFromEID(t *testing.T) {
+	d, issuer := startFederatedDemo(t)
+	rp := newFedRPFor(t, d, issuer, "rp-named", nil, "name", "given_name", "birthdate", "national_id")
+	p := providersim.DefaultPersons()[0]
+
+	c := rp.login("bankid", p.Identifier.Value)
+	if c["name"] != p.Name() || c["given_name"] != p.GivenName || c["birthdate"] != p.BirthDate {
+		t.Errorf("claims name %v, given_name %v, birthdate %v; want %q, %q, %q",
+			c["name"], c["given_name"], c["birthdate"], p.Name(), p.GivenName, p.BirthDate)
+	}
+	stored, err := d.app.Store.GetPersonByIdentifier(context.Background(), p.Identifier.Scheme, p.Identifier.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.GivenName != p.GivenName || stored.FamilyName != p.FamilyName || stored.BirthDate != p.BirthDate {
+		t.Errorf("person %q %q born %q, want %q %q born %q",
+			stored.GivenName, stored.FamilyName, stored.BirthDate, p.GivenName, p.FamilyName, p.BirthDate)
 	}
 }
 

@@ -565,7 +565,8 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 // resolve finds the person a result proves: the provider's own person, or
 // the person holding any proven identifier. An upstream provider that
 // proves an identifier nobody holds yet introduces a new person, proofed
-// by that provider at the level it reached; every later login proving the
+// by that provider at the level it reached, with the name and date of
+// birth it gave; every later login proving the
 // same identifier, through any provider, is the same person and so gets
 // the same pairwise sub at each relying party.
 func (b *Broker) resolve(ctx context.Context, res provider.Result) (string, error) {
@@ -637,7 +638,8 @@ func (b *Broker) newPerson(res provider.Result) (*store.Person, error) {
 	}
 	return &store.Person{
 		ID: base64.RawURLEncoding.EncodeToString(id[:]), WebAuthnID: handle,
-		Identifiers:   res.Identifiers,
+		Identifiers: res.Identifiers,
+		GivenName:   res.GivenName, FamilyName: res.FamilyName, BirthDate: res.BirthDate,
 		ProofingLevel: res.Level.String(), ProofingMethod: "upstream:" + res.Provider,
 		CreatedAt: b.Now(),
 	}, nil

@@ -99,3 +99,47 @@ func TestHome(t *testing.T) {
 		})
 	}
 }
+
+// TestAccountGreeting: the account page greets the person by the name
+// in the ID token, and with a plain welcome when Varde sent none.
+func TestAccountGreeting(t *testing.T) {
+	tests := []struct {
+		name, accept string
+		claims       map[string]any
+		want, not    []string
+	}{
+		{name: "named", accept: "nb", claims: map[string]any{"name": "Kari Nordmann", "sub": "s"},
+			want: []string{">Hei, Kari Nordmann</h1>", `<dd id="name">Kari Nordmann</dd>`}},
+		{name: "no name", accept: "nb", claims: map[string]any{"sub": "s"},
+			want: []string{">Velkommen</h1>"}, not: []string{"%!", `id="name"`, "Navn"}},
+		{name: "no name, English", accept: "en", claims: map[string]any{"sub": "s"},
+			want: []string{">Welcome</h1>"}, not: []string{"%!", `id="name"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rp := &RP{Name: "Demo Bank", BaseURL: "http://localhost:1/demo-bank",
+				Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}
+			h := rp.Handler()
+			rp.sessions["s1"] = &loggedIn{Claims: tt.claims, expires: time.Now().Add(time.Hour)}
+			r := httptest.NewRequest(http.MethodGet, "/demo-bank/account", nil)
+			r.Header.Set("Accept-Language", tt.accept)
+			r.AddCookie(&http.Cookie{Name: cookieName, Value: "s1"})
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			body := w.Body.String()
+			if w.Code != http.StatusOK {
+				t.Fatalf("status %d: %s", w.Code, body)
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(body, s) {
+					t.Errorf("page lacks %q:\n%s", s, body)
+				}
+			}
+			for _, s := range tt.not {
+				if strings.Contains(body, s) {
+					t.Errorf("page has %q:\n%s", s, body)
+				}
+			}
+		})
+	}
+}

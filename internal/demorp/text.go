@@ -19,7 +19,7 @@ type text struct {
 	LoginButton                string
 	WelcomeBack, GoToAccount   string
 
-	AccountTitle, Hello                   string
+	AccountTitle, Hello, Welcome          string
 	Name, Level, Provider, Subject, Birth string
 	NationalID, ProviderPasskey           string
 	SubjectHint                           string
@@ -49,6 +49,7 @@ var texts = map[string]*text{
 		GoToAccount:     "Go to your accounts",
 		AccountTitle:    "Your accounts",
 		Hello:           "Hello, %s",
+		Welcome:         "Welcome",
 		Name:            "Name",
 		Level:           "Security level",
 		Provider:        "Logged in with",
@@ -91,6 +92,7 @@ var texts = map[string]*text{
 		GoToAccount:     "Gå til kontoene dine",
 		AccountTitle:    "Kontoene dine",
 		Hello:           "Hei, %s",
+		Welcome:         "Velkommen",
 		Name:            "Navn",
 		Level:           "Sikkerhetsnivå",
 		Provider:        "Logget inn med",

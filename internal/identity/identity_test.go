@@ -242,3 +242,22 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestValidBirthDate(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"1985-03-14", true},
+		{"0000-03-14", false},
+		{"1985", false},
+		{"1985-02-30", false},
+		{"14.03.1985", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := ValidBirthDate(tt.in); got != tt.want {
+			t.Errorf("ValidBirthDate(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}

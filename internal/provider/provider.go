@@ -43,6 +43,12 @@ type Result struct {
 	// Identifiers are set by providers that prove identifiers (upstream
 	// providers); the broker links them to a person.
 	Identifiers []store.Identifier
+	// GivenName, FamilyName and BirthDate (YYYY-MM-DD) are what an
+	// upstream provider said about the person besides identifiers, each
+	// "" when it said nothing usable. The broker gives them to a person
+	// it creates from this result; it never changes an existing
+	// person's.
+	GivenName, FamilyName, BirthDate string
 	// Level is what this login reached, computed from evidence.
 	Level    assurance.Level
 	AMR      []string

@@ -17,8 +17,9 @@
 // ChaCha8 stream keyed by DefaultSeed, so every sim, in any process,
 // asserts the same identifier for the same person; the broker then
 // links logins through either sim to one person. ID tokens carry
-// national_id {"scheme": "no:fnr"|"no:dnr", "value": …} and name to
-// clients registered for them (Client.Claims, default both), acr the
+// national_id {"scheme": "no:fnr"|"no:dnr", "value": …}, name,
+// given_name, family_name and birthdate to clients registered for them
+// (Client.Claims, default all of them, as a national eID gives), acr the
 // sim's level (ADR 2) and amr by level.
 //
 // # Issuer listener

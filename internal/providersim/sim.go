@@ -60,8 +60,9 @@ type Client struct {
 	JWKS         json.RawMessage
 	JWKSURI      string
 	Secret       string
-	// Claims the client receives beyond sub; default "name" and
-	// "national_id" ({"scheme","value"}).
+	// Claims the client receives beyond sub; default "name",
+	// "given_name", "family_name", "birthdate" and "national_id"
+	// ({"scheme","value"}).
 	Claims     []string
 	RequirePAR bool
 }
@@ -379,7 +380,7 @@ func (s *Sim) build(ctx context.Context) error {
 			Claims: c.Claims, Source: "sim", CreatedAt: now,
 		}
 		if sc.Claims == nil {
-			sc.Claims = []string{"name", "national_id"}
+			sc.Claims = []string{"name", "given_name", "family_name", "birthdate", "national_id"}
 		}
 		switch {
 		case c.Secret != "":

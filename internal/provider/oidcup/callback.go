@@ -137,6 +137,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	res := provider.Result{
 		Provider: p.cfg.ID, Identifiers: []store.Identifier{v.identifier}, Level: v.level,
 		AMR: v.amr, AuthTime: v.authTime, Method: Method,
+		GivenName: v.givenName, FamilyName: v.familyName, BirthDate: v.birthDate,
 	}
 	next, err := p.fin.Finish(w, r, st.Attempt, res)
 	if err != nil {

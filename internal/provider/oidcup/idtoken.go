@@ -58,6 +58,9 @@ type verified struct {
 	asserted assurance.Level
 	amr      []string
 	authTime time.Time
+	// givenName, familyName and birthDate are the standard claims of
+	// those names (OIDC Core §5.1) when they are usable, else "".
+	givenName, familyName, birthDate string
 }
 
 // checker validates ID tokens from one upstream (OpenID Connect Core
@@ -126,7 +129,24 @@ func (c *checker) check(ctx context.Context, raw, nonce string, now time.Time, k
 	if cl.AuthTime != nil {
 		v.authTime = cl.AuthTime.Time()
 	}
+	v.givenName = profileClaim(all["given_name"], identity.ValidName)
+	v.familyName = profileClaim(all["family_name"], identity.ValidName)
+	v.birthDate = profileClaim(all["birthdate"], identity.ValidBirthDate)
 	return v, nil
+}
+
+// profileClaim reads an optional profile claim: a string that valid
+// accepts, else "". Such claims only describe the person, so one of the
+// wrong type or form is left out, and the login goes on without it.
+func profileClaim(raw json.RawMessage, valid func(string) bool) string {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	if s = strings.TrimSpace(s); !valid(s) {
+		return ""
+	}
+	return s
 }
 
 // header reads alg and kid before the token is parsed, to refuse "none"

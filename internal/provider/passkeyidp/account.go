@@ -262,7 +262,7 @@ func (p *Provider) addBegin(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = p.defaultName(r)
 	}
-	if !validName(name) {
+	if !identity.ValidName(name) {
 		p.jsonError(w, r, http.StatusBadRequest, "passkey_name")
 		return
 	}

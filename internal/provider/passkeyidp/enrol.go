@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/identity"
@@ -51,18 +49,6 @@ type enrolRequest struct {
 	BirthDate string `json:"birth_date"`
 	// Kind is "fnr" (default) or "dnr".
 	Kind string `json:"kind"`
-}
-
-func validName(s string) bool {
-	if s == "" || utf8.RuneCountInString(s) > 100 || !utf8.ValidString(s) {
-		return false
-	}
-	for _, c := range s {
-		if unicode.IsControl(c) {
-			return false
-		}
-	}
-	return true
 }
 
 // birthDate parses the requested date, or draws one between 1940 and
@@ -109,7 +95,7 @@ func (p *Provider) enrolBegin(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, http.StatusBadRequest, "bad_request")
 		return
 	}
-	if !validName(req.GivenName) || !validName(req.FamilyName) {
+	if !identity.ValidName(req.GivenName) || !identity.ValidName(req.FamilyName) {
 		p.jsonError(w, r, http.StatusBadRequest, "enrol_name")
 		return
 	}
