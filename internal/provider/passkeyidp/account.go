@@ -102,12 +102,14 @@ var accountNotices = map[string]string{
 	"alreadylinked": "account.notice.alreadylinked",
 }
 
+// toLogin sends a person without a session to log in for the account.
 func (p *Provider) toLogin(w http.ResponseWriter, r *http.Request) {
-	http.Redirect(w, r, "/passkey/login?attempt=", http.StatusSeeOther)
+	http.Redirect(w, r, reauthURL, http.StatusSeeOther)
 }
 
-// reauthURL is where a person logs in again for the account: the
-// broker's login page, which offers every way in, not only passkeys.
+// reauthURL is where a person logs in (again) for the account: the
+// broker's login page, which offers every way in, not only passkeys, so
+// a person who has only an eID can get back in.
 const reauthURL = "/login"
 
 func (p *Provider) accountPage(w http.ResponseWriter, r *http.Request) {

@@ -19,6 +19,9 @@ type loginData struct {
 	// ShowCancel: the login belongs to a relying party's request, so
 	// there may be other ways to log in.
 	ShowCancel bool
+	// OtherWaysURL is set for an account login: the broker's login page,
+	// which offers every way in, for a person without a passkey.
+	OtherWaysURL string
 }
 
 func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -34,6 +37,9 @@ func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 	}
 	q := url.Values{"attempt": {attempt}}.Encode()
 	d := loginData{Attempt: attempt, RecoverURL: "/passkey/recover?" + q, CSRF: token, ShowCancel: attempt != ""}
+	if attempt == "" {
+		d.OtherWaysURL = reauthURL
+	}
 	if p.SyntheticEnrolment {
 		d.EnrolURL = "/passkey/enrol?" + q
 	}

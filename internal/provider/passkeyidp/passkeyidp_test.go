@@ -761,7 +761,7 @@ func TestAccount(t *testing.T) {
 	ctx := context.Background()
 
 	// Without a session the account page sends the person to log in.
-	if r := h.browser("en").get("/account"); r.status != http.StatusSeeOther || r.location != "/passkey/login?attempt=" {
+	if r := h.browser("en").get("/account"); r.status != http.StatusSeeOther || r.location != "/login" {
 		t.Fatalf("account without session: %d %q", r.status, r.location)
 	}
 
@@ -908,6 +908,17 @@ func TestPagesInBothLanguages(t *testing.T) {
 	for _, s := range []string{`/passkey/recover?attempt=x`, `/passkey/enrol?attempt=x`, `<noscript>`, `aria-live="polite"`, `data-attempt="x"`, `action="/passkey/cancel"`, `data-msg-busy="Too many people`} {
 		if !strings.Contains(login, s) {
 			t.Errorf("login page lacks %s", s)
+		}
+	}
+	// An account login may have no passkey behind it: the page offers
+	// the broker's choice of every way in. A relying party's login has
+	// its own way back there (cancel).
+	if strings.Contains(login, `href="/login"`) {
+		t.Error("a relying party's login page links to the account login")
+	}
+	for lang, want := range map[string]string{"en": "Log in another way", "nb": "Logg inn på en annen måte"} {
+		if account := h.browser(lang).get("/passkey/login?attempt=").body; !strings.Contains(account, `<a href="/login">`+want+`</a>`) {
+			t.Errorf("account login in %s lacks a link to every way in", lang)
 		}
 	}
 }
@@ -1098,7 +1109,7 @@ func TestAccountChangesNeedStrongRecentLogin(t *testing.T) {
 	if r := owner.form("/account/passkeys/remove", url.Values{"credential": {theirsID}, "csrf": {ocsrf}}); r.status != http.StatusSeeOther {
 		t.Fatalf("remove after logging in again: %d %s", r.status, r.body)
 	}
-	if r := thief.get("/account"); r.status != http.StatusSeeOther || r.location != "/passkey/login?attempt=" {
+	if r := thief.get("/account"); r.status != http.StatusSeeOther || r.location != "/login" {
 		t.Fatalf("the other session after a removal: %d %q", r.status, r.location)
 	}
 	if r := owner.get("/account"); r.status != http.StatusOK {
