@@ -437,9 +437,9 @@ func (b *Broker) start(w http.ResponseWriter, r *http.Request) {
 func (b *Broker) attemptError(w http.ResponseWriter, r *http.Request, err error) {
 	lang := b.Pages.Locale(r, nil)
 	if errors.Is(err, store.ErrNotFound) {
-		b.Pages.Error(w, r, http.StatusBadRequest, lang, httpx.ErrorPage{
-			Title: "error.expired.title", Message: "error.expired.message", Next: "error.expired.next",
-		})
+		// The store does not say whether the request expired, was
+		// finished or never was.
+		b.Pages.Error(w, r, http.StatusBadRequest, lang, httpx.UnknownLoginPage())
 		return
 	}
 	b.Log.ErrorContext(r.Context(), "load login attempt", "err", err, "req", httpx.RequestID(r.Context()))

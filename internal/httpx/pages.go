@@ -229,6 +229,13 @@ type ErrorPage struct {
 	BackURL              string
 }
 
+// UnknownLoginPage is the page for a login that Varde does not hold:
+// made up, expired or finished already. Nothing says which, so the
+// page names all three.
+func UnknownLoginPage() ErrorPage {
+	return ErrorPage{Title: "error.unknownlogin.title", Message: "error.unknownlogin.message", Next: "error.unknownlogin.next"}
+}
+
 // Error renders a plain-language error page.
 func (p *Pages) Error(w http.ResponseWriter, r *http.Request, status int, lang string, e ErrorPage) {
 	p.Render(w, r, status, "error", lang, e)

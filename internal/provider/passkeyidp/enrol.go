@@ -38,6 +38,9 @@ func (p *Provider) enrolPage(w http.ResponseWriter, r *http.Request) {
 		p.badRequest(w, r)
 		return
 	}
+	if !p.held(w, r, attempt) {
+		return
+	}
 	p.Pages.Render(w, r, http.StatusOK, "enrol", p.lang(r), enrolData{Attempt: attempt, LoginURL: p.loginAgainURL(attempt)})
 }
 

@@ -30,6 +30,9 @@ func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 		p.badRequest(w, r)
 		return
 	}
+	if !p.held(w, r, attempt) {
+		return
+	}
 	token, err := p.formToken(w, r)
 	if err != nil {
 		p.internalError(w, r, "form token", err)

@@ -713,10 +713,10 @@ func TestRecoveryNeedsAnAttemptTheBrokerHolds(t *testing.T) {
 	h.p.Limits = limits
 
 	b := h.browser("en")
-	csrf := field(t, b.get("/passkey/recover?attempt=unknown-0").body, "csrf")
+	csrf := field(t, b.get("/passkey/recover?attempt=r1").body, "csrf")
 	for i := range 2 * passkeyidp.MaxRecoveryTries {
 		r := b.form("/passkey/recover", url.Values{"attempt": {fmt.Sprintf("unknown-%d", i)}, "csrf": {csrf}, "code": {e.codes[0]}})
-		if r.status != http.StatusBadRequest || !strings.Contains(r.body, "Your login took too long") {
+		if r.status != http.StatusBadRequest || !strings.Contains(r.body, "We could not find this login") {
 			t.Fatalf("unknown attempt %d: %d", i, r.status)
 		}
 	}
@@ -919,6 +919,24 @@ func TestPagesInBothLanguages(t *testing.T) {
 	for lang, want := range map[string]string{"en": "Log in another way", "nb": "Logg inn på en annen måte"} {
 		if account := h.browser(lang).get("/passkey/login?attempt=").body; !strings.Contains(account, `<a href="/login">`+want+`</a>`) {
 			t.Errorf("account login in %s lacks a link to every way in", lang)
+		}
+	}
+}
+
+// TestUnknownAttempt: the pages of a login the broker does not hold
+// (made up, expired or finished) say so, instead of offering forms that
+// can only fail.
+func TestUnknownAttempt(t *testing.T) {
+	h := newHarness(t, true)
+	for _, path := range []string{"/passkey/login", "/passkey/recover", "/passkey/enrol"} {
+		for lang, want := range map[string]string{
+			"en": "We could not find this login",
+			"nb": "Vi fant ikke denne innloggingen",
+		} {
+			r := h.browser(lang).get(path + "?attempt=unknown-1")
+			if r.status != http.StatusBadRequest || !strings.Contains(r.body, want) || strings.Contains(r.body, "<form") {
+				t.Errorf("%s in %s: %d, want 400 saying %q and no form", path, lang, r.status, want)
+			}
 		}
 	}
 }

@@ -304,6 +304,22 @@ func (p *Provider) internalError(w http.ResponseWriter, r *http.Request, msg str
 	})
 }
 
+// held reports whether the broker holds attempt; when it does not, or
+// cannot tell, it has told the person so. A page for a login nobody
+// holds (made up, expired or finished) would offer forms that can only
+// fail.
+func (p *Provider) held(w http.ResponseWriter, r *http.Request, attempt string) bool {
+	pending, err := p.Finisher.Pending(r.Context(), attempt)
+	if err != nil {
+		p.internalError(w, r, "login attempt", err)
+		return false
+	}
+	if !pending {
+		p.Pages.Error(w, r, http.StatusBadRequest, p.lang(r), httpx.UnknownLoginPage())
+	}
+	return pending
+}
+
 func (p *Provider) badRequest(w http.ResponseWriter, r *http.Request) {
 	p.Pages.Error(w, r, http.StatusBadRequest, p.lang(r), httpx.ErrorPage{
 		Title: "error.badrequest.title", Message: "error.badrequest.message", Next: "error.badrequest.next",

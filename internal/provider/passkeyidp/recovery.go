@@ -117,6 +117,9 @@ func (p *Provider) recoverPage(w http.ResponseWriter, r *http.Request) {
 		p.badRequest(w, r)
 		return
 	}
+	if !p.held(w, r, attempt) {
+		return
+	}
 	p.renderRecover(w, r, http.StatusOK, recoverData{Attempt: attempt})
 }
 
@@ -164,13 +167,7 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	// Only a login the broker holds may try codes: an unknown or
 	// expired one is told to start again, and counts no try.
-	pending, err := p.Finisher.Pending(ctx, attempt)
-	if err != nil {
-		p.internalError(w, r, "recovery attempt", err)
-		return
-	}
-	if !pending {
-		p.Pages.Error(w, r, http.StatusBadRequest, p.lang(r), errorPage("error.expired", ""))
+	if !p.held(w, r, attempt) {
 		return
 	}
 	allowed, err := p.tryAllowed(r, attempt)
