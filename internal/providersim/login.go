@@ -75,8 +75,11 @@ type loginData struct {
 	// higher level than the sim gives.
 	Error      string
 	CannotMeet bool
-	Action     string
-	CancelURL  string
+	// NumberInvalid says Error is about the typed number: the field is
+	// marked invalid and described by the message (WCAG 3.3.1, 4.1.2).
+	NumberInvalid bool
+	Action        string
+	CancelURL     string
 }
 
 // pendingRequest loads the authorization request a login is for, or
@@ -163,6 +166,7 @@ func (s *Sim) login(w http.ResponseWriter, r *http.Request) {
 	lang := s.pages.Locale(r, req.UILocales)
 	again := func(status int, key string) {
 		d.Error = key
+		d.NumberInvalid = key == "sim.err.number" || key == "sim.err.notsynthetic"
 		s.pages.Render(w, r, status, "sim_login", lang, d)
 	}
 	if d.CannotMeet {

@@ -126,17 +126,20 @@ func TestLoginRefusals(t *testing.T) {
 		req    string // overrides the request ID
 		status int
 		want   string
+		// invalid: the message is about the number field, which is
+		// marked invalid and described by it.
+		invalid bool
 	}{
-		{"nothing chosen", url.Values{}, "", "", "", 400, "Choose a person"},
-		{"unknown person", url.Values{"person": {"sim-nobody"}}, "", "", "", 400, "Choose a person"},
-		{"not a number", url.Values{"number": {"12345"}}, "", "", "", 400, "not a valid birth number"},
-		{"bad check digits", url.Values{"number": {"01819000048"}}, "", "", "", 400, "not a valid birth number"},
-		{"too long", url.Values{"number": {strings.Repeat("1", 40)}}, "", "", "", 400, "not a valid birth number"},
-		{"real number", url.Values{"number": {"01019000083"}}, "", "", "", 400, "Only synthetic test numbers"},
-		{"other origin", url.Values{"number": {"01819000049"}}, "http://localhost:8080", "", "", 403, ""},
-		{"other site", url.Values{"number": {"01819000049"}}, "null", "cross-site", "", 403, ""},
-		{"same site, other port", url.Values{"number": {"01819000049"}}, "null", "same-site", "", 403, ""},
-		{"unknown request", url.Values{"number": {"01819000049"}}, "", "", "nope", 400, ""},
+		{"nothing chosen", url.Values{}, "", "", "", 400, "Choose a person", false},
+		{"unknown person", url.Values{"person": {"sim-nobody"}}, "", "", "", 400, "Choose a person", false},
+		{"not a number", url.Values{"number": {"12345"}}, "", "", "", 400, "not a valid birth number", true},
+		{"bad check digits", url.Values{"number": {"01819000048"}}, "", "", "", 400, "not a valid birth number", true},
+		{"too long", url.Values{"number": {strings.Repeat("1", 40)}}, "", "", "", 400, "not a valid birth number", true},
+		{"real number", url.Values{"number": {"01019000083"}}, "", "", "", 400, "Only synthetic test numbers", true},
+		{"other origin", url.Values{"number": {"01819000049"}}, "http://localhost:8080", "", "", 403, "", false},
+		{"other site", url.Values{"number": {"01819000049"}}, "null", "cross-site", "", 403, "", false},
+		{"same site, other port", url.Values{"number": {"01819000049"}}, "null", "same-site", "", 403, "", false},
+		{"unknown request", url.Values{"number": {"01819000049"}}, "", "", "nope", 400, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := h.browser()
@@ -163,6 +166,10 @@ func TestLoginRefusals(t *testing.T) {
 			_, _ = io.Copy(&body, resp.Body)
 			if resp.StatusCode != tc.status || !strings.Contains(body.String(), tc.want) {
 				t.Errorf("status %d, want %d with %q:\n%.600s", resp.StatusCode, tc.status, tc.want, body.String())
+			}
+			tied := strings.Contains(body.String(), `aria-describedby="number-hint error" aria-invalid="true"`)
+			if tied != tc.invalid || tied != strings.Contains(body.String(), `aria-invalid`) {
+				t.Errorf("number field tied to the error: %v, want %v", tied, tc.invalid)
 			}
 			for _, ck := range b.Jar.Cookies(mustURL(h.sim.Issuer())) {
 				if strings.HasPrefix(ck.Name, "varde_sim_") {

@@ -8,7 +8,9 @@
 //   data-csrf      sent as X-CSRF-Token (add)
 //   data-msg-*     every text shown, already in the page language
 // The server answers failures with {"error", "message"}; the message is
-// shown as it is. A 503 without one (from a proxy in front) shows
+// shown as it is. When the error is about fields of the form (fieldErrors),
+// they are marked invalid, described by the message and the first is
+// focused (WCAG 3.3.1, 4.1.2). A 503 without one (from a proxy in front) shows
 // data-msg-busy. No inline script: the page's CSP allows only this file.
 (function () {
   "use strict";
@@ -122,6 +124,13 @@
     });
   }
 
+  // Error codes about form fields, and the names of those fields.
+  var fieldErrors = {
+    enrol_name: ["given_name", "family_name"],
+    enrol_birth: ["birth_date"],
+    passkey_name: ["name"]
+  };
+
   function setup(el) {
     var kind = el.getAttribute("data-ceremony");
     var start = el.querySelector("[data-role=start]");
@@ -133,6 +142,40 @@
     function show(text, isError) {
       message.textContent = text;
       message.className = isError ? "error" : "";
+    }
+    if (!message.id) {
+      message.id = "passkey-" + kind + "-message";
+    }
+    // markFields ties the message to the fields error code is about, and
+    // unties it from those it marked before.
+    var marked = [];
+    function markFields(code) {
+      marked.forEach(function (f) {
+        f.removeAttribute("aria-invalid");
+        var ids = (f.getAttribute("aria-describedby") || "").split(" ").filter(function (id) {
+          return id && id !== message.id;
+        });
+        if (ids.length) {
+          f.setAttribute("aria-describedby", ids.join(" "));
+        } else {
+          f.removeAttribute("aria-describedby");
+        }
+      });
+      marked = [];
+      (fieldErrors[code] || []).forEach(function (name) {
+        var f = el.elements && el.elements[name];
+        if (!f) {
+          return;
+        }
+        f.setAttribute("aria-invalid", "true");
+        var ids = (f.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+        ids.push(message.id);
+        f.setAttribute("aria-describedby", ids.join(" "));
+        marked.push(f);
+      });
+      if (marked.length) {
+        marked[0].focus();
+      }
     }
     if (!window.PublicKeyCredential || !navigator.credentials || !window.fetch) {
       show(msg("unsupported"), true);
@@ -174,7 +217,7 @@
       var leaving = false;
       postJSON(el.getAttribute("data-begin"), beginBody(), csrf).then(function (begun) {
         if (!begun.ok || !begun.data.options || !begun.data.options.publicKey) {
-          throw { server: begun.data.message, status: begun.status };
+          throw { server: begun.data.message, status: begun.status, code: begun.data.error };
         }
         var pk = begun.data.options.publicKey;
         var ceremony = kind === "login"
@@ -186,12 +229,14 @@
         });
       }).then(function (finished) {
         if (!finished.ok || !finished.data.redirect) {
-          throw { server: finished.data.message };
+          throw { server: finished.data.message, code: finished.data.error };
         }
         leaving = true;
+        markFields(null);
         show(msg("done"), false);
         window.location.assign(finished.data.redirect);
       }).catch(function (err) {
+        markFields(err && err.code);
         if (err && err.server) {
           show(err.server, true);
         } else if (err && err.status === 503) {

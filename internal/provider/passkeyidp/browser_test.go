@@ -24,6 +24,9 @@ func TestBrowser(t *testing.T) {
 	h := newHarness(t, true)
 
 	var first webauthn.AuthenticatorID
+	// marks: the refused field is described by the message, it has the
+	// focus, the given name is not marked.
+	var marks string
 	button := `.passkey-ceremony button[data-role=button]`
 	err := chromedp.Do(ctx,
 		browsertest.EnableWebAuthn(),
@@ -34,6 +37,22 @@ func TestBrowser(t *testing.T) {
 		chromedp.SendKeys(`#given_name`, "Ola"),
 		chromedp.SendKeys(`#family_name`, "Nordmann"),
 		chromedp.Click(`input[name=kind][value=dnr]`),
+		// A date of birth the server refuses: the field is marked
+		// invalid, described by the message, and focused.
+		chromedp.SetValue(`#birth_date`, "2030-01-01"),
+		chromedp.Click(button),
+		chromedp.WaitVisible(`#birth_date[aria-invalid=true]`),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			var err error
+			marks, err = chromedp.Evaluate[string](`(() => {
+				const b = document.querySelector("#birth_date"), m = document.querySelector("[data-role=message]");
+				return [m.id !== "" && b.getAttribute("aria-describedby") === "birth-hint " + m.id,
+					document.activeElement === b,
+					document.querySelector("#given_name").hasAttribute("aria-invalid")].join(" ");
+			})()`)(ctx, t)
+			return err
+		}),
+		chromedp.SetValue(`#birth_date`, ""),
 		chromedp.Click(button),
 		chromedp.WaitVisible(`code.codes`),
 		chromedp.Click(`form[action="/passkey/enrolled/continue"] button`),
@@ -41,6 +60,9 @@ func TestBrowser(t *testing.T) {
 	)
 	if err != nil {
 		t.Fatalf("enrolment in the browser: %v", err)
+	}
+	if marks != "true true false" {
+		t.Errorf("refused birth date: described by the message, focused, given name marked = %s; want true true false", marks)
 	}
 	res := h.fin.last(t)
 	if res.Attempt != "js-enrol" || res.Result.Level != assurance.High {
