@@ -35,6 +35,9 @@ import (
 	"github.com/varde-eid/varde/web"
 )
 
+// accountURL is the person's own account pages (package passkeyidp).
+const accountURL = "/account"
+
 // Options are the things a node takes from its caller rather than from
 // its configuration: the clock, randomness, keys generated for a demo,
 // and extra handlers (Demo Bank).
@@ -263,7 +266,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	mux := http.NewServeMux()
 	brk := &broker.Broker{
 		AuthRequests: st, Clients: a.clients, Persons: st, Sessions: sessions, Challenges: st, Audit: a.Audit, Pages: pages,
-		AccountURL: "/account",
+		AccountURL: accountURL,
 		Metrics:    broker.NewMetrics(reg), Now: opt.Now, Log: log,
 	}
 	providers, err := a.providers(cfg, opt, st, sessions, pages, brk, log)
@@ -314,10 +317,10 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		_, _ = io.WriteString(w, "ready\n")
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		http.Redirect(w, r, accountURL, http.StatusSeeOther)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		pages.Error(w, r, http.StatusNotFound, pages.Locale(r, nil), httpx.ErrorPage{Title: "error.notfound.title", Message: "error.notfound.message"})
+		pages.Error(w, r, http.StatusNotFound, pages.Locale(r, nil), httpx.NotFoundPage())
 	})
 	if opt.Mount != nil {
 		opt.Mount(mux)

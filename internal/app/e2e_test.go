@@ -144,6 +144,26 @@ func TestOperationalEndpoints(t *testing.T) {
 	}
 }
 
+// TestNotFoundPage: an address Varde does not serve gets a page that
+// says what to do next, in the person's language.
+func TestNotFoundPage(t *testing.T) {
+	n := startNode(t)
+	for lang, want := range map[string]string{
+		"en": "Check the address, or go back to the service you came from.",
+		"nb": "Sjekk adressen, eller gå tilbake til tjenesten du kom fra.",
+	} {
+		req, _ := http.NewRequest(http.MethodGet, n.issuer+"/no-such-page", nil)
+		req.Header.Set("Accept-Language", lang)
+		res, err := n.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := readAll(res); res.StatusCode != http.StatusNotFound || !strings.Contains(body, want) {
+			t.Errorf("%s: %d, body lacks %q", lang, res.StatusCode, want)
+		}
+	}
+}
+
 // TestMetricsMethodLabelBounded: a client may send any token as the
 // HTTP method; the latency histogram's method label stays within a fixed
 // set, so made-up methods cannot add series without end.

@@ -56,7 +56,7 @@ func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *
 			Clients: a.clients, Replay: st, Audiences: oidc.Audiences(cfg.Issuer),
 			HTTPClient: &http.Client{Timeout: 5 * time.Second}, Now: opt.Now,
 		},
-		Audit: a.Audit, Pages: pages, SubjectSalt: salt,
+		Audit: a.Audit, Pages: pages, SubjectSalt: salt, AccountURL: accountURL,
 		CodeLifetime:         cfg.OIDC.CodeLifetime,
 		PARLifetime:          cfg.OIDC.PARLifetime,
 		AuthRequestLifetime:  cfg.OIDC.AuthRequestLifetime,

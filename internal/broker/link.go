@@ -218,7 +218,7 @@ func (b *Broker) refusedPage(w http.ResponseWriter, r *http.Request) {
 	lang := b.Pages.Locale(r, nil)
 	ref, ok := linkRefusals[r.URL.Query().Get("why")]
 	if !ok {
-		b.Pages.Error(w, r, http.StatusNotFound, lang, httpx.ErrorPage{Title: "error.notfound.title", Message: "error.notfound.message"})
+		b.Pages.Error(w, r, http.StatusNotFound, lang, httpx.NotFoundPage())
 		return
 	}
 	page := ref.page

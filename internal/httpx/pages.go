@@ -229,6 +229,11 @@ type ErrorPage struct {
 	BackURL              string
 }
 
+// NotFoundPage is the page for an address Varde does not serve.
+func NotFoundPage() ErrorPage {
+	return ErrorPage{Title: "error.notfound.title", Message: "error.notfound.message", Next: "error.notfound.next"}
+}
+
 // UnknownLoginPage is the page for a login that Varde does not hold:
 // made up, expired or finished already. Nothing says which, so the
 // page names all three.

@@ -26,6 +26,9 @@ type idTokenHint struct {
 type LogoutPage struct {
 	Action string
 	Fields []Field
+	// AccountURL is a way back for a person who does not want to log
+	// out (Provider.AccountURL); "" for none.
+	AccountURL string
 }
 
 // Field is a hidden form field.
@@ -94,7 +97,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	if sess != nil && !confirmed && !hintMatches {
 		// §6: without a hint for this very session, ask the person first,
 		// so a link elsewhere cannot log them out.
-		page := LogoutPage{Action: PathLogout, Fields: []Field{{"confirm", "yes"}}}
+		page := LogoutPage{Action: PathLogout, Fields: []Field{{"confirm", "yes"}}, AccountURL: p.AccountURL}
 		for _, k := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales"} {
 			if v := form.Get(k); v != "" {
 				page.Fields = append(page.Fields, Field{k, v})

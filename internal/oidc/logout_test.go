@@ -46,12 +46,17 @@ func TestLogoutWithHint(t *testing.T) {
 
 func TestLogoutNeedsConfirmationWithoutHint(t *testing.T) {
 	h := newHarness(t)
+	h.p.AccountURL = "/account"
 	tax := h.rp(taxID, taxCB)
 	b := h.browser()
 	tax.loginFront(b)
 	resp, page := b.get(h.issuer + PathLogout + "?client_id=" + bankID + "&post_logout_redirect_uri=" + url.QueryEscape(bankBye) + "&state=x")
 	if resp.StatusCode != 200 || !strings.Contains(page, `name="confirm" value="yes"`) || !strings.Contains(page, `name="state" value="x"`) {
 		t.Fatalf("no confirmation page: %d\n%s", resp.StatusCode, page)
+	}
+	// A person who does not want to log out has a way back.
+	if !strings.Contains(page, `<a href="/account">`) {
+		t.Errorf("confirmation page has no link back to the account:\n%s", page)
 	}
 	// The session survives an unconfirmed request.
 	if _, err := h.sessions.Current(sessionRequest(b, h.issuer)); err != nil {

@@ -103,6 +103,9 @@ type Provider struct {
 	Audit Auditor
 	// Pages renders people-facing pages; nil falls back to plain text.
 	Pages *httpx.Pages
+	// AccountURL is the person's own account pages, which the logout
+	// page links back to; "" for none.
+	AccountURL string
 	// LoginURL is where a request that needs a login goes; the broker
 	// ends the login with Continue, or sends the browser back to
 	// PathResume?req=reqID. Default "/login?req="+reqID.

@@ -61,7 +61,7 @@ func (s *Sim) home(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Sim) notFound(w http.ResponseWriter, r *http.Request) {
-	s.pages.Error(w, r, http.StatusNotFound, s.pages.Locale(r, nil), httpx.ErrorPage{Title: "error.notfound.title", Message: "error.notfound.message"})
+	s.pages.Error(w, r, http.StatusNotFound, s.pages.Locale(r, nil), httpx.NotFoundPage())
 }
 
 // loginData is the data of sim_login.

@@ -333,9 +333,7 @@ func (p *Provider) forbidden(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Provider) notFound(w http.ResponseWriter, r *http.Request) {
-	p.Pages.Error(w, r, http.StatusNotFound, p.lang(r), httpx.ErrorPage{
-		Title: "error.notfound.title", Message: "error.notfound.message",
-	})
+	p.Pages.Error(w, r, http.StatusNotFound, p.lang(r), httpx.NotFoundPage())
 }
 
 // finish hands a result to the broker and sends the browser on.
