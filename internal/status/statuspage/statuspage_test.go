@@ -26,11 +26,11 @@ func TestPageShowsStateInEveryLanguage(t *testing.T) {
 			"✓</span> Working", "▲</span> Slow or partly working", "✕</span> Not working", "◷</span> Planned maintenance", "?</span> Not known yet",
 			"since <time datetime=\"2026-11-25T11:02:00Z\">2026-11-25 11:02 UTC</time>",
 			"RCA overdue: it was due 2026-11-09 09:35 UTC and has not been published.",
-			"RCA due 2026-11-26 14:25 UTC.", "Published 2026-11-18 10:00 UTC, on time.",
+			"Root-cause analysis due 2026-11-26 14:25 UTC.", "Published 2026-11-18 10:00 UTC, on time.",
 			"A certificate expired at the provider.",
 			"BankID login is not working", "We have contacted BankID.", "12,345",
 			"MinID upgrade", "Database maintenance",
-			"2026-11-25: 89.93\u00a0% of checks succeeded, at worst Not working, 1 incident",
+			"2026-11-25: 89.93\u00a0% of checks succeeded, at worst not working, 1 incident",
 			"2026-09-07: no checks recorded",
 			"Days with problems: 2",
 		}, []string{"Old finished work", "<script"}},
@@ -487,7 +487,7 @@ func TestFeed(t *testing.T) {
 	}
 	want := map[string]struct{ id, updated, link, text string }{
 		"BankID login is not working": {"tag:id.example.no,2026-11-25:status/incidents/inc-0004", "2026-11-25T11:30:00Z", "https://id.example.no/status/incidents/inc-0004?lang=en", "People affected: 12,345"},
-		"BankID was slow":             {"tag:id.example.no,2026-11-23:status/incidents/inc-0003", "2026-11-23T14:25:00Z", "https://id.example.no/status/incidents/inc-0003?lang=en", "RCA due 2026-11-26 14:25 UTC."},
+		"BankID was slow":             {"tag:id.example.no,2026-11-23:status/incidents/inc-0003", "2026-11-23T14:25:00Z", "https://id.example.no/status/incidents/inc-0003?lang=en", "Root-cause analysis due 2026-11-26 14:25 UTC."},
 		"BankID was down":             {"tag:id.example.no,2026-11-16:status/incidents/inc-0001", "2026-11-18T10:00:00Z", "https://id.example.no/status/incidents/inc-0001?lang=en", "We now alert 30 days"},
 		"Passkey logins were slow":    {"tag:id.example.no,2026-11-06:status/incidents/inc-0002", "2026-11-06T09:35:00Z", "https://id.example.no/status/incidents/inc-0002?lang=en", "RCA overdue"},
 	}

@@ -309,7 +309,7 @@ func (v *viewer) day(d status.Day) dayView {
 		parts = append(parts, v.t("status.day.noprobes"))
 	}
 	if d.Worst == status.Degraded || d.Worst == status.Down || d.Worst == status.InMaintenance {
-		parts = append(parts, v.tf("status.day.worst", v.t("status.state."+string(d.Worst))))
+		parts = append(parts, v.t("status.day.worst."+string(d.Worst)))
 	}
 	switch n := len(d.Incidents); n {
 	case 0:
