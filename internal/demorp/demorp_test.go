@@ -76,17 +76,7 @@ func TestHome(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := httptest.NewRequest(http.MethodGet, tt.url, nil)
 			r.Header.Set("Accept-Language", tt.accept)
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, r)
-			body := w.Body.String()
-			if w.Code != http.StatusOK {
-				t.Fatalf("status %d: %s", w.Code, body)
-			}
-			for _, s := range tt.want {
-				if !strings.Contains(body, s) {
-					t.Errorf("page lacks %q:\n%s", s, body)
-				}
-			}
+			w := servePage(t, h, r, tt.want)
 			var cookie string
 			for _, c := range w.Result().Cookies() {
 				if c.Name == langCookie {
@@ -124,17 +114,7 @@ func TestAccountGreeting(t *testing.T) {
 			r := httptest.NewRequest(http.MethodGet, "/demo-bank/account", nil)
 			r.Header.Set("Accept-Language", tt.accept)
 			r.AddCookie(&http.Cookie{Name: cookieName, Value: "s1"})
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, r)
-			body := w.Body.String()
-			if w.Code != http.StatusOK {
-				t.Fatalf("status %d: %s", w.Code, body)
-			}
-			for _, s := range tt.want {
-				if !strings.Contains(body, s) {
-					t.Errorf("page lacks %q:\n%s", s, body)
-				}
-			}
+			body := servePage(t, h, r, tt.want).Body.String()
 			for _, s := range tt.not {
 				if strings.Contains(body, s) {
 					t.Errorf("page has %q:\n%s", s, body)
@@ -142,4 +122,21 @@ func TestAccountGreeting(t *testing.T) {
 			}
 		})
 	}
+}
+
+// servePage serves r, requires 200, and checks the page holds want.
+func servePage(t *testing.T, h http.Handler, r *http.Request, want []string) *httptest.ResponseRecorder {
+	t.Helper()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	body := w.Body.String()
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", w.Code, body)
+	}
+	for _, s := range want {
+		if !strings.Contains(body, s) {
+			t.Errorf("page lacks %q:\n%s", s, body)
+		}
+	}
+	return w
 }
