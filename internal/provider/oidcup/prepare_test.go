@@ -123,10 +123,7 @@ func TestPushEarly(t *testing.T) {
 	}
 	f.with(func(f *fakeUpstream) { f.parDelay = 0 })
 
-	p.prep.mu.Lock()
-	left := len(p.prep.m)
-	p.prep.mu.Unlock()
-	if left != 0 {
+	if left := kept(p); left != 0 {
 		t.Errorf("%d early pushes kept after their attempts started", left)
 	}
 }
@@ -151,11 +148,8 @@ func TestPushEarlyOff(t *testing.T) {
 	}
 	// Once the upstream's metadata is known, Prepare does not even start.
 	front.Prepare(t.Context(), provider.Attempt{ID: "a-front-2", MinLevel: assurance.Substantial})
-	front.prep.mu.Lock()
-	kept := len(front.prep.m)
-	front.prep.mu.Unlock()
-	if kept != 0 {
-		t.Errorf("Prepare for an upstream known not to take pushed requests kept %d entries", kept)
+	if n := kept(front); n != 0 {
+		t.Errorf("Prepare for an upstream known not to take pushed requests kept %d entries", n)
 	}
 }
 
@@ -192,4 +186,11 @@ func TestPreparedBound(t *testing.T) {
 	if _, ok := s.m["under way"]; !ok {
 		t.Error("sweep dropped an early push under way")
 	}
+}
+
+// kept is how many early pushes p holds.
+func kept(p *Provider) int {
+	p.prep.mu.Lock()
+	defer p.prep.mu.Unlock()
+	return len(p.prep.m)
 }
