@@ -274,5 +274,17 @@ type PublicKeys interface {
 
 // Sweeper removes expired short-lived records.
 type Sweeper interface {
+	// DeleteExpired removes the authorization requests, challenges,
+	// sessions, codes, tokens, replay-cache entries and public keys
+	// expired at now, and the grants that can no longer be used: a grant
+	// goes with the last of its tokens, and a revoked grant that never
+	// had any (the tombstone a replayed code leaves, which must outlive
+	// the code) goes TombstoneAge after its revocation. It returns how
+	// many records it removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 }
+
+// TombstoneAge is how long a revoked grant without tokens is kept: far
+// longer than any authorization code lives (at most a minute), so the
+// code's first redemption still finds it revoked.
+const TombstoneAge = time.Hour

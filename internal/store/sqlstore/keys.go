@@ -52,10 +52,8 @@ func (db *DB) ListPublicKeys(ctx context.Context, now time.Time) ([]*store.Publi
 	return out, nil
 }
 
-// DeleteExpired implements store.Sweeper. It removes auth requests,
-// challenges, sessions, auth codes, tokens, replay cache entries and
-// public keys expired at now, one table at a time so that no single
-// transaction holds the write lock for long.
+// DeleteExpired implements store.Sweeper, one statement at a time so
+// that no single transaction holds the write lock for long.
 func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	// Dropping from the caches is always safe (a miss reads the
@@ -65,8 +63,8 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 		db.authReqs.prune(now)
 		db.sessions.prune(now)
 	}
-	for _, st := range db.st.sweep {
-		n, err := db.execThen(ctx, prune, st, micros(now))
+	for _, sw := range db.st.sweep {
+		n, err := db.execThen(ctx, prune, sw.st, sw.args(micros(now))...)
 		if err != nil {
 			return total, fmt.Errorf("delete expired: %w", err)
 		}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/varde-eid/varde/internal/store"
 )
 
 // statements are the prepared statements of every operation, prepared
@@ -45,7 +47,7 @@ type statements struct {
 	dataVersion *sql.Stmt
 
 	// sweep deletes one table's expired rows each, given now.
-	sweep []*sql.Stmt
+	sweep []sweepStmt
 
 	all []*sql.Stmt
 }
@@ -146,23 +148,46 @@ func (db *DB) prepare(ctx context.Context) error {
 		*d.dst = st
 		db.st.all = append(db.st.all, st)
 	}
-	for _, q := range []string{
-		"DELETE FROM auth_requests WHERE expires_at <= ?",
-		"DELETE FROM challenges WHERE expires_at <= ?",
-		"DELETE FROM sessions WHERE expires_at <= ?",
-		"DELETE FROM auth_codes WHERE expires_at <= ?",
-		"DELETE FROM tokens WHERE expires_at <= ?",
-		"DELETE FROM replay_cache WHERE expires_at <= ?",
-		"DELETE FROM public_keys WHERE expires_at <> 0 AND expires_at <= ?",
+	for _, q := range []struct {
+		sql  string
+		args func(now int64) []any
+	}{
+		{"DELETE FROM auth_requests WHERE expires_at <= ?", at},
+		{"DELETE FROM challenges WHERE expires_at <= ?", at},
+		{"DELETE FROM sessions WHERE expires_at <= ?", at},
+		{"DELETE FROM auth_codes WHERE expires_at <= ?", at},
+		// A grant goes with the last of its tokens, so before they do:
+		// among the grants of the tokens expiring, those left with none.
+		{"DELETE FROM grants WHERE id IN (SELECT grant_id FROM tokens WHERE expires_at <= ?)" +
+			" AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = grants.id AND t.expires_at > ?)", atTwice},
+		{"DELETE FROM tokens WHERE expires_at <= ?", at},
+		// Tombstones: revoked before any token was stored under them.
+		{"DELETE FROM grants WHERE revoked_at <> 0 AND revoked_at <= ?" +
+			" AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = grants.id)", tombstones},
+		{"DELETE FROM replay_cache WHERE expires_at <= ?", at},
+		{"DELETE FROM public_keys WHERE expires_at <> 0 AND expires_at <= ?", at},
 	} {
-		st, err := w.PrepareContext(ctx, db.d.rebind(q))
+		st, err := w.PrepareContext(ctx, db.d.rebind(q.sql))
 		if err != nil {
-			return fmt.Errorf("prepare %q: %w", q, err)
+			return fmt.Errorf("prepare %q: %w", q.sql, err)
 		}
-		db.st.sweep = append(db.st.sweep, st)
+		db.st.sweep = append(db.st.sweep, sweepStmt{st, q.args})
 		db.st.all = append(db.st.all, st)
 	}
 	return nil
+}
+
+// sweepStmt is one statement of the sweep and its arguments at now (in
+// microseconds, as times are stored).
+type sweepStmt struct {
+	st   *sql.Stmt
+	args func(now int64) []any
+}
+
+func at(now int64) []any      { return []any{now} }
+func atTwice(now int64) []any { return []any{now, now} }
+func tombstones(now int64) []any {
+	return []any{now - store.TombstoneAge.Microseconds()}
 }
 
 func (s *statements) close() error {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -83,11 +84,39 @@ func testSweeper(t *testing.T, s store.Store) {
 	// Records that do not expire stay whatever their age.
 	wantErr(t, "CreateGrant", s.CreateGrant(ctx, &store.Grant{ID: "g", CreatedAt: before}), nil)
 	wantErr(t, "CreateClient", s.CreateClient(ctx, &store.Client{ID: "c", CreatedAt: before}), nil)
+	// A grant goes with the last of its tokens: "spent" has only expired
+	// ones, "half" one of each. A revoked grant that never had tokens (a
+	// replayed code's tombstone) goes once it is older than TombstoneAge;
+	// one with a live token stays until that token goes.
+	grantTokens := func(id string, revoked time.Time, exps ...time.Time) {
+		t.Helper()
+		var toks []*store.Token
+		for i, exp := range exps {
+			toks = append(toks, &store.Token{Hash: hash(fmt.Sprintf("%s-%d", id, i)), Kind: store.TokenRefresh, GrantID: id, ExpiresAt: exp})
+		}
+		g := &store.Grant{ID: id, CreatedAt: before.Add(-store.TombstoneAge), RevokedAt: revoked}
+		if len(toks) == 0 {
+			wantErr(t, "CreateGrant "+id, s.CreateGrant(ctx, g), nil)
+			return
+		}
+		wantErr(t, "CreateGrantTokens "+id, s.CreateGrantTokens(ctx, g, nil, toks...), nil)
+	}
+	grantTokens("g-spent", time.Time{}, past, past)
+	grantTokens("g-half", time.Time{}, past, future)
+	grantTokens("g-tomb-old", now.Add(-store.TombstoneAge-time.Second))
+	grantTokens("g-tomb-new", now.Add(-time.Minute))
+	grantTokens("g-revoked-live", now.Add(-2*store.TombstoneAge), future)
 
 	n, err := s.DeleteExpired(ctx, now)
 	wantErr(t, "DeleteExpired", err, nil)
-	if n != 6 {
-		t.Errorf("DeleteExpired = %d, want 6", n)
+	// Six short-lived records, three expired tokens and two grants.
+	if n != 6+3+2 {
+		t.Errorf("DeleteExpired = %d, want %d", n, 6+3+2)
+	}
+	for id, want := range map[string]error{"g-spent": store.ErrNotFound, "g-half": nil, "g-tomb-old": store.ErrNotFound,
+		"g-tomb-new": nil, "g-revoked-live": nil} {
+		_, err := s.GetGrant(ctx, id)
+		wantErr(t, "GetGrant "+id+" after the sweep", err, want)
 	}
 
 	// The expired records are gone, not just hidden: asked about a time
