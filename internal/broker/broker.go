@@ -562,6 +562,15 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 	return b.Continue(ctx, a.client, a.req, s, save)
 }
 
+// Types of the audit events resolve records besides a login's own.
+const (
+	// EventPersonCreated: an eID proved an identifier nobody held.
+	EventPersonCreated = "person_created"
+	// EventProfileUpdated: an eID reported another name or date of
+	// birth for a person it proved; Details["claims"] names the claims.
+	EventProfileUpdated = "profile_updated"
+)
+
 // resolve finds the person a result proves: the provider's own person, or
 // the person holding any proven identifier. An upstream provider that
 // proves an identifier nobody holds yet introduces a new person, proofed
@@ -577,9 +586,13 @@ func (b *Broker) resolve(ctx context.Context, res provider.Result) (string, erro
 		return "", errors.New("result names no person and no identifier")
 	}
 	for attempt := 0; attempt < 2; attempt++ {
-		id, err := b.lookup(ctx, res.Identifiers)
-		if err == nil || !errors.Is(err, store.ErrNotFound) {
-			return id, err
+		found, err := b.lookup(ctx, res.Identifiers)
+		if err == nil {
+			b.refreshProfile(ctx, found, res)
+			return found.ID, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return "", err
 		}
 		p, err := b.newPerson(res)
 		if err != nil {
@@ -587,7 +600,7 @@ func (b *Broker) resolve(ctx context.Context, res provider.Result) (string, erro
 		}
 		err = b.Persons.CreatePerson(ctx, p)
 		if err == nil {
-			b.Audit.Record(ctx, &store.AuditEvent{Type: "person_created", PersonID: p.ID, Provider: res.Provider,
+			b.Audit.Record(ctx, &store.AuditEvent{Type: EventPersonCreated, PersonID: p.ID, Provider: res.Provider,
 				Level: res.Level.String(), Result: store.ResultSuccess, Details: map[string]string{"proofing": p.ProofingMethod}})
 			return p.ID, nil
 		}
@@ -606,21 +619,66 @@ func (b *Broker) existing(ctx context.Context, res provider.Result) string {
 	if res.PersonID != "" {
 		return res.PersonID
 	}
-	id, _ := b.lookup(ctx, res.Identifiers)
-	return id
+	if p, err := b.lookup(ctx, res.Identifiers); err == nil {
+		return p.ID
+	}
+	return ""
 }
 
-func (b *Broker) lookup(ctx context.Context, ids []store.Identifier) (string, error) {
+func (b *Broker) lookup(ctx context.Context, ids []store.Identifier) (*store.Person, error) {
 	for _, id := range ids {
 		p, err := b.Persons.GetPersonByIdentifier(ctx, id.Scheme, id.Value)
 		if err == nil {
-			return p.ID, nil
+			return p, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
-			return "", err
+			return nil, err
 		}
 	}
-	return "", store.ErrNotFound
+	return nil, store.ErrNotFound
+}
+
+// refreshProfile keeps a person's name and date of birth as the eIDs
+// that prove them report them: an eID takes them from the population
+// register, where a name changes (by marriage, say) and the person's
+// record at Varde should follow. A result changes only what it carries,
+// and only when it reached at least the level the person was proofed
+// at, so a weaker source never overwrites a stronger one. A failure is
+// logged and the login goes on: the profile describes the person, it
+// does not decide who they are.
+func (b *Broker) refreshProfile(ctx context.Context, p *store.Person, res provider.Result) {
+	proofed, err := assurance.Parse(p.ProofingLevel)
+	if err != nil || res.Level < proofed {
+		return
+	}
+	old := p.Profile()
+	pr := old
+	var changed []string
+	for _, f := range []struct {
+		name     string
+		dst      *string
+		reported string
+	}{
+		{"given_name", &pr.GivenName, res.GivenName},
+		{"family_name", &pr.FamilyName, res.FamilyName},
+		{"birthdate", &pr.BirthDate, res.BirthDate},
+	} {
+		if f.reported != "" && f.reported != *f.dst {
+			*f.dst = f.reported
+			changed = append(changed, f.name)
+		}
+	}
+	if len(changed) == 0 {
+		return
+	}
+	if err := b.Persons.UpdatePersonProfile(ctx, p.ID, pr); err != nil {
+		b.Log.WarnContext(ctx, "update person's profile", "provider", res.Provider, "err", err)
+		return
+	}
+	// Which claims changed, never their values: the audit log holds no
+	// personal data beyond the person's ID.
+	b.Audit.Record(ctx, &store.AuditEvent{Type: EventProfileUpdated, PersonID: p.ID, Provider: res.Provider,
+		Level: res.Level.String(), Result: store.ResultSuccess, Details: map[string]string{"claims": strings.Join(changed, " ")}})
 }
 
 func (b *Broker) newPerson(res provider.Result) (*store.Person, error) {

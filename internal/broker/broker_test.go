@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -804,5 +805,67 @@ func TestPushed(t *testing.T) {
 			t.Errorf("%s: prepared %+v", tc.id, a)
 		}
 		mu.Unlock()
+	}
+}
+
+// TestFinishKeepsTheProfileAsTheEIDReportsIt: a person's name and date of
+// birth follow what an eID proving them reports (an empty name is filled
+// in, a changed one replaced), but never from a login below the level
+// the person was proofed at, and a claim a result leaves out stays.
+func TestFinishKeepsTheProfileAsTheEIDReportsIt(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ident := []store.Identifier{{Scheme: "no:fnr", Value: "01018012345"}}
+	profile := func() store.Profile {
+		t.Helper()
+		p, err := f.st.GetPerson(ctx, "p1")
+		must(t, err)
+		return p.Profile()
+	}
+	updates := func() int {
+		n := 0
+		for _, e := range f.events(t) {
+			if e.Type == broker.EventProfileUpdated {
+				n++
+			}
+		}
+		return n
+	}
+	steps := []struct {
+		name  string
+		res   provider.Result
+		want  store.Profile
+		audit int
+	}{
+		{"a weaker login changes nothing",
+			provider.Result{Provider: "weak", Level: assurance.Substantial, GivenName: "Per", FamilyName: "Hansen", BirthDate: "1980-01-01"},
+			store.Profile{GivenName: "Ola"}, 0},
+		{"an empty family name and birth date are filled in",
+			provider.Result{Provider: "strong", Level: assurance.High, GivenName: "Ola", FamilyName: "Nordmann", BirthDate: "1980-01-01"},
+			store.Profile{GivenName: "Ola", FamilyName: "Nordmann", BirthDate: "1980-01-01"}, 1},
+		{"the same again writes nothing",
+			provider.Result{Provider: "strong", Level: assurance.High, GivenName: "Ola", FamilyName: "Nordmann", BirthDate: "1980-01-01"},
+			store.Profile{GivenName: "Ola", FamilyName: "Nordmann", BirthDate: "1980-01-01"}, 1},
+		{"a changed name replaces the old, and what is not reported stays",
+			provider.Result{Provider: "strong", Level: assurance.High, FamilyName: "Nordmann Berg"},
+			store.Profile{GivenName: "Ola", FamilyName: "Nordmann Berg", BirthDate: "1980-01-01"}, 2},
+	}
+	f.request(t, "r1")
+	for _, s := range steps {
+		s.res.Identifiers = ident
+		if got := sessionPerson(t, f, "r1", s.res); got != "p1" {
+			t.Fatalf("%s: person %q, want p1", s.name, got)
+		}
+		if got := profile(); got != s.want {
+			t.Errorf("%s: profile %+v, want %+v", s.name, got, s.want)
+		}
+		if got := updates(); got != s.audit {
+			t.Errorf("%s: %d %s events, want %d", s.name, got, broker.EventProfileUpdated, s.audit)
+		}
+	}
+	for _, e := range f.events(t) {
+		if e.Type == broker.EventProfileUpdated && (e.PersonID != "p1" || strings.Contains(fmt.Sprint(e.Details), "Nordmann")) {
+			t.Errorf("profile event %+v: wrong person, or a value in the log", e)
+		}
 	}
 }

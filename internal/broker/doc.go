@@ -71,6 +71,18 @@
 // each, the people affected by outages, including those who never got
 // in; the audit log keeps only its Handle.
 //
+// # Persons from eIDs
+//
+// A result from an upstream eID names the person by identifier. The
+// first login proving an identifier nobody holds creates a person,
+// proofed by that eID at the level it reached, with the name and date
+// of birth it reported (event "person_created"). Later logins proving it
+// reach that person whichever eID they come through; one at or above the
+// level the person was proofed at that reports another name or date of
+// birth updates them, as the population register behind the eID changed
+// (event "profile_updated", Details "claims": which claims changed,
+// never their values). A weaker login never overwrites a stronger one.
+//
 // Linking (link.go) lets a person who is logged in add another provider
 // whose identifiers they hold, so that logging in through it reaches the
 // same person and the same pairwise subs:

@@ -104,6 +104,19 @@ type Person struct {
 	CreatedAt time.Time
 }
 
+// Profile is what describes a person besides their identifiers: the
+// standard claims of those names (OpenID Connect Core §5.1).
+type Profile struct {
+	GivenName  string
+	FamilyName string
+	BirthDate  string // YYYY-MM-DD
+}
+
+// Profile returns p's profile.
+func (p *Person) Profile() Profile {
+	return Profile{GivenName: p.GivenName, FamilyName: p.FamilyName, BirthDate: p.BirthDate}
+}
+
 // Passkey is a WebAuthn credential registered to a person.
 type Passkey struct {
 	CredentialID    []byte

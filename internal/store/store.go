@@ -91,6 +91,9 @@ type Persons interface {
 	// ErrConflict if it already belongs to anyone, ErrNotFound if there is
 	// no such person.
 	AddIdentifier(ctx context.Context, personID string, id Identifier) error
+	// UpdatePersonProfile replaces the person's given name, family name
+	// and birth date with pr's; ErrNotFound if there is no such person.
+	UpdatePersonProfile(ctx context.Context, personID string, pr Profile) error
 }
 
 // Passkeys holds WebAuthn credentials.

@@ -126,6 +126,19 @@ func (db *DB) AddIdentifier(ctx context.Context, personID string, id store.Ident
 	return nil
 }
 
+// UpdatePersonProfile implements store.Persons.
+func (db *DB) UpdatePersonProfile(ctx context.Context, personID string, pr store.Profile) error {
+	n, err := db.execThen(ctx, func(int64) { db.people.drop(personID) }, db.st.setPersonProfile,
+		pr.GivenName, pr.FamilyName, pr.BirthDate, personID)
+	if err == nil && n == 0 {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("update profile of person %s: %w", personID, err)
+	}
+	return nil
+}
+
 const passkeyCols = "credential_id, person_id, public_key, attestation_type, aaguid, sign_count, " +
 	"transports, user_present, user_verified, backup_eligible, backup_state, name, created_at, last_used_at, max_level"
 

@@ -15,9 +15,9 @@ import (
 type statements struct {
 	insertClient, upsertClient, getClient, listClients, deleteClient *sql.Stmt
 
-	insertPerson, insertIdentifier, getPerson, getPersonByWebAuthnID  *sql.Stmt
-	getPersonByIdentifier, getPersonIdentifiers, setPersonIdentifiers *sql.Stmt
-	personExists                                                      *sql.Stmt
+	insertPerson, insertIdentifier, getPerson, getPersonByWebAuthnID                    *sql.Stmt
+	getPersonByIdentifier, getPersonIdentifiers, setPersonIdentifiers, setPersonProfile *sql.Stmt
+	personExists                                                                        *sql.Stmt
 
 	insertPasskey, getPasskey, listPasskeys, updatePasskeyUse, passkeyExistsW, deletePasskey, passkeyOfPersonW *sql.Stmt
 
@@ -75,6 +75,7 @@ func (db *DB) prepare(ctx context.Context) error {
 			" FROM person_identifiers i JOIN persons p ON p.id = i.person_id WHERE i.scheme = ? AND i.value = ?"},
 		{&db.st.getPersonIdentifiers, w, "SELECT identifiers FROM persons WHERE id = ?"},
 		{&db.st.setPersonIdentifiers, w, "UPDATE persons SET identifiers = ? WHERE id = ?"},
+		{&db.st.setPersonProfile, w, "UPDATE persons SET given_name = ?, family_name = ?, birth_date = ? WHERE id = ?"},
 		{&db.st.personExists, w, "SELECT 1 FROM persons WHERE id = ?"},
 
 		{&db.st.insertPasskey, w, insertSQL("passkeys", passkeyCols)},

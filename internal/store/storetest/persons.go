@@ -80,6 +80,30 @@ func testPersons(t *testing.T, s store.Store) {
 			s.AddIdentifier(ctx, "nobody", store.Identifier{Scheme: "no:dnr", Value: "x"}), store.ErrNotFound)
 	})
 
+	t.Run("update profile", func(t *testing.T) {
+		p := fullPerson(t, "renamed")
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, p), nil)
+		// Read first, so a backend that keeps persons in memory has them.
+		for range 2 {
+			_, err := s.GetPersonByIdentifier(ctx, p.Identifiers[0].Scheme, p.Identifiers[0].Value)
+			wantErr(t, "GetPersonByIdentifier", err, nil)
+		}
+		pr := store.Profile{GivenName: "Åse", FamilyName: "Nordmann-Ødegård", BirthDate: "1990-02-28"}
+		wantErr(t, "UpdatePersonProfile", s.UpdatePersonProfile(ctx, p.ID, pr), nil)
+		p.GivenName, p.FamilyName, p.BirthDate = pr.GivenName, pr.FamilyName, pr.BirthDate
+		got, err := s.GetPerson(ctx, p.ID)
+		wantErr(t, "GetPerson", err, nil)
+		same(t, "GetPerson after the update", p, got)
+		got, err = s.GetPersonByIdentifier(ctx, p.Identifiers[0].Scheme, p.Identifiers[0].Value)
+		wantErr(t, "GetPersonByIdentifier", err, nil)
+		same(t, "GetPersonByIdentifier after the update", p, got)
+		got, err = s.GetPersonByWebAuthnID(ctx, p.WebAuthnID)
+		wantErr(t, "GetPersonByWebAuthnID", err, nil)
+		same(t, "GetPersonByWebAuthnID after the update", p, got)
+
+		wantErr(t, "UpdatePersonProfile unknown person", s.UpdatePersonProfile(ctx, "nobody", pr), store.ErrNotFound)
+	})
+
 	t.Run("create conflicts are atomic", func(t *testing.T) {
 		owner := fullPerson(t, "owner")
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, owner), nil)
