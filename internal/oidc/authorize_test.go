@@ -338,7 +338,7 @@ func TestResumeErrors(t *testing.T) {
 	h := newHarness(t)
 	b := h.browser()
 	resp, body := b.get(h.issuer + PathResume + "?req=unknown")
-	if resp.StatusCode != 400 || !strings.Contains(body, "Innloggingen tok for lang tid") {
+	if resp.StatusCode != 400 || !strings.Contains(body, "Denne innloggingen kan ikke brukes lenger") {
 		t.Fatalf("unknown request: %d\n%s", resp.StatusCode, body)
 	}
 	// A request that waited too long for the login is gone.
@@ -359,7 +359,7 @@ func TestResumeErrors(t *testing.T) {
 	}
 	h.clock.Add(DefaultAuthRequestLifetime + time.Second)
 	resp, body = b.get(h.issuer + PathResume + "?req=" + loc)
-	if resp.StatusCode != 400 || !strings.Contains(body, "Innloggingen tok for lang tid") {
+	if resp.StatusCode != 400 || !strings.Contains(body, "Denne innloggingen kan ikke brukes lenger") {
 		t.Fatalf("expired request: %d", resp.StatusCode)
 	}
 }
@@ -427,7 +427,7 @@ func TestPAR(t *testing.T) {
 	authURL, _, _ = h.pushBank(form())
 	h.clock.Add(91 * time.Second)
 	resp, page = b.get(authURL)
-	if resp.StatusCode != 400 || !strings.Contains(page, "Innloggingen tok for lang tid") {
+	if resp.StatusCode != 400 || !strings.Contains(page, "Denne innloggingen kan ikke brukes lenger") {
 		t.Fatalf("expired request_uri: %d", resp.StatusCode)
 	}
 	resp, _ = b.get(h.issuer + PathAuthorize + "?client_id=" + bankID + "&request_uri=urn:other:x")
