@@ -3,10 +3,13 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -93,37 +96,89 @@ func (e *ChainError) Unwrap() error { return store.ErrBrokenChain }
 // out of order, not linked to its predecessor's hash, or whose hash does
 // not match its contents.
 func (l *Log) Verify(ctx context.Context) (n int, err error) {
+	h, err := l.VerifyHead(ctx)
+	return h.Events, err
+}
+
+// Head is the last event of a verified chain: its sequence number, hash
+// and time, and how many events the chain holds. Whoever keeps a Head
+// (AnchorString) can later tell, with CheckAnchor, whether the events up
+// to it are still the ones it covered: changing any of them changes
+// every hash after it.
+type Head struct {
+	Events int
+	Seq    int64
+	Hash   []byte
+	Time   time.Time
+}
+
+// AnchorString is h as "SEQ:HASH" (the hash in lowercase hex), the form
+// CheckAnchor and `varde store verify --anchor` take.
+func (h Head) AnchorString() string {
+	return fmt.Sprintf("%d:%x", h.Seq, h.Hash)
+}
+
+// VerifyHead is Verify that also returns the chain's head (zero for an
+// empty log); on a broken chain the head is the last event that checked.
+func (l *Log) VerifyHead(ctx context.Context) (Head, error) {
 	size := l.pageSize
 	if size <= 0 {
 		size = defaultPageSize
 	}
-	var (
-		seq  int64
-		prev []byte
-	)
+	var h Head
 	for {
-		page, err := l.Store.ListAudit(ctx, seq, size)
+		page, err := l.Store.ListAudit(ctx, h.Seq, size)
 		if err != nil {
-			return n, fmt.Errorf("audit verify after seq %d: %w", seq, err)
+			return h, fmt.Errorf("audit verify after seq %d: %w", h.Seq, err)
 		}
 		for _, e := range page {
 			switch {
-			case e.Seq > seq+1:
-				return n, &ChainError{Seq: seq + 1, Problem: fmt.Sprintf("missing; the next event is seq %d", e.Seq)}
-			case e.Seq != seq+1:
-				return n, &ChainError{Seq: e.Seq, Problem: fmt.Sprintf("out of order after seq %d", seq)}
-			case !bytes.Equal(e.PrevHash, prev):
-				return n, &ChainError{Seq: e.Seq, Problem: "prev_hash is not the hash of the event before"}
+			case e.Seq > h.Seq+1:
+				return h, &ChainError{Seq: h.Seq + 1, Problem: fmt.Sprintf("missing; the next event is seq %d", e.Seq)}
+			case e.Seq != h.Seq+1:
+				return h, &ChainError{Seq: e.Seq, Problem: fmt.Sprintf("out of order after seq %d", h.Seq)}
+			case !bytes.Equal(e.PrevHash, h.Hash):
+				return h, &ChainError{Seq: e.Seq, Problem: "prev_hash is not the hash of the event before"}
 			case !bytes.Equal(e.ComputeHash(), e.Hash):
-				return n, &ChainError{Seq: e.Seq, Problem: "hash does not match the event's contents"}
+				return h, &ChainError{Seq: e.Seq, Problem: "hash does not match the event's contents"}
 			}
-			seq, prev = e.Seq, e.Hash
-			n++
+			h = Head{Events: h.Events + 1, Seq: e.Seq, Hash: e.Hash, Time: e.Time}
 		}
 		if len(page) < size {
-			return n, nil
+			return h, nil
 		}
 	}
+}
+
+// ErrAnchor means the audit log no longer holds, at an anchor's sequence
+// number, the event the anchor was taken of.
+var ErrAnchor = errors.New("audit log does not match the anchor")
+
+// CheckAnchor checks that the event at the anchor's sequence number
+// ("SEQ:HASH", from Head.AnchorString) still has the anchor's hash. With
+// a chain VerifyHead accepted, that means no event up to it was changed,
+// removed or replaced since the anchor was taken.
+func (l *Log) CheckAnchor(ctx context.Context, anchor string) error {
+	seqText, hashText, ok := strings.Cut(anchor, ":")
+	seq, err := strconv.ParseInt(seqText, 10, 64)
+	if !ok || err != nil || seq < 1 {
+		return fmt.Errorf("anchor %q: want SEQ:HASH, as varde store verify prints it", anchor)
+	}
+	want, err := hex.DecodeString(hashText)
+	if err != nil || len(want) == 0 {
+		return fmt.Errorf("anchor %q: the hash is not hexadecimal", anchor)
+	}
+	page, err := l.Store.ListAudit(ctx, seq-1, 1)
+	if err != nil {
+		return fmt.Errorf("audit anchor: %w", err)
+	}
+	if len(page) == 0 || page[0].Seq != seq {
+		return fmt.Errorf("%w: there is no event %d any more", ErrAnchor, seq)
+	}
+	if !bytes.Equal(page[0].Hash, want) {
+		return fmt.Errorf("%w: event %d has another hash; the log up to it was rewritten", ErrAnchor, seq)
+	}
+	return nil
 }
 
 func (l *Log) now() time.Time {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -334,5 +335,75 @@ func TestRecordOutlivesTheRequest(t *testing.T) {
 	evs, err := db.ListAudit(context.Background(), 0, 10)
 	if err != nil || len(evs) != 1 || evs[0].Type != "passkey_removed" {
 		t.Fatalf("after Record with an ended context: %d events (%v); log %q", len(evs), err, logs.String())
+	}
+}
+
+// TestAnchorDetectsRewrittenHistory: an anchor taken of the head still
+// holds while events are appended after it, and fails once someone
+// rewrites the log up to it, even into a chain that verifies again
+// (every hash recomputed), or cuts it short.
+func TestAnchorDetectsRewrittenHistory(t *testing.T) {
+	ctx := context.Background()
+	db, path := openStore(t)
+	var logs bytes.Buffer
+	l := newLog(db, &logs)
+	if h, err := l.VerifyHead(ctx); err != nil || h.Events != 0 || h.Seq != 0 || h.Hash != nil {
+		t.Fatalf("empty log: head %+v, %v", h, err)
+	}
+	appendN(t, l, 4)
+	h, err := l.VerifyHead(ctx)
+	if err != nil || h.Events != 4 || h.Seq != 4 || len(h.Hash) == 0 || h.Time.IsZero() {
+		t.Fatalf("head %+v, %v", h, err)
+	}
+	anchor := h.AnchorString()
+	if !strings.HasPrefix(anchor, "4:") {
+		t.Fatalf("anchor %q", anchor)
+	}
+	for range 2 {
+		if err := l.Append(ctx, &store.AuditEvent{Type: "token", ClientID: "bank", Result: store.ResultSuccess}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.CheckAnchor(ctx, anchor); err != nil {
+		t.Fatalf("anchor after appending: %v", err)
+	}
+	for _, bad := range []string{"", "4", "x:ab", "0:ab", "4:zz", "4:"} {
+		if err := l.CheckAnchor(ctx, bad); err == nil || errors.Is(err, ErrAnchor) {
+			t.Errorf("anchor %q: %v, want a usage error", bad, err)
+		}
+	}
+
+	// Rewrite event 2 and reseal it and every event after it: the chain
+	// verifies, but the anchor no longer matches.
+	evs, err := db.ListAudit(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs[1].Reason = "nothing to see"
+	var stmts []string
+	prev := evs[0].Hash
+	for _, e := range evs[1:] {
+		e.Seal(prev)
+		prev = e.Hash
+		stmts = append(stmts, fmt.Sprintf("UPDATE audit_log SET reason = '%s', prev_hash = x'%x', hash = x'%x' WHERE seq = %d", e.Reason, e.PrevHash, e.Hash, e.Seq))
+	}
+	tamper(t, path, stmts...)
+	db.Close()
+	db, err = sqlstore.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	l = newLog(db, &logs)
+	if h, err := l.VerifyHead(ctx); err != nil || h.Events != 6 {
+		t.Fatalf("the resealed chain: head %+v, %v; want it to verify", h, err)
+	}
+	if err := l.CheckAnchor(ctx, anchor); !errors.Is(err, ErrAnchor) {
+		t.Errorf("anchor after the rewrite: %v, want ErrAnchor", err)
+	}
+	// Cut short below the anchor.
+	tamper(t, path, "DELETE FROM audit_log WHERE seq >= 4")
+	if err := l.CheckAnchor(ctx, anchor); !errors.Is(err, ErrAnchor) || !strings.Contains(err.Error(), "no event 4") {
+		t.Errorf("anchor after truncation: %v", err)
 	}
 }

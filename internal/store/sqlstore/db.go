@@ -35,6 +35,8 @@ var (
 // dialect.
 type DB struct {
 	d dialect
+	// path is the SQLite database file.
+	path string
 	// w has exactly one connection and takes every write, so writers
 	// queue in Go rather than contend for the database lock.
 	w *sql.DB

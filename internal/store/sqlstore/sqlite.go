@@ -77,16 +77,16 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	wdsn, err := sqliteDSN(path, true)
+	wdsn, err := sqliteDSN(path, roleWrite)
 	if err != nil {
 		return nil, err
 	}
-	rdsn, err := sqliteDSN(path, false)
+	rdsn, err := sqliteDSN(path, roleRead)
 	if err != nil {
 		return nil, err
 	}
 
-	db := &DB{d: d}
+	db := &DB{d: d, path: path}
 	if db.w, err = sql.Open("sqlite", wdsn); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -186,9 +186,20 @@ func classifySQLite(err error) error {
 	return err
 }
 
+// A connection's role decides its pragmas.
+type dsnRole int
+
+const (
+	roleRead  dsnRole = iota // the read pool: query-only
+	roleWrite                // the one write connection
+	// roleCopy reads the database and writes only another file (VACUUM
+	// INTO, which query-only refuses).
+	roleCopy
+)
+
 // sqliteDSN builds the driver DSN for path. Pragmas go in the DSN so that
 // every connection the pool opens gets them, not only the first.
-func sqliteDSN(path string, write bool) (string, error) {
+func sqliteDSN(path string, role dsnRole) (string, error) {
 	if path == "" {
 		return "", errors.New("empty database path")
 	}
@@ -201,14 +212,15 @@ func sqliteDSN(path string, write bool) (string, error) {
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", sqliteCacheKiB))
 	q.Add("_pragma", "temp_store(MEMORY)")
-	if write {
+	switch role {
+	case roleWrite:
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", sqliteAutoCheckpointPages))
 		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", sqliteJournalSizeLimit))
 		// A write transaction takes the write lock up front, so one that
 		// reads first cannot fail to upgrade its lock later.
 		q.Set("_txlock", "immediate")
-	} else {
+	case roleRead:
 		q.Set("_query_only", "1")
 	}
 	return path + "?" + q.Encode(), nil

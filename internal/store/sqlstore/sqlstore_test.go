@@ -329,7 +329,7 @@ func TestMigrate(t *testing.T) {
 		"README.md":  {Data: []byte("not a migration")},
 	}
 	d := dialect{name: "test", migrations: fsys, rebind: func(q string) string { return q }, classify: classifySQLite}
-	dsn, err := sqliteDSN(filepath.Join(t.TempDir(), "m.db"), true)
+	dsn, err := sqliteDSN(filepath.Join(t.TempDir(), "m.db"), roleWrite)
 	if err != nil {
 		t.Fatal(err)
 	}

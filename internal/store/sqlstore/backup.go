@@ -1,0 +1,114 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// ErrBackupExists means the backup's file exists already: a backup never
+// overwrites anything.
+var ErrBackupExists = errors.New("backup file exists")
+
+// BackupTo writes a consistent copy of the database to path, a new file
+// readable by its owner only, while the node goes on working: the copy is
+// one read transaction's snapshot (VACUUM INTO), so it holds every write
+// committed before it began and none after, and it is compacted. It never
+// overwrites a file; with ErrBackupExists, nothing was written. On any
+// other failure the partial copy is removed.
+func (db *DB) BackupTo(ctx context.Context, path string) error {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return fmt.Errorf("backup: unusable file name %q", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	// VACUUM INTO accepts an empty file, so the file is made here, new
+	// and owner-only, and no other process can have made it meanwhile.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%w: %s", ErrBackupExists, path)
+	}
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	// The read pool's connections are query-only, which VACUUM INTO
+	// counts as writing, so the copy is made on a connection of its own.
+	// It reads the database in one transaction and writes only the copy.
+	err = db.vacuumInto(ctx, path)
+	if err != nil {
+		_ = os.Remove(path)
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	return nil
+}
+
+func (db *DB) vacuumInto(ctx context.Context, path string) error {
+	dsn, err := sqliteDSN(db.path, roleCopy)
+	if err != nil {
+		return err
+	}
+	c, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.ExecContext(ctx, "VACUUM INTO ?", path)
+	return err
+}
+
+// ErrCorrupt means SQLite's integrity check found damage.
+var ErrCorrupt = errors.New("database is damaged")
+
+// CheckIntegrity runs SQLite's full integrity check (every page, every
+// index against its table, every constraint) in one read transaction, and
+// returns an error wrapping ErrCorrupt, with SQLite's first findings, if
+// it finds anything. It reads the whole database.
+func (db *DB) CheckIntegrity(ctx context.Context) error {
+	rows, err := db.r.QueryContext(ctx, "PRAGMA integrity_check(20)")
+	if err != nil {
+		return checkErr(err)
+	}
+	defer rows.Close()
+	var found []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return checkErr(err)
+		}
+		if line != "ok" {
+			found = append(found, line)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return checkErr(err)
+	}
+	if len(found) > 0 {
+		return fmt.Errorf("%w: %s", ErrCorrupt, strings.Join(found, "; "))
+	}
+	return nil
+}
+
+// checkErr reports a failure of the integrity check itself: SQLite
+// refuses to read a badly damaged file at all, and says so with
+// SQLITE_CORRUPT or SQLITE_NOTADB.
+func checkErr(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+			return fmt.Errorf("%w: integrity check: %w", ErrCorrupt, err)
+		}
+	}
+	return fmt.Errorf("integrity check: %w", err)
+}
