@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -78,4 +79,18 @@ func isBoolFlag(fs *flag.FlagSet, arg string) bool {
 // its value.
 func takesValue(fs *flag.FlagSet, arg string) bool {
 	return flagNamed(fs, arg) != nil && !isBoolFlag(fs, arg)
+}
+
+// adminFlags begins `varde GROUP NAME [flags]`, a command that works on
+// a node's database: without NAME it prints usage and returns
+// flag.ErrHelp; otherwise a flag set named "GROUP NAME" that reports to
+// stderr, with the --config flag every such command takes.
+func adminFlags(group, usage string, args []string, stderr io.Writer) (fs *flag.FlagSet, config *string, err error) {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return nil, nil, flag.ErrHelp
+	}
+	fs = flag.NewFlagSet(group+" "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs, fs.String("config", "", "the node's configuration file"), nil
 }

@@ -49,6 +49,7 @@ commands:
   provider-sim  run a simulated national eID (an OpenID provider) for demos and tests
   provider  switch a simulated eID: provider fault --admin URL --token T --mode ok|down|slow|failing
   status    the public status page: incidents, notes, RCAs, maintenance, reports, static export
+  store     back up the node's database, check it and its audit log: store backup|verify
   resilience  kill, slow and restart simulated eIDs under concurrent logins; measure failover
   version   print the version
 
@@ -81,6 +82,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return provider(ctx, args[1:], stdout, stderr)
 	case "status":
 		return statusCmd(ctx, args[1:], stdout, stderr)
+	case "store":
+		return storeCmd(ctx, args[1:], stdout, stderr)
 	case "resilience":
 		return resilience(ctx, args[1:], stdout, stderr)
 	case "version":
