@@ -47,7 +47,7 @@ BENCH_BROKERED_DURATION ?= 5s
 bench:
 	$(GO) run ./cmd/varde bench --concurrency $(BENCH_CONCURRENCY) --duration $(BENCH_DURATION) $(BENCH_FLAGS)
 	$(GO) run ./cmd/varde bench --flow brokered --concurrency $(BENCH_BROKERED_CONCURRENCY) --duration $(BENCH_BROKERED_DURATION) $(BENCH_FLAGS)
-	$(GO) test -bench . -benchmem -benchtime 200x -run '^$$' ./internal/...
+	$(GO) test -bench . -skip SweepUnderLoad -benchmem -benchtime 200x -run '^$$' ./internal/...
 
 ## resilience: Varde and two simulated eIDs as separate processes under
 ## concurrent logins; SIGKILL one eID, slow the other, restart the first;

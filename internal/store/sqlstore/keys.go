@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -52,23 +53,79 @@ func (db *DB) ListPublicKeys(ctx context.Context, now time.Time) ([]*store.Publi
 	return out, nil
 }
 
-// DeleteExpired implements store.Sweeper, one statement at a time so
-// that no single transaction holds the write lock for long.
+// DeleteExpired implements store.Sweeper. It deletes in chunks of at
+// most sweepChunk rows, each its own write, so that no transaction holds
+// the write connection for long: at a thousand logins a second, a
+// minute's expired access tokens are sixty thousand rows, which one
+// statement took 0.4–0.6 s to delete while every login's write waited
+// (BenchmarkSweepUnderLoad; in chunks, the longest wait was 0.1 s).
 func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	// Dropping from the caches is always safe (a miss reads the
-	// database), so each statement's commit drops every cached record
+	// database), so each chunk's commit drops every cached record
 	// expired at now.
-	prune := func(int64) {
+	prune := func() {
 		db.authReqs.prune(now)
 		db.sessions.prune(now)
 	}
 	for _, sw := range db.st.sweep {
-		n, err := db.execThen(ctx, prune, sw.st, sw.args(micros(now))...)
-		if err != nil {
-			return total, fmt.Errorf("delete expired: %w", err)
+		for {
+			found, removed, err := db.sweepOnce(ctx, sw, micros(now), prune)
+			total += removed
+			if err != nil {
+				return total, fmt.Errorf("delete expired: %w", err)
+			}
+			if found < sweepChunk {
+				break
+			}
 		}
-		total += n
 	}
 	return total, nil
+}
+
+// sweepOnce runs one chunk of sw: found is how many rows its statement
+// deleted, removed that plus the grants deleted with their last token.
+func (db *DB) sweepOnce(ctx context.Context, sw sweepStmt, now int64, prune func()) (found, removed int64, err error) {
+	if !sw.grants {
+		n, err := db.execThen(ctx, func(int64) { prune() }, sw.st, sw.args(now)...)
+		return n, n, err
+	}
+	err = db.wr.doThen(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
+		found, removed = 0, 0
+		rows, err := tx.StmtContext(ctx, sw.st).QueryContext(ctx, sw.args(now)...)
+		if err != nil {
+			return err
+		}
+		grants := map[string]bool{}
+		for rows.Next() {
+			var g string
+			if err := rows.Scan(&g); err != nil {
+				rows.Close()
+				return err
+			}
+			grants[g] = true
+			found++
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		del := tx.StmtContext(ctx, db.st.deleteEmptyGrant)
+		for g := range grants {
+			res, err := del.ExecContext(ctx, g, g)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			removed += n
+		}
+		removed += found
+		return nil
+	}, prune)
+	return found, removed, err
 }

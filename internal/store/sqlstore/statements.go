@@ -46,8 +46,10 @@ type statements struct {
 	// process) committed since it last asked.
 	dataVersion *sql.Stmt
 
-	// sweep deletes one table's expired rows each, given now.
-	sweep []sweepStmt
+	// sweep deletes up to sweepChunk of one table's expired rows each,
+	// given now; deleteEmptyGrant deletes a grant if no token has it.
+	sweep            []sweepStmt
+	deleteEmptyGrant *sql.Stmt
 
 	all []*sql.Stmt
 }
@@ -149,44 +151,65 @@ func (db *DB) prepare(ctx context.Context) error {
 		*d.dst = st
 		db.st.all = append(db.st.all, st)
 	}
+	// Each sweep statement deletes at most sweepChunk rows, found through
+	// an index, so that the one write connection is never held for long:
+	// the writes of logins go in between the chunks.
+	chunk := func(table, key, where string) string {
+		return fmt.Sprintf("DELETE FROM %s WHERE %s IN (SELECT %s FROM %s WHERE %s LIMIT %d)", table, key, key, table, where, sweepChunk)
+	}
 	for _, q := range []struct {
 		sql  string
 		args func(now int64) []any
+		// grants: the statement returns the grant_id of each token it
+		// deleted, and the grants left with no token go in the same write.
+		grants bool
 	}{
-		{"DELETE FROM auth_requests WHERE expires_at <= ?", at},
-		{"DELETE FROM challenges WHERE expires_at <= ?", at},
-		{"DELETE FROM sessions WHERE expires_at <= ?", at},
-		{"DELETE FROM auth_codes WHERE expires_at <= ?", at},
-		// A grant goes with the last of its tokens, so before they do:
-		// among the grants of the tokens expiring, those left with none.
-		{"DELETE FROM grants WHERE id IN (SELECT grant_id FROM tokens WHERE expires_at <= ?)" +
-			" AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = grants.id AND t.expires_at > ?)", atTwice},
-		{"DELETE FROM tokens WHERE expires_at <= ?", at},
+		{sql: chunk("auth_requests", "id", "expires_at <= ?"), args: at},
+		{sql: chunk("challenges", "id", "expires_at <= ?"), args: at},
+		{sql: chunk("sessions", "id", "expires_at <= ?"), args: at},
+		{sql: chunk("auth_codes", "hash", "expires_at <= ?"), args: at},
+		// A grant goes with the last of its tokens.
+		{sql: chunk("tokens", "hash", "expires_at <= ?") + " RETURNING grant_id", args: at, grants: true},
 		// Tombstones: revoked before any token was stored under them.
-		{"DELETE FROM grants WHERE revoked_at <> 0 AND revoked_at <= ?" +
-			" AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = grants.id)", tombstones},
-		{"DELETE FROM replay_cache WHERE expires_at <= ?", at},
-		{"DELETE FROM public_keys WHERE expires_at <> 0 AND expires_at <= ?", at},
+		{sql: chunk("grants", "id", "revoked_at <> 0 AND revoked_at <= ? AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = grants.id)"), args: tombstones},
+		{sql: chunk("replay_cache", "key", "expires_at <= ?"), args: at},
+		{sql: chunk("public_keys", "kid", "expires_at <> 0 AND expires_at <= ?"), args: at},
 	} {
 		st, err := w.PrepareContext(ctx, db.d.rebind(q.sql))
 		if err != nil {
 			return fmt.Errorf("prepare %q: %w", q.sql, err)
 		}
-		db.st.sweep = append(db.st.sweep, sweepStmt{st, q.args})
+		db.st.sweep = append(db.st.sweep, sweepStmt{st: st, args: q.args, grants: q.grants})
 		db.st.all = append(db.st.all, st)
 	}
+	q := "DELETE FROM grants WHERE id = ? AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = ?)"
+	st, err := w.PrepareContext(ctx, db.d.rebind(q))
+	if err != nil {
+		return fmt.Errorf("prepare %q: %w", q, err)
+	}
+	db.st.deleteEmptyGrant = st
+	db.st.all = append(db.st.all, st)
 	return nil
 }
+
+// sweepChunk is the most rows one sweep statement deletes. Smaller
+// chunks hold the writer for less time each, but since rows are keyed by
+// random values each chunk rewrites pages its predecessors rewrote too.
+// BenchmarkSweepUnderLoad, 60,000 expired tokens: in one statement 0.4–
+// 0.6 s, during which a login's write waited as long; in chunks of 2,048,
+// 1.4 s in all and waits of at most 0.1–0.13 s; in chunks of 256, 3.3 s
+// and 0.06 s.
+const sweepChunk = 2048
 
 // sweepStmt is one statement of the sweep and its arguments at now (in
 // microseconds, as times are stored).
 type sweepStmt struct {
-	st   *sql.Stmt
-	args func(now int64) []any
+	st     *sql.Stmt
+	args   func(now int64) []any
+	grants bool
 }
 
-func at(now int64) []any      { return []any{now} }
-func atTwice(now int64) []any { return []any{now, now} }
+func at(now int64) []any { return []any{now} }
 func tombstones(now int64) []any {
 	return []any{now - store.TombstoneAge.Microseconds()}
 }
