@@ -61,7 +61,8 @@ func TestPagesWCAG(t *testing.T) {
 	}
 	ceremony := func(kind string) string { return `.passkey-ceremony[data-ceremony=` + kind + `] [data-role=button]` }
 
-	for _, lang := range []string{"nb", "en"} {
+	for _, l := range app.Languages {
+		lang := l.Tag
 		pages := []struct {
 			name, path string
 			status     int

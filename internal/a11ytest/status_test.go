@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/status/statuspage"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -50,7 +51,8 @@ func TestStatusPagesWCAG(t *testing.T) {
 		timeline = `document.querySelectorAll("ol.timeline li").length`
 	)
 	previous := statuspage.QuarterOf(now.AddDate(0, -3, 0))
-	for _, lang := range []string{"nb", "en"} {
+	for _, l := range app.Languages {
+		lang := l.Tag
 		q := url.Values{"lang": {lang}}.Encode()
 		pages := []struct {
 			name, path string

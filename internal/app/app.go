@@ -77,7 +77,7 @@ type App struct {
 }
 
 // Languages Varde's pages speak; the first is the fallback.
-var Languages = []httpx.Language{{Tag: "nb", Name: "Norsk bokmål"}, {Tag: "en", Name: "English"}}
+var Languages = []httpx.Language{{Tag: "nb", Name: "Norsk bokmål"}, {Tag: "en", Name: "English"}, {Tag: "da", Name: "Dansk"}}
 
 // NewPages loads the people-facing pages in every language; a nil log
 // discards template warnings.

@@ -60,7 +60,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pages, err := httpx.NewPages(web.Templates, web.Locales, []httpx.Language{{Tag: "en", Name: "English"}, {Tag: "nb", Name: "Norsk"}}, log)
+	pages, err := httpx.NewPages(web.Templates, web.Locales, []httpx.Language{{Tag: "en", Name: "English"}, {Tag: "nb", Name: "Norsk"}, {Tag: "da", Name: "Dansk"}}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,21 +480,35 @@ func TestOnlyProviderFailuresCountAgainstIt(t *testing.T) {
 }
 
 // TestLoginPageSpeaksTheRequestedLanguage: the client's ui_locales
-// (OIDC Core §3.1.2.1) win over the browser's Accept-Language.
+// (OIDC Core §3.1.2.1) win over the browser's Accept-Language, which
+// counts when the client sent none.
 func TestLoginPageSpeaksTheRequestedLanguage(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	for id, locales := range map[string][]string{"en": {"en-GB"}, "nb": {"nb-NO", "en"}} {
-		must(t, f.st.CreateAuthRequest(ctx, &store.AuthRequest{ID: id, ClientID: "bank", RedirectURI: "https://bank.example/cb",
-			Scope: []string{"openid"}, MaxAge: -1, UILocales: locales, CreatedAt: f.now, ExpiresAt: f.now.Add(time.Minute)}))
+	tests := []struct {
+		id        string
+		uiLocales []string
+		accept    string
+		lang      string
+		want      string
+	}{
+		{id: "en", uiLocales: []string{"en-GB"}, accept: "nb", lang: "en", want: "Choose how to log in"},
+		{id: "nb", uiLocales: []string{"nb-NO", "en"}, accept: "en", lang: "nb", want: "Velg hvordan du vil logge inn"},
+		{id: "da", uiLocales: []string{"da"}, accept: "nb", lang: "da", want: "Vælg hvordan du vil logge ind"},
+		{id: "da-DK", uiLocales: []string{"da-DK", "en"}, accept: "en", lang: "da", want: "Vælg hvordan du vil logge ind"},
+		{id: "accept-da", accept: "da-DK,da;q=0.9", lang: "da", want: "Vælg hvordan du vil logge ind"},
 	}
-	for id, want := range map[string]string{"en": "Choose how to log in", "nb": "Velg hvordan du vil logge inn"} {
-		r := httptest.NewRequest(http.MethodGet, "/login?req="+id, nil)
-		r.Header.Set("Accept-Language", map[string]string{"en": "nb", "nb": "en"}[id])
+	for _, tt := range tests {
+		must(t, f.st.CreateAuthRequest(ctx, &store.AuthRequest{ID: tt.id, ClientID: "bank", RedirectURI: "https://bank.example/cb",
+			Scope: []string{"openid"}, MaxAge: -1, UILocales: tt.uiLocales, CreatedAt: f.now, ExpiresAt: f.now.Add(time.Minute)}))
+		r := httptest.NewRequest(http.MethodGet, "/login?req="+tt.id, nil)
+		r.Header.Set("Accept-Language", tt.accept)
 		w := httptest.NewRecorder()
 		f.mux.ServeHTTP(w, r)
-		if !strings.Contains(w.Body.String(), want) {
-			t.Errorf("ui_locales %s: page lacks %q", id, want)
+		for _, want := range []string{`<html lang="` + tt.lang + `">`, tt.want} {
+			if !strings.Contains(w.Body.String(), want) {
+				t.Errorf("%s: page lacks %q", tt.id, want)
+			}
 		}
 	}
 }

@@ -16,8 +16,8 @@ import (
 
 // Language is one language people can choose.
 type Language struct {
-	Tag  string // "nb", "en"
-	Name string // in the language itself: "Norsk bokmål", "English"
+	Tag  string // "nb", "en", "da"
+	Name string // in the language itself: "Norsk bokmål", "English", "Dansk"
 }
 
 // Pages renders people-facing HTML in the person's language.

@@ -66,7 +66,7 @@ type Discovery struct {
 
 // Metadata returns the discovery document.
 func (p *Provider) Metadata() Discovery {
-	locales := []string{"nb", "en"}
+	locales := []string{"nb", "en", "da"}
 	if p.Pages != nil {
 		locales = locales[:0]
 		for _, l := range p.Pages.Languages() {

@@ -25,7 +25,7 @@ type Attempt struct {
 	// ID identifies the transaction; the provider passes it back to
 	// Finish unchanged. It is opaque to the provider.
 	ID string
-	// Locale is the language to show pages in ("nb", "en").
+	// Locale is the language to show pages in ("nb", "en", "da").
 	Locale string
 	// MinLevel is the level the attempt needs; a provider may use it to
 	// choose its method, the broker enforces it.

@@ -10,7 +10,7 @@ import (
 
 // languages are the sim's page languages; the first is the fallback.
 func languages() []httpx.Language {
-	return []httpx.Language{{Tag: "nb", Name: "Norsk bokmål"}, {Tag: "en", Name: "English"}}
+	return []httpx.Language{{Tag: "nb", Name: "Norsk bokmål"}, {Tag: "en", Name: "English"}, {Tag: "da", Name: "Dansk"}}
 }
 
 // simTemplates is web.Templates with templates/sim_layout.html in place

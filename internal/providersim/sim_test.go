@@ -294,7 +294,7 @@ func TestConfigValidation(t *testing.T) {
 	}
 }
 
-// TestPages renders the sim's pages in both languages, marked as a
+// TestPages renders the sim's pages in every language, marked as a
 // simulation, and checks that Varde's own page set still loads with the
 // sim's templates and catalogues in web/.
 func TestPages(t *testing.T) {
@@ -302,6 +302,7 @@ func TestPages(t *testing.T) {
 	for _, tc := range []struct{ lang, banner, title, client string }{
 		{"en", "This is a simulation.", "Log in with Demo bankid", "You are logging in to Varde."},
 		{"nb", "Dette er en simulering.", "Logg inn med Demo bankid", "Du logger inn på Varde."},
+		{"da", "Dette er en simulering.", "Log ind med Demo bankid", "Du logger ind på Varde."},
 	} {
 		b := h.browser()
 		_, page, _ := h.rp(secretClient).start(b, "")

@@ -13,10 +13,10 @@
 //
 // # Pages
 //
-// Server-rendered through httpx.Pages in English and Norwegian Bokmål;
-// they work without JavaScript except the WebAuthn ceremony itself, which
-// web/static/passkey.js runs (no inline script: the CSP allows scripts
-// from 'self' only).
+// Server-rendered through httpx.Pages in Norwegian Bokmål, English and
+// Danish; they work without JavaScript except the WebAuthn ceremony
+// itself, which web/static/passkey.js runs (no inline script: the CSP
+// allows scripts from 'self' only).
 //
 //	GET  /passkey/login?attempt=ID     log in with a passkey
 //	POST /passkey/cancel               form: attempt, csrf → Finisher.Fail("cancelled")

@@ -132,7 +132,7 @@ func newHarness(t *testing.T, synthetic bool) *harness {
 	}
 	t.Cleanup(func() { db.Close() })
 	log := slog.New(slog.DiscardHandler)
-	pages, err := httpx.NewPages(pagesFS(t), web.Locales, []httpx.Language{{Tag: "nb", Name: "Norsk bokmål"}, {Tag: "en", Name: "English"}}, log)
+	pages, err := httpx.NewPages(pagesFS(t), web.Locales, []httpx.Language{{Tag: "nb", Name: "Norsk bokmål"}, {Tag: "en", Name: "English"}, {Tag: "da", Name: "Dansk"}}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -878,25 +878,25 @@ func TestAccount(t *testing.T) {
 	}
 }
 
-func TestPagesInBothLanguages(t *testing.T) {
+// TestPagesInEveryLanguage: each page speaks the browser's language;
+// a Danish browser sends a regional tag first (da-DK).
+func TestPagesInEveryLanguage(t *testing.T) {
 	h := newHarness(t, true)
 	pages := []struct {
-		path   string
-		en, nb string
+		path       string
+		en, nb, da string
 	}{
-		{"/passkey/login?attempt=x", "Log in with your passkey", "Logg inn med passnøkkelen din"},
-		{"/passkey/recover?attempt=x", "Log in with a recovery code", "Logg inn med en gjenopprettingskode"},
-		{"/passkey/enrol?attempt=x", "Create a test person", "Lag en testperson"},
+		{"/passkey/login?attempt=x", "Log in with your passkey", "Logg inn med passnøkkelen din", "Log ind med din adgangsnøgle"},
+		{"/passkey/recover?attempt=x", "Log in with a recovery code", "Logg inn med en gjenopprettingskode", "Log ind med en genoprettelseskode"},
+		{"/passkey/enrol?attempt=x", "Create a test person", "Lag en testperson", "Opret en testperson"},
 	}
 	for _, p := range pages {
-		for _, lang := range []string{"en", "nb"} {
-			want := p.en
-			if lang == "nb" {
-				want = p.nb
-			}
-			r := h.browser(lang).get(p.path)
-			if r.status != 200 || !strings.Contains(r.body, `<html lang="`+lang+`">`) || !strings.Contains(r.body, want) {
-				t.Errorf("%s in %s: %d, want %q", p.path, lang, r.status, want)
+		for _, l := range []struct{ accept, lang, want string }{
+			{"en", "en", p.en}, {"nb", "nb", p.nb}, {"da-DK,da;q=0.9", "da", p.da},
+		} {
+			r := h.browser(l.accept).get(p.path)
+			if r.status != 200 || !strings.Contains(r.body, `<html lang="`+l.lang+`">`) || !strings.Contains(r.body, l.want) {
+				t.Errorf("%s in %s: %d, want %q", p.path, l.accept, r.status, l.want)
 			}
 			// Scripts only from files (CSP script-src 'self').
 			if n, m := strings.Count(r.body, "<script"), strings.Count(r.body, `<script src="/static/`); n != m {
@@ -916,7 +916,7 @@ func TestPagesInBothLanguages(t *testing.T) {
 	if strings.Contains(login, `href="/login"`) {
 		t.Error("a relying party's login page links to the account login")
 	}
-	for lang, want := range map[string]string{"en": "Log in another way", "nb": "Logg inn på en annen måte"} {
+	for lang, want := range map[string]string{"en": "Log in another way", "nb": "Logg inn på en annen måte", "da": "Log ind på en anden måde"} {
 		if account := h.browser(lang).get("/passkey/login?attempt=").body; !strings.Contains(account, `<a href="/login">`+want+`</a>`) {
 			t.Errorf("account login in %s lacks a link to every way in", lang)
 		}
@@ -932,6 +932,7 @@ func TestUnknownAttempt(t *testing.T) {
 		for lang, want := range map[string]string{
 			"en": "We could not find this login",
 			"nb": "Vi fant ikke denne innloggingen",
+			"da": "Vi kunne ikke finde dette login",
 		} {
 			r := h.browser(lang).get(path + "?attempt=unknown-1")
 			if r.status != http.StatusBadRequest || !strings.Contains(r.body, want) || strings.Contains(r.body, "<form") {
