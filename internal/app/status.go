@@ -48,7 +48,7 @@ func (a *App) addNodeComponent(mux *http.ServeMux) error {
 func componentInfos(cfg *config.Config) []status.Info {
 	pk := (&passkeyidp.Provider{}).Info()
 	infos := []status.Info{
-		{ID: "store", Kind: status.KindStore, Name: map[string]string{"en": "Data store", "nb": "Datalager"}},
+		{ID: "store", Kind: status.KindStore, Name: map[string]string{"en": "Data store", "nb": "Datalager", "da": "Datalager"}},
 		{ID: pk.ID, Kind: status.KindProvider, Name: pk.Name},
 	}
 	for _, u := range cfg.Upstreams {

@@ -183,7 +183,7 @@ func (s *Service) info(id string) Info {
 	case strings.HasPrefix(id, NodePrefix):
 		in.Kind = KindNode
 		name := strings.TrimPrefix(id, NodePrefix)
-		in.Name = map[string]string{"en": "Varde node " + name, "nb": "Varde-node " + name}
+		in.Name = map[string]string{"en": "Varde node " + name, "nb": "Varde-node " + name, "da": "Varde-node " + name}
 	case id == "store":
 		in.Kind = KindStore
 	default:
@@ -206,9 +206,9 @@ func (s *Service) title(component, severity string) map[string]string {
 		return component
 	}
 	if severity == store.SeverityDown {
-		return map[string]string{"en": get("en") + " is down", "nb": get("nb") + " er nede"}
+		return map[string]string{"en": get("en") + " is down", "nb": get("nb") + " er nede", "da": get("da") + " er nede"}
 	}
-	return map[string]string{"en": get("en") + " is degraded", "nb": get("nb") + " fungerer dårlig"}
+	return map[string]string{"en": get("en") + " is degraded", "nb": get("nb") + " fungerer dårlig", "da": get("da") + " fungerer dårligt"}
 }
 
 // Summary returns everything the status page shows, as this node sees it

@@ -187,8 +187,11 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 // writes dates.
 func formatTime(lang string, t time.Time) string {
 	t = t.Local()
-	if lang == "nb" {
+	switch lang {
+	case "nb":
 		return t.Format("02.01.2006 15:04")
+	case "da":
+		return t.Format("02.01.2006 15.04")
 	}
 	return t.Format("2 Jan 2006 15:04")
 }

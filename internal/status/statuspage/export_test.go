@@ -43,13 +43,13 @@ func TestExportWritesEveryFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"index.html", "index.nb.html", "feed.atom", "feed.nb.atom",
+		"index.html", "index.nb.html", "index.da.html", "feed.atom", "feed.nb.atom", "feed.da.atom",
 		"api/v1/summary.json", "api/v1/components.json", "api/v1/incidents.json",
-		"reports/2026-Q4.html", "reports/2026-Q4.nb.html", "reports/2026-Q4.json",
+		"reports/2026-Q4.html", "reports/2026-Q4.nb.html", "reports/2026-Q4.da.html", "reports/2026-Q4.json",
 		"static/varde.css", "static/status.css",
 	}
 	for id := range src.incidents {
-		want = append(want, "incidents/"+id+".html", "incidents/"+id+".nb.html", "api/v1/incidents/"+id+".json")
+		want = append(want, "incidents/"+id+".html", "incidents/"+id+".nb.html", "incidents/"+id+".da.html", "api/v1/incidents/"+id+".json")
 	}
 	slices.Sort(got)
 	slices.Sort(want)
@@ -89,7 +89,8 @@ func TestExportedHTMLLinksResolveInTheExport(t *testing.T) {
 	pages, _ := filepath.Glob(filepath.Join(dir, "*.html"))
 	more, _ := filepath.Glob(filepath.Join(dir, "*", "*.html"))
 	pages = append(pages, more...)
-	if len(pages) != 2+2+2*len(src.incidents) {
+	langs := len(newPages(t).Languages())
+	if len(pages) != langs*(2+len(src.incidents)) {
 		t.Fatalf("%d pages", len(pages))
 	}
 	for _, p := range pages {
@@ -122,6 +123,7 @@ func TestExportedHTMLLinksResolveInTheExport(t *testing.T) {
 	for _, l := range []struct{ file, lang, suffix, overdue string }{
 		{"index.html", "en", "", "RCA overdue"},
 		{"index.nb.html", "nb", ".nb", "Årsaksanalysen er forsinket"},
+		{"index.da.html", "da", ".da", "Årsagsanalysen er forsinket"},
 	} {
 		html := readFile(t, dir, l.file)
 		for id, inc := range src.incidents {

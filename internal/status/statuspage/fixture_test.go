@@ -197,7 +197,7 @@ func fixture() *fakeSource {
 
 func newPages(t testing.TB) *httpx.Pages {
 	t.Helper()
-	p, err := httpx.NewPages(web.Templates, web.Locales, []httpx.Language{{Tag: "en", Name: "English"}, {Tag: "nb", Name: "Norsk bokmål"}}, slog.New(slog.DiscardHandler))
+	p, err := httpx.NewPages(web.Templates, web.Locales, []httpx.Language{{Tag: "en", Name: "English"}, {Tag: "nb", Name: "Norsk bokmål"}, {Tag: "da", Name: "Dansk"}}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

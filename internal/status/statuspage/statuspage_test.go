@@ -43,6 +43,15 @@ func TestPageShowsStateInEveryLanguage(t *testing.T) {
 			"BankID was slow", // no Norwegian title: English
 			"89,93\u00a0% av kontrollene lyktes",
 		}, []string{"Old finished work", "RCA overdue", "<script"}},
+		{"da-DK,da;q=0.9", []string{
+			`<html lang="da">`, "Nogle dele virker ikke",
+			"Login server Oslo 1", "EU eID", // no Danish names: English
+			"✓</span> Virker", "▲</span> Langsom eller virker delvist", "✕</span> Virker ikke",
+			"Årsagsanalysen er forsinket: fristen var 2026-11-09 09:35 UTC, og den er ikke offentliggjort.",
+			"BankID login is not working", "12.345",
+			"2026-11-25: 89,93\u00a0% af kontrollerne lykkedes, som værst virkede den ikke, 1 hændelse",
+			"Dage med problemer: 2",
+		}, []string{"Old finished work", "RCA overdue", "Årsaksanalysen", "<script"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.lang, func(t *testing.T) {
@@ -302,6 +311,12 @@ func TestReportPage(t *testing.T) {
 	res = get(t, srv.URL+"/status/reports?lang=nb&from=2026-07-01&to=2026-08-01")
 	if res.code != 200 || !strings.Contains(res.body, "Robusthetsrapport 2026-07-01 – 2026-08-01") || !strings.Contains(res.body, "99,62\u00a0%") {
 		t.Errorf("nb report: %d", res.code)
+	}
+	res = get(t, srv.URL+"/status/reports?lang=da&from=2026-07-01&to=2026-08-01")
+	for _, w := range []string{"<h1>Robusthedsrapport 2026-07-01 – 2026-08-01</h1>", "<td>99,62\u00a0%</td>", "<td>102,5 min.</td><td>12.388</td>", "Passkey 99,93\u00a0%; BankID 99,62\u00a0%"} {
+		if res.code != 200 || !strings.Contains(res.body, w) {
+			t.Errorf("da report: %d, lacks %q", res.code, w)
+		}
 	}
 	if !src.asked.to.Equal(time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("to %v", src.asked.to)

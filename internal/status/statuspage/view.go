@@ -420,7 +420,7 @@ func (v *viewer) decimal(x float64, prec int) string {
 	if strings.Contains(s, ".") {
 		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
 	}
-	if v.lang == "nb" {
+	if v.lang == "nb" || v.lang == "da" {
 		s = strings.Replace(s, ".", ",", 1)
 	}
 	return s
@@ -437,14 +437,17 @@ func (v *viewer) percent(p float64) string {
 	return v.decimal(p, 2) + "\u00a0%"
 }
 
-// number groups thousands: 12,345 (en), 12 345 (nb).
+// number groups thousands: 12,345 (en), 12 345 (nb), 12.345 (da).
 func (v *viewer) number(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
 	sep := ","
-	if v.lang == "nb" {
+	switch v.lang {
+	case "nb":
 		sep = "\u00a0"
+	case "da":
+		sep = "."
 	}
 	var b strings.Builder
 	for i, c := range s {
