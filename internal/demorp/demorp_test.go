@@ -35,6 +35,9 @@ func TestLang(t *testing.T) {
 		{name: "accept Norwegian", accept: "no,en;q=0.5", want: "nb"},
 		{name: "accept nynorsk", accept: "nn-NO", want: "nb"},
 		{name: "accept unknown first", accept: "de-DE,en;q=0.5", want: "en"},
+		{name: "accept Danish", accept: "da-DK,da;q=0.9,en;q=0.8", want: "da"},
+		{name: "accept Danish, plain", accept: "da", want: "da"},
+		{name: "query Danish", query: "da", cookie: "nb", accept: "en", want: "da"},
 		{name: "cookie over accept", cookie: "nb", accept: "en", want: "nb"},
 		{name: "query over cookie", query: "en", cookie: "nb", want: "en"},
 		{name: "unknown query", query: "xx", cookie: "en", want: "en"},
@@ -70,6 +73,8 @@ func TestHome(t *testing.T) {
 	}{
 		{name: "English", url: "/demo-bank/", accept: "en", want: []string{`lang="en"`, "Log in to Demo Bank", "<strong>Substantial</strong>", "<strong>High</strong>", "<strong>urn:example:other</strong>", `value="http://eidas.europa.eu/LoA/high"`}},
 		{name: "Norwegian chosen", url: "/demo-bank/?lang=nb", accept: "en", want: []string{`lang="nb"`, "Logg inn i Demo Bank", "<strong>Betydelig</strong>", "<strong>Høyt</strong>", `href="/demo-bank/?lang=en"`}, cookie: "nb"},
+		{name: "Danish browser", url: "/demo-bank/", accept: "da-DK,da;q=0.9", want: []string{`<html lang="da">`, "Log ind på Demo Bank", "<strong>Betydeligt</strong>", "<strong>Højt</strong>", `href="/demo-bank/?lang=nb"`, `href="/demo-bank/?lang=da" hreflang="da" lang="da" aria-current="true">Dansk</a>`}},
+		{name: "Danish chosen", url: "/demo-bank/?lang=da", accept: "en", want: []string{`<html lang="da">`, "Log ind på Demo Bank"}, cookie: "da"},
 		{name: "style sheet", url: "/demo-bank/static/demobank.css", want: []string{"Demo Bank"}},
 	}
 	for _, tt := range tests {
@@ -104,6 +109,8 @@ func TestAccountGreeting(t *testing.T) {
 			want: []string{">Velkommen</h1>"}, not: []string{"%!", `id="name"`, "Navn"}},
 		{name: "no name, English", accept: "en", claims: map[string]any{"sub": "s"},
 			want: []string{">Welcome</h1>"}, not: []string{"%!", `id="name"`}},
+		{name: "named, Danish", accept: "da-DK", claims: map[string]any{"name": "Karen Jensen", "sub": "s"},
+			want: []string{">Hej Karen Jensen</h1>", `<dd id="name">Karen Jensen</dd>`, "Dine konti"}, not: []string{"%!"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

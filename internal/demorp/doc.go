@@ -7,8 +7,9 @@
 // small, and never part of a production node.
 //
 // Demo Bank has its own templates, style sheet (served under its path)
-// and strings, in Norwegian Bokmål and English, so that it looks and
-// behaves like a separate service; it shares nothing with Varde's pages.
+// and strings, in Norwegian Bokmål, English and Danish, so that it looks
+// and behaves like a separate service; it shares nothing with Varde's
+// pages.
 // The language a person picks at Demo Bank is sent to Varde as
 // ui_locales, so Varde's pages follow it. The pages name the assurance
 // levels (Substantial, High) and show what the ID token said: name,

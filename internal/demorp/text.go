@@ -117,10 +117,53 @@ var texts = map[string]*text{
 		ErrCode:         "Varde godtok ikke innloggingskoden.",
 		ErrToken:        "ID-tokenet fra Varde var ikke gyldig.",
 	},
+	"da": {
+		LanguageName:    "Dansk",
+		Languages:       "Sprog",
+		LoginTo:         "Log ind på %s",
+		Intro:           "Dette er en demonstrationsbank. Den logger dig ind med Varde, med en adgangsnøgle eller et eID.",
+		LevelLegend:     "Sikringsniveau som banken beder Varde om",
+		LevelHint:       "En bank vælger det selv. Her kan du prøve begge.",
+		LevelLow:        "Lavt",
+		LevelLowHint:    "for eksempel en genoprettelseskode",
+		LevelSubst:      "Betydeligt",
+		LevelSubstHint:  "enhver adgangsnøgle, også en der synkroniseres mellem dine enheder",
+		LevelHigh:       "Højt",
+		LevelHighHint:   "en adgangsnøgle der bliver på én enhed",
+		LoginButton:     "Log ind med Varde",
+		WelcomeBack:     "Velkommen tilbage",
+		GoToAccount:     "Gå til dine konti",
+		AccountTitle:    "Dine konti",
+		Hello:           "Hej %s",
+		Welcome:         "Velkommen",
+		Name:            "Navn",
+		Level:           "Sikringsniveau",
+		Provider:        "Logget ind med",
+		Subject:         "Din identifikator (sub)",
+		SubjectHint:     "Varde giver hver tjeneste sin egen identifikator for dig, så tjenesterne ikke kan sammenkoble det du gør hos hver af dem.",
+		Birth:           "Fødselsdato",
+		NationalID:      "Personnummer",
+		ProviderPasskey: "Adgangsnøgle",
+		ClaimsTitle:     "Det fortalte Varde %s om dig",
+		ClaimsHint:      "Oplysningerne i ID-tokenet, sådan som banken modtog dem.",
+		LogoutButton:    "Log ud",
+		Footer:          "Demo Bank er en del af Varde-demoen. Det er ikke en rigtig bank.",
+
+		ErrUnreachable:  "Varde svarer ikke. Prøv igen om lidt.",
+		ErrStart:        "Kunne ikke starte dit login med Varde: %s",
+		ErrState:        "Dette login startede ikke her. Log ind igen.",
+		ErrExpired:      "Det tog for lang tid at logge ind. Log ind igen.",
+		ErrIssuer:       "Svaret kom fra den forkerte udsteder.",
+		ErrCancelled:    "Du afbrød dit login.",
+		ErrNotCompleted: "Dit login blev ikke gennemført.",
+		ErrSign:         "Kunne ikke signere anmodningen om token.",
+		ErrCode:         "Varde godtog ikke loginkoden.",
+		ErrToken:        "ID-tokenet fra Varde var ikke gyldigt.",
+	},
 }
 
 // languages in the order the menu lists them; the first is the fallback.
-var languages = []string{"nb", "en"}
+var languages = []string{"nb", "en", "da"}
 
 const langCookie = "demobank_lang"
 
