@@ -27,6 +27,7 @@ const statusUsage = `usage: varde status <command> --config FILE [flags]
   maintenance  announce planned maintenance: maintenance add|list|cancel
   report       a resilience report as JSON (--quarter 2026-Q3, or --from 2026-07-01 --to 2026-10-01)
   export       write a complete static copy of the status page to DIR (export DIR)
+  webhooks     the signed notifications sent to a relying party, newest first (--client ID)
 `
 
 func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -49,6 +50,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var (
 		incident, author, message, file, components, title, id string
 		start, end, quarter, from, to                          string
+		limit                                                  int
 	)
 	switch name {
 	case "incidents", "maintenance list", "export":
@@ -68,6 +70,9 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.StringVar(&message, "message", "", "more detail")
 	case "maintenance cancel":
 		fs.StringVar(&id, "id", "", "maintenance ID (required)")
+	case "webhooks":
+		fs.StringVar(&id, "client", "", "the relying party's client ID (required)")
+		fs.IntVar(&limit, "limit", 20, "at most this many, newest first")
 	case "report":
 		fs.StringVar(&quarter, "quarter", "", "quarter, e.g. 2026-Q3 (default the current quarter to date)")
 		fs.StringVar(&from, "from", "", "first day, YYYY-MM-DD (with --to)")
@@ -158,8 +163,45 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return enc.Encode(rep)
 	case "export":
 		return exportStatus(ctx, svc, cfg, fs.Arg(0), stdout)
+	case "webhooks":
+		if id == "" || limit < 1 {
+			return usageErrorf("status webhooks: --client is required, and --limit must be at least 1")
+		}
+		return listWebhooks(ctx, st, id, limit, time.Now(), stdout)
 	}
 	return nil
+}
+
+// listWebhooks prints client's webhook deliveries, newest first: when,
+// what, how many attempts, where each stands and the last error.
+func listWebhooks(ctx context.Context, st store.Store, client string, limit int, now time.Time, w io.Writer) error {
+	ds, err := st.ListWebhookDeliveries(ctx, client, limit)
+	if err != nil {
+		return err
+	}
+	if len(ds) == 0 {
+		fmt.Fprintf(w, "no webhook deliveries to %s (finished ones are kept %d days)\n", client, int(store.FinishedDeliveryAge.Hours()/24))
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CREATED\tEVENT\tATTEMPTS\tSTATE\tLAST ERROR\tURL")
+	for _, d := range ds {
+		state := "next attempt in " + d.NextAttemptAt.Sub(now).Round(time.Second).String()
+		switch {
+		case !d.DeliveredAt.IsZero():
+			state = "delivered " + d.DeliveredAt.UTC().Format(time.RFC3339)
+		case !d.AbandonedAt.IsZero():
+			state = "ABANDONED " + d.AbandonedAt.UTC().Format(time.RFC3339)
+		case !d.NextAttemptAt.After(now):
+			state = "due now"
+		}
+		lastErr := d.LastError
+		if lastErr == "" {
+			lastErr = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", d.CreatedAt.UTC().Format(time.RFC3339), d.Event, d.Attempts, state, lastErr, d.URL)
+	}
+	return tw.Flush()
 }
 
 func incidentErr(id string, err error) error {

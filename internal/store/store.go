@@ -283,9 +283,15 @@ type Sweeper interface {
 	// goes with the last of its tokens, and a revoked grant that never
 	// had any (the tombstone a replayed code leaves, which must outlive
 	// the code) goes TombstoneAge after its revocation. It returns how
-	// many records it removed.
+	// many records it removed. Webhook deliveries delivered or abandoned
+	// go FinishedDeliveryAge after they were made.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 }
+
+// FinishedDeliveryAge is how long a webhook delivery is kept once it was
+// delivered or abandoned, for operators to look into (varde status
+// webhooks); one still being retried is kept until it finishes.
+const FinishedDeliveryAge = 30 * 24 * time.Hour
 
 // TombstoneAge is how long a revoked grant without tokens is kept: far
 // longer than any authorization code lives (at most a minute), so the

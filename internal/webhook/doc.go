@@ -106,7 +106,8 @@
 // Config.MaxDelay, each shortened by a random share of up to
 // Config.Jitter, 20 %), and abandoned after Config.MaxAttempts (12)
 // attempts, about three hours. Deliveries stay in the store, delivered
-// or abandoned, for operators to inspect (store.ListWebhookDeliveries).
+// or abandoned, for store.FinishedDeliveryAge (30 days), for operators
+// to inspect (varde status webhooks --client ID).
 //
 // # Security
 //

@@ -174,6 +174,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{sql: chunk("grants", "id", "revoked_at <> 0 AND revoked_at <= ? AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = grants.id)"), args: tombstones},
 		{sql: chunk("replay_cache", "key", "expires_at <= ?"), args: at},
 		{sql: chunk("public_keys", "kid", "expires_at <> 0 AND expires_at <= ?"), args: at},
+		{sql: chunk("webhook_deliveries", "id", "(delivered_at <> 0 OR abandoned_at <> 0) AND created_at <= ?"), args: finishedDeliveries},
 	} {
 		st, err := w.PrepareContext(ctx, db.d.rebind(q.sql))
 		if err != nil {
@@ -210,6 +211,9 @@ type sweepStmt struct {
 }
 
 func at(now int64) []any { return []any{now} }
+func finishedDeliveries(now int64) []any {
+	return []any{now - store.FinishedDeliveryAge.Microseconds()}
+}
 func tombstones(now int64) []any {
 	return []any{now - store.TombstoneAge.Microseconds()}
 }

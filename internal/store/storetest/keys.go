@@ -107,11 +107,36 @@ func testSweeper(t *testing.T, s store.Store) {
 	grantTokens("g-tomb-new", now.Add(-time.Minute))
 	grantTokens("g-revoked-live", now.Add(-2*store.TombstoneAge), future)
 
+	// Webhook deliveries go FinishedDeliveryAge after they were made, once
+	// delivered or abandoned; one still being retried stays.
+	old, recent := now.Add(-store.FinishedDeliveryAge-time.Second), now.Add(-time.Hour)
+	deliveries := []*store.WebhookDelivery{
+		{ID: "wh-delivered-old", CreatedAt: old, DeliveredAt: old.Add(time.Second)},
+		{ID: "wh-abandoned-old", CreatedAt: old, AbandonedAt: old.Add(3 * time.Hour)},
+		{ID: "wh-retrying-old", CreatedAt: old, NextAttemptAt: now, Attempts: 3},
+		{ID: "wh-delivered-recent", CreatedAt: recent, DeliveredAt: recent},
+	}
+	for _, d := range deliveries {
+		d.ClientID, d.URL, d.Event, d.ContentType = "c", "https://c.example/hook", "component_state", "application/secevent+jwt"
+	}
+	wantErr(t, "EnqueueWebhooks", s.EnqueueWebhooks(ctx, deliveries), nil)
+
 	n, err := s.DeleteExpired(ctx, now)
 	wantErr(t, "DeleteExpired", err, nil)
-	// Six short-lived records, three expired tokens and two grants.
-	if n != 6+3+2 {
-		t.Errorf("DeleteExpired = %d, want %d", n, 6+3+2)
+	// Six short-lived records, three expired tokens, two grants and two
+	// deliveries.
+	if n != 6+3+2+2 {
+		t.Errorf("DeleteExpired = %d, want %d", n, 6+3+2+2)
+	}
+	left, err := s.ListWebhookDeliveries(ctx, "c", 10)
+	wantErr(t, "ListWebhookDeliveries", err, nil)
+	var ids []string
+	for _, d := range left {
+		ids = append(ids, d.ID)
+	}
+	slices.Sort(ids)
+	if want := []string{"wh-delivered-recent", "wh-retrying-old"}; !slices.Equal(ids, want) {
+		t.Errorf("deliveries after the sweep: %v, want %v", ids, want)
 	}
 	for id, want := range map[string]error{"g-spent": store.ErrNotFound, "g-half": nil, "g-tomb-old": store.ErrNotFound,
 		"g-tomb-new": nil, "g-revoked-live": nil} {
