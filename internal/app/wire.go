@@ -38,7 +38,21 @@ func (a *App) providers(cfg *config.Config, opt Options, st store.Store, session
 	if err != nil {
 		return nil, err
 	}
-	return append([]provider.Provider{pk}, ups...), nil
+	all := append([]provider.Provider{pk}, ups...)
+	// The account page's activity names services and ways to log in.
+	pk.History, pk.Clients = st, a.clients
+	pk.ProviderName = func(id, lang string) string {
+		for _, p := range all {
+			if info := p.Info(); info.ID == id {
+				if n := info.Name[lang]; n != "" {
+					return n
+				}
+				return info.Name["en"]
+			}
+		}
+		return ""
+	}
+	return all, nil
 }
 
 // openID builds the OpenID Provider endpoints.

@@ -81,6 +81,11 @@ type accountData struct {
 	CanAdd, CanChange bool
 	Reauth            string
 	ReauthURL         string
+	// Activity is what happened lately with the person's identity,
+	// newest first; ShowActivity is false when there is no history to
+	// read.
+	Activity     []activityView
+	ShowActivity bool
 }
 
 // linker is the broker's ability to link other providers to the person,
@@ -180,6 +185,11 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 		}
 		d.Passkeys = append(d.Passkeys, v)
 	}
+	if d.Activity, err = p.activity(ctx, person.ID, lang); err != nil {
+		p.internalError(w, r, "account activity", err)
+		return
+	}
+	d.ShowActivity = p.History != nil
 	p.Pages.Render(w, r, status, "account", lang, d)
 }
 

@@ -25,7 +25,12 @@
 //	GET  /passkey/enrol?attempt=ID     create a synthetic test person (SyntheticEnrolment only)
 //	GET  /passkey/enrolled?t=TICKET    the new person's recovery codes, shown once
 //	POST /passkey/enrolled/continue    form: ticket → finishes the login, once
-//	GET  /account                      the person's passkeys and recovery codes
+//	GET  /account                      the person's passkeys and recovery codes, and
+//	                                   their recent activity: logins (refused ones
+//	                                   marked), what each service received, changes
+//	                                   to the account (Provider.History, from the
+//	                                   audit log; a person sees every disclosure
+//	                                   about them)
 //	POST /account/passkeys/remove      form: csrf, credential
 //	POST /account/recovery-codes       form: csrf → new codes, shown once
 //

@@ -51,6 +51,13 @@ type Provider struct {
 	Finisher provider.Finisher
 	Pages    *httpx.Pages
 	Audit    Auditor
+	// History, if set, gives the account page the person's recent
+	// activity from the audit log; Clients names the services in it,
+	// and ProviderName the other ways to log in, in a language ("" when
+	// it does not know the provider).
+	History      store.AuditLog
+	Clients      store.Clients
+	ProviderName func(id, lang string) string
 	// SyntheticEnrolment lets visitors create synthetic test persons.
 	SyntheticEnrolment bool
 	Now                func() time.Time

@@ -102,6 +102,23 @@ func (db *DB) ListAudit(ctx context.Context, afterSeq int64, limit int) ([]*stor
 	return out, nil
 }
 
+// ListPersonAudit implements store.AuditLog over the index of the log by
+// person.
+func (db *DB) ListPersonAudit(ctx context.Context, personID string, limit int) ([]*store.AuditEvent, error) {
+	if limit < 1 || personID == "" {
+		return []*store.AuditEvent{}, nil
+	}
+	rows, err := db.st.listPersonAudit.QueryContext(ctx, personID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list audit of a person: %w", err)
+	}
+	out, err := collect(rows, scanAudit)
+	if err != nil {
+		return nil, fmt.Errorf("list audit of a person: %w", err)
+	}
+	return out, nil
+}
+
 // ListAuditRange implements store.AuditLog over the index of the log by
 // time. A query without bounds or types is a plain walk by Seq.
 func (db *DB) ListAuditRange(ctx context.Context, q store.AuditQuery) ([]*store.AuditEvent, error) {

@@ -55,6 +55,23 @@ func testAuditLog(t *testing.T, s store.Store) {
 		}
 	})
 
+	t.Run("a person's events", func(t *testing.T) {
+		// Events 1 and 3 name p1; 2 and 4 name nobody.
+		got, err := s.ListPersonAudit(ctx, "p1", 10)
+		wantErr(t, "ListPersonAudit", err, nil)
+		same(t, "p1's events, newest first", []*store.AuditEvent{appended[2], appended[0]}, got)
+		got, err = s.ListPersonAudit(ctx, "p1", 1)
+		wantErr(t, "ListPersonAudit limit 1", err, nil)
+		same(t, "p1's newest event", []*store.AuditEvent{appended[2]}, got)
+		for _, who := range []string{"", "p2"} {
+			got, err = s.ListPersonAudit(ctx, who, 10)
+			wantErr(t, "ListPersonAudit "+who, err, nil)
+			if len(got) != 0 {
+				t.Errorf("ListPersonAudit(%q) = %d events, want none", who, len(got))
+			}
+		}
+	})
+
 	t.Run("pages", func(t *testing.T) {
 		got, err := s.ListAudit(ctx, 1, 2)
 		wantErr(t, "ListAudit", err, nil)

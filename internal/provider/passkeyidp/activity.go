@@ -1,0 +1,116 @@
+package passkeyidp
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// activityLimit is how many of the person's events the account page
+// shows.
+const activityLimit = 30
+
+// activityView is one line of the account page's recent activity.
+type activityView struct {
+	When    string
+	What    string
+	Service string
+	// Refused marks a login that was turned down, which the person may
+	// want to look into.
+	Refused bool
+}
+
+// activity turns the person's newest audit events into lines a person
+// understands: logins, what services received, and changes to the
+// account. Events that say nothing new to the person (tokens issued, a
+// logout, a link begun) are left out. Values are never shown beyond
+// what the event names: services and ways to log in by their names,
+// claims by what they are.
+func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activityView, error) {
+	if p.History == nil {
+		return nil, nil
+	}
+	evs, err := p.History.ListPersonAudit(ctx, personID, activityLimit)
+	if err != nil {
+		return nil, err
+	}
+	t := func(key string, args ...any) string {
+		s := p.Pages.T(lang, key)
+		if len(args) > 0 {
+			s = fmt.Sprintf(s, args...)
+		}
+		return s
+	}
+	var out []activityView
+	for _, e := range evs {
+		v := activityView{When: formatTime(lang, e.Time), Service: p.serviceName(ctx, e.ClientID)}
+		how := p.providerName(e.Provider, lang)
+		switch {
+		case e.Type == "authentication" && e.Result == store.ResultSuccess:
+			v.What = t("account.activity.login", how, t("account.level."+e.Level))
+		case e.Type == "authentication":
+			v.What, v.Refused = t("account.activity.login.refused", how), true
+		case e.Type == "consent":
+			v.What = t("account.activity.consent", p.claimList(e.Details["claims"], lang))
+		case e.Type == "link" && e.Result == store.ResultSuccess && e.Details["already"] == "":
+			v.What = t("account.activity.link", how)
+		case e.Type == "person_created":
+			v.What = t("account.activity.created", how)
+		case e.Type == "profile_updated":
+			v.What = t("account.activity.profile", how)
+		case e.Type == "enrolment", e.Type == "passkey_added", e.Type == "passkey_removed",
+			e.Type == "recovery_codes_regenerated", e.Type == "sessions_ended":
+			if e.Result != store.ResultSuccess {
+				continue
+			}
+			v.What = t("account.activity." + e.Type)
+		default:
+			continue
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// serviceName is the relying party's name, or "" for none (an account
+// login) or one no longer registered.
+func (p *Provider) serviceName(ctx context.Context, clientID string) string {
+	if clientID == "" || p.Clients == nil {
+		return ""
+	}
+	c, err := p.Clients.GetClient(ctx, clientID)
+	if err != nil {
+		return ""
+	}
+	return c.Name
+}
+
+// providerName names a way to log in in lang, falling back to its ID.
+func (p *Provider) providerName(id, lang string) string {
+	if id == ID {
+		return p.Pages.T(lang, "account.activity.passkey")
+	}
+	if p.ProviderName != nil {
+		if n := p.ProviderName(id, lang); n != "" {
+			return n
+		}
+	}
+	return id
+}
+
+// claimList says what a service received, in lang: always an identifier
+// of the person's own for that service, and the claims released.
+func (p *Provider) claimList(claims, lang string) string {
+	parts := []string{p.Pages.T(lang, "account.claim.sub")}
+	for _, c := range strings.Fields(claims) {
+		key := "account.claim." + c
+		if s := p.Pages.T(lang, key); s != key {
+			parts = append(parts, s)
+		} else {
+			parts = append(parts, c)
+		}
+	}
+	return strings.Join(parts, ", ")
+}

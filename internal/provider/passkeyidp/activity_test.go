@@ -1,0 +1,95 @@
+package passkeyidp_test
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// TestAccountShowsActivity: the account page lists what happened with
+// the person's identity, newest first, in words a person reads: logins
+// and refused logins by the way they used, what each service received,
+// changes to the account. Tokens, logouts and other persons' events are
+// not shown, and no value beyond names.
+func TestAccountShowsActivity(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	h.p.History, h.p.Clients = h.db, h.db
+	h.p.ProviderName = func(id, lang string) string {
+		return map[string]string{"bankid": "Demo BankID"}[id]
+	}
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	if err := h.db.CreateClient(ctx, &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{"https://bank.example/cb"}, CreatedAt: h.now}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range []*store.AuditEvent{
+		{Type: "authentication", PersonID: e.person, ClientID: "bank", Provider: "bankid", Level: "high", Result: store.ResultSuccess},
+		{Type: "consent", PersonID: e.person, ClientID: "bank", Provider: "bankid", Level: "high", Result: store.ResultSuccess,
+			Details: map[string]string{"claims": "name birthdate", "basis": "registration"}},
+		{Type: "token", PersonID: e.person, ClientID: "bank", Result: store.ResultSuccess},
+		{Type: "logout", PersonID: e.person, Result: store.ResultSuccess},
+		{Type: "authentication", PersonID: "someone-else", ClientID: "bank", Provider: "bankid", Level: "high", Result: store.ResultSuccess},
+		{Type: "authentication", PersonID: e.person, ClientID: "gone", Provider: "bankid", Level: "high", Result: store.ResultFailure, Reason: "insufficient_level"},
+	} {
+		ev.Time = h.now.Add(time.Minute)
+		if err := h.db.AppendAudit(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := b.get("/account")
+	if r.status != http.StatusOK {
+		t.Fatalf("account: %d", r.status)
+	}
+	rows := activityRows(t, r.body)
+	want := [][2]string{
+		{"A login with Demo BankID was refused", "–"},
+		{"The service received: an identifier for you that only this service gets, your full name, your date of birth", "Test Bank"},
+		{"Logged in with Demo BankID, at level high", "Test Bank"},
+		{"Your identity was created with a passkey", "–"},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("activity rows %q, want %q", rows, want)
+	}
+	for i, w := range want {
+		if rows[i][1] != w[0] || rows[i][2] != w[1] || rows[i][0] == "" {
+			t.Errorf("row %d = %q, want %q", i, rows[i], w)
+		}
+	}
+	// The same in Norwegian.
+	nb := b.get("/account?lang=nb")
+	if !strings.Contains(nb.body, "Logget inn med Demo BankID, på nivå høyt") || !strings.Contains(nb.body, "Siste aktivitet") {
+		t.Errorf("Norwegian activity: %s", nb.body)
+	}
+
+	// Without a history the section is not there at all.
+	h.p.History = nil
+	if r := b.get("/account"); strings.Contains(r.body, `id="activity"`) {
+		t.Error("activity shown without a history")
+	}
+}
+
+// activityRows reads the activity table: when, what, service.
+func activityRows(t *testing.T, body string) [][3]string {
+	t.Helper()
+	i := strings.Index(body, `id="activity"`)
+	if i < 0 {
+		t.Fatalf("no activity section: %s", body)
+	}
+	body = body[i:]
+	if j := strings.Index(body, "</table>"); j >= 0 {
+		body = body[:j]
+	}
+	var out [][3]string
+	tags := regexp.MustCompile(`<[^>]+>`)
+	for _, m := range regexp.MustCompile(`(?s)<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>`).FindAllStringSubmatch(body, -1) {
+		out = append(out, [3]string{m[1], tags.ReplaceAllString(m[2], ""), m[3]})
+	}
+	return out
+}
