@@ -67,7 +67,10 @@ type App struct {
 	webhooks  *webhook.Notifier
 	now       func() time.Time
 	handler   http.Handler
-	log       *slog.Logger
+	// metrics serves /metrics: on the public handler, or on a listener
+	// of its own when metrics.listen is set (serveMetrics).
+	metrics http.Handler
+	log     *slog.Logger
 	// clients is Store's Clients with lookups cached (clientcache.go).
 	clients store.Clients
 	// keys is the cluster's key set; the node keeps its key published.
@@ -304,7 +307,14 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	op.Register(mux)
 
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(staticFS)))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	a.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if cfg.Metrics.Listen == "" {
+		mux.Handle("GET /metrics", a.metrics)
+		if cfg.PublicIssuer() {
+			log.Warn("metrics are served to anyone on the public listener; set metrics.listen to serve them on an internal address",
+				"issuer", cfg.Issuer)
+		}
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -380,6 +390,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	// Metrics on a listener of their own, if configured: a node the
+	// operator cannot monitor should not start as if it could.
+	if _, err := a.serveMetrics(ctx); err != nil {
+		return err
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -54,4 +55,33 @@ func (a *App) servePprof(ctx context.Context) string {
 	}()
 	a.log.Info("serving runtime profiles", "addr", ln.Addr().String(), "path", "/debug/pprof/")
 	return ln.Addr().String()
+}
+
+// serveMetrics serves /metrics on cfg.Metrics.Listen until ctx ends and
+// returns the bound address; "" when metrics are on the public listener
+// instead. Unlike profiles, metrics the operator asked for are not
+// optional: a listener that cannot be opened is an error.
+func (a *App) serveMetrics(ctx context.Context) (string, error) {
+	addr := a.Config.Metrics.Listen
+	if addr == "" {
+		return "", nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("metrics listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metrics)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("metrics listener", "err", err)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	a.log.Info("serving metrics", "addr", ln.Addr().String(), "path", "/metrics")
+	return ln.Addr().String(), nil
 }

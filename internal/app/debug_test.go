@@ -25,25 +25,7 @@ func TestPprofListener(t *testing.T) {
 		{"on", "127.0.0.1:0", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := map[string]string{
-				config.EnvIssuer:      "http://localhost:8080",
-				config.EnvNode:        "test",
-				config.EnvStoreDSN:    filepath.Join(t.TempDir(), "varde.db"),
-				config.EnvPprofListen: tc.listen,
-			}
-			cfg, err := config.Load("", func(k string) string { return env[k] })
-			if err != nil {
-				t.Fatal(err)
-			}
-			salt := make([]byte, 32)
-			_, _ = rand.Read(salt)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			a, err := New(ctx, cfg, Options{SubjectSalt: salt})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer a.Close()
+			ctx, a := listenerTestApp(t, config.EnvPprofListen, tc.listen)
 
 			// The public handler never serves profiles.
 			rec := httptest.NewRecorder()
@@ -70,4 +52,74 @@ func TestPprofListener(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMetricsListener: with metrics.listen set, /metrics is served there
+// and the public handler answers 404 for it; without, the public handler
+// serves it. A listener that cannot be opened stops Serve.
+func TestMetricsListener(t *testing.T) {
+	for _, tc := range []struct {
+		name, listen string
+	}{
+		{"public", ""},
+		{"own listener", "127.0.0.1:0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, a := listenerTestApp(t, config.EnvMetricsListen, tc.listen)
+
+			rec := httptest.NewRecorder()
+			a.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+			public := rec.Code == http.StatusOK && strings.Contains(rec.Body.String(), "go_goroutines")
+			if public != (tc.listen == "") {
+				t.Errorf("public handler /metrics: %d, want it served: %v", rec.Code, tc.listen == "")
+			}
+			addr, err := a.serveMetrics(ctx)
+			if err != nil || (addr != "") != (tc.listen != "") {
+				t.Fatalf("serveMetrics = %q, %v", addr, err)
+			}
+			if addr == "" {
+				return
+			}
+			res, err := http.Get("http://" + addr + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "go_goroutines") {
+				t.Errorf("metrics listener: %d", res.StatusCode)
+			}
+			// The address is taken now: a second node's Serve fails.
+			a.Config.Metrics.Listen = addr
+			if _, err := a.serveMetrics(ctx); err == nil || !strings.Contains(err.Error(), "metrics listener") {
+				t.Errorf("serveMetrics on a taken address: %v", err)
+			}
+		})
+	}
+}
+
+// listenerTestApp builds a node on localhost whose environment sets
+// variable to listen, and closes it when the test ends.
+func listenerTestApp(t *testing.T, variable, listen string) (context.Context, *App) {
+	t.Helper()
+	env := map[string]string{
+		config.EnvIssuer:   "http://localhost:8080",
+		config.EnvNode:     "test",
+		config.EnvStoreDSN: filepath.Join(t.TempDir(), "varde.db"),
+		variable:           listen,
+	}
+	cfg, err := config.Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	salt := make([]byte, 32)
+	_, _ = rand.Read(salt)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	a, err := New(ctx, cfg, Options{SubjectSalt: salt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return ctx, a
 }

@@ -25,6 +25,7 @@ type Config struct {
 	Health  Health  `yaml:"health"`
 	Status  Status  `yaml:"status"`
 	Log     Log     `yaml:"log"`
+	Metrics Metrics `yaml:"metrics"`
 	Debug   Debug   `yaml:"debug"`
 	// Clients declared here are written to the store at start-up and
 	// replace stored clients with the same ID. A client once declared
@@ -116,6 +117,17 @@ type Session struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info (default), warn, error
 	Format string `yaml:"format"` // json (default) or text
+}
+
+// Metrics configures where Prometheus metrics are served.
+type Metrics struct {
+	// Listen, if set, serves /metrics on this address, on a listener of
+	// its own, and no longer on the public one: metrics show how many
+	// people log in, through which provider, and how the node is doing,
+	// which is for the operator's monitoring, not for everyone. Any
+	// address (an internal interface, say "10.0.0.5:9090"); empty: on the
+	// public listener, as a demo wants. Env VARDE_METRICS_LISTEN.
+	Listen string `yaml:"listen"`
 }
 
 // Debug configures diagnostics that are off unless asked for.

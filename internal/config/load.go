@@ -32,6 +32,7 @@ const (
 	EnvLogLevel        = "VARDE_LOG_LEVEL"
 	EnvLogFormat       = "VARDE_LOG_FORMAT"
 	EnvPprofListen     = "VARDE_DEBUG_PPROF_LISTEN"
+	EnvMetricsListen   = "VARDE_METRICS_LISTEN"
 )
 
 // EnvPrefix starts the name of every environment variable Varde reads.
@@ -195,6 +196,7 @@ func envSettings(c *Config) []envSetting {
 		{EnvLogLevel, &c.Log.Level},
 		{EnvLogFormat, &c.Log.Format},
 		{EnvPprofListen, &c.Debug.PprofListen},
+		{EnvMetricsListen, &c.Metrics.Listen},
 	}
 }
 

@@ -116,6 +116,13 @@ func (c *Config) Validate() error {
 	if c.Log.Format != "json" && c.Log.Format != "text" {
 		p.add("log.format", "%q is not json or text", c.Log.Format)
 	}
+	if a := c.Metrics.Listen; a != "" {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			p.add("metrics.listen", "%q is not host:port", a)
+		} else if a == c.Listen {
+			p.add("metrics.listen", "%q is the public listener's address; give metrics one of their own, or leave it empty", a)
+		}
+	}
 	if a := c.Debug.PprofListen; a != "" {
 		if host, _, err := net.SplitHostPort(a); err != nil {
 			p.add("debug.pprof_listen", "%q is not host:port", a)
@@ -280,6 +287,13 @@ func (c *Config) validatePublic(p *problems, issuer *url.URL) {
 			"with a key made up at start-up, which relying parties stop trusting at the next restart; create one with `%s`",
 			c.Issuer, SigningKeyHowTo)
 	}
+}
+
+// PublicIssuer reports whether the issuer is on a host other than
+// localhost or a loopback address: a node people reach from elsewhere.
+func (c *Config) PublicIssuer() bool {
+	u, err := url.Parse(c.Issuer)
+	return err == nil && u.Hostname() != "" && !isLoopbackHost(u.Hostname())
 }
 
 // domainWithin reports whether host is domain or a subdomain of it.
