@@ -77,7 +77,12 @@ type App struct {
 	keys *keys.Set
 	// lock is this node's hold on its database, released by Close.
 	lock *sqlstore.NodeLock
+	// anchored is when housekeep last logged the audit log's head.
+	anchored time.Time
 }
+
+// anchorEvery is how often a node logs the audit log's head.
+const anchorEvery = time.Hour
 
 // Languages Varde's pages speak; the first is the fallback.
 var Languages = []httpx.Language{{Tag: "nb", Name: "Norsk bokmål"}, {Tag: "en", Name: "English"}, {Tag: "da", Name: "Dansk"}}
@@ -474,10 +479,12 @@ func (a *App) sweep(ctx context.Context) {
 	}
 }
 
-// housekeep deletes expired short-lived records and keeps the node's
-// signing key published, so other nodes keep serving and accepting it.
+// housekeep deletes expired short-lived records, keeps the node's
+// signing key published, so other nodes keep serving and accepting it,
+// and logs the audit log's head every anchorEvery.
 func (a *App) housekeep(ctx context.Context) {
-	if n, err := a.Store.DeleteExpired(ctx, a.now()); err != nil {
+	now := a.now()
+	if n, err := a.Store.DeleteExpired(ctx, now); err != nil {
 		a.log.Warn("sweep expired records", "err", err)
 	} else if n > 0 {
 		a.log.Debug("swept expired records", "n", n)
@@ -485,6 +492,27 @@ func (a *App) housekeep(ctx context.Context) {
 	if err := a.keys.KeepPublished(ctx); err != nil {
 		a.log.Warn("publish signing key", "err", err)
 	}
+	if now.Sub(a.anchored) >= anchorEvery {
+		a.logAnchor(ctx, now)
+	}
+}
+
+// logAnchor logs the audit log's head as an anchor (audit.Head). Logs
+// are shipped away from the node, so they hold anchors that whoever can
+// change the database cannot: `varde store verify --anchor` with any of
+// them shows whether the log up to it was rewritten since.
+func (a *App) logAnchor(ctx context.Context, now time.Time) {
+	e, err := a.Store.LastAudit(ctx)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return // nothing to anchor yet
+	case err != nil:
+		a.log.Warn("read the audit log's head", "err", err)
+		return
+	}
+	a.anchored = now
+	a.log.Info("audit log head", "anchor", audit.Head{Seq: e.Seq, Hash: e.Hash}.AnchorString(),
+		"event_time", e.Time.UTC().Format(time.RFC3339))
 }
 
 // Close releases the store, then the node's lock on it; it may be

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +23,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/varde-eid/varde/internal/app"
+	"github.com/varde-eid/varde/internal/audit"
 	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/loadgen"
 	"github.com/varde-eid/varde/internal/store"
@@ -166,18 +169,8 @@ func TestConfigClientSharingSubjectsRefused(t *testing.T) {
 // keeps serving and accepting it while it signs.
 func TestSigningKeyStaysPublished(t *testing.T) {
 	ctx := context.Background()
-	env := map[string]string{"VARDE_ISSUER": "http://localhost:8080", "VARDE_NODE": "test",
-		"VARDE_STORE_DSN": filepath.Join(t.TempDir(), "varde.db")}
-	cfg, err := config.Load("", func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
-	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: make([]byte, 32), Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := clockedNode(t, &now, nil)
 	for day := range 30 {
 		now = now.Add(24 * time.Hour)
 		a.Housekeep(ctx)
@@ -309,4 +302,66 @@ func TestOneNodePerDatabase(t *testing.T) {
 		t.Fatalf("a node after the first closed: %v", err)
 	}
 	third.Close()
+}
+
+// TestHousekeepLogsAuditAnchors: every hour the node logs the audit
+// log's head, in the form `varde store verify --anchor` takes, and the
+// anchor it logged checks out against the log later.
+func TestHousekeepLogsAuditAnchors(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	var logs bytes.Buffer
+	a := clockedNode(t, &now, slog.New(slog.NewTextHandler(&logs, nil)))
+	anchors := func() []string {
+		var out []string
+		for _, m := range regexp.MustCompile(`msg="audit log head" anchor=(\d+:[0-9a-f]{64})`).FindAllStringSubmatch(logs.String(), -1) {
+			out = append(out, m[1])
+		}
+		return out
+	}
+	l := &audit.Log{Store: a.Store}
+	for range 3 {
+		if err := l.Append(ctx, &store.AuditEvent{Type: "authentication", Result: store.ResultSuccess}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Housekeep(ctx)
+	a.Housekeep(ctx) // within the hour: no second anchor
+	got := anchors()
+	if len(got) != 1 {
+		t.Fatalf("anchors %q, want one", got)
+	}
+	if err := l.Append(ctx, &store.AuditEvent{Type: "token", Result: store.ResultSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Hour)
+	a.Housekeep(ctx)
+	got = anchors()
+	if len(got) != 2 || got[0] == got[1] {
+		t.Fatalf("anchors %q, want two different ones", got)
+	}
+	for _, anchor := range got {
+		if err := l.CheckAnchor(ctx, anchor); err != nil {
+			t.Errorf("logged anchor %s: %v", anchor, err)
+		}
+	}
+}
+
+// clockedNode is a node on localhost (not serving) whose clock reads
+// *now and that logs to log (nil: nowhere); it is closed when the test
+// ends.
+func clockedNode(t *testing.T, now *time.Time, log *slog.Logger) *app.App {
+	t.Helper()
+	env := map[string]string{"VARDE_ISSUER": "http://localhost:8080", "VARDE_NODE": "test",
+		"VARDE_STORE_DSN": filepath.Join(t.TempDir(), "varde.db")}
+	cfg, err := config.Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(context.Background(), cfg, app.Options{SubjectSalt: make([]byte, 32), Now: func() time.Time { return *now }, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
 }

@@ -263,6 +263,9 @@ type AuditLog interface {
 	ListAudit(ctx context.Context, afterSeq int64, limit int) ([]*AuditEvent, error)
 	// ListAuditRange returns the events q selects, lowest Seq first.
 	ListAuditRange(ctx context.Context, q AuditQuery) ([]*AuditEvent, error)
+	// LastAudit returns the newest event, the head of the chain;
+	// ErrNotFound if the log is empty.
+	LastAudit(ctx context.Context) (*AuditEvent, error)
 	// ListPersonAudit returns up to limit of the events naming personID,
 	// newest (highest Seq) first: what the person may see of their own.
 	ListPersonAudit(ctx context.Context, personID string, limit int) ([]*AuditEvent, error)

@@ -102,6 +102,15 @@ func (db *DB) ListAudit(ctx context.Context, afterSeq int64, limit int) ([]*stor
 	return out, nil
 }
 
+// LastAudit implements store.AuditLog.
+func (db *DB) LastAudit(ctx context.Context) (*store.AuditEvent, error) {
+	e, err := scanAudit(db.st.newestAudit.QueryRowContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("last audit event: %w", notFound(err))
+	}
+	return e, nil
+}
+
 // ListPersonAudit implements store.AuditLog over the index of the log by
 // person.
 func (db *DB) ListPersonAudit(ctx context.Context, personID string, limit int) ([]*store.AuditEvent, error) {

@@ -34,7 +34,7 @@ type statements struct {
 	insertToken, getToken, getTokenW, useToken             *sql.Stmt
 	remember                                               *sql.Stmt
 
-	lastAudit, insertAudit, listAudit, listPersonAudit *sql.Stmt
+	lastAudit, insertAudit, listAudit, listPersonAudit, newestAudit *sql.Stmt
 
 	putPublicKey, listPublicKeys *sql.Stmt
 
@@ -133,6 +133,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.lastAudit, w, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"},
 		{&db.st.insertAudit, w, insertSQL("audit_log", auditCols)},
 		{&db.st.listAudit, r, "SELECT " + auditCols + " FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"},
+		{&db.st.newestAudit, r, "SELECT " + auditCols + " FROM audit_log ORDER BY seq DESC LIMIT 1"},
 		{&db.st.listPersonAudit, r, "SELECT " + auditCols + " FROM audit_log WHERE person_id = ? AND person_id <> '' ORDER BY seq DESC LIMIT ?"},
 
 		{&db.st.putPublicKey, w, upsertSQL("public_keys", "kid", publicKeyCols)},

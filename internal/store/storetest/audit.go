@@ -23,6 +23,8 @@ func testAuditLog(t *testing.T, s store.Store) {
 		if len(got) != 0 {
 			t.Errorf("ListAudit on an empty log = %d events", len(got))
 		}
+		_, err = s.LastAudit(ctx)
+		wantErr(t, "LastAudit on an empty log", err, store.ErrNotFound)
 	})
 
 	t.Run("append and list", func(t *testing.T) {
@@ -53,6 +55,12 @@ func testAuditLog(t *testing.T, s store.Store) {
 		if err := store.VerifyAuditChain(nil, got); err != nil {
 			t.Errorf("VerifyAuditChain: %v", err)
 		}
+	})
+
+	t.Run("last", func(t *testing.T) {
+		got, err := s.LastAudit(ctx)
+		wantErr(t, "LastAudit", err, nil)
+		same(t, "the newest event", appended[len(appended)-1], got)
 	})
 
 	t.Run("a person's events", func(t *testing.T) {
