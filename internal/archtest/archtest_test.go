@@ -83,11 +83,13 @@ func TestProtocolIndependence(t *testing.T) {
 }
 
 // TestDriversOnlyInCompositionRoot: only internal/app and commands choose
-// a storage driver; everything else sees the store interfaces.
+// a storage driver; everything else sees the store interfaces. The test
+// support package internal/pgtest speaks to PostgreSQL with pgx to make
+// and drop the tests' databases.
 func TestDriversOnlyInCompositionRoot(t *testing.T) {
 	pkgs := modulePackages(t)
 	report(t, "packages that depend on a storage driver",
-		forbiddenDeps(pkgs, []string{module}, abs([]string{"internal/app", "cmd", "internal/store/sqlstore"}), driverPkgs))
+		forbiddenDeps(pkgs, []string{module}, abs([]string{"internal/app", "cmd", "internal/store/sqlstore", "internal/pgtest"}), driverPkgs))
 }
 
 // TestAppIsTheRoot: nothing but commands imports the composition root.
