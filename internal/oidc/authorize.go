@@ -66,7 +66,7 @@ func redirectFor(c *store.Client, stored string) (string, bool) {
 // and PAR alike (RFC 9126 §2.1: a pushed request is validated as the
 // authorization endpoint would). Errors are *oauth2.Error.
 func (p *Provider) validateAuthParams(c *store.Client, form url.Values, redirectURI string, pushed bool) (*store.AuthRequest, error) {
-	if err := repeated(form); err != nil {
+	if err := wellFormed(form); err != nil {
 		return nil, err
 	}
 	req := &store.AuthRequest{ClientID: c.ID, RedirectURI: redirectURI, MaxAge: -1, Pushed: pushed}

@@ -99,6 +99,8 @@ func TestAuthorizeErrorRedirects(t *testing.T) {
 		{"request object", taxID, func(q url.Values) { q.Set("request", "eyJ.eyJ.") }, "request_not_supported"},
 		{"repeated scope", taxID, func(q url.Values) { q.Add("scope", "openid") }, "invalid_request"},
 		{"huge state", taxID, func(q url.Values) { q.Set("state", strings.Repeat("s", 2000)) }, "invalid_request"},
+		{"nonce not UTF-8", taxID, func(q url.Values) { q.Set("nonce", "n\xff") }, "invalid_request"},
+		{"NUL in login_hint", taxID, func(q url.Values) { q.Set("login_hint", "a\x00b") }, "invalid_request"},
 		{"PAR required", bankID, func(q url.Values) { q.Set("client_id", bankID); q.Set("redirect_uri", bankCB) }, "invalid_request"},
 		{"prompt none without session", taxID, func(q url.Values) { q.Set("prompt", "none") }, "login_required"},
 	}

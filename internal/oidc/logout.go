@@ -45,7 +45,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := r.Form
-	if err := repeated(form); err != nil {
+	if err := wellFormed(form); err != nil {
 		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, err)
 		return
 	}

@@ -21,7 +21,7 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := r.PostForm
-	if err := repeated(form); err != nil {
+	if err := wellFormed(form); err != nil {
 		p.jsonError(w, r, ep, err)
 		return
 	}

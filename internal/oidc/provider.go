@@ -10,8 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/keys"
@@ -249,20 +251,36 @@ func parseForm(r *http.Request) error {
 	return nil
 }
 
-// repeated returns an invalid_request error naming the first parameter
-// of form that occurs more than once (RFC 6749 §3.1, §3.2: parameters
-// MUST NOT be included more than once).
-func repeated(form map[string][]string) error {
-	var names []string
+// wellFormed returns an invalid_request error naming the first
+// parameter of form that occurs more than once (RFC 6749 §3.1, §3.2:
+// parameters MUST NOT be included more than once), or whose name or
+// value is not text: invalid UTF-8 or a NUL character, which no
+// parameter of the protocol holds and which a store need not keep.
+func wellFormed(form map[string][]string) error {
+	var repeated, notText []string
 	for k, v := range form {
 		if len(v) > 1 {
-			names = append(names, k)
+			repeated = append(repeated, k)
+		}
+		for _, s := range v {
+			if !isText(k) || !isText(s) {
+				notText = append(notText, k)
+				break
+			}
 		}
 	}
-	if len(names) == 0 {
-		return nil
+	if len(repeated) > 0 {
+		return oauth2.InvalidRequest("parameter %s is repeated", minString(repeated))
 	}
-	return oauth2.InvalidRequest("parameter %s is repeated", minString(names))
+	if len(notText) > 0 {
+		return oauth2.InvalidRequest("parameter %s is not valid UTF-8 text", strconv.QuoteToASCII(minString(notText)))
+	}
+	return nil
+}
+
+// isText reports whether s is valid UTF-8 without NUL characters.
+func isText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 func minString(s []string) string {

@@ -96,6 +96,8 @@ func TestTokenErrors(t *testing.T) {
 		{"unsupported grant", func(c, v string) url.Values { f := codeForm(c, v); f.Set("grant_type", "password"); return f }, taxID, nil, 400, "unsupported_grant_type"},
 		{"no grant_type", func(c, v string) url.Values { f := codeForm(c, v); f.Del("grant_type"); return f }, taxID, nil, 400, "invalid_request"},
 		{"repeated code", func(c, v string) url.Values { f := codeForm(c, v); f.Add("code", c); return f }, taxID, nil, 400, "invalid_request"},
+		{"NUL in code", func(c, v string) url.Values { return codeForm(c+"\x00", v) }, taxID, nil, 400, "invalid_request"},
+		{"verifier not UTF-8", func(c, v string) url.Values { return codeForm(c, v[:len(v)-1]+"\xff") }, taxID, nil, 400, "invalid_request"},
 		{"no client auth", func(c, v string) url.Values { f := codeForm(c, v); f.Set("client_id", taxID); return f }, "", nil, 401, "invalid_client"},
 		{"forged assertion", func(c, v string) url.Values {
 			f := codeForm(c, v)
