@@ -57,6 +57,11 @@ func (db *DB) appendAudit(e *store.AuditEvent) op {
 	return func(ctx context.Context, tx *sql.Tx) error {
 		for attempt := 0; ; attempt++ {
 			if !w.txHead.known {
+				if db.st.auditLock != nil {
+					if _, err := tx.StmtContext(ctx, db.st.auditLock).ExecContext(ctx); err != nil {
+						return fmt.Errorf("lock the audit chain: %w", err)
+					}
+				}
 				var (
 					last int64
 					prev []byte
@@ -114,6 +119,9 @@ func (db *DB) LastAudit(ctx context.Context) (*store.AuditEvent, error) {
 // ListPersonAudit implements store.AuditLog over the index of the log by
 // person.
 func (db *DB) ListPersonAudit(ctx context.Context, personID string, limit int) ([]*store.AuditEvent, error) {
+	if db.unmatchable(personID) {
+		return []*store.AuditEvent{}, nil
+	}
 	if limit < 1 || personID == "" {
 		return []*store.AuditEvent{}, nil
 	}

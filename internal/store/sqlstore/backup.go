@@ -13,6 +13,10 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
+// ErrBackupUnsupported means the store is not a file this process can
+// copy (PostgreSQL).
+var ErrBackupUnsupported = errors.New("backup not supported")
+
 // ErrBackupExists means the backup's file exists already: a backup never
 // overwrites anything.
 var ErrBackupExists = errors.New("backup file exists")
@@ -24,6 +28,10 @@ var ErrBackupExists = errors.New("backup file exists")
 // overwrites a file; with ErrBackupExists, nothing was written. On any
 // other failure the partial copy is removed.
 func (db *DB) BackupTo(ctx context.Context, path string) error {
+	if db.d.name != "sqlite" {
+		return fmt.Errorf("%w: a %s store is backed up with the server's own tools (pg_dump, base backups with WAL archiving)",
+			ErrBackupUnsupported, db.d.name)
+	}
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return fmt.Errorf("backup: unusable file name %q", path)
 	}
@@ -74,7 +82,14 @@ var ErrCorrupt = errors.New("database is damaged")
 // index against its table, every constraint) in one read transaction, and
 // returns an error wrapping ErrCorrupt, with SQLite's first findings, if
 // it finds anything. It reads the whole database.
+//
+// On PostgreSQL, whose pages and indexes are the server's to check
+// (amcheck, data checksums), it checks that the audit log's append-only
+// triggers are in place and enabled.
 func (db *DB) CheckIntegrity(ctx context.Context) error {
+	if db.d.name == "postgres" {
+		return db.checkAuditTriggers(ctx)
+	}
 	rows, err := db.r.QueryContext(ctx, "PRAGMA integrity_check(20)")
 	if err != nil {
 		return checkErr(err)
@@ -111,4 +126,28 @@ func checkErr(err error) error {
 		}
 	}
 	return fmt.Errorf("integrity check: %w", err)
+}
+
+// IntegrityChecked says, in a few words for an operator, what
+// CheckIntegrity checks.
+func (db *DB) IntegrityChecked() string {
+	if db.d.name == "postgres" {
+		return "the audit log's append-only triggers are in place (pages and indexes are the server's to check: amcheck, data checksums)"
+	}
+	return "every page, index and constraint checked, no damage found"
+}
+
+// checkAuditTriggers finds the triggers of migration 0012 that refuse
+// changes to audit_log, enabled.
+func (db *DB) checkAuditTriggers(ctx context.Context) error {
+	var n int
+	err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'audit_log'::regclass "+
+		"AND tgname IN ('audit_log_no_change', 'audit_log_no_truncate') AND tgenabled <> 'D'").Scan(&n)
+	if err != nil {
+		return fmt.Errorf("integrity check: %w", err)
+	}
+	if n != 2 {
+		return fmt.Errorf("%w: audit_log's append-only triggers are missing or disabled (%d of 2 in force)", ErrCorrupt, n)
+	}
+	return nil
 }

@@ -24,6 +24,10 @@ import (
 // the database, so dropping entries is always safe. This relies on ADR 5:
 // one process writes a SQLite file's auth requests and sessions, the node
 // that owns it. Callers get copies, never the cached value.
+//
+// Where other nodes write the same database at any moment (PostgreSQL),
+// no copy can be trusted, so the DB keeps none: a nil *recent and a nil
+// *persons keep nothing and find nothing.
 
 // recentMax bounds each cache; past it, arbitrary entries go (and are
 // read from the database again when needed).
@@ -46,6 +50,9 @@ func newRecent[T any](expires func(*T) time.Time, clone func(*T) *T) *recent[T] 
 // cache does not know it (the caller asks the database); a known record
 // expired at now is reported found and nil.
 func (c *recent[T]) get(id string, now time.Time) (v *T, found bool) {
+	if c == nil {
+		return nil, false
+	}
 	c.mu.RLock()
 	e, ok := c.m[id]
 	c.mu.RUnlock()
@@ -60,6 +67,9 @@ func (c *recent[T]) get(id string, now time.Time) (v *T, found bool) {
 
 // put stores v (which the caller must not keep) as committed.
 func (c *recent[T]) put(id string, v *T) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= recentMax {
@@ -70,6 +80,9 @@ func (c *recent[T]) put(id string, v *T) {
 
 // update changes the committed record with this ID in place, if known.
 func (c *recent[T]) update(id string, fn func(*T)) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	if e, ok := c.m[id]; ok {
 		fn(e)
@@ -78,6 +91,9 @@ func (c *recent[T]) update(id string, fn func(*T)) {
 }
 
 func (c *recent[T]) drop(id string) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	delete(c.m, id)
 	c.mu.Unlock()
@@ -85,6 +101,9 @@ func (c *recent[T]) drop(id string) {
 
 // clear drops every entry.
 func (c *recent[T]) clear() {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	clear(c.m)
 	c.mu.Unlock()
@@ -92,6 +111,9 @@ func (c *recent[T]) clear() {
 
 // prune drops the entries expired at now.
 func (c *recent[T]) prune(now time.Time) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	for id, e := range c.m {
 		if !c.expires(e).After(now) {
@@ -183,6 +205,9 @@ func newPersons() *persons {
 // getByIdentifier returns a copy of the cached person holding this
 // identifier, or nil.
 func (c *persons) getByIdentifier(scheme, value string) *store.Person {
+	if c == nil {
+		return nil
+	}
 	c.mu.Lock()
 	p := c.byID[c.byIdent[identKey{scheme, value}]]
 	c.mu.Unlock()
@@ -194,6 +219,9 @@ func (c *persons) getByIdentifier(scheme, value string) *store.Person {
 
 // get returns a copy of the cached person with this ID, or nil.
 func (c *persons) get(id string) *store.Person {
+	if c == nil {
+		return nil
+	}
 	c.mu.Lock()
 	p := c.byID[id]
 	c.mu.Unlock()
@@ -206,6 +234,9 @@ func (c *persons) get(id string) *store.Person {
 // getByHandle returns a copy of the cached person with this user handle,
 // or nil.
 func (c *persons) getByHandle(handle []byte) *store.Person {
+	if c == nil {
+		return nil
+	}
 	c.mu.Lock()
 	p := c.byID[c.byHandle[string(handle)]]
 	c.mu.Unlock()
@@ -217,6 +248,9 @@ func (c *persons) getByHandle(handle []byte) *store.Person {
 
 // begin is called before a read from the database; its result goes to add.
 func (c *persons) begin() uint64 {
+	if c == nil {
+		return 0
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.gen
@@ -225,6 +259,9 @@ func (c *persons) begin() uint64 {
 // add keeps p, read from the database after begin returned gen, unless a
 // write of persons committed since. The caller must not keep p.
 func (c *persons) add(gen uint64, p *store.Person) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen {
@@ -266,6 +303,9 @@ func (c *persons) forget(id string) {
 // drop forgets person id; the writer calls it after a commit that
 // changed the person.
 func (c *persons) drop(id string) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
@@ -274,6 +314,9 @@ func (c *persons) drop(id string) {
 
 // clear forgets every person.
 func (c *persons) clear() {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++

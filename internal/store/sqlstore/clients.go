@@ -74,6 +74,9 @@ func (db *DB) PutClient(ctx context.Context, c *store.Client) error {
 
 // GetClient implements store.Clients.
 func (db *DB) GetClient(ctx context.Context, id string) (*store.Client, error) {
+	if db.unmatchable(id) {
+		return nil, fmt.Errorf("get client: %w", store.ErrNotFound)
+	}
 	c, err := scanClient(db.st.getClient.QueryRowContext(ctx, id))
 	if err != nil {
 		return nil, fmt.Errorf("get client %s: %w", id, notFound(err))

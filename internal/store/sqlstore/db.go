@@ -64,9 +64,12 @@ func (db *DB) start(ctx context.Context) error {
 	if err := db.prepare(ctx); err != nil {
 		return err
 	}
-	db.authReqs = newRecent(func(r *store.AuthRequest) time.Time { return r.ExpiresAt }, (*store.AuthRequest).Clone)
-	db.sessions = newRecent(func(s *store.Session) time.Time { return s.ExpiresAt }, (*store.Session).Clone)
-	db.people = newPersons()
+	if !db.d.shared {
+		// Left nil (keeping nothing) where other nodes write too.
+		db.authReqs = newRecent(func(r *store.AuthRequest) time.Time { return r.ExpiresAt }, (*store.AuthRequest).Clone)
+		db.sessions = newRecent(func(s *store.Session) time.Time { return s.ExpiresAt }, (*store.Session).Clone)
+		db.people = newPersons()
+	}
 	db.wr = newWriter(db.w, db.d, &db.st, func() {
 		db.authReqs.clear()
 		db.sessions.clear()

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"io/fs"
+	"strings"
+	"unicode/utf8"
 )
 
 // dialect is everything the shared query layer needs to know about one
@@ -23,4 +25,44 @@ type dialect struct {
 	// transaction may have ended or spoiled the transaction, so that
 	// operations sharing it must be run again on their own.
 	fatal func(err error) bool
+	// transient reports whether err is a clash with another transaction
+	// (a deadlock, a serialization failure) that running the operation
+	// again in a transaction of its own would not meet; nil: never.
+	transient func(err error) bool
+	// abortsOnError: any failed statement spoils the whole transaction
+	// until it is rolled back to a savepoint (PostgreSQL). The writer
+	// then runs each operation of a batch in a savepoint of its own, and
+	// rolls back a lone operation's transaction when the operation fails.
+	abortsOnError bool
+	// shared: other nodes write the database at any moment, so nothing
+	// committed may be kept in memory beyond its transaction (no cached
+	// records, no audit head across transactions), and there is no
+	// cheap way to learn that another process committed.
+	shared bool
+	// auditLock, if set, runs in a write transaction before it first
+	// reads the audit chain's head, and holds appends by every other
+	// node until the transaction ends. Empty where the transaction's
+	// write lock serialises appends already (SQLite).
+	auditLock string
+	// textOnly: TEXT columns hold only valid UTF-8 without NUL
+	// (PostgreSQL), and comparing one with anything else is an error.
+	textOnly bool
+}
+
+// unmatchable reports whether one of keys cannot name a stored record:
+// where the database keeps only UTF-8 text without NUL (textOnly), a key
+// that is not such text was never stored, and the database would refuse
+// the comparison rather than find nothing. Lookups by such keys (from
+// cookies or parameters no one checked) answer "not found" without
+// asking.
+func (db *DB) unmatchable(keys ...string) bool {
+	if !db.d.textOnly {
+		return false
+	}
+	for _, k := range keys {
+		if !utf8.ValidString(k) || strings.IndexByte(k, 0) >= 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -73,6 +73,9 @@ func (db *DB) CreateAuthRequest(ctx context.Context, r *store.AuthRequest) error
 
 // GetAuthRequest implements store.AuthRequests.
 func (db *DB) GetAuthRequest(ctx context.Context, id string, now time.Time) (*store.AuthRequest, error) {
+	if db.unmatchable(id) {
+		return nil, fmt.Errorf("get auth request: %w", store.ErrNotFound)
+	}
 	if r, found := db.authReqs.get(id, now); found {
 		if r == nil {
 			return nil, fmt.Errorf("get auth request: expired: %w", store.ErrNotFound)
@@ -110,6 +113,9 @@ func (db *DB) UpdateAuthRequest(ctx context.Context, r *store.AuthRequest) error
 // UseAuthRequest implements store.AuthRequests: one conditional UPDATE,
 // so of two concurrent uses exactly one succeeds.
 func (db *DB) UseAuthRequest(ctx context.Context, id string, expiresAt, now time.Time) error {
+	if db.unmatchable(id) {
+		return fmt.Errorf("use auth request: %w", store.ErrNotFound)
+	}
 	n, err := db.execThen(ctx, func(int64) { db.authReqs.drop(id) }, db.st.useAuthRequest, micros(expiresAt), id, micros(now))
 	if err != nil {
 		return fmt.Errorf("use auth request: %w", err)
@@ -130,6 +136,9 @@ func (db *DB) UseAuthRequest(ctx context.Context, id string, expiresAt, now time
 // DeleteAuthRequest implements store.AuthRequests; deleting an unknown
 // request is not an error.
 func (db *DB) DeleteAuthRequest(ctx context.Context, id string) error {
+	if db.unmatchable(id) {
+		return nil
+	}
 	_, err := db.execThen(ctx, func(int64) { db.authReqs.drop(id) }, db.st.deleteAuthRequest, id)
 	if err != nil {
 		return fmt.Errorf("delete auth request: %w", err)
@@ -149,6 +158,9 @@ func (db *DB) PutChallenge(ctx context.Context, id string, data []byte, expiresA
 // TakeChallenge implements store.Challenges with one DELETE ... RETURNING,
 // so of two concurrent takes only one gets a row.
 func (db *DB) TakeChallenge(ctx context.Context, id string, now time.Time) ([]byte, error) {
+	if db.unmatchable(id) {
+		return nil, fmt.Errorf("take challenge: %w", store.ErrNotFound)
+	}
 	var (
 		data    []byte
 		expires int64
@@ -225,6 +237,9 @@ func (db *DB) CreateSession(ctx context.Context, s *store.Session, events ...*st
 
 // GetSession implements store.Sessions.
 func (db *DB) GetSession(ctx context.Context, id string, now time.Time) (*store.Session, error) {
+	if db.unmatchable(id) {
+		return nil, fmt.Errorf("get session: %w", store.ErrNotFound)
+	}
 	if s, found := db.sessions.get(id, now); found {
 		if s == nil {
 			return nil, fmt.Errorf("get session: expired: %w", store.ErrNotFound)
@@ -241,6 +256,9 @@ func (db *DB) GetSession(ctx context.Context, id string, now time.Time) (*store.
 // AddSessionClient implements store.Sessions. A client is listed once,
 // however often it receives tokens; ErrNotFound if the session is gone.
 func (db *DB) AddSessionClient(ctx context.Context, id, clientID string) error {
+	if db.unmatchable(id) {
+		return fmt.Errorf("add client to session: %w", store.ErrNotFound)
+	}
 	var clients []string // the list as stored, if this call changed it
 	err := db.wr.doThen(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
 		clients = nil
@@ -279,6 +297,9 @@ func (db *DB) AddSessionClient(ctx context.Context, id, clientID string) error {
 // DeleteSession implements store.Sessions; deleting an unknown session is
 // not an error.
 func (db *DB) DeleteSession(ctx context.Context, id string) error {
+	if db.unmatchable(id) {
+		return nil
+	}
 	_, err := db.execThen(ctx, func(int64) { db.sessions.drop(id) }, db.st.deleteSession, id)
 	if err != nil {
 		return fmt.Errorf("delete session: %w", err)
@@ -289,6 +310,9 @@ func (db *DB) DeleteSession(ctx context.Context, id string) error {
 // DeletePersonSessions implements store.Sessions with one DELETE that
 // returns the IDs, so the in-memory copies go too.
 func (db *DB) DeletePersonSessions(ctx context.Context, personID, except string) (int, error) {
+	if db.unmatchable(personID) {
+		return 0, nil
+	}
 	var ids []string
 	err := db.wr.doThen(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
 		ids = ids[:0]

@@ -65,8 +65,11 @@ func LockNode(path string) (*NodeLock, error) {
 	return &NodeLock{f: f}, nil
 }
 
-// Unlock releases the lock; later calls do nothing.
+// Unlock releases the lock; later calls, and calls on nil, do nothing.
 func (l *NodeLock) Unlock() error {
+	if l == nil {
+		return nil // no lock taken (a shared database)
+	}
 	l.once.Do(func() {
 		if l.f != nil {
 			l.err = l.f.Close() // closing the file releases the lock

@@ -50,18 +50,25 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 	return ms, nil
 }
 
+// migrator is a pool (*sql.DB) or one of its connections (*sql.Conn).
+type migrator interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
 // migrate applies every migration of d that db has not recorded yet, in
 // order, each in its own transaction together with its record in
 // schema_migrations. A migration that fails leaves no trace. Versions the
 // database has but this build does not know are ignored: migrations only
 // add, so an older build still works against a newer schema.
-func migrate(ctx context.Context, db *sql.DB, d dialect, now time.Time) error {
+func migrate(ctx context.Context, db migrator, d dialect, now time.Time) error {
 	ms, err := loadMigrations(d.migrations)
 	if err != nil {
 		return err
 	}
 	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_migrations ("+
-		"version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"); err != nil {
+		"version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	applied, err := appliedVersions(ctx, db)
@@ -79,7 +86,7 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, now time.Time) error {
 	return nil
 }
 
-func appliedVersions(ctx context.Context, db *sql.DB) (map[int]bool, error) {
+func appliedVersions(ctx context.Context, db migrator) (map[int]bool, error) {
 	rows, err := db.QueryContext(ctx, "SELECT version FROM schema_migrations")
 	if err != nil {
 		return nil, fmt.Errorf("read schema_migrations: %w", err)
@@ -102,7 +109,7 @@ func appliedVersions(ctx context.Context, db *sql.DB) (map[int]bool, error) {
 // apply runs m in one transaction. It checks again inside the transaction
 // whether m is recorded, since another process may have applied it since
 // appliedVersions looked.
-func apply(ctx context.Context, db *sql.DB, d dialect, m migration, now time.Time) error {
+func apply(ctx context.Context, db migrator, d dialect, m migration, now time.Time) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("migration %s: begin: %w", m.name, err)

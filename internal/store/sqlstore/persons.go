@@ -57,6 +57,9 @@ func (db *DB) CreatePerson(ctx context.Context, p *store.Person) error {
 
 // GetPerson implements store.Persons.
 func (db *DB) GetPerson(ctx context.Context, id string) (*store.Person, error) {
+	if db.unmatchable(id) {
+		return nil, fmt.Errorf("get person: %w", store.ErrNotFound)
+	}
 	if p := db.people.get(id); p != nil {
 		return p, nil
 	}
@@ -89,6 +92,9 @@ func (db *DB) GetPersonByWebAuthnID(ctx context.Context, webauthnID []byte) (*st
 // GetPersonByIdentifier implements store.Persons. The identifier's value
 // is personal data and stays out of errors.
 func (db *DB) GetPersonByIdentifier(ctx context.Context, scheme, value string) (*store.Person, error) {
+	if db.unmatchable(scheme, value) {
+		return nil, fmt.Errorf("get person by identifier: %w", store.ErrNotFound)
+	}
 	if p := db.people.getByIdentifier(scheme, value); p != nil {
 		return p, nil
 	}
@@ -188,6 +194,9 @@ func (db *DB) GetPasskey(ctx context.Context, credentialID []byte) (*store.Passk
 
 // ListPasskeys implements store.Passkeys, oldest first.
 func (db *DB) ListPasskeys(ctx context.Context, personID string) ([]*store.Passkey, error) {
+	if db.unmatchable(personID) {
+		return []*store.Passkey{}, nil
+	}
 	rows, err := db.st.listPasskeys.QueryContext(ctx, personID)
 	if err != nil {
 		return nil, fmt.Errorf("list passkeys of person %s: %w", personID, err)
@@ -292,6 +301,9 @@ func (db *DB) UseRecoveryCode(ctx context.Context, hash []byte, now time.Time) (
 
 // CountRecoveryCodes implements store.RecoveryCodes.
 func (db *DB) CountRecoveryCodes(ctx context.Context, personID string) (int, error) {
+	if db.unmatchable(personID) {
+		return 0, nil
+	}
 	var n int
 	if err := db.st.countRecoveryCodes.QueryRowContext(ctx, personID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count recovery codes of person %s: %w", personID, err)

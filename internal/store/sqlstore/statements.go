@@ -43,8 +43,10 @@ type statements struct {
 	savepoint, rollbackTo, release *sql.Stmt
 
 	// dataVersion tells the writer whether another connection (another
-	// process) committed since it last asked.
+	// process) committed since it last asked; nil for shared dialects.
 	dataVersion *sql.Stmt
+	// auditLock is dialect.auditLock, or nil.
+	auditLock *sql.Stmt
 
 	// sweep deletes up to sweepChunk of one table's expired rows each,
 	// given now; deleteEmptyGrant deletes a grant if no token has it.
@@ -54,15 +56,19 @@ type statements struct {
 	all []*sql.Stmt
 }
 
+// stmtDef is a statement to prepare: where it goes, on which pool, and
+// its query with '?' placeholders.
+type stmtDef struct {
+	dst  **sql.Stmt
+	pool *sql.DB
+	q    string
+}
+
 // prepare prepares every statement: writes, and reads inside write
 // transactions, on the write pool; plain reads on the read pool.
 func (db *DB) prepare(ctx context.Context) error {
 	w, r := db.w, db.r
-	defs := []struct {
-		dst  **sql.Stmt
-		pool *sql.DB
-		q    string
-	}{
+	defs := []stmtDef{
 		{&db.st.insertClient, w, insertSQL("clients", clientCols)},
 		{&db.st.upsertClient, w, upsertSQL("clients", "id", clientCols)},
 		{&db.st.getClient, r, "SELECT " + clientCols + " FROM clients WHERE id = ?"},
@@ -143,7 +149,12 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.savepoint, w, "SAVEPOINT op"},
 		{&db.st.rollbackTo, w, "ROLLBACK TO SAVEPOINT op"},
 		{&db.st.release, w, "RELEASE SAVEPOINT op"},
-		{&db.st.dataVersion, w, "PRAGMA data_version"},
+	}
+	if !db.d.shared {
+		defs = append(defs, stmtDef{&db.st.dataVersion, w, "PRAGMA data_version"})
+	}
+	if db.d.auditLock != "" {
+		defs = append(defs, stmtDef{&db.st.auditLock, w, db.d.auditLock})
 	}
 	for _, d := range defs {
 		st, err := d.pool.PrepareContext(ctx, db.d.rebind(d.q))

@@ -177,6 +177,9 @@ func (db *DB) insertIssued(ctx context.Context, tx *sql.Tx, e *store.AuditEvent,
 
 // GetGrant implements store.Grants.
 func (db *DB) GetGrant(ctx context.Context, id string) (*store.Grant, error) {
+	if db.unmatchable(id) {
+		return nil, fmt.Errorf("get grant: %w", store.ErrNotFound)
+	}
 	g, err := scanGrant(db.st.getGrant.QueryRowContext(ctx, id))
 	if err != nil {
 		return nil, fmt.Errorf("get grant %s: %w", id, notFound(err))
@@ -187,6 +190,9 @@ func (db *DB) GetGrant(ctx context.Context, id string) (*store.Grant, error) {
 // RevokeGrant implements store.Grants; a second revocation keeps the
 // first RevokedAt.
 func (db *DB) RevokeGrant(ctx context.Context, id string, now time.Time) error {
+	if db.unmatchable(id) {
+		return fmt.Errorf("revoke grant: %w", store.ErrNotFound)
+	}
 	if now.IsZero() {
 		return fmt.Errorf("revoke grant %s: zero time", id)
 	}

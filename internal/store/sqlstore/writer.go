@@ -36,6 +36,8 @@ type writeReq struct {
 	// keeps in-memory copies of committed state (see cache.go) exact.
 	onCommit func()
 	err      error
+	// retried marks a request run again after a transient clash.
+	retried bool
 	// done is closed once err is final; only run touches delivered.
 	done      chan struct{}
 	delivered bool
@@ -205,22 +207,31 @@ func (w *writer) run(batch []*writeReq) {
 		return
 	}
 	w.checkForeign(tx)
+	if w.d.shared {
+		// Another node may have appended since this one's last commit.
+		w.head = auditHead{}
+	}
 	w.txHead = w.head
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.err = err
 			continue
 		}
-		r.err = w.exec(tx, r)
-		if r.err != nil && w.d.fatal(r.err) {
+		var spoiled bool
+		r.err, spoiled = w.exec(tx, r, len(batch) == 1)
+		if spoiled {
 			_ = tx.Rollback()
 			w.head, w.txHead = auditHead{}, auditHead{}
-			if len(batch) > 1 {
-				for j, other := range batch {
-					if j != i {
-						w.run([]*writeReq{other})
-					}
+			for j, other := range batch {
+				if j != i && len(batch) > 1 {
+					w.run([]*writeReq{other})
 				}
+			}
+			// An operation that clashed with another node's transaction
+			// gets one more try, alone.
+			if w.transient(r.err) && !r.retried {
+				r.retried = true
+				w.run([]*writeReq{r})
 			}
 			return
 		}
@@ -248,6 +259,9 @@ func (w *writer) run(batch []*writeReq) {
 // taken, and no other can follow until this one commits. If the version
 // cannot be read, the copies are dropped too.
 func (w *writer) checkForeign(tx *sql.Tx) {
+	if w.d.shared {
+		return // nothing outlives its transaction (see dialect.shared)
+	}
 	ctx := context.Background()
 	st := w.st.dataVersion
 	if tx != nil {
@@ -265,25 +279,53 @@ func (w *writer) checkForeign(tx *sql.Tx) {
 	w.dataVersion, w.versionKnown = v, err == nil
 }
 
-// exec runs one op, inside a savepoint when it has several statements.
-func (w *writer) exec(tx *sql.Tx, r *writeReq) error {
+// exec runs one op, inside a savepoint when it has several statements
+// or when a failed statement would spoil the batch it shares a
+// transaction with (dialect.abortsOnError). spoiled reports that the
+// transaction can no longer be committed: it must be rolled back, and the
+// other operations of the batch run again on their own.
+func (w *writer) exec(tx *sql.Tx, r *writeReq, alone bool) (err error, spoiled bool) {
 	ctx := context.WithoutCancel(r.ctx)
-	if !r.multi {
-		return r.fn(ctx, tx)
+	if !r.multi && (alone || !w.d.abortsOnError) {
+		err := r.fn(ctx, tx)
+		return err, err != nil && (w.d.abortsOnError || w.spoils(err))
 	}
 	if _, err := tx.StmtContext(ctx, w.st.savepoint).ExecContext(ctx); err != nil {
-		return fmt.Errorf("savepoint: %w", err)
+		return fmt.Errorf("savepoint: %w", err), true
 	}
-	err := r.fn(ctx, tx)
+	err = r.fn(ctx, tx)
 	if err != nil {
 		// What the op did to the audit head is undone with it.
 		w.txHead = auditHead{}
 		if _, rerr := tx.StmtContext(ctx, w.st.rollbackTo).ExecContext(ctx); rerr != nil {
-			return fmt.Errorf("%w (rollback to savepoint: %w)", err, rerr)
+			return fmt.Errorf("%w (rollback to savepoint: %w)", err, rerr), true
 		}
 	}
 	if _, rerr := tx.StmtContext(ctx, w.st.release).ExecContext(ctx); rerr != nil {
-		return errors.Join(err, fmt.Errorf("release savepoint: %w", rerr))
+		return errors.Join(err, fmt.Errorf("release savepoint: %w", rerr)), true
 	}
-	return err
+	switch {
+	case err == nil:
+		return nil, false
+	case w.d.abortsOnError:
+		// Rolled back to its savepoint, a failed statement leaves the
+		// transaction whole; but a clash with another transaction is
+		// best met by letting go of every lock this one holds.
+		return err, w.transient(err)
+	default:
+		// SQLite's fatal errors (I/O, a full disk) may have ended the
+		// transaction in spite of the savepoint.
+		return err, w.spoils(err)
+	}
+}
+
+// spoils reports whether err may have ended the transaction it happened
+// in, or clashed with another transaction.
+func (w *writer) spoils(err error) bool {
+	return w.d.fatal(err) || w.transient(err)
+}
+
+// transient reports whether err is a clash with another transaction.
+func (w *writer) transient(err error) bool {
+	return w.d.transient != nil && w.d.transient(err)
 }

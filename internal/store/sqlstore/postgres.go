@@ -1,0 +1,245 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+//go:embed migrations/postgres/*.sql
+var postgresMigrationFiles embed.FS
+
+const (
+	// postgresMinReaders is the smallest read pool. Unlike SQLite's,
+	// PostgreSQL's reads cross a socket and wait on it, so the pool is
+	// larger than the core count.
+	postgresMinReaders = 8
+	// postgresLockKey names Varde's advisory locks: the audit chain's
+	// (transaction-level, see dialect.auditLock) and the migrations'
+	// (session-level), in the two-key form (classid, objid) so that other
+	// users of advisory locks on the same database are unlikely to
+	// collide. 0x7661 is "va".
+	postgresLockKey       = 0x7661
+	postgresAuditLockID   = 1
+	postgresMigrateLockID = 2
+)
+
+// OpenPostgres opens the PostgreSQL database named by dsn (a URL or
+// key=value connection string, as libpq takes), applies any missing
+// migrations and prepares the hot statements. Several nodes may open the
+// same database at once: migrations run under an advisory lock, and
+// nothing committed is kept in memory beyond its transaction. The
+// database must exist; its schema is created on first use.
+func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
+	d, err := postgresDialect()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		// pgx's message can quote the DSN, password included.
+		return nil, errors.New("open postgres: the store's DSN is not a valid PostgreSQL connection string")
+	}
+	where := postgresWhere(cfg)
+
+	db := &DB{d: d}
+	// One write connection, for the writer's group commit as with SQLite:
+	// a batch is one transaction, so one commit (and one WAL flush on
+	// the server) serves every login waiting at that moment.
+	db.w = stdlib.OpenDB(*cfg)
+	db.w.SetMaxOpenConns(1)
+	db.w.SetMaxIdleConns(1)
+	db.w.SetConnMaxIdleTime(0)
+	if err := db.w.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open postgres %s: %w", where, err)
+	}
+	if err := migratePostgres(ctx, db.w, d); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open postgres %s: %w", where, err)
+	}
+
+	db.r = stdlib.OpenDB(*cfg)
+	n := max(postgresMinReaders, 4*runtime.GOMAXPROCS(0))
+	db.r.SetMaxOpenConns(n)
+	db.r.SetMaxIdleConns(n)
+	db.r.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.r.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open postgres %s: %w", where, err)
+	}
+	if err := db.start(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open postgres %s: %w", where, err)
+	}
+	return db, nil
+}
+
+// OpenExistingPostgres is OpenPostgres for tools that work on a node's
+// store (varde clients, varde status): it creates and migrates nothing,
+// and if the database holds no Varde schema it returns an error wrapping
+// ErrNoDatabase, rather than creating one that no node reads.
+func OpenExistingPostgres(ctx context.Context, dsn string) (*DB, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, errors.New("open postgres: the store's DSN is not a valid PostgreSQL connection string")
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres %s: %w", postgresWhere(cfg), err)
+	}
+	var schema bool
+	err = conn.QueryRow(ctx, "SELECT to_regclass('schema_migrations') IS NOT NULL").Scan(&schema)
+	_ = conn.Close(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres %s: %w", postgresWhere(cfg), err)
+	}
+	if !schema {
+		return nil, fmt.Errorf("%w: %s holds no Varde store (a node creates it at its first start)", ErrNoDatabase, postgresWhere(cfg))
+	}
+	return OpenPostgres(ctx, dsn)
+}
+
+// DescribeDSN names the database a store DSN points at, for messages and
+// logs: a SQLite file's path, or a PostgreSQL database and server
+// without user or password.
+func DescribeDSN(driver, dsn string) string {
+	if driver != "postgres" {
+		return dsn
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return "an invalid PostgreSQL connection string"
+	}
+	return postgresWhere(cfg)
+}
+
+// postgresWhere names the server and database of cfg for messages,
+// without user or password.
+func postgresWhere(cfg *pgx.ConnConfig) string {
+	return fmt.Sprintf("database %q on %s:%d", cfg.Database, cfg.Host, cfg.Port)
+}
+
+// migratePostgres runs migrate on one connection that holds a
+// session-level advisory lock, so that nodes starting together apply
+// each migration once rather than racing on CREATE TABLE.
+func migratePostgres(ctx context.Context, pool *sql.DB, d dialect) error {
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1, $2)", postgresLockKey, postgresMigrateLockID); err != nil {
+		return fmt.Errorf("lock migrations: %w", err)
+	}
+	err = migrate(ctx, conn, d, time.Now())
+	if _, uerr := conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1, $2)", postgresLockKey, postgresMigrateLockID); uerr != nil {
+		// The lock ends with the session; make sure the session ends.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		err = errors.Join(err, fmt.Errorf("unlock migrations: %w", uerr))
+	}
+	return err
+}
+
+func postgresDialect() (dialect, error) {
+	sub, err := fs.Sub(postgresMigrationFiles, "migrations/postgres")
+	if err != nil {
+		return dialect{}, fmt.Errorf("postgres migrations: %w", err)
+	}
+	return dialect{
+		name:          "postgres",
+		migrations:    sub,
+		rebind:        rebindDollar,
+		classify:      classifyPostgres,
+		fatal:         fatalPostgres,
+		transient:     transientPostgres,
+		abortsOnError: true,
+		shared:        true,
+		textOnly:      true,
+		auditLock: "SELECT pg_advisory_xact_lock(" + strconv.Itoa(postgresLockKey) + ", " +
+			strconv.Itoa(postgresAuditLockID) + ")",
+	}, nil
+}
+
+// rebindDollar rewrites '?' placeholders as $1, $2, … The query layer
+// writes no '?' inside string literals or identifiers; a quoted '?' is
+// left alone all the same.
+func rebindDollar(q string) string {
+	if !strings.Contains(q, "?") {
+		return q
+	}
+	var (
+		b     strings.Builder
+		n     int
+		quote byte
+	)
+	b.Grow(len(q) + 8)
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '?':
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// PostgreSQL error codes (SQLSTATE) the store tells apart.
+const (
+	pgUniqueViolation      = "23505"
+	pgForeignKeyViolation  = "23503"
+	pgSerializationFailure = "40001"
+	pgDeadlockDetected     = "40P01"
+)
+
+// classifyPostgres maps constraint violations by SQLSTATE, never by
+// message text.
+func classifyPostgres(err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	switch pe.Code {
+	case pgUniqueViolation:
+		return fmt.Errorf("%w: %w", store.ErrConflict, err)
+	case pgForeignKeyViolation:
+		return fmt.Errorf("%w: %w", store.ErrNotFound, err)
+	}
+	return err
+}
+
+// fatalPostgres: every failed statement aborts its transaction (see
+// dialect.abortsOnError); errors that are not the server's (a broken
+// connection) end it too.
+func fatalPostgres(err error) bool { return err != nil }
+
+// transientPostgres reports deadlocks and serialization failures, which
+// the server resolves by aborting one of the transactions involved.
+func transientPostgres(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == pgSerializationFailure || pe.Code == pgDeadlockDetected)
+}

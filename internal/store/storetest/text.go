@@ -1,0 +1,66 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// notText are keys no record can have: not UTF-8, or holding NUL. They
+// reach the store from cookies and request parameters that no one has
+// checked, and a database that keeps only UTF-8 text (PostgreSQL) cannot
+// even compare them. Looking one up finds nothing, like any unknown key.
+var notText = []string{"\xff\xfe", "a\x00b", "\xc3"}
+
+// testNotText checks lookups and single-use operations by keys that are
+// not text: each reports not found, never a storage failure.
+func testNotText(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	now := base(t)
+	for _, k := range notText {
+		checks := []struct {
+			what string
+			err  error
+		}{
+			{"GetClient", second(s.GetClient(ctx, k))},
+			{"GetPerson", second(s.GetPerson(ctx, k))},
+			{"GetPersonByIdentifier scheme", second(s.GetPersonByIdentifier(ctx, k, "x"))},
+			{"GetPersonByIdentifier value", second(s.GetPersonByIdentifier(ctx, "no:fnr", k))},
+			{"GetAuthRequest", second(s.GetAuthRequest(ctx, k, now))},
+			{"UseAuthRequest", s.UseAuthRequest(ctx, k, now.Add(60e9), now)},
+			{"TakeChallenge", second(s.TakeChallenge(ctx, k, now))},
+			{"GetSession", second(s.GetSession(ctx, k, now))},
+			{"AddSessionClient", s.AddSessionClient(ctx, k, "c")},
+			{"GetGrant", second(s.GetGrant(ctx, k))},
+			{"RevokeGrant", s.RevokeGrant(ctx, k, now)},
+		}
+		for _, c := range checks {
+			if !errors.Is(c.err, store.ErrNotFound) {
+				t.Errorf("%s(%q) = %v, want ErrNotFound", c.what, k, c.err)
+			}
+		}
+		if err := s.DeleteSession(ctx, k); err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("DeleteSession(%q) = %v, want nil or ErrNotFound", k, err)
+		}
+		if n, err := s.DeletePersonSessions(ctx, k, ""); err != nil || n != 0 {
+			t.Errorf("DeletePersonSessions(%q) = %d, %v, want 0, nil", k, n, err)
+		}
+		if n, err := s.CountRecoveryCodes(ctx, k); err != nil || n != 0 {
+			t.Errorf("CountRecoveryCodes(%q) = %d, %v, want 0, nil", k, n, err)
+		}
+		if ps, err := s.ListPasskeys(ctx, k); err != nil || len(ps) != 0 {
+			t.Errorf("ListPasskeys(%q) = %d passkeys, %v, want none", k, len(ps), err)
+		}
+		if es, err := s.ListPersonAudit(ctx, k, 10); err != nil || len(es) != 0 {
+			t.Errorf("ListPersonAudit(%q) = %d events, %v, want none", k, len(es), err)
+		}
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("store unusable afterwards: %v", err)
+	}
+}
+
+// second returns the error of a two-valued call.
+func second[T any](_ T, err error) error { return err }
