@@ -34,6 +34,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/varde-eid/varde/internal/loadgen"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
 const benchUsage = `usage: varde bench [flags]
@@ -70,6 +71,9 @@ type benchOptions struct {
 	logLevel    string
 	loadgenGOGC int
 	nodeGOGC    string
+	// postgres, if set, is the DSN of a PostgreSQL database the
+	// throwaway node uses instead of SQLite.
+	postgres string
 	// nodeEnv is the throwaway node's whole environment, besides GOGC
 	// from --node-gogc: none by default, so that no VARDE_* variable of
 	// the caller can point it at a real database or key (tests add to it).
@@ -113,6 +117,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchOptions, error) {
 	fs.StringVar(&o.logLevel, "node-log-level", "warn", "the throwaway node's log level")
 	fs.IntVar(&o.loadgenGOGC, "loadgen-gogc", 400, "garbage collector target percentage of the load generator (this process; 0 leaves it as GOGC set it), so it takes less of the CPU the node needs; for the node see --node-gogc")
 	fs.StringVar(&o.nodeGOGC, "node-gogc", "", "GOGC for the throwaway node, which otherwise runs with varde's default for serving commands (400)")
+	fs.StringVar(&o.postgres, "postgres", "", "DSN of a PostgreSQL database for the throwaway node's store instead of SQLite (its schema is created there; its records stay)")
 	fs.StringVar(&o.target, "target", "", "issuer URL of a running node to drive instead of a throwaway one")
 	fs.StringVar(&o.clientID, "client-id", "", "with --target: a private_key_jwt client with --redirect-uri registered")
 	fs.StringVar(&o.clientKey, "client-key", "", "with --target: PEM file with the client's ECDSA P-256 private key")
@@ -275,7 +280,7 @@ func runBench(ctx context.Context, o *benchOptions, stdout, stderr io.Writer) er
 	m := rep.Machine
 	fmt.Fprintf(stdout, "machine: %d CPUs (%s), GOMAXPROCS %d, %s, %s\n", m.CPUs, m.CPUModel, m.GOMAXPROCS, m.Go, m.OS)
 	if t.node != nil {
-		fmt.Fprintf(stdout, "node:    %s, child process %d, SQLite %s\n", t.issuer, t.node.pid(), t.node.db)
+		fmt.Fprintf(stdout, "node:    %s, child process %d, %s\n", t.issuer, t.node.pid(), t.node.storeName(o))
 		if s := t.node.sim; s != nil {
 			fmt.Fprintf(stdout, "eID:     %s (%s, level %s), child process %d, Varde's upstream %q\n", s.ready.Issuer, s.ready.Name, s.ready.Level, s.pid(), benchUpstreamID)
 		}
@@ -721,6 +726,22 @@ type benchNode struct {
 
 func (n *benchNode) pid() int { return n.cmd.Process.Pid }
 
+// storeConfig is the throwaway node's store section.
+func (n *benchNode) storeConfig(o *benchOptions) map[string]any {
+	if o.postgres != "" {
+		return map[string]any{"driver": "postgres", "dsn": o.postgres}
+	}
+	return map[string]any{"driver": "sqlite", "dsn": n.db}
+}
+
+// storeName names the throwaway node's store for the report.
+func (n *benchNode) storeName(o *benchOptions) string {
+	if o.postgres != "" {
+		return "PostgreSQL " + sqlstore.DescribeDSN("postgres", o.postgres)
+	}
+	return "SQLite " + n.db
+}
+
 // startBenchNode writes a throwaway deployment into a temporary
 // directory and starts `varde serve` on it as a child process.
 func startBenchNode(ctx context.Context, o *benchOptions, conc int, stderr io.Writer) (*benchTarget, error) {
@@ -807,7 +828,7 @@ func (n *benchNode) start(ctx context.Context, o *benchOptions, conc int) (*benc
 		"issuer":  issuer,
 		"listen":  fmt.Sprintf("127.0.0.1:%d", port),
 		"node":    "bench",
-		"store":   map[string]any{"driver": "sqlite", "dsn": n.db},
+		"store":   n.storeConfig(o),
 		"keys":    map[string]any{"signing_key_file": nodeKeyFile, "subject_salt_file": saltFile},
 		"passkey": map[string]any{"synthetic_enrolment": true},
 		"log":     map[string]any{"level": o.logLevel, "format": "text"},

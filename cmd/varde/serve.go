@@ -14,6 +14,7 @@ import (
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -69,7 +70,7 @@ func openNodeStore(ctx context.Context, path string) (*config.Config, store.Stor
 			from = "the environment (no --config given)"
 		}
 		return nil, nil, fmt.Errorf("no database at %s, the store.dsn from %s: start the node once to create it, "+
-			"or give the node's own configuration file with --config", cfg.Store.DSN, from)
+			"or give the node's own configuration file with --config", sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN), from)
 	}
 	if err != nil {
 		return nil, nil, err

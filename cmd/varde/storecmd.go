@@ -21,10 +21,12 @@ const storeUsage = `usage: varde store <backup|verify> --config FILE [flags]
            print an anchor to keep elsewhere (--anchor SEQ:HASH checks one)
 `
 
-// checkedStore is a store that can check and copy itself (SQLite).
+// checkedStore is a store that can check itself, and copy itself if it
+// is SQLite.
 type checkedStore interface {
 	store.Store
 	CheckIntegrity(ctx context.Context) error
+	IntegrityChecked() string
 	BackupTo(ctx context.Context, path string) error
 }
 
@@ -59,7 +61,7 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("store.driver %q: use the database's own backup and check tools", cfg.Store.Driver)
 	}
 	if args[0] == "verify" {
-		fmt.Fprintf(stdout, "database: %s\n", cfg.Store.DSN)
+		fmt.Fprintf(stdout, "database: %s\n", sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN))
 		return verifyStore(ctx, cs, anchor, stdout)
 	}
 	start := time.Now()
@@ -92,7 +94,7 @@ func verifyStore(ctx context.Context, st checkedStore, anchor string, w io.Write
 	if err := st.CheckIntegrity(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "integrity: every page, index and constraint checked, no damage found")
+	fmt.Fprintln(w, "integrity:", st.IntegrityChecked())
 	l := &audit.Log{Store: st}
 	h, err := l.VerifyHead(ctx)
 	if err != nil {

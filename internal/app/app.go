@@ -102,6 +102,8 @@ func OpenStore(ctx context.Context, cfg config.Store) (store.Store, error) {
 	switch cfg.Driver {
 	case "", "sqlite":
 		return sqlstore.OpenSQLite(ctx, cfg.DSN)
+	case "postgres":
+		return sqlstore.OpenPostgres(ctx, cfg.DSN)
 	}
 	return nil, fmt.Errorf("unknown store driver %q", cfg.Driver)
 }
@@ -117,6 +119,8 @@ func OpenExistingStore(ctx context.Context, cfg config.Store) (store.Store, erro
 	switch cfg.Driver {
 	case "", "sqlite":
 		return sqlstore.OpenExistingSQLite(ctx, cfg.DSN)
+	case "postgres":
+		return sqlstore.OpenExistingPostgres(ctx, cfg.DSN)
 	}
 	return nil, fmt.Errorf("unknown store driver %q", cfg.Driver)
 }
@@ -152,10 +156,12 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 			"for demos and test environments only", "issuer", cfg.Issuer)
 	}
 	// ADR 5 and 7: one node writes a SQLite file; a second fails here,
-	// before it touches the database.
-	lock, err := sqlstore.LockNode(cfg.Store.DSN)
-	if err != nil {
-		return nil, err
+	// before it touches the database. Nodes share a PostgreSQL database.
+	var lock *sqlstore.NodeLock
+	if cfg.Store.Driver == "sqlite" {
+		if lock, err = sqlstore.LockNode(cfg.Store.DSN); err != nil {
+			return nil, err
+		}
 	}
 	st, err := OpenStore(ctx, cfg.Store)
 	if err != nil {

@@ -39,12 +39,15 @@ type Config struct {
 
 // Store selects and configures the storage backend.
 type Store struct {
-	// Driver is "sqlite", the default and so far the only backend
-	// (PostgreSQL, for several nodes over one database, is planned).
-	// Env VARDE_STORE_DRIVER.
+	// Driver is "sqlite", the default (one node, an embedded database
+	// file), or "postgres" (several nodes over one PostgreSQL database;
+	// see docs/adr/0013). Env VARDE_STORE_DRIVER.
 	Driver string `yaml:"driver"`
-	// DSN: for sqlite a file path, default "varde.db". Env
-	// VARDE_STORE_DSN.
+	// DSN: for sqlite a file path, default "varde.db"; for postgres a
+	// connection URL or key=value string as libpq takes it, required
+	// (postgres://varde@db.example/varde?sslmode=verify-full). A
+	// password is better given in VARDE_STORE_DSN, PGPASSWORD or a
+	// ~/.pgpass file than in the configuration file. Env VARDE_STORE_DSN.
 	DSN string `yaml:"dsn"`
 	// FlowState is where login flow state lives (authorization requests,
 	// ceremony challenges, authorization codes, the client assertion

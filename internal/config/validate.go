@@ -83,11 +83,15 @@ func (c *Config) Validate() error {
 	switch c.Store.Driver {
 	case "sqlite":
 	case "postgres":
-		p.add("store.driver", "postgres is not supported yet: sqlite only")
+		if c.Store.FlowState == FlowStateMemory {
+			// ADR 7: nodes that share a database share login flow state
+			// through it; each node's memory would split every login.
+			p.add("store.flow_state", "must be store with postgres, where several nodes share the database")
+		}
 	case "":
 		p.add("store.driver", "required")
 	default:
-		p.add("store.driver", "%q is not sqlite", c.Store.Driver)
+		p.add("store.driver", "%q is not sqlite or postgres", c.Store.Driver)
 	}
 	if c.Store.DSN == "" {
 		p.add("store.dsn", "required")
