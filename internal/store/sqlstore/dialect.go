@@ -30,9 +30,9 @@ type dialect struct {
 	// again in a transaction of its own would not meet; nil: never.
 	transient func(err error) bool
 	// abortsOnError: any failed statement spoils the whole transaction
-	// until it is rolled back to a savepoint (PostgreSQL). The writer
-	// then runs each operation of a batch in a savepoint of its own, and
-	// rolls back a lone operation's transaction when the operation fails.
+	// until it is rolled back to a savepoint (PostgreSQL), so fatal holds
+	// for every error a statement returned, and a savepoint rolled back
+	// leaves the transaction whole.
 	abortsOnError bool
 	// shared: other nodes write the database at any moment, so nothing
 	// committed may be kept in memory beyond its transaction (no cached
@@ -44,6 +44,11 @@ type dialect struct {
 	// node until the transaction ends. Empty where the transaction's
 	// write lock serialises appends already (SQLite).
 	auditLock string
+	// forUpdate ends a read that an operation follows with a write of
+	// the same row, where another node could change the row in between
+	// (" FOR UPDATE"); empty where the transaction holds the write lock
+	// already (SQLite).
+	forUpdate string
 	// textOnly: TEXT columns hold only valid UTF-8 without NUL
 	// (PostgreSQL), and comparing one with anything else is an error.
 	textOnly bool

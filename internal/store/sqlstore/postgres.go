@@ -170,6 +170,7 @@ func postgresDialect() (dialect, error) {
 		abortsOnError: true,
 		shared:        true,
 		textOnly:      true,
+		forUpdate:     " FOR UPDATE",
 		auditLock: "SELECT pg_advisory_xact_lock(" + strconv.Itoa(postgresLockKey) + ", " +
 			strconv.Itoa(postgresAuditLockID) + ")",
 	}, nil
@@ -233,9 +234,17 @@ func classifyPostgres(err error) error {
 }
 
 // fatalPostgres: every failed statement aborts its transaction (see
-// dialect.abortsOnError); errors that are not the server's (a broken
-// connection) end it too.
-func fatalPostgres(err error) bool { return err != nil }
+// dialect.abortsOnError), and so does a broken connection. What an
+// operation concludes from statements that succeeded (no row: not found,
+// already used: conflict) is not fatal; an error from the server always
+// is, whatever it was classified as.
+func fatalPostgres(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return true
+	}
+	return !errors.Is(err, sql.ErrNoRows) && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict)
+}
 
 // transientPostgres reports deadlocks and serialization failures, which
 // the server resolves by aborting one of the transactions involved.

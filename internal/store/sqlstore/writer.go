@@ -280,15 +280,19 @@ func (w *writer) checkForeign(tx *sql.Tx) {
 }
 
 // exec runs one op, inside a savepoint when it has several statements
-// or when a failed statement would spoil the batch it shares a
-// transaction with (dialect.abortsOnError). spoiled reports that the
-// transaction can no longer be committed: it must be rolled back, and the
-// other operations of the batch run again on their own.
+// and shares its transaction with others, so that its failure undoes its
+// own statements and nothing else. spoiled reports that the transaction
+// can no longer be committed: it must be rolled back, and the other
+// operations of the batch run again on their own.
+//
+// Where any failed statement aborts the transaction (abortsOnError), an
+// operation alone in its transaction needs no savepoint: if it fails at
+// all, its transaction is rolled back.
 func (w *writer) exec(tx *sql.Tx, r *writeReq, alone bool) (err error, spoiled bool) {
 	ctx := context.WithoutCancel(r.ctx)
-	if !r.multi && (alone || !w.d.abortsOnError) {
+	if !r.multi || (alone && w.d.abortsOnError) {
 		err := r.fn(ctx, tx)
-		return err, err != nil && (w.d.abortsOnError || w.spoils(err))
+		return err, err != nil && ((r.multi && alone) || w.spoils(err))
 	}
 	if _, err := tx.StmtContext(ctx, w.st.savepoint).ExecContext(ctx); err != nil {
 		return fmt.Errorf("savepoint: %w", err), true
