@@ -236,9 +236,18 @@ func (db *DB) UpdatePasskeyUse(ctx context.Context, credentialID []byte, oldSign
 
 // DeletePasskey implements store.Passkeys with one conditional DELETE:
 // SQLite runs it under the database's write lock, so no other removal
-// can change the count it checks.
+// can change the count it checks. Where other nodes write at the same
+// time (PostgreSQL), it first locks the person's row, so that two
+// removals of one person's passkeys run one after the other, the second
+// counting what the first left.
 func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID []byte) error {
 	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if db.d.shared {
+			var one int
+			if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, personID).Scan(&one); err != nil {
+				return notFound(err)
+			}
+		}
 		res, err := tx.StmtContext(ctx, db.st.deletePasskey).ExecContext(ctx, personID, credentialID, personID, personID)
 		if err != nil {
 			return err

@@ -128,6 +128,75 @@ func TestPostgresNodes(t *testing.T) {
 		}
 	})
 
+	t.Run("read, change, write", func(t *testing.T) {
+		ctx := t.Context()
+		now := time.Now().UTC()
+		// Clients added to one session at both nodes at once: none lost.
+		s := &store.Session{ID: "s-2", PersonID: "p-1", Provider: "passkey", Level: "high", AuthTime: now,
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := a.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		const adders = 8
+		var wg sync.WaitGroup
+		for i := range adders {
+			db := []*DB{a, b}[i%2]
+			wg.Go(func() {
+				if err := db.AddSessionClient(ctx, s.ID, "client-"+string(rune('a'+i))); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if got, err := b.GetSession(ctx, s.ID, now); err != nil || len(got.Clients) != adders {
+			t.Errorf("session after %d concurrent additions: %v, %v", adders, got, err)
+		}
+
+		// Two identifiers added to one person at both nodes at once.
+		q := &store.Person{ID: "p-2", Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02029012345"}}, CreatedAt: now}
+		if err := a.CreatePerson(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+		for i, db := range []*DB{a, b} {
+			wg.Go(func() {
+				if err := db.AddIdentifier(ctx, q.ID, store.Identifier{Scheme: "test:" + string(rune('a'+i)), Value: "1"}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if got, err := a.GetPerson(ctx, q.ID); err != nil || len(got.Identifiers) != 3 {
+			t.Errorf("person after two concurrent additions: %v, %v", got, err)
+		}
+
+		// A person's last two passkeys removed at both nodes at once: one
+		// removal must be refused, or the person is locked out.
+		for round := range 10 {
+			pid := "p-del-" + string(rune('a'+round))
+			if err := a.CreatePerson(ctx, &store.Person{ID: pid, CreatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+			keys := [][]byte{[]byte(pid + "-1"), []byte(pid + "-2")}
+			for _, k := range keys {
+				if err := a.CreatePasskey(ctx, &store.Passkey{CredentialID: k, PersonID: pid, CreatedAt: now}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			errs := make([]error, 2)
+			for i, db := range []*DB{a, b} {
+				wg.Go(func() { errs[i] = db.DeletePasskey(ctx, pid, keys[i]) })
+			}
+			wg.Wait()
+			left, err := a.ListPasskeys(ctx, pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(left) != 1 || (errs[0] == nil) == (errs[1] == nil) {
+				t.Fatalf("round %d: %d passkeys left, removals returned %v and %v; want 1 left, one refused", round, len(left), errs[0], errs[1])
+			}
+		}
+	})
+
 	t.Run("one code, two nodes", func(t *testing.T) {
 		ctx := t.Context()
 		now := time.Now().UTC()

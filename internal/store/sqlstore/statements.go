@@ -17,7 +17,7 @@ type statements struct {
 
 	insertPerson, insertIdentifier, getPerson, getPersonByWebAuthnID                    *sql.Stmt
 	getPersonByIdentifier, getPersonIdentifiers, setPersonIdentifiers, setPersonProfile *sql.Stmt
-	personExists                                                                        *sql.Stmt
+	personExists, lockPerson                                                            *sql.Stmt
 
 	insertPasskey, getPasskey, listPasskeys, updatePasskeyUse, passkeyExistsW, deletePasskey, passkeyOfPersonW *sql.Stmt
 
@@ -81,10 +81,11 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.getPersonByWebAuthnID, r, "SELECT " + personCols + " FROM persons WHERE webauthn_id = ?"},
 		{&db.st.getPersonByIdentifier, r, "SELECT " + prefixCols("p", personCols) +
 			" FROM person_identifiers i JOIN persons p ON p.id = i.person_id WHERE i.scheme = ? AND i.value = ?"},
-		{&db.st.getPersonIdentifiers, w, "SELECT identifiers FROM persons WHERE id = ?"},
+		{&db.st.getPersonIdentifiers, w, "SELECT identifiers FROM persons WHERE id = ?" + db.d.forUpdate},
 		{&db.st.setPersonIdentifiers, w, "UPDATE persons SET identifiers = ? WHERE id = ?"},
 		{&db.st.setPersonProfile, w, "UPDATE persons SET given_name = ?, family_name = ?, birth_date = ? WHERE id = ?"},
 		{&db.st.personExists, w, "SELECT 1 FROM persons WHERE id = ?"},
+		{&db.st.lockPerson, w, "SELECT 1 FROM persons WHERE id = ?" + db.d.forUpdate},
 
 		{&db.st.insertPasskey, w, insertSQL("passkeys", passkeyCols)},
 		{&db.st.getPasskey, r, "SELECT " + passkeyCols + " FROM passkeys WHERE credential_id = ?"},
@@ -113,7 +114,7 @@ func (db *DB) prepare(ctx context.Context) error {
 
 		{&db.st.insertSession, w, insertSQL("sessions", sessionCols)},
 		{&db.st.getSession, r, "SELECT " + sessionCols + " FROM sessions WHERE id = ? AND expires_at > ?"},
-		{&db.st.getSessionClients, w, "SELECT clients FROM sessions WHERE id = ?"},
+		{&db.st.getSessionClients, w, "SELECT clients FROM sessions WHERE id = ?" + db.d.forUpdate},
 		{&db.st.setSessionClients, w, "UPDATE sessions SET clients = ? WHERE id = ?"},
 		{&db.st.deleteSession, w, "DELETE FROM sessions WHERE id = ?"},
 		{&db.st.deletePersonSessions, w, "DELETE FROM sessions WHERE person_id = ? AND id <> ? RETURNING id"},
