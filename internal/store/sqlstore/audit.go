@@ -54,7 +54,7 @@ func (db *DB) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
 // appendAudit is the op that appends e after the writer's audit head.
 func (db *DB) appendAudit(e *store.AuditEvent) op {
 	w := db.wr
-	return func(ctx context.Context, tx *sql.Tx) error {
+	return func(ctx context.Context, tx querier) error {
 		for attempt := 0; ; attempt++ {
 			if !w.txHead.known {
 				if db.st.auditLock != nil {

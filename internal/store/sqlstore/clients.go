@@ -107,7 +107,7 @@ func (db *DB) DeleteClient(ctx context.Context, id string, now time.Time, e *sto
 		return 0, fmt.Errorf("delete client %s: zero time", id)
 	}
 	var revoked int64
-	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.update(ctx, func(ctx context.Context, tx querier) error {
 		res, err := tx.StmtContext(ctx, db.st.deleteClient).ExecContext(ctx, id)
 		if err != nil {
 			return db.d.classify(err)

@@ -120,6 +120,12 @@ func (db *DB) update(ctx context.Context, fn op) error {
 	return db.wr.do(ctx, true, fn)
 }
 
+// one runs an operation of one write statement, which may read after
+// it only to explain its failure (writeReq.oneStatement).
+func (db *DB) one(ctx context.Context, fn op) error {
+	return db.wr.doOne(ctx, fn, nil)
+}
+
 // single runs an operation that writes with a single statement (it may
 // read before or after) through the writer.
 func (db *DB) single(ctx context.Context, fn op) error {
@@ -129,30 +135,26 @@ func (db *DB) single(ctx context.Context, fn op) error {
 // execN runs one write statement through the writer and returns how many
 // rows it changed.
 func (db *DB) execN(ctx context.Context, st *sql.Stmt, args ...any) (int64, error) {
-	var n int64
-	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-		if err != nil {
-			return db.d.classify(err)
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	return n, err
+	return db.execThen(ctx, nil, st, args...)
 }
 
-// execThen is execN that runs onCommit on the writer goroutine after the
-// statement succeeded and committed (see writer.doThen).
+// execThen is execN that runs onCommit (if not nil) on the writer
+// goroutine after the statement succeeded and committed (see
+// writer.doThen).
 func (db *DB) execThen(ctx context.Context, onCommit func(n int64), st *sql.Stmt, args ...any) (int64, error) {
 	var n int64
-	err := db.wr.doThen(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
+	var then func()
+	if onCommit != nil {
+		then = func() { onCommit(n) }
+	}
+	err := db.wr.doOne(ctx, func(ctx context.Context, tx querier) error {
 		res, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 		if err != nil {
 			return db.d.classify(err)
 		}
 		n, err = res.RowsAffected()
 		return err
-	}, func() { onCommit(n) })
+	}, then)
 	return n, err
 }
 

@@ -1,11 +1,12 @@
 // Package sqlstore implements every interface of package store over SQL.
 //
 // OpenSQLite opens the embedded default backend, SQLite through the pure
-// Go driver modernc.org/sqlite. The query layer (the files named after the
-// aggregates) is written once with '?' placeholders and portable SQL
-// (INSERT ... ON CONFLICT, UPDATE ... RETURNING), so a PostgreSQL backend
-// can reuse it with its own dialect value: what differs per database lives
-// in dialect.go, sqlite.go and migrations/<dialect>/.
+// Go driver modernc.org/sqlite, for one node. OpenPostgres opens the
+// backend several nodes share, PostgreSQL through pgx (ADR 13). The
+// query layer (the files named after the aggregates) is written once
+// with '?' placeholders and portable SQL (INSERT ... ON CONFLICT,
+// UPDATE ... RETURNING); what differs per database lives in the dialect
+// value (dialect.go), sqlite.go, postgres.go and migrations/<dialect>/.
 //
 // Storage conventions, the same in every dialect:
 //   - times are integer unix microseconds in UTC; the zero time.Time is 0
@@ -83,6 +84,21 @@
 // Benchmarks: go test -bench . -run '^$' ./internal/store/sqlstore/
 // (BenchmarkLogin runs the store calls of whole logins at several
 // concurrency levels and reports logins/s and writes per commit).
+//
+// PostgreSQL specifics (ADR 13): other nodes write the same database at
+// any moment, so nothing committed is kept in memory beyond its
+// transaction (the caches above are nil there, and the writer forgets
+// the audit head at every BEGIN); an append to the audit chain first
+// takes a transaction-level advisory lock, so appends from every node
+// follow one another; reads that an operation follows with a write of
+// the same row are FOR UPDATE. Any server error aborts a PostgreSQL
+// transaction, so a lone operation runs without a savepoint and is
+// rolled back whole if it fails, and a server error inside a batch rolls
+// the batch back and runs the other operations again alone; a deadlock
+// or serialization failure also gives its own operation one more try.
+// Keys that are not UTF-8 text without NUL, which PostgreSQL cannot
+// compare, name no record. Each node keeps its writer's group commit on
+// one connection, and reads use a pool.
 //
 // The behaviour every backend must show is pinned down by the conformance
 // suite in package storetest, not here.

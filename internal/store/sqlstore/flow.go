@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -165,7 +164,7 @@ func (db *DB) TakeChallenge(ctx context.Context, id string, now time.Time) ([]by
 		data    []byte
 		expires int64
 	)
-	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.one(ctx, func(ctx context.Context, tx querier) error {
 		return notFound(tx.StmtContext(ctx, db.st.takeChallenge).QueryRowContext(ctx, id).Scan(&data, &expires))
 	})
 	if err != nil {
@@ -217,7 +216,7 @@ func (db *DB) CreateSession(ctx context.Context, s *store.Session, events ...*st
 	if len(events) == 0 {
 		_, err = db.execThen(ctx, func(int64) { cache() }, db.st.insertSession, args...)
 	} else {
-		err = db.wr.doThen(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
+		err = db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
 			if _, err := tx.StmtContext(ctx, db.st.insertSession).ExecContext(ctx, args...); err != nil {
 				return db.d.classify(err)
 			}
@@ -260,7 +259,7 @@ func (db *DB) AddSessionClient(ctx context.Context, id, clientID string) error {
 		return fmt.Errorf("add client to session: %w", store.ErrNotFound)
 	}
 	var clients []string // the list as stored, if this call changed it
-	err := db.wr.doThen(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.wr.doThen(ctx, false, func(ctx context.Context, tx querier) error {
 		clients = nil
 		var text string
 		if err := tx.StmtContext(ctx, db.st.getSessionClients).QueryRowContext(ctx, id).Scan(&text); err != nil {
@@ -314,7 +313,7 @@ func (db *DB) DeletePersonSessions(ctx context.Context, personID, except string)
 		return 0, nil
 	}
 	var ids []string
-	err := db.wr.doThen(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.wr.doThen(ctx, false, func(ctx context.Context, tx querier) error {
 		ids = ids[:0]
 		rows, err := tx.StmtContext(ctx, db.st.deletePersonSessions).QueryContext(ctx, personID, except)
 		if err != nil {

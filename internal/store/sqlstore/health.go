@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -81,7 +80,7 @@ func (db *DB) healthInsert(ctx context.Context, table, cols string, n int, row f
 	}
 	ncols := len(splitCols(cols))
 	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", ncols), ", ") + ")"
-	fn := func(ctx context.Context, tx *sql.Tx) error {
+	fn := func(ctx context.Context, tx querier) error {
 		for start := 0; start < n; start += healthInsertRows {
 			end := min(n, start+healthInsertRows)
 			vals := make([]string, 0, end-start)
@@ -185,7 +184,7 @@ func (db *DB) DeleteProbesBefore(ctx context.Context, before time.Time) (int64, 
 	var total int64
 	for {
 		var n int64
-		err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		err := db.single(ctx, func(ctx context.Context, tx querier) error {
 			res, err := tx.ExecContext(ctx, q, micros(before), probeDeleteChunk)
 			if err != nil {
 				return err

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -90,7 +89,7 @@ func (db *DB) sweepOnce(ctx context.Context, sw sweepStmt, now int64, prune func
 		n, err := db.execThen(ctx, func(int64) { prune() }, sw.st, sw.args(now)...)
 		return n, n, err
 	}
-	err = db.wr.doThen(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
+	err = db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
 		found, removed = 0, 0
 		rows, err := tx.StmtContext(ctx, sw.st).QueryContext(ctx, sw.args(now)...)
 		if err != nil {

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -34,7 +33,7 @@ func scanPerson(s scanner) (*store.Person, error) {
 // CreatePerson implements store.Persons: the person and every identifier
 // are stored in one transaction.
 func (db *DB) CreatePerson(ctx context.Context, p *store.Person) error {
-	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
 		_, err := tx.StmtContext(ctx, db.st.insertPerson).ExecContext(ctx,
 			p.ID, p.WebAuthnID, p.GivenName, p.FamilyName, p.BirthDate, jsonText(p.Identifiers),
 			p.ProofingLevel, p.ProofingMethod, boolInt(p.Synthetic), micros(p.CreatedAt))
@@ -110,7 +109,7 @@ func (db *DB) GetPersonByIdentifier(ctx context.Context, scheme, value string) (
 // AddIdentifier implements store.Persons; ErrNotFound if the person does
 // not exist.
 func (db *DB) AddIdentifier(ctx context.Context, personID string, id store.Identifier) error {
-	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
 		var text string
 		if err := tx.StmtContext(ctx, db.st.getPersonIdentifiers).QueryRowContext(ctx, personID).Scan(&text); err != nil {
 			return notFound(err)
@@ -212,7 +211,7 @@ func (db *DB) ListPasskeys(ctx context.Context, personID string) ([]*store.Passk
 // only when it matches nothing does a read tell a moved count from a
 // missing passkey.
 func (db *DB) UpdatePasskeyUse(ctx context.Context, credentialID []byte, oldSignCount uint32, u store.PasskeyUse) error {
-	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.one(ctx, func(ctx context.Context, tx querier) error {
 		res, err := tx.StmtContext(ctx, db.st.updatePasskeyUse).ExecContext(ctx,
 			int64(u.SignCount), boolInt(u.BackupState), micros(u.LastUsedAt), credentialID, int64(oldSignCount))
 		if err != nil {
@@ -241,7 +240,7 @@ func (db *DB) UpdatePasskeyUse(ctx context.Context, credentialID []byte, oldSign
 // removals of one person's passkeys run one after the other, the second
 // counting what the first left.
 func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID []byte) error {
-	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.single(ctx, func(ctx context.Context, tx querier) error {
 		if db.d.shared {
 			var one int
 			if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, personID).Scan(&one); err != nil {
@@ -271,7 +270,7 @@ func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID [
 // ReplaceRecoveryCodes implements store.RecoveryCodes; ErrNotFound if the
 // person does not exist.
 func (db *DB) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time) error {
-	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.update(ctx, func(ctx context.Context, tx querier) error {
 		var one int
 		if err := tx.StmtContext(ctx, db.st.personExists).QueryRowContext(ctx, personID).Scan(&one); err != nil {
 			return notFound(err)
@@ -299,7 +298,7 @@ func (db *DB) UseRecoveryCode(ctx context.Context, hash []byte, now time.Time) (
 		return "", errors.New("use recovery code: zero time")
 	}
 	var personID string
-	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.single(ctx, func(ctx context.Context, tx querier) error {
 		return notFound(tx.StmtContext(ctx, db.st.useRecoveryCode).QueryRowContext(ctx, micros(now), hash).Scan(&personID))
 	})
 	if err != nil {

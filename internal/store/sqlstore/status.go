@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -87,7 +86,7 @@ func incidentComponents(in *store.Incident) []string {
 }
 
 // putIncidentComponents replaces the rows of incident_components of in.
-func (db *DB) putIncidentComponents(ctx context.Context, tx *sql.Tx, in *store.Incident) error {
+func (db *DB) putIncidentComponents(ctx context.Context, tx querier, in *store.Incident) error {
 	if _, err := tx.ExecContext(ctx, db.d.rebind("DELETE FROM incident_components WHERE incident_id = ?"), in.ID); err != nil {
 		return err
 	}
@@ -110,7 +109,7 @@ func (db *DB) OpenIncident(ctx context.Context, in *store.Incident) error {
 	if in.Component == "" {
 		return fmt.Errorf("open incident %s: no component", in.ID)
 	}
-	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.update(ctx, func(ctx context.Context, tx querier) error {
 		_, err := tx.ExecContext(ctx, db.d.rebind(insertSQL("incidents", incidentCols)),
 			in.ID, in.Component, encodeStrings(in.Components), in.Severity, micros(in.StartedAt), micros(in.OpenedAt),
 			micros(in.RecoveredAt), 0, in.PeopleAffected, in.FailedAttempts, in.Rerouted, micros(in.CountedAt),
@@ -245,7 +244,7 @@ func placeholders(n int) string {
 func (db *DB) UpdateIncident(ctx context.Context, in *store.Incident) error {
 	set := strings.ReplaceAll(incidentMutableCols, ",", " = ?,") + " = ?, version = version + 1"
 	q := db.d.rebind("UPDATE incidents SET " + set + " WHERE id = ? AND version = ?")
-	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.update(ctx, func(ctx context.Context, tx querier) error {
 		res, err := tx.ExecContext(ctx, q, encodeStrings(in.Components), in.Severity, micros(in.RecoveredAt),
 			micros(in.ResolvedAt), in.PeopleAffected, in.FailedAttempts, in.Rerouted, micros(in.CountedAt), in.RCA,
 			micros(in.RCAPublishedAt), in.ID, in.Version)
@@ -286,7 +285,7 @@ func (db *DB) AddIncidentUpdate(ctx context.Context, u *store.IncidentUpdate) er
 	q := db.d.rebind("INSERT INTO incident_updates (" + incidentUpdateCols + ") " +
 		"SELECT ?, coalesce(max(seq), 0) + 1, ?, ?, ?, ?, ?, ? FROM incident_updates WHERE incident_id = ? RETURNING seq")
 	var seq int
-	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.single(ctx, func(ctx context.Context, tx querier) error {
 		err := tx.QueryRowContext(ctx, q, u.IncidentID, micros(u.Time), u.Kind, u.State, u.Reason, u.Message, u.Author,
 			u.IncidentID).Scan(&seq)
 		return db.d.classify(err)
@@ -318,7 +317,7 @@ func scanMaintenance(s scanner) (*store.Maintenance, error) {
 // CreateMaintenance implements store.Maintenances.
 func (db *DB) CreateMaintenance(ctx context.Context, m *store.Maintenance) error {
 	q := db.d.rebind(insertSQL("maintenance", maintenanceCols))
-	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.single(ctx, func(ctx context.Context, tx querier) error {
 		_, err := tx.ExecContext(ctx, q, m.ID, encodeStrings(m.Components), micros(m.Start), micros(m.End),
 			m.Title, m.Message, micros(m.CreatedAt), micros(m.CancelledAt))
 		return db.d.classify(err)
@@ -366,7 +365,7 @@ func (db *DB) CancelMaintenance(ctx context.Context, id string, now time.Time) e
 	}
 	q := db.d.rebind("UPDATE maintenance SET cancelled_at = CASE WHEN cancelled_at = 0 THEN ? ELSE cancelled_at END WHERE id = ?")
 	var n int64
-	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.single(ctx, func(ctx context.Context, tx querier) error {
 		res, err := tx.ExecContext(ctx, q, micros(now), id)
 		if err != nil {
 			return err

@@ -60,7 +60,7 @@ func authCodeArgs(c *store.AuthCode) []any {
 // both run in one savepoint, so of two concurrent calls for one request
 // exactly one stores its code.
 func (db *DB) CreateAuthCodeForRequest(ctx context.Context, c *store.AuthCode, requestID string) error {
-	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
 		res, err := tx.StmtContext(ctx, db.st.deleteAuthRequest).ExecContext(ctx, requestID)
 		if err != nil {
 			return err
@@ -85,7 +85,7 @@ func (db *DB) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time) (*
 		return nil, errors.New("redeem auth code: zero time")
 	}
 	var c *store.AuthCode
-	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.one(ctx, func(ctx context.Context, tx querier) error {
 		var err error
 		c, err = scanAuthCode(tx.StmtContext(ctx, db.st.redeemAuthCode).QueryRowContext(ctx, micros(now), hash))
 		if !errors.Is(err, sql.ErrNoRows) {
@@ -145,7 +145,7 @@ func (db *DB) CreateGrant(ctx context.Context, g *store.Grant) error {
 // CreateGrantTokens implements store.Grants: one operation of several
 // statements, so it runs in a savepoint and a conflict undoes all of it.
 func (db *DB) CreateGrantTokens(ctx context.Context, g *store.Grant, e *store.AuditEvent, tokens ...*store.Token) error {
-	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.update(ctx, func(ctx context.Context, tx querier) error {
 		_, err := tx.StmtContext(ctx, db.st.insertGrant).ExecContext(ctx, grantArgs(g)...)
 		if err != nil {
 			return fmt.Errorf("grant %s: %w", g.ID, db.d.classify(err))
@@ -160,7 +160,7 @@ func (db *DB) CreateGrantTokens(ctx context.Context, g *store.Grant, e *store.Au
 
 // insertIssued stores tokens in tx and appends e, the event recording
 // their issue, if it is not nil.
-func (db *DB) insertIssued(ctx context.Context, tx *sql.Tx, e *store.AuditEvent, tokens []*store.Token) error {
+func (db *DB) insertIssued(ctx context.Context, tx querier, e *store.AuditEvent, tokens []*store.Token) error {
 	ins := tx.StmtContext(ctx, db.st.insertToken)
 	for _, t := range tokens {
 		if _, err := ins.ExecContext(ctx, tokenArgs(t)...); err != nil {
@@ -254,7 +254,7 @@ func (db *DB) RotateToken(ctx context.Context, hash []byte, now time.Time, e *st
 		return nil, errors.New("rotate token: zero time")
 	}
 	var used, reused *store.Token
-	err := db.wr.do(ctx, len(tokens) > 0 || e != nil, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.wr.do(ctx, len(tokens) > 0 || e != nil, func(ctx context.Context, tx querier) error {
 		used, reused = nil, nil
 		t, err := scanToken(tx.StmtContext(ctx, db.st.useToken).QueryRowContext(ctx, micros(now), hash))
 		if errors.Is(err, sql.ErrNoRows) {

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -39,7 +38,7 @@ func (db *DB) EnqueueWebhooks(ctx context.Context, ds []*store.WebhookDelivery) 
 		return nil
 	}
 	q := db.d.rebind(insertSQL("webhook_deliveries", webhookCols+", lease_node, lease_until"))
-	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.update(ctx, func(ctx context.Context, tx querier) error {
 		for _, d := range ds {
 			_, err := tx.ExecContext(ctx, q, d.ID, d.ClientID, d.URL, d.Event, d.Payload, d.ContentType,
 				micros(d.CreatedAt), micros(d.NextAttemptAt), d.Attempts, d.LastError, micros(d.DeliveredAt),
@@ -75,7 +74,7 @@ func (db *DB) ClaimWebhooks(ctx context.Context, node string, now, leaseUntil ti
 		"AND next_attempt_at <= ? AND lease_until <= ? ORDER BY next_attempt_at, id LIMIT ?) " +
 		"RETURNING " + webhookCols)
 	var out []*store.WebhookDelivery
-	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.single(ctx, func(ctx context.Context, tx querier) error {
 		rows, err := tx.QueryContext(ctx, q, node, micros(leaseUntil), micros(now), micros(now), limit)
 		if err != nil {
 			return err
@@ -103,7 +102,7 @@ func (db *DB) FinishWebhookAttempt(ctx context.Context, node string, d *store.We
 	}
 	q := db.d.rebind("UPDATE webhook_deliveries SET attempts = ?, last_error = ?, delivered_at = ?, abandoned_at = ?, " +
 		"next_attempt_at = ?, lease_node = '', lease_until = 0 WHERE id = ? AND lease_node = ?")
-	err := db.single(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.single(ctx, func(ctx context.Context, tx querier) error {
 		res, err := tx.ExecContext(ctx, q, d.Attempts, d.LastError, micros(d.DeliveredAt), micros(d.AbandonedAt),
 			micros(d.NextAttemptAt), d.ID, node)
 		if err != nil {

@@ -21,7 +21,26 @@ const maxBatch = 128
 // transaction that it may share with other operations; it must use tx
 // for every statement, including reads, so it sees the effects of the
 // operations before it in the same transaction.
-type op func(ctx context.Context, tx *sql.Tx) error
+type op func(ctx context.Context, tx querier) error
+
+// querier is what an op runs its statements on: the batch's *sql.Tx, or
+// for an operation of one statement alone in its batch, where BEGIN and
+// COMMIT would cost two round trips more (PostgreSQL), the write
+// connection in autocommit.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	// StmtContext returns stmt, prepared on the write pool, for use on
+	// this querier.
+	StmtContext(ctx context.Context, stmt *sql.Stmt) *sql.Stmt
+}
+
+// autocommit runs each statement on the write pool (its one connection)
+// as a transaction of its own.
+type autocommit struct{ *sql.DB }
+
+func (autocommit) StmtContext(_ context.Context, stmt *sql.Stmt) *sql.Stmt { return stmt }
 
 // writeReq is one op waiting for the writer.
 type writeReq struct {
@@ -31,6 +50,11 @@ type writeReq struct {
 	// so that a failure undoes its earlier statements and nothing else. A
 	// single statement is atomic on its own.
 	multi bool
+	// oneStatement marks an op that writes with one statement and reads,
+	// if at all, only after it and only to explain its failure: where
+	// statements cost round trips (dialect.shared), it runs alone in
+	// autocommit when nothing else is waiting.
+	oneStatement bool
 	// onCommit, if set, runs on the writer goroutine after the
 	// transaction holding a successful fn committed, in commit order; it
 	// keeps in-memory copies of committed state (see cache.go) exact.
@@ -111,8 +135,19 @@ func (w *writer) do(ctx context.Context, multi bool, fn op) error {
 // goroutine once fn succeeded and its transaction committed, before do
 // returns.
 func (w *writer) doThen(ctx context.Context, multi bool, fn op, onCommit func()) error {
+	return w.send(&writeReq{ctx: ctx, fn: fn, multi: multi, onCommit: onCommit})
+}
+
+// doOne is doThen for an op of one statement (writeReq.oneStatement).
+func (w *writer) doOne(ctx context.Context, fn op, onCommit func()) error {
+	return w.send(&writeReq{ctx: ctx, fn: fn, oneStatement: true, onCommit: onCommit})
+}
+
+// send hands r to the loop and waits until it ran.
+func (w *writer) send(r *writeReq) error {
+	ctx := r.ctx
 	done := make(chan struct{})
-	r := &writeReq{ctx: ctx, fn: fn, multi: multi, onCommit: onCommit, done: done}
+	r.done = done
 	select {
 	case w.reqs <- r:
 	case <-w.quit:
@@ -199,6 +234,10 @@ func (w *writer) run(batch []*writeReq) {
 			}
 		}
 	}()
+	if len(batch) == 1 && batch[0].oneStatement && w.d.shared {
+		w.runAlone(batch[0])
+		return
+	}
 	tx, err := w.db.BeginTx(context.Background(), nil)
 	if err != nil {
 		for _, r := range batch {
@@ -250,6 +289,25 @@ func (w *writer) run(batch []*writeReq) {
 		if r.err == nil && r.onCommit != nil {
 			r.onCommit()
 		}
+	}
+}
+
+// runAlone runs r, an op of one statement, in autocommit: its
+// statement is its transaction. Only dialects whose writer keeps nothing
+// across transactions (shared) do this, so there is no audit head or
+// cache to keep in step.
+func (w *writer) runAlone(r *writeReq) {
+	if r.err = r.ctx.Err(); r.err != nil {
+		return
+	}
+	ctx := context.WithoutCancel(r.ctx)
+	r.err = r.fn(ctx, autocommit{w.db})
+	if w.transient(r.err) && !r.retried {
+		r.retried = true
+		r.err = r.fn(ctx, autocommit{w.db})
+	}
+	if r.err == nil && r.onCommit != nil {
+		r.onCommit()
 	}
 }
 

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -13,7 +12,7 @@ import (
 
 // insertGrant is an op that creates grant id.
 func insertGrant(db *DB, id string) op {
-	return func(ctx context.Context, tx *sql.Tx) error {
+	return func(ctx context.Context, tx querier) error {
 		_, err := tx.StmtContext(ctx, db.st.insertGrant).ExecContext(ctx, grantArgs(&store.Grant{ID: id})...)
 		return db.d.classify(err)
 	}
@@ -32,20 +31,20 @@ func TestWriterBatch(t *testing.T) {
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 
-	fatalErr := func(ctx context.Context, tx *sql.Tx) error {
+	fatalErr := func(ctx context.Context, tx querier) error {
 		if err := insertGrant(db, "fatal")(ctx, tx); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, "INSERT INTO no_such_table VALUES (1)")
 		return err
 	}
-	halfDone := func(ctx context.Context, tx *sql.Tx) error {
+	halfDone := func(ctx context.Context, tx querier) error {
 		if err := insertGrant(db, "half")(ctx, tx); err != nil {
 			return err
 		}
 		return fmt.Errorf("changed my mind: %w", store.ErrConflict)
 	}
-	both := func(ctx context.Context, tx *sql.Tx) error {
+	both := func(ctx context.Context, tx querier) error {
 		if err := insertGrant(db, "both-1")(ctx, tx); err != nil {
 			return err
 		}
@@ -147,12 +146,12 @@ func TestWriterCancelledBeforeSend(t *testing.T) {
 func TestAuditHeadAfterRollback(t *testing.T) {
 	ctx := t.Context()
 	db := openTemp(t)
-	fatal := func(ctx context.Context, tx *sql.Tx) error {
+	fatal := func(ctx context.Context, tx querier) error {
 		_, err := tx.ExecContext(ctx, "INSERT INTO no_such_table VALUES (1)")
 		return err
 	}
 	undone := &store.AuditEvent{Type: "undone"}
-	appendThenFail := func(ctx context.Context, tx *sql.Tx) error {
+	appendThenFail := func(ctx context.Context, tx querier) error {
 		if err := db.appendAudit(undone)(ctx, tx); err != nil {
 			return err
 		}
