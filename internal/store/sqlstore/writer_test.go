@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/varde-eid/varde/internal/pgtest"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -26,8 +27,12 @@ func req(ctx context.Context, multi bool, fn op) *writeReq {
 // cost the others their writes, and a failed op of several statements
 // must leave none of them behind.
 func TestWriterBatch(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testWriterBatch(t, openTemp(t)) })
+	t.Run("postgres", func(t *testing.T) { testWriterBatch(t, openPostgres(t, pgtest.NewDatabase(t))) })
+}
+
+func testWriterBatch(t *testing.T, db *DB) {
 	ctx := t.Context()
-	db := openTemp(t)
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 
@@ -71,8 +76,8 @@ func TestWriterBatch(t *testing.T) {
 		switch want := wantErrs[i]; {
 		case want == nil && r.err != nil:
 			t.Errorf("request %d: %v", i, r.err)
-		case want != nil && want.Error() == "fatal" && (r.err == nil || !fatalSQLite(r.err)):
-			t.Errorf("request %d: got %v, want a fatal SQLite error", i, r.err)
+		case want != nil && want.Error() == "fatal" && (r.err == nil || !db.d.fatal(r.err)):
+			t.Errorf("request %d: got %v, want a fatal %s error", i, r.err, db.d.name)
 		case want != nil && want.Error() != "fatal" && !errors.Is(r.err, want):
 			t.Errorf("request %d: got %v, want %v", i, r.err, want)
 		}
@@ -91,8 +96,12 @@ func TestWriterBatch(t *testing.T) {
 // TestWriterConcurrent checks that concurrent writes are batched and all
 // land.
 func TestWriterConcurrent(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testWriterConcurrent(t, openTemp(t)) })
+	t.Run("postgres", func(t *testing.T) { testWriterConcurrent(t, openPostgres(t, pgtest.NewDatabase(t))) })
+}
+
+func testWriterConcurrent(t *testing.T, db *DB) {
 	ctx := t.Context()
-	db := openTemp(t)
 	const n = 200
 	var wg sync.WaitGroup
 	for i := range n {
