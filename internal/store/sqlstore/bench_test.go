@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varde-eid/varde/internal/pgtest"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -157,8 +158,14 @@ func BenchmarkGetClient(b *testing.B) {
 // request and person reads from this package's own memory, see
 // cache.go). The logins/s metric is the throughput the store alone
 // allows.
-func BenchmarkLogin(b *testing.B) {
-	db := openTemp(b)
+func BenchmarkLogin(b *testing.B) { benchLogin(b, openTemp(b)) }
+
+// BenchmarkLoginPostgres is BenchmarkLogin on a PostgreSQL server that
+// the benchmark starts (internal/pgtest: durability off, on the same
+// cores), as a node over a shared database makes the calls.
+func BenchmarkLoginPostgres(b *testing.B) { benchLogin(b, openPostgres(b, pgtest.NewDatabase(b))) }
+
+func benchLogin(b *testing.B, db *DB) {
 	ctx := context.Background()
 	now := time.Now()
 	if err := db.CreateClient(ctx, benchClient()); err != nil {
