@@ -19,16 +19,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // openPostgres opens the PostgreSQL database at dsn, closed at cleanup.
 func openPostgres(t testing.TB, dsn string) *DB {
 	t.Helper()
-	db, err := OpenPostgres(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return db
+	return closedAtCleanup(t)(OpenPostgres(context.Background(), dsn))
 }
 
 func TestConformancePostgres(t *testing.T) {

@@ -18,16 +18,24 @@ import (
 
 func open(t testing.TB, path string) *DB {
 	t.Helper()
-	db, err := OpenSQLite(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("close: %v", err)
+	return closedAtCleanup(t)(OpenSQLite(context.Background(), path))
+}
+
+// closedAtCleanup returns a function that takes what an Open function
+// returned, fails t on an error, and closes the DB when t ends.
+func closedAtCleanup(t testing.TB) func(*DB, error) *DB {
+	return func(db *DB, err error) *DB {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	return db
+		t.Cleanup(func() {
+			if err := db.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		})
+		return db
+	}
 }
 
 func openTemp(t testing.TB) *DB {
