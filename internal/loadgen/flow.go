@@ -223,6 +223,10 @@ type LoginOptions struct {
 	Origin string
 	// ProviderHint is Varde's provider_hint: a provider's ID, or "any".
 	ProviderHint string
+	// Jar is the person's browser, kept from one login to the next, so
+	// that a session at Varde can spare a later login (single sign-on);
+	// nil: a fresh browser for this login.
+	Jar http.CookieJar
 }
 
 // Result is a completed login.
@@ -232,6 +236,12 @@ type Result struct {
 	Claims      map[string]any
 	AccessToken string
 	Token       *oauth2.Token
+	// SSO is true when the authorization endpoint answered with the code
+	// at once, from the person's session at Varde, and nobody logged in.
+	SSO bool
+	// Code and CodeVerifier are the authorization code the login
+	// redeemed and its PKCE verifier, to present again.
+	Code, CodeVerifier string
 }
 
 func random(n int) string {
@@ -270,7 +280,10 @@ func (rp *RP) Login(ctx context.Context, p *Person, o LoginOptions) (*Result, er
 // the person proves who they are at the login page, and verifies the ID
 // token.
 func (rp *RP) LoginWith(ctx context.Context, a Authenticator, o LoginOptions) (*Result, error) {
-	b := &browser{c: rp.HTTP, jar: newJar()}
+	b := &browser{c: rp.HTTP, jar: o.Jar}
+	if b.jar == nil {
+		b.jar = newJar()
+	}
 	state, nonce, verifier := random(12), random(12), oauth2.GenerateVerifier()
 	ca, err := rp.assertion()
 	if err != nil {
@@ -313,13 +326,17 @@ func (rp *RP) LoginWith(ctx context.Context, a Authenticator, o LoginOptions) (*
 	if err != nil {
 		return nil, fmt.Errorf("authorize: status %d, no redirect", res.StatusCode)
 	}
-	if loginURL.Query().Get("req") == "" && o.ProviderHint == "" {
-		return nil, fmt.Errorf("authorize: redirect %s has no req", loginURL)
-	}
-	// 3. The person proves who they are (passkey, upstream eID, …).
-	next, err := a.authenticate(ctx, b, rp, loginURL, o)
-	if err != nil {
-		return nil, err
+	// 3. The person proves who they are (passkey, upstream eID, …),
+	// unless their session at Varde did already (single sign-on).
+	next := loginURL.String()
+	sso := strings.HasPrefix(next, rp.RedirectURI+"?")
+	if !sso {
+		if loginURL.Query().Get("req") == "" && o.ProviderHint == "" {
+			return nil, fmt.Errorf("authorize: redirect %s has no req", loginURL)
+		}
+		if next, err = a.authenticate(ctx, b, rp, loginURL, o); err != nil {
+			return nil, err
+		}
 	}
 	// 4. Back to the relying party with the code: straight from the
 	// login, or through the provider's /authorize/resume.
@@ -371,7 +388,8 @@ func (rp *RP) LoginWith(ctx context.Context, a Authenticator, o LoginOptions) (*
 	if err := idt.Claims(&claims); err != nil {
 		return nil, err
 	}
-	return &Result{IDToken: idt, RawIDToken: raw, Claims: claims, AccessToken: tok.AccessToken, Token: tok}, nil
+	return &Result{IDToken: idt, RawIDToken: raw, Claims: claims, AccessToken: tok.AccessToken, Token: tok,
+		SSO: sso, Code: q.Get("code"), CodeVerifier: verifier}, nil
 }
 
 func resolve(base, ref string) string {
