@@ -715,11 +715,9 @@ func (t *benchTarget) cpu() cpuSample {
 
 // benchNode is a throwaway node running as a child process.
 type benchNode struct {
-	dir, db, log string
-	keep         bool
-	cmd          *exec.Cmd
-	exited       chan struct{}
-	exitErr      error
+	resChild
+	dir, db string
+	keep    bool
 	// sim is the simulated upstream eID, when a brokered flow runs.
 	sim *benchSim
 }
@@ -749,7 +747,7 @@ func startBenchNode(ctx context.Context, o *benchOptions, conc int, stderr io.Wr
 	if err != nil {
 		return nil, err
 	}
-	n := &benchNode{dir: dir, db: filepath.Join(dir, "varde.db"), log: filepath.Join(dir, "node.log"), keep: o.keep}
+	n := &benchNode{resChild: resChild{name: "node", log: filepath.Join(dir, "node.log")}, dir: dir, db: filepath.Join(dir, "varde.db"), keep: o.keep}
 	t, err := n.start(ctx, o, conc)
 	if err != nil {
 		n.stop(stderr)
@@ -855,20 +853,9 @@ func (n *benchNode) start(ctx context.Context, o *benchOptions, conc int) (*benc
 	if err != nil {
 		return nil, fmt.Errorf("find own executable: %w", err)
 	}
-	logf, err := os.Create(n.log)
-	if err != nil {
+	if err := n.resChild.start(exe, env, "serve", "--config", cfgFile); err != nil {
 		return nil, err
 	}
-	defer logf.Close()
-	n.cmd = exec.Command(exe, "serve", "--config", cfgFile)
-	n.cmd.Env = env
-	n.cmd.Stdout, n.cmd.Stderr = logf, logf
-	dieWithParent(n.cmd)
-	if err := n.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start node: %w", err)
-	}
-	n.exited = make(chan struct{})
-	go func() { n.exitErr = n.cmd.Wait(); close(n.exited) }()
 
 	hc := benchHTTPClient(conc)
 	if err := n.waitReady(ctx, hc, issuer); err != nil {
@@ -892,11 +879,12 @@ func (n *benchNode) start(ctx context.Context, o *benchOptions, conc int) (*benc
 	return t, nil
 }
 
-// waitReady polls /readyz for up to 30 s, failing early if the node exits.
-func (n *benchNode) waitReady(ctx context.Context, hc *http.Client, issuer string) error {
+// waitReady polls the node's /readyz at base for up to 30 s, failing
+// early if the process exits.
+func (c *resChild) waitReady(ctx context.Context, hc *http.Client, base string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, issuer+"/readyz", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
 		if res, err := hc.Do(req); err == nil {
 			_, _ = io.Copy(io.Discard, res.Body)
 			res.Body.Close()
@@ -905,14 +893,14 @@ func (n *benchNode) waitReady(ctx context.Context, hc *http.Client, issuer strin
 			}
 		}
 		select {
-		case <-n.exited:
-			return fmt.Errorf("node exited before it was ready (%v): %s", n.exitErr, tail(n.log, 10))
+		case <-c.exited:
+			return fmt.Errorf("%s exited before it was ready (%v): %s", c.name, c.exitErr, tail(c.log, 10))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("node not ready after 30s: %s", tail(n.log, 10))
+			return fmt.Errorf("%s not ready after 30s: %s", c.name, tail(c.log, 10))
 		}
 	}
 }
@@ -920,21 +908,7 @@ func (n *benchNode) waitReady(ctx context.Context, hc *http.Client, issuer strin
 // stop ends the node (SIGTERM, then SIGKILL after 10 s), reports what it
 // logged, and removes its directory unless --keep.
 func (n *benchNode) stop(stderr io.Writer) {
-	if n.cmd != nil && n.cmd.Process != nil {
-		select {
-		case <-n.exited:
-		default:
-			if err := interrupt(n.cmd.Process); err != nil {
-				_ = n.cmd.Process.Kill()
-			}
-			select {
-			case <-n.exited:
-			case <-time.After(10 * time.Second):
-				_ = n.cmd.Process.Kill()
-				<-n.exited
-			}
-		}
-	}
+	n.resChild.stop()
 	if n.sim != nil && n.sim.cmd != nil {
 		select {
 		case <-n.sim.exited:
