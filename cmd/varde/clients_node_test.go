@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -113,38 +114,9 @@ func TestClientsRemoveRevokesTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	refresh := func(token string) (int, map[string]any) {
-		t.Helper()
-		assertion, err := jwt.Signed(mustSigner(t, key, "bank-1")).Claims(jwt.Claims{
-			Issuer: "bank", Subject: "bank", Audience: jwt.Audience{issuer}, ID: rand.Text(),
-			IssuedAt: jwt.NewNumericDate(time.Now()), Expiry: jwt.NewNumericDate(time.Now().Add(time.Minute)),
-		}).Serialize()
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := hc.PostForm(issuer+"/token", url.Values{
-			"grant_type": {"refresh_token"}, "refresh_token": {token}, "client_id": {"bank"},
-			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		var body map[string]any
-		_ = json.NewDecoder(res.Body).Decode(&body)
-		return res.StatusCode, body
-	}
-	userinfo := func(token string) int {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, issuer+"/userinfo", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		res, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode
-	}
+	bank := &keyClient{issuer: issuer, id: "bank", kid: "bank-1", key: key, http: hc}
+	refresh := func(token string) (int, map[string]any) { t.Helper(); return bank.refresh(t, issuer, token) }
+	userinfo := func(token string) int { t.Helper(); return userinfoStatus(t, hc, issuer, token) }
 	status, body := refresh(login.Token.RefreshToken)
 	next, _ := body["refresh_token"].(string)
 	if status != http.StatusOK || next == "" || userinfo(login.AccessToken) != http.StatusOK {
@@ -197,6 +169,61 @@ func audited(t *testing.T, cfg, typ, client, via string) bool {
 		}
 	}
 	return false
+}
+
+// keyClient is a relying party that authenticates with private_key_jwt
+// (RFC 7523), its assertions made out to issuer.
+type keyClient struct {
+	issuer, id, kid string
+	key             *ecdsa.PrivateKey
+	http            *http.Client
+}
+
+// token posts form, with the client's authentication added, to the token
+// endpoint at base (the issuer, or one node behind it) and returns the
+// status and the decoded answer.
+func (c *keyClient) token(t *testing.T, base string, form url.Values) (int, map[string]any) {
+	t.Helper()
+	now := time.Now()
+	assertion, err := jwt.Signed(mustSigner(t, c.key, c.kid)).Claims(jwt.Claims{
+		Issuer: c.id, Subject: c.id, Audience: jwt.Audience{c.issuer}, ID: rand.Text(),
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)),
+	}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	form = maps.Clone(form)
+	form.Set("client_id", c.id)
+	form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+	form.Set("client_assertion", assertion)
+	res, err := c.http.PostForm(base+"/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&body)
+	return res.StatusCode, body
+}
+
+// refresh redeems a refresh token at base.
+func (c *keyClient) refresh(t *testing.T, base, token string) (int, map[string]any) {
+	t.Helper()
+	return c.token(t, base, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token}})
+}
+
+// userinfoStatus is the status of GET /userinfo at base with an access
+// token.
+func userinfoStatus(t *testing.T, hc *http.Client, base, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
 }
 
 func mustSigner(t *testing.T, key *ecdsa.PrivateKey, kid string) jose.Signer {
