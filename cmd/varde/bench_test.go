@@ -18,17 +18,21 @@ import (
 	"time"
 
 	"github.com/varde-eid/varde/internal/loadgen"
+	"github.com/varde-eid/varde/internal/pgtest"
 )
 
 // childEnvMarker makes the test binary act as `varde` when the bench
 // starts it as the node (os.Executable is the test binary here).
 const childEnvMarker = "GO_VARDE_TEST_RUN_MAIN"
 
+// TestMain runs the tests through pgtest, which starts a PostgreSQL
+// server for those that ask for a database (the cluster's) and stops it
+// afterwards; a child process acting as `varde` runs the command only.
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnvMarker) == "1" {
 		os.Exit(exitStatus(run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m))
 }
 
 // TestBench runs the real bench briefly: a throwaway node in a child
