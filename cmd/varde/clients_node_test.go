@@ -184,6 +184,12 @@ type keyClient struct {
 // status and the decoded answer.
 func (c *keyClient) token(t *testing.T, base string, form url.Values) (int, map[string]any) {
 	t.Helper()
+	return c.tokenWith(t, base, form, c.assertion(t))
+}
+
+// assertion is a fresh client assertion (RFC 7523 §3).
+func (c *keyClient) assertion(t *testing.T) string {
+	t.Helper()
 	now := time.Now()
 	assertion, err := jwt.Signed(mustSigner(t, c.key, c.kid)).Claims(jwt.Claims{
 		Issuer: c.id, Subject: c.id, Audience: jwt.Audience{c.issuer}, ID: rand.Text(),
@@ -192,6 +198,12 @@ func (c *keyClient) token(t *testing.T, base string, form url.Values) (int, map[
 	if err != nil {
 		t.Fatal(err)
 	}
+	return assertion
+}
+
+// tokenWith is token with the client assertion given.
+func (c *keyClient) tokenWith(t *testing.T, base string, form url.Values, assertion string) (int, map[string]any) {
+	t.Helper()
 	form = maps.Clone(form)
 	form.Set("client_id", c.id)
 	form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")

@@ -446,6 +446,23 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	// A client assertion node b accepted is refused at node a: the
+	// replay cache is the cluster's (RFC 7523 §3, item 7).
+	t.Run("assertion", func(t *testing.T) {
+		assertion := c.client.assertion(t)
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {logins[1].Token.RefreshToken}}
+		status, body := c.client.tokenWith(t, b.url, form, assertion)
+		next, _ := body["refresh_token"].(string)
+		if status != http.StatusOK || next == "" {
+			t.Fatalf("refresh at node b: %d %v", status, body)
+		}
+		logins[1].Token.RefreshToken = next
+		form.Set("refresh_token", next)
+		if status, body := c.client.tokenWith(t, a.url, form, assertion); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+			t.Errorf("the same assertion at node a: %d %v, want 401 invalid_client", status, body)
+		}
+	})
+
 	// 4. A code redeemed at node a is refused at node b, and presenting
 	// it again revokes what it gave.
 	t.Run("code", func(t *testing.T) {
