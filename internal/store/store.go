@@ -46,6 +46,7 @@ type Store interface {
 	ReplayCache
 	AuditLog
 	PublicKeys
+	Pins
 	Sweeper
 	Health
 	Incidents
@@ -279,6 +280,17 @@ type PublicKeys interface {
 	// ListPublicKeys returns keys not expired at now (a zero ExpiresAt
 	// never expires), oldest first.
 	ListPublicKeys(ctx context.Context, now time.Time) ([]*PublicKey, error)
+}
+
+// Pins holds values that must stay the same for the life of the store,
+// whichever node starts against it, such as a fingerprint of the subject
+// salt: a node that brings another value can refuse to start instead of
+// giving everyone new identifiers.
+type Pins interface {
+	// Pin stores value under name at now unless the store holds a value
+	// under that name already, and returns the value held: value itself
+	// the first time, the first caller's when several race.
+	Pin(ctx context.Context, name string, value []byte, now time.Time) ([]byte, error)
 }
 
 // Sweeper removes expired short-lived records.

@@ -38,6 +38,8 @@ type statements struct {
 
 	putPublicKey, listPublicKeys *sql.Stmt
 
+	pin *sql.Stmt
+
 	// savepoint, rollbackTo and release wrap an operation of several
 	// statements inside a shared transaction.
 	savepoint, rollbackTo, release *sql.Stmt
@@ -146,6 +148,9 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.putPublicKey, w, upsertSQL("public_keys", "kid", publicKeyCols)},
 		{&db.st.listPublicKeys, r, "SELECT " + publicKeyCols + " FROM public_keys " +
 			"WHERE expires_at = 0 OR expires_at > ? ORDER BY created_at, kid"},
+
+		{&db.st.pin, w, "INSERT INTO pins (name, value, created_at) VALUES (?, ?, ?) " +
+			"ON CONFLICT (name) DO UPDATE SET value = pins.value RETURNING value"},
 
 		{&db.st.savepoint, w, "SAVEPOINT op"},
 		{&db.st.rollbackTo, w, "ROLLBACK TO SAVEPOINT op"},

@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ReplayCache", testReplayCache},
 		{"AuditLog", testAuditLog},
 		{"PublicKeys", testPublicKeys},
+		{"Pins", testPins},
 		{"Sweeper", testSweeper},
 		{"Health", testHealth},
 		{"Incidents", testIncidents},
