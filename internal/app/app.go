@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -168,6 +171,11 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		_ = lock.Unlock()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	if err := checkSalt(ctx, st, salt, opt.Now()); err != nil {
+		_ = st.Close()
+		_ = lock.Unlock()
+		return nil, err
+	}
 	if cfg.Store.FlowState == config.FlowStateMemory {
 		// ADR 7: one node writes the SQLite file, so login flow state
 		// can live with it.
@@ -211,6 +219,34 @@ func secrets(cfg *config.Config, opt Options) (*keys.Signer, []byte, error) {
 	return signer, salt, nil
 }
 
+// saltPin names the subject salt's fingerprint in store.Pins.
+const saltPin = "subject_salt"
+
+// ErrSaltChanged means the subject salt is not the one the store's
+// subject identifiers were made with.
+var ErrSaltChanged = errors.New("the subject salt differs from the one this store was first used with")
+
+// checkSalt pins a fingerprint of salt in the store at the first start,
+// and refuses a salt whose fingerprint differs from the pinned one: with
+// another salt every relying party would see every person as someone
+// new, and nodes of one cluster would disagree about who is who. The
+// fingerprint is an HMAC of a fixed text under the salt, which tells
+// nothing about the salt.
+func checkSalt(ctx context.Context, st store.Pins, salt []byte, now time.Time) error {
+	m := hmac.New(sha256.New, salt)
+	m.Write([]byte("varde subject salt fingerprint v1"))
+	fp := m.Sum(nil)
+	held, err := st.Pin(ctx, saltPin, fp, now)
+	if err != nil {
+		return fmt.Errorf("check the subject salt: %w", err)
+	}
+	if !hmac.Equal(held, fp) {
+		return fmt.Errorf("%w: keys.subject_salt_file must hold the salt every node of this store has used "+
+			"(changing it would give every person new subject identifiers at every service)", ErrSaltChanged)
+	}
+	return nil
+}
+
 // checkSectors refuses a configured client that would share pairwise
 // subject identifiers with a client added at run time (varde clients
 // add) without both naming the sector (config.SectorClash). The
@@ -244,7 +280,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 
 	// Clients taken out of the file go first, so that none of them
 	// stands in the way of the file's clients below.
-	if err := removeUndeclared(ctx, st, cfg.Clients, opt.Now(), log); err != nil {
+	if err := removeUndeclared(ctx, st, cfg.Clients, cfg.Store.Driver == "postgres", opt.Now(), log); err != nil {
 		return err
 	}
 	if err := checkSectors(ctx, st, cfg.Clients); err != nil {
@@ -265,6 +301,10 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		return err
 	}
 	a.keys = keySet
+	if wait := keySet.UntilKnown(); wait > 0 && cfg.Store.Driver == "postgres" {
+		log.Info("this node's signing key is new to the cluster: /readyz answers 503 until every node's key set holds it",
+			"kid", a.Signer.KID(), "wait", wait)
+	}
 	staticFS, err := fs.Sub(web.Static, "static")
 	if err != nil {
 		return err
@@ -333,6 +373,14 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		if err := st.Ping(ctx); err != nil {
 			log.Warn("not ready: store", "err", err)
 			http.Error(w, "store unavailable\n", http.StatusServiceUnavailable)
+			return
+		}
+		// Nodes that share a store take traffic only once the others'
+		// key sets list this node's key (keys.Set.UntilKnown); the
+		// node's own health probe asks whether it works, not that.
+		if wait := keySet.UntilKnown(); wait > 0 && cfg.Store.Driver == "postgres" && r.Context().Value(selfProbe{}) == nil {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
+			http.Error(w, "signing key not yet in every node's key set\n", http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = io.WriteString(w, "ready\n")

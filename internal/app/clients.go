@@ -29,7 +29,13 @@ func RemoveClient(ctx context.Context, st store.Clients, id, via string, now tim
 // a client taken out of the file must stop working, not linger in the
 // store. Each is logged at warn level. Clients added otherwise (varde
 // clients add, the demo) are left alone.
-func removeUndeclared(ctx context.Context, st store.Clients, declared []config.Client, now time.Time, log *slog.Logger) error {
+//
+// Where nodes share the store (shared), each has a file of its own, and
+// one that starts with an older or newer file than the others would
+// remove their clients and revoke every grant of them. There such
+// clients are kept and logged; varde clients remove takes one out once
+// every node's file leaves it out.
+func removeUndeclared(ctx context.Context, st store.Clients, declared []config.Client, shared bool, now time.Time, log *slog.Logger) error {
 	stored, err := st.ListClients(ctx)
 	if err != nil {
 		return fmt.Errorf("list clients: %w", err)
@@ -40,6 +46,11 @@ func removeUndeclared(ctx context.Context, st store.Clients, declared []config.C
 	}
 	for _, c := range stored {
 		if c.Source != store.ClientSourceConfig || keep[c.ID] {
+			continue
+		}
+		if shared {
+			log.Warn("client kept though this node's configuration file does not declare it: another node's may; "+
+				"once no node's file declares it, remove it with varde clients remove", "client", c.ID)
 			continue
 		}
 		n, err := RemoveClient(ctx, st, c.ID, store.ClientSourceConfig, now)

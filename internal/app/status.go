@@ -24,6 +24,11 @@ const (
 	statusAPIPath  = "/status/api/v1/summary"
 )
 
+// selfProbe marks the node's own in-process /readyz request: it asks
+// whether the node works, not whether a load balancer should send it
+// traffic yet.
+type selfProbe struct{}
+
 // nodeComponent is this node's component name.
 func (a *App) nodeComponent() string { return status.NodePrefix + a.Config.Node }
 
@@ -32,7 +37,7 @@ func (a *App) nodeComponent() string { return status.NodePrefix + a.Config.Node 
 // while it can serve requests and reach its store.
 func (a *App) addNodeComponent(mux *http.ServeMux) error {
 	return a.Health.Add(a.nodeComponent(), health.PingProber(func(ctx context.Context) error {
-		req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/readyz", nil)
+		req := httptest.NewRequestWithContext(context.WithValue(ctx, selfProbe{}, true), http.MethodGet, "/readyz", nil)
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK {

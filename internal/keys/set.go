@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,6 +46,9 @@ type Set struct {
 	haveSet  bool
 	// published is when Publish last succeeded.
 	published time.Time
+	// newSince is when the first Publish stored a key the store did not
+	// hold yet; zero if the store held it already (a restart).
+	newSince time.Time
 }
 
 func (s *Set) now() time.Time {
@@ -66,6 +70,17 @@ func (s *Set) Publish(ctx context.Context) error {
 		ttl = DefaultPublishTTL
 	}
 	now := s.now()
+	s.mu.Lock()
+	first := s.published.IsZero()
+	s.mu.Unlock()
+	isNew := false
+	if first {
+		stored, err := s.Store.ListPublicKeys(ctx, now)
+		if err != nil {
+			return fmt.Errorf("publish key: %w", err)
+		}
+		isNew = !slices.ContainsFunc(stored, func(k *store.PublicKey) bool { return k.KID == jwk.KeyID })
+	}
 	err = s.Store.PutPublicKey(ctx, &store.PublicKey{
 		KID: jwk.KeyID, Node: s.Node, JWK: raw, CreatedAt: now, ExpiresAt: now.Add(ttl),
 	})
@@ -75,8 +90,33 @@ func (s *Set) Publish(ctx context.Context) error {
 	s.mu.Lock()
 	s.haveSet = false
 	s.published = now
+	if isNew {
+		s.newSince = now
+	}
 	s.mu.Unlock()
 	return nil
+}
+
+// UntilKnown is how long until every node's JWKS may be relied on to
+// list the local key: a node reads the store at most CacheTTL after a
+// key was first published, so a relying party that fetches the JWKS
+// from any node sees it. Zero if the key was in the store before this
+// process published it, or once that time has passed. A node that
+// shares its store with others should not take traffic before then:
+// a token it signs could fail verification at a relying party whose
+// JWKS came from another node.
+func (s *Set) UntilKnown() time.Duration {
+	s.mu.Lock()
+	since := s.newSince
+	s.mu.Unlock()
+	if since.IsZero() {
+		return 0
+	}
+	ttl := s.CacheTTL
+	if ttl <= 0 {
+		ttl = DefaultCacheTTL
+	}
+	return max(0, since.Add(ttl).Sub(s.now()))
 }
 
 // KeepPublished publishes the local key again when the last Publish is a

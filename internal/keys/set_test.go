@@ -93,6 +93,44 @@ func TestSetCachesBriefly(t *testing.T) {
 	}
 }
 
+// TestUntilKnown: a key new to the store is known to every node's JWKS
+// only a CacheTTL after it was published; a key the store held already
+// (a node restarted with its key) is known at once.
+func TestUntilKnown(t *testing.T) {
+	ctx := context.Background()
+	db := openStore(t)
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	a, _ := Generate(rand.Reader)
+	b, _ := Generate(rand.Reader)
+	setA := &Set{Store: db, Local: a, Node: "a", Now: clock}
+	setB := &Set{Store: db, Local: b, Node: "b", Now: clock}
+	if _, err := setB.JWKS(ctx); err != nil { // node b caches the set without a's key
+		t.Fatal(err)
+	}
+	if err := setA.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := setA.UntilKnown(); got != DefaultCacheTTL {
+		t.Fatalf("UntilKnown right after the first publish = %v, want %v", got, DefaultCacheTTL)
+	}
+	now = now.Add(DefaultCacheTTL - time.Millisecond)
+	if jwks, _ := setB.JWKS(ctx); len(jwks.Key(a.KID())) != 0 || setA.UntilKnown() != time.Millisecond {
+		t.Fatalf("before the wait ends: b lists a's key = %v, UntilKnown = %v", len(jwks.Key(a.KID())) != 0, setA.UntilKnown())
+	}
+	now = now.Add(time.Millisecond)
+	if jwks, _ := setB.JWKS(ctx); len(jwks.Key(a.KID())) != 1 || setA.UntilKnown() != 0 {
+		t.Fatalf("when the wait ends: b lists a's key = %v, UntilKnown = %v", len(jwks.Key(a.KID())) != 0, setA.UntilKnown())
+	}
+	restarted := &Set{Store: db, Local: a, Node: "a", Now: clock}
+	if err := restarted.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := restarted.UntilKnown(); got != 0 {
+		t.Errorf("UntilKnown after a restart with a published key = %v, want 0", got)
+	}
+}
+
 func TestVerifyRefusesForeignAndMalformed(t *testing.T) {
 	ctx := context.Background()
 	db := openStore(t)

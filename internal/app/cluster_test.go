@@ -1,0 +1,144 @@
+package app_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/app"
+	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/keys"
+	"github.com/varde-eid/varde/internal/pgtest"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// postgresNode starts a node over the PostgreSQL database at dsn with
+// key and salt, at the time *now says, after calling each of more.
+func postgresNode(t *testing.T, dsn, node string, key *keys.Signer, salt []byte, now *time.Time,
+	more ...func(*config.Config, *app.Options)) (*app.App, error) {
+	t.Helper()
+	env := map[string]string{config.EnvIssuer: "http://localhost:8080", config.EnvNode: node,
+		config.EnvStoreDriver: "postgres", config.EnvStoreDSN: dsn}
+	cfg, err := config.Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := app.Options{Signer: key, SubjectSalt: salt, Now: func() time.Time { return *now }}
+	for _, f := range more {
+		f(cfg, &opt)
+	}
+	a, err := app.New(context.Background(), cfg, opt)
+	if err == nil {
+		t.Cleanup(func() { a.Close() })
+	}
+	return a, err
+}
+
+func readyz(a *app.App) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	a.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	return rec
+}
+
+// TestNewKeyWaitsBeforeReady: a node whose signing key is new to a
+// shared store reports ready only once every node's cached key set can
+// hold the key; a node restarted with a published key is ready at once.
+func TestNewKeyWaitsBeforeReady(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	now := time.Now()
+	salt := make([]byte, 32)
+	keyA, _ := keys.Generate(rand.Reader)
+	a, err := postgresNode(t, dsn, "a", keyA, salt, &now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := readyz(a); rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("readyz of a node with a new key = %d (Retry-After %q), want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	now = now.Add(keys.DefaultCacheTTL)
+	if rec := readyz(a); rec.Code != http.StatusOK {
+		t.Fatalf("readyz once the key is known = %d, want 200", rec.Code)
+	}
+	a.Close()
+
+	again, err := postgresNode(t, dsn, "a", keyA, salt, &now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := readyz(again); rec.Code != http.StatusOK {
+		t.Errorf("readyz of a node restarted with its published key = %d, want 200", rec.Code)
+	}
+}
+
+// TestSaltPinned: a node whose subject salt differs from the one the
+// store was first used with does not start, so that no node gives
+// people other subject identifiers than the rest of the cluster.
+func TestSaltPinned(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	now := time.Now()
+	salt, other := make([]byte, 32), make([]byte, 32)
+	_, _ = rand.Read(salt)
+	_, _ = rand.Read(other)
+	key := func() *keys.Signer { k, _ := keys.Generate(rand.Reader); return k }
+	if _, err := postgresNode(t, dsn, "a", key(), salt, &now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgresNode(t, dsn, "b", key(), other, &now); !errors.Is(err, app.ErrSaltChanged) {
+		t.Fatalf("node with another salt: %v, want ErrSaltChanged", err)
+	}
+	if _, err := postgresNode(t, dsn, "b", key(), salt, &now); err != nil {
+		t.Fatalf("node with the same salt: %v", err)
+	}
+}
+
+// TestUndeclaredClientKeptInCluster: a node whose configuration file
+// lacks a client that another node's declares does not remove it (nor
+// revoke its grants) from the store they share; it says so.
+func TestUndeclaredClientKeptInCluster(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	now := time.Now()
+	salt := make([]byte, 32)
+	client := func(id string) config.Client {
+		return config.Client{ID: id, Name: id, AuthMethod: store.AuthNone, RedirectURIs: []string{"https://" + id + ".example/cb"}}
+	}
+	declare := func(logs io.Writer, clients ...config.Client) func(*config.Config, *app.Options) {
+		return func(cfg *config.Config, opt *app.Options) {
+			cfg.Clients = clients
+			opt.Log = slog.New(slog.NewTextHandler(logs, nil))
+		}
+	}
+	key := func() *keys.Signer { k, _ := keys.Generate(rand.Reader); return k }
+	a, err := postgresNode(t, dsn, "a", key(), salt, &now, declare(io.Discard, client("bank"), client("shop")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Store.CreateGrantTokens(ctx, &store.Grant{ID: "g-shop", ClientID: "shop", CreatedAt: now}, nil,
+		&store.Token{Hash: []byte("shop-refresh"), Kind: store.TokenRefresh, GrantID: "g-shop", ClientID: "shop",
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	if _, err := postgresNode(t, dsn, "b", key(), salt, &now, declare(&logs, client("bank"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Store.GetClient(ctx, "shop"); err != nil {
+		t.Errorf("client declared by node a only, after node b started: %v", err)
+	}
+	if g, err := a.Store.GetGrant(ctx, "g-shop"); err != nil || !g.RevokedAt.IsZero() {
+		t.Errorf("its grant: %+v, %v; want it unrevoked", g, err)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "client=shop") {
+		t.Errorf("node b's log does not name the client it kept:\n%s", logs.String())
+	}
+}
