@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -184,6 +185,90 @@ func TestPostgresNodes(t *testing.T) {
 			}
 			if len(left) != 1 || (errs[0] == nil) == (errs[1] == nil) {
 				t.Fatalf("round %d: %d passkeys left, removals returned %v and %v; want 1 left, one refused", round, len(left), errs[0], errs[1])
+			}
+		}
+	})
+
+	t.Run("webhook claims", func(t *testing.T) {
+		// Both nodes claim due deliveries at once, many times over: no
+		// delivery may be leased to both, or its receiver gets it twice.
+		ctx := t.Context()
+		now := time.Now().UTC()
+		const n = 200
+		var ds []*store.WebhookDelivery
+		for i := range n {
+			ds = append(ds, &store.WebhookDelivery{ID: fmt.Sprintf("wh-%03d", i), ClientID: "bank", URL: "https://bank.example/status",
+				Event: "component_state", Payload: []byte("{}"), ContentType: "application/jwt",
+				CreatedAt: now.Add(-time.Minute), NextAttemptAt: now.Add(-time.Second)})
+		}
+		if err := a.EnqueueWebhooks(ctx, ds); err != nil {
+			t.Fatal(err)
+		}
+		var (
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			claimed = map[string]string{}
+		)
+		for i := range 8 {
+			db, node := []*DB{a, b}[i%2], fmt.Sprint("node-", i)
+			wg.Go(func() {
+				for range 20 {
+					got, err := db.ClaimWebhooks(ctx, node, now, now.Add(time.Minute), 5)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					for _, d := range got {
+						if other, ok := claimed[d.ID]; ok {
+							t.Errorf("delivery %s leased to %s and %s", d.ID, other, node)
+						}
+						claimed[d.ID] = node
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if len(claimed) != n {
+			t.Errorf("%d of %d deliveries claimed", len(claimed), n)
+		}
+	})
+
+	t.Run("incident timeline", func(t *testing.T) {
+		// Both nodes add to one incident's timeline at once: every entry
+		// is kept, numbered 1, 2, 3, … without a gap or a repeat.
+		ctx := t.Context()
+		now := time.Now().UTC()
+		in := &store.Incident{ID: "inc-1", Component: "bankid", StartedAt: now, OpenedAt: now}
+		if err := a.OpenIncident(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		const writers, each = 8, 5
+		var wg sync.WaitGroup
+		for i := range writers {
+			db := []*DB{a, b}[i%2]
+			wg.Go(func() {
+				for range each {
+					u := &store.IncidentUpdate{IncidentID: in.ID, Time: now, Kind: store.UpdateOperator, Message: "note", Author: "ops"}
+					if err := db.AddIncidentUpdate(ctx, u); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		got, err := b.GetIncident(ctx, in.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Updates) != writers*each {
+			t.Fatalf("%d timeline entries, want %d", len(got.Updates), writers*each)
+		}
+		for i, u := range got.Updates {
+			if u.Seq != i+1 {
+				t.Fatalf("entry %d has seq %d", i, u.Seq)
 			}
 		}
 	})

@@ -280,12 +280,21 @@ func (db *DB) UpdateIncident(ctx context.Context, in *store.Incident) error {
 
 // AddIncidentUpdate implements store.Incidents in one statement: the
 // insert numbers the entry after the incident's last, and the foreign
-// key refuses an unknown incident.
+// key refuses an unknown incident. Where other nodes write at the same
+// time (PostgreSQL), the incident's row is locked first, so that two
+// nodes' entries take turns rather than the same number.
 func (db *DB) AddIncidentUpdate(ctx context.Context, u *store.IncidentUpdate) error {
 	q := db.d.rebind("INSERT INTO incident_updates (" + incidentUpdateCols + ") " +
 		"SELECT ?, coalesce(max(seq), 0) + 1, ?, ?, ?, ?, ?, ? FROM incident_updates WHERE incident_id = ? RETURNING seq")
+	lock := db.d.rebind("SELECT 1 FROM incidents WHERE id = ?" + db.d.forUpdate)
 	var seq int
 	err := db.single(ctx, func(ctx context.Context, tx querier) error {
+		if db.d.shared {
+			var one int
+			if err := tx.QueryRowContext(ctx, lock, u.IncidentID).Scan(&one); err != nil {
+				return notFound(err)
+			}
+		}
 		err := tx.QueryRowContext(ctx, q, u.IncidentID, micros(u.Time), u.Kind, u.State, u.Reason, u.Message, u.Author,
 			u.IncidentID).Scan(&seq)
 		return db.d.classify(err)

@@ -56,10 +56,12 @@ func (db *DB) EnqueueWebhooks(ctx context.Context, ds []*store.WebhookDelivery) 
 }
 
 // ClaimWebhooks implements store.Webhooks with one UPDATE ... RETURNING
-// over the due deliveries. Writes are serialised (one write connection
-// per process, and SQLite's write lock between processes), so a delivery
-// one claim leased is no longer due for the next. A lease is live while
-// now is before lease_until.
+// over the due deliveries. On SQLite writes are serialised (one write
+// connection per process, and the write lock between processes), so a
+// delivery one claim leased is no longer due for the next; on
+// PostgreSQL, a claim that meets a row another node's claim holds waits
+// for it and then checks the conditions again on the row as leased. A
+// lease is live while now is before lease_until.
 func (db *DB) ClaimWebhooks(ctx context.Context, node string, now, leaseUntil time.Time, limit int) ([]*store.WebhookDelivery, error) {
 	switch {
 	case node == "":
@@ -69,13 +71,17 @@ func (db *DB) ClaimWebhooks(ctx context.Context, node string, now, leaseUntil ti
 	case limit < 1:
 		return []*store.WebhookDelivery{}, nil
 	}
+	// The outer WHERE repeats the conditions: on PostgreSQL, a row that
+	// another node's claim leased while this one waited for it is
+	// checked again as that claim left it (the subquery is not), and
+	// must then no longer match.
+	const due = "delivered_at = 0 AND abandoned_at = 0 AND next_attempt_at <= ? AND lease_until <= ?"
 	q := db.d.rebind("UPDATE webhook_deliveries SET lease_node = ?, lease_until = ? WHERE id IN (" +
-		"SELECT id FROM webhook_deliveries WHERE delivered_at = 0 AND abandoned_at = 0 " +
-		"AND next_attempt_at <= ? AND lease_until <= ? ORDER BY next_attempt_at, id LIMIT ?) " +
-		"RETURNING " + webhookCols)
+		"SELECT id FROM webhook_deliveries WHERE " + due + " ORDER BY next_attempt_at, id LIMIT ?) AND " + due +
+		" RETURNING " + webhookCols)
 	var out []*store.WebhookDelivery
 	err := db.single(ctx, func(ctx context.Context, tx querier) error {
-		rows, err := tx.QueryContext(ctx, q, node, micros(leaseUntil), micros(now), micros(now), limit)
+		rows, err := tx.QueryContext(ctx, q, node, micros(leaseUntil), micros(now), micros(now), limit, micros(now), micros(now))
 		if err != nil {
 			return err
 		}
