@@ -4,7 +4,13 @@
 // compare-and-swap updates, expiry, time zones and concurrency.
 //
 // A backend's own test is a few lines that call Run with a function
-// returning a fresh, empty store. Never skip a subtest for one backend:
+// returning a fresh, empty store. A backend that several nodes share
+// (PostgreSQL) also passes RunShared, whose open returns two stores over
+// one fresh database, as two nodes hold them: neither may trust what it
+// remembers of its own writes over the other's, and single-use and
+// read-then-write operations must hold when the two race (audit chain,
+// codes, session client lists, passkey removal, webhook leases, incident
+// timelines). Never skip a subtest for one backend:
 // fix the backend. The rules the suite holds every backend to are listed
 // on store.Store; store.VerifyAuditChain checks the audit log's chain.
 //

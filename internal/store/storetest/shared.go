@@ -1,0 +1,311 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// RunShared runs the tests of a store that several nodes share: open
+// returns two stores over one new, empty database, as two nodes would
+// hold them. Each checks that what one node remembers of its own writes
+// never hides the other's, and that single-use and read-then-write
+// operations hold when the two race.
+func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
+	t.Helper()
+	tests := []struct {
+		name string
+		run  func(t *testing.T, a, b store.Store)
+	}{
+		{"AuditChain", sharedAuditChain},
+		{"RecordsWrittenByTheOtherNode", sharedRecords},
+		{"ReadChangeWrite", sharedReadChangeWrite},
+		{"WebhookClaims", sharedWebhookClaims},
+		{"IncidentTimeline", sharedIncidentTimeline},
+		{"OneCodeTwoNodes", sharedOneCode},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a, b := open(t)
+			tt.run(t, a, b)
+		})
+	}
+}
+
+func sharedAuditChain(t *testing.T, a, b store.Store) {
+	ctx := t.Context()
+	const goroutines, each = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*goroutines)
+	for _, db := range []store.Store{a, b} {
+		for range goroutines {
+			wg.Go(func() {
+				for range each {
+					if err := db.AppendAudit(ctx, &store.AuditEvent{Type: "t", Time: time.Now()}); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	all, err := a.ListAudit(ctx, 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2*goroutines*each {
+		t.Errorf("%d events, want %d", len(all), 2*goroutines*each)
+	}
+	if err := store.VerifyAuditChain(nil, all); err != nil {
+		t.Error(err)
+	}
+}
+
+func sharedRecords(t *testing.T, a, b store.Store) {
+	ctx := t.Context()
+	now := time.Now().UTC()
+	p := &store.Person{ID: "p-1", GivenName: "Kari", FamilyName: "Nordmann", BirthDate: "1990-01-01",
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "01019012345"}}, CreatedAt: now}
+	if err := a.CreatePerson(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.GetPerson(ctx, p.ID); err != nil { // read, as a cache would keep it
+		t.Fatal(err)
+	}
+	if err := b.UpdatePersonProfile(ctx, p.ID, store.Profile{GivenName: "Kari Anne", FamilyName: "Nordmann", BirthDate: "1990-01-01"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.GetPerson(ctx, p.ID); err != nil || got.GivenName != "Kari Anne" {
+		t.Errorf("node a reads %+v, %v after node b renamed the person", got, err)
+	}
+
+	s := &store.Session{ID: "s-1", PersonID: p.ID, Provider: "passkey", Level: "high", AuthTime: now,
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := a.CreateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.GetSession(ctx, s.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddSessionClient(ctx, s.ID, "bank"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.GetSession(ctx, s.ID, now); err != nil || len(got.Clients) != 1 {
+		t.Errorf("node a reads %+v, %v after node b added a client", got, err)
+	}
+	if err := b.DeleteSession(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.GetSession(ctx, s.ID, now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("node a still finds the session node b ended (logout): %v", err)
+	}
+
+	r := &store.AuthRequest{ID: "r-1", ClientID: "bank", RedirectURI: "https://bank.example/cb", Pushed: true,
+		CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+	if err := a.CreateAuthRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.UseAuthRequest(ctx, r.ID, now.Add(time.Minute), now); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.UseAuthRequest(ctx, r.ID, now.Add(time.Minute), now); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a pushed request used at node b was used again at node a: %v", err)
+	}
+}
+
+func sharedReadChangeWrite(t *testing.T, a, b store.Store) {
+	ctx := t.Context()
+	now := time.Now().UTC()
+	// Clients added to one session at both nodes at once: none lost.
+	s := &store.Session{ID: "s-2", PersonID: "p-1", Provider: "passkey", Level: "high", AuthTime: now,
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := a.CreateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	const adders = 8
+	var wg sync.WaitGroup
+	for i := range adders {
+		db := []store.Store{a, b}[i%2]
+		wg.Go(func() {
+			if err := db.AddSessionClient(ctx, s.ID, "client-"+string(rune('a'+i))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got, err := b.GetSession(ctx, s.ID, now); err != nil || len(got.Clients) != adders {
+		t.Errorf("session after %d concurrent additions: %v, %v", adders, got, err)
+	}
+
+	// Two identifiers added to one person at both nodes at once.
+	q := &store.Person{ID: "p-2", Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02029012345"}}, CreatedAt: now}
+	if err := a.CreatePerson(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	for i, db := range []store.Store{a, b} {
+		wg.Go(func() {
+			if err := db.AddIdentifier(ctx, q.ID, store.Identifier{Scheme: "test:" + string(rune('a'+i)), Value: "1"}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got, err := a.GetPerson(ctx, q.ID); err != nil || len(got.Identifiers) != 3 {
+		t.Errorf("person after two concurrent additions: %v, %v", got, err)
+	}
+
+	// A person's last two passkeys removed at both nodes at once: one
+	// removal must be refused, or the person is locked out.
+	for round := range 10 {
+		pid := "p-del-" + string(rune('a'+round))
+		if err := a.CreatePerson(ctx, &store.Person{ID: pid, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		keys := [][]byte{[]byte(pid + "-1"), []byte(pid + "-2")}
+		for _, k := range keys {
+			if err := a.CreatePasskey(ctx, &store.Passkey{CredentialID: k, PersonID: pid, CreatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		errs := make([]error, 2)
+		for i, db := range []store.Store{a, b} {
+			wg.Go(func() { errs[i] = db.DeletePasskey(ctx, pid, keys[i]) })
+		}
+		wg.Wait()
+		left, err := a.ListPasskeys(ctx, pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) != 1 || (errs[0] == nil) == (errs[1] == nil) {
+			t.Fatalf("round %d: %d passkeys left, removals returned %v and %v; want 1 left, one refused", round, len(left), errs[0], errs[1])
+		}
+	}
+}
+
+func sharedWebhookClaims(t *testing.T, a, b store.Store) {
+	// Both nodes claim due deliveries at once, many times over: no
+	// delivery may be leased to both, or its receiver gets it twice.
+	ctx := t.Context()
+	now := time.Now().UTC()
+	const n = 200
+	var ds []*store.WebhookDelivery
+	for i := range n {
+		ds = append(ds, &store.WebhookDelivery{ID: fmt.Sprintf("wh-%03d", i), ClientID: "bank", URL: "https://bank.example/status",
+			Event: "component_state", Payload: []byte("{}"), ContentType: "application/jwt",
+			CreatedAt: now.Add(-time.Minute), NextAttemptAt: now.Add(-time.Second)})
+	}
+	if err := a.EnqueueWebhooks(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		claimed = map[string]string{}
+	)
+	for i := range 8 {
+		db, node := []store.Store{a, b}[i%2], fmt.Sprint("node-", i)
+		wg.Go(func() {
+			for range 20 {
+				got, err := db.ClaimWebhooks(ctx, node, now, now.Add(time.Minute), 5)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for _, d := range got {
+					if other, ok := claimed[d.ID]; ok {
+						t.Errorf("delivery %s leased to %s and %s", d.ID, other, node)
+					}
+					claimed[d.ID] = node
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(claimed) != n {
+		t.Errorf("%d of %d deliveries claimed", len(claimed), n)
+	}
+}
+
+func sharedIncidentTimeline(t *testing.T, a, b store.Store) {
+	// Both nodes add to one incident's timeline at once: every entry
+	// is kept, numbered 1, 2, 3, … without a gap or a repeat.
+	ctx := t.Context()
+	now := time.Now().UTC()
+	in := &store.Incident{ID: "inc-1", Component: "bankid", StartedAt: now, OpenedAt: now}
+	if err := a.OpenIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 8, 5
+	var wg sync.WaitGroup
+	for i := range writers {
+		db := []store.Store{a, b}[i%2]
+		wg.Go(func() {
+			for range each {
+				u := &store.IncidentUpdate{IncidentID: in.ID, Time: now, Kind: store.UpdateOperator, Message: "note", Author: "ops"}
+				if err := db.AddIncidentUpdate(ctx, u); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got, err := b.GetIncident(ctx, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Updates) != writers*each {
+		t.Fatalf("%d timeline entries, want %d", len(got.Updates), writers*each)
+	}
+	for i, u := range got.Updates {
+		if u.Seq != i+1 {
+			t.Fatalf("entry %d has seq %d", i, u.Seq)
+		}
+	}
+}
+
+func sharedOneCode(t *testing.T, a, b store.Store) {
+	ctx := t.Context()
+	now := time.Now().UTC()
+	for i := range 20 {
+		c := &store.AuthCode{Hash: []byte{byte(i), 1, 2, 3}, GrantID: "g", ClientID: "bank", PersonID: "p-1",
+			Level: "high", AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+		if err := a.CreateAuthCode(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		var wins, losses int
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, db := range []store.Store{a, b, a, b} {
+			wg.Go(func() {
+				_, err := db.RedeemAuthCode(ctx, c.Hash, now)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					wins++
+				case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
+					losses++
+				default:
+					t.Errorf("redeem: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if wins != 1 || losses != 3 {
+			t.Fatalf("code %d: %d redemptions won, %d lost; want 1 and 3", i, wins, losses)
+		}
+	}
+}
