@@ -27,6 +27,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 		{"WebhookClaims", sharedWebhookClaims},
 		{"IncidentTimeline", sharedIncidentTimeline},
 		{"OneCodeTwoNodes", sharedOneCode},
+		{"SingleUse", sharedSingleUse},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -307,5 +308,43 @@ func sharedOneCode(t *testing.T, a, b store.Store) {
 		if wins != 1 || losses != 3 {
 			t.Fatalf("code %d: %d redemptions won, %d lost; want 1 and 3", i, wins, losses)
 		}
+	}
+}
+
+// sharedSingleUse races each single-use operation from both nodes, two
+// callers each: exactly one wins, every other caller learns it lost.
+func sharedSingleUse(t *testing.T, a, b store.Store) {
+	ctx := t.Context()
+	now := base(t)
+	nodes := []store.Store{a, b, a, b}
+	if err := a.CreatePerson(ctx, &store.Person{ID: "p-use", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 5 {
+		r := fmt.Sprint(round)
+		if err := errors.Join(
+			a.Remember(ctx, "seed-"+r, now.Add(time.Minute), now),
+			a.PutChallenge(ctx, "ch-"+r, []byte("data"), now.Add(time.Minute)),
+			a.ReplaceRecoveryCodes(ctx, "p-use", [][]byte{hash("rc-" + r)}, now),
+			a.CreateToken(ctx, &store.Token{Hash: hash("rt-" + r), Kind: store.TokenRefresh, GrantID: "g",
+				ClientID: "bank", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}),
+		); err != nil {
+			t.Fatal(err)
+		}
+		oneWinner(t, race(len(nodes), func(i int) error {
+			return nodes[i].Remember(ctx, "jti-"+r, now.Add(time.Minute), now)
+		}), store.ErrConflict)
+		oneWinner(t, race(len(nodes), func(i int) error {
+			_, err := nodes[i].TakeChallenge(ctx, "ch-"+r, now)
+			return err
+		}), store.ErrNotFound)
+		oneWinner(t, race(len(nodes), func(i int) error {
+			_, err := nodes[i].UseRecoveryCode(ctx, hash("rc-"+r), now)
+			return err
+		}), store.ErrNotFound)
+		oneWinner(t, race(len(nodes), func(i int) error {
+			_, err := nodes[i].RotateToken(ctx, hash("rt-"+r), now, nil)
+			return err
+		}), store.ErrConflict)
 	}
 }
