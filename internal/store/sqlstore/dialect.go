@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"io/fs"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -49,6 +50,12 @@ type dialect struct {
 	// (" FOR UPDATE"); empty where the transaction holds the write lock
 	// already (SQLite).
 	forUpdate string
+	// writeTimeout, if positive, bounds each write transaction: a server
+	// that stops answering (a network partition) must not hold the
+	// node's one writer, and every write waiting for it, for as long as
+	// TCP takes to give up. The transaction is rolled back and its
+	// operations fail.
+	writeTimeout time.Duration
 	// textOnly: TEXT columns hold only valid UTF-8 without NUL
 	// (PostgreSQL), and comparing one with anything else is an error.
 	textOnly bool

@@ -33,6 +33,10 @@ const (
 	// (session-level), in the two-key form (classid, objid) so that other
 	// users of advisory locks on the same database are unlikely to
 	// collide. 0x7661 is "va".
+	// postgresWriteTimeout bounds a write transaction (dialect.writeTimeout):
+	// far above a healthy commit (milliseconds), well below what people
+	// wait for before giving up on a page.
+	postgresWriteTimeout  = 10 * time.Second
 	postgresLockKey       = 0x7661
 	postgresAuditLockID   = 1
 	postgresMigrateLockID = 2
@@ -171,6 +175,7 @@ func postgresDialect() (dialect, error) {
 		shared:        true,
 		textOnly:      true,
 		forUpdate:     " FOR UPDATE",
+		writeTimeout:  postgresWriteTimeout,
 		auditLock: "SELECT pg_advisory_xact_lock(" + strconv.Itoa(postgresLockKey) + ", " +
 			strconv.Itoa(postgresAuditLockID) + ")",
 	}, nil

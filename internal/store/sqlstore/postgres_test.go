@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -153,5 +155,141 @@ func TestRebindDollar(t *testing.T) {
 		if got := rebindDollar(in); got != want {
 			t.Errorf("rebindDollar(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// stallProxy forwards TCP connections to a server until stalled: then it
+// forwards nothing, in either direction, and answers nothing, as a
+// network partition does. Resume drops the stalled connections and
+// forwards new ones again.
+type stallProxy struct {
+	ln      net.Listener
+	target  string
+	mu      sync.Mutex
+	stalled bool
+	conns   []net.Conn
+}
+
+func newStallProxy(t *testing.T, target string) *stallProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &stallProxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.resume() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c)
+		}
+	}()
+	return p
+}
+
+func (p *stallProxy) serve(c net.Conn) {
+	p.mu.Lock()
+	p.conns = append(p.conns, c)
+	stalled := p.stalled
+	p.mu.Unlock()
+	if stalled {
+		return // held open, never answered
+	}
+	s, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns = append(p.conns, s)
+	p.mu.Unlock()
+	pipe := func(dst, src net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			p.mu.Lock()
+			stalled := p.stalled
+			p.mu.Unlock()
+			if err != nil || stalled {
+				return // a stalled connection swallows what it read
+			}
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	}
+	go pipe(s, c)
+	go pipe(c, s)
+}
+
+func (p *stallProxy) stall() {
+	p.mu.Lock()
+	p.stalled = true
+	p.mu.Unlock()
+}
+
+func (p *stallProxy) resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns, p.stalled = nil, false
+}
+
+// TestPostgresPartition: when the server stops answering, a write fails
+// within the write timeout instead of holding the node's writer (and
+// every write behind it) for as long as TCP takes to give up; once the
+// server answers again, writes work again and the audit chain is whole.
+func TestPostgresPartition(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.NewDatabase(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newStallProxy(t, u.Host)
+	u.Host = proxy.ln.Addr().String()
+	db := openPostgres(t, u.String())
+	const timeout = time.Second
+	db.wr.d.writeTimeout = timeout // before the first write reaches the writer
+	event := func() *store.AuditEvent { return &store.AuditEvent{Type: "t", Time: time.Now()} }
+	if err := db.AppendAudit(ctx, event()); err != nil {
+		t.Fatal(err)
+	}
+
+	proxy.stall()
+	start := time.Now()
+	err = db.AppendAudit(ctx, event())
+	if took := time.Since(start); err == nil || took > 3*timeout {
+		t.Fatalf("write during the partition: %v after %v; want an error within about %v", err, took, timeout)
+	}
+	start = time.Now()
+	if err := db.CreateAuthCode(ctx, &store.AuthCode{Hash: []byte("c"), CreatedAt: start, ExpiresAt: start.Add(time.Minute)}); err == nil {
+		t.Error("a one-statement write during the partition succeeded")
+	}
+	if took := time.Since(start); took > 3*timeout {
+		t.Errorf("a one-statement write during the partition took %v", took)
+	}
+
+	proxy.resume()
+	var last error
+	for range 5 {
+		if last = db.AppendAudit(ctx, event()); last == nil {
+			break
+		}
+	}
+	if last != nil {
+		t.Fatalf("writes after the partition ended: %v", last)
+	}
+	all, err := db.ListAudit(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.VerifyAuditChain(nil, all); err != nil {
+		t.Error(err)
 	}
 }

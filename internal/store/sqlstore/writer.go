@@ -238,7 +238,13 @@ func (w *writer) run(batch []*writeReq) {
 		w.runAlone(batch[0])
 		return
 	}
-	tx, err := w.db.BeginTx(context.Background(), nil)
+	txCtx, cancel := context.WithCancel(context.Background())
+	if w.d.writeTimeout > 0 {
+		txCtx, cancel = context.WithTimeout(context.Background(), w.d.writeTimeout)
+	}
+	defer cancel()
+	deadline, _ := txCtx.Deadline()
+	tx, err := w.db.BeginTx(txCtx, nil)
 	if err != nil {
 		for _, r := range batch {
 			r.err = fmt.Errorf("begin: %w", err)
@@ -257,7 +263,7 @@ func (w *writer) run(batch []*writeReq) {
 			continue
 		}
 		var spoiled bool
-		r.err, spoiled = w.exec(tx, r, len(batch) == 1)
+		r.err, spoiled = w.exec(tx, r, len(batch) == 1, deadline)
 		if spoiled {
 			_ = tx.Rollback()
 			w.head, w.txHead = auditHead{}, auditHead{}
@@ -292,6 +298,17 @@ func (w *writer) run(batch []*writeReq) {
 	}
 }
 
+// opContext is the context an op runs in: its caller's values, not its
+// cancellation (cancelling a statement would spoil the transaction the
+// op shares), and the transaction's deadline, if it has one.
+func opContext(ctx context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	ctx = context.WithoutCancel(ctx)
+	if deadline.IsZero() {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, deadline)
+}
+
 // runAlone runs r, an op of one statement, in autocommit: its
 // statement is its transaction. Only dialects whose writer keeps nothing
 // across transactions (shared) do this, so there is no audit head or
@@ -300,7 +317,12 @@ func (w *writer) runAlone(r *writeReq) {
 	if r.err = r.ctx.Err(); r.err != nil {
 		return
 	}
-	ctx := context.WithoutCancel(r.ctx)
+	var deadline time.Time
+	if w.d.writeTimeout > 0 {
+		deadline = time.Now().Add(w.d.writeTimeout)
+	}
+	ctx, cancel := opContext(r.ctx, deadline)
+	defer cancel()
 	r.err = r.fn(ctx, autocommit{w.db})
 	if w.transient(r.err) && !r.retried {
 		r.retried = true
@@ -346,8 +368,9 @@ func (w *writer) checkForeign(tx *sql.Tx) {
 // Where any failed statement aborts the transaction (abortsOnError), an
 // operation alone in its transaction needs no savepoint: if it fails at
 // all, its transaction is rolled back.
-func (w *writer) exec(tx *sql.Tx, r *writeReq, alone bool) (err error, spoiled bool) {
-	ctx := context.WithoutCancel(r.ctx)
+func (w *writer) exec(tx *sql.Tx, r *writeReq, alone bool, deadline time.Time) (err error, spoiled bool) {
+	ctx, cancel := opContext(r.ctx, deadline)
+	defer cancel()
 	if !r.multi || (alone && w.d.abortsOnError) {
 		err := r.fn(ctx, tx)
 		return err, err != nil && ((r.multi && alone) || w.spoils(err))
