@@ -98,7 +98,9 @@
 // or serialization failure also gives its own operation one more try.
 // Keys that are not UTF-8 text without NUL, which PostgreSQL cannot
 // compare, name no record. Each node keeps its writer's group commit on
-// one connection, and reads use a pool.
+// one connection, and reads use a pool. A write transaction that has not
+// committed within 10 s (a server that stopped answering) is rolled
+// back and its connection dropped, so the writer is never held for long.
 //
 // The behaviour every backend must show is pinned down by the conformance
 // suite in package storetest, not here.
