@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"runtime"
 	"strconv"
 	"strings"
@@ -36,10 +37,14 @@ const (
 	// postgresWriteTimeout bounds a write transaction (dialect.writeTimeout):
 	// far above a healthy commit (milliseconds), well below what people
 	// wait for before giving up on a page.
-	postgresWriteTimeout  = 10 * time.Second
-	postgresLockKey       = 0x7661
-	postgresAuditLockID   = 1
-	postgresMigrateLockID = 2
+	postgresWriteTimeout = 10 * time.Second
+	// postgresTCPUserTimeout and postgresKeepAlive: see
+	// postgresDialControl.
+	postgresTCPUserTimeout = 10 * time.Second
+	postgresKeepAlive      = 15 * time.Second
+	postgresLockKey        = 0x7661
+	postgresAuditLockID    = 1
+	postgresMigrateLockID  = 2
 )
 
 // OpenPostgres opens the PostgreSQL database named by dsn (a URL or
@@ -59,6 +64,9 @@ func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
 		return nil, errors.New("open postgres: the store's DSN is not a valid PostgreSQL connection string")
 	}
 	where := postgresWhere(cfg)
+	// Dead connections are found by keepalives when idle and by
+	// TCP_USER_TIMEOUT when data is waiting (postgresDialControl).
+	cfg.DialFunc = (&net.Dialer{KeepAlive: postgresKeepAlive, Control: postgresDialControl}).DialContext
 
 	db := &DB{d: d}
 	// One write connection, for the writer's group commit as with SQLite:
