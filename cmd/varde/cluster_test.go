@@ -1,22 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"log"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httputil"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -35,35 +26,17 @@ import (
 	"github.com/varde-eid/varde/internal/providersim"
 )
 
-// The cluster's relying party, declared in both nodes' configuration.
-const (
-	clusterClient   = "bank"
-	clusterKID      = "bank-1"
-	clusterCallback = "https://bank.example/cb"
-	clusterLogout   = "https://bank.example/logged-out"
-)
-
-// cluster is two `varde serve` nodes, child processes over one
-// PostgreSQL database, each with its own signing key and the same
-// subject salt, behind a load balancer whose address is the issuer.
+// cluster is two nodes over one PostgreSQL database behind the
+// balancer (nodeCluster), and the test's relying party.
 type cluster struct {
-	issuer string
+	*nodeCluster
 	lb     *clusterLB
-	nodes  []*clusterNode
 	hc     *http.Client
 	rp     *loadgen.RP
 	client *keyClient
 	// provider is the relying party's view of the issuer (go-oidc),
 	// discovered through the load balancer.
 	provider *gooidc.Provider
-}
-
-// clusterNode is one node: its own address, configuration and key.
-type clusterNode struct {
-	resChild
-	url string // http://127.0.0.1:PORT, the node itself
-	cfg string
-	kid string
 }
 
 // startCluster starts a simulated BankID (`varde provider-sim`), the
@@ -73,20 +46,19 @@ func startCluster(ctx context.Context, t *testing.T) *cluster {
 	t.Helper()
 	dsn := pgtest.NewDatabase(t)
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	nc, err := listenCluster(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{issuer: fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port), hc: benchHTTPClient(4)}
-	salt := filepath.Join(dir, "subject-salt")
-	if err := os.WriteFile(salt, []byte(rand.Text()+rand.Text()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rpKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &rpKey.PublicKey, KeyID: clusterKID, Algorithm: "ES256", Use: "sig"}}})
+	c := &cluster{nodeCluster: nc, hc: benchHTTPClient(4)}
+	t.Cleanup(func() {
+		c.stop()
+		for _, n := range c.nodes {
+			if t.Failed() || n.exitErr != nil && !n.killed() {
+				t.Logf("%s exited (%v); its log:\n%s", n.name, n.exitErr, tail(n.log, 30))
+			}
+		}
+	})
 	env := []string{childEnvMarker + "=1"}
 	sim, upstream, err := startBenchSim(ctx, &benchOptions{logLevel: "warn"}, env, dir, c.issuer)
 	if sim != nil {
@@ -95,71 +67,19 @@ func startCluster(ctx context.Context, t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exe, err := os.Executable()
+	err = c.start(ctx, clusterSpec{dsn: dsn, names: []string{"a", "b"}, salt: []byte(rand.Text() + rand.Text()),
+		env: env, logLevel: "warn", upstreams: []any{upstream}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"a", "b"} {
-		port, err := freePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		signer, err := loadOrCreateSigner(filepath.Join(dir, name+"-signing-key.pem"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := &clusterNode{resChild: resChild{name: "node " + name, log: filepath.Join(dir, name+".log")},
-			url: fmt.Sprintf("http://127.0.0.1:%d", port), cfg: filepath.Join(dir, name+".yaml"), kid: signer.KID()}
-		cfg := map[string]any{
-			"version": 1,
-			"issuer":  c.issuer,
-			"listen":  fmt.Sprintf("127.0.0.1:%d", port),
-			"node":    name,
-			"store":   map[string]any{"driver": "postgres", "dsn": dsn, "flow_state": "store"},
-			"keys":    map[string]any{"signing_key_file": filepath.Join(dir, name+"-signing-key.pem"), "subject_salt_file": salt},
-			"passkey": map[string]any{"synthetic_enrolment": true},
-			"log":     map[string]any{"level": "warn", "format": "text"},
-			"clients": []any{map[string]any{
-				"id": clusterClient, "name": "Bank", "auth_method": "private_key_jwt", "jwks": string(jwks),
-				"redirect_uris": []string{clusterCallback}, "post_logout_redirect_uris": []string{clusterLogout},
-				"require_par": true, "sector_id": "bank.example",
-			}},
-			"upstreams": []any{upstream},
-		}
-		raw, _ := json.Marshal(cfg) // JSON is YAML
-		if err := os.WriteFile(n.cfg, raw, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		// Both start at once, as a cluster's nodes may: one applies the
-		// schema, the other waits for it.
-		if err := n.start(exe, env, "serve", "--config", n.cfg); err != nil {
-			t.Fatal(err)
-		}
-		c.nodes = append(c.nodes, n)
-	}
-	t.Cleanup(func() {
-		for _, n := range c.nodes {
-			n.stop()
-			if t.Failed() || n.exitErr != nil && !n.killed() {
-				t.Logf("%s exited (%v); its log:\n%s", n.name, n.exitErr, tail(n.log, 30))
-			}
-		}
-	})
-	for _, n := range c.nodes {
-		if err := n.waitReady(ctx, c.hc, n.url); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.lb = newClusterLB(c.nodes)
-	srv := &http.Server{Handler: c.lb, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	c.lb = newClusterLB(c.bal)
+	c.serve(250 * time.Millisecond)
 
-	c.rp = &loadgen.RP{Issuer: c.issuer, ClientID: clusterClient, RedirectURI: clusterCallback, Key: rpKey, KeyID: clusterKID, HTTP: c.hc}
+	c.rp = &loadgen.RP{Issuer: c.issuer, ClientID: clusterClient, RedirectURI: clusterCallback, Key: c.rpKey, KeyID: clusterKID, HTTP: c.hc}
 	if err := c.rp.Setup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c.client = &keyClient{issuer: c.issuer, id: clusterClient, kid: clusterKID, key: rpKey, http: c.hc}
+	c.client = &keyClient{issuer: c.issuer, id: clusterClient, kid: clusterKID, key: c.rpKey, http: c.hc}
 	if c.provider, err = gooidc.NewProvider(gooidc.ClientContext(ctx, c.hc), c.issuer); err != nil {
 		t.Fatal(err)
 	}
@@ -176,15 +96,14 @@ func (n *clusterNode) killed() bool {
 	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
 
-// clusterLB is a load balancer: each request goes to the node its route
-// is pinned to, or else to the next node in turn; a node that refuses
-// the connection is skipped for the next. Discovery and keys take turns
-// of their own, so that a relying party fetching them does not change
-// which node the steps of a login reach.
+// clusterLB is the test's hold on the balancer: each request goes to
+// the node its route is pinned to, or else to the next node in turn
+// (the balancer passes over a node that is down or refuses the
+// connection). Discovery and keys take turns of their own, so that a
+// relying party fetching them does not change which node the steps of a
+// login reach. It keeps the requests the balancer passed on.
 type clusterLB struct {
-	nodes []*clusterNode
-	proxy *httputil.ReverseProxy
-	tr    *http.Transport
+	nodes int
 
 	mu         sync.Mutex
 	turn, meta int
@@ -192,67 +111,17 @@ type clusterLB struct {
 	hops       []lbHop
 }
 
-// lbHop is a request the load balancer passed on.
-type lbHop struct {
-	route string // "POST /token"
-	node  int
-	// skipped is true when a node that refused the connection was
-	// passed over for this one.
-	skipped bool
-}
-
-func newClusterLB(nodes []*clusterNode) *clusterLB {
-	lb := &clusterLB{nodes: nodes, pinned: map[string]int{},
-		// A fresh connection each time, so a killed node is seen at
-		// once as one that refuses connections.
-		tr: &http.Transport{DisableKeepAlives: true}}
-	lb.proxy = &httputil.ReverseProxy{
-		// The Host header stays the issuer's, as behind a real one.
-		Rewrite:   func(pr *httputil.ProxyRequest) { pr.Out.Host = pr.In.Host },
-		Transport: lb,
-		// A request cut off by a node's death is a 502, as at a real
-		// one; the test sees it as a failed login.
-		ErrorLog: log.New(io.Discard, "", 0),
-	}
+// newClusterLB sets b's hooks; b must not serve yet.
+func newClusterLB(b *balancer) *clusterLB {
+	lb := &clusterLB{nodes: len(b.nodes), pinned: map[string]int{}}
+	b.pick, b.observe = lb.pick, lb.observe
 	return lb
 }
 
-func (lb *clusterLB) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// Kept, to send again to another node if the first refuses.
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	lb.proxy.ServeHTTP(w, r)
-}
-
-// RoundTrip sends req to the node chosen for it, or the next one that
-// accepts the connection.
-func (lb *clusterLB) RoundTrip(req *http.Request) (*http.Response, error) {
-	first := lb.pick(req)
-	var err error
-	for i := range lb.nodes {
-		n := (first + i) % len(lb.nodes)
-		out := req.Clone(req.Context())
-		out.URL.Scheme, out.URL.Host = "http", strings.TrimPrefix(lb.nodes[n].url, "http://")
-		if i > 0 && req.Body != nil {
-			out.Body, _ = req.GetBody()
-		}
-		var res *http.Response
-		if res, err = lb.tr.RoundTrip(out); err == nil {
-			lb.mu.Lock()
-			lb.hops = append(lb.hops, lbHop{route: req.Method + " " + req.URL.Path, node: n, skipped: i > 0})
-			lb.mu.Unlock()
-			return res, nil
-		}
-		if !errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, err
-		}
-	}
-	return nil, err
+func (lb *clusterLB) observe(h lbHop) {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	lb.hops = append(lb.hops, h)
 }
 
 func (lb *clusterLB) pick(r *http.Request) int {
@@ -263,9 +132,9 @@ func (lb *clusterLB) pick(r *http.Request) int {
 	}
 	if r.URL.Path == "/jwks" || strings.HasPrefix(r.URL.Path, "/.well-known/") {
 		lb.meta++
-		return lb.meta % len(lb.nodes)
+		return lb.meta % lb.nodes
 	}
-	n := lb.turn % len(lb.nodes)
+	n := lb.turn % lb.nodes
 	lb.turn++
 	return n
 }
@@ -294,7 +163,7 @@ func (lb *clusterLB) steps() []lbHop {
 func (lb *clusterLB) served(route string) int {
 	hops := lb.steps()
 	for i := len(hops) - 1; i >= 0; i-- {
-		if hops[i].route == route {
+		if hops[i].route == route && hops[i].err == nil {
 			return hops[i].node
 		}
 	}
