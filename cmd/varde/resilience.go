@@ -204,9 +204,23 @@ type resPhase struct {
 	ViaBankID int     `json:"via_bankid"`
 	ViaMinID  int     `json:"via_minid"`
 	Retried   int     `json:"retried"`
-	P50MS     float64 `json:"p50_ms"`
-	P99MS     float64 `json:"p99_ms"`
-	MaxMS     float64 `json:"max_ms"`
+	latency
+}
+
+// latency is the spread of some logins' durations, in milliseconds.
+type latency struct {
+	P50MS float64 `json:"p50_ms"`
+	P99MS float64 `json:"p99_ms"`
+	MaxMS float64 `json:"max_ms"`
+}
+
+// latencyOf sorts d and returns its p50, p99 and max; zero if empty.
+func latencyOf(d []time.Duration) latency {
+	if len(d) == 0 {
+		return latency{}
+	}
+	slices.Sort(d)
+	return latency{ms(pct(d, 0.50)), ms(pct(d, 0.99)), ms(d[len(d)-1])}
 }
 
 // resLogin is one login as the relying party and the person saw it.
@@ -403,28 +417,38 @@ func runResilience(ctx context.Context, o *resOptions, stdout, stderr io.Writer)
 	}
 	rep := r.drive(ctx, stdout)
 	r.report(rep, stdout)
-	if o.jsonFile != "" {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return rep, err
-		}
-		if err := os.WriteFile(o.jsonFile, append(b, '\n'), 0o644); err != nil {
-			return rep, err
-		}
-	}
-	if len(rep.Problems) > 0 {
-		for _, s := range []*resChild{r.node, &r.bank.resChild, &r.min.resChild} {
-			if t := tail(s.log, 15); t != "" {
-				fmt.Fprintf(stderr, "%s log (%s):\n%s\n", s.name, s.log, t)
-			}
-		}
-		ps := rep.Problems
-		if len(ps) > 5 {
-			ps = append(ps[:5:5], fmt.Sprintf("and %d more", len(rep.Problems)-5))
-		}
-		return rep, fmt.Errorf("resilience: %s", strings.Join(ps, "; "))
+	if err := finishRun(rep, rep.Problems, o.jsonFile, []*resChild{r.node, &r.bank.resChild, &r.min.resChild}, stderr); err != nil {
+		return rep, err
 	}
 	return rep, ctx.Err()
+}
+
+// finishRun writes a run's report as JSON to jsonFile, if given, and,
+// if the run found problems, shows the end of the children's logs and
+// returns the problems as an error.
+func finishRun(rep any, problems []string, jsonFile string, children []*resChild, stderr io.Writer) error {
+	if jsonFile != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(jsonFile, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	for _, c := range children {
+		if t := tail(c.log, 15); t != "" {
+			fmt.Fprintf(stderr, "%s log (%s):\n%s\n", c.name, c.log, t)
+		}
+	}
+	ps := problems
+	if len(ps) > 5 {
+		ps = append(ps[:5:5], fmt.Sprintf("and %d more", len(problems)-5))
+	}
+	return fmt.Errorf("resilience: %s", strings.Join(ps, "; "))
 }
 
 // loopbackDialer dials "localhost" as 127.0.0.1, where the children listen.
@@ -758,6 +782,17 @@ func (r *resRun) person(ctx context.Context, client, number string, stop <-chan 
 			}
 			return nil
 		}}}
+	again(ctx, stop, r.o.think, func() {
+		l := b.login(ctx, r.rps[client], number, stop)
+		r.mu.Lock()
+		r.logins = append(r.logins, l)
+		r.mu.Unlock()
+	})
+}
+
+// again calls f, pauses for think, and calls it again, until stop is
+// closed or ctx ends.
+func again(ctx context.Context, stop <-chan struct{}, think time.Duration, f func()) {
 	for {
 		select {
 		case <-stop:
@@ -766,14 +801,13 @@ func (r *resRun) person(ctx context.Context, client, number string, stop <-chan 
 			return
 		default:
 		}
-		l := b.login(ctx, r.rps[client], number, stop)
-		r.mu.Lock()
-		r.logins = append(r.logins, l)
-		r.mu.Unlock()
+		f()
 		select {
 		case <-stop:
 			return
-		case <-time.After(r.o.think):
+		case <-ctx.Done():
+			return
+		case <-time.After(think):
 		}
 	}
 }
@@ -1111,9 +1145,9 @@ func (r *resRun) summarise(completed bool) *resReport {
 		}
 	}
 	if len(failover) > 0 {
-		slices.Sort(failover)
+		l := latencyOf(failover)
 		rep.FailoverLogins = len(failover)
-		rep.FailoverP50MS, rep.FailoverP99MS, rep.FailoverMaxMS = ms(pct(failover, 0.5)), ms(pct(failover, 0.99)), ms(failover[len(failover)-1])
+		rep.FailoverP50MS, rep.FailoverP99MS, rep.FailoverMaxMS = l.P50MS, l.P99MS, l.MaxMS
 	}
 	for k, sset := range subs {
 		if len(sset) != 1 {
@@ -1131,11 +1165,7 @@ func (r *resRun) summarise(completed bool) *resReport {
 			if n := ph.OK + ph.Failed; n > 0 {
 				ph.Success = float64(ph.OK) / float64(n)
 			}
-			d := durs[k]
-			slices.Sort(d)
-			if len(d) > 0 {
-				ph.P50MS, ph.P99MS, ph.MaxMS = ms(pct(d, 0.50)), ms(pct(d, 0.99)), ms(d[len(d)-1])
-			}
+			ph.latency = latencyOf(durs[k])
 			rep.Phases = append(rep.Phases, *ph)
 		}
 	}
@@ -1167,12 +1197,6 @@ func (r *resRun) report(rep *resReport, w io.Writer) {
 			p.Unfinish, 100*p.Success, p.ViaBankID, p.ViaMinID, p.Retried, p.P50MS, p.P99MS, p.MaxMS)
 	}
 	tw.Flush()
-	secs := func(s float64) string {
-		if s < 0 {
-			return "never"
-		}
-		return fmt.Sprintf("%.2fs", s)
-	}
 	fmt.Fprintf(w, `
 detection:  Demo BankID shown unavailable on the login page %s after the SIGKILL; /metrics "down" after %s
 recovery:   Demo BankID offered again %s after the restart; /metrics "up" after %s
@@ -1181,7 +1205,7 @@ in flight at the kill (either client): %d, of which %d finished, %d of them thro
 failover:   %d logins finished through MinID after BankID failed them: p50 %.0f ms, p99 %.0f ms, max %.0f ms (without the person's pauses)
 bankid-only client: %d logins met BankID unavailable, waited on Varde's page and finished on the same request (longest wait %.1fs)
 subs:       %s
-`, secs(rep.DetectPageS), secs(rep.DetectMetricS), secs(rep.RecoverPageS), secs(rep.RecoverUpS),
+`, secsOrNever(rep.DetectPageS), secsOrNever(rep.DetectMetricS), secsOrNever(rep.RecoverPageS), secsOrNever(rep.RecoverUpS),
 		strings.Join(rep.MinIDStates, ", "), rep.InFlightAtKill, rep.FinishedInFlight, rep.RecoveredInFlight,
 		map[bool]string{true: " (the others had left BankID already, or were at MinID)", false: ""}[rep.FinishedInFlight > rep.RecoveredInFlight],
 		rep.FailoverLogins, rep.FailoverP50MS, rep.FailoverP99MS, rep.FailoverMaxMS, rep.OnlyWaited, rep.OnlyWaitMaxS,
@@ -1193,22 +1217,41 @@ subs:       %s
 			fmt.Fprintf(w, "  %4d × %s\n", rep.RetryReasons[why], why)
 		}
 	}
-	if len(rep.Failures) > 0 {
-		fmt.Fprintf(w, "failed logins (%d):\n", len(rep.Failures))
-		for i, f := range rep.Failures {
-			if i == 20 {
-				fmt.Fprintf(w, "  … and %d more\n", len(rep.Failures)-i)
-				break
-			}
-			fmt.Fprintf(w, "  %s\n", f)
-		}
+	printList(w, "failed logins", rep.Failures)
+	printVerdict(w, rep.Problems)
+}
+
+// secsOrNever is s seconds, or "never" if s is negative.
+func secsOrNever(s float64) string {
+	if s < 0 {
+		return "never"
 	}
-	if len(rep.Problems) == 0 {
+	return fmt.Sprintf("%.2fs", s)
+}
+
+// printList prints lines, the first 20 of them, under a title.
+func printList(w io.Writer, title string, lines []string) {
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "%s (%d):\n", title, len(lines))
+	for i, l := range lines {
+		if i == 20 {
+			fmt.Fprintf(w, "  … and %d more\n", len(lines)-i)
+			break
+		}
+		fmt.Fprintf(w, "  %s\n", l)
+	}
+}
+
+// printVerdict prints pass, or FAIL and the problems.
+func printVerdict(w io.Writer, problems []string) {
+	if len(problems) == 0 {
 		fmt.Fprintln(w, "verdict:    pass")
 		return
 	}
 	fmt.Fprintln(w, "verdict:    FAIL")
-	for _, p := range rep.Problems {
+	for _, p := range problems {
 		fmt.Fprintf(w, "  %s\n", p)
 	}
 }

@@ -78,19 +78,30 @@ func TestResilience(t *testing.T) {
 	if rep.FinishedInFlight != rep.InFlightAtKill {
 		t.Errorf("%d of %d logins in flight at the kill finished", rep.FinishedInFlight, rep.InFlightAtKill)
 	}
-	for _, want := range []string{"SIGKILL Demo BankID", "detection:", "recovery:", "failover:", "p99 ms", "verdict:    pass"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q", want)
+	fromFile := checkRun[resReport](t, out.String(), jsonFile, "SIGKILL Demo BankID", "detection:", "recovery:", "failover:", "p99 ms", "verdict:    pass")
+	if fromFile.Logins != rep.Logins || fromFile.DetectPageS != rep.DetectPageS {
+		t.Errorf("json: %d logins vs %d", fromFile.Logins, rep.Logins)
+	}
+}
+
+// checkRun checks that a run's output says each of want, and returns
+// the report it wrote to jsonFile.
+func checkRun[T any](t *testing.T, out, jsonFile string, want ...string) T {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q", w)
 		}
 	}
+	var rep T
 	raw, err := os.ReadFile(jsonFile)
+	if err == nil {
+		err = json.Unmarshal(raw, &rep)
+	}
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("json: %v", err)
 	}
-	var fromFile resReport
-	if err := json.Unmarshal(raw, &fromFile); err != nil || fromFile.Logins != rep.Logins || fromFile.DetectPageS != rep.DetectPageS {
-		t.Errorf("json: %v, %d logins vs %d", err, fromFile.Logins, rep.Logins)
-	}
+	return rep
 }
 
 func TestResilienceFlags(t *testing.T) {
