@@ -52,6 +52,11 @@ type balancer struct {
 	changes []lbChange
 }
 
+var (
+	_ http.Handler      = (*balancer)(nil)
+	_ http.RoundTripper = (*balancer)(nil)
+)
+
 // lbNode is a node behind the balancer.
 type lbNode struct {
 	addr string // 127.0.0.1:PORT
@@ -105,7 +110,10 @@ func newBalancer(addrs ...string) *balancer {
 			pr.Out.Host = pr.In.Host
 		},
 		Transport: lb,
-		// Failed requests are told to observe; the client gets 502.
+		// A failed request is told to observe; its client gets 502.
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, _ error) {
+			http.Error(w, "bad gateway: the node failed the request", http.StatusBadGateway)
+		},
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	return lb
