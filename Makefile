@@ -57,7 +57,9 @@ bench:
 ## resilience: Varde and two simulated eIDs as separate processes under
 ## concurrent logins; SIGKILL one eID, slow the other, restart the first;
 ## print success rates, detection and recovery times and latency (see
-## docs/RESILIENCE.md).
+## docs/RESILIENCE.md). RESILIENCE_FLAGS="--nodes --postgres DSN" kills
+## and restarts one of two Varde nodes over that PostgreSQL database
+## instead, behind a load balancer in the command.
 RESILIENCE_FLAGS ?=
 resilience:
 	$(GO) run ./cmd/varde resilience $(RESILIENCE_FLAGS)

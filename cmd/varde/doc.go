@@ -7,6 +7,7 @@
 //	varde provider-sim                run a simulated national eID (demos, tests)
 //	varde provider fault              switch a simulated eID down, slow or failing
 //	varde resilience                  kill, slow and restart simulated eIDs under logins; measure failover
+//	varde resilience --nodes          kill and restart one of two nodes over PostgreSQL under logins
 //	varde version                     print the version
 //
 // main is the only place that exits; everything else returns errors.

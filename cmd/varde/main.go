@@ -51,6 +51,7 @@ commands:
   status    the public status page: incidents, notes, RCAs, maintenance, reports, static export
   store     back up the node's database, check it and its audit log: store backup|verify
   resilience  kill, slow and restart simulated eIDs under concurrent logins; measure failover
+              (--nodes --postgres DSN: kill and restart one of two Varde nodes instead)
   version   print the version
 
 Flags go before any other argument; quote values with spaces. Exit status:

@@ -35,6 +35,7 @@ import (
 )
 
 const resilienceUsage = `usage: varde resilience [flags]
+       varde resilience --nodes --postgres DSN [flags]
 
 Starts a Varde node and two simulated national eIDs (Demo BankID, Demo
 MinID) as separate processes on loopback, and has virtual people log in
@@ -51,6 +52,23 @@ Relying parties: "either" accepts both eIDs; its people pick the first eID
 the login page offers. "bankid-only" is registered for BankID alone
 (providers: [bankid]): while BankID is down its people get Varde's plain
 "cannot log in right now" page, wait on it and come back to the same login.
+
+With --nodes a Varde node fails instead: two nodes (varde serve, each with
+its own signing key) over the PostgreSQL database at DSN, behind a load
+balancer in this process that is the issuer (round robin per request; a
+node that refuses a connection is passed over; each node's /readyz asked
+every --readyz-interval). Virtual people log in with passkeys, each
+request through the balancer (PAR, authorize, WebAuthn assertion, token,
+ID token verification). Meanwhile it
+  1. SIGKILLs node b,
+  2. then restarts it with the same configuration and key,
+and prints the logins, success rate and latency of each phase, how many
+logins were in flight at the kill and how many of those failed, how long
+the restarted node took to get requests again, and whether the audit
+chain is unbroken. It fails if a login that started after node b was gone
+failed. The database must be empty or one an earlier --nodes run used
+(the nodes' subject salt is fixed, not secret, since the persons are
+synthetic); its records stay.
 
 flags:
 `
@@ -69,6 +87,12 @@ type resOptions struct {
 	keep             bool
 	logLevel         string
 	jsonFile         string
+	// nodes is the node failover run (--nodes), over the PostgreSQL
+	// database at postgres, its balancer asking the nodes' /readyz
+	// every readyzInterval.
+	nodes          bool
+	postgres       string
+	readyzInterval time.Duration
 	// childEnv is the whole environment of the child processes: none by
 	// default, so no VARDE_* variable of the caller reaches them (tests
 	// add to it).
@@ -84,30 +108,40 @@ func parseResilienceFlags(args []string, stderr io.Writer) (*resOptions, error) 
 		fmt.Fprint(stderr, resilienceUsage)
 		fs.PrintDefaults()
 	}
-	fs.IntVar(&o.users, "users", 8, `concurrent virtual people at the "either" client`)
+	fs.IntVar(&o.users, "users", 8, `concurrent virtual people (at the "either" client)`)
 	fs.IntVar(&o.onlyUsers, "bankid-only-users", 2, `concurrent virtual people at the "bankid-only" client`)
-	fs.DurationVar(&o.before, "before", 8*time.Second, "phase 1: both eIDs up")
-	fs.DurationVar(&o.killed, "killed", 15*time.Second, "phase 2: after BankID is SIGKILLed")
+	fs.DurationVar(&o.before, "before", 8*time.Second, "phase 1: both eIDs (with --nodes: both nodes) up")
+	fs.DurationVar(&o.killed, "killed", 15*time.Second, "phase 2: after BankID (with --nodes: node b) is SIGKILLed")
 	fs.DurationVar(&o.slow, "slow", 10*time.Second, "phase 3: BankID still dead, MinID slow")
-	fs.DurationVar(&o.restarted, "restarted", 12*time.Second, "phase 4: after BankID is restarted (MinID still slow)")
+	fs.DurationVar(&o.restarted, "restarted", 12*time.Second, "the last phase: after BankID is restarted, MinID still slow (with --nodes: after node b is restarted)")
 	fs.DurationVar(&o.slowDelay, "slow-delay", 150*time.Millisecond, "MinID's delay per response in phases 3 and 4")
 	fs.DurationVar(&o.think, "think", 100*time.Millisecond, "pause of each virtual person between logins")
 	fs.DurationVar(&o.typing, "typing", 200*time.Millisecond, "pause of each person on the eID's login page before submitting it (not counted in latency)")
 	fs.DurationVar(&o.slowProbe, "slow-probe", 250*time.Millisecond, "the node's health.slow_probe: a slower probe counts towards degraded")
 	fs.DurationVar(&o.probeInterval, "probe-interval", 500*time.Millisecond, "the node's health.interval (and probe_timeout)")
 	fs.IntVar(&o.failuresToDown, "failures-to-down", 3, "the node's health.failures_to_down and successes_to_up")
+	fs.BoolVar(&o.nodes, "nodes", false, "kill and restart a Varde node of two, over PostgreSQL (--postgres), instead of an eID")
+	fs.StringVar(&o.postgres, "postgres", "", "with --nodes: DSN of the PostgreSQL database the nodes share, empty or used by an earlier --nodes run (required)")
+	fs.DurationVar(&o.readyzInterval, "readyz-interval", 250*time.Millisecond, "with --nodes: how often the load balancer asks each node's /readyz")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configuration, databases, logs)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the child processes")
 	fs.StringVar(&o.jsonFile, "json", "", "also write the results as JSON to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
+	if err := checkResilienceMode(fs, o); err != nil {
+		return nil, err
+	}
+	phases := o.before + o.killed + o.restarted
+	if !o.nodes {
+		phases += o.slow
+	}
 	switch {
 	case o.users < 1 || o.users > 256 || o.onlyUsers < 0 || o.onlyUsers > 256:
 		return nil, errors.New("resilience: --users must be in [1, 256] and --bankid-only-users in [0, 256]")
 	case o.before <= 0 || o.killed <= 0 || o.slow <= 0 || o.restarted <= 0:
 		return nil, errors.New("resilience: phase durations must be positive")
-	case o.before+o.killed+o.slow+o.restarted > 10*time.Minute:
+	case phases > 10*time.Minute:
 		return nil, errors.New("resilience: the phases together must not exceed 10m")
 	case o.slowDelay <= 0 || o.slowDelay > 5*time.Second:
 		return nil, errors.New("resilience: --slow-delay must be in (0, 5s]")
@@ -119,6 +153,8 @@ func parseResilienceFlags(args []string, stderr io.Writer) (*resOptions, error) 
 		return nil, errors.New("resilience: --probe-interval must be at least 50ms")
 	case o.failuresToDown < 1:
 		return nil, errors.New("resilience: --failures-to-down must be at least 1")
+	case o.readyzInterval < 50*time.Millisecond || o.readyzInterval > 10*time.Second:
+		return nil, errors.New("resilience: --readyz-interval must be in [50ms, 10s]")
 	}
 	return o, nil
 }
@@ -129,8 +165,42 @@ func resilience(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	o.command = strings.TrimSpace("varde resilience " + strings.Join(args, " "))
+	if o.nodes {
+		// The DSN may hold a password; the report names the database.
+		o.command = strings.ReplaceAll(o.command, o.postgres, "DSN")
+		_, err = runNodeFailover(ctx, o, stdout, stderr)
+		return err
+	}
 	_, err = runResilience(ctx, o, stdout, stderr)
 	return err
+}
+
+// The flags that belong to one run only: the eIDs' and the nodes'.
+var (
+	eidOnlyFlags   = []string{"bankid-only-users", "slow", "slow-delay", "typing", "slow-probe", "probe-interval", "failures-to-down"}
+	nodesOnlyFlags = []string{"postgres", "readyz-interval"}
+)
+
+// checkResilienceMode refuses a flag given for the other run than the
+// one --nodes chooses, and --nodes without --postgres.
+func checkResilienceMode(fs *flag.FlagSet, o *resOptions) error {
+	other, mode := nodesOnlyFlags, "without --nodes"
+	if o.nodes {
+		other, mode = eidOnlyFlags, "with --nodes"
+	}
+	var wrong []string
+	fs.Visit(func(f *flag.Flag) {
+		if slices.Contains(other, f.Name) {
+			wrong = append(wrong, "--"+f.Name)
+		}
+	})
+	switch {
+	case len(wrong) > 0:
+		return usageErrorf("resilience: %s not %s", strings.Join(wrong, ", "), mode)
+	case o.nodes && o.postgres == "":
+		return usageErrorf("resilience: --nodes needs --postgres DSN, a PostgreSQL database for the nodes")
+	}
+	return nil
 }
 
 // The relying parties of the run.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/varde-eid/varde/internal/pgtest"
 )
 
 // TestResilience runs the real resilience command with short phases:
@@ -104,6 +106,76 @@ func checkRun[T any](t *testing.T, out, jsonFile string, want ...string) T {
 	return rep
 }
 
+// TestResilienceNodes runs the node run with short phases: two nodes
+// over a PostgreSQL database behind the balancer, node b SIGKILLed under
+// concurrent passkey logins, then restarted with its key. A login that
+// started after node b was gone (its process reaped, so every connection
+// to it is refused and the balancer passes it over) must complete; a
+// login that started before and had a request at node b when it died may
+// fail (502), and the report must count it. The restarted node must get
+// requests again, and the audit chain both nodes wrote must be unbroken.
+func TestResilienceNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two nodes over PostgreSQL and runs logins for about 15 seconds")
+	}
+	dsn := pgtest.NewDatabase(t)
+	jsonFile := filepath.Join(t.TempDir(), "nodes.json")
+	var out, errOut bytes.Buffer
+	o, err := parseResilienceFlags([]string{"--nodes", "--postgres", dsn, "--users", "6", "--think", "20ms",
+		"--before", "2s", "--killed", "3s", "--restarted", "3s", "--json", jsonFile}, &errOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.childEnv = []string{childEnvMarker + "=1"}
+	o.command = "varde resilience --nodes --postgres DSN"
+	start := time.Now()
+	rep, err := runNodeFailover(context.Background(), o, &out, &errOut)
+	t.Logf("node run took %v\n%s%s", time.Since(start), out.String(), errOut.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) > 0 || !rep.SubsStable || !rep.AuditOK {
+		t.Errorf("problems %v, subs stable %v, audit %q", rep.Problems, rep.SubsStable, rep.Audit)
+	}
+	phases := map[string]nodesPhase{}
+	for _, p := range rep.Phases {
+		phases[p.Phase] = p
+	}
+	for _, name := range []string{nodesBefore, nodesDead, nodesBack} {
+		if p := phases[name]; p.OK == 0 || p.Failed != 0 || p.Success != 1 || p.P50MS <= 0 || p.P50MS > p.P99MS {
+			t.Errorf("%s: %+v, want logins, all completed", name, p)
+		}
+	}
+	if p := phases[nodesInFlight]; p.Logins != rep.InFlight || p.Failed != rep.InFlightFailed || rep.InFlightFailed > rep.InFlight {
+		t.Errorf("in flight at the kill: row %+v, report %d of %d failed", p, rep.InFlightFailed, rep.InFlight)
+	}
+	// Every 502 is a request node b failed as it died: the in-flight
+	// logins' failures, none after.
+	if len(rep.Windows) != 3 {
+		t.Fatalf("windows %+v", rep.Windows)
+	}
+	before, dead, back := rep.Windows[0], rep.Windows[1], rep.Windows[2]
+	if before.A == 0 || before.B == 0 || before.BadGateway != 0 || before.PassedOver != 0 {
+		t.Errorf("both up: %+v, want requests at both nodes, none passed over or failed", before)
+	}
+	if dead.B != 0 || dead.A == 0 || dead.BadGateway > rep.InFlightFailed {
+		t.Errorf("node b dead: %+v, want requests at node a only, at most %d failed", dead, rep.InFlightFailed)
+	}
+	if back.B == 0 || back.BadGateway != 0 {
+		t.Errorf("node b restarted: %+v, want requests at node b again, none failed", back)
+	}
+	if rep.DownMS < 0 || rep.UpS < 0 || rep.UpS > 5 || rep.TrafficS < rep.UpS || rep.TrafficS > 6 {
+		t.Errorf("marked down %.1f ms after the kill, up %.2fs and used %.2fs after the restart", rep.DownMS, rep.UpS, rep.TrafficS)
+	}
+	if strings.Contains(out.String()+errOut.String(), dsn) {
+		t.Error("the output shows the DSN")
+	}
+	fromFile := checkRun[nodesReport](t, out.String(), jsonFile, "SIGKILL node b", "in flight:", "restart:", "an unbroken hash chain", "p99 ms", "verdict:    pass")
+	if fromFile.Logins != rep.Logins || fromFile.InFlight != rep.InFlight {
+		t.Errorf("json: %d logins vs %d", fromFile.Logins, rep.Logins)
+	}
+}
+
 func TestResilienceFlags(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -118,6 +190,13 @@ func TestResilienceFlags(t *testing.T) {
 		{[]string{"--failures-to-down", "0"}, "--failures-to-down"},
 		{[]string{"--think", "-1s"}, "must not be negative"},
 		{[]string{"extra"}, "unexpected argument"},
+		{[]string{"--nodes", "--postgres", "postgres://x/y", "--users", "4", "--killed", "1s"}, ""},
+		{[]string{"--nodes"}, "--nodes needs --postgres"},
+		{[]string{"--postgres", "postgres://x/y"}, "--postgres not without --nodes"},
+		{[]string{"--readyz-interval", "1s"}, "--readyz-interval not without --nodes"},
+		{[]string{"--nodes", "--postgres", "postgres://x/y", "--slow", "1s", "--typing", "0s"}, "--slow, --typing not with --nodes"},
+		{[]string{"--nodes", "--postgres", "postgres://x/y", "--readyz-interval", "1ms"}, "--readyz-interval must be"},
+		{[]string{"--nodes", "--postgres", "postgres://x/y", "--before", "5m", "--killed", "4m", "--restarted", "2m"}, "must not exceed"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, err := parseResilienceFlags(tc.args, io.Discard)

@@ -1,0 +1,493 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/varde-eid/varde/internal/audit"
+	"github.com/varde-eid/varde/internal/loadgen"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
+)
+
+// nodesSalt is the subject salt of the node run's nodes: the same at
+// every run, so that a database an earlier run used serves again, and
+// not a secret, since the persons are synthetic. A database first used
+// with another salt (a real deployment's) makes the nodes refuse to
+// start (ADR 13).
+var nodesSalt = sha256.Sum256([]byte("varde resilience --nodes: the subject salt of synthetic persons, not a secret"))
+
+// The node run's phases, in the order of the report. A login counts in
+// the phase it started in, except that those in flight at the kill have
+// a row of their own.
+const (
+	nodesBefore   = "both up"
+	nodesInFlight = "in flight at the kill"
+	nodesDead     = "b dead"
+	nodesBack     = "b restarted"
+)
+
+// nodesReport is what a node run measured; --json writes it.
+type nodesReport struct {
+	Command  string       `json:"command"`
+	Machine  benchMachine `json:"machine"`
+	Database string       `json:"database"`
+	Config   struct {
+		Users          int    `json:"users"`
+		Think          string `json:"think"`
+		ReadyzInterval string `json:"readyz_interval"`
+	} `json:"config"`
+	Phases []nodesPhase `json:"phases"`
+	// Windows are the requests the balancer passed on, by when.
+	Windows []nodesWindow `json:"requests"`
+	// The kill: from the SIGKILL until node b's process was reaped (its
+	// sockets closed), and until the balancer marked it down, and why.
+	ReapedMS float64 `json:"sigkill_to_reaped_ms"`
+	DownMS   float64 `json:"sigkill_to_marked_down_ms"`
+	DownBy   string  `json:"marked_down_by"`
+	// InFlight are the logins that started before node b was gone and
+	// had not finished at the SIGKILL; InFlightFailed of them failed.
+	InFlight       int `json:"in_flight_at_kill"`
+	InFlightFailed int `json:"in_flight_failed"`
+	// The restart: until the balancer marked node b up (its /readyz
+	// answered 200), and until node b answered a request of a login.
+	// -1 if it never happened.
+	UpS      float64 `json:"restart_to_marked_up_s"`
+	TrafficS float64 `json:"restart_to_first_request_s"`
+	// Audit is what the check of the audit log found after the run.
+	Audit      string   `json:"audit"`
+	AuditOK    bool     `json:"audit_chain_unbroken"`
+	SubsStable bool     `json:"subs_stable"`
+	Failures   []string `json:"failures,omitempty"`
+	// BadGateway lists the requests a node failed (the client got 502).
+	BadGateway []string `json:"bad_gateway,omitempty"`
+	Problems   []string `json:"problems,omitempty"`
+	Logins     int      `json:"logins"`
+}
+
+// nodesPhase is the logins that started in one phase.
+type nodesPhase struct {
+	Phase   string  `json:"phase"`
+	Seconds float64 `json:"seconds,omitempty"`
+	Logins  int     `json:"logins"`
+	OK      int     `json:"ok"`
+	Failed  int     `json:"failed"`
+	Success float64 `json:"success_rate"`
+	// PerSec is completed logins per second of the phase.
+	PerSec float64 `json:"ok_per_s,omitempty"`
+	latency
+}
+
+// nodesWindow is the requests the balancer passed on in a window of
+// time: answered by each node, sent to another node than the one whose
+// turn it was (that one down or refusing), failed by a node (502).
+type nodesWindow struct {
+	Window     string `json:"window"`
+	A          int    `json:"node_a"`
+	B          int    `json:"node_b"`
+	PassedOver int    `json:"passed_over"`
+	BadGateway int    `json:"bad_gateway"`
+}
+
+// nodesLogin is one login as the relying party saw it.
+type nodesLogin struct {
+	person     int
+	start, end time.Time
+	sub        string
+	err        error
+}
+
+// nodesRun is one node run: the cluster, the relying party, the people
+// and what was seen.
+type nodesRun struct {
+	o       *resOptions
+	c       *nodeCluster
+	rp      *loadgen.RP
+	persons []*loadgen.Person
+	// The instants of the run: logins start; SIGKILL sent, node b
+	// reaped; node b started again; no more logins start.
+	start, sigkill, dead, restart, end time.Time
+	// bExited is true if node b exited after its restart, before the end.
+	bExited bool
+
+	mu     sync.Mutex
+	logins []*nodesLogin
+	hops   []lbHop
+}
+
+func runNodeFailover(ctx context.Context, o *resOptions, stdout, stderr io.Writer) (*nodesReport, error) {
+	dir, err := os.MkdirTemp("", "varde-nodes-")
+	if err != nil {
+		return nil, err
+	}
+	c, err := listenCluster(dir)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	r := &nodesRun{o: o, c: c}
+	defer func() {
+		c.stop()
+		if o.keep {
+			fmt.Fprintf(stderr, "kept %s (a.yaml, b.yaml, a.log, b.log, the nodes' keys)\n", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	}()
+	m := machine()
+	fmt.Fprintf(stdout, "machine:  %d CPUs (%s), GOMAXPROCS %d, %s, %s\n", m.CPUs, m.CPUModel, m.GOMAXPROCS, m.Go, m.OS)
+	fmt.Fprintf(stdout, "database: PostgreSQL, %s\n", sqlstore.DescribeDSN("postgres", o.postgres))
+	began := time.Now()
+	err = c.start(ctx, clusterSpec{dsn: o.postgres, names: []string{"a", "b"}, salt: nodesSalt[:], env: o.childEnv, logLevel: o.logLevel})
+	if err != nil {
+		if strings.Contains(err.Error(), "subject salt differs") {
+			err = fmt.Errorf("%w\n(the database was used with another subject salt: give an empty one, or one an earlier --nodes run used)", err)
+		}
+		return nil, err
+	}
+	c.bal.observe = r.observe
+	c.serve(o.readyzInterval)
+	a, b := c.nodes[0], c.nodes[1]
+	fmt.Fprintf(stdout, "nodes:    a %s (process %d), b %s (process %d), ready %.1fs after start (a signing key new to the database waits 5s at /readyz)\n",
+		a.url, a.cmd.Process.Pid, b.url, b.cmd.Process.Pid, time.Since(began).Seconds())
+	fmt.Fprintf(stdout, "balancer: %s, the issuer: round robin per request, a refusing node passed over, /readyz every %v\n", c.issuer, o.readyzInterval)
+
+	hc := benchHTTPClient(o.users)
+	defer hc.CloseIdleConnections()
+	r.rp = &loadgen.RP{Issuer: c.issuer, ClientID: clusterClient, RedirectURI: clusterCallback, Key: c.rpKey, KeyID: clusterKID, HTTP: hc}
+	if err := r.rp.Setup(ctx); err != nil {
+		return nil, fmt.Errorf("relying party setup: %w", err)
+	}
+	if r.persons, err = enrolPersons(ctx, &benchTarget{issuer: c.issuer, http: hc}, o.users); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stdout, "people:   %d, each with a passkey, logging in again and again, %v between logins\n\n", o.users, o.think)
+
+	completed := r.drive(ctx, stdout)
+	c.stop() // before the audit log is read, so that it is complete
+	rep := r.summarise(ctx, completed)
+	r.report(rep, stdout)
+	children := []*resChild{&c.nodes[0].resChild, &c.nodes[1].resChild}
+	if err := finishRun(rep, rep.Problems, o.jsonFile, children, stderr); err != nil {
+		return rep, err
+	}
+	return rep, ctx.Err()
+}
+
+func (r *nodesRun) observe(h lbHop) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.hops = append(r.hops, h)
+}
+
+// drive runs the phases with the virtual people, and reports whether
+// they all ran.
+func (r *nodesRun) drive(ctx context.Context, stdout io.Writer) bool {
+	o, b := r.o, r.c.nodes[1]
+	stop := make(chan struct{}) // no new logins after this
+	var wg sync.WaitGroup
+	r.start = time.Now()
+	for i := range r.persons {
+		wg.Go(func() { r.person(ctx, i, stop) })
+	}
+	say := func(format string, args ...any) {
+		fmt.Fprintf(stdout, "%6.1fs  %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
+	}
+	wait := func(d time.Duration) bool {
+		select {
+		case <-time.After(d):
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	ok := wait(o.before)
+	if ok {
+		say("SIGKILL node b (process %d)", b.cmd.Process.Pid)
+		r.sigkill = time.Now()
+		b.kill()
+		r.dead = time.Now()
+		ok = wait(o.killed)
+	}
+	if ok {
+		say("restart node b on %s, with its configuration and key", b.url)
+		r.restart = time.Now()
+		if err := r.c.restart(1); err != nil {
+			say("%v", err)
+			ok = false
+		} else {
+			ok = wait(o.restarted)
+			select {
+			case <-b.exited:
+				r.bExited = true
+			default:
+			}
+		}
+	}
+	r.end = time.Now()
+	close(stop)
+	say("end; waiting for logins in flight")
+	wg.Wait()
+	fmt.Fprintln(stdout)
+	return ok
+}
+
+// person is one virtual person: log in, pause, repeat, until stop.
+func (r *nodesRun) person(ctx context.Context, i int, stop <-chan struct{}) {
+	again(ctx, stop, r.o.think, func() {
+		l := &nodesLogin{person: i, start: time.Now()}
+		res, err := r.rp.Login(ctx, r.persons[i], loadgen.LoginOptions{})
+		l.end, l.err = time.Now(), err
+		if err == nil {
+			l.sub = res.IDToken.Subject
+		}
+		r.mu.Lock()
+		r.logins = append(r.logins, l)
+		r.mu.Unlock()
+	})
+}
+
+// phaseOf is the row of the report a login counts in.
+func (r *nodesRun) phaseOf(l *nodesLogin) string {
+	killed, restarted := !r.sigkill.IsZero(), !r.restart.IsZero()
+	switch {
+	case killed && l.start.Before(r.dead) && l.end.After(r.sigkill):
+		return nodesInFlight
+	case !killed || l.start.Before(r.sigkill):
+		return nodesBefore
+	case !restarted || l.start.Before(r.restart):
+		return nodesDead
+	}
+	return nodesBack
+}
+
+// summarise computes the report and checks the assertions.
+func (r *nodesRun) summarise(ctx context.Context, completed bool) *nodesReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o := r.o
+	rep := &nodesReport{Command: o.command, Machine: machine(), Database: sqlstore.DescribeDSN("postgres", o.postgres),
+		Logins: len(r.logins), SubsStable: true, DownMS: -1, UpS: -1, TrafficS: -1}
+	rep.Config.Users, rep.Config.Think, rep.Config.ReadyzInterval = o.users, o.think.String(), o.readyzInterval.String()
+	problem := func(format string, args ...any) { rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...)) }
+	if !completed {
+		problem("the run did not complete its phases")
+	}
+
+	slices.SortFunc(r.logins, func(x, y *nodesLogin) int { return x.start.Compare(y.start) })
+	order := []string{nodesBefore, nodesInFlight, nodesDead, nodesBack}
+	phases := map[string]*nodesPhase{}
+	durs := map[string][]time.Duration{}
+	subs := map[int]map[string]bool{}
+	for _, l := range r.logins {
+		name := r.phaseOf(l)
+		ph := phases[name]
+		if ph == nil {
+			ph = &nodesPhase{Phase: name}
+			phases[name] = ph
+		}
+		ph.Logins++
+		if l.err != nil {
+			ph.Failed++
+			rep.Failures = append(rep.Failures, fmt.Sprintf("+%.2fs %s: %s", l.start.Sub(r.start).Seconds(), name, oneLine(errorKind(l.err))))
+			switch name {
+			case nodesInFlight:
+				// Expected: a request of it may have been at node b.
+			case nodesBefore:
+				problem("a login failed with both nodes up: %v", l.err)
+			default:
+				problem("a login that started %.2fs after node b was gone failed: %v", l.start.Sub(r.dead).Seconds(), l.err)
+			}
+			continue
+		}
+		ph.OK++
+		durs[name] = append(durs[name], l.end.Sub(l.start))
+		if subs[l.person] == nil {
+			subs[l.person] = map[string]bool{}
+		}
+		subs[l.person][l.sub] = true
+	}
+	if ph := phases[nodesInFlight]; ph != nil {
+		rep.InFlight, rep.InFlightFailed = ph.Logins, ph.Failed
+	}
+	for p, s := range subs {
+		if len(s) != 1 {
+			rep.SubsStable = false
+			problem("person %d got %d different subs", p, len(s))
+		}
+	}
+	seconds := map[string]time.Duration{}
+	if !r.sigkill.IsZero() {
+		seconds[nodesBefore] = r.sigkill.Sub(r.start)
+		if !r.restart.IsZero() {
+			seconds[nodesDead] = r.restart.Sub(r.dead)
+			seconds[nodesBack] = r.end.Sub(r.restart)
+		}
+	}
+	for _, name := range order {
+		ph := phases[name]
+		if ph == nil {
+			if name != nodesInFlight && completed {
+				problem("no logins in phase %q", name)
+			}
+			continue
+		}
+		ph.Success = float64(ph.OK) / float64(ph.Logins)
+		if d := seconds[name]; d > 0 {
+			ph.Seconds = d.Seconds()
+			ph.PerSec = float64(ph.OK) / d.Seconds()
+		}
+		ph.latency = latencyOf(durs[name])
+		if ph.OK == 0 && name != nodesInFlight {
+			problem("no login completed in phase %q", name)
+		}
+		rep.Phases = append(rep.Phases, *ph)
+	}
+
+	r.windows(rep, problem)
+	if !r.sigkill.IsZero() {
+		rep.ReapedMS = ms(r.dead.Sub(r.sigkill))
+		for _, ch := range r.c.bal.history() {
+			if ch.node == 1 && !ch.up && !ch.at.Before(r.sigkill) {
+				rep.DownMS, rep.DownBy = ms(ch.at.Sub(r.sigkill)), ch.why
+				break
+			}
+		}
+		if rep.DownMS < 0 {
+			problem("the balancer never marked node b down after the kill")
+		}
+	}
+	if !r.restart.IsZero() {
+		for _, ch := range r.c.bal.history() {
+			if ch.node == 1 && ch.up && ch.at.After(r.restart) {
+				rep.UpS = ch.at.Sub(r.restart).Seconds()
+				break
+			}
+		}
+		if i := slices.IndexFunc(r.hops, func(h lbHop) bool { return h.node == 1 && h.err == nil && h.at.After(r.restart) }); i >= 0 {
+			rep.TrafficS = r.hops[i].at.Sub(r.restart).Seconds()
+		}
+		if rep.TrafficS < 0 && completed {
+			problem("the restarted node b answered no request")
+		}
+		if r.bExited {
+			problem("node b exited after its restart, before the end of the run: %v", r.c.nodes[1].exitErr)
+		}
+	}
+	rep.Audit, rep.AuditOK = nodesAudit(ctx, o.postgres)
+	if !rep.AuditOK {
+		problem("audit log: %s", rep.Audit)
+	}
+	return rep
+}
+
+// windows counts the requests the balancer passed on after the logins
+// began, by window of time.
+func (r *nodesRun) windows(rep *nodesReport, problem func(string, ...any)) {
+	ws := []nodesWindow{{Window: nodesBefore}, {Window: nodesDead}, {Window: nodesBack}}
+	for _, h := range r.hops {
+		if h.at.Before(r.start) {
+			continue // the persons' enrolment
+		}
+		i := 0
+		switch {
+		case !r.restart.IsZero() && !h.at.Before(r.restart):
+			i = 2
+		case !r.sigkill.IsZero() && !h.at.Before(r.sigkill):
+			i = 1
+		}
+		w := &ws[i]
+		switch {
+		case h.err != nil:
+			w.BadGateway++
+			rep.BadGateway = append(rep.BadGateway, fmt.Sprintf("+%.3fs node %s, %s: %s", h.at.Sub(r.start).Seconds(),
+				[]string{"a", "b"}[h.node], h.route, oneLine(shortErr(h.err))))
+		case h.node == 0:
+			w.A++
+		default:
+			w.B++
+		}
+		if h.skipped {
+			w.PassedOver++
+		}
+		if i == 1 && h.node == 1 && h.err == nil && h.at.After(r.dead) {
+			problem("node b answered %s after it was gone", h.route)
+		}
+	}
+	if r.sigkill.IsZero() {
+		ws = ws[:1]
+	} else if r.restart.IsZero() {
+		ws = ws[:2]
+	}
+	rep.Windows = ws
+}
+
+// nodesAudit checks the audit log the nodes wrote: one chain, unbroken,
+// and its append-only triggers in place (as `varde store verify` does).
+func nodesAudit(ctx context.Context, dsn string) (string, bool) {
+	db, err := sqlstore.OpenExistingPostgres(ctx, dsn)
+	if err != nil {
+		return err.Error(), false
+	}
+	defer db.Close()
+	if err := db.CheckIntegrity(ctx); err != nil {
+		return err.Error(), false
+	}
+	h, err := (&audit.Log{Store: db}).VerifyHead(ctx)
+	if err != nil {
+		return err.Error(), false
+	}
+	return fmt.Sprintf("%d events, an unbroken hash chain from seq 1 to %d; the append-only triggers in place", h.Events, h.Seq), true
+}
+
+// oneLine is s on one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// report prints the report.
+func (r *nodesRun) report(rep *nodesReport, w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "phase\tseconds\tlogins\tok\tfailed\tsuccess\tok/s\tp50 ms\tp99 ms\tmax ms\t")
+	for _, p := range rep.Phases {
+		secs, rate := "", ""
+		if p.Seconds > 0 {
+			secs, rate = fmt.Sprintf("%.1f", p.Seconds), fmt.Sprintf("%.1f", p.PerSec)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.2f%%\t%s\t%.0f\t%.0f\t%.0f\t\n", p.Phase, secs, p.Logins, p.OK, p.Failed,
+			100*p.Success, rate, p.P50MS, p.P99MS, p.MaxMS)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w, "\nrequests through the balancer:")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "while\tnode a\tnode b\tpassed over\t502\t")
+	for _, x := range rep.Windows {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t\n", x.Window, x.A, x.B, x.PassedOver, x.BadGateway)
+	}
+	_ = tw.Flush()
+	down := "never"
+	if rep.DownMS >= 0 {
+		down = fmt.Sprintf("%.1f ms (%s)", rep.DownMS, rep.DownBy)
+	}
+	subs := "every person kept one sub, whichever node signed"
+	if !rep.SubsStable {
+		subs = "CHANGED"
+	}
+	fmt.Fprintf(w, `
+kill:       node b reaped %.1f ms after the SIGKILL; the balancer marked it down after %s
+in flight:  %d logins had started before node b was gone and not finished at the SIGKILL; %d of them failed
+restart:    the balancer marked node b up %s after its restart (/readyz 200); node b answered a login's request after %s
+audit log:  %s
+subs:       %s
+`, rep.ReapedMS, down, rep.InFlight, rep.InFlightFailed, secsOrNever(rep.UpS), secsOrNever(rep.TrafficS), rep.Audit, subs)
+	printList(w, "requests a node failed (the balancer answered 502)", rep.BadGateway)
+	printList(w, "failed logins", rep.Failures)
+	printVerdict(w, rep.Problems)
+}
