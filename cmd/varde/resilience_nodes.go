@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -168,7 +169,8 @@ func runNodeFailover(ctx context.Context, o *resOptions, stdout, stderr io.Write
 	if r.persons, err = enrolPersons(ctx, &benchTarget{issuer: c.issuer, http: hc}, o.users); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(stdout, "people:   %d, each with a passkey, logging in again and again, %v between logins\n\n", o.users, o.think)
+	fmt.Fprintf(stdout, "people:   %d, each with a passkey, logging in again and again, %v between logins on average (%v to %v)\n\n",
+		o.users, o.think, o.think/2, o.think*3/2)
 
 	completed := r.drive(ctx, stdout)
 	c.stop() // before the audit log is read, so that it is complete
@@ -239,9 +241,18 @@ func (r *nodesRun) drive(ctx context.Context, stdout io.Writer) bool {
 	return ok
 }
 
-// person is one virtual person: log in, pause, repeat, until stop.
+// person is one virtual person: log in, pause, repeat, until stop. The
+// pause is --think on average, drawn from half to one and a half times
+// it: people who all pause alike would keep in step, all in a login or
+// all pausing at any one moment, the kill's included.
 func (r *nodesRun) person(ctx context.Context, i int, stop <-chan struct{}) {
-	again(ctx, stop, r.o.think, func() {
+	think := func() time.Duration {
+		if r.o.think <= 0 {
+			return 0
+		}
+		return r.o.think/2 + rand.N(r.o.think)
+	}
+	again(ctx, stop, think, func() {
 		l := &nodesLogin{person: i, start: time.Now()}
 		res, err := r.rp.Login(ctx, r.persons[i], loadgen.LoginOptions{})
 		l.end, l.err = time.Now(), err
