@@ -12,7 +12,6 @@ import (
 	"net/http/httputil"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -21,11 +20,12 @@ import (
 // Varde's nodes need:
 //   - round robin per request, without affinity: a login's state is in
 //     the database, so each of its requests may go to any node;
-//   - passive health: a node that refuses a connection is marked down
-//     at once, and the request goes to the next node that is up (nothing
-//     reached the refusing node; the body is kept to send again);
+//   - passive health: a node it cannot connect to (refused, reset or
+//     timed out while connecting) is marked down at once, and the
+//     request goes to the next node that is up (nothing reached the
+//     node; the body is kept to send again);
 //   - active health: every interval it asks each node's /readyz; one
-//     answer 200 marks a node up, two failures in a row or a refused
+//     answer 200 marks a node up, two failures in a row or a failed
 //     connection mark it down. A node that comes back takes requests
 //     only once it says it is ready;
 //   - a request that a node fails while answering (it dies, say) is not
@@ -80,7 +80,7 @@ type lbChange struct {
 	at   time.Time
 	node int
 	up   bool
-	why  string // "connection refused", "/readyz 200", …
+	why  string // "connect: connection refused", "/readyz 200", …
 }
 
 // The balancer's limits.
@@ -136,7 +136,7 @@ func (lb *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // RoundTrip sends req to the node chosen for it, or, if that one is
-// down or refuses the connection, to the next one that accepts it.
+// down or cannot be connected to, to the next one that can.
 func (lb *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 	first := lb.first(req)
 	hop := lbHop{route: req.Method + " " + req.URL.Path}
@@ -154,10 +154,10 @@ func (lb *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 			lb.tell(hop)
 			return res, nil
 		}
-		if !errors.Is(err, syscall.ECONNREFUSED) {
+		if !connectFailed(err) {
 			break
 		}
-		lb.mark(n, false, "connection refused")
+		lb.mark(n, false, connectFailure(err))
 	}
 	hop.err = err
 	lb.tell(hop)
@@ -228,8 +228,8 @@ func (lb *balancer) check(ctx context.Context, interval time.Duration) {
 					lb.mark(n, true, "/readyz 200")
 				case ctx.Err() != nil:
 					return
-				case errors.Is(err, syscall.ECONNREFUSED):
-					lb.mark(n, false, "/readyz: connection refused")
+				case connectFailed(err):
+					lb.mark(n, false, "/readyz: "+connectFailure(err))
 				default:
 					if fails++; fails >= lbFailsToDown {
 						lb.mark(n, false, "/readyz: "+err.Error())
@@ -244,6 +244,23 @@ func (lb *balancer) check(ctx context.Context, interval time.Duration) {
 		})
 	}
 	wg.Wait()
+}
+
+// connectFailed reports whether err is a failure to connect, so that
+// nothing of the request reached the node.
+func connectFailed(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
+
+// connectFailure is a failure to connect in a few words:
+// "connect: connection refused".
+func connectFailure(err error) string {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err.Error()
+	}
+	return err.Error()
 }
 
 // ready asks node n's /readyz once.

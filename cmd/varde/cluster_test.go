@@ -98,8 +98,8 @@ func (n *clusterNode) killed() bool {
 
 // clusterLB is the test's hold on the balancer: each request goes to
 // the node its route is pinned to, or else to the next node in turn
-// (the balancer passes over a node that is down or refuses the
-// connection). Discovery and keys take turns of their own, so that a
+// (the balancer passes over a node that is down or cannot be connected
+// to). Discovery and keys take turns of their own, so that a
 // relying party fetching them does not change which node the steps of a
 // login reach. It keeps the requests the balancer passed on.
 type clusterLB struct {

@@ -56,8 +56,8 @@ the login page offers. "bankid-only" is registered for BankID alone
 With --nodes a Varde node fails instead: two nodes (varde serve, each with
 its own signing key) over the PostgreSQL database at DSN, behind a load
 balancer in this process that is the issuer (round robin per request; a
-node that refuses a connection is passed over; each node's /readyz asked
-every --readyz-interval). Virtual people log in with passkeys, each
+node it cannot connect to is passed over; each node's /readyz asked every
+--readyz-interval). Virtual people log in with passkeys, each
 request through the balancer (PAR, authorize, WebAuthn assertion, token,
 ID token verification). Meanwhile it
   1. SIGKILLs node b,

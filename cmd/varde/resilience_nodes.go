@@ -88,7 +88,8 @@ type nodesPhase struct {
 
 // nodesWindow is the requests the balancer passed on in a window of
 // time: answered by each node, sent to another node than the one whose
-// turn it was (that one down or refusing), failed by a node (502).
+// turn it was (that one down, or not to be connected to), failed by a
+// node (502).
 type nodesWindow struct {
 	Window     string `json:"window"`
 	A          int    `json:"node_a"`
@@ -158,7 +159,7 @@ func runNodeFailover(ctx context.Context, o *resOptions, stdout, stderr io.Write
 	a, b := c.nodes[0], c.nodes[1]
 	fmt.Fprintf(stdout, "nodes:    a %s (process %d), b %s (process %d), ready %.1fs after start (a signing key new to the database waits 5s at /readyz)\n",
 		a.url, a.cmd.Process.Pid, b.url, b.cmd.Process.Pid, time.Since(began).Seconds())
-	fmt.Fprintf(stdout, "balancer: %s, the issuer: round robin per request, a refusing node passed over, /readyz every %v\n", c.issuer, o.readyzInterval)
+	fmt.Fprintf(stdout, "balancer: %s, the issuer: round robin per request, a node it cannot connect to passed over, /readyz every %v\n", c.issuer, o.readyzInterval)
 
 	hc := benchHTTPClient(o.users)
 	defer hc.CloseIdleConnections()
