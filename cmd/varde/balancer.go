@@ -157,7 +157,7 @@ func (lb *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !connectFailed(err) {
 			break
 		}
-		lb.mark(n, false, connectFailure(err))
+		lb.mark(n, false, netFailure(err))
 	}
 	hop.err = err
 	lb.tell(hop)
@@ -229,7 +229,7 @@ func (lb *balancer) check(ctx context.Context, interval time.Duration) {
 				case ctx.Err() != nil:
 					return
 				case connectFailed(err):
-					lb.mark(n, false, "/readyz: "+connectFailure(err))
+					lb.mark(n, false, "/readyz: "+netFailure(err))
 				default:
 					if fails++; fails >= lbFailsToDown {
 						lb.mark(n, false, "/readyz: "+err.Error())
@@ -253,9 +253,10 @@ func connectFailed(err error) bool {
 	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
-// connectFailure is a failure to connect in a few words:
-// "connect: connection refused".
-func connectFailure(err error) string {
+// netFailure is a failure to connect or to exchange with a node, in a
+// few words: "connect: connection refused", "read: connection reset by
+// peer", "EOF".
+func netFailure(err error) string {
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Err != nil {
 		return oe.Err.Error()

@@ -420,7 +420,7 @@ func (r *nodesRun) windows(rep *nodesReport, problem func(string, ...any)) {
 		case h.err != nil:
 			w.BadGateway++
 			rep.BadGateway = append(rep.BadGateway, fmt.Sprintf("+%.3fs node %s, %s: %s", h.at.Sub(r.start).Seconds(),
-				[]string{"a", "b"}[h.node], h.route, oneLine(shortErr(h.err))))
+				[]string{"a", "b"}[h.node], h.route, oneLine(netFailure(h.err))))
 		case h.node == 0:
 			w.A++
 		default:
@@ -469,12 +469,14 @@ func (r *nodesRun) report(rep *nodesReport, w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "phase\tseconds\tlogins\tok\tfailed\tsuccess\tok/s\tp50 ms\tp99 ms\tmax ms\t")
 	for _, p := range rep.Phases {
-		secs, rate := "", ""
+		secs, rate, lat := "", "", "-\t-\t-"
 		if p.Seconds > 0 {
 			secs, rate = fmt.Sprintf("%.1f", p.Seconds), fmt.Sprintf("%.1f", p.PerSec)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.2f%%\t%s\t%.0f\t%.0f\t%.0f\t\n", p.Phase, secs, p.Logins, p.OK, p.Failed,
-			100*p.Success, rate, p.P50MS, p.P99MS, p.MaxMS)
+		if p.OK > 0 {
+			lat = fmt.Sprintf("%.0f\t%.0f\t%.0f", p.P50MS, p.P99MS, p.MaxMS)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.2f%%\t%s\t%s\t\n", p.Phase, secs, p.Logins, p.OK, p.Failed, 100*p.Success, rate, lat)
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "\nrequests through the balancer:")
