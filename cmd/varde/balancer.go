@@ -65,9 +65,9 @@ type lbNode struct {
 
 // lbHop is a request the balancer passed on.
 type lbHop struct {
-	at    time.Time
-	route string // "POST /token"
-	node  int    // the node that answered, or failed the request
+	at    time.Time // when it was sent to node
+	route string    // "POST /token"
+	node  int       // the node that answered, or failed the request
 	// skipped is true when the node chosen first (by turn or pick) was
 	// passed over: it was down, or refused the connection.
 	skipped bool
@@ -147,9 +147,9 @@ func (lb *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 		if i > 0 && req.Body != nil {
 			out.Body, _ = req.GetBody()
 		}
+		hop.at, hop.node, hop.skipped = time.Now(), n, n != first
 		var res *http.Response
 		res, err = lb.tr.RoundTrip(out)
-		hop.node, hop.skipped = n, n != first
 		if err == nil {
 			lb.tell(hop)
 			return res, nil
@@ -188,7 +188,6 @@ func (lb *balancer) order(first int) []int {
 
 func (lb *balancer) tell(h lbHop) {
 	if lb.observe != nil {
-		h.at = time.Now()
 		lb.observe(h)
 	}
 }

@@ -58,8 +58,8 @@ type nodesReport struct {
 	InFlight       int `json:"in_flight_at_kill"`
 	InFlightFailed int `json:"in_flight_failed"`
 	// The restart: until the balancer marked node b up (its /readyz
-	// answered 200), and until node b answered a request of a login.
-	// -1 if it never happened.
+	// answered 200), and until it sent node b a login's request that
+	// node b answered. -1 if it never happened.
 	UpS      float64 `json:"restart_to_marked_up_s"`
 	TrafficS float64 `json:"restart_to_first_request_s"`
 	// Audit is what the check of the audit log found after the run.
@@ -86,8 +86,8 @@ type nodesPhase struct {
 	latency
 }
 
-// nodesWindow is the requests the balancer passed on in a window of
-// time: answered by each node, sent to another node than the one whose
+// nodesWindow is the requests the balancer sent in a window of time:
+// answered by each node, sent to another node than the one whose
 // turn it was (that one down, or not to be connected to), failed by a
 // node (502).
 type nodesWindow struct {
@@ -401,7 +401,8 @@ func (r *nodesRun) summarise(ctx context.Context, completed bool) *nodesReport {
 }
 
 // windows counts the requests the balancer passed on after the logins
-// began, by window of time.
+// began, by when they were sent: before node b was gone, while it was
+// gone, after its restart.
 func (r *nodesRun) windows(rep *nodesReport, problem func(string, ...any)) {
 	ws := []nodesWindow{{Window: nodesBefore}, {Window: nodesDead}, {Window: nodesBack}}
 	for _, h := range r.hops {
@@ -412,7 +413,7 @@ func (r *nodesRun) windows(rep *nodesReport, problem func(string, ...any)) {
 		switch {
 		case !r.restart.IsZero() && !h.at.Before(r.restart):
 			i = 2
-		case !r.sigkill.IsZero() && !h.at.Before(r.sigkill):
+		case !r.dead.IsZero() && !h.at.Before(r.dead):
 			i = 1
 		}
 		w := &ws[i]
@@ -429,8 +430,8 @@ func (r *nodesRun) windows(rep *nodesReport, problem func(string, ...any)) {
 		if h.skipped {
 			w.PassedOver++
 		}
-		if i == 1 && h.node == 1 && h.err == nil && h.at.After(r.dead) {
-			problem("node b answered %s after it was gone", h.route)
+		if i == 1 && h.node == 1 && h.err == nil {
+			problem("node b answered %s, sent after it was gone", h.route)
 		}
 	}
 	if r.sigkill.IsZero() {
@@ -481,7 +482,7 @@ func (r *nodesRun) report(rep *nodesReport, w io.Writer) {
 	_ = tw.Flush()
 	fmt.Fprintln(w, "\nrequests through the balancer:")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "while\tnode a\tnode b\tpassed over\t502\t")
+	fmt.Fprintln(tw, "sent while\tnode a\tnode b\tpassed over\t502\t")
 	for _, x := range rep.Windows {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t\n", x.Window, x.A, x.B, x.PassedOver, x.BadGateway)
 	}
@@ -497,7 +498,7 @@ func (r *nodesRun) report(rep *nodesReport, w io.Writer) {
 	fmt.Fprintf(w, `
 kill:       node b reaped %.1f ms after the SIGKILL; the balancer marked it down after %s
 in flight:  %d logins had started before node b was gone and not finished at the SIGKILL; %d of them failed
-restart:    the balancer marked node b up %s after its restart (/readyz 200); node b answered a login's request after %s
+restart:    the balancer marked node b up %s after its restart (/readyz 200), and sent it a login's request after %s
 audit log:  %s
 subs:       %s
 `, rep.ReapedMS, down, rep.InFlight, rep.InFlightFailed, secsOrNever(rep.UpS), secsOrNever(rep.TrafficS), rep.Audit, subs)
