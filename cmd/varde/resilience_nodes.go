@@ -125,23 +125,47 @@ type nodesRun struct {
 }
 
 func runNodeFailover(ctx context.Context, o *resOptions, stdout, stderr io.Writer) (*nodesReport, error) {
-	dir, err := os.MkdirTemp("", "varde-nodes-")
+	r, stop, err := startNodesRun(ctx, o, stdout, stderr)
 	if err != nil {
 		return nil, err
+	}
+	defer stop()
+	completed := r.drive(ctx, stdout)
+	r.c.stop() // before the audit log is read, so that it is complete
+	rep := r.summarise(ctx, completed)
+	r.report(rep, stdout)
+	if err := finishRun(rep, rep.Problems, o.jsonFile, r.children(), stderr); err != nil {
+		return rep, err
+	}
+	return rep, ctx.Err()
+}
+
+// startNodesRun starts the node run's cluster, behind the balancer, and
+// enrols its people; stop ends the cluster and removes its directory
+// (unless --keep).
+func startNodesRun(ctx context.Context, o *resOptions, stdout, stderr io.Writer) (r *nodesRun, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "varde-nodes-")
+	if err != nil {
+		return nil, nil, err
 	}
 	c, err := listenCluster(dir)
 	if err != nil {
 		_ = os.RemoveAll(dir)
-		return nil, err
+		return nil, nil, err
 	}
-	r := &nodesRun{o: o, c: c}
-	defer func() {
+	r = &nodesRun{o: o, c: c}
+	end := func() {
 		c.stop()
 		if o.keep {
 			fmt.Fprintf(stderr, "kept %s (a.yaml, b.yaml, a.log, b.log, the nodes' keys)\n", dir)
 			return
 		}
 		_ = os.RemoveAll(dir)
+	}
+	defer func() {
+		if err != nil {
+			end()
+		}
 	}()
 	m := machine()
 	fmt.Fprintf(stdout, "machine:  %d CPUs (%s), GOMAXPROCS %d, %s, %s\n", m.CPUs, m.CPUModel, m.GOMAXPROCS, m.Go, m.OS)
@@ -152,7 +176,7 @@ func runNodeFailover(ctx context.Context, o *resOptions, stdout, stderr io.Write
 		if strings.Contains(err.Error(), "subject salt differs") {
 			err = fmt.Errorf("%w\n(the database was used with another subject salt: give an empty one, or one an earlier --nodes run used)", err)
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	c.bal.observe = r.observe
 	c.serve(o.readyzInterval)
@@ -162,26 +186,21 @@ func runNodeFailover(ctx context.Context, o *resOptions, stdout, stderr io.Write
 	fmt.Fprintf(stdout, "balancer: %s, the issuer: round robin per request, a node it cannot connect to passed over, /readyz every %v\n", c.issuer, o.readyzInterval)
 
 	hc := benchHTTPClient(o.users)
-	defer hc.CloseIdleConnections()
 	r.rp = &loadgen.RP{Issuer: c.issuer, ClientID: clusterClient, RedirectURI: clusterCallback, Key: c.rpKey, KeyID: clusterKID, HTTP: hc}
-	if err := r.rp.Setup(ctx); err != nil {
-		return nil, fmt.Errorf("relying party setup: %w", err)
+	if err = r.rp.Setup(ctx); err != nil {
+		return nil, nil, fmt.Errorf("relying party setup: %w", err)
 	}
 	if r.persons, err = enrolPersons(ctx, &benchTarget{issuer: c.issuer, http: hc}, o.users); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fmt.Fprintf(stdout, "people:   %d, each with a passkey, logging in again and again, %v between logins on average (%v to %v)\n\n",
 		o.users, o.think, o.think/2, o.think*3/2)
+	return r, func() { hc.CloseIdleConnections(); end() }, nil
+}
 
-	completed := r.drive(ctx, stdout)
-	c.stop() // before the audit log is read, so that it is complete
-	rep := r.summarise(ctx, completed)
-	r.report(rep, stdout)
-	children := []*resChild{&c.nodes[0].resChild, &c.nodes[1].resChild}
-	if err := finishRun(rep, rep.Problems, o.jsonFile, children, stderr); err != nil {
-		return rep, err
-	}
-	return rep, ctx.Err()
+// children are the nodes, whose logs a failed run shows.
+func (r *nodesRun) children() []*resChild {
+	return []*resChild{&r.c.nodes[0].resChild, &r.c.nodes[1].resChild}
 }
 
 func (r *nodesRun) observe(h lbHop) {
@@ -200,17 +219,7 @@ func (r *nodesRun) drive(ctx context.Context, stdout io.Writer) bool {
 	for i := range r.persons {
 		wg.Go(func() { r.person(ctx, i, stop) })
 	}
-	say := func(format string, args ...any) {
-		fmt.Fprintf(stdout, "%6.1fs  %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
-	}
-	wait := func(d time.Duration) bool {
-		select {
-		case <-time.After(d):
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
+	say, wait := runClock(ctx, stdout, r.start)
 	ok := wait(o.before)
 	if ok {
 		say("SIGKILL node b (process %d)", b.cmd.Process.Pid)
@@ -293,47 +302,19 @@ func (r *nodesRun) summarise(ctx context.Context, completed bool) *nodesReport {
 		problem("the run did not complete its phases")
 	}
 
-	slices.SortFunc(r.logins, func(x, y *nodesLogin) int { return x.start.Compare(y.start) })
-	order := []string{nodesBefore, nodesInFlight, nodesDead, nodesBack}
-	phases := map[string]*nodesPhase{}
-	durs := map[string][]time.Duration{}
-	subs := map[int]map[string]bool{}
-	for _, l := range r.logins {
-		name := r.phaseOf(l)
-		ph := phases[name]
-		if ph == nil {
-			ph = &nodesPhase{Phase: name}
-			phases[name] = ph
+	t := tallyLogins(r.logins, r.start, r.phaseOf, func(name string, l *nodesLogin) {
+		switch name {
+		case nodesInFlight:
+			// Expected: a request of it may have been at node b.
+		case nodesBefore:
+			problem("a login failed with both nodes up: %v", l.err)
+		default:
+			problem("a login that started %.2fs after node b was gone failed: %v", l.start.Sub(r.dead).Seconds(), l.err)
 		}
-		ph.Logins++
-		if l.err != nil {
-			ph.Failed++
-			rep.Failures = append(rep.Failures, fmt.Sprintf("+%.2fs %s: %s", l.start.Sub(r.start).Seconds(), name, oneLine(errorKind(l.err))))
-			switch name {
-			case nodesInFlight:
-				// Expected: a request of it may have been at node b.
-			case nodesBefore:
-				problem("a login failed with both nodes up: %v", l.err)
-			default:
-				problem("a login that started %.2fs after node b was gone failed: %v", l.start.Sub(r.dead).Seconds(), l.err)
-			}
-			continue
-		}
-		ph.OK++
-		durs[name] = append(durs[name], l.end.Sub(l.start))
-		if subs[l.person] == nil {
-			subs[l.person] = map[string]bool{}
-		}
-		subs[l.person][l.sub] = true
-	}
-	if ph := phases[nodesInFlight]; ph != nil {
+	})
+	rep.Failures, rep.SubsStable = t.failures, t.subsStable(problem)
+	if ph := t.phases[nodesInFlight]; ph != nil {
 		rep.InFlight, rep.InFlightFailed = ph.Logins, ph.Failed
-	}
-	for p, s := range subs {
-		if len(s) != 1 {
-			rep.SubsStable = false
-			problem("person %d got %d different subs", p, len(s))
-		}
 	}
 	seconds := map[string]time.Duration{}
 	if !r.sigkill.IsZero() {
@@ -343,25 +324,8 @@ func (r *nodesRun) summarise(ctx context.Context, completed bool) *nodesReport {
 			seconds[nodesBack] = r.end.Sub(r.restart)
 		}
 	}
-	for _, name := range order {
-		ph := phases[name]
-		if ph == nil {
-			if name != nodesInFlight && completed {
-				problem("no logins in phase %q", name)
-			}
-			continue
-		}
-		ph.Success = float64(ph.OK) / float64(ph.Logins)
-		if d := seconds[name]; d > 0 {
-			ph.Seconds = d.Seconds()
-			ph.PerSec = float64(ph.OK) / d.Seconds()
-		}
-		ph.latency = latencyOf(durs[name])
-		if ph.OK == 0 && name != nodesInFlight {
-			problem("no login completed in phase %q", name)
-		}
-		rep.Phases = append(rep.Phases, *ph)
-	}
+	rep.Phases = t.rows([]string{nodesBefore, nodesInFlight, nodesDead, nodesBack}, seconds,
+		func(name string) bool { return name != nodesInFlight }, completed, problem)
 
 	r.windows(rep, problem)
 	if !r.sigkill.IsZero() {
@@ -467,21 +431,9 @@ func oneLine(s string) string {
 
 // report prints the report.
 func (r *nodesRun) report(rep *nodesReport, w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\tseconds\tlogins\tok\tfailed\tsuccess\tok/s\tp50 ms\tp99 ms\tmax ms\t")
-	for _, p := range rep.Phases {
-		secs, rate, lat := "", "", "-\t-\t-"
-		if p.Seconds > 0 {
-			secs, rate = fmt.Sprintf("%.1f", p.Seconds), fmt.Sprintf("%.1f", p.PerSec)
-		}
-		if p.OK > 0 {
-			lat = fmt.Sprintf("%.0f\t%.0f\t%.0f", p.P50MS, p.P99MS, p.MaxMS)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.2f%%\t%s\t%s\t\n", p.Phase, secs, p.Logins, p.OK, p.Failed, 100*p.Success, rate, lat)
-	}
-	_ = tw.Flush()
+	printPhaseRows(w, rep.Phases)
 	fmt.Fprintln(w, "\nrequests through the balancer:")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "sent while\tnode a\tnode b\tpassed over\t502\t")
 	for _, x := range rep.Windows {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t\n", x.Window, x.A, x.B, x.PassedOver, x.BadGateway)
@@ -505,4 +457,118 @@ subs:       %s
 	printList(w, "requests a node failed (the balancer answered 502)", rep.BadGateway)
 	printList(w, "failed logins", rep.Failures)
 	printVerdict(w, rep.Problems)
+}
+
+// loginTally is logins counted by the phase of the report they count in.
+type loginTally struct {
+	phases map[string]*nodesPhase
+	durs   map[string][]time.Duration // the completed logins' durations
+	// failures lists the failed logins, by when they started.
+	failures []string
+	subs     map[int]map[string]bool // each person's subs
+}
+
+// tallyLogins sorts logins by start and counts them into the phases
+// phaseOf names; failed is told of each failed login.
+func tallyLogins(logins []*nodesLogin, start time.Time, phaseOf func(*nodesLogin) string, failed func(phase string, l *nodesLogin)) *loginTally {
+	slices.SortFunc(logins, func(x, y *nodesLogin) int { return x.start.Compare(y.start) })
+	t := &loginTally{phases: map[string]*nodesPhase{}, durs: map[string][]time.Duration{}, subs: map[int]map[string]bool{}}
+	for _, l := range logins {
+		name := phaseOf(l)
+		ph := t.phases[name]
+		if ph == nil {
+			ph = &nodesPhase{Phase: name}
+			t.phases[name] = ph
+		}
+		ph.Logins++
+		if l.err != nil {
+			ph.Failed++
+			t.failures = append(t.failures, fmt.Sprintf("+%.2fs %s: %s", l.start.Sub(start).Seconds(), name, oneLine(errorKind(l.err))))
+			failed(name, l)
+			continue
+		}
+		ph.OK++
+		t.durs[name] = append(t.durs[name], l.end.Sub(l.start))
+		if t.subs[l.person] == nil {
+			t.subs[l.person] = map[string]bool{}
+		}
+		t.subs[l.person][l.sub] = true
+	}
+	return t
+}
+
+// subsStable reports whether every person got one sub, telling problem
+// of each who did not.
+func (t *loginTally) subsStable(problem func(string, ...any)) bool {
+	stable := true
+	for p, s := range t.subs {
+		if len(s) != 1 {
+			stable = false
+			problem("person %d got %d different subs", p, len(s))
+		}
+	}
+	return stable
+}
+
+// rows are the report's rows, in order: each phase's success rate,
+// logins per second of its duration in seconds (if there), and latency.
+// A phase that required says must have completed logins and has none is
+// a problem (with no logins at all, only if the run completed).
+func (t *loginTally) rows(order []string, seconds map[string]time.Duration, required func(string) bool, completed bool, problem func(string, ...any)) []nodesPhase {
+	var rows []nodesPhase
+	for _, name := range order {
+		ph := t.phases[name]
+		if ph == nil {
+			if required(name) && completed {
+				problem("no logins in phase %q", name)
+			}
+			continue
+		}
+		ph.Success = float64(ph.OK) / float64(ph.Logins)
+		if d := seconds[name]; d > 0 {
+			ph.Seconds = d.Seconds()
+			ph.PerSec = float64(ph.OK) / d.Seconds()
+		}
+		ph.latency = latencyOf(t.durs[name])
+		if ph.OK == 0 && required(name) {
+			problem("no login completed in phase %q", name)
+		}
+		rows = append(rows, *ph)
+	}
+	return rows
+}
+
+// printPhaseRows prints the report's rows as a table.
+func printPhaseRows(w io.Writer, rows []nodesPhase) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "phase\tseconds\tlogins\tok\tfailed\tsuccess\tok/s\tp50 ms\tp99 ms\tmax ms\t")
+	for _, p := range rows {
+		secs, rate, lat := "", "", "-\t-\t-"
+		if p.Seconds > 0 {
+			secs, rate = fmt.Sprintf("%.1f", p.Seconds), fmt.Sprintf("%.1f", p.PerSec)
+		}
+		if p.OK > 0 {
+			lat = fmt.Sprintf("%.0f\t%.0f\t%.0f", p.P50MS, p.P99MS, p.MaxMS)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.2f%%\t%s\t%s\t\n", p.Phase, secs, p.Logins, p.OK, p.Failed, 100*p.Success, rate, lat)
+	}
+	_ = tw.Flush()
+}
+
+// runClock is a run's say, which prints a line timed from start, and
+// wait, which waits d unless ctx ends first and reports whether it
+// waited.
+func runClock(ctx context.Context, stdout io.Writer, start time.Time) (say func(string, ...any), wait func(time.Duration) bool) {
+	say = func(format string, args ...any) {
+		fmt.Fprintf(stdout, "%6.1fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
+	wait = func(d time.Duration) bool {
+		select {
+		case <-time.After(d):
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return say, wait
 }
