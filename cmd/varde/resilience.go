@@ -36,6 +36,7 @@ import (
 
 const resilienceUsage = `usage: varde resilience [flags]
        varde resilience --nodes --postgres DSN [flags]
+       varde resilience --nodes --postgres DSN --kill-primary CMD [flags]
 
 Starts a Varde node and two simulated national eIDs (Demo BankID, Demo
 MinID) as separate processes on loopback, and has virtual people log in
@@ -70,6 +71,17 @@ failed. The database must be empty or one an earlier --nodes run used
 (the nodes' subject salt is fixed, not secret, since the persons are
 synthetic); its records stay.
 
+With --kill-primary the database fails instead of node b: the same two
+nodes and people, then CMD (run with sh -c) kills the database's
+primary, and a replica is to take over behind the DSN (an HAProxy in
+front of Patroni's members: scripts/ha-postgres.sh, whose kill-primary
+is such a CMD). It prints the logins of each phase (before the kill, in
+flight at it, during the switch, after it), how long the database, the
+nodes' /readyz and the logins took to come back, whether the primary's
+replica was synchronous, and whether the audit log still holds every
+event it held just before the kill. It fails if a login failed before
+the kill or after both nodes were ready again, or if events were lost.
+
 flags:
 `
 
@@ -93,6 +105,10 @@ type resOptions struct {
 	nodes          bool
 	postgres       string
 	readyzInterval time.Duration
+	// killPrimary, with nodes, is the database failover run: the shell
+	// command that kills the database's primary, run instead of killing
+	// node b.
+	killPrimary string
 	// childEnv is the whole environment of the child processes: none by
 	// default, so no VARDE_* variable of the caller reaches them (tests
 	// add to it).
@@ -123,6 +139,7 @@ func parseResilienceFlags(args []string, stderr io.Writer) (*resOptions, error) 
 	fs.BoolVar(&o.nodes, "nodes", false, "kill and restart a Varde node of two, over PostgreSQL (--postgres), instead of an eID")
 	fs.StringVar(&o.postgres, "postgres", "", "with --nodes: DSN of the PostgreSQL database the nodes share, empty or used by an earlier --nodes run (required)")
 	fs.DurationVar(&o.readyzInterval, "readyz-interval", 250*time.Millisecond, "with --nodes: how often the load balancer asks each node's /readyz")
+	fs.StringVar(&o.killPrimary, "kill-primary", "", "with --nodes: kill the database's primary with this shell command (sh -c) instead of node b, and measure the failover; --postgres must reach the primary whichever server it is (scripts/ha-postgres.sh)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configuration, databases, logs)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the child processes")
 	fs.StringVar(&o.jsonFile, "json", "", "also write the results as JSON to this file")
@@ -132,9 +149,12 @@ func parseResilienceFlags(args []string, stderr io.Writer) (*resOptions, error) 
 	if err := checkResilienceMode(fs, o); err != nil {
 		return nil, err
 	}
-	phases := o.before + o.killed + o.restarted
+	phases := o.before + o.killed
 	if !o.nodes {
 		phases += o.slow
+	}
+	if o.killPrimary == "" {
+		phases += o.restarted
 	}
 	switch {
 	case o.users < 1 || o.users > 256 || o.onlyUsers < 0 || o.onlyUsers > 256:
@@ -168,6 +188,10 @@ func resilience(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if o.nodes {
 		// The DSN may hold a password; the report names the database.
 		o.command = strings.ReplaceAll(o.command, o.postgres, "DSN")
+		if o.killPrimary != "" {
+			_, err = runDBFailover(ctx, o, stdout, stderr)
+			return err
+		}
 		_, err = runNodeFailover(ctx, o, stdout, stderr)
 		return err
 	}
@@ -178,18 +202,21 @@ func resilience(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // The flags that belong to one run only: the eIDs' and the nodes'.
 var (
 	eidOnlyFlags   = []string{"bankid-only-users", "slow", "slow-delay", "typing", "slow-probe", "probe-interval", "failures-to-down"}
-	nodesOnlyFlags = []string{"postgres", "readyz-interval"}
+	nodesOnlyFlags = []string{"postgres", "readyz-interval", "kill-primary"}
 )
 
 // checkResilienceMode refuses a flag given for the other run than the
-// one --nodes chooses, and --nodes without --postgres.
+// one --nodes chooses, --nodes without --postgres, an empty
+// --kill-primary, and --restarted with it (nothing is restarted).
 func checkResilienceMode(fs *flag.FlagSet, o *resOptions) error {
 	other, mode := nodesOnlyFlags, "without --nodes"
 	if o.nodes {
 		other, mode = eidOnlyFlags, "with --nodes"
 	}
 	var wrong []string
+	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) {
+		set[f.Name] = true
 		if slices.Contains(other, f.Name) {
 			wrong = append(wrong, "--"+f.Name)
 		}
@@ -199,6 +226,10 @@ func checkResilienceMode(fs *flag.FlagSet, o *resOptions) error {
 		return usageErrorf("resilience: %s not %s", strings.Join(wrong, ", "), mode)
 	case o.nodes && o.postgres == "":
 		return usageErrorf("resilience: --nodes needs --postgres DSN, a PostgreSQL database for the nodes")
+	case set["kill-primary"] && strings.TrimSpace(o.killPrimary) == "":
+		return usageErrorf("resilience: --kill-primary needs a command")
+	case set["kill-primary"] && set["restarted"]:
+		return usageErrorf("resilience: --restarted not with --kill-primary: nothing is restarted, the database fails over")
 	}
 	return nil
 }

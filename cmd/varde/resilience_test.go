@@ -198,6 +198,11 @@ func TestResilienceFlags(t *testing.T) {
 		{[]string{"--nodes", "--postgres", "postgres://x/y", "--slow", "1s", "--typing", "0s"}, "--slow, --typing not with --nodes"},
 		{[]string{"--nodes", "--postgres", "postgres://x/y", "--readyz-interval", "1ms"}, "--readyz-interval must be"},
 		{[]string{"--nodes", "--postgres", "postgres://x/y", "--before", "5m", "--killed", "4m", "--restarted", "2m"}, "must not exceed"},
+		{[]string{"--nodes", "--postgres", "postgres://x/y", "--kill-primary", "kill-it", "--before", "5m", "--killed", "4m"}, ""},
+		{[]string{"--nodes", "--postgres", "postgres://x/y", "--kill-primary", "kill-it", "--before", "5m", "--killed", "6m"}, "must not exceed"},
+		{[]string{"--kill-primary", "kill-it"}, "--kill-primary not without --nodes"},
+		{[]string{"--nodes", "--postgres", "postgres://x/y", "--kill-primary", " "}, "--kill-primary needs a command"},
+		{[]string{"--nodes", "--postgres", "postgres://x/y", "--kill-primary", "kill-it", "--restarted", "1s"}, "--restarted not with --kill-primary"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, err := parseResilienceFlags(tc.args, io.Discard)
@@ -205,6 +210,43 @@ func TestResilienceFlags(t *testing.T) {
 				t.Errorf("error %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestOutage finds an outage in a probe's results: the first failure
+// from a given instant on, and the first success after it.
+func TestOutage(t *testing.T) {
+	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	probes := func(oks ...bool) []probeResult {
+		var ps []probeResult
+		for i, ok := range oks {
+			ps = append(ps, probeResult{at: at(100 * i), ok: ok})
+		}
+		return ps
+	}
+	for _, tc := range []struct {
+		name     string
+		results  []probeResult
+		from     time.Time
+		down, up time.Time
+	}{
+		{"none", nil, at(0), time.Time{}, time.Time{}},
+		{"never down", probes(true, true, true), at(0), time.Time{}, time.Time{}},
+		{"down and up", probes(true, false, false, true, true), at(0), at(100), at(300)},
+		{"a failure before from does not count", probes(false, true, true, false, true), at(50), at(300), at(400)},
+		{"from on a failure", probes(true, false, true), at(100), at(100), at(200)},
+		{"never up again", probes(true, false, false), at(0), at(100), time.Time{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			down, up := outage(tc.results, tc.from)
+			if !down.Equal(tc.down) || !up.Equal(tc.up) {
+				t.Errorf("outage = %v, %v; want %v, %v", down, up, tc.down, tc.up)
+			}
+		})
+	}
+	if s := since(time.Time{}, t0); s != -1 {
+		t.Errorf("since(zero) = %v, want -1", s)
 	}
 }
 
