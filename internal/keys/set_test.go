@@ -69,15 +69,21 @@ func TestSetPublishesEveryNodesKeys(t *testing.T) {
 	}
 }
 
-func TestSetCachesBriefly(t *testing.T) {
-	ctx := context.Background()
+// twoNodes returns the key sets of nodes a and b over one store, on a
+// clock the test moves through *now.
+func twoNodes(t *testing.T) (setA, setB *Set, now *time.Time) {
+	t.Helper()
 	db := openStore(t)
-	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
+	at := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return at }
 	a, _ := Generate(rand.Reader)
 	b, _ := Generate(rand.Reader)
-	setA := &Set{Store: db, Local: a, Node: "a", Now: clock}
-	setB := &Set{Store: db, Local: b, Node: "b", Now: clock}
+	return &Set{Store: db, Local: a, Node: "a", Now: clock}, &Set{Store: db, Local: b, Node: "b", Now: clock}, &at
+}
+
+func TestSetCachesBriefly(t *testing.T) {
+	ctx := context.Background()
+	setA, setB, now := twoNodes(t)
 	if _, err := setA.JWKS(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +93,7 @@ func TestSetCachesBriefly(t *testing.T) {
 	if jwks, _ := setA.JWKS(ctx); len(jwks.Keys) != 1 {
 		t.Fatalf("cache not used: %d keys", len(jwks.Keys))
 	}
-	now = now.Add(DefaultCacheTTL)
+	*now = now.Add(DefaultCacheTTL)
 	if jwks, _ := setA.JWKS(ctx); len(jwks.Keys) != 2 {
 		t.Fatalf("cache not refreshed: %d keys", len(jwks.Keys))
 	}
@@ -98,13 +104,8 @@ func TestSetCachesBriefly(t *testing.T) {
 // (a node restarted with its key) is known at once.
 func TestUntilKnown(t *testing.T) {
 	ctx := context.Background()
-	db := openStore(t)
-	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	a, _ := Generate(rand.Reader)
-	b, _ := Generate(rand.Reader)
-	setA := &Set{Store: db, Local: a, Node: "a", Now: clock}
-	setB := &Set{Store: db, Local: b, Node: "b", Now: clock}
+	setA, setB, now := twoNodes(t)
+	a := setA.Local
 	if _, err := setB.JWKS(ctx); err != nil { // node b caches the set without a's key
 		t.Fatal(err)
 	}
@@ -114,15 +115,15 @@ func TestUntilKnown(t *testing.T) {
 	if got := setA.UntilKnown(); got != DefaultCacheTTL {
 		t.Fatalf("UntilKnown right after the first publish = %v, want %v", got, DefaultCacheTTL)
 	}
-	now = now.Add(DefaultCacheTTL - time.Millisecond)
+	*now = now.Add(DefaultCacheTTL - time.Millisecond)
 	if jwks, _ := setB.JWKS(ctx); len(jwks.Key(a.KID())) != 0 || setA.UntilKnown() != time.Millisecond {
 		t.Fatalf("before the wait ends: b lists a's key = %v, UntilKnown = %v", len(jwks.Key(a.KID())) != 0, setA.UntilKnown())
 	}
-	now = now.Add(time.Millisecond)
+	*now = now.Add(time.Millisecond)
 	if jwks, _ := setB.JWKS(ctx); len(jwks.Key(a.KID())) != 1 || setA.UntilKnown() != 0 {
 		t.Fatalf("when the wait ends: b lists a's key = %v, UntilKnown = %v", len(jwks.Key(a.KID())) != 0, setA.UntilKnown())
 	}
-	restarted := &Set{Store: db, Local: a, Node: "a", Now: clock}
+	restarted := &Set{Store: setA.Store, Local: a, Node: "a", Now: setA.Now}
 	if err := restarted.Publish(ctx); err != nil {
 		t.Fatal(err)
 	}
