@@ -176,6 +176,8 @@ up() {
 	DIR=$(cd "$DIR" && pwd)
 	chown postgres: "$DIR"
 	chmod 700 "$DIR"
+	# down removes only a directory that up made.
+	touch "$DIR/.ha-postgres"
 	as_pg mkdir -m 700 "$DIR/etcd" "$DIR/m1" "$DIR/m2"
 
 	start etcd etcd --name ha --data-dir "$DIR/etcd" \
@@ -219,6 +221,10 @@ kill_primary() {
 
 down() {
 	local name pid
+	if [ ! -e "$DIR/.ha-postgres" ]; then
+		echo "ha-postgres: $DIR was not made by ha-postgres.sh up; leaving it alone" >&2
+		exit 1
+	fi
 	# Patroni stops its PostgreSQL when it stops; then HAProxy and etcd.
 	for name in m1 m2 haproxy etcd; do
 		if [ -f "$DIR/$name.pid" ]; then
