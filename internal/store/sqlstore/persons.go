@@ -268,11 +268,13 @@ func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID [
 }
 
 // ReplaceRecoveryCodes implements store.RecoveryCodes; ErrNotFound if the
-// person does not exist.
+// person does not exist. The person's row is read FOR UPDATE where other
+// nodes write too, so that two replacements run one after the other and
+// one set of codes remains, not both.
 func (db *DB) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time) error {
 	err := db.update(ctx, func(ctx context.Context, tx querier) error {
 		var one int
-		if err := tx.StmtContext(ctx, db.st.personExists).QueryRowContext(ctx, personID).Scan(&one); err != nil {
+		if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, personID).Scan(&one); err != nil {
 			return notFound(err)
 		}
 		if _, err := tx.StmtContext(ctx, db.st.deleteRecoveryCodes).ExecContext(ctx, personID); err != nil {

@@ -17,7 +17,7 @@ type statements struct {
 
 	insertPerson, insertIdentifier, getPerson, getPersonByWebAuthnID                    *sql.Stmt
 	getPersonByIdentifier, getPersonIdentifiers, setPersonIdentifiers, setPersonProfile *sql.Stmt
-	personExists, lockPerson                                                            *sql.Stmt
+	lockPerson                                                                          *sql.Stmt
 
 	insertPasskey, getPasskey, listPasskeys, updatePasskeyUse, passkeyExistsW, deletePasskey, passkeyOfPersonW *sql.Stmt
 
@@ -86,7 +86,6 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.getPersonIdentifiers, w, "SELECT identifiers FROM persons WHERE id = ?" + db.d.forUpdate},
 		{&db.st.setPersonIdentifiers, w, "UPDATE persons SET identifiers = ? WHERE id = ?"},
 		{&db.st.setPersonProfile, w, "UPDATE persons SET given_name = ?, family_name = ?, birth_date = ? WHERE id = ?"},
-		{&db.st.personExists, w, "SELECT 1 FROM persons WHERE id = ?"},
 		{&db.st.lockPerson, w, "SELECT 1 FROM persons WHERE id = ?" + db.d.forUpdate},
 
 		{&db.st.insertPasskey, w, insertSQL("passkeys", passkeyCols)},

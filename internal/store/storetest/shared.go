@@ -28,6 +28,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 		{"IncidentTimeline", sharedIncidentTimeline},
 		{"OneCodeTwoNodes", sharedOneCode},
 		{"SingleUse", sharedSingleUse},
+		{"RecoveryCodes", sharedRecoveryCodes},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -346,5 +347,41 @@ func sharedSingleUse(t *testing.T, a, b store.Store) {
 			_, err := nodes[i].RotateToken(ctx, hash("rt-"+r), now, nil)
 			return err
 		}), store.ErrConflict)
+	}
+}
+
+// sharedRecoveryCodes replaces one person's recovery codes at both nodes
+// at once, many times: afterwards exactly one of the sets is valid, as
+// if the replacements had run one after the other.
+func sharedRecoveryCodes(t *testing.T, a, b store.Store) {
+	ctx := t.Context()
+	now := base(t)
+	if err := a.CreatePerson(ctx, &store.Person{ID: "p-rc", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	const perSet = 10
+	set := func(node, round int) [][]byte {
+		var hs [][]byte
+		for i := range perSet {
+			hs = append(hs, hash(fmt.Sprintf("rc-%d-%d-%d", node, round, i)))
+		}
+		return hs
+	}
+	nodes := []store.Store{a, b}
+	for round := range 10 {
+		for _, err := range race(len(nodes), func(i int) error {
+			return nodes[i].ReplaceRecoveryCodes(ctx, "p-rc", set(i, round), now)
+		}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, err := a.CountRecoveryCodes(ctx, "p-rc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != perSet {
+			t.Fatalf("round %d: %d recovery codes valid after two replacements of %d each; want one set", round, n, perSet)
+		}
 	}
 }
