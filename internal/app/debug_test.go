@@ -123,3 +123,20 @@ func listenerTestApp(t *testing.T, variable, listen string) (context.Context, *A
 	t.Cleanup(func() { a.Close() })
 	return ctx, a
 }
+
+// TestStorePoolMetrics: /metrics reports the use of the store's
+// connection pools, each by name.
+func TestStorePoolMetrics(t *testing.T) {
+	_, a := listenerTestApp(t, config.EnvMetricsListen, "")
+	rec := httptest.NewRecorder()
+	a.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for _, want := range []string{
+		`go_sql_open_connections{db_name="write"}`,
+		`go_sql_open_connections{db_name="read"}`,
+		`go_sql_wait_duration_seconds_total{db_name="read"}`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

@@ -102,6 +102,14 @@ func (db *DB) Close() error {
 	return db.closeErr
 }
 
+// Pools returns the connection pools, by name ("write", "read"), for
+// monitoring their use (database/sql's DBStats): how many connections
+// are open and in use, and how often and how long callers waited for
+// one.
+func (db *DB) Pools() map[string]*sql.DB {
+	return map[string]*sql.DB{"write": db.w, "read": db.r}
+}
+
 // Ping reports whether the database answers a query on both pools.
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
