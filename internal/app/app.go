@@ -162,7 +162,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	// ADR 5 and 7: one node writes a SQLite file; a second fails here,
 	// before it touches the database. Nodes share a PostgreSQL database.
 	var lock *sqlstore.NodeLock
-	if cfg.Store.Driver == "sqlite" {
+	if !cfg.Store.Shared() {
 		if lock, err = sqlstore.LockNode(cfg.Store.DSN); err != nil {
 			return nil, err
 		}
@@ -289,7 +289,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 
 	// Clients taken out of the file go first, so that none of them
 	// stands in the way of the file's clients below.
-	if err := removeUndeclared(ctx, st, cfg.Clients, cfg.Store.Driver == "postgres", opt.Now(), log); err != nil {
+	if err := removeUndeclared(ctx, st, cfg.Clients, cfg.Store.Shared(), opt.Now(), log); err != nil {
 		return err
 	}
 	if err := checkSectors(ctx, st, cfg.Clients); err != nil {
@@ -310,7 +310,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		return err
 	}
 	a.keys = keySet
-	if wait := keySet.UntilKnown(); wait > 0 && cfg.Store.Driver == "postgres" {
+	if wait := keySet.UntilKnown(); wait > 0 && cfg.Store.Shared() {
 		log.Info("this node's signing key is new to the cluster: /readyz answers 503 until every node's key set holds it",
 			"kid", a.Signer.KID(), "wait", wait)
 	}
@@ -387,7 +387,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		// Nodes that share a store take traffic only once the others'
 		// key sets list this node's key (keys.Set.UntilKnown); the
 		// node's own health probe asks whether it works, not that.
-		if wait := keySet.UntilKnown(); wait > 0 && cfg.Store.Driver == "postgres" && r.Context().Value(selfProbe{}) == nil {
+		if wait := keySet.UntilKnown(); wait > 0 && cfg.Store.Shared() && r.Context().Value(selfProbe{}) == nil {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
 			http.Error(w, "signing key not yet in every node's key set\n", http.StatusServiceUnavailable)
 			return

@@ -59,6 +59,10 @@ type Store struct {
 	FlowState string `yaml:"flow_state"`
 }
 
+// Shared reports whether several nodes may write the store at once
+// (postgres): then no node may count on being the only one.
+func (s Store) Shared() bool { return s.Driver == "postgres" }
+
 // Keys configures the node's signing key and subject salt.
 type Keys struct {
 	// SigningKeyFile is a PEM file with this node's ECDSA P-256 private
