@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -39,12 +40,22 @@ type cluster struct {
 	provider *gooidc.Provider
 }
 
+// clusterDSNSecret is the password in the cluster's DSN.
+const clusterDSNSecret = "dsn-secret-5f3a"
+
 // startCluster starts a simulated BankID (`varde provider-sim`), the
 // nodes, with the relying party and the eID in their configuration, and
 // the load balancer in front of them.
 func startCluster(ctx context.Context, t *testing.T) *cluster {
 	t.Helper()
-	dsn := pgtest.NewDatabase(t)
+	// The test server trusts every connection, so a password in the DSN
+	// is never used: it is there to be looked for where it must not be.
+	u, err := url.Parse(pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), clusterDSNSecret)
+	dsn := u.String()
 	dir := t.TempDir()
 	nc, err := listenCluster(dir)
 	if err != nil {
@@ -68,7 +79,7 @@ func startCluster(ctx context.Context, t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	err = c.start(ctx, clusterSpec{dsn: dsn, names: []string{"a", "b"}, salt: []byte(rand.Text() + rand.Text()),
-		env: env, logLevel: "warn", upstreams: []any{upstream}})
+		env: env, logLevel: "info", upstreams: []any{upstream}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,9 +506,27 @@ func TestCluster(t *testing.T) {
 		if err != nil || !strings.Contains(out, "an unbroken hash chain") || !strings.Contains(out, "anchor: ") {
 			t.Errorf("store verify: %v\n%s", err, out)
 		}
+		if strings.Contains(out, clusterDSNSecret) {
+			t.Errorf("store verify shows the DSN's password:\n%s", out)
+		}
 		out, err = runCmd(t, "store", "backup", "--config", a.cfg, "--out", filepath.Join(t.TempDir(), "backup"))
 		if err == nil || !strings.Contains(err.Error(), "pg_dump") {
 			t.Errorf("store backup of a PostgreSQL store: %v\n%s", err, out)
+		}
+	})
+	// 8. A node's log names its store, never the DSN's password.
+	t.Run("logs", func(t *testing.T) {
+		for _, n := range c.nodes {
+			raw, err := os.ReadFile(n.log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(raw), `store="postgres: database`) {
+				t.Errorf("%s's log does not name its store:\n%s", n.name, tail(n.log, 10))
+			}
+			if strings.Contains(string(raw), clusterDSNSecret) {
+				t.Errorf("%s's log shows the DSN's password", n.name)
+			}
 		}
 	})
 	t.Logf("took %v", time.Since(start).Round(time.Millisecond))

@@ -38,7 +38,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("varde serving", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "node", cfg.Node, "version", version)
+	log.Info("varde serving", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "node", cfg.Node, "version", version,
+		"store", cfg.Store.Driver+": "+sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN))
 	return a.Serve(ctx, ln)
 }
 
