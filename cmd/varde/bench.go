@@ -830,7 +830,9 @@ func (n *benchNode) start(ctx context.Context, o *benchOptions, conc int) (*benc
 		"keys":    map[string]any{"signing_key_file": nodeKeyFile, "subject_salt_file": saltFile},
 		"passkey": map[string]any{"synthetic_enrolment": true},
 		"log":     map[string]any{"level": o.logLevel, "format": "text"},
-		"debug":   map[string]any{"pprof_listen": pprofListen},
+		// No load balancer to move away: the bench stops the node at once.
+		"shutdown": map[string]any{"drain": "0s"},
+		"debug":    map[string]any{"pprof_listen": pprofListen},
 		"clients": []any{map[string]any{
 			"id": clientID, "name": "Bench RP", "auth_method": "private_key_jwt", "jwks": string(jwks),
 			"redirect_uris": []string{redirect}, "require_par": true, "sector_id": "bench.example",

@@ -62,6 +62,9 @@ type clusterSpec struct {
 	logLevel string
 	// upstreams are upstream eIDs for each node's configuration.
 	upstreams []any
+	// drain is each node's shutdown.drain: how long a stopping node
+	// stays up, unready, so the balancer moves away first.
+	drain time.Duration
 }
 
 // listenCluster opens the balancer's listener on a free loopback port,
@@ -111,14 +114,15 @@ func (c *nodeCluster) start(ctx context.Context, s clusterSpec) error {
 		n := &clusterNode{resChild: resChild{name: "node " + name, log: filepath.Join(c.dir, name+".log")},
 			url: fmt.Sprintf("http://127.0.0.1:%d", port), cfg: filepath.Join(c.dir, name+".yaml"), kid: signer.KID()}
 		cfg := map[string]any{
-			"version": 1,
-			"issuer":  c.issuer,
-			"listen":  fmt.Sprintf("127.0.0.1:%d", port),
-			"node":    name,
-			"store":   map[string]any{"driver": "postgres", "dsn": s.dsn, "flow_state": "store"},
-			"keys":    map[string]any{"signing_key_file": keyFile, "subject_salt_file": salt},
-			"passkey": map[string]any{"synthetic_enrolment": true},
-			"log":     map[string]any{"level": s.logLevel, "format": "text"},
+			"version":  1,
+			"issuer":   c.issuer,
+			"listen":   fmt.Sprintf("127.0.0.1:%d", port),
+			"node":     name,
+			"store":    map[string]any{"driver": "postgres", "dsn": s.dsn, "flow_state": "store"},
+			"keys":     map[string]any{"signing_key_file": keyFile, "subject_salt_file": salt},
+			"passkey":  map[string]any{"synthetic_enrolment": true},
+			"log":      map[string]any{"level": s.logLevel, "format": "text"},
+			"shutdown": map[string]any{"drain": s.drain.String()},
 			"clients": []any{map[string]any{
 				"id": clusterClient, "name": "Bank", "auth_method": "private_key_jwt", "jwks": string(jwks),
 				"redirect_uris": []string{clusterCallback}, "post_logout_redirect_uris": []string{clusterLogout},

@@ -61,7 +61,8 @@ node it cannot connect to is passed over; each node's /readyz asked every
 --readyz-interval). Virtual people log in with passkeys, each
 request through the balancer (PAR, authorize, WebAuthn assertion, token,
 ID token verification). Meanwhile it
-  1. SIGKILLs node b,
+  1. SIGKILLs node b (with --gently: SIGTERM, as a rolling upgrade
+     stops a node; it finishes the requests it holds, then exits),
   2. then restarts it with the same configuration and key,
 and prints the logins, success rate and latency of each phase, how many
 logins were in flight at the kill and how many of those failed, how long
@@ -109,6 +110,7 @@ type resOptions struct {
 	// command that kills the database's primary, run instead of killing
 	// node b.
 	killPrimary string
+	gently      bool
 	// childEnv is the whole environment of the child processes: none by
 	// default, so no VARDE_* variable of the caller reaches them (tests
 	// add to it).
@@ -139,6 +141,7 @@ func parseResilienceFlags(args []string, stderr io.Writer) (*resOptions, error) 
 	fs.BoolVar(&o.nodes, "nodes", false, "kill and restart a Varde node of two, over PostgreSQL (--postgres), instead of an eID")
 	fs.StringVar(&o.postgres, "postgres", "", "with --nodes: DSN of the PostgreSQL database the nodes share, empty or used by an earlier --nodes run (required)")
 	fs.DurationVar(&o.readyzInterval, "readyz-interval", 250*time.Millisecond, "with --nodes: how often the load balancer asks each node's /readyz")
+	fs.BoolVar(&o.gently, "gently", false, "with --nodes: stop node b with SIGTERM, as a rolling upgrade does (it finishes the requests it holds), instead of SIGKILL")
 	fs.StringVar(&o.killPrimary, "kill-primary", "", "with --nodes: kill the database's primary with this shell command (sh -c) instead of node b, and measure the failover; --postgres must reach the primary whichever server it is (scripts/ha-postgres.sh)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configuration, databases, logs)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the child processes")
@@ -202,7 +205,7 @@ func resilience(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // The flags that belong to one run only: the eIDs' and the nodes'.
 var (
 	eidOnlyFlags   = []string{"bankid-only-users", "slow", "slow-delay", "typing", "slow-probe", "probe-interval", "failures-to-down"}
-	nodesOnlyFlags = []string{"postgres", "readyz-interval", "kill-primary"}
+	nodesOnlyFlags = []string{"postgres", "readyz-interval", "kill-primary", "gently"}
 )
 
 // checkResilienceMode refuses a flag given for the other run than the
@@ -228,6 +231,8 @@ func checkResilienceMode(fs *flag.FlagSet, o *resOptions) error {
 		return usageErrorf("resilience: --nodes needs --postgres DSN, a PostgreSQL database for the nodes")
 	case set["kill-primary"] && strings.TrimSpace(o.killPrimary) == "":
 		return usageErrorf("resilience: --kill-primary needs a command")
+	case set["kill-primary"] && o.gently:
+		return usageErrorf("resilience: --gently not with --kill-primary: no node is stopped")
 	case set["kill-primary"] && set["restarted"]:
 		return usageErrorf("resilience: --restarted not with --kill-primary: nothing is restarted, the database fails over")
 	}

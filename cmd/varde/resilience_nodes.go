@@ -48,7 +48,10 @@ type nodesReport struct {
 	Phases []nodesPhase `json:"phases"`
 	// Windows are the requests the balancer passed on, by when.
 	Windows []nodesWindow `json:"requests"`
-	// The kill: from the SIGKILL until node b's process was reaped (its
+	// Signal is how node b was ended: SIGKILL, or SIGTERM (--gently),
+	// after which it finishes the requests it holds and exits.
+	Signal string `json:"signal"`
+	// The kill: from the signal until node b's process was reaped (its
 	// sockets closed), and until the balancer marked it down, and why.
 	ReapedMS float64 `json:"sigkill_to_reaped_ms"`
 	DownMS   float64 `json:"sigkill_to_marked_down_ms"`
@@ -171,7 +174,11 @@ func startNodesRun(ctx context.Context, o *resOptions, stdout, stderr io.Writer)
 	fmt.Fprintf(stdout, "machine:  %d CPUs (%s), GOMAXPROCS %d, %s, %s\n", m.CPUs, m.CPUModel, m.GOMAXPROCS, m.Go, m.OS)
 	fmt.Fprintf(stdout, "database: PostgreSQL, %s\n", sqlstore.DescribeDSN("postgres", o.postgres))
 	began := time.Now()
-	err = c.start(ctx, clusterSpec{dsn: o.postgres, names: []string{"a", "b"}, salt: nodesSalt[:], env: o.childEnv, logLevel: o.logLevel})
+	// A node stopped gently stays up, unready, until the balancer (two
+	// failed /readyz in a row) has surely passed it over.
+	drain := 4 * o.readyzInterval
+	err = c.start(ctx, clusterSpec{dsn: o.postgres, names: []string{"a", "b"}, salt: nodesSalt[:], env: o.childEnv,
+		logLevel: o.logLevel, drain: drain})
 	if err != nil {
 		if strings.Contains(err.Error(), "subject salt differs") {
 			err = fmt.Errorf("%w\n(the database was used with another subject salt: give an empty one, or one an earlier --nodes run used)", err)
@@ -209,6 +216,14 @@ func (r *nodesRun) observe(h lbHop) {
 	r.hops = append(r.hops, h)
 }
 
+// signal names how node b is ended.
+func (r *nodesRun) signal() string {
+	if r.o.gently {
+		return "SIGTERM"
+	}
+	return "SIGKILL"
+}
+
 // drive runs the phases with the virtual people, and reports whether
 // they all ran.
 func (r *nodesRun) drive(ctx context.Context, stdout io.Writer) bool {
@@ -222,9 +237,13 @@ func (r *nodesRun) drive(ctx context.Context, stdout io.Writer) bool {
 	say, wait := runClock(ctx, stdout, r.start)
 	ok := wait(o.before)
 	if ok {
-		say("SIGKILL node b (process %d)", b.cmd.Process.Pid)
+		say("%s node b (process %d)", r.signal(), b.cmd.Process.Pid)
 		r.sigkill = time.Now()
-		b.kill()
+		if o.gently {
+			b.stop()
+		} else {
+			b.kill()
+		}
 		r.dead = time.Now()
 		ok = wait(o.killed)
 	}
@@ -330,6 +349,7 @@ func (r *nodesRun) summarise(ctx context.Context, completed bool) *nodesReport {
 	r.windows(rep, problem)
 	if !r.sigkill.IsZero() {
 		rep.ReapedMS = ms(r.dead.Sub(r.sigkill))
+		rep.Signal = r.signal()
 		for _, ch := range r.c.bal.history() {
 			if ch.node == 1 && !ch.up && !ch.at.Before(r.sigkill) {
 				rep.DownMS, rep.DownBy = ms(ch.at.Sub(r.sigkill)), ch.why
@@ -448,12 +468,12 @@ func (r *nodesRun) report(rep *nodesReport, w io.Writer) {
 		subs = "CHANGED"
 	}
 	fmt.Fprintf(w, `
-kill:       node b reaped %.1f ms after the SIGKILL; the balancer marked it down after %s
-in flight:  %d logins had started before node b was gone and not finished at the SIGKILL; %d of them failed
+kill:       node b reaped %.1f ms after the %s; the balancer marked it down after %s
+in flight:  %d logins had started before node b was gone and not finished at the %s; %d of them failed
 restart:    the balancer marked node b up %s after its restart (/readyz 200), and sent it a login's request after %s
 audit log:  %s
 subs:       %s
-`, rep.ReapedMS, down, rep.InFlight, rep.InFlightFailed, secsOrNever(rep.UpS), secsOrNever(rep.TrafficS), rep.Audit, subs)
+`, rep.ReapedMS, rep.Signal, down, rep.InFlight, rep.Signal, rep.InFlightFailed, secsOrNever(rep.UpS), secsOrNever(rep.TrafficS), rep.Audit, subs)
 	printList(w, "requests a node failed (the balancer answered 502)", rep.BadGateway)
 	printList(w, "failed logins", rep.Failures)
 	printVerdict(w, rep.Problems)

@@ -203,6 +203,9 @@ func TestResilienceFlags(t *testing.T) {
 		{[]string{"--kill-primary", "kill-it"}, "--kill-primary not without --nodes"},
 		{[]string{"--nodes", "--postgres", "postgres://x/y", "--kill-primary", " "}, "--kill-primary needs a command"},
 		{[]string{"--nodes", "--postgres", "postgres://x/y", "--kill-primary", "kill-it", "--restarted", "1s"}, "--restarted not with --kill-primary"},
+		{[]string{"--nodes", "--postgres", "postgres://x/y", "--gently"}, ""},
+		{[]string{"--gently"}, "--gently not without --nodes"},
+		{[]string{"--nodes", "--postgres", "postgres://x/y", "--kill-primary", "kill-it", "--gently"}, "--gently not with --kill-primary"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, err := parseResilienceFlags(tc.args, io.Discard)

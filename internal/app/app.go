@@ -16,6 +16,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,6 +80,8 @@ type App struct {
 	clients store.Clients
 	// keys is the cluster's key set; the node keeps its key published.
 	keys *keys.Set
+	// draining is set when Serve is stopping: /readyz answers 503.
+	draining atomic.Bool
 	// lock is this node's hold on its database, released by Close.
 	lock *sqlstore.NodeLock
 	// anchored is when housekeep last logged the audit log's head.
@@ -384,6 +387,10 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 			http.Error(w, "store unavailable\n", http.StatusServiceUnavailable)
 			return
 		}
+		if a.draining.Load() {
+			http.Error(w, "stopping\n", http.StatusServiceUnavailable)
+			return
+		}
 		// Nodes that share a store take traffic only once the others'
 		// key sets list this node's key (keys.Set.UntilKnown); the
 		// node's own health probe asks whether it works, not that.
@@ -446,6 +453,15 @@ func methodLabel(m string) string {
 }
 
 // Handler is the node's whole HTTP handler.
+// drain is how long Serve keeps serving, unready, after its context
+// ends (config Shutdown.Drain).
+func (a *App) drain() time.Duration {
+	if d := a.Config.Shutdown.Drain; d != nil {
+		return *d
+	}
+	return 0
+}
+
 func (a *App) Handler() http.Handler { return a.handler }
 
 // Serve serves on ln until ctx ends, then shuts down gracefully.
@@ -494,6 +510,17 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	}
+	if d := a.drain(); d > 0 {
+		// Load balancers see /readyz fail and send new requests
+		// elsewhere before the listener closes (Shutdown.Drain).
+		a.draining.Store(true)
+		a.log.Info("stopping: /readyz answers 503 while load balancers move away, then the listener closes", "drain", d)
+		select {
+		case <-time.After(d):
+		case err := <-errc:
+			return err
+		}
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

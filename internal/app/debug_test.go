@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/varde-eid/varde/internal/config"
 )
@@ -138,5 +140,56 @@ func TestStorePoolMetrics(t *testing.T) {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// TestDrainBeforeShutdown: a stopping node answers 503 at /readyz while
+// it still serves other requests, for shutdown.drain, and only then
+// closes its listener.
+func TestDrainBeforeShutdown(t *testing.T) {
+	ctx, a := listenerTestApp(t, config.EnvMetricsListen, "")
+	ctx, stop := context.WithCancel(ctx)
+	drain := 600 * time.Millisecond
+	a.Config.Shutdown.Drain = &drain
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx, ln) }()
+	get := func(path string) int {
+		res, err := http.Get(base + path)
+		if err != nil {
+			return 0
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := get("/readyz"); got != http.StatusOK {
+		t.Fatalf("/readyz while serving = %d", got)
+	}
+	stopped := time.Now()
+	stop()
+	time.Sleep(drain / 3)
+	if got := get("/readyz"); got != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while draining = %d, want 503", got)
+	}
+	if got := get("/healthz"); got != http.StatusOK {
+		t.Errorf("/healthz while draining = %d, want 200: the node still serves", got)
+	}
+	select {
+	case err := <-served:
+		if took := time.Since(stopped); took < drain {
+			t.Errorf("Serve returned %v after the stop, before the drain of %v", took, drain)
+		}
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(drain + 15*time.Second):
+		t.Fatal("Serve did not return")
+	}
+	if got := get("/healthz"); got != 0 {
+		t.Errorf("after Serve returned, /healthz answered %d", got)
 	}
 }

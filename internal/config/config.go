@@ -16,17 +16,18 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// Node names this node in logs, keys and status: letters, digits,
 	// '.', '_' and '-', at most 63. Default the host name. Env VARDE_NODE.
-	Node    string  `yaml:"node"`
-	Store   Store   `yaml:"store"`
-	Keys    Keys    `yaml:"keys"`
-	OIDC    OIDC    `yaml:"oidc"`
-	Passkey Passkey `yaml:"passkey"`
-	Session Session `yaml:"session"`
-	Health  Health  `yaml:"health"`
-	Status  Status  `yaml:"status"`
-	Log     Log     `yaml:"log"`
-	Metrics Metrics `yaml:"metrics"`
-	Debug   Debug   `yaml:"debug"`
+	Node     string   `yaml:"node"`
+	Store    Store    `yaml:"store"`
+	Keys     Keys     `yaml:"keys"`
+	OIDC     OIDC     `yaml:"oidc"`
+	Passkey  Passkey  `yaml:"passkey"`
+	Session  Session  `yaml:"session"`
+	Health   Health   `yaml:"health"`
+	Status   Status   `yaml:"status"`
+	Log      Log      `yaml:"log"`
+	Metrics  Metrics  `yaml:"metrics"`
+	Shutdown Shutdown `yaml:"shutdown"`
+	Debug    Debug    `yaml:"debug"`
 	// Clients declared here are written to the store at start-up and
 	// replace stored clients with the same ID. A client once declared
 	// here and taken out is removed from the store at the next start,
@@ -124,6 +125,18 @@ type Session struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info (default), warn, error
 	Format string `yaml:"format"` // json (default) or text
+}
+
+// Shutdown configures how a node stops (SIGTERM, SIGINT).
+type Shutdown struct {
+	// Drain is how long a stopping node keeps serving while /readyz
+	// answers 503, before it closes its listener and finishes the
+	// requests it holds: long enough for a load balancer's health checks
+	// to send new requests elsewhere (their interval times the failures
+	// they wait for), so that none reaches a closing listener. Default
+	// 5s with postgres, where other nodes take over; 0 with sqlite, whose
+	// one node has no one to hand over to. At most 1m.
+	Drain *time.Duration `yaml:"drain"`
 }
 
 // Metrics configures where Prometheus metrics are served.

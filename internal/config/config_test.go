@@ -161,6 +161,8 @@ func TestDefaults(t *testing.T) {
 		Health:  Health{Interval: 5 * time.Second, ProbeTimeout: 3 * time.Second, SlowProbe: time.Second, FailuresToDown: 3, SuccessesToUp: 3},
 		Status:  Status{OpenAfter: time.Minute, ResolveAfter: 5 * time.Minute},
 		Log:     Log{Level: "info", Format: "json"},
+		// No drain for a single SQLite node: no other node takes over.
+		Shutdown: Shutdown{Drain: new(time.Duration(0))},
 	}
 	if c.Node == "" || c.Session.SecureCookie == nil || !*c.Session.SecureCookie {
 		t.Fatalf("node %q, secure cookie %v", c.Node, c.Session.SecureCookie)
@@ -169,6 +171,42 @@ func TestDefaults(t *testing.T) {
 	exp, _ := json.Marshal(want)
 	if string(got) != string(exp) {
 		t.Errorf("defaults\n got %s\nwant %s", got, exp)
+	}
+}
+
+// TestDrainDefault: shutdown.drain is 5s with postgres and 0 with
+// sqlite unless set, an explicit 0 is kept, and values out of range are
+// refused.
+func TestDrainDefault(t *testing.T) {
+	const head = "version: 1\nissuer: https://id.example.no\nkeys: {signing_key_file: /etc/varde/signing-key.pem}\n"
+	const pg = "store: {driver: postgres, dsn: 'postgres://db/varde'}\n"
+	for _, tc := range []struct {
+		name, yaml string
+		want       time.Duration
+		problem    string
+	}{
+		{"sqlite", head, 0, ""},
+		{"postgres", head + pg, DefaultSharedDrain, ""},
+		{"postgres, none", head + pg + "shutdown: {drain: 0s}\n", 0, ""},
+		{"set", head + "shutdown: {drain: 12s}\n", 12 * time.Second, ""},
+		{"negative", head + "shutdown: {drain: -1s}\n", 0, "shutdown.drain"},
+		{"too long", head + "shutdown: {drain: 2m}\n", 0, "shutdown.drain"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml), env(nil))
+			if tc.problem != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.problem) {
+					t.Fatalf("err = %v, want a problem with %s", err, tc.problem)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Shutdown.Drain == nil || *c.Shutdown.Drain != tc.want {
+				t.Errorf("drain = %v, want %v", c.Shutdown.Drain, tc.want)
+			}
+		})
 	}
 }
 

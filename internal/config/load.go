@@ -60,8 +60,10 @@ const (
 	DefaultIDTokenLifetime      = 10 * time.Minute
 	DefaultRefreshTokenLifetime = 8 * time.Hour
 	DefaultSessionLifetime      = 8 * time.Hour
-	DefaultLogLevel             = "info"
-	DefaultLogFormat            = "json"
+	// DefaultSharedDrain is Shutdown.Drain's default with postgres.
+	DefaultSharedDrain = 5 * time.Second
+	DefaultLogLevel    = "info"
+	DefaultLogFormat   = "json"
 )
 
 // maxFileSize bounds the configuration file; anything larger is a mistake.
@@ -234,6 +236,13 @@ func (c *Config) ApplyDefaults() {
 	setDuration(&c.OIDC.IDTokenLifetime, DefaultIDTokenLifetime)
 	setDuration(&c.OIDC.RefreshTokenLifetime, DefaultRefreshTokenLifetime)
 	setDuration(&c.Session.Lifetime, DefaultSessionLifetime)
+	if c.Shutdown.Drain == nil {
+		d := time.Duration(0)
+		if c.Store.Shared() {
+			d = DefaultSharedDrain
+		}
+		c.Shutdown.Drain = &d
+	}
 	c.Health.applyDefaults()
 	c.Status.applyDefaults()
 	setString(&c.Log.Level, DefaultLogLevel)

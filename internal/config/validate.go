@@ -106,6 +106,9 @@ func (c *Config) Validate() error {
 	c.validateOIDC(&p)
 	c.validatePasskey(&p, issuer)
 	c.validatePublic(&p, issuer)
+	if d := c.Shutdown.Drain; d != nil && (*d < 0 || *d > time.Minute) {
+		p.add("shutdown.drain", "%v is not between 0 and 1m", *d)
+	}
 	if c.Session.Lifetime <= 0 {
 		p.add("session.lifetime", "must be positive")
 	}
