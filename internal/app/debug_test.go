@@ -149,7 +149,7 @@ func TestStorePoolMetrics(t *testing.T) {
 func TestDrainBeforeShutdown(t *testing.T) {
 	ctx, a := listenerTestApp(t, config.EnvMetricsListen, "")
 	ctx, stop := context.WithCancel(ctx)
-	drain := 600 * time.Millisecond
+	drain := 2 * time.Second
 	a.Config.Shutdown.Drain = &drain
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -171,7 +171,7 @@ func TestDrainBeforeShutdown(t *testing.T) {
 	}
 	stopped := time.Now()
 	stop()
-	time.Sleep(drain / 3)
+	time.Sleep(300 * time.Millisecond)
 	if got := get("/readyz"); got != http.StatusServiceUnavailable {
 		t.Errorf("/readyz while draining = %d, want 503", got)
 	}
