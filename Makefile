@@ -49,7 +49,7 @@ BENCH_DURATION ?= 10s
 BENCH_FLAGS ?=
 BENCH_BROKERED_CONCURRENCY ?= 1,16
 BENCH_BROKERED_DURATION ?= 5s
-bench:
+bench: postgres
 	$(GO) run ./cmd/varde bench --concurrency $(BENCH_CONCURRENCY) --duration $(BENCH_DURATION) $(BENCH_FLAGS)
 	$(GO) run ./cmd/varde bench --flow brokered --concurrency $(BENCH_BROKERED_CONCURRENCY) --duration $(BENCH_BROKERED_DURATION) $(BENCH_FLAGS)
 	$(GO) test -bench . -skip SweepUnderLoad -benchmem -benchtime 200x -run '^$$' ./internal/...
