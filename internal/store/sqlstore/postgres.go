@@ -29,11 +29,6 @@ const (
 	// PostgreSQL's reads cross a socket and wait on it, so the pool is
 	// larger than the core count.
 	postgresMinReaders = 8
-	// postgresLockKey names Varde's advisory locks: the audit chain's
-	// (transaction-level, see dialect.auditLock) and the migrations'
-	// (session-level), in the two-key form (classid, objid) so that other
-	// users of advisory locks on the same database are unlikely to
-	// collide. 0x7661 is "va".
 	// postgresWriteTimeout bounds a write transaction (dialect.writeTimeout):
 	// far above a healthy commit (milliseconds), well below what people
 	// wait for before giving up on a page.
@@ -42,9 +37,14 @@ const (
 	// postgresDialControl.
 	postgresTCPUserTimeout = 10 * time.Second
 	postgresKeepAlive      = 15 * time.Second
-	postgresLockKey        = 0x7661
-	postgresAuditLockID    = 1
-	postgresMigrateLockID  = 2
+	// postgresLockKey names Varde's advisory locks: the audit chain's
+	// (transaction-level, see dialect.auditLock) and the migrations'
+	// (session-level), in the two-key form (classid, objid) so that other
+	// users of advisory locks on the same database are unlikely to
+	// collide. 0x7661 is "va".
+	postgresLockKey       = 0x7661
+	postgresAuditLockID   = 1
+	postgresMigrateLockID = 2
 )
 
 // OpenPostgres opens the PostgreSQL database named by dsn (a URL or
@@ -58,15 +58,11 @@ func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := pgx.ParseConfig(dsn)
+	cfg, err := postgresConfig(dsn)
 	if err != nil {
-		// pgx's message can quote the DSN, password included.
-		return nil, errors.New("open postgres: the store's DSN is not a valid PostgreSQL connection string")
+		return nil, err
 	}
 	where := postgresWhere(cfg)
-	// Dead connections are found by keepalives when idle and by
-	// TCP_USER_TIMEOUT when data is waiting (postgresDialControl).
-	cfg.DialFunc = (&net.Dialer{KeepAlive: postgresKeepAlive, Control: postgresDialControl}).DialContext
 
 	db := &DB{d: d}
 	// One write connection, for the writer's group commit as with SQLite:
@@ -106,9 +102,9 @@ func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
 // and if the database holds no Varde schema it returns an error wrapping
 // ErrNoDatabase, rather than creating one that no node reads.
 func OpenExistingPostgres(ctx context.Context, dsn string) (*DB, error) {
-	cfg, err := pgx.ParseConfig(dsn)
+	cfg, err := postgresConfig(dsn)
 	if err != nil {
-		return nil, errors.New("open postgres: the store's DSN is not a valid PostgreSQL connection string")
+		return nil, err
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
@@ -124,6 +120,22 @@ func OpenExistingPostgres(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("%w: %s holds no Varde store (a node creates it at its first start)", ErrNoDatabase, postgresWhere(cfg))
 	}
 	return OpenPostgres(ctx, dsn)
+}
+
+// errPostgresDSN is any DSN pgx cannot parse; its own message can quote
+// the DSN, password included.
+var errPostgresDSN = errors.New("open postgres: the store's DSN is not a valid PostgreSQL connection string")
+
+// postgresConfig parses dsn and dials every connection as
+// postgresDialControl says: dead connections are found by keepalives
+// when idle and by TCP_USER_TIMEOUT when data is waiting.
+func postgresConfig(dsn string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, errPostgresDSN
+	}
+	cfg.DialFunc = (&net.Dialer{KeepAlive: postgresKeepAlive, Control: postgresDialControl}).DialContext
+	return cfg, nil
 }
 
 // DescribeDSN names the database a store DSN points at, for messages and

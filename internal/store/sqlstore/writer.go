@@ -238,12 +238,9 @@ func (w *writer) run(batch []*writeReq) {
 		w.runAlone(batch[0])
 		return
 	}
-	txCtx, cancel := context.WithCancel(context.Background())
-	if w.d.writeTimeout > 0 {
-		txCtx, cancel = context.WithTimeout(context.Background(), w.d.writeTimeout)
-	}
+	deadline := w.deadline()
+	txCtx, cancel := opContext(context.Background(), deadline)
 	defer cancel()
-	deadline, _ := txCtx.Deadline()
 	tx, err := w.db.BeginTx(txCtx, nil)
 	if err != nil {
 		for _, r := range batch {
@@ -268,7 +265,7 @@ func (w *writer) run(batch []*writeReq) {
 			_ = tx.Rollback()
 			w.head, w.txHead = auditHead{}, auditHead{}
 			for j, other := range batch {
-				if j != i && len(batch) > 1 {
+				if j != i {
 					w.run([]*writeReq{other})
 				}
 			}
@@ -298,6 +295,15 @@ func (w *writer) run(batch []*writeReq) {
 	}
 }
 
+// deadline is when a write transaction starting now must give up
+// (dialect.writeTimeout), or zero for never.
+func (w *writer) deadline() time.Time {
+	if w.d.writeTimeout <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(w.d.writeTimeout)
+}
+
 // opContext is the context an op runs in: its caller's values, not its
 // cancellation (cancelling a statement would spoil the transaction the
 // op shares), and the transaction's deadline, if it has one.
@@ -317,11 +323,7 @@ func (w *writer) runAlone(r *writeReq) {
 	if r.err = r.ctx.Err(); r.err != nil {
 		return
 	}
-	var deadline time.Time
-	if w.d.writeTimeout > 0 {
-		deadline = time.Now().Add(w.d.writeTimeout)
-	}
-	ctx, cancel := opContext(r.ctx, deadline)
+	ctx, cancel := opContext(r.ctx, w.deadline())
 	defer cancel()
 	r.err = r.fn(ctx, autocommit{w.db})
 	if w.transient(r.err) && !r.retried {
