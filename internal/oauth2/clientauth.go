@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -297,6 +298,11 @@ func (a *ClientAuthenticator) checkClaims(cl *store.Client, c *assertionClaims) 
 	// §3 item 7 and OIDC Core §9: jti identifies the assertion.
 	if c.ID == "" {
 		return time.Time{}, InvalidClient("client assertion has no jti")
+	}
+	// A jti is kept in the replay cache, whose store may hold only text:
+	// JSON allows a NUL ("\u0000"), which no identifier needs.
+	if strings.ContainsRune(c.ID, 0) {
+		return time.Time{}, InvalidClient("client assertion's jti contains a NUL character")
 	}
 	return exp, nil
 }

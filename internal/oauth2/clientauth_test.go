@@ -221,6 +221,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 		{"nbf future", sign(t, f.ec, mod(func(c *jwt.Claims) { c.NotBefore = jwt.NewNumericDate(now.Add(2 * time.Minute)) })), nil, CodeInvalidClient, "not valid yet"},
 		{"iat future", sign(t, f.ec, mod(func(c *jwt.Claims) { c.IssuedAt = jwt.NewNumericDate(now.Add(2 * time.Minute)) })), nil, CodeInvalidClient, "issued in the future"},
 		{"no jti", sign(t, f.ec, mod(func(c *jwt.Claims) { c.ID = "" })), nil, CodeInvalidClient, "no jti"},
+		{"NUL in jti", sign(t, f.ec, mod(func(c *jwt.Claims) { c.ID = "a\x00b" })), nil, CodeInvalidClient, "NUL"},
 		{"sub differs", sign(t, f.ec, mod(func(c *jwt.Claims) { c.Subject = "someone" })), nil, CodeInvalidClient, "iss and sub"},
 		{"unknown client", sign(t, f.ec, claimsFor("ghost", now)), nil, CodeInvalidClient, "unknown client"},
 		{"basic client using jwt", sign(t, f.ec, claimsFor(basicID, now)), nil, CodeInvalidClient, "must authenticate with client_secret_basic"},
