@@ -9,7 +9,7 @@ import (
 )
 
 // Error codes (RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, OpenID Connect
-// Core §3.1.2.6, RFC 9126 §2.3).
+// Core §3.1.2.6, RFC 9126 §2.3, RFC 9449 §5 and §7.1).
 const (
 	CodeInvalidRequest          = "invalid_request"
 	CodeInvalidClient           = "invalid_client"
@@ -26,6 +26,7 @@ const (
 	CodeInvalidRequestURI       = "invalid_request_uri"
 	CodeRequestNotSupported     = "request_not_supported"
 	CodeInvalidToken            = "invalid_token"
+	CodeInvalidDPoPProof        = "invalid_dpop_proof"
 )
 
 // Error is an OAuth 2.0 protocol error. Description is safe to show the
@@ -133,6 +134,13 @@ func InvalidRequestURI(format string, args ...any) *Error {
 // InvalidToken returns an invalid_token error.
 func InvalidToken(format string, args ...any) *Error {
 	return NewError(CodeInvalidToken, format, args...)
+}
+
+// InvalidDPoPProof returns an invalid_dpop_proof error (RFC 9449 §5,
+// §7.1). Its usual status is 400, right at the token endpoint; a
+// protected resource answers 401 with a DPoP challenge (DPoPChallenge).
+func InvalidDPoPProof(format string, args ...any) *Error {
+	return NewError(CodeInvalidDPoPProof, format, args...)
 }
 
 // AsError returns the *Error in err's chain. Any other error becomes

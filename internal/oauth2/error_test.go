@@ -24,6 +24,8 @@ func TestWriteError(t *testing.T) {
 		{"explicit status", &Error{Code: CodeInvalidRequest, Description: "too big", Status: 413}, 413, "invalid_request", "too big", ""},
 		{"internal error never leaks", errors.New("sql: database is locked at /var/lib/varde"), 500, "server_error", "internal error", ""},
 		{"temporarily_unavailable", NewError(CodeTemporarilyUnavailable, "try later"), 503, "temporarily_unavailable", "try later", ""},
+		// RFC 9449 §5: at the token endpoint, a plain 400.
+		{"invalid_dpop_proof", InvalidDPoPProof("DPoP proof was already used"), 400, "invalid_dpop_proof", "DPoP proof was already used", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,7 +59,7 @@ func TestStatusFor(t *testing.T) {
 		CodeInvalidRequest: 400, CodeInvalidClient: 401, CodeInvalidGrant: 400, CodeUnauthorizedClient: 400,
 		CodeUnsupportedGrantType: 400, CodeInvalidScope: 400, CodeAccessDenied: 403, CodeUnsupportedResponseType: 400,
 		CodeServerError: 500, CodeTemporarilyUnavailable: 503, CodeLoginRequired: 400, CodeInteractionRequired: 400,
-		CodeInvalidRequestURI: 400, CodeInvalidToken: 401,
+		CodeInvalidRequestURI: 400, CodeInvalidToken: 401, CodeInvalidDPoPProof: 400,
 	} {
 		if got := StatusFor(code); got != want {
 			t.Errorf("StatusFor(%s) = %d, want %d", code, got, want)
