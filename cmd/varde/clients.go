@@ -49,6 +49,8 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.BoolVar(&c.RequirePAR, "require-par", false, "refuse authorization requests that were not pushed first")
 		fs.BoolVar(&c.LegacyEndpointAudience, "legacy-endpoint-audience", false,
 			"legacy compatibility: also accept assertions whose audience is the token or PAR endpoint URL, alone (private_key_jwt; default: the issuer only)")
+		fs.BoolVar(&c.DPoPBoundAccessTokens, "dpop", false,
+			"require a DPoP proof at every token request, so its access tokens are bound to its key (RFC 9449)")
 		fs.StringVar(&levels, "levels", "", "allowed assurance levels, comma-separated (default all)")
 		fs.StringVar(&c.SectorID, "sector", "", "pairwise subject sector (default the client ID)")
 		fs.StringVar(&claims, "claims", "", "claims it may receive, comma-separated: "+strings.Join(config.KnownClaims(), ","))
@@ -177,6 +179,9 @@ func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 		auth := c.AuthMethod
 		if c.LegacyEndpointAudience {
 			auth += " (endpoint aud)"
+		}
+		if c.DPoPBoundAccessTokens {
+			auth += " (DPoP)"
 		}
 		hook := c.StatusWebhook
 		if hook == "" {

@@ -64,7 +64,7 @@ func TestClientsAddListRemove(t *testing.T) {
 	out, err := runCmd(t, "clients", "add", "--config", cfg, "--id", "tax", "--name", "Tax Portal",
 		"--jwks-file", jwksFile, "--redirect-uri", "https://tax.example.no/callback", "--require-par",
 		"--levels", "substantial,high", "--claims", "name", "--providers", "passkey", "--degraded-level", "substantial",
-		"--legacy-endpoint-audience")
+		"--legacy-endpoint-audience", "--dpop")
 	if err != nil {
 		t.Fatalf("add: %v\n%s", err, out)
 	}
@@ -76,7 +76,7 @@ func TestClientsAddListRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"tax", "Tax Portal", "private_key_jwt (endpoint aud)", "true", "substantial,high (degraded: substantial)", "passkey", "cli", "https://tax.example.no/callback"} {
+	for _, want := range []string{"tax", "Tax Portal", "private_key_jwt (endpoint aud) (DPoP)", "true", "substantial,high (degraded: substantial)", "passkey", "cli", "https://tax.example.no/callback"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("list lacks %q:\n%s", want, out)
 		}

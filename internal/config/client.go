@@ -61,6 +61,7 @@ func (c Client) ToStore(now time.Time) (*store.Client, error) {
 		StatusWebhook:          c.StatusWebhook,
 		StatusComponents:       slices.Clone(c.StatusComponents),
 		LegacyEndpointAudience: c.LegacyEndpointAudience,
+		DPoPBoundAccessTokens:  c.DPoPBoundAccessTokens,
 		Source:                 store.ClientSourceConfig,
 		CreatedAt:              now,
 	}

@@ -201,6 +201,11 @@ type Client struct {
 	// switch for a relying party that cannot send the issuer yet; default
 	// false.
 	LegacyEndpointAudience bool `yaml:"legacy_endpoint_audience"`
+	// DPoPBoundAccessTokens makes the client prove possession of a key
+	// with a DPoP proof at every token request (RFC 9449 §5.2), so every
+	// access token it gets is bound to that key and is worthless to
+	// whoever steals it. Default false: such a client may still use DPoP.
+	DPoPBoundAccessTokens bool `yaml:"dpop_bound_access_tokens"`
 	// StatusWebhook is where the node POSTs signed notifications when a
 	// component the client depends on changes state (package webhook):
 	// an absolute https URL (http only on localhost or loopback), no

@@ -99,6 +99,7 @@ clients:
           use: sig
     redirect_uris: ["https://bank.example/cb"]
     require_par: true
+    dpop_bound_access_tokens: true
     allowed_levels: [substantial, high]
     sector_id: bank.example
     claims: [name, birthdate, national_id]
@@ -142,6 +143,9 @@ func TestParseFull(t *testing.T) {
 	}
 	if c.Clients[0].LegacyEndpointAudience || !c.Clients[1].LegacyEndpointAudience {
 		t.Errorf("legacy_endpoint_audience: client 0 %v, client 1 %v", c.Clients[0].LegacyEndpointAudience, c.Clients[1].LegacyEndpointAudience)
+	}
+	if !c.Clients[0].DPoPBoundAccessTokens || c.Clients[1].DPoPBoundAccessTokens {
+		t.Errorf("dpop_bound_access_tokens: client 0 %v, client 1 %v", c.Clients[0].DPoPBoundAccessTokens, c.Clients[1].DPoPBoundAccessTokens)
 	}
 }
 
@@ -588,9 +592,9 @@ func TestClientSecretAndToStore(t *testing.T) {
 	}
 
 	pk := Client{ID: "bank", AuthMethod: "private_key_jwt", JWKS: "{\n  \"keys\": []\n}", RedirectURIs: []string{"https://bank.example/cb"},
-		LegacyEndpointAudience: true}
+		LegacyEndpointAudience: true, DPoPBoundAccessTokens: true}
 	sc, err = pk.ToStore(now)
-	if err != nil || string(sc.JWKS) != `{"keys":[]}` || sc.SecretHash != nil || !sc.LegacyEndpointAudience {
+	if err != nil || string(sc.JWKS) != `{"keys":[]}` || sc.SecretHash != nil || !sc.LegacyEndpointAudience || !sc.DPoPBoundAccessTokens {
 		t.Errorf("private_key_jwt ToStore: %+v, %v", sc, err)
 	}
 	short2 := basic

@@ -180,6 +180,23 @@ func WriteError(w http.ResponseWriter, err error) {
 	}{e.Code, e.Description})
 }
 
+// WriteDPoPError writes err as a protected resource's refusal of a
+// request that used the DPoP scheme (RFC 9449 §7.1): invalid_token and
+// invalid_dpop_proof are 401 with a DPoP challenge that names the
+// error; anything else is written as WriteError writes it.
+func WriteDPoPError(w http.ResponseWriter, err error) {
+	e := AsError(err)
+	if e.Code != CodeInvalidToken && e.Code != CodeInvalidDPoPProof {
+		WriteError(w, err)
+		return
+	}
+	w.Header().Set("WWW-Authenticate", DPoPChallenge(e))
+	WriteJSON(w, http.StatusUnauthorized, struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description,omitempty"`
+	}{e.Code, e.Description})
+}
+
 // BearerChallenge is the WWW-Authenticate value for a protected resource
 // error (RFC 6750 §3).
 func BearerChallenge(e *Error) string {

@@ -69,3 +69,38 @@ func TestStatusFor(t *testing.T) {
 		t.Error("unknown code has no status")
 	}
 }
+
+// TestWriteDPoPError: a protected resource refuses a DPoP request with
+// 401 and a DPoP challenge naming the error (RFC 9449 §7.1).
+func TestWriteDPoPError(t *testing.T) {
+	algs := `DPoP algs="ES256 ES384 EdDSA PS256 RS256"`
+	tests := []struct {
+		name      string
+		err       error
+		status    int
+		code      string
+		challenge string
+	}{
+		{"invalid_dpop_proof", InvalidDPoPProof("DPoP proof was already used"), 401, "invalid_dpop_proof",
+			algs + `, error="invalid_dpop_proof", error_description="DPoP proof was already used"`},
+		{"invalid_token", InvalidToken("access token is unknown"), 401, "invalid_token",
+			algs + `, error="invalid_token", error_description="access token is unknown"`},
+		{"invalid_request as WriteError writes it", InvalidRequest("no"), 400, "invalid_request", ""},
+		{"internal error never leaks", errors.New("sql: closed"), 500, "server_error", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			WriteDPoPError(rec, tt.err)
+			var body struct {
+				Error string `json:"error"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Code != tt.status || body.Error != tt.code || rec.Header().Get("WWW-Authenticate") != tt.challenge {
+				t.Fatalf("%d %s %q", rec.Code, rec.Body, rec.Header().Get("WWW-Authenticate"))
+			}
+		})
+	}
+}

@@ -116,6 +116,10 @@ func (p *Provider) validateAuthParams(c *store.Client, form url.Values, redirect
 	case !validProviderHint(req.ProviderHint):
 		return nil, oauth2.InvalidRequest("provider_hint must be \"any\" or a provider id (lower-case letters, digits and '-')")
 	}
+	// RFC 9449 §10: dpop_jkt binds the code to the key it names.
+	if req.DPoPJKT = form.Get("dpop_jkt"); req.DPoPJKT != "" && !oauth2.ValidJKT(req.DPoPJKT) {
+		return nil, oauth2.InvalidRequest("dpop_jkt must be a JWK SHA-256 thumbprint, base64url-encoded")
+	}
 	// RFC 7636 §4.3, RFC 9700 §2.1.1: PKCE is required, with S256.
 	req.CodeChallenge = form.Get("code_challenge")
 	req.CodeChallengeMethod = form.Get("code_challenge_method")
@@ -648,7 +652,8 @@ func (p *Provider) createCode(ctx context.Context, c *store.Client, req *store.A
 		Scope: req.Scope, Nonce: req.Nonce,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
 		SessionID: sess.ID, PersonID: sess.PersonID, Provider: sess.Provider, Level: sess.Level,
-		AMR: sess.AMR, AuthTime: sess.AuthTime, Degraded: degraded, CreatedAt: now, ExpiresAt: now.Add(p.CodeLifetime),
+		AMR: sess.AMR, AuthTime: sess.AuthTime, Degraded: degraded, DPoPJKT: req.DPoPJKT,
+		CreatedAt: now, ExpiresAt: now.Add(p.CodeLifetime),
 	}
 	if stored {
 		err = p.AuthCodes.CreateAuthCodeForRequest(ctx, ac, req.ID)

@@ -55,6 +55,10 @@ type Discovery struct {
 	// 9126) are accepted all the same: they are not request objects.
 	RequestURIParameterSupported               bool `json:"request_uri_parameter_supported"`
 	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+	// DPoPSigningAlgValuesSupported: the algorithms DPoP proofs may use
+	// (RFC 9449 §5.1). Any client may send proofs; one registered with
+	// dpop_bound_access_tokens must.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 	// StatusEndpoint is Varde's own metadata (OpenID Connect Discovery
 	// 1.0 §3 allows additional parameters): the public status API, so a
 	// relying party finds the live state of every component from the
@@ -73,9 +77,12 @@ func (p *Provider) Metadata() Discovery {
 			locales = append(locales, l.Tag)
 		}
 	}
-	var assertionAlgs []string
+	var assertionAlgs, dpopAlgs []string
 	for _, a := range oauth2.AssertionAlgs() {
 		assertionAlgs = append(assertionAlgs, string(a))
+	}
+	for _, a := range oauth2.DPoPAlgs() {
+		dpopAlgs = append(dpopAlgs, string(a))
 	}
 	return Discovery{
 		Issuer:                             p.Issuer,
@@ -105,6 +112,7 @@ func (p *Provider) Metadata() Discovery {
 		RequestParameterSupported:                  false,
 		RequestURIParameterSupported:               false,
 		AuthorizationResponseIssParameterSupported: true,
+		DPoPSigningAlgValuesSupported:              dpopAlgs,
 		StatusEndpoint:                             p.statusURL(p.StatusAPIPath),
 		StatusPage:                                 p.statusURL(p.StatusPagePath),
 	}

@@ -35,6 +35,10 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, ep, err)
 		return
 	}
+	if req.DPoPJKT, err = p.pushedKey(r, req); err != nil {
+		p.jsonError(w, r, ep, err)
+		return
+	}
 	id, err := p.randomToken(16)
 	if err != nil {
 		p.jsonError(w, r, ep, err)

@@ -101,6 +101,10 @@ type Provider struct {
 	// should be Audiences(Issuer): an assertion names the issuer, or, from
 	// a client registered for it, one of the endpoint URLs.
 	ClientAuth *oauth2.ClientAuthenticator
+	// DPoP verifies DPoP proofs (RFC 9449) at the PAR, token and userinfo
+	// endpoints; nil: one over ClientAuth's replay cache, with this
+	// Provider's clock.
+	DPoP *oauth2.DPoPVerifier
 	// Audit may be nil (no audit log).
 	Audit Auditor
 	// Pages renders people-facing pages; nil falls back to plain text.
@@ -203,6 +207,9 @@ func (p *Provider) setDefaults() {
 	}
 	if p.Log == nil {
 		p.Log = slog.New(slog.DiscardHandler)
+	}
+	if p.DPoP == nil && p.ClientAuth != nil {
+		p.DPoP = &oauth2.DPoPVerifier{Replay: p.ClientAuth.Replay, Now: p.Now}
 	}
 	if p.Metrics == nil {
 		p.Metrics, _ = NewMetrics(nil)

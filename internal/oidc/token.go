@@ -78,12 +78,21 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	gt := form.Get("grant_type")
+	proof, err := p.tokenProof(r, c)
+	if err != nil {
+		if !oauth2.IsInternal(err) {
+			p.audit(ctx, &store.AuditEvent{Type: "token", ClientID: c.ID, Result: store.ResultFailure, Reason: "dpop_proof",
+				Details: map[string]string{"grant_type": gt, "description": oauth2.AsError(err).Description}})
+		}
+		p.jsonError(w, r, ep, err)
+		return
+	}
 	var out *tokenResponse
 	switch gt {
 	case grantAuthorizationCode:
-		out, err = p.authorizationCodeGrant(ctx, c, form)
+		out, err = p.authorizationCodeGrant(ctx, c, form, proof)
 	case grantRefreshToken:
-		out, err = p.refreshTokenGrant(ctx, c, form)
+		out, err = p.refreshTokenGrant(ctx, c, form, proof)
 	case "":
 		err = oauth2.InvalidRequest("grant_type is required")
 	default:
@@ -112,7 +121,7 @@ func tokenEvent(c *store.Client, g *store.Grant, grantType string) *store.AuditE
 
 // authorizationCodeGrant redeems a code (RFC 6749 §4.1.3, OIDC Core
 // §3.1.3.2, RFC 7636 §4.6).
-func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, form url.Values) (*tokenResponse, error) {
+func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, form url.Values, proof *oauth2.DPoPProof) (*tokenResponse, error) {
 	code := form.Get("code")
 	if code == "" {
 		return nil, oauth2.InvalidRequest("code is required")
@@ -144,6 +153,12 @@ func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, 
 	if err := oauth2.VerifyPKCE(ac.CodeChallenge, ac.CodeChallengeMethod, form.Get("code_verifier")); err != nil {
 		return nil, failure(oauth2.AsError(err), "pkce_failed", ac.GrantID, ac.PersonID)
 	}
+	// RFC 9449 §10: a code whose request named a key (dpop_jkt, or a
+	// proof sent with the pushed request) is redeemed only with a proof
+	// made with that key.
+	if ac.DPoPJKT != "" && (proof == nil || proof.JKT != ac.DPoPJKT) {
+		return nil, failure(oauth2.InvalidDPoPProof("the code is bound to a DPoP key; the proof must be made with it"), "dpop_key_mismatch", ac.GrantID, ac.PersonID)
+	}
 	g := &store.Grant{
 		ID: ac.GrantID, ClientID: c.ID, PersonID: ac.PersonID, SessionID: ac.SessionID, Scope: ac.Scope,
 		Provider: ac.Provider, Level: ac.Level, AMR: ac.AMR, AuthTime: ac.AuthTime, Degraded: ac.Degraded, CreatedAt: now,
@@ -154,7 +169,7 @@ func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, 
 	// (issueTokens): no tokens without their event.
 	ev := p.auditWith(ctx, tokenEvent(c, g, grantAuthorizationCode))
 	save := func(at, rt *store.Token) error { return p.Grants.CreateGrantTokens(ctx, g, ev, at, rt) }
-	resp, err := p.issueTokens(ctx, c, g, g.Scope, ac.Nonce, now.Add(p.RefreshTokenLifetime), save)
+	resp, err := p.issueTokens(ctx, c, g, g.Scope, ac.Nonce, now.Add(p.RefreshTokenLifetime), proof, save)
 	if errors.Is(err, store.ErrConflict) {
 		// A concurrent replay of this code got there first and left the
 		// grant revoked (revokeCodeGrant); no token was stored.
@@ -169,7 +184,7 @@ func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, 
 // refreshTokenGrant rotates a refresh token (RFC 6749 §6, RFC 9700
 // §4.14.2): the old one is used up, a new pair is issued, and a used
 // token presented again revokes the whole grant.
-func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form url.Values) (*tokenResponse, error) {
+func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form url.Values, proof *oauth2.DPoPProof) (*tokenResponse, error) {
 	rt := form.Get("refresh_token")
 	if rt == "" {
 		return nil, oauth2.InvalidRequest("refresh_token is required")
@@ -189,6 +204,12 @@ func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form 
 	// RFC 6749 §6: the token is bound to the client it was issued to.
 	if tok.ClientID != c.ID {
 		return nil, failure(oauth2.InvalidGrant("refresh token was issued to another client"), "wrong_client", tok.GrantID, "")
+	}
+	// RFC 9449 §5: a bound refresh token (a public client's) is used only
+	// with a proof made with its key. Checked before reuse, so that only
+	// the key's holder can set off the revocation below.
+	if tok.JKT != "" && (proof == nil || proof.JKT != tok.JKT) {
+		return nil, failure(oauth2.InvalidDPoPProof("the refresh token is bound to a DPoP key; the proof must be made with it"), "dpop_key_mismatch", tok.GrantID, "")
 	}
 	if !tok.UsedAt.IsZero() {
 		p.revoke(ctx, tok.GrantID)
@@ -231,7 +252,7 @@ func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form 
 		return err
 	}
 	// OIDC Core §12.2: a refreshed ID token keeps auth_time and has no nonce.
-	resp, err := p.issueTokens(ctx, c, g, scope, "", tok.ExpiresAt, save)
+	resp, err := p.issueTokens(ctx, c, g, scope, "", tok.ExpiresAt, proof, save)
 	if errors.Is(err, store.ErrConflict) && reused != nil {
 		// A concurrent use of the same token got there first.
 		p.revoke(ctx, g.ID)
@@ -271,12 +292,15 @@ func (p *Provider) revoke(ctx context.Context, grantID string) {
 
 // issueTokens issues an access token for scope (the grant's, or a
 // narrower one on refresh), a refresh token for the grant's scope and an
-// ID token. Tokens are opaque random values stored by SHA-256. save
+// ID token. Tokens are opaque random values stored by SHA-256. With a
+// DPoP proof the access token is bound to the proof's key, and so is a
+// public client's refresh token (RFC 9449 §5); a confidential client's
+// refresh token is bound to the client's own authentication. save
 // stores the two token records, with whatever the grant type stores in
 // the same atomic write; it runs last, once everything that can fail
 // without touching the store has succeeded, and an error from it is
 // returned as it is.
-func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Grant, scope []string, nonce string, refreshExpires time.Time, save func(at, rt *store.Token) error) (*tokenResponse, error) {
+func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Grant, scope []string, nonce string, refreshExpires time.Time, proof *oauth2.DPoPProof, save func(at, rt *store.Token) error) (*tokenResponse, error) {
 	person, err := p.Persons.GetPerson(ctx, g.PersonID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, oauth2.InvalidGrant("the person no longer exists")
@@ -297,11 +321,19 @@ func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Gr
 	if err != nil {
 		return nil, err
 	}
+	tokenType := "Bearer"
+	if proof != nil {
+		// RFC 9449 §5.1: token_type DPoP tells the client it is bound.
+		tokenType, at.JKT = "DPoP", proof.JKT
+		if c.AuthMethod == store.AuthNone {
+			rt.JKT = proof.JKT
+		}
+	}
 	if err := save(at, rt); err != nil {
 		return nil, fmt.Errorf("store tokens: %w", err)
 	}
 	return &tokenResponse{
-		AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(p.AccessTokenLifetime / time.Second),
+		AccessToken: access, TokenType: tokenType, ExpiresIn: int64(p.AccessTokenLifetime / time.Second),
 		RefreshToken: refresh, IDToken: idt, Scope: strings.Join(scope, " "),
 	}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/oauth2"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -12,67 +13,118 @@ import (
 const maxBearerLen = 512
 
 // userinfo is the UserInfo endpoint (OIDC Core §5.3). The access token
-// comes in the Authorization header (RFC 6750 §2.1).
+// comes in the Authorization header: with the Bearer scheme (RFC 6750
+// §2.1), or, bound to a key, with the DPoP scheme and a proof made with
+// that key (RFC 9449 §7.1).
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	const ep = "userinfo"
 	ctx := r.Context()
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
 		// RFC 6750 §3.1: a request without credentials gets a bare
-		// challenge, no error code.
+		// challenge, no error code; RFC 9449 §7.1: one per scheme.
 		p.Metrics.errors.WithLabelValues(ep, "no_token").Inc()
 		w.Header().Set("WWW-Authenticate", `Bearer realm="varde"`)
+		w.Header().Add("WWW-Authenticate", oauth2.DPoPChallenge(nil))
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
 	scheme, tok, ok := strings.Cut(authz, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" || len(tok) > maxBearerLen {
-		p.jsonError(w, r, ep, oauth2.InvalidRequest("Authorization must be a Bearer token"))
+	dpop := strings.EqualFold(scheme, "DPoP")
+	if !ok || !dpop && !strings.EqualFold(scheme, "Bearer") || tok == "" || len(tok) > maxBearerLen {
+		p.jsonError(w, r, ep, oauth2.InvalidRequest("Authorization must be a Bearer or DPoP access token"))
 		return
 	}
+	fail := func(err error) { p.resourceError(w, r, ep, dpop, err) }
 	t, err := p.Tokens.GetToken(ctx, hash(tok))
 	if errors.Is(err, store.ErrNotFound) {
-		p.jsonError(w, r, ep, oauth2.InvalidToken("access token is unknown"))
+		fail(oauth2.InvalidToken("access token is unknown"))
 		return
 	}
 	if err != nil {
-		p.jsonError(w, r, ep, err)
+		fail(err)
 		return
 	}
 	if t.Kind != store.TokenAccess || !p.Now().Before(t.ExpiresAt) {
-		p.jsonError(w, r, ep, oauth2.InvalidToken("access token is expired or not an access token"))
+		fail(oauth2.InvalidToken("access token is expired or not an access token"))
+		return
+	}
+	if err := p.possession(r, t, tok, dpop); err != nil {
+		fail(err)
 		return
 	}
 	g, err := p.Grants.GetGrant(ctx, t.GrantID)
 	if errors.Is(err, store.ErrNotFound) || err == nil && !g.RevokedAt.IsZero() {
-		p.jsonError(w, r, ep, oauth2.InvalidToken("access token was revoked"))
+		fail(oauth2.InvalidToken("access token was revoked"))
 		return
 	}
 	if err != nil {
-		p.jsonError(w, r, ep, err)
+		fail(err)
 		return
 	}
 	c, err := p.Clients.GetClient(ctx, t.ClientID)
 	if errors.Is(err, store.ErrNotFound) {
-		p.jsonError(w, r, ep, oauth2.InvalidToken("client is gone"))
+		fail(oauth2.InvalidToken("client is gone"))
 		return
 	}
 	if err != nil {
-		p.jsonError(w, r, ep, err)
+		fail(err)
 		return
 	}
 	person, err := p.Persons.GetPerson(ctx, g.PersonID)
 	if errors.Is(err, store.ErrNotFound) {
-		p.jsonError(w, r, ep, oauth2.InvalidToken("the person no longer exists"))
+		fail(oauth2.InvalidToken("the person no longer exists"))
 		return
 	}
 	if err != nil {
-		p.jsonError(w, r, ep, err)
+		fail(err)
 		return
 	}
 	// OIDC Core §5.3.2: sub is always returned and equals the ID token's.
 	claims := map[string]any{"sub": p.subject(c, g.PersonID)}
 	personClaims(claims, c, person)
 	oauth2.WriteJSON(w, http.StatusOK, claims)
+}
+
+// possession checks that the presenter of access token t (value tok)
+// holds the key it is bound to (RFC 9449 §7.1): a bound token comes
+// with the DPoP scheme and a proof for this request, made with that key
+// and naming the token (ath); a bearer token comes with the Bearer
+// scheme.
+func (p *Provider) possession(r *http.Request, t *store.Token, tok string, dpop bool) error {
+	if !dpop {
+		if t.JKT != "" {
+			return oauth2.InvalidToken("access token is bound to a key: send it with the DPoP scheme and a DPoP proof")
+		}
+		return nil
+	}
+	proof, err := p.DPoP.Verify(r, p.Issuer+PathUserinfo, tok)
+	switch {
+	case err != nil:
+		return err
+	case proof == nil:
+		return oauth2.InvalidDPoPProof("a DPoP proof is required with the DPoP scheme")
+	case t.JKT == "":
+		return oauth2.InvalidToken("access token is not bound to a key: send it with the Bearer scheme")
+	case proof.JKT != t.JKT:
+		return oauth2.InvalidToken("DPoP proof was made with another key than the one the access token is bound to")
+	}
+	return nil
+}
+
+// resourceError writes a refusal of the UserInfo endpoint, a protected
+// resource: with a DPoP challenge to a request that used the DPoP
+// scheme (RFC 9449 §7.1), else a Bearer one (RFC 6750 §3).
+func (p *Provider) resourceError(w http.ResponseWriter, r *http.Request, ep string, dpop bool, err error) {
+	if !dpop {
+		p.jsonError(w, r, ep, err)
+		return
+	}
+	if oauth2.IsInternal(err) {
+		p.Log.ErrorContext(r.Context(), "oidc endpoint", "endpoint", ep, "err", err, "req", httpx.RequestID(r.Context()))
+	}
+	e := oauth2.AsError(err)
+	p.Metrics.errors.WithLabelValues(ep, e.Code).Inc()
+	oauth2.WriteDPoPError(w, err)
 }

@@ -63,6 +63,10 @@ type Client struct {
 	// (draft-ietf-oauth-rfc7523bis). A compatibility switch for relying
 	// parties that cannot be changed yet; off unless set.
 	LegacyEndpointAudience bool
+	// DPoPBoundAccessTokens makes the client use DPoP (RFC 9449 §5.2,
+	// dpop_bound_access_tokens): every token request must carry a DPoP
+	// proof, so every access token it gets is bound to a key it holds.
+	DPoPBoundAccessTokens bool
 	// Source says where the client came from: ClientSourceConfig,
 	// ClientSourceCLI, or another word for clients a program registers
 	// itself (the demo's "demo").
@@ -160,6 +164,10 @@ type AuthRequest struct {
 	// ProviderHint is "any" (let Varde pick a healthy provider) or the id
 	// of the provider the relying party suggests; empty: the person picks.
 	ProviderHint string
+	// DPoPJKT is the JWK SHA-256 thumbprint of the key the request's
+	// code is bound to (RFC 9449 §10: dpop_jkt, or the key of a DPoP
+	// proof sent with the pushed request); empty: not bound.
+	DPoPJKT string
 	// Pushed is true for requests that came through PAR. A pushed
 	// request is used once: the authorization endpoint marks it Used.
 	Pushed    bool
@@ -205,7 +213,10 @@ type AuthCode struct {
 	AuthTime            time.Time
 	// Degraded: the session's level is below what this request asked
 	// for, and the client's degraded-mode policy let it through.
-	Degraded  bool
+	Degraded bool
+	// DPoPJKT, from the request: the code is redeemed only with a DPoP
+	// proof made with this key (RFC 9449 §10); empty: any or none.
+	DPoPJKT   string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	UsedAt    time.Time // zero until redeemed
@@ -243,6 +254,11 @@ type Token struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	UsedAt    time.Time // refresh tokens: zero until rotated
+	// JKT is the JWK SHA-256 thumbprint of the key the token is bound to
+	// (DPoP, RFC 9449 §6.1): an access token is used, a refresh token
+	// redeemed, only with a proof made with that key. Empty: a bearer
+	// token.
+	JKT string
 }
 
 // Audit event results.

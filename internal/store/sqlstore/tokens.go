@@ -12,7 +12,7 @@ import (
 
 const authCodeCols = "hash, grant_id, client_id, redirect_uri, scope, nonce, code_challenge, " +
 	"code_challenge_method, session_id, person_id, provider, level, amr, auth_time, created_at, " +
-	"expires_at, used_at, degraded"
+	"expires_at, used_at, degraded, dpop_jkt"
 
 func scanAuthCode(s scanner) (*store.AuthCode, error) {
 	var (
@@ -22,7 +22,7 @@ func scanAuthCode(s scanner) (*store.AuthCode, error) {
 	)
 	err := s.Scan(&c.Hash, &c.GrantID, &c.ClientID, &c.RedirectURI, &scope, &c.Nonce, &c.CodeChallenge,
 		&c.CodeChallengeMethod, &c.SessionID, &c.PersonID, &c.Provider, &c.Level, &amr, &authTime,
-		&created, &expires, &usedAt, &c.Degraded)
+		&created, &expires, &usedAt, &c.Degraded, &c.DPoPJKT)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func authCodeArgs(c *store.AuthCode) []any {
 	return []any{c.Hash, c.GrantID, c.ClientID, c.RedirectURI, encodeStrings(c.Scope), c.Nonce,
 		c.CodeChallenge, c.CodeChallengeMethod, c.SessionID, c.PersonID, c.Provider, c.Level,
 		encodeStrings(c.AMR), micros(c.AuthTime), micros(c.CreatedAt), micros(c.ExpiresAt), micros(c.UsedAt),
-		boolInt(c.Degraded)}
+		boolInt(c.Degraded), c.DPoPJKT}
 }
 
 // CreateAuthCodeForRequest implements store.AuthCodes: the request is
@@ -202,7 +202,7 @@ func (db *DB) RevokeGrant(ctx context.Context, id string, now time.Time) error {
 	return nil
 }
 
-const tokenCols = "hash, kind, grant_id, client_id, scope, created_at, expires_at, used_at"
+const tokenCols = "hash, kind, grant_id, client_id, scope, created_at, expires_at, used_at, jkt"
 
 func scanToken(s scanner) (*store.Token, error) {
 	var (
@@ -210,7 +210,7 @@ func scanToken(s scanner) (*store.Token, error) {
 		scope                    string
 		created, expires, usedAt int64
 	)
-	err := s.Scan(&t.Hash, &t.Kind, &t.GrantID, &t.ClientID, &scope, &created, &expires, &usedAt)
+	err := s.Scan(&t.Hash, &t.Kind, &t.GrantID, &t.ClientID, &scope, &created, &expires, &usedAt, &t.JKT)
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +225,7 @@ func scanToken(s scanner) (*store.Token, error) {
 
 func tokenArgs(t *store.Token) []any {
 	return []any{t.Hash, t.Kind, t.GrantID, t.ClientID, encodeStrings(t.Scope), micros(t.CreatedAt),
-		micros(t.ExpiresAt), micros(t.UsedAt)}
+		micros(t.ExpiresAt), micros(t.UsedAt), t.JKT}
 }
 
 // CreateToken implements store.Tokens; ErrConflict if the hash is taken.

@@ -31,6 +31,7 @@ func fullClient(t *testing.T, id string) *store.Client {
 		StatusWebhook:          "https://rp.example/varde/status",
 		StatusComponents:       []string{"bankid", "store"},
 		LegacyEndpointAudience: true,
+		DPoPBoundAccessTokens:  true,
 		Source:                 "cli",
 		CreatedAt:              time.Date(2025, 12, 31, 23, 59, 58, 999999000, z.la),
 	}

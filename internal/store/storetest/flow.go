@@ -29,6 +29,7 @@ func fullAuthRequest(t *testing.T, id string) *store.AuthRequest {
 		UILocales:           []string{"nb", "en"},
 		LoginHint:           "hint",
 		ProviderHint:        "any",
+		DPoPJKT:             "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 		Pushed:              true,
 		Used:                false,
 		CreatedAt:           now.In(z.la),

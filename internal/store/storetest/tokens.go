@@ -27,6 +27,7 @@ func fullAuthCode(t *testing.T, code string) *store.AuthCode {
 		AMR:                 []string{"hwk"},
 		AuthTime:            now.Add(-5 * time.Second).In(z.la),
 		Degraded:            true,
+		DPoPJKT:             "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(time.Minute).In(z.tokyo),
 	}
@@ -329,6 +330,7 @@ func fullToken(t *testing.T, tok, kind string) *store.Token {
 		Scope:     []string{"openid", "profile"},
 		CreatedAt: now.In(z.la),
 		ExpiresAt: now.Add(30 * 24 * time.Hour).In(z.tokyo),
+		JKT:       "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 	}
 }
 

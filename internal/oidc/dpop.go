@@ -1,0 +1,38 @@
+package oidc
+
+import (
+	"net/http"
+
+	"github.com/varde-eid/varde/internal/oauth2"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// tokenProof verifies the DPoP proof of a request to the token endpoint
+// (RFC 9449 §5): nil without one, unless client c is registered to use
+// DPoP always (dpop_bound_access_tokens, §5.2).
+func (p *Provider) tokenProof(r *http.Request, c *store.Client) (*oauth2.DPoPProof, error) {
+	proof, err := p.DPoP.Verify(r, p.Issuer+PathToken, "")
+	if err != nil {
+		return nil, err
+	}
+	if proof == nil && c.DPoPBoundAccessTokens {
+		return nil, oauth2.InvalidDPoPProof("this client must send a DPoP proof with every token request")
+	}
+	return proof, nil
+}
+
+// pushedKey returns the key a pushed request's code is bound to (RFC
+// 9449 §10.1): that of a DPoP proof sent with the request, or the
+// dpop_jkt parameter, which must then name the same key.
+func (p *Provider) pushedKey(r *http.Request, req *store.AuthRequest) (string, error) {
+	proof, err := p.DPoP.Verify(r, p.Issuer+PathPAR, "")
+	switch {
+	case err != nil:
+		return "", err
+	case proof == nil:
+		return req.DPoPJKT, nil
+	case req.DPoPJKT != "" && req.DPoPJKT != proof.JKT:
+		return "", oauth2.InvalidDPoPProof("dpop_jkt does not name the key of the DPoP proof")
+	}
+	return proof.JKT, nil
+}
