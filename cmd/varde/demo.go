@@ -221,9 +221,13 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 	if err != nil {
 		return nil, err
 	}
+	bankDPoPKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
 	bank := &demorp.RP{
 		Name: "Demo Bank", ClientID: "demo-bank", Issuer: issuer, BaseURL: issuer + "/demo-bank",
-		Key: bankKey, KeyID: bankJWK.KeyID,
+		Key: bankKey, KeyID: bankJWK.KeyID, DPoPKey: bankDPoPKey,
 		ACRValues:  []string{assurance.ACRSubstantial, assurance.ACRHigh},
 		HTTPClient: &http.Client{Timeout: 10 * time.Second},
 		Log:        log, Now: time.Now,
@@ -242,6 +246,7 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 		RedirectURIs:           []string{issuer + "/demo-bank/callback"},
 		PostLogoutRedirectURIs: []string{issuer + "/demo-bank/"},
 		RequirePAR:             true,
+		DPoPBoundAccessTokens:  true,
 		SectorID:               "demo-bank.example",
 		Claims:                 []string{"name", "given_name", "family_name", "birthdate", "national_id"},
 		Source:                 "demo", CreatedAt: time.Now(),

@@ -115,6 +115,9 @@ func TestDemoInBrowser(t *testing.T) {
 		t.Fatalf("sub = %q", sub)
 	}
 	b.wantIn("#claims", sub)
+	// Demo Bank's access token is bound to its key (DPoP), and Varde's
+	// UserInfo endpoint answered it for the same person.
+	b.wantIn("#token-binding", "Bound to this bank's key (DPoP)")
 
 	// Log out at Demo Bank: RP-initiated logout ends Varde's session too,
 	// and Varde sends the browser back to Demo Bank's home page.

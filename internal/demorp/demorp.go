@@ -3,13 +3,16 @@ package demorp
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/sha256"
 	"embed"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -38,6 +41,10 @@ type RP struct {
 	// Key signs client assertions (private_key_jwt); KeyID is its kid.
 	Key   crypto.Signer
 	KeyID string
+	// DPoPKey, if set, is the key the bank's tokens are bound to (DPoP,
+	// RFC 9449): a proof made with it goes with every token request and
+	// every use of the access token.
+	DPoPKey *ecdsa.PrivateKey
 	// ACRValues are offered on the home page, lowest first.
 	ACRValues  []string
 	HTTPClient *http.Client
@@ -50,6 +57,7 @@ type RP struct {
 	provider   *oidc.Provider
 	par        string
 	endSession string
+	userinfo   string
 
 	mu       sync.Mutex
 	pending  map[string]pending // by state
@@ -65,6 +73,9 @@ type loggedIn struct {
 	IDToken string
 	Claims  map[string]any
 	Pretty  string
+	// Bound: the access token is bound to DPoPKey, and Varde's UserInfo
+	// endpoint, asked with a proof, named the same person.
+	Bound   bool
 	expires time.Time
 }
 
@@ -111,6 +122,7 @@ func (rp *RP) setup(ctx context.Context) error {
 	var meta struct {
 		PAR        string `json:"pushed_authorization_request_endpoint"`
 		EndSession string `json:"end_session_endpoint"`
+		UserInfo   string `json:"userinfo_endpoint"`
 	}
 	if err := provider.Claims(&meta); err != nil {
 		return err
@@ -118,7 +130,7 @@ func (rp *RP) setup(ctx context.Context) error {
 	if meta.PAR == "" {
 		return errors.New("issuer has no PAR endpoint")
 	}
-	rp.provider, rp.par, rp.endSession = provider, meta.PAR, meta.EndSession
+	rp.provider, rp.par, rp.endSession, rp.userinfo = provider, meta.PAR, meta.EndSession, meta.UserInfo
 	return nil
 }
 
@@ -147,6 +159,106 @@ func (rp *RP) assertion() (string, error) {
 		Issuer: rp.ClientID, Subject: rp.ClientID, Audience: jwt.Audience{rp.Issuer},
 		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)), ID: random(16),
 	}).Serialize()
+}
+
+// proof is a DPoP proof (RFC 9449 §4.2) for a request with method to
+// target; with an access token, it names it (ath).
+func (rp *RP) proof(method, target, accessToken string) (string, error) {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: rp.DPoPKey},
+		(&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
+	if err != nil {
+		return "", err
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return "", err
+	}
+	u.RawQuery, u.Fragment = "", ""
+	claims := map[string]any{"jti": random(16), "htm": method, "htu": u.String(), "iat": rp.Now().Unix()}
+	if accessToken != "" {
+		sum := sha256.Sum256([]byte(accessToken))
+		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
+}
+
+// dpopContext is ctx with an HTTP client for x/oauth2 that sends a DPoP
+// proof with every token request, if the bank has a DPoP key.
+func (rp *RP) dpopContext(ctx context.Context) context.Context {
+	if rp.DPoPKey == nil {
+		return ctx
+	}
+	base := rp.HTTPClient.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	tokenURL := rp.provider.Endpoint().TokenURL
+	return context.WithValue(ctx, oauth2.HTTPClient, &http.Client{
+		Timeout: rp.HTTPClient.Timeout,
+		Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodPost && r.URL.String() == tokenURL {
+				proof, err := rp.proof(r.Method, tokenURL, "")
+				if err != nil {
+					return nil, fmt.Errorf("DPoP proof: %w", err)
+				}
+				r = r.Clone(r.Context())
+				r.Header.Set("DPoP", proof)
+			}
+			return base.RoundTrip(r)
+		}),
+	})
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// checkBound reports whether tok is bound to the bank's DPoP key: its
+// type says so and Varde's UserInfo endpoint, asked with the DPoP scheme
+// and a proof, answers for the person the ID token names (sub).
+func (rp *RP) checkBound(ctx context.Context, tok *oauth2.Token, sub string) (bool, error) {
+	if tok.TokenType != "DPoP" {
+		return false, fmt.Errorf("token_type %q, want DPoP", tok.TokenType)
+	}
+	if rp.userinfo == "" {
+		return false, errors.New("issuer has no UserInfo endpoint")
+	}
+	proof, err := rp.proof(http.MethodGet, rp.userinfo, tok.AccessToken)
+	if err != nil {
+		return false, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rp.userinfo, nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Authorization", "DPoP "+tok.AccessToken)
+	req.Header.Set("DPoP", proof)
+	res, err := rp.HTTPClient.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer res.Body.Close()
+	var info struct {
+		Sub string `json:"sub"`
+	}
+	if res.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("userinfo: %s", res.Status)
+	}
+	if err := json.NewDecoder(io.LimitReader(res.Body, 64<<10)).Decode(&info); err != nil {
+		return false, fmt.Errorf("userinfo: %w", err)
+	}
+	if info.Sub != sub {
+		return false, errors.New("userinfo names another person than the ID token")
+	}
+	return true, nil
 }
 
 func random(n int) string {
@@ -345,7 +457,7 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusInternalServerError, t.ErrSign)
 		return
 	}
-	tok, err := rp.oauth().Exchange(ctx, q.Get("code"), oauth2.VerifierOption(p.verifier),
+	tok, err := rp.oauth().Exchange(rp.dpopContext(ctx), q.Get("code"), oauth2.VerifierOption(p.verifier),
 		oauth2.SetAuthURLParam("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
 		oauth2.SetAuthURLParam("client_assertion", assertion))
 	if err != nil {
@@ -360,6 +472,16 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadGateway, t.ErrToken)
 		return
 	}
+	bound := false
+	if rp.DPoPKey != nil {
+		// RFC 9449 §5.1: a bound token says so; §7.1: it is used with the
+		// DPoP scheme and a proof naming it.
+		if bound, err = rp.checkBound(ctx, tok, idt.Subject); err != nil {
+			rp.Log.Error("demo bank: DPoP-bound access token", "err", err)
+			fail(http.StatusBadGateway, t.ErrToken)
+			return
+		}
+	}
 	claims := map[string]any{}
 	_ = idt.Claims(&claims)
 	pretty, _ := json.MarshalIndent(claims, "", "  ")
@@ -371,7 +493,7 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 			delete(rp.sessions, k)
 		}
 	}
-	rp.sessions[sid] = &loggedIn{IDToken: raw, Claims: claims, Pretty: string(pretty), expires: now.Add(time.Hour)}
+	rp.sessions[sid] = &loggedIn{IDToken: raw, Claims: claims, Pretty: string(pretty), Bound: bound, expires: now.Add(time.Hour)}
 	rp.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: sid, Path: rp.path() + "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, rp.BaseURL+"/account", http.StatusSeeOther)

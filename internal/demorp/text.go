@@ -23,6 +23,7 @@ type text struct {
 	Name, Level, Provider, Subject, Birth string
 	NationalID, ProviderPasskey           string
 	SubjectHint                           string
+	Token, TokenBound                     string
 	ClaimsTitle, ClaimsHint, LogoutButton string
 	Footer                                string
 
@@ -55,6 +56,8 @@ var texts = map[string]*text{
 		Provider:        "Logged in with",
 		Subject:         "Your identifier (sub)",
 		SubjectHint:     "Varde gives each service a different identifier for you, so services cannot link what you do.",
+		Token:           "Access token",
+		TokenBound:      "Bound to this bank's key (DPoP): a copy is useless without the key.",
 		Birth:           "Date of birth",
 		NationalID:      "Identity number",
 		ProviderPasskey: "Passkey",
@@ -98,6 +101,8 @@ var texts = map[string]*text{
 		Provider:        "Logget inn med",
 		Subject:         "Identifikatoren din (sub)",
 		SubjectHint:     "Varde gir hver tjeneste en egen identifikator for deg, så tjenestene ikke kan koble sammen det du gjør.",
+		Token:           "Tilgangstoken",
+		TokenBound:      "Bundet til nøkkelen til denne banken (DPoP): en kopi er verdiløs uten nøkkelen.",
 		Birth:           "Fødselsdato",
 		NationalID:      "Identitetsnummer",
 		ProviderPasskey: "Passnøkkel",
@@ -141,6 +146,8 @@ var texts = map[string]*text{
 		Provider:        "Logget ind med",
 		Subject:         "Din identifikator (sub)",
 		SubjectHint:     "Varde giver hver tjeneste sin egen identifikator for dig, så tjenesterne ikke kan sammenkoble det du gør hos hver af dem.",
+		Token:           "Adgangstoken",
+		TokenBound:      "Bundet til denne banks nøgle (DPoP): en kopi er værdiløs uden nøglen.",
 		Birth:           "Fødselsdato",
 		NationalID:      "Personnummer",
 		ProviderPasskey: "Adgangsnøgle",
