@@ -88,6 +88,13 @@
 //     (item 10, "bad_iat"); nbf and auth_time not in the future; the
 //     nonce equal to the one sent (item 11, "bad_nonce"); sub present
 //     (§2, "no_subject"). Clock skew of Timeouts.Leeway is allowed.
+//   - Claims are text: UTF-8 (RFC 7519 §7.2, step 10), with no NUL in
+//     any string ("claims_not_text"). Such a token is refused, not
+//     mended: encoding/json would turn bad bytes into U+FFFD, and a NUL
+//     fits no name or number and no PostgreSQL text column. The ID token
+//     is at most 16 KiB; given_name and family_name (at most 100
+//     characters, no control characters) and birthdate (YYYY-MM-DD) are
+//     passed on when well-formed and otherwise left out.
 //   - Keys: the JWKS is cached for Timeouts.JWKS; a kid it does not hold
 //     makes one refetch, at most once per Timeouts.Refetch (OIDC Core
 //     §10.1.1, key rotation); a known key that does not verify is a bad

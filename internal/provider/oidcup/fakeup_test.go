@@ -318,6 +318,13 @@ func (f *fakeUpstream) token(w http.ResponseWriter, r *http.Request) {
 
 // signWith signs claims as a JWS with k.
 func signWith(t *testing.T, k signingKey, claims map[string]any) string {
+	payload, _ := json.Marshal(claims)
+	return signPayload(t, k, payload)
+}
+
+// signPayload signs payload as it is, even if it is not JSON or not
+// UTF-8.
+func signPayload(t *testing.T, k signingKey, payload []byte) string {
 	opts := (&jose.SignerOptions{}).WithType("JWT")
 	if k.kid != "" {
 		opts = opts.WithHeader("kid", k.kid)
@@ -327,7 +334,6 @@ func signWith(t *testing.T, k signingKey, claims map[string]any) string {
 		t.Error(err)
 		return ""
 	}
-	payload, _ := json.Marshal(claims)
 	jws, err := s.Sign(payload)
 	if err != nil {
 		t.Error(err)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -101,6 +102,9 @@ func (c *checker) check(ctx context.Context, raw, nonce string, now time.Time, k
 	if rej != nil {
 		return nil, rej
 	}
+	if rej := text(payload); rej != nil {
+		return nil, rej
+	}
 	var cl idClaims
 	var all map[string]json.RawMessage
 	if json.Unmarshal(payload, &cl) != nil || json.Unmarshal(payload, &all) != nil {
@@ -133,6 +137,47 @@ func (c *checker) check(ctx context.Context, raw, nonce string, now time.Time, k
 	v.familyName = profileClaim(all["family_name"], identity.ValidName)
 	v.birthDate = profileClaim(all["birthdate"], identity.ValidBirthDate)
 	return v, nil
+}
+
+// text refuses claims that are not text Varde can keep. RFC 7519 §7.2
+// (step 10) requires the claims to be UTF-8; encoding/json would quietly
+// turn other bytes into U+FFFD, and a name so mangled would be stored.
+// JSON also allows a NUL ("\u0000") in a string, which no name, number
+// or identifier holds and a PostgreSQL text column refuses: a string
+// with one, in any claim, is refused rather than dropped or passed on.
+func text(payload []byte) *rejection {
+	if !utf8.Valid(payload) {
+		return reject(ReasonNotText, "ID token claims are not UTF-8")
+	}
+	// In well-formed JSON a NUL can only be written as this escape (a raw
+	// control character in a string is a syntax error), so most tokens
+	// are not decoded again.
+	if !bytes.Contains(payload, []byte(`\u0000`)) {
+		return nil
+	}
+	var v any
+	if json.Unmarshal(payload, &v) == nil && holdsNUL(v) {
+		return reject(ReasonNotText, "a string in the ID token claims holds a NUL")
+	}
+	return nil
+}
+
+// holdsNUL reports whether a decoded JSON value has a string, or an
+// object member name, with a NUL in it.
+func holdsNUL(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return strings.IndexByte(v, 0) >= 0
+	case []any:
+		return slices.ContainsFunc(v, holdsNUL)
+	case map[string]any:
+		for k, e := range v {
+			if strings.IndexByte(k, 0) >= 0 || holdsNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // profileClaim reads an optional profile claim: a string that valid

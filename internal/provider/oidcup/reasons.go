@@ -19,6 +19,7 @@ const (
 	ReasonTimeout           = "timeout"            // the token endpoint did not answer in time
 	ReasonJWKS              = "jwks_error"         // the upstream's keys could not be fetched
 	ReasonMalformed         = "malformed_id_token" // not a compact JWS, or claims of the wrong type
+	ReasonNotText           = "claims_not_text"    // claims not UTF-8, or a string in them with a NUL
 	ReasonAlgNone           = "alg_none"
 	ReasonDisallowedAlg     = "disallowed_alg" // HMAC, or an algorithm the upstream does not advertise
 	ReasonBadSignature      = "bad_signature"  // no key of the upstream's set verifies it
