@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -51,16 +52,23 @@ func startNode(t *testing.T) *node {
 // another node on the same address and file: a restart.
 func startNodeAt(t *testing.T, addr, dsn string, salt []byte) (n *node, stop func()) {
 	t.Helper()
+	return startNodeWith(t, addr, map[string]string{config.EnvStoreDSN: dsn}, salt)
+}
+
+// startNodeWith is startNodeAt over the store that the environment
+// variables st name.
+func startNodeWith(t *testing.T, addr string, st map[string]string, salt []byte) (n *node, stop func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	issuer := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
 	env := map[string]string{
-		"VARDE_ISSUER":    issuer,
-		"VARDE_NODE":      "test",
-		"VARDE_STORE_DSN": dsn,
+		"VARDE_ISSUER": issuer,
+		"VARDE_NODE":   "test",
 	}
+	maps.Copy(env, st)
 	cfg, err := config.Load("", func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)

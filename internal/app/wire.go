@@ -18,6 +18,7 @@ import (
 	"github.com/varde-eid/varde/internal/provider/passkeyidp"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/flowmem"
 )
 
 // providers builds the identity providers, in the order the login page
@@ -61,9 +62,17 @@ func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *
 	if err != nil {
 		return nil, err
 	}
+	var (
+		requests store.AuthRequests = st
+		codes    store.AuthCodes    = st
+	)
+	if f, ok := st.(*flowmem.Store); ok {
+		flow := &registeredFlow{Store: f, clients: a.clients}
+		requests, codes = flow, flow
+	}
 	return &oidc.Provider{
 		Issuer:  cfg.Issuer,
-		Clients: a.clients, AuthRequests: st, AuthCodes: st, Grants: st, Tokens: st, Persons: st,
+		Clients: a.clients, AuthRequests: requests, AuthCodes: codes, Grants: st, Tokens: st, Persons: st,
 		Sessions: sessions, SessionClients: st,
 		Signer: a.Signer, KeySet: keySet,
 		ClientAuth: &oauth2.ClientAuthenticator{

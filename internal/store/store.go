@@ -75,7 +75,11 @@ type Clients interface {
 	// AuditLog.AppendAudit appends it. It returns how many grants it
 	// revoked; ErrNotFound, and nothing changed, if there is no such
 	// client. A grant whose tokens have all expired and been swept has
-	// nothing left to revoke, and may be left as it is.
+	// nothing left to revoke, and may be left as it is. In the same write
+	// it deletes the client's authorization requests (pushed or in
+	// progress) and its codes not yet redeemed, so that no login begun
+	// for it ends in a code, and no code issued to it is redeemed, by a
+	// client added later with the same ID.
 	DeleteClient(ctx context.Context, id string, now time.Time, e *AuditEvent) (revoked int, err error)
 }
 

@@ -23,6 +23,10 @@
 // Logins and codes fail closed (the person or the relying party starts
 // again); for replay protection Mem reports RemembersSince, and the
 // client authenticator (package oauth2) refuses assertions that could
-// have been presented before it. Nodes sharing a clustered store keep
-// flow state there instead.
+// have been presented before it. Removals are another: a client removed
+// through this Store loses its requests and unredeemed codes here too,
+// but one removed by another process (`varde clients remove` beside the
+// node) does not, so the node checks a client's registration is no
+// newer than the flow state it honours. Nodes sharing a clustered store
+// keep flow state there instead.
 package flowmem

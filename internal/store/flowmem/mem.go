@@ -333,6 +333,39 @@ func (m *Mem) RedeemAuthCode(_ context.Context, hash []byte, now time.Time) (*st
 	return cloneCode(c), nil
 }
 
+// DeleteClient deletes the authorization requests of client id and its
+// codes not yet redeemed, and returns how many it deleted: a client's
+// removal ends its logins in flight (store.Clients.DeleteClient).
+// Redeemed codes stay until they expire, so that a replay is still
+// recognised. Like DeleteExpired it lets go of the lock every sweepChunk
+// records.
+func (m *Mem) DeleteClient(id string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, seen := 0, 0
+	pause := func() {
+		if seen++; seen%sweepChunk == 0 {
+			m.mu.Unlock()
+			m.mu.Lock()
+		}
+	}
+	for rid, r := range m.requests {
+		if r.ClientID == id {
+			delete(m.requests, rid)
+			n++
+		}
+		pause()
+	}
+	for h, c := range m.codes {
+		if c.ClientID == id && c.UsedAt.IsZero() {
+			delete(m.codes, h)
+			n++
+		}
+		pause()
+	}
+	return n
+}
+
 // Remember implements store.ReplayCache.
 func (m *Mem) Remember(_ context.Context, key string, expiresAt, now time.Time) error {
 	m.mu.Lock()

@@ -37,6 +37,18 @@ func (s *Store) Mem() *Mem { return s.mem }
 // RemembersSince implements store.ReplayHorizon.
 func (s *Store) RemembersSince() time.Time { return s.mem.RemembersSince() }
 
+// DeleteClient implements store.Clients: the durable store removes the
+// client and revokes its grants, then the client's requests and
+// unredeemed codes leave memory.
+func (s *Store) DeleteClient(ctx context.Context, id string, now time.Time, e *store.AuditEvent) (int, error) {
+	n, err := s.durable.DeleteClient(ctx, id, now, e)
+	if err != nil {
+		return n, err
+	}
+	s.mem.DeleteClient(id)
+	return n, nil
+}
+
 // CreateAuthRequest implements store.AuthRequests.
 func (s *Store) CreateAuthRequest(ctx context.Context, r *store.AuthRequest) error {
 	return s.mem.CreateAuthRequest(ctx, r)

@@ -102,12 +102,18 @@ func (db *DB) ListClients(ctx context.Context) ([]*store.Client, error) {
 // The client's grants are found through its stored tokens: the tokens
 // table holds only tokens not yet swept, while grants are kept for good,
 // and neither has an index by client that every login would pay for.
+// Nor have authorization requests and codes, which live for minutes:
+// the few rows of them are found by reading the tables through.
 func (db *DB) DeleteClient(ctx context.Context, id string, now time.Time, e *store.AuditEvent) (int, error) {
 	if now.IsZero() {
 		return 0, fmt.Errorf("delete client %s: zero time", id)
 	}
-	var revoked int64
-	err := db.update(ctx, func(ctx context.Context, tx querier) error {
+	var (
+		revoked  int64
+		requests []string
+	)
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
+		requests = requests[:0]
 		res, err := tx.StmtContext(ctx, db.st.deleteClient).ExecContext(ctx, id)
 		if err != nil {
 			return db.d.classify(err)
@@ -122,17 +128,45 @@ func (db *DB) DeleteClient(ctx context.Context, id string, now time.Time, e *sto
 		if revoked, err = res.RowsAffected(); err != nil {
 			return err
 		}
+		if requests, err = deleteIDs(ctx, tx.StmtContext(ctx, db.st.deleteClientRequests), id); err != nil {
+			return fmt.Errorf("delete authorization requests: %w", db.d.classify(err))
+		}
+		if _, err := tx.StmtContext(ctx, db.st.deleteClientCodes).ExecContext(ctx, id); err != nil {
+			return fmt.Errorf("delete authorization codes: %w", db.d.classify(err))
+		}
 		if e != nil {
 			if err := db.appendAudit(e)(ctx, tx); err != nil {
 				return fmt.Errorf("audit %s event: %w", e.Type, err)
 			}
 		}
 		return nil
+	}, func() {
+		for _, r := range requests {
+			db.authReqs.drop(r)
+		}
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete client %s: %w", id, err)
 	}
 	return int(revoked), nil
+}
+
+// deleteIDs runs a DELETE … RETURNING id and returns the IDs.
+func deleteIDs(ctx context.Context, st *sql.Stmt, args ...any) ([]string, error) {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // notFound turns sql.ErrNoRows into store.ErrNotFound.

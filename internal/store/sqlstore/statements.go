@@ -34,6 +34,10 @@ type statements struct {
 	insertToken, getToken, getTokenW, useToken             *sql.Stmt
 	remember                                               *sql.Stmt
 
+	// deleteClientRequests and deleteClientCodes end a removed client's
+	// logins in flight (DeleteClient).
+	deleteClientRequests, deleteClientCodes *sql.Stmt
+
 	lastAudit, insertAudit, listAudit, listPersonAudit, newestAudit *sql.Stmt
 
 	putPublicKey, listPublicKeys *sql.Stmt
@@ -129,6 +133,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.revokeGrant, w, "UPDATE grants SET revoked_at = CASE WHEN revoked_at = 0 THEN ? ELSE revoked_at END WHERE id = ?"},
 		{&db.st.revokeClientGrants, w, "UPDATE grants SET revoked_at = ? WHERE revoked_at = 0 AND client_id = ? " +
 			"AND id IN (SELECT grant_id FROM tokens WHERE client_id = ?)"},
+		{&db.st.deleteClientRequests, w, "DELETE FROM auth_requests WHERE client_id = ? RETURNING id"},
+		{&db.st.deleteClientCodes, w, "DELETE FROM auth_codes WHERE client_id = ? AND used_at = 0"},
 
 		{&db.st.insertToken, w, insertSQL("tokens", tokenCols)},
 		{&db.st.getToken, r, "SELECT " + tokenCols + " FROM tokens WHERE hash = ?"},

@@ -215,6 +215,58 @@ func testClients(t *testing.T, s store.Store) {
 		}
 	})
 
+	t.Run("delete ends the client's logins in flight", func(t *testing.T) {
+		now := base(t)
+		for _, id := range []string{"ending", "other"} {
+			wantErr(t, "CreateClient", s.CreateClient(ctx, fullClient(t, id)), nil)
+		}
+		request := func(id, client string) {
+			r := fullAuthRequest(t, id)
+			r.ClientID = client
+			wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
+		}
+		code := func(c, client string) {
+			a := fullAuthCode(t, c)
+			a.ClientID = client
+			wantErr(t, "CreateAuthCode", s.CreateAuthCode(ctx, a), nil)
+		}
+		request("r-pushed", "ending")
+		request("r-started", "ending")
+		wantErr(t, "UseAuthRequest", s.UseAuthRequest(ctx, "r-started", now.Add(10*time.Minute), now), nil)
+		request("r-staying", "other")
+		code("c-going", "ending")
+		code("c-redeemed", "ending")
+		_, err := s.RedeemAuthCode(ctx, hash("c-redeemed"), now)
+		wantErr(t, "RedeemAuthCode", err, nil)
+		code("c-staying", "other")
+
+		_, err = s.DeleteClient(ctx, "ending", now, nil)
+		wantErr(t, "DeleteClient", err, nil)
+		// Added again at once under the same ID, the client is a new one:
+		// nothing of the old one's logins is its.
+		wantErr(t, "CreateClient again", s.CreateClient(ctx, fullClient(t, "ending")), nil)
+		for _, id := range []string{"r-pushed", "r-started"} {
+			_, err := s.GetAuthRequest(ctx, id, now)
+			wantErr(t, "GetAuthRequest "+id, err, store.ErrNotFound)
+		}
+		wantErr(t, "UseAuthRequest r-pushed", s.UseAuthRequest(ctx, "r-pushed", now.Add(10*time.Minute), now), store.ErrNotFound)
+		next := fullAuthCode(t, "c-next")
+		next.ClientID = "ending"
+		wantErr(t, "CreateAuthCodeForRequest r-started", s.CreateAuthCodeForRequest(ctx, next, "r-started"), store.ErrNotFound)
+		_, err = s.RedeemAuthCode(ctx, hash("c-going"), now)
+		wantErr(t, "RedeemAuthCode c-going", err, store.ErrNotFound)
+		// A redeemed code is kept until it expires, so that a replay is
+		// still told apart (and revokes what the code gave).
+		_, err = s.RedeemAuthCode(ctx, hash("c-redeemed"), now)
+		wantErr(t, "RedeemAuthCode c-redeemed again", err, store.ErrConflict)
+
+		// Another client's are left alone.
+		_, err = s.GetAuthRequest(ctx, "r-staying", now)
+		wantErr(t, "GetAuthRequest r-staying", err, nil)
+		_, err = s.RedeemAuthCode(ctx, hash("c-staying"), now)
+		wantErr(t, "RedeemAuthCode c-staying", err, nil)
+	})
+
 	t.Run("concurrent create", func(t *testing.T) {
 		errs := race(contenders, func(i int) error {
 			c := fullClient(t, "contested")

@@ -1,0 +1,92 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/flowmem"
+)
+
+// registeredFlow is the login flow state of a node that keeps it in
+// memory (ADR 7), as its OpenID endpoints use it. Removing a client ends
+// its logins in flight (store.Clients.DeleteClient), but `varde clients
+// remove`, run beside the node, removes them from the database file and
+// cannot reach the node's memory: were a client with the same ID added
+// again, a request the old one pushed would start a login for the new
+// one, and a code issued to the old one would be redeemed by it. So a
+// pushed request is used, a request becomes a code and a code is
+// redeemed only if its client's registration is no newer than the
+// request or code. The clients of the configuration file are written
+// when the node starts, before it serves, so only a client added since
+// can be newer.
+type registeredFlow struct {
+	*flowmem.Store
+	// clients is the node's client cache: the endpoints have just read
+	// the client through it, so reading it again costs no query.
+	clients store.Clients
+}
+
+var (
+	_ store.AuthRequests = (*registeredFlow)(nil)
+	_ store.AuthCodes    = (*registeredFlow)(nil)
+)
+
+// UseAuthRequest implements store.AuthRequests.
+func (f *registeredFlow) UseAuthRequest(ctx context.Context, id string, expiresAt, now time.Time) error {
+	if err := f.requestRegistered(ctx, id, now); err != nil {
+		return fmt.Errorf("use auth request: %w", err)
+	}
+	return f.Store.UseAuthRequest(ctx, id, expiresAt, now)
+}
+
+// CreateAuthCodeForRequest implements store.AuthCodes.
+func (f *registeredFlow) CreateAuthCodeForRequest(ctx context.Context, c *store.AuthCode, requestID string) error {
+	if err := f.requestRegistered(ctx, requestID, c.CreatedAt); err != nil {
+		return fmt.Errorf("create auth code for request %s: %w", requestID, err)
+	}
+	return f.Store.CreateAuthCodeForRequest(ctx, c, requestID)
+}
+
+// RedeemAuthCode implements store.AuthCodes.
+func (f *registeredFlow) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time) (*store.AuthCode, error) {
+	c, err := f.Store.RedeemAuthCode(ctx, hash, now)
+	if err != nil {
+		return c, err
+	}
+	if err := f.registered(ctx, c.ClientID, c.CreatedAt); err != nil {
+		return nil, fmt.Errorf("redeem auth code: %w", err)
+	}
+	return c, nil
+}
+
+// requestRegistered is registered for request id, which it deletes if
+// its client is newer. A request that is not there is left to the
+// operation that follows to report.
+func (f *registeredFlow) requestRegistered(ctx context.Context, id string, now time.Time) error {
+	r, err := f.Store.GetAuthRequest(ctx, id, now)
+	if err != nil {
+		return nil
+	}
+	err = f.registered(ctx, r.ClientID, r.CreatedAt)
+	if errors.Is(err, store.ErrNotFound) {
+		_ = f.Store.DeleteAuthRequest(ctx, id)
+	}
+	return err
+}
+
+// registered returns nil if client id is registered and its registration
+// is no newer than created; an error wrapping store.ErrNotFound if it is
+// gone or newer.
+func (f *registeredFlow) registered(ctx context.Context, id string, created time.Time) error {
+	c, err := f.clients.GetClient(ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.CreatedAt.After(created) {
+		return fmt.Errorf("client %s was added again since: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
