@@ -3,6 +3,7 @@ package oidc
 import (
 	"encoding/json"
 	"flag"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -72,6 +73,40 @@ func TestDiscoveryMatchesServer(t *testing.T) {
 		if v, ok := d[k]; !ok || v != false {
 			t.Errorf("%s = %v (present %v), want false", k, v, ok)
 		}
+	}
+}
+
+// TestAuthorizationServerMetadata: the document is also at RFC 8414
+// §3.1's location, byte for byte the same, with the issuer it was
+// fetched under (§3.3).
+func TestAuthorizationServerMetadata(t *testing.T) {
+	h := newHarness(t)
+	get := func(path string) (*http.Response, []byte) {
+		t.Helper()
+		resp, err := http.Get(h.issuer + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, body
+	}
+	oidcResp, oidcDoc := get(PathDiscovery)
+	oauthResp, oauthDoc := get(PathAuthorizationServer)
+	if oauthResp.StatusCode != http.StatusOK || string(oauthDoc) != string(oidcDoc) {
+		t.Fatalf("%s: %d\n%s\nwant 200 and the document at %s:\n%s", PathAuthorizationServer, oauthResp.StatusCode, oauthDoc, PathDiscovery, oidcDoc)
+	}
+	for _, k := range []string{"Content-Type", "Cache-Control"} {
+		if got, want := oauthResp.Header.Get(k), oidcResp.Header.Get(k); got != want {
+			t.Errorf("%s: %s %q, want %q", PathAuthorizationServer, k, got, want)
+		}
+	}
+	var d map[string]any
+	if err := json.Unmarshal(oauthDoc, &d); err != nil || d["issuer"] != h.issuer {
+		t.Errorf("issuer = %v (%v), want %s", d["issuer"], err, h.issuer)
 	}
 }
 

@@ -34,6 +34,12 @@ const (
 	PathLogout    = "/logout"
 )
 
+// PathAuthorizationServer is where RFC 8414 §3.1 puts the same metadata,
+// for OAuth clients that look there. For an issuer with a path (served
+// behind a proxy that maps it to the root), RFC 8414 inserts this
+// before the issuer's path, and the proxy must send that location here.
+const PathAuthorizationServer = "/.well-known/oauth-authorization-server"
+
 // RequestURIPrefix starts every request_uri the PAR endpoint returns
 // (RFC 9126 §2.2).
 const RequestURIPrefix = "urn:ietf:params:oauth:request_uri:"
@@ -220,6 +226,7 @@ func (p *Provider) setDefaults() {
 func (p *Provider) Register(mux *http.ServeMux) {
 	p.setDefaults()
 	mux.Handle("GET "+PathDiscovery, p.endpoint("discovery", p.discovery))
+	mux.Handle("GET "+PathAuthorizationServer, p.endpoint("discovery", p.discovery))
 	mux.Handle("GET "+PathJWKS, p.endpoint("jwks", p.jwks))
 	mux.Handle("POST "+PathPAR, p.endpoint("par", p.par))
 	mux.Handle("GET "+PathAuthorize, p.endpoint("authorize", p.authorize))
