@@ -176,6 +176,9 @@ type demoTuning struct {
 // live in dir, so a demo restarted with the same --data keeps its persons
 // and their subject identifiers.
 func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer, tune demoTuning) (*demoNode, error) {
+	if tune.Now == nil {
+		tune.Now = time.Now
+	}
 	signer, err := loadOrCreateSigner(filepath.Join(dir, "signing-key.pem"))
 	if err != nil {
 		return nil, err
@@ -230,7 +233,7 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 		Key: bankKey, KeyID: bankJWK.KeyID, DPoPKey: bankDPoPKey,
 		ACRValues:  []string{assurance.ACRSubstantial, assurance.ACRHigh},
 		HTTPClient: &http.Client{Timeout: 10 * time.Second},
-		Log:        log, Now: time.Now,
+		Log:        log, Now: tune.Now,
 	}
 	a, err := app.New(ctx, cfg, app.Options{
 		Log: log, Signer: signer, SubjectSalt: salt, Now: tune.Now,
@@ -249,7 +252,7 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 		DPoPBoundAccessTokens:  true,
 		SectorID:               "demo-bank.example",
 		Claims:                 []string{"name", "given_name", "family_name", "birthdate", "national_id"},
-		Source:                 "demo", CreatedAt: time.Now(),
+		Source:                 "demo", CreatedAt: tune.Now(),
 	})
 	if err != nil {
 		d.Close()
