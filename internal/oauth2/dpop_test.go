@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -201,6 +202,11 @@ func TestDPoPVerify(t *testing.T) {
 	es := func(mod func(h, c map[string]any)) string { return f.proof(t, jose.ES256, mod) }
 
 	stranger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	// hugeRSA is a public key with an 8200-bit modulus; no private key
+	// is needed, since the size is refused before the signature is
+	// checked.
+	hugeN := new(big.Int).SetBit(big.NewInt(1), 8199, 1)
+	hugeRSA := &rsa.PublicKey{N: hugeN.Add(hugeN, big.NewInt(1)), E: 65537}
 	weak, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
 		t.Fatal(err)
@@ -268,6 +274,12 @@ func TestDPoPVerify(t *testing.T) {
 		{"RS256 with a 1024-bit key", dpopRequest("POST", signJWS(t, "RS256", weak,
 			map[string]any{"typ": "dpop+jwt", "alg": "RS256", "jwk": jwkJSON(t, weak.Public())},
 			map[string]any{"jti": "weak", "htm": "POST", "htu": tokenURL, "iat": now.Unix()})), "", "RSA key of 1024 bits; at least 2048 are required"},
+		// go-jose reads no RSA key above 4096 bits (MaxRSAModulusBits):
+		// verifying costs the square of the modulus's size, and an 8 KiB
+		// proof could otherwise carry one of 20,000 bits, from anyone.
+		{"RS256 with an 8200-bit key", dpopRequest("POST", signJWS(t, "RS256", weak,
+			map[string]any{"typ": "dpop+jwt", "alg": "RS256", "jwk": jwkJSON(t, hugeRSA)},
+			map[string]any{"jti": "huge", "htm": "POST", "htu": tokenURL, "iat": now.Unix()})), "", "jwk is not a valid public key"},
 		{"signed by another key than jwk", dpopRequest("POST", es(header("jwk", jwkJSON(t, stranger.Public())))), "", "signature does not verify with its jwk"},
 
 		// §4.3 item 3: the required claims, of the right JSON types.
