@@ -11,12 +11,12 @@ FUZZTIME ?= 10s
 RACE_PKGS ?= ./internal/store/... ./internal/audit/... ./internal/session/... \
 	./internal/oidc/... ./internal/broker/... ./internal/status/... ./internal/webhook/...
 
-.PHONY: all test chromium axe postgres vet race unit bench fuzz demo lint resilience
+.PHONY: all test chromium axe openid-client postgres vet race unit bench fuzz demo lint resilience
 
 all: lint test
 
 ## test: vet, race-detector tests of RACE_PKGS, then every test once.
-test: chromium axe postgres vet race unit
+test: chromium axe openid-client postgres vet race unit
 
 chromium:
 	@bash scripts/ensure-chromium.sh
@@ -24,6 +24,11 @@ chromium:
 ## axe: install axe-core for the accessibility test (internal/a11ytest).
 axe:
 	@bash scripts/ensure-axe.sh
+
+## openid-client: install openid-client, the independent relying party
+## of the interoperability test (internal/app, TestOpenIDClientInterop).
+openid-client:
+	@bash scripts/ensure-openid-client.sh
 
 ## postgres: install PostgreSQL's server programs for the tests that run
 ## a throwaway server (internal/pgtest).

@@ -5,6 +5,8 @@
 // github.com/descope/virtualwebauthn; or an upstream eID that Varde
 // brokers, or a simulated eID logged in to directly), the code redirect
 // with RFC 9207 iss, the token request with PKCE, and ID token
-// verification with github.com/coreos/go-oidc. The end-to-end tests and
-// `varde bench` both use it; it never shortcuts the server's checks.
+// verification with github.com/coreos/go-oidc. RP.Authorize is the
+// person's part alone, for a relying party built on another library.
+// The end-to-end tests and `varde bench` both use it; it never
+// shortcuts the server's checks.
 package loadgen

@@ -315,50 +315,12 @@ func (rp *RP) LoginWith(ctx context.Context, a Authenticator, o LoginOptions) (*
 	if res.StatusCode != http.StatusCreated || json.Unmarshal(body, &par) != nil || par.RequestURI == "" {
 		return nil, fmt.Errorf("par: status %d: %.200s", res.StatusCode, body)
 	}
-	// 2. Authorization endpoint: a person without a session goes to
-	// login, at the provider's login page or, when provider_hint chose,
-	// straight at an upstream eID.
-	res, _, err = b.get(ctx, rp.Issuer+"/authorize?"+url.Values{"client_id": {rp.ClientID}, "request_uri": {par.RequestURI}}.Encode())
+	// 2–4. The browser's part, back to the relying party with the code.
+	cb, sso, err := rp.browse(ctx, b, a, rp.Issuer+"/authorize?"+url.Values{"client_id": {rp.ClientID}, "request_uri": {par.RequestURI}}.Encode(), o)
 	if err != nil {
 		return nil, err
 	}
-	loginURL, err := res.Location()
-	if err != nil {
-		return nil, fmt.Errorf("authorize: status %d, no redirect", res.StatusCode)
-	}
-	// 3. The person proves who they are (passkey, upstream eID, …),
-	// unless their session at Varde did already (single sign-on).
-	next := loginURL.String()
-	sso := strings.HasPrefix(next, rp.RedirectURI+"?")
-	if !sso {
-		if loginURL.Query().Get("req") == "" && o.ProviderHint == "" {
-			return nil, fmt.Errorf("authorize: redirect %s has no req", loginURL)
-		}
-		if next, err = a.authenticate(ctx, b, rp, loginURL, o); err != nil {
-			return nil, err
-		}
-	}
-	// 4. Back to the relying party with the code: straight from the
-	// login, or through the provider's /authorize/resume.
-	cb, err := url.Parse(resolve(rp.Issuer, next))
-	if err != nil {
-		return nil, fmt.Errorf("after login: %w", err)
-	}
-	status := http.StatusSeeOther
-	if !strings.HasPrefix(cb.String(), rp.RedirectURI+"?") {
-		res, _, err = b.get(ctx, cb.String())
-		if err != nil {
-			return nil, err
-		}
-		if cb, err = res.Location(); err != nil {
-			return nil, fmt.Errorf("resume: status %d, no redirect", res.StatusCode)
-		}
-		status = res.StatusCode
-	}
 	q := cb.Query()
-	if e := q.Get("error"); e != "" {
-		return nil, &StepError{Step: "authorize", Status: status, Code: e, Message: q.Get("error_description")}
-	}
 	if !strings.HasPrefix(cb.String(), rp.RedirectURI+"?") || q.Get("state") != state || q.Get("iss") != rp.Issuer {
 		return nil, fmt.Errorf("callback %s: wrong redirect, state or iss", cb.Redacted())
 	}
@@ -390,6 +352,79 @@ func (rp *RP) LoginWith(ctx context.Context, a Authenticator, o LoginOptions) (*
 	}
 	return &Result{IDToken: idt, RawIDToken: raw, Claims: claims, AccessToken: tok.AccessToken, Token: tok,
 		SSO: sso, Code: q.Get("code"), CodeVerifier: verifier}, nil
+}
+
+// Authorize is the browser's part of a login that a relying party made
+// its own way (another library, its own request): in the browser o.Jar
+// (nil: a fresh one) it opens authURL, the authorization endpoint with
+// the request, logs in there with a, and returns the redirect to
+// rp.RedirectURI, with the code, state and iss, without following it;
+// an error response there is a *StepError. Only Issuer, RedirectURI
+// and HTTP of rp are used.
+func (rp *RP) Authorize(ctx context.Context, a Authenticator, authURL string, o LoginOptions) (*url.URL, error) {
+	b := &browser{c: rp.HTTP, jar: o.Jar}
+	if b.jar == nil {
+		b.jar = newJar()
+	}
+	cb, _, err := rp.browse(ctx, b, a, authURL, o)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(cb.String(), rp.RedirectURI+"?") {
+		return nil, fmt.Errorf("callback %s: not the redirect URI", cb.Redacted())
+	}
+	return cb, nil
+}
+
+// browse opens authURL in b and follows the login to the redirect to
+// the relying party: sso is true when the person's session at Varde
+// answered at once and nobody logged in. An error response at the
+// redirect URI is a *StepError.
+func (rp *RP) browse(ctx context.Context, b *browser, a Authenticator, authURL string, o LoginOptions) (cb *url.URL, sso bool, err error) {
+	// 2. Authorization endpoint: a person without a session goes to
+	// login, at the provider's login page or, when provider_hint chose,
+	// straight at an upstream eID.
+	res, _, err := b.get(ctx, authURL)
+	if err != nil {
+		return nil, false, err
+	}
+	loginURL, err := res.Location()
+	if err != nil {
+		return nil, false, fmt.Errorf("authorize: status %d, no redirect", res.StatusCode)
+	}
+	// 3. The person proves who they are (passkey, upstream eID, …),
+	// unless their session at Varde did already (single sign-on).
+	next := loginURL.String()
+	sso = strings.HasPrefix(next, rp.RedirectURI+"?")
+	if !sso {
+		if loginURL.Query().Get("req") == "" && o.ProviderHint == "" {
+			return nil, false, fmt.Errorf("authorize: redirect %s has no req", loginURL)
+		}
+		if next, err = a.authenticate(ctx, b, rp, loginURL, o); err != nil {
+			return nil, false, err
+		}
+	}
+	// 4. Back to the relying party with the code: straight from the
+	// login, or through the provider's /authorize/resume.
+	cb, err = url.Parse(resolve(rp.Issuer, next))
+	if err != nil {
+		return nil, false, fmt.Errorf("after login: %w", err)
+	}
+	status := http.StatusSeeOther
+	if !strings.HasPrefix(cb.String(), rp.RedirectURI+"?") {
+		res, _, err = b.get(ctx, cb.String())
+		if err != nil {
+			return nil, false, err
+		}
+		if cb, err = res.Location(); err != nil {
+			return nil, false, fmt.Errorf("resume: status %d, no redirect", res.StatusCode)
+		}
+		status = res.StatusCode
+	}
+	if q := cb.Query(); q.Get("error") != "" {
+		return nil, false, &StepError{Step: "authorize", Status: status, Code: q.Get("error"), Message: q.Get("error_description")}
+	}
+	return cb, sso, nil
 }
 
 func resolve(base, ref string) string {

@@ -1,0 +1,399 @@
+package app_test
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/loadgen"
+	"github.com/varde-eid/varde/internal/oidc"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// interopTimeout bounds one run of the relying party in Node, login
+// included, so that a stuck process or login cannot hang the test; a
+// run takes about half a second.
+const interopTimeout = 60 * time.Second
+
+// TestOpenIDClientInterop logs in at a real node with openid-client
+// (npm), a relying-party library written independently of Varde and
+// of the Go libraries its other end-to-end tests use, run in Node (third_party/openid-client/rp.mjs) the way a FAPI-minded relying
+// party would: discovery, then
+//
+//   - a confidential client registered with PAR and DPoP required: PAR
+//     with private_key_jwt (its own ES256 key, made here), PKCE S256
+//     and a DPoP proof, which binds the code;
+//   - a public client (none) that uses DPoP without being required to:
+//     a plain authorization request with PKCE and dpop_jkt;
+//
+// then the person logs in at Varde's pages with a software
+// authenticator; openid-client checks the authorization response (iss,
+// RFC 9207, and state), redeems the code with PKCE and a DPoP proof,
+// verifies the ID token's signature and claims and its nonce, fetches
+// userinfo with DPoP, refreshes with DPoP and fetches userinfo again
+// with the new access token. The bound access token sent as a bearer
+// token must be refused (RFC 9449 §7.2), and so must the public
+// client's refresh token without a proof or with another key's (§5),
+// without spending it. Varde's store must hold the tokens bound to the
+// thumbprint of openid-client's DPoP key.
+func TestOpenIDClientInterop(t *testing.T) {
+	script := openIDClientScript(t)
+	salt := make([]byte, 32)
+	_, _ = rand.Read(salt)
+	n, _ := startNodeAt(t, "127.0.0.1:0", filepath.Join(t.TempDir(), "varde.db"), salt)
+	person := n.enrol(t, false)
+	ctx := context.Background()
+	pk, err := n.app.Store.GetPasskey(ctx, person.Cred.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("private_key_jwt", func(t *testing.T) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const kid = "fapi-rp-1"
+		jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: kid, Algorithm: "ES256", Use: "sig"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		private, err := jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: "ES256", Use: "sig"}.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &store.Client{
+			ID: "fapi-rp", Name: "FAPI RP", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks,
+			RedirectURIs: []string{"https://fapi-rp.example/cb"}, RequirePAR: true, DPoPBoundAccessTokens: true,
+			SectorID: "fapi-rp.example", Source: "test", CreatedAt: time.Now(),
+		}
+		if err := n.app.Store.PutClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		res := runOpenIDClient(t, n, script, person, c.RedirectURIs[0], map[string]string{
+			"RP_CLIENT_ID": c.ID, "RP_CLIENT_JWK": string(private), "RP_PAR": "1", "RP_ACR_VALUES": assurance.ACRHigh,
+		})
+		checkInterop(t, n, res, oidc.PairwiseSubject(salt, c.SectorID, pk.PersonID), c)
+		// A confidential client's refresh token is bound to its client
+		// authentication, not to the DPoP key (ADR 14), so it may move to
+		// a new key.
+		if rt := storedToken(t, n, res.RefreshToken); rt.JKT != "" {
+			t.Errorf("the confidential client's refresh token is bound to %s; want it bound to the client's authentication only", rt.JKT)
+		}
+	})
+
+	// Not registered with dpop_bound_access_tokens: any client may send
+	// proofs, and the binding of its tokens, not its registration, is
+	// what refuses the refresh token without one.
+	t.Run("public client", func(t *testing.T) {
+		c := &store.Client{
+			ID: "public-rp", Name: "Public RP", AuthMethod: store.AuthNone,
+			RedirectURIs: []string{"https://public-rp.example/cb"}, Source: "test", CreatedAt: time.Now(),
+		}
+		if err := n.app.Store.PutClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		res := runOpenIDClient(t, n, script, person, c.RedirectURIs[0], map[string]string{"RP_CLIENT_ID": c.ID})
+		checkInterop(t, n, res, oidc.PairwiseSubject(salt, c.ID, pk.PersonID), c)
+		// The public client's refresh token is bound to the DPoP key
+		// (RFC 9449 §5): refused without a proof and with another key's,
+		// and still good afterwards with the right one (the refreshed
+		// result above came after both refusals).
+		for name, r := range map[string]*interopRefusal{"without a proof": res.RefreshWithoutProof, "with another key's proof": res.RefreshOtherKey} {
+			if r == nil || r.Status != 400 || r.Error != "invalid_dpop_proof" {
+				t.Errorf("refresh %s: %+v, want 400 invalid_dpop_proof", name, r)
+			}
+		}
+		jkt := thumbprint(t, res.DPoPJWK)
+		for name, tok := range map[string]string{"first": res.RefreshToken, "refreshed": res.Refreshed.RefreshToken} {
+			if got := storedToken(t, n, tok).JKT; got != jkt {
+				t.Errorf("%s refresh token bound to %q, want the DPoP key %s", name, got, jkt)
+			}
+		}
+		refusals := 0
+		for _, e := range tokenEvents(t, n, c.ID) {
+			if e.Result == store.ResultFailure && e.Reason == "dpop_key_mismatch" {
+				refusals++
+			}
+		}
+		if refusals != 2 {
+			t.Errorf("audit log: %d refused refreshes (dpop_key_mismatch), want 2", refusals)
+		}
+	})
+}
+
+// interopResult is what rp.mjs prints once the flow is done.
+type interopResult struct {
+	DPoPJWK             json.RawMessage `json:"dpop_jwk"`
+	DPoPJKT             string          `json:"dpop_jkt"`
+	Sub                 string          `json:"sub"`
+	ACR                 string          `json:"acr"`
+	AMR                 []string        `json:"amr"`
+	TokenTypes          []string        `json:"token_types"`
+	AccessToken         string          `json:"access_token"`
+	RefreshToken        string          `json:"refresh_token"`
+	UserinfoSub         string          `json:"userinfo_sub"`
+	Bearer              *interopRefusal `json:"bearer"`
+	RefreshWithoutProof *interopRefusal `json:"refresh_without_proof"`
+	RefreshOtherKey     *interopRefusal `json:"refresh_other_key"`
+	Refreshed           struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+		IDTokenSub   string `json:"id_token_sub"`
+		UserinfoSub  string `json:"userinfo_sub"`
+	} `json:"refreshed"`
+}
+
+// interopRefusal is a request openid-client made that was refused.
+type interopRefusal struct {
+	Status     int    `json:"status"`
+	Error      string `json:"error"`
+	Challenges []struct {
+		Scheme string `json:"scheme"`
+		Error  string `json:"error"`
+	} `json:"challenges"`
+}
+
+// checkInterop checks what openid-client reported of one login by
+// client c, and Varde's records of it.
+func checkInterop(t *testing.T, n *node, res *interopResult, wantSub string, c *store.Client) {
+	t.Helper()
+	if res.Sub != wantSub {
+		t.Errorf("sub = %q, want the pairwise subject %q of this person for this client", res.Sub, wantSub)
+	}
+	if res.ACR != assurance.ACRHigh {
+		t.Errorf("acr = %q, want %s (device-bound passkey, synthetic person proofed high)", res.ACR, assurance.ACRHigh)
+	}
+	if len(res.AMR) == 0 || res.AMR[0] != "hwk" {
+		t.Errorf("amr = %q, want hwk first", res.AMR)
+	}
+	if res.UserinfoSub != res.Sub || res.Refreshed.UserinfoSub != res.Sub || res.Refreshed.IDTokenSub != res.Sub {
+		t.Errorf("sub: ID token %q, userinfo %q; after refresh: ID token %q, userinfo %q; want all the same",
+			res.Sub, res.UserinfoSub, res.Refreshed.IDTokenSub, res.Refreshed.UserinfoSub)
+	}
+	// RFC 9449 §5: token_type DPoP, as Varde wrote it, from the code
+	// and from the refresh.
+	if strings.Join(res.TokenTypes, " ") != "DPoP DPoP" {
+		t.Errorf("token_type of the token responses %q, want DPoP twice (RFC 9449 §5)", res.TokenTypes)
+	}
+	// RFC 9449 §7.2: a bound token presented as a bearer token is refused,
+	// with a Bearer challenge saying why (RFC 6750 §3).
+	if b := res.Bearer; b == nil || b.Status != 401 || b.Error != "invalid_token" {
+		t.Errorf("bound access token as a bearer token: %+v, want 401 invalid_token", b)
+	}
+	// Varde bound both access tokens to the key openid-client made, by
+	// its RFC 7638 thumbprint, and openid-client computes the same one.
+	jkt := thumbprint(t, res.DPoPJWK)
+	if res.DPoPJKT != jkt {
+		t.Errorf("openid-client's thumbprint %s, ours %s", res.DPoPJKT, jkt)
+	}
+	for name, tok := range map[string]string{"first": res.AccessToken, "refreshed": res.Refreshed.AccessToken} {
+		at := storedToken(t, n, tok)
+		if at.Kind != store.TokenAccess || at.ClientID != c.ID || at.JKT != jkt {
+			t.Errorf("%s access token: stored as %s of %s bound to %q; want an access token of %s bound to %s", name, at.Kind, at.ClientID, at.JKT, c.ID, jkt)
+		}
+	}
+	// Every issue is in the audit log: the code's, then the refresh's.
+	var grants []string
+	for _, e := range tokenEvents(t, n, c.ID) {
+		if e.Result == store.ResultSuccess {
+			grants = append(grants, e.Details["grant_type"])
+		}
+	}
+	if strings.Join(grants, " ") != "authorization_code refresh_token" {
+		t.Errorf("audit log: tokens issued to %s by %q, want authorization_code then refresh_token", c.ID, grants)
+	}
+}
+
+// runOpenIDClient runs rp.mjs for one login by person: it starts the
+// relying party with env, logs the person in at the authorization URL
+// it prints, hands it the URL Varde redirected back to, and returns
+// what it reports. The run is bounded by interopTimeout; the process is
+// killed if it is still there when the test ends.
+func runOpenIDClient(t *testing.T, n *node, script string, person *loadgen.Person, redirect string, env map[string]string) *interopResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", script)
+	cmd.Env = append(os.Environ(), "RP_ISSUER="+n.issuer, "RP_REDIRECT_URI="+redirect)
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.WaitDelay = 5 * time.Second
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	exited := false
+	defer func() {
+		if !exited {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}()
+	// fail ends the test with what went wrong and what the relying
+	// party said about it.
+	fail := func(format string, args ...any) {
+		t.Helper()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		exited = true
+		msg := fmt.Sprintf(format, args...)
+		if ctx.Err() != nil {
+			msg += fmt.Sprintf(" (after %v: %v)", interopTimeout, ctx.Err())
+		}
+		t.Fatalf("%s\nopenid-client: %s", msg, strings.TrimSpace(stderr.String()))
+	}
+	lines := bufio.NewScanner(stdout)
+	lines.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	next := func(v any) {
+		t.Helper()
+		if !lines.Scan() {
+			fail("openid-client ended without answering (%v)", cmp.Or[error](lines.Err(), io.EOF))
+		}
+		if err := json.Unmarshal(lines.Bytes(), v); err != nil {
+			fail("openid-client's answer %q: %v", lines.Bytes(), err)
+		}
+	}
+
+	var begin struct {
+		AuthorizationURL string `json:"authorization_url"`
+	}
+	next(&begin)
+	browser := &loadgen.RP{Issuer: n.issuer, RedirectURI: redirect, HTTP: n.http}
+	cb, err := browser.Authorize(ctx, person, begin.AuthorizationURL, loadgen.LoginOptions{})
+	if err != nil {
+		fail("login at %s: %v", begin.AuthorizationURL, err)
+	}
+	if _, err := io.WriteString(stdin, cb.String()+"\n"); err != nil {
+		fail("handing the callback to openid-client: %v", err)
+	}
+	var res interopResult
+	next(&res)
+	err = cmd.Wait()
+	exited = true
+	if err != nil {
+		t.Fatalf("openid-client: %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	t.Logf("%s: openid-client's flow took %v", env["RP_CLIENT_ID"], time.Since(start).Round(time.Millisecond))
+	return &res
+}
+
+// openIDClientScript returns the path of rp.mjs after checking that
+// Node and the pinned openid-client are installed. Their absence fails
+// the test: it is the only relying party the suite has that Varde's
+// authors did not write.
+func openIDClientScript(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", "..", "third_party", "openid-client"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatalf("node is not installed (%v): run make openid-client", err)
+	}
+	var pinned struct {
+		Dependencies map[string]string `json:"dependencies"`
+	}
+	if err := readJSONFile(filepath.Join(dir, "package.json"), &pinned); err != nil {
+		t.Fatalf("openid-client pin: %v", err)
+	}
+	want := pinned.Dependencies["openid-client"]
+	var installed struct {
+		Version string `json:"version"`
+	}
+	err = readJSONFile(filepath.Join(dir, "node_modules", "openid-client", "package.json"), &installed)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		t.Fatalf("openid-client is not installed: run make openid-client")
+	case err != nil:
+		t.Fatalf("installed openid-client: %v: run make openid-client", err)
+	case want == "" || installed.Version != want:
+		t.Fatalf("openid-client %s installed, %q pinned: run make openid-client", installed.Version, want)
+	}
+	return filepath.Join(dir, "rp.mjs")
+}
+
+func readJSONFile(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// thumbprint is the RFC 7638 SHA-256 thumbprint of a public JWK, by
+// go-jose.
+func thumbprint(t *testing.T, raw json.RawMessage) string {
+	t.Helper()
+	var k jose.JSONWebKey
+	if err := k.UnmarshalJSON(raw); err != nil {
+		t.Fatalf("DPoP key %s: %v", raw, err)
+	}
+	tp, err := k.Thumbprint(crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(tp)
+}
+
+// storedToken is Varde's record of a token, found as Varde finds it:
+// by its SHA-256.
+func storedToken(t *testing.T, n *node, tok string) *store.Token {
+	t.Helper()
+	sum := sha256.Sum256([]byte(tok))
+	rec, err := n.app.Store.GetToken(context.Background(), sum[:])
+	if err != nil {
+		t.Fatalf("stored token: %v", err)
+	}
+	return rec
+}
+
+// tokenEvents are the audit log's token events of one client.
+func tokenEvents(t *testing.T, n *node, clientID string) []*store.AuditEvent {
+	t.Helper()
+	all, err := n.app.Store.ListAuditRange(context.Background(), store.AuditQuery{Types: []string{"token"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*store.AuditEvent
+	for _, e := range all {
+		if e.ClientID == clientID {
+			out = append(out, e)
+		}
+	}
+	return out
+}
