@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -166,12 +167,16 @@ type interopResult struct {
 
 // interopRefusal is a request openid-client made that was refused.
 type interopRefusal struct {
-	Status     int    `json:"status"`
-	Error      string `json:"error"`
-	Challenges []struct {
-		Scheme string `json:"scheme"`
-		Error  string `json:"error"`
-	} `json:"challenges"`
+	Status     int                `json:"status"`
+	Error      string             `json:"error"`
+	Challenges []interopChallenge `json:"challenges"`
+}
+
+// interopChallenge is a WWW-Authenticate challenge as openid-client
+// parsed it (scheme in lower case).
+type interopChallenge struct {
+	Scheme string `json:"scheme"`
+	Error  string `json:"error"`
 }
 
 // checkInterop checks what openid-client reported of one login by
@@ -197,9 +202,11 @@ func checkInterop(t *testing.T, n *node, res *interopResult, wantSub string, c *
 		t.Errorf("token_type of the token responses %q, want DPoP twice (RFC 9449 §5)", res.TokenTypes)
 	}
 	// RFC 9449 §7.2: a bound token presented as a bearer token is refused,
-	// with a Bearer challenge saying why (RFC 6750 §3).
-	if b := res.Bearer; b == nil || b.Status != 401 || b.Error != "invalid_token" {
-		t.Errorf("bound access token as a bearer token: %+v, want 401 invalid_token", b)
+	// with a Bearer challenge saying why (RFC 6750 §3) and a DPoP one
+	// saying which scheme to use, as openid-client reads them.
+	if b := res.Bearer; b == nil || b.Status != 401 || b.Error != "invalid_token" ||
+		!slices.ContainsFunc(b.Challenges, func(c interopChallenge) bool { return c.Scheme == "dpop" }) {
+		t.Errorf("bound access token as a bearer token: %+v, want 401 invalid_token and a DPoP challenge", b)
 	}
 	// Varde bound both access tokens to the key openid-client made, by
 	// its RFC 7638 thumbprint, and openid-client computes the same one.

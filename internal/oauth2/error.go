@@ -172,7 +172,9 @@ func WriteError(w http.ResponseWriter, err error) {
 	case CodeInvalidClient:
 		w.Header().Set("WWW-Authenticate", `Basic realm="varde"`)
 	case CodeInvalidToken:
-		w.Header().Set("WWW-Authenticate", BearerChallenge(e))
+		// Added, not set: a caller may have offered another scheme's
+		// challenge first (RFC 9110 §11.6.1 allows several).
+		w.Header().Add("WWW-Authenticate", BearerChallenge(e))
 	}
 	WriteJSON(w, e.HTTPStatus(), struct {
 		Error       string `json:"error"`

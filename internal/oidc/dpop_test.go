@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -150,10 +151,20 @@ func TestDPoPBoundTokens(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			status, hdr, body := h.userinfoWith(tt.scheme, at, tt.proof)
-			if status != 401 || body["error"] != tt.code || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), tt.challenge) {
-				t.Fatalf("%d %v %q", status, body, hdr.Get("WWW-Authenticate"))
+			if status != 401 || body["error"] != tt.code || !slices.ContainsFunc(hdr.Values("WWW-Authenticate"), func(v string) bool {
+				return strings.HasPrefix(v, tt.challenge)
+			}) {
+				t.Fatalf("%d %v %q", status, body, hdr.Values("WWW-Authenticate"))
 			}
 		})
+	}
+	// RFC 9449 §7.2: refused as a bearer token, the client is also told
+	// to use the DPoP scheme.
+	if _, hdr, _ := h.userinfoWith("Bearer", at, ""); !slices.Equal(hdr.Values("WWW-Authenticate"), []string{
+		`DPoP algs="ES256 ES384 EdDSA PS256 RS256"`,
+		`Bearer error="invalid_token", error_description="access token is bound to a key: send it with the DPoP scheme and a DPoP proof"`,
+	}) {
+		t.Errorf("challenges for a bound token sent as a bearer token: %q", hdr.Values("WWW-Authenticate"))
 	}
 	t.Run("replayed proof", func(t *testing.T) {
 		p := k.proof(http.MethodGet, PathUserinfo, at)

@@ -87,6 +87,10 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	oauth2.WriteJSON(w, http.StatusOK, claims)
 }
 
+// errBoundAsBearer refuses a bound access token sent as a bearer token
+// (RFC 9449 §7.2).
+var errBoundAsBearer = oauth2.InvalidToken("access token is bound to a key: send it with the DPoP scheme and a DPoP proof")
+
 // possession checks that the presenter of access token t (value tok)
 // holds the key it is bound to (RFC 9449 §7.1): a bound token comes
 // with the DPoP scheme and a proof for this request, made with that key
@@ -95,7 +99,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) possession(r *http.Request, t *store.Token, tok string, dpop bool) error {
 	if !dpop {
 		if t.JKT != "" {
-			return oauth2.InvalidToken("access token is bound to a key: send it with the DPoP scheme and a DPoP proof")
+			return errBoundAsBearer
 		}
 		return nil
 	}
@@ -118,6 +122,11 @@ func (p *Provider) possession(r *http.Request, t *store.Token, tok string, dpop 
 // scheme (RFC 9449 §7.1), else a Bearer one (RFC 6750 §3).
 func (p *Provider) resourceError(w http.ResponseWriter, r *http.Request, ep string, dpop bool, err error) {
 	if !dpop {
+		if errors.Is(err, errBoundAsBearer) {
+			// RFC 9449 §7.2: refused as a bearer token; the DPoP challenge
+			// tells the client the scheme it must use.
+			w.Header().Set("WWW-Authenticate", oauth2.DPoPChallenge(nil))
+		}
 		p.jsonError(w, r, ep, err)
 		return
 	}

@@ -46,7 +46,7 @@ function refusal(err) {
   }));
   return {
     status: res?.status ?? err?.status ?? 0,
-    error: err?.error ?? challenges[0]?.error ?? err?.code ?? String(err),
+    error: err?.error ?? challenges.find((c) => c.error)?.error ?? err?.code ?? String(err),
     challenges,
   };
 }
