@@ -9,7 +9,7 @@ import (
 )
 
 // Error codes (RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, OpenID Connect
-// Core §3.1.2.6, RFC 9126 §2.3, RFC 9449 §5 and §7.1).
+// Core §3.1.2.6, RFC 7009 §2.2.1, RFC 9126 §2.3, RFC 9449 §5 and §7.1).
 const (
 	CodeInvalidRequest          = "invalid_request"
 	CodeInvalidClient           = "invalid_client"
@@ -27,6 +27,7 @@ const (
 	CodeRequestNotSupported     = "request_not_supported"
 	CodeInvalidToken            = "invalid_token"
 	CodeInvalidDPoPProof        = "invalid_dpop_proof"
+	CodeUnsupportedTokenType    = "unsupported_token_type"
 )
 
 // Error is an OAuth 2.0 protocol error. Description is safe to show the
@@ -104,6 +105,12 @@ func UnauthorizedClient(format string, args ...any) *Error {
 // UnsupportedGrantType returns an unsupported_grant_type error.
 func UnsupportedGrantType(format string, args ...any) *Error {
 	return NewError(CodeUnsupportedGrantType, format, args...)
+}
+
+// UnsupportedTokenType returns an unsupported_token_type error (RFC 7009
+// §2.2.1): the revocation endpoint does not revoke tokens of that type.
+func UnsupportedTokenType(format string, args ...any) *Error {
+	return NewError(CodeUnsupportedTokenType, format, args...)
 }
 
 // UnsupportedResponseType returns an unsupported_response_type error.

@@ -26,6 +26,8 @@ func TestWriteError(t *testing.T) {
 		{"temporarily_unavailable", NewError(CodeTemporarilyUnavailable, "try later"), 503, "temporarily_unavailable", "try later", ""},
 		// RFC 9449 §5: at the token endpoint, a plain 400.
 		{"invalid_dpop_proof", InvalidDPoPProof("DPoP proof was already used"), 400, "invalid_dpop_proof", "DPoP proof was already used", ""},
+		// RFC 7009 §2.2.1: at the revocation endpoint, a plain 400.
+		{"unsupported_token_type", UnsupportedTokenType("token_type_hint id_token is not revoked here"), 400, "unsupported_token_type", "token_type_hint id_token is not revoked here", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,7 +61,7 @@ func TestStatusFor(t *testing.T) {
 		CodeInvalidRequest: 400, CodeInvalidClient: 401, CodeInvalidGrant: 400, CodeUnauthorizedClient: 400,
 		CodeUnsupportedGrantType: 400, CodeInvalidScope: 400, CodeAccessDenied: 403, CodeUnsupportedResponseType: 400,
 		CodeServerError: 500, CodeTemporarilyUnavailable: 503, CodeLoginRequired: 400, CodeInteractionRequired: 400,
-		CodeInvalidRequestURI: 400, CodeInvalidToken: 401, CodeInvalidDPoPProof: 400,
+		CodeInvalidRequestURI: 400, CodeInvalidToken: 401, CodeInvalidDPoPProof: 400, CodeUnsupportedTokenType: 400,
 	} {
 		if got := StatusFor(code); got != want {
 			t.Errorf("StatusFor(%s) = %d, want %d", code, got, want)

@@ -33,6 +33,7 @@ type Discovery struct {
 	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
 	RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
 	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
 	ResponseModesSupported                     []string `json:"response_modes_supported"`
@@ -59,6 +60,10 @@ type Discovery struct {
 	// (RFC 9449 §5.1). Any client may send proofs; one registered with
 	// dpop_bound_access_tokens must.
 	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
+	// The revocation endpoint (RFC 7009) authenticates clients exactly
+	// as the token endpoint does (RFC 8414 §2).
+	RevocationEndpointAuthMethodsSupported          []string `json:"revocation_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthSigningAlgValuesSupported []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
 	// StatusEndpoint is Varde's own metadata (OpenID Connect Discovery
 	// 1.0 §3 allows additional parameters): the public status API, so a
 	// relying party finds the live state of every component from the
@@ -77,6 +82,8 @@ func (p *Provider) Metadata() Discovery {
 			locales = append(locales, l.Tag)
 		}
 	}
+	// Client authentication at the token and revocation endpoints.
+	authMethods := []string{store.AuthPrivateKeyJWT, store.AuthClientSecretBasic, store.AuthNone}
 	var assertionAlgs, dpopAlgs []string
 	for _, a := range oauth2.AssertionAlgs() {
 		assertionAlgs = append(assertionAlgs, string(a))
@@ -94,13 +101,14 @@ func (p *Provider) Metadata() Discovery {
 		// Required per client instead (RFC 9126 §6, Client.RequirePAR).
 		RequirePushedAuthorizationRequests:         false,
 		EndSessionEndpoint:                         p.Issuer + PathLogout,
+		RevocationEndpoint:                         p.Issuer + PathRevocation,
 		ScopesSupported:                            scopesSupported,
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query"},
 		GrantTypesSupported:                        []string{grantAuthorizationCode, grantRefreshToken},
 		SubjectTypesSupported:                      []string{"pairwise"},
 		IDTokenSigningAlgValuesSupported:           []string{string(keys.Algorithm)},
-		TokenEndpointAuthMethodsSupported:          []string{store.AuthPrivateKeyJWT, store.AuthClientSecretBasic, store.AuthNone},
+		TokenEndpointAuthMethodsSupported:          authMethods,
 		TokenEndpointAuthSigningAlgValuesSupported: assertionAlgs,
 		CodeChallengeMethodsSupported:              []string{oauth2.MethodS256},
 		ACRValuesSupported:                         assurance.ACRsSupported(),
@@ -113,8 +121,12 @@ func (p *Provider) Metadata() Discovery {
 		RequestURIParameterSupported:               false,
 		AuthorizationResponseIssParameterSupported: true,
 		DPoPSigningAlgValuesSupported:              dpopAlgs,
-		StatusEndpoint:                             p.statusURL(p.StatusAPIPath),
-		StatusPage:                                 p.statusURL(p.StatusPagePath),
+		// Client authentication at /revoke is the token endpoint's.
+		RevocationEndpointAuthMethodsSupported:          slices.Clone(authMethods),
+		RevocationEndpointAuthSigningAlgValuesSupported: slices.Clone(assertionAlgs),
+		// Varde's own.
+		StatusEndpoint: p.statusURL(p.StatusAPIPath),
+		StatusPage:     p.statusURL(p.StatusPagePath),
 	}
 }
 

@@ -3,6 +3,7 @@
 // authorization endpoint with PKCE (RFC 7636, S256 only) and the iss
 // response parameter (RFC 9207), the token endpoint (one unit per grant:
 // authorization_code, refresh_token with rotation and reuse detection),
+// token revocation (RFC 7009, which revokes a token's whole grant),
 // ID tokens with pairwise subjects (OpenID Connect Core 1.0 §2, §8.1),
 // userinfo (Core §5.3) and RP-initiated logout (RP-Initiated Logout 1.0),
 // following the OAuth 2.0 Security BCP (RFC 9700). Access tokens, a

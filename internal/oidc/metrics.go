@@ -5,6 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // Metrics are the provider's Prometheus metrics.
 type Metrics struct {
 	tokensIssued *prometheus.CounterVec
+	revocations  *prometheus.CounterVec
 	errors       *prometheus.CounterVec
 	duration     *prometheus.HistogramVec
 }
@@ -13,6 +14,7 @@ type Metrics struct {
 // them unregistered):
 //
 //	varde_tokens_issued_total{grant_type}
+//	varde_token_revocations_total{result}
 //	varde_oidc_errors_total{endpoint,error}
 //	varde_oidc_request_duration_seconds{endpoint}
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
@@ -21,6 +23,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "varde_tokens_issued_total",
 			Help: "Token responses issued, by grant type.",
 		}, []string{"grant_type"}),
+		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "varde_token_revocations_total",
+			Help: "Revocation requests answered with success (RFC 7009), by what they did: revoked, already_revoked, unknown, other_client.",
+		}, []string{"result"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "varde_oidc_errors_total",
 			Help: "Protocol errors returned, by endpoint and error code.",
@@ -32,7 +38,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"endpoint"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.tokensIssued, m.errors, m.duration} {
+		for _, c := range []prometheus.Collector{m.tokensIssued, m.revocations, m.errors, m.duration} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

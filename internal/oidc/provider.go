@@ -23,15 +23,16 @@ import (
 
 // Endpoint paths, relative to the issuer.
 const (
-	PathDiscovery = "/.well-known/openid-configuration"
-	PathJWKS      = "/jwks"
-	PathPAR       = "/par"
-	PathAuthorize = "/authorize"
-	PathResume    = "/authorize/resume"
-	PathCancel    = "/authorize/cancel"
-	PathToken     = "/token"
-	PathUserinfo  = "/userinfo"
-	PathLogout    = "/logout"
+	PathDiscovery  = "/.well-known/openid-configuration"
+	PathJWKS       = "/jwks"
+	PathPAR        = "/par"
+	PathAuthorize  = "/authorize"
+	PathResume     = "/authorize/resume"
+	PathCancel     = "/authorize/cancel"
+	PathToken      = "/token"
+	PathRevocation = "/revoke"
+	PathUserinfo   = "/userinfo"
+	PathLogout     = "/logout"
 )
 
 // PathAuthorizationServer is where RFC 8414 §3.1 puts the same metadata,
@@ -103,9 +104,10 @@ type Provider struct {
 	// id_token_hint.
 	Signer *keys.Signer
 	KeySet *keys.Set
-	// ClientAuth authenticates clients at /par and /token. Its Audiences
-	// should be Audiences(Issuer): an assertion names the issuer, or, from
-	// a client registered for it, one of the endpoint URLs.
+	// ClientAuth authenticates clients at /par, /token and /revoke. Its
+	// Audiences should be Audiences(Issuer): an assertion names the
+	// issuer, or, from a client registered for it, one of the endpoint
+	// URLs.
 	ClientAuth *oauth2.ClientAuthenticator
 	// DPoP verifies DPoP proofs (RFC 9449) at the PAR, token and userinfo
 	// endpoints; nil: one over ClientAuth's replay cache, with this
@@ -234,6 +236,7 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+PathResume, p.endpoint("resume", p.resume))
 	mux.Handle("GET "+PathCancel, p.endpoint("cancel", p.cancel))
 	mux.Handle("POST "+PathToken, p.endpoint("token", p.token))
+	mux.Handle("POST "+PathRevocation, p.endpoint("revocation", p.revocation))
 	mux.Handle("GET "+PathUserinfo, p.endpoint("userinfo", p.userinfo))
 	mux.Handle("POST "+PathUserinfo, p.endpoint("userinfo", p.userinfo))
 	mux.Handle("GET "+PathLogout, p.endpoint("logout", p.logout))

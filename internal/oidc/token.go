@@ -49,32 +49,46 @@ func failure(err *oauth2.Error, reason, grantID, personID string) error {
 	return &grantFailure{err: err, reason: reason, grantID: grantID, personID: personID}
 }
 
+// clientRequest takes the steps the token and revocation endpoints
+// share, so that neither can skip one: a form-encoded POST body (RFC
+// 6749 §3.2, RFC 7009 §2.1), the client authenticated (RFC 6749 §2.3,
+// §3.2.1; RFC 7009 §2.1), with a refused credential audited, and every
+// parameter given once and as text (RFC 6749 §3.1). With false, the
+// error has been written.
+func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request, ep string) (*store.Client, url.Values, bool) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+		p.jsonError(w, r, ep, oauth2.InvalidRequest("body must be application/x-www-form-urlencoded"))
+		return nil, nil, false
+	}
+	if err := parseForm(r); err != nil {
+		p.jsonError(w, r, ep, err)
+		return nil, nil, false
+	}
+	c, err := p.ClientAuth.Authenticate(r)
+	if err != nil {
+		if e := oauth2.AsError(err); e.Code == oauth2.CodeInvalidClient {
+			p.audit(r.Context(), &store.AuditEvent{Type: "token", Result: store.ResultFailure, Reason: "client_auth",
+				Details: map[string]string{"endpoint": ep, "description": e.Description}})
+		}
+		p.jsonError(w, r, ep, err)
+		return nil, nil, false
+	}
+	form := r.PostForm
+	if err := wellFormed(form); err != nil {
+		p.jsonError(w, r, ep, err)
+		return nil, nil, false
+	}
+	return c, form, true
+}
+
 // token is the token endpoint (RFC 6749 §3.2). Every grant passes the
 // same steps here: form checks, client authentication, audit, metrics
 // and the response; each grant type is one unit below.
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	const ep = "token"
 	ctx := r.Context()
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
-		p.jsonError(w, r, ep, oauth2.InvalidRequest("body must be application/x-www-form-urlencoded"))
-		return
-	}
-	if err := parseForm(r); err != nil {
-		p.jsonError(w, r, ep, err)
-		return
-	}
-	c, err := p.ClientAuth.Authenticate(r)
-	if err != nil {
-		if e := oauth2.AsError(err); e.Code == oauth2.CodeInvalidClient {
-			p.audit(ctx, &store.AuditEvent{Type: "token", Result: store.ResultFailure, Reason: "client_auth",
-				Details: map[string]string{"description": e.Description}})
-		}
-		p.jsonError(w, r, ep, err)
-		return
-	}
-	form := r.PostForm
-	if err := wellFormed(form); err != nil {
-		p.jsonError(w, r, ep, err)
+	c, form, ok := p.clientRequest(w, r, ep)
+	if !ok {
 		return
 	}
 	gt := form.Get("grant_type")
