@@ -17,9 +17,9 @@ const (
 	hintRefreshToken = "refresh_token"
 )
 
-// What a revocation request answered with 200 did, for the
-// varde_token_revocations_total metric. Only the metric and the audit
-// log tell them apart; the client gets the same answer for all.
+// What a revocation request did, for the varde_token_revocations_total
+// metric. The first three are answered with the same 200; another
+// client's token is refused.
 const (
 	revocationRevoked        = "revoked"
 	revocationAlreadyRevoked = "already_revoked"
@@ -30,9 +30,9 @@ const (
 // revocation is the token revocation endpoint (RFC 7009 §2). The client
 // authenticates exactly as at the token endpoint (clientRequest), a
 // public client by its client_id alone, as §2.1 allows. A token issued
-// to that client is revoked with its grant (revokeToken); anything else
-// gets the same empty 200 (§2.2), so the answer never tells a client
-// whether a token exists or whose it is.
+// to that client is revoked with its grant (revokeToken); an unknown,
+// expired or already revoked one gets the same empty 200 (§2.2); another
+// client's is refused (§2.1).
 func (p *Provider) revocation(w http.ResponseWriter, r *http.Request) {
 	const ep = "revocation"
 	c, form, ok := p.clientRequest(w, r, ep)
@@ -56,6 +56,9 @@ func (p *Provider) revocation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	result, err := p.revokeToken(r.Context(), c, tok)
+	if result == revocationOtherClient {
+		p.Metrics.revocations.WithLabelValues(result).Inc()
+	}
 	if err != nil {
 		// Never a 200 for a revocation that did not happen: a
 		// server_error tells the relying party the token may still be
@@ -102,13 +105,15 @@ func (p *Provider) revokeToken(ctx context.Context, c *store.Client, tok string)
 		return "", fmt.Errorf("get token: %w", err)
 	}
 	// §2.1: the token must have been issued to the client making the
-	// request. Another client's token is left alone, and the answer is
-	// the one an unknown token gets, so it does not confirm the token
-	// exists; that a client holds another's token is worth an audit event.
+	// request; if not, "the request is refused and the client is informed
+	// of the error". Another client's token is left alone, and the
+	// refusal is unauthorized_client, as ory/fosite answers it. The
+	// client already holds the token, so this tells it little; that a
+	// client holds another's token is worth an audit event.
 	if t.ClientID != c.ID {
 		p.audit(ctx, &store.AuditEvent{Type: "token", ClientID: c.ID, Result: store.ResultFailure, Reason: "wrong_client",
 			Details: map[string]string{"endpoint": "revocation", "grant": t.GrantID}})
-		return revocationOtherClient, nil
+		return revocationOtherClient, oauth2.UnauthorizedClient("the token was not issued to this client")
 	}
 	g, err := p.Grants.GetGrant(ctx, t.GrantID)
 	if errors.Is(err, store.ErrNotFound) {

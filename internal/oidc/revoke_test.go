@@ -188,18 +188,28 @@ func TestRevokeOnlyTheClientsOwnTokens(t *testing.T) {
 		name   string
 		client string // Basic client, or ""
 		form   url.Values
+		// refused: §2.1, another client's token is refused with
+		// unauthorized_client; otherwise §2.2's empty 200.
+		refused bool
 	}{
-		{"another client's refresh token", mobileID, url.Values{"token": {l.token.RefreshToken}, "token_type_hint": {"refresh_token"}}},
-		{"another client's access token", mobileID, url.Values{"token": {l.token.AccessToken}}},
-		{"another client's token, by a public client", "", url.Values{"token": {l.token.RefreshToken}, "client_id": {publicID}}},
-		{"another client's token, by private_key_jwt", "", h.bankAuth(url.Values{"token": {l.token.AccessToken}})},
-		{"unknown token", taxID, url.Values{"token": {rand.Text()}}},
-		{"unknown token with a hint", taxID, url.Values{"token": {rand.Text()}, "token_type_hint": {"refresh_token"}}},
-		{"an ID token", taxID, url.Values{"token": {idToken}}},
+		{"another client's refresh token", mobileID, url.Values{"token": {l.token.RefreshToken}, "token_type_hint": {"refresh_token"}}, true},
+		{"another client's access token", mobileID, url.Values{"token": {l.token.AccessToken}}, true},
+		{"another client's token, by a public client", "", url.Values{"token": {l.token.RefreshToken}, "client_id": {publicID}}, true},
+		{"another client's token, by private_key_jwt", "", h.bankAuth(url.Values{"token": {l.token.AccessToken}}), true},
+		{"unknown token", taxID, url.Values{"token": {rand.Text()}}, false},
+		{"unknown token with a hint", taxID, url.Values{"token": {rand.Text()}, "token_type_hint": {"refresh_token"}}, false},
+		{"an ID token", taxID, url.Values{"token": {idToken}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h.revokeOK(t, tt.form, tt.client)
+			if tt.refused {
+				status, _, body := h.revoke(tt.form, tt.client)
+				if status != http.StatusBadRequest || !strings.Contains(body, `"error":"unauthorized_client"`) {
+					t.Fatalf("revocation: %d %s, want 400 unauthorized_client", status, body)
+				}
+			} else {
+				h.revokeOK(t, tt.form, tt.client)
+			}
 			if status := h.userinfoStatus(l.token.AccessToken); status != http.StatusOK {
 				t.Fatalf("the token stopped working: userinfo %d", status)
 			}
