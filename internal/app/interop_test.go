@@ -163,6 +163,7 @@ type interopResult struct {
 		IDTokenSub   string `json:"id_token_sub"`
 		UserinfoSub  string `json:"userinfo_sub"`
 	} `json:"refreshed"`
+	RefreshAfterRevocation *interopRefusal `json:"refresh_after_revocation"`
 }
 
 // interopRefusal is a request openid-client made that was refused.
@@ -185,6 +186,14 @@ func checkInterop(t *testing.T, n *node, res *interopResult, wantSub string, c *
 	t.Helper()
 	if res.Sub != wantSub {
 		t.Errorf("sub = %q, want the pairwise subject %q of this person for this client", res.Sub, wantSub)
+	}
+	// RFC 7009: openid-client revoked the refreshed refresh token, and
+	// Varde revoked the grant: the token is refused after.
+	if r := res.RefreshAfterRevocation; r == nil || r.Status != 400 || r.Error != "invalid_grant" {
+		t.Errorf("refresh after revocation: %+v, want 400 invalid_grant", r)
+	}
+	if g, err := n.app.Store.GetGrant(context.Background(), storedToken(t, n, res.Refreshed.RefreshToken).GrantID); err != nil || g.RevokedAt.IsZero() {
+		t.Errorf("grant of the revoked refresh token: %+v, %v; want it revoked", g, err)
 	}
 	if res.ACR != assurance.ACRHigh {
 		t.Errorf("acr = %q, want %s (device-bound passkey, synthetic person proofed high)", res.ACR, assurance.ACRHigh)
@@ -220,15 +229,20 @@ func checkInterop(t *testing.T, n *node, res *interopResult, wantSub string, c *
 			t.Errorf("%s access token: stored as %s of %s bound to %q; want an access token of %s bound to %s", name, at.Kind, at.ClientID, at.JKT, c.ID, jkt)
 		}
 	}
-	// Every issue is in the audit log: the code's, then the refresh's.
+	// Every issue is in the audit log: the code's, then the refresh's,
+	// then the revocation.
 	var grants []string
 	for _, e := range tokenEvents(t, n, c.ID) {
-		if e.Result == store.ResultSuccess {
+		switch {
+		case e.Result != store.ResultSuccess:
+		case e.Details["revoked"] != "":
+			grants = append(grants, "revoked "+e.Details["revoked"])
+		default:
 			grants = append(grants, e.Details["grant_type"])
 		}
 	}
-	if strings.Join(grants, " ") != "authorization_code refresh_token" {
-		t.Errorf("audit log: tokens issued to %s by %q, want authorization_code then refresh_token", c.ID, grants)
+	if strings.Join(grants, ", ") != "authorization_code, refresh_token, revoked refresh_token" {
+		t.Errorf("audit log: tokens issued to %s by %q, want authorization_code, refresh_token, then refresh_token revoked", c.ID, grants)
 	}
 }
 

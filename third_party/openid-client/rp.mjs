@@ -139,9 +139,9 @@ async function main() {
   // The refresh token without a proof, and with a proof by another key:
   // a public client's is bound to the key and refused (§5); either way
   // the refusal must not spend it.
-  const refreshRefusal = async (opts) => {
+  const refreshRefusal = async (opts, token = tokens.refresh_token) => {
     try {
-      await client.refreshTokenGrant(config, tokens.refresh_token, undefined, opts);
+      await client.refreshTokenGrant(config, token, undefined, opts);
       return { status: 200, error: "accepted" };
     } catch (err) {
       return refusal(err);
@@ -157,6 +157,11 @@ async function main() {
   const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token, undefined, { DPoP });
   const refreshedClaims = refreshed.claims();
   const refreshedUserinfo = await client.fetchUserInfo(config, refreshed.access_token, claims.sub, { DPoP });
+
+  // RFC 7009: the relying party ends the login by revoking its refresh
+  // token; the grant goes with it, so the refresh token is refused after.
+  await client.tokenRevocation(config, refreshed.refresh_token, { token_type_hint: "refresh_token" });
+  const afterRevocation = await refreshRefusal({ DPoP }, refreshed.refresh_token);
 
   out({
     dpop_jwk: await crypto.subtle.exportKey("jwk", dpopKeys.publicKey),
@@ -177,6 +182,7 @@ async function main() {
       id_token_sub: refreshedClaims?.sub,
       userinfo_sub: refreshedUserinfo.sub,
     },
+    refresh_after_revocation: afterRevocation,
   });
 }
 
