@@ -409,8 +409,9 @@ func TestCluster(t *testing.T) {
 	// (provider_hint) or the person choosing it on Varde's login page:
 	// what Varde keeps of the upstream flow (state, nonce, PKCE verifier)
 	// is in the database. With the hint, node a pushes the upstream
-	// request early at PAR (ADR 8) and node b, which has not got it,
-	// pushes afresh.
+	// request early at PAR (ADR 8) and stores it; node b takes it from
+	// the database, or pushes afresh if the browser got there before node
+	// a was done, as on loopback it often does.
 	t.Run("brokered", func(t *testing.T) {
 		number := providersim.DefaultPersons()[0].Identifier.Value
 		var subs []string

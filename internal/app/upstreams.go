@@ -44,7 +44,7 @@ func (a *App) upstreams(cfg *config.Config, opt Options, st store.Store, pages *
 			return nil, fmt.Errorf("upstream %s: %w", u.ID, err)
 		}
 		p, err := oidcup.New(oc, oidcup.Deps{
-			HTTPClient: hc, Challenges: st, Finisher: fin, Pages: pages, Audit: a.Audit,
+			HTTPClient: hc, Challenges: st, SharedChallenges: cfg.Store.Shared(), Finisher: fin, Pages: pages, Audit: a.Audit,
 			Now: opt.Now, Rand: opt.Rand, Log: log.With("provider", u.ID),
 		})
 		if err != nil {

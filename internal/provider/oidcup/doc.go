@@ -15,7 +15,9 @@
 //	                                (store.Challenges, Timeouts.Login) under a
 //	                                hash of the state, with the attempt ID and a
 //	                                hash of the varde_upstream browser cookie
-//	  [PAR]                         POST pushed_authorization_request_endpoint
+//	  [PAR]                         POST pushed_authorization_request_endpoint,
+//	                                unless Prepare pushed it already (kept in
+//	                                memory, and in a store nodes share)
 //	  303 authorization_endpoint    response_type=code, scope, state, nonce,
 //	                                code_challenge (S256), acr_values,
 //	                                ui_locales, login_hint, [prompt=login

@@ -88,8 +88,9 @@ func (f *finisher) lastFinish(t *testing.T) finished {
 }
 
 // varde is the Varde side of the tests: a node's mux with upstream
-// providers registered, a real SQLite store for login state and the
-// audit log, and a recording Finisher in place of the broker.
+// providers registered, a real store for login state and the audit log
+// (SQLite, or PostgreSQL where nodes share it), and a recording Finisher
+// in place of the broker.
 type varde struct {
 	t     *testing.T
 	db    *sqlstore.DB
@@ -100,6 +101,10 @@ type varde struct {
 	pages *httpx.Pages
 	clock *clock
 	logs  *syncBuffer
+	// chal is where providers keep login state: db unless a test puts
+	// something in front of it. shared is their Deps.SharedChallenges.
+	chal   store.Challenges
+	shared bool
 
 	mu        sync.Mutex
 	providers map[string]*Provider
@@ -130,10 +135,36 @@ func newVarde(t *testing.T) *varde {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	v := &varde{t: t, db: db, mux: http.NewServeMux(), fin: &finisher{}, clock: &clock{t: time.Now().UTC().Truncate(time.Second)},
-		logs: &syncBuffer{}, providers: map[string]*Provider{}}
+	return newVardeOn(t, db)
+}
+
+// newVardeOn is a Varde node over db.
+func newVardeOn(t *testing.T, db *sqlstore.DB) *varde {
+	t.Helper()
+	return newNode(t, db, &finisher{}, &clock{t: time.Now().UTC().Truncate(time.Second)}, &syncBuffer{})
+}
+
+// node is another Varde node beside v over db, which is v's store or
+// another handle on the same database, as nodes over one PostgreSQL
+// database hold it: its own mux, server and providers, and v's clock,
+// finisher (the broker's records are one) and log. Over v's own store
+// it keeps login state where v does.
+func (v *varde) node(db *sqlstore.DB) *varde {
+	v.t.Helper()
+	n := newNode(v.t, db, v.fin, v.clock, v.logs)
+	if db == v.db {
+		n.chal = v.chal
+	}
+	n.shared = v.shared
+	return n
+}
+
+func newNode(t *testing.T, db *sqlstore.DB, fin *finisher, c *clock, logs *syncBuffer) *varde {
+	t.Helper()
+	v := &varde{t: t, db: db, chal: db, mux: http.NewServeMux(), fin: fin, clock: c, logs: logs, providers: map[string]*Provider{}}
 	log := slog.New(slog.NewTextHandler(v.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	v.audit = &audit.Log{Store: db, Log: log, Now: v.clock.Now}
+	var err error
 	v.pages, err = httpx.NewPages(web.Templates, web.Locales, []httpx.Language{{Tag: "nb", Name: "Norsk bokmål"}, {Tag: "en", Name: "English"}}, log)
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +193,7 @@ func (v *varde) redirectURI(id string) string { return v.srv.URL + CallbackPath(
 func (v *varde) add(cfg Config) *Provider {
 	v.t.Helper()
 	p, err := New(cfg, Deps{
-		HTTPClient: &http.Client{}, Challenges: v.db, Finisher: v.fin, Pages: v.pages, Audit: v.audit,
+		HTTPClient: &http.Client{}, Challenges: v.chal, SharedChallenges: v.shared, Finisher: v.fin, Pages: v.pages, Audit: v.audit,
 		Now: v.clock.Now, Log: slog.New(slog.NewTextHandler(v.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

@@ -1,18 +1,31 @@
 package oidcup
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/pgtest"
 	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
+// TestMain runs the tests through pgtest, for the nodes over PostgreSQL.
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
 // pushingEarly is an upstream that requires PAR, and its provider "fake"
-// at Varde with PushEarly.
+// at Varde with PushEarly, on a single node: its challenge store is a
+// pushStore.
 func pushingEarly(t *testing.T) (*varde, *fakeUpstream, *Provider) {
 	v := newVarde(t)
+	v.chal = &pushStore{Challenges: v.db}
 	f := newFakeUpstream(t, v.clock)
 	f.with(func(f *fakeUpstream) { f.requirePAR = true })
 	cfg := f.config(v, "fake")
@@ -126,6 +139,10 @@ func TestPushEarly(t *testing.T) {
 	if left := kept(p); left != 0 {
 		t.Errorf("%d early pushes kept after their attempts started", left)
 	}
+	// A single node keeps them in memory only.
+	if ps := v.chal.(*pushStore); ps.puts.Load() != 0 || ps.takes.Load() != 0 {
+		t.Errorf("a single node put %d early pushes in the store and looked for %d there", ps.puts.Load(), ps.takes.Load())
+	}
 }
 
 // TestPushEarlyOff: without PushEarly, or for an upstream whose requests
@@ -193,4 +210,233 @@ func kept(p *Provider) int {
 	p.prep.mu.Lock()
 	defer p.prep.mu.Unlock()
 	return len(p.prep.m)
+}
+
+// pushStore is a challenge store that counts the early pushes put in it
+// and looked for in it (keys under pushedKey), and can fail either; other
+// challenges, such as login state, it keeps as the store below does.
+type pushStore struct {
+	store.Challenges
+	failPut, failTake bool
+	puts, takes       atomic.Int64
+}
+
+func isPushKey(id string) bool { return strings.HasPrefix(id, "upstream-pushed:") }
+
+func (s *pushStore) PutChallenge(ctx context.Context, id string, data []byte, expiresAt time.Time) error {
+	if isPushKey(id) {
+		s.puts.Add(1)
+		if s.failPut {
+			return errors.New("store down")
+		}
+	}
+	return s.Challenges.PutChallenge(ctx, id, data, expiresAt)
+}
+
+func (s *pushStore) TakeChallenge(ctx context.Context, id string, now time.Time) ([]byte, error) {
+	if isPushKey(id) {
+		s.takes.Add(1)
+		if s.failTake {
+			return nil, errors.New("store down")
+		}
+	}
+	return s.Challenges.TakeChallenge(ctx, id, now)
+}
+
+// nodes are two Varde nodes, a and b, over one store (Deps.SharedChallenges),
+// as nodes over one PostgreSQL database are, with the provider "fake"
+// (PushEarly) for an upstream that requires PAR. Both have the same
+// configuration, whose callback is node a's: the upstream sends every
+// browser back there, and the login state is found in the store
+// whichever node's Start put it there.
+type nodes struct {
+	t      *testing.T
+	a, b   *varde
+	f      *fakeUpstream
+	pa, pb *Provider
+}
+
+// newNodes makes a node b beside node a, over db (a's store or another
+// handle on its database).
+func newNodes(t *testing.T, a *varde, db *sqlstore.DB) *nodes {
+	a.shared = true
+	b := a.node(db)
+	f := newFakeUpstream(t, a.clock)
+	f.with(func(f *fakeUpstream) { f.requirePAR = true })
+	cfg := f.config(a, "fake")
+	cfg.PushEarly = true
+	return &nodes{t: t, a: a, b: b, f: f, pa: a.add(cfg), pb: b.add(cfg)}
+}
+
+// prepare runs Prepare at p and waits until it is done, stored included;
+// it must have pushed once.
+func (n *nodes) prepare(p *Provider, a provider.Attempt) {
+	n.t.Helper()
+	before := n.f.parCalls.Load()
+	p.Prepare(n.t.Context(), a)
+	p.prep.mu.Lock()
+	e := p.prep.m[a.ID]
+	p.prep.mu.Unlock()
+	if e == nil {
+		n.t.Fatal("Prepare kept nothing")
+	}
+	select {
+	case <-e.done:
+	case <-time.After(5 * time.Second):
+		n.t.Fatal("Prepare did not finish")
+	}
+	if k := n.f.parCalls.Load() - before; k != 1 {
+		n.t.Fatalf("Prepare pushed %d requests, want 1", k)
+	}
+}
+
+// pushes runs a login for attempt a starting at node v, which must
+// work, and returns how many requests it pushed to the upstream.
+func (n *nodes) pushes(v *varde, a provider.Attempt) int64 {
+	n.t.Helper()
+	before := n.f.parCalls.Load()
+	loginWorks(n.t, n.a, v.startURL("fake", a.ID, a.MinLevel, a.Locale, a.LoginHint))
+	return n.f.parCalls.Load() - before
+}
+
+// TestPushEarlyAcrossNodes: a request pushed early at the node the
+// relying party pushed to serves the login at the node the browser
+// reaches, once; what no longer fits or is too old is pushed afresh. The
+// nodes share one handle on a SQLite file (one node per file: the
+// handle stands for the shared database), or hold one each on a
+// PostgreSQL database.
+func TestPushEarlyAcrossNodes(t *testing.T) {
+	t.Run("one store", func(t *testing.T) {
+		v := newVarde(t)
+		pushEarlyAcrossNodes(t, newNodes(t, v, v.db))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := pgtest.NewDatabase(t)
+		open := func() *sqlstore.DB {
+			db, err := sqlstore.OpenPostgres(t.Context(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db
+		}
+		pushEarlyAcrossNodes(t, newNodes(t, newVardeOn(t, open()), open()))
+	})
+}
+
+func pushEarlyAcrossNodes(t *testing.T, n *nodes) {
+	for _, way := range []struct {
+		name   string
+		at     *Provider
+		to, by *varde // the node the browser reaches, the other
+	}{
+		{"a to b", n.pa, n.b, n.a},
+		{"b to a", n.pb, n.a, n.b},
+	} {
+		a := provider.Attempt{ID: "a-" + way.name, Locale: "nb", MinLevel: assurance.Substantial, LoginHint: "kari"}
+		n.prepare(way.at, a)
+		if k := n.pushes(way.to, a); k != 0 {
+			t.Errorf("%s: Start pushed %d more requests after an early push at the other node", way.name, k)
+		}
+		n.f.with(func(f *fakeUpstream) {
+			if f.lastAuth.Get("ui_locales") != "nb" || f.lastAuth.Get("login_hint") != "kari" ||
+				f.lastAuth.Get("acr_values") != fakeSubstantial+" "+fakeHigh {
+				t.Errorf("%s: the early push asked for %v", way.name, f.lastAuth)
+			}
+		})
+		// Used once: started again at either node, the node that pushed
+		// it early too, it is pushed afresh.
+		for _, v := range []*varde{way.by, way.to} {
+			if k := n.pushes(v, a); k != 1 {
+				t.Errorf("%s: started again, Start pushed %d requests, want 1", way.name, k)
+			}
+		}
+	}
+
+	// Used at the node that pushed it early: the other cannot use it
+	// after.
+	here := provider.Attempt{ID: "a-here", Locale: "nb", MinLevel: assurance.Substantial}
+	n.prepare(n.pa, here)
+	if k := n.pushes(n.a, here); k != 0 {
+		t.Errorf("Start at the node that pushed early pushed %d requests", k)
+	}
+	if k := n.pushes(n.b, here); k != 1 {
+		t.Errorf("used at node a, then started at node b: %d requests, want 1", k)
+	}
+
+	// The attempt changed between Prepare and Start.
+	for _, tc := range []struct {
+		name   string
+		change func(*provider.Attempt)
+		param  string
+	}{
+		{"level", func(a *provider.Attempt) { a.MinLevel = assurance.High }, "acr_values"},
+		{"locale", func(a *provider.Attempt) { a.Locale = "en" }, "ui_locales"},
+		{"login hint", func(a *provider.Attempt) { a.LoginHint = "ola" }, "login_hint"},
+	} {
+		early := provider.Attempt{ID: "a-" + tc.name, Locale: "nb", MinLevel: assurance.Substantial, LoginHint: "kari"}
+		n.prepare(n.pa, early)
+		now := early
+		tc.change(&now)
+		if k := n.pushes(n.b, now); k != 1 {
+			t.Errorf("%s changed: Start pushed %d requests, want 1", tc.name, k)
+		}
+		want := n.pb.authParams(now, secrets{}).Get(tc.param)
+		n.f.with(func(f *fakeUpstream) {
+			if got := f.lastAuth.Get(tc.param); got != want {
+				t.Errorf("%s changed: the upstream got %s=%q, want %q", tc.name, tc.param, got, want)
+			}
+		})
+	}
+
+	// Too old.
+	old := provider.Attempt{ID: "a-old", Locale: "nb", MinLevel: assurance.Substantial}
+	n.prepare(n.pa, old)
+	n.a.clock.Add(maxPreparedAge)
+	if k := n.pushes(n.b, old); k != 1 {
+		t.Errorf("after %s: Start pushed %d requests, want 1", maxPreparedAge, k)
+	}
+	if got := n.a.reasons(); len(got) != 0 {
+		t.Errorf("audited %v", got)
+	}
+}
+
+// TestPushEarlyStoreFails: a shared store that fails to keep an early
+// push, or to give it back, fails no login: Start pushes afresh, at
+// either node, and the failure is logged, not audited.
+func TestPushEarlyStoreFails(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		s      *pushStore
+		logged string
+	}{
+		{"put", &pushStore{failPut: true}, "early push not stored"},
+		{"take", &pushStore{failTake: true}, "early push not taken"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newVarde(t)
+			tc.s.Challenges = v.db
+			v.chal = tc.s
+			n := newNodes(t, v, v.db)
+			for _, at := range []struct {
+				name string
+				v    *varde
+			}{{"a", n.a}, {"b", n.b}} {
+				a := provider.Attempt{ID: "a-" + at.name, Locale: "nb", MinLevel: assurance.Substantial}
+				n.prepare(n.pa, a)
+				if k := n.pushes(at.v, a); k != 1 {
+					t.Errorf("Start at node %s pushed %d requests, want 1", at.name, k)
+				}
+			}
+			if tc.s.puts.Load() != 2 {
+				t.Errorf("%d early pushes put in the store, want 2", tc.s.puts.Load())
+			}
+			if got := v.reasons(); len(got) != 0 {
+				t.Errorf("audited %v", got)
+			}
+			if !strings.Contains(v.logs.String(), "level=WARN msg=\""+tc.logged) {
+				t.Errorf("no warning %q logged", tc.logged)
+			}
+		})
+	}
 }

@@ -53,6 +53,13 @@ type Deps struct {
 	// Challenges holds each login's state, nonce and PKCE verifier,
 	// single use (required).
 	Challenges store.Challenges
+	// SharedChallenges says that other nodes use Challenges too (a
+	// shared PostgreSQL store, ADR 13). A request pushed early (Prepare)
+	// is then also stored there, so that the node the browser reaches
+	// can use it, and Start looks for one there. A single node keeps it
+	// in memory only: storing it would be a write nobody reads, and
+	// looking for it a store operation on every login.
+	SharedChallenges bool
 	// Finisher receives the outcome (required): the broker.
 	Finisher provider.Finisher
 	// Pages renders plain-language error pages; nil falls back to plain
@@ -88,6 +95,8 @@ type Provider struct {
 	keys     cached[jwks]
 	secureCk bool
 	prep     preparedSet
+	// shared is Deps.SharedChallenges.
+	shared bool
 }
 
 var (
@@ -115,7 +124,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	}
 	p := &Provider{
 		cfg: cfg, t: cfg.Timeouts.withDefaults(), fin: d.Finisher, chal: d.Challenges,
-		pages: d.Pages, auditor: d.Audit, now: d.Now, rand: d.Rand, log: d.Log,
+		pages: d.Pages, auditor: d.Audit, now: d.Now, rand: d.Rand, log: d.Log, shared: d.SharedChallenges,
 	}
 	p.cfg.Scopes = scopes(cfg.Scopes)
 	if p.now == nil {
@@ -233,7 +242,7 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 		sec    secrets
 		params url.Values
 	)
-	if e := p.takePrepared(ctx, a); e != nil {
+	if e := p.takePrepared(ctx, a, m); e != nil {
 		// RFC 9126 §4: only client_id and request_uri go in the front
 		// channel.
 		sec, params = e.secrets, url.Values{"client_id": {p.cfg.ClientID}, "request_uri": {e.requestURI}}
