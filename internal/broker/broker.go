@@ -180,6 +180,7 @@ func (a *attempt) forProvider() provider.Attempt {
 	pa := provider.Attempt{Locale: a.locale, MinLevel: a.min}
 	if a.req != nil {
 		pa.ID, pa.LoginHint = a.req.ID, a.req.LoginHint
+		pa.Hinted = a.req.Pushed && a.req.ProviderHint != ""
 	}
 	return pa
 }

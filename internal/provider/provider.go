@@ -32,6 +32,10 @@ type Attempt struct {
 	MinLevel assurance.Level
 	// LoginHint is the relying party's login_hint, if any.
 	LoginHint string
+	// Hinted: the relying party pushed its request naming a provider
+	// (provider_hint), so a provider.Preparer may have been asked to
+	// prepare this attempt, at this node or another.
+	Hinted bool
 }
 
 // Result is what a provider proved about the person in front of it.

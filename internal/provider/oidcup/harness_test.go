@@ -177,7 +177,11 @@ func newNode(t *testing.T, db *sqlstore.DB, fin *finisher, c *clock, logs *syncB
 		v.mu.Unlock()
 		q := r.URL.Query()
 		min, _ := assurance.Parse(q.Get("min"))
-		p.Start(w, r, provider.Attempt{ID: q.Get("attempt"), Locale: q.Get("locale"), MinLevel: min, LoginHint: q.Get("hint")})
+		// Hinted, as when the relying party named the provider, unless
+		// the test says otherwise: Start reads it only to look for a push
+		// made early at another node.
+		p.Start(w, r, provider.Attempt{ID: q.Get("attempt"), Locale: q.Get("locale"), MinLevel: min, LoginHint: q.Get("hint"),
+			Hinted: q.Get("unhinted") == ""})
 	})
 	v.mux.HandleFunc("GET /finished", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "finished") })
 	v.mux.HandleFunc("GET /failed", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "failed") })

@@ -199,12 +199,12 @@ func (p *Provider) takePrepared(ctx context.Context, a provider.Attempt, m *meta
 	delete(p.prep.m, a.ID)
 	p.prep.mu.Unlock()
 	if e == nil {
-		if !p.shared || !p.cfg.PushEarly || a.ID == "" || !p.canPush(m) {
+		if !p.shared || !p.cfg.PushEarly || !a.Hinted || a.ID == "" || !p.canPush(m) {
 			return nil
 		}
-		// Perhaps pushed early at another node. Start is not told
-		// whether the relying party named this upstream, so every
-		// Start that finds nothing here asks.
+		// Perhaps pushed early at another node: the relying party named
+		// a provider when it pushed (Hinted), so Prepare was called
+		// somewhere. A login without a hint costs the store nothing.
 		return p.takeStored(ctx, a)
 	}
 	select {

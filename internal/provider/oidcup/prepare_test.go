@@ -61,7 +61,7 @@ func TestPushEarly(t *testing.T) {
 		fn()
 		return f.parCalls.Load() - before
 	}
-	a := provider.Attempt{ID: "a1", Locale: "nb", MinLevel: assurance.Substantial, LoginHint: "kari"}
+	a := provider.Attempt{ID: "a1", Locale: "nb", MinLevel: assurance.Substantial, LoginHint: "kari", Hinted: true}
 
 	prepare(a)
 	if n := pushes(func() { loginWorks(t, v, start(a)) }); n != 0 {
@@ -89,7 +89,7 @@ func TestPushEarly(t *testing.T) {
 		{"locale", func(a *provider.Attempt) { a.Locale = "en" }, "ui_locales"},
 		{"login hint", func(a *provider.Attempt) { a.LoginHint = "ola" }, "login_hint"},
 	} {
-		early := provider.Attempt{ID: "a-" + tc.name, Locale: "nb", MinLevel: assurance.Substantial, LoginHint: "kari"}
+		early := provider.Attempt{ID: "a-" + tc.name, Locale: "nb", MinLevel: assurance.Substantial, LoginHint: "kari", Hinted: true}
 		prepare(early)
 		now := early
 		tc.change(&now)
@@ -105,7 +105,7 @@ func TestPushEarly(t *testing.T) {
 	}
 
 	// Too old: pushed more than maxPreparedAge before the browser came.
-	old := provider.Attempt{ID: "a-old", Locale: "nb", MinLevel: assurance.Substantial}
+	old := provider.Attempt{ID: "a-old", Locale: "nb", MinLevel: assurance.Substantial, Hinted: true}
 	prepare(old)
 	v.clock.Add(maxPreparedAge)
 	if n := pushes(func() { loginWorks(t, v, start(old)) }); n != 1 {
@@ -113,7 +113,7 @@ func TestPushEarly(t *testing.T) {
 	}
 
 	// The early push failed: Start pushes again, and the login works.
-	failed := provider.Attempt{ID: "a-failed", Locale: "nb", MinLevel: assurance.Substantial}
+	failed := provider.Attempt{ID: "a-failed", Locale: "nb", MinLevel: assurance.Substantial, Hinted: true}
 	f.with(func(f *fakeUpstream) { f.parStatus = http.StatusInternalServerError })
 	prepare(failed)
 	f.with(func(f *fakeUpstream) { f.parStatus = 0 })
@@ -127,7 +127,7 @@ func TestPushEarly(t *testing.T) {
 	// The browser arrives while the early push is under way: Start waits
 	// for it rather than pushing twice.
 	f.with(func(f *fakeUpstream) { f.parDelay = 200 * time.Millisecond })
-	slow := provider.Attempt{ID: "a-slow", Locale: "nb", MinLevel: assurance.Substantial}
+	slow := provider.Attempt{ID: "a-slow", Locale: "nb", MinLevel: assurance.Substantial, Hinted: true}
 	if n := pushes(func() {
 		p.Prepare(ctx, slow)
 		loginWorks(t, v, start(slow))
@@ -156,7 +156,7 @@ func TestPushEarlyOff(t *testing.T) {
 	cfg.PushEarly = true // but the upstream takes requests in the front channel
 	front := v.add(cfg)
 	for _, p := range []*Provider{off, front} {
-		a := provider.Attempt{ID: "a-" + p.cfg.ID, MinLevel: assurance.Substantial}
+		a := provider.Attempt{ID: "a-" + p.cfg.ID, MinLevel: assurance.Substantial, Hinted: true}
 		p.Prepare(t.Context(), a)
 		loginWorks(t, v, v.startURL(p.cfg.ID, a.ID, a.MinLevel, "", ""))
 	}
@@ -164,7 +164,7 @@ func TestPushEarlyOff(t *testing.T) {
 		t.Errorf("%d PAR requests, want none", n)
 	}
 	// Once the upstream's metadata is known, Prepare does not even start.
-	front.Prepare(t.Context(), provider.Attempt{ID: "a-front-2", MinLevel: assurance.Substantial})
+	front.Prepare(t.Context(), provider.Attempt{ID: "a-front-2", MinLevel: assurance.Substantial, Hinted: true})
 	if n := kept(front); n != 0 {
 		t.Errorf("Prepare for an upstream known not to take pushed requests kept %d entries", n)
 	}
@@ -178,7 +178,7 @@ func TestPreparedBound(t *testing.T) {
 	for i := range maxPrepared {
 		p.prep.m[string(rune(i))] = &prepared{done: make(chan struct{})}
 	}
-	p.Prepare(t.Context(), provider.Attempt{ID: "one too many", MinLevel: assurance.Substantial})
+	p.Prepare(t.Context(), provider.Attempt{ID: "one too many", MinLevel: assurance.Substantial, Hinted: true})
 	if len(p.prep.m) != maxPrepared {
 		t.Errorf("%d early pushes kept, want at most %d", len(p.prep.m), maxPrepared)
 	}
@@ -333,7 +333,7 @@ func pushEarlyAcrossNodes(t *testing.T, n *nodes) {
 		{"a to b", n.pa, n.b, n.a},
 		{"b to a", n.pb, n.a, n.b},
 	} {
-		a := provider.Attempt{ID: "a-" + way.name, Locale: "nb", MinLevel: assurance.Substantial, LoginHint: "kari"}
+		a := provider.Attempt{ID: "a-" + way.name, Locale: "nb", MinLevel: assurance.Substantial, LoginHint: "kari", Hinted: true}
 		n.prepare(way.at, a)
 		if k := n.pushes(way.to, a); k != 0 {
 			t.Errorf("%s: Start pushed %d more requests after an early push at the other node", way.name, k)
@@ -355,7 +355,7 @@ func pushEarlyAcrossNodes(t *testing.T, n *nodes) {
 
 	// Used at the node that pushed it early: the other cannot use it
 	// after.
-	here := provider.Attempt{ID: "a-here", Locale: "nb", MinLevel: assurance.Substantial}
+	here := provider.Attempt{ID: "a-here", Locale: "nb", MinLevel: assurance.Substantial, Hinted: true}
 	n.prepare(n.pa, here)
 	if k := n.pushes(n.a, here); k != 0 {
 		t.Errorf("Start at the node that pushed early pushed %d requests", k)
@@ -374,7 +374,7 @@ func pushEarlyAcrossNodes(t *testing.T, n *nodes) {
 		{"locale", func(a *provider.Attempt) { a.Locale = "en" }, "ui_locales"},
 		{"login hint", func(a *provider.Attempt) { a.LoginHint = "ola" }, "login_hint"},
 	} {
-		early := provider.Attempt{ID: "a-" + tc.name, Locale: "nb", MinLevel: assurance.Substantial, LoginHint: "kari"}
+		early := provider.Attempt{ID: "a-" + tc.name, Locale: "nb", MinLevel: assurance.Substantial, LoginHint: "kari", Hinted: true}
 		n.prepare(n.pa, early)
 		now := early
 		tc.change(&now)
@@ -390,7 +390,7 @@ func pushEarlyAcrossNodes(t *testing.T, n *nodes) {
 	}
 
 	// Too old.
-	old := provider.Attempt{ID: "a-old", Locale: "nb", MinLevel: assurance.Substantial}
+	old := provider.Attempt{ID: "a-old", Locale: "nb", MinLevel: assurance.Substantial, Hinted: true}
 	n.prepare(n.pa, old)
 	n.a.clock.Add(maxPreparedAge)
 	if k := n.pushes(n.b, old); k != 1 {
@@ -422,7 +422,7 @@ func TestPushEarlyStoreFails(t *testing.T) {
 				name string
 				v    *varde
 			}{{"a", n.a}, {"b", n.b}} {
-				a := provider.Attempt{ID: "a-" + at.name, Locale: "nb", MinLevel: assurance.Substantial}
+				a := provider.Attempt{ID: "a-" + at.name, Locale: "nb", MinLevel: assurance.Substantial, Hinted: true}
 				n.prepare(n.pa, a)
 				if k := n.pushes(at.v, a); k != 1 {
 					t.Errorf("Start at node %s pushed %d requests, want 1", at.name, k)
@@ -438,5 +438,29 @@ func TestPushEarlyStoreFails(t *testing.T) {
 				t.Errorf("no warning %q logged", tc.logged)
 			}
 		})
+	}
+}
+
+// TestUnhintedStartAsksNoStore: on nodes over one store, a login whose
+// relying party named no provider (not Hinted) cannot have been pushed
+// early anywhere, so Start does not look in the store for a push: such
+// a login costs the database nothing more.
+func TestUnhintedStartAsksNoStore(t *testing.T) {
+	v := newVarde(t)
+	s := &pushStore{Challenges: v.db}
+	v.chal = s
+	n := newNodes(t, v, v.db)
+	before := n.f.parCalls.Load()
+	loginWorks(t, n.a, n.b.startURL("fake", "a-unhinted", assurance.Substantial, "nb", "")+"&unhinted=1")
+	if k := n.f.parCalls.Load() - before; k != 1 {
+		t.Errorf("Start pushed %d requests, want 1", k)
+	}
+	if s.takes.Load() != 0 {
+		t.Errorf("Start looked in the store %d times for an early push no one asked for", s.takes.Load())
+	}
+	// A hinted one at the same node does look.
+	loginWorks(t, n.a, n.b.startURL("fake", "a-hinted", assurance.Substantial, "nb", ""))
+	if s.takes.Load() != 1 {
+		t.Errorf("a hinted Start looked in the store %d times, want 1", s.takes.Load())
 	}
 }
