@@ -38,7 +38,8 @@ const interopTimeout = 60 * time.Second
 
 // TestOpenIDClientInterop logs in at a real node with openid-client
 // (npm), a relying-party library written independently of Varde and
-// of the Go libraries its other end-to-end tests use, run in Node (third_party/openid-client/rp.mjs) the way a FAPI-minded relying
+// of the Go libraries its other end-to-end tests use, run in Node
+// (third_party/openid-client/rp.mjs) the way a FAPI-minded relying
 // party would: discovery, then
 //
 //   - a confidential client registered with PAR and DPoP required: PAR
@@ -51,8 +52,9 @@ const interopTimeout = 60 * time.Second
 // authenticator; openid-client checks the authorization response (iss,
 // RFC 9207, and state), redeems the code with PKCE and a DPoP proof,
 // verifies the ID token's signature and claims and its nonce, fetches
-// userinfo with DPoP, refreshes with DPoP and fetches userinfo again
-// with the new access token. The bound access token sent as a bearer
+// userinfo with DPoP, refreshes with DPoP, fetches userinfo again with
+// the new access token and revokes the new refresh token (RFC 7009),
+// which is refused after. The bound access token sent as a bearer
 // token must be refused (RFC 9449 §7.2), and so must the public
 // client's refresh token without a proof or with another key's (§5),
 // without spending it. Varde's store must hold the tokens bound to the
