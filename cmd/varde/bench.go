@@ -85,6 +85,9 @@ type benchOptions struct {
 	// choice is how a brokered login reaches the eID (choiceHint,
 	// choicePage).
 	choice string
+	// dpop has the relying party bind its tokens with DPoP (RFC 9449),
+	// its client registered with dpop_bound_access_tokens.
+	dpop bool
 
 	// Remote mode.
 	target      string
@@ -110,6 +113,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchOptions, error) {
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "length of the unmeasured warm-up before each phase")
 	fs.IntVar(&o.maxFlows, "max-flows", 200000, "stop a measured phase after this many logins even if --duration has not passed")
 	fs.IntVar(&o.persons, "persons", 256, "synthetic persons to enrol (raised to the highest concurrency if lower)")
+	fs.BoolVar(&o.dpop, "dpop", false, "the relying party binds its tokens to a key with DPoP (RFC 9449): a proof with its pushed and token requests, its client registered with dpop_bound_access_tokens")
 	fs.StringVar(&o.jsonFile, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&o.profileDir, "cpuprofile", "", "directory for CPU and allocation profiles of the node and of the load generator, taken during the highest-concurrency phase")
 	fs.DurationVar(&o.profileTime, "profile-time", 10*time.Second, "length of the profiles (at most the phase's --duration)")
@@ -836,7 +840,7 @@ func (n *benchNode) start(ctx context.Context, o *benchOptions, conc int) (*benc
 		"clients": []any{map[string]any{
 			"id": clientID, "name": "Bench RP", "auth_method": "private_key_jwt", "jwks": string(jwks),
 			"redirect_uris": []string{redirect}, "require_par": true, "sector_id": "bench.example",
-			"claims": []string{"name"},
+			"claims": []string{"name"}, "dpop_bound_access_tokens": o.dpop,
 		}},
 	}
 	if len(upstreams) > 0 {
@@ -864,6 +868,11 @@ func (n *benchNode) start(ctx context.Context, o *benchOptions, conc int) (*benc
 		return nil, err
 	}
 	rp := &loadgen.RP{Issuer: issuer, ClientID: clientID, RedirectURI: redirect, Key: rpKey, KeyID: kid, HTTP: hc}
+	if o.dpop {
+		if rp.DPoPKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			return nil, err
+		}
+	}
 	if err := rp.Setup(ctx); err != nil {
 		return nil, fmt.Errorf("relying party setup: %w", err)
 	}
@@ -984,6 +993,11 @@ func remoteTarget(ctx context.Context, o *benchOptions, conc int) (*benchTarget,
 	}
 	hc := loadgen.NewHTTPClient(conc)
 	rp := &loadgen.RP{Issuer: o.target, ClientID: o.clientID, RedirectURI: o.redirectURI, Key: key, KeyID: o.keyID, HTTP: hc}
+	if o.dpop {
+		if rp.DPoPKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			return nil, err
+		}
+	}
 	if err := rp.Setup(ctx); err != nil {
 		return nil, fmt.Errorf("relying party setup: %w", err)
 	}

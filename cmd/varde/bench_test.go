@@ -89,6 +89,30 @@ func TestBench(t *testing.T) {
 	}
 }
 
+// TestBenchDPoP: with --dpop the relying party's client is registered
+// with dpop_bound_access_tokens and every login sends proofs; a login
+// counts only if its tokens came back bound (token_type DPoP).
+func TestBenchDPoP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node and runs logins for a few seconds")
+	}
+	var out, errOut bytes.Buffer
+	o, err := parseBenchFlags([]string{"--dpop", "--concurrency", "2", "--duration", "1s", "--warmup", "200ms",
+		"--persons", "4", "--max-flows", "200"}, &errOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.nodeEnv = []string{childEnvMarker + "=1"}
+	err = runBench(context.Background(), o, &out, &errOut)
+	t.Logf("%s%s", out.String(), errOut.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "POST /token") {
+		t.Errorf("output lacks the token endpoint's time")
+	}
+}
+
 // TestBenchBrokered runs the brokered comparison briefly: the node and
 // a simulated BankID as child processes, logins through Varde and
 // straight at the sim, and what the broker adds; the relying party names

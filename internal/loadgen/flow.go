@@ -30,12 +30,17 @@ type RP struct {
 	RedirectURI string
 	Key         *ecdsa.PrivateKey
 	KeyID       string
+	// DPoPKey, if set, binds the relying party's tokens to it (RFC 9449):
+	// its pushed requests and token requests carry a DPoP proof, and a
+	// login counts only if the tokens came back bound (token_type DPoP).
+	DPoPKey *ecdsa.PrivateKey
 	// HTTP is shared by all virtual users; it must not follow redirects
 	// (NewHTTPClient makes one).
 	HTTP *http.Client
 
-	signer   jose.Signer
-	verifier *oidc.IDTokenVerifier
+	signer     jose.Signer
+	dpopSigner jose.Signer
+	verifier   *oidc.IDTokenVerifier
 }
 
 // NewHTTPClient returns a client for n concurrent virtual users that
@@ -59,8 +64,58 @@ func (rp *RP) Setup(ctx context.Context) error {
 	}
 	rp.verifier = p.Verifier(&oidc.Config{ClientID: rp.ClientID})
 	rp.signer, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: rp.Key, KeyID: rp.KeyID}}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil || rp.DPoPKey == nil {
+		return err
+	}
+	rp.dpopSigner, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: rp.DPoPKey},
+		(&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
 	return err
 }
+
+// proof is a DPoP proof (RFC 9449 §4.2) for a POST to the issuer's path.
+func (rp *RP) proof(path string) (string, error) {
+	return signJWT(rp.dpopSigner, map[string]any{"jti": random(12), "htm": http.MethodPost, "htu": rp.Issuer + path, "iat": time.Now().Unix()})
+}
+
+// signJWT marshals claims once and signs them with s, in compact form.
+func signJWT(s jose.Signer, claims any) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	jws, err := s.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
+}
+
+// withProof returns an HTTP client for x/oauth2 that sends a fresh DPoP
+// proof with every token request, or rp.HTTP without a DPoP key.
+func (rp *RP) withProof() *http.Client {
+	if rp.DPoPKey == nil {
+		return rp.HTTP
+	}
+	base := rp.HTTP.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c := *rp.HTTP
+	c.Transport = roundTripper(func(r *http.Request) (*http.Response, error) {
+		proof, err := rp.proof("/token")
+		if err != nil {
+			return nil, err
+		}
+		r = r.Clone(r.Context())
+		r.Header.Set("DPoP", proof)
+		return base.RoundTrip(r)
+	})
+	return &c
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // Person is a synthetic person with a software authenticator holding one
 // passkey.
@@ -127,11 +182,19 @@ func (b *browser) postJSON(ctx context.Context, u string, body []byte) (*http.Re
 }
 
 func (b *browser) postForm(ctx context.Context, u string, form url.Values) (*http.Response, []byte, error) {
+	return b.postFormWith(ctx, u, form, "")
+}
+
+// postFormWith is postForm with a DPoP proof, if dpop is not "".
+func (b *browser) postFormWith(ctx context.Context, u string, form url.Values, dpop string) (*http.Response, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if dpop != "" {
+		req.Header.Set("DPoP", dpop)
+	}
 	return b.do(req)
 }
 
@@ -256,18 +319,10 @@ func random(n int) string {
 // again: the same JWT for less of the CPU the node under test shares.
 func (rp *RP) assertion() (string, error) {
 	now := time.Now()
-	payload, err := json.Marshal(jwt.Claims{
+	return signJWT(rp.signer, jwt.Claims{
 		Issuer: rp.ClientID, Subject: rp.ClientID, Audience: jwt.Audience{rp.Issuer},
 		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)), ID: random(12),
 	})
-	if err != nil {
-		return "", err
-	}
-	jws, err := rp.signer.Sign(payload)
-	if err != nil {
-		return "", err
-	}
-	return jws.CompactSerialize()
 }
 
 // Login runs one complete passkey login for p in a fresh browser and
@@ -304,8 +359,15 @@ func (rp *RP) LoginWith(ctx context.Context, a Authenticator, o LoginOptions) (*
 	if o.ProviderHint != "" {
 		form.Set("provider_hint", o.ProviderHint)
 	}
-	// 1. PAR (RFC 9126).
-	res, body, err := b.postForm(ctx, rp.Issuer+"/par", form)
+	// 1. PAR (RFC 9126); with a DPoP key, a proof that binds the code to
+	// it (RFC 9449 §10.1).
+	var proof string
+	if rp.DPoPKey != nil {
+		if proof, err = rp.proof("/par"); err != nil {
+			return nil, err
+		}
+	}
+	res, body, err := b.postFormWith(ctx, rp.Issuer+"/par", form, proof)
 	if err != nil {
 		return nil, err
 	}
@@ -331,11 +393,14 @@ func (rp *RP) LoginWith(ctx context.Context, a Authenticator, o LoginOptions) (*
 	}
 	conf := &oauth2.Config{ClientID: rp.ClientID, RedirectURL: rp.RedirectURI,
 		Endpoint: oauth2.Endpoint{TokenURL: rp.Issuer + "/token", AuthStyle: oauth2.AuthStyleInParams}}
-	tok, err := conf.Exchange(context.WithValue(ctx, oauth2.HTTPClient, rp.HTTP), q.Get("code"), oauth2.VerifierOption(verifier),
+	tok, err := conf.Exchange(context.WithValue(ctx, oauth2.HTTPClient, rp.withProof()), q.Get("code"), oauth2.VerifierOption(verifier),
 		oauth2.SetAuthURLParam("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
 		oauth2.SetAuthURLParam("client_assertion", ca))
 	if err != nil {
 		return nil, fmt.Errorf("token: %w", err)
+	}
+	if rp.DPoPKey != nil && tok.TokenType != "DPoP" {
+		return nil, fmt.Errorf("token: token_type %q, want DPoP", tok.TokenType)
 	}
 	// 6. ID token verification (go-oidc) and nonce.
 	raw, _ := tok.Extra("id_token").(string)
