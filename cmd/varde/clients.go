@@ -57,6 +57,8 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.StringVar(&providers, "providers", "", "providers it accepts, comma-separated, e.g. passkey,bankid (default all)")
 		fs.StringVar(&c.DegradedLevel, "degraded-level", "", "lower level it accepts when no provider meeting its level is up (default: never lowered)")
 		fs.StringVar(&c.StatusWebhook, "status-webhook", "", "https URL to POST signed notifications to when a component it depends on changes state (http only to localhost)")
+		fs.StringVar(&c.BackchannelLogoutURI, "backchannel-logout-uri", "",
+			"https URL to POST a logout token to when a session in which it got tokens ends (OpenID Connect Back-Channel Logout; http only to localhost)")
 		fs.StringVar(&components, "status-components", "", "components it hears about, comma-separated, e.g. store,bankid (default the providers it accepts and store)")
 	case "remove":
 		fs.StringVar(&c.ID, "id", "", "client ID (required)")
@@ -163,7 +165,7 @@ func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tAUTH\tPAR\tLEVELS\tPROVIDERS\tSOURCE\tREDIRECT URIS\tSTATUS WEBHOOK")
+	fmt.Fprintln(tw, "ID\tNAME\tAUTH\tPAR\tLEVELS\tPROVIDERS\tSOURCE\tREDIRECT URIS\tSTATUS WEBHOOK\tBACK-CHANNEL LOGOUT")
 	for _, c := range cs {
 		levels := strings.Join(c.AllowedLevels, ",")
 		if levels == "" {
@@ -189,7 +191,12 @@ func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 		} else if len(c.StatusComponents) > 0 {
 			hook += " (" + strings.Join(c.StatusComponents, ",") + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, auth, c.RequirePAR, levels, provs, c.Source, strings.Join(c.RedirectURIs, " "), hook)
+		bcl := c.BackchannelLogoutURI
+		if bcl == "" {
+			bcl = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, auth, c.RequirePAR, levels, provs, c.Source,
+			strings.Join(c.RedirectURIs, " "), hook, bcl)
 	}
 	return tw.Flush()
 }

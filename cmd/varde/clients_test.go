@@ -273,3 +273,33 @@ func TestUnknownVardeVariableRefused(t *testing.T) {
 		check(strings.Join(args[:2], " "), err)
 	}
 }
+
+// TestClientsAddBackchannelLogoutURI: --backchannel-logout-uri reaches
+// the stored client under the config file's URL rule, and list shows it.
+func TestClientsAddBackchannelLogoutURI(t *testing.T) {
+	cfg := adminConfig(t)
+	base := []string{"clients", "add", "--config", cfg, "--auth-method", "none", "--redirect-uri", "https://shop.example/cb"}
+	for _, tc := range []struct{ id, uri, want string }{
+		{"plain", "http://shop.example/logout", "https"},
+		{"fragment", "https://shop.example/logout#now", "fragment"},
+	} {
+		args := append(append([]string(nil), base...), "--id", tc.id, "--name", tc.id, "--backchannel-logout-uri", tc.uri)
+		if _, err := runCmd(t, args...); err == nil || !strings.Contains(err.Error(), "backchannel_logout_uri") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want backchannel_logout_uri and %q", tc.id, err, tc.want)
+		}
+	}
+	args := append(append([]string(nil), base...), "--id", "shop", "--name", "Shop", "--backchannel-logout-uri", "https://shop.example/bcl")
+	if out, err := runCmd(t, args...); err != nil {
+		t.Fatalf("add: %v\n%s", err, out)
+	}
+	out, err := runCmd(t, "clients", "list", "--config", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "BACK-CHANNEL LOGOUT") || !strings.Contains(out, "https://shop.example/bcl") {
+		t.Errorf("list lacks the back-channel logout URI:\n%s", out)
+	}
+	if strings.Contains(out, "plain") || strings.Contains(out, "fragment") {
+		t.Errorf("an invalid client was stored:\n%s", out)
+	}
+}

@@ -62,6 +62,7 @@ func (c Client) ToStore(now time.Time) (*store.Client, error) {
 		StatusComponents:       slices.Clone(c.StatusComponents),
 		LegacyEndpointAudience: c.LegacyEndpointAudience,
 		DPoPBoundAccessTokens:  c.DPoPBoundAccessTokens,
+		BackchannelLogoutURI:   c.BackchannelLogoutURI,
 		Source:                 store.ClientSourceConfig,
 		CreatedAt:              now,
 	}
@@ -129,13 +130,19 @@ func (c *Config) StatusComponents() []string {
 // fragment, no user information): the node POSTs to it on its own
 // initiative, so a plain-http URL to another host would expose the
 // notifications and invite requests into networks the node can reach.
-// Components must be ones this node tracks.
+// Components must be ones this node tracks. The back-channel logout URI
+// follows the same rule.
 func (c *Config) validateClientWebhooks(p *problems) {
 	known := c.StatusComponents()
 	for i, cl := range c.Clients {
 		path := fmt.Sprintf("clients[%d]", i)
 		if cl.StatusWebhook != "" {
 			checkURL(p, path+".status_webhook", cl.StatusWebhook)
+		}
+		// Back-Channel Logout 1.0 §2.2: the URI must not have a fragment;
+		// it is POSTed to on the node's initiative like the webhook.
+		if cl.BackchannelLogoutURI != "" {
+			checkURL(p, path+".backchannel_logout_uri", cl.BackchannelLogoutURI)
 		}
 		if len(cl.StatusComponents) > 0 && cl.StatusWebhook == "" {
 			p.add(path+".status_components", "needs status_webhook")

@@ -155,3 +155,66 @@ func TestValidateClientSectors(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateBackchannelLogoutURI: a back-channel logout URI is an
+// absolute https URL (http only to a loopback host) without a fragment
+// (Back-Channel Logout 1.0 §2.2).
+func TestValidateBackchannelLogoutURI(t *testing.T) {
+	for _, tc := range []struct {
+		name, uri string
+		msg       string // "" means valid
+	}{
+		{"none", "", ""},
+		{"https", "https://bank.example/varde/logout", ""},
+		{"https with port and query", "https://bank.example:8443/logout?tenant=1", ""},
+		{"http localhost", "http://localhost:9000/logout", ""},
+		{"http loopback", "http://127.0.0.1:9000/logout", ""},
+		{"http elsewhere", "http://bank.example/logout", "https"},
+		{"relative", "/logout", "absolute"},
+		{"fragment", "https://bank.example/logout#x", "fragment"},
+		{"user info", "https://u:p@bank.example/logout", "user information"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validBase(t)
+			c.Clients[0].BackchannelLogoutURI = tc.uri
+			err := c.Validate()
+			var got []string
+			if err != nil {
+				got = fields(t, err)
+			}
+			var want []string
+			if tc.msg != "" {
+				want = []string{"clients[0].backchannel_logout_uri"}
+			}
+			if !slices.Equal(got, want) || (err != nil && !strings.Contains(err.Error(), tc.msg)) {
+				t.Errorf("Validate() = %v\nwant %q with %q", err, want, tc.msg)
+			}
+		})
+	}
+}
+
+// TestParseBackchannelLogoutURI: the YAML key is backchannel_logout_uri,
+// and ToStore carries it to the stored client.
+func TestParseBackchannelLogoutURI(t *testing.T) {
+	const doc = `version: 1
+issuer: https://id.example.no
+keys: {signing_key_file: /etc/varde/signing-key.pem}
+clients:
+  - id: bank
+    name: Bank
+    auth_method: none
+    redirect_uris: [https://bank.example/cb]
+    backchannel_logout_uri: https://bank.example/varde/logout
+`
+	c, err := Parse([]byte(doc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := c.Clients[0].ToStore(time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.BackchannelLogoutURI != "https://bank.example/varde/logout" {
+		t.Errorf("stored backchannel_logout_uri %q", sc.BackchannelLogoutURI)
+	}
+}

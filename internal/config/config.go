@@ -215,4 +215,10 @@ type Client struct {
 	// ("store", "passkey", an upstream's id); empty: the providers it
 	// accepts plus "store".
 	StatusComponents []string `yaml:"status_components"`
+	// BackchannelLogoutURI is where the node POSTs a logout token when a
+	// session in which the client received tokens ends (OpenID Connect
+	// Back-Channel Logout 1.0 §2.2): an absolute https URL (http only on
+	// localhost or loopback), no fragment or user information. Empty:
+	// the client is not told.
+	BackchannelLogoutURI string `yaml:"backchannel_logout_uri"`
 }

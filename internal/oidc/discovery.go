@@ -25,14 +25,18 @@ var (
 // Discovery is the OpenID Provider metadata (OpenID Connect Discovery 1.0
 // §3, RFC 8414 §2, RFC 9126 §5, RFC 9207 §3).
 type Discovery struct {
-	Issuer                                     string   `json:"issuer"`
-	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
-	TokenEndpoint                              string   `json:"token_endpoint"`
-	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
-	JWKSURI                                    string   `json:"jwks_uri"`
-	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
-	RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
-	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
+	Issuer                             string `json:"issuer"`
+	AuthorizationEndpoint              string `json:"authorization_endpoint"`
+	TokenEndpoint                      string `json:"token_endpoint"`
+	UserinfoEndpoint                   string `json:"userinfo_endpoint"`
+	JWKSURI                            string `json:"jwks_uri"`
+	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint"`
+	RequirePushedAuthorizationRequests bool   `json:"require_pushed_authorization_requests"`
+	EndSessionEndpoint                 string `json:"end_session_endpoint"`
+	// Back-Channel Logout 1.0 §2.1: logout tokens are sent, always with
+	// sid. Absent when the provider has no outbox for them.
+	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported,omitempty"`
+	BackchannelLogoutSessionSupported          bool     `json:"backchannel_logout_session_supported,omitempty"`
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
@@ -102,6 +106,8 @@ func (p *Provider) Metadata() Discovery {
 		RequirePushedAuthorizationRequests:         false,
 		EndSessionEndpoint:                         p.Issuer + PathLogout,
 		RevocationEndpoint:                         p.Issuer + PathRevocation,
+		BackchannelLogoutSupported:                 p.LogoutOutbox != nil,
+		BackchannelLogoutSessionSupported:          p.LogoutOutbox != nil,
 		ScopesSupported:                            scopesSupported,
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query"},

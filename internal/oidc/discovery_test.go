@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"io"
@@ -14,17 +15,23 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/web"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+// discardOutbox takes logout tokens and drops them.
+type discardOutbox struct{}
+
+func (discardOutbox) EnqueueWebhooks(context.Context, []*store.WebhookDelivery) error { return nil }
 
 func TestDiscoveryGolden(t *testing.T) {
 	pages, err := httpx.NewPages(web.Templates, web.Locales, []httpx.Language{{Tag: "nb", Name: "Norsk bokmål"}, {Tag: "en", Name: "English"}, {Tag: "da", Name: "Dansk"}}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Provider{Issuer: "https://id.example.no/", Pages: pages}
+	p := &Provider{Issuer: "https://id.example.no/", Pages: pages, LogoutOutbox: discardOutbox{}}
 	mux := http.NewServeMux()
 	p.Register(mux)
 	rec := httptest.NewRecorder()

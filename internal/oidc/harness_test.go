@@ -171,7 +171,7 @@ func newHarness(t testing.TB) *harness {
 	h.sessions = &session.Manager{Store: db, Lifetime: 8 * time.Hour, Now: h.clock.Now}
 	h.p = &Provider{
 		Issuer: h.issuer, Clients: db, AuthRequests: db, AuthCodes: db, Grants: db, Tokens: db, Persons: db,
-		Sessions: h.sessions, SessionClients: db, Signer: signer, KeySet: keySet,
+		Sessions: h.sessions, SessionClients: db, LogoutOutbox: db, Signer: signer, KeySet: keySet,
 		ClientAuth:  &oauth2.ClientAuthenticator{Clients: db, Replay: db, Audiences: Audiences(h.issuer), Now: h.clock.Now},
 		Audit:       storeAuditor{t, db},
 		Pages:       pages,

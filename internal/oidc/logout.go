@@ -35,8 +35,10 @@ type LogoutPage struct {
 type Field struct{ Name, Value string }
 
 // logout is the end_session_endpoint (OpenID Connect RP-Initiated
-// Logout 1.0 §2, §3). It ends the person's session at Varde and nothing
-// else; tokens issued to clients stay until they expire.
+// Logout 1.0 §2, §3). It ends the person's session at Varde and queues
+// a logout token for every client that got tokens in it and registered
+// a back-channel logout URI (BackchannelLogout); tokens issued to
+// clients stay until they expire.
 func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	const ep = "logout"
 	ctx := r.Context()
@@ -109,6 +111,11 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	if ended, err := p.Sessions.End(w, r); err == nil && ended != nil {
 		p.audit(ctx, &store.AuditEvent{Type: "logout", PersonID: ended.PersonID, ClientID: clientID,
 			Provider: ended.Provider, Level: ended.Level, Result: store.ResultSuccess})
+		// Back-Channel Logout 1.0 §2.7: tell every client that got tokens
+		// in the session. The session has ended whatever happens here.
+		if _, err := p.BackchannelLogout(ctx, ended); err != nil {
+			p.Log.ErrorContext(ctx, "back-channel logout not queued", "err", err)
+		}
 	}
 	if redirect != "" {
 		params := url.Values{}

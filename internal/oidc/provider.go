@@ -99,6 +99,11 @@ type Provider struct {
 
 	Sessions       Sessions
 	SessionClients SessionClients
+	// LogoutOutbox receives a logout token for every client that
+	// registered a backchannel_logout_uri when a session it got tokens in
+	// ends (Back-Channel Logout 1.0); nil: no back-channel logout, and
+	// discovery does not offer it.
+	LogoutOutbox LogoutOutbox
 
 	// Signer signs ID tokens; KeySet serves /jwks and verifies
 	// id_token_hint.

@@ -67,6 +67,10 @@ type Client struct {
 	// dpop_bound_access_tokens): every token request must carry a DPoP
 	// proof, so every access token it gets is bound to a key it holds.
 	DPoPBoundAccessTokens bool
+	// BackchannelLogoutURI is where a logout token is POSTed when a
+	// session in which the client received tokens ends (OpenID Connect
+	// Back-Channel Logout 1.0 §2.2, backchannel_logout_uri); empty: none.
+	BackchannelLogoutURI string
 	// Source says where the client came from: ClientSourceConfig,
 	// ClientSourceCLI, or another word for clients a program registers
 	// itself (the demo's "demo").

@@ -134,7 +134,7 @@ func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error 
 	}
 	n.met.deliveries.WithLabelValues(result).Inc()
 	if result != resultDelivered {
-		n.log.Warn("webhook not delivered", "client", d.ClientID, "id", d.ID, "attempt", d.Attempts,
+		n.log.Warn("webhook not delivered", "client", d.ClientID, "event", d.Event, "id", d.ID, "attempt", d.Attempts,
 			"result", result, "err", failure, "next", d.NextAttemptAt)
 	}
 	// The attempt's own deadline has passed by now; recording it must
@@ -151,9 +151,11 @@ func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error 
 // RFC 8935 §2.2: the recipient acknowledges a valid SET with 202; any
 // 2xx is taken as success, since some receivers answer 200 or 204. §2.3:
 // 400 with {"err", "description"} means the recipient refuses this SET,
-// so sending it again cannot help: the delivery is abandoned. Any other
-// status (3xx included: redirects are never followed), a timeout or a
-// connection failure is retried.
+// so sending it again cannot help: the delivery is abandoned. A logout
+// token (Back-Channel Logout 1.0 §2.8) is acknowledged with 200 and
+// refused with 400, {"error", "error_description"}: the same rule. Any
+// other status (3xx included: redirects are never followed), a timeout
+// or a connection failure is retried.
 func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery) (permanent bool, failure string) {
 	if err := CheckURL(d.URL); err != nil {
 		return true, "refused: " + err.Error()
@@ -169,7 +171,9 @@ func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery) (permanen
 		ct = ContentType
 	}
 	// RFC 8935 §2.1: the SET is the body, typed application/secevent+jwt;
-	// Accept says an error comes back as JSON.
+	// a logout token goes as a form (Back-Channel Logout 1.0 §2.5): the
+	// body and its type are sent as stored. Accept says an error comes
+	// back as JSON.
 	req.Header.Set("Content-Type", ct)
 	req.Header.Set("Accept", "application/json")
 	start := time.Now()

@@ -106,13 +106,22 @@ type SETError struct {
 }
 
 // ParseSETError reads a receiver's error body. It never fails: a body
-// that is not the JSON of RFC 8935 §2.3 gives a zero SETError. Strings
-// are cut short and stripped of control characters, since they end up
-// in logs and the operator's view of deliveries.
+// that is neither the JSON of RFC 8935 §2.3 nor an OAuth error (the
+// "error" and "error_description" a relying party may return with a 400
+// to a logout token, Back-Channel Logout 1.0 §2.8) gives a zero
+// SETError. Strings are cut short and stripped of control characters,
+// since they end up in logs and the operator's view of deliveries.
 func ParseSETError(body []byte) SETError {
-	var e SETError
+	var e struct {
+		SETError
+		OAuthErr         string `json:"error"`
+		OAuthDescription string `json:"error_description"`
+	}
 	if len(body) > maxErrorBody || json.Unmarshal(body, &e) != nil {
 		return SETError{}
+	}
+	if e.Err == "" && e.Description == "" {
+		e.Err, e.Description = e.OAuthErr, e.OAuthDescription
 	}
 	return SETError{Err: clean(e.Err, 64), Description: clean(e.Description, 200)}
 }

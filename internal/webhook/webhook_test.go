@@ -851,6 +851,11 @@ func TestParseSETError(t *testing.T) {
 		{`{"err":"access_denied"}`, "access_denied"},
 		{`{"err":"x\u001b[31m","description":"a\nb"}`, "x[31m: ab"},
 		{`{"err":"` + strings.Repeat("e", 100) + `"}`, strings.Repeat("e", 64) + "…"},
+		// Back-Channel Logout 1.0 §2.8: a relying party refuses a logout
+		// token with an OAuth error.
+		{`{"error":"invalid_request","error_description":"sid unknown"}`, "invalid_request: sid unknown"},
+		{`{"error":"invalid_request\u0007"}`, "invalid_request"},
+		{`{"err":"invalid_key","error":"invalid_request"}`, "invalid_key"},
 		{`not json`, ""},
 		{``, ""},
 		{`{"err":1}`, ""},
@@ -868,6 +873,7 @@ func FuzzParseSETError(f *testing.F) {
 	f.Add([]byte(`{"err":"invalid_request","description":"bad"}`))
 	f.Add([]byte(`{"err":"\u0000\u202e"}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"error":"invalid_request","error_description":"bad"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		e := ParseSETError(body)
 		for _, s := range []string{e.Err, e.Description} {

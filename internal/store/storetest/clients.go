@@ -32,6 +32,7 @@ func fullClient(t *testing.T, id string) *store.Client {
 		StatusComponents:       []string{"bankid", "store"},
 		LegacyEndpointAudience: true,
 		DPoPBoundAccessTokens:  true,
+		BackchannelLogoutURI:   "https://rp.example/varde/logout",
 		Source:                 "cli",
 		CreatedAt:              time.Date(2025, 12, 31, 23, 59, 58, 999999000, z.la),
 	}

@@ -1,0 +1,122 @@
+package oidc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Back-Channel Logout 1.0 vocabulary.
+const (
+	// BackchannelLogoutEvent is the one member of a logout token's events
+	// claim (§2.4).
+	BackchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
+	// LogoutTokenTyp is the logout token's JWS typ header (§2.4:
+	// explicit typing is recommended, so it cannot pass for an ID token).
+	LogoutTokenTyp = "logout+jwt"
+	// LogoutTokenLifetime is how long after iat a logout token expires
+	// (§2.4 asks for a short lifetime, recommending at most two minutes).
+	LogoutTokenLifetime = 2 * time.Minute
+	// LogoutDeliveryEvent is store.WebhookDelivery.Event for a logout
+	// token.
+	LogoutDeliveryEvent = "backchannel_logout"
+	// LogoutContentType is how a logout token is POSTed (§2.5): as the
+	// form parameter logout_token.
+	LogoutContentType = "application/x-www-form-urlencoded"
+)
+
+// LogoutOutbox holds logout tokens until the relying parties accept them.
+// store.Webhooks implements it; its delivery worker (package webhook)
+// POSTs them, retries and survives restarts.
+type LogoutOutbox interface {
+	EnqueueWebhooks(ctx context.Context, ds []*store.WebhookDelivery) error
+}
+
+// LogoutClaims is the claim set of a logout token (§2.4). It has no
+// nonce: §2.4 forbids one, so a logout token can never be taken for an
+// ID token.
+type LogoutClaims struct {
+	Issuer   string `json:"iss"`
+	Subject  string `json:"sub"`
+	Audience string `json:"aud"`
+	IssuedAt int64  `json:"iat"`
+	Expiry   int64  `json:"exp"`
+	ID       string `json:"jti"`
+	// SessionID is the ended session's sid, as in the ID tokens issued
+	// in it (SessionRef).
+	SessionID string                    `json:"sid"`
+	Events    map[string]map[string]any `json:"events"`
+}
+
+// logoutToken signs the logout token telling c that the person's session
+// sess ended, at now.
+func (p *Provider) logoutToken(c *store.Client, sess *store.Session, now time.Time) (jti, token string, err error) {
+	jti, err = p.randomToken(16)
+	if err != nil {
+		return "", "", err
+	}
+	token, err = p.Signer.SignTyped(LogoutClaims{
+		Issuer: p.Issuer,
+		// §2.4: sub, sid or both; Varde sends both. sub is the pairwise
+		// subject of c's sector, the one its ID tokens carry.
+		Subject:   p.subject(c, sess.PersonID),
+		Audience:  c.ID,
+		IssuedAt:  now.Unix(),
+		Expiry:    now.Add(LogoutTokenLifetime).Unix(),
+		ID:        jti,
+		SessionID: SessionRef(sess.ID),
+		Events:    map[string]map[string]any{BackchannelLogoutEvent: {}},
+	}, LogoutTokenTyp)
+	if err != nil {
+		return "", "", fmt.Errorf("sign logout token for %s: %w", c.ID, err)
+	}
+	return jti, token, nil
+}
+
+// BackchannelLogout writes to the outbox one logout token for every
+// client that received tokens in the ended session sess and registered a
+// backchannel_logout_uri (§2.7: the OP sends to every RP with a session,
+// the one that asked for the logout included). It returns how many it
+// wrote, all or none. It waits on the store only, never on a relying
+// party: the outbox's worker POSTs them. A client that no longer exists
+// is skipped.
+func (p *Provider) BackchannelLogout(ctx context.Context, sess *store.Session) (int, error) {
+	if p.LogoutOutbox == nil || len(sess.Clients) == 0 {
+		return 0, nil
+	}
+	now := p.Now()
+	var ds []*store.WebhookDelivery
+	for _, id := range sess.Clients {
+		c, err := p.Clients.GetClient(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("back-channel logout: %w", err)
+		}
+		if c.BackchannelLogoutURI == "" {
+			continue
+		}
+		jti, tok, err := p.logoutToken(c, sess, now)
+		if err != nil {
+			return 0, fmt.Errorf("back-channel logout: %w", err)
+		}
+		ds = append(ds, &store.WebhookDelivery{
+			ID: jti, ClientID: c.ID, URL: c.BackchannelLogoutURI, Event: LogoutDeliveryEvent,
+			// §2.5: POST with the form parameter logout_token.
+			Payload: []byte("logout_token=" + url.QueryEscape(tok)), ContentType: LogoutContentType,
+			CreatedAt: now, NextAttemptAt: now,
+		})
+	}
+	if len(ds) == 0 {
+		return 0, nil
+	}
+	if err := p.LogoutOutbox.EnqueueWebhooks(ctx, ds); err != nil {
+		return 0, fmt.Errorf("back-channel logout: %w", err)
+	}
+	return len(ds), nil
+}

@@ -1,0 +1,351 @@
+package oidc
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/webhook"
+)
+
+// Back-channel logout URIs of the test clients that register one.
+const (
+	bankBCL = "https://bank.example/backchannel-logout"
+	taxBCL  = "https://tax.example/backchannel-logout"
+)
+
+// withBackchannel registers a back-channel logout URI for the bank and
+// the tax office; the mobile bank registers none.
+func (h *harness) withBackchannel() {
+	h.t.Helper()
+	ctx := context.Background()
+	for id, uri := range map[string]string{bankID: bankBCL, taxID: taxBCL} {
+		c, err := h.db.GetClient(ctx, id)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		c.BackchannelLogoutURI = uri
+		if err := h.db.PutClient(ctx, c); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+}
+
+// deliveries returns the outbox's deliveries to clientID.
+func (h *harness) deliveries(clientID string) []*store.WebhookDelivery {
+	h.t.Helper()
+	ds, err := h.db.ListWebhookDeliveries(context.Background(), clientID, 0)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return ds
+}
+
+// logoutToken is a verified logout token: its typ header and claims, as
+// raw JSON members so absent and extra claims show.
+type logoutToken struct {
+	typ    string
+	claims map[string]json.RawMessage
+}
+
+// verifyLogoutToken checks the delivery's form body and the token's
+// ES256 signature against the key the issuer's JWKS publishes under
+// its kid.
+func (h *harness) verifyLogoutToken(d *store.WebhookDelivery) logoutToken {
+	h.t.Helper()
+	form, err := url.ParseQuery(string(d.Payload))
+	if err != nil || len(form) != 1 || len(form["logout_token"]) != 1 {
+		h.t.Fatalf("payload %q is not the form logout_token=...: %v", d.Payload, err)
+	}
+	jws, err := jose.ParseSigned(form.Get("logout_token"), []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		h.t.Fatalf("logout token: %v", err)
+	}
+	resp, err := http.Get(h.issuer + PathJWKS)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		h.t.Fatal(err)
+	}
+	hdr := jws.Signatures[0].Header
+	keys := set.Key(hdr.KeyID)
+	if len(keys) != 1 {
+		h.t.Fatalf("kid %q names %d keys in the JWKS", hdr.KeyID, len(keys))
+	}
+	payload, err := jws.Verify(keys[0])
+	if err != nil {
+		h.t.Fatalf("logout token signature: %v", err)
+	}
+	var lt logoutToken
+	lt.typ, _ = hdr.ExtraHeaders[jose.HeaderType].(string)
+	if err := json.Unmarshal(payload, &lt.claims); err != nil {
+		h.t.Fatal(err)
+	}
+	return lt
+}
+
+func (lt logoutToken) str(t *testing.T, name string) string {
+	t.Helper()
+	var s string
+	if err := json.Unmarshal(lt.claims[name], &s); err != nil {
+		t.Fatalf("claim %s = %s: %v", name, lt.claims[name], err)
+	}
+	return s
+}
+
+func (lt logoutToken) num(t *testing.T, name string) int64 {
+	t.Helper()
+	var n int64
+	if err := json.Unmarshal(lt.claims[name], &n); err != nil {
+		t.Fatalf("claim %s = %s: %v", name, lt.claims[name], err)
+	}
+	return n
+}
+
+// TestBackchannelLogout: an RP-initiated logout of a single sign-on
+// session queues one logout token for every client that got tokens in
+// it and registered a back-channel logout URI, the one that asked
+// included, and none for the others (Back-Channel Logout 1.0 §2.7).
+// Each token is what §2.4 asks for.
+func TestBackchannelLogout(t *testing.T) {
+	h := newHarness(t)
+	h.withBackchannel()
+	bank, tax, mobile := h.rp(bankID, bankCB), h.rp(taxID, taxCB), h.rp(mobileID, mobileCB)
+	b := h.browser()
+	lBank := h.loginBank(bank, b)
+	lTax := tax.loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRSubstantial))
+	mobile.loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRSubstantial))
+	if h.logins.Load() != 1 {
+		t.Fatalf("logins = %d, want one single sign-on session", h.logins.Load())
+	}
+	for _, id := range []string{bankID, taxID, mobileID} {
+		if n := len(h.deliveries(id)); n != 0 {
+			t.Fatalf("%s has %d deliveries before logout", id, n)
+		}
+	}
+	now := h.clock.Now()
+
+	hint, _ := lBank.token.Extra("id_token").(string)
+	resp, _ := b.get(h.issuer + PathLogout + "?" + url.Values{"id_token_hint": {hint}}.Encode())
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if n := len(h.deliveries(mobileID)); n != 0 {
+		t.Errorf("the mobile bank, without a back-channel logout URI, has %d deliveries", n)
+	}
+	for _, tc := range []struct {
+		client, uri string
+		idToken     idClaims
+	}{
+		{bankID, bankBCL, lBank.claims},
+		{taxID, taxBCL, lTax.claims},
+	} {
+		t.Run(tc.client, func(t *testing.T) {
+			ds := h.deliveries(tc.client)
+			if len(ds) != 1 {
+				t.Fatalf("%d deliveries, want 1", len(ds))
+			}
+			d := ds[0]
+			if d.URL != tc.uri || d.Event != LogoutDeliveryEvent || d.ContentType != "application/x-www-form-urlencoded" ||
+				!d.NextAttemptAt.Equal(now) || d.Attempts != 0 {
+				t.Errorf("delivery to %s, event %q, type %q, due %v, attempts %d", d.URL, d.Event, d.ContentType, d.NextAttemptAt, d.Attempts)
+			}
+			lt := h.verifyLogoutToken(d)
+			if lt.typ != "logout+jwt" {
+				t.Errorf("typ = %q, want logout+jwt", lt.typ)
+			}
+			if got := lt.str(t, "iss"); got != h.issuer {
+				t.Errorf("iss = %q", got)
+			}
+			if got := lt.str(t, "aud"); got != tc.client {
+				t.Errorf("aud = %q", got)
+			}
+			// The pairwise sub and the sid of the client's own ID token.
+			if got := lt.str(t, "sub"); got != tc.idToken.Sub {
+				t.Errorf("sub = %q, want the ID token's %q", got, tc.idToken.Sub)
+			}
+			if got := lt.str(t, "sid"); got != tc.idToken.SID || got == "" {
+				t.Errorf("sid = %q, want the ID token's %q", got, tc.idToken.SID)
+			}
+			if got := lt.str(t, "jti"); got != d.ID || len(got) < 22 {
+				t.Errorf("jti = %q, delivery ID %q", got, d.ID)
+			}
+			if iat, exp := lt.num(t, "iat"), lt.num(t, "exp"); iat != now.Unix() || exp-iat != 120 {
+				t.Errorf("iat = %d, exp = %d; want iat %d and two minutes", iat, exp, now.Unix())
+			}
+			if got := string(lt.claims["events"]); got != `{"http://schemas.openid.net/event/backchannel-logout":{}}` {
+				t.Errorf("events = %s", got)
+			}
+			// §2.4: a logout token never holds a nonce.
+			if _, ok := lt.claims["nonce"]; ok {
+				t.Error("logout token has a nonce")
+			}
+			if len(lt.claims) != 8 {
+				t.Errorf("claims %v, want exactly iss sub aud iat exp jti sid events", keysOf(lt.claims))
+			}
+		})
+	}
+	if lBank.claims.Sub == lTax.claims.Sub {
+		t.Fatal("bank and tax office share a subject; the pairwise check above proves nothing")
+	}
+}
+
+// TestBackchannelLogoutWithoutSession: a logout with no session at Varde
+// ends nothing, so nobody is told.
+func TestBackchannelLogoutWithoutSession(t *testing.T) {
+	h := newHarness(t)
+	h.withBackchannel()
+	b := h.browser()
+	resp, _ := b.post(h.issuer+PathLogout, url.Values{"confirm": {"yes"}, "client_id": {bankID}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if n := len(h.deliveries(bankID)); n != 0 {
+		t.Errorf("%d deliveries without a session", n)
+	}
+}
+
+func keysOf(m map[string]json.RawMessage) string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return strings.Join(ks, " ")
+}
+
+// backchannelRP is a relying party's back-channel logout endpoint: it
+// answers each POST with the next status and keeps what it got.
+type backchannelRP struct {
+	srv      *httptest.Server
+	mu       sync.Mutex
+	statuses []int
+	got      []bclPost
+}
+
+// bclPost is one POST a backchannelRP received.
+type bclPost struct{ method, path, contentType, token string }
+
+// posts returns what the endpoint has received so far.
+func (rp *backchannelRP) posts() []bclPost {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	return slices.Clone(rp.got)
+}
+
+func newBackchannelRP(t *testing.T, statuses ...int) *backchannelRP {
+	rp := &backchannelRP{statuses: statuses}
+	rp.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rp.mu.Lock()
+		defer rp.mu.Unlock()
+		_ = r.ParseForm()
+		rp.got = append(rp.got, bclPost{r.Method, r.URL.Path, r.Header.Get("Content-Type"), r.PostForm.Get("logout_token")})
+		code := rp.statuses[min(len(rp.got), len(rp.statuses))-1]
+		if code == http.StatusBadRequest {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			_, _ = io.WriteString(w, `{"error":"invalid_request","error_description":"no such session"}`)
+			return
+		}
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(rp.srv.Close)
+	return rp
+}
+
+// TestBackchannelLogoutDelivered: the logout token queued at logout is
+// POSTed by the outbox's worker (package webhook) as the form parameter
+// logout_token (§2.5). A 500 is retried until the relying party answers
+// 200 (§2.8); a 400 is the relying party's final word: the delivery is
+// abandoned, with its error kept.
+func TestBackchannelLogoutDelivered(t *testing.T) {
+	h := newHarness(t)
+	bankRP := newBackchannelRP(t, http.StatusInternalServerError, http.StatusOK)
+	taxRP := newBackchannelRP(t, http.StatusBadRequest, http.StatusOK)
+	ctx := context.Background()
+	for id, uri := range map[string]string{bankID: bankRP.srv.URL + "/bcl", taxID: taxRP.srv.URL + "/bcl"} {
+		c, _ := h.db.GetClient(ctx, id)
+		c.BackchannelLogoutURI = uri
+		if err := h.db.PutClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	worker, err := webhook.New(webhook.Options{
+		Config: webhook.Config{Jitter: -1}, Issuer: h.issuer, Node: "n1", Signer: h.p.Signer,
+		Clients: h.db, Outbox: h.db, Now: h.clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver := func() {
+		t.Helper()
+		if _, err := worker.DeliverDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	b := h.browser()
+	h.loginBank(h.rp(bankID, bankCB), b)
+	h.rp(taxID, taxCB).loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRSubstantial))
+	resp, _ := b.post(h.issuer+PathLogout, url.Values{"confirm": {"yes"}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+
+	deliver()
+	bankGot, taxGot := bankRP.posts(), taxRP.posts()
+	if len(bankGot) != 1 || len(taxGot) != 1 {
+		t.Fatalf("first round: bank got %d, tax got %d POSTs", len(bankGot), len(taxGot))
+	}
+	if p := bankGot[0]; p.method != http.MethodPost || p.path != "/bcl" || p.contentType != "application/x-www-form-urlencoded" {
+		t.Errorf("POST %s %s, Content-Type %q", p.method, p.path, p.contentType)
+	}
+	d := h.deliveries(bankID)[0]
+	if lt := h.verifyLogoutToken(d); bankGot[0].token == "" || "logout_token="+url.QueryEscape(bankGot[0].token) != string(d.Payload) ||
+		lt.str(t, "aud") != bankID {
+		t.Errorf("the bank got logout_token %q, the outbox holds %q", bankGot[0].token, d.Payload)
+	}
+	if d.Attempts != 1 || !d.DeliveredAt.IsZero() || !d.AbandonedAt.IsZero() || d.LastError != "status 500" {
+		t.Errorf("bank after a 500: attempts %d, delivered %v, abandoned %v, error %q", d.Attempts, d.DeliveredAt, d.AbandonedAt, d.LastError)
+	}
+	if d := h.deliveries(taxID)[0]; d.Attempts != 1 || d.AbandonedAt.IsZero() ||
+		d.LastError != "status 400 invalid_request: no such session" {
+		t.Errorf("tax office after a 400: attempts %d, abandoned %v, error %q", d.Attempts, d.AbandonedAt, d.LastError)
+	}
+
+	// The retry is due after the first backoff, not before.
+	h.clock.Add(worker.Config().FirstRetry - time.Second)
+	deliver()
+	if n := len(bankRP.posts()); n != 1 {
+		t.Fatalf("retried before the backoff: %d POSTs", n)
+	}
+	h.clock.Add(time.Second)
+	deliver()
+	if got := bankRP.posts(); len(got) != 2 || got[1].token != got[0].token {
+		t.Fatalf("retry: %d POSTs, want 2 with the same token", len(got))
+	}
+	if d := h.deliveries(bankID)[0]; d.Attempts != 2 || d.DeliveredAt.IsZero() || d.LastError != "" {
+		t.Errorf("bank after a 200: attempts %d, delivered %v, error %q", d.Attempts, d.DeliveredAt, d.LastError)
+	}
+	// Neither is sent again: one delivered, one refused for good.
+	h.clock.Add(24 * time.Hour)
+	deliver()
+	if b, x := len(bankRP.posts()), len(taxRP.posts()); b != 2 || x != 1 {
+		t.Errorf("sent again: bank %d, tax %d POSTs", b, x)
+	}
+}
