@@ -109,6 +109,15 @@
 // or abandoned, for store.FinishedDeliveryAge (30 days), for operators
 // to inspect (varde status webhooks --client ID).
 //
+// # Logout tokens
+//
+// The outbox also holds back-channel logout tokens, which package oidc
+// writes when a person's session ends (event "backchannel_logout", ADR
+// 15). Run delivers them like SETs, sending each body and Content-Type
+// as stored (a form, logout_token=...); a 400 with an OAuth error
+// ({"error", "error_description"}, Back-Channel Logout 1.0 §2.8) is
+// final, like a SET error.
+//
 // # Security
 //
 // The SET is signed, so a receiver needs no shared secret, and carries
