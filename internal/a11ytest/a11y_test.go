@@ -26,6 +26,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/npmtest"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -224,41 +225,18 @@ func moduleRoot(t *testing.T) string {
 func axeSource(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(moduleRoot(t), "third_party", "axe")
-	var pinned struct {
-		Dependencies map[string]string `json:"dependencies"`
-	}
-	if err := readJSON(filepath.Join(dir, "package.json"), &pinned); err != nil {
-		t.Fatalf("axe-core pin: %v", err)
-	}
-	want := pinned.Dependencies["axe-core"]
-	var installed struct {
-		Version string `json:"version"`
-	}
-	err := readJSON(filepath.Join(dir, "node_modules", "axe-core", "package.json"), &installed)
+	pkg, err := npmtest.Check(dir, "axe-core")
 	switch {
-	case errors.Is(err, os.ErrNotExist):
-		missing(t, "axe-core not installed: run bash scripts/ensure-axe.sh")
+	case errors.Is(err, npmtest.ErrMissing):
+		missing(t, "%v: run bash scripts/ensure-axe.sh", err)
 	case err != nil:
-		t.Fatalf("installed axe-core: %v", err)
-	case installed.Version != want:
-		missing(t, "axe-core %s installed, %s pinned: run bash scripts/ensure-axe.sh", installed.Version, want)
+		t.Fatal(err)
 	}
-	src, err := os.ReadFile(filepath.Join(dir, "node_modules", "axe-core", "axe.min.js"))
+	src, err := os.ReadFile(filepath.Join(pkg, "axe.min.js"))
 	if err != nil {
 		missing(t, "axe-core: %v: run bash scripts/ensure-axe.sh", err)
 	}
 	return string(src)
-}
-
-func readJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }
 
 // --- the node -----------------------------------------------------------

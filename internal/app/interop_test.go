@@ -12,7 +12,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/loadgen"
+	"github.com/varde-eid/varde/internal/npmtest"
 	"github.com/varde-eid/varde/internal/oidc"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -345,37 +345,10 @@ func openIDClientScript(t *testing.T) string {
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Fatalf("node is not installed (%v): run make openid-client", err)
 	}
-	var pinned struct {
-		Dependencies map[string]string `json:"dependencies"`
-	}
-	if err := readJSONFile(filepath.Join(dir, "package.json"), &pinned); err != nil {
-		t.Fatalf("openid-client pin: %v", err)
-	}
-	want := pinned.Dependencies["openid-client"]
-	var installed struct {
-		Version string `json:"version"`
-	}
-	err = readJSONFile(filepath.Join(dir, "node_modules", "openid-client", "package.json"), &installed)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		t.Fatalf("openid-client is not installed: run make openid-client")
-	case err != nil:
-		t.Fatalf("installed openid-client: %v: run make openid-client", err)
-	case want == "" || installed.Version != want:
-		t.Fatalf("openid-client %s installed, %q pinned: run make openid-client", installed.Version, want)
+	if _, err := npmtest.Check(dir, "openid-client"); err != nil {
+		t.Fatalf("%v: run make openid-client", err)
 	}
 	return filepath.Join(dir, "rp.mjs")
-}
-
-func readJSONFile(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }
 
 // thumbprint is the RFC 7638 SHA-256 thumbprint of a public JWK, by
