@@ -70,7 +70,7 @@ func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *
 		flow := &registeredFlow{Store: f, clients: a.clients}
 		requests, codes = flow, flow
 	}
-	return &oidc.Provider{
+	p := &oidc.Provider{
 		Issuer:  cfg.Issuer,
 		Clients: a.clients, AuthRequests: requests, AuthCodes: codes, Grants: st, Tokens: st, Persons: st,
 		Sessions: sessions, SessionClients: st, LogoutOutbox: st,
@@ -87,5 +87,9 @@ func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *
 		IDTokenLifetime:      cfg.OIDC.IDTokenLifetime,
 		RefreshTokenLifetime: cfg.OIDC.RefreshTokenLifetime,
 		Now:                  opt.Now, Rand: opt.Rand, Log: log, Metrics: metrics,
-	}, nil
+	}
+	// However a session ends, the relying parties that got tokens in it
+	// are told (Back-Channel Logout).
+	sessions.Ended = p.SessionsEnded
+	return p, nil
 }

@@ -534,7 +534,7 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 		b.fail(ctx, ev, "session_error")
 		return "", errors.New("broker: Continue is not set")
 	}
-	n, err := b.Sessions.New(s)
+	n, err := b.Sessions.New(r, s)
 	if err != nil {
 		b.fail(ctx, ev, "session_error")
 		return "", err

@@ -651,7 +651,7 @@ func (p *Provider) createCode(ctx context.Context, c *store.Client, req *store.A
 		Hash: hash(code), GrantID: grantID, ClientID: c.ID, RedirectURI: req.RedirectURI,
 		Scope: req.Scope, Nonce: req.Nonce,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
-		SessionID: sess.ID, PersonID: sess.PersonID, Provider: sess.Provider, Level: sess.Level,
+		SessionID: sess.Root(), PersonID: sess.PersonID, Provider: sess.Provider, Level: sess.Level,
 		AMR: sess.AMR, AuthTime: sess.AuthTime, Degraded: degraded, DPoPJKT: req.DPoPJKT,
 		CreatedAt: now, ExpiresAt: now.Add(p.CodeLifetime),
 	}

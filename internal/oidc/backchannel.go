@@ -47,7 +47,7 @@ type LogoutClaims struct {
 	Expiry   int64  `json:"exp"`
 	ID       string `json:"jti"`
 	// SessionID is the ended session's sid, as in the ID tokens issued
-	// in it (SessionRef).
+	// in it and in the sessions it continued (SessionRef of its Root).
 	SessionID string                    `json:"sid"`
 	Events    map[string]map[string]any `json:"events"`
 }
@@ -68,13 +68,32 @@ func (p *Provider) logoutToken(c *store.Client, sess *store.Session, now time.Ti
 		IssuedAt:  now.Unix(),
 		Expiry:    now.Add(LogoutTokenLifetime).Unix(),
 		ID:        jti,
-		SessionID: SessionRef(sess.ID),
+		SessionID: SessionRef(sess.Root()),
 		Events:    map[string]map[string]any{BackchannelLogoutEvent: {}},
 	}, LogoutTokenTyp)
 	if err != nil {
 		return "", "", fmt.Errorf("sign logout token for %s: %w", c.ID, err)
 	}
 	return jti, token, nil
+}
+
+// SessionsEnded queues logout tokens for the sessions that ended (why
+// says how, in the session package's words): it is session.Manager's
+// Ended, so every way a session ends at Varde — a logout, another
+// person's login in the same browser, the end of a person's other
+// sessions when their ways in change — reaches the relying parties the
+// same way. A failure is logged: the sessions have ended regardless.
+func (p *Provider) SessionsEnded(ctx context.Context, why string, ended []*store.Session) {
+	for _, s := range ended {
+		n, err := p.BackchannelLogout(ctx, s)
+		if err != nil {
+			p.Log.ErrorContext(ctx, "back-channel logout not queued", "why", why, "err", err)
+			continue
+		}
+		if n > 0 {
+			p.Log.InfoContext(ctx, "back-channel logout queued", "why", why, "tokens", n)
+		}
+	}
 }
 
 // BackchannelLogout writes to the outbox one logout token for every

@@ -221,6 +221,56 @@ func TestBackchannelLogoutWithoutSession(t *testing.T) {
 	}
 }
 
+// TestBackchannelLogoutAcrossLogins: a step-up (prompt=login) by the same
+// person in the same browser continues the session: the ID token after
+// it has the sid of the one before, and nobody is told of a logout. When
+// another person then logs in in that browser, the session has ended for
+// everyone who got tokens in it, before or after the step-up, under the
+// sid they know.
+func TestBackchannelLogoutAcrossLogins(t *testing.T) {
+	h := newHarness(t)
+	h.withBackchannel()
+	bank, tax, mobile := h.rp(bankID, bankCB), h.rp(taxID, taxCB), h.rp(mobileID, mobileCB)
+	b := h.browser()
+	lBank := h.loginBank(bank, b)
+	h.setLogin(true, "high", h.person.ID)
+	lTax := tax.loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRHigh), oauth2.SetAuthURLParam("prompt", "login"))
+	if h.logins.Load() != 2 {
+		t.Fatalf("logins = %d, want two: prompt=login logs in again", h.logins.Load())
+	}
+	if lTax.claims.SID != lBank.claims.SID || lTax.claims.SID == "" {
+		t.Errorf("sid after the step-up %q, before %q; want the same", lTax.claims.SID, lBank.claims.SID)
+	}
+	for _, id := range []string{bankID, taxID} {
+		if n := len(h.deliveries(id)); n != 0 {
+			t.Errorf("%s has %d deliveries after a step-up", id, n)
+		}
+	}
+
+	// Someone else logs in in the same browser.
+	h.setLogin(true, "substantial", h.other.ID)
+	lOther := mobile.loginFront(b, oauth2.SetAuthURLParam("prompt", "login"))
+	if lOther.claims.SID == lBank.claims.SID {
+		t.Error("another person's session has the first person's sid")
+	}
+	for _, tc := range []struct {
+		client  string
+		idToken idClaims
+	}{{bankID, lBank.claims}, {taxID, lTax.claims}} {
+		ds := h.deliveries(tc.client)
+		if len(ds) != 1 {
+			t.Fatalf("%s has %d deliveries, want 1", tc.client, len(ds))
+		}
+		lt := h.verifyLogoutToken(ds[0])
+		if sub, sid := lt.str(t, "sub"), lt.str(t, "sid"); sub != tc.idToken.Sub || sid != lBank.claims.SID {
+			t.Errorf("%s told sub %q sid %q; want %q and the session's %q", tc.client, sub, sid, tc.idToken.Sub, lBank.claims.SID)
+		}
+	}
+	if n := len(h.deliveries(mobileID)); n != 0 {
+		t.Errorf("the mobile bank, without a back-channel logout URI, has %d deliveries", n)
+	}
+}
+
 func keysOf(m map[string]json.RawMessage) string {
 	var ks []string
 	for k := range m {

@@ -33,8 +33,9 @@ func (p *Provider) subject(c *store.Client, personID string) string {
 	return PairwiseSubject(p.SubjectSalt, sector(c), personID)
 }
 
-// SessionRef is the sid claim for a session: a hash of the stored ID,
-// so ID tokens do not carry the store key.
+// SessionRef is the sid claim for a session given the ID of its root
+// (store.Session.Root): a hash of the stored ID, so ID tokens do not
+// carry the store key.
 func SessionRef(sessionID string) string {
 	sum := sha256.Sum256([]byte("sid\x00" + sessionID))
 	return base64.RawURLEncoding.EncodeToString(sum[:16])

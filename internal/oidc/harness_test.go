@@ -181,6 +181,7 @@ func newHarness(t testing.TB) *harness {
 	if err := h.p.Check(); err != nil {
 		t.Fatal(err)
 	}
+	h.sessions.Ended = h.p.SessionsEnded
 	h.p.Register(mux)
 	mux.HandleFunc("GET /login", h.login)
 	return h
@@ -229,7 +230,7 @@ func (h *harness) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), 500)
 		return
 	}
-	n, err := h.sessions.New(s)
+	n, err := h.sessions.New(r, s)
 	if err != nil {
 		http.Error(w, err.Error(), 500)
 		return

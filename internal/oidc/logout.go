@@ -95,7 +95,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	locales := strings.Fields(form.Get("ui_locales"))
 	sess := p.currentSession(r)
 	confirmed := r.Method == http.MethodPost && form.Get("confirm") == "yes"
-	hintMatches := hint != nil && sess != nil && hint.SID == SessionRef(sess.ID)
+	hintMatches := hint != nil && sess != nil && hint.SID == SessionRef(sess.Root())
 	if sess != nil && !confirmed && !hintMatches {
 		// §6: without a hint for this very session, ask the person first,
 		// so a link elsewhere cannot log them out.
@@ -109,13 +109,10 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ended, err := p.Sessions.End(w, r); err == nil && ended != nil {
+		// The session manager has told the clients that got tokens in it
+		// (SessionsEnded).
 		p.audit(ctx, &store.AuditEvent{Type: "logout", PersonID: ended.PersonID, ClientID: clientID,
 			Provider: ended.Provider, Level: ended.Level, Result: store.ResultSuccess})
-		// Back-Channel Logout 1.0 §2.7: tell every client that got tokens
-		// in the session. The session has ended whatever happens here.
-		if _, err := p.BackchannelLogout(ctx, ended); err != nil {
-			p.Log.ErrorContext(ctx, "back-channel logout not queued", "err", err)
-		}
 	}
 	if redirect != "" {
 		params := url.Values{}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,5 +94,158 @@ func TestEnd(t *testing.T) {
 	}
 	if _, err := m.End(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil)); !errors.Is(err, session.ErrNoSession) {
 		t.Errorf("End without a session: %v", err)
+	}
+}
+
+// endings records what a Manager's Ended is told.
+type endings []string
+
+func (e *endings) record(_ context.Context, why string, ended []*store.Session) {
+	for _, s := range ended {
+		*e = append(*e, why+" "+s.PersonID+" "+strings.Join(s.Clients, ","))
+	}
+}
+
+// start logs person in, in the browser whose last response was prev (nil:
+// a fresh one), with the session listing clients from the start.
+func start(t *testing.T, m *session.Manager, prev *httptest.ResponseRecorder, person string, clients ...string) (*httptest.ResponseRecorder, *store.Session) {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	if prev != nil {
+		r = withCookies(prev)
+	}
+	w := httptest.NewRecorder()
+	s := &store.Session{PersonID: person, Provider: "passkey", Level: "substantial", AuthTime: m.Now(), Clients: clients}
+	if err := m.Start(context.Background(), w, r, s); err != nil {
+		t.Fatal(err)
+	}
+	return w, s
+}
+
+// TestSameLoginContinues: the same person logging in again in the same
+// browser (a step-up) gets a new cookie and a new stored session that
+// continues the old one: the same root, so the same sid, and the old
+// session's clients, including one added between New and Save. Nobody
+// is told a session ended.
+func TestSameLoginContinues(t *testing.T) {
+	m, now, db := newManager(t)
+	var told endings
+	m.Ended = told.record
+	ctx := context.Background()
+	w1, s1 := start(t, m, nil, "p1", "bank")
+	if s1.Continues != "" || s1.Root() != s1.ID {
+		t.Fatalf("a first session continues %q", s1.Continues)
+	}
+
+	// The step-up: New sees the old session; the tax office gets tokens
+	// in it before Save.
+	r := withCookies(w1)
+	s2 := &store.Session{PersonID: "p1", Provider: "bankid", Level: "high", AuthTime: *now, Clients: []string{"health"}}
+	n, err := m.New(r, s2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AddSessionClient(ctx, s1.ID, "tax"); err != nil {
+		t.Fatal(err)
+	}
+	w2 := httptest.NewRecorder()
+	if err := m.Save(ctx, w2, r, n); err != nil {
+		t.Fatal(err)
+	}
+	if s2.ID == s1.ID || w2.Result().Cookies()[0].Value == w1.Result().Cookies()[0].Value {
+		t.Fatal("a login kept the old session's cookie")
+	}
+	got, err := m.Current(withCookies(w2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Continues != s1.ID || got.Root() != s1.ID || got.Level != "high" {
+		t.Errorf("new session continues %q (root %q) at %s; want %q at high", got.Continues, got.Root(), got.Level, s1.ID)
+	}
+	if want := "bank,health,tax"; strings.Join(got.Clients, ",") != want {
+		t.Errorf("clients %v, want %s", got.Clients, want)
+	}
+	if _, err := m.Current(withCookies(w1)); !errors.Is(err, session.ErrNoSession) {
+		t.Errorf("the old cookie still works: %v", err)
+	}
+
+	// A third login continues the same line: the root stays the first.
+	w3, s3 := start(t, m, w2, "p1")
+	if s3.Continues != s1.ID {
+		t.Errorf("third session continues %q, want the first %q", s3.Continues, s1.ID)
+	}
+	if len(told) != 0 {
+		t.Errorf("told %v; a continued session has not ended", told)
+	}
+
+	// Logging out ends the line, once.
+	ended, err := m.End(httptest.NewRecorder(), withCookies(w3))
+	if err != nil || ended.Root() != s1.ID {
+		t.Fatalf("End = %+v, %v", ended, err)
+	}
+	if want := []string{"logout p1 bank,health,tax"}; !slices.Equal(told, want) {
+		t.Errorf("told %v, want %v", told, want)
+	}
+}
+
+// TestOtherPersonsLoginEndsSession: another person logging in in the same
+// browser ends the session there, and Ended hears of it; an expired one
+// had ended already and is not reported.
+func TestOtherPersonsLoginEndsSession(t *testing.T) {
+	m, now, _ := newManager(t)
+	var told endings
+	m.Ended = told.record
+	w1, _ := start(t, m, nil, "p1", "bank")
+	w2, s2 := start(t, m, w1, "p2", "tax")
+	if s2.Continues != "" || strings.Join(s2.Clients, ",") != "tax" {
+		t.Errorf("another person's session continues %q with clients %v", s2.Continues, s2.Clients)
+	}
+	if want := []string{"replaced p1 bank"}; !slices.Equal(told, want) {
+		t.Errorf("told %v, want %v", told, want)
+	}
+	told = nil
+	*now = now.Add(2 * time.Hour)
+	start(t, m, w2, "p1")
+	if len(told) != 0 {
+		t.Errorf("told %v of a session that had expired", told)
+	}
+}
+
+// TestEndOthersTellsEnded: ending a person's other sessions reports each
+// of them, and not the one kept or another person's.
+func TestEndOthersTellsEnded(t *testing.T) {
+	m, _, _ := newManager(t)
+	var told endings
+	m.Ended = told.record
+	_, keep := start(t, m, nil, "p1", "bank")
+	start(t, m, nil, "p1", "tax")
+	start(t, m, nil, "p1", "health")
+	start(t, m, nil, "p2", "bank")
+	n, err := m.EndOthers(context.Background(), keep)
+	if err != nil || n != 2 {
+		t.Fatalf("EndOthers = %d, %v; want 2", n, err)
+	}
+	slices.Sort(told)
+	if want := []string{"ways_in_changed p1 health", "ways_in_changed p1 tax"}; !slices.Equal(told, want) {
+		t.Errorf("told %v, want %v", told, want)
+	}
+}
+
+// TestEndTellsOnce: a second logout of one session (another tab) finds it
+// ended, and Ended hears of it once.
+func TestEndTellsOnce(t *testing.T) {
+	m, _, _ := newManager(t)
+	var told endings
+	m.Ended = told.record
+	w, _ := start(t, m, nil, "p1", "bank")
+	r := withCookies(w)
+	if _, err := m.End(httptest.NewRecorder(), r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.End(httptest.NewRecorder(), r); !errors.Is(err, session.ErrNoSession) {
+		t.Errorf("second End: %v, want ErrNoSession", err)
+	}
+	if len(told) != 1 {
+		t.Errorf("told %v, want one logout", told)
 	}
 }

@@ -193,10 +193,26 @@ type Session struct {
 	// client's degraded-mode policy. Whether a code issued in the session
 	// is degraded is decided for its own request (AuthCode.Degraded).
 	Degraded bool
-	// Clients that received tokens in this session (for logout).
-	Clients   []string
+	// Clients that received tokens in this session (for logout). A
+	// session that continues another lists that one's clients too.
+	Clients []string
+	// Continues is the ID of the first session of the line this one
+	// continues, or "" if it began one: when the same person logs in
+	// again in the same browser (a step-up, prompt=login), the new
+	// session replaces the old one but keeps its sid, so the relying
+	// parties that received tokens before still know it when it ends.
+	Continues string
 	CreatedAt time.Time
 	ExpiresAt time.Time
+}
+
+// Root is the ID of the first session of s's line (Continues), or s's own
+// ID if it began one: what the sid claim names.
+func (s *Session) Root() string {
+	if s.Continues != "" {
+		return s.Continues
+	}
+	return s.ID
 }
 
 // AuthCode is an authorization code, stored by hash.
@@ -209,12 +225,14 @@ type AuthCode struct {
 	Nonce               string
 	CodeChallenge       string
 	CodeChallengeMethod string
-	SessionID           string
-	PersonID            string
-	Provider            string
-	Level               string
-	AMR                 []string
-	AuthTime            time.Time
+	// SessionID is the root of the session the code was issued in
+	// (Session.Root), which the sid claim names.
+	SessionID string
+	PersonID  string
+	Provider  string
+	Level     string
+	AMR       []string
+	AuthTime  time.Time
 	// Degraded: the session's level is below what this request asked
 	// for, and the client's degraded-mode policy let it through.
 	Degraded bool
@@ -228,9 +246,11 @@ type AuthCode struct {
 
 // Grant is one token family.
 type Grant struct {
-	ID        string
-	ClientID  string
-	PersonID  string
+	ID       string
+	ClientID string
+	PersonID string
+	// SessionID is the root of the session the grant began in
+	// (Session.Root), which the sid claim names.
 	SessionID string
 	Scope     []string
 	Provider  string

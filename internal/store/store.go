@@ -182,14 +182,15 @@ type Sessions interface {
 	// session, once however often it is called; ErrNotFound if there is no
 	// such session.
 	AddSessionClient(ctx context.Context, id, clientID string) error
-	// DeleteSession is idempotent: deleting an unknown session is not an
-	// error.
-	DeleteSession(ctx context.Context, id string) error
+	// DeleteSession deletes the session and returns it as it was, expired
+	// or not, so whoever is told that it ended is told exactly once. It is
+	// idempotent: deleting an unknown session returns nil and no error.
+	DeleteSession(ctx context.Context, id string) (*Session, error)
 	// DeletePersonSessions deletes every session of personID except the
-	// one with ID except (which may be ""), and returns how many it
+	// one with ID except (which may be ""), and returns the ones it
 	// deleted: when a person's ways to log in change, whoever holds one of
 	// their other sessions is logged out.
-	DeletePersonSessions(ctx context.Context, personID, except string) (int, error)
+	DeletePersonSessions(ctx context.Context, personID, except string) ([]*Session, error)
 }
 
 // AuthCodes holds authorization codes by the SHA-256 of the code.

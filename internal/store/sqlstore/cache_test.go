@@ -120,7 +120,7 @@ func TestRecentForgetsForeignWrites(t *testing.T) {
 	if _, err := a.GetSession(ctx, s.ID, now); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.DeleteSession(ctx, s.ID); err != nil {
+	if _, err := b.DeleteSession(ctx, s.ID); err != nil {
 		t.Fatal(err)
 	}
 	// Any write by a checks first.

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -176,7 +177,7 @@ func (db *DB) TakeChallenge(ctx context.Context, id string, now time.Time) ([]by
 	return data, nil
 }
 
-const sessionCols = "id, person_id, provider, level, amr, auth_time, clients, created_at, expires_at, degraded"
+const sessionCols = "id, person_id, provider, level, amr, auth_time, clients, created_at, expires_at, degraded, continues"
 
 func scanSession(s scanner) (*store.Session, error) {
 	var (
@@ -184,7 +185,7 @@ func scanSession(s scanner) (*store.Session, error) {
 		amr, clients               string
 		authTime, created, expires int64
 	)
-	err := s.Scan(&ss.ID, &ss.PersonID, &ss.Provider, &ss.Level, &amr, &authTime, &clients, &created, &expires, &ss.Degraded)
+	err := s.Scan(&ss.ID, &ss.PersonID, &ss.Provider, &ss.Level, &amr, &authTime, &clients, &created, &expires, &ss.Degraded, &ss.Continues)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +212,7 @@ func (db *DB) CreateSession(ctx context.Context, s *store.Session, events ...*st
 		}
 	}
 	args := []any{s.ID, s.PersonID, s.Provider, s.Level, encodeStrings(s.AMR),
-		micros(s.AuthTime), encodeStrings(s.Clients), micros(s.CreatedAt), micros(s.ExpiresAt), boolInt(s.Degraded)}
+		micros(s.AuthTime), encodeStrings(s.Clients), micros(s.CreatedAt), micros(s.ExpiresAt), boolInt(s.Degraded), s.Continues}
 	var err error
 	if len(events) == 0 {
 		_, err = db.execThen(ctx, func(int64) { cache() }, db.st.insertSession, args...)
@@ -293,48 +294,57 @@ func (db *DB) AddSessionClient(ctx context.Context, id, clientID string) error {
 	return nil
 }
 
-// DeleteSession implements store.Sessions; deleting an unknown session is
-// not an error.
-func (db *DB) DeleteSession(ctx context.Context, id string) error {
+// DeleteSession implements store.Sessions with one DELETE that returns
+// the row; deleting an unknown session returns nil.
+func (db *DB) DeleteSession(ctx context.Context, id string) (*store.Session, error) {
 	if db.unmatchable(id) {
-		return nil
+		return nil, nil
 	}
-	_, err := db.execThen(ctx, func(int64) { db.sessions.drop(id) }, db.st.deleteSession, id)
+	var ended *store.Session
+	err := db.wr.doOne(ctx, func(ctx context.Context, tx querier) error {
+		ended = nil
+		s, err := scanSession(tx.StmtContext(ctx, db.st.deleteSession).QueryRowContext(ctx, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		ended = s
+		return err
+	}, func() { db.sessions.drop(id) })
 	if err != nil {
-		return fmt.Errorf("delete session: %w", err)
+		return nil, fmt.Errorf("delete session: %w", err)
 	}
-	return nil
+	return ended, nil
 }
 
 // DeletePersonSessions implements store.Sessions with one DELETE that
-// returns the IDs, so the in-memory copies go too.
-func (db *DB) DeletePersonSessions(ctx context.Context, personID, except string) (int, error) {
+// returns the rows, so the in-memory copies go too.
+func (db *DB) DeletePersonSessions(ctx context.Context, personID, except string) ([]*store.Session, error) {
 	if db.unmatchable(personID) {
-		return 0, nil
+		return nil, nil
 	}
-	var ids []string
+	var ended []*store.Session
 	err := db.wr.doThen(ctx, false, func(ctx context.Context, tx querier) error {
-		ids = ids[:0]
+		ended = ended[:0]
 		rows, err := tx.StmtContext(ctx, db.st.deletePersonSessions).QueryContext(ctx, personID, except)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
+			s, err := scanSession(rows)
+			if err != nil {
 				return err
 			}
-			ids = append(ids, id)
+			ended = append(ended, s)
 		}
 		return rows.Err()
 	}, func() {
-		for _, id := range ids {
-			db.sessions.drop(id)
+		for _, s := range ended {
+			db.sessions.drop(s.ID)
 		}
 	})
 	if err != nil {
-		return 0, fmt.Errorf("delete sessions of person %s: %w", personID, err)
+		return nil, fmt.Errorf("delete sessions of person %s: %w", personID, err)
 	}
-	return len(ids), nil
+	return ended, nil
 }

@@ -121,8 +121,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.getSession, r, "SELECT " + sessionCols + " FROM sessions WHERE id = ? AND expires_at > ?"},
 		{&db.st.getSessionClients, w, "SELECT clients FROM sessions WHERE id = ?" + db.d.forUpdate},
 		{&db.st.setSessionClients, w, "UPDATE sessions SET clients = ? WHERE id = ?"},
-		{&db.st.deleteSession, w, "DELETE FROM sessions WHERE id = ?"},
-		{&db.st.deletePersonSessions, w, "DELETE FROM sessions WHERE person_id = ? AND id <> ? RETURNING id"},
+		{&db.st.deleteSession, w, "DELETE FROM sessions WHERE id = ? RETURNING " + sessionCols},
+		{&db.st.deletePersonSessions, w, "DELETE FROM sessions WHERE person_id = ? AND id <> ? RETURNING " + sessionCols},
 
 		{&db.st.insertAuthCode, w, insertSQL("auth_codes", authCodeCols)},
 		{&db.st.redeemAuthCode, w, "UPDATE auth_codes SET used_at = ? WHERE hash = ? AND used_at = 0 RETURNING " + authCodeCols},

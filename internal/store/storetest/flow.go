@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -240,6 +241,7 @@ func fullSession(t *testing.T, id string) *store.Session {
 		AuthTime:  now.Add(-time.Second).In(z.la),
 		Degraded:  true,
 		Clients:   []string{"bank"},
+		Continues: "s-first",
 		CreatedAt: now,
 		ExpiresAt: now.Add(8 * time.Hour).In(z.tokyo),
 	}
@@ -372,11 +374,30 @@ func testSessions(t *testing.T, s store.Store) {
 	t.Run("delete", func(t *testing.T) {
 		ss := fullSession(t, "s-del")
 		wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
-		wantErr(t, "DeleteSession", s.DeleteSession(ctx, ss.ID), nil)
-		_, err := s.GetSession(ctx, ss.ID, now)
+		wantErr(t, "AddSessionClient", s.AddSessionClient(ctx, ss.ID, "tax"), nil)
+		ended, err := s.DeleteSession(ctx, ss.ID)
+		wantErr(t, "DeleteSession", err, nil)
+		want := ss.Clone()
+		want.Clients = append(want.Clients, "tax")
+		same(t, "the deleted session, as it was when deleted", want, ended)
+		_, err = s.GetSession(ctx, ss.ID, now)
 		wantErr(t, "GetSession deleted", err, store.ErrNotFound)
-		wantErr(t, "DeleteSession again", s.DeleteSession(ctx, ss.ID), nil)
+		// Whoever deletes it second learns it is gone: a session's end is
+		// reported once.
+		ended, err = s.DeleteSession(ctx, ss.ID)
+		wantErr(t, "DeleteSession again", err, nil)
+		if ended != nil {
+			t.Errorf("DeleteSession again returned %+v, want nil", ended)
+		}
 		wantErr(t, "AddSessionClient deleted", s.AddSessionClient(ctx, ss.ID, "bank"), store.ErrNotFound)
+
+		// An expired session is deleted and returned all the same.
+		old := fullSession(t, "s-del-expired")
+		old.ExpiresAt = now.Add(-time.Minute)
+		wantErr(t, "CreateSession expired", s.CreateSession(ctx, old), nil)
+		ended, err = s.DeleteSession(ctx, old.ID)
+		wantErr(t, "DeleteSession expired", err, nil)
+		same(t, "the deleted expired session", old, ended)
 	})
 
 	t.Run("delete a person's other sessions", func(t *testing.T) {
@@ -389,11 +410,13 @@ func testSessions(t *testing.T, s store.Store) {
 			}
 			wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
 		}
-		n, err := s.DeletePersonSessions(ctx, "grace", mine[0].ID)
+		wantErr(t, "AddSessionClient", s.AddSessionClient(ctx, mine[2].ID, "tax"), nil)
+		ended, err := s.DeletePersonSessions(ctx, "grace", mine[0].ID)
 		wantErr(t, "DeletePersonSessions", err, nil)
-		if n != 2 {
-			t.Errorf("DeletePersonSessions deleted %d sessions, want 2", n)
-		}
+		slices.SortFunc(ended, func(a, b *store.Session) int { return strings.Compare(a.ID, b.ID) })
+		want := []*store.Session{mine[1], mine[2].Clone()}
+		want[1].Clients = append(want[1].Clients, "tax")
+		same(t, "the sessions DeletePersonSessions deleted", want, ended)
 		for _, ss := range mine[1:] {
 			_, err := s.GetSession(ctx, ss.ID, now)
 			wantErr(t, "GetSession of a deleted one", err, store.ErrNotFound)
@@ -402,16 +425,16 @@ func testSessions(t *testing.T, s store.Store) {
 			_, err := s.GetSession(ctx, ss.ID, now)
 			wantErr(t, "GetSession of a kept one", err, nil)
 		}
-		n, err = s.DeletePersonSessions(ctx, "grace", "")
+		ended, err = s.DeletePersonSessions(ctx, "grace", "")
 		wantErr(t, "DeletePersonSessions, none kept", err, nil)
-		if n != 1 {
-			t.Errorf("DeletePersonSessions with no exception deleted %d sessions, want 1", n)
+		if len(ended) != 1 || ended[0].ID != mine[0].ID {
+			t.Errorf("DeletePersonSessions with no exception deleted %v, want %s", ended, mine[0].ID)
 		}
 		_, err = s.GetSession(ctx, mine[0].ID, now)
 		wantErr(t, "GetSession after all were deleted", err, store.ErrNotFound)
-		n, err = s.DeletePersonSessions(ctx, "nobody", "")
-		if err != nil || n != 0 {
-			t.Errorf("DeletePersonSessions of a person without sessions = %d, %v", n, err)
+		ended, err = s.DeletePersonSessions(ctx, "nobody", "")
+		if err != nil || len(ended) != 0 {
+			t.Errorf("DeletePersonSessions of a person without sessions = %v, %v", ended, err)
 		}
 	})
 }

@@ -105,7 +105,7 @@ func sharedRecords(t *testing.T, a, b store.Store) {
 	if got, err := a.GetSession(ctx, s.ID, now); err != nil || len(got.Clients) != 1 {
 		t.Errorf("node a reads %+v, %v after node b added a client", got, err)
 	}
-	if err := b.DeleteSession(ctx, s.ID); err != nil {
+	if _, err := b.DeleteSession(ctx, s.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.GetSession(ctx, s.ID, now); !errors.Is(err, store.ErrNotFound) {

@@ -41,11 +41,11 @@ func testNotText(t *testing.T, s store.Store) {
 				t.Errorf("%s(%q) = %v, want ErrNotFound", c.what, k, c.err)
 			}
 		}
-		if err := s.DeleteSession(ctx, k); err != nil && !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("DeleteSession(%q) = %v, want nil or ErrNotFound", k, err)
+		if ended, err := s.DeleteSession(ctx, k); ended != nil || (err != nil && !errors.Is(err, store.ErrNotFound)) {
+			t.Errorf("DeleteSession(%q) = %v, %v, want nil and nil or ErrNotFound", k, ended, err)
 		}
-		if n, err := s.DeletePersonSessions(ctx, k, ""); err != nil || n != 0 {
-			t.Errorf("DeletePersonSessions(%q) = %d, %v, want 0, nil", k, n, err)
+		if ended, err := s.DeletePersonSessions(ctx, k, ""); err != nil || len(ended) != 0 {
+			t.Errorf("DeletePersonSessions(%q) = %v, %v, want none, nil", k, ended, err)
 		}
 		if n, err := s.CountRecoveryCodes(ctx, k); err != nil || n != 0 {
 			t.Errorf("CountRecoveryCodes(%q) = %d, %v, want 0, nil", k, n, err)

@@ -1,0 +1,106 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/varde-eid/varde/internal/loadgen"
+)
+
+// TestBackchannelLogoutReachesRelyingParty: on a real node, a session's
+// end reaches the relying party's back-channel logout endpoint as a
+// logout token (Back-Channel Logout 1.0 §2.5), whichever way it ended:
+// another person logging in in the same browser, then an RP-initiated
+// logout. The token is verified with go-oidc's key set against the
+// node's JWKS, and names the sid and sub of the ID token it ends.
+func TestBackchannelLogoutReachesRelyingParty(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	tokens := make(chan string, 4)
+	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil || r.Method != http.MethodPost {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		tokens <- r.PostForm.Get("logout_token")
+	}))
+	defer endpoint.Close()
+	bank := n.addRP(t, "bank", "bank.example")
+	c, err := n.app.Store.GetClient(ctx, "bank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.BackchannelLogoutURI = endpoint.URL + "/logout"
+	if err := n.app.Store.PutClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	keys := oidc.NewRemoteKeySet(ctx, n.issuer+"/jwks")
+	told := func(what string, idToken *loadgen.Result) {
+		t.Helper()
+		var raw string
+		select {
+		case raw = <-tokens:
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s: no logout token within 15 s", what)
+		}
+		payload, err := keys.VerifySignature(ctx, raw)
+		if err != nil {
+			t.Fatalf("%s: logout token signature: %v", what, err)
+		}
+		var claims struct {
+			Iss, Sub, Aud, Sid string
+			Events             map[string]any
+		}
+		if err := json.Unmarshal(payload, &claims); err != nil {
+			t.Fatal(err)
+		}
+		if claims.Iss != n.issuer || claims.Aud != "bank" || claims.Sub != idToken.IDToken.Subject ||
+			claims.Sid == "" || claims.Sid != idToken.Claims["sid"] {
+			t.Errorf("%s: logout token %+v; want sub %s and sid %v", what, claims, idToken.IDToken.Subject, idToken.Claims["sid"])
+		}
+		if _, ok := claims.Events["http://schemas.openid.net/event/backchannel-logout"]; !ok {
+			t.Errorf("%s: events %v", what, claims.Events)
+		}
+	}
+
+	kari, ola := n.enrol(t, false), n.enrol(t, false)
+	jar, _ := cookiejar.New(nil)
+	first, err := bank.Login(ctx, kari, loadgen.LoginOptions{Jar: jar})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another person logs in in the same browser: Kari's session ends.
+	second, err := bank.Login(ctx, ola, loadgen.LoginOptions{Jar: jar, Prompt: "login"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.IDToken.Subject == first.IDToken.Subject {
+		t.Fatal("two persons share a sub")
+	}
+	told("another person's login", first)
+
+	// The bank logs Ola out (RP-initiated, with the ID token as hint).
+	browser := &http.Client{Jar: jar}
+	res, err := browser.Get(n.issuer + "/logout?" + url.Values{"id_token_hint": {second.RawIDToken}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("logout: %d", res.StatusCode)
+	}
+	told("RP-initiated logout", second)
+	select {
+	case raw := <-tokens:
+		t.Errorf("a third logout token: %s", raw)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
