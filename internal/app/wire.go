@@ -56,7 +56,8 @@ func (a *App) providers(cfg *config.Config, opt Options, st store.Store, session
 	return all, nil
 }
 
-// openID builds the OpenID Provider endpoints.
+// openID builds the OpenID Provider endpoints, and hooks them to the
+// session manager and to a.webhooks (built before).
 func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *session.Manager, keySet *keys.Set, pages *httpx.Pages, salt []byte, reg prometheus.Registerer, log *slog.Logger) (*oidc.Provider, error) {
 	metrics, err := oidc.NewMetrics(reg)
 	if err != nil {
@@ -91,5 +92,8 @@ func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *
 	// However a session ends, the relying parties that got tokens in it
 	// are told (Back-Channel Logout).
 	sessions.Ended = p.SessionsEnded
+	// A logout token lives two minutes: the outbox signs it again for an
+	// attempt that comes later (ADR 15).
+	a.webhooks.RenewWith(oidc.LogoutDeliveryEvent, p.RenewLogoutToken)
 	return p, nil
 }

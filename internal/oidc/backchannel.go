@@ -7,6 +7,9 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -27,6 +30,10 @@ const (
 	// LogoutContentType is how a logout token is POSTed (§2.5): as the
 	// form parameter logout_token.
 	LogoutContentType = "application/x-www-form-urlencoded"
+	// logoutTokenFreshFor is how long after iat a logout token is sent
+	// as it is; an attempt later than that (a retry, a backlog) sends it
+	// signed anew (RenewLogoutToken).
+	logoutTokenFreshFor = 30 * time.Second
 )
 
 // LogoutOutbox holds logout tokens until the relying parties accept them.
@@ -75,6 +82,48 @@ func (p *Provider) logoutToken(c *store.Client, sess *store.Session, now time.Ti
 		return "", "", fmt.Errorf("sign logout token for %s: %w", c.ID, err)
 	}
 	return jti, token, nil
+}
+
+// RenewLogoutToken is the outbox's renewal of a queued logout delivery's
+// payload before an attempt (webhook.Notifier.RenewWith): a token issued
+// more than 30 s before now is signed again, with the current key, iat
+// now and exp two minutes on, so that a relying party that was down for
+// longer than the token's lifetime still gets one it can accept. The
+// other claims stay, jti included, so a relying party that took an
+// earlier copy can still drop this one as a duplicate. A token still
+// fresh goes as it is.
+func (p *Provider) RenewLogoutToken(payload []byte, now time.Time) ([]byte, error) {
+	form, err := url.ParseQuery(string(payload))
+	if err != nil || len(form["logout_token"]) != 1 {
+		return nil, errors.New("renew logout token: the payload is not the form logout_token=...")
+	}
+	tok, err := jwt.ParseSigned(form.Get("logout_token"), []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		return nil, fmt.Errorf("renew logout token: %w", err)
+	}
+	// The token is Varde's own, read back from its own outbox: it was
+	// verified by being signed here, and may be signed by a key retired
+	// since.
+	var claims LogoutClaims
+	if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil {
+		return nil, fmt.Errorf("renew logout token: %w", err)
+	}
+	if now.Before(time.Unix(claims.IssuedAt, 0).Add(logoutTokenFreshFor)) {
+		return payload, nil
+	}
+	claims.IssuedAt = now.Unix()
+	claims.Expiry = now.Add(LogoutTokenLifetime).Unix()
+	signed, err := p.Signer.SignTyped(claims, LogoutTokenTyp)
+	if err != nil {
+		return nil, fmt.Errorf("renew logout token for %s: %w", claims.Audience, err)
+	}
+	return logoutForm(signed), nil
+}
+
+// logoutForm is the body that carries token (§2.5): the form parameter
+// logout_token.
+func logoutForm(token string) []byte {
+	return []byte("logout_token=" + url.QueryEscape(token))
 }
 
 // SessionsEnded queues logout tokens for the sessions that ended (why
@@ -126,8 +175,7 @@ func (p *Provider) BackchannelLogout(ctx context.Context, sess *store.Session) (
 		}
 		ds = append(ds, &store.WebhookDelivery{
 			ID: jti, ClientID: c.ID, URL: c.BackchannelLogoutURI, Event: LogoutDeliveryEvent,
-			// §2.5: POST with the form parameter logout_token.
-			Payload: []byte("logout_token=" + url.QueryEscape(tok)), ContentType: LogoutContentType,
+			Payload: logoutForm(tok), ContentType: LogoutContentType,
 			CreatedAt: now, NextAttemptAt: now,
 		})
 	}

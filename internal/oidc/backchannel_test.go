@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -325,7 +326,7 @@ func newBackchannelRP(t *testing.T, statuses ...int) *backchannelRP {
 // abandoned, with its error kept.
 func TestBackchannelLogoutDelivered(t *testing.T) {
 	h := newHarness(t)
-	bankRP := newBackchannelRP(t, http.StatusInternalServerError, http.StatusOK)
+	bankRP := newBackchannelRP(t, http.StatusInternalServerError, http.StatusInternalServerError, http.StatusOK)
 	taxRP := newBackchannelRP(t, http.StatusBadRequest, http.StatusOK)
 	ctx := context.Background()
 	for id, uri := range map[string]string{bankID: bankRP.srv.URL + "/bcl", taxID: taxRP.srv.URL + "/bcl"} {
@@ -342,6 +343,7 @@ func TestBackchannelLogoutDelivered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	worker.RenewWith(LogoutDeliveryEvent, h.p.RenewLogoutToken)
 	deliver := func() {
 		t.Helper()
 		if _, err := worker.DeliverDue(ctx); err != nil {
@@ -389,13 +391,50 @@ func TestBackchannelLogoutDelivered(t *testing.T) {
 	if got := bankRP.posts(); len(got) != 2 || got[1].token != got[0].token {
 		t.Fatalf("retry: %d POSTs, want 2 with the same token", len(got))
 	}
-	if d := h.deliveries(bankID)[0]; d.Attempts != 2 || d.DeliveredAt.IsZero() || d.LastError != "" {
+
+	// The bank is down for ten minutes, long past the token's two: the
+	// attempt then sends it signed anew, valid now, the same logout.
+	h.clock.Add(10 * time.Minute)
+	deliver()
+	got := bankRP.posts()
+	if len(got) != 3 || got[2].token == got[0].token {
+		t.Fatalf("late retry: %d POSTs; want 3, the last with the token signed anew", len(got))
+	}
+	renewed := h.verifyLogoutToken(&store.WebhookDelivery{Payload: []byte("logout_token=" + url.QueryEscape(got[2].token))})
+	first := h.verifyLogoutToken(d)
+	if iat, exp := renewed.num(t, "iat"), renewed.num(t, "exp"); iat != h.clock.Now().Unix() || exp != iat+120 {
+		t.Errorf("renewed token: iat %d, exp %d; want %d and two minutes on", iat, exp, h.clock.Now().Unix())
+	}
+	for _, c := range []string{"iss", "aud", "sub", "sid", "jti"} {
+		if renewed.str(t, c) != first.str(t, c) {
+			t.Errorf("renewed %s = %q, first %q", c, renewed.str(t, c), first.str(t, c))
+		}
+	}
+	if renewed.typ != "logout+jwt" || string(renewed.claims["events"]) != string(first.claims["events"]) || len(renewed.claims) != 8 {
+		t.Errorf("renewed token typ %q, claims %v", renewed.typ, keysOf(renewed.claims))
+	}
+	if d := h.deliveries(bankID)[0]; d.Attempts != 3 || d.DeliveredAt.IsZero() || d.LastError != "" {
 		t.Errorf("bank after a 200: attempts %d, delivered %v, error %q", d.Attempts, d.DeliveredAt, d.LastError)
+	}
+	if d := h.deliveries(bankID)[0]; !bytes.Equal(d.Payload, []byte("logout_token="+url.QueryEscape(got[0].token))) {
+		t.Error("the outbox's payload changed: it keeps what was queued")
 	}
 	// Neither is sent again: one delivered, one refused for good.
 	h.clock.Add(24 * time.Hour)
 	deliver()
-	if b, x := len(bankRP.posts()), len(taxRP.posts()); b != 2 || x != 1 {
+	if b, x := len(bankRP.posts()), len(taxRP.posts()); b != 3 || x != 1 {
 		t.Errorf("sent again: bank %d, tax %d POSTs", b, x)
+	}
+}
+
+// TestRenewLogoutTokenRefusesWhatIsNotOne: a payload that is not a
+// logout token form cannot be renewed, and says so; the outbox abandons
+// such a delivery rather than send it.
+func TestRenewLogoutTokenRefusesWhatIsNotOne(t *testing.T) {
+	h := newHarness(t)
+	for _, payload := range []string{"", "logout_token=", "logout_token=a.b.c", "x=1", "logout_token=a&logout_token=b", "%zz"} {
+		if out, err := h.p.RenewLogoutToken([]byte(payload), h.clock.Now()); err == nil {
+			t.Errorf("RenewLogoutToken(%q) = %q, want an error", payload, out)
+		}
 	}
 }

@@ -160,9 +160,19 @@ func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery) (permanen
 	if err := CheckURL(d.URL); err != nil {
 		return true, "refused: " + err.Error()
 	}
+	payload := d.Payload
+	if renew := n.renew[d.Event]; renew != nil {
+		p, err := renew(payload, n.now())
+		if err != nil {
+			// What was stored cannot be made into something to send;
+			// another attempt would fail the same way.
+			return true, "renew: " + clean(err.Error(), 200)
+		}
+		payload = p
+	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.AttemptTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(d.Payload))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(payload))
 	if err != nil {
 		return true, "request: " + err.Error()
 	}

@@ -100,6 +100,10 @@ type Notifier struct {
 	randMu sync.Mutex
 	rand   io.Reader
 
+	// renew holds, by delivery event, what renews a payload before an
+	// attempt (RenewWith).
+	renew map[string]RenewFunc
+
 	// queue holds events from OnTransition until Run writes them to the
 	// outbox; held keeps, in order, those it could not write yet.
 	queue chan Event
@@ -152,6 +156,21 @@ func New(o Options) (*Notifier, error) {
 		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return n, nil
+}
+
+// RenewFunc returns the payload to send, at now, for a queued delivery
+// whose stored payload is payload: the same, or one renewed (a token
+// with a short lifetime, signed again). An error abandons the delivery.
+type RenewFunc func(payload []byte, now time.Time) ([]byte, error)
+
+// RenewWith makes every attempt to deliver a delivery of event send what
+// f makes of its stored payload: the outbox keeps what was queued, and
+// each attempt sends what is valid at its time. Call it before Run.
+func (n *Notifier) RenewWith(event string, f RenewFunc) {
+	if n.renew == nil {
+		n.renew = map[string]RenewFunc{}
+	}
+	n.renew[event] = f
 }
 
 // Config returns the configuration in effect, defaults filled in.

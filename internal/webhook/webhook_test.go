@@ -910,3 +910,59 @@ func metric(t *testing.T, reg *prometheus.Registry, name, label string) float64 
 	t.Fatalf("no series %s{%s}", name, label)
 	return 0
 }
+
+// TestRenewBeforeEachAttempt: a renewal registered for an event makes
+// each attempt send what it returns for the stored payload at that
+// moment, which stays as queued; one that fails abandons the delivery
+// without sending anything. Other events are sent as stored.
+func TestRenewBeforeEachAttempt(t *testing.T) {
+	f := newFixture(t, Config{Jitter: -1}, nil)
+	rc := newReceiver(t, f.signer.PublicJWK(), nil)
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rc.url()})
+	var bodies []string
+	got := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies = append(bodies, string(b))
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer got.Close()
+	f.n.RenewWith("renewed", func(payload []byte, now time.Time) ([]byte, error) {
+		if string(payload) == "broken" {
+			return nil, errors.New("not a token")
+		}
+		return fmt.Appendf(nil, "%s at %d", payload, now.Unix()), nil
+	})
+	ctx := context.Background()
+	err := f.st.EnqueueWebhooks(ctx, []*store.WebhookDelivery{
+		{ID: "d1", ClientID: "bank", URL: got.URL, Event: "renewed", Payload: []byte("token"), CreatedAt: t0, NextAttemptAt: t0},
+		{ID: "d2", ClientID: "bank", URL: got.URL, Event: "renewed", Payload: []byte("broken"), CreatedAt: t0, NextAttemptAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.deliver(t)
+	f.clock.Set(t0.Add(time.Hour))
+	f.deliver(t)
+	want := []string{fmt.Sprintf("token at %d", t0.Unix()), fmt.Sprintf("token at %d", t0.Add(time.Hour).Unix())}
+	if !slices.Equal(bodies, want) {
+		t.Errorf("sent %q, want %q", bodies, want)
+	}
+	for _, d := range f.deliveries(t, "bank") {
+		switch d.ID {
+		case "d1":
+			if string(d.Payload) != "token" || d.Attempts != 2 || !d.AbandonedAt.IsZero() {
+				t.Errorf("d1 after two attempts: payload %q, attempts %d, abandoned %v", d.Payload, d.Attempts, d.AbandonedAt)
+			}
+		case "d2":
+			if d.Attempts != 1 || d.AbandonedAt.IsZero() || d.LastError != "renew: not a token" {
+				t.Errorf("d2: attempts %d, abandoned %v, error %q", d.Attempts, d.AbandonedAt, d.LastError)
+			}
+		}
+	}
+	// A status SET, with no renewal registered, goes as stored.
+	f.notify(t, bankidDown)
+	f.deliver(t)
+	if len(rc.got()) != 1 {
+		t.Errorf("the status SET: %d deliveries", len(rc.got()))
+	}
+}
