@@ -4,7 +4,9 @@
 // authentication at the token and PAR endpoints (RFC 6749 §2.3,
 // RFC 7523 private_key_jwt, OpenID Connect Core §9), and DPoP proofs
 // (RFC 9449): their verification (§4.3), the JWK thumbprint a token is
-// bound to (§6.1) and a protected resource's DPoP challenge (§7.1).
+// bound to (§6.1), a protected resource's DPoP challenge (§7.1) and the
+// nonces a server provides for proofs, made and checked without state
+// (§8, §9).
 //
 // It makes no product decisions and knows no endpoints: those live in
 // package oidc.

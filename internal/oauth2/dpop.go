@@ -57,6 +57,10 @@ type DPoPVerifier struct {
 	// Replay remembers proof jti values (key "dpop:" + jkt + ":" + jti)
 	// until iat+MaxAge+Leeway (RFC 9449 §11.1).
 	Replay store.ReplayCache
+	// Nonces, if set, makes a nonce this server provided recently
+	// required in every proof (RFC 9449 §8, §9); nil: none is required,
+	// and a proof's nonce claim is not looked at.
+	Nonces *DPoPNonces
 	Now    func() time.Time // nil: time.Now
 	MaxAge time.Duration    // 0: DefaultDPoPMaxAge
 	Leeway time.Duration    // 0: DefaultDPoPLeeway
@@ -83,8 +87,9 @@ func (v *DPoPVerifier) now() time.Time {
 // "https://id.example/token") with r.Method, and, when accessToken is
 // not "", its ath claim. It returns (nil, nil) when r has no DPoP
 // header. Every problem with the proof is an *Error with code
-// invalid_dpop_proof and a specific description; other errors (the
-// replay cache failing) are internal, wrapped.
+// invalid_dpop_proof and a specific description, but for a missing or
+// stale nonce when Nonces is set, which is use_dpop_nonce; other errors
+// (the replay cache failing) are internal, wrapped.
 //
 // Binding the proof's key to a token (comparing JKT with the token's
 // cnf.jkt, §4.3 item 12) is the caller's: only it knows the token.
@@ -130,10 +135,15 @@ func (v *DPoPVerifier) Verify(r *http.Request, htu, accessToken string) (*DPoPPr
 	if got != endpoint {
 		return nil, InvalidDPoPProof("DPoP proof htu does not match %s", htu)
 	}
+	// §4.3 item 10: with nonces required, the proof carries one this
+	// server provided recently (§8, §9).
+	now := v.now()
+	if err := v.checkNonce(c.claims, now); err != nil {
+		return nil, err
+	}
 	// §4.3 item 11 and §11.1: iat is within the window this server
 	// accepts. A proof is accepted while now < iat+MaxAge+Leeway, the
 	// moment the replay cache forgets its jti.
-	now := v.now()
 	maxAge := orDefault(v.MaxAge, DefaultDPoPMaxAge)
 	leeway := orDefault(v.Leeway, DefaultDPoPLeeway)
 	if c.iat.After(now.Add(leeway)) {
@@ -314,7 +324,7 @@ func checkKeyFitsAlg(key any, alg jose.SignatureAlgorithm) error {
 type dpopClaims struct {
 	jti, htm, htu string
 	iat           time.Time
-	// claims are all the claims, for ath.
+	// claims are all the claims, for ath and nonce.
 	claims map[string]any
 }
 

@@ -337,7 +337,9 @@ func TestDPoPVerify(t *testing.T) {
 		{"ath not a string", dpopRequest("GET", es(func(h, c map[string]any) { c["htm"] = "GET"; c["ath"] = 1 })), token, "ath claim must be a string"},
 		{"ath without an access token is ignored", dpopRequest("POST", es(set("ath", "anything"))), "", "accepted"},
 
-		// This server issues no nonces; a proof may carry one anyway.
+		// Without Nonces no nonce is required; a proof may carry one
+		// anyway, which is not looked at (TestDPoPNonceRequired has the
+		// rest).
 		{"nonce ignored", dpopRequest("POST", es(set("nonce", "n-0S6_WzA2Mj"))), "", "accepted"},
 	}
 	for _, tt := range tests {

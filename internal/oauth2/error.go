@@ -9,7 +9,8 @@ import (
 )
 
 // Error codes (RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, OpenID Connect
-// Core §3.1.2.6, RFC 7009 §2.2.1, RFC 9126 §2.3, RFC 9449 §5 and §7.1).
+// Core §3.1.2.6, RFC 7009 §2.2.1, RFC 9126 §2.3, RFC 9449 §5, §7.1, §8
+// and §9).
 const (
 	CodeInvalidRequest          = "invalid_request"
 	CodeInvalidClient           = "invalid_client"
@@ -27,6 +28,7 @@ const (
 	CodeRequestNotSupported     = "request_not_supported"
 	CodeInvalidToken            = "invalid_token"
 	CodeInvalidDPoPProof        = "invalid_dpop_proof"
+	CodeUseDPoPNonce            = "use_dpop_nonce"
 	CodeUnsupportedTokenType    = "unsupported_token_type"
 )
 
@@ -150,6 +152,15 @@ func InvalidDPoPProof(format string, args ...any) *Error {
 	return NewError(CodeInvalidDPoPProof, format, args...)
 }
 
+// UseDPoPNonce returns a use_dpop_nonce error (RFC 9449 §8, §9): the
+// proof must carry a nonce this server provided, which goes with the
+// error in the DPoP-Nonce header. Its usual status is 400, right at the
+// token and PAR endpoints; a protected resource answers 401 with a DPoP
+// challenge (WriteDPoPError).
+func UseDPoPNonce(format string, args ...any) *Error {
+	return NewError(CodeUseDPoPNonce, format, args...)
+}
+
 // AsError returns the *Error in err's chain. Any other error becomes
 // server_error with a fixed description: nothing about the cause leaves
 // the server.
@@ -190,12 +201,13 @@ func WriteError(w http.ResponseWriter, err error) {
 }
 
 // WriteDPoPError writes err as a protected resource's refusal of a
-// request that used the DPoP scheme (RFC 9449 §7.1): invalid_token and
-// invalid_dpop_proof are 401 with a DPoP challenge that names the
-// error; anything else is written as WriteError writes it.
+// request that used the DPoP scheme (RFC 9449 §7.1, §9): invalid_token,
+// invalid_dpop_proof and use_dpop_nonce are 401 with a DPoP challenge
+// that names the error; anything else is written as WriteError writes
+// it.
 func WriteDPoPError(w http.ResponseWriter, err error) {
 	e := AsError(err)
-	if e.Code != CodeInvalidToken && e.Code != CodeInvalidDPoPProof {
+	if e.Code != CodeInvalidToken && e.Code != CodeInvalidDPoPProof && e.Code != CodeUseDPoPNonce {
 		WriteError(w, err)
 		return
 	}

@@ -26,6 +26,8 @@ func TestWriteError(t *testing.T) {
 		{"temporarily_unavailable", NewError(CodeTemporarilyUnavailable, "try later"), 503, "temporarily_unavailable", "try later", ""},
 		// RFC 9449 §5: at the token endpoint, a plain 400.
 		{"invalid_dpop_proof", InvalidDPoPProof("DPoP proof was already used"), 400, "invalid_dpop_proof", "DPoP proof was already used", ""},
+		// RFC 9449 §8: at the token and PAR endpoints, a plain 400.
+		{"use_dpop_nonce", UseDPoPNonce("DPoP proof has no nonce"), 400, "use_dpop_nonce", "DPoP proof has no nonce", ""},
 		// RFC 7009 §2.2.1: at the revocation endpoint, a plain 400.
 		{"unsupported_token_type", UnsupportedTokenType("token_type_hint id_token is not revoked here"), 400, "unsupported_token_type", "token_type_hint id_token is not revoked here", ""},
 	}
@@ -61,7 +63,7 @@ func TestStatusFor(t *testing.T) {
 		CodeInvalidRequest: 400, CodeInvalidClient: 401, CodeInvalidGrant: 400, CodeUnauthorizedClient: 400,
 		CodeUnsupportedGrantType: 400, CodeInvalidScope: 400, CodeAccessDenied: 403, CodeUnsupportedResponseType: 400,
 		CodeServerError: 500, CodeTemporarilyUnavailable: 503, CodeLoginRequired: 400, CodeInteractionRequired: 400,
-		CodeInvalidRequestURI: 400, CodeInvalidToken: 401, CodeInvalidDPoPProof: 400, CodeUnsupportedTokenType: 400,
+		CodeInvalidRequestURI: 400, CodeInvalidToken: 401, CodeInvalidDPoPProof: 400, CodeUseDPoPNonce: 400, CodeUnsupportedTokenType: 400,
 	} {
 		if got := StatusFor(code); got != want {
 			t.Errorf("StatusFor(%s) = %d, want %d", code, got, want)
@@ -73,7 +75,7 @@ func TestStatusFor(t *testing.T) {
 }
 
 // TestWriteDPoPError: a protected resource refuses a DPoP request with
-// 401 and a DPoP challenge naming the error (RFC 9449 §7.1).
+// 401 and a DPoP challenge naming the error (RFC 9449 §7.1, §9).
 func TestWriteDPoPError(t *testing.T) {
 	algs := `DPoP algs="ES256 ES384 EdDSA PS256 RS256"`
 	tests := []struct {
@@ -87,6 +89,9 @@ func TestWriteDPoPError(t *testing.T) {
 			algs + `, error="invalid_dpop_proof", error_description="DPoP proof was already used"`},
 		{"invalid_token", InvalidToken("access token is unknown"), 401, "invalid_token",
 			algs + `, error="invalid_token", error_description="access token is unknown"`},
+		// RFC 9449 §9: a resource server asks for a nonce with 401 too.
+		{"use_dpop_nonce", UseDPoPNonce("DPoP proof has no nonce"), 401, "use_dpop_nonce",
+			algs + `, error="use_dpop_nonce", error_description="DPoP proof has no nonce"`},
 		{"invalid_request as WriteError writes it", InvalidRequest("no"), 400, "invalid_request", ""},
 		{"internal error never leaks", errors.New("sql: closed"), 500, "server_error", ""},
 	}
