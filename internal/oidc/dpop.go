@@ -36,3 +36,19 @@ func (p *Provider) pushedKey(r *http.Request, req *store.AuthRequest) (string, e
 	}
 	return proof.JKT, nil
 }
+
+// dpopNonce has every response of h carry the current DPoP nonce in
+// the DPoP-Nonce header when nonces are required (RFC 9449 §8, §9): a
+// refusal with use_dpop_nonce, which must carry it, and every other
+// answer too (§8.2), so that a client that keeps the newest nonce it
+// was given is seldom refused for a stale one. Without nonces, h as it
+// is.
+func (p *Provider) dpopNonce(h func(http.ResponseWriter, *http.Request)) func(http.ResponseWriter, *http.Request) {
+	if p.DPoP == nil || p.DPoP.Nonces == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(oauth2.DPoPNonceHeader, p.DPoP.Nonces.Nonce(p.Now()))
+		h(w, r)
+	}
+}

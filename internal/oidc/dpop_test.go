@@ -46,6 +46,12 @@ func (h *harness) dpopHolder() *holder {
 // token, it names it (ath).
 func (k *holder) proof(method, path, accessToken string) string {
 	k.h.t.Helper()
+	return k.proofNonce(method, path, accessToken, "")
+}
+
+// proofNonce is proof with a nonce claim, if nonce is not "".
+func (k *holder) proofNonce(method, path, accessToken, nonce string) string {
+	k.h.t.Helper()
 	opts := (&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt")
 	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.key}, opts)
 	if err != nil {
@@ -55,6 +61,9 @@ func (k *holder) proof(method, path, accessToken string) string {
 	if accessToken != "" {
 		sum := sha256.Sum256([]byte(accessToken))
 		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	if nonce != "" {
+		claims["nonce"] = nonce
 	}
 	payload, err := json.Marshal(claims)
 	if err != nil {

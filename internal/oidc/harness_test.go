@@ -106,7 +106,9 @@ type harness struct {
 	logins         atomic.Int64
 }
 
-func newHarness(t testing.TB) *harness {
+// newHarness starts a provider over a fresh store; each of opts may
+// change the provider (h.p) before it is checked and registered.
+func newHarness(t testing.TB, opts ...func(h *harness)) *harness {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "v.db"))
@@ -177,6 +179,9 @@ func newHarness(t testing.TB) *harness {
 		Pages:       pages,
 		SubjectSalt: []byte(strings.Repeat("s", 32)),
 		Now:         h.clock.Now, Log: log, Metrics: metrics,
+	}
+	for _, o := range opts {
+		o(h)
 	}
 	if err := h.p.Check(); err != nil {
 		t.Fatal(err)

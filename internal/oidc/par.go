@@ -10,6 +10,12 @@ import (
 // par is the pushed authorization request endpoint (RFC 9126 §2).
 func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 	const ep = "par"
+	// RFC 9449 §8: a proof without a fresh nonce is sent back for one
+	// before the client is authenticated (as at the token endpoint).
+	if err := p.DPoP.CheckNonce(r); err != nil {
+		p.jsonError(w, r, ep, err)
+		return
+	}
 	if err := parseForm(r); err != nil {
 		p.jsonError(w, r, ep, err)
 		return

@@ -116,7 +116,9 @@ type Provider struct {
 	ClientAuth *oauth2.ClientAuthenticator
 	// DPoP verifies DPoP proofs (RFC 9449) at the PAR, token and userinfo
 	// endpoints; nil: one over ClientAuth's replay cache, with this
-	// Provider's clock.
+	// Provider's clock and no nonces. With its Nonces set, every proof
+	// must carry a nonce this server provided (§8, §9), and every
+	// response of those endpoints carries the current one.
 	DPoP *oauth2.DPoPVerifier
 	// Audit may be nil (no audit log).
 	Audit Auditor
@@ -192,6 +194,9 @@ func (p *Provider) Check() error {
 	if len(p.SubjectSalt) < 32 {
 		errs = append(errs, errors.New("oidc: SubjectSalt must be at least 32 bytes"))
 	}
+	if p.DPoP != nil && p.DPoP.Nonces != nil && len(p.DPoP.Nonces.Key) < oauth2.MinDPoPNonceKeySize {
+		errs = append(errs, fmt.Errorf("oidc: DPoP nonce key must be at least %d bytes", oauth2.MinDPoPNonceKeySize))
+	}
 	return errors.Join(errs...)
 }
 
@@ -235,15 +240,15 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+PathDiscovery, p.endpoint("discovery", p.discovery))
 	mux.Handle("GET "+PathAuthorizationServer, p.endpoint("discovery", p.discovery))
 	mux.Handle("GET "+PathJWKS, p.endpoint("jwks", p.jwks))
-	mux.Handle("POST "+PathPAR, p.endpoint("par", p.par))
+	mux.Handle("POST "+PathPAR, p.endpoint("par", p.dpopNonce(p.par)))
 	mux.Handle("GET "+PathAuthorize, p.endpoint("authorize", p.authorize))
 	mux.Handle("POST "+PathAuthorize, p.endpoint("authorize", p.authorize))
 	mux.Handle("GET "+PathResume, p.endpoint("resume", p.resume))
 	mux.Handle("GET "+PathCancel, p.endpoint("cancel", p.cancel))
-	mux.Handle("POST "+PathToken, p.endpoint("token", p.token))
+	mux.Handle("POST "+PathToken, p.endpoint("token", p.dpopNonce(p.token)))
 	mux.Handle("POST "+PathRevocation, p.endpoint("revocation", p.revocation))
-	mux.Handle("GET "+PathUserinfo, p.endpoint("userinfo", p.userinfo))
-	mux.Handle("POST "+PathUserinfo, p.endpoint("userinfo", p.userinfo))
+	mux.Handle("GET "+PathUserinfo, p.endpoint("userinfo", p.dpopNonce(p.userinfo)))
+	mux.Handle("POST "+PathUserinfo, p.endpoint("userinfo", p.dpopNonce(p.userinfo)))
 	mux.Handle("GET "+PathLogout, p.endpoint("logout", p.logout))
 	mux.Handle("POST "+PathLogout, p.endpoint("logout", p.logout))
 }

@@ -87,6 +87,14 @@ func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request, ep stri
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	const ep = "token"
 	ctx := r.Context()
+	// RFC 9449 §8: a proof without a fresh nonce is sent back for one
+	// before the client is authenticated: asking for a nonce spends no
+	// client assertion and writes nothing, and the client may send the
+	// same assertion again with its new proof.
+	if err := p.DPoP.CheckNonce(r); err != nil {
+		p.jsonError(w, r, ep, err)
+		return
+	}
 	c, form, ok := p.clientRequest(w, r, ep)
 	if !ok {
 		return
@@ -94,7 +102,9 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	gt := form.Get("grant_type")
 	proof, err := p.tokenProof(r, c)
 	if err != nil {
-		if !oauth2.IsInternal(err) {
+		// A request for a nonce is not a refusal worth an event: every
+		// client that holds none yet gets one.
+		if !oauth2.IsInternal(err) && oauth2.AsError(err).Code != oauth2.CodeUseDPoPNonce {
 			p.audit(ctx, &store.AuditEvent{Type: "token", ClientID: c.ID, Result: store.ResultFailure, Reason: "dpop_proof",
 				Details: map[string]string{"grant_type": gt, "description": oauth2.AsError(err).Description}})
 		}
