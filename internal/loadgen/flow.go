@@ -14,6 +14,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -33,6 +34,8 @@ type RP struct {
 	// DPoPKey, if set, binds the relying party's tokens to it (RFC 9449):
 	// its pushed requests and token requests carry a DPoP proof, and a
 	// login counts only if the tokens came back bound (token_type DPoP).
+	// Proofs carry the nonce Varde last handed out (§8); a request
+	// refused with use_dpop_nonce is sent once more, with the new one.
 	DPoPKey *ecdsa.PrivateKey
 	// HTTP is shared by all virtual users; it must not follow redirects
 	// (NewHTTPClient makes one).
@@ -41,6 +44,9 @@ type RP struct {
 	signer     jose.Signer
 	dpopSigner jose.Signer
 	verifier   *oidc.IDTokenVerifier
+	// dpopNonce is the DPoP nonce Varde last handed out, shared by every
+	// virtual user; nil until it hands one out.
+	dpopNonce atomic.Pointer[string]
 }
 
 // NewHTTPClient returns a client for n concurrent virtual users that
@@ -72,9 +78,31 @@ func (rp *RP) Setup(ctx context.Context) error {
 	return err
 }
 
-// proof is a DPoP proof (RFC 9449 §4.2) for a POST to the issuer's path.
+// proof is a DPoP proof (RFC 9449 §4.2) for a POST to the issuer's
+// path, with the nonce Varde last handed out, if any (§8).
 func (rp *RP) proof(path string) (string, error) {
-	return signJWT(rp.dpopSigner, map[string]any{"jti": random(12), "htm": http.MethodPost, "htu": rp.Issuer + path, "iat": time.Now().Unix()})
+	claims := map[string]any{"jti": random(12), "htm": http.MethodPost, "htu": rp.Issuer + path, "iat": time.Now().Unix()}
+	if n := rp.dpopNonce.Load(); n != nil {
+		claims["nonce"] = *n
+	}
+	return signJWT(rp.dpopSigner, claims)
+}
+
+// keepNonce keeps the DPoP nonce of Varde's answer res, if it has one,
+// for the next proofs (RFC 9449 §8.2).
+func (rp *RP) keepNonce(res *http.Response) {
+	if n := res.Header.Get("DPoP-Nonce"); n != "" {
+		rp.dpopNonce.Store(&n)
+	}
+}
+
+// askedForNonce reports whether an answer of status with body refuses
+// a DPoP proof for want of a fresh nonce (RFC 9449 §8).
+func askedForNonce(status int, body []byte) bool {
+	var e struct {
+		Error string `json:"error"`
+	}
+	return status == http.StatusBadRequest && json.Unmarshal(body, &e) == nil && e.Error == "use_dpop_nonce"
 }
 
 // signJWT marshals claims once and signs them with s, in compact form.
@@ -91,7 +119,8 @@ func signJWT(s jose.Signer, claims any) (string, error) {
 }
 
 // withProof returns an HTTP client for x/oauth2 that sends a fresh DPoP
-// proof with every token request, or rp.HTTP without a DPoP key.
+// proof with every token request and keeps the nonce of every answer,
+// or rp.HTTP without a DPoP key.
 func (rp *RP) withProof() *http.Client {
 	if rp.DPoPKey == nil {
 		return rp.HTTP
@@ -108,7 +137,11 @@ func (rp *RP) withProof() *http.Client {
 		}
 		r = r.Clone(r.Context())
 		r.Header.Set("DPoP", proof)
-		return base.RoundTrip(r)
+		res, err := base.RoundTrip(r)
+		if err == nil {
+			rp.keepNonce(res)
+		}
+		return res, err
 	})
 	return &c
 }
@@ -307,6 +340,59 @@ type Result struct {
 	Code, CodeVerifier string
 }
 
+// push sends a pushed authorization request with form, and a DPoP
+// proof if the relying party has a key. Asked for a DPoP nonce (RFC
+// 9449 §8), it sends the request once more, with a proof that carries
+// the nonce and a new client assertion.
+func (rp *RP) push(ctx context.Context, b *browser, form url.Values) (*http.Response, []byte, error) {
+	for try := 0; ; try++ {
+		var proof string
+		if rp.DPoPKey != nil {
+			var err error
+			if proof, err = rp.proof("/par"); err != nil {
+				return nil, nil, err
+			}
+		}
+		res, body, err := b.postFormWith(ctx, rp.Issuer+"/par", form, proof)
+		if err != nil {
+			return nil, nil, err
+		}
+		rp.keepNonce(res)
+		if try > 0 || proof == "" || !askedForNonce(res.StatusCode, body) {
+			return res, body, nil
+		}
+		ca, err := rp.assertion()
+		if err != nil {
+			return nil, nil, err
+		}
+		form.Set("client_assertion", ca)
+	}
+}
+
+// exchange redeems code with PKCE's verifier and a fresh client
+// assertion, and a DPoP proof if the relying party has a key. Asked for
+// a DPoP nonce (RFC 9449 §8), it tries once more, with a proof that
+// carries the nonce and a new assertion.
+func (rp *RP) exchange(ctx context.Context, code, verifier string) (*oauth2.Token, error) {
+	conf := &oauth2.Config{ClientID: rp.ClientID, RedirectURL: rp.RedirectURI,
+		Endpoint: oauth2.Endpoint{TokenURL: rp.Issuer + "/token", AuthStyle: oauth2.AuthStyleInParams}}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, rp.withProof())
+	for try := 0; ; try++ {
+		ca, err := rp.assertion()
+		if err != nil {
+			return nil, err
+		}
+		tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier),
+			oauth2.SetAuthURLParam("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+			oauth2.SetAuthURLParam("client_assertion", ca))
+		var re *oauth2.RetrieveError
+		if try == 0 && rp.DPoPKey != nil && errors.As(err, &re) && re.ErrorCode == "use_dpop_nonce" {
+			continue
+		}
+		return tok, err
+	}
+}
+
 func random(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
@@ -361,13 +447,7 @@ func (rp *RP) LoginWith(ctx context.Context, a Authenticator, o LoginOptions) (*
 	}
 	// 1. PAR (RFC 9126); with a DPoP key, a proof that binds the code to
 	// it (RFC 9449 §10.1).
-	var proof string
-	if rp.DPoPKey != nil {
-		if proof, err = rp.proof("/par"); err != nil {
-			return nil, err
-		}
-	}
-	res, body, err := b.postFormWith(ctx, rp.Issuer+"/par", form, proof)
+	res, body, err := rp.push(ctx, b, form)
 	if err != nil {
 		return nil, err
 	}
@@ -387,15 +467,7 @@ func (rp *RP) LoginWith(ctx context.Context, a Authenticator, o LoginOptions) (*
 		return nil, fmt.Errorf("callback %s: wrong redirect, state or iss", cb.Redacted())
 	}
 	// 5. Token request with PKCE and a fresh client assertion.
-	ca, err = rp.assertion()
-	if err != nil {
-		return nil, err
-	}
-	conf := &oauth2.Config{ClientID: rp.ClientID, RedirectURL: rp.RedirectURI,
-		Endpoint: oauth2.Endpoint{TokenURL: rp.Issuer + "/token", AuthStyle: oauth2.AuthStyleInParams}}
-	tok, err := conf.Exchange(context.WithValue(ctx, oauth2.HTTPClient, rp.withProof()), q.Get("code"), oauth2.VerifierOption(verifier),
-		oauth2.SetAuthURLParam("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-		oauth2.SetAuthURLParam("client_assertion", ca))
+	tok, err := rp.exchange(ctx, q.Get("code"), verifier)
 	if err != nil {
 		return nil, fmt.Errorf("token: %w", err)
 	}
