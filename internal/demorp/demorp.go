@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -43,7 +44,9 @@ type RP struct {
 	KeyID string
 	// DPoPKey, if set, is the key the bank's tokens are bound to (DPoP,
 	// RFC 9449): a proof made with it goes with every token request and
-	// every use of the access token.
+	// every use of the access token. Proofs carry the nonce Varde last
+	// handed out (§8, §9); a request refused with use_dpop_nonce is sent
+	// once more, with the new one.
 	DPoPKey *ecdsa.PrivateKey
 	// ACRValues are offered on the home page, lowest first.
 	ACRValues  []string
@@ -62,6 +65,10 @@ type RP struct {
 	mu       sync.Mutex
 	pending  map[string]pending // by state
 	sessions map[string]*loggedIn
+
+	// dpopNonce is the DPoP nonce Varde last handed out; nil until it
+	// hands one out.
+	dpopNonce atomic.Pointer[string]
 }
 
 type pending struct {
@@ -162,7 +169,8 @@ func (rp *RP) assertion() (string, error) {
 }
 
 // proof is a DPoP proof (RFC 9449 §4.2) for a request with method to
-// target; with an access token, it names it (ath).
+// target; with an access token, it names it (ath). It carries the nonce
+// Varde last handed out, if any (§8, §9).
 func (rp *RP) proof(method, target, accessToken string) (string, error) {
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: rp.DPoPKey},
 		(&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
@@ -179,6 +187,9 @@ func (rp *RP) proof(method, target, accessToken string) (string, error) {
 		sum := sha256.Sum256([]byte(accessToken))
 		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
 	}
+	if n := rp.dpopNonce.Load(); n != nil {
+		claims["nonce"] = *n
+	}
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", err
@@ -190,8 +201,18 @@ func (rp *RP) proof(method, target, accessToken string) (string, error) {
 	return jws.CompactSerialize()
 }
 
+// keepNonce keeps the DPoP nonce of Varde's answer res, if it has one,
+// for the next proofs (RFC 9449 §8.2). Varde hands it out with every
+// answer of its PAR, token and UserInfo endpoints.
+func (rp *RP) keepNonce(res *http.Response) {
+	if n := res.Header.Get("DPoP-Nonce"); n != "" {
+		rp.dpopNonce.Store(&n)
+	}
+}
+
 // dpopContext is ctx with an HTTP client for x/oauth2 that sends a DPoP
-// proof with every token request, if the bank has a DPoP key.
+// proof with every token request and keeps the nonce of every answer,
+// if the bank has a DPoP key.
 func (rp *RP) dpopContext(ctx context.Context) context.Context {
 	if rp.DPoPKey == nil {
 		return ctx
@@ -212,9 +233,35 @@ func (rp *RP) dpopContext(ctx context.Context) context.Context {
 				r = r.Clone(r.Context())
 				r.Header.Set("DPoP", proof)
 			}
-			return base.RoundTrip(r)
+			res, err := base.RoundTrip(r)
+			if err == nil {
+				rp.keepNonce(res)
+			}
+			return res, err
 		}),
 	})
+}
+
+// exchange redeems code with PKCE's verifier and a fresh client
+// assertion (and a DPoP proof, through dpopContext). Asked for a DPoP
+// nonce (RFC 9449 §8), it tries once more, with a proof that carries
+// the nonce and a new assertion.
+func (rp *RP) exchange(ctx context.Context, code, verifier string) (*oauth2.Token, error) {
+	ctx = rp.dpopContext(ctx)
+	for try := 0; ; try++ {
+		assertion, err := rp.assertion()
+		if err != nil {
+			return nil, fmt.Errorf("client assertion: %w", err)
+		}
+		tok, err := rp.oauth().Exchange(ctx, code, oauth2.VerifierOption(verifier),
+			oauth2.SetAuthURLParam("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+			oauth2.SetAuthURLParam("client_assertion", assertion))
+		var re *oauth2.RetrieveError
+		if try == 0 && rp.DPoPKey != nil && errors.As(err, &re) && re.ErrorCode == "use_dpop_nonce" {
+			continue
+		}
+		return tok, err
+	}
 }
 
 type roundTripper func(*http.Request) (*http.Response, error)
@@ -231,17 +278,13 @@ func (rp *RP) checkBound(ctx context.Context, tok *oauth2.Token, sub string) (bo
 	if rp.userinfo == "" {
 		return false, errors.New("issuer has no UserInfo endpoint")
 	}
-	proof, err := rp.proof(http.MethodGet, rp.userinfo, tok.AccessToken)
-	if err != nil {
-		return false, err
+	res, err := rp.userinfoRequest(ctx, tok.AccessToken)
+	if err == nil && askedForNonce(res) {
+		// RFC 9449 §9: once more, with the nonce that came with the
+		// refusal.
+		res.Body.Close()
+		res, err = rp.userinfoRequest(ctx, tok.AccessToken)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rp.userinfo, nil)
-	if err != nil {
-		return false, err
-	}
-	req.Header.Set("Authorization", "DPoP "+tok.AccessToken)
-	req.Header.Set("DPoP", proof)
-	res, err := rp.HTTPClient.Do(req)
 	if err != nil {
 		return false, err
 	}
@@ -259,6 +302,43 @@ func (rp *RP) checkBound(ctx context.Context, tok *oauth2.Token, sub string) (bo
 		return false, errors.New("userinfo names another person than the ID token")
 	}
 	return true, nil
+}
+
+// userinfoRequest asks Varde's UserInfo endpoint with the DPoP-bound
+// access token and a proof naming it, and keeps the answer's nonce.
+func (rp *RP) userinfoRequest(ctx context.Context, accessToken string) (*http.Response, error) {
+	proof, err := rp.proof(http.MethodGet, rp.userinfo, accessToken)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rp.userinfo, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "DPoP "+accessToken)
+	req.Header.Set("DPoP", proof)
+	res, err := rp.HTTPClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	rp.keepNonce(res)
+	return res, nil
+}
+
+// askedForNonce reports whether a protected resource's answer res
+// refuses a DPoP proof for want of a fresh nonce: 401 with a DPoP
+// challenge whose error is use_dpop_nonce (RFC 9449 §9).
+func askedForNonce(res *http.Response) bool {
+	if res.StatusCode != http.StatusUnauthorized {
+		return false
+	}
+	for _, c := range res.Header.Values("WWW-Authenticate") {
+		scheme, params, _ := strings.Cut(c, " ")
+		if strings.EqualFold(scheme, "DPoP") && strings.Contains(params, `error="use_dpop_nonce"`) {
+			return true
+		}
+	}
+	return false
 }
 
 func random(n int) string {
@@ -400,6 +480,9 @@ func (rp *RP) push(ctx context.Context, form url.Values) (string, error) {
 		return "", err
 	}
 	defer res.Body.Close()
+	// The bank sends no proof here, but the nonce that comes back is
+	// good for its token request too.
+	rp.keepNonce(res)
 	var body struct {
 		RequestURI  string `json:"request_uri"`
 		Error       string `json:"error"`
@@ -452,14 +535,7 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusOK, msg)
 		return
 	}
-	assertion, err := rp.assertion()
-	if err != nil {
-		fail(http.StatusInternalServerError, t.ErrSign)
-		return
-	}
-	tok, err := rp.oauth().Exchange(rp.dpopContext(ctx), q.Get("code"), oauth2.VerifierOption(p.verifier),
-		oauth2.SetAuthURLParam("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-		oauth2.SetAuthURLParam("client_assertion", assertion))
+	tok, err := rp.exchange(ctx, q.Get("code"), p.verifier)
 	if err != nil {
 		rp.Log.Error("demo bank: token", "err", err)
 		fail(http.StatusBadGateway, t.ErrCode)

@@ -3,8 +3,9 @@
 // github.com/coreos/go-oidc and golang.org/x/oauth2, integrating the way a
 // real bank would: pushed authorization requests (RFC 9126), PKCE,
 // private_key_jwt client authentication, ID token verification, nonce and
-// RFC 9207 iss checks, and RP-initiated logout. It is demo code, kept
-// small, and never part of a production node.
+// RFC 9207 iss checks, tokens bound to its key with DPoP (RFC 9449),
+// retrying when Varde asks for a DPoP nonce, and RP-initiated logout. It
+// is demo code, kept small, and never part of a production node.
 //
 // Demo Bank has its own templates, style sheet (served under its path)
 // and strings, in Norwegian Bokmål, English and Danish, so that it looks

@@ -1,0 +1,206 @@
+package demorp
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// nonceIssuer is a stand-in for Varde that requires DPoP nonces (RFC
+// 9449 §8, §9), with one nonce at its token endpoint and another at its
+// UserInfo endpoint, as an authorization server and a resource server
+// of their own may have, and hands out neither until asked: so Demo
+// Bank's first proof at each is refused with use_dpop_nonce.
+type nonceIssuer struct {
+	t   *testing.T
+	srv *httptest.Server
+	key *ecdsa.PrivateKey
+
+	mu sync.Mutex
+	// oidcNonce is the nonce parameter of the last pushed request.
+	oidcNonce string
+	// tokenNonces and userinfoNonces are the DPoP nonces of the proofs
+	// that came, in order ("" for none).
+	tokenNonces, userinfoNonces []string
+	// assertions are the jti of every client assertion.
+	assertions []string
+}
+
+const (
+	asNonce = "nonce-of-the-token-endpoint"
+	rsNonce = "nonce-of-the-userinfo-endpoint"
+)
+
+func newNonceIssuer(t *testing.T) *nonceIssuer {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &nonceIssuer{t: t, key: key}
+	mux := http.NewServeMux()
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{
+			"issuer": f.srv.URL, "authorization_endpoint": f.srv.URL + "/authorize", "token_endpoint": f.srv.URL + "/token",
+			"jwks_uri": f.srv.URL + "/jwks", "userinfo_endpoint": f.srv.URL + "/userinfo",
+			"pushed_authorization_request_endpoint": f.srv.URL + "/par",
+			"response_types_supported":              []string{"code"}, "subject_types_supported": []string{"pairwise"},
+			"id_token_signing_alg_values_supported": []string{"ES256"},
+		})
+	})
+	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	})
+	mux.HandleFunc("POST /par", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.oidcNonce = r.PostFormValue("nonce")
+		f.assertions = append(f.assertions, claim(t, r.PostFormValue("client_assertion"), "jti"))
+		f.mu.Unlock()
+		writeJSON(w, http.StatusCreated, map[string]any{"request_uri": "urn:ietf:params:oauth:request_uri:1", "expires_in": 90})
+	})
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		nonce := claim(t, r.Header.Get("DPoP"), "nonce")
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.tokenNonces = append(f.tokenNonces, nonce)
+		jti := claim(t, r.PostFormValue("client_assertion"), "jti")
+		for _, used := range f.assertions {
+			if used == jti {
+				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client", "error_description": "client assertion was already used"})
+				return
+			}
+		}
+		f.assertions = append(f.assertions, jti)
+		if nonce != asNonce {
+			w.Header().Set("DPoP-Nonce", asNonce)
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "use_dpop_nonce", "error_description": "a nonce is required"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"access_token": "at", "token_type": "DPoP", "expires_in": 600, "id_token": f.idToken()})
+	})
+	mux.HandleFunc("GET /userinfo", func(w http.ResponseWriter, r *http.Request) {
+		nonce := claim(t, r.Header.Get("DPoP"), "nonce")
+		f.mu.Lock()
+		f.userinfoNonces = append(f.userinfoNonces, nonce)
+		f.mu.Unlock()
+		if r.Header.Get("Authorization") != "DPoP at" {
+			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_token"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
+			return
+		}
+		if nonce != rsNonce {
+			w.Header().Set("DPoP-Nonce", rsNonce)
+			w.Header().Set("WWW-Authenticate", `DPoP algs="ES256", error="use_dpop_nonce", error_description="a nonce is required"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "use_dpop_nonce"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"sub": "pairwise-sub"})
+	})
+	return f
+}
+
+func (f *nonceIssuer) idToken() string {
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: f.key, KeyID: "k1"}}, nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	now := time.Now()
+	tok, err := jwt.Signed(s).Claims(map[string]any{
+		"iss": f.srv.URL, "sub": "pairwise-sub", "aud": "demo-bank", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
+		"nonce": f.oidcNonce, "acr": "http://eidas.europa.eu/LoA/high",
+	}).Serialize()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return tok
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// claim is a string claim of a compact JWT, read without checking it;
+// "" if it has none.
+func claim(t *testing.T, token, name string) string {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims map[string]any
+	if err != nil || json.Unmarshal(b, &claims) != nil {
+		t.Errorf("JWT payload %q is not JSON", parts[1])
+	}
+	s, _ := claims[name].(string)
+	return s
+}
+
+// TestDPoPNonceRetry: Demo Bank answers use_dpop_nonce as RFC 9449
+// says: at the token endpoint (§8) it tries once more with the nonce
+// and a new client assertion, and at UserInfo (§9) once more with the
+// nonce of the refusal; the login then ends with a bound token.
+func TestDPoPNonceRetry(t *testing.T) {
+	f := newNonceIssuer(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dpopKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rp := &RP{
+		Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+		Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
+	}
+	h := rp.Handler()
+
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader("acr=")))
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("login: %d %s", w.Code, w.Body)
+	}
+	var state string
+	for _, c := range w.Result().Cookies() {
+		if c.Name == "demobank_state" {
+			state = c.Value
+		}
+	}
+	cb := httptest.NewRequest(http.MethodGet, "/demo-bank/callback?"+url.Values{"code": {"c1"}, "state": {state}, "iss": {f.srv.URL}}.Encode(), nil)
+	cb.AddCookie(&http.Cookie{Name: "demobank_state", Value: state})
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, cb)
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != rp.BaseURL+"/account" {
+		t.Fatalf("callback: %d %s %s", w.Code, w.Header().Get("Location"), w.Body)
+	}
+	var bound bool
+	for _, s := range rp.sessions {
+		bound = s.Bound
+	}
+	if !bound {
+		t.Error("the session's token is not marked bound")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if got := strings.Join(f.tokenNonces, ","); got != ","+asNonce {
+		t.Errorf("token requests' nonces %q, want none, then %s", f.tokenNonces, asNonce)
+	}
+	if got := strings.Join(f.userinfoNonces, ","); got != asNonce+","+rsNonce {
+		t.Errorf("UserInfo requests' nonces %q, want the token endpoint's, then %s", f.userinfoNonces, rsNonce)
+	}
+	if len(f.assertions) != 3 {
+		t.Errorf("client assertions %q, want three: one at PAR and a new one for each token request", f.assertions)
+	}
+}
