@@ -1,6 +1,8 @@
 package app
 
 import (
+	"crypto/hkdf"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -71,6 +73,14 @@ func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *
 		flow := &registeredFlow{Store: f, clients: a.clients}
 		requests, codes = flow, flow
 	}
+	var nonces *oauth2.DPoPNonces
+	if *cfg.OIDC.DPoPNonces {
+		key, err := dpopNonceKey(salt)
+		if err != nil {
+			return nil, err
+		}
+		nonces = &oauth2.DPoPNonces{Key: key}
+	}
 	p := &oidc.Provider{
 		Issuer:  cfg.Issuer,
 		Clients: a.clients, AuthRequests: requests, AuthCodes: codes, Grants: st, Tokens: st, Persons: st,
@@ -80,6 +90,9 @@ func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *
 			Clients: a.clients, Replay: st, Audiences: oidc.Audiences(cfg.Issuer),
 			HTTPClient: &http.Client{Timeout: 5 * time.Second}, Now: opt.Now,
 		},
+		// Proofs are remembered in the store's replay cache, as client
+		// assertions are, so a proof is used once across every node.
+		DPoP:  &oauth2.DPoPVerifier{Replay: st, Nonces: nonces, Now: opt.Now},
 		Audit: a.Audit, Pages: pages, SubjectSalt: salt, AccountURL: accountURL,
 		CodeLifetime:         cfg.OIDC.CodeLifetime,
 		PARLifetime:          cfg.OIDC.PARLifetime,
@@ -96,4 +109,18 @@ func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *
 	// attempt that comes later (ADR 15).
 	a.webhooks.RenewWith(oidc.LogoutDeliveryEvent, p.RenewLogoutToken)
 	return p, nil
+}
+
+// dpopNonceKey derives the key DPoP nonces are made with (ADR 14) from
+// the subject salt, the one secret every node of a cluster already
+// shares and the store pins (checkSalt): with HKDF-SHA256 (RFC 5869)
+// and a label of its own, so that the key reveals nothing of the salt
+// and serves nothing else. Every node derives the same key, so a nonce
+// handed out by one is taken by all, and none is stored.
+func dpopNonceKey(salt []byte) ([]byte, error) {
+	key, err := hkdf.Key(sha256.New, salt, nil, "varde dpop nonce key v1", oauth2.MinDPoPNonceKeySize)
+	if err != nil {
+		return nil, fmt.Errorf("dpop nonce key: %w", err)
+	}
+	return key, nil
 }

@@ -88,6 +88,15 @@ type OIDC struct {
 	AccessTokenLifetime  time.Duration `yaml:"access_token_lifetime"`  // default 10m, at most 1h
 	IDTokenLifetime      time.Duration `yaml:"id_token_lifetime"`      // default 10m, at most 1h
 	RefreshTokenLifetime time.Duration `yaml:"refresh_token_lifetime"` // default 8h, at most 90 days (2160h)
+	// DPoPNonces makes every DPoP proof at the PAR, token and UserInfo
+	// endpoints carry a nonce this server handed out in the last 5 to 10
+	// minutes (RFC 9449 §8, §9), so that someone who held a client's key
+	// only briefly cannot have made proofs for later. A proof without a
+	// fresh nonce is refused with use_dpop_nonce and the nonce to use,
+	// and the client tries again; DPoP client libraries do that by
+	// themselves. Default true (docs/adr/0014). Env VARDE_OIDC_DPOP_NONCES
+	// (true or false).
+	DPoPNonces *bool `yaml:"dpop_nonces"`
 }
 
 // Passkey configures the built-in passkey provider.

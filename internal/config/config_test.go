@@ -159,7 +159,8 @@ func TestDefaults(t *testing.T) {
 		Store: Store{Driver: "sqlite", DSN: "varde.db", FlowState: "memory"},
 		Keys:  Keys{SigningKeyFile: "/etc/varde/signing-key.pem"},
 		OIDC: OIDC{CodeLifetime: time.Minute, AuthRequestLifetime: 10 * time.Minute, PARLifetime: 90 * time.Second,
-			AccessTokenLifetime: 10 * time.Minute, IDTokenLifetime: 10 * time.Minute, RefreshTokenLifetime: 8 * time.Hour},
+			AccessTokenLifetime: 10 * time.Minute, IDTokenLifetime: 10 * time.Minute, RefreshTokenLifetime: 8 * time.Hour,
+			DPoPNonces: new(true)},
 		Passkey: Passkey{RPID: "id.example.no", Origins: []string{"https://id.example.no:8443"}},
 		Session: Session{Lifetime: 8 * time.Hour, SecureCookie: c.Session.SecureCookie},
 		Health:  Health{Interval: 5 * time.Second, ProbeTimeout: 3 * time.Second, SlowProbe: time.Second, FailuresToDown: 3, SuccessesToUp: 3},
@@ -636,6 +637,46 @@ func TestExampleFile(t *testing.T) {
 	}
 }
 
+// TestDPoPNonces: oidc.dpop_nonces is on by default and read from the
+// file or from VARDE_OIDC_DPOP_NONCES, the environment winning; an
+// environment value that is not true or false is an error.
+func TestDPoPNonces(t *testing.T) {
+	const head = "version: 1\nissuer: https://id.example.no\nkeys: {signing_key_file: /etc/varde/signing-key.pem}\n"
+	for _, tc := range []struct {
+		name, yaml string
+		env        map[string]string
+		want       bool
+	}{
+		{"on by default", head, nil, true},
+		{"off in the file", head + "oidc:\n  dpop_nonces: false\n", nil, false},
+		{"on in the file", head + "oidc:\n  dpop_nonces: true\n", nil, true},
+		{"off from env", head, map[string]string{EnvOIDCDPoPNonces: "false"}, false},
+		{"env over file", head + "oidc:\n  dpop_nonces: false\n", map[string]string{EnvOIDCDPoPNonces: "true"}, true},
+		{"env 0", head, map[string]string{EnvOIDCDPoPNonces: "0"}, false},
+		{"empty env leaves the file's", head + "oidc:\n  dpop_nonces: false\n", map[string]string{EnvOIDCDPoPNonces: ""}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml), env(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.OIDC.DPoPNonces == nil || *c.OIDC.DPoPNonces != tc.want {
+				t.Errorf("dpop_nonces = %v, want %v", c.OIDC.DPoPNonces, tc.want)
+			}
+		})
+	}
+	// A wrong value is reported with the file's problems, all at once.
+	_, err := Parse([]byte(head+"listen: nowhere\n"), env(map[string]string{EnvOIDCDPoPNonces: "maybe"}))
+	for _, want := range []string{`VARDE_OIDC_DPOP_NONCES: "maybe" is not true or false`, "listen:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+	if _, err := Parse([]byte(head+"oidc:\n  dpop_nonces: sometimes\n"), nil); err == nil || !strings.Contains(err.Error(), "cannot unmarshal") {
+		t.Errorf("dpop_nonces: sometimes accepted: %v", err)
+	}
+}
+
 // TestPprofListen: debug.pprof_listen is off by default and read from
 // the file or from VARDE_DEBUG_PPROF_LISTEN, the environment winning.
 func TestPprofListen(t *testing.T) {
@@ -705,7 +746,7 @@ func TestLoadEnviron(t *testing.T) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
-	for _, name := range []string{EnvSigningKeyFile, EnvStoreFlowState, EnvPprofListen} {
+	for _, name := range []string{EnvSigningKeyFile, EnvStoreFlowState, EnvPprofListen, EnvOIDCDPoPNonces} {
 		if !slices.Contains(EnvNames(), name) {
 			t.Errorf("EnvNames lacks %s", name)
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,7 @@ const (
 	EnvLogFormat       = "VARDE_LOG_FORMAT"
 	EnvPprofListen     = "VARDE_DEBUG_PPROF_LISTEN"
 	EnvMetricsListen   = "VARDE_METRICS_LISTEN"
+	EnvOIDCDPoPNonces  = "VARDE_OIDC_DPOP_NONCES"
 )
 
 // EnvPrefix starts the name of every environment variable Varde reads.
@@ -59,7 +61,9 @@ const (
 	DefaultAccessTokenLifetime  = 10 * time.Minute
 	DefaultIDTokenLifetime      = 10 * time.Minute
 	DefaultRefreshTokenLifetime = 8 * time.Hour
-	DefaultSessionLifetime      = 8 * time.Hour
+	// DefaultDPoPNonces is OIDC.DPoPNonces unless set (docs/adr/0014).
+	DefaultDPoPNonces      = true
+	DefaultSessionLifetime = 8 * time.Hour
 	// DefaultSharedDrain is Shutdown.Drain's default with postgres.
 	DefaultSharedDrain = 5 * time.Second
 	DefaultLogLevel    = "info"
@@ -111,9 +115,9 @@ func Parse(data []byte, env func(string) string) (*Config, error) {
 }
 
 func finish(c *Config, env func(string) string) error {
-	applyEnv(c, env)
+	envErr := applyEnv(c, env)
 	c.ApplyDefaults()
-	return c.Validate()
+	return errors.Join(envErr, c.Validate())
 }
 
 func decode(data []byte) (*Config, error) {
@@ -142,6 +146,9 @@ func EnvNames() []string {
 	var c Config
 	var names []string
 	for _, o := range envSettings(&c) {
+		names = append(names, o.name)
+	}
+	for _, o := range envFlags(&c) {
 		names = append(names, o.name)
 	}
 	return names
@@ -184,6 +191,13 @@ type envSetting struct {
 	dst  *string
 }
 
+// envFlag is one environment variable and the true-or-false field it
+// overrides.
+type envFlag struct {
+	name string
+	dst  **bool
+}
+
 // envSettings lists the overrides of c's fields, in the order applied.
 func envSettings(c *Config) []envSetting {
 	return []envSetting{
@@ -202,15 +216,40 @@ func envSettings(c *Config) []envSetting {
 	}
 }
 
-func applyEnv(c *Config, env func(string) string) {
+// envFlags lists the overrides of c's true-or-false fields, applied
+// after envSettings.
+func envFlags(c *Config) []envFlag {
+	return []envFlag{
+		{EnvOIDCDPoPNonces, &c.OIDC.DPoPNonces},
+	}
+}
+
+// applyEnv sets the fields env overrides. A true-or-false setting takes
+// what strconv.ParseBool reads (true, false, 1, 0, …); anything else is
+// a *FieldError naming the variable.
+func applyEnv(c *Config, env func(string) string) error {
 	if env == nil {
-		return
+		return nil
 	}
 	for _, o := range envSettings(c) {
 		if v := env(o.name); v != "" {
 			*o.dst = v
 		}
 	}
+	var p problems
+	for _, o := range envFlags(c) {
+		v := env(o.name)
+		if v == "" {
+			continue
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			p.add(o.name, "%q is not true or false", v)
+			continue
+		}
+		*o.dst = &b
+	}
+	return errors.Join(p...)
 }
 
 // ApplyDefaults fills every unset field that has a default (see the
@@ -235,6 +274,10 @@ func (c *Config) ApplyDefaults() {
 	setDuration(&c.OIDC.AccessTokenLifetime, DefaultAccessTokenLifetime)
 	setDuration(&c.OIDC.IDTokenLifetime, DefaultIDTokenLifetime)
 	setDuration(&c.OIDC.RefreshTokenLifetime, DefaultRefreshTokenLifetime)
+	if c.OIDC.DPoPNonces == nil {
+		on := DefaultDPoPNonces
+		c.OIDC.DPoPNonces = &on
+	}
 	setDuration(&c.Session.Lifetime, DefaultSessionLifetime)
 	if c.Shutdown.Drain == nil {
 		d := time.Duration(0)
