@@ -59,6 +59,14 @@ const interopTimeout = 60 * time.Second
 // client's refresh token without a proof or with another key's (§5),
 // without spending it. Varde's store must hold the tokens bound to the
 // thumbprint of openid-client's DPoP key.
+//
+// The node requires DPoP nonces (oidc.dpop_nonces, on by default; RFC
+// 9449 §8, §9): openid-client's first proof, without one, is refused
+// with use_dpop_nonce at PAR (private_key_jwt) or at the token endpoint
+// (public client), and it retries with the nonce Varde sent; it asks
+// UserInfo from a new DPoP handle, which holds no nonce, so it retries
+// there too, on a 401 with a DPoP challenge. Its later proofs carry the
+// nonce it was last given and are taken at once.
 func TestOpenIDClientInterop(t *testing.T) {
 	script := openIDClientScript(t)
 	salt := make([]byte, 32)
@@ -97,6 +105,10 @@ func TestOpenIDClientInterop(t *testing.T) {
 			"RP_CLIENT_ID": c.ID, "RP_CLIENT_JWK": string(private), "RP_PAR": "1", "RP_ACR_VALUES": assurance.ACRHigh,
 		})
 		checkInterop(t, n, res, oidc.PairwiseSubject(salt, c.SectorID, pk.PersonID), c)
+		// The proof at PAR was openid-client's first: asked for a nonce,
+		// it retried; the token request then carried that nonce.
+		checkExchanges(t, "PAR", res.Exchanges.PAR, askedForNonce, 201)
+		checkExchanges(t, "code", res.Exchanges.Code, 200)
 		// A confidential client's refresh token is bound to its client
 		// authentication, not to the DPoP key (ADR 14), so it may move to
 		// a new key.
@@ -118,6 +130,9 @@ func TestOpenIDClientInterop(t *testing.T) {
 		}
 		res := runOpenIDClient(t, n, script, person, c.RedirectURIs[0], map[string]string{"RP_CLIENT_ID": c.ID})
 		checkInterop(t, n, res, oidc.PairwiseSubject(salt, c.ID, pk.PersonID), c)
+		// No proof at PAR: the token request was openid-client's first.
+		checkExchanges(t, "PAR", res.Exchanges.PAR)
+		checkExchanges(t, "code", res.Exchanges.Code, askedForNonce, 200)
 		// The public client's refresh token is bound to the DPoP key
 		// (RFC 9449 §5): refused without a proof and with another key's,
 		// and still good afterwards with the right one (the refreshed
@@ -166,6 +181,64 @@ type interopResult struct {
 		UserinfoSub  string `json:"userinfo_sub"`
 	} `json:"refreshed"`
 	RefreshAfterRevocation *interopRefusal `json:"refresh_after_revocation"`
+	// Exchanges are the requests to the PAR, token and UserInfo
+	// endpoints, by step of the flow.
+	Exchanges struct {
+		PAR               []interopExchange `json:"par"`
+		Code              []interopExchange `json:"code"`
+		Userinfo          []interopExchange `json:"userinfo"`
+		Refresh           []interopExchange `json:"refresh"`
+		RefreshedUserinfo []interopExchange `json:"refreshed_userinfo"`
+	} `json:"exchanges"`
+}
+
+// interopExchange is one request openid-client made to the PAR, token
+// or UserInfo endpoint, and its answer, as they went on the wire.
+type interopExchange struct {
+	Proof       bool   `json:"proof"`
+	NonceSent   bool   `json:"nonce_sent"`
+	Status      int    `json:"status"`
+	Error       string `json:"error"`
+	Challenge   string `json:"challenge"`
+	NonceHeader bool   `json:"nonce_header"`
+}
+
+// askedForNonce in checkExchanges is a request whose proof had no
+// nonce, refused with use_dpop_nonce.
+const askedForNonce = -1
+
+// checkExchanges checks the requests openid-client made in one step of
+// the flow: each with a DPoP proof, answered with the status in want
+// (askedForNonce: a proof without a nonce, refused with use_dpop_nonce,
+// RFC 9449 §8 and §9), the proof of every other carrying a nonce; and
+// every answer with a DPoP-Nonce header.
+func checkExchanges(t *testing.T, step string, got []interopExchange, want ...int) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: openid-client made %d requests (%+v), want %d", step, len(got), got, len(want))
+		return
+	}
+	for i, e := range got {
+		if !e.Proof || !e.NonceHeader {
+			t.Errorf("%s, request %d: %+v; want a DPoP proof, and DPoP-Nonce in the answer", step, i+1, e)
+		}
+		if want[i] != askedForNonce {
+			if !e.NonceSent || e.Status != want[i] {
+				t.Errorf("%s, request %d: %+v; want a proof with a nonce, answered %d", step, i+1, e, want[i])
+			}
+			continue
+		}
+		status := 400 // RFC 9449 §8: the authorization server
+		if step == "userinfo" {
+			status = 401 // §9: a protected resource, with a DPoP challenge
+		}
+		if e.NonceSent || e.Status != status || e.Error != "use_dpop_nonce" {
+			t.Errorf("%s, request %d: %+v; want a proof without a nonce, refused %d use_dpop_nonce", step, i+1, e, status)
+		}
+		if status == 401 && (!strings.HasPrefix(e.Challenge, "DPoP ") || !strings.Contains(e.Challenge, `error="use_dpop_nonce"`)) {
+			t.Errorf("%s, request %d: WWW-Authenticate %q; want a DPoP challenge naming use_dpop_nonce", step, i+1, e.Challenge)
+		}
+	}
 }
 
 // interopRefusal is a request openid-client made that was refused.
@@ -219,6 +292,12 @@ func checkInterop(t *testing.T, n *node, res *interopResult, wantSub string, c *
 		!slices.ContainsFunc(b.Challenges, func(c interopChallenge) bool { return c.Scheme == "dpop" }) {
 		t.Errorf("bound access token as a bearer token: %+v, want 401 invalid_token and a DPoP challenge", b)
 	}
+	// UserInfo from a handle without a nonce: asked for one with 401 and
+	// a DPoP challenge, openid-client retried. After the refresh, its
+	// handle held the nonce the token endpoint gave it.
+	checkExchanges(t, "userinfo", res.Exchanges.Userinfo, askedForNonce, 200)
+	checkExchanges(t, "refresh", res.Exchanges.Refresh, 200)
+	checkExchanges(t, "refreshed userinfo", res.Exchanges.RefreshedUserinfo, 200)
 	// Varde bound both access tokens to the key openid-client made, by
 	// its RFC 7638 thumbprint, and openid-client computes the same one.
 	jkt := thumbprint(t, res.DPoPJWK)

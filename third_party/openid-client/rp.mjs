@@ -12,6 +12,12 @@
 //                    with dpop_jkt
 //   RP_ACR_VALUES    acr_values to ask for (optional)
 //
+// Varde requires DPoP nonces (RFC 9449 §8, §9): openid-client's first
+// proof at an endpoint, without one, is refused with use_dpop_nonce,
+// and openid-client retries with the nonce of the DPoP-Nonce header.
+// Every request to the PAR, token and UserInfo endpoints is reported,
+// as it went on the wire, for the test to see those retries.
+//
 // The exchange is line by line, JSON on stdout: this prints
 // {"authorization_url": …}, reads the URL the browser was sent back to
 // (the redirect URI with code, state and iss) from stdin, finishes the
@@ -34,6 +40,33 @@ async function readLine() {
   const { value, done } = await lines.next();
   if (done) throw new Error("stdin closed before the callback URL came");
   return value.trim();
+}
+
+// exchange describes one request to the PAR, token or UserInfo
+// endpoint and its answer: whether the request's DPoP proof carried a
+// nonce, the answer's status, its error code (from the JSON body) and
+// WWW-Authenticate challenge, and whether it carried a DPoP-Nonce.
+async function exchange(options, res) {
+  const proof = new Headers(options?.headers).get("dpop");
+  let nonceSent = false;
+  if (proof) {
+    const claims = JSON.parse(Buffer.from(proof.split(".")[1], "base64url").toString());
+    nonceSent = typeof claims.nonce === "string";
+  }
+  let error;
+  if (!res.ok) {
+    try {
+      error = (await res.clone().json()).error;
+    } catch {}
+  }
+  return {
+    proof: proof !== null,
+    nonce_sent: nonceSent,
+    status: res.status,
+    error,
+    challenge: res.headers.get("www-authenticate") ?? undefined,
+    nonce_header: res.headers.has("dpop-nonce"),
+  };
 }
 
 // refusal describes how a request openid-client made was refused: the
@@ -76,17 +109,33 @@ async function main() {
   // token_type of every token response as it came on the wire.
   const wireTokenTypes = [];
   let tokenEndpoint;
+  // The requests to the PAR, token and UserInfo endpoints, in order.
+  const endpoints = new Set();
+  const exchanges = [];
   const config = await client.discovery(issuer, clientId, { redirect_uris: [redirectUri] }, auth, {
     execute: [client.allowInsecureRequests, client.enableNonRepudiationChecks],
     [client.customFetch]: async (url, options) => {
       const res = await fetch(url, options);
+      if (endpoints.has(url.split("?")[0])) {
+        exchanges.push(await exchange(options, res));
+      }
       if (res.ok && url === tokenEndpoint) {
         wireTokenTypes.push((await res.clone().json()).token_type);
       }
       return res;
     },
   });
-  tokenEndpoint = config.serverMetadata().token_endpoint;
+  const meta = config.serverMetadata();
+  tokenEndpoint = meta.token_endpoint;
+  for (const e of [meta.pushed_authorization_request_endpoint, meta.token_endpoint, meta.userinfo_endpoint]) {
+    endpoints.add(e);
+  }
+  // phase runs fn and returns its result with the exchanges it made.
+  const phase = async (fn) => {
+    const from = exchanges.length;
+    const result = await fn();
+    return [result, exchanges.slice(from)];
+  };
 
   const dpopKeys = await client.randomDPoPKeyPair("ES256");
   const DPoP = client.getDPoPHandle(config, dpopKeys);
@@ -104,28 +153,38 @@ async function main() {
     nonce,
   };
   if (acrValues) params.acr_values = acrValues;
-  let authorizationURL;
-  if (pushed) {
-    // RFC 9449 §10.1: the proof sent with the pushed request binds the code.
-    authorizationURL = await client.buildAuthorizationUrlWithPAR(config, params, { DPoP });
-  } else {
+  const [authorizationURL, parExchanges] = await phase(async () => {
+    if (pushed) {
+      // RFC 9449 §10.1: the proof sent with the pushed request binds the
+      // code. It is openid-client's first, so it has no nonce yet.
+      return client.buildAuthorizationUrlWithPAR(config, params, { DPoP });
+    }
     // RFC 9449 §10: dpop_jkt binds the code.
-    authorizationURL = client.buildAuthorizationUrl(config, { ...params, dpop_jkt: jkt });
-  }
+    return client.buildAuthorizationUrl(config, { ...params, dpop_jkt: jkt });
+  });
   out({ authorization_url: authorizationURL.href });
 
   const callback = new URL(await readLine());
   // Checks iss (RFC 9207, advertised in discovery), state, the PKCE
-  // verifier, the ID token's signature and claims, and the nonce.
-  const tokens = await client.authorizationCodeGrant(
-    config,
-    callback,
-    { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true },
-    undefined,
-    { DPoP },
+  // verifier, the ID token's signature and claims, and the nonce. With
+  // PAR, the handle holds the nonce the PAR endpoint gave it.
+  const [tokens, codeExchanges] = await phase(() =>
+    client.authorizationCodeGrant(
+      config,
+      callback,
+      { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true },
+      undefined,
+      { DPoP },
+    ),
   );
   const claims = tokens.claims();
-  const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub, { DPoP });
+  // UserInfo from a new handle over the same keys, as a relying party
+  // that asks it from another process than the one that redeemed the
+  // code would make: it holds the key but no nonce (RFC 9449 §9).
+  const userinfoDPoP = client.getDPoPHandle(config, dpopKeys);
+  const [userinfo, userinfoExchanges] = await phase(() =>
+    client.fetchUserInfo(config, tokens.access_token, claims.sub, { DPoP: userinfoDPoP }),
+  );
 
   // The bound access token as a plain bearer token: refused (§7.2).
   let bearer;
@@ -154,9 +213,13 @@ async function main() {
     refreshOtherKey = await refreshRefusal({ DPoP: otherKey });
   }
 
-  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token, undefined, { DPoP });
+  const [refreshed, refreshExchanges] = await phase(() =>
+    client.refreshTokenGrant(config, tokens.refresh_token, undefined, { DPoP }),
+  );
   const refreshedClaims = refreshed.claims();
-  const refreshedUserinfo = await client.fetchUserInfo(config, refreshed.access_token, claims.sub, { DPoP });
+  const [refreshedUserinfo, refreshedUserinfoExchanges] = await phase(() =>
+    client.fetchUserInfo(config, refreshed.access_token, claims.sub, { DPoP }),
+  );
 
   // RFC 7009: the relying party ends the login by revoking its refresh
   // token; the grant goes with it, so the refresh token is refused after.
@@ -183,6 +246,13 @@ async function main() {
       userinfo_sub: refreshedUserinfo.sub,
     },
     refresh_after_revocation: afterRevocation,
+    exchanges: {
+      par: parExchanges,
+      code: codeExchanges,
+      userinfo: userinfoExchanges,
+      refresh: refreshExchanges,
+      refreshed_userinfo: refreshedUserinfoExchanges,
+    },
   });
 }
 
