@@ -63,6 +63,7 @@ func (c Client) ToStore(now time.Time) (*store.Client, error) {
 		LegacyEndpointAudience: c.LegacyEndpointAudience,
 		DPoPBoundAccessTokens:  c.DPoPBoundAccessTokens,
 		BackchannelLogoutURI:   c.BackchannelLogoutURI,
+		IntrospectTokensOf:     slices.Clone(c.IntrospectTokensOf),
 		Source:                 store.ClientSourceConfig,
 		CreatedAt:              now,
 	}
@@ -108,6 +109,63 @@ func (c *Config) validateClientSectors(p *problems) {
 				p.add(fmt.Sprintf("clients[%d].id", i), "%q is the sector_id of clients[%d] (%q), so the two would get the same subject "+
 					"identifiers: set sector_id: %q here if they belong to one organisation, or else give one of them another sector_id",
 					cl.ID, j, other.ID, cl.ID)
+			}
+		}
+	}
+}
+
+// SameSector reports whether two clients, each given by ID and
+// sector_id, get the same pairwise subject identifiers: a client without
+// a sector_id is its own sector (ADR 4).
+func SameSector(id, sector, otherID, otherSector string) bool {
+	if sector == "" {
+		sector = id
+	}
+	if otherSector == "" {
+		otherSector = otherID
+	}
+	return sector == otherSector
+}
+
+// ForeignResourceServer reports whether a client (id, sector_id) is named
+// in the introspect_tokens_of of a resource server (rsID, rsSector,
+// rsNames) of another pairwise sector, which would let the resource
+// server learn its subject identifiers.
+func ForeignResourceServer(rsID, rsSector string, rsNames []string, id, sector string) bool {
+	return rsID != id && slices.Contains(rsNames, id) && !SameSector(rsID, rsSector, id, sector)
+}
+
+// validateClientIntrospection checks every client's introspect_tokens_of:
+// client IDs, not its own (every client may introspect its own tokens),
+// each once. A resource server must authenticate, since RFC 7662 §2.1
+// requires the endpoint to be protected. A named client in this file
+// must share the resource server's pairwise sector, as introspection
+// tells it their subject identifiers; one registered with the CLI is
+// checked there and when tokens are introspected.
+func (c *Config) validateClientIntrospection(p *problems) {
+	for i, cl := range c.Clients {
+		path := fmt.Sprintf("clients[%d].introspect_tokens_of", i)
+		if len(cl.IntrospectTokensOf) > 0 && cl.AuthMethod == store.AuthNone {
+			p.add(path, "needs a client that authenticates (private_key_jwt or client_secret_basic), not auth_method none")
+		}
+		for j, id := range cl.IntrospectTokensOf {
+			field := fmt.Sprintf("%s[%d]", path, j)
+			switch {
+			case id == "":
+				p.add(field, "is empty")
+				continue
+			case id == cl.ID:
+				p.add(field, "names the client itself, which may always introspect its own tokens")
+				continue
+			case slices.Index(cl.IntrospectTokensOf, id) < j:
+				p.add(field, "%q is named twice", id)
+				continue
+			}
+			for _, other := range c.Clients {
+				if other.ID == id && ForeignResourceServer(cl.ID, cl.SectorID, cl.IntrospectTokensOf, other.ID, other.SectorID) {
+					p.add(field, "%q has another pairwise sector, so this client would learn subject identifiers of another organisation: "+
+						"give both the same sector_id if they belong to one", id)
+				}
 			}
 		}
 	}

@@ -230,4 +230,11 @@ type Client struct {
 	// localhost or loopback), no fragment or user information. Empty:
 	// the client is not told.
 	BackchannelLogoutURI string `yaml:"backchannel_logout_uri"`
+	// IntrospectTokensOf makes this client the resource server of the
+	// clients it names: it may introspect their access tokens (RFC 7662)
+	// and learn the subject identifier each one knows the person by, so
+	// they must share its pairwise sector (sector_id). Such a client
+	// needs no redirect URI, and must authenticate (not auth_method
+	// none). Every client may introspect its own tokens.
+	IntrospectTokensOf []string `yaml:"introspect_tokens_of"`
 }

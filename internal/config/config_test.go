@@ -512,6 +512,22 @@ func TestValidate(t *testing.T) {
 		{"legacy endpoint audience", func(c *Config) { c.Clients[0].LegacyEndpointAudience = true }, "", ""},
 		{"legacy endpoint audience without assertions", func(c *Config) { c.Clients[1].LegacyEndpointAudience = true },
 			"clients[1].legacy_endpoint_audience", "only for auth_method private_key_jwt"},
+		{"resource server without redirect uris", func(c *Config) {
+			c.Clients[1].RedirectURIs, c.Clients[1].IntrospectTokensOf = nil, []string{"bank"}
+			c.Clients[0].SectorID, c.Clients[1].SectorID = "bank.example", "bank.example"
+		}, "", ""},
+		{"resource server of another sector", func(c *Config) { c.Clients[1].IntrospectTokensOf = []string{"bank"} },
+			"clients[1].introspect_tokens_of[0]", "another pairwise sector"},
+		{"resource server of a client not in the file", func(c *Config) { c.Clients[1].IntrospectTokensOf = []string{"added-with-cli"} }, "", ""},
+		{"resource server of itself", func(c *Config) { c.Clients[1].IntrospectTokensOf = []string{"tax"} },
+			"clients[1].introspect_tokens_of[0]", "itself"},
+		{"resource server names a client twice", func(c *Config) { c.Clients[1].IntrospectTokensOf = []string{"x", "y", "x"} },
+			"clients[1].introspect_tokens_of[2]", "named twice"},
+		{"resource server names nobody", func(c *Config) { c.Clients[1].IntrospectTokensOf = []string{""} },
+			"clients[1].introspect_tokens_of[0]", "empty"},
+		{"public resource server", func(c *Config) {
+			c.Clients[1].AuthMethod, c.Clients[1].SecretFile, c.Clients[1].IntrospectTokensOf = "none", "", []string{"x"}
+		}, "clients[1].introspect_tokens_of", "not auth_method none"},
 		{"metrics on an internal address", func(c *Config) { c.Metrics.Listen = "10.0.0.5:9090" }, "", ""},
 		{"metrics without port", func(c *Config) { c.Metrics.Listen = "10.0.0.5" }, "metrics.listen", "host:port"},
 		{"metrics on the public listener", func(c *Config) { c.Metrics.Listen = c.Listen }, "metrics.listen", "public listener"},
@@ -632,7 +648,7 @@ func TestExampleFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Clients) != 3 || c.Issuer != "https://id.example.no" {
+	if len(c.Clients) != 4 || c.Issuer != "https://id.example.no" {
 		t.Errorf("example: %+v", c)
 	}
 }

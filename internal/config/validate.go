@@ -141,6 +141,7 @@ func (c *Config) Validate() error {
 	c.validateClientProviders(&p)
 	c.validateClientWebhooks(&p)
 	c.validateClientSectors(&p)
+	c.validateClientIntrospection(&p)
 	seen := make(map[string]int, len(c.Clients))
 	for i := range c.Clients {
 		cl := &c.Clients[i]
@@ -371,8 +372,8 @@ func (cl *Client) validate(p *problems, path string) {
 	if cl.JWKSURI != "" {
 		checkURL(p, path+".jwks_uri", cl.JWKSURI)
 	}
-	if len(cl.RedirectURIs) == 0 {
-		p.add(path+".redirect_uris", "at least one is required")
+	if len(cl.RedirectURIs) == 0 && len(cl.IntrospectTokensOf) == 0 {
+		p.add(path+".redirect_uris", "at least one is required (none only for a resource server, a client with introspect_tokens_of)")
 	}
 	for i, u := range cl.RedirectURIs {
 		checkURL(p, fmt.Sprintf("%s.redirect_uris[%d]", path, i), u)

@@ -17,6 +17,7 @@ func (c *Client) Clone() *Client {
 	out.Claims = slices.Clone(c.Claims)
 	out.Providers = slices.Clone(c.Providers)
 	out.StatusComponents = slices.Clone(c.StatusComponents)
+	out.IntrospectTokensOf = slices.Clone(c.IntrospectTokensOf)
 	return &out
 }
 

@@ -71,6 +71,13 @@ type Client struct {
 	// session in which the client received tokens ends (OpenID Connect
 	// Back-Channel Logout 1.0 §2.2, backchannel_logout_uri); empty: none.
 	BackchannelLogoutURI string
+	// IntrospectTokensOf are the IDs of other clients whose tokens this
+	// one may introspect (RFC 7662): it is their resource server, the
+	// API their access tokens are for. Every client may introspect its
+	// own tokens. The other clients must share this one's pairwise
+	// sector, so introspection reveals no subject identifier the
+	// organisation does not already know. Empty: only its own.
+	IntrospectTokensOf []string
 	// Source says where the client came from: ClientSourceConfig,
 	// ClientSourceCLI, or another word for clients a program registers
 	// itself (the demo's "demo").

@@ -33,6 +33,7 @@ func fullClient(t *testing.T, id string) *store.Client {
 		LegacyEndpointAudience: true,
 		DPoPBoundAccessTokens:  true,
 		BackchannelLogoutURI:   "https://rp.example/varde/logout",
+		IntrospectTokensOf:     []string{"rp-web", "rp-app"},
 		Source:                 "cli",
 		CreatedAt:              time.Date(2025, 12, 31, 23, 59, 58, 999999000, z.la),
 	}
@@ -59,7 +60,8 @@ func testClients(t *testing.T, s store.Store) {
 			{"empty slices", &store.Client{
 				ID: "empty", SecretHash: []byte{}, RedirectURIs: []string{}, PostLogoutRedirectURIs: []string{},
 				AllowedLevels: []string{}, Claims: []string{}, Providers: []string{}, StatusComponents: []string{},
-				CreatedAt: base(t),
+				IntrospectTokensOf: []string{},
+				CreatedAt:          base(t),
 			}},
 			{"secret only", &store.Client{
 				ID: "basic", AuthMethod: store.AuthClientSecretBasic, SecretHash: []byte{0, 1, 0, 0xff},
