@@ -35,7 +35,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	var c config.Client
 	var redirects, logouts listFlag
-	var jwksFile, levels, claims, providers, components string
+	var jwksFile, levels, claims, providers, components, introspect string
 	switch args[0] {
 	case "add":
 		fs.StringVar(&c.ID, "id", "", "client ID (required)")
@@ -59,6 +59,8 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.StringVar(&c.StatusWebhook, "status-webhook", "", "https URL to POST signed notifications to when a component it depends on changes state (http only to localhost)")
 		fs.StringVar(&c.BackchannelLogoutURI, "backchannel-logout-uri", "",
 			"https URL to POST a logout token to when a session in which it got tokens ends (OpenID Connect Back-Channel Logout; http only to localhost)")
+		fs.StringVar(&introspect, "introspect-tokens-of", "",
+			"clients whose access tokens it may introspect as their resource server, comma-separated (same sector only; then no --redirect-uri is needed)")
 		fs.StringVar(&components, "status-components", "", "components it hears about, comma-separated, e.g. store,bankid (default the providers it accepts and store)")
 	case "remove":
 		fs.StringVar(&c.ID, "id", "", "client ID (required)")
@@ -96,6 +98,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	c.RedirectURIs, c.PostLogoutRedirectURIs = redirects, logouts
 	c.AllowedLevels, c.Claims, c.Providers = splitList(levels), splitList(claims), splitList(providers)
 	c.StatusComponents = splitList(components)
+	c.IntrospectTokensOf = splitList(introspect)
 	if jwksFile != "" {
 		raw, err := os.ReadFile(jwksFile)
 		if err != nil {
@@ -129,7 +132,9 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // sectorFree refuses client c if it would share pairwise subject
 // identifiers with a client in the store without both naming the sector
-// (config.SectorClash); the config file's clients were checked with the
+// (config.SectorClash), or would learn another sector's subject
+// identifiers by introspection, or let another learn its own
+// (config.ForeignResourceServer); the config file's clients were checked with the
 // rest of the file.
 func sectorFree(ctx context.Context, st store.Clients, c config.Client) error {
 	stored, err := st.ListClients(ctx)
@@ -144,6 +149,12 @@ func sectorFree(ctx context.Context, st store.Clients, c config.Client) error {
 		case config.SectorClash(o.ID, o.SectorID, c.ID, c.SectorID):
 			return fmt.Errorf("sector %q is the ID of client %q, which has no sector of its own, so the two would get "+
 				"the same subject identifiers: choose another --sector", c.SectorID, o.ID)
+		case config.ForeignResourceServer(c.ID, c.SectorID, c.IntrospectTokensOf, o.ID, o.SectorID):
+			return fmt.Errorf("client %q has another pairwise sector, so introspecting its tokens would reveal its subject identifiers: "+
+				"a resource server needs the --sector of the clients it serves", o.ID)
+		case config.ForeignResourceServer(o.ID, o.SectorID, o.IntrospectTokensOf, c.ID, c.SectorID):
+			return fmt.Errorf("client %q may introspect this client's tokens but has another pairwise sector: "+
+				"give this client its --sector, or remove %s first", o.ID, o.ID)
 		}
 	}
 	return nil
@@ -165,7 +176,7 @@ func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tAUTH\tPAR\tLEVELS\tPROVIDERS\tSOURCE\tREDIRECT URIS\tSTATUS WEBHOOK\tBACK-CHANNEL LOGOUT")
+	fmt.Fprintln(tw, "ID\tNAME\tAUTH\tPAR\tLEVELS\tPROVIDERS\tSOURCE\tREDIRECT URIS\tSTATUS WEBHOOK\tBACK-CHANNEL LOGOUT\tINTROSPECTS")
 	for _, c := range cs {
 		levels := strings.Join(c.AllowedLevels, ",")
 		if levels == "" {
@@ -195,8 +206,12 @@ func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 		if bcl == "" {
 			bcl = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, auth, c.RequirePAR, levels, provs, c.Source,
-			strings.Join(c.RedirectURIs, " "), hook, bcl)
+		introspects := strings.Join(c.IntrospectTokensOf, ",")
+		if introspects == "" {
+			introspects = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, auth, c.RequirePAR, levels, provs, c.Source,
+			strings.Join(c.RedirectURIs, " "), hook, bcl, introspects)
 	}
 	return tw.Flush()
 }

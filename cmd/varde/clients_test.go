@@ -303,3 +303,47 @@ func TestClientsAddBackchannelLogoutURI(t *testing.T) {
 		t.Errorf("an invalid client was stored:\n%s", out)
 	}
 }
+
+// TestClientsAddResourceServer: a resource server is added without a
+// redirect URI, with the clients whose tokens it may introspect; it must
+// share their sector, whichever of the two is added first.
+func TestClientsAddResourceServer(t *testing.T) {
+	cfg := adminConfig(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte(strings.Repeat("x", 40)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	add := func(args ...string) error {
+		_, err := runCmd(t, append([]string{"clients", "add", "--config", cfg}, args...)...)
+		return err
+	}
+	if err := add("--id", "web", "--name", "Web", "--auth-method", "none", "--redirect-uri", "https://bank.example/cb", "--sector", "bank.example"); err != nil {
+		t.Fatal(err)
+	}
+	rs := []string{"--name", "API", "--auth-method", "client_secret_basic", "--secret-file", secret, "--introspect-tokens-of", "web,app"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // in the error; "" for none
+	}{
+		{"public", []string{"--id", "api0", "--name", "API", "--auth-method", "none", "--introspect-tokens-of", "web", "--sector", "bank.example"}, "not auth_method none"},
+		{"other sector", append([]string{"--id", "api1"}, rs...), `client "web" has another pairwise sector`},
+		{"same sector", append([]string{"--id", "api2", "--sector", "bank.example"}, rs...), ""},
+		// api2 names app, not yet added: added later, it must share the sector.
+		{"named before, other sector", []string{"--id", "app", "--name", "App", "--auth-method", "none", "--redirect-uri", "https://app.example/cb"}, `client "api2" may introspect`},
+		{"named before, same sector", []string{"--id", "app", "--name", "App", "--auth-method", "none", "--redirect-uri", "https://app.example/cb", "--sector", "bank.example"}, ""},
+		{"no redirect uri, no introspection", []string{"--id", "lost", "--name", "Lost", "--auth-method", "none"}, "redirect_uris"},
+	} {
+		err := add(tc.args...)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	out, err := runCmd(t, "clients", "list", "--config", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^api2 .* web,app$`).MatchString(out) || strings.Contains(out, "api1") {
+		t.Errorf("list:\n%s", out)
+	}
+}

@@ -253,7 +253,8 @@ func checkSalt(ctx context.Context, st store.Pins, salt []byte, now time.Time) e
 
 // checkSectors refuses a configured client that would share pairwise
 // subject identifiers with a client added at run time (varde clients
-// add) without both naming the sector (config.SectorClash). The
+// add) without both naming the sector (config.SectorClash), or learn
+// them by introspection across sectors (config.ForeignResourceServer). The
 // configuration's own clients were checked when it was loaded, and
 // varde clients add checks against the store, but a client added to the
 // file later meets the store's clients only here.
@@ -271,6 +272,12 @@ func checkSectors(ctx context.Context, st store.Clients, clients []config.Client
 				return fmt.Errorf("client %q in the configuration and client %q in the store would get the same subject identifiers: "+
 					"give one of them another sector_id, or the same sector_id on both if they belong to one organisation "+
 					"(varde clients remove %s, then add it again with --sector)", c.ID, o.ID, o.ID)
+			}
+			if config.ForeignResourceServer(c.ID, c.SectorID, c.IntrospectTokensOf, o.ID, o.SectorID) ||
+				config.ForeignResourceServer(o.ID, o.SectorID, o.IntrospectTokensOf, c.ID, c.SectorID) {
+				return fmt.Errorf("clients %q (in the configuration) and %q (in the store): one may introspect the other's tokens "+
+					"(introspect_tokens_of), but they have different pairwise sectors, so it would learn the other's subject identifiers; "+
+					"give both the same sector_id if they belong to one organisation", c.ID, o.ID)
 			}
 		}
 	}
