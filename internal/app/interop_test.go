@@ -53,8 +53,10 @@ const interopTimeout = 60 * time.Second
 // RFC 9207, and state), redeems the code with PKCE and a DPoP proof,
 // verifies the ID token's signature and claims and its nonce, fetches
 // userinfo with DPoP, refreshes with DPoP, fetches userinfo again with
-// the new access token and revokes the new refresh token (RFC 7009),
-// which is refused after. The bound access token sent as a bearer
+// the new access token, introspects it (RFC 7662: active, bound to its
+// key; a public client is refused), revokes the new refresh token (RFC
+// 7009), which is refused after, and introspects the access token again
+// (no longer active). The bound access token sent as a bearer
 // token must be refused (RFC 9449 §7.2), and so must the public
 // client's refresh token without a proof or with another key's (§5),
 // without spending it. Varde's store must hold the tokens bound to the
@@ -115,6 +117,17 @@ func TestOpenIDClientInterop(t *testing.T) {
 		if rt := storedToken(t, n, res.RefreshToken); rt.JKT != "" {
 			t.Errorf("the confidential client's refresh token is bound to %s; want it bound to the client's authentication only", rt.JKT)
 		}
+		// RFC 7662 with private_key_jwt: the refreshed access token is
+		// active, with the subject and level of the ID token and the
+		// key it is bound to (RFC 9449 §6.2); after the revocation, not.
+		want := interopIntrospection{Status: 200, Active: true, Sub: res.Sub, ClientID: c.ID, TokenType: "DPoP",
+			ACR: assurance.ACRHigh, Scope: "openid", JKT: thumbprint(t, res.DPoPJWK)}
+		if got := res.Introspected; got == nil || *got != want {
+			t.Errorf("introspection: %+v, want %+v", got, want)
+		}
+		if got := res.IntrospectedAfterRevocation; got == nil || *got != (interopIntrospection{Status: 200}) {
+			t.Errorf("introspection after revocation: %+v, want only active: false", got)
+		}
 	})
 
 	// Not registered with dpop_bound_access_tokens: any client may send
@@ -133,6 +146,13 @@ func TestOpenIDClientInterop(t *testing.T) {
 		// No proof at PAR: the token request was openid-client's first.
 		checkExchanges(t, "PAR", res.Exchanges.PAR)
 		checkExchanges(t, "code", res.Exchanges.Code, askedForNonce, 200)
+		// RFC 7662 §2.1: introspection needs client authentication,
+		// which a public client has not.
+		for _, got := range []*interopIntrospection{res.Introspected, res.IntrospectedAfterRevocation} {
+			if got == nil || got.Status != 401 || got.Error != "invalid_client" {
+				t.Errorf("introspection by a public client: %+v, want 401 invalid_client", got)
+			}
+		}
 		// The public client's refresh token is bound to the DPoP key
 		// (RFC 9449 §5): refused without a proof and with another key's,
 		// and still good afterwards with the right one (the refreshed
@@ -181,6 +201,10 @@ type interopResult struct {
 		UserinfoSub  string `json:"userinfo_sub"`
 	} `json:"refreshed"`
 	RefreshAfterRevocation *interopRefusal `json:"refresh_after_revocation"`
+	// The refreshed access token introspected (RFC 7662) before and
+	// after the revocation.
+	Introspected                *interopIntrospection `json:"introspected"`
+	IntrospectedAfterRevocation *interopIntrospection `json:"introspected_after_revocation"`
 	// Exchanges are the requests to the PAR, token and UserInfo
 	// endpoints, by step of the flow.
 	Exchanges struct {
@@ -190,6 +214,20 @@ type interopResult struct {
 		Refresh           []interopExchange `json:"refresh"`
 		RefreshedUserinfo []interopExchange `json:"refreshed_userinfo"`
 	} `json:"exchanges"`
+}
+
+// interopIntrospection is an introspection answer as openid-client
+// parsed it, or its refusal (Status and Error).
+type interopIntrospection struct {
+	Status    int    `json:"status"`
+	Error     string `json:"error"`
+	Active    bool   `json:"active"`
+	Sub       string `json:"sub"`
+	ClientID  string `json:"client_id"`
+	TokenType string `json:"token_type"`
+	ACR       string `json:"acr"`
+	Scope     string `json:"scope"`
+	JKT       string `json:"jkt"`
 }
 
 // interopExchange is one request openid-client made to the PAR, token

@@ -68,6 +68,11 @@ type Discovery struct {
 	// as the token endpoint does (RFC 8414 §2).
 	RevocationEndpointAuthMethodsSupported          []string `json:"revocation_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthSigningAlgValuesSupported []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
+	// The introspection endpoint (RFC 7662) authenticates as the token
+	// endpoint does, but refuses public clients (RFC 8414 §2).
+	IntrospectionEndpoint                              string   `json:"introspection_endpoint"`
+	IntrospectionEndpointAuthMethodsSupported          []string `json:"introspection_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthSigningAlgValuesSupported []string `json:"introspection_endpoint_auth_signing_alg_values_supported"`
 	// StatusEndpoint is Varde's own metadata (OpenID Connect Discovery
 	// 1.0 §3 allows additional parameters): the public status API, so a
 	// relying party finds the live state of every component from the
@@ -128,8 +133,11 @@ func (p *Provider) Metadata() Discovery {
 		AuthorizationResponseIssParameterSupported: true,
 		DPoPSigningAlgValuesSupported:              dpopAlgs,
 		// Client authentication at /revoke is the token endpoint's.
-		RevocationEndpointAuthMethodsSupported:          slices.Clone(authMethods),
-		RevocationEndpointAuthSigningAlgValuesSupported: slices.Clone(assertionAlgs),
+		RevocationEndpointAuthMethodsSupported:             slices.Clone(authMethods),
+		RevocationEndpointAuthSigningAlgValuesSupported:    slices.Clone(assertionAlgs),
+		IntrospectionEndpoint:                              p.Issuer + PathIntrospection,
+		IntrospectionEndpointAuthMethodsSupported:          []string{store.AuthPrivateKeyJWT, store.AuthClientSecretBasic},
+		IntrospectionEndpointAuthSigningAlgValuesSupported: slices.Clone(assertionAlgs),
 		// Varde's own.
 		StatusEndpoint: p.statusURL(p.StatusAPIPath),
 		StatusPage:     p.statusURL(p.StatusPagePath),

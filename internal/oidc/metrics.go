@@ -4,10 +4,11 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics are the provider's Prometheus metrics.
 type Metrics struct {
-	tokensIssued *prometheus.CounterVec
-	revocations  *prometheus.CounterVec
-	errors       *prometheus.CounterVec
-	duration     *prometheus.HistogramVec
+	tokensIssued   *prometheus.CounterVec
+	revocations    *prometheus.CounterVec
+	introspections *prometheus.CounterVec
+	errors         *prometheus.CounterVec
+	duration       *prometheus.HistogramVec
 }
 
 // NewMetrics builds the metrics and registers them with reg (nil: keep
@@ -15,6 +16,7 @@ type Metrics struct {
 //
 //	varde_tokens_issued_total{grant_type}
 //	varde_token_revocations_total{result}
+//	varde_token_introspections_total{result}
 //	varde_oidc_errors_total{endpoint,error}
 //	varde_oidc_request_duration_seconds{endpoint}
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
@@ -27,6 +29,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "varde_token_revocations_total",
 			Help: "Revocation requests answered with success (RFC 7009), by what they did: revoked, already_revoked, unknown, other_client.",
 		}, []string{"result"}),
+		introspections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "varde_token_introspections_total",
+			Help: "Introspection requests answered (RFC 7662), by what was found: active, or why not (unknown, expired, used, revoked, not_permitted).",
+		}, []string{"result"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "varde_oidc_errors_total",
 			Help: "Protocol errors returned, by endpoint and error code.",
@@ -38,7 +44,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"endpoint"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.tokensIssued, m.revocations, m.errors, m.duration} {
+		for _, c := range []prometheus.Collector{m.tokensIssued, m.revocations, m.introspections, m.errors, m.duration} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

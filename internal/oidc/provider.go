@@ -23,16 +23,17 @@ import (
 
 // Endpoint paths, relative to the issuer.
 const (
-	PathDiscovery  = "/.well-known/openid-configuration"
-	PathJWKS       = "/jwks"
-	PathPAR        = "/par"
-	PathAuthorize  = "/authorize"
-	PathResume     = "/authorize/resume"
-	PathCancel     = "/authorize/cancel"
-	PathToken      = "/token"
-	PathRevocation = "/revoke"
-	PathUserinfo   = "/userinfo"
-	PathLogout     = "/logout"
+	PathDiscovery     = "/.well-known/openid-configuration"
+	PathJWKS          = "/jwks"
+	PathPAR           = "/par"
+	PathAuthorize     = "/authorize"
+	PathResume        = "/authorize/resume"
+	PathCancel        = "/authorize/cancel"
+	PathToken         = "/token"
+	PathRevocation    = "/revoke"
+	PathIntrospection = "/introspect"
+	PathUserinfo      = "/userinfo"
+	PathLogout        = "/logout"
 )
 
 // PathAuthorizationServer is where RFC 8414 §3.1 puts the same metadata,
@@ -247,6 +248,7 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+PathCancel, p.endpoint("cancel", p.cancel))
 	mux.Handle("POST "+PathToken, p.endpoint("token", p.dpopNonce(p.token)))
 	mux.Handle("POST "+PathRevocation, p.endpoint("revocation", p.revocation))
+	mux.Handle("POST "+PathIntrospection, p.endpoint("introspection", p.introspection))
 	mux.Handle("GET "+PathUserinfo, p.endpoint("userinfo", p.dpopNonce(p.userinfo)))
 	mux.Handle("POST "+PathUserinfo, p.endpoint("userinfo", p.dpopNonce(p.userinfo)))
 	mux.Handle("GET "+PathLogout, p.endpoint("logout", p.logout))

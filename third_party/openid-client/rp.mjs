@@ -221,10 +221,28 @@ async function main() {
     client.fetchUserInfo(config, refreshed.access_token, claims.sub, { DPoP }),
   );
 
+  // RFC 7662: the relying party asks about its own access token, as
+  // its resource server would; a public client is refused (§2.1).
+  const introspect = async (token) => {
+    try {
+      const r = await client.tokenIntrospection(config, token, { token_type_hint: "access_token" });
+      return { status: 200, active: r.active, sub: r.sub, client_id: r.client_id, token_type: r.token_type, acr: r.acr, scope: r.scope, jkt: r.cnf?.jkt };
+    } catch (err) {
+      // A 401 with a challenge is reported as the challenge; the error
+      // code is in the body.
+      const r = refusal(err);
+      const body = await err?.response?.json().catch(() => undefined);
+      return { ...r, error: body?.error ?? r.error };
+    }
+  };
+  const introspected = await introspect(refreshed.access_token);
+
   // RFC 7009: the relying party ends the login by revoking its refresh
-  // token; the grant goes with it, so the refresh token is refused after.
+  // token; the grant goes with it, so the refresh token is refused after,
+  // and the access token is no longer active.
   await client.tokenRevocation(config, refreshed.refresh_token, { token_type_hint: "refresh_token" });
   const afterRevocation = await refreshRefusal({ DPoP }, refreshed.refresh_token);
+  const introspectedAfterRevocation = await introspect(refreshed.access_token);
 
   out({
     dpop_jwk: await crypto.subtle.exportKey("jwk", dpopKeys.publicKey),
@@ -246,6 +264,8 @@ async function main() {
       userinfo_sub: refreshedUserinfo.sub,
     },
     refresh_after_revocation: afterRevocation,
+    introspected,
+    introspected_after_revocation: introspectedAfterRevocation,
     exchanges: {
       par: parExchanges,
       code: codeExchanges,
