@@ -14,7 +14,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -22,6 +21,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
+
+	"github.com/varde-eid/varde/internal/oauth2/dpopclient"
 )
 
 // RP is a relying party registered at Varde with private_key_jwt.
@@ -41,12 +42,14 @@ type RP struct {
 	// (NewHTTPClient makes one).
 	HTTP *http.Client
 
-	signer     jose.Signer
-	dpopSigner jose.Signer
-	verifier   *oidc.IDTokenVerifier
-	// dpopNonce is the DPoP nonce Varde last handed out, shared by every
-	// virtual user; nil until it hands one out.
-	dpopNonce atomic.Pointer[string]
+	signer   jose.Signer
+	verifier *oidc.IDTokenVerifier
+	// dpop makes the proofs and keeps the nonce Varde last handed out,
+	// for every virtual user; nil without DPoPKey.
+	dpop *dpopclient.Prover
+	// tokenHTTP is HTTP for x/oauth2's token requests: with a DPoP key,
+	// it sends a proof with each.
+	tokenHTTP *http.Client
 }
 
 // NewHTTPClient returns a client for n concurrent virtual users that
@@ -70,39 +73,18 @@ func (rp *RP) Setup(ctx context.Context) error {
 	}
 	rp.verifier = p.Verifier(&oidc.Config{ClientID: rp.ClientID})
 	rp.signer, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: rp.Key, KeyID: rp.KeyID}}, (&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil || rp.DPoPKey == nil {
+	if err != nil {
 		return err
 	}
-	rp.dpopSigner, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: rp.DPoPKey},
-		(&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
+	rp.dpop, rp.tokenHTTP = nil, rp.HTTP
+	if rp.DPoPKey == nil {
+		return nil
+	}
+	if rp.dpop, err = dpopclient.New(rp.DPoPKey, nil); err != nil {
+		return err
+	}
+	rp.tokenHTTP, err = rp.dpop.Client(rp.HTTP, rp.Issuer+"/token")
 	return err
-}
-
-// proof is a DPoP proof (RFC 9449 §4.2) for a POST to the issuer's
-// path, with the nonce Varde last handed out, if any (§8).
-func (rp *RP) proof(path string) (string, error) {
-	claims := map[string]any{"jti": random(12), "htm": http.MethodPost, "htu": rp.Issuer + path, "iat": time.Now().Unix()}
-	if n := rp.dpopNonce.Load(); n != nil {
-		claims["nonce"] = *n
-	}
-	return signJWT(rp.dpopSigner, claims)
-}
-
-// keepNonce keeps the DPoP nonce of Varde's answer res, if it has one,
-// for the next proofs (RFC 9449 §8.2).
-func (rp *RP) keepNonce(res *http.Response) {
-	if n := res.Header.Get("DPoP-Nonce"); n != "" {
-		rp.dpopNonce.Store(&n)
-	}
-}
-
-// askedForNonce reports whether an answer of status with body refuses
-// a DPoP proof for want of a fresh nonce (RFC 9449 §8).
-func askedForNonce(status int, body []byte) bool {
-	var e struct {
-		Error string `json:"error"`
-	}
-	return status == http.StatusBadRequest && json.Unmarshal(body, &e) == nil && e.Error == "use_dpop_nonce"
 }
 
 // signJWT marshals claims once and signs them with s, in compact form.
@@ -117,38 +99,6 @@ func signJWT(s jose.Signer, claims any) (string, error) {
 	}
 	return jws.CompactSerialize()
 }
-
-// withProof returns an HTTP client for x/oauth2 that sends a fresh DPoP
-// proof with every token request and keeps the nonce of every answer,
-// or rp.HTTP without a DPoP key.
-func (rp *RP) withProof() *http.Client {
-	if rp.DPoPKey == nil {
-		return rp.HTTP
-	}
-	base := rp.HTTP.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	c := *rp.HTTP
-	c.Transport = roundTripper(func(r *http.Request) (*http.Response, error) {
-		proof, err := rp.proof("/token")
-		if err != nil {
-			return nil, err
-		}
-		r = r.Clone(r.Context())
-		r.Header.Set("DPoP", proof)
-		res, err := base.RoundTrip(r)
-		if err == nil {
-			rp.keepNonce(res)
-		}
-		return res, err
-	})
-	return &c
-}
-
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // Person is a synthetic person with a software authenticator holding one
 // passkey.
@@ -345,28 +295,36 @@ type Result struct {
 // 9449 §8), it sends the request once more, with a proof that carries
 // the nonce and a new client assertion.
 func (rp *RP) push(ctx context.Context, b *browser, form url.Values) (*http.Response, []byte, error) {
-	for try := 0; ; try++ {
-		var proof string
-		if rp.DPoPKey != nil {
-			var err error
-			if proof, err = rp.proof("/par"); err != nil {
-				return nil, nil, err
-			}
-		}
-		res, body, err := b.postFormWith(ctx, rp.Issuer+"/par", form, proof)
-		if err != nil {
-			return nil, nil, err
-		}
-		rp.keepNonce(res)
-		if try > 0 || proof == "" || !askedForNonce(res.StatusCode, body) {
-			return res, body, nil
-		}
-		ca, err := rp.assertion()
-		if err != nil {
-			return nil, nil, err
-		}
-		form.Set("client_assertion", ca)
+	res, body, err := rp.pushOnce(ctx, b, form)
+	if err != nil || rp.dpop == nil || !dpopclient.AuthServerAsksNonce(res.StatusCode, body) {
+		return res, body, err
 	}
+	ca, err := rp.assertion()
+	if err != nil {
+		return nil, nil, err
+	}
+	form.Set("client_assertion", ca)
+	return rp.pushOnce(ctx, b, form)
+}
+
+// pushOnce sends a pushed authorization request with form, and a fresh
+// DPoP proof if the relying party has a key, whose nonce it keeps.
+func (rp *RP) pushOnce(ctx context.Context, b *browser, form url.Values) (*http.Response, []byte, error) {
+	var proof string
+	if rp.dpop != nil {
+		var err error
+		if proof, err = rp.dpop.Proof(http.MethodPost, rp.Issuer+"/par", ""); err != nil {
+			return nil, nil, err
+		}
+	}
+	res, body, err := b.postFormWith(ctx, rp.Issuer+"/par", form, proof)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rp.dpop != nil {
+		rp.dpop.KeepNonce(res)
+	}
+	return res, body, nil
 }
 
 // exchange redeems code with PKCE's verifier and a fresh client
@@ -376,21 +334,23 @@ func (rp *RP) push(ctx context.Context, b *browser, form url.Values) (*http.Resp
 func (rp *RP) exchange(ctx context.Context, code, verifier string) (*oauth2.Token, error) {
 	conf := &oauth2.Config{ClientID: rp.ClientID, RedirectURL: rp.RedirectURI,
 		Endpoint: oauth2.Endpoint{TokenURL: rp.Issuer + "/token", AuthStyle: oauth2.AuthStyleInParams}}
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, rp.withProof())
-	for try := 0; ; try++ {
-		ca, err := rp.assertion()
-		if err != nil {
-			return nil, err
-		}
-		tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier),
-			oauth2.SetAuthURLParam("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-			oauth2.SetAuthURLParam("client_assertion", ca))
-		var re *oauth2.RetrieveError
-		if try == 0 && rp.DPoPKey != nil && errors.As(err, &re) && re.ErrorCode == "use_dpop_nonce" {
-			continue
-		}
-		return tok, err
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, rp.tokenHTTP)
+	tok, err := rp.exchangeOnce(ctx, conf, code, verifier)
+	if rp.dpop != nil && dpopclient.ExchangeAsksNonce(err) {
+		tok, err = rp.exchangeOnce(ctx, conf, code, verifier)
 	}
+	return tok, err
+}
+
+// exchangeOnce is one token request, with a new client assertion.
+func (rp *RP) exchangeOnce(ctx context.Context, conf *oauth2.Config, code, verifier string) (*oauth2.Token, error) {
+	ca, err := rp.assertion()
+	if err != nil {
+		return nil, err
+	}
+	return conf.Exchange(ctx, code, oauth2.VerifierOption(verifier),
+		oauth2.SetAuthURLParam("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+		oauth2.SetAuthURLParam("client_assertion", ca))
 }
 
 func random(n int) string {
@@ -471,7 +431,7 @@ func (rp *RP) LoginWith(ctx context.Context, a Authenticator, o LoginOptions) (*
 	if err != nil {
 		return nil, fmt.Errorf("token: %w", err)
 	}
-	if rp.DPoPKey != nil && tok.TokenType != "DPoP" {
+	if rp.dpop != nil && tok.TokenType != "DPoP" {
 		return nil, fmt.Errorf("token: token_type %q, want DPoP", tok.TokenType)
 	}
 	// 6. ID token verification (go-oidc) and nonce.
