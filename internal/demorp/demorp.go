@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
-	"crypto/sha256"
 	"embed"
 	"encoding/base64"
 	"encoding/json"
@@ -19,13 +18,14 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
+
+	"github.com/varde-eid/varde/internal/oauth2/dpopclient"
 )
 
 //go:embed templates/*.html static/*.css
@@ -62,13 +62,15 @@ type RP struct {
 	endSession string
 	userinfo   string
 
+	// dpop makes the proofs and keeps the nonce Varde last handed out;
+	// tokenHTTP sends a proof with every token request. Both are nil
+	// without DPoPKey; setup makes them.
+	dpop      *dpopclient.Prover
+	tokenHTTP *http.Client
+
 	mu       sync.Mutex
 	pending  map[string]pending // by state
 	sessions map[string]*loggedIn
-
-	// dpopNonce is the DPoP nonce Varde last handed out; nil until it
-	// hands one out.
-	dpopNonce atomic.Pointer[string]
 }
 
 type pending struct {
@@ -137,6 +139,17 @@ func (rp *RP) setup(ctx context.Context) error {
 	if meta.PAR == "" {
 		return errors.New("issuer has no PAR endpoint")
 	}
+	if rp.DPoPKey != nil {
+		dpop, err := dpopclient.New(rp.DPoPKey, rp.Now)
+		if err != nil {
+			return err
+		}
+		tokenHTTP, err := dpop.Client(rp.HTTPClient, provider.Endpoint().TokenURL)
+		if err != nil {
+			return err
+		}
+		rp.dpop, rp.tokenHTTP = dpop, tokenHTTP
+	}
 	rp.provider, rp.par, rp.endSession, rp.userinfo = provider, meta.PAR, meta.EndSession, meta.UserInfo
 	return nil
 }
@@ -168,105 +181,31 @@ func (rp *RP) assertion() (string, error) {
 	}).Serialize()
 }
 
-// proof is a DPoP proof (RFC 9449 §4.2) for a request with method to
-// target; with an access token, it names it (ath). It carries the nonce
-// Varde last handed out, if any (§8, §9).
-func (rp *RP) proof(method, target, accessToken string) (string, error) {
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: rp.DPoPKey},
-		(&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
-	if err != nil {
-		return "", err
-	}
-	u, err := url.Parse(target)
-	if err != nil {
-		return "", err
-	}
-	u.RawQuery, u.Fragment = "", ""
-	claims := map[string]any{"jti": random(16), "htm": method, "htu": u.String(), "iat": rp.Now().Unix()}
-	if accessToken != "" {
-		sum := sha256.Sum256([]byte(accessToken))
-		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
-	}
-	if n := rp.dpopNonce.Load(); n != nil {
-		claims["nonce"] = *n
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", err
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return "", err
-	}
-	return jws.CompactSerialize()
-}
-
-// keepNonce keeps the DPoP nonce of Varde's answer res, if it has one,
-// for the next proofs (RFC 9449 §8.2). Varde hands it out with every
-// answer of its PAR, token and UserInfo endpoints.
-func (rp *RP) keepNonce(res *http.Response) {
-	if n := res.Header.Get("DPoP-Nonce"); n != "" {
-		rp.dpopNonce.Store(&n)
-	}
-}
-
-// dpopContext is ctx with an HTTP client for x/oauth2 that sends a DPoP
-// proof with every token request and keeps the nonce of every answer,
-// if the bank has a DPoP key.
-func (rp *RP) dpopContext(ctx context.Context) context.Context {
-	if rp.DPoPKey == nil {
-		return ctx
-	}
-	base := rp.HTTPClient.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	tokenURL := rp.provider.Endpoint().TokenURL
-	return context.WithValue(ctx, oauth2.HTTPClient, &http.Client{
-		Timeout: rp.HTTPClient.Timeout,
-		Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
-			if r.Method == http.MethodPost && r.URL.String() == tokenURL {
-				proof, err := rp.proof(r.Method, tokenURL, "")
-				if err != nil {
-					return nil, fmt.Errorf("DPoP proof: %w", err)
-				}
-				r = r.Clone(r.Context())
-				r.Header.Set("DPoP", proof)
-			}
-			res, err := base.RoundTrip(r)
-			if err == nil {
-				rp.keepNonce(res)
-			}
-			return res, err
-		}),
-	})
-}
-
 // exchange redeems code with PKCE's verifier and a fresh client
-// assertion (and a DPoP proof, through dpopContext). Asked for a DPoP
-// nonce (RFC 9449 §8), it tries once more, with a proof that carries
-// the nonce and a new assertion.
+// assertion, and a DPoP proof if the bank has a DPoP key. Asked for a
+// DPoP nonce (RFC 9449 §8), it tries once more, with a proof that
+// carries the nonce and a new assertion.
 func (rp *RP) exchange(ctx context.Context, code, verifier string) (*oauth2.Token, error) {
-	ctx = rp.dpopContext(ctx)
-	for try := 0; ; try++ {
-		assertion, err := rp.assertion()
-		if err != nil {
-			return nil, fmt.Errorf("client assertion: %w", err)
-		}
-		tok, err := rp.oauth().Exchange(ctx, code, oauth2.VerifierOption(verifier),
-			oauth2.SetAuthURLParam("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-			oauth2.SetAuthURLParam("client_assertion", assertion))
-		var re *oauth2.RetrieveError
-		if try == 0 && rp.DPoPKey != nil && errors.As(err, &re) && re.ErrorCode == "use_dpop_nonce" {
-			continue
-		}
-		return tok, err
+	if rp.tokenHTTP != nil {
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, rp.tokenHTTP)
 	}
+	tok, err := rp.exchangeOnce(ctx, code, verifier)
+	if rp.dpop != nil && dpopclient.ExchangeAsksNonce(err) {
+		tok, err = rp.exchangeOnce(ctx, code, verifier)
+	}
+	return tok, err
 }
 
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+// exchangeOnce is one token request, with a new client assertion.
+func (rp *RP) exchangeOnce(ctx context.Context, code, verifier string) (*oauth2.Token, error) {
+	assertion, err := rp.assertion()
+	if err != nil {
+		return nil, fmt.Errorf("client assertion: %w", err)
+	}
+	return rp.oauth().Exchange(ctx, code, oauth2.VerifierOption(verifier),
+		oauth2.SetAuthURLParam("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+		oauth2.SetAuthURLParam("client_assertion", assertion))
+}
 
 // checkBound reports whether tok is bound to the bank's DPoP key: its
 // type says so and Varde's UserInfo endpoint, asked with the DPoP scheme
@@ -278,13 +217,9 @@ func (rp *RP) checkBound(ctx context.Context, tok *oauth2.Token, sub string) (bo
 	if rp.userinfo == "" {
 		return false, errors.New("issuer has no UserInfo endpoint")
 	}
-	res, err := rp.userinfoRequest(ctx, tok.AccessToken)
-	if err == nil && askedForNonce(res) {
-		// RFC 9449 §9: once more, with the nonce that came with the
-		// refusal.
-		res.Body.Close()
-		res, err = rp.userinfoRequest(ctx, tok.AccessToken)
-	}
+	// RFC 9449 §9: asked for a nonce, the request goes once more, with
+	// the nonce that came with the refusal.
+	res, err := rp.dpop.Resource(ctx, rp.HTTPClient, http.MethodGet, rp.userinfo, tok.AccessToken)
 	if err != nil {
 		return false, err
 	}
@@ -302,43 +237,6 @@ func (rp *RP) checkBound(ctx context.Context, tok *oauth2.Token, sub string) (bo
 		return false, errors.New("userinfo names another person than the ID token")
 	}
 	return true, nil
-}
-
-// userinfoRequest asks Varde's UserInfo endpoint with the DPoP-bound
-// access token and a proof naming it, and keeps the answer's nonce.
-func (rp *RP) userinfoRequest(ctx context.Context, accessToken string) (*http.Response, error) {
-	proof, err := rp.proof(http.MethodGet, rp.userinfo, accessToken)
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rp.userinfo, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "DPoP "+accessToken)
-	req.Header.Set("DPoP", proof)
-	res, err := rp.HTTPClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	rp.keepNonce(res)
-	return res, nil
-}
-
-// askedForNonce reports whether a protected resource's answer res
-// refuses a DPoP proof for want of a fresh nonce: 401 with a DPoP
-// challenge whose error is use_dpop_nonce (RFC 9449 §9).
-func askedForNonce(res *http.Response) bool {
-	if res.StatusCode != http.StatusUnauthorized {
-		return false
-	}
-	for _, c := range res.Header.Values("WWW-Authenticate") {
-		scheme, params, _ := strings.Cut(c, " ")
-		if strings.EqualFold(scheme, "DPoP") && strings.Contains(params, `error="use_dpop_nonce"`) {
-			return true
-		}
-	}
-	return false
 }
 
 func random(n int) string {
@@ -482,7 +380,9 @@ func (rp *RP) push(ctx context.Context, form url.Values) (string, error) {
 	defer res.Body.Close()
 	// The bank sends no proof here, but the nonce that comes back is
 	// good for its token request too.
-	rp.keepNonce(res)
+	if rp.dpop != nil {
+		rp.dpop.KeepNonce(res)
+	}
 	var body struct {
 		RequestURI  string `json:"request_uri"`
 		Error       string `json:"error"`
@@ -549,7 +449,7 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bound := false
-	if rp.DPoPKey != nil {
+	if rp.dpop != nil {
 		// RFC 9449 §5.1: a bound token says so; §7.1: it is used with the
 		// DPoP scheme and a proof naming it.
 		if bound, err = rp.checkBound(ctx, tok, idt.Subject); err != nil {
