@@ -181,6 +181,5 @@ func writePublicJSON(w http.ResponseWriter, v any, cache string) {
 		w.Header().Set("Content-Type", "application/json")
 	}
 	w.Header().Set("Cache-Control", cache)
-	w.Header().Set("Access-Control-Allow-Origin", "*")
 	_, _ = w.Write(append(body, '\n'))
 }

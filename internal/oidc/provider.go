@@ -236,23 +236,70 @@ func (p *Provider) setDefaults() {
 }
 
 // Register fills defaults and mounts every endpoint on mux.
+//
+// The endpoints a browser-based client calls with fetch() (discovery,
+// JWKS, PAR, token, revocation, UserInfo) answer cross-origin requests
+// from any origin, without credentials, and their preflights (ADR 16):
+// RFC 9700 §2.6 allows CORS at the token, metadata and JWKS endpoints,
+// RFC 7009 §2.3 at revocation, and OIDC Core §5.3 says UserInfo SHOULD
+// support it. The authorization and logout endpoints and the pages
+// behind them are navigations that use the session cookie: they answer
+// no preflight and name no origin (RFC 9700 §2.6: CORS MUST NOT be
+// supported at the authorization endpoint).
 func (p *Provider) Register(mux *http.ServeMux) {
 	p.setDefaults()
-	mux.Handle("GET "+PathDiscovery, p.endpoint("discovery", p.discovery))
-	mux.Handle("GET "+PathAuthorizationServer, p.endpoint("discovery", p.discovery))
-	mux.Handle("GET "+PathJWKS, p.endpoint("jwks", p.jwks))
-	mux.Handle("POST "+PathPAR, p.endpoint("par", p.dpopNonce(p.par)))
+	p.handleFetch(mux, PathDiscovery, "discovery", p.discovery, http.MethodGet)
+	p.handleFetch(mux, PathAuthorizationServer, "discovery", p.discovery, http.MethodGet)
+	p.handleFetch(mux, PathJWKS, "jwks", p.jwks, http.MethodGet)
+	p.handleFetch(mux, PathPAR, "par", p.dpopNonce(p.par), http.MethodPost)
 	mux.Handle("GET "+PathAuthorize, p.endpoint("authorize", p.authorize))
 	mux.Handle("POST "+PathAuthorize, p.endpoint("authorize", p.authorize))
 	mux.Handle("GET "+PathResume, p.endpoint("resume", p.resume))
 	mux.Handle("GET "+PathCancel, p.endpoint("cancel", p.cancel))
-	mux.Handle("POST "+PathToken, p.endpoint("token", p.dpopNonce(p.token)))
-	mux.Handle("POST "+PathRevocation, p.endpoint("revocation", p.revocation))
+	p.handleFetch(mux, PathToken, "token", p.dpopNonce(p.token), http.MethodPost)
+	p.handleFetch(mux, PathRevocation, "revocation", p.revocation, http.MethodPost)
+	// Introspection is for resource servers, server to server, and takes
+	// no public client: no CORS (ADR 16, ADR 17).
 	mux.Handle("POST "+PathIntrospection, p.endpoint("introspection", p.introspection))
-	mux.Handle("GET "+PathUserinfo, p.endpoint("userinfo", p.dpopNonce(p.userinfo)))
-	mux.Handle("POST "+PathUserinfo, p.endpoint("userinfo", p.dpopNonce(p.userinfo)))
+	p.handleFetch(mux, PathUserinfo, "userinfo", p.dpopNonce(p.userinfo), http.MethodGet, http.MethodPost)
 	mux.Handle("GET "+PathLogout, p.endpoint("logout", p.logout))
 	mux.Handle("POST "+PathLogout, p.endpoint("logout", p.logout))
+}
+
+// corsMaxAge is how long a browser may reuse a preflight's answer:
+// Chromium's cap. The answers never change while a node runs.
+const corsMaxAge = 2 * time.Hour
+
+// fetchCORS is the CORS of an endpoint a browser-based client calls
+// with methods (ADR 16; OAuth 2.0 for Browser-Based Applications,
+// draft-ietf-oauth-browser-based-apps-26 §6.3.3.4: the authorization
+// server MUST send the CORS headers such a client needs).
+func fetchCORS(methods ...string) httpx.CORS {
+	return httpx.CORS{
+		Methods: methods,
+		// Beyond the CORS-safelisted headers: client authentication (RFC
+		// 6749 §2.3.1) and access tokens (RFC 6750 §2.1, RFC 9449 §7.1)
+		// in Authorization, DPoP proofs (RFC 9449 §4.1), and Content-Type,
+		// which Fetch safelists for three media types only.
+		Headers: []string{"Authorization", "DPoP", "Content-Type"},
+		// What the client must read: the DPoP nonce for its next proof
+		// (RFC 9449 §8.1, §9), and the challenge of a refused access
+		// token or client, which says why (RFC 6750 §3, RFC 9449 §7.1).
+		Expose: []string{oauth2.DPoPNonceHeader, "WWW-Authenticate"},
+		MaxAge: corsMaxAge,
+	}
+}
+
+// handleFetch mounts h at path for each of methods, and a preflight
+// answer at OPTIONS, with CORS for any origin and no credentials: these
+// endpoints read no cookie (ADR 16).
+func (p *Provider) handleFetch(mux *http.ServeMux, path, name string, h func(http.ResponseWriter, *http.Request), methods ...string) {
+	cors := fetchCORS(methods...)
+	served := cors.Handler(p.endpoint(name, h))
+	for _, m := range methods {
+		mux.Handle(m+" "+path, served)
+	}
+	mux.Handle(http.MethodOptions+" "+path, cors.Preflight())
 }
 
 // endpoint caps the body and measures the handler.
