@@ -181,6 +181,8 @@ func TestNoCORSOnNavigations(t *testing.T) {
 		{"cancel", http.MethodGet, PathCancel + "?req=unknown", nil},
 		{"logout", http.MethodGet, PathLogout, nil},
 		{"logout by POST", http.MethodPost, PathLogout, url.Values{}},
+		// Server to server, for resource servers (ADR 17): no page calls it.
+		{"introspection", http.MethodPost, PathIntrospection, url.Values{"token": {"t"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
