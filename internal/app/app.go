@@ -29,6 +29,7 @@ import (
 	"github.com/varde-eid/varde/internal/health"
 	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/keys"
+	"github.com/varde-eid/varde/internal/oidc"
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/status"
@@ -80,6 +81,9 @@ type App struct {
 	clients store.Clients
 	// keys is the cluster's key set; the node keeps its key published.
 	keys *keys.Set
+	// op is the OpenID provider; housekeeping settles the session ends
+	// it left pending (oidc.Provider.SettleLeftoverEnds).
+	op *oidc.Provider
 	// draining is set when Serve is stopping: /readyz answers 503.
 	draining atomic.Bool
 	// lock is this node's hold on its database, released by Close.
@@ -370,6 +374,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	if err != nil {
 		return err
 	}
+	a.op = op
 	(&statuspage.Handler{Source: a.Status, Pages: pages, BaseURL: cfg.Issuer, Now: opt.Now, Log: log}).Register(mux)
 	op.StatusAPIPath, op.StatusPagePath = statusAPIPath, statusPagePath
 	// The OpenID side hands logins to the broker and takes them back.
@@ -578,7 +583,9 @@ func (a *App) sweep(ctx context.Context) {
 
 // housekeep deletes expired short-lived records, keeps the node's
 // signing key published, so other nodes keep serving and accepting it,
-// and logs the audit log's head every anchorEvery.
+// queues the logout tokens of sessions whose end was left pending (by a
+// node that stopped, or a write that failed), and logs the audit log's
+// head every anchorEvery.
 func (a *App) housekeep(ctx context.Context) {
 	now := a.now()
 	if n, err := a.Store.DeleteExpired(ctx, now); err != nil {
@@ -588,6 +595,9 @@ func (a *App) housekeep(ctx context.Context) {
 	}
 	if err := a.keys.KeepPublished(ctx); err != nil {
 		a.log.Warn("publish signing key", "err", err)
+	}
+	if _, err := a.op.SettleLeftoverEnds(ctx, now); err != nil {
+		a.log.Warn("queue the logout tokens of ended sessions", "err", err)
 	}
 	if now.Sub(a.anchored) >= anchorEvery {
 		a.logAnchor(ctx, now)

@@ -7,12 +7,14 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/varde-eid/varde/internal/loadgen"
+	"github.com/varde-eid/varde/internal/store"
 )
 
 // TestBackchannelLogoutReachesRelyingParty: on a real node, a session's
@@ -102,5 +104,51 @@ func TestBackchannelLogoutReachesRelyingParty(t *testing.T) {
 	case raw := <-tokens:
 		t.Errorf("a third logout token: %s", raw)
 	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// TestHousekeepingSettlesLeftOverEnds: a node ended a session (the write
+// that deleted it recorded its end) and stopped before queueing the
+// logout token. Housekeeping on the next node queues it, once the end is
+// old enough that its own node would have settled it, and only once.
+func TestHousekeepingSettlesLeftOverEnds(t *testing.T) {
+	now := time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC)
+	a := clockedNode(t, &now, nil)
+	ctx := context.Background()
+	bank := &store.Client{ID: "bank", RedirectURIs: []string{"https://bank.example/cb"}, AuthMethod: "client_secret_basic",
+		SecretHash: []byte("x"), AllowedLevels: []string{"substantial"}, BackchannelLogoutURI: "https://bank.example/logout"}
+	if err := a.Store.CreateClient(ctx, bank); err != nil {
+		t.Fatal(err)
+	}
+	s := &store.Session{ID: "s1", PersonID: "p1", Provider: "passkey", Level: "high", AMR: []string{"hwk"},
+		Clients: []string{"bank"}, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := a.Store.CreateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if ended, err := a.Store.EndSession(ctx, s.ID, now); err != nil || ended == nil {
+		t.Fatalf("EndSession = %v, %v", ended, err)
+	}
+	deliveries := func() []*store.WebhookDelivery {
+		t.Helper()
+		ds, err := a.Store.ListWebhookDeliveries(ctx, "bank", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
+	a.Housekeep(ctx)
+	if n := len(deliveries()); n != 0 {
+		t.Fatalf("%d deliveries right after the end, want none yet", n)
+	}
+	now = now.Add(time.Minute)
+	a.Housekeep(ctx)
+	ds := deliveries()
+	if len(ds) != 1 || ds[0].URL != bank.BackchannelLogoutURI || !strings.HasPrefix(string(ds[0].Payload), "logout_token=") {
+		t.Fatalf("deliveries after housekeeping: %+v", ds)
+	}
+	now = now.Add(time.Minute)
+	a.Housekeep(ctx)
+	if n := len(deliveries()); n != 1 {
+		t.Errorf("%d deliveries after housekeeping again, want still 1", n)
 	}
 }

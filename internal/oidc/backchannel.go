@@ -36,12 +36,20 @@ const (
 	logoutTokenFreshFor = 30 * time.Second
 )
 
-// LogoutOutbox holds logout tokens until the relying parties accept them.
-// store.Webhooks implements it; its delivery worker (package webhook)
-// POSTs them, retries and survives restarts.
+// LogoutOutbox holds the sessions that ended with relying parties to tell
+// (recorded by store.Sessions.EndSession in the write that deleted them)
+// and takes the logout tokens for each in exchange for its end, in one
+// write. store.SessionEnds implements it; the webhook outbox's worker
+// (package webhook) POSTs the tokens, retries and survives restarts.
 type LogoutOutbox interface {
-	EnqueueWebhooks(ctx context.Context, ds []*store.WebhookDelivery) error
+	PendingSessionEnds(ctx context.Context, before time.Time, limit int) ([]*store.Session, error)
+	SettleSessionEnd(ctx context.Context, id string, ds []*store.WebhookDelivery) (bool, error)
 }
+
+// LeftoverEndsAfter is how long after a session ended SettleLeftoverEnds
+// takes its end as left over: long enough for the node that ended it to
+// settle it itself, moments later (SessionsEnded).
+const LeftoverEndsAfter = 30 * time.Second
 
 // LogoutClaims is the claim set of a logout token (§2.4). It has no
 // nonce: §2.4 forbids one, so a logout token can never be taken for an
@@ -126,35 +134,74 @@ func logoutForm(token string) []byte {
 	return []byte("logout_token=" + url.QueryEscape(token))
 }
 
-// SessionsEnded queues logout tokens for the sessions that ended (why
+// SessionsEnded tells the relying parties of each ended session (why
 // says how, in the session package's words): it is session.Manager's
 // Ended, so every way a session ends at Varde — a logout, another
 // person's login in the same browser, the end of a person's other
 // sessions when their ways in change — reaches the relying parties the
-// same way. A failure is logged: the sessions have ended regardless.
+// same way. A failure is logged and leaves the end pending, for
+// SettleLeftoverEnds: the sessions have ended regardless.
 func (p *Provider) SessionsEnded(ctx context.Context, why string, ended []*store.Session) {
 	for _, s := range ended {
-		n, err := p.BackchannelLogout(ctx, s)
-		if err != nil {
-			p.Log.ErrorContext(ctx, "back-channel logout not queued", "why", why, "err", err)
-			continue
-		}
-		if n > 0 {
+		n, settled, err := p.BackchannelLogout(ctx, s)
+		switch {
+		case err != nil:
+			p.Log.ErrorContext(ctx, "back-channel logout not queued; it will be tried again", "why", why, "err", err)
+		case settled && n > 0:
 			p.Log.InfoContext(ctx, "back-channel logout queued", "why", why, "tokens", n)
 		}
 	}
 }
 
-// BackchannelLogout writes to the outbox one logout token for every
-// client that received tokens in the ended session sess and registered a
-// backchannel_logout_uri (§2.7: the OP sends to every RP with a session,
-// the one that asked for the logout included). It returns how many it
-// wrote, all or none. It waits on the store only, never on a relying
-// party: the outbox's worker POSTs them. A client that no longer exists
-// is skipped.
-func (p *Provider) BackchannelLogout(ctx context.Context, sess *store.Session) (int, error) {
-	if p.LogoutOutbox == nil || len(sess.Clients) == 0 {
+// SettleLeftoverEnds queues the logout tokens of the sessions that ended
+// more than LeftoverEndsAfter before now and were not settled: those
+// whose node stopped after ending them, or failed to queue them. Any
+// node may run it (housekeeping does, every minute); an end is settled
+// once, whoever gets to it first. It returns how many ends it settled.
+func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, error) {
+	if p.LogoutOutbox == nil {
 		return 0, nil
+	}
+	const batch = 100
+	settled := 0
+	for {
+		ends, err := p.LogoutOutbox.PendingSessionEnds(ctx, now.Add(-LeftoverEndsAfter), batch)
+		if err != nil {
+			return settled, fmt.Errorf("back-channel logout: %w", err)
+		}
+		progress := false
+		for _, s := range ends {
+			n, ok, err := p.BackchannelLogout(ctx, s)
+			if err != nil {
+				// Left for the next round; the others go on.
+				p.Log.ErrorContext(ctx, "back-channel logout of an ended session not queued; it will be tried again", "err", err)
+				continue
+			}
+			if ok {
+				settled++
+				progress = true
+				p.Log.InfoContext(ctx, "back-channel logout queued late, for a session whose end was left pending", "tokens", n)
+			}
+		}
+		if len(ends) < batch || !progress {
+			return settled, nil
+		}
+	}
+}
+
+// BackchannelLogout settles the end of sess, a session that ended with
+// clients in it: in one write, it forgets the end and queues one logout
+// token for every client that received tokens in sess and registered a
+// backchannel_logout_uri (§2.7: the OP sends to every RP with a session,
+// the one that asked for the logout included). It returns how many
+// tokens it queued and whether it settled the end; false if the end was
+// not pending (settled already, by this node or another, or never
+// recorded: the session had expired). It waits on the store only, never
+// on a relying party: the outbox's worker POSTs the tokens. A client that
+// no longer exists is skipped.
+func (p *Provider) BackchannelLogout(ctx context.Context, sess *store.Session) (int, bool, error) {
+	if p.LogoutOutbox == nil || len(sess.Clients) == 0 {
+		return 0, false, nil
 	}
 	now := p.Now()
 	var ds []*store.WebhookDelivery
@@ -164,14 +211,14 @@ func (p *Provider) BackchannelLogout(ctx context.Context, sess *store.Session) (
 			continue
 		}
 		if err != nil {
-			return 0, fmt.Errorf("back-channel logout: %w", err)
+			return 0, false, fmt.Errorf("back-channel logout: %w", err)
 		}
 		if c.BackchannelLogoutURI == "" {
 			continue
 		}
 		jti, tok, err := p.logoutToken(c, sess, now)
 		if err != nil {
-			return 0, fmt.Errorf("back-channel logout: %w", err)
+			return 0, false, fmt.Errorf("back-channel logout: %w", err)
 		}
 		ds = append(ds, &store.WebhookDelivery{
 			ID: jti, ClientID: c.ID, URL: c.BackchannelLogoutURI, Event: LogoutDeliveryEvent,
@@ -179,11 +226,12 @@ func (p *Provider) BackchannelLogout(ctx context.Context, sess *store.Session) (
 			CreatedAt: now, NextAttemptAt: now,
 		})
 	}
-	if len(ds) == 0 {
-		return 0, nil
+	settled, err := p.LogoutOutbox.SettleSessionEnd(ctx, sess.ID, ds)
+	if err != nil {
+		return 0, false, fmt.Errorf("back-channel logout: %w", err)
 	}
-	if err := p.LogoutOutbox.EnqueueWebhooks(ctx, ds); err != nil {
-		return 0, fmt.Errorf("back-channel logout: %w", err)
+	if !settled {
+		return 0, false, nil
 	}
-	return len(ds), nil
+	return len(ds), true, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,7 +103,7 @@ func (h *harness) verifyLogoutToken(d *store.WebhookDelivery) logoutToken {
 	return lt
 }
 
-func (lt logoutToken) str(t *testing.T, name string) string {
+func (lt logoutToken) str(t testing.TB, name string) string {
 	t.Helper()
 	var s string
 	if err := json.Unmarshal(lt.claims[name], &s); err != nil {
@@ -110,7 +112,7 @@ func (lt logoutToken) str(t *testing.T, name string) string {
 	return s
 }
 
-func (lt logoutToken) num(t *testing.T, name string) int64 {
+func (lt logoutToken) num(t testing.TB, name string) int64 {
 	t.Helper()
 	var n int64
 	if err := json.Unmarshal(lt.claims[name], &n); err != nil {
@@ -254,22 +256,26 @@ func TestBackchannelLogoutAcrossLogins(t *testing.T) {
 	if lOther.claims.SID == lBank.claims.SID {
 		t.Error("another person's session has the first person's sid")
 	}
-	for _, tc := range []struct {
-		client  string
-		idToken idClaims
-	}{{bankID, lBank.claims}, {taxID, lTax.claims}} {
-		ds := h.deliveries(tc.client)
-		if len(ds) != 1 {
-			t.Fatalf("%s has %d deliveries, want 1", tc.client, len(ds))
-		}
-		lt := h.verifyLogoutToken(ds[0])
-		if sub, sid := lt.str(t, "sub"), lt.str(t, "sid"); sub != tc.idToken.Sub || sid != lBank.claims.SID {
-			t.Errorf("%s told sub %q sid %q; want %q and the session's %q", tc.client, sub, sid, tc.idToken.Sub, lBank.claims.SID)
-		}
-	}
+	h.toldOnce(bankID, lBank.claims.Sub, lBank.claims.SID)
+	h.toldOnce(taxID, lTax.claims.Sub, lBank.claims.SID)
 	if n := len(h.deliveries(mobileID)); n != 0 {
 		t.Errorf("the mobile bank, without a back-channel logout URI, has %d deliveries", n)
 	}
+}
+
+// toldOnce checks that client has exactly one delivery, a logout token
+// for it naming sub and sid, and returns the token.
+func (h *harness) toldOnce(client, sub, sid string) logoutToken {
+	h.t.Helper()
+	ds := h.deliveries(client)
+	if len(ds) != 1 {
+		h.t.Fatalf("%s has %d deliveries, want 1", client, len(ds))
+	}
+	lt := h.verifyLogoutToken(ds[0])
+	if gotSub, gotSID, aud := lt.str(h.t, "sub"), lt.str(h.t, "sid"), lt.str(h.t, "aud"); gotSub != sub || gotSID != sid || aud != client {
+		h.t.Errorf("%s told sub %q sid %q aud %q; want %q, %q", client, gotSub, gotSID, aud, sub, sid)
+	}
+	return lt
 }
 
 func keysOf(m map[string]json.RawMessage) string {
@@ -436,5 +442,106 @@ func TestRenewLogoutTokenRefusesWhatIsNotOne(t *testing.T) {
 		if out, err := h.p.RenewLogoutToken([]byte(payload), h.clock.Now()); err == nil {
 			t.Errorf("RenewLogoutToken(%q) = %q, want an error", payload, out)
 		}
+	}
+}
+
+// failingSettle is the store as the logout outbox, except that settling
+// an end fails while fail is set: a database that refuses the write that
+// queues the logout tokens.
+type failingSettle struct {
+	LogoutOutbox
+	fail atomic.Bool
+}
+
+func (f *failingSettle) SettleSessionEnd(ctx context.Context, id string, ds []*store.WebhookDelivery) (bool, error) {
+	if f.fail.Load() {
+		return false, errors.New("disk full")
+	}
+	return f.LogoutOutbox.SettleSessionEnd(ctx, id, ds)
+}
+
+// TestBackchannelLogoutLeftOver: a session ends in one write that also
+// records its end, so a relying party is told of the logout even when the
+// node that ended the session never queued the logout tokens: it stopped
+// right after the write, or the write queueing them failed. Housekeeping
+// (SettleLeftoverEnds) queues them once the end is LeftoverEndsAfter old,
+// with the sub and sid the relying party knows, and only once, whichever
+// node gets there.
+func TestBackchannelLogoutLeftOver(t *testing.T) {
+	for _, how := range []string{"node stopped", "write failed"} {
+		t.Run(how, func(t *testing.T) {
+			h := newHarness(t)
+			h.withBackchannel()
+			outbox := &failingSettle{LogoutOutbox: h.db}
+			h.p.LogoutOutbox = outbox
+			switch how {
+			case "node stopped":
+				h.sessions.Ended = nil // the hook never runs
+			case "write failed":
+				outbox.fail.Store(true)
+			}
+			b := h.browser()
+			lBank := h.loginBank(h.rp(bankID, bankCB), b)
+			lTax := h.rp(taxID, taxCB).loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRSubstantial))
+			resp, _ := b.post(h.issuer+PathLogout, url.Values{"confirm": {"yes"}})
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("logout: %d", resp.StatusCode)
+			}
+			if n := len(h.deliveries(bankID)) + len(h.deliveries(taxID)); n != 0 {
+				t.Fatalf("%d deliveries queued at logout, want none in this failure", n)
+			}
+			outbox.fail.Store(false)
+			ctx := context.Background()
+			ended := h.clock.Now()
+
+			// Too fresh: the node that ended it may be settling it now.
+			h.clock.Add(LeftoverEndsAfter - time.Second)
+			if n, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); n != 0 || err != nil {
+				t.Fatalf("SettleLeftoverEnds within %v of the end = %d, %v; want 0", LeftoverEndsAfter, n, err)
+			}
+			h.clock.Add(2 * time.Second)
+			if n, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); n != 1 || err != nil {
+				t.Fatalf("SettleLeftoverEnds = %d, %v; want the one session", n, err)
+			}
+			for _, lt := range []logoutToken{
+				h.toldOnce(bankID, lBank.claims.Sub, lBank.claims.SID),
+				h.toldOnce(taxID, lTax.claims.Sub, lTax.claims.SID),
+			} {
+				if iat := lt.num(t, "iat"); iat < ended.Unix() {
+					t.Errorf("%s: iat %d before the end", lt.str(t, "aud"), iat)
+				}
+			}
+			// Settled: the next round, or another node's, queues nothing.
+			h.clock.Add(time.Minute)
+			if n, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); n != 0 || err != nil {
+				t.Errorf("SettleLeftoverEnds again = %d, %v; want 0", n, err)
+			}
+			if n := len(h.deliveries(bankID)); n != 1 {
+				t.Errorf("bank has %d deliveries after a second round, want 1", n)
+			}
+		})
+	}
+}
+
+// TestBackchannelLogoutSettledOnce: the node that ended a session settles
+// its end itself, so housekeeping later finds nothing left.
+func TestBackchannelLogoutSettledOnce(t *testing.T) {
+	h := newHarness(t)
+	h.withBackchannel()
+	b := h.browser()
+	h.loginBank(h.rp(bankID, bankCB), b)
+	resp, _ := b.post(h.issuer+PathLogout, url.Values{"confirm": {"yes"}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if n := len(h.deliveries(bankID)); n != 1 {
+		t.Fatalf("%d deliveries at logout, want 1", n)
+	}
+	h.clock.Add(time.Hour)
+	if n, err := h.p.SettleLeftoverEnds(context.Background(), h.clock.Now()); n != 0 || err != nil {
+		t.Errorf("SettleLeftoverEnds after a settled logout = %d, %v; want 0", n, err)
+	}
+	if n := len(h.deliveries(bankID)); n != 1 {
+		t.Errorf("%d deliveries, want still 1", n)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -21,10 +22,17 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
-// discardOutbox takes logout tokens and drops them.
+// discardOutbox has no ended sessions and drops the logout tokens it is
+// given.
 type discardOutbox struct{}
 
-func (discardOutbox) EnqueueWebhooks(context.Context, []*store.WebhookDelivery) error { return nil }
+func (discardOutbox) PendingSessionEnds(context.Context, time.Time, int) ([]*store.Session, error) {
+	return nil, nil
+}
+
+func (discardOutbox) SettleSessionEnd(context.Context, string, []*store.WebhookDelivery) (bool, error) {
+	return true, nil
+}
 
 func TestDiscoveryGolden(t *testing.T) {
 	pages, err := httpx.NewPages(web.Templates, web.Locales, []httpx.Language{{Tag: "nb", Name: "Norsk bokmål"}, {Tag: "en", Name: "English"}, {Tag: "da", Name: "Dansk"}}, slog.New(slog.DiscardHandler))

@@ -38,11 +38,14 @@ type Manager struct {
 	// Secure sets the cookie's Secure flag (always, except on http://localhost).
 	Secure bool
 	Now    func() time.Time
-	// Ended, if set, is told of every session that End, Save or EndOthers
-	// ended (why is one of the Ended* constants), once each, after it was
-	// deleted: the OpenID provider tells the relying parties that received
-	// tokens in it (Back-Channel Logout). It must not fail the caller: the
-	// session has ended whatever it does.
+	// Ended, if set, is told of every live session that End, Save or
+	// EndOthers ended (why is one of the Ended* constants), once each,
+	// after it was deleted: the OpenID provider tells the relying parties
+	// that received tokens in it (Back-Channel Logout). It must not fail
+	// the caller: the session has ended whatever it does, and the store
+	// recorded the end in the same write (store.Sessions.EndSession), so
+	// an end that Ended could not settle, or that a stopping node never
+	// told it of, is still pending (store.SessionEnds).
 	Ended func(ctx context.Context, why string, ended []*store.Session)
 }
 
@@ -50,6 +53,19 @@ func (m *Manager) ended(ctx context.Context, why string, ended []*store.Session)
 	if m.Ended != nil && len(ended) > 0 {
 		m.Ended(ctx, why, ended)
 	}
+}
+
+// live is the sessions of ended that had not expired at now: an expired
+// session that is deleted later ends for nobody, as the store records
+// (store.Sessions.EndSession).
+func live(ended []*store.Session, now time.Time) []*store.Session {
+	var out []*store.Session
+	for _, s := range ended {
+		if s.ExpiresAt.After(now) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // The cookie holds a random 256-bit token; the store keys the session by
@@ -120,14 +136,7 @@ func union(a, b []string) []string {
 func (m *Manager) Save(ctx context.Context, w http.ResponseWriter, r *http.Request, n *New, events ...*store.AuditEvent) error {
 	s := n.Session
 	if c, err := r.Cookie(CookieName); err == nil && c.Value != "" {
-		if old, err := m.Store.DeleteSession(ctx, storeID(c.Value)); err == nil && old != nil {
-			switch {
-			case s.Continues != "" && old.Root() == s.Continues:
-				s.Clients = union(s.Clients, old.Clients)
-			case old.ExpiresAt.After(m.Now()):
-				m.ended(ctx, EndedReplaced, []*store.Session{old})
-			}
-		}
+		m.replace(ctx, storeID(c.Value), s)
 	}
 	if err := m.Store.CreateSession(ctx, s, events...); err != nil {
 		return fmt.Errorf("start session: %w", err)
@@ -137,6 +146,23 @@ func (m *Manager) Save(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode,
 	})
 	return nil
+}
+
+// replace deletes the session with ID old, which s replaces in its
+// browser. If s continues it (New found it to be the same person's), it
+// ends for nobody and the clients it gained since New are listed in s;
+// otherwise it ends, and Ended is told if it was live.
+func (m *Manager) replace(ctx context.Context, old string, s *store.Session) {
+	if s.Continues != "" {
+		if prev, err := m.Store.DeleteSession(ctx, old); err == nil && prev != nil {
+			s.Clients = union(s.Clients, prev.Clients)
+		}
+		return
+	}
+	now := m.Now()
+	if prev, err := m.Store.EndSession(ctx, old, now); err == nil && prev != nil {
+		m.ended(ctx, EndedReplaced, live([]*store.Session{prev}, now))
+	}
 }
 
 // Current returns the request's session, or ErrNoSession.
@@ -156,11 +182,12 @@ func (m *Manager) Current(r *http.Request) (*store.Session, error) {
 // many it deleted: used when the person's ways to log in change, so that
 // whoever holds another of their sessions is logged out.
 func (m *Manager) EndOthers(ctx context.Context, s *store.Session) (int, error) {
-	ended, err := m.Store.DeletePersonSessions(ctx, s.PersonID, s.ID)
+	now := m.Now()
+	ended, err := m.Store.EndPersonSessions(ctx, s.PersonID, s.ID, now)
 	if err != nil {
 		return 0, err
 	}
-	m.ended(ctx, EndedWaysInChanged, ended)
+	m.ended(ctx, EndedWaysInChanged, live(ended, now))
 	return len(ended), nil
 }
 
@@ -172,7 +199,7 @@ func (m *Manager) End(w http.ResponseWriter, r *http.Request) (*store.Session, e
 	if err != nil {
 		return nil, err
 	}
-	ended, err := m.Store.DeleteSession(r.Context(), s.ID)
+	ended, err := m.Store.EndSession(r.Context(), s.ID, m.Now())
 	if err != nil {
 		return nil, err
 	}

@@ -214,20 +214,30 @@ func TestOtherPersonsLoginEndsSession(t *testing.T) {
 // TestEndOthersTellsEnded: ending a person's other sessions reports each
 // of them, and not the one kept or another person's.
 func TestEndOthersTellsEnded(t *testing.T) {
-	m, _, _ := newManager(t)
+	m, now, db := newManager(t)
 	var told endings
 	m.Ended = told.record
+	// One session of p1's from two hours ago, expired an hour since.
+	*now = now.Add(-2 * time.Hour)
+	start(t, m, nil, "p1", "archive")
+	*now = now.Add(2 * time.Hour)
 	_, keep := start(t, m, nil, "p1", "bank")
 	start(t, m, nil, "p1", "tax")
 	start(t, m, nil, "p1", "health")
 	start(t, m, nil, "p2", "bank")
 	n, err := m.EndOthers(context.Background(), keep)
-	if err != nil || n != 2 {
-		t.Fatalf("EndOthers = %d, %v; want 2", n, err)
+	if err != nil || n != 3 {
+		t.Fatalf("EndOthers = %d, %v; want 3, the expired one included", n, err)
 	}
 	slices.Sort(told)
 	if want := []string{"ways_in_changed p1 health", "ways_in_changed p1 tax"}; !slices.Equal(told, want) {
-		t.Errorf("told %v, want %v", told, want)
+		t.Errorf("told %v, want %v: the expired session ends for nobody", told, want)
+	}
+	// The store recorded the ends of the same two, for whoever settles
+	// them.
+	pending, err := db.(store.SessionEnds).PendingSessionEnds(context.Background(), now.Add(time.Second), 10)
+	if err != nil || len(pending) != 2 {
+		t.Errorf("pending ends %d, %v; want the two live sessions", len(pending), err)
 	}
 }
 

@@ -40,6 +40,7 @@ type Store interface {
 	AuthRequests
 	Challenges
 	Sessions
+	SessionEnds
 	AuthCodes
 	Grants
 	Tokens
@@ -183,14 +184,40 @@ type Sessions interface {
 	// such session.
 	AddSessionClient(ctx context.Context, id, clientID string) error
 	// DeleteSession deletes the session and returns it as it was, expired
-	// or not, so whoever is told that it ended is told exactly once. It is
-	// idempotent: deleting an unknown session returns nil and no error.
+	// or not; deleting an unknown session returns nil and no error. It
+	// records no end: it is for a session that a new one continues
+	// (Session.Continues), which the relying parties must not hear of.
 	DeleteSession(ctx context.Context, id string) (*Session, error)
-	// DeletePersonSessions deletes every session of personID except the
-	// one with ID except (which may be ""), and returns the ones it
-	// deleted: when a person's ways to log in change, whoever holds one of
-	// their other sessions is logged out.
-	DeletePersonSessions(ctx context.Context, personID, except string) ([]*Session, error)
+	// EndSession deletes the session as DeleteSession does and, in the
+	// same atomic write, records its end (SessionEnds) if it had not
+	// expired at now and lists clients: the session is gone if and only
+	// if the relying parties that received tokens in it are still to be
+	// told. Whoever deletes it gets it back, once, even when two requests
+	// end it at the same moment.
+	EndSession(ctx context.Context, id string, now time.Time) (*Session, error)
+	// EndPersonSessions ends, as EndSession does, every session of
+	// personID except the one with ID except (which may be ""), and
+	// returns the ones it deleted: when a person's ways to log in change,
+	// whoever holds one of their other sessions is logged out.
+	EndPersonSessions(ctx context.Context, personID, except string, now time.Time) ([]*Session, error)
+}
+
+// SessionEnds holds the sessions that ended while relying parties had
+// received tokens in them, as they were, until the logout tokens telling
+// those relying parties are queued (Back-Channel Logout): the outbox
+// between ending a session (Sessions.EndSession) and the webhook outbox
+// (Webhooks), so that a node that stops between the two loses nothing.
+type SessionEnds interface {
+	// PendingSessionEnds returns up to limit ended sessions whose logout
+	// tokens are not queued yet and that ended before before, those that
+	// ended first first.
+	PendingSessionEnds(ctx context.Context, before time.Time, limit int) ([]*Session, error)
+	// SettleSessionEnd forgets the end of session id and enqueues ds as
+	// Webhooks.EnqueueWebhooks does, in one atomic write. It reports
+	// false, and enqueues nothing, if no end of id is pending (settled
+	// already, by this node or another); ErrConflict, and changes
+	// nothing, if a delivery's ID is taken.
+	SettleSessionEnd(ctx context.Context, id string, ds []*WebhookDelivery) (bool, error)
 }
 
 // AuthCodes holds authorization codes by the SHA-256 of the code.

@@ -316,35 +316,140 @@ func (db *DB) DeleteSession(ctx context.Context, id string) (*store.Session, err
 	return ended, nil
 }
 
-// DeletePersonSessions implements store.Sessions with one DELETE that
-// returns the rows, so the in-memory copies go too.
-func (db *DB) DeletePersonSessions(ctx context.Context, personID, except string) ([]*store.Session, error) {
+// EndSession implements store.Sessions: the DELETE that returns the row
+// and, if the session was live and lists clients, its end, in one
+// operation.
+func (db *DB) EndSession(ctx context.Context, id string, now time.Time) (*store.Session, error) {
+	if db.unmatchable(id) {
+		return nil, nil
+	}
+	var ended *store.Session
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
+		ended = nil
+		s, err := scanSession(tx.StmtContext(ctx, db.st.deleteSession).QueryRowContext(ctx, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ended = s
+		return db.recordEnd(ctx, tx, s, now)
+	}, func() { db.sessions.drop(id) })
+	if err != nil {
+		return nil, fmt.Errorf("end session: %w", err)
+	}
+	return ended, nil
+}
+
+// EndPersonSessions implements store.Sessions with one DELETE that
+// returns the rows, so the in-memory copies go too, and the ends of
+// those that need them.
+func (db *DB) EndPersonSessions(ctx context.Context, personID, except string, now time.Time) ([]*store.Session, error) {
 	if db.unmatchable(personID) {
 		return nil, nil
 	}
 	var ended []*store.Session
-	err := db.wr.doThen(ctx, false, func(ctx context.Context, tx querier) error {
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
 		ended = ended[:0]
 		rows, err := tx.StmtContext(ctx, db.st.deletePersonSessions).QueryContext(ctx, personID, except)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
 		for rows.Next() {
 			s, err := scanSession(rows)
 			if err != nil {
+				rows.Close()
 				return err
 			}
 			ended = append(ended, s)
 		}
-		return rows.Err()
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		for _, s := range ended {
+			if err := db.recordEnd(ctx, tx, s, now); err != nil {
+				return err
+			}
+		}
+		return nil
 	}, func() {
 		for _, s := range ended {
 			db.sessions.drop(s.ID)
 		}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("delete sessions of person %s: %w", personID, err)
+		return nil, fmt.Errorf("end sessions of person %s: %w", personID, err)
 	}
 	return ended, nil
+}
+
+// recordEnd records, within tx, the end of s, just deleted at now, if
+// relying parties are to be told of it: it was live and lists clients.
+func (db *DB) recordEnd(ctx context.Context, tx querier, s *store.Session, now time.Time) error {
+	if len(s.Clients) == 0 || !s.ExpiresAt.After(now) {
+		return nil
+	}
+	_, err := tx.StmtContext(ctx, db.st.insertSessionEnd).ExecContext(ctx, s.ID, s.PersonID, s.Provider, s.Level,
+		encodeStrings(s.AMR), micros(s.AuthTime), encodeStrings(s.Clients), micros(s.CreatedAt), micros(s.ExpiresAt),
+		boolInt(s.Degraded), s.Continues, micros(now))
+	if err != nil {
+		return fmt.Errorf("record the end of session: %w", db.d.classify(err))
+	}
+	return nil
+}
+
+// PendingSessionEnds implements store.SessionEnds.
+func (db *DB) PendingSessionEnds(ctx context.Context, before time.Time, limit int) ([]*store.Session, error) {
+	if limit < 1 {
+		return []*store.Session{}, nil
+	}
+	rows, err := db.r.QueryContext(ctx, db.d.rebind("SELECT "+sessionCols+" FROM session_ends WHERE ended_at < ? ORDER BY ended_at, id LIMIT ?"),
+		micros(before), limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending session ends: %w", err)
+	}
+	defer rows.Close()
+	ends := []*store.Session{}
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, fmt.Errorf("pending session ends: %w", err)
+		}
+		ends = append(ends, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pending session ends: %w", err)
+	}
+	return ends, nil
+}
+
+// SettleSessionEnd implements store.SessionEnds: the end's DELETE, and the
+// deliveries only if it deleted a row. On PostgreSQL a second node's
+// DELETE of the same row waits for the first's commit and then finds
+// nothing.
+func (db *DB) SettleSessionEnd(ctx context.Context, id string, ds []*store.WebhookDelivery) (bool, error) {
+	if db.unmatchable(id) {
+		return false, nil
+	}
+	var settled bool
+	err := db.update(ctx, func(ctx context.Context, tx querier) error {
+		settled = false
+		res, err := tx.StmtContext(ctx, db.st.deleteSessionEnd).ExecContext(ctx, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		if err := db.insertWebhooks(ctx, tx, ds); err != nil {
+			return err
+		}
+		settled = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("settle the end of a session: %w", err)
+	}
+	return settled, nil
 }

@@ -28,6 +28,7 @@ type statements struct {
 	putChallenge, takeChallenge *sql.Stmt
 
 	insertSession, getSession, getSessionClients, setSessionClients, deleteSession, deletePersonSessions *sql.Stmt
+	insertSessionEnd, deleteSessionEnd                                                                   *sql.Stmt
 
 	insertAuthCode, redeemAuthCode, getAuthCodeW           *sql.Stmt
 	insertGrant, getGrant, revokeGrant, revokeClientGrants *sql.Stmt
@@ -123,6 +124,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.setSessionClients, w, "UPDATE sessions SET clients = ? WHERE id = ?"},
 		{&db.st.deleteSession, w, "DELETE FROM sessions WHERE id = ? RETURNING " + sessionCols},
 		{&db.st.deletePersonSessions, w, "DELETE FROM sessions WHERE person_id = ? AND id <> ? RETURNING " + sessionCols},
+		{&db.st.insertSessionEnd, w, insertSQL("session_ends", sessionCols+", ended_at")},
+		{&db.st.deleteSessionEnd, w, "DELETE FROM session_ends WHERE id = ?"},
 
 		{&db.st.insertAuthCode, w, insertSQL("auth_codes", authCodeCols)},
 		{&db.st.redeemAuthCode, w, "UPDATE auth_codes SET used_at = ? WHERE hash = ? AND used_at = 0 RETURNING " + authCodeCols},

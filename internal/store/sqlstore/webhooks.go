@@ -37,20 +37,23 @@ func (db *DB) EnqueueWebhooks(ctx context.Context, ds []*store.WebhookDelivery) 
 	if len(ds) == 0 {
 		return nil
 	}
-	q := db.d.rebind(insertSQL("webhook_deliveries", webhookCols+", lease_node, lease_until"))
-	err := db.update(ctx, func(ctx context.Context, tx querier) error {
-		for _, d := range ds {
-			_, err := tx.ExecContext(ctx, q, d.ID, d.ClientID, d.URL, d.Event, d.Payload, d.ContentType,
-				micros(d.CreatedAt), micros(d.NextAttemptAt), d.Attempts, d.LastError, micros(d.DeliveredAt),
-				micros(d.AbandonedAt), "", 0)
-			if err != nil {
-				return fmt.Errorf("delivery %s: %w", d.ID, db.d.classify(err))
-			}
-		}
-		return nil
-	})
+	err := db.update(ctx, func(ctx context.Context, tx querier) error { return db.insertWebhooks(ctx, tx, ds) })
 	if err != nil {
 		return fmt.Errorf("enqueue %d webhooks: %w", len(ds), err)
+	}
+	return nil
+}
+
+// insertWebhooks stores ds, unleased, within tx.
+func (db *DB) insertWebhooks(ctx context.Context, tx querier, ds []*store.WebhookDelivery) error {
+	q := db.d.rebind(insertSQL("webhook_deliveries", webhookCols+", lease_node, lease_until"))
+	for _, d := range ds {
+		_, err := tx.ExecContext(ctx, q, d.ID, d.ClientID, d.URL, d.Event, d.Payload, d.ContentType,
+			micros(d.CreatedAt), micros(d.NextAttemptAt), d.Attempts, d.LastError, micros(d.DeliveredAt),
+			micros(d.AbandonedAt), "", 0)
+		if err != nil {
+			return fmt.Errorf("delivery %s: %w", d.ID, db.d.classify(err))
+		}
 	}
 	return nil
 }

@@ -400,7 +400,7 @@ func testSessions(t *testing.T, s store.Store) {
 		same(t, "the deleted expired session", old, ended)
 	})
 
-	t.Run("delete a person's other sessions", func(t *testing.T) {
+	t.Run("end a person's other sessions", func(t *testing.T) {
 		mine := []*store.Session{fullSession(t, "s-grace-1"), fullSession(t, "s-grace-2"), fullSession(t, "s-grace-3")}
 		theirs := fullSession(t, "s-heidi")
 		theirs.PersonID = "heidi"
@@ -411,12 +411,12 @@ func testSessions(t *testing.T, s store.Store) {
 			wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
 		}
 		wantErr(t, "AddSessionClient", s.AddSessionClient(ctx, mine[2].ID, "tax"), nil)
-		ended, err := s.DeletePersonSessions(ctx, "grace", mine[0].ID)
-		wantErr(t, "DeletePersonSessions", err, nil)
+		ended, err := s.EndPersonSessions(ctx, "grace", mine[0].ID, now)
+		wantErr(t, "EndPersonSessions", err, nil)
 		slices.SortFunc(ended, func(a, b *store.Session) int { return strings.Compare(a.ID, b.ID) })
 		want := []*store.Session{mine[1], mine[2].Clone()}
 		want[1].Clients = append(want[1].Clients, "tax")
-		same(t, "the sessions DeletePersonSessions deleted", want, ended)
+		same(t, "the sessions EndPersonSessions deleted", want, ended)
 		for _, ss := range mine[1:] {
 			_, err := s.GetSession(ctx, ss.ID, now)
 			wantErr(t, "GetSession of a deleted one", err, store.ErrNotFound)
@@ -425,16 +425,16 @@ func testSessions(t *testing.T, s store.Store) {
 			_, err := s.GetSession(ctx, ss.ID, now)
 			wantErr(t, "GetSession of a kept one", err, nil)
 		}
-		ended, err = s.DeletePersonSessions(ctx, "grace", "")
-		wantErr(t, "DeletePersonSessions, none kept", err, nil)
+		ended, err = s.EndPersonSessions(ctx, "grace", "", now)
+		wantErr(t, "EndPersonSessions, none kept", err, nil)
 		if len(ended) != 1 || ended[0].ID != mine[0].ID {
-			t.Errorf("DeletePersonSessions with no exception deleted %v, want %s", ended, mine[0].ID)
+			t.Errorf("EndPersonSessions with no exception deleted %v, want %s", ended, mine[0].ID)
 		}
 		_, err = s.GetSession(ctx, mine[0].ID, now)
 		wantErr(t, "GetSession after all were deleted", err, store.ErrNotFound)
-		ended, err = s.DeletePersonSessions(ctx, "nobody", "")
+		ended, err = s.EndPersonSessions(ctx, "nobody", "", now)
 		if err != nil || len(ended) != 0 {
-			t.Errorf("DeletePersonSessions of a person without sessions = %v, %v", ended, err)
+			t.Errorf("EndPersonSessions of a person without sessions = %v, %v", ended, err)
 		}
 	})
 }

@@ -25,6 +25,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 		{"RecordsWrittenByTheOtherNode", sharedRecords},
 		{"ReadChangeWrite", sharedReadChangeWrite},
 		{"WebhookClaims", sharedWebhookClaims},
+		{"SessionEnds", sharedSessionEnds},
 		{"IncidentTimeline", sharedIncidentTimeline},
 		{"OneCodeTwoNodes", sharedOneCode},
 		{"SingleUse", sharedSingleUse},
@@ -383,5 +384,50 @@ func sharedRecoveryCodes(t *testing.T, a, b store.Store) {
 		if n != perSet {
 			t.Fatalf("round %d: %d recovery codes valid after two replacements of %d each; want one set", round, n, perSet)
 		}
+	}
+}
+
+func sharedSessionEnds(t *testing.T, a, b store.Store) {
+	// A session ended on one node; both settle its end at once (the node
+	// that ended it, and the other's housekeeping): its logout tokens are
+	// queued once.
+	ctx := t.Context()
+	now := time.Now().UTC()
+	for round := range 20 {
+		id := fmt.Sprintf("s-%02d", round)
+		s := &store.Session{ID: id, PersonID: "p", Provider: "passkey", Level: "high", AMR: []string{"hwk"},
+			Clients: []string{"bank"}, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := a.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		if ended, err := []store.Store{a, b}[round%2].EndSession(ctx, id, now); err != nil || ended == nil {
+			t.Fatalf("EndSession = %v, %v", ended, err)
+		}
+		var wg sync.WaitGroup
+		won := make([]bool, 2)
+		for i, db := range []store.Store{a, b} {
+			wg.Go(func() {
+				d := &store.WebhookDelivery{ID: fmt.Sprintf("%s-%d", id, i), ClientID: "bank", URL: "https://bank.example/logout",
+					Event: "backchannel_logout", Payload: []byte("logout_token=x"), ContentType: "application/x-www-form-urlencoded",
+					CreatedAt: now, NextAttemptAt: now}
+				ok, err := db.SettleSessionEnd(ctx, id, []*store.WebhookDelivery{d})
+				if err != nil {
+					t.Error(err)
+				}
+				won[i] = ok
+			})
+		}
+		wg.Wait()
+		if won[0] == won[1] {
+			t.Fatalf("round %d: settles returned %v, want exactly one true", round, won)
+		}
+	}
+	ds, err := b.ListWebhookDeliveries(ctx, "bank", 0)
+	if err != nil || len(ds) != 20 {
+		t.Fatalf("%d deliveries queued, %v; want 20", len(ds), err)
+	}
+	left, err := a.PendingSessionEnds(ctx, now.Add(time.Hour), 100)
+	if err != nil || len(left) != 0 {
+		t.Fatalf("pending ends left: %d, %v", len(left), err)
 	}
 }

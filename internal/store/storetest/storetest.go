@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuthRequests", testAuthRequests},
 		{"Challenges", testChallenges},
 		{"Sessions", testSessions},
+		{"SessionEnds", testSessionEnds},
 		{"AuthCodes", testAuthCodes},
 		{"Grants", testGrants},
 		{"Tokens", testTokens},

@@ -44,8 +44,14 @@ func testNotText(t *testing.T, s store.Store) {
 		if ended, err := s.DeleteSession(ctx, k); ended != nil || (err != nil && !errors.Is(err, store.ErrNotFound)) {
 			t.Errorf("DeleteSession(%q) = %v, %v, want nil and nil or ErrNotFound", k, ended, err)
 		}
-		if ended, err := s.DeletePersonSessions(ctx, k, ""); err != nil || len(ended) != 0 {
-			t.Errorf("DeletePersonSessions(%q) = %v, %v, want none, nil", k, ended, err)
+		if ended, err := s.EndSession(ctx, k, now); ended != nil || (err != nil && !errors.Is(err, store.ErrNotFound)) {
+			t.Errorf("EndSession(%q) = %v, %v, want nil and nil or ErrNotFound", k, ended, err)
+		}
+		if ended, err := s.EndPersonSessions(ctx, k, "", now); err != nil || len(ended) != 0 {
+			t.Errorf("EndPersonSessions(%q) = %v, %v, want none, nil", k, ended, err)
+		}
+		if ok, err := s.SettleSessionEnd(ctx, k, nil); ok || err != nil {
+			t.Errorf("SettleSessionEnd(%q) = %v, %v, want false, nil", k, ok, err)
 		}
 		if n, err := s.CountRecoveryCodes(ctx, k); err != nil || n != 0 {
 			t.Errorf("CountRecoveryCodes(%q) = %d, %v, want 0, nil", k, n, err)

@@ -1,0 +1,213 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// testSessionEnds checks the outbox between ending a session and queueing
+// its logout tokens: which deletes record an end, and that settling one
+// is single-use and atomic with its deliveries.
+func testSessionEnds(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+	created := func(t *testing.T, id, person string, clients []string, expires time.Time) *store.Session {
+		t.Helper()
+		ss := fullSession(t, id)
+		ss.PersonID, ss.Clients, ss.ExpiresAt = person, clients, expires
+		wantErr(t, "CreateSession "+id, s.CreateSession(ctx, ss), nil)
+		return ss
+	}
+	pending := func(t *testing.T, before time.Time, limit int) []*store.Session {
+		t.Helper()
+		got, err := s.PendingSessionEnds(ctx, before, limit)
+		wantErr(t, "PendingSessionEnds", err, nil)
+		if got == nil {
+			t.Fatal("PendingSessionEnds returned nil, want a slice, empty if none")
+		}
+		return got
+	}
+	ids := func(ss []*store.Session) []string {
+		out := []string{}
+		for _, x := range ss {
+			out = append(out, x.ID)
+		}
+		return out
+	}
+	wantPending := func(t *testing.T, want ...string) {
+		t.Helper()
+		if want == nil {
+			want = []string{}
+		}
+		if got := ids(pending(t, now.Add(time.Hour), 100)); !slices.Equal(got, want) {
+			t.Fatalf("pending ends %v, want %v", got, want)
+		}
+	}
+	later := now.Add(8 * time.Hour)
+	delivery := func(id, client string) *store.WebhookDelivery {
+		return &store.WebhookDelivery{ID: id, ClientID: client, URL: "https://" + client + ".example/logout",
+			Event: "backchannel_logout", Payload: []byte("logout_token=" + id), ContentType: "application/x-www-form-urlencoded",
+			CreatedAt: now, NextAttemptAt: now}
+	}
+	delivered := func(t *testing.T, client string) []string {
+		t.Helper()
+		got, err := s.ListWebhookDeliveries(ctx, client, 0)
+		wantErr(t, "ListWebhookDeliveries", err, nil)
+		out := []string{}
+		for _, d := range got {
+			out = append(out, d.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+
+	t.Run("what an end records", func(t *testing.T) {
+		wantPending(t)
+		told := created(t, "e-told", "ada", []string{"bank", "tax"}, later)
+		ended, err := s.EndSession(ctx, told.ID, now)
+		wantErr(t, "EndSession", err, nil)
+		same(t, "the ended session", told, ended)
+		same(t, "the pending end, the session as it was", []*store.Session{told}, pending(t, now.Add(time.Microsecond), 10))
+		if got := pending(t, now, 10); len(got) != 0 {
+			t.Errorf("an end at now is pending before now: %v", ids(got))
+		}
+		_, err = s.GetSession(ctx, told.ID, now)
+		wantErr(t, "GetSession of an ended session", err, store.ErrNotFound)
+		// Ended again, by a second tab: gone, and still one end.
+		ended, err = s.EndSession(ctx, told.ID, now)
+		if ended != nil || err != nil {
+			t.Errorf("EndSession again = %v, %v, want nil, nil", ended, err)
+		}
+
+		// Nobody to tell: no clients, or expired at now.
+		alone := created(t, "e-alone", "ada", nil, later)
+		expired := created(t, "e-expired", "ada", []string{"bank"}, now)
+		for _, ss := range []*store.Session{alone, expired} {
+			ended, err := s.EndSession(ctx, ss.ID, now)
+			wantErr(t, "EndSession "+ss.ID, err, nil)
+			same(t, "the ended session "+ss.ID, ss, ended)
+		}
+		// Continued by a new session of the same line: deleted, not ended.
+		continued := created(t, "e-continued", "ada", []string{"bank"}, later)
+		ended, err = s.DeleteSession(ctx, continued.ID)
+		wantErr(t, "DeleteSession", err, nil)
+		same(t, "the deleted session", continued, ended)
+		wantPending(t, told.ID)
+
+		// A person's other sessions: the live ones with clients.
+		kept := created(t, "e-grace-kept", "grace", []string{"bank"}, later)
+		a := created(t, "e-grace-a", "grace", []string{"bank"}, later)
+		b := created(t, "e-grace-b", "grace", []string{"tax"}, later)
+		created(t, "e-grace-old", "grace", []string{"bank"}, now.Add(-time.Minute))
+		created(t, "e-grace-none", "grace", []string{}, later)
+		all, err := s.EndPersonSessions(ctx, "grace", kept.ID, now)
+		wantErr(t, "EndPersonSessions", err, nil)
+		if len(all) != 4 {
+			t.Errorf("EndPersonSessions ended %v, want four", ids(all))
+		}
+		got := pending(t, now.Add(time.Hour), 10)
+		slices.SortFunc(got, func(x, y *store.Session) int { return strings.Compare(x.ID, y.ID) })
+		same(t, "pending ends after EndPersonSessions", []*store.Session{a, b, told}, got)
+	})
+
+	t.Run("settle", func(t *testing.T) {
+		ok, err := s.SettleSessionEnd(ctx, "e-told", []*store.WebhookDelivery{delivery("lt-1", "bank"), delivery("lt-2", "tax")})
+		if !ok || err != nil {
+			t.Fatalf("SettleSessionEnd = %v, %v, want true, nil", ok, err)
+		}
+		if got := delivered(t, "bank"); !slices.Equal(got, []string{"lt-1"}) {
+			t.Errorf("bank's deliveries %v, want lt-1", got)
+		}
+		// Settled already (by another node, say): nothing more is queued.
+		ok, err = s.SettleSessionEnd(ctx, "e-told", []*store.WebhookDelivery{delivery("lt-3", "bank")})
+		if ok || err != nil {
+			t.Errorf("SettleSessionEnd again = %v, %v, want false, nil", ok, err)
+		}
+		if got := delivered(t, "bank"); !slices.Equal(got, []string{"lt-1"}) {
+			t.Errorf("after a second settle bank's deliveries are %v, want lt-1 only", got)
+		}
+		// A taken delivery ID changes nothing: the end stays pending and
+		// the batch's other deliveries are not queued.
+		ok, err = s.SettleSessionEnd(ctx, "e-grace-a", []*store.WebhookDelivery{delivery("lt-4", "tax"), delivery("lt-1", "bank")})
+		wantErr(t, "SettleSessionEnd with a taken ID", err, store.ErrConflict)
+		if ok {
+			t.Error("SettleSessionEnd with a taken ID reported it settled")
+		}
+		if got := delivered(t, "tax"); !slices.Equal(got, []string{"lt-2"}) {
+			t.Errorf("after a refused settle tax's deliveries are %v, want lt-2 only", got)
+		}
+		wantPending(t, "e-grace-a", "e-grace-b")
+		// Nobody left with a URI to tell: settled with no deliveries.
+		for _, id := range []string{"e-grace-a", "e-grace-b"} {
+			ok, err := s.SettleSessionEnd(ctx, id, nil)
+			if !ok || err != nil {
+				t.Errorf("SettleSessionEnd(%s, none) = %v, %v, want true, nil", id, ok, err)
+			}
+		}
+		wantPending(t)
+		ok, err = s.SettleSessionEnd(ctx, "never-ended", nil)
+		if ok || err != nil {
+			t.Errorf("SettleSessionEnd of an unknown end = %v, %v, want false, nil", ok, err)
+		}
+	})
+
+	t.Run("oldest first, before and limit", func(t *testing.T) {
+		for i, id := range []string{"e-3", "e-1", "e-2"} {
+			created(t, id, "heidi", []string{"bank"}, later)
+			at := now.Add(time.Duration([]int{3, 1, 2}[i]) * time.Minute)
+			_, err := s.EndSession(ctx, id, at)
+			wantErr(t, "EndSession "+id, err, nil)
+		}
+		if got := ids(pending(t, now.Add(3*time.Minute), 10)); !slices.Equal(got, []string{"e-1", "e-2"}) {
+			t.Errorf("pending before 3 min: %v, want e-1, e-2", got)
+		}
+		if got := ids(pending(t, later, 2)); !slices.Equal(got, []string{"e-1", "e-2"}) {
+			t.Errorf("pending, limit 2: %v, want e-1, e-2", got)
+		}
+		if got := pending(t, later, 0); len(got) != 0 {
+			t.Errorf("pending, limit 0: %v, want none", ids(got))
+		}
+	})
+
+	t.Run("racing settles", func(t *testing.T) {
+		// Every node that tries to settle one end at once: exactly one
+		// queues its deliveries.
+		for round := range 3 {
+			id := fmt.Sprintf("e-race-%d", round)
+			created(t, id, "ivar", []string{"race"}, later)
+			_, err := s.EndSession(ctx, id, now)
+			wantErr(t, "EndSession", err, nil)
+			var (
+				wg  sync.WaitGroup
+				mu  sync.Mutex
+				won int
+			)
+			for i := range contenders {
+				wg.Go(func() {
+					ok, err := s.SettleSessionEnd(ctx, id, []*store.WebhookDelivery{delivery(fmt.Sprintf("%s-%d", id, i), "race")})
+					if err != nil {
+						t.Error(err)
+					}
+					if ok {
+						mu.Lock()
+						won++
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			if won != 1 {
+				t.Errorf("round %d: %d settles won, want 1", round, won)
+			}
+			if got := delivered(t, "race"); len(got) != round+1 {
+				t.Errorf("round %d: %d deliveries queued in all, want %d", round, len(got), round+1)
+			}
+		}
+	})
+}
