@@ -26,6 +26,7 @@ import (
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/loadgen"
+	"github.com/varde-eid/varde/internal/store"
 )
 
 // runningNode runs `varde serve` on localhost with a configuration file
@@ -39,42 +40,18 @@ func runningNode(t *testing.T, extra string) (cfgPath, issuer string) {
 	if err := os.WriteFile(salt, []byte(strings.Repeat("s", 32)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // serve listens on it again
-	issuer = "http://localhost:" + addr[strings.LastIndex(addr, ":")+1:]
+	addr, issuer := freeAddr(t)
 	cfgPath = filepath.Join(dir, "varde.yaml")
 	body := fmt.Sprintf("version: 1\nissuer: %s\nlisten: %s\nnode: test\nstore:\n  dsn: %s\nkeys:\n  subject_salt_file: %s\n"+
 		"passkey:\n  synthetic_enrolment: true\nlog:\n  level: warn\n%s", issuer, addr, filepath.Join(dir, "varde.db"), salt, extra)
 	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var logs syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, []string{"--config", cfgPath}, &logs) }()
+	stop := serveConfig(t, cfgPath, issuer)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v\n%s", err, logs.String())
+		if err := stop(); err != nil {
+			t.Error(err)
 		}
-	})
-	waitFor(t, "the node to serve", 10*time.Second, func() bool {
-		select {
-		case err := <-done:
-			done <- err // for the cleanup
-			t.Fatalf("serve: %v\n%s", err, logs.String())
-		default:
-		}
-		res, err := http.Get(issuer + "/healthz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
 	})
 	return cfgPath, issuer
 }
@@ -150,6 +127,18 @@ func TestClientsRemoveRevokesTokens(t *testing.T) {
 // holds an event of type typ for client with details via.
 func audited(t *testing.T, cfg, typ, client, via string) bool {
 	t.Helper()
+	for _, e := range auditEvents(t, cfg, typ) {
+		if e.ClientID == client && e.Details["via"] == via {
+			return true
+		}
+	}
+	return false
+}
+
+// auditEvents returns the events of type typ in the audit log of the
+// node configured in cfg, oldest first.
+func auditEvents(t *testing.T, cfg, typ string) []*store.AuditEvent {
+	t.Helper()
 	c, err := config.Load(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -163,12 +152,57 @@ func audited(t *testing.T, cfg, typ, client, via string) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var out []*store.AuditEvent
 	for _, e := range events {
-		if e.Type == typ && e.ClientID == client && e.Details["via"] == via {
-			return true
+		if e.Type == typ {
+			out = append(out, e)
 		}
 	}
-	return false
+	return out
+}
+
+// freeAddr is a free loopback address for a node to listen on, and the
+// issuer on localhost that goes with it.
+func freeAddr(t *testing.T) (addr, issuer string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = ln.Addr().String()
+	ln.Close() // serve listens on it again
+	return addr, "http://localhost:" + addr[strings.LastIndex(addr, ":")+1:]
+}
+
+// serveConfig runs `varde serve --config cfgPath` until the returned
+// stop is called, and returns once the node at issuer answers /healthz;
+// stop returns serve's error, with the node's log.
+func serveConfig(t *testing.T, cfgPath, issuer string) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, []string{"--config", cfgPath}, &logs) }()
+	waitFor(t, "the node to serve", 10*time.Second, func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("serve: %v\n%s", err, logs.String())
+		default:
+		}
+		res, err := http.Get(issuer + "/healthz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+	return func() error {
+		cancel()
+		if err := <-done; err != nil {
+			return fmt.Errorf("serve: %w\n%s", err, logs.String())
+		}
+		return nil
+	}
 }
 
 // keyClient is a relying party that authenticates with private_key_jwt

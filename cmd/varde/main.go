@@ -50,6 +50,7 @@ commands:
   provider  switch a simulated eID: provider fault --admin URL --token T --mode ok|down|slow|failing
   status    the public status page: incidents, notes, RCAs, maintenance, reports, static export
   store     back up the node's database, check it and its audit log: store backup|verify
+  keys      the cluster's signing keys: keys list|retire (take a key out of the JWKS for good)
   resilience  kill, slow and restart simulated eIDs under concurrent logins; measure failover
               (--nodes --postgres DSN: kill and restart one of two Varde nodes instead)
   version   print the version
@@ -85,6 +86,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return statusCmd(ctx, args[1:], stdout, stderr)
 	case "store":
 		return storeCmd(ctx, args[1:], stdout, stderr)
+	case "keys":
+		return keysCmd(ctx, args[1:], stdout, stderr)
 	case "resilience":
 		return resilience(ctx, args[1:], stdout, stderr)
 	case "version":

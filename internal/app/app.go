@@ -403,6 +403,15 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 			http.Error(w, "stopping\n", http.StatusServiceUnavailable)
 			return
 		}
+		// A node whose key an operator retired (varde keys retire) signs
+		// ID tokens no relying party accepts: it takes no traffic until
+		// it restarts with a new key.
+		if at := keySet.Retired(ctx); !at.IsZero() {
+			log.Error("not ready: this node's signing key was retired; give it a new signing key and restart it",
+				"kid", a.Signer.KID(), "retired_at", at)
+			http.Error(w, "signing key retired\n", http.StatusServiceUnavailable)
+			return
+		}
 		// Nodes that share a store take traffic only once the others'
 		// key sets list this node's key (keys.Set.UntilKnown); the
 		// node's own health probe asks whether it works, not that.

@@ -23,6 +23,11 @@ const (
 // ErrUnknownKey means a JWS names a key that is in no node's key set.
 var ErrUnknownKey = errors.New("keys: unknown signing key")
 
+// ErrRetired means the local key was retired (store.PublicKeys.RetirePublicKey,
+// varde keys retire): it is in no JWKS and cannot be published again, so
+// the node needs a new key.
+var ErrRetired = errors.New("keys: this node's signing key was retired")
+
 // Set is the cluster's key set as this node sees it: its own Signer plus
 // every other node's published public keys.
 type Set struct {
@@ -49,6 +54,9 @@ type Set struct {
 	// newSince is when the first Publish stored a key the store did not
 	// hold yet; zero if the store held it already (a restart).
 	newSince time.Time
+	// retiredAt is when the local key was retired, as last read from the
+	// store; zero if it was not.
+	retiredAt time.Time
 }
 
 func (s *Set) now() time.Time {
@@ -84,6 +92,9 @@ func (s *Set) Publish(ctx context.Context) error {
 	err = s.Store.PutPublicKey(ctx, &store.PublicKey{
 		KID: jwk.KeyID, Node: s.Node, JWK: raw, CreatedAt: now, ExpiresAt: now.Add(ttl),
 	})
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("%w (kid %s): give this node a new signing key", ErrRetired, jwk.KeyID)
+	}
 	if err != nil {
 		return fmt.Errorf("publish key: %w", err)
 	}
@@ -137,7 +148,8 @@ func (s *Set) KeepPublished(ctx context.Context) error {
 	return s.Publish(ctx)
 }
 
-// JWKS returns every node's unexpired public keys, the local one first.
+// JWKS returns every node's unexpired public keys that were not retired,
+// the local one first.
 // It reads the store at most once per CacheTTL. If the store fails it
 // returns the last set it read (or the local key alone) with the error,
 // so callers can still serve something useful.
@@ -162,16 +174,22 @@ func (s *Set) jwks(ctx context.Context, fresh bool) (jose.JSONWebKeySet, error) 
 	if s.haveSet && age >= 0 && age < ttl {
 		return s.cached, nil
 	}
-	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{s.Local.PublicJWK()}}
 	stored, err := s.Store.ListPublicKeys(ctx, now)
 	if err != nil {
 		if s.haveSet {
 			return s.cached, fmt.Errorf("list public keys: %w", err)
 		}
-		return set, fmt.Errorf("list public keys: %w", err)
+		return s.localSet(), fmt.Errorf("list public keys: %w", err)
 	}
+	s.retiredAt = time.Time{}
 	for _, k := range stored {
-		if k.KID == s.Local.KID() {
+		if k.KID == s.Local.KID() && !k.RetiredAt.IsZero() {
+			s.retiredAt = k.RetiredAt
+		}
+	}
+	set := s.localSet()
+	for _, k := range stored {
+		if k.KID == s.Local.KID() || !k.RetiredAt.IsZero() {
 			continue
 		}
 		var jwk jose.JSONWebKey
@@ -185,6 +203,27 @@ func (s *Set) jwks(ctx context.Context, fresh bool) (jose.JSONWebKeySet, error) 
 	}
 	s.cached, s.cachedAt, s.haveSet = set, now, true
 	return set, nil
+}
+
+// localSet is the local key alone, or no key if it was retired. The
+// caller holds mu.
+func (s *Set) localSet() jose.JSONWebKeySet {
+	if !s.retiredAt.IsZero() {
+		return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
+	}
+	return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{s.Local.PublicJWK()}}
+}
+
+// Retired reports when the local key was retired, as the store said at
+// most CacheTTL ago (it reads the store if its copy is older); zero if it
+// was not. A node whose key was retired is in no JWKS: relying parties
+// refuse what it signs, so it should take no traffic until it has a new
+// key.
+func (s *Set) Retired(ctx context.Context) time.Time {
+	_, _ = s.jwks(ctx, false) // on error, what was read last
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.retiredAt
 }
 
 // Verify checks that token is a compact JWS signed with ES256 by a key in
@@ -217,7 +256,7 @@ func (s *Set) Verify(ctx context.Context, token string, dest any) error {
 }
 
 func (s *Set) find(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
-	if kid == s.Local.KID() {
+	if kid == s.Local.KID() && s.Retired(ctx).IsZero() {
 		k := s.Local.PublicJWK()
 		return &k, nil
 	}

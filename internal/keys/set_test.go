@@ -3,9 +3,12 @@ package keys
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
@@ -193,4 +196,82 @@ func TestKeepPublished(t *testing.T) {
 	if err := s.KeepPublished(ctx); err != nil || !expiry().Equal(now.Add(7*time.Hour)) {
 		t.Fatalf("not republished after an hour: %v, expiry %v", err, expiry())
 	}
+}
+
+// TestRetiredKey: a key an operator retired leaves every node's JWKS
+// within a CacheTTL, its own node's included, verifies nothing there any
+// more, and cannot be published again: a node restarted with it is
+// refused, and has to get a new key.
+func TestRetiredKey(t *testing.T) {
+	ctx := context.Background()
+	setA, setB, now := twoNodes(t)
+	for _, s := range []*Set{setA, setB} {
+		if err := s.Publish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, _ := setA.Local.SignJWT(map[string]string{"iss": "a"})
+	var claims map[string]string
+	for _, s := range []*Set{setA, setB} {
+		if err := s.Verify(ctx, tok, &claims); err != nil {
+			t.Fatalf("node %s before retirement: %v", s.Node, err)
+		}
+	}
+	if got := setA.Retired(ctx); !got.IsZero() {
+		t.Fatalf("Retired before retirement = %v", got)
+	}
+
+	retiredAt := now.Add(time.Second)
+	if _, err := setA.Store.RetirePublicKey(ctx, setA.Local.KID(), retiredAt, nil); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(DefaultCacheTTL)
+	for _, s := range []*Set{setA, setB} {
+		jwks, err := s.JWKS(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jwks.Keys) != 1 || jwks.Keys[0].KeyID != setB.Local.KID() {
+			t.Errorf("node %s's JWKS after retirement: %v, want b's key alone", s.Node, kids(jwks.Keys))
+		}
+		if err := s.Verify(ctx, tok, &claims); !errors.Is(err, ErrUnknownKey) {
+			t.Errorf("node %s verifies with the retired key: %v", s.Node, err)
+		}
+	}
+	if got := setA.Retired(ctx); !got.Equal(retiredAt) {
+		t.Errorf("a's Retired = %v, want %v", got, retiredAt)
+	}
+	if got := setB.Retired(ctx); !got.IsZero() {
+		t.Errorf("b's Retired = %v, want zero", got)
+	}
+	// Neither the running node's regular republishing nor a restart with
+	// the same key brings it back.
+	*now = now.Add(2 * 24 * time.Hour)
+	if err := setA.KeepPublished(ctx); !errors.Is(err, ErrRetired) {
+		t.Errorf("KeepPublished of a retired key: %v, want ErrRetired", err)
+	}
+	restarted := &Set{Store: setA.Store, Local: setA.Local, Node: "a", Now: setA.Now}
+	if err := restarted.Publish(ctx); !errors.Is(err, ErrRetired) {
+		t.Errorf("Publish of a retired key after a restart: %v, want ErrRetired", err)
+	}
+	if jwks, _ := setB.JWKS(ctx); len(jwks.Keys) != 1 {
+		t.Errorf("b's JWKS after a refused publish: %v", kids(jwks.Keys))
+	}
+	// With a new key, node a is back.
+	fresh, _ := Generate(rand.Reader)
+	renewed := &Set{Store: setA.Store, Local: fresh, Node: "a", Now: setA.Now}
+	if err := renewed.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := renewed.Retired(ctx); !got.IsZero() {
+		t.Errorf("a new key reads as retired: %v", got)
+	}
+}
+
+func kids(ks []jose.JSONWebKey) []string {
+	var out []string
+	for _, k := range ks {
+		out = append(out, k.KeyID)
+	}
+	return out
 }

@@ -346,9 +346,14 @@ func (e *AuditEvent) ComputeHash() []byte {
 
 // PublicKey is one node's public signing key.
 type PublicKey struct {
-	KID       string
-	Node      string
-	JWK       json.RawMessage // public JWK
+	KID  string
+	Node string
+	JWK  json.RawMessage // public JWK
+	// CreatedAt is when the key was last published.
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// RetiredAt, if not zero, is when an operator withdrew the key (a
+	// compromise, a node gone): it is in no JWKS and never published
+	// again.
+	RetiredAt time.Time
 }

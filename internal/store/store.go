@@ -307,11 +307,20 @@ type AuditLog interface {
 // PublicKeys holds every node's public signing keys, so any node can
 // publish the whole cluster's JWKS.
 type PublicKeys interface {
-	// PutPublicKey creates or replaces the key with this KID.
+	// PutPublicKey creates or replaces the key with this KID (its
+	// RetiredAt is ignored); ErrConflict, and nothing changed, if that
+	// key was retired: a retired key is never published again.
 	PutPublicKey(ctx context.Context, k *PublicKey) error
 	// ListPublicKeys returns keys not expired at now (a zero ExpiresAt
-	// never expires), oldest first.
+	// never expires), retired ones included with their RetiredAt, oldest
+	// first.
 	ListPublicKeys(ctx context.Context, now time.Time) ([]*PublicKey, error)
+	// RetirePublicKey marks the key with this KID retired at now and
+	// appends e, if not nil, to the audit log, in one atomic write, and
+	// returns the key as retired. A retired key stays stored (the sweeper
+	// leaves it) so that no node can publish it again. ErrNotFound if
+	// there is no such key, ErrConflict if it was retired already.
+	RetirePublicKey(ctx context.Context, kid string, now time.Time, e *AuditEvent) (*PublicKey, error)
 }
 
 // Pins holds values that must stay the same for the life of the store,

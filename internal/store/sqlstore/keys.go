@@ -2,22 +2,24 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/varde-eid/varde/internal/store"
 )
 
-const publicKeyCols = "kid, node, jwk, created_at, expires_at"
+const publicKeyCols = "kid, node, jwk, created_at, expires_at, retired_at"
 
 func scanPublicKey(s scanner) (*store.PublicKey, error) {
 	var (
-		k                store.PublicKey
-		jwk              []byte
-		created, expires int64
+		k                         store.PublicKey
+		jwk                       []byte
+		created, expires, retired int64
 	)
-	if err := s.Scan(&k.KID, &k.Node, &jwk, &created, &expires); err != nil {
+	if err := s.Scan(&k.KID, &k.Node, &jwk, &created, &expires, &retired); err != nil {
 		return nil, err
 	}
 	if jwk != nil {
@@ -25,17 +27,62 @@ func scanPublicKey(s scanner) (*store.PublicKey, error) {
 	}
 	k.CreatedAt = fromMicros(created)
 	k.ExpiresAt = fromMicros(expires)
+	k.RetiredAt = fromMicros(retired)
 	return &k, nil
 }
 
 // PutPublicKey implements store.PublicKeys; it replaces a key with the
-// same KID.
+// same KID unless that key was retired.
 func (db *DB) PutPublicKey(ctx context.Context, k *store.PublicKey) error {
-	err := db.exec(ctx, db.st.putPublicKey, k.KID, k.Node, []byte(k.JWK), micros(k.CreatedAt), micros(k.ExpiresAt))
+	n, err := db.execN(ctx, db.st.putPublicKey, k.KID, k.Node, []byte(k.JWK), micros(k.CreatedAt), micros(k.ExpiresAt))
+	if err == nil && n == 0 {
+		err = fmt.Errorf("it was retired: %w", store.ErrConflict)
+	}
 	if err != nil {
 		return fmt.Errorf("put public key %s: %w", k.KID, err)
 	}
 	return nil
+}
+
+// RetirePublicKey implements store.PublicKeys: one UPDATE that returns
+// the key, and the audit event, in one operation.
+func (db *DB) RetirePublicKey(ctx context.Context, kid string, now time.Time, e *store.AuditEvent) (*store.PublicKey, error) {
+	if now.IsZero() {
+		return nil, fmt.Errorf("retire public key %s: zero time", kid)
+	}
+	if db.unmatchable(kid) {
+		return nil, fmt.Errorf("retire public key: %w", store.ErrNotFound)
+	}
+	var retired *store.PublicKey
+	err := db.update(ctx, func(ctx context.Context, tx querier) error {
+		retired = nil
+		k, err := scanPublicKey(tx.StmtContext(ctx, db.st.retirePublicKey).QueryRowContext(ctx, micros(now), kid))
+		if errors.Is(err, sql.ErrNoRows) {
+			var at int64
+			err := tx.QueryRowContext(ctx, db.d.rebind("SELECT retired_at FROM public_keys WHERE kid = ?"), kid).Scan(&at)
+			if errors.Is(err, sql.ErrNoRows) {
+				return store.ErrNotFound
+			}
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("retired already, at %s: %w", fromMicros(at).Format(time.RFC3339), store.ErrConflict)
+		}
+		if err != nil {
+			return err
+		}
+		if e != nil {
+			if err := db.appendAudit(e)(ctx, tx); err != nil {
+				return fmt.Errorf("audit %s event: %w", e.Type, err)
+			}
+		}
+		retired = k
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("retire public key %s: %w", kid, err)
+	}
+	return retired, nil
 }
 
 // ListPublicKeys implements store.PublicKeys, oldest first. A key with a

@@ -41,7 +41,7 @@ type statements struct {
 
 	lastAudit, insertAudit, listAudit, listPersonAudit, newestAudit *sql.Stmt
 
-	putPublicKey, listPublicKeys *sql.Stmt
+	putPublicKey, listPublicKeys, retirePublicKey *sql.Stmt
 
 	pin *sql.Stmt
 
@@ -153,7 +153,10 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.newestAudit, r, "SELECT " + auditCols + " FROM audit_log ORDER BY seq DESC LIMIT 1"},
 		{&db.st.listPersonAudit, r, "SELECT " + auditCols + " FROM audit_log WHERE person_id = ? AND person_id <> '' ORDER BY seq DESC LIMIT ?"},
 
-		{&db.st.putPublicKey, w, upsertSQL("public_keys", "kid", publicKeyCols)},
+		// A retired key is not replaced: the upsert changes no row.
+		{&db.st.putPublicKey, w, upsertSQL("public_keys", "kid", "kid, node, jwk, created_at, expires_at") +
+			" WHERE public_keys.retired_at = 0"},
+		{&db.st.retirePublicKey, w, "UPDATE public_keys SET retired_at = ? WHERE kid = ? AND retired_at = 0 RETURNING " + publicKeyCols},
 		{&db.st.listPublicKeys, r, "SELECT " + publicKeyCols + " FROM public_keys " +
 			"WHERE expires_at = 0 OR expires_at > ? ORDER BY created_at, kid"},
 
@@ -200,7 +203,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		// Tombstones: revoked before any token was stored under them.
 		{sql: chunk("grants", "id", "revoked_at <> 0 AND revoked_at <= ? AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = grants.id)"), args: tombstones},
 		{sql: chunk("replay_cache", "key", "expires_at <= ?"), args: at},
-		{sql: chunk("public_keys", "kid", "expires_at <> 0 AND expires_at <= ?"), args: at},
+		{sql: chunk("public_keys", "kid", "expires_at <> 0 AND expires_at <= ? AND retired_at = 0"), args: at},
 		{sql: chunk("webhook_deliveries", "id", "(delivered_at <> 0 OR abandoned_at <> 0) AND created_at <= ?"), args: finishedDeliveries},
 	} {
 		st, err := w.PrepareContext(ctx, db.d.rebind(q.sql))

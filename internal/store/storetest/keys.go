@@ -59,6 +59,55 @@ func testPublicKeys(t *testing.T, s store.Store) {
 		repl.JWK = json.RawMessage(`{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}`)
 		wantErr(t, "PutPublicKey", s.PutPublicKey(ctx, repl), nil)
 		same(t, "keys after replace", []*store.PublicKey{repl, forever}, list(t, now))
+		current = repl
+	})
+
+	t.Run("retire", func(t *testing.T) {
+		at := now.Add(time.Minute).In(loadZones(t).oslo)
+		ev := &store.AuditEvent{Type: "key_retired", Time: at, Result: store.ResultSuccess, Details: map[string]string{"kid": forever.KID}}
+		got, err := s.RetirePublicKey(ctx, forever.KID, at, ev)
+		wantErr(t, "RetirePublicKey", err, nil)
+		retired := *forever
+		retired.RetiredAt = at
+		same(t, "the retired key", &retired, got)
+		// Listed with its retirement, for the key set to leave out.
+		same(t, "keys after retiring one", []*store.PublicKey{current, &retired}, list(t, now))
+		events, err := s.ListAudit(ctx, 0, 10)
+		wantErr(t, "ListAudit", err, nil)
+		if len(events) != 1 || events[0].Type != "key_retired" || events[0].Details["kid"] != forever.KID {
+			t.Errorf("audit log after retiring: %+v, want the one key_retired event", events)
+		}
+
+		_, err = s.RetirePublicKey(ctx, forever.KID, at.Add(time.Hour), nil)
+		wantErr(t, "RetirePublicKey again", err, store.ErrConflict)
+		_, err = s.RetirePublicKey(ctx, "no-such-key", at, nil)
+		wantErr(t, "RetirePublicKey unknown", err, store.ErrNotFound)
+		// A node that still holds the key cannot publish it again.
+		again := publicKey(t, forever.KID, at.Add(time.Hour), at.Add(7*24*time.Hour))
+		again.Node = "node-c"
+		wantErr(t, "PutPublicKey of a retired key", s.PutPublicKey(ctx, again), store.ErrConflict)
+		same(t, "keys after a refused put", []*store.PublicKey{current, &retired}, list(t, now))
+		if events, _ := s.ListAudit(ctx, 0, 10); len(events) != 1 {
+			t.Errorf("refused retirements appended %d events", len(events)-1)
+		}
+	})
+
+	t.Run("a retired key outlives its expiry", func(t *testing.T) {
+		k := publicKey(t, "k4-short", now, now.Add(time.Hour))
+		wantErr(t, "PutPublicKey", s.PutPublicKey(ctx, k), nil)
+		_, err := s.RetirePublicKey(ctx, k.KID, now, nil)
+		wantErr(t, "RetirePublicKey", err, nil)
+		later := now.Add(90 * 24 * time.Hour)
+		if _, err := s.DeleteExpired(ctx, later); err != nil {
+			t.Fatal(err)
+		}
+		// Expired, so listed nowhere; still refused.
+		if got := list(t, later); len(got) != 1 || got[0].KID != forever.KID {
+			t.Errorf("keys listed long after: %v, want only the one that never expires", got)
+		}
+		wantErr(t, "PutPublicKey of a retired key after the sweep", s.PutPublicKey(ctx, publicKey(t, k.KID, later, later.Add(time.Hour))), store.ErrConflict)
+		_, err = s.RetirePublicKey(ctx, k.KID, later, nil)
+		wantErr(t, "RetirePublicKey of a swept-past key", err, store.ErrConflict)
 	})
 }
 

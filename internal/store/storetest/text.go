@@ -35,6 +35,7 @@ func testNotText(t *testing.T, s store.Store) {
 			{"AddSessionClient", s.AddSessionClient(ctx, k, "c")},
 			{"GetGrant", second(s.GetGrant(ctx, k))},
 			{"RevokeGrant", s.RevokeGrant(ctx, k, now)},
+			{"RetirePublicKey", second(s.RetirePublicKey(ctx, k, now, nil))},
 		}
 		for _, c := range checks {
 			if !errors.Is(c.err, store.ErrNotFound) {

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/varde-eid/varde/internal/audit"
+	"github.com/varde-eid/varde/internal/keys"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+const keysUsage = `usage: varde keys <list|retire> --config FILE [flags]
+
+  list     list the signing keys in the cluster's key set (the JWKS), and
+           the retired ones not yet expired
+  retire   take a key out of every node's JWKS for good (--kid KID), after
+           a compromise or when its node is gone; a node's newest key
+           needs --force
+`
+
+func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path, err := adminFlags("keys", keysUsage, args, stderr)
+	if err != nil {
+		return err
+	}
+	var kid, reason string
+	var force bool
+	switch args[0] {
+	case "list":
+	case "retire":
+		fs.StringVar(&kid, "kid", "", "the key ID, as varde keys list shows it (required)")
+		fs.StringVar(&reason, "reason", "", "why, for the audit log (e.g. \"key file copied to a lost laptop\")")
+		fs.BoolVar(&force, "force", false, "retire a node's newest key, which the node is probably signing with: "+
+			"that node answers 503 at /readyz and will not start again until it has a new key")
+	default:
+		fmt.Fprint(stderr, keysUsage)
+		return usageErrorf("unknown keys command %q", args[0])
+	}
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if args[0] == "retire" && kid == "" {
+		return usageErrorf("keys retire: --kid is required")
+	}
+	_, st, err := openNodeStore(ctx, *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	now := time.Now()
+	if args[0] == "list" {
+		return listKeys(ctx, st, now, stdout)
+	}
+	return retireKey(ctx, st, kid, reason, force, now, stdout)
+}
+
+// newestOfNode maps each node to the KID of the key it published last,
+// of those not retired: the one it is signing with, if it runs.
+func newestOfNode(ks []*store.PublicKey) map[string]string {
+	newest := map[string]*store.PublicKey{}
+	for _, k := range ks {
+		if !k.RetiredAt.IsZero() {
+			continue
+		}
+		if n, ok := newest[k.Node]; !ok || k.CreatedAt.After(n.CreatedAt) {
+			newest[k.Node] = k
+		}
+	}
+	out := make(map[string]string, len(newest))
+	for node, k := range newest {
+		out[node] = k.KID
+	}
+	return out
+}
+
+func listKeys(ctx context.Context, st store.PublicKeys, now time.Time, w io.Writer) error {
+	ks, err := st.ListPublicKeys(ctx, now)
+	if err != nil {
+		return err
+	}
+	newest := newestOfNode(ks)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tNODE\tLAST PUBLISHED\tEXPIRES\tSTATE")
+	for _, k := range ks {
+		state := "in the JWKS, an older key of its node"
+		switch {
+		case !k.RetiredAt.IsZero():
+			state = "retired " + k.RetiredAt.Local().Format(time.RFC3339) + ", in no JWKS"
+		case newest[k.Node] == k.KID:
+			state = "in the JWKS, its node's newest"
+		}
+		expires := "never"
+		if !k.ExpiresAt.IsZero() {
+			expires = k.ExpiresAt.Local().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.KID, k.Node, k.CreatedAt.Local().Format(time.RFC3339), expires, state)
+	}
+	return tw.Flush()
+}
+
+func retireKey(ctx context.Context, st store.PublicKeys, kid, reason string, force bool, now time.Time, w io.Writer) error {
+	ks, err := st.ListPublicKeys(ctx, now)
+	if err != nil {
+		return err
+	}
+	var key *store.PublicKey
+	for _, k := range ks {
+		if k.KID == kid {
+			key = k
+		}
+	}
+	if key == nil {
+		return fmt.Errorf("no key %q in the key set (varde keys list shows them); an expired key is in no JWKS already", kid)
+	}
+	newest := newestOfNode(ks)[key.Node] == kid
+	if newest && !force {
+		return fmt.Errorf("key %s is node %s's newest: the node is probably signing with it, and retiring it stops the node "+
+			"from serving until it has a new key. Give node %s a new signing key and restart it first, then retire this one; "+
+			"or, if the key is compromised or the node is gone for good, run again with --force", kid, key.Node, key.Node)
+	}
+	details := map[string]string{"kid": kid, "node": key.Node, "via": "cli"}
+	if reason != "" {
+		details["reason"] = reason
+	}
+	ev := &store.AuditEvent{Type: "key_retired", Result: store.ResultSuccess, Details: details}
+	(&audit.Log{Now: func() time.Time { return now }}).Prepare(ctx, ev)
+	retired, err := st.RetirePublicKey(ctx, kid, now, ev)
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("key %s: %w", kid, err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "retired key %s of node %s at %s.\n", retired.KID, retired.Node, retired.RetiredAt.Local().Format(time.RFC3339))
+	fmt.Fprintf(w, "Every node leaves it out of its JWKS within %v. Relying parties that cached the JWKS keep the key until they fetch it again.\n",
+		keys.DefaultCacheTTL)
+	if newest {
+		fmt.Fprintf(w, "Node %s answers 503 at /readyz from now on and will not start with this key: give it a new signing key and restart it.\n",
+			retired.Node)
+	}
+	return nil
+}

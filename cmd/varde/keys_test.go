@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/varde-eid/varde/internal/keys"
+)
+
+// keyFile writes a new ECDSA P-256 key to a PEM file in dir and returns
+// the file and the key's ID.
+func keyFile(t *testing.T, dir, name string) (path, kid string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(dir, name)
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := keys.LoadPEMFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, s.KID()
+}
+
+// TestKeysRotateAndRetire: an operator rotates a node's signing key by
+// restarting it with a new one, lists the keys, and retires the old one:
+// it leaves the JWKS of the running node, and a node started with it
+// again is refused. The key the node signs with is retired only with
+// --force, after which the node answers 503 at /readyz. Each retirement
+// is in the audit log, with its reason.
+func TestKeysRotateAndRetire(t *testing.T) {
+	dir := t.TempDir()
+	salt := filepath.Join(dir, "salt")
+	if err := os.WriteFile(salt, []byte(strings.Repeat("s", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	oldKey, oldKID := keyFile(t, dir, "old.pem")
+	newKey, newKID := keyFile(t, dir, "new.pem")
+	addr, issuer := freeAddr(t)
+	cfgPath := filepath.Join(dir, "varde.yaml")
+	withKey := func(key string) {
+		t.Helper()
+		body := fmt.Sprintf("version: 1\nissuer: %s\nlisten: %s\nnode: n1\nstore:\n  dsn: %s\nkeys:\n  subject_salt_file: %s\n  signing_key_file: %s\nlog:\n  level: warn\n",
+			issuer, addr, filepath.Join(dir, "varde.db"), salt, key)
+		if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := func() (stop func() error) { return serveConfig(t, cfgPath, issuer) }
+	jwksKIDs := func() []string {
+		t.Helper()
+		res, err := http.Get(issuer + "/jwks")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var set jose.JSONWebKeySet
+		if err := json.NewDecoder(res.Body).Decode(&set); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, k := range set.Keys {
+			out = append(out, k.KeyID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	ready := func() int {
+		t.Helper()
+		res, err := http.Get(issuer + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+
+	// The node runs with the old key, then is restarted with a new one.
+	withKey(oldKey)
+	if err := start()(); err != nil {
+		t.Fatal(err)
+	}
+	withKey(newKey)
+	stop := start()
+	want := []string{oldKID, newKID}
+	slices.Sort(want)
+	if got := jwksKIDs(); !slices.Equal(got, want) {
+		t.Fatalf("JWKS after the rotation %v, want both keys %v", got, want)
+	}
+	out, err := runCmd(t, "keys", "list", "--config", cfgPath)
+	if err != nil {
+		t.Fatalf("keys list: %v\n%s", err, out)
+	}
+	for _, line := range []struct{ kid, state string }{{oldKID, "an older key of its node"}, {newKID, "its node's newest"}} {
+		if !strings.Contains(out, line.kid) || !strings.Contains(out, line.state) {
+			t.Errorf("keys list does not show %s as %q:\n%s", line.kid, line.state, out)
+		}
+	}
+
+	// The key the node signs with: refused without --force.
+	if out, err := runCmd(t, "keys", "retire", "--config", cfgPath, "--kid", newKID); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("retiring the newest key without --force: %v\n%s", err, out)
+	}
+	if ready() != http.StatusOK {
+		t.Fatal("the node is not ready after a refused retirement")
+	}
+	if _, err := runCmd(t, "keys", "retire", "--config", cfgPath); exitStatus(err, &strings.Builder{}) != 2 {
+		t.Errorf("keys retire without --kid: %v, want a usage error", err)
+	}
+	if _, err := runCmd(t, "keys", "retire", "--config", cfgPath, "--kid", "no-such-key"); err == nil || !strings.Contains(err.Error(), "no key") {
+		t.Errorf("retiring an unknown key: %v", err)
+	}
+
+	// The old key: out of the running node's JWKS within its cache's
+	// lifetime, and once only.
+	out, err = runCmd(t, "keys", "retire", "--config", cfgPath, "--kid", oldKID, "--reason", "key file on a lost laptop")
+	if err != nil || !strings.Contains(out, "retired key "+oldKID+" of node n1") {
+		t.Fatalf("keys retire: %v\n%s", err, out)
+	}
+	waitFor(t, "the retired key to leave the JWKS", 10*time.Second, func() bool { return slices.Equal(jwksKIDs(), []string{newKID}) })
+	if ready() != http.StatusOK {
+		t.Error("the node is not ready after an older key of it was retired")
+	}
+	if _, err := runCmd(t, "keys", "retire", "--config", cfgPath, "--kid", oldKID); err == nil || !strings.Contains(err.Error(), "retired already") {
+		t.Errorf("retiring it again: %v", err)
+	}
+	if out, _ := runCmd(t, "keys", "list", "--config", cfgPath); !strings.Contains(out, "retired ") {
+		t.Errorf("keys list does not show the retirement:\n%s", out)
+	}
+
+	// The node's own key, forced: the node stops taking traffic.
+	if out, err := runCmd(t, "keys", "retire", "--config", cfgPath, "--kid", newKID, "--force"); err != nil || !strings.Contains(out, "503") {
+		t.Fatalf("keys retire --force: %v\n%s", err, out)
+	}
+	waitFor(t, "the node to answer 503 at /readyz", 10*time.Second, func() bool { return ready() == http.StatusServiceUnavailable })
+	if got := jwksKIDs(); len(got) != 0 {
+		t.Errorf("JWKS after retiring every key: %v", got)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A node started with a retired key is refused.
+	withKey(oldKey)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var logs syncBuffer
+	if err := serve(ctx, []string{"--config", cfgPath}, &logs); err == nil || !strings.Contains(err.Error(), "retired") ||
+		!strings.Contains(err.Error(), "new signing key") {
+		t.Errorf("serve with a retired key: %v", err)
+	}
+
+	var retired []string
+	for _, e := range auditEvents(t, cfgPath, "key_retired") {
+		retired = append(retired, e.Details["kid"]+" "+e.Details["reason"])
+	}
+	if want := []string{oldKID + " key file on a lost laptop", newKID + " "}; !slices.Equal(retired, want) {
+		t.Errorf("key_retired events %q, want %q", retired, want)
+	}
+}
