@@ -146,9 +146,13 @@ func (p *Provider) SessionsEnded(ctx context.Context, why string, ended []*store
 		n, settled, err := p.BackchannelLogout(ctx, s)
 		switch {
 		case err != nil:
+			p.Metrics.sessionEnds.WithLabelValues("failed").Inc()
 			p.Log.ErrorContext(ctx, "back-channel logout not queued; it will be tried again", "why", why, "err", err)
-		case settled && n > 0:
-			p.Log.InfoContext(ctx, "back-channel logout queued", "why", why, "tokens", n)
+		case settled:
+			p.Metrics.sessionEnds.WithLabelValues("settled").Inc()
+			if n > 0 {
+				p.Log.InfoContext(ctx, "back-channel logout queued", "why", why, "tokens", n)
+			}
 		}
 	}
 }
@@ -174,12 +178,14 @@ func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, 
 			n, ok, err := p.BackchannelLogout(ctx, s)
 			if err != nil {
 				// Left for the next round; the others go on.
+				p.Metrics.sessionEnds.WithLabelValues("failed").Inc()
 				p.Log.ErrorContext(ctx, "back-channel logout of an ended session not queued; it will be tried again", "err", err)
 				continue
 			}
 			if ok {
 				settled++
 				progress = true
+				p.Metrics.sessionEnds.WithLabelValues("settled_late").Inc()
 				p.Log.InfoContext(ctx, "back-channel logout queued late, for a session whose end was left pending", "tokens", n)
 			}
 		}

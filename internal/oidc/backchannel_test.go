@@ -511,6 +511,14 @@ func TestBackchannelLogoutLeftOver(t *testing.T) {
 					t.Errorf("%s: iat %d before the end", lt.str(t, "aud"), iat)
 				}
 			}
+			ends := func(result string) float64 {
+				return h.counter("varde_backchannel_logout_session_ends_total", map[string]string{"result": result})
+			}
+			wantFailed := map[string]float64{"node stopped": 0, "write failed": 1}[how]
+			if ends("settled_late") != 1 || ends("failed") != wantFailed || ends("settled") != 0 {
+				t.Errorf("session ends counted: settled %v, settled_late %v, failed %v; want 0, 1, %v",
+					ends("settled"), ends("settled_late"), ends("failed"), wantFailed)
+			}
 			// Settled: the next round, or another node's, queues nothing.
 			h.clock.Add(time.Minute)
 			if n, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); n != 0 || err != nil {
@@ -536,6 +544,9 @@ func TestBackchannelLogoutSettledOnce(t *testing.T) {
 	}
 	if n := len(h.deliveries(bankID)); n != 1 {
 		t.Fatalf("%d deliveries at logout, want 1", n)
+	}
+	if n := h.counter("varde_backchannel_logout_session_ends_total", map[string]string{"result": "settled"}); n != 1 {
+		t.Errorf("session ends settled at logout: %v, want 1", n)
 	}
 	h.clock.Add(time.Hour)
 	if n, err := h.p.SettleLeftoverEnds(context.Background(), h.clock.Now()); n != 0 || err != nil {

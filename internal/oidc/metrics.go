@@ -7,6 +7,7 @@ type Metrics struct {
 	tokensIssued   *prometheus.CounterVec
 	revocations    *prometheus.CounterVec
 	introspections *prometheus.CounterVec
+	sessionEnds    *prometheus.CounterVec
 	errors         *prometheus.CounterVec
 	duration       *prometheus.HistogramVec
 }
@@ -17,6 +18,7 @@ type Metrics struct {
 //	varde_tokens_issued_total{grant_type}
 //	varde_token_revocations_total{result}
 //	varde_token_introspections_total{result}
+//	varde_backchannel_logout_session_ends_total{result}
 //	varde_oidc_errors_total{endpoint,error}
 //	varde_oidc_request_duration_seconds{endpoint}
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
@@ -33,6 +35,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "varde_token_introspections_total",
 			Help: "Introspection requests answered (RFC 7662), by what was found: active, or why not (unknown, expired, used, revoked, not_permitted).",
 		}, []string{"result"}),
+		sessionEnds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "varde_backchannel_logout_session_ends_total",
+			Help: "Ended sessions whose logout tokens were queued (Back-Channel Logout), by how: settled (by the node that ended the session), settled_late (by housekeeping, after a node stopped or a write failed), or failed (an attempt that left the end pending).",
+		}, []string{"result"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "varde_oidc_errors_total",
 			Help: "Protocol errors returned, by endpoint and error code.",
@@ -44,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"endpoint"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.tokensIssued, m.revocations, m.introspections, m.errors, m.duration} {
+		for _, c := range []prometheus.Collector{m.tokensIssued, m.revocations, m.introspections, m.sessionEnds, m.errors, m.duration} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
