@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +41,11 @@ import (
 //   - Both logins must reach LinkLevel: a weak login can neither add a
 //     way in nor be added, so linking never lets a weaker provider take
 //     an account over.
+//   - The session's login must be recent (session.ReauthAfter) when the
+//     link starts, as for every change of the ways in (ADR 9): otherwise
+//     whoever finds a session left open on a shared computer could add
+//     their own eID to it and log in as its owner from then on. A link
+//     that added an identifier logs the person out everywhere else.
 //   - An identifier that belongs to another person is refused: joining
 //     two persons needs both persons' consent and an operator.
 //   - Every outcome is an audit event of type "link" with the provider,
@@ -82,6 +88,7 @@ var linkRefusals = map[string]struct {
 	"taken":       {http.StatusConflict, httpx.ErrorPage{Title: "link.taken.title", Message: "link.taken.message", Next: "link.taken.next"}},
 	"session":     {http.StatusForbidden, httpx.ErrorPage{Title: "link.refused.title", Message: "link.session.message", Next: "link.again"}},
 	"level":       {http.StatusForbidden, httpx.ErrorPage{Title: "link.refused.title", Message: "link.level.message", Next: "link.level.next"}},
+	"stale":       {http.StatusForbidden, httpx.ErrorPage{Title: "link.refused.title", Message: "link.stale.message", Next: "link.stale.next"}},
 	"expired":     {http.StatusBadRequest, httpx.ErrorPage{Title: "link.refused.title", Message: "link.expired.message", Next: "link.again"}},
 	"cancelled":   {http.StatusOK, httpx.ErrorPage{Title: "link.refused.title", Message: "link.cancelled.message", Next: "link.again"}},
 	"failed":      {http.StatusBadGateway, httpx.ErrorPage{Title: "link.refused.title", Message: "link.failed.message", Next: "link.again"}},
@@ -129,10 +136,14 @@ func (b *Broker) linkable() []provider.Provider {
 // LinkOptions is for the account page: the providers the person in
 // front of it can link now (those that are not down), and the token the
 // link form (POST /account/link, fields csrf and provider) must carry.
-// It returns nothing without a session or when linking is off.
+// It returns nothing without a session whose login is recent, or when
+// linking is off.
 func (b *Broker) LinkOptions(r *http.Request) ([]provider.Info, string) {
 	token := linkCSRF(r)
 	if b.Challenges == nil || token == "" {
+		return nil, ""
+	}
+	if s, err := b.Sessions.Current(r); err != nil || !session.Recent(s, b.Now(), session.ReauthAfter) {
 		return nil, ""
 	}
 	var out []provider.Info
@@ -170,6 +181,11 @@ func (b *Broker) startLink(w http.ResponseWriter, r *http.Request) {
 	if lvl, err := assurance.Parse(s.Level); err != nil || lvl < LinkLevel {
 		b.linkFailed(ctx, ev, "session_level")
 		b.refused(w, r, "level")
+		return
+	}
+	if !session.Recent(s, b.Now(), session.ReauthAfter) {
+		b.linkFailed(ctx, ev, "reauth")
+		b.refused(w, r, "stale")
 		return
 	}
 	candidates := b.linkable()
@@ -292,6 +308,11 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		b.linkFailed(ctx, ev, "session_level")
 		return refusedURL("level"), nil
 	}
+	// Recent when the link started; the attempt lives LinkLifetime.
+	if !session.Recent(s, b.Now(), session.ReauthAfter+LinkLifetime) {
+		b.linkFailed(ctx, ev, "reauth")
+		return refusedURL("stale"), nil
+	}
 	if res.Level < LinkLevel {
 		b.linkFailed(ctx, ev, "insufficient_level")
 		return refusedURL("level"), nil
@@ -340,6 +361,15 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 			b.linkFailed(ctx, ev, "internal")
 			return "", err
 		}
+	}
+	if len(add) > 0 {
+		// A new way in: whoever holds another session of the person is
+		// logged out, as when passkeys change (ADR 9).
+		n, err := b.Sessions.EndOthers(ctx, s)
+		if err != nil {
+			b.Log.WarnContext(ctx, "link: end the person's other sessions", "err", err)
+		}
+		ev.Details["sessions_ended"] = strconv.Itoa(n)
 	}
 	return b.linked(ctx, ev, len(add) > 0), nil
 }

@@ -8,10 +8,12 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/broker"
 	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -280,5 +282,67 @@ func TestLinkFailEndsTheAttempt(t *testing.T) {
 	}
 	if next := f.b.Fail(httptest.NewRecorder(), b.req(http.MethodGet, "/", nil), linkAttempt(t, f, b, "weak"), "weak", "upstream_error"); next != "/account/link/refused?why=failed" {
 		t.Errorf("next = %q", next)
+	}
+}
+
+// TestLinkNeedsARecentLogin: a session whose login is older than
+// session.ReauthAfter (one left open on a shared computer) is offered no
+// link and cannot start one, even with a link form it got while it was
+// fresh: whoever found it could otherwise add their own eID and log in as
+// its owner from then on. Nothing is linked, and the refusal is audited.
+func TestLinkNeedsARecentLogin(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	b := loggedIn(t, f, "p1", assurance.High)
+	_, token := f.b.LinkOptions(b.req(http.MethodGet, "/account", nil))
+	if token == "" {
+		t.Fatal("no link form right after the login")
+	}
+	f.now = f.now.Add(session.ReauthAfter + time.Minute)
+	if infos, token := f.b.LinkOptions(b.req(http.MethodGet, "/account", nil)); len(infos) != 0 || token != "" {
+		t.Errorf("link options for a stale session: %v, %q; want none", infos, token)
+	}
+	w := httptest.NewRecorder()
+	f.mux.ServeHTTP(w, b.req(http.MethodPost, "/account/link", url.Values{"csrf": {token}, "provider": {"weak"}}))
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/account/link/refused?why=stale" {
+		t.Fatalf("link from a stale session: %d, Location %q", w.Code, w.Header().Get("Location"))
+	}
+	if ev := lastEvent(t, f); ev.Type != "link" || ev.Reason != "reauth" || ev.PersonID != "p1" || ev.Result == store.ResultSuccess {
+		t.Errorf("audit %+v", ev)
+	}
+	w = httptest.NewRecorder()
+	f.mux.ServeHTTP(w, b.req(http.MethodGet, "/account/link/refused?why=stale", nil))
+	if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "15") {
+		t.Errorf("refusal page: %d\n%s", w.Code, w.Body.String())
+	}
+	if _, err := f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("identifier linked after all: %v", err)
+	}
+}
+
+// TestLinkEndsOtherSessions: a link that adds a way in logs the person
+// out everywhere else, as a change of passkeys does; the session that
+// linked goes on.
+func TestLinkEndsOtherSessions(t *testing.T) {
+	f := newFixture(t)
+	other := loggedIn(t, f, "p1", assurance.High)
+	b := loggedIn(t, f, "p1", assurance.High)
+	res := provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Substantial}
+	next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), res)
+	if err != nil || next != "/account?done=linked" {
+		t.Fatalf("link: %q, %v", next, err)
+	}
+	if ev := lastEvent(t, f); ev.Result != store.ResultSuccess || ev.Details["sessions_ended"] != "1" {
+		t.Errorf("audit %+v, want one session ended", ev)
+	}
+	current := func(br browser) error {
+		_, err := f.b.Sessions.Current(br.req(http.MethodGet, "/account", nil))
+		return err
+	}
+	if err := current(other); !errors.Is(err, session.ErrNoSession) {
+		t.Errorf("the other session after linking: %v, want it ended", err)
+	}
+	if err := current(b); err != nil {
+		t.Errorf("the session that linked: %v", err)
 	}
 }

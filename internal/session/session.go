@@ -20,6 +20,18 @@ const CookieName = "varde_session"
 // ErrNoSession means the request carries no valid session.
 var ErrNoSession = errors.New("no session")
 
+// ReauthAfter is how recent the login of a session must be for the
+// person to change their ways in (passkeys, recovery codes, a linked
+// eID): a session left open on a shared computer changes nothing.
+const ReauthAfter = 15 * time.Minute
+
+// Recent reports whether s's login was at most within of now, allowing
+// a minute of clock skew between nodes.
+func Recent(s *store.Session, now time.Time, within time.Duration) bool {
+	age := now.Sub(s.AuthTime)
+	return age > -time.Minute && age <= within
+}
+
 // Why a session ended, as Manager.Ended is told.
 const (
 	// EndedLogout: the person logged out (End).

@@ -15,6 +15,7 @@ import (
 	"github.com/varde-eid/varde/internal/identity"
 	"github.com/varde-eid/varde/internal/passkey"
 	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -34,15 +35,14 @@ import (
 // that one logs in no higher than the recovery code did, until they log
 // in at a higher level (an eID, a passkey from before) and add one there.
 const (
-	ReauthAfter = 15 * time.Minute
+	ReauthAfter = session.ReauthAfter
 	ChangeLevel = assurance.Substantial
 )
 
 // may says what session s may change on the account page: add a
 // passkey, and remove passkeys or replace recovery codes.
 func (p *Provider) may(s *store.Session) (add, change bool) {
-	age := p.now().Sub(s.AuthTime)
-	fresh := age > -time.Minute && age <= ReauthAfter // a minute of clock skew between nodes
+	fresh := session.Recent(s, p.now(), ReauthAfter)
 	l, err := assurance.Parse(s.Level)
 	return fresh, fresh && err == nil && l >= ChangeLevel
 }
