@@ -62,7 +62,8 @@ type LogoutClaims struct {
 	Expiry   int64  `json:"exp"`
 	ID       string `json:"jti"`
 	// SessionID is the ended session's sid, as in the ID tokens issued
-	// in it and in the sessions it continued (SessionRef of its Root).
+	// to the client in it and in the sessions it continued (SessionRef of
+	// the client's sector and the session's Root).
 	SessionID string                    `json:"sid"`
 	Events    map[string]map[string]any `json:"events"`
 }
@@ -83,7 +84,7 @@ func (p *Provider) logoutToken(c *store.Client, sess *store.Session, now time.Ti
 		IssuedAt:  now.Unix(),
 		Expiry:    now.Add(LogoutTokenLifetime).Unix(),
 		ID:        jti,
-		SessionID: SessionRef(sess.Root()),
+		SessionID: p.sessionRef(c, sess.Root()),
 		Events:    map[string]map[string]any{BackchannelLogoutEvent: {}},
 	}, LogoutTokenTyp)
 	if err != nil {

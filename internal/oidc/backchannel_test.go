@@ -207,6 +207,11 @@ func TestBackchannelLogout(t *testing.T) {
 	if lBank.claims.Sub == lTax.claims.Sub {
 		t.Fatal("bank and tax office share a subject; the pairwise check above proves nothing")
 	}
+	// Nor a sid: two relying parties of different sectors in one single
+	// sign-on session cannot join their records on it.
+	if lBank.claims.SID == lTax.claims.SID {
+		t.Error("bank and tax office got the same sid for one session")
+	}
 }
 
 // TestBackchannelLogoutWithoutSession: a logout with no session at Varde
@@ -225,24 +230,25 @@ func TestBackchannelLogoutWithoutSession(t *testing.T) {
 }
 
 // TestBackchannelLogoutAcrossLogins: a step-up (prompt=login) by the same
-// person in the same browser continues the session: the ID token after
-// it has the sid of the one before, and nobody is told of a logout. When
-// another person then logs in in that browser, the session has ended for
-// everyone who got tokens in it, before or after the step-up, under the
-// sid they know.
+// person in the same browser continues the session: the client's ID
+// token after it has the sid of the one before, and nobody is told of a
+// logout. When another person then logs in in that browser, the session
+// has ended for everyone who got tokens in it, before or after the
+// step-up, under the sid they know.
 func TestBackchannelLogoutAcrossLogins(t *testing.T) {
 	h := newHarness(t)
 	h.withBackchannel()
 	bank, tax, mobile := h.rp(bankID, bankCB), h.rp(taxID, taxCB), h.rp(mobileID, mobileCB)
 	b := h.browser()
 	lBank := h.loginBank(bank, b)
+	before := tax.loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRSubstantial))
 	h.setLogin(true, "high", h.person.ID)
 	lTax := tax.loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRHigh), oauth2.SetAuthURLParam("prompt", "login"))
 	if h.logins.Load() != 2 {
 		t.Fatalf("logins = %d, want two: prompt=login logs in again", h.logins.Load())
 	}
-	if lTax.claims.SID != lBank.claims.SID || lTax.claims.SID == "" {
-		t.Errorf("sid after the step-up %q, before %q; want the same", lTax.claims.SID, lBank.claims.SID)
+	if lTax.claims.SID != before.claims.SID || lTax.claims.SID == "" {
+		t.Errorf("sid after the step-up %q, before %q; want the same", lTax.claims.SID, before.claims.SID)
 	}
 	for _, id := range []string{bankID, taxID} {
 		if n := len(h.deliveries(id)); n != 0 {
@@ -257,7 +263,7 @@ func TestBackchannelLogoutAcrossLogins(t *testing.T) {
 		t.Error("another person's session has the first person's sid")
 	}
 	h.toldOnce(bankID, lBank.claims.Sub, lBank.claims.SID)
-	h.toldOnce(taxID, lTax.claims.Sub, lBank.claims.SID)
+	h.toldOnce(taxID, lTax.claims.Sub, lTax.claims.SID)
 	if n := len(h.deliveries(mobileID)); n != 0 {
 		t.Errorf("the mobile bank, without a back-channel logout URI, has %d deliveries", n)
 	}

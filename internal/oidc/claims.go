@@ -33,12 +33,26 @@ func (p *Provider) subject(c *store.Client, personID string) string {
 	return PairwiseSubject(p.SubjectSalt, sector(c), personID)
 }
 
-// SessionRef is the sid claim for a session given the ID of its root
-// (store.Session.Root): a hash of the stored ID, so ID tokens do not
-// carry the store key.
-func SessionRef(sessionID string) string {
-	sum := sha256.Sum256([]byte("sid\x00" + sessionID))
-	return base64.RawURLEncoding.EncodeToString(sum[:16])
+// SessionRef is the sid claim a client of sector sectorID gets for a
+// session given the ID of its root (store.Session.Root): an HMAC of the
+// two under a key derived from salt, the pairwise subjects' secret. It
+// differs from sector to sector, as the sub does, so two relying parties
+// of different sectors that both got tokens in one single sign-on session
+// cannot join their records on it (OIDC Core §8.1's reason for pairwise
+// subjects); and ID tokens do not carry the store key.
+func SessionRef(salt []byte, sectorID, sessionID string) string {
+	k := hmac.New(sha256.New, salt)
+	k.Write([]byte("varde sid key v1"))
+	m := hmac.New(sha256.New, k.Sum(nil))
+	m.Write([]byte(sectorID))
+	m.Write([]byte{0})
+	m.Write([]byte(sessionID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// sessionRef is c's sid for the session whose root has ID root.
+func (p *Provider) sessionRef(c *store.Client, root string) string {
+	return SessionRef(p.SubjectSalt, sector(c), root)
 }
 
 // releasedClaims are the person claims a client is registered to get.

@@ -95,7 +95,9 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	locales := strings.Fields(form.Get("ui_locales"))
 	sess := p.currentSession(r)
 	confirmed := r.Method == http.MethodPost && form.Get("confirm") == "yes"
-	hintMatches := hint != nil && sess != nil && hint.SID == SessionRef(sess.Root())
+	// The hint's sid is its client's (SessionRef is per sector).
+	hintMatches := hint != nil && sess != nil && c != nil && hint.Audience.Contains(c.ID) &&
+		hint.SID == p.sessionRef(c, sess.Root())
 	if sess != nil && !confirmed && !hintMatches {
 		// §6: without a hint for this very session, ask the person first,
 		// so a link elsewhere cannot log them out.

@@ -384,7 +384,7 @@ func (p *Provider) idToken(c *store.Client, g *store.Grant, person *store.Person
 		"iat":       now.Unix(),
 		"exp":       now.Add(p.IDTokenLifetime).Unix(),
 		"auth_time": g.AuthTime.Unix(),
-		"sid":       SessionRef(g.SessionID),
+		"sid":       p.sessionRef(c, g.SessionID),
 		"provider":  g.Provider,
 	}
 	if level, err := assurance.Parse(g.Level); err == nil {
