@@ -109,6 +109,13 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		fail(reject(ReasonNoCode, "the response has neither code nor error"), nil)
 		return
 	}
+	// A code no upstream issues is not sent to its token endpoint: what
+	// a WAF or a strict server there answers to junk would count against
+	// the upstream's health, and anyone who starts a login can send it.
+	if !wellFormedCode(code) {
+		fail(reject(ReasonMalformedCode, "the code is not 1 to %d visible ASCII characters", maxCodeLength), nil)
+		return
+	}
 	idToken, rej := p.redeem(ctx, m, code, st.Verifier)
 	if rej != nil {
 		if rej.reason != ReasonInvalidGrant {
@@ -154,4 +161,23 @@ func (p *Provider) checker(m *metadata) *checker {
 		maxLevel: p.cfg.MaxLevel, acrMap: p.cfg.ACRMap, claim: p.cfg.IdentifierClaim, schemes: p.cfg.IdentifierSchemes,
 		leeway: p.t.Leeway, maxAge: p.t.MaxTokenAge, authTime: p.cfg.PromptLogin,
 	}
+}
+
+// maxCodeLength bounds an authorization code from an upstream. RFC 6749
+// sets no limit; codes in use are tens to a few hundred characters, and
+// a JWT as a code stays well below this.
+const maxCodeLength = 2048
+
+// wellFormedCode reports whether code is 1*VSCHAR (RFC 6749 Appendix
+// A.11: %x20-7E) and at most maxCodeLength long.
+func wellFormedCode(code string) bool {
+	if code == "" || len(code) > maxCodeLength {
+		return false
+	}
+	for i := 0; i < len(code); i++ {
+		if code[i] < 0x20 || code[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

@@ -130,6 +130,10 @@ func TestForgedCallbackNotCountedAsOutage(t *testing.T) {
 			q: func(iss string) url.Values { return url.Values{"iss": {iss}} }},
 		{name: "made-up code", audit: ReasonInvalidGrant, tokenCalls: true,
 			q: func(iss string) url.Values { return url.Values{"iss": {iss}, "code": {"forged"}} }},
+		{name: "oversized code", audit: ReasonMalformedCode,
+			q: func(iss string) url.Values { return url.Values{"iss": {iss}, "code": {strings.Repeat("A", maxCodeLength+1)}} }},
+		{name: "code with a control character", audit: ReasonMalformedCode,
+			q: func(iss string) url.Values { return url.Values{"iss": {iss}, "code": {"abc\x00def"}} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bk := newBrokered(t)

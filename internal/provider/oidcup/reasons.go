@@ -12,6 +12,7 @@ const (
 	ReasonCancelled         = "cancelled"        // the person cancelled at the upstream
 	ReasonUpstreamError     = "upstream_error"   // the authorization response is another error
 	ReasonNoCode            = "no_code"          // a response with neither code nor error
+	ReasonMalformedCode     = "malformed_code"   // a code no authorization server issues (maxCodeLength, RFC 6749 A.11)
 	ReasonDiscovery         = "discovery_error"  // metadata could not be fetched or is unusable
 	ReasonPAR               = "par_error"        // the pushed authorization request failed
 	ReasonInvalidGrant      = "invalid_grant"    // the token endpoint refused the code
@@ -45,8 +46,8 @@ const (
 // failReason is what the broker hears of a refusal (Finisher.Fail); the
 // audit event has the precise reason. An authorization response comes
 // back through the browser, and anyone who starts a login holds a state
-// to send one with: an error in it, a mix-up or a missing code, and a
-// code the token endpoint refuses, are "unverified_response", which
+// to send one with: an error in it, a mix-up, a missing or malformed
+// code, and a code the token endpoint refuses, are "unverified_response", which
 // does not count against the upstream's health. Only what the upstream's
 // own servers say or fail to say (discovery, keys, PAR, the token
 // endpoint and the ID token it returns) is "upstream_error". A failure
@@ -56,7 +57,7 @@ func failReason(reason string) string {
 	switch reason {
 	case ReasonCancelled:
 		return provider.ReasonCancelled
-	case ReasonMixUp, ReasonUpstreamError, ReasonNoCode, ReasonInvalidGrant:
+	case ReasonMixUp, ReasonUpstreamError, ReasonNoCode, ReasonMalformedCode, ReasonInvalidGrant:
 		return provider.ReasonUnverifiedResponse
 	case ReasonInternal:
 		return provider.ReasonNodeError
