@@ -181,6 +181,13 @@ func (a *attempt) forProvider() provider.Attempt {
 	if a.req != nil {
 		pa.ID, pa.LoginHint = a.req.ID, a.req.LoginHint
 		pa.Hinted = a.req.Pushed && a.req.ProviderHint != ""
+		// What the relying party asked of the authentication's age goes
+		// on to the provider: an eID's own single sign-on session must
+		// not pass for the new login it asked for.
+		pa.Fresh = slices.Contains(a.req.Prompt, "login") || a.req.MaxAge == 0
+		if a.req.MaxAge > 0 {
+			pa.MaxAge = time.Duration(a.req.MaxAge) * time.Second
+		}
 	}
 	return pa
 }

@@ -41,7 +41,14 @@ func (p staticProvider) Info() provider.Info {
 }
 
 func (p staticProvider) Start(w http.ResponseWriter, r *http.Request, a provider.Attempt) {
-	http.Redirect(w, r, "/started/"+p.id+"?attempt="+a.ID+"&min="+a.MinLevel.String(), http.StatusSeeOther)
+	to := "/started/" + p.id + "?attempt=" + a.ID + "&min=" + a.MinLevel.String()
+	if a.Fresh {
+		to += "&fresh=1"
+	}
+	if a.MaxAge != 0 {
+		to += "&max_age=" + a.MaxAge.String()
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
 type fixture struct {
@@ -159,6 +166,34 @@ func TestStartHandsTheAttemptToTheChosenProvider(t *testing.T) {
 	// A provider that cannot meet the level cannot be chosen by editing the URL.
 	if w := f.get("/login/start?req=r1&provider=weak"); w.Code != http.StatusBadRequest {
 		t.Errorf("ineligible provider: status %d, want 400", w.Code)
+	}
+}
+
+// TestStartTellsTheProviderHowFresh: what the relying party asked of the
+// authentication's age (prompt=login, max_age) reaches the provider, so
+// that an eID's own single sign-on session cannot pass for the new login
+// it asked for.
+func TestStartTellsTheProviderHowFresh(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		id     string
+		prompt []string
+		maxAge int
+		want   string
+	}{
+		{"plain", nil, -1, "/started/strong?attempt=plain&min=low"},
+		{"prompt", []string{"login"}, -1, "/started/strong?attempt=prompt&min=low&fresh=1"},
+		{"max-age-0", nil, 0, "/started/strong?attempt=max-age-0&min=low&fresh=1"},
+		{"max-age", nil, 600, "/started/strong?attempt=max-age&min=low&max_age=10m0s"},
+		{"consent", []string{"consent"}, -1, "/started/strong?attempt=consent&min=low"},
+	} {
+		must(t, f.st.CreateAuthRequest(context.Background(), &store.AuthRequest{
+			ID: tc.id, ClientID: "bank", RedirectURI: "https://bank.example/cb", Scope: []string{"openid"}, Prompt: tc.prompt,
+			MaxAge: tc.maxAge, CreatedAt: f.now, ExpiresAt: f.now.Add(10 * time.Minute),
+		}))
+		if got := f.get("/login/start?req=" + tc.id + "&provider=strong").Header().Get("Location"); got != tc.want {
+			t.Errorf("%s: Location = %q, want %q", tc.id, got, tc.want)
+		}
 	}
 }
 

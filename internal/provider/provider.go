@@ -36,6 +36,14 @@ type Attempt struct {
 	// (provider_hint), so a provider.Preparer may have been asked to
 	// prepare this attempt, at this node or another.
 	Hinted bool
+	// Fresh: the relying party asked for a new authentication
+	// (prompt=login, or max_age=0). A provider with single sign-on of its
+	// own (an upstream eID) must not reuse it.
+	Fresh bool
+	// MaxAge, if not 0, is the relying party's max_age: a provider with
+	// single sign-on of its own may reuse an authentication no older
+	// than this, and must say when it was.
+	MaxAge time.Duration
 }
 
 // Result is what a provider proved about the person in front of it.

@@ -125,7 +125,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		fail(rej, nil)
 		return
 	}
-	v, rej := p.checker(m).check(ctx, idToken, st.Nonce, p.now(), func(ctx context.Context, refetch bool) (jose.JSONWebKeySet, error) {
+	v, rej := p.checker(m, &st).check(ctx, idToken, st.Nonce, p.now(), func(ctx context.Context, refetch bool) (jose.JSONWebKeySet, error) {
 		return p.keySet(ctx, m, refetch)
 	})
 	if rej != nil {
@@ -134,7 +134,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	// prompt=login was sent: an authentication older than the request
 	// is a reused session the upstream should not have used.
-	if p.cfg.PromptLogin && v.authTime.Add(p.t.Leeway).Before(time.Unix(st.Started, 0)) {
+	if p.fresh(&st) && v.authTime.Add(p.t.Leeway).Before(time.Unix(st.Started, 0)) {
 		fail(reject(ReasonStaleAuthTime, "auth_time is older than the request despite prompt=login"), nil)
 		return
 	}
@@ -155,11 +155,13 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-func (p *Provider) checker(m *metadata) *checker {
+// checker checks the ID token of the login st; auth_time is required
+// when its request carried max_age.
+func (p *Provider) checker(m *metadata, st *loginState) *checker {
 	return &checker{
 		issuer: p.cfg.Issuer, clientID: p.cfg.ClientID, trusted: p.cfg.TrustedAudiences, algs: m.algs,
 		maxLevel: p.cfg.MaxLevel, acrMap: p.cfg.ACRMap, claim: p.cfg.IdentifierClaim, schemes: p.cfg.IdentifierSchemes,
-		leeway: p.t.Leeway, maxAge: p.t.MaxTokenAge, authTime: p.cfg.PromptLogin,
+		leeway: p.t.Leeway, maxAge: p.t.MaxTokenAge, authTime: p.fresh(st) || st.MaxAge > 0,
 	}
 }
 

@@ -79,9 +79,10 @@ type Config struct {
 	// a reuse of the upstream's own single sign-on session, and refuses
 	// an ID token without auth_time ("no_auth_time"; max_age makes it
 	// required) or with one older than the request ("stale_auth_time").
-	// Set it for upstreams that keep sessions, so a relying party's
-	// prompt=login or max_age at Varde can be met. Without it an ID token
-	// without auth_time counts as a login at its iat.
+	// Without it, the same is asked only of the logins whose relying
+	// party asked for a new authentication (prompt=login or max_age=0),
+	// a relying party's other max_age is passed on as it is, and an ID
+	// token without auth_time counts as a login at its iat.
 	PromptLogin bool
 	// MaxLevel is the highest level logins through this upstream can
 	// reach, whatever the upstream asserts: its identity proofing and

@@ -21,7 +21,7 @@
 //	  303 authorization_endpoint    response_type=code, scope, state, nonce,
 //	                                code_challenge (S256), acr_values,
 //	                                ui_locales, login_hint, [prompt=login
-//	                                max_age=0] | client_id+request_uri
+//	                                max_age=0 | max_age=N] | client_id+request_uri
 //	GET /upstream/{id}/callback?code&state&iss
 //	  state taken once, same browser, RFC 9207 iss, error
 //	  POST token_endpoint           code, redirect_uri, code_verifier, client
@@ -115,13 +115,16 @@
 //     check digits included (package identity). "no_identifier",
 //     "invalid_identifier".
 //   - amr values are passed on only if they are registered in RFC 8176.
-//   - Freshness: with Config.PromptLogin the request carries
+//   - Freshness: with Config.PromptLogin, or when the relying party
+//     asked for a new authentication (provider.Attempt.Fresh:
+//     prompt=login or max_age=0 at Varde), the request carries
 //     prompt=login and max_age=0 (OIDC Core §3.1.2.1), which makes
 //     auth_time required; an ID token without it ("no_auth_time") or
 //     with one older than the request ("stale_auth_time") is refused, so
 //     an upstream's own single sign-on session is never passed off as a
-//     new login. Without PromptLogin, an ID token without auth_time is
-//     taken as a login at its iat.
+//     new login. A relying party's other max_age goes on as it is, and
+//     makes auth_time required too. Otherwise an ID token without
+//     auth_time is taken as a login at its iat.
 //   - Every exchange is bounded: Timeouts.Request for discovery, JWKS
 //     and PAR, Timeouts.Token for the code exchange ("timeout"); sizes
 //     of what the upstream returns are capped.

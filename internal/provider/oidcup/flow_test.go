@@ -596,6 +596,51 @@ func TestPromptLogin(t *testing.T) {
 	loginFails(t, v, start, ReasonUpstreamError, ReasonNoAuthTime)
 }
 
+// TestRelyingPartyAsksFreshLogin: without PromptLogin, a login whose
+// relying party asked for a new authentication (prompt=login or
+// max_age=0: provider.Attempt.Fresh) is sent with prompt=login and
+// max_age=0 all the same, and held to it: the upstream's own single
+// sign-on session, old or of unknown age, does not pass for the new
+// login. A relying party's max_age goes on as it is, and makes auth_time
+// required. Other logins ask neither.
+func TestRelyingPartyAsksFreshLogin(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	v.add(f.config(v, "fake"))
+	sent := func() (prompt, maxAge string) {
+		f.with(func(f *fakeUpstream) { prompt, maxAge = f.lastAuth.Get("prompt"), f.lastAuth.Get("max_age") })
+		return prompt, maxAge
+	}
+	plain := v.startURL("fake", "a", assurance.Substantial, "", "")
+	fresh := plain + "&fresh=1"
+	withMaxAge := plain + "&max_age=30m"
+
+	loginWorks(t, v, fresh)
+	if p, m := sent(); p != "login" || m != "0" {
+		t.Errorf("fresh: prompt = %q, max_age = %q; want login and 0", p, m)
+	}
+	loginWorks(t, v, withMaxAge)
+	if p, m := sent(); p != "" || m != "1800" {
+		t.Errorf("max_age 30m: prompt = %q, max_age = %q; want none and 1800", p, m)
+	}
+
+	// The upstream reuses a session an hour old.
+	f.with(func(f *fakeUpstream) {
+		f.claims = func(c map[string]any) { c["auth_time"] = v.clock.Now().Add(-time.Hour).Unix() }
+	})
+	loginFails(t, v, fresh, ReasonUpstreamError, ReasonStaleAuthTime)
+	// It does not say when the authentication was.
+	f.with(func(f *fakeUpstream) { f.claims = func(c map[string]any) { delete(c, "auth_time") } })
+	loginFails(t, v, fresh, ReasonUpstreamError, ReasonNoAuthTime)
+	loginFails(t, v, withMaxAge, ReasonUpstreamError, ReasonNoAuthTime)
+	// A login that asked nothing of the authentication's age: as before,
+	// neither sent, and one without auth_time counts as a login at iat.
+	loginWorks(t, v, plain)
+	if p, m := sent(); p != "" || m != "" {
+		t.Errorf("plain: prompt = %q, max_age = %q; want neither", p, m)
+	}
+}
+
 // TestPushedLoginHintRefused: the login hint comes from the relying
 // party's request, which anyone can write. An upstream that refuses the
 // pushed request because of it gets the request again without the hint,

@@ -180,8 +180,9 @@ func newNode(t *testing.T, db *sqlstore.DB, fin *finisher, c *clock, logs *syncB
 		// Hinted, as when the relying party named the provider, unless
 		// the test says otherwise: Start reads it only to look for a push
 		// made early at another node.
+		maxAge, _ := time.ParseDuration(q.Get("max_age"))
 		p.Start(w, r, provider.Attempt{ID: q.Get("attempt"), Locale: q.Get("locale"), MinLevel: min, LoginHint: q.Get("hint"),
-			Hinted: q.Get("unhinted") == ""})
+			Hinted: q.Get("unhinted") == "", Fresh: q.Get("fresh") != "", MaxAge: maxAge})
 	})
 	v.mux.HandleFunc("GET /finished", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "finished") })
 	v.mux.HandleFunc("GET /failed", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "failed") })

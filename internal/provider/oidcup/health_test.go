@@ -131,7 +131,9 @@ func TestForgedCallbackNotCountedAsOutage(t *testing.T) {
 		{name: "made-up code", audit: ReasonInvalidGrant, tokenCalls: true,
 			q: func(iss string) url.Values { return url.Values{"iss": {iss}, "code": {"forged"}} }},
 		{name: "oversized code", audit: ReasonMalformedCode,
-			q: func(iss string) url.Values { return url.Values{"iss": {iss}, "code": {strings.Repeat("A", maxCodeLength+1)}} }},
+			q: func(iss string) url.Values {
+				return url.Values{"iss": {iss}, "code": {strings.Repeat("A", maxCodeLength+1)}}
+			}},
 		{name: "code with a control character", audit: ReasonMalformedCode,
 			q: func(iss string) url.Values { return url.Values{"iss": {iss}, "code": {"abc\x00def"}} }},
 	} {

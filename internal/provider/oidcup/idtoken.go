@@ -127,8 +127,10 @@ func (c *checker) check(ctx context.Context, raw, nonce string, now time.Time, k
 	// Without max_age in the request auth_time is optional (OIDC Core
 	// §2), and an ID token without it is taken to show a login at its
 	// iat: the latest the authentication can have been, so a session the
-	// upstream reused passes as that recent. Only Config.PromptLogin,
-	// which sends max_age=0 and so requires auth_time, tells them apart.
+	// upstream reused passes as that recent. A request that asks for a
+	// fresh login (Config.PromptLogin, provider.Attempt.Fresh) or has a
+	// max_age makes auth_time required (c.authTime), so those tell them
+	// apart.
 	v.authTime = cl.IssuedAt.Time()
 	if cl.AuthTime != nil {
 		v.authTime = cl.AuthTime.Time()

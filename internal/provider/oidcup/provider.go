@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -212,7 +213,16 @@ type loginState struct {
 	Locale  string `json:"l,omitempty"`
 	// Started is when the request was sent (Unix seconds).
 	Started int64 `json:"t"`
+	// Fresh: the request asked for a new authentication (prompt=login
+	// and max_age=0), for this attempt (provider.Attempt.Fresh) beyond
+	// Config.PromptLogin; MaxAge: it carried that max_age, in seconds.
+	// Either makes auth_time required.
+	Fresh  bool  `json:"f,omitempty"`
+	MaxAge int64 `json:"m,omitempty"`
 }
+
+// fresh says whether the request for st asked for a new authentication.
+func (p *Provider) fresh(st *loginState) bool { return p.cfg.PromptLogin || st.Fresh }
 
 // challengeKey is where a login's state is stored: a hash, so the store
 // holds nothing a callback could be forged from, and per provider, so a
@@ -279,7 +289,7 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 	}
 	sum := sha256.Sum256([]byte(browser))
 	st, err := json.Marshal(loginState{Provider: p.cfg.ID, Attempt: a.ID, Nonce: sec.nonce, Verifier: sec.verifier, Browser: sum[:], Locale: a.Locale,
-		Started: p.now().Unix()})
+		Started: p.now().Unix(), Fresh: a.Fresh, MaxAge: maxAgeSeconds(a)})
 	if err == nil {
 		err = p.chal.PutChallenge(ctx, p.challengeKey(sec.state), st, p.now().Add(p.t.Login))
 	}
@@ -339,14 +349,28 @@ func (p *Provider) authParams(a provider.Attempt, sec secrets) url.Values {
 	if a.LoginHint != "" {
 		params.Set("login_hint", a.LoginHint)
 	}
-	if p.cfg.PromptLogin {
+	switch {
+	case p.cfg.PromptLogin || a.Fresh:
 		// OIDC Core §3.1.2.1: the upstream must authenticate afresh.
 		// max_age=0 asks the same (errata set 2) and makes auth_time
 		// REQUIRED in the ID token, so a reused session shows.
 		params.Set("prompt", "login")
 		params.Set("max_age", "0")
+	case a.MaxAge > 0:
+		// The relying party's max_age, as it asked: auth_time is then
+		// REQUIRED too, and Varde checks it against the request.
+		params.Set("max_age", strconv.FormatInt(maxAgeSeconds(a), 10))
 	}
 	return params
+}
+
+// maxAgeSeconds is a's max_age in whole seconds, rounded up so that it
+// is never stricter than asked; 0 if it has none.
+func maxAgeSeconds(a provider.Attempt) int64 {
+	if a.MaxAge <= 0 {
+		return 0
+	}
+	return int64((a.MaxAge + time.Second - 1) / time.Second)
 }
 
 // acrValues are the upstream acr values that meet min, lowest level
