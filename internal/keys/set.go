@@ -54,8 +54,9 @@ type Set struct {
 	// newSince is when the first Publish stored a key the store did not
 	// hold yet; zero if the store held it already (a restart).
 	newSince time.Time
-	// retiredAt is when the local key was retired, as last read from the
-	// store; zero if it was not.
+	// retiredAt is when the local key was retired, as first read from
+	// the store (or when the store refused to publish it); zero if it was
+	// not.
 	retiredAt time.Time
 }
 
@@ -93,6 +94,12 @@ func (s *Set) Publish(ctx context.Context) error {
 		KID: jwk.KeyID, Node: s.Node, JWK: raw, CreatedAt: now, ExpiresAt: now.Add(ttl),
 	})
 	if errors.Is(err, store.ErrConflict) {
+		s.mu.Lock()
+		if s.retiredAt.IsZero() {
+			s.retiredAt = now
+		}
+		s.haveSet = false
+		s.mu.Unlock()
 		return fmt.Errorf("%w (kid %s): give this node a new signing key", ErrRetired, jwk.KeyID)
 	}
 	if err != nil {
@@ -181,9 +188,10 @@ func (s *Set) jwks(ctx context.Context, fresh bool) (jose.JSONWebKeySet, error) 
 		}
 		return s.localSet(), fmt.Errorf("list public keys: %w", err)
 	}
-	s.retiredAt = time.Time{}
+	// A key is never unretired: once seen, it stays retired here, also
+	// after the store stops listing it (it expired).
 	for _, k := range stored {
-		if k.KID == s.Local.KID() && !k.RetiredAt.IsZero() {
+		if k.KID == s.Local.KID() && !k.RetiredAt.IsZero() && s.retiredAt.IsZero() {
 			s.retiredAt = k.RetiredAt
 		}
 	}

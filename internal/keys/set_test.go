@@ -250,6 +250,18 @@ func TestRetiredKey(t *testing.T) {
 	if err := setA.KeepPublished(ctx); !errors.Is(err, ErrRetired) {
 		t.Errorf("KeepPublished of a retired key: %v, want ErrRetired", err)
 	}
+	// Past the retired key's expiry the store no longer lists it; node a
+	// still serves and trusts it no more.
+	*now = now.Add(DefaultPublishTTL)
+	if err := setB.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if jwks, _ := setA.JWKS(ctx); len(jwks.Keys) != 1 || jwks.Keys[0].KeyID != setB.Local.KID() {
+		t.Errorf("a's JWKS after the retired key expired: %v, want b's key alone", kids(jwks.Keys))
+	}
+	if got := setA.Retired(ctx); got.IsZero() {
+		t.Error("a's key reads as not retired once it expired")
+	}
 	restarted := &Set{Store: setA.Store, Local: setA.Local, Node: "a", Now: setA.Now}
 	if err := restarted.Publish(ctx); !errors.Is(err, ErrRetired) {
 		t.Errorf("Publish of a retired key after a restart: %v, want ErrRetired", err)
