@@ -300,6 +300,9 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 			reg.MustRegister(collectors.NewDBStatsCollector(pool, name))
 		}
 	}
+	if f, ok := st.(*flowmem.Store); ok {
+		reg.MustRegister(newFlowMetrics(f.Mem()))
+	}
 
 	// Clients taken out of the file go first, so that none of them
 	// stands in the way of the file's clients below.

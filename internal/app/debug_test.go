@@ -127,7 +127,7 @@ func listenerTestApp(t *testing.T, variable, listen string) (context.Context, *A
 }
 
 // TestStorePoolMetrics: /metrics reports the use of the store's
-// connection pools, each by name.
+// connection pools, each by name, and of the flow state in memory.
 func TestStorePoolMetrics(t *testing.T) {
 	_, a := listenerTestApp(t, config.EnvMetricsListen, "")
 	rec := httptest.NewRecorder()
@@ -136,6 +136,10 @@ func TestStorePoolMetrics(t *testing.T) {
 		`go_sql_open_connections{db_name="write"}`,
 		`go_sql_open_connections{db_name="read"}`,
 		`go_sql_wait_duration_seconds_total{db_name="read"}`,
+		// The flow state in memory, beside SQLite (ADR 7, 10).
+		`varde_flow_state_records{kind="front_requests"} 0`,
+		`varde_flow_state_max_front_request_bytes 1.34217728e+08`,
+		`varde_flow_state_refused_total{bound="front_requests"} 0`,
 	} {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("/metrics lacks %s", want)

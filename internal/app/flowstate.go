@@ -6,9 +6,63 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/internal/store/flowmem"
 )
+
+// flowMetrics reports a node's flow state in memory (flowmem.Mem.Stats)
+// at every scrape: how full it is, against which bound, and the writes
+// its bounds refused, which a flood, or more logins than a node may
+// hold, shows in first.
+type flowMetrics struct {
+	mem                                *flowmem.Mem
+	records, maxRecords                *prometheus.Desc
+	frontBytes, maxFrontBytes, refused *prometheus.Desc
+}
+
+func newFlowMetrics(mem *flowmem.Mem) *flowMetrics {
+	return &flowMetrics{
+		mem: mem,
+		records: prometheus.NewDesc("varde_flow_state_records",
+			"Login flow records this node holds in memory, by kind: front_requests (authorization requests made at the front channel), pushed_requests, challenges, codes and replay (used client assertion and DPoP proof IDs).",
+			[]string{"kind"}, nil),
+		maxRecords: prometheus.NewDesc("varde_flow_state_max_records",
+			"The bound on all of this node's flow records together.", nil, nil),
+		frontBytes: prometheus.NewDesc("varde_flow_state_front_request_bytes",
+			"About the memory this node's front-channel authorization requests take.", nil, nil),
+		maxFrontBytes: prometheus.NewDesc("varde_flow_state_max_front_request_bytes",
+			"The bound on the memory front-channel authorization requests may take.", nil, nil),
+		refused: prometheus.NewDesc("varde_flow_state_refused_total",
+			"Writes of flow state refused as full, by the bound that refused them: entries (all records), challenges (one namespace's) or front_requests. Each is a login, or a step of one, answered as busy.",
+			[]string{"bound"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (m *flowMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.records, m.maxRecords, m.frontBytes, m.maxFrontBytes, m.refused} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *flowMetrics) Collect(ch chan<- prometheus.Metric) {
+	st := m.mem.Stats()
+	for kind, n := range map[string]int{
+		"front_requests": st.FrontRequests, "pushed_requests": st.Requests - st.FrontRequests,
+		"challenges": st.Challenges, "codes": st.Codes, "replay": st.Replay,
+	} {
+		ch <- prometheus.MustNewConstMetric(m.records, prometheus.GaugeValue, float64(n), kind)
+	}
+	ch <- prometheus.MustNewConstMetric(m.maxRecords, prometheus.GaugeValue, float64(st.MaxEntries))
+	ch <- prometheus.MustNewConstMetric(m.frontBytes, prometheus.GaugeValue, float64(st.FrontBytes))
+	ch <- prometheus.MustNewConstMetric(m.maxFrontBytes, prometheus.GaugeValue, float64(st.MaxFrontBytes))
+	for _, b := range flowmem.Bounds {
+		ch <- prometheus.MustNewConstMetric(m.refused, prometheus.CounterValue, float64(st.Refused[b]), b.String())
+	}
+}
 
 // registeredFlow is the login flow state of a node that keeps it in
 // memory (ADR 7), as its OpenID endpoints use it. Removing a client ends

@@ -344,7 +344,12 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, c *store.Clie
 			return
 		}
 		req.ID = id
-		if err := p.AuthRequests.CreateAuthRequest(ctx, req); err != nil {
+		err = p.AuthRequests.CreateAuthRequest(ctx, req)
+		if errors.Is(err, store.ErrFull) {
+			p.redirectError(w, r, ep, target, req.State, err)
+			return
+		}
+		if err != nil {
 			p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
 			return
 		}
@@ -522,6 +527,14 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ep string, 
 	case errors.Is(err, store.ErrNotFound):
 		// A concurrent request for the same login got its code first.
 		p.errorPage(w, r, ep, pageExpired, http.StatusBadRequest, oauth2.InvalidRequest("request was already used"))
+	case errors.Is(err, store.ErrFull):
+		// No room for the code: the relying party learns it may try
+		// again, and the request goes, as the code would have taken it.
+		if stored {
+			p.deleteRequest(r.Context(), req.ID)
+		}
+		target, _ := redirectFor(c, req.RedirectURI)
+		p.redirectError(w, r, ep, target, req.State, err)
 	case err != nil:
 		p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
 	default:
@@ -675,6 +688,7 @@ func (p *Provider) deleteRequest(ctx context.Context, id string) {
 // redirectError sends an error to the client's verified redirect URI
 // (RFC 6749 §4.1.2.1) with iss (RFC 9207 §2).
 func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, ep, target, state string, err error) {
+	err = busy(err)
 	e := oauth2.AsError(err)
 	p.Metrics.errors.WithLabelValues(ep, e.Code).Inc()
 	if oauth2.IsInternal(err) {

@@ -370,6 +370,10 @@ func minString(s []string) string {
 // jsonError writes err as an OAuth JSON error, logging internal errors
 // once and counting every error.
 func (p *Provider) jsonError(w http.ResponseWriter, r *http.Request, endpoint string, err error) {
+	if errors.Is(err, store.ErrFull) {
+		w.Header().Set("Retry-After", strconv.Itoa(busyRetry))
+	}
+	err = busy(err)
 	e := oauth2.AsError(err)
 	if oauth2.IsInternal(err) {
 		p.Log.ErrorContext(r.Context(), "oidc endpoint", "endpoint", endpoint, "err", err, "req", httpx.RequestID(r.Context()))
@@ -378,6 +382,23 @@ func (p *Provider) jsonError(w http.ResponseWriter, r *http.Request, endpoint st
 	}
 	p.Metrics.errors.WithLabelValues(endpoint, e.Code).Inc()
 	oauth2.WriteError(w, err)
+}
+
+// busyRetry is the Retry-After, in seconds, of a JSON answer refused
+// because the node's flow state is full.
+const busyRetry = 60
+
+// busy turns store.ErrFull, the node's flow state being full (a flood,
+// or more logins at once than it may hold), into temporarily_unavailable
+// (RFC 6749 §4.1.2.1), which a relying party can act on, instead of
+// server_error; like every protocol refusal it is not logged as an
+// error, since a flood would fill the log too. Any other error is
+// returned as it is.
+func busy(err error) error {
+	if errors.Is(err, store.ErrFull) {
+		return oauth2.NewError(oauth2.CodeTemporarilyUnavailable, "too many logins are in progress here; try again in a minute")
+	}
+	return err
 }
 
 // Plain-language page kinds; each has title, message and next keys under

@@ -14,9 +14,12 @@
 //
 // Memory is bounded: DefaultMaxEntries records in all, and among them
 // DefaultMaxChallenges challenges per namespace (the ID up to its first
-// ':'), since anyone may begin a passkey ceremony without logging in. A
-// write that does not fit fails with ErrFull (store.ErrFull), and the
-// login is refused as busy (ADR 10).
+// ':'), since anyone may begin a passkey ceremony without logging in
+// (ADR 10), and DefaultMaxFrontBytes of authorization requests not
+// pushed, since anyone may make one (ADR 19). A write that does not fit
+// fails with ErrFull (store.ErrFull), and the login is refused as busy.
+// Records keep copies of their strings, never a slice of a longer one,
+// so that what a record keeps alive is what Cost counts.
 //
 // What memory changes is restarts: in-flight logins, unredeemed codes
 // and the memory of used assertion jti values end with the process.

@@ -30,6 +30,18 @@ const DefaultMaxEntries = 1 << 20
 // to be abandoned.
 const DefaultMaxChallenges = 1 << 16
 
+// DefaultMaxFrontBytes bounds the memory, as Cost counts it, of the
+// authorization requests made at the front channel: those not pushed
+// (RFC 9126), which anyone may make with a client's public client_id and
+// redirect URI, each kept for ten minutes unless a login finishes it. A
+// flood of them takes this much, about 40,000 requests with every
+// parameter at its longest, and no more: pushed requests, codes, the
+// replay cache and challenges keep the rest. An honest request costs
+// about 800 bytes, so 128 MiB holds about 170,000: at the 1,000
+// logins/s one node was measured to serve, room for more than one in
+// four to be abandoned.
+const DefaultMaxFrontBytes = 128 << 20
+
 // ErrFull is returned by writes while a Mem holds MaxEntries unexpired
 // records, or a challenge is written while its namespace holds
 // MaxChallenges: the node refuses new logins rather than grow without
@@ -49,16 +61,62 @@ const sweepGap = time.Second
 type Mem struct {
 	max           int
 	maxChallenges int
+	maxFront      int
 	since         time.Time
 	now           func() time.Time
 
 	mu         sync.Mutex
 	swept      time.Time // the last sweep for a write while full
 	requests   map[string]*store.AuthRequest
+	front      int // Cost of the requests not pushed
+	frontN     int // how many they are
 	challenges map[string]challenge
 	spaces     map[string]int             // challenges by namespace
 	codes      map[string]*store.AuthCode // by string(hash)
 	replay     map[string]time.Time       // key → expiry
+	refused    [boundCount]uint64
+}
+
+// Bound names a bound that refused a write, for Stats.
+type Bound int
+
+const (
+	// BoundEntries is MaxEntries, all records together.
+	BoundEntries Bound = iota
+	// BoundChallenges is MaxChallenges, in one namespace.
+	BoundChallenges
+	// BoundFront is MaxFrontBytes, the front channel's requests.
+	BoundFront
+	boundCount
+)
+
+func (b Bound) String() string {
+	switch b {
+	case BoundEntries:
+		return "entries"
+	case BoundChallenges:
+		return "challenges"
+	case BoundFront:
+		return "front_requests"
+	}
+	return fmt.Sprintf("Bound(%d)", int(b))
+}
+
+// Bounds lists every Bound, for metrics.
+var Bounds = []Bound{BoundEntries, BoundChallenges, BoundFront}
+
+// Stats is what a Mem holds, for metrics: the records of each kind,
+// expired ones not yet swept included, and the writes refused as full
+// since New, by the bound that refused them.
+type Stats struct {
+	// Requests counts every authorization request, FrontRequests those
+	// among them not pushed.
+	Requests, FrontRequests, Challenges, Codes, Replay int
+	// FrontBytes is the Cost of the front channel's requests.
+	FrontBytes int
+	// MaxEntries and MaxFrontBytes are the bounds m was made with.
+	MaxEntries, MaxFrontBytes int
+	Refused                   map[Bound]uint64
 }
 
 type challenge struct {
@@ -73,6 +131,9 @@ type Options struct {
 	// MaxChallenges bounds the challenges of each namespace among them
 	// (default DefaultMaxChallenges).
 	MaxChallenges int
+	// MaxFrontBytes bounds the Cost of the authorization requests not
+	// pushed among them (default DefaultMaxFrontBytes).
+	MaxFrontBytes int
 	// Since is when this memory began (default: now). Client assertions
 	// that could have been presented before it are refused, since their
 	// jti may have been used then (see RemembersSince).
@@ -91,6 +152,9 @@ func New(opt Options) *Mem {
 	if opt.MaxChallenges <= 0 {
 		opt.MaxChallenges = DefaultMaxChallenges
 	}
+	if opt.MaxFrontBytes <= 0 {
+		opt.MaxFrontBytes = DefaultMaxFrontBytes
+	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
@@ -100,6 +164,7 @@ func New(opt Options) *Mem {
 	return &Mem{
 		max:           opt.MaxEntries,
 		maxChallenges: opt.MaxChallenges,
+		maxFront:      opt.MaxFrontBytes,
 		since:         opt.Since,
 		now:           opt.Now,
 		requests:      make(map[string]*store.AuthRequest),
@@ -135,35 +200,81 @@ func (m *Mem) lenLocked() int {
 	return len(m.requests) + len(m.challenges) + len(m.codes) + len(m.replay)
 }
 
+// Stats reports what m holds and has refused.
+func (m *Mem) Stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := Stats{
+		Requests: len(m.requests), Challenges: len(m.challenges),
+		Codes: len(m.codes), Replay: len(m.replay), FrontRequests: m.frontN, FrontBytes: m.front,
+		MaxEntries: m.max, MaxFrontBytes: m.maxFront, Refused: make(map[Bound]uint64, boundCount),
+	}
+	for _, b := range Bounds {
+		st.Refused[b] = m.refused[b]
+	}
+	return st
+}
+
 // room makes space for one more record. m.mu is held.
 func (m *Mem) room() error {
-	return m.makeRoom(m.fits)
+	return m.makeRoom(func() Bound { return m.over() })
 }
 
 // challengeRoom makes space for one more challenge in namespace ns.
 // m.mu is held.
 func (m *Mem) challengeRoom(ns string) error {
-	return m.makeRoom(func() bool { return m.spaces[ns] < m.maxChallenges && m.fits() })
+	return m.makeRoom(func() Bound {
+		if m.spaces[ns] >= m.maxChallenges {
+			return BoundChallenges
+		}
+		return m.over()
+	})
 }
 
-func (m *Mem) fits() bool { return m.lenLocked() < m.max }
+// requestRoom makes space for request r, new or in place of the one
+// with its ID. m.mu is held.
+func (m *Mem) requestRoom(r *store.AuthRequest) error {
+	return m.makeRoom(func() Bound {
+		old, replacing := m.requests[r.ID]
+		if !r.Pushed && m.front-frontCost(old)+Cost(r) > m.maxFront {
+			return BoundFront
+		}
+		if replacing {
+			return noBound
+		}
+		return m.over()
+	})
+}
 
-// makeRoom returns nil if the record fits; if not, it sweeps expired
-// records (by the clock, read only then, and at most once per sweepGap)
-// and asks again; ErrFull if it still does not fit. m.mu is held.
-func (m *Mem) makeRoom(fits func() bool) error {
-	if fits() {
+// noBound is what a room check returns when the record fits.
+const noBound = Bound(-1)
+
+// over is BoundEntries if m has no room for one more record, noBound if
+// it has.
+func (m *Mem) over() Bound {
+	if m.lenLocked() >= m.max {
+		return BoundEntries
+	}
+	return noBound
+}
+
+// makeRoom returns nil if the record fits (check returns noBound); if
+// not, it sweeps expired records (by the clock, read only then, and at
+// most once per sweepGap) and asks again; ErrFull if it still does not
+// fit, counted against the bound that refused it. m.mu is held.
+func (m *Mem) makeRoom(check func() Bound) error {
+	b := check()
+	if b == noBound {
 		return nil
 	}
-	now := m.now()
-	if now.Before(m.swept.Add(sweepGap)) {
-		return ErrFull
+	if now := m.now(); !now.Before(m.swept.Add(sweepGap)) {
+		m.swept = now
+		m.sweepLocked(now, 0)
+		if b = check(); b == noBound {
+			return nil
+		}
 	}
-	m.swept = now
-	m.sweepLocked(now, 0)
-	if fits() {
-		return nil
-	}
+	m.refused[b]++
 	return ErrFull
 }
 
@@ -185,6 +296,68 @@ func (m *Mem) dropChallenge(id string) {
 	}
 }
 
+// Cost is what an authorization request counts against MaxFrontBytes:
+// about the heap it keeps alive on a 64-bit machine. That is the record
+// with its place in the map, and each string rounded up to the size
+// classes of the allocator (with its header, within a slice).
+func Cost(r *store.AuthRequest) int {
+	const (
+		record = 448 // the struct, its pointer and key in the map
+		header = 16  // a string's header within a slice
+	)
+	n := record
+	for _, s := range []string{r.ID, r.ClientID, r.RedirectURI, r.State, r.Nonce, r.CodeChallenge,
+		r.CodeChallengeMethod, r.ResponseMode, r.LoginHint, r.ProviderHint, r.DPoPJKT} {
+		n += allocated(len(s))
+	}
+	for _, l := range [][]string{r.Scope, r.Prompt, r.ACRValues, r.UILocales} {
+		if len(l) > 0 {
+			n += allocated(header * len(l))
+		}
+		for _, s := range l {
+			n += allocated(len(s))
+		}
+	}
+	return n
+}
+
+// allocated is about what the heap gives for n bytes: n rounded up to 16.
+func allocated(n int) int { return (n + 15) &^ 15 }
+
+// putRequest stores a copy of r, in place of old (nil for none). m.mu
+// is held.
+func (m *Mem) putRequest(r, old *store.AuthRequest) {
+	r = ownRequest(r)
+	m.front += frontCost(r) - frontCost(old)
+	m.frontN += front(r) - front(old)
+	m.requests[r.ID] = r
+}
+
+// dropRequest deletes a request. m.mu is held.
+func (m *Mem) dropRequest(id string) {
+	if r, ok := m.requests[id]; ok {
+		m.front -= frontCost(r)
+		m.frontN -= front(r)
+		delete(m.requests, id)
+	}
+}
+
+// front is 1 if r is a request made at the front channel (not pushed),
+// and 0 if it was pushed or is nil; frontCost is r's Cost if it is 1.
+func front(r *store.AuthRequest) int {
+	if r == nil || r.Pushed {
+		return 0
+	}
+	return 1
+}
+
+func frontCost(r *store.AuthRequest) int {
+	if front(r) == 0 {
+		return 0
+	}
+	return Cost(r)
+}
+
 // CreateAuthRequest implements store.AuthRequests; ErrConflict if the ID
 // is taken.
 func (m *Mem) CreateAuthRequest(_ context.Context, r *store.AuthRequest) error {
@@ -193,10 +366,10 @@ func (m *Mem) CreateAuthRequest(_ context.Context, r *store.AuthRequest) error {
 	if _, ok := m.requests[r.ID]; ok {
 		return fmt.Errorf("create auth request: %w", store.ErrConflict)
 	}
-	if err := m.room(); err != nil {
+	if err := m.requestRoom(r); err != nil {
 		return fmt.Errorf("create auth request: %w", err)
 	}
-	m.requests[r.ID] = cloneRequest(r)
+	m.putRequest(r, nil)
 	return nil
 }
 
@@ -229,14 +402,23 @@ func (m *Mem) UseAuthRequest(_ context.Context, id string, expiresAt, now time.T
 }
 
 // UpdateAuthRequest implements store.AuthRequests. Like a database row
-// it can be updated after expiry until swept.
+// it can be updated after expiry until swept; an update that would take
+// the front channel's requests over MaxFrontBytes fails with ErrFull.
 func (m *Mem) UpdateAuthRequest(_ context.Context, r *store.AuthRequest) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.requests[r.ID]; !ok {
 		return fmt.Errorf("update auth request: %w", store.ErrNotFound)
 	}
-	m.requests[r.ID] = cloneRequest(r)
+	if err := m.requestRoom(r); err != nil {
+		return fmt.Errorf("update auth request: %w", err)
+	}
+	// A sweep for room takes the request if it has expired.
+	old, ok := m.requests[r.ID]
+	if !ok {
+		return fmt.Errorf("update auth request: expired: %w", store.ErrNotFound)
+	}
+	m.putRequest(r, old)
 	return nil
 }
 
@@ -244,7 +426,7 @@ func (m *Mem) UpdateAuthRequest(_ context.Context, r *store.AuthRequest) error {
 func (m *Mem) DeleteAuthRequest(_ context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.requests, id)
+	m.dropRequest(id)
 	return nil
 }
 
@@ -296,7 +478,7 @@ func (m *Mem) createCodeLocked(c *store.AuthCode) error {
 	if err := m.room(); err != nil {
 		return err
 	}
-	m.codes[string(c.Hash)] = cloneCode(c)
+	m.codes[string(c.Hash)] = ownCode(c)
 	return nil
 }
 
@@ -311,7 +493,7 @@ func (m *Mem) CreateAuthCodeForRequest(_ context.Context, c *store.AuthCode, req
 	if err := m.createCodeLocked(c); err != nil {
 		return fmt.Errorf("create auth code for request: %w", err)
 	}
-	delete(m.requests, requestID)
+	m.dropRequest(requestID)
 	return nil
 }
 
@@ -351,7 +533,7 @@ func (m *Mem) DeleteClient(id string) int {
 	}
 	for rid, r := range m.requests {
 		if r.ClientID == id {
-			delete(m.requests, rid)
+			m.dropRequest(rid)
 			n++
 		}
 		pause()
@@ -411,7 +593,7 @@ func (m *Mem) sweepLocked(now time.Time, chunk int) int64 {
 	}
 	for id, r := range m.requests {
 		if !now.Before(r.ExpiresAt) {
-			delete(m.requests, id)
+			m.dropRequest(id)
 			n++
 		}
 		pause()
@@ -461,5 +643,36 @@ func cloneCode(a *store.AuthCode) *store.AuthCode {
 	c := a.Clone()
 	c.AuthTime, c.CreatedAt = stored(a.AuthTime), stored(a.CreatedAt)
 	c.ExpiresAt, c.UsedAt = stored(a.ExpiresAt), stored(a.UsedAt)
+	return c
+}
+
+// ownRequest and ownCode copy a record to be kept, its strings too: one
+// cut from a request's query or form would keep the whole of it (up to
+// 64 KB) alive as long as the record, which Cost does not count.
+func ownRequest(r *store.AuthRequest) *store.AuthRequest {
+	c := cloneRequest(r)
+	for _, s := range []*string{&c.ID, &c.ClientID, &c.RedirectURI, &c.State, &c.Nonce, &c.CodeChallenge,
+		&c.CodeChallengeMethod, &c.ResponseMode, &c.LoginHint, &c.ProviderHint, &c.DPoPJKT} {
+		*s = strings.Clone(*s)
+	}
+	for _, l := range [][]string{c.Scope, c.Prompt, c.ACRValues, c.UILocales} {
+		for i := range l {
+			l[i] = strings.Clone(l[i])
+		}
+	}
+	return c
+}
+
+func ownCode(a *store.AuthCode) *store.AuthCode {
+	c := cloneCode(a)
+	for _, s := range []*string{&c.GrantID, &c.ClientID, &c.RedirectURI, &c.Nonce, &c.CodeChallenge,
+		&c.CodeChallengeMethod, &c.SessionID, &c.PersonID, &c.Provider, &c.Level, &c.DPoPJKT} {
+		*s = strings.Clone(*s)
+	}
+	for _, l := range [][]string{c.Scope, c.AMR} {
+		for i := range l {
+			l[i] = strings.Clone(l[i])
+		}
+	}
 	return c
 }

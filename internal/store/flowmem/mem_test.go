@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -237,5 +239,154 @@ func TestSweepInChunksBesideLogins(t *testing.T) {
 		if live := i%2 == 1; live != errors.Is(err, store.ErrConflict) {
 			t.Fatalf("jti-%d after the sweep: %v (live %v)", i, err, live)
 		}
+	}
+}
+
+// request is an authorization request as the front channel makes it,
+// living an hour from now.
+func request(id string, now time.Time) *store.AuthRequest {
+	return &store.AuthRequest{
+		ID: id, ClientID: "client-0123456789", RedirectURI: "https://rp.example.com/callback",
+		Scope: []string{"openid", "profile"}, State: strings.Repeat("s", 43), Nonce: strings.Repeat("n", 43),
+		CodeChallenge: strings.Repeat("c", 43), CodeChallengeMethod: "S256", ResponseMode: "query",
+		MaxAge: -1, CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+	}
+}
+
+// longest is request with every parameter the authorization endpoint
+// takes at its longest.
+func longest(id string, now time.Time) *store.AuthRequest {
+	r := request(id, now)
+	r.State, r.Nonce, r.LoginHint = strings.Repeat("s", 1024), strings.Repeat("n", 512), strings.Repeat("l", 256)
+	r.DPoPJKT, r.ProviderHint = strings.Repeat("k", 43), strings.Repeat("p", 63)
+	r.Prompt, r.ACRValues = []string{"login", "consent", "select_account"}, []string{"high", "substantial", "low"}
+	for i := range 10 {
+		r.UILocales = append(r.UILocales, strings.Repeat(string(rune('a'+i)), 35))
+	}
+	return r
+}
+
+// The authorization requests made at the front channel have their own
+// bound, in bytes: anyone may make one with a client's public client_id
+// and redirect URI, and a flood of them must not crowd out pushed
+// requests, codes, the replay cache or challenges.
+func TestFrontRequestsHaveTheirOwnBound(t *testing.T) {
+	ctx := t.Context()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	clock := now
+	cost := flowmem.Cost(request("r0", now))
+	m := flowmem.New(flowmem.Options{MaxEntries: 16, MaxFrontBytes: 3*cost + cost/2, Now: func() time.Time { return clock }})
+	soon := request("r0", now)
+	soon.ExpiresAt = now.Add(time.Millisecond)
+	for _, r := range []*store.AuthRequest{soon, request("r1", now), request("r2", now)} {
+		if err := m.CreateAuthRequest(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := m.CreateAuthRequest(ctx, request("flood", now))
+	if !errors.Is(err, flowmem.ErrFull) || !errors.Is(err, store.ErrFull) {
+		t.Fatalf("CreateAuthRequest over MaxFrontBytes: %v, want ErrFull", err)
+	}
+	pushed := request("pushed", now)
+	pushed.Pushed = true
+	others := append([]write{
+		{"CreateAuthRequest pushed", func() error { return m.CreateAuthRequest(ctx, pushed) }},
+		{"PutChallenge", func() error { return m.PutChallenge(ctx, "passkey:x", nil, now.Add(time.Hour)) }},
+	}, otherWrites(ctx, m, now)[1:]...) // but the request
+	for _, o := range others {
+		if err := o.do(); err != nil {
+			t.Errorf("%s while front requests are full: %v", o.name, err)
+		}
+	}
+	// An update that grows a request past the bound is refused; one of
+	// the same size is not.
+	grown := request("r1", now)
+	grown.State = strings.Repeat("s", 1024)
+	if err := m.UpdateAuthRequest(ctx, grown); !errors.Is(err, flowmem.ErrFull) {
+		t.Errorf("UpdateAuthRequest growing past the bound: %v, want ErrFull", err)
+	}
+	same := request("r1", now)
+	same.State = strings.Repeat("t", 43)
+	if err := m.UpdateAuthRequest(ctx, same); err != nil {
+		t.Errorf("UpdateAuthRequest of the same size: %v", err)
+	}
+	// A code for a request, a deletion and a removed client each make
+	// room; an expired request is swept for a write.
+	frees := []write{
+		{"CreateAuthCodeForRequest", func() error {
+			return m.CreateAuthCodeForRequest(ctx, &store.AuthCode{Hash: []byte("h1"), ExpiresAt: now.Add(time.Hour)}, "r1")
+		}},
+		{"DeleteAuthRequest", func() error { return m.DeleteAuthRequest(ctx, "r2") }},
+		{"DeleteClient", func() error { m.DeleteClient("client-0123456789"); return nil }},
+	}
+	for i, f := range frees {
+		if err := f.do(); err != nil {
+			t.Fatalf("%s: %v", f.name, err)
+		}
+		clock = now.Add(time.Duration(i+1) * time.Second)
+		for j := 0; ; j++ {
+			err := m.CreateAuthRequest(ctx, request(fmt.Sprint("after-", i, "-", j), now))
+			if errors.Is(err, flowmem.ErrFull) {
+				break
+			}
+			if err != nil || j > 3 {
+				t.Fatalf("CreateAuthRequest after %s: %v, %d fitted", f.name, err, j)
+			}
+		}
+	}
+	st := m.Stats()
+	if st.FrontRequests != 3 || st.FrontBytes != 3*cost || st.Requests != 3 {
+		t.Errorf("Stats = %d front requests of %d bytes, %d requests; want 3 of %d bytes, 3",
+			st.FrontRequests, st.FrontBytes, st.Requests, 3*cost)
+	}
+	if st.Refused[flowmem.BoundFront] != 5 || st.Refused[flowmem.BoundEntries] != 0 || st.Refused[flowmem.BoundChallenges] != 0 {
+		t.Errorf("Stats.Refused = %v, want 5 by front_requests only", st.Refused)
+	}
+	if _, err := m.DeleteExpired(ctx, now.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if st := m.Stats(); st.FrontRequests != 0 || st.FrontBytes != 0 || st.Requests != 0 {
+		t.Errorf("Stats after the sweep = %d front requests of %d bytes, %d requests; want none",
+			st.FrontRequests, st.FrontBytes, st.Requests)
+	}
+}
+
+// Cost is about the heap a request keeps alive, a little more, never
+// less, for an honest request and for the longest one the authorization
+// endpoint takes. The strings kept are copies: one cut from a longer
+// string (a request's query, up to 64 KB) keeps none of the rest.
+func TestCostIsTheHeapARequestKeeps(t *testing.T) {
+	const n = 20000
+	for _, tc := range []struct {
+		name string
+		make func(string, time.Time) *store.AuthRequest
+	}{{"honest", request}, {"longest", longest}} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Now()
+			m := flowmem.New(flowmem.Options{MaxEntries: 2 * n, MaxFrontBytes: 1 << 40})
+			heap := func() int {
+				runtime.GC()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				return int(ms.HeapAlloc)
+			}
+			before := heap()
+			for i := range n {
+				r := tc.make(fmt.Sprintf("%022d", i), now)
+				// Its state and nonce cut from a query of its own.
+				query := strings.Repeat("x", 4096) + r.State + r.Nonce
+				r.State, r.Nonce = query[4096:4096+len(r.State)], query[4096+len(r.State):]
+				if err := m.CreateAuthRequest(t.Context(), r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			per := (heap() - before) / n
+			runtime.KeepAlive(m)
+			cost := flowmem.Cost(tc.make("0000000000000000000000", now))
+			t.Logf("%d bytes of heap a request, Cost %d", per, cost)
+			if per > cost || cost > per*3/2 {
+				t.Errorf("a request keeps %d bytes of heap; Cost says %d", per, cost)
+			}
+		})
 	}
 }
