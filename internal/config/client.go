@@ -118,13 +118,7 @@ func (c *Config) validateClientSectors(p *problems) {
 // sector_id, get the same pairwise subject identifiers: a client without
 // a sector_id is its own sector (ADR 4).
 func SameSector(id, sector, otherID, otherSector string) bool {
-	if sector == "" {
-		sector = id
-	}
-	if otherSector == "" {
-		otherSector = otherID
-	}
-	return sector == otherSector
+	return store.SectorOf(id, sector) == store.SectorOf(otherID, otherSector)
 }
 
 // ForeignResourceServer reports whether a client (id, sector_id) is named

@@ -21,16 +21,8 @@ func PairwiseSubject(salt []byte, sectorID, personID string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// sector is the client's pairwise sector: its SectorID or its ID.
-func sector(c *store.Client) string {
-	if c.SectorID != "" {
-		return c.SectorID
-	}
-	return c.ID
-}
-
 func (p *Provider) subject(c *store.Client, personID string) string {
-	return PairwiseSubject(p.SubjectSalt, sector(c), personID)
+	return PairwiseSubject(p.SubjectSalt, c.Sector(), personID)
 }
 
 // SessionRef is the sid claim a client of sector sectorID gets for a
@@ -52,7 +44,7 @@ func SessionRef(salt []byte, sectorID, sessionID string) string {
 
 // sessionRef is c's sid for the session whose root has ID root.
 func (p *Provider) sessionRef(c *store.Client, root string) string {
-	return SessionRef(p.SubjectSalt, sector(c), root)
+	return SessionRef(p.SubjectSalt, c.Sector(), root)
 }
 
 // releasedClaims are the person claims a client is registered to get.

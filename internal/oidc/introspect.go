@@ -198,7 +198,7 @@ func (p *Provider) resourceServerOf(ctx context.Context, c *store.Client, t *sto
 	// Checked when clients are registered, and again here, since the two
 	// may have been registered apart or one changed since: a resource
 	// server never learns the subject identifiers of another sector.
-	if sector(owner) != sector(c) {
+	if owner.Sector() != c.Sector() {
 		p.Log.WarnContext(ctx, "introspection refused: the resource server's pairwise sector differs from its client's",
 			"client", c.ID, "token_client", owner.ID)
 		return nil, errNotPermitted

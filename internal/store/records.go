@@ -85,6 +85,19 @@ type Client struct {
 	CreatedAt time.Time
 }
 
+// Sector is c's pairwise subject sector (ADR 4): see SectorOf.
+func (c *Client) Sector() string { return SectorOf(c.ID, c.SectorID) }
+
+// SectorOf is the pairwise subject sector of the client with this ID
+// and sector ID: the sector ID, or without one the client ID, a sector
+// of its own.
+func SectorOf(id, sectorID string) string {
+	if sectorID != "" {
+		return sectorID
+	}
+	return id
+}
+
 // Where a client came from (Client.Source).
 const (
 	// ClientSourceConfig: declared in the configuration file. A node
