@@ -1,0 +1,5 @@
+//go:build !race
+
+package flowmem_test
+
+const raceEnabled = false
