@@ -175,9 +175,13 @@ func (b *Broker) startAt(w http.ResponseWriter, r *http.Request, a *attempt, p p
 	p.Start(w, r, a.forProvider())
 }
 
-// forProvider is what a provider is told about the attempt.
+// forProvider is what a provider is told about the attempt. A login to
+// the person's own account is always fresh: it is how a person logs in
+// again to change their ways in (ADR 9), and an eID's single sign-on
+// session, perhaps the last person's on a shared computer, must not
+// pass for it.
 func (a *attempt) forProvider() provider.Attempt {
-	pa := provider.Attempt{Locale: a.locale, MinLevel: a.min}
+	pa := provider.Attempt{Locale: a.locale, MinLevel: a.min, Fresh: a.req == nil}
 	if a.req != nil {
 		pa.ID, pa.LoginHint = a.req.ID, a.req.LoginHint
 		pa.Hinted = a.req.Pushed && a.req.ProviderHint != ""
@@ -721,6 +725,23 @@ func (b *Broker) Pending(ctx context.Context, attemptID string) (bool, error) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// Accepts implements provider.Finisher: the checks Finish makes before
+// it takes a result, made beforehand.
+func (b *Broker) Accepts(r *http.Request, attemptID, providerID string, level assurance.Level) (bool, error) {
+	info, known := b.info(providerID)
+	if !known || strings.HasPrefix(attemptID, linkPrefix) {
+		return false, nil
+	}
+	a, err := b.load(r, attemptID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return a.refusal(info) == "" && min(level, info.MaxLevel) >= a.min, nil
 }
 
 // Fail implements provider.Finisher. The person is offered the choice

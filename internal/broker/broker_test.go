@@ -195,6 +195,11 @@ func TestStartTellsTheProviderHowFresh(t *testing.T) {
 			t.Errorf("%s: Location = %q, want %q", tc.id, got, tc.want)
 		}
 	}
+	// A login to the person's own account, how they log in again to
+	// change their ways in, is always fresh.
+	if got, want := f.get("/login/start?req=&provider=strong").Header().Get("Location"), "/started/strong?attempt=&min=low&fresh=1"; got != want {
+		t.Errorf("account login: Location = %q, want %q", got, want)
+	}
 }
 
 // The store cannot tell an expired request from one that never was or
@@ -342,6 +347,54 @@ func TestFinishRefusesBeforeCreatingAPerson(t *testing.T) {
 				t.Errorf("audit = %+v", ev)
 			}
 		})
+	}
+}
+
+// TestAcceptsAsFinishWould: Accepts, which a provider asks before the
+// person spends a recovery code, answers as Finish then decides, for
+// each reason Finish has to refuse and for results it takes.
+func TestAcceptsAsFinishWould(t *testing.T) {
+	tests := []struct {
+		name      string
+		providers []string // the client accepts; all if empty
+		acr       []string
+		attempt   string // "r1" if empty
+		provider  string
+		level     assurance.Level
+		want      bool
+	}{
+		{name: "enough", acr: []string{assurance.ACRSubstantial}, provider: "weak", level: assurance.Substantial, want: true},
+		{name: "more than enough", acr: []string{assurance.ACRLow}, provider: "strong", level: assurance.High, want: true},
+		{name: "level too low", acr: []string{assurance.ACRSubstantial}, provider: "weak", level: assurance.Low},
+		{name: "above the provider's maximum", acr: []string{assurance.ACRHigh}, provider: "weak", level: assurance.High},
+		{name: "provider not accepted", providers: []string{"strong"}, provider: "weak", level: assurance.Substantial},
+		{name: "provider unknown", provider: "rogue", level: assurance.High},
+		{name: "account login", attempt: broker.AccountAttempt, provider: "weak", level: assurance.Low, want: true},
+		{name: "attempt unknown", attempt: "r2", provider: "weak", level: assurance.Substantial},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			must(t, f.st.PutClient(context.Background(), &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
+				RedirectURIs: []string{"https://bank.example/cb"}, Providers: tt.providers}))
+			f.request(t, "r1", tt.acr...)
+			attempt := tt.attempt
+			if tt.name != "account login" && attempt == "" {
+				attempt = "r1"
+			}
+			got, err := f.b.Accepts(httptest.NewRequest(http.MethodGet, "/", nil), attempt, tt.provider, tt.level)
+			if err != nil || got != tt.want {
+				t.Fatalf("Accepts = %t, %v; want %t", got, err, tt.want)
+			}
+			next, err, _ := finish(f, attempt, provider.Result{Provider: tt.provider, PersonID: "p1", Level: tt.level})
+			if took := err == nil && !strings.Contains(next, "err=") && !strings.HasPrefix(next, "/login?"); took != tt.want {
+				t.Errorf("Finish took the result: %t (%q, %v); Accepts said %t", took, next, err, tt.want)
+			}
+		})
+	}
+	f := newFixture(t)
+	if ok, err := f.b.Accepts(httptest.NewRequest(http.MethodGet, "/", nil), "link:x", "strong", assurance.High); ok || err != nil {
+		t.Errorf("Accepts for a link attempt = %t, %v; want false", ok, err)
 	}
 }
 

@@ -136,14 +136,19 @@ func (b *Broker) linkable() []provider.Provider {
 // LinkOptions is for the account page: the providers the person in
 // front of it can link now (those that are not down), and the token the
 // link form (POST /account/link, fields csrf and provider) must carry.
-// It returns nothing without a session whose login is recent, or when
-// linking is off.
+// It returns nothing without a session whose login is recent and
+// reached LinkLevel, which startLink would refuse, or when linking is
+// off.
 func (b *Broker) LinkOptions(r *http.Request) ([]provider.Info, string) {
 	token := linkCSRF(r)
 	if b.Challenges == nil || token == "" {
 		return nil, ""
 	}
-	if s, err := b.Sessions.Current(r); err != nil || !session.Recent(s, b.Now(), session.ReauthAfter) {
+	s, err := b.Sessions.Current(r)
+	if err != nil || !session.Recent(s, b.Now(), session.ReauthAfter) {
+		return nil, ""
+	}
+	if lvl, err := assurance.Parse(s.Level); err != nil || lvl < LinkLevel {
 		return nil, ""
 	}
 	var out []provider.Info
@@ -213,7 +218,7 @@ func (b *Broker) startLink(w http.ResponseWriter, r *http.Request) {
 		b.internalError(w, r, "store link attempt", err)
 		return
 	}
-	candidates[i].Start(w, r, provider.Attempt{ID: id, Locale: lang, MinLevel: LinkLevel})
+	candidates[i].Start(w, r, provider.Attempt{ID: id, Locale: lang, MinLevel: LinkLevel, Fresh: true})
 }
 
 func (b *Broker) linkID() (string, error) {

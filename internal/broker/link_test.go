@@ -49,7 +49,7 @@ func loggedIn(t *testing.T, f *fixture, person string, level assurance.Level) br
 // returns the response.
 func startLink(t *testing.T, f *fixture, b browser, providerID string) *httptest.ResponseRecorder {
 	t.Helper()
-	_, token := f.b.LinkOptions(b.req(http.MethodGet, "/account", nil))
+	token := broker.LinkCSRF(b.req(http.MethodGet, "/account", nil))
 	w := httptest.NewRecorder()
 	f.mux.ServeHTTP(w, b.req(http.MethodPost, "/account/link", url.Values{"csrf": {token}, "provider": {providerID}}))
 	return w
@@ -60,7 +60,9 @@ func linkAttempt(t *testing.T, f *fixture, b browser, providerID string) string 
 	t.Helper()
 	w := startLink(t, f, b, providerID)
 	loc, err := url.Parse(w.Header().Get("Location"))
-	if err != nil || loc.Path != "/started/"+providerID || loc.Query().Get("min") != "substantial" {
+	// Fresh: the eID's own single sign-on session, perhaps someone
+	// else's, must not pass for the login that proves the link.
+	if err != nil || loc.Path != "/started/"+providerID || loc.Query().Get("min") != "substantial" || loc.Query().Get("fresh") != "1" {
 		t.Fatalf("link start: %d, Location %q", w.Code, w.Header().Get("Location"))
 	}
 	return loc.Query().Get("attempt")
@@ -195,6 +197,11 @@ func TestLinkNeedsTheSameSession(t *testing.T) {
 func TestLinkNeedsSubstantialOnBothSides(t *testing.T) {
 	f := newFixture(t)
 	low := loggedIn(t, f, "p1", assurance.Low)
+	// The account page offers no link to a low session, and the form
+	// posted anyway is refused.
+	if infos, token := f.b.LinkOptions(low.req(http.MethodGet, "/account", nil)); len(infos) != 0 || token != "" {
+		t.Errorf("LinkOptions for a low session = %v, %q; want none", infos, token)
+	}
 	w := startLink(t, f, low, "weak")
 	if loc := w.Header().Get("Location"); loc != "/account/link/refused?why=level" {
 		t.Errorf("low session: %d, Location %q", w.Code, loc)

@@ -119,6 +119,14 @@ type Finisher interface {
 	// only to providers that prove identifiers; Pending reports false
 	// for them.
 	Pending(ctx context.Context, attemptID string) (bool, error)
+	// Accepts reports whether Finish would take a result from provider
+	// providerID at level for attemptID, as far as the attempt decides
+	// it: the level it needs, and the providers its relying party
+	// accepts. It is false for an attempt that is not pending, and for
+	// link attempts. A provider asks before the person spends something
+	// single-use on a login the broker would refuse, such as a recovery
+	// code.
+	Accepts(r *http.Request, attemptID, providerID string, level assurance.Level) (bool, error)
 }
 
 // Reasons for Finisher.Fail that say the provider did not fail.

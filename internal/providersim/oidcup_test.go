@@ -45,6 +45,10 @@ func (f *finisher) Fail(w http.ResponseWriter, r *http.Request, attemptID, provi
 
 func (f *finisher) Pending(context.Context, string) (bool, error) { return true, nil }
 
+func (f *finisher) Accepts(*http.Request, string, string, assurance.Level) (bool, error) {
+	return true, nil
+}
+
 // TestWithVardeUpstreamClient wires a sim to Varde's own upstream client
 // (package oidcup) exactly as the demo does: Varde's client key served
 // at oidcup.JWKSPath and registered at the sim as a jwks_uri, Varde's

@@ -82,6 +82,13 @@ func (f *finisher) Pending(_ context.Context, attemptID string) (bool, error) {
 	return !strings.HasPrefix(attemptID, "unknown"), nil
 }
 
+// Accepts: the broker takes every attempt it holds at any level, but
+// those whose ID begins "high" only at high.
+func (f *finisher) Accepts(r *http.Request, attemptID, _ string, level assurance.Level) (bool, error) {
+	held, err := f.Pending(r.Context(), attemptID)
+	return held && (!strings.HasPrefix(attemptID, "high") || level >= assurance.High), err
+}
+
 func (f *finisher) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -731,6 +738,56 @@ func TestRecoveryNeedsAnAttemptTheBrokerHolds(t *testing.T) {
 	}
 }
 
+// A relying party that needs more than a recovery code gives gets no
+// code form: the code would be used up and the login refused. The page
+// says so and offers the ways that can help, and the codes stay.
+func TestRecoveryCodeIsNotSpentOnALoginThatNeedsMore(t *testing.T) {
+	h := newHarness(t, true)
+	e := h.browser("en").enrol(newDevice(false), "", "fnr")
+	limits := &countingLimits{ReplayCache: h.db}
+	h.p.Limits = limits
+	finished := h.fin.count() // the enrolment's
+
+	b := h.browser("en")
+	page := b.get("/passkey/recover?attempt=high-1")
+	if page.status != http.StatusOK || strings.Contains(page.body, `name="code"`) ||
+		!strings.Contains(page.body, "needs a more secure login than a recovery code gives") ||
+		!strings.Contains(page.body, `href="/login?req=high-1"`) || !strings.Contains(page.body, `href="/passkey/recover?attempt="`) {
+		t.Fatalf("recover page for a login that needs more: %d\n%s", page.status, page.body)
+	}
+	// A form posted anyway (an old tab, or by hand) spends nothing.
+	csrf := field(t, b.get("/passkey/recover?attempt=").body, "csrf")
+	r := b.form("/passkey/recover", url.Values{"attempt": {"high-1"}, "csrf": {csrf}, "code": {e.codes[0]}})
+	if r.status != http.StatusOK || !strings.Contains(r.body, "Your codes are still there") {
+		t.Fatalf("code posted for a login that needs more: %d\n%s", r.status, r.body)
+	}
+	if left, _ := h.db.CountRecoveryCodes(context.Background(), e.person); left != passkeyidp.RecoveryCodeCount || limits.n.Load() != 0 || h.fin.count() != finished {
+		t.Fatalf("%d codes left, %d tries counted, %d logins finished; want all codes, none", left, limits.n.Load(), h.fin.count()-finished)
+	}
+	// The same code gets the person into their account.
+	if r := b.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {csrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther || r.location != "/account" {
+		t.Fatalf("the code for the account: %d %q", r.status, r.location)
+	}
+}
+
+// A code mistyped so that it cannot be one takes no try.
+func TestMalformedRecoveryCodeTakesNoTry(t *testing.T) {
+	h := newHarness(t, true)
+	limits := &countingLimits{ReplayCache: h.db}
+	h.p.Limits = limits
+	b := h.browser("en")
+	csrf := field(t, b.get("/passkey/recover?attempt=r1").body, "csrf")
+	for i := range 2 * passkeyidp.MaxRecoveryTries {
+		r := b.form("/passkey/recover", url.Values{"attempt": {"r1"}, "csrf": {csrf}, "code": {fmt.Sprint("ABC-", i)}})
+		if r.status != http.StatusBadRequest || !strings.Contains(r.body, "16 letters and numbers. Check") {
+			t.Fatalf("malformed code %d: %d", i, r.status)
+		}
+	}
+	if n := limits.n.Load(); n != 0 {
+		t.Fatalf("%d tries counted for malformed codes", n)
+	}
+}
+
 // An account login's tries are counted per browser, never per address:
 // every browser here comes from 127.0.0.1, as everyone's would from a
 // TLS proxy, and one browser's wrong codes must not lock out another.
@@ -776,6 +833,10 @@ func TestAccount(t *testing.T) {
 		t.Fatalf("account page: %d\n%s", page.status, page.body)
 	}
 	csrf := attr(t, page.body, "data-csrf")
+	// A full node's 503 "busy" is explained here too (ADR 10).
+	if !strings.Contains(page.body, `data-msg-busy="Too many people`) {
+		t.Error("the add-passkey form has no busy message")
+	}
 
 	// Add a passkey: the JSON endpoints need the token.
 	if r, m := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, ""); r.status != 403 || m["error"] != "csrf" {

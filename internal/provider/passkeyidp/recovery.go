@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -98,6 +99,35 @@ type recoverData struct {
 	CSRF     string
 	Error    string // message key
 	LoginURL string
+	// NotEnough: the relying party needs more than a recovery code gives,
+	// so the page offers the ways that can still help instead of a form
+	// that would use up a code for nothing. OtherWaysURL is the broker's
+	// choice of ways in for the same login; AccountURL recovers the
+	// person's own account, where they can add a new passkey.
+	NotEnough    bool
+	OtherWaysURL string
+	AccountURL   string
+}
+
+// recoveryCeiling is the most a recovery code can reach, whoever uses it.
+var recoveryCeiling = assurance.FromEvidence(assurance.High, assurance.Authenticator{Kind: assurance.KindRecoveryCode})
+
+// enough reports whether a recovery code login could end attempt: the
+// broker would take a result at recoveryCeiling for it. When it could
+// not, it shows the page that says so, and enough returns false; it
+// also returns false after showing an error page.
+func (p *Provider) enough(w http.ResponseWriter, r *http.Request, attempt string) bool {
+	ok, err := p.Finisher.Accepts(r, attempt, ID, recoveryCeiling)
+	if err != nil {
+		p.internalError(w, r, "recovery code accepted", err)
+		return false
+	}
+	if !ok {
+		p.renderRecover(w, r, http.StatusOK, recoverData{Attempt: attempt, NotEnough: true,
+			OtherWaysURL: reauthURL + "?" + url.Values{"req": {attempt}}.Encode(),
+			AccountURL:   "/passkey/recover?" + url.Values{"attempt": {""}}.Encode()})
+	}
+	return ok
 }
 
 func (p *Provider) renderRecover(w http.ResponseWriter, r *http.Request, status int, d recoverData) {
@@ -117,7 +147,7 @@ func (p *Provider) recoverPage(w http.ResponseWriter, r *http.Request) {
 		p.badRequest(w, r)
 		return
 	}
-	if !p.held(w, r, attempt) {
+	if !p.held(w, r, attempt) || !p.enough(w, r, attempt) {
 		return
 	}
 	p.renderRecover(w, r, http.StatusOK, recoverData{Attempt: attempt})
@@ -166,8 +196,18 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Only a login the broker holds may try codes: an unknown or
-	// expired one is told to start again, and counts no try.
-	if !p.held(w, r, attempt) {
+	// expired one is told to start again, and counts no try. Nor may a
+	// login whose relying party needs more than a code gives: the code
+	// would be used up and the login refused.
+	if !p.held(w, r, attempt) || !p.enough(w, r, attempt) {
+		return
+	}
+	// A code mistyped so that it cannot be one (a letter missing, a
+	// stray character) says nothing about any code, and takes no try.
+	code, ok := normaliseCode(r.PostFormValue("code"))
+	if !ok {
+		p.auditFailure(ctx, "authentication", "malformed_recovery_code", "recovery-code", "")
+		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.format"})
 		return
 	}
 	allowed, err := p.tryAllowed(r, attempt)
@@ -178,12 +218,6 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	if !allowed {
 		p.auditFailure(ctx, "authentication", "rate_limited", "recovery-code", "")
 		p.Pages.Error(w, r, http.StatusTooManyRequests, p.lang(r), errorPage("recover.limit", p.loginAgainURL(attempt)))
-		return
-	}
-	code, ok := normaliseCode(r.PostFormValue("code"))
-	if !ok {
-		p.auditFailure(ctx, "authentication", "malformed_recovery_code", "recovery-code", "")
-		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.format"})
 		return
 	}
 	personID, err := p.RecoveryCodes.UseRecoveryCode(ctx, hashCode(code), p.now())
