@@ -102,18 +102,18 @@ func refusedURL(why string) string {
 // linkCSRF is the link form's token: HMAC-SHA256 keyed with the session
 // cookie's value, so only a page that can read the cookie could have made
 // it, and any node can check it. "" without a session cookie.
-func linkCSRF(r *http.Request) string {
-	c, err := r.Cookie(session.CookieName)
-	if err != nil || c.Value == "" {
+func (b *Broker) linkCSRF(r *http.Request) string {
+	tok := b.Sessions.Token(r)
+	if tok == "" {
 		return ""
 	}
-	m := hmac.New(sha256.New, []byte(c.Value))
+	m := hmac.New(sha256.New, []byte(tok))
 	m.Write([]byte(linkCSRFLabel))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-func checkLinkCSRF(r *http.Request, token string) bool {
-	want := linkCSRF(r)
+func (b *Broker) checkLinkCSRF(r *http.Request, token string) bool {
+	want := b.linkCSRF(r)
 	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(token)) == 1
 }
 
@@ -140,7 +140,7 @@ func (b *Broker) linkable() []provider.Provider {
 // reached LinkLevel, which startLink would refuse, or when linking is
 // off.
 func (b *Broker) LinkOptions(r *http.Request) ([]provider.Info, string) {
-	token := linkCSRF(r)
+	token := b.linkCSRF(r)
 	if b.Challenges == nil || token == "" {
 		return nil, ""
 	}
@@ -174,7 +174,7 @@ func (b *Broker) startLink(w http.ResponseWriter, r *http.Request) {
 		b.internalError(w, r, "link session", err)
 		return
 	}
-	if !checkLinkCSRF(r, r.PostFormValue(linkCSRFField)) {
+	if !b.checkLinkCSRF(r, r.PostFormValue(linkCSRFField)) {
 		b.Pages.Error(w, r, http.StatusForbidden, lang, httpx.ErrorPage{
 			Title: "passkey.csrf.title", Message: "passkey.csrf.message", Next: "passkey.csrf.next",
 		})

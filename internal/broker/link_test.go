@@ -49,7 +49,7 @@ func loggedIn(t *testing.T, f *fixture, person string, level assurance.Level) br
 // returns the response.
 func startLink(t *testing.T, f *fixture, b browser, providerID string) *httptest.ResponseRecorder {
 	t.Helper()
-	token := broker.LinkCSRF(b.req(http.MethodGet, "/account", nil))
+	token := broker.LinkCSRF(f.b, b.req(http.MethodGet, "/account", nil))
 	w := httptest.NewRecorder()
 	f.mux.ServeHTTP(w, b.req(http.MethodPost, "/account/link", url.Values{"csrf": {token}, "provider": {providerID}}))
 	return w

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -199,6 +200,9 @@ func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, name,
 	}
 	pd := PageData{Lang: lang, RequestID: RequestID(r.Context()), Data: data}
 	for _, l := range p.languages {
+		if !switchable(r) {
+			break
+		}
 		// Query only, relative to the page itself: a link built from the
 		// request's path could name another host (a path of "/%2Fevil.example"
 		// decodes to "//evil.example").
@@ -221,6 +225,28 @@ func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, name,
 	h.Set("Content-Language", lang)
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+type onceKey struct{}
+
+// Once marks r as asking for a page that cannot be shown twice, such as
+// new recovery codes read from a single-use ticket: Render leaves out the
+// language links, since following one would ask for the page again.
+func Once(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), onceKey{}, true))
+}
+
+// switchable reports whether the page answering r can be asked for again
+// in another language by a link to its own address with another lang: a
+// GET that is not Once. A page that answers a form posted (a refusal, or
+// what the form made) cannot: the link would ask for it by GET, without
+// the form.
+func switchable(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	once, _ := r.Context().Value(onceKey{}).(bool)
+	return !once
 }
 
 // ErrorPage is the data of the "error" page: message keys, not text.

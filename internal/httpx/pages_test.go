@@ -107,10 +107,9 @@ func TestCataloguesMustAgree(t *testing.T) {
 	}
 }
 
-// TestLanguageLinksStayOnThePage: the language links change only the
-// query. A path whose decoded form starts with "//" must not turn them
-// into links to another host.
-func TestLanguageLinksStayOnThePage(t *testing.T) {
+// linkPages has a page "hello" whose layout is only its language links.
+func linkPages(t *testing.T) *Pages {
+	t.Helper()
 	tmpl := fstest.MapFS{
 		"templates/layout.html": {Data: []byte(`{{range .Languages}}<a href="{{.URL}}">{{.Name}}</a>{{end}}`)},
 		"templates/hello.html":  {Data: []byte(`{{define "content"}}{{end}}`)},
@@ -119,6 +118,14 @@ func TestLanguageLinksStayOnThePage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// TestLanguageLinksStayOnThePage: the language links change only the
+// query. A path whose decoded form starts with "//" must not turn them
+// into links to another host.
+func TestLanguageLinksStayOnThePage(t *testing.T) {
+	p := linkPages(t)
 	for _, target := range []string{"/%2Fevil.example", "/%2F%2Fevil.example/x", "/login?req=r1"} {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodGet, target, nil)
@@ -132,5 +139,28 @@ func TestLanguageLinksStayOnThePage(t *testing.T) {
 	p.Render(w, httptest.NewRequest(http.MethodGet, "/login?req=r1", nil), http.StatusOK, "hello", "nb", nil)
 	if !strings.Contains(w.Body.String(), `href="?lang=en&amp;req=r1"`) {
 		t.Errorf("links lose the page's query: %s", w.Body.String())
+	}
+}
+
+// TestNoLanguageLinksWhereTheyWouldLoseThePage: a page that answers a
+// form posted, or that cannot be shown twice (Once), has no language
+// links: each would ask for the page again by GET, without the form, or
+// after the one showing.
+func TestNoLanguageLinksWhereTheyWouldLoseThePage(t *testing.T) {
+	p := linkPages(t)
+	for _, tc := range []struct {
+		name  string
+		r     *http.Request
+		links bool
+	}{
+		{"GET", httptest.NewRequest(http.MethodGet, "/account", nil), true},
+		{"POST", httptest.NewRequest(http.MethodPost, "/account/codes", nil), false},
+		{"GET once", Once(httptest.NewRequest(http.MethodGet, "/passkey/enrolled?t=x", nil)), false},
+	} {
+		w := httptest.NewRecorder()
+		p.Render(w, tc.r, http.StatusOK, "hello", "nb", nil)
+		if got := strings.Contains(w.Body.String(), "lang="); got != tc.links {
+			t.Errorf("%s: language links %t, want %t: %s", tc.name, got, tc.links, w.Body.String())
+		}
 	}
 }

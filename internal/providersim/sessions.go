@@ -42,12 +42,12 @@ func (s *sessions) End(w http.ResponseWriter, r *http.Request) (*store.Session, 
 }
 
 // inbound returns r with the sim's cookie, if any, as the only cookie,
-// under session.CookieName.
+// under the manager's cookie name.
 func (s *sessions) inbound(r *http.Request) *http.Request {
 	r2 := r.Clone(r.Context())
 	r2.Header.Del("Cookie")
 	if c, err := r.Cookie(s.cookie); err == nil {
-		r2.AddCookie(&http.Cookie{Name: session.CookieName, Value: c.Value})
+		r2.AddCookie(&http.Cookie{Name: s.m.CookieName(), Value: c.Value})
 	}
 	return r2
 }
@@ -59,7 +59,7 @@ func (s *sessions) outbound(w http.ResponseWriter, cw *cookieCatcher) {
 		if err != nil {
 			continue
 		}
-		if c.Name == session.CookieName {
+		if c.Name == s.m.CookieName() {
 			c.Name = s.cookie
 		}
 		http.SetCookie(w, c)

@@ -14,8 +14,15 @@ import (
 	"github.com/varde-eid/varde/internal/store"
 )
 
-// CookieName is the session cookie's name.
-const CookieName = "varde_session"
+// CookieName is the session cookie's name over plain HTTP (a node on
+// http://localhost), and HostCookieName its name with the Secure flag:
+// the __Host- prefix (RFC 6265bis §4.1.3.2) makes browsers refuse it
+// from anywhere but this host over HTTPS, with Path=/ and no Domain, so
+// a sibling subdomain cannot plant a session of its choosing.
+const (
+	CookieName     = "varde_session"
+	HostCookieName = "__Host-varde_session"
+)
 
 // ErrNoSession means the request carries no valid session.
 var ErrNoSession = errors.New("no session")
@@ -138,6 +145,24 @@ func union(a, b []string) []string {
 	return out
 }
 
+// CookieName is the name m gives the session cookie: HostCookieName
+// when Secure, CookieName otherwise.
+func (m *Manager) CookieName() string {
+	if m.Secure {
+		return HostCookieName
+	}
+	return CookieName
+}
+
+// Token returns the session cookie's value in r, "" without one.
+func (m *Manager) Token(r *http.Request) string {
+	c, err := r.Cookie(m.CookieName())
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
 // Save stores the new session and sets its cookie, replacing any session
 // the request carried, which it ends: one of the same person's is
 // continued (New), and the clients it gained since New are listed in the
@@ -147,14 +172,18 @@ func union(a, b []string) []string {
 // do. The caller has readied them (audit.Log.Prepare).
 func (m *Manager) Save(ctx context.Context, w http.ResponseWriter, r *http.Request, n *New, events ...*store.AuditEvent) error {
 	s := n.Session
-	if c, err := r.Cookie(CookieName); err == nil && c.Value != "" {
-		m.replace(ctx, storeID(c.Value), s)
+	if tok := m.Token(r); tok != "" {
+		m.replace(ctx, storeID(tok), s)
 	}
 	if err := m.Store.CreateSession(ctx, s, events...); err != nil {
 		return fmt.Errorf("start session: %w", err)
 	}
+	// A browser session cookie, with no expiry of its own: closing the
+	// browser ends the session there (the stored session still expires
+	// at ExpiresAt), so the next person at a shared computer does not
+	// find the last one logged in.
 	http.SetCookie(w, &http.Cookie{
-		Name: CookieName, Value: n.token, Path: "/", Expires: s.ExpiresAt,
+		Name: m.CookieName(), Value: n.token, Path: "/",
 		HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode,
 	})
 	return nil
@@ -179,11 +208,11 @@ func (m *Manager) replace(ctx context.Context, old string, s *store.Session) {
 
 // Current returns the request's session, or ErrNoSession.
 func (m *Manager) Current(r *http.Request) (*store.Session, error) {
-	c, err := r.Cookie(CookieName)
-	if err != nil || c.Value == "" {
+	tok := m.Token(r)
+	if tok == "" {
 		return nil, ErrNoSession
 	}
-	s, err := m.Store.GetSession(r.Context(), storeID(c.Value), m.Now())
+	s, err := m.Store.GetSession(r.Context(), storeID(tok), m.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrNoSession
 	}
@@ -207,7 +236,7 @@ func (m *Manager) EndOthers(ctx context.Context, s *store.Session) (int, error) 
 // returns the session as it ended, or ErrNoSession.
 func (m *Manager) End(w http.ResponseWriter, r *http.Request) (*store.Session, error) {
 	s, err := m.Current(r)
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: m.CookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode})
 	if err != nil {
 		return nil, err
 	}

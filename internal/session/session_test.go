@@ -46,7 +46,10 @@ func TestStartCurrentEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := w.Result().Cookies()[0]
-	if c.Name != session.CookieName || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode {
+	// Secure: the __Host- name, which browsers take only from this host
+	// over HTTPS; and no expiry, so that closing the browser ends it.
+	if c.Name != session.HostCookieName || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode ||
+		c.Path != "/" || c.Domain != "" || !c.Expires.IsZero() || c.MaxAge != 0 {
 		t.Errorf("cookie %+v", c)
 	}
 	// The store keys the session by a hash: the cookie value is not in it.
@@ -257,5 +260,27 @@ func TestEndTellsOnce(t *testing.T) {
 	}
 	if len(told) != 1 {
 		t.Errorf("told %v, want one logout", told)
+	}
+}
+
+// Over plain HTTP (a node on http://localhost) the cookie cannot be
+// Secure, so it cannot carry the __Host- prefix either.
+func TestCookieNameWithoutSecure(t *testing.T) {
+	m, now, _ := newManager(t)
+	m.Secure = false
+	w := httptest.NewRecorder()
+	if err := m.Start(context.Background(), w, httptest.NewRequest(http.MethodGet, "/", nil), &store.Session{PersonID: "p1", Level: "low", AuthTime: *now}); err != nil {
+		t.Fatal(err)
+	}
+	if c := w.Result().Cookies()[0]; c.Name != session.CookieName || c.Secure {
+		t.Errorf("cookie %+v", c)
+	}
+	if _, err := m.Current(withCookies(w)); err != nil {
+		t.Errorf("Current: %v", err)
+	}
+	// A cookie under the other name is not this manager's.
+	m.Secure = true
+	if _, err := m.Current(withCookies(w)); !errors.Is(err, session.ErrNoSession) {
+		t.Errorf("Current with the plain name when Secure: %v, want ErrNoSession", err)
 	}
 }

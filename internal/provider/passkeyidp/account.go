@@ -147,7 +147,7 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 		Name:      strings.TrimSpace(person.GivenName + " " + person.FamilyName),
 		Synthetic: person.Synthetic,
 		Recovered: slices.Contains(s.AMR, "otp"),
-		Codes:     codes, CSRF: sessionCSRF(r), Notice: notice, Error: errKey,
+		Codes:     codes, CSRF: p.sessionCSRF(r), Notice: notice, Error: errKey,
 		DefaultName: p.defaultName(r),
 	}
 	d.CanAdd, d.CanChange = p.may(s)
@@ -242,7 +242,7 @@ func (p *Provider) accountJSON(w http.ResponseWriter, r *http.Request) (*store.S
 		p.jsonError(w, r, http.StatusInternalServerError, "internal")
 		return nil, nil, false
 	}
-	if !checkSessionCSRF(r, r.Header.Get(csrfHeader)) {
+	if !p.checkSessionCSRF(r, r.Header.Get(csrfHeader)) {
 		p.jsonError(w, r, http.StatusForbidden, "csrf")
 		return nil, nil, false
 	}
@@ -342,7 +342,7 @@ func (p *Provider) changeForm(w http.ResponseWriter, r *http.Request, event stri
 		p.internalError(w, r, "account person", err)
 		return nil, nil, false
 	}
-	if !checkSessionCSRF(r, r.PostFormValue(csrfField)) {
+	if !p.checkSessionCSRF(r, r.PostFormValue(csrfField)) {
 		p.forbidden(w, r)
 		return nil, nil, false
 	}

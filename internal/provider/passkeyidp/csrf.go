@@ -6,8 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
-
-	"github.com/varde-eid/varde/internal/session"
 )
 
 // Two kinds of CSRF token, both stateless, so any node can check a form
@@ -21,7 +19,8 @@ import (
 //     enrolled page's Continue) use the double-submit pattern: a random
 //     value in a SameSite=Strict cookie that the form repeats. A
 //     cross-site page can neither read the cookie nor make the browser
-//     send it.
+//     send it. Over HTTPS it is a __Host- cookie (see formCookieName),
+//     which a sibling subdomain cannot plant.
 //
 // The same cookie names the browser: state that only the browser that
 // made it may use (the Continue ticket after an enrolment) keeps the
@@ -32,50 +31,67 @@ const (
 	csrfLabel      = "varde/passkeyidp/csrf/v1"
 	bindingLabel   = "varde/passkeyidp/browser/v1/"
 	formCookie     = "varde_form"
+	hostFormCookie = "__Host-varde_form"
 	csrfField      = "csrf"
 	csrfHeader     = "X-CSRF-Token"
-	formCookiePath = "/passkey/"
 )
+
+// secure reports whether the provider's cookies carry the Secure flag:
+// as the session's do, always but on http://localhost.
+func (p *Provider) secure() bool { return p.Sessions != nil && p.Sessions.Secure }
+
+// formCookieName is the double-submit cookie's name: with the __Host-
+// prefix when Secure (RFC 6265bis §4.1.3.2), so that browsers take it
+// only from this host over HTTPS, with Path=/ and no Domain. Without it a
+// sibling subdomain could set the cookie to a value it knows and post
+// the forms it guards (a recovery code of its own, say) through a
+// visitor's browser.
+func (p *Provider) formCookieName() string {
+	if p.secure() {
+		return hostFormCookie
+	}
+	return formCookie
+}
 
 // sessionCSRF returns the account forms' token, "" without a session
 // cookie.
-func sessionCSRF(r *http.Request) string {
-	c, err := r.Cookie(session.CookieName)
-	if err != nil || c.Value == "" {
+func (p *Provider) sessionCSRF(r *http.Request) string {
+	tok := p.Sessions.Token(r)
+	if tok == "" {
 		return ""
 	}
-	m := hmac.New(sha256.New, []byte(c.Value))
+	m := hmac.New(sha256.New, []byte(tok))
 	m.Write([]byte(csrfLabel))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // checkSessionCSRF compares token with the session's token in constant
 // time.
-func checkSessionCSRF(r *http.Request, token string) bool {
-	want := sessionCSRF(r)
+func (p *Provider) checkSessionCSRF(r *http.Request, token string) bool {
+	want := p.sessionCSRF(r)
 	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(token)) == 1
 }
 
 // formToken returns the double-submit value, setting the cookie if the
 // request has none.
 func (p *Provider) formToken(w http.ResponseWriter, r *http.Request) (string, error) {
-	if c, err := r.Cookie(formCookie); err == nil && len(c.Value) == 43 {
-		return c.Value, nil
+	if v := p.formCookieValue(r); len(v) == 43 {
+		return v, nil
 	}
 	v, err := p.randomID(32)
 	if err != nil {
 		return "", err
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: formCookie, Value: v, Path: formCookiePath, HttpOnly: true,
-		Secure: p.Sessions != nil && p.Sessions.Secure, SameSite: http.SameSiteStrictMode,
+		Name: p.formCookieName(), Value: v, Path: "/", HttpOnly: true,
+		Secure: p.secure(), SameSite: http.SameSiteStrictMode,
 	})
 	return v, nil
 }
 
 // formCookieValue is the request's form cookie, "" without one.
-func formCookieValue(r *http.Request) string {
-	c, err := r.Cookie(formCookie)
+func (p *Provider) formCookieValue(r *http.Request) string {
+	c, err := r.Cookie(p.formCookieName())
 	if err != nil {
 		return ""
 	}
@@ -83,8 +99,8 @@ func formCookieValue(r *http.Request) string {
 }
 
 // checkFormToken reports whether the posted form repeats the cookie.
-func checkFormToken(r *http.Request) bool {
-	v := formCookieValue(r)
+func (p *Provider) checkFormToken(r *http.Request) bool {
+	v := p.formCookieValue(r)
 	return v != "" && subtle.ConstantTimeCompare([]byte(v), []byte(r.PostFormValue(csrfField))) == 1
 }
 
@@ -97,7 +113,7 @@ func formBinding(token string) string {
 
 // checkFormBinding reports whether the request comes from the browser
 // that binding names.
-func checkFormBinding(r *http.Request, binding string) bool {
-	v := formCookieValue(r)
+func (p *Provider) checkFormBinding(r *http.Request, binding string) bool {
+	v := p.formCookieValue(r)
 	return v != "" && binding != "" && subtle.ConstantTimeCompare([]byte(formBinding(v)), []byte(binding)) == 1
 }

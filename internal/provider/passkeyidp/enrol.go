@@ -290,7 +290,7 @@ func (p *Provider) enrolledPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lang := p.lang(r)
-	p.Pages.Render(w, r, http.StatusOK, "enrol_codes", lang, enrolledData{
+	p.Pages.Render(w, httpx.Once(r), http.StatusOK, "enrol_codes", lang, enrolledData{
 		Name: strings.TrimSpace(t.GivenName + " " + t.FamilyName), SchemeLabel: p.schemeLabel(lang, t.Scheme),
 		Number: t.Number, Codes: t.Codes, Continue: t.Continue, CSRF: token,
 	})
@@ -301,7 +301,7 @@ func (p *Provider) enrolledPage(w http.ResponseWriter, r *http.Request) {
 // form token, and the ticket must name it.
 func (p *Provider) enrolledContinue(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if !checkFormToken(r) {
+	if !p.checkFormToken(r) {
 		p.forbidden(w, r)
 		return
 	}
@@ -314,7 +314,7 @@ func (p *Provider) enrolledContinue(w http.ResponseWriter, r *http.Request) {
 		p.internalError(w, r, "continue ticket", err)
 		return
 	}
-	if !checkFormBinding(r, t.Browser) {
+	if !p.checkFormBinding(r, t.Browser) {
 		p.auditFailure(ctx, "authentication", "wrong_browser", "passkey", t.PersonID)
 		p.forbidden(w, r)
 		return

@@ -370,7 +370,11 @@ func (b *browser) enrolOnly(d *device, attempt, kind string) reply {
 	if page.status != 200 || !strings.Contains(page.header.Get("Cache-Control"), "no-store") {
 		t.Fatalf("enrolled page: %d %v", page.status, page.header)
 	}
-	// The page cannot be shown twice.
+	// The page cannot be shown twice, so it has no language links, which
+	// would ask for it again.
+	if strings.Contains(page.body, "?lang=") {
+		t.Fatal("the enrolled page links to itself in other languages")
+	}
 	if again := b.get(view); again.status != http.StatusGone {
 		t.Fatalf("enrolled page shown twice: %d", again.status)
 	}
@@ -767,6 +771,24 @@ func TestRecoveryCodeIsNotSpentOnALoginThatNeedsMore(t *testing.T) {
 	// The same code gets the person into their account.
 	if r := b.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {csrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther || r.location != "/account" {
 		t.Fatalf("the code for the account: %d %q", r.status, r.location)
+	}
+}
+
+// Over HTTPS the form cookie is a __Host- cookie, which a sibling
+// subdomain cannot plant: with Path=/, Secure and no Domain.
+func TestFormCookieIsAHostCookieOverHTTPS(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.Sessions.Secure = true
+	page := h.browser("en").get("/passkey/recover?attempt=r1")
+	var set string
+	for _, line := range page.header.Values("Set-Cookie") {
+		if strings.Contains(line, "varde_form=") {
+			set = line
+		}
+	}
+	c, err := http.ParseSetCookie(set)
+	if err != nil || c.Name != "__Host-varde_form" || c.Path != "/" || !c.Secure || c.Domain != "" || c.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("form cookie %q (%v), want a __Host- cookie", set, err)
 	}
 }
 

@@ -361,7 +361,7 @@ func (p *Provider) cancel(w http.ResponseWriter, r *http.Request) {
 		p.badRequest(w, r)
 		return
 	}
-	if !checkFormToken(r) {
+	if !p.checkFormToken(r) {
 		p.forbidden(w, r)
 		return
 	}

@@ -169,7 +169,7 @@ func (p *Provider) recoverPage(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) tryAllowed(r *http.Request, attempt string) (bool, error) {
 	key := "passkeyidp/recovery/attempt/" + attempt
 	if attempt == "" {
-		key = "passkeyidp/recovery/browser/" + formBinding(formCookieValue(r))
+		key = "passkeyidp/recovery/browser/" + formBinding(p.formCookieValue(r))
 	}
 	now := p.now()
 	for i := 1; i <= MaxRecoveryTries; i++ {
@@ -191,7 +191,7 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		p.badRequest(w, r)
 		return
 	}
-	if !checkFormToken(r) {
+	if !p.checkFormToken(r) {
 		p.forbidden(w, r)
 		return
 	}
