@@ -23,6 +23,16 @@
 // node down while any node found it silent. If every node is silent,
 // nobody records it.
 //
+// A node that is gone leaves the page instead (ADR 20): one that
+// stopped cleanly (it records its departure, store.Nodes), one an
+// operator forgot (ForgetNode, varde nodes forget), and one silent for
+// Config.NodeGoneAfter (default 24 h). A departure stands until the node
+// records a probe result again. Each engine then ends its view of the
+// node (a transition to unknown) and resolves its open incident with a
+// timeline entry giving the reason (node_stopped, node_forgotten,
+// node_gone), its duration ending then; reports still list the node for
+// periods in which it ran.
+//
 // # Incidents
 //
 // The Engine runs every Config.Interval on every node. A component that

@@ -16,7 +16,7 @@ var ErrBadPeriod = errors.New("status: the report period must end after it start
 
 // Report returns the resilience report over [from, to) (to is capped at
 // now, so a quarter in progress is reported to date), for every
-// component this node knows.
+// component this node knows and every node that ran in the period.
 func (s *Service) Report(ctx context.Context, from, to time.Time, title string) (*Report, error) {
 	now := s.now()
 	from, to = from.UTC(), to.UTC()
@@ -55,11 +55,16 @@ func (s *Service) Report(ctx context.Context, from, to time.Time, title string) 
 	if err != nil {
 		return nil, err
 	}
+	ids := make([]string, 0, len(comps))
+	for _, c := range comps {
+		ids = append(ids, c.ID)
+	}
+	ids = append(ids, goneNodes(ids, buckets, rep.Incidents, from, end)...)
 	total := ComponentReport{Component: "all", AvailabilityPercent: 100}
 	var totalRecovery time.Duration
 	var totalRecovered int
-	for _, c := range comps {
-		cr, recovery, recovered, err := s.componentReport(ctx, c.ID, from, end, now, maint, incs)
+	for _, id := range ids {
+		cr, recovery, recovered, err := s.componentReport(ctx, id, from, end, now, maint, incs)
 		if err != nil {
 			return nil, err
 		}
@@ -79,6 +84,28 @@ func (s *Service) Report(ctx context.Context, from, to time.Time, title string) 
 	finishReport(&total, totalRecovery, totalRecovered)
 	rep.Total = total
 	return rep, nil
+}
+
+// goneNodes are the nodes not among ids that recorded probe results on
+// the days of [from, end) or had an incident in it: a node that is gone
+// now still counts in a report of when it ran, by name.
+func goneNodes(ids []string, buckets []*store.ProbeBucket, incs []Incident, from, end time.Time) []string {
+	var out []string
+	add := func(id string) {
+		if strings.HasPrefix(id, NodePrefix) && !slices.Contains(ids, id) && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	for _, b := range buckets {
+		if !b.Start.Before(dayStart(from)) && b.Start.Before(end) {
+			add(b.Component)
+		}
+	}
+	for _, in := range incs {
+		add(in.Component)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // componentReport computes one component's figures over [from, end).
