@@ -116,7 +116,7 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 		in := byComp[st.Component]
 		var err error
 		switch {
-		case in == nil && unhealthy(st.State) && !inMaintenance(maint, st.Component, now):
+		case in == nil && unhealthy(st.State) && !inMaintenance(announcedBy(maint, e.start(st)), st.Component, now):
 			err = e.maybeOpen(ctx, st, now)
 		case in != nil:
 			if st, err = e.cluster(ctx, in, st, others); err == nil {
@@ -306,12 +306,14 @@ func (e *Engine) maybeOpen(ctx context.Context, st health.Status, now time.Time)
 		return nil
 	}
 	// What happened during announced maintenance is not an incident: a
-	// run that began in a window counts from its end.
+	// run that began in a window counts from its end. Only a window
+	// announced by the time the run began counts: one announced while
+	// the component was already unhealthy does not excuse it.
 	maint, err := s.Store.ListMaintenance(ctx, start, now)
 	if err != nil {
 		return fmt.Errorf("list maintenance: %w", err)
 	}
-	if start = afterMaintenance(maint, st.Component, start); now.Sub(start) < s.cfg().OpenAfter {
+	if start = afterMaintenance(announcedBy(maint, start), st.Component, start); now.Sub(start) < s.cfg().OpenAfter {
 		return nil
 	}
 	id, err := s.newID()
@@ -388,6 +390,11 @@ func rank(s health.State) int {
 		return 3
 	}
 	return 0
+}
+
+// announcedBy is the windows of ms announced at or before t.
+func announcedBy(ms []*store.Maintenance, t time.Time) []*store.Maintenance {
+	return slices.DeleteFunc(slices.Clone(ms), func(m *store.Maintenance) bool { return m.CreatedAt.After(t) })
 }
 
 // afterMaintenance is t, or the end of the announced windows for
