@@ -51,6 +51,7 @@ commands:
   status    the public status page: incidents, notes, RCAs, maintenance, reports, static export
   store     back up the node's database, check it and its audit log: store backup|verify
   keys      the cluster's signing keys: keys list|retire (take a key out of the JWKS for good)
+  nodes     the cluster's nodes: nodes list|forget (take a node that will never come back off the status page)
   resilience  kill, slow and restart simulated eIDs under concurrent logins; measure failover
               (--nodes --postgres DSN: kill and restart one of two Varde nodes instead)
   version   print the version
@@ -88,6 +89,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return storeCmd(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return keysCmd(ctx, args[1:], stdout, stderr)
+	case "nodes":
+		return nodesCmd(ctx, args[1:], stdout, stderr)
 	case "resilience":
 		return resilience(ctx, args[1:], stdout, stderr)
 	case "version":

@@ -30,6 +30,22 @@ const statusUsage = `usage: varde status <command> --config FILE [flags]
   webhooks     the signed notifications sent to a relying party, newest first (--client ID)
 `
 
+// openStatusReader loads the configuration at path, opens its node's
+// store and a status service over it (app.StatusReader); the caller
+// closes the store.
+func openStatusReader(ctx context.Context, path string) (*config.Config, *status.Service, store.Store, error) {
+	cfg, st, err := openNodeStore(ctx, path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	svc, err := app.StatusReader(ctx, cfg, st, time.Now)
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	return cfg, svc, st, nil
+}
+
 func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, statusUsage)
@@ -88,15 +104,11 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args, positional...); err != nil {
 		return err
 	}
-	cfg, st, err := openNodeStore(ctx, *path)
+	cfg, svc, st, err := openStatusReader(ctx, *path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	svc, err := app.StatusReader(ctx, cfg, st, time.Now)
-	if err != nil {
-		return err
-	}
 	switch name {
 	case "incidents":
 		return listIncidents(ctx, svc, stdout)

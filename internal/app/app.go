@@ -515,8 +515,14 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}()
 	// The monitor writes what it still holds when ctx ends; let it finish
-	// before the caller closes the store.
-	defer func() { <-monitorDone }()
+	// before the caller closes the store. Then, if the node is stopping
+	// (not failing), say so, after its last probe result.
+	defer func() {
+		<-monitorDone
+		if ctx.Err() != nil {
+			a.leave()
+		}
+	}()
 	background := make(chan struct{}, 2)
 	go func() {
 		defer func() { background <- struct{}{} }()
@@ -549,6 +555,19 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
+}
+
+// leave records that this node stopped cleanly, so that the other
+// nodes stop listing it on the status page at once instead of finding it
+// silent and down (package status). Its first probe result after a
+// restart lists it again.
+func (a *App) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d := &store.NodeDeparture{Node: a.Config.Node, LeftAt: a.now(), Reason: store.NodeStopped}
+	if err := a.Store.RecordNodeLeft(ctx, d, nil); err != nil {
+		a.log.Warn("record that this node stopped; the others will find it silent", "err", err)
+	}
 }
 
 // prober is a provider that can check its own dependencies (an upstream

@@ -66,8 +66,9 @@ func componentInfos(cfg *config.Config) []status.Info {
 func (a *App) statusService(opt Options) *status.Service {
 	return &status.Service{
 		Store: a.Store, Monitor: a.Health, Node: a.Config.Node, Components: componentInfos(a.Config),
-		Config: status.Config{OpenAfter: a.Config.Status.OpenAfter, ResolveAfter: a.Config.Status.ResolveAfter, Interval: a.Config.Health.Interval},
-		Now:    opt.Now, Rand: opt.Rand, Log: a.log,
+		Config: status.Config{OpenAfter: a.Config.Status.OpenAfter, ResolveAfter: a.Config.Status.ResolveAfter, Interval: a.Config.Health.Interval,
+			NodeGoneAfter: a.Config.Status.NodeGoneAfter},
+		Now: opt.Now, Rand: opt.Rand, Log: a.log,
 	}
 }
 
@@ -84,7 +85,7 @@ func StatusReader(ctx context.Context, cfg *config.Config, st store.Store, now f
 	}
 	return &status.Service{
 		Store: st, Monitor: rec, Node: cfg.Node, Components: componentInfos(cfg),
-		Config: status.Config{OpenAfter: cfg.Status.OpenAfter, ResolveAfter: cfg.Status.ResolveAfter},
+		Config: status.Config{OpenAfter: cfg.Status.OpenAfter, ResolveAfter: cfg.Status.ResolveAfter, NodeGoneAfter: cfg.Status.NodeGoneAfter},
 		Now:    now,
 	}, nil
 }

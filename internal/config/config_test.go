@@ -164,7 +164,7 @@ func TestDefaults(t *testing.T) {
 		Passkey: Passkey{RPID: "id.example.no", Origins: []string{"https://id.example.no:8443"}},
 		Session: Session{Lifetime: 8 * time.Hour, SecureCookie: c.Session.SecureCookie},
 		Health:  Health{Interval: 5 * time.Second, ProbeTimeout: 3 * time.Second, SlowProbe: time.Second, FailuresToDown: 3, SuccessesToUp: 3},
-		Status:  Status{OpenAfter: time.Minute, ResolveAfter: 5 * time.Minute},
+		Status:  Status{OpenAfter: time.Minute, ResolveAfter: 5 * time.Minute, NodeGoneAfter: 24 * time.Hour},
 		Log:     Log{Level: "info", Format: "json"},
 		// No drain for a single SQLite node: no other node takes over.
 		Shutdown: Shutdown{Drain: new(time.Duration(0))},

@@ -11,11 +11,16 @@ type Status struct {
 	// ResolveAfter is how long it must then be up again before the
 	// incident resolves. Default 5m.
 	ResolveAfter time.Duration `yaml:"resolve_after"`
+	// NodeGoneAfter is how long another node may record nothing before
+	// the status page counts it as gone (taken away without stopping
+	// cleanly) rather than down. Default 24h.
+	NodeGoneAfter time.Duration `yaml:"node_gone_after"`
 }
 
 func (s *Status) applyDefaults() {
 	setDuration(&s.OpenAfter, time.Minute)
 	setDuration(&s.ResolveAfter, 5*time.Minute)
+	setDuration(&s.NodeGoneAfter, 24*time.Hour)
 }
 
 func (s *Status) validate(p *problems) {
@@ -24,5 +29,8 @@ func (s *Status) validate(p *problems) {
 	}
 	if s.ResolveAfter <= 0 {
 		p.add("status.resolve_after", "must be positive")
+	}
+	if s.NodeGoneAfter < time.Hour {
+		p.add("status.node_gone_after", "must be at least 1h: a node that crashed is down, and shown so, for at least that long")
 	}
 }

@@ -23,16 +23,31 @@
 // node down while any node found it silent. If every node is silent,
 // nobody records it.
 //
+// A node that is gone leaves the page instead (ADR 20): one that
+// stopped cleanly (it records its departure, store.Nodes), one an
+// operator forgot (ForgetNode, varde nodes forget), and one silent for
+// Config.NodeGoneAfter (default 24 h). A departure stands until the node
+// records a probe result again. Each engine then ends its view of the
+// node (a transition to unknown) and resolves its open incident with a
+// timeline entry giving the reason (node_stopped, node_forgotten,
+// node_gone), its duration ending then; reports still list the node for
+// periods in which it ran.
+//
 // # Incidents
 //
 // The Engine runs every Config.Interval on every node. A component that
 // has been degraded or down for Config.OpenAfter (default 1 min) opens
-// an incident, unless an announced maintenance window covers it. Its
+// an incident, unless an announced maintenance window covers it that was
+// announced by the time the run began (a window announced while the
+// component is already unhealthy does not stop its incident). Its
 // start is when the evidence began (the first failed probe or failed
-// login of the run that made it unhealthy), or, if that was during an
-// announced window for the component, when the window ended: a
+// login of the run that made it unhealthy), or, if that was during such
+// a window for the component, when the window ended: a
 // component still recovering from its maintenance opens an incident only
-// if it is still unhealthy Config.OpenAfter after the window. The store keeps at most one
+// if it is still unhealthy Config.OpenAfter after the window.
+// Maintenance is announced ahead: Announce refuses a window that starts
+// more than AnnounceGrace (1 min) in the past, or names a component
+// the node does not know. The store keeps at most one
 // open incident per component, so nodes sharing a store open one
 // incident per outage.
 //
@@ -83,7 +98,9 @@
 // succeeded, per UTC day. Reports take availability from the recorded
 // state changes instead (time not down, over the period minus announced
 // maintenance), since probe results are pruned after 100 days but
-// transitions are kept. A report counts incidents, people affected and
+// transitions are kept. A window counts only from when it was announced,
+// and excuses only down and degraded time that began after that, so a
+// window recorded over an outage already measured changes nothing. A report counts incidents, people affected and
 // recovery times by when incidents started, and RCAs by when they fell
 // due, so an incident resolved late in one quarter has its RCA counted
 // in the next.

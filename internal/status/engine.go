@@ -99,11 +99,15 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 	for _, in := range open {
 		byComp[in.Component] = in
 	}
-	others, err := s.peers(ctx, now)
+	deps, err := s.departures(ctx)
 	if err != nil {
 		return err
 	}
-	comps, err := e.withOtherNodes(ctx, s.Monitor.Snapshot(), others, now)
+	others, err := s.peers(ctx, now, deps)
+	if err != nil {
+		return err
+	}
+	comps, gone, err := e.withOtherNodes(ctx, s.Monitor.Snapshot(), others, deps, now)
 	if err != nil {
 		return err
 	}
@@ -112,7 +116,7 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 		in := byComp[st.Component]
 		var err error
 		switch {
-		case in == nil && unhealthy(st.State) && !inMaintenance(maint, st.Component, now):
+		case in == nil && unhealthy(st.State) && !inMaintenance(announcedBy(maint, e.start(st)), st.Component, now):
 			err = e.maybeOpen(ctx, st, now)
 		case in != nil:
 			if st, err = e.cluster(ctx, in, st, others); err == nil {
@@ -124,16 +128,22 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 		}
 		delete(byComp, st.Component)
 	}
-	// What is left belongs to components this node does not monitor: if
-	// no live node probes them either, they were removed.
+	// What is left belongs to components this node does not monitor:
+	// nodes that are gone, and, if no live node probes them either,
+	// components that were removed.
 	for comp, in := range byComp {
-		if others.probed(comp) {
+		reason, ok := gone[comp]
+		switch {
+		case ok:
+		case others.probed(comp):
 			continue
+		default:
+			reason = ReasonRemoved
 		}
 		if in.RecoveredAt.IsZero() {
 			in.RecoveredAt = now // measured until now
 		}
-		if err := e.resolve(ctx, in, now, ReasonRemoved); err != nil {
+		if err := e.resolve(ctx, in, now, reason); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", comp, err))
 		}
 	}
@@ -146,15 +156,17 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 // transition of this node's, so that reports count a silent node's down
 // time as they count any component's. The nodes are those on the page
 // when the engine started (read once, from the summary) and those that
-// have probed since (others); which are silent comes from others.
-func (e *Engine) withOtherNodes(ctx context.Context, snapshot []health.Status, others peers, now time.Time) ([]health.Status, error) {
+// have probed since (others); which are silent comes from others. A
+// node that is gone (Service.gone) is left out and forgotten, its view
+// ending in unknown; gone says why, by component.
+func (e *Engine) withOtherNodes(ctx context.Context, snapshot []health.Status, others peers, deps map[string]*store.NodeDeparture, now time.Time) (out []health.Status, gone map[string]string, err error) {
 	e.mu.Lock()
 	seeded := e.seeded
 	e.mu.Unlock()
 	if !seeded {
 		sum, err := e.svc.Summary(ctx)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		e.mu.Lock()
 		for _, c := range sum.Components {
@@ -177,35 +189,81 @@ func (e *Engine) withOtherNodes(ctx context.Context, snapshot []health.Status, o
 	}
 	ids := slices.Sorted(maps.Keys(e.known))
 	e.mu.Unlock()
-	out := slices.Clip(snapshot)
+	out, gone = slices.Clip(snapshot), map[string]string{}
 	for _, id := range ids {
 		if own[id] {
 			continue
 		}
-		st, err := e.otherNode(ctx, id, !others.probed(id), now)
+		silent := !others.probed(id)
+		why, err := e.svc.gone(ctx, id, silent, now, deps)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if why != "" {
+			gone[id] = why
+			if err := e.leave(ctx, id, why, now); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		st, err := e.otherNode(ctx, id, silent, now)
+		if err != nil {
+			return nil, nil, err
 		}
 		out = append(out, st)
 	}
-	return out, nil
+	return out, gone, nil
+}
+
+// leave ends this node's view of another node that is gone: a
+// transition to unknown, for why, unless the view was unknown already,
+// so that reports stop counting it down from now; and the engine no
+// longer follows it (it is followed again if it comes back).
+func (e *Engine) leave(ctx context.Context, id, why string, now time.Time) error {
+	prev, err := e.lastView(ctx, id, health.Unknown)
+	if err != nil {
+		return err
+	}
+	if prev.State != health.Unknown {
+		t := &store.HealthTransition{Component: id, Node: e.svc.Node, Time: now, From: string(prev.State), To: string(health.Unknown), Reason: why, Since: now}
+		if err := e.svc.Store.RecordHealthTransitions(ctx, []*store.HealthTransition{t}); err != nil {
+			return fmt.Errorf("record transition: %w", err)
+		}
+		e.svc.log().Info("node gone", "component", id, "from", prev.State, "reason", why)
+	}
+	e.mu.Lock()
+	delete(e.known, id)
+	delete(e.nodes, id)
+	e.mu.Unlock()
+	return nil
+}
+
+// lastView is this node's latest view of another node: remembered, else
+// read back from its transitions; def if it has none.
+func (e *Engine) lastView(ctx context.Context, id string, def health.State) (health.Status, error) {
+	e.mu.Lock()
+	prev, ok := e.nodes[id]
+	e.mu.Unlock()
+	if ok {
+		return prev, nil
+	}
+	prev = health.Status{Component: id, State: def}
+	ts, err := e.svc.Store.ListHealthTransitions(ctx, store.HealthQuery{Component: id, Node: e.svc.Node})
+	if err != nil {
+		return prev, fmt.Errorf("list transitions: %w", err)
+	}
+	if n := len(ts); n > 0 {
+		prev.State, prev.Reason, prev.Since = health.State(ts[n-1].To), ts[n-1].Reason, ts[n-1].Since.UTC()
+	}
+	return prev, nil
 }
 
 // otherNode is this node's view of another node, recording a change.
 func (e *Engine) otherNode(ctx context.Context, id string, silent bool, now time.Time) (health.Status, error) {
 	s := e.svc
-	e.mu.Lock()
-	prev, ok := e.nodes[id]
-	e.mu.Unlock()
-	if !ok {
-		prev = health.Status{Component: id, State: health.Up}
-		ts, err := s.Store.ListHealthTransitions(ctx, store.HealthQuery{Component: id, Node: s.Node})
-		if err != nil {
-			return prev, fmt.Errorf("list transitions: %w", err)
-		}
-		if n := len(ts); n > 0 {
-			prev.State, prev.Reason, prev.Since = health.State(ts[n-1].To), ts[n-1].Reason, ts[n-1].Since.UTC()
-		}
+	prev, err := e.lastView(ctx, id, health.Up)
+	if err != nil {
+		return prev, err
 	}
 	cur := health.Status{Component: id, State: health.Up, Reason: health.ReasonProbesOK, Since: now}
 	if silent {
@@ -248,12 +306,14 @@ func (e *Engine) maybeOpen(ctx context.Context, st health.Status, now time.Time)
 		return nil
 	}
 	// What happened during announced maintenance is not an incident: a
-	// run that began in a window counts from its end.
+	// run that began in a window counts from its end. Only a window
+	// announced by the time the run began counts: one announced while
+	// the component was already unhealthy does not excuse it.
 	maint, err := s.Store.ListMaintenance(ctx, start, now)
 	if err != nil {
 		return fmt.Errorf("list maintenance: %w", err)
 	}
-	if start = afterMaintenance(maint, st.Component, start); now.Sub(start) < s.cfg().OpenAfter {
+	if start = afterMaintenance(announcedBy(maint, start), st.Component, start); now.Sub(start) < s.cfg().OpenAfter {
 		return nil
 	}
 	id, err := s.newID()
@@ -330,6 +390,11 @@ func rank(s health.State) int {
 		return 3
 	}
 	return 0
+}
+
+// announcedBy is the windows of ms announced at or before t.
+func announcedBy(ms []*store.Maintenance, t time.Time) []*store.Maintenance {
+	return slices.DeleteFunc(slices.Clone(ms), func(m *store.Maintenance) bool { return m.CreatedAt.After(t) })
 }
 
 // afterMaintenance is t, or the end of the announced windows for

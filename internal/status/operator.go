@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/varde-eid/varde/internal/health"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -19,7 +21,18 @@ var (
 	// ErrBadWindow: a maintenance window must end after it starts and
 	// name at least one component.
 	ErrBadWindow = errors.New("status: a maintenance window must end after it starts and name a component")
+	// ErrPastWindow: a maintenance window is announced ahead, so it
+	// cannot start in the past (AnnounceGrace allowed).
+	ErrPastWindow = errors.New("status: a maintenance window cannot start in the past")
+	// ErrUnknownComponent: a maintenance window names a component that
+	// is neither configured nor measured.
+	ErrUnknownComponent = errors.New("status: no such component")
 )
+
+// AnnounceGrace is how far in the past a maintenance window may start:
+// the clocks of the operator's command and of the nodes may differ a
+// little, and "from now" takes a moment to type.
+const AnnounceGrace = time.Minute
 
 // maxText bounds operator text.
 const maxText = 64 << 10
@@ -78,10 +91,25 @@ func (s *Service) PublishRCA(ctx context.Context, incidentID, author, text strin
 	return fmt.Errorf("publish RCA: %w", store.ErrConflict)
 }
 
-// Announce stores a planned maintenance window and returns it with its ID.
+// Announce stores a planned maintenance window and returns it with its
+// ID. A window is announced ahead: one that starts more than
+// AnnounceGrace before now is refused (ErrPastWindow), since downtime
+// already measured cannot be declared maintenance afterwards. Its
+// components must be known (ErrUnknownComponent): configured, measured
+// by this node, or another node ("node:<name>", which may be one yet to
+// start).
 func (s *Service) Announce(ctx context.Context, components []string, start, end time.Time, title, message string) (*store.Maintenance, error) {
+	now := s.now()
 	if !end.After(start) || len(components) == 0 {
 		return nil, ErrBadWindow
+	}
+	if start.Before(now.Add(-AnnounceGrace)) {
+		return nil, fmt.Errorf("%w: it starts at %s, %v ago", ErrPastWindow, start.UTC().Format(time.RFC3339), now.Sub(start).Round(time.Second))
+	}
+	for _, c := range components {
+		if !s.known(c) {
+			return nil, fmt.Errorf("%w: %q", ErrUnknownComponent, c)
+		}
 	}
 	if err := checkText(title); err != nil {
 		return nil, err
@@ -90,7 +118,7 @@ func (s *Service) Announce(ctx context.Context, components []string, start, end 
 	if err != nil {
 		return nil, err
 	}
-	m := &store.Maintenance{ID: id, Components: components, Start: start.UTC(), End: end.UTC(), Title: title, Message: message, CreatedAt: s.now()}
+	m := &store.Maintenance{ID: id, Components: components, Start: start.UTC(), End: end.UTC(), Title: title, Message: message, CreatedAt: now}
 	if err := s.Store.CreateMaintenance(ctx, m); err != nil {
 		return nil, err
 	}
@@ -100,4 +128,16 @@ func (s *Service) Announce(ctx context.Context, components []string, start, end 
 // CancelMaintenance withdraws an announcement.
 func (s *Service) CancelMaintenance(ctx context.Context, id string) error {
 	return s.Store.CancelMaintenance(ctx, id, s.now())
+}
+
+// known reports whether component is one a maintenance window may name:
+// described in Components, measured by the monitor, or a node.
+func (s *Service) known(component string) bool {
+	if strings.HasPrefix(component, NodePrefix) && len(component) > len(NodePrefix) {
+		return true
+	}
+	if slices.ContainsFunc(s.Components, func(in Info) bool { return in.ID == component }) {
+		return true
+	}
+	return slices.ContainsFunc(s.Monitor.Snapshot(), func(st health.Status) bool { return st.Component == component })
 }

@@ -11,7 +11,8 @@ import (
 // Recorded is a Monitor read back from the health records in the store,
 // for tools that run beside the nodes (varde status export): each
 // component's state is the one its latest probe left it in, Unknown when
-// no node has probed it for three intervals.
+// no node has probed it for three intervals. A node that left (stopped
+// cleanly, or was forgotten) and recorded nothing since is left out.
 type Recorded struct {
 	// Store holds the records.
 	Store Store
@@ -36,8 +37,19 @@ func (r *Recorded) Load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	deps, err := departures(ctx, r.Store)
+	if err != nil {
+		return err
+	}
 	r.snapshot = nil
 	for _, b := range buckets {
+		d, err := left(ctx, r.Store, b.Component, deps)
+		if err != nil {
+			return err
+		}
+		if d != nil {
+			continue // a node that left
+		}
 		st := health.Status{Component: b.Component, State: health.Unknown, Probed: true}
 		recent, err := r.Store.ListProbes(ctx, store.HealthQuery{Component: b.Component, Node: r.Node, Since: now.Add(-3 * interval)})
 		if err != nil {

@@ -16,7 +16,7 @@ var ErrBadPeriod = errors.New("status: the report period must end after it start
 
 // Report returns the resilience report over [from, to) (to is capped at
 // now, so a quarter in progress is reported to date), for every
-// component this node knows.
+// component this node knows and every node that ran in the period.
 func (s *Service) Report(ctx context.Context, from, to time.Time, title string) (*Report, error) {
 	now := s.now()
 	from, to = from.UTC(), to.UTC()
@@ -55,11 +55,16 @@ func (s *Service) Report(ctx context.Context, from, to time.Time, title string) 
 	if err != nil {
 		return nil, err
 	}
+	ids := make([]string, 0, len(comps))
+	for _, c := range comps {
+		ids = append(ids, c.ID)
+	}
+	ids = append(ids, goneNodes(ids, buckets, rep.Incidents, from, end)...)
 	total := ComponentReport{Component: "all", AvailabilityPercent: 100}
 	var totalRecovery time.Duration
 	var totalRecovered int
-	for _, c := range comps {
-		cr, recovery, recovered, err := s.componentReport(ctx, c.ID, from, end, now, maint, incs)
+	for _, id := range ids {
+		cr, recovery, recovered, err := s.componentReport(ctx, id, from, end, now, maint, incs)
 		if err != nil {
 			return nil, err
 		}
@@ -81,24 +86,49 @@ func (s *Service) Report(ctx context.Context, from, to time.Time, title string) 
 	return rep, nil
 }
 
+// goneNodes are the nodes not among ids that recorded probe results on
+// the days of [from, end) or had an incident in it: a node that is gone
+// now still counts in a report of when it ran, by name.
+func goneNodes(ids []string, buckets []*store.ProbeBucket, incs []Incident, from, end time.Time) []string {
+	var out []string
+	add := func(id string) {
+		if strings.HasPrefix(id, NodePrefix) && !slices.Contains(ids, id) && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	for _, b := range buckets {
+		if !b.Start.Before(dayStart(from)) && b.Start.Before(end) {
+			add(b.Component)
+		}
+	}
+	for _, in := range incs {
+		add(in.Component)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // componentReport computes one component's figures over [from, end).
 func (s *Service) componentReport(ctx context.Context, id string, from, end, now time.Time, maint []*store.Maintenance, incs []*store.Incident) (cr ComponentReport, recovery time.Duration, recovered int, err error) {
 	cr.Component = id
-	var windows []span
+	// A window counts from when it was announced, and excuses only the
+	// down and degraded time that began after that: announcing one over
+	// an outage already measured changes nothing.
+	var windows []window
 	for _, m := range maint {
 		if m.CancelledAt.IsZero() && slices.Contains(m.Components, id) {
-			windows = append(windows, span{later(m.Start, from), earlier(m.End, end)})
+			sp := span{later(later(m.Start, m.CreatedAt.UTC()), from), earlier(m.End, end)}
+			windows = append(windows, window{sp, m.CreatedAt.UTC()})
 		}
 	}
-	windows = merge(windows)
-	maintTime := total(windows)
+	maintTime := total(merge(spansOf(windows, time.Time{})))
 	down, degraded, err := s.badTime(ctx, id, from, end)
 	if err != nil {
 		return cr, 0, 0, err
 	}
-	downTime := total(down) - overlap(down, windows)
+	downTime := total(down) - excused(down, windows)
 	cr.DowntimeMinutes = minutes(downTime)
-	cr.DegradedMinutes = minutes(total(degraded) - overlap(degraded, windows))
+	cr.DegradedMinutes = minutes(total(degraded) - excused(degraded, windows))
 	cr.MaintenanceMinutes = minutes(maintTime)
 	cr.AvailabilityPercent = 100
 	if period := end.Sub(from) - maintTime; period > 0 {
@@ -223,6 +253,35 @@ func total(ss []span) time.Duration {
 	var d time.Duration
 	for _, s := range ss {
 		d += s.to.Sub(s.from)
+	}
+	return d
+}
+
+// window is an announced maintenance window's span and when it was
+// announced.
+type window struct {
+	span
+	announced time.Time
+}
+
+// spansOf is the spans of the windows announced at or before t (all of
+// them if t is zero).
+func spansOf(ws []window, t time.Time) []span {
+	var out []span
+	for _, w := range ws {
+		if t.IsZero() || !w.announced.After(t) {
+			out = append(out, w.span)
+		}
+	}
+	return out
+}
+
+// excused is how much of bad lies within the windows that were announced
+// by the time each of its spans began.
+func excused(bad []span, ws []window) time.Duration {
+	var d time.Duration
+	for _, x := range bad {
+		d += overlap([]span{x}, merge(spansOf(ws, x.from)))
 	}
 	return d
 }

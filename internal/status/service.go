@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -40,6 +41,7 @@ type Store interface {
 	// (the engine finds them silent, and back).
 	RecordHealthTransitions(ctx context.Context, ts []*store.HealthTransition) error
 	ListAuditRange(ctx context.Context, q store.AuditQuery) ([]*store.AuditEvent, error)
+	store.Nodes
 }
 
 // Monitor is this node's view of component health.
@@ -77,6 +79,10 @@ type Config struct {
 	// and its API show a change at most this long after it was
 	// measured. Default 10s (the API's max-age).
 	CacheFor time.Duration
+	// NodeGoneAfter is how long another node may record nothing before
+	// it counts as gone rather than down: it leaves the page and its
+	// incident resolves. Default 24h.
+	NodeGoneAfter time.Duration
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -92,6 +98,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.RecountEvery, 30*time.Second)
 	def(&c.CountGrace, 15*time.Minute)
 	def(&c.CacheFor, 10*time.Second)
+	def(&c.NodeGoneAfter, 24*time.Hour)
 	return c
 }
 
@@ -335,17 +342,26 @@ func (p peers) probed(component string) bool {
 	return false
 }
 
-// peers reads what the other nodes recorded lately.
-func (s *Service) peers(ctx context.Context, now time.Time) (peers, error) {
+// peers reads what the other nodes recorded lately, leaving out those
+// that left after their latest record (deps).
+func (s *Service) peers(ctx context.Context, now time.Time, deps map[string]*store.NodeDeparture) (peers, error) {
 	ps, err := s.Store.ListProbes(ctx, store.HealthQuery{Since: now.Add(-s.silentAfter())})
 	if err != nil {
 		return peers{}, fmt.Errorf("list probes: %w", err)
 	}
 	p := peers{alive: map[string]bool{}, state: map[[2]string]string{}}
+	last := map[string]time.Time{}
 	for _, r := range ps {
 		if r.Node != s.Node {
 			p.alive[r.Node] = true
 			p.state[[2]string{r.Node, r.Component}] = r.State
+			last[r.Node] = later(last[r.Node], r.Time)
+		}
+	}
+	for node, at := range last {
+		if d := deps[node]; d != nil && at.Before(d.LeftAt) {
+			delete(p.alive, node)
+			maps.DeleteFunc(p.state, func(k [2]string, _ string) bool { return k[0] == node })
 		}
 	}
 	return p, nil
@@ -353,8 +369,13 @@ func (s *Service) peers(ctx context.Context, now time.Time) (peers, error) {
 
 // otherNodes finds the nodes that recorded their own probes in the last
 // 90 days and are not this one: a node is operational while it keeps
-// recording, down once it has been silent for three intervals.
+// recording, down once it has been silent for three intervals, and no
+// longer listed once it is gone (see gone).
 func (s *Service) otherNodes(ctx context.Context, now time.Time, seen map[string]bool, buckets []*store.ProbeBucket) ([]Component, error) {
+	deps, err := s.departures(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []Component
 	for _, b := range buckets {
 		if !strings.HasPrefix(b.Component, NodePrefix) || seen[b.Component] {
@@ -364,6 +385,13 @@ func (s *Service) otherNodes(ctx context.Context, now time.Time, seen map[string
 		recent, err := s.Store.ListProbes(ctx, store.HealthQuery{Component: b.Component, Since: now.Add(-s.silentAfter())})
 		if err != nil {
 			return nil, fmt.Errorf("list probes: %w", err)
+		}
+		why, err := s.gone(ctx, b.Component, len(recent) == 0, now, deps)
+		if err != nil {
+			return nil, err
+		}
+		if why != "" {
+			continue
 		}
 		in := s.info(b.Component)
 		c := Component{ID: b.Component, Name: in.Name, Kind: KindNode, State: Operational}

@@ -659,27 +659,33 @@ func TestRCADueEarlyInAQuarterCountsInThatQuarter(t *testing.T) {
 	}
 }
 
+// stepper returns a step: it advances clk one probe interval, and each
+// node it is given probes and evaluates.
+func stepper(t *testing.T, clk *clock) func(hs ...*harness) {
+	return func(hs ...*harness) {
+		t.Helper()
+		clk.Add(5 * time.Second)
+		for _, h := range hs {
+			if err := h.mon.Tick(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.eng.Evaluate(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 // TestSilentNodeIsDown: node b stops recording anything for ten
 // minutes.
 // Node a's engine finds it silent, opens an incident for it and resolves
 // it once b is back, and the report counts the silence as b's down time.
 func TestSilentNodeIsDown(t *testing.T) {
-	ctx := context.Background()
 	db := openDB(t)
 	from := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
 	clk := &clock{t: from.Add(10 * time.Hour)}
 	a, b := newHarness(t, db, clk, "a"), newHarness(t, db, clk, "b")
-	step := func(hs ...*harness) {
-		clk.Add(5 * time.Second)
-		for _, h := range hs {
-			if err := h.mon.Tick(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := h.eng.Evaluate(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	step := stepper(t, clk)
 	for range 60 {
 		step(a, b)
 	}
@@ -701,21 +707,28 @@ func TestSilentNodeIsDown(t *testing.T) {
 	if open := a.open(); len(open) != 0 {
 		t.Fatalf("%d incidents still open ten minutes after b came back", len(open))
 	}
-	rep, err := a.svc.Report(ctx, from, from.Add(24*time.Hour), "")
+	reportsDown(t, a, from, from.Add(24*time.Hour), "node:b", back.Sub(silent))
+}
+
+// reportsDown checks that h's report over [from, to) counts component
+// down for about want (within a minute), in one incident.
+func reportsDown(t *testing.T, h *harness, from, to time.Time, component string, want time.Duration) {
+	t.Helper()
+	rep, err := h.svc.Report(context.Background(), from, to, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range rep.Components {
-		if c.Component != "node:b" {
+		if c.Component != component {
 			continue
 		}
 		down := time.Duration(c.DowntimeMinutes * float64(time.Minute))
-		if want := back.Sub(silent); down < want-time.Minute || down > want+time.Minute || c.Incidents != 1 {
-			t.Errorf("node:b in the report: down %v in %d incidents, want about %v in 1", down, c.Incidents, want)
+		if down < want-time.Minute || down > want+time.Minute || c.Incidents != 1 {
+			t.Errorf("%s in the report: down %v in %d incidents, want about %v in 1", component, down, c.Incidents, want)
 		}
 		return
 	}
-	t.Errorf("node:b is not in the report")
+	t.Errorf("%s is not in the report", component)
 }
 
 // TestIncidentOfRemovedComponentResolves: bankid is down with an

@@ -215,3 +215,34 @@ type AuditQuery struct {
 	// Limit, if positive, returns at most that many (lowest Seq first).
 	Limit int
 }
+
+// Nodes holds the departures of nodes: a node records its own when it
+// stops cleanly, and an operator records one for a node that will never
+// come back. A departure stands until its node records a probe result
+// at or after it (the node came back), so package status stops listing
+// a node that left instead of showing it down.
+type Nodes interface {
+	// RecordNodeLeft stores d, replacing the departure stored for d.Node
+	// if there is one. If e is not nil it is appended to the audit log
+	// in the same write, as AuditLog.AppendAudit appends it.
+	RecordNodeLeft(ctx context.Context, d *NodeDeparture, e *AuditEvent) error
+	// ListNodeDepartures returns the departure of every node that has
+	// one, by node name.
+	ListNodeDepartures(ctx context.Context) ([]*NodeDeparture, error)
+}
+
+// Why a node left (NodeDeparture.Reason).
+const (
+	// NodeStopped: the node stopped cleanly and said so.
+	NodeStopped = "stopped"
+	// NodeForgotten: an operator said the node will never come back.
+	NodeForgotten = "forgotten"
+)
+
+// NodeDeparture is the latest departure of one node.
+type NodeDeparture struct {
+	Node   string
+	LeftAt time.Time
+	// Reason is NodeStopped or NodeForgotten.
+	Reason string
+}

@@ -52,6 +52,7 @@ type Store interface {
 	Health
 	Incidents
 	Maintenances
+	Nodes
 	Webhooks
 	// Ping reports whether the backend can serve requests (for /readyz).
 	Ping(ctx context.Context) error

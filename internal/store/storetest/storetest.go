@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Incidents", testIncidents},
 		{"IncidentList", testIncidentList},
 		{"Maintenance", testMaintenance},
+		{"Nodes", testNodes},
 		{"Webhooks", testWebhooks},
 		{"AuditRange", testAuditRange},
 		{"Ping", testPing},

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/app"
+	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// TestNodesStopAndForget: a node that stops cleanly says so, and varde
+// nodes list shows it stopped; a node that crashed an hour ago is
+// silent, and varde nodes forget takes it off the status page, audited
+// with the reason. A running node is not forgotten.
+func TestNodesStopAndForget(t *testing.T) {
+	dir := t.TempDir()
+	salt := filepath.Join(dir, "salt")
+	if err := os.WriteFile(salt, []byte(strings.Repeat("s", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := keyFile(t, dir, "key.pem")
+	addr, issuer := freeAddr(t)
+	cfgPath := filepath.Join(dir, "varde.yaml")
+	body := fmt.Sprintf("version: 1\nissuer: %s\nlisten: %s\nnode: n1\nstore:\n  dsn: %s\nkeys:\n  subject_salt_file: %s\n  signing_key_file: %s\nlog:\n  level: warn\n",
+		issuer, addr, filepath.Join(dir, "varde.db"), salt, key)
+	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	list := func() string {
+		t.Helper()
+		out, err := runCmd(t, "nodes", "list", "--config", cfgPath)
+		if err != nil {
+			t.Fatalf("nodes list: %v\n%s", err, out)
+		}
+		return out
+	}
+	line := func(out, node string) string {
+		for l := range strings.Lines(out) {
+			if strings.HasPrefix(l, node+" ") {
+				return l
+			}
+		}
+		return ""
+	}
+
+	stop := serveConfig(t, cfgPath, issuer)
+	waitFor(t, "n1 to record a probe result", 10*time.Second, func() bool { return strings.Contains(line(list(), "n1"), "running") })
+	if out, err := runCmd(t, "nodes", "forget", "--config", cfgPath, "--node", "n1"); err == nil || !strings.Contains(err.Error(), "running") {
+		t.Errorf("forgetting a running node: %v\n%s", err, out)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if l := line(list(), "n1"); !strings.Contains(l, "stopped") {
+		t.Errorf("n1 after a clean stop: %q, want stopped", l)
+	}
+
+	// A node that crashed an hour ago.
+	c, err := config.Load(cfgPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := app.OpenStore(context.Background(), c.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashed := time.Now().Add(-time.Hour)
+	err = st.RecordProbes(context.Background(), []*store.ProbeRecord{{Component: "node:ghost", Node: "ghost", Time: crashed, OK: true, State: store.HealthUp}})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := line(list(), "ghost"); !strings.Contains(l, "silent") {
+		t.Errorf("ghost an hour after its last probe: %q, want silent", l)
+	}
+	if _, err := runCmd(t, "nodes", "forget", "--config", cfgPath); exitStatus(err, &strings.Builder{}) != 2 {
+		t.Errorf("nodes forget without --node: %v, want a usage error", err)
+	}
+	if out, err := runCmd(t, "nodes", "forget", "--config", cfgPath, "--node", "nobody"); err == nil || !strings.Contains(err.Error(), "no such node") {
+		t.Errorf("forgetting an unknown node: %v\n%s", err, out)
+	}
+	out, err := runCmd(t, "nodes", "forget", "--config", cfgPath, "--node", "ghost", "--reason", "disk died")
+	if err != nil || !strings.Contains(out, "forgot node ghost") {
+		t.Fatalf("nodes forget: %v\n%s", err, out)
+	}
+	if l := line(list(), "ghost"); !strings.Contains(l, "forgotten") {
+		t.Errorf("ghost after forgetting it: %q, want forgotten", l)
+	}
+	evs := auditEvents(t, cfgPath, "node_forgotten")
+	if len(evs) != 1 || evs[0].Details["node"] != "ghost" || evs[0].Details["reason"] != "disk died" {
+		t.Errorf("node_forgotten events %+v, want one for ghost with its reason", evs)
+	}
+}

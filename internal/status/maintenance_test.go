@@ -1,0 +1,102 @@
+package status_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/status"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// TestAnnounceChecksTheWindow: a window may start up to AnnounceGrace in
+// the past, not more, and names only components the node knows.
+func TestAnnounceChecksTheWindow(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	now := clk.Now()
+	tests := []struct {
+		name       string
+		components []string
+		start      time.Time
+		want       error
+	}{
+		{"ahead", []string{"bankid"}, now.Add(time.Hour), nil},
+		{"from now, typed a little late", []string{"bankid", "store"}, now.Add(-30 * time.Second), nil},
+		{"another node", []string{"node:n2"}, now, nil},
+		{"in the past", []string{"bankid"}, now.Add(-2 * time.Minute), status.ErrPastWindow},
+		{"unknown component", []string{"bankid", "bnakid"}, now, status.ErrUnknownComponent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := h.svc.Announce(ctx, tt.components, tt.start, tt.start.Add(time.Hour), "Upgrade", "")
+			if !errors.Is(err, tt.want) {
+				t.Errorf("Announce: %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestLateMaintenanceExcusesNothing: bankid is down for 30 minutes. A
+// window over the outage cannot be announced afterwards, and one stored
+// afterwards anyway (by an older version, or by hand) leaves the
+// report's down time as measured.
+func TestLateMaintenanceExcusesNothing(t *testing.T) {
+	ctx := context.Background()
+	from := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	clk := &clock{t: from.Add(10 * time.Hour)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	h.round()
+	h.fail.Store(true)
+	began := clk.Now()
+	h.rounds(360)
+	h.fail.Store(false)
+	ended := clk.Now()
+	h.rounds(120)
+	if _, err := h.svc.Announce(ctx, []string{"bankid"}, began, ended, "Planned, honestly", ""); !errors.Is(err, status.ErrPastWindow) {
+		t.Fatalf("announcing a window over a past outage: %v, want ErrPastWindow", err)
+	}
+	late := &store.Maintenance{ID: "late", Components: []string{"bankid"}, Start: began, End: ended, Title: "Planned, honestly", CreatedAt: clk.Now()}
+	if err := h.db.CreateMaintenance(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	reportsDown(t, h, from, from.Add(24*time.Hour), "bankid", ended.Sub(began))
+}
+
+// TestMaintenanceAnnouncedDuringOutage: bankid goes down, and a window
+// starting now is announced before the incident's OpenAfter has passed.
+// The incident opens all the same, and the report counts the whole
+// outage, the part in the window included.
+func TestMaintenanceAnnouncedDuringOutage(t *testing.T) {
+	ctx := context.Background()
+	from := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	clk := &clock{t: from.Add(10 * time.Hour)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	h.svc.Config.OpenAfter = 2 * time.Minute
+	h.round()
+	h.fail.Store(true)
+	began := clk.Now()
+	h.rounds(6)
+	if _, err := h.svc.Announce(ctx, []string{"bankid"}, clk.Now(), clk.Now().Add(time.Hour), "Emergency fix", ""); err != nil {
+		t.Fatal(err)
+	}
+	h.rounds(40)
+	if n := len(h.open()); n != 1 {
+		t.Fatalf("%d incidents open for an outage that began before its window was announced, want 1", n)
+	}
+	h.rounds(200)
+	h.fail.Store(false)
+	ended := clk.Now()
+	h.rounds(120)
+	reportsDown(t, h, from, from.Add(24*time.Hour), "bankid", ended.Sub(began))
+}
+
+// rounds runs n rounds.
+func (h *harness) rounds(n int) {
+	h.t.Helper()
+	for range n {
+		h.round()
+	}
+}
