@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"database/sql"
 	"io/fs"
 	"strings"
 	"time"
@@ -35,6 +36,12 @@ type dialect struct {
 	// for every error a statement returned, and a savepoint rolled back
 	// leaves the transaction whole.
 	abortsOnError bool
+	// snapshot are the options of a read transaction whose statements
+	// must all see one snapshot of the database; nil: the driver's
+	// default transaction does (SQLite's deferred transaction reads one
+	// snapshot until it ends; PostgreSQL's read committed takes a new
+	// one for every statement).
+	snapshot *sql.TxOptions
 	// shared: other nodes write the database at any moment, so nothing
 	// committed may be kept in memory beyond its transaction (no cached
 	// records, no audit head across transactions), and there is no

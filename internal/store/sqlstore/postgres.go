@@ -192,6 +192,7 @@ func postgresDialect() (dialect, error) {
 		fatal:         fatalPostgres,
 		transient:     transientPostgres,
 		abortsOnError: true,
+		snapshot:      &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		shared:        true,
 		textOnly:      true,
 		forUpdate:     " FOR UPDATE",

@@ -192,7 +192,9 @@ func (db *DB) ListIncidents(ctx context.Context, q store.IncidentQuery) ([]*stor
 // listIncidents selects incidents with the clause rest and fills their
 // timelines. The result is never nil.
 func (db *DB) listIncidents(ctx context.Context, rest string, args []any) ([]*store.Incident, error) {
-	tx, err := db.r.BeginTx(ctx, nil)
+	// One snapshot for the incidents and their timelines, so that the two
+	// agree even while another node resolves one of them.
+	tx, err := db.r.BeginTx(ctx, db.d.snapshot)
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 		{"WebhookClaims", sharedWebhookClaims},
 		{"SessionEnds", sharedSessionEnds},
 		{"IncidentTimeline", sharedIncidentTimeline},
+		{"IncidentSnapshot", sharedIncidentSnapshot},
 		{"OneCodeTwoNodes", sharedOneCode},
 		{"SingleUse", sharedSingleUse},
 		{"RecoveryCodes", sharedRecoveryCodes},
@@ -275,6 +276,58 @@ func sharedIncidentTimeline(t *testing.T, a, b store.Store) {
 	for i, u := range got.Updates {
 		if u.Seq != i+1 {
 			t.Fatalf("entry %d has seq %d", i, u.Seq)
+		}
+	}
+}
+
+// sharedIncidentSnapshot: one node lists incidents while the other
+// changes one, each step a change of its fields (Version + 1) and then an
+// entry in its timeline. A listing reads the incident and its timeline
+// from one snapshot, so it never shows more entries than changes: read
+// apart, the timeline could be read after changes the fields were read
+// before.
+func sharedIncidentSnapshot(t *testing.T, a, b store.Store) {
+	ctx := t.Context()
+	now := time.Now().UTC()
+	in := &store.Incident{ID: "inc-snap", Component: "bankid", StartedAt: now, OpenedAt: now}
+	if err := a.OpenIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	base := int64(len(in.Updates)) - in.Version // entries beyond changes at the start
+	const steps = 150
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range steps {
+			in.PeopleAffected++
+			if err := a.UpdateIncident(ctx, in); err != nil {
+				t.Error(err)
+				return
+			}
+			u := &store.IncidentUpdate{IncidentID: in.ID, Time: now, Kind: store.UpdateOperator, Message: "note", Author: "ops"}
+			if err := a.AddIncidentUpdate(ctx, u); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for reads := 0; ; reads++ {
+		select {
+		case <-done:
+			if reads == 0 {
+				t.Error("no listing made while the incident changed")
+			}
+			return
+		default:
+		}
+		got, err := b.ListIncidents(ctx, store.IncidentQuery{Component: "bankid"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range got {
+			if g.ID == in.ID && int64(len(g.Updates))-g.Version > base {
+				t.Fatalf("listing %d: %d timeline entries at version %d: the timeline was read after the fields", reads, len(g.Updates), g.Version)
+			}
 		}
 	}
 }
