@@ -131,7 +131,8 @@ type Summary struct {
 	// Node is the node whose view this is.
 	Node string `json:"node"`
 	// Overall is the worst state of any component (maintenance counts as
-	// degraded only if nothing is worse).
+	// degraded only if nothing is worse), but a node down while another
+	// is operational counts as degraded: the others serve.
 	Overall     State         `json:"overall"`
 	Components  []Component   `json:"components"`
 	History     []History     `json:"history"`

@@ -165,6 +165,23 @@ func PublicState(h health.State) State {
 }
 
 // severity orders public states for "the worst of".
+// overallOf is what component comps[i] adds to the overall state: its
+// own state, except that a node down while another node is operational
+// is degraded overall. Logins go on through the nodes that serve, and the
+// page says so; the node's own row still reads down.
+func overallOf(comps []Component, i int) State {
+	st := comps[i].State
+	if comps[i].Kind != KindNode || st.severity() <= Degraded.severity() {
+		return st
+	}
+	for _, c := range comps {
+		if c.Kind == KindNode && c.State == Operational {
+			return Degraded
+		}
+	}
+	return st
+}
+
 func (st State) severity() int {
 	switch st {
 	case Operational:
@@ -253,8 +270,8 @@ func (s *Service) summarize(ctx context.Context) (*Summary, error) {
 				comps[i].Uptime90 = h.Percent
 			}
 		}
-		if comps[i].State.severity() > sum.Overall.severity() {
-			sum.Overall = comps[i].State
+		if st := overallOf(comps, i); st.severity() > sum.Overall.severity() {
+			sum.Overall = st
 		}
 	}
 	sum.Components, sum.History = comps, hist
