@@ -488,8 +488,15 @@ func (a *App) drain() time.Duration {
 
 func (a *App) Handler() http.Handler { return a.handler }
 
-// Serve serves on ln until ctx ends, then shuts down gracefully.
+// Serve serves on ln until ctx ends, then shuts down gracefully. If the
+// listener fails first, Serve returns its error once the node's
+// background work has stopped, as it does at a shutdown.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	// The background work runs until Serve returns, not only until the
+	// caller's ctx ends: a node whose listener failed must stop, so that
+	// its process exits and its supervisor starts it again.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -514,9 +521,6 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			a.log.Error("health monitor stopped", "err", err)
 		}
 	}()
-	// The monitor writes what it still holds when ctx ends; let it finish
-	// before the caller closes the store.
-	defer func() { <-monitorDone }()
 	background := make(chan struct{}, 2)
 	go func() {
 		defer func() { background <- struct{}{} }()
@@ -528,7 +532,15 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			a.log.Error("webhook notifier stopped", "err", err)
 		}
 	}()
-	defer func() { <-background; <-background }()
+	// However Serve returns, the background work ends first; the
+	// monitor writes what it still holds when ctx ends, so let it finish
+	// before the caller closes the store.
+	defer func() {
+		stop()
+		<-background
+		<-background
+		<-monitorDone
+	}()
 	a.servePprof(ctx) // only if debug.pprof_listen is set (debug.go)
 	select {
 	case err := <-errc:
