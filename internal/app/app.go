@@ -123,9 +123,12 @@ func OpenStore(ctx context.Context, cfg config.Store) (store.Store, error) {
 var ErrNoStore = sqlstore.ErrNoDatabase
 
 // OpenExistingStore is OpenStore for tools that work on a node's store
-// (varde clients, varde status): it creates nothing, and fails with an
-// error wrapping ErrNoStore if the database does not exist, so that a
-// wrong path cannot send their writes to a database no node reads.
+// (varde clients, keys, status, store): it creates nothing, and fails
+// with an error wrapping ErrNoStore if the database does not exist, so
+// that a wrong path cannot send their writes to a database no node
+// reads. It migrates nothing either: a schema older or newer than this
+// build's is refused (*sqlstore.SchemaError), since upgrading it is the
+// nodes' to do when they start.
 func OpenExistingStore(ctx context.Context, cfg config.Store) (store.Store, error) {
 	switch cfg.Driver {
 	case "", "sqlite":

@@ -54,13 +54,15 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	if err := createFile(path); err != nil {
 		return nil, err
 	}
-	return openSQLite(ctx, path)
+	return openSQLite(ctx, path, true)
 }
 
 // OpenExistingSQLite is OpenSQLite for a database that must exist
-// already, for tools that work on a node's database: it creates nothing,
-// and if path is not an existing file it returns an error wrapping
-// ErrNoDatabase, rather than a new, empty database that no node reads.
+// already, for tools that work on a node's database: it creates and
+// migrates nothing. If path is not an existing file, or one without a
+// Varde schema, it returns an error wrapping ErrNoDatabase, rather than
+// a new, empty database that no node reads; if the schema is older or
+// newer than this build's, a *SchemaError (checkSchema).
 func OpenExistingSQLite(ctx context.Context, path string) (*DB, error) {
 	fi, err := os.Stat(path)
 	if err == nil && !fi.Mode().IsRegular() {
@@ -69,10 +71,17 @@ func OpenExistingSQLite(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w at %s: %w", ErrNoDatabase, path, err)
 	}
-	return openSQLite(ctx, path)
+	// Checked on a query-only connection, before the write connection's
+	// settings (WAL) change the file.
+	if err := checkSQLiteSchema(ctx, path); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return openSQLite(ctx, path, false)
 }
 
-func openSQLite(ctx context.Context, path string) (*DB, error) {
+// openSQLite opens the database at path, and migrates it if
+// migrateSchema.
+func openSQLite(ctx context.Context, path string, migrateSchema bool) (*DB, error) {
 	d, err := sqliteDialect()
 	if err != nil {
 		return nil, err
@@ -98,9 +107,11 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if err := migrate(ctx, db.w, d, time.Now()); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+	if migrateSchema {
+		if err := migrate(ctx, db.w, d, time.Now()); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
 	}
 
 	if db.r, err = sql.Open("sqlite", rdsn); err != nil {
@@ -129,6 +140,34 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	ck.SetMaxOpenConns(1)
 	db.ckpt = newCheckpointer(ck, sqliteCheckpointEvery)
 	return db, nil
+}
+
+// checkSQLiteSchema is checkSchema for the database at path, on a
+// query-only connection of its own, after making sure the database has
+// a schema at all.
+func checkSQLiteSchema(ctx context.Context, path string) error {
+	d, err := sqliteDialect()
+	if err != nil {
+		return err
+	}
+	dsn, err := sqliteDSN(path, roleRead)
+	if err != nil {
+		return err
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var n int
+	err = db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'").Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: the file holds no Varde store (a node creates it at its first start)", ErrNoDatabase)
+	}
+	return checkSchema(ctx, db, d)
 }
 
 // createFile makes sure path exists with owner-only permissions before
