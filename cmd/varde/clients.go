@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,7 +20,8 @@ const clientsUsage = `usage: varde clients <add|list|remove> --config FILE [flag
 
   add      register a relying party in the store (see --help of add)
   list     list relying parties
-  remove   remove a relying party (--id ID)
+  remove   remove a relying party (--id ID), and revoke what was issued to it;
+           one the configuration file declares only with --still-declared
 `
 
 // listFlag collects a repeatable flag.
@@ -36,6 +38,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var c config.Client
 	var redirects, logouts listFlag
 	var jwksFile, levels, claims, providers, components, introspect string
+	var stillDeclared bool
 	switch args[0] {
 	case "add":
 		fs.StringVar(&c.ID, "id", "", "client ID (required)")
@@ -64,6 +67,9 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.StringVar(&components, "status-components", "", "components it hears about, comma-separated, e.g. store,bankid (default the providers it accepts and store)")
 	case "remove":
 		fs.StringVar(&c.ID, "id", "", "client ID (required)")
+		fs.BoolVar(&stillDeclared, "still-declared", false,
+			"remove it now though the configuration file declares it (a compromised client, say): it stops working at once, "+
+				"but a node that starts with a file declaring it adds it again, so take it out of every node's file too")
 	case "list":
 	default:
 		fmt.Fprint(stderr, clientsUsage)
@@ -88,12 +94,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "list":
 		return listClients(ctx, st, stdout)
 	case "remove":
-		n, err := app.RemoveClient(ctx, st, c.ID, store.ClientSourceCLI, time.Now())
-		if err != nil {
-			return fmt.Errorf("remove %s: %w", c.ID, err)
-		}
-		fmt.Fprintf(stdout, "removed client %s; grants revoked: %d (their refresh and access tokens no longer work)\n", c.ID, n)
-		return nil
+		return removeClient(ctx, st, cfg, *path, c.ID, stillDeclared, stdout, stderr)
 	}
 	c.RedirectURIs, c.PostLogoutRedirectURIs = redirects, logouts
 	c.AllowedLevels, c.Claims, c.Providers = splitList(levels), splitList(claims), splitList(providers)
@@ -127,6 +128,32 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "added client %s\n", c.ID)
+	return nil
+}
+
+// removeClient removes client id (app.RemoveClient). A client the
+// configuration file at path declares would come back when a node
+// starts with that file (app.New stores every declared client), so
+// removing one is refused unless stillDeclared: then it is removed,
+// since cutting a compromised client off must not wait for a file to be
+// edited and a node restarted, and stderr says that the file must
+// change too.
+func removeClient(ctx context.Context, st store.Clients, cfg *config.Config, path, id string, stillDeclared bool, stdout, stderr io.Writer) error {
+	declared := slices.ContainsFunc(cfg.Clients, func(c config.Client) bool { return c.ID == id })
+	if declared && !stillDeclared {
+		return fmt.Errorf("client %s is declared in the configuration file %s, and a node that starts with it adds the client again: "+
+			"take it out of that file (and every node's), then run this again; "+
+			"or, to cut it off now and edit the files next, add --still-declared", id, path)
+	}
+	n, err := app.RemoveClient(ctx, st, id, store.ClientSourceCLI, time.Now())
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", id, err)
+	}
+	fmt.Fprintf(stdout, "removed client %s; grants revoked: %d (their refresh and access tokens no longer work)\n", id, n)
+	if declared {
+		fmt.Fprintf(stderr, "WARNING: client %s is still declared in %s: take it out of that file and every node's now, "+
+			"or the next node to start with it adds the client again\n", id, path)
+	}
 	return nil
 }
 

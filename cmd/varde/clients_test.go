@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -44,6 +45,21 @@ func adminConfig(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// appendFile appends text to the file at path.
+func appendFile(t *testing.T, path, text string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func runCmd(t *testing.T, args ...string) (string, error) {
@@ -89,6 +105,63 @@ func TestClientsAddListRemove(t *testing.T) {
 	}
 	if _, err := runCmd(t, "clients", "remove", "--config", cfg, "--id", "tax"); err == nil {
 		t.Error("removing an unknown client succeeded")
+	}
+}
+
+// TestClientsRemoveDeclared: a client the configuration file declares,
+// which a node would add again at its next start, is not removed
+// without --still-declared, and the error says what to do; with it, the
+// client is removed at once and a warning says the file must change.
+func TestClientsRemoveDeclared(t *testing.T) {
+	cfgPath := adminConfig(t)
+	appendFile(t, cfgPath, "clients:\n  - id: bank\n    name: Bank\n    auth_method: none\n"+
+		"    redirect_uris: [\"https://bank.example/cb\"]\n")
+	// As the node stores it at its start.
+	cfg, err := config.LoadEnviron(cfgPath, func() []string { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := app.OpenStore(context.Background(), cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := cfg.Clients[0].ToStore(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutClient(context.Background(), sc); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	listed := func() bool {
+		t.Helper()
+		out, err := runCmd(t, "clients", "list", "--config", cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Contains(out, "bank")
+	}
+
+	out, err := runCmd(t, "clients", "remove", "--config", cfgPath, "--id", "bank")
+	for _, want := range []string{"client bank is declared in the configuration file " + cfgPath, "take it out of that file", "--still-declared"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("remove of a declared client: %v, want it to say %q\n%s", err, want, out)
+		}
+	}
+	if !listed() {
+		t.Error("the declared client was removed without --still-declared")
+	}
+
+	var stdout, stderr bytes.Buffer
+	if err := run([]string{"clients", "remove", "--config", cfgPath, "--id", "bank", "--still-declared"}, &stdout, &stderr); err != nil {
+		t.Fatalf("remove --still-declared: %v\n%s%s", err, &stdout, &stderr)
+	}
+	if !strings.Contains(stdout.String(), "removed client bank") ||
+		!strings.Contains(stderr.String(), "WARNING: client bank is still declared in "+cfgPath) {
+		t.Errorf("remove --still-declared printed %q and %q", &stdout, &stderr)
+	}
+	if listed() {
+		t.Error("the client is still there after remove --still-declared")
 	}
 }
 
@@ -162,17 +235,8 @@ func TestClientsAddStatusWebhook(t *testing.T) {
 // without one. Naming the sector on both is allowed.
 func TestClientsAddRefusesSharedSubjects(t *testing.T) {
 	cfg := adminConfig(t)
-	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString("clients:\n  - id: bank\n    auth_method: none\n    sector_id: bank.example\n" +
-		"    redirect_uris: [\"https://bank.example/cb\"]\n"); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	appendFile(t, cfg, "clients:\n  - id: bank\n    auth_method: none\n    sector_id: bank.example\n"+
+		"    redirect_uris: [\"https://bank.example/cb\"]\n")
 	add := func(id string, flags ...string) error {
 		t.Helper()
 		args := append([]string{"clients", "add", "--config", cfg, "--id", id, "--name", id, "--auth-method", "none",

@@ -74,8 +74,9 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "backup: %s, %.1f MB, a snapshot of %s taken in %v\n", out, float64(fi.Size())/1e6, cfg.Store.DSN,
 		time.Since(start).Round(time.Millisecond))
-	// The copy is checked as a restore would use it: opened on its own.
-	cp, err := sqlstore.OpenExistingSQLite(ctx, out)
+	// The copy is checked as a restore would use it, opened on its own,
+	// but read-only, so that it stays the snapshot it is.
+	cp, err := sqlstore.OpenSQLiteReadOnly(ctx, out)
 	if err != nil {
 		return fmt.Errorf("the backup does not open: %w", err)
 	}

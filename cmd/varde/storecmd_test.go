@@ -61,6 +61,14 @@ func TestStoreBackupAndVerify(t *testing.T) {
 	if !strings.Contains(out, "backup: "+backup) || !strings.Contains(out, "anchor: "+anchor) || !strings.Contains(out, "To restore") {
 		t.Errorf("backup printed:\n%s", out)
 	}
+	// The check left the snapshot as VACUUM INTO wrote it: in
+	// rollback-journal mode (header bytes 18 and 19), nothing beside it.
+	if head, err := os.ReadFile(backup); err != nil || len(head) < 20 || head[18] != 1 || head[19] != 1 {
+		t.Errorf("the backup after its check: header %v, %v", head[:min(len(head), 20)], err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(backup)); len(entries) != 1 {
+		t.Errorf("beside the backup: %v", entries)
+	}
 	if _, err := runCmd(t, "store", "backup", "--config", cfgPath, "--out", backup); err == nil || !strings.Contains(err.Error(), "exists") {
 		t.Errorf("a second backup to the same file: %v", err)
 	}

@@ -123,9 +123,12 @@ func OpenStore(ctx context.Context, cfg config.Store) (store.Store, error) {
 var ErrNoStore = sqlstore.ErrNoDatabase
 
 // OpenExistingStore is OpenStore for tools that work on a node's store
-// (varde clients, varde status): it creates nothing, and fails with an
-// error wrapping ErrNoStore if the database does not exist, so that a
-// wrong path cannot send their writes to a database no node reads.
+// (varde clients, keys, status, store): it creates nothing, and fails
+// with an error wrapping ErrNoStore if the database does not exist, so
+// that a wrong path cannot send their writes to a database no node
+// reads. It migrates nothing either: a schema older or newer than this
+// build's is refused (*sqlstore.SchemaError), since upgrading it is the
+// nodes' to do when they start.
 func OpenExistingStore(ctx context.Context, cfg config.Store) (store.Store, error) {
 	switch cfg.Driver {
 	case "", "sqlite":
@@ -488,8 +491,16 @@ func (a *App) drain() time.Duration {
 
 func (a *App) Handler() http.Handler { return a.handler }
 
-// Serve serves on ln until ctx ends, then shuts down gracefully.
+// Serve serves on ln until ctx ends, then shuts down gracefully. If the
+// listener fails first, Serve returns its error once the node's
+// background work has stopped, as it does at a shutdown.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	// The background work runs until Serve returns, not only until the
+	// caller's ctx ends: a node whose listener failed must stop, so that
+	// its process exits and its supervisor starts it again.
+	caller := ctx
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -514,15 +525,6 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			a.log.Error("health monitor stopped", "err", err)
 		}
 	}()
-	// The monitor writes what it still holds when ctx ends; let it finish
-	// before the caller closes the store. Then, if the node is stopping
-	// (not failing), say so, after its last probe result.
-	defer func() {
-		<-monitorDone
-		if ctx.Err() != nil {
-			a.leave()
-		}
-	}()
 	background := make(chan struct{}, 2)
 	go func() {
 		defer func() { background <- struct{}{} }()
@@ -534,7 +536,20 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			a.log.Error("webhook notifier stopped", "err", err)
 		}
 	}()
-	defer func() { <-background; <-background }()
+	// However Serve returns, the background work ends first; the
+	// monitor writes what it still holds when ctx ends, so let it finish
+	// before the caller closes the store. Then, if the node is stopping
+	// (the caller's ctx ended; its listener did not fail), say so, after
+	// its last probe result.
+	defer func() {
+		stop()
+		<-background
+		<-background
+		<-monitorDone
+		if caller.Err() != nil {
+			a.leave()
+		}
+	}()
 	a.servePprof(ctx) // only if debug.pprof_listen is set (debug.go)
 	select {
 	case err := <-errc:

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -195,5 +196,35 @@ func TestDrainBeforeShutdown(t *testing.T) {
 	}
 	if got := get("/healthz"); got != 0 {
 		t.Errorf("after Serve returned, /healthz answered %d", got)
+	}
+}
+
+// failingListener is a listener whose Accept fails for good, as one
+// whose socket was closed under it does.
+type failingListener struct{ net.Listener }
+
+var errAcceptFailed = errors.New("accept failed")
+
+func (failingListener) Accept() (net.Conn, error) { return nil, errAcceptFailed }
+
+// TestServeReturnsWhenListenerFails: a listener that fails ends Serve
+// with its error, though nobody cancelled Serve's context, so that the
+// process exits and its supervisor starts it again.
+func TestServeReturnsWhenListenerFails(t *testing.T) {
+	ctx, a := listenerTestApp(t, config.EnvMetricsListen, "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx, failingListener{ln}) }()
+	select {
+	case err := <-served:
+		if !errors.Is(err, errAcceptFailed) {
+			t.Errorf("Serve = %v, want the listener's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after its listener failed")
 	}
 }

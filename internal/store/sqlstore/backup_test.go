@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
@@ -138,5 +139,79 @@ func TestCheckIntegrityFindsDamage(t *testing.T) {
 	defer cp.Close()
 	if err := cp.CheckIntegrity(ctx); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("CheckIntegrity on a damaged file = %v, want ErrCorrupt", err)
+	}
+}
+
+// TestCheckBackupReadOnly: a backup opened with OpenSQLiteReadOnly is
+// checked, its audit chain walked and its writes refused, and its file
+// stays byte for byte the snapshot it was, in rollback-journal mode
+// (header bytes 18 and 19 are 1, not WAL's 2), with no -wal or -shm
+// beside it. The path may hold what a file: URI escapes.
+func TestCheckBackupReadOnly(t *testing.T) {
+	ctx := t.Context()
+	dir := filepath.Join(t.TempDir(), "back ups 100%")
+	db := openTemp(t)
+	for range 20 {
+		if err := db.AppendAudit(ctx, &store.AuditEvent{Type: "authentication", Result: store.ResultSuccess}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "varde.db")
+	if err := db.BackupTo(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before[18] != 1 || before[19] != 1 {
+		t.Fatalf("the backup's header bytes 18, 19 = %d, %d, want 1, 1", before[18], before[19])
+	}
+
+	cp, err := OpenSQLiteReadOnly(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cp.CheckIntegrity(ctx); err != nil {
+		t.Errorf("check: %v", err)
+	}
+	evs, err := cp.ListAudit(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.VerifyAuditChain(nil, evs); err != nil || len(evs) != 20 {
+		t.Errorf("audit chain of %d events: %v", len(evs), err)
+	}
+	if err := cp.PutClient(ctx, &store.Client{ID: "bank"}); err == nil {
+		t.Error("a write to the read-only backup succeeded")
+	}
+	if err := cp.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sha256.Sum256(after) != sha256.Sum256(before) {
+		t.Error("checking the backup changed its file")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("beside the backup after its check: %v", entries)
+	}
+
+	// Not a store: no file, and an empty one.
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(dir, "none.db"), empty} {
+		if db, err := OpenSQLiteReadOnly(ctx, p); !errors.Is(err, ErrNoDatabase) {
+			if db != nil {
+				db.Close()
+			}
+			t.Errorf("%s: %v, want ErrNoDatabase", p, err)
+		}
 	}
 }

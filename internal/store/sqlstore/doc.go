@@ -20,8 +20,10 @@
 // Schema changes are numbered SQL files under migrations/<dialect>/,
 // embedded in the binary and applied in order, each in its own
 // transaction, with the applied versions recorded in schema_migrations.
-// Migrations are additive, so an older build ignores versions it does
-// not know.
+// Migrations are additive, so an older node ignores versions it does
+// not know. The tools that open a node's database (OpenExistingSQLite,
+// OpenExistingPostgres) migrate nothing, and refuse a schema older or
+// newer than their build's (SchemaError).
 //
 // SQLite specifics: the database runs in WAL mode with synchronous=NORMAL,
 // a busy timeout and foreign keys on, set through the DSN so every pooled

@@ -61,7 +61,9 @@ type migrator interface {
 // order, each in its own transaction together with its record in
 // schema_migrations. A migration that fails leaves no trace. Versions the
 // database has but this build does not know are ignored: migrations only
-// add, so an older build still works against a newer schema.
+// add, so an older node still works against a newer schema, as it must
+// while the nodes sharing a database are upgraded one by one. Tools
+// that open a node's database do not migrate: see checkSchema.
 func migrate(ctx context.Context, db migrator, d dialect, now time.Time) error {
 	ms, err := loadMigrations(d.migrations)
 	if err != nil {
@@ -131,6 +133,65 @@ func apply(ctx context.Context, db migrator, d dialect, m migration, now time.Ti
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("migration %s: commit: %w", m.name, err)
+	}
+	return nil
+}
+
+// SchemaError means that a database's schema is not the one this
+// build's migrations make, found by a tool that works on a node's
+// database (OpenExistingSQLite, OpenExistingPostgres), which changes no
+// schema.
+type SchemaError struct {
+	// Have is the highest version the database records, Want the
+	// highest this build knows.
+	Have, Want int
+	// Newer says the database records versions this build does not
+	// know; otherwise it lacks some this build has.
+	Newer bool
+}
+
+func (e *SchemaError) Error() string {
+	if e.Newer {
+		return fmt.Sprintf("the database is at schema %d, which this varde (schema %d) does not know: "+
+			"run the varde of the version the nodes run, since this one would not see what the newer schema records", e.Have, e.Want)
+	}
+	return fmt.Sprintf("the database is at schema %d, this varde needs %d: upgrade it by starting `varde serve` of this version, "+
+		"or run the varde of the version the nodes run", e.Have, e.Want)
+}
+
+// checkSchema is migrate for tools that work on a node's database
+// (varde clients, keys, status, store): it applies nothing, and returns
+// a *SchemaError unless db records exactly the migrations of d. An older
+// schema is the nodes' to upgrade, when one of this version starts: a
+// tool run by hand must not upgrade a database under nodes that do not
+// know the new schema yet. A newer one is refused too, unlike by
+// migrate: a node of the older version keeps serving during an upgrade,
+// but a tool can be run in the version that matches, and an older one
+// could miss what the newer schema records (say, a removal that does
+// not revoke what a new table holds).
+func checkSchema(ctx context.Context, db migrator, d dialect) error {
+	ms, err := loadMigrations(d.migrations)
+	if err != nil {
+		return err
+	}
+	applied, err := appliedVersions(ctx, db)
+	if err != nil {
+		return err
+	}
+	var e SchemaError
+	missing := false
+	known := make(map[int]bool, len(ms))
+	for _, m := range ms {
+		known[m.version] = true
+		e.Want = max(e.Want, m.version)
+		missing = missing || !applied[m.version]
+	}
+	for v := range applied {
+		e.Have = max(e.Have, v)
+		e.Newer = e.Newer || !known[v]
+	}
+	if e.Newer || missing {
+		return &e
 	}
 	return nil
 }

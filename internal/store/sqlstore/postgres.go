@@ -54,6 +54,22 @@ const (
 // nothing committed is kept in memory beyond its transaction. The
 // database must exist; its schema is created on first use.
 func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
+	return openPostgresDB(ctx, dsn, true)
+}
+
+// OpenExistingPostgres is OpenPostgres for tools that work on a node's
+// store (varde clients, keys, status, store): it creates and migrates
+// nothing. If the database holds no Varde schema it returns an error
+// wrapping ErrNoDatabase, rather than creating one that no node reads;
+// if the schema is older or newer than this build's, a *SchemaError
+// (checkSchema).
+func OpenExistingPostgres(ctx context.Context, dsn string) (*DB, error) {
+	return openPostgresDB(ctx, dsn, false)
+}
+
+// openPostgresDB opens the database at dsn, and migrates it
+// (migrateSchema) or checks that it needs no migration.
+func openPostgresDB(ctx context.Context, dsn string, migrateSchema bool) (*DB, error) {
 	d, err := postgresDialect()
 	if err != nil {
 		return nil, err
@@ -76,7 +92,12 @@ func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open postgres %s: %w", where, err)
 	}
-	if err := migratePostgres(ctx, db.w, d); err != nil {
+	if migrateSchema {
+		err = migratePostgres(ctx, db.w, d)
+	} else {
+		err = checkPostgresSchema(ctx, db.w, d)
+	}
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open postgres %s: %w", where, err)
 	}
@@ -95,31 +116,6 @@ func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("open postgres %s: %w", where, err)
 	}
 	return db, nil
-}
-
-// OpenExistingPostgres is OpenPostgres for tools that work on a node's
-// store (varde clients, varde status): it creates and migrates nothing,
-// and if the database holds no Varde schema it returns an error wrapping
-// ErrNoDatabase, rather than creating one that no node reads.
-func OpenExistingPostgres(ctx context.Context, dsn string) (*DB, error) {
-	cfg, err := postgresConfig(dsn)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open postgres %s: %w", postgresWhere(cfg), err)
-	}
-	var schema bool
-	err = conn.QueryRow(ctx, "SELECT to_regclass('schema_migrations') IS NOT NULL").Scan(&schema)
-	_ = conn.Close(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("open postgres %s: %w", postgresWhere(cfg), err)
-	}
-	if !schema {
-		return nil, fmt.Errorf("%w: %s holds no Varde store (a node creates it at its first start)", ErrNoDatabase, postgresWhere(cfg))
-	}
-	return OpenPostgres(ctx, dsn)
 }
 
 // errPostgresDSN is any DSN pgx cannot parse; its own message can quote
@@ -156,6 +152,19 @@ func DescribeDSN(driver, dsn string) string {
 // without user or password.
 func postgresWhere(cfg *pgx.ConnConfig) string {
 	return fmt.Sprintf("database %q on %s:%d", cfg.Database, cfg.Host, cfg.Port)
+}
+
+// checkPostgresSchema is checkSchema, after making sure the database
+// has a schema at all.
+func checkPostgresSchema(ctx context.Context, db *sql.DB, d dialect) error {
+	var schema bool
+	if err := db.QueryRowContext(ctx, "SELECT to_regclass('schema_migrations') IS NOT NULL").Scan(&schema); err != nil {
+		return err
+	}
+	if !schema {
+		return fmt.Errorf("%w: it holds no Varde store (a node creates it at its first start)", ErrNoDatabase)
+	}
+	return checkSchema(ctx, db, d)
 }
 
 // migratePostgres runs migrate on one connection that holds a

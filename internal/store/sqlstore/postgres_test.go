@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"net"
 	"net/url"
@@ -292,4 +293,19 @@ func TestPostgresPartition(t *testing.T) {
 	if err := store.VerifyAuditChain(nil, all); err != nil {
 		t.Error(err)
 	}
+}
+
+func TestOpenExistingPostgresSchema(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	openPostgres(t, dsn).Close()
+	raw, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	d, err := postgresDialect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testOpenExistingSchema(t, d, raw, func() (*DB, error) { return OpenExistingPostgres(t.Context(), dsn) })
 }

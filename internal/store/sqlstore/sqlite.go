@@ -54,25 +54,84 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	if err := createFile(path); err != nil {
 		return nil, err
 	}
-	return openSQLite(ctx, path)
+	return openSQLite(ctx, path, true)
 }
 
 // OpenExistingSQLite is OpenSQLite for a database that must exist
-// already, for tools that work on a node's database: it creates nothing,
-// and if path is not an existing file it returns an error wrapping
-// ErrNoDatabase, rather than a new, empty database that no node reads.
+// already, for tools that work on a node's database: it creates and
+// migrates nothing. If path is not an existing file, or one without a
+// Varde schema, it returns an error wrapping ErrNoDatabase, rather than
+// a new, empty database that no node reads; if the schema is older or
+// newer than this build's, a *SchemaError (checkSchema).
 func OpenExistingSQLite(ctx context.Context, path string) (*DB, error) {
+	if err := existingFile(path); err != nil {
+		return nil, err
+	}
+	// Checked on a query-only connection, before the write connection's
+	// settings (WAL) change the file.
+	if err := checkSQLiteSchema(ctx, path, roleRead); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return openSQLite(ctx, path, false)
+}
+
+// OpenSQLiteReadOnly opens an existing SQLite database file only to
+// read and check it, such as a backup, which must stay the snapshot it
+// is: every connection is read-only (mode=ro and query_only), so
+// nothing is migrated, no checkpoint runs, the journal mode stays as it
+// is and the file's bytes do not change; any write fails. Like
+// OpenExistingSQLite, it refuses a file that holds no Varde store
+// (ErrNoDatabase) or whose schema is not this build's (*SchemaError).
+func OpenSQLiteReadOnly(ctx context.Context, path string) (*DB, error) {
+	if err := existingFile(path); err != nil {
+		return nil, err
+	}
+	if err := checkSQLiteSchema(ctx, path, roleReadOnly); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	d, err := sqliteDialect()
+	if err != nil {
+		return nil, err
+	}
+	dsn, err := sqliteDSN(path, roleReadOnly)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{d: d, path: path}
+	// The write pool too, which the statements and the writer need: its
+	// writes fail.
+	if db.w, err = sql.Open("sqlite", dsn); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.w.SetMaxOpenConns(1)
+	if db.r, err = sql.Open("sqlite", dsn); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.r.SetMaxOpenConns(sqliteMinReaders)
+	if err := db.start(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// existingFile returns an error wrapping ErrNoDatabase unless path is
+// an existing regular file.
+func existingFile(path string) error {
 	fi, err := os.Stat(path)
 	if err == nil && !fi.Mode().IsRegular() {
 		err = errors.New("not a regular file")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w at %s: %w", ErrNoDatabase, path, err)
+		return fmt.Errorf("%w at %s: %w", ErrNoDatabase, path, err)
 	}
-	return openSQLite(ctx, path)
+	return nil
 }
 
-func openSQLite(ctx context.Context, path string) (*DB, error) {
+// openSQLite opens the database at path, and migrates it if
+// migrateSchema.
+func openSQLite(ctx context.Context, path string, migrateSchema bool) (*DB, error) {
 	d, err := sqliteDialect()
 	if err != nil {
 		return nil, err
@@ -98,9 +157,11 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if err := migrate(ctx, db.w, d, time.Now()); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+	if migrateSchema {
+		if err := migrate(ctx, db.w, d, time.Now()); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
 	}
 
 	if db.r, err = sql.Open("sqlite", rdsn); err != nil {
@@ -129,6 +190,34 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	ck.SetMaxOpenConns(1)
 	db.ckpt = newCheckpointer(ck, sqliteCheckpointEvery)
 	return db, nil
+}
+
+// checkSQLiteSchema is checkSchema for the database at path, on a
+// connection of its own that does not write (role roleRead or
+// roleReadOnly), after making sure the database has a schema at all.
+func checkSQLiteSchema(ctx context.Context, path string, role dsnRole) error {
+	d, err := sqliteDialect()
+	if err != nil {
+		return err
+	}
+	dsn, err := sqliteDSN(path, role)
+	if err != nil {
+		return err
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var n int
+	err = db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'").Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: the file holds no Varde store (a node creates it at its first start)", ErrNoDatabase)
+	}
+	return checkSchema(ctx, db, d)
 }
 
 // createFile makes sure path exists with owner-only permissions before
@@ -195,6 +284,10 @@ const (
 	// roleCopy reads the database and writes only another file (VACUUM
 	// INTO, which query-only refuses).
 	roleCopy
+	// roleReadOnly opens the file read-only (mode=ro) and query-only: it
+	// changes nothing in it, not even the journal mode
+	// (OpenSQLiteReadOnly).
+	roleReadOnly
 )
 
 // sqliteDSN builds the driver DSN for path. Pragmas go in the DSN so that
@@ -222,6 +315,11 @@ func sqliteDSN(path string, role dsnRole) (string, error) {
 		q.Set("_txlock", "immediate")
 	case roleRead:
 		q.Set("_query_only", "1")
+	case roleReadOnly:
+		q.Set("_query_only", "1")
+		// Only a file: URI passes SQLite's own parameters (mode) on.
+		q.Set("mode", "ro")
+		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode(), nil
 	}
 	return path + "?" + q.Encode(), nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -453,4 +454,100 @@ func TestOpenExistingSQLite(t *testing.T) {
 	if _, err := db.GetClient(ctx, "bank"); err != nil {
 		t.Errorf("existing database: %v", err)
 	}
+}
+
+// testOpenExistingSchema: a tool's open (openExisting) migrates nothing.
+// A database whose schema is older or newer than this build's d is
+// refused with a *SchemaError naming both versions, and left as it was;
+// raw reaches the database around the store.
+func testOpenExistingSchema(t *testing.T, d dialect, raw *sql.DB, openExisting func() (*DB, error)) {
+	ctx := t.Context()
+	ms, err := loadMigrations(d.migrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := ms[len(ms)-1].version
+	exec := func(q string) {
+		t.Helper()
+		if _, err := raw.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	refused := func(want SchemaError, says string) {
+		t.Helper()
+		db, err := openExisting()
+		if db != nil {
+			db.Close()
+		}
+		var se *SchemaError
+		if !errors.As(err, &se) || *se != want {
+			t.Fatalf("open: %v, want %+v", err, want)
+		}
+		if !strings.Contains(err.Error(), says) {
+			t.Errorf("open: %v, want it to say %q", err, says)
+		}
+	}
+	recorded := func(version int) bool {
+		t.Helper()
+		var n int
+		if err := raw.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM schema_migrations WHERE version = %d", version)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	}
+
+	// Older: the nodes' varde serve of this version upgrades it.
+	exec(fmt.Sprintf("DELETE FROM schema_migrations WHERE version = %d", last))
+	refused(SchemaError{Have: last - 1, Want: last},
+		fmt.Sprintf("the database is at schema %d, this varde needs %d: upgrade it by starting `varde serve`", last-1, last))
+	if recorded(last) {
+		t.Errorf("migration %d was applied by a tool's open", last)
+	}
+
+	// Newer: the varde that migrated it knows what it records.
+	exec(fmt.Sprintf("INSERT INTO schema_migrations (version, name, applied_at) VALUES (%d, '%04d_x.sql', 1)", last, last))
+	exec(fmt.Sprintf("INSERT INTO schema_migrations (version, name, applied_at) VALUES (%d, '%04d_future.sql', 1)", last+1, last+1))
+	refused(SchemaError{Have: last + 1, Want: last, Newer: true},
+		fmt.Sprintf("the database is at schema %d, which this varde (schema %d) does not know", last+1, last))
+
+	exec(fmt.Sprintf("DELETE FROM schema_migrations WHERE version = %d", last+1))
+	db, err := openExisting()
+	if err != nil {
+		t.Fatalf("open at this build's schema: %v", err)
+	}
+	db.Close()
+}
+
+func TestOpenExistingSQLiteSchema(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	// A file no node ever started on is no store, and stays empty.
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if db, err := OpenExistingSQLite(ctx, empty); !errors.Is(err, ErrNoDatabase) {
+		if db != nil {
+			db.Close()
+		}
+		t.Errorf("open an empty file: %v, want ErrNoDatabase", err)
+	}
+	if fi, err := os.Stat(empty); err != nil || fi.Size() != 0 {
+		t.Errorf("the empty file after the open: %v, %v", fi, err)
+	}
+
+	path := filepath.Join(dir, "varde.db")
+	if err := open(t, path).Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	d, err := sqliteDialect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testOpenExistingSchema(t, d, raw, func() (*DB, error) { return OpenExistingSQLite(ctx, path) })
 }
