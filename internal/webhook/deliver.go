@@ -161,12 +161,14 @@ func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery) (permanen
 		return true, "refused: " + err.Error()
 	}
 	payload := d.Payload
-	if renew := n.renew[d.Event]; renew != nil {
-		p, err := renew(payload, n.now())
+	if r, ok := n.renew[d.Event]; ok {
+		p, err := r.f(payload, n.now())
 		if err != nil {
-			// What was stored cannot be made into something to send;
-			// another attempt would fail the same way.
-			return true, "renew: " + clean(err.Error(), 200)
+			// A malformed payload will never be sent, so it is
+			// abandoned; any other failure (the signer) may pass, and
+			// is retried like a failed POST.
+			malformed := r.malformed != nil && errors.Is(err, r.malformed)
+			return malformed, "renew: " + clean(err.Error(), 200)
 		}
 		payload = p
 	}

@@ -116,7 +116,10 @@
 // 15). Run delivers them like SETs, sending each body and Content-Type
 // as stored (a form, logout_token=...); a 400 with an OAuth error
 // ({"error", "error_description"}, Back-Channel Logout 1.0 §2.8) is
-// final, like a SET error.
+// final, like a SET error. A logout token lives two minutes, so each
+// attempt sends what package oidc renews it into (RenewWith): a payload
+// it cannot read is abandoned, while a signer that fails (a hardware
+// module out of reach) fails only that attempt, retried on the schedule.
 //
 // # Security
 //

@@ -102,7 +102,7 @@ type Notifier struct {
 
 	// renew holds, by delivery event, what renews a payload before an
 	// attempt (RenewWith).
-	renew map[string]RenewFunc
+	renew map[string]renewal
 
 	// queue holds events from OnTransition until Run writes them to the
 	// outbox; held keeps, in order, those it could not write yet.
@@ -160,17 +160,27 @@ func New(o Options) (*Notifier, error) {
 
 // RenewFunc returns the payload to send, at now, for a queued delivery
 // whose stored payload is payload: the same, or one renewed (a token
-// with a short lifetime, signed again). An error abandons the delivery.
+// with a short lifetime, signed again).
 type RenewFunc func(payload []byte, now time.Time) ([]byte, error)
+
+// renewal is what RenewWith registered for one event.
+type renewal struct {
+	f         RenewFunc
+	malformed error
+}
 
 // RenewWith makes every attempt to deliver a delivery of event send what
 // f makes of its stored payload: the outbox keeps what was queued, and
-// each attempt sends what is valid at its time. Call it before Run.
-func (n *Notifier) RenewWith(event string, f RenewFunc) {
+// each attempt sends what is valid at its time. An error from f that
+// wraps malformed means the stored payload can never be sent, and
+// abandons the delivery; any other (a signer that failed, perhaps a
+// hardware module out of reach for a moment) is a failed attempt,
+// retried on the schedule like a failed POST. Call it before Run.
+func (n *Notifier) RenewWith(event string, f RenewFunc, malformed error) {
 	if n.renew == nil {
-		n.renew = map[string]RenewFunc{}
+		n.renew = map[string]renewal{}
 	}
-	n.renew[event] = f
+	n.renew[event] = renewal{f: f, malformed: malformed}
 }
 
 // Config returns the configuration in effect, defaults filled in.

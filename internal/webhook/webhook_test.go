@@ -911,27 +911,60 @@ func metric(t *testing.T, reg *prometheus.Registry, name, label string) float64 
 	return 0
 }
 
+// bodyRecorder is an endpoint for payloads that are not SETs: it
+// answers every POST with one status and keeps the bodies.
+type bodyRecorder struct {
+	URL string
+
+	mu     sync.Mutex
+	bodies []string
+}
+
+func newBodyRecorder(t *testing.T, status int) *bodyRecorder {
+	b := &bodyRecorder{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		b.mu.Lock()
+		b.bodies = append(b.bodies, string(body))
+		b.mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	b.URL = srv.URL
+	return b
+}
+
+func (b *bodyRecorder) got() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.bodies)
+}
+
+// renewed is what the tests' renewals make of payload at now.
+func renewed(payload []byte, now time.Time) []byte {
+	return fmt.Appendf(nil, "%s at %d", payload, now.Unix())
+}
+
+// errNotToken is what the tests' renewals return for a payload they
+// cannot renew.
+var errNotToken = errors.New("not a token")
+
 // TestRenewBeforeEachAttempt: a renewal registered for an event makes
 // each attempt send what it returns for the stored payload at that
-// moment, which stays as queued; one that fails abandons the delivery
-// without sending anything. Other events are sent as stored.
+// moment, which stays as queued; one that finds the payload malformed
+// abandons the delivery without sending anything. Other events are sent
+// as stored.
 func TestRenewBeforeEachAttempt(t *testing.T) {
 	f := newFixture(t, Config{Jitter: -1}, nil)
 	rc := newReceiver(t, f.signer.PublicJWK(), nil)
 	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rc.url()})
-	var bodies []string
-	got := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		bodies = append(bodies, string(b))
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}))
-	defer got.Close()
+	got := newBodyRecorder(t, http.StatusServiceUnavailable)
 	f.n.RenewWith("renewed", func(payload []byte, now time.Time) ([]byte, error) {
 		if string(payload) == "broken" {
-			return nil, errors.New("not a token")
+			return nil, errNotToken
 		}
-		return fmt.Appendf(nil, "%s at %d", payload, now.Unix()), nil
-	})
+		return renewed(payload, now), nil
+	}, errNotToken)
 	ctx := context.Background()
 	err := f.st.EnqueueWebhooks(ctx, []*store.WebhookDelivery{
 		{ID: "d1", ClientID: "bank", URL: got.URL, Event: "renewed", Payload: []byte("token"), CreatedAt: t0, NextAttemptAt: t0},
@@ -944,8 +977,8 @@ func TestRenewBeforeEachAttempt(t *testing.T) {
 	f.clock.Set(t0.Add(time.Hour))
 	f.deliver(t)
 	want := []string{fmt.Sprintf("token at %d", t0.Unix()), fmt.Sprintf("token at %d", t0.Add(time.Hour).Unix())}
-	if !slices.Equal(bodies, want) {
-		t.Errorf("sent %q, want %q", bodies, want)
+	if !slices.Equal(got.got(), want) {
+		t.Errorf("sent %q, want %q", got.got(), want)
 	}
 	for _, d := range f.deliveries(t, "bank") {
 		switch d.ID {
@@ -964,5 +997,47 @@ func TestRenewBeforeEachAttempt(t *testing.T) {
 	f.deliver(t)
 	if len(rc.got()) != 1 {
 		t.Errorf("the status SET: %d deliveries", len(rc.got()))
+	}
+}
+
+// TestRenewFailureRetried: a renewal that fails for any reason but a
+// malformed payload (a signing key in a hardware module out of reach for
+// a moment) is a failed attempt, retried on the schedule, never the end
+// of the delivery.
+func TestRenewFailureRetried(t *testing.T) {
+	f := newFixture(t, Config{Jitter: -1}, nil)
+	rp := newBodyRecorder(t, http.StatusOK)
+	f.addClient(t, &store.Client{ID: "bank"})
+	var signerDown atomic.Bool
+	signerDown.Store(true)
+	f.n.RenewWith("renewed", func(payload []byte, now time.Time) ([]byte, error) {
+		if signerDown.Load() {
+			return nil, errors.New("sign: pkcs11: CKR_DEVICE_ERROR")
+		}
+		return renewed(payload, now), nil
+	}, errNotToken)
+	err := f.st.EnqueueWebhooks(context.Background(), []*store.WebhookDelivery{
+		{ID: "d1", ClientID: "bank", URL: rp.URL, Event: "renewed", Payload: []byte("token"), CreatedAt: t0, NextAttemptAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.deliver(t)
+	d := f.only(t, "bank")
+	if d.Attempts != 1 || !d.AbandonedAt.IsZero() || !d.NextAttemptAt.Equal(t0.Add(5*time.Second)) ||
+		d.LastError != "renew: sign: pkcs11: CKR_DEVICE_ERROR" || len(rp.got()) != 0 {
+		t.Fatalf("after the signer failed: attempts %d, abandoned %v, next %v, error %q, %d POSTs",
+			d.Attempts, d.AbandonedAt, d.NextAttemptAt, d.LastError, len(rp.got()))
+	}
+	if v := metric(t, f.reg, "varde_webhook_deliveries_total", "retry"); v != 1 {
+		t.Errorf("retry metric = %v", v)
+	}
+	signerDown.Store(false)
+	f.clock.Set(t0.Add(5 * time.Second))
+	f.deliver(t)
+	d = f.only(t, "bank")
+	if want := fmt.Sprintf("token at %d", t0.Add(5*time.Second).Unix()); d.Attempts != 2 || d.DeliveredAt.IsZero() ||
+		!slices.Equal(rp.got(), []string{want}) {
+		t.Errorf("after the signer came back: attempts %d, delivered %v, sent %q", d.Attempts, d.DeliveredAt, rp.got())
 	}
 }
