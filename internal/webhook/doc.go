@@ -105,9 +105,12 @@
 // (Config.FirstRetry times Config.Factor per failure, capped at
 // Config.MaxDelay, each shortened by a random share of up to
 // Config.Jitter, 20 %), and abandoned after Config.MaxAttempts (12)
-// attempts, about three hours. Deliveries stay in the store, delivered
-// or abandoned, for store.FinishedDeliveryAge (30 days), for operators
-// to inspect (varde status webhooks --client ID).
+// attempts, about three hours. Removing a client (varde clients remove)
+// abandons its deliveries not yet made in the same write, so nothing
+// more goes to its URLs ("client removed" in LastError). Deliveries stay
+// in the store, delivered or abandoned, for store.FinishedDeliveryAge
+// (30 days), for operators to inspect (varde status webhooks --client
+// ID).
 //
 // # Logout tokens
 //
