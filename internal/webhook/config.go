@@ -36,7 +36,9 @@ type Config struct {
 	// abandoned (12: about three hours with the defaults).
 	MaxAttempts int
 	// QueueSize bounds the transitions waiting to be written to the
-	// outbox (256); beyond it the oldest are dropped and counted.
+	// outbox (256). Beyond it, the oldest change of a component with a
+	// later one waiting is merged into that one, or, if every component
+	// has one only, the oldest is dropped; either is counted.
 	QueueSize int
 }
 

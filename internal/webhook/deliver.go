@@ -24,8 +24,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev := <-n.queue:
-			n.hold(ev)
+		case <-n.wake:
 			n.flushHeld(ctx)
 		case <-t.C:
 			n.flushHeld(ctx)
@@ -43,30 +42,24 @@ func (n *Notifier) Run(ctx context.Context) error {
 	}
 }
 
-// hold appends ev to the events waiting for the outbox, dropping the
-// oldest beyond QueueSize.
-func (n *Notifier) hold(ev Event) {
-	n.held = append(n.held, ev)
-	if over := len(n.held) - n.cfg.QueueSize; over > 0 {
-		n.met.dropped.Add(float64(over))
-		n.held = append(n.held[:0], n.held[over:]...)
-	}
-}
-
-// flushHeld writes held events to the outbox in order, stopping at the
-// first failure (the store is likely down; the rest waits, in order, for
-// the next round). Only Run calls it.
+// flushHeld writes the events waiting for the outbox to it in order,
+// stopping at the first failure (the store is likely down; that event
+// goes back first, and the rest waits, in order, for the next round).
+// Only Run calls it.
 func (n *Notifier) flushHeld(ctx context.Context) {
-	for len(n.held) > 0 {
-		ev := n.held[0]
+	for {
+		ev, ok := n.next()
+		if !ok {
+			return
+		}
 		sctx, cancel := context.WithTimeout(ctx, n.cfg.Lease)
 		_, err := n.Notify(sctx, ev)
 		cancel()
 		if err != nil {
+			n.hold(true, ev)
 			n.log.Warn("webhook: state change not yet in the outbox", "component", ev.Component, "to", ev.To, "err", err)
 			return
 		}
-		n.held = n.held[1:]
 	}
 }
 

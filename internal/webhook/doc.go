@@ -82,11 +82,16 @@
 // per change is written to the outbox, signed once: retries resend it
 // byte for byte.
 //
-// OnTransition never blocks: the transition waits in a buffered queue
+// OnTransition never blocks: the transition waits in a queue in memory
 // (Config.QueueSize) until Run writes it to the outbox; while the store
-// cannot take it, it waits in memory, in order, and is retried every
-// round, so even "the store is down" reaches relying parties once the
-// store is back. A full queue drops the oldest and counts them.
+// cannot take it, it waits, in order, and is retried every round, so
+// even "the store is down" reaches relying parties once the store is
+// back. A full queue still takes the new change, and makes room by
+// merging the oldest change of a component that has a later one waiting
+// into that one (down then up becomes one change from what relying
+// parties last heard, so nothing is sent if that was up), or, only if
+// every waiting change is of a different component, by dropping the
+// oldest; either is counted.
 //
 // # Delivery and retries
 //

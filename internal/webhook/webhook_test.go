@@ -795,16 +795,77 @@ func TestRunFromTransitions(t *testing.T) {
 	}
 }
 
-// TestQueueFull: OnTransition never blocks; beyond QueueSize it drops.
+// TestQueueFull: Submit never blocks, and a full queue keeps the latest
+// change: waiting for Run, bankid goes down, degraded and back up in a
+// queue of two, and relying parties hear of degraded and of the
+// recovery, the first change merged into the second.
 func TestQueueFull(t *testing.T) {
-	f := newFixture(t, Config{QueueSize: 2}, nil)
-	for i, want := range []bool{true, true, false} {
-		if got := f.n.Submit(Event{Component: "store", From: "up", To: "down"}); got != want {
-			t.Errorf("Submit #%d = %t, want %t", i+1, got, want)
-		}
-	}
+	f := newFixture(t, Config{QueueSize: 2, PollInterval: 10 * time.Millisecond}, func(o *Options) { o.Now = time.Now })
+	rc := newReceiver(t, f.signer.PublicJWK(), nil)
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rc.url()})
+	f.n.Submit(Event{Component: "bankid", From: "up", To: "down"})
+	f.n.Submit(Event{Component: "bankid", From: "down", To: "degraded"})
+	f.n.Submit(Event{Component: "bankid", From: "degraded", To: "up", Reason: "recovered"})
 	if v := metric(t, f.reg, "varde_webhook_events_dropped_total", ""); v != 1 {
 		t.Errorf("dropped metric = %v", v)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.n.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(rc.got()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	var states []string
+	for _, h := range rc.got() {
+		ev := h.claims.Events[ComponentStateEvent]
+		states = append(states, fmt.Sprint(ev["previous_state"], "→", ev["state"]))
+	}
+	slices.Sort(states)
+	if want := []string{"degraded→operational", "operational→degraded"}; !slices.Equal(states, want) {
+		t.Errorf("notified %q, want %q", states, want)
+	}
+}
+
+// TestMakeRoom: a full queue merges a component's oldest change into its
+// next; only when every component has one change waiting is the oldest
+// dropped.
+func TestMakeRoom(t *testing.T) {
+	ev := func(c, from, to string) Event { return Event{Component: c, From: from, To: to} }
+	for _, tc := range []struct {
+		name string
+		in   []Event
+		want []Event
+		gone Event
+	}{
+		{
+			"merged into the next change of its component",
+			[]Event{ev("store", "up", "down"), ev("bankid", "up", "down"), ev("store", "down", "degraded"), ev("store", "degraded", "up")},
+			[]Event{ev("bankid", "up", "down"), ev("store", "up", "degraded"), ev("store", "degraded", "up")},
+			ev("store", "up", "down"),
+		},
+		{
+			"a component's one change kept over another's older",
+			[]Event{ev("store", "up", "down"), ev("bankid", "up", "down"), ev("bankid", "down", "up")},
+			[]Event{ev("store", "up", "down"), ev("bankid", "up", "up")},
+			ev("bankid", "up", "down"),
+		},
+		{
+			"one change per component: the oldest dropped",
+			[]Event{ev("store", "up", "down"), ev("bankid", "up", "down"), ev("buypass", "up", "down")},
+			[]Event{ev("bankid", "up", "down"), ev("buypass", "up", "down")},
+			ev("store", "up", "down"),
+		},
+	} {
+		got, gone := makeRoom(slices.Clone(tc.in))
+		if !slices.Equal(got, tc.want) || gone != tc.gone {
+			t.Errorf("%s: makeRoom = %v, %v; want %v, %v", tc.name, got, gone, tc.want, tc.gone)
+		}
 	}
 }
 
