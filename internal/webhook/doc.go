@@ -95,10 +95,13 @@
 //
 // # Delivery and retries
 //
-// Every Config.PollInterval (1 s), Run claims up to Config.Concurrency
-// (4) due deliveries for Config.Lease (30 s) under this node's name, so
-// two nodes never send the same delivery at once, and POSTs them in
-// parallel, each within Config.AttemptTimeout (5 s). RFC 8935 §2.2: the
+// Run keeps up to Config.Concurrency (4) POSTs in flight, each within
+// Config.AttemptTimeout (5 s). Every Config.PollInterval (1 s), and as
+// soon as a slot frees while more are due, it claims due deliveries for
+// its free slots, each for Config.Lease (30 s) under this node's name,
+// so two nodes never send the same delivery at once, and POSTs each at
+// once: a receiver that answers slowly or not at all holds one slot,
+// and the others keep going. RFC 8935 §2.2: the
 // receiver acknowledges with 202; any 2xx counts as delivered. §2.3: a
 // 400, with {"err": ..., "description": ...}, means the receiver refuses
 // that SET (a bad key, a wrong audience): it is abandoned at once and the

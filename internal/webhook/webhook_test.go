@@ -1102,3 +1102,102 @@ func TestRenewFailureRetried(t *testing.T) {
 		t.Errorf("after the signer came back: attempts %d, delivered %v, sent %q", d.Attempts, d.DeliveredAt, rp.got())
 	}
 }
+
+// TestSlowReceiverHoldsOneSlot: a receiver that never answers holds one
+// of Run's slots while the other keeps delivering to everyone else; when
+// Run stops, it waits for that attempt, which releases its delivery
+// uncounted.
+func TestSlowReceiverHoldsOneSlot(t *testing.T) {
+	f := newFixture(t, Config{Concurrency: 2, PollInterval: 10 * time.Millisecond}, func(o *Options) { o.Now = time.Now })
+	arrived := make(chan struct{}, 1)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read to the end, so the server notices the node hanging up.
+		_, _ = io.ReadAll(r.Body)
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done()
+	}))
+	defer slow.Close()
+	fast := newBodyRecorder(t, http.StatusOK)
+	f.addClient(t, &store.Client{ID: "slow"})
+	f.addClient(t, &store.Client{ID: "fast"})
+	now := time.Now()
+	// The slow one is due first, so it is in the first claim.
+	ds := []*store.WebhookDelivery{{ID: "s0", ClientID: "slow", URL: slow.URL, Event: "e", Payload: []byte("s0"),
+		CreatedAt: now, NextAttemptAt: now.Add(-time.Minute)}}
+	const nFast = 12
+	for i := range nFast {
+		ds = append(ds, &store.WebhookDelivery{ID: fmt.Sprintf("f%02d", i), ClientID: "fast", URL: fast.URL, Event: "e",
+			Payload: fmt.Appendf(nil, "f%02d", i), CreatedAt: now, NextAttemptAt: now.Add(-time.Second)})
+	}
+	if err := f.st.EnqueueWebhooks(context.Background(), ds); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.n.Run(ctx) }()
+	<-arrived
+	// Well within the 5 s the slow receiver holds its slot.
+	deadline := time.Now().Add(3 * time.Second)
+	for len(fast.got()) < nFast && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(fast.got()); n != nFast {
+		t.Errorf("while one receiver hangs, the other got %d of %d deliveries", n, nFast)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	// Run returned after the attempt in flight released its delivery.
+	if d := f.only(t, "slow"); d.Attempts != 0 || !d.DeliveredAt.IsZero() {
+		t.Errorf("the slow delivery after shutdown: %+v", d)
+	}
+	if got, err := f.st.ClaimWebhooks(context.Background(), "node-b", time.Now(), time.Now().Add(time.Minute), 10); err != nil ||
+		len(got) != 1 || got[0].ID != "s0" {
+		t.Errorf("after shutdown another node claims %d deliveries (%v), want s0 only", len(got), err)
+	}
+}
+
+// TestRunBoundsConcurrency: Run never has more than Concurrency POSTs in
+// flight, and keeps that many busy while deliveries are due.
+func TestRunBoundsConcurrency(t *testing.T) {
+	f := newFixture(t, Config{Concurrency: 3, PollInterval: 10 * time.Millisecond}, func(o *Options) { o.Now = time.Now })
+	var inFlight, most, posts atomic.Int32
+	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		n := inFlight.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(20 * time.Millisecond)
+		inFlight.Add(-1)
+		posts.Add(1)
+	}))
+	defer rp.Close()
+	f.addClient(t, &store.Client{ID: "bank"})
+	now := time.Now()
+	var ds []*store.WebhookDelivery
+	for i := range 15 {
+		ds = append(ds, &store.WebhookDelivery{ID: fmt.Sprintf("d%02d", i), ClientID: "bank", URL: rp.URL, Event: "e",
+			Payload: []byte("x"), CreatedAt: now, NextAttemptAt: now.Add(-time.Second)})
+	}
+	if err := f.st.EnqueueWebhooks(context.Background(), ds); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.n.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for posts.Load() < 15 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if p, m := posts.Load(), most.Load(); p != 15 || m != 3 {
+		t.Errorf("%d POSTs, at most %d at once; want 15, 3", p, m)
+	}
+}
