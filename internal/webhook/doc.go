@@ -3,10 +3,11 @@
 // before its customers find out the hard way.
 //
 // It owns the notification format, the outbox writes and the delivery
-// worker. When components change state is package health's business
-// (and announced maintenance the status package's); where a relying
-// party's webhook URL comes from is package config's and the clients
-// command's; the outbox itself is store.Webhooks.
+// worker. When components change state is package health's business;
+// where a relying party's webhook URL comes from is package config's and
+// the clients command's; the outbox itself is store.Webhooks. Announced
+// maintenance is not notified: relying parties read it from the status
+// API (package status).
 //
 // # Format
 //
@@ -58,8 +59,7 @@
 //   - events: one member, ComponentStateEvent
 //     ("https://varde.dev/secevent/component-state"), whose object holds
 //     component ("store", "passkey" or an upstream provider's ID), state
-//     and previous_state (operational, degraded, down, maintenance or
-//     unknown), reason (machine-readable, may be absent), since (when the
+//     and previous_state (operational, degraded, down or unknown), reason (machine-readable, may be absent), since (when the
 //     evidence for the new state began, a NumericDate like iat; absent if
 //     not known), node (the node that measured it) and status_url (the
 //     component on the public status API; absent if not configured).

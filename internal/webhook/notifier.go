@@ -70,8 +70,7 @@ type Options struct {
 }
 
 // Event is one change of a component's state, as package health reports
-// it (health states) or as the status package announces it
-// ("maintenance").
+// it (health states).
 type Event struct {
 	Component string
 	From, To  string

@@ -544,8 +544,9 @@ func TestNewsworthy(t *testing.T) {
 		{"degraded", "down", "degraded", "down", true},
 		{"down", "up", "down", "operational", true},
 		{"down", "unknown", "down", "unknown", true},
-		{"up", "maintenance", "operational", "maintenance", true},
-		{"maintenance", "up", "maintenance", "operational", true},
+		// Maintenance is announced on the status API, never in a SET.
+		{"up", "maintenance", "operational", "", false},
+		{"maintenance", "up", "", "operational", false},
 		{"up", "sideways", "operational", "", false},
 		{"", "down", "", "down", false},
 	} {
