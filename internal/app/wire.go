@@ -107,7 +107,7 @@ func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *
 	sessions.Ended = p.SessionsEnded
 	// A logout token lives two minutes: the outbox signs it again for an
 	// attempt that comes later (ADR 15).
-	a.webhooks.RenewWith(oidc.LogoutDeliveryEvent, p.RenewLogoutToken)
+	a.webhooks.RenewWith(oidc.LogoutDeliveryEvent, p.RenewLogoutToken, oidc.ErrNotLogoutDelivery)
 	return p, nil
 }
 

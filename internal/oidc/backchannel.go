@@ -93,6 +93,12 @@ func (p *Provider) logoutToken(c *store.Client, sess *store.Session, now time.Ti
 	return jti, token, nil
 }
 
+// ErrNotLogoutDelivery is what RenewLogoutToken's error wraps when the
+// payload it was given is not a logout delivery's (the form
+// logout_token=... with a JWT in it): no later attempt can renew it. A
+// signer's failure does not wrap it.
+var ErrNotLogoutDelivery = errors.New("not a logout delivery's payload, logout_token=<JWT>")
+
 // RenewLogoutToken is the outbox's renewal of a queued logout delivery's
 // payload before an attempt (webhook.Notifier.RenewWith): a token issued
 // more than 30 s before now is signed again, with the current key, iat
@@ -100,22 +106,24 @@ func (p *Provider) logoutToken(c *store.Client, sess *store.Session, now time.Ti
 // longer than the token's lifetime still gets one it can accept. The
 // other claims stay, jti included, so a relying party that took an
 // earlier copy can still drop this one as a duplicate. A token still
-// fresh goes as it is.
+// fresh goes as it is. A payload that is not a logout delivery's gives
+// an error wrapping ErrNotLogoutDelivery; a signer that fails, one that
+// does not, since it may sign the next time.
 func (p *Provider) RenewLogoutToken(payload []byte, now time.Time) ([]byte, error) {
 	form, err := url.ParseQuery(string(payload))
 	if err != nil || len(form["logout_token"]) != 1 {
-		return nil, errors.New("renew logout token: the payload is not the form logout_token=...")
+		return nil, fmt.Errorf("renew logout token: %w", ErrNotLogoutDelivery)
 	}
 	tok, err := jwt.ParseSigned(form.Get("logout_token"), []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
-		return nil, fmt.Errorf("renew logout token: %w", err)
+		return nil, fmt.Errorf("renew logout token: %w: %w", ErrNotLogoutDelivery, err)
 	}
 	// The token is Varde's own, read back from its own outbox: it was
 	// verified by being signed here, and may be signed by a key retired
 	// since.
 	var claims LogoutClaims
 	if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil {
-		return nil, fmt.Errorf("renew logout token: %w", err)
+		return nil, fmt.Errorf("renew logout token: %w: %w", ErrNotLogoutDelivery, err)
 	}
 	if now.Before(time.Unix(claims.IssuedAt, 0).Add(logoutTokenFreshFor)) {
 		return payload, nil

@@ -3,6 +3,8 @@ package oidc
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
 	"io"
@@ -20,6 +22,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/keys"
 	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/internal/webhook"
 )
@@ -355,7 +358,7 @@ func TestBackchannelLogoutDelivered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	worker.RenewWith(LogoutDeliveryEvent, h.p.RenewLogoutToken)
+	worker.RenewWith(LogoutDeliveryEvent, h.p.RenewLogoutToken, ErrNotLogoutDelivery)
 	deliver := func() {
 		t.Helper()
 		if _, err := worker.DeliverDue(ctx); err != nil {
@@ -440,14 +443,63 @@ func TestBackchannelLogoutDelivered(t *testing.T) {
 }
 
 // TestRenewLogoutTokenRefusesWhatIsNotOne: a payload that is not a
-// logout token form cannot be renewed, and says so; the outbox abandons
-// such a delivery rather than send it.
+// logout token form cannot be renewed, and says so with
+// ErrNotLogoutDelivery; the outbox abandons such a delivery rather than
+// send it.
 func TestRenewLogoutTokenRefusesWhatIsNotOne(t *testing.T) {
 	h := newHarness(t)
 	for _, payload := range []string{"", "logout_token=", "logout_token=a.b.c", "x=1", "logout_token=a&logout_token=b", "%zz"} {
-		if out, err := h.p.RenewLogoutToken([]byte(payload), h.clock.Now()); err == nil {
-			t.Errorf("RenewLogoutToken(%q) = %q, want an error", payload, out)
+		if out, err := h.p.RenewLogoutToken([]byte(payload), h.clock.Now()); !errors.Is(err, ErrNotLogoutDelivery) {
+			t.Errorf("RenewLogoutToken(%q) = %q, %v; want ErrNotLogoutDelivery", payload, out, err)
 		}
+	}
+}
+
+// failingKey is a signing key in a hardware module that fails while
+// down is set.
+type failingKey struct {
+	*ecdsa.PrivateKey
+	down *atomic.Bool
+}
+
+func (k failingKey) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	if k.down.Load() {
+		return nil, errors.New("pkcs11: CKR_DEVICE_ERROR")
+	}
+	return k.PrivateKey.Sign(r, digest, opts)
+}
+
+// TestRenewLogoutTokenSignerFails: a token that needs signing anew while
+// the signer fails gives an error that is not ErrNotLogoutDelivery, so
+// the outbox tries again later instead of dropping the logout; once the
+// signer works, the same payload is renewed.
+func TestRenewLogoutTokenSignerFails(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	c, _ := h.db.GetClient(ctx, bankID)
+	k, err := newHarnessKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var down atomic.Bool
+	signer, err := keys.New(failingKey{k, &down}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.p.Signer = signer
+	_, tok, err := h.p.logoutToken(c, &store.Session{ID: "s1", PersonID: h.person.ID}, h.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := logoutForm(tok)
+	down.Store(true)
+	later := h.clock.Now().Add(time.Minute)
+	if out, err := h.p.RenewLogoutToken(payload, later); err == nil || errors.Is(err, ErrNotLogoutDelivery) {
+		t.Fatalf("RenewLogoutToken with the signer down = %q, %v; want an error other than ErrNotLogoutDelivery", out, err)
+	}
+	down.Store(false)
+	if out, err := h.p.RenewLogoutToken(payload, later); err != nil || string(out) == string(payload) {
+		t.Errorf("RenewLogoutToken with the signer back = %q, %v; want a renewed token", out, err)
 	}
 }
 

@@ -183,6 +183,10 @@ type Webhooks interface {
 	ListWebhookDeliveries(ctx context.Context, clientID string, limit int) ([]*WebhookDelivery, error)
 }
 
+// DeliveryClientRemoved is the LastError of a delivery abandoned because
+// its client was removed (Clients.DeleteClient).
+const DeliveryClientRemoved = "client removed"
+
 // WebhookDelivery is one notification to one relying party.
 type WebhookDelivery struct {
 	ID       string
@@ -199,7 +203,8 @@ type WebhookDelivery struct {
 	Attempts      int
 	LastError     string
 	DeliveredAt   time.Time
-	// AbandonedAt is set when the sender gave up (too many attempts).
+	// AbandonedAt is set when the sender gave up (a final refusal, too
+	// many attempts) or the client was removed.
 	AbandonedAt time.Time
 }
 

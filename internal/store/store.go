@@ -81,7 +81,11 @@ type Clients interface {
 	// it deletes the client's authorization requests (pushed or in
 	// progress) and its codes not yet redeemed, so that no login begun
 	// for it ends in a code, and no code issued to it is redeemed, by a
-	// client added later with the same ID.
+	// client added later with the same ID. And it abandons, at now and
+	// with LastError DeliveryClientRemoved, the client's webhook
+	// deliveries neither delivered nor abandoned, leased or not, so that
+	// nothing more is sent to its URLs; an attempt in flight cannot
+	// record itself (ErrConflict, as for a lost lease).
 	DeleteClient(ctx context.Context, id string, now time.Time, e *AuditEvent) (revoked int, err error)
 }
 

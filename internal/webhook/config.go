@@ -19,8 +19,8 @@ type Config struct {
 	// AttemptTimeout bounds one POST, connection and response included
 	// (5 s).
 	AttemptTimeout time.Duration
-	// Concurrency is how many POSTs a node makes at once (4); it is also
-	// how many deliveries one claim takes.
+	// Concurrency is how many POSTs a node makes at once (4): Run claims
+	// deliveries only for the slots that are free.
 	Concurrency int
 	// FirstRetry is the delay after the first failed attempt (5 s); each
 	// further failure multiplies it by Factor (3), up to MaxDelay
@@ -36,7 +36,9 @@ type Config struct {
 	// abandoned (12: about three hours with the defaults).
 	MaxAttempts int
 	// QueueSize bounds the transitions waiting to be written to the
-	// outbox (256); beyond it the oldest are dropped and counted.
+	// outbox (256). Beyond it, the oldest change of a component with a
+	// later one waiting is merged into that one, or, if every component
+	// has one only, the oldest is dropped; either is counted.
 	QueueSize int
 }
 

@@ -13,70 +13,97 @@ import (
 	"github.com/varde-eid/varde/internal/store"
 )
 
-// Run writes queued transitions to the outbox and delivers due
-// deliveries every PollInterval until ctx ends; then it returns nil.
+// Run writes queued transitions to the outbox as they come, and keeps
+// up to Concurrency deliveries in flight until ctx ends. Every
+// PollInterval, and whenever an attempt ends after a claim that got all
+// it asked for (more may be due), it claims as many due deliveries as it
+// has free slots and POSTs each at once, on its own: a slow receiver
+// holds one slot, never the others, and no claimed delivery waits for a
+// slot while its lease runs. When ctx ends, Run waits for the attempts
+// in flight, which release their deliveries uncounted, and returns nil.
 // Store errors are logged and retried on the next round. Call it once
 // per Notifier; every node of a cluster runs its own.
 func (n *Notifier) Run(ctx context.Context) error {
 	t := time.NewTicker(n.cfg.PollInterval)
 	defer t.Stop()
+	var (
+		wg sync.WaitGroup
+		// ended has room for every slot, so an attempt never waits to
+		// say it ended, even once Run no longer listens.
+		ended = make(chan struct{}, n.cfg.Concurrency)
+		busy  int
+		more  bool
+	)
+	defer wg.Wait()
+	fill := func() {
+		free := n.cfg.Concurrency - busy
+		if free == 0 || ctx.Err() != nil {
+			return
+		}
+		ds, err := n.claim(ctx, free)
+		if err != nil {
+			n.log.Warn("webhook delivery round", "err", err)
+		}
+		more = len(ds) == free
+		busy += len(ds)
+		for _, d := range ds {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := n.attempt(ctx, d); err != nil {
+					n.log.Warn("webhook delivery", "id", d.ID, "err", err)
+				}
+				ended <- struct{}{}
+			}()
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev := <-n.queue:
-			n.hold(ev)
+		case <-n.wake:
 			n.flushHeld(ctx)
 		case <-t.C:
 			n.flushHeld(ctx)
-			// A full claim means more may be due: keep going while there is.
-			for ctx.Err() == nil {
-				got, err := n.DeliverDue(ctx)
-				if err != nil {
-					n.log.Warn("webhook delivery round", "err", err)
-				}
-				if err != nil || got < n.cfg.Concurrency {
-					break
-				}
+			fill()
+		case <-ended:
+			busy--
+			if more {
+				fill()
 			}
 		}
 	}
 }
 
-// hold appends ev to the events waiting for the outbox, dropping the
-// oldest beyond QueueSize.
-func (n *Notifier) hold(ev Event) {
-	n.held = append(n.held, ev)
-	if over := len(n.held) - n.cfg.QueueSize; over > 0 {
-		n.met.dropped.Add(float64(over))
-		n.held = append(n.held[:0], n.held[over:]...)
-	}
-}
-
-// flushHeld writes held events to the outbox in order, stopping at the
-// first failure (the store is likely down; the rest waits, in order, for
-// the next round). Only Run calls it.
+// flushHeld writes the events waiting for the outbox to it in order,
+// stopping at the first failure (the store is likely down; that event
+// goes back first, and the rest waits, in order, for the next round).
+// Only Run calls it.
 func (n *Notifier) flushHeld(ctx context.Context) {
-	for len(n.held) > 0 {
-		ev := n.held[0]
+	for {
+		ev, ok := n.next()
+		if !ok {
+			return
+		}
 		sctx, cancel := context.WithTimeout(ctx, n.cfg.Lease)
 		_, err := n.Notify(sctx, ev)
 		cancel()
 		if err != nil {
+			n.hold(true, ev)
 			n.log.Warn("webhook: state change not yet in the outbox", "component", ev.Component, "to", ev.To, "err", err)
 			return
 		}
-		n.held = n.held[1:]
 	}
 }
 
 // DeliverDue claims the deliveries due now (at most Concurrency), POSTs
-// them at once and records each attempt. It returns how many it claimed.
+// them at once and records each attempt, all before it returns: one
+// round, for tests and tools (Run keeps its slots busy instead). It
+// returns how many it claimed.
 func (n *Notifier) DeliverDue(ctx context.Context) (int, error) {
-	now := n.now()
-	ds, err := n.outbox.ClaimWebhooks(ctx, n.node, now, now.Add(n.cfg.Lease), n.cfg.Concurrency)
+	ds, err := n.claim(ctx, n.cfg.Concurrency)
 	if err != nil {
-		return 0, fmt.Errorf("webhook: %w", err)
+		return 0, err
 	}
 	var (
 		wg   sync.WaitGroup
@@ -96,6 +123,16 @@ func (n *Notifier) DeliverDue(ctx context.Context) (int, error) {
 	}
 	wg.Wait()
 	return len(ds), errors.Join(errs...)
+}
+
+// claim leases up to limit due deliveries to this node for Lease.
+func (n *Notifier) claim(ctx context.Context, limit int) ([]*store.WebhookDelivery, error) {
+	now := n.now()
+	ds, err := n.outbox.ClaimWebhooks(ctx, n.node, now, now.Add(n.cfg.Lease), limit)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: %w", err)
+	}
+	return ds, nil
 }
 
 // Attempt outcomes, the "result" label of varde_webhook_deliveries_total.
@@ -161,12 +198,14 @@ func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery) (permanen
 		return true, "refused: " + err.Error()
 	}
 	payload := d.Payload
-	if renew := n.renew[d.Event]; renew != nil {
-		p, err := renew(payload, n.now())
+	if r, ok := n.renew[d.Event]; ok {
+		p, err := r.f(payload, n.now())
 		if err != nil {
-			// What was stored cannot be made into something to send;
-			// another attempt would fail the same way.
-			return true, "renew: " + clean(err.Error(), 200)
+			// A malformed payload will never be sent, so it is
+			// abandoned; any other failure (the signer) may pass, and
+			// is retried like a failed POST.
+			malformed := r.malformed != nil && errors.Is(err, r.malformed)
+			return malformed, "renew: " + clean(err.Error(), 200)
 		}
 		payload = p
 	}

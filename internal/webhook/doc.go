@@ -3,10 +3,11 @@
 // before its customers find out the hard way.
 //
 // It owns the notification format, the outbox writes and the delivery
-// worker. When components change state is package health's business
-// (and announced maintenance the status package's); where a relying
-// party's webhook URL comes from is package config's and the clients
-// command's; the outbox itself is store.Webhooks.
+// worker. When components change state is package health's business;
+// where a relying party's webhook URL comes from is package config's and
+// the clients command's; the outbox itself is store.Webhooks. Announced
+// maintenance is not notified: relying parties read it from the status
+// API (package status).
 //
 // # Format
 //
@@ -58,8 +59,7 @@
 //   - events: one member, ComponentStateEvent
 //     ("https://varde.dev/secevent/component-state"), whose object holds
 //     component ("store", "passkey" or an upstream provider's ID), state
-//     and previous_state (operational, degraded, down, maintenance or
-//     unknown), reason (machine-readable, may be absent), since (when the
+//     and previous_state (operational, degraded, down or unknown), reason (machine-readable, may be absent), since (when the
 //     evidence for the new state began, a NumericDate like iat; absent if
 //     not known), node (the node that measured it) and status_url (the
 //     component on the public status API; absent if not configured).
@@ -82,18 +82,26 @@
 // per change is written to the outbox, signed once: retries resend it
 // byte for byte.
 //
-// OnTransition never blocks: the transition waits in a buffered queue
+// OnTransition never blocks: the transition waits in a queue in memory
 // (Config.QueueSize) until Run writes it to the outbox; while the store
-// cannot take it, it waits in memory, in order, and is retried every
-// round, so even "the store is down" reaches relying parties once the
-// store is back. A full queue drops the oldest and counts them.
+// cannot take it, it waits, in order, and is retried every round, so
+// even "the store is down" reaches relying parties once the store is
+// back. A full queue still takes the new change, and makes room by
+// merging the oldest change of a component that has a later one waiting
+// into that one (down then up becomes one change from what relying
+// parties last heard, so nothing is sent if that was up), or, only if
+// every waiting change is of a different component, by dropping the
+// oldest; either is counted.
 //
 // # Delivery and retries
 //
-// Every Config.PollInterval (1 s), Run claims up to Config.Concurrency
-// (4) due deliveries for Config.Lease (30 s) under this node's name, so
-// two nodes never send the same delivery at once, and POSTs them in
-// parallel, each within Config.AttemptTimeout (5 s). RFC 8935 §2.2: the
+// Run keeps up to Config.Concurrency (4) POSTs in flight, each within
+// Config.AttemptTimeout (5 s). Every Config.PollInterval (1 s), and as
+// soon as a slot frees while more are due, it claims due deliveries for
+// its free slots, each for Config.Lease (30 s) under this node's name,
+// so two nodes never send the same delivery at once, and POSTs each at
+// once: a receiver that answers slowly or not at all holds one slot,
+// and the others keep going. RFC 8935 §2.2: the
 // receiver acknowledges with 202; any 2xx counts as delivered. §2.3: a
 // 400, with {"err": ..., "description": ...}, means the receiver refuses
 // that SET (a bad key, a wrong audience): it is abandoned at once and the
@@ -105,9 +113,12 @@
 // (Config.FirstRetry times Config.Factor per failure, capped at
 // Config.MaxDelay, each shortened by a random share of up to
 // Config.Jitter, 20 %), and abandoned after Config.MaxAttempts (12)
-// attempts, about three hours. Deliveries stay in the store, delivered
-// or abandoned, for store.FinishedDeliveryAge (30 days), for operators
-// to inspect (varde status webhooks --client ID).
+// attempts, about three hours. Removing a client (varde clients remove)
+// abandons its deliveries not yet made in the same write, so nothing
+// more goes to its URLs ("client removed" in LastError). Deliveries stay
+// in the store, delivered or abandoned, for store.FinishedDeliveryAge
+// (30 days), for operators to inspect (varde status webhooks --client
+// ID).
 //
 // # Logout tokens
 //
@@ -116,7 +127,10 @@
 // 15). Run delivers them like SETs, sending each body and Content-Type
 // as stored (a form, logout_token=...); a 400 with an OAuth error
 // ({"error", "error_description"}, Back-Channel Logout 1.0 §2.8) is
-// final, like a SET error.
+// final, like a SET error. A logout token lives two minutes, so each
+// attempt sends what package oidc renews it into (RenewWith): a payload
+// it cannot read is abandoned, while a signer that fails (a hardware
+// module out of reach) fails only that attempt, retried on the schedule.
 //
 // # Security
 //

@@ -70,8 +70,7 @@ type Options struct {
 }
 
 // Event is one change of a component's state, as package health reports
-// it (health states) or as the status package announces it
-// ("maintenance").
+// it (health states).
 type Event struct {
 	Component string
 	From, To  string
@@ -102,12 +101,14 @@ type Notifier struct {
 
 	// renew holds, by delivery event, what renews a payload before an
 	// attempt (RenewWith).
-	renew map[string]RenewFunc
+	renew map[string]renewal
 
-	// queue holds events from OnTransition until Run writes them to the
-	// outbox; held keeps, in order, those it could not write yet.
-	queue chan Event
-	held  []Event
+	// pending holds, in order, the events from Submit that Run has not
+	// yet written to the outbox (at most QueueSize); wake tells Run
+	// there are some.
+	pendMu  sync.Mutex
+	pending []Event
+	wake    chan struct{}
 }
 
 // New returns a Notifier. It does no I/O.
@@ -144,7 +145,7 @@ func New(o Options) (*Notifier, error) {
 		cfg: cfg, issuer: o.Issuer, node: o.Node, signer: o.Signer, clients: o.Clients, outbox: o.Outbox,
 		providers: slices.Clone(o.Providers), statusURL: o.StatusURL, http: hc,
 		now: o.Now, log: o.Log, met: met, rand: o.Rand,
-		queue: make(chan Event, cfg.QueueSize),
+		wake: make(chan struct{}, 1),
 	}
 	if n.now == nil {
 		n.now = time.Now
@@ -160,41 +161,101 @@ func New(o Options) (*Notifier, error) {
 
 // RenewFunc returns the payload to send, at now, for a queued delivery
 // whose stored payload is payload: the same, or one renewed (a token
-// with a short lifetime, signed again). An error abandons the delivery.
+// with a short lifetime, signed again).
 type RenewFunc func(payload []byte, now time.Time) ([]byte, error)
+
+// renewal is what RenewWith registered for one event.
+type renewal struct {
+	f         RenewFunc
+	malformed error
+}
 
 // RenewWith makes every attempt to deliver a delivery of event send what
 // f makes of its stored payload: the outbox keeps what was queued, and
-// each attempt sends what is valid at its time. Call it before Run.
-func (n *Notifier) RenewWith(event string, f RenewFunc) {
+// each attempt sends what is valid at its time. An error from f that
+// wraps malformed means the stored payload can never be sent, and
+// abandons the delivery; any other (a signer that failed, perhaps a
+// hardware module out of reach for a moment) is a failed attempt,
+// retried on the schedule like a failed POST. Call it before Run.
+func (n *Notifier) RenewWith(event string, f RenewFunc, malformed error) {
 	if n.renew == nil {
-		n.renew = map[string]RenewFunc{}
+		n.renew = map[string]renewal{}
 	}
-	n.renew[event] = f
+	n.renew[event] = renewal{f: f, malformed: malformed}
 }
 
 // Config returns the configuration in effect, defaults filled in.
 func (n *Notifier) Config() Config { return n.cfg }
 
 // OnTransition hands a health transition to Run without blocking, for
-// health.Monitor.Subscribe, whose callbacks must return quickly. Run
-// writes it to the outbox; if QueueSize transitions are already waiting,
-// it is dropped and counted (varde_webhook_events_dropped_total).
+// health.Monitor.Subscribe, whose callbacks must return quickly (Submit).
 func (n *Notifier) OnTransition(t health.Transition) {
 	n.Submit(Event{Component: t.Component, From: string(t.From), To: string(t.To), Reason: t.Reason, Since: t.Since})
 }
 
-// Submit queues ev for Run without blocking, like OnTransition; it
-// reports whether ev was queued.
-func (n *Notifier) Submit(ev Event) bool {
+// Submit queues ev for Run, which writes it to the outbox, without
+// blocking. ev is always queued, since the latest state of a component
+// matters most: if QueueSize events are waiting already, an older one
+// makes room (makeRoom).
+func (n *Notifier) Submit(ev Event) {
+	n.hold(false, ev)
 	select {
-	case n.queue <- ev:
-		return true
+	case n.wake <- struct{}{}:
 	default:
-		n.met.dropped.Inc()
-		n.log.Warn("webhook queue full; state change not notified", "component", ev.Component, "to", ev.To)
-		return false
 	}
+}
+
+// hold adds ev to the events waiting for the outbox: last, or first if
+// first is set (one that Run took but could not write). Beyond
+// QueueSize, one makes room, and is counted.
+func (n *Notifier) hold(first bool, ev Event) {
+	n.pendMu.Lock()
+	if first {
+		n.pending = slices.Insert(n.pending, 0, ev)
+	} else {
+		n.pending = append(n.pending, ev)
+	}
+	var gone []Event
+	for len(n.pending) > n.cfg.QueueSize {
+		var g Event
+		n.pending, g = makeRoom(n.pending)
+		gone = append(gone, g)
+	}
+	n.pendMu.Unlock()
+	for _, g := range gone {
+		n.met.dropped.Inc()
+		n.log.Warn("webhook queue full; state change not notified", "component", g.Component, "from", g.From, "to", g.To)
+	}
+}
+
+// makeRoom removes one event from evs and returns it: the oldest that a
+// later change of the same component follows, whose From that later one
+// takes over, so it tells the relying parties of the change from what
+// they last heard of to the latest state; if no component has two, the
+// oldest.
+func makeRoom(evs []Event) ([]Event, Event) {
+	for i, ev := range evs {
+		for j := i + 1; j < len(evs); j++ {
+			if evs[j].Component == ev.Component {
+				evs[j].From = ev.From
+				return slices.Delete(evs, i, i+1), ev
+			}
+		}
+	}
+	ev := evs[0]
+	return slices.Delete(evs, 0, 1), ev
+}
+
+// next takes the oldest event waiting for the outbox; false if none.
+func (n *Notifier) next() (Event, bool) {
+	n.pendMu.Lock()
+	defer n.pendMu.Unlock()
+	if len(n.pending) == 0 {
+		return Event{}, false
+	}
+	ev := n.pending[0]
+	n.pending = slices.Delete(n.pending, 0, 1)
+	return ev, true
 }
 
 // Newsworthy reports whether a change from one state to another is sent,

@@ -25,14 +25,14 @@ const (
 const EventName = "component_state"
 
 // Public states, as relying parties see them. They are the status page's
-// names: operational (health "up"), degraded, down, maintenance (an
-// announced window; from the status package) and unknown (no evidence
-// either way, for example after a component stopped being probed).
+// names for measured states: operational (health "up"), degraded, down
+// and unknown (no evidence either way, for example after a component
+// stopped being probed). The status page's "maintenance", an announced
+// window, is not a state a SET carries.
 const (
 	StateOperational = "operational"
 	StateDegraded    = "degraded"
 	StateDown        = "down"
-	StateMaintenance = "maintenance"
 	StateUnknown     = "unknown"
 )
 
@@ -48,8 +48,6 @@ func PublicState(s string) string {
 		return StateDown
 	case store.HealthUnknown:
 		return StateUnknown
-	case StateMaintenance:
-		return StateMaintenance
 	}
 	return ""
 }

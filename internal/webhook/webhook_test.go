@@ -544,8 +544,9 @@ func TestNewsworthy(t *testing.T) {
 		{"degraded", "down", "degraded", "down", true},
 		{"down", "up", "down", "operational", true},
 		{"down", "unknown", "down", "unknown", true},
-		{"up", "maintenance", "operational", "maintenance", true},
-		{"maintenance", "up", "maintenance", "operational", true},
+		// Maintenance is announced on the status API, never in a SET.
+		{"up", "maintenance", "operational", "", false},
+		{"maintenance", "up", "", "operational", false},
 		{"up", "sideways", "operational", "", false},
 		{"", "down", "", "down", false},
 	} {
@@ -795,16 +796,77 @@ func TestRunFromTransitions(t *testing.T) {
 	}
 }
 
-// TestQueueFull: OnTransition never blocks; beyond QueueSize it drops.
+// TestQueueFull: Submit never blocks, and a full queue keeps the latest
+// change: waiting for Run, bankid goes down, degraded and back up in a
+// queue of two, and relying parties hear of degraded and of the
+// recovery, the first change merged into the second.
 func TestQueueFull(t *testing.T) {
-	f := newFixture(t, Config{QueueSize: 2}, nil)
-	for i, want := range []bool{true, true, false} {
-		if got := f.n.Submit(Event{Component: "store", From: "up", To: "down"}); got != want {
-			t.Errorf("Submit #%d = %t, want %t", i+1, got, want)
-		}
-	}
+	f := newFixture(t, Config{QueueSize: 2, PollInterval: 10 * time.Millisecond}, func(o *Options) { o.Now = time.Now })
+	rc := newReceiver(t, f.signer.PublicJWK(), nil)
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rc.url()})
+	f.n.Submit(Event{Component: "bankid", From: "up", To: "down"})
+	f.n.Submit(Event{Component: "bankid", From: "down", To: "degraded"})
+	f.n.Submit(Event{Component: "bankid", From: "degraded", To: "up", Reason: "recovered"})
 	if v := metric(t, f.reg, "varde_webhook_events_dropped_total", ""); v != 1 {
 		t.Errorf("dropped metric = %v", v)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.n.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(rc.got()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	var states []string
+	for _, h := range rc.got() {
+		ev := h.claims.Events[ComponentStateEvent]
+		states = append(states, fmt.Sprint(ev["previous_state"], "→", ev["state"]))
+	}
+	slices.Sort(states)
+	if want := []string{"degraded→operational", "operational→degraded"}; !slices.Equal(states, want) {
+		t.Errorf("notified %q, want %q", states, want)
+	}
+}
+
+// TestMakeRoom: a full queue merges a component's oldest change into its
+// next; only when every component has one change waiting is the oldest
+// dropped.
+func TestMakeRoom(t *testing.T) {
+	ev := func(c, from, to string) Event { return Event{Component: c, From: from, To: to} }
+	for _, tc := range []struct {
+		name string
+		in   []Event
+		want []Event
+		gone Event
+	}{
+		{
+			"merged into the next change of its component",
+			[]Event{ev("store", "up", "down"), ev("bankid", "up", "down"), ev("store", "down", "degraded"), ev("store", "degraded", "up")},
+			[]Event{ev("bankid", "up", "down"), ev("store", "up", "degraded"), ev("store", "degraded", "up")},
+			ev("store", "up", "down"),
+		},
+		{
+			"a component's one change kept over another's older",
+			[]Event{ev("store", "up", "down"), ev("bankid", "up", "down"), ev("bankid", "down", "up")},
+			[]Event{ev("store", "up", "down"), ev("bankid", "up", "up")},
+			ev("bankid", "up", "down"),
+		},
+		{
+			"one change per component: the oldest dropped",
+			[]Event{ev("store", "up", "down"), ev("bankid", "up", "down"), ev("buypass", "up", "down")},
+			[]Event{ev("bankid", "up", "down"), ev("buypass", "up", "down")},
+			ev("store", "up", "down"),
+		},
+	} {
+		got, gone := makeRoom(slices.Clone(tc.in))
+		if !slices.Equal(got, tc.want) || gone != tc.gone {
+			t.Errorf("%s: makeRoom = %v, %v; want %v, %v", tc.name, got, gone, tc.want, tc.gone)
+		}
 	}
 }
 
@@ -911,27 +973,60 @@ func metric(t *testing.T, reg *prometheus.Registry, name, label string) float64 
 	return 0
 }
 
+// bodyRecorder is an endpoint for payloads that are not SETs: it
+// answers every POST with one status and keeps the bodies.
+type bodyRecorder struct {
+	URL string
+
+	mu     sync.Mutex
+	bodies []string
+}
+
+func newBodyRecorder(t *testing.T, status int) *bodyRecorder {
+	b := &bodyRecorder{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		b.mu.Lock()
+		b.bodies = append(b.bodies, string(body))
+		b.mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	b.URL = srv.URL
+	return b
+}
+
+func (b *bodyRecorder) got() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.bodies)
+}
+
+// renewed is what the tests' renewals make of payload at now.
+func renewed(payload []byte, now time.Time) []byte {
+	return fmt.Appendf(nil, "%s at %d", payload, now.Unix())
+}
+
+// errNotToken is what the tests' renewals return for a payload they
+// cannot renew.
+var errNotToken = errors.New("not a token")
+
 // TestRenewBeforeEachAttempt: a renewal registered for an event makes
 // each attempt send what it returns for the stored payload at that
-// moment, which stays as queued; one that fails abandons the delivery
-// without sending anything. Other events are sent as stored.
+// moment, which stays as queued; one that finds the payload malformed
+// abandons the delivery without sending anything. Other events are sent
+// as stored.
 func TestRenewBeforeEachAttempt(t *testing.T) {
 	f := newFixture(t, Config{Jitter: -1}, nil)
 	rc := newReceiver(t, f.signer.PublicJWK(), nil)
 	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rc.url()})
-	var bodies []string
-	got := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		bodies = append(bodies, string(b))
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}))
-	defer got.Close()
+	got := newBodyRecorder(t, http.StatusServiceUnavailable)
 	f.n.RenewWith("renewed", func(payload []byte, now time.Time) ([]byte, error) {
 		if string(payload) == "broken" {
-			return nil, errors.New("not a token")
+			return nil, errNotToken
 		}
-		return fmt.Appendf(nil, "%s at %d", payload, now.Unix()), nil
-	})
+		return renewed(payload, now), nil
+	}, errNotToken)
 	ctx := context.Background()
 	err := f.st.EnqueueWebhooks(ctx, []*store.WebhookDelivery{
 		{ID: "d1", ClientID: "bank", URL: got.URL, Event: "renewed", Payload: []byte("token"), CreatedAt: t0, NextAttemptAt: t0},
@@ -944,8 +1039,8 @@ func TestRenewBeforeEachAttempt(t *testing.T) {
 	f.clock.Set(t0.Add(time.Hour))
 	f.deliver(t)
 	want := []string{fmt.Sprintf("token at %d", t0.Unix()), fmt.Sprintf("token at %d", t0.Add(time.Hour).Unix())}
-	if !slices.Equal(bodies, want) {
-		t.Errorf("sent %q, want %q", bodies, want)
+	if !slices.Equal(got.got(), want) {
+		t.Errorf("sent %q, want %q", got.got(), want)
 	}
 	for _, d := range f.deliveries(t, "bank") {
 		switch d.ID {
@@ -964,5 +1059,146 @@ func TestRenewBeforeEachAttempt(t *testing.T) {
 	f.deliver(t)
 	if len(rc.got()) != 1 {
 		t.Errorf("the status SET: %d deliveries", len(rc.got()))
+	}
+}
+
+// TestRenewFailureRetried: a renewal that fails for any reason but a
+// malformed payload (a signing key in a hardware module out of reach for
+// a moment) is a failed attempt, retried on the schedule, never the end
+// of the delivery.
+func TestRenewFailureRetried(t *testing.T) {
+	f := newFixture(t, Config{Jitter: -1}, nil)
+	rp := newBodyRecorder(t, http.StatusOK)
+	f.addClient(t, &store.Client{ID: "bank"})
+	var signerDown atomic.Bool
+	signerDown.Store(true)
+	f.n.RenewWith("renewed", func(payload []byte, now time.Time) ([]byte, error) {
+		if signerDown.Load() {
+			return nil, errors.New("sign: pkcs11: CKR_DEVICE_ERROR")
+		}
+		return renewed(payload, now), nil
+	}, errNotToken)
+	err := f.st.EnqueueWebhooks(context.Background(), []*store.WebhookDelivery{
+		{ID: "d1", ClientID: "bank", URL: rp.URL, Event: "renewed", Payload: []byte("token"), CreatedAt: t0, NextAttemptAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.deliver(t)
+	d := f.only(t, "bank")
+	if d.Attempts != 1 || !d.AbandonedAt.IsZero() || !d.NextAttemptAt.Equal(t0.Add(5*time.Second)) ||
+		d.LastError != "renew: sign: pkcs11: CKR_DEVICE_ERROR" || len(rp.got()) != 0 {
+		t.Fatalf("after the signer failed: attempts %d, abandoned %v, next %v, error %q, %d POSTs",
+			d.Attempts, d.AbandonedAt, d.NextAttemptAt, d.LastError, len(rp.got()))
+	}
+	if v := metric(t, f.reg, "varde_webhook_deliveries_total", "retry"); v != 1 {
+		t.Errorf("retry metric = %v", v)
+	}
+	signerDown.Store(false)
+	f.clock.Set(t0.Add(5 * time.Second))
+	f.deliver(t)
+	d = f.only(t, "bank")
+	if want := fmt.Sprintf("token at %d", t0.Add(5*time.Second).Unix()); d.Attempts != 2 || d.DeliveredAt.IsZero() ||
+		!slices.Equal(rp.got(), []string{want}) {
+		t.Errorf("after the signer came back: attempts %d, delivered %v, sent %q", d.Attempts, d.DeliveredAt, rp.got())
+	}
+}
+
+// TestSlowReceiverHoldsOneSlot: a receiver that never answers holds one
+// of Run's slots while the other keeps delivering to everyone else; when
+// Run stops, it waits for that attempt, which releases its delivery
+// uncounted.
+func TestSlowReceiverHoldsOneSlot(t *testing.T) {
+	f := newFixture(t, Config{Concurrency: 2, PollInterval: 10 * time.Millisecond}, func(o *Options) { o.Now = time.Now })
+	arrived := make(chan struct{}, 1)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read to the end, so the server notices the node hanging up.
+		_, _ = io.ReadAll(r.Body)
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done()
+	}))
+	defer slow.Close()
+	fast := newBodyRecorder(t, http.StatusOK)
+	f.addClient(t, &store.Client{ID: "slow"})
+	f.addClient(t, &store.Client{ID: "fast"})
+	now := time.Now()
+	// The slow one is due first, so it is in the first claim.
+	ds := []*store.WebhookDelivery{{ID: "s0", ClientID: "slow", URL: slow.URL, Event: "e", Payload: []byte("s0"),
+		CreatedAt: now, NextAttemptAt: now.Add(-time.Minute)}}
+	const nFast = 12
+	for i := range nFast {
+		ds = append(ds, &store.WebhookDelivery{ID: fmt.Sprintf("f%02d", i), ClientID: "fast", URL: fast.URL, Event: "e",
+			Payload: fmt.Appendf(nil, "f%02d", i), CreatedAt: now, NextAttemptAt: now.Add(-time.Second)})
+	}
+	if err := f.st.EnqueueWebhooks(context.Background(), ds); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.n.Run(ctx) }()
+	<-arrived
+	// Well within the 5 s the slow receiver holds its slot.
+	deadline := time.Now().Add(3 * time.Second)
+	for len(fast.got()) < nFast && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(fast.got()); n != nFast {
+		t.Errorf("while one receiver hangs, the other got %d of %d deliveries", n, nFast)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	// Run returned after the attempt in flight released its delivery.
+	if d := f.only(t, "slow"); d.Attempts != 0 || !d.DeliveredAt.IsZero() {
+		t.Errorf("the slow delivery after shutdown: %+v", d)
+	}
+	if got, err := f.st.ClaimWebhooks(context.Background(), "node-b", time.Now(), time.Now().Add(time.Minute), 10); err != nil ||
+		len(got) != 1 || got[0].ID != "s0" {
+		t.Errorf("after shutdown another node claims %d deliveries (%v), want s0 only", len(got), err)
+	}
+}
+
+// TestRunBoundsConcurrency: Run never has more than Concurrency POSTs in
+// flight, and keeps that many busy while deliveries are due.
+func TestRunBoundsConcurrency(t *testing.T) {
+	f := newFixture(t, Config{Concurrency: 3, PollInterval: 10 * time.Millisecond}, func(o *Options) { o.Now = time.Now })
+	var inFlight, most, posts atomic.Int32
+	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		n := inFlight.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(20 * time.Millisecond)
+		inFlight.Add(-1)
+		posts.Add(1)
+	}))
+	defer rp.Close()
+	f.addClient(t, &store.Client{ID: "bank"})
+	now := time.Now()
+	var ds []*store.WebhookDelivery
+	for i := range 15 {
+		ds = append(ds, &store.WebhookDelivery{ID: fmt.Sprintf("d%02d", i), ClientID: "bank", URL: rp.URL, Event: "e",
+			Payload: []byte("x"), CreatedAt: now, NextAttemptAt: now.Add(-time.Second)})
+	}
+	if err := f.st.EnqueueWebhooks(context.Background(), ds); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.n.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for posts.Load() < 15 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if p, m := posts.Load(), most.Load(); p != 15 || m != 3 {
+		t.Errorf("%d POSTs, at most %d at once; want 15, 3", p, m)
 	}
 }

@@ -38,8 +38,8 @@ func (s *Store) Mem() *Mem { return s.mem }
 func (s *Store) RemembersSince() time.Time { return s.mem.RemembersSince() }
 
 // DeleteClient implements store.Clients: the durable store removes the
-// client and revokes its grants, then the client's requests and
-// unredeemed codes leave memory.
+// client, revokes its grants and abandons its webhook deliveries, then
+// the client's requests and unredeemed codes leave memory.
 func (s *Store) DeleteClient(ctx context.Context, id string, now time.Time, e *store.AuditEvent) (int, error) {
 	n, err := s.durable.DeleteClient(ctx, id, now, e)
 	if err != nil {

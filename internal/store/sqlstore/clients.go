@@ -107,7 +107,8 @@ func (db *DB) ListClients(ctx context.Context) ([]*store.Client, error) {
 // table holds only tokens not yet swept, while grants are kept for good,
 // and neither has an index by client that every login would pay for.
 // Nor have authorization requests and codes, which live for minutes:
-// the few rows of them are found by reading the tables through.
+// the few rows of them are found by reading the tables through. Webhook
+// deliveries are found by their index by client.
 func (db *DB) DeleteClient(ctx context.Context, id string, now time.Time, e *store.AuditEvent) (int, error) {
 	if now.IsZero() {
 		return 0, fmt.Errorf("delete client %s: zero time", id)
@@ -137,6 +138,10 @@ func (db *DB) DeleteClient(ctx context.Context, id string, now time.Time, e *sto
 		}
 		if _, err := tx.StmtContext(ctx, db.st.deleteClientCodes).ExecContext(ctx, id); err != nil {
 			return fmt.Errorf("delete authorization codes: %w", db.d.classify(err))
+		}
+		_, err = tx.StmtContext(ctx, db.st.abandonClientWebhooks).ExecContext(ctx, micros(now), store.DeliveryClientRemoved, id)
+		if err != nil {
+			return fmt.Errorf("abandon webhook deliveries: %w", db.d.classify(err))
 		}
 		if e != nil {
 			if err := db.appendAudit(e)(ctx, tx); err != nil {

@@ -270,6 +270,63 @@ func testClients(t *testing.T, s store.Store) {
 		wantErr(t, "RedeemAuthCode c-staying", err, nil)
 	})
 
+	t.Run("delete abandons the client's deliveries", func(t *testing.T) {
+		now := base(t)
+		for _, id := range []string{"gone", "kept"} {
+			wantErr(t, "CreateClient", s.CreateClient(ctx, fullClient(t, id)), nil)
+		}
+		delivery := func(id, client string) *store.WebhookDelivery {
+			return &store.WebhookDelivery{ID: id, ClientID: client, URL: "https://" + client + ".example/logout",
+				Event: "backchannel_logout", Payload: []byte("logout_token=" + id), ContentType: "application/x-www-form-urlencoded",
+				CreatedAt: now.Add(-time.Minute), NextAttemptAt: now.Add(-time.Minute)}
+		}
+		wantErr(t, "EnqueueWebhooks", s.EnqueueWebhooks(ctx, []*store.WebhookDelivery{
+			delivery("dg-leased", "gone"), delivery("dg-delivered", "gone"),
+		}), nil)
+		// One is in flight at a node, another delivered; then two more wait.
+		leased, err := s.ClaimWebhooks(ctx, "node-a", now, now.Add(30*time.Second), 2)
+		wantErr(t, "ClaimWebhooks", err, nil)
+		if len(leased) != 2 || leased[0].ID != "dg-delivered" {
+			t.Fatalf("claimed %d deliveries, want 2, dg-delivered first", len(leased))
+		}
+		done, flight := leased[0], leased[1]
+		done.Attempts, done.DeliveredAt = 1, now
+		wantErr(t, "FinishWebhookAttempt", s.FinishWebhookAttempt(ctx, "node-a", done), nil)
+		wantErr(t, "EnqueueWebhooks", s.EnqueueWebhooks(ctx, []*store.WebhookDelivery{
+			delivery("dg-waiting", "gone"), delivery("dk-waiting", "kept"),
+		}), nil)
+
+		_, err = s.DeleteClient(ctx, "gone", now.In(loadZones(t).tokyo), nil)
+		wantErr(t, "DeleteClient", err, nil)
+
+		got, err := s.ListWebhookDeliveries(ctx, "gone", 0)
+		wantErr(t, "ListWebhookDeliveries", err, nil)
+		if len(got) != 3 {
+			t.Errorf("the removed client has %d deliveries, want 3", len(got))
+		}
+		for _, d := range got {
+			abandoned := d.ID != done.ID
+			if abandoned != d.AbandonedAt.Equal(now) || abandoned != (d.LastError == store.DeliveryClientRemoved) ||
+				abandoned == d.DeliveredAt.Equal(now) {
+				t.Errorf("%s after its client was removed: delivered %v, abandoned %v, error %q", d.ID, d.DeliveredAt, d.AbandonedAt, d.LastError)
+			}
+		}
+		// The attempt in flight cannot bring its delivery back, and only
+		// the other client's is still due, even once every lease is out.
+		flight.Attempts, flight.NextAttemptAt = 1, now.Add(5*time.Second)
+		wantErr(t, "FinishWebhookAttempt in flight", s.FinishWebhookAttempt(ctx, "node-a", flight), store.ErrConflict)
+		later := now.Add(time.Hour)
+		due, err := s.ClaimWebhooks(ctx, "node-b", later, later.Add(30*time.Second), 10)
+		wantErr(t, "ClaimWebhooks", err, nil)
+		var ids []string
+		for _, d := range due {
+			ids = append(ids, d.ClientID+":"+d.ID)
+		}
+		if !slices.Equal(ids, []string{"kept:dk-waiting"}) {
+			t.Errorf("due after the removal: %v, want only the other client's", ids)
+		}
+	})
+
 	t.Run("concurrent create", func(t *testing.T) {
 		errs := race(contenders, func(i int) error {
 			c := fullClient(t, "contested")
