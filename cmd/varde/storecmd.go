@@ -14,11 +14,14 @@ import (
 )
 
 const storeUsage = `usage: varde store <backup|verify> --config FILE [flags]
+       varde store verify --backup FILE [--anchor SEQ:HASH]
 
   backup   write a consistent copy of the node's database to a new file, also
            while the node runs, and check the copy (--out FILE)
   verify   check the database's integrity and the audit log's hash chain, and
-           print an anchor to keep elsewhere (--anchor SEQ:HASH checks one)
+           print an anchor to keep elsewhere (--anchor SEQ:HASH checks one);
+           --backup FILE checks a backup instead, read-only, so that it stays
+           the snapshot it is
 `
 
 // checkedStore is a store that can check itself, and copy itself if it
@@ -35,12 +38,13 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	var out, anchor string
+	var out, anchor, backup string
 	switch args[0] {
 	case "backup":
 		fs.StringVar(&out, "out", "", "the backup file to write; it must not exist (required)")
 	case "verify":
 		fs.StringVar(&anchor, "anchor", "", "an anchor an earlier verify or backup printed, SEQ:HASH: check that the audit log up to it is unchanged")
+		fs.StringVar(&backup, "backup", "", "a backup file `store backup` wrote: check it, read-only, instead of the node's database")
 	default:
 		fmt.Fprint(stderr, storeUsage)
 		return usageErrorf("unknown store command %q", args[0])
@@ -50,6 +54,12 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if args[0] == "backup" && out == "" {
 		return usageErrorf("store backup: --out is required")
+	}
+	if backup != "" {
+		if *path != "" {
+			return usageErrorf("store verify: give --config or --backup, not both")
+		}
+		return verifyBackup(ctx, backup, anchor, stdout)
 	}
 	cfg, st, err := openNodeStore(ctx, *path)
 	if err != nil {
@@ -74,18 +84,31 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "backup: %s, %.1f MB, a snapshot of %s taken in %v\n", out, float64(fi.Size())/1e6, cfg.Store.DSN,
 		time.Since(start).Round(time.Millisecond))
-	// The copy is checked as a restore would use it, opened on its own,
-	// but read-only, so that it stays the snapshot it is.
-	cp, err := sqlstore.OpenSQLiteReadOnly(ctx, out)
+	if err := verifyBackup(ctx, out, "", stdout); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "To restore: stop the node, move %s and any %s-wal and %s-shm away, put the backup in its place, start the node.\n",
+		cfg.Store.DSN, cfg.Store.DSN, cfg.Store.DSN)
+	return nil
+}
+
+// verifyBackup checks the backup file at path as a restore would use it,
+// opened on its own, but read-only: opening it as a node does would turn
+// it to WAL mode and write beside it, and it would no longer be the
+// snapshot it was.
+func verifyBackup(ctx context.Context, path, anchor string, w io.Writer) error {
+	cp, err := sqlstore.OpenSQLiteReadOnly(ctx, path)
 	if err != nil {
 		return fmt.Errorf("the backup does not open: %w", err)
 	}
 	defer cp.Close()
-	if err := verifyStore(ctx, cp, "", stdout); err != nil {
+	fmt.Fprintf(w, "backup: %s, read-only\n", path)
+	if err := verifyStore(ctx, cp, anchor, w); err != nil {
+		if ue := new(usageError); errors.As(err, &ue) {
+			return err
+		}
 		return fmt.Errorf("the backup is not usable: %w", err)
 	}
-	fmt.Fprintf(stdout, "To restore: stop the node, move %s and any %s-wal and %s-shm away, put the backup in its place, start the node.\n",
-		cfg.Store.DSN, cfg.Store.DSN, cfg.Store.DSN)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -98,17 +99,26 @@ func TestStoreBackupAndVerify(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Seq != 2 || exitStatus(err, &strings.Builder{}) != 1 {
 		t.Errorf("verify of a rewritten log: %v, want a broken chain at seq 2", err)
 	}
-	// The backup, taken before, still verifies with the anchor.
-	cfgBackup := filepath.Join(t.TempDir(), "backup.yaml")
-	body, _ := os.ReadFile(cfgPath)
-	if err := os.WriteFile(cfgBackup, []byte(strings.Replace(string(body), cfg.Store.DSN, backup, 1)), 0o600); err != nil {
+	// The backup, taken before, still verifies with the anchor, and the
+	// check leaves it byte for byte as it was, with nothing beside it.
+	before, err := os.ReadFile(backup)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := runCmd(t, "store", "verify", "--config", cfgBackup, "--anchor", anchor); err != nil {
+	if out, err := runCmd(t, "store", "verify", "--backup", backup, "--anchor", anchor); err != nil || !strings.Contains(out, "anchor "+anchor+" matches") {
 		t.Errorf("verify of the backup: %v\n%s", err, out)
 	}
+	if after, err := os.ReadFile(backup); err != nil || !bytes.Equal(before, after) {
+		t.Errorf("verify changed the backup (%v)", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(backup)); len(entries) != 1 {
+		t.Errorf("beside the backup after verify: %v", entries)
+	}
+	if _, err := runCmd(t, "store", "verify", "--backup", filepath.Join(t.TempDir(), "none.db")); err == nil || !strings.Contains(err.Error(), "does not open") {
+		t.Errorf("verify of a missing backup: %v", err)
+	}
 
-	for _, args := range [][]string{{"store"}, {"store", "restore"}, {"store", "backup", "--config", cfgPath}, {"store", "verify", "--config", cfgPath, "extra"}} {
+	for _, args := range [][]string{{"store"}, {"store", "restore"}, {"store", "backup", "--config", cfgPath}, {"store", "verify", "--config", cfgPath, "extra"}, {"store", "verify", "--config", cfgPath, "--backup", backup}} {
 		if _, err := runCmd(t, args...); exitStatus(err, &strings.Builder{}) != 2 {
 			t.Errorf("%q: %v, want exit status 2", args, err)
 		}
