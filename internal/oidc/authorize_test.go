@@ -238,6 +238,14 @@ func TestMaxAgeAndPromptLoginForceLogin(t *testing.T) {
 	if h.logins.Load() != 4 {
 		t.Fatalf("logins = %d, want 4", h.logins.Load())
 	}
+	// A max_age longer than a time.Duration holds is met by any session,
+	// even without a way to log in (prompt=none).
+	for _, ma := range []string{"9223372036", "9999999999", "9223372036854775807"} {
+		tax.loginFront(b, oauth2.SetAuthURLParam("max_age", ma), oauth2.SetAuthURLParam("prompt", "none"))
+	}
+	if h.logins.Load() != 4 {
+		t.Fatalf("logins = %d, want 4", h.logins.Load())
+	}
 }
 
 func TestStepUpLevel(t *testing.T) {
