@@ -277,12 +277,15 @@ func (a *ClientAuthenticator) checkClaims(cl *store.Client, c *assertionClaims) 
 	if err := a.checkAudience(cl, c.Audience); err != nil {
 		return time.Time{}, err
 	}
-	// §3 item 4: exp is required and in the future.
+	// §3 item 4: exp is required and in the future. An assertion is
+	// accepted while now < exp+Leeway: its jti is remembered until that
+	// moment (privateKeyJWT) and a replay cache forgets a value at the
+	// moment it was told, so accepting it then too would accept it twice.
 	if c.Expiry == nil {
 		return time.Time{}, InvalidClient("client assertion has no exp")
 	}
 	exp := c.Expiry.Time()
-	if now.After(exp.Add(leeway)) {
+	if !now.Before(exp.Add(leeway)) {
 		return time.Time{}, InvalidClient("client assertion has expired")
 	}
 	if exp.After(now.Add(orDefault(a.MaxAssertionLifetime, DefaultMaxAssertionLifetime) + leeway)) {

@@ -331,6 +331,33 @@ func TestAssertionReplay(t *testing.T) {
 	wantClient(t, c, err, "jwt")
 }
 
+// TestAssertionReplayWindow: OIDC Core §9 — an assertion is used once
+// for as long as it is accepted, up to the last moment its exp and the
+// leeway allow, when the replay cache lets go of its jti.
+func TestAssertionReplayWindow(t *testing.T) {
+	last := t0.Add(time.Minute + DefaultLeeway) // exp + leeway
+	tests := []struct {
+		name string
+		at   time.Time
+		want string
+	}{
+		{"a second before exp+leeway", last.Add(-time.Second), "already used"},
+		{"at exp+leeway", last, "expired"},
+		{"after exp+leeway", last.Add(time.Second), "expired"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			tok := sign(t, f.ec, claimsFor("jwt", t0))
+			c, err := f.auth.Authenticate(formRequest(assertionForm(tok)))
+			wantClient(t, c, err, "jwt")
+			f.clock.Add(tt.at.Sub(t0))
+			_, err = f.auth.Authenticate(formRequest(assertionForm(tok)))
+			wantError(t, err, CodeInvalidClient, tt.want)
+		})
+	}
+}
+
 func TestAssertionClockSkew(t *testing.T) {
 	f := newFixture(t)
 	// exp 20 s in the past is within the 30 s leeway; 40 s is not.

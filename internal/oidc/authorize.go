@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -391,10 +392,21 @@ func (p *Provider) satisfies(c *store.Client, sess *store.Session, req *store.Au
 	if (slices.Contains(req.Prompt, "login") || req.MaxAge == 0) && !fresh {
 		return false
 	}
-	if req.MaxAge >= 0 && !fresh && p.Now().Sub(sess.AuthTime) > time.Duration(req.MaxAge)*time.Second {
+	if req.MaxAge >= 0 && !fresh && p.Now().Sub(sess.AuthTime) > maxAge(req.MaxAge) {
 		return false
 	}
 	return true
+}
+
+// maxAge is a max_age of secs seconds as a duration. A max_age longer
+// than a Duration holds (about 292 years) is no limit at all, not one
+// that wraps around to a negative duration, which would ask every
+// session to log in again.
+func maxAge(secs int) time.Duration {
+	if int64(secs) > math.MaxInt64/int64(time.Second) {
+		return math.MaxInt64
+	}
+	return time.Duration(secs) * time.Second
 }
 
 // validProviderHint accepts Varde's provider_hint extension parameter:

@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	oa "github.com/varde-eid/varde/internal/oauth2"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -236,6 +238,14 @@ func TestMaxAgeAndPromptLoginForceLogin(t *testing.T) {
 	if h.logins.Load() != 4 {
 		t.Fatalf("logins = %d, want 4", h.logins.Load())
 	}
+	// A max_age longer than a time.Duration holds is met by any session,
+	// even without a way to log in (prompt=none).
+	for _, ma := range []string{"9223372036", "9999999999", "9223372036854775807"} {
+		tax.loginFront(b, oauth2.SetAuthURLParam("max_age", ma), oauth2.SetAuthURLParam("prompt", "none"))
+	}
+	if h.logins.Load() != 4 {
+		t.Fatalf("logins = %d, want 4", h.logins.Load())
+	}
 }
 
 func TestStepUpLevel(t *testing.T) {
@@ -435,6 +445,39 @@ func TestPAR(t *testing.T) {
 	resp, _ = b.get(h.issuer + PathAuthorize + "?client_id=" + bankID + "&request_uri=urn:other:x")
 	if resp.StatusCode != 400 {
 		t.Fatalf("foreign request_uri: %d", resp.StatusCode)
+	}
+}
+
+// TestPARBodyMustBeAForm: RFC 9126 §2.1 — a pushed request is a
+// form-encoded POST, as at the token endpoint. A body of another kind is
+// invalid_request, however the client authenticates, never taken for a
+// request without client credentials.
+func TestPARBodyMustBeAForm(t *testing.T) {
+	h := newHarness(t)
+	form := func() string { return h.bankAuth(bankForm("st", "n", oauth2.GenerateVerifier())).Encode() }
+	tests := []struct {
+		name  string
+		ctype string
+		body  func() string
+	}{
+		{"JSON body", "application/json", func() string {
+			b, _ := json.Marshal(map[string]string{"client_assertion_type": oa.AssertionType, "client_assertion": h.assertion(nil)})
+			return string(b)
+		}},
+		{"form as text", "text/plain", form},
+		{"form without a content type", "", form},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, h.issuer+PathPAR, strings.NewReader(tt.body()))
+			if tt.ctype != "" {
+				req.Header.Set("Content-Type", tt.ctype)
+			}
+			status, _, body := h.do(req)
+			if status != http.StatusBadRequest || body["error"] != "invalid_request" {
+				t.Fatalf("%d %v, want 400 invalid_request", status, body)
+			}
+		})
 	}
 }
 

@@ -7,8 +7,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/varde-eid/varde/internal/keys"
 	"github.com/varde-eid/varde/internal/oauth2"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -19,6 +21,23 @@ type idTokenHint struct {
 	Audience jwt.Audience `json:"aud"`
 	AZP      string       `json:"azp"`
 	SID      string       `json:"sid"`
+}
+
+// idTokenTyp is the typ header of Varde's ID tokens (keys.Signer.SignJWT).
+const idTokenTyp = "JWT"
+
+// idTokenTyped reports whether the compact JWS raw is typed as Varde's
+// ID tokens are. The same key signs logout tokens (LogoutTokenTyp) and
+// status Security Event Tokens ("secevent+jwt"), whose iss and aud are
+// an ID token's; their typ keeps either from passing for an ID token
+// (RFC 8725 §3.11, Back-Channel Logout 1.0 §2.4) in an id_token_hint.
+func idTokenTyped(raw string) bool {
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{keys.Algorithm})
+	if err != nil || len(jws.Signatures) != 1 {
+		return false
+	}
+	typ, _ := jws.Signatures[0].Header.ExtraHeaders[jose.HeaderType].(string)
+	return typ == idTokenTyp
 }
 
 // LogoutPage is the data of the "logout" page, which asks the person to
@@ -56,7 +75,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		// §2: the OP MUST validate that it issued the ID token; it may
 		// have expired.
 		var h idTokenHint
-		if err := p.KeySet.Verify(ctx, raw, &h); err != nil || h.Issuer != p.Issuer {
+		if err := p.KeySet.Verify(ctx, raw, &h); err != nil || h.Issuer != p.Issuer || !idTokenTyped(raw) {
 			p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequest("id_token_hint was not issued here"))
 			return
 		}

@@ -6,7 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
+
+	"github.com/varde-eid/varde/internal/keys"
 )
 
 func TestLogoutWithHint(t *testing.T) {
@@ -111,6 +115,47 @@ func TestLogoutRedirectRules(t *testing.T) {
 			}
 			resp, page := b.get(h.issuer + PathLogout + "?" + tt.params(hint).Encode())
 			if resp.StatusCode != tt.status || resp.Header.Get("Location") != tt.loc || !strings.Contains(page, tt.page) {
+				t.Fatalf("%d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), page)
+			}
+		})
+	}
+}
+
+// TestLogoutHintMustBeAnIDToken: RP-Initiated Logout 1.0 §2 — the
+// id_token_hint is an ID token this OP issued. A logout token or a
+// status Security Event Token, signed with the same key and naming the
+// client as its audience, is not one: typed otherwise (RFC 8725 §3.11),
+// it is refused and identifies no client to redirect to.
+func TestLogoutHintMustBeAnIDToken(t *testing.T) {
+	h := newHarness(t)
+	l := h.loginBank(h.rp(bankID, bankCB), h.browser())
+	raw, _ := l.token.Extra("id_token").(string)
+	idt, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{keys.Algorithm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := idt.UnsafeClaimsWithoutVerification(&claims); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		typ    string
+		status int
+		loc    string
+	}{
+		{"JWT", http.StatusSeeOther, bankBye},
+		{LogoutTokenTyp, http.StatusBadRequest, ""},
+		{"secevent+jwt", http.StatusBadRequest, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.typ, func(t *testing.T) {
+			hint, err := h.p.Signer.SignTyped(claims, tt.typ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {bankBye}}
+			resp, page := h.browser().get(h.issuer + PathLogout + "?" + q.Encode())
+			if resp.StatusCode != tt.status || resp.Header.Get("Location") != tt.loc {
 				t.Fatalf("%d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), page)
 			}
 		})

@@ -16,19 +16,10 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, ep, err)
 		return
 	}
-	if err := parseForm(r); err != nil {
-		p.jsonError(w, r, ep, err)
-		return
-	}
-	// RFC 9126 §2: the client authenticates as at the token endpoint.
-	c, err := p.ClientAuth.Authenticate(r)
-	if err != nil {
-		p.jsonError(w, r, ep, err)
-		return
-	}
-	form := r.PostForm
-	if err := wellFormed(form); err != nil {
-		p.jsonError(w, r, ep, err)
+	// RFC 9126 §2, §2.1: a form-encoded POST whose client authenticates
+	// as at the token endpoint, through the same steps.
+	c, form, ok := p.clientRequest(w, r, ep)
+	if !ok {
 		return
 	}
 	redirectURI, err := resolveRedirect(c, form)

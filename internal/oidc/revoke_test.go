@@ -178,8 +178,9 @@ func TestRevokeExpiredToken(t *testing.T) {
 }
 
 // TestRevokeOnlyTheClientsOwnTokens: RFC 7009 §2.1 — a token issued to
-// another client is not revoked, and §2.2 — the answer is the same
-// empty 200 an unknown token gets, so it tells nothing about the token.
+// another client is not revoked and the request is refused, while §2.2
+// — an unknown token, or one that is not Varde's to revoke (an ID
+// token), gets the empty 200.
 func TestRevokeOnlyTheClientsOwnTokens(t *testing.T) {
 	h := newHarness(t)
 	l := h.rp(taxID, taxCB).loginFront(h.browser())

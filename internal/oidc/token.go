@@ -49,10 +49,11 @@ func failure(err *oauth2.Error, reason, grantID, personID string) error {
 	return &grantFailure{err: err, reason: reason, grantID: grantID, personID: personID}
 }
 
-// clientRequest takes the steps the token and revocation endpoints
-// share, so that neither can skip one: a form-encoded POST body (RFC
-// 6749 §3.2, RFC 7009 §2.1), the client authenticated (RFC 6749 §2.3,
-// §3.2.1; RFC 7009 §2.1), with a refused credential audited, and every
+// clientRequest takes the steps the PAR, token, revocation and
+// introspection endpoints share, so that none can skip one: a
+// form-encoded POST body (RFC 6749 §3.2, RFC 9126 §2.1, RFC 7009 §2.1,
+// RFC 7662 §2.1), the client authenticated (RFC 6749 §2.3, §3.2.1; RFC
+// 9126 §2; RFC 7009 §2.1), with a refused credential audited, and every
 // parameter given once and as text (RFC 6749 §3.1). With false, the
 // error has been written.
 func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request, ep string) (*store.Client, url.Values, bool) {
