@@ -226,6 +226,28 @@ func (m *Monitor) Observe(component string, o Outcome) {
 	}
 }
 
+// ObserveRefusal takes one real login through component that the
+// component answered for, naming an account, and that was refused on
+// what it said about that account: an upstream eID's signed ID token
+// without an identifier Varde accepts, say. One account may be refused
+// on every try, so a refusal counts as a failed login once per account
+// while it is in the login window, however often that account tries;
+// many accounts refused are the component failing everyone. account is
+// an opaque handle, the same for each login of the account ("" counts
+// every time). Unknown components are ignored.
+func (m *Monitor) ObserveRefusal(component, account string) {
+	c := m.comps.Load().byName[component]
+	if c == nil {
+		return
+	}
+	at := m.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.m.refuse(at, account); ok {
+		m.changed(c, t)
+	}
+}
+
 // Run probes every component each Config.Interval, starting at once,
 // until ctx ends; then it writes what is still pending and returns. Old
 // probe results are pruned once an hour.

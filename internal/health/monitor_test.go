@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -308,6 +309,41 @@ func TestMonitorObserve(t *testing.T) {
 	must(t, err)
 	if len(probes) != 0 {
 		t.Errorf("%d probes stored", len(probes))
+	}
+}
+
+// TestMonitorObserveRefusal: one account refused on every try weighs as
+// one failed login; many accounts refused make the component down, and
+// the stored transition says why.
+func TestMonitorObserveRefusal(t *testing.T) {
+	db := openStore(t)
+	f := newFixture(t, Config{}, db)
+	must(t, f.mon.Add("minid", nil))
+	for range 9 {
+		f.mon.Observe("minid", Success)
+	}
+	for range 100 {
+		f.mon.ObserveRefusal("minid", "the same account")
+	}
+	f.mon.ObserveRefusal("nobody", "x") // ignored
+	if got := f.mon.State("minid"); got != Up {
+		t.Fatalf("after 9 logins and one account refused 100 times: %s, want up", got)
+	}
+	for i := range 20 {
+		f.mon.ObserveRefusal("minid", fmt.Sprint("account ", i))
+	}
+	if got := f.mon.State("minid"); got != Down {
+		t.Fatalf("after 21 accounts refused and 9 logins: %s, want down", got)
+	}
+	f.tick(t, 1)
+	stored, err := db.ListHealthTransitions(t.Context(), store.HealthQuery{Component: "minid"})
+	must(t, err)
+	var got []string
+	for _, tr := range stored {
+		got = append(got, tr.From+">"+tr.To+":"+tr.Reason)
+	}
+	if want := "unknown>up:logins_ok up>degraded:login_refusals degraded>down:login_refusals"; strings.Join(got, " ") != want {
+		t.Errorf("stored transitions %v, want %s", got, want)
 	}
 }
 
