@@ -2,11 +2,13 @@ package oidcup
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,5 +189,91 @@ func TestUpstreamServerFailureCountedAsOutage(t *testing.T) {
 	}
 	if got := bk.authFailures(""); len(got) == 0 || got[0] != ReasonUpstreamError {
 		t.Errorf("broker audited %v", got)
+	}
+}
+
+// TestRefusedAccountNotCountedAsOutage: an upstream that answers with
+// valid ID tokens stays up and offered to everyone while one person, whose
+// account there Varde cannot use, tries again and again: each refusal is
+// audited with its precise reason, the broker's as "account_refused", and
+// that account weighs as one failed login among everyone else's.
+func TestRefusedAccountNotCountedAsOutage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		claims func(c map[string]any, now time.Time)
+		audit  string
+	}{
+		{name: "no identifier", audit: ReasonNoIdentifier,
+			claims: func(c map[string]any, _ time.Time) { delete(c, "pid") }},
+		{name: "invalid identifier", audit: ReasonInvalidIdentifier,
+			claims: func(c map[string]any, _ time.Time) { c["pid"] = flipCheckDigit(c["pid"].(string)) }},
+		{name: "identifier of a scheme not accepted", audit: ReasonInvalidIdentifier,
+			claims: func(c map[string]any, _ time.Time) {
+				c["pid"] = map[string]string{"scheme": "se:pnr", "value": "196408233234"}
+			}},
+		{name: "acr of an authenticator not mapped", audit: ReasonUnknownACR,
+			claims: func(c map[string]any, _ time.Time) { c["acr"] = "urn:fake:loa:low" }},
+		{name: "session reused", audit: ReasonStaleAuthTime,
+			claims: func(c map[string]any, now time.Time) { c["auth_time"] = now.Add(-time.Hour).Unix() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bk := newBrokered(t)
+			n := bk.mon.Config().MinLogins
+			for range n - 1 {
+				if path, body := newBrowser(t).login(bk.startURL()); path != "/account" {
+					t.Fatalf("a good login ended at %s: %.200s", path, body)
+				}
+			}
+			bk.f.with(func(f *fakeUpstream) {
+				f.claims = func(c map[string]any) { c["sub"] = "the-person"; tc.claims(c, bk.v.clock.Now()) }
+			})
+			for range 2 * n {
+				if path, body := newBrowser(t).login(bk.startURL()); path != "/login" {
+					t.Fatalf("the refused login ended at %s: %.200s", path, body)
+				}
+			}
+			if s := bk.mon.State("fake"); s != health.Up {
+				t.Errorf("after one account was refused %d times the upstream is %s, want up", 2*n, s)
+			}
+			if !bk.offered(t) {
+				t.Error("the login page no longer offers the upstream")
+			}
+			if got := bk.authFailures(Method); len(got) != 2*n || slices.IndexFunc(got, func(r string) bool { return r != tc.audit }) >= 0 {
+				t.Errorf("audited %v, want %d × %s", got, 2*n, tc.audit)
+			}
+			if got := bk.authFailures(""); len(got) != 2*n || slices.IndexFunc(got, func(r string) bool { return r != provider.ReasonAccountRefused }) >= 0 {
+				t.Errorf("broker audited %v, want %d × %s", got, 2*n, provider.ReasonAccountRefused)
+			}
+		})
+	}
+}
+
+// TestRefusedAccountsCountedAsOutage: when every account is refused
+// alike (here the upstream now sends an acr Varde's configuration does
+// not map), the upstream is failing everyone: it goes down, is no longer
+// offered, and its state says the cause is refused accounts.
+func TestRefusedAccountsCountedAsOutage(t *testing.T) {
+	bk := newBrokered(t)
+	var people atomic.Int64
+	bk.f.with(func(f *fakeUpstream) {
+		f.claims = func(c map[string]any) {
+			c["sub"], c["acr"] = fmt.Sprint("person-", people.Add(1)), "urn:fake:loa:renamed"
+		}
+	})
+	for range bk.mon.Config().MinLogins {
+		if path, body := newBrowser(t).login(bk.startURL()); path != "/login" {
+			t.Fatalf("login ended at %s: %.200s", path, body)
+		}
+	}
+	st, _ := bk.mon.Status("fake")
+	if st.State != health.Down || st.Reason != health.ReasonLoginRefusals {
+		t.Errorf("after %d accounts were refused the upstream is %s (%s), want down (%s)",
+			bk.mon.Config().MinLogins, st.State, st.Reason, health.ReasonLoginRefusals)
+	}
+	if bk.offered(t) {
+		t.Error("the login page still offers the upstream")
+	}
+	if got := bk.authFailures(Method); len(got) == 0 || got[0] != ReasonUnknownACR {
+		t.Errorf("audited %v", got)
 	}
 }

@@ -431,7 +431,27 @@ func sameBrowser(r *http.Request, want []byte) bool {
 // back to the broker, which can offer another provider.
 func (p *Provider) failStart(w http.ResponseWriter, r *http.Request, a provider.Attempt, rej *rejection) {
 	p.refused(r.Context(), "start", rej, nil)
-	http.Redirect(w, r, p.fin.Fail(w, r, a.ID, p.cfg.ID, failReason(rej.reason)), http.StatusSeeOther)
+	http.Redirect(w, r, p.failed(w, r, a.ID, rej), http.StatusSeeOther)
+}
+
+// failed hands attempt's refusal to the broker and returns where the
+// browser goes next. A refused account goes with a handle of the
+// account (provider.AccountFinisher), so that it counts once against
+// the upstream's health however often it is refused.
+func (p *Provider) failed(w http.ResponseWriter, r *http.Request, attempt string, rej *rejection) string {
+	reason := failReason(rej.reason)
+	if af, ok := p.fin.(provider.AccountFinisher); ok && reason == provider.ReasonAccountRefused && rej.subject != "" {
+		return af.FailAccount(w, r, attempt, p.cfg.ID, p.accountHandle(rej.subject))
+	}
+	return p.fin.Fail(w, r, attempt, p.cfg.ID, reason)
+}
+
+// accountHandle names the upstream account sub for the broker: a hash,
+// per provider, so it is the same for every login of the account and
+// says nothing of it (an upstream's sub may be a national identifier).
+func (p *Provider) accountHandle(sub string) string {
+	sum := sha256.Sum256([]byte("oidcup-account\x00" + p.cfg.ID + "\x00" + sub))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
 // refused logs and audits a refusal. details must hold nothing secret or
