@@ -145,7 +145,9 @@
 //     auth_time is taken as a login at its iat.
 //   - Every exchange is bounded: Timeouts.Request for discovery, JWKS
 //     and PAR, Timeouts.Token for the code exchange ("timeout"); sizes
-//     of what the upstream returns are capped.
+//     of what the upstream returns are capped. None is cut short when
+//     the person's browser goes away: what the upstream answers is
+//     evidence about it, and a hang-up, which anyone can make, is not.
 //
 // A login whose callback arrives in another browser than the one that
 // started it (for example when a phone's eID app opens the link in its

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -29,10 +30,14 @@ type brokered struct {
 	mon *health.Monitor
 }
 
-func newBrokered(t *testing.T) *brokered {
+func newBrokered(t *testing.T, configure ...func(*Config)) *brokered {
 	t.Helper()
 	v := newVarde(t)
 	f := newFakeUpstream(t, v.clock)
+	cfg := f.config(v, "fake")
+	for _, c := range configure {
+		c(&cfg)
+	}
 	mon, err := health.NewMonitor(health.Options{Now: v.clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +55,7 @@ func newBrokered(t *testing.T) *brokered {
 		Sessions: &session.Manager{Store: v.db, Lifetime: time.Hour, Now: v.clock.Now}, Audit: v.audit, Pages: v.pages,
 		Health: mon, AccountURL: "/account", Metrics: broker.NewMetrics(prometheus.NewRegistry()), Now: v.clock.Now,
 		Log: v.audit.Log}
-	p, err := New(f.config(v, "fake"), Deps{Challenges: v.db, Finisher: b, Pages: v.pages, Audit: v.audit, Now: v.clock.Now})
+	p, err := New(cfg, Deps{Challenges: v.db, Finisher: b, Pages: v.pages, Audit: v.audit, Now: v.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,5 +280,63 @@ func TestRefusedAccountsCountedAsOutage(t *testing.T) {
 	}
 	if got := bk.authFailures(Method); len(got) == 0 || got[0] != ReasonUnknownACR {
 		t.Errorf("audited %v", got)
+	}
+}
+
+// TestBrowserGoneNotCountedAsOutage: a person whose browser goes away
+// while Varde talks to the upstream for them (anyone can start logins
+// and hang up) says nothing about the upstream. The pushed request and
+// the code exchange are carried through within their own timeouts, as
+// the upstream has already been asked, and the upstream stays up.
+func TestBrowserGoneNotCountedAsOutage(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		configure func(*Config)
+		// hangUp runs a login whose browser goes away while Varde waits
+		// for the upstream.
+		hangUp func(t *testing.T, bk *brokered)
+		// calls counts the upstream's requests hangUp waits for.
+		calls func(f *fakeUpstream) int64
+	}{
+		{name: "pushing the request", configure: func(c *Config) { c.UsePAR = true },
+			hangUp: func(t *testing.T, bk *brokered) {
+				ctx, cancel := context.WithCancel(t.Context())
+				cancel() // gone before the upstream answers
+				bk.v.mux.ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(ctx, http.MethodGet, bk.startURL(), nil))
+			},
+			calls: func(f *fakeUpstream) int64 { return f.parCalls.Load() }},
+		{name: "redeeming the code", configure: func(*Config) {},
+			hangUp: func(t *testing.T, bk *brokered) {
+				b := newBrowser(t)
+				cb := b.callbackURL(bk.startURL())
+				ctx, cancel := context.WithCancel(t.Context())
+				// Gone while the token endpoint works on the code.
+				bk.f.with(func(f *fakeUpstream) { f.claims = func(map[string]any) { cancel() } })
+				r := httptest.NewRequestWithContext(ctx, http.MethodGet, cb, nil)
+				for _, c := range b.c.Jar.Cookies(r.URL) {
+					r.AddCookie(c)
+				}
+				bk.v.mux.ServeHTTP(httptest.NewRecorder(), r)
+			},
+			calls: func(f *fakeUpstream) int64 { return f.tokenCalls.Load() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bk := newBrokered(t, tc.configure)
+			n := bk.mon.Config().MinLogins
+			for range n {
+				tc.hangUp(t, bk)
+			}
+			if s := bk.mon.State("fake"); s != health.Up {
+				t.Errorf("after %d browsers went away the upstream is %s, want up", n, s)
+			}
+			// The login state of a login nobody waits for may not be
+			// stored: this node's failure, not the upstream's.
+			if got := bk.authFailures(""); slices.IndexFunc(got, func(r string) bool { return r != provider.ReasonNodeError }) >= 0 {
+				t.Errorf("broker audited failures %v; upstream audited %v", got, bk.authFailures(Method))
+			}
+			if got := tc.calls(bk.f); got != int64(n) {
+				t.Errorf("%d requests reached the upstream, want %d", got, n)
+			}
+		})
 	}
 }
