@@ -48,7 +48,8 @@
 // "account_refused" ("no_auth_time", "stale_auth_time", "unknown_acr",
 // "no_identifier", "invalid_identifier", "ambiguous_identifier"), handed
 // over through provider.AccountFinisher with a handle of the token's sub
-// (a hash per provider; the sub itself is neither logged nor audited).
+// (an HMAC under a key of the process; neither it nor the sub is
+// logged or audited).
 // Each of these may be one account's: a person with no national
 // identifier at the eID, or one of a scheme this upstream is not trusted
 // for, a session reused for whoever has one, an authenticator the eID

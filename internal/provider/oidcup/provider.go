@@ -2,6 +2,7 @@ package oidcup
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -98,6 +99,8 @@ type Provider struct {
 	prep     preparedSet
 	// shared is Deps.SharedChallenges.
 	shared bool
+	// accountKey keys accountHandle; random, and this process's own.
+	accountKey []byte
 }
 
 var (
@@ -136,6 +139,10 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.accountKey = make([]byte, 32)
+	if _, err := io.ReadFull(p.rand, p.accountKey); err != nil {
+		return nil, fmt.Errorf("upstream %q: random: %w", cfg.ID, err)
 	}
 	hc := http.Client{}
 	if d.HTTPClient != nil {
@@ -446,12 +453,15 @@ func (p *Provider) failed(w http.ResponseWriter, r *http.Request, attempt string
 	return p.fin.Fail(w, r, attempt, p.cfg.ID, reason)
 }
 
-// accountHandle names the upstream account sub for the broker: a hash,
-// per provider, so it is the same for every login of the account and
-// says nothing of it (an upstream's sub may be a national identifier).
+// accountHandle names the upstream account sub for the broker: the same
+// for every login of the account at this node, and saying nothing of it.
+// It is keyed with a secret of this process, not a plain hash: an
+// upstream's sub may be a national identifier, which is too short a
+// number not to be found again from its hash.
 func (p *Provider) accountHandle(sub string) string {
-	sum := sha256.Sum256([]byte("oidcup-account\x00" + p.cfg.ID + "\x00" + sub))
-	return base64.RawURLEncoding.EncodeToString(sum[:16])
+	mac := hmac.New(sha256.New, p.accountKey)
+	mac.Write([]byte(p.cfg.ID + "\x00" + sub))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:16])
 }
 
 // refused logs and audits a refusal. details must hold nothing secret or
