@@ -214,16 +214,7 @@ func (m *Monitor) Subscribe(fn func(Transition)) (unsubscribe func()) {
 // broker calls it when a provider finishes, fails, times out, or a
 // person never comes back). Unknown components and outcomes are ignored.
 func (m *Monitor) Observe(component string, o Outcome) {
-	c := m.comps.Load().byName[component]
-	if c == nil {
-		return
-	}
-	at := m.now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if t, ok := c.m.observe(at, o); ok {
-		m.changed(c, t)
-	}
+	m.login(component, func(mc *machine, at time.Time) (Transition, bool) { return mc.observe(at, o) })
 }
 
 // ObserveRefusal takes one real login through component that the
@@ -236,6 +227,12 @@ func (m *Monitor) Observe(component string, o Outcome) {
 // an opaque handle, the same for each login of the account ("" counts
 // every time). Unknown components are ignored.
 func (m *Monitor) ObserveRefusal(component, account string) {
+	m.login(component, func(mc *machine, at time.Time) (Transition, bool) { return mc.refuse(at, account) })
+}
+
+// login feeds one real login through component to its machine with
+// take, now, and publishes the transition it makes, if any.
+func (m *Monitor) login(component string, take func(mc *machine, at time.Time) (Transition, bool)) {
 	c := m.comps.Load().byName[component]
 	if c == nil {
 		return
@@ -243,7 +240,7 @@ func (m *Monitor) ObserveRefusal(component, account string) {
 	at := m.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t, ok := c.m.refuse(at, account); ok {
+	if t, ok := take(c.m, at); ok {
 		m.changed(c, t)
 	}
 }
