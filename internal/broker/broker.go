@@ -37,10 +37,12 @@ type Auditor interface {
 }
 
 // Health is what the broker needs from health monitoring: each
-// provider's live state, and the outcome of every real login.
+// provider's live state, and the outcome of every real login, with the
+// account of a refusal (health.Monitor.ObserveRefusal).
 type Health interface {
 	State(component string) health.State
 	Observe(component string, o health.Outcome)
+	ObserveRefusal(component, account string)
 }
 
 // Broker routes logins to providers and turns their results into sessions.
@@ -91,7 +93,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-var _ provider.Finisher = (*Broker)(nil)
+var (
+	_ provider.Finisher        = (*Broker)(nil)
+	_ provider.AccountFinisher = (*Broker)(nil)
+)
 
 // Register mounts the login pages and, with Challenges set, linking.
 func (b *Broker) Register(mux *http.ServeMux) {
@@ -750,8 +755,21 @@ func (b *Broker) Accepts(r *http.Request, attemptID, providerID string, level as
 // about the provider; anything else counts against the provider's
 // health.
 func (b *Broker) Fail(w http.ResponseWriter, r *http.Request, attemptID, providerID, reason string) string {
+	return b.failed(r, attemptID, providerID, reason, "")
+}
+
+// FailAccount implements provider.AccountFinisher: Fail with reason
+// provider.ReasonAccountRefused, which counts against the provider's
+// health once per account in the login window, however often that
+// account is refused.
+func (b *Broker) FailAccount(w http.ResponseWriter, r *http.Request, attemptID, providerID, account string) string {
+	return b.failed(r, attemptID, providerID, provider.ReasonAccountRefused, account)
+}
+
+// failed is Fail, with the account a refusal was about ("" if unknown).
+func (b *Broker) failed(r *http.Request, attemptID, providerID, reason, account string) string {
 	if strings.HasPrefix(attemptID, linkPrefix) {
-		return b.failLink(r, attemptID, providerID, reason)
+		return b.failLink(r, attemptID, providerID, reason, account)
 	}
 	// The attempt handle comes from the ID itself, so it is recorded even
 	// when the attempt can no longer be loaded.
@@ -761,7 +779,7 @@ func (b *Broker) Fail(w http.ResponseWriter, r *http.Request, attemptID, provide
 	}
 	b.fail(r.Context(), ev, reason)
 	kind := "failed"
-	if b.observeFailure(providerID, reason) {
+	if b.observeFailure(providerID, reason, account) {
 		kind = "cancelled"
 	}
 	return "/login?" + url.Values{"req": {attemptID}, "err": {kind}}.Encode()
@@ -772,12 +790,18 @@ func (b *Broker) Fail(w http.ResponseWriter, r *http.Request, attemptID, provide
 // the person cancelled. A response that came back through the browser
 // unconfirmed by the provider is left out: anyone who starts a login
 // can forge one, and a handful would otherwise make a working provider
-// Down. So is a failure of this node's own.
-func (b *Broker) observeFailure(providerID, reason string) (cancelled bool) {
+// Down. So is a failure of this node's own. A refused account counts
+// once per account in the login window: one person retrying with an
+// eID account Varde cannot use must not make the eID down for everyone.
+func (b *Broker) observeFailure(providerID, reason, account string) (cancelled bool) {
 	switch reason {
 	case provider.ReasonCancelled:
 		return true
 	case provider.ReasonUnverifiedResponse, provider.ReasonNodeError:
+	case provider.ReasonAccountRefused:
+		if b.Health != nil && providerID != "" {
+			b.Health.ObserveRefusal(providerID, account)
+		}
 	default:
 		b.observe(providerID, health.Error)
 	}

@@ -524,6 +524,24 @@ func (o *outcomes) Observe(component string, out health.Outcome) {
 	o.got = append(o.got, component+" "+string(out))
 }
 
+func (o *outcomes) ObserveRefusal(component, account string) {
+	o.got = append(o.got, component+" refused "+account)
+}
+
+// failing is a fixture for failed logins: a relying party's attempt
+// "r1", a person logged in at b with a link attempt to "weak", and
+// health outcomes recorded in o.
+func failing(t *testing.T) (f *fixture, b browser, link string, o *outcomes) {
+	t.Helper()
+	f = newFixture(t)
+	f.request(t, "r1")
+	b = loggedIn(t, f, "p1", assurance.High)
+	link = linkAttempt(t, f, b, "weak")
+	o = &outcomes{}
+	f.b.Health = o
+	return f, b, link, o
+}
+
 // TestOnlyProviderFailuresCountAgainstIt: a failure counts against the
 // provider's health unless the person cancelled or the provider reports
 // an unverified response, which anyone can forge; either way the person
@@ -539,12 +557,7 @@ func TestOnlyProviderFailuresCountAgainstIt(t *testing.T) {
 		{"upstream_error", "/login?err=failed&req=r1", "/account/link/refused?why=failed", true},
 	} {
 		t.Run(tc.reason, func(t *testing.T) {
-			f := newFixture(t)
-			f.request(t, "r1")
-			b := loggedIn(t, f, "p1", assurance.High)
-			link := linkAttempt(t, f, b, "weak")
-			o := &outcomes{}
-			f.b.Health = o
+			f, b, link, o := failing(t)
 			if next := f.b.Fail(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/cb", nil), "r1", "strong", tc.reason); next != tc.next {
 				t.Errorf("next = %q, want %q", next, tc.next)
 			}
@@ -564,6 +577,44 @@ func TestOnlyProviderFailuresCountAgainstIt(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRefusedAccountObservedWithItsAccount: a provider that refuses an
+// account (FailAccount) has the refusal reach health monitoring with the
+// account, so that it counts once per account, for a relying party's
+// attempt and for a link alike; it is audited "account_refused", never
+// with the account, and the person is offered the choice again. Through
+// Fail, with no account, it counts every time.
+func TestRefusedAccountObservedWithItsAccount(t *testing.T) {
+	f, b, link, o := failing(t)
+	if next := f.b.FailAccount(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/cb", nil), "r1", "strong", "acct-1"); next != "/login?err=failed&req=r1" {
+		t.Errorf("next = %q", next)
+	}
+	if next := f.b.FailAccount(httptest.NewRecorder(), b.req(http.MethodGet, "/cb", nil), link, "weak", "acct-2"); next != "/account/link/refused?why=failed" {
+		t.Errorf("link: next = %q", next)
+	}
+	f.b.Fail(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/cb", nil), "r1", "strong", provider.ReasonAccountRefused)
+	if want := []string{"strong refused acct-1", "weak refused acct-2", "strong refused "}; !slices.Equal(o.got, want) {
+		t.Errorf("observed %q, want %q", o.got, want)
+	}
+	var audited int
+	for _, ev := range f.events(t) {
+		if ev.Result != store.ResultFailure {
+			continue
+		}
+		audited++
+		if ev.Reason != provider.ReasonAccountRefused {
+			t.Errorf("audited %s failure %q", ev.Type, ev.Reason)
+		}
+		for k, v := range ev.Details {
+			if strings.Contains(v, "acct-") {
+				t.Errorf("audited %s with the account in %s", ev.Type, k)
+			}
+		}
+	}
+	if audited != 3 {
+		t.Errorf("%d failures audited, want 3", audited)
 	}
 }
 

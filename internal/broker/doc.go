@@ -29,8 +29,12 @@
 //	           person's choice; "unverified_response" is a response
 //	           that came back through the browser without the
 //	           provider's word for it, which anyone can forge;
-//	           "node_error" is a failure of this node's own; anything
-//	           else counts against the provider), or attempt_expired,
+//	           "node_error" is a failure of this node's own;
+//	           "account_refused" is the provider's valid answer about an
+//	           account Varde cannot use, which counts against the
+//	           provider's health once per account in the health
+//	           window; anything else counts against the provider at
+//	           every login), or attempt_expired,
 //	           unknown_provider, provider_not_accepted (the client's
 //	           registration does not name it), insufficient_level,
 //	           unknown_person, session_error

@@ -392,7 +392,7 @@ func (b *Broker) linked(ctx context.Context, ev *store.AuditEvent, added bool) s
 
 // failLink is Fail for a link attempt: the attempt ends, and the person
 // is told that nothing was linked.
-func (b *Broker) failLink(r *http.Request, attemptID, providerID, reason string) string {
+func (b *Broker) failLink(r *http.Request, attemptID, providerID, reason, account string) string {
 	ctx := r.Context()
 	ev := &store.AuditEvent{Type: "link", Provider: providerID, Details: map[string]string{"provider": providerID}}
 	if rec, err := b.takeLink(ctx, attemptID); err == nil {
@@ -400,7 +400,7 @@ func (b *Broker) failLink(r *http.Request, attemptID, providerID, reason string)
 		ev.Details["session_level"] = rec.Level
 	}
 	b.linkFailed(ctx, ev, reason)
-	if b.observeFailure(providerID, reason) {
+	if b.observeFailure(providerID, reason, account) {
 		return refusedURL("cancelled")
 	}
 	return refusedURL("failed")

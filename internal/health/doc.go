@@ -29,6 +29,19 @@
 // default 2 min, in 12 slots); abandoned logins count half, since people
 // also walk away from healthy providers.
 //
+// A login the component answered for, naming an account, but that was
+// refused on what it said about that account (an upstream eID's signed
+// ID token with no identifier Varde accepts, or an acr it does not map:
+// Monitor.ObserveRefusal) is evidence about the component only as one
+// of many accounts. One account may be refused on every try, and a
+// person who retries, or who holds such an account on purpose, must not
+// make a working provider down for everyone; so a refused account counts
+// as one failed login while its refusal is in the window, however often
+// it tries. Many accounts refused are the component failing everyone
+// (its acr values or claims changed, or its configuration at Varde is
+// wrong), and make it Degraded or Down like any failed logins, with the
+// transition reason login_refusals when they are most of the failures.
+//
 // Each kind of evidence gives its own verdict and the component's state
 // is the worse of the two (a verdict of "no evidence" defers to the
 // other), so a provider whose probes pass but whose logins fail is down.

@@ -23,6 +23,8 @@ const (
 	nError
 	nTimeout
 	nAbandoned
+	// nRefused counts the accounts refused (machine.refuse), each once.
+	nRefused
 	nOutcomes
 )
 
@@ -85,16 +87,26 @@ type machine struct {
 	logins verdict
 	slots  [loginSlots]slot
 	width  int64 // slot width in nanoseconds
+	// refused holds, for each account refused in the login window, the
+	// number of the slot its refusal was counted in (see refuse).
+	refused map[string]int64
 }
+
+// maxRefusedAccounts bounds the accounts a machine remembers: beyond it,
+// refusals count without being remembered. So many accounts refused in
+// one window is evidence on its own, and only an upstream's own signed
+// word names an account, so the bound is not reached by one person.
+const maxRefusedAccounts = 10000
 
 func newMachine(cfg *Config) *machine {
 	return &machine{
-		cfg:    cfg,
-		cur:    verdict{state: Unknown},
-		probes: verdict{state: Unknown},
-		logins: verdict{state: Unknown},
-		window: make([]mark, 0, cfg.ProbeWindow),
-		width:  int64(cfg.LoginWindow / loginSlots),
+		cfg:     cfg,
+		cur:     verdict{state: Unknown},
+		probes:  verdict{state: Unknown},
+		logins:  verdict{state: Unknown},
+		window:  make([]mark, 0, cfg.ProbeWindow),
+		width:   int64(cfg.LoginWindow / loginSlots),
+		refused: map[string]int64{},
 	}
 }
 
@@ -192,12 +204,45 @@ func (m *machine) observe(at time.Time, o Outcome) (Transition, bool) {
 	if i < 0 {
 		return Transition{}, false
 	}
-	idx := at.UnixNano() / m.width
+	m.count(at.UnixNano()/m.width, i)
+	return m.refresh(at)
+}
+
+// count adds one outcome of index i to slot idx.
+func (m *machine) count(idx int64, i int) {
 	s := &m.slots[mod(idx, loginSlots)]
 	if s.idx != idx {
 		*s = slot{idx: idx}
 	}
 	s.n[i]++
+}
+
+// refuse takes one real login at at that the component answered for,
+// naming the account, and that was refused on what it said about that
+// account (Monitor.ObserveRefusal). It counts as a failed login the first
+// time the account is refused in the login window and not again while
+// that refusal is in it: one account may be refused on every try, and a
+// person retrying, or anyone holding such an account, must not weigh
+// more than one login. An account of "" cannot be told apart from any
+// other, and counts every time.
+func (m *machine) refuse(at time.Time, account string) (Transition, bool) {
+	idx := at.UnixNano() / m.width
+	if last, ok := m.refused[account]; ok && idx-last < loginSlots {
+		return m.refresh(at)
+	}
+	if account != "" {
+		if len(m.refused) >= maxRefusedAccounts {
+			for a, last := range m.refused {
+				if idx-last >= loginSlots {
+					delete(m.refused, a)
+				}
+			}
+		}
+		if len(m.refused) < maxRefusedAccounts {
+			m.refused[account] = idx
+		}
+	}
+	m.count(idx, nRefused)
 	return m.refresh(at)
 }
 
@@ -213,17 +258,18 @@ func (m *machine) judgeLogins(at time.Time) verdict {
 	c, l := m.cfg, m.logins
 	now := at.UnixNano() / m.width
 	var (
-		total, failed float64
-		oldest        int64 = -1
+		total, failed, refused float64
+		oldest                 int64 = -1
 	)
 	for _, s := range m.slots {
 		if s.idx <= now-loginSlots || s.idx > now {
 			continue
 		}
-		n := s.n[nSuccess] + s.n[nError] + s.n[nTimeout] + s.n[nAbandoned]
-		f := float64(s.n[nError]+s.n[nTimeout]) + c.AbandonedWeight*float64(s.n[nAbandoned])
+		n := s.n[nSuccess] + s.n[nError] + s.n[nTimeout] + s.n[nAbandoned] + s.n[nRefused]
+		f := float64(s.n[nError]+s.n[nTimeout]+s.n[nRefused]) + c.AbandonedWeight*float64(s.n[nAbandoned])
 		total += float64(n)
 		failed += f
+		refused += float64(s.n[nRefused])
 		if f > 0 && (oldest < 0 || s.idx < oldest) {
 			oldest = s.idx
 		}
@@ -251,20 +297,26 @@ func (m *machine) judgeLogins(at time.Time) verdict {
 	if oldest >= 0 {
 		since = time.Unix(0, oldest*m.width).In(at.Location())
 	}
+	// Mostly accounts refused: the upstream answers, and what it says
+	// of many people is refused, which points at its configuration.
+	why := ReasonLoginFailures
+	if 2*refused > failed {
+		why = ReasonLoginRefusals
+	}
 	r := failed / total
 	switch {
 	case r >= c.LoginDownRatio:
 		if l.state == Down {
 			return l
 		}
-		return verdict{Down, ReasonLoginFailures, since}
+		return verdict{Down, why, since}
 	case l.state == Down && r >= c.LoginDegradedRatio:
 		return l
 	case r >= c.LoginDegradedRatio || (l.state.severity() >= Degraded.severity() && r >= c.LoginRecoveredRatio):
 		if l.state == Degraded {
 			return l
 		}
-		return verdict{Degraded, ReasonLoginFailures, since}
+		return verdict{Degraded, why, since}
 	case l.state == Up:
 		return l
 	}

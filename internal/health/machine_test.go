@@ -1,6 +1,7 @@
 package health
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -128,8 +129,21 @@ type loginStep struct {
 	want   State
 }
 
+// loginInputs are how the login table tests spell logins: an outcome
+// ('s' success, 'e' error, 't' timeout, 'a' abandoned, 'x' an unknown
+// outcome), or a refused account ('r' always the same one, 'R' another
+// each time: n counts the logins fed so far).
+var loginInputs = map[rune]func(m *machine, at time.Time, n int){
+	's': func(m *machine, at time.Time, _ int) { m.observe(at, Success) },
+	'e': func(m *machine, at time.Time, _ int) { m.observe(at, Error) },
+	't': func(m *machine, at time.Time, _ int) { m.observe(at, Timeout) },
+	'a': func(m *machine, at time.Time, _ int) { m.observe(at, Abandoned) },
+	'x': func(m *machine, at time.Time, _ int) { m.observe(at, Outcome("bogus")) },
+	'r': func(m *machine, at time.Time, _ int) { m.refuse(at, "one") },
+	'R': func(m *machine, at time.Time, n int) { m.refuse(at, fmt.Sprint("account-", n)) },
+}
+
 func TestLoginRules(t *testing.T) {
-	outcomes := map[rune]Outcome{'s': Success, 'e': Error, 't': Timeout, 'a': Abandoned, 'x': Outcome("bogus")}
 	tests := []struct {
 		name  string
 		steps []loginStep
@@ -195,17 +209,37 @@ func TestLoginRules(t *testing.T) {
 			{wait: 3 * time.Minute, want: Degraded},
 			{wait: 2 * time.Minute, want: Up},
 		}},
+		{"one account refused again and again counts once", []loginStep{
+			{probes: "ooo", logins: "sssssssss", want: Up},
+			{logins: strings.Repeat("r", 50), want: Up}, // 1/10
+			{logins: "ssssssssss" + strings.Repeat("r", 50), want: Up},
+		}},
+		{"many accounts refused are down", []loginStep{
+			{probes: "ooo", logins: "ssssRRRRRR", want: Down},
+		}},
+		{"many accounts refused degrade", []loginStep{
+			{logins: "sssssssRRR", want: Degraded},
+		}},
+		{"a refused account counts again once its refusal left the window", []loginStep{
+			{logins: "r", want: Unknown},
+			{wait: 130 * time.Second, logins: "sssssssss", want: Unknown},
+			{logins: "r", want: Up}, // 1/10
+		}},
+		{"a refused account counts once among errors", []loginStep{
+			{logins: "ssssss" + "eee" + strings.Repeat("r", 20), want: Degraded}, // 4/10, not 23/29
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := DefaultConfig()
 			m := newMachine(&cfg)
-			at := t0
+			at, fed := t0, 0
 			for i, st := range tt.steps {
 				at = at.Add(st.wait)
 				m.refresh(at)
 				for _, r := range st.logins {
-					m.observe(at, outcomes[r])
+					fed++
+					loginInputs[r](m, at, fed)
 				}
 				runProbes(m, at, st.probes)
 				if m.cur.state != st.want {
@@ -245,6 +279,53 @@ func TestLoginTransitions(t *testing.T) {
 		{From: Down, To: Degraded, Reason: ReasonLoginRetry, At: expired, Since: expired},
 		{From: Degraded, To: Up, Reason: ReasonLoginsOK, At: quiet, Since: quiet},
 	})
+}
+
+// TestRefusalReason: a component made unhealthy mostly by refused
+// accounts says so, since the cure is in its configuration, not at its
+// servers; when errors weigh as much, it is failing logins.
+func TestRefusalReason(t *testing.T) {
+	for _, tc := range []struct {
+		name, logins, want string
+	}{
+		{"refusals", "ssssRRRRRR", ReasonLoginRefusals},
+		{"mostly refusals", "sssseRRRRR", ReasonLoginRefusals},
+		{"as many errors", "sssseeeRRR", ReasonLoginFailures},
+		{"errors", "sssseeeeee", ReasonLoginFailures},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			m := newMachine(&cfg)
+			for i, r := range tc.logins {
+				loginInputs[r](m, t0, i)
+			}
+			if m.cur.state != Down || m.cur.reason != tc.want {
+				t.Errorf("%s, %s; want down, %s", m.cur.state, m.cur.reason, tc.want)
+			}
+		})
+	}
+}
+
+// TestRefusedAccountsBounded: the accounts remembered are bounded; past
+// the bound, refusals still count.
+func TestRefusedAccountsBounded(t *testing.T) {
+	cfg := DefaultConfig()
+	m := newMachine(&cfg)
+	for i := range maxRefusedAccounts + 50 {
+		m.refuse(t0, fmt.Sprint("account-", i))
+	}
+	if n := len(m.refused); n > maxRefusedAccounts {
+		t.Errorf("%d accounts remembered, bound %d", n, maxRefusedAccounts)
+	}
+	if n := m.slots[mod(t0.UnixNano()/m.width, loginSlots)].n[nRefused]; n != maxRefusedAccounts+50 {
+		t.Errorf("%d refusals counted, want %d", n, maxRefusedAccounts+50)
+	}
+	// Once the window has passed, the old accounts make room.
+	later := t0.Add(cfg.LoginWindow + time.Second)
+	m.refuse(later, "new")
+	if _, ok := m.refused["new"]; !ok || len(m.refused) != 1 {
+		t.Errorf("after the window: %d accounts remembered, new one among them: %v", len(m.refused), ok)
+	}
 }
 
 func TestConfig(t *testing.T) {

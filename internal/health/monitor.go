@@ -214,6 +214,25 @@ func (m *Monitor) Subscribe(fn func(Transition)) (unsubscribe func()) {
 // broker calls it when a provider finishes, fails, times out, or a
 // person never comes back). Unknown components and outcomes are ignored.
 func (m *Monitor) Observe(component string, o Outcome) {
+	m.login(component, func(mc *machine, at time.Time) (Transition, bool) { return mc.observe(at, o) })
+}
+
+// ObserveRefusal takes one real login through component that the
+// component answered for, naming an account, and that was refused on
+// what it said about that account: an upstream eID's signed ID token
+// without an identifier Varde accepts, say. One account may be refused
+// on every try, so a refusal counts as a failed login once per account
+// while it is in the login window, however often that account tries;
+// many accounts refused are the component failing everyone. account is
+// an opaque handle, the same for each login of the account ("" counts
+// every time). Unknown components are ignored.
+func (m *Monitor) ObserveRefusal(component, account string) {
+	m.login(component, func(mc *machine, at time.Time) (Transition, bool) { return mc.refuse(at, account) })
+}
+
+// login feeds one real login through component to its machine with
+// take, now, and publishes the transition it makes, if any.
+func (m *Monitor) login(component string, take func(mc *machine, at time.Time) (Transition, bool)) {
 	c := m.comps.Load().byName[component]
 	if c == nil {
 		return
@@ -221,7 +240,7 @@ func (m *Monitor) Observe(component string, o Outcome) {
 	at := m.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t, ok := c.m.observe(at, o); ok {
+	if t, ok := take(c.m, at); ok {
 		m.changed(c, t)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -257,11 +258,19 @@ func must(t *testing.T, err error) {
 	}
 }
 
+// passive is a monitor, recording to db, of one component known from
+// real logins only: minid.
+func passive(t *testing.T) (db *sqlstore.DB, f *fixture) {
+	t.Helper()
+	db = openStore(t)
+	f = newFixture(t, Config{}, db)
+	must(t, f.mon.Add("minid", nil))
+	return db, f
+}
+
 // TestMonitorObserve drives a component from real logins only.
 func TestMonitorObserve(t *testing.T) {
-	db := openStore(t)
-	f := newFixture(t, Config{}, db)
-	must(t, f.mon.Add("minid", nil))
+	db, f := passive(t)
 	for range 4 {
 		f.mon.Observe("minid", Success)
 	}
@@ -291,14 +300,8 @@ func TestMonitorObserve(t *testing.T) {
 	if got := f.mon.State("minid"); got != Unknown {
 		t.Errorf("after a quiet window: %s, want unknown", got)
 	}
-	stored, err = db.ListHealthTransitions(t.Context(), store.HealthQuery{Component: "minid"})
-	must(t, err)
-	var got []string
-	for _, tr := range stored {
-		got = append(got, tr.From+">"+tr.To+":"+tr.Reason)
-	}
-	if want := "unknown>down:login_failures down>degraded:login_retry degraded>unknown:logins_ok"; strings.Join(got, " ") != want {
-		t.Errorf("stored transitions %v, want %s", got, want)
+	if got, want := storedTransitions(t, db, "minid"), "unknown>down:login_failures down>degraded:login_retry degraded>unknown:logins_ok"; got != want {
+		t.Errorf("stored transitions %s, want %s", got, want)
 	}
 	if n := len(f.transitions()); n != 3 {
 		t.Errorf("subscriber saw %d transitions, want 3", n)
@@ -309,6 +312,46 @@ func TestMonitorObserve(t *testing.T) {
 	if len(probes) != 0 {
 		t.Errorf("%d probes stored", len(probes))
 	}
+}
+
+// TestMonitorObserveRefusal: one account refused on every try weighs as
+// one failed login; many accounts refused make the component down, and
+// the stored transition says why.
+func TestMonitorObserveRefusal(t *testing.T) {
+	db, f := passive(t)
+	for range 9 {
+		f.mon.Observe("minid", Success)
+	}
+	for range 100 {
+		f.mon.ObserveRefusal("minid", "the same account")
+	}
+	f.mon.ObserveRefusal("nobody", "x") // ignored
+	if got := f.mon.State("minid"); got != Up {
+		t.Fatalf("after 9 logins and one account refused 100 times: %s, want up", got)
+	}
+	for i := range 20 {
+		f.mon.ObserveRefusal("minid", fmt.Sprint("account ", i))
+	}
+	if got := f.mon.State("minid"); got != Down {
+		t.Fatalf("after 21 accounts refused and 9 logins: %s, want down", got)
+	}
+	f.tick(t, 1)
+	if got, want := storedTransitions(t, db, "minid"), "unknown>up:logins_ok up>degraded:login_refusals degraded>down:login_refusals"; got != want {
+		t.Errorf("stored transitions %s, want %s", got, want)
+	}
+}
+
+// storedTransitions lists component's stored transitions as
+// "from>to:reason", space-separated.
+func storedTransitions(t *testing.T, db *sqlstore.DB, component string) string {
+	t.Helper()
+	stored, err := db.ListHealthTransitions(t.Context(), store.HealthQuery{Component: component})
+	must(t, err)
+	var got []string
+	for _, tr := range stored {
+		got = append(got, tr.From+">"+tr.To+":"+tr.Reason)
+	}
+	return strings.Join(got, " ")
 }
 
 // slowProber takes d on the fake clock.

@@ -88,6 +88,11 @@ const (
 	ReasonSlow = "slow"
 	// ReasonLoginFailures: too many real logins failed.
 	ReasonLoginFailures = "login_failures"
+	// ReasonLoginRefusals: too many real logins failed, most of them
+	// because the component's answers about different accounts were
+	// refused (Monitor.ObserveRefusal): it is answering, and what it
+	// says is not what Varde's configuration for it expects.
+	ReasonLoginRefusals = "login_refusals"
 	// ReasonProbesOK: probes succeed again (or for the first time).
 	ReasonProbesOK = "probes_ok"
 	// ReasonLoginsOK: real logins succeed again (components without

@@ -129,6 +129,31 @@ type Finisher interface {
 	Accepts(r *http.Request, attemptID, providerID string, level assurance.Level) (bool, error)
 }
 
+// AccountFinisher is a Finisher that can be told which account a
+// refusal was about, so that one account refused again and again weighs
+// as one, not as many, against the provider. The broker implements it;
+// a provider that names the accounts it refuses looks for it by type
+// assertion, and otherwise calls Fail with ReasonAccountRefused.
+type AccountFinisher interface {
+	// FailAccount is Fail with reason ReasonAccountRefused for the
+	// account the provider vouched for. account is an opaque handle: the
+	// same for every login of that account at this provider, never an
+	// identifier or the provider's own name for the account, and never
+	// recorded.
+	FailAccount(w http.ResponseWriter, r *http.Request, attemptID, providerID, account string) (next string)
+}
+
+// ReasonAccountRefused: the provider answered for itself, vouching for
+// an account (an upstream eID's signed ID token), and the login was
+// refused on what it said about that account: no identifier, one that
+// is invalid or of a scheme not accepted, an acr Varde does not map, an
+// old single sign-on session passed off as the new login asked for.
+// It may be that one account's alone (someone whose eID account has no
+// national identifier, trying again and again), so it counts against
+// the provider's health once per account (see AccountFinisher); many
+// accounts refused are the provider failing everyone.
+const ReasonAccountRefused = "account_refused"
+
 // Reasons for Finisher.Fail that say the provider did not fail.
 const (
 	// ReasonCancelled: the person cancelled. It is their choice.

@@ -75,7 +75,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	fail := func(rej *rejection, details map[string]string) {
 		p.refused(ctx, "callback", rej, details)
-		http.Redirect(w, r, p.fin.Fail(w, r, st.Attempt, p.cfg.ID, failReason(rej.reason)), http.StatusSeeOther)
+		http.Redirect(w, r, p.failed(w, r, st.Attempt, rej), http.StatusSeeOther)
 	}
 	m, err := p.discovery(ctx)
 	if err != nil {
@@ -135,7 +135,11 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	// prompt=login was sent: an authentication older than the request
 	// is a reused session the upstream should not have used.
 	if p.fresh(&st) && v.authTime.Add(p.t.Leeway).Before(time.Unix(st.Started, 0)) {
-		fail(reject(ReasonStaleAuthTime, "auth_time is older than the request despite prompt=login"), nil)
+		// Only a person with a session there meets it: it is about the
+		// account, as the token's other claims are (checker.account).
+		rej := reject(ReasonStaleAuthTime, "auth_time is older than the request despite prompt=login")
+		rej.subject = v.subject
+		fail(rej, nil)
 		return
 	}
 	if v.asserted > v.level {

@@ -34,17 +34,36 @@
 // Any refusal after the state is known is audited with a precise reason
 // (the Reason constants) and handed to Finisher.Fail, so the broker can
 // offer another provider, as "cancelled" (access_denied at the
-// upstream), "unverified_response" or "upstream_error". The
-// authorization response comes through the browser, and anyone who
-// starts a login holds a state to forge one with: refusing it (an error
-// in it, a mix-up, no code, a code the token endpoint refuses with
-// invalid_grant) is "unverified_response", which the broker does not
-// count against the upstream's health. Only failures of the upstream's
-// servers are "upstream_error": discovery, keys, PAR, the token
-// endpoint (any other error, a timeout, no connection) and the ID token
-// it returns. Before the state is known the person sees a
-// plain-language page and nothing is failed: there is no attempt yet
-// that could be trusted.
+// upstream), "unverified_response", "upstream_error" or
+// "account_refused". The authorization response comes through the
+// browser, and anyone who starts a login holds a state to forge one
+// with: refusing it (an error in it, a mix-up, no code, a code the token
+// endpoint refuses with invalid_grant) is "unverified_response", which
+// the broker does not count against the upstream's health. Failures of
+// the upstream's servers are "upstream_error": discovery, keys, PAR,
+// the token endpoint (any other error, a timeout, no connection) and an
+// ID token that is not its valid answer for this login.
+//
+// An ID token that is, but whose account Varde cannot use, is
+// "account_refused" ("no_auth_time", "stale_auth_time", "unknown_acr",
+// "no_identifier", "invalid_identifier", "ambiguous_identifier"), handed
+// over through provider.AccountFinisher with a handle of the token's sub
+// (an HMAC under a key of the process; neither it nor the sub is
+// logged or audited).
+// Each of these may be one account's: a person with no national
+// identifier at the eID, or one of a scheme this upstream is not trusted
+// for, a session reused for whoever has one, an authenticator the eID
+// grades with an acr Varde does not map. A person retrying, or anyone
+// holding such an account on purpose, must not make a working upstream
+// down for everyone, so the broker counts each account once in the
+// health window. Each may also be everyone's, when the upstream changed
+// its acr values or claims, or Varde's configuration for it is wrong:
+// then many accounts are refused, and the upstream goes down as for any
+// failing logins, with the transition reason "login_refusals" pointing
+// at the configuration, and the audit log has the precise reason.
+//
+// Before the state is known the person sees a plain-language page and
+// nothing is failed: there is no attempt yet that could be trusted.
 //
 // # Security checks, with the sections they implement
 //
@@ -127,7 +146,9 @@
 //     auth_time is taken as a login at its iat.
 //   - Every exchange is bounded: Timeouts.Request for discovery, JWKS
 //     and PAR, Timeouts.Token for the code exchange ("timeout"); sizes
-//     of what the upstream returns are capped.
+//     of what the upstream returns are capped. None is cut short when
+//     the person's browser goes away: what the upstream answers is
+//     evidence about it, and a hang-up, which anyone can make, is not.
 //
 // A login whose callback arrives in another browser than the one that
 // started it (for example when a phone's eID app opens the link in its

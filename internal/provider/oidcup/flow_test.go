@@ -589,11 +589,11 @@ func TestPromptLogin(t *testing.T) {
 		}
 		f.claims = func(c map[string]any) { c["auth_time"] = v.clock.Now().Add(-time.Hour).Unix() }
 	})
-	loginFails(t, v, start, ReasonUpstreamError, ReasonStaleAuthTime)
+	loginFails(t, v, start, provider.ReasonAccountRefused, ReasonStaleAuthTime)
 	// An upstream that reuses its session and leaves auth_time out is
 	// not taken to have authenticated at iat.
 	f.with(func(f *fakeUpstream) { f.claims = func(c map[string]any) { delete(c, "auth_time") } })
-	loginFails(t, v, start, ReasonUpstreamError, ReasonNoAuthTime)
+	loginFails(t, v, start, provider.ReasonAccountRefused, ReasonNoAuthTime)
 }
 
 // TestRelyingPartyAsksFreshLogin: without PromptLogin, a login whose
@@ -628,11 +628,11 @@ func TestRelyingPartyAsksFreshLogin(t *testing.T) {
 	f.with(func(f *fakeUpstream) {
 		f.claims = func(c map[string]any) { c["auth_time"] = v.clock.Now().Add(-time.Hour).Unix() }
 	})
-	loginFails(t, v, fresh, ReasonUpstreamError, ReasonStaleAuthTime)
+	loginFails(t, v, fresh, provider.ReasonAccountRefused, ReasonStaleAuthTime)
 	// It does not say when the authentication was.
 	f.with(func(f *fakeUpstream) { f.claims = func(c map[string]any) { delete(c, "auth_time") } })
-	loginFails(t, v, fresh, ReasonUpstreamError, ReasonNoAuthTime)
-	loginFails(t, v, withMaxAge, ReasonUpstreamError, ReasonNoAuthTime)
+	loginFails(t, v, fresh, provider.ReasonAccountRefused, ReasonNoAuthTime)
+	loginFails(t, v, withMaxAge, provider.ReasonAccountRefused, ReasonNoAuthTime)
 	// A login that asked nothing of the authentication's age: as before,
 	// neither sent, and one without auth_time counts as a login at iat.
 	loginWorks(t, v, plain)

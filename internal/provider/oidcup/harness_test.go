@@ -53,7 +53,8 @@ type finished struct {
 	res     provider.Result
 }
 
-type failed struct{ attempt, reason string }
+// failed is a Fail, or a FailAccount with its account handle.
+type failed struct{ attempt, reason, account string }
 
 func (f *finisher) Finish(w http.ResponseWriter, r *http.Request, attemptID string, res provider.Result) (string, error) {
 	f.mu.Lock()
@@ -65,8 +66,15 @@ func (f *finisher) Finish(w http.ResponseWriter, r *http.Request, attemptID stri
 func (f *finisher) Fail(w http.ResponseWriter, r *http.Request, attemptID, _ string, reason string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.fails = append(f.fails, failed{attemptID, reason})
+	f.fails = append(f.fails, failed{attempt: attemptID, reason: reason})
 	return "/failed?" + url.Values{"attempt": {attemptID}, "reason": {reason}}.Encode()
+}
+
+func (f *finisher) FailAccount(w http.ResponseWriter, r *http.Request, attemptID, _ string, account string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fails = append(f.fails, failed{attemptID, provider.ReasonAccountRefused, account})
+	return "/failed?" + url.Values{"attempt": {attemptID}, "reason": {provider.ReasonAccountRefused}}.Encode()
 }
 
 func (f *finisher) Pending(context.Context, string) (bool, error) { return true, nil }

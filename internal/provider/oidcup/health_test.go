@@ -2,11 +2,14 @@ package oidcup
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,10 +30,14 @@ type brokered struct {
 	mon *health.Monitor
 }
 
-func newBrokered(t *testing.T) *brokered {
+func newBrokered(t *testing.T, configure ...func(*Config)) *brokered {
 	t.Helper()
 	v := newVarde(t)
 	f := newFakeUpstream(t, v.clock)
+	cfg := f.config(v, "fake")
+	for _, c := range configure {
+		c(&cfg)
+	}
 	mon, err := health.NewMonitor(health.Options{Now: v.clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +55,7 @@ func newBrokered(t *testing.T) *brokered {
 		Sessions: &session.Manager{Store: v.db, Lifetime: time.Hour, Now: v.clock.Now}, Audit: v.audit, Pages: v.pages,
 		Health: mon, AccountURL: "/account", Metrics: broker.NewMetrics(prometheus.NewRegistry()), Now: v.clock.Now,
 		Log: v.audit.Log}
-	p, err := New(f.config(v, "fake"), Deps{Challenges: v.db, Finisher: b, Pages: v.pages, Audit: v.audit, Now: v.clock.Now})
+	p, err := New(cfg, Deps{Challenges: v.db, Finisher: b, Pages: v.pages, Audit: v.audit, Now: v.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,5 +194,149 @@ func TestUpstreamServerFailureCountedAsOutage(t *testing.T) {
 	}
 	if got := bk.authFailures(""); len(got) == 0 || got[0] != ReasonUpstreamError {
 		t.Errorf("broker audited %v", got)
+	}
+}
+
+// TestRefusedAccountNotCountedAsOutage: an upstream that answers with
+// valid ID tokens stays up and offered to everyone while one person, whose
+// account there Varde cannot use, tries again and again: each refusal is
+// audited with its precise reason, the broker's as "account_refused", and
+// that account weighs as one failed login among everyone else's.
+func TestRefusedAccountNotCountedAsOutage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		claims func(c map[string]any, now time.Time)
+		audit  string
+	}{
+		{name: "no identifier", audit: ReasonNoIdentifier,
+			claims: func(c map[string]any, _ time.Time) { delete(c, "pid") }},
+		{name: "invalid identifier", audit: ReasonInvalidIdentifier,
+			claims: func(c map[string]any, _ time.Time) { c["pid"] = flipCheckDigit(c["pid"].(string)) }},
+		{name: "identifier of a scheme not accepted", audit: ReasonInvalidIdentifier,
+			claims: func(c map[string]any, _ time.Time) {
+				c["pid"] = map[string]string{"scheme": "se:pnr", "value": "196408233234"}
+			}},
+		{name: "acr of an authenticator not mapped", audit: ReasonUnknownACR,
+			claims: func(c map[string]any, _ time.Time) { c["acr"] = "urn:fake:loa:low" }},
+		{name: "session reused", audit: ReasonStaleAuthTime,
+			claims: func(c map[string]any, now time.Time) { c["auth_time"] = now.Add(-time.Hour).Unix() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bk := newBrokered(t)
+			n := bk.mon.Config().MinLogins
+			for range n - 1 {
+				if path, body := newBrowser(t).login(bk.startURL()); path != "/account" {
+					t.Fatalf("a good login ended at %s: %.200s", path, body)
+				}
+			}
+			bk.f.with(func(f *fakeUpstream) {
+				f.claims = func(c map[string]any) { c["sub"] = "the-person"; tc.claims(c, bk.v.clock.Now()) }
+			})
+			for range 2 * n {
+				if path, body := newBrowser(t).login(bk.startURL()); path != "/login" {
+					t.Fatalf("the refused login ended at %s: %.200s", path, body)
+				}
+			}
+			if s := bk.mon.State("fake"); s != health.Up {
+				t.Errorf("after one account was refused %d times the upstream is %s, want up", 2*n, s)
+			}
+			if !bk.offered(t) {
+				t.Error("the login page no longer offers the upstream")
+			}
+			if got := bk.authFailures(Method); len(got) != 2*n || slices.IndexFunc(got, func(r string) bool { return r != tc.audit }) >= 0 {
+				t.Errorf("audited %v, want %d × %s", got, 2*n, tc.audit)
+			}
+			if got := bk.authFailures(""); len(got) != 2*n || slices.IndexFunc(got, func(r string) bool { return r != provider.ReasonAccountRefused }) >= 0 {
+				t.Errorf("broker audited %v, want %d × %s", got, 2*n, provider.ReasonAccountRefused)
+			}
+		})
+	}
+}
+
+// TestRefusedAccountsCountedAsOutage: when every account is refused
+// alike (here the upstream now sends an acr Varde's configuration does
+// not map), the upstream is failing everyone: it goes down, is no longer
+// offered, and its state says the cause is refused accounts.
+func TestRefusedAccountsCountedAsOutage(t *testing.T) {
+	bk := newBrokered(t)
+	var people atomic.Int64
+	bk.f.with(func(f *fakeUpstream) {
+		f.claims = func(c map[string]any) {
+			c["sub"], c["acr"] = fmt.Sprint("person-", people.Add(1)), "urn:fake:loa:renamed"
+		}
+	})
+	for range bk.mon.Config().MinLogins {
+		if path, body := newBrowser(t).login(bk.startURL()); path != "/login" {
+			t.Fatalf("login ended at %s: %.200s", path, body)
+		}
+	}
+	st, _ := bk.mon.Status("fake")
+	if st.State != health.Down || st.Reason != health.ReasonLoginRefusals {
+		t.Errorf("after %d accounts were refused the upstream is %s (%s), want down (%s)",
+			bk.mon.Config().MinLogins, st.State, st.Reason, health.ReasonLoginRefusals)
+	}
+	if bk.offered(t) {
+		t.Error("the login page still offers the upstream")
+	}
+	if got := bk.authFailures(Method); len(got) == 0 || got[0] != ReasonUnknownACR {
+		t.Errorf("audited %v", got)
+	}
+}
+
+// TestBrowserGoneNotCountedAsOutage: a person whose browser goes away
+// while Varde talks to the upstream for them (anyone can start logins
+// and hang up) says nothing about the upstream. The pushed request and
+// the code exchange are carried through within their own timeouts, as
+// the upstream has already been asked, and the upstream stays up.
+func TestBrowserGoneNotCountedAsOutage(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		configure func(*Config)
+		// hangUp runs a login whose browser goes away while Varde waits
+		// for the upstream.
+		hangUp func(t *testing.T, bk *brokered)
+		// calls counts the upstream's requests hangUp waits for.
+		calls func(f *fakeUpstream) int64
+	}{
+		{name: "pushing the request", configure: func(c *Config) { c.UsePAR = true },
+			hangUp: func(t *testing.T, bk *brokered) {
+				ctx, cancel := context.WithCancel(t.Context())
+				cancel() // gone before the upstream answers
+				bk.v.mux.ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(ctx, http.MethodGet, bk.startURL(), nil))
+			},
+			calls: func(f *fakeUpstream) int64 { return f.parCalls.Load() }},
+		{name: "redeeming the code", configure: func(*Config) {},
+			hangUp: func(t *testing.T, bk *brokered) {
+				b := newBrowser(t)
+				cb := b.callbackURL(bk.startURL())
+				ctx, cancel := context.WithCancel(t.Context())
+				// Gone while the token endpoint works on the code.
+				bk.f.with(func(f *fakeUpstream) { f.claims = func(map[string]any) { cancel() } })
+				r := httptest.NewRequestWithContext(ctx, http.MethodGet, cb, nil)
+				for _, c := range b.c.Jar.Cookies(r.URL) {
+					r.AddCookie(c)
+				}
+				bk.v.mux.ServeHTTP(httptest.NewRecorder(), r)
+			},
+			calls: func(f *fakeUpstream) int64 { return f.tokenCalls.Load() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bk := newBrokered(t, tc.configure)
+			n := bk.mon.Config().MinLogins
+			for range n {
+				tc.hangUp(t, bk)
+			}
+			if s := bk.mon.State("fake"); s != health.Up {
+				t.Errorf("after %d browsers went away the upstream is %s, want up", n, s)
+			}
+			// The login state of a login nobody waits for may not be
+			// stored: this node's failure, not the upstream's.
+			if got := bk.authFailures(""); slices.IndexFunc(got, func(r string) bool { return r != provider.ReasonNodeError }) >= 0 {
+				t.Errorf("broker audited failures %v; upstream audited %v", got, bk.authFailures(Method))
+			}
+			if got := tc.calls(bk.f); got != int64(n) {
+				t.Errorf("%d requests reached the upstream, want %d", got, n)
+			}
+		})
 	}
 }

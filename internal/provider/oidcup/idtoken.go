@@ -28,6 +28,10 @@ type rejection struct {
 	// status is the HTTP status of the upstream's answer that was
 	// refused, when there was one.
 	status int
+	// subject is the sub of an ID token refused on what it says about
+	// the account (failReason: provider.ReasonAccountRefused) after
+	// every check of the upstream's own word passed, "" otherwise.
+	subject string
 }
 
 func (r *rejection) Error() string { return r.reason + ": " + r.msg }
@@ -53,6 +57,8 @@ type idClaims struct {
 
 // verified is what a valid ID token proves.
 type verified struct {
+	// subject is the upstream's sub for the account.
+	subject    string
 	identifier store.Identifier
 	level      assurance.Level
 	// asserted is the level the acr mapped to before the cap.
@@ -113,6 +119,26 @@ func (c *checker) check(ctx context.Context, raw, nonce string, now time.Time, k
 	if rej := c.claims(&cl, nonce, now); rej != nil {
 		return nil, rej
 	}
+	// The token is the upstream's own word, for this login, about the
+	// account sub names. What follows refuses what it says about that
+	// account, which may be that account's alone: the refusal carries
+	// the sub, so that one account counts once against the upstream's
+	// health, however often it is refused (failReason).
+	v, rej := c.account(&cl, all)
+	if rej != nil {
+		rej.subject = cl.Subject
+		return nil, rej
+	}
+	return v, nil
+}
+
+// account reads what a valid ID token says about the account: when the
+// authentication was, its level and its identifier.
+func (c *checker) account(cl *idClaims, all map[string]json.RawMessage) (*verified, *rejection) {
+	// §2, §3.1.2.1: with max_age in the request auth_time is REQUIRED.
+	if c.authTime && cl.AuthTime == nil {
+		return nil, reject(ReasonNoAuthTime, "auth_time is missing though max_age was sent")
+	}
 	// acr: never raise the level. An acr the map does not know is
 	// refused rather than guessed; a known one is capped at MaxLevel.
 	asserted, ok := c.acrMap[cl.ACR]
@@ -123,7 +149,7 @@ func (c *checker) check(ctx context.Context, raw, nonce string, now time.Time, k
 	if rej != nil {
 		return nil, rej
 	}
-	v := &verified{identifier: id, asserted: asserted, level: min(asserted, c.maxLevel), amr: cleanAMR(cl.AMR)}
+	v := &verified{subject: cl.Subject, identifier: id, asserted: asserted, level: min(asserted, c.maxLevel), amr: cleanAMR(cl.AMR)}
 	// Without max_age in the request auth_time is optional (OIDC Core
 	// §2), and an ID token without it is taken to show a login at its
 	// iat: the latest the authentication can have been, so a session the
@@ -252,7 +278,9 @@ func (c *checker) verify(ctx context.Context, tok *jwt.JSONWebToken, alg jose.Si
 }
 
 // claims applies OpenID Connect Core §3.1.3.7 items 2, 3, 4, 5, 9, 10
-// and 11 to verified claims.
+// and 11 to verified claims, and requires sub: whether the token is the
+// upstream's valid answer for this login. What it says about the
+// account is checked after (checker.account).
 func (c *checker) claims(cl *idClaims, nonce string, now time.Time) *rejection {
 	// Item 2: iss MUST exactly match the upstream's issuer.
 	if cl.Issuer != c.issuer {
@@ -297,10 +325,6 @@ func (c *checker) claims(cl *idClaims, nonce string, now time.Time) *rejection {
 	}
 	if cl.NotBefore != nil && cl.NotBefore.Time().After(now.Add(c.leeway)) {
 		return reject(ReasonNotYetValid, "nbf is in the future")
-	}
-	// §2, §3.1.2.1: with max_age in the request auth_time is REQUIRED.
-	if c.authTime && cl.AuthTime == nil {
-		return reject(ReasonNoAuthTime, "auth_time is missing though max_age was sent")
 	}
 	if cl.AuthTime != nil && cl.AuthTime.Time().After(now.Add(c.leeway)) {
 		return reject(ReasonBadAuthTime, "auth_time is in the future")

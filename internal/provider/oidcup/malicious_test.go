@@ -1,6 +1,7 @@
 package oidcup
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/identity"
+	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -23,12 +25,15 @@ func flipCheckDigit(n string) string {
 }
 
 // TestMaliciousIDTokens: every way an upstream's ID token can be wrong
-// is refused with its own audited reason, and the broker hears only
-// "upstream_error" and never gets a result.
+// is refused with its own audited reason, and the broker never gets a
+// result. It hears "upstream_error", or, for a token that is the
+// upstream's valid answer whose account cannot be used,
+// "account_refused" with a handle of the account (never its sub).
 func TestMaliciousIDTokens(t *testing.T) {
 	v := newVarde(t)
 	f := newFakeUpstream(t, v.clock)
-	v.add(f.config(v, "fake"))
+	p := v.add(f.config(v, "fake"))
+	accounts := map[string]string{provider.ReasonAccountRefused: p.accountHandle("upstream-sub-1")}
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +51,8 @@ func TestMaliciousIDTokens(t *testing.T) {
 		claims func(c map[string]any)
 		sign   func(f *fakeUpstream, c map[string]any) string
 		reason string
+		// broker is what the broker hears, if not "upstream_error".
+		broker string
 	}{
 		{name: "wrong iss", claims: func(c map[string]any) { c["iss"] = "https://evil.example" }, reason: ReasonWrongIssuer},
 		{name: "iss with a trailing slash", claims: func(c map[string]any) { c["iss"] = f.issuer + "/" }, reason: ReasonWrongIssuer},
@@ -83,19 +90,19 @@ func TestMaliciousIDTokens(t *testing.T) {
 			forged := strings.Split(unsigned(map[string]any{}, c, ""), ".")
 			return good[0] + "." + forged[1] + "." + good[2]
 		}, reason: ReasonBadSignature},
-		{name: "unknown acr", claims: func(c map[string]any) { c["acr"] = "urn:fake:loa:ultra" }, reason: ReasonUnknownACR},
-		{name: "eIDAS high, not in the map", claims: func(c map[string]any) { c["acr"] = assurance.ACRHigh }, reason: ReasonUnknownACR},
-		{name: "no acr", claims: func(c map[string]any) { delete(c, "acr") }, reason: ReasonUnknownACR},
-		{name: "no identifier", claims: func(c map[string]any) { delete(c, "pid") }, reason: ReasonNoIdentifier},
-		{name: "empty identifier", claims: func(c map[string]any) { c["pid"] = "" }, reason: ReasonNoIdentifier},
-		{name: "identifier with a wrong check digit", claims: func(c map[string]any) { c["pid"] = flipCheckDigit(f.fnr) }, reason: ReasonInvalidIdentifier},
+		{name: "unknown acr", claims: func(c map[string]any) { c["acr"] = "urn:fake:loa:ultra" }, reason: ReasonUnknownACR, broker: provider.ReasonAccountRefused},
+		{name: "eIDAS high, not in the map", claims: func(c map[string]any) { c["acr"] = assurance.ACRHigh }, reason: ReasonUnknownACR, broker: provider.ReasonAccountRefused},
+		{name: "no acr", claims: func(c map[string]any) { delete(c, "acr") }, reason: ReasonUnknownACR, broker: provider.ReasonAccountRefused},
+		{name: "no identifier", claims: func(c map[string]any) { delete(c, "pid") }, reason: ReasonNoIdentifier, broker: provider.ReasonAccountRefused},
+		{name: "empty identifier", claims: func(c map[string]any) { c["pid"] = "" }, reason: ReasonNoIdentifier, broker: provider.ReasonAccountRefused},
+		{name: "identifier with a wrong check digit", claims: func(c map[string]any) { c["pid"] = flipCheckDigit(f.fnr) }, reason: ReasonInvalidIdentifier, broker: provider.ReasonAccountRefused},
 		{name: "identifier of a scheme not accepted", claims: func(c map[string]any) {
 			c["pid"] = map[string]string{"scheme": "se:pnr", "value": "196408233234"}
-		}, reason: ReasonInvalidIdentifier},
+		}, reason: ReasonInvalidIdentifier, broker: provider.ReasonAccountRefused},
 		{name: "identifier object with a wrong check digit", claims: func(c map[string]any) {
 			c["pid"] = map[string]string{"scheme": "no:fnr", "value": flipCheckDigit(f.fnr)}
-		}, reason: ReasonInvalidIdentifier},
-		{name: "identifier as a number", claims: func(c map[string]any) { c["pid"] = 12345678901 }, reason: ReasonInvalidIdentifier},
+		}, reason: ReasonInvalidIdentifier, broker: provider.ReasonAccountRefused},
+		{name: "identifier as a number", claims: func(c map[string]any) { c["pid"] = 12345678901 }, reason: ReasonInvalidIdentifier, broker: provider.ReasonAccountRefused},
 		{name: "NUL in given_name", claims: func(c map[string]any) { c["given_name"] = "Kari\x00" }, reason: ReasonNotText},
 		{name: "NUL in family_name", claims: func(c map[string]any) { c["family_name"] = "Nord\x00mann" }, reason: ReasonNotText},
 		{name: "NUL in name", claims: func(c map[string]any) { c["name"] = "Kari\x00Nordmann" }, reason: ReasonNotText},
@@ -126,8 +133,9 @@ func TestMaliciousIDTokens(t *testing.T) {
 			if n != finishes || m != fails+1 {
 				t.Fatalf("Finish %d→%d, Fail %d→%d", finishes, n, fails, m)
 			}
-			if last := v.fin.fails[m-1]; last != (failed{"att-" + tc.name, ReasonUpstreamError}) {
-				t.Fatalf("Fail(%q, %q)", last.attempt, last.reason)
+			reason := cmp.Or(tc.broker, ReasonUpstreamError)
+			if last := v.fin.fails[m-1]; last != (failed{"att-" + tc.name, reason, accounts[reason]}) {
+				t.Fatalf("Fail(%q, %q, account %q), want %s", last.attempt, last.reason, last.account, reason)
 			}
 			if got := v.reasons()[audited:]; !slices.Equal(got, []string{tc.reason}) {
 				t.Fatalf("audited %v, want [%s]", got, tc.reason)
@@ -256,6 +264,6 @@ func TestAmbiguousIdentifierRefused(t *testing.T) {
 	cfg.IdentifierSchemes = cprFirst
 	v.add(cfg)
 	f.with(func(f *fakeUpstream) { f.claims = func(c map[string]any) { c["pid"] = hetu } })
-	loginFails(t, v, v.startURL("fake", "a", assurance.Substantial, "", ""), ReasonUpstreamError, ReasonAmbiguousIdentifier)
+	loginFails(t, v, v.startURL("fake", "a", assurance.Substantial, "", ""), provider.ReasonAccountRefused, ReasonAmbiguousIdentifier)
 	v.checkNoLeaks(hetu, cpr)
 }

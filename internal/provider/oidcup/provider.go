@@ -2,6 +2,7 @@ package oidcup
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -98,6 +99,8 @@ type Provider struct {
 	prep     preparedSet
 	// shared is Deps.SharedChallenges.
 	shared bool
+	// accountKey keys accountHandle; random, and this process's own.
+	accountKey []byte
 }
 
 var (
@@ -136,6 +139,10 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.accountKey = make([]byte, 32)
+	if _, err := io.ReadFull(p.rand, p.accountKey); err != nil {
+		return nil, fmt.Errorf("upstream %q: random: %w", cfg.ID, err)
 	}
 	hc := http.Client{}
 	if d.HTTPClient != nil {
@@ -431,7 +438,30 @@ func sameBrowser(r *http.Request, want []byte) bool {
 // back to the broker, which can offer another provider.
 func (p *Provider) failStart(w http.ResponseWriter, r *http.Request, a provider.Attempt, rej *rejection) {
 	p.refused(r.Context(), "start", rej, nil)
-	http.Redirect(w, r, p.fin.Fail(w, r, a.ID, p.cfg.ID, failReason(rej.reason)), http.StatusSeeOther)
+	http.Redirect(w, r, p.failed(w, r, a.ID, rej), http.StatusSeeOther)
+}
+
+// failed hands attempt's refusal to the broker and returns where the
+// browser goes next. A refused account goes with a handle of the
+// account (provider.AccountFinisher), so that it counts once against
+// the upstream's health however often it is refused.
+func (p *Provider) failed(w http.ResponseWriter, r *http.Request, attempt string, rej *rejection) string {
+	reason := failReason(rej.reason)
+	if af, ok := p.fin.(provider.AccountFinisher); ok && reason == provider.ReasonAccountRefused && rej.subject != "" {
+		return af.FailAccount(w, r, attempt, p.cfg.ID, p.accountHandle(rej.subject))
+	}
+	return p.fin.Fail(w, r, attempt, p.cfg.ID, reason)
+}
+
+// accountHandle names the upstream account sub for the broker: the same
+// for every login of the account at this node, and saying nothing of it.
+// It is keyed with a secret of this process, not a plain hash: an
+// upstream's sub may be a national identifier, which is too short a
+// number not to be found again from its hash.
+func (p *Provider) accountHandle(sub string) string {
+	mac := hmac.New(sha256.New, p.accountKey)
+	mac.Write([]byte(p.cfg.ID + "\x00" + sub))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:16])
 }
 
 // refused logs and audits a refusal. details must hold nothing secret or

@@ -48,11 +48,25 @@ const (
 // back through the browser, and anyone who starts a login holds a state
 // to send one with: an error in it, a mix-up, a missing or malformed
 // code, and a code the token endpoint refuses, are "unverified_response", which
-// does not count against the upstream's health. Only what the upstream's
+// does not count against the upstream's health. What the upstream's
 // own servers say or fail to say (discovery, keys, PAR, the token
 // endpoint and the ID token it returns) is "upstream_error". A failure
 // of Varde's own (its store, its random source) is "node_error", which
 // does not count against the upstream either.
+//
+// An ID token that is the upstream's valid answer for this login, but
+// whose account cannot be used, is "account_refused", handed over with
+// the account (provider.AccountFinisher): no identifier, an invalid or
+// ambiguous one or one of a scheme not accepted, an acr not in ACRMap,
+// and no auth_time, or an old one, when a new login was asked for. Each
+// may be one account's (a person with no national identifier at the
+// eID, a D-number where only birth numbers are accepted, a session
+// reused for whoever has one, an authenticator the eID grades below
+// what Varde maps), or everyone's (the eID renamed its acr values or its
+// identifier claim, or ignores prompt=login; Varde's configuration is
+// wrong). The broker counts each account once against the upstream's
+// health: a person retrying, or anyone holding such an account, weighs
+// as one login, and many accounts refused still make the upstream down.
 func failReason(reason string) string {
 	switch reason {
 	case ReasonCancelled:
@@ -61,6 +75,9 @@ func failReason(reason string) string {
 		return provider.ReasonUnverifiedResponse
 	case ReasonInternal:
 		return provider.ReasonNodeError
+	case ReasonUnknownACR, ReasonNoIdentifier, ReasonInvalidIdentifier, ReasonAmbiguousIdentifier,
+		ReasonNoAuthTime, ReasonStaleAuthTime:
+		return provider.ReasonAccountRefused
 	}
 	return ReasonUpstreamError
 }

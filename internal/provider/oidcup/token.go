@@ -25,8 +25,11 @@ const assertionLifetime = time.Minute
 // redeem exchanges the code at the token endpoint (RFC 6749 §4.1.3,
 // RFC 7636 §4.5, OIDC Core §3.1.3.1) within Timeouts.Token and returns
 // the ID token. Nothing of the response is logged but its error code.
+//
+// The exchange is bounded by the timeout alone, not by the person's
+// request (see unhurried).
 func (p *Provider) redeem(ctx context.Context, m *metadata, code, verifier string) (string, *rejection) {
-	ctx, cancel := context.WithTimeout(ctx, p.t.Token)
+	ctx, cancel := unhurried(ctx, p.t.Token)
 	defer cancel()
 	form := url.Values{
 		"grant_type":    {"authorization_code"},
@@ -69,10 +72,11 @@ func (p *Provider) redeem(ctx context.Context, m *metadata, code, verifier strin
 }
 
 // push sends the authorization request to the PAR endpoint (RFC 9126
-// §2) within Timeouts.Request and returns the request_uri and how long
-// it is valid (expires_in, at most an hour; 0 if the answer has none).
+// §2) within Timeouts.Request, not bounded by the person's request (see
+// unhurried), and returns the request_uri and how long it is valid
+// (expires_in, at most an hour; 0 if the answer has none).
 func (p *Provider) push(ctx context.Context, m *metadata, params url.Values) (string, time.Duration, *rejection) {
-	ctx, cancel := context.WithTimeout(ctx, p.t.Request)
+	ctx, cancel := unhurried(ctx, p.t.Request)
 	defer cancel()
 	form := url.Values{}
 	for k, v := range params {
@@ -171,6 +175,17 @@ func (p *Provider) assertion() (string, error) {
 		return "", fmt.Errorf("client assertion: %w", err)
 	}
 	return jws.CompactSerialize()
+}
+
+// unhurried is ctx for a request to the upstream made for a person:
+// bounded by d, and not cancelled when the person's browser goes away.
+// A browser that hangs up while the upstream works would otherwise make
+// the upstream's answer an error, counted against its health, and anyone
+// can start logins and hang up; the upstream has been asked already, a
+// code it has seen is used up, and what it answers is the evidence of
+// how it works.
+func unhurried(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), d)
 }
 
 // timedOut reports whether err is the deadline of ctx or a network

@@ -260,7 +260,7 @@ func TestCancelAtUpstream(t *testing.T) {
 		t.Fatalf("login ended at %s, want /failed", path)
 	}
 	n, fails := v.fin.counts()
-	if n != 0 || fails != 1 || v.fin.fails[0] != (failed{"a-cancel", "cancelled"}) {
+	if n != 0 || fails != 1 || v.fin.fails[0] != (failed{attempt: "a-cancel", reason: "cancelled"}) {
 		t.Fatalf("Finish %d, Fail %v", n, v.fin.fails)
 	}
 	if r := v.reasons(); !slices.Equal(r, []string{ReasonCancelled}) {
