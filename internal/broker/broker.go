@@ -318,6 +318,7 @@ var loginErrors = map[string]string{
 	"provider":    "login.err.provider",
 	"cancelled":   "login.err.cancelled",
 	"failed":      "login.err.failed",
+	"refused":     "login.err.refused",
 	"unavailable": "login.err.unavailable",
 }
 
@@ -778,11 +779,21 @@ func (b *Broker) failed(r *http.Request, attemptID, providerID, reason, account 
 		ev.ClientID = a.client.ID
 	}
 	b.fail(r.Context(), ev, reason)
-	kind := "failed"
-	if b.observeFailure(providerID, reason, account) {
-		kind = "cancelled"
+	return "/login?" + url.Values{"req": {attemptID}, "err": {b.failureKind(providerID, reason, account)}}.Encode()
+}
+
+// failureKind observes the failure (observeFailure) and says what the
+// person is told: "cancelled"; "refused", when the provider answered but
+// for an account that cannot be used here, where trying the same again
+// would fail the same way; or "failed".
+func (b *Broker) failureKind(providerID, reason, account string) string {
+	switch {
+	case b.observeFailure(providerID, reason, account):
+		return "cancelled"
+	case reason == provider.ReasonAccountRefused:
+		return "refused"
 	}
-	return "/login?" + url.Values{"req": {attemptID}, "err": {kind}}.Encode()
+	return "failed"
 }
 
 // observeFailure reports a provider's failure to health monitoring,

@@ -588,11 +588,25 @@ func TestOnlyProviderFailuresCountAgainstIt(t *testing.T) {
 // Fail, with no account, it counts every time.
 func TestRefusedAccountObservedWithItsAccount(t *testing.T) {
 	f, b, link, o := failing(t)
-	if next := f.b.FailAccount(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/cb", nil), "r1", "strong", "acct-1"); next != "/login?err=failed&req=r1" {
+	if next := f.b.FailAccount(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/cb", nil), "r1", "strong", "acct-1"); next != "/login?err=refused&req=r1" {
 		t.Errorf("next = %q", next)
 	}
-	if next := f.b.FailAccount(httptest.NewRecorder(), b.req(http.MethodGet, "/cb", nil), link, "weak", "acct-2"); next != "/account/link/refused?why=failed" {
+	if next := f.b.FailAccount(httptest.NewRecorder(), b.req(http.MethodGet, "/cb", nil), link, "weak", "acct-2"); next != "/account/link/refused?why=refused" {
 		t.Errorf("link: next = %q", next)
+	}
+	// The person is told that the account, not the provider, is the
+	// problem, and that another way is the way on.
+	for path, want := range map[string]string{
+		"/login?err=refused&req=r1":         "did not say who you are in a way this service accepts",
+		"/account/link/refused?why=refused": "So nothing was linked.",
+	} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		r.Header.Set("Accept-Language", "en")
+		f.mux.ServeHTTP(w, r)
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("%s: %d, the page does not say %q", path, w.Code, want)
+		}
 	}
 	f.b.Fail(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/cb", nil), "r1", "strong", provider.ReasonAccountRefused)
 	if want := []string{"strong refused acct-1", "weak refused acct-2", "strong refused "}; !slices.Equal(o.got, want) {

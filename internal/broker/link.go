@@ -92,6 +92,7 @@ var linkRefusals = map[string]struct {
 	"expired":     {http.StatusBadRequest, httpx.ErrorPage{Title: "link.refused.title", Message: "link.expired.message", Next: "link.again"}},
 	"cancelled":   {http.StatusOK, httpx.ErrorPage{Title: "link.refused.title", Message: "link.cancelled.message", Next: "link.again"}},
 	"failed":      {http.StatusBadGateway, httpx.ErrorPage{Title: "link.refused.title", Message: "link.failed.message", Next: "link.again"}},
+	"refused":     {http.StatusForbidden, httpx.ErrorPage{Title: "link.refused.title", Message: "link.account.message", Next: "link.again"}},
 	"unavailable": {http.StatusServiceUnavailable, httpx.ErrorPage{Title: "link.refused.title", Message: "link.unavailable.message", Next: "link.again"}},
 }
 
@@ -400,10 +401,7 @@ func (b *Broker) failLink(r *http.Request, attemptID, providerID, reason, accoun
 		ev.Details["session_level"] = rec.Level
 	}
 	b.linkFailed(ctx, ev, reason)
-	if b.observeFailure(providerID, reason, account) {
-		return refusedURL("cancelled")
-	}
-	return refusedURL("failed")
+	return refusedURL(b.failureKind(providerID, reason, account))
 }
 
 func (b *Broker) linkFailed(ctx context.Context, ev *store.AuditEvent, reason string) {
