@@ -1,7 +1,6 @@
 package identity
 
 import (
-	"strings"
 	"time"
 )
 
@@ -97,7 +96,10 @@ const hetuChecks = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 // Information Act 661/2009 and Government Decree 128/2010, as amended
 // with the new century signs from 2023).
 func parseHetu(v string) (*Number, error) {
-	v = strings.ToUpper(v)
+	v, ok := upperASCII(v)
+	if !ok {
+		return nil, ErrCharacter
+	}
 	if len(v) != 11 {
 		return nil, ErrLength
 	}
@@ -135,7 +137,10 @@ func parsePassport(state, v string) (*Number, error) {
 	if !validState(state) {
 		return nil, ErrState
 	}
-	v = strings.ToUpper(v)
+	v, ok := upperASCII(v)
+	if !ok {
+		return nil, ErrCharacter
+	}
 	if len(v) < 1 || len(v) > 9 {
 		return nil, ErrLength
 	}
