@@ -37,7 +37,11 @@ var (
 	// ErrHNumber means a Norwegian H-number (month+40), an assistance
 	// number of the health sector that identifies no one nationally.
 	ErrHNumber = errors.New("H-number is not a national identity number")
-	ErrState   = errors.New("issuing state must be an ISO 3166-1 alpha-3 code")
+	// ErrTemporary means a Finnish temporary identity code (individual
+	// number 900–999), which organisations make up locally and which
+	// identifies no one nationally.
+	ErrTemporary = errors.New("temporary code is not a national identity number")
+	ErrState     = errors.New("issuing state must be an ISO 3166-1 alpha-3 code")
 )
 
 // Number is a parsed, well-formed identifier.
