@@ -53,15 +53,24 @@ func Parse(s string) (Level, error) {
 	return None, fmt.Errorf("unknown assurance level %q", s)
 }
 
+// known reports whether l is one of Low, Substantial and High. A Level is
+// an int, so any other value can be made; it is no level, never one
+// above High.
+func (l Level) known() bool { return l >= Low && l <= High }
+
 // Satisfies reports whether a login at level achieved meets a request
 // for acr values requested. A level meets any request at or below it
 // (Regulation (EU) 910/2014 Art. 6(1): a means at an equal or higher
 // level satisfies a lower requirement). An
 // empty request is met by any level; unknown acr values in the request
 // are ignored, and a request of only unknown values is met by no level.
+// A Level that is none of the three meets nothing.
 func Satisfies(achieved Level, requested []string) bool {
+	if !achieved.known() {
+		return false
+	}
 	if len(requested) == 0 {
-		return achieved > None
+		return true
 	}
 	min, ok := Minimum(requested)
 	return ok && achieved >= min
@@ -133,9 +142,16 @@ func authenticatorLevel(a Authenticator) Level {
 
 // FromEvidence returns a login's level: the lower of how the person was
 // proofed and what the authenticator supports. The identifier scheme
-// (birth number, D-number, passport) plays no part.
+// (birth number, D-number, passport) plays no part. Evidence at a Level
+// that is none of the three gives None: an upstream's assertion above
+// High is no assertion, and with a proofing level above High too it
+// cannot come out as a level above High.
 func FromEvidence(proofing Level, a Authenticator) Level {
-	return min(proofing, authenticatorLevel(a))
+	auth := authenticatorLevel(a)
+	if !proofing.known() || !auth.known() {
+		return None
+	}
+	return min(proofing, auth)
 }
 
 // AMR returns the RFC 8176 authentication method references for a.

@@ -39,6 +39,10 @@ func TestSatisfies(t *testing.T) {
 		{Substantial, []string{ACRHigh, ACRSubstantial}, true}, // the lowest requested is needed
 		{High, []string{"urn:unknown"}, false},                 // only unknown values: never met
 		{Low, []string{"urn:unknown", "low"}, true},
+		// Level is an int: a value above High is no level, not a higher one.
+		{Level(4), nil, false},
+		{Level(4), []string{ACRHigh}, false},
+		{Level(-1), []string{ACRLow}, false},
 	}
 	for _, tt := range tests {
 		if got := Satisfies(tt.achieved, tt.requested); got != tt.want {
@@ -65,6 +69,10 @@ func TestFromEvidence(t *testing.T) {
 		{"upstream asserts substantial", High, Authenticator{Kind: KindUpstream, Asserted: Substantial}, Substantial},
 		{"upstream cannot exceed proofing", Low, Authenticator{Kind: KindUpstream, Asserted: High}, Low},
 		{"unknown authenticator", High, Authenticator{Kind: "sms"}, None},
+		{"upstream asserts beyond high", High, Authenticator{Kind: KindUpstream, Asserted: Level(5)}, None},
+		{"proofing and upstream beyond high", Level(5), Authenticator{Kind: KindUpstream, Asserted: Level(5)}, None},
+		{"proofing beyond high", Level(5), passkey(true, false), None},
+		{"proofing below none", Level(-1), passkey(true, false), None},
 	}
 	for _, tt := range tests {
 		if got := FromEvidence(tt.proofing, tt.a); got != tt.want {

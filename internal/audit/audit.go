@@ -217,14 +217,17 @@ func Scrub(e *store.AuditEvent) []string {
 	copied := false
 	for _, k := range slices.Sorted(maps.Keys(e.Details)) {
 		v := e.Details[k]
-		if v == Redacted || !(secretKey(k) || LooksLikeNationalID(v) || LooksLikeNationalID(k)) {
+		// A value already Redacted needs nothing more, but its key may
+		// still be a national identity number.
+		idKey := LooksLikeNationalID(k)
+		if !idKey && (v == Redacted || !(secretKey(k) || LooksLikeNationalID(v))) {
 			continue
 		}
 		if !copied {
 			e.Details = maps.Clone(e.Details)
 			copied = true
 		}
-		if LooksLikeNationalID(k) {
+		if idKey {
 			delete(e.Details, k)
 			e.Details[Redacted] = Redacted
 			changed = append(changed, "details key")

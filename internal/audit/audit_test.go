@@ -266,6 +266,7 @@ func TestScrub(t *testing.T) {
 			[]string{"details.Refresh_Token", "details.code", "details.code_verifier", "details.password"}},
 		{"national id as a key", store.AuditEvent{Details: map[string]string{"01017012345": "seen"}}, []string{"details key"}},
 		{"already redacted", store.AuditEvent{Details: map[string]string{"password": Redacted}}, nil},
+		{"national id as the key of a redacted value", store.AuditEvent{Details: map[string]string{"01017012345": Redacted}}, []string{"details key"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := tc.in

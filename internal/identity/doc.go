@@ -11,7 +11,9 @@
 //   - se:pnr  Swedish personnummer in the 12-digit form YYYYMMDDNNNC with
 //     a Luhn check digit (samordningsnummer, day+60, included);
 //   - fi:hetu Finnish personal identity code DDMMYYCZZZQ with a mod-31
-//     check character;
+//     check character (temporary codes, individual number 900–999, are
+//     refused: organisations make them up locally, so they may name two
+//     people);
 //   - passport:<ISO 3166-1 alpha-3> a passport number of that state.
 //
 // Norwegian synthetic test persons follow the Norwegian Tax

@@ -37,7 +37,11 @@ var (
 	// ErrHNumber means a Norwegian H-number (month+40), an assistance
 	// number of the health sector that identifies no one nationally.
 	ErrHNumber = errors.New("H-number is not a national identity number")
-	ErrState   = errors.New("issuing state must be an ISO 3166-1 alpha-3 code")
+	// ErrTemporary means a Finnish temporary identity code (individual
+	// number 900–999), which organisations make up locally and which
+	// identifies no one nationally.
+	ErrTemporary = errors.New("temporary code is not a national identity number")
+	ErrState     = errors.New("issuing state must be an ISO 3166-1 alpha-3 code")
 )
 
 // Number is a parsed, well-formed identifier.
@@ -64,7 +68,10 @@ func (n *Number) Identifier() store.Identifier {
 
 // Parse checks value against scheme and returns it in canonical form.
 // Spaces are ignored; for se:pnr one hyphen before the last four digits
-// is allowed, for dk:cpr one before the last four.
+// is allowed, for dk:cpr one before the last four. Only ASCII digits and
+// letters count: a character that merely looks like one, or that
+// Unicode case mapping turns into one, is refused, so every canonical
+// value has one spelling.
 func Parse(scheme, value string) (*Number, error) {
 	n, err := parse(scheme, value)
 	if err != nil {
@@ -131,6 +138,23 @@ func Mask(id store.Identifier) string {
 		}
 	}
 	return string(r)
+}
+
+// upperASCII returns s in upper case, and false if s holds anything but
+// ASCII. strings.ToUpper alone would turn "ı" (U+0131) into "I" and "ſ"
+// (U+017F) into "S", letting characters no scheme allows pass for ones
+// it does.
+func upperASCII(s string) (string, bool) {
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case c >= 0x80:
+			return "", false
+		case c >= 'a' && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b), true
 }
 
 func allDigits(s string) bool {

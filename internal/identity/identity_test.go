@@ -44,7 +44,7 @@ func TestParseValid(t *testing.T) {
 		{"hetu", SchemeFIHetu, "131052-308T", "131052-308T", day(1952, 10, 13), false},
 		{"hetu new sign", SchemeFIHetu, "131052Y308T", "131052Y308T", day(1952, 10, 13), false},
 		{"hetu 2000 lower case", SchemeFIHetu, "010100a002h", "010100A002H", day(2000, 1, 1), false},
-		{"hetu temporary", SchemeFIHetu, "291299-9995", "291299-9995", day(1999, 12, 29), false},
+		{"hetu check S", SchemeFIHetu, "131052-028s", "131052-028S", day(1952, 10, 13), false},
 		{"passport", "passport:NOR", "ab 123456", "AB123456", time.Time{}, false},
 	}
 	for _, tt := range tests {
@@ -85,6 +85,12 @@ func TestParseInvalid(t *testing.T) {
 		{"hetu check", SchemeFIHetu, "131052-308U", ErrCheckDigit},
 		{"hetu sign", SchemeFIHetu, "131052Q308T", ErrCharacter},
 		{"hetu individual 001", SchemeFIHetu, "131052-001" + string(hetuChecks[131052001%31]), ErrIndividual},
+		{"hetu temporary", SchemeFIHetu, "291299-9995", ErrTemporary},
+		{"hetu temporary, new sign", SchemeFIHetu, "131052Y900W", ErrTemporary},
+		// strings.ToUpper maps U+017F (ſ) to S and U+0131 (ı) to I.
+		{"hetu long s for S", SchemeFIHetu, "131052-028\u017f", ErrCharacter},
+		{"passport long s", "passport:NOR", "\u017f1234567", ErrCharacter},
+		{"passport dotless i", "passport:NOR", "\u0131D123456", ErrCharacter},
 		{"passport lower state", "passport:nor", "AB123456", ErrState},
 		{"passport long", "passport:NOR", "AB12345678", ErrLength},
 		{"passport filler", "passport:NOR", "AB<12345", ErrCharacter},

@@ -1,7 +1,6 @@
 package identity
 
 import (
-	"strings"
 	"time"
 )
 
@@ -92,12 +91,19 @@ func luhnValid(s string) bool {
 const hetuChecks = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 
 // parseHetu checks a Finnish personal identity code DDMMYYCZZZQ: C is the
-// century sign, ZZZ the individual number (002–999; 900–999 are temporary
-// numbers) and Q the check character, DDMMYYZZZ mod 31 (Population
-// Information Act 661/2009 and Government Decree 128/2010, as amended
-// with the new century signs from 2023).
+// century sign, ZZZ the individual number (002–899) and Q the check
+// character, DDMMYYZZZ mod 31 (Population Information Act 661/2009 and
+// Government Decree 128/2010, as amended with the new century signs from
+// 2023). Individual numbers 900–999 are temporary codes that hospitals
+// and others make up for someone whose code they do not know; they are
+// not in the Population Information System and two organisations may
+// give the same one to two people, so, like a Norwegian H-number, such a
+// code is refused rather than taken as a person.
 func parseHetu(v string) (*Number, error) {
-	v = strings.ToUpper(v)
+	v, ok := upperASCII(v)
+	if !ok {
+		return nil, ErrCharacter
+	}
 	if len(v) != 11 {
 		return nil, ErrLength
 	}
@@ -121,6 +127,9 @@ func parseHetu(v string) (*Number, error) {
 	if hetuChecks[atoi(v[0:6]+v[7:10])%31] != v[10] {
 		return nil, ErrCheckDigit
 	}
+	if atoi(v[7:10]) >= 900 {
+		return nil, ErrTemporary
+	}
 	born, ok := date(century+atoi(v[4:6]), atoi(v[2:4]), atoi(v[0:2]))
 	if !ok {
 		return nil, ErrDate
@@ -135,7 +144,10 @@ func parsePassport(state, v string) (*Number, error) {
 	if !validState(state) {
 		return nil, ErrState
 	}
-	v = strings.ToUpper(v)
+	v, ok := upperASCII(v)
+	if !ok {
+		return nil, ErrCharacter
+	}
 	if len(v) < 1 || len(v) > 9 {
 		return nil, ErrLength
 	}
