@@ -144,7 +144,7 @@ const (
 
 // attempt POSTs d once and records the outcome.
 func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error {
-	permanent, failure := n.post(ctx, d)
+	permanent, failure := n.send(ctx, d)
 	if failure != "" && ctx.Err() != nil {
 		// Shutting down: the attempt was cut short by us, not the
 		// receiver. Release the lease without counting it.
@@ -182,8 +182,81 @@ func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error 
 	return nil
 }
 
-// post sends d and returns "" on success, or why it failed and whether
-// the failure is permanent.
+// send makes one attempt of d within AttemptTimeout: it finds where d
+// goes now (target) and sets d.URL to it, renews the payload (renewed)
+// and POSTs it (post). It returns "" on success, or why the
+// attempt failed and whether the failure is permanent.
+func (n *Notifier) send(ctx context.Context, d *store.WebhookDelivery) (permanent bool, failure string) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.AttemptTimeout)
+	defer cancel()
+	url, permanent, failure := n.target(ctx, d)
+	if failure != "" {
+		return permanent, failure
+	}
+	d.URL = url
+	payload, permanent, failure := n.renewed(ctx, d)
+	if failure != "" {
+		return permanent, failure
+	}
+	return n.post(ctx, d, payload)
+}
+
+// target returns the URL d goes to now: the one its client registers
+// for d.Event at this moment (SendTo). A client removed since, or one
+// that registers no URL for the event any more, abandons d; so does a
+// URL that breaks the rule (CheckURL). A client that cannot be looked
+// up (the store is out of reach) fails only this attempt.
+func (n *Notifier) target(ctx context.Context, d *store.WebhookDelivery) (url string, permanent bool, failure string) {
+	urlOf, ok := n.urls[d.Event]
+	if !ok {
+		return "", true, fmt.Sprintf("no URL for event %q", clean(d.Event, 100))
+	}
+	c, err := n.clients.GetClient(ctx, d.ClientID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "", true, store.DeliveryClientRemoved
+	case err != nil:
+		return "", false, n.failed(ctx, "client", err)
+	}
+	url = urlOf(c)
+	if url == "" {
+		return "", true, URLUnregistered
+	}
+	if err := CheckURL(url); err != nil {
+		return "", true, "refused: " + err.Error()
+	}
+	return url, false, ""
+}
+
+// renewed returns the payload to send for d: as stored, or as renewed
+// by what RenewWith registered for its event.
+func (n *Notifier) renewed(_ context.Context, d *store.WebhookDelivery) (payload []byte, permanent bool, failure string) {
+	r, ok := n.renew[d.Event]
+	if !ok {
+		return d.Payload, false, ""
+	}
+	p, err := r.f(d.Payload, n.now())
+	if err != nil {
+		// A malformed payload will never be sent, so it is abandoned;
+		// any other failure (the signer) may pass, and is retried like
+		// a failed POST.
+		malformed := r.malformed != nil && errors.Is(err, r.malformed)
+		return nil, malformed, "renew: " + clean(err.Error(), 200)
+	}
+	return p, false, ""
+}
+
+// failed says why step failed with err, for LastError: "timeout after"
+// the attempt's timeout when that is what ended it.
+func (n *Notifier) failed(ctx context.Context, step string, err error) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Sprintf("%s: timeout after %v", step, n.cfg.AttemptTimeout)
+	}
+	return step + ": " + clean(err.Error(), 200)
+}
+
+// post sends payload to d.URL and returns "" on success, or why it
+// failed and whether the failure is permanent.
 //
 // RFC 8935 §2.2: the recipient acknowledges a valid SET with 202; any
 // 2xx is taken as success, since some receivers answer 200 or 204. §2.3:
@@ -193,24 +266,7 @@ func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error 
 // refused with 400, {"error", "error_description"}: the same rule. Any
 // other status (3xx included: redirects are never followed), a timeout
 // or a connection failure is retried.
-func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery) (permanent bool, failure string) {
-	if err := CheckURL(d.URL); err != nil {
-		return true, "refused: " + err.Error()
-	}
-	payload := d.Payload
-	if r, ok := n.renew[d.Event]; ok {
-		p, err := r.f(payload, n.now())
-		if err != nil {
-			// A malformed payload will never be sent, so it is
-			// abandoned; any other failure (the signer) may pass, and
-			// is retried like a failed POST.
-			malformed := r.malformed != nil && errors.Is(err, r.malformed)
-			return malformed, "renew: " + clean(err.Error(), 200)
-		}
-		payload = p
-	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.AttemptTimeout)
-	defer cancel()
+func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery, payload []byte) (permanent bool, failure string) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(payload))
 	if err != nil {
 		return true, "request: " + err.Error()
@@ -229,10 +285,7 @@ func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery) (permanen
 	resp, err := n.http.Do(req)
 	n.met.duration.Observe(time.Since(start).Seconds())
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return false, fmt.Sprintf("timeout after %v", n.cfg.AttemptTimeout)
-		}
-		return false, "post: " + clean(err.Error(), 200)
+		return false, n.failed(ctx, "post", err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+1))
