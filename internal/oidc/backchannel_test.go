@@ -491,6 +491,76 @@ func TestBackchannelLogoutGoesWhereTheClientIsNow(t *testing.T) {
 	}
 }
 
+// hungKey is a signing key in a hardware module that stops answering
+// while hang is set: Sign then waits until release is closed.
+type hungKey struct {
+	*ecdsa.PrivateKey
+	hang    *atomic.Bool
+	release chan struct{}
+}
+
+func (k hungKey) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	if k.hang.Load() {
+		<-k.release
+	}
+	return k.PrivateKey.Sign(r, digest, opts)
+}
+
+// TestBackchannelLogoutSignerHangs: a logout token due to be signed anew
+// while the signer hangs fails that attempt when the attempt's time is
+// up, and is retried on the schedule: the worker is free to go on, and
+// the logout is not dropped.
+func TestBackchannelLogoutSignerHangs(t *testing.T) {
+	h := newHarness(t)
+	rp := newBackchannelRP(t, http.StatusOK)
+	h.setBackchannel(map[string]string{bankID: rp.srv.URL, taxID: ""})
+	h.logOutOfBankAndTax()
+
+	k, err := newHarnessKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hang atomic.Bool
+	release := make(chan struct{})
+	// The module answers at last after 5 s, which an attempt bounded by
+	// its timeout never waits for.
+	time.AfterFunc(5*time.Second, func() { close(release) })
+	if h.p.Signer, err = keys.New(hungKey{k, &hang, release}, nil); err != nil {
+		t.Fatal(err)
+	}
+	hang.Store(true)
+	h.clock.Add(time.Minute) // past 30 s: the attempt signs the token anew
+	worker := h.logoutWorker(webhook.Config{AttemptTimeout: 200 * time.Millisecond, Lease: time.Second, Jitter: -1})
+	deliver := func() {
+		t.Helper()
+		start := time.Now()
+		if _, err := worker.DeliverDue(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("DeliverDue took %v: it waited for the hung signer", took.Round(time.Second))
+		}
+	}
+	deliver()
+	d := h.deliveries(bankID)[0]
+	if d.Attempts != 1 || !d.AbandonedAt.IsZero() || !d.DeliveredAt.IsZero() || d.LastError != "renew: timeout after 200ms" ||
+		!d.NextAttemptAt.Equal(h.clock.Now().Add(worker.Config().FirstRetry)) || len(rp.posts()) != 0 {
+		t.Fatalf("after the signer hung: attempts %d, abandoned %v, delivered %v, error %q, next %v, %d POSTs",
+			d.Attempts, d.AbandonedAt, d.DeliveredAt, d.LastError, d.NextAttemptAt, len(rp.posts()))
+	}
+
+	// The module answers again; the hung signature is still stuck, and
+	// the retry signs on its own.
+	hang.Store(false)
+	h.clock.Add(worker.Config().FirstRetry)
+	deliver()
+	if d := h.deliveries(bankID)[0]; d.Attempts != 2 || d.DeliveredAt.IsZero() || len(rp.posts()) != 1 ||
+		"logout_token="+url.QueryEscape(rp.posts()[0].token) == string(d.Payload) {
+		t.Errorf("after the signer came back: attempts %d, delivered %v, %d POSTs (want one, with the token signed anew)",
+			d.Attempts, d.DeliveredAt, len(rp.posts()))
+	}
+}
+
 // TestRenewLogoutTokenRefusesWhatIsNotOne: a payload that is not a
 // logout token form cannot be renewed, and says so with
 // ErrNotLogoutDelivery; the outbox abandons such a delivery rather than

@@ -17,8 +17,9 @@ type Config struct {
 	// on two nodes.
 	Lease time.Duration
 	// AttemptTimeout bounds one attempt (5 s): looking up where its
-	// client wants it now and the POST, connection and response
-	// included.
+	// client wants it now, renewing its payload (RenewWith) and the POST,
+	// connection and response included. What runs out of time is a
+	// failed attempt, retried on the schedule.
 	AttemptTimeout time.Duration
 	// Concurrency is how many POSTs a node makes at once (4): Run claims
 	// deliveries only for the slots that are free.

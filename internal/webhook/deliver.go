@@ -182,10 +182,13 @@ func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error 
 	return nil
 }
 
-// send makes one attempt of d within AttemptTimeout: it finds where d
-// goes now (target) and sets d.URL to it, renews the payload (renewed)
-// and POSTs it (post). It returns "" on success, or why the
-// attempt failed and whether the failure is permanent.
+// send makes one attempt of d, all of it within AttemptTimeout: it finds
+// where d goes now (target) and sets d.URL to it, renews the payload
+// (renewed) and POSTs it (post). It returns "" on success, or why the
+// attempt failed and whether the failure is permanent. Bounding the
+// whole attempt, not only the POST, keeps it within the lease (at least
+// twice AttemptTimeout), so no other node takes the delivery over while
+// this one may still send it.
 func (n *Notifier) send(ctx context.Context, d *store.WebhookDelivery) (permanent bool, failure string) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.AttemptTimeout)
 	defer cancel()
@@ -229,21 +232,49 @@ func (n *Notifier) target(ctx context.Context, d *store.WebhookDelivery) (url st
 }
 
 // renewed returns the payload to send for d: as stored, or as renewed
-// by what RenewWith registered for its event.
-func (n *Notifier) renewed(_ context.Context, d *store.WebhookDelivery) (payload []byte, permanent bool, failure string) {
+// by what RenewWith registered for its event. The renewal runs on its
+// own, and the attempt waits for it only until ctx ends: neither
+// RenewFunc nor crypto.Signer takes a context, and a signer that hangs
+// (a hardware module that stopped answering) must not hold the
+// delivery's slot for longer than an attempt may take. A renewal left
+// running keeps one of Concurrency tokens until it returns, so hung
+// signers leave at most Concurrency goroutines behind; once they hold
+// every token, attempts that need a renewal fail when their time is up,
+// and are retried on the schedule.
+func (n *Notifier) renewed(ctx context.Context, d *store.WebhookDelivery) (payload []byte, permanent bool, failure string) {
 	r, ok := n.renew[d.Event]
 	if !ok {
 		return d.Payload, false, ""
 	}
-	p, err := r.f(d.Payload, n.now())
-	if err != nil {
-		// A malformed payload will never be sent, so it is abandoned;
-		// any other failure (the signer) may pass, and is retried like
-		// a failed POST.
-		malformed := r.malformed != nil && errors.Is(err, r.malformed)
-		return nil, malformed, "renew: " + clean(err.Error(), 200)
+	select {
+	case n.renewing <- struct{}{}:
+	case <-ctx.Done():
+		return nil, false, n.failed(ctx, "renew", ctx.Err())
 	}
-	return p, false, ""
+	type result struct {
+		p   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	stored, now := d.Payload, n.now()
+	go func() {
+		defer func() { <-n.renewing }()
+		p, err := r.f(stored, now)
+		done <- result{p, err}
+	}()
+	select {
+	case res := <-done:
+		if res.err != nil {
+			// A malformed payload will never be sent, so it is
+			// abandoned; any other failure (the signer) may pass, and
+			// is retried like a failed POST.
+			malformed := r.malformed != nil && errors.Is(res.err, r.malformed)
+			return nil, malformed, "renew: " + clean(res.err.Error(), 200)
+		}
+		return res.p, false, ""
+	case <-ctx.Done():
+		return nil, false, n.failed(ctx, "renew", ctx.Err())
+	}
 }
 
 // failed says why step failed with err, for LastError: "timeout after"

@@ -96,8 +96,8 @@
 // # Delivery and retries
 //
 // Run keeps up to Config.Concurrency (4) attempts in flight, each
-// within Config.AttemptTimeout (5 s): finding where the delivery goes
-// and the POST. Every
+// within Config.AttemptTimeout (5 s), all of it: finding where the
+// delivery goes, renewing its payload and the POST. Every
 // Config.PollInterval (1 s), and as soon as a slot frees while more are
 // due, it claims due deliveries for its free slots, each for
 // Config.Lease (30 s) under this node's name, so two nodes never send
@@ -146,8 +146,12 @@
 // attempt sends what package oidc renews it into (RenewWith): a payload
 // it cannot read is abandoned, while a signer that fails (a hardware
 // module out of reach) fails only that attempt, retried on the schedule.
-// Logout tokens go to the client's backchannel_logout_uri as registered
-// at each attempt.
+// So does a signer that hangs, once the attempt's time is up: the
+// attempt stops waiting for it, and its slot goes on. Since a signature
+// cannot be called off, the renewal runs on until the signer answers;
+// at most Concurrency are left so at once, and while that many are, no
+// attempt starts another. Logout tokens go to the client's
+// backchannel_logout_uri as registered at each attempt.
 //
 // # Security
 //

@@ -104,9 +104,12 @@ type Notifier struct {
 
 	// urls holds, by delivery event, where a client's deliveries go
 	// (SendTo); renew, what renews a payload before an attempt
-	// (RenewWith).
-	urls  map[string]func(*store.Client) string
-	renew map[string]renewal
+	// (RenewWith). renewing holds a token for every renewal under way, so
+	// that at most Concurrency of them are ever left running by attempts
+	// that stopped waiting for them (renewed).
+	urls     map[string]func(*store.Client) string
+	renew    map[string]renewal
+	renewing chan struct{}
 
 	// pending holds, in order, the events from Submit that Run has not
 	// yet written to the outbox (at most QueueSize); wake tells Run
@@ -150,7 +153,7 @@ func New(o Options) (*Notifier, error) {
 		cfg: cfg, issuer: o.Issuer, node: o.Node, signer: o.Signer, clients: o.Clients, outbox: o.Outbox,
 		providers: slices.Clone(o.Providers), statusURL: o.StatusURL, http: hc,
 		now: o.Now, log: o.Log, met: met, rand: o.Rand,
-		wake: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), renewing: make(chan struct{}, cfg.Concurrency),
 	}
 	if n.now == nil {
 		n.now = time.Now
@@ -203,7 +206,10 @@ type renewal struct {
 // wraps malformed means the stored payload can never be sent, and
 // abandons the delivery; any other (a signer that failed, perhaps a
 // hardware module out of reach for a moment) is a failed attempt,
-// retried on the schedule like a failed POST. Call it before Run.
+// retried on the schedule like a failed POST. So is an f that takes
+// longer than the attempt may (Config.AttemptTimeout): a signer that
+// hangs fails the attempt when its time is up, and the attempt's slot
+// goes on to the next delivery. Call it before Run.
 func (n *Notifier) RenewWith(event string, f RenewFunc, malformed error) {
 	if n.renew == nil {
 		n.renew = map[string]renewal{}

@@ -1269,3 +1269,73 @@ func TestSentWhereTheClientIsNow(t *testing.T) {
 		})
 	}
 }
+
+// TestHungRenewalsBounded: a renewal that hangs (a signer in a hardware
+// module that stopped answering) fails its attempt when the attempt's
+// time is up, as a retry, never an abandonment, and frees the slot.
+// Renewals left hanging hold at most Concurrency goroutines: once they
+// do, further attempts start no renewal, and fail in their time too.
+// When the signer answers again, every delivery goes.
+func TestHungRenewalsBounded(t *testing.T) {
+	f := newFixture(t, Config{Concurrency: 2, AttemptTimeout: 100 * time.Millisecond, Lease: time.Second, Jitter: -1}, nil)
+	rp := newBodyRecorder(t, http.StatusOK)
+	f.addClient(t, &store.Client{ID: "bank", BackchannelLogoutURI: rp.URL})
+	f.n.SendTo("renewed", logoutURI)
+	var (
+		started atomic.Int32
+		once    sync.Once
+	)
+	release := make(chan struct{})
+	answer := func() { once.Do(func() { close(release) }) }
+	defer answer()
+	f.n.RenewWith("renewed", func(payload []byte, now time.Time) ([]byte, error) {
+		started.Add(1)
+		<-release
+		return renewed(payload, now), nil
+	}, errNotToken)
+	var ds []*store.WebhookDelivery
+	for i := range 3 {
+		ds = append(ds, &store.WebhookDelivery{ID: fmt.Sprintf("d%d", i), ClientID: "bank", URL: rp.URL, Event: "renewed",
+			Payload: fmt.Appendf(nil, "token%d", i), CreatedAt: t0, NextAttemptAt: t0.Add(time.Duration(i) * time.Millisecond)})
+	}
+	if err := f.st.EnqueueWebhooks(context.Background(), ds); err != nil {
+		t.Fatal(err)
+	}
+	// round delivers what is due at, and fails the test if it waits for
+	// the hung signer.
+	round := func(at time.Time) {
+		t.Helper()
+		f.clock.Set(at)
+		done := make(chan error, 1)
+		go func() { _, err := f.n.DeliverDue(context.Background()); done <- err }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("DeliverDue still waits for the hung renewals after 5 s")
+		}
+	}
+	round(t0)
+	round(t0.Add(time.Second)) // d2, and d0 on its way back (due at 5 s) is not
+	round(t0.Add(5 * time.Second))
+	for _, d := range f.deliveries(t, "bank") {
+		if d.Attempts < 1 || !d.AbandonedAt.IsZero() || !d.DeliveredAt.IsZero() || d.LastError != "renew: timeout after 100ms" {
+			t.Errorf("%s while the signer hangs: attempts %d, abandoned %v, delivered %v, error %q",
+				d.ID, d.Attempts, d.AbandonedAt, d.DeliveredAt, d.LastError)
+		}
+	}
+	if n := started.Load(); n != 2 {
+		t.Errorf("%d renewals left hanging, want Concurrency (2)", n)
+	}
+	if v := metric(t, f.reg, "varde_webhook_deliveries_total", "abandoned"); v != 0 {
+		t.Errorf("abandoned metric = %v", v)
+	}
+	answer()
+	round(t0.Add(time.Hour))
+	round(t0.Add(time.Hour))
+	if got := rp.got(); len(got) != 3 {
+		t.Errorf("after the signer came back: sent %q, want all three", got)
+	}
+}
