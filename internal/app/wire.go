@@ -105,8 +105,11 @@ func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *
 	// However a session ends, the relying parties that got tokens in it
 	// are told (Back-Channel Logout).
 	sessions.Ended = p.SessionsEnded
-	// A logout token lives two minutes: the outbox signs it again for an
-	// attempt that comes later (ADR 15).
+	// Each attempt goes to the client's backchannel_logout_uri as
+	// registered then, not when the token was queued; and a logout token
+	// lives two minutes: the outbox signs it again for an attempt that
+	// comes later (ADR 15).
+	a.webhooks.SendTo(oidc.LogoutDeliveryEvent, oidc.LogoutURI)
 	a.webhooks.RenewWith(oidc.LogoutDeliveryEvent, p.RenewLogoutToken, oidc.ErrNotLogoutDelivery)
 	return p, nil
 }

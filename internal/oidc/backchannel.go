@@ -137,6 +137,13 @@ func (p *Provider) RenewLogoutToken(payload []byte, now time.Time) ([]byte, erro
 	return logoutForm(signed), nil
 }
 
+// LogoutURI is where c's logout tokens go: its backchannel_logout_uri,
+// "" if it has none. The outbox asks it before each attempt
+// (webhook.Notifier.SendTo), so a token queued before the client moved
+// its endpoint goes to the new one, and one queued before the client
+// dropped its URI is not sent.
+func LogoutURI(c *store.Client) string { return c.BackchannelLogoutURI }
+
 // logoutForm is the body that carries token (§2.5): the form parameter
 // logout_token.
 func logoutForm(token string) []byte {

@@ -37,8 +37,16 @@ const (
 // the tax office; the mobile bank registers none.
 func (h *harness) withBackchannel() {
 	h.t.Helper()
+	h.setBackchannel(map[string]string{bankID: bankBCL, taxID: taxBCL})
+}
+
+// setBackchannel registers each client's back-channel logout URI
+// anew, as a node that starts with an edited configuration file does
+// ("" for none).
+func (h *harness) setBackchannel(uris map[string]string) {
+	h.t.Helper()
 	ctx := context.Background()
-	for id, uri := range map[string]string{bankID: bankBCL, taxID: taxBCL} {
+	for id, uri := range uris {
 		c, err := h.db.GetClient(ctx, id)
 		if err != nil {
 			h.t.Fatal(err)
@@ -334,6 +342,23 @@ func newBackchannelRP(t *testing.T, statuses ...int) *backchannelRP {
 	return rp
 }
 
+// logoutWorker is the outbox's worker (package webhook) wired as the
+// app wires it: each logout token goes to its client's URI as
+// registered at the attempt, signed anew if it is no longer fresh.
+func (h *harness) logoutWorker(cfg webhook.Config) *webhook.Notifier {
+	h.t.Helper()
+	worker, err := webhook.New(webhook.Options{
+		Config: cfg, Issuer: h.issuer, Node: "n1", Signer: h.p.Signer,
+		Clients: h.db, Outbox: h.db, Now: h.clock.Now,
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	worker.SendTo(LogoutDeliveryEvent, LogoutURI)
+	worker.RenewWith(LogoutDeliveryEvent, h.p.RenewLogoutToken, ErrNotLogoutDelivery)
+	return worker
+}
+
 // TestBackchannelLogoutDelivered: the logout token queued at logout is
 // POSTed by the outbox's worker (package webhook) as the form parameter
 // logout_token (§2.5). A 500 is retried until the relying party answers
@@ -343,36 +368,16 @@ func TestBackchannelLogoutDelivered(t *testing.T) {
 	h := newHarness(t)
 	bankRP := newBackchannelRP(t, http.StatusInternalServerError, http.StatusInternalServerError, http.StatusOK)
 	taxRP := newBackchannelRP(t, http.StatusBadRequest, http.StatusOK)
-	ctx := context.Background()
-	for id, uri := range map[string]string{bankID: bankRP.srv.URL + "/bcl", taxID: taxRP.srv.URL + "/bcl"} {
-		c, _ := h.db.GetClient(ctx, id)
-		c.BackchannelLogoutURI = uri
-		if err := h.db.PutClient(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	worker, err := webhook.New(webhook.Options{
-		Config: webhook.Config{Jitter: -1}, Issuer: h.issuer, Node: "n1", Signer: h.p.Signer,
-		Clients: h.db, Outbox: h.db, Now: h.clock.Now,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	worker.RenewWith(LogoutDeliveryEvent, h.p.RenewLogoutToken, ErrNotLogoutDelivery)
+	h.setBackchannel(map[string]string{bankID: bankRP.srv.URL + "/bcl", taxID: taxRP.srv.URL + "/bcl"})
+	worker := h.logoutWorker(webhook.Config{Jitter: -1})
 	deliver := func() {
 		t.Helper()
-		if _, err := worker.DeliverDue(ctx); err != nil {
+		if _, err := worker.DeliverDue(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	b := h.browser()
-	h.loginBank(h.rp(bankID, bankCB), b)
-	h.rp(taxID, taxCB).loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRSubstantial))
-	resp, _ := b.post(h.issuer+PathLogout, url.Values{"confirm": {"yes"}})
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("logout: %d", resp.StatusCode)
-	}
+	h.logOutOfBankAndTax()
 
 	deliver()
 	bankGot, taxGot := bankRP.posts(), taxRP.posts()
@@ -439,6 +444,120 @@ func TestBackchannelLogoutDelivered(t *testing.T) {
 	deliver()
 	if b, x := len(bankRP.posts()), len(taxRP.posts()); b != 3 || x != 1 {
 		t.Errorf("sent again: bank %d, tax %d POSTs", b, x)
+	}
+}
+
+// logOutOfBankAndTax logs a person in at the bank and the tax office in
+// one single sign-on session and out again, which queues a logout token
+// for each client that registers a back-channel logout URI.
+func (h *harness) logOutOfBankAndTax() {
+	h.t.Helper()
+	b := h.browser()
+	h.loginBank(h.rp(bankID, bankCB), b)
+	h.rp(taxID, taxCB).loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRSubstantial))
+	resp, _ := b.post(h.issuer+PathLogout, url.Values{"confirm": {"yes"}})
+	if resp.StatusCode != http.StatusOK {
+		h.t.Fatalf("logout: %d", resp.StatusCode)
+	}
+}
+
+// TestBackchannelLogoutGoesWhereTheClientIsNow: a logout token queued
+// before its client registered another back-channel logout URI goes to
+// the new one, and the old endpoint, whose host may be someone else's
+// by now, gets nothing; one queued before its client dropped its URI is
+// abandoned unsent, saying why.
+func TestBackchannelLogoutGoesWhereTheClientIsNow(t *testing.T) {
+	h := newHarness(t)
+	oldRP, movedRP, taxRP := newBackchannelRP(t, http.StatusOK), newBackchannelRP(t, http.StatusOK), newBackchannelRP(t, http.StatusOK)
+	h.setBackchannel(map[string]string{bankID: oldRP.srv.URL + "/bcl", taxID: taxRP.srv.URL + "/bcl"})
+	h.logOutOfBankAndTax()
+	h.setBackchannel(map[string]string{bankID: movedRP.srv.URL + "/moved", taxID: ""})
+	if _, err := h.logoutWorker(webhook.Config{}).DeliverDue(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	if n, m := len(oldRP.posts()), len(taxRP.posts()); n != 0 || m != 0 {
+		t.Errorf("endpoints no longer registered got POSTs: the bank's old one %d, the tax office's %d", n, m)
+	}
+	got, d := movedRP.posts(), h.deliveries(bankID)[0]
+	if len(got) != 1 || got[0].path != "/moved" || "logout_token="+url.QueryEscape(got[0].token) != string(d.Payload) {
+		t.Fatalf("the bank's new endpoint got %+v, want the queued token", got)
+	}
+	if d.DeliveredAt.IsZero() || d.Attempts != 1 || d.URL != movedRP.srv.URL+"/moved" {
+		t.Errorf("bank: delivered %v, attempts %d, URL %s; want delivered once, to the new URI", d.DeliveredAt, d.Attempts, d.URL)
+	}
+	if d := h.deliveries(taxID)[0]; d.AbandonedAt.IsZero() || d.Attempts != 1 || d.LastError != webhook.URLUnregistered {
+		t.Errorf("tax office: abandoned %v, attempts %d, error %q; want abandoned, %q", d.AbandonedAt, d.Attempts, d.LastError, webhook.URLUnregistered)
+	}
+}
+
+// hungKey is a signing key in a hardware module that stops answering
+// while hang is set: Sign then waits until release is closed.
+type hungKey struct {
+	*ecdsa.PrivateKey
+	hang    *atomic.Bool
+	release chan struct{}
+}
+
+func (k hungKey) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	if k.hang.Load() {
+		<-k.release
+	}
+	return k.PrivateKey.Sign(r, digest, opts)
+}
+
+// TestBackchannelLogoutSignerHangs: a logout token due to be signed anew
+// while the signer hangs fails that attempt when the attempt's time is
+// up, and is retried on the schedule: the worker is free to go on, and
+// the logout is not dropped.
+func TestBackchannelLogoutSignerHangs(t *testing.T) {
+	h := newHarness(t)
+	rp := newBackchannelRP(t, http.StatusOK)
+	h.setBackchannel(map[string]string{bankID: rp.srv.URL, taxID: ""})
+	h.logOutOfBankAndTax()
+
+	k, err := newHarnessKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hang atomic.Bool
+	release := make(chan struct{})
+	// The module answers at last after 5 s, which an attempt bounded by
+	// its timeout never waits for.
+	time.AfterFunc(5*time.Second, func() { close(release) })
+	if h.p.Signer, err = keys.New(hungKey{k, &hang, release}, nil); err != nil {
+		t.Fatal(err)
+	}
+	hang.Store(true)
+	h.clock.Add(time.Minute) // past 30 s: the attempt signs the token anew
+	worker := h.logoutWorker(webhook.Config{AttemptTimeout: 200 * time.Millisecond, Lease: time.Second, Jitter: -1})
+	deliver := func() {
+		t.Helper()
+		start := time.Now()
+		if _, err := worker.DeliverDue(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("DeliverDue took %v: it waited for the hung signer", took.Round(time.Second))
+		}
+	}
+	deliver()
+	d := h.deliveries(bankID)[0]
+	if d.Attempts != 1 || !d.AbandonedAt.IsZero() || !d.DeliveredAt.IsZero() || d.LastError != "renew: timeout after 200ms" ||
+		!d.NextAttemptAt.Equal(h.clock.Now().Add(worker.Config().FirstRetry)) || len(rp.posts()) != 0 {
+		t.Fatalf("after the signer hung: attempts %d, abandoned %v, delivered %v, error %q, next %v, %d POSTs",
+			d.Attempts, d.AbandonedAt, d.DeliveredAt, d.LastError, d.NextAttemptAt, len(rp.posts()))
+	}
+
+	// The module answers again; the hung signature is still stuck, and
+	// the retry signs on its own.
+	hang.Store(false)
+	h.clock.Add(worker.Config().FirstRetry)
+	deliver()
+	if d := h.deliveries(bankID)[0]; d.Attempts != 2 || d.DeliveredAt.IsZero() || len(rp.posts()) != 1 ||
+		"logout_token="+url.QueryEscape(rp.posts()[0].token) == string(d.Payload) {
+		t.Errorf("after the signer came back: attempts %d, delivered %v, %d POSTs (want one, with the token signed anew)",
+			d.Attempts, d.DeliveredAt, len(rp.posts()))
 	}
 }
 

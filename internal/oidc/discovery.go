@@ -2,8 +2,10 @@ package oidc
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -156,6 +158,14 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	writePublicJSON(w, p.Metadata(), "public, max-age=300")
 }
 
+// jwksMaxAge is how long a relying party may reuse the JWKS it fetched
+// (Cache-Control: max-age). A key an operator retires leaves every
+// node's JWKS within seconds (ADR 18), but a relying party that cached
+// the set keeps trusting the key until it fetches it again: this bounds
+// that for every relying party that honours HTTP caching, while sparing
+// the nodes a fetch for every token one verifies. ADR 18 promises it.
+const jwksMaxAge = time.Minute
+
 func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 	set, err := p.KeySet.JWKS(r.Context())
 	if err != nil {
@@ -168,7 +178,7 @@ func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 		public.Keys = append(public.Keys, k.Public())
 	}
 	w.Header().Set("Content-Type", "application/jwk-set+json")
-	writePublicJSON(w, public, "public, max-age=60")
+	writePublicJSON(w, public, fmt.Sprintf("public, max-age=%d", int(jwksMaxAge.Seconds())))
 }
 
 func writePublicJSON(w http.ResponseWriter, v any, cache string) {

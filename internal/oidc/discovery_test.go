@@ -142,4 +142,9 @@ func TestJWKS(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); ct != "application/jwk-set+json" {
 		t.Fatalf("Content-Type = %s", ct)
 	}
+	// ADR 18: a relying party that honours HTTP caching fetches the set
+	// again within a minute, so a retired key leaves its trust by then.
+	if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=60" {
+		t.Errorf("Cache-Control = %q, want public, max-age=60", cc)
+	}
 }

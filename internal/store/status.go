@@ -174,9 +174,10 @@ type Webhooks interface {
 	// concurrent claims never return the same delivery.
 	ClaimWebhooks(ctx context.Context, node string, now, leaseUntil time.Time, limit int) ([]*WebhookDelivery, error)
 	// FinishWebhookAttempt records one attempt of a delivery node holds:
-	// d.Attempts, d.LastError, d.DeliveredAt, d.AbandonedAt and
-	// d.NextAttemptAt are stored and the lease released. ErrConflict if
-	// the lease is no longer node's, ErrNotFound if unknown.
+	// d.URL (where the attempt went), d.Attempts, d.LastError,
+	// d.DeliveredAt, d.AbandonedAt and d.NextAttemptAt are stored and the
+	// lease released. ErrConflict if the lease is no longer node's,
+	// ErrNotFound if unknown.
 	FinishWebhookAttempt(ctx context.Context, node string, d *WebhookDelivery) error
 	// ListWebhookDeliveries returns clientID's deliveries, newest first,
 	// at most limit (all if limit <= 0).
@@ -191,7 +192,12 @@ const DeliveryClientRemoved = "client removed"
 type WebhookDelivery struct {
 	ID       string
 	ClientID string
-	URL      string
+	// URL is where the delivery goes: the client's URL for its event when
+	// it was queued, and then where its last attempt went. Package
+	// webhook sends each attempt to the URL the client registers at that
+	// moment, so a client that moved its endpoint is not sought at the
+	// old one.
+	URL string
 	// Event names what happened ("component_state"); Payload is the
 	// signed body, sent as is.
 	Event       string

@@ -16,8 +16,10 @@ type Config struct {
 	// AttemptTimeout by a safe margin, so a delivery is never in flight
 	// on two nodes.
 	Lease time.Duration
-	// AttemptTimeout bounds one POST, connection and response included
-	// (5 s).
+	// AttemptTimeout bounds one attempt (5 s): looking up where its
+	// client wants it now, renewing its payload (RenewWith) and the POST,
+	// connection and response included. What runs out of time is a
+	// failed attempt, retried on the schedule.
 	AttemptTimeout time.Duration
 	// Concurrency is how many POSTs a node makes at once (4): Run claims
 	// deliveries only for the slots that are free.

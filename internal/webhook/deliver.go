@@ -144,7 +144,7 @@ const (
 
 // attempt POSTs d once and records the outcome.
 func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error {
-	permanent, failure := n.post(ctx, d)
+	permanent, failure := n.send(ctx, d)
 	if failure != "" && ctx.Err() != nil {
 		// Shutting down: the attempt was cut short by us, not the
 		// receiver. Release the lease without counting it.
@@ -182,8 +182,112 @@ func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error 
 	return nil
 }
 
-// post sends d and returns "" on success, or why it failed and whether
-// the failure is permanent.
+// send makes one attempt of d, all of it within AttemptTimeout: it finds
+// where d goes now (target) and sets d.URL to it, renews the payload
+// (renewed) and POSTs it (post). It returns "" on success, or why the
+// attempt failed and whether the failure is permanent. Bounding the
+// whole attempt, not only the POST, keeps it within the lease (at least
+// twice AttemptTimeout), so no other node takes the delivery over while
+// this one may still send it.
+func (n *Notifier) send(ctx context.Context, d *store.WebhookDelivery) (permanent bool, failure string) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.AttemptTimeout)
+	defer cancel()
+	url, permanent, failure := n.target(ctx, d)
+	if failure != "" {
+		return permanent, failure
+	}
+	d.URL = url
+	payload, permanent, failure := n.renewed(ctx, d)
+	if failure != "" {
+		return permanent, failure
+	}
+	return n.post(ctx, d, payload)
+}
+
+// target returns the URL d goes to now: the one its client registers
+// for d.Event at this moment (SendTo). A client removed since, or one
+// that registers no URL for the event any more, abandons d; so does a
+// URL that breaks the rule (CheckURL). A client that cannot be looked
+// up (the store is out of reach) fails only this attempt.
+func (n *Notifier) target(ctx context.Context, d *store.WebhookDelivery) (url string, permanent bool, failure string) {
+	urlOf, ok := n.urls[d.Event]
+	if !ok {
+		return "", true, fmt.Sprintf("no URL for event %q", clean(d.Event, 100))
+	}
+	c, err := n.clients.GetClient(ctx, d.ClientID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "", true, store.DeliveryClientRemoved
+	case err != nil:
+		return "", false, n.failed(ctx, "client", err)
+	}
+	url = urlOf(c)
+	if url == "" {
+		return "", true, URLUnregistered
+	}
+	if err := CheckURL(url); err != nil {
+		return "", true, "refused: " + err.Error()
+	}
+	return url, false, ""
+}
+
+// renewed returns the payload to send for d: as stored, or as renewed
+// by what RenewWith registered for its event. The renewal runs on its
+// own, and the attempt waits for it only until ctx ends: neither
+// RenewFunc nor crypto.Signer takes a context, and a signer that hangs
+// (a hardware module that stopped answering) must not hold the
+// delivery's slot for longer than an attempt may take. A renewal left
+// running keeps one of Concurrency tokens until it returns, so hung
+// signers leave at most Concurrency goroutines behind; once they hold
+// every token, attempts that need a renewal fail when their time is up,
+// and are retried on the schedule.
+func (n *Notifier) renewed(ctx context.Context, d *store.WebhookDelivery) (payload []byte, permanent bool, failure string) {
+	r, ok := n.renew[d.Event]
+	if !ok {
+		return d.Payload, false, ""
+	}
+	select {
+	case n.renewing <- struct{}{}:
+	case <-ctx.Done():
+		return nil, false, n.failed(ctx, "renew", ctx.Err())
+	}
+	type result struct {
+		p   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	stored, now := d.Payload, n.now()
+	go func() {
+		defer func() { <-n.renewing }()
+		p, err := r.f(stored, now)
+		done <- result{p, err}
+	}()
+	select {
+	case res := <-done:
+		if res.err != nil {
+			// A malformed payload will never be sent, so it is
+			// abandoned; any other failure (the signer) may pass, and
+			// is retried like a failed POST.
+			malformed := r.malformed != nil && errors.Is(res.err, r.malformed)
+			return nil, malformed, "renew: " + clean(res.err.Error(), 200)
+		}
+		return res.p, false, ""
+	case <-ctx.Done():
+		return nil, false, n.failed(ctx, "renew", ctx.Err())
+	}
+}
+
+// failed says why step failed with err, for LastError: "timeout after"
+// the attempt's timeout when that is what ended it.
+func (n *Notifier) failed(ctx context.Context, step string, err error) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Sprintf("%s: timeout after %v", step, n.cfg.AttemptTimeout)
+	}
+	return step + ": " + clean(err.Error(), 200)
+}
+
+// post sends payload to d.URL and returns "" on success, or why it
+// failed and whether the failure is permanent.
 //
 // RFC 8935 §2.2: the recipient acknowledges a valid SET with 202; any
 // 2xx is taken as success, since some receivers answer 200 or 204. §2.3:
@@ -193,24 +297,7 @@ func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error 
 // refused with 400, {"error", "error_description"}: the same rule. Any
 // other status (3xx included: redirects are never followed), a timeout
 // or a connection failure is retried.
-func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery) (permanent bool, failure string) {
-	if err := CheckURL(d.URL); err != nil {
-		return true, "refused: " + err.Error()
-	}
-	payload := d.Payload
-	if r, ok := n.renew[d.Event]; ok {
-		p, err := r.f(payload, n.now())
-		if err != nil {
-			// A malformed payload will never be sent, so it is
-			// abandoned; any other failure (the signer) may pass, and
-			// is retried like a failed POST.
-			malformed := r.malformed != nil && errors.Is(err, r.malformed)
-			return malformed, "renew: " + clean(err.Error(), 200)
-		}
-		payload = p
-	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.AttemptTimeout)
-	defer cancel()
+func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery, payload []byte) (permanent bool, failure string) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(payload))
 	if err != nil {
 		return true, "request: " + err.Error()
@@ -229,10 +316,7 @@ func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery) (permanen
 	resp, err := n.http.Do(req)
 	n.met.duration.Observe(time.Since(start).Seconds())
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return false, fmt.Sprintf("timeout after %v", n.cfg.AttemptTimeout)
-		}
-		return false, "post: " + clean(err.Error(), 200)
+		return false, n.failed(ctx, "post", err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+1))

@@ -95,30 +95,45 @@
 //
 // # Delivery and retries
 //
-// Run keeps up to Config.Concurrency (4) POSTs in flight, each within
-// Config.AttemptTimeout (5 s). Every Config.PollInterval (1 s), and as
-// soon as a slot frees while more are due, it claims due deliveries for
-// its free slots, each for Config.Lease (30 s) under this node's name,
-// so two nodes never send the same delivery at once, and POSTs each at
-// once: a receiver that answers slowly or not at all holds one slot,
-// and the others keep going. RFC 8935 §2.2: the
-// receiver acknowledges with 202; any 2xx counts as delivered. §2.3: a
-// 400, with {"err": ..., "description": ...}, means the receiver refuses
-// that SET (a bad key, a wrong audience): it is abandoned at once and the
-// error kept in LastError. Any other status, a 3xx (redirects are never
-// followed), a timeout or a connection failure is retried after
+// Run keeps up to Config.Concurrency (4) attempts in flight, each
+// within Config.AttemptTimeout (5 s), all of it: finding where the
+// delivery goes, renewing its payload and the POST. Every
+// Config.PollInterval (1 s), and as soon as a slot frees while more are
+// due, it claims due deliveries for its free slots, each for
+// Config.Lease (30 s) under this node's name, so two nodes never send
+// the same delivery at once, and POSTs each at once: a receiver that
+// answers slowly or not at all holds one slot, and the others keep
+// going. RFC 8935 §2.2: the receiver acknowledges with 202; any 2xx
+// counts as delivered. §2.3: a 400, with {"err": ..., "description":
+// ...}, means the receiver refuses that SET (a bad key, a wrong
+// audience): it is abandoned at once and the error kept in LastError.
+// Any other status, a 3xx (redirects are never followed), a timeout or
+// a connection failure is retried after
 //
 //	5 s, 15 s, 45 s, 2 m 15 s, 6 m 45 s, 20 m 15 s, 30 m, 30 m, …
 //
 // (Config.FirstRetry times Config.Factor per failure, capped at
 // Config.MaxDelay, each shortened by a random share of up to
 // Config.Jitter, 20 %), and abandoned after Config.MaxAttempts (12)
-// attempts, about three hours. Removing a client (varde clients remove)
-// abandons its deliveries not yet made in the same write, so nothing
-// more goes to its URLs ("client removed" in LastError). Deliveries stay
-// in the store, delivered or abandoned, for store.FinishedDeliveryAge
-// (30 days), for operators to inspect (varde status webhooks --client
-// ID).
+// attempts, about three hours. Deliveries stay in the store, delivered
+// or abandoned, for store.FinishedDeliveryAge (30 days), for operators
+// to inspect (varde status webhooks --client ID).
+//
+// # Where a delivery goes
+//
+// Each attempt goes to the URL the client registers for the delivery's
+// event at that moment (SendTo: its status webhook, for a SET), not the
+// one it was queued with, and the delivery records where it went. A
+// relying party that moves its endpoint, perhaps because its old host
+// was handed to someone else, gets what was waiting for it at the new
+// one as soon as the new registration is in the store (a node started
+// with an edited configuration file puts it there), and the old one
+// gets nothing more; an attempt already under way at that moment still
+// goes where it was going. A delivery whose client no longer registers
+// a URL for its event is abandoned ("URL no longer registered" in
+// LastError). Removing a client (varde clients remove) abandons its
+// deliveries not yet made in the same write, so nothing more goes to
+// its URLs ("client removed").
 //
 // # Logout tokens
 //
@@ -131,6 +146,12 @@
 // attempt sends what package oidc renews it into (RenewWith): a payload
 // it cannot read is abandoned, while a signer that fails (a hardware
 // module out of reach) fails only that attempt, retried on the schedule.
+// So does a signer that hangs, once the attempt's time is up: the
+// attempt stops waiting for it, and its slot goes on. Since a signature
+// cannot be called off, the renewal runs on until the signer answers;
+// at most Concurrency are left so at once, and while that many are, no
+// attempt starts another. Logout tokens go to the client's
+// backchannel_logout_uri as registered at each attempt.
 //
 // # Security
 //

@@ -28,9 +28,12 @@ type Signer interface {
 	SignTyped(claims any, typ string) (string, error)
 }
 
-// Clients lists the registered relying parties (store.Clients does).
+// Clients are the registered relying parties (store.Clients is one):
+// Notify lists them, and each delivery attempt looks its client up, to
+// send to the URL registered at that moment.
 type Clients interface {
 	ListClients(ctx context.Context) ([]*store.Client, error)
+	GetClient(ctx context.Context, id string) (*store.Client, error)
 }
 
 // Options are what New builds a Notifier from.
@@ -99,9 +102,14 @@ type Notifier struct {
 	randMu sync.Mutex
 	rand   io.Reader
 
-	// renew holds, by delivery event, what renews a payload before an
-	// attempt (RenewWith).
-	renew map[string]renewal
+	// urls holds, by delivery event, where a client's deliveries go
+	// (SendTo); renew, what renews a payload before an attempt
+	// (RenewWith). renewing holds a token for every renewal under way, so
+	// that at most Concurrency of them are ever left running by attempts
+	// that stopped waiting for them (renewed).
+	urls     map[string]func(*store.Client) string
+	renew    map[string]renewal
+	renewing chan struct{}
 
 	// pending holds, in order, the events from Submit that Run has not
 	// yet written to the outbox (at most QueueSize); wake tells Run
@@ -145,7 +153,7 @@ func New(o Options) (*Notifier, error) {
 		cfg: cfg, issuer: o.Issuer, node: o.Node, signer: o.Signer, clients: o.Clients, outbox: o.Outbox,
 		providers: slices.Clone(o.Providers), statusURL: o.StatusURL, http: hc,
 		now: o.Now, log: o.Log, met: met, rand: o.Rand,
-		wake: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), renewing: make(chan struct{}, cfg.Concurrency),
 	}
 	if n.now == nil {
 		n.now = time.Now
@@ -156,7 +164,29 @@ func New(o Options) (*Notifier, error) {
 	if n.log == nil {
 		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	n.SendTo(EventName, func(c *store.Client) string { return c.StatusWebhook })
 	return n, nil
+}
+
+// URLUnregistered is the LastError of a delivery abandoned because its
+// client no longer registers a URL for its event.
+const URLUnregistered = "URL no longer registered"
+
+// SendTo makes every attempt to deliver a delivery of event go to the
+// URL that url returns for its client as registered at that moment, not
+// the one the delivery was queued with: a relying party that moved its
+// endpoint, perhaps because its old host is someone else's now, is
+// reached at the new one, and the old one gets nothing more. A delivery
+// whose client url finds no URL for ("") is abandoned, with LastError
+// URLUnregistered; one of an event nobody called SendTo for is
+// abandoned too, since its URL cannot be checked. New calls it for the
+// status SETs (EventName: Client.StatusWebhook); call it for any other
+// event before Run.
+func (n *Notifier) SendTo(event string, url func(*store.Client) string) {
+	if n.urls == nil {
+		n.urls = map[string]func(*store.Client) string{}
+	}
+	n.urls[event] = url
 }
 
 // RenewFunc returns the payload to send, at now, for a queued delivery
@@ -176,7 +206,10 @@ type renewal struct {
 // wraps malformed means the stored payload can never be sent, and
 // abandons the delivery; any other (a signer that failed, perhaps a
 // hardware module out of reach for a moment) is a failed attempt,
-// retried on the schedule like a failed POST. Call it before Run.
+// retried on the schedule like a failed POST. So is an f that takes
+// longer than the attempt may (Config.AttemptTimeout): a signer that
+// hangs fails the attempt when its time is up, and the attempt's slot
+// goes on to the next delivery. Call it before Run.
 func (n *Notifier) RenewWith(event string, f RenewFunc, malformed error) {
 	if n.renew == nil {
 		n.renew = map[string]renewal{}

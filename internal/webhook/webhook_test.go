@@ -1007,6 +1007,9 @@ func renewed(payload []byte, now time.Time) []byte {
 	return fmt.Appendf(nil, "%s at %d", payload, now.Unix())
 }
 
+// logoutURI is where the tests' renewed deliveries go.
+func logoutURI(c *store.Client) string { return c.BackchannelLogoutURI }
+
 // errNotToken is what the tests' renewals return for a payload they
 // cannot renew.
 var errNotToken = errors.New("not a token")
@@ -1019,8 +1022,9 @@ var errNotToken = errors.New("not a token")
 func TestRenewBeforeEachAttempt(t *testing.T) {
 	f := newFixture(t, Config{Jitter: -1}, nil)
 	rc := newReceiver(t, f.signer.PublicJWK(), nil)
-	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rc.url()})
 	got := newBodyRecorder(t, http.StatusServiceUnavailable)
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rc.url(), BackchannelLogoutURI: got.URL})
+	f.n.SendTo("renewed", logoutURI)
 	f.n.RenewWith("renewed", func(payload []byte, now time.Time) ([]byte, error) {
 		if string(payload) == "broken" {
 			return nil, errNotToken
@@ -1069,7 +1073,8 @@ func TestRenewBeforeEachAttempt(t *testing.T) {
 func TestRenewFailureRetried(t *testing.T) {
 	f := newFixture(t, Config{Jitter: -1}, nil)
 	rp := newBodyRecorder(t, http.StatusOK)
-	f.addClient(t, &store.Client{ID: "bank"})
+	f.addClient(t, &store.Client{ID: "bank", BackchannelLogoutURI: rp.URL})
+	f.n.SendTo("renewed", logoutURI)
 	var signerDown atomic.Bool
 	signerDown.Store(true)
 	f.n.RenewWith("renewed", func(payload []byte, now time.Time) ([]byte, error) {
@@ -1122,15 +1127,15 @@ func TestSlowReceiverHoldsOneSlot(t *testing.T) {
 	}))
 	defer slow.Close()
 	fast := newBodyRecorder(t, http.StatusOK)
-	f.addClient(t, &store.Client{ID: "slow"})
-	f.addClient(t, &store.Client{ID: "fast"})
+	f.addClient(t, &store.Client{ID: "slow", StatusWebhook: slow.URL})
+	f.addClient(t, &store.Client{ID: "fast", StatusWebhook: fast.URL})
 	now := time.Now()
 	// The slow one is due first, so it is in the first claim.
-	ds := []*store.WebhookDelivery{{ID: "s0", ClientID: "slow", URL: slow.URL, Event: "e", Payload: []byte("s0"),
+	ds := []*store.WebhookDelivery{{ID: "s0", ClientID: "slow", URL: slow.URL, Event: EventName, Payload: []byte("s0"),
 		CreatedAt: now, NextAttemptAt: now.Add(-time.Minute)}}
 	const nFast = 12
 	for i := range nFast {
-		ds = append(ds, &store.WebhookDelivery{ID: fmt.Sprintf("f%02d", i), ClientID: "fast", URL: fast.URL, Event: "e",
+		ds = append(ds, &store.WebhookDelivery{ID: fmt.Sprintf("f%02d", i), ClientID: "fast", URL: fast.URL, Event: EventName,
 			Payload: fmt.Appendf(nil, "f%02d", i), CreatedAt: now, NextAttemptAt: now.Add(-time.Second)})
 	}
 	if err := f.st.EnqueueWebhooks(context.Background(), ds); err != nil {
@@ -1177,11 +1182,11 @@ func TestRunBoundsConcurrency(t *testing.T) {
 		posts.Add(1)
 	}))
 	defer rp.Close()
-	f.addClient(t, &store.Client{ID: "bank"})
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rp.URL})
 	now := time.Now()
 	var ds []*store.WebhookDelivery
 	for i := range 15 {
-		ds = append(ds, &store.WebhookDelivery{ID: fmt.Sprintf("d%02d", i), ClientID: "bank", URL: rp.URL, Event: "e",
+		ds = append(ds, &store.WebhookDelivery{ID: fmt.Sprintf("d%02d", i), ClientID: "bank", URL: rp.URL, Event: EventName,
 			Payload: []byte("x"), CreatedAt: now, NextAttemptAt: now.Add(-time.Second)})
 	}
 	if err := f.st.EnqueueWebhooks(context.Background(), ds); err != nil {
@@ -1200,5 +1205,137 @@ func TestRunBoundsConcurrency(t *testing.T) {
 	}
 	if p, m := posts.Load(), most.Load(); p != 15 || m != 3 {
 		t.Errorf("%d POSTs, at most %d at once; want 15, 3", p, m)
+	}
+}
+
+// TestSentWhereTheClientIsNow: each attempt goes to the URL the client
+// registers for the delivery's event at that moment, not the one it was
+// queued with: a relying party that moved its endpoint gets the SET at
+// the new one, and the old one, perhaps someone else's host by now, gets
+// nothing. A delivery whose client no longer registers a URL for its
+// event, no longer exists, or whose event has no URL is abandoned
+// without a POST.
+func TestSentWhereTheClientIsNow(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		client string // the delivery's client; only "bank" exists
+		event  string
+		// edit changes the bank's registration after the delivery was
+		// queued; moved is a URL it did not have then.
+		edit func(c *store.Client, moved string)
+		// The POSTs to the old and the moved URL, where the delivery
+		// says it went, and its LastError ("": delivered).
+		toOld, toMoved int
+		url, lastError string
+	}{
+		{"status webhook moved", "bank", EventName, func(c *store.Client, moved string) { c.StatusWebhook = moved },
+			0, 1, "moved", ""},
+		{"status webhook dropped", "bank", EventName, func(c *store.Client, _ string) { c.StatusWebhook = "" },
+			0, 0, "old", URLUnregistered},
+		{"only another URL moved", "bank", EventName, func(c *store.Client, moved string) { c.BackchannelLogoutURI = moved },
+			1, 0, "old", ""},
+		{"moved to plain http", "bank", EventName, func(c *store.Client, _ string) { c.StatusWebhook = "http://192.0.2.1/events" },
+			0, 0, "old", `refused: "http://192.0.2.1/events" must use https (http only to localhost or a loopback address)`},
+		{"client removed", "gone", EventName, func(*store.Client, string) {},
+			0, 0, "old", store.DeliveryClientRemoved},
+		{"event with no URL", "bank", "unknown", func(*store.Client, string) {},
+			0, 0, "old", `no URL for event "unknown"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, Config{}, nil)
+			old, moved := newBodyRecorder(t, http.StatusAccepted), newBodyRecorder(t, http.StatusAccepted)
+			c := &store.Client{ID: "bank", StatusWebhook: old.URL, BackchannelLogoutURI: old.URL}
+			f.addClient(t, c)
+			ctx := context.Background()
+			err := f.st.EnqueueWebhooks(ctx, []*store.WebhookDelivery{{ID: "d1", ClientID: tc.client, URL: old.URL,
+				Event: tc.event, Payload: []byte("set"), ContentType: ContentType, CreatedAt: t0, NextAttemptAt: t0}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(c, moved.URL)
+			if err := f.st.PutClient(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			f.deliver(t)
+			d := f.only(t, tc.client)
+			urls := map[string]string{"old": old.URL, "moved": moved.URL}
+			if len(old.got()) != tc.toOld || len(moved.got()) != tc.toMoved || d.URL != urls[tc.url] || d.Attempts != 1 ||
+				d.LastError != tc.lastError || d.DeliveredAt.IsZero() != (tc.lastError != "") || d.AbandonedAt.IsZero() != (tc.lastError == "") {
+				t.Errorf("POSTs to the old URL %d, to the moved one %d; delivery to %s, attempts %d, error %q, delivered %v, abandoned %v;\n"+
+					"want %d, %d; to the %s URL, error %q",
+					len(old.got()), len(moved.got()), d.URL, d.Attempts, d.LastError, d.DeliveredAt, d.AbandonedAt,
+					tc.toOld, tc.toMoved, tc.url, tc.lastError)
+			}
+		})
+	}
+}
+
+// TestHungRenewalsBounded: a renewal that hangs (a signer in a hardware
+// module that stopped answering) fails its attempt when the attempt's
+// time is up, as a retry, never an abandonment, and frees the slot.
+// Renewals left hanging hold at most Concurrency goroutines: once they
+// do, further attempts start no renewal, and fail in their time too.
+// When the signer answers again, every delivery goes.
+func TestHungRenewalsBounded(t *testing.T) {
+	f := newFixture(t, Config{Concurrency: 2, AttemptTimeout: 100 * time.Millisecond, Lease: time.Second, Jitter: -1}, nil)
+	rp := newBodyRecorder(t, http.StatusOK)
+	f.addClient(t, &store.Client{ID: "bank", BackchannelLogoutURI: rp.URL})
+	f.n.SendTo("renewed", logoutURI)
+	var (
+		started atomic.Int32
+		once    sync.Once
+	)
+	release := make(chan struct{})
+	answer := func() { once.Do(func() { close(release) }) }
+	defer answer()
+	f.n.RenewWith("renewed", func(payload []byte, now time.Time) ([]byte, error) {
+		started.Add(1)
+		<-release
+		return renewed(payload, now), nil
+	}, errNotToken)
+	var ds []*store.WebhookDelivery
+	for i := range 3 {
+		ds = append(ds, &store.WebhookDelivery{ID: fmt.Sprintf("d%d", i), ClientID: "bank", URL: rp.URL, Event: "renewed",
+			Payload: fmt.Appendf(nil, "token%d", i), CreatedAt: t0, NextAttemptAt: t0.Add(time.Duration(i) * time.Millisecond)})
+	}
+	if err := f.st.EnqueueWebhooks(context.Background(), ds); err != nil {
+		t.Fatal(err)
+	}
+	// round delivers what is due at, and fails the test if it waits for
+	// the hung signer.
+	round := func(at time.Time) {
+		t.Helper()
+		f.clock.Set(at)
+		done := make(chan error, 1)
+		go func() { _, err := f.n.DeliverDue(context.Background()); done <- err }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("DeliverDue still waits for the hung renewals after 5 s")
+		}
+	}
+	round(t0)
+	round(t0.Add(time.Second)) // d2, and d0 on its way back (due at 5 s) is not
+	round(t0.Add(5 * time.Second))
+	for _, d := range f.deliveries(t, "bank") {
+		if d.Attempts < 1 || !d.AbandonedAt.IsZero() || !d.DeliveredAt.IsZero() || d.LastError != "renew: timeout after 100ms" {
+			t.Errorf("%s while the signer hangs: attempts %d, abandoned %v, delivered %v, error %q",
+				d.ID, d.Attempts, d.AbandonedAt, d.DeliveredAt, d.LastError)
+		}
+	}
+	if n := started.Load(); n != 2 {
+		t.Errorf("%d renewals left hanging, want Concurrency (2)", n)
+	}
+	if v := metric(t, f.reg, "varde_webhook_deliveries_total", "abandoned"); v != 0 {
+		t.Errorf("abandoned metric = %v", v)
+	}
+	answer()
+	round(t0.Add(time.Hour))
+	round(t0.Add(time.Hour))
+	if got := rp.got(); len(got) != 3 {
+		t.Errorf("after the signer came back: sent %q, want all three", got)
 	}
 }

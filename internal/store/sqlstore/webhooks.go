@@ -109,10 +109,10 @@ func (db *DB) FinishWebhookAttempt(ctx context.Context, node string, d *store.We
 	if node == "" {
 		return fmt.Errorf("finish webhook %s: empty node", d.ID)
 	}
-	q := db.d.rebind("UPDATE webhook_deliveries SET attempts = ?, last_error = ?, delivered_at = ?, abandoned_at = ?, " +
+	q := db.d.rebind("UPDATE webhook_deliveries SET url = ?, attempts = ?, last_error = ?, delivered_at = ?, abandoned_at = ?, " +
 		"next_attempt_at = ?, lease_node = '', lease_until = 0 WHERE id = ? AND lease_node = ?")
 	err := db.single(ctx, func(ctx context.Context, tx querier) error {
-		res, err := tx.ExecContext(ctx, q, d.Attempts, d.LastError, micros(d.DeliveredAt), micros(d.AbandonedAt),
+		res, err := tx.ExecContext(ctx, q, d.URL, d.Attempts, d.LastError, micros(d.DeliveredAt), micros(d.AbandonedAt),
 			micros(d.NextAttemptAt), d.ID, node)
 		if err != nil {
 			return err

@@ -439,8 +439,11 @@ func testWebhooks(t *testing.T, s store.Store) {
 
 		d4.Attempts, d4.LastError, d4.DeliveredAt = 3, "", now.Add(time.Second).In(z.la)
 		wantErr(t, "FinishWebhookAttempt delivered", s.FinishWebhookAttempt(ctx, "node-a", d4), nil)
-		d2.Attempts, d2.LastError, d2.NextAttemptAt = 1, "status 503", now.Add(5*time.Minute).In(z.tokyo)
+		// The client moved its endpoint since d2 was queued: the attempt
+		// went to the new one, and the delivery says so.
+		d2.URL, d2.Attempts, d2.LastError, d2.NextAttemptAt = "https://bank.example/moved", 1, "status 503", now.Add(5*time.Minute).In(z.tokyo)
 		wantErr(t, "FinishWebhookAttempt failed", s.FinishWebhookAttempt(ctx, "node-a", d2), nil)
+		same(t, "moved", []*store.WebhookDelivery{d3, d1, d2}, listed(t, "bank", 0))
 		wantErr(t, "FinishWebhookAttempt twice", s.FinishWebhookAttempt(ctx, "node-a", d4), store.ErrConflict)
 		same(t, "finished", []*store.WebhookDelivery{d4}, listed(t, "tax", 0))
 
