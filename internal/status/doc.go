@@ -116,4 +116,18 @@
 // are read once for days that ended more than two hours ago (late
 // records of a node that lost the store for a while still count) and
 // kept in memory; each new Summary reads only the days after that.
+//
+// Reports (Service.Report) are shared alike, one per period and title,
+// each for CacheFor, a period long closed included: the RCAs, notes and
+// cancelled maintenance that can still change it are written by
+// operators' commands and other nodes, which this node cannot hear, so
+// it reads them again at most CacheFor later. What costs is the state
+// changes, read from the first one recorded to know the state at the
+// period's start. Those before the last UTC midnight at least two hours
+// ago are read once per component and period and kept (for a day, so
+// that records a node cut off from the store wrote later still count);
+// a report computed again reads only the state changes since. At most
+// two reports are computed at once: a request that would start a third
+// gets ErrBusy (the page answers 503 with Retry-After), while requests
+// for a report being computed wait for it.
 package status
