@@ -92,6 +92,20 @@
 // first-party cookie; people who never got in are still counted once
 // each).
 //
+// The engine recounts an open incident every Config.RecountEvery
+// (default 30 s) and once more when it resolves. Each recount carries on
+// from the last one this node made, reading only the audit events
+// appended since: the audit log's Seq numbers are gapless and become
+// visible in order on every node (store.AuditLog), so the events after
+// the last one read are all those not yet counted, whichever node logged
+// them and whatever time they carry. Events stamped after the window (a
+// node whose clock runs ahead, a failure after the recovery) are held
+// until the window reaches them. The whole window is read again only
+// when this node has no count to carry on from (it started, or the
+// incident is new to it), when the window must shrink (a recovery dated
+// before the last count), or when it grows after the count's grace had
+// ended (a relapse more than CountGrace after recovery).
+//
 // # Uptime and reports
 //
 // The 90-day bars are the share of recorded probe results that

@@ -35,11 +35,9 @@ func TestConcurrentReportsShareOneComputation(t *testing.T) {
 // heldReports is a node whose reports wait for cs.holdReports to close
 // before they read incidents.
 func heldReports(t *testing.T) (*harness, *countingStore) {
-	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
-	h := newHarness(t, openDB(t), clk, "n1")
+	h, cs := countedNode(t)
 	h.round()
-	cs := &countingStore{DB: h.db, holdReports: make(chan struct{})}
-	h.svc.Store = cs
+	cs.holdReports = make(chan struct{})
 	return h, cs
 }
 

@@ -31,6 +31,14 @@ type countingStore struct {
 	mu     sync.Mutex
 	ranges [][2]time.Time // SummarizeProbes calls
 	sinces []time.Time    // the Since of ListHealthTransitions calls
+	// audit counts the audit events read.
+	audit atomic.Int32
+}
+
+func (c *countingStore) ListAuditRange(ctx context.Context, q store.AuditQuery) ([]*store.AuditEvent, error) {
+	evs, err := c.DB.ListAuditRange(ctx, q)
+	c.audit.Add(int32(len(evs)))
+	return evs, err
 }
 
 func (c *countingStore) ListIncidents(ctx context.Context, q store.IncidentQuery) ([]*store.Incident, error) {
@@ -48,6 +56,16 @@ func (c *countingStore) ListHealthTransitions(ctx context.Context, q store.Healt
 	c.sinces = append(c.sinces, q.Since)
 	c.mu.Unlock()
 	return c.DB.ListHealthTransitions(ctx, q)
+}
+
+// countedNode is node n1 at 10:00 on 2 November 2026, its service
+// reading the store through cs.
+func countedNode(t *testing.T) (h *harness, cs *countingStore) {
+	t.Helper()
+	h = newHarness(t, openDB(t), &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}, "n1")
+	cs = &countingStore{DB: h.db}
+	h.svc.Store = cs
+	return h, cs
 }
 
 // transitionReads returns the Since of each read of transitions since
@@ -145,11 +163,9 @@ func burst[T comparable](t *testing.T, n int, computed *atomic.Int32, hold chan 
 // measured.
 func TestSummaryShowsChangesWithinCacheFor(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
-	h := newHarness(t, openDB(t), clk, "n1")
+	h, _ := countedNode(t)
+	clk := h.clk
 	h.svc.Config.CacheFor = 30 * time.Second
-	cs := &countingStore{DB: h.db}
-	h.svc.Store = cs
 	h.round()
 	first, err := h.svc.Summary(ctx)
 	if err != nil {
