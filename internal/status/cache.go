@@ -3,7 +3,9 @@ package status
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -11,15 +13,40 @@ import (
 	"github.com/varde-eid/varde/internal/store"
 )
 
-// memo holds one computed value for a while and shares its computation:
-// callers that arrive while it is being computed wait for that result
+// ErrBusy is returned when a value would have to be computed while as
+// many computations as the node allows are already running: the caller
+// should try again shortly (a page answers 503 with Retry-After).
+var ErrBusy = errors.New("status: busy computing other reports; try again shortly")
+
+// memo keeps computed values by key, each until the time its
+// computation said it expires, and shares their computation: callers
+// that arrive while a key's value is being computed wait for that result
 // instead of computing it again. Errors are not kept. The zero memo is
 // empty.
-type memo[T any] struct {
-	mu     sync.Mutex
-	val    T
-	at     time.Time // when val was computed; zero when there is none
-	flight *flight[T]
+type memo[K comparable, T any] struct {
+	mu      sync.Mutex
+	vals    map[K]memoEntry[T]
+	flights map[K]*flight[T]
+	// running counts the computations in progress, those forget let go
+	// of included; gen counts the calls of forget.
+	running int
+	gen     int
+}
+
+// memoEntry is one kept value, computed at at and good until until.
+type memoEntry[T any] struct {
+	val       T
+	at, until time.Time
+}
+
+// memoBounds bound a memo; zero fields do not.
+type memoBounds struct {
+	// keep is how many values it keeps: those soonest to expire make way.
+	keep int
+	// running is how many computations may run at once: a caller that
+	// would start one more gets ErrBusy. Callers that join a computation
+	// already running never do.
+	running int
 }
 
 // flight is one computation in progress.
@@ -27,42 +54,88 @@ type flight[T any] struct {
 	done chan struct{}
 	val  T
 	err  error
+	gen  int // the memo's gen when it started
 }
 
-// get returns the value computed at or after now - ttl, or computes it
-// with compute. The computation runs to its end even if the caller that
-// started it gives up (other callers may be waiting for it); a waiting
+// get returns key's value if it was computed at or before now and
+// expires after now, or computes it with compute, which returns the
+// value and when it expires. The computation runs to its end even if
+// the caller that started it gives up (other callers may be waiting for
+// it, and it keeps its place among b.running until then); a waiting
 // caller whose ctx ends returns ctx's error.
-func (m *memo[T]) get(ctx context.Context, now time.Time, ttl time.Duration, compute func(context.Context) (T, error)) (T, error) {
+func (m *memo[K, T]) get(ctx context.Context, key K, now time.Time, b memoBounds, compute func(context.Context) (T, time.Time, error)) (T, error) {
+	var zero T
 	m.mu.Lock()
-	if !m.at.IsZero() && !now.Before(m.at) && now.Sub(m.at) < ttl {
-		v := m.val
+	if e, ok := m.vals[key]; ok && !now.Before(e.at) && now.Before(e.until) {
 		m.mu.Unlock()
-		return v, nil
+		return e.val, nil
 	}
-	if f := m.flight; f != nil {
+	if f := m.flights[key]; f != nil {
 		m.mu.Unlock()
 		select {
 		case <-f.done:
 			return f.val, f.err
 		case <-ctx.Done():
-			var zero T
 			return zero, ctx.Err()
 		}
 	}
-	f := &flight[T]{done: make(chan struct{})}
-	m.flight = f
+	if b.running > 0 && m.running >= b.running {
+		m.mu.Unlock()
+		return zero, ErrBusy
+	}
+	f := &flight[T]{done: make(chan struct{}), gen: m.gen}
+	if m.flights == nil {
+		m.flights = map[K]*flight[T]{}
+	}
+	m.flights[key] = f
+	m.running++
 	m.mu.Unlock()
 
-	f.val, f.err = compute(context.WithoutCancel(ctx))
+	var until time.Time
+	f.val, until, f.err = compute(context.WithoutCancel(ctx))
 	m.mu.Lock()
-	m.flight = nil
-	if f.err == nil {
-		m.val, m.at = f.val, now
+	m.running--
+	if m.flights[key] == f {
+		delete(m.flights, key)
+	}
+	if f.err == nil && f.gen == m.gen {
+		if m.vals == nil {
+			m.vals = map[K]memoEntry[T]{}
+		}
+		m.vals[key] = memoEntry[T]{val: f.val, at: now, until: until}
+		m.trim(now, b.keep)
 	}
 	m.mu.Unlock()
 	close(f.done)
 	return f.val, f.err
+}
+
+// trim drops the values that expired by now and, while more than keep
+// (if positive) remain, those soonest to expire.
+func (m *memo[K, T]) trim(now time.Time, keep int) {
+	maps.DeleteFunc(m.vals, func(_ K, e memoEntry[T]) bool { return !now.Before(e.until) })
+	for keep > 0 && len(m.vals) > keep {
+		var first K
+		var soonest time.Time
+		for k, e := range m.vals {
+			if soonest.IsZero() || e.until.Before(soonest) {
+				first, soonest = k, e.until
+			}
+		}
+		delete(m.vals, first)
+	}
+}
+
+// forget drops every kept value. Computations in progress finish for
+// the callers waiting for them, but their values are not kept, and
+// later callers start afresh: they may have read the store before the
+// change that made the caller forget.
+func (m *memo[K, T]) forget() {
+	m.mu.Lock()
+	clear(m.vals)
+	clear(m.flights)
+	m.gen++
+	m.mu.Unlock()
 }
 
 // settleAfter is how long after a UTC day ends its probe counts are

@@ -92,6 +92,20 @@
 // first-party cookie; people who never got in are still counted once
 // each).
 //
+// The engine recounts an open incident every Config.RecountEvery
+// (default 30 s) and once more when it resolves. Each recount carries on
+// from the last one this node made, reading only the audit events
+// appended since: the audit log's Seq numbers are gapless and become
+// visible in order on every node (store.AuditLog), so the events after
+// the last one read are all those not yet counted, whichever node logged
+// them and whatever time they carry. Events stamped after the window (a
+// node whose clock runs ahead, a failure after the recovery) are held
+// until the window reaches them. The whole window is read again only
+// when this node has no count to carry on from (it started, or the
+// incident is new to it), when the window must shrink (a recovery dated
+// before the last count), or when it grows after the count's grace had
+// ended (a relapse more than CountGrace after recovery).
+//
 // # Uptime and reports
 //
 // The 90-day bars are the share of recorded probe results that
@@ -116,4 +130,18 @@
 // are read once for days that ended more than two hours ago (late
 // records of a node that lost the store for a while still count) and
 // kept in memory; each new Summary reads only the days after that.
+//
+// Reports (Service.Report) are shared alike, one per period and title,
+// each for CacheFor, a period long closed included: the RCAs, notes and
+// cancelled maintenance that can still change it are written by
+// operators' commands and other nodes, which this node cannot hear, so
+// it reads them again at most CacheFor later. What costs is the state
+// changes, read from the first one recorded to know the state at the
+// period's start. Those before the last UTC midnight at least two hours
+// ago are read once per component and period and kept (for a day, so
+// that records a node cut off from the store wrote later still count);
+// a report computed again reads only the state changes since. At most
+// two reports are computed at once: a request that would start a third
+// gets ErrBusy (the page answers 503 with Retry-After), while requests
+// for a report being computed wait for it.
 package status

@@ -30,8 +30,10 @@ type Engine struct {
 	// from transitions; missing after a restart, when the monitor's
 	// Status.Since stands in.
 	evidence map[string]time.Time
-	// counted is when each open incident's people were last counted.
+	// counted is when each open incident's people were last counted,
+	// and tallies those counts, to carry on from.
 	counted map[string]time.Time
+	tallies map[string]*tally
 	// nodes is this node's view of the other nodes ("node:<name>"): down
 	// while silent, up otherwise, as last recorded; missing until read
 	// back from the store.
@@ -44,8 +46,8 @@ type Engine struct {
 
 // NewEngine returns an engine over svc.
 func NewEngine(svc *Service) *Engine {
-	return &Engine{svc: svc, evidence: map[string]time.Time{}, counted: map[string]time.Time{}, nodes: map[string]health.Status{},
-		known: map[string]bool{}}
+	return &Engine{svc: svc, evidence: map[string]time.Time{}, counted: map[string]time.Time{}, tallies: map[string]*tally{},
+		nodes: map[string]health.Status{}, known: map[string]bool{}}
 }
 
 // Observe takes one health transition (health.Monitor.Subscribe). It only
@@ -96,9 +98,15 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 		return fmt.Errorf("list maintenance: %w", err)
 	}
 	byComp := map[string]*store.Incident{}
+	ids := map[string]bool{}
 	for _, in := range open {
 		byComp[in.Component] = in
+		ids[in.ID] = true
 	}
+	e.mu.Lock()
+	maps.DeleteFunc(e.counted, func(id string, _ time.Time) bool { return !ids[id] }) // resolved by another node
+	maps.DeleteFunc(e.tallies, func(id string, _ *tally) bool { return !ids[id] })
+	e.mu.Unlock()
 	deps, err := s.departures(ctx)
 	if err != nil {
 		return err
@@ -507,6 +515,7 @@ func (e *Engine) resolve(ctx context.Context, in *store.Incident, now time.Time,
 	}
 	e.mu.Lock()
 	delete(e.counted, in.ID)
+	delete(e.tallies, in.ID)
 	e.mu.Unlock()
 	note := &store.IncidentUpdate{IncidentID: in.ID, Time: now, Kind: store.UpdateResolved, State: string(health.Up), Reason: reason, Author: Author}
 	if reason == ReasonRemoved {
@@ -535,7 +544,10 @@ func (e *Engine) recount(ctx context.Context, in *store.Incident, now time.Time)
 }
 
 // count sets in's people, failed and rerouted figures from the audit log
-// over its window: from its start to its recovery, or to now.
+// over its window: from its start to its recovery, or to now. It carries
+// on from the incident's last count, reading only the events appended
+// since (see tally), so a recount costs what was logged since the last,
+// however long the incident has lasted.
 func (e *Engine) count(ctx context.Context, in *store.Incident, now time.Time) error {
 	end := in.RecoveredAt
 	if end.IsZero() {
@@ -545,10 +557,20 @@ func (e *Engine) count(ctx context.Context, in *store.Incident, now time.Time) e
 	if len(comps) == 0 {
 		comps = []string{in.Component}
 	}
-	a, err := e.svc.Affected(ctx, comps, in.StartedAt, end)
-	if err != nil {
+	e.mu.Lock()
+	t := e.tallies[in.ID]
+	delete(e.tallies, in.ID) // until it is brought up to date
+	e.mu.Unlock()
+	if t == nil || !slices.Equal(t.components, comps) || !t.from.Equal(in.StartedAt) {
+		t = newTally(comps, in.StartedAt)
+	}
+	if err := e.svc.advance(ctx, t, end); err != nil {
 		return err
 	}
+	e.mu.Lock()
+	e.tallies[in.ID] = t
+	e.mu.Unlock()
+	a := t.result()
 	in.PeopleAffected, in.FailedAttempts, in.Rerouted, in.CountedAt = a.People, a.FailedAttempts, a.Rerouted, now
 	return nil
 }

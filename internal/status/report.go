@@ -1,6 +1,7 @@
 package status
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,21 +15,51 @@ import (
 // ErrBadPeriod is returned for a report period that is empty or reversed.
 var ErrBadPeriod = errors.New("status: the report period must end after it starts")
 
+// Reports kept in memory and computed at once (see Report).
+const (
+	reportsKept   = 16
+	reportsAtOnce = 2
+)
+
+// reportKey names a report: the period asked for and its title.
+type reportKey struct {
+	from, to time.Time
+	title    string
+}
+
 // Report returns the resilience report over [from, to) (to is capped at
-// now, so a quarter in progress is reported to date), for every
-// component this node knows and every node that ran in the period.
+// now, so a quarter in progress is reported to date, and the report's To
+// says how far), for every component this node knows and every node that
+// ran in the period.
+//
+// Reports are public, so each is computed at most once per
+// Config.CacheFor and shared, as Summary is: callers asking for the same
+// period and title while it is computed wait for it, and later ones get
+// it until it is CacheFor old. At most two reports are computed at once;
+// a caller that would start a third gets ErrBusy. The value is shared:
+// callers must not change it.
 func (s *Service) Report(ctx context.Context, from, to time.Time, title string) (*Report, error) {
-	now := s.now()
 	from, to = from.UTC(), to.UTC()
 	if !to.After(from) {
 		return nil, ErrBadPeriod
 	}
+	now := s.now()
+	b := memoBounds{keep: reportsKept, running: reportsAtOnce}
+	return s.reports.get(ctx, reportKey{from, to, title}, now, b, func(ctx context.Context) (*Report, time.Time, error) {
+		rep, err := s.report(ctx, from, to, title, now)
+		return rep, now.Add(s.cfg().CacheFor), err
+	})
+}
+
+// report computes the report over [from, to) at now.
+func (s *Service) report(ctx context.Context, from, to time.Time, title string, now time.Time) (*Report, error) {
 	end := earlier(to, now)
-	rep := &Report{Version: 1, GeneratedAt: now, Title: title, From: from, To: to, Components: []ComponentReport{}, Incidents: []Incident{}}
+	rep := &Report{Version: 1, GeneratedAt: now, Title: title, From: from, To: end, Components: []ComponentReport{}, Incidents: []Incident{}}
 	if title == "" {
 		rep.Title = from.Format(time.DateOnly) + " – " + to.Format(time.DateOnly)
 	}
 	if !end.After(from) {
+		rep.To = to
 		return rep, nil // the period has not started
 	}
 	maint, err := s.Store.ListMaintenance(ctx, from, end)
@@ -122,7 +153,7 @@ func (s *Service) componentReport(ctx context.Context, id string, from, end, now
 		}
 	}
 	maintTime := total(merge(spansOf(windows, time.Time{})))
-	down, degraded, err := s.badTime(ctx, id, from, end)
+	down, degraded, err := s.badTime(ctx, id, from, end, now)
 	if err != nil {
 		return cr, 0, 0, err
 	}
@@ -181,33 +212,109 @@ func finishReport(cr *ComponentReport, recovery time.Duration, recovered int) {
 // the component down, and those it measured it degraded, from the
 // recorded transitions. A node is also down while any other node found
 // it silent: a node cannot record its own death.
-func (s *Service) badTime(ctx context.Context, id string, from, end time.Time) (down, degraded []span, err error) {
-	q := store.HealthQuery{Component: id, Node: s.Node, Until: end}
-	if strings.HasPrefix(id, NodePrefix) {
-		q.Node = ""
+//
+// Reading the transitions before from (they say the state at from)
+// costs the more the longer the store has run, so what they give up to
+// the last UTC midnight at least settleAfter ago is computed once and
+// kept (see settledSpans); only the time since is read again.
+func (s *Service) badTime(ctx context.Context, id string, from, end, now time.Time) (down, degraded []span, err error) {
+	cut := earlier(end, later(from, dayStart(now.Add(-settleAfter))))
+	var pre map[string]nodeSpans
+	since := time.Time{}
+	if cut.After(from) {
+		key := spanKey{id, from, cut}
+		pre, err = s.settled.get(ctx, key, now, memoBounds{keep: settledKept}, func(ctx context.Context) (map[string]nodeSpans, time.Time, error) {
+			m, err := s.transitionSpans(ctx, id, nil, time.Time{}, from, cut)
+			return m, now.Add(settledFor), err
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		since = cut
 	}
-	ts, err := s.Store.ListHealthTransitions(ctx, q)
-	if err != nil {
-		return nil, nil, fmt.Errorf("list transitions: %w", err)
+	byNode := pre
+	if end.After(cut) {
+		if byNode, err = s.transitionSpans(ctx, id, pre, since, cut, end); err != nil {
+			return nil, nil, err
+		}
 	}
-	byNode := map[string][]*store.HealthTransition{}
-	for _, t := range ts {
-		byNode[t.Node] = append(byNode[t.Node], t)
-	}
-	for node, ts := range byNode {
-		dn, dg := spans(ts, from, end)
-		down = append(down, dn...)
+	for node, p := range byNode {
+		down = append(down, p.down...)
 		if node == s.Node {
-			degraded = dg
+			degraded = p.degraded
 		}
 	}
 	return merge(down), degraded, nil
 }
 
+// Settled transition spans kept in memory, and for how long.
+const (
+	settledKept = 256
+	// settledFor is a day: transitions recorded later than settleAfter
+	// (a node cut off from the store for longer) count within a day.
+	settledFor = 24 * time.Hour
+)
+
+// spanKey names the settled spans of a component over [from, cut).
+type spanKey struct {
+	component string
+	from, cut time.Time
+}
+
+// nodeSpans is what one node's transitions say of a component over a
+// stretch of time: when they left it down, when degraded, and the state
+// they left it in at the end.
+type nodeSpans struct {
+	down, degraded []span
+	state          string
+}
+
+// transitionSpans reads the component's transitions (this node's, or
+// every node's for a node) recorded at or after since (from the first
+// if since is zero) and before end, and turns them into each node's
+// spans of [from, end), carrying on from start: each node's spans and
+// state at since. The maps and spans of start are not changed.
+func (s *Service) transitionSpans(ctx context.Context, id string, start map[string]nodeSpans, since, from, end time.Time) (map[string]nodeSpans, error) {
+	q := store.HealthQuery{Component: id, Node: s.Node, Since: since, Until: end}
+	if strings.HasPrefix(id, NodePrefix) {
+		q.Node = ""
+	}
+	ts, err := s.Store.ListHealthTransitions(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("list transitions: %w", err)
+	}
+	byNode := map[string][]*store.HealthTransition{}
+	for node := range start {
+		byNode[node] = nil
+	}
+	for _, t := range ts {
+		byNode[t.Node] = append(byNode[t.Node], t)
+	}
+	out := make(map[string]nodeSpans, len(byNode))
+	for node, ts := range byNode {
+		p := start[node]
+		dn, dg, state := spans(cmp.Or(p.state, store.HealthUnknown), ts, from, end)
+		out[node] = nodeSpans{down: join(p.down, dn), degraded: join(p.degraded, dg), state: state}
+	}
+	return out, nil
+}
+
+// join is a followed by b, in a new slice: a span of a that ends where
+// the first of b begins is one span with it, as if never cut in two.
+func join(a, b []span) []span {
+	out := slices.Concat(a, b)
+	if n := len(a); n > 0 && len(b) > 0 && a[n-1].to.Equal(b[0].from) {
+		out[n-1].to = b[0].to
+		out = slices.Delete(out, n, n+1)
+	}
+	return out
+}
+
 // spans returns the spans of [from, end) in which one node's transitions
-// ts (oldest first) left the component down, and degraded.
-func spans(ts []*store.HealthTransition, from, end time.Time) (down, degraded []span) {
-	state, since := store.HealthUnknown, from
+// ts (oldest first), from state at the first of them, left the
+// component down, and degraded, and the state they left it in.
+func spans(state string, ts []*store.HealthTransition, from, end time.Time) (down, degraded []span, last string) {
+	since := from
 	flush := func(until time.Time) {
 		if !until.After(since) {
 			return
@@ -229,7 +336,7 @@ func spans(ts []*store.HealthTransition, from, end time.Time) (down, degraded []
 		state, since = t.To, at
 	}
 	flush(end)
-	return down, degraded
+	return down, degraded, state
 }
 
 // span is [from, to).

@@ -117,10 +117,13 @@ type Service struct {
 	Rand       io.Reader
 	Log        *slog.Logger
 
-	// summary is the Summary last computed, shared for Config.CacheFor;
-	// days the probe counts of settled days.
-	summary memo[*Summary]
+	// summary is the Summary last computed and reports the reports,
+	// each shared for Config.CacheFor; days the probe counts of settled
+	// days and settled the transition spans of settled time.
+	summary memo[struct{}, *Summary]
+	reports memo[reportKey, *Report]
 	days    dayCounts
+	settled memo[spanKey, map[string]nodeSpans]
 }
 
 func (s *Service) now() time.Time {
@@ -240,7 +243,11 @@ func (s *Service) title(component, severity string) map[string]string {
 // API call shares that value, and concurrent callers share one
 // computation. The value is shared: callers must not change it.
 func (s *Service) Summary(ctx context.Context) (*Summary, error) {
-	return s.summary.get(ctx, s.now(), s.cfg().CacheFor, s.summarize)
+	now := s.now()
+	return s.summary.get(ctx, struct{}{}, now, memoBounds{}, func(ctx context.Context) (*Summary, time.Time, error) {
+		sum, err := s.summarize(ctx)
+		return sum, now.Add(s.cfg().CacheFor), err
+	})
 }
 
 // summarize computes the Summary at now.

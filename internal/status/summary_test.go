@@ -22,8 +22,67 @@ type countingStore struct {
 	summaries atomic.Int32
 	hold      chan struct{}
 
+	// reports counts the reads of incidents up to a time, which a
+	// report makes once (a Summary reads them without an end);
+	// holdReports holds them until closed.
+	reports     atomic.Int32
+	holdReports chan struct{}
+
 	mu     sync.Mutex
 	ranges [][2]time.Time // SummarizeProbes calls
+	sinces []time.Time    // the Since of ListHealthTransitions calls
+	// audit counts the audit events read.
+	audit atomic.Int32
+}
+
+func (c *countingStore) ListAuditRange(ctx context.Context, q store.AuditQuery) ([]*store.AuditEvent, error) {
+	evs, err := c.DB.ListAuditRange(ctx, q)
+	c.audit.Add(int32(len(evs)))
+	return evs, err
+}
+
+func (c *countingStore) ListIncidents(ctx context.Context, q store.IncidentQuery) ([]*store.Incident, error) {
+	if !q.Until.IsZero() {
+		c.reports.Add(1)
+		if c.holdReports != nil {
+			<-c.holdReports
+		}
+	}
+	return c.DB.ListIncidents(ctx, q)
+}
+
+func (c *countingStore) ListHealthTransitions(ctx context.Context, q store.HealthQuery) ([]*store.HealthTransition, error) {
+	c.mu.Lock()
+	c.sinces = append(c.sinces, q.Since)
+	c.mu.Unlock()
+	return c.DB.ListHealthTransitions(ctx, q)
+}
+
+// countedNode is node n1 at 10:00 on 2 November 2026, its service
+// reading the store through cs.
+func countedNode(t *testing.T) (h *harness, cs *countingStore) {
+	t.Helper()
+	h = newHarness(t, openDB(t), &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}, "n1")
+	cs = &countingStore{DB: h.db}
+	h.svc.Store = cs
+	return h, cs
+}
+
+// transitionReads returns the Since of each read of transitions since
+// the last call.
+func (c *countingStore) transitionReads() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.sinces
+	c.sinces = nil
+	return out
+}
+
+// waitFor waits up to a second for n to reach want.
+func waitFor(n *atomic.Int32, want int32) {
+	for deadline := time.Now().Add(time.Second); n.Load() < want && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (c *countingStore) ListMaintenance(ctx context.Context, since, until time.Time) ([]*store.Maintenance, error) {
@@ -63,31 +122,40 @@ func TestConcurrentSummariesShareOneComputation(t *testing.T) {
 	cs := &countingStore{DB: h.db, hold: make(chan struct{})}
 	h.svc.Store = cs
 
+	computed, shared := burst(t, 20, &cs.summaries, cs.hold, func() (*status.Summary, error) { return h.svc.Summary(ctx) })
+	if computed != 1 || !shared {
+		t.Errorf("20 concurrent page views computed %d summaries, all the same one: %v; want 1, true", computed, shared)
+	}
+}
+
+// burst makes n calls of get at once, letting the store answer (closing
+// hold) once they all counted in computed or 200 ms passed, and returns
+// how many counted and whether every call got the same value.
+func burst[T comparable](t *testing.T, n int, computed *atomic.Int32, hold chan struct{}, get func() (T, error)) (int32, bool) {
+	t.Helper()
 	var wg sync.WaitGroup
-	sums := make([]*status.Summary, 20)
-	for i := range sums {
+	got := make([]T, n)
+	for i := range got {
 		wg.Go(func() {
-			s, err := h.svc.Summary(ctx)
+			v, err := get()
 			if err != nil {
 				t.Error(err)
 			}
-			sums[i] = s
+			got[i] = v
 		})
 	}
 	// Give the others time to reach the store too, if they would.
-	for deadline := time.Now().Add(200 * time.Millisecond); cs.summaries.Load() < int32(len(sums)) && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(200 * time.Millisecond); computed.Load() < int32(n) && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
-	close(cs.hold)
+	close(hold)
 	wg.Wait()
-	if n := cs.summaries.Load(); n != 1 {
-		t.Errorf("20 concurrent page views computed %d summaries, want 1", n)
-	}
-	for _, s := range sums[1:] {
-		if s != sums[0] {
-			t.Fatalf("concurrent page views got different summaries")
+	for _, v := range got[1:] {
+		if v != got[0] {
+			return computed.Load(), false
 		}
 	}
+	return computed.Load(), true
 }
 
 // TestSummaryShowsChangesWithinCacheFor: page views share a Summary for
@@ -95,11 +163,9 @@ func TestConcurrentSummariesShareOneComputation(t *testing.T) {
 // measured.
 func TestSummaryShowsChangesWithinCacheFor(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
-	h := newHarness(t, openDB(t), clk, "n1")
+	h, _ := countedNode(t)
+	clk := h.clk
 	h.svc.Config.CacheFor = 30 * time.Second
-	cs := &countingStore{DB: h.db}
-	h.svc.Store = cs
 	h.round()
 	first, err := h.svc.Summary(ctx)
 	if err != nil {

@@ -300,6 +300,10 @@ type AuditLog interface {
 	// VerifyAuditChain checks what it returns.
 	ListAudit(ctx context.Context, afterSeq int64, limit int) ([]*AuditEvent, error)
 	// ListAuditRange returns the events q selects, lowest Seq first.
+	// Events become visible in Seq order, whichever node appended them:
+	// one that sees an event sees every event before it, so a reader
+	// that goes on from the last Seq it read (AfterSeq) passes over
+	// none.
 	ListAuditRange(ctx context.Context, q AuditQuery) ([]*AuditEvent, error)
 	// LastAudit returns the newest event, the head of the chain;
 	// ErrNotFound if the log is empty.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/varde-eid/varde/internal/status"
@@ -129,6 +130,11 @@ func (h *Handler) apiReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep, err := h.Source.Report(r.Context(), p.From, p.To, p.Title)
+	if errors.Is(err, status.ErrBusy) {
+		w.Header().Set("Retry-After", strconv.Itoa(busyRetry))
+		h.apiFail(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the node is computing as many reports as it may at once; try again after Retry-After seconds")
+		return
+	}
 	if err != nil {
 		h.apiSourceError(w, "status report", err)
 		return

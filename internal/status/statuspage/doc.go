@@ -29,9 +29,13 @@
 //
 // The JSON API is public data: it answers with CORS
 // "Access-Control-Allow-Origin: *" and "Cache-Control: public,
-// max-age=10" (the service, too, shares one Summary for 10 s, so a
-// flood of requests costs the store one computation per 10 s), and errors as {"error", "error_description"} (400
-// invalid_request, 404 not_found, 500 server_error). Pages are localised
+// max-age=10" (the service, too, shares one Summary, and one report per
+// period, for 10 s, so a flood of requests costs the store one
+// computation per 10 s), and errors as {"error", "error_description"}
+// (400 invalid_request, 404 not_found, 500 server_error, and 503
+// temporarily_unavailable with Retry-After when a report would have to
+// be computed while the service computes as many as it may at once; the
+// page then says so in plain language, with the same status). Pages are localised
 // through httpx.Pages (?lang=, cookie, Accept-Language); component names
 // and incident titles fall back to English and then to the ID. Pages
 // carry no JavaScript; every state is given as text and a shape, never by

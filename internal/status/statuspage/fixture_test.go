@@ -1,6 +1,7 @@
 package statuspage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,8 @@ type fakeSource struct {
 	incidents map[string]*status.Incident
 	report    *status.Report
 	fail      error
+	// reportFail, if set, is what Report returns.
+	reportFail error
 	// asked records the last Report call.
 	asked struct {
 		from, to time.Time
@@ -58,12 +61,15 @@ func (f *fakeSource) Incident(_ context.Context, id string) (*status.Incident, e
 }
 
 func (f *fakeSource) Report(_ context.Context, from, to time.Time, title string) (*status.Report, error) {
-	if f.fail != nil {
-		return nil, f.fail
+	if err := cmp.Or(f.fail, f.reportFail); err != nil {
+		return nil, err
 	}
 	f.asked.from, f.asked.to, f.asked.title = from, to, title
 	r := *f.report
 	r.From, r.To, r.Title = from, to, title
+	if to.After(now) {
+		r.To = now // to date, as status.Service.Report reports it
+	}
 	return &r, nil
 }
 

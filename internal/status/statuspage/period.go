@@ -15,7 +15,10 @@ const MaxPeriod = 2 * 366 * 24 * time.Hour
 // makes no sense.
 var ErrBadPeriod = errors.New("bad report period")
 
-// Period is a report's time span [From, To) and its title.
+// Period is a report's time span [From, To) and its title. To may be
+// after now: the report covers the period to date (status.Service.Report
+// caps it), and every request for a period in progress names the same
+// period, so they can share one report.
 type Period struct {
 	From, To time.Time
 	Title    string
@@ -73,9 +76,9 @@ func ParseDate(s string) (time.Time, error) {
 }
 
 // ParsePeriod reads a report query: ?quarter=2026-Q3, or ?from=&to= dates
-// (to exclusive), or nothing for the current quarter to date. A period is
-// cut short at now; one that starts at or after now, is empty, longer
-// than MaxPeriod, or mixes both forms is an error.
+// (to exclusive), or nothing for the current quarter to date. A period
+// that starts at or after now, is empty, longer than MaxPeriod, or mixes
+// both forms is an error.
 func ParsePeriod(q url.Values, now time.Time) (Period, error) {
 	now = now.UTC()
 	quarter, from, to := q.Get("quarter"), q.Get("from"), q.Get("to")
@@ -119,9 +122,6 @@ func ParsePeriod(q url.Values, now time.Time) (Period, error) {
 	}
 	if !p.From.Before(now) {
 		return Period{}, fmt.Errorf("%w: the period has not started", ErrBadPeriod)
-	}
-	if p.To.After(now) {
-		p.To = now
 	}
 	return p, nil
 }

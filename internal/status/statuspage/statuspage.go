@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/varde-eid/varde/internal/httpx"
@@ -61,6 +62,12 @@ func (h *Handler) log() *slog.Logger {
 	}
 	return slog.New(slog.DiscardHandler)
 }
+
+// busyRetry is the Retry-After, in seconds, of a report refused because
+// the node is computing as many reports as it may at once
+// (status.ErrBusy): about the time one takes, and the time for which the
+// service then shares it. Not logged: a flood would fill the log too.
+const busyRetry = 10
 
 // validID is what an incident ID may look like: it names files in the
 // export, so no separators and no leading dot.
@@ -118,6 +125,13 @@ func (h *Handler) serveReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep, err := h.Source.Report(r.Context(), p.From, p.To, p.Title)
+	if errors.Is(err, status.ErrBusy) {
+		w.Header().Set("Retry-After", strconv.Itoa(busyRetry))
+		h.Pages.Error(w, r, http.StatusServiceUnavailable, lang, httpx.ErrorPage{
+			Title: "status.busy.title", Message: "status.busy.message", Next: "status.busy.next", BackURL: "/status",
+		})
+		return
+	}
 	if err != nil {
 		h.internalError(w, r, lang, "status report", err)
 		return

@@ -3,6 +3,7 @@ package statuspage
 import (
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"net/url"
 	"reflect"
 	"regexp"
@@ -187,6 +188,29 @@ func TestSourceFailureIsPlainPage(t *testing.T) {
 	}
 }
 
+// TestBusyReportIs503: while the node computes as many reports as it may
+// at once, a report it would have to start is refused with 503 and
+// Retry-After, in plain language on the page and as JSON in the API.
+func TestBusyReportIs503(t *testing.T) {
+	src := fixture()
+	src.reportFail = fmt.Errorf("report: %w", status.ErrBusy)
+	srv := server(t, src)
+
+	res := get(t, srv.URL+"/status/reports?quarter=2026-Q3&lang=en")
+	if res.code != 503 || res.header.Get("Retry-After") != "10" || !strings.Contains(res.body, "We are busy making other reports") || !strings.Contains(res.body, "Try again in a few seconds.") {
+		t.Errorf("page: %d, Retry-After %q: %s", res.code, res.header.Get("Retry-After"), res.body)
+	}
+	if strings.Contains(res.body, status.ErrBusy.Error()) {
+		t.Error("internal error shown to people")
+	}
+
+	res = get(t, srv.URL+"/status/api/v1/reports?quarter=2026-Q3")
+	checkAPIHeaders(t, res, 503)
+	if e := decode[map[string]string](t, res); e["error"] != "temporarily_unavailable" || e["error_description"] == "" || res.header.Get("Retry-After") != "10" || res.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("api: Retry-After %q, Cache-Control %q: %s", res.header.Get("Retry-After"), res.header.Get("Cache-Control"), res.body)
+	}
+}
+
 func decode[T any](t *testing.T, res response) T {
 	t.Helper()
 	var v T
@@ -289,8 +313,9 @@ func TestReportPage(t *testing.T) {
 	if res.code != 200 {
 		t.Fatalf("status %d", res.code)
 	}
-	// Default: the current quarter to date.
-	if src.asked.title != "2026-Q4" || !src.asked.from.Equal(time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)) || !src.asked.to.Equal(now) {
+	// Default: the current quarter to date. The whole quarter is asked
+	// for, so that every request for it names the same report.
+	if src.asked.title != "2026-Q4" || !src.asked.from.Equal(time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)) || !src.asked.to.Equal(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("asked for %s %v %v", src.asked.title, src.asked.from, src.asked.to)
 	}
 	for _, w := range []string{
@@ -378,9 +403,9 @@ func TestParsePeriod(t *testing.T) {
 		query, title string
 		from, to     time.Time
 	}{
-		{"", "2026-Q4", time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), now},
+		{"", "2026-Q4", time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
 		{"quarter=2026-Q2", "2026-Q2", time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)},
-		{"from=2026-11-01&to=2027-01-01", "2026-11-01 – 2027-01-01", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), now},
+		{"from=2026-11-01&to=2027-01-01", "2026-11-01 – 2027-01-01", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
 		{"from=2025-01-01&to=2026-01-01", "2025-01-01 – 2026-01-01", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
 	}
 	for _, tt := range tests {
@@ -413,7 +438,7 @@ func FuzzParseQuarter(f *testing.F) {
 }
 
 // FuzzParsePeriod: any query string either fails or gives a non-empty
-// period, no longer than MaxPeriod, that does not end after now.
+// period, no longer than MaxPeriod, that starts before now.
 func FuzzParsePeriod(f *testing.F) {
 	for _, s := range []string{"", "quarter=2026-Q3", "from=2026-07-01&to=2026-08-01", "from=2026-02-30&to=2026-03-01", "quarter=2026-Q1&from=x", "from=0000-01-01&to=9999-12-31"} {
 		f.Add(s)
@@ -427,7 +452,7 @@ func FuzzParsePeriod(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !p.From.Before(p.To) || p.To.After(now) || p.To.Sub(p.From) > MaxPeriod || p.Title == "" {
+		if !p.From.Before(p.To) || !p.From.Before(now) || p.To.Sub(p.From) > MaxPeriod || p.Title == "" {
 			t.Fatalf("%q → %+v", s, p)
 		}
 	})

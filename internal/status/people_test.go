@@ -1,0 +1,121 @@
+package status_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/status"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// outageOpened is a node whose bankid has been down long enough to open
+// an incident, recounting people affected every round; it returns the
+// incident.
+func outageOpened(t *testing.T) (*harness, *countingStore, *store.Incident) {
+	t.Helper()
+	h, cs := countedNode(t)
+	h.svc.Config.RecountEvery = 5 * time.Second
+	h.round()
+	h.fail.Store(true)
+	for range 30 {
+		h.round()
+		if open := h.open(); len(open) == 1 {
+			return h, cs, open[0]
+		}
+	}
+	t.Fatal("no incident opened")
+	return nil, nil, nil
+}
+
+// TestRecountReadsOnlyNewEvents: while an incident is open, each recount
+// of the people affected reads the audit events logged since the last,
+// not the whole window again.
+func TestRecountReadsOnlyNewEvents(t *testing.T) {
+	h, cs, in := outageOpened(t)
+	const each = 10
+	for round := range 20 {
+		for i := range each {
+			attempt := fmt.Sprintf("r%d-%d", round, i)
+			h.audit(h.clk.Now(), "authentication", "failure", "token_timeout", "bankid", "", attempt, "b"+attempt)
+		}
+		cs.audit.Store(0)
+		h.round()
+		if n := cs.audit.Load(); n != each {
+			t.Fatalf("round %d read %d audit events, want the %d logged since the last", round, n, each)
+		}
+	}
+	got, err := h.db.GetIncident(context.Background(), in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.FailedAttempts != 20*each || got.PeopleAffected != 20*each {
+		t.Errorf("failed %d, people %d; want %d each", got.FailedAttempts, got.PeopleAffected, 20*each)
+	}
+}
+
+// TestRecountAgreesWithAFullCount: counting on from the last count gives
+// what counting the whole window gives, round after round, with events
+// logged late by another node, stamped ahead by a node whose clock runs
+// fast, reloads, and people found later, through the incident's
+// recovery, a relapse and resolution.
+func TestRecountAgreesWithAFullCount(t *testing.T) {
+	ctx := context.Background()
+	h, _, in := outageOpened(t)
+	full := &status.Service{Store: h.db, Monitor: h.mon, Node: "n1", Now: h.clk.Now}
+	check := func(when string) {
+		t.Helper()
+		got, err := h.db.GetIncident(ctx, in.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := got.RecoveredAt
+		if end.IsZero() {
+			end = h.clk.Now()
+		}
+		want, err := full.Affected(ctx, []string{"bankid"}, got.StartedAt, end)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := (status.Affected{People: got.PeopleAffected, FailedAttempts: got.FailedAttempts, Rerouted: got.Rerouted}); g != want {
+			t.Errorf("%s: recounted %+v, a full count gives %+v", when, g, want)
+		}
+	}
+	now := h.clk.Now
+	steps := []func(){
+		func() {
+			h.auditVia(now().Add(-time.Second), "routing", "rerouted", "provider_down", "bankid", "", "a1", "bA", "start")
+			h.audit(now().Add(-time.Second), "routing", "failure", "no_provider_available", "bankid", "", "c1", "bC")
+			h.audit(now().Add(7*time.Second), "authentication", "failure", "token_error", "bankid", "", "s1", "bS") // a clock ahead
+		},
+		func() {
+			h.audit(now(), "authentication", "success", "", "passkey", "pA", "a1", "bA")                              // A got in another way
+			h.audit(now(), "routing", "failure", "no_provider_available", "bankid", "", "c1", "bC")                   // C reloads
+			h.audit(now().Add(-30*time.Second), "authentication", "failure", "token_error", "bankid", "", "l1", "bL") // logged late
+		},
+		func() {
+			h.audit(now(), "authentication", "success", "", "minid", "pC", "c2", "bC") // C's browser logs in
+			h.audit(now(), "authentication", "failure", "cancelled", "bankid", "", "d1", "bD")
+		},
+		func() {},
+	}
+	for i, step := range steps {
+		step()
+		h.round()
+		check(fmt.Sprintf("round %d", i))
+	}
+	h.fail.Store(false)
+	for i := 0; len(h.open()) == 1; i++ {
+		h.fail.Store(i >= 20 && i < 26) // a relapse
+		if i%3 == 0 {
+			h.audit(now().Add(-time.Second), "authentication", "failure", "token_error", "bankid", "", fmt.Sprintf("x%d", i), "bX")
+		}
+		h.round()
+		check(fmt.Sprintf("recovering, round %d", i))
+		if i > 200 {
+			t.Fatal("never resolved")
+		}
+	}
+	check("resolved")
+}

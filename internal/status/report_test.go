@@ -1,0 +1,201 @@
+package status_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/status"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// quarter is [from, to) of 2026's quarter q.
+func quarter(q int) (from, to time.Time) {
+	from = time.Date(2026, time.Month(3*q-2), 1, 0, 0, 0, 0, time.UTC)
+	return from, from.AddDate(0, 3, 0)
+}
+
+// TestConcurrentReportsShareOneComputation: a burst of requests for one
+// report while it is being computed waits for it instead of reading the
+// period again.
+func TestConcurrentReportsShareOneComputation(t *testing.T) {
+	h, cs := heldReports(t)
+	from, to := quarter(3)
+	computed, shared := burst(t, 20, &cs.reports, cs.holdReports, func() (*status.Report, error) {
+		return h.svc.Report(context.Background(), from, to, "2026-Q3")
+	})
+	if computed != 1 || !shared {
+		t.Errorf("20 concurrent requests computed %d reports, all the same one: %v; want 1, true", computed, shared)
+	}
+}
+
+// heldReports is a node whose reports wait for cs.holdReports to close
+// before they read incidents.
+func heldReports(t *testing.T) (*harness, *countingStore) {
+	h, cs := countedNode(t)
+	h.round()
+	cs.holdReports = make(chan struct{})
+	return h, cs
+}
+
+// TestReportsComputedAtOnceAreBounded: while two reports are being
+// computed, a request for a third is refused (ErrBusy), and one for a
+// report being computed waits for it.
+func TestReportsComputedAtOnceAreBounded(t *testing.T) {
+	ctx := context.Background()
+	h, cs := heldReports(t)
+
+	var wg sync.WaitGroup
+	reps := make([]*status.Report, 3)
+	ask := func(i, q int) {
+		wg.Go(func() {
+			from, to := quarter(q)
+			rep, err := h.svc.Report(ctx, from, to, "")
+			if err != nil {
+				t.Errorf("Q%d: %v", q, err)
+			}
+			reps[i] = rep
+		})
+	}
+	ask(0, 1)
+	ask(1, 2)
+	waitFor(&cs.reports, 2)
+	from, to := quarter(3)
+	third := make(chan error, 1)
+	go func() {
+		_, err := h.svc.Report(ctx, from, to, "")
+		third <- err
+	}()
+	select {
+	case err := <-third:
+		if !errors.Is(err, status.ErrBusy) {
+			t.Errorf("a third report while two are computed: %v, want ErrBusy", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Errorf("a third report while two are computed was not refused")
+		defer func() { <-third }()
+	}
+	ask(2, 1) // joins the first
+	close(cs.holdReports)
+	wg.Wait()
+	if n := cs.reports.Load(); n != 2 || reps[2] != reps[0] {
+		t.Errorf("%d reports computed, the second request for Q1 shared the first: %v; want 2, true", n, reps[2] == reps[0])
+	}
+	if _, err := h.svc.Report(ctx, from, to, ""); err != nil {
+		t.Errorf("the third report once the others are done: %v", err)
+	}
+}
+
+// TestReportShowsChangesWithinCacheFor: a report is shared for
+// Config.CacheFor, even for a period long closed, so an RCA published
+// from elsewhere (varde status rca, another node) shows within that.
+func TestReportShowsChangesWithinCacheFor(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	h.round()
+	in := &store.Incident{ID: "x1", Component: "bankid", Components: []string{"bankid"}, Severity: store.SeverityDown,
+		StartedAt: time.Date(2026, 7, 10, 10, 0, 0, 0, time.UTC), OpenedAt: time.Date(2026, 7, 10, 10, 1, 0, 0, time.UTC)}
+	if err := h.db.OpenIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	in.RecoveredAt, in.ResolvedAt = in.StartedAt.Add(time.Hour), in.StartedAt.Add(time.Hour+5*time.Minute)
+	if err := h.db.UpdateIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	from, to := quarter(3)
+	first, err := h.svc.Report(ctx, from, to, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := &status.Service{Store: h.db, Monitor: h.mon, Node: "n1", Now: clk.Now}
+	if err := elsewhere.PublishRCA(ctx, "x1", "ops", "A certificate expired."); err != nil {
+		t.Fatal(err)
+	}
+	for clk.Now().Before(first.GeneratedAt.Add(10 * time.Second)) {
+		rep, err := h.svc.Report(ctx, from, to, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep != first {
+			t.Fatalf("at %v: a report of %v, want the one of %v", clk.Now(), rep.GeneratedAt, first.GeneratedAt)
+		}
+		clk.Add(time.Second)
+	}
+	rep, err := h.svc.Report(ctx, from, to, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Incidents) != 1 || rep.Incidents[0].RCA == "" {
+		t.Errorf("10 s after the RCA was published the report lists %+v, want x1 with its RCA", rep.Incidents)
+	}
+}
+
+// TestSettledTransitionsReadOnce: the transitions before the last UTC
+// midnight at least two hours ago are read once per period; a report
+// computed again reads only those since (none for a period long
+// closed), and agrees with a fresh read.
+func TestSettledTransitionsReadOnce(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	outage := func() {
+		h.round()
+		h.fail.Store(true)
+		for range 30 {
+			h.round()
+		}
+		h.fail.Store(false)
+		for range 100 {
+			h.round()
+		}
+	}
+	outage()
+	clk.Add(72 * time.Hour) // 5 November 10:00
+	outage()                // bankid down again, after the settled midnight
+	cs := &countingStore{DB: h.db}
+	h.svc.Store = cs
+	cut := time.Date(2026, 11, 5, 0, 0, 0, 0, time.UTC)
+	closedFrom, closedTo := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC)
+	qFrom, qTo := quarter(4)
+
+	tests := []struct {
+		name           string
+		from, to       time.Time
+		first, another []time.Time // the Since of each component's reads
+	}{
+		{"closed", closedFrom, closedTo, []time.Time{{}, {}, {}}, nil},
+		{"to date", qFrom, qTo, []time.Time{{}, cut, {}, cut, {}, cut}, []time.Time{cut, cut, cut}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cs.transitionReads()
+			first, err := h.svc.Report(ctx, tt.from, tt.to, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cs.transitionReads(); !reflect.DeepEqual(got, tt.first) {
+				t.Errorf("first report read transitions since %v, want %v", got, tt.first)
+			}
+			clk.Add(11 * time.Second) // past CacheFor
+			again, err := h.svc.Report(ctx, tt.from, tt.to, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cs.transitionReads(); !reflect.DeepEqual(got, tt.another) {
+				t.Errorf("a report computed again read transitions since %v, want %v", got, tt.another)
+			}
+			fresh := &status.Service{Store: h.db, Monitor: h.mon, Node: "n1", Now: clk.Now}
+			want, err := fresh.Report(ctx, tt.from, tt.to, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(again.Components, want.Components) || again.Total.DowntimeMinutes == 0 || first == again {
+				t.Errorf("report from memory:\n%+v\nfrom a fresh read:\n%+v", again.Components, want.Components)
+			}
+		})
+	}
+}
