@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/varde-eid/varde/internal/identity"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -254,10 +255,24 @@ func secretKey(k string) bool {
 	return false
 }
 
-// LooksLikeNationalID reports whether s contains something shaped like an
-// 11-digit national identity number: a run of exactly 11 digits, or a run
-// of 6 digits, one space, '-' or '.', and a run of 5 digits. Longer digit
-// runs (timestamps, counters) do not match.
+// LooksLikeNationalID reports whether s contains something shaped like a
+// national identity number of a country whose numbers Varde takes in:
+//
+//   - Norwegian: a run of exactly 11 digits, or a run of 6 digits, one
+//     space, '-' or '.', and a run of 5 digits. By shape alone: any such
+//     run is taken for one.
+//   - Danish CPR: 10 digits, or 6, a space or '-', and 4, whose first six
+//     are a date DDMMYY.
+//   - Swedish personnummer: 12 digits, or 8, '-' and 4; or 10 digits, or
+//     6, '-' or '+' and 4, the short form people write; each with a date
+//     and a valid check digit.
+//   - Finnish HETU: 6 digits, a century sign, 3 digits and the check
+//     character, temporary codes included.
+//
+// Digit runs of other lengths (timestamps in milliseconds, counters) do
+// not match. A 10-digit run that happens to start with a date, such as a
+// timestamp in seconds from 2027 on, is blanked too: a redacted
+// timestamp costs little, a number in the log cannot be taken back.
 func LooksLikeNationalID(s string) bool {
 	// runs holds the [start, end) of each maximal run of ASCII digits.
 	var runs [][2]int
@@ -274,17 +289,56 @@ func LooksLikeNationalID(s string) bool {
 		i = j
 	}
 	for i, r := range runs {
-		if r[1]-r[0] == 11 {
+		run := s[r[0]:r[1]]
+		switch len(run) {
+		case 11:
 			return true
+		case 10:
+			if danishOrSwedish(run) {
+				return true
+			}
+		case 12:
+			if identity.Validate(identity.SchemeSEPnr, run) == nil {
+				return true
+			}
+		case 6:
+			if r[0]+11 <= len(s) && finnish(s[r[0]:r[0]+11]) {
+				return true
+			}
 		}
-		if i+1 < len(runs) {
-			next := runs[i+1]
-			if r[1]-r[0] == 6 && next[0] == r[1]+1 && next[1]-next[0] == 5 && strings.IndexByte(" -.", s[r[1]]) >= 0 {
+		if i+1 == len(runs) || runs[i+1][0] != r[1]+1 {
+			continue
+		}
+		sep, next := s[r[1]], s[runs[i+1][0]:runs[i+1][1]]
+		switch {
+		case len(run) == 6 && len(next) == 5 && strings.IndexByte(" -.", sep) >= 0:
+			return true
+		case len(run) == 6 && len(next) == 4 && strings.IndexByte(" -+", sep) >= 0:
+			if danishOrSwedish(run + next) {
+				return true
+			}
+		case len(run) == 8 && len(next) == 4 && sep == '-':
+			if identity.Validate(identity.SchemeSEPnr, run+next) == nil {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// danishOrSwedish reports whether ten digits are a Danish CPR number or
+// the short form of a Swedish personnummer, whichever century.
+func danishOrSwedish(d string) bool {
+	return identity.Validate(identity.SchemeDKCPR, d) == nil ||
+		identity.Validate(identity.SchemeSEPnr, "19"+d) == nil ||
+		identity.Validate(identity.SchemeSEPnr, "20"+d) == nil
+}
+
+// finnish reports whether v is a Finnish personal identity code,
+// temporary ones included.
+func finnish(v string) bool {
+	err := identity.Validate(identity.SchemeFIHetu, v)
+	return err == nil || errors.Is(err, identity.ErrTemporary)
 }
 
 func isDigit(b byte) bool { return b >= '0' && b <= '9' }

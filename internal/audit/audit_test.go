@@ -295,7 +295,22 @@ func TestLooksLikeNationalID(t *testing.T) {
 		{"010170.12345", true},
 		{"a41017012345b", true}, // 11 digits between letters
 		{"", false},
-		{"0101701234", false},       // 10 digits
+		{"0101701234", true}, // Danish CPR
+		{"cpr 010170-1234", true},
+		{"010170 1234", true},
+		{"3213701234", false}, // 10 digits, no date DDMMYY or YYMMDD
+		{"1763717400", false}, // a timestamp in seconds
+		{"1234567890", false},
+		{"811218-9876", true}, // Swedish personnummer, short form
+		{"811218+9876", true}, // the same, aged 100 or more
+		{"19811218-9876", true},
+		{"198112189876", true},
+		{"198112189875", false}, // check digit wrong
+		{"131052-308T", true},   // Finnish HETU
+		{"131052a308t", true},
+		{"131052-308U", false}, // check character wrong
+		{"010101-901S", true},  // a Finnish temporary code
+		{"2026-11-21", false},
 		{"010170123456", false},     // 12 digits
 		{"1763717400123456", false}, // a microsecond timestamp
 		{"010170  12345", false},
@@ -311,7 +326,7 @@ func TestLooksLikeNationalID(t *testing.T) {
 }
 
 func FuzzLooksLikeNationalID(f *testing.F) {
-	for _, s := range []string{"01017012345", "010170 12345", "12345678901234", "x"} {
+	for _, s := range []string{"01017012345", "010170 12345", "0101701234", "811218-9876", "131052-308T", "12345678901234", "x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

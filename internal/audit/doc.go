@@ -9,11 +9,13 @@
 //
 // Events never hold secrets or national identifiers: persons appear by
 // their Varde ID. As a guard against mistakes, Append replaces any value
-// that looks like an 11-digit national identity number (a run of exactly
-// 11 digits, or 6 digits, a separator and 5 digits, as in a Norwegian
-// fødselsnummer or D-number) and any Details value whose key names a
-// secret (password, client secret, code verifier, token, …) with
-// Redacted, and logs which fields it blanked.
+// that looks like a national identity number of a scheme Varde takes in
+// (a Norwegian fødselsnummer or D-number by its shape alone, 11 digits;
+// a Danish CPR number, a Swedish personnummer or a Finnish HETU, in the
+// forms people write them, when its date and check digit are right; see
+// LooksLikeNationalID) and any Details value whose key names a secret
+// (password, client secret, code verifier, token, …) with Redacted, and
+// logs which fields it blanked.
 //
 // What to record (which decisions, with which reason) is the business of
 // the broker, session and oidc packages; the storage is the store's.
