@@ -37,6 +37,15 @@ func TestAccountShowsActivity(t *testing.T) {
 		{Type: "logout", PersonID: e.person, Result: store.ResultSuccess},
 		{Type: "authentication", PersonID: "someone-else", ClientID: "bank", Provider: "bankid", Level: "high", Result: store.ResultSuccess},
 		{Type: "authentication", PersonID: e.person, ClientID: "gone", Provider: "bankid", Level: "high", Result: store.ResultFailure, Reason: "insufficient_level"},
+		// This provider's logins, as the broker records them: the way
+		// used is in Details["method"], and a login with a recovery code
+		// is told apart from one with a passkey.
+		{Type: "authentication", PersonID: e.person, Provider: "passkey", Level: "low", Result: store.ResultSuccess,
+			Details: map[string]string{"method": "recovery-code"}},
+		{Type: "authentication", PersonID: e.person, ClientID: "bank", Provider: "passkey", Level: "high", Result: store.ResultFailure,
+			Reason: "insufficient_level", Details: map[string]string{"method": "recovery-code"}},
+		{Type: "authentication", PersonID: e.person, Provider: "passkey", Level: "high", Result: store.ResultSuccess,
+			Details: map[string]string{"method": "passkey"}},
 	} {
 		ev.Time = h.now.Add(time.Minute)
 		if err := h.db.AppendAudit(ctx, ev); err != nil {
@@ -49,6 +58,9 @@ func TestAccountShowsActivity(t *testing.T) {
 	}
 	rows := activityRows(t, r.body)
 	want := [][2]string{
+		{"Logged in with a passkey, at level high", "–"},
+		{"A login with a recovery code was refused", "Test Bank"},
+		{"Logged in with a recovery code, at level low", "–"},
 		{"A login with Demo BankID was refused", "–"},
 		{"The service received: an identifier for you that only this service gets, your full name, your date of birth", "Test Bank"},
 		{"Logged in with Demo BankID, at level high", "Test Bank"},
@@ -64,7 +76,7 @@ func TestAccountShowsActivity(t *testing.T) {
 	}
 	// The same in Norwegian.
 	nb := b.get("/account?lang=nb")
-	if !strings.Contains(nb.body, "Logget inn med Demo BankID, på nivå høyt") || !strings.Contains(nb.body, "Siste aktivitet") {
+	if !strings.Contains(nb.body, "Logget inn med Demo BankID, på nivå høyt") || !strings.Contains(nb.body, "Logget inn med en gjenopprettingskode, på nivå lavt") || !strings.Contains(nb.body, "Siste aktivitet") {
 		t.Errorf("Norwegian activity: %s", nb.body)
 	}
 

@@ -206,7 +206,7 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	// stray character) says nothing about any code, and takes no try.
 	code, ok := normaliseCode(r.PostFormValue("code"))
 	if !ok {
-		p.auditFailure(ctx, "authentication", "malformed_recovery_code", "recovery-code", "")
+		p.auditFailure(ctx, "authentication", "malformed_recovery_code", methodRecoveryCode, "")
 		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.format"})
 		return
 	}
@@ -216,13 +216,13 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !allowed {
-		p.auditFailure(ctx, "authentication", "rate_limited", "recovery-code", "")
+		p.auditFailure(ctx, "authentication", "rate_limited", methodRecoveryCode, "")
 		p.Pages.Error(w, r, http.StatusTooManyRequests, p.lang(r), errorPage("recover.limit", p.loginAgainURL(attempt)))
 		return
 	}
 	personID, err := p.RecoveryCodes.UseRecoveryCode(ctx, hashCode(code), p.now())
 	if errors.Is(err, store.ErrNotFound) {
-		p.auditFailure(ctx, "authentication", "invalid_recovery_code", "recovery-code", "")
+		p.auditFailure(ctx, "authentication", "invalid_recovery_code", methodRecoveryCode, "")
 		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.wrong"})
 		return
 	}
