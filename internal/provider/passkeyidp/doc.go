@@ -98,7 +98,8 @@
 // cookie), so no other browser can be logged in with it. Recovery codes
 // carry 80 random bits and are stored as SHA-256 hashes. Each login the
 // broker holds may try MaxRecoveryTries codes, an account login
-// MaxRecoveryTries per browser; an attempt the broker does not hold
-// (made up, or expired) gets the plain "start again" page and tries
-// nothing.
+// MaxRecoveryTries per browser in an hour, and the page at the limit
+// says which (start the login at the service again, or wait the hour);
+// an attempt the broker does not hold (made up, or expired) gets the
+// plain "start again" page and tries nothing.
 package passkeyidp

@@ -824,8 +824,17 @@ func TestRecoveryTriesAreCountedPerBrowser(t *testing.T) {
 			t.Fatalf("try %d: %d", i, r.status)
 		}
 	}
-	if r := guesser.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {csrf}, "code": {e.codes[0]}}); r.status != http.StatusTooManyRequests {
-		t.Fatalf("the guesser after the limit: %d", r.status)
+	// The page says what is true of an account login: there is no
+	// service to go back to, and starting again in this browser meets
+	// the same limit until the hour is over.
+	r := guesser.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {csrf}, "code": {e.codes[0]}})
+	if r.status != http.StatusTooManyRequests || !strings.Contains(r.body, "cannot try more recovery codes for an hour") ||
+		strings.Contains(r.body, "service you came from") || !strings.Contains(r.body, `href="/login"`) {
+		t.Fatalf("the guesser after the limit: %d\n%s", r.status, r.body)
+	}
+	h.now = h.now.Add(time.Hour)
+	if r := guesser.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {csrf}, "code": {e.codes[1]}}); r.status != http.StatusSeeOther || r.location != "/account" {
+		t.Fatalf("the same browser an hour later: %d %q", r.status, r.location)
 	}
 
 	owner := h.browser("en")
