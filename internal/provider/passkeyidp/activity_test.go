@@ -105,3 +105,36 @@ func activityRows(t *testing.T, body string) [][3]string {
 	}
 	return out
 }
+
+// A passkey whose signature verifies but whose counter went back (a
+// copy of it may be in other hands) fails the login, and the failure is
+// recorded as its person's: they see it on their account page, and the
+// audit event names the passkey.
+func TestUntrustedPasskeyIsShownToItsPerson(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.History = h.db
+	owner := h.browser("en")
+	d := newDevice(false)
+	e := owner.enrol(d, "", "fnr")
+	if r, m := h.browser("en").login(d, h.rp, "a1"); r.status != http.StatusOK {
+		t.Fatalf("login: %d %v", r.status, m)
+	}
+	d.cred.Counter = 0 // the copy's counter is behind the original's
+	r, m := h.browser("en").login(d, h.rp, "a2")
+	if r.status != http.StatusBadRequest || m["error"] != "cloned_authenticator" {
+		t.Fatalf("login with a copy: %d %v", r.status, m)
+	}
+	var found bool
+	for _, ev := range h.auditEvents(t) {
+		if ev.Type == "authentication" && ev.Reason == "cloned_authenticator" {
+			found = ev.PersonID == e.person && ev.Details["credential"] != "" && ev.Details["method"] == "passkey"
+		}
+	}
+	if !found {
+		t.Fatalf("the refused login is not recorded as %s's with the passkey: %v", e.person, h.auditEvents(t))
+	}
+	rows := activityRows(t, owner.get("/account").body)
+	if len(rows) == 0 || rows[0][1] != "A login with a passkey was refused" {
+		t.Fatalf("activity %q, want the refused login first", rows)
+	}
+}

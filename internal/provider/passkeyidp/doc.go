@@ -87,7 +87,11 @@
 // may; from login/begin and enrol/begin) and internal (500). Ceremony
 // failures are 400 and are recorded as audit events of type
 // "authentication" (or "enrolment", "passkey_added") with Result
-// failure and the code as Reason.
+// failure and the code as Reason. A login with a passkey whose
+// signature verified but which cannot be trusted (cloned_authenticator,
+// backup_eligibility_changed: a copy of it may be in other hands) is
+// recorded as its person's, with the passkey in Details["credential"],
+// so that the person sees it in their recent activity.
 //
 // # Security notes
 //
