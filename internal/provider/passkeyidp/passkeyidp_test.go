@@ -949,6 +949,12 @@ func TestAccount(t *testing.T) {
 	if !hasEvent(h.auditEvents(t), "passkey_removed", store.ResultSuccess, "") {
 		t.Fatal("no audit event for the removed passkey")
 	}
+	// The same form again (a second click, another tab) finds the
+	// passkey gone and says so on the account page, not "page not found".
+	if r := b.form("/account/passkeys/remove", url.Values{"credential": {first}, "csrf": {csrf}}); r.status != http.StatusNotFound ||
+		!strings.Contains(r.body, "That passkey was already removed") || !strings.Contains(r.body, `id="passkeys"`) {
+		t.Fatalf("remove again: %d\n%s", r.status, r.body)
+	}
 
 	// The last passkey stays while there are no recovery codes.
 	if err := h.db.ReplaceRecoveryCodes(ctx, e.person, nil, h.now); err != nil {
