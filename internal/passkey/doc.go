@@ -16,11 +16,12 @@
 //   - every ceremony is single use: its state is taken from the store, so
 //     a replayed response finds nothing (§13.4.3 cryptographic challenges);
 //   - a signature counter that does not increase signals a cloned
-//     authenticator (§7.2 signCount step, §6.1.1); the login fails and
-//     nothing stored changes;
+//     authenticator (§7.2 signCount step, §6.1.1); the login fails,
+//     nothing stored changes, and the error (CredentialError) names the
+//     passkey and its person, since its signature did verify;
 //   - the backup eligibility flag is fixed at registration (§6.1.3,
 //     §7.2 "compare currentBe with credentialRecord.backupEligible") and a
-//     change fails the login.
+//     change fails the login in the same way.
 //
 // Which assurance level a login reaches, and what to do with a person
 // after a ceremony, is decided elsewhere (assurance, broker,

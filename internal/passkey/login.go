@@ -50,7 +50,9 @@ func (s *Service) BeginLogin(ctx context.Context, attemptID string) (ceremonyID 
 
 // FinishLogin verifies body, the PublicKeyCredential JSON the browser
 // returned, against ceremony ceremonyID, and records the use of the
-// passkey. The ceremony is used up whatever the outcome.
+// passkey. The ceremony is used up whatever the outcome. A login refused
+// although its signature verified is a *CredentialError naming the
+// passkey and its person.
 func (s *Service) FinishLogin(ctx context.Context, ceremonyID string, body []byte) (*LoginResult, error) {
 	if len(body) > MaxResponseSize {
 		return nil, fmt.Errorf("%w: too large", ErrBadInput)
@@ -122,10 +124,10 @@ func (s *Service) FinishLogin(ctx context.Context, ceremonyID string, body []byt
 	// non-zero, the new one must be greater. We fail closed.
 	count := ad.Counter
 	if cred.Authenticator.CloneWarning || ((count != 0 || pk.SignCount != 0) && count <= pk.SignCount) {
-		return nil, ErrCloned
+		return nil, &CredentialError{Err: ErrCloned, PersonID: person.ID, CredentialID: pk.CredentialID}
 	}
 	if beAsserted != pk.BackupEligible {
-		return nil, ErrBackupEligibility
+		return nil, &CredentialError{Err: ErrBackupEligibility, PersonID: person.ID, CredentialID: pk.CredentialID}
 	}
 
 	use := store.PasskeyUse{SignCount: count, BackupState: ad.Flags.HasBackupState(), LastUsedAt: s.now()}

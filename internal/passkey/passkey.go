@@ -51,6 +51,23 @@ var (
 	ErrCredentialExists = errors.New("passkey: credential already registered")
 )
 
+// CredentialError is a login refused after its assertion verified with
+// a stored passkey's public key, so that the passkey and its person are
+// known: a signature counter that did not increase (ErrCloned) or a
+// changed backup eligibility (ErrBackupEligibility). Those are signs
+// that someone else holds a copy of the person's passkey, and whoever
+// records the failure can name the person it concerns. Err is the
+// sentinel; errors.Is sees it.
+type CredentialError struct {
+	Err          error
+	PersonID     string
+	CredentialID []byte
+}
+
+func (e *CredentialError) Error() string { return e.Err.Error() }
+
+func (e *CredentialError) Unwrap() error { return e.Err }
+
 // Reason returns a short machine-readable reason for err, for audit
 // events and JSON error codes: "replay", "wrong_origin",
 // "cloned_authenticator", "unknown_credential", "not_verified",

@@ -292,6 +292,11 @@ func TestCloned(t *testing.T) {
 		if !errors.Is(err, passkey.ErrCloned) || passkey.Reason(err) != "cloned_authenticator" {
 			t.Fatalf("counter %d after 5: %v, want ErrCloned", counter, err)
 		}
+		// The signature verified, so the error names whose passkey it is.
+		var ce *passkey.CredentialError
+		if !errors.As(err, &ce) || ce.PersonID != p.ID || !bytes.Equal(ce.CredentialID, d.cred.ID) {
+			t.Fatalf("counter %d after 5: %#v, want a CredentialError naming %s and the passkey", counter, err, p.ID)
+		}
 	}
 	after, _ := e.db.GetPasskey(ctx, d.cred.ID)
 	if after.SignCount != 5 || !after.LastUsedAt.Equal(before.LastUsedAt) || after.BackupState != before.BackupState {
@@ -345,8 +350,10 @@ func TestBackupEligibilityFixed(t *testing.T) {
 	}
 	// Backup eligibility may not.
 	d.auth.Options.BackupEligible, d.auth.Options.BackupState = false, false
-	if _, err := e.login(t, d); !errors.Is(err, passkey.ErrBackupEligibility) {
-		t.Fatalf("BE dropped: %v, want ErrBackupEligibility", err)
+	_, err = e.login(t, d)
+	var ce *passkey.CredentialError
+	if !errors.Is(err, passkey.ErrBackupEligibility) || !errors.As(err, &ce) || ce.PersonID != p.ID || !bytes.Equal(ce.CredentialID, d.cred.ID) {
+		t.Fatalf("BE dropped: %#v, want ErrBackupEligibility naming %s and the passkey", err, p.ID)
 	}
 }
 

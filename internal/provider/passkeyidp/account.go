@@ -387,7 +387,9 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 	// the removal, so two removals at once cannot strand the person.
 	switch err := p.Passkeys.DeletePasskey(ctx, person.ID, credID); {
 	case errors.Is(err, store.ErrNotFound):
-		p.notFound(w, r)
+		// Not one of the person's passkeys: most often one removed a
+		// moment ago, by a second click or in another tab.
+		p.renderAccount(w, r, http.StatusNotFound, "", "account.err.gone")
 		return
 	case errors.Is(err, store.ErrConflict):
 		p.auditFailure(ctx, "passkey_removed", "last_passkey", "passkey", person.ID)

@@ -46,7 +46,7 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 	var out []activityView
 	for _, e := range evs {
 		v := activityView{When: formatTime(lang, e.Time), Service: p.serviceName(ctx, e.ClientID)}
-		how := p.providerName(e.Provider, lang)
+		how := p.wayName(e, lang)
 		switch {
 		case e.Type == "authentication" && e.Result == store.ResultSuccess:
 			v.What = t("account.activity.login", how, t("account.level."+e.Level))
@@ -85,6 +85,17 @@ func (p *Provider) serviceName(ctx context.Context, clientID string) string {
 		return ""
 	}
 	return c.Name
+}
+
+// wayName names the way to log in that event e records, in lang: this
+// provider's logins by what the person used, a passkey or a recovery
+// code, since a login with a code the person did not use is what a
+// stolen code looks like.
+func (p *Provider) wayName(e *store.AuditEvent, lang string) string {
+	if e.Provider == ID && e.Details["method"] == methodRecoveryCode {
+		return p.Pages.T(lang, "account.activity.recovery_code")
+	}
+	return p.providerName(e.Provider, lang)
 }
 
 // providerName names a way to log in in lang, falling back to its ID.

@@ -37,6 +37,15 @@ func TestAccountShowsActivity(t *testing.T) {
 		{Type: "logout", PersonID: e.person, Result: store.ResultSuccess},
 		{Type: "authentication", PersonID: "someone-else", ClientID: "bank", Provider: "bankid", Level: "high", Result: store.ResultSuccess},
 		{Type: "authentication", PersonID: e.person, ClientID: "gone", Provider: "bankid", Level: "high", Result: store.ResultFailure, Reason: "insufficient_level"},
+		// This provider's logins, as the broker records them: the way
+		// used is in Details["method"], and a login with a recovery code
+		// is told apart from one with a passkey.
+		{Type: "authentication", PersonID: e.person, Provider: "passkey", Level: "low", Result: store.ResultSuccess,
+			Details: map[string]string{"method": "recovery-code"}},
+		{Type: "authentication", PersonID: e.person, ClientID: "bank", Provider: "passkey", Level: "high", Result: store.ResultFailure,
+			Reason: "insufficient_level", Details: map[string]string{"method": "recovery-code"}},
+		{Type: "authentication", PersonID: e.person, Provider: "passkey", Level: "high", Result: store.ResultSuccess,
+			Details: map[string]string{"method": "passkey"}},
 	} {
 		ev.Time = h.now.Add(time.Minute)
 		if err := h.db.AppendAudit(ctx, ev); err != nil {
@@ -49,6 +58,9 @@ func TestAccountShowsActivity(t *testing.T) {
 	}
 	rows := activityRows(t, r.body)
 	want := [][2]string{
+		{"Logged in with a passkey, at level high", "–"},
+		{"A login with a recovery code was refused", "Test Bank"},
+		{"Logged in with a recovery code, at level low", "–"},
 		{"A login with Demo BankID was refused", "–"},
 		{"The service received: an identifier for you that only this service gets, your full name, your date of birth", "Test Bank"},
 		{"Logged in with Demo BankID, at level high", "Test Bank"},
@@ -64,7 +76,7 @@ func TestAccountShowsActivity(t *testing.T) {
 	}
 	// The same in Norwegian.
 	nb := b.get("/account?lang=nb")
-	if !strings.Contains(nb.body, "Logget inn med Demo BankID, på nivå høyt") || !strings.Contains(nb.body, "Siste aktivitet") {
+	if !strings.Contains(nb.body, "Logget inn med Demo BankID, på nivå høyt") || !strings.Contains(nb.body, "Logget inn med en gjenopprettingskode, på nivå lavt") || !strings.Contains(nb.body, "Siste aktivitet") {
 		t.Errorf("Norwegian activity: %s", nb.body)
 	}
 
@@ -92,4 +104,37 @@ func activityRows(t *testing.T, body string) [][3]string {
 		out = append(out, [3]string{m[1], tags.ReplaceAllString(m[2], ""), m[3]})
 	}
 	return out
+}
+
+// A passkey whose signature verifies but whose counter went back (a
+// copy of it may be in other hands) fails the login, and the failure is
+// recorded as its person's: they see it on their account page, and the
+// audit event names the passkey.
+func TestUntrustedPasskeyIsShownToItsPerson(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.History = h.db
+	owner := h.browser("en")
+	d := newDevice(false)
+	e := owner.enrol(d, "", "fnr")
+	if r, m := h.browser("en").login(d, h.rp, "a1"); r.status != http.StatusOK {
+		t.Fatalf("login: %d %v", r.status, m)
+	}
+	d.cred.Counter = 0 // the copy's counter is behind the original's
+	r, m := h.browser("en").login(d, h.rp, "a2")
+	if r.status != http.StatusBadRequest || m["error"] != "cloned_authenticator" {
+		t.Fatalf("login with a copy: %d %v", r.status, m)
+	}
+	var found bool
+	for _, ev := range h.auditEvents(t) {
+		if ev.Type == "authentication" && ev.Reason == "cloned_authenticator" {
+			found = ev.PersonID == e.person && ev.Details["credential"] != "" && ev.Details["method"] == "passkey"
+		}
+	}
+	if !found {
+		t.Fatalf("the refused login is not recorded as %s's with the passkey: %v", e.person, h.auditEvents(t))
+	}
+	rows := activityRows(t, owner.get("/account").body)
+	if len(rows) == 0 || rows[0][1] != "A login with a passkey was refused" {
+		t.Fatalf("activity %q, want the refused login first", rows)
+	}
 }

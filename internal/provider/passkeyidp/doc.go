@@ -87,7 +87,11 @@
 // may; from login/begin and enrol/begin) and internal (500). Ceremony
 // failures are 400 and are recorded as audit events of type
 // "authentication" (or "enrolment", "passkey_added") with Result
-// failure and the code as Reason.
+// failure and the code as Reason. A login with a passkey whose
+// signature verified but which cannot be trusted (cloned_authenticator,
+// backup_eligibility_changed: a copy of it may be in other hands) is
+// recorded as its person's, with the passkey in Details["credential"],
+// so that the person sees it in their recent activity.
 //
 // # Security notes
 //
@@ -98,7 +102,8 @@
 // cookie), so no other browser can be logged in with it. Recovery codes
 // carry 80 random bits and are stored as SHA-256 hashes. Each login the
 // broker holds may try MaxRecoveryTries codes, an account login
-// MaxRecoveryTries per browser; an attempt the broker does not hold
-// (made up, or expired) gets the plain "start again" page and tries
-// nothing.
+// MaxRecoveryTries per browser in an hour, and the page at the limit
+// says which (start the login at the service again, or wait the hour);
+// an attempt the broker does not hold (made up, or expired) gets the
+// plain "start again" page and tries nothing.
 package passkeyidp

@@ -99,7 +99,18 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 		if reason == "internal" {
 			p.log().ErrorContext(ctx, "finish passkey login", "err", err)
 		}
-		p.auditFailure(ctx, "authentication", reason, "passkey", "")
+		// A passkey that verified but cannot be trusted (a copy of it may
+		// be in other hands) is recorded as its person's, so that they see
+		// the refused login on their account page (ADR 12) and operators
+		// see whose passkey it was.
+		ev := &store.AuditEvent{Type: "authentication", Result: store.ResultFailure, Reason: reason,
+			Details: map[string]string{"method": "passkey"}}
+		var ce *passkey.CredentialError
+		if errors.As(err, &ce) {
+			ev.PersonID = ce.PersonID
+			ev.Details["credential"] = credentialRef(ce.CredentialID)
+		}
+		p.audit(ctx, ev)
 		p.jsonError(w, r, statusFor(err), reason)
 		return
 	}

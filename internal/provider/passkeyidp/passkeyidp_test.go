@@ -772,6 +772,31 @@ func TestRecoveryCodeIsNotSpentOnALoginThatNeedsMore(t *testing.T) {
 	if r := b.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {csrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther || r.location != "/account" {
 		t.Fatalf("the code for the account: %d %q", r.status, r.location)
 	}
+	// A passkey added there logs in no higher than the code did, so it
+	// does not get the person into the service either, and the page
+	// must not promise that it will.
+	acsrf := attr(t, b.get("/account").body, "data-csrf")
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "New"}, acsrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("add begin: %d %v", r.status, begun)
+	}
+	d := newDevice(false)
+	id, body := h.create(t, d, begun)
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, acsrf); r.status != http.StatusOK {
+		t.Fatalf("add finish: %d %v", r.status, m)
+	}
+	if r, m := h.browser("en").login(d, h.rp, "a1"); r.status != http.StatusOK {
+		t.Fatalf("login with the added passkey: %d %v", r.status, m)
+	}
+	req := httptest.NewRequest("GET", "/", nil)
+	if ok, _ := h.fin.Accepts(req, "high-1", passkeyidp.ID, h.fin.last(t).Result.Level); ok {
+		t.Fatalf("the added passkey, at %v, would be taken for the login that needs more", h.fin.last(t).Result.Level)
+	}
+	page = b.get("/passkey/recover?attempt=high-1")
+	if strings.Contains(page.body, "go back to the service and log in with it") ||
+		!strings.Contains(page.body, "for this service you will still need another way to log in") {
+		t.Fatalf("recover page promises the added passkey gets the person into the service:\n%s", page.body)
+	}
 }
 
 // Over HTTPS the form cookie is a __Host- cookie, which a sibling
@@ -824,8 +849,17 @@ func TestRecoveryTriesAreCountedPerBrowser(t *testing.T) {
 			t.Fatalf("try %d: %d", i, r.status)
 		}
 	}
-	if r := guesser.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {csrf}, "code": {e.codes[0]}}); r.status != http.StatusTooManyRequests {
-		t.Fatalf("the guesser after the limit: %d", r.status)
+	// The page says what is true of an account login: there is no
+	// service to go back to, and starting again in this browser meets
+	// the same limit until the hour is over.
+	r := guesser.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {csrf}, "code": {e.codes[0]}})
+	if r.status != http.StatusTooManyRequests || !strings.Contains(r.body, "cannot try more recovery codes for an hour") ||
+		strings.Contains(r.body, "service you came from") || !strings.Contains(r.body, `href="/login"`) {
+		t.Fatalf("the guesser after the limit: %d\n%s", r.status, r.body)
+	}
+	h.now = h.now.Add(time.Hour)
+	if r := guesser.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {csrf}, "code": {e.codes[1]}}); r.status != http.StatusSeeOther || r.location != "/account" {
+		t.Fatalf("the same browser an hour later: %d %q", r.status, r.location)
 	}
 
 	owner := h.browser("en")
@@ -914,6 +948,12 @@ func TestAccount(t *testing.T) {
 	}
 	if !hasEvent(h.auditEvents(t), "passkey_removed", store.ResultSuccess, "") {
 		t.Fatal("no audit event for the removed passkey")
+	}
+	// The same form again (a second click, another tab) finds the
+	// passkey gone and says so on the account page, not "page not found".
+	if r := b.form("/account/passkeys/remove", url.Values{"credential": {first}, "csrf": {csrf}}); r.status != http.StatusNotFound ||
+		!strings.Contains(r.body, "That passkey was already removed") || !strings.Contains(r.body, `id="passkeys"`) {
+		t.Fatalf("remove again: %d\n%s", r.status, r.body)
 	}
 
 	// The last passkey stays while there are no recovery codes.

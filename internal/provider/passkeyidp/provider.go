@@ -189,12 +189,16 @@ func passkeyResult(person *store.Person, uv, be bool, maxLevel string, at time.T
 	}
 }
 
+// methodRecoveryCode is the provider.Result Method of a recovery code
+// login, which the broker records in the login's audit event.
+const methodRecoveryCode = "recovery-code"
+
 // recoveryResult is the provider.Result of a recovery code login.
 func recoveryResult(person *store.Person, at time.Time) provider.Result {
 	a := assurance.Authenticator{Kind: assurance.KindRecoveryCode}
 	return provider.Result{
 		Provider: ID, PersonID: person.ID, Level: level(person, a), AMR: assurance.AMR(a),
-		AuthTime: at, Method: "recovery-code",
+		AuthTime: at, Method: methodRecoveryCode,
 	}
 }
 

@@ -153,6 +153,9 @@ func (p *Provider) recoverPage(w http.ResponseWriter, r *http.Request) {
 	p.renderRecover(w, r, http.StatusOK, recoverData{Attempt: attempt})
 }
 
+// recoveryTryWindow is how long a recovery code try counts.
+const recoveryTryWindow = time.Hour
+
 // tryAllowed takes one of MaxRecoveryTries slots; false when all are
 // used. The slots live in the shared replay cache, so the limit holds
 // across nodes.
@@ -173,7 +176,7 @@ func (p *Provider) tryAllowed(r *http.Request, attempt string) (bool, error) {
 	}
 	now := p.now()
 	for i := 1; i <= MaxRecoveryTries; i++ {
-		err := p.Limits.Remember(r.Context(), key+"/"+strconv.Itoa(i), now.Add(time.Hour), now)
+		err := p.Limits.Remember(r.Context(), key+"/"+strconv.Itoa(i), now.Add(recoveryTryWindow), now)
 		if err == nil {
 			return true, nil
 		}
@@ -206,7 +209,7 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	// stray character) says nothing about any code, and takes no try.
 	code, ok := normaliseCode(r.PostFormValue("code"))
 	if !ok {
-		p.auditFailure(ctx, "authentication", "malformed_recovery_code", "recovery-code", "")
+		p.auditFailure(ctx, "authentication", "malformed_recovery_code", methodRecoveryCode, "")
 		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.format"})
 		return
 	}
@@ -216,13 +219,20 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !allowed {
-		p.auditFailure(ctx, "authentication", "rate_limited", "recovery-code", "")
-		p.Pages.Error(w, r, http.StatusTooManyRequests, p.lang(r), errorPage("recover.limit", p.loginAgainURL(attempt)))
+		p.auditFailure(ctx, "authentication", "rate_limited", methodRecoveryCode, "")
+		// A relying party's login gets fresh tries when it starts again;
+		// an account login's tries are this browser's for an hour, and
+		// starting again would only meet this page once more.
+		page := errorPage("recover.limit", p.loginAgainURL(attempt))
+		if attempt == "" {
+			page = errorPage("recover.limit.account", reauthURL)
+		}
+		p.Pages.Error(w, r, http.StatusTooManyRequests, p.lang(r), page)
 		return
 	}
 	personID, err := p.RecoveryCodes.UseRecoveryCode(ctx, hashCode(code), p.now())
 	if errors.Is(err, store.ErrNotFound) {
-		p.auditFailure(ctx, "authentication", "invalid_recovery_code", "recovery-code", "")
+		p.auditFailure(ctx, "authentication", "invalid_recovery_code", methodRecoveryCode, "")
 		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.wrong"})
 		return
 	}
