@@ -103,6 +103,8 @@
 // one connection, and reads use a pool. A write transaction that has not
 // committed within 10 s (a server that stopped answering) is rolled
 // back and its connection dropped, so the writer is never held for long.
+// A BEGIN that fails (the server ended the session: a restart, a
+// failover) is tried once more on a new connection, since nothing ran.
 //
 // The behaviour every backend must show is pinned down by the conformance
 // suite in package storetest, not here.
