@@ -99,7 +99,8 @@
 // the batch back and runs the other operations again alone; a deadlock
 // or serialization failure also gives its own operation one more try.
 // Keys that are not UTF-8 text without NUL, which PostgreSQL cannot
-// compare, name no record. Each node keeps its writer's group commit on
+// compare, name no record; the replay cache, whose keys carry values
+// from requests, stores such a key hex-encoded (storedKey). Each node keeps its writer's group commit on
 // one connection, and reads use a pool. A write transaction that has not
 // committed within 10 s (a server that stopped answering) is rolled
 // back and its connection dropped, so the writer is never held for long.
