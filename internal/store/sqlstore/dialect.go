@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"database/sql"
+	"encoding/hex"
 	"io/fs"
 	"strings"
 	"time"
@@ -84,4 +85,20 @@ func (db *DB) unmatchable(keys ...string) bool {
 		}
 	}
 	return false
+}
+
+// hexKeyPrefix begins a key stored hex-encoded (storedKey).
+const hexKeyPrefix = "\x01hex:"
+
+// storedKey returns key as the database stores it, for keys that are
+// stored rather than only looked up (the replay cache's, which hold
+// values from requests). Where the database keeps only text
+// (textOnly), a key that is not text, or that begins with hexKeyPrefix,
+// is stored as hexKeyPrefix and its bytes in hex; every other key as it
+// is. No two keys are stored alike.
+func (db *DB) storedKey(key string) string {
+	if !db.d.textOnly || (!db.unmatchable(key) && !strings.HasPrefix(key, hexKeyPrefix)) {
+		return key
+	}
+	return hexKeyPrefix + hex.EncodeToString([]byte(key))
 }

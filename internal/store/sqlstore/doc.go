@@ -99,10 +99,13 @@
 // the batch back and runs the other operations again alone; a deadlock
 // or serialization failure also gives its own operation one more try.
 // Keys that are not UTF-8 text without NUL, which PostgreSQL cannot
-// compare, name no record. Each node keeps its writer's group commit on
+// compare, name no record; the replay cache, whose keys carry values
+// from requests, stores such a key hex-encoded (storedKey). Each node keeps its writer's group commit on
 // one connection, and reads use a pool. A write transaction that has not
 // committed within 10 s (a server that stopped answering) is rolled
 // back and its connection dropped, so the writer is never held for long.
+// A BEGIN that fails (the server ended the session: a restart, a
+// failover) is tried once more on a new connection, since nothing ran.
 //
 // The behaviour every backend must show is pinned down by the conformance
 // suite in package storetest, not here.

@@ -309,3 +309,51 @@ func TestOpenExistingPostgresSchema(t *testing.T) {
 	}
 	testOpenExistingSchema(t, d, raw, func() (*DB, error) { return OpenExistingPostgres(t.Context(), dsn) })
 }
+
+// TestPostgresWriteAfterSessionsEnd: when the server ends the node's
+// sessions (a restart, a failover, pg_terminate_backend), the next
+// write gets a new connection rather than failing on the dead one, even
+// if the writer used it moments before.
+func TestPostgresWriteAfterSessionsEnd(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.NewDatabase(t)
+	db := openPostgres(t, dsn)
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	event := func() *store.AuditEvent { return &store.AuditEvent{Type: "t", Time: time.Now()} }
+	for i := range 3 {
+		if err := db.AppendAudit(ctx, event()); err != nil {
+			t.Fatalf("write %d before the sessions end: %v", i, err)
+		}
+		var n int
+		err := admin.QueryRowContext(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "+
+			"WHERE datname = current_database() AND pid <> pg_backend_pid()").Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Fatal("no session of the node's to end")
+		}
+		// The server's message reaches the node's socket before its next
+		// write does.
+		time.Sleep(50 * time.Millisecond)
+		if err := db.AppendAudit(ctx, event()); err != nil {
+			t.Fatalf("write %d after the sessions end: %v", i, err)
+		}
+	}
+	// Read through another node's handle: the read pool's connections
+	// meet the end of their sessions on their own.
+	all, err := openPostgres(t, dsn).ListAudit(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 6 {
+		t.Errorf("%d events, want 6", len(all))
+	}
+	if err := store.VerifyAuditChain(nil, all); err != nil {
+		t.Error(err)
+	}
+}

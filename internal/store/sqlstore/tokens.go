@@ -281,9 +281,10 @@ func (db *DB) RotateToken(ctx context.Context, hash []byte, now time.Time, e *st
 }
 
 // Remember implements store.ReplayCache with one upsert that only
-// overwrites an entry already expired at now.
+// overwrites an entry already expired at now. Any string is a key
+// (storedKey).
 func (db *DB) Remember(ctx context.Context, key string, expiresAt, now time.Time) error {
-	n, err := db.execN(ctx, db.st.remember, key, micros(expiresAt), micros(now))
+	n, err := db.execN(ctx, db.st.remember, db.storedKey(key), micros(expiresAt), micros(now))
 	if err != nil {
 		return fmt.Errorf("remember: %w", err)
 	}

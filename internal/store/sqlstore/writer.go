@@ -242,6 +242,13 @@ func (w *writer) run(batch []*writeReq) {
 	txCtx, cancel := opContext(context.Background(), deadline)
 	defer cancel()
 	tx, err := w.db.BeginTx(txCtx, nil)
+	if err != nil && w.d.shared && txCtx.Err() == nil {
+		// The server may have ended the connection's session since the
+		// last batch (a restart, a failover): the BEGIN meets the news
+		// and the connection is dropped. Nothing ran, so a BEGIN on a
+		// new connection costs no operation anything.
+		tx, err = w.db.BeginTx(txCtx, nil)
+	}
 	if err != nil {
 		for _, r := range batch {
 			r.err = fmt.Errorf("begin: %w", err)

@@ -529,4 +529,18 @@ func testReplayCache(t *testing.T, s store.Store) {
 		})
 		oneWinner(t, errs, store.ErrConflict)
 	})
+
+	// Keys carry values from requests (a DPoP proof's or a client
+	// assertion's jti, which JSON lets hold NUL), so any string is a key,
+	// remembered once and apart from every other.
+	t.Run("keys that are not text", func(t *testing.T) {
+		exp := now.Add(time.Minute)
+		keys := []string{"jti:\x00", "jti:\xff", "jti:", "\x01hex:6a74693a00", "jti:\uFFFD"}
+		for _, k := range keys {
+			wantErr(t, fmt.Sprintf("Remember %q", k), s.Remember(ctx, k, exp, now), nil)
+		}
+		for _, k := range keys {
+			wantErr(t, fmt.Sprintf("Remember %q again", k), s.Remember(ctx, k, exp, now), store.ErrConflict)
+		}
+	})
 }
