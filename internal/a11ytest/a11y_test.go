@@ -250,6 +250,13 @@ type node struct {
 
 func startNode(t *testing.T) *node {
 	t.Helper()
+	return startNodeMounting(t, nil)
+}
+
+// startNodeMounting starts a node as startNode does, with the handlers
+// mount returns for the node's issuer URL added to its mux.
+func startNodeMounting(t *testing.T, mount func(issuer string) func(*http.ServeMux)) *node {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -268,7 +275,11 @@ func startNode(t *testing.T) *node {
 	salt := make([]byte, 32)
 	_, _ = rand.Read(salt)
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: salt})
+	opts := app.Options{SubjectSalt: salt}
+	if mount != nil {
+		opts.Mount = mount(issuer)
+	}
+	a, err := app.New(ctx, cfg, opts)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
