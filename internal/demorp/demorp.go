@@ -338,7 +338,7 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 	requestURI, err := rp.push(ctx, form)
 	if err != nil {
 		rp.Log.Error("demo bank: pushed authorization request", "err", err)
-		rp.render(w, r, http.StatusBadGateway, "home.html", page{Error: fmt.Sprintf(t.ErrStart, err)})
+		rp.render(w, r, http.StatusBadGateway, "home.html", page{Error: t.ErrStart})
 		return
 	}
 	now := rp.Now()

@@ -1,6 +1,9 @@
 package demorp
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"io"
 	"log/slog"
 	"net/http"
@@ -146,4 +149,67 @@ func servePage(t *testing.T, h http.Handler, r *http.Request, want []string) *ht
 		}
 	}
 	return w
+}
+
+// TestLoginRefusedPlainly: when Varde refuses or drops the pushed
+// authorization request, the home page says in plain words what happened
+// and what to do, in the page's language; what went wrong (Varde's error
+// code and description, a Go error naming the endpoint) goes to the log,
+// never onto the page.
+func TestLoginRefusedPlainly(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, accept string
+		par          http.HandlerFunc
+		want         string
+	}{
+		{name: "refused", accept: "en", par: func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_client", "error_description": "client assertion signed by an unknown key"})
+		}, want: texts["en"].ErrStart},
+		{name: "busy, not JSON", accept: "nb", par: func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "<html>busy</html>", http.StatusServiceUnavailable)
+		}, want: texts["nb"].ErrStart},
+		{name: "connection dropped", accept: "da", par: func(w http.ResponseWriter, r *http.Request) {
+			c, _, _ := http.NewResponseController(w).Hijack()
+			c.Close()
+		}, want: texts["da"].ErrStart},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mux := http.NewServeMux()
+			srv := httptest.NewServer(mux)
+			t.Cleanup(srv.Close)
+			mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+				writeJSON(w, http.StatusOK, map[string]any{
+					"issuer": srv.URL, "authorization_endpoint": srv.URL + "/authorize", "token_endpoint": srv.URL + "/token",
+					"jwks_uri": srv.URL + "/jwks", "pushed_authorization_request_endpoint": srv.URL + "/par",
+				})
+			})
+			mux.HandleFunc("POST /par", tt.par)
+			var log strings.Builder
+			rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: srv.URL, BaseURL: "http://localhost:1/demo-bank",
+				Key: key, KeyID: "k1", HTTPClient: srv.Client(),
+				Log: slog.New(slog.NewTextHandler(&log, nil)), Now: time.Now}
+			r := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader("acr=x"))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Accept-Language", tt.accept)
+			w := httptest.NewRecorder()
+			rp.Handler().ServeHTTP(w, r)
+			body := w.Body.String()
+			if w.Code != http.StatusBadGateway || !strings.Contains(body, tt.want) {
+				t.Errorf("status %d, want 502 and %q:\n%s", w.Code, tt.want, body)
+			}
+			for _, s := range []string{"invalid_client", "unknown key", "PAR", srv.URL, "%!", "busy</", "EOF"} {
+				if strings.Contains(body, s) {
+					t.Errorf("page shows %q:\n%s", s, body)
+				}
+			}
+			if !strings.Contains(log.String(), "pushed authorization request") {
+				t.Errorf("log lacks the refusal: %s", log.String())
+			}
+		})
+	}
 }

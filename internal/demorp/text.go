@@ -67,7 +67,7 @@ var texts = map[string]*text{
 		Footer:          "Demo Bank is part of the Varde demo. It is not a real bank.",
 
 		ErrUnreachable:  "Varde is not reachable. Try again in a moment.",
-		ErrStart:        "Could not start the login with Varde: %s",
+		ErrStart:        "Varde did not start the login. Try again in a moment. If it happens again, the terminal running the demo says why.",
 		ErrState:        "This login did not start here. Please log in again.",
 		ErrExpired:      "The login took too long. Please log in again.",
 		ErrIssuer:       "The answer came from the wrong issuer.",
@@ -112,7 +112,7 @@ var texts = map[string]*text{
 		Footer:          "Demo Bank er en del av Varde-demoen. Det er ikke en ekte bank.",
 
 		ErrUnreachable:  "Varde svarer ikke. Prøv igjen om litt.",
-		ErrStart:        "Kunne ikke starte innloggingen med Varde: %s",
+		ErrStart:        "Varde startet ikke innloggingen. Prøv igjen om litt. Skjer det igjen, står årsaken i terminalen der demoen kjører.",
 		ErrState:        "Denne innloggingen startet ikke her. Logg inn på nytt.",
 		ErrExpired:      "Innloggingen tok for lang tid. Logg inn på nytt.",
 		ErrIssuer:       "Svaret kom fra feil utsteder.",
@@ -157,7 +157,7 @@ var texts = map[string]*text{
 		Footer:          "Demo Bank er en del af Varde-demoen. Det er ikke en rigtig bank.",
 
 		ErrUnreachable:  "Varde svarer ikke. Prøv igen om lidt.",
-		ErrStart:        "Kunne ikke starte dit login med Varde: %s",
+		ErrStart:        "Varde startede ikke dit login. Prøv igen om lidt. Sker det igen, står årsagen i terminalen, hvor demoen kører.",
 		ErrState:        "Dette login startede ikke her. Log ind igen.",
 		ErrExpired:      "Det tog for lang tid at logge ind. Log ind igen.",
 		ErrIssuer:       "Svaret kom fra den forkerte udsteder.",
