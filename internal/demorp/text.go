@@ -29,6 +29,13 @@ type text struct {
 
 	ErrUnreachable, ErrStart, ErrState, ErrExpired, ErrIssuer string
 	ErrCancelled, ErrNotCompleted, ErrSign, ErrCode, ErrToken string
+
+	// ErrorTitle starts the title of a page that shows an error (WCAG
+	// 3.3.1, 2.4.2: the title says so before anything else).
+	ErrorTitle string
+	// NotFound and NotFoundNext make the page for an address Demo Bank
+	// does not serve.
+	NotFound, NotFoundNext string
 }
 
 var texts = map[string]*text{
@@ -65,6 +72,9 @@ var texts = map[string]*text{
 		ClaimsHint:      "The claims of the ID token, as the bank received them.",
 		LogoutButton:    "Log out",
 		Footer:          "Demo Bank is part of the Varde demo. It is not a real bank.",
+		ErrorTitle:      "Error",
+		NotFound:        "There is no such page",
+		NotFoundNext:    "Go to the home page to log in.",
 
 		ErrUnreachable:  "Varde is not reachable. Try again in a moment.",
 		ErrStart:        "Varde did not start the login. Try again in a moment. If it happens again, the terminal running the demo says why.",
@@ -110,6 +120,9 @@ var texts = map[string]*text{
 		ClaimsHint:      "Opplysningene i ID-tokenet, slik banken fikk dem.",
 		LogoutButton:    "Logg ut",
 		Footer:          "Demo Bank er en del av Varde-demoen. Det er ikke en ekte bank.",
+		ErrorTitle:      "Feil",
+		NotFound:        "Denne siden finnes ikke",
+		NotFoundNext:    "Gå til forsiden for å logge inn.",
 
 		ErrUnreachable:  "Varde svarer ikke. Prøv igjen om litt.",
 		ErrStart:        "Varde startet ikke innloggingen. Prøv igjen om litt. Skjer det igjen, står årsaken i terminalen der demoen kjører.",
@@ -155,6 +168,9 @@ var texts = map[string]*text{
 		ClaimsHint:      "Oplysningerne i ID-tokenet, sådan som banken modtog dem.",
 		LogoutButton:    "Log ud",
 		Footer:          "Demo Bank er en del af Varde-demoen. Det er ikke en rigtig bank.",
+		ErrorTitle:      "Fejl",
+		NotFound:        "Siden findes ikke",
+		NotFoundNext:    "Gå til forsiden for at logge ind.",
 
 		ErrUnreachable:  "Varde svarer ikke. Prøv igen om lidt.",
 		ErrStart:        "Varde startede ikke dit login. Prøv igen om lidt. Sker det igen, står årsagen i terminalen, hvor demoen kører.",
