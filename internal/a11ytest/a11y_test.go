@@ -82,6 +82,7 @@ func TestPagesWCAG(t *testing.T) {
 			t.Run(lang+"/"+p.name, func(t *testing.T) {
 				b.visit(t, n.issuer+p.path, p.status)
 				b.audit(t, lang, p.ready)
+				b.errorTitle(t, lang, p.ready == ".notice .error")
 			})
 		}
 
@@ -93,6 +94,7 @@ func TestPagesWCAG(t *testing.T) {
 			)
 			b.until(t, `document.querySelector("#code-error") !== null`)
 			b.audit(t, lang, "#code-error")
+			b.errorTitle(t, lang, true)
 		})
 
 		// A person enrols (a synthetic test person, with Chromium's
@@ -250,6 +252,13 @@ type node struct {
 
 func startNode(t *testing.T) *node {
 	t.Helper()
+	return startNodeMounting(t, nil)
+}
+
+// startNodeMounting starts a node as startNode does, with the handlers
+// mount returns for the node's issuer URL added to its mux.
+func startNodeMounting(t *testing.T, mount func(issuer string) func(*http.ServeMux)) *node {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -268,7 +277,11 @@ func startNode(t *testing.T) *node {
 	salt := make([]byte, 32)
 	_, _ = rand.Read(salt)
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: salt})
+	opts := app.Options{SubjectSalt: salt}
+	if mount != nil {
+		opts.Mount = mount(issuer)
+	}
+	a, err := app.New(ctx, cfg, opts)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -502,6 +515,25 @@ func (b *browser) audit(t *testing.T, lang, ready string) {
 	}
 	t.Logf("axe %s at %s: %d rules passed, %d violations", res.Version, loc, res.Passes, len(res.Violations))
 	b.reflow(t, loc)
+}
+
+// errorPrefix starts the title of a page that shows an error in a form
+// or about a choice, in each language ("layout.error").
+var errorPrefix = map[string]string{"nb": "Feil: ", "en": "Error: ", "da": "Fejl: "}
+
+// errorTitle checks that the current page's title starts with the error
+// prefix when the page shows an error next to a form or choice, and not
+// otherwise (WCAG 2.4.2 and 3.3.1: the first thing a screen reader reads
+// of the reloaded page says that something needs fixing).
+func (b *browser) errorTitle(t *testing.T, lang string, showsError bool) {
+	t.Helper()
+	title, err := chromedp.Run(b.ctx, chromedp.Title())
+	if err != nil {
+		t.Fatalf("read title: %v", err)
+	}
+	if strings.HasPrefix(title, errorPrefix[lang]) != showsError {
+		t.Errorf("title %q: starts with %q is %v, want %v", title, errorPrefix[lang], !showsError, showsError)
+	}
 }
 
 // reflowWidth is the viewport width WCAG 1.4.10 (Reflow) names: 320 CSS

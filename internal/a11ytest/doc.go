@@ -5,7 +5,8 @@
 // 127.0.0.1, opens every page a person can reach during a login, an
 // enrolment, on the account page and at logout, and the public status
 // pages (status, incidents, quarterly reports) over incidents and
-// maintenance seeded into the node's store, in every language, and
+// maintenance seeded into the node's store, and Demo Bank's pages
+// through a whole demo login with a new test person, in every language, and
 // fails on any violation axe rates serious or critical, and on content
 // that does not reflow at 320 CSS pixels (WCAG 1.4.10), which axe does
 // not check. The status pages must also carry no script. axe-core is

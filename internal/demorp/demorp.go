@@ -107,7 +107,19 @@ func (rp *RP) Handler() http.Handler {
 	mux.HandleFunc("GET "+prefix+"/callback", rp.callback)
 	mux.HandleFunc("GET "+prefix+"/account", rp.account)
 	mux.HandleFunc("POST "+prefix+"/logout", rp.logout)
+	// The forms' addresses asked for by GET (a bookmark, an address
+	// typed or reloaded) go to the home page; any other address gets
+	// Demo Bank's own page, never the mux's plain text.
+	mux.HandleFunc("GET "+prefix+"/login", rp.toHome)
+	mux.HandleFunc("GET "+prefix+"/logout", rp.toHome)
+	mux.HandleFunc(prefix+"/", func(w http.ResponseWriter, r *http.Request) {
+		rp.render(w, r, http.StatusNotFound, "notfound.html", page{})
+	})
 	return mux
+}
+
+func (rp *RP) toHome(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, rp.BaseURL+"/", http.StatusSeeOther)
 }
 
 func (rp *RP) path() string {
@@ -249,6 +261,7 @@ type page struct {
 	Name, Lang string
 	Title      string
 	Stylesheet string
+	Home       string // the home page's path
 	T          *text
 	Languages  []langLink
 	Levels     []level
@@ -267,11 +280,23 @@ func (rp *RP) render(w http.ResponseWriter, r *http.Request, status int, name st
 	p.Name = rp.Name
 	p.Lang = lang(r)
 	p.T = texts[p.Lang]
-	p.Title = rp.Name
-	if name == "account.html" {
+	// WCAG 2.4.2: the title names the page; one that shows an error
+	// says so first (3.3.1).
+	switch {
+	case name == "account.html":
 		p.Title = p.T.AccountTitle + " – " + rp.Name
+	case name == "notfound.html":
+		p.Title = p.T.NotFound + " – " + rp.Name
+	case p.Session != nil:
+		p.Title = p.T.WelcomeBack + " – " + rp.Name
+	default:
+		p.Title = fmt.Sprintf(p.T.LoginTo, rp.Name)
+	}
+	if p.Error != "" {
+		p.Title = p.T.ErrorTitle + ": " + p.Title
 	}
 	p.Stylesheet = rp.path() + "/static/demobank.css"
+	p.Home = rp.path() + "/"
 	if r.URL.Query().Get("lang") == p.Lang {
 		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: p.Lang, Path: rp.path() + "/", MaxAge: 365 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	}
@@ -338,7 +363,7 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 	requestURI, err := rp.push(ctx, form)
 	if err != nil {
 		rp.Log.Error("demo bank: pushed authorization request", "err", err)
-		rp.render(w, r, http.StatusBadGateway, "home.html", page{Error: fmt.Sprintf(t.ErrStart, err)})
+		rp.render(w, r, http.StatusBadGateway, "home.html", page{Error: t.ErrStart})
 		return
 	}
 	now := rp.Now()

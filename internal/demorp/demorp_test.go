@@ -1,6 +1,9 @@
 package demorp
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
 )
 
 // TestTextsComplete: every string exists in every language.
@@ -146,4 +151,121 @@ func servePage(t *testing.T, h http.Handler, r *http.Request, want []string) *ht
 		}
 	}
 	return w
+}
+
+// TestLoginRefusedPlainly: when Varde refuses or drops the pushed
+// authorization request, the home page says in plain words what happened
+// and what to do, in the page's language; what went wrong (Varde's error
+// code and description, a Go error naming the endpoint) goes to the log,
+// never onto the page.
+func TestLoginRefusedPlainly(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, accept string
+		par          http.HandlerFunc
+		want         string
+	}{
+		{name: "refused", accept: "en", par: func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_client", "error_description": "client assertion signed by an unknown key"})
+		}, want: texts["en"].ErrStart},
+		{name: "busy, not JSON", accept: "nb", par: func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "<html>busy</html>", http.StatusServiceUnavailable)
+		}, want: texts["nb"].ErrStart},
+		{name: "connection dropped", accept: "da", par: func(w http.ResponseWriter, r *http.Request) {
+			c, _, _ := http.NewResponseController(w).Hijack()
+			c.Close()
+		}, want: texts["da"].ErrStart},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mux := http.NewServeMux()
+			srv := httptest.NewServer(mux)
+			t.Cleanup(srv.Close)
+			mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+				writeJSON(w, http.StatusOK, map[string]any{
+					"issuer": srv.URL, "authorization_endpoint": srv.URL + "/authorize", "token_endpoint": srv.URL + "/token",
+					"jwks_uri": srv.URL + "/jwks", "pushed_authorization_request_endpoint": srv.URL + "/par",
+				})
+			})
+			mux.HandleFunc("POST /par", tt.par)
+			var log strings.Builder
+			rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: srv.URL, BaseURL: "http://localhost:1/demo-bank",
+				Key: key, KeyID: "k1", HTTPClient: srv.Client(),
+				Log: slog.New(slog.NewTextHandler(&log, nil)), Now: time.Now}
+			r := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader("acr=x"))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Accept-Language", tt.accept)
+			w := httptest.NewRecorder()
+			rp.Handler().ServeHTTP(w, r)
+			body := w.Body.String()
+			if w.Code != http.StatusBadGateway || !strings.Contains(body, tt.want) {
+				t.Errorf("status %d, want 502 and %q:\n%s", w.Code, tt.want, body)
+			}
+			for _, s := range []string{"invalid_client", "unknown key", "PAR", srv.URL, "%!", "busy</", "EOF"} {
+				if strings.Contains(body, s) {
+					t.Errorf("page shows %q:\n%s", s, body)
+				}
+			}
+			if !strings.Contains(log.String(), "pushed authorization request") {
+				t.Errorf("log lacks the refusal: %s", log.String())
+			}
+		})
+	}
+}
+
+// TestPagesNamed: every Demo Bank page's title names it, a page showing
+// an error says so first (WCAG 2.4.2, 3.3.1), an address Demo Bank does
+// not serve gets its own page in the person's language with the way home,
+// and the forms' addresses asked for by GET lead home, never to plain
+// text.
+func TestPagesNamed(t *testing.T) {
+	rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: "http://localhost:1", BaseURL: "http://localhost:1/demo-bank",
+		HTTPClient: &http.Client{Timeout: time.Second},
+		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}
+	h := rp.Handler()
+	rp.provider = &oidc.Provider{} // discovered: the callback checks its state first
+	rp.sessions["s1"] = &loggedIn{Claims: map[string]any{"sub": "s"}, expires: time.Now().Add(time.Hour)}
+	tests := []struct {
+		name, method, url, accept, session string
+		status                             int
+		want                               []string
+	}{
+		{name: "home", method: "GET", url: "/demo-bank/", accept: "en", status: 200,
+			want: []string{"<title>Log in to Demo Bank</title>"}},
+		{name: "home, logged in", method: "GET", url: "/demo-bank/", accept: "en", session: "s1", status: 200,
+			want: []string{"<title>Welcome back – Demo Bank</title>"}},
+		{name: "account", method: "GET", url: "/demo-bank/account", accept: "da", session: "s1", status: 200,
+			want: []string{"<title>Dine konti – Demo Bank</title>"}},
+		{name: "login not started here", method: "GET", url: "/demo-bank/callback?state=x&code=y", accept: "nb", status: 400,
+			want: []string{"<title>Feil: Logg inn i Demo Bank</title>", `role="alert"`}},
+		{name: "login not started here, English", method: "GET", url: "/demo-bank/callback?state=x&code=y", accept: "en", status: 400,
+			want: []string{"<title>Error: Log in to Demo Bank</title>"}},
+		{name: "unknown address", method: "GET", url: "/demo-bank/accounts/x", accept: "da", status: 404,
+			want: []string{`<html lang="da">`, "<title>Siden findes ikke – Demo Bank</title>", "<h1>Siden findes ikke</h1>", `<a href="/demo-bank/">Gå til forsiden`, `<p class="bank"><a href="/demo-bank/">`}},
+		{name: "login by GET", method: "GET", url: "/demo-bank/login", status: 303, want: []string{`href="http://localhost:1/demo-bank/"`}},
+		{name: "logout by GET", method: "GET", url: "/demo-bank/logout", status: 303, want: []string{`href="http://localhost:1/demo-bank/"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, tt.url, nil)
+			r.Header.Set("Accept-Language", tt.accept)
+			if tt.session != "" {
+				r.AddCookie(&http.Cookie{Name: cookieName, Value: tt.session})
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			body := w.Body.String()
+			if w.Code != tt.status {
+				t.Errorf("status %d, want %d", w.Code, tt.status)
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(body, s) {
+					t.Errorf("page lacks %q:\n%s", s, body)
+				}
+			}
+		})
+	}
 }

@@ -14,5 +14,10 @@
 // The language a person picks at Demo Bank is sent to Varde as
 // ui_locales, so Varde's pages follow it. The pages name the assurance
 // levels (Substantial, High) and show what the ID token said: name,
-// level, provider, the pairwise subject identifier and every claim.
+// level, provider, the pairwise subject identifier and every claim. Each
+// page's title names it, and starts with "Error" when the page shows one;
+// an address Demo Bank does not serve gets its own page with the way
+// home, and a form's address asked for by GET leads home. What went
+// wrong between Demo Bank and Varde goes to the log; the page says in
+// plain words what happened and what to do.
 package demorp

@@ -29,6 +29,13 @@ type text struct {
 
 	ErrUnreachable, ErrStart, ErrState, ErrExpired, ErrIssuer string
 	ErrCancelled, ErrNotCompleted, ErrSign, ErrCode, ErrToken string
+
+	// ErrorTitle starts the title of a page that shows an error (WCAG
+	// 3.3.1, 2.4.2: the title says so before anything else).
+	ErrorTitle string
+	// NotFound and NotFoundNext make the page for an address Demo Bank
+	// does not serve.
+	NotFound, NotFoundNext string
 }
 
 var texts = map[string]*text{
@@ -65,9 +72,12 @@ var texts = map[string]*text{
 		ClaimsHint:      "The claims of the ID token, as the bank received them.",
 		LogoutButton:    "Log out",
 		Footer:          "Demo Bank is part of the Varde demo. It is not a real bank.",
+		ErrorTitle:      "Error",
+		NotFound:        "There is no such page",
+		NotFoundNext:    "Go to the home page to log in.",
 
 		ErrUnreachable:  "Varde is not reachable. Try again in a moment.",
-		ErrStart:        "Could not start the login with Varde: %s",
+		ErrStart:        "Varde did not start the login. Try again in a moment. If it happens again, the terminal running the demo says why.",
 		ErrState:        "This login did not start here. Please log in again.",
 		ErrExpired:      "The login took too long. Please log in again.",
 		ErrIssuer:       "The answer came from the wrong issuer.",
@@ -110,9 +120,12 @@ var texts = map[string]*text{
 		ClaimsHint:      "Opplysningene i ID-tokenet, slik banken fikk dem.",
 		LogoutButton:    "Logg ut",
 		Footer:          "Demo Bank er en del av Varde-demoen. Det er ikke en ekte bank.",
+		ErrorTitle:      "Feil",
+		NotFound:        "Denne siden finnes ikke",
+		NotFoundNext:    "Gå til forsiden for å logge inn.",
 
 		ErrUnreachable:  "Varde svarer ikke. Prøv igjen om litt.",
-		ErrStart:        "Kunne ikke starte innloggingen med Varde: %s",
+		ErrStart:        "Varde startet ikke innloggingen. Prøv igjen om litt. Skjer det igjen, står årsaken i terminalen der demoen kjører.",
 		ErrState:        "Denne innloggingen startet ikke her. Logg inn på nytt.",
 		ErrExpired:      "Innloggingen tok for lang tid. Logg inn på nytt.",
 		ErrIssuer:       "Svaret kom fra feil utsteder.",
@@ -155,9 +168,12 @@ var texts = map[string]*text{
 		ClaimsHint:      "Oplysningerne i ID-tokenet, sådan som banken modtog dem.",
 		LogoutButton:    "Log ud",
 		Footer:          "Demo Bank er en del af Varde-demoen. Det er ikke en rigtig bank.",
+		ErrorTitle:      "Fejl",
+		NotFound:        "Siden findes ikke",
+		NotFoundNext:    "Gå til forsiden for at logge ind.",
 
 		ErrUnreachable:  "Varde svarer ikke. Prøv igen om lidt.",
-		ErrStart:        "Kunne ikke starte dit login med Varde: %s",
+		ErrStart:        "Varde startede ikke dit login. Prøv igen om lidt. Sker det igen, står årsagen i terminalen, hvor demoen kører.",
 		ErrState:        "Dette login startede ikke her. Log ind igen.",
 		ErrExpired:      "Det tog for lang tid at logge ind. Log ind igen.",
 		ErrIssuer:       "Svaret kom fra den forkerte udsteder.",

@@ -167,6 +167,11 @@ func TestLoginRefusals(t *testing.T) {
 			if resp.StatusCode != tc.status || !strings.Contains(body.String(), tc.want) {
 				t.Errorf("status %d, want %d with %q:\n%.600s", resp.StatusCode, tc.status, tc.want, body.String())
 			}
+			// WCAG 2.4.2, 3.3.1: the login page showing an error says so
+			// first in its title.
+			if tc.want != "" && !strings.Contains(body.String(), "<title>Error: Log in with ") {
+				t.Errorf("title does not start with Error:\n%.400s", body.String())
+			}
 			tied := strings.Contains(body.String(), `aria-describedby="number-hint error" aria-invalid="true"`)
 			if tied != tc.invalid || tied != strings.Contains(body.String(), `aria-invalid`) {
 				t.Errorf("number field tied to the error: %v, want %v", tied, tc.invalid)

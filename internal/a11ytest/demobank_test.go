@@ -1,0 +1,96 @@
+package a11ytest_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/varde-eid/varde/internal/app"
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/demorp"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// TestDemoBankWCAG walks the demo as a newcomer does, in every language:
+// Demo Bank's home page, its page for a login that did not start there,
+// then "Log in with Varde", a new test person with a passkey, Demo
+// Bank's account page, and logging out back to its home page. Each Demo
+// Bank page is checked as TestPagesWCAG checks Varde's: axe-core's WCAG
+// 2.2 A/AA rules, the document's language and reflow at 320 CSS pixels.
+func TestDemoBankWCAG(t *testing.T) {
+	requireBrowserTests(t)
+	axeSrc := axeSource(t)
+	b := newBrowser(t, chromiumPath(t), axeSrc)
+	bankKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startNodeMounting(t, func(issuer string) func(*http.ServeMux) {
+		bank := &demorp.RP{
+			Name: "Demo Bank", ClientID: "demo-bank", Issuer: issuer, BaseURL: issuer + "/demo-bank",
+			Key: bankKey, KeyID: "demo-bank-1",
+			ACRValues:  []string{assurance.ACRSubstantial, assurance.ACRHigh},
+			HTTPClient: &http.Client{Timeout: 10 * time.Second},
+			Now:        time.Now,
+		}
+		return func(mux *http.ServeMux) { mux.Handle("/demo-bank/", bank.Handler()) }
+	})
+	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &bankKey.PublicKey, KeyID: "demo-bank-1", Algorithm: "ES256", Use: "sig"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = n.app.Store.PutClient(context.Background(), &store.Client{
+		ID: "demo-bank", Name: "Demo Bank", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks,
+		RedirectURIs:           []string{n.issuer + "/demo-bank/callback"},
+		PostLogoutRedirectURIs: []string{n.issuer + "/demo-bank/"},
+		RequirePAR:             true, SectorID: "demo-bank.example",
+		Claims: []string{"name", "given_name", "family_name", "birthdate"},
+		Source: "test", CreatedAt: time.Now(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bank := n.issuer + "/demo-bank/"
+	ceremony := `.passkey-ceremony[data-ceremony=enrol] [data-role=button]`
+	for _, l := range app.Languages {
+		lang := l.Tag
+		t.Run(lang+"/home", func(t *testing.T) {
+			b.visit(t, bank+"?lang="+lang, 200)
+			b.audit(t, lang, "#login")
+		})
+		t.Run(lang+"/login not started here", func(t *testing.T) {
+			b.visit(t, bank+"callback?state=unknown&code=unknown", 400)
+			b.audit(t, lang, "#error")
+		})
+		t.Run(lang+"/login and account", func(t *testing.T) {
+			b.visit(t, bank+"?lang="+lang, 200)
+			b.do(t, "log in with Varde", chromedp.Click(`#login`))
+			b.until(t, `location.pathname === "/login" && document.querySelector("#provider-passkey") !== null`)
+			b.do(t, "choose passkey", chromedp.Click(`#provider-passkey`))
+			b.until(t, `location.pathname === "/passkey/login" && document.querySelector('a[href*="/passkey/enrol"]') !== null`)
+			b.do(t, "create a test person", chromedp.Click(`a[href*="/passkey/enrol"]`))
+			b.do(t, "enrol",
+				chromedp.WaitVisible(ceremony),
+				chromedp.SendKeys(`#given_name`, "Kari"),
+				chromedp.SendKeys(`#family_name`, "Nordmann"),
+				chromedp.Click(ceremony),
+			)
+			b.until(t, `location.pathname === "/passkey/enrolled" && document.querySelector("code.codes") !== null`)
+			b.do(t, "continue", chromedp.Click(`form[action="/passkey/enrolled/continue"] button`))
+			b.until(t, `location.pathname === "/demo-bank/account" && document.querySelector("#welcome") !== null`)
+			t.Run("account", func(t *testing.T) { b.audit(t, lang, "#welcome") })
+
+			b.do(t, "log out", chromedp.Click(`#logout`))
+			b.until(t, `location.pathname === "/demo-bank/" && document.querySelector("#login") !== null`)
+			t.Run("logged out", func(t *testing.T) { b.audit(t, lang, "#login") })
+		})
+	}
+}
