@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -75,7 +76,9 @@ type RP struct {
 
 type pending struct {
 	verifier, nonce string
-	expires         time.Time
+	// acr is the level asked for, "" for none.
+	acr     string
+	expires time.Time
 }
 
 type loggedIn struct {
@@ -340,6 +343,10 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	acr := r.PostFormValue("acr")
+	if acr != "" && !slices.Contains(rp.ACRValues, acr) {
+		rp.render(w, r, http.StatusBadRequest, "home.html", page{Error: t.ErrLevelUnknown})
+		return
+	}
 	state, nonce, verifier := random(16), random(16), oauth2.GenerateVerifier()
 	form := url.Values{
 		"response_type": {"code"}, "client_id": {rp.ClientID}, "redirect_uri": {rp.BaseURL + "/callback"},
@@ -373,7 +380,7 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 			delete(rp.pending, k)
 		}
 	}
-	rp.pending[state] = pending{verifier: verifier, nonce: nonce, expires: now.Add(10 * time.Minute)}
+	rp.pending[state] = pending{verifier: verifier, nonce: nonce, acr: acr, expires: now.Add(10 * time.Minute)}
 	rp.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: "demobank_state", Value: state, Path: rp.path() + "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: 600})
 	http.Redirect(w, r, rp.provider.Endpoint().AuthURL+"?"+url.Values{"client_id": {rp.ClientID}, "request_uri": {requestURI}}.Encode(), http.StatusSeeOther)
@@ -473,6 +480,17 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadGateway, t.ErrToken)
 		return
 	}
+	// acr_values asks for a level; it does not promise one (OIDC Core
+	// §3.1.2.1, §5.5.1.1). The bank lets the person in only if the level
+	// reached is at least the one chosen.
+	var level struct {
+		ACR string `json:"acr"`
+	}
+	if err := idt.Claims(&level); err != nil || !rp.atLeast(level.ACR, p.acr) {
+		rp.Log.Error("demo bank: login below the level asked for", "acr", level.ACR, "asked", p.acr, "err", err)
+		fail(http.StatusForbidden, t.ErrLevel)
+		return
+	}
 	bound := false
 	if rp.dpop != nil {
 		// RFC 9449 §5.1: a bound token says so; §7.1: it is used with the
@@ -498,6 +516,17 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	rp.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: sid, Path: rp.path() + "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, rp.BaseURL+"/account", http.StatusSeeOther)
+}
+
+// atLeast reports whether the level got is want or above it in
+// ACRValues, which lists the levels lowest first. Any level will do
+// when none was asked for.
+func (rp *RP) atLeast(got, want string) bool {
+	if want == "" {
+		return true
+	}
+	g, w := slices.Index(rp.ACRValues, got), slices.Index(rp.ACRValues, want)
+	return w >= 0 && g >= w
 }
 
 func (rp *RP) current(r *http.Request) *loggedIn {

@@ -193,7 +193,7 @@ func TestLoginRefusedPlainly(t *testing.T) {
 			mux.HandleFunc("POST /par", tt.par)
 			var log strings.Builder
 			rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: srv.URL, BaseURL: "http://localhost:1/demo-bank",
-				Key: key, KeyID: "k1", HTTPClient: srv.Client(),
+				Key: key, KeyID: "k1", HTTPClient: srv.Client(), ACRValues: []string{"x"},
 				Log: slog.New(slog.NewTextHandler(&log, nil)), Now: time.Now}
 			r := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader("acr=x"))
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")

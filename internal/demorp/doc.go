@@ -3,7 +3,8 @@
 // github.com/coreos/go-oidc and golang.org/x/oauth2, integrating the way a
 // real bank would: pushed authorization requests (RFC 9126), PKCE,
 // private_key_jwt client authentication, ID token verification, nonce and
-// RFC 9207 iss checks, tokens bound to its key with DPoP (RFC 9449),
+// RFC 9207 iss checks, a check that the level reached (acr) is at least
+// the one asked for (OIDC Core §5.5.1.1), tokens bound to its key with DPoP (RFC 9449),
 // retrying when Varde asks for a DPoP nonce, and RP-initiated logout. It
 // is demo code, kept small, and never part of a production node.
 //

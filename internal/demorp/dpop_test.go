@@ -38,6 +38,8 @@ type nonceIssuer struct {
 	tokenNonces, userinfoNonces []string
 	// assertions are the jti of every client assertion.
 	assertions []string
+	// acr is the level its ID tokens name; high if empty.
+	acr string
 }
 
 const (
@@ -120,9 +122,13 @@ func (f *nonceIssuer) idToken() string {
 		f.t.Fatal(err)
 	}
 	now := time.Now()
+	acr := f.acr
+	if acr == "" {
+		acr = "http://eidas.europa.eu/LoA/high"
+	}
 	tok, err := jwt.Signed(s).Claims(map[string]any{
 		"iss": f.srv.URL, "sub": "pairwise-sub", "aud": "demo-bank", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
-		"nonce": f.oidcNonce, "acr": "http://eidas.europa.eu/LoA/high",
+		"nonce": f.oidcNonce, "acr": acr,
 	}).Serialize()
 	if err != nil {
 		f.t.Fatal(err)
@@ -203,4 +209,88 @@ func TestDPoPNonceRetry(t *testing.T) {
 	if len(f.assertions) != 3 {
 		t.Errorf("client assertions %q, want three: one at PAR and a new one for each token request", f.assertions)
 	}
+}
+
+// TestLevelBelowAskedRefused: Demo Bank lets a person in only at the
+// level they chose or above it (OIDC Core §5.5.1.1: acr_values asks, it
+// does not promise), says so in plain words when the ID token names a
+// lower level or none, and refuses a level it does not offer before
+// asking Varde for anything.
+func TestLevelBelowAskedRefused(t *testing.T) {
+	const (
+		substantial = "http://eidas.europa.eu/LoA/substantial"
+		high        = "http://eidas.europa.eu/LoA/high"
+	)
+	for _, tt := range []struct {
+		name, asked, got string
+		in               bool
+	}{
+		{name: "high for high", asked: high, got: high, in: true},
+		{name: "high for substantial", asked: substantial, got: high, in: true},
+		{name: "substantial for high", asked: high, got: substantial},
+		{name: "a level not offered", asked: high, got: "http://eidas.europa.eu/LoA/low"},
+		{name: "nothing asked", asked: "", got: substantial, in: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newNonceIssuer(t)
+			f.acr = tt.got
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			dpopKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			rp := &RP{
+				Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+				Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
+				ACRValues: []string{substantial, high},
+				Log:       slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
+			}
+			h := rp.Handler()
+			w := httptest.NewRecorder()
+			login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(url.Values{"acr": {tt.asked}}.Encode()))
+			login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			h.ServeHTTP(w, login)
+			if w.Code != http.StatusSeeOther {
+				t.Fatalf("login: %d %s", w.Code, w.Body)
+			}
+			var state string
+			for _, c := range w.Result().Cookies() {
+				if c.Name == "demobank_state" {
+					state = c.Value
+				}
+			}
+			cb := httptest.NewRequest(http.MethodGet, "/demo-bank/callback?"+url.Values{"code": {"c1"}, "state": {state}, "iss": {f.srv.URL}}.Encode(), nil)
+			cb.Header.Set("Accept-Language", "nb")
+			cb.AddCookie(&http.Cookie{Name: "demobank_state", Value: state})
+			w = httptest.NewRecorder()
+			h.ServeHTTP(w, cb)
+			if tt.in {
+				if w.Code != http.StatusSeeOther || len(rp.sessions) != 1 {
+					t.Fatalf("callback: %d, %d sessions, want in: %s", w.Code, len(rp.sessions), w.Body)
+				}
+				return
+			}
+			if w.Code != http.StatusForbidden || len(rp.sessions) != 0 || !strings.Contains(w.Body.String(), texts["nb"].ErrLevel) {
+				t.Fatalf("callback: %d, %d sessions, want 403, none and %q:\n%s", w.Code, len(rp.sessions), texts["nb"].ErrLevel, w.Body)
+			}
+		})
+	}
+
+	t.Run("a level the bank does not offer", func(t *testing.T) {
+		f := newNonceIssuer(t)
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+			Key: key, KeyID: "demo-bank-1", HTTPClient: f.srv.Client(), ACRValues: []string{substantial, high},
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}
+		w := httptest.NewRecorder()
+		login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader("acr=low"))
+		login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		login.Header.Set("Accept-Language", "en")
+		rp.Handler().ServeHTTP(w, login)
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), texts["en"].ErrLevelUnknown) {
+			t.Fatalf("login: %d, want 400 and %q:\n%s", w.Code, texts["en"].ErrLevelUnknown, w.Body)
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if len(f.assertions) != 0 {
+			t.Errorf("Varde was asked %d times, want never", len(f.assertions))
+		}
+	})
 }

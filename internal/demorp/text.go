@@ -29,6 +29,9 @@ type text struct {
 
 	ErrUnreachable, ErrStart, ErrState, ErrExpired, ErrIssuer string
 	ErrCancelled, ErrNotCompleted, ErrSign, ErrCode, ErrToken string
+	// ErrLevel: Varde's login reached a lower level than the one chosen;
+	// ErrLevelUnknown: the form named a level the bank does not offer.
+	ErrLevel, ErrLevelUnknown string
 
 	// ErrorTitle starts the title of a page that shows an error (WCAG
 	// 3.3.1, 2.4.2: the title says so before anything else).
@@ -86,6 +89,8 @@ var texts = map[string]*text{
 		ErrSign:         "Could not sign the token request.",
 		ErrCode:         "Varde did not accept the login code.",
 		ErrToken:        "The ID token from Varde was not valid.",
+		ErrLevel:        "Varde logged you in at a lower level than the one you chose, so Demo Bank cannot let you in. Log in again in a way that reaches that level, or choose a lower one.",
+		ErrLevelUnknown: "Choose one of the levels on this page.",
 	},
 	"nb": {
 		LanguageName:    "Norsk bokmål",
@@ -134,6 +139,8 @@ var texts = map[string]*text{
 		ErrSign:         "Kunne ikke signere forespørselen om token.",
 		ErrCode:         "Varde godtok ikke innloggingskoden.",
 		ErrToken:        "ID-tokenet fra Varde var ikke gyldig.",
+		ErrLevel:        "Varde logget deg inn på et lavere nivå enn det du valgte, så Demo Bank kan ikke slippe deg inn. Logg inn igjen på en måte som når det nivået, eller velg et lavere.",
+		ErrLevelUnknown: "Velg et av nivåene på denne siden.",
 	},
 	"da": {
 		LanguageName:    "Dansk",
@@ -182,6 +189,8 @@ var texts = map[string]*text{
 		ErrSign:         "Kunne ikke signere anmodningen om token.",
 		ErrCode:         "Varde godtog ikke loginkoden.",
 		ErrToken:        "ID-tokenet fra Varde var ikke gyldigt.",
+		ErrLevel:        "Varde loggede dig ind på et lavere niveau end det, du valgte, så Demo Bank kan ikke lukke dig ind. Log ind igen på en måde, der når det niveau, eller vælg et lavere.",
+		ErrLevelUnknown: "Vælg et af niveauerne på denne side.",
 	},
 }
 
