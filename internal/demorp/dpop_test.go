@@ -142,6 +142,32 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// login logs in at Demo Bank's handler h, asking for level acr ("" for
+// none): the login form, then the callback with a code from f, in
+// language lang. It returns the callback's response.
+func (f *nonceIssuer) login(h http.Handler, acr, lang string) *httptest.ResponseRecorder {
+	f.t.Helper()
+	w := httptest.NewRecorder()
+	login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(url.Values{"acr": {acr}}.Encode()))
+	login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	h.ServeHTTP(w, login)
+	if w.Code != http.StatusSeeOther {
+		f.t.Fatalf("login: %d %s", w.Code, w.Body)
+	}
+	var state string
+	for _, c := range w.Result().Cookies() {
+		if c.Name == "demobank_state" {
+			state = c.Value
+		}
+	}
+	cb := httptest.NewRequest(http.MethodGet, "/demo-bank/callback?"+url.Values{"code": {"c1"}, "state": {state}, "iss": {f.srv.URL}}.Encode(), nil)
+	cb.Header.Set("Accept-Language", lang)
+	cb.AddCookie(&http.Cookie{Name: "demobank_state", Value: state})
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, cb)
+	return w
+}
+
 // claim is a string claim of a compact JWT, read without checking it;
 // "" if it has none.
 func claim(t *testing.T, token, name string) string {
@@ -171,23 +197,7 @@ func TestDPoPNonceRetry(t *testing.T) {
 		Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 	}
-	h := rp.Handler()
-
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader("acr=")))
-	if w.Code != http.StatusSeeOther {
-		t.Fatalf("login: %d %s", w.Code, w.Body)
-	}
-	var state string
-	for _, c := range w.Result().Cookies() {
-		if c.Name == "demobank_state" {
-			state = c.Value
-		}
-	}
-	cb := httptest.NewRequest(http.MethodGet, "/demo-bank/callback?"+url.Values{"code": {"c1"}, "state": {state}, "iss": {f.srv.URL}}.Encode(), nil)
-	cb.AddCookie(&http.Cookie{Name: "demobank_state", Value: state})
-	w = httptest.NewRecorder()
-	h.ServeHTTP(w, cb)
+	w := f.login(rp.Handler(), "", "")
 	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != rp.BaseURL+"/account" {
 		t.Fatalf("callback: %d %s %s", w.Code, w.Header().Get("Location"), w.Body)
 	}
@@ -242,25 +252,7 @@ func TestLevelBelowAskedRefused(t *testing.T) {
 				ACRValues: []string{substantial, high},
 				Log:       slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 			}
-			h := rp.Handler()
-			w := httptest.NewRecorder()
-			login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(url.Values{"acr": {tt.asked}}.Encode()))
-			login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			h.ServeHTTP(w, login)
-			if w.Code != http.StatusSeeOther {
-				t.Fatalf("login: %d %s", w.Code, w.Body)
-			}
-			var state string
-			for _, c := range w.Result().Cookies() {
-				if c.Name == "demobank_state" {
-					state = c.Value
-				}
-			}
-			cb := httptest.NewRequest(http.MethodGet, "/demo-bank/callback?"+url.Values{"code": {"c1"}, "state": {state}, "iss": {f.srv.URL}}.Encode(), nil)
-			cb.Header.Set("Accept-Language", "nb")
-			cb.AddCookie(&http.Cookie{Name: "demobank_state", Value: state})
-			w = httptest.NewRecorder()
-			h.ServeHTTP(w, cb)
+			w := f.login(rp.Handler(), tt.asked, "nb")
 			if tt.in {
 				if w.Code != http.StatusSeeOther || len(rp.sessions) != 1 {
 					t.Fatalf("callback: %d, %d sessions, want in: %s", w.Code, len(rp.sessions), w.Body)
