@@ -32,7 +32,10 @@
 //	                                   audit log; a person sees every disclosure
 //	                                   about them)
 //	POST /account/passkeys/remove      form: csrf, credential
-//	POST /account/recovery-codes       form: csrf → new codes, shown once
+//	POST /account/recovery-codes       form: csrf → new codes, 303 to:
+//	GET  /account/recovery-codes?t=TICKET  the new codes, shown once to
+//	                                   the session that made them, so a
+//	                                   reload never replaces them
 //
 // The attempt ID is the broker's; "" is a login to the account pages.
 //

@@ -973,10 +973,33 @@ func TestAccount(t *testing.T) {
 	if r := b.form("/account/recovery-codes", url.Values{}); r.status != http.StatusForbidden {
 		t.Fatalf("new codes without csrf: %d", r.status)
 	}
+	// The codes are shown by a page the form redirects to
+	// (Post/Redirect/Get), and only to the session that made them.
 	r = b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?t=") || len(codesIn(r.body)) != 0 {
+		t.Fatalf("new codes: %d %q", r.status, r.location)
+	}
+	if r := other.get(r.location); r.status != http.StatusForbidden || len(codesIn(r.body)) != 0 {
+		t.Fatalf("new codes shown to another session: %d", r.status)
+	}
+	r = b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("new codes: %d", r.status)
+	}
+	shown := r.location
+	r = b.get(shown)
 	codes := codesIn(r.body)
-	if r.status != 200 || len(codes) != passkeyidp.RecoveryCodeCount || !strings.Contains(r.header.Get("Cache-Control"), "no-store") {
-		t.Fatalf("new codes: %d %d", r.status, len(codes))
+	if r.status != 200 || len(codes) != passkeyidp.RecoveryCodeCount || !strings.Contains(r.header.Get("Cache-Control"), "no-store") ||
+		strings.Contains(r.body, `hreflang="nb"`) {
+		t.Fatalf("new codes page: %d %d\n%s", r.status, len(codes), r.body)
+	}
+	// A reload shows them no more and replaces nothing: the codes just
+	// shown are the ones that work (the first logs in below).
+	if r := b.get(shown); r.status != http.StatusGone || len(codesIn(r.body)) != 0 || !strings.Contains(r.body, "These codes were already shown") {
+		t.Fatalf("new codes page reloaded: %d\n%s", r.status, r.body)
+	}
+	if n, _ := h.db.CountRecoveryCodes(ctx, e.person); n != passkeyidp.RecoveryCodeCount {
+		t.Fatalf("%d recovery codes after the page was reloaded", n)
 	}
 	if !hasEvent(h.auditEvents(t), "recovery_codes_regenerated", store.ResultSuccess, "") {
 		t.Fatal("no audit event for new codes")

@@ -77,7 +77,8 @@ const (
 	MaxRecoveryTries = 5
 	// RecoveryCodeCount is how many codes a person gets at a time.
 	RecoveryCodeCount = 10
-	// ticketLifetime bounds the enrolled page and its Continue button.
+	// ticketLifetime bounds the pages that show recovery codes once and
+	// the enrolled page's Continue button.
 	ticketLifetime = 10 * time.Minute
 	// maxJSON caps JSON request bodies other than WebAuthn responses.
 	maxJSON = 8 << 10
@@ -121,6 +122,7 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/passkeys/finish", p.addFinish)
 	mux.HandleFunc("POST /account/passkeys/remove", p.removePasskey)
 	mux.HandleFunc("POST /account/recovery-codes", p.newCodes)
+	mux.HandleFunc("GET /account/recovery-codes", p.codesPage)
 }
 
 func (p *Provider) now() time.Time {
