@@ -464,6 +464,42 @@ func TestRegistrationBindingAndExclude(t *testing.T) {
 	}
 }
 
+// staleReads is the store as a node sees it while another node registers
+// the same credential: its look-up of the credential ID finds nothing,
+// and the write that follows meets the other node's row.
+type staleReads struct{ store.Passkeys }
+
+func (staleReads) GetPasskey(context.Context, []byte) (*store.Passkey, error) {
+	return nil, store.ErrNotFound
+}
+
+// TestFailedEnrolmentLeavesNoPerson: when the passkey of a new person
+// cannot be stored, the person is not stored either, so their synthetic
+// number stays free and nobody is left without a way in.
+func TestFailedEnrolmentLeavesNoPerson(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	first := newPerson(t, "p1")
+	d := newDevice(first, virtualwebauthn.AuthenticatorOptions{})
+	e.mustRegister(t, first, d)
+
+	e.svc.Passkeys = staleReads{e.db}
+	second := newPerson(t, "p2")
+	if _, err := e.register(t, second, d, true); !errors.Is(err, passkey.ErrCredentialExists) {
+		t.Fatalf("register the same credential for a new person: %v, want ErrCredentialExists", err)
+	}
+	if _, err := e.db.GetPerson(ctx, second.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("person after failed registration: %v, want ErrNotFound", err)
+	}
+	id := second.Identifiers[0]
+	if _, err := e.db.GetPersonByIdentifier(ctx, id.Scheme, id.Value); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("identifier after failed registration: %v, want ErrNotFound", err)
+	}
+	// The number is free for a registration that succeeds.
+	e.svc.Passkeys = e.db
+	e.mustRegister(t, second, newDevice(second, virtualwebauthn.AuthenticatorOptions{}))
+}
+
 func TestOptionsShape(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()

@@ -112,6 +112,11 @@ type Passkeys interface {
 	// CreatePasskey returns ErrConflict if the credential ID is taken and
 	// ErrNotFound if the person does not exist.
 	CreatePasskey(ctx context.Context, p *Passkey) error
+	// CreatePersonWithPasskey stores a new person, with their
+	// identifiers, and their first passkey in one atomic write: if either
+	// fails nothing is stored. ErrConflict if the person's ID, WebAuthnID
+	// or an identifier, or the credential ID, is taken.
+	CreatePersonWithPasskey(ctx context.Context, person *Person, p *Passkey) error
 	GetPasskey(ctx context.Context, credentialID []byte) (*Passkey, error)
 	ListPasskeys(ctx context.Context, personID string) ([]*Passkey, error)
 	// UpdatePasskeyUse records a successful assertion. It is a
