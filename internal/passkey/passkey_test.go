@@ -387,6 +387,46 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
+// TestBadResponseUsesUpCeremony: a response too large or unreadable
+// uses up its ceremony like any other, so the good response that
+// follows it finds nothing.
+func TestBadResponseUsesUpCeremony(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	p := newPerson(t, "p1")
+	d := newDevice(p, virtualwebauthn.AuthenticatorOptions{})
+	bad := map[string][]byte{
+		"oversize": bytes.Repeat([]byte("a"), passkey.MaxResponseSize+1),
+		"empty":    nil,
+	}
+	for name, body := range bad {
+		t.Run("registration/"+name, func(t *testing.T) {
+			id, opts, err := e.svc.BeginRegistration(ctx, passkey.RegistrationRequest{Person: p, NewPerson: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.svc.FinishRegistration(ctx, id, "", body); !errors.Is(err, passkey.ErrBadInput) {
+				t.Fatalf("bad response: %v, want ErrBadInput", err)
+			}
+			if _, err := e.svc.FinishRegistration(ctx, id, "", e.attest(t, e.rp, d, opts)); !errors.Is(err, passkey.ErrReplay) {
+				t.Fatalf("good response after a bad one: %v, want ErrReplay", err)
+			}
+		})
+	}
+	e.mustRegister(t, p, d)
+	for name, body := range bad {
+		t.Run("login/"+name, func(t *testing.T) {
+			id, good := e.loginBody(t, e.rp, d)
+			if _, err := e.svc.FinishLogin(ctx, id, body); !errors.Is(err, passkey.ErrBadInput) {
+				t.Fatalf("bad response: %v, want ErrBadInput", err)
+			}
+			if _, err := e.svc.FinishLogin(ctx, id, good); !errors.Is(err, passkey.ErrReplay) {
+				t.Fatalf("good response after a bad one: %v, want ErrReplay", err)
+			}
+		})
+	}
+}
+
 func TestUnknownCredential(t *testing.T) {
 	e := newEnv(t)
 	p := newPerson(t, "p1")

@@ -103,10 +103,12 @@ func (s *Service) BeginRegistration(ctx context.Context, req RegistrationRequest
 // binding, and stores the passkey (and the person, if new). The ceremony
 // is used up whatever the outcome.
 func (s *Service) FinishRegistration(ctx context.Context, ceremonyID, binding string, body []byte) (*Registration, error) {
+	// Taken first, so that no response, however bad, leaves the
+	// ceremony to be tried again.
+	c, err := s.take(ctx, ceremonyID, kindRegister)
 	if len(body) > MaxResponseSize {
 		return nil, fmt.Errorf("%w: too large", ErrBadInput)
 	}
-	c, err := s.take(ctx, ceremonyID, kindRegister)
 	if err != nil {
 		return nil, err
 	}

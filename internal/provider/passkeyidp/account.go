@@ -307,13 +307,7 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, err := readBody(r, passkey.MaxResponseSize)
-	var reg *passkey.Registration
-	if err != nil {
-		err = passkey.ErrBadInput
-	} else {
-		reg, err = p.WebAuthn.FinishRegistration(ctx, r.URL.Query().Get("ceremony"), s.ID, body)
-	}
+	reg, err := p.WebAuthn.FinishRegistration(ctx, r.URL.Query().Get("ceremony"), s.ID, readResponse(r))
 	if err != nil {
 		reason := passkey.Reason(err)
 		if reason == "internal" {

@@ -581,6 +581,15 @@ func TestLoginFailures(t *testing.T) {
 	if r, m := b.json("/passkey/login/finish?ceremony=x", big, ""); r.status != 400 || m["error"] != "bad_input" {
 		t.Fatalf("oversize: %d %v", r.status, m)
 	}
+	// A response too large uses up its ceremony, as any other does.
+	_, begun = b.json("/passkey/login/begin", map[string]string{"attempt": "a"}, "")
+	id, body = h.get(t, h.rp, d, begun)
+	if r, m := b.json("/passkey/login/finish?ceremony="+id, big, ""); r.status != 400 || m["error"] != "bad_input" {
+		t.Fatalf("oversize: %d %v", r.status, m)
+	}
+	if r, m := b.json("/passkey/login/finish?ceremony="+id, body, ""); r.status != 400 || m["error"] != "replay" {
+		t.Fatalf("good response after an oversize one: %d %v", r.status, m)
+	}
 	req, _ := http.NewRequest("POST", h.origin+"/passkey/login/begin", strings.NewReader(`{"attempt":"a"}`))
 	req.Header.Set("Content-Type", "text/plain")
 	if r := b.do(req); r.status != http.StatusUnsupportedMediaType || !strings.Contains(r.body, "bad_request") {
@@ -901,12 +910,26 @@ func TestAccount(t *testing.T) {
 	if r, m := h.browser("en").json("/account/passkeys/begin", map[string]string{}, csrf); r.status != 401 || m["error"] != "session" {
 		t.Fatalf("begin without session: %d %v", r.status, m)
 	}
+	// A response too large uses up its ceremony, as any other does.
 	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
 	if r.status != 200 {
 		t.Fatalf("add begin: %d %v", r.status, begun)
 	}
+	id, body := h.create(t, newDevice(true), begun)
+	big := append([]byte(`{"id":"`), bytes.Repeat([]byte("A"), passkey.MaxResponseSize)...)
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), big, csrf); r.status != 400 || m["error"] != "bad_input" {
+		t.Fatalf("add finish oversize: %d %v", r.status, m)
+	}
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status != 400 || m["error"] != "replay" {
+		t.Fatalf("add finish after an oversize one: %d %v", r.status, m)
+	}
+
+	r, begun = b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != 200 {
+		t.Fatalf("add begin: %d %v", r.status, begun)
+	}
 	laptop := newDevice(true)
-	id, body := h.create(t, laptop, begun)
+	id, body = h.create(t, laptop, begun)
 	r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf)
 	if r.status != 200 || m["redirect"] != "/account?done=added" {
 		t.Fatalf("add finish: %d %v", r.status, m)

@@ -244,6 +244,19 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	return b, nil
 }
 
+// readResponse reads a WebAuthn response for the passkey service, which
+// uses up the ceremony whatever it is given: at most one byte more than
+// passkey.MaxResponseSize, so that one too large is seen as such, and
+// nothing if the body cannot be read, which the service refuses as bad
+// input.
+func readResponse(r *http.Request) []byte {
+	b, err := io.ReadAll(io.LimitReader(r.Body, passkey.MaxResponseSize+1))
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
 func decodeJSON(r *http.Request, v any) error {
 	b, err := readBody(r, maxJSON)
 	if err != nil {
