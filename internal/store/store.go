@@ -286,6 +286,10 @@ type ReplayCache interface {
 	// Remember stores key until expiresAt; ErrConflict if the key is
 	// already remembered and unexpired at now.
 	Remember(ctx context.Context, key string, expiresAt, now time.Time) error
+	// Remembered reports whether key is remembered and unexpired at now,
+	// changing nothing: a caller that expects a refusal can read instead
+	// of writing in vain.
+	Remembered(ctx context.Context, key string, now time.Time) (bool, error)
 }
 
 // ReplayHorizon is implemented by replay caches that forget what they

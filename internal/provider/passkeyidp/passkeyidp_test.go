@@ -751,6 +751,34 @@ func TestRecoveryNeedsAnAttemptTheBrokerHolds(t *testing.T) {
 	}
 }
 
+// A login or browser at the limit writes nothing more to the shared
+// store, however often it tries.
+func TestRecoveryAtTheLimitWritesNothing(t *testing.T) {
+	h := newHarness(t, true)
+	e := h.browser("en").enrol(newDevice(false), "a", "fnr")
+	limits := &countingLimits{ReplayCache: h.db}
+	h.p.Limits = limits
+
+	b := h.browser("en")
+	csrf := field(t, b.get("/passkey/recover?attempt=").body, "csrf")
+	for _, attempt := range []string{"r1", ""} {
+		for i := range passkeyidp.MaxRecoveryTries {
+			if r := b.form("/passkey/recover", url.Values{"attempt": {attempt}, "csrf": {csrf}, "code": {fmt.Sprintf("AAAA-BBBB-CCCC-%04d", i)}}); r.status != 400 {
+				t.Fatalf("attempt %q, try %d: %d", attempt, i, r.status)
+			}
+		}
+		before := limits.n.Load()
+		for range 3 {
+			if r := b.form("/passkey/recover", url.Values{"attempt": {attempt}, "csrf": {csrf}, "code": {e.codes[0]}}); r.status != http.StatusTooManyRequests {
+				t.Fatalf("attempt %q after the limit: %d", attempt, r.status)
+			}
+		}
+		if n := limits.n.Load() - before; n != 0 {
+			t.Fatalf("attempt %q: %d writes to the limits after the limit", attempt, n)
+		}
+	}
+}
+
 // A relying party that needs more than a recovery code gives gets no
 // code form: the code would be used up and the login refused. The page
 // says so and offers the ways that can help, and the codes stay.
