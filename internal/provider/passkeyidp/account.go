@@ -288,6 +288,13 @@ func (p *Provider) addBegin(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, http.StatusInternalServerError, "internal")
 		return
 	}
+	// Checked when the ceremony begins: ceremonies begun at once may
+	// each add one more, which the cap, being no security bound, allows.
+	if len(existing) >= MaxPasskeys {
+		p.auditFailure(ctx, "passkey_added", "passkey_limit", "passkey", person.ID)
+		p.jsonError(w, r, http.StatusConflict, "passkey_limit")
+		return
+	}
 	id, opts, err := p.WebAuthn.BeginRegistration(ctx, passkey.RegistrationRequest{
 		Person: person, Exclude: existing, Name: name, Binding: s.ID, MaxLevel: s.Level,
 	})

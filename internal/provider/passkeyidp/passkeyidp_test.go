@@ -1335,3 +1335,45 @@ func TestAccountChangesNeedStrongRecentLogin(t *testing.T) {
 		t.Fatal("ending the other sessions not audited")
 	}
 }
+
+// A person holds at most MaxPasskeys passkeys: the next is refused when
+// it would begin, saying why in the page's language.
+func TestPasskeyCap(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	for i := 1; i < passkeyidp.MaxPasskeys-1; i++ {
+		pk := &store.Passkey{CredentialID: []byte(fmt.Sprintf("credential-%02d", i)), PersonID: e.person, PublicKey: []byte{1}, CreatedAt: h.now}
+		if err := h.db.CreatePasskey(ctx, pk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	// One below the cap: the last one may be added.
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Last"}, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("add begin below the cap: %d %v", r.status, begun)
+	}
+	id, body := h.create(t, newDevice(false), begun)
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status != http.StatusOK {
+		t.Fatalf("add finish below the cap: %d %v", r.status, m)
+	}
+	if keys, _ := h.db.ListPasskeys(ctx, e.person); len(keys) != passkeyidp.MaxPasskeys {
+		t.Fatalf("%d passkeys, want %d", len(keys), passkeyidp.MaxPasskeys)
+	}
+	r, m := b.json("/account/passkeys/begin", map[string]string{"name": "One more"}, csrf)
+	if r.status != http.StatusConflict || m["error"] != "passkey_limit" ||
+		!strings.Contains(m["message"].(string), fmt.Sprintf("You already have %d passkeys", passkeyidp.MaxPasskeys)) {
+		t.Fatalf("add begin at the cap: %d %v", r.status, m)
+	}
+	if !hasEvent(h.auditEvents(t), "passkey_added", store.ResultFailure, "passkey_limit") {
+		t.Fatal("no audit event for the refusal")
+	}
+	for lang, want := range map[string]string{"nb": "passnøkler", "da": "adgangsnøgler"} {
+		b.lang = lang
+		if _, m := b.json("/account/passkeys/begin", map[string]string{}, csrf); !strings.Contains(m["message"].(string), fmt.Sprintf("%d %s", passkeyidp.MaxPasskeys, want)) {
+			t.Fatalf("%s message: %v", lang, m)
+		}
+	}
+}

@@ -75,6 +75,10 @@ const (
 	// MaxRecoveryTries is how many recovery codes one attempt, or one
 	// browser's account login, may try.
 	MaxRecoveryTries = 5
+	// MaxPasskeys is how many passkeys one person may hold: more than
+	// anyone needs, and it bounds what a person's account page lists and
+	// what every registration sends the authenticator to exclude.
+	MaxPasskeys = 20
 	// RecoveryCodeCount is how many codes a person gets at a time.
 	RecoveryCodeCount = 10
 	// ticketLifetime bounds the pages that show recovery codes once and
