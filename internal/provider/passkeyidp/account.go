@@ -321,7 +321,7 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 			p.log().ErrorContext(ctx, "finish add passkey", "err", err)
 		}
 		p.auditFailure(ctx, "passkey_added", reason, "passkey", person.ID)
-		p.jsonError(w, r, statusFor(err), reason)
+		p.ceremonyError(w, r, statusFor(err), reason, "add")
 		return
 	}
 	p.audit(ctx, &store.AuditEvent{Type: "passkey_added", Result: store.ResultSuccess, PersonID: person.ID, Level: reg.Passkey.MaxLevel,

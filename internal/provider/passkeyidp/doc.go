@@ -80,7 +80,9 @@
 //	  response: 200 {"redirect": "/account?done=added"}
 //
 // Every failure is a JSON object {"error": CODE, "message": TEXT} where
-// TEXT is plain language in the page language and CODE is one of:
+// TEXT is plain language in the page language, speaking of what was
+// being done (a login, adding a passkey, an enrolment), and CODE is one
+// of:
 // replay (unknown, used or expired ceremony: begin again), wrong_origin,
 // cloned_authenticator, unknown_credential, not_verified, bad_input,
 // backup_eligibility_changed, concurrent_use, invalid, credential_exists,

@@ -214,7 +214,7 @@ func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
 			p.log().ErrorContext(ctx, "finish enrolment", "err", err)
 		}
 		p.auditFailure(ctx, "enrolment", reason, "synthetic", "")
-		p.jsonError(w, r, statusFor(err), reason)
+		p.ceremonyError(w, r, statusFor(err), reason, "enrol")
 		return
 	}
 	person := reg.Person

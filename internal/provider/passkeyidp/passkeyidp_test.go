@@ -1377,3 +1377,32 @@ func TestPasskeyCap(t *testing.T) {
 		}
 	}
 }
+
+// A used or expired ceremony is explained in the words of what the
+// person was doing: logging in, adding a passkey or enrolling.
+func TestReplayMessageNamesTheCeremony(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	tests := []struct {
+		lang, path, csrf, want string
+	}{
+		{"en", "/passkey/login/finish", "", "This login has expired"},
+		{"en", "/account/passkeys/finish", csrf, "This attempt to add a passkey has expired"},
+		{"en", "/passkey/enrol/finish", "", "This attempt to create a test person has expired"},
+		{"nb", "/passkey/login/finish", "", "Denne innloggingen er utløpt"},
+		{"nb", "/account/passkeys/finish", csrf, "legge til en passnøkkel er utløpt"},
+		{"nb", "/passkey/enrol/finish", "", "lage en testperson er utløpt"},
+		{"da", "/passkey/login/finish", "", "Dette login er udløbet"},
+		{"da", "/account/passkeys/finish", csrf, "tilføje en adgangsnøgle er udløbet"},
+		{"da", "/passkey/enrol/finish", "", "oprette en testperson er udløbet"},
+	}
+	for _, tt := range tests {
+		b.lang = tt.lang
+		r, m := b.json(tt.path+"?ceremony=used", "{}", tt.csrf)
+		if r.status != http.StatusBadRequest || m["error"] != "replay" || !strings.Contains(m["message"].(string), tt.want) {
+			t.Errorf("%s %s: %d %v, want a message with %q", tt.lang, tt.path, r.status, m, tt.want)
+		}
+	}
+}

@@ -288,6 +288,19 @@ func (p *Provider) jsonError(w http.ResponseWriter, r *http.Request, status int,
 	writeJSON(w, status, apiError{Error: code, Message: p.Pages.T(p.lang(r), "passkey.err."+code)})
 }
 
+// ceremonyError is jsonError for a failed ceremony of a kind ("add",
+// "enrol"): where a message would speak of a login, such as "replay",
+// the kind has words of its own, passkey.err.CODE.KIND.
+func (p *Provider) ceremonyError(w http.ResponseWriter, r *http.Request, status int, code, kind string) {
+	lang := p.lang(r)
+	key := "passkey.err." + code + "." + kind
+	msg := p.Pages.T(lang, key)
+	if msg == key {
+		msg = p.Pages.T(lang, "passkey.err."+code)
+	}
+	writeJSON(w, status, apiError{Error: code, Message: msg})
+}
+
 // busyRetry is the Retry-After, in seconds, of a begin refused because
 // the node's flow state is full.
 const busyRetry = 60
