@@ -503,6 +503,10 @@ func (brokenReplay) Remember(context.Context, string, time.Time, time.Time) erro
 	return errors.New("database is locked")
 }
 
+func (brokenReplay) Remembered(context.Context, string, time.Time) (bool, error) {
+	return false, errors.New("database is locked")
+}
+
 // TestDPoPInternalErrors: what is wrong with the server, not the proof,
 // is an internal error, which never reaches the client as such.
 func TestDPoPInternalErrors(t *testing.T) {

@@ -54,10 +54,12 @@ func (s *Service) BeginLogin(ctx context.Context, attemptID string) (ceremonyID 
 // although its signature verified is a *CredentialError naming the
 // passkey and its person.
 func (s *Service) FinishLogin(ctx context.Context, ceremonyID string, body []byte) (*LoginResult, error) {
+	// Taken first, so that no response, however bad, leaves the
+	// ceremony to be tried again.
+	c, err := s.take(ctx, ceremonyID, kindLogin)
 	if len(body) > MaxResponseSize {
 		return nil, fmt.Errorf("%w: too large", ErrBadInput)
 	}
-	c, err := s.take(ctx, ceremonyID, kindLogin)
 	if err != nil {
 		return nil, err
 	}

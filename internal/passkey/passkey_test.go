@@ -387,6 +387,46 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
+// TestBadResponseUsesUpCeremony: a response too large or unreadable
+// uses up its ceremony like any other, so the good response that
+// follows it finds nothing.
+func TestBadResponseUsesUpCeremony(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	p := newPerson(t, "p1")
+	d := newDevice(p, virtualwebauthn.AuthenticatorOptions{})
+	bad := map[string][]byte{
+		"oversize": bytes.Repeat([]byte("a"), passkey.MaxResponseSize+1),
+		"empty":    nil,
+	}
+	for name, body := range bad {
+		t.Run("registration/"+name, func(t *testing.T) {
+			id, opts, err := e.svc.BeginRegistration(ctx, passkey.RegistrationRequest{Person: p, NewPerson: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.svc.FinishRegistration(ctx, id, "", body); !errors.Is(err, passkey.ErrBadInput) {
+				t.Fatalf("bad response: %v, want ErrBadInput", err)
+			}
+			if _, err := e.svc.FinishRegistration(ctx, id, "", e.attest(t, e.rp, d, opts)); !errors.Is(err, passkey.ErrReplay) {
+				t.Fatalf("good response after a bad one: %v, want ErrReplay", err)
+			}
+		})
+	}
+	e.mustRegister(t, p, d)
+	for name, body := range bad {
+		t.Run("login/"+name, func(t *testing.T) {
+			id, good := e.loginBody(t, e.rp, d)
+			if _, err := e.svc.FinishLogin(ctx, id, body); !errors.Is(err, passkey.ErrBadInput) {
+				t.Fatalf("bad response: %v, want ErrBadInput", err)
+			}
+			if _, err := e.svc.FinishLogin(ctx, id, good); !errors.Is(err, passkey.ErrReplay) {
+				t.Fatalf("good response after a bad one: %v, want ErrReplay", err)
+			}
+		})
+	}
+}
+
 func TestUnknownCredential(t *testing.T) {
 	e := newEnv(t)
 	p := newPerson(t, "p1")
@@ -462,6 +502,42 @@ func TestRegistrationBindingAndExclude(t *testing.T) {
 	if _, _, err := e.svc.BeginRegistration(ctx, passkey.RegistrationRequest{Person: &store.Person{ID: "x"}}); err == nil {
 		t.Fatal("person without user handle accepted")
 	}
+}
+
+// staleReads is the store as a node sees it while another node registers
+// the same credential: its look-up of the credential ID finds nothing,
+// and the write that follows meets the other node's row.
+type staleReads struct{ store.Passkeys }
+
+func (staleReads) GetPasskey(context.Context, []byte) (*store.Passkey, error) {
+	return nil, store.ErrNotFound
+}
+
+// TestFailedEnrolmentLeavesNoPerson: when the passkey of a new person
+// cannot be stored, the person is not stored either, so their synthetic
+// number stays free and nobody is left without a way in.
+func TestFailedEnrolmentLeavesNoPerson(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	first := newPerson(t, "p1")
+	d := newDevice(first, virtualwebauthn.AuthenticatorOptions{})
+	e.mustRegister(t, first, d)
+
+	e.svc.Passkeys = staleReads{e.db}
+	second := newPerson(t, "p2")
+	if _, err := e.register(t, second, d, true); !errors.Is(err, passkey.ErrCredentialExists) {
+		t.Fatalf("register the same credential for a new person: %v, want ErrCredentialExists", err)
+	}
+	if _, err := e.db.GetPerson(ctx, second.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("person after failed registration: %v, want ErrNotFound", err)
+	}
+	id := second.Identifiers[0]
+	if _, err := e.db.GetPersonByIdentifier(ctx, id.Scheme, id.Value); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("identifier after failed registration: %v, want ErrNotFound", err)
+	}
+	// The number is free for a registration that succeeds.
+	e.svc.Passkeys = e.db
+	e.mustRegister(t, second, newDevice(second, virtualwebauthn.AuthenticatorOptions{}))
 }
 
 func TestOptionsShape(t *testing.T) {

@@ -19,8 +19,8 @@ type RegistrationRequest struct {
 	// must be set.
 	Person *store.Person
 	// NewPerson means Person is not stored yet: FinishRegistration stores
-	// it (with its identifiers) just before the passkey, so an abandoned
-	// ceremony leaves nothing behind.
+	// it (with its identifiers) and the passkey in one write, so neither
+	// an abandoned ceremony nor a failed write leaves a person behind.
 	NewPerson bool
 	// Exclude are the person's existing passkeys; the authenticator
 	// refuses to make a second credential for the same person (§5.4
@@ -103,10 +103,12 @@ func (s *Service) BeginRegistration(ctx context.Context, req RegistrationRequest
 // binding, and stores the passkey (and the person, if new). The ceremony
 // is used up whatever the outcome.
 func (s *Service) FinishRegistration(ctx context.Context, ceremonyID, binding string, body []byte) (*Registration, error) {
+	// Taken first, so that no response, however bad, leaves the
+	// ceremony to be tried again.
+	c, err := s.take(ctx, ceremonyID, kindRegister)
 	if len(body) > MaxResponseSize {
 		return nil, fmt.Errorf("%w: too large", ErrBadInput)
 	}
-	c, err := s.take(ctx, ceremonyID, kindRegister)
 	if err != nil {
 		return nil, err
 	}
@@ -151,14 +153,6 @@ func (s *Service) FinishRegistration(ctx context.Context, ceremonyID, binding st
 		}
 		c.Person = p
 	}
-	if c.NewPerson {
-		if c.Person.CreatedAt.IsZero() {
-			c.Person.CreatedAt = now
-		}
-		if err := s.Persons.CreatePerson(ctx, c.Person); err != nil {
-			return nil, fmt.Errorf("passkey: store person: %w", err)
-		}
-	}
 	transports := make([]string, 0, len(cred.Transport))
 	for _, t := range cred.Transport {
 		transports = append(transports, string(t))
@@ -179,7 +173,17 @@ func (s *Service) FinishRegistration(ctx context.Context, ceremonyID, binding st
 		CreatedAt:       now,
 		MaxLevel:        c.MaxLevel,
 	}
-	if err := s.Passkeys.CreatePasskey(ctx, pk); err != nil {
+	if c.NewPerson {
+		// The person and their passkey in one write: a failure leaves no
+		// person behind without a way in, holding their identifiers.
+		if c.Person.CreatedAt.IsZero() {
+			c.Person.CreatedAt = now
+		}
+		err = s.Passkeys.CreatePersonWithPasskey(ctx, c.Person, pk)
+	} else {
+		err = s.Passkeys.CreatePasskey(ctx, pk)
+	}
+	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, ErrCredentialExists
 		}

@@ -112,6 +112,11 @@ type Passkeys interface {
 	// CreatePasskey returns ErrConflict if the credential ID is taken and
 	// ErrNotFound if the person does not exist.
 	CreatePasskey(ctx context.Context, p *Passkey) error
+	// CreatePersonWithPasskey stores a new person, with their
+	// identifiers, and their first passkey in one atomic write: if either
+	// fails nothing is stored. ErrConflict if the person's ID, WebAuthnID
+	// or an identifier, or the credential ID, is taken.
+	CreatePersonWithPasskey(ctx context.Context, person *Person, p *Passkey) error
 	GetPasskey(ctx context.Context, credentialID []byte) (*Passkey, error)
 	ListPasskeys(ctx context.Context, personID string) ([]*Passkey, error)
 	// UpdatePasskeyUse records a successful assertion. It is a
@@ -281,6 +286,10 @@ type ReplayCache interface {
 	// Remember stores key until expiresAt; ErrConflict if the key is
 	// already remembered and unexpired at now.
 	Remember(ctx context.Context, key string, expiresAt, now time.Time) error
+	// Remembered reports whether key is remembered and unexpired at now,
+	// changing nothing: a caller that expects a refusal can read instead
+	// of writing in vain.
+	Remembered(ctx context.Context, key string, now time.Time) (bool, error)
 }
 
 // ReplayHorizon is implemented by replay caches that forget what they

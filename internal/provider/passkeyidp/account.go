@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/identity"
 	"github.com/varde-eid/varde/internal/passkey"
 	"github.com/varde-eid/varde/internal/provider"
@@ -287,6 +288,13 @@ func (p *Provider) addBegin(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, http.StatusInternalServerError, "internal")
 		return
 	}
+	// Checked when the ceremony begins: ceremonies begun at once may
+	// each add one more, which the cap, being no security bound, allows.
+	if len(existing) >= MaxPasskeys {
+		p.auditFailure(ctx, "passkey_added", "passkey_limit", "passkey", person.ID)
+		p.jsonError(w, r, http.StatusConflict, "passkey_limit")
+		return
+	}
 	id, opts, err := p.WebAuthn.BeginRegistration(ctx, passkey.RegistrationRequest{
 		Person: person, Exclude: existing, Name: name, Binding: s.ID, MaxLevel: s.Level,
 	})
@@ -306,20 +314,14 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, err := readBody(r, passkey.MaxResponseSize)
-	var reg *passkey.Registration
-	if err != nil {
-		err = passkey.ErrBadInput
-	} else {
-		reg, err = p.WebAuthn.FinishRegistration(ctx, r.URL.Query().Get("ceremony"), s.ID, body)
-	}
+	reg, err := p.WebAuthn.FinishRegistration(ctx, r.URL.Query().Get("ceremony"), s.ID, readResponse(r))
 	if err != nil {
 		reason := passkey.Reason(err)
 		if reason == "internal" {
 			p.log().ErrorContext(ctx, "finish add passkey", "err", err)
 		}
 		p.auditFailure(ctx, "passkey_added", reason, "passkey", person.ID)
-		p.jsonError(w, r, statusFor(err), reason)
+		p.ceremonyError(w, r, statusFor(err), reason, "add")
 		return
 	}
 	p.audit(ctx, &store.AuditEvent{Type: "passkey_added", Result: store.ResultSuccess, PersonID: person.ID, Level: reg.Passkey.MaxLevel,
@@ -409,8 +411,17 @@ type codesData struct {
 	Codes []string
 }
 
+// codesTicket holds new recovery codes between the form that made them
+// and the one page that shows them, for the session that made them.
+type codesTicket struct {
+	Codes   []string `json:"codes"`
+	Session string   `json:"session"`
+}
+
 // newCodes: POST /account/recovery-codes (form: csrf) replaces the
-// person's codes and shows the new ones once, in this response only.
+// person's codes and sends the browser to the page that shows them once
+// (Post/Redirect/Get): reloading that page cannot post the form again
+// and replace the codes the person has just written down.
 func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	s, person, ok := p.changeForm(w, r, "recovery_codes_regenerated")
@@ -425,7 +436,43 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 	p.audit(ctx, &store.AuditEvent{Type: "recovery_codes_regenerated", Result: store.ResultSuccess, PersonID: person.ID,
 		Details: map[string]string{"count": fmt.Sprint(len(codes))}})
 	p.endOthers(r, s)
-	p.Pages.Render(w, r, http.StatusOK, "account_codes", p.lang(r), codesData{Codes: codes})
+	t, err := p.putTicket(ctx, "codes", codesTicket{Codes: codes, Session: s.ID}, ticketLifetime)
+	if err != nil {
+		// The codes are replaced but cannot be shown: the person makes
+		// new ones, as they would after losing these.
+		p.internalError(w, r, "recovery codes ticket", err)
+		return
+	}
+	http.Redirect(w, r, "/account/recovery-codes?"+url.Values{"t": {t}}.Encode(), http.StatusSeeOther)
+}
+
+// codesPage: GET /account/recovery-codes?t=TICKET shows the new codes
+// once, to the session that made them: the ticket is taken, so a reload
+// or a copied link shows an explanation instead.
+func (p *Provider) codesPage(w http.ResponseWriter, r *http.Request) {
+	s, _, err := p.personOf(r)
+	if errors.Is(err, errNoSession) {
+		p.toLogin(w, r)
+		return
+	}
+	if err != nil {
+		p.internalError(w, r, "account person", err)
+		return
+	}
+	var t codesTicket
+	if err := p.takeTicket(r.Context(), "codes", r.URL.Query().Get("t"), &t); err != nil {
+		if errors.Is(err, errNoTicket) {
+			p.Pages.Error(w, r, http.StatusGone, p.lang(r), errorPage("codes.gone", "/account"))
+			return
+		}
+		p.internalError(w, r, "recovery codes ticket", err)
+		return
+	}
+	if t.Session != s.ID {
+		p.forbidden(w, r)
+		return
+	}
+	p.Pages.Render(w, httpx.Once(r), http.StatusOK, "account_codes", p.lang(r), codesData{Codes: t.Codes})
 }
 
 // KeepsPersons tells the broker that this provider's results name a

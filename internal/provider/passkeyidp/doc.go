@@ -32,7 +32,10 @@
 //	                                   audit log; a person sees every disclosure
 //	                                   about them)
 //	POST /account/passkeys/remove      form: csrf, credential
-//	POST /account/recovery-codes       form: csrf → new codes, shown once
+//	POST /account/recovery-codes       form: csrf → new codes, 303 to:
+//	GET  /account/recovery-codes?t=TICKET  the new codes, shown once to
+//	                                   the session that made them, so a
+//	                                   reload never replaces them
 //
 // The attempt ID is the broker's; "" is a login to the account pages.
 //
@@ -77,12 +80,16 @@
 //	  response: 200 {"redirect": "/account?done=added"}
 //
 // Every failure is a JSON object {"error": CODE, "message": TEXT} where
-// TEXT is plain language in the page language and CODE is one of:
+// TEXT is plain language in the page language, speaking of what was
+// being done (a login, adding a passkey, an enrolment), and CODE is one
+// of:
 // replay (unknown, used or expired ceremony: begin again), wrong_origin,
 // cloned_authenticator, unknown_credential, not_verified, bad_input,
 // backup_eligibility_changed, concurrent_use, invalid, credential_exists,
 // bad_request (wrong content type or malformed request), enrol_name,
 // enrol_birth, passkey_name, session (no session: 401), csrf (403),
+// reauth (403: adding a passkey needs a recent login, ReauthAfter),
+// passkey_limit (409: the person holds MaxPasskeys passkeys already),
 // busy (503 with Retry-After: the node holds as many ceremonies as it
 // may; from login/begin and enrol/begin) and internal (500). Ceremony
 // failures are 400 and are recorded as audit events of type

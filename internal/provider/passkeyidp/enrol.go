@@ -207,20 +207,14 @@ func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, http.StatusUnsupportedMediaType, "bad_request")
 		return
 	}
-	body, err := readBody(r, passkey.MaxResponseSize)
-	var reg *passkey.Registration
-	if err != nil {
-		err = passkey.ErrBadInput
-	} else {
-		reg, err = p.WebAuthn.FinishRegistration(ctx, r.URL.Query().Get("ceremony"), "", body)
-	}
+	reg, err := p.WebAuthn.FinishRegistration(ctx, r.URL.Query().Get("ceremony"), "", readResponse(r))
 	if err != nil {
 		reason := passkey.Reason(err)
 		if reason == "internal" {
 			p.log().ErrorContext(ctx, "finish enrolment", "err", err)
 		}
 		p.auditFailure(ctx, "enrolment", reason, "synthetic", "")
-		p.jsonError(w, r, statusFor(err), reason)
+		p.ceremonyError(w, r, statusFor(err), reason, "enrol")
 		return
 	}
 	person := reg.Person

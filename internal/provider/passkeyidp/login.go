@@ -85,15 +85,7 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, http.StatusUnsupportedMediaType, "bad_request")
 		return
 	}
-	body, err := readBody(r, passkey.MaxResponseSize)
-	if err != nil {
-		body = nil // too large or unreadable: FinishLogin reports bad input
-		err = passkey.ErrBadInput
-	}
-	var res *passkey.LoginResult
-	if err == nil {
-		res, err = p.WebAuthn.FinishLogin(ctx, r.URL.Query().Get("ceremony"), body)
-	}
+	res, err := p.WebAuthn.FinishLogin(ctx, r.URL.Query().Get("ceremony"), readResponse(r))
 	if err != nil {
 		reason := passkey.Reason(err)
 		if reason == "internal" {

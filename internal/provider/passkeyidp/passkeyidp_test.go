@@ -581,6 +581,15 @@ func TestLoginFailures(t *testing.T) {
 	if r, m := b.json("/passkey/login/finish?ceremony=x", big, ""); r.status != 400 || m["error"] != "bad_input" {
 		t.Fatalf("oversize: %d %v", r.status, m)
 	}
+	// A response too large uses up its ceremony, as any other does.
+	_, begun = b.json("/passkey/login/begin", map[string]string{"attempt": "a"}, "")
+	id, body = h.get(t, h.rp, d, begun)
+	if r, m := b.json("/passkey/login/finish?ceremony="+id, big, ""); r.status != 400 || m["error"] != "bad_input" {
+		t.Fatalf("oversize: %d %v", r.status, m)
+	}
+	if r, m := b.json("/passkey/login/finish?ceremony="+id, body, ""); r.status != 400 || m["error"] != "replay" {
+		t.Fatalf("good response after an oversize one: %d %v", r.status, m)
+	}
 	req, _ := http.NewRequest("POST", h.origin+"/passkey/login/begin", strings.NewReader(`{"attempt":"a"}`))
 	req.Header.Set("Content-Type", "text/plain")
 	if r := b.do(req); r.status != http.StatusUnsupportedMediaType || !strings.Contains(r.body, "bad_request") {
@@ -739,6 +748,34 @@ func TestRecoveryNeedsAnAttemptTheBrokerHolds(t *testing.T) {
 	}
 	if r := b.form("/passkey/recover", url.Values{"attempt": {"r1"}, "csrf": {csrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther {
 		t.Fatalf("the code in a login the broker holds: %d", r.status)
+	}
+}
+
+// A login or browser at the limit writes nothing more to the shared
+// store, however often it tries.
+func TestRecoveryAtTheLimitWritesNothing(t *testing.T) {
+	h := newHarness(t, true)
+	e := h.browser("en").enrol(newDevice(false), "a", "fnr")
+	limits := &countingLimits{ReplayCache: h.db}
+	h.p.Limits = limits
+
+	b := h.browser("en")
+	csrf := field(t, b.get("/passkey/recover?attempt=").body, "csrf")
+	for _, attempt := range []string{"r1", ""} {
+		for i := range passkeyidp.MaxRecoveryTries {
+			if r := b.form("/passkey/recover", url.Values{"attempt": {attempt}, "csrf": {csrf}, "code": {fmt.Sprintf("AAAA-BBBB-CCCC-%04d", i)}}); r.status != 400 {
+				t.Fatalf("attempt %q, try %d: %d", attempt, i, r.status)
+			}
+		}
+		before := limits.n.Load()
+		for range 3 {
+			if r := b.form("/passkey/recover", url.Values{"attempt": {attempt}, "csrf": {csrf}, "code": {e.codes[0]}}); r.status != http.StatusTooManyRequests {
+				t.Fatalf("attempt %q after the limit: %d", attempt, r.status)
+			}
+		}
+		if n := limits.n.Load() - before; n != 0 {
+			t.Fatalf("attempt %q: %d writes to the limits after the limit", attempt, n)
+		}
 	}
 }
 
@@ -901,12 +938,26 @@ func TestAccount(t *testing.T) {
 	if r, m := h.browser("en").json("/account/passkeys/begin", map[string]string{}, csrf); r.status != 401 || m["error"] != "session" {
 		t.Fatalf("begin without session: %d %v", r.status, m)
 	}
+	// A response too large uses up its ceremony, as any other does.
 	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
 	if r.status != 200 {
 		t.Fatalf("add begin: %d %v", r.status, begun)
 	}
+	id, body := h.create(t, newDevice(true), begun)
+	big := append([]byte(`{"id":"`), bytes.Repeat([]byte("A"), passkey.MaxResponseSize)...)
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), big, csrf); r.status != 400 || m["error"] != "bad_input" {
+		t.Fatalf("add finish oversize: %d %v", r.status, m)
+	}
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status != 400 || m["error"] != "replay" {
+		t.Fatalf("add finish after an oversize one: %d %v", r.status, m)
+	}
+
+	r, begun = b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != 200 {
+		t.Fatalf("add begin: %d %v", r.status, begun)
+	}
 	laptop := newDevice(true)
-	id, body := h.create(t, laptop, begun)
+	id, body = h.create(t, laptop, begun)
 	r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf)
 	if r.status != 200 || m["redirect"] != "/account?done=added" {
 		t.Fatalf("add finish: %d %v", r.status, m)
@@ -973,10 +1024,33 @@ func TestAccount(t *testing.T) {
 	if r := b.form("/account/recovery-codes", url.Values{}); r.status != http.StatusForbidden {
 		t.Fatalf("new codes without csrf: %d", r.status)
 	}
+	// The codes are shown by a page the form redirects to
+	// (Post/Redirect/Get), and only to the session that made them.
 	r = b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?t=") || len(codesIn(r.body)) != 0 {
+		t.Fatalf("new codes: %d %q", r.status, r.location)
+	}
+	if r := other.get(r.location); r.status != http.StatusForbidden || len(codesIn(r.body)) != 0 {
+		t.Fatalf("new codes shown to another session: %d", r.status)
+	}
+	r = b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("new codes: %d", r.status)
+	}
+	shown := r.location
+	r = b.get(shown)
 	codes := codesIn(r.body)
-	if r.status != 200 || len(codes) != passkeyidp.RecoveryCodeCount || !strings.Contains(r.header.Get("Cache-Control"), "no-store") {
-		t.Fatalf("new codes: %d %d", r.status, len(codes))
+	if r.status != 200 || len(codes) != passkeyidp.RecoveryCodeCount || !strings.Contains(r.header.Get("Cache-Control"), "no-store") ||
+		strings.Contains(r.body, `hreflang="nb"`) {
+		t.Fatalf("new codes page: %d %d\n%s", r.status, len(codes), r.body)
+	}
+	// A reload shows them no more and replaces nothing: the codes just
+	// shown are the ones that work (the first logs in below).
+	if r := b.get(shown); r.status != http.StatusGone || len(codesIn(r.body)) != 0 || !strings.Contains(r.body, "These codes were already shown") {
+		t.Fatalf("new codes page reloaded: %d\n%s", r.status, r.body)
+	}
+	if n, _ := h.db.CountRecoveryCodes(ctx, e.person); n != passkeyidp.RecoveryCodeCount {
+		t.Fatalf("%d recovery codes after the page was reloaded", n)
 	}
 	if !hasEvent(h.auditEvents(t), "recovery_codes_regenerated", store.ResultSuccess, "") {
 		t.Fatal("no audit event for new codes")
@@ -1259,5 +1333,76 @@ func TestAccountChangesNeedStrongRecentLogin(t *testing.T) {
 	}
 	if !hasEvent(h.auditEvents(t), "sessions_ended", store.ResultSuccess, "") {
 		t.Fatal("ending the other sessions not audited")
+	}
+}
+
+// A person holds at most MaxPasskeys passkeys: the next is refused when
+// it would begin, saying why in the page's language.
+func TestPasskeyCap(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	for i := 1; i < passkeyidp.MaxPasskeys-1; i++ {
+		pk := &store.Passkey{CredentialID: []byte(fmt.Sprintf("credential-%02d", i)), PersonID: e.person, PublicKey: []byte{1}, CreatedAt: h.now}
+		if err := h.db.CreatePasskey(ctx, pk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	// One below the cap: the last one may be added.
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Last"}, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("add begin below the cap: %d %v", r.status, begun)
+	}
+	id, body := h.create(t, newDevice(false), begun)
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status != http.StatusOK {
+		t.Fatalf("add finish below the cap: %d %v", r.status, m)
+	}
+	if keys, _ := h.db.ListPasskeys(ctx, e.person); len(keys) != passkeyidp.MaxPasskeys {
+		t.Fatalf("%d passkeys, want %d", len(keys), passkeyidp.MaxPasskeys)
+	}
+	r, m := b.json("/account/passkeys/begin", map[string]string{"name": "One more"}, csrf)
+	if r.status != http.StatusConflict || m["error"] != "passkey_limit" ||
+		!strings.Contains(m["message"].(string), fmt.Sprintf("You already have %d passkeys", passkeyidp.MaxPasskeys)) {
+		t.Fatalf("add begin at the cap: %d %v", r.status, m)
+	}
+	if !hasEvent(h.auditEvents(t), "passkey_added", store.ResultFailure, "passkey_limit") {
+		t.Fatal("no audit event for the refusal")
+	}
+	for lang, want := range map[string]string{"nb": "passnøkler", "da": "adgangsnøgler"} {
+		b.lang = lang
+		if _, m := b.json("/account/passkeys/begin", map[string]string{}, csrf); !strings.Contains(m["message"].(string), fmt.Sprintf("%d %s", passkeyidp.MaxPasskeys, want)) {
+			t.Fatalf("%s message: %v", lang, m)
+		}
+	}
+}
+
+// A used or expired ceremony is explained in the words of what the
+// person was doing: logging in, adding a passkey or enrolling.
+func TestReplayMessageNamesTheCeremony(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	tests := []struct {
+		lang, path, csrf, want string
+	}{
+		{"en", "/passkey/login/finish", "", "This login has expired"},
+		{"en", "/account/passkeys/finish", csrf, "This attempt to add a passkey has expired"},
+		{"en", "/passkey/enrol/finish", "", "This attempt to create a test person has expired"},
+		{"nb", "/passkey/login/finish", "", "Denne innloggingen er utløpt"},
+		{"nb", "/account/passkeys/finish", csrf, "legge til en passnøkkel er utløpt"},
+		{"nb", "/passkey/enrol/finish", "", "lage en testperson er utløpt"},
+		{"da", "/passkey/login/finish", "", "Dette login er udløbet"},
+		{"da", "/account/passkeys/finish", csrf, "tilføje en adgangsnøgle er udløbet"},
+		{"da", "/passkey/enrol/finish", "", "oprette en testperson er udløbet"},
+	}
+	for _, tt := range tests {
+		b.lang = tt.lang
+		r, m := b.json(tt.path+"?ceremony=used", "{}", tt.csrf)
+		if r.status != http.StatusBadRequest || m["error"] != "replay" || !strings.Contains(m["message"].(string), tt.want) {
+			t.Errorf("%s %s: %d %v, want a message with %q", tt.lang, tt.path, r.status, m, tt.want)
+		}
 	}
 }

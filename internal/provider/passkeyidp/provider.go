@@ -75,9 +75,14 @@ const (
 	// MaxRecoveryTries is how many recovery codes one attempt, or one
 	// browser's account login, may try.
 	MaxRecoveryTries = 5
+	// MaxPasskeys is how many passkeys one person may hold: more than
+	// anyone needs, and it bounds what a person's account page lists and
+	// what every registration sends the authenticator to exclude.
+	MaxPasskeys = 20
 	// RecoveryCodeCount is how many codes a person gets at a time.
 	RecoveryCodeCount = 10
-	// ticketLifetime bounds the enrolled page and its Continue button.
+	// ticketLifetime bounds the pages that show recovery codes once and
+	// the enrolled page's Continue button.
 	ticketLifetime = 10 * time.Minute
 	// maxJSON caps JSON request bodies other than WebAuthn responses.
 	maxJSON = 8 << 10
@@ -121,6 +126,7 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/passkeys/finish", p.addFinish)
 	mux.HandleFunc("POST /account/passkeys/remove", p.removePasskey)
 	mux.HandleFunc("POST /account/recovery-codes", p.newCodes)
+	mux.HandleFunc("GET /account/recovery-codes", p.codesPage)
 }
 
 func (p *Provider) now() time.Time {
@@ -242,6 +248,19 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	return b, nil
 }
 
+// readResponse reads a WebAuthn response for the passkey service, which
+// uses up the ceremony whatever it is given: at most one byte more than
+// passkey.MaxResponseSize, so that one too large is seen as such, and
+// nothing if the body cannot be read, which the service refuses as bad
+// input.
+func readResponse(r *http.Request) []byte {
+	b, err := io.ReadAll(io.LimitReader(r.Body, passkey.MaxResponseSize+1))
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
 func decodeJSON(r *http.Request, v any) error {
 	b, err := readBody(r, maxJSON)
 	if err != nil {
@@ -267,6 +286,19 @@ type apiError struct {
 
 func (p *Provider) jsonError(w http.ResponseWriter, r *http.Request, status int, code string) {
 	writeJSON(w, status, apiError{Error: code, Message: p.Pages.T(p.lang(r), "passkey.err."+code)})
+}
+
+// ceremonyError is jsonError for a failed ceremony of a kind ("add",
+// "enrol"): where a message would speak of a login, such as "replay",
+// the kind has words of its own, passkey.err.CODE.KIND.
+func (p *Provider) ceremonyError(w http.ResponseWriter, r *http.Request, status int, code, kind string) {
+	lang := p.lang(r)
+	key := "passkey.err." + code + "." + kind
+	msg := p.Pages.T(lang, key)
+	if msg == key {
+		msg = p.Pages.T(lang, "passkey.err."+code)
+	}
+	writeJSON(w, status, apiError{Error: code, Message: msg})
 }
 
 // busyRetry is the Retry-After, in seconds, of a begin refused because

@@ -174,9 +174,21 @@ func (p *Provider) tryAllowed(r *http.Request, attempt string) (bool, error) {
 	if attempt == "" {
 		key = "passkeyidp/recovery/browser/" + formBinding(p.formCookieValue(r))
 	}
-	now := p.now()
+	// A slot is read before it is taken, so that a browser or login at
+	// the limit, however often it tries, writes nothing to the shared
+	// store: only a slot that looks free is written, and one taken in
+	// between is refused and passed over.
+	ctx, now := r.Context(), p.now()
 	for i := 1; i <= MaxRecoveryTries; i++ {
-		err := p.Limits.Remember(r.Context(), key+"/"+strconv.Itoa(i), now.Add(recoveryTryWindow), now)
+		slot := key + "/" + strconv.Itoa(i)
+		taken, err := p.Limits.Remembered(ctx, slot, now)
+		if err != nil {
+			return false, err
+		}
+		if taken {
+			continue
+		}
+		err = p.Limits.Remember(ctx, slot, now.Add(recoveryTryWindow), now)
 		if err == nil {
 			return true, nil
 		}

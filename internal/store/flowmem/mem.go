@@ -565,6 +565,14 @@ func (m *Mem) Remember(_ context.Context, key string, expiresAt, now time.Time) 
 	return nil
 }
 
+// Remembered implements store.ReplayCache.
+func (m *Mem) Remembered(_ context.Context, key string, now time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	exp, ok := m.replay[key]
+	return ok && now.Before(exp), nil
+}
+
 // DeleteExpired implements store.Sweeper for the records m holds. It
 // lets go of the lock every sweepChunk records, so that logins are not
 // held up while a busy node's hundreds of thousands of records are

@@ -104,6 +104,11 @@ func (s *Store) Remember(ctx context.Context, key string, expiresAt, now time.Ti
 	return s.mem.Remember(ctx, key, expiresAt, now)
 }
 
+// Remembered implements store.ReplayCache.
+func (s *Store) Remembered(ctx context.Context, key string, now time.Time) (bool, error) {
+	return s.mem.Remembered(ctx, key, now)
+}
+
 // DeleteExpired implements store.Sweeper over both parts.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	n, err := s.mem.DeleteExpired(ctx, now)

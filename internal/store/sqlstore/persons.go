@@ -34,22 +34,27 @@ func scanPerson(s scanner) (*store.Person, error) {
 // are stored in one transaction.
 func (db *DB) CreatePerson(ctx context.Context, p *store.Person) error {
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
-		_, err := tx.StmtContext(ctx, db.st.insertPerson).ExecContext(ctx,
-			p.ID, p.WebAuthnID, p.GivenName, p.FamilyName, p.BirthDate, jsonText(p.Identifiers),
-			p.ProofingLevel, p.ProofingMethod, boolInt(p.Synthetic), micros(p.CreatedAt))
-		if err != nil {
-			return db.d.classify(err)
-		}
-		ins := tx.StmtContext(ctx, db.st.insertIdentifier)
-		for _, id := range p.Identifiers {
-			if _, err := ins.ExecContext(ctx, id.Scheme, id.Value, p.ID); err != nil {
-				return fmt.Errorf("identifier %s: %w", id.Scheme, db.d.classify(err))
-			}
-		}
-		return nil
+		return db.insertPerson(ctx, tx, p)
 	}, func() { db.people.drop(p.ID) })
 	if err != nil {
 		return fmt.Errorf("create person %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// insertPerson writes p and its identifiers in tx.
+func (db *DB) insertPerson(ctx context.Context, tx querier, p *store.Person) error {
+	_, err := tx.StmtContext(ctx, db.st.insertPerson).ExecContext(ctx,
+		p.ID, p.WebAuthnID, p.GivenName, p.FamilyName, p.BirthDate, jsonText(p.Identifiers),
+		p.ProofingLevel, p.ProofingMethod, boolInt(p.Synthetic), micros(p.CreatedAt))
+	if err != nil {
+		return db.d.classify(err)
+	}
+	ins := tx.StmtContext(ctx, db.st.insertIdentifier)
+	for _, id := range p.Identifiers {
+		if _, err := ins.ExecContext(ctx, id.Scheme, id.Value, p.ID); err != nil {
+			return fmt.Errorf("identifier %s: %w", id.Scheme, db.d.classify(err))
+		}
 	}
 	return nil
 }
@@ -172,14 +177,37 @@ func scanPasskey(s scanner) (*store.Passkey, error) {
 // CreatePasskey implements store.Passkeys; ErrNotFound if the person does
 // not exist.
 func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey) error {
-	err := db.exec(ctx, db.st.insertPasskey,
-		p.CredentialID, p.PersonID, p.PublicKey, p.AttestationType, p.AAGUID, int64(p.SignCount),
-		encodeStrings(p.Transports), boolInt(p.UserPresent), boolInt(p.UserVerified),
-		boolInt(p.BackupEligible), boolInt(p.BackupState), p.Name, micros(p.CreatedAt), micros(p.LastUsedAt), p.MaxLevel)
+	err := db.wr.doOne(ctx, func(ctx context.Context, tx querier) error {
+		return db.insertPasskey(ctx, tx, p)
+	}, nil)
 	if err != nil {
 		return fmt.Errorf("create passkey for person %s: %w", p.PersonID, err)
 	}
 	return nil
+}
+
+// CreatePersonWithPasskey implements store.Passkeys: the person, their
+// identifiers and the passkey are stored in one transaction.
+func (db *DB) CreatePersonWithPasskey(ctx context.Context, person *store.Person, p *store.Passkey) error {
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
+		if err := db.insertPerson(ctx, tx, person); err != nil {
+			return err
+		}
+		return db.insertPasskey(ctx, tx, p)
+	}, func() { db.people.drop(person.ID) })
+	if err != nil {
+		return fmt.Errorf("create person %s with passkey: %w", person.ID, err)
+	}
+	return nil
+}
+
+// insertPasskey writes p in tx.
+func (db *DB) insertPasskey(ctx context.Context, tx querier, p *store.Passkey) error {
+	_, err := tx.StmtContext(ctx, db.st.insertPasskey).ExecContext(ctx,
+		p.CredentialID, p.PersonID, p.PublicKey, p.AttestationType, p.AAGUID, int64(p.SignCount),
+		encodeStrings(p.Transports), boolInt(p.UserPresent), boolInt(p.UserVerified),
+		boolInt(p.BackupEligible), boolInt(p.BackupState), p.Name, micros(p.CreatedAt), micros(p.LastUsedAt), p.MaxLevel)
+	return db.d.classify(err)
 }
 
 // GetPasskey implements store.Passkeys.

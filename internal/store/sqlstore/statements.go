@@ -34,6 +34,7 @@ type statements struct {
 	insertGrant, getGrant, revokeGrant, revokeClientGrants *sql.Stmt
 	insertToken, getToken, getTokenW, useToken             *sql.Stmt
 	remember                                               *sql.Stmt
+	remembered                                             *sql.Stmt
 
 	// deleteClientRequests and deleteClientCodes end a removed client's
 	// logins in flight (DeleteClient).
@@ -148,6 +149,7 @@ func (db *DB) prepare(ctx context.Context) error {
 
 		{&db.st.remember, w, "INSERT INTO replay_cache (key, expires_at) VALUES (?, ?) " +
 			"ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE replay_cache.expires_at <= ?"},
+		{&db.st.remembered, r, "SELECT COUNT(*) FROM replay_cache WHERE key = ? AND expires_at > ?"},
 
 		{&db.st.lastAudit, w, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"},
 		{&db.st.insertAudit, w, insertSQL("audit_log", auditCols)},

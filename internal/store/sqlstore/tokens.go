@@ -293,3 +293,12 @@ func (db *DB) Remember(ctx context.Context, key string, expiresAt, now time.Time
 	}
 	return nil
 }
+
+// Remembered implements store.ReplayCache with one read.
+func (db *DB) Remembered(ctx context.Context, key string, now time.Time) (bool, error) {
+	var n int64
+	if err := db.st.remembered.QueryRowContext(ctx, key, micros(now)).Scan(&n); err != nil {
+		return false, fmt.Errorf("remembered: %w", err)
+	}
+	return n > 0, nil
+}

@@ -262,6 +262,43 @@ func testPasskeys(t *testing.T, s store.Store) {
 		wantErr(t, "GetPasskey unknown", err, store.ErrNotFound)
 	})
 
+	t.Run("create with person", func(t *testing.T) {
+		id := store.Identifier{Scheme: "no:fnr", Value: "41056912345"}
+		newcomer := func(pid string) *store.Person {
+			return &store.Person{ID: pid, WebAuthnID: hash(pid), GivenName: "Kari", Identifiers: []store.Identifier{id},
+				ProofingLevel: "high", CreatedAt: base(t)}
+		}
+		// A credential taken already fails the write, and the person is
+		// not left behind: their ID, user handle and identifier stay free.
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, "alice", "taken")), nil)
+		taken := fullPasskey(t, "carol", "taken")
+		wantErr(t, "CreatePersonWithPasskey taken credential", s.CreatePersonWithPasskey(ctx, newcomer("carol"), taken), store.ErrConflict)
+		_, err := s.GetPerson(ctx, "carol")
+		wantErr(t, "GetPerson after failed create", err, store.ErrNotFound)
+		_, err = s.GetPersonByWebAuthnID(ctx, hash("carol"))
+		wantErr(t, "GetPersonByWebAuthnID after failed create", err, store.ErrNotFound)
+		_, err = s.GetPersonByIdentifier(ctx, id.Scheme, id.Value)
+		wantErr(t, "GetPersonByIdentifier after failed create", err, store.ErrNotFound)
+
+		person, pk := newcomer("carol"), fullPasskey(t, "carol", "carol")
+		wantErr(t, "CreatePersonWithPasskey", s.CreatePersonWithPasskey(ctx, person, pk), nil)
+		got, err := s.GetPersonByIdentifier(ctx, id.Scheme, id.Value)
+		wantErr(t, "GetPersonByIdentifier", err, nil)
+		same(t, "person", person, got)
+		gotKey, err := s.GetPasskey(ctx, pk.CredentialID)
+		wantErr(t, "GetPasskey", err, nil)
+		same(t, "passkey", pk, gotKey)
+
+		// A person who cannot be stored (the identifier is carol's) takes
+		// no passkey either.
+		orphan := fullPasskey(t, "dave", "dave")
+		wantErr(t, "CreatePersonWithPasskey taken identifier", s.CreatePersonWithPasskey(ctx, newcomer("dave"), orphan), store.ErrConflict)
+		_, err = s.GetPasskey(ctx, orphan.CredentialID)
+		wantErr(t, "GetPasskey after failed create", err, store.ErrNotFound)
+		_, err = s.GetPerson(ctx, "dave")
+		wantErr(t, "GetPerson after failed create", err, store.ErrNotFound)
+	})
+
 	t.Run("list", func(t *testing.T) {
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: "lister", WebAuthnID: hash("lister")}), nil)
 		got, err := s.ListPasskeys(ctx, "lister")

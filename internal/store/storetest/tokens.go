@@ -523,6 +523,33 @@ func testReplayCache(t *testing.T, s store.Store) {
 		wantErr(t, "Remember another key", s.Remember(ctx, "jti-2", exp, now), nil)
 	})
 
+	t.Run("remembered", func(t *testing.T) {
+		exp := now.Add(5 * time.Minute)
+		wantErr(t, "Remember", s.Remember(ctx, "jti-read", exp, now), nil)
+		steps := []struct {
+			name string
+			key  string
+			now  time.Time
+			want bool
+		}{
+			{"unknown key", "jti-never", now, false},
+			{"remembered", "jti-read", now.In(z.tokyo), true},
+			{"1µs before expiry", "jti-read", exp.Add(-time.Microsecond), true},
+			{"at expiry", "jti-read", exp.In(z.la), false},
+		}
+		for _, st := range steps {
+			got, err := s.Remembered(ctx, st.key, st.now)
+			wantErr(t, "Remembered "+st.name, err, nil)
+			if got != st.want {
+				t.Errorf("Remembered %s = %v, want %v", st.name, got, st.want)
+			}
+		}
+		// Reading changes nothing: the key is still refused until expiry
+		// and free after it.
+		wantErr(t, "Remember after read", s.Remember(ctx, "jti-read", exp, now), store.ErrConflict)
+		wantErr(t, "Remember at expiry", s.Remember(ctx, "jti-read", exp.Add(time.Minute), exp), nil)
+	})
+
 	t.Run("concurrent remember", func(t *testing.T) {
 		errs := race(contenders, func(int) error {
 			return s.Remember(ctx, "jti-race", now.Add(time.Minute), now)
