@@ -80,8 +80,11 @@ type accountData struct {
 	// not, Reauth is the message key saying why and ReauthURL where to
 	// log in again.
 	CanAdd, CanChange bool
-	Reauth            string
-	ReauthURL         string
+	// Full is true when the person holds MaxPasskeys passkeys: the page
+	// says so instead of offering to add one that would be refused.
+	Full      bool
+	Reauth    string
+	ReauthURL string
 	// Activity is what happened lately with the person's identity,
 	// newest first; ShowActivity is false when there is no history to
 	// read.
@@ -152,6 +155,7 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 		DefaultName: p.defaultName(r),
 	}
 	d.CanAdd, d.CanChange = p.may(s)
+	d.Full = len(keys) >= MaxPasskeys
 	switch {
 	case !d.CanAdd:
 		d.Reauth = "account.reauth.stale"

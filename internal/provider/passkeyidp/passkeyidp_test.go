@@ -1362,6 +1362,12 @@ func TestPasskeyCap(t *testing.T) {
 	if keys, _ := h.db.ListPasskeys(ctx, e.person); len(keys) != passkeyidp.MaxPasskeys {
 		t.Fatalf("%d passkeys, want %d", len(keys), passkeyidp.MaxPasskeys)
 	}
+	// The account page says so instead of offering a form that would be
+	// refused.
+	page := b.get("/account").body
+	if !strings.Contains(page, `id="passkeys-full"`) || strings.Contains(page, `data-ceremony="add"`) {
+		t.Fatalf("account page at the cap offers to add a passkey, or does not say why not:\n%s", page)
+	}
 	r, m := b.json("/account/passkeys/begin", map[string]string{"name": "One more"}, csrf)
 	if r.status != http.StatusConflict || m["error"] != "passkey_limit" ||
 		!strings.Contains(m["message"].(string), fmt.Sprintf("You already have %d passkeys", passkeyidp.MaxPasskeys)) {
