@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"sync"
@@ -116,7 +117,14 @@ func (db *DB) Ping(ctx context.Context) error {
 	if err := db.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 		return fmt.Errorf("ping read pool: %w", err)
 	}
-	if err := db.w.PingContext(ctx); err != nil {
+	err := db.w.PingContext(ctx)
+	if errors.Is(err, driver.ErrBadConn) && ctx.Err() == nil {
+		// The server ended the write connection's session since its last
+		// use (a restart, a failover), and the pool has dropped it: the
+		// database answers if a new connection does.
+		err = db.w.PingContext(ctx)
+	}
+	if err != nil {
 		return fmt.Errorf("ping write pool: %w", err)
 	}
 	return nil

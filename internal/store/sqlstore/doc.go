@@ -106,6 +106,10 @@
 // back and its connection dropped, so the writer is never held for long.
 // A BEGIN that fails (the server ended the session: a restart, a
 // failover) is tried once more on a new connection, since nothing ran.
+// A read that meets a session the server ended (a SELECT, or the BEGIN
+// of a read transaction) runs again on another connection, as
+// database/sql does with a connection its driver reports bad; no other
+// statement on the read pool is run again (postgresReadConnector).
 //
 // The behaviour every backend must show is pinned down by the conformance
 // suite in package storetest, not here.
