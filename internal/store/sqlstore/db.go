@@ -6,7 +6,9 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/varde-eid/varde/internal/store"
@@ -48,6 +50,9 @@ type DB struct {
 	wr *writer
 	// ckpt checkpoints the WAL in the background; nil if not running.
 	ckpt *checkpointer
+	// log receives what the store finds going wrong in the background
+	// (SetLogger); nil: slog.Default().
+	log atomic.Pointer[slog.Logger]
 	// authReqs and sessions hold the auth requests and sessions this
 	// process wrote, as committed (cache.go).
 	authReqs *recent[store.AuthRequest]
@@ -101,6 +106,28 @@ func (db *DB) Close() error {
 		db.closeErr = errors.Join(errs...)
 	})
 	return db.closeErr
+}
+
+// SetLogger sends what the store finds going wrong in the background,
+// such as failed WAL checkpoints, to l instead of slog.Default().
+func (db *DB) SetLogger(l *slog.Logger) { db.log.Store(l) }
+
+func (db *DB) logger() *slog.Logger {
+	if l := db.log.Load(); l != nil {
+		return l
+	}
+	return slog.Default()
+}
+
+// CheckpointFailures returns how many background WAL checkpoints have
+// failed since the store was opened: 0 where none run (PostgreSQL, a
+// read-only SQLite store). A count that keeps rising means the WAL file
+// is growing (a full disk, an I/O error).
+func (db *DB) CheckpointFailures() uint64 {
+	if db.ckpt == nil {
+		return 0
+	}
+	return db.ckpt.failures.Load()
 }
 
 // Pools returns the connection pools, by name ("write", "read"), for

@@ -38,7 +38,9 @@
 // operation of several statements runs inside a savepoint, so its
 // failure undoes only its own work. A background checkpointer copies the
 // WAL into the database file, keeping checkpoints and their fsyncs off
-// the write path.
+// the write path; one that fails (a full disk) is counted
+// (DB.CheckpointFailures) and logged, at most once a minute, since the
+// WAL grows until one succeeds.
 //
 // What the writer and the node keep in memory, because this process is
 // the only one writing its SQLite file (ADR 5): the writer goroutine

@@ -188,7 +188,7 @@ func openSQLite(ctx context.Context, path string, migrateSchema bool) (*DB, erro
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	ck.SetMaxOpenConns(1)
-	db.ckpt = newCheckpointer(ck, sqliteCheckpointEvery)
+	db.ckpt = newCheckpointer(ck, sqliteCheckpointEvery, db.logger)
 	return db, nil
 }
 
