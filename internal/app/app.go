@@ -182,6 +182,9 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		_ = lock.Unlock()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	if db, ok := st.(*sqlstore.DB); ok {
+		db.SetLogger(log)
+	}
 	if err := checkSalt(ctx, st, salt, opt.Now()); err != nil {
 		_ = st.Close()
 		_ = lock.Unlock()
@@ -302,6 +305,14 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		for name, pool := range p.Pools() {
 			reg.MustRegister(collectors.NewDBStatsCollector(pool, name))
 		}
+	}
+	if db, ok := durable(st).(*sqlstore.DB); ok {
+		// A count that keeps rising: the SQLite WAL file is growing (a
+		// full disk, an I/O error); the log says why.
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "varde_store_checkpoint_failures_total",
+			Help: "Background WAL checkpoints of the SQLite store that failed.",
+		}, func() float64 { return float64(db.CheckpointFailures()) }))
 	}
 	if f, ok := st.(*flowmem.Store); ok {
 		reg.MustRegister(newFlowMetrics(f.Mem()))

@@ -26,8 +26,17 @@ var ErrBackupExists = errors.New("backup file exists")
 // one read transaction's snapshot (VACUUM INTO), so it holds every write
 // committed before it began and none after, and it is compacted. It never
 // overwrites a file; with ErrBackupExists, nothing was written. On any
-// other failure the partial copy is removed.
+// other failure the partial copy is removed. When it returns nil the
+// copy is on disk: the file, its directory and any directory it made
+// for it are synced (fsync), so a power loss cannot take the backup
+// back.
 func (db *DB) BackupTo(ctx context.Context, path string) error {
+	return db.backupTo(ctx, path, (*os.File).Sync)
+}
+
+// backupTo is BackupTo with sync as the fsync of each file and
+// directory it must make durable.
+func (db *DB) backupTo(ctx context.Context, path string, sync func(*os.File) error) error {
 	if db.d.name != "sqlite" {
 		return fmt.Errorf("%w: a %s store is backed up with the server's own tools (pg_dump, base backups with WAL archiving)",
 			ErrBackupUnsupported, db.d.name)
@@ -35,6 +44,7 @@ func (db *DB) BackupTo(ctx context.Context, path string) error {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return fmt.Errorf("backup: unusable file name %q", path)
 	}
+	made := firstMissing(filepath.Dir(path))
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
@@ -54,11 +64,63 @@ func (db *DB) BackupTo(ctx context.Context, path string) error {
 	// counts as writing, so the copy is made on a connection of its own.
 	// It reads the database in one transaction and writes only the copy.
 	err = db.vacuumInto(ctx, path)
+	if err == nil {
+		// VACUUM INTO does not sync the copy it writes.
+		err = syncBackup(path, made, sync)
+	}
 	if err != nil {
 		_ = os.Remove(path)
 		return fmt.Errorf("backup to %s: %w", path, err)
 	}
 	return nil
+}
+
+// syncBackup syncs the file at path, then its directory, and, if made is
+// not empty, the parent of each directory from made down to path's,
+// which were made for it: a new file is durable only once the directory
+// entry naming it is.
+func syncBackup(path, made string, sync func(*os.File) error) error {
+	if err := syncPath(path, sync); err != nil {
+		return err
+	}
+	for d := filepath.Dir(path); ; d = filepath.Dir(d) {
+		if err := syncPath(d, sync); err != nil {
+			return err
+		}
+		if made == "" || d == filepath.Dir(made) || d == filepath.Dir(d) {
+			return nil
+		}
+	}
+}
+
+func syncPath(path string, sync func(*os.File) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = sync(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	return nil
+}
+
+// firstMissing returns the outermost directory of dir and its parents
+// that does not exist, or "" if dir exists.
+func firstMissing(dir string) string {
+	missing := ""
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			return missing
+		}
+		missing = d
+		if filepath.Dir(d) == d {
+			return missing
+		}
+	}
 }
 
 func (db *DB) vacuumInto(ctx context.Context, path string) error {

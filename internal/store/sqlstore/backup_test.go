@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -213,5 +214,57 @@ func TestCheckBackupReadOnly(t *testing.T) {
 			}
 			t.Errorf("%s: %v, want ErrNoDatabase", p, err)
 		}
+	}
+}
+
+// TestBackupSynced: a backup reported done has had its file, its
+// directory and each directory made for it synced, in that order, so
+// that a power loss cannot take it back; a sync that fails fails the
+// backup and removes the copy. (A power loss itself cannot be made
+// here: the test sees the syncs, each a real fsync.)
+func TestBackupSynced(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := open(t, filepath.Join(dir, "varde.db"))
+	if err := db.AppendAudit(ctx, &store.AuditEvent{Type: "t", Result: store.ResultSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	var synced []string
+	record := func(f *os.File) error {
+		synced = append(synced, f.Name())
+		return f.Sync()
+	}
+	first := filepath.Join(dir, "backups", "daily", "varde-1.db")
+	second := filepath.Join(dir, "backups", "daily", "varde-2.db")
+	for _, tc := range []struct {
+		path string
+		want []string
+	}{
+		// backups and daily are made for it.
+		{first, []string{first, filepath.Join(dir, "backups", "daily"), filepath.Join(dir, "backups"), dir}},
+		{second, []string{second, filepath.Join(dir, "backups", "daily")}},
+	} {
+		synced = nil
+		if err := db.backupTo(ctx, tc.path, record); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(synced, tc.want) {
+			t.Errorf("backup to %s synced %q, want %q", tc.path, synced, tc.want)
+		}
+	}
+
+	failed := filepath.Join(dir, "backups", "daily", "varde-3.db")
+	errSync := errors.New("sync failed")
+	err := db.backupTo(ctx, failed, func(f *os.File) error {
+		if f.Name() == failed {
+			return nil
+		}
+		return errSync
+	})
+	if !errors.Is(err, errSync) {
+		t.Errorf("backup whose directory could not be synced: %v, want %v", err, errSync)
+	}
+	if _, err := os.Stat(failed); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the copy of a failed backup is still there: %v", err)
 	}
 }

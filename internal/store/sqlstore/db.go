@@ -3,9 +3,12 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/varde-eid/varde/internal/store"
@@ -47,6 +50,9 @@ type DB struct {
 	wr *writer
 	// ckpt checkpoints the WAL in the background; nil if not running.
 	ckpt *checkpointer
+	// log receives what the store finds going wrong in the background
+	// (SetLogger); nil: slog.Default().
+	log atomic.Pointer[slog.Logger]
 	// authReqs and sessions hold the auth requests and sessions this
 	// process wrote, as committed (cache.go).
 	authReqs *recent[store.AuthRequest]
@@ -102,6 +108,28 @@ func (db *DB) Close() error {
 	return db.closeErr
 }
 
+// SetLogger sends what the store finds going wrong in the background,
+// such as failed WAL checkpoints, to l instead of slog.Default().
+func (db *DB) SetLogger(l *slog.Logger) { db.log.Store(l) }
+
+func (db *DB) logger() *slog.Logger {
+	if l := db.log.Load(); l != nil {
+		return l
+	}
+	return slog.Default()
+}
+
+// CheckpointFailures returns how many background WAL checkpoints have
+// failed since the store was opened: 0 where none run (PostgreSQL, a
+// read-only SQLite store). A count that keeps rising means the WAL file
+// is growing (a full disk, an I/O error).
+func (db *DB) CheckpointFailures() uint64 {
+	if db.ckpt == nil {
+		return 0
+	}
+	return db.ckpt.failures.Load()
+}
+
 // Pools returns the connection pools, by name ("write", "read"), for
 // monitoring their use (database/sql's DBStats): how many connections
 // are open and in use, and how often and how long callers waited for
@@ -116,7 +144,14 @@ func (db *DB) Ping(ctx context.Context) error {
 	if err := db.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 		return fmt.Errorf("ping read pool: %w", err)
 	}
-	if err := db.w.PingContext(ctx); err != nil {
+	err := db.w.PingContext(ctx)
+	if errors.Is(err, driver.ErrBadConn) && ctx.Err() == nil {
+		// The server ended the write connection's session since its last
+		// use (a restart, a failover), and the pool has dropped it: the
+		// database answers if a new connection does.
+		err = db.w.PingContext(ctx)
+	}
+	if err != nil {
 		return fmt.Errorf("ping write pool: %w", err)
 	}
 	return nil

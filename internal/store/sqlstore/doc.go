@@ -38,7 +38,9 @@
 // operation of several statements runs inside a savepoint, so its
 // failure undoes only its own work. A background checkpointer copies the
 // WAL into the database file, keeping checkpoints and their fsyncs off
-// the write path.
+// the write path; one that fails (a full disk) is counted
+// (DB.CheckpointFailures) and logged, at most once a minute, since the
+// WAL grows until one succeeds.
 //
 // What the writer and the node keep in memory, because this process is
 // the only one writing its SQLite file (ADR 5): the writer goroutine
@@ -106,6 +108,10 @@
 // back and its connection dropped, so the writer is never held for long.
 // A BEGIN that fails (the server ended the session: a restart, a
 // failover) is tried once more on a new connection, since nothing ran.
+// A read that meets a session the server ended (a SELECT, or the BEGIN
+// of a read transaction) runs again on another connection, as
+// database/sql does with a connection its driver reports bad; no other
+// statement on the read pool is run again (postgresReadConnector).
 //
 // The behaviour every backend must show is pinned down by the conformance
 // suite in package storetest, not here.

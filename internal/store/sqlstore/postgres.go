@@ -102,7 +102,9 @@ func openPostgresDB(ctx context.Context, dsn string, migrateSchema bool) (*DB, e
 		return nil, fmt.Errorf("open postgres %s: %w", where, err)
 	}
 
-	db.r = stdlib.OpenDB(*cfg)
+	// A read that meets a session the server ended runs again on another
+	// connection (postgresReadConnector).
+	db.r = sql.OpenDB(postgresReadConnector{stdlib.GetConnector(*cfg)})
 	n := max(postgresMinReaders, 4*runtime.GOMAXPROCS(0))
 	db.r.SetMaxOpenConns(n)
 	db.r.SetMaxIdleConns(n)

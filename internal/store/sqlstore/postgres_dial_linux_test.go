@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/sys/unix"
 
 	"github.com/varde-eid/varde/internal/pgtest"
@@ -26,7 +26,7 @@ func TestPostgresTCPUserTimeout(t *testing.T) {
 		}
 		var got int
 		err = conn.Raw(func(dc any) error {
-			nc := dc.(*stdlib.Conn).Conn().PgConn().Conn()
+			nc := dc.(interface{ Conn() *pgx.Conn }).Conn().PgConn().Conn()
 			tc, ok := nc.(*net.TCPConn)
 			if !ok {
 				return errors.New("not a TCP connection")

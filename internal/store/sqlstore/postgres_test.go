@@ -357,3 +357,151 @@ func TestPostgresWriteAfterSessionsEnd(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestPostgresReadAfterSessionsEnd: when the server ends the node's
+// sessions, reads on pooled connections used moments before (too
+// recently for the pool to ping them) run again on other connections
+// rather than failing: prepared statements, plain queries and snapshot
+// transactions alike.
+func TestPostgresReadAfterSessionsEnd(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.NewDatabase(t)
+	db := openPostgres(t, dsn)
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := db.AppendAudit(ctx, &store.AuditEvent{Type: "t", Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	reads := []struct {
+		name string
+		read func() error
+	}{
+		{"prepared", func() error { _, err := db.ListAudit(ctx, 0, 10); return err }},
+		{"prepared, no row", func() error {
+			if _, err := db.GetClient(ctx, "none"); !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			return nil
+		}},
+		{"query", func() error { _, err := db.ListMaintenance(ctx, time.Time{}, time.Time{}); return err }},
+		{"snapshot", func() error { _, err := db.ListIncidents(ctx, store.IncidentQuery{}); return err }},
+		{"ping", func() error { return db.Ping(ctx) }},
+	}
+	const conns = 4
+	for round := range 3 {
+		// Use several read connections at once, twice, so that the pool
+		// holds that many, each reused within the last second (the pool
+		// pings a connection it reuses after a second idle, and a new
+		// one at its first reuse). A connection held this way is not
+		// replaced when its session has ended (the pool may still hold
+		// one from the round before): take another.
+		for range 2 {
+			useReadConns(t, db, conns)
+		}
+		var n int
+		err := admin.QueryRowContext(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "+
+			"WHERE datname = current_database() AND pid <> pg_backend_pid()").Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n < conns {
+			t.Fatalf("ended %d sessions, want at least %d", n, conns)
+		}
+		time.Sleep(50 * time.Millisecond)
+		for _, r := range reads {
+			if err := r.read(); err != nil {
+				t.Errorf("round %d, read %s after the sessions end: %v", round, r.name, err)
+			}
+		}
+	}
+}
+
+// TestPostgresReadPoolWriteNotRetried: a statement on the read pool
+// that is not a SELECT is not run again when its session has ended, since
+// the server may have done it before it ended the session.
+func TestPostgresReadPoolWriteNotRetried(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.NewDatabase(t)
+	db := openPostgres(t, dsn)
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	const conns = 2
+	for range 2 {
+		useReadConns(t, db, conns)
+	}
+	if _, err := admin.ExecContext(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "+
+		"WHERE datname = current_database() AND pid <> pg_backend_pid()"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	rows, err := db.r.QueryContext(ctx, "INSERT INTO pins (name, value, created_at) VALUES ('p', 'v', 1) RETURNING value")
+	if err == nil {
+		rows.Close()
+		t.Fatal("a write on a read connection whose session ended was run again")
+	}
+	var n int
+	if err := admin.QueryRowContext(ctx, "SELECT count(*) FROM pins WHERE name = 'p'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d pins written", n)
+	}
+}
+
+// TestIsSelect: what the read pool runs again after its session ended.
+func TestIsSelect(t *testing.T) {
+	for _, tc := range []struct {
+		q    string
+		want bool
+	}{
+		{"SELECT 1", true},
+		{"  select id FROM clients", true},
+		{"\n\tSELECT 1", true},
+		{"INSERT INTO pins (name, value, created_at) VALUES ('a', 'b', 1) RETURNING value", false},
+		{"WITH d AS (DELETE FROM pins RETURNING name) SELECT name FROM d", false},
+		{"UPDATE pins SET value = 'c' RETURNING value", false},
+		{"SELEC", false},
+		{"", false},
+	} {
+		if got := isSelect(tc.q); got != tc.want {
+			t.Errorf("isSelect(%q) = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+}
+
+// useReadConns runs a query on n of db's read connections held at once,
+// then gives them back to the pool.
+func useReadConns(t *testing.T, db *DB, n int) {
+	t.Helper()
+	held := make([]*sql.Conn, n)
+	defer func() {
+		for _, c := range held {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	for i := range held {
+		for try := 0; held[i] == nil; try++ {
+			c, err := db.r.Conn(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var one int
+			if err := c.QueryRowContext(t.Context(), "SELECT 1").Scan(&one); err != nil {
+				c.Close()
+				if try == 2*n {
+					t.Fatal(err)
+				}
+				continue
+			}
+			held[i] = c
+		}
+	}
+}

@@ -188,7 +188,7 @@ func openSQLite(ctx context.Context, path string, migrateSchema bool) (*DB, erro
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	ck.SetMaxOpenConns(1)
-	db.ckpt = newCheckpointer(ck, sqliteCheckpointEvery)
+	db.ckpt = newCheckpointer(ck, sqliteCheckpointEvery, db.logger)
 	return db, nil
 }
 
@@ -227,10 +227,23 @@ func createFile(path string) error {
 		return fmt.Errorf("create database directory: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("create database file: %w", err)
+	if err == nil {
+		return f.Close()
 	}
-	return f.Close()
+	// The path error names the path already; say what went wrong with it.
+	cause := err
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		cause = pe.Err
+	}
+	fi, serr := os.Stat(path)
+	switch {
+	case serr != nil:
+		return fmt.Errorf("create database file %s: %w", path, cause)
+	case fi.IsDir():
+		return fmt.Errorf("database file %s: it is a directory, not a file: %w", path, cause)
+	}
+	// A read-only file or file system, or a file another program holds.
+	return fmt.Errorf("database file %s exists but cannot be opened for writing: %w", path, cause)
 }
 
 func sqliteDialect() (dialect, error) {

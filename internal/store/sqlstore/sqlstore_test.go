@@ -137,6 +137,71 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
+// TestOpenUnwritableFile: a database path that exists but cannot be
+// opened for writing is reported as such, naming the path and the
+// system's reason, not as a file that could not be created.
+func TestOpenUnwritableFile(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	aDir := filepath.Join(dir, "dir.db")
+	if err := os.Mkdir(aDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	readOnly := filepath.Join(t.TempDir(), "ro.db")
+	if err := os.WriteFile(readOnly, nil, 0o400); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path string
+		skip       string
+		want       []string
+	}{
+		{"directory", aDir, "", []string{aDir, "is a directory, not a file", "is a directory"}},
+		// The running test binary: Linux refuses to open it for writing
+		// (ETXTBSY), whoever asks.
+		{"busy", os.Args[0], writableSkip(os.Args[0]), []string{os.Args[0], "exists but cannot be opened for writing", "text file busy"}},
+		{"read-only", readOnly, rootSkip(), []string{readOnly, "exists but cannot be opened for writing", "permission denied"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.skip != "" {
+				t.Skip(tc.skip)
+			}
+			db, err := OpenSQLite(ctx, tc.path)
+			if err == nil {
+				db.Close()
+				t.Fatal("OpenSQLite succeeded")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "create database file") {
+				t.Errorf("error %q speaks of creating a file that exists", err)
+			}
+		})
+	}
+}
+
+// rootSkip says why a test of file permissions cannot fail as root.
+func rootSkip() string {
+	if os.Geteuid() == 0 {
+		return "root may write a read-only file"
+	}
+	return ""
+}
+
+// writableSkip says why path, expected to be refused for writing, is
+// not: a system that lets a running program's file be written.
+func writableSkip(path string) string {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return ""
+	}
+	f.Close()
+	return "this system lets a running program's file be opened for writing"
+}
+
 // TestPragmas checks that every pooled connection, not just the first,
 // runs with the settings from the DSN.
 func TestPragmas(t *testing.T) {

@@ -140,6 +140,9 @@ func (db *DB) OpenIncident(ctx context.Context, in *store.Incident) error {
 
 // GetIncident implements store.Incidents.
 func (db *DB) GetIncident(ctx context.Context, id string) (*store.Incident, error) {
+	if db.unmatchable(id) {
+		return nil, fmt.Errorf("get incident %q: %w", id, store.ErrNotFound)
+	}
 	ins, err := db.listIncidents(ctx, " WHERE id = ?", []any{id})
 	if err != nil {
 		return nil, fmt.Errorf("get incident %s: %w", id, err)
@@ -244,6 +247,9 @@ func placeholders(n int) string {
 // on the version; if it changes nothing, a second look tells a missing
 // incident from a lost race.
 func (db *DB) UpdateIncident(ctx context.Context, in *store.Incident) error {
+	if db.unmatchable(in.ID) {
+		return fmt.Errorf("update incident %q: %w", in.ID, store.ErrNotFound)
+	}
 	set := strings.ReplaceAll(incidentMutableCols, ",", " = ?,") + " = ?, version = version + 1"
 	q := db.d.rebind("UPDATE incidents SET " + set + " WHERE id = ? AND version = ?")
 	err := db.update(ctx, func(ctx context.Context, tx querier) error {
@@ -286,6 +292,9 @@ func (db *DB) UpdateIncident(ctx context.Context, in *store.Incident) error {
 // time (PostgreSQL), the incident's row is locked first, so that two
 // nodes' entries take turns rather than the same number.
 func (db *DB) AddIncidentUpdate(ctx context.Context, u *store.IncidentUpdate) error {
+	if db.unmatchable(u.IncidentID) {
+		return fmt.Errorf("add update to incident %q: %w", u.IncidentID, store.ErrNotFound)
+	}
 	q := db.d.rebind("INSERT INTO incident_updates (" + incidentUpdateCols + ") " +
 		"SELECT ?, coalesce(max(seq), 0) + 1, ?, ?, ?, ?, ?, ? FROM incident_updates WHERE incident_id = ? RETURNING seq")
 	lock := db.d.rebind("SELECT 1 FROM incidents WHERE id = ?" + db.d.forUpdate)
@@ -373,6 +382,9 @@ func (db *DB) ListMaintenance(ctx context.Context, since, until time.Time) ([]*s
 func (db *DB) CancelMaintenance(ctx context.Context, id string, now time.Time) error {
 	if now.IsZero() {
 		return fmt.Errorf("cancel maintenance %s: %w", id, errors.New("zero time"))
+	}
+	if db.unmatchable(id) {
+		return fmt.Errorf("cancel maintenance %q: %w", id, store.ErrNotFound)
 	}
 	q := db.d.rebind("UPDATE maintenance SET cancelled_at = CASE WHEN cancelled_at = 0 THEN ? ELSE cancelled_at END WHERE id = ?")
 	var n int64

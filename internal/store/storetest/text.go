@@ -36,6 +36,10 @@ func testNotText(t *testing.T, s store.Store) {
 			{"GetGrant", second(s.GetGrant(ctx, k))},
 			{"RevokeGrant", s.RevokeGrant(ctx, k, now)},
 			{"RetirePublicKey", second(s.RetirePublicKey(ctx, k, now, nil))},
+			{"GetIncident", second(s.GetIncident(ctx, k))},
+			{"UpdateIncident", s.UpdateIncident(ctx, &store.Incident{ID: k, Version: 1})},
+			{"AddIncidentUpdate", s.AddIncidentUpdate(ctx, &store.IncidentUpdate{IncidentID: k, Time: now, Kind: store.UpdateOperator, Message: "m", Author: "a"})},
+			{"CancelMaintenance", s.CancelMaintenance(ctx, k, now)},
 		}
 		for _, c := range checks {
 			if !errors.Is(c.err, store.ErrNotFound) {
