@@ -100,3 +100,38 @@ func (h *harness) rounds(n int) {
 		h.round()
 	}
 }
+
+// TestOperatorTextMustBeText: a note, an RCA, a maintenance title or
+// message, or an author holding a NUL or bytes that are not UTF-8 is
+// refused with ErrNotText before the store sees it, so SQLite and
+// PostgreSQL answer alike and nothing is kept.
+func TestOperatorTextMustBeText(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	start := clk.Now().Add(time.Hour)
+	for _, bad := range []string{"fixed\x00", "fixed \xff"} {
+		if _, err := h.svc.AddNote(ctx, "x1", "ops", bad); !errors.Is(err, status.ErrNotText) {
+			t.Errorf("note %q: %v, want ErrNotText", bad, err)
+		}
+		if _, err := h.svc.AddNote(ctx, "x1", bad, "A note."); !errors.Is(err, status.ErrNotText) {
+			t.Errorf("author %q: %v, want ErrNotText", bad, err)
+		}
+		if err := h.svc.PublishRCA(ctx, "x1", "ops", bad); !errors.Is(err, status.ErrNotText) {
+			t.Errorf("RCA %q: %v, want ErrNotText", bad, err)
+		}
+		if _, err := h.svc.Announce(ctx, []string{"bankid"}, start, start.Add(time.Hour), bad, ""); !errors.Is(err, status.ErrNotText) {
+			t.Errorf("title %q: %v, want ErrNotText", bad, err)
+		}
+		if _, err := h.svc.Announce(ctx, []string{"bankid"}, start, start.Add(time.Hour), "Upgrade", bad); !errors.Is(err, status.ErrNotText) {
+			t.Errorf("message %q: %v, want ErrNotText", bad, err)
+		}
+	}
+	ms, err := h.db.ListMaintenance(ctx, time.Time{}, start.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 0 {
+		t.Errorf("%d maintenance windows kept, want none", len(ms))
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/varde-eid/varde/internal/health"
 	"github.com/varde-eid/varde/internal/store"
@@ -16,6 +17,9 @@ import (
 var (
 	// ErrEmpty: a note, RCA, title or author was empty.
 	ErrEmpty = errors.New("status: text must not be empty")
+	// ErrNotText: a note, RCA, title, message or author holds a NUL or
+	// bytes that are not UTF-8, which a PostgreSQL store cannot keep.
+	ErrNotText = errors.New("status: text must be UTF-8 without NUL characters")
 	// ErrNotResolved: an RCA is for a resolved incident.
 	ErrNotResolved = errors.New("status: the incident is not resolved yet")
 	// ErrBadWindow: a maintenance window must end after it starts and
@@ -37,12 +41,22 @@ const AnnounceGrace = time.Minute
 // maxText bounds operator text.
 const maxText = 64 << 10
 
+// checkText checks text that must be there.
 func checkText(s string) error {
 	if strings.TrimSpace(s) == "" {
 		return ErrEmpty
 	}
+	return checkOptional(s)
+}
+
+// checkOptional checks text that may be empty: bounded, and text every
+// store keeps alike.
+func checkOptional(s string) error {
 	if len(s) > maxText {
 		return fmt.Errorf("status: text longer than %d bytes", maxText)
+	}
+	if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+		return ErrNotText
 	}
 	return nil
 }
@@ -111,7 +125,7 @@ func (s *Service) Announce(ctx context.Context, components []string, start, end 
 			return nil, fmt.Errorf("%w: %q", ErrUnknownComponent, c)
 		}
 	}
-	if err := checkText(title); err != nil {
+	if err := errors.Join(checkText(title), checkOptional(message)); err != nil {
 		return nil, err
 	}
 	id, err := s.newID()
