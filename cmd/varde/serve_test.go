@@ -3,6 +3,9 @@ package main
 import (
 	"database/sql"
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -73,5 +76,88 @@ func TestAdminCommandsDoNotMigrate(t *testing.T) {
 				t.Errorf("schema versions after the commands: %s, before: %s", after, before)
 			}
 		})
+	}
+}
+
+// TestServeRefusesSecretFilesOthersCanRead: a node whose signing key,
+// subject salt, client secret or upstream key file other users can read
+// (or its group can write) does not start, and says which setting, which
+// file, its mode and how to fix it. Owner-only and group-readable files
+// are accepted.
+func TestServeRefusesSecretFilesOthersCanRead(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := keyFile(t, dir, "signing-key.pem")
+	upKey, _ := keyFile(t, dir, "upstream-key.pem")
+	salt := filepath.Join(dir, "salt")
+	secret := filepath.Join(dir, "client-secret")
+	for _, f := range []struct{ path, body string }{{salt, strings.Repeat("s", 32)}, {secret, strings.Repeat("x", 40)}} {
+		if err := os.WriteFile(f.path, []byte(f.body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfgPath := filepath.Join(dir, "varde.yaml")
+	body := fmt.Sprintf(`version: 1
+issuer: http://localhost:1
+listen: "127.0.0.1:1"
+node: n1
+store: {dsn: %s}
+keys: {signing_key_file: %s, subject_salt_file: %s}
+clients:
+  - {id: tax, name: Tax, auth_method: client_secret_basic, secret_file: %s, redirect_uris: ["https://tax.example/cb"]}
+upstreams:
+  - id: bankid
+    name: {en: BankID}
+    issuer: https://bankid.example
+    client_id: varde
+    auth_method: private_key_jwt
+    client_key_file: %s
+    max_level: high
+    acr_map: {high: high}
+    identifier_claim: pid
+    identifier_schemes: [no:fnr]
+`, filepath.Join(dir, "varde.db"), key, salt, secret, upKey)
+	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The listener is taken, so that a node that starts stops there.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	t.Setenv("VARDE_LISTEN", ln.Addr().String())
+	for _, tc := range []struct {
+		name, field, path string
+		mode              os.FileMode
+		says              string
+	}{
+		{"signing key world-readable", "keys.signing_key_file", key, 0o644, "other users can read or write it"},
+		{"salt world-readable", "keys.subject_salt_file", salt, 0o604, "other users can read or write it"},
+		{"salt group-writable", "keys.subject_salt_file", salt, 0o660, "its group can write it"},
+		{"client secret world-readable", "client tax secret_file", secret, 0o644, "other users can read or write it"},
+		{"upstream key world-readable", "upstream bankid client_key_file", upKey, 0o644, "other users can read or write it"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.Chmod(tc.path, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			defer os.Chmod(tc.path, 0o600)
+			out, err := runCmd(t, "serve", "--config", cfgPath)
+			want := fmt.Sprintf("%s: %s has mode %04o: %s", tc.field, tc.path, tc.mode, tc.says)
+			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "chmod 600 "+tc.path) {
+				t.Errorf("serve: %v, want it to say %q\n%s", err, want, out)
+			}
+		})
+	}
+	// Group-readable files are fine: the node gets as far as its
+	// listener, which is taken.
+	for _, f := range []string{key, salt, secret, upKey} {
+		if err := os.Chmod(f, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := runCmd(t, "serve", "--config", cfgPath)
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("serve with group-readable files: %v, want the listener taken\n%s", err, out)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -210,11 +209,11 @@ func secrets(cfg *config.Config, opt Options) (*keys.Signer, []byte, error) {
 	if signer == nil {
 		if cfg.Keys.SigningKeyFile == "" {
 			signer, err = keys.Generate(opt.Rand)
-		} else {
-			signer, err = keys.LoadPEMFile(cfg.Keys.SigningKeyFile)
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("signing key: %w", err)
+			if err != nil {
+				return nil, nil, fmt.Errorf("signing key: %w", err)
+			}
+		} else if signer, err = loadSigningKey(cfg.Keys.SigningKeyFile); err != nil {
+			return nil, nil, err
 		}
 	}
 	salt := opt.SubjectSalt
@@ -222,15 +221,29 @@ func secrets(cfg *config.Config, opt Options) (*keys.Signer, []byte, error) {
 		if cfg.Keys.SubjectSaltFile == "" {
 			return nil, nil, errors.New("keys.subject_salt_file is required: pairwise subject identifiers need a secret salt")
 		}
-		salt, err = os.ReadFile(cfg.Keys.SubjectSaltFile)
+		salt, err = config.ReadSecretFile("keys.subject_salt_file", cfg.Keys.SubjectSaltFile)
 		if err != nil {
-			return nil, nil, fmt.Errorf("subject salt: %w", err)
+			return nil, nil, err
 		}
 	}
 	if len(salt) < 32 {
 		return nil, nil, errors.New("subject salt must be at least 32 bytes")
 	}
 	return signer, salt, nil
+}
+
+// loadSigningKey reads the PEM signing key at path, refusing a file
+// others may read (config.ReadSecretFile).
+func loadSigningKey(path string) (*keys.Signer, error) {
+	raw, err := config.ReadSecretFile("keys.signing_key_file", path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := keys.ParsePEM(raw)
+	if err != nil {
+		return nil, fmt.Errorf("keys.signing_key_file: %s: %w", path, err)
+	}
+	return s, nil
 }
 
 // saltPin names the subject salt's fingerprint in store.Pins.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/varde-eid/varde/internal/config"
@@ -70,13 +69,13 @@ func upstreamConfig(issuer string, u config.Upstream) (oidcup.Config, error) {
 	}
 	switch u.AuthMethod {
 	case store.AuthPrivateKeyJWT:
-		key, err := loadSigner(u.ClientKeyFile)
+		key, err := loadSigner("upstream "+u.ID+" client_key_file", u.ClientKeyFile)
 		if err != nil {
 			return oc, err
 		}
 		oc.ClientKey = key
 	case store.AuthClientSecretBasic:
-		raw, err := os.ReadFile(u.ClientSecretFile)
+		raw, err := config.ReadSecretFile("upstream "+u.ID+" client_secret_file", u.ClientSecretFile)
 		if err != nil {
 			return oc, err
 		}
@@ -87,8 +86,8 @@ func upstreamConfig(issuer string, u config.Upstream) (oidcup.Config, error) {
 
 // loadSigner reads a PEM private key (PKCS#8, SEC 1 or PKCS#1) of any
 // kind oidcup can sign client assertions with.
-func loadSigner(path string) (crypto.Signer, error) {
-	raw, err := os.ReadFile(path)
+func loadSigner(field, path string) (crypto.Signer, error) {
+	raw, err := config.ReadSecretFile(field, path)
 	if err != nil {
 		return nil, err
 	}

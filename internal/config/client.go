@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -20,19 +18,15 @@ const MinSecretLength = 32
 
 // ClientSecret reads c's secret from c.SecretFile. Surrounding white
 // space (such as a final newline) is not part of the secret. A secret
-// shorter than MinSecretLength is an error.
+// shorter than MinSecretLength, or in a file that others may read
+// (ReadSecretFile), is an error.
 func ClientSecret(c Client) ([]byte, error) {
 	if c.SecretFile == "" {
 		return nil, fmt.Errorf("client %s: no secret_file", c.ID)
 	}
-	f, err := os.Open(c.SecretFile)
+	b, err := ReadSecretFile("client "+c.ID+" secret_file", c.SecretFile)
 	if err != nil {
-		return nil, fmt.Errorf("client %s secret: %w", c.ID, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
-	if err != nil {
-		return nil, fmt.Errorf("client %s secret: read %s: %w", c.ID, c.SecretFile, err)
+		return nil, err
 	}
 	b = bytes.TrimSpace(b)
 	if len(b) < MinSecretLength {
