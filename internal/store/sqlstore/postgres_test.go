@@ -310,6 +310,22 @@ func TestOpenExistingPostgresSchema(t *testing.T) {
 	testOpenExistingSchema(t, d, raw, func() (*DB, error) { return OpenExistingPostgres(t.Context(), dsn) })
 }
 
+// endSessions ends, through admin, every session of the database but
+// admin's own, as a server restart or failover does, and returns how
+// many it ended once the server's word of it has had time to reach the
+// other connections' sockets.
+func endSessions(t *testing.T, admin *sql.DB) int {
+	t.Helper()
+	var n int
+	err := admin.QueryRowContext(t.Context(), "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "+
+		"WHERE datname = current_database() AND pid <> pg_backend_pid()").Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	return n
+}
+
 // TestPostgresWriteAfterSessionsEnd: when the server ends the node's
 // sessions (a restart, a failover, pg_terminate_backend), the next
 // write gets a new connection rather than failing on the dead one, even
@@ -328,18 +344,9 @@ func TestPostgresWriteAfterSessionsEnd(t *testing.T) {
 		if err := db.AppendAudit(ctx, event()); err != nil {
 			t.Fatalf("write %d before the sessions end: %v", i, err)
 		}
-		var n int
-		err := admin.QueryRowContext(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "+
-			"WHERE datname = current_database() AND pid <> pg_backend_pid()").Scan(&n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
+		if n := endSessions(t, admin); n == 0 {
 			t.Fatal("no session of the node's to end")
 		}
-		// The server's message reaches the node's socket before its next
-		// write does.
-		time.Sleep(50 * time.Millisecond)
 		if err := db.AppendAudit(ctx, event()); err != nil {
 			t.Fatalf("write %d after the sessions end: %v", i, err)
 		}
@@ -401,16 +408,9 @@ func TestPostgresReadAfterSessionsEnd(t *testing.T) {
 		for range 2 {
 			useReadConns(t, db, conns)
 		}
-		var n int
-		err := admin.QueryRowContext(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "+
-			"WHERE datname = current_database() AND pid <> pg_backend_pid()").Scan(&n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n < conns {
+		if n := endSessions(t, admin); n < conns {
 			t.Fatalf("ended %d sessions, want at least %d", n, conns)
 		}
-		time.Sleep(50 * time.Millisecond)
 		for _, r := range reads {
 			if err := r.read(); err != nil {
 				t.Errorf("round %d, read %s after the sessions end: %v", round, r.name, err)
@@ -435,11 +435,7 @@ func TestPostgresReadPoolWriteNotRetried(t *testing.T) {
 	for range 2 {
 		useReadConns(t, db, conns)
 	}
-	if _, err := admin.ExecContext(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "+
-		"WHERE datname = current_database() AND pid <> pg_backend_pid()"); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(50 * time.Millisecond)
+	endSessions(t, admin)
 	rows, err := db.r.QueryContext(ctx, "INSERT INTO pins (name, value, created_at) VALUES ('p', 'v', 1) RETURNING value")
 	if err == nil {
 		rows.Close()
