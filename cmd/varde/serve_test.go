@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"database/sql"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -222,5 +224,17 @@ func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatalf("the node still runs 5s after a second SIGINT, draining for its 1m\n%s", logs.String())
+	}
+}
+
+// TestAdminCommandsWithoutConfig: an admin command run without --config
+// says to give one, and exits with status 2, a command called wrongly.
+func TestAdminCommandsWithoutConfig(t *testing.T) {
+	for _, c := range [][]string{{"keys", "list"}, {"nodes", "list"}, {"clients", "list"}, {"store", "verify"}, {"status", "incidents"}} {
+		var stderr bytes.Buffer
+		code := exitStatus(run(c, io.Discard, &stderr), &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), "no --config given") || !strings.Contains(stderr.String(), "issuer: required") {
+			t.Errorf("varde %s: exit status %d, %q; want 2 and a word about --config", strings.Join(c, " "), code, stderr.String())
+		}
 	}
 }
