@@ -65,8 +65,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp
 	}
+	// The first SIGINT or SIGTERM asks the command to stop, which for a
+	// node means draining (shutdown.drain) and finishing the requests it
+	// holds. From then on the signals are Go's again, so a second one
+	// (Ctrl-C pressed twice) ends the process at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop)
 	switch args[0] {
 	case "serve":
 		serverGC()

@@ -61,8 +61,12 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 // would take writes that no node ever reads.
 func openNodeStore(ctx context.Context, path string) (*config.Config, store.Store, error) {
 	cfg, err := config.LoadEnviron(path, os.Environ)
+	if err != nil && path == "" {
+		return nil, nil, usageErrorf("no --config given, and the VARDE_* environment alone is no node's configuration: "+
+			"give the node's configuration file with --config FILE (%w)", err)
+	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("config: %w", err)
+		return nil, nil, err
 	}
 	st, err := app.OpenExistingStore(ctx, cfg.Store)
 	if errors.Is(err, app.ErrNoStore) {

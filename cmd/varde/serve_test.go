@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"database/sql"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/varde-eid/varde/internal/config"
 )
@@ -159,5 +164,77 @@ upstreams:
 	out, err := runCmd(t, "serve", "--config", cfgPath)
 	if err == nil || !strings.Contains(err.Error(), "address already in use") {
 		t.Errorf("serve with group-readable files: %v, want the listener taken\n%s", err, out)
+	}
+}
+
+// TestServeSecondSignalStopsAtOnce: the first SIGINT starts a node's
+// drain (/readyz answers 503 while it goes on serving); a second one,
+// Ctrl-C pressed again, ends the process at once instead of being
+// swallowed until the drain is over.
+func TestServeSecondSignalStopsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	salt := filepath.Join(dir, "salt")
+	if err := os.WriteFile(salt, []byte(strings.Repeat("s", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, issuer := freeAddr(t)
+	cfgPath := filepath.Join(dir, "varde.yaml")
+	body := fmt.Sprintf("version: 1\nissuer: %s\nlisten: %s\nnode: n1\nstore: {dsn: %s}\nkeys: {subject_salt_file: %s}\nshutdown: {drain: 1m}\n",
+		issuer, addr, filepath.Join(dir, "varde.db"), salt)
+	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "serve", "--config", cfgPath)
+	cmd.Env = append(os.Environ(), childEnvMarker+"=1")
+	var logs syncBuffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-done
+	}()
+	readyz := func() int {
+		res, err := http.Get(issuer + "/readyz")
+		if err != nil {
+			return 0
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	waitFor(t, "the node to be ready", 20*time.Second, func() bool { return readyz() == http.StatusOK })
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the node to drain", 10*time.Second, func() bool { return readyz() == http.StatusServiceUnavailable })
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the node still runs 5s after a second SIGINT, draining for its 1m\n%s", logs.String())
+	}
+}
+
+// TestAdminCommandsWithoutConfig: an admin command run without --config
+// says to give one, and exits with status 2, a command called wrongly.
+func TestAdminCommandsWithoutConfig(t *testing.T) {
+	for _, c := range [][]string{{"keys", "list"}, {"nodes", "list"}, {"clients", "list"}, {"store", "verify"}, {"status", "incidents"}} {
+		var stderr bytes.Buffer
+		code := exitStatus(run(c, io.Discard, &stderr), &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), "no --config given") || !strings.Contains(stderr.String(), "issuer: required") {
+			t.Errorf("varde %s: exit status %d, %q; want 2 and a word about --config", strings.Join(c, " "), code, stderr.String())
+		}
 	}
 }

@@ -144,7 +144,8 @@ type Shutdown struct {
 	// to send new requests elsewhere (their interval times the failures
 	// they wait for), so that none reaches a closing listener. Default
 	// 5s with postgres, where other nodes take over; 0 with sqlite, whose
-	// one node has no one to hand over to. At most 1m.
+	// one node has no one to hand over to. At most 1m. A second SIGTERM
+	// or SIGINT ends the node at once.
 	Drain *time.Duration `yaml:"drain"`
 }
 
