@@ -310,6 +310,18 @@ func TestOpenExistingPostgresSchema(t *testing.T) {
 	testOpenExistingSchema(t, d, raw, func() (*DB, error) { return OpenExistingPostgres(t.Context(), dsn) })
 }
 
+// adminDB opens a plain handle on dsn, apart from the node's, closed
+// when the test ends.
+func adminDB(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	return admin
+}
+
 // endSessions ends, through admin, every session of the database but
 // admin's own, as a server restart or failover does, and returns how
 // many it ended once the server's word of it has had time to reach the
@@ -334,11 +346,7 @@ func TestPostgresWriteAfterSessionsEnd(t *testing.T) {
 	ctx := t.Context()
 	dsn := pgtest.NewDatabase(t)
 	db := openPostgres(t, dsn)
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	admin := adminDB(t, dsn)
 	event := func() *store.AuditEvent { return &store.AuditEvent{Type: "t", Time: time.Now()} }
 	for i := range 3 {
 		if err := db.AppendAudit(ctx, event()); err != nil {
@@ -374,11 +382,7 @@ func TestPostgresReadAfterSessionsEnd(t *testing.T) {
 	ctx := t.Context()
 	dsn := pgtest.NewDatabase(t)
 	db := openPostgres(t, dsn)
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	admin := adminDB(t, dsn)
 	if err := db.AppendAudit(ctx, &store.AuditEvent{Type: "t", Time: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
@@ -426,11 +430,7 @@ func TestPostgresReadPoolWriteNotRetried(t *testing.T) {
 	ctx := t.Context()
 	dsn := pgtest.NewDatabase(t)
 	db := openPostgres(t, dsn)
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	admin := adminDB(t, dsn)
 	const conns = 2
 	for range 2 {
 		useReadConns(t, db, conns)
