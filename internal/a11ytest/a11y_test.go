@@ -97,6 +97,25 @@ func TestPagesWCAG(t *testing.T) {
 			b.errorTitle(t, lang, true)
 		})
 
+		// An error the passkey script shows (here: enrolment with
+		// names of only spaces, which the browser's own check of
+		// required fields lets through and Varde refuses) says so in
+		// the title too, as the pages the server renders with an error
+		// do.
+		t.Run(lang+"/enrolment without a name", func(t *testing.T) {
+			b.visit(t, n.issuer+"/passkey/enrol?"+q(lang, "attempt", req), 200)
+			b.errorTitle(t, lang, false)
+			b.do(t, "enrol without a name",
+				chromedp.WaitVisible(ceremony("enrol")),
+				chromedp.SendKeys(`#given_name`, " "),
+				chromedp.SendKeys(`#family_name`, " "),
+				chromedp.Click(ceremony("enrol")),
+			)
+			b.until(t, `document.querySelector(".passkey-ceremony [data-role=message].error") !== null`)
+			b.audit(t, lang, "[aria-invalid=true]")
+			b.errorTitle(t, lang, true)
+		})
+
 		// A person enrols (a synthetic test person, with Chromium's
 		// virtual authenticator), sees their recovery codes, lands on
 		// the account page logged in, asks for new codes and logs out.

@@ -7,11 +7,15 @@
 //   data-attempt   the login attempt (login, enrol)
 //   data-csrf      sent as X-CSRF-Token (add)
 //   data-msg-*     every text shown, already in the page language
+//   data-title-error  the page title while an error is shown
 // The server answers failures with {"error", "message"}; the message is
 // shown as it is. When the error is about fields of the form (fieldErrors),
 // they are marked invalid, described by the message and the first is
 // focused (WCAG 3.3.1, 4.1.2). A 503 without one (from a proxy in front) shows
-// data-msg-busy. No inline script: the page's CSP allows only this file.
+// data-msg-busy. While an error is shown, the page title says so, as on
+// the pages the server renders with an error (WCAG 2.4.2, 3.3.1); it is
+// restored when the person tries again. No inline script: the page's CSP
+// allows only this file.
 (function () {
   "use strict";
 
@@ -139,9 +143,12 @@
     function msg(name) {
       return el.getAttribute("data-msg-" + name) || el.getAttribute("data-msg-failed") || "";
     }
+    var title = document.title;
+    var errorTitle = el.getAttribute("data-title-error");
     function show(text, isError) {
       message.textContent = text;
       message.className = isError ? "error" : "";
+      document.title = isError && errorTitle ? errorTitle : title;
     }
     if (!message.id) {
       message.id = "passkey-" + kind + "-message";
