@@ -78,6 +78,9 @@ type loginData struct {
 	// NumberInvalid says Error is about the typed number: the field is
 	// marked invalid and described by the message (WCAG 3.3.1, 4.1.2).
 	NumberInvalid bool
+	// ChoiceInvalid says Error is about the choice of person: the group
+	// of choices is described by the message.
+	ChoiceInvalid bool
 	Action        string
 	CancelURL     string
 }
@@ -167,6 +170,7 @@ func (s *Sim) login(w http.ResponseWriter, r *http.Request) {
 	again := func(status int, key string) {
 		d.Error = key
 		d.NumberInvalid = key == "sim.err.number" || key == "sim.err.notsynthetic"
+		d.ChoiceInvalid = key == "sim.err.choose"
 		s.pages.Render(w, r, status, "sim_login", lang, d)
 	}
 	if d.CannotMeet {

@@ -176,6 +176,11 @@ func TestLoginRefusals(t *testing.T) {
 			if tied != tc.invalid || tied != strings.Contains(body.String(), `aria-invalid`) {
 				t.Errorf("number field tied to the error: %v, want %v", tied, tc.invalid)
 			}
+			// An error about the choice describes the group of choices.
+			choice := strings.Contains(body.String(), `<fieldset aria-describedby="error">`)
+			if want := tc.want == "Choose a person"; choice != want {
+				t.Errorf("choice of person tied to the error: %v, want %v", choice, want)
+			}
 			for _, ck := range b.Jar.Cookies(mustURL(h.sim.Issuer())) {
 				if strings.HasPrefix(ck.Name, "varde_sim_") {
 					t.Errorf("a refused login set cookie %s", ck.Name)
