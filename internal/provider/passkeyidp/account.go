@@ -292,15 +292,16 @@ func (p *Provider) addBegin(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, http.StatusInternalServerError, "internal")
 		return
 	}
-	// Checked when the ceremony begins: ceremonies begun at once may
-	// each add one more, which the cap, being no security bound, allows.
+	// Checked when the ceremony begins, so that nobody makes a passkey
+	// that cannot be stored, and again in the write that stores it, so
+	// that ceremonies begun at once cannot together pass the cap.
 	if len(existing) >= MaxPasskeys {
 		p.auditFailure(ctx, "passkey_added", "passkey_limit", "passkey", person.ID)
 		p.jsonError(w, r, http.StatusConflict, "passkey_limit")
 		return
 	}
 	id, opts, err := p.WebAuthn.BeginRegistration(ctx, passkey.RegistrationRequest{
-		Person: person, Exclude: existing, Name: name, Binding: s.ID, MaxLevel: s.Level,
+		Person: person, Exclude: existing, Name: name, Binding: s.ID, MaxLevel: s.Level, Max: MaxPasskeys,
 	})
 	if err != nil {
 		p.beginFailed(w, r, "begin add passkey", err)

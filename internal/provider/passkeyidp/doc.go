@@ -89,7 +89,9 @@
 // bad_request (wrong content type or malformed request), enrol_name,
 // enrol_birth, passkey_name, session (no session: 401), csrf (403),
 // reauth (403: adding a passkey needs a recent login, ReauthAfter),
-// passkey_limit (409: the person holds MaxPasskeys passkeys already),
+// passkey_limit (409: the person holds MaxPasskeys passkeys already; from
+// account/passkeys/begin, and from its finish when another addition
+// reached the cap in between),
 // busy (503 with Retry-After: the node holds as many ceremonies as it
 // may; from login/begin and enrol/begin) and internal (500). Ceremony
 // failures are 400 and are recorded as audit events of type

@@ -1345,7 +1345,7 @@ func TestPasskeyCap(t *testing.T) {
 	e := b.enrol(newDevice(false), "", "fnr")
 	for i := 1; i < passkeyidp.MaxPasskeys-1; i++ {
 		pk := &store.Passkey{CredentialID: []byte(fmt.Sprintf("credential-%02d", i)), PersonID: e.person, PublicKey: []byte{1}, CreatedAt: h.now}
-		if err := h.db.CreatePasskey(ctx, pk); err != nil {
+		if err := h.db.CreatePasskey(ctx, pk, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1381,6 +1381,47 @@ func TestPasskeyCap(t *testing.T) {
 		if _, m := b.json("/account/passkeys/begin", map[string]string{}, csrf); !strings.Contains(m["message"].(string), fmt.Sprintf("%d %s", passkeyidp.MaxPasskeys, want)) {
 			t.Fatalf("%s message: %v", lang, m)
 		}
+	}
+}
+
+// Two ceremonies begun one below the cap cannot both add a passkey: the
+// cap holds where the passkey is stored, and the second is refused as
+// passkey_limit.
+func TestPasskeyCapAtFinish(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	for i := 1; i < passkeyidp.MaxPasskeys-1; i++ {
+		pk := &store.Passkey{CredentialID: []byte(fmt.Sprintf("credential-%02d", i)), PersonID: e.person, PublicKey: []byte{1}, CreatedAt: h.now}
+		if err := h.db.CreatePasskey(ctx, pk, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	var ids []string
+	var bodies [][]byte
+	for _, name := range []string{"First", "Second"} {
+		r, begun := b.json("/account/passkeys/begin", map[string]string{"name": name}, csrf)
+		if r.status != http.StatusOK {
+			t.Fatalf("add begin %s below the cap: %d %v", name, r.status, begun)
+		}
+		id, body := h.create(t, newDevice(false), begun)
+		ids, bodies = append(ids, id), append(bodies, body)
+	}
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(ids[0]), bodies[0], csrf); r.status != http.StatusOK {
+		t.Fatalf("first add finish: %d %v", r.status, m)
+	}
+	r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(ids[1]), bodies[1], csrf)
+	if r.status != http.StatusConflict || m["error"] != "passkey_limit" ||
+		!strings.Contains(m["message"].(string), fmt.Sprintf("You already have %d passkeys", passkeyidp.MaxPasskeys)) {
+		t.Fatalf("second add finish past the cap: %d %v", r.status, m)
+	}
+	if keys, _ := h.db.ListPasskeys(ctx, e.person); len(keys) != passkeyidp.MaxPasskeys {
+		t.Fatalf("%d passkeys, want %d", len(keys), passkeyidp.MaxPasskeys)
+	}
+	if !hasEvent(h.auditEvents(t), "passkey_added", store.ResultFailure, "passkey_limit") {
+		t.Fatal("no audit event for the refusal")
 	}
 }
 

@@ -223,7 +223,7 @@ func sharedReadChangeWrite(t *testing.T, a, b store.Store) {
 		}
 		keys := [][]byte{[]byte(pid + "-1"), []byte(pid + "-2")}
 		for _, k := range keys {
-			if err := a.CreatePasskey(ctx, &store.Passkey{CredentialID: k, PersonID: pid, CreatedAt: now}); err != nil {
+			if err := a.CreatePasskey(ctx, &store.Passkey{CredentialID: k, PersonID: pid, CreatedAt: now}, 0); err != nil {
 				t.Fatal(err)
 			}
 		}
