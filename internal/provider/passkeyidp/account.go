@@ -441,7 +441,7 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 	p.audit(ctx, &store.AuditEvent{Type: "recovery_codes_regenerated", Result: store.ResultSuccess, PersonID: person.ID,
 		Details: map[string]string{"count": fmt.Sprint(len(codes))}})
 	p.endOthers(r, s)
-	t, err := p.putTicket(ctx, "codes", codesTicket{Codes: codes, Session: s.ID}, ticketLifetime)
+	t, err := p.putTicket(ctx, "codes", s.ID, codesTicket{Codes: codes, Session: s.ID}, ticketLifetime)
 	if err != nil {
 		// The codes are replaced but cannot be shown: the person makes
 		// new ones, as they would after losing these.
@@ -453,7 +453,9 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 
 // codesPage: GET /account/recovery-codes?t=TICKET shows the new codes
 // once, to the session that made them: the ticket is taken, so a reload
-// or a copied link shows an explanation instead.
+// shows an explanation instead. The ticket is bound to that session, so
+// a copied link opened by another session, or none, finds nothing and
+// leaves the codes to be shown where they were made.
 func (p *Provider) codesPage(w http.ResponseWriter, r *http.Request) {
 	s, _, err := p.personOf(r)
 	if errors.Is(err, errNoSession) {
@@ -465,7 +467,7 @@ func (p *Provider) codesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var t codesTicket
-	if err := p.takeTicket(r.Context(), "codes", r.URL.Query().Get("t"), &t); err != nil {
+	if err := p.takeTicket(r.Context(), "codes", s.ID, r.URL.Query().Get("t"), &t); err != nil {
 		if errors.Is(err, errNoTicket) {
 			p.Pages.Error(w, r, http.StatusGone, p.lang(r), errorPage("codes.gone", "/account"))
 			return

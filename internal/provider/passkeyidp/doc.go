@@ -108,7 +108,10 @@
 // forms carry a CSRF token derived from the session cookie, forms used
 // before login a double-submit cookie token. The Continue ticket after
 // an enrolment names the browser that enrolled (a hash of its form
-// cookie), so no other browser can be logged in with it. Recovery codes
+// cookie), so no other browser can be logged in with it. The ticket
+// that shows new recovery codes on the account is bound to the session
+// that made them: another session, holding a copied link, finds nothing
+// (410) and cannot use the ticket up. Recovery codes
 // carry 80 random bits and are stored as SHA-256 hashes. Each login the
 // broker holds may try MaxRecoveryTries codes, an account login
 // MaxRecoveryTries per browser in an hour, and the page at the limit

@@ -235,7 +235,7 @@ func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, http.StatusInternalServerError, "internal")
 		return
 	}
-	cont, err := p.putTicket(ctx, "continue", continueTicket{
+	cont, err := p.putTicket(ctx, "continue", "", continueTicket{
 		Attempt: reg.Attempt, PersonID: person.ID, UV: reg.UserVerified, BE: reg.BackupEligible, At: p.now(),
 		Browser: formBinding(token),
 	}, ticketLifetime)
@@ -248,7 +248,7 @@ func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
 	if len(person.Identifiers) > 0 {
 		t.Scheme, t.Number = person.Identifiers[0].Scheme, person.Identifiers[0].Value
 	}
-	view, err := p.putTicket(ctx, "enrolled", t, ticketLifetime)
+	view, err := p.putTicket(ctx, "enrolled", "", t, ticketLifetime)
 	if err != nil {
 		p.log().ErrorContext(ctx, "enrolment ticket", "err", err)
 		p.jsonError(w, r, http.StatusInternalServerError, "internal")
@@ -270,7 +270,7 @@ type enrolledData struct {
 // reload or a copied link shows an explanation instead.
 func (p *Provider) enrolledPage(w http.ResponseWriter, r *http.Request) {
 	var t enrolledTicket
-	if err := p.takeTicket(r.Context(), "enrolled", r.URL.Query().Get("t"), &t); err != nil {
+	if err := p.takeTicket(r.Context(), "enrolled", "", r.URL.Query().Get("t"), &t); err != nil {
 		if errors.Is(err, errNoTicket) {
 			p.Pages.Error(w, r, http.StatusGone, p.lang(r), errorPage("enrol.gone", ""))
 			return
@@ -300,7 +300,7 @@ func (p *Provider) enrolledContinue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var t continueTicket
-	if err := p.takeTicket(ctx, "continue", r.PostFormValue("ticket"), &t); err != nil {
+	if err := p.takeTicket(ctx, "continue", "", r.PostFormValue("ticket"), &t); err != nil {
 		if errors.Is(err, errNoTicket) {
 			p.Pages.Error(w, r, http.StatusBadRequest, p.lang(r), errorPage("enrol.used", ""))
 			return
