@@ -426,28 +426,39 @@ type codesTicket struct {
 // newCodes: POST /account/recovery-codes (form: csrf) replaces the
 // person's codes and sends the browser to the page that shows them once
 // (Post/Redirect/Get): reloading that page cannot post the form again
-// and replace the codes the person has just written down.
+// and replace the codes the person has just written down. The ticket
+// that shows them is stored before the codes are replaced: if either
+// write fails the person keeps the codes they had and is told to try
+// again, never left with codes they were not shown.
 func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	s, person, ok := p.changeForm(w, r, "recovery_codes_regenerated")
 	if !ok {
 		return
 	}
-	codes, err := p.replaceCodes(r, person.ID)
+	codes, hashes, err := newRecoveryCodes(p.rand(), RecoveryCodeCount)
 	if err != nil {
+		p.internalError(w, r, "new recovery codes", err)
+		return
+	}
+	t, err := p.putTicket(ctx, "codes", s.ID, codesTicket{Codes: codes, Session: s.ID}, ticketLifetime)
+	if err != nil {
+		p.internalError(w, r, "recovery codes ticket", err)
+		return
+	}
+	if err := p.RecoveryCodes.ReplaceRecoveryCodes(ctx, person.ID, hashes, p.now()); err != nil {
+		// The old codes still hold; the ticket would show codes that do
+		// not, so it goes too (else it expires unseen: its token was
+		// never sent).
+		if err := p.takeTicket(ctx, "codes", s.ID, t, &codesTicket{}); err != nil {
+			p.log().ErrorContext(ctx, "drop recovery codes ticket", "err", err)
+		}
 		p.internalError(w, r, "new recovery codes", err)
 		return
 	}
 	p.audit(ctx, &store.AuditEvent{Type: "recovery_codes_regenerated", Result: store.ResultSuccess, PersonID: person.ID,
 		Details: map[string]string{"count": fmt.Sprint(len(codes))}})
 	p.endOthers(r, s)
-	t, err := p.putTicket(ctx, "codes", s.ID, codesTicket{Codes: codes, Session: s.ID}, ticketLifetime)
-	if err != nil {
-		// The codes are replaced but cannot be shown: the person makes
-		// new ones, as they would after losing these.
-		p.internalError(w, r, "recovery codes ticket", err)
-		return
-	}
 	http.Redirect(w, r, "/account/recovery-codes?"+url.Values{"t": {t}}.Encode(), http.StatusSeeOther)
 }
 

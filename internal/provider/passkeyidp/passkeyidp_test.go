@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -1073,6 +1074,38 @@ func TestAccount(t *testing.T) {
 	page = rb.get("/account")
 	if !strings.Contains(page.body, "You logged in with a recovery code") || !strings.Contains(page.body, "You have no passkeys") {
 		t.Fatalf("account after recovery:\n%s", page.body)
+	}
+}
+
+// failingTickets is the real store that cannot store the tickets that
+// show new recovery codes, as when the store refuses a write.
+type failingTickets struct{ store.Challenges }
+
+func (f failingTickets) PutChallenge(ctx context.Context, id string, data []byte, expiresAt time.Time) error {
+	if strings.HasPrefix(id, "passkeyidp:codes:") {
+		return errors.New("disk full")
+	}
+	return f.Challenges.PutChallenge(ctx, id, data, expiresAt)
+}
+
+// New recovery codes that cannot be shown are not stored: the person is
+// told it failed and keeps the codes they have.
+func TestNewCodesNotShownAreNotStored(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	h.p.Challenges = failingTickets{h.db}
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	if r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}}); r.status != http.StatusInternalServerError {
+		t.Fatalf("new codes with no ticket stored: %d %q", r.status, r.location)
+	}
+	if hasEvent(h.auditEvents(t), "recovery_codes_regenerated", store.ResultSuccess, "") {
+		t.Fatal("codes that were not replaced audited as replaced")
+	}
+	rb := h.browser("en")
+	rcsrf := field(t, rb.get("/passkey/recover?attempt=").body, "csrf")
+	if r := rb.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {rcsrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther || r.location != "/account" {
+		t.Fatalf("a code the person was shown, after a failed replacement: %d %q", r.status, r.location)
 	}
 }
 
