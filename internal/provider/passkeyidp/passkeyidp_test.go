@@ -1109,6 +1109,30 @@ func TestNewCodesNotShownAreNotStored(t *testing.T) {
 	}
 }
 
+// sessionsDown is the real store that cannot read sessions, as when the
+// database does not answer.
+type sessionsDown struct{ store.Sessions }
+
+func (sessionsDown) GetSession(context.Context, string, time.Time) (*store.Session, error) {
+	return nil, errors.New("connection refused")
+}
+
+// A session store that cannot be read is an error on the account pages,
+// not a request to log in again, which would meet the same failure.
+func TestAccountStoreDown(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	h.p.Sessions.Store = sessionsDown{h.db}
+	if r := b.get("/account"); r.status != http.StatusInternalServerError {
+		t.Fatalf("account page, store down: %d %q", r.status, r.location)
+	}
+	if r, m := b.json("/account/passkeys/begin", map[string]string{"name": "Phone"}, csrf); r.status != http.StatusInternalServerError || m["error"] != "internal" {
+		t.Fatalf("add begin, store down: %d %v", r.status, m)
+	}
+}
+
 // TestPagesInEveryLanguage: each page speaks the browser's language;
 // a Danish browser sends a regional tag first (da-DK).
 func TestPagesInEveryLanguage(t *testing.T) {
