@@ -23,7 +23,8 @@
 //	GET  /passkey/recover?attempt=ID   log in with a recovery code
 //	POST /passkey/recover              form: attempt, code, csrf
 //	GET  /passkey/enrol?attempt=ID     create a synthetic test person (SyntheticEnrolment only)
-//	GET  /passkey/enrolled?t=TICKET    the new person's recovery codes, shown once
+//	GET  /passkey/enrolled?t=TICKET    the new person's recovery codes, shown once,
+//	                                   in the browser that enrolled
 //	POST /passkey/enrolled/continue    form: ticket → finishes the login, once
 //	GET  /account                      the person's passkeys and recovery codes, and
 //	                                   their recent activity: logins (refused ones

@@ -545,6 +545,37 @@ func TestEnrolledContinueOnlyWhereEnrolled(t *testing.T) {
 	}
 }
 
+// The page that shows a new test person's recovery codes shows them only
+// in the browser that enrolled: a copied link opened elsewhere shows
+// nothing and does not use them up.
+func TestEnrolledCodesOnlyWhereEnrolled(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	if r := b.get("/passkey/enrol?attempt="); r.status != http.StatusOK {
+		t.Fatalf("enrol page: %d", r.status)
+	}
+	r, begun := b.json("/passkey/enrol/begin", map[string]string{"attempt": "", "given_name": "Kari", "family_name": "Nordmann"}, "")
+	if r.status != http.StatusOK {
+		t.Fatalf("enrol begin: %d %v", r.status, begun)
+	}
+	id, body := h.create(t, newDevice(false), begun)
+	r, done := b.json("/passkey/enrol/finish?ceremony="+url.QueryEscape(id), body, "")
+	if r.status != http.StatusOK {
+		t.Fatalf("enrol finish: %d %v", r.status, done)
+	}
+	view := done["redirect"].(string)
+	other := h.browser("en")
+	other.get("/passkey/recover?attempt=") // a form cookie of its own
+	for name, o := range map[string]*browser{"without a form cookie": h.browser("en"), "with its own form cookie": other} {
+		if r := o.get(view); r.status != http.StatusGone || len(codesIn(r.body)) != 0 {
+			t.Fatalf("enrolled page in another browser %s: %d, %d codes", name, r.status, len(codesIn(r.body)))
+		}
+	}
+	if r := b.get(view); r.status != http.StatusOK || len(codesIn(r.body)) != passkeyidp.RecoveryCodeCount {
+		t.Fatalf("enrolled page in the enrolling browser: %d, %d codes", r.status, len(codesIn(r.body)))
+	}
+}
+
 func TestLoginFailures(t *testing.T) {
 	h := newHarness(t, true)
 	b := h.browser("en")
