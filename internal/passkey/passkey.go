@@ -49,6 +49,9 @@ var (
 	ErrInvalid = errors.New("passkey: response did not verify")
 	// ErrCredentialExists: the credential is already registered.
 	ErrCredentialExists = errors.New("passkey: credential already registered")
+	// ErrLimit: the person holds as many passkeys as the ceremony allows
+	// (RegistrationRequest.Max).
+	ErrLimit = errors.New("passkey: person holds the most passkeys allowed")
 )
 
 // CredentialError is a login refused after its assertion verified with
@@ -72,7 +75,8 @@ func (e *CredentialError) Unwrap() error { return e.Err }
 // events and JSON error codes: "replay", "wrong_origin",
 // "cloned_authenticator", "unknown_credential", "not_verified",
 // "bad_input", "backup_eligibility_changed", "concurrent_use", "invalid",
-// "credential_exists", or "internal" for anything else.
+// "credential_exists", "passkey_limit", or "internal" for anything
+// else.
 func Reason(err error) string {
 	for _, r := range reasons {
 		if errors.Is(err, r.err) {
@@ -96,6 +100,7 @@ var reasons = []struct {
 	{ErrConcurrentUse, "concurrent_use"},
 	{ErrInvalid, "invalid"},
 	{ErrCredentialExists, "credential_exists"},
+	{ErrLimit, "passkey_limit"},
 }
 
 const (
@@ -179,6 +184,7 @@ type ceremony struct {
 	NewPerson bool          `json:"new_person,omitempty"`
 	Name      string        `json:"name,omitempty"`
 	MaxLevel  string        `json:"max_level,omitempty"`
+	Max       int           `json:"max,omitempty"`
 }
 
 func (s *Service) now() time.Time {

@@ -36,6 +36,11 @@ type RegistrationRequest struct {
 	// MaxLevel is stored with the passkey (store.Passkey.MaxLevel): the
 	// level of the login that adds it; "" at enrolment.
 	MaxLevel string
+	// Max, if above 0, is how many passkeys the person may hold:
+	// FinishRegistration stores the passkey only if they hold fewer, in
+	// the same write (store.Passkeys.CreatePasskey), and returns ErrLimit
+	// otherwise.
+	Max int
 }
 
 // Registration is a finished registration.
@@ -90,7 +95,7 @@ func (s *Service) BeginRegistration(ctx context.Context, req RegistrationRequest
 	}
 	id, err := s.put(ctx, &ceremony{
 		Kind: kindRegister, Session: *session, Attempt: req.Attempt, Binding: req.Binding,
-		Person: keep, NewPerson: req.NewPerson, Name: req.Name, MaxLevel: req.MaxLevel,
+		Person: keep, NewPerson: req.NewPerson, Name: req.Name, MaxLevel: req.MaxLevel, Max: req.Max,
 	})
 	if err != nil {
 		return "", nil, err
@@ -181,11 +186,14 @@ func (s *Service) FinishRegistration(ctx context.Context, ceremonyID, binding st
 		}
 		err = s.Passkeys.CreatePersonWithPasskey(ctx, c.Person, pk)
 	} else {
-		err = s.Passkeys.CreatePasskey(ctx, pk)
+		err = s.Passkeys.CreatePasskey(ctx, pk, c.Max)
 	}
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, ErrCredentialExists
+		}
+		if errors.Is(err, store.ErrLimit) {
+			return nil, ErrLimit
 		}
 		return nil, fmt.Errorf("passkey: store passkey: %w", err)
 	}

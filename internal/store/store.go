@@ -17,6 +17,9 @@ var (
 	// write because it holds all it may: the caller tells the person the
 	// service is busy and to try again shortly.
 	ErrFull = errors.New("store: full")
+	// ErrLimit means a write would give one owner more records than the
+	// caller allows (a person's passkeys): nothing was written.
+	ErrLimit = errors.New("store: limit reached")
 )
 
 // Rules every backend follows (package storetest checks them all):
@@ -110,8 +113,11 @@ type Persons interface {
 // Passkeys holds WebAuthn credentials.
 type Passkeys interface {
 	// CreatePasskey returns ErrConflict if the credential ID is taken and
-	// ErrNotFound if the person does not exist.
-	CreatePasskey(ctx context.Context, p *Passkey) error
+	// ErrNotFound if the person does not exist. If max > 0 and the person
+	// holds max passkeys or more already, it returns ErrLimit and stores
+	// nothing; the count and the insert are one atomic step, so writes
+	// at once cannot together pass max.
+	CreatePasskey(ctx context.Context, p *Passkey, max int) error
 	// CreatePersonWithPasskey stores a new person, with their
 	// identifiers, and their first passkey in one atomic write: if either
 	// fails nothing is stored. ErrConflict if the person's ID, WebAuthnID

@@ -292,15 +292,16 @@ func (p *Provider) addBegin(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, http.StatusInternalServerError, "internal")
 		return
 	}
-	// Checked when the ceremony begins: ceremonies begun at once may
-	// each add one more, which the cap, being no security bound, allows.
+	// Checked when the ceremony begins, so that nobody makes a passkey
+	// that cannot be stored, and again in the write that stores it, so
+	// that ceremonies begun at once cannot together pass the cap.
 	if len(existing) >= MaxPasskeys {
 		p.auditFailure(ctx, "passkey_added", "passkey_limit", "passkey", person.ID)
 		p.jsonError(w, r, http.StatusConflict, "passkey_limit")
 		return
 	}
 	id, opts, err := p.WebAuthn.BeginRegistration(ctx, passkey.RegistrationRequest{
-		Person: person, Exclude: existing, Name: name, Binding: s.ID, MaxLevel: s.Level,
+		Person: person, Exclude: existing, Name: name, Binding: s.ID, MaxLevel: s.Level, Max: MaxPasskeys,
 	})
 	if err != nil {
 		p.beginFailed(w, r, "begin add passkey", err)
@@ -425,34 +426,47 @@ type codesTicket struct {
 // newCodes: POST /account/recovery-codes (form: csrf) replaces the
 // person's codes and sends the browser to the page that shows them once
 // (Post/Redirect/Get): reloading that page cannot post the form again
-// and replace the codes the person has just written down.
+// and replace the codes the person has just written down. The ticket
+// that shows them is stored before the codes are replaced: if either
+// write fails the person keeps the codes they had and is told to try
+// again, never left with codes they were not shown.
 func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	s, person, ok := p.changeForm(w, r, "recovery_codes_regenerated")
 	if !ok {
 		return
 	}
-	codes, err := p.replaceCodes(r, person.ID)
+	codes, hashes, err := newRecoveryCodes(p.rand(), RecoveryCodeCount)
 	if err != nil {
+		p.internalError(w, r, "new recovery codes", err)
+		return
+	}
+	t, err := p.putTicket(ctx, "codes", s.ID, codesTicket{Codes: codes, Session: s.ID}, ticketLifetime)
+	if err != nil {
+		p.internalError(w, r, "recovery codes ticket", err)
+		return
+	}
+	if err := p.RecoveryCodes.ReplaceRecoveryCodes(ctx, person.ID, hashes, p.now()); err != nil {
+		// The old codes still hold; the ticket would show codes that do
+		// not, so it goes too (else it expires unseen: its token was
+		// never sent).
+		if err := p.takeTicket(ctx, "codes", s.ID, t, &codesTicket{}); err != nil {
+			p.log().ErrorContext(ctx, "drop recovery codes ticket", "err", err)
+		}
 		p.internalError(w, r, "new recovery codes", err)
 		return
 	}
 	p.audit(ctx, &store.AuditEvent{Type: "recovery_codes_regenerated", Result: store.ResultSuccess, PersonID: person.ID,
 		Details: map[string]string{"count": fmt.Sprint(len(codes))}})
 	p.endOthers(r, s)
-	t, err := p.putTicket(ctx, "codes", codesTicket{Codes: codes, Session: s.ID}, ticketLifetime)
-	if err != nil {
-		// The codes are replaced but cannot be shown: the person makes
-		// new ones, as they would after losing these.
-		p.internalError(w, r, "recovery codes ticket", err)
-		return
-	}
 	http.Redirect(w, r, "/account/recovery-codes?"+url.Values{"t": {t}}.Encode(), http.StatusSeeOther)
 }
 
 // codesPage: GET /account/recovery-codes?t=TICKET shows the new codes
 // once, to the session that made them: the ticket is taken, so a reload
-// or a copied link shows an explanation instead.
+// shows an explanation instead. The ticket is bound to that session, so
+// a copied link opened by another session, or none, finds nothing and
+// leaves the codes to be shown where they were made.
 func (p *Provider) codesPage(w http.ResponseWriter, r *http.Request) {
 	s, _, err := p.personOf(r)
 	if errors.Is(err, errNoSession) {
@@ -464,7 +478,7 @@ func (p *Provider) codesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var t codesTicket
-	if err := p.takeTicket(r.Context(), "codes", r.URL.Query().Get("t"), &t); err != nil {
+	if err := p.takeTicket(r.Context(), "codes", s.ID, r.URL.Query().Get("t"), &t); err != nil {
 		if errors.Is(err, errNoTicket) {
 			p.Pages.Error(w, r, http.StatusGone, p.lang(r), errorPage("codes.gone", "/account"))
 			return

@@ -23,7 +23,8 @@
 //	GET  /passkey/recover?attempt=ID   log in with a recovery code
 //	POST /passkey/recover              form: attempt, code, csrf
 //	GET  /passkey/enrol?attempt=ID     create a synthetic test person (SyntheticEnrolment only)
-//	GET  /passkey/enrolled?t=TICKET    the new person's recovery codes, shown once
+//	GET  /passkey/enrolled?t=TICKET    the new person's recovery codes, shown once,
+//	                                   in the browser that enrolled
 //	POST /passkey/enrolled/continue    form: ticket → finishes the login, once
 //	GET  /account                      the person's passkeys and recovery codes, and
 //	                                   their recent activity: logins (refused ones
@@ -89,7 +90,9 @@
 // bad_request (wrong content type or malformed request), enrol_name,
 // enrol_birth, passkey_name, session (no session: 401), csrf (403),
 // reauth (403: adding a passkey needs a recent login, ReauthAfter),
-// passkey_limit (409: the person holds MaxPasskeys passkeys already),
+// passkey_limit (409: the person holds MaxPasskeys passkeys already; from
+// account/passkeys/begin, and from its finish when another addition
+// reached the cap in between),
 // busy (503 with Retry-After: the node holds as many ceremonies as it
 // may; from login/begin and enrol/begin) and internal (500). Ceremony
 // failures are 400 and are recorded as audit events of type
@@ -106,7 +109,10 @@
 // forms carry a CSRF token derived from the session cookie, forms used
 // before login a double-submit cookie token. The Continue ticket after
 // an enrolment names the browser that enrolled (a hash of its form
-// cookie), so no other browser can be logged in with it. Recovery codes
+// cookie), so no other browser can be logged in with it. The ticket
+// that shows new recovery codes on the account is bound to the session
+// that made them: another session, holding a copied link, finds nothing
+// (410) and cannot use the ticket up. Recovery codes
 // carry 80 random bits and are stored as SHA-256 hashes. Each login the
 // broker holds may try MaxRecoveryTries codes, an account login
 // MaxRecoveryTries per browser in an hour, and the page at the limit

@@ -235,7 +235,7 @@ func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, http.StatusInternalServerError, "internal")
 		return
 	}
-	cont, err := p.putTicket(ctx, "continue", continueTicket{
+	cont, err := p.putTicket(ctx, "continue", "", continueTicket{
 		Attempt: reg.Attempt, PersonID: person.ID, UV: reg.UserVerified, BE: reg.BackupEligible, At: p.now(),
 		Browser: formBinding(token),
 	}, ticketLifetime)
@@ -248,7 +248,7 @@ func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
 	if len(person.Identifiers) > 0 {
 		t.Scheme, t.Number = person.Identifiers[0].Scheme, person.Identifiers[0].Value
 	}
-	view, err := p.putTicket(ctx, "enrolled", t, ticketLifetime)
+	view, err := p.putTicket(ctx, "enrolled", formBinding(token), t, ticketLifetime)
 	if err != nil {
 		p.log().ErrorContext(ctx, "enrolment ticket", "err", err)
 		p.jsonError(w, r, http.StatusInternalServerError, "internal")
@@ -266,11 +266,17 @@ type enrolledData struct {
 	CSRF        string
 }
 
-// enrolledPage shows the recovery codes once: the ticket is taken, so a
-// reload or a copied link shows an explanation instead.
+// enrolledPage shows the recovery codes once, in the browser that
+// enrolled: the ticket is bound to its form cookie and taken, so a
+// reload shows an explanation instead, and a copied link opened in
+// another browser finds nothing and leaves the codes to their owner.
 func (p *Provider) enrolledPage(w http.ResponseWriter, r *http.Request) {
 	var t enrolledTicket
-	if err := p.takeTicket(r.Context(), "enrolled", r.URL.Query().Get("t"), &t); err != nil {
+	err := errNoTicket
+	if v := p.formCookieValue(r); v != "" {
+		err = p.takeTicket(r.Context(), "enrolled", formBinding(v), r.URL.Query().Get("t"), &t)
+	}
+	if err != nil {
 		if errors.Is(err, errNoTicket) {
 			p.Pages.Error(w, r, http.StatusGone, p.lang(r), errorPage("enrol.gone", ""))
 			return
@@ -300,7 +306,7 @@ func (p *Provider) enrolledContinue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var t continueTicket
-	if err := p.takeTicket(ctx, "continue", r.PostFormValue("ticket"), &t); err != nil {
+	if err := p.takeTicket(ctx, "continue", "", r.PostFormValue("ticket"), &t); err != nil {
 		if errors.Is(err, errNoTicket) {
 			p.Pages.Error(w, r, http.StatusBadRequest, p.lang(r), errorPage("enrol.used", ""))
 			return

@@ -2,10 +2,12 @@ package passkeyidp
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 
 	"github.com/varde-eid/varde/internal/passkey"
+	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -118,11 +120,16 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 // errNoSession is reported by account endpoints called without one.
 var errNoSession = errors.New("no session")
 
-// personOf returns the person of the request's session.
+// personOf returns the person of the request's session; errNoSession
+// if there is none, and the store's error if it cannot tell, so that an
+// outage is not shown as a request to log in again.
 func (p *Provider) personOf(r *http.Request) (*store.Session, *store.Person, error) {
 	s, err := p.Sessions.Current(r)
-	if err != nil {
+	if errors.Is(err, session.ErrNoSession) {
 		return nil, nil, errNoSession
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("session: %w", err)
 	}
 	person, err := p.Persons.GetPerson(r.Context(), s.PersonID)
 	if errors.Is(err, store.ErrNotFound) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -544,6 +545,37 @@ func TestEnrolledContinueOnlyWhereEnrolled(t *testing.T) {
 	}
 }
 
+// The page that shows a new test person's recovery codes shows them only
+// in the browser that enrolled: a copied link opened elsewhere shows
+// nothing and does not use them up.
+func TestEnrolledCodesOnlyWhereEnrolled(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	if r := b.get("/passkey/enrol?attempt="); r.status != http.StatusOK {
+		t.Fatalf("enrol page: %d", r.status)
+	}
+	r, begun := b.json("/passkey/enrol/begin", map[string]string{"attempt": "", "given_name": "Kari", "family_name": "Nordmann"}, "")
+	if r.status != http.StatusOK {
+		t.Fatalf("enrol begin: %d %v", r.status, begun)
+	}
+	id, body := h.create(t, newDevice(false), begun)
+	r, done := b.json("/passkey/enrol/finish?ceremony="+url.QueryEscape(id), body, "")
+	if r.status != http.StatusOK {
+		t.Fatalf("enrol finish: %d %v", r.status, done)
+	}
+	view := done["redirect"].(string)
+	other := h.browser("en")
+	other.get("/passkey/recover?attempt=") // a form cookie of its own
+	for name, o := range map[string]*browser{"without a form cookie": h.browser("en"), "with its own form cookie": other} {
+		if r := o.get(view); r.status != http.StatusGone || len(codesIn(r.body)) != 0 {
+			t.Fatalf("enrolled page in another browser %s: %d, %d codes", name, r.status, len(codesIn(r.body)))
+		}
+	}
+	if r := b.get(view); r.status != http.StatusOK || len(codesIn(r.body)) != passkeyidp.RecoveryCodeCount {
+		t.Fatalf("enrolled page in the enrolling browser: %d, %d codes", r.status, len(codesIn(r.body)))
+	}
+}
+
 func TestLoginFailures(t *testing.T) {
 	h := newHarness(t, true)
 	b := h.browser("en")
@@ -1030,14 +1062,15 @@ func TestAccount(t *testing.T) {
 	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?t=") || len(codesIn(r.body)) != 0 {
 		t.Fatalf("new codes: %d %q", r.status, r.location)
 	}
-	if r := other.get(r.location); r.status != http.StatusForbidden || len(codesIn(r.body)) != 0 {
+	shown := r.location
+	// Another session, or none, finds nothing there, and leaves the codes
+	// to be shown to the session that made them.
+	if r := other.get(shown); r.status != http.StatusGone || len(codesIn(r.body)) != 0 {
 		t.Fatalf("new codes shown to another session: %d", r.status)
 	}
-	r = b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
-	if r.status != http.StatusSeeOther {
-		t.Fatalf("new codes: %d", r.status)
+	if r := h.browser("en").get(shown); r.status != http.StatusSeeOther || r.location != "/login" {
+		t.Fatalf("new codes page without a session: %d %q", r.status, r.location)
 	}
-	shown := r.location
 	r = b.get(shown)
 	codes := codesIn(r.body)
 	if r.status != 200 || len(codes) != passkeyidp.RecoveryCodeCount || !strings.Contains(r.header.Get("Cache-Control"), "no-store") ||
@@ -1072,6 +1105,62 @@ func TestAccount(t *testing.T) {
 	page = rb.get("/account")
 	if !strings.Contains(page.body, "You logged in with a recovery code") || !strings.Contains(page.body, "You have no passkeys") {
 		t.Fatalf("account after recovery:\n%s", page.body)
+	}
+}
+
+// failingTickets is the real store that cannot store the tickets that
+// show new recovery codes, as when the store refuses a write.
+type failingTickets struct{ store.Challenges }
+
+func (f failingTickets) PutChallenge(ctx context.Context, id string, data []byte, expiresAt time.Time) error {
+	if strings.HasPrefix(id, "passkeyidp:codes:") {
+		return errors.New("disk full")
+	}
+	return f.Challenges.PutChallenge(ctx, id, data, expiresAt)
+}
+
+// New recovery codes that cannot be shown are not stored: the person is
+// told it failed and keeps the codes they have.
+func TestNewCodesNotShownAreNotStored(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	h.p.Challenges = failingTickets{h.db}
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	if r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}}); r.status != http.StatusInternalServerError {
+		t.Fatalf("new codes with no ticket stored: %d %q", r.status, r.location)
+	}
+	if hasEvent(h.auditEvents(t), "recovery_codes_regenerated", store.ResultSuccess, "") {
+		t.Fatal("codes that were not replaced audited as replaced")
+	}
+	rb := h.browser("en")
+	rcsrf := field(t, rb.get("/passkey/recover?attempt=").body, "csrf")
+	if r := rb.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {rcsrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther || r.location != "/account" {
+		t.Fatalf("a code the person was shown, after a failed replacement: %d %q", r.status, r.location)
+	}
+}
+
+// sessionsDown is the real store that cannot read sessions, as when the
+// database does not answer.
+type sessionsDown struct{ store.Sessions }
+
+func (sessionsDown) GetSession(context.Context, string, time.Time) (*store.Session, error) {
+	return nil, errors.New("connection refused")
+}
+
+// A session store that cannot be read is an error on the account pages,
+// not a request to log in again, which would meet the same failure.
+func TestAccountStoreDown(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	h.p.Sessions.Store = sessionsDown{h.db}
+	if r := b.get("/account"); r.status != http.StatusInternalServerError {
+		t.Fatalf("account page, store down: %d %q", r.status, r.location)
+	}
+	if r, m := b.json("/account/passkeys/begin", map[string]string{"name": "Phone"}, csrf); r.status != http.StatusInternalServerError || m["error"] != "internal" {
+		t.Fatalf("add begin, store down: %d %v", r.status, m)
 	}
 }
 
@@ -1345,7 +1434,7 @@ func TestPasskeyCap(t *testing.T) {
 	e := b.enrol(newDevice(false), "", "fnr")
 	for i := 1; i < passkeyidp.MaxPasskeys-1; i++ {
 		pk := &store.Passkey{CredentialID: []byte(fmt.Sprintf("credential-%02d", i)), PersonID: e.person, PublicKey: []byte{1}, CreatedAt: h.now}
-		if err := h.db.CreatePasskey(ctx, pk); err != nil {
+		if err := h.db.CreatePasskey(ctx, pk, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1381,6 +1470,47 @@ func TestPasskeyCap(t *testing.T) {
 		if _, m := b.json("/account/passkeys/begin", map[string]string{}, csrf); !strings.Contains(m["message"].(string), fmt.Sprintf("%d %s", passkeyidp.MaxPasskeys, want)) {
 			t.Fatalf("%s message: %v", lang, m)
 		}
+	}
+}
+
+// Two ceremonies begun one below the cap cannot both add a passkey: the
+// cap holds where the passkey is stored, and the second is refused as
+// passkey_limit.
+func TestPasskeyCapAtFinish(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	for i := 1; i < passkeyidp.MaxPasskeys-1; i++ {
+		pk := &store.Passkey{CredentialID: []byte(fmt.Sprintf("credential-%02d", i)), PersonID: e.person, PublicKey: []byte{1}, CreatedAt: h.now}
+		if err := h.db.CreatePasskey(ctx, pk, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	var ids []string
+	var bodies [][]byte
+	for _, name := range []string{"First", "Second"} {
+		r, begun := b.json("/account/passkeys/begin", map[string]string{"name": name}, csrf)
+		if r.status != http.StatusOK {
+			t.Fatalf("add begin %s below the cap: %d %v", name, r.status, begun)
+		}
+		id, body := h.create(t, newDevice(false), begun)
+		ids, bodies = append(ids, id), append(bodies, body)
+	}
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(ids[0]), bodies[0], csrf); r.status != http.StatusOK {
+		t.Fatalf("first add finish: %d %v", r.status, m)
+	}
+	r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(ids[1]), bodies[1], csrf)
+	if r.status != http.StatusConflict || m["error"] != "passkey_limit" ||
+		!strings.Contains(m["message"].(string), fmt.Sprintf("You already have %d passkeys", passkeyidp.MaxPasskeys)) {
+		t.Fatalf("second add finish past the cap: %d %v", r.status, m)
+	}
+	if keys, _ := h.db.ListPasskeys(ctx, e.person); len(keys) != passkeyidp.MaxPasskeys {
+		t.Fatalf("%d passkeys, want %d", len(keys), passkeyidp.MaxPasskeys)
+	}
+	if !hasEvent(h.auditEvents(t), "passkey_added", store.ResultFailure, "passkey_limit") {
+		t.Fatal("no audit event for the refusal")
 	}
 }
 

@@ -332,8 +332,11 @@ type redirectReply struct {
 
 // statusFor is the HTTP status of a failed ceremony.
 func statusFor(err error) int {
-	if passkey.Reason(err) == "internal" {
+	switch passkey.Reason(err) {
+	case "internal":
 		return http.StatusInternalServerError
+	case "passkey_limit":
+		return http.StatusConflict
 	}
 	return http.StatusBadRequest
 }

@@ -20,17 +20,25 @@ import (
 // derived from the token, and Take deletes it. So the browser cannot
 // change it, a replayed token finds nothing, and a copy of the database
 // does not show what it holds (the enrolled page's recovery codes).
+//
+// A ticket put with a binding (a session ID) is found only by a take
+// with the same binding: a take from anyone else finds nothing and
+// leaves the ticket for its owner.
 
 var errNoTicket = errors.New("ticket unknown, used or expired")
 
-func ticketKeys(kind, token string) (id string, key []byte) {
+func ticketKeys(kind, binding, token string) (id string, key []byte) {
+	if binding != "" {
+		token += "/" + binding
+	}
 	i := sha256.Sum256([]byte("varde/passkeyidp/ticket-id/" + kind + "/" + token))
 	k := sha256.Sum256([]byte("varde/passkeyidp/ticket-key/" + kind + "/" + token))
 	return "passkeyidp:" + kind + ":" + base64.RawURLEncoding.EncodeToString(i[:]), k[:]
 }
 
-// putTicket stores v and returns its token.
-func (p *Provider) putTicket(ctx context.Context, kind string, v any, ttl time.Duration) (string, error) {
+// putTicket stores v, bound to binding if it is not "", and returns its
+// token.
+func (p *Provider) putTicket(ctx context.Context, kind, binding string, v any, ttl time.Duration) (string, error) {
 	token, err := p.randomID(32)
 	if err != nil {
 		return "", err
@@ -39,7 +47,7 @@ func (p *Provider) putTicket(ctx context.Context, kind string, v any, ttl time.D
 	if err != nil {
 		return "", fmt.Errorf("ticket: %w", err)
 	}
-	id, key := ticketKeys(kind, token)
+	id, key := ticketKeys(kind, binding, token)
 	aead, err := newAEAD(key)
 	if err != nil {
 		return "", err
@@ -55,12 +63,13 @@ func (p *Provider) putTicket(ctx context.Context, kind string, v any, ttl time.D
 	return token, nil
 }
 
-// takeTicket removes the ticket for token and decodes it into v.
-func (p *Provider) takeTicket(ctx context.Context, kind, token string, v any) error {
+// takeTicket removes the ticket for token, put with the same binding,
+// and decodes it into v.
+func (p *Provider) takeTicket(ctx context.Context, kind, binding, token string, v any) error {
 	if len(token) != 43 {
 		return errNoTicket
 	}
-	id, key := ticketKeys(kind, token)
+	id, key := ticketKeys(kind, binding, token)
 	sealed, err := p.Challenges.TakeChallenge(ctx, id, p.now())
 	if errors.Is(err, store.ErrNotFound) {
 		return errNoTicket

@@ -175,11 +175,35 @@ func scanPasskey(s scanner) (*store.Passkey, error) {
 }
 
 // CreatePasskey implements store.Passkeys; ErrNotFound if the person does
-// not exist.
-func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey) error {
-	err := db.wr.doOne(ctx, func(ctx context.Context, tx querier) error {
-		return db.insertPasskey(ctx, tx, p)
-	}, nil)
+// not exist. With a cap it counts the person's passkeys and inserts in
+// one transaction: SQLite runs it under the database's write lock, and
+// where other nodes write at the same time (PostgreSQL) it first locks
+// the person's row, so that two additions run one after the other, the
+// second counting what the first stored.
+func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey, max int) error {
+	var err error
+	if max <= 0 {
+		err = db.wr.doOne(ctx, func(ctx context.Context, tx querier) error {
+			return db.insertPasskey(ctx, tx, p)
+		}, nil)
+	} else {
+		err = db.single(ctx, func(ctx context.Context, tx querier) error {
+			if db.d.shared {
+				var one int
+				if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, p.PersonID).Scan(&one); err != nil {
+					return notFound(err)
+				}
+			}
+			var n int
+			if err := tx.StmtContext(ctx, db.st.countPasskeysW).QueryRowContext(ctx, p.PersonID).Scan(&n); err != nil {
+				return err
+			}
+			if n >= max {
+				return fmt.Errorf("holds %d passkeys: %w", n, store.ErrLimit)
+			}
+			return db.insertPasskey(ctx, tx, p)
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("create passkey for person %s: %w", p.PersonID, err)
 	}

@@ -19,7 +19,7 @@ type statements struct {
 	getPersonByIdentifier, getPersonIdentifiers, setPersonIdentifiers, setPersonProfile *sql.Stmt
 	lockPerson                                                                          *sql.Stmt
 
-	insertPasskey, getPasskey, listPasskeys, updatePasskeyUse, passkeyExistsW, deletePasskey, passkeyOfPersonW *sql.Stmt
+	insertPasskey, getPasskey, listPasskeys, updatePasskeyUse, passkeyExistsW, deletePasskey, passkeyOfPersonW, countPasskeysW *sql.Stmt
 
 	deleteRecoveryCodes, insertRecoveryCode, useRecoveryCode, countRecoveryCodes *sql.Stmt
 
@@ -104,6 +104,7 @@ func (db *DB) prepare(ctx context.Context) error {
 			" AND ((SELECT count(*) FROM passkeys WHERE person_id = ?) > 1" +
 			" OR EXISTS (SELECT 1 FROM recovery_codes WHERE person_id = ? AND used_at = 0))"},
 		{&db.st.passkeyOfPersonW, w, "SELECT 1 FROM passkeys WHERE person_id = ? AND credential_id = ?"},
+		{&db.st.countPasskeysW, w, "SELECT count(*) FROM passkeys WHERE person_id = ?"},
 
 		{&db.st.deleteRecoveryCodes, w, "DELETE FROM recovery_codes WHERE person_id = ?"},
 		{&db.st.insertRecoveryCode, w, "INSERT INTO recovery_codes (hash, person_id, created_at, used_at) VALUES (?, ?, ?, 0)"},

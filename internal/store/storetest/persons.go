@@ -237,7 +237,7 @@ func testPasskeys(t *testing.T, s store.Store) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, tt.p), nil)
+				wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, tt.p, 0), nil)
 				got, err := s.GetPasskey(ctx, tt.p.CredentialID)
 				wantErr(t, "GetPasskey", err, nil)
 				same(t, "passkey", tt.p, got)
@@ -247,15 +247,15 @@ func testPasskeys(t *testing.T, s store.Store) {
 
 	t.Run("create errors", func(t *testing.T) {
 		p := fullPasskey(t, "alice", "dup")
-		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
 		dup := fullPasskey(t, "bob", "dup")
-		wantErr(t, "CreatePasskey duplicate", s.CreatePasskey(ctx, dup), store.ErrConflict)
+		wantErr(t, "CreatePasskey duplicate", s.CreatePasskey(ctx, dup, 0), store.ErrConflict)
 		got, err := s.GetPasskey(ctx, p.CredentialID)
 		wantErr(t, "GetPasskey", err, nil)
 		same(t, "passkey after failed create", p, got)
 
 		wantErr(t, "CreatePasskey unknown person",
-			s.CreatePasskey(ctx, fullPasskey(t, "nobody", "orphan")), store.ErrNotFound)
+			s.CreatePasskey(ctx, fullPasskey(t, "nobody", "orphan"), 0), store.ErrNotFound)
 		_, err = s.GetPasskey(ctx, hash("cred-orphan"))
 		wantErr(t, "GetPasskey orphan", err, store.ErrNotFound)
 		_, err = s.GetPasskey(ctx, hash("never"))
@@ -270,7 +270,7 @@ func testPasskeys(t *testing.T, s store.Store) {
 		}
 		// A credential taken already fails the write, and the person is
 		// not left behind: their ID, user handle and identifier stay free.
-		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, "alice", "taken")), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, "alice", "taken"), 0), nil)
 		taken := fullPasskey(t, "carol", "taken")
 		wantErr(t, "CreatePersonWithPasskey taken credential", s.CreatePersonWithPasskey(ctx, newcomer("carol"), taken), store.ErrConflict)
 		_, err := s.GetPerson(ctx, "carol")
@@ -309,7 +309,7 @@ func testPasskeys(t *testing.T, s store.Store) {
 		want := []*store.Passkey{fullPasskey(t, "lister", "l1"), fullPasskey(t, "lister", "l2")}
 		want[1].CreatedAt = want[1].CreatedAt.Add(time.Minute)
 		for _, p := range want {
-			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p), nil)
+			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
 		}
 		got, err = s.ListPasskeys(ctx, "lister")
 		wantErr(t, "ListPasskeys", err, nil)
@@ -320,7 +320,7 @@ func testPasskeys(t *testing.T, s store.Store) {
 
 	t.Run("update use", func(t *testing.T) {
 		p := fullPasskey(t, "bob", "use")
-		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
 
 		use := store.PasskeyUse{SignCount: 42, BackupState: true, LastUsedAt: base(t).Add(2 * time.Hour)}
 		wantErr(t, "UpdatePasskeyUse", s.UpdatePasskeyUse(ctx, p.CredentialID, 41, use), nil)
@@ -340,14 +340,14 @@ func testPasskeys(t *testing.T, s store.Store) {
 
 		// Authenticators that do not count keep 0: 0 → 0 is a valid swap.
 		z := &store.Passkey{CredentialID: hash("zero-count"), PersonID: "bob"}
-		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, z), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, z, 0), nil)
 		wantErr(t, "UpdatePasskeyUse 0→0",
 			s.UpdatePasskeyUse(ctx, z.CredentialID, 0, store.PasskeyUse{LastUsedAt: base(t)}), nil)
 	})
 
 	t.Run("concurrent update use", func(t *testing.T) {
 		p := fullPasskey(t, "bob", "contested")
-		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
 		errs := race(contenders, func(i int) error {
 			return s.UpdatePasskeyUse(ctx, p.CredentialID, p.SignCount,
 				store.PasskeyUse{SignCount: p.SignCount + 1 + uint32(i), LastUsedAt: base(t)})
@@ -362,7 +362,7 @@ func testPasskeys(t *testing.T, s store.Store) {
 
 	t.Run("delete", func(t *testing.T) {
 		p := fullPasskey(t, "alice", "del")
-		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
 		wantErr(t, "DeletePasskey by another person", s.DeletePasskey(ctx, "bob", p.CredentialID), store.ErrNotFound)
 		_, err := s.GetPasskey(ctx, p.CredentialID)
 		wantErr(t, "GetPasskey after refused delete", err, nil)
@@ -376,7 +376,7 @@ func testPasskeys(t *testing.T, s store.Store) {
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: "erin", WebAuthnID: hash("erin")}), nil)
 		first, last := fullPasskey(t, "erin", "erin-1"), fullPasskey(t, "erin", "erin-2")
 		for _, p := range []*store.Passkey{first, last} {
-			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p), nil)
+			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
 		}
 		wantErr(t, "DeletePasskey of one of two", s.DeletePasskey(ctx, "erin", first.CredentialID), nil)
 		wantErr(t, "DeletePasskey of the last, no codes", s.DeletePasskey(ctx, "erin", last.CredentialID), store.ErrConflict)
@@ -391,7 +391,7 @@ func testPasskeys(t *testing.T, s store.Store) {
 		keys := make([]*store.Passkey, contenders)
 		for i := range keys {
 			keys[i] = fullPasskey(t, "frank", fmt.Sprint("frank-", i))
-			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, keys[i]), nil)
+			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, keys[i], 0), nil)
 		}
 		errs := race(contenders, func(i int) error { return s.DeletePasskey(ctx, "frank", keys[i].CredentialID) })
 		removed := 0
@@ -407,6 +407,44 @@ func testPasskeys(t *testing.T, s store.Store) {
 		wantErr(t, "ListPasskeys", err, nil)
 		if removed != contenders-1 || len(left) != 1 {
 			t.Errorf("%d of %d concurrent removals succeeded, %d passkeys left; want all but one removed and one left", removed, contenders, len(left))
+		}
+	})
+
+	t.Run("create at the cap", func(t *testing.T) {
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: "gina", WebAuthnID: hash("gina")}), nil)
+		wantErr(t, "CreatePasskey below the cap", s.CreatePasskey(ctx, fullPasskey(t, "gina", "gina-1"), 2), nil)
+		wantErr(t, "CreatePasskey to the cap", s.CreatePasskey(ctx, fullPasskey(t, "gina", "gina-2"), 2), nil)
+		over := fullPasskey(t, "gina", "gina-3")
+		wantErr(t, "CreatePasskey over the cap", s.CreatePasskey(ctx, over, 2), store.ErrLimit)
+		_, err := s.GetPasskey(ctx, over.CredentialID)
+		wantErr(t, "GetPasskey refused over the cap", err, store.ErrNotFound)
+		wantErr(t, "CreatePasskey without a cap", s.CreatePasskey(ctx, over, 0), nil)
+		wantErr(t, "CreatePasskey capped, no person",
+			s.CreatePasskey(ctx, fullPasskey(t, "nobody", "capped-orphan"), 2), store.ErrNotFound)
+	})
+
+	t.Run("concurrent create keeps the cap", func(t *testing.T) {
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: "hugo", WebAuthnID: hash("hugo")}), nil)
+		const max = 3
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, "hugo", "hugo-first"), max), nil)
+		keys := make([]*store.Passkey, contenders)
+		for i := range keys {
+			keys[i] = fullPasskey(t, "hugo", fmt.Sprint("hugo-", i))
+		}
+		errs := race(contenders, func(i int) error { return s.CreatePasskey(ctx, keys[i], max) })
+		added := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				added++
+			case !errors.Is(err, store.ErrLimit):
+				t.Errorf("addition %d: %v, want nil or ErrLimit", i, err)
+			}
+		}
+		got, err := s.ListPasskeys(ctx, "hugo")
+		wantErr(t, "ListPasskeys", err, nil)
+		if added != max-1 || len(got) != max {
+			t.Errorf("%d of %d concurrent additions succeeded, %d passkeys held; want %d added and %d held", added, contenders, len(got), max-1, max)
 		}
 	})
 }

@@ -223,7 +223,7 @@ func sharedReadChangeWrite(t *testing.T, a, b store.Store) {
 		}
 		keys := [][]byte{[]byte(pid + "-1"), []byte(pid + "-2")}
 		for _, k := range keys {
-			if err := a.CreatePasskey(ctx, &store.Passkey{CredentialID: k, PersonID: pid, CreatedAt: now}); err != nil {
+			if err := a.CreatePasskey(ctx, &store.Passkey{CredentialID: k, PersonID: pid, CreatedAt: now}, 0); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -238,6 +238,37 @@ func sharedReadChangeWrite(t *testing.T, a, b store.Store) {
 		}
 		if len(left) != 1 || (errs[0] == nil) == (errs[1] == nil) {
 			t.Fatalf("round %d: %d passkeys left, removals returned %v and %v; want 1 left, one refused", round, len(left), errs[0], errs[1])
+		}
+	}
+
+	// A person one below their passkey cap adds one at both nodes at
+	// once: one addition must be refused, or the cap is passed.
+	for round := range 10 {
+		pid := "p-cap-" + string(rune('a'+round))
+		if err := a.CreatePerson(ctx, &store.Person{ID: pid, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.CreatePasskey(ctx, &store.Passkey{CredentialID: []byte(pid + "-0"), PersonID: pid, CreatedAt: now}, 2); err != nil {
+			t.Fatal(err)
+		}
+		errs := make([]error, 2)
+		for i, db := range []store.Store{a, b} {
+			wg.Go(func() {
+				errs[i] = db.CreatePasskey(ctx, &store.Passkey{CredentialID: fmt.Appendf(nil, "%s-%d", pid, i+1), PersonID: pid, CreatedAt: now}, 2)
+			})
+		}
+		wg.Wait()
+		held, err := a.ListPasskeys(ctx, pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(held) != 2 || (errs[0] == nil) == (errs[1] == nil) {
+			t.Fatalf("round %d: %d passkeys held, additions returned %v and %v; want 2 held, one refused", round, len(held), errs[0], errs[1])
+		}
+		for _, err := range errs {
+			if err != nil && !errors.Is(err, store.ErrLimit) {
+				t.Fatalf("round %d: refused addition returned %v, want ErrLimit", round, err)
+			}
 		}
 	}
 }
