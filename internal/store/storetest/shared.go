@@ -92,7 +92,8 @@ func sharedAuditReadInOrder(t *testing.T, a, b store.Store) {
 	const goroutines, each = 4, 50
 	errs := appendFromBoth(ctx, a, b, goroutines, each)
 	var after int64
-	read := func() {
+	// read reads one page and says how many events it held.
+	read := func() int {
 		evs, err := b.ListAuditRange(ctx, store.AuditQuery{AfterSeq: after, Types: []string{"t"}, Limit: 50})
 		if err != nil {
 			t.Fatal(err)
@@ -103,6 +104,7 @@ func sharedAuditReadInOrder(t *testing.T, a, b store.Store) {
 			}
 			after = e.Seq
 		}
+		return len(evs)
 	}
 	for running := true; running; {
 		select {
@@ -115,7 +117,9 @@ func sharedAuditReadInOrder(t *testing.T, a, b store.Store) {
 		}
 		read()
 	}
-	read()
+	// The writers are done; read what is left, a page at a time.
+	for read() > 0 {
+	}
 	if after != 2*goroutines*each {
 		t.Errorf("read up to %d, want %d", after, 2*goroutines*each)
 	}
