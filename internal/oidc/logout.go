@@ -129,7 +129,15 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusOK, "logout", locales, page)
 		return
 	}
-	if ended, err := p.Sessions.End(w, r); err == nil && ended != nil {
+	ended, err := p.Sessions.End(w, r)
+	if err != nil {
+		// The session may still be live in the store, and its clients
+		// untold: say so rather than that the person is logged out, and
+		// send them nowhere.
+		p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
+		return
+	}
+	if ended != nil {
 		// The session manager has told the clients that got tokens in it
 		// (SessionsEnded).
 		p.audit(ctx, &store.AuditEvent{Type: "logout", PersonID: ended.PersonID, ClientID: clientID,

@@ -161,3 +161,24 @@ func TestLogoutHintMustBeAnIDToken(t *testing.T) {
 		})
 	}
 }
+
+// TestLogoutStoreFails: a session the store could not end is not
+// reported as logged out, and the person is sent nowhere.
+func TestLogoutStoreFails(t *testing.T) {
+	h := newHarness(t)
+	bank := h.rp(bankID, bankCB)
+	b := h.browser()
+	l := h.loginBank(bank, b)
+	hint, _ := l.token.Extra("id_token").(string)
+	if _, err := h.db.Pools()["write"].Exec(`CREATE TRIGGER no_delete BEFORE DELETE ON sessions BEGIN SELECT RAISE(ABORT, 'disk says no'); END`); err != nil {
+		t.Fatal(err)
+	}
+	q := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {bankBye}, "state": {"bye-state"}}
+	resp, body := b.get(h.issuer + PathLogout + "?" + q.Encode())
+	if resp.StatusCode != http.StatusInternalServerError || resp.Header.Get("Location") != "" {
+		t.Fatalf("logout with a failing store: %d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	if len(h.auditEvents("logout")) != 0 {
+		t.Fatal("a logout that did not happen was audited")
+	}
+}
