@@ -62,7 +62,8 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	const ep = "logout"
 	ctx := r.Context()
 	if err := parseForm(r); err != nil {
-		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, err)
+		// 413 for a body over MaxBodySize, 400 for one that is malformed.
+		p.errorPage(w, r, ep, pageBadRequest, oauth2.AsError(err).HTTPStatus(), err)
 		return
 	}
 	form := r.Form

@@ -182,3 +182,23 @@ func TestLogoutStoreFails(t *testing.T) {
 		t.Fatal("a logout that did not happen was audited")
 	}
 }
+
+// TestPagesRefuseOversizeBody: a form posted to the authorization or
+// logout endpoint that is larger than MaxBodySize is refused as too
+// large (413), not as malformed.
+func TestPagesRefuseOversizeBody(t *testing.T) {
+	h := newHarness(t)
+	for _, path := range []string{PathAuthorize, PathLogout} {
+		t.Run(path, func(t *testing.T) {
+			body := "state=" + strings.Repeat("a", MaxBodySize)
+			resp, err := http.Post(h.issuer+path, "application/x-www-form-urlencoded", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Fatalf("POST %s with %d bytes: %d, want 413", path, len(body), resp.StatusCode)
+			}
+		})
+	}
+}
