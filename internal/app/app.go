@@ -471,6 +471,9 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	h = instrument(mux, latency)
 	h = httpx.LimitBody(1<<20, h)
 	h = httpx.SecurityHeaders(h)
+	if strings.HasPrefix(cfg.Issuer, "https://") {
+		h = httpx.StrictTransport(h)
+	}
 	h = httpx.AccessLog(log, h)
 	h = httpx.WithRequestID(h)
 	a.handler = h

@@ -2,19 +2,23 @@ package app_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/browsertest"
+	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -167,5 +171,38 @@ func TestCORSInBrowser(t *testing.T) {
 	}
 	if a := got.Authorize; a.Blocked != "TypeError" {
 		t.Errorf("authorize: %+v, want the browser to refuse the read (TypeError)", a)
+	}
+}
+
+// TestStrictTransport: a node whose issuer is https tells browsers to
+// come back over HTTPS only (RFC 6797), though TLS ends in front of it;
+// one on http://localhost says nothing of the kind (§7.2).
+func TestStrictTransport(t *testing.T) {
+	for _, tt := range []struct{ issuer, want string }{
+		{"http://localhost:8080", ""},
+		{"https://localhost:8443", "max-age=31536000"},
+	} {
+		t.Run(tt.issuer, func(t *testing.T) {
+			env := map[string]string{"VARDE_ISSUER": tt.issuer, "VARDE_NODE": "test",
+				config.EnvStoreDSN: filepath.Join(t.TempDir(), "varde.db")}
+			cfg, err := config.Load("", func(k string) string { return env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			salt := make([]byte, 32)
+			_, _ = rand.Read(salt)
+			a, err := app.New(context.Background(), cfg, app.Options{SubjectSalt: salt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { a.Close() })
+			for _, path := range []string{"/.well-known/openid-configuration", "/login", "/no-such-page"} {
+				w := httptest.NewRecorder()
+				a.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, tt.issuer+path, nil))
+				if got := w.Header().Get("Strict-Transport-Security"); got != tt.want {
+					t.Errorf("GET %s: Strict-Transport-Security %q, want %q", path, got, tt.want)
+				}
+			}
+		})
 	}
 }

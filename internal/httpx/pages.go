@@ -134,7 +134,8 @@ func (p *Pages) checkCatalogs() error {
 func (p *Pages) Languages() []Language { return p.languages }
 
 // Locale picks the page language: an explicit ?lang= choice, then the
-// "varde_lang" cookie, then preferred (for example OIDC ui_locales), then
+// "varde_lang" cookie, then preferred (for example OIDC ui_locales; the
+// first maxPreferred of them, each at most maxTagLen long), then
 // Accept-Language, then the first language.
 func (p *Pages) Locale(r *http.Request, preferred []string) string {
 	if l := r.URL.Query().Get("lang"); p.known(l) {
@@ -144,7 +145,14 @@ func (p *Pages) Locale(r *http.Request, preferred []string) string {
 		return c.Value
 	}
 	var prefs []language.Tag
-	for _, s := range preferred {
+	// Only the first few, and none too long: ui_locales comes from the
+	// request, and parsing takes time that grows with the square of a
+	// tag's length (seconds for a megabyte), besides a quarter of a second
+	// to match a megabyte of short ones, on any page a request can ask for.
+	for _, s := range preferred[:min(len(preferred), maxPreferred)] {
+		if len(s) > maxTagLen {
+			continue
+		}
 		if t, err := language.Parse(s); err == nil {
 			prefs = append(prefs, t)
 		}
@@ -161,6 +169,14 @@ func (p *Pages) Locale(r *http.Request, preferred []string) string {
 	}
 	return p.languages[i].Tag
 }
+
+// maxPreferred is how many of the preferred languages given to Locale
+// it considers, in order; the rest are ignored, as is one longer than
+// maxTagLen (RFC 5646 §4.4.1: 35 characters hold any tag in use).
+const (
+	maxPreferred = 8
+	maxTagLen    = 35
+)
 
 func (p *Pages) known(tag string) bool {
 	_, ok := p.catalogs[tag]

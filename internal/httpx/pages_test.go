@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 func testPages(t *testing.T, locales fstest.MapFS) (*Pages, error) {
@@ -58,6 +59,39 @@ func TestLocale(t *testing.T) {
 		if got := p.Locale(r, tt.preferred); got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestLocaleHugePreferred: a request naming a great many languages, or
+// one very long one (a megabyte of ui_locales), costs no more than one
+// naming a few short ones, and falls back to Accept-Language.
+func TestLocaleHugePreferred(t *testing.T) {
+	p, err := testPages(t, catalogs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		preferred []string
+	}{
+		{"many", strings.Fields(strings.Repeat("zz-Latn ", 1<<20/8))},
+		{"long", []string{"zz-" + strings.Repeat("abcdefgh-", 1<<20/9) + "x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.Header.Set("Accept-Language", "en")
+			start := time.Now()
+			allocs := testing.AllocsPerRun(1, func() {
+				if got := p.Locale(r, tt.preferred); got != "en" {
+					t.Errorf("Locale = %q, want en from Accept-Language", got)
+				}
+			})
+			// Before the bound: 655,368 allocations for many, seconds for long.
+			if allocs > 100 || time.Since(start) > 500*time.Millisecond {
+				t.Errorf("Locale: %.0f allocations, %v", allocs, time.Since(start))
+			}
+		})
 	}
 }
 

@@ -222,7 +222,8 @@ func acrValues(c *store.Client, s string) ([]string, error) {
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	const ep = "authorize"
 	if err := parseForm(r); err != nil {
-		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, err)
+		// 413 for a body over MaxBodySize, 400 for one that is malformed.
+		p.errorPage(w, r, ep, pageBadRequest, oauth2.AsError(err).HTTPStatus(), err)
 		return
 	}
 	form := r.Form

@@ -62,7 +62,8 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	const ep = "logout"
 	ctx := r.Context()
 	if err := parseForm(r); err != nil {
-		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, err)
+		// 413 for a body over MaxBodySize, 400 for one that is malformed.
+		p.errorPage(w, r, ep, pageBadRequest, oauth2.AsError(err).HTTPStatus(), err)
 		return
 	}
 	form := r.Form
@@ -129,7 +130,15 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusOK, "logout", locales, page)
 		return
 	}
-	if ended, err := p.Sessions.End(w, r); err == nil && ended != nil {
+	ended, err := p.Sessions.End(w, r)
+	if err != nil {
+		// The session may still be live in the store, and its clients
+		// untold: say so rather than that the person is logged out, and
+		// send them nowhere.
+		p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
+		return
+	}
+	if ended != nil {
 		// The session manager has told the clients that got tokens in it
 		// (SessionsEnded).
 		p.audit(ctx, &store.AuditEvent{Type: "logout", PersonID: ended.PersonID, ClientID: clientID,

@@ -161,3 +161,44 @@ func TestLogoutHintMustBeAnIDToken(t *testing.T) {
 		})
 	}
 }
+
+// TestLogoutStoreFails: a session the store could not end is not
+// reported as logged out, and the person is sent nowhere.
+func TestLogoutStoreFails(t *testing.T) {
+	h := newHarness(t)
+	bank := h.rp(bankID, bankCB)
+	b := h.browser()
+	l := h.loginBank(bank, b)
+	hint, _ := l.token.Extra("id_token").(string)
+	if _, err := h.db.Pools()["write"].Exec(`CREATE TRIGGER no_delete BEFORE DELETE ON sessions BEGIN SELECT RAISE(ABORT, 'disk says no'); END`); err != nil {
+		t.Fatal(err)
+	}
+	q := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {bankBye}, "state": {"bye-state"}}
+	resp, body := b.get(h.issuer + PathLogout + "?" + q.Encode())
+	if resp.StatusCode != http.StatusInternalServerError || resp.Header.Get("Location") != "" {
+		t.Fatalf("logout with a failing store: %d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	if len(h.auditEvents("logout")) != 0 {
+		t.Fatal("a logout that did not happen was audited")
+	}
+}
+
+// TestPagesRefuseOversizeBody: a form posted to the authorization or
+// logout endpoint that is larger than MaxBodySize is refused as too
+// large (413), not as malformed.
+func TestPagesRefuseOversizeBody(t *testing.T) {
+	h := newHarness(t)
+	for _, path := range []string{PathAuthorize, PathLogout} {
+		t.Run(path, func(t *testing.T) {
+			body := "state=" + strings.Repeat("a", MaxBodySize)
+			resp, err := http.Post(h.issuer+path, "application/x-www-form-urlencoded", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Fatalf("POST %s with %d bytes: %d, want 413", path, len(body), resp.StatusCode)
+			}
+		})
+	}
+}

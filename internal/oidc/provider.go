@@ -65,7 +65,9 @@ const (
 // session".
 type Sessions interface {
 	Current(r *http.Request) (*store.Session, error)
-	// End ends the request's session (if any) and clears its cookie.
+	// End ends the request's session (if any) and clears its cookie. It
+	// returns the session it ended, nil if the request carried none; an
+	// error means the session could not be ended.
 	End(w http.ResponseWriter, r *http.Request) (*store.Session, error)
 }
 

@@ -284,7 +284,10 @@ func TestUserinfoErrors(t *testing.T) {
 		{"no token", "", nil, 401, `Bearer realm="varde"`},
 		{"unknown token", "Bearer nope", nil, 401, `Bearer error="invalid_token"`},
 		{"refresh token", "Bearer " + l.token.RefreshToken, nil, 401, `Bearer error="invalid_token"`},
-		{"basic scheme", "Basic eDp5", nil, 400, ""},
+		{"basic scheme", "Basic eDp5", nil, 401, `Bearer realm="varde"`},
+		{"scheme alone", "Bearer", nil, 400, `Bearer error="invalid_request"`},
+		{"token too long", "Bearer " + strings.Repeat("a", maxBearerLen+1), nil, 400, `Bearer error="invalid_request"`},
+		{"dpop scheme alone", "DPoP ", nil, 400, `DPoP algs=`},
 		{"valid, lowercase scheme", "bearer " + l.token.AccessToken, nil, 200, ""},
 		{"expired", "Bearer " + l.token.AccessToken, func() { h.clock.Add(DefaultAccessTokenLifetime) }, 401, `Bearer error="invalid_token"`},
 	}

@@ -20,9 +20,12 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	const ep = "userinfo"
 	ctx := r.Context()
 	authz := r.Header.Get("Authorization")
-	if authz == "" {
-		// RFC 6750 §3.1: a request without credentials gets a bare
-		// challenge, no error code; RFC 9449 §7.1: one per scheme.
+	scheme, tok, _ := strings.Cut(authz, " ")
+	dpop := strings.EqualFold(scheme, "DPoP")
+	if !dpop && !strings.EqualFold(scheme, "Bearer") {
+		// RFC 6750 §3.1: a request without credentials, or with a scheme
+		// this endpoint does not take (Basic, say), gets a bare challenge,
+		// no error code; RFC 9449 §7.1: one per scheme.
 		p.Metrics.errors.WithLabelValues(ep, "no_token").Inc()
 		w.Header().Set("WWW-Authenticate", `Bearer realm="varde"`)
 		w.Header().Add("WWW-Authenticate", oauth2.DPoPChallenge(nil))
@@ -30,10 +33,16 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	scheme, tok, ok := strings.Cut(authz, " ")
-	dpop := strings.EqualFold(scheme, "DPoP")
-	if !ok || !dpop && !strings.EqualFold(scheme, "Bearer") || tok == "" || len(tok) > maxBearerLen {
-		p.jsonError(w, r, ep, oauth2.InvalidRequest("Authorization must be a Bearer or DPoP access token"))
+	if tok == "" || len(tok) > maxBearerLen {
+		// RFC 6750 §3: a malformed request is invalid_request, with the
+		// error in the challenge of the scheme it used.
+		e := oauth2.InvalidRequest("Authorization must hold an access token after the %s scheme", scheme)
+		if dpop {
+			w.Header().Set("WWW-Authenticate", oauth2.DPoPChallenge(e))
+		} else {
+			w.Header().Set("WWW-Authenticate", oauth2.BearerChallenge(e))
+		}
+		p.jsonError(w, r, ep, e)
 		return
 	}
 	fail := func(err error) { p.resourceError(w, r, ep, dpop, err) }

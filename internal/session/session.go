@@ -233,12 +233,17 @@ func (m *Manager) EndOthers(ctx context.Context, s *store.Session) (int, error) 
 }
 
 // End deletes the request's session, if any, and clears the cookie. It
-// returns the session as it ended, or ErrNoSession.
+// returns the session as it ended, or nil if the request carried none
+// (or it ended meanwhile); an error means the store could not be read or
+// written, and the session may still be live.
 func (m *Manager) End(w http.ResponseWriter, r *http.Request) (*store.Session, error) {
 	s, err := m.Current(r)
 	http.SetCookie(w, &http.Cookie{Name: m.CookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode})
+	if errors.Is(err, ErrNoSession) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("end session: %w", err)
 	}
 	ended, err := m.Store.EndSession(r.Context(), s.ID, m.Now())
 	if err != nil {
@@ -246,7 +251,7 @@ func (m *Manager) End(w http.ResponseWriter, r *http.Request) (*store.Session, e
 	}
 	if ended == nil {
 		// Ended meanwhile, by whoever was told.
-		return nil, ErrNoSession
+		return nil, nil
 	}
 	m.ended(r.Context(), EndedLogout, []*store.Session{ended})
 	return ended, nil

@@ -95,8 +95,34 @@ func TestEnd(t *testing.T) {
 	if _, err := m.Current(r); !errors.Is(err, session.ErrNoSession) {
 		t.Errorf("session survives End: %v", err)
 	}
-	if _, err := m.End(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil)); !errors.Is(err, session.ErrNoSession) {
-		t.Errorf("End without a session: %v", err)
+	if s, err := m.End(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil)); s != nil || err != nil {
+		t.Errorf("End without a session = %+v, %v, want nil, nil", s, err)
+	}
+}
+
+// TestEndStoreFails: a session the store could not delete is reported
+// as an error, not as no session, so a logout does not claim success.
+func TestEndStoreFails(t *testing.T) {
+	db, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	now := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	m := &session.Manager{Store: db, Lifetime: time.Hour, Secure: true, Now: func() time.Time { return now }}
+	w := httptest.NewRecorder()
+	if err := m.Start(context.Background(), w, httptest.NewRequest(http.MethodGet, "/", nil), &store.Session{PersonID: "p1", AuthTime: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pools()["write"].Exec(`CREATE TRIGGER no_delete BEFORE DELETE ON sessions BEGIN SELECT RAISE(ABORT, 'disk says no'); END`); err != nil {
+		t.Fatal(err)
+	}
+	r := withCookies(w)
+	if s, err := m.End(httptest.NewRecorder(), r); err == nil {
+		t.Fatalf("End = %+v, nil; want the store's error", s)
+	}
+	if _, err := m.Current(r); err != nil {
+		t.Errorf("session gone after a failed End: %v", err)
 	}
 }
 
@@ -255,8 +281,8 @@ func TestEndTellsOnce(t *testing.T) {
 	if _, err := m.End(httptest.NewRecorder(), r); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.End(httptest.NewRecorder(), r); !errors.Is(err, session.ErrNoSession) {
-		t.Errorf("second End: %v, want ErrNoSession", err)
+	if s, err := m.End(httptest.NewRecorder(), r); s != nil || err != nil {
+		t.Errorf("second End = %+v, %v, want nil, nil", s, err)
 	}
 	if len(told) != 1 {
 		t.Errorf("told %v, want one logout", told)
