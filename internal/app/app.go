@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -525,8 +526,23 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	caller := ctx
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
+	// Requests run under a context of their own, not ctx, so that they
+	// go on while the node drains, and are counted, so that Serve
+	// returns only when none runs (shutdown.grace).
+	reqs, cutOff := context.WithCancel(context.Background())
+	defer cutOff()
+	running := &inflight{}
 	srv := &http.Server{
-		Handler:           a.handler,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !running.enter() {
+				w.Header().Set("Connection", "close")
+				http.Error(w, "the server is stopping", http.StatusServiceUnavailable)
+				return
+			}
+			defer running.leave()
+			a.handler.ServeHTTP(w, r)
+		}),
+		BaseContext:       func(net.Listener) context.Context { return reqs },
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -575,8 +591,17 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}()
 	a.servePprof(ctx) // only if debug.pprof_listen is set (debug.go)
+	// However Serve returns, it waits for the requests still running
+	// (a listener that failed leaves them running too), cancelling them
+	// first if the grace ran out, so that the caller never closes the
+	// store under one.
+	defer func() {
+		cutOff()
+		running.wait()
+	}()
 	select {
 	case err := <-errc:
+		_ = a.shutdown(srv, cutOff, running)
 		return err
 	case <-ctx.Done():
 	}
@@ -588,12 +613,88 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		select {
 		case <-time.After(d):
 		case err := <-errc:
+			_ = a.shutdown(srv, cutOff, running)
 			return err
 		}
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return a.shutdown(srv, cutOff, running)
+}
+
+// shutdown closes srv's listeners and waits for the requests it holds,
+// for shutdown.grace at most; then it cancels those still running
+// (cutOff), logs how many were cut off, and closes their connections.
+// Serve then waits for them to return.
+func (a *App) shutdown(srv *http.Server, cutOff context.CancelFunc, running *inflight) error {
+	grace := a.grace()
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	return srv.Shutdown(shutdown)
+	err := srv.Shutdown(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	a.log.Warn("stopping: requests still running after shutdown.grace are cut off",
+		"requests", running.count(), "grace", grace)
+	cutOff()
+	_ = srv.Close()
+	return nil
+}
+
+// inflight counts the requests a server is handling. Once wait is
+// called it lets no new one in, and wait returns when none is left.
+type inflight struct {
+	mu     sync.Mutex
+	n      int
+	closed bool
+	done   chan struct{}
+}
+
+// enter counts a request in; false if wait was called, and the request
+// must not run.
+func (f *inflight) enter() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.n++
+	return true
+}
+
+func (f *inflight) leave() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n--
+	if f.closed && f.n == 0 {
+		close(f.done)
+	}
+}
+
+func (f *inflight) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
+
+// wait lets no new request in and returns when none is running.
+func (f *inflight) wait() {
+	f.mu.Lock()
+	f.closed = true
+	f.done = make(chan struct{})
+	if f.n == 0 {
+		close(f.done)
+	}
+	done := f.done
+	f.mu.Unlock()
+	<-done
+}
+
+// grace is how long Serve waits for the requests it holds once its
+// listener is closed (config Shutdown.Grace).
+func (a *App) grace() time.Duration {
+	if d := a.Config.Shutdown.Grace; d != nil {
+		return *d
+	}
+	return config.DefaultShutdownGrace
 }
 
 // leave records that this node stopped cleanly, so that the other
