@@ -155,15 +155,22 @@ upstreams:
 		})
 	}
 	// Group-readable files are fine: the node gets as far as its
-	// listener, which is taken.
+	// listener, which is taken, and says which setting holds the address
+	// and what to do.
 	for _, f := range []string{key, salt, secret, upKey} {
 		if err := os.Chmod(f, 0o640); err != nil {
 			t.Fatal(err)
 		}
 	}
 	out, err := runCmd(t, "serve", "--config", cfgPath)
-	if err == nil || !strings.Contains(err.Error(), "address already in use") {
-		t.Errorf("serve with group-readable files: %v, want the listener taken\n%s", err, out)
+	for _, want := range []string{
+		fmt.Sprintf("listen (env VARDE_LISTEN): cannot listen on %q", ln.Addr().String()),
+		"address already in use",
+		"another process is listening there: stop it, or set listen to a free address",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("serve with group-readable files: %v, want it to say %q\n%s", err, want, out)
+		}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -618,6 +619,32 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	return a.shutdown(srv, cutOff, running)
+}
+
+// Listen opens a TCP listener on addr, the value of the setting named
+// (and of its environment variable env, if any). An error names the
+// setting and the address, and says what to do.
+func Listen(addr, setting, env string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		return ln, nil
+	}
+	from := setting
+	if env != "" {
+		from += " (env " + env + ")"
+	}
+	var hint string
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		hint = "another process is listening there: stop it, or set " + setting + " to a free address"
+	case errors.Is(err, syscall.EACCES):
+		hint = "ports below 1024 need privileges: set " + setting + " to a higher port, or give the process CAP_NET_BIND_SERVICE"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		hint = "this host has no such address: set " + setting + " to one of its own addresses, or leave the host out to listen on all"
+	default:
+		hint = "set " + setting + " to an address this host can listen on, such as :8080"
+	}
+	return nil, fmt.Errorf("%s: cannot listen on %q: %w; %s", from, addr, err, hint)
 }
 
 // shutdown closes srv's listeners and waits for the requests it holds,

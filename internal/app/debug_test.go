@@ -98,7 +98,8 @@ func TestMetricsListener(t *testing.T) {
 			}
 			// The address is taken now: a second node's Serve fails.
 			a.Config.Metrics.Listen = addr
-			if _, err := a.serveMetrics(ctx); err == nil || !strings.Contains(err.Error(), "metrics listener") {
+			if _, err := a.serveMetrics(ctx); err == nil || !strings.Contains(err.Error(), "metrics.listen (env VARDE_METRICS_LISTEN): cannot listen on \""+addr+"\"") ||
+				!strings.Contains(err.Error(), "set metrics.listen to a free address") {
 				t.Errorf("serveMetrics on a taken address: %v", err)
 			}
 		})
