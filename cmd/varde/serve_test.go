@@ -245,3 +245,43 @@ func TestAdminCommandsWithoutConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestServeSubjectSaltErrors: a node without a subject salt, or with
+// one too short, does not start, and says which setting, which file and
+// how to make a salt.
+func TestServeSubjectSaltErrors(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := keyFile(t, dir, "signing-key.pem")
+	salt := filepath.Join(dir, "salt")
+	if err := os.WriteFile(salt, []byte(strings.Repeat("s", 16)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, keys string
+		says       []string
+	}{
+		{"too short", fmt.Sprintf("{signing_key_file: %s, subject_salt_file: %s}", key, salt), []string{
+			fmt.Sprintf("keys.subject_salt_file: %s holds 16 bytes, fewer than the 32 a subject salt needs", salt),
+			"head -c 32 /dev/urandom > FILE",
+		}},
+		{"none", fmt.Sprintf("{signing_key_file: %s}", key), []string{
+			"keys.subject_salt_file (env VARDE_SUBJECT_SALT_FILE) is required",
+			"head -c 32 /dev/urandom > FILE",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfgPath := filepath.Join(dir, "varde.yaml")
+			body := fmt.Sprintf("version: 1\nissuer: http://localhost:1\nlisten: \"127.0.0.1:0\"\nnode: n1\nstore: {dsn: %s}\nkeys: %s\n",
+				filepath.Join(dir, "varde.db"), tc.keys)
+			if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := runCmd(t, "serve", "--config", cfgPath)
+			for _, want := range tc.says {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("serve: %v, want it to say %q\n%s", err, want, out)
+				}
+			}
+		})
+	}
+}

@@ -221,18 +221,31 @@ func secrets(cfg *config.Config, opt Options) (*keys.Signer, []byte, error) {
 	salt := opt.SubjectSalt
 	if salt == nil {
 		if cfg.Keys.SubjectSaltFile == "" {
-			return nil, nil, errors.New("keys.subject_salt_file is required: pairwise subject identifiers need a secret salt")
+			return nil, nil, fmt.Errorf("keys.subject_salt_file (env %s) is required: pairwise subject identifiers need a secret salt; %s",
+				config.EnvSubjectSaltFile, makeSalt)
 		}
 		salt, err = config.ReadSecretFile("keys.subject_salt_file", cfg.Keys.SubjectSaltFile)
 		if err != nil {
 			return nil, nil, err
 		}
+		if len(salt) < minSaltSize {
+			return nil, nil, fmt.Errorf("keys.subject_salt_file: %s holds %d bytes, fewer than the %d a subject salt needs; %s",
+				cfg.Keys.SubjectSaltFile, len(salt), minSaltSize, makeSalt)
+		}
 	}
-	if len(salt) < 32 {
-		return nil, nil, errors.New("subject salt must be at least 32 bytes")
+	if len(salt) < minSaltSize {
+		return nil, nil, fmt.Errorf("subject salt: %d bytes, fewer than %d", len(salt), minSaltSize)
 	}
 	return signer, salt, nil
 }
+
+// minSaltSize is the shortest subject salt a node accepts, and makeSalt
+// says how to make one. A salt already in use must not be replaced
+// (checkSalt).
+const (
+	minSaltSize = 32
+	makeSalt    = "make one with: head -c 32 /dev/urandom > FILE && chmod 600 FILE (a node that has served must keep its salt)"
+)
 
 // loadSigningKey reads the PEM signing key at path, refusing a file
 // others may read (config.ReadSecretFile).
