@@ -44,7 +44,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	host, _, err := net.SplitHostPort(*addr)
 	if err != nil || host != "localhost" {
-		return fmt.Errorf("--addr %q: the host must be localhost", *addr)
+		return usageErrorf("demo: --addr %q: the host must be localhost, as in localhost:8080 (WebAuthn needs a name, not an IP address)", *addr)
 	}
 	dir, keep := *dataDir, "kept for the next run with --data"
 	if dir == "" {

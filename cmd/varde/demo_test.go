@@ -162,14 +162,15 @@ func TestDemoInBrowser(t *testing.T) {
 	b.want("#logout", "Logg ut")
 }
 
-// TestDemoFlags: the demo refuses an address WebAuthn cannot use.
+// TestDemoFlags: the demo refuses an address WebAuthn cannot use, as a
+// usage error (exit status 2) that shows the form it wants.
 func TestDemoFlags(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
 		want string
 	}{
-		{"IP address", []string{"--addr", "127.0.0.1:0"}, "the host must be localhost"},
+		{"IP address", []string{"--addr", "127.0.0.1:0"}, "the host must be localhost, as in localhost:8080"},
 		{"no host", []string{"--addr", ":0"}, "the host must be localhost"},
 		{"no port", []string{"--addr", "localhost"}, "the host must be localhost"},
 		{"unknown flag", []string{"--nope"}, "flag provided but not defined"},
@@ -179,6 +180,9 @@ func TestDemoFlags(t *testing.T) {
 			err := demo(context.Background(), tt.args, io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("demo(%q) = %v, want an error with %q", tt.args, err, tt.want)
+			}
+			if code := exitStatus(err, io.Discard); code != 2 {
+				t.Errorf("demo(%q): exit status %d, want 2", tt.args, code)
 			}
 		})
 	}

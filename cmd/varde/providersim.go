@@ -106,7 +106,7 @@ func providerSim(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if len(problems) > 0 {
 		fs.Usage()
-		return errors.New(strings.Join(problems, "; "))
+		return usageErrorf("provider-sim: %s", strings.Join(problems, "; "))
 	}
 
 	dir, keep := *dataDir, "kept for the next run with --data"
@@ -231,7 +231,7 @@ func provider(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *adminURL == "" || *token == "" {
 		fs.Usage()
-		return errors.New("--admin and --token (or --ready-file) are required")
+		return usageErrorf("provider fault: --admin and --token (or --ready-file) are required")
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -243,7 +243,7 @@ func provider(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else {
 		want, perr := providersim.ParseFault(*mode, *delay)
 		if perr != nil {
-			return perr
+			return usageErrorf("provider fault: %w", perr)
 		}
 		f, err = c.SetFault(ctx, want)
 	}

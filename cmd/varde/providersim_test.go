@@ -195,29 +195,42 @@ func TestProviderFaultCommand(t *testing.T) {
 	}
 }
 
-// TestProviderSimFlags: bad flags are reported before anything starts.
+// TestProviderSimFlags: bad flags are reported before anything starts,
+// as usage errors (exit status 2) where the flags alone are wrong.
 func TestProviderSimFlags(t *testing.T) {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "secret")
 	_ = os.WriteFile(secret, []byte("s3cret-s3cret-s3cret-s3cret-s3cret"), 0o600)
 	base := []string{"--name", "Demo", "--id", "demo", "--redirect-uri", "http://localhost:8080/cb", "--data", filepath.Join(dir, "d")}
 	for _, tc := range []struct {
-		name string
-		args []string
-		want string
+		name  string
+		args  []string
+		want  string
+		usage bool
 	}{
-		{"no client auth", base, "exactly one of"},
-		{"two client auths", append(base, "--client-secret-file", secret, "--client-jwks-uri", "http://localhost:8080/jwks"), "exactly one of"},
-		{"no name", []string{"--id", "x", "--client-secret-file", secret, "--redirect-uri", "http://localhost/cb"}, "--name and --id"},
-		{"bad level", append(base, "--client-secret-file", secret, "--level", "extreme"), "--level"},
-		{"bad fault", append(base, "--client-secret-file", secret, "--fault", "melting"), "--fault"},
-		{"public address", append(base, "--client-secret-file", secret, "--addr", "0.0.0.0:0"), "loopback"},
+		{"no client auth", base, "exactly one of", true},
+		{"two client auths", append(base, "--client-secret-file", secret, "--client-jwks-uri", "http://localhost:8080/jwks"), "exactly one of", true},
+		{"no name", []string{"--id", "x", "--client-secret-file", secret, "--redirect-uri", "http://localhost/cb"}, "--name and --id", true},
+		{"bad level", append(base, "--client-secret-file", secret, "--level", "extreme"), "--level", true},
+		{"bad fault", append(base, "--client-secret-file", secret, "--fault", "melting"), "--fault", true},
+		{"public address", append(base, "--client-secret-file", secret, "--addr", "0.0.0.0:0"), "loopback", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := providerSim(context.Background(), tc.args, io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want one with %q", err, tc.want)
 			}
+			if _, usage := errors.AsType[*usageError](err); usage != tc.usage {
+				t.Errorf("error %v: a usage error (exit status 2): %v, want %v", err, usage, tc.usage)
+			}
 		})
+	}
+	for _, args := range [][]string{
+		{"fault", "--admin", "http://localhost:1"},
+		{"fault", "--admin", "http://localhost:1", "--token", "t", "--mode", "melting"},
+	} {
+		if err := provider(context.Background(), args, io.Discard, io.Discard); exitStatus(err, io.Discard) != 2 {
+			t.Errorf("provider %v: %v, want exit status 2", args, err)
+		}
 	}
 }

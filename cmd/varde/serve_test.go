@@ -155,15 +155,22 @@ upstreams:
 		})
 	}
 	// Group-readable files are fine: the node gets as far as its
-	// listener, which is taken.
+	// listener, which is taken, and says which setting holds the address
+	// and what to do.
 	for _, f := range []string{key, salt, secret, upKey} {
 		if err := os.Chmod(f, 0o640); err != nil {
 			t.Fatal(err)
 		}
 	}
 	out, err := runCmd(t, "serve", "--config", cfgPath)
-	if err == nil || !strings.Contains(err.Error(), "address already in use") {
-		t.Errorf("serve with group-readable files: %v, want the listener taken\n%s", err, out)
+	for _, want := range []string{
+		fmt.Sprintf("listen (env VARDE_LISTEN): cannot listen on %q", ln.Addr().String()),
+		"address already in use",
+		"another process is listening there: stop it, or set listen to a free address",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("serve with group-readable files: %v, want it to say %q\n%s", err, want, out)
+		}
 	}
 }
 
@@ -236,5 +243,45 @@ func TestAdminCommandsWithoutConfig(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr.String(), "no --config given") || !strings.Contains(stderr.String(), "issuer: required") {
 			t.Errorf("varde %s: exit status %d, %q; want 2 and a word about --config", strings.Join(c, " "), code, stderr.String())
 		}
+	}
+}
+
+// TestServeSubjectSaltErrors: a node without a subject salt, or with
+// one too short, does not start, and says which setting, which file and
+// how to make a salt.
+func TestServeSubjectSaltErrors(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := keyFile(t, dir, "signing-key.pem")
+	salt := filepath.Join(dir, "salt")
+	if err := os.WriteFile(salt, []byte(strings.Repeat("s", 16)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, keys string
+		says       []string
+	}{
+		{"too short", fmt.Sprintf("{signing_key_file: %s, subject_salt_file: %s}", key, salt), []string{
+			fmt.Sprintf("keys.subject_salt_file: %s holds 16 bytes, fewer than the 32 a subject salt needs", salt),
+			"head -c 32 /dev/urandom > FILE",
+		}},
+		{"none", fmt.Sprintf("{signing_key_file: %s}", key), []string{
+			"keys.subject_salt_file (env VARDE_SUBJECT_SALT_FILE) is required",
+			"head -c 32 /dev/urandom > FILE",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfgPath := filepath.Join(dir, "varde.yaml")
+			body := fmt.Sprintf("version: 1\nissuer: http://localhost:1\nlisten: \"127.0.0.1:0\"\nnode: n1\nstore: {dsn: %s}\nkeys: %s\n",
+				filepath.Join(dir, "varde.db"), tc.keys)
+			if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := runCmd(t, "serve", "--config", cfgPath)
+			for _, want := range tc.says {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("serve: %v, want it to say %q\n%s", err, want, out)
+				}
+			}
+		})
 	}
 }

@@ -104,6 +104,16 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args, positional...); err != nil {
 		return err
 	}
+	// A period that cannot be read is the caller's mistake: say so, with
+	// the forms it takes, before any database is opened.
+	var period statuspage.Period
+	if name == "report" {
+		p, err := reportPeriod(quarter, from, to, time.Now())
+		if err != nil {
+			return usageErrorf("status report: %w (give --quarter 2026-Q3, or --from 2026-07-01 --to 2026-10-01, or neither for the current quarter to date)", err)
+		}
+		period = p
+	}
 	cfg, svc, st, err := openStatusReader(ctx, *path)
 	if err != nil {
 		return err
@@ -114,7 +124,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return listIncidents(ctx, svc, stdout)
 	case "note":
 		if incident == "" {
-			return errors.New("--incident is required")
+			return usageErrorf("status note: --incident is required")
 		}
 		u, err := svc.AddNote(ctx, incident, author, message)
 		if err != nil {
@@ -124,7 +134,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return nil
 	case "rca":
 		if incident == "" || file == "" {
-			return errors.New("--incident and --file are required")
+			return usageErrorf("status rca: --incident and --file are required")
 		}
 		text, err := os.ReadFile(file)
 		if err != nil {
@@ -139,7 +149,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		s, err1 := time.Parse(time.RFC3339, start)
 		e, err2 := time.Parse(time.RFC3339, end)
 		if err := errors.Join(err1, err2); err != nil {
-			return fmt.Errorf("--start and --end must be RFC 3339 times: %w", err)
+			return usageErrorf("status maintenance add: --start and --end must be RFC 3339 times, e.g. 2026-12-01T22:00:00+01:00: %w", err)
 		}
 		m, err := svc.Announce(ctx, splitList(components), s, e, title, message)
 		if err != nil {
@@ -151,7 +161,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return listMaintenance(ctx, st, stdout)
 	case "maintenance cancel":
 		if id == "" {
-			return errors.New("--id is required")
+			return usageErrorf("status maintenance cancel: --id is required")
 		}
 		if err := svc.CancelMaintenance(ctx, id); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
@@ -162,11 +172,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "cancelled maintenance %s\n", id)
 		return nil
 	case "report":
-		p, err := reportPeriod(quarter, from, to, time.Now())
-		if err != nil {
-			return err
-		}
-		rep, err := svc.Report(ctx, p.From, p.To, p.Title)
+		rep, err := svc.Report(ctx, period.From, period.To, period.Title)
 		if err != nil {
 			return err
 		}

@@ -313,3 +313,37 @@ func findIncident(t *testing.T, list []status.Incident, id string) status.Incide
 	t.Fatalf("incident %s not in %d incidents", id, len(list))
 	return status.Incident{}
 }
+
+// TestStatusReportBadPeriod: a report period that cannot be read is a
+// usage error (exit status 2) that shows the forms a period takes, as is
+// any other status command without a flag it needs, and the node's
+// report is still given for a good period.
+func TestStatusReportBadPeriod(t *testing.T) {
+	cfgPath := adminConfig(t)
+	for _, args := range [][]string{
+		{"--quarter", "2026Q3"},
+		{"--quarter", "2026-Q5"},
+		{"--from", "2026-07-01"},
+		{"--quarter", "2026-Q3", "--from", "2026-07-01", "--to", "2026-10-01"},
+	} {
+		_, err := runCmd(t, append([]string{"status", "report", "--config", cfgPath}, args...)...)
+		var msg strings.Builder
+		if code := exitStatus(err, &msg); code != 2 || !strings.Contains(msg.String(), "--quarter 2026-Q3, or --from 2026-07-01 --to 2026-10-01") {
+			t.Errorf("status report %v: exit status %d, %q; want 2 and the forms a period takes", args, code, msg.String())
+		}
+	}
+	for _, args := range [][]string{
+		{"note", "--config", cfgPath},
+		{"rca", "--config", cfgPath, "--incident", "x"},
+		{"maintenance", "cancel", "--config", cfgPath},
+		{"maintenance", "add", "--config", cfgPath, "--start", "tomorrow", "--end", "2026-12-01T23:00:00Z", "--components", "store", "--title", "t"},
+	} {
+		if _, err := runCmd(t, append([]string{"status"}, args...)...); exitStatus(err, &strings.Builder{}) != 2 {
+			t.Errorf("status %v: %v, want exit status 2", args, err)
+		}
+	}
+	out, err := runCmd(t, "status", "report", "--config", cfgPath, "--quarter", "2026-Q1")
+	if err != nil || !strings.Contains(out, "2026") {
+		t.Errorf("status report --quarter 2026-Q1: %v\n%s", err, out)
+	}
+}

@@ -15,7 +15,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -219,18 +221,31 @@ func secrets(cfg *config.Config, opt Options) (*keys.Signer, []byte, error) {
 	salt := opt.SubjectSalt
 	if salt == nil {
 		if cfg.Keys.SubjectSaltFile == "" {
-			return nil, nil, errors.New("keys.subject_salt_file is required: pairwise subject identifiers need a secret salt")
+			return nil, nil, fmt.Errorf("keys.subject_salt_file (env %s) is required: pairwise subject identifiers need a secret salt; %s",
+				config.EnvSubjectSaltFile, makeSalt)
 		}
 		salt, err = config.ReadSecretFile("keys.subject_salt_file", cfg.Keys.SubjectSaltFile)
 		if err != nil {
 			return nil, nil, err
 		}
+		if len(salt) < minSaltSize {
+			return nil, nil, fmt.Errorf("keys.subject_salt_file: %s holds %d bytes, fewer than the %d a subject salt needs; %s",
+				cfg.Keys.SubjectSaltFile, len(salt), minSaltSize, makeSalt)
+		}
 	}
-	if len(salt) < 32 {
-		return nil, nil, errors.New("subject salt must be at least 32 bytes")
+	if len(salt) < minSaltSize {
+		return nil, nil, fmt.Errorf("subject salt: %d bytes, fewer than %d", len(salt), minSaltSize)
 	}
 	return signer, salt, nil
 }
+
+// minSaltSize is the shortest subject salt a node accepts, and makeSalt
+// says how to make one. A salt already in use must not be replaced
+// (checkSalt).
+const (
+	minSaltSize = 32
+	makeSalt    = "make one with: head -c 32 /dev/urandom > FILE && chmod 600 FILE (a node that has served must keep its salt)"
+)
 
 // loadSigningKey reads the PEM signing key at path, refusing a file
 // others may read (config.ReadSecretFile).
@@ -528,8 +543,23 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	caller := ctx
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
+	// Requests run under a context of their own, not ctx, so that they
+	// go on while the node drains, and are counted, so that Serve
+	// returns only when none runs (shutdown.grace).
+	reqs, cutOff := context.WithCancel(context.Background())
+	defer cutOff()
+	running := &inflight{}
 	srv := &http.Server{
-		Handler:           a.handler,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !running.enter() {
+				w.Header().Set("Connection", "close")
+				http.Error(w, "the server is stopping", http.StatusServiceUnavailable)
+				return
+			}
+			defer running.leave()
+			a.handler.ServeHTTP(w, r)
+		}),
+		BaseContext:       func(net.Listener) context.Context { return reqs },
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -578,8 +608,17 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}()
 	a.servePprof(ctx) // only if debug.pprof_listen is set (debug.go)
+	// However Serve returns, it waits for the requests still running
+	// (a listener that failed leaves them running too), cancelling them
+	// first if the grace ran out, so that the caller never closes the
+	// store under one.
+	defer func() {
+		cutOff()
+		running.wait()
+	}()
 	select {
 	case err := <-errc:
+		_ = a.shutdown(srv, cutOff, running)
 		return err
 	case <-ctx.Done():
 	}
@@ -591,12 +630,114 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		select {
 		case <-time.After(d):
 		case err := <-errc:
+			_ = a.shutdown(srv, cutOff, running)
 			return err
 		}
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return a.shutdown(srv, cutOff, running)
+}
+
+// Listen opens a TCP listener on addr, the value of the setting named
+// (and of its environment variable env, if any). An error names the
+// setting and the address, and says what to do.
+func Listen(addr, setting, env string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		return ln, nil
+	}
+	from := setting
+	if env != "" {
+		from += " (env " + env + ")"
+	}
+	var hint string
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		hint = "another process is listening there: stop it, or set " + setting + " to a free address"
+	case errors.Is(err, syscall.EACCES):
+		hint = "ports below 1024 need privileges: set " + setting + " to a higher port, or give the process CAP_NET_BIND_SERVICE"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		hint = "this host has no such address: set " + setting + " to one of its own addresses, or leave the host out to listen on all"
+	default:
+		hint = "set " + setting + " to an address this host can listen on, such as :8080"
+	}
+	return nil, fmt.Errorf("%s: cannot listen on %q: %w; %s", from, addr, err, hint)
+}
+
+// shutdown closes srv's listeners and waits for the requests it holds,
+// for shutdown.grace at most; then it cancels those still running
+// (cutOff), logs how many were cut off, and closes their connections.
+// Serve then waits for them to return.
+func (a *App) shutdown(srv *http.Server, cutOff context.CancelFunc, running *inflight) error {
+	grace := a.grace()
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	return srv.Shutdown(shutdown)
+	err := srv.Shutdown(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	a.log.Warn("stopping: requests still running after shutdown.grace are cut off",
+		"requests", running.count(), "grace", grace)
+	cutOff()
+	_ = srv.Close()
+	return nil
+}
+
+// inflight counts the requests a server is handling. Once wait is
+// called it lets no new one in, and wait returns when none is left.
+type inflight struct {
+	mu     sync.Mutex
+	n      int
+	closed bool
+	done   chan struct{}
+}
+
+// enter counts a request in; false if wait was called, and the request
+// must not run.
+func (f *inflight) enter() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.n++
+	return true
+}
+
+func (f *inflight) leave() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n--
+	if f.closed && f.n == 0 {
+		close(f.done)
+	}
+}
+
+func (f *inflight) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
+
+// wait lets no new request in and returns when none is running.
+func (f *inflight) wait() {
+	f.mu.Lock()
+	f.closed = true
+	f.done = make(chan struct{})
+	if f.n == 0 {
+		close(f.done)
+	}
+	done := f.done
+	f.mu.Unlock()
+	<-done
+}
+
+// grace is how long Serve waits for the requests it holds once its
+// listener is closed (config Shutdown.Grace).
+func (a *App) grace() time.Duration {
+	if d := a.Config.Shutdown.Grace; d != nil {
+		return *d
+	}
+	return config.DefaultShutdownGrace
 }
 
 // leave records that this node stopped cleanly, so that the other

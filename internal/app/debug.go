@@ -3,11 +3,11 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/varde-eid/varde/internal/config"
 )
 
 // pprofHandler serves Go's runtime profiles under /debug/pprof/ on a mux
@@ -33,9 +33,9 @@ func (a *App) servePprof(ctx context.Context) string {
 	if addr == "" {
 		return ""
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := Listen(addr, "debug.pprof_listen", config.EnvPprofListen)
 	if err != nil {
-		a.log.Error("pprof listener", "addr", addr, "err", err)
+		a.log.Error("no runtime profiles: their listener cannot be opened", "err", err)
 		return ""
 	}
 	srv := &http.Server{
@@ -66,9 +66,9 @@ func (a *App) serveMetrics(ctx context.Context) (string, error) {
 	if addr == "" {
 		return "", nil
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := Listen(addr, "metrics.listen", config.EnvMetricsListen)
 	if err != nil {
-		return "", fmt.Errorf("metrics listener: %w", err)
+		return "", err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.metrics)

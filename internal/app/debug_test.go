@@ -1,15 +1,19 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,7 +98,8 @@ func TestMetricsListener(t *testing.T) {
 			}
 			// The address is taken now: a second node's Serve fails.
 			a.Config.Metrics.Listen = addr
-			if _, err := a.serveMetrics(ctx); err == nil || !strings.Contains(err.Error(), "metrics listener") {
+			if _, err := a.serveMetrics(ctx); err == nil || !strings.Contains(err.Error(), "metrics.listen (env VARDE_METRICS_LISTEN): cannot listen on \""+addr+"\"") ||
+				!strings.Contains(err.Error(), "set metrics.listen to a free address") {
 				t.Errorf("serveMetrics on a taken address: %v", err)
 			}
 		})
@@ -199,6 +204,71 @@ func TestDrainBeforeShutdown(t *testing.T) {
 	}
 }
 
+// TestShutdownWaitsForRequests: a stopping node waits shutdown.grace for
+// a request it holds, then cancels it, and Serve returns only once the
+// request's handler has returned, so that the store is never closed
+// under it; the cut-off is logged.
+func TestShutdownWaitsForRequests(t *testing.T) {
+	ctx, a := listenerTestApp(t, config.EnvMetricsListen, "")
+	var logs syncBuffer
+	a.log = slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, stop := context.WithCancel(ctx)
+	grace := time.Second
+	a.Config.Shutdown.Grace = &grace
+	started := make(chan struct{})
+	var returned atomic.Bool
+	next := a.handler
+	a.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/slow" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		defer returned.Store(true)
+		close(started)
+		select {
+		case <-r.Context().Done():
+			// A store call under a cancelled request ends at once.
+			if err := a.Store.Ping(r.Context()); err == nil {
+				t.Error("Ping under a cancelled request succeeded")
+			}
+		case <-time.After(30 * time.Second):
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx, ln) }()
+	go func() {
+		res, err := http.Get("http://" + ln.Addr().String() + "/slow")
+		if err == nil {
+			res.Body.Close()
+		}
+	}()
+	<-started
+	stopped := time.Now()
+	stop()
+	select {
+	case err := <-served:
+		took := time.Since(stopped)
+		if !returned.Load() {
+			t.Errorf("Serve returned after %v while a request's handler still ran", took)
+		}
+		if took < grace {
+			t.Errorf("Serve returned %v after the stop, before the grace of %v", took, grace)
+		}
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(grace + 15*time.Second):
+		t.Fatal("Serve did not return")
+	}
+	if !strings.Contains(logs.String(), "cut off") || !strings.Contains(logs.String(), "requests=1") {
+		t.Errorf("log does not say one request was cut off:\n%s", logs.String())
+	}
+}
+
 // failingListener is a listener whose Accept fails for good, as one
 // whose socket was closed under it does.
 type failingListener struct{ net.Listener }
@@ -227,4 +297,22 @@ func TestServeReturnsWhenListenerFails(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not return after its listener failed")
 	}
+}
+
+// syncBuffer is a bytes.Buffer that a logger and a test can share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -147,6 +147,12 @@ type Shutdown struct {
 	// one node has no one to hand over to. At most 1m. A second SIGTERM
 	// or SIGINT ends the node at once.
 	Drain *time.Duration `yaml:"drain"`
+	// Grace is how long a stopping node, its listener closed, waits for
+	// the requests it holds to finish. Those still running then are
+	// cancelled (their store and upstream calls end), logged as cut
+	// off, and waited for, so that the store is never closed under a
+	// request. Default 10s; at most 5m.
+	Grace *time.Duration `yaml:"grace"`
 }
 
 // Metrics configures where Prometheus metrics are served.

@@ -167,7 +167,7 @@ func TestDefaults(t *testing.T) {
 		Status:  Status{OpenAfter: time.Minute, ResolveAfter: 5 * time.Minute, NodeGoneAfter: 24 * time.Hour},
 		Log:     Log{Level: "info", Format: "json"},
 		// No drain for a single SQLite node: no other node takes over.
-		Shutdown: Shutdown{Drain: new(time.Duration(0))},
+		Shutdown: Shutdown{Drain: new(time.Duration(0)), Grace: new(DefaultShutdownGrace)},
 	}
 	if c.Node == "" || c.Session.SecureCookie == nil || !*c.Session.SecureCookie {
 		t.Fatalf("node %q, secure cookie %v", c.Node, c.Session.SecureCookie)
@@ -196,6 +196,8 @@ func TestDrainDefault(t *testing.T) {
 		{"set", head + "shutdown: {drain: 12s}\n", 12 * time.Second, ""},
 		{"negative", head + "shutdown: {drain: -1s}\n", 0, "shutdown.drain"},
 		{"too long", head + "shutdown: {drain: 2m}\n", 0, "shutdown.drain"},
+		{"grace negative", head + "shutdown: {grace: -1s}\n", 0, "shutdown.grace"},
+		{"grace too long", head + "shutdown: {grace: 6m}\n", 0, "shutdown.grace"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse([]byte(tc.yaml), env(nil))

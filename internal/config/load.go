@@ -66,8 +66,10 @@ const (
 	DefaultSessionLifetime = 8 * time.Hour
 	// DefaultSharedDrain is Shutdown.Drain's default with postgres.
 	DefaultSharedDrain = 5 * time.Second
-	DefaultLogLevel    = "info"
-	DefaultLogFormat   = "json"
+	// DefaultShutdownGrace is Shutdown.Grace's default.
+	DefaultShutdownGrace = 10 * time.Second
+	DefaultLogLevel      = "info"
+	DefaultLogFormat     = "json"
 )
 
 // maxFileSize bounds the configuration file; anything larger is a mistake.
@@ -285,6 +287,10 @@ func (c *Config) ApplyDefaults() {
 			d = DefaultSharedDrain
 		}
 		c.Shutdown.Drain = &d
+	}
+	if c.Shutdown.Grace == nil {
+		d := DefaultShutdownGrace
+		c.Shutdown.Grace = &d
 	}
 	c.Health.applyDefaults()
 	c.Status.applyDefaults()

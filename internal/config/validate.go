@@ -109,6 +109,9 @@ func (c *Config) Validate() error {
 	if d := c.Shutdown.Drain; d != nil && (*d < 0 || *d > time.Minute) {
 		p.add("shutdown.drain", "%v is not between 0 and 1m", *d)
 	}
+	if d := c.Shutdown.Grace; d != nil && (*d < 0 || *d > 5*time.Minute) {
+		p.add("shutdown.grace", "%v is not between 0 and 5m", *d)
+	}
 	if c.Session.Lifetime <= 0 {
 		p.add("session.lifetime", "must be positive")
 	}
