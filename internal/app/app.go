@@ -521,7 +521,6 @@ func methodLabel(m string) string {
 	return "other"
 }
 
-// Handler is the node's whole HTTP handler.
 // drain is how long Serve keeps serving, unready, after its context
 // ends (config Shutdown.Drain).
 func (a *App) drain() time.Duration {
@@ -531,6 +530,7 @@ func (a *App) drain() time.Duration {
 	return 0
 }
 
+// Handler is the node's whole HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
 
 // Serve serves on ln until ctx ends, then shuts down gracefully. If the
