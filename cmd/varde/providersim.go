@@ -77,6 +77,9 @@ func providerSim(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 		client.Secret = strings.TrimSpace(string(raw))
+		if client.Secret == "" {
+			problems = append(problems, "--client-secret-file: "+*secretFile+" holds no secret")
+		}
 	}
 	if n := countSet(*jwksURI, *jwksFile, *secretFile); n != 1 {
 		problems = append(problems, "give exactly one of --client-jwks-uri, --client-jwks-file and --client-secret-file")

@@ -216,6 +216,8 @@ func TestProviderSimFlags(t *testing.T) {
 	if err := os.Chmod(readable, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	empty := filepath.Join(dir, "empty")
+	_ = os.WriteFile(empty, []byte("\n"), 0o600)
 	base := []string{"--name", "Demo", "--id", "demo", "--redirect-uri", "http://localhost:8080/cb", "--data", filepath.Join(dir, "d")}
 	for _, tc := range []struct {
 		name string
@@ -231,6 +233,7 @@ func TestProviderSimFlags(t *testing.T) {
 		{"secret others can read", append(base, "--client-secret-file", readable), "--client-secret-file: " + readable + " has mode 0644"},
 		{"admin token others can read", append(base, "--client-secret-file", secret, "--admin-token-file", readable),
 			"--admin-token-file: " + readable + " has mode 0644"},
+		{"empty secret", append(base, "--client-secret-file", empty), "--client-secret-file: " + empty + " holds no secret"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// A sim that starts runs until its context ends: the
