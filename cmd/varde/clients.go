@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -111,7 +112,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// so a client added here is held to exactly the same rules.
 	cfg.Clients = append(cfg.Clients, c)
 	if err := cfg.Validate(); err != nil {
-		return err
+		return addedClientErrors(err, len(cfg.Clients)-1)
 	}
 	if err := sectorFree(ctx, st, c); err != nil {
 		return err
@@ -129,6 +130,63 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "added client %s\n", c.ID)
 	return nil
+}
+
+// clientFlags are the flags of clients add by the configuration file's
+// name for the setting.
+var clientFlags = map[string]string{
+	"id": "--id", "name": "--name", "auth_method": "--auth-method", "secret_file": "--secret-file",
+	"jwks": "--jwks-file", "jwks_uri": "--jwks-uri", "redirect_uris": "--redirect-uri",
+	"post_logout_redirect_uris": "--post-logout-redirect-uri", "require_par": "--require-par",
+	"allowed_levels": "--levels", "sector_id": "--sector", "claims": "--claims", "providers": "--providers",
+	"degraded_level": "--degraded-level", "legacy_endpoint_audience": "--legacy-endpoint-audience",
+	"dpop_bound_access_tokens": "--dpop", "status_webhook": "--status-webhook", "status_components": "--status-components",
+	"backchannel_logout_uri": "--backchannel-logout-uri", "introspect_tokens_of": "--introspect-tokens-of",
+}
+
+// settingName matches a setting's name in the configuration file in a
+// problem's text.
+var settingName = regexp.MustCompile(`\b[a-z_]+\b`)
+
+// addedClientErrors turns the problems config.Validate found with the
+// client being added, clients[n] of the configuration, into what the
+// operator typed: a problem with one of its settings names the flag
+// (--redirect-uri, not clients[n].redirect_uris[0]), and a problem with
+// a client of the file that mentions it says "the client being added".
+func addedClientErrors(err error, n int) error {
+	self := fmt.Sprintf("clients[%d]", n)
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return err
+	}
+	var out []error
+	for _, e := range joined.Unwrap() {
+		var fe *config.FieldError
+		if !errors.As(e, &fe) {
+			out = append(out, e)
+			continue
+		}
+		field, msg := fe.Field, strings.ReplaceAll(fe.Msg, self, "the client being added")
+		if rest, mine := strings.CutPrefix(field, self); mine && (rest == "" || rest[0] == '.') {
+			name, _, _ := strings.Cut(strings.TrimPrefix(rest, "."), "[")
+			field = "clients add"
+			if flag, ok := clientFlags[name]; ok {
+				field = flag
+			}
+			if !strings.Contains(msg, "clients[") {
+				// Only this client's settings are named; a message about a
+				// client of the file keeps the file's names.
+				msg = settingName.ReplaceAllStringFunc(msg, func(w string) string {
+					if flag, ok := clientFlags[w]; ok && (strings.Contains(w, "_") || w == "jwks") {
+						return flag
+					}
+					return w
+				})
+			}
+		}
+		out = append(out, &config.FieldError{Field: field, Msg: msg})
+	}
+	return errors.Join(out...)
 }
 
 // removeClient removes client id (app.RemoveClient). A client the

@@ -174,13 +174,52 @@ func TestClientsAddValidates(t *testing.T) {
 	if err == nil {
 		t.Fatal("invalid client accepted")
 	}
-	for _, want := range []string{"redirect_uris", "allowed_levels", "jwks"} {
+	for _, want := range []string{"--redirect-uri", "--levels", "--jwks-file"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}
 	}
 	if out, _ := runCmd(t, "clients", "list", "--config", cfg); strings.Contains(out, "shop") {
 		t.Error("invalid client was stored")
+	}
+}
+
+// TestClientsAddNamesFlags: the problems with a client given by flags
+// name the flags, not the configuration file's clients[N] form, and a
+// client of the file whose problem is the new client says so.
+func TestClientsAddNamesFlags(t *testing.T) {
+	cfg := adminConfig(t)
+	appendFile(t, cfg, "clients:\n  - id: bank\n    auth_method: none\n    redirect_uris: [\"https://bank.example/cb\"]\n")
+	_, err := runCmd(t, "clients", "add", "--config", cfg, "--id", "shop", "--name", "Shop",
+		"--redirect-uri", "https://shop.example/cb", "--redirect-uri", "http://shop.example/cb2", "--levels", "substantial,extreme",
+		"--status-components", "store")
+	if err == nil {
+		t.Fatal("invalid client accepted")
+	}
+	for _, want := range []string{
+		`--redirect-uri: "http://shop.example/cb2" must use https`,
+		`--levels: "extreme" is not low, substantial or high`,
+		"--status-components: needs --status-webhook",
+		"clients add: --auth-method private_key_jwt needs --jwks-file or --jwks-uri",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	_, err = runCmd(t, "clients", "add", "--config", cfg, "--id", "agency", "--name", "Agency", "--auth-method", "none",
+		"--redirect-uri", "https://agency.example/cb", "--sector", "bank")
+	if want := `clients[0].id: "bank" is the sector_id of the client being added ("agency")`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want %q", err, want)
+	}
+	_, err = runCmd(t, "clients", "add", "--config", cfg, "--id", "bank", "--name", "Bank", "--auth-method", "none",
+		"--redirect-uri", "https://bank.example/cb")
+	if want := `--id: "bank" is also clients[0].id`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want %q", err, want)
+	}
+	for _, e := range []error{err} {
+		if e != nil && strings.Contains(e.Error(), "clients[1]") {
+			t.Errorf("error names the new client as clients[1]: %v", e)
+		}
 	}
 }
 
@@ -204,7 +243,7 @@ func TestClientsAddStatusWebhook(t *testing.T) {
 	}{
 		{"plain", "http://shop.example/events", "", "https"},
 		{"comps", "https://shop.example/events", "store,nowhere", `"nowhere" is not a component`},
-		{"nohook", "", "store", "needs status_webhook"},
+		{"nohook", "", "store", "needs --status-webhook"},
 	} {
 		args := append(append([]string(nil), base...), "--id", tc.id, "--name", tc.id, "--status-webhook", tc.hook, "--status-components", tc.comps)
 		if _, err := runCmd(t, args...); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -348,8 +387,8 @@ func TestClientsAddBackchannelLogoutURI(t *testing.T) {
 		{"fragment", "https://shop.example/logout#now", "fragment"},
 	} {
 		args := append(append([]string(nil), base...), "--id", tc.id, "--name", tc.id, "--backchannel-logout-uri", tc.uri)
-		if _, err := runCmd(t, args...); err == nil || !strings.Contains(err.Error(), "backchannel_logout_uri") || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: error %v, want backchannel_logout_uri and %q", tc.id, err, tc.want)
+		if _, err := runCmd(t, args...); err == nil || !strings.Contains(err.Error(), "--backchannel-logout-uri") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want --backchannel-logout-uri and %q", tc.id, err, tc.want)
 		}
 	}
 	args := append(append([]string(nil), base...), "--id", "shop", "--name", "Shop", "--backchannel-logout-uri", "https://shop.example/bcl")
@@ -390,13 +429,13 @@ func TestClientsAddResourceServer(t *testing.T) {
 		args []string
 		want string // in the error; "" for none
 	}{
-		{"public", []string{"--id", "api0", "--name", "API", "--auth-method", "none", "--introspect-tokens-of", "web", "--sector", "bank.example"}, "not auth_method none"},
+		{"public", []string{"--id", "api0", "--name", "API", "--auth-method", "none", "--introspect-tokens-of", "web", "--sector", "bank.example"}, "not --auth-method none"},
 		{"other sector", append([]string{"--id", "api1"}, rs...), `client "web" has another pairwise sector`},
 		{"same sector", append([]string{"--id", "api2", "--sector", "bank.example"}, rs...), ""},
 		// api2 names app, not yet added: added later, it must share the sector.
 		{"named before, other sector", []string{"--id", "app", "--name", "App", "--auth-method", "none", "--redirect-uri", "https://app.example/cb"}, `client "api2" may introspect`},
 		{"named before, same sector", []string{"--id", "app", "--name", "App", "--auth-method", "none", "--redirect-uri", "https://app.example/cb", "--sector", "bank.example"}, ""},
-		{"no redirect uri, no introspection", []string{"--id", "lost", "--name", "Lost", "--auth-method", "none"}, "redirect_uris"},
+		{"no redirect uri, no introspection", []string{"--id", "lost", "--name", "Lost", "--auth-method", "none"}, "--redirect-uri"},
 	} {
 		err := add(tc.args...)
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {

@@ -40,13 +40,13 @@ func providerSim(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	clientName := fs.String("client-name", "Varde", "the relying party's name, shown on the login page")
 	jwksURI := fs.String("client-jwks-uri", "", "URL of the client's JWK set (private_key_jwt)")
 	jwksFile := fs.String("client-jwks-file", "", "file with the client's JWK set (private_key_jwt)")
-	secretFile := fs.String("client-secret-file", "", "file with the client secret (client_secret_basic)")
+	secretFile := fs.String("client-secret-file", "", "file with the client secret (client_secret_basic), not readable by other users")
 	requirePAR := fs.Bool("client-require-par", false, "refuse authorization requests that were not pushed first")
 	var redirects listFlag
 	fs.Var(&redirects, "redirect-uri", "the client's redirect URI, e.g. http://localhost:8080/upstream/bankid/callback (repeatable, required)")
 	fault := fs.String("fault", "ok", "fault at start: ok, down, slow or failing")
 	delay := fs.String("delay", "", "delay of the slow fault (default 3s)")
-	tokenFile := fs.String("admin-token-file", "", "file with the admin token (default: random, printed)")
+	tokenFile := fs.String("admin-token-file", "", "file with the admin token, not readable by other users (default: random, printed)")
 	readyFile := fs.String("ready-file", "", "write the issuer, admin URL and token as JSON to this file once ready")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	if err := parseFlags(fs, args); err != nil {
@@ -72,11 +72,14 @@ func providerSim(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		client.JWKS = raw
 	}
 	if *secretFile != "" {
-		raw, err := os.ReadFile(*secretFile)
+		raw, err := config.ReadSecretFile("--client-secret-file", *secretFile)
 		if err != nil {
-			return fmt.Errorf("--client-secret-file: %w", err)
+			return err
 		}
 		client.Secret = strings.TrimSpace(string(raw))
+		if client.Secret == "" {
+			problems = append(problems, "--client-secret-file: "+*secretFile+" holds no secret")
+		}
 	}
 	if n := countSet(*jwksURI, *jwksFile, *secretFile); n != 1 {
 		problems = append(problems, "give exactly one of --client-jwks-uri, --client-jwks-file and --client-secret-file")
@@ -98,9 +101,9 @@ func providerSim(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	var token string
 	if *tokenFile != "" {
-		raw, err := os.ReadFile(*tokenFile)
+		raw, err := config.ReadSecretFile("--admin-token-file", *tokenFile)
 		if err != nil {
-			return fmt.Errorf("--admin-token-file: %w", err)
+			return err
 		}
 		token = strings.TrimSpace(string(raw))
 	}
@@ -203,7 +206,7 @@ func provider(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	readyFile := fs.String("ready-file", "", "the sim's ready file (gives --admin and --token)")
 	adminURL := fs.String("admin", "", "the sim's admin URL, e.g. http://localhost:9101")
 	token := fs.String("token", "", "the sim's admin token")
-	tokenFile := fs.String("token-file", "", "file with the sim's admin token")
+	tokenFile := fs.String("token-file", "", "file with the sim's admin token, not readable by other users")
 	mode := fs.String("mode", "", "ok, down, slow or failing (default: only show the current fault)")
 	delay := fs.String("delay", "", "delay of the slow fault, e.g. 3s (default the sim's)")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the sim")
@@ -223,9 +226,9 @@ func provider(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	if *tokenFile != "" {
-		raw, err := os.ReadFile(*tokenFile)
+		raw, err := config.ReadSecretFile("--token-file", *tokenFile)
 		if err != nil {
-			return fmt.Errorf("--token-file: %w", err)
+			return err
 		}
 		*token = strings.TrimSpace(string(raw))
 	}

@@ -160,6 +160,13 @@ func TestProviderFaultCommand(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(sim.AdminToken()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	readableToken := filepath.Join(dir, "readable-token")
+	if err := os.WriteFile(readableToken, []byte(sim.AdminToken()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(readableToken, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	admin := []string{"fault", "--admin", sim.AdminURL(), "--token", sim.AdminToken()}
 	for _, tc := range []struct {
 		name    string
@@ -177,6 +184,8 @@ func TestProviderFaultCommand(t *testing.T) {
 		{"bad mode", append(admin, "--mode", "sideways"), "mode must be", true, providersim.Fault{Mode: providersim.ModeOK}},
 		{"no admin", []string{"fault", "--mode", "down"}, "--admin and --token", true, providersim.Fault{Mode: providersim.ModeOK}},
 		{"no subcommand", []string{"faults"}, "", true, providersim.Fault{Mode: providersim.ModeOK}},
+		{"token file others can read", []string{"fault", "--admin", sim.AdminURL(), "--token-file", readableToken, "--mode", "down"},
+			"--token-file: " + readableToken + " has mode 0644", true, providersim.Fault{Mode: providersim.ModeOK}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
@@ -201,6 +210,15 @@ func TestProviderSimFlags(t *testing.T) {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "secret")
 	_ = os.WriteFile(secret, []byte("s3cret-s3cret-s3cret-s3cret-s3cret"), 0o600)
+	// A secret others on the host can read is refused, as the node
+	// refuses its own (config.ReadSecretFile).
+	readable := filepath.Join(dir, "readable")
+	_ = os.WriteFile(readable, []byte("s3cret-s3cret-s3cret-s3cret-s3cret"), 0o600)
+	if err := os.Chmod(readable, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	_ = os.WriteFile(empty, []byte("\n"), 0o600)
 	base := []string{"--name", "Demo", "--id", "demo", "--redirect-uri", "http://localhost:8080/cb", "--data", filepath.Join(dir, "d")}
 	for _, tc := range []struct {
 		name  string
@@ -214,9 +232,17 @@ func TestProviderSimFlags(t *testing.T) {
 		{"bad level", append(base, "--client-secret-file", secret, "--level", "extreme"), "--level", true},
 		{"bad fault", append(base, "--client-secret-file", secret, "--fault", "melting"), "--fault", true},
 		{"public address", append(base, "--client-secret-file", secret, "--addr", "0.0.0.0:0"), "loopback", false},
+		{"secret others can read", append(base, "--client-secret-file", readable), "--client-secret-file: " + readable + " has mode 0644", false},
+		{"admin token others can read", append(base, "--client-secret-file", secret, "--admin-token-file", readable),
+			"--admin-token-file: " + readable + " has mode 0644", false},
+		{"empty secret", append(base, "--client-secret-file", empty), "--client-secret-file: " + empty + " holds no secret", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := providerSim(context.Background(), tc.args, io.Discard, io.Discard)
+			// A sim that starts runs until its context ends: the
+			// deadline turns that into a failure rather than a hang.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := providerSim(ctx, tc.args, io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want one with %q", err, tc.want)
 			}

@@ -128,7 +128,7 @@ func TestStatusIncidentFromOutage(t *testing.T) {
 	var offset atomic.Int64 // the injected clock runs ahead by this much
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	d, issuer := startTunedDemo(t, demoTuning{Now: now, Config: func(c *config.Config) {
-		c.Health.Interval, c.Health.ProbeTimeout = interval, interval
+		c.Health.Interval, c.Health.ProbeTimeout, c.Health.SlowProbe = interval, interval, interval/2
 		c.Status.OpenAfter, c.Status.ResolveAfter = openAfter, time.Second
 	}})
 	ctx := context.Background()

@@ -17,7 +17,9 @@ type Health struct {
 	// at most Interval.
 	ProbeTimeout time.Duration `yaml:"probe_timeout"`
 	// SlowProbe: a successful probe slower than this counts as slow
-	// (evidence for degraded). Default 1s.
+	// (evidence for degraded). Default 1s, or half of ProbeTimeout if
+	// that is 1s or less; shorter than ProbeTimeout, since a probe that
+	// takes ProbeTimeout fails and is never slow.
 	SlowProbe time.Duration `yaml:"slow_probe"`
 	// FailuresToDown is how many probes in a row must fail before a
 	// component is down. Default 3: with the default interval an outage
@@ -33,7 +35,12 @@ func (h *Health) applyDefaults() {
 	d := health.DefaultConfig()
 	setDuration(&h.Interval, d.Interval)
 	setDuration(&h.ProbeTimeout, min(d.ProbeTimeout, h.Interval))
-	setDuration(&h.SlowProbe, d.SlowProbe)
+	if h.SlowProbe == 0 {
+		h.SlowProbe = d.SlowProbe
+		if h.ProbeTimeout > 0 && h.SlowProbe >= h.ProbeTimeout {
+			h.SlowProbe = h.ProbeTimeout / 2
+		}
+	}
 	if h.FailuresToDown == 0 {
 		h.FailuresToDown = d.FailuresToDown
 	}
@@ -56,6 +63,11 @@ func (h *Health) validate(p *problems) {
 	}
 	if h.SlowProbe <= 0 {
 		p.add("health.slow_probe", "must be positive")
+	} else if h.ProbeTimeout > 0 && h.SlowProbe >= h.ProbeTimeout {
+		// A probe still running at ProbeTimeout is cut off and fails, so
+		// no probe could ever count as slow.
+		p.add("health.slow_probe", "%v is not shorter than health.probe_timeout %v: a probe that takes that long times out and fails, "+
+			"so none would ever count as slow; make slow_probe shorter than probe_timeout", h.SlowProbe, h.ProbeTimeout)
 	}
 	if h.FailuresToDown < 1 {
 		p.add("health.failures_to_down", "must be at least 1")

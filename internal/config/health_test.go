@@ -21,8 +21,10 @@ func TestHealthSection(t *testing.T) {
 		{"absent", head, Health{Interval: 5 * time.Second, ProbeTimeout: 3 * time.Second, SlowProbe: time.Second, FailuresToDown: 3, SuccessesToUp: 3}},
 		{"all set", head + "health:\n  interval: 500ms\n  probe_timeout: 400ms\n  slow_probe: 200ms\n  failures_to_down: 2\n  successes_to_up: 4\n",
 			Health{Interval: 500 * time.Millisecond, ProbeTimeout: 400 * time.Millisecond, SlowProbe: 200 * time.Millisecond, FailuresToDown: 2, SuccessesToUp: 4}},
-		{"short interval caps the default timeout", head + "health:\n  interval: 1s\n",
-			Health{Interval: time.Second, ProbeTimeout: time.Second, SlowProbe: time.Second, FailuresToDown: 3, SuccessesToUp: 3}},
+		{"short interval caps the default timeout and slow probe", head + "health:\n  interval: 1s\n",
+			Health{Interval: time.Second, ProbeTimeout: time.Second, SlowProbe: 500 * time.Millisecond, FailuresToDown: 3, SuccessesToUp: 3}},
+		{"short timeout halves the default slow probe", head + "health:\n  probe_timeout: 600ms\n",
+			Health{Interval: 5 * time.Second, ProbeTimeout: 600 * time.Millisecond, SlowProbe: 300 * time.Millisecond, FailuresToDown: 3, SuccessesToUp: 3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse([]byte(tc.yaml), nil)
@@ -54,8 +56,16 @@ func TestHealthValidate(t *testing.T) {
 		msg    string
 	}{
 		{"defaults", func(h *Health) {}, "", ""},
-		{"fast probes", func(h *Health) { h.Interval, h.ProbeTimeout = 500*time.Millisecond, 400*time.Millisecond }, "", ""},
-		{"interval too short", func(h *Health) { h.Interval, h.ProbeTimeout = time.Millisecond, time.Millisecond }, "health.interval", "under 10ms"},
+		{"fast probes", func(h *Health) {
+			h.Interval, h.ProbeTimeout, h.SlowProbe = 500*time.Millisecond, 400*time.Millisecond, 200*time.Millisecond
+		}, "", ""},
+		{"slow probe as long as the timeout", func(h *Health) { h.SlowProbe = h.ProbeTimeout }, "health.slow_probe",
+			"3s is not shorter than health.probe_timeout 3s"},
+		{"slow probe longer than the timeout", func(h *Health) { h.ProbeTimeout, h.SlowProbe = 2*time.Second, 2500*time.Millisecond },
+			"health.slow_probe", "none would ever count as slow"},
+		{"interval too short", func(h *Health) {
+			h.Interval, h.ProbeTimeout, h.SlowProbe = time.Millisecond, time.Millisecond, time.Millisecond/2
+		}, "health.interval", "under 10ms"},
 		{"timeout longer than interval", func(h *Health) { h.ProbeTimeout = 6 * time.Second }, "health.probe_timeout", "longer than health.interval"},
 		{"timeout negative", func(h *Health) { h.ProbeTimeout = -time.Second }, "health.probe_timeout", "positive"},
 		{"slow probe negative", func(h *Health) { h.SlowProbe = -time.Second }, "health.slow_probe", "positive"},

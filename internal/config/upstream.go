@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
@@ -42,10 +44,11 @@ type Upstream struct {
 	// for a login that does not happen.
 	PushEarly *bool `yaml:"push_early"`
 	// MaxLevel is the highest level logins through it can reach, however
-	// high it asserts: low, substantial or high.
+	// high it asserts: low, substantial or high (the names, not acr
+	// URIs).
 	MaxLevel string `yaml:"max_level"`
-	// ACRMap maps the upstream's acr values to levels; an acr not listed
-	// is refused.
+	// ACRMap maps the upstream's acr values (not empty) to levels: low,
+	// substantial or high. An acr not listed is refused.
 	ACRMap map[string]string `yaml:"acr_map"`
 	// IdentifierClaim is the ID token claim with the person's identifier
 	// ("pid", "national_id"); IdentifierSchemes are the schemes it may
@@ -96,15 +99,20 @@ func (u *Upstream) validate(p *problems, path string) {
 	default:
 		p.add(path+".auth_method", "%q is not private_key_jwt or client_secret_basic", u.AuthMethod)
 	}
-	if _, err := assurance.Parse(u.MaxLevel); err != nil {
+	if !isLevelName(u.MaxLevel) {
 		p.add(path+".max_level", "%q is not low, substantial or high", u.MaxLevel)
 	}
 	if len(u.ACRMap) == 0 {
 		p.add(path+".acr_map", "required: which of the upstream's acr values mean which level")
 	}
-	for acr, level := range u.ACRMap {
-		if _, err := assurance.Parse(level); err != nil {
-			p.add(fmt.Sprintf("%s.acr_map[%q]", path, acr), "%q is not low, substantial or high", level)
+	// In sorted order, so the same file gives the same report every time.
+	for _, acr := range slices.Sorted(maps.Keys(u.ACRMap)) {
+		field := fmt.Sprintf("%s.acr_map[%q]", path, acr)
+		if acr == "" {
+			p.add(field, "an empty acr value would let an ID token without acr in; name the upstream's acr values")
+		}
+		if level := u.ACRMap[acr]; !isLevelName(level) {
+			p.add(field, "%q is not low, substantial or high", level)
 		}
 	}
 	if u.IdentifierClaim == "" {
@@ -121,6 +129,13 @@ func (u *Upstream) validate(p *problems, path string) {
 	if u.Timeout < 0 {
 		p.add(path+".timeout", "must not be negative")
 	}
+}
+
+// isLevelName reports whether s is a level's name as the file gives it:
+// low, substantial or high, not an acr URI (assurance.Parse takes both).
+func isLevelName(s string) bool {
+	lv, err := assurance.Parse(s)
+	return err == nil && lv.String() == s
 }
 
 func (c *Config) validateUpstreams(p *problems) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -40,6 +41,11 @@ func TestValidateUpstreams(t *testing.T) {
 		{"bad max level", func(u *Upstream) { u.MaxLevel = "extreme" }, "upstreams[0].max_level", "not low"},
 		{"no acr map", func(u *Upstream) { u.ACRMap = nil }, "upstreams[0].acr_map", "required"},
 		{"bad acr level", func(u *Upstream) { u.ACRMap = map[string]string{"x": "top"} }, `upstreams[0].acr_map["x"]`, "not low"},
+		{"max level as an acr URI", func(u *Upstream) { u.MaxLevel = "http://eidas.europa.eu/LoA/high" }, "upstreams[0].max_level", "not low"},
+		{"acr level as an acr URI", func(u *Upstream) {
+			u.ACRMap = map[string]string{"urn:bankid:high": "http://eidas.europa.eu/LoA/high"}
+		}, `upstreams[0].acr_map["urn:bankid:high"]`, "not low"},
+		{"empty acr", func(u *Upstream) { u.ACRMap = map[string]string{"": "low"} }, `upstreams[0].acr_map[""]`, "without acr"},
 		{"no claim", func(u *Upstream) { u.IdentifierClaim = "" }, "upstreams[0].identifier_claim", "required"},
 		{"unknown scheme", func(u *Upstream) { u.IdentifierSchemes = []string{"no:fnr", "xx:id"} }, "upstreams[0].identifier_schemes[1]", "not a known"},
 	} {
@@ -59,6 +65,25 @@ func TestValidateUpstreams(t *testing.T) {
 				t.Fatalf("err = %v, want %s: …%s…", err, tc.field, tc.msg)
 			}
 		})
+	}
+}
+
+// TestUpstreamACRMapErrorsSorted: the problems with an acr_map come out
+// in the order of its acr values, the same every time.
+func TestUpstreamACRMapErrorsSorted(t *testing.T) {
+	u := validUpstream()
+	u.ACRMap = map[string]string{}
+	var want []string
+	for _, acr := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		u.ACRMap[acr] = "top"
+		want = append(want, fmt.Sprintf("upstreams[0].acr_map[%q]", acr))
+	}
+	for range 20 {
+		c := validBase(t)
+		c.Upstreams = []Upstream{u}
+		if got := fields(t, c.Validate()); !slices.Equal(got, want) {
+			t.Fatalf("fields = %v, want %v", got, want)
+		}
 	}
 }
 
