@@ -1425,6 +1425,18 @@ func TestAccountChangesNeedStrongRecentLogin(t *testing.T) {
 	}
 }
 
+// fillPasskeys stores passkeys for person, enrolled with one, until it
+// holds one fewer than MaxPasskeys.
+func (h *harness) fillPasskeys(t *testing.T, person string) {
+	t.Helper()
+	for i := 1; i < passkeyidp.MaxPasskeys-1; i++ {
+		pk := &store.Passkey{CredentialID: []byte(fmt.Sprintf("credential-%02d", i)), PersonID: person, PublicKey: []byte{1}, CreatedAt: h.now}
+		if err := h.db.CreatePasskey(context.Background(), pk, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // A person holds at most MaxPasskeys passkeys: the next is refused when
 // it would begin, saying why in the page's language.
 func TestPasskeyCap(t *testing.T) {
@@ -1432,12 +1444,7 @@ func TestPasskeyCap(t *testing.T) {
 	ctx := context.Background()
 	b := h.browser("en")
 	e := b.enrol(newDevice(false), "", "fnr")
-	for i := 1; i < passkeyidp.MaxPasskeys-1; i++ {
-		pk := &store.Passkey{CredentialID: []byte(fmt.Sprintf("credential-%02d", i)), PersonID: e.person, PublicKey: []byte{1}, CreatedAt: h.now}
-		if err := h.db.CreatePasskey(ctx, pk, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	h.fillPasskeys(t, e.person)
 	csrf := attr(t, b.get("/account").body, "data-csrf")
 	// One below the cap: the last one may be added.
 	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Last"}, csrf)
@@ -1481,12 +1488,7 @@ func TestPasskeyCapAtFinish(t *testing.T) {
 	ctx := context.Background()
 	b := h.browser("en")
 	e := b.enrol(newDevice(false), "", "fnr")
-	for i := 1; i < passkeyidp.MaxPasskeys-1; i++ {
-		pk := &store.Passkey{CredentialID: []byte(fmt.Sprintf("credential-%02d", i)), PersonID: e.person, PublicKey: []byte{1}, CreatedAt: h.now}
-		if err := h.db.CreatePasskey(ctx, pk, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	h.fillPasskeys(t, e.person)
 	csrf := attr(t, b.get("/account").body, "data-csrf")
 	var ids []string
 	var bodies [][]byte
