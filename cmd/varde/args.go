@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -93,4 +94,27 @@ func adminFlags(group, usage string, args []string, stderr io.Writer) (fs *flag.
 	fs = flag.NewFlagSet(group+" "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	return fs, fs.String("config", "", "the node's configuration file"), nil
+}
+
+// maxJWKSFileSize bounds a JWK set read from a file named on the command
+// line, like the configuration file: a JWK set larger than 1 MiB is a
+// mistake (a wrong file), not keys.
+const maxJWKSFileSize = 1 << 20
+
+// readJWKSFile reads the JWK set file path given to flag, refusing a file
+// over maxJWKSFileSize without reading past the limit.
+func readJWKSFile(flag, path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, maxJWKSFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	if len(raw) > maxJWKSFileSize {
+		return nil, fmt.Errorf("%s: %s is larger than %d bytes (1 MiB), too large for a JWK set", flag, path, maxJWKSFileSize)
+	}
+	return raw, nil
 }

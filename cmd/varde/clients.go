@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -102,7 +101,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	c.StatusComponents = splitList(components)
 	c.IntrospectTokensOf = splitList(introspect)
 	if jwksFile != "" {
-		raw, err := os.ReadFile(jwksFile)
+		raw, err := readJWKSFile("--jwks-file", jwksFile)
 		if err != nil {
 			return err
 		}

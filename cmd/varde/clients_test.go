@@ -69,6 +69,19 @@ func runCmd(t *testing.T, args ...string) (string, error) {
 	return out.String() + errOut.String(), err
 }
 
+func TestClientsAddHugeJWKSFile(t *testing.T) {
+	cfg := adminConfig(t)
+	huge := filepath.Join(t.TempDir(), "huge.json")
+	if err := os.WriteFile(huge, []byte(`{"keys":[]}`+strings.Repeat(" ", maxJWKSFileSize)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := runCmd(t, "clients", "add", "--config", cfg, "--id", "tax", "--name", "Tax Portal",
+		"--jwks-file", huge, "--redirect-uri", "https://tax.example.no/callback")
+	if want := "--jwks-file: " + huge + " is larger than 1048576 bytes"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want one with %q", err, want)
+	}
+}
+
 func TestClientsAddListRemove(t *testing.T) {
 	cfg := adminConfig(t)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

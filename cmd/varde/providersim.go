@@ -62,9 +62,9 @@ func providerSim(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	client := providersim.Client{ID: *clientID, Name: *clientName, RedirectURIs: redirects, JWKSURI: *jwksURI, RequirePAR: *requirePAR}
 	if *jwksFile != "" {
-		raw, err := os.ReadFile(*jwksFile)
+		raw, err := readJWKSFile("--client-jwks-file", *jwksFile)
 		if err != nil {
-			return fmt.Errorf("--client-jwks-file: %w", err)
+			return err
 		}
 		if !json.Valid(raw) {
 			return errors.New("--client-jwks-file: not JSON")
