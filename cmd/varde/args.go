@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,7 +12,8 @@ import (
 
 // usageError is a command called wrongly: an unknown command, a flag it
 // does not have, or a word it does not expect. main exits with status 2
-// for it, as for --help, and 1 for everything else.
+// for it, and 1 for everything else; usage asked for with -h or --help
+// goes to stdout with status 0.
 type usageError struct{ err error }
 
 func (e *usageError) Error() string { return e.err.Error() }
@@ -21,6 +23,13 @@ func usageErrorf(format string, args ...any) error {
 	return &usageError{fmt.Errorf(format, args...)}
 }
 
+// helpRequest is -h or --help given to a command: its usage was asked
+// for, so run prints it on stdout and the command succeeds.
+type helpRequest struct{ usage string }
+
+func (h *helpRequest) Error() string { return "help requested" }
+func (h *helpRequest) Unwrap() error { return flag.ErrHelp }
+
 // parseFlags parses args into fs and then wants exactly the positional
 // arguments named in positional (e.g. "DIR") after the flags. Go's flag
 // parser stops at the first word that is not a flag: a value with a
@@ -28,10 +37,19 @@ func usageErrorf(format string, args ...any) error {
 // word, and every flag after it, unread, and the command would go on
 // without them. So a word left over is an error, naming the word.
 func parseFlags(fs *flag.FlagSet, args []string, positional ...string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
+	// The flag package writes its usage (and the error, if any) to the
+	// flag set's output; hold it back until it is known whether the
+	// usage was asked for (stdout) or the command called wrongly (stderr).
+	out := fs.Output()
+	var held bytes.Buffer
+	fs.SetOutput(&held)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	if errors.Is(err, flag.ErrHelp) {
+		return &helpRequest{usage: held.String()}
+	}
+	_, _ = held.WriteTo(out)
+	if err != nil {
 		return &usageError{fmt.Errorf("%s: %w", fs.Name(), err)}
 	}
 	if fs.NArg() < len(positional) {

@@ -62,6 +62,30 @@ func TestLeftoverArgumentsRefused(t *testing.T) {
 	}
 }
 
+// TestHelpOnStdout: usage asked for with -h or --help is printed on
+// stdout and the command succeeds (exit status 0); a flag the command
+// does not have still prints the usage on stderr and exits with 2.
+func TestHelpOnStdout(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "-h"}, {"serve", "--help"}, {"clients", "add", "-h"}, {"provider-sim", "--help"},
+		{"bench", "-h"}, {"store", "backup", "-h"}, {"keys", "list", "--help"},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := run(args, &stdout, &stderr)
+		if code := exitStatus(err, &stderr); code != 0 || !strings.Contains(stdout.String(), "-config") && !strings.Contains(stdout.String(), "-name") && !strings.Contains(stdout.String(), "-target") {
+			t.Errorf("varde %s: exit status %d, stdout %q, stderr %q; want 0 and the flags on stdout", strings.Join(args, " "), code, stdout.String(), stderr.String())
+		}
+		if stderr.Len() != 0 {
+			t.Errorf("varde %s: stderr %q, want nothing", strings.Join(args, " "), stderr.String())
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	err := run([]string{"serve", "--frobnicate"}, &stdout, &stderr)
+	if code := exitStatus(err, &stderr); code != 2 || stdout.Len() != 0 || !strings.Contains(stderr.String(), "-config") {
+		t.Errorf("serve --frobnicate: exit status %d, stdout %q, stderr %q; want 2 and the usage on stderr", code, stdout.String(), stderr.String())
+	}
+}
+
 // TestExitStatus: a command called wrongly exits with status 2 and says
 // why; any other failure exits with 1.
 func TestExitStatus(t *testing.T) {

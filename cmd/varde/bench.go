@@ -103,7 +103,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchOptions, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, benchUsage)
+		fmt.Fprint(fs.Output(), benchUsage)
 		fs.PrintDefaults()
 	}
 	flow := fs.String("flow", flowPasskey, "passkey (Varde's passkey login), brokered (through a simulated upstream eID, compared with logins straight at it) or both")

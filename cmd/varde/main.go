@@ -56,11 +56,20 @@ commands:
               (--nodes --postgres DSN: kill and restart one of two Varde nodes instead)
   version   print the version
 
-Flags go before any other argument; quote values with spaces. Exit status:
-0 success, 1 failure, 2 a command called wrongly.
+Flags go before any other argument; quote values with spaces; -h after a
+command prints its flags. Exit status: 0 success, 1 failure, 2 a command
+called wrongly.
 `
 
-func run(args []string, stdout, stderr io.Writer) error {
+func run(args []string, stdout, stderr io.Writer) (err error) {
+	// Usage asked for with -h or --help is the command's answer, not a
+	// mistake: it goes to stdout and the exit status is 0.
+	defer func() {
+		if h, ok := errors.AsType[*helpRequest](err); ok {
+			fmt.Fprint(stdout, h.usage)
+			err = nil
+		}
+	}()
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp

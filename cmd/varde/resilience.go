@@ -123,7 +123,7 @@ func parseResilienceFlags(args []string, stderr io.Writer) (*resOptions, error) 
 	fs := flag.NewFlagSet("resilience", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, resilienceUsage)
+		fmt.Fprint(fs.Output(), resilienceUsage)
 		fs.PrintDefaults()
 	}
 	fs.IntVar(&o.users, "users", 8, `concurrent virtual people (at the "either" client)`)
