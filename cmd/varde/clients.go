@@ -109,6 +109,9 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	// Validate the new client the way the node validates its config file,
 	// so a client added here is held to exactly the same rules.
+	if err := sectorFreeOfFile(cfg, c); err != nil {
+		return err
+	}
 	cfg.Clients = append(cfg.Clients, c)
 	if err := cfg.Validate(); err != nil {
 		return addedClientErrors(err, len(cfg.Clients)-1)
@@ -218,28 +221,48 @@ func removeClient(ctx context.Context, st store.Clients, cfg *config.Config, pat
 // identifiers with a client in the store without both naming the sector
 // (config.SectorClash), or would learn another sector's subject
 // identifiers by introspection, or let another learn its own
-// (config.ForeignResourceServer); the config file's clients were checked with the
-// rest of the file.
+// (config.ForeignResourceServer).
 func sectorFree(ctx context.Context, st store.Clients, c config.Client) error {
 	stored, err := st.ListClients(ctx)
 	if err != nil {
 		return err
 	}
 	for _, o := range stored {
-		switch {
-		case config.SectorClash(c.ID, c.SectorID, o.ID, o.SectorID):
-			return fmt.Errorf("client ID %q is the sector of client %q, so the two would get the same subject identifiers: "+
-				"add --sector %s if they belong to one organisation, or else choose another client ID", c.ID, o.ID, c.ID)
-		case config.SectorClash(o.ID, o.SectorID, c.ID, c.SectorID):
-			return fmt.Errorf("sector %q is the ID of client %q, which has no sector of its own, so the two would get "+
-				"the same subject identifiers: choose another --sector", c.SectorID, o.ID)
-		case config.ForeignResourceServer(c.ID, c.SectorID, c.IntrospectTokensOf, o.ID, o.SectorID):
-			return fmt.Errorf("client %q has another pairwise sector, so introspecting its tokens would reveal its subject identifiers: "+
-				"a resource server needs the --sector of the clients it serves", o.ID)
-		case config.ForeignResourceServer(o.ID, o.SectorID, o.IntrospectTokensOf, c.ID, c.SectorID):
-			return fmt.Errorf("client %q may introspect this client's tokens but has another pairwise sector: "+
-				"give this client its --sector, or remove %s first", o.ID, o.ID)
+		if err := sectorClash(c, o.ID, o.SectorID, o.IntrospectTokensOf); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// sectorFreeOfFile is sectorFree for the clients of the configuration
+// file, so a clash with one of those names the flags the operator typed
+// (--sector), not the file's settings.
+func sectorFreeOfFile(cfg *config.Config, c config.Client) error {
+	for _, o := range cfg.Clients {
+		if err := sectorClash(c, o.ID, o.SectorID, o.IntrospectTokensOf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sectorClash refuses client c beside the client with ID oID, sector
+// oSector, that may introspect the tokens of oIntrospect.
+func sectorClash(c config.Client, oID, oSector string, oIntrospect []string) error {
+	switch {
+	case config.SectorClash(c.ID, c.SectorID, oID, oSector):
+		return fmt.Errorf("client ID %q is the sector of client %q, so the two would get the same subject identifiers: "+
+			"add --sector %s if they belong to one organisation, or else choose another client ID", c.ID, oID, c.ID)
+	case config.SectorClash(oID, oSector, c.ID, c.SectorID):
+		return fmt.Errorf("sector %q is the ID of client %q, which has no sector of its own, so the two would get "+
+			"the same subject identifiers: choose another --sector", c.SectorID, oID)
+	case config.ForeignResourceServer(c.ID, c.SectorID, c.IntrospectTokensOf, oID, oSector):
+		return fmt.Errorf("client %q has another pairwise sector, so introspecting its tokens would reveal its subject identifiers: "+
+			"a resource server needs the --sector of the clients it serves", oID)
+	case config.ForeignResourceServer(oID, oSector, oIntrospect, c.ID, c.SectorID):
+		return fmt.Errorf("client %q may introspect this client's tokens but has another pairwise sector: "+
+			"give this client its --sector, or remove %s first", oID, oID)
 	}
 	return nil
 }

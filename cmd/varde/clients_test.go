@@ -221,7 +221,7 @@ func TestClientsAddNamesFlags(t *testing.T) {
 	}
 	_, err = runCmd(t, "clients", "add", "--config", cfg, "--id", "agency", "--name", "Agency", "--auth-method", "none",
 		"--redirect-uri", "https://agency.example/cb", "--sector", "bank")
-	if want := `clients[0].id: "bank" is the sector_id of the client being added ("agency")`; err == nil || !strings.Contains(err.Error(), want) {
+	if want := `sector "bank" is the ID of client "bank", which has no sector of its own, so the two would get the same subject identifiers: choose another --sector`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("error %v, want %q", err, want)
 	}
 	_, err = runCmd(t, "clients", "add", "--config", cfg, "--id", "bank", "--name", "Bank", "--auth-method", "none",
@@ -309,7 +309,7 @@ func TestClientsAddRefusesSharedSubjects(t *testing.T) {
 		flags []string
 		want  string
 	}{
-		{"bank.example", nil, `"bank.example" is the sector_id of clients[0] ("bank")`},
+		{"bank.example", nil, `client ID "bank.example" is the sector of client "bank", so the two would get the same subject identifiers: add --sector bank.example`},
 		{"agency", []string{"--sector", "gov"}, `sector "gov" is the ID of client "gov", which has no sector of its own`},
 		{"portal.example", nil, `client ID "portal.example" is the sector of client "portal-app"`},
 	} {
