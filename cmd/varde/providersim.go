@@ -40,7 +40,7 @@ func providerSim(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	clientName := fs.String("client-name", "Varde", "the relying party's name, shown on the login page")
 	jwksURI := fs.String("client-jwks-uri", "", "URL of the client's JWK set (private_key_jwt)")
 	jwksFile := fs.String("client-jwks-file", "", "file with the client's JWK set (private_key_jwt)")
-	secretFile := fs.String("client-secret-file", "", "file with the client secret (client_secret_basic), not readable by other users")
+	secretFile := fs.String("client-secret-file", "", "file with the client secret (client_secret_basic), at least 32 characters, not readable by other users")
 	requirePAR := fs.Bool("client-require-par", false, "refuse authorization requests that were not pushed first")
 	var redirects listFlag
 	fs.Var(&redirects, "redirect-uri", "the client's redirect URI, e.g. http://localhost:8080/upstream/bankid/callback (repeatable, required)")
@@ -77,8 +77,13 @@ func providerSim(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 		client.Secret = strings.TrimSpace(string(raw))
-		if client.Secret == "" {
+		switch {
+		case client.Secret == "":
 			problems = append(problems, "--client-secret-file: "+*secretFile+" holds no secret")
+		case len(client.Secret) < config.MinSecretLength:
+			// The node holds its clients' secrets to the same rule.
+			problems = append(problems, fmt.Sprintf("--client-secret-file: the secret in %s is shorter than %d characters",
+				*secretFile, config.MinSecretLength))
 		}
 	}
 	if n := countSet(*jwksURI, *jwksFile, *secretFile); n != 1 {

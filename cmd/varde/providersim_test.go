@@ -219,6 +219,8 @@ func TestProviderSimFlags(t *testing.T) {
 	}
 	empty := filepath.Join(dir, "empty")
 	_ = os.WriteFile(empty, []byte("\n"), 0o600)
+	short := filepath.Join(dir, "short")
+	_ = os.WriteFile(short, []byte("s3cret-s3cret-s3cret-s3cret-s3c\n"), 0o600)
 	huge := filepath.Join(dir, "huge.json")
 	_ = os.WriteFile(huge, []byte(`{"keys":[]}`+strings.Repeat(" ", maxJWKSFileSize)), 0o600)
 	base := []string{"--name", "Demo", "--id", "demo", "--redirect-uri", "http://localhost:8080/cb", "--data", filepath.Join(dir, "d")}
@@ -238,6 +240,7 @@ func TestProviderSimFlags(t *testing.T) {
 		{"admin token others can read", append(base, "--client-secret-file", secret, "--admin-token-file", readable),
 			"--admin-token-file: " + readable + " has mode 0644", false},
 		{"empty secret", append(base, "--client-secret-file", empty), "--client-secret-file: " + empty + " holds no secret", true},
+		{"short secret", append(base, "--client-secret-file", short), "--client-secret-file: the secret in " + short + " is shorter than 32 characters", true},
 		{"huge jwks", append(base, "--client-jwks-file", huge), "--client-jwks-file: " + huge + " is larger than 1048576 bytes", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
