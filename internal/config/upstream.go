@@ -57,9 +57,14 @@ type Upstream struct {
 	IdentifierClaim   string   `yaml:"identifier_claim"`
 	IdentifierSchemes []string `yaml:"identifier_schemes"`
 	// Timeout bounds each request to the upstream (default 5s; the token
-	// request gets twice as long).
+	// request gets twice as long), at most MaxUpstreamTimeout.
 	Timeout time.Duration `yaml:"timeout"`
 }
+
+// MaxUpstreamTimeout is the longest upstreams[].timeout accepted: a
+// person waits on every request to the upstream, and a request that
+// long is an upstream that is down, which failover should find.
+const MaxUpstreamTimeout = 60 * time.Second
 
 var upstreamID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
@@ -128,6 +133,8 @@ func (u *Upstream) validate(p *problems, path string) {
 	}
 	if u.Timeout < 0 {
 		p.add(path+".timeout", "must not be negative")
+	} else if u.Timeout > MaxUpstreamTimeout {
+		p.add(path+".timeout", "%v is longer than %v: a person waits on each request to the upstream", u.Timeout, MaxUpstreamTimeout)
 	}
 }
 

@@ -48,6 +48,9 @@ func TestValidateUpstreams(t *testing.T) {
 		{"empty acr", func(u *Upstream) { u.ACRMap = map[string]string{"": "low"} }, `upstreams[0].acr_map[""]`, "without acr"},
 		{"no claim", func(u *Upstream) { u.IdentifierClaim = "" }, "upstreams[0].identifier_claim", "required"},
 		{"unknown scheme", func(u *Upstream) { u.IdentifierSchemes = []string{"no:fnr", "xx:id"} }, "upstreams[0].identifier_schemes[1]", "not a known"},
+		{"negative timeout", func(u *Upstream) { u.Timeout = -time.Second }, "upstreams[0].timeout", "negative"},
+		{"longest timeout", func(u *Upstream) { u.Timeout = MaxUpstreamTimeout }, "", ""},
+		{"timeout too long", func(u *Upstream) { u.Timeout = time.Hour }, "upstreams[0].timeout", "1h0m0s is longer than 1m0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := validBase(t)
