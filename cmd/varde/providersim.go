@@ -168,6 +168,9 @@ func countSet(vals ...string) int {
 	return n
 }
 
+// minSimSaltSize is the shortest subject salt providersim.Start takes.
+const minSimSaltSize = 32
+
 // startSim starts a simulated provider over SQLite in dir, with its
 // signing key and subject salt kept there, so a sim restarted with the
 // same dir signs with the same key and gives the same subjects. cfg's
@@ -178,9 +181,14 @@ func startSim(ctx context.Context, dir string, cfg providersim.Config) (*provide
 	if err != nil {
 		return nil, nil, fmt.Errorf("sim %s: %w", cfg.ID, err)
 	}
-	salt, err := loadOrCreateSecret(filepath.Join(dir, "subject-salt"))
+	saltFile := filepath.Join(dir, "subject-salt")
+	salt, err := loadOrCreateSecret(saltFile)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sim %s: %w", cfg.ID, err)
+		return nil, nil, fmt.Errorf("sim %s: --data: %w", cfg.ID, err)
+	}
+	if len(salt) < minSimSaltSize {
+		return nil, nil, fmt.Errorf("sim %s: --data: the subject salt %s holds %d bytes, not at least %d: "+
+			"delete it to have a new one made (the sim's subject identifiers then change)", cfg.ID, saltFile, len(salt), minSimSaltSize)
 	}
 	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "sim.db"))
 	if err != nil {

@@ -224,6 +224,13 @@ func TestProviderSimFlags(t *testing.T) {
 	huge := filepath.Join(dir, "huge.json")
 	_ = os.WriteFile(huge, []byte(`{"keys":[]}`+strings.Repeat(" ", maxJWKSFileSize)), 0o600)
 	base := []string{"--name", "Demo", "--id", "demo", "--redirect-uri", "http://localhost:8080/cb", "--data", filepath.Join(dir, "d")}
+	// A subject salt cut short in the data directory is named, with the
+	// flag that chose the directory.
+	shortSalt := filepath.Join(dir, "short-salt")
+	if err := os.MkdirAll(shortSalt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.WriteFile(filepath.Join(shortSalt, "subject-salt"), []byte("12345"), 0o600)
 	for _, tc := range []struct {
 		name  string
 		args  []string
@@ -241,6 +248,8 @@ func TestProviderSimFlags(t *testing.T) {
 			"--admin-token-file: " + readable + " has mode 0644", false},
 		{"empty secret", append(base, "--client-secret-file", empty), "--client-secret-file: " + empty + " holds no secret", true},
 		{"short secret", append(base, "--client-secret-file", short), "--client-secret-file: the secret in " + short + " is shorter than 32 characters", true},
+		{"short salt", []string{"--name", "Demo", "--id", "demo", "--redirect-uri", "http://localhost:8080/cb", "--data", shortSalt,
+			"--client-secret-file", secret}, "sim demo: --data: the subject salt " + filepath.Join(shortSalt, "subject-salt") + " holds 5 bytes, not at least 32", false},
 		{"huge jwks", append(base, "--client-jwks-file", huge), "--client-jwks-file: " + huge + " is larger than 1048576 bytes", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
