@@ -109,7 +109,12 @@ func (c Config) WithDefaults() Config {
 		c.ProbeTimeout = min(d.ProbeTimeout, c.Interval)
 	}
 	setDefault(&c.Concurrency, d.Concurrency)
-	setDefault(&c.SlowProbe, d.SlowProbe)
+	if c.SlowProbe == 0 {
+		c.SlowProbe = d.SlowProbe
+		if c.ProbeTimeout > 0 && c.SlowProbe >= c.ProbeTimeout {
+			c.SlowProbe = c.ProbeTimeout / 2
+		}
+	}
 	setDefault(&c.FailuresToDown, d.FailuresToDown)
 	setDefault(&c.SuccessesToRecover, d.SuccessesToRecover)
 	setDefault(&c.ProbeWindow, d.ProbeWindow)
@@ -151,6 +156,10 @@ func (c Config) Validate() error {
 	}
 	if c.SlowProbe <= 0 {
 		bad("slow probe threshold %v is not positive", c.SlowProbe)
+	} else if c.ProbeTimeout > 0 && c.SlowProbe >= c.ProbeTimeout {
+		// A probe still running at ProbeTimeout is cut off and fails, so
+		// no probe could ever count as slow.
+		bad("slow probe threshold %v is not shorter than probe timeout %v, so no probe could count as slow", c.SlowProbe, c.ProbeTimeout)
 	}
 	if c.FailuresToDown < 1 {
 		bad("failures to down %d is under 1", c.FailuresToDown)

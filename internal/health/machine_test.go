@@ -339,6 +339,9 @@ func TestConfig(t *testing.T) {
 	if short.ProbeTimeout != time.Second {
 		t.Errorf("probe timeout with a 1s interval = %v, want 1s", short.ProbeTimeout)
 	}
+	if short.SlowProbe != 500*time.Millisecond {
+		t.Errorf("slow probe with a 1s probe timeout = %v, want 500ms", short.SlowProbe)
+	}
 	bad := []struct {
 		name string
 		cfg  Config
@@ -349,6 +352,7 @@ func TestConfig(t *testing.T) {
 		{"recovered not below degraded", Config{DegradedProbes: 2, RecoveredProbes: 2}, "recovered probes"},
 		{"ratios out of order", Config{LoginDegradedRatio: 0.7}, "login ratios"},
 		{"abandoned over 1", Config{AbandonedWeight: 2}, "abandoned weight"},
+		{"slow probe not under timeout", Config{ProbeTimeout: time.Second, SlowProbe: time.Second}, "slow probe threshold"},
 		{"tiny interval", Config{Interval: time.Millisecond, ProbeTimeout: time.Millisecond}, "interval"},
 	}
 	for _, tt := range bad {
