@@ -381,6 +381,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	if err != nil {
 		return err
 	}
+	pages.Secure = *cfg.Session.SecureCookie
 	a.Audit = &audit.Log{Store: st, Log: log, Now: opt.Now}
 	a.clients = newClientCache(st, clientCacheTTL, opt.Now)
 	sessions := &session.Manager{Store: st, Lifetime: cfg.Session.Lifetime, Secure: *cfg.Session.SecureCookie, Now: opt.Now}

@@ -28,6 +28,10 @@ type Pages struct {
 	catalogs  map[string]map[string]string
 	pages     map[string]*template.Template
 	log       *slog.Logger
+
+	// Secure sets the Secure flag of the language cookie, by the rule the
+	// session cookie follows (always, except on http://localhost).
+	Secure bool
 }
 
 // PageData is what every template receives.
@@ -205,7 +209,7 @@ func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, name,
 		return
 	}
 	if q := r.URL.Query().Get("lang"); q == lang {
-		http.SetCookie(w, &http.Cookie{Name: "varde_lang", Value: lang, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		http.SetCookie(w, &http.Cookie{Name: "varde_lang", Value: lang, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true, Secure: p.Secure, SameSite: http.SameSiteLaxMode})
 	}
 	t, err := t.Clone()
 	if err == nil {

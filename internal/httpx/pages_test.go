@@ -115,6 +115,22 @@ func TestRenderTranslatesAndRemembersChoice(t *testing.T) {
 	}
 }
 
+func TestLanguageCookieSecureFollowsSetting(t *testing.T) {
+	for _, secure := range []bool{true, false} {
+		p, err := testPages(t, catalogs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Secure = secure
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/x?lang=nb", nil)
+		p.Render(w, r, http.StatusOK, "hello", p.Locale(r, nil), "Kari")
+		if c := w.Result().Cookies(); len(c) != 1 || c[0].Secure != secure {
+			t.Errorf("Secure %v: cookies %v", secure, c)
+		}
+	}
+}
+
 func TestCataloguesMustAgree(t *testing.T) {
 	tests := map[string]fstest.MapFS{
 		"missing key": {

@@ -455,7 +455,7 @@ func (h *harness) logOutOfBankAndTax() {
 	b := h.browser()
 	h.loginBank(h.rp(bankID, bankCB), b)
 	h.rp(taxID, taxCB).loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRSubstantial))
-	resp, _ := b.post(h.issuer+PathLogout, url.Values{"confirm": {"yes"}})
+	resp, _ := b.confirmLogout(nil)
 	if resp.StatusCode != http.StatusOK {
 		h.t.Fatalf("logout: %d", resp.StatusCode)
 	}
@@ -660,7 +660,7 @@ func TestBackchannelLogoutLeftOver(t *testing.T) {
 			b := h.browser()
 			lBank := h.loginBank(h.rp(bankID, bankCB), b)
 			lTax := h.rp(taxID, taxCB).loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRSubstantial))
-			resp, _ := b.post(h.issuer+PathLogout, url.Values{"confirm": {"yes"}})
+			resp, _ := b.confirmLogout(nil)
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("logout: %d", resp.StatusCode)
 			}
@@ -715,7 +715,7 @@ func TestBackchannelLogoutSettledOnce(t *testing.T) {
 	h.withBackchannel()
 	b := h.browser()
 	h.loginBank(h.rp(bankID, bankCB), b)
-	resp, _ := b.post(h.issuer+PathLogout, url.Values{"confirm": {"yes"}})
+	resp, _ := b.confirmLogout(nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}

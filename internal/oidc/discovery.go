@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -167,19 +168,33 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 const jwksMaxAge = time.Minute
 
 func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
+	cache := fmt.Sprintf("public, max-age=%d", int(jwksMaxAge.Seconds()))
 	set, err := p.KeySet.JWKS(r.Context())
 	if err != nil {
-		// The set still holds this node's key (and the last keys read), so
-		// serve it: a store outage must not stop token verification.
 		p.Log.WarnContext(r.Context(), "jwks from store", "err", err)
+		if len(set.Keys) == 0 {
+			// A relying party that cached an empty set would refuse every
+			// token: tell it to come back instead.
+			w.Header().Set("Retry-After", strconv.Itoa(jwksRetryAfter))
+			oauth2.WriteError(w, &oauth2.Error{Code: oauth2.CodeTemporarilyUnavailable, Description: "signing keys cannot be read now", Status: http.StatusServiceUnavailable})
+			return
+		}
+		// The set still holds this node's key (and the last keys read), so
+		// serve it, uncached: a store outage must not stop token
+		// verification, but the set may lack keys that sign live tokens.
+		cache = "no-store"
 	}
 	public := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(set.Keys))}
 	for _, k := range set.Keys {
 		public.Keys = append(public.Keys, k.Public())
 	}
 	w.Header().Set("Content-Type", "application/jwk-set+json")
-	writePublicJSON(w, public, fmt.Sprintf("public, max-age=%d", int(jwksMaxAge.Seconds())))
+	writePublicJSON(w, public, cache)
 }
+
+// jwksRetryAfter is the Retry-After, in seconds, of a JWKS that cannot be
+// served.
+const jwksRetryAfter = 5
 
 func writePublicJSON(w http.ResponseWriter, v any, cache string) {
 	body, err := json.MarshalIndent(v, "", "  ")

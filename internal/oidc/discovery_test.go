@@ -148,3 +148,42 @@ func TestJWKS(t *testing.T) {
 		t.Errorf("Cache-Control = %q, want public, max-age=60", cc)
 	}
 }
+
+// TestJWKSStoreDown: while the store cannot be read the node serves the
+// set it has, uncached, since it may lack keys that sign live tokens; a
+// node left with no key to serve answers 503 with Retry-After rather than
+// an empty set a relying party would cache and refuse every token by.
+func TestJWKSStoreDown(t *testing.T) {
+	get := func(h *harness) (*http.Response, jose.JSONWebKeySet) {
+		t.Helper()
+		resp, err := http.Get(h.issuer + PathJWKS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var set jose.JSONWebKeySet
+		_ = json.NewDecoder(resp.Body).Decode(&set)
+		return resp, set
+	}
+
+	h := newHarness(t)
+	h.db.Close()
+	resp, set := get(h)
+	if resp.StatusCode != http.StatusOK || len(set.Keys) != 1 || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("own key, store down: %d %q %+v", resp.StatusCode, resp.Header.Get("Cache-Control"), set.Keys)
+	}
+
+	h = newHarness(t)
+	if _, err := h.db.RetirePublicKey(context.Background(), h.p.Signer.KID(), h.clock.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if resp, set := get(h); resp.StatusCode != http.StatusOK || len(set.Keys) != 0 {
+		t.Fatalf("retired key: %d %+v", resp.StatusCode, set.Keys)
+	}
+	h.db.Close()
+	h.clock.Add(time.Minute)
+	resp, set = get(h)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || len(set.Keys) != 0 {
+		t.Errorf("no key, store down: %d Retry-After %q %+v", resp.StatusCode, resp.Header.Get("Retry-After"), set.Keys)
+	}
+}

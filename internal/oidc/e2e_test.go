@@ -405,3 +405,26 @@ func TestPushedHook(t *testing.T) {
 		t.Errorf("Pushed heard of a request that is not stored: %v", err)
 	}
 }
+
+// TestUserinfoTokenByTwoMethods: a request that carries the access token
+// in the Authorization header and also as an access_token parameter, in
+// the query or the form body, is invalid_request (RFC 6750 §2, §3.1).
+func TestUserinfoTokenByTwoMethods(t *testing.T) {
+	h := newHarness(t)
+	l := h.loginBank(h.rp(bankID, bankCB), h.browser())
+	at := l.token.AccessToken
+	if status := h.userinfoStatus(at); status != http.StatusOK {
+		t.Fatalf("header only: %d", status)
+	}
+	query, _ := http.NewRequest(http.MethodGet, h.issuer+PathUserinfo+"?access_token="+url.QueryEscape(at), nil)
+	form, _ := http.NewRequest(http.MethodPost, h.issuer+PathUserinfo, strings.NewReader(url.Values{"access_token": {at}}.Encode()))
+	form.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for name, req := range map[string]*http.Request{"query": query, "form": form} {
+		req.Header.Set("Authorization", "Bearer "+at)
+		status, hdr, body := h.do(req)
+		if status != http.StatusBadRequest || body["error"] != "invalid_request" ||
+			!strings.Contains(hdr.Get("WWW-Authenticate"), `error="invalid_request"`) {
+			t.Errorf("%s: %d %v %v", name, status, hdr.Values("WWW-Authenticate"), body)
+		}
+	}
+}

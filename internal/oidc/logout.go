@@ -1,6 +1,9 @@
 package oidc
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
@@ -48,6 +51,22 @@ type LogoutPage struct {
 	// AccountURL is a way back for a person who does not want to log
 	// out (Provider.AccountURL); "" for none.
 	AccountURL string
+}
+
+// logoutTokenField is the form field of the logout confirmation page
+// that binds the confirmation to the session it was shown to.
+const logoutTokenField = "confirm_token"
+
+// logoutConfirmToken is the value of logoutTokenField for sess: keyed
+// by SubjectSalt (under a key of its own, as SessionRef is) and bound to
+// the session's ID, which a new login changes, so neither another site
+// nor an older page of this one can make it.
+func (p *Provider) logoutConfirmToken(sess *store.Session) string {
+	k := hmac.New(sha256.New, p.SubjectSalt)
+	k.Write([]byte("varde logout confirmation key v1"))
+	m := hmac.New(sha256.New, k.Sum(nil))
+	m.Write([]byte(sess.ID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // Field is a hidden form field.
@@ -118,10 +137,19 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	// The hint's sid is its client's (SessionRef is per sector).
 	hintMatches := hint != nil && sess != nil && c != nil && hint.Audience.Contains(c.ID) &&
 		hint.SID == p.sessionRef(c, sess.Root())
+	if sess != nil && confirmed && !hintMatches &&
+		!hmac.Equal([]byte(form.Get(logoutTokenField)), []byte(p.logoutConfirmToken(sess))) {
+		// A confirmation must come from the page this session was shown:
+		// a form posted from elsewhere, a sibling subdomain included
+		// (SameSite=Lax lets its cookie through), ends nothing.
+		p.errorPage(w, r, ep, pageLogoutRefused, http.StatusForbidden,
+			oauth2.InvalidRequest("logout confirmation without this session's %s", logoutTokenField))
+		return
+	}
 	if sess != nil && !confirmed && !hintMatches {
 		// §6: without a hint for this very session, ask the person first,
 		// so a link elsewhere cannot log them out.
-		page := LogoutPage{Action: PathLogout, Fields: []Field{{"confirm", "yes"}}, AccountURL: p.AccountURL}
+		page := LogoutPage{Action: PathLogout, Fields: []Field{{"confirm", "yes"}, {logoutTokenField, p.logoutConfirmToken(sess)}}, AccountURL: p.AccountURL}
 		for _, k := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales"} {
 			if v := form.Get(k); v != "" {
 				page.Fields = append(page.Fields, Field{k, v})

@@ -1,8 +1,10 @@
 package oidc
 
 import (
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -66,9 +68,66 @@ func TestLogoutNeedsConfirmationWithoutHint(t *testing.T) {
 	if _, err := h.sessions.Current(sessionRequest(b, h.issuer)); err != nil {
 		t.Fatal("session ended without confirmation")
 	}
-	resp, _ = b.post(h.issuer+PathLogout, url.Values{"confirm": {"yes"}, "client_id": {bankID}, "post_logout_redirect_uri": {bankBye}, "state": {"x"}})
+	resp, _ = b.confirmLogout(url.Values{"client_id": {bankID}, "post_logout_redirect_uri": {bankBye}, "state": {"x"}})
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != bankBye+"?state=x" {
 		t.Fatalf("confirmed logout: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if _, err := h.sessions.Current(sessionRequest(b, h.issuer)); err == nil {
+		t.Fatal("session survived logout")
+	}
+}
+
+// hiddenField matches a hidden field of a page.
+var hiddenField = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+
+// confirmLogout asks to log out with params, as a relying party's link
+// would, and submits the confirmation page b is shown, as the person
+// would.
+func (b *browser) confirmLogout(params url.Values) (*http.Response, string) {
+	b.h.t.Helper()
+	resp, page := b.get(b.h.issuer + PathLogout + "?" + params.Encode())
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="confirm"`) {
+		b.h.t.Fatalf("no confirmation page: %d\n%s", resp.StatusCode, page)
+	}
+	form := url.Values{}
+	for _, m := range hiddenField.FindAllStringSubmatch(page, -1) {
+		form.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	return b.post(b.h.issuer+PathLogout, form)
+}
+
+// TestLogoutConfirmationNeedsItsToken: a confirmation posted without the
+// token of the page shown to this session, as a form on another site (a
+// sibling subdomain's, whose post carries the SameSite=Lax cookie) would
+// post it, or with the token of an earlier session, ends nothing and says
+// so; the page's own form logs out.
+func TestLogoutConfirmationNeedsItsToken(t *testing.T) {
+	h := newHarness(t)
+	tax := h.rp(taxID, taxCB)
+	b := h.browser()
+	tax.loginFront(b)
+	_, page := b.get(h.issuer + PathLogout)
+	m := regexp.MustCompile(`name="confirm_token" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("confirmation page without a token:\n%s", page)
+	}
+	// A new login: the old page's token is no longer good.
+	tax.loginFront(b, oauth2.SetAuthURLParam("prompt", "login"))
+	for name, form := range map[string]url.Values{
+		"no token":        {"confirm": {"yes"}},
+		"wrong token":     {"confirm": {"yes"}, "confirm_token": {"x" + m[1][1:]}},
+		"earlier session": {"confirm": {"yes"}, "confirm_token": {m[1]}},
+	} {
+		resp, page := b.post(h.issuer+PathLogout, form)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "Du er fortsatt logget inn") {
+			t.Errorf("%s: %d\n%s", name, resp.StatusCode, page)
+		}
+		if _, err := h.sessions.Current(sessionRequest(b, h.issuer)); err != nil {
+			t.Fatalf("%s: session ended", name)
+		}
+	}
+	if resp, page := b.confirmLogout(nil); resp.StatusCode != http.StatusOK || !strings.Contains(page, "Du er logget ut") {
+		t.Fatalf("confirmed logout: %d\n%s", resp.StatusCode, page)
 	}
 	if _, err := h.sessions.Current(sessionRequest(b, h.issuer)); err == nil {
 		t.Fatal("session survived logout")

@@ -410,6 +410,9 @@ const (
 	pageExpired    = "expired"
 	pageInternal   = "internal"
 	pageRedirect   = "redirect"
+	// pageLogoutRefused: a logout confirmation not made by the page shown
+	// to the session; the person is still logged in.
+	pageLogoutRefused = "logoutrefused"
 )
 
 // errorPage shows a person a plain-language error page. err (for the

@@ -33,10 +33,19 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	if tok == "" || len(tok) > maxBearerLen {
+	var e *oauth2.Error
+	if err := parseForm(r); err != nil {
+		errors.As(err, &e)
+	} else if r.Form.Has("access_token") {
+		// RFC 6750 §2, §3.1: a request that carries the token by more
+		// than one method is invalid_request.
+		e = oauth2.InvalidRequest("send the access token only in the Authorization header, not also as an access_token parameter")
+	} else if tok == "" || len(tok) > maxBearerLen {
+		e = oauth2.InvalidRequest("Authorization must hold an access token after the %s scheme", scheme)
+	}
+	if e != nil {
 		// RFC 6750 §3: a malformed request is invalid_request, with the
 		// error in the challenge of the scheme it used.
-		e := oauth2.InvalidRequest("Authorization must hold an access token after the %s scheme", scheme)
 		if dpop {
 			w.Header().Set("WWW-Authenticate", oauth2.DPoPChallenge(e))
 		} else {
