@@ -81,7 +81,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case "maintenance add":
 		fs.StringVar(&components, "components", "", "affected components, comma-separated, e.g. bankid,store (required)")
 		fs.StringVar(&start, "start", "", "start, RFC 3339, e.g. 2026-12-01T22:00:00+01:00 (required)")
-		fs.StringVar(&end, "end", "", "end, RFC 3339 (required)")
+		fs.StringVar(&end, "end", "", "end, RFC 3339, at most 24 hours after the start (required)")
 		fs.StringVar(&title, "title", "", "what happens, in plain language (required)")
 		fs.StringVar(&message, "message", "", "more detail")
 	case "maintenance cancel":
