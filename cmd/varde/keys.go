@@ -35,7 +35,7 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.StringVar(&kid, "kid", "", "the key ID, as varde keys list shows it (required)")
 		fs.StringVar(&reason, "reason", "", "why, for the audit log (e.g. \"key file copied to a lost laptop\")")
 		fs.BoolVar(&force, "force", false, "retire a node's newest key, which the node is probably signing with: "+
-			"that node answers 503 at /readyz and will not start again until it has a new key")
+			"that node stops signing, answers 503 at /readyz and will not start again until it has a new key")
 	default:
 		fmt.Fprint(stderr, keysUsage)
 		return usageErrorf("unknown keys command %q", args[0])
@@ -119,7 +119,7 @@ func retireKey(ctx context.Context, st store.PublicKeys, kid, reason string, for
 	newest := newestOfNode(ks)[key.Node] == kid
 	if newest && !force {
 		return fmt.Errorf("key %s is node %s's newest: the node is probably signing with it, and retiring it stops the node "+
-			"from serving until it has a new key. Give node %s a new signing key and restart it first, then retire this one; "+
+			"signing and serving until it has a new key. Give node %s a new signing key and restart it first, then retire this one; "+
 			"or, if the key is compromised or the node is gone for good, run again with --force", kid, key.Node, key.Node)
 	}
 	details := map[string]string{"kid": kid, "node": key.Node, "via": "cli"}
@@ -139,7 +139,7 @@ func retireKey(ctx context.Context, st store.PublicKeys, kid, reason string, for
 	fmt.Fprintf(w, "Every node leaves it out of its JWKS within %v. Relying parties that cached the JWKS keep the key until they fetch it again.\n",
 		keys.DefaultCacheTTL)
 	if newest {
-		fmt.Fprintf(w, "Node %s answers 503 at /readyz from now on and will not start with this key: give it a new signing key and restart it.\n",
+		fmt.Fprintf(w, "Node %s stops signing with it and answers 503 at /readyz once it next reads the key set, and will not start with this key: give it a new signing key and restart it.\n",
 			retired.Node)
 	}
 	return nil

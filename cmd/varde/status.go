@@ -81,7 +81,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case "maintenance add":
 		fs.StringVar(&components, "components", "", "affected components, comma-separated, e.g. bankid,store (required)")
 		fs.StringVar(&start, "start", "", "start, RFC 3339, e.g. 2026-12-01T22:00:00+01:00 (required)")
-		fs.StringVar(&end, "end", "", "end, RFC 3339 (required)")
+		fs.StringVar(&end, "end", "", "end, RFC 3339, at most 24 hours after the start (required)")
 		fs.StringVar(&title, "title", "", "what happens, in plain language (required)")
 		fs.StringVar(&message, "message", "", "more detail")
 	case "maintenance cancel":
@@ -104,8 +104,16 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args, positional...); err != nil {
 		return err
 	}
-	// A period that cannot be read is the caller's mistake: say so, with
-	// the forms it takes, before any database is opened.
+	// A flag left out, or a period that cannot be read, is the caller's
+	// mistake: say which, before any database is opened.
+	switch {
+	case name == "note" && (incident == "" || author == "" || message == ""):
+		return usageErrorf("status note: --incident, --author and --message are required")
+	case name == "rca" && (incident == "" || author == "" || file == ""):
+		return usageErrorf("status rca: --incident, --author and --file are required")
+	case name == "maintenance add" && (components == "" || start == "" || end == "" || title == ""):
+		return usageErrorf("status maintenance add: --components, --start, --end and --title are required")
+	}
 	var period statuspage.Period
 	if name == "report" {
 		p, err := reportPeriod(quarter, from, to, time.Now())
@@ -123,9 +131,6 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case "incidents":
 		return listIncidents(ctx, svc, stdout)
 	case "note":
-		if incident == "" {
-			return usageErrorf("status note: --incident is required")
-		}
 		u, err := svc.AddNote(ctx, incident, author, message)
 		if err != nil {
 			return incidentErr(incident, err)
@@ -133,9 +138,6 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "added update %d to incident %s\n", u.Seq, incident)
 		return nil
 	case "rca":
-		if incident == "" || file == "" {
-			return usageErrorf("status rca: --incident and --file are required")
-		}
 		text, err := os.ReadFile(file)
 		if err != nil {
 			return err

@@ -342,6 +342,23 @@ func TestStatusReportBadPeriod(t *testing.T) {
 			t.Errorf("status %v: %v, want exit status 2", args, err)
 		}
 	}
+	// A required flag left out is named, not reported as empty text.
+	for _, tt := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"note", "--config", cfgPath, "--incident", "x", "--message", "We are on it."}, "--author"},
+		{[]string{"note", "--config", cfgPath, "--incident", "x", "--author", "Operations"}, "--message"},
+		{[]string{"rca", "--config", cfgPath, "--incident", "x", "--file", cfgPath}, "--author"},
+		{[]string{"maintenance", "add", "--config", cfgPath, "--components", "store",
+			"--start", "2026-12-01T22:00:00Z", "--end", "2026-12-01T23:00:00Z"}, "--title"},
+	} {
+		_, err := runCmd(t, append([]string{"status"}, tt.args...)...)
+		var msg strings.Builder
+		if code := exitStatus(err, &msg); code != 2 || !strings.Contains(msg.String(), tt.flag) {
+			t.Errorf("status %v: exit status %d, %q; want 2, naming %s", tt.args, code, msg.String(), tt.flag)
+		}
+	}
 	out, err := runCmd(t, "status", "report", "--config", cfgPath, "--quarter", "2026-Q1")
 	if err != nil || !strings.Contains(out, "2026") {
 		t.Errorf("status report --quarter 2026-Q1: %v\n%s", err, out)

@@ -96,9 +96,12 @@ func (a *App) notifier(providers []provider.Provider, reg prometheus.Registerer,
 	for _, p := range providers {
 		ids = append(ids, p.Info().ID)
 	}
+	// Each attempt reads its client from the store, not through the
+	// client cache: a webhook URL an operator changed or removed gets
+	// nothing more once the change is stored, on any node.
 	n, err := webhook.New(webhook.Options{
 		Issuer: a.Config.Issuer, Node: a.Config.Node, Signer: a.Signer,
-		Clients: a.clients, Outbox: a.Store, Providers: ids,
+		Clients: a.Store, Outbox: a.Store, Providers: ids,
 		StatusURL:  func(string) string { return a.Config.Issuer + statusAPIPath },
 		Registerer: reg, Now: opt.Now, Rand: opt.Rand, Log: a.log,
 	})

@@ -98,6 +98,7 @@ func (s *Set) Publish(ctx context.Context) error {
 		if s.retiredAt.IsZero() {
 			s.retiredAt = now
 		}
+		s.Local.retired.Store(true)
 		s.haveSet = false
 		s.mu.Unlock()
 		return fmt.Errorf("%w (kid %s): give this node a new signing key", ErrRetired, jwk.KeyID)
@@ -193,6 +194,8 @@ func (s *Set) jwks(ctx context.Context, fresh bool) (jose.JSONWebKeySet, error) 
 	for _, k := range stored {
 		if k.KID == s.Local.KID() && !k.RetiredAt.IsZero() && s.retiredAt.IsZero() {
 			s.retiredAt = k.RetiredAt
+			// The node stops signing with it as soon as it knows.
+			s.Local.retired.Store(true)
 		}
 	}
 	set := s.localSet()

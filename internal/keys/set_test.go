@@ -287,3 +287,37 @@ func kids(ks []jose.JSONWebKey) []string {
 	}
 	return out
 }
+
+// TestRetiredKeySignsNothing: a node stops signing with its key as soon
+// as its key set reads that the key was retired, without a restart,
+// while the other node's key still signs.
+func TestRetiredKeySignsNothing(t *testing.T) {
+	ctx := context.Background()
+	setA, setB, now := twoNodes(t)
+	for _, s := range []*Set{setA, setB} {
+		if err := s.Publish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := setA.Store.RetirePublicKey(ctx, setA.Local.KID(), *now, nil); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(DefaultCacheTTL)
+	if _, err := setA.JWKS(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := setA.Local.SignJWT(map[string]string{"iss": "a"}); !errors.Is(err, ErrRetired) {
+		t.Errorf("a signs with its retired key: %q, %v; want ErrRetired", tok, err)
+	}
+	if _, err := setA.Local.SignTyped(map[string]string{"iss": "a"}, "logout+jwt"); !errors.Is(err, ErrRetired) {
+		t.Errorf("a signs a logout token with its retired key: %v; want ErrRetired", err)
+	}
+	tok, err := setB.Local.SignJWT(map[string]string{"iss": "b"})
+	if err != nil {
+		t.Fatalf("b cannot sign: %v", err)
+	}
+	var claims map[string]string
+	if err := setA.Verify(ctx, tok, &claims); err != nil {
+		t.Errorf("a does not verify b's token: %v", err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"io"
 	"math/big"
 	"os"
+	"sync/atomic"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -29,6 +30,9 @@ type Signer struct {
 	rand io.Reader
 	kid  string
 	pub  jose.JSONWebKey
+	// retired is set once a Set that holds this key as its local one
+	// reads that an operator retired it; from then on it signs nothing.
+	retired atomic.Bool
 }
 
 // New wraps key, which must be an ECDSA P-256 crypto.Signer (from a file,
@@ -157,7 +161,12 @@ func (s *Signer) SignJWT(claims any) (string, error) {
 
 // SignTyped signs claims as a JWS with the given typ header (for example
 // "logout+jwt").
+// It refuses with ErrRetired once a Set holding s as its local key has
+// read that the key was retired: nothing signed with it verifies anywhere.
 func (s *Signer) SignTyped(claims any, typ string) (string, error) {
+	if s.retired.Load() {
+		return "", fmt.Errorf("%w (kid %s): give this node a new signing key", ErrRetired, s.kid)
+	}
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", fmt.Errorf("keys: marshal claims: %w", err)

@@ -46,8 +46,9 @@
 // component still recovering from its maintenance opens an incident only
 // if it is still unhealthy Config.OpenAfter after the window.
 // Maintenance is announced ahead: Announce refuses a window that starts
-// more than AnnounceGrace (1 min) in the past, or names a component
-// the node does not know. The store keeps at most one
+// more than AnnounceGrace (1 min) in the past, lasts longer than
+// MaxWindow (24 h), or names a component the node does not know. The
+// store keeps at most one
 // open incident per component, so nodes sharing a store open one
 // incident per outage.
 //

@@ -135,3 +135,37 @@ func TestOperatorTextMustBeText(t *testing.T) {
 		t.Errorf("%d maintenance windows kept, want none", len(ms))
 	}
 }
+
+// TestAnnounceRefusesLongWindow: a window lasts at most MaxWindow, so an
+// end typed a year off cannot silence a component's outages for a year.
+func TestAnnounceRefusesLongWindow(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	start := clk.Now().Add(time.Hour)
+	tests := []struct {
+		name string
+		end  time.Time
+		want error
+	}{
+		{"a night's work", start.Add(6 * time.Hour), nil},
+		{"the longest", start.Add(status.MaxWindow), nil},
+		{"a minute more", start.Add(status.MaxWindow + time.Minute), status.ErrLongWindow},
+		{"a year off", start.AddDate(1, 0, 0), status.ErrLongWindow},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := h.svc.Announce(ctx, []string{"bankid"}, start, tt.end, "Upgrade", "")
+			if !errors.Is(err, tt.want) {
+				t.Errorf("Announce: %v, want %v", err, tt.want)
+			}
+		})
+	}
+	ms, err := h.db.ListMaintenance(ctx, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 2 {
+		t.Errorf("%d windows stored, want the 2 accepted", len(ms))
+	}
+}

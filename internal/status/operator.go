@@ -31,7 +31,16 @@ var (
 	// ErrUnknownComponent: a maintenance window names a component that
 	// is neither configured nor measured.
 	ErrUnknownComponent = errors.New("status: no such component")
+	// ErrLongWindow: a maintenance window lasts longer than MaxWindow.
+	ErrLongWindow = errors.New("status: a maintenance window is too long")
 )
+
+// MaxWindow is the longest maintenance window Announce takes. A window
+// opens no incident and excuses down time, so one without a bound (an
+// end typed a year off) would silence a component's outages on the
+// page and in reports for as long as it lasts. Longer work is announced
+// as several windows, each of them on the page.
+const MaxWindow = 24 * time.Hour
 
 // AnnounceGrace is how far in the past a maintenance window may start:
 // the clocks of the operator's command and of the nodes may differ a
@@ -108,7 +117,8 @@ func (s *Service) PublishRCA(ctx context.Context, incidentID, author, text strin
 // Announce stores a planned maintenance window and returns it with its
 // ID. A window is announced ahead: one that starts more than
 // AnnounceGrace before now is refused (ErrPastWindow), since downtime
-// already measured cannot be declared maintenance afterwards. Its
+// already measured cannot be declared maintenance afterwards; and it
+// lasts at most MaxWindow (ErrLongWindow). Its
 // components must be known (ErrUnknownComponent): configured, measured
 // by this node, or another node ("node:<name>", which may be one yet to
 // start).
@@ -116,6 +126,9 @@ func (s *Service) Announce(ctx context.Context, components []string, start, end 
 	now := s.now()
 	if !end.After(start) || len(components) == 0 {
 		return nil, ErrBadWindow
+	}
+	if d := end.Sub(start); d > MaxWindow {
+		return nil, fmt.Errorf("%w: it lasts %v, at most %v; announce longer work as several windows", ErrLongWindow, d, MaxWindow)
 	}
 	if start.Before(now.Add(-AnnounceGrace)) {
 		return nil, fmt.Errorf("%w: it starts at %s, %v ago", ErrPastWindow, start.UTC().Format(time.RFC3339), now.Sub(start).Round(time.Second))
