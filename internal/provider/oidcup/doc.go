@@ -39,7 +39,12 @@
 // browser, and anyone who starts a login holds a state to forge one
 // with: refusing it (an error in it, a mix-up, no code, a code the token
 // endpoint refuses with invalid_grant) is "unverified_response", which
-// the broker does not count against the upstream's health. Failures of
+// the broker does not count against the upstream's health. So is a
+// "bad_nonce" in a request not pushed by PAR: the nonce went to the
+// upstream through the browser, whose holder can change it and log in
+// with their own account, and the upstream then rightly signs their
+// nonce. A pushed request never passes through the browser, so there a
+// wrong nonce is the upstream's and counts against it. Failures of
 // the upstream's servers are "upstream_error": discovery, keys, PAR,
 // the token endpoint (any other error, a timeout, no connection) and an
 // ID token that is not its valid answer for this login.

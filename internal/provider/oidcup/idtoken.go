@@ -32,6 +32,10 @@ type rejection struct {
 	// the account (failReason: provider.ReasonAccountRefused) after
 	// every check of the upstream's own word passed, "" otherwise.
 	subject string
+	// unverified: the refusal may be of what the browser changed on its
+	// way to the upstream, and so says nothing of the upstream
+	// (provider.ReasonUnverifiedResponse, whatever failReason says).
+	unverified bool
 }
 
 func (r *rejection) Error() string { return r.reason + ": " + r.msg }

@@ -50,7 +50,9 @@ const (
 // code, and a code the token endpoint refuses, are "unverified_response", which
 // does not count against the upstream's health. What the upstream's
 // own servers say or fail to say (discovery, keys, PAR, the token
-// endpoint and the ID token it returns) is "upstream_error". A failure
+// endpoint and the ID token it returns) is "upstream_error", except a
+// "bad_nonce" in a request that went through the browser rather than by
+// PAR, which its holder can change (rejection.unverified). A failure
 // of Varde's own (its store, its random source) is "node_error", which
 // does not count against the upstream either.
 //
