@@ -260,7 +260,7 @@ func (b *Broker) eligible(a *attempt) []provider.Provider {
 // provider the person could have been offered.
 func (a *attempt) refusal(info provider.Info) string {
 	if info.MaxLevel < a.min {
-		return reasonInsufficientLevel
+		return ReasonInsufficientLevel
 	}
 	if a.client != nil && len(a.client.Providers) > 0 && !slices.Contains(a.client.Providers, info.ID) {
 		return ReasonProviderNotAccepted
@@ -271,7 +271,10 @@ func (a *attempt) refusal(info provider.Info) string {
 // Reasons of failed authentication events that Finish records when it
 // refuses a result (see the package documentation).
 const (
-	reasonInsufficientLevel = "insufficient_level"
+	// ReasonInsufficientLevel: the provider vouched for the person at a
+	// level below what the attempt requires (or can never reach it).
+	// The provider worked; Varde's policy refused the login.
+	ReasonInsufficientLevel = "insufficient_level"
 	// ReasonProviderNotAccepted: the login went through a provider the
 	// client does not accept. The provider worked; the person took a way
 	// in the relying party does not allow.
@@ -514,7 +517,7 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 	// result becomes a person, so a refused login creates nobody.
 	why := a.refusal(info)
 	if why == "" && res.Level < a.min {
-		why = reasonInsufficientLevel
+		why = ReasonInsufficientLevel
 	}
 	if why != "" {
 		ev.PersonID = b.existing(ctx, res)
