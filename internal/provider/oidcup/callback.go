@@ -118,7 +118,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	idToken, rej := p.redeem(ctx, m, code, st.Verifier)
 	if rej != nil {
-		if rej.reason != ReasonInvalidGrant {
+		if rej.reason != ReasonInvalidGrant && rej.reason != ReasonTokenRefused {
 			// A failing token endpoint may have moved: look again.
 			p.meta.invalidate()
 		}

@@ -39,7 +39,15 @@
 // browser, and anyone who starts a login holds a state to forge one
 // with: refusing it (an error in it, a mix-up, no code, a code the token
 // endpoint refuses with invalid_grant) is "unverified_response", which
-// the broker does not count against the upstream's health. So is a
+// the broker does not count against the upstream's health. So is a 4xx
+// other than 401 from the token endpoint without an OAuth error
+// ("token_refused"): a firewall in front of it refusing the request, as
+// it does a code that looks like an attack, which anyone can send. A
+// firewall that refuses all of Varde's requests is seen by the health
+// probes of the upstream's discovery document and keys; one that
+// refuses only token requests fails each login, and the person is
+// offered the choice of providers again, but does not make the upstream
+// down. So is a
 // "bad_nonce" in a request not pushed by PAR: the nonce went to the
 // upstream through the browser, whose holder can change it and log in
 // with their own account, and the upstream then rightly signs their

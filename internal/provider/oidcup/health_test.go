@@ -126,6 +126,8 @@ func TestForgedCallbackNotCountedAsOutage(t *testing.T) {
 		// is taken to the upstream's token endpoint.
 		audit      string
 		tokenCalls bool
+		// waf puts a firewall in front of the token endpoint.
+		waf bool
 	}{
 		{name: "server_error", audit: ReasonUpstreamError,
 			q: func(iss string) url.Values { return url.Values{"iss": {iss}, "error": {"server_error"}} }},
@@ -137,6 +139,8 @@ func TestForgedCallbackNotCountedAsOutage(t *testing.T) {
 			q: func(iss string) url.Values { return url.Values{"iss": {iss}} }},
 		{name: "made-up code", audit: ReasonInvalidGrant, tokenCalls: true,
 			q: func(iss string) url.Values { return url.Values{"iss": {iss}, "code": {"forged"}} }},
+		{name: "code a firewall refuses", audit: ReasonTokenRefused, tokenCalls: true, waf: true,
+			q: func(iss string) url.Values { return url.Values{"iss": {iss}, "code": {"<script>"}} }},
 		{name: "oversized code", audit: ReasonMalformedCode,
 			q: func(iss string) url.Values {
 				return url.Values{"iss": {iss}, "code": {strings.Repeat("A", maxCodeLength+1)}}
@@ -146,6 +150,7 @@ func TestForgedCallbackNotCountedAsOutage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bk := newBrokered(t)
+			bk.f.with(func(f *fakeUpstream) { f.tokenWAF = tc.waf })
 			n := 2 * bk.mon.Config().MinLogins
 			for range n {
 				if next := bk.forge(t, tc.q(bk.f.issuer)); next != "/login?err=failed&req=" {
