@@ -58,12 +58,14 @@
 // ID token that is not its valid answer for this login.
 //
 // An ID token that is, but whose account Varde cannot use, is
-// "account_refused" ("no_auth_time", "stale_auth_time", "unknown_acr",
-// "no_identifier", "invalid_identifier", "ambiguous_identifier"), handed
+// "account_refused" ("claims_not_text", "no_auth_time",
+// "stale_auth_time", "unknown_acr", "no_identifier",
+// "invalid_identifier", "ambiguous_identifier"), handed
 // over through provider.AccountFinisher with a handle of the token's sub
 // (an HMAC under a key of the process; neither it nor the sub is
 // logged or audited).
-// Each of these may be one account's: a person with no national
+// Each of these may be one account's: a name with a NUL in it that the
+// person gave the upstream, a person with no national
 // identifier at the eID, or one of a scheme this upstream is not trusted
 // for, a session reused for whoever has one, an authenticator the eID
 // grades with an acr Varde does not map. A person retrying, or anyone

@@ -223,6 +223,8 @@ func TestRefusedAccountNotCountedAsOutage(t *testing.T) {
 			}},
 		{name: "acr of an authenticator not mapped", audit: ReasonUnknownACR,
 			claims: func(c map[string]any, _ time.Time) { c["acr"] = "urn:fake:loa:low" }},
+		{name: "NUL in a name", audit: ReasonNotText,
+			claims: func(c map[string]any, _ time.Time) { c["given_name"] = "Ka\x00ri" }},
 		{name: "session reused", audit: ReasonStaleAuthTime,
 			claims: func(c map[string]any, now time.Time) { c["auth_time"] = now.Add(-time.Hour).Unix() }},
 	} {

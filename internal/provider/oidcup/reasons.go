@@ -61,8 +61,10 @@ const (
 //
 // An ID token that is the upstream's valid answer for this login, but
 // whose account cannot be used, is "account_refused", handed over with
-// the account (provider.AccountFinisher): no identifier, an invalid or
-// ambiguous one or one of a scheme not accepted, an acr not in ACRMap,
+// the account (provider.AccountFinisher): claims that are not text (a
+// name the person gave the upstream may hold a NUL), no identifier, an
+// invalid or ambiguous one or one of a scheme not accepted, an acr not
+// in ACRMap,
 // and no auth_time, or an old one, when a new login was asked for. Each
 // may be one account's (a person with no national identifier at the
 // eID, a D-number where only birth numbers are accepted, a session
@@ -81,7 +83,7 @@ func failReason(reason string) string {
 	case ReasonInternal:
 		return provider.ReasonNodeError
 	case ReasonUnknownACR, ReasonNoIdentifier, ReasonInvalidIdentifier, ReasonAmbiguousIdentifier,
-		ReasonNoAuthTime, ReasonStaleAuthTime:
+		ReasonNoAuthTime, ReasonStaleAuthTime, ReasonNotText:
 		return provider.ReasonAccountRefused
 	}
 	return ReasonUpstreamError
