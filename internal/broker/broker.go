@@ -279,7 +279,10 @@ const (
 	// client does not accept. The provider worked; the person took a way
 	// in the relying party does not allow.
 	ReasonProviderNotAccepted = "provider_not_accepted"
-	reasonUnknownProvider     = "unknown_provider"
+	// ReasonSessionError: the provider's result was good, and this
+	// node could not start the session (its store failed).
+	ReasonSessionError    = "session_error"
+	reasonUnknownProvider = "unknown_provider"
 )
 
 // info describes the configured provider id; ok is false when there is
@@ -551,12 +554,12 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 		s.Clients = []string{a.client.ID}
 	}
 	if a.req != nil && b.Continue == nil {
-		b.fail(ctx, ev, "session_error")
+		b.fail(ctx, ev, ReasonSessionError)
 		return "", errors.New("broker: Continue is not set")
 	}
 	n, err := b.Sessions.New(r, s)
 	if err != nil {
-		b.fail(ctx, ev, "session_error")
+		b.fail(ctx, ev, ReasonSessionError)
 		return "", err
 	}
 	// The session and the events recording how it began are one atomic
@@ -568,7 +571,7 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 	save := func(events ...*store.AuditEvent) error {
 		if err := b.Sessions.Save(ctx, w, r, n, append([]*store.AuditEvent{ev}, events...)...); err != nil {
 			delete(ev.Details, "session")
-			b.fail(ctx, ev, "session_error")
+			b.fail(ctx, ev, ReasonSessionError)
 			return err
 		}
 		b.Metrics.Logins.WithLabelValues(store.ResultSuccess, res.Provider, res.Level.String()).Inc()

@@ -196,6 +196,9 @@ func TestIncidentLifecycle(t *testing.T) {
 	// bankid vouched for K at a level below what the client requires:
 	// bankid worked, and Varde's policy refused K. Not the outage.
 	h.audit(w.Add(14*time.Second), "authentication", "failure", "insufficient_level", "bankid", "pK", "k1", "bK")
+	// bankid's result for L was good, and Varde's store failed to start
+	// the session: not bankid's outage.
+	h.audit(w.Add(15*time.Second), "authentication", "failure", "session_error", "bankid", "pL", "l1", "bL")
 
 	h.fail.Store(false)
 	var recoveredAt time.Time
