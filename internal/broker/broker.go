@@ -260,7 +260,7 @@ func (b *Broker) eligible(a *attempt) []provider.Provider {
 // provider the person could have been offered.
 func (a *attempt) refusal(info provider.Info) string {
 	if info.MaxLevel < a.min {
-		return reasonInsufficientLevel
+		return ReasonInsufficientLevel
 	}
 	if a.client != nil && len(a.client.Providers) > 0 && !slices.Contains(a.client.Providers, info.ID) {
 		return ReasonProviderNotAccepted
@@ -271,12 +271,18 @@ func (a *attempt) refusal(info provider.Info) string {
 // Reasons of failed authentication events that Finish records when it
 // refuses a result (see the package documentation).
 const (
-	reasonInsufficientLevel = "insufficient_level"
+	// ReasonInsufficientLevel: the provider vouched for the person at a
+	// level below what the attempt requires (or can never reach it).
+	// The provider worked; Varde's policy refused the login.
+	ReasonInsufficientLevel = "insufficient_level"
 	// ReasonProviderNotAccepted: the login went through a provider the
 	// client does not accept. The provider worked; the person took a way
 	// in the relying party does not allow.
 	ReasonProviderNotAccepted = "provider_not_accepted"
-	reasonUnknownProvider     = "unknown_provider"
+	// ReasonSessionError: the provider's result was good, and this
+	// node could not start the session (its store failed).
+	ReasonSessionError    = "session_error"
+	reasonUnknownProvider = "unknown_provider"
 )
 
 // info describes the configured provider id; ok is false when there is
@@ -514,7 +520,7 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 	// result becomes a person, so a refused login creates nobody.
 	why := a.refusal(info)
 	if why == "" && res.Level < a.min {
-		why = reasonInsufficientLevel
+		why = ReasonInsufficientLevel
 	}
 	if why != "" {
 		ev.PersonID = b.existing(ctx, res)
@@ -548,12 +554,12 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 		s.Clients = []string{a.client.ID}
 	}
 	if a.req != nil && b.Continue == nil {
-		b.fail(ctx, ev, "session_error")
+		b.fail(ctx, ev, ReasonSessionError)
 		return "", errors.New("broker: Continue is not set")
 	}
 	n, err := b.Sessions.New(r, s)
 	if err != nil {
-		b.fail(ctx, ev, "session_error")
+		b.fail(ctx, ev, ReasonSessionError)
 		return "", err
 	}
 	// The session and the events recording how it began are one atomic
@@ -565,7 +571,7 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 	save := func(events ...*store.AuditEvent) error {
 		if err := b.Sessions.Save(ctx, w, r, n, append([]*store.AuditEvent{ev}, events...)...); err != nil {
 			delete(ev.Details, "session")
-			b.fail(ctx, ev, "session_error")
+			b.fail(ctx, ev, ReasonSessionError)
 			return err
 		}
 		b.Metrics.Logins.WithLabelValues(store.ResultSuccess, res.Provider, res.Level.String()).Inc()

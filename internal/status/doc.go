@@ -77,8 +77,10 @@
 // (see package broker for the events): every "authentication" failure
 // through the component is a failed attempt, except cancellations,
 // unverified responses (which anyone can forge), logins through a
-// provider the relying party does not accept (the provider worked) and
-// failures of the node's own; and so is every login attempt left with no provider it may use
+// provider the relying party does not accept and logins the provider
+// vouched for at a level the relying party does not accept (in both the
+// provider worked, and Varde's policy refused the person), and failures
+// of the node's own (including a session it could not start); and so is every login attempt left with no provider it may use
 // ("routing" failures, once per attempt however often the page is
 // reloaded). An attempt is affected if it failed through the component,
 // was left with nothing, or was headed for the component when it was

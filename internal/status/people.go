@@ -28,14 +28,21 @@ const (
 	// reasonNotAccepted is a login through a provider the relying party
 	// does not accept: the provider worked.
 	reasonNotAccepted = broker.ReasonProviderNotAccepted
+	// reasonInsufficientLevel is a login the provider vouched for at a
+	// level the relying party does not accept: the provider worked, and
+	// Varde's policy refused the person.
+	reasonInsufficientLevel = broker.ReasonInsufficientLevel
 	// reasonNodeError is a failure of the Varde node's own, not the
 	// provider's.
 	reasonNodeError = provider.ReasonNodeError
+	// reasonSessionError is a good result from the provider for which
+	// the node could not start a session: the node's failure too.
+	reasonSessionError = broker.ReasonSessionError
 )
 
 // notTheProvider are the reasons of failed logins through a provider
 // that are not the provider's failure.
-var notTheProvider = []string{reasonCancelled, reasonUnverified, reasonNotAccepted, reasonNodeError}
+var notTheProvider = []string{reasonCancelled, reasonUnverified, reasonNotAccepted, reasonInsufficientLevel, reasonNodeError, reasonSessionError}
 
 // auditPage is how many audit events one read returns.
 const auditPage = 2000

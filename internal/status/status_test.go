@@ -193,6 +193,12 @@ func TestIncidentLifecycle(t *testing.T) {
 	h.audit(w.Add(12*time.Second), "authentication", "failure", "provider_not_accepted", "bankid", "pI", "i1", "bI")
 	// Varde's own store failed a login through bankid: not bankid's outage.
 	h.audit(w.Add(13*time.Second), "authentication", "failure", "node_error", "bankid", "", "j1", "bJ")
+	// bankid vouched for K at a level below what the client requires:
+	// bankid worked, and Varde's policy refused K. Not the outage.
+	h.audit(w.Add(14*time.Second), "authentication", "failure", "insufficient_level", "bankid", "pK", "k1", "bK")
+	// bankid's result for L was good, and Varde's store failed to start
+	// the session: not bankid's outage.
+	h.audit(w.Add(15*time.Second), "authentication", "failure", "session_error", "bankid", "pL", "l1", "bL")
 
 	h.fail.Store(false)
 	var recoveredAt time.Time

@@ -118,7 +118,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	idToken, rej := p.redeem(ctx, m, code, st.Verifier)
 	if rej != nil {
-		if rej.reason != ReasonInvalidGrant {
+		if rej.reason != ReasonInvalidGrant && rej.reason != ReasonTokenRefused {
 			// A failing token endpoint may have moved: look again.
 			p.meta.invalidate()
 		}
@@ -129,6 +129,16 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		return p.keySet(ctx, m, refetch)
 	})
 	if rej != nil {
+		// OIDC Core §3.1.2.1: the nonce goes to the upstream in the
+		// authorization request. Sent through the browser, that request
+		// can be changed by whoever holds the browser, who then logs in
+		// with their own account and brings back a validly signed token
+		// with their nonce: a bad nonce is then not the upstream's fault.
+		// Pushed (RFC 9126), the browser never holds it, and a bad nonce
+		// is the upstream's.
+		if rej.reason == ReasonBadNonce && !st.Pushed {
+			rej.unverified = true
+		}
 		fail(rej, nil)
 		return
 	}

@@ -58,6 +58,9 @@ type fakeUpstream struct {
 	// tokenStatus, if set, is its status with an error body.
 	tokenHang   bool
 	tokenStatus int
+	// tokenWAF refuses with a 403 page, as a firewall in front of the
+	// token endpoint does, a token request whose code holds a '<'.
+	tokenWAF bool
 	// requirePAR refuses front-channel requests without request_uri.
 	requirePAR bool
 	// parStatus, if set, is the PAR endpoint's status with an error body;
@@ -282,6 +285,12 @@ func (f *fakeUpstream) token(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.tokenWAF && strings.Contains(r.PostForm.Get("code"), "<") {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte("<html><body>Request blocked</body></html>"))
+		return
+	}
 	if status != 0 {
 		writeJSON(w, status, map[string]string{"error": "invalid_grant", "error_description": "nope"})
 		return

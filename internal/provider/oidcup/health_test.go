@@ -126,6 +126,8 @@ func TestForgedCallbackNotCountedAsOutage(t *testing.T) {
 		// is taken to the upstream's token endpoint.
 		audit      string
 		tokenCalls bool
+		// waf puts a firewall in front of the token endpoint.
+		waf bool
 	}{
 		{name: "server_error", audit: ReasonUpstreamError,
 			q: func(iss string) url.Values { return url.Values{"iss": {iss}, "error": {"server_error"}} }},
@@ -137,6 +139,8 @@ func TestForgedCallbackNotCountedAsOutage(t *testing.T) {
 			q: func(iss string) url.Values { return url.Values{"iss": {iss}} }},
 		{name: "made-up code", audit: ReasonInvalidGrant, tokenCalls: true,
 			q: func(iss string) url.Values { return url.Values{"iss": {iss}, "code": {"forged"}} }},
+		{name: "code a firewall refuses", audit: ReasonTokenRefused, tokenCalls: true, waf: true,
+			q: func(iss string) url.Values { return url.Values{"iss": {iss}, "code": {"<script>"}} }},
 		{name: "oversized code", audit: ReasonMalformedCode,
 			q: func(iss string) url.Values {
 				return url.Values{"iss": {iss}, "code": {strings.Repeat("A", maxCodeLength+1)}}
@@ -146,6 +150,7 @@ func TestForgedCallbackNotCountedAsOutage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bk := newBrokered(t)
+			bk.f.with(func(f *fakeUpstream) { f.tokenWAF = tc.waf })
 			n := 2 * bk.mon.Config().MinLogins
 			for range n {
 				if next := bk.forge(t, tc.q(bk.f.issuer)); next != "/login?err=failed&req=" {
@@ -218,6 +223,8 @@ func TestRefusedAccountNotCountedAsOutage(t *testing.T) {
 			}},
 		{name: "acr of an authenticator not mapped", audit: ReasonUnknownACR,
 			claims: func(c map[string]any, _ time.Time) { c["acr"] = "urn:fake:loa:low" }},
+		{name: "NUL in a name", audit: ReasonNotText,
+			claims: func(c map[string]any, _ time.Time) { c["given_name"] = "Ka\x00ri" }},
 		{name: "session reused", audit: ReasonStaleAuthTime,
 			claims: func(c map[string]any, now time.Time) { c["auth_time"] = now.Add(-time.Hour).Unix() }},
 	} {
@@ -338,5 +345,55 @@ func TestBrowserGoneNotCountedAsOutage(t *testing.T) {
 				t.Errorf("%d requests reached the upstream, want %d", got, n)
 			}
 		})
+	}
+}
+
+// TestChangedNonceNotCountedAsOutage: someone who changes the nonce in
+// the authorization request on its way through their browser, and logs
+// in at the upstream with their own account, brings back a validly
+// signed ID token with the wrong nonce. However often, the upstream
+// stays up and offered: the login is refused as "bad_nonce", and the
+// broker hears of an unverified response. A request pushed by PAR never
+// passes through the browser, so there a wrong nonce is the upstream's
+// own and counts against it.
+func TestChangedNonceNotCountedAsOutage(t *testing.T) {
+	bk := newBrokered(t)
+	n := 2 * bk.mon.Config().MinLogins
+	for range n {
+		b := newBrowser(t)
+		check := b.c.CheckRedirect
+		b.c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			if q := req.URL.Query(); q.Has("nonce") {
+				q.Set("nonce", "the-attackers-own")
+				req.URL.RawQuery = q.Encode()
+			}
+			return check(req, via)
+		}
+		if path, body := b.login(bk.startURL()); path != "/login" {
+			t.Fatalf("the login ended at %s: %.200s", path, body)
+		}
+	}
+	if s := bk.mon.State("fake"); s != health.Up {
+		t.Errorf("after %d logins with a changed nonce the upstream is %s, want up", n, s)
+	}
+	if !bk.offered(t) {
+		t.Error("the login page no longer offers the upstream")
+	}
+	if got := bk.authFailures(Method); len(got) != n || slices.IndexFunc(got, func(r string) bool { return r != ReasonBadNonce }) >= 0 {
+		t.Errorf("audited %v, want %d × %s", got, n, ReasonBadNonce)
+	}
+	if got := bk.authFailures(""); len(got) != n || slices.IndexFunc(got, func(r string) bool { return r != provider.ReasonUnverifiedResponse }) >= 0 {
+		t.Errorf("broker audited %v, want %d × %s", got, n, provider.ReasonUnverifiedResponse)
+	}
+
+	pushed := newBrokered(t, func(c *Config) { c.UsePAR = true })
+	pushed.f.with(func(f *fakeUpstream) { f.claims = func(c map[string]any) { c["nonce"] = "not-the-nonce" } })
+	for range pushed.mon.Config().MinLogins {
+		if path, body := newBrowser(t).login(pushed.startURL()); path != "/login" {
+			t.Fatalf("the pushed login ended at %s: %.200s", path, body)
+		}
+	}
+	if s := pushed.mon.State("fake"); s != health.Down {
+		t.Errorf("an upstream that answers pushed requests with the wrong nonce is %s, want down", s)
 	}
 }

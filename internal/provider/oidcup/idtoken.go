@@ -32,6 +32,10 @@ type rejection struct {
 	// the account (failReason: provider.ReasonAccountRefused) after
 	// every check of the upstream's own word passed, "" otherwise.
 	subject string
+	// unverified: the refusal may be of what the browser changed on its
+	// way to the upstream, and so says nothing of the upstream
+	// (provider.ReasonUnverifiedResponse, whatever failReason says).
+	unverified bool
 }
 
 func (r *rejection) Error() string { return r.reason + ": " + r.msg }
@@ -108,15 +112,20 @@ func (c *checker) check(ctx context.Context, raw, nonce string, now time.Time, k
 	if rej != nil {
 		return nil, rej
 	}
-	if rej := text(payload); rej != nil {
-		return nil, rej
-	}
 	var cl idClaims
 	var all map[string]json.RawMessage
 	if json.Unmarshal(payload, &cl) != nil || json.Unmarshal(payload, &all) != nil {
 		return nil, reject(ReasonMalformed, "ID token claims are not a JSON object of the expected types")
 	}
 	if rej := c.claims(&cl, nonce, now); rej != nil {
+		return nil, rej
+	}
+	// Claims that are not text are refused only once the token is known
+	// to be the upstream's answer for this login: a name with a NUL in
+	// it may be one the person gave the upstream, so the refusal is
+	// about the account, as below.
+	if rej := text(payload); rej != nil {
+		rej.subject = cl.Subject
 		return nil, rej
 	}
 	// The token is the upstream's own word, for this login, about the

@@ -61,8 +61,8 @@ func TestMaliciousIDTokens(t *testing.T) {
 		{name: "no aud", claims: func(c map[string]any) { delete(c, "aud") }, reason: ReasonWrongAudience},
 		{name: "untrusted extra aud", claims: func(c map[string]any) { c["aud"] = []string{fakeClient, "another-client"}; c["azp"] = fakeClient }, reason: ReasonWrongAudience},
 		{name: "azp of another client", claims: func(c map[string]any) { c["azp"] = "another-client" }, reason: ReasonWrongAudience},
-		{name: "wrong nonce", claims: func(c map[string]any) { c["nonce"] = "not-the-nonce" }, reason: ReasonBadNonce},
-		{name: "no nonce", claims: func(c map[string]any) { delete(c, "nonce") }, reason: ReasonBadNonce},
+		{name: "wrong nonce", claims: func(c map[string]any) { c["nonce"] = "not-the-nonce" }, reason: ReasonBadNonce, broker: provider.ReasonUnverifiedResponse},
+		{name: "no nonce", claims: func(c map[string]any) { delete(c, "nonce") }, reason: ReasonBadNonce, broker: provider.ReasonUnverifiedResponse},
 		{name: "expired", claims: func(c map[string]any) { c["iat"], c["exp"] = now()-180, now()-120 }, reason: ReasonExpired},
 		{name: "no exp", claims: func(c map[string]any) { delete(c, "exp") }, reason: ReasonExpired},
 		{name: "iat in the future", claims: func(c map[string]any) { c["iat"], c["exp"] = now()+300, now()+600 }, reason: ReasonBadIssuedAt},
@@ -103,20 +103,20 @@ func TestMaliciousIDTokens(t *testing.T) {
 			c["pid"] = map[string]string{"scheme": "no:fnr", "value": flipCheckDigit(f.fnr)}
 		}, reason: ReasonInvalidIdentifier, broker: provider.ReasonAccountRefused},
 		{name: "identifier as a number", claims: func(c map[string]any) { c["pid"] = 12345678901 }, reason: ReasonInvalidIdentifier, broker: provider.ReasonAccountRefused},
-		{name: "NUL in given_name", claims: func(c map[string]any) { c["given_name"] = "Kari\x00" }, reason: ReasonNotText},
-		{name: "NUL in family_name", claims: func(c map[string]any) { c["family_name"] = "Nord\x00mann" }, reason: ReasonNotText},
-		{name: "NUL in name", claims: func(c map[string]any) { c["name"] = "Kari\x00Nordmann" }, reason: ReasonNotText},
-		{name: "NUL in birthdate", claims: func(c map[string]any) { c["birthdate"] = "1970-01-01\x00" }, reason: ReasonNotText},
-		{name: "NUL in the identifier", claims: func(c map[string]any) { c["pid"] = f.fnr + "\x00" }, reason: ReasonNotText},
+		{name: "NUL in given_name", claims: func(c map[string]any) { c["given_name"] = "Kari\x00" }, reason: ReasonNotText, broker: provider.ReasonAccountRefused},
+		{name: "NUL in family_name", claims: func(c map[string]any) { c["family_name"] = "Nord\x00mann" }, reason: ReasonNotText, broker: provider.ReasonAccountRefused},
+		{name: "NUL in name", claims: func(c map[string]any) { c["name"] = "Kari\x00Nordmann" }, reason: ReasonNotText, broker: provider.ReasonAccountRefused},
+		{name: "NUL in birthdate", claims: func(c map[string]any) { c["birthdate"] = "1970-01-01\x00" }, reason: ReasonNotText, broker: provider.ReasonAccountRefused},
+		{name: "NUL in the identifier", claims: func(c map[string]any) { c["pid"] = f.fnr + "\x00" }, reason: ReasonNotText, broker: provider.ReasonAccountRefused},
 		{name: "NUL in the identifier object", claims: func(c map[string]any) {
 			c["pid"] = map[string]string{"scheme": "no:fnr", "value": f.fnr + "\x00"}
-		}, reason: ReasonNotText},
-		{name: "NUL in a claim name", claims: func(c map[string]any) { c["given_name\x00"] = "Kari" }, reason: ReasonNotText},
+		}, reason: ReasonNotText, broker: provider.ReasonAccountRefused},
+		{name: "NUL in a claim name", claims: func(c map[string]any) { c["given_name\x00"] = "Kari" }, reason: ReasonNotText, broker: provider.ReasonAccountRefused},
 		{name: "claims not UTF-8", sign: func(f *fakeUpstream, c map[string]any) string {
 			payload, _ := json.Marshal(c)
 			payload = append(payload[:len(payload)-1], []byte(`,"given_name":"Ka`+"\xff"+`ri"}`)...)
 			return signPayload(t, f.signing, payload)
-		}, reason: ReasonNotText},
+		}, reason: ReasonNotText, broker: provider.ReasonAccountRefused},
 		{name: "not a JWS", sign: func(*fakeUpstream, map[string]any) string { return "not-a-token" }, reason: ReasonMalformed},
 		{name: "encrypted shape", sign: func(*fakeUpstream, map[string]any) string { return "a.b.c.d.e" }, reason: ReasonMalformed},
 		{name: "exp of the wrong type", claims: func(c map[string]any) { c["exp"] = "tomorrow" }, reason: ReasonMalformed},

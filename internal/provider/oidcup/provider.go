@@ -226,6 +226,9 @@ type loginState struct {
 	// Either makes auth_time required.
 	Fresh  bool  `json:"f,omitempty"`
 	MaxAge int64 `json:"m,omitempty"`
+	// Pushed: the request went to the upstream by PAR (RFC 9126), so
+	// the browser never held the nonce and could not change it.
+	Pushed bool `json:"pu,omitempty"`
 }
 
 // fresh says whether the request for st asked for a new authentication.
@@ -258,11 +261,12 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 	var (
 		sec    secrets
 		params url.Values
+		pushed bool
 	)
 	if e := p.takePrepared(ctx, a, m); e != nil {
 		// RFC 9126 §4: only client_id and request_uri go in the front
 		// channel.
-		sec, params = e.secrets, url.Values{"client_id": {p.cfg.ClientID}, "request_uri": {e.requestURI}}
+		sec, params, pushed = e.secrets, url.Values{"client_id": {p.cfg.ClientID}, "request_uri": {e.requestURI}}, true
 	} else {
 		if sec, err = p.newSecrets(); err != nil {
 			p.failStart(w, r, a, reject(ReasonInternal, "%v", err))
@@ -291,12 +295,12 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 				p.failStart(w, r, a, rej)
 				return
 			}
-			params = url.Values{"client_id": {p.cfg.ClientID}, "request_uri": {requestURI}}
+			params, pushed = url.Values{"client_id": {p.cfg.ClientID}, "request_uri": {requestURI}}, true
 		}
 	}
 	sum := sha256.Sum256([]byte(browser))
 	st, err := json.Marshal(loginState{Provider: p.cfg.ID, Attempt: a.ID, Nonce: sec.nonce, Verifier: sec.verifier, Browser: sum[:], Locale: a.Locale,
-		Started: p.now().Unix(), Fresh: a.Fresh, MaxAge: maxAgeSeconds(a)})
+		Started: p.now().Unix(), Fresh: a.Fresh, MaxAge: maxAgeSeconds(a), Pushed: pushed})
 	if err == nil {
 		err = p.chal.PutChallenge(ctx, p.challengeKey(sec.state), st, p.now().Add(p.t.Login))
 	}
@@ -447,6 +451,9 @@ func (p *Provider) failStart(w http.ResponseWriter, r *http.Request, a provider.
 // the upstream's health however often it is refused.
 func (p *Provider) failed(w http.ResponseWriter, r *http.Request, attempt string, rej *rejection) string {
 	reason := failReason(rej.reason)
+	if rej.unverified {
+		reason = provider.ReasonUnverifiedResponse
+	}
 	if af, ok := p.fin.(provider.AccountFinisher); ok && reason == provider.ReasonAccountRefused && rej.subject != "" {
 		return af.FailAccount(w, r, attempt, p.cfg.ID, p.accountHandle(rej.subject))
 	}

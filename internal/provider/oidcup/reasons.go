@@ -17,6 +17,7 @@ const (
 	ReasonPAR               = "par_error"        // the pushed authorization request failed
 	ReasonInvalidGrant      = "invalid_grant"    // the token endpoint refused the code
 	ReasonTokenEndpoint     = "token_endpoint_error"
+	ReasonTokenRefused      = "token_refused"      // 4xx (not 401) without an OAuth error, as from a firewall in front of it
 	ReasonTimeout           = "timeout"            // the token endpoint did not answer in time
 	ReasonJWKS              = "jwks_error"         // the upstream's keys could not be fetched
 	ReasonMalformed         = "malformed_id_token" // not a compact JWS, or claims of the wrong type
@@ -47,17 +48,23 @@ const (
 // audit event has the precise reason. An authorization response comes
 // back through the browser, and anyone who starts a login holds a state
 // to send one with: an error in it, a mix-up, a missing or malformed
-// code, and a code the token endpoint refuses, are "unverified_response", which
+// code, and a code the token endpoint refuses (invalid_grant, or a 4xx
+// other than 401 without an OAuth error, as a firewall in front of it
+// answers to a code it does not like), are "unverified_response", which
 // does not count against the upstream's health. What the upstream's
 // own servers say or fail to say (discovery, keys, PAR, the token
-// endpoint and the ID token it returns) is "upstream_error". A failure
+// endpoint and the ID token it returns) is "upstream_error", except a
+// "bad_nonce" in a request that went through the browser rather than by
+// PAR, which its holder can change (rejection.unverified). A failure
 // of Varde's own (its store, its random source) is "node_error", which
 // does not count against the upstream either.
 //
 // An ID token that is the upstream's valid answer for this login, but
 // whose account cannot be used, is "account_refused", handed over with
-// the account (provider.AccountFinisher): no identifier, an invalid or
-// ambiguous one or one of a scheme not accepted, an acr not in ACRMap,
+// the account (provider.AccountFinisher): claims that are not text (a
+// name the person gave the upstream may hold a NUL), no identifier, an
+// invalid or ambiguous one or one of a scheme not accepted, an acr not
+// in ACRMap,
 // and no auth_time, or an old one, when a new login was asked for. Each
 // may be one account's (a person with no national identifier at the
 // eID, a D-number where only birth numbers are accepted, a session
@@ -71,12 +78,12 @@ func failReason(reason string) string {
 	switch reason {
 	case ReasonCancelled:
 		return provider.ReasonCancelled
-	case ReasonMixUp, ReasonUpstreamError, ReasonNoCode, ReasonMalformedCode, ReasonInvalidGrant:
+	case ReasonMixUp, ReasonUpstreamError, ReasonNoCode, ReasonMalformedCode, ReasonInvalidGrant, ReasonTokenRefused:
 		return provider.ReasonUnverifiedResponse
 	case ReasonInternal:
 		return provider.ReasonNodeError
 	case ReasonUnknownACR, ReasonNoIdentifier, ReasonInvalidIdentifier, ReasonAmbiguousIdentifier,
-		ReasonNoAuthTime, ReasonStaleAuthTime:
+		ReasonNoAuthTime, ReasonStaleAuthTime, ReasonNotText:
 		return provider.ReasonAccountRefused
 	}
 	return ReasonUpstreamError

@@ -52,6 +52,15 @@ func (p *Provider) redeem(ctx context.Context, m *metadata, code, verifier strin
 		if status >= 400 && status < 500 && e == "invalid_grant" {
 			return "", reject(ReasonInvalidGrant, "token endpoint refused the code (status %d)", status)
 		}
+		// A refusal that is no OAuth error (RFC 6749 §5.2) is a firewall
+		// or proxy in front of the endpoint refusing the request: as
+		// likely for the code the browser brought as for anything of
+		// Varde's, and anyone who starts a login can send a code that
+		// such a filter refuses. 401 is left out: it answers the
+		// client authentication, which is Varde's alone.
+		if status >= 400 && status < 500 && status != http.StatusUnauthorized && e == "?" {
+			return "", reject(ReasonTokenRefused, "token endpoint answered %d without an OAuth error", status)
+		}
 		return "", reject(ReasonTokenEndpoint, "token endpoint answered %d, error %s", status, e)
 	}
 	// RFC 6749 §5.1, OIDC Core §3.1.3.3.
