@@ -124,6 +124,12 @@ type Passkey struct {
 // Session configures browser sessions at Varde.
 type Session struct {
 	Lifetime time.Duration `yaml:"lifetime"` // default 8h
+	// IdleTimeout ends a session left unused that long, however long
+	// its lifetime still runs. Each use moves the deadline, recorded at
+	// most once a minute, so a session may end up to a minute sooner
+	// after its last use. Default 30m, or the lifetime if shorter; it
+	// cannot be longer than the lifetime.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// SecureCookie sets the Secure flag; default true unless the issuer
 	// is http://localhost or http on a loopback address. It cannot be
 	// false for an https issuer.

@@ -128,7 +128,7 @@ func TestParseFull(t *testing.T) {
 	if c.Passkey.RPID != "id.example.no" || !slices.Equal(c.Passkey.Origins, []string{"https://id.example.no"}) || !c.Passkey.SyntheticEnrolment {
 		t.Errorf("passkey: %+v", c.Passkey)
 	}
-	if c.Session.Lifetime != 4*time.Hour || c.Session.SecureCookie == nil || !*c.Session.SecureCookie {
+	if c.Session.Lifetime != 4*time.Hour || c.Session.IdleTimeout != DefaultSessionIdleTimeout || c.Session.SecureCookie == nil || !*c.Session.SecureCookie {
 		t.Errorf("session: %+v", c.Session)
 	}
 	if len(c.Clients) != 3 {
@@ -162,7 +162,7 @@ func TestDefaults(t *testing.T) {
 			AccessTokenLifetime: 10 * time.Minute, IDTokenLifetime: 10 * time.Minute, RefreshTokenLifetime: 8 * time.Hour,
 			DPoPNonces: new(true)},
 		Passkey: Passkey{RPID: "id.example.no", Origins: []string{"https://id.example.no:8443"}},
-		Session: Session{Lifetime: 8 * time.Hour, SecureCookie: c.Session.SecureCookie},
+		Session: Session{Lifetime: 8 * time.Hour, IdleTimeout: 30 * time.Minute, SecureCookie: c.Session.SecureCookie},
 		Health:  Health{Interval: 5 * time.Second, ProbeTimeout: 3 * time.Second, SlowProbe: time.Second, FailuresToDown: 3, SuccessesToUp: 3},
 		Status:  Status{OpenAfter: time.Minute, ResolveAfter: 5 * time.Minute, NodeGoneAfter: 24 * time.Hour},
 		Log:     Log{Level: "info", Format: "json"},
@@ -432,6 +432,9 @@ func TestValidate(t *testing.T) {
 		{"PAR lifetime 11m", func(c *Config) { c.OIDC.PARLifetime = 11 * time.Minute }, "oidc.par_lifetime", "longer than 10m0s"},
 		{"auth request lifetime 2h", func(c *Config) { c.OIDC.AuthRequestLifetime = 2 * time.Hour }, "oidc.auth_request_lifetime", "longer than 1h0m0s"},
 		{"session lifetime negative", func(c *Config) { c.Session.Lifetime = -time.Hour }, "session.lifetime", "positive"},
+		{"session idle timeout negative", func(c *Config) { c.Session.IdleTimeout = -time.Minute }, "session.idle_timeout", "positive"},
+		{"session idle timeout over lifetime", func(c *Config) { c.Session.IdleTimeout = 8*time.Hour + time.Second }, "session.idle_timeout", "longer than session.lifetime"},
+		{"session idle timeout the lifetime", func(c *Config) { c.Session.IdleTimeout = 8 * time.Hour }, "", ""},
 		{"insecure cookie on https", func(c *Config) { f := false; c.Session.SecureCookie = &f }, "session.secure_cookie", "https"},
 		{"rp id parent domain", func(c *Config) { c.Passkey.RPID = "example.no" }, "", ""},
 		{"issuer on an IP address", func(c *Config) {

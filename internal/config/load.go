@@ -64,6 +64,9 @@ const (
 	// DefaultDPoPNonces is OIDC.DPoPNonces unless set (docs/adr/0014).
 	DefaultDPoPNonces      = true
 	DefaultSessionLifetime = 8 * time.Hour
+	// DefaultSessionIdleTimeout is Session.IdleTimeout's default, or
+	// the lifetime if that is shorter.
+	DefaultSessionIdleTimeout = 30 * time.Minute
 	// DefaultSharedDrain is Shutdown.Drain's default with postgres.
 	DefaultSharedDrain = 5 * time.Second
 	// DefaultShutdownGrace is Shutdown.Grace's default.
@@ -281,6 +284,9 @@ func (c *Config) ApplyDefaults() {
 		c.OIDC.DPoPNonces = &on
 	}
 	setDuration(&c.Session.Lifetime, DefaultSessionLifetime)
+	if c.Session.Lifetime > 0 {
+		setDuration(&c.Session.IdleTimeout, min(DefaultSessionIdleTimeout, c.Session.Lifetime))
+	}
 	if c.Shutdown.Drain == nil {
 		d := time.Duration(0)
 		if c.Store.Shared() {

@@ -115,6 +115,11 @@ func (c *Config) Validate() error {
 	if c.Session.Lifetime <= 0 {
 		p.add("session.lifetime", "must be positive")
 	}
+	if c.Session.IdleTimeout <= 0 {
+		p.add("session.idle_timeout", "must be positive")
+	} else if c.Session.Lifetime > 0 && c.Session.IdleTimeout > c.Session.Lifetime {
+		p.add("session.idle_timeout", "%v is longer than session.lifetime (%v)", c.Session.IdleTimeout, c.Session.Lifetime)
+	}
 	if c.Session.SecureCookie != nil && !*c.Session.SecureCookie && issuer != nil && issuer.Scheme == "https" {
 		p.add("session.secure_cookie", "cannot be false for an https issuer")
 	}

@@ -2,4 +2,11 @@
 // cookie that carries it and the stored record behind it. The broker
 // starts sessions after a provider authenticates someone; the OpenID
 // endpoints and the account pages read them.
+//
+// A session ends at its lifetime (session.lifetime), or sooner when left
+// unused for session.idle_timeout: Manager.Current, through which every
+// reader finds a session, no longer finds it. Each use moves the idle
+// deadline; the store records a use at most once a minute
+// (store.Sessions.TouchSession), so reading a session seldom writes, and
+// every node reads the deadline the store holds.
 package session

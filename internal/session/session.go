@@ -54,6 +54,11 @@ const (
 type Manager struct {
 	Store    store.Sessions
 	Lifetime time.Duration
+	// IdleTimeout, if positive, ends a session left unused that long:
+	// Current no longer finds it. Each use slides the deadline, but
+	// the store records a use at most once per touchEvery, so a
+	// session may end up to that much sooner after its last use.
+	IdleTimeout time.Duration
 	// Secure sets the cookie's Secure flag (always, except on http://localhost).
 	Secure bool
 	Now    func() time.Time
@@ -212,11 +217,35 @@ func (m *Manager) Current(r *http.Request) (*store.Session, error) {
 	if tok == "" {
 		return nil, ErrNoSession
 	}
-	s, err := m.Store.GetSession(r.Context(), storeID(tok), m.Now())
+	now := m.Now()
+	s, err := m.Store.GetSession(r.Context(), storeID(tok), now)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrNoSession
 	}
-	return s, err
+	if err != nil || m.IdleTimeout <= 0 {
+		return s, err
+	}
+	if !now.Before(s.LastUsed.Add(m.IdleTimeout)) {
+		return nil, ErrNoSession
+	}
+	if now.Sub(s.LastUsed) >= m.touchEvery() {
+		// A use the store cannot record leaves the session as it was:
+		// it still ends at the deadline the store holds.
+		switch err := m.Store.TouchSession(r.Context(), s.ID, now); {
+		case errors.Is(err, store.ErrNotFound):
+			return nil, ErrNoSession
+		case err == nil:
+			s.LastUsed = now
+		}
+	}
+	return s, nil
+}
+
+// touchEvery is how long after the last recorded use Current records
+// another: a minute, or a tenth of IdleTimeout if that is shorter, so
+// that reading a session seldom writes.
+func (m *Manager) touchEvery() time.Duration {
+	return min(time.Minute, m.IdleTimeout/10)
 }
 
 // EndOthers deletes every session of s's person but s, and returns how

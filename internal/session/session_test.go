@@ -310,3 +310,50 @@ func TestCookieNameWithoutSecure(t *testing.T) {
 		t.Errorf("Current with the plain name when Secure: %v, want ErrNoSession", err)
 	}
 }
+
+func TestIdleTimeout(t *testing.T) {
+	m, now, db := newManager(t)
+	m.Lifetime, m.IdleTimeout = 8*time.Hour, 30*time.Minute
+	var told []*store.Session
+	m.Ended = func(_ context.Context, _ string, ended []*store.Session) { told = append(told, ended...) }
+	ctx := context.Background()
+	w := httptest.NewRecorder()
+	if err := m.Start(ctx, w, httptest.NewRequest(http.MethodGet, "/", nil), &store.Session{PersonID: "p1", Clients: []string{"bank"}}); err != nil {
+		t.Fatal(err)
+	}
+	r := withCookies(w)
+	start := *now
+	stored := func() time.Time {
+		t.Helper()
+		s, err := m.Current(r)
+		if err != nil {
+			t.Fatalf("Current at %v: %v", now.Sub(start), err)
+		}
+		got, err := db.GetSession(ctx, s.ID, *now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.LastUsed
+	}
+	// Each use slides the deadline: 29 minutes, twice, is still one session.
+	*now = start.Add(29 * time.Minute)
+	if got := stored(); !got.Equal(*now) {
+		t.Errorf("after a use 29m in, LastUsed = %v, want %v", got, *now)
+	}
+	*now = start.Add(58 * time.Minute)
+	stored()
+	// A use within a minute of the last recorded one writes nothing.
+	*now = start.Add(58*time.Minute + 30*time.Second)
+	if got := stored(); !got.Equal(start.Add(58 * time.Minute)) {
+		t.Errorf("after a use 30s after the last, LastUsed = %v, want it unchanged at 58m", got.Sub(start))
+	}
+	// Unused for the idle timeout since the last recorded use: gone
+	// for Current, and for End, which ends it for nobody.
+	*now = start.Add(88 * time.Minute)
+	if _, err := m.Current(r); !errors.Is(err, session.ErrNoSession) {
+		t.Fatalf("Current after 30m unused = %v, want ErrNoSession", err)
+	}
+	if ended, err := m.End(httptest.NewRecorder(), r); ended != nil || err != nil || len(told) != 0 {
+		t.Errorf("End of an idle session = %v, %v; Ended told of %d", ended, err, len(told))
+	}
+}

@@ -224,6 +224,10 @@ type Session struct {
 	Continues string
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// LastUsed is when the session was last used, as last recorded
+	// (Sessions.TouchSession): CreatedAt until then. Recording is
+	// bounded by its user (session.Manager), so it may lag the last use.
+	LastUsed time.Time
 }
 
 // Root is the ID of the first session of s's line (Continues), or s's own

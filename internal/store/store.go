@@ -195,6 +195,10 @@ type Sessions interface {
 	CreateSession(ctx context.Context, s *Session, events ...*AuditEvent) error
 	// GetSession returns ErrNotFound for unknown or expired (at now) sessions.
 	GetSession(ctx context.Context, id string, now time.Time) (*Session, error)
+	// TouchSession records that the session was used at at: LastUsed
+	// becomes at, unless it is later already. ErrNotFound if the session
+	// is gone.
+	TouchSession(ctx context.Context, id string, at time.Time) error
 	// AddSessionClient records that clientID received tokens in the
 	// session, once however often it is called; ErrNotFound if there is no
 	// such session.

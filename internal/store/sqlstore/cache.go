@@ -171,7 +171,7 @@ func storedSession(s *store.Session) *store.Session {
 		return nil
 	}
 	c := s.Clone()
-	c.AuthTime, c.CreatedAt, c.ExpiresAt = asStored(c.AuthTime), asStored(c.CreatedAt), asStored(c.ExpiresAt)
+	c.AuthTime, c.CreatedAt, c.ExpiresAt, c.LastUsed = asStored(c.AuthTime), asStored(c.CreatedAt), asStored(c.ExpiresAt), asStored(c.LastUsed)
 	return c
 }
 

@@ -36,7 +36,12 @@ func TestRecentMatchesDatabase(t *testing.T) {
 		}
 	}
 	sessFromDB := func(id string, at time.Time) (*store.Session, error) {
-		return scanSession(db.st.getSession.QueryRowContext(ctx, id, micros(at)))
+		var lastUsed int64
+		s, err := scanSessionThen(db.st.getSession.QueryRowContext(ctx, id, micros(at)), &lastUsed)
+		if err == nil {
+			s.LastUsed = fromMicros(lastUsed)
+		}
+		return s, err
 	}
 	checkSess := func(step, id string, at time.Time) {
 		t.Helper()
@@ -91,6 +96,12 @@ func TestRecentMatchesDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSess("create", "s1", now)
+	for _, at := range []time.Duration{2 * time.Minute, time.Minute} {
+		if err := db.TouchSession(ctx, "s1", now.Add(at)); err != nil {
+			t.Fatal(err)
+		}
+		checkSess(fmt.Sprintf("touch at +%v", at), "s1", now)
+	}
 	for _, c := range []string{"bank", "tax", "bank", "bad\xff"} {
 		if err := db.AddSessionClient(ctx, "s1", c); err != nil {
 			t.Fatal(err)

@@ -179,13 +179,17 @@ func (db *DB) TakeChallenge(ctx context.Context, id string, now time.Time) ([]by
 
 const sessionCols = "id, person_id, provider, level, amr, auth_time, clients, created_at, expires_at, degraded, continues"
 
-func scanSession(s scanner) (*store.Session, error) {
+func scanSession(s scanner) (*store.Session, error) { return scanSessionThen(s) }
+
+// scanSessionThen is scanSession for a row with more columns after
+// sessionCols, scanned into more.
+func scanSessionThen(s scanner, more ...any) (*store.Session, error) {
 	var (
 		ss                         store.Session
 		amr, clients               string
 		authTime, created, expires int64
 	)
-	err := s.Scan(&ss.ID, &ss.PersonID, &ss.Provider, &ss.Level, &amr, &authTime, &clients, &created, &expires, &ss.Degraded, &ss.Continues)
+	err := s.Scan(append([]any{&ss.ID, &ss.PersonID, &ss.Provider, &ss.Level, &amr, &authTime, &clients, &created, &expires, &ss.Degraded, &ss.Continues}, more...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -205,14 +209,21 @@ func scanSession(s scanner) (*store.Session, error) {
 // taken. With events it is one operation of several statements, in a
 // savepoint, so a conflict stores nothing and appends nothing.
 func (db *DB) CreateSession(ctx context.Context, s *store.Session, events ...*store.AuditEvent) error {
+	lastUsed := s.LastUsed
+	if lastUsed.IsZero() {
+		lastUsed = s.CreatedAt
+	}
 	stored := storedSession(s)
+	if stored != nil {
+		stored.LastUsed = asStored(lastUsed)
+	}
 	cache := func() {
 		if stored != nil {
 			db.sessions.put(stored.ID, stored)
 		}
 	}
 	args := []any{s.ID, s.PersonID, s.Provider, s.Level, encodeStrings(s.AMR),
-		micros(s.AuthTime), encodeStrings(s.Clients), micros(s.CreatedAt), micros(s.ExpiresAt), boolInt(s.Degraded), s.Continues}
+		micros(s.AuthTime), encodeStrings(s.Clients), micros(s.CreatedAt), micros(s.ExpiresAt), boolInt(s.Degraded), s.Continues, micros(lastUsed)}
 	var err error
 	if len(events) == 0 {
 		_, err = db.execThen(ctx, func(int64) { cache() }, db.st.insertSession, args...)
@@ -246,11 +257,37 @@ func (db *DB) GetSession(ctx context.Context, id string, now time.Time) (*store.
 		}
 		return s, nil
 	}
-	s, err := scanSession(db.st.getSession.QueryRowContext(ctx, id, micros(now)))
+	var lastUsed int64
+	s, err := scanSessionThen(db.st.getSession.QueryRowContext(ctx, id, micros(now)), &lastUsed)
 	if err != nil {
 		return nil, fmt.Errorf("get session: %w", notFound(err))
 	}
+	s.LastUsed = fromMicros(lastUsed)
 	return s, nil
+}
+
+// TouchSession implements store.Sessions.
+func (db *DB) TouchSession(ctx context.Context, id string, at time.Time) error {
+	if db.unmatchable(id) {
+		return fmt.Errorf("touch session: %w", store.ErrNotFound)
+	}
+	t := micros(at)
+	n, err := db.execThen(ctx, func(n int64) {
+		if n > 0 {
+			db.sessions.update(id, func(s *store.Session) {
+				if micros(s.LastUsed) < t {
+					s.LastUsed = fromMicros(t)
+				}
+			})
+		}
+	}, db.st.touchSession, t, t, id)
+	if err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("touch session: %w", store.ErrNotFound)
+	}
+	return nil
 }
 
 // AddSessionClient implements store.Sessions. A client is listed once,

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -615,4 +616,61 @@ func TestOpenExistingSQLiteSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	testOpenExistingSchema(t, d, raw, func() (*DB, error) { return OpenExistingSQLite(ctx, path) })
+}
+
+// TestSessionsLiveAtMigrationCountAsUsed: a session stored before
+// 0021_session_last_used counts as used when the migration ran, so the
+// idle timeout does not end every session at upgrade.
+func TestSessionsLiveAtMigrationCountAsUsed(t *testing.T) {
+	ctx := t.Context()
+	d, err := sqliteDialect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fstest.MapFS{}
+	entries, err := fs.ReadDir(d.migrations, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() < "0021" {
+			body, err := fs.ReadFile(d.migrations, e.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			before[e.Name()] = &fstest.MapFile{Data: body}
+		}
+	}
+	old := d
+	old.migrations = before
+	dsn, err := sqliteDSN(filepath.Join(t.TempDir(), "m.db"), roleWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	created := time.Now().Add(-time.Hour)
+	if err := migrate(ctx, db, old, created); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, insertSQL("sessions", sessionCols), "s1", "p1", "passkey", "high", "[]",
+		micros(created), "[]", micros(created), micros(created.Add(8*time.Hour)), 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	from := time.Now()
+	if err := migrate(ctx, db, d, from); err != nil {
+		t.Fatal(err)
+	}
+	to := time.Now()
+	var used int64
+	if err := db.QueryRowContext(ctx, "SELECT last_used FROM sessions WHERE id = 's1'").Scan(&used); err != nil {
+		t.Fatal(err)
+	}
+	if got := fromMicros(used); got.Before(from.Add(-time.Millisecond)) || got.After(to.Add(time.Millisecond)) {
+		t.Errorf("last_used after the migration = %v, want between %v and %v", got, from, to)
+	}
 }

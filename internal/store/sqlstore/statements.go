@@ -27,8 +27,8 @@ type statements struct {
 
 	putChallenge, takeChallenge *sql.Stmt
 
-	insertSession, getSession, getSessionClients, setSessionClients, deleteSession, deletePersonSessions *sql.Stmt
-	insertSessionEnd, deleteSessionEnd                                                                   *sql.Stmt
+	insertSession, getSession, touchSession, getSessionClients, setSessionClients, deleteSession, deletePersonSessions *sql.Stmt
+	insertSessionEnd, deleteSessionEnd                                                                                 *sql.Stmt
 
 	insertAuthCode, redeemAuthCode, getAuthCodeW           *sql.Stmt
 	insertGrant, getGrant, revokeGrant, revokeClientGrants *sql.Stmt
@@ -120,8 +120,9 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.putChallenge, w, upsertSQL("challenges", "id", "id, data, expires_at")},
 		{&db.st.takeChallenge, w, "DELETE FROM challenges WHERE id = ? RETURNING data, expires_at"},
 
-		{&db.st.insertSession, w, insertSQL("sessions", sessionCols)},
-		{&db.st.getSession, r, "SELECT " + sessionCols + " FROM sessions WHERE id = ? AND expires_at > ?"},
+		{&db.st.insertSession, w, insertSQL("sessions", sessionCols+", last_used")},
+		{&db.st.getSession, r, "SELECT " + sessionCols + ", last_used FROM sessions WHERE id = ? AND expires_at > ?"},
+		{&db.st.touchSession, w, "UPDATE sessions SET last_used = CASE WHEN last_used < ? THEN ? ELSE last_used END WHERE id = ?"},
 		{&db.st.getSessionClients, w, "SELECT clients FROM sessions WHERE id = ?" + db.d.forUpdate},
 		{&db.st.setSessionClients, w, "UPDATE sessions SET clients = ? WHERE id = ?"},
 		{&db.st.deleteSession, w, "DELETE FROM sessions WHERE id = ? RETURNING " + sessionCols},
