@@ -533,7 +533,14 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 	}
 	personID, err := b.resolve(ctx, res)
 	if err != nil {
-		b.fail(ctx, ev, "unknown_person")
+		// A result that names nobody is the provider's failure; any
+		// other is this node's store (or randomness) failing to find or
+		// create the person, which is not the provider's.
+		why := provider.ReasonNodeError
+		if res.PersonID == "" && len(res.Identifiers) == 0 {
+			why = "unknown_person"
+		}
+		b.fail(ctx, ev, why)
 		return "", err
 	}
 	ev.PersonID = personID

@@ -37,7 +37,9 @@
 //	           every login), or attempt_expired,
 //	           unknown_provider, provider_not_accepted (the client's
 //	           registration does not name it), insufficient_level,
-//	           unknown_person, session_error
+//	           unknown_person (the result named no person),
+//	           session_error; a result whose person this node's store
+//	           could not find or create is recorded as node_error
 //	Type "routing" (EventRouting), when the broker routes a person around
 //	a provider that is down: the login page shows it down, provider_hint=
 //	any skips it, or it went down between the page and /login/start:
