@@ -34,7 +34,9 @@
 //	           account Varde cannot use, which counts against the
 //	           provider's health once per account in the health
 //	           window; anything else counts against the provider at
-//	           every login), or attempt_expired,
+//	           every login), or attempt_expired (a good result that
+//	           came back after the attempt expired: not the
+//	           provider's failure),
 //	           unknown_provider, provider_not_accepted (the client's
 //	           registration does not name it), insufficient_level,
 //	           unknown_person (the result named no person),
