@@ -38,7 +38,8 @@
 // "account_refused". The authorization response comes through the
 // browser, and anyone who starts a login holds a state to forge one
 // with: refusing it (an error in it, a mix-up, no code, a code the token
-// endpoint refuses with invalid_grant) is "unverified_response", which
+// endpoint refuses with invalid_grant, or with invalid_request as some
+// servers answer a code they find malformed) is "unverified_response", which
 // the broker does not count against the upstream's health. So is a 4xx
 // other than 401 from the token endpoint without an OAuth error
 // ("token_refused"): a firewall in front of it refusing the request, as
