@@ -44,11 +44,12 @@
 // other than 401 from the token endpoint without an OAuth error
 // ("token_refused"): a firewall in front of it refusing the request, as
 // it does a code that looks like an attack, which anyone can send. A
-// firewall that refuses all of Varde's requests is seen by the health
-// probes of the upstream's discovery document and keys; one that
-// refuses only token requests fails each login, and the person is
-// offered the choice of providers again, but does not make the upstream
-// down. So is a
+// firewall that refuses all of Varde's token requests is seen by the
+// health probes: Probe fetches the discovery document and keys, and
+// POSTs to the token endpoint with no grant, which must answer with an
+// OAuth error (any, of any status); no answer, or one that is no OAuth
+// error, fails the probe. Whether the endpoint redeems codes is left to
+// logins. So is a
 // "bad_nonce" in a request not pushed by PAR: the nonce went to the
 // upstream through the browser, whose holder can change it and log in
 // with their own account, and the upstream then rightly signs their

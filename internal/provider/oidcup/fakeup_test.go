@@ -65,6 +65,9 @@ type fakeUpstream struct {
 	// malformed") to a code with a character its codes never have, as
 	// some servers do.
 	strictCode bool
+	// tokenBlocked refuses every token request with a 403 page, as a
+	// firewall that blocks Varde does.
+	tokenBlocked bool
 	// requirePAR refuses front-channel requests without request_uri.
 	requirePAR bool
 	// parStatus, if set, is the PAR endpoint's status with an error body;
@@ -289,7 +292,7 @@ func (f *fakeUpstream) token(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.tokenWAF && strings.Contains(r.PostForm.Get("code"), "<") {
+	if f.tokenBlocked || f.tokenWAF && strings.Contains(r.PostForm.Get("code"), "<") {
 		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(http.StatusForbidden)
 		_, _ = w.Write([]byte("<html><body>Request blocked</body></html>"))
