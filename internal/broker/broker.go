@@ -281,7 +281,12 @@ const (
 	ReasonProviderNotAccepted = "provider_not_accepted"
 	// ReasonSessionError: the provider's result was good, and this
 	// node could not start the session (its store failed).
-	ReasonSessionError    = "session_error"
+	ReasonSessionError = "session_error"
+	// ReasonAttemptExpired: the provider's result was good, and came
+	// back after the login attempt had expired (the person took longer
+	// than the attempt lasts). Not the provider's failure: a provider
+	// slow to answer fails on its own time limits first.
+	ReasonAttemptExpired  = "attempt_expired"
 	reasonUnknownProvider = "unknown_provider"
 )
 
@@ -496,7 +501,7 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 	a, err := b.load(r, attemptID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			b.fail(ctx, ev, "attempt_expired")
+			b.fail(ctx, ev, ReasonAttemptExpired)
 			return "/login?" + url.Values{"req": {attemptID}}.Encode(), nil
 		}
 		return "", err
@@ -533,7 +538,14 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 	}
 	personID, err := b.resolve(ctx, res)
 	if err != nil {
-		b.fail(ctx, ev, "unknown_person")
+		// A result that names nobody is the provider's failure; any
+		// other is this node's store (or randomness) failing to find or
+		// create the person, which is not the provider's.
+		why := provider.ReasonNodeError
+		if res.PersonID == "" && len(res.Identifiers) == 0 {
+			why = "unknown_person"
+		}
+		b.fail(ctx, ev, why)
 		return "", err
 	}
 	ev.PersonID = personID

@@ -1036,3 +1036,34 @@ func TestFinishKeepsTheProfileAsTheEIDReportsIt(t *testing.T) {
 		}
 	}
 }
+
+// TestFinishChargesAPersonStoreFailureToTheNode: a good result whose
+// person the node's own store cannot look up is this node's failure
+// (node_error), which outage figures do not charge to the provider; a
+// result that names nobody is the provider's (unknown_person).
+func TestFinishChargesAPersonStoreFailureToTheNode(t *testing.T) {
+	f := newFixture(t)
+	broken, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "persons.db"))
+	must(t, err)
+	must(t, broken.Close())
+	f.b.Persons = broken
+	f.request(t, "r1")
+	f.request(t, "r2")
+	ids := []store.Identifier{{Scheme: "no:fnr", Value: "01018012345"}}
+	if _, err, _ := finish(f, "r1", provider.Result{Provider: "strong", Identifiers: ids, Level: assurance.High}); err == nil {
+		t.Fatal("Finish with the person store down succeeded")
+	}
+	if _, err, _ := finish(f, "r2", provider.Result{Provider: "strong", Level: assurance.High}); err == nil {
+		t.Fatal("Finish with a result naming nobody succeeded")
+	}
+	var reasons []string
+	for _, ev := range f.events(t) {
+		if ev.Type == broker.EventAuthentication {
+			reasons = append(reasons, ev.Reason)
+		}
+	}
+	slices.Sort(reasons)
+	if want := []string{provider.ReasonNodeError, "unknown_person"}; !slices.Equal(reasons, want) {
+		t.Errorf("reasons = %q, want %q", reasons, want)
+	}
+}

@@ -34,10 +34,14 @@
 //	           account Varde cannot use, which counts against the
 //	           provider's health once per account in the health
 //	           window; anything else counts against the provider at
-//	           every login), or attempt_expired,
+//	           every login), or attempt_expired (a good result that
+//	           came back after the attempt expired: not the
+//	           provider's failure),
 //	           unknown_provider, provider_not_accepted (the client's
 //	           registration does not name it), insufficient_level,
-//	           unknown_person, session_error
+//	           unknown_person (the result named no person),
+//	           session_error; a result whose person this node's store
+//	           could not find or create is recorded as node_error
 //	Type "routing" (EventRouting), when the broker routes a person around
 //	a provider that is down: the login page shows it down, provider_hint=
 //	any skips it, or it went down between the page and /login/start:

@@ -17,9 +17,11 @@
 // each component's Prober, a few at a time, each within
 // Config.ProbeTimeout (default 3 s; a prober that ignores its deadline is
 // abandoned and counted as a timeout, and not started again while it
-// runs). OIDCProber fetches an upstream provider's discovery document
+// runs). OIDCProber fetches an OpenID provider's discovery document
 // and JWKS and checks them (OpenID Connect Discovery 1.0 §4, RFC 7517
-// §5); PingProber wraps a function such as the store's Ping.
+// §5); the node probes its upstream providers with their own Probe
+// (package oidcup), which also checks that the token endpoint answers.
+// PingProber wraps a function such as the store's Ping.
 //
 // Passive signals: the broker reports how each real login through a
 // component ended (Monitor.Observe: success, error, timeout, abandoned).

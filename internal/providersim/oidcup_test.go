@@ -128,6 +128,10 @@ func TestWithVardeUpstreamClient(t *testing.T) {
 		t.Errorf("result %+v, want %v at high", res, want)
 	}
 
+	if err := up.Probe(ctx); err != nil {
+		t.Errorf("probe of a working sim: %v", err)
+	}
+
 	// Failing: the authorization endpoint sends the browser back with
 	// server_error, and Varde reports a failure it can route around.
 	if _, err := sim.SetFault(Fault{Mode: ModeFailing}); err != nil {

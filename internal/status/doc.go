@@ -80,7 +80,10 @@
 // provider the relying party does not accept and logins the provider
 // vouched for at a level the relying party does not accept (in both the
 // provider worked, and Varde's policy refused the person), and failures
-// of the node's own (including a session it could not start); and so is every login attempt left with no provider it may use
+// of the node's own (including a session it could not start, or a
+// person its store could not find or create), and good results that came
+// back after the login attempt expired (the person took too long); and
+// so is every login attempt left with no provider it may use
 // ("routing" failures, once per attempt however often the page is
 // reloaded). An attempt is affected if it failed through the component,
 // was left with nothing, or was headed for the component when it was

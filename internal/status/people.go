@@ -38,11 +38,14 @@ const (
 	// reasonSessionError is a good result from the provider for which
 	// the node could not start a session: the node's failure too.
 	reasonSessionError = broker.ReasonSessionError
+	// reasonAttemptExpired is a good result from the provider that came
+	// back after the login attempt expired: the person took too long.
+	reasonAttemptExpired = broker.ReasonAttemptExpired
 )
 
 // notTheProvider are the reasons of failed logins through a provider
 // that are not the provider's failure.
-var notTheProvider = []string{reasonCancelled, reasonUnverified, reasonNotAccepted, reasonInsufficientLevel, reasonNodeError, reasonSessionError}
+var notTheProvider = []string{reasonCancelled, reasonUnverified, reasonNotAccepted, reasonInsufficientLevel, reasonNodeError, reasonSessionError, reasonAttemptExpired}
 
 // auditPage is how many audit events one read returns.
 const auditPage = 2000

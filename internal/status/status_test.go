@@ -199,6 +199,9 @@ func TestIncidentLifecycle(t *testing.T) {
 	// bankid's result for L was good, and Varde's store failed to start
 	// the session: not bankid's outage.
 	h.audit(w.Add(15*time.Second), "authentication", "failure", "session_error", "bankid", "pL", "l1", "bL")
+	// bankid's result for M was good and came back after M's login
+	// attempt had expired: M took too long, not bankid.
+	h.audit(w.Add(16*time.Second), "authentication", "failure", "attempt_expired", "bankid", "", "m1", "bM")
 
 	h.fail.Store(false)
 	var recoveredAt time.Time

@@ -38,24 +38,29 @@
 // "account_refused". The authorization response comes through the
 // browser, and anyone who starts a login holds a state to forge one
 // with: refusing it (an error in it, a mix-up, no code, a code the token
-// endpoint refuses with invalid_grant) is "unverified_response", which
+// endpoint refuses with invalid_grant, or with invalid_request as some
+// servers answer a code they find malformed) is "unverified_response", which
 // the broker does not count against the upstream's health. So is a 4xx
 // other than 401 from the token endpoint without an OAuth error
 // ("token_refused"): a firewall in front of it refusing the request, as
-// it does a code that looks like an attack, which anyone can send. A
-// firewall that refuses all of Varde's requests is seen by the health
-// probes of the upstream's discovery document and keys; one that
-// refuses only token requests fails each login, and the person is
-// offered the choice of providers again, but does not make the upstream
-// down. So is a
-// "bad_nonce" in a request not pushed by PAR: the nonce went to the
+// it does a code that looks like an attack, which anyone can send. So is
+// a "bad_nonce" in a request not pushed by PAR: the nonce went to the
 // upstream through the browser, whose holder can change it and log in
 // with their own account, and the upstream then rightly signs their
 // nonce. A pushed request never passes through the browser, so there a
-// wrong nonce is the upstream's and counts against it. Failures of
-// the upstream's servers are "upstream_error": discovery, keys, PAR,
-// the token endpoint (any other error, a timeout, no connection) and an
-// ID token that is not its valid answer for this login.
+// wrong nonce is the upstream's and counts against it.
+//
+// A firewall that refuses all of Varde's token requests is seen by the
+// health probes instead: Probe fetches the discovery document and keys,
+// and POSTs to the token endpoint with no grant, which must answer with
+// an OAuth error (any, of any status); no answer, or one that is no
+// OAuth error, fails the probe. Whether the endpoint redeems codes is
+// left to logins.
+//
+// Failures of the upstream's servers are "upstream_error": discovery,
+// keys, PAR, the token endpoint (any other error, a timeout, no
+// connection) and an ID token that is not its valid answer for this
+// login.
 //
 // An ID token that is, but whose account Varde cannot use, is
 // "account_refused" ("claims_not_text", "no_auth_time",

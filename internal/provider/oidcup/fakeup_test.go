@@ -61,6 +61,13 @@ type fakeUpstream struct {
 	// tokenWAF refuses with a 403 page, as a firewall in front of the
 	// token endpoint does, a token request whose code holds a '<'.
 	tokenWAF bool
+	// strictCode answers invalid_request (RFC 6749 §5.2, "otherwise
+	// malformed") to a code with a character its codes never have, as
+	// some servers do.
+	strictCode bool
+	// tokenBlocked refuses every token request with a 403 page, as a
+	// firewall that blocks Varde does.
+	tokenBlocked bool
 	// requirePAR refuses front-channel requests without request_uri.
 	requirePAR bool
 	// parStatus, if set, is the PAR endpoint's status with an error body;
@@ -285,10 +292,14 @@ func (f *fakeUpstream) token(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.tokenWAF && strings.Contains(r.PostForm.Get("code"), "<") {
+	if f.tokenBlocked || f.tokenWAF && strings.Contains(r.PostForm.Get("code"), "<") {
 		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(http.StatusForbidden)
 		_, _ = w.Write([]byte("<html><body>Request blocked</body></html>"))
+		return
+	}
+	if f.strictCode && strings.ContainsAny(r.PostForm.Get("code"), "!*'()") {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "malformed code"})
 		return
 	}
 	if status != 0 {

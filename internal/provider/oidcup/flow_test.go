@@ -512,12 +512,27 @@ func TestDiscovery(t *testing.T) {
 	loginFails(t, v2, v2.startURL("fake", "a", assurance.Substantial, "", ""), ReasonUpstreamError, ReasonDiscovery)
 }
 
-// TestProbe: Probe reports an upstream whose discovery or keys fail.
+// TestProbe: Probe reports an upstream whose discovery or keys fail, or
+// whose token endpoint answers no OAuth error.
 func TestProbe(t *testing.T) {
 	v := newVarde(t)
 	f := newFakeUpstream(t, v.clock)
 	p := v.add(f.config(v, "fake"))
 	ctx := t.Context()
+	if err := p.Probe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Failing with an OAuth error is for logins to tell; the endpoint
+	// is reached.
+	f.with(func(f *fakeUpstream) { f.tokenStatus = http.StatusInternalServerError })
+	if err := p.Probe(ctx); err != nil {
+		t.Fatalf("Probe with the token endpoint answering server errors: %v", err)
+	}
+	f.with(func(f *fakeUpstream) { f.tokenStatus, f.tokenBlocked = 0, true })
+	if err := p.Probe(ctx); err == nil || !strings.Contains(err.Error(), "token endpoint answered 403") {
+		t.Fatalf("Probe with a firewall refusing every token request: %v", err)
+	}
+	f.with(func(f *fakeUpstream) { f.tokenBlocked = false })
 	if err := p.Probe(ctx); err != nil {
 		t.Fatal(err)
 	}

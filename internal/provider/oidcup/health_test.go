@@ -126,8 +126,9 @@ func TestForgedCallbackNotCountedAsOutage(t *testing.T) {
 		// is taken to the upstream's token endpoint.
 		audit      string
 		tokenCalls bool
-		// waf puts a firewall in front of the token endpoint.
-		waf bool
+		// waf puts a firewall in front of the token endpoint; strict
+		// makes it answer invalid_request to a code of the wrong shape.
+		waf, strict bool
 	}{
 		{name: "server_error", audit: ReasonUpstreamError,
 			q: func(iss string) url.Values { return url.Values{"iss": {iss}, "error": {"server_error"}} }},
@@ -139,6 +140,8 @@ func TestForgedCallbackNotCountedAsOutage(t *testing.T) {
 			q: func(iss string) url.Values { return url.Values{"iss": {iss}} }},
 		{name: "made-up code", audit: ReasonInvalidGrant, tokenCalls: true,
 			q: func(iss string) url.Values { return url.Values{"iss": {iss}, "code": {"forged"}} }},
+		{name: "code the upstream calls malformed", audit: ReasonInvalidGrant, tokenCalls: true, strict: true,
+			q: func(iss string) url.Values { return url.Values{"iss": {iss}, "code": {"not!a!code"}} }},
 		{name: "code a firewall refuses", audit: ReasonTokenRefused, tokenCalls: true, waf: true,
 			q: func(iss string) url.Values { return url.Values{"iss": {iss}, "code": {"<script>"}} }},
 		{name: "oversized code", audit: ReasonMalformedCode,
@@ -150,7 +153,7 @@ func TestForgedCallbackNotCountedAsOutage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bk := newBrokered(t)
-			bk.f.with(func(f *fakeUpstream) { f.tokenWAF = tc.waf })
+			bk.f.with(func(f *fakeUpstream) { f.tokenWAF, f.strictCode = tc.waf, tc.strict })
 			n := 2 * bk.mon.Config().MinLogins
 			for range n {
 				if next := bk.forge(t, tc.q(bk.f.issuer)); next != "/login?err=failed&req=" {

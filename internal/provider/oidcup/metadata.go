@@ -405,7 +405,8 @@ func (p *Provider) keySet(ctx context.Context, m *metadata, refetch bool) (jose.
 }
 
 // Probe fetches the upstream's metadata and keys afresh and reports
-// whether both are usable, for health checks. Successful fetches
+// whether both are usable and the token endpoint answers OAuth (see
+// probeToken), for health checks. Successful fetches
 // refresh the caches logins use.
 func (p *Provider) Probe(ctx context.Context) error {
 	now := p.now()
@@ -416,6 +417,39 @@ func (p *Provider) Probe(ctx context.Context) error {
 	_, _, err = p.keys.get(fetchPolicy{now: now, force: true, source: m.JWKSURI}, func() (jwks, error) { return p.loadKeys(ctx, m.JWKSURI) })
 	if err != nil {
 		return fmt.Errorf("upstream %s: %w", p.cfg.ID, err)
+	}
+	if err := p.probeToken(ctx, m.TokenEndpoint); err != nil {
+		return fmt.Errorf("upstream %s: %w", p.cfg.ID, err)
+	}
+	return nil
+}
+
+// probeToken checks that the token endpoint is reached and speaks OAuth:
+// a POST with no grant and no client authentication must be answered
+// with an OAuth error (RFC 6749 §5.2: invalid_request, invalid_client,
+// unsupported_grant_type, or any other). No answer, or an answer that is
+// no OAuth error (a firewall or proxy in front of the endpoint refusing
+// every request, which logins record as token_refused and do not count),
+// fails the probe. Whether the endpoint redeems codes is what logins
+// tell: an OAuth error of any status passes.
+func (p *Provider) probeToken(ctx context.Context, endpoint string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(""))
+	if err != nil {
+		return fmt.Errorf("token endpoint: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := p.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("token endpoint: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenSize+1))
+	if err != nil {
+		return fmt.Errorf("token endpoint: %w", err)
+	}
+	if len(body) > maxTokenSize || errorCode(body) == "?" {
+		return fmt.Errorf("token endpoint answered %d without an OAuth error", resp.StatusCode)
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ const (
 	ReasonMalformedCode     = "malformed_code"   // a code no authorization server issues (maxCodeLength, RFC 6749 A.11)
 	ReasonDiscovery         = "discovery_error"  // metadata could not be fetched or is unusable
 	ReasonPAR               = "par_error"        // the pushed authorization request failed
-	ReasonInvalidGrant      = "invalid_grant"    // the token endpoint refused the code
+	ReasonInvalidGrant      = "invalid_grant"    // the token endpoint refused the code (invalid_grant or invalid_request)
 	ReasonTokenEndpoint     = "token_endpoint_error"
 	ReasonTokenRefused      = "token_refused"      // 4xx (not 401) without an OAuth error, as from a firewall in front of it
 	ReasonTimeout           = "timeout"            // the token endpoint did not answer in time

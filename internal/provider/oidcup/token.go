@@ -48,9 +48,11 @@ func (p *Provider) redeem(ctx context.Context, m *metadata, code, verifier strin
 		e := errorCode(body)
 		// RFC 6749 §5.2, RFC 7636 §4.6: invalid_grant is the code (or
 		// its verifier) refused. The code came through the browser, so
-		// this is the endpoint working, not failing.
-		if status >= 400 && status < 500 && e == "invalid_grant" {
-			return "", reject(ReasonInvalidGrant, "token endpoint refused the code (status %d)", status)
+		// this is the endpoint working, not failing. invalid_request is
+		// also what a server answers to a code it finds malformed, which
+		// anyone who starts a login can send: the same.
+		if status >= 400 && status < 500 && (e == "invalid_grant" || e == "invalid_request") {
+			return "", reject(ReasonInvalidGrant, "token endpoint refused the code with %s (status %d)", e, status)
 		}
 		// A refusal that is no OAuth error (RFC 6749 §5.2) is a firewall
 		// or proxy in front of the endpoint refusing the request: as
