@@ -347,6 +347,12 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 		rp.render(w, r, http.StatusBadRequest, "home.html", page{Error: t.ErrLevelUnknown})
 		return
 	}
+	if !rp.room(rp.Now()) {
+		rp.Log.Warn("demo bank: too many logins in progress", "limit", maxPending)
+		w.Header().Set("Retry-After", "60")
+		rp.render(w, r, http.StatusServiceUnavailable, "home.html", page{Error: t.ErrBusy})
+		return
+	}
 	state, nonce, verifier := random(16), random(16), oauth2.GenerateVerifier()
 	form := url.Values{
 		"response_type": {"code"}, "client_id": {rp.ClientID}, "redirect_uri": {rp.BaseURL + "/callback"},
@@ -375,15 +381,42 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 	}
 	now := rp.Now()
 	rp.mu.Lock()
+	rp.prune(now)
+	full := len(rp.pending) >= maxPending
+	if !full {
+		rp.pending[state] = pending{verifier: verifier, nonce: nonce, acr: acr, expires: now.Add(10 * time.Minute)}
+	}
+	rp.mu.Unlock()
+	if full {
+		rp.Log.Warn("demo bank: too many logins in progress", "limit", maxPending)
+		w.Header().Set("Retry-After", "60")
+		rp.render(w, r, http.StatusServiceUnavailable, "home.html", page{Error: t.ErrBusy})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: "demobank_state", Value: state, Path: rp.path() + "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: 600})
+	http.Redirect(w, r, rp.provider.Endpoint().AuthURL+"?"+url.Values{"client_id": {rp.ClientID}, "request_uri": {requestURI}}.Encode(), http.StatusSeeOther)
+}
+
+// maxPending bounds the logins begun and not yet back at the callback,
+// each kept 10 minutes, so a stream of POST /login cannot grow memory
+// without end.
+const maxPending = 10000
+
+// room drops the logins that expired and reports whether another fits.
+func (rp *RP) room(now time.Time) bool {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	rp.prune(now)
+	return len(rp.pending) < maxPending
+}
+
+// prune drops the logins that expired; rp.mu is held.
+func (rp *RP) prune(now time.Time) {
 	for k, p := range rp.pending {
 		if now.After(p.expires) {
 			delete(rp.pending, k)
 		}
 	}
-	rp.pending[state] = pending{verifier: verifier, nonce: nonce, acr: acr, expires: now.Add(10 * time.Minute)}
-	rp.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: "demobank_state", Value: state, Path: rp.path() + "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: 600})
-	http.Redirect(w, r, rp.provider.Endpoint().AuthURL+"?"+url.Values{"client_id": {rp.ClientID}, "request_uri": {requestURI}}.Encode(), http.StatusSeeOther)
 }
 
 // uiLocales turns Accept-Language into an OIDC ui_locales list.

@@ -269,3 +269,57 @@ func TestPagesNamed(t *testing.T) {
 		})
 	}
 }
+
+// TestLoginPendingBounded: with maxPending logins in progress, another
+// POST /login gets a plain page with 503 and sends Varde no request; once
+// one of them expires, the next login goes ahead.
+func TestLoginPendingBounded(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{
+			"issuer": srv.URL, "authorization_endpoint": srv.URL + "/authorize", "token_endpoint": srv.URL + "/token",
+			"jwks_uri": srv.URL + "/jwks", "pushed_authorization_request_endpoint": srv.URL + "/par",
+		})
+	})
+	pushed := 0
+	mux.HandleFunc("POST /par", func(w http.ResponseWriter, r *http.Request) {
+		pushed++
+		writeJSON(w, http.StatusCreated, map[string]any{"request_uri": "urn:x", "expires_in": 60})
+	})
+	now := time.Now()
+	rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: srv.URL, BaseURL: "http://localhost:1/demo-bank",
+		Key: key, KeyID: "k1", HTTPClient: srv.Client(),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now }}
+	h := rp.Handler()
+	for i := range maxPending {
+		rp.pending["s"+time.Duration(i).String()] = pending{expires: now.Add(time.Duration(i+1) * time.Second)}
+	}
+	login := func() *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(""))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Accept-Language", "en")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	w := login()
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), texts["en"].ErrBusy) || w.Header().Get("Retry-After") == "" {
+		t.Errorf("full: status %d, Retry-After %q, want 503 and %q:\n%s", w.Code, w.Header().Get("Retry-After"), texts["en"].ErrBusy, w.Body.String())
+	}
+	if pushed != 0 || len(rp.pending) != maxPending {
+		t.Errorf("full: %d requests pushed, %d pending; want 0 and %d", pushed, len(rp.pending), maxPending)
+	}
+	now = now.Add(1500 * time.Millisecond) // the first one expires
+	if w := login(); w.Code != http.StatusSeeOther {
+		t.Errorf("after one expired: status %d, want 303:\n%s", w.Code, w.Body.String())
+	}
+	if pushed != 1 || len(rp.pending) != maxPending {
+		t.Errorf("after one expired: %d requests pushed, %d pending; want 1 and %d", pushed, len(rp.pending), maxPending)
+	}
+}

@@ -21,4 +21,9 @@
 // home, and a form's address asked for by GET leads home. What went
 // wrong between Demo Bank and Varde goes to the log; the page says in
 // plain words what happened and what to do.
+//
+// A login begun and not yet back at the callback is kept 10 minutes, and
+// at most 10 000 are kept at once; past that, POST /login answers 503
+// with Retry-After and a page asking to try again in a few minutes,
+// before asking Varde for anything.
 package demorp

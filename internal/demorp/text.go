@@ -32,6 +32,8 @@ type text struct {
 	// ErrLevel: Varde's login reached a lower level than the one chosen;
 	// ErrLevelUnknown: the form named a level the bank does not offer.
 	ErrLevel, ErrLevelUnknown string
+	// ErrBusy: too many logins are in progress to begin another.
+	ErrBusy string
 
 	// ErrorTitle starts the title of a page that shows an error (WCAG
 	// 3.3.1, 2.4.2: the title says so before anything else).
@@ -80,6 +82,7 @@ var texts = map[string]*text{
 		NotFoundNext:    "Go to the home page to log in.",
 
 		ErrUnreachable:  "Varde is not reachable. Try again in a moment.",
+		ErrBusy:         "Too many logins are in progress at Demo Bank right now. Try again in a few minutes.",
 		ErrStart:        "Varde did not start the login. Try again in a moment. If it happens again, the terminal running the demo says why.",
 		ErrState:        "This login did not start here. Please log in again.",
 		ErrExpired:      "The login took too long. Please log in again.",
@@ -130,6 +133,7 @@ var texts = map[string]*text{
 		NotFoundNext:    "Gå til forsiden for å logge inn.",
 
 		ErrUnreachable:  "Varde svarer ikke. Prøv igjen om litt.",
+		ErrBusy:         "Det pågår for mange innlogginger i Demo Bank akkurat nå. Prøv igjen om noen minutter.",
 		ErrStart:        "Varde startet ikke innloggingen. Prøv igjen om litt. Skjer det igjen, står årsaken i terminalen der demoen kjører.",
 		ErrState:        "Denne innloggingen startet ikke her. Logg inn på nytt.",
 		ErrExpired:      "Innloggingen tok for lang tid. Logg inn på nytt.",
@@ -180,6 +184,7 @@ var texts = map[string]*text{
 		NotFoundNext:    "Gå til forsiden for at logge ind.",
 
 		ErrUnreachable:  "Varde svarer ikke. Prøv igen om lidt.",
+		ErrBusy:         "Der er for mange igangværende login i Demo Bank lige nu. Prøv igen om nogle minutter.",
 		ErrStart:        "Varde startede ikke dit login. Prøv igen om lidt. Sker det igen, står årsagen i terminalen, hvor demoen kører.",
 		ErrState:        "Dette login startede ikke her. Log ind igen.",
 		ErrExpired:      "Det tog for lang tid at logge ind. Log ind igen.",

@@ -55,8 +55,8 @@ type Set struct {
 	// hold yet; zero if the store held it already (a restart).
 	newSince time.Time
 	// retiredAt is when the local key was retired, as first read from
-	// the store (or when the store refused to publish it); zero if it was
-	// not.
+	// the store (or when the store refused to publish it and read it as
+	// retired); zero if it was not.
 	retiredAt time.Time
 }
 
@@ -94,6 +94,16 @@ func (s *Set) Publish(ctx context.Context) error {
 		KID: jwk.KeyID, Node: s.Node, JWK: raw, CreatedAt: now, ExpiresAt: now.Add(ttl),
 	})
 	if errors.Is(err, store.ErrConflict) {
+		// The store refuses to publish a retired key, but a conflict may
+		// have other causes; only a key the store reads as retired stops
+		// this node signing.
+		retired, rerr := s.storedRetired(ctx, jwk.KeyID)
+		if rerr != nil {
+			return fmt.Errorf("publish key: %w (and reading whether kid %s was retired: %w)", err, jwk.KeyID, rerr)
+		}
+		if !retired {
+			return fmt.Errorf("publish key: %w", err)
+		}
 		s.mu.Lock()
 		if s.retiredAt.IsZero() {
 			s.retiredAt = now
@@ -114,6 +124,20 @@ func (s *Set) Publish(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// storedRetired reads whether the store holds kid as retired, expired
+// or not.
+func (s *Set) storedRetired(ctx context.Context, kid string) (bool, error) {
+	// A zero time lists every stored key: a retired key outlives its
+	// expiry in the store so that it is never published again.
+	stored, err := s.Store.ListPublicKeys(ctx, time.Time{})
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(stored, func(k *store.PublicKey) bool {
+		return k.KID == kid && !k.RetiredAt.IsZero()
+	}), nil
 }
 
 // UntilKnown is how long until every node's JWKS may be relied on to

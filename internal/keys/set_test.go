@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
@@ -319,5 +321,49 @@ func TestRetiredKeySignsNothing(t *testing.T) {
 	var claims map[string]string
 	if err := setA.Verify(ctx, tok, &claims); err != nil {
 		t.Errorf("a does not verify b's token: %v", err)
+	}
+}
+
+// conflicting is the real store whose PutPublicKey answers
+// store.ErrConflict, as a backend may for a cause other than retirement.
+type conflicting struct{ *sqlstore.DB }
+
+func (c conflicting) PutPublicKey(ctx context.Context, k *store.PublicKey) error {
+	return fmt.Errorf("put public key %s: %w", k.KID, store.ErrConflict)
+}
+
+// TestPublishConflictNotRetired: a conflict from the store on publishing
+// a key the store does not hold as retired is an error, not a
+// retirement: the node keeps signing and Retired stays zero. A key
+// retired and past its expiry still reads as retired.
+func TestPublishConflictNotRetired(t *testing.T) {
+	ctx := context.Background()
+	setA, _, now := twoNodes(t)
+	if err := setA.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db := setA.Store.(*sqlstore.DB)
+	flaky := &Set{Store: conflicting{db}, Local: setA.Local, Node: "a", Now: setA.Now}
+	err := flaky.Publish(ctx)
+	if err == nil || errors.Is(err, ErrRetired) || !errors.Is(err, store.ErrConflict) {
+		t.Errorf("Publish with a conflict on a live key: %v, want the conflict and not ErrRetired", err)
+	}
+	if _, err := flaky.Local.SignJWT(map[string]string{"iss": "a"}); err != nil {
+		t.Errorf("a stops signing after a conflict on a live key: %v", err)
+	}
+	if got := flaky.Retired(ctx); !got.IsZero() {
+		t.Errorf("Retired after a conflict on a live key = %v, want zero", got)
+	}
+
+	if _, err := db.RetirePublicKey(ctx, setA.Local.KID(), *now, nil); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(2 * DefaultPublishTTL)
+	restarted := &Set{Store: conflicting{db}, Local: setA.Local, Node: "a", Now: setA.Now}
+	if err := restarted.Publish(ctx); !errors.Is(err, ErrRetired) {
+		t.Errorf("Publish of a key retired and expired: %v, want ErrRetired", err)
+	}
+	if _, err := restarted.Local.SignJWT(map[string]string{"iss": "a"}); !errors.Is(err, ErrRetired) {
+		t.Errorf("a signs with its retired key: %v, want ErrRetired", err)
 	}
 }
