@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,15 +182,7 @@ func TestLoginRefusedPlainly(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mux := http.NewServeMux()
-			srv := httptest.NewServer(mux)
-			t.Cleanup(srv.Close)
-			mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-				writeJSON(w, http.StatusOK, map[string]any{
-					"issuer": srv.URL, "authorization_endpoint": srv.URL + "/authorize", "token_endpoint": srv.URL + "/token",
-					"jwks_uri": srv.URL + "/jwks", "pushed_authorization_request_endpoint": srv.URL + "/par",
-				})
-			})
+			mux, srv := fakeIssuer(t)
 			mux.HandleFunc("POST /par", tt.par)
 			var log strings.Builder
 			rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: srv.URL, BaseURL: "http://localhost:1/demo-bank",
@@ -278,18 +271,10 @@ func TestLoginPendingBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{
-			"issuer": srv.URL, "authorization_endpoint": srv.URL + "/authorize", "token_endpoint": srv.URL + "/token",
-			"jwks_uri": srv.URL + "/jwks", "pushed_authorization_request_endpoint": srv.URL + "/par",
-		})
-	})
-	pushed := 0
+	mux, srv := fakeIssuer(t)
+	var pushed atomic.Int64
 	mux.HandleFunc("POST /par", func(w http.ResponseWriter, r *http.Request) {
-		pushed++
+		pushed.Add(1)
 		writeJSON(w, http.StatusCreated, map[string]any{"request_uri": "urn:x", "expires_in": 60})
 	})
 	now := time.Now()
@@ -312,14 +297,30 @@ func TestLoginPendingBounded(t *testing.T) {
 	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), texts["en"].ErrBusy) || w.Header().Get("Retry-After") == "" {
 		t.Errorf("full: status %d, Retry-After %q, want 503 and %q:\n%s", w.Code, w.Header().Get("Retry-After"), texts["en"].ErrBusy, w.Body.String())
 	}
-	if pushed != 0 || len(rp.pending) != maxPending {
-		t.Errorf("full: %d requests pushed, %d pending; want 0 and %d", pushed, len(rp.pending), maxPending)
+	if pushed.Load() != 0 || len(rp.pending) != maxPending {
+		t.Errorf("full: %d requests pushed, %d pending; want 0 and %d", pushed.Load(), len(rp.pending), maxPending)
 	}
 	now = now.Add(1500 * time.Millisecond) // the first one expires
 	if w := login(); w.Code != http.StatusSeeOther {
 		t.Errorf("after one expired: status %d, want 303:\n%s", w.Code, w.Body.String())
 	}
-	if pushed != 1 || len(rp.pending) != maxPending {
-		t.Errorf("after one expired: %d requests pushed, %d pending; want 1 and %d", pushed, len(rp.pending), maxPending)
+	if pushed.Load() != 1 || len(rp.pending) != maxPending {
+		t.Errorf("after one expired: %d requests pushed, %d pending; want 1 and %d", pushed.Load(), len(rp.pending), maxPending)
 	}
+}
+
+// fakeIssuer serves a discovery document naming itself as issuer, with
+// its endpoints on mux, for the test to add.
+func fakeIssuer(t *testing.T) (*http.ServeMux, *httptest.Server) {
+	t.Helper()
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{
+			"issuer": srv.URL, "authorization_endpoint": srv.URL + "/authorize", "token_endpoint": srv.URL + "/token",
+			"jwks_uri": srv.URL + "/jwks", "pushed_authorization_request_endpoint": srv.URL + "/par",
+		})
+	})
+	return mux, srv
 }

@@ -404,16 +404,7 @@ func TestMigrate(t *testing.T) {
 		"README.md":  {Data: []byte("not a migration")},
 	}
 	d := dialect{name: "test", migrations: fsys, rebind: func(q string) string { return q }, classify: classifySQLite}
-	dsn, err := sqliteDSN(filepath.Join(t.TempDir(), "m.db"), roleWrite)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
+	db := openMigrationDB(t)
 
 	count := func(q string) int {
 		t.Helper()
@@ -643,16 +634,7 @@ func TestSessionsLiveAtMigrationCountAsUsed(t *testing.T) {
 	}
 	old := d
 	old.migrations = before
-	dsn, err := sqliteDSN(filepath.Join(t.TempDir(), "m.db"), roleWrite)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
+	db := openMigrationDB(t)
 	created := time.Now().Add(-time.Hour)
 	if err := migrate(ctx, db, old, created); err != nil {
 		t.Fatal(err)
@@ -673,4 +655,21 @@ func TestSessionsLiveAtMigrationCountAsUsed(t *testing.T) {
 	if got := fromMicros(used); got.Before(from.Add(-time.Millisecond)) || got.After(to.Add(time.Millisecond)) {
 		t.Errorf("last_used after the migration = %v, want between %v and %v", got, from, to)
 	}
+}
+
+// openMigrationDB opens an empty SQLite database on one connection, for
+// running migrations by hand; it is closed when the test ends.
+func openMigrationDB(t *testing.T) *sql.DB {
+	t.Helper()
+	dsn, err := sqliteDSN(filepath.Join(t.TempDir(), "m.db"), roleWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	return db
 }
