@@ -33,13 +33,23 @@ func (p *Provider) subject(c *store.Client, personID string) string {
 // cannot join their records on it (OIDC Core §8.1's reason for pairwise
 // subjects); and ID tokens do not carry the store key.
 func SessionRef(salt []byte, sectorID, sessionID string) string {
+	return base64.RawURLEncoding.EncodeToString(saltMAC(salt, "varde sid key v1", sectorID, sessionID)[:16])
+}
+
+// saltMAC is an HMAC-SHA256 of parts (each but the first after a NUL)
+// under a key derived from salt for the use label names, so that no
+// two uses of the pairwise subjects' secret share a key.
+func saltMAC(salt []byte, label string, parts ...string) []byte {
 	k := hmac.New(sha256.New, salt)
-	k.Write([]byte("varde sid key v1"))
+	k.Write([]byte(label))
 	m := hmac.New(sha256.New, k.Sum(nil))
-	m.Write([]byte(sectorID))
-	m.Write([]byte{0})
-	m.Write([]byte(sessionID))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+	for i, part := range parts {
+		if i > 0 {
+			m.Write([]byte{0})
+		}
+		m.Write([]byte(part))
+	}
+	return m.Sum(nil)
 }
 
 // sessionRef is c's sid for the session whose root has ID root.

@@ -2,7 +2,6 @@ package oidc
 
 import (
 	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -62,11 +61,7 @@ const logoutTokenField = "confirm_token"
 // the session's ID, which a new login changes, so neither another site
 // nor an older page of this one can make it.
 func (p *Provider) logoutConfirmToken(sess *store.Session) string {
-	k := hmac.New(sha256.New, p.SubjectSalt)
-	k.Write([]byte("varde logout confirmation key v1"))
-	m := hmac.New(sha256.New, k.Sum(nil))
-	m.Write([]byte(sess.ID))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return base64.RawURLEncoding.EncodeToString(saltMAC(p.SubjectSalt, "varde logout confirmation key v1", sess.ID))
 }
 
 // Field is a hidden form field.
