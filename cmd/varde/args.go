@@ -100,14 +100,38 @@ func takesValue(fs *flag.FlagSet, arg string) bool {
 	return flagNamed(fs, arg) != nil && !isBoolFlag(fs, arg)
 }
 
-// adminFlags begins `varde GROUP NAME [flags]`, a command that works on
-// a node's database: without NAME it prints usage and returns
-// flag.ErrHelp; otherwise a flag set named "GROUP NAME" that reports to
-// stderr, with the --config flag every such command takes.
-func adminFlags(group, usage string, args []string, stderr io.Writer) (fs *flag.FlagSet, config *string, err error) {
+// groupHelp handles the first word after a command group (varde
+// clients, keys, nodes, store, status, provider): none prints the
+// group's usage on stderr and returns flag.ErrHelp (exit status 2); -h,
+// --help or help returns a helpRequest, so the usage goes to stdout and
+// the command succeeds, as -h after a subcommand does. Otherwise nil.
+func groupHelp(usage string, args []string, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return nil, nil, flag.ErrHelp
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		return &helpRequest{usage: usage}
+	}
+	return nil
+}
+
+// unknownSubcommand prints a group's usage on stderr and returns the
+// usage error for a subcommand the group does not have, naming the
+// valid ones.
+func unknownSubcommand(group, usage, name string, stderr io.Writer, valid ...string) error {
+	fmt.Fprint(stderr, usage)
+	return usageErrorf("unknown %s command %q; the %s commands are %s", group, name, group, strings.Join(valid, ", "))
+}
+
+// adminFlags begins `varde GROUP NAME [flags]`, a command that works on
+// a node's database: without NAME, or with -h, it answers as groupHelp
+// does; otherwise a flag set named "GROUP NAME" that reports to stderr,
+// with the --config flag every such command takes.
+func adminFlags(group, usage string, args []string, stderr io.Writer) (fs *flag.FlagSet, config *string, err error) {
+	if err := groupHelp(usage, args, stderr); err != nil {
+		return nil, nil, err
 	}
 	fs = flag.NewFlagSet(group+" "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -79,10 +79,41 @@ func TestHelpOnStdout(t *testing.T) {
 			t.Errorf("varde %s: stderr %q, want nothing", strings.Join(args, " "), stderr.String())
 		}
 	}
+	// A command group's usage, asked for, is the group's answer too.
+	for _, args := range [][]string{
+		{"clients", "-h"}, {"clients", "--help"}, {"keys", "-h"}, {"nodes", "--help"}, {"store", "-h"},
+		{"status", "-h"}, {"status", "maintenance", "--help"}, {"provider", "-h"}, {"clients", "help"},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := run(args, &stdout, &stderr)
+		if code := exitStatus(err, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "usage: varde "+args[0]) || stderr.Len() != 0 {
+			t.Errorf("varde %s: exit status %d, stdout %q, stderr %q; want 0 and the group's usage on stdout only", strings.Join(args, " "), code, stdout.String(), stderr.String())
+		}
+	}
 	var stdout, stderr bytes.Buffer
 	err := run([]string{"serve", "--frobnicate"}, &stdout, &stderr)
 	if code := exitStatus(err, &stderr); code != 2 || stdout.Len() != 0 || !strings.Contains(stderr.String(), "-config") {
 		t.Errorf("serve --frobnicate: exit status %d, stdout %q, stderr %q; want 2 and the usage on stderr", code, stdout.String(), stderr.String())
+	}
+	// An unknown subcommand is a command called wrongly: the usage on
+	// stderr, status 2, and the error names the group's commands.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"clients", "frob"}, "add, list, remove"},
+		{[]string{"keys", "frob"}, "list, retire"},
+		{[]string{"nodes", "frob"}, "list, forget"},
+		{[]string{"store", "frob"}, "backup, verify"},
+		{[]string{"status", "frob"}, "incidents, note"},
+		{[]string{"provider", "frob"}, "fault"},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := run(tc.args, &stdout, &stderr)
+		if code := exitStatus(err, &stderr); code != 2 || stdout.Len() != 0 || !strings.Contains(stderr.String(), "usage: varde "+tc.args[0]) ||
+			!strings.Contains(stderr.String(), `"frob"`) || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("varde %s: exit status %d, stdout %q, stderr %q; want 2, the usage on stderr and %q", strings.Join(tc.args, " "), code, stdout.String(), stderr.String(), tc.want)
+		}
 	}
 }
 

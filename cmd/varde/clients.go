@@ -72,8 +72,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				"but a node that starts with a file declaring it adds it again, so take it out of every node's file too")
 	case "list":
 	default:
-		fmt.Fprint(stderr, clientsUsage)
-		return usageErrorf("unknown clients command %q", args[0])
+		return unknownSubcommand("clients", clientsUsage, args[0], stderr, "add", "list", "remove")
 	}
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err

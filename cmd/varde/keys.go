@@ -37,8 +37,7 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.BoolVar(&force, "force", false, "retire a node's newest key, which the node is probably signing with: "+
 			"that node stops signing, answers 503 at /readyz and will not start again until it has a new key")
 	default:
-		fmt.Fprint(stderr, keysUsage)
-		return usageErrorf("unknown keys command %q", args[0])
+		return unknownSubcommand("keys", keysUsage, args[0], stderr, "list", "retire")
 	}
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err

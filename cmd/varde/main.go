@@ -57,7 +57,8 @@ commands:
   version   print the version
 
 Flags go before any other argument; quote values with spaces; -h after a
-command prints its flags. Exit status: 0 success, 1 failure, 2 a command
+command prints its flags, and after a group (clients, keys, ...) its
+commands. Exit status: 0 success, 1 failure, 2 a command
 called wrongly.
 `
 

@@ -35,8 +35,7 @@ func nodesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.StringVar(&node, "node", "", "the node's name, as varde nodes list shows it (required)")
 		fs.StringVar(&reason, "reason", "", "why, for the audit log (e.g. \"host decommissioned after a disk failure\")")
 	default:
-		fmt.Fprint(stderr, nodesUsage)
-		return usageErrorf("unknown nodes command %q", args[0])
+		return unknownSubcommand("nodes", nodesUsage, args[0], stderr, "list", "forget")
 	}
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err

@@ -210,9 +210,11 @@ func startSim(ctx context.Context, dir string, cfg providersim.Config) (*provide
 
 // provider switches a running sim: `varde provider fault …`.
 func provider(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "fault" {
-		fmt.Fprint(stderr, providerUsage)
-		return flag.ErrHelp
+	if err := groupHelp(providerUsage, args, stderr); err != nil {
+		return err
+	}
+	if args[0] != "fault" {
+		return unknownSubcommand("provider", providerUsage, args[0], stderr, "fault")
 	}
 	fs := flag.NewFlagSet("provider fault", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -47,16 +47,14 @@ func openStatusReader(ctx context.Context, path string) (*config.Config, *status
 }
 
 func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, statusUsage)
-		return flag.ErrHelp
+	if err := groupHelp(statusUsage, args, stderr); err != nil {
+		return err
 	}
 	name := args[0]
 	args = args[1:]
 	if name == "maintenance" {
-		if len(args) == 0 {
-			fmt.Fprint(stderr, statusUsage)
-			return flag.ErrHelp
+		if err := groupHelp(statusUsage, args, stderr); err != nil {
+			return err
 		}
 		name, args = "maintenance "+args[0], args[1:]
 	}
@@ -94,8 +92,8 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.StringVar(&from, "from", "", "first day, YYYY-MM-DD (with --to)")
 		fs.StringVar(&to, "to", "", "day after the last, YYYY-MM-DD (with --from)")
 	default:
-		fmt.Fprint(stderr, statusUsage)
-		return usageErrorf("unknown status command %q", name)
+		return unknownSubcommand("status", statusUsage, name, stderr,
+			"incidents", "note", "rca", "maintenance add|list|cancel", "report", "export", "webhooks")
 	}
 	var positional []string
 	if name == "export" {

@@ -46,8 +46,7 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.StringVar(&anchor, "anchor", "", "an anchor an earlier verify or backup printed, SEQ:HASH: check that the audit log up to it is unchanged")
 		fs.StringVar(&backup, "backup", "", "a backup file `store backup` wrote: check it, read-only, instead of the node's database")
 	default:
-		fmt.Fprint(stderr, storeUsage)
-		return usageErrorf("unknown store command %q", args[0])
+		return unknownSubcommand("store", storeUsage, args[0], stderr, "backup", "verify")
 	}
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
