@@ -402,6 +402,13 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 // without end.
 const maxPending = 10000
 
+// maxSessions bounds the people logged in at once, each kept sessionTTL,
+// so a stream of completed logins cannot grow memory without end.
+const (
+	maxSessions = 10000
+	sessionTTL  = time.Hour
+)
+
 // room drops the logins that expired and reports whether another fits.
 func (rp *RP) room(now time.Time) bool {
 	rp.mu.Lock()
@@ -545,9 +552,19 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 			delete(rp.sessions, k)
 		}
 	}
-	rp.sessions[sid] = &loggedIn{IDToken: raw, Claims: claims, Pretty: string(pretty), Bound: bound, expires: now.Add(time.Hour)}
+	full := len(rp.sessions) >= maxSessions
+	if !full {
+		rp.sessions[sid] = &loggedIn{IDToken: raw, Claims: claims, Pretty: string(pretty), Bound: bound, expires: now.Add(sessionTTL)}
+	}
 	rp.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: sid, Path: rp.path() + "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	if full {
+		rp.Log.Warn("demo bank: too many people logged in", "limit", maxSessions)
+		w.Header().Set("Retry-After", "60")
+		fail(http.StatusServiceUnavailable, t.ErrBusy)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: sid, Path: rp.path() + "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		MaxAge: int(sessionTTL / time.Second)})
 	http.Redirect(w, r, rp.BaseURL+"/account", http.StatusSeeOther)
 }
 

@@ -25,5 +25,7 @@
 // A login begun and not yet back at the callback is kept 10 minutes, and
 // at most 10 000 are kept at once; past that, POST /login answers 503
 // with Retry-After and a page asking to try again in a few minutes,
-// before asking Varde for anything.
+// before asking Varde for anything. A person stays logged in for an hour
+// at most, and at most 10 000 are logged in at once; past that, a login
+// coming back to the callback gets the same 503 and page, and no session.
 package demorp

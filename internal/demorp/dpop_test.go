@@ -286,3 +286,40 @@ func TestLevelBelowAskedRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestSessionsBounded: with maxSessions people logged in, a login that
+// comes back to the callback gets a plain page with 503 and no session;
+// once one of the sessions has expired, the next login goes in.
+func TestSessionsBounded(t *testing.T) {
+	f := newNonceIssuer(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dpopKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rp := &RP{
+		Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+		Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
+	}
+	h := rp.Handler()
+	for i := range maxSessions {
+		rp.sessions["s"+time.Duration(i).String()] = &loggedIn{expires: time.Now().Add(time.Hour)}
+	}
+	w := f.login(h, "", "en")
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), texts["en"].ErrBusy) || w.Header().Get("Retry-After") == "" {
+		t.Errorf("full: status %d, Retry-After %q, want 503 and %q:\n%s", w.Code, w.Header().Get("Retry-After"), texts["en"].ErrBusy, w.Body)
+	}
+	for _, c := range w.Result().Cookies() {
+		if c.Name == cookieName {
+			t.Errorf("full: session cookie %q set", c.Value)
+		}
+	}
+	if len(rp.sessions) != maxSessions {
+		t.Errorf("full: %d sessions, want %d", len(rp.sessions), maxSessions)
+	}
+	rp.sessions["s0s"].expires = time.Now().Add(-time.Second)
+	if w := f.login(h, "", "en"); w.Code != http.StatusSeeOther {
+		t.Errorf("after one expired: status %d, want 303:\n%s", w.Code, w.Body)
+	}
+	if len(rp.sessions) != maxSessions {
+		t.Errorf("after one expired: %d sessions, want %d", len(rp.sessions), maxSessions)
+	}
+}
