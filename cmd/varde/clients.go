@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -108,15 +109,12 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	// Validate the new client the way the node validates its config file,
 	// so a client added here is held to exactly the same rules.
-	if err := sectorFreeOfFile(cfg, c); err != nil {
+	if err := sectorFree(ctx, st, cfg, c); err != nil {
 		return err
 	}
 	cfg.Clients = append(cfg.Clients, c)
 	if err := cfg.Validate(); err != nil {
 		return addedClientErrors(err, len(cfg.Clients)-1)
-	}
-	if err := sectorFree(ctx, st, c); err != nil {
-		return err
 	}
 	sc, err := c.ToStore(time.Now())
 	if err != nil {
@@ -217,53 +215,99 @@ func removeClient(ctx context.Context, st store.Clients, cfg *config.Config, pat
 }
 
 // sectorFree refuses client c if it would share pairwise subject
-// identifiers with a client in the store without both naming the sector
-// (config.SectorClash), or would learn another sector's subject
-// identifiers by introspection, or let another learn its own
-// (config.ForeignResourceServer).
-func sectorFree(ctx context.Context, st store.Clients, c config.Client) error {
+// identifiers with a client of the configuration file or the store
+// without both naming the sector (config.SectorClash), or would learn
+// another sector's subject identifiers by introspection, or let another
+// learn its own (config.ForeignResourceServer). It is checked before the
+// file's own rules, so a clash names the flags the operator typed
+// (--sector), not the file's settings.
+func sectorFree(ctx context.Context, st store.Clients, cfg *config.Config, c config.Client) error {
 	stored, err := st.ListClients(ctx)
 	if err != nil {
 		return err
 	}
-	for _, o := range stored {
-		if err := sectorClash(c, o.ID, o.SectorID, o.IntrospectTokensOf); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// sectorFreeOfFile is sectorFree for the clients of the configuration
-// file, so a clash with one of those names the flags the operator typed
-// (--sector), not the file's settings.
-func sectorFreeOfFile(cfg *config.Config, c config.Client) error {
+	others := make([]otherClient, 0, len(cfg.Clients)+len(stored))
+	seen := map[string]bool{}
 	for _, o := range cfg.Clients {
-		if err := sectorClash(c, o.ID, o.SectorID, o.IntrospectTokensOf); err != nil {
-			return err
+		others = append(others, otherClient{o.ID, o.SectorID, o.IntrospectTokensOf})
+		seen[o.ID] = true
+	}
+	for _, o := range stored {
+		if !seen[o.ID] { // a node stores the file's clients too
+			others = append(others, otherClient{o.ID, o.SectorID, o.IntrospectTokensOf})
 		}
 	}
-	return nil
+	return sectorClashes(c, others)
 }
 
-// sectorClash refuses client c beside the client with ID oID, sector
-// oSector, that may introspect the tokens of oIntrospect.
-func sectorClash(c config.Client, oID, oSector string, oIntrospect []string) error {
-	switch {
-	case config.SectorClash(c.ID, c.SectorID, oID, oSector):
-		return fmt.Errorf("client ID %q is the sector of client %q, so the two would get the same subject identifiers: "+
-			"add --sector %s if they belong to one organisation, or else choose another client ID", c.ID, oID, c.ID)
-	case config.SectorClash(oID, oSector, c.ID, c.SectorID):
-		return fmt.Errorf("sector %q is the ID of client %q, which has no sector of its own, so the two would get "+
-			"the same subject identifiers: choose another --sector", c.SectorID, oID)
-	case config.ForeignResourceServer(c.ID, c.SectorID, c.IntrospectTokensOf, oID, oSector):
-		return fmt.Errorf("client %q has another pairwise sector, so introspecting its tokens would reveal its subject identifiers: "+
-			"a resource server needs the --sector of the clients it serves", oID)
-	case config.ForeignResourceServer(oID, oSector, oIntrospect, c.ID, c.SectorID):
-		return fmt.Errorf("client %q may introspect this client's tokens but has another pairwise sector: "+
-			"give this client its --sector, or remove %s first", oID, oID)
+// otherClient is what sectorClashes needs of a client already there.
+type otherClient struct {
+	id, sector string
+	introspect []string
+}
+
+// sectorClashes refuses client c beside others, naming every client it
+// clashes with, grouped by the kind of clash, so that one run shows all
+// there is to resolve.
+func sectorClashes(c config.Client, others []otherClient) error {
+	var ownSector, sectorOwner, foreign, introspectors []string
+	for _, o := range others {
+		switch {
+		case config.SectorClash(c.ID, c.SectorID, o.id, o.sector):
+			ownSector = append(ownSector, o.id)
+		case config.SectorClash(o.id, o.sector, c.ID, c.SectorID):
+			sectorOwner = append(sectorOwner, o.id)
+		case config.ForeignResourceServer(c.ID, c.SectorID, c.IntrospectTokensOf, o.id, o.sector):
+			foreign = append(foreign, o.id)
+		case config.ForeignResourceServer(o.id, o.sector, o.introspect, c.ID, c.SectorID):
+			introspectors = append(introspectors, o.id)
+		}
 	}
-	return nil
+	var errs []error
+	if len(ownSector) > 0 {
+		errs = append(errs, fmt.Errorf("client ID %q is the sector of %s, so %s would get the same subject identifiers: "+
+			"add --sector %s if they belong to one organisation, or else choose another client ID", c.ID, clientNames(ownSector), both(ownSector), c.ID))
+	}
+	if len(sectorOwner) > 0 {
+		errs = append(errs, fmt.Errorf("sector %q is the ID of %s, which has no sector of its own, so %s would get "+
+			"the same subject identifiers: choose another --sector", c.SectorID, clientNames(sectorOwner), both(sectorOwner)))
+	}
+	if len(foreign) > 0 {
+		errs = append(errs, fmt.Errorf("%s %s another pairwise sector, so introspecting its tokens would reveal its subject identifiers: "+
+			"a resource server needs the --sector of the clients it serves", clientNames(foreign), has(foreign)))
+	}
+	if len(introspectors) > 0 {
+		errs = append(errs, fmt.Errorf("%s may introspect this client's tokens but %s another pairwise sector: "+
+			"give this client its --sector, or remove %s first", clientNames(introspectors), has(introspectors), strings.Join(introspectors, ", ")))
+	}
+	return errors.Join(errs...)
+}
+
+// clientNames names the clients ids: `client "a"`, or `3 clients ("a",
+// "b", "c")`.
+func clientNames(ids []string) string {
+	if len(ids) == 1 {
+		return fmt.Sprintf("client %q", ids[0])
+	}
+	quoted := make([]string, len(ids))
+	for i, id := range ids {
+		quoted[i] = strconv.Quote(id)
+	}
+	return fmt.Sprintf("%d clients (%s)", len(ids), strings.Join(quoted, ", "))
+}
+
+func both(ids []string) string {
+	if len(ids) == 1 {
+		return "the two"
+	}
+	return "all of them"
+}
+
+func has(ids []string) string {
+	if len(ids) == 1 {
+		return "has"
+	}
+	return "have"
 }
 
 func splitList(s string) []string {

@@ -284,7 +284,8 @@ func TestClientsAddStatusWebhook(t *testing.T) {
 // get the same subject identifiers as a client already registered, in the
 // store or in the config file, without both naming the sector: a client
 // ID that is another's sector, or a sector that is the ID of a client
-// without one. Naming the sector on both is allowed.
+// without one. Every clashing client is named. Naming the sector on both
+// is allowed.
 func TestClientsAddRefusesSharedSubjects(t *testing.T) {
 	cfg := adminConfig(t)
 	appendFile(t, cfg, "clients:\n  - id: bank\n    auth_method: none\n    sector_id: bank.example\n"+
@@ -304,12 +305,17 @@ func TestClientsAddRefusesSharedSubjects(t *testing.T) {
 	if err := add("portal-app", "--sector", "portal.example"); err != nil {
 		t.Fatalf("add portal-app: %v", err)
 	}
+	// A second client of bank's sector, in the store: a clash names both,
+	// the file's and the store's.
+	if err := add("bank-app", "--sector", "bank.example"); err != nil {
+		t.Fatalf("add bank-app: %v", err)
+	}
 	for _, tc := range []struct {
 		id    string
 		flags []string
 		want  string
 	}{
-		{"bank.example", nil, `client ID "bank.example" is the sector of client "bank", so the two would get the same subject identifiers: add --sector bank.example`},
+		{"bank.example", nil, `client ID "bank.example" is the sector of 2 clients ("bank", "bank-app"), so all of them would get the same subject identifiers: add --sector bank.example`},
 		{"agency", []string{"--sector", "gov"}, `sector "gov" is the ID of client "gov", which has no sector of its own`},
 		{"portal.example", nil, `client ID "portal.example" is the sector of client "portal-app"`},
 	} {
