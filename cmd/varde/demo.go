@@ -37,7 +37,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "localhost:8080", "listen address; the host must be localhost (WebAuthn needs a name, not an IP)")
-	dataDir := fs.String("data", "", "directory for the database and keys (default: a temporary directory, deleted on exit)")
+	dataDir := fs.String("data", "", "directory for the database, keys and subject salt, which must be readable by you only (default: a temporary directory, deleted on exit)")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -183,9 +183,14 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 	if err != nil {
 		return nil, err
 	}
-	salt, err := loadOrCreateSecret(filepath.Join(dir, "subject-salt"))
+	saltFile := filepath.Join(dir, "subject-salt")
+	salt, err := loadOrCreateSecret(saltFile)
 	if err != nil {
 		return nil, err
+	}
+	if len(salt) < minSimSaltSize {
+		return nil, fmt.Errorf("--data: the subject salt %s holds %d bytes, not at least %d: "+
+			"delete it to have a new one made (the demo's subject identifiers then change)", saltFile, len(salt), minSimSaltSize)
 	}
 	cfg, err := config.Load("", func(k string) string {
 		return map[string]string{
@@ -280,8 +285,12 @@ func loadOrCreateSigner(path string) (*keys.Signer, error) {
 	return keys.New(k, nil)
 }
 
+// loadOrCreateSecret reads the secret at path, a file of --data, making
+// 32 random bytes there (mode 0600) on first run. It is read as a node
+// reads its own secret files (config.ReadSecretFile): a file that others
+// may read or write, or larger than 64 KiB, is refused, naming it.
 func loadOrCreateSecret(path string) ([]byte, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := config.ReadSecretFile("--data", path)
 	if err == nil {
 		return raw, nil
 	}

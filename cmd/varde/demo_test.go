@@ -213,6 +213,50 @@ func TestDemoDataKept(t *testing.T) {
 	}
 }
 
+// TestDemoSaltFileChecked: the demo makes its subject salt readable by
+// its user only, and refuses one in --data that others may read, one
+// too large to be a salt, or one too short, naming the file.
+func TestDemoSaltFileChecked(t *testing.T) {
+	dir := t.TempDir()
+	salt := filepath.Join(dir, "subject-salt")
+	if _, err := loadOrCreateSecret(salt); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(salt); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("salt made with mode %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+	for _, tc := range []struct {
+		name    string
+		content []byte
+		mode    os.FileMode
+		want    string
+	}{
+		{"world-readable", bytes.Repeat([]byte{1}, 32), 0o644, "has mode 0644"},
+		{"group-writable", bytes.Repeat([]byte{1}, 32), 0o660, "has mode 0660"},
+		{"huge", bytes.Repeat([]byte{1}, 1<<20), 0o600, "is larger than"},
+		{"short", []byte("12345"), 0o600, "holds 5 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			salt := filepath.Join(dir, "subject-salt")
+			if err := os.WriteFile(salt, tc.content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(salt, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			d, err := newDemo(t.Context(), dir, "http://localhost:1", "error", io.Discard, demoTuning{})
+			if err == nil {
+				d.Close()
+				t.Fatal("demo started")
+			}
+			if !strings.Contains(err.Error(), "--data") || !strings.Contains(err.Error(), salt) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q, want --data, %s and %q", err, salt, tc.want)
+			}
+		})
+	}
+}
+
 // startDemo runs `varde demo` on a free port with a fresh data directory
 // and returns the base URL it prints. The demo stops when the test ends.
 func startDemo(t *testing.T) string {

@@ -168,7 +168,8 @@ func countSet(vals ...string) int {
 	return n
 }
 
-// minSimSaltSize is the shortest subject salt providersim.Start takes.
+// minSimSaltSize is the shortest subject salt providersim.Start and a
+// demo node take.
 const minSimSaltSize = 32
 
 // startSim starts a simulated provider over SQLite in dir, with its
@@ -184,7 +185,7 @@ func startSim(ctx context.Context, dir string, cfg providersim.Config) (*provide
 	saltFile := filepath.Join(dir, "subject-salt")
 	salt, err := loadOrCreateSecret(saltFile)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sim %s: --data: %w", cfg.ID, err)
+		return nil, nil, fmt.Errorf("sim %s: %w", cfg.ID, err)
 	}
 	if len(salt) < minSimSaltSize {
 		return nil, nil, fmt.Errorf("sim %s: --data: the subject salt %s holds %d bytes, not at least %d: "+
