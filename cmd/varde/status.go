@@ -112,6 +112,14 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case name == "maintenance add" && (components == "" || start == "" || end == "" || title == ""):
 		return usageErrorf("status maintenance add: --components, --start, --end and --title are required")
 	}
+	var rcaText []byte
+	if name == "rca" {
+		t, err := readRCAFile(file)
+		if err != nil {
+			return err
+		}
+		rcaText = t
+	}
 	var period statuspage.Period
 	if name == "report" {
 		p, err := reportPeriod(quarter, from, to, time.Now())
@@ -136,11 +144,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "added update %d to incident %s\n", u.Seq, incident)
 		return nil
 	case "rca":
-		text, err := os.ReadFile(file)
-		if err != nil {
-			return err
-		}
-		if err := svc.PublishRCA(ctx, incident, author, string(text)); err != nil {
+		if err := svc.PublishRCA(ctx, incident, author, string(rcaText)); err != nil {
 			return incidentErr(incident, err)
 		}
 		fmt.Fprintf(stdout, "published the root-cause analysis of incident %s\n", incident)
@@ -220,6 +224,28 @@ func listWebhooks(ctx context.Context, st store.Store, client string, limit int,
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", d.CreatedAt.UTC().Format(time.RFC3339), d.Event, d.Attempts, state, lastErr, d.URL)
 	}
 	return tw.Flush()
+}
+
+// maxRCAFileSize is the largest root-cause analysis status rca reads:
+// the most text the status service keeps. A larger file (or a device
+// such as /dev/zero) is a wrong --file, refused without reading past it.
+const maxRCAFileSize = 64 << 10
+
+// readRCAFile reads the root-cause analysis at path, given as --file.
+func readRCAFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("status rca: --file: %w", err)
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, maxRCAFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("status rca: --file: %w", err)
+	}
+	if len(raw) > maxRCAFileSize {
+		return nil, fmt.Errorf("status rca: --file: %s is larger than %d bytes (64 KiB), the most a root-cause analysis may hold", path, maxRCAFileSize)
+	}
+	return raw, nil
 }
 
 func incidentErr(id string, err error) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/xml"
@@ -357,6 +358,18 @@ func TestStatusReportBadPeriod(t *testing.T) {
 		var msg strings.Builder
 		if code := exitStatus(err, &msg); code != 2 || !strings.Contains(msg.String(), tt.flag) {
 			t.Errorf("status %v: exit status %d, %q; want 2, naming %s", tt.args, code, msg.String(), tt.flag)
+		}
+	}
+	// A root-cause analysis file too large to be one is named, and not
+	// read past the limit: --file /dev/zero ends at once.
+	big := filepath.Join(t.TempDir(), "rca.txt")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("a"), 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{big, "/dev/zero"} {
+		_, err := runCmd(t, "status", "rca", "--config", cfgPath, "--incident", "x", "--author", "Operations", "--file", f)
+		if err == nil || !strings.Contains(err.Error(), "--file: "+f+" is larger than") {
+			t.Errorf("status rca --file %s: %v, want the file named as too large", f, err)
 		}
 	}
 	out, err := runCmd(t, "status", "report", "--config", cfgPath, "--quarter", "2026-Q1")
