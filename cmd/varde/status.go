@@ -111,6 +111,19 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return usageErrorf("status rca: --incident, --author and --file are required")
 	case name == "maintenance add" && (components == "" || start == "" || end == "" || title == ""):
 		return usageErrorf("status maintenance add: --components, --start, --end and --title are required")
+	case name == "maintenance cancel" && id == "":
+		return usageErrorf("status maintenance cancel: --id is required")
+	case name == "webhooks" && (id == "" || limit < 1):
+		return usageErrorf("status webhooks: --client is required, and --limit must be at least 1")
+	}
+	var startAt, endAt time.Time
+	if name == "maintenance add" {
+		s, err1 := time.Parse(time.RFC3339, start)
+		e, err2 := time.Parse(time.RFC3339, end)
+		if err := errors.Join(err1, err2); err != nil {
+			return usageErrorf("status maintenance add: --start and --end must be RFC 3339 times, e.g. 2026-12-01T22:00:00+01:00: %w", err)
+		}
+		startAt, endAt = s, e
 	}
 	var rcaText []byte
 	if name == "rca" {
@@ -150,12 +163,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "published the root-cause analysis of incident %s\n", incident)
 		return nil
 	case "maintenance add":
-		s, err1 := time.Parse(time.RFC3339, start)
-		e, err2 := time.Parse(time.RFC3339, end)
-		if err := errors.Join(err1, err2); err != nil {
-			return usageErrorf("status maintenance add: --start and --end must be RFC 3339 times, e.g. 2026-12-01T22:00:00+01:00: %w", err)
-		}
-		m, err := svc.Announce(ctx, splitList(components), s, e, title, message)
+		m, err := svc.Announce(ctx, splitList(components), startAt, endAt, title, message)
 		if err != nil {
 			return err
 		}
@@ -164,9 +172,6 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case "maintenance list":
 		return listMaintenance(ctx, st, stdout)
 	case "maintenance cancel":
-		if id == "" {
-			return usageErrorf("status maintenance cancel: --id is required")
-		}
 		if err := svc.CancelMaintenance(ctx, id); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("no maintenance %q", id)
@@ -186,9 +191,6 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case "export":
 		return exportStatus(ctx, svc, cfg, fs.Arg(0), stdout)
 	case "webhooks":
-		if id == "" || limit < 1 {
-			return usageErrorf("status webhooks: --client is required, and --limit must be at least 1")
-		}
 		return listWebhooks(ctx, st, id, limit, time.Now(), stdout)
 	}
 	return nil

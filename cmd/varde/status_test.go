@@ -360,6 +360,25 @@ func TestStatusReportBadPeriod(t *testing.T) {
 			t.Errorf("status %v: exit status %d, %q; want 2, naming %s", tt.args, code, msg.String(), tt.flag)
 		}
 	}
+	// A flag left out or a time that cannot be read is said before the
+	// configuration is read: a wrong --config does not hide it.
+	missing := filepath.Join(t.TempDir(), "missing.yaml")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"maintenance", "cancel", "--config", missing}, "--id is required"},
+		{[]string{"webhooks", "--config", missing}, "--client is required"},
+		{[]string{"webhooks", "--config", missing, "--client", "bank", "--limit", "0"}, "--limit must be at least 1"},
+		{[]string{"maintenance", "add", "--config", missing, "--components", "store", "--title", "t",
+			"--start", "tomorrow", "--end", "2026-12-01T23:00:00Z"}, "RFC 3339"},
+	} {
+		_, err := runCmd(t, append([]string{"status"}, tt.args...)...)
+		var msg strings.Builder
+		if code := exitStatus(err, &msg); code != 2 || !strings.Contains(msg.String(), tt.want) {
+			t.Errorf("status %v: exit status %d, %q; want 2 and %q", tt.args, code, msg.String(), tt.want)
+		}
+	}
 	// A root-cause analysis file too large to be one is named, and not
 	// read past the limit: --file /dev/zero ends at once.
 	big := filepath.Join(t.TempDir(), "rca.txt")
