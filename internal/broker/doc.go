@@ -103,5 +103,12 @@
 // The account page (package passkeyidp) lists LinkOptions. Both logins
 // must reach LinkLevel, the link finishes only in the session that
 // started it, an identifier held by another person is refused (persons
-// are never joined), and every outcome is an audit event of type "link".
+// are never joined), and every outcome is an audit event of type "link"
+// (Details "stage": "start" for a link refused before any provider was
+// asked). A failed one's Reason is session_level, reauth,
+// unknown_provider (the form named no provider that can be linked; the
+// event then names none), provider_down, attempt_expired,
+// session_changed, insufficient_level, identifier_taken, no_identifier,
+// person_not_found (the session's person is no longer stored), internal,
+// or the provider's own reason for failing the login.
 package broker

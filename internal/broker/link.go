@@ -62,6 +62,10 @@ const (
 	linkPrefix    = "link:"
 	linkCSRFLabel = "varde/broker/link/v1"
 	linkCSRFField = "csrf"
+
+	// reasonLinkPersonGone: the person who started the link no longer
+	// exists when the provider's login comes back.
+	reasonLinkPersonGone = "person_not_found"
 )
 
 // PersonKeeper is an optional ability of providers that keep persons
@@ -182,8 +186,16 @@ func (b *Broker) startLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	want := r.PostFormValue("provider")
-	ev := &store.AuditEvent{Type: "link", PersonID: s.PersonID, Provider: want,
-		Details: map[string]string{"provider": want, "session_level": s.Level, "stage": "start"}}
+	candidates := b.linkable()
+	i := slices.IndexFunc(candidates, func(p provider.Provider) bool { return p.Info().ID == want })
+	// The event names only a provider that can be linked: the form's
+	// value is the browser's, of any length.
+	named := ""
+	if i >= 0 {
+		named = want
+	}
+	ev := &store.AuditEvent{Type: "link", PersonID: s.PersonID, Provider: named,
+		Details: map[string]string{"provider": named, "session_level": s.Level, "stage": "start"}}
 	if lvl, err := assurance.Parse(s.Level); err != nil || lvl < LinkLevel {
 		b.linkFailed(ctx, ev, "session_level")
 		b.refused(w, r, "level")
@@ -194,20 +206,21 @@ func (b *Broker) startLink(w http.ResponseWriter, r *http.Request) {
 		b.refused(w, r, "stale")
 		return
 	}
-	candidates := b.linkable()
-	i := slices.IndexFunc(candidates, func(p provider.Provider) bool { return p.Info().ID == want })
 	if i < 0 {
+		b.linkFailed(ctx, ev, reasonUnknownProvider)
 		b.Pages.Error(w, r, http.StatusBadRequest, lang, httpx.ErrorPage{
 			Title: "error.badrequest.title", Message: "link.unknownprovider.message", Next: "link.again", BackURL: b.AccountURL,
 		})
 		return
 	}
 	if !b.state(want).Usable() {
+		b.linkFailed(ctx, ev, ReasonProviderDown)
 		b.refused(w, r, "unavailable")
 		return
 	}
 	id, err := b.linkID()
 	if err != nil {
+		b.linkFailed(ctx, ev, "internal")
 		b.internalError(w, r, "link attempt", err)
 		return
 	}
@@ -216,6 +229,7 @@ func (b *Broker) startLink(w http.ResponseWriter, r *http.Request) {
 		err = b.Challenges.PutChallenge(ctx, id, rec, b.Now().Add(LinkLifetime))
 	}
 	if err != nil {
+		b.linkFailed(ctx, ev, "internal")
 		b.internalError(w, r, "store link attempt", err)
 		return
 	}
@@ -361,7 +375,8 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 			b.linkFailed(ctx, ev, "identifier_taken")
 			return refusedURL("taken"), nil
 		case errors.Is(err, store.ErrNotFound):
-			b.linkFailed(ctx, ev, "unknown_person")
+			// The person who started the link is gone (deleted since).
+			b.linkFailed(ctx, ev, reasonLinkPersonGone)
 			return refusedURL("session"), nil
 		case err != nil:
 			b.linkFailed(ctx, ev, "internal")

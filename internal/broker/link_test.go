@@ -353,3 +353,46 @@ func TestLinkEndsOtherSessions(t *testing.T) {
 		t.Errorf("the session that linked: %v", err)
 	}
 }
+
+// TestLinkRefusalsAtTheStartAreAudited: a link that cannot start, for a
+// provider that cannot be linked or one that is down, is an audit event
+// like every other outcome; the event names no provider the browser
+// made up.
+func TestLinkRefusalsAtTheStartAreAudited(t *testing.T) {
+	f := newFixture(t)
+	f.b.Health = downMonitor(t, f, "weak")
+	b := loggedIn(t, f, "p1", assurance.High)
+	made := strings.Repeat("x", 4096)
+	if w := startLink(t, f, b, made); w.Code != http.StatusBadRequest {
+		t.Fatalf("link of an unknown provider: %d", w.Code)
+	}
+	ev := lastEvent(t, f)
+	if ev.Type != "link" || ev.Result != store.ResultFailure || ev.Reason != "unknown_provider" || ev.PersonID != "p1" ||
+		ev.Provider != "" || ev.Details["provider"] != "" {
+		t.Errorf("audit of an unknown provider = %+v", ev)
+	}
+	if w := startLink(t, f, b, "weak"); w.Header().Get("Location") != "/account/link/refused?why=unavailable" {
+		t.Fatalf("link of a provider that is down: %d, Location %q", w.Code, w.Header().Get("Location"))
+	}
+	ev = lastEvent(t, f)
+	if ev.Type != "link" || ev.Result != store.ResultFailure || ev.Reason != "provider_down" || ev.PersonID != "p1" || ev.Provider != "weak" {
+		t.Errorf("audit of a provider that is down = %+v", ev)
+	}
+}
+
+// TestLinkForAPersonNoLongerStored: a session whose person the store no
+// longer holds links nothing, and the event says so in its own words,
+// not as a login that named nobody.
+func TestLinkForAPersonNoLongerStored(t *testing.T) {
+	f := newFixture(t)
+	b := loggedIn(t, f, "gone", assurance.High)
+	next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"),
+		provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Substantial})
+	must(t, err)
+	if next != "/account/link/refused?why=session" {
+		t.Errorf("next = %q", next)
+	}
+	if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultFailure || ev.Reason != "person_not_found" || ev.PersonID != "gone" {
+		t.Errorf("audit = %+v", ev)
+	}
+}
