@@ -424,7 +424,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	(&statuspage.Handler{Source: a.Status, Pages: pages, BaseURL: cfg.Issuer, Now: opt.Now, Log: log}).Register(mux)
 	op.StatusAPIPath, op.StatusPagePath = statusAPIPath, statusPagePath
 	// The OpenID side hands logins to the broker and takes them back.
-	op.Login, op.Pushed, brk.Continue = brk.Begin, brk.Pushed, op.Continue
+	op.Login, op.Pushed, op.DegradedNow, brk.Continue = brk.Begin, brk.Pushed, brk.DegradedNow, op.Continue
 	op.Register(mux)
 
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(staticFS)))

@@ -224,6 +224,21 @@ func (b *Broker) Pushed(r *http.Request, req *store.AuthRequest, c *store.Client
 	}
 }
 
+// DegradedNow reports whether client c's degraded-mode policy applies to
+// req now: c registered a degraded-mode level below the one req asks
+// for, and no provider c accepts that can reach that level is up
+// (applyDegradedPolicy). The authorization endpoint asks it before it
+// reuses a degraded session by single sign-on (oidc.Provider.DegradedNow).
+func (b *Broker) DegradedNow(req *store.AuthRequest, c *store.Client) bool {
+	min, ok := assurance.Minimum(req.ACRValues)
+	if !ok {
+		min = assurance.Low
+	}
+	a := &attempt{req: req, client: c, wanted: min, min: min}
+	b.applyDegradedPolicy(a)
+	return a.degraded
+}
+
 // applyDegradedPolicy lowers the attempt's level to the client's
 // degraded-mode level when, and only when, the client registered one and
 // no provider it accepts that can reach the requested level is up now.

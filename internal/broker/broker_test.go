@@ -1067,3 +1067,27 @@ func TestFinishChargesAPersonStoreFailureToTheNode(t *testing.T) {
 		t.Errorf("reasons = %q, want %q", reasons, want)
 	}
 }
+
+// TestDegradedNow: the degraded-mode policy applies to a request only
+// for a client that registered a lower level and while no provider it
+// accepts that reaches the level asked for is up.
+func TestDegradedNow(t *testing.T) {
+	f := newFixture(t)
+	req := &store.AuthRequest{ID: "r1", ClientID: "bank", ACRValues: []string{assurance.ACRHigh}}
+	policy := &store.Client{ID: "bank", DegradedLevel: "substantial"}
+	none := &store.Client{ID: "bank"}
+	f.b.Health = downMonitor(t, f, "strong")
+	if !f.b.DegradedNow(req, policy) {
+		t.Error("strong down, client with a policy: not degraded")
+	}
+	if f.b.DegradedNow(req, none) {
+		t.Error("strong down, client without a policy: degraded")
+	}
+	if f.b.DegradedNow(&store.AuthRequest{ID: "r2", ClientID: "bank", ACRValues: []string{assurance.ACRSubstantial}}, policy) {
+		t.Error("strong down, a request weak meets: degraded")
+	}
+	f.b.Health = downMonitor(t, f)
+	if f.b.DegradedNow(req, policy) {
+		t.Error("strong up again: still degraded")
+	}
+}

@@ -97,11 +97,21 @@
 //
 //	POST /account/link            form: csrf (from LinkOptions), provider
 //	                              → the provider's login, attempt "link:…"
-//	GET  /account/link/refused    ?why=taken|session|level|expired|
-//	                              cancelled|failed|unavailable: a plain page
+//	GET  /account/link/refused    ?why=taken|session|level|proofing|
+//	                              stale|expired|cancelled|failed|refused|
+//	                              unavailable: a plain page
 //
 // The account page (package passkeyidp) lists LinkOptions. Both logins
-// must reach LinkLevel, the link finishes only in the session that
+// must reach LinkLevel, the session's also the level its person was
+// proofed at (a linked identifier reaches the person through every
+// provider that proves it), the link finishes only in the session that
 // started it, an identifier held by another person is refused (persons
-// are never joined), and every outcome is an audit event of type "link".
+// are never joined), and every outcome is an audit event of type "link"
+// (Details "stage": "start" for a link refused before any provider was
+// asked). A failed one's Reason is session_level, reauth, below_proofing,
+// unknown_provider (the form named no provider that can be linked; the
+// event then names none), provider_down, attempt_expired,
+// session_changed, insufficient_level, identifier_taken, no_identifier,
+// person_not_found (the session's person is no longer stored), internal,
+// or the provider's own reason for failing the login.
 package broker

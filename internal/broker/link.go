@@ -40,7 +40,11 @@ import (
 //     finishes only in the same browser session, for the same person.
 //   - Both logins must reach LinkLevel: a weak login can neither add a
 //     way in nor be added, so linking never lets a weaker provider take
-//     an account over.
+//     an account over. The session's login must also reach the level
+//     the person was proofed at (belowProofing): a linked identifier
+//     reaches the person through every provider that proves it, so a
+//     substantial login to a person proofed at high cannot add a way in
+//     that would log in at high.
 //   - The session's login must be recent (session.ReauthAfter) when the
 //     link starts, as for every change of the ways in (ADR 9): otherwise
 //     whoever finds a session left open on a shared computer could add
@@ -62,6 +66,13 @@ const (
 	linkPrefix    = "link:"
 	linkCSRFLabel = "varde/broker/link/v1"
 	linkCSRFField = "csrf"
+
+	// reasonLinkPersonGone: the person who started the link no longer
+	// exists when the provider's login comes back.
+	reasonLinkPersonGone = "person_not_found"
+	// reasonLinkBelowProofing: the session's login is below the level
+	// the person was proofed at.
+	reasonLinkBelowProofing = "below_proofing"
 )
 
 // PersonKeeper is an optional ability of providers that keep persons
@@ -88,6 +99,7 @@ var linkRefusals = map[string]struct {
 	"taken":       {http.StatusConflict, httpx.ErrorPage{Title: "link.taken.title", Message: "link.taken.message", Next: "link.taken.next"}},
 	"session":     {http.StatusForbidden, httpx.ErrorPage{Title: "link.refused.title", Message: "link.session.message", Next: "link.again"}},
 	"level":       {http.StatusForbidden, httpx.ErrorPage{Title: "link.refused.title", Message: "link.level.message", Next: "link.level.next"}},
+	"proofing":    {http.StatusForbidden, httpx.ErrorPage{Title: "link.refused.title", Message: "link.proofing.message", Next: "link.level.next"}},
 	"stale":       {http.StatusForbidden, httpx.ErrorPage{Title: "link.refused.title", Message: "link.stale.message", Next: "link.stale.next"}},
 	"expired":     {http.StatusBadRequest, httpx.ErrorPage{Title: "link.refused.title", Message: "link.expired.message", Next: "link.again"}},
 	"cancelled":   {http.StatusOK, httpx.ErrorPage{Title: "link.refused.title", Message: "link.cancelled.message", Next: "link.again"}},
@@ -152,6 +164,9 @@ func (b *Broker) LinkOptions(r *http.Request) ([]provider.Info, string) {
 	if lvl, err := assurance.Parse(s.Level); err != nil || lvl < LinkLevel {
 		return nil, ""
 	}
+	if below, err := b.belowProofing(r.Context(), s); err != nil || below {
+		return nil, ""
+	}
 	var out []provider.Info
 	for _, p := range b.linkable() {
 		if b.state(p.Info().ID).Usable() {
@@ -182,8 +197,16 @@ func (b *Broker) startLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	want := r.PostFormValue("provider")
-	ev := &store.AuditEvent{Type: "link", PersonID: s.PersonID, Provider: want,
-		Details: map[string]string{"provider": want, "session_level": s.Level, "stage": "start"}}
+	candidates := b.linkable()
+	i := slices.IndexFunc(candidates, func(p provider.Provider) bool { return p.Info().ID == want })
+	// The event names only a provider that can be linked: the form's
+	// value is the browser's, of any length.
+	named := ""
+	if i >= 0 {
+		named = want
+	}
+	ev := &store.AuditEvent{Type: "link", PersonID: s.PersonID, Provider: named,
+		Details: map[string]string{"provider": named, "session_level": s.Level, "stage": "start"}}
 	if lvl, err := assurance.Parse(s.Level); err != nil || lvl < LinkLevel {
 		b.linkFailed(ctx, ev, "session_level")
 		b.refused(w, r, "level")
@@ -194,20 +217,30 @@ func (b *Broker) startLink(w http.ResponseWriter, r *http.Request) {
 		b.refused(w, r, "stale")
 		return
 	}
-	candidates := b.linkable()
-	i := slices.IndexFunc(candidates, func(p provider.Provider) bool { return p.Info().ID == want })
+	if below, err := b.belowProofing(ctx, s); err != nil {
+		b.linkFailed(ctx, ev, "internal")
+		b.internalError(w, r, "link person", err)
+		return
+	} else if below {
+		b.linkFailed(ctx, ev, reasonLinkBelowProofing)
+		b.refused(w, r, "proofing")
+		return
+	}
 	if i < 0 {
+		b.linkFailed(ctx, ev, reasonUnknownProvider)
 		b.Pages.Error(w, r, http.StatusBadRequest, lang, httpx.ErrorPage{
 			Title: "error.badrequest.title", Message: "link.unknownprovider.message", Next: "link.again", BackURL: b.AccountURL,
 		})
 		return
 	}
 	if !b.state(want).Usable() {
+		b.linkFailed(ctx, ev, ReasonProviderDown)
 		b.refused(w, r, "unavailable")
 		return
 	}
 	id, err := b.linkID()
 	if err != nil {
+		b.linkFailed(ctx, ev, "internal")
 		b.internalError(w, r, "link attempt", err)
 		return
 	}
@@ -216,10 +249,36 @@ func (b *Broker) startLink(w http.ResponseWriter, r *http.Request) {
 		err = b.Challenges.PutChallenge(ctx, id, rec, b.Now().Add(LinkLifetime))
 	}
 	if err != nil {
+		b.linkFailed(ctx, ev, "internal")
 		b.internalError(w, r, "store link attempt", err)
 		return
 	}
 	candidates[i].Start(w, r, provider.Attempt{ID: id, Locale: lang, MinLevel: LinkLevel, Fresh: true})
+}
+
+// belowProofing reports whether session s's login is below the level
+// its person was proofed at. An identifier linked becomes the person's
+// for every provider that proves it, up to the person's own level: a
+// login below that level, perhaps through a weaker eID of the person's
+// or a session left open, must not add a way in that reaches further
+// (eIDAS, Implementing Regulation (EU) 2015/1502, Annex 2.2.4: a means
+// is added on the strength of one of the same or a higher level). A
+// proofing level that cannot be read counts as High; a person the store
+// no longer holds is not below (the link then finds nobody to add to).
+func (b *Broker) belowProofing(ctx context.Context, s *store.Session) (bool, error) {
+	p, err := b.Persons.GetPerson(ctx, s.PersonID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	proofed, err := assurance.Parse(p.ProofingLevel)
+	if err != nil {
+		proofed = assurance.High
+	}
+	lvl, err := assurance.Parse(s.Level)
+	return err != nil || lvl < proofed, nil
 }
 
 func (b *Broker) linkID() (string, error) {
@@ -323,6 +382,13 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		b.linkFailed(ctx, ev, "insufficient_level")
 		return refusedURL("level"), nil
 	}
+	if below, err := b.belowProofing(ctx, s); err != nil {
+		b.linkFailed(ctx, ev, "internal")
+		return "", err
+	} else if below {
+		b.linkFailed(ctx, ev, reasonLinkBelowProofing)
+		return refusedURL("proofing"), nil
+	}
 	if res.PersonID != "" {
 		// A provider that keeps its own persons: nothing to link, but it
 		// must be the same person.
@@ -361,7 +427,8 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 			b.linkFailed(ctx, ev, "identifier_taken")
 			return refusedURL("taken"), nil
 		case errors.Is(err, store.ErrNotFound):
-			b.linkFailed(ctx, ev, "unknown_person")
+			// The person who started the link is gone (deleted since).
+			b.linkFailed(ctx, ev, reasonLinkPersonGone)
 			return refusedURL("session"), nil
 		case err != nil:
 			b.linkFailed(ctx, ev, "internal")

@@ -213,7 +213,9 @@ func TestLinkNeedsSubstantialOnBothSides(t *testing.T) {
 		t.Errorf("level page: %d", w.Code)
 	}
 
-	b := loggedIn(t, f, "p1", assurance.Substantial)
+	must(t, f.st.CreatePerson(context.Background(), &store.Person{ID: "p3", WebAuthnID: []byte("p3-handle-0123456789012345678901"),
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02018012345"}}, ProofingLevel: "substantial", CreatedAt: f.now}))
+	b := loggedIn(t, f, "p3", assurance.Substantial)
 	next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Low})
 	if err != nil || next != "/account/link/refused?why=level" {
 		t.Errorf("low login: %q, %v", next, err)
@@ -351,5 +353,84 @@ func TestLinkEndsOtherSessions(t *testing.T) {
 	}
 	if err := current(b); err != nil {
 		t.Errorf("the session that linked: %v", err)
+	}
+}
+
+// TestLinkRefusalsAtTheStartAreAudited: a link that cannot start, for a
+// provider that cannot be linked or one that is down, is an audit event
+// like every other outcome; the event names no provider the browser
+// made up.
+func TestLinkRefusalsAtTheStartAreAudited(t *testing.T) {
+	f := newFixture(t)
+	f.b.Health = downMonitor(t, f, "weak")
+	b := loggedIn(t, f, "p1", assurance.High)
+	made := strings.Repeat("x", 4096)
+	if w := startLink(t, f, b, made); w.Code != http.StatusBadRequest {
+		t.Fatalf("link of an unknown provider: %d", w.Code)
+	}
+	ev := lastEvent(t, f)
+	if ev.Type != "link" || ev.Result != store.ResultFailure || ev.Reason != "unknown_provider" || ev.PersonID != "p1" ||
+		ev.Provider != "" || ev.Details["provider"] != "" {
+		t.Errorf("audit of an unknown provider = %+v", ev)
+	}
+	if w := startLink(t, f, b, "weak"); w.Header().Get("Location") != "/account/link/refused?why=unavailable" {
+		t.Fatalf("link of a provider that is down: %d, Location %q", w.Code, w.Header().Get("Location"))
+	}
+	ev = lastEvent(t, f)
+	if ev.Type != "link" || ev.Result != store.ResultFailure || ev.Reason != "provider_down" || ev.PersonID != "p1" || ev.Provider != "weak" {
+		t.Errorf("audit of a provider that is down = %+v", ev)
+	}
+}
+
+// TestLinkForAPersonNoLongerStored: a session whose person the store no
+// longer holds links nothing, and the event says so in its own words,
+// not as a login that named nobody.
+func TestLinkForAPersonNoLongerStored(t *testing.T) {
+	f := newFixture(t)
+	b := loggedIn(t, f, "gone", assurance.High)
+	next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"),
+		provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Substantial})
+	must(t, err)
+	if next != "/account/link/refused?why=session" {
+		t.Errorf("next = %q", next)
+	}
+	if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultFailure || ev.Reason != "person_not_found" || ev.PersonID != "gone" {
+		t.Errorf("audit = %+v", ev)
+	}
+}
+
+// TestLinkNeedsTheProofingLevel: a linked identifier reaches the person
+// through every provider that proves it, so a login below the level the
+// person was proofed at (a substantial eID of a person proofed at high,
+// or whoever found such a session open) adds no way in: the account
+// page offers none, and a form posted anyway is refused and audited.
+// The person proofed at substantial links from a substantial login.
+func TestLinkNeedsTheProofingLevel(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	b := loggedIn(t, f, "p1", assurance.Substantial)
+	if infos, token := f.b.LinkOptions(b.req(http.MethodGet, "/account", nil)); len(infos) != 0 || token != "" {
+		t.Errorf("link options below the proofing level: %v, %q; want none", infos, token)
+	}
+	if loc := startLink(t, f, b, "weak").Header().Get("Location"); loc != "/account/link/refused?why=proofing" {
+		t.Errorf("link below the proofing level: Location %q", loc)
+	}
+	if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultFailure || ev.Reason != "below_proofing" ||
+		ev.PersonID != "p1" || ev.Details["session_level"] != "substantial" {
+		t.Errorf("audit = %+v", ev)
+	}
+	if w := f.get("/account/link/refused?why=proofing"); w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "verified at a higher level") {
+		t.Errorf("proofing page: %d\n%s", w.Code, w.Body.String())
+	}
+	if _, err := f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("identifier linked from a login below the proofing level: %v", err)
+	}
+
+	must(t, f.st.CreatePerson(ctx, &store.Person{ID: "p3", WebAuthnID: []byte("p3-handle-0123456789012345678901"),
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02018012345"}}, ProofingLevel: "substantial", CreatedAt: f.now}))
+	b = loggedIn(t, f, "p3", assurance.Substantial)
+	next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Substantial})
+	if err != nil || next != "/account?done=linked" {
+		t.Errorf("link at the proofing level: %q, %v", next, err)
 	}
 }

@@ -24,12 +24,16 @@
 // PingProber wraps a function such as the store's Ping.
 //
 // Passive signals: the broker reports how each real login through a
-// component ended (Monitor.Observe: success, error, timeout, abandoned).
-// A failure that reached Varde only through the person's browser, which
-// anyone can forge, is not reported (see package broker).
-// The Monitor keeps counts over a sliding window (Config.LoginWindow,
-// default 2 min, in 12 slots); abandoned logins count half, since people
-// also walk away from healthy providers.
+// component ended (Monitor.Observe): success, or error for a failure of
+// the component's own, an eID's time-out included. A failure that
+// reached Varde only through the person's browser, which anyone can
+// forge, is not reported (see package broker), and neither is a login
+// nobody finished: anyone can start logins and walk away, so that must
+// not make a working provider down. The Monitor keeps counts over a
+// sliding window (Config.LoginWindow, default 2 min, in 12 slots).
+// Observe also takes timeout, and abandoned, which counts
+// Config.AbandonedWeight (default half) of a failure, for a caller that
+// can tell them apart; the broker reports neither.
 //
 // A login the component answered for, naming an account, but that was
 // refused on what it said about that account (an upstream eID's signed

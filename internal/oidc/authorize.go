@@ -385,7 +385,15 @@ func (p *Provider) satisfies(c *store.Client, sess *store.Session, req *store.Au
 	if len(c.Providers) > 0 && !slices.Contains(c.Providers, sess.Provider) {
 		return false
 	}
-	if ok, _ := levelMet(c, sess, req); !ok {
+	ok, degraded := levelMet(c, sess, req)
+	if !ok {
+		return false
+	}
+	// Degraded mode is for an outage: once a provider that can reach
+	// the level asked for is up again, a degraded session is no longer
+	// enough for it. A login that just ended (resumed) was let through
+	// by the broker, which decided on the same health.
+	if degraded && !resumed && p.DegradedNow != nil && !p.DegradedNow(req, c) {
 		return false
 	}
 	fresh := resumed && !sess.AuthTime.Before(req.CreatedAt.Truncate(time.Second))

@@ -115,3 +115,42 @@ func TestDegradedIsDecidedPerRequest(t *testing.T) {
 		t.Errorf("a new degraded login meeting the request: degraded = %v, logins = %d", degraded(l), h.logins.Load())
 	}
 }
+
+// TestDegradedSessionNotReusedAfterTheOutage: a session let through
+// below the level asked for under a client's degraded-mode policy is not
+// reused by single sign-on once a provider that reaches that level is up
+// again: the person logs in anew, as for a client without the policy.
+// While the outage lasts it is reused.
+func TestDegradedSessionNotReusedAfterTheOutage(t *testing.T) {
+	outage := true
+	h := newHarness(t, func(h *harness) {
+		h.p.DegradedNow = func(*store.AuthRequest, *store.Client) bool {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			return outage
+		}
+	})
+	const policyID, policyCB = "policy", "https://policy.example/cb"
+	if err := h.db.CreateClient(t.Context(), &store.Client{ID: policyID, AuthMethod: store.AuthNone,
+		RedirectURIs: []string{policyCB}, DegradedLevel: "substantial"}); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	h.loginLevel, h.loginDegraded = "substantial", true
+	h.mu.Unlock()
+	policy := h.rp(policyID, policyCB)
+	high := oauth2.SetAuthURLParam("acr_values", assurance.ACRHigh)
+	b := h.browser()
+	policy.loginFront(b, high)
+	policy.loginFront(b, high)
+	if n := h.logins.Load(); n != 1 {
+		t.Fatalf("logins during the outage = %d, want 1 (single sign-on)", n)
+	}
+	h.mu.Lock()
+	outage = false
+	h.mu.Unlock()
+	policy.loginFront(b, high)
+	if n := h.logins.Load(); n != 2 {
+		t.Errorf("logins after the outage = %d, want 2 (the degraded session is not reused)", n)
+	}
+}

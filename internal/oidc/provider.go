@@ -142,6 +142,13 @@ type Provider struct {
 	// 9126), once it is stored and before the answer goes out; it must
 	// return at once. The broker uses it to get the login ready.
 	Pushed func(r *http.Request, req *store.AuthRequest, c *store.Client)
+	// DegradedNow, if set, reports whether client c's degraded-mode
+	// policy applies to req now: no provider that can reach the level it
+	// asks for is up. A session that met a request only under that
+	// policy is not reused by single sign-on once it no longer applies:
+	// the person logs in again, at the level asked for. nil: the policy
+	// always applies.
+	DegradedNow func(req *store.AuthRequest, c *store.Client) bool
 	// SubjectSalt keys pairwise subject identifiers (OIDC Core §8.1). It
 	// must be the same on every node and never change; at least 32 bytes.
 	SubjectSalt []byte
