@@ -79,13 +79,13 @@ func (m *Manager) ended(ctx context.Context, why string, ended []*store.Session)
 	}
 }
 
-// live is the sessions of ended that had not expired at now: an expired
-// session that is deleted later ends for nobody, as the store records
-// (store.Sessions.EndSession).
-func live(ended []*store.Session, now time.Time) []*store.Session {
+// live is the sessions of ended that had not ended at now, by expiry or
+// by idleness (store.SessionLive): one that ended so and is deleted
+// later ends for nobody, as the store records (store.Sessions.EndSession).
+func (m *Manager) live(ended []*store.Session, now time.Time) []*store.Session {
 	var out []*store.Session
 	for _, s := range ended {
-		if s.ExpiresAt.After(now) {
+		if store.SessionLive(s, now, m.IdleTimeout) {
 			out = append(out, s)
 		}
 	}
@@ -207,7 +207,7 @@ func (m *Manager) replace(ctx context.Context, old string, s *store.Session) {
 	}
 	now := m.Now()
 	if prev, err := m.Store.EndSession(ctx, old, now); err == nil && prev != nil {
-		m.ended(ctx, EndedReplaced, live([]*store.Session{prev}, now))
+		m.ended(ctx, EndedReplaced, m.live([]*store.Session{prev}, now))
 	}
 }
 
@@ -257,7 +257,7 @@ func (m *Manager) EndOthers(ctx context.Context, s *store.Session) (int, error) 
 	if err != nil {
 		return 0, err
 	}
-	m.ended(ctx, EndedWaysInChanged, live(ended, now))
+	m.ended(ctx, EndedWaysInChanged, m.live(ended, now))
 	return len(ended), nil
 }
 

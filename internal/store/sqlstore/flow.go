@@ -181,6 +181,17 @@ const sessionCols = "id, person_id, provider, level, amr, auth_time, clients, cr
 
 func scanSession(s scanner) (*store.Session, error) { return scanSessionThen(s) }
 
+// scanUsedSession is scanSession for a row of sessionCols and last_used.
+func scanUsedSession(s scanner) (*store.Session, error) {
+	var lastUsed int64
+	ss, err := scanSessionThen(s, &lastUsed)
+	if err != nil {
+		return nil, err
+	}
+	ss.LastUsed = fromMicros(lastUsed)
+	return ss, nil
+}
+
 // scanSessionThen is scanSession for a row with more columns after
 // sessionCols, scanned into more.
 func scanSessionThen(s scanner, more ...any) (*store.Session, error) {
@@ -266,6 +277,12 @@ func (db *DB) GetSession(ctx context.Context, id string, now time.Time) (*store.
 	return s, nil
 }
 
+// SetSessionIdleTimeout implements store.Sessions.
+func (db *DB) SetSessionIdleTimeout(d time.Duration) { db.idle.Store(int64(max(d, 0))) }
+
+// SessionIdleTimeout is what SetSessionIdleTimeout set: 0 for none.
+func (db *DB) SessionIdleTimeout() time.Duration { return time.Duration(db.idle.Load()) }
+
 // TouchSession implements store.Sessions.
 func (db *DB) TouchSession(ctx context.Context, id string, at time.Time) error {
 	if db.unmatchable(id) {
@@ -340,7 +357,7 @@ func (db *DB) DeleteSession(ctx context.Context, id string) (*store.Session, err
 	var ended *store.Session
 	err := db.wr.doOne(ctx, func(ctx context.Context, tx querier) error {
 		ended = nil
-		s, err := scanSession(tx.StmtContext(ctx, db.st.deleteSession).QueryRowContext(ctx, id))
+		s, err := scanUsedSession(tx.StmtContext(ctx, db.st.deleteSession).QueryRowContext(ctx, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -363,7 +380,7 @@ func (db *DB) EndSession(ctx context.Context, id string, now time.Time) (*store.
 	var ended *store.Session
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
 		ended = nil
-		s, err := scanSession(tx.StmtContext(ctx, db.st.deleteSession).QueryRowContext(ctx, id))
+		s, err := scanUsedSession(tx.StmtContext(ctx, db.st.deleteSession).QueryRowContext(ctx, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -394,7 +411,7 @@ func (db *DB) EndPersonSessions(ctx context.Context, personID, except string, no
 			return err
 		}
 		for rows.Next() {
-			s, err := scanSession(rows)
+			s, err := scanUsedSession(rows)
 			if err != nil {
 				rows.Close()
 				return err
@@ -422,9 +439,11 @@ func (db *DB) EndPersonSessions(ctx context.Context, personID, except string, no
 }
 
 // recordEnd records, within tx, the end of s, just deleted at now, if
-// relying parties are to be told of it: it was live and lists clients.
+// relying parties are to be told of it: it was live (neither expired nor
+// left unused for the idle timeout, which ended it already) and lists
+// clients.
 func (db *DB) recordEnd(ctx context.Context, tx querier, s *store.Session, now time.Time) error {
-	if len(s.Clients) == 0 || !s.ExpiresAt.After(now) {
+	if len(s.Clients) == 0 || !store.SessionLive(s, now, db.SessionIdleTimeout()) {
 		return nil
 	}
 	_, err := tx.StmtContext(ctx, db.st.insertSessionEnd).ExecContext(ctx, s.ID, s.PersonID, s.Provider, s.Level,

@@ -125,8 +125,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.touchSession, w, "UPDATE sessions SET last_used = CASE WHEN last_used < ? THEN ? ELSE last_used END WHERE id = ?"},
 		{&db.st.getSessionClients, w, "SELECT clients FROM sessions WHERE id = ?" + db.d.forUpdate},
 		{&db.st.setSessionClients, w, "UPDATE sessions SET clients = ? WHERE id = ?"},
-		{&db.st.deleteSession, w, "DELETE FROM sessions WHERE id = ? RETURNING " + sessionCols},
-		{&db.st.deletePersonSessions, w, "DELETE FROM sessions WHERE person_id = ? AND id <> ? RETURNING " + sessionCols},
+		{&db.st.deleteSession, w, "DELETE FROM sessions WHERE id = ? RETURNING " + sessionCols + ", last_used"},
+		{&db.st.deletePersonSessions, w, "DELETE FROM sessions WHERE person_id = ? AND id <> ? RETURNING " + sessionCols + ", last_used"},
 		{&db.st.insertSessionEnd, w, insertSQL("session_ends", sessionCols+", ended_at")},
 		{&db.st.deleteSessionEnd, w, "DELETE FROM session_ends WHERE id = ?"},
 
