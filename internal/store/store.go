@@ -372,7 +372,8 @@ type Pins interface {
 type Sweeper interface {
 	// DeleteExpired removes the authorization requests, challenges,
 	// sessions, codes, tokens, replay-cache entries and public keys
-	// expired at now, and the grants that can no longer be used: a grant
+	// expired at now, the sessions left unused for the idle timeout
+	// (Sessions.SetSessionIdleTimeout, SessionLive), and the grants that can no longer be used: a grant
 	// goes with the last of its tokens, and a revoked grant that never
 	// had any (the tombstone a replayed code leaves, which must outlive
 	// the code) goes TombstoneAge after its revocation. It returns how

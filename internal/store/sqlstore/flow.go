@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -282,6 +283,17 @@ func (db *DB) SetSessionIdleTimeout(d time.Duration) { db.idle.Store(int64(max(d
 
 // SessionIdleTimeout is what SetSessionIdleTimeout set: 0 for none.
 func (db *DB) SessionIdleTimeout() time.Duration { return time.Duration(db.idle.Load()) }
+
+// idleBefore is the sweep's argument for the sessions left unused for
+// the idle timeout at now: those last used at or before it. With no
+// idle timeout it is below every time, so none are.
+func (db *DB) idleBefore(now int64) []any {
+	d := db.SessionIdleTimeout()
+	if d <= 0 {
+		return []any{int64(math.MinInt64)}
+	}
+	return []any{now - d.Microseconds()}
+}
 
 // TouchSession implements store.Sessions.
 func (db *DB) TouchSession(ctx context.Context, id string, at time.Time) error {
