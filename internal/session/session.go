@@ -169,7 +169,8 @@ func (m *Manager) Token(r *http.Request) string {
 }
 
 // Save stores the new session and sets its cookie, replacing any session
-// the request carried, which it ends: one of the same person's is
+// the request carried, which it then ends (if the new one cannot be
+// stored, Save returns the error and the old one is left as it was): one of the same person's is
 // continued (New), and the clients it gained since New are listed in the
 // new one; another person's is reported to Ended. The events are
 // appended to the audit log in the same atomic write
@@ -177,11 +178,13 @@ func (m *Manager) Token(r *http.Request) string {
 // do. The caller has readied them (audit.Log.Prepare).
 func (m *Manager) Save(ctx context.Context, w http.ResponseWriter, r *http.Request, n *New, events ...*store.AuditEvent) error {
 	s := n.Session
-	if tok := m.Token(r); tok != "" {
-		m.replace(ctx, storeID(tok), s)
-	}
+	// The new session first: if it cannot be stored, the browser keeps
+	// the session it had.
 	if err := m.Store.CreateSession(ctx, s, events...); err != nil {
 		return fmt.Errorf("start session: %w", err)
+	}
+	if tok := m.Token(r); tok != "" {
+		m.replace(ctx, storeID(tok), s)
 	}
 	// A browser session cookie, with no expiry of its own: closing the
 	// browser ends the session there (the stored session still expires
@@ -194,14 +197,18 @@ func (m *Manager) Save(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	return nil
 }
 
-// replace deletes the session with ID old, which s replaces in its
-// browser. If s continues it (New found it to be the same person's), it
-// ends for nobody and the clients it gained since New are listed in s;
-// otherwise it ends, and Ended is told if it was live.
+// replace deletes the session with ID old, which s, stored already,
+// replaces in its browser. If s continues it (New found it to be the same
+// person's), it ends for nobody and the clients it gained since New are
+// added to s; otherwise it ends, and Ended is told if it was live.
 func (m *Manager) replace(ctx context.Context, old string, s *store.Session) {
 	if s.Continues != "" {
 		if prev, err := m.Store.DeleteSession(ctx, old); err == nil && prev != nil {
-			s.Clients = union(s.Clients, prev.Clients)
+			for _, c := range prev.Clients {
+				if !slices.Contains(s.Clients, c) && m.Store.AddSessionClient(ctx, s.ID, c) == nil {
+					s.Clients = append(s.Clients, c)
+				}
+			}
 		}
 		return
 	}

@@ -385,3 +385,30 @@ func TestIdleSessionEndsForNobody(t *testing.T) {
 		t.Errorf("pending ends %d, %v; want none", len(pending), err)
 	}
 }
+
+// TestSaveFailsKeepsOldSession: a new session the store refuses (here an
+// ID taken already) leaves the browser's session live and untold of, so
+// a failed login does not log the person out.
+func TestSaveFailsKeepsOldSession(t *testing.T) {
+	m, _, _ := newManager(t)
+	var told endings
+	m.Ended = told.record
+	w1, _ := start(t, m, nil, "p1", "bank")
+	_, other := start(t, m, nil, "p3", "tax")
+	for _, person := range []string{"p1", "p2"} {
+		n, err := m.New(withCookies(w1), &store.Session{PersonID: person, Provider: "passkey", Level: "substantial", AuthTime: m.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Session.ID = other.ID
+		if err := m.Save(context.Background(), httptest.NewRecorder(), withCookies(w1), n); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("Save of %s's session under a taken ID = %v, want ErrConflict", person, err)
+		}
+		if s, err := m.Current(withCookies(w1)); err != nil || s.PersonID != "p1" || strings.Join(s.Clients, ",") != "bank" {
+			t.Errorf("after %s's failed Save the browser's session is %v, %v; want p1's, with bank", person, s, err)
+		}
+	}
+	if len(told) != 0 {
+		t.Errorf("told %v after failed Saves", told)
+	}
+}
