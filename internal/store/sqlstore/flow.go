@@ -183,6 +183,10 @@ const sessionCols = "id, person_id, provider, level, amr, auth_time, clients, cr
 func scanSession(s scanner) (*store.Session, error) { return scanSessionThen(s) }
 
 // scanUsedSession is scanSession for a row of sessionCols and last_used.
+// A last_used of 0 is a session stored by a node that predates the
+// column (0021_session_last_used), which nodes sharing a database may
+// still run while they are upgraded one by one: it counts as last used
+// when it was created.
 func scanUsedSession(s scanner) (*store.Session, error) {
 	var lastUsed int64
 	ss, err := scanSessionThen(s, &lastUsed)
@@ -190,6 +194,9 @@ func scanUsedSession(s scanner) (*store.Session, error) {
 		return nil, err
 	}
 	ss.LastUsed = fromMicros(lastUsed)
+	if lastUsed == 0 {
+		ss.LastUsed = ss.CreatedAt
+	}
 	return ss, nil
 }
 
@@ -269,12 +276,10 @@ func (db *DB) GetSession(ctx context.Context, id string, now time.Time) (*store.
 		}
 		return s, nil
 	}
-	var lastUsed int64
-	s, err := scanSessionThen(db.st.getSession.QueryRowContext(ctx, id, micros(now)), &lastUsed)
+	s, err := scanUsedSession(db.st.getSession.QueryRowContext(ctx, id, micros(now)))
 	if err != nil {
 		return nil, fmt.Errorf("get session: %w", notFound(err))
 	}
-	s.LastUsed = fromMicros(lastUsed)
 	return s, nil
 }
 

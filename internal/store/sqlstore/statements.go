@@ -203,8 +203,10 @@ func (db *DB) prepare(ctx context.Context) error {
 		{sql: chunk("auth_requests", "id", "expires_at <= ?"), args: at},
 		{sql: chunk("challenges", "id", "expires_at <= ?"), args: at},
 		{sql: chunk("sessions", "id", "expires_at <= ?"), args: at},
-		// Left unused for the idle timeout (store.SessionLive).
-		{sql: chunk("sessions", "id", "last_used <= ?"), args: db.idleBefore},
+		// Left unused for the idle timeout (store.SessionLive); one
+		// stored by a node that predates last_used (scanUsedSession)
+		// goes at its expiry.
+		{sql: chunk("sessions", "id", "last_used <> 0 AND last_used <= ?"), args: db.idleBefore},
 		{sql: chunk("auth_codes", "hash", "expires_at <= ?"), args: at},
 		// A grant goes with the last of its tokens.
 		{sql: chunk("tokens", "hash", "expires_at <= ?") + " RETURNING grant_id", args: at, grants: true},
