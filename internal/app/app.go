@@ -385,6 +385,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	a.Audit = &audit.Log{Store: st, Log: log, Now: opt.Now}
 	a.clients = newClientCache(st, clientCacheTTL, opt.Now)
 	sessions := &session.Manager{Store: st, Lifetime: cfg.Session.Lifetime, IdleTimeout: cfg.Session.IdleTimeout, Secure: *cfg.Session.SecureCookie, Now: opt.Now}
+	st.SetSessionIdleTimeout(cfg.Session.IdleTimeout)
 
 	mux := http.NewServeMux()
 	brk := &broker.Broker{

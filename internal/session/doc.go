@@ -8,5 +8,7 @@
 // reader finds a session, no longer finds it. Each use moves the idle
 // deadline; the store records a use at most once a minute
 // (store.Sessions.TouchSession), so reading a session seldom writes, and
-// every node reads the deadline the store holds.
+// every node reads the deadline the store holds. A session ended so, like
+// an expired one, ends for nobody when it is deleted later: the relying
+// parties are not sent a logout for it (store.SessionLive).
 package session

@@ -79,13 +79,13 @@ func (m *Manager) ended(ctx context.Context, why string, ended []*store.Session)
 	}
 }
 
-// live is the sessions of ended that had not expired at now: an expired
-// session that is deleted later ends for nobody, as the store records
-// (store.Sessions.EndSession).
-func live(ended []*store.Session, now time.Time) []*store.Session {
+// live is the sessions of ended that had not ended at now, by expiry or
+// by idleness (store.SessionLive): one that ended so and is deleted
+// later ends for nobody, as the store records (store.Sessions.EndSession).
+func (m *Manager) live(ended []*store.Session, now time.Time) []*store.Session {
 	var out []*store.Session
 	for _, s := range ended {
-		if s.ExpiresAt.After(now) {
+		if store.SessionLive(s, now, m.IdleTimeout) {
 			out = append(out, s)
 		}
 	}
@@ -169,7 +169,8 @@ func (m *Manager) Token(r *http.Request) string {
 }
 
 // Save stores the new session and sets its cookie, replacing any session
-// the request carried, which it ends: one of the same person's is
+// the request carried, which it then ends (if the new one cannot be
+// stored, Save returns the error and the old one is left as it was): one of the same person's is
 // continued (New), and the clients it gained since New are listed in the
 // new one; another person's is reported to Ended. The events are
 // appended to the audit log in the same atomic write
@@ -177,11 +178,13 @@ func (m *Manager) Token(r *http.Request) string {
 // do. The caller has readied them (audit.Log.Prepare).
 func (m *Manager) Save(ctx context.Context, w http.ResponseWriter, r *http.Request, n *New, events ...*store.AuditEvent) error {
 	s := n.Session
-	if tok := m.Token(r); tok != "" {
-		m.replace(ctx, storeID(tok), s)
-	}
+	// The new session first: if it cannot be stored, the browser keeps
+	// the session it had.
 	if err := m.Store.CreateSession(ctx, s, events...); err != nil {
 		return fmt.Errorf("start session: %w", err)
+	}
+	if tok := m.Token(r); tok != "" {
+		m.replace(ctx, storeID(tok), s)
 	}
 	// A browser session cookie, with no expiry of its own: closing the
 	// browser ends the session there (the stored session still expires
@@ -194,20 +197,24 @@ func (m *Manager) Save(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	return nil
 }
 
-// replace deletes the session with ID old, which s replaces in its
-// browser. If s continues it (New found it to be the same person's), it
-// ends for nobody and the clients it gained since New are listed in s;
-// otherwise it ends, and Ended is told if it was live.
+// replace deletes the session with ID old, which s, stored already,
+// replaces in its browser. If s continues it (New found it to be the same
+// person's), it ends for nobody and the clients it gained since New are
+// added to s; otherwise it ends, and Ended is told if it was live.
 func (m *Manager) replace(ctx context.Context, old string, s *store.Session) {
 	if s.Continues != "" {
 		if prev, err := m.Store.DeleteSession(ctx, old); err == nil && prev != nil {
-			s.Clients = union(s.Clients, prev.Clients)
+			for _, c := range prev.Clients {
+				if !slices.Contains(s.Clients, c) && m.Store.AddSessionClient(ctx, s.ID, c) == nil {
+					s.Clients = append(s.Clients, c)
+				}
+			}
 		}
 		return
 	}
 	now := m.Now()
 	if prev, err := m.Store.EndSession(ctx, old, now); err == nil && prev != nil {
-		m.ended(ctx, EndedReplaced, live([]*store.Session{prev}, now))
+		m.ended(ctx, EndedReplaced, m.live([]*store.Session{prev}, now))
 	}
 }
 
@@ -257,7 +264,7 @@ func (m *Manager) EndOthers(ctx context.Context, s *store.Session) (int, error) 
 	if err != nil {
 		return 0, err
 	}
-	m.ended(ctx, EndedWaysInChanged, live(ended, now))
+	m.ended(ctx, EndedWaysInChanged, m.live(ended, now))
 	return len(ended), nil
 }
 

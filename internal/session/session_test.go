@@ -357,3 +357,58 @@ func TestIdleTimeout(t *testing.T) {
 		t.Errorf("End of an idle session = %v, %v; Ended told of %d", ended, err, len(told))
 	}
 }
+
+// TestIdleSessionEndsForNobody: a session left unused for the idle
+// timeout had ended already, as an expired one had: deleted later, by
+// another person's login in the same browser or by EndOthers, neither
+// Ended nor the store's pending ends hear of it.
+func TestIdleSessionEndsForNobody(t *testing.T) {
+	m, now, db := newManager(t)
+	m.Lifetime, m.IdleTimeout = 8*time.Hour, 30*time.Minute
+	db.SetSessionIdleTimeout(m.IdleTimeout)
+	var told endings
+	m.Ended = told.record
+	ctx := context.Background()
+	w1, _ := start(t, m, nil, "p1", "bank")
+	_, keep := start(t, m, nil, "p2", "tax")
+	start(t, m, nil, "p2", "health")
+	*now = now.Add(30 * time.Minute)
+	start(t, m, w1, "p3", "shop")
+	if n, err := m.EndOthers(ctx, keep); err != nil || n != 1 {
+		t.Fatalf("EndOthers = %d, %v; want 1", n, err)
+	}
+	if len(told) != 0 {
+		t.Errorf("told %v of sessions unused for the idle timeout", told)
+	}
+	pending, err := db.(store.SessionEnds).PendingSessionEnds(ctx, now.Add(time.Second), 10)
+	if err != nil || len(pending) != 0 {
+		t.Errorf("pending ends %d, %v; want none", len(pending), err)
+	}
+}
+
+// TestSaveFailsKeepsOldSession: a new session the store refuses (here an
+// ID taken already) leaves the browser's session live and untold of, so
+// a failed login does not log the person out.
+func TestSaveFailsKeepsOldSession(t *testing.T) {
+	m, _, _ := newManager(t)
+	var told endings
+	m.Ended = told.record
+	w1, _ := start(t, m, nil, "p1", "bank")
+	_, other := start(t, m, nil, "p3", "tax")
+	for _, person := range []string{"p1", "p2"} {
+		n, err := m.New(withCookies(w1), &store.Session{PersonID: person, Provider: "passkey", Level: "substantial", AuthTime: m.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Session.ID = other.ID
+		if err := m.Save(context.Background(), httptest.NewRecorder(), withCookies(w1), n); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("Save of %s's session under a taken ID = %v, want ErrConflict", person, err)
+		}
+		if s, err := m.Current(withCookies(w1)); err != nil || s.PersonID != "p1" || strings.Join(s.Clients, ",") != "bank" {
+			t.Errorf("after %s's failed Save the browser's session is %v, %v; want p1's, with bank", person, s, err)
+		}
+	}
+	if len(told) != 0 {
+		t.Errorf("told %v after failed Saves", told)
+	}
+}

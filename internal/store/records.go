@@ -230,6 +230,24 @@ type Session struct {
 	LastUsed time.Time
 }
 
+// SessionLive reports whether s had not ended at now: it had not expired
+// and, if idle is positive, had been used (LastUsed, or CreatedAt when
+// that is unset) less than idle before now. A session that is deleted
+// after it ended so ends for nobody.
+func SessionLive(s *Session, now time.Time, idle time.Duration) bool {
+	if !s.ExpiresAt.After(now) {
+		return false
+	}
+	if idle <= 0 {
+		return true
+	}
+	used := s.LastUsed
+	if used.IsZero() {
+		used = s.CreatedAt
+	}
+	return now.Before(used.Add(idle))
+}
+
 // Root is the ID of the first session of s's line (Continues), or s's own
 // ID if it began one: what the sid claim names.
 func (s *Session) Root() string {

@@ -195,6 +195,11 @@ type Sessions interface {
 	CreateSession(ctx context.Context, s *Session, events ...*AuditEvent) error
 	// GetSession returns ErrNotFound for unknown or expired (at now) sessions.
 	GetSession(ctx context.Context, id string, now time.Time) (*Session, error)
+	// SetSessionIdleTimeout sets how long a session left unused lasts
+	// (session.Manager.IdleTimeout; 0 or less: no limit): one unused that
+	// long has ended, so the end of its deletion is not recorded
+	// (EndSession).
+	SetSessionIdleTimeout(d time.Duration)
 	// TouchSession records that the session was used at at: LastUsed
 	// becomes at, unless it is later already. ErrNotFound if the session
 	// is gone.
@@ -210,7 +215,8 @@ type Sessions interface {
 	DeleteSession(ctx context.Context, id string) (*Session, error)
 	// EndSession deletes the session as DeleteSession does and, in the
 	// same atomic write, records its end (SessionEnds) if it had not
-	// expired at now and lists clients: the session is gone if and only
+	// ended at now (SessionLive: neither expired nor idle past the
+	// SetSessionIdleTimeout) and lists clients: the session is gone if and only
 	// if the relying parties that received tokens in it are still to be
 	// told. Whoever deletes it gets it back, once, even when two requests
 	// end it at the same moment.
@@ -366,7 +372,8 @@ type Pins interface {
 type Sweeper interface {
 	// DeleteExpired removes the authorization requests, challenges,
 	// sessions, codes, tokens, replay-cache entries and public keys
-	// expired at now, and the grants that can no longer be used: a grant
+	// expired at now, the sessions left unused for the idle timeout
+	// (Sessions.SetSessionIdleTimeout, SessionLive), and the grants that can no longer be used: a grant
 	// goes with the last of its tokens, and a revoked grant that never
 	// had any (the tombstone a replayed code leaves, which must outlive
 	// the code) goes TombstoneAge after its revocation. It returns how

@@ -123,6 +123,20 @@ func (c *recent[T]) prune(now time.Time) {
 	c.mu.Unlock()
 }
 
+// pruneIf drops every entry for which ended is true.
+func (c *recent[T]) pruneIf(ended func(*T) bool) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	for id, e := range c.m {
+		if ended(e) {
+			delete(c.m, id)
+		}
+	}
+	c.mu.Unlock()
+}
+
 // shrink drops arbitrary entries until a quarter of the room is free
 // (expired ones go when the sweeper runs, see DeleteExpired). c.mu is
 // held.

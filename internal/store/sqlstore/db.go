@@ -59,6 +59,9 @@ type DB struct {
 	sessions *recent[store.Session]
 	// people caches persons as read (cache.go).
 	people *persons
+	// idle is the session idle timeout (SetSessionIdleTimeout), in
+	// nanoseconds; 0: none.
+	idle atomic.Int64
 
 	closeOnce sync.Once
 	closeErr  error

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -181,6 +182,24 @@ const sessionCols = "id, person_id, provider, level, amr, auth_time, clients, cr
 
 func scanSession(s scanner) (*store.Session, error) { return scanSessionThen(s) }
 
+// scanUsedSession is scanSession for a row of sessionCols and last_used.
+// A last_used of 0 is a session stored by a node that predates the
+// column (0021_session_last_used), which nodes sharing a database may
+// still run while they are upgraded one by one: it counts as last used
+// when it was created.
+func scanUsedSession(s scanner) (*store.Session, error) {
+	var lastUsed int64
+	ss, err := scanSessionThen(s, &lastUsed)
+	if err != nil {
+		return nil, err
+	}
+	ss.LastUsed = fromMicros(lastUsed)
+	if lastUsed == 0 {
+		ss.LastUsed = ss.CreatedAt
+	}
+	return ss, nil
+}
+
 // scanSessionThen is scanSession for a row with more columns after
 // sessionCols, scanned into more.
 func scanSessionThen(s scanner, more ...any) (*store.Session, error) {
@@ -257,13 +276,28 @@ func (db *DB) GetSession(ctx context.Context, id string, now time.Time) (*store.
 		}
 		return s, nil
 	}
-	var lastUsed int64
-	s, err := scanSessionThen(db.st.getSession.QueryRowContext(ctx, id, micros(now)), &lastUsed)
+	s, err := scanUsedSession(db.st.getSession.QueryRowContext(ctx, id, micros(now)))
 	if err != nil {
 		return nil, fmt.Errorf("get session: %w", notFound(err))
 	}
-	s.LastUsed = fromMicros(lastUsed)
 	return s, nil
+}
+
+// SetSessionIdleTimeout implements store.Sessions.
+func (db *DB) SetSessionIdleTimeout(d time.Duration) { db.idle.Store(int64(max(d, 0))) }
+
+// SessionIdleTimeout is what SetSessionIdleTimeout set: 0 for none.
+func (db *DB) SessionIdleTimeout() time.Duration { return time.Duration(db.idle.Load()) }
+
+// idleBefore is the sweep's argument for the sessions left unused for
+// the idle timeout at now: those last used at or before it. With no
+// idle timeout it is below every time, so none are.
+func (db *DB) idleBefore(now int64) []any {
+	d := db.SessionIdleTimeout()
+	if d <= 0 {
+		return []any{int64(math.MinInt64)}
+	}
+	return []any{now - d.Microseconds()}
 }
 
 // TouchSession implements store.Sessions.
@@ -340,7 +374,7 @@ func (db *DB) DeleteSession(ctx context.Context, id string) (*store.Session, err
 	var ended *store.Session
 	err := db.wr.doOne(ctx, func(ctx context.Context, tx querier) error {
 		ended = nil
-		s, err := scanSession(tx.StmtContext(ctx, db.st.deleteSession).QueryRowContext(ctx, id))
+		s, err := scanUsedSession(tx.StmtContext(ctx, db.st.deleteSession).QueryRowContext(ctx, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -363,7 +397,7 @@ func (db *DB) EndSession(ctx context.Context, id string, now time.Time) (*store.
 	var ended *store.Session
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
 		ended = nil
-		s, err := scanSession(tx.StmtContext(ctx, db.st.deleteSession).QueryRowContext(ctx, id))
+		s, err := scanUsedSession(tx.StmtContext(ctx, db.st.deleteSession).QueryRowContext(ctx, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -394,7 +428,7 @@ func (db *DB) EndPersonSessions(ctx context.Context, personID, except string, no
 			return err
 		}
 		for rows.Next() {
-			s, err := scanSession(rows)
+			s, err := scanUsedSession(rows)
 			if err != nil {
 				rows.Close()
 				return err
@@ -422,9 +456,11 @@ func (db *DB) EndPersonSessions(ctx context.Context, personID, except string, no
 }
 
 // recordEnd records, within tx, the end of s, just deleted at now, if
-// relying parties are to be told of it: it was live and lists clients.
+// relying parties are to be told of it: it was live (neither expired nor
+// left unused for the idle timeout, which ended it already) and lists
+// clients.
 func (db *DB) recordEnd(ctx context.Context, tx querier, s *store.Session, now time.Time) error {
-	if len(s.Clients) == 0 || !s.ExpiresAt.After(now) {
+	if len(s.Clients) == 0 || !store.SessionLive(s, now, db.SessionIdleTimeout()) {
 		return nil
 	}
 	_, err := tx.StmtContext(ctx, db.st.insertSessionEnd).ExecContext(ctx, s.ID, s.PersonID, s.Provider, s.Level,

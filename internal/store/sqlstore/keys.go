@@ -110,9 +110,10 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	// Dropping from the caches is always safe (a miss reads the
 	// database), so each chunk's commit drops every cached record
 	// expired at now.
+	idle := db.SessionIdleTimeout()
 	prune := func() {
 		db.authReqs.prune(now)
-		db.sessions.prune(now)
+		db.sessions.pruneIf(func(s *store.Session) bool { return !store.SessionLive(s, now, idle) })
 	}
 	for _, sw := range db.st.sweep {
 		for {

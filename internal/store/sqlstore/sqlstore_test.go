@@ -14,6 +14,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/varde-eid/varde/internal/pgtest"
 	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/internal/store/storetest"
 )
@@ -672,4 +673,41 @@ func openMigrationDB(t *testing.T) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	db.SetMaxOpenConns(1)
 	return db
+}
+
+// TestSessionFromOlderNodeCountsAsUsedAtCreation: a session that a node
+// predating 0021_session_last_used stores, as one may while the nodes
+// sharing a database are upgraded one by one, has last_used 0. It
+// counts as used when it was created: not idle from the start, so
+// neither swept nor ended for nobody, on either dialect.
+func TestSessionFromOlderNodeCountsAsUsedAtCreation(t *testing.T) {
+	for name, db := range map[string]*DB{"sqlite": openTemp(t), "postgres": openPostgres(t, pgtest.NewDatabase(t))} {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			now := time.Now().UTC().Truncate(time.Microsecond)
+			created := now.Add(-10 * time.Minute)
+			db.SetSessionIdleTimeout(30 * time.Minute)
+			for _, id := range []string{"s-old-node", "s-old-node-2"} {
+				if _, err := db.w.ExecContext(ctx, db.d.rebind(insertSQL("sessions", sessionCols)), id, "p1", "passkey", "high", "[]",
+					micros(created), `["bank"]`, micros(created), micros(now.Add(8*time.Hour)), 0, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err := db.GetSession(ctx, "s-old-node", now)
+			if err != nil || !s.LastUsed.Equal(created) {
+				t.Fatalf("GetSession = %v, %v; want LastUsed %v, its creation", s, err, created)
+			}
+			if n, err := db.DeleteExpired(ctx, now); err != nil || n != 0 {
+				t.Errorf("DeleteExpired = %d, %v; want 0, nil", n, err)
+			}
+			ended, err := db.EndSession(ctx, "s-old-node", now)
+			if err != nil || ended == nil || !ended.LastUsed.Equal(created) {
+				t.Fatalf("EndSession = %v, %v; want the session, last used at its creation", ended, err)
+			}
+			pending, err := db.PendingSessionEnds(ctx, now.Add(time.Second), 10)
+			if err != nil || len(pending) != 1 {
+				t.Errorf("pending ends %d, %v; want its end", len(pending), err)
+			}
+		})
+	}
 }

@@ -125,8 +125,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.touchSession, w, "UPDATE sessions SET last_used = CASE WHEN last_used < ? THEN ? ELSE last_used END WHERE id = ?"},
 		{&db.st.getSessionClients, w, "SELECT clients FROM sessions WHERE id = ?" + db.d.forUpdate},
 		{&db.st.setSessionClients, w, "UPDATE sessions SET clients = ? WHERE id = ?"},
-		{&db.st.deleteSession, w, "DELETE FROM sessions WHERE id = ? RETURNING " + sessionCols},
-		{&db.st.deletePersonSessions, w, "DELETE FROM sessions WHERE person_id = ? AND id <> ? RETURNING " + sessionCols},
+		{&db.st.deleteSession, w, "DELETE FROM sessions WHERE id = ? RETURNING " + sessionCols + ", last_used"},
+		{&db.st.deletePersonSessions, w, "DELETE FROM sessions WHERE person_id = ? AND id <> ? RETURNING " + sessionCols + ", last_used"},
 		{&db.st.insertSessionEnd, w, insertSQL("session_ends", sessionCols+", ended_at")},
 		{&db.st.deleteSessionEnd, w, "DELETE FROM session_ends WHERE id = ?"},
 
@@ -203,6 +203,10 @@ func (db *DB) prepare(ctx context.Context) error {
 		{sql: chunk("auth_requests", "id", "expires_at <= ?"), args: at},
 		{sql: chunk("challenges", "id", "expires_at <= ?"), args: at},
 		{sql: chunk("sessions", "id", "expires_at <= ?"), args: at},
+		// Left unused for the idle timeout (store.SessionLive); one
+		// stored by a node that predates last_used (scanUsedSession)
+		// goes at its expiry.
+		{sql: chunk("sessions", "id", "last_used <> 0 AND last_used <= ?"), args: db.idleBefore},
 		{sql: chunk("auth_codes", "hash", "expires_at <= ?"), args: at},
 		// A grant goes with the last of its tokens.
 		{sql: chunk("tokens", "hash", "expires_at <= ?") + " RETURNING grant_id", args: at, grants: true},

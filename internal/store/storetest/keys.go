@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -228,5 +229,49 @@ func testSweeper(t *testing.T, s store.Store) {
 	wantErr(t, "DeleteExpired again", err, nil)
 	if n != 0 {
 		t.Errorf("DeleteExpired again = %d, want 0", n)
+	}
+}
+
+// testSweeperIdleSessions: with an idle timeout set, the sweeper removes
+// the sessions left unused that long, however far their lifetime runs,
+// and keeps those used since; without one it keeps both.
+func testSweeperIdleSessions(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+	const idle = 30 * time.Minute
+	for _, r := range []struct {
+		id   string
+		used time.Time
+	}{{"s-idle", now.Add(-idle)}, {"s-used", now.Add(-idle + time.Microsecond)}} {
+		ss := &store.Session{ID: r.id, PersonID: "ada", CreatedAt: now.Add(-2 * time.Hour), LastUsed: r.used, ExpiresAt: now.Add(6 * time.Hour)}
+		wantErr(t, "CreateSession "+r.id, s.CreateSession(ctx, ss), nil)
+	}
+	got := func(t *testing.T, id string) bool {
+		t.Helper()
+		_, err := s.GetSession(ctx, id, now)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("GetSession %s: %v", id, err)
+		}
+		return err == nil
+	}
+	n, err := s.DeleteExpired(ctx, now)
+	wantErr(t, "DeleteExpired with no idle timeout", err, nil)
+	if n != 0 || !got(t, "s-idle") || !got(t, "s-used") {
+		t.Errorf("with no idle timeout DeleteExpired = %d and removed a session", n)
+	}
+	s.SetSessionIdleTimeout(idle)
+	n, err = s.DeleteExpired(ctx, now)
+	wantErr(t, "DeleteExpired", err, nil)
+	if n != 1 {
+		t.Errorf("DeleteExpired = %d, want 1", n)
+	}
+	if got(t, "s-idle") {
+		t.Error("a session unused for the idle timeout is still found after the sweep")
+	}
+	if !got(t, "s-used") {
+		t.Error("a session used within the idle timeout was swept")
+	}
+	if ended, err := s.DeleteSession(ctx, "s-idle"); ended != nil || err != nil {
+		t.Errorf("DeleteSession of the swept session = %v, %v, want nil, nil", ended, err)
 	}
 }

@@ -72,7 +72,7 @@ func testSessionEnds(t *testing.T, s store.Store) {
 		told := created(t, "e-told", "ada", []string{"bank", "tax"}, later)
 		ended, err := s.EndSession(ctx, told.ID, now)
 		wantErr(t, "EndSession", err, nil)
-		same(t, "the ended session", told, ended)
+		same(t, "the ended session", asRead(told), ended)
 		same(t, "the pending end, the session as it was", []*store.Session{told}, pending(t, now.Add(time.Microsecond), 10))
 		if got := pending(t, now, 10); len(got) != 0 {
 			t.Errorf("an end at now is pending before now: %v", ids(got))
@@ -91,13 +91,13 @@ func testSessionEnds(t *testing.T, s store.Store) {
 		for _, ss := range []*store.Session{alone, expired} {
 			ended, err := s.EndSession(ctx, ss.ID, now)
 			wantErr(t, "EndSession "+ss.ID, err, nil)
-			same(t, "the ended session "+ss.ID, ss, ended)
+			same(t, "the ended session "+ss.ID, asRead(ss), ended)
 		}
 		// Continued by a new session of the same line: deleted, not ended.
 		continued := created(t, "e-continued", "ada", []string{"bank"}, later)
 		ended, err = s.DeleteSession(ctx, continued.ID)
 		wantErr(t, "DeleteSession", err, nil)
-		same(t, "the deleted session", continued, ended)
+		same(t, "the deleted session", asRead(continued), ended)
 		wantPending(t, told.ID)
 
 		// A person's other sessions: the live ones with clients.
@@ -114,6 +114,47 @@ func testSessionEnds(t *testing.T, s store.Store) {
 		got := pending(t, now.Add(time.Hour), 10)
 		slices.SortFunc(got, func(x, y *store.Session) int { return strings.Compare(x.ID, y.ID) })
 		same(t, "pending ends after EndPersonSessions", []*store.Session{a, b, told}, got)
+	})
+
+	t.Run("idle", func(t *testing.T) {
+		// A session left unused for the idle timeout has ended already:
+		// deleted later, by its person or another's login, it ends for
+		// nobody, as an expired one does.
+		s.SetSessionIdleTimeout(30 * time.Minute)
+		t.Cleanup(func() { s.SetSessionIdleTimeout(0) })
+		before := ids(pending(t, now.Add(time.Hour), 100))
+		idle := fullSession(t, "i-idle")
+		idle.PersonID, idle.Clients, idle.ExpiresAt = "idle-ada", []string{"bank"}, later
+		idle.CreatedAt, idle.LastUsed = now.Add(-2*time.Hour), now.Add(-30*time.Minute)
+		wantErr(t, "CreateSession", s.CreateSession(ctx, idle), nil)
+		ended, err := s.EndSession(ctx, idle.ID, now)
+		wantErr(t, "EndSession", err, nil)
+		same(t, "the ended idle session", idle, ended)
+		for _, id := range []string{"i-grace-idle", "i-grace-used"} {
+			ss := fullSession(t, id)
+			ss.PersonID, ss.Clients, ss.ExpiresAt = "idle-grace", []string{"bank"}, later
+			ss.CreatedAt, ss.LastUsed = now.Add(-2*time.Hour), now.Add(-time.Hour)
+			if id == "i-grace-used" {
+				ss.LastUsed = now.Add(-29 * time.Minute)
+			}
+			wantErr(t, "CreateSession "+id, s.CreateSession(ctx, ss), nil)
+		}
+		all, err := s.EndPersonSessions(ctx, "idle-grace", "", now)
+		wantErr(t, "EndPersonSessions", err, nil)
+		if len(all) != 2 {
+			t.Errorf("EndPersonSessions ended %v, want both", ids(all))
+		}
+		want := append(slices.Clone(before), "i-grace-used")
+		got := ids(pending(t, now.Add(time.Hour), 100))
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("pending ends %v, want %v: only the session used within the idle timeout", got, want)
+		}
+		ok, err := s.SettleSessionEnd(ctx, "i-grace-used", nil)
+		if !ok || err != nil {
+			t.Fatalf("SettleSessionEnd = %v, %v, want true, nil", ok, err)
+		}
 	})
 
 	t.Run("settle", func(t *testing.T) {

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PublicKeys", testPublicKeys},
 		{"Pins", testPins},
 		{"Sweeper", testSweeper},
+		{"SweeperIdleSessions", testSweeperIdleSessions},
 		{"Health", testHealth},
 		{"Incidents", testIncidents},
 		{"IncidentList", testIncidentList},
