@@ -266,10 +266,21 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 	return d, nil
 }
 
-// loadOrCreateSigner reads the demo's signing key, creating it on first run.
+// loadOrCreateSigner reads the demo's signing key, creating it on first
+// run. A key that is there is read as the node reads its own
+// (config.ReadSecretFile): one that other users can read or write, or
+// that is not a regular file or is too large, is refused, naming it.
 func loadOrCreateSigner(path string) (*keys.Signer, error) {
-	if _, err := os.Stat(path); err == nil {
-		return keys.LoadPEMFile(path)
+	raw, err := config.ReadSecretFile("signing key", path)
+	if err == nil {
+		s, err := keys.ParsePEM(raw)
+		if err != nil {
+			return nil, fmt.Errorf("signing key: %s: %w", path, err)
+		}
+		return s, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
 	}
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -279,14 +290,14 @@ func loadOrCreateSigner(path string) (*keys.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := writeNewSecret(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
 		return nil, err
 	}
 	return keys.New(k, nil)
 }
 
 // loadOrCreateSecret reads the secret at path, a file of --data, making
-// 32 random bytes there (mode 0600) on first run. It is read as a node
+// 32 random bytes there (a new file, mode 0600) on first run. It is read as a node
 // reads its own secret files (config.ReadSecretFile): a file that others
 // may read or write, or larger than 64 KiB, is refused, naming it.
 func loadOrCreateSecret(path string) ([]byte, error) {
@@ -301,5 +312,20 @@ func loadOrCreateSecret(path string) ([]byte, error) {
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
-	return b, os.WriteFile(path, b, 0o600)
+	return b, writeNewSecret(path, b)
+}
+
+// writeNewSecret writes b to a new file at path, readable by this user
+// only. It never replaces a file: one made there in between is left as
+// it is and the write fails.
+func writeNewSecret(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -392,3 +392,58 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.buf.String()
 }
+
+// TestDemoSecretsChecked: the demo, provider-sim and bench read the
+// signing key and subject salt they keep as the node reads its own: a
+// file others can read, one too large, or one that is not a regular file
+// is refused, naming it, and never replaced by a new one.
+func TestDemoSecretsChecked(t *testing.T) {
+	key := func(t *testing.T, path string) {
+		if _, err := loadOrCreateSigner(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name  string
+		make  func(t *testing.T, path string)
+		mode  os.FileMode
+		want  string
+		check func(path string) error
+	}{
+		{"key readable by others", key, 0o644, "mode 0644",
+			func(p string) error { _, err := loadOrCreateSigner(p); return err }},
+		{"salt readable by others", func(t *testing.T, p string) {
+			if _, err := loadOrCreateSecret(p); err != nil {
+				t.Fatal(err)
+			}
+		}, 0o604, "mode 0604", func(p string) error { _, err := loadOrCreateSecret(p); return err }},
+		{"key too large", func(t *testing.T, p string) {
+			if err := os.WriteFile(p, bytes.Repeat([]byte("x"), 1<<20), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, 0o600, "larger than", func(p string) error { _, err := loadOrCreateSigner(p); return err }},
+		{"key a directory", func(t *testing.T, p string) {
+			if err := os.Mkdir(p, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}, 0o700, "not a regular file", func(p string) error { _, err := loadOrCreateSigner(p); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "secret")
+			tt.make(t, path)
+			if err := os.Chmod(path, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := os.Stat(path)
+			err := tt.check(path)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), path) {
+				t.Errorf("got %v, want an error naming %s with %q", err, path, tt.want)
+			}
+			after, _ := os.Stat(path)
+			if before.Size() != after.Size() || !before.ModTime().Equal(after.ModTime()) {
+				t.Errorf("%s was changed", path)
+			}
+		})
+	}
+}

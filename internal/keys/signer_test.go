@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -119,6 +120,38 @@ func TestLoadPEMFile(t *testing.T) {
 	}
 	if _, err := LoadPEMFile(filepath.Join(t.TempDir(), "missing.pem")); err == nil {
 		t.Fatal("missing file accepted")
+	}
+}
+
+// TestLoadPEMFileChecksTheFile: a key file is read as the node reads its
+// own (config.ReadSecretFile): one others can read, one too large, or
+// one that is not a regular file is refused, naming it.
+func TestLoadPEMFileChecksTheFile(t *testing.T) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(k)
+	readable := writePEM(t, "PRIVATE KEY", der)
+	if err := os.Chmod(readable, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	large := filepath.Join(t.TempDir(), "large.pem")
+	if err := os.WriteFile(large, bytes.Repeat([]byte("x"), 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tests := []struct {
+		name, path, want string
+	}{
+		{"readable by others", readable, "mode 0644"},
+		{"too large", large, "larger than"},
+		{"a directory", dir, "not a regular file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadPEMFile(tt.path)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), tt.path) {
+				t.Fatalf("err = %v, want one naming %s with %q", err, tt.path, tt.want)
+			}
+		})
 	}
 }
 

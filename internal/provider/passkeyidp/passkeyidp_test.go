@@ -1544,3 +1544,93 @@ func TestReplayMessageNamesTheCeremony(t *testing.T) {
 		}
 	}
 }
+
+// unknownFormat returns the attestation response body with its
+// attestation format changed from "packed" to one no relying party knows,
+// so that it parses but does not verify.
+func unknownFormat(t *testing.T, body []byte) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	resp := m["response"].(map[string]any)
+	obj, err := base64.RawURLEncoding.DecodeString(resp["attestationObject"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	packed := []byte("\x63fmt\x66packed")
+	if !bytes.Contains(obj, packed) {
+		t.Fatal("attestation object without format packed")
+	}
+	resp["attestationObject"] = base64.RawURLEncoding.EncodeToString(bytes.Replace(obj, packed, []byte("\x63fmt\x66xacked"), 1))
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A registration that fails says what was not done (a passkey added, a
+// test person created) and what to do, not what to do about a login: a
+// recovery code cannot help there.
+func TestRegistrationFailureMessagesNameTheCeremony(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	evil := virtualwebauthn.RelyingParty{Name: "Varde", ID: "localhost", Origin: "https://evil.example"}
+	type ceremony struct {
+		path, csrf string
+		begin      any
+	}
+	add := ceremony{"/account/passkeys", csrf, map[string]string{"name": "Laptop"}}
+	enrol := ceremony{"/passkey/enrol", "", map[string]string{"attempt": "", "given_name": "Ola", "family_name": "Nordmann"}}
+	tests := []struct {
+		lang string
+		c    ceremony
+		code string
+		want string
+	}{
+		{"en", add, "wrong_origin", "The passkey was not added"},
+		{"en", add, "invalid", "so it was not added"},
+		{"en", enrol, "wrong_origin", "No test person was created"},
+		{"en", enrol, "invalid", "so no test person was created"},
+		{"nb", add, "wrong_origin", "Passnøkkelen ble ikke lagt til"},
+		{"nb", add, "invalid", "så den ble ikke lagt til"},
+		{"nb", enrol, "wrong_origin", "Ingen testperson ble laget"},
+		{"nb", enrol, "invalid", "så ingen testperson ble laget"},
+		{"da", add, "wrong_origin", "Adgangsnøglen blev ikke tilføjet"},
+		{"da", add, "invalid", "så den blev ikke tilføjet"},
+		{"da", enrol, "wrong_origin", "Der blev ikke oprettet nogen testperson"},
+		{"da", enrol, "invalid", "så der blev ikke oprettet nogen testperson"},
+	}
+	recovery := map[string]string{"en": "recovery code", "nb": "gjenopprettingskode", "da": "genoprettelseskode"}
+	for _, tt := range tests {
+		b.lang = tt.lang
+		r, begun := b.json(tt.c.path+"/begin", tt.c.begin, tt.c.csrf)
+		if r.status != http.StatusOK {
+			t.Fatalf("%s begin: %d %v", tt.c.path, r.status, begun)
+		}
+		id, opts := options(t, begun)
+		o, err := virtualwebauthn.ParseAttestationOptions(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := newDevice(false)
+		d.auth.Options.UserHandle = []byte(o.UserID)
+		rp := h.rp
+		if tt.code == "wrong_origin" {
+			rp = evil
+		}
+		body := []byte(virtualwebauthn.CreateAttestationResponse(rp, d.auth, d.cred, *o))
+		if tt.code == "invalid" {
+			body = unknownFormat(t, body)
+		}
+		r, m := b.json(tt.c.path+"/finish?ceremony="+url.QueryEscape(id), body, tt.c.csrf)
+		msg, _ := m["message"].(string)
+		if r.status != http.StatusBadRequest || m["error"] != tt.code || !strings.Contains(msg, tt.want) || strings.Contains(msg, recovery[tt.lang]) {
+			t.Errorf("%s %s %s: %d %v, want %s with %q and no word of a recovery code", tt.lang, tt.c.path, tt.code, r.status, m, tt.code, tt.want)
+		}
+	}
+}
