@@ -119,6 +119,11 @@ func (a *ClientAuthenticator) Authenticate(r *http.Request) (*store.Client, erro
 	formID := form.Get("client_id")
 	user, pass, basic := r.BasicAuth()
 	if h := r.Header.Get("Authorization"); h != "" && !basic {
+		// RFC 7617 §2: the scheme is case-insensitive; its credentials are
+		// base64 of id ":" secret.
+		if len(h) >= len("Basic ") && strings.EqualFold(h[:len("Basic ")], "Basic ") {
+			return nil, InvalidClient("Basic credentials are not base64 of the form-urlencoded client_id, a colon and the form-urlencoded secret")
+		}
 		return nil, InvalidClient("unsupported Authorization scheme")
 	}
 	_, assertion := form["client_assertion"]

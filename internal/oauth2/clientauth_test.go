@@ -468,6 +468,10 @@ func TestOtherMethods(t *testing.T) {
 		{"nothing", url.Values{}, "", CodeInvalidClient, "required", ""},
 		{"client_secret_post", url.Values{"client_id": {basicID}, "client_secret": {basicSecret}}, "", CodeInvalidClient, "client_secret_post", ""},
 		{"bearer header", url.Values{"client_id": {"public"}}, "Bearer abc", CodeInvalidClient, "Authorization scheme", ""},
+		// A Basic header that does not decode is malformed Basic
+		// credentials, not an unsupported scheme.
+		{"basic not base64", url.Values{}, "Basic !!!", CodeInvalidClient, "Basic credentials are not", ""},
+		{"basic without colon", url.Values{}, "basic " + base64.StdEncoding.EncodeToString([]byte("no-colon")), CodeInvalidClient, "Basic credentials are not", ""},
 		{"repeated client_id", url.Values{"client_id": {"public", "jwt"}}, "", CodeInvalidRequest, "repeated", ""},
 	}
 	for _, tt := range tests {
