@@ -66,7 +66,8 @@ type ClientAuthenticator struct {
 	Leeway               time.Duration
 	// JWKSCacheTTL is how long a fetched jwks_uri is used (default 5 min);
 	// an unknown kid triggers a refetch at most every JWKSRefetch
-	// (default 30 s).
+	// (default 30 s). A jwks_uri that fails is tried again at most every
+	// JWKSRefetch, its keys last fetched used meanwhile.
 	JWKSCacheTTL time.Duration
 	JWKSRefetch  time.Duration
 
@@ -84,6 +85,9 @@ const maxInlineJWKS = 1024
 type fetchedJWKS struct {
 	set       jose.JSONWebKeySet
 	fetchedAt time.Time
+	// failedAt is when the last try to fetch the set again failed; until
+	// JWKSRefetch after it, set is used without trying again.
+	failedAt time.Time
 }
 
 func (a *ClientAuthenticator) now() time.Time {
@@ -453,6 +457,12 @@ func (a *ClientAuthenticator) fetchJWKS(ctx context.Context, uri string, refetch
 		if refetch {
 			fresh = age >= 0 && age < orDefault(a.JWKSRefetch, DefaultJWKSRefetch)
 		}
+		// While the jwks_uri fails, it is tried again at most every
+		// JWKSRefetch: each try may take the whole HTTP timeout, and
+		// every request of the client would wait it out.
+		if since := now.Sub(cached.failedAt); !cached.failedAt.IsZero() && since >= 0 && since < orDefault(a.JWKSRefetch, DefaultJWKSRefetch) {
+			fresh = true
+		}
 		if fresh {
 			return cached.set, nil
 		}
@@ -460,7 +470,11 @@ func (a *ClientAuthenticator) fetchJWKS(ctx context.Context, uri string, refetch
 	set, err := a.download(ctx, uri)
 	if err != nil {
 		if cached != nil {
-			return cached.set, nil // serve stale keys while the client's server is down
+			// Serve stale keys while the client's server is down.
+			a.mu.Lock()
+			a.jwks[uri] = &fetchedJWKS{set: cached.set, fetchedAt: cached.fetchedAt, failedAt: now}
+			a.mu.Unlock()
+			return cached.set, nil
 		}
 		return set, InvalidClient("could not fetch the client's jwks_uri")
 	}

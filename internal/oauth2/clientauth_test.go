@@ -107,9 +107,11 @@ type fixture struct {
 	ed    testKey
 	rsa   testKey
 	// served is what the jwks_uri server returns; fetches counts requests.
+	// With down set it answers 503.
 	mu      sync.Mutex
 	served  json.RawMessage
 	fetches atomic.Int64
+	down    atomic.Bool
 }
 
 const basicID = "bank client:1" // needs form-urlencoding in Basic
@@ -134,6 +136,10 @@ func newFixture(t *testing.T) *fixture {
 	f.served = jwks(f.rsa)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.fetches.Add(1)
+		if f.down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
@@ -451,6 +457,49 @@ func TestClientSecretBasic(t *testing.T) {
 	r.SetBasicAuth(basicID, basicSecret)
 	if _, err := f.auth.Authenticate(r); err == nil {
 		t.Fatal("un-encoded Basic credentials with a colon accepted")
+	}
+}
+
+// TestJWKSURIDown: while a client's jwks_uri fails, its keys last
+// fetched are used, and the jwks_uri is tried again at most every
+// JWKSRefetch, not on every request: each try can take the whole HTTP
+// timeout, which every token request of the client would wait out.
+func TestJWKSURIDown(t *testing.T) {
+	f := newFixture(t)
+	auth := func() error {
+		_, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, f.rsa, claimsFor("jwt-uri", f.clock.Now())))))
+		return err
+	}
+	if err := auth(); err != nil {
+		t.Fatal(err)
+	}
+	f.down.Store(true)
+	f.clock.Add(DefaultJWKSCacheTTL)
+	for range 3 {
+		if err := auth(); err != nil {
+			t.Fatalf("stale keys not used while the jwks_uri is down: %v", err)
+		}
+	}
+	if n := f.fetches.Load(); n != 2 {
+		t.Fatalf("fetches = %d, want 2 (one failed try, then the stale keys)", n)
+	}
+	f.clock.Add(DefaultJWKSRefetch)
+	if err := auth(); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.fetches.Load(); n != 3 {
+		t.Fatalf("fetches = %d, want 3 (tried again after JWKSRefetch)", n)
+	}
+	// Back up: the next try fetches the keys and they are cached again.
+	f.down.Store(false)
+	f.clock.Add(DefaultJWKSRefetch)
+	for range 2 {
+		if err := auth(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.fetches.Load(); n != 4 {
+		t.Fatalf("fetches = %d, want 4", n)
 	}
 }
 
