@@ -503,6 +503,32 @@ func TestJWKSURIDown(t *testing.T) {
 	}
 }
 
+// TestJWKSURINeverFetched: a jwks_uri that fails before its keys were
+// ever fetched is tried again at most every JWKSRefetch too; meanwhile
+// the client's assertions are refused without a request to it.
+func TestJWKSURINeverFetched(t *testing.T) {
+	f := newFixture(t)
+	auth := func() error {
+		_, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, f.rsa, claimsFor("jwt-uri", f.clock.Now())))))
+		return err
+	}
+	f.down.Store(true)
+	for range 3 {
+		wantError(t, auth(), CodeInvalidClient, "could not fetch")
+	}
+	if n := f.fetches.Load(); n != 1 {
+		t.Fatalf("fetches = %d, want 1 (tried once, then refused without a try)", n)
+	}
+	f.down.Store(false)
+	f.clock.Add(DefaultJWKSRefetch)
+	if err := auth(); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.fetches.Load(); n != 2 {
+		t.Fatalf("fetches = %d, want 2", n)
+	}
+}
+
 func TestOtherMethods(t *testing.T) {
 	f := newFixture(t)
 	tests := []struct {
