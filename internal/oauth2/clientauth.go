@@ -66,7 +66,9 @@ type ClientAuthenticator struct {
 	Leeway               time.Duration
 	// JWKSCacheTTL is how long a fetched jwks_uri is used (default 5 min);
 	// an unknown kid triggers a refetch at most every JWKSRefetch
-	// (default 30 s).
+	// (default 30 s). A jwks_uri that fails is tried again at most every
+	// JWKSRefetch, its keys last fetched used meanwhile (none if it was
+	// never fetched: its clients are refused without a try).
 	JWKSCacheTTL time.Duration
 	JWKSRefetch  time.Duration
 
@@ -84,6 +86,10 @@ const maxInlineJWKS = 1024
 type fetchedJWKS struct {
 	set       jose.JSONWebKeySet
 	fetchedAt time.Time
+	// failedAt is when the last try to fetch the set failed; until
+	// JWKSRefetch after it, set is used (none if fetchedAt is zero: the
+	// jwks_uri was never fetched) without trying again.
+	failedAt time.Time
 }
 
 func (a *ClientAuthenticator) now() time.Time {
@@ -119,6 +125,11 @@ func (a *ClientAuthenticator) Authenticate(r *http.Request) (*store.Client, erro
 	formID := form.Get("client_id")
 	user, pass, basic := r.BasicAuth()
 	if h := r.Header.Get("Authorization"); h != "" && !basic {
+		// RFC 7617 §2: the scheme is case-insensitive; its credentials are
+		// base64 of id ":" secret.
+		if len(h) >= len("Basic ") && strings.EqualFold(h[:len("Basic ")], "Basic ") {
+			return nil, InvalidClient("Basic credentials are not base64 of the form-urlencoded client_id, a colon and the form-urlencoded secret")
+		}
 		return nil, InvalidClient("unsupported Authorization scheme")
 	}
 	_, assertion := form["client_assertion"]
@@ -448,24 +459,46 @@ func (a *ClientAuthenticator) fetchJWKS(ctx context.Context, uri string, refetch
 		if refetch {
 			fresh = age >= 0 && age < orDefault(a.JWKSRefetch, DefaultJWKSRefetch)
 		}
+		// While the jwks_uri fails, it is tried again at most every
+		// JWKSRefetch: each try may take the whole HTTP timeout, and
+		// every request of the client would wait it out.
+		if since := now.Sub(cached.failedAt); !cached.failedAt.IsZero() && since >= 0 && since < orDefault(a.JWKSRefetch, DefaultJWKSRefetch) {
+			fresh = true
+		}
+		if fresh && cached.fetchedAt.IsZero() {
+			return cached.set, InvalidClient("could not fetch the client's jwks_uri")
+		}
 		if fresh {
 			return cached.set, nil
 		}
 	}
 	set, err := a.download(ctx, uri)
 	if err != nil {
+		// Stale keys, if any, are served while the client's server is
+		// down; a jwks_uri never fetched leaves none.
+		failed := &fetchedJWKS{failedAt: now}
 		if cached != nil {
-			return cached.set, nil // serve stale keys while the client's server is down
+			failed.set, failed.fetchedAt = cached.set, cached.fetchedAt
+		}
+		a.storeJWKS(uri, failed)
+		if !failed.fetchedAt.IsZero() {
+			return failed.set, nil
 		}
 		return set, InvalidClient("could not fetch the client's jwks_uri")
 	}
+	a.storeJWKS(uri, &fetchedJWKS{set: set, fetchedAt: now})
+	return set, nil
+}
+
+// storeJWKS records what fetching uri gave. Entries are keyed by
+// the jwks_uri values clients registered, never one a request names.
+func (a *ClientAuthenticator) storeJWKS(uri string, f *fetchedJWKS) {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.jwks == nil {
 		a.jwks = map[string]*fetchedJWKS{}
 	}
-	a.jwks[uri] = &fetchedJWKS{set: set, fetchedAt: now}
-	a.mu.Unlock()
-	return set, nil
+	a.jwks[uri] = f
 }
 
 func (a *ClientAuthenticator) download(ctx context.Context, uri string) (jose.JSONWebKeySet, error) {

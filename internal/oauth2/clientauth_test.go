@@ -107,9 +107,11 @@ type fixture struct {
 	ed    testKey
 	rsa   testKey
 	// served is what the jwks_uri server returns; fetches counts requests.
+	// With down set it answers 503.
 	mu      sync.Mutex
 	served  json.RawMessage
 	fetches atomic.Int64
+	down    atomic.Bool
 }
 
 const basicID = "bank client:1" // needs form-urlencoding in Basic
@@ -134,6 +136,10 @@ func newFixture(t *testing.T) *fixture {
 	f.served = jwks(f.rsa)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.fetches.Add(1)
+		if f.down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
@@ -454,6 +460,75 @@ func TestClientSecretBasic(t *testing.T) {
 	}
 }
 
+// TestJWKSURIDown: while a client's jwks_uri fails, its keys last
+// fetched are used, and the jwks_uri is tried again at most every
+// JWKSRefetch, not on every request: each try can take the whole HTTP
+// timeout, which every token request of the client would wait out.
+func TestJWKSURIDown(t *testing.T) {
+	f := newFixture(t)
+	auth := func() error {
+		_, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, f.rsa, claimsFor("jwt-uri", f.clock.Now())))))
+		return err
+	}
+	if err := auth(); err != nil {
+		t.Fatal(err)
+	}
+	f.down.Store(true)
+	f.clock.Add(DefaultJWKSCacheTTL)
+	for range 3 {
+		if err := auth(); err != nil {
+			t.Fatalf("stale keys not used while the jwks_uri is down: %v", err)
+		}
+	}
+	if n := f.fetches.Load(); n != 2 {
+		t.Fatalf("fetches = %d, want 2 (one failed try, then the stale keys)", n)
+	}
+	f.clock.Add(DefaultJWKSRefetch)
+	if err := auth(); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.fetches.Load(); n != 3 {
+		t.Fatalf("fetches = %d, want 3 (tried again after JWKSRefetch)", n)
+	}
+	// Back up: the next try fetches the keys and they are cached again.
+	f.down.Store(false)
+	f.clock.Add(DefaultJWKSRefetch)
+	for range 2 {
+		if err := auth(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.fetches.Load(); n != 4 {
+		t.Fatalf("fetches = %d, want 4", n)
+	}
+}
+
+// TestJWKSURINeverFetched: a jwks_uri that fails before its keys were
+// ever fetched is tried again at most every JWKSRefetch too; meanwhile
+// the client's assertions are refused without a request to it.
+func TestJWKSURINeverFetched(t *testing.T) {
+	f := newFixture(t)
+	auth := func() error {
+		_, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, f.rsa, claimsFor("jwt-uri", f.clock.Now())))))
+		return err
+	}
+	f.down.Store(true)
+	for range 3 {
+		wantError(t, auth(), CodeInvalidClient, "could not fetch")
+	}
+	if n := f.fetches.Load(); n != 1 {
+		t.Fatalf("fetches = %d, want 1 (tried once, then refused without a try)", n)
+	}
+	f.down.Store(false)
+	f.clock.Add(DefaultJWKSRefetch)
+	if err := auth(); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.fetches.Load(); n != 2 {
+		t.Fatalf("fetches = %d, want 2", n)
+	}
+}
+
 func TestOtherMethods(t *testing.T) {
 	f := newFixture(t)
 	tests := []struct {
@@ -468,6 +543,10 @@ func TestOtherMethods(t *testing.T) {
 		{"nothing", url.Values{}, "", CodeInvalidClient, "required", ""},
 		{"client_secret_post", url.Values{"client_id": {basicID}, "client_secret": {basicSecret}}, "", CodeInvalidClient, "client_secret_post", ""},
 		{"bearer header", url.Values{"client_id": {"public"}}, "Bearer abc", CodeInvalidClient, "Authorization scheme", ""},
+		// A Basic header that does not decode is malformed Basic
+		// credentials, not an unsupported scheme.
+		{"basic not base64", url.Values{}, "Basic !!!", CodeInvalidClient, "Basic credentials are not", ""},
+		{"basic without colon", url.Values{}, "basic " + base64.StdEncoding.EncodeToString([]byte("no-colon")), CodeInvalidClient, "Basic credentials are not", ""},
 		{"repeated client_id", url.Values{"client_id": {"public", "jwt"}}, "", CodeInvalidRequest, "repeated", ""},
 	}
 	for _, tt := range tests {
