@@ -65,7 +65,7 @@
 // with relative links only. The reports are those of the current quarter
 // and the seven before it (ExportQuarters), so each export, which
 // replaces the whole directory, keeps two years of quarterly reports
-// published. The JSON files are byte for byte what the API
+// published; each report links to all of them. The JSON files are byte for byte what the API
 // answers for the same Summary. The export is built in a temporary
 // directory beside dir and renamed into place, so a failed or half-written
 // export never replaces a good one.

@@ -78,6 +78,16 @@ func TestExportWritesEveryFile(t *testing.T) {
 			t.Errorf("%s differs from %s", file, path)
 		}
 	}
+	// Each exported report links to every exported quarter, in its
+	// own language.
+	for _, q := range []string{"2026-Q4", "2025-Q1"} {
+		page := readFile(t, dir, "reports/"+q+".nb.html")
+		for _, link := range []string{`href="2025-Q1.nb.html"`, `href="2026-Q3.nb.html"`, `href="2026-Q4.nb.html"`} {
+			if !strings.Contains(page, link) {
+				t.Errorf("reports/%s.nb.html has no %s", q, link)
+			}
+		}
+	}
 	if readFile(t, dir, "static/status.css") == "" {
 		t.Error("empty stylesheet")
 	}
