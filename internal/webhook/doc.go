@@ -49,9 +49,11 @@
 //
 //   - iss: the issuer; verify the signature with its JWKS, and check typ,
 //     iss and that aud is your client ID.
-//   - iat: when the change was detected and the SET signed, a NumericDate
-//     (seconds since the epoch). A retry resends the same SET, so iat
-//     stays put; order changes of one component by iat.
+//   - iat: when this copy of the SET was signed, a NumericDate (seconds
+//     since the epoch). Each attempt signs the SET again, so a retry
+//     carries the time of its attempt, with the same jti and events; to
+//     order changes of one component use since, or the order of first
+//     arrival by jti.
 //   - jti: 128 random bits, base64url. A SET may arrive more than once
 //     (a lost response, a lease taken over): drop duplicates by jti.
 //   - aud: the receiving client's ID.
@@ -79,8 +81,10 @@
 // a status webhook and the component is among its status components,
 // or, if it named none, the component is "store" or a provider the
 // client accepts (every provider if it accepts all). One SET per client
-// per change is written to the outbox, signed once: retries resend it
-// byte for byte.
+// per change is written to the outbox; each attempt to deliver it signs
+// it again, as of that attempt (a fresh iat, the same jti, txn and
+// events), so a receiver that refuses an old iat still takes a retry.
+// A stored payload that is not such a SET is abandoned (ErrNotSET).
 //
 // OnTransition never blocks: the transition waits in a queue in memory
 // (Config.QueueSize) until Run writes it to the outbox; while the store

@@ -165,6 +165,7 @@ func New(o Options) (*Notifier, error) {
 		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	n.SendTo(EventName, func(c *store.Client) string { return c.StatusWebhook })
+	n.RenewWith(EventName, n.renewSET, ErrNotSET)
 	return n, nil
 }
 
@@ -209,7 +210,9 @@ type renewal struct {
 // retried on the schedule like a failed POST. So is an f that takes
 // longer than the attempt may (Config.AttemptTimeout): a signer that
 // hangs fails the attempt when its time is up, and the attempt's slot
-// goes on to the next delivery. Call it before Run.
+// goes on to the next delivery. New calls it for the status SETs
+// (EventName: signed again with a fresh iat, ErrNotSET); call it for any
+// other event before Run.
 func (n *Notifier) RenewWith(event string, f RenewFunc, malformed error) {
 	if n.renew == nil {
 		n.renew = map[string]renewal{}
@@ -307,7 +310,8 @@ func Newsworthy(from, to string) (pubFrom, pubTo string, ok bool) {
 }
 
 // Notify writes one signed SET per interested client with a status
-// webhook to the outbox, all or none, due at once. It returns how many
+// webhook to the outbox, all or none, due at once; each attempt to
+// deliver it signs it again with a fresh iat (renewSET). It returns how many
 // it wrote. It blocks on the store, never on the network to a receiver.
 func (n *Notifier) Notify(ctx context.Context, ev Event) (int, error) {
 	from, to, ok := Newsworthy(ev.From, ev.To)

@@ -1,8 +1,13 @@
 package webhook
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/varde-eid/varde/internal/store"
@@ -56,8 +61,9 @@ func PublicState(s string) string {
 type Claims struct {
 	// Issuer is the node's OpenID issuer; its jwks_uri has the key.
 	Issuer string `json:"iss"`
-	// IssuedAt is when the change was detected and the SET signed
-	// (NumericDate, RFC 7519 §2). Retries resend the same SET.
+	// IssuedAt is when the SET was signed (NumericDate, RFC 7519 §2):
+	// each attempt signs it again, so a retry carries the time of that
+	// attempt, with the same jti and events.
 	IssuedAt int64 `json:"iat"`
 	// ID is unique per SET (128 random bits, base64url): receivers use
 	// it to drop duplicates.
@@ -67,6 +73,38 @@ type Claims struct {
 	// Txn is the same in the SETs every client receives about one change.
 	Txn    string                    `json:"txn,omitempty"`
 	Events map[string]ComponentState `json:"events"`
+}
+
+// ErrNotSET is the renewal error of a queued status delivery whose
+// stored payload is not a SET this package signed: it is abandoned.
+var ErrNotSET = errors.New("webhook: stored payload is not a status SET")
+
+// renewSET signs the SET stored in payload again, as of now: the same
+// claims (jti, txn, events), with iat now. RFC 8935 §2 leaves freshness
+// to the receiver, and a receiver that refuses an old iat would refuse
+// a retry minutes after the change; receivers drop duplicates by jti
+// (RFC 8417 §2.2), which stays put. The stored payload is the node's own
+// signed SET; its signature is not checked again here, since only its
+// claims are reused and the new signature is the node's.
+func (n *Notifier) renewSET(payload []byte, now time.Time) ([]byte, error) {
+	parts := bytes.Split(payload, []byte("."))
+	if len(parts) != 3 {
+		return nil, ErrNotSET
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(string(parts[1]))
+	if err != nil {
+		return nil, ErrNotSET
+	}
+	var c Claims
+	if err := json.Unmarshal(raw, &c); err != nil || c.ID == "" || c.Audience == "" || len(c.Events) == 0 {
+		return nil, ErrNotSET
+	}
+	c.IssuedAt = now.Unix()
+	set, err := n.signer.SignTyped(c, Typ)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	return []byte(set), nil
 }
 
 // ComponentState is the payload of a ComponentStateEvent.

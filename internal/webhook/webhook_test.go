@@ -174,6 +174,17 @@ func newFixture(t *testing.T, cfg Config, edit func(*Options)) *fixture {
 	return f
 }
 
+// set is a status SET as Notify queues it, with jti id for client aud.
+func (f *fixture) set(t *testing.T, id, aud string) []byte {
+	t.Helper()
+	s, err := f.signer.SignTyped(Claims{Issuer: issuer, IssuedAt: t0.Unix(), ID: id, Audience: aud, Txn: "txn",
+		Events: map[string]ComponentState{ComponentStateEvent: {Component: "bankid", State: StateDown, PreviousState: StateOperational, Node: "node-a"}}}, Typ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(s)
+}
+
 func (f *fixture) addClient(t *testing.T, c *store.Client) {
 	t.Helper()
 	if c.AuthMethod == "" {
@@ -280,7 +291,8 @@ func TestDeliversSignedSET(t *testing.T) {
 }
 
 // TestRetryBackoff: 503 twice, then 202: delivered on the third round,
-// 5 s and 15 s after the failures (no jitter), resending the same SET.
+// 5 s and 15 s after the failures (no jitter), resending the same SET
+// signed again.
 func TestRetryBackoff(t *testing.T) {
 	f := newFixture(t, Config{Jitter: -1}, nil)
 	rc := newReceiver(t, f.signer.PublicJWK(), statuses(503, 503))
@@ -314,9 +326,21 @@ func TestRetryBackoff(t *testing.T) {
 	if !d.DeliveredAt.Equal(t0.Add(20 * time.Second)) {
 		t.Errorf("delivered at %v", d.DeliveredAt)
 	}
+	// Each attempt is signed afresh: the same jti, txn and events, iat
+	// the time of the attempt, so a receiver that checks freshness takes
+	// a retry as readily as the first POST.
 	hits := rc.got()
-	if len(hits) != 3 || hits[0].body != hits[1].body || hits[1].body != hits[2].body {
-		t.Errorf("receiver got %d POSTs; retries must resend the same SET", len(hits))
+	if len(hits) != 3 {
+		t.Fatalf("receiver got %d POSTs, want 3", len(hits))
+	}
+	for i, at := range []time.Time{t0, t0.Add(5 * time.Second), t0.Add(20 * time.Second)} {
+		c := hits[i].claims
+		if c.ID != d.ID || c.Txn != hits[0].claims.Txn || fmt.Sprint(c.Events) != fmt.Sprint(hits[0].claims.Events) {
+			t.Errorf("POST %d: jti %q txn %q events %v; want the first POST's jti %q, txn and events", i, c.ID, c.Txn, c.Events, d.ID)
+		}
+		if c.IssuedAt == nil || !c.IssuedAt.Time().Equal(at) {
+			t.Errorf("POST %d: iat %v, want %v", i, c.IssuedAt, at)
+		}
 	}
 	if v := metric(t, f.reg, "varde_webhook_deliveries_total", "retry"); v != 2 {
 		t.Errorf("retry metric = %v", v)
@@ -1131,12 +1155,12 @@ func TestSlowReceiverHoldsOneSlot(t *testing.T) {
 	f.addClient(t, &store.Client{ID: "fast", StatusWebhook: fast.URL})
 	now := time.Now()
 	// The slow one is due first, so it is in the first claim.
-	ds := []*store.WebhookDelivery{{ID: "s0", ClientID: "slow", URL: slow.URL, Event: EventName, Payload: []byte("s0"),
+	ds := []*store.WebhookDelivery{{ID: "s0", ClientID: "slow", URL: slow.URL, Event: EventName, Payload: f.set(t, "s0", "slow"),
 		CreatedAt: now, NextAttemptAt: now.Add(-time.Minute)}}
 	const nFast = 12
 	for i := range nFast {
 		ds = append(ds, &store.WebhookDelivery{ID: fmt.Sprintf("f%02d", i), ClientID: "fast", URL: fast.URL, Event: EventName,
-			Payload: fmt.Appendf(nil, "f%02d", i), CreatedAt: now, NextAttemptAt: now.Add(-time.Second)})
+			Payload: f.set(t, fmt.Sprintf("f%02d", i), "fast"), CreatedAt: now, NextAttemptAt: now.Add(-time.Second)})
 	}
 	if err := f.st.EnqueueWebhooks(context.Background(), ds); err != nil {
 		t.Fatal(err)
@@ -1199,7 +1223,7 @@ func TestRunBoundsConcurrency(t *testing.T) {
 	var ds []*store.WebhookDelivery
 	for i := range 15 {
 		ds = append(ds, &store.WebhookDelivery{ID: fmt.Sprintf("d%02d", i), ClientID: "bank", URL: rp.URL, Event: EventName,
-			Payload: []byte("x"), CreatedAt: now, NextAttemptAt: now.Add(-time.Second)})
+			Payload: f.set(t, fmt.Sprintf("d%02d", i), "bank"), CreatedAt: now, NextAttemptAt: now.Add(-time.Second)})
 	}
 	if err := f.st.EnqueueWebhooks(context.Background(), ds); err != nil {
 		t.Fatal(err)
@@ -1260,7 +1284,7 @@ func TestSentWhereTheClientIsNow(t *testing.T) {
 			f.addClient(t, c)
 			ctx := context.Background()
 			err := f.st.EnqueueWebhooks(ctx, []*store.WebhookDelivery{{ID: "d1", ClientID: tc.client, URL: old.URL,
-				Event: tc.event, Payload: []byte("set"), ContentType: ContentType, CreatedAt: t0, NextAttemptAt: t0}})
+				Event: tc.event, Payload: f.set(t, "d1", tc.client), ContentType: ContentType, CreatedAt: t0, NextAttemptAt: t0}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -62,7 +62,10 @@
 //	api/v1/summary.json, components.json, incidents.json, incidents/<id>.json
 //	static/varde.css, static/status.css
 //
-// with relative links only. The JSON files are byte for byte what the API
+// with relative links only. The reports are those of the current quarter
+// and the seven before it (ExportQuarters), so each export, which
+// replaces the whole directory, keeps two years of quarterly reports
+// published; each report links to all of them. The JSON files are byte for byte what the API
 // answers for the same Summary. The export is built in a temporary
 // directory beside dir and renamed into place, so a failed or half-written
 // export never replaces a good one.

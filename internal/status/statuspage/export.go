@@ -22,19 +22,24 @@ type ExportOptions struct {
 	// BaseURL is the public issuer URL; it makes the feed's ids (not its
 	// links, which stay relative). Optional.
 	BaseURL string
-	// Now is the clock (default time.Now); the report covers the current
-	// quarter to Now.
+	// Now is the clock (default time.Now); the current quarter's report
+	// covers it to Now.
 	Now func() time.Time
 	// Static holds the stylesheets under static/ (default web.Static).
 	Static fs.FS
 	Log    *slog.Logger
 }
 
+// ExportQuarters is how many quarters' reports Export writes: the
+// current one and the seven before it, two years.
+const ExportQuarters = 8
+
 // staticFiles are the stylesheets the status pages link to.
 var staticFiles = []string{"static/varde.css", "static/status.css"}
 
 // Export writes a static copy of the status page, its API documents, the
-// feed and the current quarter's report into dir (see the package
+// feed and the reports of the current quarter and the ExportQuarters-1
+// before it into dir (see the package
 // comment for the layout). It builds the copy beside dir and swaps it in
 // only when complete.
 func Export(ctx context.Context, src Source, pages *httpx.Pages, dir string, opts ExportOptions) error {
@@ -74,14 +79,26 @@ func exportFiles(ctx context.Context, src Source, pages *httpx.Pages, now time.T
 		}
 		incs[x.ID] = inc
 	}
+	// The current quarter and the ExportQuarters-1 before it, newest
+	// first: each export replaces the whole directory, so a quarter it
+	// left out would vanish from a published copy.
 	quarter := QuarterOf(now)
-	p, err := ParsePeriod(map[string][]string{"quarter": {quarter}}, now)
-	if err != nil {
-		return nil, err
+	type quarterReport struct {
+		p   Period
+		rep *status.Report
 	}
-	rep, err := src.Report(ctx, p.From, p.To, p.Title)
-	if err != nil {
-		return nil, fmt.Errorf("report: %w", err)
+	var reps []quarterReport
+	for i, at := 0, now; i < ExportQuarters; i++ {
+		p, err := ParsePeriod(map[string][]string{"quarter": {QuarterOf(at)}}, now)
+		if err != nil {
+			return nil, err
+		}
+		rep, err := src.Report(ctx, p.From, p.To, p.Title)
+		if err != nil {
+			return nil, fmt.Errorf("report %s: %w", p.Quarter, err)
+		}
+		reps = append(reps, quarterReport{p, rep})
+		at = p.From.Add(-time.Nanosecond)
 	}
 
 	files := map[string][]byte{}
@@ -97,9 +114,13 @@ func exportFiles(ctx context.Context, src Source, pages *httpx.Pages, now time.T
 		addJSON("api/v1/summary.json", s),
 		addJSON("api/v1/components.json", componentsOf(s)),
 		addJSON("api/v1/incidents.json", incidentsOf(s)),
-		addJSON("reports/"+quarter+".json", rep),
 	); err != nil {
 		return nil, err
+	}
+	for _, r := range reps {
+		if err := addJSON("reports/"+r.p.Quarter+".json", r.rep); err != nil {
+			return nil, err
+		}
 	}
 	for id, inc := range incs {
 		if err := addJSON("api/v1/incidents/"+id+".json", inc); err != nil {
@@ -143,12 +164,15 @@ func exportFiles(ctx context.Context, src Source, pages *httpx.Pages, now time.T
 			files["incidents/"+id+sfx+".html"] = b
 		}
 
-		v = newViewer(pages, lang, now, sub)
-		b, err = renderPage(pages, lang, v.reportPage(s, rep, p, langLinks(lang, quarter, ".html")))
-		if err != nil {
-			return nil, fmt.Errorf("report %s: %w", lang, err)
+		for _, r := range reps {
+			q := r.p.Quarter
+			v := newViewer(pages, lang, now, sub)
+			b, err := renderPage(pages, lang, v.reportPage(s, r.rep, r.p, langLinks(lang, q, ".html")))
+			if err != nil {
+				return nil, fmt.Errorf("report %s %s: %w", q, lang, err)
+			}
+			files["reports/"+q+sfx+".html"] = b
 		}
-		files["reports/"+quarter+sfx+".html"] = b
 
 		v = newViewer(pages, lang, now, top)
 		b, err = v.feed(s, baseURL, feedLinks{

@@ -45,8 +45,12 @@ func TestExportWritesEveryFile(t *testing.T) {
 	want := []string{
 		"index.html", "index.nb.html", "index.da.html", "feed.atom", "feed.nb.atom", "feed.da.atom",
 		"api/v1/summary.json", "api/v1/components.json", "api/v1/incidents.json",
-		"reports/2026-Q4.html", "reports/2026-Q4.nb.html", "reports/2026-Q4.da.html", "reports/2026-Q4.json",
 		"static/varde.css", "static/status.css",
+	}
+	// This quarter's report and the seven before it, so an export does
+	// not drop the quarters a previous one published.
+	for _, q := range []string{"2026-Q4", "2026-Q3", "2026-Q2", "2026-Q1", "2025-Q4", "2025-Q3", "2025-Q2", "2025-Q1"} {
+		want = append(want, "reports/"+q+".html", "reports/"+q+".nb.html", "reports/"+q+".da.html", "reports/"+q+".json")
 	}
 	for id := range src.incidents {
 		want = append(want, "incidents/"+id+".html", "incidents/"+id+".nb.html", "incidents/"+id+".da.html", "api/v1/incidents/"+id+".json")
@@ -64,6 +68,7 @@ func TestExportWritesEveryFile(t *testing.T) {
 		"api/v1/components.json": "/status/api/v1/components",
 		"api/v1/incidents.json":  "/status/api/v1/incidents",
 		"reports/2026-Q4.json":   "/status/api/v1/reports?quarter=2026-Q4",
+		"reports/2026-Q3.json":   "/status/api/v1/reports?quarter=2026-Q3",
 	}
 	for id := range src.incidents {
 		same["api/v1/incidents/"+id+".json"] = "/status/api/v1/incidents/" + id
@@ -71,6 +76,16 @@ func TestExportWritesEveryFile(t *testing.T) {
 	for file, path := range same {
 		if api := get(t, srv.URL+path).body; readFile(t, dir, file) != api {
 			t.Errorf("%s differs from %s", file, path)
+		}
+	}
+	// Each exported report links to every exported quarter, in its
+	// own language.
+	for _, q := range []string{"2026-Q4", "2025-Q1"} {
+		page := readFile(t, dir, "reports/"+q+".nb.html")
+		for _, link := range []string{`href="2025-Q1.nb.html"`, `href="2026-Q3.nb.html"`, `href="2026-Q4.nb.html"`} {
+			if !strings.Contains(page, link) {
+				t.Errorf("reports/%s.nb.html has no %s", q, link)
+			}
 		}
 	}
 	if readFile(t, dir, "static/status.css") == "" {
@@ -90,7 +105,7 @@ func TestExportedHTMLLinksResolveInTheExport(t *testing.T) {
 	more, _ := filepath.Glob(filepath.Join(dir, "*", "*.html"))
 	pages = append(pages, more...)
 	langs := len(newPages(t).Languages())
-	if len(pages) != langs*(2+len(src.incidents)) {
+	if len(pages) != langs*(1+ExportQuarters+len(src.incidents)) {
 		t.Fatalf("%d pages", len(pages))
 	}
 	for _, p := range pages {

@@ -15,8 +15,12 @@ type reportView struct {
 	Rows     []reportRow
 	Total    reportRow
 	Incident []incidentView
-	// Quarters are links to recent quarters (served pages only).
+	// Quarters are links to recent quarters: served, the five up to the
+	// one shown; exported, the ExportQuarters exported beside it.
 	Quarters []quarterLink
+	// PeriodForm offers any other period (served pages only: it asks
+	// the server).
+	PeriodForm bool
 }
 
 type reportRow struct {
@@ -67,6 +71,7 @@ func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll 
 		rv.Incident = append(rv.Incident, v.incident(&inc))
 	}
 	if !v.links.export {
+		rv.PeriodForm = true
 		q := p.From
 		if p.Quarter == "" {
 			q = v.now
@@ -74,6 +79,14 @@ func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll 
 		for i := 0; i < 5; i++ {
 			name := QuarterOf(q)
 			rv.Quarters = append([]quarterLink{{Name: name, URL: "/status/reports?quarter=" + name, Current: name == p.Quarter}}, rv.Quarters...)
+			q = q.AddDate(0, -3, 0)
+		}
+	} else {
+		// The exported reports, beside this one in reports/.
+		q, _, _ := ParseQuarter(QuarterOf(v.now))
+		for i := 0; i < ExportQuarters; i++ {
+			name := QuarterOf(q)
+			rv.Quarters = append([]quarterLink{{Name: name, URL: name + v.links.suffix + ".html", Current: name == p.Quarter}}, rv.Quarters...)
 			q = q.AddDate(0, -3, 0)
 		}
 	}
