@@ -301,8 +301,13 @@ const (
 	// back after the login attempt had expired (the person took longer
 	// than the attempt lasts). Not the provider's failure: a provider
 	// slow to answer fails on its own time limits first.
-	ReasonAttemptExpired  = "attempt_expired"
-	reasonUnknownProvider = "unknown_provider"
+	ReasonAttemptExpired = "attempt_expired"
+	// ReasonIdentifierConflict: the provider's result proved
+	// identifiers that Varde holds for different persons, so which
+	// person logged in cannot be told. The provider worked; the login
+	// is refused until an operator resolves the records.
+	ReasonIdentifierConflict = "identifier_conflict"
+	reasonUnknownProvider    = "unknown_provider"
 )
 
 // info describes the configured provider id; ok is false when there is
@@ -346,6 +351,7 @@ var loginErrors = map[string]string{
 	"failed":      "login.err.failed",
 	"refused":     "login.err.refused",
 	"unavailable": "login.err.unavailable",
+	"conflict":    "login.err.conflict",
 }
 
 type choice struct {
@@ -552,6 +558,14 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 		return "/login?" + url.Values{"req": {attemptID}, "err": {kind}}.Encode(), nil
 	}
 	personID, err := b.resolve(ctx, res)
+	if errors.Is(err, errIdentifiersConflict) {
+		// The provider answered; Varde's records cannot tell who this
+		// is. Refused, not counted against the provider, and left for
+		// an operator to sort out from the audit log.
+		b.fail(ctx, ev, ReasonIdentifierConflict)
+		b.Log.WarnContext(ctx, "login refused: its identifiers belong to different persons", "provider", res.Provider)
+		return "/login?" + url.Values{"req": {attemptID}, "err": {"conflict"}}.Encode(), nil
+	}
 	if err != nil {
 		// A result that names nobody is the provider's failure; any
 		// other is this node's store (or randomness) failing to find or
@@ -676,17 +690,32 @@ func (b *Broker) existing(ctx context.Context, res provider.Result) string {
 	return ""
 }
 
+// errIdentifiersConflict: a result's identifiers belong to more than one
+// person.
+var errIdentifiersConflict = errors.New("the identifiers proven belong to different persons")
+
+// lookup finds the person holding any of ids. Identifiers held by two
+// different persons are errIdentifiersConflict: which of them the login
+// is cannot be told, so it is neither.
 func (b *Broker) lookup(ctx context.Context, ids []store.Identifier) (*store.Person, error) {
+	var found *store.Person
 	for _, id := range ids {
 		p, err := b.Persons.GetPersonByIdentifier(ctx, id.Scheme, id.Value)
-		if err == nil {
-			return p, nil
+		if errors.Is(err, store.ErrNotFound) {
+			continue
 		}
-		if !errors.Is(err, store.ErrNotFound) {
+		if err != nil {
 			return nil, err
 		}
+		if found != nil && found.ID != p.ID {
+			return nil, errIdentifiersConflict
+		}
+		found = p
 	}
-	return nil, store.ErrNotFound
+	if found == nil {
+		return nil, store.ErrNotFound
+	}
+	return found, nil
 }
 
 // refreshProfile keeps a person's name and date of birth as the eIDs

@@ -1091,3 +1091,39 @@ func TestDegradedNow(t *testing.T) {
 		t.Error("strong up again: still degraded")
 	}
 }
+
+// TestFinishRefusesIdentifiersOfTwoPersons: a result proving
+// identifiers that belong to two different persons is neither: the
+// login is refused with its own reason and a page saying so, and it does
+// not count against the provider's health.
+func TestFinishRefusesIdentifiersOfTwoPersons(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	must(t, f.st.CreatePerson(ctx, &store.Person{ID: "p2", WebAuthnID: []byte("11234567890123456789012345678901"), GivenName: "Kari",
+		Identifiers: []store.Identifier{{Scheme: "no:dnr", Value: "41018012345"}}, ProofingLevel: "high", CreatedAt: f.now}))
+	f.request(t, "r1")
+	o := &outcomes{}
+	f.b.Health = o
+	both := []store.Identifier{{Scheme: "no:fnr", Value: "01018012345"}, {Scheme: "no:dnr", Value: "41018012345"}}
+	next, err, w := finish(f, "r1", provider.Result{Provider: "strong", Identifiers: both, Level: assurance.High})
+	must(t, err)
+	if next != "/login?err=conflict&req=r1" {
+		t.Fatalf("next = %q", next)
+	}
+	if len(w.Result().Cookies()) != 0 {
+		t.Errorf("a session was started: %v", w.Result().Cookies())
+	}
+	ev := f.events(t)
+	if len(ev) != 1 || ev[0].Result != store.ResultFailure || ev[0].Reason != broker.ReasonIdentifierConflict || ev[0].PersonID != "" {
+		t.Errorf("audit = %+v", ev)
+	}
+	for _, got := range o.got {
+		if got != "strong success" {
+			t.Errorf("health observed %q", got)
+		}
+	}
+	page := f.get(next)
+	if page.Code != http.StatusOK || !strings.Contains(page.Body.String(), "more than one person") {
+		t.Errorf("login page %d: %.300s", page.Code, page.Body.String())
+	}
+}
