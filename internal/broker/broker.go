@@ -152,11 +152,14 @@ func (b *Broker) attemptFor(r *http.Request, req *store.AuthRequest, c *store.Cl
 // provider_hint picks a provider that can serve it now (see route), the
 // browser goes straight to that provider, one redirect fewer; otherwise
 // to the login page, by a redirect, so that reloading the page does not
-// present the authorization request again.
+// present the authorization request again. A login the client's
+// degraded-mode policy lets through below the level asked for always
+// goes to the login page, whatever the hint, so the person reads there
+// that it is.
 func (b *Broker) Begin(w http.ResponseWriter, r *http.Request, req *store.AuthRequest, c *store.Client) {
 	if req.ProviderHint != "" {
 		a := b.attemptFor(r, req, c)
-		if p := b.route(a, req.ProviderHint); p != nil {
+		if p := b.route(a, req.ProviderHint); p != nil && !a.degraded {
 			b.startRouted(w, r, a, p, b.browserID(w, r))
 			return
 		}
@@ -219,6 +222,10 @@ func (b *Broker) Pushed(r *http.Request, req *store.AuthRequest, c *store.Client
 	// another language changes the attempt, and the provider starts
 	// afresh.
 	a := b.attemptFor(r, req, c)
+	if a.degraded {
+		// Begin shows the login page first (see Begin).
+		return
+	}
 	if p, ok := b.route(a, req.ProviderHint).(provider.Preparer); ok {
 		p.Prepare(r.Context(), a.forProvider())
 	}
@@ -405,8 +412,9 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 	d.Degraded = a.degraded
 	// The relying party may let Varde choose (provider_hint=any) or
 	// suggest one provider. Only on the first visit: after a failure or a
-	// cancel the person chooses.
-	if a.req != nil && a.req.ProviderHint != "" && r.URL.Query().Get("err") == "" {
+	// cancel the person chooses. Not when the login is degraded: the
+	// person sees the page that says so, and chooses.
+	if a.req != nil && a.req.ProviderHint != "" && r.URL.Query().Get("err") == "" && !a.degraded {
 		if p := b.route(a, a.req.ProviderHint); p != nil {
 			b.startRouted(w, r, a, p, browser)
 			return

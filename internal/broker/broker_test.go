@@ -892,6 +892,23 @@ func TestProviderHint(t *testing.T) {
 			t.Errorf("%s: %d %q, want the choice page", path, w.Code, w.Header().Get("Location"))
 		}
 	}
+	// A login the client's degraded-mode policy lets through below the
+	// level asked for shows the page that says so, whatever the hint.
+	must(t, f.st.PutClient(ctx, &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{"https://bank.example/cb"}, DegradedLevel: "substantial"}))
+	f.b.Health = downMonitor(t, f, "strong")
+	hinted("any-degraded", "any", assurance.ACRHigh)
+	hinted("named-degraded", "weak", assurance.ACRHigh)
+	for _, id := range []string{"any-degraded", "named-degraded"} {
+		if loc := begin(id); loc != "/login?req="+id {
+			t.Errorf("%s: Begin sent the browser to %q, want the login page", id, loc)
+		}
+		w := f.get("/login?req=" + id)
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `id="degraded"`) || !strings.Contains(w.Body.String(), `id="provider-weak" href=`) {
+			t.Errorf("%s: %d %q, want the page with the degraded notice", id, w.Code, w.Header().Get("Location"))
+		}
+	}
+	f.b.Health = downMonitor(t, f, "weak")
 	// A hint that cannot be followed, or none, goes to the login page.
 	hinted("plain", "")
 	for _, id := range []string{"named-down", "plain"} {
