@@ -152,11 +152,14 @@ func (b *Broker) attemptFor(r *http.Request, req *store.AuthRequest, c *store.Cl
 // provider_hint picks a provider that can serve it now (see route), the
 // browser goes straight to that provider, one redirect fewer; otherwise
 // to the login page, by a redirect, so that reloading the page does not
-// present the authorization request again.
+// present the authorization request again. A login the client's
+// degraded-mode policy lets through below the level asked for always
+// goes to the login page, whatever the hint, so the person reads there
+// that it is.
 func (b *Broker) Begin(w http.ResponseWriter, r *http.Request, req *store.AuthRequest, c *store.Client) {
 	if req.ProviderHint != "" {
 		a := b.attemptFor(r, req, c)
-		if p := b.route(a, req.ProviderHint); p != nil {
+		if p := b.route(a, req.ProviderHint); p != nil && !a.degraded {
 			b.startRouted(w, r, a, p, b.browserID(w, r))
 			return
 		}
@@ -219,6 +222,10 @@ func (b *Broker) Pushed(r *http.Request, req *store.AuthRequest, c *store.Client
 	// another language changes the attempt, and the provider starts
 	// afresh.
 	a := b.attemptFor(r, req, c)
+	if a.degraded {
+		// Begin shows the login page first (see Begin).
+		return
+	}
 	if p, ok := b.route(a, req.ProviderHint).(provider.Preparer); ok {
 		p.Prepare(r.Context(), a.forProvider())
 	}
@@ -301,8 +308,13 @@ const (
 	// back after the login attempt had expired (the person took longer
 	// than the attempt lasts). Not the provider's failure: a provider
 	// slow to answer fails on its own time limits first.
-	ReasonAttemptExpired  = "attempt_expired"
-	reasonUnknownProvider = "unknown_provider"
+	ReasonAttemptExpired = "attempt_expired"
+	// ReasonIdentifierConflict: the provider's result proved
+	// identifiers that Varde holds for different persons, so which
+	// person logged in cannot be told. The provider worked; the login
+	// is refused until an operator resolves the records.
+	ReasonIdentifierConflict = "identifier_conflict"
+	reasonUnknownProvider    = "unknown_provider"
 )
 
 // info describes the configured provider id; ok is false when there is
@@ -346,6 +358,7 @@ var loginErrors = map[string]string{
 	"failed":      "login.err.failed",
 	"refused":     "login.err.refused",
 	"unavailable": "login.err.unavailable",
+	"conflict":    "login.err.conflict",
 }
 
 type choice struct {
@@ -399,8 +412,9 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 	d.Degraded = a.degraded
 	// The relying party may let Varde choose (provider_hint=any) or
 	// suggest one provider. Only on the first visit: after a failure or a
-	// cancel the person chooses.
-	if a.req != nil && a.req.ProviderHint != "" && r.URL.Query().Get("err") == "" {
+	// cancel the person chooses. Not when the login is degraded: the
+	// person sees the page that says so, and chooses.
+	if a.req != nil && a.req.ProviderHint != "" && r.URL.Query().Get("err") == "" && !a.degraded {
 		if p := b.route(a, a.req.ProviderHint); p != nil {
 			b.startRouted(w, r, a, p, browser)
 			return
@@ -552,6 +566,14 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 		return "/login?" + url.Values{"req": {attemptID}, "err": {kind}}.Encode(), nil
 	}
 	personID, err := b.resolve(ctx, res)
+	if errors.Is(err, errIdentifiersConflict) {
+		// The provider answered; Varde's records cannot tell who this
+		// is. Refused, not counted against the provider, and left for
+		// an operator to sort out from the audit log.
+		b.fail(ctx, ev, ReasonIdentifierConflict)
+		b.Log.WarnContext(ctx, "login refused: its identifiers belong to different persons", "provider", res.Provider)
+		return "/login?" + url.Values{"req": {attemptID}, "err": {"conflict"}}.Encode(), nil
+	}
 	if err != nil {
 		// A result that names nobody is the provider's failure; any
 		// other is this node's store (or randomness) failing to find or
@@ -676,17 +698,32 @@ func (b *Broker) existing(ctx context.Context, res provider.Result) string {
 	return ""
 }
 
+// errIdentifiersConflict: a result's identifiers belong to more than one
+// person.
+var errIdentifiersConflict = errors.New("the identifiers proven belong to different persons")
+
+// lookup finds the person holding any of ids. Identifiers held by two
+// different persons are errIdentifiersConflict: which of them the login
+// is cannot be told, so it is neither.
 func (b *Broker) lookup(ctx context.Context, ids []store.Identifier) (*store.Person, error) {
+	var found *store.Person
 	for _, id := range ids {
 		p, err := b.Persons.GetPersonByIdentifier(ctx, id.Scheme, id.Value)
-		if err == nil {
-			return p, nil
+		if errors.Is(err, store.ErrNotFound) {
+			continue
 		}
-		if !errors.Is(err, store.ErrNotFound) {
+		if err != nil {
 			return nil, err
 		}
+		if found != nil && found.ID != p.ID {
+			return nil, errIdentifiersConflict
+		}
+		found = p
 	}
-	return nil, store.ErrNotFound
+	if found == nil {
+		return nil, store.ErrNotFound
+	}
+	return found, nil
 }
 
 // refreshProfile keeps a person's name and date of birth as the eIDs

@@ -892,6 +892,23 @@ func TestProviderHint(t *testing.T) {
 			t.Errorf("%s: %d %q, want the choice page", path, w.Code, w.Header().Get("Location"))
 		}
 	}
+	// A login the client's degraded-mode policy lets through below the
+	// level asked for shows the page that says so, whatever the hint.
+	must(t, f.st.PutClient(ctx, &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{"https://bank.example/cb"}, DegradedLevel: "substantial"}))
+	f.b.Health = downMonitor(t, f, "strong")
+	hinted("any-degraded", "any", assurance.ACRHigh)
+	hinted("named-degraded", "weak", assurance.ACRHigh)
+	for _, id := range []string{"any-degraded", "named-degraded"} {
+		if loc := begin(id); loc != "/login?req="+id {
+			t.Errorf("%s: Begin sent the browser to %q, want the login page", id, loc)
+		}
+		w := f.get("/login?req=" + id)
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `id="degraded"`) || !strings.Contains(w.Body.String(), `id="provider-weak" href=`) {
+			t.Errorf("%s: %d %q, want the page with the degraded notice", id, w.Code, w.Header().Get("Location"))
+		}
+	}
+	f.b.Health = downMonitor(t, f, "weak")
 	// A hint that cannot be followed, or none, goes to the login page.
 	hinted("plain", "")
 	for _, id := range []string{"named-down", "plain"} {
@@ -1089,5 +1106,41 @@ func TestDegradedNow(t *testing.T) {
 	f.b.Health = downMonitor(t, f)
 	if f.b.DegradedNow(req, policy) {
 		t.Error("strong up again: still degraded")
+	}
+}
+
+// TestFinishRefusesIdentifiersOfTwoPersons: a result proving
+// identifiers that belong to two different persons is neither: the
+// login is refused with its own reason and a page saying so, and it does
+// not count against the provider's health.
+func TestFinishRefusesIdentifiersOfTwoPersons(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	must(t, f.st.CreatePerson(ctx, &store.Person{ID: "p2", WebAuthnID: []byte("11234567890123456789012345678901"), GivenName: "Kari",
+		Identifiers: []store.Identifier{{Scheme: "no:dnr", Value: "41018012345"}}, ProofingLevel: "high", CreatedAt: f.now}))
+	f.request(t, "r1")
+	o := &outcomes{}
+	f.b.Health = o
+	both := []store.Identifier{{Scheme: "no:fnr", Value: "01018012345"}, {Scheme: "no:dnr", Value: "41018012345"}}
+	next, err, w := finish(f, "r1", provider.Result{Provider: "strong", Identifiers: both, Level: assurance.High})
+	must(t, err)
+	if next != "/login?err=conflict&req=r1" {
+		t.Fatalf("next = %q", next)
+	}
+	if len(w.Result().Cookies()) != 0 {
+		t.Errorf("a session was started: %v", w.Result().Cookies())
+	}
+	ev := f.events(t)
+	if len(ev) != 1 || ev[0].Result != store.ResultFailure || ev[0].Reason != broker.ReasonIdentifierConflict || ev[0].PersonID != "" {
+		t.Errorf("audit = %+v", ev)
+	}
+	for _, got := range o.got {
+		if got != "strong success" {
+			t.Errorf("health observed %q", got)
+		}
+	}
+	page := f.get(next)
+	if page.Code != http.StatusOK || !strings.Contains(page.Body.String(), "more than one person") {
+		t.Errorf("login page %d: %.300s", page.Code, page.Body.String())
 	}
 }

@@ -40,6 +40,8 @@
 //	           unknown_provider, provider_not_accepted (the client's
 //	           registration does not name it), insufficient_level,
 //	           unknown_person (the result named no person),
+//	           identifier_conflict (its identifiers belong to
+//	           different persons; not the provider's failure),
 //	           session_error; a result whose person this node's store
 //	           could not find or create is recorded as node_error
 //	Type "routing" (EventRouting), when the broker routes a person around
@@ -90,6 +92,9 @@
 // birth updates them, as the population register behind the eID changed
 // (event "profile_updated", Details "claims": which claims changed,
 // never their values). A weaker login never overwrites a stronger one.
+// A login proving identifiers that belong to two different persons is
+// refused (Reason "identifier_conflict"), with a page saying so: which
+// person it is cannot be told, and persons are never joined.
 //
 // Linking (link.go) lets a person who is logged in add another provider
 // whose identifiers they hold, so that logging in through it reaches the

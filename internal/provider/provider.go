@@ -161,7 +161,8 @@ const (
 	// ReasonUnverifiedResponse: the login failed on what came back
 	// through the person's browser without the provider's own word for
 	// it (an error in a redirect, a response refused as possibly
-	// tampered with, a code the provider's server refused). Anyone who
+	// tampered with, a code the provider's server refused), or on an ID
+	// token signed with a key the node has not fetched yet. Anyone who
 	// starts a login can send such a response, so it is no evidence that
 	// the provider is failing.
 	ReasonUnverifiedResponse = "unverified_response"

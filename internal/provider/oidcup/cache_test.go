@@ -36,13 +36,15 @@ func TestCachedPolicy(t *testing.T) {
 	}{
 		{name: "first use fetches", at: 0, wantVal: 1, usable: true, fetches: 1},
 		{name: "fresh is served", at: time.Minute, wantVal: 1, usable: true, fetches: 1},
-		{name: "forced too soon after a fetch", at: 10 * time.Second, force: true, wantVal: 1, usable: true, fetches: 1},
-		{name: "forced after the interval", at: 2 * time.Minute, force: true, wantVal: 2, usable: true, fetches: 2},
-		{name: "invalidated refetches after the interval", at: 3 * time.Minute, invalidate: true, wantVal: 3, usable: true, fetches: 3},
-		{name: "aged out refreshes", at: 3*time.Minute + maxAge, wantVal: 4, usable: true, fetches: 4},
-		{name: "aged out while failing serves stale", at: 3*time.Minute + 2*maxAge, failing: true, wantVal: 4, usable: true, wantErr: true, fetches: 5},
-		{name: "failing source not asked again at once", at: 3*time.Minute + 2*maxAge + time.Second, failing: true, wantVal: 4, usable: true, wantErr: true, fetches: 5},
-		{name: "asked again after the interval", at: 3*time.Minute + 2*maxAge + time.Minute, wantVal: 5, usable: true, fetches: 6},
+		{name: "forced soon after a good unforced fetch", at: 10 * time.Second, force: true, wantVal: 2, usable: true, fetches: 2},
+		{name: "forced too soon after a forced fetch", at: 20 * time.Second, force: true, wantVal: 2, usable: true, fetches: 2},
+		{name: "forced after the interval", at: 2 * time.Minute, force: true, wantVal: 3, usable: true, fetches: 3},
+		{name: "invalidated refetches after the interval", at: 3 * time.Minute, invalidate: true, wantVal: 4, usable: true, fetches: 4},
+		{name: "aged out refreshes", at: 3*time.Minute + maxAge, wantVal: 5, usable: true, fetches: 5},
+		{name: "aged out while failing serves stale", at: 3*time.Minute + 2*maxAge, failing: true, wantVal: 5, usable: true, wantErr: true, fetches: 6},
+		{name: "failing source not asked again at once", at: 3*time.Minute + 2*maxAge + time.Second, failing: true, wantVal: 5, usable: true, wantErr: true, fetches: 6},
+		{name: "forced while failing not asked again at once", at: 3*time.Minute + 2*maxAge + 2*time.Second, force: true, failing: true, wantVal: 5, usable: true, wantErr: true, fetches: 6},
+		{name: "asked again after the interval", at: 3*time.Minute + 2*maxAge + time.Minute, wantVal: 6, usable: true, fetches: 7},
 	} {
 		failing = step.failing
 		if step.invalidate {

@@ -137,9 +137,13 @@
 //     characters, no control characters) and birthdate (YYYY-MM-DD) are
 //     passed on when well-formed and otherwise left out.
 //   - Keys: the JWKS is cached for Timeouts.JWKS; a kid it does not hold
-//     makes one refetch, at most once per Timeouts.Refetch (OIDC Core
-//     §10.1.1, key rotation); a known key that does not verify is a bad
-//     signature with no refetch. Keys from a jwks_uri the metadata no
+//     makes one refetch, at most once per Timeouts.Refetch of the last
+//     such refetch (OIDC Core §10.1.1, key rotation); the health probe's
+//     fetches do not hold it back. A kid still unknown because the
+//     refetch was held back is "unknown_key", which does not count
+//     against the upstream's health; after a refetch it is
+//     "bad_signature", as is a known key that does not verify (no
+//     refetch). Keys from a jwks_uri the metadata no
 //     longer names are not used: the new one is fetched at once and,
 //     while it fails, at most once per Timeouts.Refetch. Only RSA keys of 2048 bits or more,
 //     ECDSA and Ed25519 public keys are used.

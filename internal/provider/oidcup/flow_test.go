@@ -164,10 +164,11 @@ func TestJWKSRotation(t *testing.T) {
 		t.Fatalf("JWKS fetched %d times after rotation, want 2", n)
 	}
 	// Another rotation straight after: no refetch within the interval, so
-	// the token is refused; after the interval it is accepted.
+	// the token is refused as signed by a key not fetched yet, which does
+	// not count against the upstream; after the interval it is accepted.
 	k3 := signingKey{kid: "k3", key: ecKey(t), alg: jose.ES256}
 	f.with(func(f *fakeUpstream) { f.signing, f.published = k3, []signingKey{k3} })
-	loginFails(t, v, start, ReasonUpstreamError, ReasonBadSignature)
+	loginFails(t, v, start, "unverified_response", ReasonUnknownKey)
 	if n := f.jwksFetches.Load(); n != 2 {
 		t.Fatalf("JWKS fetched %d times within the refetch interval, want 2", n)
 	}
@@ -703,4 +704,44 @@ func TestNodeErrorNotCountedAgainstUpstream(t *testing.T) {
 	v.providers["fake"] = p
 	v.mu.Unlock()
 	loginFails(t, v, v.startURL("fake", "a", assurance.Substantial, "", ""), provider.ReasonNodeError, ReasonInternal)
+}
+
+// TestJWKSRotationWhileProbed: health probes fetching the keys every few
+// seconds do not hold back a login's refetch on a new kid, so the login
+// itself picks up the upstream's rotation; a refetch held back within
+// the interval of the last refetch does not count against the upstream.
+func TestJWKSRotationWhileProbed(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	p := v.add(f.config(v, "fake"))
+	start := v.startURL("fake", "a", assurance.Substantial, "", "")
+	loginWorks(t, v, start)
+	probe := func() {
+		t.Helper()
+		v.clock.Add(time.Second)
+		if err := p.Probe(context.Background()); err != nil {
+			t.Fatalf("probe: %v", err)
+		}
+	}
+	probe()
+	k2 := signingKey{kid: "k2", key: ecKey(t), alg: jose.ES256}
+	f.with(func(f *fakeUpstream) { f.signing, f.published = k2, []signingKey{k2} })
+	loginWorks(t, v, start)
+	// A second rotation within the refetch interval of the login's
+	// refetch, probes running: not charged to the upstream.
+	probe()
+	k3 := signingKey{kid: "k3", key: ecKey(t), alg: jose.ES256}
+	f.with(func(f *fakeUpstream) { f.signing, f.published = k3, []signingKey{k3} })
+	loginFails(t, v, start, "unverified_response", ReasonUnknownKey)
+	before := f.jwksFetches.Load()
+	for range 5 {
+		loginFails(t, v, start, "unverified_response", ReasonUnknownKey)
+	}
+	if n := f.jwksFetches.Load(); n != before {
+		t.Fatalf("JWKS fetched %d more times for logins within the refetch interval, want 0", n-before)
+	}
+	v.clock.Add(DefaultRefetch)
+	probe()
+	// The probe's fetch picked up k3 already.
+	loginWorks(t, v, start)
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -265,11 +266,17 @@ func (c *checker) header(raw string) (jose.SignatureAlgorithm, string, *rejectio
 // verify checks the signature with the upstream's keys: the key named
 // by kid, or any fitting key when there is no kid. A kid the set does
 // not hold makes one refetch (the upstream may have rotated its keys);
-// a known key that does not verify is a bad signature, with no refetch.
+// when that refetch is held back the token is refused as unknown_key,
+// and a known key that does not verify is a bad signature, with no refetch.
 func (c *checker) verify(ctx context.Context, tok *jwt.JSONWebToken, alg jose.SignatureAlgorithm, kid string, keys keysFunc) (json.RawMessage, *rejection) {
 	for _, refetch := range []bool{false, true} {
 		set, err := keys(ctx, refetch)
-		if err != nil {
+		if errors.Is(err, errRefetchHeld) && kid != "" && len(set.Key(kid)) == 0 {
+			// The kid may be a rotation this node has not fetched yet:
+			// no evidence against the upstream until a refetch is made.
+			return nil, reject(ReasonUnknownKey, "ID token kid is not in the upstream's keys, and they were fetched again too recently to refetch")
+		}
+		if err != nil && !errors.Is(err, errRefetchHeld) {
 			return nil, reject(ReasonJWKS, "upstream keys: %v", err)
 		}
 		cands := candidates(set, kid, alg)

@@ -215,6 +215,12 @@ type cached[T any] struct {
 	lastErr  error     // of the last fetch attempt
 	stale    bool      // a failure asked for a refetch
 	gen      int       // counts fetch attempts
+	// forced is the last fetch forced under a minimum interval (a
+	// login's refetch on an unknown kid). After a good fetch, forced
+	// fetches are spaced from each other only, not from other fetches
+	// (health probes, regular refreshes), so a probe every few seconds
+	// does not hold back a login's refetch.
+	forced time.Time
 }
 
 // fetchPolicy says when a cached value must be fetched again.
@@ -263,6 +269,9 @@ func (c *cached[T]) get(p fetchPolicy, fetch func() (T, error)) (val T, usable b
 	defer c.mu.Unlock()
 	c.gen++
 	c.tried, c.triedSrc, c.lastErr = p.now, p.source, err
+	if p.force && p.minInterval > 0 {
+		c.forced = p.now
+	}
 	if err != nil {
 		return c.val, c.have, err
 	}
@@ -274,8 +283,14 @@ func (c *cached[T]) get(p fetchPolicy, fetch func() (T, error)) (val T, usable b
 // failed too recently to try again. Only an attempt at the same source
 // holds a fetch back.
 func (c *cached[T]) needFetch(p fetchPolicy) (need, recentFailure bool) {
-	sinceTry := p.now.Sub(c.tried)
-	recent := !c.tried.IsZero() && c.triedSrc == p.source && sinceTry >= 0 && sinceTry < p.minInterval
+	last := c.tried
+	if p.force && c.lastErr == nil {
+		// A forced fetch after a good one is spaced from the last
+		// forced fetch only.
+		last = c.forced
+	}
+	sinceTry := p.now.Sub(last)
+	recent := !last.IsZero() && c.triedSrc == p.source && sinceTry >= 0 && sinceTry < p.minInterval
 	want := !c.have || p.force || c.stale || c.src != p.source
 	if c.have {
 		age := p.now.Sub(c.at)
@@ -293,6 +308,13 @@ func (c *cached[T]) needFetch(p fetchPolicy) (need, recentFailure bool) {
 		return false, c.lastErr != nil
 	}
 	return true, false
+}
+
+// generation counts the fetch attempts made so far.
+func (c *cached[T]) generation() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
 }
 
 // peek returns the value held, if any, without fetching.
@@ -384,13 +406,20 @@ type jwks struct {
 	set jose.JSONWebKeySet
 }
 
+// errRefetchHeld: a refetch was asked for within Timeouts.Refetch of
+// the last one, and the cached set is returned unchanged.
+var errRefetchHeld = errors.New("jwks: refetch held back")
+
 // keySet returns the upstream's keys from m.JWKSURI (cached). refetch
-// asks for a fresh set, at most once per Timeouts.Refetch (OpenID
-// Connect Core §10.1.1: a new kid means the upstream rotated its keys).
+// asks for a fresh set, at most once per Timeouts.Refetch of the last
+// refetch (OpenID Connect Core §10.1.1: a new kid means the upstream
+// rotated its keys); health probes' fetches do not count towards that
+// limit. A refetch held back returns the cached set with errRefetchHeld.
 // When jwks_uri has moved the new one is fetched at once, and, if that
 // fails, not again within Timeouts.Refetch.
 func (p *Provider) keySet(ctx context.Context, m *metadata, refetch bool) (jose.JSONWebKeySet, error) {
 	policy := fetchPolicy{now: p.now(), maxAge: p.t.JWKS, minInterval: p.t.Refetch, force: refetch, source: m.JWKSURI}
+	gen := p.keys.generation()
 	k, usable, err := p.keys.get(policy, func() (jwks, error) { return p.loadKeys(ctx, m.JWKSURI) })
 	if !usable || k.uri != m.JWKSURI {
 		if err == nil {
@@ -400,6 +429,9 @@ func (p *Provider) keySet(ctx context.Context, m *metadata, refetch bool) (jose.
 	}
 	if err != nil {
 		p.log.WarnContext(ctx, "upstream jwks fetch failed; using cached keys", "provider", p.cfg.ID, "err", err)
+	}
+	if refetch && err == nil && p.keys.generation() == gen {
+		return k.set, errRefetchHeld
 	}
 	return k.set, nil
 }

@@ -5,26 +5,29 @@ import "github.com/varde-eid/varde/internal/provider"
 // Reasons recorded in audit events when an upstream login is refused.
 // They are stable: dashboards and the health package may count them.
 const (
-	ReasonReplay            = "replay"           // unknown, used or expired state
-	ReasonBadRequest        = "bad_request"      // callback without state, or with repeated parameters
-	ReasonBrowserMismatch   = "browser_mismatch" // callback in another browser than the one that started
-	ReasonMixUp             = "mix_up"           // RFC 9207 iss missing or wrong in the response
-	ReasonCancelled         = "cancelled"        // the person cancelled at the upstream
-	ReasonUpstreamError     = "upstream_error"   // the authorization response is another error
-	ReasonNoCode            = "no_code"          // a response with neither code nor error
-	ReasonMalformedCode     = "malformed_code"   // a code no authorization server issues (maxCodeLength, RFC 6749 A.11)
-	ReasonDiscovery         = "discovery_error"  // metadata could not be fetched or is unusable
-	ReasonPAR               = "par_error"        // the pushed authorization request failed
-	ReasonInvalidGrant      = "invalid_grant"    // the token endpoint refused the code (invalid_grant or invalid_request)
-	ReasonTokenEndpoint     = "token_endpoint_error"
-	ReasonTokenRefused      = "token_refused"      // 4xx (not 401) without an OAuth error, as from a firewall in front of it
-	ReasonTimeout           = "timeout"            // the token endpoint did not answer in time
-	ReasonJWKS              = "jwks_error"         // the upstream's keys could not be fetched
-	ReasonMalformed         = "malformed_id_token" // not a compact JWS, or claims of the wrong type
-	ReasonNotText           = "claims_not_text"    // claims not UTF-8, or a string in them with a NUL
-	ReasonAlgNone           = "alg_none"
-	ReasonDisallowedAlg     = "disallowed_alg" // HMAC, or an algorithm the upstream does not advertise
-	ReasonBadSignature      = "bad_signature"  // no key of the upstream's set verifies it
+	ReasonReplay          = "replay"           // unknown, used or expired state
+	ReasonBadRequest      = "bad_request"      // callback without state, or with repeated parameters
+	ReasonBrowserMismatch = "browser_mismatch" // callback in another browser than the one that started
+	ReasonMixUp           = "mix_up"           // RFC 9207 iss missing or wrong in the response
+	ReasonCancelled       = "cancelled"        // the person cancelled at the upstream
+	ReasonUpstreamError   = "upstream_error"   // the authorization response is another error
+	ReasonNoCode          = "no_code"          // a response with neither code nor error
+	ReasonMalformedCode   = "malformed_code"   // a code no authorization server issues (maxCodeLength, RFC 6749 A.11)
+	ReasonDiscovery       = "discovery_error"  // metadata could not be fetched or is unusable
+	ReasonPAR             = "par_error"        // the pushed authorization request failed
+	ReasonInvalidGrant    = "invalid_grant"    // the token endpoint refused the code (invalid_grant or invalid_request)
+	ReasonTokenEndpoint   = "token_endpoint_error"
+	ReasonTokenRefused    = "token_refused"      // 4xx (not 401) without an OAuth error, as from a firewall in front of it
+	ReasonTimeout         = "timeout"            // the token endpoint did not answer in time
+	ReasonJWKS            = "jwks_error"         // the upstream's keys could not be fetched
+	ReasonMalformed       = "malformed_id_token" // not a compact JWS, or claims of the wrong type
+	ReasonNotText         = "claims_not_text"    // claims not UTF-8, or a string in them with a NUL
+	ReasonAlgNone         = "alg_none"
+	ReasonDisallowedAlg   = "disallowed_alg" // HMAC, or an algorithm the upstream does not advertise
+	ReasonBadSignature    = "bad_signature"  // no key of the upstream's set verifies it
+	// ReasonUnknownKey: the kid is not in the upstream's set and a
+	// refetch was held back by Timeouts.Refetch.
+	ReasonUnknownKey        = "unknown_key"
 	ReasonWrongIssuer       = "wrong_issuer"
 	ReasonWrongAudience     = "wrong_audience"
 	ReasonExpired           = "expired"
@@ -55,7 +58,10 @@ const (
 // own servers say or fail to say (discovery, keys, PAR, the token
 // endpoint and the ID token it returns) is "upstream_error", except a
 // "bad_nonce" in a request that went through the browser rather than by
-// PAR, which its holder can change (rejection.unverified). A failure
+// PAR, which its holder can change (rejection.unverified), and an ID
+// token whose kid the cached keys lack while a refetch is held back
+// ("unknown_key"): the upstream may have rotated its keys, so it is
+// "unverified_response" until a refetch has been tried. A failure
 // of Varde's own (its store, its random source) is "node_error", which
 // does not count against the upstream either.
 //
@@ -78,7 +84,7 @@ func failReason(reason string) string {
 	switch reason {
 	case ReasonCancelled:
 		return provider.ReasonCancelled
-	case ReasonMixUp, ReasonUpstreamError, ReasonNoCode, ReasonMalformedCode, ReasonInvalidGrant, ReasonTokenRefused:
+	case ReasonMixUp, ReasonUpstreamError, ReasonNoCode, ReasonMalformedCode, ReasonInvalidGrant, ReasonTokenRefused, ReasonUnknownKey:
 		return provider.ReasonUnverifiedResponse
 	case ReasonInternal:
 		return provider.ReasonNodeError
