@@ -240,7 +240,8 @@ func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form 
 		p.revoke(ctx, tok.GrantID)
 		return nil, failure(oauth2.InvalidGrant("refresh token was already used"), "refresh_reuse", tok.GrantID, "")
 	}
-	if now.After(tok.ExpiresAt) {
+	// Expired at ExpiresAt itself, as introspection has it.
+	if !now.Before(tok.ExpiresAt) {
 		return nil, oauth2.InvalidGrant("refresh token has expired")
 	}
 	g, err := p.Grants.GetGrant(ctx, tok.GrantID)

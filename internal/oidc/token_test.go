@@ -455,3 +455,24 @@ func TestFailedRefreshKeepsToken(t *testing.T) {
 		t.Fatalf("third use of the same refresh token: %d", status)
 	}
 }
+
+// TestRefreshExpiresAtExpiresAt: a refresh token is expired from the
+// instant of its ExpiresAt on, for the refresh grant as for
+// introspection (RFC 7662 §2.2), so the two never disagree.
+func TestRefreshExpiresAtExpiresAt(t *testing.T) {
+	h := newHarness(t)
+	tax := h.rp(taxID, taxCB)
+	l := tax.loginFront(h.browser())
+	tok, err := h.db.GetToken(context.Background(), hash(l.token.RefreshToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Add(tok.ExpiresAt.Sub(h.clock.Now()))
+	if got := h.introspect(t, taxID, l.token.RefreshToken, nil); got.Active {
+		t.Fatal("introspection calls a refresh token active at its ExpiresAt")
+	}
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {l.token.RefreshToken}}
+	if status, _, body := h.postForm(PathToken, form, taxID); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Fatalf("refresh at ExpiresAt: %d %v, want invalid_grant", status, body)
+	}
+}
