@@ -231,11 +231,34 @@ func parseAssertion(raw string) (*parsedAssertion, error) {
 	if len(tok.Headers) != 1 {
 		return nil, InvalidClient("client_assertion must have one signature")
 	}
+	if !assertionTyp(tok.Headers[0]) {
+		return nil, InvalidClient("client_assertion typ must be absent, JWT or client-authentication+jwt")
+	}
 	p := &parsedAssertion{token: tok, alg: tok.Headers[0].Algorithm, kid: tok.Headers[0].KeyID}
 	if err := tok.UnsafeClaimsWithoutVerification(&p.claims); err != nil {
 		return nil, InvalidClient("client_assertion claims are malformed")
 	}
 	return p, nil
+}
+
+// assertionTyp reports whether h's typ may be a client assertion's:
+// absent, "JWT" or "client-authentication+jwt"
+// (draft-ietf-oauth-rfc7523bis §4), compared as media types (RFC 7515
+// §4.1.9: case-insensitive, "application/" may be left out). A JWT
+// that says it is something else, a DPoP proof or a logout token, is
+// not accepted in its place.
+func assertionTyp(h jose.Header) bool {
+	v, ok := h.ExtraHeaders[jose.HeaderType]
+	if !ok {
+		return true
+	}
+	typ, ok := v.(string)
+	if !ok {
+		return false
+	}
+	typ = strings.ToLower(typ)
+	typ = strings.TrimPrefix(typ, "application/")
+	return typ == "jwt" || typ == "client-authentication+jwt"
 }
 
 func (a *ClientAuthenticator) privateKeyJWT(ctx context.Context, typ, raw, formID string) (*store.Client, error) {

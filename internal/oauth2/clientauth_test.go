@@ -670,3 +670,54 @@ func TestAssertionBeforeReplayHorizon(t *testing.T) {
 		})
 	}
 }
+
+// signTyped is sign with the typ header set to typ, or left out when
+// typ is empty.
+func signTyped(t testing.TB, k testKey, typ string, claims any) string {
+	t.Helper()
+	opts := (&jose.SignerOptions{}).WithHeader("kid", k.kid)
+	if typ != "" {
+		opts = opts.WithType(jose.ContentType(typ))
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: k.key}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jwt.Signed(s).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// TestAssertionTyp: a JWT that says it is something else, a DPoP proof
+// or a logout token, is not a client assertion
+// (draft-ietf-oauth-rfc7523bis §4); no typ, "JWT" and
+// "client-authentication+jwt" are.
+func TestAssertionTyp(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		typ string
+		ok  bool
+	}{
+		{"", true},
+		{"JWT", true},
+		{"jwt", true},
+		{"client-authentication+jwt", true},
+		{"application/client-authentication+jwt", true},
+		{"dpop+jwt", false},
+		{"logout+jwt", false},
+		{"secevent+jwt", false},
+		{"at+jwt", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.typ, func(t *testing.T) {
+			c, err := f.auth.Authenticate(formRequest(assertionForm(signTyped(t, f.ec, tt.typ, claimsFor("jwt", f.clock.Now())))))
+			if tt.ok {
+				wantClient(t, c, err, "jwt")
+				return
+			}
+			wantError(t, err, CodeInvalidClient, "typ")
+		})
+	}
+}
