@@ -217,9 +217,9 @@ type Client struct {
 	// up; such logins carry "degraded": true. Empty: never lowered.
 	DegradedLevel string `yaml:"degraded_level"`
 	// LegacyEndpointAudience (private_key_jwt only) lets the client's
-	// assertions name the token or PAR endpoint URL as their audience,
-	// alone, instead of the issuer identifier, which is all any other
-	// client may name (draft-ietf-oauth-rfc7523bis). A compatibility
+	// assertions name the token, PAR, revocation or introspection
+	// endpoint URL as their audience, alone, instead of the issuer
+	// identifier, which is all any other client may name (draft-ietf-oauth-rfc7523bis). A compatibility
 	// switch for a relying party that cannot send the issuer yet; default
 	// false.
 	LegacyEndpointAudience bool `yaml:"legacy_endpoint_audience"`

@@ -52,7 +52,7 @@ type ClientAuthenticator struct {
 	Replay store.ReplayCache
 	// Audiences are this server's identifiers, the issuer identifier
 	// first: the one value an assertion's aud may be. The others (the
-	// token and PAR endpoint URLs) are accepted in its place only from a
+	// URLs of the endpoints that authenticate clients) are accepted in its place only from a
 	// client registered for it (store.Client.LegacyEndpointAudience). See
 	// checkAudience.
 	Audiences []string
@@ -362,9 +362,11 @@ func (a *ClientAuthenticator) checkClaims(cl *store.Client, c *assertionClaims) 
 // anywhere else. Some JWT libraries write aud as an array always, and
 // go-jose reads both forms the same.
 //
-// A client registered with LegacyEndpointAudience may name the token or
-// PAR endpoint URL instead, as OIDC Core §9 and RFC 9126 §2 let clients
-// do, but still as the one audience.
+// A client registered with LegacyEndpointAudience may name the URL of an
+// endpoint that authenticates clients instead (token, PAR, revocation,
+// introspection: Audiences), as OIDC Core §9 and RFC 9126 §2 let
+// clients do for the first two and libraries do for the endpoint they
+// call, but still as the one audience.
 func (a *ClientAuthenticator) checkAudience(c *store.Client, aud jwt.Audience) error {
 	if len(a.Audiences) == 0 {
 		return InvalidClient("client assertion audience does not name this server")

@@ -173,12 +173,13 @@ type Provider struct {
 
 // Audiences returns this issuer's identifiers for
 // oauth2.ClientAuthenticator.Audiences: the issuer itself, the one
-// audience a client assertion may name, then the token and PAR endpoint
-// URLs, accepted in its place only from a client registered with
+// audience a client assertion may name, then the URLs of the endpoints
+// that authenticate clients (token, PAR, revocation, introspection),
+// accepted in its place only from a client registered with
 // store.Client.LegacyEndpointAudience.
 func Audiences(issuer string) []string {
 	issuer = strings.TrimSuffix(issuer, "/")
-	return []string{issuer, issuer + PathToken, issuer + PathPAR}
+	return []string{issuer, issuer + PathToken, issuer + PathPAR, issuer + PathRevocation, issuer + PathIntrospection}
 }
 
 // Check reports missing dependencies, all at once.

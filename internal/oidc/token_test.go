@@ -188,6 +188,9 @@ func TestAssertionAudienceIsTheIssuer(t *testing.T) {
 			c, verifier := code()
 			form = url.Values{"grant_type": {"authorization_code"}, "code": {c}, "redirect_uri": {bankCB}, "code_verifier": {verifier}}
 		}
+		if path == PathRevocation || path == PathIntrospection {
+			form = url.Values{"token": {rand.Text()}}
+		}
 		form.Set("client_assertion_type", oa.AssertionType)
 		form.Set("client_assertion", h.assertion(func(c *jwt.Claims) { c.Audience = aud }))
 		status, _, body := h.postForm(path, form, "")
@@ -211,6 +214,13 @@ func TestAssertionAudienceIsTheIssuer(t *testing.T) {
 		{"legacy PAR: PAR endpoint", true, PathPAR, []string{h.issuer + PathPAR}, http.StatusCreated},
 		{"legacy token: token endpoint", true, PathToken, []string{h.issuer + PathToken}, http.StatusOK},
 		{"legacy token: token endpoint next to another server", true, PathToken, []string{other, h.issuer + PathToken}, http.StatusUnauthorized},
+		{"revocation: issuer", false, PathRevocation, []string{h.issuer}, http.StatusOK},
+		{"revocation: revocation endpoint", false, PathRevocation, []string{h.issuer + PathRevocation}, http.StatusUnauthorized},
+		{"introspection: introspection endpoint", false, PathIntrospection, []string{h.issuer + PathIntrospection}, http.StatusUnauthorized},
+		{"legacy revocation: revocation endpoint", true, PathRevocation, []string{h.issuer + PathRevocation}, http.StatusOK},
+		{"legacy revocation: token endpoint", true, PathRevocation, []string{h.issuer + PathToken}, http.StatusOK},
+		{"legacy introspection: introspection endpoint", true, PathIntrospection, []string{h.issuer + PathIntrospection}, http.StatusOK},
+		{"legacy introspection: introspection endpoint next to another server", true, PathIntrospection, []string{other, h.issuer + PathIntrospection}, http.StatusUnauthorized},
 	}
 	for _, tt := range tests {
 		c, err := h.db.GetClient(t.Context(), bankID)

@@ -58,8 +58,8 @@ type Client struct {
 	// about; empty: the providers it accepts plus "store".
 	StatusComponents []string
 	// LegacyEndpointAudience lets the client's assertions (private_key_jwt)
-	// name the token or PAR endpoint URL as their audience, instead of the
-	// issuer identifier alone, which is all any other client may name
+	// name the token, PAR, revocation or introspection endpoint URL as
+	// their audience, instead of the issuer identifier alone, which is all any other client may name
 	// (draft-ietf-oauth-rfc7523bis). A compatibility switch for relying
 	// parties that cannot be changed yet; off unless set.
 	LegacyEndpointAudience bool
