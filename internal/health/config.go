@@ -47,9 +47,6 @@ type Config struct {
 	// MinLogins: with fewer logins than this in the window, logins are no
 	// evidence either way. Default 10.
 	MinLogins int
-	// AbandonedWeight is how much an abandoned login counts as a failure
-	// (errors and timeouts count 1). Default 0.5; negative means 0.
-	AbandonedWeight float64
 	// LoginDegradedRatio: when at least this share of the window's logins
 	// failed, the component is Degraded. Default 0.25.
 	LoginDegradedRatio float64
@@ -92,7 +89,6 @@ func DefaultConfig() Config {
 		RecoveredProbes:     1,
 		LoginWindow:         2 * time.Minute,
 		MinLogins:           10,
-		AbandonedWeight:     0.5,
 		LoginDegradedRatio:  0.25,
 		LoginDownRatio:      0.6,
 		LoginRecoveredRatio: 0.1,
@@ -127,12 +123,6 @@ func (c Config) WithDefaults() Config {
 	}
 	setDefault(&c.LoginWindow, d.LoginWindow)
 	setDefault(&c.MinLogins, d.MinLogins)
-	switch {
-	case c.AbandonedWeight == 0:
-		c.AbandonedWeight = d.AbandonedWeight
-	case c.AbandonedWeight < 0:
-		c.AbandonedWeight = 0
-	}
 	setDefault(&c.LoginDegradedRatio, d.LoginDegradedRatio)
 	setDefault(&c.LoginDownRatio, d.LoginDownRatio)
 	setDefault(&c.LoginRecoveredRatio, d.LoginRecoveredRatio)
@@ -181,9 +171,6 @@ func (c Config) Validate() error {
 	}
 	if c.MinLogins < 1 {
 		bad("min logins %d is under 1", c.MinLogins)
-	}
-	if c.AbandonedWeight < 0 || c.AbandonedWeight > 1 {
-		bad("abandoned weight %v is not in [0, 1]", c.AbandonedWeight)
 	}
 	if !(0 < c.LoginRecoveredRatio && c.LoginRecoveredRatio < c.LoginDegradedRatio &&
 		c.LoginDegradedRatio <= c.LoginDownRatio && c.LoginDownRatio <= 1) {

@@ -31,9 +31,6 @@
 // nobody finished: anyone can start logins and walk away, so that must
 // not make a working provider down. The Monitor keeps counts over a
 // sliding window (Config.LoginWindow, default 2 min, in 12 slots).
-// Observe also takes timeout, and abandoned, which counts
-// Config.AbandonedWeight (default half) of a failure, for a caller that
-// can tell them apart; the broker reports neither.
 //
 // A login the component answered for, naming an account, but that was
 // refused on what it said about that account (an upstream eID's signed

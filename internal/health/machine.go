@@ -21,8 +21,6 @@ type mark struct {
 const (
 	nSuccess = iota
 	nError
-	nTimeout
-	nAbandoned
 	// nRefused counts the accounts refused (machine.refuse), each once.
 	nRefused
 	nOutcomes
@@ -34,10 +32,6 @@ func outcomeIndex(o Outcome) int {
 		return nSuccess
 	case Error:
 		return nError
-	case Timeout:
-		return nTimeout
-	case Abandoned:
-		return nAbandoned
 	}
 	return -1
 }
@@ -265,8 +259,8 @@ func (m *machine) judgeLogins(at time.Time) verdict {
 		if s.idx <= now-loginSlots || s.idx > now {
 			continue
 		}
-		n := s.n[nSuccess] + s.n[nError] + s.n[nTimeout] + s.n[nAbandoned] + s.n[nRefused]
-		f := float64(s.n[nError]+s.n[nTimeout]+s.n[nRefused]) + c.AbandonedWeight*float64(s.n[nAbandoned])
+		n := s.n[nSuccess] + s.n[nError] + s.n[nRefused]
+		f := float64(s.n[nError] + s.n[nRefused])
 		total += float64(n)
 		failed += f
 		refused += float64(s.n[nRefused])

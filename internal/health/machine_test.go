@@ -120,7 +120,7 @@ func sameTransitions(t *testing.T, got, want []Transition) {
 }
 
 // loginStep is one step of a login table test: wait, then the logins
-// (one per letter: 's' success, 'e' error, 't' timeout, 'a' abandoned)
+// (one per letter: 's' success, 'e' error)
 // and probes (as in runProbes, 5 s apart), then the state.
 type loginStep struct {
 	wait   time.Duration
@@ -130,14 +130,12 @@ type loginStep struct {
 }
 
 // loginInputs are how the login table tests spell logins: an outcome
-// ('s' success, 'e' error, 't' timeout, 'a' abandoned, 'x' an unknown
+// ('s' success, 'e' error, 'x' an unknown
 // outcome), or a refused account ('r' always the same one, 'R' another
 // each time: n counts the logins fed so far).
 var loginInputs = map[rune]func(m *machine, at time.Time, n int){
 	's': func(m *machine, at time.Time, _ int) { m.observe(at, Success) },
 	'e': func(m *machine, at time.Time, _ int) { m.observe(at, Error) },
-	't': func(m *machine, at time.Time, _ int) { m.observe(at, Timeout) },
-	'a': func(m *machine, at time.Time, _ int) { m.observe(at, Abandoned) },
 	'x': func(m *machine, at time.Time, _ int) { m.observe(at, Outcome("bogus")) },
 	'r': func(m *machine, at time.Time, _ int) { m.refuse(at, "one") },
 	'R': func(m *machine, at time.Time, n int) { m.refuse(at, fmt.Sprint("account-", n)) },
@@ -151,10 +149,8 @@ func TestLoginRules(t *testing.T) {
 		{"too few logins are no evidence", []loginStep{{logins: "eeeeeeeee", want: Unknown}}},
 		{"enough good logins are up", []loginStep{{logins: "ssssssssss", want: Up}}},
 		{"unknown outcomes are ignored", []loginStep{{logins: "sssssxxxxxxxx", want: Unknown}}},
-		{"error ratio degrades", []loginStep{{logins: "sssssssee", want: Unknown}, {logins: "t", want: Degraded}}},
+		{"error ratio degrades", []loginStep{{logins: "sssssssee", want: Unknown}, {logins: "e", want: Degraded}}},
 		{"high error ratio is down", []loginStep{{logins: "sssseeeeee", want: Down}}},
-		{"abandoned count half", []loginStep{{logins: "ssssssaaaa", want: Up}}},
-		{"abandoned count half, degraded", []loginStep{{logins: "sssssaaaaa", want: Degraded}}},
 		{"degraded holds until well below the ratio", []loginStep{
 			{logins: "ssssssseee", want: Degraded},
 			{logins: "sss", want: Degraded},                   // 3/13
@@ -351,7 +347,6 @@ func TestConfig(t *testing.T) {
 		{"window below degraded", Config{ProbeWindow: 2}, "degraded probes"},
 		{"recovered not below degraded", Config{DegradedProbes: 2, RecoveredProbes: 2}, "recovered probes"},
 		{"ratios out of order", Config{LoginDegradedRatio: 0.7}, "login ratios"},
-		{"abandoned over 1", Config{AbandonedWeight: 2}, "abandoned weight"},
 		{"slow probe not under timeout", Config{ProbeTimeout: time.Second, SlowProbe: time.Second}, "slow probe threshold"},
 		{"tiny interval", Config{Interval: time.Millisecond, ProbeTimeout: time.Millisecond}, "interval"},
 	}

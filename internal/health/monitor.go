@@ -212,8 +212,7 @@ func (m *Monitor) Subscribe(fn func(Transition)) (unsubscribe func()) {
 
 // Observe takes the outcome of one real login through component. The
 // broker reports Success when a provider finishes and Error when it
-// fails on its own side (an eID's time-out included); it reports no
-// Timeout or Abandoned (see the package documentation). Unknown
+// fails on its own side (an eID's time-out included). Unknown
 // components and outcomes are ignored.
 func (m *Monitor) Observe(component string, o Outcome) {
 	m.login(component, func(mc *machine, at time.Time) (Transition, bool) { return mc.observe(at, o) })

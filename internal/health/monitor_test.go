@@ -275,11 +275,11 @@ func TestMonitorObserve(t *testing.T) {
 		f.mon.Observe("minid", Success)
 	}
 	for range 6 {
-		f.mon.Observe("minid", Timeout)
+		f.mon.Observe("minid", Error)
 	}
 	f.mon.Observe("nobody", Error) // ignored
 	if got := f.mon.State("minid"); got != Down {
-		t.Fatalf("after 6 of 10 logins timed out: %s", got)
+		t.Fatalf("after 6 of 10 logins failed: %s", got)
 	}
 	if got := f.mon.State("nobody"); got != Unknown {
 		t.Errorf("unknown component: %s", got)

@@ -51,12 +51,6 @@ const (
 	// Error: the component answered with an error or something invalid
 	// (an error response, a bad ID token).
 	Error Outcome = "error"
-	// Timeout: the component did not answer in time.
-	Timeout Outcome = "timeout"
-	// Abandoned: the person was sent to the component and never came
-	// back. People also abandon healthy providers, so these count only
-	// partly (Config.AbandonedWeight).
-	Abandoned Outcome = "abandoned"
 )
 
 // Probe failure reasons, the reason label of varde_probe_failures_total
