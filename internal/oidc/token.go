@@ -91,7 +91,10 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	// RFC 9449 §8: a proof without a fresh nonce is sent back for one
 	// before the client is authenticated: asking for a nonce spends no
 	// client assertion and writes nothing, and the client may send the
-	// same assertion again with its new proof.
+	// same assertion again with its new proof. A proof refused for
+	// anything else (a stale iat, a wrong htu or htm, a bad signature) is
+	// found only after the client is authenticated: that assertion's jti
+	// is spent, and the client signs a new assertion with its next proof.
 	if err := p.DPoP.CheckNonce(r); err != nil {
 		p.jsonError(w, r, ep, err)
 		return
