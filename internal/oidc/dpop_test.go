@@ -411,3 +411,26 @@ func TestDPoPPublicClientRefresh(t *testing.T) {
 		t.Fatalf("successor with its key: %d %v", status, body)
 	}
 }
+
+// TestDPoPRefusedProofSpendsAssertion: a proof refused for anything but
+// its nonce is found after client authentication, so the assertion
+// sent with it is spent; the client must sign a new one.
+func TestDPoPRefusedProofSpendsAssertion(t *testing.T) {
+	h := newHarness(t)
+	k := h.dpopHolder()
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {rand.Text()}, "redirect_uri": {bankCB}, "code_verifier": {oauth2.GenerateVerifier()},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {h.assertion(nil)}}
+	status, _, body := h.postFormProof(PathToken, form, "", k.proof(http.MethodPost, PathUserinfo, ""))
+	if status != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
+		t.Fatalf("proof for another URL: %d %v", status, body)
+	}
+	status, _, body = h.postFormProof(PathToken, form, "", k.proof(http.MethodPost, PathToken, ""))
+	if status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+		t.Fatalf("same assertion with a good proof: %d %v, want invalid_client", status, body)
+	}
+	form.Set("client_assertion", h.assertion(nil))
+	status, _, body = h.postFormProof(PathToken, form, "", k.proof(http.MethodPost, PathToken, ""))
+	if status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Fatalf("new assertion with a good proof: %d %v, want invalid_grant (unknown code)", status, body)
+	}
+}
