@@ -87,6 +87,8 @@
 // replay (unknown, used or expired ceremony: begin again), wrong_origin,
 // cloned_authenticator, unknown_credential, not_verified, bad_input,
 // backup_eligibility_changed, concurrent_use, invalid, credential_exists,
+// taken (a person or identifier drawn at the same moment by another
+// enrolment: nothing stored, begin again),
 // bad_request (wrong content type or malformed request), enrol_name,
 // enrol_birth, passkey_name, session (no session: 401), csrf (403),
 // reauth (403: adding a passkey needs a recent login, ReauthAfter),
