@@ -115,7 +115,10 @@
 // that shows new recovery codes on the account is bound to the session
 // that made them: another session, holding a copied link, finds nothing
 // (410) and cannot use the ticket up. Recovery codes
-// carry 80 random bits and are stored as SHA-256 hashes. Each login the
+// carry 80 random bits and are stored as SHA-256 hashes. New codes are
+// also held in plain text, until shown once or for at most the ticket
+// lifetime (10 minutes), in the ticket that shows them, in the challenge
+// store: whoever can read that store in that time can read them. Each login the
 // broker holds may try MaxRecoveryTries codes, an account login
 // MaxRecoveryTries per browser in an hour, and the page at the limit
 // says which (start the login at the service again, or wait the hour);
