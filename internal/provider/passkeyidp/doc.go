@@ -118,7 +118,11 @@
 // carry 80 random bits and are stored as SHA-256 hashes. New codes are
 // also held in plain text, until shown once or for at most the ticket
 // lifetime (10 minutes), in the ticket that shows them, in the challenge
-// store: whoever can read that store in that time can read them. Each login the
+// store: whoever can read that store in that time can read them. A
+// code is used up before its person is read; if that read fails the code
+// is given back (store.RecoveryCodes.RestoreRecoveryCode), but a failure
+// in the broker's finish step leaves it used, since the login may have
+// been recorded: a code is never good twice. Each login the
 // broker holds may try MaxRecoveryTries codes, an account login
 // MaxRecoveryTries per browser in an hour, and the page at the limit
 // says which (start the login at the service again, or wait the hour);

@@ -1634,3 +1634,44 @@ func TestRegistrationFailureMessagesNameTheCeremony(t *testing.T) {
 		}
 	}
 }
+
+// failingPersons fails the next person look-up, as a database that is
+// briefly unreachable does.
+type failingPersons struct {
+	store.Persons
+	fail atomic.Bool
+}
+
+func (f *failingPersons) GetPerson(ctx context.Context, id string) (*store.Person, error) {
+	if f.fail.Swap(false) {
+		return nil, errors.New("database unreachable")
+	}
+	return f.Persons.GetPerson(ctx, id)
+}
+
+// A recovery code whose person cannot be read logs nobody in and is not
+// spent: the same code works once the store answers again, and only once.
+func TestRecoveryCodeIsNotSpentWhenThePersonCannotBeRead(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	e := h.browser("en").enrol(newDevice(false), "a", "fnr")
+	persons := &failingPersons{Persons: h.p.Persons}
+	h.p.Persons = persons
+	finished := h.fin.count()
+
+	b := h.browser("en")
+	csrf := field(t, b.get("/passkey/recover?attempt=r1").body, "csrf")
+	persons.fail.Store(true)
+	if r := b.form("/passkey/recover", url.Values{"attempt": {"r1"}, "csrf": {csrf}, "code": {e.codes[0]}}); r.status != http.StatusInternalServerError {
+		t.Fatalf("recovery with the store down: %d", r.status)
+	}
+	if left, _ := h.db.CountRecoveryCodes(ctx, e.person); left != passkeyidp.RecoveryCodeCount || h.fin.count() != finished {
+		t.Fatalf("%d codes left, %d logins finished; want all codes, none", left, h.fin.count()-finished)
+	}
+	if r := b.form("/passkey/recover", url.Values{"attempt": {"r2"}, "csrf": {csrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther {
+		t.Fatalf("the code again: %d", r.status)
+	}
+	if r := b.form("/passkey/recover", url.Values{"attempt": {"r3"}, "csrf": {csrf}, "code": {e.codes[0]}}); r.status != http.StatusBadRequest {
+		t.Fatalf("the code a third time: %d", r.status)
+	}
+}
