@@ -1675,3 +1675,39 @@ func TestRecoveryCodeIsNotSpentWhenThePersonCannotBeRead(t *testing.T) {
 		t.Fatalf("the code a third time: %d", r.status)
 	}
 }
+
+// failingCodes refuses to store recovery codes while fail is set.
+type failingCodes struct {
+	store.RecoveryCodes
+	fail atomic.Bool
+}
+
+func (f *failingCodes) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time) error {
+	if f.fail.Load() {
+		return errors.New("database unreachable")
+	}
+	return f.RecoveryCodes.ReplaceRecoveryCodes(ctx, personID, hashes, now)
+}
+
+// An enrolment whose recovery codes cannot be stored still ends in the
+// enrolled page, which says the codes are to be made on the account
+// page, and the login continues.
+func TestEnrolmentWithoutCodesSaysSo(t *testing.T) {
+	h := newHarness(t, true)
+	codes := &failingCodes{RecoveryCodes: h.p.RecoveryCodes}
+	codes.fail.Store(true)
+	h.p.RecoveryCodes = codes
+	b := h.browser("en")
+	page := b.enrolOnly(newDevice(false), "a", "fnr")
+	if got := codesIn(page.body); len(got) != 0 || !strings.Contains(page.body, "make the codes on your account page") {
+		t.Fatalf("enrolled page without codes: %v\n%s", got, page.body)
+	}
+	if r := b.form("/passkey/enrolled/continue", continueForm(t, page)); r.status != http.StatusSeeOther {
+		t.Fatalf("continue: %d", r.status)
+	}
+	codes.fail.Store(false)
+	page = h.browser("en").enrolOnly(newDevice(false), "b", "fnr")
+	if strings.Contains(page.body, "make the codes on your account page") {
+		t.Fatal("the notice shows with codes")
+	}
+}
