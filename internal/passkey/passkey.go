@@ -49,6 +49,11 @@ var (
 	ErrInvalid = errors.New("passkey: response did not verify")
 	// ErrCredentialExists: the credential is already registered.
 	ErrCredentialExists = errors.New("passkey: credential already registered")
+	// ErrTaken: the store refused the enrolment for another reason than
+	// the credential, such as a person ID, WebAuthn handle or identifier
+	// drawn at the same moment by another enrolment. Nothing was stored;
+	// beginning again draws anew.
+	ErrTaken = errors.New("passkey: person or identifier taken at the same moment")
 	// ErrLimit: the person holds as many passkeys as the ceremony allows
 	// (RegistrationRequest.Max).
 	ErrLimit = errors.New("passkey: person holds the most passkeys allowed")
@@ -100,6 +105,7 @@ var reasons = []struct {
 	{ErrConcurrentUse, "concurrent_use"},
 	{ErrInvalid, "invalid"},
 	{ErrCredentialExists, "credential_exists"},
+	{ErrTaken, "taken"},
 	{ErrLimit, "passkey_limit"},
 }
 

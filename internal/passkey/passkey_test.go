@@ -506,11 +506,19 @@ func TestRegistrationBindingAndExclude(t *testing.T) {
 
 // staleReads is the store as a node sees it while another node registers
 // the same credential: its look-up of the credential ID finds nothing,
-// and the write that follows meets the other node's row.
-type staleReads struct{ store.Passkeys }
+// and the write that follows meets the other node's row, which later
+// look-ups find.
+type staleReads struct {
+	store.Passkeys
+	seen *bool
+}
 
-func (staleReads) GetPasskey(context.Context, []byte) (*store.Passkey, error) {
-	return nil, store.ErrNotFound
+func (s staleReads) GetPasskey(ctx context.Context, id []byte) (*store.Passkey, error) {
+	if !*s.seen {
+		*s.seen = true
+		return nil, store.ErrNotFound
+	}
+	return s.Passkeys.GetPasskey(ctx, id)
 }
 
 // TestFailedEnrolmentLeavesNoPerson: when the passkey of a new person
@@ -523,7 +531,7 @@ func TestFailedEnrolmentLeavesNoPerson(t *testing.T) {
 	d := newDevice(first, virtualwebauthn.AuthenticatorOptions{})
 	e.mustRegister(t, first, d)
 
-	e.svc.Passkeys = staleReads{e.db}
+	e.svc.Passkeys = staleReads{e.db, new(bool)}
 	second := newPerson(t, "p2")
 	if _, err := e.register(t, second, d, true); !errors.Is(err, passkey.ErrCredentialExists) {
 		t.Fatalf("register the same credential for a new person: %v, want ErrCredentialExists", err)
@@ -672,4 +680,29 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("ParseAttestation: untyped error %v", err)
 		}
 	})
+}
+
+// An enrolment whose person ID or identifier another enrolment took at
+// the same moment stored nothing: it is ErrTaken, not ErrCredentialExists,
+// and the credential stays free.
+func TestEnrolmentConflictIsNotCredentialExists(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	first := newPerson(t, "p1")
+	e.mustRegister(t, first, newDevice(first, virtualwebauthn.AuthenticatorOptions{}))
+
+	second := newPerson(t, "p1")
+	d := newDevice(second, virtualwebauthn.AuthenticatorOptions{})
+	if _, err := e.register(t, second, d, true); !errors.Is(err, passkey.ErrTaken) {
+		t.Fatalf("register a new person under a taken ID: %v, want ErrTaken", err)
+	}
+	if got := passkey.Reason(passkey.ErrTaken); got != "taken" {
+		t.Fatalf("Reason(ErrTaken) = %q", got)
+	}
+	if _, err := e.db.GetPasskey(ctx, d.cred.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("credential after refused enrolment: %v, want ErrNotFound", err)
+	}
+	third := newPerson(t, "p3")
+	third.WebAuthnID = second.WebAuthnID
+	e.mustRegister(t, third, d)
 }

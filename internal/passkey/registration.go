@@ -190,7 +190,13 @@ func (s *Service) FinishRegistration(ctx context.Context, ceremonyID, binding st
 	}
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, ErrCredentialExists
+			// A conflict is the credential only if it is stored now;
+			// otherwise the person's ID, WebAuthn handle or an identifier
+			// was taken and nothing of this enrolment was stored.
+			if _, gerr := s.Passkeys.GetPasskey(ctx, cred.ID); gerr == nil {
+				return nil, ErrCredentialExists
+			}
+			return nil, ErrTaken
 		}
 		if errors.Is(err, store.ErrLimit) {
 			return nil, ErrLimit

@@ -153,6 +153,11 @@ type RecoveryCodes interface {
 	// and returns its owner; ErrNotFound if there is no such unused code.
 	// Two concurrent uses of one code: exactly one succeeds.
 	UseRecoveryCode(ctx context.Context, hash []byte, now time.Time) (personID string, err error)
+	// RestoreRecoveryCode makes the code with this hash, used at usedAt,
+	// unused again: for a use that granted nothing. ErrNotFound, and
+	// nothing changed, if no code with this hash was used at usedAt (it
+	// was replaced, or used again since).
+	RestoreRecoveryCode(ctx context.Context, hash []byte, usedAt time.Time) error
 	// CountRecoveryCodes reports how many unused codes personID has left.
 	CountRecoveryCodes(ctx context.Context, personID string) (int, error)
 }

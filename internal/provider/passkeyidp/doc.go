@@ -87,6 +87,8 @@
 // replay (unknown, used or expired ceremony: begin again), wrong_origin,
 // cloned_authenticator, unknown_credential, not_verified, bad_input,
 // backup_eligibility_changed, concurrent_use, invalid, credential_exists,
+// taken (a person or identifier drawn at the same moment by another
+// enrolment: nothing stored, begin again),
 // bad_request (wrong content type or malformed request), enrol_name,
 // enrol_birth, passkey_name, session (no session: 401), csrf (403),
 // reauth (403: adding a passkey needs a recent login, ReauthAfter),
@@ -113,7 +115,14 @@
 // that shows new recovery codes on the account is bound to the session
 // that made them: another session, holding a copied link, finds nothing
 // (410) and cannot use the ticket up. Recovery codes
-// carry 80 random bits and are stored as SHA-256 hashes. Each login the
+// carry 80 random bits and are stored as SHA-256 hashes. New codes are
+// also held in plain text, until shown once or for at most the ticket
+// lifetime (10 minutes), in the ticket that shows them, in the challenge
+// store: whoever can read that store in that time can read them. A
+// code is used up before its person is read; if that read fails the code
+// is given back (store.RecoveryCodes.RestoreRecoveryCode), but a failure
+// in the broker's finish step leaves it used, since the login may have
+// been recorded: a code is never good twice. Each login the
 // broker holds may try MaxRecoveryTries codes, an account login
 // MaxRecoveryTries per browser in an hour, and the page at the limit
 // says which (start the login at the service again, or wait the hour);

@@ -1634,3 +1634,80 @@ func TestRegistrationFailureMessagesNameTheCeremony(t *testing.T) {
 		}
 	}
 }
+
+// failingPersons fails the next person look-up, as a database that is
+// briefly unreachable does.
+type failingPersons struct {
+	store.Persons
+	fail atomic.Bool
+}
+
+func (f *failingPersons) GetPerson(ctx context.Context, id string) (*store.Person, error) {
+	if f.fail.Swap(false) {
+		return nil, errors.New("database unreachable")
+	}
+	return f.Persons.GetPerson(ctx, id)
+}
+
+// A recovery code whose person cannot be read logs nobody in and is not
+// spent: the same code works once the store answers again, and only once.
+func TestRecoveryCodeIsNotSpentWhenThePersonCannotBeRead(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	e := h.browser("en").enrol(newDevice(false), "a", "fnr")
+	persons := &failingPersons{Persons: h.p.Persons}
+	h.p.Persons = persons
+	finished := h.fin.count()
+
+	b := h.browser("en")
+	csrf := field(t, b.get("/passkey/recover?attempt=r1").body, "csrf")
+	persons.fail.Store(true)
+	if r := b.form("/passkey/recover", url.Values{"attempt": {"r1"}, "csrf": {csrf}, "code": {e.codes[0]}}); r.status != http.StatusInternalServerError {
+		t.Fatalf("recovery with the store down: %d", r.status)
+	}
+	if left, _ := h.db.CountRecoveryCodes(ctx, e.person); left != passkeyidp.RecoveryCodeCount || h.fin.count() != finished {
+		t.Fatalf("%d codes left, %d logins finished; want all codes, none", left, h.fin.count()-finished)
+	}
+	if r := b.form("/passkey/recover", url.Values{"attempt": {"r2"}, "csrf": {csrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther {
+		t.Fatalf("the code again: %d", r.status)
+	}
+	if r := b.form("/passkey/recover", url.Values{"attempt": {"r3"}, "csrf": {csrf}, "code": {e.codes[0]}}); r.status != http.StatusBadRequest {
+		t.Fatalf("the code a third time: %d", r.status)
+	}
+}
+
+// failingCodes refuses to store recovery codes while fail is set.
+type failingCodes struct {
+	store.RecoveryCodes
+	fail atomic.Bool
+}
+
+func (f *failingCodes) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time) error {
+	if f.fail.Load() {
+		return errors.New("database unreachable")
+	}
+	return f.RecoveryCodes.ReplaceRecoveryCodes(ctx, personID, hashes, now)
+}
+
+// An enrolment whose recovery codes cannot be stored still ends in the
+// enrolled page, which says the codes are to be made on the account
+// page, and the login continues.
+func TestEnrolmentWithoutCodesSaysSo(t *testing.T) {
+	h := newHarness(t, true)
+	codes := &failingCodes{RecoveryCodes: h.p.RecoveryCodes}
+	codes.fail.Store(true)
+	h.p.RecoveryCodes = codes
+	b := h.browser("en")
+	page := b.enrolOnly(newDevice(false), "a", "fnr")
+	if got := codesIn(page.body); len(got) != 0 || !strings.Contains(page.body, "make the codes on your account page") {
+		t.Fatalf("enrolled page without codes: %v\n%s", got, page.body)
+	}
+	if r := b.form("/passkey/enrolled/continue", continueForm(t, page)); r.status != http.StatusSeeOther {
+		t.Fatalf("continue: %d", r.status)
+	}
+	codes.fail.Store(false)
+	page = h.browser("en").enrolOnly(newDevice(false), "b", "fnr")
+	if strings.Contains(page.body, "make the codes on your account page") {
+		t.Fatal("the notice shows with codes")
+	}
+}

@@ -242,7 +242,8 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		p.Pages.Error(w, r, http.StatusTooManyRequests, p.lang(r), page)
 		return
 	}
-	personID, err := p.RecoveryCodes.UseRecoveryCode(ctx, hashCode(code), p.now())
+	usedAt := p.now()
+	personID, err := p.RecoveryCodes.UseRecoveryCode(ctx, hashCode(code), usedAt)
 	if errors.Is(err, store.ErrNotFound) {
 		p.auditFailure(ctx, "authentication", "invalid_recovery_code", methodRecoveryCode, "")
 		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.wrong"})
@@ -254,6 +255,12 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	person, err := p.Persons.GetPerson(ctx, personID)
 	if err != nil {
+		// Nothing was granted: the code is given back. Past this point
+		// a failure may come after the login was recorded, so the code
+		// stays used: it is never good twice.
+		if rerr := p.RecoveryCodes.RestoreRecoveryCode(ctx, hashCode(code), usedAt); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
 		p.internalError(w, r, "recovery code person", err)
 		return
 	}

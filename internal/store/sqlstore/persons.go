@@ -361,6 +361,29 @@ func (db *DB) UseRecoveryCode(ctx context.Context, hash []byte, now time.Time) (
 	return personID, nil
 }
 
+// RestoreRecoveryCode implements store.RecoveryCodes.
+func (db *DB) RestoreRecoveryCode(ctx context.Context, hash []byte, usedAt time.Time) error {
+	if usedAt.IsZero() {
+		return errors.New("restore recovery code: zero time")
+	}
+	err := db.single(ctx, func(ctx context.Context, tx querier) error {
+		res, err := tx.StmtContext(ctx, db.st.restoreRecoveryCode).ExecContext(ctx, hash, micros(usedAt))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return store.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("restore recovery code: %w", err)
+	}
+	return nil
+}
+
 // CountRecoveryCodes implements store.RecoveryCodes.
 func (db *DB) CountRecoveryCodes(ctx context.Context, personID string) (int, error) {
 	if db.unmatchable(personID) {

@@ -21,7 +21,7 @@ type statements struct {
 
 	insertPasskey, getPasskey, listPasskeys, updatePasskeyUse, passkeyExistsW, deletePasskey, passkeyOfPersonW, countPasskeysW *sql.Stmt
 
-	deleteRecoveryCodes, insertRecoveryCode, useRecoveryCode, countRecoveryCodes *sql.Stmt
+	deleteRecoveryCodes, insertRecoveryCode, useRecoveryCode, restoreRecoveryCode, countRecoveryCodes *sql.Stmt
 
 	insertAuthRequest, getAuthRequest, updateAuthRequest, useAuthRequest, deleteAuthRequest *sql.Stmt
 
@@ -109,6 +109,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.deleteRecoveryCodes, w, "DELETE FROM recovery_codes WHERE person_id = ?"},
 		{&db.st.insertRecoveryCode, w, "INSERT INTO recovery_codes (hash, person_id, created_at, used_at) VALUES (?, ?, ?, 0)"},
 		{&db.st.useRecoveryCode, w, "UPDATE recovery_codes SET used_at = ? WHERE hash = ? AND used_at = 0 RETURNING person_id"},
+		{&db.st.restoreRecoveryCode, w, "UPDATE recovery_codes SET used_at = 0 WHERE hash = ? AND used_at = ?"},
 		{&db.st.countRecoveryCodes, r, "SELECT count(*) FROM recovery_codes WHERE person_id = ? AND used_at = 0"},
 
 		{&db.st.insertAuthRequest, w, insertSQL("auth_requests", authRequestCols)},

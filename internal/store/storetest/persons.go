@@ -482,6 +482,18 @@ func testRecoveryCodes(t *testing.T, s store.Store) {
 		_, err = s.UseRecoveryCode(ctx, hash("never"), now)
 		wantErr(t, "UseRecoveryCode unknown", err, store.ErrNotFound)
 		count(t, "carol", 2)
+
+		// A use restored at another time, or of an unused code, changes nothing.
+		wantErr(t, "RestoreRecoveryCode other time", s.RestoreRecoveryCode(ctx, hash("c2"), now), store.ErrNotFound)
+		wantErr(t, "RestoreRecoveryCode unused", s.RestoreRecoveryCode(ctx, hash("c1"), now.Add(time.Minute)), store.ErrNotFound)
+		count(t, "carol", 2)
+		wantErr(t, "RestoreRecoveryCode", s.RestoreRecoveryCode(ctx, hash("c2"), now.Add(time.Minute)), nil)
+		count(t, "carol", 3)
+		who, err = s.UseRecoveryCode(ctx, hash("c2"), now.Add(3*time.Minute))
+		if err != nil || who != "carol" {
+			t.Errorf("UseRecoveryCode after restore = %q, %v", who, err)
+		}
+		count(t, "carol", 2)
 	})
 
 	t.Run("replace", func(t *testing.T) {
