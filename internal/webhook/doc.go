@@ -119,7 +119,11 @@
 // (Config.FirstRetry times Config.Factor per failure, capped at
 // Config.MaxDelay, each shortened by a random share of up to
 // Config.Jitter, 20 %), and abandoned after Config.MaxAttempts (12)
-// attempts, about three hours. Deliveries stay in the store, delivered
+// attempts, about three hours. An error that names the receiver's URL
+// (a connection failure, a refused URL) names it without its query,
+// fragment or user information, each shown as "redacted", in the log
+// and in LastError, so a secret a relying party put in its URL is not
+// copied there. Deliveries stay in the store, delivered
 // or abandoned, for store.FinishedDeliveryAge (30 days), for operators
 // to inspect (varde status webhooks --client ID).
 //
