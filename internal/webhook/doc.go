@@ -85,6 +85,12 @@
 // it again, as of that attempt (a fresh iat, the same jti, txn and
 // events), so a receiver that refuses an old iat still takes a retry.
 // A stored payload that is not such a SET is abandoned (ErrNotSET).
+// The outbox is trusted like the rest of the store: a renewal reuses
+// the stored claims without checking the stored signature (it may be
+// by a key rotated out since), and whoever can write the outbox can as
+// well write a client's webhook URL or its accepted providers, so a
+// check would protect nothing. The same holds for the logout tokens
+// package oidc renews.
 //
 // OnTransition never blocks: the transition waits in a queue in memory
 // (Config.QueueSize) until Run writes it to the outbox; while the store
