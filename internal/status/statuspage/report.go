@@ -76,7 +76,7 @@ func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll 
 		if p.Quarter == "" {
 			q = v.now
 		}
-		for i := 0; i < 5; i++ {
+		for i := 0; i < 5 && (i == 0 || measured(rep, q)); i++ {
 			name := QuarterOf(q)
 			rv.Quarters = append([]quarterLink{{Name: name, URL: "/status/reports?quarter=" + name, Current: name == p.Quarter}}, rv.Quarters...)
 			q = q.AddDate(0, -3, 0)
@@ -84,7 +84,7 @@ func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll 
 	} else {
 		// The exported reports, beside this one in reports/.
 		q, _, _ := ParseQuarter(QuarterOf(v.now))
-		for i := 0; i < ExportQuarters; i++ {
+		for i := 0; i < ExportQuarters && (i == 0 || measured(rep, q)); i++ {
 			name := QuarterOf(q)
 			rv.Quarters = append([]quarterLink{{Name: name, URL: name + v.links.suffix + ".html", Current: name == p.Quarter}}, rv.Quarters...)
 			q = q.AddDate(0, -3, 0)
@@ -92,6 +92,14 @@ func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll 
 	}
 	d.Report = rv
 	return d
+}
+
+// measured reports whether the quarter holding t ends after the node's
+// first health record: the quarters before are neither linked nor
+// exported, since nothing was measured in them.
+func measured(rep *status.Report, t time.Time) bool {
+	_, end, _ := ParseQuarter(QuarterOf(t))
+	return !rep.DataFrom.IsZero() && rep.DataFrom.Before(end)
 }
 
 func (v *viewer) reportRow(name string, c status.ComponentReport) reportRow {
