@@ -268,3 +268,19 @@ func TestExportStartsAtFirstData(t *testing.T) {
 		})
 	}
 }
+
+// TestReportSaysUnmeasured: a report of a period that ended before the
+// node's first health record says its figures are not measured; one of
+// a measured period does not.
+func TestReportSaysUnmeasured(t *testing.T) {
+	src := fixture()
+	src.report.DataFrom = time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
+	srv := server(t, src)
+	const sentence = "nothing was measured"
+	if page := get(t, srv.URL+"/status/reports?quarter=2026-Q2&lang=en").body; !strings.Contains(page, sentence) {
+		t.Error("the 2026-Q2 report does not say it is unmeasured")
+	}
+	if page := get(t, srv.URL+"/status/reports?quarter=2026-Q3&lang=en").body; strings.Contains(page, sentence) {
+		t.Error("the 2026-Q3 report, measured from August, says it is unmeasured")
+	}
+}

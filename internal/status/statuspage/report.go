@@ -11,6 +11,9 @@ import (
 type reportView struct {
 	Title    string
 	From, To string // dates; To is the last day included
+	// Unmeasured says the period ended before the node's first health
+	// record: its figures are not measured.
+	Unmeasured bool
 	Chart    chartView
 	Rows     []reportRow
 	Total    reportRow
@@ -61,6 +64,7 @@ func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll 
 		Title: rep.Title, From: rep.From.UTC().Format(time.DateOnly),
 		To: rep.To.UTC().Add(-time.Nanosecond).Format(time.DateOnly),
 	}
+	rv.Unmeasured = rep.DataFrom.IsZero() || !rep.DataFrom.Before(rep.To)
 	d.Title = v.tf("status.report.title", rep.Title)
 	for _, c := range rep.Components {
 		rv.Rows = append(rv.Rows, v.reportRow(v.componentName(c.Component), c))
