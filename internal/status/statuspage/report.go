@@ -14,10 +14,10 @@ type reportView struct {
 	// Unmeasured says the period ended before the node's first health
 	// record: its figures are not measured.
 	Unmeasured bool
-	Chart    chartView
-	Rows     []reportRow
-	Total    reportRow
-	Incident []incidentView
+	Chart      chartView
+	Rows       []reportRow
+	Total      reportRow
+	Incident   []incidentView
 	// Quarters are links to recent quarters: served, the five up to the
 	// one shown; exported, the ExportQuarters exported beside it.
 	Quarters []quarterLink
