@@ -170,9 +170,13 @@ type Report struct {
 	Version     int       `json:"version"`
 	GeneratedAt time.Time `json:"generated_at"`
 	// Title names the period ("2026-Q3" or "2026-07-01 – 2026-08-01").
-	Title      string            `json:"title"`
-	From       time.Time         `json:"from"`
-	To         time.Time         `json:"to"`
+	Title string    `json:"title"`
+	From  time.Time `json:"from"`
+	To    time.Time `json:"to"`
+	// DataFrom is the time of the node's oldest health record (probe
+	// result or state change), absent when it has none: figures for
+	// time before it are not measured, only assumed.
+	DataFrom   time.Time         `json:"data_from,omitzero"`
 	Components []ComponentReport `json:"components"`
 	// Total sums incidents, downtime, people and RCAs over all
 	// components; its availability is the lowest component's.

@@ -58,6 +58,11 @@ func (s *Service) report(ctx context.Context, from, to time.Time, title string, 
 	if title == "" {
 		rep.Title = from.Format(time.DateOnly) + " – " + to.Format(time.DateOnly)
 	}
+	since, err := s.dataFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep.DataFrom = since
 	if !end.After(from) {
 		rep.To = to
 		return rep, nil // the period has not started
@@ -420,4 +425,26 @@ func earlier(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// dataFrom is the time of the oldest health record in the store, a
+// probe result or a state change; zero when there is none. Probe
+// results are pruned by age, state changes are kept.
+func (s *Service) dataFrom(ctx context.Context) (time.Time, error) {
+	var first time.Time
+	ts, err := s.Store.ListHealthTransitions(ctx, store.HealthQuery{Limit: 1})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("list health transitions: %w", err)
+	}
+	if len(ts) > 0 {
+		first = ts[0].Time.UTC()
+	}
+	ps, err := s.Store.ListProbes(ctx, store.HealthQuery{Limit: 1})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("list probes: %w", err)
+	}
+	if len(ps) > 0 && (first.IsZero() || ps[0].Time.Before(first)) {
+		first = ps[0].Time.UTC()
+	}
+	return first, nil
 }

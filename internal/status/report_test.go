@@ -199,3 +199,29 @@ func TestSettledTransitionsReadOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestReportDataFrom: a report names when the node's health records
+// begin, the first probe round; with no record it names no time.
+func TestReportDataFrom(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	clk := &clock{t: start}
+	h := newHarness(t, openDB(t), clk, "n1")
+	from, to := quarter(3)
+	rep, err := h.svc.Report(ctx, from, to, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.DataFrom.IsZero() {
+		t.Errorf("with no health record, data_from %v, want none", rep.DataFrom)
+	}
+	h.round()
+	clk.Add(time.Hour)
+	rep, err = h.svc.Report(ctx, from, to, "2026-Q3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.DataFrom.Before(start) || !rep.DataFrom.Before(start.Add(time.Minute)) {
+		t.Errorf("data_from %v, want the first probe round at %v", rep.DataFrom, start)
+	}
+}

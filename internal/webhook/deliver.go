@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -300,7 +301,7 @@ func (n *Notifier) failed(ctx context.Context, step string, err error) string {
 func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery, payload []byte) (permanent bool, failure string) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(payload))
 	if err != nil {
-		return true, "request: " + err.Error()
+		return true, "request: " + redactErr(err).Error()
 	}
 	ct := d.ContentType
 	if ct == "" {
@@ -316,7 +317,7 @@ func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery, payload [
 	resp, err := n.http.Do(req)
 	n.met.duration.Observe(time.Since(start).Seconds())
 	if err != nil {
-		return false, n.failed(ctx, "post", err)
+		return false, n.failed(ctx, "post", redactErr(err))
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+1))
@@ -335,4 +336,35 @@ func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery, payload [
 	default:
 		return false, fmt.Sprintf("status %d", code)
 	}
+}
+
+// redactErr returns err with the URL it names (Go's *url.Error) cut down
+// by redactURL: the error goes to the log and to the delivery's
+// LastError, where a secret in the receiver's query must not land.
+func redactErr(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	return &url.Error{Op: ue.Op, URL: redactURL(ue.URL), Err: ue.Err}
+}
+
+// redactURL returns raw without its user information, query and
+// fragment, each replaced by "redacted" when present, for logs and stored
+// errors. A URL that does not parse is not shown at all.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if u.User != nil {
+		u.User = url.User("redacted")
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		u.RawQuery, u.ForceQuery = "redacted", false
+	}
+	if u.Fragment != "" || u.RawFragment != "" {
+		u.Fragment, u.RawFragment = "redacted", ""
+	}
+	return u.String()
 }

@@ -85,6 +85,12 @@
 // it again, as of that attempt (a fresh iat, the same jti, txn and
 // events), so a receiver that refuses an old iat still takes a retry.
 // A stored payload that is not such a SET is abandoned (ErrNotSET).
+// The outbox is trusted like the rest of the store: a renewal reuses
+// the stored claims without checking the stored signature (it may be
+// by a key rotated out since), and whoever can write the outbox can as
+// well write a client's webhook URL or its accepted providers, so a
+// check would protect nothing. The same holds for the logout tokens
+// package oidc renews.
 //
 // OnTransition never blocks: the transition waits in a queue in memory
 // (Config.QueueSize) until Run writes it to the outbox; while the store
@@ -119,7 +125,11 @@
 // (Config.FirstRetry times Config.Factor per failure, capped at
 // Config.MaxDelay, each shortened by a random share of up to
 // Config.Jitter, 20 %), and abandoned after Config.MaxAttempts (12)
-// attempts, about three hours. Deliveries stay in the store, delivered
+// attempts, about three hours. An error that names the receiver's URL
+// (a connection failure, a refused URL) names it without its query,
+// fragment or user information, each shown as "redacted", in the log
+// and in LastError, so a secret a relying party put in its URL is not
+// copied there. Deliveries stay in the store, delivered
 // or abandoned, for store.FinishedDeliveryAge (30 days), for operators
 // to inspect (varde status webhooks --client ID).
 //

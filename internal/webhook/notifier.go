@@ -422,17 +422,17 @@ func CheckURL(raw string) error {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || !u.IsAbs() || u.Hostname() == "":
-		return fmt.Errorf("%q is not an absolute URL", raw)
+		return fmt.Errorf("%q is not an absolute URL", redactURL(raw))
 	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return fmt.Errorf("%q has a fragment", raw)
+		return fmt.Errorf("%q has a fragment", redactURL(raw))
 	case u.User != nil:
-		return fmt.Errorf("%q has user information", raw)
+		return fmt.Errorf("%q has user information", redactURL(raw))
 	case u.Scheme == "https":
 		return nil
 	case u.Scheme == "http" && isLoopback(u.Hostname()):
 		return nil
 	}
-	return fmt.Errorf("%q must use https (http only to localhost or a loopback address)", raw)
+	return fmt.Errorf("%q must use https (http only to localhost or a loopback address)", redactURL(raw))
 }
 
 func isLoopback(host string) bool {

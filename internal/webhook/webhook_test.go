@@ -1375,3 +1375,37 @@ func TestHungRenewalsBounded(t *testing.T) {
 		t.Errorf("after the signer came back: sent %q, want all three", got)
 	}
 }
+
+// TestTransportErrorRedactsURL: a POST that fails before any answer
+// (nothing listens) records and logs the error without the receiver's
+// query, where a secret may sit, and without its user information.
+func TestTransportErrorRedactsURL(t *testing.T) {
+	gone := httptest.NewServer(http.NotFoundHandler())
+	addr := gone.URL
+	gone.Close()
+	f := newFixture(t, Config{Jitter: -1}, nil)
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: addr + "/events?token=s3cret"})
+	f.notify(t, bankidDown)
+	f.deliver(t)
+	d := f.only(t, "bank")
+	if d.Attempts != 1 || !d.AbandonedAt.IsZero() || !strings.HasPrefix(d.LastError, "post: ") {
+		t.Fatalf("after a refused connection: %+v", d)
+	}
+	if strings.Contains(d.LastError, "s3cret") || !strings.Contains(d.LastError, addr+"/events?redacted") {
+		t.Errorf("LastError %q shows the query", d.LastError)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"https://bank.example/events", "https://bank.example/events"},
+		{"https://bank.example/events?token=s3cret", "https://bank.example/events?redacted"},
+		{"https://u:s3cret@bank.example/events", "https://redacted@bank.example/events"},
+		{"https://bank.example/events#s3cret", "https://bank.example/events#redacted"},
+		{"https://bank.example/%zz?s3cret", "(unparsable URL)"},
+	} {
+		if got := redactURL(tc.in); got != tc.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if err := CheckURL("https://u:s3cret@bank.example/events"); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("CheckURL error %v shows the password", err)
+	}
+}

@@ -65,7 +65,10 @@
 // with relative links only. The reports are those of the current quarter
 // and the seven before it (ExportQuarters), so each export, which
 // replaces the whole directory, keeps two years of quarterly reports
-// published; each report links to all of them. The JSON files are byte for byte what the API
+// published; each report links to all of them. Quarters that ended
+// before the node's first health record (status.Report.DataFrom) are
+// left out, and not linked from served reports either: nothing was
+// measured in them. The JSON files are byte for byte what the API
 // answers for the same Summary. The export is built in a temporary
 // directory beside dir and renamed into place, so a failed or half-written
 // export never replaces a good one.

@@ -81,7 +81,9 @@ func exportFiles(ctx context.Context, src Source, pages *httpx.Pages, now time.T
 	}
 	// The current quarter and the ExportQuarters-1 before it, newest
 	// first: each export replaces the whole directory, so a quarter it
-	// left out would vanish from a published copy.
+	// left out would vanish from a published copy. Quarters that ended
+	// before the node's first health record (Report.DataFrom) are left
+	// out: nothing was measured in them.
 	quarter := QuarterOf(now)
 	type quarterReport struct {
 		p   Period
@@ -98,6 +100,9 @@ func exportFiles(ctx context.Context, src Source, pages *httpx.Pages, now time.T
 			return nil, fmt.Errorf("report %s: %w", p.Quarter, err)
 		}
 		reps = append(reps, quarterReport{p, rep})
+		if rep.DataFrom.IsZero() || !rep.DataFrom.Before(p.From) {
+			break
+		}
 		at = p.From.Add(-time.Nanosecond)
 	}
 

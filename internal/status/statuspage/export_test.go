@@ -219,3 +219,68 @@ func TestExportReplacesOnlyWhenComplete(t *testing.T) {
 		t.Errorf("left beside the export: %v", names)
 	}
 }
+
+// TestExportStartsAtFirstData: quarters that ended before the node's
+// first health record are neither exported nor linked; with no record
+// at all only the current quarter is.
+func TestExportStartsAtFirstData(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		dataFrom time.Time
+		want     []string
+	}{
+		{"since 2026-Q2", time.Date(2026, 5, 14, 9, 30, 0, 0, time.UTC), []string{"2026-Q2", "2026-Q3", "2026-Q4"}},
+		{"first day of a quarter", time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), []string{"2026-Q3", "2026-Q4"}},
+		{"no data", time.Time{}, []string{"2026-Q4"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := fixture()
+			src.report.DataFrom = tc.dataFrom
+			dir := filepath.Join(t.TempDir(), "status")
+			if err := export(t, src, dir); err != nil {
+				t.Fatal(err)
+			}
+			ents, err := os.ReadDir(filepath.Join(dir, "reports"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range ents {
+				if q, ok := strings.CutSuffix(e.Name(), ".json"); ok {
+					got = append(got, q)
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("exported quarters %v, want %v", got, tc.want)
+			}
+			page := readFile(t, dir, "reports/2026-Q4.html")
+			_, nav, _ := strings.Cut(page, `<ul class="quarters">`)
+			nav, _, _ = strings.Cut(nav, `</ul>`)
+			if n := strings.Count(nav, `<a `); n != len(tc.want) {
+				t.Errorf("2026-Q4.html links %d quarters, want %d", n, len(tc.want))
+			}
+			for _, q := range []string{"2025-Q1", "2026-Q1"} {
+				if !slices.Contains(tc.want, q) && strings.Contains(page, `href="`+q+`.html"`) {
+					t.Errorf("2026-Q4.html links %s, not exported", q)
+				}
+			}
+		})
+	}
+}
+
+// TestReportSaysUnmeasured: a report of a period that ended before the
+// node's first health record says its figures are not measured; one of
+// a measured period does not.
+func TestReportSaysUnmeasured(t *testing.T) {
+	src := fixture()
+	src.report.DataFrom = time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
+	srv := server(t, src)
+	const sentence = "nothing was measured"
+	if page := get(t, srv.URL+"/status/reports?quarter=2026-Q2&lang=en").body; !strings.Contains(page, sentence) {
+		t.Error("the 2026-Q2 report does not say it is unmeasured")
+	}
+	if page := get(t, srv.URL+"/status/reports?quarter=2026-Q3&lang=en").body; strings.Contains(page, sentence) {
+		t.Error("the 2026-Q3 report, measured from August, says it is unmeasured")
+	}
+}

@@ -188,7 +188,7 @@ func fixture() *fakeSource {
 	for _, inc := range []status.Incident{open, overdue, published, due} {
 		incs[inc.ID] = &inc
 	}
-	rep := &status.Report{
+	rep := &status.Report{DataFrom: time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC),
 		Version: 1, GeneratedAt: now,
 		Components: []status.ComponentReport{
 			{Component: "node:oslo-1", AvailabilityPercent: 100},

@@ -11,10 +11,13 @@ import (
 type reportView struct {
 	Title    string
 	From, To string // dates; To is the last day included
-	Chart    chartView
-	Rows     []reportRow
-	Total    reportRow
-	Incident []incidentView
+	// Unmeasured says the period ended before the node's first health
+	// record: its figures are not measured.
+	Unmeasured bool
+	Chart      chartView
+	Rows       []reportRow
+	Total      reportRow
+	Incident   []incidentView
 	// Quarters are links to recent quarters: served, the five up to the
 	// one shown; exported, the ExportQuarters exported beside it.
 	Quarters []quarterLink
@@ -61,6 +64,7 @@ func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll 
 		Title: rep.Title, From: rep.From.UTC().Format(time.DateOnly),
 		To: rep.To.UTC().Add(-time.Nanosecond).Format(time.DateOnly),
 	}
+	rv.Unmeasured = rep.DataFrom.IsZero() || !rep.DataFrom.Before(rep.To)
 	d.Title = v.tf("status.report.title", rep.Title)
 	for _, c := range rep.Components {
 		rv.Rows = append(rv.Rows, v.reportRow(v.componentName(c.Component), c))
@@ -76,7 +80,7 @@ func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll 
 		if p.Quarter == "" {
 			q = v.now
 		}
-		for i := 0; i < 5; i++ {
+		for i := 0; i < 5 && (i == 0 || measured(rep, q)); i++ {
 			name := QuarterOf(q)
 			rv.Quarters = append([]quarterLink{{Name: name, URL: "/status/reports?quarter=" + name, Current: name == p.Quarter}}, rv.Quarters...)
 			q = q.AddDate(0, -3, 0)
@@ -84,7 +88,7 @@ func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll 
 	} else {
 		// The exported reports, beside this one in reports/.
 		q, _, _ := ParseQuarter(QuarterOf(v.now))
-		for i := 0; i < ExportQuarters; i++ {
+		for i := 0; i < ExportQuarters && (i == 0 || measured(rep, q)); i++ {
 			name := QuarterOf(q)
 			rv.Quarters = append([]quarterLink{{Name: name, URL: name + v.links.suffix + ".html", Current: name == p.Quarter}}, rv.Quarters...)
 			q = q.AddDate(0, -3, 0)
@@ -92,6 +96,14 @@ func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll 
 	}
 	d.Report = rv
 	return d
+}
+
+// measured reports whether the quarter holding t ends after the node's
+// first health record: the quarters before are neither linked nor
+// exported, since nothing was measured in them.
+func measured(rep *status.Report, t time.Time) bool {
+	_, end, _ := ParseQuarter(QuarterOf(t))
+	return !rep.DataFrom.IsZero() && rep.DataFrom.Before(end)
 }
 
 func (v *viewer) reportRow(name string, c status.ComponentReport) reportRow {
