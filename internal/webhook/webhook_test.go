@@ -1213,7 +1213,13 @@ func TestRunBoundsConcurrency(t *testing.T) {
 		n := inFlight.Add(1)
 		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 		}
-		time.Sleep(20 * time.Millisecond)
+		// Held until Concurrency POSTs are in flight at once (or a
+		// second passed), so how busy Run keeps the receiver does not
+		// hang on how fast this machine signs.
+		for held := time.Now().Add(time.Second); most.Load() < 3 && time.Now().Before(held); {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(5 * time.Millisecond)
 		inFlight.Add(-1)
 		posts.Add(1)
 	}))
