@@ -38,7 +38,7 @@ func keyFile(t *testing.T, dir, name string) (path, kid string) {
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := keys.LoadPEMFile(path)
+	s, err := keys.ParsePEM(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -276,7 +276,7 @@ func (c *Config) validatePasskey(p *problems, issuer *url.URL) {
 	}
 }
 
-// SigningKeyHowTo says how to make a signing key that keys.LoadPEMFile
+// SigningKeyHowTo says how to make a signing key that keys.ParsePEM
 // reads.
 const SigningKeyHowTo = "openssl ecparam -name prime256v1 -genkey -noout -out signing-key.pem"
 

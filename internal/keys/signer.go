@@ -14,8 +14,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"os"
-	"runtime"
 	"sync/atomic"
 
 	"github.com/go-jose/go-jose/v4"
@@ -69,53 +67,9 @@ func Generate(rnd io.Reader) (*Signer, error) {
 	return New(k, rnd)
 }
 
-// maxKeyFileSize bounds a key file, as config.ReadSecretFile bounds the
-// node's.
-const maxKeyFileSize = 64 << 10
-
-// openKeyModes are the permission bits a key file must not have, as in
-// config.ReadSecretFile: any access by other users, or writing by its
-// group.
-const openKeyModes os.FileMode = 0o027
-
-// LoadPEMFile reads an ECDSA P-256 private key in PEM, PKCS #8 ("PRIVATE
-// KEY") or SEC 1 ("EC PRIVATE KEY"). Like config.ReadSecretFile, which
-// the node reads its key with, it refuses a file that is not a regular
-// file, is larger than 64 KiB, or that other users can read or write or
-// its group can write (except on Windows, whose modes do not say who may
-// read).
-func LoadPEMFile(path string) (*Signer, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("keys: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("keys: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("keys: %s is not a regular file", path)
-	}
-	if m := fi.Mode().Perm(); m&openKeyModes != 0 && runtime.GOOS != "windows" {
-		return nil, fmt.Errorf("keys: %s has mode %04o, so others on this host may read or change it; "+
-			"make it readable by this user only (chmod 600 %s)", path, m, path)
-	}
-	raw, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("keys: read %s: %w", path, err)
-	}
-	if len(raw) > maxKeyFileSize {
-		return nil, fmt.Errorf("keys: %s is larger than %d bytes", path, maxKeyFileSize)
-	}
-	s, err := ParsePEM(raw)
-	if err != nil {
-		return nil, fmt.Errorf("keys: %s: %w", path, err)
-	}
-	return s, nil
-}
-
-// ParsePEM parses the first private key block in raw.
+// ParsePEM parses the first private key block in raw: an ECDSA P-256
+// private key in PKCS #8 ("PRIVATE KEY") or SEC 1 ("EC PRIVATE KEY"). A
+// node reads its key file with config.ReadSecretFile first.
 func ParsePEM(raw []byte) (*Signer, error) {
 	for {
 		var b *pem.Block

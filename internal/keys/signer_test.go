@@ -1,7 +1,6 @@
 package keys
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -12,8 +11,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -71,16 +68,7 @@ func TestKIDIsRFC7638Thumbprint(t *testing.T) {
 	}
 }
 
-func writePEM(t *testing.T, typ string, der []byte) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "key.pem")
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func TestLoadPEMFile(t *testing.T) {
+func TestParsePEM(t *testing.T) {
 	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	_, edk, _ := ed25519.GenerateKey(rand.Reader)
@@ -102,7 +90,7 @@ func TestLoadPEMFile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := LoadPEMFile(writePEM(t, tt.typ, tt.der))
+			s, err := ParsePEM(pem.EncodeToMemory(&pem.Block{Type: tt.typ, Bytes: tt.der}))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -115,41 +103,6 @@ func TestLoadPEMFile(t *testing.T) {
 			want, _ := New(p256, nil)
 			if s.KID() != want.KID() {
 				t.Fatalf("kid %s != %s", s.KID(), want.KID())
-			}
-		})
-	}
-	if _, err := LoadPEMFile(filepath.Join(t.TempDir(), "missing.pem")); err == nil {
-		t.Fatal("missing file accepted")
-	}
-}
-
-// TestLoadPEMFileChecksTheFile: a key file is read as the node reads its
-// own (config.ReadSecretFile): one others can read, one too large, or
-// one that is not a regular file is refused, naming it.
-func TestLoadPEMFileChecksTheFile(t *testing.T) {
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	der, _ := x509.MarshalPKCS8PrivateKey(k)
-	readable := writePEM(t, "PRIVATE KEY", der)
-	if err := os.Chmod(readable, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	large := filepath.Join(t.TempDir(), "large.pem")
-	if err := os.WriteFile(large, bytes.Repeat([]byte("x"), 1<<20), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	tests := []struct {
-		name, path, want string
-	}{
-		{"readable by others", readable, "mode 0644"},
-		{"too large", large, "larger than"},
-		{"a directory", dir, "not a regular file"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := LoadPEMFile(tt.path)
-			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), tt.path) {
-				t.Fatalf("err = %v, want one naming %s with %q", err, tt.path, tt.want)
 			}
 		})
 	}
