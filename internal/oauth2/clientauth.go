@@ -106,12 +106,55 @@ func orDefault(d, def time.Duration) time.Duration {
 	return def
 }
 
-// Authenticate returns the authenticated client. Protocol failures are
-// *Error values (invalid_client for every credential problem, with a
-// description saying which); other errors are internal. It parses the
-// request's form; credentials are read from the body only (RFC 6749
-// §2.3.1) and the Authorization header.
+// ClientAuthentication is a client whose credentials Check found good.
+// A client assertion's jti is not spent yet: Record spends it.
+type ClientAuthentication struct {
+	Client *store.Client
+	// jtiKey is the replay cache key of the assertion's jti, "" for a
+	// method with nothing to spend; jtiExpires is when it may be
+	// forgotten.
+	jtiKey     string
+	jtiExpires time.Time
+}
+
+// Authenticate returns the authenticated client, its assertion's jti
+// (if any) spent: Check, then Record.
 func (a *ClientAuthenticator) Authenticate(r *http.Request) (*store.Client, error) {
+	ca, err := a.Check(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Record(r.Context(), ca); err != nil {
+		return nil, err
+	}
+	return ca.Client, nil
+}
+
+// Record spends what ca used once: a client assertion's jti (OpenID
+// Connect Core §9, RFC 7523 §3 item 7). An assertion already used is
+// invalid_client; other errors are internal.
+func (a *ClientAuthenticator) Record(ctx context.Context, ca *ClientAuthentication) error {
+	if ca.jtiKey == "" {
+		return nil
+	}
+	switch err := a.Replay.Remember(ctx, ca.jtiKey, ca.jtiExpires, a.now()); {
+	case errors.Is(err, store.ErrConflict):
+		return InvalidClient("client assertion was already used")
+	case err != nil:
+		return fmt.Errorf("remember assertion: %w", err)
+	}
+	return nil
+}
+
+// Check authenticates the client of r without writing anything: a
+// client assertion's jti is checked but not spent, so an endpoint can
+// make its other checks that write nothing (a DPoP proof's) before
+// Record spends it. Protocol failures are *Error values (invalid_client
+// for every credential problem, with a description saying which); other
+// errors are internal. It parses the request's form; credentials are
+// read from the body only (RFC 6749 §2.3.1) and the Authorization
+// header.
+func (a *ClientAuthenticator) Check(r *http.Request) (*ClientAuthentication, error) {
 	if err := r.ParseForm(); err != nil {
 		return nil, InvalidRequest("malformed request body")
 	}
@@ -146,17 +189,24 @@ func (a *ClientAuthenticator) Authenticate(r *http.Request) (*store.Client, erro
 		return nil, InvalidRequest("more than one client authentication method used")
 	}
 	ctx := r.Context()
+	var c *store.Client
+	var err error
 	switch {
 	case basic:
-		return a.basic(ctx, user, pass, formID)
+		c, err = a.basic(ctx, user, pass, formID)
 	case assertion || assertionType:
 		return a.privateKeyJWT(ctx, form.Get("client_assertion_type"), form.Get("client_assertion"), formID)
 	case secretPost:
 		return nil, InvalidClient("client_secret_post is not supported")
 	case formID != "":
-		return a.public(ctx, formID)
+		c, err = a.public(ctx, formID)
+	default:
+		return nil, InvalidClient("client authentication is required")
 	}
-	return nil, InvalidClient("client authentication is required")
+	if err != nil {
+		return nil, err
+	}
+	return &ClientAuthentication{Client: c}, nil
 }
 
 func (a *ClientAuthenticator) client(ctx context.Context, id, method string) (*store.Client, error) {
@@ -261,7 +311,8 @@ func assertionTyp(h jose.Header) bool {
 	return typ == "jwt" || typ == "client-authentication+jwt"
 }
 
-func (a *ClientAuthenticator) privateKeyJWT(ctx context.Context, typ, raw, formID string) (*store.Client, error) {
+// privateKeyJWT checks a client assertion; its jti is left for Record.
+func (a *ClientAuthenticator) privateKeyJWT(ctx context.Context, typ, raw, formID string) (*ClientAuthentication, error) {
 	if typ != AssertionType {
 		return nil, InvalidClient("client_assertion_type must be %s", AssertionType)
 	}
@@ -287,16 +338,11 @@ func (a *ClientAuthenticator) privateKeyJWT(ctx context.Context, typ, raw, formI
 	if err := a.checkHorizon(&p.claims, exp); err != nil {
 		return nil, err
 	}
-	// OpenID Connect Core §9: the jti is used once. Remembered after the
-	// signature check, so forged assertions cannot burn jti values.
-	key := "jti:" + c.ID + ":" + p.claims.ID
-	switch err := a.Replay.Remember(ctx, key, exp.Add(orDefault(a.Leeway, DefaultLeeway)), a.now()); {
-	case errors.Is(err, store.ErrConflict):
-		return nil, InvalidClient("client assertion was already used")
-	case err != nil:
-		return nil, fmt.Errorf("remember assertion: %w", err)
-	}
-	return c, nil
+	// OpenID Connect Core §9: the jti is used once. Record remembers it,
+	// after the signature check, so forged assertions cannot burn jti
+	// values.
+	return &ClientAuthentication{Client: c, jtiKey: "jti:" + c.ID + ":" + p.claims.ID,
+		jtiExpires: exp.Add(orDefault(a.Leeway, DefaultLeeway))}, nil
 }
 
 // checkClaims applies RFC 7523 §3 to client cl's assertion and returns

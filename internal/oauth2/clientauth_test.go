@@ -337,6 +337,25 @@ func TestAssertionReplay(t *testing.T) {
 	wantClient(t, c, err, "jwt")
 }
 
+// TestAssertionCheckSpendsNothing: Check takes an assertion without
+// spending its jti, as often as it is asked; Record spends it once.
+func TestAssertionCheckSpendsNothing(t *testing.T) {
+	f := newFixture(t)
+	tok := sign(t, f.ec, claimsFor("jwt", t0))
+	for range 2 {
+		ca, err := f.auth.Check(formRequest(assertionForm(tok)))
+		wantClient(t, ca.Client, err, "jwt")
+	}
+	ca, err := f.auth.Check(formRequest(assertionForm(tok)))
+	wantClient(t, ca.Client, err, "jwt")
+	if err := f.auth.Record(context.Background(), ca); err != nil {
+		t.Fatalf("first Record: %v", err)
+	}
+	wantError(t, f.auth.Record(context.Background(), ca), CodeInvalidClient, "already used")
+	_, err = f.auth.Authenticate(formRequest(assertionForm(tok)))
+	wantError(t, err, CodeInvalidClient, "already used")
+}
+
 // TestAssertionReplayWindow: OIDC Core §9 — an assertion is used once
 // for as long as it is accepted, up to the last moment its exp and the
 // leeway allow, when the replay cache lets go of its jti.

@@ -6,7 +6,10 @@
 // (RFC 9449): their verification (§4.3), the JWK thumbprint a token is
 // bound to (§6.1), a protected resource's DPoP challenge (§7.1) and the
 // nonces a server provides for proofs, made and checked without state
-// (§8, §9).
+// (§8, §9). Client authentication and proof verification each come in
+// two steps, Check (which writes nothing) and Record (which spends the
+// assertion's or the proof's jti), so an endpoint makes every check
+// before it spends anything.
 //
 // It makes no product decisions and knows no endpoints: those live in
 // package oidc.

@@ -1,6 +1,7 @@
 package oauth2
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -73,6 +74,8 @@ type DPoPProof struct {
 	JKT      string
 	ID       string    // jti
 	IssuedAt time.Time // iat
+	// expires is when the replay cache may forget the jti.
+	expires time.Time
 }
 
 func (v *DPoPVerifier) now() time.Time {
@@ -93,7 +96,42 @@ func (v *DPoPVerifier) now() time.Time {
 //
 // Binding the proof's key to a token (comparing JKT with the token's
 // cnf.jkt, §4.3 item 12) is the caller's: only it knows the token.
+//
+// Verify is Check, then Record.
 func (v *DPoPVerifier) Verify(r *http.Request, htu, accessToken string) (*DPoPProof, error) {
+	proof, err := v.Check(r, htu, accessToken)
+	if err != nil || proof == nil {
+		return nil, err
+	}
+	if err := v.Record(r.Context(), proof); err != nil {
+		return nil, err
+	}
+	return proof, nil
+}
+
+// Record spends the proof's jti (RFC 9449 §4.3 item 12, §11.1): a jti
+// is accepted once within the window. An endpoint calls it after every
+// check that writes nothing, so a proof that is refused anyway, or
+// forged, cannot use up a jti. A proof already used is
+// invalid_dpop_proof; other errors are internal.
+func (v *DPoPVerifier) Record(ctx context.Context, proof *DPoPProof) error {
+	if v.Replay == nil {
+		return errors.New("dpop: verifier has no replay cache")
+	}
+	key := "dpop:" + proof.JKT + ":" + proof.ID
+	switch err := v.Replay.Remember(ctx, key, proof.expires, v.now()); {
+	case errors.Is(err, store.ErrConflict):
+		return InvalidDPoPProof("DPoP proof was already used")
+	case err != nil:
+		return fmt.Errorf("remember DPoP proof: %w", err)
+	}
+	return nil
+}
+
+// Check makes every check of Verify that writes nothing: all of RFC
+// 9449 §4.3 but the jti's single use, which Record makes. It returns
+// (nil, nil) when r has no DPoP header.
+func (v *DPoPVerifier) Check(r *http.Request, htu, accessToken string) (*DPoPProof, error) {
 	fields := r.Header.Values("DPoP")
 	if len(fields) == 0 {
 		return nil, nil
@@ -170,17 +208,7 @@ func (v *DPoPVerifier) Verify(r *http.Request, htu, accessToken string) (*DPoPPr
 	if h, ok := v.Replay.(store.ReplayHorizon); ok && c.iat.Before(h.RemembersSince().Truncate(time.Second)) {
 		return nil, InvalidDPoPProof("DPoP proof was made before this server restarted and may have been used; make a new one")
 	}
-	// §11.1: a jti is accepted once within the window. Remembered after
-	// every other check, so a proof that is refused anyway, or forged,
-	// cannot use up a jti.
-	key := "dpop:" + jkt + ":" + c.jti
-	switch err := v.Replay.Remember(r.Context(), key, expires, now); {
-	case errors.Is(err, store.ErrConflict):
-		return nil, InvalidDPoPProof("DPoP proof was already used")
-	case err != nil:
-		return nil, fmt.Errorf("remember DPoP proof: %w", err)
-	}
-	return &DPoPProof{JKT: jkt, ID: c.jti, IssuedAt: c.iat}, nil
+	return &DPoPProof{JKT: jkt, ID: c.jti, IssuedAt: c.iat, expires: expires}, nil
 }
 
 // verifyDPoPJWS checks the proof's JOSE header and signature (RFC 9449

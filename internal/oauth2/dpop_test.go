@@ -469,6 +469,32 @@ func TestDPoPReplay(t *testing.T) {
 
 // TestDPoPBeforeReplayHorizon: with a replay cache that began
 // remembering at a restart (flowmem), a proof made before the restart's
+
+// TestDPoPCheckSpendsNothing: Check takes a proof without spending its
+// jti, as often as it is asked; Record spends it once.
+func TestDPoPCheckSpendsNothing(t *testing.T) {
+	f := newDPoPFixture(t)
+	proof := f.proof(t, jose.ES256, nil)
+	for range 2 {
+		if got := outcome(f.v.Check(dpopRequest("POST", proof), tokenURL, "")); got != "accepted" {
+			t.Fatalf("Check: %s", got)
+		}
+	}
+	p, err := f.v.Check(dpopRequest("POST", proof), tokenURL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.v.Record(context.Background(), p); err != nil {
+		t.Fatalf("first Record: %v", err)
+	}
+	if got := outcome(nil, f.v.Record(context.Background(), p)); !strings.Contains(got, "already used") {
+		t.Errorf("second Record: %s", got)
+	}
+	if got := outcome(f.v.Verify(dpopRequest("POST", proof), tokenURL, "")); !strings.Contains(got, "already used") {
+		t.Errorf("Verify after Record: %s", got)
+	}
+}
+
 // second is refused: it could have been used before.
 func TestDPoPBeforeReplayHorizon(t *testing.T) {
 	f := newDPoPFixture(t)

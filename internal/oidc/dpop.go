@@ -7,11 +7,12 @@ import (
 	"github.com/varde-eid/varde/internal/store"
 )
 
-// tokenProof verifies the DPoP proof of a request to the token endpoint
+// tokenProof checks the DPoP proof of a request to the token endpoint
 // (RFC 9449 §5): nil without one, unless client c is registered to use
-// DPoP always (dpop_bound_access_tokens, §5.2).
+// DPoP always (dpop_bound_access_tokens, §5.2). Its jti is not recorded
+// yet: clientProofRequest does that.
 func (p *Provider) tokenProof(r *http.Request, c *store.Client) (*oauth2.DPoPProof, error) {
-	proof, err := p.DPoP.Verify(r, p.Issuer+PathToken, "")
+	proof, err := p.DPoP.Check(r, p.Issuer+PathToken, "")
 	if err != nil {
 		return nil, err
 	}
@@ -22,13 +23,11 @@ func (p *Provider) tokenProof(r *http.Request, c *store.Client) (*oauth2.DPoPPro
 }
 
 // pushedKey returns the key a pushed request's code is bound to (RFC
-// 9449 §10.1): that of a DPoP proof sent with the request, or the
-// dpop_jkt parameter, which must then name the same key.
-func (p *Provider) pushedKey(r *http.Request, req *store.AuthRequest) (string, error) {
-	proof, err := p.DPoP.Verify(r, p.Issuer+PathPAR, "")
+// 9449 §10.1): that of the DPoP proof sent with the request (checked
+// and recorded by clientProofRequest), or the dpop_jkt parameter, which
+// must then name the same key.
+func pushedKey(proof *oauth2.DPoPProof, req *store.AuthRequest) (string, error) {
 	switch {
-	case err != nil:
-		return "", err
 	case proof == nil:
 		return req.DPoPJKT, nil
 	case req.DPoPJKT != "" && req.DPoPJKT != proof.JKT:

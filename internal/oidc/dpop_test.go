@@ -412,10 +412,12 @@ func TestDPoPPublicClientRefresh(t *testing.T) {
 	}
 }
 
-// TestDPoPRefusedProofSpendsAssertion: a proof refused for anything but
-// its nonce is found after client authentication, so the assertion
-// sent with it is spent; the client must sign a new one.
-func TestDPoPRefusedProofSpendsAssertion(t *testing.T) {
+// TestDPoPRefusedProofSpendsNoAssertion: a proof refused for any reason
+// (another URL, a jti already used) is found before the client
+// assertion's jti is recorded, at the token endpoint and at PAR, so the
+// client may send the same assertion again with a good proof; that
+// spends it.
+func TestDPoPRefusedProofSpendsNoAssertion(t *testing.T) {
 	h := newHarness(t)
 	k := h.dpopHolder()
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {rand.Text()}, "redirect_uri": {bankCB}, "code_verifier": {oauth2.GenerateVerifier()},
@@ -424,13 +426,33 @@ func TestDPoPRefusedProofSpendsAssertion(t *testing.T) {
 	if status != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
 		t.Fatalf("proof for another URL: %d %v", status, body)
 	}
+	used := k.proof(http.MethodPost, PathToken, "")
+	status, _, body = h.postFormProof(PathToken, form, "", used)
+	if status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Fatalf("same assertion with a good proof: %d %v, want invalid_grant (unknown code)", status, body)
+	}
 	status, _, body = h.postFormProof(PathToken, form, "", k.proof(http.MethodPost, PathToken, ""))
 	if status != http.StatusUnauthorized || body["error"] != "invalid_client" {
-		t.Fatalf("same assertion with a good proof: %d %v, want invalid_client", status, body)
+		t.Fatalf("same assertion a third time: %d %v, want invalid_client", status, body)
 	}
 	form.Set("client_assertion", h.assertion(nil))
+	status, _, body = h.postFormProof(PathToken, form, "", used)
+	if status != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
+		t.Fatalf("new assertion with a used proof: %d %v", status, body)
+	}
 	status, _, body = h.postFormProof(PathToken, form, "", k.proof(http.MethodPost, PathToken, ""))
 	if status != http.StatusBadRequest || body["error"] != "invalid_grant" {
-		t.Fatalf("new assertion with a good proof: %d %v, want invalid_grant (unknown code)", status, body)
+		t.Fatalf("that assertion with a new proof: %d %v, want invalid_grant (unknown code)", status, body)
+	}
+
+	verifier := oauth2.GenerateVerifier()
+	par := h.bankAuth(bankForm(rand.Text(), rand.Text(), verifier))
+	status, _, body = h.postFormProof(PathPAR, par, "", k.proof(http.MethodPost, PathToken, ""))
+	if status != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
+		t.Fatalf("PAR, proof for another URL: %d %v", status, body)
+	}
+	status, _, body = h.postFormProof(PathPAR, par, "", k.proof(http.MethodPost, PathPAR, ""))
+	if status != http.StatusCreated {
+		t.Fatalf("PAR, same assertion with a good proof: %d %v", status, body)
 	}
 }

@@ -2,9 +2,11 @@ package oidc
 
 import (
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/varde-eid/varde/internal/oauth2"
+	"github.com/varde-eid/varde/internal/store"
 )
 
 // par is the pushed authorization request endpoint (RFC 9126 §2).
@@ -18,7 +20,11 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 	}
 	// RFC 9126 §2, §2.1: a form-encoded POST whose client authenticates
 	// as at the token endpoint, through the same steps.
-	c, form, ok := p.clientRequest(w, r, ep)
+	// A DPoP proof is checked with the client's credentials, before
+	// either is spent (clientProofRequest).
+	c, form, proof, ok := p.clientProofRequest(w, r, ep, func(*store.Client, url.Values) (*oauth2.DPoPProof, error) {
+		return p.DPoP.Check(r, p.Issuer+PathPAR, "")
+	})
 	if !ok {
 		return
 	}
@@ -32,7 +38,7 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, ep, err)
 		return
 	}
-	if req.DPoPJKT, err = p.pushedKey(r, req); err != nil {
+	if req.DPoPJKT, err = pushedKey(proof, req); err != nil {
 		p.jsonError(w, r, ep, err)
 		return
 	}

@@ -57,29 +57,63 @@ func failure(err *oauth2.Error, reason, grantID, personID string) error {
 // parameter given once and as text (RFC 6749 §3.1). With false, the
 // error has been written.
 func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request, ep string) (*store.Client, url.Values, bool) {
+	c, form, _, ok := p.clientProofRequest(w, r, ep, nil)
+	return c, form, ok
+}
+
+// clientProofRequest is clientRequest at an endpoint that takes DPoP
+// proofs (PAR, token): checkProof, when not nil, checks the request's
+// proof for the authenticated client. Everything that can refuse the
+// request without a store write runs before anything single-use is
+// spent: the client's credentials and its proof are both checked
+// first, then the proof's jti and the client assertion's jti are
+// recorded (RFC 9449 §11.1, OIDC Core §9). So a proof refused for any
+// reason spends no client assertion, and an assertion refused spends
+// no proof. With false, the error has been written.
+func (p *Provider) clientProofRequest(w http.ResponseWriter, r *http.Request, ep string, checkProof func(*store.Client, url.Values) (*oauth2.DPoPProof, error)) (*store.Client, url.Values, *oauth2.DPoPProof, bool) {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
 		p.jsonError(w, r, ep, oauth2.InvalidRequest("body must be application/x-www-form-urlencoded"))
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	if err := parseForm(r); err != nil {
 		p.jsonError(w, r, ep, err)
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
-	c, err := p.ClientAuth.Authenticate(r)
-	if err != nil {
+	clientRefused := func(err error) {
 		if e := oauth2.AsError(err); e.Code == oauth2.CodeInvalidClient {
 			p.audit(r.Context(), &store.AuditEvent{Type: "token", Result: store.ResultFailure, Reason: "client_auth",
 				Details: map[string]string{"endpoint": ep, "description": e.Description}})
 		}
 		p.jsonError(w, r, ep, err)
-		return nil, nil, false
 	}
-	form := r.PostForm
+	ca, err := p.ClientAuth.Check(r)
+	if err != nil {
+		clientRefused(err)
+		return nil, nil, nil, false
+	}
+	c, form := ca.Client, r.PostForm
 	if err := wellFormed(form); err != nil {
 		p.jsonError(w, r, ep, err)
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
-	return c, form, true
+	var proof *oauth2.DPoPProof
+	if checkProof != nil {
+		if proof, err = checkProof(c, form); err != nil {
+			p.jsonError(w, r, ep, err)
+			return nil, nil, nil, false
+		}
+	}
+	if proof != nil {
+		if err := p.DPoP.Record(r.Context(), proof); err != nil {
+			p.jsonError(w, r, ep, err)
+			return nil, nil, nil, false
+		}
+	}
+	if err := p.ClientAuth.Record(r.Context(), ca); err != nil {
+		clientRefused(err)
+		return nil, nil, nil, false
+	}
+	return c, form, proof, true
 }
 
 // token is the token endpoint (RFC 6749 §3.2). Every grant passes the
@@ -89,33 +123,32 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	const ep = "token"
 	ctx := r.Context()
 	// RFC 9449 §8: a proof without a fresh nonce is sent back for one
-	// before the client is authenticated: asking for a nonce spends no
-	// client assertion and writes nothing, and the client may send the
-	// same assertion again with its new proof. A proof refused for
-	// anything else (a stale iat, a wrong htu or htm, a bad signature) is
-	// found only after the client is authenticated: that assertion's jti
-	// is spent, and the client signs a new assertion with its next proof.
+	// before the client is authenticated: asking for a nonce writes
+	// nothing, not even an audit event, and the client may send the same
+	// assertion again with its new proof. A proof refused for anything
+	// else (a stale iat, a wrong htu or htm, a bad signature) is found
+	// before the client assertion's jti is recorded (clientProofRequest),
+	// so it spends no assertion either.
 	if err := p.DPoP.CheckNonce(r); err != nil {
 		p.jsonError(w, r, ep, err)
 		return
 	}
-	c, form, ok := p.clientRequest(w, r, ep)
+	c, form, proof, ok := p.clientProofRequest(w, r, ep, func(c *store.Client, form url.Values) (*oauth2.DPoPProof, error) {
+		proof, err := p.tokenProof(r, c)
+		// A request for a nonce is not a refusal worth an event: every
+		// client that holds none yet gets one.
+		if err != nil && !oauth2.IsInternal(err) && oauth2.AsError(err).Code != oauth2.CodeUseDPoPNonce {
+			p.audit(ctx, &store.AuditEvent{Type: "token", ClientID: c.ID, Result: store.ResultFailure, Reason: "dpop_proof",
+				Details: map[string]string{"grant_type": form.Get("grant_type"), "description": oauth2.AsError(err).Description}})
+		}
+		return proof, err
+	})
 	if !ok {
 		return
 	}
 	gt := form.Get("grant_type")
-	proof, err := p.tokenProof(r, c)
-	if err != nil {
-		// A request for a nonce is not a refusal worth an event: every
-		// client that holds none yet gets one.
-		if !oauth2.IsInternal(err) && oauth2.AsError(err).Code != oauth2.CodeUseDPoPNonce {
-			p.audit(ctx, &store.AuditEvent{Type: "token", ClientID: c.ID, Result: store.ResultFailure, Reason: "dpop_proof",
-				Details: map[string]string{"grant_type": gt, "description": oauth2.AsError(err).Description}})
-		}
-		p.jsonError(w, r, ep, err)
-		return
-	}
 	var out *tokenResponse
+	var err error
 	switch gt {
 	case grantAuthorizationCode:
 		out, err = p.authorizationCodeGrant(ctx, c, form, proof)
