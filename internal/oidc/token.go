@@ -188,7 +188,31 @@ func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, 
 		return nil, oauth2.InvalidRequest("code is required")
 	}
 	now := p.Now()
-	ac, err := p.AuthCodes.RedeemAuthCode(ctx, hash(code), now)
+	// The code is read first and spent only once the request shows what
+	// only its client holds (RFC 6749 §4.1.3, RFC 7636 §4.6, RFC 9449
+	// §10): someone who has intercepted the code alone, and presents it
+	// as another client, with another redirect_uri, without the PKCE
+	// verifier or without the bound DPoP key, is refused without spending
+	// it, so cannot end the client's login (RFC 7636 §1, RFC 9700
+	// §4.5.3: PKCE makes a stolen code useless), nor, by replaying it
+	// after the client redeemed it, revoke the client's tokens. A replay
+	// that passes every check is the use twice of RFC 6749 §4.1.2.
+	ac, err := p.AuthCodes.GetAuthCode(ctx, hash(code))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, oauth2.InvalidGrant("code is unknown")
+	case err != nil:
+		return nil, fmt.Errorf("get code: %w", err)
+	}
+	if err := codePresenter(ac, c, form, proof); err != nil {
+		return nil, err
+	}
+	// An expired code is refused unspent; a used one, expired or not, is
+	// the replay below.
+	if ac.UsedAt.IsZero() && now.After(ac.ExpiresAt) {
+		return nil, failure(oauth2.InvalidGrant("code has expired"), "code_expired", ac.GrantID, ac.PersonID)
+	}
+	ac, err = p.AuthCodes.RedeemAuthCode(ctx, hash(code), now)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, oauth2.InvalidGrant("code is unknown")
@@ -199,26 +223,6 @@ func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, 
 		return nil, failure(oauth2.InvalidGrant("code was already used"), "code_replay", ac.GrantID, ac.PersonID)
 	case err != nil:
 		return nil, fmt.Errorf("redeem code: %w", err)
-	}
-	// RFC 6749 §4.1.3: the code was issued to this client, for this
-	// redirect_uri (exactly; empty only if the request omitted it).
-	if ac.ClientID != c.ID {
-		return nil, failure(oauth2.InvalidGrant("code was issued to another client"), "wrong_client", ac.GrantID, ac.PersonID)
-	}
-	if now.After(ac.ExpiresAt) {
-		return nil, failure(oauth2.InvalidGrant("code has expired"), "code_expired", ac.GrantID, ac.PersonID)
-	}
-	if form.Get("redirect_uri") != ac.RedirectURI {
-		return nil, failure(oauth2.InvalidGrant("redirect_uri does not match the authorization request"), "redirect_uri_mismatch", ac.GrantID, ac.PersonID)
-	}
-	if err := oauth2.VerifyPKCE(ac.CodeChallenge, ac.CodeChallengeMethod, form.Get("code_verifier")); err != nil {
-		return nil, failure(oauth2.AsError(err), "pkce_failed", ac.GrantID, ac.PersonID)
-	}
-	// RFC 9449 §10: a code whose request named a key (dpop_jkt, or a
-	// proof sent with the pushed request) is redeemed only with a proof
-	// made with that key.
-	if ac.DPoPJKT != "" && (proof == nil || proof.JKT != ac.DPoPJKT) {
-		return nil, failure(oauth2.InvalidDPoPProof("the code is bound to a DPoP key; the proof must be made with it"), "dpop_key_mismatch", ac.GrantID, ac.PersonID)
 	}
 	g := &store.Grant{
 		ID: ac.GrantID, ClientID: c.ID, PersonID: ac.PersonID, SessionID: ac.SessionID, Scope: ac.Scope,
@@ -240,6 +244,31 @@ func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, 
 		return nil, err
 	}
 	return resp, nil
+}
+
+// codePresenter checks that the token request for code ac comes from
+// the party the code was issued to: the client c (RFC 6749 §4.1.3),
+// with the redirect_uri of the authorization request (exactly; empty
+// only if the request omitted it), the PKCE verifier (RFC 7636 §4.6)
+// and, for a code bound to a DPoP key, a proof made with that key (RFC
+// 9449 §10). It reads nothing and writes nothing.
+func codePresenter(ac *store.AuthCode, c *store.Client, form url.Values, proof *oauth2.DPoPProof) error {
+	if ac.ClientID != c.ID {
+		return failure(oauth2.InvalidGrant("code was issued to another client"), "wrong_client", ac.GrantID, ac.PersonID)
+	}
+	if form.Get("redirect_uri") != ac.RedirectURI {
+		return failure(oauth2.InvalidGrant("redirect_uri does not match the authorization request"), "redirect_uri_mismatch", ac.GrantID, ac.PersonID)
+	}
+	if err := oauth2.VerifyPKCE(ac.CodeChallenge, ac.CodeChallengeMethod, form.Get("code_verifier")); err != nil {
+		return failure(oauth2.AsError(err), "pkce_failed", ac.GrantID, ac.PersonID)
+	}
+	// RFC 9449 §10: a code whose request named a key (dpop_jkt, or a
+	// proof sent with the pushed request) is redeemed only with a proof
+	// made with that key.
+	if ac.DPoPJKT != "" && (proof == nil || proof.JKT != ac.DPoPJKT) {
+		return failure(oauth2.InvalidDPoPProof("the code is bound to a DPoP key; the proof must be made with it"), "dpop_key_mismatch", ac.GrantID, ac.PersonID)
+	}
+	return nil
 }
 
 // refreshTokenGrant rotates a refresh token (RFC 6749 §6, RFC 9700

@@ -71,6 +71,58 @@ func TestCodeReplayRevokesTokens(t *testing.T) {
 	}
 }
 
+// TestCodeAloneSpendsNothing: whoever holds only a code, not the
+// client's PKCE verifier or credentials, is refused without spending it
+// (RFC 7636 §4.6, RFC 9700 §4.5.3), so the client still redeems it;
+// and replaying it afterwards revokes nothing the client was issued.
+// Only a replay that passes every check is a use twice (RFC 6749
+// §4.1.2, TestCodeReplayRevokesTokens).
+func TestCodeAloneSpendsNothing(t *testing.T) {
+	h := newHarness(t)
+	verifier := oauth2.GenerateVerifier()
+	code := h.code(h.browser(), verifier)
+	attempts := []struct {
+		name   string
+		form   url.Values
+		client string
+	}{
+		{"wrong verifier", codeForm(code, oauth2.GenerateVerifier()), taxID},
+		{"no verifier", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {taxCB}}, taxID},
+		{"another client", codeForm(code, verifier), mobileID},
+		{"another redirect_uri", func() url.Values { f := codeForm(code, verifier); f.Set("redirect_uri", taxCB2); return f }(), taxID},
+	}
+	for _, a := range attempts {
+		if status, _, body := h.postForm(PathToken, a.form, a.client); status != 400 || body["error"] != "invalid_grant" {
+			t.Fatalf("%s: %d %v", a.name, status, body)
+		}
+	}
+	status, _, body := h.postForm(PathToken, codeForm(code, verifier), taxID)
+	if status != 200 {
+		t.Fatalf("the client, after those: %d %v", status, body)
+	}
+	access := body["access_token"].(string)
+	for _, a := range attempts {
+		if status, _, body := h.postForm(PathToken, a.form, a.client); status != 400 || body["error"] != "invalid_grant" {
+			t.Fatalf("%s, after the redemption: %d %v", a.name, status, body)
+		}
+	}
+	if h.userinfoStatus(access) != 200 {
+		t.Fatal("a replay by a holder of the code alone revoked the client's tokens")
+	}
+	var pkce, replay int
+	for _, e := range h.auditEvents("token") {
+		switch e.Reason {
+		case "pkce_failed":
+			pkce++
+		case "code_replay":
+			replay++
+		}
+	}
+	if pkce != 4 || replay != 0 {
+		t.Fatalf("audited %d pkce_failed and %d code_replay, want 4 and 0", pkce, replay)
+	}
+}
+
 func TestTokenErrors(t *testing.T) {
 	h := newHarness(t)
 	b := h.browser()

@@ -260,6 +260,10 @@ type AuthCodes interface {
 	// gone (already used, or swept); ErrConflict, and the request kept,
 	// if c's hash is taken.
 	CreateAuthCodeForRequest(ctx context.Context, c *AuthCode, requestID string) error
+	// GetAuthCode returns the code, used or not, without changing it;
+	// ErrNotFound if unknown. It lets the token endpoint check who
+	// presents a code before it spends it.
+	GetAuthCode(ctx context.Context, hash []byte) (*AuthCode, error)
 	// RedeemAuthCode marks the code used and returns it. If the code was
 	// already used it returns the code with ErrConflict, so the caller can
 	// revoke what the first redemption issued; ErrNotFound if unknown.

@@ -497,6 +497,17 @@ func (m *Mem) CreateAuthCodeForRequest(_ context.Context, c *store.AuthCode, req
 	return nil
 }
 
+// GetAuthCode implements store.AuthCodes.
+func (m *Mem) GetAuthCode(_ context.Context, hash []byte) (*store.AuthCode, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.codes[string(hash)]
+	if !ok {
+		return nil, fmt.Errorf("get auth code: %w", store.ErrNotFound)
+	}
+	return cloneCode(c), nil
+}
+
 // RedeemAuthCode implements store.AuthCodes.
 func (m *Mem) RedeemAuthCode(_ context.Context, hash []byte, now time.Time) (*store.AuthCode, error) {
 	if now.IsZero() {

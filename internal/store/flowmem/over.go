@@ -94,6 +94,11 @@ func (s *Store) CreateAuthCodeForRequest(ctx context.Context, c *store.AuthCode,
 	return s.mem.CreateAuthCodeForRequest(ctx, c, requestID)
 }
 
+// GetAuthCode implements store.AuthCodes.
+func (s *Store) GetAuthCode(ctx context.Context, hash []byte) (*store.AuthCode, error) {
+	return s.mem.GetAuthCode(ctx, hash)
+}
+
 // RedeemAuthCode implements store.AuthCodes.
 func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time) (*store.AuthCode, error) {
 	return s.mem.RedeemAuthCode(ctx, hash, now)

@@ -30,11 +30,11 @@ type statements struct {
 	insertSession, getSession, touchSession, getSessionClients, setSessionClients, deleteSession, deletePersonSessions *sql.Stmt
 	insertSessionEnd, deleteSessionEnd                                                                                 *sql.Stmt
 
-	insertAuthCode, redeemAuthCode, getAuthCodeW           *sql.Stmt
-	insertGrant, getGrant, revokeGrant, revokeClientGrants *sql.Stmt
-	insertToken, getToken, getTokenW, useToken             *sql.Stmt
-	remember                                               *sql.Stmt
-	remembered                                             *sql.Stmt
+	insertAuthCode, redeemAuthCode, getAuthCode, getAuthCodeW *sql.Stmt
+	insertGrant, getGrant, revokeGrant, revokeClientGrants    *sql.Stmt
+	insertToken, getToken, getTokenW, useToken                *sql.Stmt
+	remember                                                  *sql.Stmt
+	remembered                                                *sql.Stmt
 
 	// deleteClientRequests and deleteClientCodes end a removed client's
 	// logins in flight (DeleteClient).
@@ -133,6 +133,7 @@ func (db *DB) prepare(ctx context.Context) error {
 
 		{&db.st.insertAuthCode, w, insertSQL("auth_codes", authCodeCols)},
 		{&db.st.redeemAuthCode, w, "UPDATE auth_codes SET used_at = ? WHERE hash = ? AND used_at = 0 RETURNING " + authCodeCols},
+		{&db.st.getAuthCode, r, "SELECT " + authCodeCols + " FROM auth_codes WHERE hash = ?"},
 		{&db.st.getAuthCodeW, w, "SELECT " + authCodeCols + " FROM auth_codes WHERE hash = ?"},
 
 		{&db.st.insertGrant, w, insertSQL("grants", grantCols)},

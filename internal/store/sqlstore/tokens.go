@@ -77,6 +77,15 @@ func (db *DB) CreateAuthCodeForRequest(ctx context.Context, c *store.AuthCode, r
 	return nil
 }
 
+// GetAuthCode implements store.AuthCodes.
+func (db *DB) GetAuthCode(ctx context.Context, hash []byte) (*store.AuthCode, error) {
+	c, err := scanAuthCode(db.st.getAuthCode.QueryRowContext(ctx, hash))
+	if err != nil {
+		return nil, fmt.Errorf("get auth code: %w", notFound(err))
+	}
+	return c, nil
+}
+
 // RedeemAuthCode implements store.AuthCodes with one conditional
 // UPDATE ... RETURNING; only when it matches nothing does a read tell a
 // reused code from an unknown one.

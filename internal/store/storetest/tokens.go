@@ -49,12 +49,21 @@ func testAuthCodes(t *testing.T, s store.Store) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				wantErr(t, "CreateAuthCode", s.CreateAuthCode(ctx, tt.c), nil)
+				// Reading a code spends nothing.
+				for range 2 {
+					got, err := s.GetAuthCode(ctx, tt.c.Hash)
+					wantErr(t, "GetAuthCode", err, nil)
+					same(t, "unused code", tt.c, got)
+				}
 				first := now.Add(10 * time.Second).In(loadZones(t).oslo)
 				got, err := s.RedeemAuthCode(ctx, tt.c.Hash, first)
 				wantErr(t, "RedeemAuthCode", err, nil)
 				want := *tt.c
 				want.UsedAt = first
 				same(t, "redeemed code", &want, got)
+				got, err = s.GetAuthCode(ctx, tt.c.Hash)
+				wantErr(t, "GetAuthCode after redeem", err, nil)
+				same(t, "read redeemed code", &want, got)
 
 				got, err = s.RedeemAuthCode(ctx, tt.c.Hash, first.Add(time.Second))
 				wantErr(t, "RedeemAuthCode again", err, store.ErrConflict)
@@ -83,6 +92,11 @@ func testAuthCodes(t *testing.T, s store.Store) {
 		c.UsedAt = now
 		same(t, "code after failed create", c, got)
 
+		got, err = s.GetAuthCode(ctx, hash("never"))
+		wantErr(t, "GetAuthCode unknown", err, store.ErrNotFound)
+		if got != nil {
+			t.Errorf("GetAuthCode unknown returned a code")
+		}
 		got, err = s.RedeemAuthCode(ctx, hash("never"), now)
 		wantErr(t, "RedeemAuthCode unknown", err, store.ErrNotFound)
 		if got != nil {
