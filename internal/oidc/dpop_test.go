@@ -440,6 +440,18 @@ func TestDPoPRefusedProofSpendsNoAssertion(t *testing.T) {
 	if status != http.StatusBadRequest || body["error"] != "invalid_grant" {
 		t.Fatalf("that assertion with a new proof: %d %v, want invalid_grant (unknown code)", status, body)
 	}
+	// Both refusals of a proof, by its checks and as a replay, are
+	// audited.
+	var wrongURL, replayed bool
+	for _, e := range h.auditEvents("token") {
+		if e.Reason == "dpop_proof" && e.ClientID == bankID && e.Details["endpoint"] == "token" {
+			wrongURL = wrongURL || strings.Contains(e.Details["description"], "htu")
+			replayed = replayed || strings.Contains(e.Details["description"], "already used")
+		}
+	}
+	if !wrongURL || !replayed {
+		t.Fatalf("audited: proof for another URL %v, replayed proof %v", wrongURL, replayed)
+	}
 
 	verifier := oauth2.GenerateVerifier()
 	par := h.bankAuth(bankForm(rand.Text(), rand.Text(), verifier))

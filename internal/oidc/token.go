@@ -96,16 +96,30 @@ func (p *Provider) clientProofRequest(w http.ResponseWriter, r *http.Request, ep
 		p.jsonError(w, r, ep, err)
 		return nil, nil, nil, false
 	}
+	// A refused proof is audited, whether it was refused by its checks
+	// or as a replay; a request for a nonce is not a refusal worth an
+	// event: every client that holds none yet gets one.
+	proofRefused := func(err error) {
+		if !oauth2.IsInternal(err) && oauth2.AsError(err).Code != oauth2.CodeUseDPoPNonce {
+			details := map[string]string{"endpoint": ep, "description": oauth2.AsError(err).Description}
+			if gt := form.Get("grant_type"); gt != "" {
+				details["grant_type"] = gt
+			}
+			p.audit(r.Context(), &store.AuditEvent{Type: "token", ClientID: c.ID, Result: store.ResultFailure, Reason: "dpop_proof",
+				Details: details})
+		}
+		p.jsonError(w, r, ep, err)
+	}
 	var proof *oauth2.DPoPProof
 	if checkProof != nil {
 		if proof, err = checkProof(c, form); err != nil {
-			p.jsonError(w, r, ep, err)
+			proofRefused(err)
 			return nil, nil, nil, false
 		}
 	}
 	if proof != nil {
 		if err := p.DPoP.Record(r.Context(), proof); err != nil {
-			p.jsonError(w, r, ep, err)
+			proofRefused(err)
 			return nil, nil, nil, false
 		}
 	}
@@ -133,15 +147,8 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, ep, err)
 		return
 	}
-	c, form, proof, ok := p.clientProofRequest(w, r, ep, func(c *store.Client, form url.Values) (*oauth2.DPoPProof, error) {
-		proof, err := p.tokenProof(r, c)
-		// A request for a nonce is not a refusal worth an event: every
-		// client that holds none yet gets one.
-		if err != nil && !oauth2.IsInternal(err) && oauth2.AsError(err).Code != oauth2.CodeUseDPoPNonce {
-			p.audit(ctx, &store.AuditEvent{Type: "token", ClientID: c.ID, Result: store.ResultFailure, Reason: "dpop_proof",
-				Details: map[string]string{"grant_type": form.Get("grant_type"), "description": oauth2.AsError(err).Description}})
-		}
-		return proof, err
+	c, form, proof, ok := p.clientProofRequest(w, r, ep, func(c *store.Client, _ url.Values) (*oauth2.DPoPProof, error) {
+		return p.tokenProof(r, c)
 	})
 	if !ok {
 		return
