@@ -412,7 +412,8 @@ func TestDPoPPublicClientRefresh(t *testing.T) {
 // (another URL, a jti already used) is found before the client
 // assertion's jti is recorded, at the token endpoint and at PAR, so the
 // client may send the same assertion again with a good proof; that
-// spends it.
+// spends it. At PAR a request refused for its parameters spends none
+// either.
 func TestDPoPRefusedProofSpendsNoAssertion(t *testing.T) {
 	h := newHarness(t)
 	k := h.dpopHolder()
@@ -458,6 +459,15 @@ func TestDPoPRefusedProofSpendsNoAssertion(t *testing.T) {
 	status, _, body = h.postFormProof(PathPAR, par, "", k.proof(http.MethodPost, PathToken, ""))
 	if status != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
 		t.Fatalf("PAR, proof for another URL: %d %v", status, body)
+	}
+	bad := url.Values{}
+	for key, v := range par {
+		bad[key] = v
+	}
+	bad.Del("code_challenge")
+	status, _, body = h.postFormProof(PathPAR, bad, "", k.proof(http.MethodPost, PathPAR, ""))
+	if status != http.StatusBadRequest || body["error"] != "invalid_request" {
+		t.Fatalf("PAR, same assertion without PKCE: %d %v", status, body)
 	}
 	status, _, body = h.postFormProof(PathPAR, par, "", k.proof(http.MethodPost, PathPAR, ""))
 	if status != http.StatusCreated {

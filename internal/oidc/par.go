@@ -19,27 +19,27 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// RFC 9126 §2, §2.1: a form-encoded POST whose client authenticates
-	// as at the token endpoint, through the same steps.
-	// A DPoP proof is checked with the client's credentials, before
-	// either is spent (clientProofRequest).
-	c, form, proof, ok := p.clientProofRequest(w, r, ep, func(*store.Client, url.Values) (*oauth2.DPoPProof, error) {
-		return p.DPoP.Check(r, p.Issuer+PathPAR, "")
+	// as at the token endpoint, through the same steps. The request's
+	// parameters and DPoP proof are checked with the client's
+	// credentials, before either jti is spent (clientProofRequest): a
+	// request refused for them spends no client assertion.
+	var req *store.AuthRequest
+	c, _, _, ok := p.clientProofRequest(w, r, ep, func(c *store.Client, form url.Values) (*oauth2.DPoPProof, error) {
+		redirectURI, err := resolveRedirect(c, form)
+		if err != nil {
+			return nil, err
+		}
+		if req, err = p.validateAuthParams(c, form, redirectURI, true); err != nil {
+			return nil, err
+		}
+		proof, err := p.DPoP.Check(r, p.Issuer+PathPAR, "")
+		if err != nil {
+			return nil, err
+		}
+		req.DPoPJKT, err = pushedKey(proof, req)
+		return proof, err
 	})
 	if !ok {
-		return
-	}
-	redirectURI, err := resolveRedirect(c, form)
-	if err != nil {
-		p.jsonError(w, r, ep, err)
-		return
-	}
-	req, err := p.validateAuthParams(c, form, redirectURI, true)
-	if err != nil {
-		p.jsonError(w, r, ep, err)
-		return
-	}
-	if req.DPoPJKT, err = pushedKey(proof, req); err != nil {
-		p.jsonError(w, r, ep, err)
 		return
 	}
 	id, err := p.randomToken(16)

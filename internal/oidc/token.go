@@ -62,15 +62,16 @@ func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request, ep stri
 }
 
 // clientProofRequest is clientRequest at an endpoint that takes DPoP
-// proofs (PAR, token): checkProof, when not nil, checks the request's
-// proof for the authenticated client. Everything that can refuse the
-// request without a store write runs before anything single-use is
-// spent: the client's credentials and its proof are both checked
-// first, then the proof's jti and the client assertion's jti are
-// recorded (RFC 9449 §11.1, OIDC Core §9). So a proof refused for any
-// reason spends no client assertion, and an assertion refused spends
-// no proof. With false, the error has been written.
-func (p *Provider) clientProofRequest(w http.ResponseWriter, r *http.Request, ep string, checkProof func(*store.Client, url.Values) (*oauth2.DPoPProof, error)) (*store.Client, url.Values, *oauth2.DPoPProof, bool) {
+// proofs (PAR, token): check, when not nil, checks the rest of the
+// request for the authenticated client, writing nothing, and returns
+// its DPoP proof, if any. Everything that can refuse the request
+// without a store write runs before anything single-use is spent: the
+// client's credentials and check are both passed first, then the
+// proof's jti and the client assertion's jti are recorded (RFC 9449
+// §11.1, OIDC Core §9). So a proof refused for any reason spends no
+// client assertion, and an assertion refused spends no proof. With
+// false, the error has been written.
+func (p *Provider) clientProofRequest(w http.ResponseWriter, r *http.Request, ep string, check func(*store.Client, url.Values) (*oauth2.DPoPProof, error)) (*store.Client, url.Values, *oauth2.DPoPProof, bool) {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
 		p.jsonError(w, r, ep, oauth2.InvalidRequest("body must be application/x-www-form-urlencoded"))
 		return nil, nil, nil, false
@@ -99,8 +100,8 @@ func (p *Provider) clientProofRequest(w http.ResponseWriter, r *http.Request, ep
 	// A refused proof is audited, whether it was refused by its checks
 	// or as a replay; a request for a nonce is not a refusal worth an
 	// event: every client that holds none yet gets one.
-	proofRefused := func(err error) {
-		if !oauth2.IsInternal(err) && oauth2.AsError(err).Code != oauth2.CodeUseDPoPNonce {
+	refused := func(err error) {
+		if !oauth2.IsInternal(err) && oauth2.AsError(err).Code == oauth2.CodeInvalidDPoPProof {
 			details := map[string]string{"endpoint": ep, "description": oauth2.AsError(err).Description}
 			if gt := form.Get("grant_type"); gt != "" {
 				details["grant_type"] = gt
@@ -111,15 +112,15 @@ func (p *Provider) clientProofRequest(w http.ResponseWriter, r *http.Request, ep
 		p.jsonError(w, r, ep, err)
 	}
 	var proof *oauth2.DPoPProof
-	if checkProof != nil {
-		if proof, err = checkProof(c, form); err != nil {
-			proofRefused(err)
+	if check != nil {
+		if proof, err = check(c, form); err != nil {
+			refused(err)
 			return nil, nil, nil, false
 		}
 	}
 	if proof != nil {
 		if err := p.DPoP.Record(r.Context(), proof); err != nil {
-			proofRefused(err)
+			refused(err)
 			return nil, nil, nil, false
 		}
 	}
