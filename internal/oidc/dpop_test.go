@@ -175,6 +175,23 @@ func TestDPoPBoundTokens(t *testing.T) {
 	}) {
 		t.Errorf("challenges for a bound token sent as a bearer token: %q", hdr.Values("WWW-Authenticate"))
 	}
+	t.Run("refused proof writes nothing", func(t *testing.T) {
+		p := other.proof(http.MethodGet, PathUserinfo, at)
+		if status, _, body := h.userinfoWith("DPoP", at, p); status != 401 || body["error"] != "invalid_token" {
+			t.Fatalf("proof by another key: %d %v", status, body)
+		}
+		seg, err := base64.RawURLEncoding.DecodeString(strings.Split(p, ".")[1])
+		var claims struct {
+			JTI string `json:"jti"`
+		}
+		if err != nil || json.Unmarshal(seg, &claims) != nil {
+			t.Fatalf("proof payload: %v", err)
+		}
+		kept, err := h.db.Remembered(context.Background(), "dpop:"+other.jkt+":"+claims.JTI, h.clock.Now())
+		if err != nil || kept {
+			t.Fatalf("jti of a refused proof kept in the replay cache: %v %v", kept, err)
+		}
+	})
 	t.Run("replayed proof", func(t *testing.T) {
 		p := k.proof(http.MethodGet, PathUserinfo, at)
 		if status, _, body := h.userinfoWith("DPoP", at, p); status != 200 {

@@ -113,7 +113,8 @@ var errBoundAsBearer = oauth2.InvalidToken("access token is bound to a key: send
 // holds the key it is bound to (RFC 9449 §7.1): a bound token comes
 // with the DPoP scheme and a proof for this request, made with that key
 // and naming the token (ath); a bearer token comes with the Bearer
-// scheme.
+// scheme. The proof's jti is recorded only once all of that holds, so a
+// refused proof costs no store write.
 func (p *Provider) possession(r *http.Request, t *store.Token, tok string, dpop bool) error {
 	if !dpop {
 		if t.JKT != "" {
@@ -121,7 +122,7 @@ func (p *Provider) possession(r *http.Request, t *store.Token, tok string, dpop 
 		}
 		return nil
 	}
-	proof, err := p.DPoP.Verify(r, p.Issuer+PathUserinfo, tok)
+	proof, err := p.DPoP.Check(r, p.Issuer+PathUserinfo, tok)
 	switch {
 	case err != nil:
 		return err
@@ -132,7 +133,7 @@ func (p *Provider) possession(r *http.Request, t *store.Token, tok string, dpop 
 	case proof.JKT != t.JKT:
 		return oauth2.InvalidToken("DPoP proof was made with another key than the one the access token is bound to")
 	}
-	return nil
+	return p.DPoP.Record(r.Context(), proof)
 }
 
 // resourceError writes a refusal of the UserInfo endpoint, a protected
