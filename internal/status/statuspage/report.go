@@ -14,10 +14,13 @@ type reportView struct {
 	// Unmeasured says the period ended before the node's first health
 	// record: its figures are not measured.
 	Unmeasured bool
-	Chart      chartView
-	Rows       []reportRow
-	Total      reportRow
-	Incident   []incidentView
+	// MeasuredFrom, when the first health record falls inside the
+	// period, says from when its figures are measured.
+	MeasuredFrom *timeView
+	Chart        chartView
+	Rows         []reportRow
+	Total        reportRow
+	Incident     []incidentView
 	// Quarters are links to recent quarters: served, the five up to the
 	// one shown; exported, the ExportQuarters exported beside it.
 	Quarters []quarterLink
@@ -65,6 +68,9 @@ func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll 
 		To: rep.To.UTC().Add(-time.Nanosecond).Format(time.DateOnly),
 	}
 	rv.Unmeasured = rep.DataFrom.IsZero() || !rep.DataFrom.Before(rep.To)
+	if !rv.Unmeasured && rep.DataFrom.After(rep.From) {
+		rv.MeasuredFrom = v.timePtr(&rep.DataFrom)
+	}
 	d.Title = v.tf("status.report.title", rep.Title)
 	for _, c := range rep.Components {
 		rv.Rows = append(rv.Rows, v.reportRow(v.componentName(c.Component), c))
@@ -108,7 +114,7 @@ func measured(rep *status.Report, t time.Time) bool {
 
 func (v *viewer) reportRow(name string, c status.ComponentReport) reportRow {
 	r := reportRow{
-		Name: name, Availability: v.percent(c.AvailabilityPercent), Incidents: v.number(int64(c.Incidents)),
+		Name: name, Availability: v.availability(c.AvailabilityPercent), Incidents: v.number(int64(c.Incidents)),
 		Downtime: v.decimal(c.DowntimeMinutes, 1), People: v.number(c.PeopleAffected), MTTR: v.t("status.report.none"),
 	}
 	if c.MTTRMinutes != nil {
@@ -131,7 +137,9 @@ func (v *viewer) reportRow(name string, c status.ComponentReport) reportRow {
 func chartLow(cs []status.ComponentReport) float64 {
 	lowest := 100.0
 	for _, c := range cs {
-		lowest = min(lowest, c.AvailabilityPercent)
+		if c.AvailabilityPercent != nil {
+			lowest = min(lowest, *c.AvailabilityPercent)
+		}
 	}
 	for _, lo := range []float64{99, 95, 90} {
 		if lowest >= lo {
@@ -147,15 +155,18 @@ func (v *viewer) chart(cs []status.ComponentReport) chartView {
 	var parts []string
 	for i, c := range cs {
 		name := v.componentName(c.Component)
-		val := v.percent(c.AvailabilityPercent)
-		frac := (min(max(c.AvailabilityPercent, lo), 100) - lo) / (100 - lo)
-		w := max(frac*barTrack, 2)
-		cls := "bar-ok"
-		switch {
-		case c.AvailabilityPercent < 99:
-			cls = "bar-bad"
-		case c.AvailabilityPercent < 99.9:
-			cls = "bar-warn"
+		val := v.availability(c.AvailabilityPercent)
+		// An unmeasured component has a track and no bar.
+		w, cls := 0.0, "bar-ok"
+		if a := c.AvailabilityPercent; a != nil {
+			frac := (min(max(*a, lo), 100) - lo) / (100 - lo)
+			w = max(frac*barTrack, 2)
+			switch {
+			case *a < 99:
+				cls = "bar-bad"
+			case *a < 99.9:
+				cls = "bar-warn"
+			}
 		}
 		y := i * rowHeight
 		ch.Bars = append(ch.Bars, barView{
@@ -169,3 +180,12 @@ func (v *viewer) chart(cs []status.ComponentReport) chartView {
 }
 
 func trimFloat(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) }
+
+// availability is a report's availability figure, or says that nothing
+// was measured.
+func (v *viewer) availability(p *float64) string {
+	if p == nil {
+		return v.t("status.report.notmeasured")
+	}
+	return v.percent(*p)
+}
