@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/status"
 )
 
@@ -67,10 +68,7 @@ func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll 
 		Title: rep.Title, From: rep.From.UTC().Format(time.DateOnly),
 		To: rep.To.UTC().Add(-time.Nanosecond).Format(time.DateOnly),
 	}
-	rv.Unmeasured = rep.DataFrom.IsZero() || !rep.DataFrom.Before(rep.To)
-	if !rv.Unmeasured && rep.DataFrom.After(rep.From) {
-		rv.MeasuredFrom = v.timePtr(&rep.DataFrom)
-	}
+	rv.Unmeasured, rv.MeasuredFrom = v.measuredSpan(rep)
 	d.Title = v.tf("status.report.title", rep.Title)
 	for _, c := range rep.Components {
 		rv.Rows = append(rv.Rows, v.reportRow(v.componentName(c.Component), c))
@@ -102,6 +100,33 @@ func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll 
 	}
 	d.Report = rv
 	return d
+}
+
+// measuredSpan says whether nothing of the report's period was
+// measured, and, when the node's first health record falls inside it,
+// from when it was.
+func (v *viewer) measuredSpan(rep *status.Report) (unmeasured bool, from *timeView) {
+	unmeasured = rep.DataFrom.IsZero() || !rep.DataFrom.Before(rep.To)
+	if !unmeasured && rep.DataFrom.After(rep.From) {
+		from = v.timePtr(&rep.DataFrom)
+	}
+	return unmeasured, from
+}
+
+// ReportWords is what a report's page says of its period, in lang: the
+// period, and that nothing of it was measured or from when it was. The
+// command line prints them beside the report.
+func ReportWords(pages *httpx.Pages, lang string, rep *status.Report) []string {
+	v := newViewer(pages, lang, time.Time{}, linker{})
+	out := []string{v.tf("status.report.period", rep.From.UTC().Format(time.DateOnly), rep.To.UTC().Add(-time.Nanosecond).Format(time.DateOnly))}
+	unmeasured, from := v.measuredSpan(rep)
+	if unmeasured {
+		out = append(out, v.t("status.report.unmeasured"))
+	}
+	if from != nil {
+		out = append(out, v.tf("status.report.measuredfrom", from.Text))
+	}
+	return out
 }
 
 // measured reports whether the quarter holding t ends after the node's
