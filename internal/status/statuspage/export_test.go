@@ -305,3 +305,29 @@ func TestReportSaysMeasuredFrom(t *testing.T) {
 		t.Error("the 2026-Q4 report, measured throughout, says it is measured from a time in it")
 	}
 }
+
+// TestExportHasIncidentsOfOlderReports: an incident an exported report
+// lists but the page no longer shows (resolved before its 90 days) has
+// its page in the export too, so the report's link to it resolves.
+func TestExportHasIncidentsOfOlderReports(t *testing.T) {
+	src := fixture()
+	old := *src.incidents["inc-0003"]
+	old.ID = "inc-0000"
+	old.Title = map[string]string{"en": "Demo BankID was down in the spring"}
+	src.incidents[old.ID] = &old
+	src.report.Incidents = append(src.report.Incidents, old)
+	dir := filepath.Join(t.TempDir(), "status")
+	if err := export(t, src, dir); err != nil {
+		t.Fatal(err)
+	}
+	report := readFile(t, dir, "reports/2026-Q3.html")
+	if !strings.Contains(report, `href="../incidents/inc-0000.html"`) {
+		t.Fatal("the 2026-Q3 report does not link the older incident")
+	}
+	if page := readFile(t, dir, "incidents/inc-0000.html"); !strings.Contains(page, "Demo BankID was down in the spring") {
+		t.Error("the older incident's page does not show it")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "api", "v1", "incidents", "inc-0000.json")); err != nil {
+		t.Error(err)
+	}
+}
