@@ -122,6 +122,8 @@
 // from the store's oldest health record (Report.DataFrom) on, named as
 // Report.MeasuredFrom and MeasuredTo: time before that record holds no
 // outage only for want of records, so it is not counted as available.
+// A component first measured later (ComponentReport.MeasuredFrom) is
+// measured from its own first record.
 // A period with nothing measured has no availability (nil), and
 // Report.Unmeasured says why. A window counts only from when it was announced,
 // and excuses only down and degraded time that began after that, so a

@@ -144,16 +144,21 @@ type Summary struct {
 // ComponentReport is one component's figures over a report's period.
 type ComponentReport struct {
 	Component string `json:"component"`
-	// AvailabilityPercent is the share of the measured span (the
-	// report's MeasuredFrom to MeasuredTo, maintenance excluded) the
+	// AvailabilityPercent is the share of the measured span (its
+	// MeasuredFrom to the report's MeasuredTo, maintenance excluded) the
 	// component was not down, from its recorded state changes; nil
 	// (null) when nothing of the period was measured (the report's
 	// Unmeasured says why).
 	AvailabilityPercent *float64 `json:"availability_percent"`
-	Incidents           int      `json:"incidents"`
-	DowntimeMinutes     float64  `json:"downtime_minutes"`
-	DegradedMinutes     float64  `json:"degraded_minutes"`
-	MaintenanceMinutes  float64  `json:"maintenance_minutes"`
+	// MeasuredFrom is where the component's measured span begins: the
+	// report's MeasuredFrom, or the component's own first health record
+	// (this node's, or any node's for a node) if that is later. Absent
+	// when nothing of the component was measured in the period.
+	MeasuredFrom       time.Time `json:"measured_from,omitzero"`
+	Incidents          int       `json:"incidents"`
+	DowntimeMinutes    float64   `json:"downtime_minutes"`
+	DegradedMinutes    float64   `json:"degraded_minutes"`
+	MaintenanceMinutes float64   `json:"maintenance_minutes"`
 	// MTTRMinutes is the mean time to recovery of the period's resolved
 	// incidents (nil without any).
 	MTTRMinutes    *float64 `json:"mttr_minutes,omitempty"`

@@ -185,7 +185,25 @@ func (s *Service) componentReport(ctx context.Context, id string, from, measured
 	cr.DowntimeMinutes = minutes(downTime)
 	cr.DegradedMinutes = minutes(total(degraded) - excused(degraded, windows))
 	cr.MaintenanceMinutes = minutes(maintTime)
+	// A component first measured later than the store's first record
+	// (one configured later, or seen by this node only since it
+	// started) is measured from its own first record.
 	if measuredFrom.Before(end) {
+		q := store.HealthQuery{Component: id, Node: s.Node}
+		if strings.HasPrefix(id, NodePrefix) {
+			q.Node = ""
+		}
+		first, err := s.firstRecord(ctx, q)
+		if err != nil {
+			return cr, 0, 0, err
+		}
+		if first.IsZero() {
+			first = end
+		}
+		measuredFrom = later(measuredFrom, first)
+	}
+	if measuredFrom.Before(end) {
+		cr.MeasuredFrom = measuredFrom
 		m := []span{{measuredFrom, end}}
 		mDown := clip(down, measuredFrom, end)
 		a := 100.0
@@ -466,15 +484,22 @@ func earlier(a, b time.Time) time.Time {
 // probe result or a state change; zero when there is none. Probe
 // results are pruned by age, state changes are kept.
 func (s *Service) dataFrom(ctx context.Context) (time.Time, error) {
+	return s.firstRecord(ctx, store.HealthQuery{})
+}
+
+// firstRecord is the time of the oldest health record q selects, a
+// probe result or a state change; zero when there is none.
+func (s *Service) firstRecord(ctx context.Context, q store.HealthQuery) (time.Time, error) {
+	q.Limit = 1
 	var first time.Time
-	ts, err := s.Store.ListHealthTransitions(ctx, store.HealthQuery{Limit: 1})
+	ts, err := s.Store.ListHealthTransitions(ctx, q)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("list health transitions: %w", err)
 	}
 	if len(ts) > 0 {
 		first = ts[0].Time.UTC()
 	}
-	ps, err := s.Store.ListProbes(ctx, store.HealthQuery{Limit: 1})
+	ps, err := s.Store.ListProbes(ctx, q)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("list probes: %w", err)
 	}

@@ -7,9 +7,11 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/varde-eid/varde/internal/health"
 	"github.com/varde-eid/varde/internal/status"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -301,5 +303,57 @@ func TestReportAvailabilityOverMeasuredSpan(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `"availability_percent":null`) {
 		t.Errorf("unmeasured total in JSON = %s, want availability_percent null", b)
+	}
+}
+
+// TestReportComponentMeasuredFromItsFirstRecord: a provider configured
+// an hour after the node started is measured from its own first record:
+// the hour before it is not counted as available.
+func TestReportComponentMeasuredFromItsFirstRecord(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	for range 720 { // an hour
+		h.round()
+	}
+	var down atomic.Bool
+	down.Store(true)
+	if err := h.mon.Add("minid", health.PingProber(func(context.Context) error {
+		if down.Load() {
+			return &health.ProbeError{Reason: health.FailureConnect, Err: errors.New("connection refused")}
+		}
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	added := clk.Now()
+	for range 60 { // five minutes
+		h.round()
+	}
+	down.Store(false)
+	for range 60 {
+		h.round()
+	}
+	from, to := quarter(4)
+	rep, err := h.svc.Report(ctx, from, to, "2026-Q4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var minid *status.ComponentReport
+	for i := range rep.Components {
+		if rep.Components[i].Component == "minid" {
+			minid = &rep.Components[i]
+		}
+	}
+	if minid == nil || minid.AvailabilityPercent == nil || minid.DowntimeMinutes <= 0 {
+		t.Fatalf("minid report = %+v", minid)
+	}
+	if minid.MeasuredFrom.Before(added) || !minid.MeasuredFrom.After(rep.MeasuredFrom) {
+		t.Errorf("minid measured from %v, want its first probe after %v (the report's %v)", minid.MeasuredFrom, added, rep.MeasuredFrom)
+	}
+	span := rep.MeasuredTo.Sub(minid.MeasuredFrom).Minutes()
+	want := 100 * (1 - minid.DowntimeMinutes/span)
+	if got := *minid.AvailabilityPercent; got > want+0.01 || got < want-0.01 {
+		t.Errorf("minid availability %v %%, want %.3f %% (%.2f min down of %.2f measured)", got, want, minid.DowntimeMinutes, span)
 	}
 }
