@@ -25,7 +25,7 @@ const statusUsage = `usage: varde status <command> --config FILE [flags]
   note         add an operator's update to an incident's timeline (--incident ID --author NAME --message TEXT)
   rca          publish an incident's root-cause analysis (--incident ID --author NAME --file FILE)
   maintenance  announce planned maintenance: maintenance add|list|cancel
-  report       a resilience report as JSON (--quarter 2026-Q3, or --from 2026-07-01 --to 2026-10-01)
+  report       a resilience report as JSON, with what of it was measured in words on stderr (--quarter 2026-Q3, or --from 2026-07-01 --to 2026-10-01)
   export       write a complete static copy of the status page to DIR (export DIR)
   webhooks     the signed notifications sent to a relying party, newest first (--client ID)
 `
@@ -187,7 +187,19 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+		// The page's words on what was measured, for the person at the
+		// terminal; stdout stays JSON.
+		pages, err := app.NewPages(nil)
+		if err != nil {
+			return err
+		}
+		for _, s := range statuspage.ReportWords(pages, "en", rep) {
+			fmt.Fprintln(stderr, s)
+		}
+		return nil
 	case "export":
 		return exportStatus(ctx, svc, cfg, fs.Arg(0), stdout)
 	case "webhooks":

@@ -396,3 +396,49 @@ func TestStatusReportBadPeriod(t *testing.T) {
 		t.Errorf("status report --quarter 2026-Q1: %v\n%s", err, out)
 	}
 }
+
+// TestStatusReportSaysMeasuredSpan: varde status report says in the
+// page's words from when a quarter was measured, or that nothing of it
+// was, and gives the measured span in its JSON.
+func TestStatusReportSaysMeasuredSpan(t *testing.T) {
+	ctx := context.Background()
+	cfgPath := adminConfig(t)
+	cfg, err := config.Load(cfgPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := app.OpenStore(ctx, cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := time.Date(2026, 2, 10, 12, 0, 0, 0, time.UTC)
+	err = st.RecordProbes(ctx, []*store.ProbeRecord{{Component: "store", Node: "n1", Time: first, OK: true, State: store.HealthUp}})
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, words bytes.Buffer
+	if err := run([]string{"status", "report", "--config", cfgPath, "--quarter", "2026-Q1"}, &out, &words); err != nil {
+		t.Fatal(err)
+	}
+	var rep status.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("stdout is not the report's JSON: %v\n%s", err, out.String())
+	}
+	if !rep.MeasuredFrom.Equal(first) {
+		t.Errorf("measured_from %v, want %v", rep.MeasuredFrom, first)
+	}
+	if want := "no health records from before 2026-02-10 12:00 UTC: the figures cover only the time since"; !strings.Contains(words.String(), want) {
+		t.Errorf("stderr %q, want %q", words.String(), want)
+	}
+	out.Reset()
+	words.Reset()
+	if err := run([]string{"status", "report", "--config", cfgPath, "--quarter", "2025-Q4"}, &out, &words); err != nil {
+		t.Fatal(err)
+	}
+	if want := "nothing was measured"; !strings.Contains(words.String(), want) {
+		t.Errorf("2025-Q4: stderr %q, want %q", words.String(), want)
+	}
+}

@@ -116,9 +116,16 @@
 //
 // The 90-day bars are the share of recorded probe results that
 // succeeded, per UTC day. Reports take availability from the recorded
-// state changes instead (time not down, over the period minus announced
-// maintenance), since probe results are pruned after 100 days but
-// transitions are kept. A window counts only from when it was announced,
+// state changes instead (time not down, over the measured span minus
+// announced maintenance), since probe results are pruned after 100 days
+// but transitions are kept. The measured span is the part of the period
+// from the store's oldest health record (Report.DataFrom) on, named as
+// Report.MeasuredFrom and MeasuredTo: time before that record holds no
+// outage only for want of records, so it is not counted as available.
+// A component first measured later (ComponentReport.MeasuredFrom) is
+// measured from its own first record.
+// A period with nothing measured has no availability (nil), and
+// Report.Unmeasured says why. A window counts only from when it was announced,
 // and excuses only down and degraded time that began after that, so a
 // window recorded over an outage already measured changes nothing. A report counts incidents, people affected and
 // recovery times by when incidents started, and RCAs by when they fell

@@ -144,14 +144,21 @@ type Summary struct {
 // ComponentReport is one component's figures over a report's period.
 type ComponentReport struct {
 	Component string `json:"component"`
-	// AvailabilityPercent is the share of the period the component was
-	// not down (maintenance excluded from the period), from its recorded
-	// state changes.
-	AvailabilityPercent float64 `json:"availability_percent"`
-	Incidents           int     `json:"incidents"`
-	DowntimeMinutes     float64 `json:"downtime_minutes"`
-	DegradedMinutes     float64 `json:"degraded_minutes"`
-	MaintenanceMinutes  float64 `json:"maintenance_minutes"`
+	// AvailabilityPercent is the share of the measured span (its
+	// MeasuredFrom to the report's MeasuredTo, maintenance excluded) the
+	// component was not down, from its recorded state changes; nil
+	// (null) when nothing of the period was measured (the report's
+	// Unmeasured says why).
+	AvailabilityPercent *float64 `json:"availability_percent"`
+	// MeasuredFrom is where the component's measured span begins: the
+	// report's MeasuredFrom, or the component's own first health record
+	// (this node's, or any node's for a node) if that is later. Absent
+	// when nothing of the component was measured in the period.
+	MeasuredFrom       time.Time `json:"measured_from,omitzero"`
+	Incidents          int       `json:"incidents"`
+	DowntimeMinutes    float64   `json:"downtime_minutes"`
+	DegradedMinutes    float64   `json:"degraded_minutes"`
+	MaintenanceMinutes float64   `json:"maintenance_minutes"`
 	// MTTRMinutes is the mean time to recovery of the period's resolved
 	// incidents (nil without any).
 	MTTRMinutes    *float64 `json:"mttr_minutes,omitempty"`
@@ -165,6 +172,17 @@ type ComponentReport struct {
 	RCAOnTimePercent *float64 `json:"rca_on_time_percent,omitempty"`
 }
 
+// Why a report's period was not measured (Report.Unmeasured).
+const (
+	// UnmeasuredNoRecords: the store holds no health record at all.
+	UnmeasuredNoRecords = "no_health_records"
+	// UnmeasuredBeforeData: the period ended before the oldest health
+	// record (Report.DataFrom).
+	UnmeasuredBeforeData = "before_data_from"
+	// UnmeasuredNotStarted: the period has not started.
+	UnmeasuredNotStarted = "not_started"
+)
+
 // Report is a resilience report over [From, To).
 type Report struct {
 	Version     int       `json:"version"`
@@ -174,9 +192,19 @@ type Report struct {
 	From  time.Time `json:"from"`
 	To    time.Time `json:"to"`
 	// DataFrom is the time of the node's oldest health record (probe
-	// result or state change), absent when it has none: figures for
-	// time before it are not measured, only assumed.
-	DataFrom   time.Time         `json:"data_from,omitzero"`
+	// result or state change), absent when it has none: availability
+	// leaves out the time before it, which nothing measured.
+	DataFrom time.Time `json:"data_from,omitzero"`
+	// MeasuredFrom and MeasuredTo bound the part of [From, To) at or
+	// after DataFrom: the span the figures are measured over. Both are
+	// absent when nothing of the period was measured.
+	MeasuredFrom time.Time `json:"measured_from,omitzero"`
+	MeasuredTo   time.Time `json:"measured_to,omitzero"`
+	// Unmeasured says why nothing of the period was measured, and so
+	// why no availability is given: UnmeasuredNoRecords,
+	// UnmeasuredBeforeData or UnmeasuredNotStarted; empty when some of
+	// it was.
+	Unmeasured string            `json:"unmeasured,omitempty"`
 	Components []ComponentReport `json:"components"`
 	// Total sums incidents, downtime, people and RCAs over all
 	// components; its availability is the lowest component's.

@@ -65,7 +65,22 @@ func (s *Service) report(ctx context.Context, from, to time.Time, title string, 
 	rep.DataFrom = since
 	if !end.After(from) {
 		rep.To = to
-		return rep, nil // the period has not started
+		rep.Unmeasured = UnmeasuredNotStarted
+		return rep, nil
+	}
+	// Availability is a share of the measured span only: time before
+	// the first health record holds no recorded outage, for want of any
+	// record, not for want of an outage.
+	measuredFrom := later(from, since)
+	switch {
+	case since.IsZero():
+		rep.Unmeasured = UnmeasuredNoRecords
+		measuredFrom = end
+	case !since.Before(end):
+		rep.Unmeasured = UnmeasuredBeforeData
+		measuredFrom = end
+	default:
+		rep.MeasuredFrom, rep.MeasuredTo = measuredFrom, end
 	}
 	maint, err := s.Store.ListMaintenance(ctx, from, end)
 	if err != nil {
@@ -96,16 +111,18 @@ func (s *Service) report(ctx context.Context, from, to time.Time, title string, 
 		ids = append(ids, c.ID)
 	}
 	ids = append(ids, goneNodes(ids, buckets, rep.Incidents, from, end)...)
-	total := ComponentReport{Component: "all", AvailabilityPercent: 100}
+	total := ComponentReport{Component: "all"}
 	var totalRecovery time.Duration
 	var totalRecovered int
 	for _, id := range ids {
-		cr, recovery, recovered, err := s.componentReport(ctx, id, from, end, now, maint, incs)
+		cr, recovery, recovered, err := s.componentReport(ctx, id, from, measuredFrom, end, now, maint, incs)
 		if err != nil {
 			return nil, err
 		}
 		rep.Components = append(rep.Components, cr)
-		total.AvailabilityPercent = min(total.AvailabilityPercent, cr.AvailabilityPercent)
+		if a := cr.AvailabilityPercent; a != nil && (total.AvailabilityPercent == nil || *a < *total.AvailabilityPercent) {
+			total.AvailabilityPercent = a
+		}
 		total.Incidents += cr.Incidents
 		total.DowntimeMinutes += cr.DowntimeMinutes
 		total.DegradedMinutes += cr.DegradedMinutes
@@ -144,8 +161,10 @@ func goneNodes(ids []string, buckets []*store.ProbeBucket, incs []Incident, from
 	return out
 }
 
-// componentReport computes one component's figures over [from, end).
-func (s *Service) componentReport(ctx context.Context, id string, from, end, now time.Time, maint []*store.Maintenance, incs []*store.Incident) (cr ComponentReport, recovery time.Duration, recovered int, err error) {
+// componentReport computes one component's figures over [from, end),
+// its availability over the measured span [measuredFrom, end) (none if
+// that is empty).
+func (s *Service) componentReport(ctx context.Context, id string, from, measuredFrom, end, now time.Time, maint []*store.Maintenance, incs []*store.Incident) (cr ComponentReport, recovery time.Duration, recovered int, err error) {
 	cr.Component = id
 	// A window counts from when it was announced, and excuses only the
 	// down and degraded time that began after that: announcing one over
@@ -166,9 +185,32 @@ func (s *Service) componentReport(ctx context.Context, id string, from, end, now
 	cr.DowntimeMinutes = minutes(downTime)
 	cr.DegradedMinutes = minutes(total(degraded) - excused(degraded, windows))
 	cr.MaintenanceMinutes = minutes(maintTime)
-	cr.AvailabilityPercent = 100
-	if period := end.Sub(from) - maintTime; period > 0 {
-		cr.AvailabilityPercent = roundTo(100*(1-float64(downTime)/float64(period)), 3)
+	// A component first measured later than the store's first record
+	// (one configured later, or seen by this node only since it
+	// started) is measured from its own first record.
+	if measuredFrom.Before(end) {
+		q := store.HealthQuery{Component: id, Node: s.Node}
+		if strings.HasPrefix(id, NodePrefix) {
+			q.Node = ""
+		}
+		first, err := s.firstRecord(ctx, q)
+		if err != nil {
+			return cr, 0, 0, err
+		}
+		if first.IsZero() {
+			first = end
+		}
+		measuredFrom = later(measuredFrom, first)
+	}
+	if measuredFrom.Before(end) {
+		cr.MeasuredFrom = measuredFrom
+		m := []span{{measuredFrom, end}}
+		mDown := clip(down, measuredFrom, end)
+		a := 100.0
+		if period := end.Sub(measuredFrom) - overlap(m, merge(spansOf(windows, time.Time{}))); period > 0 {
+			a = roundTo(100*(1-float64(total(mDown)-excused(mDown, windows))/float64(period)), 3)
+		}
+		cr.AvailabilityPercent = &a
 	}
 	for _, in := range incs {
 		if !slices.Contains(in.Components, id) && in.Component != id {
@@ -361,6 +403,17 @@ func merge(ss []span) []span {
 	return out
 }
 
+// clip is the parts of ss within [from, to).
+func clip(ss []span, from, to time.Time) []span {
+	var out []span
+	for _, x := range ss {
+		if lo, hi := later(x.from, from), earlier(x.to, to); hi.After(lo) {
+			out = append(out, span{lo, hi})
+		}
+	}
+	return out
+}
+
 func total(ss []span) time.Duration {
 	var d time.Duration
 	for _, s := range ss {
@@ -431,15 +484,22 @@ func earlier(a, b time.Time) time.Time {
 // probe result or a state change; zero when there is none. Probe
 // results are pruned by age, state changes are kept.
 func (s *Service) dataFrom(ctx context.Context) (time.Time, error) {
+	return s.firstRecord(ctx, store.HealthQuery{})
+}
+
+// firstRecord is the time of the oldest health record q selects, a
+// probe result or a state change; zero when there is none.
+func (s *Service) firstRecord(ctx context.Context, q store.HealthQuery) (time.Time, error) {
+	q.Limit = 1
 	var first time.Time
-	ts, err := s.Store.ListHealthTransitions(ctx, store.HealthQuery{Limit: 1})
+	ts, err := s.Store.ListHealthTransitions(ctx, q)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("list health transitions: %w", err)
 	}
 	if len(ts) > 0 {
 		first = ts[0].Time.UTC()
 	}
-	ps, err := s.Store.ListProbes(ctx, store.HealthQuery{Limit: 1})
+	ps, err := s.Store.ListProbes(ctx, q)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("list probes: %w", err)
 	}

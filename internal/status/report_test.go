@@ -2,12 +2,16 @@ package status_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/varde-eid/varde/internal/health"
 	"github.com/varde-eid/varde/internal/status"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -223,5 +227,133 @@ func TestReportDataFrom(t *testing.T) {
 	}
 	if rep.DataFrom.Before(start) || !rep.DataFrom.Before(start.Add(time.Minute)) {
 		t.Errorf("data_from %v, want the first probe round at %v", rep.DataFrom, start)
+	}
+}
+
+// TestReportAvailabilityOverMeasuredSpan: in a quarter whose first
+// health record falls inside it, availability is the share of the time
+// since that record, which the report names, not of the whole quarter;
+// a period with nothing measured gives no availability and says why.
+func TestReportAvailabilityOverMeasuredSpan(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	clk := &clock{t: start}
+	h := newHarness(t, openDB(t), clk, "n1")
+	from, to := quarter(4)
+
+	rep, err := h.svc.Report(ctx, from, to, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Unmeasured != status.UnmeasuredNoRecords || rep.Total.AvailabilityPercent != nil || !rep.MeasuredFrom.IsZero() {
+		t.Errorf("with no health record: unmeasured %q, availability %v, measured_from %v; want %q, none, none",
+			rep.Unmeasured, rep.Total.AvailabilityPercent, rep.MeasuredFrom, status.UnmeasuredNoRecords)
+	}
+
+	h.round()
+	h.fail.Store(true)
+	for range 60 { // five minutes, down after the third
+		h.round()
+	}
+	h.fail.Store(false)
+	for range 60 {
+		h.round()
+	}
+	rep, err = h.svc.Report(ctx, from, to, "2026-Q4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.MeasuredFrom.Equal(rep.DataFrom) || !rep.MeasuredTo.Equal(rep.To) || rep.Unmeasured != "" {
+		t.Errorf("measured %v – %v (unmeasured %q), want data_from %v to %v", rep.MeasuredFrom, rep.MeasuredTo, rep.Unmeasured, rep.DataFrom, rep.To)
+	}
+	var bank *status.ComponentReport
+	for i := range rep.Components {
+		if rep.Components[i].Component == "bankid" {
+			bank = &rep.Components[i]
+		}
+	}
+	if bank == nil || bank.AvailabilityPercent == nil || bank.DowntimeMinutes <= 0 {
+		t.Fatalf("bankid report = %+v", bank)
+	}
+	span := rep.MeasuredTo.Sub(rep.MeasuredFrom).Minutes()
+	want := 100 * (1 - bank.DowntimeMinutes/span)
+	if got := *bank.AvailabilityPercent; got > want+0.01 || got < want-0.01 {
+		t.Errorf("bankid availability %v %%, want %.3f %% (%.2f min down of %.2f measured)", got, want, bank.DowntimeMinutes, span)
+	}
+	if *rep.Total.AvailabilityPercent != *bank.AvailabilityPercent {
+		t.Errorf("total availability %v, want the lowest, bankid's %v", *rep.Total.AvailabilityPercent, *bank.AvailabilityPercent)
+	}
+
+	qf, qt := quarter(3)
+	rep, err = h.svc.Report(ctx, qf, qt, "2026-Q3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Unmeasured != status.UnmeasuredBeforeData || rep.Total.AvailabilityPercent != nil || !rep.MeasuredFrom.IsZero() {
+		t.Errorf("quarter before data_from: unmeasured %q, availability %v, measured_from %v", rep.Unmeasured, rep.Total.AvailabilityPercent, rep.MeasuredFrom)
+	}
+	for _, c := range rep.Components {
+		if c.AvailabilityPercent != nil {
+			t.Errorf("quarter before data_from: %s availability %v, want none", c.Component, *c.AvailabilityPercent)
+		}
+	}
+	b, err := json.Marshal(rep.Total)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"availability_percent":null`) {
+		t.Errorf("unmeasured total in JSON = %s, want availability_percent null", b)
+	}
+}
+
+// TestReportComponentMeasuredFromItsFirstRecord: a provider configured
+// an hour after the node started is measured from its own first record:
+// the hour before it is not counted as available.
+func TestReportComponentMeasuredFromItsFirstRecord(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	for range 720 { // an hour
+		h.round()
+	}
+	var down atomic.Bool
+	down.Store(true)
+	if err := h.mon.Add("minid", health.PingProber(func(context.Context) error {
+		if down.Load() {
+			return &health.ProbeError{Reason: health.FailureConnect, Err: errors.New("connection refused")}
+		}
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	added := clk.Now()
+	for range 60 { // five minutes
+		h.round()
+	}
+	down.Store(false)
+	for range 60 {
+		h.round()
+	}
+	from, to := quarter(4)
+	rep, err := h.svc.Report(ctx, from, to, "2026-Q4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var minid *status.ComponentReport
+	for i := range rep.Components {
+		if rep.Components[i].Component == "minid" {
+			minid = &rep.Components[i]
+		}
+	}
+	if minid == nil || minid.AvailabilityPercent == nil || minid.DowntimeMinutes <= 0 {
+		t.Fatalf("minid report = %+v", minid)
+	}
+	if minid.MeasuredFrom.Before(added) || !minid.MeasuredFrom.After(rep.MeasuredFrom) {
+		t.Errorf("minid measured from %v, want its first probe after %v (the report's %v)", minid.MeasuredFrom, added, rep.MeasuredFrom)
+	}
+	span := rep.MeasuredTo.Sub(minid.MeasuredFrom).Minutes()
+	want := 100 * (1 - minid.DowntimeMinutes/span)
+	if got := *minid.AvailabilityPercent; got > want+0.01 || got < want-0.01 {
+		t.Errorf("minid availability %v %%, want %.3f %% (%.2f min down of %.2f measured)", got, want, minid.DowntimeMinutes, span)
 	}
 }

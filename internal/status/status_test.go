@@ -287,7 +287,7 @@ func TestIncidentLifecycle(t *testing.T) {
 	if bank == nil || bank.Incidents != 1 || bank.PeopleAffected != 3 || bank.RCAsDue != 1 || bank.RCAsOnTime != 0 {
 		t.Fatalf("bankid report = %+v", bank)
 	}
-	if bank.DowntimeMinutes <= 0 || bank.AvailabilityPercent >= 100 || bank.MTTRMinutes == nil {
+	if bank.DowntimeMinutes <= 0 || bank.AvailabilityPercent == nil || *bank.AvailabilityPercent >= 100 || bank.MTTRMinutes == nil {
 		t.Errorf("bankid downtime %v availability %v mttr %v", bank.DowntimeMinutes, bank.AvailabilityPercent, bank.MTTRMinutes)
 	}
 	if rep.Total.Incidents != 1 {

@@ -68,7 +68,10 @@
 // published; each report links to all of them. Quarters that ended
 // before the node's first health record (status.Report.DataFrom) are
 // left out, and not linked from served reports either: nothing was
-// measured in them. The JSON files are byte for byte what the API
+// measured in them. The incident pages and documents are those of every
+// incident the page, the feed or an exported report shows, so a report's
+// link to an incident older than the page's 90 days resolves too. The
+// JSON files are byte for byte what the API
 // answers for the same Summary. The export is built in a temporary
 // directory beside dir and renamed into place, so a failed or half-written
 // export never replaces a good one.

@@ -67,18 +67,6 @@ func exportFiles(ctx context.Context, src Source, pages *httpx.Pages, now time.T
 	if err != nil {
 		return nil, fmt.Errorf("summary: %w", err)
 	}
-	incs := map[string]*status.Incident{}
-	list := feedIncidents(s)
-	for _, x := range list {
-		if !validID.MatchString(x.ID) {
-			return nil, fmt.Errorf("incident id %q cannot name a file", x.ID)
-		}
-		inc, err := src.Incident(ctx, x.ID)
-		if err != nil {
-			return nil, fmt.Errorf("incident %s: %w", x.ID, err)
-		}
-		incs[x.ID] = inc
-	}
 	// The current quarter and the ExportQuarters-1 before it, newest
 	// first: each export replaces the whole directory, so a quarter it
 	// left out would vanish from a published copy. Quarters that ended
@@ -104,6 +92,28 @@ func exportFiles(ctx context.Context, src Source, pages *httpx.Pages, now time.T
 			break
 		}
 		at = p.From.Add(-time.Nanosecond)
+	}
+
+	// The incidents on the page and in the feed, and those the exported
+	// reports list, which may have been resolved before the page's 90
+	// days: each report links its incidents' pages.
+	incs := map[string]*status.Incident{}
+	list := feedIncidents(s)
+	for _, r := range reps {
+		list = append(list, r.rep.Incidents...)
+	}
+	for _, x := range list {
+		if incs[x.ID] != nil {
+			continue
+		}
+		if !validID.MatchString(x.ID) {
+			return nil, fmt.Errorf("incident id %q cannot name a file", x.ID)
+		}
+		inc, err := src.Incident(ctx, x.ID)
+		if err != nil {
+			return nil, fmt.Errorf("incident %s: %w", x.ID, err)
+		}
+		incs[x.ID] = inc
 	}
 
 	files := map[string][]byte{}

@@ -284,3 +284,50 @@ func TestReportSaysUnmeasured(t *testing.T) {
 		t.Error("the 2026-Q3 report, measured from August, says it is unmeasured")
 	}
 }
+
+// TestReportSaysMeasuredFrom: a report of a quarter whose first health
+// record falls inside it says from when its figures are measured, and
+// a component with no measured availability reads as not measured, not
+// as a percentage.
+func TestReportSaysMeasuredFrom(t *testing.T) {
+	src := fixture()
+	src.report.DataFrom = time.Date(2026, 8, 3, 9, 30, 0, 0, time.UTC)
+	src.report.Components[0].AvailabilityPercent = nil
+	srv := server(t, src)
+	page := get(t, srv.URL+"/status/reports?quarter=2026-Q3&lang=en").body
+	if !strings.Contains(page, "no health records from before 2026-08-03 09:30 UTC: the figures cover only the time since") {
+		t.Error("the 2026-Q3 report, measured from 3 August, does not say so")
+	}
+	if !strings.Contains(page, "<td>not measured</td>") {
+		t.Error("a component with no availability does not read as not measured")
+	}
+	if page := get(t, srv.URL+"/status/reports?quarter=2026-Q4&lang=en").body; strings.Contains(page, "the figures cover only the time since") {
+		t.Error("the 2026-Q4 report, measured throughout, says it is measured from a time in it")
+	}
+}
+
+// TestExportHasIncidentsOfOlderReports: an incident an exported report
+// lists but the page no longer shows (resolved before its 90 days) has
+// its page in the export too, so the report's link to it resolves.
+func TestExportHasIncidentsOfOlderReports(t *testing.T) {
+	src := fixture()
+	old := *src.incidents["inc-0003"]
+	old.ID = "inc-0000"
+	old.Title = map[string]string{"en": "Demo BankID was down in the spring"}
+	src.incidents[old.ID] = &old
+	src.report.Incidents = append(src.report.Incidents, old)
+	dir := filepath.Join(t.TempDir(), "status")
+	if err := export(t, src, dir); err != nil {
+		t.Fatal(err)
+	}
+	report := readFile(t, dir, "reports/2026-Q3.html")
+	if !strings.Contains(report, `href="../incidents/inc-0000.html"`) {
+		t.Fatal("the 2026-Q3 report does not link the older incident")
+	}
+	if page := readFile(t, dir, "incidents/inc-0000.html"); !strings.Contains(page, "Demo BankID was down in the spring") {
+		t.Error("the older incident's page does not show it")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "api", "v1", "incidents", "inc-0000.json")); err != nil {
+		t.Error(err)
+	}
+}

@@ -191,11 +191,11 @@ func fixture() *fakeSource {
 	rep := &status.Report{DataFrom: time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC),
 		Version: 1, GeneratedAt: now,
 		Components: []status.ComponentReport{
-			{Component: "node:oslo-1", AvailabilityPercent: 100},
-			{Component: "provider:passkey", AvailabilityPercent: 99.93, Incidents: 1, DowntimeMinutes: 0, DegradedMinutes: 90, MTTRMinutes: ptr(90.0), PeopleAffected: 321, FailedAttempts: 400, RCAsDue: 1, RCAsOnTime: 0, RCAOnTimePercent: ptr(0.0)},
-			{Component: "provider:bankid", AvailabilityPercent: 99.62, Incidents: 3, DowntimeMinutes: 245, MTTRMinutes: ptr(102.5), PeopleAffected: 12388, FailedAttempts: 20561, RCAsDue: 1, RCAsOnTime: 1, RCAOnTimePercent: ptr(100.0)},
+			{Component: "node:oslo-1", AvailabilityPercent: ptr(100.0)},
+			{Component: "provider:passkey", AvailabilityPercent: ptr(99.93), Incidents: 1, DowntimeMinutes: 0, DegradedMinutes: 90, MTTRMinutes: ptr(90.0), PeopleAffected: 321, FailedAttempts: 400, RCAsDue: 1, RCAsOnTime: 0, RCAOnTimePercent: ptr(0.0)},
+			{Component: "provider:bankid", AvailabilityPercent: ptr(99.62), Incidents: 3, DowntimeMinutes: 245, MTTRMinutes: ptr(102.5), PeopleAffected: 12388, FailedAttempts: 20561, RCAsDue: 1, RCAsOnTime: 1, RCAOnTimePercent: ptr(100.0)},
 		},
-		Total:     status.ComponentReport{Component: "total", AvailabilityPercent: 99.62, Incidents: 4, DowntimeMinutes: 245, DegradedMinutes: 110, MTTRMinutes: ptr(98.0), PeopleAffected: 12709, FailedAttempts: 20961, RCAsDue: 2, RCAsOnTime: 1, RCAOnTimePercent: ptr(50.0)},
+		Total:     status.ComponentReport{Component: "total", AvailabilityPercent: ptr(99.62), Incidents: 4, DowntimeMinutes: 245, DegradedMinutes: 110, MTTRMinutes: ptr(98.0), PeopleAffected: 12709, FailedAttempts: 20961, RCAsDue: 2, RCAsOnTime: 1, RCAOnTimePercent: ptr(50.0)},
 		Incidents: []status.Incident{published, overdue, due, open},
 	}
 	return &fakeSource{summary: s, incidents: incs, report: rep}

@@ -75,6 +75,9 @@ func ParseDate(s string) (time.Time, error) {
 	return t, nil
 }
 
+// days is d in whole days, rounded up.
+func days(d time.Duration) int64 { return int64((d + 24*time.Hour - 1) / (24 * time.Hour)) }
+
 // ParsePeriod reads a report query: ?quarter=2026-Q3, or ?from=&to= dates
 // (to exclusive), or nothing for the current quarter to date. A period
 // that starts at or after now, is empty, longer than MaxPeriod, or mixes
@@ -118,7 +121,7 @@ func ParsePeriod(q url.Values, now time.Time) (Period, error) {
 		return Period{}, fmt.Errorf("%w: from must be before to", ErrBadPeriod)
 	}
 	if p.To.Sub(p.From) > MaxPeriod {
-		return Period{}, fmt.Errorf("%w: longer than %v", ErrBadPeriod, MaxPeriod)
+		return Period{}, fmt.Errorf("%w: the period is %d days long, at most %d", ErrBadPeriod, days(p.To.Sub(p.From)), days(MaxPeriod))
 	}
 	if !p.From.Before(now) {
 		return Period{}, fmt.Errorf("%w: the period has not started", ErrBadPeriod)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/status"
 )
 
@@ -14,10 +15,13 @@ type reportView struct {
 	// Unmeasured says the period ended before the node's first health
 	// record: its figures are not measured.
 	Unmeasured bool
-	Chart      chartView
-	Rows       []reportRow
-	Total      reportRow
-	Incident   []incidentView
+	// MeasuredFrom, when the first health record falls inside the
+	// period, says from when its figures are measured.
+	MeasuredFrom *timeView
+	Chart        chartView
+	Rows         []reportRow
+	Total        reportRow
+	Incident     []incidentView
 	// Quarters are links to recent quarters: served, the five up to the
 	// one shown; exported, the ExportQuarters exported beside it.
 	Quarters []quarterLink
@@ -64,7 +68,7 @@ func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll 
 		Title: rep.Title, From: rep.From.UTC().Format(time.DateOnly),
 		To: rep.To.UTC().Add(-time.Nanosecond).Format(time.DateOnly),
 	}
-	rv.Unmeasured = rep.DataFrom.IsZero() || !rep.DataFrom.Before(rep.To)
+	rv.Unmeasured, rv.MeasuredFrom = v.measuredSpan(rep)
 	d.Title = v.tf("status.report.title", rep.Title)
 	for _, c := range rep.Components {
 		rv.Rows = append(rv.Rows, v.reportRow(v.componentName(c.Component), c))
@@ -98,6 +102,33 @@ func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll 
 	return d
 }
 
+// measuredSpan says whether nothing of the report's period was
+// measured, and, when the node's first health record falls inside it,
+// from when it was.
+func (v *viewer) measuredSpan(rep *status.Report) (unmeasured bool, from *timeView) {
+	unmeasured = rep.DataFrom.IsZero() || !rep.DataFrom.Before(rep.To)
+	if !unmeasured && rep.DataFrom.After(rep.From) {
+		from = v.timePtr(&rep.DataFrom)
+	}
+	return unmeasured, from
+}
+
+// ReportWords is what a report's page says of its period, in lang: the
+// period, and that nothing of it was measured or from when it was. The
+// command line prints them beside the report.
+func ReportWords(pages *httpx.Pages, lang string, rep *status.Report) []string {
+	v := newViewer(pages, lang, time.Time{}, linker{})
+	out := []string{v.tf("status.report.period", rep.From.UTC().Format(time.DateOnly), rep.To.UTC().Add(-time.Nanosecond).Format(time.DateOnly))}
+	unmeasured, from := v.measuredSpan(rep)
+	if unmeasured {
+		out = append(out, v.t("status.report.unmeasured"))
+	}
+	if from != nil {
+		out = append(out, v.tf("status.report.measuredfrom", from.Text))
+	}
+	return out
+}
+
 // measured reports whether the quarter holding t ends after the node's
 // first health record: the quarters before are neither linked nor
 // exported, since nothing was measured in them.
@@ -108,7 +139,7 @@ func measured(rep *status.Report, t time.Time) bool {
 
 func (v *viewer) reportRow(name string, c status.ComponentReport) reportRow {
 	r := reportRow{
-		Name: name, Availability: v.percent(c.AvailabilityPercent), Incidents: v.number(int64(c.Incidents)),
+		Name: name, Availability: v.availability(c.AvailabilityPercent), Incidents: v.number(int64(c.Incidents)),
 		Downtime: v.decimal(c.DowntimeMinutes, 1), People: v.number(c.PeopleAffected), MTTR: v.t("status.report.none"),
 	}
 	if c.MTTRMinutes != nil {
@@ -131,7 +162,9 @@ func (v *viewer) reportRow(name string, c status.ComponentReport) reportRow {
 func chartLow(cs []status.ComponentReport) float64 {
 	lowest := 100.0
 	for _, c := range cs {
-		lowest = min(lowest, c.AvailabilityPercent)
+		if c.AvailabilityPercent != nil {
+			lowest = min(lowest, *c.AvailabilityPercent)
+		}
 	}
 	for _, lo := range []float64{99, 95, 90} {
 		if lowest >= lo {
@@ -147,15 +180,18 @@ func (v *viewer) chart(cs []status.ComponentReport) chartView {
 	var parts []string
 	for i, c := range cs {
 		name := v.componentName(c.Component)
-		val := v.percent(c.AvailabilityPercent)
-		frac := (min(max(c.AvailabilityPercent, lo), 100) - lo) / (100 - lo)
-		w := max(frac*barTrack, 2)
-		cls := "bar-ok"
-		switch {
-		case c.AvailabilityPercent < 99:
-			cls = "bar-bad"
-		case c.AvailabilityPercent < 99.9:
-			cls = "bar-warn"
+		val := v.availability(c.AvailabilityPercent)
+		// An unmeasured component has a track and no bar.
+		w, cls := 0.0, "bar-ok"
+		if a := c.AvailabilityPercent; a != nil {
+			frac := (min(max(*a, lo), 100) - lo) / (100 - lo)
+			w = max(frac*barTrack, 2)
+			switch {
+			case *a < 99:
+				cls = "bar-bad"
+			case *a < 99.9:
+				cls = "bar-warn"
+			}
 		}
 		y := i * rowHeight
 		ch.Bars = append(ch.Bars, barView{
@@ -169,3 +205,12 @@ func (v *viewer) chart(cs []status.ComponentReport) chartView {
 }
 
 func trimFloat(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) }
+
+// availability is a report's availability figure, or says that nothing
+// was measured.
+func (v *viewer) availability(p *float64) string {
+	if p == nil {
+		return v.t("status.report.notmeasured")
+	}
+	return v.percent(*p)
+}

@@ -417,6 +417,22 @@ func TestParsePeriod(t *testing.T) {
 	}
 }
 
+// TestParsePeriodSaysWhatIsWrong: a period refused says why in words a
+// person can act on.
+func TestParsePeriodSaysWhatIsWrong(t *testing.T) {
+	tests := []struct{ query, want string }{
+		{"from=2024-01-01&to=2026-07-01", "the period is 912 days long, at most 732"},
+		{"from=2026-12-01&to=2027-01-01", "the period has not started"},
+		{"from=2026-07-01&to=2026-07-01", "from must be before to"},
+	}
+	for _, tt := range tests {
+		q, _ := url.ParseQuery(tt.query)
+		if _, err := ParsePeriod(q, now); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParsePeriod(%q) = %v, want %q", tt.query, err, tt.want)
+		}
+	}
+}
+
 // FuzzParseQuarter: no input panics, and an accepted quarter is three
 // months starting on a quarter's first day and names itself.
 func FuzzParseQuarter(f *testing.F) {
