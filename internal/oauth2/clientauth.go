@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -57,9 +58,12 @@ type ClientAuthenticator struct {
 	// checkAudience.
 	Audiences []string
 	// HTTPClient fetches clients' jwks_uri; nil means a client with a
-	// 5 s timeout.
+	// 5 s timeout. Redirects are never followed, whatever its
+	// CheckRedirect: keys come from the URL the client registered.
 	HTTPClient *http.Client
-	Now        func() time.Time
+	// Log records why a jwks_uri could not be fetched; nil logs nothing.
+	Log *slog.Logger
+	Now func() time.Time
 	// MaxAssertionLifetime caps exp − now (default 5 min); Leeway is the
 	// clock skew allowed on exp, nbf and iat (default 30 s).
 	MaxAssertionLifetime time.Duration
@@ -499,6 +503,9 @@ func (a *ClientAuthenticator) fetchJWKS(ctx context.Context, uri string, refetch
 	}
 	set, err := a.download(ctx, uri)
 	if err != nil {
+		if a.Log != nil {
+			a.Log.WarnContext(ctx, "jwks_uri fetch failed", "jwks_uri", uri, "err", err)
+		}
 		// Stale keys, if any, are served while the client's server is
 		// down; a jwks_uri never fetched leaves none.
 		failed := &fetchedJWKS{failedAt: now}
@@ -508,6 +515,9 @@ func (a *ClientAuthenticator) fetchJWKS(ctx context.Context, uri string, refetch
 		a.storeJWKS(uri, failed)
 		if !failed.fetchedAt.IsZero() {
 			return failed.set, nil
+		}
+		if errors.Is(err, errJWKSRedirect) {
+			return set, InvalidClient("could not fetch the client's jwks_uri: it answered with a redirect, which is not followed")
 		}
 		return set, InvalidClient("could not fetch the client's jwks_uri")
 	}
@@ -526,12 +536,19 @@ func (a *ClientAuthenticator) storeJWKS(uri string, f *fetchedJWKS) {
 	a.jwks[uri] = f
 }
 
+// errJWKSRedirect is a jwks_uri that answered with a redirect.
+var errJWKSRedirect = errors.New("jwks_uri: redirect refused")
+
 func (a *ClientAuthenticator) download(ctx context.Context, uri string) (jose.JSONWebKeySet, error) {
 	var set jose.JSONWebKeySet
-	hc := a.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: 5 * time.Second}
+	hc := http.Client{Timeout: 5 * time.Second}
+	if a.HTTPClient != nil {
+		hc = *a.HTTPClient
 	}
+	// A redirect could take the fetch to another host, to plain http or
+	// to an address the registered URL does not name: the keys must come
+	// from the jwks_uri itself.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
 	if err != nil {
 		return set, err
@@ -542,6 +559,9 @@ func (a *ClientAuthenticator) download(ctx context.Context, uri string) (jose.JS
 		return set, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return set, fmt.Errorf("%w: status %d to %q", errJWKSRedirect, resp.StatusCode, resp.Header.Get("Location"))
+	}
 	if resp.StatusCode != http.StatusOK {
 		return set, fmt.Errorf("jwks_uri: status %d", resp.StatusCode)
 	}

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -719,5 +720,40 @@ func TestAssertionTyp(t *testing.T) {
 			}
 			wantError(t, err, CodeInvalidClient, "typ")
 		})
+	}
+}
+
+// TestJWKSURIRedirectRefused: a jwks_uri that redirects, here to
+// another server serving the client's keys, is not followed: the client
+// is refused as invalid_client saying so, and the log names the
+// redirect.
+func TestJWKSURIRedirectRefused(t *testing.T) {
+	f := newFixture(t)
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(jwks(f.rsa))
+	}))
+	t.Cleanup(other.Close)
+	redirect := httptest.NewServer(http.RedirectHandler(other.URL+"/jwks", http.StatusFound))
+	t.Cleanup(redirect.Close)
+	if err := f.auth.Clients.CreateClient(context.Background(), &store.Client{
+		ID: "jwt-redirect", AuthMethod: store.AuthPrivateKeyJWT, JWKSURI: redirect.URL + "/jwks",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	f.auth.Log = slog.New(slog.NewTextHandler(&logged, nil))
+	_, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, f.rsa, claimsFor("jwt-redirect", f.clock.Now())))))
+	wantError(t, err, CodeInvalidClient, "redirect, which is not followed")
+	if strings.Contains(AsError(err).Description, other.URL) {
+		t.Errorf("description %q names the redirect target", AsError(err).Description)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("redirect target fetched %d times, want 0", n)
+	}
+	if !strings.Contains(logged.String(), "redirect refused") || !strings.Contains(logged.String(), other.URL) {
+		t.Errorf("log = %q, want the refused redirect and its target", logged.String())
 	}
 }
