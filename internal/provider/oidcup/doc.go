@@ -139,7 +139,9 @@
 //   - Keys: the JWKS is cached for Timeouts.JWKS; a kid it does not hold
 //     makes one refetch, at most once per Timeouts.Refetch of the last
 //     such refetch (OIDC Core §10.1.1, key rotation); the health probe's
-//     fetches do not hold it back. A kid still unknown because the
+//     fetches do not hold it back, and a refetch that waits for a
+//     probe's fetch begun before it was asked for then fetches itself,
+//     since the probe's keys may predate the rotation. A kid still unknown because the
 //     refetch was held back is "unknown_key", which does not count
 //     against the upstream's health; after a refetch it is
 //     "bad_signature", as is a known key that does not verify (no
