@@ -757,3 +757,44 @@ func TestJWKSURIRedirectRefused(t *testing.T) {
 		t.Errorf("log = %q, want the refused redirect and its target", logged.String())
 	}
 }
+
+// TestJWKSURIOneFetchAtATime: requests that need a client's jwks_uri
+// while it is being fetched wait for that fetch and share its keys: a
+// burst of assertions, which anyone knowing the client_id can send,
+// makes one request to the client's server, not one each.
+func TestJWKSURIOneFetchAtATime(t *testing.T) {
+	f := newFixture(t)
+	var fetches atomic.Int32
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(jwks(f.rsa))
+	}))
+	t.Cleanup(slow.Close)
+	if err := f.auth.Clients.CreateClient(context.Background(), &store.Client{
+		ID: "jwt-slow", AuthMethod: store.AuthPrivateKeyJWT, JWKSURI: slow.URL + "/jwks",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		tok := sign(t, f.rsa, claimsFor("jwt-slow", f.clock.Now()))
+		go func() {
+			_, err := f.auth.Authenticate(formRequest(assertionForm(tok)))
+			errs <- err
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // every request has asked for the keys
+	close(release)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if got := fetches.Load(); got != 1 {
+		t.Fatalf("jwks_uri fetched %d times for %d requests at once, want 1", got, n)
+	}
+}
