@@ -116,7 +116,9 @@
 //     signed through a crypto.Signer, aud the upstream's issuer as a
 //     single string, a random jti and a one-minute life; or
 //     client_secret_basic (RFC 6749 §2.3.1). The HTTP client never
-//     follows redirects, so credentials go only to the endpoint named.
+//     follows redirects, so credentials go only to the endpoint named;
+//     a discovery document or jwks_uri that redirects fails its fetch
+//     with an error that says the redirect was not followed.
 //   - ID token (OpenID Connect Core §3.1.3.7): the JWS alg must be an
 //     asymmetric algorithm the upstream advertises (item 7; "none" is
 //     "alg_none", HMAC and others "disallowed_alg", RFC 8725 §3.1); the

@@ -370,6 +370,12 @@ func (p *Provider) fetchJSON(ctx context.Context, uri string, limit int64) ([]by
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// Metadata and keys must come from the URL asked (see New): a
+		// redirect is a failure, said as such, since "status 301" alone
+		// reads as if it had been followed.
+		return nil, fmt.Errorf("status %d: redirects are not followed (to %q)", resp.StatusCode, resp.Header.Get("Location"))
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("status %d", resp.StatusCode)
 	}
