@@ -15,6 +15,7 @@ import (
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/webhook"
 )
 
 const clientsUsage = `usage: varde clients <add|list|remove> --config FILE [flags]
@@ -346,13 +347,15 @@ func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 		if c.DPoPBoundAccessTokens {
 			auth += " (DPoP)"
 		}
-		hook := c.StatusWebhook
+		// A secret a relying party keeps in its receivers' query or user
+		// information is not printed.
+		hook := webhook.RedactURL(c.StatusWebhook)
 		if hook == "" {
 			hook = "-"
 		} else if len(c.StatusComponents) > 0 {
 			hook += " (" + strings.Join(c.StatusComponents, ",") + ")"
 		}
-		bcl := c.BackchannelLogoutURI
+		bcl := webhook.RedactURL(c.BackchannelLogoutURI)
 		if bcl == "" {
 			bcl = "-"
 		}

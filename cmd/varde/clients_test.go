@@ -264,7 +264,8 @@ func TestClientsAddStatusWebhook(t *testing.T) {
 		}
 	}
 	args := append(append([]string(nil), base...), "--id", "shop", "--name", "Shop",
-		"--status-webhook", "https://shop.example/events", "--status-components", "store, passkey")
+		"--status-webhook", "https://shop.example/events?token=s3cret", "--status-components", "store, passkey",
+		"--backchannel-logout-uri", "https://shop.example/logout?key=l0gout")
 	if out, err := runCmd(t, args...); err != nil {
 		t.Fatalf("add: %v\n%s", err, out)
 	}
@@ -272,8 +273,12 @@ func TestClientsAddStatusWebhook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "https://shop.example/events (store,passkey)") {
-		t.Errorf("list lacks the webhook:\n%s", out)
+	// The URLs are shown without their query, where a secret may sit.
+	if !strings.Contains(out, "https://shop.example/events?redacted (store,passkey)") || !strings.Contains(out, "https://shop.example/logout?redacted") {
+		t.Errorf("list lacks the webhook or the logout URI:\n%s", out)
+	}
+	if strings.Contains(out, "s3cret") || strings.Contains(out, "l0gout") {
+		t.Errorf("list shows a URL's query:\n%s", out)
 	}
 	if strings.Contains(out, "plain") || strings.Contains(out, "nohook") {
 		t.Errorf("an invalid client was stored:\n%s", out)

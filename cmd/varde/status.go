@@ -17,6 +17,7 @@ import (
 	"github.com/varde-eid/varde/internal/status"
 	"github.com/varde-eid/varde/internal/status/statuspage"
 	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/webhook"
 )
 
 const statusUsage = `usage: varde status <command> --config FILE [flags]
@@ -209,7 +210,8 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // listWebhooks prints client's webhook deliveries, newest first: when,
-// what, how many attempts, where each stands and the last error.
+// what, how many attempts, where each stands, the last error and the
+// URL without its query, where a relying party may keep a secret.
 func listWebhooks(ctx context.Context, st store.Store, client string, limit int, now time.Time, w io.Writer) error {
 	ds, err := st.ListWebhookDeliveries(ctx, client, limit)
 	if err != nil {
@@ -235,7 +237,7 @@ func listWebhooks(ctx context.Context, st store.Store, client string, limit int,
 		if lastErr == "" {
 			lastErr = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", d.CreatedAt.UTC().Format(time.RFC3339), d.Event, d.Attempts, state, lastErr, d.URL)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", d.CreatedAt.UTC().Format(time.RFC3339), d.Event, d.Attempts, state, lastErr, webhook.RedactURL(d.URL))
 	}
 	return tw.Flush()
 }

@@ -31,7 +31,7 @@ func TestStatusWebhooks(t *testing.T) {
 		{ID: "w3", CreatedAt: now.Add(-time.Minute), NextAttemptAt: now.Add(45 * time.Second), Attempts: 2, LastError: "connection refused"},
 	}
 	for _, d := range ds {
-		d.ClientID, d.URL, d.Event, d.ContentType = "bank", "https://bank.example/hook", "component_state", "application/secevent+jwt"
+		d.ClientID, d.URL, d.Event, d.ContentType = "bank", "https://bank.example/hook?token=s3cret", "component_state", "application/secevent+jwt"
 	}
 	other := &store.WebhookDelivery{ID: "w4", ClientID: "shop", URL: "https://shop.example/hook", Event: "component_state", CreatedAt: now}
 	if err := st.EnqueueWebhooks(ctx, append(ds, other)); err != nil {
@@ -54,6 +54,10 @@ func TestStatusWebhooks(t *testing.T) {
 	}
 	if !strings.Contains(lines[1], "connection refused") || !strings.Contains(lines[2], "status 503") || strings.Contains(out, "shop") {
 		t.Errorf("output:\n%s", out)
+	}
+	// The URL is shown without its query, where a secret may sit.
+	if strings.Contains(out, "s3cret") || !strings.Contains(lines[1], "https://bank.example/hook?redacted") {
+		t.Errorf("the URL's query is shown:\n%s", out)
 	}
 	if out, err := runCmd(t, "status", "webhooks", "--config", cfgPath, "--client", "nobody"); err != nil || !strings.Contains(out, "no webhook deliveries to nobody") {
 		t.Errorf("an unknown client: %v\n%s", err, out)

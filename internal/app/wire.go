@@ -88,7 +88,7 @@ func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *
 		Signer: a.Signer, KeySet: keySet,
 		ClientAuth: &oauth2.ClientAuthenticator{
 			Clients: a.clients, Replay: st, Audiences: oidc.Audiences(cfg.Issuer),
-			HTTPClient: &http.Client{Timeout: 5 * time.Second}, Now: opt.Now,
+			HTTPClient: &http.Client{Timeout: 5 * time.Second}, Now: opt.Now, Log: log,
 		},
 		// Proofs are remembered in the store's replay cache, as client
 		// assertions are, so a proof is used once across every node.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -56,10 +57,13 @@ type ClientAuthenticator struct {
 	// client registered for it (store.Client.LegacyEndpointAudience). See
 	// checkAudience.
 	Audiences []string
-	// HTTPClient fetches clients' jwks_uri; nil means a client with a
-	// 5 s timeout.
+	// HTTPClient fetches clients' jwks_uri; nil, or a client without a
+	// timeout, means a 5 s timeout. Redirects are never followed, whatever its
+	// CheckRedirect: keys come from the URL the client registered.
 	HTTPClient *http.Client
-	Now        func() time.Time
+	// Log records why a jwks_uri could not be fetched; nil logs nothing.
+	Log *slog.Logger
+	Now func() time.Time
 	// MaxAssertionLifetime caps exp − now (default 5 min); Leeway is the
 	// clock skew allowed on exp, nbf and iat (default 30 s).
 	MaxAssertionLifetime time.Duration
@@ -68,12 +72,17 @@ type ClientAuthenticator struct {
 	// an unknown kid triggers a refetch at most every JWKSRefetch
 	// (default 30 s). A jwks_uri that fails is tried again at most every
 	// JWKSRefetch, its keys last fetched used meanwhile (none if it was
-	// never fetched: its clients are refused without a try).
+	// never fetched: its clients are refused without a try). A jwks_uri
+	// is fetched once at a time; requests that need it meanwhile share
+	// that fetch.
 	JWKSCacheTTL time.Duration
 	JWKSRefetch  time.Duration
 
 	mu   sync.Mutex
 	jwks map[string]*fetchedJWKS
+	// fetching holds, for each jwks_uri being fetched, a channel closed
+	// when that fetch has stored its result.
+	fetching map[string]chan struct{}
 	// inline caches parsed registered (inline) JWK sets by their JSON
 	// text, so a client's keys are not parsed again on every request. Keyed
 	// by content, it can never serve keys a client no longer has.
@@ -520,31 +529,52 @@ func (a *ClientAuthenticator) clientKeys(ctx context.Context, c *store.Client, r
 }
 
 func (a *ClientAuthenticator) fetchJWKS(ctx context.Context, uri string, refetch bool) (jose.JSONWebKeySet, error) {
-	now := a.now()
-	a.mu.Lock()
-	cached := a.jwks[uri]
-	a.mu.Unlock()
-	if cached != nil {
-		age := now.Sub(cached.fetchedAt)
-		fresh := age >= 0 && age < orDefault(a.JWKSCacheTTL, DefaultJWKSCacheTTL)
-		if refetch {
-			fresh = age >= 0 && age < orDefault(a.JWKSRefetch, DefaultJWKSRefetch)
+	var (
+		now    time.Time
+		cached *fetchedJWKS
+	)
+	for {
+		now = a.now()
+		a.mu.Lock()
+		cached = a.jwks[uri]
+		if set, ok, err := a.cachedJWKS(cached, now, refetch); ok {
+			a.mu.Unlock()
+			return set, err
 		}
-		// While the jwks_uri fails, it is tried again at most every
-		// JWKSRefetch: each try may take the whole HTTP timeout, and
-		// every request of the client would wait it out.
-		if since := now.Sub(cached.failedAt); !cached.failedAt.IsZero() && since >= 0 && since < orDefault(a.JWKSRefetch, DefaultJWKSRefetch) {
-			fresh = true
+		// One fetch of a jwks_uri at a time: requests that need it while
+		// it runs wait for its result, so a burst of assertions (any
+		// caller can send one with an unknown kid) makes one request to
+		// the client's server, not one each.
+		wait := a.fetching[uri]
+		if wait == nil {
+			if a.fetching == nil {
+				a.fetching = map[string]chan struct{}{}
+			}
+			done := make(chan struct{})
+			a.fetching[uri] = done
+			a.mu.Unlock()
+			defer func() {
+				a.mu.Lock()
+				delete(a.fetching, uri)
+				a.mu.Unlock()
+				close(done)
+			}()
+			break
 		}
-		if fresh && cached.fetchedAt.IsZero() {
-			return cached.set, InvalidClient("could not fetch the client's jwks_uri")
-		}
-		if fresh {
-			return cached.set, nil
+		a.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return jose.JSONWebKeySet{}, ctx.Err()
 		}
 	}
-	set, err := a.download(ctx, uri)
+	// The fetch serves every request waiting for it, so it is bounded by
+	// the HTTP client's timeout, not by the request that started it.
+	set, err := a.download(context.WithoutCancel(ctx), uri)
 	if err != nil {
+		if a.Log != nil {
+			a.Log.WarnContext(ctx, "jwks_uri fetch failed", "jwks_uri", uri, "err", err)
+		}
 		// Stale keys, if any, are served while the client's server is
 		// down; a jwks_uri never fetched leaves none.
 		failed := &fetchedJWKS{failedAt: now}
@@ -555,10 +585,37 @@ func (a *ClientAuthenticator) fetchJWKS(ctx context.Context, uri string, refetch
 		if !failed.fetchedAt.IsZero() {
 			return failed.set, nil
 		}
+		if errors.Is(err, errJWKSRedirect) {
+			return set, InvalidClient("could not fetch the client's jwks_uri: it answered with a redirect, which is not followed")
+		}
 		return set, InvalidClient("could not fetch the client's jwks_uri")
 	}
 	a.storeJWKS(uri, &fetchedJWKS{set: set, fetchedAt: now})
 	return set, nil
+}
+
+// cachedJWKS returns what cached holds for a request (refetch: one that
+// met an unknown kid) at now, with ok false when the jwks_uri must be
+// fetched instead.
+func (a *ClientAuthenticator) cachedJWKS(cached *fetchedJWKS, now time.Time, refetch bool) (jose.JSONWebKeySet, bool, error) {
+	if cached == nil {
+		return jose.JSONWebKeySet{}, false, nil
+	}
+	age := now.Sub(cached.fetchedAt)
+	fresh := age >= 0 && age < orDefault(a.JWKSCacheTTL, DefaultJWKSCacheTTL)
+	if refetch {
+		fresh = age >= 0 && age < orDefault(a.JWKSRefetch, DefaultJWKSRefetch)
+	}
+	// While the jwks_uri fails, it is tried again at most every
+	// JWKSRefetch: each try may take the whole HTTP timeout, and
+	// every request of the client would wait it out.
+	if since := now.Sub(cached.failedAt); !cached.failedAt.IsZero() && since >= 0 && since < orDefault(a.JWKSRefetch, DefaultJWKSRefetch) {
+		fresh = true
+	}
+	if fresh && cached.fetchedAt.IsZero() {
+		return cached.set, true, InvalidClient("could not fetch the client's jwks_uri")
+	}
+	return cached.set, fresh, nil
 }
 
 // storeJWKS records what fetching uri gave. Entries are keyed by
@@ -572,11 +629,21 @@ func (a *ClientAuthenticator) storeJWKS(uri string, f *fetchedJWKS) {
 	a.jwks[uri] = f
 }
 
+// errJWKSRedirect is a jwks_uri that answered with a redirect.
+var errJWKSRedirect = errors.New("jwks_uri: redirect refused")
+
 func (a *ClientAuthenticator) download(ctx context.Context, uri string) (jose.JSONWebKeySet, error) {
 	var set jose.JSONWebKeySet
-	hc := a.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: 5 * time.Second}
+	hc := http.Client{Timeout: 5 * time.Second}
+	if a.HTTPClient != nil {
+		hc = *a.HTTPClient
+	}
+	// A redirect could take the fetch to another host, to plain http or
+	// to an address the registered URL does not name: the keys must come
+	// from the jwks_uri itself.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if hc.Timeout <= 0 {
+		hc.Timeout = 5 * time.Second
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
 	if err != nil {
@@ -588,6 +655,9 @@ func (a *ClientAuthenticator) download(ctx context.Context, uri string) (jose.JS
 		return set, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return set, fmt.Errorf("%w: status %d to %q", errJWKSRedirect, resp.StatusCode, resp.Header.Get("Location"))
+	}
 	if resp.StatusCode != http.StatusOK {
 		return set, fmt.Errorf("jwks_uri: status %d", resp.StatusCode)
 	}

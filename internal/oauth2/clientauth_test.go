@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -738,5 +739,81 @@ func TestAssertionTyp(t *testing.T) {
 			}
 			wantError(t, err, CodeInvalidClient, "typ")
 		})
+	}
+}
+
+// TestJWKSURIRedirectRefused: a jwks_uri that redirects, here to
+// another server serving the client's keys, is not followed: the client
+// is refused as invalid_client saying so, and the log names the
+// redirect.
+func TestJWKSURIRedirectRefused(t *testing.T) {
+	f := newFixture(t)
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(jwks(f.rsa))
+	}))
+	t.Cleanup(other.Close)
+	redirect := httptest.NewServer(http.RedirectHandler(other.URL+"/jwks", http.StatusFound))
+	t.Cleanup(redirect.Close)
+	if err := f.auth.Clients.CreateClient(context.Background(), &store.Client{
+		ID: "jwt-redirect", AuthMethod: store.AuthPrivateKeyJWT, JWKSURI: redirect.URL + "/jwks",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	f.auth.Log = slog.New(slog.NewTextHandler(&logged, nil))
+	_, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, f.rsa, claimsFor("jwt-redirect", f.clock.Now())))))
+	wantError(t, err, CodeInvalidClient, "redirect, which is not followed")
+	if strings.Contains(AsError(err).Description, other.URL) {
+		t.Errorf("description %q names the redirect target", AsError(err).Description)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("redirect target fetched %d times, want 0", n)
+	}
+	if !strings.Contains(logged.String(), "redirect refused") || !strings.Contains(logged.String(), other.URL) {
+		t.Errorf("log = %q, want the refused redirect and its target", logged.String())
+	}
+}
+
+// TestJWKSURIOneFetchAtATime: requests that need a client's jwks_uri
+// while it is being fetched wait for that fetch and share its keys: a
+// burst of assertions, which anyone knowing the client_id can send,
+// makes one request to the client's server, not one each.
+func TestJWKSURIOneFetchAtATime(t *testing.T) {
+	f := newFixture(t)
+	var fetches atomic.Int32
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(jwks(f.rsa))
+	}))
+	t.Cleanup(slow.Close)
+	if err := f.auth.Clients.CreateClient(context.Background(), &store.Client{
+		ID: "jwt-slow", AuthMethod: store.AuthPrivateKeyJWT, JWKSURI: slow.URL + "/jwks",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		tok := sign(t, f.rsa, claimsFor("jwt-slow", f.clock.Now()))
+		go func() {
+			_, err := f.auth.Authenticate(formRequest(assertionForm(tok)))
+			errs <- err
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // every request has asked for the keys
+	close(release)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if got := fetches.Load(); got != 1 {
+		t.Fatalf("jwks_uri fetched %d times for %d requests at once, want 1", got, n)
 	}
 }

@@ -339,20 +339,21 @@ func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery, payload [
 }
 
 // redactErr returns err with the URL it names (Go's *url.Error) cut down
-// by redactURL: the error goes to the log and to the delivery's
+// by RedactURL: the error goes to the log and to the delivery's
 // LastError, where a secret in the receiver's query must not land.
 func redactErr(err error) error {
 	var ue *url.Error
 	if !errors.As(err, &ue) {
 		return err
 	}
-	return &url.Error{Op: ue.Op, URL: redactURL(ue.URL), Err: ue.Err}
+	return &url.Error{Op: ue.Op, URL: RedactURL(ue.URL), Err: ue.Err}
 }
 
-// redactURL returns raw without its user information, query and
-// fragment, each replaced by "redacted" when present, for logs and stored
-// errors. A URL that does not parse is not shown at all.
-func redactURL(raw string) string {
+// RedactURL returns raw without its user information, query and
+// fragment, each replaced by "redacted" when present, for logs, stored
+// errors and whatever shows an operator a receiver's URL (varde status
+// webhooks, varde clients list). A URL that does not parse is not shown at all.
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"

@@ -131,7 +131,8 @@
 // and in LastError, so a secret a relying party put in its URL is not
 // copied there. Deliveries stay in the store, delivered
 // or abandoned, for store.FinishedDeliveryAge (30 days), for operators
-// to inspect (varde status webhooks --client ID).
+// to inspect (varde status webhooks --client ID, which shows each URL
+// redacted the same way; varde clients list does so too).
 //
 // # Where a delivery goes
 //

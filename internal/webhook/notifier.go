@@ -422,17 +422,17 @@ func CheckURL(raw string) error {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || !u.IsAbs() || u.Hostname() == "":
-		return fmt.Errorf("%q is not an absolute URL", redactURL(raw))
+		return fmt.Errorf("%q is not an absolute URL", RedactURL(raw))
 	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return fmt.Errorf("%q has a fragment", redactURL(raw))
+		return fmt.Errorf("%q has a fragment", RedactURL(raw))
 	case u.User != nil:
-		return fmt.Errorf("%q has user information", redactURL(raw))
+		return fmt.Errorf("%q has user information", RedactURL(raw))
 	case u.Scheme == "https":
 		return nil
 	case u.Scheme == "http" && isLoopback(u.Hostname()):
 		return nil
 	}
-	return fmt.Errorf("%q must use https (http only to localhost or a loopback address)", redactURL(raw))
+	return fmt.Errorf("%q must use https (http only to localhost or a loopback address)", RedactURL(raw))
 }
 
 func isLoopback(host string) bool {

@@ -1407,8 +1407,8 @@ func TestTransportErrorRedactsURL(t *testing.T) {
 		{"https://bank.example/events#s3cret", "https://bank.example/events#redacted"},
 		{"https://bank.example/%zz?s3cret", "(unparsable URL)"},
 	} {
-		if got := redactURL(tc.in); got != tc.want {
-			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := RedactURL(tc.in); got != tc.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 	if err := CheckURL("https://u:s3cret@bank.example/events"); err == nil || strings.Contains(err.Error(), "s3cret") {

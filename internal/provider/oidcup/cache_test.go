@@ -2,6 +2,7 @@ package oidcup
 
 import (
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -106,5 +107,69 @@ func TestCachedSourceMoved(t *testing.T) {
 			t.Fatalf("%s: got %q usable=%v err=%v after %d fetches; want %q err=%v after %d",
 				step.name, v, usable, err, fetches, step.wantVal, step.wantErr, step.fetches)
 		}
+	}
+}
+
+// TestCachedForcedNotGivenOlderFetch: a forced get (a login's refetch on
+// a new kid) that waits for a fetch begun before it asked (a health
+// probe's) is not given that fetch's value, which may predate a key
+// rotation: it fetches itself. Unforced gets share the result as before.
+func TestCachedForcedNotGivenOlderFetch(t *testing.T) {
+	var c cached[string]
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const maxAge, interval = time.Hour, 30 * time.Second
+	if v, _, err := c.get(fetchPolicy{now: t0, maxAge: maxAge, minInterval: interval}, func() (string, error) { return "k1", nil }); v != "k1" || err != nil {
+		t.Fatalf("first fetch: %q %v", v, err)
+	}
+	inProbe, release := make(chan struct{}), make(chan struct{})
+	probeDone := make(chan string)
+	go func() {
+		v, _, _ := c.get(fetchPolicy{now: t0.Add(time.Second), force: true}, func() (string, error) {
+			close(inProbe)
+			<-release
+			return "k1", nil // what the upstream held when the probe asked
+		})
+		probeDone <- v
+	}()
+	<-inProbe
+	var loginFetches atomic.Int32
+	loginDone := make(chan string)
+	go func() {
+		v, _, _ := c.get(fetchPolicy{now: t0.Add(2 * time.Second), maxAge: maxAge, minInterval: interval, force: true}, func() (string, error) {
+			loginFetches.Add(1)
+			return "k2", nil // rotated after the probe asked
+		})
+		loginDone <- v
+	}()
+	time.Sleep(100 * time.Millisecond) // the login waits for the probe's fetch
+	close(release)
+	if v := <-probeDone; v != "k1" {
+		t.Fatalf("probe got %q", v)
+	}
+	if v := <-loginDone; v != "k2" || loginFetches.Load() != 1 {
+		t.Fatalf("login got %q after %d fetches of its own, want k2 after 1", v, loginFetches.Load())
+	}
+	// An unforced get shares what a fetch in flight gives.
+	inFetch, release2 := make(chan struct{}), make(chan struct{})
+	go func() {
+		_, _, _ = c.get(fetchPolicy{now: t0.Add(3 * time.Second), force: true}, func() (string, error) {
+			close(inFetch)
+			<-release2
+			return "k3", nil
+		})
+	}()
+	<-inFetch
+	c.invalidate()
+	sharedDone := make(chan string)
+	go func() {
+		v, _, _ := c.get(fetchPolicy{now: t0.Add(time.Hour), maxAge: maxAge, minInterval: time.Nanosecond}, func() (string, error) {
+			return "own", nil
+		})
+		sharedDone <- v
+	}()
+	time.Sleep(100 * time.Millisecond)
+	close(release2)
+	if v := <-sharedDone; v != "k3" {
+		t.Fatalf("unforced get got %q, want the shared k3", v)
 	}
 }

@@ -116,7 +116,9 @@
 //     signed through a crypto.Signer, aud the upstream's issuer as a
 //     single string, a random jti and a one-minute life; or
 //     client_secret_basic (RFC 6749 §2.3.1). The HTTP client never
-//     follows redirects, so credentials go only to the endpoint named.
+//     follows redirects, so credentials go only to the endpoint named;
+//     a discovery document or jwks_uri that redirects fails its fetch
+//     with an error that says the redirect was not followed.
 //   - ID token (OpenID Connect Core §3.1.3.7): the JWS alg must be an
 //     asymmetric algorithm the upstream advertises (item 7; "none" is
 //     "alg_none", HMAC and others "disallowed_alg", RFC 8725 §3.1); the
@@ -139,7 +141,9 @@
 //   - Keys: the JWKS is cached for Timeouts.JWKS; a kid it does not hold
 //     makes one refetch, at most once per Timeouts.Refetch of the last
 //     such refetch (OIDC Core §10.1.1, key rotation); the health probe's
-//     fetches do not hold it back. A kid still unknown because the
+//     fetches do not hold it back, and a refetch that waits for a
+//     probe's fetch begun before it was asked for then fetches itself,
+//     since the probe's keys may predate the rotation. A kid still unknown because the
 //     refetch was held back is "unknown_key", which does not count
 //     against the upstream's health; after a refetch it is
 //     "bad_signature", as is a known key that does not verify (no

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -744,4 +745,23 @@ func TestJWKSRotationWhileProbed(t *testing.T) {
 	probe()
 	// The probe's fetch picked up k3 already.
 	loginWorks(t, v, start)
+}
+
+// TestProbeRedirectedJWKS: a jwks_uri that redirects, even to the
+// upstream's own keys, is not followed; the probe fails saying so.
+func TestProbeRedirectedJWKS(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	redirect := httptest.NewServer(http.RedirectHandler(f.issuer+"/jwks", http.StatusMovedPermanently))
+	t.Cleanup(redirect.Close)
+	f.with(func(f *fakeUpstream) { f.meta = map[string]any{"jwks_uri": redirect.URL + "/jwks"} })
+	p := v.add(f.config(v, "fake"))
+	before := f.jwksFetches.Load()
+	err := p.Probe(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "jwks: status 301: redirects are not followed") {
+		t.Fatalf("Probe with a redirecting jwks_uri: %v", err)
+	}
+	if n := f.jwksFetches.Load(); n != before {
+		t.Errorf("the redirect was followed: %d fetches of the keys", n-before)
+	}
 }

@@ -221,6 +221,9 @@ type cached[T any] struct {
 	// (health probes, regular refreshes), so a probe every few seconds
 	// does not hold back a login's refetch.
 	forced time.Time
+	// started counts the fetches begun; a forced get shares only the
+	// result of a fetch begun after it was asked for.
+	started int
 }
 
 // fetchPolicy says when a cached value must be fetched again.
@@ -244,7 +247,7 @@ type fetchPolicy struct {
 // yet) even when an older value is returned.
 func (c *cached[T]) get(p fetchPolicy, fetch func() (T, error)) (val T, usable bool, err error) {
 	c.mu.Lock()
-	gen := c.gen
+	gen, asked := c.gen, c.started
 	need, recent := c.needFetch(p)
 	val, usable = c.val, c.have
 	if recent {
@@ -257,12 +260,28 @@ func (c *cached[T]) get(p fetchPolicy, fetch func() (T, error)) (val T, usable b
 	c.fetchMu.Lock()
 	defer c.fetchMu.Unlock()
 	c.mu.Lock()
-	if c.gen != gen {
+	if c.gen != gen && (!p.force || c.started > asked) {
 		// Another caller fetched while this one waited: use its result.
 		val, usable, err = c.val, c.have, c.lastErr
 		c.mu.Unlock()
 		return val, usable, err
 	}
+	if c.gen != gen {
+		// A forced get asks for what the source holds now (a login that
+		// saw a new kid): the fetch it waited for was begun before it
+		// asked (a health probe's, say) and may predate the rotation.
+		// It fetches itself, unless that fetch failed so recently that
+		// the source is not asked again yet.
+		if need, recent := c.needFetch(p); !need {
+			val, usable, err = c.val, c.have, nil
+			if recent {
+				err = c.lastErr
+			}
+			c.mu.Unlock()
+			return val, usable, err
+		}
+	}
+	c.started++
 	c.mu.Unlock()
 	v, err := fetch()
 	c.mu.Lock()
@@ -335,8 +354,9 @@ func (c *cached[T]) invalidate() {
 
 // fetchJSON GETs uri within the request timeout and returns at most
 // limit bytes of a 200 response. The fetch outlives the person's request
-// that caused it (other logins wait for and share its result), so it is
-// bounded by the timeout alone.
+// that caused it (other logins wait for and share its result, except a
+// refetch asked for while it ran: see cached.get), so it is bounded by
+// the timeout alone.
 func (p *Provider) fetchJSON(ctx context.Context, uri string, limit int64) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.t.Request)
 	defer cancel()
@@ -350,6 +370,12 @@ func (p *Provider) fetchJSON(ctx context.Context, uri string, limit int64) ([]by
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// Metadata and keys must come from the URL asked (see New): a
+		// redirect is a failure, said as such, since "status 301" alone
+		// reads as if it had been followed.
+		return nil, fmt.Errorf("status %d: redirects are not followed (to %q)", resp.StatusCode, resp.Header.Get("Location"))
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("status %d", resp.StatusCode)
 	}
