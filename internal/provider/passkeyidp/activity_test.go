@@ -3,11 +3,13 @@ package passkeyidp_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/varde-eid/varde/internal/provider/passkeyidp"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -136,5 +138,35 @@ func TestUntrustedPasskeyIsShownToItsPerson(t *testing.T) {
 	rows := activityRows(t, owner.get("/account").body)
 	if len(rows) == 0 || rows[0][1] != "A login with a passkey was refused" {
 		t.Fatalf("activity %q, want the refused login first", rows)
+	}
+}
+
+// A change to the account that was refused is in the person's activity,
+// marked: a login left open past ReauthAfter that tries to remove a
+// passkey or make new codes, and removing the last way in.
+func TestRefusedChangesAreShownToThePerson(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.History = h.db
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	page := b.get("/account")
+	csrf := attr(t, page.body, "data-csrf")
+	cred := regexp.MustCompile(`name="credential" value="([^"]+)"`).FindStringSubmatch(page.body)
+	if cred == nil {
+		t.Fatalf("no remove form:\n%s", page.body)
+	}
+	h.now = h.now.Add(passkeyidp.ReauthAfter + time.Minute)
+	if r := b.form("/account/passkeys/remove", url.Values{"credential": {cred[1]}, "csrf": {csrf}}); r.status != http.StatusForbidden {
+		t.Fatalf("remove with an old login: %d", r.status)
+	}
+	if r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}}); r.status != http.StatusForbidden {
+		t.Fatalf("new codes with an old login: %d", r.status)
+	}
+	rows := activityRows(t, b.get("/account").body)
+	if len(rows) < 2 || rows[0][1] != "Making new recovery codes was refused" || rows[1][1] != "Removing a passkey was refused" {
+		t.Fatalf("activity %q, want the refused changes first", rows)
+	}
+	if nb := b.get("/account?lang=nb"); !strings.Contains(nb.body, "<strong>Å fjerne en passnøkkel ble avvist</strong>") {
+		t.Errorf("Norwegian activity: %s", nb.body)
 	}
 }

@@ -29,7 +29,9 @@
 //	GET  /account                      the person's passkeys and recovery codes, and
 //	                                   their recent activity: logins (refused ones
 //	                                   marked), what each service received, changes
-//	                                   to the account (Provider.History, from the
+//	                                   to the account (refused ones marked too:
+//	                                   adding or removing a passkey, new recovery
+//	                                   codes) (Provider.History, from the
 //	                                   audit log; a person sees every disclosure
 //	                                   about them)
 //	POST /account/passkeys/remove      form: csrf, credential
