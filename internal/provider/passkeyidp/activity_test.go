@@ -1,6 +1,7 @@
 package passkeyidp_test
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/url"
@@ -168,5 +169,46 @@ func TestRefusedChangesAreShownToThePerson(t *testing.T) {
 	}
 	if nb := b.get("/account?lang=nb"); !strings.Contains(nb.body, "<strong>Å fjerne en passnøkkel ble avvist</strong>") {
 		t.Errorf("Norwegian activity: %s", nb.body)
+	}
+}
+
+// New recovery codes waiting to be shown are not readable from the
+// store: the ticket that holds them is sealed with a key only its token,
+// in the browser's link, gives.
+func TestWaitingRecoveryCodesAreSealed(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("new codes: %d", r.status)
+	}
+	var held [][]byte
+	rows, err := h.db.Pools()["write"].QueryContext(context.Background(), "SELECT id, data FROM challenges")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		var data []byte
+		if err := rows.Scan(&id, &data); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, []byte(id), data)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	codes := codesIn(b.get(r.location).body)
+	if len(codes) != passkeyidp.RecoveryCodeCount {
+		t.Fatalf("%d codes shown", len(codes))
+	}
+	for _, c := range codes {
+		for _, v := range held {
+			if bytes.Contains(v, []byte(c)) || bytes.Contains(v, []byte(strings.ReplaceAll(c, "-", ""))) {
+				t.Fatalf("code %s readable in the challenge store", c)
+			}
+		}
 	}
 }

@@ -117,10 +117,12 @@
 // that shows new recovery codes on the account is bound to the session
 // that made them: another session, holding a copied link, finds nothing
 // (410) and cannot use the ticket up. Recovery codes
-// carry 80 random bits and are stored as SHA-256 hashes. New codes are
-// also held in plain text, until shown once or for at most the ticket
-// lifetime (10 minutes), in the ticket that shows them, in the challenge
-// store: whoever can read that store in that time can read them. A
+// carry 80 random bits and are stored as SHA-256 hashes. New codes wait
+// to be shown, until shown once or for at most the ticket lifetime (10
+// minutes), in the ticket that shows them, in the challenge store,
+// sealed (AES-GCM) with a key derived from the ticket's token, which is
+// only in the browser's link and kept nowhere on the server (the access
+// log has paths, not queries): the store alone does not yield them. A
 // code is used up before its person is read; if that read fails the code
 // is given back (store.RecoveryCodes.RestoreRecoveryCode), but a failure
 // in the broker's finish step leaves it used, since the login may have
