@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -210,5 +211,35 @@ func TestWaitingRecoveryCodesAreSealed(t *testing.T) {
 				t.Fatalf("code %s readable in the challenge store", c)
 			}
 		}
+	}
+}
+
+// Only a login with a recovery code is told it was one: an eID login
+// whose amr names a one-time code ("otp") is not.
+func TestAccountSaysRecoveredOnlyForARecoveryCode(t *testing.T) {
+	h := newHarness(t, true)
+	e := h.browser("en").enrol(newDevice(false), "", "fnr")
+	rec := httptest.NewRecorder()
+	if err := h.p.Sessions.Start(context.Background(), rec, httptest.NewRequest("GET", "/", nil), &store.Session{
+		PersonID: e.person, Provider: "bankid", Level: "high", AMR: []string{"pwd", "otp", "mfa"}, AuthTime: h.now,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := h.browser("en")
+	origin, _ := url.Parse(h.origin)
+	b.c.Jar.SetCookies(origin, rec.Result().Cookies())
+	page := b.get("/account")
+	if page.status != http.StatusOK || strings.Contains(page.body, "You logged in with a recovery code") {
+		t.Fatalf("account after an eID login with otp: %d\n%s", page.status, page.body)
+	}
+
+	// A login with a recovery code is.
+	r := h.browser("en")
+	csrf := field(t, r.get("/passkey/recover?attempt=").body, "csrf")
+	if res := r.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {csrf}, "code": {e.codes[0]}}); res.status != http.StatusSeeOther {
+		t.Fatalf("recovery: %d", res.status)
+	}
+	if page := r.get("/account"); !strings.Contains(page.body, "You logged in with a recovery code") {
+		t.Fatalf("account after a recovery code:\n%s", page.body)
 	}
 }
