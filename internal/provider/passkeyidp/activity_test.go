@@ -243,3 +243,22 @@ func TestAccountSaysRecoveredOnlyForARecoveryCode(t *testing.T) {
 		t.Fatalf("account after a recovery code:\n%s", page.body)
 	}
 }
+
+// New codes whose page was never opened in the ticket's lifetime are
+// not said to have been shown.
+func TestUnseenCodesAreNotSaidToBeShown(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("new codes: %d", r.status)
+	}
+	h.now = h.now.Add(11 * time.Minute)
+	page := b.get(r.location)
+	if page.status != http.StatusGone || strings.Contains(page.body, "already shown") || strings.Contains(page.body, "The codes you were shown") ||
+		!strings.Contains(page.body, "only in the ten minutes after they are made") {
+		t.Fatalf("codes page after the ticket expired: %d\n%s", page.status, page.body)
+	}
+}

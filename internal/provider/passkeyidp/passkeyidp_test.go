@@ -1116,7 +1116,7 @@ func TestAccount(t *testing.T) {
 	}
 	// A reload shows them no more and replaces nothing: the codes just
 	// shown are the ones that work (the first logs in below).
-	if r := b.get(shown); r.status != http.StatusGone || len(codesIn(r.body)) != 0 || !strings.Contains(r.body, "These codes were already shown") {
+	if r := b.get(shown); r.status != http.StatusGone || len(codesIn(r.body)) != 0 || !strings.Contains(r.body, "These codes can no longer be shown") {
 		t.Fatalf("new codes page reloaded: %d\n%s", r.status, r.body)
 	}
 	if n, _ := h.db.CountRecoveryCodes(ctx, e.person); n != passkeyidp.RecoveryCodeCount {
