@@ -133,7 +133,7 @@
 // an attempt the broker does not hold (made up, or expired) gets the
 // plain "start again" page and tries nothing. A browser is known by its
 // form cookie only once a server has given it the account recovery form
-// (marked in the replay cache for a day): a form cookie the client made
+// (marked in the replay cache for two hours): a form cookie the client made
 // up tries nothing and gets the form back. These limits bound the tries
 // per login and per browser, not a guesser's: a new login or a new
 // browser costs a request or two and gets fresh tries. Against online

@@ -166,7 +166,7 @@ func (p *Provider) recoverPage(w http.ResponseWriter, r *http.Request) {
 // known (knowBrowser).
 const (
 	recoveryTryWindow = time.Hour
-	browserKnownFor   = 24 * time.Hour
+	browserKnownFor   = 2 * time.Hour
 )
 
 // browserKnown is the mark a browser gets when it is given the form
