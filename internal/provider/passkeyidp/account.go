@@ -150,7 +150,9 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 	d := accountData{
 		Name:      strings.TrimSpace(person.GivenName + " " + person.FamilyName),
 		Synthetic: person.Synthetic,
-		Recovered: slices.Contains(s.AMR, "otp"),
+		// A recovery code is this provider's only "otp"; an eID's one-time
+		// code is not one.
+		Recovered: s.Provider == ID && slices.Contains(s.AMR, "otp"),
 		Codes:     codes, CSRF: p.sessionCSRF(r), Notice: notice, Error: errKey,
 		DefaultName: p.defaultName(r),
 	}

@@ -17,8 +17,8 @@ type activityView struct {
 	When    string
 	What    string
 	Service string
-	// Refused marks a login that was turned down, which the person may
-	// want to look into.
+	// Refused marks a login or a change to the account that was turned
+	// down, which the person may want to look into.
 	Refused bool
 }
 
@@ -60,8 +60,17 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 			v.What = t("account.activity.created", how)
 		case e.Type == "profile_updated":
 			v.What = t("account.activity.profile", how)
-		case e.Type == "enrolment", e.Type == "passkey_added", e.Type == "passkey_removed",
-			e.Type == "recovery_codes_regenerated", e.Type == "sessions_ended":
+		case e.Type == "passkey_added", e.Type == "passkey_removed", e.Type == "recovery_codes_regenerated":
+			// A change refused (a login too old or too weak for it, the
+			// last way in, a passkey that did not verify) is shown too:
+			// one the person did not try is someone else at their
+			// account.
+			if e.Result != store.ResultSuccess {
+				v.What, v.Refused = t("account.activity."+e.Type+".refused"), true
+				break
+			}
+			v.What = t("account.activity." + e.Type)
+		case e.Type == "enrolment", e.Type == "sessions_ended":
 			if e.Result != store.ResultSuccess {
 				continue
 			}

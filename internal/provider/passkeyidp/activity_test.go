@@ -1,13 +1,17 @@
 package passkeyidp_test
 
 import (
+	"bytes"
 	"context"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/varde-eid/varde/internal/provider/passkeyidp"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -136,5 +140,125 @@ func TestUntrustedPasskeyIsShownToItsPerson(t *testing.T) {
 	rows := activityRows(t, owner.get("/account").body)
 	if len(rows) == 0 || rows[0][1] != "A login with a passkey was refused" {
 		t.Fatalf("activity %q, want the refused login first", rows)
+	}
+}
+
+// A change to the account that was refused is in the person's activity,
+// marked: a login left open past ReauthAfter that tries to remove a
+// passkey or make new codes, and removing the last way in.
+func TestRefusedChangesAreShownToThePerson(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.History = h.db
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	page := b.get("/account")
+	csrf := attr(t, page.body, "data-csrf")
+	cred := regexp.MustCompile(`name="credential" value="([^"]+)"`).FindStringSubmatch(page.body)
+	if cred == nil {
+		t.Fatalf("no remove form:\n%s", page.body)
+	}
+	h.now = h.now.Add(passkeyidp.ReauthAfter + time.Minute)
+	if r := b.form("/account/passkeys/remove", url.Values{"credential": {cred[1]}, "csrf": {csrf}}); r.status != http.StatusForbidden {
+		t.Fatalf("remove with an old login: %d", r.status)
+	}
+	if r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}}); r.status != http.StatusForbidden {
+		t.Fatalf("new codes with an old login: %d", r.status)
+	}
+	rows := activityRows(t, b.get("/account").body)
+	if len(rows) < 2 || rows[0][1] != "Making new recovery codes was refused" || rows[1][1] != "Removing a passkey was refused" {
+		t.Fatalf("activity %q, want the refused changes first", rows)
+	}
+	if nb := b.get("/account?lang=nb"); !strings.Contains(nb.body, "<strong>Å fjerne en passnøkkel ble avvist</strong>") {
+		t.Errorf("Norwegian activity: %s", nb.body)
+	}
+}
+
+// New recovery codes waiting to be shown are not readable from the
+// store: the ticket that holds them is sealed with a key only its token,
+// in the browser's link, gives.
+func TestWaitingRecoveryCodesAreSealed(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("new codes: %d", r.status)
+	}
+	var held [][]byte
+	rows, err := h.db.Pools()["write"].QueryContext(context.Background(), "SELECT id, data FROM challenges")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		var data []byte
+		if err := rows.Scan(&id, &data); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, []byte(id), data)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	codes := codesIn(b.get(r.location).body)
+	if len(codes) != passkeyidp.RecoveryCodeCount {
+		t.Fatalf("%d codes shown", len(codes))
+	}
+	for _, c := range codes {
+		for _, v := range held {
+			if bytes.Contains(v, []byte(c)) || bytes.Contains(v, []byte(strings.ReplaceAll(c, "-", ""))) {
+				t.Fatalf("code %s readable in the challenge store", c)
+			}
+		}
+	}
+}
+
+// Only a login with a recovery code is told it was one: an eID login
+// whose amr names a one-time code ("otp") is not.
+func TestAccountSaysRecoveredOnlyForARecoveryCode(t *testing.T) {
+	h := newHarness(t, true)
+	e := h.browser("en").enrol(newDevice(false), "", "fnr")
+	rec := httptest.NewRecorder()
+	if err := h.p.Sessions.Start(context.Background(), rec, httptest.NewRequest("GET", "/", nil), &store.Session{
+		PersonID: e.person, Provider: "bankid", Level: "high", AMR: []string{"pwd", "otp", "mfa"}, AuthTime: h.now,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := h.browser("en")
+	origin, _ := url.Parse(h.origin)
+	b.c.Jar.SetCookies(origin, rec.Result().Cookies())
+	page := b.get("/account")
+	if page.status != http.StatusOK || strings.Contains(page.body, "You logged in with a recovery code") {
+		t.Fatalf("account after an eID login with otp: %d\n%s", page.status, page.body)
+	}
+
+	// A login with a recovery code is.
+	r := h.browser("en")
+	csrf := field(t, r.get("/passkey/recover?attempt=").body, "csrf")
+	if res := r.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {csrf}, "code": {e.codes[0]}}); res.status != http.StatusSeeOther {
+		t.Fatalf("recovery: %d", res.status)
+	}
+	if page := r.get("/account"); !strings.Contains(page.body, "You logged in with a recovery code") {
+		t.Fatalf("account after a recovery code:\n%s", page.body)
+	}
+}
+
+// New codes whose page was never opened in the ticket's lifetime are
+// not said to have been shown.
+func TestUnseenCodesAreNotSaidToBeShown(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("new codes: %d", r.status)
+	}
+	h.now = h.now.Add(11 * time.Minute)
+	page := b.get(r.location)
+	if page.status != http.StatusGone || strings.Contains(page.body, "already shown") || strings.Contains(page.body, "The codes you were shown") ||
+		!strings.Contains(page.body, "only in the ten minutes after they are made") {
+		t.Fatalf("codes page after the ticket expired: %d\n%s", page.status, page.body)
 	}
 }

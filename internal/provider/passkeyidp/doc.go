@@ -29,7 +29,9 @@
 //	GET  /account                      the person's passkeys and recovery codes, and
 //	                                   their recent activity: logins (refused ones
 //	                                   marked), what each service received, changes
-//	                                   to the account (Provider.History, from the
+//	                                   to the account (refused ones marked too:
+//	                                   adding or removing a passkey, new recovery
+//	                                   codes) (Provider.History, from the
 //	                                   audit log; a person sees every disclosure
 //	                                   about them)
 //	POST /account/passkeys/remove      form: csrf, credential
@@ -115,10 +117,12 @@
 // that shows new recovery codes on the account is bound to the session
 // that made them: another session, holding a copied link, finds nothing
 // (410) and cannot use the ticket up. Recovery codes
-// carry 80 random bits and are stored as SHA-256 hashes. New codes are
-// also held in plain text, until shown once or for at most the ticket
-// lifetime (10 minutes), in the ticket that shows them, in the challenge
-// store: whoever can read that store in that time can read them. A
+// carry 80 random bits and are stored as SHA-256 hashes. New codes wait
+// to be shown, until shown once or for at most the ticket lifetime (10
+// minutes), in the ticket that shows them, in the challenge store,
+// sealed (AES-GCM) with a key derived from the ticket's token, which is
+// only in the browser's link and kept nowhere on the server (the access
+// log has paths, not queries): the store alone does not yield them. A
 // code is used up before its person is read; if that read fails the code
 // is given back (store.RecoveryCodes.RestoreRecoveryCode), but a failure
 // in the broker's finish step leaves it used, since the login may have
@@ -127,5 +131,13 @@
 // MaxRecoveryTries per browser in an hour, and the page at the limit
 // says which (start the login at the service again, or wait the hour);
 // an attempt the broker does not hold (made up, or expired) gets the
-// plain "start again" page and tries nothing.
+// plain "start again" page and tries nothing. A browser is known by its
+// form cookie only once a server has given it the account recovery form
+// (marked in the replay cache for two hours): a form cookie the client made
+// up tries nothing and gets the form back. These limits bound the tries
+// per login and per browser, not a guesser's: a new login or a new
+// browser costs a request or two and gets fresh tries. Against online
+// guessing the codes' 80 bits are what hold: with ten million codes
+// stored, a billion guesses find one with odds below one in a hundred
+// million.
 package passkeyidp

@@ -137,6 +137,14 @@ func (p *Provider) renderRecover(w http.ResponseWriter, r *http.Request, status 
 		return
 	}
 	d.CSRF = token
+	if d.Attempt == "" && !d.NotEnough {
+		// An account login's tries are counted against this browser:
+		// it is known from the form it was given here.
+		if err := p.knowBrowser(r, token); err != nil {
+			p.internalError(w, r, "recovery browser", err)
+			return
+		}
+	}
 	d.LoginURL = "/passkey/login?" + url.Values{"attempt": {d.Attempt}}.Encode()
 	p.Pages.Render(w, r, status, "recover", p.lang(r), d)
 }
@@ -153,8 +161,44 @@ func (p *Provider) recoverPage(w http.ResponseWriter, r *http.Request) {
 	p.renderRecover(w, r, http.StatusOK, recoverData{Attempt: attempt})
 }
 
-// recoveryTryWindow is how long a recovery code try counts.
-const recoveryTryWindow = time.Hour
+// recoveryTryWindow is how long a recovery code try counts;
+// browserKnownFor how long a browser given the account recovery form is
+// known (knowBrowser).
+const (
+	recoveryTryWindow = time.Hour
+	browserKnownFor   = 2 * time.Hour
+)
+
+// browserKnown is the mark a browser gets when it is given the form
+// for an account login with a recovery code: its tries are counted
+// against it (tryAllowed), and a form cookie without it takes no try.
+func browserKnown(cookie string) string {
+	return "passkeyidp/recovery/browser/" + formBinding(cookie) + "/known"
+}
+
+// knowBrowser marks the browser whose form cookie is cookie as given
+// the account recovery form, for browserKnownFor. A browser already
+// marked writes nothing. The mark outlasts the tries (recoveryTryWindow)
+// so that a browser at the limit is still known when its hour is over.
+func (p *Provider) knowBrowser(r *http.Request, cookie string) error {
+	ctx, now, key := r.Context(), p.now(), browserKnown(cookie)
+	known, err := p.Limits.Remembered(ctx, key, now)
+	if err != nil || known {
+		return err
+	}
+	err = p.Limits.Remember(ctx, key, now.Add(browserKnownFor), now)
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	return err
+}
+
+// browserKnown reports whether the request's form cookie was given the
+// account recovery form by a server (knowBrowser), not made up by the
+// client.
+func (p *Provider) browserKnown(r *http.Request) (bool, error) {
+	return p.Limits.Remembered(r.Context(), browserKnown(p.formCookieValue(r)), p.now())
+}
 
 // tryAllowed takes one of MaxRecoveryTries slots; false when all are
 // used. The slots live in the shared replay cache, so the limit holds
@@ -166,7 +210,9 @@ const recoveryTryWindow = time.Hour
 // party's login counts against its attempt, which the caller has
 // checked the broker holds (a made-up attempt would get fresh slots). An
 // account login has no attempt and counts against the browser: its form
-// cookie, which checkFormToken has required. Never the client address:
+// cookie, which checkFormToken has required and the caller has checked
+// a server gave the recovery form (browserKnown), so that a cookie the
+// client makes up gets no slots of its own. Never the client address:
 // behind a TLS proxy that is the proxy's, and five wrong tries would
 // block everyone's recovery for an hour.
 func (p *Provider) tryAllowed(r *http.Request, attempt string) (bool, error) {
@@ -224,6 +270,22 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		p.auditFailure(ctx, "authentication", "malformed_recovery_code", methodRecoveryCode, "")
 		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.format"})
 		return
+	}
+	if attempt == "" {
+		// A form cookie no server gave the recovery form to is one the
+		// client made up, perhaps to get fresh tries: it takes no try
+		// and checks no code, and the form comes back, now for a
+		// browser that is known.
+		known, err := p.browserKnown(r)
+		if err != nil {
+			p.internalError(w, r, "recovery browser", err)
+			return
+		}
+		if !known {
+			p.auditFailure(ctx, "authentication", "unknown_browser", methodRecoveryCode, "")
+			p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.again"})
+			return
+		}
 	}
 	allowed, err := p.tryAllowed(r, attempt)
 	if err != nil {
