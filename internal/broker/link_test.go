@@ -434,3 +434,52 @@ func TestLinkNeedsTheProofingLevel(t *testing.T) {
 		t.Errorf("link at the proofing level: %q, %v", next, err)
 	}
 }
+
+// TestLinkedIdentifierReachesTheLinkLevel: an identifier linked from a
+// substantial session is the person's only as surely as that session,
+// so a login through a high eID that proves it reaches substantial: a
+// relying party that needs high refuses it, audited with the level the
+// eID proved. Linked
+// from a high session, the same eID logs the person in at high.
+func TestLinkedIdentifierReachesTheLinkLevel(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	must(t, f.st.CreatePerson(ctx, &store.Person{ID: "p3", WebAuthnID: []byte("p3-handle-0123456789012345678901"),
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02018012345"}}, ProofingLevel: "substantial", CreatedAt: f.now}))
+	b := loggedIn(t, f, "p3", assurance.Substantial)
+	res := provider.Result{Provider: "strong", Identifiers: []store.Identifier{dnr}, Level: assurance.High}
+	next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res)
+	if err != nil || next != "/account?done=linked" {
+		t.Fatalf("link: %q, %v", next, err)
+	}
+	p, err := f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value)
+	must(t, err)
+	if got := p.Identifiers[len(p.Identifiers)-1]; got.MaxLevel != "substantial" {
+		t.Errorf("linked identifier %+v, want MaxLevel substantial", got)
+	}
+
+	f.request(t, "any")
+	if s := finishSession(t, f, "any", res); s.PersonID != "p3" || s.Level != "substantial" {
+		t.Errorf("login through the linked identifier: person %q at %q, want p3 at substantial", s.PersonID, s.Level)
+	}
+	f.request(t, "high", assurance.ACRHigh)
+	if next, err, w := finish(f, "high", res); err != nil || next != "/login?err=level&req=high" || len(w.Result().Cookies()) != 0 {
+		t.Errorf("high login through the linked identifier: %q, %v", next, err)
+	}
+	if ev := lastEvent(t, f); ev.Type != broker.EventAuthentication || ev.Result != store.ResultFailure || ev.Reason != "insufficient_level" ||
+		ev.PersonID != "p3" || ev.Level != "substantial" || ev.Details["proved_level"] != "high" {
+		t.Errorf("audit = %+v", ev)
+	}
+
+	// Linked from a high session (p1 is proofed at high), it reaches high.
+	other := store.Identifier{Scheme: "dk:cpr", Value: "0101801234"}
+	b = loggedIn(t, f, "p1", assurance.High)
+	res = provider.Result{Provider: "strong", Identifiers: []store.Identifier{other}, Level: assurance.High}
+	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=linked" {
+		t.Fatalf("link from high: %q, %v", next, err)
+	}
+	f.request(t, "high2", assurance.ACRHigh)
+	if s := finishSession(t, f, "high2", res); s.PersonID != "p1" || s.Level != "high" {
+		t.Errorf("login through an identifier linked at high: person %q at %q", s.PersonID, s.Level)
+	}
+}
