@@ -281,7 +281,7 @@ func (m *Manager) Current(r *http.Request) (*store.Session, error) {
 	if err != nil || m.IdleTimeout <= 0 {
 		return s, err
 	}
-	if !now.Before(s.LastUsed.Add(m.IdleTimeout)) {
+	if !store.SessionLive(s, now, m.IdleTimeout) {
 		return nil, ErrNoSession
 	}
 	if now.Sub(s.LastUsed) >= m.touchEvery() {
