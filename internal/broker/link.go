@@ -444,11 +444,15 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 	if len(add) > 0 {
 		// A new way in: whoever holds another session of the person is
 		// logged out, as when passkeys change (ADR 9).
+		// If the store cannot end them, the audit event says so rather
+		// than that there were none, for whoever looks into the link.
 		n, err := b.Sessions.EndOthers(ctx, s)
 		if err != nil {
-			b.Log.WarnContext(ctx, "link: end the person's other sessions", "err", err)
+			b.Log.ErrorContext(ctx, "link: end the person's other sessions", "err", err)
+			ev.Details["sessions_ended"] = "failed"
+		} else {
+			ev.Details["sessions_ended"] = strconv.Itoa(n)
 		}
-		ev.Details["sessions_ended"] = strconv.Itoa(n)
 	}
 	return b.linked(ctx, ev, len(add) > 0), nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
 var dnr = store.Identifier{Scheme: "no:dnr", Value: "41018012345"}
@@ -353,6 +354,22 @@ func TestLinkEndsOtherSessions(t *testing.T) {
 	}
 	if err := current(b); err != nil {
 		t.Errorf("the session that linked: %v", err)
+	}
+
+	// A store that cannot end the other sessions: the link stands, and
+	// its audit event says the end failed, not that there was nothing
+	// to end.
+	other = loggedIn(t, f, "p1", assurance.High)
+	b = loggedIn(t, f, "p1", assurance.High)
+	if _, err := f.st.(*sqlstore.DB).Pools()["write"].Exec(`CREATE TRIGGER no_delete BEFORE DELETE ON sessions BEGIN SELECT RAISE(ABORT, 'disk says no'); END`); err != nil {
+		t.Fatal(err)
+	}
+	res.Identifiers = []store.Identifier{{Scheme: "dk:cpr", Value: "0101801234"}}
+	if next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), res); err != nil || next != "/account?done=linked" {
+		t.Fatalf("link: %q, %v", next, err)
+	}
+	if ev := lastEvent(t, f); ev.Result != store.ResultSuccess || ev.Details["sessions_ended"] != "failed" {
+		t.Errorf("audit %+v, want the end of the other sessions failed", ev)
 	}
 }
 
