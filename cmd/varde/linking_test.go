@@ -94,6 +94,11 @@ func TestLinkingProviders(t *testing.T) {
 	if viaBankID["provider"] != "bankid" {
 		t.Errorf("provider = %v", viaBankID["provider"])
 	}
+	// Linked from a substantial login, BankID (high) logs this person in
+	// at substantial: the link proved no more.
+	if viaBankID["acr"] != viaMinID["acr"] {
+		t.Errorf("acr through the linked BankID = %v, want %v (the level of the login that linked it)", viaBankID["acr"], viaMinID["acr"])
+	}
 
 	ctx := context.Background()
 	pa, err := d.app.Store.GetPersonByIdentifier(ctx, a.Scheme, a.Value)

@@ -384,7 +384,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	pages.Secure = *cfg.Session.SecureCookie
 	a.Audit = &audit.Log{Store: st, Log: log, Now: opt.Now}
 	a.clients = newClientCache(st, clientCacheTTL, opt.Now)
-	sessions := &session.Manager{Store: st, Lifetime: cfg.Session.Lifetime, IdleTimeout: cfg.Session.IdleTimeout, Secure: *cfg.Session.SecureCookie, Now: opt.Now}
+	sessions := &session.Manager{Store: st, Lifetime: cfg.Session.Lifetime, IdleTimeout: cfg.Session.IdleTimeout, Secure: *cfg.Session.SecureCookie, Now: opt.Now, Log: log}
 	st.SetSessionIdleTimeout(cfg.Session.IdleTimeout)
 
 	mux := http.NewServeMux()

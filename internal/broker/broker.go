@@ -565,7 +565,8 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 		}
 		return "/login?" + url.Values{"req": {attemptID}, "err": {kind}}.Encode(), nil
 	}
-	personID, err := b.resolve(ctx, res)
+	proved := res.Level
+	personID, err := b.resolve(ctx, &res)
 	if errors.Is(err, errIdentifiersConflict) {
 		// The provider answered; Varde's records cannot tell who this
 		// is. Refused, not counted against the provider, and left for
@@ -586,6 +587,16 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 		return "", err
 	}
 	ev.PersonID = personID
+	if res.Level < proved {
+		// Found through an identifier linked from a weaker login: the
+		// login reaches what the link did, not what the eID proved.
+		ev.Level = res.Level.String()
+		ev.Details["proved_level"] = proved.String()
+		if res.Level < a.min {
+			b.fail(ctx, ev, ReasonInsufficientLevel)
+			return "/login?" + url.Values{"req": {attemptID}, "err": {"level"}}.Encode(), nil
+		}
+	}
 	authTime := res.AuthTime
 	if authTime.IsZero() {
 		authTime = b.Now()
@@ -645,13 +656,15 @@ const (
 )
 
 // resolve finds the person a result proves: the provider's own person, or
-// the person holding any proven identifier. An upstream provider that
+// the person holding any proven identifier, lowering res.Level to what
+// the identifiers found reach for that person (linkedLevel). An
+// upstream provider that
 // proves an identifier nobody holds yet introduces a new person, proofed
 // by that provider at the level it reached, with the name and date of
 // birth it gave; every later login proving the
 // same identifier, through any provider, is the same person and so gets
 // the same pairwise sub at each relying party.
-func (b *Broker) resolve(ctx context.Context, res provider.Result) (string, error) {
+func (b *Broker) resolve(ctx context.Context, res *provider.Result) (string, error) {
 	if res.PersonID != "" {
 		return res.PersonID, nil
 	}
@@ -661,13 +674,14 @@ func (b *Broker) resolve(ctx context.Context, res provider.Result) (string, erro
 	for attempt := 0; attempt < 2; attempt++ {
 		found, err := b.lookup(ctx, res.Identifiers)
 		if err == nil {
-			b.refreshProfile(ctx, found, res)
+			res.Level = min(res.Level, linkedLevel(found, res.Identifiers))
+			b.refreshProfile(ctx, found, *res)
 			return found.ID, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
 			return "", err
 		}
-		p, err := b.newPerson(res)
+		p, err := b.newPerson(*res)
 		if err != nil {
 			return "", err
 		}
@@ -724,6 +738,28 @@ func (b *Broker) lookup(ctx context.Context, ids []store.Identifier) (*store.Per
 		return nil, store.ErrNotFound
 	}
 	return found, nil
+}
+
+// linkedLevel is the most a login proving ids reaches as p, who holds
+// at least one of them: no limit (High) if p was proofed with one of
+// them, else the highest level any of them was linked from
+// (store.Identifier.MaxLevel). A link made from a substantial session
+// proved no more than that the eID's holder is p, whatever the eID
+// reaches since; a level that cannot be read counts as Low.
+func linkedLevel(p *store.Person, ids []store.Identifier) assurance.Level {
+	best := assurance.Low
+	for _, held := range p.Identifiers {
+		if !slices.ContainsFunc(ids, func(id store.Identifier) bool { return id.Scheme == held.Scheme && id.Value == held.Value }) {
+			continue
+		}
+		if held.MaxLevel == "" {
+			return assurance.High
+		}
+		if lvl, err := assurance.Parse(held.MaxLevel); err == nil {
+			best = max(best, lvl)
+		}
+	}
+	return best
 }
 
 // refreshProfile keeps a person's name and date of birth as the eIDs

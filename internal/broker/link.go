@@ -44,7 +44,10 @@ import (
 //     the person was proofed at (belowProofing): a linked identifier
 //     reaches the person through every provider that proves it, so a
 //     substantial login to a person proofed at high cannot add a way in
-//     that would log in at high.
+//     that would log in at high. What the link adds keeps the
+//     session's level (store.Identifier.MaxLevel): a login that finds
+//     the person through it reaches no more (linkedLevel), so a high eID
+//     linked from a substantial session logs in at substantial.
 //   - The session's login must be recent (session.ReauthAfter) when the
 //     link starts, as for every change of the ways in (ADR 9): otherwise
 //     whoever finds a session left open on a shared computer could add
@@ -420,6 +423,9 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		}
 	}
 	for _, id := range add {
+		// The identifier is this person's only as surely as the session
+		// that linked it: a login through it reaches no more.
+		id.MaxLevel = s.Level
 		err := b.Persons.AddIdentifier(ctx, rec.PersonID, id)
 		switch {
 		case errors.Is(err, store.ErrConflict):
@@ -438,11 +444,15 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 	if len(add) > 0 {
 		// A new way in: whoever holds another session of the person is
 		// logged out, as when passkeys change (ADR 9).
+		// If the store cannot end them, the audit event says so rather
+		// than that there were none, for whoever looks into the link.
 		n, err := b.Sessions.EndOthers(ctx, s)
 		if err != nil {
-			b.Log.WarnContext(ctx, "link: end the person's other sessions", "err", err)
+			b.Log.ErrorContext(ctx, "link: end the person's other sessions", "err", err)
+			ev.Details["sessions_ended"] = "failed"
+		} else {
+			ev.Details["sessions_ended"] = strconv.Itoa(n)
 		}
-		ev.Details["sessions_ended"] = strconv.Itoa(n)
 	}
 	return b.linked(ctx, ev, len(add) > 0), nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
 var dnr = store.Identifier{Scheme: "no:dnr", Value: "41018012345"}
@@ -354,6 +355,22 @@ func TestLinkEndsOtherSessions(t *testing.T) {
 	if err := current(b); err != nil {
 		t.Errorf("the session that linked: %v", err)
 	}
+
+	// A store that cannot end the other sessions: the link stands, and
+	// its audit event says the end failed, not that there was nothing
+	// to end.
+	other = loggedIn(t, f, "p1", assurance.High)
+	b = loggedIn(t, f, "p1", assurance.High)
+	if _, err := f.st.(*sqlstore.DB).Pools()["write"].Exec(`CREATE TRIGGER no_delete BEFORE DELETE ON sessions BEGIN SELECT RAISE(ABORT, 'disk says no'); END`); err != nil {
+		t.Fatal(err)
+	}
+	res.Identifiers = []store.Identifier{{Scheme: "dk:cpr", Value: "0101801234"}}
+	if next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), res); err != nil || next != "/account?done=linked" {
+		t.Fatalf("link: %q, %v", next, err)
+	}
+	if ev := lastEvent(t, f); ev.Result != store.ResultSuccess || ev.Details["sessions_ended"] != "failed" {
+		t.Errorf("audit %+v, want the end of the other sessions failed", ev)
+	}
 }
 
 // TestLinkRefusalsAtTheStartAreAudited: a link that cannot start, for a
@@ -432,5 +449,54 @@ func TestLinkNeedsTheProofingLevel(t *testing.T) {
 	next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Substantial})
 	if err != nil || next != "/account?done=linked" {
 		t.Errorf("link at the proofing level: %q, %v", next, err)
+	}
+}
+
+// TestLinkedIdentifierReachesTheLinkLevel: an identifier linked from a
+// substantial session is the person's only as surely as that session,
+// so a login through a high eID that proves it reaches substantial: a
+// relying party that needs high refuses it, audited with the level the
+// eID proved. Linked
+// from a high session, the same eID logs the person in at high.
+func TestLinkedIdentifierReachesTheLinkLevel(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	must(t, f.st.CreatePerson(ctx, &store.Person{ID: "p3", WebAuthnID: []byte("p3-handle-0123456789012345678901"),
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02018012345"}}, ProofingLevel: "substantial", CreatedAt: f.now}))
+	b := loggedIn(t, f, "p3", assurance.Substantial)
+	res := provider.Result{Provider: "strong", Identifiers: []store.Identifier{dnr}, Level: assurance.High}
+	next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res)
+	if err != nil || next != "/account?done=linked" {
+		t.Fatalf("link: %q, %v", next, err)
+	}
+	p, err := f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value)
+	must(t, err)
+	if got := p.Identifiers[len(p.Identifiers)-1]; got.MaxLevel != "substantial" {
+		t.Errorf("linked identifier %+v, want MaxLevel substantial", got)
+	}
+
+	f.request(t, "any")
+	if s := finishSession(t, f, "any", res); s.PersonID != "p3" || s.Level != "substantial" {
+		t.Errorf("login through the linked identifier: person %q at %q, want p3 at substantial", s.PersonID, s.Level)
+	}
+	f.request(t, "high", assurance.ACRHigh)
+	if next, err, w := finish(f, "high", res); err != nil || next != "/login?err=level&req=high" || len(w.Result().Cookies()) != 0 {
+		t.Errorf("high login through the linked identifier: %q, %v", next, err)
+	}
+	if ev := lastEvent(t, f); ev.Type != broker.EventAuthentication || ev.Result != store.ResultFailure || ev.Reason != "insufficient_level" ||
+		ev.PersonID != "p3" || ev.Level != "substantial" || ev.Details["proved_level"] != "high" {
+		t.Errorf("audit = %+v", ev)
+	}
+
+	// Linked from a high session (p1 is proofed at high), it reaches high.
+	other := store.Identifier{Scheme: "dk:cpr", Value: "0101801234"}
+	b = loggedIn(t, f, "p1", assurance.High)
+	res = provider.Result{Provider: "strong", Identifiers: []store.Identifier{other}, Level: assurance.High}
+	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=linked" {
+		t.Fatalf("link from high: %q, %v", next, err)
+	}
+	f.request(t, "high2", assurance.ACRHigh)
+	if s := finishSession(t, f, "high2", res); s.PersonID != "p1" || s.Level != "high" {
+		t.Errorf("login through an identifier linked at high: person %q at %q", s.PersonID, s.Level)
 	}
 }

@@ -545,6 +545,8 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ep string, 
 	switch {
 	case errors.Is(err, errRedirectGone):
 		p.errorPage(w, r, ep, pageRedirect, http.StatusBadRequest, oauth2.InvalidRequest("redirect_uri is no longer registered"))
+	case errors.Is(err, errSessionEnded):
+		p.errorPage(w, r, ep, pageExpired, http.StatusBadRequest, oauth2.InvalidRequest("the session ended while the request was handled"))
 	case errors.Is(err, store.ErrNotFound):
 		// A concurrent request for the same login got its code first.
 		p.errorPage(w, r, ep, pageExpired, http.StatusBadRequest, oauth2.InvalidRequest("request was already used"))
@@ -605,8 +607,11 @@ func (p *Provider) Continue(ctx context.Context, c *store.Client, req *store.Aut
 		return resume, nil
 	}
 	if !slices.Contains(sess.Clients, c.ID) {
+		// Unlisted, the client would miss the session's end: no code
+		// (authorized), and the resume page says what happens next.
 		if err := p.SessionClients.AddSessionClient(ctx, sess.ID, c.ID); err != nil {
 			p.Log.WarnContext(ctx, "record session client", "err", err)
+			return resume, nil
 		}
 	}
 	return codeRedirect(p.Issuer, target, code, req.State), nil
@@ -656,13 +661,26 @@ func (p *Provider) authorized(ctx context.Context, c *store.Client, req *store.A
 		// two.
 		var wg sync.WaitGroup
 		wg.Go(func() { p.audit(ctx, consent) })
-		if err := p.SessionClients.AddSessionClient(ctx, sess.ID, c.ID); err != nil {
-			p.Log.WarnContext(ctx, "record session client", "err", err)
-		}
+		err := p.SessionClients.AddSessionClient(ctx, sess.ID, c.ID)
 		wg.Wait()
+		// A client the session does not list would never be told when it
+		// ends (Back-Channel Logout §2.7): the code it was to get stays
+		// here, unknown to anyone, until it expires. ErrNotFound: the
+		// session ended since it was read, a logout in another tab say,
+		// and its relying parties were told already.
+		if errors.Is(err, store.ErrNotFound) {
+			return "", errSessionEnded
+		}
+		if err != nil {
+			return "", fmt.Errorf("record session client: %w", err)
+		}
 	}
 	return codeRedirect(p.Issuer, target, code, req.State), nil
 }
+
+// errSessionEnded: the session a code was to be issued in ended
+// meanwhile, so no code was handed out.
+var errSessionEnded = errors.New("session ended")
 
 // createCode stores a new code for req. A stored request is deleted in
 // the same write (one store operation instead of two), so it yields one

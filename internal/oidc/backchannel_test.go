@@ -24,6 +24,7 @@ import (
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/keys"
 	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
 	"github.com/varde-eid/varde/internal/webhook"
 )
 
@@ -731,5 +732,39 @@ func TestBackchannelLogoutSettledOnce(t *testing.T) {
 	}
 	if n := len(h.deliveries(bankID)); n != 1 {
 		t.Errorf("%d deliveries, want still 1", n)
+	}
+}
+
+// endingFirst records a session's clients in the store, but ends the
+// session first, as a logout in another tab at that moment would.
+type endingFirst struct {
+	db  *sqlstore.DB
+	now func() time.Time
+}
+
+func (e endingFirst) AddSessionClient(ctx context.Context, id, clientID string) error {
+	if _, err := e.db.EndSession(ctx, id, e.now()); err != nil {
+		return err
+	}
+	return e.db.AddSessionClient(ctx, id, clientID)
+}
+
+// TestNoCodeInASessionThatEnded: a session that ends between being read
+// and listing the client it gives a code to (a logout in another tab)
+// hands out no code: the client would never hear of the end, which its
+// relying parties were told of already. The person is told to start
+// again.
+func TestNoCodeInASessionThatEnded(t *testing.T) {
+	h := newHarness(t)
+	tax, mobile := h.rp(taxID, taxCB), h.rp(mobileID, mobileCB)
+	b := h.browser()
+	tax.loginFront(b)
+	h.p.SessionClients = endingFirst{h.db, h.clock.Now}
+	resp, body := b.get(mobile.authorizeURL("s", "n", oauth2.GenerateVerifier()))
+	if loc := resp.Header.Get("Location"); strings.HasPrefix(loc, mobileCB) || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("SSO in a session that ended: %d, Location %q\n%s", resp.StatusCode, loc, body)
+	}
+	if !strings.Contains(body, "start again") && !strings.Contains(body, "start på nytt") {
+		t.Errorf("page does not say to start again:\n%s", body)
 	}
 }

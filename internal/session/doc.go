@@ -5,7 +5,8 @@
 //
 // A session ends at its lifetime (session.lifetime), or sooner when left
 // unused for session.idle_timeout: Manager.Current, through which every
-// reader finds a session, no longer finds it. Each use moves the idle
+// reader finds a session, no longer finds it, nor does the store
+// (store.Sessions.GetSession, told the timeout by SetSessionIdleTimeout). Each use moves the idle
 // deadline; the store records a use at most once a minute
 // (store.Sessions.TouchSession), so reading a session seldom writes, and
 // every node reads the deadline the store holds. A session ended so, like

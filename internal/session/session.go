@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"time"
@@ -71,6 +72,16 @@ type Manager struct {
 	// an end that Ended could not settle, or that a stopping node never
 	// told it of, is still pending (store.SessionEnds).
 	Ended func(ctx context.Context, why string, ended []*store.Session)
+	// Log, if set, hears of the store's failures that leave the
+	// caller's request unharmed; slog.Default() otherwise.
+	Log *slog.Logger
+}
+
+func (m *Manager) logger() *slog.Logger {
+	if m.Log != nil {
+		return m.Log
+	}
+	return slog.Default()
 }
 
 func (m *Manager) ended(ctx context.Context, why string, ended []*store.Session) {
@@ -172,7 +183,8 @@ func (m *Manager) Token(r *http.Request) string {
 // the request carried, which it then ends (if the new one cannot be
 // stored, Save returns the error and the old one is left as it was): one of the same person's is
 // continued (New), and the clients it gained since New are listed in the
-// new one; another person's is reported to Ended. The events are
+// new one (if one cannot be, the old session ends as below, so that its
+// clients hear of it); another person's is reported to Ended. The events are
 // appended to the audit log in the same atomic write
 // (store.Sessions.CreateSession): the session exists if and only if they
 // do. The caller has readied them (audit.Log.Prepare).
@@ -201,19 +213,56 @@ func (m *Manager) Save(ctx context.Context, w http.ResponseWriter, r *http.Reque
 // replaces in its browser. If s continues it (New found it to be the same
 // person's), it ends for nobody and the clients it gained since New are
 // added to s; otherwise it ends, and Ended is told if it was live.
+//
+// A client that cannot be added to s would never hear that the line of
+// sessions ended (Back-Channel Logout): then the old session ends as
+// another person's would, recorded and told, so the relying parties it
+// lists log the person out now rather than miss the logout later.
 func (m *Manager) replace(ctx context.Context, old string, s *store.Session) {
+	now := m.Now()
 	if s.Continues != "" {
-		if prev, err := m.Store.DeleteSession(ctx, old); err == nil && prev != nil {
-			for _, c := range prev.Clients {
-				if !slices.Contains(s.Clients, c) && m.Store.AddSessionClient(ctx, s.ID, c) == nil {
-					s.Clients = append(s.Clients, c)
-				}
-			}
+		if prev, err := m.Store.GetSession(ctx, old, now); err == nil && !m.carry(ctx, s, prev.Clients) {
+			m.endReplaced(ctx, old, now)
+			return
+		}
+		if prev, err := m.Store.DeleteSession(ctx, old); err == nil && prev != nil && !m.carry(ctx, s, prev.Clients) {
+			// Tokens issued in the old session between the read above
+			// and its deletion, to a client s could not list.
+			m.logger().ErrorContext(ctx, "session continued without a client of the one it replaced; back-channel logout will miss it",
+				"session", s.ID[:min(len(s.ID), 12)])
 		}
 		return
 	}
-	now := m.Now()
-	if prev, err := m.Store.EndSession(ctx, old, now); err == nil && prev != nil {
+	m.endReplaced(ctx, old, now)
+}
+
+// carry adds to s each of clients it does not list, and reports whether
+// it could add them all.
+func (m *Manager) carry(ctx context.Context, s *store.Session, clients []string) bool {
+	ok := true
+	for _, c := range clients {
+		if slices.Contains(s.Clients, c) {
+			continue
+		}
+		if err := m.Store.AddSessionClient(ctx, s.ID, c); err != nil {
+			m.logger().WarnContext(ctx, "add a client to the continued session", "err", err)
+			ok = false
+			continue
+		}
+		s.Clients = append(s.Clients, c)
+	}
+	return ok
+}
+
+// endReplaced ends the session with ID old, which another replaced in
+// its browser, and tells Ended if it was live.
+func (m *Manager) endReplaced(ctx context.Context, old string, now time.Time) {
+	prev, err := m.Store.EndSession(ctx, old, now)
+	if err != nil {
+		m.logger().ErrorContext(ctx, "end the session a login replaced", "err", err)
+		return
+	}
+	if prev != nil {
 		m.ended(ctx, EndedReplaced, m.live([]*store.Session{prev}, now))
 	}
 }
@@ -232,7 +281,7 @@ func (m *Manager) Current(r *http.Request) (*store.Session, error) {
 	if err != nil || m.IdleTimeout <= 0 {
 		return s, err
 	}
-	if !now.Before(s.LastUsed.Add(m.IdleTimeout)) {
+	if !store.SessionLive(s, now, m.IdleTimeout) {
 		return nil, ErrNoSession
 	}
 	if now.Sub(s.LastUsed) >= m.touchEvery() {

@@ -412,3 +412,49 @@ func TestSaveFailsKeepsOldSession(t *testing.T) {
 		t.Errorf("told %v after failed Saves", told)
 	}
 }
+
+// TestContinueThatCannotListAClientEndsTheOld: a step-up whose new
+// session cannot list a client that got tokens in the old one since New
+// (here the store refuses to change a session's clients) would leave
+// that client without a back-channel logout when the line ends. The old
+// session ends instead, recorded and told, with every client it lists;
+// the person stays logged in at Varde in the new one.
+func TestContinueThatCannotListAClientEndsTheOld(t *testing.T) {
+	db, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	now := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	m := &session.Manager{Store: db, Lifetime: time.Hour, Secure: true, Now: func() time.Time { return now }}
+	var told endings
+	m.Ended = told.record
+	ctx := context.Background()
+	w1, s1 := start(t, m, nil, "p1", "bank")
+	r := withCookies(w1)
+	n, err := m.New(r, &store.Session{PersonID: "p1", Provider: "bankid", Level: "high", AuthTime: now, Clients: []string{"health"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AddSessionClient(ctx, s1.ID, "tax"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pools()["write"].Exec(`CREATE TRIGGER no_clients BEFORE UPDATE OF clients ON sessions BEGIN SELECT RAISE(ABORT, 'disk says no'); END`); err != nil {
+		t.Fatal(err)
+	}
+	w2 := httptest.NewRecorder()
+	if err := m.Save(ctx, w2, r, n); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"replaced p1 bank,tax"}; !slices.Equal(told, want) {
+		t.Errorf("told %v, want %v", told, want)
+	}
+	pending, err := db.PendingSessionEnds(ctx, now.Add(time.Minute), 10)
+	if err != nil || len(pending) != 1 || pending[0].ID != s1.ID {
+		t.Errorf("pending ends %v, %v; want the old session's", pending, err)
+	}
+	got, err := m.Current(withCookies(w2))
+	if err != nil || got.Continues != s1.ID || strings.Join(got.Clients, ",") != "bank,health" {
+		t.Errorf("new session %+v, %v; want it continuing %s with bank,health", got, err, s1.ID)
+	}
+}

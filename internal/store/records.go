@@ -111,6 +111,12 @@ const (
 type Identifier struct {
 	Scheme string // e.g. "no:fnr", "no:dnr"
 	Value  string
+	// MaxLevel, if set, is the most a login that finds the person
+	// through this identifier reaches: the level of the session it was
+	// linked from (ADR 9), which is all that ever proved the identifier
+	// to be this person's. "" for an identifier the person was proofed
+	// with. Stored with the person's list of identifiers.
+	MaxLevel string `json:",omitempty"`
 }
 
 // Person is one human with one Varde identity.

@@ -198,12 +198,14 @@ type Sessions interface {
 	// AuditLog.AppendAudit appends them and in their order: the session
 	// is stored if and only if the events recording how it began are.
 	CreateSession(ctx context.Context, s *Session, events ...*AuditEvent) error
-	// GetSession returns ErrNotFound for unknown or expired (at now) sessions.
+	// GetSession returns ErrNotFound for unknown sessions and for those
+	// that had ended at now (SessionLive: expired, or unused for the
+	// SetSessionIdleTimeout).
 	GetSession(ctx context.Context, id string, now time.Time) (*Session, error)
 	// SetSessionIdleTimeout sets how long a session left unused lasts
 	// (session.Manager.IdleTimeout; 0 or less: no limit): one unused that
-	// long has ended, so the end of its deletion is not recorded
-	// (EndSession).
+	// long has ended, so GetSession does not find it and the end of its
+	// deletion is not recorded (EndSession).
 	SetSessionIdleTimeout(d time.Duration)
 	// TouchSession records that the session was used at at: LastUsed
 	// becomes at, unless it is later already. ErrNotFound if the session

@@ -265,20 +265,26 @@ func (db *DB) CreateSession(ctx context.Context, s *store.Session, events ...*st
 	return nil
 }
 
-// GetSession implements store.Sessions.
+// GetSession implements store.Sessions: a session left unused for the
+// idle timeout (SetSessionIdleTimeout) is not found, as an expired one
+// is not, whether or not the sweep has deleted it yet.
 func (db *DB) GetSession(ctx context.Context, id string, now time.Time) (*store.Session, error) {
 	if db.unmatchable(id) {
 		return nil, fmt.Errorf("get session: %w", store.ErrNotFound)
 	}
-	if s, found := db.sessions.get(id, now); found {
-		if s == nil {
-			return nil, fmt.Errorf("get session: expired: %w", store.ErrNotFound)
-		}
-		return s, nil
+	s, found := db.sessions.get(id, now)
+	if found && s == nil {
+		return nil, fmt.Errorf("get session: expired: %w", store.ErrNotFound)
 	}
-	s, err := scanUsedSession(db.st.getSession.QueryRowContext(ctx, id, micros(now)))
-	if err != nil {
-		return nil, fmt.Errorf("get session: %w", notFound(err))
+	if !found {
+		var err error
+		s, err = scanUsedSession(db.st.getSession.QueryRowContext(ctx, id, micros(now)))
+		if err != nil {
+			return nil, fmt.Errorf("get session: %w", notFound(err))
+		}
+	}
+	if !store.SessionLive(s, now, db.SessionIdleTimeout()) {
+		return nil, fmt.Errorf("get session: idle: %w", store.ErrNotFound)
 	}
 	return s, nil
 }

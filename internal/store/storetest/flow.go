@@ -315,6 +315,39 @@ func testSessions(t *testing.T, s store.Store) {
 		wantErr(t, "TouchSession deleted", s.TouchSession(ctx, ss.ID, now), store.ErrNotFound)
 	})
 
+	t.Run("idle", func(t *testing.T) {
+		// A session left unused for the idle timeout has ended
+		// (SessionLive): GetSession no longer finds it, whoever reads it,
+		// from the moment the timeout passes, before any sweep.
+		const idle = 30 * time.Minute
+		s.SetSessionIdleTimeout(idle)
+		t.Cleanup(func() { s.SetSessionIdleTimeout(0) })
+		for _, r := range []struct {
+			id   string
+			used time.Time
+		}{{"s-idle-gone", now.Add(-idle)}, {"s-idle-live", now.Add(-idle + time.Microsecond)}, {"s-idle-never", time.Time{}}} {
+			ss := fullSession(t, r.id)
+			ss.CreatedAt, ss.LastUsed = now.Add(-idle-time.Hour), r.used
+			wantErr(t, "CreateSession "+r.id, s.CreateSession(ctx, ss), nil)
+			_, err := s.GetSession(ctx, r.id, now)
+			if store.SessionLive(ss, now, idle) {
+				wantErr(t, "GetSession "+r.id, err, nil)
+			} else {
+				wantErr(t, "GetSession "+r.id, err, store.ErrNotFound)
+			}
+		}
+		// A session in use at the timeout's end is found until then.
+		ss := fullSession(t, "s-idle-later")
+		wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+		_, err := s.GetSession(ctx, ss.ID, ss.CreatedAt.Add(idle-time.Microsecond))
+		wantErr(t, "GetSession within the idle timeout", err, nil)
+		_, err = s.GetSession(ctx, ss.ID, ss.CreatedAt.Add(idle))
+		wantErr(t, "GetSession at the idle timeout", err, store.ErrNotFound)
+		s.SetSessionIdleTimeout(0)
+		_, err = s.GetSession(ctx, ss.ID, ss.CreatedAt.Add(idle))
+		wantErr(t, "GetSession with no idle timeout", err, nil)
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		ss := fullSession(t, "s-dup")
 		wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)

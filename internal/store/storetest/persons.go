@@ -163,6 +163,18 @@ func testPersons(t *testing.T, s store.Store) {
 		got, err = s.GetPerson(ctx, nilIDs.ID)
 		wantErr(t, "GetPerson", err, nil)
 		same(t, "identifiers", []store.Identifier{first}, got.Identifiers)
+
+		// A linked identifier keeps the level it was linked from, read
+		// back through every lookup.
+		linked := store.Identifier{Scheme: "dk:cpr", Value: "cpr-linked", MaxLevel: "substantial"}
+		wantErr(t, "AddIdentifier linked", s.AddIdentifier(ctx, p.ID, linked), nil)
+		p.Identifiers = append(p.Identifiers, linked)
+		got, err = s.GetPersonByIdentifier(ctx, linked.Scheme, linked.Value)
+		wantErr(t, "GetPersonByIdentifier linked", err, nil)
+		same(t, "person after a linked AddIdentifier", p, got)
+		got, err = s.GetPersonByWebAuthnID(ctx, p.WebAuthnID)
+		wantErr(t, "GetPersonByWebAuthnID linked", err, nil)
+		same(t, "person after a linked AddIdentifier", p, got)
 	})
 
 	t.Run("concurrent create with one identifier", func(t *testing.T) {
