@@ -208,6 +208,9 @@ type Report struct {
 	Components []ComponentReport `json:"components"`
 	// Total sums incidents, downtime, people and RCAs over all
 	// components; its availability is the lowest component's.
-	Total     ComponentReport `json:"total"`
-	Incidents []Incident      `json:"incidents"`
+	Total ComponentReport `json:"total"`
+	// Incidents are every incident the report counts: those not
+	// resolved before From, and those resolved before it whose RCA fell
+	// due in the period.
+	Incidents []Incident `json:"incidents"`
 }

@@ -93,8 +93,11 @@ func (s *Service) report(ctx context.Context, from, to time.Time, title string, 
 		return nil, fmt.Errorf("list incidents: %w", err)
 	}
 	slices.SortFunc(incs, func(a, b *store.Incident) int { return a.StartedAt.Compare(b.StartedAt) })
+	// Every incident the report counts is listed: one resolved before
+	// the period whose RCA fell due in it too, so that an RCA counted as
+	// due (or late) can be read.
 	for _, in := range incs {
-		if in.ResolvedAt.IsZero() || !in.ResolvedAt.Before(from) {
+		if in.ResolvedAt.IsZero() || !in.ResolvedAt.Before(from) || rcaDueIn(in, from, end, now) {
 			rep.Incidents = append(rep.Incidents, s.publish(in, now))
 		}
 	}
@@ -228,10 +231,10 @@ func (s *Service) componentReport(ctx context.Context, id string, from, measured
 		if in.ResolvedAt.IsZero() {
 			continue
 		}
-		due := in.ResolvedAt.Add(RCADeadline)
-		if due.Before(from) || !due.Before(end) || now.Before(due) {
+		if !rcaDueIn(in, from, end, now) {
 			continue
 		}
+		due := in.ResolvedAt.Add(RCADeadline)
 		cr.RCAsDue++
 		if !in.RCAPublishedAt.IsZero() && !in.RCAPublishedAt.After(due) {
 			cr.RCAsOnTime++
@@ -239,6 +242,16 @@ func (s *Service) componentReport(ctx context.Context, id string, from, measured
 	}
 	finishReport(&cr, recovery, recovered)
 	return cr, recovery, recovered, nil
+}
+
+// rcaDueIn says whether the incident's RCA fell due in [from, end), by
+// now.
+func rcaDueIn(in *store.Incident, from, end, now time.Time) bool {
+	if in.ResolvedAt.IsZero() {
+		return false
+	}
+	due := in.ResolvedAt.Add(RCADeadline)
+	return !due.Before(from) && due.Before(end) && !now.Before(due)
 }
 
 func finishReport(cr *ComponentReport, recovery time.Duration, recovered int) {
