@@ -169,3 +169,47 @@ func TestAnnounceRefusesLongWindow(t *testing.T) {
 		t.Errorf("%d windows stored, want the 2 accepted", len(ms))
 	}
 }
+
+// TestWindowsAnnouncedDuringOutageKeepAvailabilityInRange: bankid goes
+// down, and two overlapping windows over most of the time since are
+// announced while it is. They excuse none of the outage, so they leave
+// none of it out of the measured span either: the availability is the
+// share of that span not down, not a negative figure over the little
+// time outside the windows.
+func TestWindowsAnnouncedDuringOutageKeepAvailabilityInRange(t *testing.T) {
+	ctx := context.Background()
+	from := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	clk := &clock{t: from.Add(10 * time.Hour)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	h.round()
+	h.rounds(60)
+	h.fail.Store(true)
+	h.rounds(6)
+	for i, d := range []time.Duration{10 * time.Minute, 15 * time.Minute} {
+		if _, err := h.svc.Announce(ctx, []string{"bankid"}, clk.Now().Add(time.Duration(i)*time.Minute), clk.Now().Add(d), "Emergency fix", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.rounds(180)
+	h.fail.Store(false)
+	h.rounds(12)
+	rep, err := h.svc.Report(ctx, from, from.Add(24*time.Hour), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rep.Components {
+		if c.Component != "bankid" {
+			continue
+		}
+		if c.AvailabilityPercent == nil {
+			t.Fatal("bankid has no availability")
+		}
+		span := rep.MeasuredTo.Sub(c.MeasuredFrom).Minutes()
+		want := 100 * (1 - c.DowntimeMinutes/span)
+		if got := *c.AvailabilityPercent; got < 0 || got > 100 || got < want-0.1 || got > want+0.1 {
+			t.Errorf("bankid availability %v %%, want %.3f %% (%.2f min down of %.2f measured)", got, want, c.DowntimeMinutes, span)
+		}
+		return
+	}
+	t.Error("bankid is not in the report")
+}

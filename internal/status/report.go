@@ -207,12 +207,18 @@ func (s *Service) componentReport(ctx context.Context, id string, from, measured
 	}
 	if measuredFrom.Before(end) {
 		cr.MeasuredFrom = measuredFrom
+		// The time left out is the windows' time not counted as down: a
+		// window announced after an outage in it began excuses none of
+		// that outage, which stays within the measured span, so the
+		// availability is never below 0 or above 100 %.
 		m := []span{{measuredFrom, end}}
-		mDown := clip(down, measuredFrom, end)
+		all := merge(spansOf(windows, time.Time{}))
+		bad := unexcused(clip(down, measuredFrom, end), windows)
 		a := 100.0
-		if period := end.Sub(measuredFrom) - overlap(m, merge(spansOf(windows, time.Time{}))); period > 0 {
-			a = roundTo(100*(1-float64(total(mDown)-excused(mDown, windows))/float64(period)), 3)
+		if period := end.Sub(measuredFrom) - overlap(m, all) + overlap(bad, all); period > 0 {
+			a = roundTo(100*(1-float64(total(bad))/float64(period)), 3)
 		}
+		a = min(max(a, 0), 100)
 		cr.AvailabilityPercent = &a
 	}
 	for _, in := range incs {
@@ -462,6 +468,25 @@ func excused(bad []span, ws []window) time.Duration {
 		d += overlap([]span{x}, merge(spansOf(ws, x.from)))
 	}
 	return d
+}
+
+// unexcused is the parts of bad (merged) outside the windows that were
+// announced by the time each of its spans began.
+func unexcused(bad []span, ws []window) []span {
+	var out []span
+	for _, x := range bad {
+		rest := []span{x}
+		for _, y := range merge(spansOf(ws, x.from)) {
+			var next []span
+			for _, r := range rest {
+				next = append(next, clip([]span{r}, r.from, earlier(r.to, y.from))...)
+				next = append(next, clip([]span{r}, later(r.from, y.to), r.to)...)
+			}
+			rest = next
+		}
+		out = append(out, rest...)
+	}
+	return out
 }
 
 // overlap is how much of a lies within b (b merged).
