@@ -79,16 +79,28 @@ func feedIncidents(s *status.Summary) []status.Incident {
 	return out
 }
 
-// incidentUpdated is the time of the incident's latest timeline entry
-// (its start without one).
+// incidentUpdated is when the incident's entry last changed (RFC 4287
+// section 4.2.15): its latest timeline entry, its latest count of people
+// affected, its RCA's publication, or the moment its RCA became overdue,
+// whichever is last (its start without any).
 func incidentUpdated(inc *status.Incident) time.Time {
 	t := inc.OpenedAt
 	if t.IsZero() {
 		t = inc.StartedAt
 	}
+	ts := []time.Time{inc.CountedAt}
 	for _, u := range inc.Timeline {
-		if u.Time.After(t) {
-			t = u.Time
+		ts = append(ts, u.Time)
+	}
+	if inc.RCAPublishedAt != nil {
+		ts = append(ts, *inc.RCAPublishedAt)
+	}
+	if inc.RCAOverdue && inc.RCADueAt != nil {
+		ts = append(ts, *inc.RCADueAt)
+	}
+	for _, u := range ts {
+		if u.After(t) {
+			t = u
 		}
 	}
 	return t

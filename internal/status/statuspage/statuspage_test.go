@@ -530,6 +530,9 @@ func parseFeed(t *testing.T, body string) feedDoc {
 	return f
 }
 
+// TestFeed: each entry's updated is when it last changed (RFC 4287
+// section 4.2.15): a count of people affected after the last timeline
+// entry (inc-0004) or an RCA become overdue (inc-0002) changes it.
 func TestFeed(t *testing.T) {
 	src := fixture()
 	srv := server(t, src)
@@ -538,14 +541,14 @@ func TestFeed(t *testing.T) {
 		t.Fatalf("%d %q", res.code, res.header.Get("Content-Type"))
 	}
 	f := parseFeed(t, res.body)
-	if f.Updated != "2026-11-25T11:30:00Z" {
+	if f.Updated != "2026-11-25T12:00:00Z" {
 		t.Errorf("feed updated %s", f.Updated)
 	}
 	want := map[string]struct{ id, updated, link, text string }{
-		"BankID login is not working": {"tag:id.example.no,2026-11-25:status/incidents/inc-0004", "2026-11-25T11:30:00Z", "https://id.example.no/status/incidents/inc-0004?lang=en", "People affected: 12,345"},
+		"BankID login is not working": {"tag:id.example.no,2026-11-25:status/incidents/inc-0004", "2026-11-25T12:00:00Z", "https://id.example.no/status/incidents/inc-0004?lang=en", "People affected: 12,345"},
 		"BankID was slow":             {"tag:id.example.no,2026-11-23:status/incidents/inc-0003", "2026-11-23T14:25:00Z", "https://id.example.no/status/incidents/inc-0003?lang=en", "Root-cause analysis due 2026-11-26 14:25 UTC."},
 		"BankID was down":             {"tag:id.example.no,2026-11-16:status/incidents/inc-0001", "2026-11-18T10:00:00Z", "https://id.example.no/status/incidents/inc-0001?lang=en", "We now alert 30 days"},
-		"Passkey logins were slow":    {"tag:id.example.no,2026-11-06:status/incidents/inc-0002", "2026-11-06T09:35:00Z", "https://id.example.no/status/incidents/inc-0002?lang=en", "RCA overdue"},
+		"Passkey logins were slow":    {"tag:id.example.no,2026-11-06:status/incidents/inc-0002", "2026-11-09T09:35:00Z", "https://id.example.no/status/incidents/inc-0002?lang=en", "RCA overdue"},
 	}
 	if len(f.Entries) != len(want) {
 		t.Fatalf("%d entries, want %d", len(f.Entries), len(want))
