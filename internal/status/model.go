@@ -191,9 +191,10 @@ type Report struct {
 	Title string    `json:"title"`
 	From  time.Time `json:"from"`
 	To    time.Time `json:"to"`
-	// DataFrom is the time of the node's oldest health record (probe
-	// result or state change), absent when it has none: availability
-	// leaves out the time before it, which nothing measured.
+	// DataFrom is the time of the oldest health record in the store,
+	// any node's (probe result or state change), absent when there is
+	// none: availability leaves out the time before it, which nothing
+	// measured.
 	DataFrom time.Time `json:"data_from,omitzero"`
 	// MeasuredFrom and MeasuredTo bound the part of [From, To) at or
 	// after DataFrom: the span the figures are measured over. Both are

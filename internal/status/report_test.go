@@ -357,3 +357,26 @@ func TestReportComponentMeasuredFromItsFirstRecord(t *testing.T) {
 		t.Errorf("minid availability %v %%, want %.3f %% (%.2f min down of %.2f measured)", got, want, minid.DowntimeMinutes, span)
 	}
 }
+
+// TestReportDataFromIsAnyNodes: data_from is the oldest health record in
+// the store the nodes share, whichever node recorded it: a node started
+// an hour after another reports the other's first record.
+func TestReportDataFromIsAnyNodes(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	clk := &clock{t: start}
+	db := openDB(t)
+	a := newHarness(t, db, clk, "a")
+	a.round()
+	clk.Add(time.Hour)
+	b := newHarness(t, db, clk, "b")
+	b.round()
+	from, to := quarter(4)
+	rep, err := b.svc.Report(ctx, from, to, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.DataFrom.Before(start) || !rep.DataFrom.Before(start.Add(time.Minute)) {
+		t.Errorf("node b's data_from %v, want node a's first probe round at %v", rep.DataFrom, start)
+	}
+}
