@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -153,20 +154,20 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case "note":
 		u, err := svc.AddNote(ctx, incident, author, message)
 		if err != nil {
-			return incidentErr(incident, err)
+			return textErr("status note", incidentErr(incident, err), map[string]string{"author": "--author", "note": "--message"})
 		}
 		fmt.Fprintf(stdout, "added update %d to incident %s\n", u.Seq, incident)
 		return nil
 	case "rca":
 		if err := svc.PublishRCA(ctx, incident, author, string(rcaText)); err != nil {
-			return incidentErr(incident, err)
+			return textErr("status rca", incidentErr(incident, err), map[string]string{"author": "--author", "root-cause analysis": "--file " + file})
 		}
 		fmt.Fprintf(stdout, "published the root-cause analysis of incident %s\n", incident)
 		return nil
 	case "maintenance add":
 		m, err := svc.Announce(ctx, splitList(components), startAt, endAt, title, message)
 		if err != nil {
-			return err
+			return textErr("status maintenance add", err, map[string]string{"title": "--title", "message": "--message"})
 		}
 		fmt.Fprintf(stdout, "announced maintenance %s\n", m.ID)
 		return nil
@@ -262,6 +263,38 @@ func readRCAFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("status rca: --file: %s is larger than %d bytes (64 KiB), the most a root-cause analysis may hold", path, maxRCAFileSize)
 	}
 	return raw, nil
+}
+
+// textErr says which flag of command cmd held the text the status
+// service refused, flags naming each input's; other errors are returned
+// as they are.
+func textErr(cmd string, err error, flags map[string]string) error {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	var out []error
+	for _, e := range errs {
+		var te *status.TextError
+		if errors.As(e, &te) && flags[te.Input] != "" {
+			e = fmt.Errorf("%s: %s: the %s %s", cmd, flags[te.Input], te.Input, textProblem(te.Err))
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+// textProblem is what is wrong with refused text, in a few words.
+func textProblem(err error) string {
+	switch {
+	case errors.Is(err, status.ErrEmpty):
+		return "is empty"
+	case errors.Is(err, status.ErrNotText):
+		return "is not UTF-8 text or holds a NUL character"
+	}
+	return strings.TrimPrefix(err.Error(), "status: ")
 }
 
 func incidentErr(id string, err error) error {

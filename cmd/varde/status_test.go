@@ -442,3 +442,31 @@ func TestStatusReportSaysMeasuredSpan(t *testing.T) {
 		t.Errorf("2025-Q4: stderr %q, want %q", words.String(), want)
 	}
 }
+
+// TestStatusRCANamesTheBadInput: status rca refuses an empty author or
+// a root-cause analysis that is empty or not text, saying which flag
+// held it.
+func TestStatusRCANamesTheBadInput(t *testing.T) {
+	cfgPath := adminConfig(t)
+	dir := t.TempDir()
+	good, empty, binary := filepath.Join(dir, "good.txt"), filepath.Join(dir, "empty.txt"), filepath.Join(dir, "bin.txt")
+	for f, b := range map[string][]byte{good: []byte("A certificate expired."), empty: []byte(" \n"), binary: {'a', 0, 'b'}} {
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		author, file string
+		want, not    string
+	}{
+		{" ", good, "status rca: --author: the author is empty", "--file"},
+		{"Operations", empty, "status rca: --file " + empty + ": the root-cause analysis is empty", "--author"},
+		{"Operations", binary, "status rca: --file " + binary + ": the root-cause analysis is not UTF-8 text", "--author"},
+		{"Op\x00s", binary, "--author: the author is not UTF-8", "--file " + good},
+	} {
+		_, err := runCmd(t, "status", "rca", "--config", cfgPath, "--incident", "x", "--author", tt.author, "--file", tt.file)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), tt.not) {
+			t.Errorf("status rca --author %q --file %s: %v, want %q", tt.author, tt.file, err, tt.want)
+		}
+	}
+}

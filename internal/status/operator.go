@@ -50,6 +50,28 @@ const AnnounceGrace = time.Minute
 // maxText bounds operator text.
 const maxText = 64 << 10
 
+// TextError is operator text refused: Input names which ("author",
+// "note", "root-cause analysis", "title" or "message"), Err says why
+// (ErrEmpty, ErrNotText, or too long).
+type TextError struct {
+	Input string
+	Err   error
+}
+
+func (e *TextError) Error() string {
+	return "status: " + e.Input + ": " + strings.TrimPrefix(e.Err.Error(), "status: ")
+}
+
+func (e *TextError) Unwrap() error { return e.Err }
+
+// checkInput is check's verdict on s, naming it as input.
+func checkInput(input string, check func(string) error, s string) error {
+	if err := check(s); err != nil {
+		return &TextError{Input: input, Err: err}
+	}
+	return nil
+}
+
 // checkText checks text that must be there.
 func checkText(s string) error {
 	if strings.TrimSpace(s) == "" {
@@ -72,7 +94,7 @@ func checkOptional(s string) error {
 
 // AddNote appends an operator's update to an incident's timeline.
 func (s *Service) AddNote(ctx context.Context, incidentID, author, message string) (*store.IncidentUpdate, error) {
-	if err := errors.Join(checkText(author), checkText(message)); err != nil {
+	if err := errors.Join(checkInput("author", checkText, author), checkInput("note", checkText, message)); err != nil {
 		return nil, err
 	}
 	u := &store.IncidentUpdate{IncidentID: incidentID, Time: s.now(), Kind: store.UpdateOperator, Message: message, Author: author}
@@ -86,7 +108,7 @@ func (s *Service) AddNote(ctx context.Context, incidentID, author, message strin
 // analysis. The first publication's time is what counts for the
 // deadline; a correction keeps it.
 func (s *Service) PublishRCA(ctx context.Context, incidentID, author, text string) error {
-	if err := errors.Join(checkText(author), checkText(text)); err != nil {
+	if err := errors.Join(checkInput("author", checkText, author), checkInput("root-cause analysis", checkText, text)); err != nil {
 		return err
 	}
 	for range 3 {
@@ -138,7 +160,7 @@ func (s *Service) Announce(ctx context.Context, components []string, start, end 
 			return nil, fmt.Errorf("%w: %q", ErrUnknownComponent, c)
 		}
 	}
-	if err := errors.Join(checkText(title), checkOptional(message)); err != nil {
+	if err := errors.Join(checkInput("title", checkText, title), checkInput("message", checkOptional, message)); err != nil {
 		return nil, err
 	}
 	id, err := s.newID()
