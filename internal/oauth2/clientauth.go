@@ -2,6 +2,10 @@ package oauth2
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -91,6 +95,14 @@ type ClientAuthenticator struct {
 
 // maxInlineJWKS bounds the parsed-JWKS cache; past it, it starts over.
 const maxInlineJWKS = 1024
+
+// MaxKeysWithoutKid is how many of a client's keys an assertion is
+// checked against when it has no kid header (or names a kid that many
+// keys share). Only keys of the type and curve its alg needs count
+// (RFC 7518 §3.1): a client whose set holds more such keys must name
+// the key, for each one tried is a signature check, and anyone who
+// knows the client_id can send assertions.
+const MaxKeysWithoutKid = 4
 
 type fetchedJWKS struct {
 	set       jose.JSONWebKeySet
@@ -468,6 +480,13 @@ func (a *ClientAuthenticator) verifySignature(ctx context.Context, c *store.Clie
 			return err
 		}
 		candidates := usableKeys(set, p.kid, p.alg)
+		if len(candidates) > MaxKeysWithoutKid {
+			if p.kid == "" {
+				return InvalidClient("client assertion has no kid, and %d of the client's keys could have made it: name the key in the kid header (at most %d are tried without one)",
+					len(candidates), MaxKeysWithoutKid)
+			}
+			return InvalidClient("client assertion's kid %q names %d of the client's keys; at most %d are tried", p.kid, len(candidates), MaxKeysWithoutKid)
+		}
 		for i := range candidates {
 			var claims assertionClaims
 			if err := p.token.Claims(candidates[i].Key, &claims); err == nil {
@@ -484,7 +503,8 @@ func (a *ClientAuthenticator) verifySignature(ctx context.Context, c *store.Clie
 }
 
 // usableKeys are the public signing keys that can check a signature
-// made with alg under kid (any kid if kid is empty).
+// made with alg under kid (any kid if kid is empty): of the key type, and
+// for ECDSA the curve, that alg names (RFC 7518 §3.1, RFC 8037 §3.1).
 func usableKeys(set jose.JSONWebKeySet, kid, alg string) []jose.JSONWebKey {
 	var out []jose.JSONWebKey
 	for _, k := range set.Keys {
@@ -494,12 +514,32 @@ func usableKeys(set jose.JSONWebKeySet, kid, alg string) []jose.JSONWebKey {
 		if k.Use != "" && k.Use != "sig" || k.Algorithm != "" && k.Algorithm != alg {
 			continue
 		}
-		if !k.Valid() || !k.IsPublic() {
+		if !k.Valid() || !k.IsPublic() || !keyFitsAlg(k.Key, alg) {
 			continue
 		}
 		out = append(out, k)
 	}
 	return out
+}
+
+// keyFitsAlg reports whether key is of the type, and curve, alg signs
+// with.
+func keyFitsAlg(key any, alg string) bool {
+	switch jose.SignatureAlgorithm(alg) {
+	case jose.ES256:
+		k, ok := key.(*ecdsa.PublicKey)
+		return ok && k.Curve == elliptic.P256()
+	case jose.ES384:
+		k, ok := key.(*ecdsa.PublicKey)
+		return ok && k.Curve == elliptic.P384()
+	case jose.RS256, jose.PS256:
+		_, ok := key.(*rsa.PublicKey)
+		return ok
+	case jose.EdDSA:
+		_, ok := key.(ed25519.PublicKey)
+		return ok
+	}
+	return false
 }
 
 func (a *ClientAuthenticator) clientKeys(ctx context.Context, c *store.Client, refetch bool) (jose.JSONWebKeySet, error) {

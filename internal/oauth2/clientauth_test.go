@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -816,4 +817,49 @@ func TestJWKSURIOneFetchAtATime(t *testing.T) {
 	if got := fetches.Load(); got != 1 {
 		t.Fatalf("jwks_uri fetched %d times for %d requests at once, want 1", got, n)
 	}
+}
+
+// TestAssertionWithoutKidTriesFewKeys: an assertion without a kid is
+// checked only against the client's keys of its algorithm's type and
+// curve, and refused, saying why, when more than MaxKeysWithoutKid of
+// them remain: anyone knowing a client_id can send one, and each key
+// tried is a signature check.
+func TestAssertionWithoutKidTriesFewKeys(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var many []testKey
+	for i := range MaxKeysWithoutKid + 1 {
+		many = append(many, newECKey(t, fmt.Sprintf("ec%d", i)))
+	}
+	// RSA and Ed25519 keys, and EC keys on another curve, are not tried
+	// for an ES256 assertion.
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mixed := []testKey{many[0], f.rsa, f.ed, {"p384", "", p384}}
+	for range MaxKeysWithoutKid {
+		_, edk, _ := ed25519.GenerateKey(rand.Reader)
+		mixed = append(mixed, testKey{"", "", edk})
+	}
+	for _, c := range []*store.Client{
+		{ID: "jwt-many", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks(many...)},
+		{ID: "jwt-mixed", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks(mixed...)},
+	} {
+		if err := f.auth.Clients.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	auth := func(k testKey, client string) (*store.Client, error) {
+		return f.auth.Authenticate(formRequest(assertionForm(sign(t, k, claimsFor(client, f.clock.Now())))))
+	}
+	last := many[len(many)-1]
+	_, err = auth(testKey{"", jose.ES256, last.key}, "jwt-many")
+	wantError(t, err, CodeInvalidClient, fmt.Sprintf("no kid, and %d of the client's keys could have made it", len(many)))
+	c, err := auth(last, "jwt-many")
+	wantClient(t, c, err, "jwt-many")
+	c, err = auth(testKey{"", jose.ES256, many[0].key}, "jwt-mixed")
+	wantClient(t, c, err, "jwt-mixed")
+	_, err = auth(testKey{"", jose.ES256, newECKey(t, "").key}, "jwt-mixed")
+	wantError(t, err, CodeInvalidClient, "signature is invalid")
 }
