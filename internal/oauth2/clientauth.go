@@ -23,6 +23,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -104,9 +105,16 @@ const maxInlineJWKS = 1024
 // knows the client_id can send assertions.
 const MaxKeysWithoutKid = 4
 
+// maxFetchedJWKS bounds the jwks_uri cache: past it, the jwks_uri used
+// longest ago is dropped, so the keys of clients since removed do not
+// stay for as long as the node runs.
+const maxFetchedJWKS = 1024
+
 type fetchedJWKS struct {
 	set       jose.JSONWebKeySet
 	fetchedAt time.Time
+	// usedAt is when the set was last stored or served.
+	usedAt time.Time
 	// failedAt is when the last try to fetch the set failed; until
 	// JWKSRefetch after it, set is used (none if fetchedAt is zero: the
 	// jwks_uri was never fetched) without trying again.
@@ -578,6 +586,7 @@ func (a *ClientAuthenticator) fetchJWKS(ctx context.Context, uri string, refetch
 		a.mu.Lock()
 		cached = a.jwks[uri]
 		if set, ok, err := a.cachedJWKS(cached, now, refetch); ok {
+			cached.usedAt = now
 			a.mu.Unlock()
 			return set, err
 		}
@@ -612,8 +621,10 @@ func (a *ClientAuthenticator) fetchJWKS(ctx context.Context, uri string, refetch
 	// the HTTP client's timeout, not by the request that started it.
 	set, err := a.download(context.WithoutCancel(ctx), uri)
 	if err != nil {
+		// A client may keep a secret in its jwks_uri's query: the log
+		// shows it, and where a redirect pointed, without one.
 		if a.Log != nil {
-			a.Log.WarnContext(ctx, "jwks_uri fetch failed", "jwks_uri", uri, "err", err)
+			a.Log.WarnContext(ctx, "jwks_uri fetch failed", "jwks_uri", httpx.RedactURL(uri), "err", redactURLError(err))
 		}
 		// Stale keys, if any, are served while the client's server is
 		// down; a jwks_uri never fetched leaves none.
@@ -632,6 +643,16 @@ func (a *ClientAuthenticator) fetchJWKS(ctx context.Context, uri string, refetch
 	}
 	a.storeJWKS(uri, &fetchedJWKS{set: set, fetchedAt: now})
 	return set, nil
+}
+
+// redactURLError returns err with the URL it names (Go's *url.Error) cut
+// down by httpx.RedactURL.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	return &url.Error{Op: ue.Op, URL: httpx.RedactURL(ue.URL), Err: ue.Err}
 }
 
 // cachedJWKS returns what cached holds for a request (refetch: one that
@@ -659,12 +680,23 @@ func (a *ClientAuthenticator) cachedJWKS(cached *fetchedJWKS, now time.Time, ref
 }
 
 // storeJWKS records what fetching uri gave. Entries are keyed by
-// the jwks_uri values clients registered, never one a request names.
+// the jwks_uri values clients registered, never one a request names;
+// past maxFetchedJWKS of them, the one used longest ago is dropped.
 func (a *ClientAuthenticator) storeJWKS(uri string, f *fetchedJWKS) {
+	f.usedAt = a.now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.jwks == nil {
 		a.jwks = map[string]*fetchedJWKS{}
+	}
+	if _, ok := a.jwks[uri]; !ok && len(a.jwks) >= maxFetchedJWKS {
+		var oldest string
+		for u, e := range a.jwks {
+			if oldest == "" || e.usedAt.Before(a.jwks[oldest].usedAt) {
+				oldest = u
+			}
+		}
+		delete(a.jwks, oldest)
 	}
 	a.jwks[uri] = f
 }
@@ -696,7 +728,7 @@ func (a *ClientAuthenticator) download(ctx context.Context, uri string) (jose.JS
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		return set, fmt.Errorf("%w: status %d to %q", errJWKSRedirect, resp.StatusCode, resp.Header.Get("Location"))
+		return set, fmt.Errorf("%w: status %d to %q", errJWKSRedirect, resp.StatusCode, httpx.RedactURL(resp.Header.Get("Location")))
 	}
 	if resp.StatusCode != http.StatusOK {
 		return set, fmt.Errorf("jwks_uri: status %d", resp.StatusCode)
