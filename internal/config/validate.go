@@ -96,6 +96,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Store.DSN == "" {
 		p.add("store.dsn", "required")
+	} else if c.Store.Driver == "sqlite" && looksLikePostgresDSN(c.Store.DSN) {
+		// Not shown: it may hold a password. Taken as a file name, it
+		// would be logged at start and made into directories.
+		p.add("store.dsn", "is a PostgreSQL connection string, not a SQLite file: set store.driver: postgres (or VARDE_STORE_DRIVER=postgres)")
 	}
 	switch c.Store.FlowState {
 	case FlowStateStore, FlowStateMemory:
@@ -422,6 +426,22 @@ func (c *Config) validateClientProviders(p *problems) {
 			}
 		}
 	}
+}
+
+// looksLikePostgresDSN reports whether dsn is a PostgreSQL connection
+// string, as a URL (postgres:// or postgresql://) or as keyword=value
+// settings, rather than a file path.
+func looksLikePostgresDSN(dsn string) bool {
+	d := strings.ToLower(strings.TrimSpace(dsn))
+	if strings.HasPrefix(d, "postgres://") || strings.HasPrefix(d, "postgresql://") {
+		return true
+	}
+	for _, kw := range []string{"host=", "hostaddr=", "user=", "password=", "dbname=", "port=", "sslmode="} {
+		if strings.HasPrefix(d, kw) || strings.Contains(d, " "+kw) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkURL checks a redirect or JWKS URI: absolute, no fragment (RFC 6749
