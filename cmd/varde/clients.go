@@ -14,8 +14,8 @@ import (
 
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/store"
-	"github.com/varde-eid/varde/internal/webhook"
 )
 
 const clientsUsage = `usage: varde clients <add|list|remove> --config FILE [flags]
@@ -349,13 +349,13 @@ func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 		}
 		// A secret a relying party keeps in its receivers' query or user
 		// information is not printed.
-		hook := webhook.RedactURL(c.StatusWebhook)
+		hook := httpx.RedactURL(c.StatusWebhook)
 		if hook == "" {
 			hook = "-"
 		} else if len(c.StatusComponents) > 0 {
 			hook += " (" + strings.Join(c.StatusComponents, ",") + ")"
 		}
-		bcl := webhook.RedactURL(c.BackchannelLogoutURI)
+		bcl := httpx.RedactURL(c.BackchannelLogoutURI)
 		if bcl == "" {
 			bcl = "-"
 		}

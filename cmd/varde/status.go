@@ -15,10 +15,10 @@ import (
 
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/status"
 	"github.com/varde-eid/varde/internal/status/statuspage"
 	"github.com/varde-eid/varde/internal/store"
-	"github.com/varde-eid/varde/internal/webhook"
 )
 
 const statusUsage = `usage: varde status <command> --config FILE [flags]
@@ -238,7 +238,7 @@ func listWebhooks(ctx context.Context, st store.Store, client string, limit int,
 		if lastErr == "" {
 			lastErr = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", d.CreatedAt.UTC().Format(time.RFC3339), d.Event, d.Attempts, state, lastErr, webhook.RedactURL(d.URL))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", d.CreatedAt.UTC().Format(time.RFC3339), d.Event, d.Attempts, state, lastErr, httpx.RedactURL(d.URL))
 	}
 	return tw.Flush()
 }

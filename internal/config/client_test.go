@@ -218,3 +218,43 @@ clients:
 		t.Errorf("stored backchannel_logout_uri %q", sc.BackchannelLogoutURI)
 	}
 }
+
+// TestValidateURLsHideSecrets: a refused client URL is named in the error
+// without its query, fragment or user information, where a secret may be,
+// for the configuration error reaches the startup log.
+func TestValidateURLsHideSecrets(t *testing.T) {
+	for _, tc := range []struct {
+		name, raw, shown string
+	}{
+		{"query", "http://bank.example/x?token=s3cret", `"http://bank.example/x?redacted" must use https`},
+		{"user info", "https://u:s3cret@bank.example/x", `"https://redacted@bank.example/x" must not have user information`},
+		{"fragment", "https://bank.example/x#s3cret", `"https://bank.example/x#redacted" must not have a fragment`},
+		{"unparsable", "https://bank.example/%zz?token=s3cret", "does not parse as a URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validBase(t)
+			c.Clients[0].JWKS, c.Clients[0].JWKSURI = "", tc.raw
+			c.Clients[0].StatusWebhook = tc.raw
+			c.Clients[0].BackchannelLogoutURI = tc.raw
+			c.Clients[0].RedirectURIs = []string{tc.raw}
+			c.Clients[0].PostLogoutRedirectURIs = []string{tc.raw}
+			err := c.Validate()
+			if err == nil {
+				t.Fatal("Validate() = nil")
+			}
+			got := fields(t, err)
+			want := []string{"clients[0].jwks_uri", "clients[0].redirect_uris[0]", "clients[0].post_logout_redirect_uris[0]", "clients[0].status_webhook", "clients[0].backchannel_logout_uri"}
+			for _, f := range want {
+				if !slices.Contains(got, f) {
+					t.Errorf("no error for %s in %v", f, err)
+				}
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("Validate() = %v\nshows the secret", err)
+			}
+			if n := strings.Count(err.Error(), tc.shown); n != len(want) {
+				t.Errorf("Validate() = %v\nsays %q %d times, want %d", err, tc.shown, n, len(want))
+			}
+		})
+	}
+}

@@ -789,3 +789,34 @@ func TestEnvNamesDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLiteDSNNotPostgres: a PostgreSQL connection string given as the
+// DSN of the default sqlite driver is refused, naming the driver to set
+// and not the string, which may hold a password: it would otherwise be
+// logged at start, and taken for a file name.
+func TestSQLiteDSNNotPostgres(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://varde:s3cret@db.internal:5432/varde?sslmode=verify-full",
+		"postgresql://varde:s3cret@db.internal/varde",
+		"host=db.internal user=varde password=s3cret dbname=varde",
+		"password=s3cret host=db.internal",
+	} {
+		c := validBase(t)
+		c.Store.DSN = dsn
+		err := c.Validate()
+		if err == nil {
+			t.Errorf("Validate() with sqlite and %q = nil", dsn)
+			continue
+		}
+		if got := fields(t, err); len(got) != 1 || got[0] != "store.dsn" || !strings.Contains(err.Error(), "store.driver: postgres") || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Validate() with sqlite and %q = %v", dsn, err)
+		}
+	}
+	for _, dsn := range []string{"/var/lib/varde/varde.db", "varde.db", "./data/host=a.db"} {
+		c := validBase(t)
+		c.Store.DSN = dsn
+		if err := c.Validate(); err != nil {
+			t.Errorf("Validate() with sqlite and %q = %v", dsn, err)
+		}
+	}
+}

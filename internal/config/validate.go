@@ -13,6 +13,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -95,6 +96,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Store.DSN == "" {
 		p.add("store.dsn", "required")
+	} else if c.Store.Driver == "sqlite" && looksLikePostgresDSN(c.Store.DSN) {
+		// Not shown: it may hold a password. Taken as a file name, it
+		// would be logged at start and made into directories.
+		p.add("store.dsn", "is a PostgreSQL connection string, not a SQLite file: set store.driver: postgres (or VARDE_STORE_DRIVER=postgres)")
 	}
 	switch c.Store.FlowState {
 	case FlowStateStore, FlowStateMemory:
@@ -423,23 +428,47 @@ func (c *Config) validateClientProviders(p *problems) {
 	}
 }
 
+// looksLikePostgresDSN reports whether dsn is a PostgreSQL connection
+// string, as a URL (postgres:// or postgresql://) or as keyword=value
+// settings, rather than a file path.
+func looksLikePostgresDSN(dsn string) bool {
+	d := strings.ToLower(strings.TrimSpace(dsn))
+	if strings.HasPrefix(d, "postgres://") || strings.HasPrefix(d, "postgresql://") {
+		return true
+	}
+	for _, kw := range []string{"host=", "hostaddr=", "user=", "password=", "dbname=", "port=", "sslmode="} {
+		if strings.HasPrefix(d, kw) || strings.Contains(d, " "+kw) {
+			return true
+		}
+	}
+	return false
+}
+
 // checkURL checks a redirect or JWKS URI: absolute, no fragment (RFC 6749
 // §3.1.2), https, http only on localhost or loopback (RFC 9700 §2.1,
-// RFC 8252 §7.3).
+// RFC 8252 §7.3). The URL is named in a problem without its query,
+// fragment or user information (httpx.RedactURL): a jwks_uri, webhook or
+// back-channel logout URI may carry a secret there, and configuration
+// errors reach the startup log.
 func checkURL(p *problems, field, raw string) {
 	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Host == "" || u.Hostname() == "" {
-		p.add(field, "%q is not an absolute URL", raw)
+	if err != nil {
+		p.add(field, "does not parse as a URL")
+		return
+	}
+	shown := httpx.RedactURL(raw)
+	if !u.IsAbs() || u.Host == "" || u.Hostname() == "" {
+		p.add(field, "%q is not an absolute URL", shown)
 		return
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
-		p.add(field, "%q must not have a fragment", raw)
+		p.add(field, "%q must not have a fragment", shown)
 	}
 	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
-		p.add(field, "%q must use https (http only on localhost or a loopback address)", raw)
+		p.add(field, "%q must use https (http only on localhost or a loopback address)", shown)
 	}
 	if u.User != nil {
-		p.add(field, "%q must not have user information", raw)
+		p.add(field, "%q must not have user information", shown)
 	}
 }
 

@@ -2,6 +2,10 @@ package oauth2
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -19,6 +23,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -92,9 +97,24 @@ type ClientAuthenticator struct {
 // maxInlineJWKS bounds the parsed-JWKS cache; past it, it starts over.
 const maxInlineJWKS = 1024
 
+// MaxKeysWithoutKid is how many of a client's keys an assertion is
+// checked against when it has no kid header (or names a kid that many
+// keys share). Only keys of the type and curve its alg needs count
+// (RFC 7518 §3.1): a client whose set holds more such keys must name
+// the key, for each one tried is a signature check, and anyone who
+// knows the client_id can send assertions.
+const MaxKeysWithoutKid = 4
+
+// maxFetchedJWKS bounds the jwks_uri cache: past it, the jwks_uri used
+// longest ago is dropped, so the keys of clients since removed do not
+// stay for as long as the node runs.
+const maxFetchedJWKS = 1024
+
 type fetchedJWKS struct {
 	set       jose.JSONWebKeySet
 	fetchedAt time.Time
+	// usedAt is when the set was last stored or served.
+	usedAt time.Time
 	// failedAt is when the last try to fetch the set failed; until
 	// JWKSRefetch after it, set is used (none if fetchedAt is zero: the
 	// jwks_uri was never fetched) without trying again.
@@ -468,6 +488,13 @@ func (a *ClientAuthenticator) verifySignature(ctx context.Context, c *store.Clie
 			return err
 		}
 		candidates := usableKeys(set, p.kid, p.alg)
+		if len(candidates) > MaxKeysWithoutKid {
+			if p.kid == "" {
+				return InvalidClient("client assertion has no kid, and %d of the client's keys could have made it: name the key in the kid header (at most %d are tried without one)",
+					len(candidates), MaxKeysWithoutKid)
+			}
+			return InvalidClient("client assertion's kid %q names %d of the client's keys; at most %d are tried", p.kid, len(candidates), MaxKeysWithoutKid)
+		}
 		for i := range candidates {
 			var claims assertionClaims
 			if err := p.token.Claims(candidates[i].Key, &claims); err == nil {
@@ -484,7 +511,8 @@ func (a *ClientAuthenticator) verifySignature(ctx context.Context, c *store.Clie
 }
 
 // usableKeys are the public signing keys that can check a signature
-// made with alg under kid (any kid if kid is empty).
+// made with alg under kid (any kid if kid is empty): of the key type, and
+// for ECDSA the curve, that alg names (RFC 7518 §3.1, RFC 8037 §3.1).
 func usableKeys(set jose.JSONWebKeySet, kid, alg string) []jose.JSONWebKey {
 	var out []jose.JSONWebKey
 	for _, k := range set.Keys {
@@ -494,12 +522,32 @@ func usableKeys(set jose.JSONWebKeySet, kid, alg string) []jose.JSONWebKey {
 		if k.Use != "" && k.Use != "sig" || k.Algorithm != "" && k.Algorithm != alg {
 			continue
 		}
-		if !k.Valid() || !k.IsPublic() {
+		if !k.Valid() || !k.IsPublic() || !keyFitsAlg(k.Key, alg) {
 			continue
 		}
 		out = append(out, k)
 	}
 	return out
+}
+
+// keyFitsAlg reports whether key is of the type, and curve, alg signs
+// with.
+func keyFitsAlg(key any, alg string) bool {
+	switch jose.SignatureAlgorithm(alg) {
+	case jose.ES256:
+		k, ok := key.(*ecdsa.PublicKey)
+		return ok && k.Curve == elliptic.P256()
+	case jose.ES384:
+		k, ok := key.(*ecdsa.PublicKey)
+		return ok && k.Curve == elliptic.P384()
+	case jose.RS256, jose.PS256:
+		_, ok := key.(*rsa.PublicKey)
+		return ok
+	case jose.EdDSA:
+		_, ok := key.(ed25519.PublicKey)
+		return ok
+	}
+	return false
 }
 
 func (a *ClientAuthenticator) clientKeys(ctx context.Context, c *store.Client, refetch bool) (jose.JSONWebKeySet, error) {
@@ -538,6 +586,7 @@ func (a *ClientAuthenticator) fetchJWKS(ctx context.Context, uri string, refetch
 		a.mu.Lock()
 		cached = a.jwks[uri]
 		if set, ok, err := a.cachedJWKS(cached, now, refetch); ok {
+			cached.usedAt = now
 			a.mu.Unlock()
 			return set, err
 		}
@@ -572,8 +621,10 @@ func (a *ClientAuthenticator) fetchJWKS(ctx context.Context, uri string, refetch
 	// the HTTP client's timeout, not by the request that started it.
 	set, err := a.download(context.WithoutCancel(ctx), uri)
 	if err != nil {
+		// A client may keep a secret in its jwks_uri's query: the log
+		// shows it, and where a redirect pointed, without one.
 		if a.Log != nil {
-			a.Log.WarnContext(ctx, "jwks_uri fetch failed", "jwks_uri", uri, "err", err)
+			a.Log.WarnContext(ctx, "jwks_uri fetch failed", "jwks_uri", httpx.RedactURL(uri), "err", redactURLError(err))
 		}
 		// Stale keys, if any, are served while the client's server is
 		// down; a jwks_uri never fetched leaves none.
@@ -592,6 +643,16 @@ func (a *ClientAuthenticator) fetchJWKS(ctx context.Context, uri string, refetch
 	}
 	a.storeJWKS(uri, &fetchedJWKS{set: set, fetchedAt: now})
 	return set, nil
+}
+
+// redactURLError returns err with the URL it names (Go's *url.Error) cut
+// down by httpx.RedactURL.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	return &url.Error{Op: ue.Op, URL: httpx.RedactURL(ue.URL), Err: ue.Err}
 }
 
 // cachedJWKS returns what cached holds for a request (refetch: one that
@@ -619,12 +680,23 @@ func (a *ClientAuthenticator) cachedJWKS(cached *fetchedJWKS, now time.Time, ref
 }
 
 // storeJWKS records what fetching uri gave. Entries are keyed by
-// the jwks_uri values clients registered, never one a request names.
+// the jwks_uri values clients registered, never one a request names;
+// past maxFetchedJWKS of them, the one used longest ago is dropped.
 func (a *ClientAuthenticator) storeJWKS(uri string, f *fetchedJWKS) {
+	f.usedAt = a.now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.jwks == nil {
 		a.jwks = map[string]*fetchedJWKS{}
+	}
+	if _, ok := a.jwks[uri]; !ok && len(a.jwks) >= maxFetchedJWKS {
+		var oldest string
+		for u, e := range a.jwks {
+			if oldest == "" || e.usedAt.Before(a.jwks[oldest].usedAt) {
+				oldest = u
+			}
+		}
+		delete(a.jwks, oldest)
 	}
 	a.jwks[uri] = f
 }
@@ -656,7 +728,7 @@ func (a *ClientAuthenticator) download(ctx context.Context, uri string) (jose.JS
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		return set, fmt.Errorf("%w: status %d to %q", errJWKSRedirect, resp.StatusCode, resp.Header.Get("Location"))
+		return set, fmt.Errorf("%w: status %d to %q", errJWKSRedirect, resp.StatusCode, httpx.RedactURL(resp.Header.Get("Location")))
 	}
 	if resp.StatusCode != http.StatusOK {
 		return set, fmt.Errorf("jwks_uri: status %d", resp.StatusCode)

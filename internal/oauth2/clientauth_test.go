@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -755,10 +756,10 @@ func TestJWKSURIRedirectRefused(t *testing.T) {
 		_, _ = w.Write(jwks(f.rsa))
 	}))
 	t.Cleanup(other.Close)
-	redirect := httptest.NewServer(http.RedirectHandler(other.URL+"/jwks", http.StatusFound))
+	redirect := httptest.NewServer(http.RedirectHandler(other.URL+"/jwks?key=s3cret", http.StatusFound))
 	t.Cleanup(redirect.Close)
 	if err := f.auth.Clients.CreateClient(context.Background(), &store.Client{
-		ID: "jwt-redirect", AuthMethod: store.AuthPrivateKeyJWT, JWKSURI: redirect.URL + "/jwks",
+		ID: "jwt-redirect", AuthMethod: store.AuthPrivateKeyJWT, JWKSURI: redirect.URL + "/jwks?token=s3cret",
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -772,8 +773,11 @@ func TestJWKSURIRedirectRefused(t *testing.T) {
 	if n := elsewhere.Load(); n != 0 {
 		t.Errorf("redirect target fetched %d times, want 0", n)
 	}
-	if !strings.Contains(logged.String(), "redirect refused") || !strings.Contains(logged.String(), other.URL) {
-		t.Errorf("log = %q, want the refused redirect and its target", logged.String())
+	// The jwks_uri and the redirect's target are logged without their
+	// query, where a client may keep a secret.
+	if !strings.Contains(logged.String(), "redirect refused") || !strings.Contains(logged.String(), other.URL+"/jwks?redacted") ||
+		!strings.Contains(logged.String(), redirect.URL+"/jwks?redacted") || strings.Contains(logged.String(), "s3cret") {
+		t.Errorf("log = %q, want the refused redirect and its target, without their query", logged.String())
 	}
 }
 
@@ -815,5 +819,84 @@ func TestJWKSURIOneFetchAtATime(t *testing.T) {
 	}
 	if got := fetches.Load(); got != 1 {
 		t.Fatalf("jwks_uri fetched %d times for %d requests at once, want 1", got, n)
+	}
+}
+
+// TestAssertionWithoutKidTriesFewKeys: an assertion without a kid is
+// checked only against the client's keys of its algorithm's type and
+// curve, and refused, saying why, when more than MaxKeysWithoutKid of
+// them remain: anyone knowing a client_id can send one, and each key
+// tried is a signature check.
+func TestAssertionWithoutKidTriesFewKeys(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var many []testKey
+	for i := range MaxKeysWithoutKid + 1 {
+		many = append(many, newECKey(t, fmt.Sprintf("ec%d", i)))
+	}
+	// RSA and Ed25519 keys, and EC keys on another curve, are not tried
+	// for an ES256 assertion.
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mixed := []testKey{many[0], f.rsa, f.ed, {"p384", "", p384}}
+	for range MaxKeysWithoutKid {
+		_, edk, _ := ed25519.GenerateKey(rand.Reader)
+		mixed = append(mixed, testKey{"", "", edk})
+	}
+	for _, c := range []*store.Client{
+		{ID: "jwt-many", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks(many...)},
+		{ID: "jwt-mixed", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks(mixed...)},
+	} {
+		if err := f.auth.Clients.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	auth := func(k testKey, client string) (*store.Client, error) {
+		return f.auth.Authenticate(formRequest(assertionForm(sign(t, k, claimsFor(client, f.clock.Now())))))
+	}
+	last := many[len(many)-1]
+	_, err = auth(testKey{"", jose.ES256, last.key}, "jwt-many")
+	wantError(t, err, CodeInvalidClient, fmt.Sprintf("no kid, and %d of the client's keys could have made it", len(many)))
+	c, err := auth(last, "jwt-many")
+	wantClient(t, c, err, "jwt-many")
+	c, err = auth(testKey{"", jose.ES256, many[0].key}, "jwt-mixed")
+	wantClient(t, c, err, "jwt-mixed")
+	_, err = auth(testKey{"", jose.ES256, newECKey(t, "").key}, "jwt-mixed")
+	wantError(t, err, CodeInvalidClient, "signature is invalid")
+}
+
+// TestJWKSCacheBounded: the keys fetched from jwks_uri values are kept
+// for at most maxFetchedJWKS of them, the longest unused dropped first,
+// so the cache does not keep growing with the jwks_uri of every client
+// registered and removed while the node runs.
+func TestJWKSCacheBounded(t *testing.T) {
+	f := newFixture(t)
+	a := f.auth
+	for i := range maxFetchedJWKS + 10 {
+		f.clock.Add(time.Millisecond)
+		a.storeJWKS(fmt.Sprintf("https://rp%d.example/jwks", i), &fetchedJWKS{fetchedAt: f.clock.Now()})
+		if i == 0 {
+			continue
+		}
+		// The first is used all along.
+		f.clock.Add(time.Millisecond)
+		if _, err := a.fetchJWKS(context.Background(), "https://rp0.example/jwks", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.jwks) != maxFetchedJWKS {
+		t.Errorf("%d jwks_uri values cached, want %d", len(a.jwks), maxFetchedJWKS)
+	}
+	for _, uri := range []string{"https://rp0.example/jwks", fmt.Sprintf("https://rp%d.example/jwks", maxFetchedJWKS+9)} {
+		if a.jwks[uri] == nil {
+			t.Errorf("%s dropped", uri)
+		}
+	}
+	if a.jwks["https://rp1.example/jwks"] != nil {
+		t.Error("the longest unused jwks_uri kept")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -339,33 +340,12 @@ func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery, payload [
 }
 
 // redactErr returns err with the URL it names (Go's *url.Error) cut down
-// by RedactURL: the error goes to the log and to the delivery's
+// by httpx.RedactURL: the error goes to the log and to the delivery's
 // LastError, where a secret in the receiver's query must not land.
 func redactErr(err error) error {
 	var ue *url.Error
 	if !errors.As(err, &ue) {
 		return err
 	}
-	return &url.Error{Op: ue.Op, URL: RedactURL(ue.URL), Err: ue.Err}
-}
-
-// RedactURL returns raw without its user information, query and
-// fragment, each replaced by "redacted" when present, for logs, stored
-// errors and whatever shows an operator a receiver's URL (varde status
-// webhooks, varde clients list). A URL that does not parse is not shown at all.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	if u.User != nil {
-		u.User = url.User("redacted")
-	}
-	if u.RawQuery != "" || u.ForceQuery {
-		u.RawQuery, u.ForceQuery = "redacted", false
-	}
-	if u.Fragment != "" || u.RawFragment != "" {
-		u.Fragment, u.RawFragment = "redacted", ""
-	}
-	return u.String()
+	return &url.Error{Op: ue.Op, URL: httpx.RedactURL(ue.URL), Err: ue.Err}
 }

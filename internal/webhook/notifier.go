@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/varde-eid/varde/internal/health"
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -422,17 +423,17 @@ func CheckURL(raw string) error {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || !u.IsAbs() || u.Hostname() == "":
-		return fmt.Errorf("%q is not an absolute URL", RedactURL(raw))
+		return fmt.Errorf("%q is not an absolute URL", httpx.RedactURL(raw))
 	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return fmt.Errorf("%q has a fragment", RedactURL(raw))
+		return fmt.Errorf("%q has a fragment", httpx.RedactURL(raw))
 	case u.User != nil:
-		return fmt.Errorf("%q has user information", RedactURL(raw))
+		return fmt.Errorf("%q has user information", httpx.RedactURL(raw))
 	case u.Scheme == "https":
 		return nil
 	case u.Scheme == "http" && isLoopback(u.Hostname()):
 		return nil
 	}
-	return fmt.Errorf("%q must use https (http only to localhost or a loopback address)", RedactURL(raw))
+	return fmt.Errorf("%q must use https (http only to localhost or a loopback address)", httpx.RedactURL(raw))
 }
 
 func isLoopback(host string) bool {
