@@ -537,11 +537,13 @@ func TestEnrolledContinueOnlyWhereEnrolled(t *testing.T) {
 		t.Fatal("no audit event for the other browser")
 	}
 
-	// The other browser's try used the ticket up; a new enrolment's
-	// Continue works where it was made.
-	form = continueForm(t, enroller.enrolOnly(newDevice(false), "", "fnr"))
+	// The other browsers' tries did not use the ticket up: Continue
+	// still works where it was made, once.
 	if r := enroller.form("/passkey/enrolled/continue", form); r.status != http.StatusSeeOther || r.location != "/account" {
 		t.Fatalf("continue in the enrolling browser: %d %q", r.status, r.location)
+	}
+	if r := enroller.form("/passkey/enrolled/continue", form); r.status != http.StatusBadRequest {
+		t.Fatalf("second continue in the enrolling browser: %d %q", r.status, r.location)
 	}
 }
 
