@@ -364,12 +364,15 @@ func (p *Provider) changeForm(w http.ResponseWriter, r *http.Request, event stri
 }
 
 // endOthers logs the person out everywhere but in s, after a change to
-// their ways in. A failure is logged, not shown: the change itself is
-// done.
+// their ways in. A failure is logged and audited, not shown: the change
+// itself is done, but the audit trail must not read as if the person
+// had no other sessions.
 func (p *Provider) endOthers(r *http.Request, s *store.Session) {
 	n, err := p.Sessions.EndOthers(r.Context(), s)
 	if err != nil {
 		p.log().ErrorContext(r.Context(), "end other sessions", "err", err)
+		p.audit(r.Context(), &store.AuditEvent{Type: "sessions_ended", Result: store.ResultFailure, Reason: "internal",
+			PersonID: s.PersonID, Details: map[string]string{"why": "ways_in_changed"}})
 		return
 	}
 	if n > 0 {

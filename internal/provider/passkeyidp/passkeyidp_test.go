@@ -1750,3 +1750,29 @@ func TestEnrolmentWithoutCodesSaysSo(t *testing.T) {
 		t.Fatal("the notice shows with codes")
 	}
 }
+
+// cannotEndOthers is the real store that cannot end a person's other
+// sessions.
+type cannotEndOthers struct{ store.Sessions }
+
+func (cannotEndOthers) EndPersonSessions(context.Context, string, string, time.Time) ([]*store.Session, error) {
+	return nil, errors.New("connection refused")
+}
+
+// A change to the ways in whose other sessions could not be ended is
+// done, and the audit trail says the sessions were not ended, so that
+// whoever looks into the change does not take it that there were none.
+func TestEndOthersFailureAudited(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	h.p.Sessions.Store = cannotEndOthers{h.db}
+	r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?t=") {
+		t.Fatalf("new codes: %d %q", r.status, r.location)
+	}
+	if !hasEvent(h.auditEvents(t), "sessions_ended", store.ResultFailure, "internal") {
+		t.Fatal("no audit event for the sessions that could not be ended")
+	}
+}
