@@ -156,29 +156,64 @@ func (b *Broker) linkable() []provider.Provider {
 // link form (POST /account/link, fields csrf and provider) must carry.
 // It returns nothing without a session whose login is recent and
 // reached LinkLevel, which startLink would refuse, or when linking is
-// off.
+// off; LinkWhyNot says why.
 func (b *Broker) LinkOptions(r *http.Request) ([]provider.Info, string) {
+	infos, token, _ := b.linkOptions(r)
+	return infos, token
+}
+
+// Reasons LinkWhyNot gives for offering no link.
+const (
+	// LinkWhyReauth: the login is older than session.ReauthAfter.
+	LinkWhyReauth = "reauth"
+	// LinkWhyLevel: the login is below LinkLevel or below the level the
+	// person was proofed at.
+	LinkWhyLevel = "level"
+	// LinkWhyDown: no provider that could be linked is up.
+	LinkWhyDown = "down"
+)
+
+// LinkWhyNot is for the account page: when LinkOptions offers nothing to
+// a person whom linking is open to, why (one of the LinkWhy*
+// constants), so that the page can say what they can do; "" when
+// something is offered, when linking is off or no provider could ever
+// be linked, or without a session.
+func (b *Broker) LinkWhyNot(r *http.Request) string {
+	_, _, why := b.linkOptions(r)
+	return why
+}
+
+func (b *Broker) linkOptions(r *http.Request) ([]provider.Info, string, string) {
 	token := b.linkCSRF(r)
-	if b.Challenges == nil || token == "" {
-		return nil, ""
+	linkable := b.linkable()
+	if b.Challenges == nil || token == "" || len(linkable) == 0 {
+		return nil, "", ""
 	}
 	s, err := b.Sessions.Current(r)
-	if err != nil || !session.Recent(s, b.Now(), session.ReauthAfter) {
-		return nil, ""
+	if err != nil {
+		return nil, "", ""
+	}
+	if !session.Recent(s, b.Now(), session.ReauthAfter) {
+		return nil, "", LinkWhyReauth
 	}
 	if lvl, err := assurance.Parse(s.Level); err != nil || lvl < LinkLevel {
-		return nil, ""
+		return nil, "", LinkWhyLevel
 	}
-	if below, err := b.belowProofing(r.Context(), s); err != nil || below {
-		return nil, ""
+	if below, err := b.belowProofing(r.Context(), s); err != nil {
+		return nil, "", ""
+	} else if below {
+		return nil, "", LinkWhyLevel
 	}
 	var out []provider.Info
-	for _, p := range b.linkable() {
+	for _, p := range linkable {
 		if b.state(p.Info().ID).Usable() {
 			out = append(out, p.Info())
 		}
 	}
-	return out, token
+	if len(out) == 0 {
+		return nil, "", LinkWhyDown
+	}
+	return out, token, ""
 }
 
 // startLink: POST /account/link (form: csrf, provider) starts a login at

@@ -541,3 +541,35 @@ func heldOf(p *store.Person, id store.Identifier) (store.Identifier, bool) {
 	}
 	return store.Identifier{}, false
 }
+
+// TestLinkWhyNot: when the account page can offer no link, the broker
+// says why, so that the page can tell the person what to do.
+func TestLinkWhyNot(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	must(t, f.st.CreatePerson(ctx, &store.Person{ID: "p3", WebAuthnID: []byte("p3-handle-0123456789012345678901"),
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02018012345"}}, ProofingLevel: "substantial", CreatedAt: f.now}))
+	high := loggedIn(t, f, "p1", assurance.High)
+	if why := f.b.LinkWhyNot(high.req(http.MethodGet, "/account", nil)); why != "" {
+		t.Errorf("why not, with links offered: %q", why)
+	}
+	if why := f.b.LinkWhyNot(browser(nil).req(http.MethodGet, "/account", nil)); why != "" {
+		t.Errorf("why not, without a session: %q", why)
+	}
+	low := loggedIn(t, f, "p3", assurance.Low)
+	if why := f.b.LinkWhyNot(low.req(http.MethodGet, "/account", nil)); why != broker.LinkWhyLevel {
+		t.Errorf("why not, low session: %q", why)
+	}
+	below := loggedIn(t, f, "p1", assurance.Substantial)
+	if why := f.b.LinkWhyNot(below.req(http.MethodGet, "/account", nil)); why != broker.LinkWhyLevel {
+		t.Errorf("why not, below the proofing level: %q", why)
+	}
+	f.b.Health = downMonitor(t, f, "weak", "strong")
+	if why := f.b.LinkWhyNot(high.req(http.MethodGet, "/account", nil)); why != broker.LinkWhyDown {
+		t.Errorf("why not, every provider down: %q", why)
+	}
+	f.now = f.now.Add(session.ReauthAfter + time.Minute)
+	if why := f.b.LinkWhyNot(high.req(http.MethodGet, "/account", nil)); why != broker.LinkWhyReauth {
+		t.Errorf("why not, stale session: %q", why)
+	}
+}

@@ -90,12 +90,21 @@ type accountData struct {
 	// read.
 	Activity     []activityView
 	ShowActivity bool
+	// LinkWhyNot, when no eID can be linked now, names the message
+	// saying why and what the person can do; "" when linking is off.
+	LinkWhyNot string
 }
 
 // linker is the broker's ability to link other providers to the person,
 // found on Finisher by type assertion.
 type linker interface {
 	LinkOptions(r *http.Request) (providers []provider.Info, csrf string)
+}
+
+// linkExplainer says why a linker offers nothing ("reauth", "level",
+// "down"), so the account page can say what the person can do.
+type linkExplainer interface {
+	LinkWhyNot(r *http.Request) string
 }
 
 type linkView struct {
@@ -177,6 +186,16 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 			d.Links = append(d.Links, linkView{ID: info.ID, Name: name})
 		}
 		d.LinkCSRF = token
+		if e, ok := l.(linkExplainer); ok && len(d.Links) == 0 {
+			switch e.LinkWhyNot(r) {
+			case "reauth":
+				d.LinkWhyNot = "account.link.why.reauth"
+			case "level":
+				d.LinkWhyNot = "account.link.why.level"
+			case "down":
+				d.LinkWhyNot = "account.link.why.down"
+			}
+		}
 	}
 	for _, id := range person.Identifiers {
 		d.Identifiers = append(d.Identifiers, identifierView{Label: p.schemeLabel(lang, id.Scheme), Value: identity.Mask(id)})

@@ -1776,3 +1776,39 @@ func TestEndOthersFailureAudited(t *testing.T) {
 		t.Fatal("no audit event for the sessions that could not be ended")
 	}
 }
+
+// noLinks is a broker that can link nothing now, for why.
+type noLinks struct {
+	*finisher
+	why string
+}
+
+func (noLinks) LinkOptions(*http.Request) ([]provider.Info, string) { return nil, "" }
+func (n noLinks) LinkWhyNot(*http.Request) string                   { return n.why }
+
+// When no eID can be linked now, the account page says why and what the
+// person can do, in their language, instead of leaving the section out.
+func TestAccountSaysWhyNoLink(t *testing.T) {
+	h := newHarness(t, true)
+	tests := []struct{ why, lang, want string }{
+		{"reauth", "en", "log in again, then come back here"},
+		{"level", "nb", "logge inn igjen med passnøkkelen din"},
+		{"down", "da", "Prøv igen senere"},
+		{"", "en", ""},
+	}
+	for _, tt := range tests {
+		b := h.browser(tt.lang)
+		b.enrol(newDevice(false), "", "fnr")
+		h.p.Finisher = noLinks{h.fin, tt.why}
+		body := b.get("/account").body
+		if tt.want == "" {
+			if strings.Contains(body, `id="link"`) {
+				t.Errorf("link section with linking off:\n%s", body)
+			}
+			continue
+		}
+		if !strings.Contains(body, `id="link"`) || !strings.Contains(body, tt.want) {
+			t.Errorf("%s in %s: page does not say %q", tt.why, tt.lang, tt.want)
+		}
+	}
+}
