@@ -47,7 +47,9 @@ import (
 //     that would log in at high. What the link adds keeps the
 //     session's level (store.Identifier.MaxLevel): a login that finds
 //     the person through it reaches no more (linkedLevel), so a high eID
-//     linked from a substantial session logs in at substantial.
+//     linked from a substantial session logs in at substantial. Linked
+//     again from a stronger session, it keeps that session's level
+//     (store.Persons.SetIdentifierLevel), audited with raised_from.
 //   - The session's login must be recent (session.ReauthAfter) when the
 //     link starts, as for every change of the ways in (ADR 9): otherwise
 //     whoever finds a session left open on a shared computer could add
@@ -154,29 +156,64 @@ func (b *Broker) linkable() []provider.Provider {
 // link form (POST /account/link, fields csrf and provider) must carry.
 // It returns nothing without a session whose login is recent and
 // reached LinkLevel, which startLink would refuse, or when linking is
-// off.
+// off; LinkWhyNot says why.
 func (b *Broker) LinkOptions(r *http.Request) ([]provider.Info, string) {
+	infos, token, _ := b.linkOptions(r)
+	return infos, token
+}
+
+// Reasons LinkWhyNot gives for offering no link.
+const (
+	// LinkWhyReauth: the login is older than session.ReauthAfter.
+	LinkWhyReauth = "reauth"
+	// LinkWhyLevel: the login is below LinkLevel or below the level the
+	// person was proofed at.
+	LinkWhyLevel = "level"
+	// LinkWhyDown: no provider that could be linked is up.
+	LinkWhyDown = "down"
+)
+
+// LinkWhyNot is for the account page: when LinkOptions offers nothing to
+// a person whom linking is open to, why (one of the LinkWhy*
+// constants), so that the page can say what they can do; "" when
+// something is offered, when linking is off or no provider could ever
+// be linked, or without a session.
+func (b *Broker) LinkWhyNot(r *http.Request) string {
+	_, _, why := b.linkOptions(r)
+	return why
+}
+
+func (b *Broker) linkOptions(r *http.Request) ([]provider.Info, string, string) {
 	token := b.linkCSRF(r)
-	if b.Challenges == nil || token == "" {
-		return nil, ""
+	linkable := b.linkable()
+	if b.Challenges == nil || token == "" || len(linkable) == 0 {
+		return nil, "", ""
 	}
 	s, err := b.Sessions.Current(r)
-	if err != nil || !session.Recent(s, b.Now(), session.ReauthAfter) {
-		return nil, ""
+	if err != nil {
+		return nil, "", ""
+	}
+	if !session.Recent(s, b.Now(), session.ReauthAfter) {
+		return nil, "", LinkWhyReauth
 	}
 	if lvl, err := assurance.Parse(s.Level); err != nil || lvl < LinkLevel {
-		return nil, ""
+		return nil, "", LinkWhyLevel
 	}
-	if below, err := b.belowProofing(r.Context(), s); err != nil || below {
-		return nil, ""
+	if below, err := b.belowProofing(r.Context(), s); err != nil {
+		return nil, "", ""
+	} else if below {
+		return nil, "", LinkWhyLevel
 	}
 	var out []provider.Info
-	for _, p := range b.linkable() {
+	for _, p := range linkable {
 		if b.state(p.Info().ID).Usable() {
 			out = append(out, p.Info())
 		}
 	}
-	return out, token
+	if len(out) == 0 {
+		return nil, "", LinkWhyDown
+	}
+	return out, token, ""
 }
 
 // startLink: POST /account/link (form: csrf, provider) starts a login at
@@ -405,12 +442,16 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		b.linkFailed(ctx, ev, "no_identifier")
 		return refusedURL("failed"), nil
 	}
-	var add []store.Identifier
+	var add, raise []store.Identifier
 	for _, id := range res.Identifiers {
 		p, err := b.Persons.GetPersonByIdentifier(ctx, id.Scheme, id.Value)
 		switch {
 		case err == nil && p.ID == rec.PersonID:
-			// Already this person's.
+			// Already this person's: linked again from a stronger
+			// session, it now reaches that session's level (ADR 9).
+			if held, ok := heldIdentifier(p, id); ok && levelBelow(held.MaxLevel, s.Level) {
+				raise = append(raise, held)
+			}
 		case err == nil:
 			// Another person's: joining two persons is not offered.
 			b.linkFailed(ctx, ev, "identifier_taken")
@@ -441,6 +482,23 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 			return "", err
 		}
 	}
+	for _, held := range raise {
+		id := held
+		id.MaxLevel = s.Level
+		err := b.Persons.SetIdentifierLevel(ctx, rec.PersonID, id, held.MaxLevel)
+		switch {
+		case errors.Is(err, store.ErrConflict):
+			// Changed by another link at the same moment: that one stands.
+		case errors.Is(err, store.ErrNotFound):
+			b.linkFailed(ctx, ev, reasonLinkPersonGone)
+			return refusedURL("session"), nil
+		case err != nil:
+			b.linkFailed(ctx, ev, "internal")
+			return "", err
+		default:
+			ev.Details["raised_from"] = held.MaxLevel
+		}
+	}
 	if len(add) > 0 {
 		// A new way in: whoever holds another session of the person is
 		// logged out, as when passkeys change (ADR 9).
@@ -455,6 +513,31 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		}
 	}
 	return b.linked(ctx, ev, len(add) > 0), nil
+}
+
+// heldIdentifier is p's own record of id, with the level it was linked
+// from.
+func heldIdentifier(p *store.Person, id store.Identifier) (store.Identifier, bool) {
+	i := slices.IndexFunc(p.Identifiers, func(h store.Identifier) bool { return h.Scheme == id.Scheme && h.Value == id.Value })
+	if i < 0 {
+		return store.Identifier{}, false
+	}
+	return p.Identifiers[i], true
+}
+
+// levelBelow reports whether an identifier linked at held reaches less
+// than session: never for one the person was proofed with (""), always
+// for a level that cannot be read (linkedLevel counts it as Low).
+func levelBelow(held, session string) bool {
+	if held == "" {
+		return false
+	}
+	want, err := assurance.Parse(session)
+	if err != nil {
+		return false
+	}
+	got, err := assurance.Parse(held)
+	return err != nil || got < want
 }
 
 func (b *Broker) linked(ctx context.Context, ev *store.AuditEvent, added bool) string {

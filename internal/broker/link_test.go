@@ -500,3 +500,76 @@ func TestLinkedIdentifierReachesTheLinkLevel(t *testing.T) {
 		t.Errorf("login through an identifier linked at high: person %q at %q", s.PersonID, s.Level)
 	}
 }
+
+// TestRelinkFromAStrongerSessionRaisesTheLevel: an identifier linked
+// from a substantial session, linked again from a high one, reaches
+// high from then on.
+func TestRelinkFromAStrongerSessionRaisesTheLevel(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	must(t, f.st.CreatePerson(ctx, &store.Person{ID: "p3", WebAuthnID: []byte("p3-handle-0123456789012345678901"),
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02018012345"}}, ProofingLevel: "substantial", CreatedAt: f.now}))
+	b := loggedIn(t, f, "p3", assurance.Substantial)
+	res := provider.Result{Provider: "strong", Identifiers: []store.Identifier{dnr}, Level: assurance.High}
+	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=linked" {
+		t.Fatalf("link: %q, %v", next, err)
+	}
+	// A login through the eID proofed with (fnr) at high.
+	b = loggedIn(t, f, "p3", assurance.High)
+	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=alreadylinked" {
+		t.Fatalf("relink: %q, %v", next, err)
+	}
+	if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultSuccess || ev.Details["raised_from"] != "substantial" {
+		t.Errorf("audit = %+v", ev)
+	}
+	p, err := f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value)
+	must(t, err)
+	if held, _ := heldOf(p, dnr); held.MaxLevel != "high" {
+		t.Errorf("relinked identifier %+v, want MaxLevel high", held)
+	}
+	f.request(t, "high", assurance.ACRHigh)
+	if s := finishSession(t, f, "high", res); s.PersonID != "p3" || s.Level != "high" {
+		t.Errorf("login through the relinked identifier: person %q at %q, want p3 at high", s.PersonID, s.Level)
+	}
+}
+
+func heldOf(p *store.Person, id store.Identifier) (store.Identifier, bool) {
+	for _, h := range p.Identifiers {
+		if h.Scheme == id.Scheme && h.Value == id.Value {
+			return h, true
+		}
+	}
+	return store.Identifier{}, false
+}
+
+// TestLinkWhyNot: when the account page can offer no link, the broker
+// says why, so that the page can tell the person what to do.
+func TestLinkWhyNot(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	must(t, f.st.CreatePerson(ctx, &store.Person{ID: "p3", WebAuthnID: []byte("p3-handle-0123456789012345678901"),
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02018012345"}}, ProofingLevel: "substantial", CreatedAt: f.now}))
+	high := loggedIn(t, f, "p1", assurance.High)
+	if why := f.b.LinkWhyNot(high.req(http.MethodGet, "/account", nil)); why != "" {
+		t.Errorf("why not, with links offered: %q", why)
+	}
+	if why := f.b.LinkWhyNot(browser(nil).req(http.MethodGet, "/account", nil)); why != "" {
+		t.Errorf("why not, without a session: %q", why)
+	}
+	low := loggedIn(t, f, "p3", assurance.Low)
+	if why := f.b.LinkWhyNot(low.req(http.MethodGet, "/account", nil)); why != broker.LinkWhyLevel {
+		t.Errorf("why not, low session: %q", why)
+	}
+	below := loggedIn(t, f, "p1", assurance.Substantial)
+	if why := f.b.LinkWhyNot(below.req(http.MethodGet, "/account", nil)); why != broker.LinkWhyLevel {
+		t.Errorf("why not, below the proofing level: %q", why)
+	}
+	f.b.Health = downMonitor(t, f, "weak", "strong")
+	if why := f.b.LinkWhyNot(high.req(http.MethodGet, "/account", nil)); why != broker.LinkWhyDown {
+		t.Errorf("why not, every provider down: %q", why)
+	}
+	f.now = f.now.Add(session.ReauthAfter + time.Minute)
+	if why := f.b.LinkWhyNot(high.req(http.MethodGet, "/account", nil)); why != broker.LinkWhyReauth {
+		t.Errorf("why not, stale session: %q", why)
+	}
+}

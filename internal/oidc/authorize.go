@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
@@ -651,23 +650,15 @@ func (p *Provider) authorized(ctx context.Context, c *store.Client, req *store.A
 	if err != nil {
 		return "", err
 	}
-	consent := consentEvent(c, sess)
-	if slices.Contains(sess.Clients, c.ID) {
-		p.audit(ctx, consent)
-	} else {
-		// The consent event and the session's new client do not depend
-		// on each other: written at once, a store with group commit (ADR
-		// 5) commits them together, one wait for the person instead of
-		// two.
-		var wg sync.WaitGroup
-		wg.Go(func() { p.audit(ctx, consent) })
-		err := p.SessionClients.AddSessionClient(ctx, sess.ID, c.ID)
-		wg.Wait()
+	if !slices.Contains(sess.Clients, c.ID) {
 		// A client the session does not list would never be told when it
 		// ends (Back-Channel Logout §2.7): the code it was to get stays
 		// here, unknown to anyone, until it expires. ErrNotFound: the
 		// session ended since it was read, a logout in another tab say,
-		// and its relying parties were told already.
+		// and its relying parties were told already. The consent is
+		// recorded only after this, so that the audit trail holds no
+		// consent for a code that was withheld.
+		err := p.SessionClients.AddSessionClient(ctx, sess.ID, c.ID)
 		if errors.Is(err, store.ErrNotFound) {
 			return "", errSessionEnded
 		}
@@ -675,6 +666,7 @@ func (p *Provider) authorized(ctx context.Context, c *store.Client, req *store.A
 			return "", fmt.Errorf("record session client: %w", err)
 		}
 	}
+	p.audit(ctx, consentEvent(c, sess))
 	return codeRedirect(p.Issuer, target, code, req.State), nil
 }
 

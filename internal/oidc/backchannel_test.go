@@ -768,3 +768,23 @@ func TestNoCodeInASessionThatEnded(t *testing.T) {
 		t.Errorf("page does not say to start again:\n%s", body)
 	}
 }
+
+// TestNoConsentRecordedWhenNoCode: a code withheld because the session
+// ended meanwhile leaves no consent event, since nothing was released to
+// the client.
+func TestNoConsentRecordedWhenNoCode(t *testing.T) {
+	h := newHarness(t)
+	tax, mobile := h.rp(taxID, taxCB), h.rp(mobileID, mobileCB)
+	b := h.browser()
+	tax.loginFront(b)
+	h.p.SessionClients = endingFirst{h.db, h.clock.Now}
+	resp, _ := b.get(mobile.authorizeURL("s", "n", oauth2.GenerateVerifier()))
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400", resp.StatusCode)
+	}
+	for _, e := range h.auditEvents("consent") {
+		if e.ClientID == mobileID {
+			t.Errorf("consent to %s recorded, but no code was handed out: %+v", mobileID, e)
+		}
+	}
+}

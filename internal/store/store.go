@@ -105,6 +105,11 @@ type Persons interface {
 	// ErrConflict if it already belongs to anyone, ErrNotFound if there is
 	// no such person.
 	AddIdentifier(ctx context.Context, personID string, id Identifier) error
+	// SetIdentifierLevel sets the MaxLevel of the person's identifier
+	// (id.Scheme, id.Value) to id.MaxLevel if it is was now, so that two
+	// writes at once cannot undo each other; ErrConflict if it is not,
+	// ErrNotFound if the person does not hold the identifier.
+	SetIdentifierLevel(ctx context.Context, personID string, id Identifier, was string) error
 	// UpdatePersonProfile replaces the person's given name, family name
 	// and birth date with pr's; ErrNotFound if there is no such person.
 	UpdatePersonProfile(ctx context.Context, personID string, pr Profile) error

@@ -90,12 +90,21 @@ type accountData struct {
 	// read.
 	Activity     []activityView
 	ShowActivity bool
+	// LinkWhyNot, when no eID can be linked now, names the message
+	// saying why and what the person can do; "" when linking is off.
+	LinkWhyNot string
 }
 
 // linker is the broker's ability to link other providers to the person,
 // found on Finisher by type assertion.
 type linker interface {
 	LinkOptions(r *http.Request) (providers []provider.Info, csrf string)
+}
+
+// linkExplainer says why a linker offers nothing ("reauth", "level",
+// "down"), so the account page can say what the person can do.
+type linkExplainer interface {
+	LinkWhyNot(r *http.Request) string
 }
 
 type linkView struct {
@@ -177,6 +186,16 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 			d.Links = append(d.Links, linkView{ID: info.ID, Name: name})
 		}
 		d.LinkCSRF = token
+		if e, ok := l.(linkExplainer); ok && len(d.Links) == 0 {
+			switch e.LinkWhyNot(r) {
+			case "reauth":
+				d.LinkWhyNot = "account.link.why.reauth"
+			case "level":
+				d.LinkWhyNot = "account.link.why.level"
+			case "down":
+				d.LinkWhyNot = "account.link.why.down"
+			}
+		}
 	}
 	for _, id := range person.Identifiers {
 		d.Identifiers = append(d.Identifiers, identifierView{Label: p.schemeLabel(lang, id.Scheme), Value: identity.Mask(id)})
@@ -364,12 +383,15 @@ func (p *Provider) changeForm(w http.ResponseWriter, r *http.Request, event stri
 }
 
 // endOthers logs the person out everywhere but in s, after a change to
-// their ways in. A failure is logged, not shown: the change itself is
-// done.
+// their ways in. A failure is logged and audited, not shown: the change
+// itself is done, but the audit trail must not read as if the person
+// had no other sessions.
 func (p *Provider) endOthers(r *http.Request, s *store.Session) {
 	n, err := p.Sessions.EndOthers(r.Context(), s)
 	if err != nil {
 		p.log().ErrorContext(r.Context(), "end other sessions", "err", err)
+		p.audit(r.Context(), &store.AuditEvent{Type: "sessions_ended", Result: store.ResultFailure, Reason: "internal",
+			PersonID: s.PersonID, Details: map[string]string{"why": "ways_in_changed"}})
 		return
 	}
 	if n > 0 {

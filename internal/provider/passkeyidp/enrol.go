@@ -300,7 +300,8 @@ func (p *Provider) enrolledPage(w http.ResponseWriter, r *http.Request) {
 
 // enrolledContinue finishes the login with the new passkey, once, and
 // only in the browser that enrolled: the form must carry that browser's
-// form token, and the ticket must name it.
+// form token, and the ticket must name it. A post from another browser
+// leaves the ticket to the one that enrolled.
 func (p *Provider) enrolledContinue(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if !p.checkFormToken(r) {
@@ -317,6 +318,12 @@ func (p *Provider) enrolledContinue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !p.checkFormBinding(r, t.Browser) {
+		// Not the enrolling browser: the ticket goes back, so that a post
+		// from elsewhere does not take the login from the one who
+		// enrolled.
+		if err := p.restoreTicket(ctx, "continue", "", r.PostFormValue("ticket"), t, t.At.Add(ticketLifetime)); err != nil {
+			p.log().ErrorContext(ctx, "restore continue ticket", "err", err)
+		}
 		p.auditFailure(ctx, "authentication", "wrong_browser", "passkey", t.PersonID)
 		p.forbidden(w, r)
 		return

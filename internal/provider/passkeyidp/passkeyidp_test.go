@@ -537,11 +537,13 @@ func TestEnrolledContinueOnlyWhereEnrolled(t *testing.T) {
 		t.Fatal("no audit event for the other browser")
 	}
 
-	// The other browser's try used the ticket up; a new enrolment's
-	// Continue works where it was made.
-	form = continueForm(t, enroller.enrolOnly(newDevice(false), "", "fnr"))
+	// The other browsers' tries did not use the ticket up: Continue
+	// still works where it was made, once.
 	if r := enroller.form("/passkey/enrolled/continue", form); r.status != http.StatusSeeOther || r.location != "/account" {
 		t.Fatalf("continue in the enrolling browser: %d %q", r.status, r.location)
+	}
+	if r := enroller.form("/passkey/enrolled/continue", form); r.status != http.StatusBadRequest {
+		t.Fatalf("second continue in the enrolling browser: %d %q", r.status, r.location)
 	}
 }
 
@@ -1746,5 +1748,67 @@ func TestEnrolmentWithoutCodesSaysSo(t *testing.T) {
 	page = h.browser("en").enrolOnly(newDevice(false), "b", "fnr")
 	if strings.Contains(page.body, "make the codes on your account page") {
 		t.Fatal("the notice shows with codes")
+	}
+}
+
+// cannotEndOthers is the real store that cannot end a person's other
+// sessions.
+type cannotEndOthers struct{ store.Sessions }
+
+func (cannotEndOthers) EndPersonSessions(context.Context, string, string, time.Time) ([]*store.Session, error) {
+	return nil, errors.New("connection refused")
+}
+
+// A change to the ways in whose other sessions could not be ended is
+// done, and the audit trail says the sessions were not ended, so that
+// whoever looks into the change does not take it that there were none.
+func TestEndOthersFailureAudited(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	h.p.Sessions.Store = cannotEndOthers{h.db}
+	r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?t=") {
+		t.Fatalf("new codes: %d %q", r.status, r.location)
+	}
+	if !hasEvent(h.auditEvents(t), "sessions_ended", store.ResultFailure, "internal") {
+		t.Fatal("no audit event for the sessions that could not be ended")
+	}
+}
+
+// noLinks is a broker that can link nothing now, for why.
+type noLinks struct {
+	*finisher
+	why string
+}
+
+func (noLinks) LinkOptions(*http.Request) ([]provider.Info, string) { return nil, "" }
+func (n noLinks) LinkWhyNot(*http.Request) string                   { return n.why }
+
+// When no eID can be linked now, the account page says why and what the
+// person can do, in their language, instead of leaving the section out.
+func TestAccountSaysWhyNoLink(t *testing.T) {
+	h := newHarness(t, true)
+	tests := []struct{ why, lang, want string }{
+		{"reauth", "en", "log in again, then come back here"},
+		{"level", "nb", "logge inn igjen med passnøkkelen din"},
+		{"down", "da", "Prøv igen senere"},
+		{"", "en", ""},
+	}
+	for _, tt := range tests {
+		b := h.browser(tt.lang)
+		b.enrol(newDevice(false), "", "fnr")
+		h.p.Finisher = noLinks{h.fin, tt.why}
+		body := b.get("/account").body
+		if tt.want == "" {
+			if strings.Contains(body, `id="link"`) {
+				t.Errorf("link section with linking off:\n%s", body)
+			}
+			continue
+		}
+		if !strings.Contains(body, `id="link"`) || !strings.Contains(body, tt.want) {
+			t.Errorf("%s in %s: page does not say %q", tt.why, tt.lang, tt.want)
+		}
 	}
 }

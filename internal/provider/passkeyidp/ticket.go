@@ -43,24 +43,41 @@ func (p *Provider) putTicket(ctx context.Context, kind, binding string, v any, t
 	if err != nil {
 		return "", err
 	}
+	if err := p.storeTicket(ctx, kind, binding, token, v, p.now().Add(ttl)); err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// restoreTicket puts back, under the same token, a ticket taken by a
+// request that turned out not to be its owner's, so that the owner can
+// still use it until it expires.
+func (p *Provider) restoreTicket(ctx context.Context, kind, binding, token string, v any, expiresAt time.Time) error {
+	if !expiresAt.After(p.now()) {
+		return nil
+	}
+	return p.storeTicket(ctx, kind, binding, token, v, expiresAt)
+}
+
+func (p *Provider) storeTicket(ctx context.Context, kind, binding, token string, v any, expiresAt time.Time) error {
 	plain, err := json.Marshal(v)
 	if err != nil {
-		return "", fmt.Errorf("ticket: %w", err)
+		return fmt.Errorf("ticket: %w", err)
 	}
 	id, key := ticketKeys(kind, binding, token)
 	aead, err := newAEAD(key)
 	if err != nil {
-		return "", err
+		return err
 	}
 	nonce := make([]byte, aead.NonceSize())
 	if _, err := io.ReadFull(p.rand(), nonce); err != nil {
-		return "", fmt.Errorf("ticket: %w", err)
+		return fmt.Errorf("ticket: %w", err)
 	}
 	sealed := aead.Seal(nonce, nonce, plain, []byte(id))
-	if err := p.Challenges.PutChallenge(ctx, id, sealed, p.now().Add(ttl)); err != nil {
-		return "", fmt.Errorf("ticket: %w", err)
+	if err := p.Challenges.PutChallenge(ctx, id, sealed, expiresAt); err != nil {
+		return fmt.Errorf("ticket: %w", err)
 	}
-	return token, nil
+	return nil
 }
 
 // takeTicket removes the ticket for token, put with the same binding,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/varde-eid/varde/internal/store"
@@ -132,6 +133,34 @@ func (db *DB) AddIdentifier(ctx context.Context, personID string, id store.Ident
 	}, func() { db.people.drop(personID) })
 	if err != nil {
 		return fmt.Errorf("add %s identifier to person %s: %w", id.Scheme, personID, err)
+	}
+	return nil
+}
+
+// SetIdentifierLevel implements store.Persons.
+func (db *DB) SetIdentifierLevel(ctx context.Context, personID string, id store.Identifier, was string) error {
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
+		var text string
+		if err := tx.StmtContext(ctx, db.st.getPersonIdentifiers).QueryRowContext(ctx, personID).Scan(&text); err != nil {
+			return notFound(err)
+		}
+		var ids []store.Identifier
+		if err := decodeJSON("identifiers", text, &ids); err != nil {
+			return err
+		}
+		i := slices.IndexFunc(ids, func(h store.Identifier) bool { return h.Scheme == id.Scheme && h.Value == id.Value })
+		switch {
+		case i < 0:
+			return store.ErrNotFound
+		case ids[i].MaxLevel != was:
+			return store.ErrConflict
+		}
+		ids[i].MaxLevel = id.MaxLevel
+		_, err := tx.StmtContext(ctx, db.st.setPersonIdentifiers).ExecContext(ctx, jsonText(ids), personID)
+		return err
+	}, func() { db.people.drop(personID) })
+	if err != nil {
+		return fmt.Errorf("set level of %s identifier of person %s: %w", id.Scheme, personID, err)
 	}
 	return nil
 }

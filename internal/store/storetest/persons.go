@@ -151,6 +151,19 @@ func testPersons(t *testing.T, s store.Store) {
 		same(t, "person after AddIdentifier", p, got)
 
 		wantErr(t, "AddIdentifier own again", s.AddIdentifier(ctx, p.ID, dnr), store.ErrConflict)
+
+		relinked := store.Identifier{Scheme: "no:dnr", Value: "dnr-adder-linked", MaxLevel: "substantial"}
+		wantErr(t, "AddIdentifier relinked", s.AddIdentifier(ctx, p.ID, relinked), nil)
+		raised := relinked
+		raised.MaxLevel = "high"
+		wantErr(t, "SetIdentifierLevel stale", s.SetIdentifierLevel(ctx, p.ID, raised, "low"), store.ErrConflict)
+		wantErr(t, "SetIdentifierLevel not held", s.SetIdentifierLevel(ctx, other.ID, raised, "substantial"), store.ErrNotFound)
+		wantErr(t, "SetIdentifierLevel unknown person", s.SetIdentifierLevel(ctx, "nobody", raised, "substantial"), store.ErrNotFound)
+		wantErr(t, "SetIdentifierLevel", s.SetIdentifierLevel(ctx, p.ID, raised, "substantial"), nil)
+		p.Identifiers = append(p.Identifiers, raised)
+		got, err = s.GetPersonByIdentifier(ctx, raised.Scheme, raised.Value)
+		wantErr(t, "GetPersonByIdentifier", err, nil)
+		same(t, "person after SetIdentifierLevel", p, got)
 		wantErr(t, "AddIdentifier someone else's", s.AddIdentifier(ctx, p.ID, other.Identifiers[0]), store.ErrConflict)
 		got, err = s.GetPerson(ctx, p.ID)
 		wantErr(t, "GetPerson", err, nil)
