@@ -112,23 +112,33 @@ func (db *DB) GetPersonByIdentifier(ctx context.Context, scheme, value string) (
 	return p, nil
 }
 
+// identifiersIn reads personID's identifiers inside tx; ErrNotFound if
+// the person does not exist.
+func (db *DB) identifiersIn(ctx context.Context, tx querier, personID string) ([]store.Identifier, error) {
+	var text string
+	if err := tx.StmtContext(ctx, db.st.getPersonIdentifiers).QueryRowContext(ctx, personID).Scan(&text); err != nil {
+		return nil, notFound(err)
+	}
+	var ids []store.Identifier
+	if err := decodeJSON("identifiers", text, &ids); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
 // AddIdentifier implements store.Persons; ErrNotFound if the person does
 // not exist.
 func (db *DB) AddIdentifier(ctx context.Context, personID string, id store.Identifier) error {
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
-		var text string
-		if err := tx.StmtContext(ctx, db.st.getPersonIdentifiers).QueryRowContext(ctx, personID).Scan(&text); err != nil {
-			return notFound(err)
-		}
-		var ids []store.Identifier
-		if err := decodeJSON("identifiers", text, &ids); err != nil {
+		ids, err := db.identifiersIn(ctx, tx, personID)
+		if err != nil {
 			return err
 		}
 		if _, err := tx.StmtContext(ctx, db.st.insertIdentifier).ExecContext(ctx, id.Scheme, id.Value, personID); err != nil {
 			return db.d.classify(err)
 		}
 		ids = append(ids, id)
-		_, err := tx.StmtContext(ctx, db.st.setPersonIdentifiers).ExecContext(ctx, jsonText(ids), personID)
+		_, err = tx.StmtContext(ctx, db.st.setPersonIdentifiers).ExecContext(ctx, jsonText(ids), personID)
 		return err
 	}, func() { db.people.drop(personID) })
 	if err != nil {
@@ -140,12 +150,8 @@ func (db *DB) AddIdentifier(ctx context.Context, personID string, id store.Ident
 // SetIdentifierLevel implements store.Persons.
 func (db *DB) SetIdentifierLevel(ctx context.Context, personID string, id store.Identifier, was string) error {
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
-		var text string
-		if err := tx.StmtContext(ctx, db.st.getPersonIdentifiers).QueryRowContext(ctx, personID).Scan(&text); err != nil {
-			return notFound(err)
-		}
-		var ids []store.Identifier
-		if err := decodeJSON("identifiers", text, &ids); err != nil {
+		ids, err := db.identifiersIn(ctx, tx, personID)
+		if err != nil {
 			return err
 		}
 		i := slices.IndexFunc(ids, func(h store.Identifier) bool { return h.Scheme == id.Scheme && h.Value == id.Value })
@@ -156,7 +162,7 @@ func (db *DB) SetIdentifierLevel(ctx context.Context, personID string, id store.
 			return store.ErrConflict
 		}
 		ids[i].MaxLevel = id.MaxLevel
-		_, err := tx.StmtContext(ctx, db.st.setPersonIdentifiers).ExecContext(ctx, jsonText(ids), personID)
+		_, err = tx.StmtContext(ctx, db.st.setPersonIdentifiers).ExecContext(ctx, jsonText(ids), personID)
 		return err
 	}, func() { db.people.drop(personID) })
 	if err != nil {
