@@ -608,7 +608,7 @@ func (p *Provider) Continue(ctx context.Context, c *store.Client, req *store.Aut
 	if !slices.Contains(sess.Clients, c.ID) {
 		// Unlisted, the client would miss the session's end: no code
 		// (authorized), and the resume page says what happens next.
-		if err := p.SessionClients.AddSessionClient(ctx, sess.ID, c.ID); err != nil {
+		if err := p.SessionClients.AddSessionClient(ctx, sess.ID, c.ID, nil); err != nil {
 			p.Log.WarnContext(ctx, "record session client", "err", err)
 			return resume, nil
 		}
@@ -650,23 +650,25 @@ func (p *Provider) authorized(ctx context.Context, c *store.Client, req *store.A
 	if err != nil {
 		return "", err
 	}
-	if !slices.Contains(sess.Clients, c.ID) {
-		// A client the session does not list would never be told when it
-		// ends (Back-Channel Logout §2.7): the code it was to get stays
-		// here, unknown to anyone, until it expires. ErrNotFound: the
-		// session ended since it was read, a logout in another tab say,
-		// and its relying parties were told already. The consent is
-		// recorded only after this, so that the audit trail holds no
-		// consent for a code that was withheld.
-		err := p.SessionClients.AddSessionClient(ctx, sess.ID, c.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			return "", errSessionEnded
-		}
-		if err != nil {
-			return "", fmt.Errorf("record session client: %w", err)
-		}
+	consent := consentEvent(c, sess)
+	if slices.Contains(sess.Clients, c.ID) {
+		p.audit(ctx, consent)
+		return codeRedirect(p.Issuer, target, code, req.State), nil
 	}
-	p.audit(ctx, consentEvent(c, sess))
+	// A client the session does not list would never be told when it
+	// ends (Back-Channel Logout §2.7): the code it was to get stays here,
+	// unknown to anyone, until it expires. ErrNotFound: the session ended
+	// since it was read, a logout in another tab say, and its relying
+	// parties were told already. The consent is appended in the same
+	// write, so the audit trail holds no consent for a code withheld, and
+	// the person waits for one commit, not two.
+	err = p.SessionClients.AddSessionClient(ctx, sess.ID, c.ID, p.auditWith(ctx, consent))
+	if errors.Is(err, store.ErrNotFound) {
+		return "", errSessionEnded
+	}
+	if err != nil {
+		return "", fmt.Errorf("record session client: %w", err)
+	}
 	return codeRedirect(p.Issuer, target, code, req.State), nil
 }
 

@@ -742,11 +742,11 @@ type endingFirst struct {
 	now func() time.Time
 }
 
-func (e endingFirst) AddSessionClient(ctx context.Context, id, clientID string) error {
+func (e endingFirst) AddSessionClient(ctx context.Context, id, clientID string, ev *store.AuditEvent) error {
 	if _, err := e.db.EndSession(ctx, id, e.now()); err != nil {
 		return err
 	}
-	return e.db.AddSessionClient(ctx, id, clientID)
+	return e.db.AddSessionClient(ctx, id, clientID, ev)
 }
 
 // TestNoCodeInASessionThatEnded: a session that ends between being read

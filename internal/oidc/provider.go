@@ -74,7 +74,7 @@ type Sessions interface {
 // SessionClients records which clients received tokens in a session, for
 // logout. store.Sessions implements it.
 type SessionClients interface {
-	AddSessionClient(ctx context.Context, sessionID, clientID string) error
+	AddSessionClient(ctx context.Context, sessionID, clientID string, e *store.AuditEvent) error
 }
 
 // Auditor appends to the audit log. It must not fail the request: it

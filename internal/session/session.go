@@ -244,7 +244,7 @@ func (m *Manager) carry(ctx context.Context, s *store.Session, clients []string)
 		if slices.Contains(s.Clients, c) {
 			continue
 		}
-		if err := m.Store.AddSessionClient(ctx, s.ID, c); err != nil {
+		if err := m.Store.AddSessionClient(ctx, s.ID, c, nil); err != nil {
 			m.logger().WarnContext(ctx, "add a client to the continued session", "err", err)
 			ok = false
 			continue

@@ -174,7 +174,7 @@ func TestSameLoginContinues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.AddSessionClient(ctx, s1.ID, "tax"); err != nil {
+	if err := db.AddSessionClient(ctx, s1.ID, "tax", nil); err != nil {
 		t.Fatal(err)
 	}
 	w2 := httptest.NewRecorder()
@@ -436,7 +436,7 @@ func TestContinueThatCannotListAClientEndsTheOld(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.AddSessionClient(ctx, s1.ID, "tax"); err != nil {
+	if err := db.AddSessionClient(ctx, s1.ID, "tax", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Pools()["write"].Exec(`CREATE TRIGGER no_clients BEFORE UPDATE OF clients ON sessions BEGIN SELECT RAISE(ABORT, 'disk says no'); END`); err != nil {

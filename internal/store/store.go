@@ -218,8 +218,10 @@ type Sessions interface {
 	TouchSession(ctx context.Context, id string, at time.Time) error
 	// AddSessionClient records that clientID received tokens in the
 	// session, once however often it is called; ErrNotFound if there is no
-	// such session.
-	AddSessionClient(ctx context.Context, id, clientID string) error
+	// such session. Event e, if not nil, is appended to the audit log in
+	// the same transaction, listed already or not: both are stored or
+	// neither is.
+	AddSessionClient(ctx context.Context, id, clientID string, e *AuditEvent) error
 	// DeleteSession deletes the session and returns it as it was, expired
 	// or not; deleting an unknown session returns nil and no error. It
 	// records no end: it is for a session that a new one continues

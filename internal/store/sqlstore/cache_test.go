@@ -103,7 +103,7 @@ func TestRecentMatchesDatabase(t *testing.T) {
 		checkSess(fmt.Sprintf("touch at +%v", at), "s1", now)
 	}
 	for _, c := range []string{"bank", "tax", "bank", "bad\xff"} {
-		if err := db.AddSessionClient(ctx, "s1", c); err != nil {
+		if err := db.AddSessionClient(ctx, "s1", c, nil); err != nil {
 			t.Fatal(err)
 		}
 		checkSess("add client "+c, "s1", now)

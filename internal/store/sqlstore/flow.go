@@ -332,12 +332,12 @@ func (db *DB) TouchSession(ctx context.Context, id string, at time.Time) error {
 
 // AddSessionClient implements store.Sessions. A client is listed once,
 // however often it receives tokens; ErrNotFound if the session is gone.
-func (db *DB) AddSessionClient(ctx context.Context, id, clientID string) error {
+func (db *DB) AddSessionClient(ctx context.Context, id, clientID string, e *store.AuditEvent) error {
 	if db.unmatchable(id) {
 		return fmt.Errorf("add client to session: %w", store.ErrNotFound)
 	}
 	var clients []string // the list as stored, if this call changed it
-	err := db.wr.doThen(ctx, false, func(ctx context.Context, tx querier) error {
+	err := db.wr.doThen(ctx, e != nil, func(ctx context.Context, tx querier) error {
 		clients = nil
 		var text string
 		if err := tx.StmtContext(ctx, db.st.getSessionClients).QueryRowContext(ctx, id).Scan(&text); err != nil {
@@ -347,14 +347,18 @@ func (db *DB) AddSessionClient(ctx context.Context, id, clientID string) error {
 		if err := decodeStringsInto("clients", text, &list); err != nil {
 			return err
 		}
-		if slices.Contains(list, clientID) {
-			return nil
+		if !slices.Contains(list, clientID) {
+			list = append(list, clientID)
+			if _, err := tx.StmtContext(ctx, db.st.setSessionClients).ExecContext(ctx, encodeStrings(list), id); err != nil {
+				return err
+			}
+			clients = list
 		}
-		list = append(list, clientID)
-		if _, err := tx.StmtContext(ctx, db.st.setSessionClients).ExecContext(ctx, encodeStrings(list), id); err != nil {
-			return err
+		if e != nil {
+			if err := db.appendAudit(e)(ctx, tx); err != nil {
+				return fmt.Errorf("audit %s event: %w", e.Type, err)
+			}
 		}
-		clients = list
 		return nil
 	}, func() {
 		switch {

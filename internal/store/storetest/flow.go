@@ -357,7 +357,7 @@ func testSessions(t *testing.T, s store.Store) {
 		same(t, "session after failed create", asRead(ss), got)
 		_, err = s.GetSession(ctx, "never", now)
 		wantErr(t, "GetSession unknown", err, store.ErrNotFound)
-		wantErr(t, "AddSessionClient unknown", s.AddSessionClient(ctx, "never", "bank"), store.ErrNotFound)
+		wantErr(t, "AddSessionClient unknown", s.AddSessionClient(ctx, "never", "bank", nil), store.ErrNotFound)
 	})
 
 	t.Run("add clients", func(t *testing.T) {
@@ -365,7 +365,7 @@ func testSessions(t *testing.T, s store.Store) {
 		ss.Clients = nil
 		wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
 		for _, c := range []string{"bank", "tax", "bank", "shop", "tax"} {
-			wantErr(t, "AddSessionClient "+c, s.AddSessionClient(ctx, ss.ID, c), nil)
+			wantErr(t, "AddSessionClient "+c, s.AddSessionClient(ctx, ss.ID, c, nil), nil)
 		}
 		got, err := s.GetSession(ctx, ss.ID, now)
 		wantErr(t, "GetSession", err, nil)
@@ -376,7 +376,7 @@ func testSessions(t *testing.T, s store.Store) {
 	t.Run("concurrent add clients", func(t *testing.T) {
 		ss := fullSession(t, "s-race")
 		wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
-		errs := race(contenders, func(i int) error { return s.AddSessionClient(ctx, ss.ID, id("rp", i%8)) })
+		errs := race(contenders, func(i int) error { return s.AddSessionClient(ctx, ss.ID, id("rp", i%8), nil) })
 		for i, err := range errs {
 			wantErr(t, fmt.Sprintf("AddSessionClient %d", i), err, nil)
 		}
@@ -439,7 +439,7 @@ func testSessions(t *testing.T, s store.Store) {
 	t.Run("delete", func(t *testing.T) {
 		ss := fullSession(t, "s-del")
 		wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
-		wantErr(t, "AddSessionClient", s.AddSessionClient(ctx, ss.ID, "tax"), nil)
+		wantErr(t, "AddSessionClient", s.AddSessionClient(ctx, ss.ID, "tax", nil), nil)
 		ended, err := s.DeleteSession(ctx, ss.ID)
 		wantErr(t, "DeleteSession", err, nil)
 		want := asRead(ss)
@@ -454,7 +454,7 @@ func testSessions(t *testing.T, s store.Store) {
 		if ended != nil {
 			t.Errorf("DeleteSession again returned %+v, want nil", ended)
 		}
-		wantErr(t, "AddSessionClient deleted", s.AddSessionClient(ctx, ss.ID, "bank"), store.ErrNotFound)
+		wantErr(t, "AddSessionClient deleted", s.AddSessionClient(ctx, ss.ID, "bank", nil), store.ErrNotFound)
 
 		// An expired session is deleted and returned all the same.
 		old := fullSession(t, "s-del-expired")
@@ -475,7 +475,7 @@ func testSessions(t *testing.T, s store.Store) {
 			}
 			wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
 		}
-		wantErr(t, "AddSessionClient", s.AddSessionClient(ctx, mine[2].ID, "tax"), nil)
+		wantErr(t, "AddSessionClient", s.AddSessionClient(ctx, mine[2].ID, "tax", nil), nil)
 		ended, err := s.EndPersonSessions(ctx, "grace", mine[0].ID, now)
 		wantErr(t, "EndPersonSessions", err, nil)
 		slices.SortFunc(ended, func(a, b *store.Session) int { return strings.Compare(a.ID, b.ID) })
@@ -500,6 +500,36 @@ func testSessions(t *testing.T, s store.Store) {
 		ended, err = s.EndPersonSessions(ctx, "nobody", "", now)
 		if err != nil || len(ended) != 0 {
 			t.Errorf("EndPersonSessions of a person without sessions = %v, %v", ended, err)
+		}
+	})
+
+	// Last: its events would change the log the subtests above compare whole.
+	t.Run("add a client with its event", func(t *testing.T) {
+		ss := fullSession(t, "s-add-event")
+		ss.Clients = nil
+		wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+		consent := func() *store.AuditEvent {
+			return &store.AuditEvent{Time: now, Type: "consent", PersonID: "p-add-event", ClientID: "bank", Result: store.ResultSuccess}
+		}
+		// Listed or already listed, the event is appended; for a session
+		// that is gone, neither is stored.
+		wantErr(t, "AddSessionClient with event", s.AddSessionClient(ctx, ss.ID, "bank", consent()), nil)
+		wantErr(t, "AddSessionClient listed, with event", s.AddSessionClient(ctx, ss.ID, "bank", consent()), nil)
+		wantErr(t, "AddSessionClient gone, with event", s.AddSessionClient(ctx, "never", "bank", consent()), store.ErrNotFound)
+		got, err := s.GetSession(ctx, ss.ID, now)
+		wantErr(t, "GetSession", err, nil)
+		if !slices.Equal(got.Clients, []string{"bank"}) {
+			t.Errorf("clients = %q, want [bank]", got.Clients)
+		}
+		events, err := s.ListPersonAudit(ctx, "p-add-event", 10)
+		wantErr(t, "ListPersonAudit", err, nil)
+		if len(events) != 2 {
+			t.Fatalf("%d consent events stored, want 2", len(events))
+		}
+		for _, e := range events {
+			if e.Seq == 0 || len(e.Hash) == 0 {
+				t.Errorf("event not chained: seq %d, hash %x", e.Seq, e.Hash)
+			}
 		}
 	})
 }

@@ -151,7 +151,7 @@ func sharedRecords(t *testing.T, a, b store.Store) {
 	if _, err := a.GetSession(ctx, s.ID, now); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.AddSessionClient(ctx, s.ID, "bank"); err != nil {
+	if err := b.AddSessionClient(ctx, s.ID, "bank", nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := a.GetSession(ctx, s.ID, now); err != nil || len(got.Clients) != 1 {
@@ -191,7 +191,7 @@ func sharedReadChangeWrite(t *testing.T, a, b store.Store) {
 	for i := range adders {
 		db := []store.Store{a, b}[i%2]
 		wg.Go(func() {
-			if err := db.AddSessionClient(ctx, s.ID, "client-"+string(rune('a'+i))); err != nil {
+			if err := db.AddSessionClient(ctx, s.ID, "client-"+string(rune('a'+i)), nil); err != nil {
 				t.Error(err)
 			}
 		})

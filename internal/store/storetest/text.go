@@ -32,7 +32,7 @@ func testNotText(t *testing.T, s store.Store) {
 			{"UseAuthRequest", s.UseAuthRequest(ctx, k, now.Add(60e9), now)},
 			{"TakeChallenge", second(s.TakeChallenge(ctx, k, now))},
 			{"GetSession", second(s.GetSession(ctx, k, now))},
-			{"AddSessionClient", s.AddSessionClient(ctx, k, "c")},
+			{"AddSessionClient", s.AddSessionClient(ctx, k, "c", nil)},
 			{"GetGrant", second(s.GetGrant(ctx, k))},
 			{"RevokeGrant", s.RevokeGrant(ctx, k, now)},
 			{"RetirePublicKey", second(s.RetirePublicKey(ctx, k, now, nil))},
