@@ -571,49 +571,31 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ep string, 
 // code, state and iss.
 //
 // sess is not stored yet: Continue calls save exactly once, before it
-// issues anything, to store it together with the consent event when the
-// login ends at the client now (one atomic write, so the person waits for
-// one commit), or with no event when it does not. An error from save is
-// returned, and nothing is issued. When the request cannot end here (the
-// session does not satisfy it, its redirect URI is no longer registered,
-// it was used meanwhile, the store failed) Continue returns the resume
-// URL instead, whose page or redirect says what happens next.
+// issues anything, to store it. An error from save is returned, and
+// nothing is issued. The consent event is written only once the code
+// exists, as authorized does, so the audit trail holds no consent for a
+// code withheld. When the request cannot end here (the session does not
+// satisfy it, its redirect URI is no longer registered, it was used
+// meanwhile, the store failed) Continue returns the resume URL instead,
+// whose page or redirect says what happens next.
 func (p *Provider) Continue(ctx context.Context, c *store.Client, req *store.AuthRequest, sess *store.Session,
 	save func(events ...*store.AuditEvent) error) (string, error) {
 	resume := PathResume + "?" + url.Values{"req": {req.ID}}.Encode()
-	var target string
 	direct := !(req.Pushed && !req.Used) && p.satisfies(c, sess, req, true)
-	if direct {
-		target, direct = redirectFor(c, req.RedirectURI)
-	}
-	var events []*store.AuditEvent
-	if direct {
-		if e := p.auditWith(ctx, consentEvent(c, sess)); e != nil {
-			events = append(events, e)
-		}
-	}
-	if err := save(events...); err != nil {
+	if err := save(); err != nil {
 		return "", err
 	}
 	if !direct {
 		return resume, nil
 	}
-	code, err := p.createCode(ctx, c, req, sess, true)
+	target, err := p.authorized(ctx, c, req, sess, true)
 	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
+		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errRedirectGone) && !errors.Is(err, errSessionEnded) {
 			p.Log.WarnContext(ctx, "continue login", "err", err)
 		}
 		return resume, nil
 	}
-	if !slices.Contains(sess.Clients, c.ID) {
-		// Unlisted, the client would miss the session's end: no code
-		// (authorized), and the resume page says what happens next.
-		if err := p.SessionClients.AddSessionClient(ctx, sess.ID, c.ID, nil); err != nil {
-			p.Log.WarnContext(ctx, "record session client", "err", err)
-			return resume, nil
-		}
-	}
-	return codeRedirect(p.Issuer, target, code, req.State), nil
+	return target, nil
 }
 
 // consentEvent records that sess's person lets client c have what its

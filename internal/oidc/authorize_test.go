@@ -530,8 +530,8 @@ func TestContinue(t *testing.T) {
 		return h.waiting(resp.Request.URL.Query().Get("req"))
 	}
 	// A new session, as the broker has it before Continue: Continue
-	// stores it through save, once, with the consent event when the code
-	// goes out at once.
+	// stores it through save, once, and the consent event only once the
+	// code exists.
 	sessions := 0
 	newSession := func(level string) *store.Session {
 		sessions++
@@ -574,15 +574,17 @@ func TestContinue(t *testing.T) {
 	if got, _ := h.db.GetSession(ctx, sess.ID, h.clock.Now()); got == nil || !slices.Contains(got.Clients, taxID) {
 		t.Errorf("the session does not list the client it gave a code to: %+v", got)
 	}
-	if len(saved[0]) != 1 || saved[0][0].Type != "consent" || saved[0][0].ClientID != taxID {
-		t.Errorf("the session was saved with %+v, want the consent event for %s", saved[0], taxID)
+	if consents := h.auditEvents("consent"); len(consents) != consentsBefore+1 || consents[len(consents)-1].ClientID != taxID {
+		t.Errorf("%d consent events after Continue, want %d, the last for %s", len(consents), consentsBefore+1, taxID)
 	}
-	if n := len(h.auditEvents("consent")); n != consentsBefore+1 {
-		t.Errorf("%d consent events after Continue, want %d", n, consentsBefore+1)
-	}
-	// The request is used up: a second Continue issues nothing.
+	// The request is used up: a second Continue issues nothing, and
+	// records no consent for the code it withheld.
 	if again := continueLogin(c, req, newSession("substantial")); again != resume(req) {
 		t.Errorf("Continue on a used request = %q, want %q", again, resume(req))
+	}
+	noEvents("used request")
+	if n := len(h.auditEvents("consent")); n != consentsBefore+1 {
+		t.Errorf("%d consent events after a Continue on a used request, want %d (no code went out)", n, consentsBefore+1)
 	}
 
 	// A session below what the client accepts.
