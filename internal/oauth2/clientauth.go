@@ -74,7 +74,8 @@ type ClientAuthenticator struct {
 	MaxAssertionLifetime time.Duration
 	Leeway               time.Duration
 	// JWKSCacheTTL is how long a fetched jwks_uri is used (default 5 min);
-	// an unknown kid triggers a refetch at most every JWKSRefetch
+	// an unknown kid (or, without a kid, no key of the alg's type; not a
+	// bad signature) triggers a refetch at most every JWKSRefetch
 	// (default 30 s). A jwks_uri that fails is tried again at most every
 	// JWKSRefetch, its keys last fetched used meanwhile (none if it was
 	// never fetched: its clients are refused without a try). A jwks_uri
@@ -501,9 +502,12 @@ func (a *ClientAuthenticator) verifySignature(ctx context.Context, c *store.Clie
 				return nil
 			}
 		}
-		// Refetch only when the kid is not in the set: a key rotation at
-		// the client. A bad signature by a known key is just bad.
-		if c.JWKSURI == "" || len(candidates) > 0 && p.kid != "" {
+		// Refetch only when the set has no key that could have made the
+		// assertion (its kid unknown, or none of its alg's type without
+		// one): a key rotation at the client. A signature that the keys
+		// there do not verify is just bad, and anyone knowing the
+		// client_id could otherwise make the node fetch at will.
+		if c.JWKSURI == "" || len(candidates) > 0 {
 			break
 		}
 	}

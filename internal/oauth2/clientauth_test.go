@@ -900,3 +900,33 @@ func TestJWKSCacheBounded(t *testing.T) {
 		t.Error("the longest unused jwks_uri kept")
 	}
 }
+
+// TestJWKSURIBadSignatureNoRefetch: an assertion without a kid that no
+// key of its type in the client's jwks_uri verifies has a bad
+// signature; it does not make the jwks_uri fetched again, as an unknown
+// kid does (a key rotation at the client).
+func TestJWKSURIBadSignatureNoRefetch(t *testing.T) {
+	f := newFixture(t)
+	auth := func(k testKey) error {
+		_, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, k, claimsFor("jwt-uri", f.clock.Now())))))
+		return err
+	}
+	if err := auth(f.rsa); err != nil {
+		t.Fatal(err)
+	}
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Add(DefaultJWKSRefetch)
+	wantError(t, auth(testKey{"", jose.PS256, other}), CodeInvalidClient, "signature is invalid")
+	if n := f.fetches.Load(); n != 1 {
+		t.Fatalf("fetches = %d after an assertion without kid that the client's key does not verify, want 1", n)
+	}
+	// An unknown kid is a rotation at the client: the keys are fetched
+	// again.
+	wantError(t, auth(testKey{"rsa-new", jose.PS256, other}), CodeInvalidClient, "signature is invalid")
+	if n := f.fetches.Load(); n != 2 {
+		t.Fatalf("fetches = %d after an unknown kid, want 2", n)
+	}
+}
