@@ -71,8 +71,8 @@ func (m *flowMetrics) Collect(ch chan<- prometheus.Metric) {
 // cannot reach the node's memory: were a client with the same ID added
 // again, a request the old one pushed would start a login for the new
 // one, and a code issued to the old one would be redeemed by it. So a
-// pushed request is used, a request becomes a code and a code is
-// redeemed only if its client's registration is no newer than the
+// pushed request is used, a request becomes a code and a code is read
+// or redeemed only if its client's registration is no newer than the
 // request or code. The clients of the configuration file are written
 // when the node starts, before it serves, so only a client added since
 // can be newer.
@@ -104,16 +104,32 @@ func (f *registeredFlow) CreateAuthCodeForRequest(ctx context.Context, c *store.
 	return f.Store.CreateAuthCodeForRequest(ctx, c, requestID)
 }
 
-// RedeemAuthCode implements store.AuthCodes.
+// GetAuthCode implements store.AuthCodes. A code whose client is gone
+// or newer is not found, as RedeemAuthCode has it, so the token endpoint
+// refuses it as unknown before it checks anything else.
+func (f *registeredFlow) GetAuthCode(ctx context.Context, hash []byte) (*store.AuthCode, error) {
+	c, err := f.Store.GetAuthCode(ctx, hash)
+	if err != nil {
+		return c, err
+	}
+	if err := f.registered(ctx, c.ClientID, c.CreatedAt); err != nil {
+		return nil, fmt.Errorf("get auth code: %w", err)
+	}
+	return c, nil
+}
+
+// RedeemAuthCode implements store.AuthCodes. A code already used
+// (ErrConflict) is checked too: one of a client gone or newer is not
+// found, so its replay revokes nothing of the client added again.
 func (f *registeredFlow) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time) (*store.AuthCode, error) {
 	c, err := f.Store.RedeemAuthCode(ctx, hash, now)
-	if err != nil {
+	if c == nil {
 		return c, err
 	}
 	if err := f.registered(ctx, c.ClientID, c.CreatedAt); err != nil {
 		return nil, fmt.Errorf("redeem auth code: %w", err)
 	}
-	return c, nil
+	return c, err
 }
 
 // requestRegistered is registered for request id, which it deletes if
