@@ -251,7 +251,13 @@ func (a *ClientAuthenticator) client(ctx context.Context, id, method string) (*s
 		return nil, fmt.Errorf("get client: %w", err)
 	}
 	if c.AuthMethod != method {
-		return nil, InvalidClient("client must authenticate with %s", c.AuthMethod)
+		// RFC 6749 §5.2: invalid_client is all the caller needs. Which
+		// method the client is registered for is not told to whoever
+		// knows its client_id (it would say which credential to go
+		// after), only logged and audited.
+		e := InvalidClient("client authentication failed: the client does not authenticate this way")
+		e.Detail = fmt.Sprintf("client %q is registered for %s, not %s", id, c.AuthMethod, method)
+		return nil, e
 	}
 	return c, nil
 }

@@ -232,7 +232,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 		{"NUL in jti", sign(t, f.ec, mod(func(c *jwt.Claims) { c.ID = "a\x00b" })), nil, CodeInvalidClient, "NUL"},
 		{"sub differs", sign(t, f.ec, mod(func(c *jwt.Claims) { c.Subject = "someone" })), nil, CodeInvalidClient, "iss and sub"},
 		{"unknown client", sign(t, f.ec, claimsFor("ghost", now)), nil, CodeInvalidClient, "unknown client"},
-		{"basic client using jwt", sign(t, f.ec, claimsFor(basicID, now)), nil, CodeInvalidClient, "must authenticate with client_secret_basic"},
+		{"basic client using jwt", sign(t, f.ec, claimsFor(basicID, now)), nil, CodeInvalidClient, "does not authenticate this way"},
 		{"client_id mismatch", sign(t, f.ec, claimsFor("jwt", now)), url.Values{"client_id": {"public"}}, CodeInvalidClient, "does not match"},
 		{"alg none", unsignedJWT(claimsFor("jwt", now)), nil, CodeInvalidClient, "asymmetric"},
 		{"HS256", signHMAC(t, hmacKey, claimsFor("jwt", now)), nil, CodeInvalidClient, "asymmetric"},
@@ -454,7 +454,7 @@ func TestClientSecretBasic(t *testing.T) {
 		{"wrong secret", basicID, basicSecret + "x", nil, CodeInvalidClient, "secret is wrong"},
 		{"empty secret", basicID, "", nil, CodeInvalidClient, "secret is wrong"},
 		{"unknown client", "nobody", basicSecret, nil, CodeInvalidClient, "unknown client"},
-		{"jwt client with secret", "jwt", basicSecret, nil, CodeInvalidClient, "must authenticate with private_key_jwt"},
+		{"jwt client with secret", "jwt", basicSecret, nil, CodeInvalidClient, "does not authenticate this way"},
 		{"client_id mismatch", basicID, basicSecret, url.Values{"client_id": {"public"}}, CodeInvalidClient, "does not match"},
 		{"two methods", basicID, basicSecret, url.Values{"client_assertion": {"x"}}, CodeInvalidRequest, "more than one"},
 	}
@@ -560,7 +560,7 @@ func TestOtherMethods(t *testing.T) {
 		want       string
 	}{
 		{"public client", url.Values{"client_id": {"public"}}, "", "", "", "public"},
-		{"confidential without credentials", url.Values{"client_id": {"jwt"}}, "", CodeInvalidClient, "must authenticate with private_key_jwt", ""},
+		{"confidential without credentials", url.Values{"client_id": {"jwt"}}, "", CodeInvalidClient, "does not authenticate this way", ""},
 		{"nothing", url.Values{}, "", CodeInvalidClient, "required", ""},
 		{"client_secret_post", url.Values{"client_id": {basicID}, "client_secret": {basicSecret}}, "", CodeInvalidClient, "client_secret_post", ""},
 		{"bearer header", url.Values{"client_id": {"public"}}, "Bearer abc", CodeInvalidClient, "Authorization scheme", ""},
@@ -928,5 +928,40 @@ func TestJWKSURIBadSignatureNoRefetch(t *testing.T) {
 	wantError(t, auth(testKey{"rsa-new", jose.PS256, other}), CodeInvalidClient, "signature is invalid")
 	if n := f.fetches.Load(); n != 2 {
 		t.Fatalf("fetches = %d after an unknown kid, want 2", n)
+	}
+}
+
+// TestWrongMethodNotTold: a client that authenticates another way than
+// it is registered for is refused with invalid_client, and the answer
+// does not say which method it is registered for (RFC 6749 §5.2): that
+// is only in the error's Detail, for the log and the audit trail.
+func TestWrongMethodNotTold(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name, registered string
+		r                *http.Request
+	}{
+		{"public form for a private_key_jwt client", store.AuthPrivateKeyJWT, formRequest(url.Values{"client_id": {"jwt"}})},
+		{"secret for a private_key_jwt client", store.AuthPrivateKeyJWT, basicRequest("jwt", basicSecret, nil)},
+		{"assertion for a client_secret_basic client", store.AuthClientSecretBasic,
+			formRequest(assertionForm(sign(t, f.ec, claimsFor(basicID, f.clock.Now()))))},
+		{"public form for a client_secret_basic client", store.AuthClientSecretBasic, formRequest(url.Values{"client_id": {basicID}})},
+	} {
+		_, err := f.auth.Authenticate(tc.r)
+		e := AsError(err)
+		rec := httptest.NewRecorder()
+		WriteError(rec, err)
+		body := rec.Body.String()
+		if e.Code != CodeInvalidClient || rec.Code != http.StatusUnauthorized {
+			t.Errorf("%s: %d %s, want 401 invalid_client", tc.name, rec.Code, body)
+		}
+		for _, m := range []string{store.AuthPrivateKeyJWT, store.AuthClientSecretBasic, store.AuthNone} {
+			if strings.Contains(body, m) {
+				t.Errorf("%s: the answer %s names the method %s", tc.name, body, m)
+			}
+		}
+		if !strings.Contains(e.Detail, tc.registered) {
+			t.Errorf("%s: Detail = %q, want the registered method %s for the log", tc.name, e.Detail, tc.registered)
+		}
 	}
 }

@@ -40,6 +40,9 @@ type Error struct {
 	// Status is the HTTP status for JSON responses; zero means the code's
 	// usual status (see StatusFor).
 	Status int
+	// Detail says more than Description for the log and the audit trail
+	// only; it is never written to the caller.
+	Detail string
 }
 
 func (e *Error) Error() string {

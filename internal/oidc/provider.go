@@ -388,7 +388,7 @@ func (p *Provider) jsonError(w http.ResponseWriter, r *http.Request, endpoint st
 	if oauth2.IsInternal(err) {
 		p.Log.ErrorContext(r.Context(), "oidc endpoint", "endpoint", endpoint, "err", err, "req", httpx.RequestID(r.Context()))
 	} else {
-		p.Log.DebugContext(r.Context(), "oidc request refused", "endpoint", endpoint, "error", e.Code, "description", e.Description)
+		p.Log.DebugContext(r.Context(), "oidc request refused", "endpoint", endpoint, "error", e.Code, "description", e.Description, "detail", e.Detail)
 	}
 	p.Metrics.errors.WithLabelValues(endpoint, e.Code).Inc()
 	oauth2.WriteError(w, err)

@@ -82,8 +82,11 @@ func (p *Provider) clientProofRequest(w http.ResponseWriter, r *http.Request, ep
 	}
 	clientRefused := func(err error) {
 		if e := oauth2.AsError(err); e.Code == oauth2.CodeInvalidClient {
-			p.audit(r.Context(), &store.AuditEvent{Type: "token", Result: store.ResultFailure, Reason: "client_auth",
-				Details: map[string]string{"endpoint": ep, "description": e.Description}})
+			details := map[string]string{"endpoint": ep, "description": e.Description}
+			if e.Detail != "" {
+				details["detail"] = e.Detail
+			}
+			p.audit(r.Context(), &store.AuditEvent{Type: "token", Result: store.ResultFailure, Reason: "client_auth", Details: details})
 		}
 		p.jsonError(w, r, ep, err)
 	}
