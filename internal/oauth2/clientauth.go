@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -649,6 +650,9 @@ func (a *ClientAuthenticator) fetchJWKS(ctx context.Context, uri string, refetch
 		if errors.Is(err, errJWKSRedirect) {
 			return set, InvalidClient("could not fetch the client's jwks_uri: it answered with a redirect, which is not followed")
 		}
+		if errors.Is(err, errJWKSContentType) {
+			return set, InvalidClient("could not fetch the client's jwks_uri: it answered with a Content-Type other than application/json or application/jwk-set+json")
+		}
 		return set, InvalidClient("could not fetch the client's jwks_uri")
 	}
 	a.storeJWKS(uri, &fetchedJWKS{set: set, fetchedAt: now})
@@ -714,6 +718,11 @@ func (a *ClientAuthenticator) storeJWKS(uri string, f *fetchedJWKS) {
 // errJWKSRedirect is a jwks_uri that answered with a redirect.
 var errJWKSRedirect = errors.New("jwks_uri: redirect refused")
 
+// errJWKSContentType is a jwks_uri that answered with a body that says
+// it is not JSON: an error page, say, or an HTML login page in front of
+// the keys.
+var errJWKSContentType = errors.New("jwks_uri: not application/json or application/jwk-set+json")
+
 func (a *ClientAuthenticator) download(ctx context.Context, uri string) (jose.JSONWebKeySet, error) {
 	var set jose.JSONWebKeySet
 	hc := http.Client{Timeout: 5 * time.Second}
@@ -742,6 +751,12 @@ func (a *ClientAuthenticator) download(ctx context.Context, uri string) (jose.JS
 	}
 	if resp.StatusCode != http.StatusOK {
 		return set, fmt.Errorf("jwks_uri: status %d", resp.StatusCode)
+	}
+	// RFC 7517 §8.5.1 registers application/jwk-set+json; most servers
+	// send application/json. Parameters (charset) are allowed.
+	ct := resp.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" && mt != "application/jwk-set+json" {
+		return set, fmt.Errorf("%w: Content-Type %q", errJWKSContentType, ct)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSSize+1))
 	if err != nil {

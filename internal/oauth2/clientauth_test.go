@@ -965,3 +965,40 @@ func TestWrongMethodNotTold(t *testing.T) {
 		}
 	}
 }
+
+// TestJWKSURIContentType: a jwks_uri answer is taken only as
+// application/json or application/jwk-set+json (RFC 7517 §8.5.1), with
+// parameters such as charset; anything else, an error or login page
+// served with 200 say, is refused, saying so.
+func TestJWKSURIContentType(t *testing.T) {
+	f := newFixture(t)
+	for i, tc := range []struct {
+		contentType string
+		ok          bool
+	}{
+		{"application/json", true},
+		{"application/jwk-set+json; charset=utf-8", true},
+		{"Application/JSON;charset=UTF-8", true},
+		{"text/html; charset=utf-8", false},
+		{"text/plain", false},
+		{"", false},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header()["Content-Type"] = []string{tc.contentType}
+			_, _ = w.Write(jwks(f.rsa))
+		}))
+		t.Cleanup(srv.Close)
+		id := fmt.Sprintf("jwt-ct-%d", i)
+		if err := f.auth.Clients.CreateClient(context.Background(), &store.Client{
+			ID: id, AuthMethod: store.AuthPrivateKeyJWT, JWKSURI: srv.URL + "/jwks",
+		}); err != nil {
+			t.Fatal(err)
+		}
+		c, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, f.rsa, claimsFor(id, f.clock.Now())))))
+		if tc.ok {
+			wantClient(t, c, err, id)
+			continue
+		}
+		wantError(t, err, CodeInvalidClient, "Content-Type other than application/json or application/jwk-set+json")
+	}
+}
