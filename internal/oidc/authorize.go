@@ -570,32 +570,63 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ep string, 
 // returns where the browser goes: the client's redirect URI with the
 // code, state and iss.
 //
-// sess is not stored yet: Continue calls save exactly once, before it
-// issues anything, to store it. An error from save is returned, and
-// nothing is issued. The consent event is written only once the code
-// exists, as authorized does, so the audit trail holds no consent for a
-// code withheld. When the request cannot end here (the session does not
-// satisfy it, its redirect URI is no longer registered, it was used
-// meanwhile, the store failed) Continue returns the resume URL instead,
-// whose page or redirect says what happens next.
+// sess is not stored yet: Continue calls save exactly once, to store it
+// together with the consent event when the login ends at the client now
+// (one atomic write, so the person waits for one commit), or with no
+// event when it does not. The code is made first, and handed out only
+// once save has succeeded: a code that cannot be made (the request was
+// used meanwhile, the store failed) leaves the session stored with no
+// consent, and a failed save leaves a code nobody ever sees, which
+// expires. An error from save is returned, and nothing is issued. When
+// the request cannot end here (the session does not satisfy it, its
+// redirect URI is no longer registered, it was used meanwhile, the store
+// failed) Continue returns the resume URL instead, whose page or
+// redirect says what happens next.
 func (p *Provider) Continue(ctx context.Context, c *store.Client, req *store.AuthRequest, sess *store.Session,
 	save func(events ...*store.AuditEvent) error) (string, error) {
 	resume := PathResume + "?" + url.Values{"req": {req.ID}}.Encode()
 	direct := !(req.Pushed && !req.Used) && p.satisfies(c, sess, req, true)
-	if err := save(); err != nil {
+	if direct && !slices.Contains(sess.Clients, c.ID) {
+		// The broker lists the client in the new session; one that does
+		// not goes the resume page's way, which lists it with the code.
+		if err := save(); err != nil {
+			return "", err
+		}
+		target, err := p.authorized(ctx, c, req, sess, true)
+		if err != nil {
+			if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errRedirectGone) && !errors.Is(err, errSessionEnded) {
+				p.Log.WarnContext(ctx, "continue login", "err", err)
+			}
+			return resume, nil
+		}
+		return target, nil
+	}
+	var target, code string
+	if direct {
+		target, direct = redirectFor(c, req.RedirectURI)
+	}
+	if direct {
+		var err error
+		if code, err = p.createCode(ctx, c, req, sess, true); err != nil {
+			if !errors.Is(err, store.ErrNotFound) {
+				p.Log.WarnContext(ctx, "continue login", "err", err)
+			}
+			direct = false
+		}
+	}
+	var events []*store.AuditEvent
+	if direct {
+		if e := p.auditWith(ctx, consentEvent(c, sess)); e != nil {
+			events = append(events, e)
+		}
+	}
+	if err := save(events...); err != nil {
 		return "", err
 	}
 	if !direct {
 		return resume, nil
 	}
-	target, err := p.authorized(ctx, c, req, sess, true)
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errRedirectGone) && !errors.Is(err, errSessionEnded) {
-			p.Log.WarnContext(ctx, "continue login", "err", err)
-		}
-		return resume, nil
-	}
-	return target, nil
+	return codeRedirect(p.Issuer, target, code, req.State), nil
 }
 
 // consentEvent records that sess's person lets client c have what its

@@ -530,8 +530,8 @@ func TestContinue(t *testing.T) {
 		return h.waiting(resp.Request.URL.Query().Get("req"))
 	}
 	// A new session, as the broker has it before Continue: Continue
-	// stores it through save, once, and the consent event only once the
-	// code exists.
+	// stores it through save, once, with the consent event when the code
+	// goes out at once, and with none when no code does.
 	sessions := 0
 	newSession := func(level string) *store.Session {
 		sessions++
@@ -542,6 +542,10 @@ func TestContinue(t *testing.T) {
 	continueLogin := func(c *store.Client, req *store.AuthRequest, sess *store.Session) string {
 		t.Helper()
 		saved = nil
+		if sess.Clients == nil {
+			// As the broker makes it: listing the client it logs in for.
+			sess.Clients = []string{c.ID}
+		}
 		next, err := h.p.Continue(ctx, c, req, sess, func(events ...*store.AuditEvent) error {
 			saved = append(saved, events)
 			return h.db.CreateSession(ctx, sess, events...)
@@ -574,6 +578,9 @@ func TestContinue(t *testing.T) {
 	if got, _ := h.db.GetSession(ctx, sess.ID, h.clock.Now()); got == nil || !slices.Contains(got.Clients, taxID) {
 		t.Errorf("the session does not list the client it gave a code to: %+v", got)
 	}
+	if len(saved[0]) != 1 || saved[0][0].Type != "consent" || saved[0][0].ClientID != taxID {
+		t.Errorf("the session was saved with %+v, want the consent event for %s in the same write", saved[0], taxID)
+	}
 	if consents := h.auditEvents("consent"); len(consents) != consentsBefore+1 || consents[len(consents)-1].ClientID != taxID {
 		t.Errorf("%d consent events after Continue, want %d, the last for %s", len(consents), consentsBefore+1, taxID)
 	}
@@ -585,6 +592,21 @@ func TestContinue(t *testing.T) {
 	noEvents("used request")
 	if n := len(h.auditEvents("consent")); n != consentsBefore+1 {
 		t.Errorf("%d consent events after a Continue on a used request, want %d (no code went out)", n, consentsBefore+1)
+	}
+
+	// A session that does not list the client still gets the code; the
+	// client is listed, with the consent, once the code exists.
+	req, c = pending()
+	unlisted := newSession("substantial")
+	unlisted.Clients = []string{}
+	if got := continueLogin(c, req, unlisted); !strings.HasPrefix(got, taxCB+"?") {
+		t.Errorf("Continue with a session not listing the client = %q, want the redirect URI with a code", got)
+	}
+	if got, _ := h.db.GetSession(ctx, unlisted.ID, h.clock.Now()); got == nil || !slices.Contains(got.Clients, taxID) {
+		t.Errorf("the session does not list the client it gave a code to: %+v", got)
+	}
+	if n := len(h.auditEvents("consent")); n != consentsBefore+2 {
+		t.Errorf("%d consent events after a Continue with an unlisted client, want %d", n, consentsBefore+2)
 	}
 
 	// A session below what the client accepts.
