@@ -529,13 +529,17 @@ func (e *Engine) resolve(ctx context.Context, in *store.Incident, now time.Time,
 	return nil
 }
 
-// recount counts the people affected so far and stores the figures.
+// recount counts the people affected so far and stores the figures when
+// they changed.
 func (e *Engine) recount(ctx context.Context, in *store.Incident, now time.Time) error {
+	counted := in.CountedAt
 	if err := e.count(ctx, in, now); err != nil {
 		return err
 	}
-	if err := e.svc.Store.UpdateIncident(ctx, in); err != nil && !errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("update incident counts: %w", err)
+	if !in.CountedAt.Equal(counted) {
+		if err := e.svc.Store.UpdateIncident(ctx, in); err != nil && !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("update incident counts: %w", err)
+		}
 	}
 	e.mu.Lock()
 	e.counted[in.ID] = now
@@ -544,7 +548,9 @@ func (e *Engine) recount(ctx context.Context, in *store.Incident, now time.Time)
 }
 
 // count sets in's people, failed and rerouted figures from the audit log
-// over its window: from its start to its recovery, or to now. It carries
+// over its window: from its start to its recovery, or to now, and moves
+// its CountedAt to now only when they changed (or were never counted),
+// so CountedAt says when the published figures last changed. It carries
 // on from the incident's last count, reading only the events appended
 // since (see tally), so a recount costs what was logged since the last,
 // however long the incident has lasted.
@@ -571,6 +577,8 @@ func (e *Engine) count(ctx context.Context, in *store.Incident, now time.Time) e
 	e.tallies[in.ID] = t
 	e.mu.Unlock()
 	a := t.result()
-	in.PeopleAffected, in.FailedAttempts, in.Rerouted, in.CountedAt = a.People, a.FailedAttempts, a.Rerouted, now
+	if in.CountedAt.IsZero() || a.People != in.PeopleAffected || a.FailedAttempts != in.FailedAttempts || a.Rerouted != in.Rerouted {
+		in.PeopleAffected, in.FailedAttempts, in.Rerouted, in.CountedAt = a.People, a.FailedAttempts, a.Rerouted, now
+	}
 	return nil
 }
