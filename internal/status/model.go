@@ -208,8 +208,10 @@ type Report struct {
 	// it was.
 	Unmeasured string            `json:"unmeasured,omitempty"`
 	Components []ComponentReport `json:"components"`
-	// Total sums incidents, downtime, people and RCAs over all
-	// components; its availability is the lowest component's.
+	// Total sums the minutes over all components and counts each
+	// incident once (its people, failed attempts, recovery and RCA with
+	// it), however many components it affected; its availability is the
+	// lowest component's.
 	Total ComponentReport `json:"total"`
 	// Incidents are every incident the report counts: those not
 	// resolved before From, and those resolved before it whose RCA fell
