@@ -29,8 +29,9 @@ type reportKey struct {
 
 // Report returns the resilience report over [from, to) (to is capped at
 // now, so a quarter in progress is reported to date, and the report's To
-// says how far), for every component this node knows and every node that
-// ran in the period.
+// says how far), for every component this node knows, every node that
+// ran in the period and every component an incident it counts affected
+// (one removed from the configuration since, too).
 //
 // Reports are public, so each is computed at most once per
 // Config.CacheFor and shared, as Summary is: callers asking for the same
@@ -114,6 +115,18 @@ func (s *Service) report(ctx context.Context, from, to time.Time, title string, 
 		ids = append(ids, c.ID)
 	}
 	ids = append(ids, goneNodes(ids, buckets, rep.Incidents, from, end)...)
+	// A component removed from the configuration keeps its incidents,
+	// and the RCAs due for them, in the reports of when they happened.
+	var removed []string
+	for _, in := range rep.Incidents {
+		for _, c := range in.Components {
+			if !slices.Contains(ids, c) && !slices.Contains(removed, c) {
+				removed = append(removed, c)
+			}
+		}
+	}
+	slices.Sort(removed)
+	ids = append(ids, removed...)
 	total := ComponentReport{Component: "all"}
 	for _, id := range ids {
 		cr, _, _, err := s.componentReport(ctx, id, from, measuredFrom, end, now, maint, incs)
