@@ -449,9 +449,6 @@ func (e *Engine) follow(ctx context.Context, in *store.Incident, st health.Statu
 			return e.resolve(ctx, in, now, "")
 		}
 	}
-	if changed && repeats(in, note) {
-		changed = false // the timeline says so already
-	}
 	if changed {
 		if err := s.Store.UpdateIncident(ctx, in); err != nil {
 			if errors.Is(err, store.ErrConflict) {
@@ -459,11 +456,15 @@ func (e *Engine) follow(ctx context.Context, in *store.Incident, st health.Statu
 			}
 			return fmt.Errorf("update incident: %w", err)
 		}
-		note.IncidentID, note.Time, note.Author = in.ID, now, Author
-		if err := s.Store.AddIncidentUpdate(ctx, note); err != nil {
-			return fmt.Errorf("add timeline entry: %w", err)
+		// The incident is stored as it now is, but the timeline gets
+		// no entry that says what its last automatic one says already.
+		if !repeats(in, note) {
+			note.IncidentID, note.Time, note.Author = in.ID, now, Author
+			if err := s.Store.AddIncidentUpdate(ctx, note); err != nil {
+				return fmt.Errorf("add timeline entry: %w", err)
+			}
+			in.Updates = append(in.Updates, note)
 		}
-		in.Updates = append(in.Updates, note)
 	}
 	e.mu.Lock()
 	due := now.Sub(e.counted[in.ID]) >= s.cfg().RecountEvery

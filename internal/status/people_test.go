@@ -156,3 +156,37 @@ func TestRecountKeepsCountedAtWhileFiguresStand(t *testing.T) {
 		t.Errorf("after a new failure: failed %d, counted at %v; want 2, after %v", got.FailedAttempts, got.CountedAt, before.CountedAt)
 	}
 }
+
+// TestRelapseStoredWhenTimelineSaysSoAlready: an incident stored as
+// recovered whose timeline's last automatic entry already says the
+// component is down (its recovered entry was never written) is stored
+// as not recovered once the component is measured down, though no
+// entry is added and the figures do not change.
+func TestRelapseStoredWhenTimelineSaysSoAlready(t *testing.T) {
+	ctx := context.Background()
+	h, _, in := outageOpened(t)
+	for range 5 {
+		h.round()
+	}
+	got, err := h.db.GetIncident(ctx, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.AddIncidentUpdate(ctx, &store.IncidentUpdate{IncidentID: in.ID, Time: h.clk.Now(), Kind: store.UpdateState,
+		State: got.Severity, Author: status.Author}); err != nil {
+		t.Fatal(err)
+	}
+	got.RecoveredAt = h.clk.Now()
+	if err := h.db.UpdateIncident(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		h.round()
+	}
+	if got, err = h.db.GetIncident(ctx, in.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !got.RecoveredAt.IsZero() || !got.ResolvedAt.IsZero() {
+		t.Errorf("component still down, incident stored recovered at %v, resolved at %v", got.RecoveredAt, got.ResolvedAt)
+	}
+}
