@@ -449,9 +449,6 @@ func (e *Engine) follow(ctx context.Context, in *store.Incident, st health.Statu
 			return e.resolve(ctx, in, now, "")
 		}
 	}
-	if changed && repeats(in, note) {
-		changed = false // the timeline says so already
-	}
 	if changed {
 		if err := s.Store.UpdateIncident(ctx, in); err != nil {
 			if errors.Is(err, store.ErrConflict) {
@@ -459,11 +456,15 @@ func (e *Engine) follow(ctx context.Context, in *store.Incident, st health.Statu
 			}
 			return fmt.Errorf("update incident: %w", err)
 		}
-		note.IncidentID, note.Time, note.Author = in.ID, now, Author
-		if err := s.Store.AddIncidentUpdate(ctx, note); err != nil {
-			return fmt.Errorf("add timeline entry: %w", err)
+		// The incident is stored as it now is, but the timeline gets
+		// no entry that says what its last automatic one says already.
+		if !repeats(in, note) {
+			note.IncidentID, note.Time, note.Author = in.ID, now, Author
+			if err := s.Store.AddIncidentUpdate(ctx, note); err != nil {
+				return fmt.Errorf("add timeline entry: %w", err)
+			}
+			in.Updates = append(in.Updates, note)
 		}
-		in.Updates = append(in.Updates, note)
 	}
 	e.mu.Lock()
 	due := now.Sub(e.counted[in.ID]) >= s.cfg().RecountEvery
@@ -529,13 +530,17 @@ func (e *Engine) resolve(ctx context.Context, in *store.Incident, now time.Time,
 	return nil
 }
 
-// recount counts the people affected so far and stores the figures.
+// recount counts the people affected so far and stores the figures when
+// they changed.
 func (e *Engine) recount(ctx context.Context, in *store.Incident, now time.Time) error {
+	counted := in.CountedAt
 	if err := e.count(ctx, in, now); err != nil {
 		return err
 	}
-	if err := e.svc.Store.UpdateIncident(ctx, in); err != nil && !errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("update incident counts: %w", err)
+	if !in.CountedAt.Equal(counted) {
+		if err := e.svc.Store.UpdateIncident(ctx, in); err != nil && !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("update incident counts: %w", err)
+		}
 	}
 	e.mu.Lock()
 	e.counted[in.ID] = now
@@ -544,7 +549,9 @@ func (e *Engine) recount(ctx context.Context, in *store.Incident, now time.Time)
 }
 
 // count sets in's people, failed and rerouted figures from the audit log
-// over its window: from its start to its recovery, or to now. It carries
+// over its window: from its start to its recovery, or to now, and moves
+// its CountedAt to now only when they changed (or were never counted),
+// so CountedAt says when the published figures last changed. It carries
 // on from the incident's last count, reading only the events appended
 // since (see tally), so a recount costs what was logged since the last,
 // however long the incident has lasted.
@@ -571,6 +578,8 @@ func (e *Engine) count(ctx context.Context, in *store.Incident, now time.Time) e
 	e.tallies[in.ID] = t
 	e.mu.Unlock()
 	a := t.result()
-	in.PeopleAffected, in.FailedAttempts, in.Rerouted, in.CountedAt = a.People, a.FailedAttempts, a.Rerouted, now
+	if in.CountedAt.IsZero() || a.People != in.PeopleAffected || a.FailedAttempts != in.FailedAttempts || a.Rerouted != in.Rerouted {
+		in.PeopleAffected, in.FailedAttempts, in.Rerouted, in.CountedAt = a.People, a.FailedAttempts, a.Rerouted, now
+	}
 	return nil
 }

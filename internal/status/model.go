@@ -81,11 +81,12 @@ type Incident struct {
 	ResolvedAt  *time.Time `json:"resolved_at,omitempty"`
 	// DurationSeconds is measured from StartedAt to RecoveredAt (or to
 	// now while the component is still unhealthy).
-	DurationSeconds int64     `json:"duration_seconds"`
-	PeopleAffected  int64     `json:"people_affected"`
-	FailedAttempts  int64     `json:"failed_attempts"`
-	Rerouted        int64     `json:"rerouted_attempts"`
-	CountedAt       time.Time `json:"counted_at"`
+	DurationSeconds int64 `json:"duration_seconds"`
+	PeopleAffected  int64 `json:"people_affected"`
+	FailedAttempts  int64 `json:"failed_attempts"`
+	Rerouted        int64 `json:"rerouted_attempts"`
+	// CountedAt is when the three figures above last changed.
+	CountedAt time.Time `json:"counted_at"`
 	// RCADueAt is 72 hours after resolution (nil while open); RCAOverdue
 	// is true once it has passed without an RCA.
 	RCADueAt       *time.Time `json:"rca_due_at,omitempty"`
@@ -207,8 +208,10 @@ type Report struct {
 	// it was.
 	Unmeasured string            `json:"unmeasured,omitempty"`
 	Components []ComponentReport `json:"components"`
-	// Total sums incidents, downtime, people and RCAs over all
-	// components; its availability is the lowest component's.
+	// Total sums the minutes over all components and counts each
+	// incident once (its people, failed attempts, recovery and RCA with
+	// it), however many components it affected; its availability is the
+	// lowest component's.
 	Total ComponentReport `json:"total"`
 	// Incidents are every incident the report counts: those not
 	// resolved before From, and those resolved before it whose RCA fell

@@ -119,3 +119,74 @@ func TestRecountAgreesWithAFullCount(t *testing.T) {
 	}
 	check("resolved")
 }
+
+// TestRecountKeepsCountedAtWhileFiguresStand: a recount that finds the
+// figures as they were leaves the incident as stored, its CountedAt
+// too, so what feeds an Atom entry's updated does not move; a recount
+// that finds a new failure moves it.
+func TestRecountKeepsCountedAtWhileFiguresStand(t *testing.T) {
+	ctx := context.Background()
+	h, _, in := outageOpened(t)
+	h.audit(h.clk.Now(), "authentication", "failure", "token_timeout", "bankid", "", "a1", "bA")
+	h.round()
+	before, err := h.db.GetIncident(ctx, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.FailedAttempts != 1 || before.CountedAt.IsZero() {
+		t.Fatalf("failed %d, counted at %v; want 1, counted", before.FailedAttempts, before.CountedAt)
+	}
+	for range 10 {
+		h.round()
+	}
+	got, err := h.db.GetIncident(ctx, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.CountedAt.Equal(before.CountedAt) || got.Version != before.Version {
+		t.Errorf("recounts that found nothing new moved counted_at %v to %v (version %d to %d)",
+			before.CountedAt, got.CountedAt, before.Version, got.Version)
+	}
+	h.audit(h.clk.Now(), "authentication", "failure", "token_timeout", "bankid", "", "a2", "bB")
+	h.round()
+	if got, err = h.db.GetIncident(ctx, in.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got.FailedAttempts != 2 || !got.CountedAt.After(before.CountedAt) {
+		t.Errorf("after a new failure: failed %d, counted at %v; want 2, after %v", got.FailedAttempts, got.CountedAt, before.CountedAt)
+	}
+}
+
+// TestRelapseStoredWhenTimelineSaysSoAlready: an incident stored as
+// recovered whose timeline's last automatic entry already says the
+// component is down (its recovered entry was never written) is stored
+// as not recovered once the component is measured down, though no
+// entry is added and the figures do not change.
+func TestRelapseStoredWhenTimelineSaysSoAlready(t *testing.T) {
+	ctx := context.Background()
+	h, _, in := outageOpened(t)
+	for range 5 {
+		h.round()
+	}
+	got, err := h.db.GetIncident(ctx, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.AddIncidentUpdate(ctx, &store.IncidentUpdate{IncidentID: in.ID, Time: h.clk.Now(), Kind: store.UpdateState,
+		State: got.Severity, Author: status.Author}); err != nil {
+		t.Fatal(err)
+	}
+	got.RecoveredAt = h.clk.Now()
+	if err := h.db.UpdateIncident(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		h.round()
+	}
+	if got, err = h.db.GetIncident(ctx, in.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !got.RecoveredAt.IsZero() || !got.ResolvedAt.IsZero() {
+		t.Errorf("component still down, incident stored recovered at %v, resolved at %v", got.RecoveredAt, got.ResolvedAt)
+	}
+}

@@ -29,8 +29,9 @@ type reportKey struct {
 
 // Report returns the resilience report over [from, to) (to is capped at
 // now, so a quarter in progress is reported to date, and the report's To
-// says how far), for every component this node knows and every node that
-// ran in the period.
+// says how far), for every component this node knows, every node that
+// ran in the period and every component an incident it counts affected
+// (one removed from the configuration since, too).
 //
 // Reports are public, so each is computed at most once per
 // Config.CacheFor and shared, as Summary is: callers asking for the same
@@ -114,11 +115,21 @@ func (s *Service) report(ctx context.Context, from, to time.Time, title string, 
 		ids = append(ids, c.ID)
 	}
 	ids = append(ids, goneNodes(ids, buckets, rep.Incidents, from, end)...)
+	// A component removed from the configuration keeps its incidents,
+	// and the RCAs due for them, in the reports of when they happened.
+	var removed []string
+	for _, in := range rep.Incidents {
+		for _, c := range in.Components {
+			if !slices.Contains(ids, c) && !slices.Contains(removed, c) {
+				removed = append(removed, c)
+			}
+		}
+	}
+	slices.Sort(removed)
+	ids = append(ids, removed...)
 	total := ComponentReport{Component: "all"}
-	var totalRecovery time.Duration
-	var totalRecovered int
 	for _, id := range ids {
-		cr, recovery, recovered, err := s.componentReport(ctx, id, from, measuredFrom, end, now, maint, incs)
+		cr, _, _, err := s.componentReport(ctx, id, from, measuredFrom, end, now, maint, incs)
 		if err != nil {
 			return nil, err
 		}
@@ -126,17 +137,13 @@ func (s *Service) report(ctx context.Context, from, to time.Time, title string, 
 		if a := cr.AvailabilityPercent; a != nil && (total.AvailabilityPercent == nil || *a < *total.AvailabilityPercent) {
 			total.AvailabilityPercent = a
 		}
-		total.Incidents += cr.Incidents
 		total.DowntimeMinutes += cr.DowntimeMinutes
 		total.DegradedMinutes += cr.DegradedMinutes
 		total.MaintenanceMinutes += cr.MaintenanceMinutes
-		total.PeopleAffected += cr.PeopleAffected
-		total.FailedAttempts += cr.FailedAttempts
-		total.RCAsDue += cr.RCAsDue
-		total.RCAsOnTime += cr.RCAsOnTime
-		totalRecovery += recovery
-		totalRecovered += recovered
 	}
+	// An incident that affected several components counts once in the
+	// total, not once for each of them.
+	totalRecovery, totalRecovered := countIncidents(&total, incs, ids, from, end, now)
 	finishReport(&total, totalRecovery, totalRecovered)
 	rep.Total = total
 	return rep, nil
@@ -221,8 +228,19 @@ func (s *Service) componentReport(ctx context.Context, id string, from, measured
 		a = min(max(a, 0), 100)
 		cr.AvailabilityPercent = &a
 	}
+	recovery, recovered = countIncidents(&cr, incs, []string{id}, from, end, now)
+	finishReport(&cr, recovery, recovered)
+	return cr, recovery, recovered, nil
+}
+
+// countIncidents adds to cr the incidents of incs that affected any of
+// ids: each once, however many of ids it affected. Those begun in
+// [from, end) count as incidents, with their people and failed
+// attempts, and the time to recovery of those recovered; those whose
+// RCA fell due in [from, end) by now count as RCAs due.
+func countIncidents(cr *ComponentReport, incs []*store.Incident, ids []string, from, end, now time.Time) (recovery time.Duration, recovered int) {
 	for _, in := range incs {
-		if !slices.Contains(in.Components, id) && in.Component != id {
+		if !slices.ContainsFunc(ids, func(id string) bool { return slices.Contains(in.Components, id) || in.Component == id }) {
 			continue
 		}
 		if !in.StartedAt.Before(from) && in.StartedAt.Before(end) {
@@ -234,9 +252,6 @@ func (s *Service) componentReport(ctx context.Context, id string, from, measured
 				recovered++
 			}
 		}
-		if in.ResolvedAt.IsZero() {
-			continue
-		}
 		if !rcaDueIn(in, from, end, now) {
 			continue
 		}
@@ -246,8 +261,7 @@ func (s *Service) componentReport(ctx context.Context, id string, from, measured
 			cr.RCAsOnTime++
 		}
 	}
-	finishReport(&cr, recovery, recovered)
-	return cr, recovery, recovered, nil
+	return recovery, recovered
 }
 
 // rcaDueIn says whether the incident's RCA fell due in [from, end), by

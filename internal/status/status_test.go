@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -780,5 +781,84 @@ func TestIncidentOfRemovedComponentResolves(t *testing.T) {
 	last := all[0].Updates[len(all[0].Updates)-1]
 	if last.Kind != store.UpdateResolved || last.Reason != status.ReasonRemoved || all[0].RecoveredAt.IsZero() {
 		t.Errorf("last timeline entry %+v, recovered %v; want resolved because the component was removed", last, all[0].RecoveredAt)
+	}
+}
+
+// TestReportTotalCountsAnIncidentOnce: an incident that affected two
+// components counts in each component's figures, and once in the
+// total: its incident, people, failed attempts and RCA.
+func TestReportTotalCountsAnIncidentOnce(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	clk := &clock{t: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}
+	h := newHarness(t, db, clk, "n1")
+	h.round()
+	in := &store.Incident{ID: "x2", Component: "bankid", Components: []string{"bankid", "node:n1"}, Severity: store.SeverityDown,
+		StartedAt: time.Date(2026, 4, 10, 10, 0, 0, 0, time.UTC), OpenedAt: time.Date(2026, 4, 10, 10, 1, 0, 0, time.UTC)}
+	if err := db.OpenIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	in.RecoveredAt = time.Date(2026, 4, 10, 11, 0, 0, 0, time.UTC)
+	in.ResolvedAt = time.Date(2026, 4, 10, 11, 5, 0, 0, time.UTC)
+	in.PeopleAffected, in.FailedAttempts = 7, 11
+	in.RCA, in.RCAPublishedAt = "The bank's certificate expired.", time.Date(2026, 4, 11, 9, 0, 0, 0, time.UTC)
+	if err := db.UpdateIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := h.svc.Report(ctx, time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range in.Components {
+		i := slices.IndexFunc(rep.Components, func(c status.ComponentReport) bool { return c.Component == id })
+		if i < 0 {
+			t.Fatalf("no figures for %s in %+v", id, rep.Components)
+		}
+		if c := rep.Components[i]; c.Incidents != 1 || c.PeopleAffected != 7 || c.RCAsDue != 1 {
+			t.Errorf("%s: incidents %d, people %d, RCAs due %d; want 1, 7, 1", id, c.Incidents, c.PeopleAffected, c.RCAsDue)
+		}
+	}
+	got := rep.Total
+	if got.Incidents != 1 || got.PeopleAffected != 7 || got.FailedAttempts != 11 || got.RCAsDue != 1 || got.RCAsOnTime != 1 ||
+		got.MTTRMinutes == nil || *got.MTTRMinutes != 60 {
+		t.Errorf("total: incidents %d, people %d, failed %d, RCAs due %d (on time %d), MTTR %v; want 1, 7, 11, 1 (1), 60",
+			got.Incidents, got.PeopleAffected, got.FailedAttempts, got.RCAsDue, got.RCAsOnTime, got.MTTRMinutes)
+	}
+}
+
+// TestReportKeepsARemovedComponentsIncidents: an incident of a component
+// since removed from the configuration still counts in the report of
+// the period it happened in, under that component and in the total,
+// its overdue RCA too.
+func TestReportKeepsARemovedComponentsIncidents(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	clk := &clock{t: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}
+	h := newHarness(t, db, clk, "n1")
+	h.round()
+	in := &store.Incident{ID: "x3", Component: "oldbank", Components: []string{"oldbank"}, Severity: store.SeverityDown,
+		StartedAt: time.Date(2026, 4, 10, 10, 0, 0, 0, time.UTC), OpenedAt: time.Date(2026, 4, 10, 10, 1, 0, 0, time.UTC)}
+	if err := db.OpenIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	in.RecoveredAt = time.Date(2026, 4, 10, 11, 0, 0, 0, time.UTC)
+	in.ResolvedAt = time.Date(2026, 4, 10, 11, 5, 0, 0, time.UTC) // RCA due 13 April, never published
+	in.PeopleAffected = 5
+	if err := db.UpdateIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := h.svc.Report(ctx, time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(rep.Components, func(c status.ComponentReport) bool { return c.Component == "oldbank" })
+	if i < 0 {
+		t.Errorf("no figures for the removed component in %+v", rep.Components)
+	} else if c := rep.Components[i]; c.Incidents != 1 || c.PeopleAffected != 5 || c.RCAsDue != 1 || c.AvailabilityPercent != nil {
+		t.Errorf("oldbank: incidents %d, people %d, RCAs due %d, availability %v; want 1, 5, 1, none measured here",
+			c.Incidents, c.PeopleAffected, c.RCAsDue, c.AvailabilityPercent)
+	}
+	if got := rep.Total; got.Incidents != 1 || got.PeopleAffected != 5 || got.RCAsDue != 1 || got.RCAsOnTime != 0 {
+		t.Errorf("total: incidents %d, people %d, RCAs due %d (on time %d); want 1, 5, 1 (0)", got.Incidents, got.PeopleAffected, got.RCAsDue, got.RCAsOnTime)
 	}
 }

@@ -81,9 +81,11 @@ type Incident struct {
 	RecoveredAt time.Time
 	ResolvedAt  time.Time
 	// People affected, counted from the audit log over
-	// [StartedAt, RecoveredAt or now) at CountedAt: distinct persons (or,
-	// for people never identified, distinct browsers) whose logins failed
-	// or were rerouted, failed login attempts, and rerouted attempts.
+	// [StartedAt, RecoveredAt or now): distinct persons (or, for people
+	// never identified, distinct browsers) whose logins failed or were
+	// rerouted, failed login attempts, and rerouted attempts. CountedAt
+	// is when these figures last changed (first counted, while they have
+	// not): a recount that finds them as they were leaves it.
 	PeopleAffected int64
 	FailedAttempts int64
 	Rerouted       int64
