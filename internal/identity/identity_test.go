@@ -33,6 +33,13 @@ func TestParseValid(t *testing.T) {
 		{"fnr 1940 ind 912", SchemeNOFnr, "01014091234", "01014091234", day(1940, 1, 1), false},
 		{"fnr spaces", SchemeNOFnr, "010190 00083", "01019000083", day(1990, 1, 1), false},
 		{"dnr", SchemeNODnr, "41019000077", "41019000077", day(1990, 1, 1), false},
+		// Numbers valid only under the rule for numbers issued from 2032:
+		// the first check digit leaves remainder 1, 2 or 3, not 0.
+		{"fnr from 2032 remainder 1", SchemeNOFnr, "01019000091", "01019000091", day(1990, 1, 1), false},
+		{"fnr from 2032 remainder 2", SchemeNOFnr, "29020456777", "29020456777", day(2004, 2, 29), false},
+		{"fnr from 2032 remainder 3", SchemeNOFnr, "01019000008", "01019000008", day(1990, 1, 1), false},
+		{"dnr from 2032 remainder 2", SchemeNODnr, "41019000093", "41019000093", day(1990, 1, 1), false},
+		{"synthetic fnr from 2032", SchemeNOFnr, "01819000073", "01819000073", day(1990, 1, 1), true},
 		{"synthetic fnr", SchemeNOFnr, "01819000049", "01819000049", day(1990, 1, 1), true},
 		{"synthetic dnr", SchemeNODnr, "41819000032", "41819000032", day(1990, 1, 1), true},
 		{"cpr with hyphen", SchemeDKCPR, "010190-1234", "0101901234", day(1990, 1, 1), false},
@@ -70,7 +77,12 @@ func TestParseInvalid(t *testing.T) {
 	}{
 		{"fnr short", SchemeNOFnr, "0101900008", ErrLength},
 		{"fnr letter", SchemeNOFnr, "0101900008X", ErrCharacter},
-		{"fnr check digit 1", SchemeNOFnr, "01019000093", ErrCheckDigit1},
+		// Remainder 4 and 10 are refused under both the old rule and the
+		// one for numbers issued from 2032.
+		{"fnr check digit 1", SchemeNOFnr, "01019000016", ErrCheckDigit1},
+		{"fnr check digit 1 remainder 10", SchemeNOFnr, "01019000075", ErrCheckDigit1},
+		{"dnr check digit 1", SchemeNODnr, "41019000018", ErrCheckDigit1},
+		{"fnr from 2032 check digit 2", SchemeNOFnr, "01019000092", ErrCheckDigit2},
 		{"fnr check digit 2", SchemeNOFnr, "01019000084", ErrCheckDigit2},
 		{"fnr 29 Feb 1900", SchemeNOFnr, "29020000064", ErrDate},
 		{"fnr 29 Feb 1901", SchemeNOFnr, "29020100085", ErrDate},

@@ -12,6 +12,15 @@ import (
 // the century), KK two mod-11 check digits. A D-number has 40 added to
 // the day. Synthetic test numbers from the Norwegian Tax Administration
 // have 80 added to the month; an H-number has 40 added to the month.
+//
+// From 2032 the Norwegian Tax Administration issues numbers under a
+// changed rule for the first check digit, because individual numbers run
+// out: the weighted sum of the first ten digits (the first check digit
+// with weight 1) may leave the remainder 0, 1, 2 or 3 modulo 11, where
+// the old rule allows only 0. Such numbers no longer say anything about
+// gender through the individual number; nothing here reads gender from
+// any number. The second check digit is unchanged: the weighted sum of
+// all eleven digits leaves remainder 0.
 
 var (
 	noWeights1 = [9]int{3, 7, 6, 1, 8, 9, 4, 5, 2}
@@ -33,6 +42,17 @@ func mod11(d []int, w []int) (int, bool) {
 		return 0, false
 	}
 	return k, true
+}
+
+// noCheck1 reports whether the first check digit d[9] is valid: the
+// sum of d[0..8] under noWeights1 plus d[9] leaves remainder 0 (numbers
+// issued before 2032) or 1, 2 or 3 (numbers issued from 2032) modulo 11.
+func noCheck1(d []int) bool {
+	sum := d[9]
+	for i, w := range noWeights1 {
+		sum += d[i] * w
+	}
+	return sum%11 <= 3
 }
 
 // noCentury maps the individual number and two-digit year to the century,
@@ -62,7 +82,7 @@ func parseNO(scheme, v string) (*Number, error) {
 	for i := range d {
 		d[i] = int(v[i] - '0')
 	}
-	if k, ok := mod11(d[:9], noWeights1[:]); !ok || k != d[9] {
+	if !noCheck1(d[:10]) {
 		return nil, ErrCheckDigit1
 	}
 	if k, ok := mod11(d[:10], noWeights2[:]); !ok || k != d[10] {
