@@ -35,11 +35,16 @@ func TestParseValid(t *testing.T) {
 		{"dnr", SchemeNODnr, "41019000077", "41019000077", day(1990, 1, 1), false},
 		// Numbers valid only under the rule for numbers issued from 2032:
 		// the first check digit leaves remainder 1, 2 or 3, not 0.
-		{"fnr from 2032 remainder 1", SchemeNOFnr, "01019000091", "01019000091", day(1990, 1, 1), false},
-		{"fnr from 2032 remainder 2", SchemeNOFnr, "29020456777", "29020456777", day(2004, 2, 29), false},
-		{"fnr from 2032 remainder 3", SchemeNOFnr, "01019000008", "01019000008", day(1990, 1, 1), false},
-		{"dnr from 2032 remainder 2", SchemeNODnr, "41019000093", "41019000093", day(1990, 1, 1), false},
-		{"synthetic fnr from 2032", SchemeNOFnr, "01819000073", "01819000073", day(1990, 1, 1), true},
+		// Their individual number does not fix the century, so the birth
+		// date is unknown.
+		{"fnr from 2032 remainder 1", SchemeNOFnr, "01019000091", "01019000091", time.Time{}, false},
+		{"fnr from 2032 remainder 2", SchemeNOFnr, "29020456777", "29020456777", time.Time{}, false},
+		{"fnr from 2032 remainder 3", SchemeNOFnr, "01019000008", "01019000008", time.Time{}, false},
+		{"dnr from 2032 remainder 2", SchemeNODnr, "41019000093", "41019000093", time.Time{}, false},
+		{"synthetic fnr from 2032", SchemeNOFnr, "01819000073", "01819000073", time.Time{}, true},
+		// Remainder 0, but an individual number the old table does not
+		// give for the year: issued from 2032.
+		{"fnr from 2032 individual 500 in 40", SchemeNOFnr, "01014050066", "01014050066", time.Time{}, false},
 		{"synthetic fnr", SchemeNOFnr, "01819000049", "01819000049", day(1990, 1, 1), true},
 		{"synthetic dnr", SchemeNODnr, "41819000032", "41819000032", day(1990, 1, 1), true},
 		{"cpr with hyphen", SchemeDKCPR, "010190-1234", "0101901234", day(1990, 1, 1), false},
@@ -86,7 +91,7 @@ func TestParseInvalid(t *testing.T) {
 		{"fnr check digit 2", SchemeNOFnr, "01019000084", ErrCheckDigit2},
 		{"fnr 29 Feb 1900", SchemeNOFnr, "29020000064", ErrDate},
 		{"fnr 29 Feb 1901", SchemeNOFnr, "29020100085", ErrDate},
-		{"fnr individual 500 in 1940", SchemeNOFnr, "01014050066", ErrIndividual},
+		{"fnr from 2032 29 Feb in no century", SchemeNOFnr, "29020100093", ErrDate},
 		{"dnr as fnr", SchemeNOFnr, "41019000077", ErrKind},
 		{"fnr as dnr", SchemeNODnr, "01019000083", ErrKind},
 		{"cpr bad date", SchemeDKCPR, "3202901234", ErrDate},
