@@ -181,6 +181,8 @@
 //     of what the upstream returns are capped. None is cut short when
 //     the person's browser goes away: what the upstream answers is
 //     evidence about it, and a hang-up, which anyone can make, is not.
+//     Only a login's wait for another's fetch of the metadata or keys
+//     ends then, and is not counted against the upstream.
 //
 // A login whose callback arrives in another browser than the one that
 // started it (for example when a phone's eID app opens the link in its

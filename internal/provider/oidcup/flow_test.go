@@ -849,3 +849,36 @@ func TestJWKSWaitBounded(t *testing.T) {
 	}
 	<-probeDone
 }
+
+// TestDiscoveryWaitEndsWithRequest: a login that waits for a health
+// probe's slow first fetch of the metadata stops waiting when its
+// request ends, and that does not count against the upstream.
+func TestDiscoveryWaitEndsWithRequest(t *testing.T) {
+	const slow = 1500 * time.Millisecond
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	f.with(func(f *fakeUpstream) { f.discoveryDelay = slow })
+	p := v.add(f.config(v, "fake"))
+	probeDone := make(chan struct{})
+	go func() {
+		defer close(probeDone)
+		_ = p.Probe(context.Background())
+	}()
+	for f.discoveryFetches.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	login, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	began := time.Now()
+	_, err := p.discovery(login)
+	if took := time.Since(began); took > slow/2 {
+		t.Errorf("discovery for a cancelled login took %v, want it to stop waiting when cancelled", took)
+	}
+	if !errors.Is(err, errFetchWait) || !errors.Is(err, context.Canceled) {
+		t.Errorf("discovery for a cancelled login: %v, want it to say it stopped waiting", err)
+	}
+	if rej := discoveryFailed(err); !rej.unverified {
+		t.Errorf("rejection %+v counts against the upstream", rej)
+	}
+	<-probeDone
+}

@@ -424,6 +424,15 @@ func (p *Provider) fetchJSON(ctx context.Context, uri string, limit int64) ([]by
 	return body, nil
 }
 
+// discoveryFailed is the refusal of a login whose metadata could not be
+// had: one that stopped waiting for another fetch because its request
+// ended learnt nothing about the upstream.
+func discoveryFailed(err error) *rejection {
+	rej := reject(ReasonDiscovery, "%v", err)
+	rej.unverified = errors.Is(err, errFetchWait) && errors.Is(err, context.Canceled)
+	return rej
+}
+
 func (p *Provider) loadMetadata(ctx context.Context) (*metadata, error) {
 	raw, err := p.fetchJSON(ctx, strings.TrimSuffix(p.cfg.Issuer, "/")+DiscoveryPath, maxMetadataSize)
 	if err != nil {
@@ -448,9 +457,14 @@ func (p *Provider) loadKeys(ctx context.Context, uri string) (jwks, error) {
 	return jwks{uri: uri, set: set}, nil
 }
 
-// discovery returns the upstream's metadata (cached).
+// discovery returns the upstream's metadata (cached). Waiting for a
+// fetch under way and the fetch that may follow take one
+// Timeouts.Request in all, and the wait ends when ctx does; with no
+// metadata held, the error then wraps errFetchWait.
 func (p *Provider) discovery(ctx context.Context) (*metadata, error) {
-	m, usable, err := p.meta.get(context.WithoutCancel(ctx), fetchPolicy{now: p.now(), maxAge: p.t.Discovery, minInterval: p.t.Refetch},
+	ctx, cancel := context.WithTimeout(ctx, p.t.Request)
+	defer cancel()
+	m, usable, err := p.meta.get(ctx, fetchPolicy{now: p.now(), maxAge: p.t.Discovery, minInterval: p.t.Refetch},
 		func() (*metadata, error) { return p.loadMetadata(ctx) })
 	if !usable {
 		return nil, err
