@@ -2,7 +2,10 @@
 // checks that a value is well formed for its scheme:
 //
 //   - no:fnr  Norwegian birth number (fødselsnummer), 11 digits, two
-//     mod-11 check digits;
+//     mod-11 check digits; the first may also follow the rule for numbers
+//     issued from 2032 (remainder 0, 1, 2 or 3), whose individual number
+//     says neither gender nor century: such a number is accepted with
+//     its birth date unknown, and no gender is read from any number;
 //   - no:dnr  Norwegian D-number: a birth number whose day is increased
 //     by 40, given to people who are not resident;
 //   - dk:cpr  Danish CPR number, 10 digits (date and sequence; the old

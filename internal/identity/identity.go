@@ -52,7 +52,8 @@ type Number struct {
 	// dk:cpr and se:pnr; upper case for fi:hetu and passports.
 	Value string
 	// BirthDate is the date the number encodes (UTC midnight), zero for
-	// passports.
+	// passports and for Norwegian numbers issued from 2032, whose
+	// century of birth the number does not say.
 	BirthDate time.Time
 	synthetic bool
 }

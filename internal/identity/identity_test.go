@@ -33,6 +33,18 @@ func TestParseValid(t *testing.T) {
 		{"fnr 1940 ind 912", SchemeNOFnr, "01014091234", "01014091234", day(1940, 1, 1), false},
 		{"fnr spaces", SchemeNOFnr, "010190 00083", "01019000083", day(1990, 1, 1), false},
 		{"dnr", SchemeNODnr, "41019000077", "41019000077", day(1990, 1, 1), false},
+		// Numbers valid only under the rule for numbers issued from 2032:
+		// the first check digit leaves remainder 1, 2 or 3, not 0.
+		// Their individual number does not fix the century, so the birth
+		// date is unknown.
+		{"fnr from 2032 remainder 1", SchemeNOFnr, "01019000091", "01019000091", time.Time{}, false},
+		{"fnr from 2032 remainder 2", SchemeNOFnr, "29020456777", "29020456777", time.Time{}, false},
+		{"fnr from 2032 remainder 3", SchemeNOFnr, "01019000008", "01019000008", time.Time{}, false},
+		{"dnr from 2032 remainder 2", SchemeNODnr, "41019000093", "41019000093", time.Time{}, false},
+		{"synthetic fnr from 2032", SchemeNOFnr, "01819000073", "01819000073", time.Time{}, true},
+		// Remainder 0, but an individual number the old table does not
+		// give for the year: issued from 2032.
+		{"fnr from 2032 individual 500 in 40", SchemeNOFnr, "01014050066", "01014050066", time.Time{}, false},
 		{"synthetic fnr", SchemeNOFnr, "01819000049", "01819000049", day(1990, 1, 1), true},
 		{"synthetic dnr", SchemeNODnr, "41819000032", "41819000032", day(1990, 1, 1), true},
 		{"cpr with hyphen", SchemeDKCPR, "010190-1234", "0101901234", day(1990, 1, 1), false},
@@ -70,11 +82,16 @@ func TestParseInvalid(t *testing.T) {
 	}{
 		{"fnr short", SchemeNOFnr, "0101900008", ErrLength},
 		{"fnr letter", SchemeNOFnr, "0101900008X", ErrCharacter},
-		{"fnr check digit 1", SchemeNOFnr, "01019000093", ErrCheckDigit1},
+		// Remainder 4 and 10 are refused under both the old rule and the
+		// one for numbers issued from 2032.
+		{"fnr check digit 1", SchemeNOFnr, "01019000016", ErrCheckDigit1},
+		{"fnr check digit 1 remainder 10", SchemeNOFnr, "01019000075", ErrCheckDigit1},
+		{"dnr check digit 1", SchemeNODnr, "41019000018", ErrCheckDigit1},
+		{"fnr from 2032 check digit 2", SchemeNOFnr, "01019000092", ErrCheckDigit2},
 		{"fnr check digit 2", SchemeNOFnr, "01019000084", ErrCheckDigit2},
 		{"fnr 29 Feb 1900", SchemeNOFnr, "29020000064", ErrDate},
 		{"fnr 29 Feb 1901", SchemeNOFnr, "29020100085", ErrDate},
-		{"fnr individual 500 in 1940", SchemeNOFnr, "01014050066", ErrIndividual},
+		{"fnr from 2032 29 Feb in no century", SchemeNOFnr, "29020100093", ErrDate},
 		{"dnr as fnr", SchemeNOFnr, "41019000077", ErrKind},
 		{"fnr as dnr", SchemeNODnr, "01019000083", ErrKind},
 		{"cpr bad date", SchemeDKCPR, "3202901234", ErrDate},

@@ -8,10 +8,27 @@ import (
 )
 
 // Norwegian birth numbers (fødselsnummer) and D-numbers: DDMMYYIIIKK.
-// DDMMYY is the birth date, III the individual number (which also fixes
-// the century), KK two mod-11 check digits. A D-number has 40 added to
-// the day. Synthetic test numbers from the Norwegian Tax Administration
-// have 80 added to the month; an H-number has 40 added to the month.
+// DDMMYY is the birth date, III the individual number (which, for
+// numbers issued before 2032, also fixes the century), KK two mod-11
+// check digits. A D-number has 40 added to the day. Synthetic test
+// numbers from the Norwegian Tax Administration have 80 added to the
+// month; an H-number has 40 added to the month.
+//
+// From 2032 the Norwegian Tax Administration issues numbers under a
+// changed rule for the first check digit, because individual numbers run
+// out: the weighted sum of the first ten digits (the first check digit
+// with weight 1) may leave the remainder 0, 1, 2 or 3 modulo 11, where
+// the old rule allows only 0. The individual number of such numbers says
+// nothing about gender or the century of birth any more; nothing here
+// reads gender from any number. A number whose remainder is 1, 2 or 3,
+// or whose individual number does not fit its year under the old table,
+// is one issued from 2032: it is accepted, with the century of birth,
+// and so Number.BirthDate, unknown (zero). Any other is taken as issued
+// before 2032 and given the century of the old table (a number issued
+// from 2032 can look the same, and its BirthDate may then be a century
+// off: the National Population Register has the true date). The second
+// check digit is unchanged: the weighted sum of all eleven digits leaves
+// remainder 0.
 
 var (
 	noWeights1 = [9]int{3, 7, 6, 1, 8, 9, 4, 5, 2}
@@ -35,8 +52,20 @@ func mod11(d []int, w []int) (int, bool) {
 	return k, true
 }
 
+// noCheck1 returns the remainder modulo 11 of the sum of d[0..8] under
+// noWeights1 plus the first check digit d[9]: 0 for numbers issued
+// before 2032, 0, 1, 2 or 3 for numbers issued from 2032, anything else
+// for no number.
+func noCheck1(d []int) int {
+	sum := d[9]
+	for i, w := range noWeights1 {
+		sum += d[i] * w
+	}
+	return sum % 11
+}
+
 // noCentury maps the individual number and two-digit year to the century,
-// as the National Population Register assigns them.
+// as the National Population Register assigned them before 2032.
 func noCentury(individual, yy int) (int, bool) {
 	switch {
 	case individual <= 499:
@@ -62,7 +91,8 @@ func parseNO(scheme, v string) (*Number, error) {
 	for i := range d {
 		d[i] = int(v[i] - '0')
 	}
-	if k, ok := mod11(d[:9], noWeights1[:]); !ok || k != d[9] {
+	rem := noCheck1(d[:10])
+	if rem > 3 {
 		return nil, ErrCheckDigit1
 	}
 	if k, ok := mod11(d[:10], noWeights2[:]); !ok || k != d[10] {
@@ -83,13 +113,21 @@ func parseNO(scheme, v string) (*Number, error) {
 			return nil, ErrHNumber
 		}
 	}
+	var born time.Time
 	century, ok := noCentury(atoi(v[6:9]), yy)
-	if !ok {
-		return nil, ErrIndividual
-	}
-	born, ok := date(century+yy, month, day)
-	if !ok {
-		return nil, ErrDate
+	if rem == 0 && ok {
+		if born, ok = date(century+yy, month, day); !ok {
+			return nil, ErrDate
+		}
+	} else {
+		// Issued from 2032: the century is not in the number, so the
+		// date need only exist in one of the centuries a living person
+		// can be born in.
+		_, in19 := date(1900+yy, month, day)
+		_, in20 := date(2000+yy, month, day)
+		if !in19 && !in20 {
+			return nil, ErrDate
+		}
 	}
 	if dnr != (scheme == SchemeNODnr) {
 		return nil, ErrKind

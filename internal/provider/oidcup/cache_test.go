@@ -1,6 +1,7 @@
 package oidcup
 
 import (
+	"context"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -51,7 +52,7 @@ func TestCachedPolicy(t *testing.T) {
 		if step.invalidate {
 			c.invalidate()
 		}
-		v, usable, err := c.get(fetchPolicy{now: t0.Add(step.at), maxAge: maxAge, minInterval: interval, force: step.force}, fetch)
+		v, usable, err := c.get(context.Background(), fetchPolicy{now: t0.Add(step.at), maxAge: maxAge, minInterval: interval, force: step.force}, fetch)
 		if v != step.wantVal || usable != step.usable || (err != nil) != step.wantErr || fetches != step.fetches {
 			t.Fatalf("%s: got %d usable=%v err=%v after %d fetches; want %d usable=%v err=%v after %d",
 				step.name, v, usable, err, fetches, step.wantVal, step.usable, step.wantErr, step.fetches)
@@ -63,7 +64,7 @@ func TestCachedPolicy(t *testing.T) {
 	var empty cached[int]
 	failing, fetches = true, 0
 	for i, at := range []time.Duration{0, time.Second, interval} {
-		_, usable, err := empty.get(fetchPolicy{now: t0.Add(at), maxAge: maxAge, minInterval: interval}, fetch)
+		_, usable, err := empty.get(context.Background(), fetchPolicy{now: t0.Add(at), maxAge: maxAge, minInterval: interval}, fetch)
 		if usable || err == nil || fetches != []int{1, 1, 2}[i] {
 			t.Fatalf("empty cache at %v: usable=%v err=%v fetches=%d", at, usable, err, fetches)
 		}
@@ -96,7 +97,7 @@ func TestCachedSourceMoved(t *testing.T) {
 		{name: "moved back is fetched at once", at: interval + 2*time.Second, source: "a", wantVal: "a", fetches: 4},
 	} {
 		failing = step.failing
-		v, usable, err := c.get(fetchPolicy{now: t0.Add(step.at), maxAge: maxAge, minInterval: interval, source: step.source}, func() (string, error) {
+		v, usable, err := c.get(context.Background(), fetchPolicy{now: t0.Add(step.at), maxAge: maxAge, minInterval: interval, source: step.source}, func() (string, error) {
 			fetches++
 			if failing {
 				return "", errors.New("down")
@@ -118,13 +119,13 @@ func TestCachedForcedNotGivenOlderFetch(t *testing.T) {
 	var c cached[string]
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	const maxAge, interval = time.Hour, 30 * time.Second
-	if v, _, err := c.get(fetchPolicy{now: t0, maxAge: maxAge, minInterval: interval}, func() (string, error) { return "k1", nil }); v != "k1" || err != nil {
+	if v, _, err := c.get(context.Background(), fetchPolicy{now: t0, maxAge: maxAge, minInterval: interval}, func() (string, error) { return "k1", nil }); v != "k1" || err != nil {
 		t.Fatalf("first fetch: %q %v", v, err)
 	}
 	inProbe, release := make(chan struct{}), make(chan struct{})
 	probeDone := make(chan string)
 	go func() {
-		v, _, _ := c.get(fetchPolicy{now: t0.Add(time.Second), force: true}, func() (string, error) {
+		v, _, _ := c.get(context.Background(), fetchPolicy{now: t0.Add(time.Second), force: true}, func() (string, error) {
 			close(inProbe)
 			<-release
 			return "k1", nil // what the upstream held when the probe asked
@@ -135,7 +136,7 @@ func TestCachedForcedNotGivenOlderFetch(t *testing.T) {
 	var loginFetches atomic.Int32
 	loginDone := make(chan string)
 	go func() {
-		v, _, _ := c.get(fetchPolicy{now: t0.Add(2 * time.Second), maxAge: maxAge, minInterval: interval, force: true}, func() (string, error) {
+		v, _, _ := c.get(context.Background(), fetchPolicy{now: t0.Add(2 * time.Second), maxAge: maxAge, minInterval: interval, force: true}, func() (string, error) {
 			loginFetches.Add(1)
 			return "k2", nil // rotated after the probe asked
 		})
@@ -152,7 +153,7 @@ func TestCachedForcedNotGivenOlderFetch(t *testing.T) {
 	// An unforced get shares what a fetch in flight gives.
 	inFetch, release2 := make(chan struct{}), make(chan struct{})
 	go func() {
-		_, _, _ = c.get(fetchPolicy{now: t0.Add(3 * time.Second), force: true}, func() (string, error) {
+		_, _, _ = c.get(context.Background(), fetchPolicy{now: t0.Add(3 * time.Second), force: true}, func() (string, error) {
 			close(inFetch)
 			<-release2
 			return "k3", nil
@@ -162,7 +163,7 @@ func TestCachedForcedNotGivenOlderFetch(t *testing.T) {
 	c.invalidate()
 	sharedDone := make(chan string)
 	go func() {
-		v, _, _ := c.get(fetchPolicy{now: t0.Add(time.Hour), maxAge: maxAge, minInterval: time.Nanosecond}, func() (string, error) {
+		v, _, _ := c.get(context.Background(), fetchPolicy{now: t0.Add(time.Hour), maxAge: maxAge, minInterval: time.Nanosecond}, func() (string, error) {
 			return "own", nil
 		})
 		sharedDone <- v

@@ -79,7 +79,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	m, err := p.discovery(ctx)
 	if err != nil {
-		fail(reject(ReasonDiscovery, "%v", err), nil)
+		fail(discoveryFailed(err), nil)
 		return
 	}
 	// RFC 9207 §2.4: a client that knows the upstream sends iss MUST

@@ -147,7 +147,11 @@
 //     refetch was held back is "unknown_key", which does not count
 //     against the upstream's health; after a refetch it is
 //     "bad_signature", as is a known key that does not verify (no
-//     refetch). Keys from a jwks_uri the metadata no
+//     refetch). A login's wait for a fetch under way and its own fetch
+//     that may follow take one Timeouts.Request in all, and the wait
+//     ends when the login's request does ("jwks_error", which then does
+//     not count against the upstream's health: the fetch waited for is
+//     not cut short and is its own evidence). Keys from a jwks_uri the metadata no
 //     longer names are not used: the new one is fetched at once and,
 //     while it fails, at most once per Timeouts.Refetch. Only RSA keys of 2048 bits or more,
 //     ECDSA and Ed25519 public keys are used.
@@ -177,6 +181,8 @@
 //     of what the upstream returns are capped. None is cut short when
 //     the person's browser goes away: what the upstream answers is
 //     evidence about it, and a hang-up, which anyone can make, is not.
+//     Only a login's wait for another's fetch of the metadata or keys
+//     ends then, and is not counted against the upstream.
 //
 // A login whose callback arrives in another browser than the one that
 // started it (for example when a phone's eID app opens the link in its

@@ -44,8 +44,10 @@ type fakeUpstream struct {
 	published []signingKey
 	// meta overrides discovery fields (nil values delete them).
 	meta map[string]any
-	// discoveryDown makes the discovery endpoint answer 500.
-	discoveryDown bool
+	// discoveryDown makes the discovery endpoint answer 500;
+	// discoveryDelay holds its answers back.
+	discoveryDown  bool
+	discoveryDelay time.Duration
 	// respIss is the iss of authorization responses: nil means the
 	// issuer, "" none.
 	respIss *string
@@ -143,6 +145,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (f *fakeUpstream) discovery(w http.ResponseWriter, r *http.Request) {
 	f.discoveryFetches.Add(1)
+	f.mu.Lock()
+	delay := f.discoveryDelay
+	f.mu.Unlock()
+	select {
+	case <-time.After(delay):
+	case <-r.Context().Done():
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.discoveryDown {

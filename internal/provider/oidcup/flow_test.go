@@ -765,3 +765,120 @@ func TestProbeRedirectedJWKS(t *testing.T) {
 		t.Errorf("the redirect was followed: %d fetches of the keys", n-before)
 	}
 }
+
+// slowJWKS serves f's keys from another loopback server, each answer
+// held back by the delay set, and says on fetching when a request came.
+func slowJWKS(t *testing.T, f *fakeUpstream) (delay *atomic.Int64, fetching chan struct{}) {
+	delay, fetching = new(atomic.Int64), make(chan struct{}, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case fetching <- struct{}{}:
+		default:
+		}
+		select {
+		case <-time.After(time.Duration(delay.Load())):
+		case <-r.Context().Done():
+			return
+		}
+		f.jwks(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	f.with(func(f *fakeUpstream) { f.meta = map[string]any{"jwks_uri": srv.URL + "/jwks"} })
+	return delay, fetching
+}
+
+// TestJWKSWaitBounded: a login's refetch of the keys that waits for a
+// health probe's slow fetch, and then fetches itself, takes at most one
+// Timeouts.Request in all, and stops waiting when its request ends,
+// without that counting against the upstream.
+func TestJWKSWaitBounded(t *testing.T) {
+	const request, slow = 2 * time.Second, 1500 * time.Millisecond
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	delay, fetching := slowJWKS(t, f)
+	cfg := f.config(v, "fake")
+	cfg.Timeouts.Request = request
+	p := v.add(cfg)
+	ctx := t.Context()
+	m, err := p.discovery(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.keySet(ctx, m, false); err != nil {
+		t.Fatal(err)
+	}
+	probing := func() chan struct{} {
+		t.Helper()
+		for len(fetching) > 0 {
+			<-fetching // the logins' own fetches
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = p.Probe(context.Background())
+		}()
+		<-fetching
+		return done
+	}
+	delay.Store(int64(slow))
+
+	probeDone := probing()
+	began := time.Now()
+	_, err = p.keySet(ctx, m, true)
+	if took := time.Since(began); took > request+request/4 {
+		t.Errorf("refetch after a probe's slow fetch took %v, want at most about Timeouts.Request (%v); err %v", took, request, err)
+	}
+	<-probeDone
+
+	v.clock.Add(DefaultRefetch + time.Second)
+	probeDone = probing()
+	login, cancel := context.WithCancel(ctx)
+	time.AfterFunc(100*time.Millisecond, cancel)
+	began = time.Now()
+	_, err = p.keySet(login, m, true)
+	if took := time.Since(began); took > slow/2 {
+		t.Errorf("refetch of a cancelled login took %v, want it to stop waiting when cancelled", took)
+	}
+	if !errors.Is(err, errFetchWait) || !errors.Is(err, context.Canceled) {
+		t.Errorf("refetch of a cancelled login: %v, want it to say it stopped waiting", err)
+	}
+	c := &checker{}
+	_, rej := c.verify(login, nil, jose.ES256, "k9", func(context.Context, bool) (jose.JSONWebKeySet, error) { return jose.JSONWebKeySet{}, err })
+	if rej == nil || rej.reason != ReasonJWKS || !rej.unverified {
+		t.Errorf("rejection for a login cancelled while waiting: %+v, want %s not counted against the upstream", rej, ReasonJWKS)
+	}
+	<-probeDone
+}
+
+// TestDiscoveryWaitEndsWithRequest: a login that waits for a health
+// probe's slow first fetch of the metadata stops waiting when its
+// request ends, and that does not count against the upstream.
+func TestDiscoveryWaitEndsWithRequest(t *testing.T) {
+	const slow = 1500 * time.Millisecond
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	f.with(func(f *fakeUpstream) { f.discoveryDelay = slow })
+	p := v.add(f.config(v, "fake"))
+	probeDone := make(chan struct{})
+	go func() {
+		defer close(probeDone)
+		_ = p.Probe(context.Background())
+	}()
+	for f.discoveryFetches.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	login, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	began := time.Now()
+	_, err := p.discovery(login)
+	if took := time.Since(began); took > slow/2 {
+		t.Errorf("discovery for a cancelled login took %v, want it to stop waiting when cancelled", took)
+	}
+	if !errors.Is(err, errFetchWait) || !errors.Is(err, context.Canceled) {
+		t.Errorf("discovery for a cancelled login: %v, want it to say it stopped waiting", err)
+	}
+	if rej := discoveryFailed(err); !rej.unverified {
+		t.Errorf("rejection %+v counts against the upstream", rej)
+	}
+	<-probeDone
+}

@@ -277,7 +277,11 @@ func (c *checker) verify(ctx context.Context, tok *jwt.JSONWebToken, alg jose.Si
 			return nil, reject(ReasonUnknownKey, "ID token kid is not in the upstream's keys, and they were fetched again too recently to refetch")
 		}
 		if err != nil && !errors.Is(err, errRefetchHeld) {
-			return nil, reject(ReasonJWKS, "upstream keys: %v", err)
+			rej := reject(ReasonJWKS, "upstream keys: %v", err)
+			// A login whose request ended while it waited for another
+			// fetch of the keys learnt nothing about the upstream.
+			rej.unverified = errors.Is(err, errFetchWait) && errors.Is(err, context.Canceled)
+			return nil, rej
 		}
 		cands := candidates(set, kid, alg)
 		for _, k := range cands {

@@ -203,9 +203,8 @@ func candidates(set jose.JSONWebKeySet, kid string, alg jose.SignatureAlgorithm)
 // from another source than the one asked for is fetched at once, unless
 // the last attempt was at that source and failed within the interval.
 type cached[T any] struct {
-	fetchMu sync.Mutex // one fetch at a time
-
 	mu       sync.Mutex
+	fetching chan struct{} // holds a token while a fetch runs: one at a time
 	val      T
 	have     bool
 	src      string    // where val came from
@@ -241,11 +240,41 @@ type fetchPolicy struct {
 	source string
 }
 
+// errFetchWait: a get gave up waiting for another caller's fetch, when
+// its context ended (see cached.get).
+var errFetchWait = errors.New("gave up waiting for a fetch under way")
+
+// lockFetch waits until no other fetch runs, or until ctx ends.
+func (c *cached[T]) lockFetch(ctx context.Context) error {
+	c.mu.Lock()
+	if c.fetching == nil {
+		c.fetching = make(chan struct{}, 1)
+	}
+	sem := c.fetching
+	c.mu.Unlock()
+	select {
+	case sem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", errFetchWait, context.Cause(ctx))
+	}
+}
+
+func (c *cached[T]) unlockFetch() { <-c.fetching }
+
 // get returns the value, fetching it when it is missing, too old, stale
 // or forced. usable is false only when there is no value at all; err
 // reports a failed fetch (this one, or a recent one that is not retried
-// yet) even when an older value is returned.
-func (c *cached[T]) get(p fetchPolicy, fetch func() (T, error)) (val T, usable bool, err error) {
+// yet) even when an older value is returned. Waiting for another
+// caller's fetch ends with ctx: get then returns the value held, if any,
+// with an error wrapping errFetchWait and ctx's cause, and fetches
+// nothing.
+func (c *cached[T]) get(ctx context.Context, p fetchPolicy, fetch func() (T, error)) (val T, usable bool, err error) {
 	c.mu.Lock()
 	gen, asked := c.gen, c.started
 	need, recent := c.needFetch(p)
@@ -257,8 +286,10 @@ func (c *cached[T]) get(p fetchPolicy, fetch func() (T, error)) (val T, usable b
 	if !need {
 		return val, usable, err
 	}
-	c.fetchMu.Lock()
-	defer c.fetchMu.Unlock()
+	if err := c.lockFetch(ctx); err != nil {
+		return val, usable, err
+	}
+	defer c.unlockFetch()
 	c.mu.Lock()
 	if c.gen != gen && (!p.force || c.started > asked) {
 		// Another caller fetched while this one waited: use its result.
@@ -352,13 +383,17 @@ func (c *cached[T]) invalidate() {
 	c.mu.Unlock()
 }
 
-// fetchJSON GETs uri within the request timeout and returns at most
-// limit bytes of a 200 response. The fetch outlives the person's request
-// that caused it (other logins wait for and share its result, except a
-// refetch asked for while it ran: see cached.get), so it is bounded by
-// the timeout alone.
+// fetchJSON GETs uri within the request timeout, or ctx's deadline when
+// that is sooner, and returns at most limit bytes of a 200 response. The
+// fetch outlives the person's request that caused it (other logins wait
+// for and share its result, except a refetch asked for while it ran: see
+// cached.get), so it is not cut short when that request is cancelled.
 func (p *Provider) fetchJSON(ctx context.Context, uri string, limit int64) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.t.Request)
+	deadline := time.Now().Add(p.t.Request)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
 	if err != nil {
@@ -389,6 +424,15 @@ func (p *Provider) fetchJSON(ctx context.Context, uri string, limit int64) ([]by
 	return body, nil
 }
 
+// discoveryFailed is the refusal of a login whose metadata could not be
+// had: one that stopped waiting for another fetch because its request
+// ended learnt nothing about the upstream.
+func discoveryFailed(err error) *rejection {
+	rej := reject(ReasonDiscovery, "%v", err)
+	rej.unverified = errors.Is(err, errFetchWait) && errors.Is(err, context.Canceled)
+	return rej
+}
+
 func (p *Provider) loadMetadata(ctx context.Context) (*metadata, error) {
 	raw, err := p.fetchJSON(ctx, strings.TrimSuffix(p.cfg.Issuer, "/")+DiscoveryPath, maxMetadataSize)
 	if err != nil {
@@ -413,9 +457,14 @@ func (p *Provider) loadKeys(ctx context.Context, uri string) (jwks, error) {
 	return jwks{uri: uri, set: set}, nil
 }
 
-// discovery returns the upstream's metadata (cached).
+// discovery returns the upstream's metadata (cached). Waiting for a
+// fetch under way and the fetch that may follow take one
+// Timeouts.Request in all, and the wait ends when ctx does; with no
+// metadata held, the error then wraps errFetchWait.
 func (p *Provider) discovery(ctx context.Context) (*metadata, error) {
-	m, usable, err := p.meta.get(fetchPolicy{now: p.now(), maxAge: p.t.Discovery, minInterval: p.t.Refetch},
+	ctx, cancel := context.WithTimeout(ctx, p.t.Request)
+	defer cancel()
+	m, usable, err := p.meta.get(ctx, fetchPolicy{now: p.now(), maxAge: p.t.Discovery, minInterval: p.t.Refetch},
 		func() (*metadata, error) { return p.loadMetadata(ctx) })
 	if !usable {
 		return nil, err
@@ -443,10 +492,25 @@ var errRefetchHeld = errors.New("jwks: refetch held back")
 // limit. A refetch held back returns the cached set with errRefetchHeld.
 // When jwks_uri has moved the new one is fetched at once, and, if that
 // fails, not again within Timeouts.Refetch.
+//
+// Waiting for a fetch under way (a health probe's, another login's) and
+// the fetch that may follow take one Timeouts.Request in all, and the
+// wait ends when ctx does; an error then wraps errFetchWait. A fetch
+// begun is not cut short by ctx: others may share its result.
 func (p *Provider) keySet(ctx context.Context, m *metadata, refetch bool) (jose.JSONWebKeySet, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.t.Request)
+	defer cancel()
 	policy := fetchPolicy{now: p.now(), maxAge: p.t.JWKS, minInterval: p.t.Refetch, force: refetch, source: m.JWKSURI}
 	gen := p.keys.generation()
-	k, usable, err := p.keys.get(policy, func() (jwks, error) { return p.loadKeys(ctx, m.JWKSURI) })
+	k, usable, err := p.keys.get(ctx, policy, func() (jwks, error) { return p.loadKeys(ctx, m.JWKSURI) })
+	if errors.Is(err, errFetchWait) {
+		// A refetch not made leaves an unknown kid unknown; otherwise
+		// the keys held are used, as after a failed fetch.
+		err = fmt.Errorf("jwks: %w", err)
+		if refetch {
+			return jose.JSONWebKeySet{}, err
+		}
+	}
 	if !usable || k.uri != m.JWKSURI {
 		if err == nil {
 			err = errors.New("jwks: no key set")
@@ -468,11 +532,11 @@ func (p *Provider) keySet(ctx context.Context, m *metadata, refetch bool) (jose.
 // refresh the caches logins use.
 func (p *Provider) Probe(ctx context.Context) error {
 	now := p.now()
-	m, _, err := p.meta.get(fetchPolicy{now: now, force: true}, func() (*metadata, error) { return p.loadMetadata(ctx) })
+	m, _, err := p.meta.get(context.WithoutCancel(ctx), fetchPolicy{now: now, force: true}, func() (*metadata, error) { return p.loadMetadata(ctx) })
 	if err != nil {
 		return fmt.Errorf("upstream %s: %w", p.cfg.ID, err)
 	}
-	_, _, err = p.keys.get(fetchPolicy{now: now, force: true, source: m.JWKSURI}, func() (jwks, error) { return p.loadKeys(ctx, m.JWKSURI) })
+	_, _, err = p.keys.get(context.WithoutCancel(ctx), fetchPolicy{now: now, force: true, source: m.JWKSURI}, func() (jwks, error) { return p.loadKeys(ctx, m.JWKSURI) })
 	if err != nil {
 		return fmt.Errorf("upstream %s: %w", p.cfg.ID, err)
 	}

@@ -250,7 +250,7 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 	ctx := r.Context()
 	m, err := p.discovery(ctx)
 	if err != nil {
-		p.failStart(w, r, a, reject(ReasonDiscovery, "%v", err))
+		p.failStart(w, r, a, discoveryFailed(err))
 		return
 	}
 	browser, err := p.browserValue(r)
