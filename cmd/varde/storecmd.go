@@ -81,13 +81,14 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "backup: %s, %.1f MB, a snapshot of %s taken in %v\n", out, float64(fi.Size())/1e6, cfg.Store.DSN,
+	db := sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN)
+	fmt.Fprintf(stdout, "backup: %s, %.1f MB, a snapshot of %s taken in %v\n", out, float64(fi.Size())/1e6, db,
 		time.Since(start).Round(time.Millisecond))
 	if err := verifyBackup(ctx, out, "", stdout); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "To restore: stop the node, move %s and any %s-wal and %s-shm away, put the backup in its place, start the node.\n",
-		cfg.Store.DSN, cfg.Store.DSN, cfg.Store.DSN)
+		db, db, db)
 	return nil
 }
 

@@ -44,7 +44,8 @@ type Store struct {
 	// file), or "postgres" (several nodes over one PostgreSQL database;
 	// see docs/adr/0013). Env VARDE_STORE_DRIVER.
 	Driver string `yaml:"driver"`
-	// DSN: for sqlite a file path, default "varde.db"; for postgres a
+	// DSN: for sqlite a file path without URI parameters (no ? or #:
+	// Varde sets the pragmas), default "varde.db"; for postgres a
 	// connection URL or key=value string as libpq takes it, required
 	// (postgres://varde@db.example/varde?sslmode=verify-full). A
 	// password is better given in VARDE_STORE_DSN, PGPASSWORD or a

@@ -793,7 +793,8 @@ func TestEnvNamesDocumented(t *testing.T) {
 // TestSQLiteDSNNotPostgres: a PostgreSQL connection string given as the
 // DSN of the default sqlite driver is refused, naming the driver to set
 // and not the string, which may hold a password: it would otherwise be
-// logged at start, and taken for a file name.
+// logged at start, and taken for a file name. So is a DSN with URI
+// parameters, which may hold a key, without showing them.
 func TestSQLiteDSNNotPostgres(t *testing.T) {
 	for _, dsn := range []string{
 		"postgres://varde:s3cret@db.internal:5432/varde?sslmode=verify-full",
@@ -809,6 +810,17 @@ func TestSQLiteDSNNotPostgres(t *testing.T) {
 			continue
 		}
 		if got := fields(t, err); len(got) != 1 || got[0] != "store.dsn" || !strings.Contains(err.Error(), "store.driver: postgres") || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Validate() with sqlite and %q = %v", dsn, err)
+		}
+	}
+	for _, dsn := range []string{
+		"file:varde.db?_pragma=key('s3cret')",
+		"varde.db#s3cret",
+	} {
+		c := validBase(t)
+		c.Store.DSN = dsn
+		err := c.Validate()
+		if got := fields(t, err); len(got) != 1 || got[0] != "store.dsn" || !strings.Contains(err.Error(), "path") || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("Validate() with sqlite and %q = %v", dsn, err)
 		}
 	}

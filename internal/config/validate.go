@@ -100,6 +100,11 @@ func (c *Config) Validate() error {
 		// Not shown: it may hold a password. Taken as a file name, it
 		// would be logged at start and made into directories.
 		p.add("store.dsn", "is a PostgreSQL connection string, not a SQLite file: set store.driver: postgres (or VARDE_STORE_DRIVER=postgres)")
+	} else if c.Store.Driver == "sqlite" && strings.ContainsAny(c.Store.DSN, "?#") {
+		// Not shown: a file: URI's parameters may hold a key
+		// (?_pragma=key(...)). Taken as a file name, it would be made into
+		// a lock file before the store refused it.
+		p.add("store.dsn", "holds '?' or '#': for sqlite it is the database file's path, without URI parameters (Varde sets the pragmas itself)")
 	}
 	switch c.Store.FlowState {
 	case FlowStateStore, FlowStateMemory:

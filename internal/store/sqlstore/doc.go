@@ -98,8 +98,10 @@
 // the same row are FOR UPDATE. Any server error aborts a PostgreSQL
 // transaction, so a lone operation runs without a savepoint and is
 // rolled back whole if it fails, and a server error inside a batch rolls
-// the batch back and runs the other operations again alone; a deadlock
-// or serialization failure also gives its own operation one more try.
+// the batch back and runs the other operations again alone; after a
+// deadlock or serialization failure its own operation also runs again,
+// alone and whole (its reads included), up to 8 times in all, each time
+// after a short random pause (writer.again).
 // Keys that are not UTF-8 text without NUL, which PostgreSQL cannot
 // compare, name no record; the replay cache, whose keys carry values
 // from requests, stores such a key hex-encoded (storedKey). Each node keeps its writer's group commit on

@@ -138,16 +138,43 @@ func postgresConfig(dsn string) (*pgx.ConnConfig, error) {
 
 // DescribeDSN names the database a store DSN points at, for messages and
 // logs: a SQLite file's path, or a PostgreSQL database and server
-// without user or password.
+// without user or password. Whatever the driver, nothing that may hold a
+// credential is shown: a DSN's query or fragment (a file: URI's
+// ?_pragma=key(...)), a URL's user information, or a connection string
+// of keyword=value settings.
 func DescribeDSN(driver, dsn string) string {
 	if driver != "postgres" {
-		return dsn
+		return describePath(dsn)
 	}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return "an invalid PostgreSQL connection string"
 	}
 	return postgresWhere(cfg)
+}
+
+// describePath is DescribeDSN for a DSN that should be a file path.
+func describePath(dsn string) string {
+	if strings.Contains(strings.ToLower(dsn), "password=") {
+		return "a connection string (not shown: it holds a password)"
+	}
+	shown, _, cut := strings.Cut(dsn, "?")
+	shown, _, frag := strings.Cut(shown, "#")
+	cut = cut || frag
+	if scheme, after, ok := strings.Cut(shown, "://"); ok {
+		host, path, slash := strings.Cut(after, "/")
+		if at := strings.LastIndex(host, "@"); at >= 0 {
+			host = host[at+1:]
+		}
+		shown = scheme + "://" + host
+		if slash {
+			shown += "/" + path
+		}
+	}
+	if cut {
+		return shown + " (its parameters not shown)"
+	}
+	return shown
 }
 
 // postgresWhere names the server and database of cfg for messages,

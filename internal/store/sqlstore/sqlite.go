@@ -310,7 +310,9 @@ func sqliteDSN(path string, role dsnRole) (string, error) {
 		return "", errors.New("empty database path")
 	}
 	if strings.ContainsAny(path, "?#") {
-		return "", fmt.Errorf("database path %q contains '?' or '#'", path)
+		// What follows is not shown: a file: URI's parameters may hold a
+		// key (?_pragma=key(...)).
+		return "", fmt.Errorf("database path %s contains '?' or '#': give a file path, not a URI with parameters", describePath(path))
 	}
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeoutMS))

@@ -711,3 +711,38 @@ func TestSessionFromOlderNodeCountsAsUsedAtCreation(t *testing.T) {
 		})
 	}
 }
+
+// TestDescribeDSNHidesCredentials: whatever the driver, a DSN is named
+// without anything that may hold a credential.
+func TestDescribeDSNHidesCredentials(t *testing.T) {
+	const secret = "s3cret-key"
+	for _, tt := range []struct{ driver, dsn, want string }{
+		{"sqlite", "/var/lib/varde/varde.db", "/var/lib/varde/varde.db"},
+		{"sqlite", "file:varde.db?_pragma=key('" + secret + "')", "file:varde.db (its parameters not shown)"},
+		{"sqlite", "varde.db#" + secret, "varde.db (its parameters not shown)"},
+		{"sqlite", "libsql://varde:" + secret + "@db.example/varde", "libsql://db.example/varde"},
+		{"sqlite", "https://varde:" + secret + "@db.example", "https://db.example"},
+		{"sqlite", "host=db.example user=varde password=" + secret, "a connection string (not shown: it holds a password)"},
+		{"", "postgres://varde:" + secret + "@db.example/varde", "postgres://db.example/varde"},
+		{"postgres", "postgres://varde:" + secret + "@db.example:5433/idp", `database "idp" on db.example:5433`},
+	} {
+		if got := DescribeDSN(tt.driver, tt.dsn); got != tt.want || strings.Contains(got, secret) {
+			t.Errorf("DescribeDSN(%q, %q) = %q, want %q", tt.driver, tt.dsn, got, tt.want)
+		}
+	}
+}
+
+// TestOpenSQLiteURIHidesParameters: a DSN refused for its parameters is
+// not shown with them, since they may hold a key.
+func TestOpenSQLiteURIHidesParameters(t *testing.T) {
+	const secret = "s3cret-key"
+	path := filepath.Join(t.TempDir(), "v.db") + "?_pragma=key('" + secret + "')"
+	db, err := OpenSQLite(t.Context(), path)
+	if err == nil {
+		db.Close()
+		t.Fatal("opened")
+	}
+	if strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "contains '?' or '#'") {
+		t.Errorf("error = %v", err)
+	}
+}

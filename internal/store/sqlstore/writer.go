@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -60,8 +61,9 @@ type writeReq struct {
 	// keeps in-memory copies of committed state (see cache.go) exact.
 	onCommit func()
 	err      error
-	// retried marks a request run again after a transient clash.
-	retried bool
+	// clashes counts the runs of the request that clashed with another
+	// transaction (again).
+	clashes int
 	// done is closed once err is final; only run touches delivered.
 	done      chan struct{}
 	delivered bool
@@ -277,9 +279,8 @@ func (w *writer) run(batch []*writeReq) {
 				}
 			}
 			// An operation that clashed with another node's transaction
-			// gets one more try, alone.
-			if w.transient(r.err) && !r.retried {
-				r.retried = true
+			// runs again, alone, its reads included.
+			if w.again(r) {
 				w.run([]*writeReq{r})
 			}
 			return
@@ -333,13 +334,33 @@ func (w *writer) runAlone(r *writeReq) {
 	ctx, cancel := opContext(r.ctx, w.deadline())
 	defer cancel()
 	r.err = r.fn(ctx, autocommit{w.db})
-	if w.transient(r.err) && !r.retried {
-		r.retried = true
+	for w.again(r) {
 		r.err = r.fn(ctx, autocommit{w.db})
 	}
 	if r.err == nil && r.onCommit != nil {
 		r.onCommit()
 	}
+}
+
+// An operation whose transaction clashed with another's (a deadlock, a
+// serialization failure: the server aborts one side) runs up to
+// clashTries times in all before the clash is its error. Before each new
+// run the writer waits a random time of up to clashPause times the
+// clashes so far, so that the two sides do not meet again in step.
+const (
+	clashTries = 8
+	clashPause = 10 * time.Millisecond
+)
+
+// again reports whether r, which just ran, is to run again because it
+// clashed with another transaction, and if so waits before it does.
+func (w *writer) again(r *writeReq) bool {
+	if !w.transient(r.err) || r.clashes >= clashTries-1 {
+		return false
+	}
+	r.clashes++
+	time.Sleep(rand.N(clashPause * time.Duration(r.clashes)))
+	return true
 }
 
 // checkForeign drops the in-memory copies of committed state if another

@@ -10,7 +10,8 @@
 // remembers of its own writes over the other's, and single-use and
 // read-then-write operations must hold when the two race (audit chain,
 // codes, session client lists, passkey removal, webhook leases, incident
-// timelines). Never skip a subtest for one backend:
+// timelines), and an operation whose transaction clashed with the other
+// node's (a deadlock) runs again rather than fail. Never skip a subtest for one backend:
 // fix the backend. The rules the suite holds every backend to are listed
 // on store.Store; store.VerifyAuditChain checks the audit log's chain.
 //

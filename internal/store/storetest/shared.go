@@ -26,6 +26,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 		{"AuditReadInOrder", sharedAuditReadInOrder},
 		{"RecordsWrittenByTheOtherNode", sharedRecords},
 		{"ReadChangeWrite", sharedReadChangeWrite},
+		{"ReadChangeWriteClash", sharedReadChangeWriteClash},
 		{"WebhookClaims", sharedWebhookClaims},
 		{"SessionEnds", sharedSessionEnds},
 		{"IncidentTimeline", sharedIncidentTimeline},
@@ -273,6 +274,65 @@ func sharedReadChangeWrite(t *testing.T, a, b store.Store) {
 			if err != nil && !errors.Is(err, store.ErrLimit) {
 				t.Fatalf("round %d: refused addition returned %v, want ErrLimit", round, err)
 			}
+		}
+	}
+}
+
+// sharedReadChangeWriteClash has both nodes read, change and write the
+// same few rows at once, each operation with an audit event, in orders
+// that cross, so that their transactions clash (PostgreSQL resolves a
+// deadlock or serialization failure by aborting one of them). No
+// operation may fail for it, and no change may be lost: the store runs a
+// transaction that lost such a clash again, its reads included.
+func sharedReadChangeWriteClash(t *testing.T, a, b store.Store) {
+	ctx := t.Context()
+	now := time.Now().UTC()
+	const sessions, goroutines, rounds = 3, 4, 12
+	ids := make([]string, sessions)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("s-clash-%d", i)
+		s := &store.Session{ID: ids[i], PersonID: "p-1", Provider: "passkey", Level: "high", AuthTime: now,
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := a.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*goroutines)
+	for n, db := range []store.Store{a, b} {
+		for g := range goroutines {
+			wg.Go(func() {
+				for r := range rounds {
+					for k := range sessions {
+						// One node goes through the sessions upwards, the
+						// other downwards.
+						i := (g + k) % sessions
+						if n == 1 {
+							i = sessions - 1 - i
+						}
+						client := fmt.Sprintf("c-%d-%d-%d", n, g, r)
+						e := &store.AuditEvent{Type: "consent", Time: now, ClientID: client}
+						if err := db.AddSessionClient(ctx, ids[i], client, e); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, id := range ids {
+		got, err := b.GetSession(ctx, id, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Clients) != 2*goroutines*rounds {
+			t.Errorf("session %s lists %d clients, want %d", id, len(got.Clients), 2*goroutines*rounds)
 		}
 	}
 }
