@@ -1,6 +1,7 @@
 package passkeyidp
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -290,7 +291,7 @@ func (p *Provider) addBegin(w http.ResponseWriter, r *http.Request) {
 	// Checked when the ceremony begins, which is bound to this session
 	// and short-lived; the passkey gets the session's level as its cap.
 	if add, _ := p.may(s); !add {
-		p.auditFailure(ctx, "passkey_added", "reauth", "passkey", person.ID)
+		p.auditChange(ctx, s, "passkey_added", "reauth", person.ID, nil)
 		p.jsonError(w, r, http.StatusForbidden, "reauth")
 		return
 	}
@@ -317,7 +318,7 @@ func (p *Provider) addBegin(w http.ResponseWriter, r *http.Request) {
 	// that cannot be stored, and again in the write that stores it, so
 	// that ceremonies begun at once cannot together pass the cap.
 	if len(existing) >= MaxPasskeys {
-		p.auditFailure(ctx, "passkey_added", "passkey_limit", "passkey", person.ID)
+		p.auditChange(ctx, s, "passkey_added", "passkey_limit", person.ID, nil)
 		p.jsonError(w, r, http.StatusConflict, "passkey_limit")
 		return
 	}
@@ -346,12 +347,12 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 		if reason == "internal" {
 			p.log().ErrorContext(ctx, "finish add passkey", "err", err)
 		}
-		p.auditFailure(ctx, "passkey_added", reason, "passkey", person.ID)
+		p.auditChange(ctx, s, "passkey_added", reason, person.ID, nil)
 		p.ceremonyError(w, r, statusFor(err), reason, "add")
 		return
 	}
 	p.audit(ctx, &store.AuditEvent{Type: "passkey_added", Result: store.ResultSuccess, PersonID: person.ID, Level: reg.Passkey.MaxLevel,
-		Details: map[string]string{"credential": credentialRef(reg.Passkey.CredentialID), "max_level": reg.Passkey.MaxLevel}})
+		Details: sessionDetails(s, map[string]string{"credential": credentialRef(reg.Passkey.CredentialID), "max_level": reg.Passkey.MaxLevel})})
 	writeJSON(w, http.StatusOK, redirectReply{Redirect: "/account?" + url.Values{"done": {"added"}}.Encode()})
 }
 
@@ -375,11 +376,45 @@ func (p *Provider) changeForm(w http.ResponseWriter, r *http.Request, event stri
 		return nil, nil, false
 	}
 	if _, change := p.may(s); !change {
-		p.auditFailure(r.Context(), event, "reauth", "passkey", person.ID)
+		p.auditChange(r.Context(), s, event, "reauth", person.ID, nil)
 		p.renderAccount(w, r, http.StatusForbidden, "", "account.err.reauth")
 		return nil, nil, false
 	}
 	return s, person, true
+}
+
+// sessionMethod is the provider.Result Method of the login that made s:
+// this provider's passkey or recovery code (its only "otp"), or
+// "upstream" for a login through a linked eID (session_provider names
+// which).
+func sessionMethod(s *store.Session) string {
+	switch {
+	case s.Provider != ID:
+		return "upstream"
+	case slices.Contains(s.AMR, "otp"):
+		return methodRecoveryCode
+	}
+	return "passkey"
+}
+
+// sessionDetails adds to d how the session making a change to the
+// account was logged in: the method, the provider and the session's amr,
+// so that a change made with a recovery code or through a linked eID is
+// audited as such, not as one made with a passkey.
+func sessionDetails(s *store.Session, d map[string]string) map[string]string {
+	if d == nil {
+		d = map[string]string{}
+	}
+	d["method"] = sessionMethod(s)
+	d["session_provider"] = s.Provider
+	d["amr"] = strings.Join(s.AMR, " ")
+	return d
+}
+
+// auditChange records a refused change to the account by session s.
+func (p *Provider) auditChange(ctx context.Context, s *store.Session, typ, reason, personID string, d map[string]string) {
+	p.audit(ctx, &store.AuditEvent{Type: typ, Result: store.ResultFailure, Reason: reason, PersonID: personID,
+		Details: sessionDetails(s, d)})
 }
 
 // endOthers logs the person out everywhere but in s, after a change to
@@ -423,7 +458,7 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 		p.renderAccount(w, r, http.StatusNotFound, "", "account.err.gone")
 		return
 	case errors.Is(err, store.ErrConflict):
-		p.auditFailure(ctx, "passkey_removed", "last_passkey", "passkey", person.ID)
+		p.auditChange(ctx, s, "passkey_removed", "last_passkey", person.ID, nil)
 		p.renderAccount(w, r, http.StatusConflict, "", "account.err.last")
 		return
 	case err != nil:
@@ -431,7 +466,7 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.audit(ctx, &store.AuditEvent{Type: "passkey_removed", Result: store.ResultSuccess, PersonID: person.ID,
-		Details: map[string]string{"credential": credentialRef(credID)}})
+		Details: sessionDetails(s, map[string]string{"credential": credentialRef(credID)})})
 	p.endOthers(r, s)
 	http.Redirect(w, r, "/account?"+url.Values{"done": {"removed"}}.Encode(), http.StatusSeeOther)
 }
@@ -481,7 +516,7 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.audit(ctx, &store.AuditEvent{Type: "recovery_codes_regenerated", Result: store.ResultSuccess, PersonID: person.ID,
-		Details: map[string]string{"count": fmt.Sprint(len(codes))}})
+		Details: sessionDetails(s, map[string]string{"count": fmt.Sprint(len(codes))})})
 	p.endOthers(r, s)
 	http.Redirect(w, r, "/account/recovery-codes?"+url.Values{"t": {t}}.Encode(), http.StatusSeeOther)
 }

@@ -1812,3 +1812,49 @@ func TestAccountSaysWhyNoLink(t *testing.T) {
 		}
 	}
 }
+
+// A change to the account is audited with how the session making it was
+// logged in: after a recovery code, as made with a recovery code, not
+// with a passkey.
+func TestAccountChangeAuditsSessionMethod(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	if got := changeMethods(h.auditEvents(t)); len(got) != 0 {
+		t.Fatalf("changes audited before any: %v", got)
+	}
+	// With a passkey session.
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("new codes: %d", r.status)
+	}
+	codes := codesIn(b.get(r.location).body)
+	if len(codes) == 0 {
+		t.Fatal("no codes shown")
+	}
+	rb := h.browser("en")
+	rcsrf := field(t, rb.get("/passkey/recover?attempt=").body, "csrf")
+	if r := rb.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {rcsrf}, "code": {codes[0]}}); r.status != http.StatusSeeOther {
+		t.Fatalf("recovery login: %d", r.status)
+	}
+	acsrf := attr(t, rb.get("/account").body, "data-csrf")
+	rb.form("/account/recovery-codes", url.Values{"csrf": {acsrf}})
+	got := changeMethods(h.auditEvents(t))
+	if len(got) != 2 || got[0] != "passkey passkey" || got[1] != "recovery-code passkey" {
+		t.Fatalf("changes audited with methods %q, want the passkey session's then the recovery code session's", got)
+	}
+}
+
+// changeMethods lists the method and session_provider of each
+// recovery_codes_regenerated event, oldest first.
+func changeMethods(evs []*store.AuditEvent) []string {
+	var out []string
+	for _, e := range evs {
+		if e.Type == "recovery_codes_regenerated" {
+			out = append(out, e.Details["method"]+" "+e.Details["session_provider"])
+		}
+	}
+	slices.Sort(out)
+	return out
+}
