@@ -54,7 +54,8 @@ import (
 //     link starts, as for every change of the ways in (ADR 9): otherwise
 //     whoever finds a session left open on a shared computer could add
 //     their own eID to it and log in as its owner from then on. A link
-//     that added an identifier logs the person out everywhere else.
+//     that added an identifier, or raised a linked one's level, logs the
+//     person out everywhere else (sessions_ended in its audit event).
 //   - An identifier that belongs to another person is refused: joining
 //     two persons needs both persons' consent and an operator.
 //   - Every outcome is an audit event of type "link" with the provider,
@@ -482,6 +483,7 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 			return "", err
 		}
 	}
+	raised := false
 	for _, held := range raise {
 		id := held
 		id.MaxLevel = s.Level
@@ -497,11 +499,13 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 			return "", err
 		default:
 			ev.Details["raised_from"] = held.MaxLevel
+			raised = true
 		}
 	}
-	if len(add) > 0 {
-		// A new way in: whoever holds another session of the person is
-		// logged out, as when passkeys change (ADR 9).
+	if len(add) > 0 || raised {
+		// A new way in, or one that now reaches a higher level: whoever
+		// holds another session of the person, made under the old rule,
+		// is logged out, as when passkeys change (ADR 9).
 		// If the store cannot end them, the audit event says so rather
 		// than that there were none, for whoever looks into the link.
 		n, err := b.Sessions.EndOthers(ctx, s)

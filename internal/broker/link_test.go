@@ -514,13 +514,23 @@ func TestRelinkFromAStrongerSessionRaisesTheLevel(t *testing.T) {
 	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=linked" {
 		t.Fatalf("link: %q, %v", next, err)
 	}
-	// A login through the eID proofed with (fnr) at high.
+	// A login through the eID proofed with (fnr) at high. The raise
+	// changes what a login through the identifier reaches, so the
+	// person's other sessions, made under the old rule, end (ADR 9).
+	other := b
 	b = loggedIn(t, f, "p3", assurance.High)
 	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=alreadylinked" {
 		t.Fatalf("relink: %q, %v", next, err)
 	}
-	if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultSuccess || ev.Details["raised_from"] != "substantial" {
-		t.Errorf("audit = %+v", ev)
+	if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultSuccess || ev.Details["raised_from"] != "substantial" ||
+		ev.Details["sessions_ended"] != "1" {
+		t.Errorf("audit = %+v, want raised_from substantial and one session ended", ev)
+	}
+	if _, err := f.b.Sessions.Current(other.req(http.MethodGet, "/account", nil)); !errors.Is(err, session.ErrNoSession) {
+		t.Errorf("the other session after the raise: %v, want it ended", err)
+	}
+	if _, err := f.b.Sessions.Current(b.req(http.MethodGet, "/account", nil)); err != nil {
+		t.Errorf("the session that raised the level: %v", err)
 	}
 	p, err := f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value)
 	must(t, err)
