@@ -174,6 +174,11 @@ const (
 	LinkWhyDown = "down"
 )
 
+// LinkLevel is for the account page: the least level both logins of a
+// link must reach (the LinkLevel constant), so that the page names the
+// level the broker holds links to.
+func (b *Broker) LinkLevel() assurance.Level { return LinkLevel }
+
 // LinkWhyNot is for the account page: when LinkOptions offers nothing to
 // a person whom linking is open to, why (one of the LinkWhy*
 // constants), so that the page can say what they can do; "" when

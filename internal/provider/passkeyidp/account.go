@@ -94,12 +94,18 @@ type accountData struct {
 	// LinkWhyNot, when no eID can be linked now, names the message
 	// saying why and what the person can do; "" when linking is off.
 	LinkWhyNot string
+	// LinkLevel names, in the page's language, the least level both
+	// logins of a link must reach (broker.LinkLevel).
+	LinkLevel string
 }
 
 // linker is the broker's ability to link other providers to the person,
 // found on Finisher by type assertion.
 type linker interface {
 	LinkOptions(r *http.Request) (providers []provider.Info, csrf string)
+	// LinkLevel is the least level both the session and the login that
+	// proves the new eID must reach.
+	LinkLevel() assurance.Level
 }
 
 // linkExplainer says why a linker offers nothing ("reauth", "level",
@@ -187,6 +193,7 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 			d.Links = append(d.Links, linkView{ID: info.ID, Name: name})
 		}
 		d.LinkCSRF = token
+		d.LinkLevel = p.Pages.T(lang, "account.level."+l.LinkLevel().String())
 		if e, ok := l.(linkExplainer); ok && len(d.Links) == 0 {
 			switch e.LinkWhyNot(r) {
 			case "reauth":
