@@ -442,7 +442,7 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 			b.linkFailed(ctx, ev, "identifier_taken")
 			return refusedURL("taken"), nil
 		}
-		return b.linked(ctx, ev, false), nil
+		return b.linked(ctx, ev, "alreadylinked"), nil
 	}
 	if len(res.Identifiers) == 0 {
 		b.linkFailed(ctx, ev, "no_identifier")
@@ -521,7 +521,14 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 			ev.Details["sessions_ended"] = strconv.Itoa(n)
 		}
 	}
-	return b.linked(ctx, ev, len(add) > 0), nil
+	done := "alreadylinked"
+	switch {
+	case len(add) > 0:
+		done = "linked"
+	case raised:
+		done = "raised"
+	}
+	return b.linked(ctx, ev, done), nil
 }
 
 // heldIdentifier is p's own record of id, with the level it was linked
@@ -549,11 +556,13 @@ func levelBelow(held, session string) bool {
 	return err != nil || got < want
 }
 
-func (b *Broker) linked(ctx context.Context, ev *store.AuditEvent, added bool) string {
+// linked records a link that succeeded and is where the account page
+// says what it did: done is "linked" (an identifier was added), "raised"
+// (one linked already now reaches the session's level) or
+// "alreadylinked" (nothing changed).
+func (b *Broker) linked(ctx context.Context, ev *store.AuditEvent, done string) string {
 	ev.Result = store.ResultSuccess
-	done := "linked"
-	if !added {
-		done = "alreadylinked"
+	if done != "linked" {
 		ev.Details["already"] = "true"
 	}
 	b.Audit.Record(ctx, ev)

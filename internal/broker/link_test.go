@@ -519,7 +519,7 @@ func TestRelinkFromAStrongerSessionRaisesTheLevel(t *testing.T) {
 	// person's other sessions, made under the old rule, end (ADR 9).
 	other := b
 	b = loggedIn(t, f, "p3", assurance.High)
-	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=alreadylinked" {
+	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=raised" {
 		t.Fatalf("relink: %q, %v", next, err)
 	}
 	if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultSuccess || ev.Details["raised_from"] != "substantial" ||

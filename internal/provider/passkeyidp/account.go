@@ -125,6 +125,7 @@ var accountNotices = map[string]string{
 	// From the broker, after linking another way to log in.
 	"linked":        "account.notice.linked",
 	"alreadylinked": "account.notice.alreadylinked",
+	"raised":        "account.notice.raised",
 }
 
 // toLogin sends a person without a session to log in for the account.
