@@ -350,6 +350,11 @@ func (b *Broker) refusedPage(w http.ResponseWriter, r *http.Request) {
 	}
 	page := ref.page
 	page.BackURL = b.AccountURL
+	if page.Message == "link.level.message" {
+		// The level is the one links are held to, named in the page's
+		// language, not one written into the text.
+		page.MessageArg = b.Pages.T(lang, "account.level."+LinkLevel.String())
+	}
 	b.Pages.Error(w, r, ref.status, lang, page)
 }
 

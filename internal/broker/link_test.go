@@ -583,3 +583,24 @@ func TestLinkWhyNot(t *testing.T) {
 		t.Errorf("why not, stale session: %q", why)
 	}
 }
+
+// TestLinkLevelPageNamesLinkLevel: the page for a link refused for its
+// level names the level links are held to (LinkLevel) in the page's
+// language, taken from the code, not written into the text.
+func TestLinkLevelPageNamesLinkLevel(t *testing.T) {
+	f := newFixture(t)
+	for _, lang := range []string{"en", "nb", "da"} {
+		name := f.b.Pages.T(lang, "account.level."+broker.LinkLevel.String())
+		if msg := f.b.Pages.T(lang, "link.level.message"); strings.Contains(msg, name) || !strings.Contains(msg, "%s") {
+			t.Errorf("%s: link.level.message %q writes the level into the text", lang, msg)
+		}
+		w := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/account/link/refused?why=level&lang="+lang, nil)
+		req.Header.Set("Accept-Language", lang)
+		f.mux.ServeHTTP(w, req)
+		body := w.Body.String()
+		if w.Code != http.StatusForbidden || !strings.Contains(body, name) || strings.Contains(body, "%!") || strings.Contains(body, "%s") {
+			t.Errorf("%s: refused page %d does not name %q:\n%s", lang, w.Code, name, body)
+		}
+	}
+}
