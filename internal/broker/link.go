@@ -350,10 +350,13 @@ func (b *Broker) refusedPage(w http.ResponseWriter, r *http.Request) {
 	}
 	page := ref.page
 	page.BackURL = b.AccountURL
-	if page.Message == "link.level.message" {
-		// The level is the one links are held to, named in the page's
-		// language, not one written into the text.
+	// The level and the time are the ones links are held to, not ones
+	// written into the text.
+	switch page.Message {
+	case "link.level.message":
 		page.MessageArg = b.Pages.T(lang, "account.level."+LinkLevel.String())
+	case "link.stale.message":
+		page.MessageArg = strconv.Itoa(int(session.ReauthAfter / time.Minute))
 	}
 	b.Pages.Error(w, r, ref.status, lang, page)
 }

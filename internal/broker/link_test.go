@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -601,6 +602,17 @@ func TestLinkLevelPageNamesLinkLevel(t *testing.T) {
 		body := w.Body.String()
 		if w.Code != http.StatusForbidden || !strings.Contains(body, name) || strings.Contains(body, "%!") || strings.Contains(body, "%s") {
 			t.Errorf("%s: refused page %d does not name %q:\n%s", lang, w.Code, name, body)
+		}
+		// So with the time a link's login must be recent within.
+		minutes := fmt.Sprint(int(session.ReauthAfter / time.Minute))
+		if msg := f.b.Pages.T(lang, "link.stale.message"); !strings.Contains(msg, "%s") {
+			t.Errorf("%s: link.stale.message %q writes the time into the text", lang, msg)
+		}
+		w = httptest.NewRecorder()
+		req = httptest.NewRequest(http.MethodGet, "/account/link/refused?why=stale&lang="+lang, nil)
+		f.mux.ServeHTTP(w, req)
+		if body := w.Body.String(); !strings.Contains(body, " "+minutes+" ") || strings.Contains(body, "%!") || strings.Contains(body, "%s") {
+			t.Errorf("%s: stale page does not say %s minutes:\n%s", lang, minutes, body)
 		}
 	}
 }

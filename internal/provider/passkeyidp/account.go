@@ -97,6 +97,9 @@ type accountData struct {
 	// LinkLevel names, in the page's language, the least level both
 	// logins of a link must reach (broker.LinkLevel).
 	LinkLevel string
+	// ReauthMinutes is how recent a login must be to change the ways
+	// in (ReauthAfter), in minutes, for the texts that say so.
+	ReauthMinutes int
 }
 
 // linker is the broker's ability to link other providers to the person,
@@ -171,7 +174,7 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 		// code is not one.
 		Recovered: s.Provider == ID && slices.Contains(s.AMR, "otp"),
 		Codes:     codes, CSRF: p.sessionCSRF(r), Notice: notice, Error: errKey,
-		DefaultName: p.defaultName(r),
+		DefaultName: p.defaultName(r), ReauthMinutes: int(ReauthAfter / time.Minute),
 	}
 	d.CanAdd, d.CanChange = p.may(s)
 	d.Full = len(keys) >= MaxPasskeys

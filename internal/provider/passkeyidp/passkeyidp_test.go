@@ -1822,6 +1822,15 @@ func TestAccountSaysWhyNoLink(t *testing.T) {
 			t.Errorf("%s at %s in %s: page does not say %q", tt.why, tt.level, tt.lang, tt.want)
 		}
 	}
+	// How recent a login must be is the code's, not written into the
+	// texts that say it.
+	for _, lang := range []string{"en", "nb", "da"} {
+		for _, key := range []string{"account.link.why.reauth", "account.reauth.stale"} {
+			if msg := h.p.Pages.T(lang, key); !strings.Contains(msg, "%d") {
+				t.Errorf("%s: %s %q writes the time into the text", lang, key, msg)
+			}
+		}
+	}
 }
 
 // someLinks is a broker that offers one eID to link, needing level.
