@@ -108,7 +108,8 @@
 //
 // The account page (package passkeyidp) lists LinkOptions, or, when
 // there are none, says why (LinkWhyNot: the login is too old, too weak
-// or below the proofing level, or no provider is up). Both logins
+// or below the proofing level, or no provider is up), naming the level
+// a link needs as the LinkLevel method gives it. Both logins
 // must reach LinkLevel, the session's also the level its person was
 // proofed at (a linked identifier reaches the person through every
 // provider that proves it), the link finishes only in the session that

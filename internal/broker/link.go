@@ -54,7 +54,8 @@ import (
 //     link starts, as for every change of the ways in (ADR 9): otherwise
 //     whoever finds a session left open on a shared computer could add
 //     their own eID to it and log in as its owner from then on. A link
-//     that added an identifier logs the person out everywhere else.
+//     that added an identifier, or raised a linked one's level, logs the
+//     person out everywhere else (sessions_ended in its audit event).
 //   - An identifier that belongs to another person is refused: joining
 //     two persons needs both persons' consent and an operator.
 //   - Every outcome is an audit event of type "link" with the provider,
@@ -172,6 +173,11 @@ const (
 	// LinkWhyDown: no provider that could be linked is up.
 	LinkWhyDown = "down"
 )
+
+// LinkLevel is for the account page: the least level both logins of a
+// link must reach (the LinkLevel constant), so that the page names the
+// level the broker holds links to.
+func (b *Broker) LinkLevel() assurance.Level { return LinkLevel }
 
 // LinkWhyNot is for the account page: when LinkOptions offers nothing to
 // a person whom linking is open to, why (one of the LinkWhy*
@@ -344,6 +350,14 @@ func (b *Broker) refusedPage(w http.ResponseWriter, r *http.Request) {
 	}
 	page := ref.page
 	page.BackURL = b.AccountURL
+	// The level and the time are the ones links are held to, not ones
+	// written into the text.
+	switch page.Message {
+	case "link.level.message":
+		page.MessageArg = b.Pages.T(lang, "account.level."+LinkLevel.String())
+	case "link.stale.message":
+		page.MessageArg = strconv.Itoa(int(session.ReauthAfter / time.Minute))
+	}
 	b.Pages.Error(w, r, ref.status, lang, page)
 }
 
@@ -436,7 +450,7 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 			b.linkFailed(ctx, ev, "identifier_taken")
 			return refusedURL("taken"), nil
 		}
-		return b.linked(ctx, ev, false), nil
+		return b.linked(ctx, ev, "alreadylinked"), nil
 	}
 	if len(res.Identifiers) == 0 {
 		b.linkFailed(ctx, ev, "no_identifier")
@@ -482,6 +496,7 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 			return "", err
 		}
 	}
+	raised := false
 	for _, held := range raise {
 		id := held
 		id.MaxLevel = s.Level
@@ -497,11 +512,13 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 			return "", err
 		default:
 			ev.Details["raised_from"] = held.MaxLevel
+			raised = true
 		}
 	}
-	if len(add) > 0 {
-		// A new way in: whoever holds another session of the person is
-		// logged out, as when passkeys change (ADR 9).
+	if len(add) > 0 || raised {
+		// A new way in, or one that now reaches a higher level: whoever
+		// holds another session of the person, made under the old rule,
+		// is logged out, as when passkeys change (ADR 9).
 		// If the store cannot end them, the audit event says so rather
 		// than that there were none, for whoever looks into the link.
 		n, err := b.Sessions.EndOthers(ctx, s)
@@ -512,7 +529,14 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 			ev.Details["sessions_ended"] = strconv.Itoa(n)
 		}
 	}
-	return b.linked(ctx, ev, len(add) > 0), nil
+	done := "alreadylinked"
+	switch {
+	case len(add) > 0:
+		done = "linked"
+	case raised:
+		done = "raised"
+	}
+	return b.linked(ctx, ev, done), nil
 }
 
 // heldIdentifier is p's own record of id, with the level it was linked
@@ -540,11 +564,13 @@ func levelBelow(held, session string) bool {
 	return err != nil || got < want
 }
 
-func (b *Broker) linked(ctx context.Context, ev *store.AuditEvent, added bool) string {
+// linked records a link that succeeded and is where the account page
+// says what it did: done is "linked" (an identifier was added), "raised"
+// (one linked already now reaches the session's level) or
+// "alreadylinked" (nothing changed).
+func (b *Broker) linked(ctx context.Context, ev *store.AuditEvent, done string) string {
 	ev.Result = store.ResultSuccess
-	done := "linked"
-	if !added {
-		done = "alreadylinked"
+	if done != "linked" {
 		ev.Details["already"] = "true"
 	}
 	b.Audit.Record(ctx, ev)

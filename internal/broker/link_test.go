@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -514,13 +515,23 @@ func TestRelinkFromAStrongerSessionRaisesTheLevel(t *testing.T) {
 	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=linked" {
 		t.Fatalf("link: %q, %v", next, err)
 	}
-	// A login through the eID proofed with (fnr) at high.
+	// A login through the eID proofed with (fnr) at high. The raise
+	// changes what a login through the identifier reaches, so the
+	// person's other sessions, made under the old rule, end (ADR 9).
+	other := b
 	b = loggedIn(t, f, "p3", assurance.High)
-	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=alreadylinked" {
+	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=raised" {
 		t.Fatalf("relink: %q, %v", next, err)
 	}
-	if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultSuccess || ev.Details["raised_from"] != "substantial" {
-		t.Errorf("audit = %+v", ev)
+	if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultSuccess || ev.Details["raised_from"] != "substantial" ||
+		ev.Details["sessions_ended"] != "1" {
+		t.Errorf("audit = %+v, want raised_from substantial and one session ended", ev)
+	}
+	if _, err := f.b.Sessions.Current(other.req(http.MethodGet, "/account", nil)); !errors.Is(err, session.ErrNoSession) {
+		t.Errorf("the other session after the raise: %v, want it ended", err)
+	}
+	if _, err := f.b.Sessions.Current(b.req(http.MethodGet, "/account", nil)); err != nil {
+		t.Errorf("the session that raised the level: %v", err)
 	}
 	p, err := f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value)
 	must(t, err)
@@ -571,5 +582,37 @@ func TestLinkWhyNot(t *testing.T) {
 	f.now = f.now.Add(session.ReauthAfter + time.Minute)
 	if why := f.b.LinkWhyNot(high.req(http.MethodGet, "/account", nil)); why != broker.LinkWhyReauth {
 		t.Errorf("why not, stale session: %q", why)
+	}
+}
+
+// TestLinkLevelPageNamesLinkLevel: the page for a link refused for its
+// level names the level links are held to (LinkLevel) in the page's
+// language, taken from the code, not written into the text.
+func TestLinkLevelPageNamesLinkLevel(t *testing.T) {
+	f := newFixture(t)
+	for _, lang := range []string{"en", "nb", "da"} {
+		name := f.b.Pages.T(lang, "account.level."+broker.LinkLevel.String())
+		if msg := f.b.Pages.T(lang, "link.level.message"); strings.Contains(msg, name) || !strings.Contains(msg, "%s") {
+			t.Errorf("%s: link.level.message %q writes the level into the text", lang, msg)
+		}
+		w := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/account/link/refused?why=level&lang="+lang, nil)
+		req.Header.Set("Accept-Language", lang)
+		f.mux.ServeHTTP(w, req)
+		body := w.Body.String()
+		if w.Code != http.StatusForbidden || !strings.Contains(body, name) || strings.Contains(body, "%!") || strings.Contains(body, "%s") {
+			t.Errorf("%s: refused page %d does not name %q:\n%s", lang, w.Code, name, body)
+		}
+		// So with the time a link's login must be recent within.
+		minutes := fmt.Sprint(int(session.ReauthAfter / time.Minute))
+		if msg := f.b.Pages.T(lang, "link.stale.message"); !strings.Contains(msg, "%s") {
+			t.Errorf("%s: link.stale.message %q writes the time into the text", lang, msg)
+		}
+		w = httptest.NewRecorder()
+		req = httptest.NewRequest(http.MethodGet, "/account/link/refused?why=stale&lang="+lang, nil)
+		f.mux.ServeHTTP(w, req)
+		if body := w.Body.String(); !strings.Contains(body, " "+minutes+" ") || strings.Contains(body, "%!") || strings.Contains(body, "%s") {
+			t.Errorf("%s: stale page does not say %s minutes:\n%s", lang, minutes, body)
+		}
 	}
 }

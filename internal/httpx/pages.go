@@ -270,8 +270,11 @@ func switchable(r *http.Request) bool {
 }
 
 // ErrorPage is the data of the "error" page: message keys, not text.
+// MessageArg, when set, is text (already in the page's language) that
+// fills the message's one %s.
 type ErrorPage struct {
 	Title, Message, Next string
+	MessageArg           string
 	BackURL              string
 }
 

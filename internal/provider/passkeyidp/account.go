@@ -1,6 +1,7 @@
 package passkeyidp
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -93,12 +94,21 @@ type accountData struct {
 	// LinkWhyNot, when no eID can be linked now, names the message
 	// saying why and what the person can do; "" when linking is off.
 	LinkWhyNot string
+	// LinkLevel names, in the page's language, the least level both
+	// logins of a link must reach (broker.LinkLevel).
+	LinkLevel string
+	// ReauthMinutes is how recent a login must be to change the ways
+	// in (ReauthAfter), in minutes, for the texts that say so.
+	ReauthMinutes int
 }
 
 // linker is the broker's ability to link other providers to the person,
 // found on Finisher by type assertion.
 type linker interface {
 	LinkOptions(r *http.Request) (providers []provider.Info, csrf string)
+	// LinkLevel is the least level both the session and the login that
+	// proves the new eID must reach.
+	LinkLevel() assurance.Level
 }
 
 // linkExplainer says why a linker offers nothing ("reauth", "level",
@@ -118,6 +128,7 @@ var accountNotices = map[string]string{
 	// From the broker, after linking another way to log in.
 	"linked":        "account.notice.linked",
 	"alreadylinked": "account.notice.alreadylinked",
+	"raised":        "account.notice.raised",
 }
 
 // toLogin sends a person without a session to log in for the account.
@@ -163,7 +174,7 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 		// code is not one.
 		Recovered: s.Provider == ID && slices.Contains(s.AMR, "otp"),
 		Codes:     codes, CSRF: p.sessionCSRF(r), Notice: notice, Error: errKey,
-		DefaultName: p.defaultName(r),
+		DefaultName: p.defaultName(r), ReauthMinutes: int(ReauthAfter / time.Minute),
 	}
 	d.CanAdd, d.CanChange = p.may(s)
 	d.Full = len(keys) >= MaxPasskeys
@@ -186,6 +197,7 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 			d.Links = append(d.Links, linkView{ID: info.ID, Name: name})
 		}
 		d.LinkCSRF = token
+		d.LinkLevel = p.Pages.T(lang, "account.level."+l.LinkLevel().String())
 		if e, ok := l.(linkExplainer); ok && len(d.Links) == 0 {
 			switch e.LinkWhyNot(r) {
 			case "reauth":
@@ -290,7 +302,7 @@ func (p *Provider) addBegin(w http.ResponseWriter, r *http.Request) {
 	// Checked when the ceremony begins, which is bound to this session
 	// and short-lived; the passkey gets the session's level as its cap.
 	if add, _ := p.may(s); !add {
-		p.auditFailure(ctx, "passkey_added", "reauth", "passkey", person.ID)
+		p.auditChange(ctx, s, "passkey_added", "reauth", person.ID, nil)
 		p.jsonError(w, r, http.StatusForbidden, "reauth")
 		return
 	}
@@ -317,7 +329,7 @@ func (p *Provider) addBegin(w http.ResponseWriter, r *http.Request) {
 	// that cannot be stored, and again in the write that stores it, so
 	// that ceremonies begun at once cannot together pass the cap.
 	if len(existing) >= MaxPasskeys {
-		p.auditFailure(ctx, "passkey_added", "passkey_limit", "passkey", person.ID)
+		p.auditChange(ctx, s, "passkey_added", "passkey_limit", person.ID, nil)
 		p.jsonError(w, r, http.StatusConflict, "passkey_limit")
 		return
 	}
@@ -346,12 +358,12 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 		if reason == "internal" {
 			p.log().ErrorContext(ctx, "finish add passkey", "err", err)
 		}
-		p.auditFailure(ctx, "passkey_added", reason, "passkey", person.ID)
+		p.auditChange(ctx, s, "passkey_added", reason, person.ID, nil)
 		p.ceremonyError(w, r, statusFor(err), reason, "add")
 		return
 	}
 	p.audit(ctx, &store.AuditEvent{Type: "passkey_added", Result: store.ResultSuccess, PersonID: person.ID, Level: reg.Passkey.MaxLevel,
-		Details: map[string]string{"credential": credentialRef(reg.Passkey.CredentialID), "max_level": reg.Passkey.MaxLevel}})
+		Details: sessionDetails(s, map[string]string{"credential": credentialRef(reg.Passkey.CredentialID), "max_level": reg.Passkey.MaxLevel})})
 	writeJSON(w, http.StatusOK, redirectReply{Redirect: "/account?" + url.Values{"done": {"added"}}.Encode()})
 }
 
@@ -375,11 +387,45 @@ func (p *Provider) changeForm(w http.ResponseWriter, r *http.Request, event stri
 		return nil, nil, false
 	}
 	if _, change := p.may(s); !change {
-		p.auditFailure(r.Context(), event, "reauth", "passkey", person.ID)
+		p.auditChange(r.Context(), s, event, "reauth", person.ID, nil)
 		p.renderAccount(w, r, http.StatusForbidden, "", "account.err.reauth")
 		return nil, nil, false
 	}
 	return s, person, true
+}
+
+// sessionMethod is the provider.Result Method of the login that made s:
+// this provider's passkey or recovery code (its only "otp"), or
+// "upstream" for a login through a linked eID (session_provider names
+// which).
+func sessionMethod(s *store.Session) string {
+	switch {
+	case s.Provider != ID:
+		return "upstream"
+	case slices.Contains(s.AMR, "otp"):
+		return methodRecoveryCode
+	}
+	return "passkey"
+}
+
+// sessionDetails adds to d how the session making a change to the
+// account was logged in: the method, the provider and the session's amr,
+// so that a change made with a recovery code or through a linked eID is
+// audited as such, not as one made with a passkey.
+func sessionDetails(s *store.Session, d map[string]string) map[string]string {
+	if d == nil {
+		d = map[string]string{}
+	}
+	d["method"] = sessionMethod(s)
+	d["session_provider"] = s.Provider
+	d["amr"] = strings.Join(s.AMR, " ")
+	return d
+}
+
+// auditChange records a refused change to the account by session s.
+func (p *Provider) auditChange(ctx context.Context, s *store.Session, typ, reason, personID string, d map[string]string) {
+	p.audit(ctx, &store.AuditEvent{Type: typ, Result: store.ResultFailure, Reason: reason, PersonID: personID,
+		Details: sessionDetails(s, d)})
 }
 
 // endOthers logs the person out everywhere but in s, after a change to
@@ -423,7 +469,7 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 		p.renderAccount(w, r, http.StatusNotFound, "", "account.err.gone")
 		return
 	case errors.Is(err, store.ErrConflict):
-		p.auditFailure(ctx, "passkey_removed", "last_passkey", "passkey", person.ID)
+		p.auditChange(ctx, s, "passkey_removed", "last_passkey", person.ID, nil)
 		p.renderAccount(w, r, http.StatusConflict, "", "account.err.last")
 		return
 	case err != nil:
@@ -431,7 +477,7 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.audit(ctx, &store.AuditEvent{Type: "passkey_removed", Result: store.ResultSuccess, PersonID: person.ID,
-		Details: map[string]string{"credential": credentialRef(credID)}})
+		Details: sessionDetails(s, map[string]string{"credential": credentialRef(credID)})})
 	p.endOthers(r, s)
 	http.Redirect(w, r, "/account?"+url.Values{"done": {"removed"}}.Encode(), http.StatusSeeOther)
 }
@@ -481,7 +527,7 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.audit(ctx, &store.AuditEvent{Type: "recovery_codes_regenerated", Result: store.ResultSuccess, PersonID: person.ID,
-		Details: map[string]string{"count": fmt.Sprint(len(codes))}})
+		Details: sessionDetails(s, map[string]string{"count": fmt.Sprint(len(codes))})})
 	p.endOthers(r, s)
 	http.Redirect(w, r, "/account/recovery-codes?"+url.Values{"t": {t}}.Encode(), http.StatusSeeOther)
 }

@@ -56,6 +56,8 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 			v.What = t("account.activity.consent", p.claimList(e.Details["claims"], lang))
 		case e.Type == "link" && e.Result == store.ResultSuccess && e.Details["already"] == "":
 			v.What = t("account.activity.link", how)
+		case e.Type == "link" && e.Result == store.ResultSuccess && e.Details["raised_from"] != "":
+			v.What = t("account.activity.link.raised", how)
 		case e.Type == "person_created":
 			v.What = t("account.activity.created", how)
 		case e.Type == "profile_updated":

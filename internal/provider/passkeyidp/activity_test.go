@@ -262,3 +262,36 @@ func TestUnseenCodesAreNotSaidToBeShown(t *testing.T) {
 		t.Fatalf("codes page after the ticket expired: %d\n%s", page.status, page.body)
 	}
 }
+
+// A link that raised the level of an eID the person had linked already
+// is a change to their ways in: the account page says what it did, and
+// the activity shows it; a link that changed nothing is not shown.
+func TestRaisedLinkIsShownToThePerson(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	h.p.History = h.db
+	h.p.ProviderName = func(id, lang string) string {
+		return map[string]string{"bankid": "Demo BankID"}[id]
+	}
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	for _, ev := range []*store.AuditEvent{
+		{Type: "link", PersonID: e.person, Provider: "bankid", Level: "high", Result: store.ResultSuccess,
+			Details: map[string]string{"already": "true"}},
+		{Type: "link", PersonID: e.person, Provider: "bankid", Level: "high", Result: store.ResultSuccess,
+			Details: map[string]string{"already": "true", "raised_from": "substantial", "sessions_ended": "1"}},
+	} {
+		ev.Time = h.now.Add(time.Minute)
+		if err := h.db.AppendAudit(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := b.get("/account?done=raised")
+	if !strings.Contains(r.body, "It now logs you in at the level of the login you used now.") {
+		t.Errorf("account after a raise does not say so:\n%s", r.body)
+	}
+	rows := activityRows(t, r.body)
+	if len(rows) != 2 || rows[0][1] != "Demo BankID now logs you in at a higher level" {
+		t.Errorf("activity rows %q, want the raise above the creation", rows)
+	}
+}

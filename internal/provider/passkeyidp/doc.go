@@ -107,6 +107,13 @@
 // recorded as its person's, with the passkey in Details["credential"],
 // so that the person sees it in their recent activity.
 //
+// A change to the account, made or refused (passkey_added,
+// passkey_removed, recovery_codes_regenerated), records how the session
+// that asked for it was logged in: Details["method"] is "passkey",
+// "recovery-code" or "upstream" (a login through a linked eID),
+// Details["session_provider"] the session's provider and Details["amr"]
+// its amr values.
+//
 // # Security notes
 //
 // Ceremonies and tickets are single use (taken from the store). Account

@@ -1780,26 +1780,37 @@ func TestEndOthersFailureAudited(t *testing.T) {
 // noLinks is a broker that can link nothing now, for why.
 type noLinks struct {
 	*finisher
-	why string
+	why   string
+	level assurance.Level
 }
 
 func (noLinks) LinkOptions(*http.Request) ([]provider.Info, string) { return nil, "" }
 func (n noLinks) LinkWhyNot(*http.Request) string                   { return n.why }
+func (n noLinks) LinkLevel() assurance.Level                        { return n.level }
 
 // When no eID can be linked now, the account page says why and what the
 // person can do, in their language, instead of leaving the section out.
 func TestAccountSaysWhyNoLink(t *testing.T) {
 	h := newHarness(t, true)
-	tests := []struct{ why, lang, want string }{
-		{"reauth", "en", "log in again, then come back here"},
-		{"level", "nb", "logge inn igjen med passnøkkelen din"},
-		{"down", "da", "Prøv igen senere"},
-		{"", "en", ""},
+	// The level a link needs is the broker's, named in the page's
+	// language, not one written into the text.
+	tests := []struct {
+		why   string
+		level assurance.Level
+		lang  string
+		want  string
+	}{
+		{"reauth", assurance.Substantial, "en", "log in again, then come back here"},
+		{"level", assurance.Substantial, "nb", "logge inn igjen med passnøkkelen din eller med en eID på nivå betydelig eller høyere"},
+		{"level", assurance.High, "en", "with an eID at the high level or higher"},
+		{"level", assurance.High, "da", "med et eID på niveau højt eller højere"},
+		{"down", assurance.Substantial, "da", "Prøv igen senere"},
+		{"", assurance.Substantial, "en", ""},
 	}
 	for _, tt := range tests {
 		b := h.browser(tt.lang)
 		b.enrol(newDevice(false), "", "fnr")
-		h.p.Finisher = noLinks{h.fin, tt.why}
+		h.p.Finisher = noLinks{finisher: h.fin, why: tt.why, level: tt.level}
 		body := b.get("/account").body
 		if tt.want == "" {
 			if strings.Contains(body, `id="link"`) {
@@ -1808,7 +1819,94 @@ func TestAccountSaysWhyNoLink(t *testing.T) {
 			continue
 		}
 		if !strings.Contains(body, `id="link"`) || !strings.Contains(body, tt.want) {
-			t.Errorf("%s in %s: page does not say %q", tt.why, tt.lang, tt.want)
+			t.Errorf("%s at %s in %s: page does not say %q", tt.why, tt.level, tt.lang, tt.want)
 		}
 	}
+	// How recent a login must be is the code's, not written into the
+	// texts that say it.
+	for _, lang := range []string{"en", "nb", "da"} {
+		for _, key := range []string{"account.link.why.reauth", "account.reauth.stale"} {
+			if msg := h.p.Pages.T(lang, key); !strings.Contains(msg, "%d") {
+				t.Errorf("%s: %s %q writes the time into the text", lang, key, msg)
+			}
+		}
+	}
+}
+
+// someLinks is a broker that offers one eID to link, needing level.
+type someLinks struct {
+	*finisher
+	level assurance.Level
+}
+
+func (someLinks) LinkOptions(*http.Request) ([]provider.Info, string) {
+	return []provider.Info{{ID: "bankid", Name: map[string]string{"en": "BankID"}, MaxLevel: assurance.High}}, "token"
+}
+func (n someLinks) LinkLevel() assurance.Level { return n.level }
+
+// The account page names the level a link needs as the broker holds it.
+func TestAccountLinkHintNamesTheLinkLevel(t *testing.T) {
+	h := newHarness(t, true)
+	tests := []struct {
+		level      assurance.Level
+		lang, want string
+	}{
+		{assurance.Substantial, "en", "must be at least at the substantial level."},
+		{assurance.High, "en", "must be at least at the high level."},
+		{assurance.High, "nb", "må være minst på nivå høyt."},
+	}
+	for _, tt := range tests {
+		b := h.browser(tt.lang)
+		b.enrol(newDevice(false), "", "fnr")
+		h.p.Finisher = someLinks{finisher: h.fin, level: tt.level}
+		if body := b.get("/account").body; !strings.Contains(body, `id="link-bankid"`) || !strings.Contains(body, tt.want) {
+			t.Errorf("%s in %s: page does not say %q:\n%s", tt.level, tt.lang, tt.want, body)
+		}
+	}
+}
+
+// A change to the account is audited with how the session making it was
+// logged in: after a recovery code, as made with a recovery code, not
+// with a passkey.
+func TestAccountChangeAuditsSessionMethod(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	if got := changeMethods(h.auditEvents(t)); len(got) != 0 {
+		t.Fatalf("changes audited before any: %v", got)
+	}
+	// With a passkey session.
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("new codes: %d", r.status)
+	}
+	codes := codesIn(b.get(r.location).body)
+	if len(codes) == 0 {
+		t.Fatal("no codes shown")
+	}
+	rb := h.browser("en")
+	rcsrf := field(t, rb.get("/passkey/recover?attempt=").body, "csrf")
+	if r := rb.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {rcsrf}, "code": {codes[0]}}); r.status != http.StatusSeeOther {
+		t.Fatalf("recovery login: %d", r.status)
+	}
+	acsrf := attr(t, rb.get("/account").body, "data-csrf")
+	rb.form("/account/recovery-codes", url.Values{"csrf": {acsrf}})
+	got := changeMethods(h.auditEvents(t))
+	if len(got) != 2 || got[0] != "passkey passkey" || got[1] != "recovery-code passkey" {
+		t.Fatalf("changes audited with methods %q, want the passkey session's then the recovery code session's", got)
+	}
+}
+
+// changeMethods lists the method and session_provider of each
+// recovery_codes_regenerated event, oldest first.
+func changeMethods(evs []*store.AuditEvent) []string {
+	var out []string
+	for _, e := range evs {
+		if e.Type == "recovery_codes_regenerated" {
+			out = append(out, e.Details["method"]+" "+e.Details["session_provider"])
+		}
+	}
+	slices.Sort(out)
+	return out
 }
