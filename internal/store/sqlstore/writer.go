@@ -353,14 +353,23 @@ const (
 )
 
 // again reports whether r, which just ran, is to run again because it
-// clashed with another transaction, and if so waits before it does.
+// clashed with another transaction, and if so waits before it does. A
+// request whose caller has given up (its ctx ended) does not run again:
+// its clash is its error. Only a run that has begun goes on without
+// the caller, since cutting it would spoil the transaction it shares.
 func (w *writer) again(r *writeReq) bool {
-	if !w.transient(r.err) || r.clashes >= clashTries-1 {
+	if !w.transient(r.err) || r.clashes >= clashTries-1 || r.ctx.Err() != nil {
 		return false
 	}
 	r.clashes++
-	time.Sleep(rand.N(clashPause * time.Duration(r.clashes)))
-	return true
+	pause := time.NewTimer(rand.N(clashPause * time.Duration(r.clashes)))
+	defer pause.Stop()
+	select {
+	case <-pause.C:
+		return true
+	case <-r.ctx.Done():
+		return false
+	}
 }
 
 // checkForeign drops the in-memory copies of committed state if another

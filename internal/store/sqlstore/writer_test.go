@@ -197,3 +197,36 @@ func TestAuditHeadAfterRollback(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestWriterClashRetriesEndWithCaller: an operation that keeps clashing
+// with other transactions is not run again once its caller has given up,
+// in autocommit or in a transaction.
+func TestWriterClashRetriesEndWithCaller(t *testing.T) {
+	db := openPostgres(t, pgtest.NewDatabase(t))
+	for _, tc := range []struct {
+		name string
+		send func(ctx context.Context, fn op) error
+	}{
+		{"autocommit", func(ctx context.Context, fn op) error { return db.wr.doOne(ctx, fn, nil) }},
+		{"transaction", func(ctx context.Context, fn op) error { return db.wr.do(ctx, true, fn) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			runs := 0
+			clash := func(ctx context.Context, tx querier) error {
+				runs++
+				cancel() // the caller gives up while its op runs
+				_, err := tx.ExecContext(ctx, "DO $$ BEGIN RAISE EXCEPTION 'clash' USING ERRCODE = '40001'; END $$")
+				return db.d.classify(err)
+			}
+			err := tc.send(ctx, clash)
+			if !db.wr.transient(err) {
+				t.Errorf("err = %v, want the clash", err)
+			}
+			if runs != 1 {
+				t.Errorf("ran %d times after the caller gave up, want 1", runs)
+			}
+		})
+	}
+}
