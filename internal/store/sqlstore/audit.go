@@ -57,7 +57,7 @@ func (db *DB) appendAudit(e *store.AuditEvent) op {
 	return func(ctx context.Context, tx querier) error {
 		for attempt := 0; ; attempt++ {
 			if !w.txHead.known {
-				if db.st.auditLock != nil {
+				if db.st.auditLock != nil && !w.chainLocked {
 					if _, err := tx.StmtContext(ctx, db.st.auditLock).ExecContext(ctx); err != nil {
 						return fmt.Errorf("lock the audit chain: %w", err)
 					}

@@ -92,9 +92,10 @@
 // PostgreSQL specifics (ADR 13): other nodes write the same database at
 // any moment, so nothing committed is kept in memory beyond its
 // transaction (the caches above are nil there, and the writer forgets
-// the audit head at every BEGIN); an append to the audit chain first
-// takes a transaction-level advisory lock, so appends from every node
-// follow one another; reads that an operation follows with a write of
+// the audit head at every BEGIN); every write transaction first takes
+// the audit chain's transaction-level advisory lock, before any row
+// lock, so appends from every node follow one another and transactions
+// that append cannot deadlock over the order of their locks; reads that an operation follows with a write of
 // the same row are FOR UPDATE. Any server error aborts a PostgreSQL
 // transaction, so a lone operation runs without a savepoint and is
 // rolled back whole if it fails, and a server error inside a batch rolls

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -499,5 +500,66 @@ func useReadConns(t *testing.T, db *DB, n int) {
 			}
 			held[i] = c
 		}
+	}
+}
+
+// TestPostgresNoAuditDeadlock has two nodes change the same sessions at
+// once, in orders that cross, each change with an audit event. Every
+// transaction that may append to the audit chain takes the chain's lock
+// before any row's, so no two of them wait for each other in a cycle:
+// the server finds no deadlock (each would stall a login for
+// deadlock_timeout before one side is aborted and run again).
+func TestPostgresNoAuditDeadlock(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.NewDatabase(t)
+	a, b := openPostgres(t, dsn), openPostgres(t, dsn)
+	now := time.Now().UTC()
+	const sessions, goroutines, rounds = 3, 4, 10
+	ids := make([]string, sessions)
+	for i := range ids {
+		ids[i] = "s-cross-" + strconv.Itoa(i)
+		s := &store.Session{ID: ids[i], PersonID: "p-1", Provider: "passkey", Level: "high", AuthTime: now,
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := a.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for n, db := range []*DB{a, b} {
+		for g := range goroutines {
+			wg.Go(func() {
+				for r := range rounds {
+					for k := range sessions {
+						i := (g + k) % sessions
+						if n == 1 {
+							i = sessions - 1 - i
+						}
+						client := "c-" + strconv.Itoa(n) + "-" + strconv.Itoa(g) + "-" + strconv.Itoa(r)
+						e := &store.AuditEvent{Type: "consent", Time: now, ClientID: client}
+						if err := db.AddSessionClient(ctx, ids[i], client, e); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	// A server process adds its counts to pg_stat_database when it ends.
+	a.Close()
+	b.Close()
+	stats, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stats.Close()
+	time.Sleep(time.Second)
+	var deadlocks int64
+	if err := stats.QueryRowContext(ctx, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()").Scan(&deadlocks); err != nil {
+		t.Fatal(err)
+	}
+	if deadlocks != 0 {
+		t.Errorf("the server found %d deadlocks", deadlocks)
 	}
 }

@@ -91,6 +91,9 @@ type writer struct {
 	// goroutine (and the ops it runs) touches them. A zero value means
 	// unknown: the next append reads the head from the database.
 	head, txHead auditHead
+	// chainLocked reports that the transaction in progress took the
+	// audit chain's lock (dialect.auditLock) at its start.
+	chainLocked bool
 
 	// dataVersion is PRAGMA data_version as last read on the write
 	// connection, if versionKnown. It changes only when another
@@ -258,9 +261,26 @@ func (w *writer) run(batch []*writeReq) {
 		return
 	}
 	w.checkForeign(tx)
+	w.chainLocked = false
 	if w.d.shared {
 		// Another node may have appended since this one's last commit.
 		w.head = auditHead{}
+	}
+	if w.st.auditLock != nil {
+		// The audit chain's lock comes first, before any row's, so that
+		// transactions of different nodes that append events take their
+		// locks in one order and cannot deadlock (ADR 13). Operations
+		// that append lock rows before they append, and a batch may hold
+		// other operations' row locks, so taking it at the append is too
+		// late.
+		if _, err := tx.StmtContext(txCtx, w.st.auditLock).ExecContext(txCtx); err != nil {
+			_ = tx.Rollback()
+			for _, r := range batch {
+				r.err = fmt.Errorf("lock the audit chain: %w", err)
+			}
+			return
+		}
+		w.chainLocked = true
 	}
 	w.txHead = w.head
 	for i, r := range batch {
