@@ -563,3 +563,31 @@ func TestPostgresNoAuditDeadlock(t *testing.T) {
 		t.Errorf("the server found %d deadlocks", deadlocks)
 	}
 }
+
+// TestPostgresCommitLost: a write whose COMMIT got no answer (the
+// connection dropped) may have been stored or not, and its error says
+// so rather than read as a plain failure.
+func TestPostgresCommitLost(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.NewDatabase(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newStallProxy(t, u.Host)
+	u.Host = proxy.ln.Addr().String()
+	db := openPostgres(t, u.String())
+	err = db.wr.do(ctx, true, func(ctx context.Context, tx querier) error {
+		if err := insertGrant(db, "lost")(ctx, tx); err != nil {
+			return err
+		}
+		proxy.resume() // the connection drops before COMMIT
+		return nil
+	})
+	if !errors.Is(err, errOutcomeUnknown) {
+		t.Fatalf("err = %v, want errOutcomeUnknown", err)
+	}
+	if !strings.Contains(err.Error(), "may or may not") {
+		t.Errorf("err = %q does not say the write may or may not be stored", err)
+	}
+}

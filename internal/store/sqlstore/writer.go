@@ -14,6 +14,10 @@ import (
 // errClosed is returned by writes attempted after Close.
 var errClosed = errors.New("sqlstore: database closed")
 
+// errOutcomeUnknown marks the error of a write whose COMMIT got no
+// answer: it may or may not have been stored.
+var errOutcomeUnknown = errors.New("outcome unknown, the write may or may not be stored")
+
 // maxBatch caps how many operations share one transaction, which bounds
 // the wait of the first of them.
 const maxBatch = 128
@@ -308,6 +312,13 @@ func (w *writer) run(batch []*writeReq) {
 	}
 	if err := tx.Commit(); err != nil {
 		w.head, w.txHead = auditHead{}, auditHead{}
+		// A COMMIT that failed otherwise than by the server's refusal
+		// (a clash) may have been carried out before the connection
+		// dropped: the error says the outcome is unknown, so that no
+		// caller reads it as "nothing was written".
+		if !w.transient(err) && !errors.Is(err, sql.ErrTxDone) {
+			err = fmt.Errorf("%w: %w", errOutcomeUnknown, err)
+		}
 		for _, r := range batch {
 			if r.err == nil {
 				r.err = fmt.Errorf("commit: %w", err)
