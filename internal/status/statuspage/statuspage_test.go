@@ -572,6 +572,24 @@ func TestFeed(t *testing.T) {
 	}
 }
 
+// TestEmptyFeedUpdated: a feed without entries gives the start of the
+// data as its updated, so it stays the same from one summary to the
+// next while nothing changes (RFC 4287 section 4.1.1).
+func TestEmptyFeedUpdated(t *testing.T) {
+	var got []string
+	for _, gen := range []time.Time{now, now.Add(10 * time.Second)} {
+		src := &fakeSource{summary: &status.Summary{Version: 1, GeneratedAt: gen, DataFrom: at(1, 8, 0), Node: "oslo-1", Overall: status.Operational}}
+		f := parseFeed(t, get(t, server(t, src).URL+"/status/feed.atom?lang=en").body)
+		if len(f.Entries) != 0 {
+			t.Fatalf("%d entries, want none", len(f.Entries))
+		}
+		got = append(got, f.Updated)
+	}
+	if want := atomTime(at(1, 8, 0)); got[0] != want || got[1] != want {
+		t.Errorf("empty feed updated %v, want %s each time", got, want)
+	}
+}
+
 func TestEntryIDWithoutBaseURL(t *testing.T) {
 	inc := fixture().incidents["inc-0001"]
 	a, b := entryID("", inc), entryID("", inc)
