@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -322,18 +323,21 @@ func listIncidents(ctx context.Context, svc *status.Service, w io.Writer) error 
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCOMPONENT\tSEVERITY\tSTATUS\tSTARTED\tDURATION\tPEOPLE\tFAILED\tRCA")
-	for _, in := range append(sum.Open, sum.Recent...) {
+	fmt.Fprintln(tw, "ID\tCOMPONENTS\tSEVERITY\tSTATUS\tSTARTED\tDURATION\tPEOPLE\tFAILED\tRCA")
+	// The summary is shared: its slices are read, never appended to.
+	for _, in := range slices.Concat(sum.Open, sum.Recent) {
 		rca := "-"
 		switch {
+		case in.RCAPublishedAt != nil && in.RCAOnTime:
+			rca = "published on time " + in.RCAPublishedAt.Format(time.RFC3339)
 		case in.RCAPublishedAt != nil:
-			rca = "published"
+			rca = "published LATE " + in.RCAPublishedAt.Format(time.RFC3339) + ", due " + in.RCADueAt.Format(time.RFC3339)
 		case in.RCAOverdue:
 			rca = "OVERDUE since " + in.RCADueAt.Format(time.RFC3339)
 		case in.RCADueAt != nil:
 			rca = "due " + in.RCADueAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", in.ID, in.Component, in.Severity, in.Status,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", in.ID, strings.Join(in.Components, ","), in.Severity, in.Status,
 			in.StartedAt.Format(time.RFC3339), time.Duration(in.DurationSeconds)*time.Second, in.PeopleAffected, in.FailedAttempts, rca)
 	}
 	return tw.Flush()

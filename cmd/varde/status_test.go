@@ -470,3 +470,64 @@ func TestStatusRCANamesTheBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusIncidentsList: varde status incidents names every component
+// an incident affected and says whether its root-cause analysis came on
+// time, came late, is overdue or is still due.
+func TestStatusIncidentsList(t *testing.T) {
+	ctx := context.Background()
+	cfgPath := adminConfig(t)
+	cfg, err := config.Load(cfgPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := app.OpenStore(ctx, cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now().UTC().Truncate(time.Second)
+	resolved := func(id string, comps []string, resolvedAgo time.Duration, rcaAfter time.Duration) time.Time {
+		t.Helper()
+		in := &store.Incident{ID: id, Component: comps[0], Components: comps, Severity: store.SeverityDown,
+			StartedAt: now.Add(-resolvedAgo - time.Hour), OpenedAt: now.Add(-resolvedAgo - 50*time.Minute)}
+		if err := st.OpenIncident(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		in.RecoveredAt, in.ResolvedAt = now.Add(-resolvedAgo-5*time.Minute), now.Add(-resolvedAgo)
+		if rcaAfter > 0 {
+			in.RCA, in.RCAPublishedAt = "A certificate expired.", in.ResolvedAt.Add(rcaAfter)
+		}
+		if err := st.UpdateIncident(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		return in.ResolvedAt.Add(status.RCADeadline)
+	}
+	resolved("on-time", []string{"bankid", "minid"}, 10*24*time.Hour, 24*time.Hour)
+	lateDue := resolved("late", []string{"buypass"}, 20*24*time.Hour, 100*time.Hour)
+	overdueDue := resolved("overdue", []string{"commfides"}, 5*24*time.Hour, 0)
+	dueAt := resolved("due", []string{"store"}, time.Hour, 0)
+
+	out, err := runCmd(t, "status", "incidents", "--config", cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			rows[f[0]] = l
+		}
+	}
+	for id, want := range map[string][]string{
+		"on-time": {" bankid,minid ", "published on time "},
+		"late":    {" buypass ", "published LATE ", "due " + lateDue.Format(time.RFC3339)},
+		"overdue": {" commfides ", "OVERDUE since " + overdueDue.Format(time.RFC3339)},
+		"due":     {" store ", "due " + dueAt.Format(time.RFC3339)},
+	} {
+		for _, w := range want {
+			if !strings.Contains(rows[id], w) {
+				t.Errorf("incident %s: row %q lacks %q", id, rows[id], w)
+			}
+		}
+	}
+}

@@ -129,6 +129,11 @@ type Summary struct {
 	// Version is the API version (1).
 	Version     int       `json:"version"`
 	GeneratedAt time.Time `json:"generated_at"`
+	// DataFrom is the time of the oldest health record in the store, as
+	// in Report.DataFrom; absent when there is none. A feed with no
+	// entries gives it as its updated, since nothing it shows has
+	// changed since.
+	DataFrom time.Time `json:"data_from,omitzero"`
 	// Node is the node whose view this is.
 	Node string `json:"node"`
 	// Overall is the worst state of any component (maintenance counts as

@@ -254,6 +254,11 @@ func (s *Service) Summary(ctx context.Context) (*Summary, error) {
 func (s *Service) summarize(ctx context.Context) (*Summary, error) {
 	now := s.now()
 	sum := &Summary{Version: 1, GeneratedAt: now, Node: s.Node, Overall: Operational}
+	since, err := s.dataFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sum.DataFrom = since
 	maint, err := s.Store.ListMaintenance(ctx, now.Add(-recentWindow), time.Time{})
 	if err != nil {
 		return nil, fmt.Errorf("list maintenance: %w", err)

@@ -463,6 +463,9 @@ func TestSummaryHistory(t *testing.T) {
 	if *bank.Percent != 80 {
 		t.Errorf("90-day percent = %v, want 80", *bank.Percent)
 	}
+	if want := time.Date(2026, 11, 2, 23, 59, 50, 0, time.UTC); !sum.DataFrom.Equal(want) { // a round probes 5 s after it starts
+		t.Errorf("data from %v, want the first probe's %v", sum.DataFrom, want)
+	}
 }
 
 // TestRecordedMatchesMonitor: a tool beside the nodes reads the same

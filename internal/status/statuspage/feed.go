@@ -168,7 +168,16 @@ func (v *viewer) feed(s *status.Summary, baseURL string, fl feedLinks) ([]byte, 
 			Content:   atomText{Type: "text", Body: v.entryText(iv)},
 		})
 	}
-	if latest.IsZero() {
+	// A feed with no entries last changed when its last entry left it,
+	// which the summary no longer tells; it gives the start of the data,
+	// which does not move while nothing happens, rather than now (RFC
+	// 4287 section 4.1.1: updated is the most recent significant
+	// change). Only a store without any health record falls back to now.
+	switch {
+	case !latest.IsZero():
+	case !s.DataFrom.IsZero():
+		latest = s.DataFrom
+	default:
 		latest = s.GeneratedAt
 	}
 	f.Updated = atomTime(latest)

@@ -327,6 +327,8 @@ func TestReportPage(t *testing.T) {
 		"<th scope=\"row\">All parts</th><td>99.62\u00a0%</td><td>4</td>",
 		`<td>none</td>`, `none due`,
 		`href="/status/reports?quarter=2026-Q4" aria-current="page"`,
+		// The total's people affected is person-incidents.
+		"People affected is added up over the incidents: someone hit by two incidents is counted twice.",
 	} {
 		if !strings.Contains(res.body, w) {
 			t.Errorf("report lacks %q", w)
@@ -334,11 +336,11 @@ func TestReportPage(t *testing.T) {
 	}
 
 	res = get(t, srv.URL+"/status/reports?lang=nb&from=2026-07-01&to=2026-08-01")
-	if res.code != 200 || !strings.Contains(res.body, "Robusthetsrapport 2026-07-01 – 2026-08-01") || !strings.Contains(res.body, "99,62\u00a0%") {
+	if res.code != 200 || !strings.Contains(res.body, "Robusthetsrapport 2026-07-01 – 2026-08-01") || !strings.Contains(res.body, "99,62\u00a0%") || !strings.Contains(res.body, "den som ble rammet av to hendelser, telles to ganger") {
 		t.Errorf("nb report: %d", res.code)
 	}
 	res = get(t, srv.URL+"/status/reports?lang=da&from=2026-07-01&to=2026-08-01")
-	for _, w := range []string{"<h1>Robusthedsrapport 2026-07-01 – 2026-08-01</h1>", "<td>99,62\u00a0%</td>", "<td>102,5 min.</td><td>12.388</td>", "Passkey 99,93\u00a0%; BankID 99,62\u00a0%"} {
+	for _, w := range []string{"<h1>Robusthedsrapport 2026-07-01 – 2026-08-01</h1>", "<td>99,62\u00a0%</td>", "<td>102,5 min.</td><td>12.388</td>", "Passkey 99,93\u00a0%; BankID 99,62\u00a0%", "den, der blev ramt af to hændelser, tælles to gange"} {
 		if res.code != 200 || !strings.Contains(res.body, w) {
 			t.Errorf("da report: %d, lacks %q", res.code, w)
 		}
@@ -569,6 +571,24 @@ func TestFeed(t *testing.T) {
 	nb := parseFeed(t, get(t, srv.URL+"/status/feed.atom?lang=nb").body)
 	if nb.ID != f.ID || nb.Entries[0].ID != f.Entries[0].ID || nb.Entries[0].Title != "Innlogging med BankID virker ikke" {
 		t.Errorf("nb feed: %+v", nb.Entries[0])
+	}
+}
+
+// TestEmptyFeedUpdated: a feed without entries gives the start of the
+// data as its updated, so it stays the same from one summary to the
+// next while nothing changes (RFC 4287 section 4.1.1).
+func TestEmptyFeedUpdated(t *testing.T) {
+	var got []string
+	for _, gen := range []time.Time{now, now.Add(10 * time.Second)} {
+		src := &fakeSource{summary: &status.Summary{Version: 1, GeneratedAt: gen, DataFrom: at(1, 8, 0), Node: "oslo-1", Overall: status.Operational}}
+		f := parseFeed(t, get(t, server(t, src).URL+"/status/feed.atom?lang=en").body)
+		if len(f.Entries) != 0 {
+			t.Fatalf("%d entries, want none", len(f.Entries))
+		}
+		got = append(got, f.Updated)
+	}
+	if want := atomTime(at(1, 8, 0)); got[0] != want || got[1] != want {
+		t.Errorf("empty feed updated %v, want %s each time", got, want)
 	}
 }
 
