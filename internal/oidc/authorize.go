@@ -480,10 +480,34 @@ func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
 	p.issueCode(w, r, ep, c, req, sess, true)
 }
 
-// cancel ends a login the person chose not to finish: the client gets
-// error=access_denied (OIDC Core §3.1.2.6) at its verified redirect URI.
+// cancelPage (GET PathCancel?req=ID) asks the person whether to stop
+// the login, and changes nothing: a link in a mail, a prefetch or a
+// leaked URL cannot end someone's login. Its form posts to cancel.
+func (p *Provider) cancelPage(w http.ResponseWriter, r *http.Request) {
+	req, c, ok := p.loginInProgress(w, r, "cancel")
+	if !ok {
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	p.render(w, r, http.StatusOK, "cancel", req.UILocales, struct{ ClientName, Action string }{
+		ClientName: c.Name, Action: PathCancel + "?" + url.Values{"req": {req.ID}}.Encode(),
+	})
+}
+
+// crossOrigin refuses a browser's request sent from another site
+// (Sec-Fetch-Site, or Origin against Host, as net/http checks them).
+var crossOrigin = http.NewCrossOriginProtection()
+
+// cancel (POST PathCancel?req=ID, from Varde's own pages) ends a login
+// the person chose not to finish: the client gets error=access_denied
+// (OIDC Core §3.1.2.6) at its verified redirect URI. A post another site
+// made the browser send is refused, and the login goes on.
 func (p *Provider) cancel(w http.ResponseWriter, r *http.Request) {
 	const ep = "cancel"
+	if err := crossOrigin.Check(r); err != nil {
+		p.errorPage(w, r, ep, pageBadRequest, http.StatusForbidden, oauth2.InvalidRequest("cancel was posted from another site"))
+		return
+	}
 	req, c, ok := p.loginInProgress(w, r, ep)
 	if !ok {
 		return
