@@ -607,12 +607,9 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 	if degraded {
 		ev.Details["degraded"] = "true"
 	}
+	// The session lists no client yet: Continue lists the one the login
+	// is for when it makes its code, in the same write, and only then.
 	s := &store.Session{PersonID: personID, Provider: res.Provider, Level: res.Level.String(), AMR: res.AMR, AuthTime: authTime, Degraded: degraded}
-	if a.client != nil {
-		// The login is for this client, which Continue gives a code at
-		// once: the session lists it from the start, one write fewer.
-		s.Clients = []string{a.client.ID}
-	}
 	if a.req != nil && b.Continue == nil {
 		b.fail(ctx, ev, ReasonSessionError)
 		return "", errors.New("broker: Continue is not set")

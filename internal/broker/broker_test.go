@@ -434,6 +434,12 @@ func TestFinishStartsASessionAtTheLevelReached(t *testing.T) {
 	if s.PersonID != "p1" || s.Level != "high" || s.Provider != "strong" || !s.AuthTime.Equal(f.now) {
 		t.Errorf("session = %+v", s)
 	}
+	// Continue made no code here: the session does not list the client,
+	// which is not told of its end (Back-Channel Logout §2.7). Continue
+	// lists it when it makes the code.
+	if len(s.Clients) != 0 {
+		t.Errorf("session lists %v, which got no code from it", s.Clients)
+	}
 	ev := f.events(t)
 	if len(ev) != 1 || ev[0].Result != store.ResultSuccess || ev[0].ClientID != "bank" || ev[0].Level != "high" {
 		t.Errorf("audit = %+v", ev)

@@ -365,20 +365,30 @@ func (a *ClientAuthenticator) privateKeyJWT(ctx context.Context, typ, raw, formI
 	if err != nil {
 		return nil, err
 	}
-	if err := a.verifySignature(ctx, c, p); err != nil {
+	// The claims are checked unverified first, so an assertion that is
+	// expired, for another audience or without a jti is refused before
+	// its signature is checked and before any fetch of the client's
+	// jwks_uri: knowing a client_id is not enough to make the node fetch.
+	if _, err := a.checkClaims(c, &p.claims); err != nil {
 		return nil, err
 	}
-	exp, err := a.checkClaims(c, &p.claims)
+	claims, err := a.verifySignature(ctx, c, p)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.checkHorizon(&p.claims, exp); err != nil {
+	// Checked again from the verified payload, with the time now: a
+	// jwks_uri fetch may have taken a while.
+	exp, err := a.checkClaims(c, claims)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.checkHorizon(claims, exp); err != nil {
 		return nil, err
 	}
 	// OpenID Connect Core §9: the jti is used once. Record remembers it,
 	// after the signature check, so forged assertions cannot burn jti
 	// values.
-	return &ClientAuthentication{Client: c, jtiKey: "jti:" + c.ID + ":" + p.claims.ID,
+	return &ClientAuthentication{Client: c, jtiKey: "jti:" + c.ID + ":" + claims.ID,
 		jtiExpires: exp.Add(orDefault(a.Leeway, DefaultLeeway))}, nil
 }
 
@@ -489,24 +499,24 @@ func (a *ClientAuthenticator) checkHorizon(c *assertionClaims, exp time.Time) er
 
 // verifySignature checks the assertion against the client's registered
 // keys only: its inline JWKS or its jwks_uri.
-func (a *ClientAuthenticator) verifySignature(ctx context.Context, c *store.Client, p *parsedAssertion) error {
+func (a *ClientAuthenticator) verifySignature(ctx context.Context, c *store.Client, p *parsedAssertion) (*assertionClaims, error) {
 	for _, refetch := range []bool{false, true} {
 		set, err := a.clientKeys(ctx, c, refetch)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		candidates := usableKeys(set, p.kid, p.alg)
 		if len(candidates) > MaxKeysWithoutKid {
 			if p.kid == "" {
-				return InvalidClient("client assertion has no kid, and %d of the client's keys could have made it: name the key in the kid header (at most %d are tried without one)",
+				return nil, InvalidClient("client assertion has no kid, and %d of the client's keys could have made it: name the key in the kid header (at most %d are tried without one)",
 					len(candidates), MaxKeysWithoutKid)
 			}
-			return InvalidClient("client assertion's kid %q names %d of the client's keys; at most %d are tried", p.kid, len(candidates), MaxKeysWithoutKid)
+			return nil, InvalidClient("client assertion's kid %q names %d of the client's keys; at most %d are tried", p.kid, len(candidates), MaxKeysWithoutKid)
 		}
 		for i := range candidates {
 			var claims assertionClaims
 			if err := p.token.Claims(candidates[i].Key, &claims); err == nil {
-				return nil
+				return &claims, nil
 			}
 		}
 		// Refetch only when the set has no key that could have made the
@@ -518,7 +528,7 @@ func (a *ClientAuthenticator) verifySignature(ctx context.Context, c *store.Clie
 			break
 		}
 	}
-	return InvalidClient("client assertion signature is invalid")
+	return nil, InvalidClient("client assertion signature is invalid")
 }
 
 // usableKeys are the public signing keys that can check a signature

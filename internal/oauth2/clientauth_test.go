@@ -485,6 +485,40 @@ func TestClientSecretBasic(t *testing.T) {
 // fetched are used, and the jwks_uri is tried again at most every
 // JWKSRefetch, not on every request: each try can take the whole HTTP
 // timeout, which every token request of the client would wait out.
+// TestJWKSURINotFetchedForBadClaims: an assertion whose claims already
+// fail (expired, for another audience, without jti, of another issuer
+// than its sub) is refused before its signature is checked, so one with
+// an unknown kid makes the node fetch no jwks_uri: knowing a client_id
+// does not let anyone make it fetch.
+func TestJWKSURINotFetchedForBadClaims(t *testing.T) {
+	f := newFixture(t)
+	stranger := newECKey(t, "unknown-kid")
+	now := f.clock.Now()
+	expired := claimsFor("jwt-uri", now.Add(-time.Hour))
+	otherAud := claimsFor("jwt-uri", now)
+	otherAud.Audience = jwt.Audience{"https://elsewhere.example"}
+	noJTI := claimsFor("jwt-uri", now)
+	noJTI.ID = ""
+	otherSub := claimsFor("jwt-uri", now)
+	otherSub.Subject = "someone"
+	for _, c := range []jwt.Claims{expired, otherAud, noJTI, otherSub} {
+		_, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, stranger, c))))
+		if err == nil || AsError(err).Code != CodeInvalidClient {
+			t.Fatalf("err = %v, want invalid_client", err)
+		}
+	}
+	if n := f.fetches.Load(); n != 0 {
+		t.Fatalf("fetches = %d, want 0: the claims alone refuse these", n)
+	}
+	// The same key with good claims is checked against the jwks_uri.
+	if _, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, stranger, claimsFor("jwt-uri", now))))); err == nil {
+		t.Fatal("unknown key accepted")
+	}
+	if n := f.fetches.Load(); n == 0 {
+		t.Fatal("a well-formed assertion was not checked against the jwks_uri")
+	}
+}
+
 func TestJWKSURIDown(t *testing.T) {
 	f := newFixture(t)
 	auth := func() error {
@@ -613,7 +647,7 @@ func FuzzClientAssertion(f *testing.F) {
 			return
 		}
 		_, _ = a.checkClaims(c, &p.claims)
-		if err := a.verifySignature(context.Background(), c, p); err == nil {
+		if _, err := a.verifySignature(context.Background(), c, p); err == nil {
 			t.Fatalf("verified an assertion the client never signed: %q", raw)
 		}
 	})

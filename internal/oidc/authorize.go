@@ -480,10 +480,34 @@ func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
 	p.issueCode(w, r, ep, c, req, sess, true)
 }
 
-// cancel ends a login the person chose not to finish: the client gets
-// error=access_denied (OIDC Core §3.1.2.6) at its verified redirect URI.
+// cancelPage (GET PathCancel?req=ID) asks the person whether to stop
+// the login, and changes nothing: a link in a mail, a prefetch or a
+// leaked URL cannot end someone's login. Its form posts to cancel.
+func (p *Provider) cancelPage(w http.ResponseWriter, r *http.Request) {
+	req, c, ok := p.loginInProgress(w, r, "cancel")
+	if !ok {
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	p.render(w, r, http.StatusOK, "cancel", req.UILocales, struct{ ClientName, Action string }{
+		ClientName: c.Name, Action: PathCancel + "?" + url.Values{"req": {req.ID}}.Encode(),
+	})
+}
+
+// crossOrigin refuses a browser's request sent from another site
+// (Sec-Fetch-Site, or Origin against Host, as net/http checks them).
+var crossOrigin = http.NewCrossOriginProtection()
+
+// cancel (POST PathCancel?req=ID, from Varde's own pages) ends a login
+// the person chose not to finish: the client gets error=access_denied
+// (OIDC Core §3.1.2.6) at its verified redirect URI. A post another site
+// made the browser send is refused, and the login goes on.
 func (p *Provider) cancel(w http.ResponseWriter, r *http.Request) {
 	const ep = "cancel"
+	if err := crossOrigin.Check(r); err != nil {
+		p.errorPage(w, r, ep, pageBadRequest, http.StatusForbidden, oauth2.InvalidRequest("cancel was posted from another site"))
+		return
+	}
 	req, c, ok := p.loginInProgress(w, r, ep)
 	if !ok {
 		return
@@ -570,8 +594,10 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ep string, 
 // returns where the browser goes: the client's redirect URI with the
 // code, state and iss.
 //
-// sess is not stored yet: Continue calls save exactly once, to store it
-// together with the consent event when the login ends at the client now
+// sess is not stored yet, and lists the clients of the session it
+// continues, if any, not c: Continue calls save exactly once, to store
+// it listing c, together with the consent event, when the login ends at
+// the client now
 // (one atomic write, so the person waits for one commit), or with no
 // event when it does not. The code is made first, and handed out only
 // once save has succeeded: a code that cannot be made (the request was
@@ -586,21 +612,6 @@ func (p *Provider) Continue(ctx context.Context, c *store.Client, req *store.Aut
 	save func(events ...*store.AuditEvent) error) (string, error) {
 	resume := PathResume + "?" + url.Values{"req": {req.ID}}.Encode()
 	direct := !(req.Pushed && !req.Used) && p.satisfies(c, sess, req, true)
-	if direct && !slices.Contains(sess.Clients, c.ID) {
-		// The broker lists the client in the new session; one that does
-		// not goes the resume page's way, which lists it with the code.
-		if err := save(); err != nil {
-			return "", err
-		}
-		target, err := p.authorized(ctx, c, req, sess, true)
-		if err != nil {
-			if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errRedirectGone) && !errors.Is(err, errSessionEnded) {
-				p.Log.WarnContext(ctx, "continue login", "err", err)
-			}
-			return resume, nil
-		}
-		return target, nil
-	}
 	var target, code string
 	if direct {
 		target, direct = redirectFor(c, req.RedirectURI)
@@ -616,6 +627,14 @@ func (p *Provider) Continue(ctx context.Context, c *store.Client, req *store.Aut
 	}
 	var events []*store.AuditEvent
 	if direct {
+		// The session lists the client once a code for it exists, in the
+		// same write, so that it is told when the session ends
+		// (Back-Channel Logout §2.7). Without a code it is not listed, and
+		// not told of a session it got nothing from; the resume page
+		// lists it with the code it makes.
+		if !slices.Contains(sess.Clients, c.ID) {
+			sess.Clients = append(slices.Clone(sess.Clients), c.ID)
+		}
 		if e := p.auditWith(ctx, consentEvent(c, sess)); e != nil {
 			events = append(events, e)
 		}

@@ -542,10 +542,6 @@ func TestContinue(t *testing.T) {
 	continueLogin := func(c *store.Client, req *store.AuthRequest, sess *store.Session) string {
 		t.Helper()
 		saved = nil
-		if sess.Clients == nil {
-			// As the broker makes it: listing the client it logs in for.
-			sess.Clients = []string{c.ID}
-		}
 		next, err := h.p.Continue(ctx, c, req, sess, func(events ...*store.AuditEvent) error {
 			saved = append(saved, events)
 			return h.db.CreateSession(ctx, sess, events...)
@@ -590,19 +586,29 @@ func TestContinue(t *testing.T) {
 		t.Errorf("Continue on a used request = %q, want %q", again, resume(req))
 	}
 	noEvents("used request")
+	// The session stored for it does not list the client, which got
+	// nothing from it and is not told when it ends.
+	usedSess := newSession("substantial")
+	if again := continueLogin(c, req, usedSess); again != resume(req) {
+		t.Errorf("Continue on a used request = %q, want %q", again, resume(req))
+	}
+	if got, _ := h.db.GetSession(ctx, usedSess.ID, h.clock.Now()); got == nil || slices.Contains(got.Clients, taxID) {
+		t.Errorf("a session that gave no code lists the client: %+v", got)
+	}
 	if n := len(h.auditEvents("consent")); n != consentsBefore+1 {
 		t.Errorf("%d consent events after a Continue on a used request, want %d (no code went out)", n, consentsBefore+1)
 	}
 
-	// A session that does not list the client still gets the code; the
-	// client is listed, with the consent, once the code exists.
+	// A session that continues one listing another client gets the
+	// code; this client is listed beside it, with the consent, once the
+	// code exists.
 	req, c = pending()
 	unlisted := newSession("substantial")
-	unlisted.Clients = []string{}
+	unlisted.Clients = []string{publicID}
 	if got := continueLogin(c, req, unlisted); !strings.HasPrefix(got, taxCB+"?") {
 		t.Errorf("Continue with a session not listing the client = %q, want the redirect URI with a code", got)
 	}
-	if got, _ := h.db.GetSession(ctx, unlisted.ID, h.clock.Now()); got == nil || !slices.Contains(got.Clients, taxID) {
+	if got, _ := h.db.GetSession(ctx, unlisted.ID, h.clock.Now()); got == nil || !slices.Contains(got.Clients, taxID) || !slices.Contains(got.Clients, publicID) {
 		t.Errorf("the session does not list the client it gave a code to: %+v", got)
 	}
 	if n := len(h.auditEvents("consent")); n != consentsBefore+2 {
@@ -624,18 +630,23 @@ func TestContinue(t *testing.T) {
 		t.Errorf("Continue with the redirect URI gone = %q, want %q", got, resume(req))
 	}
 	noEvents("redirect URI gone")
+	if got, _ := h.db.GetSession(ctx, fmt.Sprintf("s-continue-%d", sessions), h.clock.Now()); got == nil || slices.Contains(got.Clients, taxID) {
+		t.Errorf("a session that gave no code lists the client: %+v", got)
+	}
 	if _, err := h.db.GetAuthRequest(ctx, req.ID, h.clock.Now()); err != nil {
 		t.Errorf("the request was used although no code could go out: %v", err)
 	}
 
-	// The session cannot be stored: Continue says so and issues nothing.
+	// The session cannot be stored: Continue says so and hands out
+	// nothing; the code it made first is seen by nobody and expires.
 	req, c = pending()
 	broken := errors.New("store down")
-	if _, err := h.p.Continue(ctx, c, req, newSession("substantial"), func(...*store.AuditEvent) error { return broken }); !errors.Is(err, broken) {
-		t.Errorf("Continue with a failing save: err = %v, want %v", err, broken)
+	consentsBefore = len(h.auditEvents("consent"))
+	if next, err := h.p.Continue(ctx, c, req, newSession("substantial"), func(...*store.AuditEvent) error { return broken }); !errors.Is(err, broken) || next != "" {
+		t.Errorf("Continue with a failing save = %q, %v; want no URL and %v", next, err, broken)
 	}
-	if _, err := h.db.GetAuthRequest(ctx, req.ID, h.clock.Now()); err != nil {
-		t.Errorf("the request was used although the session was not stored: %v", err)
+	if n := len(h.auditEvents("consent")); n != consentsBefore {
+		t.Errorf("%d consent events after a failing save, want %d", n, consentsBefore)
 	}
 
 	// A pushed request that never went through /authorize.

@@ -2,7 +2,11 @@ package oidc
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -29,7 +33,7 @@ func TestCancelSendsAccessDenied(t *testing.T) {
 	h := newHarness(t)
 	b := h.browser()
 	id := pendingLogin(t, h, b, "st-cancel")
-	resp, _ := b.get(h.issuer + PathCancel + "?req=" + id)
+	resp, _ := b.post(h.issuer+PathCancel+"?req="+id, nil)
 	q := h.callback(resp, taxCB)
 	if q.Get("error") != "access_denied" || q.Get("state") != "st-cancel" || q.Get("code") != "" {
 		t.Errorf("callback = %v", q)
@@ -40,8 +44,59 @@ func TestCancelSendsAccessDenied(t *testing.T) {
 	if resp, _ := b.get(h.issuer + PathResume + "?req=" + id); resp.StatusCode != 400 {
 		t.Errorf("resume after cancel: %d, want 400", resp.StatusCode)
 	}
-	if resp, _ := b.get(h.issuer + PathCancel + "?req=" + id); resp.StatusCode != 400 {
+	if resp, _ := b.post(h.issuer+PathCancel+"?req="+id, nil); resp.StatusCode != 400 {
 		t.Errorf("second cancel: %d, want 400", resp.StatusCode)
+	}
+}
+
+// TestCancelOnlyByPostFromVarde: opening the cancel URL (a link in a
+// mail, a prefetch) shows a page asking, with a form that posts, and
+// ends nothing; a post another site made the browser send is refused.
+// Only the post from Varde's own page ends the login.
+func TestCancelOnlyByPostFromVarde(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	id := pendingLogin(t, h, b, "st-cancel")
+	u := h.issuer + PathCancel + "?req=" + url.QueryEscape(id)
+	stillWaiting := func(what string) {
+		t.Helper()
+		if _, err := h.db.GetAuthRequest(context.Background(), id, h.clock.Now()); err != nil {
+			t.Fatalf("%s ended the login: %v", what, err)
+		}
+		if ev := h.auditEvents("authentication"); len(ev) != 0 {
+			t.Fatalf("%s: audit = %+v", what, ev)
+		}
+	}
+	if resp, _ := b.get(u); resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" {
+		t.Errorf("GET cancel: %d, Location %q; want the page asking", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	stillWaiting("GET")
+	r, err := http.NewRequest(http.MethodPost, u, strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Sec-Fetch-Site", "cross-site")
+	r.Header.Set("Origin", "https://attacker.example")
+	resp, err := b.c.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site POST cancel: %d, want 403", resp.StatusCode)
+	}
+	stillWaiting("a cross-site POST")
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	r.Header.Set("Origin", h.issuer)
+	r.Body = io.NopCloser(strings.NewReader(""))
+	resp, err = b.c.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if q := h.callback(resp, taxCB); q.Get("error") != "access_denied" {
+		t.Errorf("same-origin POST cancel: %v", q)
 	}
 }
 

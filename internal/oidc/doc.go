@@ -15,10 +15,13 @@
 // It enforces the constraints it is handed (a client's allowed levels,
 // acr_values, max_age, prompt) but decides nothing about how people log
 // in: when a request needs a login it redirects to LoginURL, and the
-// broker calls Continue with the new session, which has it stored with
-// the consent event in one write and issues the code (GET
+// broker calls Continue with the new session, which has it stored,
+// listing the client, with the consent event in one write and issues the
+// code (GET
 // /authorize/resume does the same for a browser sent back, and explains
-// when the request can no longer continue). Client authentication, DPoP
+// when the request can no longer continue). A person ends a login with
+// POST /authorize/cancel from Varde's own pages; a GET of it only shows
+// the page with that form. Client authentication, DPoP
 // proofs and error encoding live in package oauth2, signing keys in
 // package keys.
 package oidc

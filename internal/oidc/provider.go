@@ -265,7 +265,8 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+PathAuthorize, p.endpoint("authorize", p.authorize))
 	mux.Handle("POST "+PathAuthorize, p.endpoint("authorize", p.authorize))
 	mux.Handle("GET "+PathResume, p.endpoint("resume", p.resume))
-	mux.Handle("GET "+PathCancel, p.endpoint("cancel", p.cancel))
+	mux.Handle("GET "+PathCancel, p.endpoint("cancel", p.cancelPage))
+	mux.Handle("POST "+PathCancel, p.endpoint("cancel", p.cancel))
 	p.handleFetch(mux, PathToken, "token", p.dpopNonce(p.token), http.MethodPost)
 	p.handleFetch(mux, PathRevocation, "revocation", p.revocation, http.MethodPost)
 	// Introspection is for resource servers, server to server, and takes

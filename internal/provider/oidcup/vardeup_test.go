@@ -36,6 +36,7 @@ type vardeUpstream struct {
 	issuer   string
 	db       *sqlstore.DB
 	sessions *session.Manager
+	mux      *http.ServeMux
 	fnr      string
 
 	mu     sync.Mutex
@@ -104,6 +105,7 @@ func newVardeUpstream(t *testing.T, v *varde, id string, clientKey jose.JSONWebK
 	}
 	op.Register(mux)
 	mux.HandleFunc("GET /login", u.login)
+	u.mux = mux
 	return u
 }
 
@@ -115,7 +117,12 @@ func (u *vardeUpstream) login(w http.ResponseWriter, r *http.Request) {
 	u.mu.Unlock()
 	req := r.URL.Query().Get("req")
 	if cancel {
-		http.Redirect(w, r, oidc.PathCancel+"?req="+url.QueryEscape(req), http.StatusSeeOther)
+		// The person presses Cancel: the login page's form posts to
+		// PathCancel.
+		c := r.Clone(r.Context())
+		c.Method, c.URL.Path, c.URL.RawQuery = http.MethodPost, oidc.PathCancel, url.Values{"req": {req}}.Encode()
+		c.Body = http.NoBody
+		u.mux.ServeHTTP(w, c)
 		return
 	}
 	s := &store.Session{PersonID: "p-kari", Provider: "passkey", Level: level, AMR: []string{"hwk", "user", "mfa"}, AuthTime: time.Now()}
