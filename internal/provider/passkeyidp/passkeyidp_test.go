@@ -1413,6 +1413,11 @@ func TestAccountChangesNeedStrongRecentLogin(t *testing.T) {
 	if r, m := thief.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, tcsrf); r.status != 200 {
 		t.Fatalf("add finish after a recovery login: %d %v", r.status, m)
 	}
+	// It does not log the owner out: a recovery code in the wrong hands
+	// must not.
+	if r := owner.get("/account"); r.status != http.StatusOK {
+		t.Fatalf("the owner's session after a passkey added with a recovery code: %d %q", r.status, r.location)
+	}
 	if r, m := h.browser("en").login(theirs, h.rp, "a1"); r.status != 200 {
 		t.Fatalf("login with the added passkey: %d %v", r.status, m)
 	}
@@ -1909,4 +1914,41 @@ func changeMethods(evs []*store.AuditEvent) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestAddedPasskeyEndsOtherSessions: a passkey added from a login at
+// ChangeLevel or higher is a new way in, as a linked eID is, and logs
+// the person out everywhere else; the account page's recent activity
+// says so. One added after a recovery-code login leaves the owner's
+// sessions alone (TestAccountChangesNeedStrongRecentLogin).
+func TestAddedPasskeyEndsOtherSessions(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.History = h.db
+	b := h.browser("en")
+	phone := newDevice(false)
+	b.enrol(phone, "", "fnr")
+	other := h.browser("en")
+	if r, m := other.login(phone, h.rp, ""); r.status != 200 {
+		t.Fatalf("second login: %d %v", r.status, m)
+	}
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("add begin: %d %v", r.status, begun)
+	}
+	id, body := h.create(t, newDevice(false), begun)
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status != http.StatusOK {
+		t.Fatalf("add finish: %d %v", r.status, m)
+	}
+	if r := other.get("/account"); r.status != http.StatusSeeOther || r.location != "/login" {
+		t.Fatalf("the other session after adding a passkey: %d %q", r.status, r.location)
+	}
+	page := b.get("/account?done=added")
+	if page.status != http.StatusOK {
+		t.Fatalf("the session that added the passkey: %d", page.status)
+	}
+	rows := activityRows(t, page.body)
+	if len(rows) < 2 || rows[0][1] != "You were logged out everywhere else" || rows[1][1] != "A passkey was added" {
+		t.Errorf("activity rows %q, want the logout above the added passkey", rows)
+	}
 }
