@@ -208,6 +208,10 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 				d.LinkWhyNot = "account.link.why.reauth"
 			case "level":
 				d.LinkWhyNot = "account.link.why.level"
+				if !anyReaches(person, keys, l.LinkLevel()) {
+					// Logging in again with a passkey would not help.
+					d.LinkWhyNot = "account.link.why.level.eid"
+				}
 			case "down":
 				d.LinkWhyNot = "account.link.why.down"
 			}
@@ -233,6 +237,15 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 	}
 	d.ShowActivity = p.History != nil
 	p.Pages.Render(w, r, status, "account", lang, d)
+}
+
+// anyReaches reports whether a login with one of keys, person's
+// passkeys, can reach want: a passkey added after a lower login (a
+// recovery code) is capped at that login's level (passkeyResult).
+func anyReaches(person *store.Person, keys []*store.Passkey, want assurance.Level) bool {
+	return slices.ContainsFunc(keys, func(k *store.Passkey) bool {
+		return passkeyResult(person, true, k.BackupEligible, k.MaxLevel, time.Time{}).Level >= want
+	})
 }
 
 // formatTime writes t in the server's time zone the way each language

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -1825,6 +1826,26 @@ func TestAccountSaysWhyNoLink(t *testing.T) {
 		}
 		if !strings.Contains(body, `id="link"`) || !strings.Contains(body, tt.want) {
 			t.Errorf("%s at %s in %s: page does not say %q", tt.why, tt.level, tt.lang, tt.want)
+		}
+	}
+	// A person whose passkeys are all capped below the level a link
+	// needs (added after a recovery-code login) is not sent back to log
+	// in with one: the page names what can reach it, an eID.
+	for _, lang := range []string{"en", "nb", "da"} {
+		b := h.browser(lang)
+		e := b.enrol(newDevice(false), "", "fnr")
+		h.p.Finisher = noLinks{finisher: h.fin, why: "level", level: assurance.Substantial}
+		level := h.p.Pages.T(lang, "account.level.substantial")
+		if body, want := b.get("/account").body, fmt.Sprintf(h.p.Pages.T(lang, "account.link.why.level"), level); !strings.Contains(body, html.EscapeString(want)) {
+			t.Errorf("%s: the page of a person whose passkey reaches the level does not say %q:\n%s", lang, want, body)
+		}
+		if _, err := h.db.Pools()["write"].Exec(`UPDATE passkeys SET max_level = 'low' WHERE person_id = ?`, e.person); err != nil {
+			t.Fatal(err)
+		}
+		body := b.get("/account").body
+		want := fmt.Sprintf(h.p.Pages.T(lang, "account.link.why.level.eid"), level)
+		if !strings.Contains(body, html.EscapeString(want)) {
+			t.Errorf("%s: the page of a person whose passkeys reach only low does not say %q:\n%s", lang, want, body)
 		}
 	}
 	// How recent a login must be is the code's, not written into the
