@@ -55,7 +55,8 @@ import (
 //     whoever finds a session left open on a shared computer could add
 //     their own eID to it and log in as its owner from then on. A link
 //     that added an identifier, or raised a linked one's level, logs the
-//     person out everywhere else (sessions_ended in its audit event).
+//     person out everywhere else: a "sessions_ended" event, as after a
+//     change of passkeys, and a count in the link's own event.
 //   - An identifier that belongs to another person is refused: joining
 //     two persons needs both persons' consent and an operator.
 //   - Every outcome is an audit event of type "link" with the provider,
@@ -515,18 +516,28 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 			raised = true
 		}
 	}
+	var ended *store.AuditEvent
 	if len(add) > 0 || raised {
 		// A new way in, or one that now reaches a higher level: whoever
 		// holds another session of the person, made under the old rule,
 		// is logged out, as when passkeys change (ADR 9).
 		// If the store cannot end them, the audit event says so rather
 		// than that there were none, for whoever looks into the link.
+		// The sessions ended are an event of their own too, after the
+		// link's, as after a change of passkeys, so the person's recent
+		// activity says they were logged out everywhere else.
 		n, err := b.Sessions.EndOthers(ctx, s)
 		if err != nil {
 			b.Log.ErrorContext(ctx, "link: end the person's other sessions", "err", err)
 			ev.Details["sessions_ended"] = "failed"
+			ended = &store.AuditEvent{Type: "sessions_ended", Result: store.ResultFailure, Reason: "internal",
+				PersonID: rec.PersonID, Details: map[string]string{"why": "ways_in_changed"}}
 		} else {
 			ev.Details["sessions_ended"] = strconv.Itoa(n)
+			if n > 0 {
+				ended = &store.AuditEvent{Type: "sessions_ended", Result: store.ResultSuccess, PersonID: rec.PersonID,
+					Details: map[string]string{"count": strconv.Itoa(n), "why": "ways_in_changed"}}
+			}
 		}
 	}
 	done := "alreadylinked"
@@ -536,7 +547,11 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 	case raised:
 		done = "raised"
 	}
-	return b.linked(ctx, ev, done), nil
+	next := b.linked(ctx, ev, done)
+	if ended != nil {
+		b.Audit.Record(ctx, ended)
+	}
+	return next, nil
 }
 
 // heldIdentifier is p's own record of id, with the level it was linked

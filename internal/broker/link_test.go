@@ -74,6 +74,16 @@ func finishIn(f *fixture, b browser, attempt string, res provider.Result) (strin
 	return f.b.Finish(httptest.NewRecorder(), b.req(http.MethodGet, "/upstream/callback", nil), attempt, res)
 }
 
+// lastEventOf is the newest audit event of type typ.
+func lastEventOf(t *testing.T, f *fixture, typ string) *store.AuditEvent {
+	t.Helper()
+	ev := f.eventsOf(t, typ)
+	if len(ev) == 0 {
+		t.Fatalf("no %s audit events", typ)
+	}
+	return ev[len(ev)-1]
+}
+
 func lastEvent(t *testing.T, f *fixture) *store.AuditEvent {
 	t.Helper()
 	ev := f.events(t)
@@ -343,8 +353,14 @@ func TestLinkEndsOtherSessions(t *testing.T) {
 	if err != nil || next != "/account?done=linked" {
 		t.Fatalf("link: %q, %v", next, err)
 	}
-	if ev := lastEvent(t, f); ev.Result != store.ResultSuccess || ev.Details["sessions_ended"] != "1" {
+	if ev := lastEventOf(t, f, "link"); ev.Result != store.ResultSuccess || ev.Details["sessions_ended"] != "1" {
 		t.Errorf("audit %+v, want one session ended", ev)
+	}
+	// The sessions ended are an event of their own, after the link's, as
+	// after a change of passkeys: the person's recent activity shows it.
+	if ev := lastEvent(t, f); ev.Type != "sessions_ended" || ev.Result != store.ResultSuccess || ev.PersonID != "p1" ||
+		ev.Details["count"] != "1" || ev.Details["why"] != "ways_in_changed" {
+		t.Errorf("last audit %+v, want one session ended", ev)
 	}
 	current := func(br browser) error {
 		_, err := f.b.Sessions.Current(br.req(http.MethodGet, "/account", nil))
@@ -369,8 +385,11 @@ func TestLinkEndsOtherSessions(t *testing.T) {
 	if next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), res); err != nil || next != "/account?done=linked" {
 		t.Fatalf("link: %q, %v", next, err)
 	}
-	if ev := lastEvent(t, f); ev.Result != store.ResultSuccess || ev.Details["sessions_ended"] != "failed" {
+	if ev := lastEventOf(t, f, "link"); ev.Result != store.ResultSuccess || ev.Details["sessions_ended"] != "failed" {
 		t.Errorf("audit %+v, want the end of the other sessions failed", ev)
+	}
+	if ev := lastEvent(t, f); ev.Type != "sessions_ended" || ev.Result != store.ResultFailure || ev.Reason != "internal" || ev.PersonID != "p1" {
+		t.Errorf("last audit %+v, want the end of the other sessions failed", ev)
 	}
 }
 
@@ -523,9 +542,12 @@ func TestRelinkFromAStrongerSessionRaisesTheLevel(t *testing.T) {
 	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=raised" {
 		t.Fatalf("relink: %q, %v", next, err)
 	}
-	if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultSuccess || ev.Details["raised_from"] != "substantial" ||
+	if ev := lastEventOf(t, f, "link"); ev.Result != store.ResultSuccess || ev.Details["raised_from"] != "substantial" ||
 		ev.Details["sessions_ended"] != "1" {
 		t.Errorf("audit = %+v, want raised_from substantial and one session ended", ev)
+	}
+	if ev := lastEvent(t, f); ev.Type != "sessions_ended" || ev.PersonID != "p3" || ev.Details["count"] != "1" {
+		t.Errorf("last audit = %+v, want one session ended", ev)
 	}
 	if _, err := f.b.Sessions.Current(other.req(http.MethodGet, "/account", nil)); !errors.Is(err, session.ErrNoSession) {
 		t.Errorf("the other session after the raise: %v, want it ended", err)

@@ -28,9 +28,13 @@ import (
 //
 // Changing the ways in takes more than a session. Adding a passkey takes
 // a recent login (ReauthAfter); removing one or replacing the recovery
-// codes a recent login at ChangeLevel or higher, and logs the person out
-// everywhere else. Otherwise a session left open on a shared computer,
-// or one recovery code in the wrong hands, could take the account over.
+// codes a recent login at ChangeLevel or higher. Otherwise a session
+// left open on a shared computer, or one recovery code in the wrong
+// hands, could take the account over. Every change made at ChangeLevel
+// or higher logs the person out everywhere else, an added passkey too,
+// as a linked eID does; a passkey added from a lower login (a recovery
+// code) does not, so that a recovery code in the wrong hands cannot log
+// the owner out.
 // A passkey is trusted at most at the level of the login that added it
 // (store.Passkey.MaxLevel): a person who lost their passkey can log in
 // with a recovery code and add a new one, as they must be able to, but
@@ -204,6 +208,10 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 				d.LinkWhyNot = "account.link.why.reauth"
 			case "level":
 				d.LinkWhyNot = "account.link.why.level"
+				if !anyReaches(person, keys, l.LinkLevel()) {
+					// Logging in again with a passkey would not help.
+					d.LinkWhyNot = "account.link.why.level.eid"
+				}
 			case "down":
 				d.LinkWhyNot = "account.link.why.down"
 			}
@@ -229,6 +237,15 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 	}
 	d.ShowActivity = p.History != nil
 	p.Pages.Render(w, r, status, "account", lang, d)
+}
+
+// anyReaches reports whether a login with one of keys, person's
+// passkeys, can reach want: a passkey added after a lower login (a
+// recovery code) is capped at that login's level (passkeyResult).
+func anyReaches(person *store.Person, keys []*store.Passkey, want assurance.Level) bool {
+	return slices.ContainsFunc(keys, func(k *store.Passkey) bool {
+		return passkeyResult(person, true, k.BackupEligible, k.MaxLevel, time.Time{}).Level >= want
+	})
 }
 
 // formatTime writes t in the server's time zone the way each language
@@ -364,6 +381,13 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	p.audit(ctx, &store.AuditEvent{Type: "passkey_added", Result: store.ResultSuccess, PersonID: person.ID, Level: reg.Passkey.MaxLevel,
 		Details: sessionDetails(s, map[string]string{"credential": credentialRef(reg.Passkey.CredentialID), "max_level": reg.Passkey.MaxLevel})})
+	// A new way in, added at ChangeLevel or higher, logs the person out
+	// everywhere else, as a linked eID does (ADR 9). One added at a lower
+	// level, after a recovery-code login, does not: a recovery code in
+	// the wrong hands must not log the owner out.
+	if _, change := p.may(s); change {
+		p.endOthers(r, s)
+	}
 	writeJSON(w, http.StatusOK, redirectReply{Redirect: "/account?" + url.Values{"done": {"added"}}.Encode()})
 }
 

@@ -58,6 +58,10 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 			v.What = t("account.activity.link", how)
 		case e.Type == "link" && e.Result == store.ResultSuccess && e.Details["raised_from"] != "":
 			v.What = t("account.activity.link.raised", how)
+		case e.Type == "link" && e.Result != store.ResultSuccess && linkRefusedByRule[e.Reason]:
+			// As for a change of passkeys: a link the person did not try
+			// is someone else at their account.
+			v.What, v.Refused = t("account.activity.link.refused", how), true
 		case e.Type == "person_created":
 			v.What = t("account.activity.created", how)
 		case e.Type == "profile_updated":
@@ -83,6 +87,14 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// linkRefusedByRule holds the reasons of a link refused for what the
+// session or the eID's answer was (too old, too weak, another person's
+// identifier), not for one the person cancelled or the eID being down.
+var linkRefusedByRule = map[string]bool{
+	"reauth": true, "session_level": true, "below_proofing": true, "insufficient_level": true,
+	"identifier_taken": true, "session_changed": true,
 }
 
 // serviceName is the relying party's name, or "" for none (an account

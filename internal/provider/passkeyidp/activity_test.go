@@ -295,3 +295,35 @@ func TestRaisedLinkIsShownToThePerson(t *testing.T) {
 		t.Errorf("activity rows %q, want the raise above the creation", rows)
 	}
 }
+
+// A link refused for what the session or the eID's answer was (a login
+// too old, another person's identifier) is shown to the person, as a
+// refused change of passkeys is: one they did not try is someone else at
+// their account. One they cancelled, or one the eID was down for, is
+// not.
+func TestRefusedLinkIsShownToThePerson(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	h.p.History = h.db
+	h.p.ProviderName = func(id, lang string) string {
+		return map[string]string{"bankid": "Demo BankID"}[id]
+	}
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	for _, ev := range []*store.AuditEvent{
+		{Type: "link", PersonID: e.person, Provider: "bankid", Result: store.ResultFailure, Reason: "cancelled"},
+		{Type: "link", PersonID: e.person, Provider: "bankid", Result: store.ResultFailure, Reason: "provider_down"},
+		{Type: "link", PersonID: e.person, Provider: "bankid", Level: "high", Result: store.ResultFailure, Reason: "identifier_taken"},
+		{Type: "link", PersonID: e.person, Provider: "bankid", Result: store.ResultFailure, Reason: "reauth"},
+	} {
+		ev.Time = h.now.Add(time.Minute)
+		if err := h.db.AppendAudit(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows := activityRows(t, b.get("/account").body)
+	want := "Adding Demo BankID as a way to log in was refused"
+	if len(rows) != 3 || rows[0][1] != want || rows[1][1] != want {
+		t.Errorf("activity rows %q, want two refused links above the creation", rows)
+	}
+}

@@ -31,7 +31,7 @@
 //	                                   marked), what each service received, changes
 //	                                   to the account (refused ones marked too:
 //	                                   adding or removing a passkey, new recovery
-//	                                   codes) (Provider.History, from the
+//	                                   codes, linking an eID) (Provider.History, from the
 //	                                   audit log; a person sees every disclosure
 //	                                   about them)
 //	POST /account/passkeys/remove      form: csrf, credential

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -1413,6 +1414,11 @@ func TestAccountChangesNeedStrongRecentLogin(t *testing.T) {
 	if r, m := thief.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, tcsrf); r.status != 200 {
 		t.Fatalf("add finish after a recovery login: %d %v", r.status, m)
 	}
+	// It does not log the owner out: a recovery code in the wrong hands
+	// must not.
+	if r := owner.get("/account"); r.status != http.StatusOK {
+		t.Fatalf("the owner's session after a passkey added with a recovery code: %d %q", r.status, r.location)
+	}
 	if r, m := h.browser("en").login(theirs, h.rp, "a1"); r.status != 200 {
 		t.Fatalf("login with the added passkey: %d %v", r.status, m)
 	}
@@ -1822,6 +1828,26 @@ func TestAccountSaysWhyNoLink(t *testing.T) {
 			t.Errorf("%s at %s in %s: page does not say %q", tt.why, tt.level, tt.lang, tt.want)
 		}
 	}
+	// A person whose passkeys are all capped below the level a link
+	// needs (added after a recovery-code login) is not sent back to log
+	// in with one: the page names what can reach it, an eID.
+	for _, lang := range []string{"en", "nb", "da"} {
+		b := h.browser(lang)
+		e := b.enrol(newDevice(false), "", "fnr")
+		h.p.Finisher = noLinks{finisher: h.fin, why: "level", level: assurance.Substantial}
+		level := h.p.Pages.T(lang, "account.level.substantial")
+		if body, want := b.get("/account").body, fmt.Sprintf(h.p.Pages.T(lang, "account.link.why.level"), level); !strings.Contains(body, html.EscapeString(want)) {
+			t.Errorf("%s: the page of a person whose passkey reaches the level does not say %q:\n%s", lang, want, body)
+		}
+		if _, err := h.db.Pools()["write"].Exec(`UPDATE passkeys SET max_level = 'low' WHERE person_id = ?`, e.person); err != nil {
+			t.Fatal(err)
+		}
+		body := b.get("/account").body
+		want := fmt.Sprintf(h.p.Pages.T(lang, "account.link.why.level.eid"), level)
+		if !strings.Contains(body, html.EscapeString(want)) {
+			t.Errorf("%s: the page of a person whose passkeys reach only low does not say %q:\n%s", lang, want, body)
+		}
+	}
 	// How recent a login must be is the code's, not written into the
 	// texts that say it.
 	for _, lang := range []string{"en", "nb", "da"} {
@@ -1909,4 +1935,41 @@ func changeMethods(evs []*store.AuditEvent) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestAddedPasskeyEndsOtherSessions: a passkey added from a login at
+// ChangeLevel or higher is a new way in, as a linked eID is, and logs
+// the person out everywhere else; the account page's recent activity
+// says so. One added after a recovery-code login leaves the owner's
+// sessions alone (TestAccountChangesNeedStrongRecentLogin).
+func TestAddedPasskeyEndsOtherSessions(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.History = h.db
+	b := h.browser("en")
+	phone := newDevice(false)
+	b.enrol(phone, "", "fnr")
+	other := h.browser("en")
+	if r, m := other.login(phone, h.rp, ""); r.status != 200 {
+		t.Fatalf("second login: %d %v", r.status, m)
+	}
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("add begin: %d %v", r.status, begun)
+	}
+	id, body := h.create(t, newDevice(false), begun)
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status != http.StatusOK {
+		t.Fatalf("add finish: %d %v", r.status, m)
+	}
+	if r := other.get("/account"); r.status != http.StatusSeeOther || r.location != "/login" {
+		t.Fatalf("the other session after adding a passkey: %d %q", r.status, r.location)
+	}
+	page := b.get("/account?done=added")
+	if page.status != http.StatusOK {
+		t.Fatalf("the session that added the passkey: %d", page.status)
+	}
+	rows := activityRows(t, page.body)
+	if len(rows) < 2 || rows[0][1] != "You were logged out everywhere else" || rows[1][1] != "A passkey was added" {
+		t.Errorf("activity rows %q, want the logout above the added passkey", rows)
+	}
 }
