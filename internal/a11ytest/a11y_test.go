@@ -74,6 +74,7 @@ func TestPagesWCAG(t *testing.T) {
 			{"passkey login", "/passkey/login?" + q(lang, "attempt", req), 200, ceremony("login")},
 			{"enrolment", "/passkey/enrol?" + q(lang, "attempt", req), 200, ceremony("enrol")},
 			{"recovery", "/passkey/recover?" + q(lang, "attempt", req), 200, "#code"},
+			{"cancel", "/authorize/cancel?" + q(lang, "req", req), 200, "#cancel"},
 			{"unknown request", "/login?" + q(lang, "req", "unknown"), 400, "main h1"},
 			{"not found", "/no-such-page?" + q(lang), 404, "main h1"},
 			{"logged out", "/logout?" + q(lang), 200, "main h1"},
