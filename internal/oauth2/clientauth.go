@@ -75,8 +75,9 @@ type ClientAuthenticator struct {
 	MaxAssertionLifetime time.Duration
 	Leeway               time.Duration
 	// JWKSCacheTTL is how long a fetched jwks_uri is used (default 5 min);
-	// an unknown kid (or, without a kid, no key of the alg's type; not a
-	// bad signature) triggers a refetch at most every JWKSRefetch
+	// an unknown kid, or an assertion without one that the keys held do
+	// not verify (a client with one key replacing it), triggers a refetch
+	// at most every JWKSRefetch
 	// (default 30 s). A jwks_uri that fails is tried again at most every
 	// JWKSRefetch, its keys last fetched used meanwhile (none if it was
 	// never fetched: its clients are refused without a try). A jwks_uri
@@ -519,12 +520,14 @@ func (a *ClientAuthenticator) verifySignature(ctx context.Context, c *store.Clie
 				return &claims, nil
 			}
 		}
-		// Refetch only when the set has no key that could have made the
-		// assertion (its kid unknown, or none of its alg's type without
-		// one): a key rotation at the client. A signature that the keys
-		// there do not verify is just bad, and anyone knowing the
-		// client_id could otherwise make the node fetch at will.
-		if c.JWKSURI == "" || len(candidates) > 0 {
+		// Refetch only when the kid is not in the set, or there is none
+		// and the keys held do not verify: a key rotation at the client (a
+		// client with one key need not name it, OpenID Connect Core
+		// §10.1.1). A bad signature by a named, known key is just bad.
+		// Anyone can make the node refetch by naming a made-up kid, so
+		// the kid-less case adds nothing an attacker lacks; the rate
+		// limit is what bounds both.
+		if c.JWKSURI == "" || len(candidates) > 0 && p.kid != "" {
 			break
 		}
 	}

@@ -935,33 +935,49 @@ func TestJWKSCacheBounded(t *testing.T) {
 	}
 }
 
-// TestJWKSURIBadSignatureNoRefetch: an assertion without a kid that no
-// key of its type in the client's jwks_uri verifies has a bad
-// signature; it does not make the jwks_uri fetched again, as an unknown
-// kid does (a key rotation at the client).
-func TestJWKSURIBadSignatureNoRefetch(t *testing.T) {
+// TestJWKSURIRotationWithoutKid: a client with one key need not name it
+// (OpenID Connect Core §10.1.1), so when it replaces that key its
+// assertions carry no kid either; the keys the server holds do not
+// verify them, and that too makes the jwks_uri fetched again (at the same
+// bounded rate as an unknown kid, which anyone can send at will), so the
+// client is not refused until the cache expires.
+func TestJWKSURIRotationWithoutKid(t *testing.T) {
 	f := newFixture(t)
 	auth := func(k testKey) error {
 		_, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, k, claimsFor("jwt-uri", f.clock.Now())))))
 		return err
 	}
-	if err := auth(f.rsa); err != nil {
+	old := testKey{"", f.rsa.alg, f.rsa.key}
+	f.mu.Lock()
+	f.served = jwks(old)
+	f.mu.Unlock()
+	if err := auth(old); err != nil {
 		t.Fatal(err)
 	}
 	other, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
+	next := testKey{"", jose.PS256, other}
+	f.mu.Lock()
+	f.served = jwks(next)
+	f.mu.Unlock()
 	f.clock.Add(DefaultJWKSRefetch)
-	wantError(t, auth(testKey{"", jose.PS256, other}), CodeInvalidClient, "signature is invalid")
-	if n := f.fetches.Load(); n != 1 {
-		t.Fatalf("fetches = %d after an assertion without kid that the client's key does not verify, want 1", n)
+	if err := auth(next); err != nil {
+		t.Fatalf("assertion with the client's new key, no kid: %v", err)
 	}
-	// An unknown kid is a rotation at the client: the keys are fetched
-	// again.
-	wantError(t, auth(testKey{"rsa-new", jose.PS256, other}), CodeInvalidClient, "signature is invalid")
 	if n := f.fetches.Load(); n != 2 {
-		t.Fatalf("fetches = %d after an unknown kid, want 2", n)
+		t.Fatalf("fetches = %d, want 2 (refetched for the new key)", n)
+	}
+	// A bad signature right after is refused without another fetch: the
+	// refetch is rate limited.
+	stranger, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, auth(testKey{"", jose.PS256, stranger}), CodeInvalidClient, "signature is invalid")
+	if n := f.fetches.Load(); n != 2 {
+		t.Fatalf("fetches = %d after a bad signature within JWKSRefetch, want 2", n)
 	}
 }
 
