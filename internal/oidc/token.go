@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/oauth2"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -169,6 +170,16 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		err = oauth2.InvalidRequest("grant_type is required")
 	default:
 		err = oauth2.UnsupportedGrantType("unsupported grant_type")
+	}
+	if errors.Is(err, store.ErrOutcomeUnknown) {
+		// The code or refresh token may have been spent and tokens stored
+		// that the client never got. It is not redeemed again here: the
+		// client's next try with the same code or refresh token is a use
+		// twice (RFC 6749 §4.1.2, RFC 9700 §4.14.2) and revokes the grant,
+		// which fails closed; the client starts a new login.
+		p.Log.ErrorContext(ctx, "token outcome unknown: the code or refresh token may or may not have been spent, and its tokens stored",
+			"grant_type", gt, "client", c.ID, "err", err, "req", httpx.RequestID(ctx))
+		err = oauth2.NewError(oauth2.CodeServerError, "the request may or may not have been carried out; presenting the same code or refresh token again revokes what it issued")
 	}
 	if err != nil {
 		var f *grantFailure

@@ -20,6 +20,11 @@ var (
 	// ErrLimit means a write would give one owner more records than the
 	// caller allows (a person's passkeys): nothing was written.
 	ErrLimit = errors.New("store: limit reached")
+	// ErrOutcomeUnknown means a write got no answer to its COMMIT (the
+	// connection dropped): it may or may not have been stored. A caller
+	// neither takes it for "nothing was written" nor writes the same
+	// thing again, which could store it twice.
+	ErrOutcomeUnknown = errors.New("store: outcome unknown, the write may or may not be stored")
 )
 
 // Rules every backend follows (package storetest checks them all):

@@ -584,8 +584,8 @@ func TestPostgresCommitLost(t *testing.T) {
 		proxy.resume() // the connection drops before COMMIT
 		return nil
 	})
-	if !errors.Is(err, errOutcomeUnknown) {
-		t.Fatalf("err = %v, want errOutcomeUnknown", err)
+	if !errors.Is(err, store.ErrOutcomeUnknown) {
+		t.Fatalf("err = %v, want store.ErrOutcomeUnknown", err)
 	}
 	if !strings.Contains(err.Error(), "may or may not") {
 		t.Errorf("err = %q does not say the write may or may not be stored", err)

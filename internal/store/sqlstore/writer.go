@@ -9,14 +9,12 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+
+	"github.com/varde-eid/varde/internal/store"
 )
 
 // errClosed is returned by writes attempted after Close.
 var errClosed = errors.New("sqlstore: database closed")
-
-// errOutcomeUnknown marks the error of a write whose COMMIT got no
-// answer: it may or may not have been stored.
-var errOutcomeUnknown = errors.New("outcome unknown, the write may or may not be stored")
 
 // maxBatch caps how many operations share one transaction, which bounds
 // the wait of the first of them.
@@ -317,7 +315,7 @@ func (w *writer) run(batch []*writeReq) {
 		// dropped: the error says the outcome is unknown, so that no
 		// caller reads it as "nothing was written".
 		if !w.transient(err) && !errors.Is(err, sql.ErrTxDone) {
-			err = fmt.Errorf("%w: %w", errOutcomeUnknown, err)
+			err = fmt.Errorf("%w: %w", store.ErrOutcomeUnknown, err)
 		}
 		for _, r := range batch {
 			if r.err == nil {

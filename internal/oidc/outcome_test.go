@@ -1,0 +1,130 @@
+package oidc
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
+)
+
+// lostCommit is the real store whose grant writes are carried out but
+// answered as a COMMIT that got no answer: what a PostgreSQL
+// connection dropped at COMMIT does.
+type lostCommit struct {
+	*sqlstore.DB
+}
+
+func (l lostCommit) CreateGrantTokens(ctx context.Context, g *store.Grant, e *store.AuditEvent, tokens ...*store.Token) error {
+	if err := l.DB.CreateGrantTokens(ctx, g, e, tokens...); err != nil {
+		return err
+	}
+	return fmt.Errorf("commit: %w: connection reset", store.ErrOutcomeUnknown)
+}
+
+// syncBuffer is a log sink safe for the handler's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestCodeExchangeOutcomeUnknown: a code exchange whose write got no
+// answer tells the client so, and logs it as such, rather than an
+// internal error; the client's retry with the same code is a use twice
+// that revokes whatever the lost write stored (RFC 6749 §4.1.2).
+func TestCodeExchangeOutcomeUnknown(t *testing.T) {
+	var logs syncBuffer
+	h := newHarness(t, func(h *harness) {
+		h.p.Grants = lostCommit{h.db}
+		h.p.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	verifier := oauth2.GenerateVerifier()
+	code := h.code(h.browser(), verifier)
+	status, _, body := h.postForm(PathToken, codeForm(code, verifier), taxID)
+	desc, _ := body["error_description"].(string)
+	if status != 500 || body["error"] != "server_error" || !strings.Contains(desc, "may or may not") {
+		t.Fatalf("exchange with its outcome unknown: %d %v", status, body)
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "outcome unknown") {
+		t.Fatalf("log does not say the outcome is unknown:\n%s", logs.String())
+	}
+	status, _, body = h.postForm(PathToken, codeForm(code, verifier), taxID)
+	if status != 400 || body["error"] != "invalid_grant" {
+		t.Fatalf("retry with the same code: %d %v", status, body)
+	}
+	// The grant the lost write stored is revoked, so its tokens, which
+	// the client never got, are of no use to anyone.
+	grants := 0
+	for _, e := range h.auditEvents("token") {
+		if e.Reason == "code_replay" {
+			g, err := h.db.GetGrant(context.Background(), e.Details["grant"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.RevokedAt.IsZero() {
+				t.Fatal("grant stored by the lost write is not revoked")
+			}
+			grants++
+		}
+	}
+	if grants != 1 {
+		t.Fatalf("code_replay events: %d, want 1", grants)
+	}
+}
+
+// lostRotation is the real store whose refresh token rotations are
+// carried out but answered as a COMMIT that got no answer.
+type lostRotation struct {
+	*sqlstore.DB
+}
+
+func (l lostRotation) RotateToken(ctx context.Context, hash []byte, now time.Time, e *store.AuditEvent, tokens ...*store.Token) (*store.Token, error) {
+	if _, err := l.DB.RotateToken(ctx, hash, now, e, tokens...); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("commit: %w: connection reset", store.ErrOutcomeUnknown)
+}
+
+// TestRefreshOutcomeUnknown: a refresh whose rotation got no answer is
+// told and logged as such; the client's retry with the same refresh
+// token is taken for reuse and revokes the grant (RFC 9700 §4.14.2):
+// the person is logged out of the relying party, which fails closed.
+func TestRefreshOutcomeUnknown(t *testing.T) {
+	var logs syncBuffer
+	h := newHarness(t)
+	l := h.rp(taxID, taxCB).loginFront(h.browser())
+	h.p.Tokens = lostRotation{h.db}
+	h.p.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {l.token.RefreshToken}}
+	status, _, body := h.postForm(PathToken, refresh, taxID)
+	desc, _ := body["error_description"].(string)
+	if status != 500 || body["error"] != "server_error" || !strings.Contains(desc, "may or may not") {
+		t.Fatalf("refresh with its outcome unknown: %d %v", status, body)
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "outcome unknown") {
+		t.Fatalf("log does not say the outcome is unknown:\n%s", logs.String())
+	}
+	status, _, body = h.postForm(PathToken, refresh, taxID)
+	if status != 400 || body["error"] != "invalid_grant" {
+		t.Fatalf("retry with the same refresh token: %d %v", status, body)
+	}
+	if h.userinfoStatus(l.token.AccessToken) != 401 {
+		t.Fatal("the grant was not revoked on the retry")
+	}
+}
