@@ -32,6 +32,11 @@ type dialect struct {
 	// (a deadlock, a serialization failure) that running the operation
 	// again in a transaction of its own would not meet; nil: never.
 	transient func(err error) bool
+	// unanswered reports whether err means a statement may have reached
+	// the server but its answer never came back (the connection dropped
+	// or timed out after it was sent), so the statement may or may not
+	// have been carried out; nil: never.
+	unanswered func(err error) bool
 	// abortsOnError: any failed statement spoils the whole transaction
 	// until it is rolled back to a savepoint (PostgreSQL), so fatal holds
 	// for every error a statement returned, and a savepoint rolled back

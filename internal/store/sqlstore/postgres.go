@@ -7,6 +7,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"runtime"
@@ -229,6 +230,7 @@ func postgresDialect() (dialect, error) {
 		classify:      classifyPostgres,
 		fatal:         fatalPostgres,
 		transient:     transientPostgres,
+		unanswered:    unansweredPostgres,
 		abortsOnError: true,
 		snapshot:      &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		shared:        true,
@@ -308,6 +310,23 @@ func fatalPostgres(err error) bool {
 		return true
 	}
 	return !errors.Is(err, sql.ErrNoRows) && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict)
+}
+
+// unansweredPostgres reports a failure of the connection that may have
+// come after the statement was sent: one pgconn does not call
+// SafeToRetry, or a read that ended early (pgconn returns those as they
+// are). An answer from the server (*pgconn.PgError) is not one.
+func unansweredPostgres(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return false
+	}
+	var r interface{ SafeToRetry() bool }
+	if errors.As(err, &r) {
+		return !r.SafeToRetry()
+	}
+	var ne net.Error
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &ne)
 }
 
 // transientPostgres reports deadlocks and serialization failures, which

@@ -591,3 +591,36 @@ func TestPostgresCommitLost(t *testing.T) {
 		t.Errorf("err = %q does not say the write may or may not be stored", err)
 	}
 }
+
+// TestPostgresStatementLost: a write of one statement, run in
+// autocommit, whose connection drops after the statement was sent may
+// have been carried out, as may a COMMIT that got no answer, and its
+// error says so too.
+func TestPostgresStatementLost(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.NewDatabase(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newStallProxy(t, u.Host)
+	u.Host = proxy.ln.Addr().String()
+	db := openPostgres(t, u.String())
+	err = db.wr.doOne(ctx, func(ctx context.Context, tx querier) error {
+		proxy.stall() // the statement is swallowed, and then the connection drops
+		drop := time.AfterFunc(200*time.Millisecond, proxy.resume)
+		defer drop.Stop()
+		return insertGrant(db, "lost")(ctx, tx)
+	}, nil)
+	if !errors.Is(err, store.ErrOutcomeUnknown) {
+		t.Fatalf("err = %v, want store.ErrOutcomeUnknown", err)
+	}
+	// A statement the server answered has a known outcome.
+	if err := db.wr.doOne(ctx, insertGrant(db, "known"), nil); err != nil {
+		t.Fatal(err)
+	}
+	err = db.wr.doOne(ctx, insertGrant(db, "known"), nil)
+	if !errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrOutcomeUnknown) {
+		t.Fatalf("duplicate: err = %v, want store.ErrConflict alone", err)
+	}
+}

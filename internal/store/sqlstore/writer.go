@@ -366,6 +366,11 @@ func (w *writer) runAlone(r *writeReq) {
 	for w.again(r) {
 		r.err = r.fn(ctx, autocommit{w.db})
 	}
+	// A statement whose connection dropped after it was sent may have
+	// been carried out, as a COMMIT that got no answer (run).
+	if r.err != nil && w.d.unanswered != nil && w.d.unanswered(r.err) {
+		r.err = fmt.Errorf("%w: %w", store.ErrOutcomeUnknown, r.err)
+	}
 	if r.err == nil && r.onCommit != nil {
 		r.onCommit()
 	}
