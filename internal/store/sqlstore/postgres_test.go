@@ -624,3 +624,34 @@ func TestPostgresStatementLost(t *testing.T) {
 		t.Fatalf("duplicate: err = %v, want store.ErrConflict alone", err)
 	}
 }
+
+// TestPostgresCommitClash: a COMMIT the server refuses for a
+// serialization failure (here a deferred constraint trigger's, the
+// first two times) wrote nothing, so the batch's operations run again,
+// as they do after a clash met while they ran.
+func TestPostgresCommitClash(t *testing.T) {
+	ctx := t.Context()
+	db := openPostgres(t, pgtest.NewDatabase(t))
+	for _, q := range []string{
+		`CREATE SEQUENCE commit_clashes`,
+		`CREATE FUNCTION commit_clash() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF nextval('commit_clashes') <= 2 THEN
+				RAISE EXCEPTION 'clash at commit' USING ERRCODE = '40001';
+			END IF;
+			RETURN NULL;
+		END $$`,
+		`CREATE CONSTRAINT TRIGGER commit_clash AFTER INSERT ON grants
+			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION commit_clash()`,
+	} {
+		if _, err := db.w.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.wr.do(ctx, true, insertGrant(db, "clashed")); err != nil {
+		t.Fatalf("write whose COMMIT clashed twice: %v", err)
+	}
+	if _, err := db.GetGrant(ctx, "clashed"); err != nil {
+		t.Fatal(err)
+	}
+}

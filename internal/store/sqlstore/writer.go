@@ -310,6 +310,24 @@ func (w *writer) run(batch []*writeReq) {
 	}
 	if err := tx.Commit(); err != nil {
 		w.head, w.txHead = auditHead{}, auditHead{}
+		// A COMMIT the server refused for a clash (a deadlock or
+		// serialization failure met by a deferred check) wrote nothing:
+		// each operation that had succeeded runs again alone, as one
+		// that clashed while it ran does. With the isolation and
+		// constraints in use today (read committed, none deferred) the
+		// server does not refuse a COMMIT so.
+		if w.transient(err) {
+			for _, r := range batch {
+				if r.err != nil {
+					continue
+				}
+				r.err = fmt.Errorf("commit: %w", err)
+				if w.again(r) {
+					w.run([]*writeReq{r})
+				}
+			}
+			return
+		}
 		// A COMMIT that failed otherwise than by the server's refusal
 		// (a clash) may have been carried out before the connection
 		// dropped: the error says the outcome is unknown, so that no
