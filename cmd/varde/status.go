@@ -299,8 +299,13 @@ func textProblem(err error) string {
 }
 
 func incidentErr(id string, err error) error {
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("no incident %q", id)
+	var nr *status.NotResolvedError
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("no incident %q (status incidents lists the open and recent ones)", id)
+	case errors.As(err, &nr):
+		return fmt.Errorf("incident %s (%s) is still open: its root-cause analysis can be published once it is resolved, which happens by itself once its components have stayed up for a while (status incidents shows its status)",
+			nr.ID, strings.Join(nr.Components, ", "))
 	}
 	return err
 }

@@ -531,3 +531,41 @@ func TestStatusIncidentsList(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusRCAOpenIncident: status rca for an incident still open names
+// the incident and its components and says when the analysis can be
+// published; one for an unknown incident names the ID.
+func TestStatusRCAOpenIncident(t *testing.T) {
+	ctx := context.Background()
+	cfgPath := adminConfig(t)
+	cfg, err := config.Load(cfgPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := app.OpenStore(ctx, cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	in := &store.Incident{ID: "inc-open", Component: "bankid", Components: []string{"bankid", "minid"}, Severity: store.SeverityDown,
+		StartedAt: now.Add(-time.Hour), OpenedAt: now.Add(-50 * time.Minute)}
+	if err := st.OpenIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	file := filepath.Join(t.TempDir(), "rca.txt")
+	if err := os.WriteFile(file, []byte("A certificate expired."), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string][]string{
+		"inc-open": {"incident inc-open (bankid, minid) is still open", "once it is resolved"},
+		"inc-none": {`no incident "inc-none"`},
+	} {
+		_, err := runCmd(t, "status", "rca", "--config", cfgPath, "--incident", id, "--author", "Operations", "--file", file)
+		for _, w := range want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("status rca --incident %s: %v, want %q", id, err, w)
+			}
+		}
+	}
+}
