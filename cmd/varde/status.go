@@ -173,7 +173,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "announced maintenance %s\n", m.ID)
 		return nil
 	case "maintenance list":
-		return listMaintenance(ctx, st, stdout)
+		return listMaintenance(ctx, st, time.Now(), stdout)
 	case "maintenance cancel":
 		if err := svc.CancelMaintenance(ctx, id); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
@@ -348,8 +348,10 @@ func listIncidents(ctx context.Context, svc *status.Service, w io.Writer) error 
 	return tw.Flush()
 }
 
-func listMaintenance(ctx context.Context, st store.Maintenances, w io.Writer) error {
-	ms, err := st.ListMaintenance(ctx, time.Now().AddDate(0, 0, -status.HistoryDays), time.Time{})
+// listMaintenance prints the maintenance windows that end after
+// status.HistoryDays before now, cancelled ones included, by start.
+func listMaintenance(ctx context.Context, st store.Maintenances, now time.Time, w io.Writer) error {
+	ms, err := st.ListMaintenance(ctx, now.AddDate(0, 0, -status.HistoryDays), time.Time{})
 	if err != nil {
 		return err
 	}

@@ -569,3 +569,35 @@ func TestStatusRCAOpenIncident(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusMaintenanceListWindow: status maintenance list shows the
+// windows that end within status.HistoryDays before the clock it is
+// given, and none that ended earlier.
+func TestStatusMaintenanceListWindow(t *testing.T) {
+	ctx := context.Background()
+	cfgPath := adminConfig(t)
+	cfg, err := config.Load(cfgPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := app.OpenStore(ctx, cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2031, 3, 1, 12, 0, 0, 0, time.UTC)
+	edge := now.AddDate(0, 0, -status.HistoryDays)
+	for id, end := range map[string]time.Time{"m-aged": edge, "m-kept": edge.Add(time.Second), "m-ahead": now.Add(48 * time.Hour)} {
+		m := &store.Maintenance{ID: id, Components: []string{"bankid"}, Start: end.Add(-time.Hour), End: end, Title: "Work " + id}
+		if err := st.CreateMaintenance(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	if err := listMaintenance(ctx, st, now, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "m-kept") || !strings.Contains(out.String(), "m-ahead") || strings.Contains(out.String(), "m-aged") {
+		t.Errorf("status maintenance list at %s:\n%s", now.Format(time.RFC3339), out.String())
+	}
+}
