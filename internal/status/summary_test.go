@@ -22,8 +22,9 @@ type countingStore struct {
 	summaries atomic.Int32
 	hold      chan struct{}
 
-	// reports counts the reads of incidents up to a time, which a
-	// report makes once (a Summary reads them without an end);
+	// reports counts the reads of incidents over a period, which a
+	// report makes once (a Summary reads them without an end, and
+	// those resolved before its window without a start);
 	// holdReports holds them until closed.
 	reports     atomic.Int32
 	holdReports chan struct{}
@@ -42,7 +43,7 @@ func (c *countingStore) ListAuditRange(ctx context.Context, q store.AuditQuery) 
 }
 
 func (c *countingStore) ListIncidents(ctx context.Context, q store.IncidentQuery) ([]*store.Incident, error) {
-	if !q.Until.IsZero() {
+	if !q.Since.IsZero() && !q.Until.IsZero() {
 		c.reports.Add(1)
 		if c.holdReports != nil {
 			<-c.holdReports
