@@ -116,6 +116,7 @@ func (s *Service) AddNote(ctx context.Context, incidentID, author, message strin
 	if err := s.Store.AddIncidentUpdate(ctx, u); err != nil {
 		return nil, err
 	}
+	s.incidents.forget() // this node shows its own change at once
 	return u, nil
 }
 
@@ -150,7 +151,9 @@ func (s *Service) PublishRCA(ctx context.Context, incidentID, author, text strin
 		if err != nil {
 			return err
 		}
-		return s.Store.AddIncidentUpdate(ctx, &store.IncidentUpdate{IncidentID: incidentID, Time: now, Kind: store.UpdateRCA, Author: author})
+		err = s.Store.AddIncidentUpdate(ctx, &store.IncidentUpdate{IncidentID: incidentID, Time: now, Kind: store.UpdateRCA, Author: author})
+		s.incidents.forget() // this node shows its own change at once
+		return err
 	}
 	return fmt.Errorf("publish RCA: %w", store.ErrConflict)
 }
