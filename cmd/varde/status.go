@@ -362,7 +362,7 @@ func listMaintenance(ctx context.Context, st store.Maintenances, now time.Time, 
 		if !m.CancelledAt.IsZero() {
 			cancelled = m.CancelledAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%v\t%s\t%s\t%s\t%s\n", m.ID, m.Components, m.Start.Format(time.RFC3339), m.End.Format(time.RFC3339), cancelled, m.Title)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, strings.Join(m.Components, ","), m.Start.Format(time.RFC3339), m.End.Format(time.RFC3339), cancelled, m.Title)
 	}
 	return tw.Flush()
 }

@@ -588,7 +588,7 @@ func TestStatusMaintenanceListWindow(t *testing.T) {
 	now := time.Date(2031, 3, 1, 12, 0, 0, 0, time.UTC)
 	edge := now.AddDate(0, 0, -status.HistoryDays)
 	for id, end := range map[string]time.Time{"m-aged": edge, "m-kept": edge.Add(time.Second), "m-ahead": now.Add(48 * time.Hour)} {
-		m := &store.Maintenance{ID: id, Components: []string{"bankid"}, Start: end.Add(-time.Hour), End: end, Title: "Work " + id}
+		m := &store.Maintenance{ID: id, Components: []string{"bankid", "store"}, Start: end.Add(-time.Hour), End: end, Title: "Work " + id}
 		if err := st.CreateMaintenance(ctx, m); err != nil {
 			t.Fatal(err)
 		}
@@ -599,5 +599,8 @@ func TestStatusMaintenanceListWindow(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "m-kept") || !strings.Contains(out.String(), "m-ahead") || strings.Contains(out.String(), "m-aged") {
 		t.Errorf("status maintenance list at %s:\n%s", now.Format(time.RFC3339), out.String())
+	}	// Components are listed as --components takes them.
+	if !strings.Contains(out.String(), " bankid,store ") {
+		t.Errorf("status maintenance list does not list the components as bankid,store:\n%s", out.String())
 	}
 }
