@@ -599,7 +599,8 @@ func TestStatusMaintenanceListWindow(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "m-kept") || !strings.Contains(out.String(), "m-ahead") || strings.Contains(out.String(), "m-aged") {
 		t.Errorf("status maintenance list at %s:\n%s", now.Format(time.RFC3339), out.String())
-	}	// Components are listed as --components takes them.
+	}
+	// Components are listed as --components takes them.
 	if !strings.Contains(out.String(), " bankid,store ") {
 		t.Errorf("status maintenance list does not list the components as bankid,store:\n%s", out.String())
 	}
