@@ -173,7 +173,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "announced maintenance %s\n", m.ID)
 		return nil
 	case "maintenance list":
-		return listMaintenance(ctx, st, stdout)
+		return listMaintenance(ctx, st, time.Now(), stdout)
 	case "maintenance cancel":
 		if err := svc.CancelMaintenance(ctx, id); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
@@ -299,8 +299,13 @@ func textProblem(err error) string {
 }
 
 func incidentErr(id string, err error) error {
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("no incident %q", id)
+	var nr *status.NotResolvedError
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("no incident %q (status incidents lists the open and recent ones)", id)
+	case errors.As(err, &nr):
+		return fmt.Errorf("incident %s (%s) is still open: its root-cause analysis can be published once it is resolved, which happens by itself once its components have stayed up for a while (status incidents shows its status)",
+			nr.ID, strings.Join(nr.Components, ", "))
 	}
 	return err
 }
@@ -343,8 +348,10 @@ func listIncidents(ctx context.Context, svc *status.Service, w io.Writer) error 
 	return tw.Flush()
 }
 
-func listMaintenance(ctx context.Context, st store.Maintenances, w io.Writer) error {
-	ms, err := st.ListMaintenance(ctx, time.Now().AddDate(0, 0, -status.HistoryDays), time.Time{})
+// listMaintenance prints the maintenance windows that end after
+// status.HistoryDays before now, cancelled ones included, by start.
+func listMaintenance(ctx context.Context, st store.Maintenances, now time.Time, w io.Writer) error {
+	ms, err := st.ListMaintenance(ctx, now.AddDate(0, 0, -status.HistoryDays), time.Time{})
 	if err != nil {
 		return err
 	}
@@ -355,7 +362,7 @@ func listMaintenance(ctx context.Context, st store.Maintenances, w io.Writer) er
 		if !m.CancelledAt.IsZero() {
 			cancelled = m.CancelledAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%v\t%s\t%s\t%s\t%s\n", m.ID, m.Components, m.Start.Format(time.RFC3339), m.End.Format(time.RFC3339), cancelled, m.Title)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, strings.Join(m.Components, ","), m.Start.Format(time.RFC3339), m.End.Format(time.RFC3339), cancelled, m.Title)
 	}
 	return tw.Flush()
 }

@@ -531,3 +531,77 @@ func TestStatusIncidentsList(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusRCAOpenIncident: status rca for an incident still open names
+// the incident and its components and says when the analysis can be
+// published; one for an unknown incident names the ID.
+func TestStatusRCAOpenIncident(t *testing.T) {
+	ctx := context.Background()
+	cfgPath := adminConfig(t)
+	cfg, err := config.Load(cfgPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := app.OpenStore(ctx, cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	in := &store.Incident{ID: "inc-open", Component: "bankid", Components: []string{"bankid", "minid"}, Severity: store.SeverityDown,
+		StartedAt: now.Add(-time.Hour), OpenedAt: now.Add(-50 * time.Minute)}
+	if err := st.OpenIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	file := filepath.Join(t.TempDir(), "rca.txt")
+	if err := os.WriteFile(file, []byte("A certificate expired."), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string][]string{
+		"inc-open": {"incident inc-open (bankid, minid) is still open", "once it is resolved"},
+		"inc-none": {`no incident "inc-none"`},
+	} {
+		_, err := runCmd(t, "status", "rca", "--config", cfgPath, "--incident", id, "--author", "Operations", "--file", file)
+		for _, w := range want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("status rca --incident %s: %v, want %q", id, err, w)
+			}
+		}
+	}
+}
+
+// TestStatusMaintenanceListWindow: status maintenance list shows the
+// windows that end within status.HistoryDays before the clock it is
+// given, and none that ended earlier.
+func TestStatusMaintenanceListWindow(t *testing.T) {
+	ctx := context.Background()
+	cfgPath := adminConfig(t)
+	cfg, err := config.Load(cfgPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := app.OpenStore(ctx, cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2031, 3, 1, 12, 0, 0, 0, time.UTC)
+	edge := now.AddDate(0, 0, -status.HistoryDays)
+	for id, end := range map[string]time.Time{"m-aged": edge, "m-kept": edge.Add(time.Second), "m-ahead": now.Add(48 * time.Hour)} {
+		m := &store.Maintenance{ID: id, Components: []string{"bankid", "store"}, Start: end.Add(-time.Hour), End: end, Title: "Work " + id}
+		if err := st.CreateMaintenance(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	if err := listMaintenance(ctx, st, now, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "m-kept") || !strings.Contains(out.String(), "m-ahead") || strings.Contains(out.String(), "m-aged") {
+		t.Errorf("status maintenance list at %s:\n%s", now.Format(time.RFC3339), out.String())
+	}
+	// Components are listed as --components takes them.
+	if !strings.Contains(out.String(), " bankid,store ") {
+		t.Errorf("status maintenance list does not list the components as bankid,store:\n%s", out.String())
+	}
+}

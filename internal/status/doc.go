@@ -144,6 +144,12 @@
 // records of a node that lost the store for a while still count) and
 // kept in memory; each new Summary reads only the days after that.
 //
+// An incident's page and API answer (Service.Incident) are kept alike,
+// one per ID for CacheFor, and so is the answer that an ID names no
+// incident, so requests for made-up IDs do not each read the store; at
+// most 1000 IDs are kept, those soonest to expire making way. A note or
+// RCA written through this node's service shows on it at once.
+//
 // Reports (Service.Report) are shared alike, one per period and title,
 // each for CacheFor, a period long closed included: the RCAs, notes and
 // cancelled maintenance that can still change it are written by

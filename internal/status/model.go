@@ -134,6 +134,11 @@ type Summary struct {
 	// entries gives it as its updated, since nothing it shows has
 	// changed since.
 	DataFrom time.Time `json:"data_from,omitzero"`
+	// AgedOut is the last time an incident left the page: the latest
+	// resolution more than HistoryDays ago, plus HistoryDays; zero if
+	// none has. The feed's updated is never older than it, since an
+	// entry that leaves the feed changes it (RFC 4287 section 4.1.1).
+	AgedOut time.Time `json:"-"`
 	// Node is the node whose view this is.
 	Node string `json:"node"`
 	// Overall is the worst state of any component (maintenance counts as

@@ -20,7 +20,8 @@ var (
 	// ErrNotText: a note, RCA, title, message or author holds a NUL or
 	// bytes that are not UTF-8, which a PostgreSQL store cannot keep.
 	ErrNotText = errors.New("status: text must be UTF-8 without NUL characters")
-	// ErrNotResolved: an RCA is for a resolved incident.
+	// ErrNotResolved: an RCA is for a resolved incident. PublishRCA
+	// returns it as a *NotResolvedError naming the incident.
 	ErrNotResolved = errors.New("status: the incident is not resolved yet")
 	// ErrBadWindow: a maintenance window must end after it starts and
 	// name at least one component.
@@ -34,6 +35,20 @@ var (
 	// ErrLongWindow: a maintenance window lasts longer than MaxWindow.
 	ErrLongWindow = errors.New("status: a maintenance window is too long")
 )
+
+// NotResolvedError is an RCA refused for an incident still open: it
+// names the incident and the components it affects. It is
+// ErrNotResolved under errors.Is.
+type NotResolvedError struct {
+	ID         string
+	Components []string
+}
+
+func (e *NotResolvedError) Error() string {
+	return fmt.Sprintf("status: incident %s (%s) is not resolved yet", e.ID, strings.Join(e.Components, ", "))
+}
+
+func (e *NotResolvedError) Is(target error) bool { return target == ErrNotResolved }
 
 // MaxWindow is the longest maintenance window Announce takes. A window
 // opens no incident and excuses down time, so one without a bound (an
@@ -101,6 +116,7 @@ func (s *Service) AddNote(ctx context.Context, incidentID, author, message strin
 	if err := s.Store.AddIncidentUpdate(ctx, u); err != nil {
 		return nil, err
 	}
+	s.incidents.forget() // this node shows its own change at once
 	return u, nil
 }
 
@@ -117,7 +133,11 @@ func (s *Service) PublishRCA(ctx context.Context, incidentID, author, text strin
 			return err
 		}
 		if in.ResolvedAt.IsZero() {
-			return ErrNotResolved
+			comps := in.Components
+			if len(comps) == 0 {
+				comps = []string{in.Component}
+			}
+			return &NotResolvedError{ID: in.ID, Components: comps}
 		}
 		now := s.now()
 		in.RCA = text
@@ -131,7 +151,9 @@ func (s *Service) PublishRCA(ctx context.Context, incidentID, author, text strin
 		if err != nil {
 			return err
 		}
-		return s.Store.AddIncidentUpdate(ctx, &store.IncidentUpdate{IncidentID: incidentID, Time: now, Kind: store.UpdateRCA, Author: author})
+		err = s.Store.AddIncidentUpdate(ctx, &store.IncidentUpdate{IncidentID: incidentID, Time: now, Kind: store.UpdateRCA, Author: author})
+		s.incidents.forget() // this node shows its own change at once
+		return err
 	}
 	return fmt.Errorf("publish RCA: %w", store.ErrConflict)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -122,8 +123,11 @@ type Service struct {
 	// days and settled the transition spans of settled time.
 	summary memo[struct{}, *Summary]
 	reports memo[reportKey, *Report]
-	days    dayCounts
-	settled memo[spanKey, map[string]nodeSpans]
+	// incidents are the incidents Incident looked up, nil for an ID
+	// with none, each kept for Config.CacheFor.
+	incidents memo[string, *Incident]
+	days      dayCounts
+	settled   memo[spanKey, map[string]nodeSpans]
 }
 
 func (s *Service) now() time.Time {
@@ -274,6 +278,17 @@ func (s *Service) summarize(ctx context.Context) (*Summary, error) {
 	incs, err := s.Store.ListIncidents(ctx, store.IncidentQuery{Since: now.Add(-recentWindow)})
 	if err != nil {
 		return nil, fmt.Errorf("list incidents: %w", err)
+	}
+	// Incidents resolved before the window have left the page; the
+	// last to leave did so HistoryDays after its resolution.
+	gone, err := s.Store.ListIncidents(ctx, store.IncidentQuery{Until: now.Add(-recentWindow)})
+	if err != nil {
+		return nil, fmt.Errorf("list incidents: %w", err)
+	}
+	for _, in := range gone {
+		if out := in.ResolvedAt.Add(recentWindow); !in.ResolvedAt.IsZero() && !out.After(now) && out.After(sum.AgedOut) {
+			sum.AgedOut = out
+		}
 	}
 	hist := s.history(now, comps, incs, buckets)
 	for i := range comps {
@@ -526,15 +541,33 @@ func roundTo(f float64, places int) float64 {
 }
 
 // Incident returns one incident as published; store.ErrNotFound if
-// unknown.
+// unknown. Like Summary, it reads the store at most once per ID every
+// Config.CacheFor, an unknown ID included, and the value is shared:
+// callers must not change it.
 func (s *Service) Incident(ctx context.Context, id string) (*Incident, error) {
-	in, err := s.Store.GetIncident(ctx, id)
-	if err != nil {
-		return nil, err
+	now := s.now()
+	pub, err := s.incidents.get(ctx, id, now, memoBounds{keep: maxIncidentsKept}, func(ctx context.Context) (*Incident, time.Time, error) {
+		until := now.Add(s.cfg().CacheFor)
+		in, err := s.Store.GetIncident(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, until, nil
+		}
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		pub := s.publish(in, now)
+		return &pub, until, nil
+	})
+	if err == nil && pub == nil {
+		err = fmt.Errorf("incident %q: %w", id, store.ErrNotFound)
 	}
-	pub := s.publish(in, s.now())
-	return &pub, nil
+	return pub, err
 }
+
+// maxIncidentsKept bounds the incidents, found or not, that Incident
+// keeps for Config.CacheFor: requests for more distinct IDs than that
+// within CacheFor push out those soonest to expire.
+const maxIncidentsKept = 1000
 
 // publish turns a stored incident into its public form at now.
 func (s *Service) publish(in *store.Incident, now time.Time) Incident {

@@ -3,6 +3,7 @@ package status_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -863,5 +864,33 @@ func TestReportKeepsARemovedComponentsIncidents(t *testing.T) {
 	}
 	if got := rep.Total; got.Incidents != 1 || got.PeopleAffected != 5 || got.RCAsDue != 1 || got.RCAsOnTime != 0 {
 		t.Errorf("total: incidents %d, people %d, RCAs due %d (on time %d); want 1, 5, 1 (0)", got.Incidents, got.PeopleAffected, got.RCAsDue, got.RCAsOnTime)
+	}
+}
+
+// TestSummaryAgedOut: the summary says when the last incident left the
+// page: HistoryDays after the latest resolution before its window.
+func TestSummaryAgedOut(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
+	clk := &clock{t: now}
+	h := newHarness(t, openDB(t), clk, "n1")
+	days := func(n int) time.Time { return now.AddDate(0, 0, -n) }
+	for i, resolved := range []time.Time{days(120), days(95), days(10)} {
+		in := &store.Incident{ID: fmt.Sprintf("inc-%d", i), Component: fmt.Sprintf("c%d", i), Severity: store.SeverityDown,
+			StartedAt: resolved.Add(-2 * time.Hour), OpenedAt: resolved.Add(-time.Hour)}
+		if err := h.db.OpenIncident(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		in.RecoveredAt, in.ResolvedAt = resolved.Add(-time.Minute), resolved
+		if err := h.db.UpdateIncident(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := h.svc.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := days(95).AddDate(0, 0, status.HistoryDays); !sum.AgedOut.Equal(want) || len(sum.Recent) != 1 {
+		t.Errorf("aged out %v with %d recent, want %v with 1", sum.AgedOut, len(sum.Recent), want)
 	}
 }

@@ -2,6 +2,7 @@ package status_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -22,8 +23,9 @@ type countingStore struct {
 	summaries atomic.Int32
 	hold      chan struct{}
 
-	// reports counts the reads of incidents up to a time, which a
-	// report makes once (a Summary reads them without an end);
+	// reports counts the reads of incidents over a period, which a
+	// report makes once (a Summary reads them without an end, and
+	// those resolved before its window without a start);
 	// holdReports holds them until closed.
 	reports     atomic.Int32
 	holdReports chan struct{}
@@ -33,6 +35,13 @@ type countingStore struct {
 	sinces []time.Time    // the Since of ListHealthTransitions calls
 	// audit counts the audit events read.
 	audit atomic.Int32
+	// incidents counts the reads of one incident.
+	incidents atomic.Int32
+}
+
+func (c *countingStore) GetIncident(ctx context.Context, id string) (*store.Incident, error) {
+	c.incidents.Add(1)
+	return c.DB.GetIncident(ctx, id)
 }
 
 func (c *countingStore) ListAuditRange(ctx context.Context, q store.AuditQuery) ([]*store.AuditEvent, error) {
@@ -42,7 +51,7 @@ func (c *countingStore) ListAuditRange(ctx context.Context, q store.AuditQuery) 
 }
 
 func (c *countingStore) ListIncidents(ctx context.Context, q store.IncidentQuery) ([]*store.Incident, error) {
-	if !q.Until.IsZero() {
+	if !q.Since.IsZero() && !q.Until.IsZero() {
 		c.reports.Add(1)
 		if c.holdReports != nil {
 			<-c.holdReports
@@ -302,5 +311,52 @@ func BenchmarkSummary(b *testing.B) {
 		if _, err := h.svc.Summary(ctx); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestIncidentReadOncePerCacheFor: the public incident lookup reads the
+// store once per ID every CacheFor, an unknown ID included, and keeps a
+// bounded number of IDs.
+func TestIncidentReadOncePerCacheFor(t *testing.T) {
+	ctx := context.Background()
+	h, cs := countedNode(t)
+	h.svc.Config.CacheFor = 10 * time.Second
+	now := h.clk.Now()
+	in := &store.Incident{ID: "inc-1", Component: "bankid", Severity: store.SeverityDown, StartedAt: now.Add(-time.Hour), OpenedAt: now.Add(-50 * time.Minute)}
+	if err := h.db.OpenIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		if got, err := h.svc.Incident(ctx, "inc-1"); err != nil || got.ID != "inc-1" {
+			t.Fatalf("incident inc-1: %v, %v", got, err)
+		}
+		if _, err := h.svc.Incident(ctx, "inc-unknown"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("incident inc-unknown: %v, want not found", err)
+		}
+	}
+	if n := cs.incidents.Load(); n != 2 {
+		t.Errorf("%d store reads for 100 lookups of two IDs within CacheFor, want 2", n)
+	}
+	h.clk.Add(10 * time.Second)
+	if _, err := h.svc.Incident(ctx, "inc-unknown"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("incident inc-unknown: %v, want not found", err)
+	}
+	if n := cs.incidents.Load(); n != 3 {
+		t.Errorf("%d store reads after CacheFor, want 3", n)
+	}
+	// More distinct IDs than are kept push out the oldest: each is read
+	// once, and the one pushed out is read again.
+	for i := range 1001 {
+		if _, err := h.svc.Incident(ctx, fmt.Sprintf("x-%d", i)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+		h.clk.Add(time.Millisecond)
+	}
+	before := cs.incidents.Load()
+	if _, err := h.svc.Incident(ctx, "x-0"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if n := cs.incidents.Load() - before; n != 1 {
+		t.Errorf("x-0, pushed out, read %d times, want once", n)
 	}
 }

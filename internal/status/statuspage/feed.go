@@ -168,11 +168,15 @@ func (v *viewer) feed(s *status.Summary, baseURL string, fl feedLinks) ([]byte, 
 			Content:   atomText{Type: "text", Body: v.entryText(iv)},
 		})
 	}
-	// A feed with no entries last changed when its last entry left it,
-	// which the summary no longer tells; it gives the start of the data,
-	// which does not move while nothing happens, rather than now (RFC
-	// 4287 section 4.1.1: updated is the most recent significant
-	// change). Only a store without any health record falls back to now.
+	// An entry that leaves the feed, its incident aged out of the
+	// window, changes it too (RFC 4287 section 4.1.1: updated is the
+	// most recent significant change), so updated never goes back to an
+	// older entry's. A feed that never had an entry gives the start of
+	// the data, which does not move while nothing happens, rather than
+	// now. Only a store without any health record falls back to now.
+	if s.AgedOut.After(latest) {
+		latest = s.AgedOut
+	}
 	switch {
 	case !latest.IsZero():
 	case !s.DataFrom.IsZero():

@@ -600,3 +600,24 @@ func TestEntryIDWithoutBaseURL(t *testing.T) {
 		t.Errorf("ids %s %s %s", a, b, other)
 	}
 }
+
+// TestFeedUpdatedWhenEntryLeaves: an incident that ages out of the
+// window changes the feed, so the feed's updated moves to that moment
+// rather than back to the newest entry left (RFC 4287 section 4.1.1).
+func TestFeedUpdatedWhenEntryLeaves(t *testing.T) {
+	older := status.Incident{ID: "inc-a", Components: []string{"bankid"}, Severity: "down", Status: "resolved",
+		StartedAt: at(1, 8, 0), OpenedAt: at(1, 8, 5)}
+	newer := older
+	newer.ID, newer.StartedAt, newer.OpenedAt = "inc-b", at(3, 8, 0), at(3, 8, 5)
+	feedUpdated := func(sum *status.Summary) string {
+		return parseFeed(t, get(t, server(t, &fakeSource{summary: sum}).URL+"/status/feed.atom?lang=en").body).Updated
+	}
+	before := feedUpdated(&status.Summary{Version: 1, GeneratedAt: now, DataFrom: at(1, 0, 0), Recent: []status.Incident{older, newer}})
+	left := at(20, 9, 0) // the newer incident's resolution plus the window
+	after := feedUpdated(&status.Summary{Version: 1, GeneratedAt: now, DataFrom: at(1, 0, 0), AgedOut: left, Recent: []status.Incident{older}})
+	empty := feedUpdated(&status.Summary{Version: 1, GeneratedAt: now, DataFrom: at(1, 0, 0), AgedOut: left})
+	if before != atomTime(at(3, 8, 5)) || after != atomTime(left) || empty != atomTime(left) {
+		t.Errorf("feed updated %s with both entries, %s and %s after they left, want %s, %s, %s",
+			before, after, empty, atomTime(at(3, 8, 5)), atomTime(left), atomTime(left))
+	}
+}
