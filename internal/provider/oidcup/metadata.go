@@ -244,6 +244,12 @@ type fetchPolicy struct {
 // its context ended (see cached.get).
 var errFetchWait = errors.New("gave up waiting for a fetch under way")
 
+// errFetchCut: a fetch ran out of the time its caller had left, which
+// was less than a whole Timeouts.Request (it had waited for another
+// fetch first). It says nothing about the upstream: it is not recorded
+// as the last attempt's failure, and the next caller fetches afresh.
+var errFetchCut = errors.New("the time this login had left ran out before the upstream answered")
+
 // lockFetch waits until no other fetch runs, or until ctx ends.
 func (c *cached[T]) lockFetch(ctx context.Context) error {
 	c.mu.Lock()
@@ -317,6 +323,11 @@ func (c *cached[T]) get(ctx context.Context, p fetchPolicy, fetch func() (T, err
 	v, err := fetch()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if errors.Is(err, errFetchCut) {
+		// Not a verdict on the upstream: nothing is recorded, and a
+		// caller waiting with more time fetches itself.
+		return c.val, c.have, err
+	}
 	c.gen++
 	c.tried, c.triedSrc, c.lastErr = p.now, p.source, err
 	if p.force && p.minInterval > 0 {
@@ -384,17 +395,28 @@ func (c *cached[T]) invalidate() {
 }
 
 // fetchJSON GETs uri within the request timeout, or ctx's deadline when
-// that is sooner, and returns at most limit bytes of a 200 response. The
+// that is sooner, and returns at most limit bytes of a 200 response. A
+// fetch that ran out of a shorter time than Timeouts.Request fails with
+// errFetchCut. The
 // fetch outlives the person's request that caused it (other logins wait
 // for and share its result, except a refetch asked for while it ran: see
 // cached.get), so it is not cut short when that request is cancelled.
 func (p *Provider) fetchJSON(ctx context.Context, uri string, limit int64) ([]byte, error) {
 	deadline := time.Now().Add(p.t.Request)
+	cut := false
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+		deadline, cut = d, true
 	}
 	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
+	body, err := p.fetchWithin(ctx, uri, limit)
+	if err != nil && cut && ctx.Err() != nil {
+		return nil, fmt.Errorf("%w: %w", errFetchCut, err)
+	}
+	return body, err
+}
+
+func (p *Provider) fetchWithin(ctx context.Context, uri string, limit int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
 	if err != nil {
 		return nil, err
@@ -426,10 +448,11 @@ func (p *Provider) fetchJSON(ctx context.Context, uri string, limit int64) ([]by
 
 // discoveryFailed is the refusal of a login whose metadata could not be
 // had: one that stopped waiting for another fetch because its request
-// ended learnt nothing about the upstream.
+// ended, or whose own fetch ran out of the time it had left, learnt
+// nothing about the upstream.
 func discoveryFailed(err error) *rejection {
 	rej := reject(ReasonDiscovery, "%v", err)
-	rej.unverified = errors.Is(err, errFetchWait) && errors.Is(err, context.Canceled)
+	rej.unverified = errors.Is(err, errFetchWait) && errors.Is(err, context.Canceled) || errors.Is(err, errFetchCut)
 	return rej
 }
 
@@ -470,9 +493,22 @@ func (p *Provider) discovery(ctx context.Context) (*metadata, error) {
 		return nil, err
 	}
 	if err != nil {
-		p.log.WarnContext(ctx, "upstream discovery failed; using cached metadata", "provider", p.cfg.ID, "err", err)
+		p.log.WarnContext(ctx, staleWarning(err, "discovery", "metadata"), "provider", p.cfg.ID, "err", err)
 	}
 	return m, nil
+}
+
+// staleWarning is the log message for a login that uses what is cached
+// because err: it says whether this login fetched, and whether the
+// upstream failed or this login's time ran out.
+func staleWarning(err error, what, held string) string {
+	switch {
+	case errors.Is(err, errFetchWait):
+		return "gave up waiting for another upstream " + what + " fetch; using cached " + held
+	case errors.Is(err, errFetchCut):
+		return "upstream " + what + " fetch ran out of this login's time; using cached " + held
+	}
+	return "upstream " + what + " fetch failed; using cached " + held
 }
 
 // jwks is the upstream's key set together with the URI it came from.
@@ -518,7 +554,7 @@ func (p *Provider) keySet(ctx context.Context, m *metadata, refetch bool) (jose.
 		return jose.JSONWebKeySet{}, err
 	}
 	if err != nil {
-		p.log.WarnContext(ctx, "upstream jwks fetch failed; using cached keys", "provider", p.cfg.ID, "err", err)
+		p.log.WarnContext(ctx, staleWarning(err, "jwks", "keys"), "provider", p.cfg.ID, "err", err)
 	}
 	if refetch && err == nil && p.keys.generation() == gen {
 		return k.set, errRefetchHeld
