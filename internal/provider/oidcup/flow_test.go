@@ -917,6 +917,42 @@ func TestJWKSFetchCutShortIsNotTheUpstreamFailing(t *testing.T) {
 	}
 }
 
+// TestJWKSProbeTimeoutIsRemembered: a health probe's fetch that runs
+// out of the probe's own time, shorter than Timeouts.Request, is a
+// failure of the upstream's as before: a login's refetch right after it
+// is held back for Timeouts.Refetch.
+func TestJWKSProbeTimeoutIsRemembered(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	delay, fetching := slowJWKS(t, f)
+	cfg := f.config(v, "fake")
+	cfg.Timeouts.Request = 2 * time.Second
+	p := v.add(cfg)
+	ctx := t.Context()
+	m, err := p.discovery(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.keySet(ctx, m, false); err != nil {
+		t.Fatal(err)
+	}
+	delay.Store(int64(time.Second))
+	probe, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := p.Probe(probe); err == nil {
+		t.Fatal("probe of a slow jwks_uri passed")
+	}
+	for len(fetching) > 0 {
+		<-fetching
+	}
+	if _, err := p.keySet(ctx, m, true); err != nil {
+		t.Fatal(err)
+	}
+	if len(fetching) != 0 {
+		t.Errorf("a login refetched the keys right after the probe's fetch timed out")
+	}
+}
+
 // TestJWKSWaitLogSaysNoFetchWasMade: a login whose keys are due for a
 // refresh while a health probe's slow fetch runs, and whose request ends
 // while it waits, uses the keys held, and the log says it gave up

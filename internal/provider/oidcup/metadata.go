@@ -244,14 +244,15 @@ type fetchPolicy struct {
 // its context ended (see cached.get).
 var errFetchWait = errors.New("gave up waiting for a fetch under way")
 
-// errFetchCut: a fetch ran out of the time its caller had left, which
-// was less than a whole Timeouts.Request (it had waited for another
-// fetch first). It says nothing about the upstream: it is not recorded
+// errFetchCut: a fetch ran out of the time its caller had left after
+// waiting for another fetch, less than a whole Timeouts.Request (see
+// cached.get). It says nothing about the upstream: it is not recorded
 // as the last attempt's failure, and the next caller fetches afresh.
 var errFetchCut = errors.New("the time this login had left ran out before the upstream answered")
 
-// lockFetch waits until no other fetch runs, or until ctx ends.
-func (c *cached[T]) lockFetch(ctx context.Context) error {
+// lockFetch waits until no other fetch runs, or until ctx ends, and
+// reports whether it had to wait.
+func (c *cached[T]) lockFetch(ctx context.Context) (waited bool, err error) {
 	c.mu.Lock()
 	if c.fetching == nil {
 		c.fetching = make(chan struct{}, 1)
@@ -260,14 +261,14 @@ func (c *cached[T]) lockFetch(ctx context.Context) error {
 	c.mu.Unlock()
 	select {
 	case sem <- struct{}{}:
-		return nil
+		return false, nil
 	default:
 	}
 	select {
 	case sem <- struct{}{}:
-		return nil
+		return true, nil
 	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", errFetchWait, context.Cause(ctx))
+		return true, fmt.Errorf("%w: %w", errFetchWait, context.Cause(ctx))
 	}
 }
 
@@ -279,7 +280,9 @@ func (c *cached[T]) unlockFetch() { <-c.fetching }
 // yet) even when an older value is returned. Waiting for another
 // caller's fetch ends with ctx: get then returns the value held, if any,
 // with an error wrapping errFetchWait and ctx's cause, and fetches
-// nothing.
+// nothing. A fetch that failed once ctx's deadline passed, after such a
+// wait, had less than the whole time; it fails with errFetchCut and is
+// not recorded (a health probe's ctx has no deadline here).
 func (c *cached[T]) get(ctx context.Context, p fetchPolicy, fetch func() (T, error)) (val T, usable bool, err error) {
 	c.mu.Lock()
 	gen, asked := c.gen, c.started
@@ -292,7 +295,8 @@ func (c *cached[T]) get(ctx context.Context, p fetchPolicy, fetch func() (T, err
 	if !need {
 		return val, usable, err
 	}
-	if err := c.lockFetch(ctx); err != nil {
+	waited, err := c.lockFetch(ctx)
+	if err != nil {
 		return val, usable, err
 	}
 	defer c.unlockFetch()
@@ -323,10 +327,11 @@ func (c *cached[T]) get(ctx context.Context, p fetchPolicy, fetch func() (T, err
 	v, err := fetch()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if errors.Is(err, errFetchCut) {
-		// Not a verdict on the upstream: nothing is recorded, and a
-		// caller waiting with more time fetches itself.
-		return c.val, c.have, err
+	if d, ok := ctx.Deadline(); err != nil && waited && ok && !time.Now().Before(d) {
+		// The fetch had only what the wait left of ctx, and ran out of
+		// it: not a verdict on the upstream. Nothing is recorded, and a
+		// caller with more time fetches itself.
+		return c.val, c.have, fmt.Errorf("%w: %w", errFetchCut, err)
 	}
 	c.gen++
 	c.tried, c.triedSrc, c.lastErr = p.now, p.source, err
@@ -395,28 +400,17 @@ func (c *cached[T]) invalidate() {
 }
 
 // fetchJSON GETs uri within the request timeout, or ctx's deadline when
-// that is sooner, and returns at most limit bytes of a 200 response. A
-// fetch that ran out of a shorter time than Timeouts.Request fails with
-// errFetchCut. The
+// that is sooner, and returns at most limit bytes of a 200 response. The
 // fetch outlives the person's request that caused it (other logins wait
 // for and share its result, except a refetch asked for while it ran: see
 // cached.get), so it is not cut short when that request is cancelled.
 func (p *Provider) fetchJSON(ctx context.Context, uri string, limit int64) ([]byte, error) {
 	deadline := time.Now().Add(p.t.Request)
-	cut := false
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline, cut = d, true
+		deadline = d
 	}
 	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
-	body, err := p.fetchWithin(ctx, uri, limit)
-	if err != nil && cut && ctx.Err() != nil {
-		return nil, fmt.Errorf("%w: %w", errFetchCut, err)
-	}
-	return body, err
-}
-
-func (p *Provider) fetchWithin(ctx context.Context, uri string, limit int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
 	if err != nil {
 		return nil, err
