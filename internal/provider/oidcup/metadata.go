@@ -526,16 +526,18 @@ var errRefetchHeld = errors.New("jwks: refetch held back")
 // Waiting for a fetch under way (a health probe's, another login's) and
 // the fetch that may follow take one Timeouts.Request in all, and the
 // wait ends when ctx does; an error then wraps errFetchWait. A fetch
-// begun is not cut short by ctx: others may share its result.
+// begun is not cut short by ctx: others may share its result. A refetch
+// that ran out of what the wait left fails with errFetchCut.
 func (p *Provider) keySet(ctx context.Context, m *metadata, refetch bool) (jose.JSONWebKeySet, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.t.Request)
 	defer cancel()
 	policy := fetchPolicy{now: p.now(), maxAge: p.t.JWKS, minInterval: p.t.Refetch, force: refetch, source: m.JWKSURI}
 	gen := p.keys.generation()
 	k, usable, err := p.keys.get(ctx, policy, func() (jwks, error) { return p.loadKeys(ctx, m.JWKSURI) })
-	if errors.Is(err, errFetchWait) {
-		// A refetch not made leaves an unknown kid unknown; otherwise
-		// the keys held are used, as after a failed fetch.
+	if errors.Is(err, errFetchWait) || errors.Is(err, errFetchCut) {
+		// A refetch not made, or cut short, leaves an unknown kid
+		// unknown, which says nothing against the upstream's keys;
+		// otherwise the keys held are used, as after a failed fetch.
 		err = fmt.Errorf("jwks: %w", err)
 		if refetch {
 			return jose.JSONWebKeySet{}, err
