@@ -19,6 +19,7 @@ import (
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/health"
 	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/oidc"
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
@@ -461,7 +462,7 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 // the person to the relying party with error=access_denied (OIDC Core
 // §3.1.2.6).
 func cancelURL(req *store.AuthRequest) string {
-	return "/authorize/cancel?" + url.Values{"req": {req.ID}}.Encode()
+	return oidc.PathCancel + "?" + url.Values{"req": {req.ID}}.Encode()
 }
 
 func (b *Broker) start(w http.ResponseWriter, r *http.Request) {

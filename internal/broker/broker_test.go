@@ -22,6 +22,7 @@ import (
 	"github.com/varde-eid/varde/internal/broker"
 	"github.com/varde-eid/varde/internal/health"
 	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/oidc"
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
@@ -153,6 +154,18 @@ func TestLoginPageListsOnlyProvidersThatMeetTheLevel(t *testing.T) {
 				t.Errorf("%s: page offers %q, which cannot meet the level", tt.req, s)
 			}
 		}
+	}
+}
+
+// The login page's Cancel is a POST form to the OpenID endpoints' cancel
+// path, the one that ends the login; a GET of it only asks.
+func TestLoginPageCancelPostsToTheCancelEndpoint(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "r1")
+	body := f.get("/login?req=r1").Body.String()
+	want := `<form method="post" action="` + oidc.PathCancel + `?req=r1">`
+	if !strings.Contains(body, want) {
+		t.Fatalf("login page has no %s; page:\n%s", want, body)
 	}
 }
 

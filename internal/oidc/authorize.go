@@ -502,6 +502,14 @@ var crossOrigin = http.NewCrossOriginProtection()
 // the person chose not to finish: the client gets error=access_denied
 // (OIDC Core §3.1.2.6) at its verified redirect URI. A post another site
 // made the browser send is refused, and the login goes on.
+//
+// A post with neither Sec-Fetch-Site nor Origin is let through, with no
+// token bound to the browser: every browser that can log in with a
+// passkey sends Origin with a cross-site POST, so such a post comes from
+// a program, and a program that has the request's unguessable ID can
+// as well drive the login itself. Cancelling changes no account, session
+// or consent; the most it can do is make the person start the login
+// again.
 func (p *Provider) cancel(w http.ResponseWriter, r *http.Request) {
 	const ep = "cancel"
 	if err := crossOrigin.Check(r); err != nil {

@@ -28,7 +28,9 @@ func pendingLogin(t *testing.T, h *harness, b *browser, state string, extra ...o
 
 // TestCancelSendsAccessDenied: a person who cancels is sent back to the
 // client with error=access_denied, state and iss (OIDC Core §3.1.2.6,
-// RFC 9207), and the request cannot be resumed afterwards.
+// RFC 9207), and the request cannot be resumed afterwards. The posts
+// carry neither Origin nor Sec-Fetch-Site, as a program's do, and are
+// let through.
 func TestCancelSendsAccessDenied(t *testing.T) {
 	h := newHarness(t)
 	b := h.browser()

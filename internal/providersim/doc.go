@@ -35,6 +35,11 @@
 //	                        /authorize/resume?req=ID. 400 with the page for
 //	                        a bad choice, 403 if the request's acr_values
 //	                        ask for more than the sim's level
+//	                        The page's Cancel is a form posted to the
+//	                        sim's own /authorize/cancel, which ends the
+//	                        login with error=access_denied at the client's
+//	                        redirect URI (RFC 6749 §4.1.2.1), as a real
+//	                        eID's cancel does
 //	GET  /sim/persons       the persons as JSON, for load generators
 //	GET  /                  what the sim is and its persons
 //

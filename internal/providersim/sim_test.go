@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -111,6 +112,39 @@ func TestLevelTooHigh(t *testing.T) {
 	resp, _ := h.loginAs(b, page, url.Values{"person": {DefaultPersons()[0].ID}})
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("login for a high request: %d", resp.StatusCode)
+	}
+}
+
+// TestCancel: the sim's Cancel ends the login in one step, as a real
+// eID's does: its form posts from the sim's own page, and the client
+// gets error=access_denied with its state and the sim's iss at its
+// redirect URI (RFC 6749 §4.1.2.1, RFC 9207), whatever level was asked.
+func TestCancel(t *testing.T) {
+	h := newSim(t, "bankid", assurance.Substantial, nil)
+	cancelForm := regexp.MustCompile(`<form method="post" action="([^"]+)"><p><button type="submit"[^>]* id="cancel">`)
+	for _, acr := range []string{"", "high"} {
+		c := h.rp(secretClient)
+		b := h.browser()
+		f, _, body := c.start(b, acr)
+		m := cancelForm.FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("acr %q: login page has no cancel form:\n%s", acr, body)
+		}
+		req, _ := http.NewRequest(http.MethodPost, h.sim.Issuer()+m[1], nil)
+		req.Header.Set("Origin", h.sim.Issuer())
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := b.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if q := c.callback(resp, f); q.Get("error") != "access_denied" || q.Get("code") != "" {
+			t.Errorf("acr %q: cancel gave the client %v", acr, q)
+		}
+		// The request is gone: the login page no longer shows it.
+		if resp, _ := get(t, b, h.sim.Issuer()+PathLogin+"?"+resp.Request.URL.RawQuery); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("acr %q: login page after cancel: %d", acr, resp.StatusCode)
+		}
 	}
 }
 

@@ -151,7 +151,12 @@
 //     that may follow take one Timeouts.Request in all, and the wait
 //     ends when the login's request does ("jwks_error", which then does
 //     not count against the upstream's health: the fetch waited for is
-//     not cut short and is its own evidence). Keys from a jwks_uri the metadata no
+//     not cut short and is its own evidence). An own fetch that runs
+//     out of the less than Timeouts.Request the login had left after
+//     waiting is no evidence either: it does not count against the
+//     upstream's health, nor is it remembered as a failed fetch that
+//     holds back the next login's refetch (the same for metadata).
+//     Keys from a jwks_uri the metadata no
 //     longer names are not used: the new one is fetched at once and,
 //     while it fails, at most once per Timeouts.Refetch. Only RSA keys of 2048 bits or more,
 //     ECDSA and Ed25519 public keys are used.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -848,6 +849,148 @@ func TestJWKSWaitBounded(t *testing.T) {
 		t.Errorf("rejection for a login cancelled while waiting: %+v, want %s not counted against the upstream", rej, ReasonJWKS)
 	}
 	<-probeDone
+}
+
+// TestJWKSFetchCutShortIsNotTheUpstreamFailing: a login's refetch that
+// waited for a health probe's slow fetch has less than Timeouts.Request
+// left for its own; when that runs out it is not recorded as the
+// upstream failing, so the next login's refetch is not held back for
+// Timeouts.Refetch, and is made with a whole Timeouts.Request.
+func TestJWKSFetchCutShortIsNotTheUpstreamFailing(t *testing.T) {
+	const request, slow = 2 * time.Second, 1500 * time.Millisecond
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	delay, fetching := slowJWKS(t, f)
+	cfg := f.config(v, "fake")
+	cfg.Timeouts.Request = request
+	p := v.add(cfg)
+	ctx := t.Context()
+	m, err := p.discovery(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.keySet(ctx, m, false); err != nil {
+		t.Fatal(err)
+	}
+	drain := func() {
+		for len(fetching) > 0 {
+			<-fetching
+		}
+	}
+	drain()
+	delay.Store(int64(slow))
+	probeDone := make(chan struct{})
+	go func() {
+		defer close(probeDone)
+		_ = p.Probe(context.Background())
+	}()
+	<-fetching
+	// Waits about 1.5 s for the probe's fetch, then fetches with about
+	// 0.5 s left, which the upstream's 1.5 s does not fit in.
+	if _, err := p.keySet(ctx, m, true); !errors.Is(err, errFetchCut) {
+		t.Errorf("refetch cut short by the login's time: %v, want it to say so, not the held keys as if refetched", err)
+	}
+	<-probeDone
+
+	drain()
+	delay.Store(int64(slow / 2))
+	began := time.Now()
+	_, err = p.keySet(ctx, m, true)
+	if err != nil {
+		t.Errorf("the next login's refetch: %v, want a fresh key set", err)
+	}
+	if len(fetching) != 1 || time.Since(began) < slow/2 {
+		t.Errorf("the next login's refetch made %d fetches in %v, want one, waited for in full", len(fetching), time.Since(began))
+	}
+
+	// A login left with no keys or metadata by such a fetch is not
+	// counted against the upstream.
+	cut := fmt.Errorf("jwks: %w: %w", errFetchCut, context.DeadlineExceeded)
+	c := &checker{}
+	_, rej := c.verify(ctx, nil, jose.ES256, "k9", func(context.Context, bool) (jose.JSONWebKeySet, error) { return jose.JSONWebKeySet{}, cut })
+	if rej == nil || rej.reason != ReasonJWKS || !rej.unverified {
+		t.Errorf("rejection for keys cut short: %+v, want %s not counted against the upstream", rej, ReasonJWKS)
+	}
+	if rej := discoveryFailed(fmt.Errorf("discovery: %w: %w", errFetchCut, context.DeadlineExceeded)); !rej.unverified {
+		t.Errorf("rejection for metadata cut short %+v counts against the upstream", rej)
+	}
+}
+
+// TestJWKSProbeTimeoutIsRemembered: a health probe's fetch that runs
+// out of the probe's own time, shorter than Timeouts.Request, is a
+// failure of the upstream's as before: a login's refetch right after it
+// is held back for Timeouts.Refetch.
+func TestJWKSProbeTimeoutIsRemembered(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	delay, fetching := slowJWKS(t, f)
+	cfg := f.config(v, "fake")
+	cfg.Timeouts.Request = 2 * time.Second
+	p := v.add(cfg)
+	ctx := t.Context()
+	m, err := p.discovery(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.keySet(ctx, m, false); err != nil {
+		t.Fatal(err)
+	}
+	delay.Store(int64(time.Second))
+	probe, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := p.Probe(probe); err == nil {
+		t.Fatal("probe of a slow jwks_uri passed")
+	}
+	for len(fetching) > 0 {
+		<-fetching
+	}
+	if _, err := p.keySet(ctx, m, true); err != nil {
+		t.Fatal(err)
+	}
+	if len(fetching) != 0 {
+		t.Errorf("a login refetched the keys right after the probe's fetch timed out")
+	}
+}
+
+// TestJWKSWaitLogSaysNoFetchWasMade: a login whose keys are due for a
+// refresh while a health probe's slow fetch runs, and whose request ends
+// while it waits, uses the keys held, and the log says it gave up
+// waiting, not that a fetch failed.
+func TestJWKSWaitLogSaysNoFetchWasMade(t *testing.T) {
+	const slow = 1500 * time.Millisecond
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	delay, fetching := slowJWKS(t, f)
+	p := v.add(f.config(v, "fake"))
+	ctx := t.Context()
+	m, err := p.discovery(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.keySet(ctx, m, false); err != nil {
+		t.Fatal(err)
+	}
+	for len(fetching) > 0 {
+		<-fetching
+	}
+	v.clock.Add(DefaultJWKSTTL + time.Second)
+	delay.Store(int64(slow))
+	probeDone := make(chan struct{})
+	go func() {
+		defer close(probeDone)
+		_ = p.Probe(context.Background())
+	}()
+	<-fetching
+	login, cancel := context.WithCancel(ctx)
+	time.AfterFunc(100*time.Millisecond, cancel)
+	if _, err := p.keySet(login, m, false); err != nil {
+		t.Errorf("keys for a login that stopped waiting: %v, want the keys held", err)
+	}
+	<-probeDone
+	logs := v.logs.String()
+	if strings.Contains(logs, "jwks fetch failed") || !strings.Contains(logs, "gave up waiting for another upstream jwks fetch; using cached keys") {
+		t.Errorf("log of a login that stopped waiting:\n%s", logs)
+	}
 }
 
 // TestDiscoveryWaitEndsWithRequest: a login that waits for a health

@@ -279,8 +279,9 @@ func (c *checker) verify(ctx context.Context, tok *jwt.JSONWebToken, alg jose.Si
 		if err != nil && !errors.Is(err, errRefetchHeld) {
 			rej := reject(ReasonJWKS, "upstream keys: %v", err)
 			// A login whose request ended while it waited for another
-			// fetch of the keys learnt nothing about the upstream.
-			rej.unverified = errors.Is(err, errFetchWait) && errors.Is(err, context.Canceled)
+			// fetch of the keys, or whose own fetch ran out of the time
+			// it had left, learnt nothing about the upstream.
+			rej.unverified = errors.Is(err, errFetchWait) && errors.Is(err, context.Canceled) || errors.Is(err, errFetchCut)
 			return nil, rej
 		}
 		cands := candidates(set, kid, alg)

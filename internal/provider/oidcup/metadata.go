@@ -244,8 +244,15 @@ type fetchPolicy struct {
 // its context ended (see cached.get).
 var errFetchWait = errors.New("gave up waiting for a fetch under way")
 
-// lockFetch waits until no other fetch runs, or until ctx ends.
-func (c *cached[T]) lockFetch(ctx context.Context) error {
+// errFetchCut: a fetch ran out of the time its caller had left after
+// waiting for another fetch, less than a whole Timeouts.Request (see
+// cached.get). It says nothing about the upstream: it is not recorded
+// as the last attempt's failure, and the next caller fetches afresh.
+var errFetchCut = errors.New("the time this login had left ran out before the upstream answered")
+
+// lockFetch waits until no other fetch runs, or until ctx ends, and
+// reports whether it had to wait.
+func (c *cached[T]) lockFetch(ctx context.Context) (waited bool, err error) {
 	c.mu.Lock()
 	if c.fetching == nil {
 		c.fetching = make(chan struct{}, 1)
@@ -254,14 +261,14 @@ func (c *cached[T]) lockFetch(ctx context.Context) error {
 	c.mu.Unlock()
 	select {
 	case sem <- struct{}{}:
-		return nil
+		return false, nil
 	default:
 	}
 	select {
 	case sem <- struct{}{}:
-		return nil
+		return true, nil
 	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", errFetchWait, context.Cause(ctx))
+		return true, fmt.Errorf("%w: %w", errFetchWait, context.Cause(ctx))
 	}
 }
 
@@ -273,7 +280,9 @@ func (c *cached[T]) unlockFetch() { <-c.fetching }
 // yet) even when an older value is returned. Waiting for another
 // caller's fetch ends with ctx: get then returns the value held, if any,
 // with an error wrapping errFetchWait and ctx's cause, and fetches
-// nothing.
+// nothing. A fetch that failed once ctx's deadline passed, after such a
+// wait, had less than the whole time; it fails with errFetchCut and is
+// not recorded (a health probe's ctx has no deadline here).
 func (c *cached[T]) get(ctx context.Context, p fetchPolicy, fetch func() (T, error)) (val T, usable bool, err error) {
 	c.mu.Lock()
 	gen, asked := c.gen, c.started
@@ -286,7 +295,8 @@ func (c *cached[T]) get(ctx context.Context, p fetchPolicy, fetch func() (T, err
 	if !need {
 		return val, usable, err
 	}
-	if err := c.lockFetch(ctx); err != nil {
+	waited, err := c.lockFetch(ctx)
+	if err != nil {
 		return val, usable, err
 	}
 	defer c.unlockFetch()
@@ -317,6 +327,12 @@ func (c *cached[T]) get(ctx context.Context, p fetchPolicy, fetch func() (T, err
 	v, err := fetch()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if d, ok := ctx.Deadline(); err != nil && waited && ok && !time.Now().Before(d) {
+		// The fetch had only what the wait left of ctx, and ran out of
+		// it: not a verdict on the upstream. Nothing is recorded, and a
+		// caller with more time fetches itself.
+		return c.val, c.have, fmt.Errorf("%w: %w", errFetchCut, err)
+	}
 	c.gen++
 	c.tried, c.triedSrc, c.lastErr = p.now, p.source, err
 	if p.force && p.minInterval > 0 {
@@ -426,10 +442,11 @@ func (p *Provider) fetchJSON(ctx context.Context, uri string, limit int64) ([]by
 
 // discoveryFailed is the refusal of a login whose metadata could not be
 // had: one that stopped waiting for another fetch because its request
-// ended learnt nothing about the upstream.
+// ended, or whose own fetch ran out of the time it had left, learnt
+// nothing about the upstream.
 func discoveryFailed(err error) *rejection {
 	rej := reject(ReasonDiscovery, "%v", err)
-	rej.unverified = errors.Is(err, errFetchWait) && errors.Is(err, context.Canceled)
+	rej.unverified = errors.Is(err, errFetchWait) && errors.Is(err, context.Canceled) || errors.Is(err, errFetchCut)
 	return rej
 }
 
@@ -470,9 +487,22 @@ func (p *Provider) discovery(ctx context.Context) (*metadata, error) {
 		return nil, err
 	}
 	if err != nil {
-		p.log.WarnContext(ctx, "upstream discovery failed; using cached metadata", "provider", p.cfg.ID, "err", err)
+		p.log.WarnContext(ctx, staleWarning(err, "discovery", "metadata"), "provider", p.cfg.ID, "err", err)
 	}
 	return m, nil
+}
+
+// staleWarning is the log message for a login that uses what is cached
+// because err: it says whether this login fetched, and whether the
+// upstream failed or this login's time ran out.
+func staleWarning(err error, what, held string) string {
+	switch {
+	case errors.Is(err, errFetchWait):
+		return "gave up waiting for another upstream " + what + " fetch; using cached " + held
+	case errors.Is(err, errFetchCut):
+		return "upstream " + what + " fetch ran out of this login's time; using cached " + held
+	}
+	return "upstream " + what + " fetch failed; using cached " + held
 }
 
 // jwks is the upstream's key set together with the URI it came from.
@@ -496,16 +526,18 @@ var errRefetchHeld = errors.New("jwks: refetch held back")
 // Waiting for a fetch under way (a health probe's, another login's) and
 // the fetch that may follow take one Timeouts.Request in all, and the
 // wait ends when ctx does; an error then wraps errFetchWait. A fetch
-// begun is not cut short by ctx: others may share its result.
+// begun is not cut short by ctx: others may share its result. A refetch
+// that ran out of what the wait left fails with errFetchCut.
 func (p *Provider) keySet(ctx context.Context, m *metadata, refetch bool) (jose.JSONWebKeySet, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.t.Request)
 	defer cancel()
 	policy := fetchPolicy{now: p.now(), maxAge: p.t.JWKS, minInterval: p.t.Refetch, force: refetch, source: m.JWKSURI}
 	gen := p.keys.generation()
 	k, usable, err := p.keys.get(ctx, policy, func() (jwks, error) { return p.loadKeys(ctx, m.JWKSURI) })
-	if errors.Is(err, errFetchWait) {
-		// A refetch not made leaves an unknown kid unknown; otherwise
-		// the keys held are used, as after a failed fetch.
+	if errors.Is(err, errFetchWait) || errors.Is(err, errFetchCut) {
+		// A refetch not made, or cut short, leaves an unknown kid
+		// unknown, which says nothing against the upstream's keys;
+		// otherwise the keys held are used, as after a failed fetch.
 		err = fmt.Errorf("jwks: %w", err)
 		if refetch {
 			return jose.JSONWebKeySet{}, err
@@ -518,7 +550,7 @@ func (p *Provider) keySet(ctx context.Context, m *metadata, refetch bool) (jose.
 		return jose.JSONWebKeySet{}, err
 	}
 	if err != nil {
-		p.log.WarnContext(ctx, "upstream jwks fetch failed; using cached keys", "provider", p.cfg.ID, "err", err)
+		p.log.WarnContext(ctx, staleWarning(err, "jwks", "keys"), "provider", p.cfg.ID, "err", err)
 	}
 	if refetch && err == nil && p.keys.generation() == gen {
 		return k.set, errRefetchHeld
