@@ -410,9 +410,15 @@ func (p *Provider) changeForm(w http.ResponseWriter, r *http.Request, event stri
 		p.forbidden(w, r)
 		return nil, nil, false
 	}
-	if _, change := p.may(s); !change {
+	if add, change := p.may(s); !change {
 		p.auditChange(r.Context(), s, event, "reauth", person.ID, nil)
-		p.renderAccount(w, r, http.StatusForbidden, "", "account.err.reauth")
+		// A recent login too weak for the change (a recovery code) cannot
+		// be helped by logging in the same way again; say what can.
+		errKey := "account.err.reauth"
+		if add {
+			errKey = "account.err.weak"
+		}
+		p.renderAccount(w, r, http.StatusForbidden, "", errKey)
 		return nil, nil, false
 	}
 	return s, person, true

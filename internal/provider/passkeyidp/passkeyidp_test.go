@@ -1386,7 +1386,7 @@ func TestAccountChangesNeedStrongRecentLogin(t *testing.T) {
 	}
 	ownersKey := base64.RawURLEncoding.EncodeToString(keys[0].CredentialID)
 	if r := thief.form("/account/passkeys/remove", url.Values{"credential": {ownersKey}, "csrf": {tcsrf}}); r.status != http.StatusForbidden ||
-		!strings.Contains(r.body, "That change needs a new login first") {
+		!strings.Contains(r.body, "A login with a recovery code, or with a passkey added after one, cannot make that change") {
 		t.Fatalf("remove after a recovery login: %d", r.status)
 	}
 	if r := thief.form("/account/recovery-codes", url.Values{"csrf": {tcsrf}}); r.status != http.StatusForbidden || len(codesIn(r.body)) != 0 {
@@ -1446,7 +1446,8 @@ func TestAccountChangesNeedStrongRecentLogin(t *testing.T) {
 	if r, m := owner.json("/account/passkeys/begin", map[string]string{"name": "x"}, ocsrf); r.status != http.StatusForbidden || m["error"] != "reauth" {
 		t.Fatalf("add begin in an old login: %d %v", r.status, m)
 	}
-	if r := owner.form("/account/passkeys/remove", url.Values{"credential": {theirsID}, "csrf": {ocsrf}}); r.status != http.StatusForbidden {
+	if r := owner.form("/account/passkeys/remove", url.Values{"credential": {theirsID}, "csrf": {ocsrf}}); r.status != http.StatusForbidden ||
+		!strings.Contains(r.body, "That change needs a new login first") {
 		t.Fatalf("remove in an old login: %d", r.status)
 	}
 
@@ -1971,5 +1972,31 @@ func TestAddedPasskeyEndsOtherSessions(t *testing.T) {
 	rows := activityRows(t, page.body)
 	if len(rows) < 2 || rows[0][1] != "You were logged out everywhere else" || rows[1][1] != "A passkey was added" {
 		t.Errorf("activity rows %q, want the logout above the added passkey", rows)
+	}
+}
+
+// A change refused to a recent login that is too weak for it says what
+// helps, in each language: not to log in again the same way, but with a
+// passkey from before or an eID.
+func TestWeakLoginIsToldWhatHelps(t *testing.T) {
+	for _, tc := range []struct{ lang, want, not string }{
+		{"en", "Log in with a passkey you had before or with an eID, then try once more.", "That change needs a new login first"},
+		{"nb", "Logg inn med en passnøkkel du hadde fra før, eller med en eID, og prøv en gang til.", "Den endringen krever at du logger inn på nytt først"},
+		{"da", "Log ind med en adgangsnøgle du havde i forvejen, eller med et eID, og prøv så en gang til.", "Den ændring kræver at du logger ind igen først"},
+	} {
+		t.Run(tc.lang, func(t *testing.T) {
+			h := newHarness(t, true)
+			e := h.browser(tc.lang).enrol(newDevice(false), "", "fnr")
+			b := h.browser(tc.lang)
+			rcsrf := field(t, b.get("/passkey/recover?attempt=").body, "csrf")
+			if r := b.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {rcsrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther {
+				t.Fatalf("recovery login: %d", r.status)
+			}
+			csrf := attr(t, b.get("/account").body, "data-csrf")
+			r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+			if r.status != http.StatusForbidden || !strings.Contains(r.body, tc.want) || strings.Contains(r.body, tc.not) {
+				t.Fatalf("new codes after a recovery login: %d\n%s", r.status, r.body)
+			}
+		})
 	}
 }
