@@ -80,7 +80,10 @@
 //	  response: 200 {"ceremony": "C", "options": {"publicKey": {...}}}
 //	POST /account/passkeys/finish?ceremony=C   header X-CSRF-Token
 //	  request:  the attestation credential JSON
-//	  response: 200 {"redirect": "/account?done=added"}
+//	  response: 200 {"redirect": "/account?done=added"}, with &ended=1
+//	            when adding it logged the person out everywhere else, so
+//	            the page's notice says that too (as after a removal or a
+//	            link: ?done=removed|linked|raised&ended=1)
 //
 // Every failure is a JSON object {"error": CODE, "message": TEXT} where
 // TEXT is plain language in the page language, speaking of what was

@@ -2000,3 +2000,71 @@ func TestWeakLoginIsToldWhatHelps(t *testing.T) {
 		})
 	}
 }
+
+// The notice after a change that logged the person out everywhere else
+// says so, in each language; after one that ended no other session it
+// does not.
+func TestNoticeSaysOtherSessionsEnded(t *testing.T) {
+	for _, tc := range []struct{ lang, added, removed string }{
+		{"en", "The passkey was added. You were logged out everywhere else", "The passkey was removed. You were logged out everywhere else"},
+		{"nb", "Passnøkkelen ble lagt til. Du ble logget ut alle andre steder", "Passnøkkelen ble fjernet. Du ble logget ut alle andre steder"},
+		{"da", "Adgangsnøglen blev tilføjet. Du blev logget ud alle andre steder", "Adgangsnøglen blev fjernet. Du blev logget ud alle andre steder"},
+	} {
+		t.Run(tc.lang, func(t *testing.T) {
+			h := newHarness(t, true)
+			phone := newDevice(false)
+			laptop := h.browser(tc.lang)
+			e := laptop.enrol(phone, "", "fnr")
+			other := h.browser(tc.lang)
+			if r, m := other.login(phone, h.rp, ""); r.status != 200 {
+				t.Fatalf("login on the phone: %d %v", r.status, m)
+			}
+			csrf := attr(t, laptop.get("/account").body, "data-csrf")
+			r, begun := laptop.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+			if r.status != 200 {
+				t.Fatalf("add begin: %d %v", r.status, begun)
+			}
+			laptopKey := newDevice(false)
+			id, body := h.create(t, laptopKey, begun)
+			r, m := laptop.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf)
+			next, _ := m["redirect"].(string)
+			if r.status != 200 || next != "/account?done=added&ended=1" {
+				t.Fatalf("add finish: %d %v", r.status, m)
+			}
+			if page := laptop.get(next); !strings.Contains(page.body, tc.added) {
+				t.Fatalf("notice after an add that ended a session:\n%s", page.body)
+			}
+			if r := other.get("/account"); r.status != http.StatusSeeOther {
+				t.Fatalf("the phone's session after the add: %d", r.status)
+			}
+
+			// No other session now: the removal's notice does not say so.
+			keys, err := h.db.ListPasskeys(context.Background(), e.person)
+			if err != nil || len(keys) != 2 {
+				t.Fatalf("passkeys: %d, %v", len(keys), err)
+			}
+			phoneKey, laptopCred := keys[0].CredentialID, keys[1].CredentialID
+			if keys[0].Name == "Laptop" {
+				phoneKey, laptopCred = laptopCred, phoneKey
+			}
+			r = laptop.form("/account/passkeys/remove", url.Values{"credential": {base64.RawURLEncoding.EncodeToString(phoneKey)}, "csrf": {csrf}})
+			if r.status != http.StatusSeeOther || r.location != "/account?done=removed" {
+				t.Fatalf("remove: %d %q", r.status, r.location)
+			}
+			if page := laptop.get(r.location); strings.Contains(page.body, tc.removed) {
+				t.Fatalf("notice after a removal that ended no session says one was:\n%s", page.body)
+			}
+			// With another session again, the removal's notice says it ended.
+			if r, m := other.login(laptopKey, h.rp, ""); r.status != 200 {
+				t.Fatalf("login elsewhere again: %d %v", r.status, m)
+			}
+			r = laptop.form("/account/passkeys/remove", url.Values{"credential": {base64.RawURLEncoding.EncodeToString(laptopCred)}, "csrf": {csrf}})
+			if r.status != http.StatusSeeOther || r.location != "/account?done=removed&ended=1" {
+				t.Fatalf("second remove: %d %q", r.status, r.location)
+			}
+			if page := laptop.get(r.location); !strings.Contains(page.body, tc.removed) {
+				t.Fatalf("notice after a removal that ended a session:\n%s", page.body)
+			}
+		})
+	}
+}
