@@ -536,6 +536,8 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 
 type codesData struct {
 	Codes []string
+	// Ended: making them logged the person out everywhere else.
+	Ended bool
 }
 
 // codesTicket holds new recovery codes between the form that made them
@@ -580,8 +582,11 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 	}
 	p.audit(ctx, &store.AuditEvent{Type: "recovery_codes_regenerated", Result: store.ResultSuccess, PersonID: person.ID,
 		Details: sessionDetails(s, map[string]string{"count": fmt.Sprint(len(codes))})})
-	_ = p.endOthers(r, s)
-	http.Redirect(w, r, "/account/recovery-codes?"+url.Values{"t": {t}}.Encode(), http.StatusSeeOther)
+	v := url.Values{"t": {t}}
+	if p.endOthers(r, s) > 0 {
+		v.Set("ended", "1")
+	}
+	http.Redirect(w, r, "/account/recovery-codes?"+v.Encode(), http.StatusSeeOther)
 }
 
 // codesPage: GET /account/recovery-codes?t=TICKET shows the new codes
@@ -612,7 +617,7 @@ func (p *Provider) codesPage(w http.ResponseWriter, r *http.Request) {
 		p.forbidden(w, r)
 		return
 	}
-	p.Pages.Render(w, httpx.Once(r), http.StatusOK, "account_codes", p.lang(r), codesData{Codes: t.Codes})
+	p.Pages.Render(w, httpx.Once(r), http.StatusOK, "account_codes", p.lang(r), codesData{Codes: t.Codes, Ended: r.URL.Query().Get("ended") == "1"})
 }
 
 // KeepsPersons tells the broker that this provider's results name a

@@ -38,7 +38,10 @@
 //	POST /account/recovery-codes       form: csrf → new codes, 303 to:
 //	GET  /account/recovery-codes?t=TICKET  the new codes, shown once to
 //	                                   the session that made them, so a
-//	                                   reload never replaces them
+//	                                   reload never replaces them; with
+//	                                   &ended=1 when making them logged the
+//	                                   person out everywhere else, which the
+//	                                   page then says
 //
 // The attempt ID is the broker's; "" is a login to the account pages.
 //

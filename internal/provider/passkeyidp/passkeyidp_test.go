@@ -2005,10 +2005,10 @@ func TestWeakLoginIsToldWhatHelps(t *testing.T) {
 // says so, in each language; after one that ended no other session it
 // does not.
 func TestNoticeSaysOtherSessionsEnded(t *testing.T) {
-	for _, tc := range []struct{ lang, added, removed string }{
-		{"en", "The passkey was added. You were logged out everywhere else", "The passkey was removed. You were logged out everywhere else"},
-		{"nb", "Passnøkkelen ble lagt til. Du ble logget ut alle andre steder", "Passnøkkelen ble fjernet. Du ble logget ut alle andre steder"},
-		{"da", "Adgangsnøglen blev tilføjet. Du blev logget ud alle andre steder", "Adgangsnøglen blev fjernet. Du blev logget ud alle andre steder"},
+	for _, tc := range []struct{ lang, added, removed, codes string }{
+		{"en", "The passkey was added. You were logged out everywhere else", "The passkey was removed. You were logged out everywhere else", "You were logged out everywhere else"},
+		{"nb", "Passnøkkelen ble lagt til. Du ble logget ut alle andre steder", "Passnøkkelen ble fjernet. Du ble logget ut alle andre steder", "Du ble logget ut alle andre steder"},
+		{"da", "Adgangsnøglen blev tilføjet. Du blev logget ud alle andre steder", "Adgangsnøglen blev fjernet. Du blev logget ud alle andre steder", "Du blev logget ud alle andre steder"},
 	} {
 		t.Run(tc.lang, func(t *testing.T) {
 			h := newHarness(t, true)
@@ -2036,6 +2036,19 @@ func TestNoticeSaysOtherSessionsEnded(t *testing.T) {
 			}
 			if r := other.get("/account"); r.status != http.StatusSeeOther {
 				t.Fatalf("the phone's session after the add: %d", r.status)
+			}
+
+			// New recovery codes, with a session elsewhere again: the page
+			// that shows them says it was ended.
+			if r, m := other.login(phone, h.rp, ""); r.status != 200 {
+				t.Fatalf("login on the phone again: %d %v", r.status, m)
+			}
+			r = laptop.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+			if r.status != http.StatusSeeOther || !strings.Contains(r.location, "ended=1") {
+				t.Fatalf("new codes: %d %q", r.status, r.location)
+			}
+			if page := laptop.get(r.location); len(codesIn(page.body)) == 0 || !strings.Contains(page.body, tc.codes) {
+				t.Fatalf("new codes page after ending a session:\n%s", page.body)
 			}
 
 			// No other session now: the removal's notice does not say so.
