@@ -451,7 +451,7 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 			b.linkFailed(ctx, ev, "identifier_taken")
 			return refusedURL("taken"), nil
 		}
-		return b.linked(ctx, ev, "alreadylinked"), nil
+		return b.linked(ctx, ev, "alreadylinked", false), nil
 	}
 	if len(res.Identifiers) == 0 {
 		b.linkFailed(ctx, ev, "no_identifier")
@@ -547,7 +547,7 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 	case raised:
 		done = "raised"
 	}
-	next := b.linked(ctx, ev, done)
+	next := b.linked(ctx, ev, done, ended != nil && ended.Result == store.ResultSuccess)
 	if ended != nil {
 		b.Audit.Record(ctx, ended)
 	}
@@ -582,14 +582,19 @@ func levelBelow(held, session string) bool {
 // linked records a link that succeeded and is where the account page
 // says what it did: done is "linked" (an identifier was added), "raised"
 // (one linked already now reaches the session's level) or
-// "alreadylinked" (nothing changed).
-func (b *Broker) linked(ctx context.Context, ev *store.AuditEvent, done string) string {
+// "alreadylinked" (nothing changed); ended says the person's other
+// sessions were logged out, which the page says too.
+func (b *Broker) linked(ctx context.Context, ev *store.AuditEvent, done string, ended bool) string {
 	ev.Result = store.ResultSuccess
 	if done != "linked" {
 		ev.Details["already"] = "true"
 	}
 	b.Audit.Record(ctx, ev)
-	return b.AccountURL + "?" + url.Values{"done": {done}}.Encode()
+	v := url.Values{"done": {done}}
+	if ended {
+		v.Set("ended", "1")
+	}
+	return b.AccountURL + "?" + v.Encode()
 }
 
 // failLink is Fail for a link attempt: the attempt ends, and the person

@@ -135,6 +135,15 @@ var accountNotices = map[string]string{
 	"raised":        "account.notice.raised",
 }
 
+// endedNotices maps ?done= to the notice shown when ?ended=1 says the
+// change also logged the person out everywhere else (endOthers).
+var endedNotices = map[string]string{
+	"added":   "account.notice.added.ended",
+	"removed": "account.notice.removed.ended",
+	"linked":  "account.notice.linked.ended",
+	"raised":  "account.notice.raised.ended",
+}
+
 // toLogin sends a person without a session to log in for the account.
 func (p *Provider) toLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, reauthURL, http.StatusSeeOther)
@@ -146,7 +155,15 @@ func (p *Provider) toLogin(w http.ResponseWriter, r *http.Request) {
 const reauthURL = "/login"
 
 func (p *Provider) accountPage(w http.ResponseWriter, r *http.Request) {
-	p.renderAccount(w, r, http.StatusOK, accountNotices[r.URL.Query().Get("done")], "")
+	done := r.URL.Query().Get("done")
+	notice := accountNotices[done]
+	if ended, ok := endedNotices[done]; ok && r.URL.Query().Get("ended") == "1" {
+		// The change logged the person out everywhere else: the notice
+		// says so, so that it does not come as a surprise on their other
+		// devices.
+		notice = ended
+	}
+	p.renderAccount(w, r, http.StatusOK, notice, "")
 }
 
 func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status int, notice, errKey string) {
@@ -385,10 +402,11 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 	// everywhere else, as a linked eID does (ADR 9). One added at a lower
 	// level, after a recovery-code login, does not: a recovery code in
 	// the wrong hands must not log the owner out.
-	if _, change := p.may(s); change {
-		p.endOthers(r, s)
+	done := url.Values{"done": {"added"}}
+	if _, change := p.may(s); change && p.endOthers(r, s) > 0 {
+		done.Set("ended", "1")
 	}
-	writeJSON(w, http.StatusOK, redirectReply{Redirect: "/account?" + url.Values{"done": {"added"}}.Encode()})
+	writeJSON(w, http.StatusOK, redirectReply{Redirect: "/account?" + done.Encode()})
 }
 
 // changeForm checks a form post that changes the person's ways in: a
@@ -410,9 +428,15 @@ func (p *Provider) changeForm(w http.ResponseWriter, r *http.Request, event stri
 		p.forbidden(w, r)
 		return nil, nil, false
 	}
-	if _, change := p.may(s); !change {
+	if add, change := p.may(s); !change {
 		p.auditChange(r.Context(), s, event, "reauth", person.ID, nil)
-		p.renderAccount(w, r, http.StatusForbidden, "", "account.err.reauth")
+		// A recent login too weak for the change (a recovery code) cannot
+		// be helped by logging in the same way again; say what can.
+		errKey := "account.err.reauth"
+		if add {
+			errKey = "account.err.weak"
+		}
+		p.renderAccount(w, r, http.StatusForbidden, "", errKey)
 		return nil, nil, false
 	}
 	return s, person, true
@@ -456,18 +480,19 @@ func (p *Provider) auditChange(ctx context.Context, s *store.Session, typ, reaso
 // their ways in. A failure is logged and audited, not shown: the change
 // itself is done, but the audit trail must not read as if the person
 // had no other sessions.
-func (p *Provider) endOthers(r *http.Request, s *store.Session) {
+func (p *Provider) endOthers(r *http.Request, s *store.Session) int {
 	n, err := p.Sessions.EndOthers(r.Context(), s)
 	if err != nil {
 		p.log().ErrorContext(r.Context(), "end other sessions", "err", err)
 		p.audit(r.Context(), &store.AuditEvent{Type: "sessions_ended", Result: store.ResultFailure, Reason: "internal",
 			PersonID: s.PersonID, Details: map[string]string{"why": "ways_in_changed"}})
-		return
+		return 0
 	}
 	if n > 0 {
 		p.audit(r.Context(), &store.AuditEvent{Type: "sessions_ended", Result: store.ResultSuccess, PersonID: s.PersonID,
 			Details: map[string]string{"count": fmt.Sprint(n), "why": "ways_in_changed"}})
 	}
+	return n
 }
 
 // removePasskey: POST /account/passkeys/remove (form: csrf, credential).
@@ -502,12 +527,17 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 	}
 	p.audit(ctx, &store.AuditEvent{Type: "passkey_removed", Result: store.ResultSuccess, PersonID: person.ID,
 		Details: sessionDetails(s, map[string]string{"credential": credentialRef(credID)})})
-	p.endOthers(r, s)
-	http.Redirect(w, r, "/account?"+url.Values{"done": {"removed"}}.Encode(), http.StatusSeeOther)
+	done := url.Values{"done": {"removed"}}
+	if p.endOthers(r, s) > 0 {
+		done.Set("ended", "1")
+	}
+	http.Redirect(w, r, "/account?"+done.Encode(), http.StatusSeeOther)
 }
 
 type codesData struct {
 	Codes []string
+	// Ended: making them logged the person out everywhere else.
+	Ended bool
 }
 
 // codesTicket holds new recovery codes between the form that made them
@@ -552,8 +582,11 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 	}
 	p.audit(ctx, &store.AuditEvent{Type: "recovery_codes_regenerated", Result: store.ResultSuccess, PersonID: person.ID,
 		Details: sessionDetails(s, map[string]string{"count": fmt.Sprint(len(codes))})})
-	p.endOthers(r, s)
-	http.Redirect(w, r, "/account/recovery-codes?"+url.Values{"t": {t}}.Encode(), http.StatusSeeOther)
+	v := url.Values{"t": {t}}
+	if p.endOthers(r, s) > 0 {
+		v.Set("ended", "1")
+	}
+	http.Redirect(w, r, "/account/recovery-codes?"+v.Encode(), http.StatusSeeOther)
 }
 
 // codesPage: GET /account/recovery-codes?t=TICKET shows the new codes
@@ -584,7 +617,7 @@ func (p *Provider) codesPage(w http.ResponseWriter, r *http.Request) {
 		p.forbidden(w, r)
 		return
 	}
-	p.Pages.Render(w, httpx.Once(r), http.StatusOK, "account_codes", p.lang(r), codesData{Codes: t.Codes})
+	p.Pages.Render(w, httpx.Once(r), http.StatusOK, "account_codes", p.lang(r), codesData{Codes: t.Codes, Ended: r.URL.Query().Get("ended") == "1"})
 }
 
 // KeepsPersons tells the broker that this provider's results name a

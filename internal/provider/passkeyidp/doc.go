@@ -38,7 +38,10 @@
 //	POST /account/recovery-codes       form: csrf → new codes, 303 to:
 //	GET  /account/recovery-codes?t=TICKET  the new codes, shown once to
 //	                                   the session that made them, so a
-//	                                   reload never replaces them
+//	                                   reload never replaces them; with
+//	                                   &ended=1 when making them logged the
+//	                                   person out everywhere else, which the
+//	                                   page then says
 //
 // The attempt ID is the broker's; "" is a login to the account pages.
 //
@@ -80,7 +83,10 @@
 //	  response: 200 {"ceremony": "C", "options": {"publicKey": {...}}}
 //	POST /account/passkeys/finish?ceremony=C   header X-CSRF-Token
 //	  request:  the attestation credential JSON
-//	  response: 200 {"redirect": "/account?done=added"}
+//	  response: 200 {"redirect": "/account?done=added"}, with &ended=1
+//	            when adding it logged the person out everywhere else, so
+//	            the page's notice says that too (as after a removal or a
+//	            link: ?done=removed|linked|raised&ended=1)
 //
 // Every failure is a JSON object {"error": CODE, "message": TEXT} where
 // TEXT is plain language in the page language, speaking of what was

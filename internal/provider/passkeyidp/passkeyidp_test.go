@@ -1386,7 +1386,7 @@ func TestAccountChangesNeedStrongRecentLogin(t *testing.T) {
 	}
 	ownersKey := base64.RawURLEncoding.EncodeToString(keys[0].CredentialID)
 	if r := thief.form("/account/passkeys/remove", url.Values{"credential": {ownersKey}, "csrf": {tcsrf}}); r.status != http.StatusForbidden ||
-		!strings.Contains(r.body, "That change needs a new login first") {
+		!strings.Contains(r.body, "A login with a recovery code, or with a passkey added after one, cannot make that change") {
 		t.Fatalf("remove after a recovery login: %d", r.status)
 	}
 	if r := thief.form("/account/recovery-codes", url.Values{"csrf": {tcsrf}}); r.status != http.StatusForbidden || len(codesIn(r.body)) != 0 {
@@ -1446,7 +1446,8 @@ func TestAccountChangesNeedStrongRecentLogin(t *testing.T) {
 	if r, m := owner.json("/account/passkeys/begin", map[string]string{"name": "x"}, ocsrf); r.status != http.StatusForbidden || m["error"] != "reauth" {
 		t.Fatalf("add begin in an old login: %d %v", r.status, m)
 	}
-	if r := owner.form("/account/passkeys/remove", url.Values{"credential": {theirsID}, "csrf": {ocsrf}}); r.status != http.StatusForbidden {
+	if r := owner.form("/account/passkeys/remove", url.Values{"credential": {theirsID}, "csrf": {ocsrf}}); r.status != http.StatusForbidden ||
+		!strings.Contains(r.body, "That change needs a new login first") {
 		t.Fatalf("remove in an old login: %d", r.status)
 	}
 
@@ -1971,5 +1972,112 @@ func TestAddedPasskeyEndsOtherSessions(t *testing.T) {
 	rows := activityRows(t, page.body)
 	if len(rows) < 2 || rows[0][1] != "You were logged out everywhere else" || rows[1][1] != "A passkey was added" {
 		t.Errorf("activity rows %q, want the logout above the added passkey", rows)
+	}
+}
+
+// A change refused to a recent login that is too weak for it says what
+// helps, in each language: not to log in again the same way, but with a
+// passkey from before or an eID.
+func TestWeakLoginIsToldWhatHelps(t *testing.T) {
+	for _, tc := range []struct{ lang, want, not string }{
+		{"en", "Log in with a passkey you had before or with an eID, then try once more.", "That change needs a new login first"},
+		{"nb", "Logg inn med en passnøkkel du hadde fra før, eller med en eID, og prøv en gang til.", "Den endringen krever at du logger inn på nytt først"},
+		{"da", "Log ind med en adgangsnøgle du havde i forvejen, eller med et eID, og prøv så en gang til.", "Den ændring kræver at du logger ind igen først"},
+	} {
+		t.Run(tc.lang, func(t *testing.T) {
+			h := newHarness(t, true)
+			e := h.browser(tc.lang).enrol(newDevice(false), "", "fnr")
+			b := h.browser(tc.lang)
+			rcsrf := field(t, b.get("/passkey/recover?attempt=").body, "csrf")
+			if r := b.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {rcsrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther {
+				t.Fatalf("recovery login: %d", r.status)
+			}
+			csrf := attr(t, b.get("/account").body, "data-csrf")
+			r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+			if r.status != http.StatusForbidden || !strings.Contains(r.body, tc.want) || strings.Contains(r.body, tc.not) {
+				t.Fatalf("new codes after a recovery login: %d\n%s", r.status, r.body)
+			}
+		})
+	}
+}
+
+// The notice after a change that logged the person out everywhere else
+// says so, in each language; after one that ended no other session it
+// does not.
+func TestNoticeSaysOtherSessionsEnded(t *testing.T) {
+	for _, tc := range []struct{ lang, added, removed, codes string }{
+		{"en", "The passkey was added. You were logged out everywhere else", "The passkey was removed. You were logged out everywhere else", "You were logged out everywhere else"},
+		{"nb", "Passnøkkelen ble lagt til. Du ble logget ut alle andre steder", "Passnøkkelen ble fjernet. Du ble logget ut alle andre steder", "Du ble logget ut alle andre steder"},
+		{"da", "Adgangsnøglen blev tilføjet. Du blev logget ud alle andre steder", "Adgangsnøglen blev fjernet. Du blev logget ud alle andre steder", "Du blev logget ud alle andre steder"},
+	} {
+		t.Run(tc.lang, func(t *testing.T) {
+			h := newHarness(t, true)
+			phone := newDevice(false)
+			laptop := h.browser(tc.lang)
+			e := laptop.enrol(phone, "", "fnr")
+			other := h.browser(tc.lang)
+			if r, m := other.login(phone, h.rp, ""); r.status != 200 {
+				t.Fatalf("login on the phone: %d %v", r.status, m)
+			}
+			csrf := attr(t, laptop.get("/account").body, "data-csrf")
+			r, begun := laptop.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+			if r.status != 200 {
+				t.Fatalf("add begin: %d %v", r.status, begun)
+			}
+			laptopKey := newDevice(false)
+			id, body := h.create(t, laptopKey, begun)
+			r, m := laptop.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf)
+			next, _ := m["redirect"].(string)
+			if r.status != 200 || next != "/account?done=added&ended=1" {
+				t.Fatalf("add finish: %d %v", r.status, m)
+			}
+			if page := laptop.get(next); !strings.Contains(page.body, tc.added) {
+				t.Fatalf("notice after an add that ended a session:\n%s", page.body)
+			}
+			if r := other.get("/account"); r.status != http.StatusSeeOther {
+				t.Fatalf("the phone's session after the add: %d", r.status)
+			}
+
+			// New recovery codes, with a session elsewhere again: the page
+			// that shows them says it was ended.
+			if r, m := other.login(phone, h.rp, ""); r.status != 200 {
+				t.Fatalf("login on the phone again: %d %v", r.status, m)
+			}
+			r = laptop.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+			if r.status != http.StatusSeeOther || !strings.Contains(r.location, "ended=1") {
+				t.Fatalf("new codes: %d %q", r.status, r.location)
+			}
+			if page := laptop.get(r.location); len(codesIn(page.body)) == 0 || !strings.Contains(page.body, tc.codes) {
+				t.Fatalf("new codes page after ending a session:\n%s", page.body)
+			}
+
+			// No other session now: the removal's notice does not say so.
+			keys, err := h.db.ListPasskeys(context.Background(), e.person)
+			if err != nil || len(keys) != 2 {
+				t.Fatalf("passkeys: %d, %v", len(keys), err)
+			}
+			phoneKey, laptopCred := keys[0].CredentialID, keys[1].CredentialID
+			if keys[0].Name == "Laptop" {
+				phoneKey, laptopCred = laptopCred, phoneKey
+			}
+			r = laptop.form("/account/passkeys/remove", url.Values{"credential": {base64.RawURLEncoding.EncodeToString(phoneKey)}, "csrf": {csrf}})
+			if r.status != http.StatusSeeOther || r.location != "/account?done=removed" {
+				t.Fatalf("remove: %d %q", r.status, r.location)
+			}
+			if page := laptop.get(r.location); strings.Contains(page.body, tc.removed) {
+				t.Fatalf("notice after a removal that ended no session says one was:\n%s", page.body)
+			}
+			// With another session again, the removal's notice says it ended.
+			if r, m := other.login(laptopKey, h.rp, ""); r.status != 200 {
+				t.Fatalf("login elsewhere again: %d %v", r.status, m)
+			}
+			r = laptop.form("/account/passkeys/remove", url.Values{"credential": {base64.RawURLEncoding.EncodeToString(laptopCred)}, "csrf": {csrf}})
+			if r.status != http.StatusSeeOther || r.location != "/account?done=removed&ended=1" {
+				t.Fatalf("second remove: %d %q", r.status, r.location)
+			}
+			if page := laptop.get(r.location); !strings.Contains(page.body, tc.removed) {
+				t.Fatalf("notice after a removal that ended a session:\n%s", page.body)
+			}
+		})
 	}
 }
