@@ -516,30 +516,6 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 			raised = true
 		}
 	}
-	var ended *store.AuditEvent
-	if len(add) > 0 || raised {
-		// A new way in, or one that now reaches a higher level: whoever
-		// holds another session of the person, made under the old rule,
-		// is logged out, as when passkeys change (ADR 9).
-		// If the store cannot end them, the audit event says so rather
-		// than that there were none, for whoever looks into the link.
-		// The sessions ended are an event of their own too, after the
-		// link's, as after a change of passkeys, so the person's recent
-		// activity says they were logged out everywhere else.
-		n, err := b.Sessions.EndOthers(ctx, s)
-		if err != nil {
-			b.Log.ErrorContext(ctx, "link: end the person's other sessions", "err", err)
-			ev.Details["sessions_ended"] = "failed"
-			ended = &store.AuditEvent{Type: "sessions_ended", Result: store.ResultFailure, Reason: "internal",
-				PersonID: rec.PersonID, Details: map[string]string{"why": "ways_in_changed"}}
-		} else {
-			ev.Details["sessions_ended"] = strconv.Itoa(n)
-			if n > 0 {
-				ended = &store.AuditEvent{Type: "sessions_ended", Result: store.ResultSuccess, PersonID: rec.PersonID,
-					Details: map[string]string{"count": strconv.Itoa(n), "why": "ways_in_changed"}}
-			}
-		}
-	}
 	done := "alreadylinked"
 	switch {
 	case len(add) > 0:
@@ -547,11 +523,40 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 	case raised:
 		done = "raised"
 	}
-	next := b.linked(ctx, ev, done, ended != nil && ended.Result == store.ResultSuccess)
-	if ended != nil {
-		b.Audit.Record(ctx, ended)
+	if len(add) == 0 && !raised {
+		return b.linked(ctx, ev, done, false), nil
 	}
-	return next, nil
+	// A new way in, or one that now reaches a higher level: whoever
+	// holds another session of the person, made under the old rule, is
+	// logged out, as when passkeys change (ADR 9). The link's event and
+	// the event of the sessions ended, after it, so the person's recent
+	// activity says they were logged out everywhere else, are stored in
+	// the same write as the sessions' end: the one is stored if and only
+	// if the others are.
+	// If the store cannot end them, the audit event says so rather than
+	// that there were none, for whoever looks into the link.
+	successful(ev, done)
+	n, err := b.Sessions.EndOthers(ctx, s, func(n int) []*store.AuditEvent {
+		ev.Details["sessions_ended"] = strconv.Itoa(n)
+		b.Audit.Prepare(ctx, ev)
+		events := []*store.AuditEvent{ev}
+		if n > 0 {
+			ended := &store.AuditEvent{Type: "sessions_ended", Result: store.ResultSuccess, PersonID: rec.PersonID,
+				Details: map[string]string{"count": strconv.Itoa(n), "why": "ways_in_changed"}}
+			b.Audit.Prepare(ctx, ended)
+			events = append(events, ended)
+		}
+		return events
+	})
+	if err != nil {
+		b.Log.ErrorContext(ctx, "link: end the person's other sessions", "err", err)
+		ev.Details["sessions_ended"] = "failed"
+		next := b.linked(ctx, ev, done, false)
+		b.Audit.Record(ctx, &store.AuditEvent{Type: "sessions_ended", Result: store.ResultFailure, Reason: "internal",
+			PersonID: rec.PersonID, Details: map[string]string{"why": "ways_in_changed"}})
+		return next, nil
+	}
+	return accountURL(b.AccountURL, done, n > 0), nil
 }
 
 // heldIdentifier is p's own record of id, with the level it was linked
@@ -585,16 +590,27 @@ func levelBelow(held, session string) bool {
 // "alreadylinked" (nothing changed); ended says the person's other
 // sessions were logged out, which the page says too.
 func (b *Broker) linked(ctx context.Context, ev *store.AuditEvent, done string, ended bool) string {
+	successful(ev, done)
+	b.Audit.Record(ctx, ev)
+	return accountURL(b.AccountURL, done, ended)
+}
+
+// successful makes ev the event of a link that ended as done.
+func successful(ev *store.AuditEvent, done string) {
 	ev.Result = store.ResultSuccess
 	if done != "linked" {
 		ev.Details["already"] = "true"
 	}
-	b.Audit.Record(ctx, ev)
+}
+
+// accountURL is the account page at base telling of a link that ended
+// as done, and whether other sessions were ended.
+func accountURL(base, done string, ended bool) string {
 	v := url.Values{"done": {done}}
 	if ended {
 		v.Set("ended", "1")
 	}
-	return b.AccountURL + "?" + v.Encode()
+	return base + "?" + v.Encode()
 }
 
 // failLink is Fail for a link attempt: the attempt ends, and the person

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/audit"
 	"github.com/varde-eid/varde/internal/broker"
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
@@ -338,6 +339,40 @@ func TestLinkNeedsARecentLogin(t *testing.T) {
 	}
 	if _, err := f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("identifier linked after all: %v", err)
+	}
+}
+
+// auditDown is the real store that cannot append an event on its own.
+type auditDown struct{ store.Store }
+
+func (auditDown) AppendAudit(context.Context, *store.AuditEvent) error {
+	return errors.New("connection refused")
+}
+
+// TestLinkEndsOtherSessionsWithItsEvents: the link's event, the end of
+// the other sessions and the event saying so are one write, so when
+// events cannot be appended on their own, the sessions ended are
+// audited all the same, and never the one without the other.
+func TestLinkEndsOtherSessionsWithItsEvents(t *testing.T) {
+	f := newFixture(t)
+	loggedIn(t, f, "p1", assurance.High)
+	b := loggedIn(t, f, "p1", assurance.High)
+	f.b.Audit = &audit.Log{Store: auditDown{f.st}, Log: f.b.Log}
+	res := provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Substantial}
+	next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), res)
+	if err != nil || next != "/account?done=linked&ended=1" {
+		t.Fatalf("link: %q, %v", next, err)
+	}
+	events := f.events(t)
+	if len(events) < 2 {
+		t.Fatalf("%d audit events, want the link's and the sessions ended", len(events))
+	}
+	link, ended := events[len(events)-2], events[len(events)-1]
+	if link.Type != "link" || link.Result != store.ResultSuccess || link.Details["sessions_ended"] != "1" {
+		t.Errorf("audit %+v, want the link with one session ended", link)
+	}
+	if ended.Type != "sessions_ended" || ended.Details["count"] != "1" || ended.Seq != link.Seq+1 {
+		t.Errorf("last audit %+v, want one session ended, right after the link", ended)
 	}
 }
 

@@ -306,10 +306,12 @@ func (m *Manager) touchEvery() time.Duration {
 
 // EndOthers deletes every session of s's person but s, and returns how
 // many it deleted: used when the person's ways to log in change, so that
-// whoever holds another of their sessions is logged out.
-func (m *Manager) EndOthers(ctx context.Context, s *store.Session) (int, error) {
+// whoever holds another of their sessions is logged out. The events that
+// events returns for that number, if it is not nil, are appended to the
+// audit log in the same write (store.Sessions.EndPersonSessions).
+func (m *Manager) EndOthers(ctx context.Context, s *store.Session, events func(n int) []*store.AuditEvent) (int, error) {
 	now := m.Now()
-	ended, err := m.Store.EndPersonSessions(ctx, s.PersonID, s.ID, now)
+	ended, err := m.Store.EndPersonSessions(ctx, s.PersonID, s.ID, now, events)
 	if err != nil {
 		return 0, err
 	}

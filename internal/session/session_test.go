@@ -254,7 +254,7 @@ func TestEndOthersTellsEnded(t *testing.T) {
 	start(t, m, nil, "p1", "tax")
 	start(t, m, nil, "p1", "health")
 	start(t, m, nil, "p2", "bank")
-	n, err := m.EndOthers(context.Background(), keep)
+	n, err := m.EndOthers(context.Background(), keep, nil)
 	if err != nil || n != 3 {
 		t.Fatalf("EndOthers = %d, %v; want 3, the expired one included", n, err)
 	}
@@ -374,7 +374,7 @@ func TestIdleSessionEndsForNobody(t *testing.T) {
 	start(t, m, nil, "p2", "health")
 	*now = now.Add(30 * time.Minute)
 	start(t, m, w1, "p3", "shop")
-	if n, err := m.EndOthers(ctx, keep); err != nil || n != 1 {
+	if n, err := m.EndOthers(ctx, keep, nil); err != nil || n != 1 {
 		t.Fatalf("EndOthers = %d, %v; want 1", n, err)
 	}
 	if len(told) != 0 {

@@ -243,8 +243,13 @@ type Sessions interface {
 	// EndPersonSessions ends, as EndSession does, every session of
 	// personID except the one with ID except (which may be ""), and
 	// returns the ones it deleted: when a person's ways to log in change,
-	// whoever holds one of their other sessions is logged out.
-	EndPersonSessions(ctx context.Context, personID, except string, now time.Time) ([]*Session, error)
+	// whoever holds one of their other sessions is logged out. If events
+	// is not nil, it is called with the number of sessions deleted and the
+	// events it returns are appended to the audit log, in that order, in
+	// the same atomic write: the sessions are ended if and only if the
+	// events recording it are stored. It may be called more than once,
+	// when the write is run again, and must depend on nothing but n.
+	EndPersonSessions(ctx context.Context, personID, except string, now time.Time, events func(n int) []*AuditEvent) ([]*Session, error)
 }
 
 // SessionEnds holds the sessions that ended while relying parties had

@@ -477,20 +477,29 @@ func (p *Provider) auditChange(ctx context.Context, s *store.Session, typ, reaso
 }
 
 // endOthers logs the person out everywhere but in s, after a change to
-// their ways in. A failure is logged and audited, not shown: the change
-// itself is done, but the audit trail must not read as if the person
-// had no other sessions.
+// their ways in, and records the sessions_ended event in the same write
+// as their end, so neither is stored without the other. A failure is
+// logged and audited, not shown: the change itself is done, but the
+// audit trail must not read as if the person had no other sessions.
 func (p *Provider) endOthers(r *http.Request, s *store.Session) int {
-	n, err := p.Sessions.EndOthers(r.Context(), s)
+	var events func(int) []*store.AuditEvent
+	if p.Audit != nil {
+		events = func(n int) []*store.AuditEvent {
+			if n == 0 {
+				return nil
+			}
+			e := &store.AuditEvent{Type: "sessions_ended", Result: store.ResultSuccess, PersonID: s.PersonID, Provider: ID,
+				Time: p.now().UTC().Truncate(time.Microsecond), Details: map[string]string{"count": fmt.Sprint(n), "why": "ways_in_changed"}}
+			p.Audit.Prepare(r.Context(), e)
+			return []*store.AuditEvent{e}
+		}
+	}
+	n, err := p.Sessions.EndOthers(r.Context(), s, events)
 	if err != nil {
 		p.log().ErrorContext(r.Context(), "end other sessions", "err", err)
 		p.audit(r.Context(), &store.AuditEvent{Type: "sessions_ended", Result: store.ResultFailure, Reason: "internal",
 			PersonID: s.PersonID, Details: map[string]string{"why": "ways_in_changed"}})
 		return 0
-	}
-	if n > 0 {
-		p.audit(r.Context(), &store.AuditEvent{Type: "sessions_ended", Result: store.ResultSuccess, PersonID: s.PersonID,
-			Details: map[string]string{"count": fmt.Sprint(n), "why": "ways_in_changed"}})
 	}
 	return n
 }

@@ -1762,7 +1762,7 @@ func TestEnrolmentWithoutCodesSaysSo(t *testing.T) {
 // sessions.
 type cannotEndOthers struct{ store.Sessions }
 
-func (cannotEndOthers) EndPersonSessions(context.Context, string, string, time.Time) ([]*store.Session, error) {
+func (cannotEndOthers) EndPersonSessions(context.Context, string, string, time.Time, func(int) []*store.AuditEvent) ([]*store.Session, error) {
 	return nil, errors.New("connection refused")
 }
 
@@ -2079,5 +2079,41 @@ func TestNoticeSaysOtherSessionsEnded(t *testing.T) {
 				t.Fatalf("notice after a removal that ended a session:\n%s", page.body)
 			}
 		})
+	}
+}
+
+// auditDown is the real store that cannot append an event on its own.
+type auditDown struct{ *sqlstore.DB }
+
+func (auditDown) AppendAudit(context.Context, *store.AuditEvent) error {
+	return errors.New("connection refused")
+}
+
+// The other sessions a change ends and the event saying so are one
+// write: when events cannot be appended on their own, the sessions
+// ended are audited all the same.
+func TestSessionsEndedWithTheirEvent(t *testing.T) {
+	h := newHarness(t, true)
+	phone := newDevice(false)
+	laptop := h.browser("en")
+	e := laptop.enrol(phone, "", "fnr")
+	other := h.browser("en")
+	if r, m := other.login(phone, h.rp, ""); r.status != 200 {
+		t.Fatalf("login on the phone: %d %v", r.status, m)
+	}
+	csrf := attr(t, laptop.get("/account").body, "data-csrf")
+	h.p.Audit = &audit.Log{Store: auditDown{h.db}, Now: func() time.Time { return h.now }}
+	r := laptop.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther || !strings.Contains(r.location, "ended=1") {
+		t.Fatalf("new codes: %d %q", r.status, r.location)
+	}
+	events, err := h.db.ListPersonAudit(context.Background(), e.person, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(events, func(ev *store.AuditEvent) bool {
+		return ev.Type == "sessions_ended" && ev.Result == store.ResultSuccess && ev.Provider == "passkey" && ev.Details["count"] == "1"
+	}) {
+		t.Fatalf("no sessions_ended event stored with the sessions' end: %+v", events)
 	}
 }

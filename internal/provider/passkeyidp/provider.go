@@ -29,6 +29,9 @@ const ID = "passkey"
 // Auditor records audit events; audit.Log implements it.
 type Auditor interface {
 	Record(ctx context.Context, e *store.AuditEvent)
+	// Prepare readies e for a store write that appends it with what it
+	// records (the end of the person's other sessions).
+	Prepare(ctx context.Context, e *store.AuditEvent)
 }
 
 // Provider is Varde's built-in passkey identity provider. It implements

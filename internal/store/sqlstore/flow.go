@@ -425,32 +425,43 @@ func (db *DB) EndSession(ctx context.Context, id string, now time.Time) (*store.
 
 // EndPersonSessions implements store.Sessions with one DELETE that
 // returns the rows, so the in-memory copies go too, and the ends of
-// those that need them.
-func (db *DB) EndPersonSessions(ctx context.Context, personID, except string, now time.Time) ([]*store.Session, error) {
-	if db.unmatchable(personID) {
+// those that need them, and the events, in one transaction.
+func (db *DB) EndPersonSessions(ctx context.Context, personID, except string, now time.Time, events func(n int) []*store.AuditEvent) ([]*store.Session, error) {
+	unmatchable := db.unmatchable(personID)
+	if unmatchable && events == nil {
 		return nil, nil
 	}
 	var ended []*store.Session
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
 		ended = ended[:0]
-		rows, err := tx.StmtContext(ctx, db.st.deletePersonSessions).QueryContext(ctx, personID, except)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			s, err := scanUsedSession(rows)
+		if !unmatchable {
+			rows, err := tx.StmtContext(ctx, db.st.deletePersonSessions).QueryContext(ctx, personID, except)
 			if err != nil {
-				rows.Close()
 				return err
 			}
-			ended = append(ended, s)
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return err
+			for rows.Next() {
+				s, err := scanUsedSession(rows)
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				ended = append(ended, s)
+			}
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+				return err
+			}
 		}
 		for _, s := range ended {
 			if err := db.recordEnd(ctx, tx, s, now); err != nil {
 				return err
+			}
+		}
+		if events == nil {
+			return nil
+		}
+		for _, e := range events(len(ended)) {
+			if err := db.appendAudit(e)(ctx, tx); err != nil {
+				return fmt.Errorf("audit %s event: %w", e.Type, err)
 			}
 		}
 		return nil

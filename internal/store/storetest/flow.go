@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -476,7 +478,7 @@ func testSessions(t *testing.T, s store.Store) {
 			wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
 		}
 		wantErr(t, "AddSessionClient", s.AddSessionClient(ctx, mine[2].ID, "tax", nil), nil)
-		ended, err := s.EndPersonSessions(ctx, "grace", mine[0].ID, now)
+		ended, err := s.EndPersonSessions(ctx, "grace", mine[0].ID, now, nil)
 		wantErr(t, "EndPersonSessions", err, nil)
 		slices.SortFunc(ended, func(a, b *store.Session) int { return strings.Compare(a.ID, b.ID) })
 		want := []*store.Session{asRead(mine[1]), asRead(mine[2])}
@@ -490,14 +492,14 @@ func testSessions(t *testing.T, s store.Store) {
 			_, err := s.GetSession(ctx, ss.ID, now)
 			wantErr(t, "GetSession of a kept one", err, nil)
 		}
-		ended, err = s.EndPersonSessions(ctx, "grace", "", now)
+		ended, err = s.EndPersonSessions(ctx, "grace", "", now, nil)
 		wantErr(t, "EndPersonSessions, none kept", err, nil)
 		if len(ended) != 1 || ended[0].ID != mine[0].ID {
 			t.Errorf("EndPersonSessions with no exception deleted %v, want %s", ended, mine[0].ID)
 		}
 		_, err = s.GetSession(ctx, mine[0].ID, now)
 		wantErr(t, "GetSession after all were deleted", err, store.ErrNotFound)
-		ended, err = s.EndPersonSessions(ctx, "nobody", "", now)
+		ended, err = s.EndPersonSessions(ctx, "nobody", "", now, nil)
 		if err != nil || len(ended) != 0 {
 			t.Errorf("EndPersonSessions of a person without sessions = %v, %v", ended, err)
 		}
@@ -530,6 +532,63 @@ func testSessions(t *testing.T, s store.Store) {
 			if e.Seq == 0 || len(e.Hash) == 0 {
 				t.Errorf("event not chained: seq %d, hash %x", e.Seq, e.Hash)
 			}
+		}
+	})
+
+	// Last, as the one above: its events would change the log compared
+	// whole.
+	t.Run("end a person's other sessions with their events", func(t *testing.T) {
+		const person = "p-end-events"
+		var kept *store.Session
+		for i := range 3 {
+			ss := fullSession(t, id("s-end-events", i))
+			ss.PersonID = person
+			wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+			kept = ss
+		}
+		var counts []int
+		events := func(n int) []*store.AuditEvent {
+			counts = append(counts, n)
+			link := &store.AuditEvent{Time: now, Type: "link", PersonID: person, Result: store.ResultSuccess,
+				Details: map[string]string{"sessions_ended": strconv.Itoa(n)}}
+			ended := &store.AuditEvent{Time: now, Type: "sessions_ended", PersonID: person, Result: store.ResultSuccess,
+				Details: map[string]string{"count": strconv.Itoa(n)}}
+			return []*store.AuditEvent{link, ended}
+		}
+		ended, err := s.EndPersonSessions(ctx, person, kept.ID, now, events)
+		wantErr(t, "EndPersonSessions with events", err, nil)
+		if len(ended) != 2 {
+			t.Fatalf("EndPersonSessions ended %d sessions, want 2", len(ended))
+		}
+		if len(counts) == 0 || counts[len(counts)-1] != 2 {
+			t.Errorf("events was called with %v, want 2 last", counts)
+		}
+		got, err := s.ListPersonAudit(ctx, person, 10)
+		wantErr(t, "ListPersonAudit", err, nil)
+		slices.SortFunc(got, func(a, b *store.AuditEvent) int { return cmp.Compare(a.Seq, b.Seq) })
+		if len(got) != 2 || got[0].Type != "link" || got[1].Type != "sessions_ended" || got[1].Seq != got[0].Seq+1 {
+			t.Fatalf("events stored = %+v, want the link then sessions_ended, one after the other", got)
+		}
+		if got[0].Details["sessions_ended"] != "2" || got[1].Details["count"] != "2" {
+			t.Errorf("events stored say %q and %q sessions ended, want 2", got[0].Details["sessions_ended"], got[1].Details["count"])
+		}
+		all, err := s.ListAudit(ctx, 0, 1000)
+		wantErr(t, "ListAudit", err, nil)
+		if err := store.VerifyAuditChain(nil, all); err != nil {
+			t.Errorf("VerifyAuditChain: %v", err)
+		}
+
+		// None left to end: the events are stored all the same, told 0.
+		counts = nil
+		ended, err = s.EndPersonSessions(ctx, person, kept.ID, now, events)
+		wantErr(t, "EndPersonSessions with events, none to end", err, nil)
+		if len(ended) != 0 || len(counts) == 0 || counts[len(counts)-1] != 0 {
+			t.Errorf("EndPersonSessions with none to end ended %d, events called with %v; want 0 and 0", len(ended), counts)
+		}
+		got, err = s.ListPersonAudit(ctx, person, 10)
+		wantErr(t, "ListPersonAudit", err, nil)
+		if len(got) != 4 {
+			t.Errorf("%d events stored after ending none, want 4", len(got))
 		}
 	})
 }

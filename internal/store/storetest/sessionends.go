@@ -106,7 +106,7 @@ func testSessionEnds(t *testing.T, s store.Store) {
 		b := created(t, "e-grace-b", "grace", []string{"tax"}, later)
 		created(t, "e-grace-old", "grace", []string{"bank"}, now.Add(-time.Minute))
 		created(t, "e-grace-none", "grace", []string{}, later)
-		all, err := s.EndPersonSessions(ctx, "grace", kept.ID, now)
+		all, err := s.EndPersonSessions(ctx, "grace", kept.ID, now, nil)
 		wantErr(t, "EndPersonSessions", err, nil)
 		if len(all) != 4 {
 			t.Errorf("EndPersonSessions ended %v, want four", ids(all))
@@ -139,7 +139,7 @@ func testSessionEnds(t *testing.T, s store.Store) {
 			}
 			wantErr(t, "CreateSession "+id, s.CreateSession(ctx, ss), nil)
 		}
-		all, err := s.EndPersonSessions(ctx, "idle-grace", "", now)
+		all, err := s.EndPersonSessions(ctx, "idle-grace", "", now, nil)
 		wantErr(t, "EndPersonSessions", err, nil)
 		if len(all) != 2 {
 			t.Errorf("EndPersonSessions ended %v, want both", ids(all))

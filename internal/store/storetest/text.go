@@ -52,7 +52,7 @@ func testNotText(t *testing.T, s store.Store) {
 		if ended, err := s.EndSession(ctx, k, now); ended != nil || (err != nil && !errors.Is(err, store.ErrNotFound)) {
 			t.Errorf("EndSession(%q) = %v, %v, want nil and nil or ErrNotFound", k, ended, err)
 		}
-		if ended, err := s.EndPersonSessions(ctx, k, "", now); err != nil || len(ended) != 0 {
+		if ended, err := s.EndPersonSessions(ctx, k, "", now, nil); err != nil || len(ended) != 0 {
 			t.Errorf("EndPersonSessions(%q) = %v, %v, want none, nil", k, ended, err)
 		}
 		if ok, err := s.SettleSessionEnd(ctx, k, nil); ok || err != nil {
