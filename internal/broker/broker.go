@@ -305,6 +305,13 @@ const (
 	// ReasonSessionError: the provider's result was good, and this
 	// node could not start the session (its store failed).
 	ReasonSessionError = "session_error"
+	// ReasonOutcomeUnknown: the provider's result was good, and the
+	// write of the session and its success event got no answer
+	// (store.ErrOutcomeUnknown): both may have been stored, and the
+	// person may be logged in after all. The event's Details["stored"]
+	// is "unknown", and Details["session"] names the session that may
+	// exist.
+	ReasonOutcomeUnknown = "outcome_unknown"
 	// ReasonAttemptExpired: the provider's result was good, and came
 	// back after the login attempt had expired (the person took longer
 	// than the attempt lasts). Not the provider's failure: a provider
@@ -360,6 +367,7 @@ var loginErrors = map[string]string{
 	"refused":     "login.err.refused",
 	"unavailable": "login.err.unavailable",
 	"conflict":    "login.err.conflict",
+	"unknown":     "login.err.unknown",
 }
 
 type choice struct {
@@ -628,6 +636,14 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 	b.Audit.Prepare(ctx, ev)
 	save := func(events ...*store.AuditEvent) error {
 		if err := b.Sessions.Save(ctx, w, r, n, append([]*store.AuditEvent{ev}, events...)...); err != nil {
+			if errors.Is(err, store.ErrOutcomeUnknown) {
+				// The success event may be stored with the session: the
+				// failure says so, and names the session, rather than
+				// that the login failed.
+				ev.Details["stored"] = "unknown"
+				b.fail(ctx, ev, ReasonOutcomeUnknown)
+				return err
+			}
 			delete(ev.Details, "session")
 			b.fail(ctx, ev, ReasonSessionError)
 			return err
@@ -637,11 +653,27 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 	}
 	if a.req == nil {
 		if err := save(); err != nil {
-			return "", err
+			return b.outcomeUnknown(ctx, attemptID, err)
 		}
 		return b.AccountURL, nil
 	}
-	return b.Continue(ctx, a.client, a.req, s, save)
+	next, err := b.Continue(ctx, a.client, a.req, s, save)
+	if err != nil {
+		return b.outcomeUnknown(ctx, attemptID, err)
+	}
+	return next, nil
+}
+
+// outcomeUnknown returns err, unless it is store.ErrOutcomeUnknown: then
+// the session may have been stored, and the person is sent to a page
+// saying they may be logged in already and to try the service again,
+// rather than to one saying the login failed.
+func (b *Broker) outcomeUnknown(ctx context.Context, attemptID string, err error) (string, error) {
+	if !errors.Is(err, store.ErrOutcomeUnknown) {
+		return "", err
+	}
+	b.Log.ErrorContext(ctx, "login: the session may or may not have been stored", "err", err)
+	return "/login?" + url.Values{"req": {attemptID}, "err": {"unknown"}}.Encode(), nil
 }
 
 // Types of the audit events resolve records besides a login's own.

@@ -1163,3 +1163,45 @@ func TestFinishRefusesIdentifiersOfTwoPersons(t *testing.T) {
 		t.Errorf("login page %d: %.300s", page.Code, page.Body.String())
 	}
 }
+
+// noAnswer is the real store whose session writes are stored and then
+// get no answer, as a COMMIT whose connection dropped.
+type noAnswer struct{ store.Store }
+
+func (s noAnswer) CreateSession(ctx context.Context, ss *store.Session, events ...*store.AuditEvent) error {
+	if err := s.Store.CreateSession(ctx, ss, events...); err != nil {
+		return err
+	}
+	return fmt.Errorf("create session: %w", store.ErrOutcomeUnknown)
+}
+
+// TestFinishOutcomeUnknown: when the write of the session gets no
+// answer, the session and its success event may be stored; the failure
+// event says so rather than that the login failed, the browser gets the
+// cookie, and the person is told they may be logged in already.
+func TestFinishOutcomeUnknown(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "r1", assurance.ACRSubstantial)
+	f.b.Sessions.Store = noAnswer{f.st}
+	next, err, w := finish(f, "r1", provider.Result{Provider: "strong", PersonID: "p1", Level: assurance.High})
+	if err != nil || next != "/login?err=unknown&req=r1" {
+		t.Fatalf("finish = %q, %v; want the login page saying the outcome is unknown", next, err)
+	}
+	ev := f.events(t)
+	if len(ev) != 2 || ev[0].Result != store.ResultSuccess || ev[1].Result != store.ResultFailure {
+		t.Fatalf("audit = %+v, want the success stored with the session, then the failure", ev)
+	}
+	if ev[1].Reason != broker.ReasonOutcomeUnknown || ev[1].Details["stored"] != "unknown" || ev[1].Details["session"] != ev[0].Details["session"] {
+		t.Errorf("failure event = %+v, want outcome_unknown naming the session that may be stored", ev[1])
+	}
+	f.b.Sessions.Store = f.st
+	b := browser(w.Result().Cookies())
+	if _, err := f.b.Sessions.Current(b.req(http.MethodGet, "/account", nil)); err != nil {
+		t.Errorf("the session stored after all: %v, want the browser logged in", err)
+	}
+	page := httptest.NewRecorder()
+	f.mux.ServeHTTP(page, httptest.NewRequest(http.MethodGet, next, nil))
+	if body := page.Body.String(); !strings.Contains(body, "You may already be logged in") {
+		t.Errorf("login page after an unknown outcome does not say the person may be logged in:\n%s", body)
+	}
+}

@@ -42,8 +42,11 @@
 //	           unknown_person (the result named no person),
 //	           identifier_conflict (its identifiers belong to
 //	           different persons; not the provider's failure),
-//	           session_error; a result whose person this node's store
-//	           could not find or create is recorded as node_error
+//	           session_error, outcome_unknown (the write of the
+//	           session and its success event got no answer: both may
+//	           be stored; Details "stored" is "unknown" and "session"
+//	           names the session); a result whose person this node's
+//	           store could not find or create is recorded as node_error
 //	Type "routing" (EventRouting), when the broker routes a person around
 //	a provider that is down: the login page shows it down, provider_hint=
 //	any skips it, or it went down between the page and /login/start:

@@ -187,12 +187,21 @@ func (m *Manager) Token(r *http.Request) string {
 // clients hear of it); another person's is reported to Ended. The events are
 // appended to the audit log in the same atomic write
 // (store.Sessions.CreateSession): the session exists if and only if they
-// do. The caller has readied them (audit.Log.Prepare).
+// do. The caller has readied them (audit.Log.Prepare). If the write got
+// no answer (store.ErrOutcomeUnknown), the cookie is set all the same,
+// as the session may be stored, the old one is left as it was, and the
+// error is returned.
 func (m *Manager) Save(ctx context.Context, w http.ResponseWriter, r *http.Request, n *New, events ...*store.AuditEvent) error {
 	s := n.Session
 	// The new session first: if it cannot be stored, the browser keeps
 	// the session it had.
 	if err := m.Store.CreateSession(ctx, s, events...); err != nil {
+		if errors.Is(err, store.ErrOutcomeUnknown) {
+			// It may be stored: the browser gets its cookie, so that
+			// if it was, the person is logged in; if not, the cookie
+			// names no session and is worth nothing.
+			m.setCookie(w, n.token)
+		}
 		return fmt.Errorf("start session: %w", err)
 	}
 	if tok := m.Token(r); tok != "" {
@@ -202,11 +211,16 @@ func (m *Manager) Save(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	// browser ends the session there (the stored session still expires
 	// at ExpiresAt), so the next person at a shared computer does not
 	// find the last one logged in.
+	m.setCookie(w, n.token)
+	return nil
+}
+
+// setCookie gives the browser the session cookie carrying token.
+func (m *Manager) setCookie(w http.ResponseWriter, token string) {
 	http.SetCookie(w, &http.Cookie{
-		Name: m.CookieName(), Value: n.token, Path: "/",
+		Name: m.CookieName(), Value: token, Path: "/",
 		HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode,
 	})
-	return nil
 }
 
 // replace deletes the session with ID old, which s, stored already,

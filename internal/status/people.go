@@ -38,6 +38,10 @@ const (
 	// reasonSessionError is a good result from the provider for which
 	// the node could not start a session: the node's failure too.
 	reasonSessionError = broker.ReasonSessionError
+	// reasonOutcomeUnknown is a good result from the provider whose
+	// session the node's store may or may not have stored: the node's
+	// failure too.
+	reasonOutcomeUnknown = broker.ReasonOutcomeUnknown
 	// reasonAttemptExpired is a good result from the provider that came
 	// back after the login attempt expired: the person took too long.
 	reasonAttemptExpired = broker.ReasonAttemptExpired
@@ -45,7 +49,7 @@ const (
 
 // notTheProvider are the reasons of failed logins through a provider
 // that are not the provider's failure.
-var notTheProvider = []string{reasonCancelled, reasonUnverified, reasonNotAccepted, reasonInsufficientLevel, reasonNodeError, reasonSessionError, reasonAttemptExpired}
+var notTheProvider = []string{reasonCancelled, reasonUnverified, reasonNotAccepted, reasonInsufficientLevel, reasonNodeError, reasonSessionError, reasonOutcomeUnknown, reasonAttemptExpired}
 
 // auditPage is how many audit events one read returns.
 const auditPage = 2000
