@@ -550,9 +550,16 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 	})
 	if err != nil {
 		b.Log.ErrorContext(ctx, "link: end the person's other sessions", "err", err)
+		reason := "internal"
 		ev.Details["sessions_ended"] = "failed"
+		if errors.Is(err, store.ErrOutcomeUnknown) {
+			// The write got no answer: the sessions may have ended and
+			// the events above may be stored. These say so rather than
+			// that nothing was ended.
+			ev.Details["sessions_ended"], reason = "unknown", "outcome_unknown"
+		}
 		next := b.linked(ctx, ev, done, false)
-		b.Audit.Record(ctx, &store.AuditEvent{Type: "sessions_ended", Result: store.ResultFailure, Reason: "internal",
+		b.Audit.Record(ctx, &store.AuditEvent{Type: "sessions_ended", Result: store.ResultFailure, Reason: reason,
 			PersonID: rec.PersonID, Details: map[string]string{"why": "ways_in_changed"}})
 		return next, nil
 	}

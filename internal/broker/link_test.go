@@ -376,6 +376,38 @@ func TestLinkEndsOtherSessionsWithItsEvents(t *testing.T) {
 	}
 }
 
+// endsWithoutAnswer is the real store whose end of a person's sessions
+// is stored and then gets no answer, as a COMMIT whose connection
+// dropped.
+type endsWithoutAnswer struct{ store.Store }
+
+func (s endsWithoutAnswer) EndPersonSessions(ctx context.Context, personID, except string, now time.Time, events func(int) []*store.AuditEvent) ([]*store.Session, error) {
+	if _, err := s.Store.EndPersonSessions(ctx, personID, except, now, events); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("end sessions: %w", store.ErrOutcomeUnknown)
+}
+
+// TestLinkEndsOtherSessionsOutcomeUnknown: when the end of the other
+// sessions gets no answer, the audit trail says their end is unknown,
+// not that it failed, as they may have ended with their events.
+func TestLinkEndsOtherSessionsOutcomeUnknown(t *testing.T) {
+	f := newFixture(t)
+	loggedIn(t, f, "p1", assurance.High)
+	b := loggedIn(t, f, "p1", assurance.High)
+	f.b.Sessions.Store = endsWithoutAnswer{f.st}
+	res := provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Substantial}
+	if next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), res); err != nil || next != "/account?done=linked" {
+		t.Fatalf("link: %q, %v", next, err)
+	}
+	if ev := lastEventOf(t, f, "link"); ev.Result != store.ResultSuccess || ev.Details["sessions_ended"] != "unknown" {
+		t.Errorf("audit %+v, want the end of the other sessions unknown", ev)
+	}
+	if ev := lastEvent(t, f); ev.Type != "sessions_ended" || ev.Result != store.ResultFailure || ev.Reason != "outcome_unknown" {
+		t.Errorf("last audit %+v, want the end of the other sessions unknown", ev)
+	}
+}
+
 // TestLinkEndsOtherSessions: a link that adds a way in logs the person
 // out everywhere else, as a change of passkeys does; the session that
 // linked goes on.

@@ -497,7 +497,13 @@ func (p *Provider) endOthers(r *http.Request, s *store.Session) int {
 	n, err := p.Sessions.EndOthers(r.Context(), s, events)
 	if err != nil {
 		p.log().ErrorContext(r.Context(), "end other sessions", "err", err)
-		p.audit(r.Context(), &store.AuditEvent{Type: "sessions_ended", Result: store.ResultFailure, Reason: "internal",
+		reason := "internal"
+		if errors.Is(err, store.ErrOutcomeUnknown) {
+			// The write got no answer: the sessions may have ended, and
+			// their event may be stored.
+			reason = "outcome_unknown"
+		}
+		p.audit(r.Context(), &store.AuditEvent{Type: "sessions_ended", Result: store.ResultFailure, Reason: reason,
 			PersonID: s.PersonID, Details: map[string]string{"why": "ways_in_changed"}})
 		return 0
 	}

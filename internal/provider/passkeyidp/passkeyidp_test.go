@@ -2117,3 +2117,32 @@ func TestSessionsEndedWithTheirEvent(t *testing.T) {
 		t.Fatalf("no sessions_ended event stored with the sessions' end: %+v", events)
 	}
 }
+
+// endsWithoutAnswer is the real store whose end of a person's sessions
+// is stored and then gets no answer, as a COMMIT whose connection
+// dropped.
+type endsWithoutAnswer struct{ store.Sessions }
+
+func (s endsWithoutAnswer) EndPersonSessions(ctx context.Context, personID, except string, now time.Time, events func(int) []*store.AuditEvent) ([]*store.Session, error) {
+	if _, err := s.Sessions.EndPersonSessions(ctx, personID, except, now, events); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("end sessions: %w", store.ErrOutcomeUnknown)
+}
+
+// A change whose end of the other sessions got no answer is audited as
+// of unknown outcome, not as a failure: they may have ended.
+func TestEndOthersOutcomeUnknownAudited(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	h.p.Sessions.Store = endsWithoutAnswer{h.db}
+	r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?t=") {
+		t.Fatalf("new codes: %d %q", r.status, r.location)
+	}
+	if !hasEvent(h.auditEvents(t), "sessions_ended", store.ResultFailure, "outcome_unknown") {
+		t.Fatal("no audit event saying the end of the other sessions is unknown")
+	}
+}
