@@ -445,7 +445,7 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 	case len(d.Choices) == 0:
 		// Nothing this client accepts can reach the level it asks for.
 		b.Pages.Error(w, r, http.StatusServiceUnavailable, a.locale, httpx.ErrorPage{
-			Title: "login.none.title", Message: "login.none.message", Next: "login.none.next", BackURL: d.CancelURL,
+			Title: "login.none.title", Message: "login.none.message", Next: "login.none.next", CancelURL: d.CancelURL,
 		})
 	case usable == 0:
 		// Everything it accepts is down: say so, show which, keep the

@@ -1163,3 +1163,23 @@ func TestFinishRefusesIdentifiersOfTwoPersons(t *testing.T) {
 		t.Errorf("login page %d: %.300s", page.Code, page.Body.String())
 	}
 }
+
+// TestNoProviderPageCancels: when nothing the client accepts can reach
+// the level it asks for, the page's way back ends the login at once (a
+// GET of the cancel URL only asks whether to), so the service hears
+// access_denied.
+func TestNoProviderPageCancels(t *testing.T) {
+	f := newFixture(t)
+	must(t, f.st.PutClient(context.Background(), &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{"https://bank.example/cb"}, Providers: []string{"weak"}}))
+	f.request(t, "r1", assurance.ACRHigh)
+	w := f.get("/login?req=r1")
+	body := w.Body.String()
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(body, "You cannot log in right now") {
+		t.Fatalf("status %d, want 503 saying no way to log in is available:\n%s", w.Code, body)
+	}
+	if !strings.Contains(body, `<form method="post" action="/authorize/cancel?req=r1">`) ||
+		!strings.Contains(body, `id="cancel">Go back to the service</button>`) || strings.Contains(body, `href="/authorize/cancel`) {
+		t.Errorf("the page does not post the cancel:\n%s", body)
+	}
+}
