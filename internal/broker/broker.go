@@ -485,8 +485,10 @@ func (b *Broker) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if i < 0 {
+		// The login goes on: back to the choice of what it may use.
 		b.Pages.Error(w, r, http.StatusBadRequest, a.locale, httpx.ErrorPage{
-			Title: "error.badrequest.title", Message: "login.unknownprovider.message", Next: "error.badrequest.next",
+			Title: "error.badrequest.title", Message: "login.unknownprovider.message", Next: "login.unknownprovider.next",
+			BackURL: "/login?" + url.Values{"req": {id}}.Encode(),
 		})
 		return
 	}

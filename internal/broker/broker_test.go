@@ -1183,3 +1183,22 @@ func TestNoProviderPageCancels(t *testing.T) {
 		t.Errorf("the page does not post the cancel:\n%s", body)
 	}
 }
+
+// TestUnknownProviderLeadsBack: a start at a provider the login may not
+// use (made up, or no longer offered) says so and leads back to the
+// choice, where the login goes on, not to the service to start over.
+func TestUnknownProviderLeadsBack(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "r1", "")
+	w := f.get("/login/start?req=r1&provider=nope")
+	body := w.Body.String()
+	if w.Code != http.StatusBadRequest || !strings.Contains(body, "That way of logging in is not available for this service.") {
+		t.Fatalf("status %d, want 400 saying the way is not available:\n%s", w.Code, body)
+	}
+	if !strings.Contains(body, `href="/login?req=r1"`) || !strings.Contains(body, "Choose another way to log in.") {
+		t.Errorf("the page does not lead back to the choice:\n%s", body)
+	}
+	if w := f.get("/login?req=r1"); w.Code != http.StatusOK {
+		t.Errorf("the login after the refusal: status %d, want the choice", w.Code)
+	}
+}
