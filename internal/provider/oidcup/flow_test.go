@@ -1061,7 +1061,7 @@ func TestJWKSRefetchFailureIsJWKSError(t *testing.T) {
 		t.Fatalf("rejection when the refetch for a new kid fails: %+v, want %s counted against the upstream, naming the cause", rej, ReasonJWKS)
 	}
 	_, rej = c.verify(ctx, nil, jose.ES256, "k9", keys)
-	if rej == nil || rej.reason != ReasonUnknownKey {
-		t.Errorf("rejection when the refetch is held back after a failure: %+v, want %s", rej, ReasonUnknownKey)
+	if rej == nil || rej.reason != ReasonUnknownKey || !strings.Contains(rej.msg, "status 502") {
+		t.Errorf("rejection when the refetch is held back after a failure: %+v, want %s naming the failure", rej, ReasonUnknownKey)
 	}
 }
