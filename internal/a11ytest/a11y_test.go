@@ -53,6 +53,9 @@ func TestPagesWCAG(t *testing.T) {
 	b := newBrowser(t, chromiumPath(t), axeSrc)
 	n := startNode(t)
 	req := n.pendingRequest(t)
+	// A client that accepts no provider Varde has: no way to log in can
+	// reach its level.
+	unreachable := n.pendingRequestFor(t, "nowhere", []string{"no-such-eid"})
 	q := func(lang string, kv ...string) string {
 		v := url.Values{"lang": {lang}}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -75,6 +78,7 @@ func TestPagesWCAG(t *testing.T) {
 			{"enrolment", "/passkey/enrol?" + q(lang, "attempt", req), 200, ceremony("enrol")},
 			{"recovery", "/passkey/recover?" + q(lang, "attempt", req), 200, "#code"},
 			{"cancel", "/authorize/cancel?" + q(lang, "req", req), 200, "#cancel"},
+			{"no way to log in", "/login?" + q(lang, "req", unreachable), 503, "#cancel"},
 			{"unknown request", "/login?" + q(lang, "req", "unknown"), 400, "main h1"},
 			{"not found", "/no-such-page?" + q(lang), 404, "main h1"},
 			{"logged out", "/logout?" + q(lang), 200, "main h1"},
@@ -332,13 +336,20 @@ func random(t *testing.T) string {
 // ID the login pages are for.
 func (n *node) pendingRequest(t *testing.T) string {
 	t.Helper()
+	return n.pendingRequestFor(t, "bank", nil)
+}
+
+// pendingRequestFor is pendingRequest for client id, which accepts only
+// the providers named (all when none are).
+func (n *node) pendingRequestFor(t *testing.T, id string, providers []string) string {
+	t.Helper()
 	ctx := context.Background()
 	secret := random(t)
 	sum := sha256.Sum256([]byte(secret))
 	redirect := "https://bank.example/callback"
 	err := n.app.Store.PutClient(ctx, &store.Client{
-		ID: "bank", Name: "Demo Bank", AuthMethod: store.AuthClientSecretBasic, SecretHash: sum[:],
-		RedirectURIs: []string{redirect}, RequirePAR: true, Source: "test", CreatedAt: time.Now(),
+		ID: id, Name: "Demo Bank", AuthMethod: store.AuthClientSecretBasic, SecretHash: sum[:],
+		RedirectURIs: []string{redirect}, RequirePAR: true, Source: "test", CreatedAt: time.Now(), Providers: providers,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -346,14 +357,14 @@ func (n *node) pendingRequest(t *testing.T) string {
 	verifier := random(t) + random(t)
 	challenge := sha256.Sum256([]byte(verifier))
 	form := url.Values{
-		"response_type": {"code"}, "client_id": {"bank"}, "redirect_uri": {redirect}, "scope": {"openid"},
+		"response_type": {"code"}, "client_id": {id}, "redirect_uri": {redirect}, "scope": {"openid"},
 		"state": {random(t)}, "nonce": {random(t)},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(challenge[:])}, "code_challenge_method": {"S256"},
 	}
 	hc := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	preq, _ := http.NewRequestWithContext(ctx, http.MethodPost, n.issuer+"/par", strings.NewReader(form.Encode()))
 	preq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	preq.SetBasicAuth("bank", secret)
+	preq.SetBasicAuth(id, secret)
 	res, err := hc.Do(preq)
 	if err != nil {
 		t.Fatal(err)
@@ -366,7 +377,7 @@ func (n *node) pendingRequest(t *testing.T) string {
 	if res.StatusCode != http.StatusCreated || err != nil || par.RequestURI == "" {
 		t.Fatalf("par: status %d, %v", res.StatusCode, err)
 	}
-	res, err = hc.Get(n.issuer + "/authorize?" + url.Values{"client_id": {"bank"}, "request_uri": {par.RequestURI}}.Encode())
+	res, err = hc.Get(n.issuer + "/authorize?" + url.Values{"client_id": {id}, "request_uri": {par.RequestURI}}.Encode())
 	if err != nil {
 		t.Fatal(err)
 	}

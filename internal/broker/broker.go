@@ -453,7 +453,7 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 	case len(d.Choices) == 0:
 		// Nothing this client accepts can reach the level it asks for.
 		b.Pages.Error(w, r, http.StatusServiceUnavailable, a.locale, httpx.ErrorPage{
-			Title: "login.none.title", Message: "login.none.message", Next: "login.none.next", BackURL: d.CancelURL,
+			Title: "login.none.title", Message: "login.none.message", Next: "login.none.next", CancelURL: d.CancelURL,
 		})
 	case usable == 0:
 		// Everything it accepts is down: say so, show which, keep the
@@ -493,8 +493,10 @@ func (b *Broker) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if i < 0 {
+		// The login goes on: back to the choice of what it may use.
 		b.Pages.Error(w, r, http.StatusBadRequest, a.locale, httpx.ErrorPage{
-			Title: "error.badrequest.title", Message: "login.unknownprovider.message", Next: "error.badrequest.next",
+			Title: "error.badrequest.title", Message: "login.unknownprovider.message", Next: "login.unknownprovider.next",
+			BackURL: "/login?" + url.Values{"req": {id}}.Encode(),
 		})
 		return
 	}

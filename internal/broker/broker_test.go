@@ -1205,3 +1205,42 @@ func TestFinishOutcomeUnknown(t *testing.T) {
 		t.Errorf("login page after an unknown outcome does not say the person may be logged in:\n%s", body)
 	}
 }
+
+// TestNoProviderPageCancels: when nothing the client accepts can reach
+// the level it asks for, the page's way back ends the login at once (a
+// GET of the cancel URL only asks whether to), so the service hears
+// access_denied.
+func TestNoProviderPageCancels(t *testing.T) {
+	f := newFixture(t)
+	must(t, f.st.PutClient(context.Background(), &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{"https://bank.example/cb"}, Providers: []string{"weak"}}))
+	f.request(t, "r1", assurance.ACRHigh)
+	w := f.get("/login?req=r1")
+	body := w.Body.String()
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(body, "You cannot log in right now") {
+		t.Fatalf("status %d, want 503 saying no way to log in is available:\n%s", w.Code, body)
+	}
+	if !strings.Contains(body, `<form method="post" action="/authorize/cancel?req=r1">`) ||
+		!strings.Contains(body, `id="cancel">Go back to the service</button>`) || strings.Contains(body, `href="/authorize/cancel`) {
+		t.Errorf("the page does not post the cancel:\n%s", body)
+	}
+}
+
+// TestUnknownProviderLeadsBack: a start at a provider the login may not
+// use (made up, or no longer offered) says so and leads back to the
+// choice, where the login goes on, not to the service to start over.
+func TestUnknownProviderLeadsBack(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "r1", "")
+	w := f.get("/login/start?req=r1&provider=nope")
+	body := w.Body.String()
+	if w.Code != http.StatusBadRequest || !strings.Contains(body, "That way of logging in is not available for this service.") {
+		t.Fatalf("status %d, want 400 saying the way is not available:\n%s", w.Code, body)
+	}
+	if !strings.Contains(body, `href="/login?req=r1"`) || !strings.Contains(body, "Choose another way to log in.") {
+		t.Errorf("the page does not lead back to the choice:\n%s", body)
+	}
+	if w := f.get("/login?req=r1"); w.Code != http.StatusOK {
+		t.Errorf("the login after the refusal: status %d, want the choice", w.Code)
+	}
+}

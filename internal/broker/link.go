@@ -240,6 +240,7 @@ func (b *Broker) startLink(w http.ResponseWriter, r *http.Request) {
 	if !b.checkLinkCSRF(r, r.PostFormValue(linkCSRFField)) {
 		b.Pages.Error(w, r, http.StatusForbidden, lang, httpx.ErrorPage{
 			Title: "passkey.csrf.title", Message: "passkey.csrf.message", Next: "passkey.csrf.next",
+			BackURL: b.AccountURL, // where the form is, fresh
 		})
 		return
 	}

@@ -249,8 +249,8 @@ func TestLinkFormIsProtected(t *testing.T) {
 	b := loggedIn(t, f, "p1", assurance.High)
 	w := httptest.NewRecorder()
 	f.mux.ServeHTTP(w, b.req(http.MethodPost, "/account/link", url.Values{"csrf": {"forged"}, "provider": {"weak"}}))
-	if w.Code != http.StatusForbidden {
-		t.Errorf("forged token: %d", w.Code)
+	if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), `href="/account"`) {
+		t.Errorf("forged token: %d, want 403 leading back to the account page, where the form is:\n%s", w.Code, w.Body.String())
 	}
 	w = httptest.NewRecorder()
 	f.mux.ServeHTTP(w, browser(nil).req(http.MethodPost, "/account/link", url.Values{"provider": {"weak"}}))

@@ -276,6 +276,10 @@ type ErrorPage struct {
 	Title, Message, Next string
 	MessageArg           string
 	BackURL              string
+	// CancelURL, when set, is where the page's button posts to end the
+	// login, which sends the person back to the service (oidc.PathCancel:
+	// a GET there only asks whether to).
+	CancelURL string
 }
 
 // NotFoundPage is the page for an address Varde does not serve.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/varde-eid/varde/internal/httpx"
@@ -99,25 +100,28 @@ func (s *Sim) setAdminCookie(w http.ResponseWriter, token string) {
 
 // sameOrigin reports positive evidence that a browser form comes from a
 // page of this origin: Sec-Fetch-Site, or, from browsers that do not
-// send it, Origin. (Under Referrer-Policy: no-referrer browsers send
-// "Origin: null" even for their own forms.) Localhost ports are one
-// site, so SameSite cookies alone would let another local page (Varde,
-// another sim) post here.
+// send it, Origin naming this host, over http or https (a sim behind a
+// TLS proxy is served over https while it is reached over http).
+// (Under Referrer-Policy: no-referrer browsers send "Origin: null" even
+// for their own forms.) Localhost ports are one site, so SameSite
+// cookies alone would let another local page (Varde, another sim) post
+// here.
 func sameOrigin(r *http.Request) bool {
 	if sfs := r.Header.Get("Sec-Fetch-Site"); sfs != "" {
 		return sfs == "same-origin"
 	}
-	return r.Header.Get("Origin") == "http://"+r.Host
+	o, err := url.Parse(r.Header.Get("Origin"))
+	return err == nil && (o.Scheme == "http" || o.Scheme == "https") && o.Host == r.Host
 }
 
+// crossOrigin is the check the OpenID provider's cancel makes.
+var crossOrigin = http.NewCrossOriginProtection()
+
 // foreignOrigin reports browser evidence that a form comes from a page
-// of another origin. Programs send neither header and pass.
+// of another origin (Sec-Fetch-Site, or Origin against Host, as
+// net/http checks them). Programs send neither header and pass.
 func foreignOrigin(r *http.Request) bool {
-	if sfs := r.Header.Get("Sec-Fetch-Site"); sfs != "" {
-		return sfs != "same-origin"
-	}
-	o := r.Header.Get("Origin")
-	return o != "" && o != "http://"+r.Host
+	return crossOrigin.Check(r) != nil
 }
 
 // modeView is one button of the admin page.

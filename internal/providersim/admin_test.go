@@ -125,6 +125,8 @@ func TestAdminPage(t *testing.T) {
 		{"bad delay", self, url.Values{"mode": {"slow"}, "delay": {"later"}}, 400, Fault{Mode: ModeSlow, Delay: 2e9}},
 		{"failing", self, url.Values{"mode": {"failing"}, "delay": {"2s"}}, 200, Fault{Mode: ModeFailing}},
 		{"down, from the page itself", "fetch:same-origin", url.Values{"mode": {"down"}}, 200, Fault{Mode: ModeDown}},
+		{"from another https origin", "https://localhost:8080", url.Values{"mode": {"slow"}}, 400, Fault{Mode: ModeDown}},
+		{"failing, from its own host over https", "https://" + strings.TrimPrefix(self, "http://"), url.Values{"mode": {"failing"}}, 200, Fault{Mode: ModeFailing}},
 		{"ok", self, url.Values{"mode": {"ok"}}, 200, Fault{Mode: ModeOK}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

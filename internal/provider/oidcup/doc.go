@@ -147,7 +147,9 @@
 //     refetch was held back is "unknown_key", which does not count
 //     against the upstream's health; after a refetch it is
 //     "bad_signature", as is a known key that does not verify (no
-//     refetch). A login's wait for a fetch under way and its own fetch
+//     refetch), and a refetch that the upstream fails (an error
+//     answer, or no answer within Timeouts.Request) is "jwks_error"
+//     with its cause, not a bad signature over the keys held. A login's wait for a fetch under way and its own fetch
 //     that may follow take one Timeouts.Request in all, and the wait
 //     ends when the login's request does ("jwks_error", which then does
 //     not count against the upstream's health: the fetch waited for is

@@ -944,8 +944,8 @@ func TestJWKSProbeTimeoutIsRemembered(t *testing.T) {
 	for len(fetching) > 0 {
 		<-fetching
 	}
-	if _, err := p.keySet(ctx, m, true); err != nil {
-		t.Fatal(err)
+	if _, err := p.keySet(ctx, m, true); !errors.Is(err, errRefetchHeld) {
+		t.Fatalf("refetch right after the probe's fetch timed out: %v, want it held back", err)
 	}
 	if len(fetching) != 0 {
 		t.Errorf("a login refetched the keys right after the probe's fetch timed out")
@@ -1024,4 +1024,44 @@ func TestDiscoveryWaitEndsWithRequest(t *testing.T) {
 		t.Errorf("rejection %+v counts against the upstream", rej)
 	}
 	<-probeDone
+}
+
+// TestJWKSRefetchFailureIsJWKSError: a kid the keys held do not name
+// makes a refetch; when the upstream answers that with an error, the
+// login fails as the keys not being fetched (jwks_error, with the
+// cause), not as a bad signature over the keys held. A refetch then held
+// back by that failure leaves the kid unknown (unknown_key).
+func TestJWKSRefetchFailureIsJWKSError(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	var failing atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		f.jwks(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	f.with(func(f *fakeUpstream) { f.meta = map[string]any{"jwks_uri": srv.URL + "/jwks"} })
+	p := v.add(f.config(v, "fake"))
+	ctx := t.Context()
+	m, err := p.discovery(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := func(ctx context.Context, refetch bool) (jose.JSONWebKeySet, error) { return p.keySet(ctx, m, refetch) }
+	if _, err := keys(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	failing.Store(true)
+	c := &checker{}
+	_, rej := c.verify(ctx, nil, jose.ES256, "k9", keys)
+	if rej == nil || rej.reason != ReasonJWKS || rej.unverified || !strings.Contains(rej.msg, "status 502") {
+		t.Fatalf("rejection when the refetch for a new kid fails: %+v, want %s counted against the upstream, naming the cause", rej, ReasonJWKS)
+	}
+	_, rej = c.verify(ctx, nil, jose.ES256, "k9", keys)
+	if rej == nil || rej.reason != ReasonUnknownKey || !strings.Contains(rej.msg, "status 502") {
+		t.Errorf("rejection when the refetch is held back after a failure: %+v, want %s naming the failure", rej, ReasonUnknownKey)
+	}
 }

@@ -274,6 +274,10 @@ func (c *checker) verify(ctx context.Context, tok *jwt.JSONWebToken, alg jose.Si
 		if errors.Is(err, errRefetchHeld) && kid != "" && len(set.Key(kid)) == 0 {
 			// The kid may be a rotation this node has not fetched yet:
 			// no evidence against the upstream until a refetch is made.
+			if err != errRefetchHeld { //nolint:errorlint // errRefetchHeld itself: held back after a good fetch
+				// Held back by a fetch that failed: say how.
+				return nil, reject(ReasonUnknownKey, "ID token kid is not in the upstream's keys, and the last fetch of them failed too recently to refetch: %v", err)
+			}
 			return nil, reject(ReasonUnknownKey, "ID token kid is not in the upstream's keys, and they were fetched again too recently to refetch")
 		}
 		if err != nil && !errors.Is(err, errRefetchHeld) {

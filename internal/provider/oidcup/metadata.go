@@ -519,7 +519,9 @@ var errRefetchHeld = errors.New("jwks: refetch held back")
 // asks for a fresh set, at most once per Timeouts.Refetch of the last
 // refetch (OpenID Connect Core §10.1.1: a new kid means the upstream
 // rotated its keys); health probes' fetches do not count towards that
-// limit. A refetch held back returns the cached set with errRefetchHeld.
+// limit. A refetch held back returns the cached set with errRefetchHeld;
+// a refetch made that fails returns its error and no keys, so a kid the
+// keys held do not name is refused for the fetch failing.
 // When jwks_uri has moved the new one is fetched at once, and, if that
 // fails, not again within Timeouts.Refetch.
 //
@@ -549,10 +551,20 @@ func (p *Provider) keySet(ctx context.Context, m *metadata, refetch bool) (jose.
 		}
 		return jose.JSONWebKeySet{}, err
 	}
+	if refetch && err != nil {
+		if p.keys.generation() != gen {
+			// The refetch was made and the upstream failed it: the kid
+			// stays unknown because the keys could not be fetched, which
+			// the keys held cannot answer for.
+			return jose.JSONWebKeySet{}, err
+		}
+		// Held back by a fetch that failed moments ago.
+		return k.set, fmt.Errorf("%w: %w", errRefetchHeld, err)
+	}
 	if err != nil {
 		p.log.WarnContext(ctx, staleWarning(err, "jwks", "keys"), "provider", p.cfg.ID, "err", err)
 	}
-	if refetch && err == nil && p.keys.generation() == gen {
+	if refetch && p.keys.generation() == gen {
 		return k.set, errRefetchHeld
 	}
 	return k.set, nil
