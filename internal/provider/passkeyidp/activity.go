@@ -49,7 +49,13 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 		how := p.wayName(e, lang)
 		switch {
 		case e.Type == "authentication" && e.Result == store.ResultSuccess:
-			v.What = t("account.activity.login", how, t("account.level."+e.Level))
+			// A level this build has no word for (none recorded, or one
+			// from a newer release) is left out, never shown as a key.
+			if lvl := "account.level." + e.Level; e.Level != "" && t(lvl) != lvl {
+				v.What = t("account.activity.login", how, t(lvl))
+			} else {
+				v.What = t("account.activity.login.nolevel", how)
+			}
 		case e.Type == "authentication":
 			v.What, v.Refused = t("account.activity.login.refused", how), true
 		case e.Type == "consent":
@@ -121,8 +127,12 @@ func (p *Provider) wayName(e *store.AuditEvent, lang string) string {
 	return p.providerName(e.Provider, lang)
 }
 
-// providerName names a way to log in in lang, falling back to its ID.
+// providerName names a way to log in in lang, falling back to its ID,
+// and to words for an unknown way when the event names none.
 func (p *Provider) providerName(id, lang string) string {
+	if id == "" {
+		return p.Pages.T(lang, "account.activity.unknown_way")
+	}
 	if id == ID {
 		return p.Pages.T(lang, "account.activity.passkey")
 	}

@@ -327,3 +327,51 @@ func TestRefusedLinkIsShownToThePerson(t *testing.T) {
 		t.Errorf("activity rows %q, want two refused links above the creation", rows)
 	}
 }
+
+// TestActivityWithMissingFieldsShowsNoKeys: every kind of activity line,
+// from an event that lacks what it usually names (no level, a level
+// this build has no word for, no way to log in, no claims), reads as
+// words in every language, never as a message key.
+func TestActivityWithMissingFieldsShowsNoKeys(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	h.p.History, h.p.Clients = h.db, h.db
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	ok, fail := store.ResultSuccess, store.ResultFailure
+	for _, ev := range []*store.AuditEvent{
+		{Type: "authentication", Result: ok},
+		{Type: "authentication", Provider: "bankid", Level: "very-high", Result: ok},
+		{Type: "authentication", Provider: "passkey", Result: ok, Details: map[string]string{"method": "recovery-code"}},
+		{Type: "authentication", Result: fail},
+		{Type: "consent", Result: ok},
+		{Type: "link", Result: ok},
+		{Type: "link", Result: ok, Details: map[string]string{"already": "1", "raised_from": "low"}},
+		{Type: "link", Result: fail, Reason: "reauth"},
+		{Type: "person_created", Result: ok},
+		{Type: "profile_updated", Result: ok},
+		{Type: "passkey_added", Result: ok},
+		{Type: "passkey_added", Result: fail},
+		{Type: "passkey_removed", Result: ok},
+		{Type: "passkey_removed", Result: fail},
+		{Type: "recovery_codes_regenerated", Result: ok},
+		{Type: "recovery_codes_regenerated", Result: fail},
+		{Type: "sessions_ended", Result: ok},
+	} {
+		ev.PersonID, ev.Time = e.person, h.now.Add(time.Minute)
+		if err := h.db.AppendAudit(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, lang := range []string{"nb", "en", "da"} {
+		rows := activityRows(t, b.get("/account?lang="+lang).body)
+		if len(rows) < 18 {
+			t.Fatalf("%s: %d activity rows, want every line: %q", lang, len(rows), rows)
+		}
+		for _, r := range rows {
+			if strings.Contains(r[1], "account.") || strings.Contains(r[1], "%!") || strings.Contains(r[1], " , ") {
+				t.Errorf("%s: activity line %q", lang, r[1])
+			}
+		}
+	}
+}
