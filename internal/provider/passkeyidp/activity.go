@@ -78,6 +78,9 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 			// one the person did not try is someone else at their
 			// account.
 			if e.Result != store.ResultSuccess {
+				if notRefused[e.Reason] {
+					continue
+				}
 				v.What, v.Refused = t("account.activity."+e.Type+".refused"), true
 				break
 			}
@@ -102,6 +105,14 @@ var linkRefusedByRule = map[string]bool{
 	"reauth": true, "session_level": true, "below_proofing": true, "insufficient_level": true,
 	"identifier_taken": true, "session_changed": true,
 }
+
+// notRefused holds the reasons of a failed change that nobody turned
+// down: a ceremony to add a passkey that the person left to expire (its
+// challenge is gone when the answer comes, "replay"), or a failure of
+// this server's own ("internal", "taken"). They stay in the audit trail
+// with their reasons, but shown as refused they would alarm the person
+// for nothing.
+var notRefused = map[string]bool{"replay": true, "internal": true, "taken": true}
 
 // serviceName is the relying party's name, or "" for none (an account
 // login) or one no longer registered.

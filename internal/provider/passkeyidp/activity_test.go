@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varde-eid/varde/internal/passkey"
 	"github.com/varde-eid/varde/internal/provider/passkeyidp"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -373,5 +374,43 @@ func TestActivityWithMissingFieldsShowsNoKeys(t *testing.T) {
 				t.Errorf("%s: activity line %q", lang, r[1])
 			}
 		}
+	}
+}
+
+// TestAbandonedPasskeyAddIsNotShownAsRefused: a passkey the person set
+// out to add but left until its ceremony expired is audited with its
+// reason, and the activity does not call it a refused change; one turned
+// down for a login too old is.
+func TestAbandonedPasskeyAddIsNotShownAsRefused(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.History = h.db
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("add begin: %d %v", r.status, begun)
+	}
+	id, body := h.create(t, newDevice(false), begun)
+	h.now = h.now.Add(passkey.DefaultLifetime + time.Second)
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status == http.StatusOK {
+		t.Fatalf("finish after the ceremony expired: %d %v", r.status, m)
+	}
+	if !hasEvent(h.auditEvents(t), "passkey_added", store.ResultFailure, "replay") {
+		t.Fatalf("the expired ceremony is not audited: %v", h.auditEvents(t))
+	}
+	for _, row := range activityRows(t, b.get("/account").body) {
+		if row[1] == "Adding a passkey was refused" {
+			t.Fatalf("an expired ceremony is shown as a refused change: %q", row)
+		}
+	}
+
+	h.now = h.now.Add(passkeyidp.ReauthAfter)
+	if r, m := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf); r.status != http.StatusForbidden {
+		t.Fatalf("add begin with an old login: %d %v", r.status, m)
+	}
+	rows := activityRows(t, b.get("/account").body)
+	if len(rows) == 0 || rows[0][1] != "Adding a passkey was refused" {
+		t.Fatalf("activity %q, want the refused add first", rows)
 	}
 }
