@@ -88,6 +88,7 @@ func TestBrowser(t *testing.T) {
 	// Add a passkey on the account page: the same authenticator is
 	// excluded and the page says so; a second one works.
 	var message string
+	var noticeFocused bool
 	var second webauthn.AuthenticatorID
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(h.origin+"/account"),
@@ -104,9 +105,19 @@ func TestBrowser(t *testing.T) {
 		browsertest.AddAuthenticator(&second),
 		chromedp.Click(button),
 		chromedp.WaitVisible(`.notice[role=status]`),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			var err error
+			noticeFocused, err = chromedp.Evaluate[bool](`document.activeElement === document.querySelector(".notice[role=status]")`)(ctx, t)
+			return err
+		}),
 	)
 	if err != nil {
 		t.Fatalf("adding a passkey in the browser: %v", err)
+	}
+	// The page the browser lands on after the change puts the focus on
+	// the notice, so that a screen reader reads it first (WCAG 4.1.3).
+	if !noticeFocused {
+		t.Error("the notice after adding a passkey is not focused")
 	}
 	if !strings.Contains(message, "already registered") {
 		t.Errorf("message for an excluded authenticator = %q", message)
