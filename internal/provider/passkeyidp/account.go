@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -133,8 +134,8 @@ var accountNotices = map[string]string{
 	"raised":        "account.notice.raised",
 }
 
-// endedNotices maps ?done= to the notice shown when ?ended=1 says the
-// link also logged the person out everywhere else.
+// endedNotices maps ?done= to the notice shown when the link also
+// logged the person out everywhere else.
 var endedNotices = map[string]string{
 	"linked": "account.notice.linked.ended",
 	"raised": "account.notice.raised.ended",
@@ -164,6 +165,53 @@ func (p *Provider) putNotice(ctx context.Context, s *store.Session, n noticeTick
 		return ""
 	}
 	return t
+}
+
+// linkNotice is the notice for ?done= after the broker linked another
+// way to log in, said only when the person's newest link in the audit
+// trail, from the last noticeLifetime, is the one done names: a link
+// made by anyone else cannot make the page say an eID was linked or that
+// the person was logged out everywhere else. Whether other sessions were
+// ended comes from the link's event too, never from the query.
+func (p *Provider) linkNotice(r *http.Request, done string) string {
+	if accountNotices[done] == "" || p.History == nil {
+		return ""
+	}
+	s, err := p.Sessions.Current(r)
+	if err != nil {
+		return ""
+	}
+	evs, err := p.History.ListPersonAudit(r.Context(), s.PersonID, activityLimit)
+	if err != nil {
+		p.log().ErrorContext(r.Context(), "account notice", "err", err)
+		return ""
+	}
+	for _, e := range evs {
+		if e.Type != "link" || e.Result != store.ResultSuccess {
+			continue
+		}
+		if e.Time.Before(p.now().Add(-noticeLifetime)) {
+			return ""
+		}
+		kind := "linked"
+		switch {
+		case e.Details["raised_from"] != "":
+			kind = "raised"
+		case e.Details["already"] != "":
+			kind = "alreadylinked"
+		}
+		if kind != done {
+			return ""
+		}
+		if n, _ := strconv.Atoi(e.Details["sessions_ended"]); n > 0 && endedNotices[done] != "" {
+			// The link logged the person out everywhere else: the notice
+			// says so, so that it does not come as a surprise on their
+			// other devices.
+			return endedNotices[done]
+		}
+		return accountNotices[done]
+	}
+	return ""
 }
 
 // takeNotice takes the notice ticket r names for its session, if any.
@@ -197,14 +245,7 @@ func (p *Provider) toLogin(w http.ResponseWriter, r *http.Request) {
 const reauthURL = "/login"
 
 func (p *Provider) accountPage(w http.ResponseWriter, r *http.Request) {
-	done := r.URL.Query().Get("done")
-	notice := accountNotices[done]
-	if ended, ok := endedNotices[done]; ok && r.URL.Query().Get("ended") == "1" {
-		// The change logged the person out everywhere else: the notice
-		// says so, so that it does not come as a surprise on their other
-		// devices.
-		notice = ended
-	}
+	notice := p.linkNotice(r, r.URL.Query().Get("done"))
 	if n := p.takeNotice(r); n.Notice != "" {
 		notice = n.Notice
 	}

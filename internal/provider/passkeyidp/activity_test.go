@@ -414,3 +414,37 @@ func TestAbandonedPasskeyAddIsNotShownAsRefused(t *testing.T) {
 		t.Fatalf("activity %q, want the refused add first", rows)
 	}
 }
+
+// TestCraftedLinkNoticeShowsNoNotice: the account page says an eID was
+// linked, or that the link logged the person out everywhere else, only
+// when the person's newest link in the audit trail, made a moment ago,
+// did that: a crafted ?done=…&ended=1 shows no notice, or the one the
+// link itself calls for.
+func TestCraftedLinkNoticeShowsNoNotice(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	h.p.History = h.db
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	for _, link := range []string{"/account?done=linked", "/account?done=linked&ended=1", "/account?done=raised&ended=1", "/account?done=alreadylinked"} {
+		if r := b.get(link); strings.Contains(r.body, `role="status"`) {
+			t.Errorf("%s with no link shows a notice", link)
+		}
+	}
+	ev := &store.AuditEvent{Type: "link", PersonID: e.person, Provider: "bankid", Level: "high", Result: store.ResultSuccess,
+		Time: h.now, Details: map[string]string{"sessions_ended": "0"}}
+	if err := h.db.AppendAudit(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	r := b.get("/account?done=linked&ended=1")
+	if !strings.Contains(r.body, "The new way to log in was added.") || strings.Contains(r.body, "You were logged out everywhere else, on other") {
+		t.Errorf("notice after a link that ended no session, with a made-up ended=1:\n%s", r.body)
+	}
+	if r := b.get("/account?done=raised"); strings.Contains(r.body, `role="status"`) {
+		t.Error("a link that raised nothing is said to have raised")
+	}
+	h.now = h.now.Add(10 * time.Minute)
+	if r := b.get("/account?done=linked"); r.status != http.StatusOK || strings.Contains(r.body, `role="status"`) {
+		t.Errorf("an old link's notice is shown by a link followed later: %d", r.status)
+	}
+}

@@ -87,8 +87,12 @@
 //	            ticket bound to the session, taken by the page, that says
 //	            the passkey was added and whether adding it logged the
 //	            person out everywhere else (as after a removal); a link
-//	            made by anyone else shows no notice. The broker's links
-//	            still say ?done=linked|alreadylinked|raised&ended=1
+//	            made by anyone else shows no notice. After a link the
+//	            broker sends ?done=linked|alreadylinked|raised; the page
+//	            says so only when the person's newest link in the audit
+//	            trail, from the last two minutes, did that, and says the
+//	            person was logged out everywhere else only when that
+//	            link's event says so (never from the query)
 //
 // Every failure is a JSON object {"error": CODE, "message": TEXT} where
 // TEXT is plain language in the page language, speaking of what was
