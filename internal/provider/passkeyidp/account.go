@@ -495,6 +495,29 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, redirectReply{Redirect: noticeURL("/account", p.putNotice(ctx, s, n))})
 }
 
+// addCancel: POST /account/passkeys/cancel?ceremony=… (header
+// X-CSRF-Token) → 200 {}, from the page when the browser called the
+// ceremony off (NotAllowedError: the person cancelled or it timed out).
+// The ceremony ends, and is audited as cancelled, which the person's
+// activity does not call a refused change.
+func (p *Provider) addCancel(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	s, person, ok := p.accountJSON(w, r)
+	if !ok {
+		return
+	}
+	switch err := p.WebAuthn.CancelRegistration(ctx, r.URL.Query().Get("ceremony"), s.ID); {
+	case errors.Is(err, passkey.ErrReplay):
+		// Finished, cancelled or expired already: nothing to end.
+	case err != nil:
+		p.internalError(w, r, "cancel add passkey", err)
+		return
+	default:
+		p.auditChange(ctx, s, "passkey_added", "cancelled", person.ID, nil)
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
 // changeForm checks a form post that changes the person's ways in: a
 // session, its person, the form's CSRF token bound to the session, and a
 // session that may make the change (may); event is the audit event type

@@ -107,12 +107,13 @@ var linkRefusedByRule = map[string]bool{
 }
 
 // notRefused holds the reasons of a failed change that nobody turned
-// down: a ceremony to add a passkey that the person left to expire (its
-// challenge is gone when the answer comes, "replay"), or a failure of
+// down: a ceremony to add a passkey that the person called off in the
+// browser ("cancelled") or left to expire (its challenge is gone when
+// the answer comes, "replay"), or a failure of
 // this server's own ("internal", "taken"). They stay in the audit trail
 // with their reasons, but shown as refused they would alarm the person
 // for nothing.
-var notRefused = map[string]bool{"replay": true, "internal": true, "taken": true}
+var notRefused = map[string]bool{"cancelled": true, "replay": true, "internal": true, "taken": true}
 
 // serviceName is the relying party's name, or "" for none (an account
 // login) or one no longer registered.

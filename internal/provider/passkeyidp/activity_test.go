@@ -448,3 +448,37 @@ func TestCraftedLinkNoticeShowsNoNotice(t *testing.T) {
 		t.Errorf("an old link's notice is shown by a link followed later: %d", r.status)
 	}
 }
+
+// TestCancelledPasskeyAddIsNotShownAsRefused: the page tells the server
+// of a ceremony the browser called off; it ends, so it cannot be
+// finished later, and is audited as cancelled, not shown as a refused
+// change.
+func TestCancelledPasskeyAddIsNotShownAsRefused(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.History = h.db
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("add begin: %d %v", r.status, begun)
+	}
+	id, body := h.create(t, newDevice(false), begun)
+	if r, m := b.json("/account/passkeys/cancel?ceremony="+url.QueryEscape(id), map[string]string{}, "made-up"); r.status != http.StatusForbidden {
+		t.Fatalf("cancel without the CSRF token: %d %v", r.status, m)
+	}
+	if r, m := b.json("/account/passkeys/cancel?ceremony="+url.QueryEscape(id), map[string]string{}, csrf); r.status != http.StatusOK {
+		t.Fatalf("cancel: %d %v", r.status, m)
+	}
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status == http.StatusOK {
+		t.Fatalf("finish after cancel: %d %v", r.status, m)
+	}
+	if !hasEvent(h.auditEvents(t), "passkey_added", store.ResultFailure, "cancelled") {
+		t.Fatalf("the cancelled ceremony is not audited: %v", h.auditEvents(t))
+	}
+	for _, row := range activityRows(t, b.get("/account").body) {
+		if row[1] == "Adding a passkey was refused" {
+			t.Fatalf("a cancelled ceremony is shown as a refused change: %q", row)
+		}
+	}
+}

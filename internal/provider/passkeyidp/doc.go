@@ -93,6 +93,11 @@
 //	            trail, from the last two minutes, did that, and says the
 //	            person was logged out everywhere else only when that
 //	            link's event says so (never from the query)
+//	POST /account/passkeys/cancel?ceremony=C   header X-CSRF-Token
+//	  request:  {}, sent by the page when the browser called the
+//	            ceremony off (NotAllowedError: cancelled or timed out)
+//	  response: 200 {}; the ceremony ends and is audited as "cancelled",
+//	            which the person's activity does not call refused
 //
 // Every failure is a JSON object {"error": CODE, "message": TEXT} where
 // TEXT is plain language in the page language, speaking of what was
