@@ -103,6 +103,21 @@ func (s *Service) BeginRegistration(ctx context.Context, req RegistrationRequest
 	return id, opts, nil
 }
 
+// CancelRegistration ends ceremony ceremonyID, begun with the same
+// binding, that the person called off in the browser (WebAuthn's
+// NotAllowedError: cancelled or timed out), so that it cannot be
+// finished later. ErrReplay if there is no such ceremony left.
+func (s *Service) CancelRegistration(ctx context.Context, ceremonyID, binding string) error {
+	c, err := s.take(ctx, ceremonyID, kindRegister)
+	if err != nil {
+		return err
+	}
+	if c.Binding != binding {
+		return ErrReplay
+	}
+	return nil
+}
+
 // FinishRegistration verifies body, the PublicKeyCredential JSON the
 // browser returned, against ceremony ceremonyID begun with the same
 // binding, and stores the passkey (and the person, if new). The ceremony

@@ -4,6 +4,7 @@
 //   data-ceremony  "login", "enrol" or "add"
 //   data-begin     URL that returns {"ceremony", "options": {"publicKey"}}
 //   data-finish    URL that takes the credential and returns {"redirect"}
+//   data-cancel    URL told of a ceremony the browser called off (add)
 //   data-attempt   the login attempt (login, enrol)
 //   data-csrf      sent as X-CSRF-Token (add)
 //   data-msg-*     every text shown, already in the page language
@@ -221,12 +222,14 @@
       el.setAttribute("aria-busy", "true");
       show(msg("working"), false);
       var csrf = el.getAttribute("data-csrf");
+      var ceremonyID = "";
       var leaving = false;
       postJSON(el.getAttribute("data-begin"), beginBody(), csrf).then(function (begun) {
         if (!begun.ok || !begun.data.options || !begun.data.options.publicKey) {
           throw { server: begun.data.message, status: begun.status, code: begun.data.error };
         }
         var pk = begun.data.options.publicKey;
+        ceremonyID = begun.data.ceremony;
         var ceremony = kind === "login"
           ? navigator.credentials.get({ publicKey: requestOptions(pk) })
           : navigator.credentials.create({ publicKey: creationOptions(pk) });
@@ -250,6 +253,12 @@
           show(msg("busy"), true);
         } else if (err && err.name === "NotAllowedError") {
           show(msg("cancelled"), true);
+          if (ceremonyID && el.getAttribute("data-cancel")) {
+            // The person called it off (or it timed out): the server ends
+            // the ceremony and records it as such, not as a refusal.
+            postJSON(el.getAttribute("data-cancel") + "?ceremony=" + encodeURIComponent(ceremonyID), {}, csrf)
+              .catch(function () {});
+          }
         } else if (err && err.name === "InvalidStateError") {
           show(msg("exists"), true);
         } else {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -125,23 +126,112 @@ type linkView struct {
 	ID, Name string
 }
 
-// accountNotices maps ?done= to the notice shown.
+// accountNotices maps ?done= to the notice shown after the broker
+// linked another way to log in.
 var accountNotices = map[string]string{
-	"added":   "account.notice.added",
-	"removed": "account.notice.removed",
-	// From the broker, after linking another way to log in.
 	"linked":        "account.notice.linked",
 	"alreadylinked": "account.notice.alreadylinked",
 	"raised":        "account.notice.raised",
 }
 
-// endedNotices maps ?done= to the notice shown when ?ended=1 says the
-// change also logged the person out everywhere else (endOthers).
+// endedNotices maps ?done= to the notice shown when the link also
+// logged the person out everywhere else.
 var endedNotices = map[string]string{
-	"added":   "account.notice.added.ended",
-	"removed": "account.notice.removed.ended",
-	"linked":  "account.notice.linked.ended",
-	"raised":  "account.notice.raised.ended",
+	"linked": "account.notice.linked.ended",
+	"raised": "account.notice.raised.ended",
+}
+
+// noticeTicket carries the notice of a change made on this provider's
+// own account page (a passkey added or removed, new recovery codes) to
+// the page the browser is sent to next. It is a ticket bound to the
+// session that made the change, not a query value, so a link made by
+// anyone else cannot make the page say a passkey was added or that the
+// person was logged out everywhere else.
+type noticeTicket struct {
+	Notice string `json:"notice"`
+	Ended  bool   `json:"ended,omitempty"`
+}
+
+// noticeLifetime bounds how long after a change its notice can be shown.
+const noticeLifetime = 2 * time.Minute
+
+// putNotice stores the notice of a change by session s and returns the
+// token that shows it, or "" when it could not be stored: the change is
+// made all the same, only not announced.
+func (p *Provider) putNotice(ctx context.Context, s *store.Session, n noticeTicket) string {
+	t, err := p.putTicket(ctx, "notice", s.ID, n, noticeLifetime)
+	if err != nil {
+		p.log().ErrorContext(ctx, "account notice", "err", err)
+		return ""
+	}
+	return t
+}
+
+// linkNotice is the notice for ?done= after the broker linked another
+// way to log in, said only when the person's newest link in the audit
+// trail, from the last noticeLifetime, is the one done names: a link
+// made by anyone else cannot make the page say an eID was linked or that
+// the person was logged out everywhere else. Whether other sessions were
+// ended comes from the link's event too, never from the query.
+func (p *Provider) linkNotice(r *http.Request, done string) string {
+	if accountNotices[done] == "" || p.History == nil {
+		return ""
+	}
+	s, err := p.Sessions.Current(r)
+	if err != nil {
+		return ""
+	}
+	evs, err := p.History.ListPersonAudit(r.Context(), s.PersonID, activityLimit)
+	if err != nil {
+		p.log().ErrorContext(r.Context(), "account notice", "err", err)
+		return ""
+	}
+	for _, e := range evs {
+		if e.Type != "link" || e.Result != store.ResultSuccess {
+			continue
+		}
+		if e.Time.Before(p.now().Add(-noticeLifetime)) {
+			return ""
+		}
+		kind := "linked"
+		switch {
+		case e.Details["raised_from"] != "":
+			kind = "raised"
+		case e.Details["already"] != "":
+			kind = "alreadylinked"
+		}
+		if kind != done {
+			return ""
+		}
+		if n, _ := strconv.Atoi(e.Details["sessions_ended"]); n > 0 && endedNotices[done] != "" {
+			// The link logged the person out everywhere else: the notice
+			// says so, so that it does not come as a surprise on their
+			// other devices.
+			return endedNotices[done]
+		}
+		return accountNotices[done]
+	}
+	return ""
+}
+
+// takeNotice takes the notice ticket r names for its session, if any.
+func (p *Provider) takeNotice(r *http.Request) noticeTicket {
+	var n noticeTicket
+	tok := r.URL.Query().Get("n")
+	if tok == "" {
+		return n
+	}
+	s, err := p.Sessions.Current(r)
+	if err != nil {
+		return n
+	}
+	if err := p.takeTicket(r.Context(), "notice", s.ID, tok, &n); err != nil {
+		if !errors.Is(err, errNoTicket) {
+			p.log().ErrorContext(r.Context(), "account notice", "err", err)
+		}
+		return noticeTicket{}
+	}
+	return n
 }
 
 // toLogin sends a person without a session to log in for the account.
@@ -155,13 +245,9 @@ func (p *Provider) toLogin(w http.ResponseWriter, r *http.Request) {
 const reauthURL = "/login"
 
 func (p *Provider) accountPage(w http.ResponseWriter, r *http.Request) {
-	done := r.URL.Query().Get("done")
-	notice := accountNotices[done]
-	if ended, ok := endedNotices[done]; ok && r.URL.Query().Get("ended") == "1" {
-		// The change logged the person out everywhere else: the notice
-		// says so, so that it does not come as a surprise on their other
-		// devices.
-		notice = ended
+	notice := p.linkNotice(r, r.URL.Query().Get("done"))
+	if n := p.takeNotice(r); n.Notice != "" {
+		notice = n.Notice
 	}
 	p.renderAccount(w, r, http.StatusOK, notice, "")
 }
@@ -402,11 +488,34 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 	// everywhere else, as a linked eID does (ADR 9). One added at a lower
 	// level, after a recovery-code login, does not: a recovery code in
 	// the wrong hands must not log the owner out.
-	done := url.Values{"done": {"added"}}
+	n := noticeTicket{Notice: "account.notice.added"}
 	if _, change := p.may(s); change && p.endOthers(r, s) > 0 {
-		done.Set("ended", "1")
+		n.Notice = "account.notice.added.ended"
 	}
-	writeJSON(w, http.StatusOK, redirectReply{Redirect: "/account?" + done.Encode()})
+	writeJSON(w, http.StatusOK, redirectReply{Redirect: noticeURL("/account", p.putNotice(ctx, s, n))})
+}
+
+// addCancel: POST /account/passkeys/cancel?ceremony=… (header
+// X-CSRF-Token) → 200 {}, from the page when the browser called the
+// ceremony off (NotAllowedError: the person cancelled or it timed out).
+// The ceremony ends, and is audited as cancelled, which the person's
+// activity does not call a refused change.
+func (p *Provider) addCancel(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	s, person, ok := p.accountJSON(w, r)
+	if !ok {
+		return
+	}
+	switch err := p.WebAuthn.CancelRegistration(ctx, r.URL.Query().Get("ceremony"), s.ID); {
+	case errors.Is(err, passkey.ErrReplay):
+		// Finished, cancelled or expired already: nothing to end.
+	case err != nil:
+		p.internalError(w, r, "cancel add passkey", err)
+		return
+	default:
+		p.auditChange(ctx, s, "passkey_added", "cancelled", person.ID, nil)
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
 }
 
 // changeForm checks a form post that changes the person's ways in: a
@@ -542,11 +651,11 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 	}
 	p.audit(ctx, &store.AuditEvent{Type: "passkey_removed", Result: store.ResultSuccess, PersonID: person.ID,
 		Details: sessionDetails(s, map[string]string{"credential": credentialRef(credID)})})
-	done := url.Values{"done": {"removed"}}
+	n := noticeTicket{Notice: "account.notice.removed"}
 	if p.endOthers(r, s) > 0 {
-		done.Set("ended", "1")
+		n.Notice = "account.notice.removed.ended"
 	}
-	http.Redirect(w, r, "/account?"+done.Encode(), http.StatusSeeOther)
+	http.Redirect(w, r, noticeURL("/account", p.putNotice(ctx, s, n)), http.StatusSeeOther)
 }
 
 type codesData struct {
@@ -599,7 +708,9 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		Details: sessionDetails(s, map[string]string{"count": fmt.Sprint(len(codes))})})
 	v := url.Values{"t": {t}}
 	if p.endOthers(r, s) > 0 {
-		v.Set("ended", "1")
+		if n := p.putNotice(ctx, s, noticeTicket{Ended: true}); n != "" {
+			v.Set("n", n)
+		}
 	}
 	http.Redirect(w, r, "/account/recovery-codes?"+v.Encode(), http.StatusSeeOther)
 }
@@ -632,7 +743,15 @@ func (p *Provider) codesPage(w http.ResponseWriter, r *http.Request) {
 		p.forbidden(w, r)
 		return
 	}
-	p.Pages.Render(w, httpx.Once(r), http.StatusOK, "account_codes", p.lang(r), codesData{Codes: t.Codes, Ended: r.URL.Query().Get("ended") == "1"})
+	p.Pages.Render(w, httpx.Once(r), http.StatusOK, "account_codes", p.lang(r), codesData{Codes: t.Codes, Ended: p.takeNotice(r).Ended})
+}
+
+// noticeURL is path with the notice ticket token, if there is one.
+func noticeURL(path, token string) string {
+	if token == "" {
+		return path
+	}
+	return path + "?" + url.Values{"n": {token}}.Encode()
 }
 
 // KeepsPersons tells the broker that this provider's results name a

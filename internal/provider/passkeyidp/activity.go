@@ -49,7 +49,13 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 		how := p.wayName(e, lang)
 		switch {
 		case e.Type == "authentication" && e.Result == store.ResultSuccess:
-			v.What = t("account.activity.login", how, t("account.level."+e.Level))
+			// A level this build has no word for (none recorded, or one
+			// from a newer release) is left out, never shown as a key.
+			if lvl := "account.level." + e.Level; e.Level != "" && t(lvl) != lvl {
+				v.What = t("account.activity.login", how, t(lvl))
+			} else {
+				v.What = t("account.activity.login.nolevel", how)
+			}
 		case e.Type == "authentication":
 			v.What, v.Refused = t("account.activity.login.refused", how), true
 		case e.Type == "consent":
@@ -72,6 +78,9 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 			// one the person did not try is someone else at their
 			// account.
 			if e.Result != store.ResultSuccess {
+				if notRefused[e.Reason] {
+					continue
+				}
 				v.What, v.Refused = t("account.activity."+e.Type+".refused"), true
 				break
 			}
@@ -97,6 +106,15 @@ var linkRefusedByRule = map[string]bool{
 	"identifier_taken": true, "session_changed": true,
 }
 
+// notRefused holds the reasons of a failed change that nobody turned
+// down: a ceremony to add a passkey that the person called off in the
+// browser ("cancelled") or left to expire (its challenge is gone when
+// the answer comes, "replay"), or a failure of
+// this server's own ("internal", "taken"). They stay in the audit trail
+// with their reasons, but shown as refused they would alarm the person
+// for nothing.
+var notRefused = map[string]bool{"cancelled": true, "replay": true, "internal": true, "taken": true}
+
 // serviceName is the relying party's name, or "" for none (an account
 // login) or one no longer registered.
 func (p *Provider) serviceName(ctx context.Context, clientID string) string {
@@ -121,8 +139,12 @@ func (p *Provider) wayName(e *store.AuditEvent, lang string) string {
 	return p.providerName(e.Provider, lang)
 }
 
-// providerName names a way to log in in lang, falling back to its ID.
+// providerName names a way to log in in lang, falling back to its ID,
+// and to words for an unknown way when the event names none.
 func (p *Provider) providerName(id, lang string) string {
+	if id == "" {
+		return p.Pages.T(lang, "account.activity.unknown_way")
+	}
 	if id == ID {
 		return p.Pages.T(lang, "account.activity.passkey")
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varde-eid/varde/internal/passkey"
 	"github.com/varde-eid/varde/internal/provider/passkeyidp"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -325,5 +326,159 @@ func TestRefusedLinkIsShownToThePerson(t *testing.T) {
 	want := "Adding Demo BankID as a way to log in was refused"
 	if len(rows) != 3 || rows[0][1] != want || rows[1][1] != want {
 		t.Errorf("activity rows %q, want two refused links above the creation", rows)
+	}
+}
+
+// TestActivityWithMissingFieldsShowsNoKeys: every kind of activity line,
+// from an event that lacks what it usually names (no level, a level
+// this build has no word for, no way to log in, no claims), reads as
+// words in every language, never as a message key.
+func TestActivityWithMissingFieldsShowsNoKeys(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	h.p.History, h.p.Clients = h.db, h.db
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	ok, fail := store.ResultSuccess, store.ResultFailure
+	for _, ev := range []*store.AuditEvent{
+		{Type: "authentication", Result: ok},
+		{Type: "authentication", Provider: "bankid", Level: "very-high", Result: ok},
+		{Type: "authentication", Provider: "passkey", Result: ok, Details: map[string]string{"method": "recovery-code"}},
+		{Type: "authentication", Result: fail},
+		{Type: "consent", Result: ok},
+		{Type: "link", Result: ok},
+		{Type: "link", Result: ok, Details: map[string]string{"already": "1", "raised_from": "low"}},
+		{Type: "link", Result: fail, Reason: "reauth"},
+		{Type: "person_created", Result: ok},
+		{Type: "profile_updated", Result: ok},
+		{Type: "passkey_added", Result: ok},
+		{Type: "passkey_added", Result: fail},
+		{Type: "passkey_removed", Result: ok},
+		{Type: "passkey_removed", Result: fail},
+		{Type: "recovery_codes_regenerated", Result: ok},
+		{Type: "recovery_codes_regenerated", Result: fail},
+		{Type: "sessions_ended", Result: ok},
+	} {
+		ev.PersonID, ev.Time = e.person, h.now.Add(time.Minute)
+		if err := h.db.AppendAudit(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, lang := range []string{"nb", "en", "da"} {
+		rows := activityRows(t, b.get("/account?lang="+lang).body)
+		if len(rows) < 18 {
+			t.Fatalf("%s: %d activity rows, want every line: %q", lang, len(rows), rows)
+		}
+		for _, r := range rows {
+			if strings.Contains(r[1], "account.") || strings.Contains(r[1], "%!") || strings.Contains(r[1], " , ") {
+				t.Errorf("%s: activity line %q", lang, r[1])
+			}
+		}
+	}
+}
+
+// TestAbandonedPasskeyAddIsNotShownAsRefused: a passkey the person set
+// out to add but left until its ceremony expired is audited with its
+// reason, and the activity does not call it a refused change; one turned
+// down for a login too old is.
+func TestAbandonedPasskeyAddIsNotShownAsRefused(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.History = h.db
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("add begin: %d %v", r.status, begun)
+	}
+	id, body := h.create(t, newDevice(false), begun)
+	h.now = h.now.Add(passkey.DefaultLifetime + time.Second)
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status == http.StatusOK {
+		t.Fatalf("finish after the ceremony expired: %d %v", r.status, m)
+	}
+	if !hasEvent(h.auditEvents(t), "passkey_added", store.ResultFailure, "replay") {
+		t.Fatalf("the expired ceremony is not audited: %v", h.auditEvents(t))
+	}
+	for _, row := range activityRows(t, b.get("/account").body) {
+		if row[1] == "Adding a passkey was refused" {
+			t.Fatalf("an expired ceremony is shown as a refused change: %q", row)
+		}
+	}
+
+	h.now = h.now.Add(passkeyidp.ReauthAfter)
+	if r, m := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf); r.status != http.StatusForbidden {
+		t.Fatalf("add begin with an old login: %d %v", r.status, m)
+	}
+	rows := activityRows(t, b.get("/account").body)
+	if len(rows) == 0 || rows[0][1] != "Adding a passkey was refused" {
+		t.Fatalf("activity %q, want the refused add first", rows)
+	}
+}
+
+// TestCraftedLinkNoticeShowsNoNotice: the account page says an eID was
+// linked, or that the link logged the person out everywhere else, only
+// when the person's newest link in the audit trail, made a moment ago,
+// did that: a crafted ?done=…&ended=1 shows no notice, or the one the
+// link itself calls for.
+func TestCraftedLinkNoticeShowsNoNotice(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	h.p.History = h.db
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	for _, link := range []string{"/account?done=linked", "/account?done=linked&ended=1", "/account?done=raised&ended=1", "/account?done=alreadylinked"} {
+		if r := b.get(link); strings.Contains(r.body, `role="status"`) {
+			t.Errorf("%s with no link shows a notice", link)
+		}
+	}
+	ev := &store.AuditEvent{Type: "link", PersonID: e.person, Provider: "bankid", Level: "high", Result: store.ResultSuccess,
+		Time: h.now, Details: map[string]string{"sessions_ended": "0"}}
+	if err := h.db.AppendAudit(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	r := b.get("/account?done=linked&ended=1")
+	if !strings.Contains(r.body, "The new way to log in was added.") || strings.Contains(r.body, "You were logged out everywhere else, on other") {
+		t.Errorf("notice after a link that ended no session, with a made-up ended=1:\n%s", r.body)
+	}
+	if r := b.get("/account?done=raised"); strings.Contains(r.body, `role="status"`) {
+		t.Error("a link that raised nothing is said to have raised")
+	}
+	h.now = h.now.Add(10 * time.Minute)
+	if r := b.get("/account?done=linked"); r.status != http.StatusOK || strings.Contains(r.body, `role="status"`) {
+		t.Errorf("an old link's notice is shown by a link followed later: %d", r.status)
+	}
+}
+
+// TestCancelledPasskeyAddIsNotShownAsRefused: the page tells the server
+// of a ceremony the browser called off; it ends, so it cannot be
+// finished later, and is audited as cancelled, not shown as a refused
+// change.
+func TestCancelledPasskeyAddIsNotShownAsRefused(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.History = h.db
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("add begin: %d %v", r.status, begun)
+	}
+	id, body := h.create(t, newDevice(false), begun)
+	if r, m := b.json("/account/passkeys/cancel?ceremony="+url.QueryEscape(id), map[string]string{}, "made-up"); r.status != http.StatusForbidden {
+		t.Fatalf("cancel without the CSRF token: %d %v", r.status, m)
+	}
+	if r, m := b.json("/account/passkeys/cancel?ceremony="+url.QueryEscape(id), map[string]string{}, csrf); r.status != http.StatusOK {
+		t.Fatalf("cancel: %d %v", r.status, m)
+	}
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status == http.StatusOK {
+		t.Fatalf("finish after cancel: %d %v", r.status, m)
+	}
+	if !hasEvent(h.auditEvents(t), "passkey_added", store.ResultFailure, "cancelled") {
+		t.Fatalf("the cancelled ceremony is not audited: %v", h.auditEvents(t))
+	}
+	for _, row := range activityRows(t, b.get("/account").body) {
+		if row[1] == "Adding a passkey was refused" {
+			t.Fatalf("a cancelled ceremony is shown as a refused change: %q", row)
+		}
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/browsertest"
+	"github.com/varde-eid/varde/internal/store"
 )
 
 // TestBrowser runs web/static/passkey.js in headless Chromium with the
@@ -88,6 +90,7 @@ func TestBrowser(t *testing.T) {
 	// Add a passkey on the account page: the same authenticator is
 	// excluded and the page says so; a second one works.
 	var message string
+	var noticeFocused bool
 	var second webauthn.AuthenticatorID
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(h.origin+"/account"),
@@ -104,9 +107,19 @@ func TestBrowser(t *testing.T) {
 		browsertest.AddAuthenticator(&second),
 		chromedp.Click(button),
 		chromedp.WaitVisible(`.notice[role=status]`),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			var err error
+			noticeFocused, err = chromedp.Evaluate[bool](`document.activeElement === document.querySelector(".notice[role=status]")`)(ctx, t)
+			return err
+		}),
 	)
 	if err != nil {
 		t.Fatalf("adding a passkey in the browser: %v", err)
+	}
+	// The page the browser lands on after the change puts the focus on
+	// the notice, so that a screen reader reads it first (WCAG 4.1.3).
+	if !noticeFocused {
+		t.Error("the notice after adding a passkey is not focused")
 	}
 	if !strings.Contains(message, "already registered") {
 		t.Errorf("message for an excluded authenticator = %q", message)
@@ -114,5 +127,31 @@ func TestBrowser(t *testing.T) {
 	keys, err := h.db.ListPasskeys(ctx, person)
 	if err != nil || len(keys) != 2 {
 		t.Fatalf("%d passkeys after adding in the browser, %v", len(keys), err)
+	}
+
+	// A ceremony the browser calls off (NotAllowedError, here from a
+	// user verification that fails) is told to the server, which ends it
+	// and audits it as cancelled, not as a refused change.
+	var third webauthn.AuthenticatorID
+	err = chromedp.Do(ctx,
+		browsertest.RemoveAuthenticator(&second),
+		browsertest.AddAuthenticator(&third),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := cdp.Call(ctx, t, webauthn.SetUserVerified, webauthn.SetUserVerifiedParams{AuthenticatorID: third, IsUserVerified: false})
+			return err
+		}),
+		chromedp.SendKeys(`#passkey-name`, "Called off"),
+		chromedp.Click(button),
+		chromedp.WaitVisible(`[data-role=message].error`),
+	)
+	if err != nil {
+		t.Fatalf("a called-off ceremony in the browser: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !hasEvent(h.auditEvents(t), "passkey_added", store.ResultFailure, "cancelled") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the called-off ceremony is not audited as cancelled: %v", h.auditEvents(t))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -39,7 +39,7 @@
 //	GET  /account/recovery-codes?t=TICKET  the new codes, shown once to
 //	                                   the session that made them, so a
 //	                                   reload never replaces them; with
-//	                                   &ended=1 when making them logged the
+//	                                   &n=NOTICE when making them logged the
 //	                                   person out everywhere else, which the
 //	                                   page then says
 //
@@ -83,10 +83,21 @@
 //	  response: 200 {"ceremony": "C", "options": {"publicKey": {...}}}
 //	POST /account/passkeys/finish?ceremony=C   header X-CSRF-Token
 //	  request:  the attestation credential JSON
-//	  response: 200 {"redirect": "/account?done=added"}, with &ended=1
-//	            when adding it logged the person out everywhere else, so
-//	            the page's notice says that too (as after a removal or a
-//	            link: ?done=removed|linked|raised&ended=1)
+//	  response: 200 {"redirect": "/account?n=NOTICE"}: NOTICE is a
+//	            ticket bound to the session, taken by the page, that says
+//	            the passkey was added and whether adding it logged the
+//	            person out everywhere else (as after a removal); a link
+//	            made by anyone else shows no notice. After a link the
+//	            broker sends ?done=linked|alreadylinked|raised; the page
+//	            says so only when the person's newest link in the audit
+//	            trail, from the last two minutes, did that, and says the
+//	            person was logged out everywhere else only when that
+//	            link's event says so (never from the query)
+//	POST /account/passkeys/cancel?ceremony=C   header X-CSRF-Token
+//	  request:  {}, sent by the page when the browser called the
+//	            ceremony off (NotAllowedError: cancelled or timed out)
+//	  response: 200 {}; the ceremony ends and is audited as "cancelled",
+//	            which the person's activity does not call refused
 //
 // Every failure is a JSON object {"error": CODE, "message": TEXT} where
 // TEXT is plain language in the page language, speaking of what was

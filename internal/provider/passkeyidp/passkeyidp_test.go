@@ -1031,14 +1031,15 @@ func TestAccount(t *testing.T) {
 	laptop := newDevice(true)
 	id, body = h.create(t, laptop, begun)
 	r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf)
-	if r.status != 200 || m["redirect"] != "/account?done=added" {
+	added, _ := m["redirect"].(string)
+	if r.status != 200 || !strings.HasPrefix(added, "/account?n=") {
 		t.Fatalf("add finish: %d %v", r.status, m)
 	}
 	keys, _ := h.db.ListPasskeys(ctx, e.person)
 	if len(keys) != 2 || !slices.ContainsFunc(keys, func(k *store.Passkey) bool { return k.Name == "Laptop" && k.BackupEligible }) {
 		t.Fatalf("passkeys after add: %d", len(keys))
 	}
-	page = b.get("/account?done=added")
+	page = b.get(added)
 	if !strings.Contains(page.body, "The passkey was added.") || !strings.Contains(page.body, "Laptop") || !strings.Contains(page.body, "Can be synced") {
 		t.Fatalf("account after add:\n%s", page.body)
 	}
@@ -1063,7 +1064,7 @@ func TestAccount(t *testing.T) {
 	if r := other.form("/account/passkeys/remove", url.Values{"credential": {first}, "csrf": {csrf}}); r.status != http.StatusForbidden {
 		t.Fatalf("remove with another session's csrf: %d", r.status)
 	}
-	if r := b.form("/account/passkeys/remove", url.Values{"credential": {first}, "csrf": {csrf}}); r.status != http.StatusSeeOther || r.location != "/account?done=removed" {
+	if r := b.form("/account/passkeys/remove", url.Values{"credential": {first}, "csrf": {csrf}}); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account?n=") {
 		t.Fatalf("remove: %d %q", r.status, r.location)
 	}
 	if keys, _ := h.db.ListPasskeys(ctx, e.person); len(keys) != 1 {
@@ -2028,7 +2029,7 @@ func TestNoticeSaysOtherSessionsEnded(t *testing.T) {
 			id, body := h.create(t, laptopKey, begun)
 			r, m := laptop.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf)
 			next, _ := m["redirect"].(string)
-			if r.status != 200 || next != "/account?done=added&ended=1" {
+			if r.status != 200 || !strings.HasPrefix(next, "/account?n=") {
 				t.Fatalf("add finish: %d %v", r.status, m)
 			}
 			if page := laptop.get(next); !strings.Contains(page.body, tc.added) {
@@ -2044,7 +2045,7 @@ func TestNoticeSaysOtherSessionsEnded(t *testing.T) {
 				t.Fatalf("login on the phone again: %d %v", r.status, m)
 			}
 			r = laptop.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
-			if r.status != http.StatusSeeOther || !strings.Contains(r.location, "ended=1") {
+			if r.status != http.StatusSeeOther || !strings.Contains(r.location, "n=") {
 				t.Fatalf("new codes: %d %q", r.status, r.location)
 			}
 			if page := laptop.get(r.location); len(codesIn(page.body)) == 0 || !strings.Contains(page.body, tc.codes) {
@@ -2061,7 +2062,7 @@ func TestNoticeSaysOtherSessionsEnded(t *testing.T) {
 				phoneKey, laptopCred = laptopCred, phoneKey
 			}
 			r = laptop.form("/account/passkeys/remove", url.Values{"credential": {base64.RawURLEncoding.EncodeToString(phoneKey)}, "csrf": {csrf}})
-			if r.status != http.StatusSeeOther || r.location != "/account?done=removed" {
+			if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account?n=") {
 				t.Fatalf("remove: %d %q", r.status, r.location)
 			}
 			if page := laptop.get(r.location); strings.Contains(page.body, tc.removed) {
@@ -2072,7 +2073,7 @@ func TestNoticeSaysOtherSessionsEnded(t *testing.T) {
 				t.Fatalf("login elsewhere again: %d %v", r.status, m)
 			}
 			r = laptop.form("/account/passkeys/remove", url.Values{"credential": {base64.RawURLEncoding.EncodeToString(laptopCred)}, "csrf": {csrf}})
-			if r.status != http.StatusSeeOther || r.location != "/account?done=removed&ended=1" {
+			if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account?n=") {
 				t.Fatalf("second remove: %d %q", r.status, r.location)
 			}
 			if page := laptop.get(r.location); !strings.Contains(page.body, tc.removed) {
@@ -2104,7 +2105,7 @@ func TestSessionsEndedWithTheirEvent(t *testing.T) {
 	csrf := attr(t, laptop.get("/account").body, "data-csrf")
 	h.p.Audit = &audit.Log{Store: auditDown{h.db}, Now: func() time.Time { return h.now }}
 	r := laptop.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
-	if r.status != http.StatusSeeOther || !strings.Contains(r.location, "ended=1") {
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?") {
 		t.Fatalf("new codes: %d %q", r.status, r.location)
 	}
 	events, err := h.db.ListPersonAudit(context.Background(), e.person, 100)
@@ -2144,5 +2145,63 @@ func TestEndOthersOutcomeUnknownAudited(t *testing.T) {
 	}
 	if !hasEvent(h.auditEvents(t), "sessions_ended", store.ResultFailure, "outcome_unknown") {
 		t.Fatal("no audit event saying the end of the other sessions is unknown")
+	}
+}
+
+// TestCraftedNoticeLinkShowsNoNotice: the account page says a passkey
+// was added or removed, or that the person was logged out everywhere
+// else, only after the session made that change: a link with made-up
+// query values, or with another session's notice, shows no notice.
+func TestCraftedNoticeLinkShowsNoNotice(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	for _, link := range []string{
+		"/account?done=added", "/account?done=added&ended=1", "/account?done=removed&ended=1",
+		"/account?n=" + strings.Repeat("A", 43),
+	} {
+		page := b.get(link)
+		if page.status != http.StatusOK {
+			t.Fatalf("%s: %d", link, page.status)
+		}
+		for _, s := range []string{"The passkey was added", "The passkey was removed", "You were logged out everywhere else.", `role="status"`} {
+			if strings.Contains(page.body, s) {
+				t.Errorf("%s shows %q", link, s)
+			}
+		}
+	}
+
+	// A notice is shown once, to the session that made the change.
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("add begin: %d %v", r.status, begun)
+	}
+	id, body := h.create(t, newDevice(false), begun)
+	r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf)
+	next, _ := m["redirect"].(string)
+	if r.status != http.StatusOK || next == "" {
+		t.Fatalf("add finish: %d %v", r.status, m)
+	}
+	other := h.browser("en")
+	other.enrol(newDevice(false), "", "fnr")
+	if page := other.get(next); strings.Contains(page.body, "The passkey was added") {
+		t.Errorf("another session's notice shown: %s", page.body)
+	}
+	if page := b.get(next); !strings.Contains(page.body, "The passkey was added") {
+		t.Errorf("no notice after adding a passkey: %s", page.body)
+	}
+	if page := b.get(next); strings.Contains(page.body, "The passkey was added") {
+		t.Errorf("notice shown again on reload: %s", page.body)
+	}
+
+	// The page of new recovery codes says other sessions were ended only
+	// when they were.
+	r = b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("new codes: %d", r.status)
+	}
+	if page := b.get(r.location + "&ended=1"); len(codesIn(page.body)) == 0 || strings.Contains(page.body, "You were logged out everywhere else") {
+		t.Errorf("codes page with a made-up ended=1:\n%s", page.body)
 	}
 }

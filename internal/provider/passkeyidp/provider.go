@@ -127,6 +127,7 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /account", p.accountPage)
 	mux.HandleFunc("POST /account/passkeys/begin", p.addBegin)
 	mux.HandleFunc("POST /account/passkeys/finish", p.addFinish)
+	mux.HandleFunc("POST /account/passkeys/cancel", p.addCancel)
 	mux.HandleFunc("POST /account/passkeys/remove", p.removePasskey)
 	mux.HandleFunc("POST /account/recovery-codes", p.newCodes)
 	mux.HandleFunc("GET /account/recovery-codes", p.codesPage)
