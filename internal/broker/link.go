@@ -452,7 +452,7 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 			b.linkFailed(ctx, ev, "identifier_taken")
 			return refusedURL("taken"), nil
 		}
-		return b.linked(ctx, ev, "alreadylinked", false), nil
+		return b.linked(ctx, ev, "alreadylinked"), nil
 	}
 	if len(res.Identifiers) == 0 {
 		b.linkFailed(ctx, ev, "no_identifier")
@@ -525,7 +525,7 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		done = "raised"
 	}
 	if len(add) == 0 && !raised {
-		return b.linked(ctx, ev, done, false), nil
+		return b.linked(ctx, ev, done), nil
 	}
 	// A new way in, or one that now reaches a higher level: whoever
 	// holds another session of the person, made under the old rule, is
@@ -537,7 +537,7 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 	// If the store cannot end them, the audit event says so rather than
 	// that there were none, for whoever looks into the link.
 	successful(ev, done)
-	n, err := b.Sessions.EndOthers(ctx, s, func(n int) []*store.AuditEvent {
+	_, err = b.Sessions.EndOthers(ctx, s, func(n int) []*store.AuditEvent {
 		ev.Details["sessions_ended"] = strconv.Itoa(n)
 		b.Audit.Prepare(ctx, ev)
 		events := []*store.AuditEvent{ev}
@@ -559,12 +559,12 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 			// that nothing was ended.
 			ev.Details["sessions_ended"], reason = "unknown", "outcome_unknown"
 		}
-		next := b.linked(ctx, ev, done, false)
+		next := b.linked(ctx, ev, done)
 		b.Audit.Record(ctx, &store.AuditEvent{Type: "sessions_ended", Result: store.ResultFailure, Reason: reason,
 			PersonID: rec.PersonID, Details: map[string]string{"why": "ways_in_changed"}})
 		return next, nil
 	}
-	return accountURL(b.AccountURL, done, n > 0), nil
+	return accountURL(b.AccountURL, done), nil
 }
 
 // heldIdentifier is p's own record of id, with the level it was linked
@@ -595,12 +595,14 @@ func levelBelow(held, session string) bool {
 // linked records a link that succeeded and is where the account page
 // says what it did: done is "linked" (an identifier was added), "raised"
 // (one linked already now reaches the session's level) or
-// "alreadylinked" (nothing changed); ended says the person's other
-// sessions were logged out, which the page says too.
-func (b *Broker) linked(ctx context.Context, ev *store.AuditEvent, done string, ended bool) string {
+// "alreadylinked" (nothing changed). The page shows that notice only
+// when the person's newest link event says so, and reads from that
+// event whether other sessions were logged out, so a made-up link shows
+// nothing.
+func (b *Broker) linked(ctx context.Context, ev *store.AuditEvent, done string) string {
 	successful(ev, done)
 	b.Audit.Record(ctx, ev)
-	return accountURL(b.AccountURL, done, ended)
+	return accountURL(b.AccountURL, done)
 }
 
 // successful makes ev the event of a link that ended as done.
@@ -612,13 +614,9 @@ func successful(ev *store.AuditEvent, done string) {
 }
 
 // accountURL is the account page at base telling of a link that ended
-// as done, and whether other sessions were ended.
-func accountURL(base, done string, ended bool) string {
-	v := url.Values{"done": {done}}
-	if ended {
-		v.Set("ended", "1")
-	}
-	return base + "?" + v.Encode()
+// as done.
+func accountURL(base, done string) string {
+	return base + "?" + url.Values{"done": {done}}.Encode()
 }
 
 // failLink is Fail for a link attempt: the attempt ends, and the person

@@ -360,7 +360,7 @@ func TestLinkEndsOtherSessionsWithItsEvents(t *testing.T) {
 	f.b.Audit = &audit.Log{Store: auditDown{f.st}, Log: f.b.Log}
 	res := provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Substantial}
 	next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), res)
-	if err != nil || next != "/account?done=linked&ended=1" {
+	if err != nil || next != "/account?done=linked" {
 		t.Fatalf("link: %q, %v", next, err)
 	}
 	events := f.events(t)
@@ -417,7 +417,7 @@ func TestLinkEndsOtherSessions(t *testing.T) {
 	b := loggedIn(t, f, "p1", assurance.High)
 	res := provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Substantial}
 	next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), res)
-	if err != nil || next != "/account?done=linked&ended=1" {
+	if err != nil || next != "/account?done=linked" {
 		t.Fatalf("link: %q, %v", next, err)
 	}
 	if ev := lastEventOf(t, f, "link"); ev.Result != store.ResultSuccess || ev.Details["sessions_ended"] != "1" {
@@ -606,7 +606,7 @@ func TestRelinkFromAStrongerSessionRaisesTheLevel(t *testing.T) {
 	// person's other sessions, made under the old rule, end (ADR 9).
 	other := b
 	b = loggedIn(t, f, "p3", assurance.High)
-	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=raised&ended=1" {
+	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=raised" {
 		t.Fatalf("relink: %q, %v", next, err)
 	}
 	if ev := lastEventOf(t, f, "link"); ev.Result != store.ResultSuccess || ev.Details["raised_from"] != "substantial" ||
