@@ -47,7 +47,10 @@
 // if it is still unhealthy Config.OpenAfter after the window.
 // Maintenance is announced ahead: Announce refuses a window that starts
 // more than AnnounceGrace (1 min) in the past, lasts longer than
-// MaxWindow (24 h), or names a component the node does not know. The
+// MaxWindow (24 h), or names a component the node does not know; and
+// CancelMaintenance withdraws only a window that has not begun
+// (ErrWindowBegun), since reports ignore cancelled windows and would
+// count again downtime already excused. The
 // store keeps at most one
 // open incident per component, so nodes sharing a store open one
 // incident per outage.
