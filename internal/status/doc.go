@@ -150,7 +150,9 @@
 // An incident's page and API answer (Service.Incident) are kept alike,
 // one per ID for CacheFor, and so is the answer that an ID names no
 // incident, so requests for made-up IDs do not each read the store; at
-// most 1000 IDs are kept, those soonest to expire making way. A note or
+// most 1000 IDs are kept, those soonest to expire making way, and at
+// most four are read at once: a request that would start a fifth gets
+// ErrBusy (the page answers 503 with Retry-After). A note or
 // RCA written through this node's service shows on it at once.
 //
 // Reports (Service.Report) are shared alike, one per period and title,

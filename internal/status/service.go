@@ -543,10 +543,11 @@ func roundTo(f float64, places int) float64 {
 // Incident returns one incident as published; store.ErrNotFound if
 // unknown. Like Summary, it reads the store at most once per ID every
 // Config.CacheFor, an unknown ID included, and the value is shared:
-// callers must not change it.
+// callers must not change it. At most incidentsAtOnce IDs are read at
+// once: a caller that would start one more gets ErrBusy.
 func (s *Service) Incident(ctx context.Context, id string) (*Incident, error) {
 	now := s.now()
-	pub, err := s.incidents.get(ctx, id, now, memoBounds{keep: maxIncidentsKept}, func(ctx context.Context) (*Incident, time.Time, error) {
+	pub, err := s.incidents.get(ctx, id, now, memoBounds{keep: maxIncidentsKept, running: incidentsAtOnce}, func(ctx context.Context) (*Incident, time.Time, error) {
 		until := now.Add(s.cfg().CacheFor)
 		in, err := s.Store.GetIncident(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -568,6 +569,11 @@ func (s *Service) Incident(ctx context.Context, id string) (*Incident, error) {
 // keeps for Config.CacheFor: requests for more distinct IDs than that
 // within CacheFor push out those soonest to expire.
 const maxIncidentsKept = 1000
+
+// incidentsAtOnce bounds the incident lookups in progress, so that
+// requests for many distinct made-up IDs at once hold at most that many
+// of the store's connections.
+const incidentsAtOnce = 4
 
 // publish turns a stored incident into its public form at now.
 func (s *Service) publish(in *store.Incident, now time.Time) Incident {
