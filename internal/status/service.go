@@ -281,14 +281,12 @@ func (s *Service) summarize(ctx context.Context) (*Summary, error) {
 	}
 	// Incidents resolved before the window have left the page; the
 	// last to leave did so HistoryDays after its resolution.
-	gone, err := s.Store.ListIncidents(ctx, store.IncidentQuery{Until: now.Add(-recentWindow)})
+	last, err := s.Store.LastResolvedBy(ctx, now.Add(-recentWindow))
 	if err != nil {
-		return nil, fmt.Errorf("list incidents: %w", err)
+		return nil, err
 	}
-	for _, in := range gone {
-		if out := in.ResolvedAt.Add(recentWindow); !in.ResolvedAt.IsZero() && !out.After(now) && out.After(sum.AgedOut) {
-			sum.AgedOut = out
-		}
+	if !last.IsZero() {
+		sum.AgedOut = last.Add(recentWindow)
 	}
 	hist := s.history(now, comps, incs, buckets)
 	for i := range comps {
