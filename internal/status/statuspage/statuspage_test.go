@@ -443,6 +443,27 @@ func TestParsePeriod(t *testing.T) {
 	}
 }
 
+// TestParsePeriodDefaultAtQuarterBoundary: with no query, the period is
+// the quarter to date; at a quarter's first instant, when that would be
+// empty, it is the quarter just ended, not an error.
+func TestParsePeriodDefaultAtQuarterBoundary(t *testing.T) {
+	tests := []struct {
+		now   time.Time
+		title string
+	}{
+		{time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), "2026-Q3"},
+		{time.Date(2026, 10, 1, 0, 0, 0, 1000, time.UTC), "2026-Q4"},
+		{time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), "2026-Q4"},
+		{time.Date(2026, 9, 30, 23, 59, 59, 999999999, time.UTC), "2026-Q3"},
+	}
+	for _, tt := range tests {
+		p, err := ParsePeriod(url.Values{}, tt.now)
+		if err != nil || p.Title != tt.title {
+			t.Errorf("ParsePeriod of nothing at %s = %+v, %v; want %s", tt.now.Format(time.RFC3339Nano), p, err, tt.title)
+		}
+	}
+}
+
 // TestParsePeriodSaysWhatIsWrong: a period refused says why in words a
 // person can act on.
 func TestParsePeriodSaysWhatIsWrong(t *testing.T) {
