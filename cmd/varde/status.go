@@ -86,7 +86,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.StringVar(&title, "title", "", "what happens, in plain language (required)")
 		fs.StringVar(&message, "message", "", "more detail")
 	case "maintenance cancel":
-		fs.StringVar(&id, "id", "", "maintenance ID (required)")
+		fs.StringVar(&id, "id", "", "maintenance ID (required); only a window that has not begun can be cancelled")
 	case "webhooks":
 		fs.StringVar(&id, "client", "", "the relying party's client ID (required)")
 		fs.IntVar(&limit, "limit", 20, "at most this many, newest first")

@@ -16,7 +16,7 @@ import (
 // ErrBusy is returned when a value would have to be computed while as
 // many computations as the node allows are already running: the caller
 // should try again shortly (a page answers 503 with Retry-After).
-var ErrBusy = errors.New("status: busy computing other reports; try again shortly")
+var ErrBusy = errors.New("status: busy computing as many reports or incidents as the node allows at once; try again shortly")
 
 // memo keeps computed values by key, each until the time its
 // computation said it expires, and shares their computation: callers

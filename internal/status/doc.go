@@ -47,7 +47,10 @@
 // if it is still unhealthy Config.OpenAfter after the window.
 // Maintenance is announced ahead: Announce refuses a window that starts
 // more than AnnounceGrace (1 min) in the past, lasts longer than
-// MaxWindow (24 h), or names a component the node does not know. The
+// MaxWindow (24 h), or names a component the node does not know; and
+// CancelMaintenance withdraws only a window that has not begun
+// (ErrWindowBegun), since reports ignore cancelled windows and would
+// count again downtime already excused. The
 // store keeps at most one
 // open incident per component, so nodes sharing a store open one
 // incident per outage.
@@ -147,7 +150,9 @@
 // An incident's page and API answer (Service.Incident) are kept alike,
 // one per ID for CacheFor, and so is the answer that an ID names no
 // incident, so requests for made-up IDs do not each read the store; at
-// most 1000 IDs are kept, those soonest to expire making way. A note or
+// most 1000 IDs are kept, those soonest to expire making way, and at
+// most four are read at once: a request that would start a fifth gets
+// ErrBusy (the page answers 503 with Retry-After). A note or
 // RCA written through this node's service shows on it at once.
 //
 // Reports (Service.Report) are shared alike, one per period and title,

@@ -3,6 +3,7 @@ package status_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -212,4 +213,57 @@ func TestWindowsAnnouncedDuringOutageKeepAvailabilityInRange(t *testing.T) {
 		return
 	}
 	t.Error("bankid is not in the report")
+}
+
+// TestCancelMaintenanceOnlyAhead: a window is cancelled only before it
+// begins. From its start on, and after its end, the cancel is refused
+// with ErrWindowBegun naming the window, and the window stays as it was,
+// so downtime it excused stays excused. An unknown ID is ErrNotFound.
+func TestCancelMaintenanceOnlyAhead(t *testing.T) {
+	ctx := context.Background()
+	base := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	start, end := base.Add(time.Hour), base.Add(2*time.Hour)
+	tests := []struct {
+		name string
+		at   time.Time
+		want error
+		says string
+	}{
+		{"a second before it begins", start.Add(-time.Second), nil, ""},
+		{"as it begins", start, status.ErrWindowBegun, "under way; it ends by itself at 2026-11-02T12:00:00Z"},
+		{"a second before it ends", end.Add(-time.Second), status.ErrWindowBegun, "under way"},
+		{"as it ends", end, status.ErrWindowBegun, "ended at 2026-11-02T12:00:00Z"},
+		{"weeks later", end.Add(30 * 24 * time.Hour), status.ErrWindowBegun, "stays excused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := &clock{t: base}
+			h := newHarness(t, openDB(t), clk, "n1")
+			m, err := h.svc.Announce(ctx, []string{"bankid"}, start, end, "Upgrade", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			clk.Add(tt.at.Sub(base))
+			err = h.svc.CancelMaintenance(ctx, m.ID)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("CancelMaintenance at %s: %v, want %v", tt.at.Format(time.RFC3339), err, tt.want)
+			}
+			if err != nil && (!strings.Contains(err.Error(), m.ID) || !strings.Contains(err.Error(), tt.says)) {
+				t.Errorf("CancelMaintenance: %q, want it to name %s and say %q", err, m.ID, tt.says)
+			}
+			ms, err := h.db.ListMaintenance(ctx, time.Time{}, time.Time{})
+			if err != nil || len(ms) != 1 {
+				t.Fatalf("ListMaintenance: %v, %d windows", err, len(ms))
+			}
+			if cancelled := !ms[0].CancelledAt.IsZero(); cancelled != (tt.want == nil) {
+				t.Errorf("window cancelled: %v, want %v", cancelled, tt.want == nil)
+			}
+		})
+	}
+	t.Run("unknown", func(t *testing.T) {
+		h := newHarness(t, openDB(t), &clock{t: base}, "n1")
+		if err := h.svc.CancelMaintenance(ctx, "nosuch"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("CancelMaintenance of an unknown ID: %v, want ErrNotFound", err)
+		}
+	})
 }

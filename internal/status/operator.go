@@ -34,6 +34,11 @@ var (
 	ErrUnknownComponent = errors.New("status: no such component")
 	// ErrLongWindow: a maintenance window lasts longer than MaxWindow.
 	ErrLongWindow = errors.New("status: a maintenance window is too long")
+	// ErrWindowBegun: a maintenance window that has begun, or has
+	// ended, cannot be cancelled, since reports would stop excusing the
+	// downtime it has already excused. CancelMaintenance returns it
+	// wrapped with the window's ID and times.
+	ErrWindowBegun = errors.New("status: a maintenance window that has begun cannot be cancelled")
 )
 
 // NotResolvedError is an RCA refused for an incident still open: it
@@ -196,9 +201,37 @@ func (s *Service) Announce(ctx context.Context, components []string, start, end 
 	return m, nil
 }
 
-// CancelMaintenance withdraws an announcement.
+// CancelMaintenance withdraws an announcement of a window that has not
+// begun. A window under way or ended is refused (ErrWindowBegun): reports
+// ignore cancelled windows, so cancelling one would count again, after
+// the fact, downtime it has already excused in published figures. An
+// unknown ID is store.ErrNotFound.
 func (s *Service) CancelMaintenance(ctx context.Context, id string) error {
-	return s.Store.CancelMaintenance(ctx, id, s.now())
+	now := s.now()
+	// Windows not yet ended; only on a refusal is older history read.
+	ahead, err := s.Store.ListMaintenance(ctx, now, time.Time{})
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(ahead, func(m *store.Maintenance) bool { return m.ID == id })
+	if i < 0 {
+		past, err := s.Store.ListMaintenance(ctx, time.Time{}, now)
+		if err != nil {
+			return err
+		}
+		j := slices.IndexFunc(past, func(m *store.Maintenance) bool { return m.ID == id && !m.End.After(now) })
+		if j < 0 {
+			return fmt.Errorf("maintenance %q: %w", id, store.ErrNotFound)
+		}
+		m := past[j]
+		return fmt.Errorf("%w: maintenance %s ended at %s, and the downtime it excused from %s stays excused",
+			ErrWindowBegun, id, m.End.UTC().Format(time.RFC3339), m.Start.UTC().Format(time.RFC3339))
+	}
+	if m := ahead[i]; !m.Start.After(now) {
+		return fmt.Errorf("%w: maintenance %s began at %s and is under way; it ends by itself at %s",
+			ErrWindowBegun, id, m.Start.UTC().Format(time.RFC3339), m.End.UTC().Format(time.RFC3339))
+	}
+	return s.Store.CancelMaintenance(ctx, id, now)
 }
 
 // known reports whether component is one a maintenance window may name:

@@ -281,14 +281,12 @@ func (s *Service) summarize(ctx context.Context) (*Summary, error) {
 	}
 	// Incidents resolved before the window have left the page; the
 	// last to leave did so HistoryDays after its resolution.
-	gone, err := s.Store.ListIncidents(ctx, store.IncidentQuery{Until: now.Add(-recentWindow)})
+	last, err := s.Store.LastResolvedBy(ctx, now.Add(-recentWindow))
 	if err != nil {
-		return nil, fmt.Errorf("list incidents: %w", err)
+		return nil, err
 	}
-	for _, in := range gone {
-		if out := in.ResolvedAt.Add(recentWindow); !in.ResolvedAt.IsZero() && !out.After(now) && out.After(sum.AgedOut) {
-			sum.AgedOut = out
-		}
+	if !last.IsZero() {
+		sum.AgedOut = last.Add(recentWindow)
 	}
 	hist := s.history(now, comps, incs, buckets)
 	for i := range comps {
@@ -543,10 +541,11 @@ func roundTo(f float64, places int) float64 {
 // Incident returns one incident as published; store.ErrNotFound if
 // unknown. Like Summary, it reads the store at most once per ID every
 // Config.CacheFor, an unknown ID included, and the value is shared:
-// callers must not change it.
+// callers must not change it. At most incidentsAtOnce IDs are read at
+// once: a caller that would start one more gets ErrBusy.
 func (s *Service) Incident(ctx context.Context, id string) (*Incident, error) {
 	now := s.now()
-	pub, err := s.incidents.get(ctx, id, now, memoBounds{keep: maxIncidentsKept}, func(ctx context.Context) (*Incident, time.Time, error) {
+	pub, err := s.incidents.get(ctx, id, now, memoBounds{keep: maxIncidentsKept, running: incidentsAtOnce}, func(ctx context.Context) (*Incident, time.Time, error) {
 		until := now.Add(s.cfg().CacheFor)
 		in, err := s.Store.GetIncident(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -568,6 +567,11 @@ func (s *Service) Incident(ctx context.Context, id string) (*Incident, error) {
 // keeps for Config.CacheFor: requests for more distinct IDs than that
 // within CacheFor push out those soonest to expire.
 const maxIncidentsKept = 1000
+
+// incidentsAtOnce bounds the incident lookups in progress, so that
+// requests for many distinct made-up IDs at once hold at most that many
+// of the store's connections.
+const incidentsAtOnce = 4
 
 // publish turns a stored incident into its public form at now.
 func (s *Service) publish(in *store.Incident, now time.Time) Incident {

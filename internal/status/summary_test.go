@@ -35,12 +35,19 @@ type countingStore struct {
 	sinces []time.Time    // the Since of ListHealthTransitions calls
 	// audit counts the audit events read.
 	audit atomic.Int32
-	// incidents counts the reads of one incident.
-	incidents atomic.Int32
+	// incidents counts the reads of one incident; holdIncidents holds
+	// them until closed.
+	incidents     atomic.Int32
+	holdIncidents chan struct{}
+	// allHistory counts the reads of incidents with no start.
+	allHistory atomic.Int32
 }
 
 func (c *countingStore) GetIncident(ctx context.Context, id string) (*store.Incident, error) {
 	c.incidents.Add(1)
+	if c.holdIncidents != nil {
+		<-c.holdIncidents
+	}
 	return c.DB.GetIncident(ctx, id)
 }
 
@@ -51,6 +58,9 @@ func (c *countingStore) ListAuditRange(ctx context.Context, q store.AuditQuery) 
 }
 
 func (c *countingStore) ListIncidents(ctx context.Context, q store.IncidentQuery) ([]*store.Incident, error) {
+	if q.Since.IsZero() && !q.Open {
+		c.allHistory.Add(1)
+	}
 	if !q.Since.IsZero() && !q.Until.IsZero() {
 		c.reports.Add(1)
 		if c.holdReports != nil {
@@ -358,5 +368,65 @@ func TestIncidentReadOncePerCacheFor(t *testing.T) {
 	}
 	if n := cs.incidents.Load() - before; n != 1 {
 		t.Errorf("x-0, pushed out, read %d times, want once", n)
+	}
+}
+
+// TestIncidentLookupsAtOnceAreBounded: while four made-up IDs are being
+// read, a fifth distinct one is refused (ErrBusy) without reading the
+// store, and a request for one being read waits for it. Once they are
+// done, the fifth is read.
+func TestIncidentLookupsAtOnceAreBounded(t *testing.T) {
+	ctx := context.Background()
+	h, cs := countedNode(t)
+	cs.holdIncidents = make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			if _, err := h.svc.Incident(ctx, fmt.Sprintf("made-up-%d", i)); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("made-up-%d: %v, want ErrNotFound", i, err)
+			}
+		})
+	}
+	waitFor(&cs.incidents, 4)
+	fifth := make(chan error, 1)
+	go func() {
+		_, err := h.svc.Incident(ctx, "made-up-4")
+		fifth <- err
+	}()
+	select {
+	case err := <-fifth:
+		if !errors.Is(err, status.ErrBusy) {
+			t.Errorf("a fifth ID while four are read: %v, want ErrBusy", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Errorf("a fifth ID while four are read was not refused")
+		defer func() { <-fifth }()
+	}
+	wg.Go(func() { // joins the first
+		if _, err := h.svc.Incident(ctx, "made-up-0"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("made-up-0 again: %v, want ErrNotFound", err)
+		}
+	})
+	close(cs.holdIncidents)
+	wg.Wait()
+	if n := cs.incidents.Load(); n > 5 {
+		t.Errorf("%d reads of the store, want 4 (and the fifth, if not refused)", n)
+	}
+	if _, err := h.svc.Incident(ctx, "made-up-4"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the fifth ID once the others are done: %v, want ErrNotFound", err)
+	}
+}
+
+// TestSummaryReadsNoOldIncidents: a summary finds when the last incident
+// left its 90-day window without reading the incidents before it, so
+// its cost does not grow with history.
+func TestSummaryReadsNoOldIncidents(t *testing.T) {
+	h, cs := countedNode(t)
+	h.round()
+	if _, err := h.svc.Summary(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := cs.allHistory.Load(); n != 0 {
+		t.Errorf("a summary read incidents over all history %d times, want none", n)
 	}
 }

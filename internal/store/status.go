@@ -27,6 +27,10 @@ type Incidents interface {
 	// ListIncidents returns the incidents q selects, with their
 	// timelines, the most recently started first.
 	ListIncidents(ctx context.Context, q IncidentQuery) ([]*Incident, error)
+	// LastResolvedBy returns the latest ResolvedAt at or before t among
+	// resolved incidents, in UTC; the zero time if none was resolved by
+	// then. It reads no timeline.
+	LastResolvedBy(ctx context.Context, t time.Time) (time.Time, error)
 	// UpdateIncident replaces in's stored fields (not its timeline) if
 	// the stored Version equals in.Version, and then increments
 	// in.Version: ErrConflict if another writer got there first,

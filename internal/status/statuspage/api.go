@@ -112,6 +112,11 @@ func (h *Handler) apiIncidents(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) apiIncident(w http.ResponseWriter, r *http.Request) {
 	inc, err := h.incident(r.Context(), r.PathValue("id"))
+	if errors.Is(err, status.ErrBusy) {
+		w.Header().Set("Retry-After", strconv.Itoa(busyRetry))
+		h.apiFail(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the node is looking up as many incidents as it may at once; try again after Retry-After seconds")
+		return
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		h.apiFail(w, http.StatusNotFound, "not_found", "no incident has that id")
 		return

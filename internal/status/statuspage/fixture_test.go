@@ -33,8 +33,10 @@ type fakeSource struct {
 	incidents map[string]*status.Incident
 	report    *status.Report
 	fail      error
-	// reportFail, if set, is what Report returns.
-	reportFail error
+	// reportFail, if set, is what Report returns; incidentFail what
+	// Incident returns.
+	reportFail   error
+	incidentFail error
 	// asked records the last Report call.
 	asked struct {
 		from, to time.Time
@@ -52,6 +54,9 @@ func (f *fakeSource) Summary(context.Context) (*status.Summary, error) {
 func (f *fakeSource) Incident(_ context.Context, id string) (*status.Incident, error) {
 	if f.fail != nil {
 		return nil, f.fail
+	}
+	if f.incidentFail != nil {
+		return nil, f.incidentFail
 	}
 	inc, ok := f.incidents[id]
 	if !ok {

@@ -79,7 +79,8 @@ func ParseDate(s string) (time.Time, error) {
 func days(d time.Duration) int64 { return int64((d + 24*time.Hour - 1) / (24 * time.Hour)) }
 
 // ParsePeriod reads a report query: ?quarter=2026-Q3, or ?from=&to= dates
-// (to exclusive), or nothing for the current quarter to date. A period
+// (to exclusive), or nothing for the current quarter to date (the quarter
+// just ended at the first instant of a quarter). A period
 // that starts at or after now, is empty, longer than MaxPeriod, or mixes
 // both forms is an error.
 func ParsePeriod(q url.Values, now time.Time) (Period, error) {
@@ -95,7 +96,9 @@ func ParsePeriod(q url.Values, now time.Time) (Period, error) {
 	case quarter != "" && (from != "" || to != ""):
 		return Period{}, fmt.Errorf("%w: give either quarter or from and to", ErrBadPeriod)
 	case quarter == "" && from == "" && to == "":
-		quarter = QuarterOf(now)
+		// At a quarter's first instant it has no time to date: the
+		// quarter just ended is the one to show.
+		quarter = QuarterOf(now.Add(-time.Nanosecond))
 		fallthrough
 	case quarter != "":
 		f, t, err := ParseQuarter(quarter)

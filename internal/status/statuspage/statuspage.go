@@ -63,8 +63,8 @@ func (h *Handler) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// busyRetry is the Retry-After, in seconds, of a report refused because
-// the node is computing as many reports as it may at once
+// busyRetry is the Retry-After, in seconds, of a report or incident
+// refused because the node is computing as many as it may at once
 // (status.ErrBusy): about the time one takes, and the time for which the
 // service then shares it. Not logged: a flood would fill the log too.
 const busyRetry = 10
@@ -88,6 +88,13 @@ func (h *Handler) serveIncident(w http.ResponseWriter, r *http.Request) {
 	lang := h.Pages.Locale(r, nil)
 	id := r.PathValue("id")
 	inc, err := h.incident(r.Context(), id)
+	if errors.Is(err, status.ErrBusy) {
+		w.Header().Set("Retry-After", strconv.Itoa(busyRetry))
+		h.Pages.Error(w, r, http.StatusServiceUnavailable, lang, httpx.ErrorPage{
+			Title: "status.busyincident.title", Message: "status.busyincident.message", Next: "status.busy.next", BackURL: "/status",
+		})
+		return
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		h.Pages.Error(w, r, http.StatusNotFound, lang, httpx.ErrorPage{
 			Title: "status.notfound.title", Message: "status.notfound.message", BackURL: "/status",

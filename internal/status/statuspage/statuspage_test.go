@@ -211,6 +211,30 @@ func TestBusyReportIs503(t *testing.T) {
 	}
 }
 
+// TestBusyIncidentIs503: while the node looks up as many incidents as it
+// may at once, an incident it would have to look up is refused with 503
+// and Retry-After, in plain language on the page and as JSON in the
+// API, not as a server error.
+func TestBusyIncidentIs503(t *testing.T) {
+	src := fixture()
+	src.incidentFail = fmt.Errorf("incident: %w", status.ErrBusy)
+	srv := server(t, src)
+
+	res := get(t, srv.URL+"/status/incidents/made-up?lang=en")
+	if res.code != 503 || res.header.Get("Retry-After") != "10" || !strings.Contains(res.body, "We are busy looking up other incidents") || !strings.Contains(res.body, "Try again in a few seconds.") {
+		t.Errorf("page: %d, Retry-After %q: %s", res.code, res.header.Get("Retry-After"), res.body)
+	}
+	if strings.Contains(res.body, status.ErrBusy.Error()) {
+		t.Error("internal error shown to people")
+	}
+
+	res = get(t, srv.URL+"/status/api/v1/incidents/made-up")
+	checkAPIHeaders(t, res, 503)
+	if e := decode[map[string]string](t, res); e["error"] != "temporarily_unavailable" || e["error_description"] == "" || res.header.Get("Retry-After") != "10" || res.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("api: Retry-After %q, Cache-Control %q: %s", res.header.Get("Retry-After"), res.header.Get("Cache-Control"), res.body)
+	}
+}
+
 func decode[T any](t *testing.T, res response) T {
 	t.Helper()
 	var v T
@@ -415,6 +439,27 @@ func TestParsePeriod(t *testing.T) {
 		p, err := ParsePeriod(q, now)
 		if err != nil || p.Title != tt.title || !p.From.Equal(tt.from) || !p.To.Equal(tt.to) {
 			t.Errorf("ParsePeriod(%q) = %+v, %v", tt.query, p, err)
+		}
+	}
+}
+
+// TestParsePeriodDefaultAtQuarterBoundary: with no query, the period is
+// the quarter to date; at a quarter's first instant, when that would be
+// empty, it is the quarter just ended, not an error.
+func TestParsePeriodDefaultAtQuarterBoundary(t *testing.T) {
+	tests := []struct {
+		now   time.Time
+		title string
+	}{
+		{time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), "2026-Q3"},
+		{time.Date(2026, 10, 1, 0, 0, 0, 1000, time.UTC), "2026-Q4"},
+		{time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), "2026-Q4"},
+		{time.Date(2026, 9, 30, 23, 59, 59, 999999999, time.UTC), "2026-Q3"},
+	}
+	for _, tt := range tests {
+		p, err := ParsePeriod(url.Values{}, tt.now)
+		if err != nil || p.Title != tt.title {
+			t.Errorf("ParsePeriod of nothing at %s = %+v, %v; want %s", tt.now.Format(time.RFC3339Nano), p, err, tt.title)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -136,6 +137,20 @@ func (db *DB) OpenIncident(ctx context.Context, in *store.Incident) error {
 		u.IncidentID, u.Seq = in.ID, i+1
 	}
 	return nil
+}
+
+// LastResolvedBy implements store.Incidents, through the index on
+// resolved_at.
+func (db *DB) LastResolvedBy(ctx context.Context, t time.Time) (time.Time, error) {
+	var v sql.NullInt64
+	q := db.d.rebind("SELECT MAX(resolved_at) FROM incidents WHERE resolved_at > 0 AND resolved_at <= ?")
+	if err := db.r.QueryRowContext(ctx, q, micros(t)).Scan(&v); err != nil {
+		return time.Time{}, fmt.Errorf("last resolved incident: %w", err)
+	}
+	if !v.Valid {
+		return time.Time{}, nil
+	}
+	return fromMicros(v.Int64), nil
 }
 
 // GetIncident implements store.Incidents.

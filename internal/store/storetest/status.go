@@ -285,6 +285,27 @@ func testIncidentList(t *testing.T, s store.Store) {
 			same(t, "incidents", tt.want, got)
 		})
 	}
+	// The latest resolution at or before a time, open incidents aside.
+	last := []struct {
+		name string
+		by   time.Time
+		want time.Time
+	}{
+		{"before any", h(-8).Add(-time.Microsecond), time.Time{}},
+		{"at the first", h(-8).In(z.tokyo), h(-8)},
+		{"just before the second", h(-4).Add(-time.Microsecond), h(-8)},
+		{"at the second, in another zone", h(-4).In(z.tokyo), h(-4)},
+		{"after all", h(10), h(-2.5)},
+	}
+	for _, tt := range last {
+		t.Run("last resolved by "+tt.name, func(t *testing.T) {
+			got, err := s.LastResolvedBy(ctx, tt.by)
+			wantErr(t, "LastResolvedBy", err, nil)
+			if !got.Equal(tt.want) || (!got.IsZero() && got.Location() != time.UTC) {
+				t.Errorf("LastResolvedBy(%v) = %v, want %v in UTC", tt.by, got, tt.want)
+			}
+		})
+	}
 }
 
 func testMaintenance(t *testing.T, s store.Store) {
