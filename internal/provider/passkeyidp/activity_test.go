@@ -482,3 +482,32 @@ func TestCancelledPasskeyAddIsNotShownAsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnFailedPasskeyAddIsNotShownAsRefused: an add that failed on the
+// person's own attempt (the passkey limit reached, a passkey already
+// registered, a response the browser garbled) is audited with its reason
+// but not shown as a refused change, which reads as someone else at the
+// account; one refused for a login too old is.
+func TestOwnFailedPasskeyAddIsNotShownAsRefused(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	h.p.History = h.db
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	for i, reason := range []string{"reauth", "passkey_limit", "credential_exists", "bad_input"} {
+		ev := &store.AuditEvent{Type: "passkey_added", PersonID: e.person, Result: store.ResultFailure, Reason: reason,
+			Time: h.now.Add(time.Duration(i+1) * time.Minute)}
+		if err := h.db.AppendAudit(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var refused int
+	for _, row := range activityRows(t, b.get("/account").body) {
+		if row[1] == "Adding a passkey was refused" {
+			refused++
+		}
+	}
+	if refused != 1 {
+		t.Fatalf("%d adds shown as refused, want only the one refused for an old login", refused)
+	}
+}
