@@ -162,16 +162,23 @@ func (p *Provider) providerName(id, lang string) string {
 }
 
 // claimList says what a service received, in lang: always an identifier
-// of the person's own for that service, and the claims released.
+// of the person's own for that service, and the claims released. A
+// claim this build has no word for (one from a newer release) is never
+// shown by its claim name: such claims are said once, as other details
+// about the person.
 func (p *Provider) claimList(claims, lang string) string {
 	parts := []string{p.Pages.T(lang, "account.claim.sub")}
+	other := false
 	for _, c := range strings.Fields(claims) {
 		key := "account.claim." + c
 		if s := p.Pages.T(lang, key); s != key {
 			parts = append(parts, s)
 		} else {
-			parts = append(parts, c)
+			other = true
 		}
+	}
+	if other {
+		parts = append(parts, p.Pages.T(lang, "account.claim.other"))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -509,5 +510,39 @@ func TestOwnFailedPasskeyAddIsNotShownAsRefused(t *testing.T) {
 	}
 	if refused != 1 {
 		t.Fatalf("%d adds shown as refused, want only the one refused for an old login", refused)
+	}
+}
+
+// TestReleasedClaimsAreNamedInThePageLanguage: every claim a service can
+// be registered for is named in words of the page's language, and one
+// this build has no word for (from a newer release) reads as plain words
+// too, never as its claim name.
+func TestReleasedClaimsAreNamedInThePageLanguage(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	h.p.History = h.db
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	claims := []string{"name", "given_name", "family_name", "birthdate", "national_id", "email_verified", "nationality"}
+	ev := &store.AuditEvent{Type: "consent", PersonID: e.person, Result: store.ResultSuccess, Time: h.now.Add(time.Minute),
+		Details: map[string]string{"claims": strings.Join(claims, " ")}}
+	if err := h.db.AppendAudit(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []string{"nb", "en", "da"} {
+		rows := activityRows(t, b.get("/account?lang="+lang).body)
+		if len(rows) == 0 {
+			t.Fatalf("%s: no activity", lang)
+		}
+		line := rows[0][1]
+		_, list, _ := strings.Cut(line, ": ")
+		for _, part := range strings.Split(list, ", ") {
+			if slices.Contains(claims, part) {
+				t.Errorf("%s: claim name %q shown: %q", lang, part, line)
+			}
+		}
+		if strings.Count(line, ",") != 6 {
+			t.Errorf("%s: %q, want the identifier, five claims and one line for the rest", lang, line)
+		}
 	}
 }
