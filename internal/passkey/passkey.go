@@ -27,6 +27,12 @@ var (
 	// ErrReplay: the ceremony is unknown, expired or already used, or the
 	// response answers another challenge.
 	ErrReplay = errors.New("passkey: unknown, expired or used ceremony")
+	// ErrCeremonyExpired: the ceremony was still held but its time had
+	// run out, as when the person left it open. It wraps ErrReplay, so
+	// it is refused as any ceremony that cannot be finished; Reason
+	// tells it apart ("expired"). One swept from the store after its
+	// expiry is unknown, and so ErrReplay.
+	ErrCeremonyExpired = fmt.Errorf("passkey: ceremony expired: %w", ErrReplay)
 	// ErrWrongOrigin: the response was made for another origin or RP ID
 	// (the phishing case), or inside a cross-origin frame.
 	ErrWrongOrigin = errors.New("passkey: wrong origin or relying party")
@@ -77,7 +83,7 @@ func (e *CredentialError) Error() string { return e.Err.Error() }
 func (e *CredentialError) Unwrap() error { return e.Err }
 
 // Reason returns a short machine-readable reason for err, for audit
-// events and JSON error codes: "replay", "wrong_origin",
+// events and JSON error codes: "expired", "replay", "wrong_origin",
 // "cloned_authenticator", "unknown_credential", "not_verified",
 // "bad_input", "backup_eligibility_changed", "concurrent_use", "invalid",
 // "credential_exists", "passkey_limit", or "internal" for anything
@@ -95,6 +101,7 @@ var reasons = []struct {
 	err    error
 	reason string
 }{
+	{ErrCeremonyExpired, "expired"},
 	{ErrReplay, "replay"},
 	{ErrWrongOrigin, "wrong_origin"},
 	{ErrCloned, "cloned_authenticator"},
@@ -185,6 +192,8 @@ type ceremony struct {
 	Session webauthn.SessionData `json:"session"`
 	Attempt string               `json:"attempt,omitempty"`
 	Binding string               `json:"binding,omitempty"`
+	// Expires is the ceremony's expiry, also the store's.
+	Expires time.Time `json:"expires"`
 	// Registration only.
 	Person    *store.Person `json:"person,omitempty"`
 	NewPerson bool          `json:"new_person,omitempty"`
@@ -224,11 +233,12 @@ func (s *Service) put(ctx context.Context, c *ceremony) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	c.Expires = s.now().Add(s.lifetime())
 	data, err := json.Marshal(c)
 	if err != nil {
 		return "", fmt.Errorf("passkey: encode ceremony: %w", err)
 	}
-	if err := s.Challenges.PutChallenge(ctx, challengePrefix+id, data, s.now().Add(s.lifetime())); err != nil {
+	if err := s.Challenges.PutChallenge(ctx, challengePrefix+id, data, c.Expires); err != nil {
 		return "", fmt.Errorf("passkey: store ceremony: %w", err)
 	}
 	return id, nil
@@ -239,7 +249,10 @@ func (s *Service) take(ctx context.Context, id, kind string) (*ceremony, error) 
 	if id == "" || len(id) > 128 {
 		return nil, ErrReplay
 	}
-	data, err := s.Challenges.TakeChallenge(ctx, challengePrefix+id, s.now())
+	// Taken whatever its expiry (the zero time is before any), so that
+	// one past its time is told apart from one unknown or used, and
+	// checked against the expiry it carries.
+	data, err := s.Challenges.TakeChallenge(ctx, challengePrefix+id, time.Time{})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrReplay
 	}
@@ -252,6 +265,10 @@ func (s *Service) take(ctx context.Context, id, kind string) (*ceremony, error) 
 	}
 	if c.Kind != kind {
 		return nil, ErrReplay
+	}
+	// One stored without its expiry fails closed.
+	if !s.now().Before(c.Expires) {
+		return nil, ErrCeremonyExpired
 	}
 	return &c, nil
 }

@@ -240,8 +240,8 @@ func TestReplay(t *testing.T) {
 	if _, err := e.svc.FinishLogin(ctx, id, body); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.FinishLogin(ctx, id, body); !errors.Is(err, passkey.ErrReplay) {
-		t.Fatalf("same body twice: %v, want ErrReplay", err)
+	if _, err := e.svc.FinishLogin(ctx, id, body); !errors.Is(err, passkey.ErrReplay) || passkey.Reason(err) != "replay" {
+		t.Fatalf("same body twice: %v (%s), want ErrReplay (replay)", err, passkey.Reason(err))
 	}
 	// The captured assertion sent under a fresh ceremony answers the old
 	// challenge.
@@ -252,12 +252,16 @@ func TestReplay(t *testing.T) {
 	if _, err := e.svc.FinishLogin(ctx, fresh, body); !errors.Is(err, passkey.ErrReplay) {
 		t.Fatalf("old body, new ceremony: %v, want ErrReplay", err)
 	}
-	// A ceremony expires.
+	// A ceremony expires: refused as one used, but audited as expired,
+	// and gone after it.
 	d.cred.Counter = 2
 	id, body = e.loginBody(t, e.rp, d)
 	e.now = e.now.Add(passkey.DefaultLifetime + time.Second)
-	if _, err := e.svc.FinishLogin(ctx, id, body); !errors.Is(err, passkey.ErrReplay) {
-		t.Fatalf("expired ceremony: %v, want ErrReplay", err)
+	if _, err := e.svc.FinishLogin(ctx, id, body); !errors.Is(err, passkey.ErrCeremonyExpired) || !errors.Is(err, passkey.ErrReplay) || passkey.Reason(err) != "expired" {
+		t.Fatalf("expired ceremony: %v (%s), want ErrCeremonyExpired (expired)", err, passkey.Reason(err))
+	}
+	if _, err := e.svc.FinishLogin(ctx, id, body); errors.Is(err, passkey.ErrCeremonyExpired) || passkey.Reason(err) != "replay" {
+		t.Fatalf("expired ceremony again: %v (%s), want ErrReplay (replay)", err, passkey.Reason(err))
 	}
 	for _, id := range []string{"", "nope", strings.Repeat("x", 500)} {
 		if _, err := e.svc.FinishLogin(ctx, id, body); !errors.Is(err, passkey.ErrReplay) {

@@ -244,11 +244,12 @@ func TestVectorsCeremonies(t *testing.T) {
 
 func (s *Service) putVector(t *testing.T, id string, c *ceremony) {
 	t.Helper()
+	c.Expires = s.now().Add(time.Minute)
 	data, err := json.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Challenges.PutChallenge(context.Background(), challengePrefix+id, data, s.now().Add(time.Minute)); err != nil {
+	if err := s.Challenges.PutChallenge(context.Background(), challengePrefix+id, data, c.Expires); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -108,15 +108,16 @@ var linkRefusedByRule = map[string]bool{
 
 // notRefused holds the reasons of a failed change that nobody turned
 // down: a ceremony to add a passkey that the person called off in the
-// browser ("cancelled") or left to expire (its challenge is gone when
-// the answer comes, "replay"), the person's own attempt failing (the
+// browser ("cancelled") or left to expire ("expired" while the store
+// still holds it; "replay" once it is swept, when an expired ceremony
+// cannot be told from one used already), the person's own attempt failing (the
 // most passkeys allowed held already, "passkey_limit"; that passkey
 // registered already, "credential_exists"; a response the browser
 // garbled, "bad_input"), or a failure of this server's own ("internal",
 // "taken"). They stay in the audit trail with their reasons, but shown
 // as refused they would read as someone else at the account.
 var notRefused = map[string]bool{
-	"cancelled": true, "replay": true, "passkey_limit": true, "credential_exists": true, "bad_input": true,
+	"cancelled": true, "expired": true, "replay": true, "passkey_limit": true, "credential_exists": true, "bad_input": true,
 	"internal": true, "taken": true,
 }
 

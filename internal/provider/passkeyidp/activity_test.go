@@ -397,7 +397,7 @@ func TestAbandonedPasskeyAddIsNotShownAsRefused(t *testing.T) {
 	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status == http.StatusOK {
 		t.Fatalf("finish after the ceremony expired: %d %v", r.status, m)
 	}
-	if !hasEvent(h.auditEvents(t), "passkey_added", store.ResultFailure, "replay") {
+	if !hasEvent(h.auditEvents(t), "passkey_added", store.ResultFailure, "expired") {
 		t.Fatalf("the expired ceremony is not audited: %v", h.auditEvents(t))
 	}
 	for _, row := range activityRows(t, b.get("/account").body) {

@@ -103,7 +103,8 @@
 // TEXT is plain language in the page language, speaking of what was
 // being done (a login, adding a passkey, an enrolment), and CODE is one
 // of:
-// replay (unknown, used or expired ceremony: begin again), wrong_origin,
+// expired (a ceremony still held whose time ran out: begin again),
+// replay (unknown, used or expired and swept ceremony: begin again), wrong_origin,
 // cloned_authenticator, unknown_credential, not_verified, bad_input,
 // backup_eligibility_changed, concurrent_use, invalid, credential_exists,
 // taken (a person or identifier drawn at the same moment by another
