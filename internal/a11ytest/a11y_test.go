@@ -41,7 +41,8 @@ var failing = map[string]bool{"serious": true, "critical": true}
 // TestPagesWCAG opens every page a person meets — the login page of a
 // real pending request, the passkey login, enrolment and recovery pages,
 // error pages, the recovery codes shown after enrolment, the account page
-// with a logged-in session, new recovery codes, the logout confirmation
+// with a logged-in session and with the notice after a passkey is added
+// through it, new recovery codes, the logout confirmation
 // and the logged-out page — in every language, and runs axe-core's WCAG
 // 2.2 A/AA rules on each. Any serious or critical violation fails, with
 // the rule, its help text and the elements it found. Each page is also
@@ -138,6 +139,13 @@ func TestPagesWCAG(t *testing.T) {
 			b.do(t, "continue", chromedp.Click(`form[action="/passkey/enrolled/continue"] button`))
 			b.until(t, `location.pathname === "/account" && document.querySelector("table") !== null`)
 			t.Run("account", func(t *testing.T) { b.audit(t, lang, ceremony("add")) })
+
+			// A passkey added through the page: the account page shows
+			// its notice, which takes the focus.
+			b.forgetPasskeys(t)
+			b.do(t, "add a passkey", chromedp.Click(ceremony("add")))
+			b.until(t, `location.pathname === "/account" && document.querySelector(".notice[role=status]") !== null`)
+			t.Run("account with a notice", func(t *testing.T) { b.audit(t, lang, ".notice[role=status]") })
 
 			b.do(t, "new codes", chromedp.Click(`form[action="/account/recovery-codes"] button`))
 			b.until(t, `location.pathname !== "/account" && document.querySelector("code.codes") !== null`)
@@ -396,6 +404,8 @@ func (n *node) pendingRequestFor(t *testing.T, id string, providers []string) st
 type browser struct {
 	ctx context.Context
 	axe string
+	// authenticator is Chromium's virtual authenticator.
+	authenticator webauthn.AuthenticatorID
 }
 
 func newBrowser(t *testing.T, path, axeSrc string) *browser {
@@ -407,23 +417,39 @@ func newBrowser(t *testing.T, path, axeSrc string) *browser {
 	bctx, cancelBrowser := chromedp.NewContext(alloc)
 	ctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
 	t.Cleanup(func() { cancel(); cancelBrowser(); cancelAlloc() })
+	b := &browser{ctx: ctx, axe: axeSrc}
 	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		if _, err := cdp.Call(ctx, t, webauthn.Enable, webauthn.EnableParams{}); err != nil {
 			return err
 		}
-		_, err := cdp.Call(ctx, t, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
+		res, err := cdp.Call(ctx, t, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
 			Options: &webauthn.VirtualAuthenticatorOptions{
 				Protocol: webauthn.AuthenticatorProtocolCtap2, Ctap2version: webauthn.Ctap2versionCtap21,
 				Transport: webauthn.AuthenticatorTransportInternal, HasResidentKey: true, HasUserVerification: true,
 				IsUserVerified: true, AutomaticPresenceSimulation: true,
 			},
 		})
+		b.authenticator = res.AuthenticatorID
 		return err
 	}))
 	if err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	return &browser{ctx: ctx, axe: axeSrc}
+	return b
+}
+
+// forgetPasskeys clears the virtual authenticator's passkeys, so that it
+// can make another for the same person (the ceremony excludes the
+// passkeys the person holds).
+func (b *browser) forgetPasskeys(t *testing.T) {
+	t.Helper()
+	_, err := chromedp.Run(b.ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, webauthn.ClearCredentials, webauthn.ClearCredentialsParams{AuthenticatorID: b.authenticator})
+		return err
+	}))
+	if err != nil {
+		t.Fatalf("clear passkeys: %v", err)
+	}
 }
 
 // visit opens u and checks the HTTP status of the page.
