@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -167,5 +168,56 @@ func TestAdminPage(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" {
 		t.Errorf("typed token: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+}
+
+// TestAdminCookieSecureOverHTTPS: the cookie holding the admin token is
+// HttpOnly and SameSite=Strict, and Secure whenever the page was reached
+// over https, directly or through a TLS proxy, so a browser never sends
+// it over plain http.
+func TestAdminCookieSecureOverHTTPS(t *testing.T) {
+	h := newSim(t, "bankid", assurance.High, nil)
+	token := h.sim.AdminToken()
+	for _, tc := range []struct {
+		name   string
+		req    func() *http.Request
+		secure bool
+	}{
+		{"plain http", func() *http.Request {
+			return httptest.NewRequest(http.MethodGet, "http://localhost/?token="+url.QueryEscape(token), nil)
+		}, false},
+		{"tls", func() *http.Request {
+			return httptest.NewRequest(http.MethodGet, "https://localhost/?token="+url.QueryEscape(token), nil)
+		}, true},
+		{"behind a tls proxy", func() *http.Request {
+			r := httptest.NewRequest(http.MethodGet, "http://localhost/?token="+url.QueryEscape(token), nil)
+			r.Header.Set("X-Forwarded-Proto", "https")
+			return r
+		}, true},
+		{"form from an https page", func() *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "http://sim.example"+PathAdminSession, strings.NewReader(url.Values{"token": {token}}.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Origin", "https://sim.example")
+			return r
+		}, true},
+		{"form from an http page", func() *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "http://sim.example"+PathAdminSession, strings.NewReader(url.Values{"token": {token}}.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Origin", "http://sim.example")
+			return r
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			h.sim.adminHandler().ServeHTTP(w, tc.req())
+			cookies := w.Result().Cookies()
+			if w.Code != http.StatusSeeOther || len(cookies) != 1 {
+				t.Fatalf("status %d, cookies %v; want 303 setting the admin cookie", w.Code, cookies)
+			}
+			c := cookies[0]
+			if c.Secure != tc.secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+				t.Errorf("cookie Secure=%v HttpOnly=%v SameSite=%v; want Secure=%v, HttpOnly, Strict", c.Secure, c.HttpOnly, c.SameSite, tc.secure)
+			}
+		})
 	}
 }
