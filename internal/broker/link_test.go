@@ -725,3 +725,26 @@ func TestLinkInternalErrorLeadsToTheAccount(t *testing.T) {
 		t.Errorf("the page does not lead back to the account:\n%s", body)
 	}
 }
+
+// TestLinkRefusalsNameNoProviderTheNodeLacks: the pages for a link
+// refused for its level or for the account's proofing name no eID by
+// example (a node may have no BankID, and a Danish one has none), only
+// the level the new way must reach.
+func TestLinkRefusalsNameNoProviderTheNodeLacks(t *testing.T) {
+	f := newFixture(t)
+	for _, lang := range []string{"en", "nb", "da"} {
+		for _, why := range []string{"level", "proofing"} {
+			w := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodGet, "/account/link/refused?why="+why, nil)
+			req.Header.Set("Accept-Language", lang)
+			f.mux.ServeHTTP(w, req)
+			body := w.Body.String()
+			if w.Code != http.StatusForbidden || !strings.Contains(body, `lang="`+lang+`"`) {
+				t.Fatalf("%s %s: status %d, want the refused page in %s:\n%s", lang, why, w.Code, lang, body)
+			}
+			if strings.Contains(body, "BankID") {
+				t.Errorf("%s %s: the page names BankID, which this node does not have:\n%s", lang, why, body)
+			}
+		}
+	}
+}
