@@ -195,11 +195,18 @@ func (s *Sim) adminPage(w http.ResponseWriter, r *http.Request) {
 	s.pages.Render(w, r, status, "sim_admin", lang, d)
 }
 
+// adminFormRefused is the page for an admin form the sim does not take
+// (unreadable, or posted from another origin): it leads back to the
+// admin page, not to a login the person was not making.
+func adminFormRefused() httpx.ErrorPage {
+	return httpx.ErrorPage{Title: "error.badrequest.title", Message: "error.badrequest.message", Next: "sim.admin.err.form", BackURL: "/"}
+}
+
 // adminSession takes the token typed on the admin page.
 func (s *Sim) adminSession(w http.ResponseWriter, r *http.Request) {
 	lang := s.pages.Locale(r, nil)
 	if err := r.ParseForm(); err != nil || !sameOrigin(r) {
-		s.pages.Error(w, r, http.StatusBadRequest, lang, errorPage("badrequest"))
+		s.pages.Error(w, r, http.StatusBadRequest, lang, adminFormRefused())
 		return
 	}
 	t := strings.TrimSpace(r.PostForm.Get("token"))
@@ -217,7 +224,7 @@ func (s *Sim) adminSession(w http.ResponseWriter, r *http.Request) {
 func (s *Sim) adminForm(w http.ResponseWriter, r *http.Request) {
 	lang := s.pages.Locale(r, nil)
 	if err := r.ParseForm(); err != nil || !sameOrigin(r) {
-		s.pages.Error(w, r, http.StatusBadRequest, lang, errorPage("badrequest"))
+		s.pages.Error(w, r, http.StatusBadRequest, lang, adminFormRefused())
 		return
 	}
 	if !s.adminAuthed(r) {

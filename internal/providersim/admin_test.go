@@ -221,3 +221,29 @@ func TestAdminCookieSecureOverHTTPS(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminFormRefusedLeadsBack: an admin form posted from another
+// origin is refused with a page that leads back to the admin page, not
+// to a service and a login the person was not making.
+func TestAdminFormRefusedLeadsBack(t *testing.T) {
+	h := newSim(t, "bankid", assurance.High, nil)
+	for _, path := range []string{"/", PathAdminSession} {
+		for _, lang := range []string{"en", "nb", "da"} {
+			r := httptest.NewRequest(http.MethodPost, "http://localhost"+path, strings.NewReader("mode=down"))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Origin", "http://localhost:8080")
+			r.Header.Set("Accept-Language", lang)
+			w := httptest.NewRecorder()
+			h.sim.adminHandler().ServeHTTP(w, r)
+			body := w.Body.String()
+			if w.Code != http.StatusBadRequest || h.sim.Fault().Mode != ModeOK {
+				t.Fatalf("%s %s: status %d, fault %v; want 400 and no switch", path, lang, w.Code, h.sim.Fault())
+			}
+			next := h.sim.pages.T(lang, "sim.admin.err.form")
+			if !strings.Contains(body, next) || !strings.Contains(body, `<a class="button" href="/">`) ||
+				strings.Contains(body, h.sim.pages.T(lang, "error.badrequest.next")) {
+				t.Errorf("%s %s: the page does not lead back to the admin page:\n%s", path, lang, body)
+			}
+		}
+	}
+}
