@@ -10,8 +10,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/store"
 )
 
 // TestAdminAPI: the fault API needs the bearer token and a valid body.
@@ -245,5 +247,40 @@ func TestAdminFormRefusedLeadsBack(t *testing.T) {
 				t.Errorf("%s %s: the page does not lead back to the admin page:\n%s", path, lang, body)
 			}
 		}
+	}
+}
+
+// TestSessionCookieSecureOverHTTPS: the sim's own login session cookie
+// is Secure when the browser reached the sim over https (through a TLS
+// proxy in front of its loopback listener), as the admin cookie is, and
+// keeps its attributes over plain http.
+func TestSessionCookieSecureOverHTTPS(t *testing.T) {
+	h := newSim(t, "bankid", assurance.High, nil)
+	for _, tc := range []struct {
+		name   string
+		proto  string
+		secure bool
+	}{
+		{"plain http", "", false},
+		{"behind a tls proxy", "https", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "http://localhost"+PathLogin, nil)
+			if tc.proto != "" {
+				r.Header.Set("X-Forwarded-Proto", tc.proto)
+			}
+			w := httptest.NewRecorder()
+			sess := &store.Session{PersonID: "p1", Provider: "bankid", Level: "high", AuthTime: time.Now()}
+			if err := h.sim.sessions.Start(context.Background(), w, r, sess); err != nil {
+				t.Fatal(err)
+			}
+			cookies := w.Result().Cookies()
+			if len(cookies) != 1 || cookies[0].Name != "varde_sim_bankid" {
+				t.Fatalf("cookies %v, want the sim's session cookie", cookies)
+			}
+			if c := cookies[0]; c.Secure != tc.secure || !c.HttpOnly {
+				t.Errorf("cookie Secure=%v HttpOnly=%v, want Secure=%v, HttpOnly", c.Secure, c.HttpOnly, tc.secure)
+			}
+		})
 	}
 }

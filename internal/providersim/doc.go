@@ -49,7 +49,8 @@
 // with a cookie jar. Browsers' posts must come from the sim's own
 // origin. The session cookie is "varde_sim_<ID>", not Varde's
 // "varde_session": cookies do not separate ports, and a sim on
-// localhost must not log the person out of a Varde on localhost.
+// localhost must not log the person out of a Varde on localhost. It is
+// Secure, as the admin cookie is, when the sim was reached over https.
 //
 // # Faults
 //
