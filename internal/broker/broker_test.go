@@ -1244,3 +1244,31 @@ func TestUnknownProviderLeadsBack(t *testing.T) {
 		t.Errorf("the login after the refusal: status %d, want the choice", w.Code)
 	}
 }
+
+// TestLevelErrorNamesNoWayTheClientRefuses: a login refused as not
+// secure enough suggests no way to log in by name (a client may not
+// accept the passkey), only the ways the page shows, which are the ones
+// the client accepts that can reach its level.
+func TestLevelErrorNamesNoWayTheClientRefuses(t *testing.T) {
+	f := newFixture(t)
+	must(t, f.st.PutClient(context.Background(), &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{"https://bank.example/cb"}, Providers: []string{"weak", "strong"}}))
+	f.request(t, "r1", assurance.ACRHigh)
+	next, err, _ := finish(f, "r1", provider.Result{Provider: "strong", PersonID: "p1", Level: assurance.Substantial})
+	if err != nil || next != "/login?err=level&req=r1" {
+		t.Fatalf("next %q, %v; want the login page saying the level is too low", next, err)
+	}
+	w := f.get(next)
+	body := w.Body.String()
+	if w.Code != http.StatusOK || !strings.Contains(body, "not secure enough for this service") {
+		t.Fatalf("status %d, want the choice saying the login was not secure enough:\n%s", w.Code, body)
+	}
+	_, msg, _ := strings.Cut(body, `<p class="error">`)
+	msg, _, _ = strings.Cut(msg, "</p>")
+	if strings.Contains(strings.ToLower(msg), "passkey") || !strings.Contains(msg, "only ways that can be secure enough") {
+		t.Errorf("the message suggests a passkey the client does not accept: %q", msg)
+	}
+	if !strings.Contains(body, `id="provider-strong"`) || strings.Contains(body, `id="provider-weak"`) {
+		t.Errorf("the page does not offer just the way that can reach the level:\n%s", body)
+	}
+}

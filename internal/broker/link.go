@@ -367,10 +367,13 @@ func (b *Broker) refused(w http.ResponseWriter, r *http.Request, why string) {
 	http.Redirect(w, r, refusedURL(why), http.StatusSeeOther)
 }
 
+// internalError is the page for a link that failed on Varde's side. The
+// person came from their account page, not from a service, so the page
+// leads back there.
 func (b *Broker) internalError(w http.ResponseWriter, r *http.Request, msg string, err error) {
 	b.Log.ErrorContext(r.Context(), msg, "err", err, "req", httpx.RequestID(r.Context()))
 	b.Pages.Error(w, r, http.StatusInternalServerError, b.Pages.Locale(r, nil), httpx.ErrorPage{
-		Title: "error.internal.title", Message: "error.internal.message", Next: "error.internal.next",
+		Title: "error.internal.title", Message: "error.internal.message", Next: "link.internal.next", BackURL: b.AccountURL,
 	})
 }
 

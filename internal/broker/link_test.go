@@ -705,3 +705,46 @@ func TestLinkLevelPageNamesLinkLevel(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkInternalErrorLeadsToTheAccount: a link that fails on Varde's
+// side is started from the account page, not from a service, so the
+// page leads back to the account and names no service to contact.
+func TestLinkInternalErrorLeadsToTheAccount(t *testing.T) {
+	f := newFixture(t)
+	b := loggedIn(t, f, "p1", assurance.High)
+	token := broker.LinkCSRF(f.b, b.req(http.MethodGet, "/account", nil))
+	f.st.Close()
+	w := httptest.NewRecorder()
+	f.mux.ServeHTTP(w, b.req(http.MethodPost, "/account/link", url.Values{"csrf": {token}, "provider": {"weak"}}))
+	body := w.Body.String()
+	if w.Code != http.StatusInternalServerError || !strings.Contains(body, "Something went wrong on our side") {
+		t.Fatalf("status %d, want 500 saying something went wrong:\n%s", w.Code, body)
+	}
+	if strings.Contains(body, "logging in to") || !strings.Contains(body, "try again from your account page") ||
+		!strings.Contains(body, `<a class="button" href="/account">`) {
+		t.Errorf("the page does not lead back to the account:\n%s", body)
+	}
+}
+
+// TestLinkRefusalsNameNoProviderTheNodeLacks: the pages for a link
+// refused for its level or for the account's proofing name no eID by
+// example (a node may have no BankID, and a Danish one has none), only
+// the level the new way must reach.
+func TestLinkRefusalsNameNoProviderTheNodeLacks(t *testing.T) {
+	f := newFixture(t)
+	for _, lang := range []string{"en", "nb", "da"} {
+		for _, why := range []string{"level", "proofing"} {
+			w := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodGet, "/account/link/refused?why="+why, nil)
+			req.Header.Set("Accept-Language", lang)
+			f.mux.ServeHTTP(w, req)
+			body := w.Body.String()
+			if w.Code != http.StatusForbidden || !strings.Contains(body, `lang="`+lang+`"`) {
+				t.Fatalf("%s %s: status %d, want the refused page in %s:\n%s", lang, why, w.Code, lang, body)
+			}
+			if strings.Contains(body, "BankID") {
+				t.Errorf("%s %s: the page names BankID, which this node does not have:\n%s", lang, why, body)
+			}
+		}
+	}
+}

@@ -92,10 +92,29 @@ func (s *Sim) adminAuthed(r *http.Request) bool {
 	return err == nil && s.tokenOK(c.Value)
 }
 
-func (s *Sim) setAdminCookie(w http.ResponseWriter, token string) {
+// setAdminCookie keeps the admin token in a cookie the page's scripts
+// cannot read, sent only from the sim's own pages, and, when the page
+// was reached over https, only over https, as Varde's session cookie is.
+func (s *Sim) setAdminCookie(w http.ResponseWriter, r *http.Request, token string) {
 	http.SetCookie(w, &http.Cookie{
-		Name: s.adminCookie(), Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Name: s.adminCookie(), Value: token, Path: "/", HttpOnly: true, Secure: overHTTPS(r), SameSite: http.SameSiteStrictMode,
 	})
+}
+
+// overHTTPS reports whether the browser reached r over https: directly,
+// or through a TLS proxy in front of the loopback listener, which says so
+// in X-Forwarded-Proto, or in the Origin of a form. A forged header can
+// only make the cookie stricter.
+func overHTTPS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	if strings.EqualFold(strings.TrimSpace(proto), "https") {
+		return true
+	}
+	o, err := url.Parse(r.Header.Get("Origin"))
+	return err == nil && o.Scheme == "https"
 }
 
 // sameOrigin reports positive evidence that a browser form comes from a
@@ -164,7 +183,7 @@ func (s *Sim) adminPage(w http.ResponseWriter, r *http.Request) {
 			s.pages.Render(w, r, http.StatusUnauthorized, "sim_admin", lang, d)
 			return
 		}
-		s.setAdminCookie(w, t)
+		s.setAdminCookie(w, r, t)
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
@@ -176,11 +195,18 @@ func (s *Sim) adminPage(w http.ResponseWriter, r *http.Request) {
 	s.pages.Render(w, r, status, "sim_admin", lang, d)
 }
 
+// adminFormRefused is the page for an admin form the sim does not take
+// (unreadable, or posted from another origin): it leads back to the
+// admin page, not to a login the person was not making.
+func adminFormRefused() httpx.ErrorPage {
+	return httpx.ErrorPage{Title: "error.badrequest.title", Message: "error.badrequest.message", Next: "sim.admin.err.form", BackURL: "/"}
+}
+
 // adminSession takes the token typed on the admin page.
 func (s *Sim) adminSession(w http.ResponseWriter, r *http.Request) {
 	lang := s.pages.Locale(r, nil)
 	if err := r.ParseForm(); err != nil || !sameOrigin(r) {
-		s.pages.Error(w, r, http.StatusBadRequest, lang, errorPage("badrequest"))
+		s.pages.Error(w, r, http.StatusBadRequest, lang, adminFormRefused())
 		return
 	}
 	t := strings.TrimSpace(r.PostForm.Get("token"))
@@ -190,7 +216,7 @@ func (s *Sim) adminSession(w http.ResponseWriter, r *http.Request) {
 		s.pages.Render(w, r, http.StatusUnauthorized, "sim_admin", lang, d)
 		return
 	}
-	s.setAdminCookie(w, t)
+	s.setAdminCookie(w, r, t)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -198,7 +224,7 @@ func (s *Sim) adminSession(w http.ResponseWriter, r *http.Request) {
 func (s *Sim) adminForm(w http.ResponseWriter, r *http.Request) {
 	lang := s.pages.Locale(r, nil)
 	if err := r.ParseForm(); err != nil || !sameOrigin(r) {
-		s.pages.Error(w, r, http.StatusBadRequest, lang, errorPage("badrequest"))
+		s.pages.Error(w, r, http.StatusBadRequest, lang, adminFormRefused())
 		return
 	}
 	if !s.adminAuthed(r) {

@@ -6,11 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/store"
 )
 
 // TestAdminAPI: the fault API needs the bearer token and a valid body.
@@ -167,5 +170,117 @@ func TestAdminPage(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" {
 		t.Errorf("typed token: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+}
+
+// TestAdminCookieSecureOverHTTPS: the cookie holding the admin token is
+// HttpOnly and SameSite=Strict, and Secure whenever the page was reached
+// over https, directly or through a TLS proxy, so a browser never sends
+// it over plain http.
+func TestAdminCookieSecureOverHTTPS(t *testing.T) {
+	h := newSim(t, "bankid", assurance.High, nil)
+	token := h.sim.AdminToken()
+	for _, tc := range []struct {
+		name   string
+		req    func() *http.Request
+		secure bool
+	}{
+		{"plain http", func() *http.Request {
+			return httptest.NewRequest(http.MethodGet, "http://localhost/?token="+url.QueryEscape(token), nil)
+		}, false},
+		{"tls", func() *http.Request {
+			return httptest.NewRequest(http.MethodGet, "https://localhost/?token="+url.QueryEscape(token), nil)
+		}, true},
+		{"behind a tls proxy", func() *http.Request {
+			r := httptest.NewRequest(http.MethodGet, "http://localhost/?token="+url.QueryEscape(token), nil)
+			r.Header.Set("X-Forwarded-Proto", "https")
+			return r
+		}, true},
+		{"form from an https page", func() *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "http://sim.example"+PathAdminSession, strings.NewReader(url.Values{"token": {token}}.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Origin", "https://sim.example")
+			return r
+		}, true},
+		{"form from an http page", func() *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "http://sim.example"+PathAdminSession, strings.NewReader(url.Values{"token": {token}}.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Origin", "http://sim.example")
+			return r
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			h.sim.adminHandler().ServeHTTP(w, tc.req())
+			cookies := w.Result().Cookies()
+			if w.Code != http.StatusSeeOther || len(cookies) != 1 {
+				t.Fatalf("status %d, cookies %v; want 303 setting the admin cookie", w.Code, cookies)
+			}
+			c := cookies[0]
+			if c.Secure != tc.secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+				t.Errorf("cookie Secure=%v HttpOnly=%v SameSite=%v; want Secure=%v, HttpOnly, Strict", c.Secure, c.HttpOnly, c.SameSite, tc.secure)
+			}
+		})
+	}
+}
+
+// TestAdminFormRefusedLeadsBack: an admin form posted from another
+// origin is refused with a page that leads back to the admin page, not
+// to a service and a login the person was not making.
+func TestAdminFormRefusedLeadsBack(t *testing.T) {
+	h := newSim(t, "bankid", assurance.High, nil)
+	for _, path := range []string{"/", PathAdminSession} {
+		for _, lang := range []string{"en", "nb", "da"} {
+			r := httptest.NewRequest(http.MethodPost, "http://localhost"+path, strings.NewReader("mode=down"))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Origin", "http://localhost:8080")
+			r.Header.Set("Accept-Language", lang)
+			w := httptest.NewRecorder()
+			h.sim.adminHandler().ServeHTTP(w, r)
+			body := w.Body.String()
+			if w.Code != http.StatusBadRequest || h.sim.Fault().Mode != ModeOK {
+				t.Fatalf("%s %s: status %d, fault %v; want 400 and no switch", path, lang, w.Code, h.sim.Fault())
+			}
+			next := h.sim.pages.T(lang, "sim.admin.err.form")
+			if !strings.Contains(body, next) || !strings.Contains(body, `<a class="button" href="/">`) ||
+				strings.Contains(body, h.sim.pages.T(lang, "error.badrequest.next")) {
+				t.Errorf("%s %s: the page does not lead back to the admin page:\n%s", path, lang, body)
+			}
+		}
+	}
+}
+
+// TestSessionCookieSecureOverHTTPS: the sim's own login session cookie
+// is Secure when the browser reached the sim over https (through a TLS
+// proxy in front of its loopback listener), as the admin cookie is, and
+// keeps its attributes over plain http.
+func TestSessionCookieSecureOverHTTPS(t *testing.T) {
+	h := newSim(t, "bankid", assurance.High, nil)
+	for _, tc := range []struct {
+		name   string
+		proto  string
+		secure bool
+	}{
+		{"plain http", "", false},
+		{"behind a tls proxy", "https", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "http://localhost"+PathLogin, nil)
+			if tc.proto != "" {
+				r.Header.Set("X-Forwarded-Proto", tc.proto)
+			}
+			w := httptest.NewRecorder()
+			sess := &store.Session{PersonID: "p1", Provider: "bankid", Level: "high", AuthTime: time.Now()}
+			if err := h.sim.sessions.Start(context.Background(), w, r, sess); err != nil {
+				t.Fatal(err)
+			}
+			cookies := w.Result().Cookies()
+			if len(cookies) != 1 || cookies[0].Name != "varde_sim_bankid" {
+				t.Fatalf("cookies %v, want the sim's session cookie", cookies)
+			}
+			if c := cookies[0]; c.Secure != tc.secure || !c.HttpOnly {
+				t.Errorf("cookie Secure=%v HttpOnly=%v, want Secure=%v, HttpOnly", c.Secure, c.HttpOnly, tc.secure)
+			}
+		})
 	}
 }

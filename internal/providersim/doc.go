@@ -49,7 +49,8 @@
 // with a cookie jar. Browsers' posts must come from the sim's own
 // origin. The session cookie is "varde_sim_<ID>", not Varde's
 // "varde_session": cookies do not separate ports, and a sim on
-// localhost must not log the person out of a Varde on localhost.
+// localhost must not log the person out of a Varde on localhost. It is
+// Secure, as the admin cookie is, when the sim was reached over https.
 //
 // # Faults
 //
@@ -76,8 +77,11 @@
 //	                   401 invalid_token, 500 server_error if the port
 //	                   could not be taken again
 //	GET  /?token=TOKEN the admin page: keeps the token in an HttpOnly,
-//	                   SameSite=Strict cookie and shows a button per mode;
-//	                   its forms must come from its own origin
+//	                   SameSite=Strict cookie, Secure when the page was
+//	                   reached over https (TLS, or a TLS proxy's
+//	                   X-Forwarded-Proto or a form's Origin), and shows a
+//	                   button per mode; its forms must come from its own
+//	                   origin
 //
 // The token is random at start unless Config.AdminToken sets it.
 // AdminClient is the API's client; Ready and WriteReadyFile describe a

@@ -24,7 +24,7 @@ type sessions struct {
 func (s *sessions) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *store.Session) error {
 	cw := &cookieCatcher{h: http.Header{}}
 	err := s.m.Start(ctx, cw, s.inbound(r), sess)
-	s.outbound(w, cw)
+	s.outbound(w, r, cw)
 	return err
 }
 
@@ -37,7 +37,7 @@ func (s *sessions) Current(r *http.Request) (*store.Session, error) {
 func (s *sessions) End(w http.ResponseWriter, r *http.Request) (*store.Session, error) {
 	cw := &cookieCatcher{h: http.Header{}}
 	sess, err := s.m.End(cw, s.inbound(r))
-	s.outbound(w, cw)
+	s.outbound(w, r, cw)
 	return sess, err
 }
 
@@ -52,8 +52,9 @@ func (s *sessions) inbound(r *http.Request) *http.Request {
 	return r2
 }
 
-// outbound copies the cookies the manager set onto w, renamed.
-func (s *sessions) outbound(w http.ResponseWriter, cw *cookieCatcher) {
+// outbound copies the cookies the manager set onto w, renamed, and
+// Secure when the browser reached the sim over https (see overHTTPS).
+func (s *sessions) outbound(w http.ResponseWriter, r *http.Request, cw *cookieCatcher) {
 	for _, line := range cw.h.Values("Set-Cookie") {
 		c, err := http.ParseSetCookie(line)
 		if err != nil {
@@ -62,6 +63,7 @@ func (s *sessions) outbound(w http.ResponseWriter, cw *cookieCatcher) {
 		if c.Name == s.m.CookieName() {
 			c.Name = s.cookie
 		}
+		c.Secure = c.Secure || overHTTPS(r)
 		http.SetCookie(w, c)
 	}
 }
