@@ -143,8 +143,11 @@ type Passkeys interface {
 	// last way in: ErrConflict, and nothing removed, if they would be left
 	// with no passkey and no unused recovery code; ErrNotFound if they have
 	// no such passkey. The check and the removal are one atomic step, so
-	// two removals at once cannot both pass it.
-	DeletePasskey(ctx context.Context, personID string, credentialID []byte) error
+	// two removals at once cannot both pass it. The events, if any, are
+	// appended to the audit log in the same atomic write, as
+	// AuditLog.AppendAudit appends them and in their order: the passkey
+	// is removed if and only if the events recording it are stored.
+	DeletePasskey(ctx context.Context, personID string, credentialID []byte, events ...*AuditEvent) error
 }
 
 // PasskeyUse is what a successful assertion changes on a passkey.
@@ -157,8 +160,11 @@ type PasskeyUse struct {
 // RecoveryCodes holds hashes of single-use recovery codes.
 type RecoveryCodes interface {
 	// ReplaceRecoveryCodes drops personID's codes and stores these hashes;
-	// ErrNotFound if the person does not exist.
-	ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time) error
+	// ErrNotFound if the person does not exist. The events, if any, are
+	// appended to the audit log in the same atomic write, as
+	// AuditLog.AppendAudit appends them and in their order: the codes are
+	// replaced if and only if the events recording it are stored.
+	ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time, events ...*AuditEvent) error
 	// UseRecoveryCode marks the unused code with this hash as used at now
 	// and returns its owner; ErrNotFound if there is no such unused code.
 	// Two concurrent uses of one code: exactly one succeeds.

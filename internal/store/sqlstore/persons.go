@@ -326,8 +326,11 @@ func (db *DB) UpdatePasskeyUse(ctx context.Context, credentialID []byte, oldSign
 // time (PostgreSQL), it first locks the person's row, so that two
 // removals of one person's passkeys run one after the other, the second
 // counting what the first left.
-func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID []byte) error {
-	err := db.single(ctx, func(ctx context.Context, tx querier) error {
+//
+// With events it is one operation of several statements: the events are
+// appended after the removal, and only if it removed the passkey.
+func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID []byte, events ...*store.AuditEvent) error {
+	err := db.wr.do(ctx, len(events) > 0, func(ctx context.Context, tx querier) error {
 		if db.d.shared {
 			var one int
 			if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, personID).Scan(&one); err != nil {
@@ -338,8 +341,12 @@ func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID [
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n > 0 {
+		n, err := res.RowsAffected()
+		if err != nil {
 			return err
+		}
+		if n > 0 {
+			return db.appendEvents(ctx, tx, events)
 		}
 		var one int
 		err = tx.StmtContext(ctx, db.st.passkeyOfPersonW).QueryRowContext(ctx, personID, credentialID).Scan(&one)
@@ -358,7 +365,7 @@ func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID [
 // person does not exist. The person's row is read FOR UPDATE where other
 // nodes write too, so that two replacements run one after the other and
 // one set of codes remains, not both.
-func (db *DB) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time) error {
+func (db *DB) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time, events ...*store.AuditEvent) error {
 	err := db.update(ctx, func(ctx context.Context, tx querier) error {
 		var one int
 		if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, personID).Scan(&one); err != nil {
@@ -373,7 +380,7 @@ func (db *DB) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes 
 				return db.d.classify(err)
 			}
 		}
-		return nil
+		return db.appendEvents(ctx, tx, events)
 	})
 	if err != nil {
 		return fmt.Errorf("replace recovery codes of person %s: %w", personID, err)
