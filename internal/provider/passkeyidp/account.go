@@ -472,7 +472,13 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	reg, err := p.WebAuthn.FinishRegistration(ctx, r.URL.Query().Get("ceremony"), s.ID, readResponse(r))
+	// The passkey and its event are stored in one write: the person's
+	// activity shows every passkey added.
+	added := func(pk *store.Passkey) []*store.AuditEvent {
+		return p.changeEvents(ctx, &store.AuditEvent{Type: "passkey_added", Result: store.ResultSuccess, PersonID: person.ID, Level: pk.MaxLevel,
+			Details: sessionDetails(s, map[string]string{"credential": credentialRef(pk.CredentialID), "max_level": pk.MaxLevel})})
+	}
+	_, err := p.WebAuthn.FinishRegistration(ctx, r.URL.Query().Get("ceremony"), s.ID, readResponse(r), added)
 	if err != nil {
 		reason := passkey.Reason(err)
 		if reason == "internal" {
@@ -482,8 +488,6 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 		p.ceremonyError(w, r, statusFor(err), reason, "add")
 		return
 	}
-	p.audit(ctx, &store.AuditEvent{Type: "passkey_added", Result: store.ResultSuccess, PersonID: person.ID, Level: reg.Passkey.MaxLevel,
-		Details: sessionDetails(s, map[string]string{"credential": credentialRef(reg.Passkey.CredentialID), "max_level": reg.Passkey.MaxLevel})})
 	// A new way in, added at ChangeLevel or higher, logs the person out
 	// everywhere else, as a linked eID does (ADR 9). One added at a lower
 	// level, after a recovery-code login, does not: a recovery code in

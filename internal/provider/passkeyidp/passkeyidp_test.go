@@ -2119,9 +2119,10 @@ func TestSessionsEndedWithTheirEvent(t *testing.T) {
 	}
 }
 
-// A passkey removed and recovery codes replaced are each stored in one
-// write with their event: when events cannot be appended on their own,
-// the person's audit trail, and so their recent activity, has both.
+// A passkey added, a passkey removed and recovery codes replaced are each
+// stored in one write with their event: when events cannot be appended
+// on their own, the person's audit trail, and so their recent activity,
+// has all three.
 func TestAccountChangesWithTheirEvents(t *testing.T) {
 	h := newHarness(t, true)
 	b := h.browser("en")
@@ -2133,6 +2134,14 @@ func TestAccountChangesWithTheirEvents(t *testing.T) {
 		t.Fatal("no remove form")
 	}
 	h.p.Audit = &audit.Log{Store: auditDown{h.db}, Now: func() time.Time { return h.now }}
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("add begin: %d %v", r.status, begun)
+	}
+	id, body := h.create(t, newDevice(false), begun)
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status != http.StatusOK {
+		t.Fatalf("add finish: %d %v", r.status, m)
+	}
 	if r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}}); r.status != http.StatusSeeOther {
 		t.Fatalf("new codes: %d %q", r.status, r.location)
 	}
@@ -2143,7 +2152,7 @@ func TestAccountChangesWithTheirEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"recovery_codes_regenerated", "passkey_removed"} {
+	for _, want := range []string{"passkey_added", "recovery_codes_regenerated", "passkey_removed"} {
 		if !hasEvent(events, want, store.ResultSuccess, "") {
 			t.Errorf("no %s event stored with the change", want)
 		}

@@ -214,15 +214,24 @@ func scanPasskey(s scanner) (*store.Passkey, error) {
 // one transaction: SQLite runs it under the database's write lock, and
 // where other nodes write at the same time (PostgreSQL) it first locks
 // the person's row, so that two additions run one after the other, the
-// second counting what the first stored.
-func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey, max int) error {
+// second counting what the first stored. The events, if any, are
+// appended after the insert in the same transaction.
+func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey, max int, events ...*store.AuditEvent) error {
 	var err error
-	if max <= 0 {
+	switch {
+	case max <= 0 && len(events) == 0:
 		err = db.wr.doOne(ctx, func(ctx context.Context, tx querier) error {
 			return db.insertPasskey(ctx, tx, p)
 		}, nil)
-	} else {
-		err = db.single(ctx, func(ctx context.Context, tx querier) error {
+	case max <= 0:
+		err = db.update(ctx, func(ctx context.Context, tx querier) error {
+			if err := db.insertPasskey(ctx, tx, p); err != nil {
+				return err
+			}
+			return db.appendEvents(ctx, tx, events)
+		})
+	default:
+		err = db.wr.do(ctx, len(events) > 0, func(ctx context.Context, tx querier) error {
 			if db.d.shared {
 				var one int
 				if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, p.PersonID).Scan(&one); err != nil {
@@ -236,7 +245,10 @@ func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey, max int) erro
 			if n >= max {
 				return fmt.Errorf("holds %d passkeys: %w", n, store.ErrLimit)
 			}
-			return db.insertPasskey(ctx, tx, p)
+			if err := db.insertPasskey(ctx, tx, p); err != nil {
+				return err
+			}
+			return db.appendEvents(ctx, tx, events)
 		})
 	}
 	if err != nil {
@@ -246,13 +258,17 @@ func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey, max int) erro
 }
 
 // CreatePersonWithPasskey implements store.Passkeys: the person, their
-// identifiers and the passkey are stored in one transaction.
-func (db *DB) CreatePersonWithPasskey(ctx context.Context, person *store.Person, p *store.Passkey) error {
+// identifiers, the passkey and the events are stored in one
+// transaction.
+func (db *DB) CreatePersonWithPasskey(ctx context.Context, person *store.Person, p *store.Passkey, events ...*store.AuditEvent) error {
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
 		if err := db.insertPerson(ctx, tx, person); err != nil {
 			return err
 		}
-		return db.insertPasskey(ctx, tx, p)
+		if err := db.insertPasskey(ctx, tx, p); err != nil {
+			return err
+		}
+		return db.appendEvents(ctx, tx, events)
 	}, func() { db.people.drop(person.ID) })
 	if err != nil {
 		return fmt.Errorf("create person %s with passkey: %w", person.ID, err)

@@ -489,6 +489,31 @@ func testPasskeys(t *testing.T, s store.Store) {
 		wantErr(t, "DeletePasskey of the last, with an event", s.DeletePasskey(ctx, person, last.CredentialID, removed(4)), store.ErrConflict)
 		wantChangeEvents(t, s, person, "passkey_removed", "1", "2")
 	})
+
+	t.Run("create with its events", func(t *testing.T) {
+		const person = "jon"
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: person, WebAuthnID: hash(person)}), nil)
+		added := func(who string, n int) *store.AuditEvent {
+			return &store.AuditEvent{Time: base(t), Type: "passkey_added", PersonID: who, Result: store.ResultSuccess,
+				Details: map[string]string{"n": fmt.Sprint(n)}}
+		}
+		first := fullPasskey(t, person, "jon-1")
+		wantErr(t, "CreatePasskey with events", s.CreatePasskey(ctx, first, 0, added(person, 1), added(person, 2)), nil)
+		wantErr(t, "CreatePasskey at a cap, with an event", s.CreatePasskey(ctx, fullPasskey(t, person, "jon-2"), 2, added(person, 3)), nil)
+		wantErr(t, "CreatePasskey past the cap, with an event", s.CreatePasskey(ctx, fullPasskey(t, person, "jon-3"), 2, added(person, 4)), store.ErrLimit)
+		wantErr(t, "CreatePasskey taken, with an event", s.CreatePasskey(ctx, first, 0, added(person, 5)), store.ErrConflict)
+		wantErr(t, "CreatePasskey taken under a cap, with an event", s.CreatePasskey(ctx, first, 9, added(person, 6)), store.ErrConflict)
+		wantChangeEvents(t, s, person, "passkey_added", "1", "2", "3")
+
+		const newcomer = "kim"
+		p := fullPerson(t, newcomer)
+		wantErr(t, "CreatePersonWithPasskey with an event", s.CreatePersonWithPasskey(ctx, p, fullPasskey(t, newcomer, "kim-1"), added(newcomer, 1)), nil)
+		again := fullPerson(t, "kim-again")
+		wantErr(t, "CreatePersonWithPasskey, its passkey taken, with an event",
+			s.CreatePersonWithPasskey(ctx, again, fullPasskey(t, again.ID, "kim-1"), added(again.ID, 2)), store.ErrConflict)
+		wantChangeEvents(t, s, newcomer, "passkey_added", "1")
+		wantChangeEvents(t, s, again.ID, "passkey_added")
+	})
 }
 
 // wantChangeEvents checks that person's audit events are of type typ,
