@@ -101,7 +101,7 @@ func (e *env) register(t testing.TB, p *store.Person, d *device, newPerson bool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e.svc.FinishRegistration(ctx, id, "", e.attest(t, e.rp, d, opts))
+	return e.svc.FinishRegistration(ctx, id, "", e.attest(t, e.rp, d, opts), nil)
 }
 
 func (e *env) mustRegister(t testing.TB, p *store.Person, d *device) *passkey.Registration {
@@ -220,7 +220,7 @@ func TestWrongOrigin(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := e.attest(t, virtualwebauthn.RelyingParty{ID: rpID, Origin: "https://evil.example"}, newDevice(q, virtualwebauthn.AuthenticatorOptions{}), opts)
-	if _, err := e.svc.FinishRegistration(context.Background(), id, "", body); !errors.Is(err, passkey.ErrWrongOrigin) {
+	if _, err := e.svc.FinishRegistration(context.Background(), id, "", body, nil); !errors.Is(err, passkey.ErrWrongOrigin) {
 		t.Fatalf("FinishRegistration = %v, want ErrWrongOrigin", err)
 	}
 	if _, err := e.db.GetPerson(context.Background(), "p2"); !errors.Is(err, store.ErrNotFound) {
@@ -409,10 +409,10 @@ func TestBadResponseUsesUpCeremony(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := e.svc.FinishRegistration(ctx, id, "", body); !errors.Is(err, passkey.ErrBadInput) {
+			if _, err := e.svc.FinishRegistration(ctx, id, "", body, nil); !errors.Is(err, passkey.ErrBadInput) {
 				t.Fatalf("bad response: %v, want ErrBadInput", err)
 			}
-			if _, err := e.svc.FinishRegistration(ctx, id, "", e.attest(t, e.rp, d, opts)); !errors.Is(err, passkey.ErrReplay) {
+			if _, err := e.svc.FinishRegistration(ctx, id, "", e.attest(t, e.rp, d, opts), nil); !errors.Is(err, passkey.ErrReplay) {
 				t.Fatalf("good response after a bad one: %v, want ErrReplay", err)
 			}
 		})
@@ -474,7 +474,7 @@ func TestRegistrationBindingAndExclude(t *testing.T) {
 	}
 	d2 := newDevice(p, virtualwebauthn.AuthenticatorOptions{})
 	body := e.attest(t, e.rp, d2, opts)
-	if _, err := e.svc.FinishRegistration(ctx, id, "session-b", body); !errors.Is(err, passkey.ErrReplay) {
+	if _, err := e.svc.FinishRegistration(ctx, id, "session-b", body, nil); !errors.Is(err, passkey.ErrReplay) {
 		t.Fatalf("other binding: %v, want ErrReplay", err)
 	}
 
@@ -482,7 +482,7 @@ func TestRegistrationBindingAndExclude(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	added, err := e.svc.FinishRegistration(ctx, id, "session-a", e.attest(t, e.rp, d2, opts))
+	added, err := e.svc.FinishRegistration(ctx, id, "session-a", e.attest(t, e.rp, d2, opts), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -496,7 +496,7 @@ func TestRegistrationBindingAndExclude(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.FinishRegistration(ctx, id, "", e.attest(t, e.rp, d2, opts)); !errors.Is(err, passkey.ErrCredentialExists) {
+	if _, err := e.svc.FinishRegistration(ctx, id, "", e.attest(t, e.rp, d2, opts), nil); !errors.Is(err, passkey.ErrCredentialExists) {
 		t.Fatalf("duplicate credential: %v, want ErrCredentialExists", err)
 	}
 	list, _ := e.db.ListPasskeys(ctx, "p1")

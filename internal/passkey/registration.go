@@ -120,9 +120,12 @@ func (s *Service) CancelRegistration(ctx context.Context, ceremonyID, binding st
 
 // FinishRegistration verifies body, the PublicKeyCredential JSON the
 // browser returned, against ceremony ceremonyID begun with the same
-// binding, and stores the passkey (and the person, if new). The ceremony
-// is used up whatever the outcome.
-func (s *Service) FinishRegistration(ctx context.Context, ceremonyID, binding string, body []byte) (*Registration, error) {
+// binding, and stores the passkey (and the person, if new). If events is
+// not nil, it is called with the passkey about to be stored, and the
+// audit events it returns are stored in the same write
+// (store.Passkeys.CreatePasskey): the passkey is stored if and only if
+// they are. The ceremony is used up whatever the outcome.
+func (s *Service) FinishRegistration(ctx context.Context, ceremonyID, binding string, body []byte, events func(*store.Passkey) []*store.AuditEvent) (*Registration, error) {
 	// Taken first, so that no response, however bad, leaves the
 	// ceremony to be tried again.
 	c, err := s.take(ctx, ceremonyID, kindRegister)
@@ -193,15 +196,19 @@ func (s *Service) FinishRegistration(ctx context.Context, ceremonyID, binding st
 		CreatedAt:       now,
 		MaxLevel:        c.MaxLevel,
 	}
+	var recorded []*store.AuditEvent
+	if events != nil {
+		recorded = events(pk)
+	}
 	if c.NewPerson {
 		// The person and their passkey in one write: a failure leaves no
 		// person behind without a way in, holding their identifiers.
 		if c.Person.CreatedAt.IsZero() {
 			c.Person.CreatedAt = now
 		}
-		err = s.Passkeys.CreatePersonWithPasskey(ctx, c.Person, pk)
+		err = s.Passkeys.CreatePersonWithPasskey(ctx, c.Person, pk, recorded...)
 	} else {
-		err = s.Passkeys.CreatePasskey(ctx, pk, c.Max)
+		err = s.Passkeys.CreatePasskey(ctx, pk, c.Max, recorded...)
 	}
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {

@@ -216,7 +216,7 @@ func TestVectorsCeremonies(t *testing.T) {
 				Challenge: b64(t, v.Registration.Challenge), RelyingPartyID: vf.RPID, UserID: p.WebAuthnID,
 				UserVerification: protocol.VerificationRequired, CredParams: algorithms,
 			}})
-			_, err := s.FinishRegistration(ctx, id, "", v.registrationJSON(t))
+			_, err := s.FinishRegistration(ctx, id, "", v.registrationJSON(t), nil)
 			if !errors.Is(err, exp.reg) {
 				t.Fatalf("registration: %v, want %v", err, exp.reg)
 			}

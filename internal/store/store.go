@@ -126,13 +126,17 @@ type Passkeys interface {
 	// ErrNotFound if the person does not exist. If max > 0 and the person
 	// holds max passkeys or more already, it returns ErrLimit and stores
 	// nothing; the count and the insert are one atomic step, so writes
-	// at once cannot together pass max.
-	CreatePasskey(ctx context.Context, p *Passkey, max int) error
+	// at once cannot together pass max. The events, if any, are appended
+	// to the audit log in the same atomic write, as AuditLog.AppendAudit
+	// appends them and in their order: the passkey is stored if and only
+	// if the events recording it are.
+	CreatePasskey(ctx context.Context, p *Passkey, max int, events ...*AuditEvent) error
 	// CreatePersonWithPasskey stores a new person, with their
 	// identifiers, and their first passkey in one atomic write: if either
 	// fails nothing is stored. ErrConflict if the person's ID, WebAuthnID
-	// or an identifier, or the credential ID, is taken.
-	CreatePersonWithPasskey(ctx context.Context, person *Person, p *Passkey) error
+	// or an identifier, or the credential ID, is taken. The events, if
+	// any, are appended in the same write, as CreatePasskey appends them.
+	CreatePersonWithPasskey(ctx context.Context, person *Person, p *Passkey, events ...*AuditEvent) error
 	GetPasskey(ctx context.Context, credentialID []byte) (*Passkey, error)
 	ListPasskeys(ctx context.Context, personID string) ([]*Passkey, error)
 	// UpdatePasskeyUse records a successful assertion. It is a
@@ -143,8 +147,11 @@ type Passkeys interface {
 	// last way in: ErrConflict, and nothing removed, if they would be left
 	// with no passkey and no unused recovery code; ErrNotFound if they have
 	// no such passkey. The check and the removal are one atomic step, so
-	// two removals at once cannot both pass it.
-	DeletePasskey(ctx context.Context, personID string, credentialID []byte) error
+	// two removals at once cannot both pass it. The events, if any, are
+	// appended to the audit log in the same atomic write, as
+	// AuditLog.AppendAudit appends them and in their order: the passkey
+	// is removed if and only if the events recording it are stored.
+	DeletePasskey(ctx context.Context, personID string, credentialID []byte, events ...*AuditEvent) error
 }
 
 // PasskeyUse is what a successful assertion changes on a passkey.
@@ -157,8 +164,11 @@ type PasskeyUse struct {
 // RecoveryCodes holds hashes of single-use recovery codes.
 type RecoveryCodes interface {
 	// ReplaceRecoveryCodes drops personID's codes and stores these hashes;
-	// ErrNotFound if the person does not exist.
-	ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time) error
+	// ErrNotFound if the person does not exist. The events, if any, are
+	// appended to the audit log in the same atomic write, as
+	// AuditLog.AppendAudit appends them and in their order: the codes are
+	// replaced if and only if the events recording it are stored.
+	ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time, events ...*AuditEvent) error
 	// UseRecoveryCode marks the unused code with this hash as used at now
 	// and returns its owner; ErrNotFound if there is no such unused code.
 	// Two concurrent uses of one code: exactly one succeeds.

@@ -472,7 +472,13 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	reg, err := p.WebAuthn.FinishRegistration(ctx, r.URL.Query().Get("ceremony"), s.ID, readResponse(r))
+	// The passkey and its event are stored in one write: the person's
+	// activity shows every passkey added.
+	added := func(pk *store.Passkey) []*store.AuditEvent {
+		return p.changeEvents(ctx, &store.AuditEvent{Type: "passkey_added", Result: store.ResultSuccess, PersonID: person.ID, Level: pk.MaxLevel,
+			Details: sessionDetails(s, map[string]string{"credential": credentialRef(pk.CredentialID), "max_level": pk.MaxLevel})})
+	}
+	_, err := p.WebAuthn.FinishRegistration(ctx, r.URL.Query().Get("ceremony"), s.ID, readResponse(r), added)
 	if err != nil {
 		reason := passkey.Reason(err)
 		if reason == "internal" {
@@ -482,8 +488,6 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 		p.ceremonyError(w, r, statusFor(err), reason, "add")
 		return
 	}
-	p.audit(ctx, &store.AuditEvent{Type: "passkey_added", Result: store.ResultSuccess, PersonID: person.ID, Level: reg.Passkey.MaxLevel,
-		Details: sessionDetails(s, map[string]string{"credential": credentialRef(reg.Passkey.CredentialID), "max_level": reg.Passkey.MaxLevel})})
 	// A new way in, added at ChangeLevel or higher, logs the person out
 	// everywhere else, as a linked eID does (ADR 9). One added at a lower
 	// level, after a recovery-code login, does not: a recovery code in
@@ -579,6 +583,23 @@ func sessionDetails(s *store.Session, d map[string]string) map[string]string {
 	return d
 }
 
+// changeEvents readies e, the event of a change to the account, for the
+// store write that makes the change and appends it in the same atomic
+// step, so that no change is stored without its event (and the person's
+// activity, read from the audit log, shows every change). Without an
+// Auditor there is nothing to append.
+func (p *Provider) changeEvents(ctx context.Context, e *store.AuditEvent) []*store.AuditEvent {
+	if p.Audit == nil {
+		return nil
+	}
+	e.Provider = ID
+	if e.Time.IsZero() {
+		e.Time = p.now().UTC().Truncate(time.Microsecond)
+	}
+	p.Audit.Prepare(ctx, e)
+	return []*store.AuditEvent{e}
+}
+
 // auditChange records a refused change to the account by session s.
 func (p *Provider) auditChange(ctx context.Context, s *store.Session, typ, reason, personID string, d map[string]string) {
 	p.audit(ctx, &store.AuditEvent{Type: typ, Result: store.ResultFailure, Reason: reason, PersonID: personID,
@@ -634,8 +655,12 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The store refuses to remove the last way in, in the same step as
-	// the removal, so two removals at once cannot strand the person.
-	switch err := p.Passkeys.DeletePasskey(ctx, person.ID, credID); {
+	// the removal, so two removals at once cannot strand the person. The
+	// removal's event is stored in the same write: the person's activity
+	// shows every passkey removed.
+	removed := p.changeEvents(ctx, &store.AuditEvent{Type: "passkey_removed", Result: store.ResultSuccess, PersonID: person.ID,
+		Details: sessionDetails(s, map[string]string{"credential": credentialRef(credID)})})
+	switch err := p.Passkeys.DeletePasskey(ctx, person.ID, credID, removed...); {
 	case errors.Is(err, store.ErrNotFound):
 		// Not one of the person's passkeys: most often one removed a
 		// moment ago, by a second click or in another tab.
@@ -649,8 +674,6 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 		p.internalError(w, r, "delete passkey", err)
 		return
 	}
-	p.audit(ctx, &store.AuditEvent{Type: "passkey_removed", Result: store.ResultSuccess, PersonID: person.ID,
-		Details: sessionDetails(s, map[string]string{"credential": credentialRef(credID)})})
 	n := noticeTicket{Notice: "account.notice.removed"}
 	if p.endOthers(r, s) > 0 {
 		n.Notice = "account.notice.removed.ended"
@@ -694,7 +717,9 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		p.internalError(w, r, "recovery codes ticket", err)
 		return
 	}
-	if err := p.RecoveryCodes.ReplaceRecoveryCodes(ctx, person.ID, hashes, p.now()); err != nil {
+	replaced := p.changeEvents(ctx, &store.AuditEvent{Type: "recovery_codes_regenerated", Result: store.ResultSuccess, PersonID: person.ID,
+		Details: sessionDetails(s, map[string]string{"count": fmt.Sprint(len(codes))})})
+	if err := p.RecoveryCodes.ReplaceRecoveryCodes(ctx, person.ID, hashes, p.now(), replaced...); err != nil {
 		// The old codes still hold; the ticket would show codes that do
 		// not, so it goes too (else it expires unseen: its token was
 		// never sent).
@@ -704,8 +729,6 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		p.internalError(w, r, "new recovery codes", err)
 		return
 	}
-	p.audit(ctx, &store.AuditEvent{Type: "recovery_codes_regenerated", Result: store.ResultSuccess, PersonID: person.ID,
-		Details: sessionDetails(s, map[string]string{"count": fmt.Sprint(len(codes))})})
 	v := url.Values{"t": {t}}
 	if p.endOthers(r, s) > 0 {
 		if n := p.putNotice(ctx, s, noticeTicket{Ended: true}); n != "" {

@@ -207,7 +207,7 @@ func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, http.StatusUnsupportedMediaType, "bad_request")
 		return
 	}
-	reg, err := p.WebAuthn.FinishRegistration(ctx, r.URL.Query().Get("ceremony"), "", readResponse(r))
+	reg, err := p.WebAuthn.FinishRegistration(ctx, r.URL.Query().Get("ceremony"), "", readResponse(r), nil)
 	if err != nil {
 		reason := passkey.Reason(err)
 		if reason == "internal" {

@@ -1729,11 +1729,11 @@ type failingCodes struct {
 	fail atomic.Bool
 }
 
-func (f *failingCodes) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time) error {
+func (f *failingCodes) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time, events ...*store.AuditEvent) error {
 	if f.fail.Load() {
 		return errors.New("database unreachable")
 	}
-	return f.RecoveryCodes.ReplaceRecoveryCodes(ctx, personID, hashes, now)
+	return f.RecoveryCodes.ReplaceRecoveryCodes(ctx, personID, hashes, now, events...)
 }
 
 // An enrolment whose recovery codes cannot be stored still ends in the
@@ -2116,6 +2116,49 @@ func TestSessionsEndedWithTheirEvent(t *testing.T) {
 		return ev.Type == "sessions_ended" && ev.Result == store.ResultSuccess && ev.Provider == "passkey" && ev.Details["count"] == "1"
 	}) {
 		t.Fatalf("no sessions_ended event stored with the sessions' end: %+v", events)
+	}
+}
+
+// A passkey added, a passkey removed and recovery codes replaced are each
+// stored in one write with their event: when events cannot be appended
+// on their own, the person's audit trail, and so their recent activity,
+// has all three.
+func TestAccountChangesWithTheirEvents(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	page := b.get("/account")
+	csrf := attr(t, page.body, "data-csrf")
+	cred := regexp.MustCompile(`name="credential" value="([^"]+)"`).FindStringSubmatch(page.body)
+	if cred == nil {
+		t.Fatal("no remove form")
+	}
+	h.p.Audit = &audit.Log{Store: auditDown{h.db}, Now: func() time.Time { return h.now }}
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("add begin: %d %v", r.status, begun)
+	}
+	id, body := h.create(t, newDevice(false), begun)
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status != http.StatusOK {
+		t.Fatalf("add finish: %d %v", r.status, m)
+	}
+	if r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}}); r.status != http.StatusSeeOther {
+		t.Fatalf("new codes: %d %q", r.status, r.location)
+	}
+	if r := b.form("/account/passkeys/remove", url.Values{"credential": {cred[1]}, "csrf": {csrf}}); r.status != http.StatusSeeOther {
+		t.Fatalf("remove: %d %q", r.status, r.location)
+	}
+	events, err := h.db.ListPersonAudit(context.Background(), e.person, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"passkey_added", "recovery_codes_regenerated", "passkey_removed"} {
+		if !hasEvent(events, want, store.ResultSuccess, "") {
+			t.Errorf("no %s event stored with the change", want)
+		}
+	}
+	if _, err := (&audit.Log{Store: h.db}).Verify(context.Background()); err != nil {
+		t.Errorf("chain: %v", err)
 	}
 }
 

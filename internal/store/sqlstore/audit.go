@@ -91,6 +91,16 @@ func (db *DB) appendAudit(e *store.AuditEvent) op {
 	}
 }
 
+// appendEvents appends events, in their order, in tx.
+func (db *DB) appendEvents(ctx context.Context, tx querier, events []*store.AuditEvent) error {
+	for _, e := range events {
+		if err := db.appendAudit(e)(ctx, tx); err != nil {
+			return fmt.Errorf("audit %s event: %w", e.Type, err)
+		}
+	}
+	return nil
+}
+
 // ListAudit implements store.AuditLog. A limit below 1 returns no events.
 func (db *DB) ListAudit(ctx context.Context, afterSeq int64, limit int) ([]*store.AuditEvent, error) {
 	if limit < 1 {

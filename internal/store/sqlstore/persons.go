@@ -214,15 +214,24 @@ func scanPasskey(s scanner) (*store.Passkey, error) {
 // one transaction: SQLite runs it under the database's write lock, and
 // where other nodes write at the same time (PostgreSQL) it first locks
 // the person's row, so that two additions run one after the other, the
-// second counting what the first stored.
-func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey, max int) error {
+// second counting what the first stored. The events, if any, are
+// appended after the insert in the same transaction.
+func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey, max int, events ...*store.AuditEvent) error {
 	var err error
-	if max <= 0 {
+	switch {
+	case max <= 0 && len(events) == 0:
 		err = db.wr.doOne(ctx, func(ctx context.Context, tx querier) error {
 			return db.insertPasskey(ctx, tx, p)
 		}, nil)
-	} else {
-		err = db.single(ctx, func(ctx context.Context, tx querier) error {
+	case max <= 0:
+		err = db.update(ctx, func(ctx context.Context, tx querier) error {
+			if err := db.insertPasskey(ctx, tx, p); err != nil {
+				return err
+			}
+			return db.appendEvents(ctx, tx, events)
+		})
+	default:
+		err = db.wr.do(ctx, len(events) > 0, func(ctx context.Context, tx querier) error {
 			if db.d.shared {
 				var one int
 				if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, p.PersonID).Scan(&one); err != nil {
@@ -236,7 +245,10 @@ func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey, max int) erro
 			if n >= max {
 				return fmt.Errorf("holds %d passkeys: %w", n, store.ErrLimit)
 			}
-			return db.insertPasskey(ctx, tx, p)
+			if err := db.insertPasskey(ctx, tx, p); err != nil {
+				return err
+			}
+			return db.appendEvents(ctx, tx, events)
 		})
 	}
 	if err != nil {
@@ -246,13 +258,17 @@ func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey, max int) erro
 }
 
 // CreatePersonWithPasskey implements store.Passkeys: the person, their
-// identifiers and the passkey are stored in one transaction.
-func (db *DB) CreatePersonWithPasskey(ctx context.Context, person *store.Person, p *store.Passkey) error {
+// identifiers, the passkey and the events are stored in one
+// transaction.
+func (db *DB) CreatePersonWithPasskey(ctx context.Context, person *store.Person, p *store.Passkey, events ...*store.AuditEvent) error {
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
 		if err := db.insertPerson(ctx, tx, person); err != nil {
 			return err
 		}
-		return db.insertPasskey(ctx, tx, p)
+		if err := db.insertPasskey(ctx, tx, p); err != nil {
+			return err
+		}
+		return db.appendEvents(ctx, tx, events)
 	}, func() { db.people.drop(person.ID) })
 	if err != nil {
 		return fmt.Errorf("create person %s with passkey: %w", person.ID, err)
@@ -326,8 +342,11 @@ func (db *DB) UpdatePasskeyUse(ctx context.Context, credentialID []byte, oldSign
 // time (PostgreSQL), it first locks the person's row, so that two
 // removals of one person's passkeys run one after the other, the second
 // counting what the first left.
-func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID []byte) error {
-	err := db.single(ctx, func(ctx context.Context, tx querier) error {
+//
+// With events it is one operation of several statements: the events are
+// appended after the removal, and only if it removed the passkey.
+func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID []byte, events ...*store.AuditEvent) error {
+	err := db.wr.do(ctx, len(events) > 0, func(ctx context.Context, tx querier) error {
 		if db.d.shared {
 			var one int
 			if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, personID).Scan(&one); err != nil {
@@ -338,8 +357,12 @@ func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID [
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n > 0 {
+		n, err := res.RowsAffected()
+		if err != nil {
 			return err
+		}
+		if n > 0 {
+			return db.appendEvents(ctx, tx, events)
 		}
 		var one int
 		err = tx.StmtContext(ctx, db.st.passkeyOfPersonW).QueryRowContext(ctx, personID, credentialID).Scan(&one)
@@ -358,7 +381,7 @@ func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID [
 // person does not exist. The person's row is read FOR UPDATE where other
 // nodes write too, so that two replacements run one after the other and
 // one set of codes remains, not both.
-func (db *DB) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time) error {
+func (db *DB) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time, events ...*store.AuditEvent) error {
 	err := db.update(ctx, func(ctx context.Context, tx querier) error {
 		var one int
 		if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, personID).Scan(&one); err != nil {
@@ -373,7 +396,7 @@ func (db *DB) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes 
 				return db.d.classify(err)
 			}
 		}
-		return nil
+		return db.appendEvents(ctx, tx, events)
 	})
 	if err != nil {
 		return fmt.Errorf("replace recovery codes of person %s: %w", personID, err)

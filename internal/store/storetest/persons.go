@@ -472,6 +472,73 @@ func testPasskeys(t *testing.T, s store.Store) {
 			t.Errorf("%d of %d concurrent additions succeeded, %d passkeys held; want %d added and %d held", added, contenders, len(got), max-1, max)
 		}
 	})
+
+	t.Run("delete with its events", func(t *testing.T) {
+		const person = "ivy"
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: person, WebAuthnID: hash(person)}), nil)
+		first, last := fullPasskey(t, person, "ivy-1"), fullPasskey(t, person, "ivy-2")
+		for _, p := range []*store.Passkey{first, last} {
+			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
+		}
+		removed := func(n int) *store.AuditEvent {
+			return &store.AuditEvent{Time: base(t), Type: "passkey_removed", PersonID: person, Result: store.ResultSuccess,
+				Details: map[string]string{"n": fmt.Sprint(n)}}
+		}
+		wantErr(t, "DeletePasskey with events", s.DeletePasskey(ctx, person, first.CredentialID, removed(1), removed(2)), nil)
+		wantErr(t, "DeletePasskey gone, with an event", s.DeletePasskey(ctx, person, first.CredentialID, removed(3)), store.ErrNotFound)
+		wantErr(t, "DeletePasskey of the last, with an event", s.DeletePasskey(ctx, person, last.CredentialID, removed(4)), store.ErrConflict)
+		wantChangeEvents(t, s, person, "passkey_removed", "1", "2")
+	})
+
+	t.Run("create with its events", func(t *testing.T) {
+		const person = "jon"
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: person, WebAuthnID: hash(person)}), nil)
+		added := func(who string, n int) *store.AuditEvent {
+			return &store.AuditEvent{Time: base(t), Type: "passkey_added", PersonID: who, Result: store.ResultSuccess,
+				Details: map[string]string{"n": fmt.Sprint(n)}}
+		}
+		first := fullPasskey(t, person, "jon-1")
+		wantErr(t, "CreatePasskey with events", s.CreatePasskey(ctx, first, 0, added(person, 1), added(person, 2)), nil)
+		wantErr(t, "CreatePasskey at a cap, with an event", s.CreatePasskey(ctx, fullPasskey(t, person, "jon-2"), 2, added(person, 3)), nil)
+		wantErr(t, "CreatePasskey past the cap, with an event", s.CreatePasskey(ctx, fullPasskey(t, person, "jon-3"), 2, added(person, 4)), store.ErrLimit)
+		wantErr(t, "CreatePasskey taken, with an event", s.CreatePasskey(ctx, first, 0, added(person, 5)), store.ErrConflict)
+		wantErr(t, "CreatePasskey taken under a cap, with an event", s.CreatePasskey(ctx, first, 9, added(person, 6)), store.ErrConflict)
+		wantChangeEvents(t, s, person, "passkey_added", "1", "2", "3")
+
+		const newcomer = "kim"
+		p := fullPerson(t, newcomer)
+		wantErr(t, "CreatePersonWithPasskey with an event", s.CreatePersonWithPasskey(ctx, p, fullPasskey(t, newcomer, "kim-1"), added(newcomer, 1)), nil)
+		again := fullPerson(t, "kim-again")
+		wantErr(t, "CreatePersonWithPasskey, its passkey taken, with an event",
+			s.CreatePersonWithPasskey(ctx, again, fullPasskey(t, again.ID, "kim-1"), added(again.ID, 2)), store.ErrConflict)
+		wantChangeEvents(t, s, newcomer, "passkey_added", "1")
+		wantChangeEvents(t, s, again.ID, "passkey_added")
+	})
+}
+
+// wantChangeEvents checks that person's audit events are of type typ,
+// their Details "n" the ns in that order, appended one after the other,
+// and that the whole chain verifies.
+func wantChangeEvents(t *testing.T, s store.Store, person, typ string, ns ...string) {
+	t.Helper()
+	got, err := s.ListPersonAudit(t.Context(), person, 100)
+	wantErr(t, "ListPersonAudit", err, nil)
+	slices.SortFunc(got, func(a, b *store.AuditEvent) int { return int(a.Seq - b.Seq) })
+	var gotNs []string
+	for i, e := range got {
+		if e.Type != typ || (i > 0 && e.Seq != got[i-1].Seq+1) {
+			t.Errorf("event %d: %s at seq %d, want %s right after the one before", i, e.Type, e.Seq, typ)
+		}
+		gotNs = append(gotNs, e.Details["n"])
+	}
+	if !slices.Equal(gotNs, ns) {
+		t.Errorf("events stored %v, want %v: each stored if and only if its change is", gotNs, ns)
+	}
+	all, err := s.ListAudit(t.Context(), 0, 1000)
+	wantErr(t, "ListAudit", err, nil)
+	if err := store.VerifyAuditChain(nil, all); err != nil {
+		t.Errorf("VerifyAuditChain: %v", err)
+	}
 }
 
 func testRecoveryCodes(t *testing.T, s store.Store) {
@@ -553,5 +620,23 @@ func testRecoveryCodes(t *testing.T, s store.Store) {
 			t.Errorf("winner got %q, want carol", whos[w])
 		}
 		count(t, "carol", 0)
+	})
+
+	t.Run("replace with its events", func(t *testing.T) {
+		replaced := func(person string, n int) *store.AuditEvent {
+			return &store.AuditEvent{Time: now, Type: "recovery_codes_regenerated", PersonID: person, Result: store.ResultSuccess,
+				Details: map[string]string{"n": fmt.Sprint(n)}}
+		}
+		wantErr(t, "ReplaceRecoveryCodes with events",
+			s.ReplaceRecoveryCodes(ctx, "dave", [][]byte{hash("d-ev")}, now, replaced("dave", 1), replaced("dave", 2)), nil)
+		count(t, "dave", 1)
+		wantErr(t, "ReplaceRecoveryCodes unknown person, with an event",
+			s.ReplaceRecoveryCodes(ctx, "nobody", [][]byte{hash("n-ev")}, now, replaced("nobody", 3)), store.ErrNotFound)
+		// A code taken already: nothing replaced, no event.
+		wantErr(t, "ReplaceRecoveryCodes with a code taken, with an event",
+			s.ReplaceRecoveryCodes(ctx, "carol", [][]byte{hash("d-ev")}, now, replaced("carol", 4)), store.ErrConflict)
+		wantChangeEvents(t, s, "dave", "recovery_codes_regenerated", "1", "2")
+		wantChangeEvents(t, s, "nobody", "recovery_codes_regenerated")
+		wantChangeEvents(t, s, "carol", "recovery_codes_regenerated")
 	})
 }
