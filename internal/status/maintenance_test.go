@@ -9,6 +9,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/status"
 	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
 // TestAnnounceChecksTheWindow: a window may start up to AnnounceGrace in
@@ -266,4 +267,42 @@ func TestCancelMaintenanceOnlyAhead(t *testing.T) {
 			t.Errorf("CancelMaintenance of an unknown ID: %v, want ErrNotFound", err)
 		}
 	})
+}
+
+// listThenStore runs then after each ListMaintenance: time that passes
+// between a read and the write after it.
+type listThenStore struct {
+	*sqlstore.DB
+	then func()
+}
+
+func (s listThenStore) ListMaintenance(ctx context.Context, since, until time.Time) ([]*store.Maintenance, error) {
+	ms, err := s.DB.ListMaintenance(ctx, since, until)
+	s.then()
+	return ms, err
+}
+
+// TestCancelMaintenanceBegunMeanwhile: a window that begins between the
+// cancel's check and its write is not cancelled.
+func TestCancelMaintenanceBegunMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	base := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	clk := &clock{t: base}
+	h := newHarness(t, openDB(t), clk, "n1")
+	m, err := h.svc.Announce(ctx, []string{"bankid"}, base.Add(time.Second), base.Add(time.Hour), "Upgrade", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Store = listThenStore{DB: h.db, then: func() { clk.Add(2 * time.Second) }}
+	err = h.svc.CancelMaintenance(ctx, m.ID)
+	if !errors.Is(err, status.ErrWindowBegun) || !strings.Contains(err.Error(), "under way") {
+		t.Fatalf("CancelMaintenance of a window begun meanwhile: %v, want ErrWindowBegun saying it is under way", err)
+	}
+	ms, err := h.db.ListMaintenance(ctx, time.Time{}, time.Time{})
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("ListMaintenance: %v, %d windows", err, len(ms))
+	}
+	if !ms[0].CancelledAt.IsZero() {
+		t.Errorf("window begun meanwhile cancelled at %s", ms[0].CancelledAt.Format(time.RFC3339))
+	}
 }

@@ -231,7 +231,16 @@ func (s *Service) CancelMaintenance(ctx context.Context, id string) error {
 		return fmt.Errorf("%w: maintenance %s began at %s and is under way; it ends by itself at %s",
 			ErrWindowBegun, id, m.Start.UTC().Format(time.RFC3339), m.End.UTC().Format(time.RFC3339))
 	}
-	return s.Store.CancelMaintenance(ctx, id, now)
+	// The store cancels only a window still ahead of the time it is
+	// given, read again here, so one that begins between the check above
+	// and the write is refused too.
+	err = s.Store.CancelMaintenance(ctx, id, s.now())
+	if errors.Is(err, store.ErrConflict) {
+		m := ahead[i]
+		return fmt.Errorf("%w: maintenance %s began at %s, as it was being cancelled, and is under way; it ends by itself at %s",
+			ErrWindowBegun, id, m.Start.UTC().Format(time.RFC3339), m.End.UTC().Format(time.RFC3339))
+	}
+	return err
 }
 
 // known reports whether component is one a maintenance window may name:

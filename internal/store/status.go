@@ -150,7 +150,10 @@ type Maintenances interface {
 	// zero End, is no bound), cancelled ones included, by Start.
 	ListMaintenance(ctx context.Context, since, until time.Time) ([]*Maintenance, error)
 	// CancelMaintenance sets CancelledAt to now, once: cancelling again
-	// keeps the first time. ErrNotFound if unknown.
+	// keeps the first time. Only a window whose Start is after now is
+	// cancelled, decided in the same write, so one that begins meanwhile
+	// is not: a window begun or ended and not cancelled before is
+	// ErrConflict. ErrNotFound if unknown.
 	CancelMaintenance(ctx context.Context, id string, now time.Time) error
 }
 

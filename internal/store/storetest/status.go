@@ -377,6 +377,20 @@ func testMaintenance(t *testing.T, s store.Store) {
 		want.CancelledAt = at
 		same(t, "cancelled stays listed", []*store.Maintenance{m1, &want}, list(t, h(2), h(3)))
 	})
+
+	t.Run("cancel only ahead", func(t *testing.T) {
+		// The write decides whether the window has begun: one that has,
+		// by the time given, is not cancelled, whatever its caller saw.
+		wantErr(t, "CancelMaintenance at its start", s.CancelMaintenance(ctx, "m1", h(1).In(z.la)), store.ErrConflict)
+		wantErr(t, "CancelMaintenance under way", s.CancelMaintenance(ctx, "m1", h(2)), store.ErrConflict)
+		wantErr(t, "CancelMaintenance ended", s.CancelMaintenance(ctx, "m3", now), store.ErrConflict)
+		wantErr(t, "CancelMaintenance unknown later", s.CancelMaintenance(ctx, "nobody", h(2)), store.ErrNotFound)
+		// One cancelled before it began stays cancelled, at its first time.
+		wantErr(t, "CancelMaintenance of a cancelled one begun", s.CancelMaintenance(ctx, "m4", h(11)), nil)
+		c2 := *m2
+		c2.CancelledAt = now.Add(time.Minute)
+		same(t, "begun windows not cancelled", []*store.Maintenance{m3, m1, &c2, m4}, list(t, time.Time{}, time.Time{}))
+	})
 }
 
 func testWebhooks(t *testing.T, s store.Store) {
