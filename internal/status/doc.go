@@ -52,7 +52,8 @@
 // (ErrWindowBegun), since reports ignore cancelled windows and would
 // count again downtime already excused; the store decides in the write
 // itself whether the window has begun, so one that begins while it is
-// being cancelled stays. The
+// being cancelled stays. EndMaintenance ends a window under way now,
+// when its work is done early, so downtime after it is not excused. The
 // store keeps at most one
 // open incident per component, so nodes sharing a store open one
 // incident per outage.

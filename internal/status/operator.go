@@ -39,6 +39,10 @@ var (
 	// downtime it has already excused. CancelMaintenance returns it
 	// wrapped with the window's ID and times.
 	ErrWindowBegun = errors.New("status: a maintenance window that has begun cannot be cancelled")
+	// ErrNotUnderWay: only a maintenance window under way can be ended
+	// early. EndMaintenance returns it wrapped with the window's ID and
+	// times, and what to do instead.
+	ErrNotUnderWay = errors.New("status: the maintenance window is not under way")
 )
 
 // NotResolvedError is an RCA refused for an incident still open: it
@@ -241,6 +245,42 @@ func (s *Service) CancelMaintenance(ctx context.Context, id string) error {
 			ErrWindowBegun, id, m.Start.UTC().Format(time.RFC3339), m.End.UTC().Format(time.RFC3339))
 	}
 	return err
+}
+
+// EndMaintenance ends a window under way now, when the work it announced
+// is done before its end: downtime after now is no longer excused, and
+// the page and feed show the new end. A window not yet begun (cancel it
+// instead), ended or cancelled is refused (ErrNotUnderWay); the store
+// decides in the write itself, so a window that ends by itself meanwhile
+// is not lengthened. It returns the window with its new end. An unknown
+// ID is store.ErrNotFound.
+func (s *Service) EndMaintenance(ctx context.Context, id string) (*store.Maintenance, error) {
+	now := s.now()
+	err := s.Store.EndMaintenance(ctx, id, now)
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		return nil, err
+	}
+	// The window, to return it or to say why it was refused.
+	all, lerr := s.Store.ListMaintenance(ctx, time.Time{}, time.Time{})
+	if lerr != nil {
+		return nil, errors.Join(err, lerr)
+	}
+	i := slices.IndexFunc(all, func(m *store.Maintenance) bool { return m.ID == id })
+	if i < 0 {
+		return nil, fmt.Errorf("maintenance %q: %w", id, store.ErrNotFound)
+	}
+	m := all[i]
+	if err == nil {
+		return m, nil
+	}
+	rfc := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	switch {
+	case !m.CancelledAt.IsZero():
+		return nil, fmt.Errorf("%w: maintenance %s was cancelled at %s", ErrNotUnderWay, id, rfc(m.CancelledAt))
+	case !m.Start.Before(now):
+		return nil, fmt.Errorf("%w: maintenance %s has not begun, it begins at %s; cancel it instead", ErrNotUnderWay, id, rfc(m.Start))
+	}
+	return nil, fmt.Errorf("%w: maintenance %s ended at %s", ErrNotUnderWay, id, rfc(m.End))
 }
 
 // known reports whether component is one a maintenance window may name:

@@ -422,6 +422,33 @@ func (db *DB) CancelMaintenance(ctx context.Context, id string, now time.Time) e
 	return nil
 }
 
+// EndMaintenance implements store.Maintenances.
+func (db *DB) EndMaintenance(ctx context.Context, id string, now time.Time) error {
+	if now.IsZero() {
+		return fmt.Errorf("end maintenance %s: %w", id, errors.New("zero time"))
+	}
+	if db.unmatchable(id) {
+		return fmt.Errorf("end maintenance %q: %w", id, store.ErrNotFound)
+	}
+	q := db.d.rebind("UPDATE maintenance SET end_at = ? WHERE id = ? AND cancelled_at = 0 AND start_at < ? AND (end_at = 0 OR end_at > ?)")
+	at := micros(now)
+	err := db.single(ctx, func(ctx context.Context, tx querier) error {
+		res, err := tx.ExecContext(ctx, q, at, id, at, at)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n > 0 {
+			return err
+		}
+		return db.maintenanceMissed(ctx, tx, id)
+	})
+	if err != nil {
+		return fmt.Errorf("end maintenance %s: %w", id, err)
+	}
+	return nil
+}
+
 // maintenanceMissed is why a conditional write to maintenance id changed
 // no row: store.ErrNotFound if there is no such window, else
 // store.ErrConflict.
