@@ -381,3 +381,31 @@ func TestEndMaintenanceEarly(t *testing.T) {
 		}
 	}
 }
+
+// TestCancelMaintenanceAgain: cancelling a cancelled window again once
+// its times have come is no error and keeps the first cancellation; it
+// is not refused as a window under way or one whose downtime stays
+// excused, since it excused none.
+func TestCancelMaintenanceAgain(t *testing.T) {
+	ctx := context.Background()
+	base := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	clk := &clock{t: base}
+	h := newHarness(t, openDB(t), clk, "n1")
+	m, err := h.svc.Announce(ctx, []string{"bankid"}, base.Add(time.Hour), base.Add(2*time.Hour), "Upgrade", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.CancelMaintenance(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []time.Duration{90 * time.Minute, 2 * time.Hour} {
+		clk.Add(d)
+		if err := h.svc.CancelMaintenance(ctx, m.ID); err != nil {
+			t.Errorf("cancelling the cancelled window again at %s: %v", clk.Now().Format(time.RFC3339), err)
+		}
+	}
+	ms, err := h.db.ListMaintenance(ctx, time.Time{}, time.Time{})
+	if err != nil || len(ms) != 1 || !ms[0].CancelledAt.Equal(base) {
+		t.Errorf("ListMaintenance: %v, %+v, want it cancelled at %s", err, ms, base)
+	}
+}

@@ -208,8 +208,9 @@ func (s *Service) Announce(ctx context.Context, components []string, start, end 
 // CancelMaintenance withdraws an announcement of a window that has not
 // begun. A window under way or ended is refused (ErrWindowBegun): reports
 // ignore cancelled windows, so cancelling one would count again, after
-// the fact, downtime it has already excused in published figures. An
-// unknown ID is store.ErrNotFound.
+// the fact, downtime it has already excused in published figures.
+// Cancelling a cancelled window again, begun by now or not, changes
+// nothing and is no error. An unknown ID is store.ErrNotFound.
 func (s *Service) CancelMaintenance(ctx context.Context, id string) error {
 	now := s.now()
 	// Windows not yet ended; only on a refusal is older history read.
@@ -228,10 +229,13 @@ func (s *Service) CancelMaintenance(ctx context.Context, id string) error {
 			return fmt.Errorf("maintenance %q: %w", id, store.ErrNotFound)
 		}
 		m := past[j]
+		if !m.CancelledAt.IsZero() {
+			return nil // cancelled before it began: it excused nothing
+		}
 		return fmt.Errorf("%w: maintenance %s ended at %s, and the downtime it excused from %s stays excused",
 			ErrWindowBegun, id, m.End.UTC().Format(time.RFC3339), m.Start.UTC().Format(time.RFC3339))
 	}
-	if m := ahead[i]; !m.Start.After(now) {
+	if m := ahead[i]; !m.Start.After(now) && m.CancelledAt.IsZero() {
 		return fmt.Errorf("%w: maintenance %s began at %s and is under way; it ends by itself at %s",
 			ErrWindowBegun, id, m.Start.UTC().Format(time.RFC3339), m.End.UTC().Format(time.RFC3339))
 	}
