@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/varde-eid/varde/internal/config"
 )
@@ -99,7 +100,7 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 	case "provider":
 		return provider(ctx, args[1:], stdout, stderr)
 	case "status":
-		return statusCmd(ctx, args[1:], stdout, stderr)
+		return statusCmd(ctx, args[1:], stdout, stderr, time.Now)
 	case "store":
 		return storeCmd(ctx, args[1:], stdout, stderr)
 	case "keys":

@@ -43,7 +43,7 @@ func nodesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if args[0] == "forget" && node == "" {
 		return usageErrorf("nodes forget: --node is required")
 	}
-	_, svc, st, err := openStatusReader(ctx, *path)
+	_, svc, st, err := openStatusReader(ctx, *path, time.Now)
 	if err != nil {
 		return err
 	}

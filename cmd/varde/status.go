@@ -27,21 +27,21 @@ const statusUsage = `usage: varde status <command> --config FILE [flags]
   incidents    list open and recent incidents
   note         add an operator's update to an incident's timeline (--incident ID --author NAME --message TEXT)
   rca          publish an incident's root-cause analysis (--incident ID --author NAME --file FILE)
-  maintenance  announce planned maintenance: maintenance add|list|cancel
+  maintenance  announce planned maintenance: maintenance add|list|cancel|end (end: a window under way ends now, when its work is done early)
   report       a resilience report as JSON, with what of it was measured in words on stderr (--quarter 2026-Q3, or --from 2026-07-01 --to 2026-10-01)
   export       write a complete static copy of the status page to DIR (export DIR)
   webhooks     the signed notifications sent to a relying party, newest first (--client ID)
 `
 
 // openStatusReader loads the configuration at path, opens its node's
-// store and a status service over it (app.StatusReader); the caller
-// closes the store.
-func openStatusReader(ctx context.Context, path string) (*config.Config, *status.Service, store.Store, error) {
+// store and a status service over it (app.StatusReader) that reads the
+// time from now; the caller closes the store.
+func openStatusReader(ctx context.Context, path string, now func() time.Time) (*config.Config, *status.Service, store.Store, error) {
 	cfg, st, err := openNodeStore(ctx, path)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	svc, err := app.StatusReader(ctx, cfg, st, time.Now)
+	svc, err := app.StatusReader(ctx, cfg, st, now)
 	if err != nil {
 		st.Close()
 		return nil, nil, nil, err
@@ -49,7 +49,8 @@ func openStatusReader(ctx context.Context, path string) (*config.Config, *status
 	return cfg, svc, st, nil
 }
 
-func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// statusCmd runs status's commands, reading the time from now.
+func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, now func() time.Time) error {
 	if err := groupHelp(statusUsage, args, stderr); err != nil {
 		return err
 	}
@@ -87,6 +88,8 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.StringVar(&message, "message", "", "more detail")
 	case "maintenance cancel":
 		fs.StringVar(&id, "id", "", "maintenance ID (required); only a window that has not begun can be cancelled")
+	case "maintenance end":
+		fs.StringVar(&id, "id", "", "maintenance ID (required); only a window under way can be ended, and it ends now")
 	case "webhooks":
 		fs.StringVar(&id, "client", "", "the relying party's client ID (required)")
 		fs.IntVar(&limit, "limit", 20, "at most this many, newest first")
@@ -96,7 +99,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.StringVar(&to, "to", "", "day after the last, YYYY-MM-DD (with --from)")
 	default:
 		return unknownSubcommand("status", statusUsage, name, stderr,
-			"incidents", "note", "rca", "maintenance add|list|cancel", "report", "export", "webhooks")
+			"incidents", "note", "rca", "maintenance add|list|cancel|end", "report", "export", "webhooks")
 	}
 	var positional []string
 	if name == "export" {
@@ -116,6 +119,8 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return usageErrorf("status maintenance add: --components, --start, --end and --title are required")
 	case name == "maintenance cancel" && id == "":
 		return usageErrorf("status maintenance cancel: --id is required")
+	case name == "maintenance end" && id == "":
+		return usageErrorf("status maintenance end: --id is required")
 	case name == "webhooks" && (id == "" || limit < 1):
 		return usageErrorf("status webhooks: --client is required, and --limit must be at least 1")
 	}
@@ -138,13 +143,13 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var period statuspage.Period
 	if name == "report" {
-		p, err := reportPeriod(quarter, from, to, time.Now())
+		p, err := reportPeriod(quarter, from, to, now())
 		if err != nil {
 			return usageErrorf("status report: %w (give --quarter 2026-Q3, or --from 2026-07-01 --to 2026-10-01, or neither for the current quarter to date)", err)
 		}
 		period = p
 	}
-	cfg, svc, st, err := openStatusReader(ctx, *path)
+	cfg, svc, st, err := openStatusReader(ctx, *path, now)
 	if err != nil {
 		return err
 	}
@@ -173,7 +178,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "announced maintenance %s\n", m.ID)
 		return nil
 	case "maintenance list":
-		return listMaintenance(ctx, st, time.Now(), stdout)
+		return listMaintenance(ctx, st, now(), stdout)
 	case "maintenance cancel":
 		if err := svc.CancelMaintenance(ctx, id); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
@@ -182,6 +187,16 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		fmt.Fprintf(stdout, "cancelled maintenance %s\n", id)
+		return nil
+	case "maintenance end":
+		m, err := svc.EndMaintenance(ctx, id)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no maintenance %q", id)
+			}
+			return err
+		}
+		fmt.Fprintf(stdout, "ended maintenance %s at %s; it began at %s\n", id, m.End.UTC().Format(time.RFC3339), m.Start.UTC().Format(time.RFC3339))
 		return nil
 	case "report":
 		rep, err := svc.Report(ctx, period.From, period.To, period.Title)
@@ -206,7 +221,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case "export":
 		return exportStatus(ctx, svc, cfg, fs.Arg(0), stdout)
 	case "webhooks":
-		return listWebhooks(ctx, st, id, limit, time.Now(), stdout)
+		return listWebhooks(ctx, st, id, limit, now(), stdout)
 	}
 	return nil
 }

@@ -605,3 +605,53 @@ func TestStatusMaintenanceListWindow(t *testing.T) {
 		t.Errorf("status maintenance list does not list the components as bankid,store:\n%s", out.String())
 	}
 }
+
+// TestStatusMaintenanceEnd: status maintenance end ends a window under
+// way at the command's time, which maintenance list then shows; a window
+// not yet begun is refused with the advice to cancel it, and cancel
+// refuses the window once it has begun.
+func TestStatusMaintenanceEnd(t *testing.T) {
+	ctx := context.Background()
+	cfgPath := adminConfig(t)
+	at := time.Date(2031, 3, 1, 12, 0, 0, 0, time.UTC)
+	cmd := func(args ...string) (string, error) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		err := statusCmd(ctx, append(args, "--config", cfgPath), &out, &errb, func() time.Time { return at })
+		return out.String(), err
+	}
+	out, err := cmd("maintenance", "add", "--components", "node:n2", "--start", "2031-03-01T13:00:00+01:00",
+		"--end", "2031-03-01T15:00:00Z", "--title", "Certificate rollover")
+	if err != nil {
+		t.Fatalf("maintenance add: %v", err)
+	}
+	id := strings.TrimSpace(strings.TrimPrefix(out, "announced maintenance "))
+	if _, err := cmd("maintenance", "end", "--id", id); err == nil || !strings.Contains(err.Error(), "has not begun, it begins at 2031-03-01T12:00:00Z; cancel it instead") {
+		t.Errorf("maintenance end before it begins: %v", err)
+	}
+	at = at.Add(90 * time.Minute)
+	if _, err := cmd("maintenance", "cancel", "--id", id); err == nil || !strings.Contains(err.Error(), "under way") {
+		t.Errorf("maintenance cancel under way: %v", err)
+	}
+	out, err = cmd("maintenance", "end", "--id", id)
+	if err != nil {
+		t.Fatalf("maintenance end under way: %v", err)
+	}
+	if want := "ended maintenance " + id + " at 2031-03-01T13:30:00Z; it began at 2031-03-01T12:00:00Z\n"; out != want {
+		t.Errorf("maintenance end said %q, want %q", out, want)
+	}
+	at = at.Add(time.Minute)
+	if _, err := cmd("maintenance", "end", "--id", id); err == nil || !strings.Contains(err.Error(), "ended at 2031-03-01T13:30:00Z") {
+		t.Errorf("maintenance end once ended: %v", err)
+	}
+	if _, err := cmd("maintenance", "end", "--id", "nosuch"); err == nil || err.Error() != `no maintenance "nosuch"` {
+		t.Errorf("maintenance end of an unknown ID: %v", err)
+	}
+	out, err = cmd("maintenance", "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "2031-03-01T12:00:00Z  2031-03-01T13:30:00Z") {
+		t.Errorf("maintenance list does not show the new end:\n%s", out)
+	}
+}

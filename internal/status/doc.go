@@ -50,7 +50,10 @@
 // MaxWindow (24 h), or names a component the node does not know; and
 // CancelMaintenance withdraws only a window that has not begun
 // (ErrWindowBegun), since reports ignore cancelled windows and would
-// count again downtime already excused. The
+// count again downtime already excused; the store decides in the write
+// itself whether the window has begun, so one that begins while it is
+// being cancelled stays. EndMaintenance ends a window under way now,
+// when its work is done early, so downtime after it is not excused. The
 // store keeps at most one
 // open incident per component, so nodes sharing a store open one
 // incident per outage.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/status"
 	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
 // TestAnnounceChecksTheWindow: a window may start up to AnnounceGrace in
@@ -266,4 +267,145 @@ func TestCancelMaintenanceOnlyAhead(t *testing.T) {
 			t.Errorf("CancelMaintenance of an unknown ID: %v, want ErrNotFound", err)
 		}
 	})
+}
+
+// listThenStore runs then after each ListMaintenance: time that passes
+// between a read and the write after it.
+type listThenStore struct {
+	*sqlstore.DB
+	then func()
+}
+
+func (s listThenStore) ListMaintenance(ctx context.Context, since, until time.Time) ([]*store.Maintenance, error) {
+	ms, err := s.DB.ListMaintenance(ctx, since, until)
+	s.then()
+	return ms, err
+}
+
+// TestCancelMaintenanceBegunMeanwhile: a window that begins between the
+// cancel's check and its write is not cancelled.
+func TestCancelMaintenanceBegunMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	base := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	clk := &clock{t: base}
+	h := newHarness(t, openDB(t), clk, "n1")
+	m, err := h.svc.Announce(ctx, []string{"bankid"}, base.Add(time.Second), base.Add(time.Hour), "Upgrade", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Store = listThenStore{DB: h.db, then: func() { clk.Add(2 * time.Second) }}
+	err = h.svc.CancelMaintenance(ctx, m.ID)
+	if !errors.Is(err, status.ErrWindowBegun) || !strings.Contains(err.Error(), "under way") {
+		t.Fatalf("CancelMaintenance of a window begun meanwhile: %v, want ErrWindowBegun saying it is under way", err)
+	}
+	ms, err := h.db.ListMaintenance(ctx, time.Time{}, time.Time{})
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("ListMaintenance: %v, %d windows", err, len(ms))
+	}
+	if !ms[0].CancelledAt.IsZero() {
+		t.Errorf("window begun meanwhile cancelled at %s", ms[0].CancelledAt.Format(time.RFC3339))
+	}
+}
+
+// TestEndMaintenanceEarly: a window under way ends at the moment it is
+// ended; the page no longer shows it, nor its component in maintenance.
+// A window not begun, ended
+// or cancelled is refused with ErrNotUnderWay saying why and what to do.
+func TestEndMaintenanceEarly(t *testing.T) {
+	ctx := context.Background()
+	base := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	start, end := base.Add(time.Hour), base.Add(3*time.Hour)
+	clk := &clock{t: base}
+	h := newHarness(t, openDB(t), clk, "n1")
+	m, err := h.svc.Announce(ctx, []string{"bankid"}, start, end, "Upgrade", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled, err := h.svc.Announce(ctx, []string{"bankid"}, start, end, "Withdrawn", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.CancelMaintenance(ctx, cancelled.ID); err != nil {
+		t.Fatal(err)
+	}
+	refused := func(id, says string) {
+		t.Helper()
+		_, err := h.svc.EndMaintenance(ctx, id)
+		if !errors.Is(err, status.ErrNotUnderWay) || !strings.Contains(err.Error(), id) || !strings.Contains(err.Error(), says) {
+			t.Errorf("EndMaintenance(%s) at %s: %v, want ErrNotUnderWay naming it and saying %q", id, clk.Now().Format(time.RFC3339), err, says)
+		}
+	}
+	refused(m.ID, "begins at 2026-11-02T11:00:00Z; cancel it instead")
+	clk.Add(start.Sub(base))
+	refused(m.ID, "cancel it instead") // it begins at this instant: nothing to end
+	clk.Add(time.Hour)
+	refused(cancelled.ID, "was cancelled at 2026-11-02T10:00:00Z")
+	if _, err := h.svc.EndMaintenance(ctx, "nosuch"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("EndMaintenance of an unknown ID: %v, want ErrNotFound", err)
+	}
+
+	h.round()
+	sum, err := h.svc.Summary(ctx)
+	if err != nil || len(sum.Maintenance) != 1 || sum.Maintenance[0].Status != "in_progress" {
+		t.Fatalf("before the end: %v, %+v, want the window in progress", err, sum)
+	}
+	endedAt := clk.Now()
+	got, err := h.svc.EndMaintenance(ctx, m.ID)
+	if err != nil {
+		t.Fatalf("EndMaintenance under way: %v", err)
+	}
+	if !got.End.Equal(endedAt) || !got.Start.Equal(start) {
+		t.Errorf("ended window runs %s to %s, want %s to %s", got.Start, got.End, start, endedAt)
+	}
+	refused(m.ID, "ended at "+endedAt.Format(time.RFC3339))
+	clk.Add(time.Minute) // past the page's cache
+	sum, err = h.svc.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Maintenance) != 0 {
+		t.Errorf("after the end the page still shows %+v", sum.Maintenance)
+	}
+	for _, c := range sum.Components {
+		if c.ID == "bankid" && c.State == status.InMaintenance {
+			t.Error("bankid is still shown in maintenance after the window ended")
+		}
+	}
+	ms, err := h.db.ListMaintenance(ctx, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ms {
+		if w.ID == m.ID && !w.End.Equal(endedAt) {
+			t.Errorf("stored end %s, want %s", w.End, endedAt)
+		}
+	}
+}
+
+// TestCancelMaintenanceAgain: cancelling a cancelled window again once
+// its times have come is no error and keeps the first cancellation; it
+// is not refused as a window under way or one whose downtime stays
+// excused, since it excused none.
+func TestCancelMaintenanceAgain(t *testing.T) {
+	ctx := context.Background()
+	base := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	clk := &clock{t: base}
+	h := newHarness(t, openDB(t), clk, "n1")
+	m, err := h.svc.Announce(ctx, []string{"bankid"}, base.Add(time.Hour), base.Add(2*time.Hour), "Upgrade", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.CancelMaintenance(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []time.Duration{90 * time.Minute, 2 * time.Hour} {
+		clk.Add(d)
+		if err := h.svc.CancelMaintenance(ctx, m.ID); err != nil {
+			t.Errorf("cancelling the cancelled window again at %s: %v", clk.Now().Format(time.RFC3339), err)
+		}
+	}
+	ms, err := h.db.ListMaintenance(ctx, time.Time{}, time.Time{})
+	if err != nil || len(ms) != 1 || !ms[0].CancelledAt.Equal(base) {
+		t.Errorf("ListMaintenance: %v, %+v, want it cancelled at %s", err, ms, base)
+	}
 }

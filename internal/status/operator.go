@@ -39,6 +39,10 @@ var (
 	// downtime it has already excused. CancelMaintenance returns it
 	// wrapped with the window's ID and times.
 	ErrWindowBegun = errors.New("status: a maintenance window that has begun cannot be cancelled")
+	// ErrNotUnderWay: only a maintenance window under way can be ended
+	// early. EndMaintenance returns it wrapped with the window's ID and
+	// times, and what to do instead.
+	ErrNotUnderWay = errors.New("status: the maintenance window is not under way")
 )
 
 // NotResolvedError is an RCA refused for an incident still open: it
@@ -204,8 +208,9 @@ func (s *Service) Announce(ctx context.Context, components []string, start, end 
 // CancelMaintenance withdraws an announcement of a window that has not
 // begun. A window under way or ended is refused (ErrWindowBegun): reports
 // ignore cancelled windows, so cancelling one would count again, after
-// the fact, downtime it has already excused in published figures. An
-// unknown ID is store.ErrNotFound.
+// the fact, downtime it has already excused in published figures.
+// Cancelling a cancelled window again, begun by now or not, changes
+// nothing and is no error. An unknown ID is store.ErrNotFound.
 func (s *Service) CancelMaintenance(ctx context.Context, id string) error {
 	now := s.now()
 	// Windows not yet ended; only on a refusal is older history read.
@@ -224,14 +229,62 @@ func (s *Service) CancelMaintenance(ctx context.Context, id string) error {
 			return fmt.Errorf("maintenance %q: %w", id, store.ErrNotFound)
 		}
 		m := past[j]
+		if !m.CancelledAt.IsZero() {
+			return nil // cancelled before it began: it excused nothing
+		}
 		return fmt.Errorf("%w: maintenance %s ended at %s, and the downtime it excused from %s stays excused",
 			ErrWindowBegun, id, m.End.UTC().Format(time.RFC3339), m.Start.UTC().Format(time.RFC3339))
 	}
-	if m := ahead[i]; !m.Start.After(now) {
+	if m := ahead[i]; !m.Start.After(now) && m.CancelledAt.IsZero() {
 		return fmt.Errorf("%w: maintenance %s began at %s and is under way; it ends by itself at %s",
 			ErrWindowBegun, id, m.Start.UTC().Format(time.RFC3339), m.End.UTC().Format(time.RFC3339))
 	}
-	return s.Store.CancelMaintenance(ctx, id, now)
+	// The store cancels only a window still ahead of the time it is
+	// given, read again here, so one that begins between the check above
+	// and the write is refused too.
+	err = s.Store.CancelMaintenance(ctx, id, s.now())
+	if errors.Is(err, store.ErrConflict) {
+		m := ahead[i]
+		return fmt.Errorf("%w: maintenance %s began at %s, as it was being cancelled, and is under way; it ends by itself at %s",
+			ErrWindowBegun, id, m.Start.UTC().Format(time.RFC3339), m.End.UTC().Format(time.RFC3339))
+	}
+	return err
+}
+
+// EndMaintenance ends a window under way now, when the work it announced
+// is done before its end: downtime after now is no longer excused, and
+// the page and feed show the new end. A window not yet begun (cancel it
+// instead), ended or cancelled is refused (ErrNotUnderWay); the store
+// decides in the write itself, so a window that ends by itself meanwhile
+// is not lengthened. It returns the window with its new end. An unknown
+// ID is store.ErrNotFound.
+func (s *Service) EndMaintenance(ctx context.Context, id string) (*store.Maintenance, error) {
+	now := s.now()
+	err := s.Store.EndMaintenance(ctx, id, now)
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		return nil, err
+	}
+	// The window, to return it or to say why it was refused.
+	all, lerr := s.Store.ListMaintenance(ctx, time.Time{}, time.Time{})
+	if lerr != nil {
+		return nil, errors.Join(err, lerr)
+	}
+	i := slices.IndexFunc(all, func(m *store.Maintenance) bool { return m.ID == id })
+	if i < 0 {
+		return nil, fmt.Errorf("maintenance %q: %w", id, store.ErrNotFound)
+	}
+	m := all[i]
+	if err == nil {
+		return m, nil
+	}
+	rfc := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	switch {
+	case !m.CancelledAt.IsZero():
+		return nil, fmt.Errorf("%w: maintenance %s was cancelled at %s", ErrNotUnderWay, id, rfc(m.CancelledAt))
+	case !m.Start.Before(now):
+		return nil, fmt.Errorf("%w: maintenance %s has not begun, it begins at %s; cancel it instead", ErrNotUnderWay, id, rfc(m.Start))
+	}
+	return nil, fmt.Errorf("%w: maintenance %s ended at %s", ErrNotUnderWay, id, rfc(m.End))
 }
 
 // known reports whether component is one a maintenance window may name:

@@ -150,8 +150,17 @@ type Maintenances interface {
 	// zero End, is no bound), cancelled ones included, by Start.
 	ListMaintenance(ctx context.Context, since, until time.Time) ([]*Maintenance, error)
 	// CancelMaintenance sets CancelledAt to now, once: cancelling again
-	// keeps the first time. ErrNotFound if unknown.
+	// keeps the first time. Only a window whose Start is after now is
+	// cancelled, decided in the same write, so one that begins meanwhile
+	// is not: a window begun or ended and not cancelled before is
+	// ErrConflict. ErrNotFound if unknown.
 	CancelMaintenance(ctx context.Context, id string, now time.Time) error
+	// EndMaintenance sets End to now for a window under way (Start
+	// before now, End after it, not cancelled), decided in the same
+	// write, so it cannot lengthen a window that has ended meanwhile or
+	// end one not yet begun: any other window is ErrConflict.
+	// ErrNotFound if unknown.
+	EndMaintenance(ctx context.Context, id string, now time.Time) error
 }
 
 // Maintenance is one planned maintenance window.

@@ -401,21 +401,65 @@ func (db *DB) CancelMaintenance(ctx context.Context, id string, now time.Time) e
 	if db.unmatchable(id) {
 		return fmt.Errorf("cancel maintenance %q: %w", id, store.ErrNotFound)
 	}
-	q := db.d.rebind("UPDATE maintenance SET cancelled_at = CASE WHEN cancelled_at = 0 THEN ? ELSE cancelled_at END WHERE id = ?")
-	var n int64
+	// Whether the window has begun is decided by the write itself, so a
+	// window that begins between a caller's check and this write is not
+	// cancelled.
+	q := db.d.rebind("UPDATE maintenance SET cancelled_at = CASE WHEN cancelled_at = 0 THEN ? ELSE cancelled_at END WHERE id = ? AND (cancelled_at <> 0 OR start_at > ?)")
 	err := db.single(ctx, func(ctx context.Context, tx querier) error {
-		res, err := tx.ExecContext(ctx, q, micros(now), id)
+		res, err := tx.ExecContext(ctx, q, micros(now), id, micros(now))
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
-		return err
+		n, err := res.RowsAffected()
+		if err != nil || n > 0 {
+			return err
+		}
+		return db.maintenanceMissed(ctx, tx, id)
 	})
-	if err == nil && n == 0 {
-		err = store.ErrNotFound
-	}
 	if err != nil {
 		return fmt.Errorf("cancel maintenance %s: %w", id, err)
 	}
 	return nil
+}
+
+// EndMaintenance implements store.Maintenances.
+func (db *DB) EndMaintenance(ctx context.Context, id string, now time.Time) error {
+	if now.IsZero() {
+		return fmt.Errorf("end maintenance %s: %w", id, errors.New("zero time"))
+	}
+	if db.unmatchable(id) {
+		return fmt.Errorf("end maintenance %q: %w", id, store.ErrNotFound)
+	}
+	q := db.d.rebind("UPDATE maintenance SET end_at = ? WHERE id = ? AND cancelled_at = 0 AND start_at < ? AND (end_at = 0 OR end_at > ?)")
+	at := micros(now)
+	err := db.single(ctx, func(ctx context.Context, tx querier) error {
+		res, err := tx.ExecContext(ctx, q, at, id, at, at)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n > 0 {
+			return err
+		}
+		return db.maintenanceMissed(ctx, tx, id)
+	})
+	if err != nil {
+		return fmt.Errorf("end maintenance %s: %w", id, err)
+	}
+	return nil
+}
+
+// maintenanceMissed is why a conditional write to maintenance id changed
+// no row: store.ErrNotFound if there is no such window, else
+// store.ErrConflict.
+func (db *DB) maintenanceMissed(ctx context.Context, tx querier, id string) error {
+	var one int
+	err := tx.QueryRowContext(ctx, db.d.rebind("SELECT 1 FROM maintenance WHERE id = ?"), id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return store.ErrConflict
 }

@@ -377,6 +377,40 @@ func testMaintenance(t *testing.T, s store.Store) {
 		want.CancelledAt = at
 		same(t, "cancelled stays listed", []*store.Maintenance{m1, &want}, list(t, h(2), h(3)))
 	})
+
+	t.Run("cancel only ahead", func(t *testing.T) {
+		// The write decides whether the window has begun: one that has,
+		// by the time given, is not cancelled, whatever its caller saw.
+		wantErr(t, "CancelMaintenance at its start", s.CancelMaintenance(ctx, "m1", h(1).In(z.la)), store.ErrConflict)
+		wantErr(t, "CancelMaintenance under way", s.CancelMaintenance(ctx, "m1", h(2)), store.ErrConflict)
+		wantErr(t, "CancelMaintenance ended", s.CancelMaintenance(ctx, "m3", now), store.ErrConflict)
+		wantErr(t, "CancelMaintenance unknown later", s.CancelMaintenance(ctx, "nobody", h(2)), store.ErrNotFound)
+		// One cancelled before it began stays cancelled, at its first time.
+		wantErr(t, "CancelMaintenance of a cancelled one begun", s.CancelMaintenance(ctx, "m4", h(11)), nil)
+		c2 := *m2
+		c2.CancelledAt = now.Add(time.Minute)
+		same(t, "begun windows not cancelled", []*store.Maintenance{m3, m1, &c2, m4}, list(t, time.Time{}, time.Time{}))
+	})
+
+	t.Run("end early", func(t *testing.T) {
+		// Only a window under way at the time given is ended: not one
+		// still ahead, nor one ended, nor one cancelled.
+		wantErr(t, "EndMaintenance unknown", s.EndMaintenance(ctx, "nobody", h(2)), store.ErrNotFound)
+		wantErr(t, "EndMaintenance ahead", s.EndMaintenance(ctx, "m1", h(1).Add(-time.Microsecond)), store.ErrConflict)
+		wantErr(t, "EndMaintenance at its start", s.EndMaintenance(ctx, "m1", h(1)), store.ErrConflict)
+		wantErr(t, "EndMaintenance at its end", s.EndMaintenance(ctx, "m1", h(3)), store.ErrConflict)
+		wantErr(t, "EndMaintenance ended", s.EndMaintenance(ctx, "m3", now), store.ErrConflict)
+		wantErr(t, "EndMaintenance cancelled", s.EndMaintenance(ctx, "m2", h(3)), store.ErrConflict)
+		at := h(2).Add(90 * time.Second).In(z.tokyo)
+		wantErr(t, "EndMaintenance under way", s.EndMaintenance(ctx, "m1", at), nil)
+		wantErr(t, "EndMaintenance again later", s.EndMaintenance(ctx, "m1", at.Add(time.Minute)), store.ErrConflict)
+		e1 := *m1
+		e1.End = at
+		c2 := *m2
+		c2.CancelledAt = now.Add(time.Minute)
+		same(t, "ended early", []*store.Maintenance{m3, &e1, &c2, m4}, list(t, time.Time{}, time.Time{}))
+		same(t, "not listed after its new end", []*store.Maintenance{&c2}, list(t, at, h(3)))
+	})
 }
 
 func testWebhooks(t *testing.T, s store.Store) {

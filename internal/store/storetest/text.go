@@ -40,6 +40,7 @@ func testNotText(t *testing.T, s store.Store) {
 			{"UpdateIncident", s.UpdateIncident(ctx, &store.Incident{ID: k, Version: 1})},
 			{"AddIncidentUpdate", s.AddIncidentUpdate(ctx, &store.IncidentUpdate{IncidentID: k, Time: now, Kind: store.UpdateOperator, Message: "m", Author: "a"})},
 			{"CancelMaintenance", s.CancelMaintenance(ctx, k, now)},
+			{"EndMaintenance", s.EndMaintenance(ctx, k, now)},
 		}
 		for _, c := range checks {
 			if !errors.Is(c.err, store.ErrNotFound) {
