@@ -107,7 +107,8 @@ func TestCodeExchangeOutcomeUnknown(t *testing.T) {
 	code := h.code(h.browser(), verifier)
 	status, _, body := h.postForm(PathToken, codeForm(code, verifier), taxID)
 	desc, _ := body["error_description"].(string)
-	if status != 500 || body["error"] != "server_error" || !strings.Contains(desc, "may or may not") {
+	if status != 500 || body["error"] != "server_error" || !strings.Contains(desc, "may or may not") ||
+		!strings.Contains(desc, "completes it if it was not") {
 		t.Fatalf("exchange with its outcome unknown: %d %v", status, body)
 	}
 	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "outcome unknown") {

@@ -179,7 +179,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		// which fails closed; the client starts a new login.
 		p.Log.ErrorContext(ctx, "token outcome unknown: the code or refresh token may or may not have been spent, and its tokens stored",
 			"grant_type", gt, "client", c.ID, "err", err, "req", httpx.RequestID(ctx))
-		err = oauth2.NewError(oauth2.CodeServerError, "the request may or may not have been carried out; presenting the same code or refresh token again revokes what it issued")
+		err = oauth2.NewError(oauth2.CodeServerError, "the request may or may not have been carried out; presenting the same code or refresh token again completes it if it was not, and revokes what it issued if it was")
 	}
 	if err != nil {
 		var f *grantFailure
