@@ -86,6 +86,7 @@ type registeredFlow struct {
 var (
 	_ store.AuthRequests = (*registeredFlow)(nil)
 	_ store.AuthCodes    = (*registeredFlow)(nil)
+	_ store.Grants       = (*registeredFlow)(nil)
 )
 
 // UseAuthRequest implements store.AuthRequests.
@@ -128,6 +129,20 @@ func (f *registeredFlow) RedeemAuthCode(ctx context.Context, hash []byte, now ti
 	}
 	if err := f.registered(ctx, c.ClientID, c.CreatedAt); err != nil {
 		return nil, fmt.Errorf("redeem auth code: %w", err)
+	}
+	return c, err
+}
+
+// CreateGrantTokensForCode implements store.Grants. A code already used
+// (ErrUsed) is checked as in RedeemAuthCode: one of a client gone or
+// newer is not found.
+func (f *registeredFlow) CreateGrantTokensForCode(ctx context.Context, codeHash []byte, now time.Time, g *store.Grant, e *store.AuditEvent, tokens ...*store.Token) (*store.AuthCode, error) {
+	c, err := f.Store.CreateGrantTokensForCode(ctx, codeHash, now, g, e, tokens...)
+	if c == nil || err == nil {
+		return c, err
+	}
+	if err := f.registered(ctx, c.ClientID, c.CreatedAt); err != nil {
+		return nil, fmt.Errorf("create grant with tokens for code: %w", err)
 	}
 	return c, err
 }

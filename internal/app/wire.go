@@ -68,10 +68,11 @@ func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *
 	var (
 		requests store.AuthRequests = st
 		codes    store.AuthCodes    = st
+		grants   store.Grants       = st
 	)
 	if f, ok := st.(*flowmem.Store); ok {
 		flow := &registeredFlow{Store: f, clients: a.clients}
-		requests, codes = flow, flow
+		requests, codes, grants = flow, flow, flow
 	}
 	var nonces *oauth2.DPoPNonces
 	if *cfg.OIDC.DPoPNonces {
@@ -83,7 +84,7 @@ func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *
 	}
 	p := &oidc.Provider{
 		Issuer:  cfg.Issuer,
-		Clients: a.clients, AuthRequests: requests, AuthCodes: codes, Grants: st, Tokens: st, Persons: st,
+		Clients: a.clients, AuthRequests: requests, AuthCodes: codes, Grants: grants, Tokens: st, Persons: st,
 		Sessions: sessions, SessionClients: st, LogoutOutbox: st,
 		Signer: a.Signer, KeySet: keySet,
 		ClientAuth: &oauth2.ClientAuthenticator{

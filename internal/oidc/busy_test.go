@@ -20,7 +20,7 @@ func withFlowMem(opt flowmem.Options, mem **flowmem.Mem) func(*harness) {
 		opt.Now = h.clock.Now
 		*mem = flowmem.New(opt)
 		st := flowmem.Over(h.db, *mem)
-		h.p.AuthRequests, h.p.AuthCodes, h.p.ClientAuth.Replay = st, st, st
+		h.p.AuthRequests, h.p.AuthCodes, h.p.Grants, h.p.ClientAuth.Replay = st, st, st, st
 	}
 }
 

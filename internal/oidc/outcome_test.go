@@ -3,6 +3,7 @@ package oidc
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -24,11 +25,59 @@ type lostCommit struct {
 	*sqlstore.DB
 }
 
-func (l lostCommit) CreateGrantTokens(ctx context.Context, g *store.Grant, e *store.AuditEvent, tokens ...*store.Token) error {
-	if err := l.DB.CreateGrantTokens(ctx, g, e, tokens...); err != nil {
-		return err
+func (l lostCommit) CreateGrantTokensForCode(ctx context.Context, codeHash []byte, now time.Time, g *store.Grant, e *store.AuditEvent, tokens ...*store.Token) (*store.AuthCode, error) {
+	if _, err := l.DB.CreateGrantTokensForCode(ctx, codeHash, now, g, e, tokens...); err != nil {
+		return nil, err
 	}
-	return fmt.Errorf("commit: %w: connection reset", store.ErrOutcomeUnknown)
+	return nil, fmt.Errorf("commit: %w: connection reset", store.ErrOutcomeUnknown)
+}
+
+// refusedOnce is the real store whose first grant write is refused and
+// rolled back, as a write the database could not carry out (disk full,
+// a serialization failure) is: nothing of it is stored.
+type refusedOnce struct {
+	*sqlstore.DB
+	refused *bool
+}
+
+func (r refusedOnce) CreateGrantTokens(ctx context.Context, g *store.Grant, e *store.AuditEvent, tokens ...*store.Token) error {
+	if !*r.refused {
+		*r.refused = true
+		return errors.New("commit: database or disk is full")
+	}
+	return r.DB.CreateGrantTokens(ctx, g, e, tokens...)
+}
+
+func (r refusedOnce) CreateGrantTokensForCode(ctx context.Context, codeHash []byte, now time.Time, g *store.Grant, e *store.AuditEvent, tokens ...*store.Token) (*store.AuthCode, error) {
+	if !*r.refused {
+		*r.refused = true
+		return nil, errors.New("commit: database or disk is full")
+	}
+	return r.DB.CreateGrantTokensForCode(ctx, codeHash, now, g, e, tokens...)
+}
+
+// TestCodeExchangeRefusedWriteKeepsCode: a code exchange whose grant
+// write was refused leaves the code unspent, so the client's retry
+// gets the tokens rather than being taken for a use twice that ends
+// the person's login.
+func TestCodeExchangeRefusedWriteKeepsCode(t *testing.T) {
+	refused := false
+	h := newHarness(t, func(h *harness) { h.p.Grants = refusedOnce{h.db, &refused} })
+	verifier := oauth2.GenerateVerifier()
+	code := h.code(h.browser(), verifier)
+	status, _, body := h.postForm(PathToken, codeForm(code, verifier), taxID)
+	if status != 500 || body["error"] != "server_error" {
+		t.Fatalf("exchange with its write refused: %d %v", status, body)
+	}
+	status, _, body = h.postForm(PathToken, codeForm(code, verifier), taxID)
+	if status != 200 || body["access_token"] == nil {
+		t.Fatalf("retry with the same code: %d %v", status, body)
+	}
+	for _, e := range h.auditEvents("token") {
+		if e.Reason == "code_replay" {
+			t.Fatalf("the retry was taken for a replay: %+v", e)
+		}
+	}
 }
 
 // syncBuffer is a log sink safe for the handler's goroutines.
@@ -58,7 +107,8 @@ func TestCodeExchangeOutcomeUnknown(t *testing.T) {
 	code := h.code(h.browser(), verifier)
 	status, _, body := h.postForm(PathToken, codeForm(code, verifier), taxID)
 	desc, _ := body["error_description"].(string)
-	if status != 500 || body["error"] != "server_error" || !strings.Contains(desc, "may or may not") {
+	if status != 500 || body["error"] != "server_error" || !strings.Contains(desc, "may or may not") ||
+		!strings.Contains(desc, "completes it if it was not") {
 		t.Fatalf("exchange with its outcome unknown: %d %v", status, body)
 	}
 	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "outcome unknown") {

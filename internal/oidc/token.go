@@ -179,7 +179,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		// which fails closed; the client starts a new login.
 		p.Log.ErrorContext(ctx, "token outcome unknown: the code or refresh token may or may not have been spent, and its tokens stored",
 			"grant_type", gt, "client", c.ID, "err", err, "req", httpx.RequestID(ctx))
-		err = oauth2.NewError(oauth2.CodeServerError, "the request may or may not have been carried out; presenting the same code or refresh token again revokes what it issued")
+		err = oauth2.NewError(oauth2.CodeServerError, "the request may or may not have been carried out; presenting the same code or refresh token again completes it if it was not, and revokes what it issued if it was")
 	}
 	if err != nil {
 		var f *grantFailure
@@ -234,38 +234,49 @@ func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, 
 	if ac.UsedAt.IsZero() && now.After(ac.ExpiresAt) {
 		return nil, failure(oauth2.InvalidGrant("code has expired"), "code_expired", ac.GrantID, ac.PersonID)
 	}
-	ac, err = p.AuthCodes.RedeemAuthCode(ctx, hash(code), now)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, oauth2.InvalidGrant("code is unknown")
-	case errors.Is(err, store.ErrConflict) && ac != nil:
-		// RFC 6749 §4.1.2, RFC 9700 §4.5: a code used twice is stolen or
-		// replayed; revoke everything issued from it.
-		p.revokeCodeGrant(ctx, ac)
-		return nil, failure(oauth2.InvalidGrant("code was already used"), "code_replay", ac.GrantID, ac.PersonID)
-	case err != nil:
-		return nil, fmt.Errorf("redeem code: %w", err)
+	if !ac.UsedAt.IsZero() {
+		return nil, p.codeReplay(ctx, ac)
 	}
 	g := &store.Grant{
 		ID: ac.GrantID, ClientID: c.ID, PersonID: ac.PersonID, SessionID: ac.SessionID, Scope: ac.Scope,
 		Provider: ac.Provider, Level: ac.Level, AMR: ac.AMR, AuthTime: ac.AuthTime, Degraded: ac.Degraded, CreatedAt: now,
 	}
 	// Refresh tokens live RefreshTokenLifetime from the code exchange;
-	// rotation does not extend it. The grant is stored together with its
-	// tokens and the event recording their issue, in one write
-	// (issueTokens): no tokens without their event.
+	// rotation does not extend it. The code is spent, and the grant
+	// stored together with its tokens and the event recording their
+	// issue, in one write (issueTokens): a code is not used up unless
+	// its tokens are stored, so a failed write leaves it for the
+	// client's retry, and no tokens without their event.
 	ev := p.auditWith(ctx, tokenEvent(c, g, grantAuthorizationCode))
-	save := func(at, rt *store.Token) error { return p.Grants.CreateGrantTokens(ctx, g, ev, at, rt) }
-	resp, err := p.issueTokens(ctx, c, g, g.Scope, ac.Nonce, now.Add(p.RefreshTokenLifetime), proof, save)
-	if errors.Is(err, store.ErrConflict) {
-		// A concurrent replay of this code got there first and left the
-		// grant revoked (revokeCodeGrant); no token was stored.
-		return nil, failure(oauth2.InvalidGrant("code was already used"), "code_replay", ac.GrantID, ac.PersonID)
+	var used *store.AuthCode
+	save := func(at, rt *store.Token) error {
+		var err error
+		used, err = p.Grants.CreateGrantTokensForCode(ctx, hash(code), now, g, ev, at, rt)
+		return err
 	}
-	if err != nil {
+	resp, err := p.issueTokens(ctx, c, g, g.Scope, ac.Nonce, now.Add(p.RefreshTokenLifetime), proof, save)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, oauth2.InvalidGrant("code is unknown")
+	case errors.Is(err, store.ErrUsed) && used != nil, errors.Is(err, store.ErrConflict):
+		// RFC 6749 §4.1.2, RFC 9700 §4.5: a code used twice is stolen or
+		// replayed; revoke everything issued from it. A taken grant ID is
+		// this code's grant, stored by an earlier redemption.
+		if used == nil {
+			used = ac
+		}
+		return nil, p.codeReplay(ctx, used)
+	case err != nil:
 		return nil, err
 	}
 	return resp, nil
+}
+
+// codeReplay revokes everything issued from the used code ac (RFC 6749
+// §4.1.2, RFC 9700 §4.5) and returns the token endpoint's refusal.
+func (p *Provider) codeReplay(ctx context.Context, ac *store.AuthCode) error {
+	p.revokeCodeGrant(ctx, ac)
+	return failure(oauth2.InvalidGrant("code was already used"), "code_replay", ac.GrantID, ac.PersonID)
 }
 
 // codePresenter checks that the token request for code ac comes from

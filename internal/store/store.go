@@ -13,6 +13,9 @@ var (
 	// ErrConflict means the write clashed with an existing record (a
 	// duplicate key) or a compare-and-swap precondition did not hold.
 	ErrConflict = errors.New("store: conflict")
+	// ErrUsed: the one-time thing presented (an authorization code) was
+	// used already.
+	ErrUsed = errors.New("store: already used")
 	// ErrFull means a bounded store (flow state in memory) refused a
 	// write because it holds all it may: the caller tells the person the
 	// service is busy and to try again shortly.
@@ -312,6 +315,18 @@ type Grants interface {
 	// same write, as AuditLog.AppendAudit appends it: the tokens are
 	// stored if and only if the event recording their issue is.
 	CreateGrantTokens(ctx context.Context, g *Grant, e *AuditEvent, tokens ...*Token) error
+	// CreateGrantTokensForCode redeems the authorization code with
+	// codeHash: it marks the code used at now and stores g, the tokens
+	// and e as CreateGrantTokens does, in one atomic write, so a code is
+	// spent if and only if the grant issued from it is stored. If the
+	// code was already used it returns the code with ErrUsed, and stores
+	// nothing, so the caller can revoke what the first redemption
+	// issued; ErrNotFound if the code is unknown; ErrConflict, and the
+	// code left unspent, if g's ID or a token's hash is taken. Expiry is
+	// the caller's check. Of concurrent calls for one code exactly one
+	// gets a nil error. Where the codes are not kept in the database
+	// (flowmem) the two are done in order, the code spent first.
+	CreateGrantTokensForCode(ctx context.Context, codeHash []byte, now time.Time, g *Grant, e *AuditEvent, tokens ...*Token) (*AuthCode, error)
 	GetGrant(ctx context.Context, id string) (*Grant, error)
 	// RevokeGrant sets RevokedAt (idempotent); ErrNotFound if unknown.
 	RevokeGrant(ctx context.Context, id string, now time.Time) error

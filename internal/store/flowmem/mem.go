@@ -526,6 +526,17 @@ func (m *Mem) RedeemAuthCode(_ context.Context, hash []byte, now time.Time) (*st
 	return cloneCode(c), nil
 }
 
+// unspend undoes RedeemAuthCode of the code with hash at now, if the
+// code is still there and used at now: a redemption whose grant could
+// not be stored leaves the code for the client's retry.
+func (m *Mem) unspend(hash []byte, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.codes[string(hash)]; ok && c.UsedAt.Equal(stored(now)) {
+		c.UsedAt = time.Time{}
+	}
+}
+
 // DeleteClient deletes the authorization requests of client id and its
 // codes not yet redeemed, and returns how many it deleted: a client's
 // removal ends its logins in flight (store.Clients.DeleteClient).

@@ -3,6 +3,7 @@ package flowmem
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/varde-eid/varde/internal/store"
@@ -102,6 +103,30 @@ func (s *Store) GetAuthCode(ctx context.Context, hash []byte) (*store.AuthCode, 
 // RedeemAuthCode implements store.AuthCodes.
 func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time) (*store.AuthCode, error) {
 	return s.mem.RedeemAuthCode(ctx, hash, now)
+}
+
+// CreateGrantTokensForCode implements store.Grants in two steps, as the
+// code is in memory and the grant in the durable store: the code is
+// spent in memory, then the grant, its tokens and e are stored. If that
+// write fails, whether it was refused or its outcome is unknown, the
+// code is unspent again, so the client may retry: a grant that was
+// stored after all keeps the code's grant ID, and the retry finds it
+// taken (ErrConflict). Spending in memory is no durable write, so no
+// crash of the node can leave the code spent without its grant: it
+// loses the code with the rest of its memory.
+func (s *Store) CreateGrantTokensForCode(ctx context.Context, codeHash []byte, now time.Time, g *store.Grant, e *store.AuditEvent, tokens ...*store.Token) (*store.AuthCode, error) {
+	c, err := s.mem.RedeemAuthCode(ctx, codeHash, now)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return c, fmt.Errorf("create grant with tokens for code: %w", store.ErrUsed)
+	case err != nil:
+		return nil, fmt.Errorf("create grant with tokens for code: %w", err)
+	}
+	if err := s.durable.CreateGrantTokens(ctx, g, e, tokens...); err != nil {
+		s.mem.unspend(codeHash, now)
+		return nil, fmt.Errorf("create grant with tokens for code: %w", err)
+	}
+	return c, nil
 }
 
 // Remember implements store.ReplayCache.

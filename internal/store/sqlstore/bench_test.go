@@ -222,17 +222,19 @@ func benchLogin(b *testing.B, db *DB) {
 			},
 			func() error { return db.CreateAuthCodeForRequest(ctx, benchAuthCode(benchHash("code", i), now), id) },
 			func() error { return db.Remember(ctx, "jti-tok-"+id, now.Add(time.Minute), now) },
-			func() error { _, err := db.RedeemAuthCode(ctx, benchHash("code", i), now); return err },
+			func() error { _, err := db.GetAuthCode(ctx, benchHash("code", i)); return err },
 			func() error { _, err := db.GetPerson(ctx, "p1"); return err },
 			func() error {
-				// The grant, its tokens and the token event, in one write.
-				return db.CreateGrantTokens(ctx, &store.Grant{ID: "g-" + id, ClientID: "bank", PersonID: "p1",
+				// The code spent, the grant, its tokens and the token
+				// event, in one write.
+				_, err := db.CreateGrantTokensForCode(ctx, benchHash("code", i), now, &store.Grant{ID: "g-" + id, ClientID: "bank", PersonID: "p1",
 					SessionID: "s-" + id, Scope: []string{"openid"}, Level: "substantial", AuthTime: now, CreatedAt: now},
 					&store.AuditEvent{Time: now, Type: "token", PersonID: "p1", ClientID: "bank", Result: store.ResultSuccess},
 					&store.Token{Hash: benchHash("at", i), Kind: store.TokenAccess, GrantID: "g-" + id, ClientID: "bank",
 						Scope: []string{"openid"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
 					&store.Token{Hash: benchHash("rt", i), Kind: store.TokenRefresh, GrantID: "g-" + id, ClientID: "bank",
 						Scope: []string{"openid"}, CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)})
+				return err
 			},
 		}
 		for _, step := range steps {

@@ -58,10 +58,13 @@
 // data_version, checked at every write transaction and every second when
 // idle), the writer drops all of these copies and the audit head.
 //
-// Four operations exist to save a commit each and are atomic (a
+// Five operations exist to save a commit each and are atomic (a
 // savepoint): CreateSession with events stores a session with the audit
 // events recording how it began, CreateGrantTokens stores a grant with
-// its tokens (and the audit event recording their issue), RotateToken
+// its tokens (and the audit event recording their issue),
+// CreateGrantTokensForCode does so and spends the code the grant is
+// issued from, with RedeemAuthCode's conditional UPDATE, so a code is
+// spent only if its grant is stored, RotateToken
 // uses up a refresh token and stores its successors (and their event),
 // and CreateAuthCodeForRequest deletes an authorization request and
 // stores its code, only if the delete found the request, so a request
@@ -70,8 +73,8 @@
 // Most operations are one statement: RedeemAuthCode, UseRecoveryCode,
 // TakeChallenge and the use in RotateToken are a conditional UPDATE or
 // DELETE with RETURNING, so two concurrent callers cannot both win. Operations
-// that mark something used (RedeemAuthCode, RotateToken, UseRecoveryCode,
-// RevokeGrant) reject a zero now, since a zero time is how "unused" is
+// that mark something used (RedeemAuthCode, CreateGrantTokensForCode,
+// RotateToken, UseRecoveryCode, RevokeGrant) reject a zero now, since a zero time is how "unused" is
 // stored. Constraint violations become store.ErrConflict (unique and
 // primary keys) or store.ErrNotFound (a missing referenced person), by
 // SQLite's extended result code.

@@ -167,6 +167,42 @@ func (db *DB) CreateGrantTokens(ctx context.Context, g *store.Grant, e *store.Au
 	return nil
 }
 
+// CreateGrantTokensForCode implements store.Grants: the conditional
+// UPDATE ... RETURNING of RedeemAuthCode and the inserts of
+// CreateGrantTokens run in one savepoint, so a failed insert leaves the
+// code unspent.
+func (db *DB) CreateGrantTokensForCode(ctx context.Context, codeHash []byte, now time.Time, g *store.Grant, e *store.AuditEvent, tokens ...*store.Token) (*store.AuthCode, error) {
+	if now.IsZero() {
+		return nil, errors.New("create grant with tokens for code: zero time")
+	}
+	var c *store.AuthCode
+	err := db.update(ctx, func(ctx context.Context, tx querier) error {
+		var err error
+		c, err = scanAuthCode(tx.StmtContext(ctx, db.st.redeemAuthCode).QueryRowContext(ctx, micros(now), codeHash))
+		if errors.Is(err, sql.ErrNoRows) {
+			c, err = scanAuthCode(tx.StmtContext(ctx, db.st.getAuthCodeW).QueryRowContext(ctx, codeHash))
+			if err != nil {
+				return fmt.Errorf("code: %w", notFound(err))
+			}
+			return fmt.Errorf("code: %w", store.ErrUsed)
+		}
+		if err != nil {
+			return fmt.Errorf("code: %w", err)
+		}
+		if _, err := tx.StmtContext(ctx, db.st.insertGrant).ExecContext(ctx, grantArgs(g)...); err != nil {
+			return fmt.Errorf("grant %s: %w", g.ID, db.d.classify(err))
+		}
+		return db.insertIssued(ctx, tx, e, tokens)
+	})
+	if err != nil {
+		if !errors.Is(err, store.ErrUsed) {
+			c = nil
+		}
+		return c, fmt.Errorf("create grant with tokens for code: %w", err)
+	}
+	return c, nil
+}
+
 // insertIssued stores tokens in tx and appends e, the event recording
 // their issue, if it is not nil.
 func (db *DB) insertIssued(ctx context.Context, tx querier, e *store.AuditEvent, tokens []*store.Token) error {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -329,6 +330,122 @@ func testGrants(t *testing.T, s store.Store) {
 		}
 		if err := store.VerifyAuditChain(nil, events); err != nil {
 			t.Errorf("VerifyAuditChain: %v", err)
+		}
+	})
+	t.Run("create with tokens for a code", func(t *testing.T) {
+		c := fullAuthCode(t, "code-grant")
+		wantErr(t, "CreateAuthCode", s.CreateAuthCode(ctx, c), nil)
+		g := fullGrant(t, c.GrantID)
+		at, rt := fullToken(t, "cg-at", store.TokenAccess), fullToken(t, "cg-rt", store.TokenRefresh)
+		at.GrantID, rt.GrantID = g.ID, g.ID
+		ev := &store.AuditEvent{Time: base(t), Type: "token", ClientID: "bank", Result: store.ResultSuccess,
+			Details: map[string]string{"grant": g.ID}}
+		used := now.Add(10 * time.Second).In(loadZones(t).oslo)
+		got, err := s.CreateGrantTokensForCode(ctx, c.Hash, used, g, ev, at, rt)
+		wantErr(t, "CreateGrantTokensForCode", err, nil)
+		want := *c
+		want.UsedAt = used
+		same(t, "code returned", &want, got)
+		got, err = s.GetAuthCode(ctx, c.Hash)
+		wantErr(t, "GetAuthCode", err, nil)
+		same(t, "code after its grant", &want, got)
+		gotG, err := s.GetGrant(ctx, g.ID)
+		wantErr(t, "GetGrant", err, nil)
+		same(t, "grant created for a code", g, gotG)
+		for _, tok := range []*store.Token{at, rt} {
+			got, err := s.GetToken(ctx, tok.Hash)
+			wantErr(t, "GetToken", err, nil)
+			same(t, "token created for a code", tok, got)
+		}
+		if ev.Seq == 0 {
+			t.Error("the event was not appended")
+		}
+
+		// A used code changes nothing and is returned for revocation.
+		again := fullGrant(t, "g-code-grant-again")
+		at2 := fullToken(t, "cg-at-2", store.TokenAccess)
+		got, err = s.CreateGrantTokensForCode(ctx, c.Hash, used.Add(time.Second), again, nil, at2)
+		wantErr(t, "CreateGrantTokensForCode with a used code", err, store.ErrUsed)
+		if errors.Is(err, store.ErrConflict) {
+			t.Errorf("a used code is not a taken hash: %v", err)
+		}
+		same(t, "code returned on reuse", &want, got)
+		_, err = s.GetGrant(ctx, again.ID)
+		wantErr(t, "GetGrant after a used code", err, store.ErrNotFound)
+		_, err = s.GetToken(ctx, at2.Hash)
+		wantErr(t, "GetToken after a used code", err, store.ErrNotFound)
+
+		got, err = s.CreateGrantTokensForCode(ctx, hash("never"), used, fullGrant(t, "g-never"), nil)
+		wantErr(t, "CreateGrantTokensForCode with an unknown code", err, store.ErrNotFound)
+		if got != nil {
+			t.Error("an unknown code returned a code")
+		}
+		_, err = s.GetGrant(ctx, "g-never")
+		wantErr(t, "GetGrant after an unknown code", err, store.ErrNotFound)
+	})
+
+	t.Run("create with tokens for a code is atomic", func(t *testing.T) {
+		wantErr(t, "CreateToken", s.CreateToken(ctx, fullToken(t, "cg-taken", store.TokenRefresh)), nil)
+		wantErr(t, "CreateGrant", s.CreateGrant(ctx, fullGrant(t, "g-cg-taken")), nil)
+		tests := []struct {
+			name   string
+			g      *store.Grant
+			tokens []*store.Token
+		}{
+			{"token hash taken", fullGrant(t, "g-cg-1"), []*store.Token{
+				fullToken(t, "cg-b1", store.TokenAccess), fullToken(t, "cg-taken", store.TokenRefresh)}},
+			{"grant ID taken", fullGrant(t, "g-cg-taken"), []*store.Token{fullToken(t, "cg-c1", store.TokenAccess)}},
+		}
+		for i, tt := range tests {
+			c := fullAuthCode(t, id("code-cg-atomic", i))
+			wantErr(t, "CreateAuthCode", s.CreateAuthCode(ctx, c), nil)
+			got, err := s.CreateGrantTokensForCode(ctx, c.Hash, now, tt.g, nil, tt.tokens...)
+			wantErr(t, "CreateGrantTokensForCode "+tt.name, err, store.ErrConflict)
+			if errors.Is(err, store.ErrUsed) || got != nil {
+				t.Errorf("%s: a taken hash reads as a used code: %v", tt.name, err)
+			}
+			got, err = s.GetAuthCode(ctx, c.Hash)
+			wantErr(t, "GetAuthCode after "+tt.name, err, nil)
+			if !got.UsedAt.IsZero() {
+				t.Errorf("%s: code spent, UsedAt %v", tt.name, got.UsedAt)
+			}
+			_, err = s.GetToken(ctx, tt.tokens[0].Hash)
+			wantErr(t, "GetToken after "+tt.name, err, store.ErrNotFound)
+			// The code is left for a retry.
+			g := fullGrant(t, id("g-cg-retry", i))
+			_, err = s.CreateGrantTokensForCode(ctx, c.Hash, now, g, nil, fullToken(t, id("cg-retry", i), store.TokenAccess))
+			wantErr(t, "CreateGrantTokensForCode retry after "+tt.name, err, nil)
+		}
+		_, err := s.GetGrant(ctx, "g-cg-1")
+		wantErr(t, "GetGrant after a taken token hash", err, store.ErrNotFound)
+	})
+
+	t.Run("concurrent create with tokens for a code", func(t *testing.T) {
+		c := fullAuthCode(t, "code-cg-race")
+		wantErr(t, "CreateAuthCode", s.CreateAuthCode(ctx, c), nil)
+		codes := make([]*store.AuthCode, contenders)
+		errs := race(contenders, func(i int) error {
+			var err error
+			codes[i], err = s.CreateGrantTokensForCode(ctx, c.Hash, now.Add(time.Duration(i+1)*time.Millisecond),
+				fullGrant(t, c.GrantID), nil, fullToken(t, id("cg-race", i), store.TokenAccess))
+			return err
+		})
+		w := oneWinner(t, errs, store.ErrUsed)
+		if w < 0 {
+			return
+		}
+		for i := range contenders {
+			_, err := s.GetToken(ctx, hash(id("cg-race", i)))
+			if i == w {
+				wantErr(t, "GetToken of the winner", err, nil)
+			} else {
+				wantErr(t, "GetToken of a loser", err, store.ErrNotFound)
+			}
+			if codes[i] == nil {
+				t.Errorf("goroutine %d got no code", i)
+				continue
+			}
+			same(t, "UsedAt", codes[w].UsedAt, codes[i].UsedAt)
 		}
 	})
 }
