@@ -395,45 +395,34 @@ func (db *DB) ListMaintenance(ctx context.Context, since, until time.Time) ([]*s
 // CancelMaintenance implements store.Maintenances. A zero now is refused:
 // it is how "not cancelled" is stored.
 func (db *DB) CancelMaintenance(ctx context.Context, id string, now time.Time) error {
-	if now.IsZero() {
-		return fmt.Errorf("cancel maintenance %s: %w", id, errors.New("zero time"))
-	}
-	if db.unmatchable(id) {
-		return fmt.Errorf("cancel maintenance %q: %w", id, store.ErrNotFound)
-	}
 	// Whether the window has begun is decided by the write itself, so a
 	// window that begins between a caller's check and this write is not
 	// cancelled.
-	q := db.d.rebind("UPDATE maintenance SET cancelled_at = CASE WHEN cancelled_at = 0 THEN ? ELSE cancelled_at END WHERE id = ? AND (cancelled_at <> 0 OR start_at > ?)")
-	err := db.single(ctx, func(ctx context.Context, tx querier) error {
-		res, err := tx.ExecContext(ctx, q, micros(now), id, micros(now))
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil || n > 0 {
-			return err
-		}
-		return db.maintenanceMissed(ctx, tx, id)
-	})
-	if err != nil {
-		return fmt.Errorf("cancel maintenance %s: %w", id, err)
-	}
-	return nil
+	return db.changeMaintenance(ctx, "cancel", id, now,
+		"UPDATE maintenance SET cancelled_at = CASE WHEN cancelled_at = 0 THEN ? ELSE cancelled_at END WHERE id = ? AND (cancelled_at <> 0 OR start_at > ?)",
+		micros(now), id, micros(now))
 }
 
 // EndMaintenance implements store.Maintenances.
 func (db *DB) EndMaintenance(ctx context.Context, id string, now time.Time) error {
+	at := micros(now)
+	return db.changeMaintenance(ctx, "end", id, now,
+		"UPDATE maintenance SET end_at = ? WHERE id = ? AND cancelled_at = 0 AND start_at < ? AND (end_at = 0 OR end_at > ?)",
+		at, id, at, at)
+}
+
+// changeMaintenance runs q, a write to window id on the condition it
+// states, at now: when it changes no row, maintenanceMissed says why.
+func (db *DB) changeMaintenance(ctx context.Context, what, id string, now time.Time, q string, args ...any) error {
 	if now.IsZero() {
-		return fmt.Errorf("end maintenance %s: %w", id, errors.New("zero time"))
+		return fmt.Errorf("%s maintenance %s: %w", what, id, errors.New("zero time"))
 	}
 	if db.unmatchable(id) {
-		return fmt.Errorf("end maintenance %q: %w", id, store.ErrNotFound)
+		return fmt.Errorf("%s maintenance %q: %w", what, id, store.ErrNotFound)
 	}
-	q := db.d.rebind("UPDATE maintenance SET end_at = ? WHERE id = ? AND cancelled_at = 0 AND start_at < ? AND (end_at = 0 OR end_at > ?)")
-	at := micros(now)
+	q = db.d.rebind(q)
 	err := db.single(ctx, func(ctx context.Context, tx querier) error {
-		res, err := tx.ExecContext(ctx, q, at, id, at, at)
+		res, err := tx.ExecContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}
@@ -444,7 +433,7 @@ func (db *DB) EndMaintenance(ctx context.Context, id string, now time.Time) erro
 		return db.maintenanceMissed(ctx, tx, id)
 	})
 	if err != nil {
-		return fmt.Errorf("end maintenance %s: %w", id, err)
+		return fmt.Errorf("%s maintenance %s: %w", what, id, err)
 	}
 	return nil
 }
