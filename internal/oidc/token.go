@@ -173,10 +173,12 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	if errors.Is(err, store.ErrOutcomeUnknown) {
 		// The code or refresh token may have been spent and tokens stored
-		// that the client never got. It is not redeemed again here: the
-		// client's next try with the same code or refresh token is a use
-		// twice (RFC 6749 §4.1.2, RFC 9700 §4.14.2) and revokes the grant,
-		// which fails closed; the client starts a new login.
+		// that the client never got. It is not redeemed again here. The
+		// client's next try with the same code or refresh token completes
+		// the request if the write did not happen (a code is spent only in
+		// the write that stores its tokens), and if it did is a use twice
+		// (RFC 6749 §4.1.2, RFC 9700 §4.14.2) that revokes the grant,
+		// which fails closed: the client starts a new login.
 		p.Log.ErrorContext(ctx, "token outcome unknown: the code or refresh token may or may not have been spent, and its tokens stored",
 			"grant_type", gt, "client", c.ID, "err", err, "req", httpx.RequestID(ctx))
 		err = oauth2.NewError(oauth2.CodeServerError, "the request may or may not have been carried out; presenting the same code or refresh token again completes it if it was not, and revokes what it issued if it was")
