@@ -328,11 +328,12 @@ func (w *writer) run(batch []*writeReq) {
 			}
 			return
 		}
-		// A COMMIT that failed otherwise than by the server's refusal
-		// (a clash) may have been carried out before the connection
-		// dropped: the error says the outcome is unknown, so that no
-		// caller reads it as "nothing was written".
-		if !w.transient(err) && !errors.Is(err, sql.ErrTxDone) {
+		// A COMMIT sent to a server that failed otherwise than by the
+		// server's refusal (a clash) may have been carried out before the
+		// connection dropped: the error says the outcome is unknown, so
+		// that no caller reads it as "nothing was written". SQLite's
+		// COMMIT runs in this process, and one that failed rolled back.
+		if w.d.shared && !errors.Is(err, sql.ErrTxDone) {
 			err = fmt.Errorf("%w: %w", store.ErrOutcomeUnknown, err)
 		}
 		for _, r := range batch {
