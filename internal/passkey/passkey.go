@@ -33,6 +33,12 @@ var (
 	// tells it apart ("expired"). One swept from the store after its
 	// expiry is unknown, and so ErrReplay.
 	ErrCeremonyExpired = fmt.Errorf("passkey: ceremony expired: %w", ErrReplay)
+	// ErrOtherSession: the ceremony was begun with another binding (for
+	// an added passkey, another login session), so whoever finishes or
+	// cancels it is not who began it. It wraps ErrReplay, so it is
+	// refused as any ceremony that cannot be finished; Reason tells it
+	// apart ("wrong_session"). The ceremony is used up all the same.
+	ErrOtherSession = fmt.Errorf("passkey: ceremony begun by another session: %w", ErrReplay)
 	// ErrWrongOrigin: the response was made for another origin or RP ID
 	// (the phishing case), or inside a cross-origin frame.
 	ErrWrongOrigin = errors.New("passkey: wrong origin or relying party")
@@ -83,8 +89,8 @@ func (e *CredentialError) Error() string { return e.Err.Error() }
 func (e *CredentialError) Unwrap() error { return e.Err }
 
 // Reason returns a short machine-readable reason for err, for audit
-// events and JSON error codes: "expired", "replay", "wrong_origin",
-// "cloned_authenticator", "unknown_credential", "not_verified",
+// events and JSON error codes: "expired", "wrong_session", "replay",
+// "wrong_origin", "cloned_authenticator", "unknown_credential", "not_verified",
 // "bad_input", "backup_eligibility_changed", "concurrent_use", "invalid",
 // "credential_exists", "passkey_limit", or "internal" for anything
 // else.
@@ -102,6 +108,7 @@ var reasons = []struct {
 	reason string
 }{
 	{ErrCeremonyExpired, "expired"},
+	{ErrOtherSession, "wrong_session"},
 	{ErrReplay, "replay"},
 	{ErrWrongOrigin, "wrong_origin"},
 	{ErrCloned, "cloned_authenticator"},

@@ -474,8 +474,19 @@ func TestRegistrationBindingAndExclude(t *testing.T) {
 	}
 	d2 := newDevice(p, virtualwebauthn.AuthenticatorOptions{})
 	body := e.attest(t, e.rp, d2, opts)
-	if _, err := e.svc.FinishRegistration(ctx, id, "session-b", body, nil); !errors.Is(err, passkey.ErrReplay) {
-		t.Fatalf("other binding: %v, want ErrReplay", err)
+	if _, err := e.svc.FinishRegistration(ctx, id, "session-b", body, nil); !errors.Is(err, passkey.ErrOtherSession) || !errors.Is(err, passkey.ErrReplay) || passkey.Reason(err) != "wrong_session" {
+		t.Fatalf("other binding: %v (%s), want ErrOtherSession (wrong_session)", err, passkey.Reason(err))
+	}
+	// Used up all the same: the right session cannot finish it after.
+	if _, err := e.svc.FinishRegistration(ctx, id, "session-a", body, nil); !errors.Is(err, passkey.ErrReplay) || passkey.Reason(err) != "replay" {
+		t.Fatalf("after another binding: %v (%s), want ErrReplay (replay)", err, passkey.Reason(err))
+	}
+	id, _, err = e.svc.BeginRegistration(ctx, passkey.RegistrationRequest{Person: p, Binding: "session-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.CancelRegistration(ctx, id, "session-b"); !errors.Is(err, passkey.ErrOtherSession) {
+		t.Fatalf("cancel with another binding: %v, want ErrOtherSession", err)
 	}
 
 	id, opts, err = e.svc.BeginRegistration(ctx, passkey.RegistrationRequest{Person: p, Binding: "session-a"})

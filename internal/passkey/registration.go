@@ -106,14 +106,15 @@ func (s *Service) BeginRegistration(ctx context.Context, req RegistrationRequest
 // CancelRegistration ends ceremony ceremonyID, begun with the same
 // binding, that the person called off in the browser (WebAuthn's
 // NotAllowedError: cancelled or timed out), so that it cannot be
-// finished later. ErrReplay if there is no such ceremony left.
+// finished later. ErrReplay if there is no such ceremony left,
+// ErrOtherSession if it was begun with another binding.
 func (s *Service) CancelRegistration(ctx context.Context, ceremonyID, binding string) error {
 	c, err := s.take(ctx, ceremonyID, kindRegister)
 	if err != nil {
 		return err
 	}
 	if c.Binding != binding {
-		return ErrReplay
+		return ErrOtherSession
 	}
 	return nil
 }
@@ -135,7 +136,10 @@ func (s *Service) FinishRegistration(ctx context.Context, ceremonyID, binding st
 	if err != nil {
 		return nil, err
 	}
-	if c.Binding != binding || c.Person == nil {
+	if c.Binding != binding {
+		return nil, ErrOtherSession
+	}
+	if c.Person == nil {
 		return nil, ErrReplay
 	}
 	parsed, err := ParseAttestation(body)

@@ -485,6 +485,11 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 			p.log().ErrorContext(ctx, "finish add passkey", "err", err)
 		}
 		p.auditChange(ctx, s, "passkey_added", reason, person.ID, nil)
+		if reason == "wrong_session" {
+			// Audited as someone else's attempt, answered as any ceremony
+			// that cannot be finished.
+			reason = "replay"
+		}
 		p.ceremonyError(w, r, statusFor(err), reason, "add")
 		return
 	}

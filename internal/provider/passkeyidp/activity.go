@@ -115,7 +115,9 @@ var linkRefusedByRule = map[string]bool{
 // registered already, "credential_exists"; a response the browser
 // garbled, "bad_input"), or a failure of this server's own ("internal",
 // "taken"). They stay in the audit trail with their reasons, but shown
-// as refused they would read as someone else at the account.
+// as refused they would read as someone else at the account. A ceremony
+// finished by another session than the one that began it
+// ("wrong_session") is someone else, and is shown.
 var notRefused = map[string]bool{
 	"cancelled": true, "expired": true, "replay": true, "passkey_limit": true, "credential_exists": true, "bad_input": true,
 	"internal": true, "taken": true,

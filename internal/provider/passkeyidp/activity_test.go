@@ -546,3 +546,36 @@ func TestReleasedClaimsAreNamedInThePageLanguage(t *testing.T) {
 		}
 	}
 }
+
+// TestPasskeyAddFinishedByAnotherSessionIsShownAsRefused: a ceremony to
+// add a passkey finished by another session than the one that began it,
+// even the same person's, is refused as any ceremony that cannot be
+// finished, audited as wrong_session and shown as a refused change.
+func TestPasskeyAddFinishedByAnotherSessionIsShownAsRefused(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.History = h.db
+	d := newDevice(false)
+	b := h.browser("en")
+	b.enrol(d, "", "fnr")
+	other := h.browser("en")
+	if r, m := other.login(d, h.rp, "att-other"); r.status != http.StatusOK {
+		t.Fatalf("login in another browser: %d %v", r.status, m)
+	}
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("add begin: %d %v", r.status, begun)
+	}
+	id, body := h.create(t, newDevice(false), begun)
+	otherCSRF := attr(t, other.get("/account").body, "data-csrf")
+	if r, m := other.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, otherCSRF); r.status != http.StatusBadRequest || m["error"] != "replay" {
+		t.Fatalf("finish in another session: %d %v, want 400 replay", r.status, m)
+	}
+	if !hasEvent(h.auditEvents(t), "passkey_added", store.ResultFailure, "wrong_session") {
+		t.Fatalf("the finish by another session is not audited as wrong_session: %v", h.auditEvents(t))
+	}
+	rows := activityRows(t, b.get("/account").body)
+	if len(rows) == 0 || rows[0][1] != "Adding a passkey was refused" {
+		t.Fatalf("activity %q, want the add finished by another session shown as refused first", rows)
+	}
+}

@@ -119,7 +119,10 @@
 // may; from login/begin and enrol/begin) and internal (500). Ceremony
 // failures are 400 and are recorded as audit events of type
 // "authentication" (or "enrolment", "passkey_added") with Result
-// failure and the code as Reason. A login with a passkey whose
+// failure and the code as Reason; an add finished by another session
+// than the one that began it is answered replay but recorded as
+// "wrong_session", which the person's activity shows as a refused
+// change. A login with a passkey whose
 // signature verified but which cannot be trusted (cloned_authenticator,
 // backup_eligibility_changed: a copy of it may be in other hands) is
 // recorded as its person's, with the passkey in Details["credential"],
