@@ -74,7 +74,7 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 			v.What = t("account.activity.profile", how)
 		case e.Type == "passkey_added", e.Type == "passkey_removed", e.Type == "recovery_codes_regenerated":
 			// A change refused (a login too old or too weak for it, the
-			// last way in, a passkey that did not verify) is shown too:
+			// last way in, a passkey whose response did not verify) is shown too:
 			// one the person did not try is someone else at their
 			// account.
 			if e.Result != store.ResultSuccess {
@@ -113,14 +113,17 @@ var linkRefusedByRule = map[string]bool{
 // cannot be told from one used already), the person's own attempt failing (the
 // most passkeys allowed held already, "passkey_limit"; that passkey
 // registered already, "credential_exists"; a response the browser
-// garbled, "bad_input"), or a failure of this server's own ("internal",
+// garbled, "bad_input"; an authenticator that did not verify the person,
+// as a security key without a PIN does, "not_verified"), or a failure
+// of this server's own ("internal",
 // "taken"). They stay in the audit trail with their reasons, but shown
 // as refused they would read as someone else at the account. A ceremony
 // finished by another session than the one that began it
 // ("wrong_session") is someone else, and is shown.
 var notRefused = map[string]bool{
 	"cancelled": true, "expired": true, "replay": true, "passkey_limit": true, "credential_exists": true, "bad_input": true,
-	"internal": true, "taken": true,
+	"not_verified": true,
+	"internal":     true, "taken": true,
 }
 
 // serviceName is the relying party's name, or "" for none (an account

@@ -486,7 +486,8 @@ func TestCancelledPasskeyAddIsNotShownAsRefused(t *testing.T) {
 
 // TestOwnFailedPasskeyAddIsNotShownAsRefused: an add that failed on the
 // person's own attempt (the passkey limit reached, a passkey already
-// registered, a response the browser garbled) is audited with its reason
+// registered, a response the browser garbled, an authenticator that did
+// not verify the person) is audited with its reason
 // but not shown as a refused change, which reads as someone else at the
 // account; one refused for a login too old is.
 func TestOwnFailedPasskeyAddIsNotShownAsRefused(t *testing.T) {
@@ -495,7 +496,7 @@ func TestOwnFailedPasskeyAddIsNotShownAsRefused(t *testing.T) {
 	h.p.History = h.db
 	b := h.browser("en")
 	e := b.enrol(newDevice(false), "", "fnr")
-	for i, reason := range []string{"reauth", "passkey_limit", "credential_exists", "bad_input"} {
+	for i, reason := range []string{"reauth", "passkey_limit", "credential_exists", "bad_input", "not_verified"} {
 		ev := &store.AuditEvent{Type: "passkey_added", PersonID: e.person, Result: store.ResultFailure, Reason: reason,
 			Time: h.now.Add(time.Duration(i+1) * time.Minute)}
 		if err := h.db.AppendAudit(ctx, ev); err != nil {
