@@ -119,7 +119,9 @@
 // started it, an identifier held by another person is refused (persons
 // are never joined), and every outcome is an audit event of type "link"
 // (Details "stage": "start" for a link refused before any provider was
-// asked). A failed one's Reason is session_level, reauth, below_proofing,
+// asked; Details "session", once the session that started the link is
+// back, the first 12 characters of its ID, as a login's event has them).
+// A failed one's Reason is session_level, reauth, below_proofing,
 // unknown_provider (the form named no provider that can be linked; the
 // event then names none), provider_down, attempt_expired,
 // session_changed, insufficient_level, identifier_taken, no_identifier,

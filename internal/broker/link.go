@@ -428,6 +428,9 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		b.linkFailed(ctx, ev, "session_changed")
 		return refusedURL("session"), nil
 	}
+	// The session that links, named as a login's event names it, so that
+	// only its account page announces the link.
+	ev.Details["session"] = s.ID[:min(12, len(s.ID))]
 	if lvl, err := assurance.Parse(s.Level); err != nil || lvl < LinkLevel {
 		b.linkFailed(ctx, ev, "session_level")
 		return refusedURL("level"), nil

@@ -121,6 +121,13 @@ func TestLinkAddsTheIdentifier(t *testing.T) {
 		ev.Details["session_level"] != "high" || ev.Details["scheme"] != "no:dnr" || ev.Details["provider"] != "weak" {
 		t.Errorf("audit = %+v", ev)
 	}
+	// The event names the session that linked, as a login's does, so
+	// that only its account page announces the link.
+	s, err := f.b.Sessions.Current(b.req(http.MethodGet, "/account", nil))
+	must(t, err)
+	if ev.Details["session"] != s.ID[:12] {
+		t.Errorf("link event names session %q, want %q", ev.Details["session"], s.ID[:12])
+	}
 	for k, v := range ev.Details {
 		if strings.Contains(v, dnr.Value) {
 			t.Errorf("audit detail %s holds the identifier", k)

@@ -168,10 +168,11 @@ func (p *Provider) putNotice(ctx context.Context, s *store.Session, n noticeTick
 }
 
 // linkNotice is the notice for ?done= after the broker linked another
-// way to log in, said only when the person's newest link in the audit
-// trail, from the last noticeLifetime, is the one done names: a link
-// made by anyone else cannot make the page say an eID was linked or that
-// the person was logged out everywhere else. Whether other sessions were
+// way to log in, said only when the newest link in the audit trail made
+// in this session (the event's Details["session"]), from the last
+// noticeLifetime, is the one done names: a link made by anyone else,
+// even in another session of the same person, cannot make the page say
+// an eID was linked or that the person was logged out everywhere else. Whether other sessions were
 // ended comes from the link's event too, never from the query.
 func (p *Provider) linkNotice(r *http.Request, done string) string {
 	if accountNotices[done] == "" || p.History == nil {
@@ -186,8 +187,9 @@ func (p *Provider) linkNotice(r *http.Request, done string) string {
 		p.log().ErrorContext(r.Context(), "account notice", "err", err)
 		return ""
 	}
+	ref := s.ID[:min(12, len(s.ID))]
 	for _, e := range evs {
-		if e.Type != "link" || e.Result != store.ResultSuccess {
+		if e.Type != "link" || e.Result != store.ResultSuccess || ref == "" || e.Details["session"] != ref {
 			continue
 		}
 		if e.Time.Before(p.now().Add(-noticeLifetime)) {

@@ -3,6 +3,8 @@ package passkeyidp_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/passkey"
 	"github.com/varde-eid/varde/internal/provider/passkeyidp"
+	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -281,7 +284,7 @@ func TestRaisedLinkIsShownToThePerson(t *testing.T) {
 		{Type: "link", PersonID: e.person, Provider: "bankid", Level: "high", Result: store.ResultSuccess,
 			Details: map[string]string{"already": "true"}},
 		{Type: "link", PersonID: e.person, Provider: "bankid", Level: "high", Result: store.ResultSuccess,
-			Details: map[string]string{"already": "true", "raised_from": "substantial", "sessions_ended": "1"}},
+			Details: map[string]string{"already": "true", "raised_from": "substantial", "sessions_ended": "1", "session": b.sessionRef(t)}},
 	} {
 		ev.Time = h.now.Add(time.Minute)
 		if err := h.db.AppendAudit(ctx, ev); err != nil {
@@ -433,7 +436,7 @@ func TestCraftedLinkNoticeShowsNoNotice(t *testing.T) {
 		}
 	}
 	ev := &store.AuditEvent{Type: "link", PersonID: e.person, Provider: "bankid", Level: "high", Result: store.ResultSuccess,
-		Time: h.now, Details: map[string]string{"sessions_ended": "0"}}
+		Time: h.now, Details: map[string]string{"sessions_ended": "0", "session": b.sessionRef(t)}}
 	if err := h.db.AppendAudit(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
@@ -578,5 +581,51 @@ func TestPasskeyAddFinishedByAnotherSessionIsShownAsRefused(t *testing.T) {
 	rows := activityRows(t, b.get("/account").body)
 	if len(rows) == 0 || rows[0][1] != "Adding a passkey was refused" {
 		t.Fatalf("activity %q, want the add finished by another session shown as refused first", rows)
+	}
+}
+
+// sessionRef is how a link's event names b's session: the first 12
+// characters of its store ID, the hash of its cookie.
+func (b *browser) sessionRef(t *testing.T) string {
+	t.Helper()
+	u, err := url.Parse(b.h.origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == session.CookieName {
+			sum := sha256.Sum256([]byte(c.Value))
+			return base64.RawURLEncoding.EncodeToString(sum[:])[:12]
+		}
+	}
+	t.Fatal("no session cookie")
+	return ""
+}
+
+// TestLinkNoticeOnlyInTheSessionThatLinked: after a link, the notice
+// that says so is shown only in the session that linked; another
+// session of the same person, opening the same ?done= link a moment
+// later, sees none.
+func TestLinkNoticeOnlyInTheSessionThatLinked(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	h.p.History = h.db
+	d := newDevice(false)
+	b := h.browser("en")
+	e := b.enrol(d, "", "fnr")
+	other := h.browser("en")
+	if r, m := other.login(d, h.rp, "att-other"); r.status != http.StatusOK {
+		t.Fatalf("login in another browser: %d %v", r.status, m)
+	}
+	ev := &store.AuditEvent{Type: "link", PersonID: e.person, Provider: "bankid", Level: "high", Result: store.ResultSuccess,
+		Time: h.now, Details: map[string]string{"sessions_ended": "1", "session": b.sessionRef(t)}}
+	if err := h.db.AppendAudit(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if r := other.get("/account?done=linked"); r.status != http.StatusOK || strings.Contains(r.body, `role="status"`) {
+		t.Errorf("another session of the person sees the link's notice: %d\n%s", r.status, r.body)
+	}
+	if r := b.get("/account?done=linked"); !strings.Contains(r.body, "You were logged out everywhere else, on other") {
+		t.Errorf("the session that linked does not see the notice:\n%s", r.body)
 	}
 }

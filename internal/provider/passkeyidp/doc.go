@@ -89,8 +89,9 @@
 //	            person out everywhere else (as after a removal); a link
 //	            made by anyone else shows no notice. After a link the
 //	            broker sends ?done=linked|alreadylinked|raised; the page
-//	            says so only when the person's newest link in the audit
-//	            trail, from the last two minutes, did that, and says the
+//	            says so only when the newest link in the audit trail
+//	            made in this session (not another of the same person),
+//	            from the last two minutes, did that, and says the
 //	            person was logged out everywhere else only when that
 //	            link's event says so (never from the query)
 //	POST /account/passkeys/cancel?ceremony=C   header X-CSRF-Token
