@@ -41,8 +41,9 @@ var failing = map[string]bool{"serious": true, "critical": true}
 // TestPagesWCAG opens every page a person meets — the login page of a
 // real pending request, the passkey login, enrolment and recovery pages,
 // error pages, the recovery codes shown after enrolment, the account page
-// with a logged-in session and with the notice after a passkey is added
-// through it, new recovery codes, the logout confirmation
+// with a logged-in session, with the notice after a passkey is added
+// through it and with the error notice of a removal it refuses, new
+// recovery codes, the logout confirmation
 // and the logged-out page — in every language, and runs axe-core's WCAG
 // 2.2 A/AA rules on each. Any serious or critical violation fails, with
 // the rule, its help text and the elements it found. Each page is also
@@ -146,6 +147,23 @@ func TestPagesWCAG(t *testing.T) {
 			b.do(t, "add a passkey", chromedp.Click(ceremony("add")))
 			b.until(t, `location.pathname === "/account" && document.querySelector(".notice[role=status]") !== null`)
 			t.Run("account with a notice", func(t *testing.T) { b.audit(t, lang, ".notice[role=status]") })
+
+			// A removal the page refuses (a passkey that is no longer
+			// there, removed a moment ago in another tab): the account
+			// page shows an error notice, which takes the focus.
+			if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(() => {
+				const f = document.querySelector('form[action="/account/passkeys/remove"]');
+				f.querySelector('input[name=credential]').value = "Z29uZQ";
+				f.submit();
+				return true;
+			})()`)); err != nil {
+				t.Fatalf("remove a passkey no longer there: %v", err)
+			}
+			b.until(t, `location.pathname === "/account/passkeys/remove" && document.querySelector(".notice[role=alert]") !== null`)
+			t.Run("account with an error", func(t *testing.T) {
+				b.audit(t, lang, ".notice[role=alert]")
+				b.errorTitle(t, lang, true)
+			})
 
 			b.do(t, "new codes", chromedp.Click(`form[action="/account/recovery-codes"] button`))
 			b.until(t, `location.pathname !== "/account" && document.querySelector("code.codes") !== null`)
