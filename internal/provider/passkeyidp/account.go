@@ -518,6 +518,10 @@ func (p *Provider) addCancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch err := p.WebAuthn.CancelRegistration(ctx, r.URL.Query().Get("ceremony"), s.ID); {
+	case errors.Is(err, passkey.ErrOtherSession):
+		// Begun by another session: ended all the same, and audited as
+		// a finish from another session is.
+		p.auditChange(ctx, s, "passkey_added", passkey.Reason(err), person.ID, nil)
 	case errors.Is(err, passkey.ErrReplay):
 		// Finished, cancelled or expired already: nothing to end.
 	case err != nil:

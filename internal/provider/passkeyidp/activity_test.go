@@ -582,6 +582,24 @@ func TestPasskeyAddFinishedByAnotherSessionIsShownAsRefused(t *testing.T) {
 	if len(rows) == 0 || rows[0][1] != "Adding a passkey was refused" {
 		t.Fatalf("activity %q, want the add finished by another session shown as refused first", rows)
 	}
+
+	// Cancelled by another session: ended, and audited so too.
+	r, begun = b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("add begin: %d %v", r.status, begun)
+	}
+	id, body = h.create(t, newDevice(false), begun)
+	before := len(h.auditEvents(t))
+	if r, m := other.json("/account/passkeys/cancel?ceremony="+url.QueryEscape(id), map[string]string{}, otherCSRF); r.status != http.StatusOK {
+		t.Fatalf("cancel in another session: %d %v", r.status, m)
+	}
+	evs := h.auditEvents(t)
+	if len(evs) != before+1 || !hasEvent(evs[before:], "passkey_added", store.ResultFailure, "wrong_session") {
+		t.Fatalf("the cancel by another session is not audited as wrong_session: %v", evs[before:])
+	}
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status != http.StatusBadRequest || m["error"] != "replay" {
+		t.Fatalf("finish after another session cancelled: %d %v, want 400 replay", r.status, m)
+	}
 }
 
 // sessionRef is how a link's event names b's session: the first 12

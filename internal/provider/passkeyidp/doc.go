@@ -98,7 +98,9 @@
 //	  request:  {}, sent by the page when the browser called the
 //	            ceremony off (NotAllowedError: cancelled or timed out)
 //	  response: 200 {}; the ceremony ends and is audited as "cancelled",
-//	            which the person's activity does not call refused
+//	            which the person's activity does not call refused; one
+//	            begun by another session ends too, audited as
+//	            "wrong_session", which it does
 //
 // Every failure is a JSON object {"error": CODE, "message": TEXT} where
 // TEXT is plain language in the page language, speaking of what was
