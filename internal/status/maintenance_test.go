@@ -409,3 +409,53 @@ func TestCancelMaintenanceAgain(t *testing.T) {
 		t.Errorf("ListMaintenance: %v, %+v, want it cancelled at %s", err, ms, base)
 	}
 }
+
+// TestMaintenanceShowsAtOnce: a window announced, cancelled or ended
+// through the node's service shows on its page at once, not when the
+// page kept from before runs out (Config.CacheFor).
+func TestMaintenanceShowsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	base := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	clk := &clock{t: base}
+	h := newHarness(t, openDB(t), clk, "n1")
+	h.svc.Config.CacheFor = time.Hour
+	h.round()
+	shown := func(step string) []status.Maintenance {
+		t.Helper()
+		sum, err := h.svc.Summary(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		return sum.Maintenance
+	}
+	if ms := shown("before"); len(ms) != 0 {
+		t.Fatalf("page before any announcement shows %+v", ms)
+	}
+	ahead, err := h.svc.Announce(ctx, []string{"bankid"}, base.Add(time.Hour), base.Add(2*time.Hour), "Upgrade", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms := shown("announced"); len(ms) != 1 || ms[0].ID != ahead.ID {
+		t.Errorf("page right after the announcement shows %+v, want %s", ms, ahead.ID)
+	}
+	if err := h.svc.CancelMaintenance(ctx, ahead.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ms := shown("cancelled"); len(ms) != 0 {
+		t.Errorf("page right after the cancellation shows %+v, want nothing", ms)
+	}
+	now, err := h.svc.Announce(ctx, []string{"bankid"}, base, base.Add(2*time.Hour), "Certificate rollover", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute)
+	if ms := shown("under way"); len(ms) != 1 || ms[0].Status != "in_progress" {
+		t.Errorf("page with the window under way shows %+v, want it in progress", ms)
+	}
+	if _, err := h.svc.EndMaintenance(ctx, now.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ms := shown("ended"); len(ms) != 0 {
+		t.Errorf("page right after the window was ended shows %+v, want nothing", ms)
+	}
+}

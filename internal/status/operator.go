@@ -202,6 +202,7 @@ func (s *Service) Announce(ctx context.Context, components []string, start, end 
 	if err := s.Store.CreateMaintenance(ctx, m); err != nil {
 		return nil, err
 	}
+	s.maintenanceChanged()
 	return m, nil
 }
 
@@ -243,6 +244,9 @@ func (s *Service) CancelMaintenance(ctx context.Context, id string) error {
 	// given, read again here, so one that begins between the check above
 	// and the write is refused too.
 	err = s.Store.CancelMaintenance(ctx, id, s.now())
+	if err == nil {
+		s.maintenanceChanged()
+	}
 	if errors.Is(err, store.ErrConflict) {
 		m := ahead[i]
 		return fmt.Errorf("%w: maintenance %s began at %s, as it was being cancelled, and is under way; it ends by itself at %s",
@@ -263,6 +267,9 @@ func (s *Service) EndMaintenance(ctx context.Context, id string) (*store.Mainten
 	err := s.Store.EndMaintenance(ctx, id, now)
 	if err != nil && !errors.Is(err, store.ErrConflict) {
 		return nil, err
+	}
+	if err == nil {
+		s.maintenanceChanged()
 	}
 	// The window, to return it or to say why it was refused.
 	all, lerr := s.Store.ListMaintenance(ctx, time.Time{}, time.Time{})
@@ -285,6 +292,14 @@ func (s *Service) EndMaintenance(ctx context.Context, id string) (*store.Mainten
 		return nil, fmt.Errorf("%w: maintenance %s has not begun, it begins at %s; cancel it instead", ErrNotUnderWay, id, rfc(m.Start))
 	}
 	return nil, fmt.Errorf("%w: maintenance %s ended at %s", ErrNotUnderWay, id, rfc(m.End))
+}
+
+// maintenanceChanged drops the page and the reports this node keeps, so
+// that a window announced, cancelled or ended through this node's
+// service shows on it at once.
+func (s *Service) maintenanceChanged() {
+	s.summary.forget()
+	s.reports.forget()
 }
 
 // known reports whether component is one a maintenance window may name:
