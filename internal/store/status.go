@@ -149,6 +149,9 @@ type Maintenances interface {
 	// [since, until) (Start < until and End > since; a zero bound, or a
 	// zero End, is no bound), cancelled ones included, by Start.
 	ListMaintenance(ctx context.Context, since, until time.Time) ([]*Maintenance, error)
+	// GetMaintenance returns the window with this ID, cancelled or not;
+	// ErrNotFound if unknown.
+	GetMaintenance(ctx context.Context, id string) (*Maintenance, error)
 	// CancelMaintenance sets CancelledAt to now, once: cancelling again
 	// keeps the first time. Only a window whose Start is after now is
 	// cancelled, decided in the same write, so one that begins meanwhile

@@ -392,6 +392,22 @@ func (db *DB) ListMaintenance(ctx context.Context, since, until time.Time) ([]*s
 	return out, nil
 }
 
+// GetMaintenance implements store.Maintenances.
+func (db *DB) GetMaintenance(ctx context.Context, id string) (*store.Maintenance, error) {
+	if db.unmatchable(id) {
+		return nil, fmt.Errorf("get maintenance %q: %w", id, store.ErrNotFound)
+	}
+	row := db.r.QueryRowContext(ctx, db.d.rebind("SELECT "+maintenanceCols+" FROM maintenance WHERE id = ?"), id)
+	m, err := scanMaintenance(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("get maintenance %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get maintenance %s: %w", id, err)
+	}
+	return m, nil
+}
+
 // CancelMaintenance implements store.Maintenances. A zero now is refused:
 // it is how "not cancelled" is stored.
 func (db *DB) CancelMaintenance(ctx context.Context, id string, now time.Time) error {
