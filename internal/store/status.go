@@ -158,7 +158,8 @@ type Maintenances interface {
 	// is not: a window begun or ended and not cancelled before is
 	// ErrConflict. ErrNotFound if unknown.
 	CancelMaintenance(ctx context.Context, id string, now time.Time) error
-	// EndMaintenance sets End to now for a window under way (Start
+	// EndMaintenance sets End to now, keeping the end it replaces as
+	// AnnouncedEnd, for a window under way (Start
 	// before now, End after it, not cancelled), decided in the same
 	// write, so it cannot lengthen a window that has ended meanwhile or
 	// end one not yet begun: any other window is ErrConflict.
@@ -176,6 +177,9 @@ type Maintenance struct {
 	CreatedAt  time.Time
 	// CancelledAt is set when the announcement was withdrawn.
 	CancelledAt time.Time
+	// AnnouncedEnd is the end the window was announced with, set when it
+	// was ended early (EndMaintenance); End is then when it ended.
+	AnnouncedEnd time.Time
 }
 
 // Webhooks is the outbox of signed notifications to relying parties:

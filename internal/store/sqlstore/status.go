@@ -27,7 +27,7 @@ const (
 	incidentMutableCols = "components, severity, recovered_at, resolved_at, people_affected, failed_attempts, " +
 		"rerouted, counted_at, rca, rca_published_at"
 	incidentUpdateCols = "incident_id, seq, time, kind, state, reason, message, author"
-	maintenanceCols    = "id, components, start_at, end_at, title, message, created_at, cancelled_at"
+	maintenanceCols    = "id, components, start_at, end_at, title, message, created_at, cancelled_at, announced_end_at"
 
 	// idsPerQuery caps the IDs bound in one IN (...) list, well below
 	// SQLite's limit on bound parameters.
@@ -337,11 +337,12 @@ func scanMaintenance(s scanner) (*store.Maintenance, error) {
 		m                              store.Maintenance
 		components                     string
 		start, end, created, cancelled int64
+		announced                      int64
 	)
-	if err := s.Scan(&m.ID, &components, &start, &end, &m.Title, &m.Message, &created, &cancelled); err != nil {
+	if err := s.Scan(&m.ID, &components, &start, &end, &m.Title, &m.Message, &created, &cancelled, &announced); err != nil {
 		return nil, err
 	}
-	m.Start, m.End = fromMicros(start), fromMicros(end)
+	m.Start, m.End, m.AnnouncedEnd = fromMicros(start), fromMicros(end), fromMicros(announced)
 	m.CreatedAt, m.CancelledAt = fromMicros(created), fromMicros(cancelled)
 	if err := decodeStringsInto("components", components, &m.Components); err != nil {
 		return nil, err
@@ -354,7 +355,7 @@ func (db *DB) CreateMaintenance(ctx context.Context, m *store.Maintenance) error
 	q := db.d.rebind(insertSQL("maintenance", maintenanceCols))
 	err := db.single(ctx, func(ctx context.Context, tx querier) error {
 		_, err := tx.ExecContext(ctx, q, m.ID, encodeStrings(m.Components), micros(m.Start), micros(m.End),
-			m.Title, m.Message, micros(m.CreatedAt), micros(m.CancelledAt))
+			m.Title, m.Message, micros(m.CreatedAt), micros(m.CancelledAt), micros(m.AnnouncedEnd))
 		return db.d.classify(err)
 	})
 	if err != nil {
@@ -423,7 +424,7 @@ func (db *DB) CancelMaintenance(ctx context.Context, id string, now time.Time) e
 func (db *DB) EndMaintenance(ctx context.Context, id string, now time.Time) error {
 	at := micros(now)
 	return db.changeMaintenance(ctx, "end", id, now,
-		"UPDATE maintenance SET end_at = ? WHERE id = ? AND cancelled_at = 0 AND start_at < ? AND (end_at = 0 OR end_at > ?)",
+		"UPDATE maintenance SET announced_end_at = CASE WHEN announced_end_at = 0 THEN end_at ELSE announced_end_at END, end_at = ? WHERE id = ? AND cancelled_at = 0 AND start_at < ? AND (end_at = 0 OR end_at > ?)",
 		at, id, at, at)
 }
 

@@ -417,7 +417,7 @@ func testMaintenance(t *testing.T, s store.Store) {
 		wantErr(t, "EndMaintenance under way", s.EndMaintenance(ctx, "m1", at), nil)
 		wantErr(t, "EndMaintenance again later", s.EndMaintenance(ctx, "m1", at.Add(time.Minute)), store.ErrConflict)
 		e1 := *m1
-		e1.End = at
+		e1.End, e1.AnnouncedEnd = at, m1.End
 		c2 := *m2
 		c2.CancelledAt = now.Add(time.Minute)
 		same(t, "ended early", []*store.Maintenance{m3, &e1, &c2, m4}, list(t, time.Time{}, time.Time{}))
