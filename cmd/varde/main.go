@@ -106,7 +106,7 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 	case "keys":
 		return keysCmd(ctx, args[1:], stdout, stderr)
 	case "nodes":
-		return nodesCmd(ctx, args[1:], stdout, stderr)
+		return nodesCmd(ctx, args[1:], stdout, stderr, time.Now)
 	case "resilience":
 		return resilience(ctx, args[1:], stdout, stderr)
 	case "version":

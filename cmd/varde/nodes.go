@@ -23,7 +23,8 @@ const nodesUsage = `usage: varde nodes <list|forget> --config FILE [flags]
            still running is refused
 `
 
-func nodesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// nodesCmd runs nodes's commands, reading the time from now.
+func nodesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, now func() time.Time) error {
 	fs, path, err := adminFlags("nodes", nodesUsage, args, stderr)
 	if err != nil {
 		return err
@@ -43,7 +44,7 @@ func nodesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if args[0] == "forget" && node == "" {
 		return usageErrorf("nodes forget: --node is required")
 	}
-	_, svc, st, err := openStatusReader(ctx, *path, time.Now)
+	_, svc, st, err := openStatusReader(ctx, *path, now)
 	if err != nil {
 		return err
 	}
@@ -51,7 +52,7 @@ func nodesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if args[0] == "list" {
 		return listNodes(ctx, svc, stdout)
 	}
-	return forgetNode(ctx, svc, node, reason, stdout)
+	return forgetNode(ctx, svc, node, reason, stdout, now)
 }
 
 func listNodes(ctx context.Context, svc *status.Service, w io.Writer) error {
@@ -83,8 +84,8 @@ func nodeState(n status.Node) string {
 	return "running"
 }
 
-func forgetNode(ctx context.Context, svc *status.Service, node, reason string, w io.Writer) error {
-	now := time.Now()
+func forgetNode(ctx context.Context, svc *status.Service, node, reason string, w io.Writer, clock func() time.Time) error {
+	now := clock()
 	details := map[string]string{"node": node, "via": "cli"}
 	if reason != "" {
 		details["reason"] = reason

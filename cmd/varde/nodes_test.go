@@ -97,3 +97,52 @@ func TestNodesStopAndForget(t *testing.T) {
 		t.Errorf("node_forgotten events %+v, want one for ghost with its reason", evs)
 	}
 }
+
+// TestNodesAtTime: nodes list and nodes forget read the time from the
+// clock they are given: a node silent for ten minutes at that time is
+// listed as silent, and is forgotten at that time, in the output and in
+// the audit log.
+func TestNodesAtTime(t *testing.T) {
+	ctx := context.Background()
+	cfgPath := adminConfig(t)
+	at := time.Date(2031, 3, 1, 12, 0, 0, 0, time.UTC)
+	cmd := func(args ...string) (string, error) {
+		t.Helper()
+		var out, errb strings.Builder
+		err := nodesCmd(ctx, append(args, "--config", cfgPath), &out, &errb, func() time.Time { return at })
+		return out.String(), err
+	}
+	c, err := config.Load(cfgPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := app.OpenStore(ctx, c.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := at.Add(-10 * time.Minute)
+	err = st.RecordProbes(ctx, []*store.ProbeRecord{{Component: "node:ghost", Node: "ghost", Time: last, OK: true, State: store.HealthUp}})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd("list")
+	if err != nil {
+		t.Fatalf("nodes list: %v", err)
+	}
+	want := "NODE   LAST PROBE" + strings.Repeat(" ", len(last.Local().Format(time.RFC3339))-len("LAST PROBE")) + "  STATE\n" +
+		"ghost  " + last.Local().Format(time.RFC3339) + "  silent: down on the status page (varde nodes forget, if it will never come back)\n"
+	if out != want {
+		t.Errorf("nodes list at %s:\n%s\nwant:\n%s", at.Format(time.RFC3339), out, want)
+	}
+	out, err = cmd("forget", "--node", "ghost")
+	if err != nil {
+		t.Fatalf("nodes forget: %v", err)
+	}
+	if want := "forgot node ghost at " + at.Local().Format(time.RFC3339) + ".\n"; !strings.HasPrefix(out, want) {
+		t.Errorf("nodes forget at %s: %q, want it to begin %q", at.Format(time.RFC3339), out, want)
+	}
+	if evs := auditEvents(t, cfgPath, "node_forgotten"); len(evs) != 1 || !evs[0].Time.Equal(at) {
+		t.Errorf("node_forgotten events %+v, want one at %s", evs, at.Format(time.RFC3339))
+	}
+}

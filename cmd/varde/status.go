@@ -364,7 +364,9 @@ func listIncidents(ctx context.Context, svc *status.Service, w io.Writer) error 
 }
 
 // listMaintenance prints the maintenance windows that end after
-// status.HistoryDays before now, cancelled ones included, by start.
+// status.HistoryDays before now, cancelled ones included, by start. A
+// window ended early shows when it ended and the end it was announced
+// with.
 func listMaintenance(ctx context.Context, st store.Maintenances, now time.Time, w io.Writer) error {
 	ms, err := st.ListMaintenance(ctx, now.AddDate(0, 0, -status.HistoryDays), time.Time{})
 	if err != nil {
@@ -377,7 +379,11 @@ func listMaintenance(ctx context.Context, st store.Maintenances, now time.Time, 
 		if !m.CancelledAt.IsZero() {
 			cancelled = m.CancelledAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, strings.Join(m.Components, ","), m.Start.Format(time.RFC3339), m.End.Format(time.RFC3339), cancelled, m.Title)
+		end := m.End.Format(time.RFC3339)
+		if !m.AnnouncedEnd.IsZero() {
+			end = "ended early at " + end + " (announced to " + m.AnnouncedEnd.Format(time.RFC3339) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, strings.Join(m.Components, ","), m.Start.Format(time.RFC3339), end, cancelled, m.Title)
 	}
 	return tw.Flush()
 }

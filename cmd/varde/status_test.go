@@ -651,7 +651,7 @@ func TestStatusMaintenanceEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "2031-03-01T12:00:00Z  2031-03-01T13:30:00Z") {
-		t.Errorf("maintenance list does not show the new end:\n%s", out)
+	if !strings.Contains(out, "2031-03-01T12:00:00Z  ended early at 2031-03-01T13:30:00Z (announced to 2031-03-01T15:00:00Z)") {
+		t.Errorf("maintenance list does not show the new end and the one announced:\n%s", out)
 	}
 }

@@ -156,7 +156,10 @@
 // most 1000 IDs are kept, those soonest to expire making way, and at
 // most four are read at once: a request that would start a fifth gets
 // ErrBusy (the page answers 503 with Retry-After). A note or
-// RCA written through this node's service shows on it at once.
+// RCA written through this node's service shows on it at once, and so
+// does a maintenance window announced, cancelled or ended through it
+// (on the page and in reports); other nodes show it at most CacheFor
+// later.
 //
 // Reports (Service.Report) are shared alike, one per period and title,
 // each for CacheFor, a period long closed included: the RCAs, notes and

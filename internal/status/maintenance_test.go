@@ -269,8 +269,8 @@ func TestCancelMaintenanceOnlyAhead(t *testing.T) {
 	})
 }
 
-// listThenStore runs then after each ListMaintenance: time that passes
-// between a read and the write after it.
+// listThenStore runs then after each ListMaintenance and
+// GetMaintenance: time that passes between a read and the write after it.
 type listThenStore struct {
 	*sqlstore.DB
 	then func()
@@ -280,6 +280,57 @@ func (s listThenStore) ListMaintenance(ctx context.Context, since, until time.Ti
 	ms, err := s.DB.ListMaintenance(ctx, since, until)
 	s.then()
 	return ms, err
+}
+
+func (s listThenStore) GetMaintenance(ctx context.Context, id string) (*store.Maintenance, error) {
+	m, err := s.DB.GetMaintenance(ctx, id)
+	s.then()
+	return m, err
+}
+
+// oneWindowStore refuses to list maintenance windows: cancelling and
+// ending one reads only that window.
+type oneWindowStore struct{ *sqlstore.DB }
+
+func (oneWindowStore) ListMaintenance(context.Context, time.Time, time.Time) ([]*store.Maintenance, error) {
+	return nil, errors.New("every maintenance window listed")
+}
+
+// TestCancelAndEndReadOneWindow: cancelling or ending a window, and
+// refusing to, reads that window alone, not every window ever stored.
+func TestCancelAndEndReadOneWindow(t *testing.T) {
+	ctx := context.Background()
+	base := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	clk := &clock{t: base}
+	h := newHarness(t, openDB(t), clk, "n1")
+	ahead, err := h.svc.Announce(ctx, []string{"bankid"}, base.Add(time.Hour), base.Add(2*time.Hour), "Upgrade", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, err := h.svc.Announce(ctx, []string{"bankid"}, base, base.Add(2*time.Hour), "Rollover", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Store = oneWindowStore{h.db}
+	clk.Add(time.Minute)
+	if err := h.svc.CancelMaintenance(ctx, now.ID); !errors.Is(err, status.ErrWindowBegun) {
+		t.Errorf("CancelMaintenance under way: %v, want ErrWindowBegun", err)
+	}
+	if _, err := h.svc.EndMaintenance(ctx, ahead.ID); !errors.Is(err, status.ErrNotUnderWay) {
+		t.Errorf("EndMaintenance ahead: %v, want ErrNotUnderWay", err)
+	}
+	if err := h.svc.CancelMaintenance(ctx, "nosuch"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("CancelMaintenance unknown: %v, want ErrNotFound", err)
+	}
+	if _, err := h.svc.EndMaintenance(ctx, "nosuch"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("EndMaintenance unknown: %v, want ErrNotFound", err)
+	}
+	if m, err := h.svc.EndMaintenance(ctx, now.ID); err != nil || !m.End.Equal(clk.Now()) {
+		t.Errorf("EndMaintenance under way: %+v, %v, want it ended at %s", m, err, clk.Now().Format(time.RFC3339))
+	}
+	if err := h.svc.CancelMaintenance(ctx, ahead.ID); err != nil {
+		t.Errorf("CancelMaintenance ahead: %v", err)
+	}
 }
 
 // TestCancelMaintenanceBegunMeanwhile: a window that begins between the
@@ -407,5 +458,55 @@ func TestCancelMaintenanceAgain(t *testing.T) {
 	ms, err := h.db.ListMaintenance(ctx, time.Time{}, time.Time{})
 	if err != nil || len(ms) != 1 || !ms[0].CancelledAt.Equal(base) {
 		t.Errorf("ListMaintenance: %v, %+v, want it cancelled at %s", err, ms, base)
+	}
+}
+
+// TestMaintenanceShowsAtOnce: a window announced, cancelled or ended
+// through the node's service shows on its page at once, not when the
+// page kept from before runs out (Config.CacheFor).
+func TestMaintenanceShowsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	base := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	clk := &clock{t: base}
+	h := newHarness(t, openDB(t), clk, "n1")
+	h.svc.Config.CacheFor = time.Hour
+	h.round()
+	shown := func(step string) []status.Maintenance {
+		t.Helper()
+		sum, err := h.svc.Summary(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		return sum.Maintenance
+	}
+	if ms := shown("before"); len(ms) != 0 {
+		t.Fatalf("page before any announcement shows %+v", ms)
+	}
+	ahead, err := h.svc.Announce(ctx, []string{"bankid"}, base.Add(time.Hour), base.Add(2*time.Hour), "Upgrade", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms := shown("announced"); len(ms) != 1 || ms[0].ID != ahead.ID {
+		t.Errorf("page right after the announcement shows %+v, want %s", ms, ahead.ID)
+	}
+	if err := h.svc.CancelMaintenance(ctx, ahead.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ms := shown("cancelled"); len(ms) != 0 {
+		t.Errorf("page right after the cancellation shows %+v, want nothing", ms)
+	}
+	now, err := h.svc.Announce(ctx, []string{"bankid"}, base, base.Add(2*time.Hour), "Certificate rollover", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute)
+	if ms := shown("under way"); len(ms) != 1 || ms[0].Status != "in_progress" {
+		t.Errorf("page with the window under way shows %+v, want it in progress", ms)
+	}
+	if _, err := h.svc.EndMaintenance(ctx, now.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ms := shown("ended"); len(ms) != 0 {
+		t.Errorf("page right after the window was ended shows %+v, want nothing", ms)
 	}
 }

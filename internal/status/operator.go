@@ -202,6 +202,7 @@ func (s *Service) Announce(ctx context.Context, components []string, start, end 
 	if err := s.Store.CreateMaintenance(ctx, m); err != nil {
 		return nil, err
 	}
+	s.maintenanceChanged()
 	return m, nil
 }
 
@@ -213,29 +214,17 @@ func (s *Service) Announce(ctx context.Context, components []string, start, end 
 // nothing and is no error. An unknown ID is store.ErrNotFound.
 func (s *Service) CancelMaintenance(ctx context.Context, id string) error {
 	now := s.now()
-	// Windows not yet ended; only on a refusal is older history read.
-	ahead, err := s.Store.ListMaintenance(ctx, now, time.Time{})
+	m, err := s.Store.GetMaintenance(ctx, id)
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(ahead, func(m *store.Maintenance) bool { return m.ID == id })
-	if i < 0 {
-		past, err := s.Store.ListMaintenance(ctx, time.Time{}, now)
-		if err != nil {
-			return err
-		}
-		j := slices.IndexFunc(past, func(m *store.Maintenance) bool { return m.ID == id && !m.End.After(now) })
-		if j < 0 {
-			return fmt.Errorf("maintenance %q: %w", id, store.ErrNotFound)
-		}
-		m := past[j]
-		if !m.CancelledAt.IsZero() {
-			return nil // cancelled before it began: it excused nothing
-		}
+	switch {
+	case !m.CancelledAt.IsZero():
+		return nil // cancelled before it began: it excused nothing
+	case !m.End.IsZero() && !m.End.After(now):
 		return fmt.Errorf("%w: maintenance %s ended at %s, and the downtime it excused from %s stays excused",
 			ErrWindowBegun, id, m.End.UTC().Format(time.RFC3339), m.Start.UTC().Format(time.RFC3339))
-	}
-	if m := ahead[i]; !m.Start.After(now) && m.CancelledAt.IsZero() {
+	case !m.Start.After(now):
 		return fmt.Errorf("%w: maintenance %s began at %s and is under way; it ends by itself at %s",
 			ErrWindowBegun, id, m.Start.UTC().Format(time.RFC3339), m.End.UTC().Format(time.RFC3339))
 	}
@@ -243,8 +232,10 @@ func (s *Service) CancelMaintenance(ctx context.Context, id string) error {
 	// given, read again here, so one that begins between the check above
 	// and the write is refused too.
 	err = s.Store.CancelMaintenance(ctx, id, s.now())
+	if err == nil {
+		s.maintenanceChanged()
+	}
 	if errors.Is(err, store.ErrConflict) {
-		m := ahead[i]
 		return fmt.Errorf("%w: maintenance %s began at %s, as it was being cancelled, and is under way; it ends by itself at %s",
 			ErrWindowBegun, id, m.Start.UTC().Format(time.RFC3339), m.End.UTC().Format(time.RFC3339))
 	}
@@ -264,16 +255,14 @@ func (s *Service) EndMaintenance(ctx context.Context, id string) (*store.Mainten
 	if err != nil && !errors.Is(err, store.ErrConflict) {
 		return nil, err
 	}
+	if err == nil {
+		s.maintenanceChanged()
+	}
 	// The window, to return it or to say why it was refused.
-	all, lerr := s.Store.ListMaintenance(ctx, time.Time{}, time.Time{})
-	if lerr != nil {
-		return nil, errors.Join(err, lerr)
+	m, gerr := s.Store.GetMaintenance(ctx, id)
+	if gerr != nil {
+		return nil, errors.Join(err, gerr)
 	}
-	i := slices.IndexFunc(all, func(m *store.Maintenance) bool { return m.ID == id })
-	if i < 0 {
-		return nil, fmt.Errorf("maintenance %q: %w", id, store.ErrNotFound)
-	}
-	m := all[i]
 	if err == nil {
 		return m, nil
 	}
@@ -285,6 +274,14 @@ func (s *Service) EndMaintenance(ctx context.Context, id string) (*store.Mainten
 		return nil, fmt.Errorf("%w: maintenance %s has not begun, it begins at %s; cancel it instead", ErrNotUnderWay, id, rfc(m.Start))
 	}
 	return nil, fmt.Errorf("%w: maintenance %s ended at %s", ErrNotUnderWay, id, rfc(m.End))
+}
+
+// maintenanceChanged drops the page and the reports this node keeps, so
+// that a window announced, cancelled or ended through this node's
+// service shows on it at once.
+func (s *Service) maintenanceChanged() {
+	s.summary.forget()
+	s.reports.forget()
 }
 
 // known reports whether component is one a maintenance window may name:

@@ -149,13 +149,17 @@ type Maintenances interface {
 	// [since, until) (Start < until and End > since; a zero bound, or a
 	// zero End, is no bound), cancelled ones included, by Start.
 	ListMaintenance(ctx context.Context, since, until time.Time) ([]*Maintenance, error)
+	// GetMaintenance returns the window with this ID, cancelled or not;
+	// ErrNotFound if unknown.
+	GetMaintenance(ctx context.Context, id string) (*Maintenance, error)
 	// CancelMaintenance sets CancelledAt to now, once: cancelling again
 	// keeps the first time. Only a window whose Start is after now is
 	// cancelled, decided in the same write, so one that begins meanwhile
 	// is not: a window begun or ended and not cancelled before is
 	// ErrConflict. ErrNotFound if unknown.
 	CancelMaintenance(ctx context.Context, id string, now time.Time) error
-	// EndMaintenance sets End to now for a window under way (Start
+	// EndMaintenance sets End to now, keeping the end it replaces as
+	// AnnouncedEnd, for a window under way (Start
 	// before now, End after it, not cancelled), decided in the same
 	// write, so it cannot lengthen a window that has ended meanwhile or
 	// end one not yet begun: any other window is ErrConflict.
@@ -173,6 +177,9 @@ type Maintenance struct {
 	CreatedAt  time.Time
 	// CancelledAt is set when the announcement was withdrawn.
 	CancelledAt time.Time
+	// AnnouncedEnd is the end the window was announced with, set when it
+	// was ended early (EndMaintenance); End is then when it ended.
+	AnnouncedEnd time.Time
 }
 
 // Webhooks is the outbox of signed notifications to relying parties:

@@ -27,7 +27,7 @@ const (
 	incidentMutableCols = "components, severity, recovered_at, resolved_at, people_affected, failed_attempts, " +
 		"rerouted, counted_at, rca, rca_published_at"
 	incidentUpdateCols = "incident_id, seq, time, kind, state, reason, message, author"
-	maintenanceCols    = "id, components, start_at, end_at, title, message, created_at, cancelled_at"
+	maintenanceCols    = "id, components, start_at, end_at, title, message, created_at, cancelled_at, announced_end_at"
 
 	// idsPerQuery caps the IDs bound in one IN (...) list, well below
 	// SQLite's limit on bound parameters.
@@ -337,11 +337,12 @@ func scanMaintenance(s scanner) (*store.Maintenance, error) {
 		m                              store.Maintenance
 		components                     string
 		start, end, created, cancelled int64
+		announced                      int64
 	)
-	if err := s.Scan(&m.ID, &components, &start, &end, &m.Title, &m.Message, &created, &cancelled); err != nil {
+	if err := s.Scan(&m.ID, &components, &start, &end, &m.Title, &m.Message, &created, &cancelled, &announced); err != nil {
 		return nil, err
 	}
-	m.Start, m.End = fromMicros(start), fromMicros(end)
+	m.Start, m.End, m.AnnouncedEnd = fromMicros(start), fromMicros(end), fromMicros(announced)
 	m.CreatedAt, m.CancelledAt = fromMicros(created), fromMicros(cancelled)
 	if err := decodeStringsInto("components", components, &m.Components); err != nil {
 		return nil, err
@@ -354,7 +355,7 @@ func (db *DB) CreateMaintenance(ctx context.Context, m *store.Maintenance) error
 	q := db.d.rebind(insertSQL("maintenance", maintenanceCols))
 	err := db.single(ctx, func(ctx context.Context, tx querier) error {
 		_, err := tx.ExecContext(ctx, q, m.ID, encodeStrings(m.Components), micros(m.Start), micros(m.End),
-			m.Title, m.Message, micros(m.CreatedAt), micros(m.CancelledAt))
+			m.Title, m.Message, micros(m.CreatedAt), micros(m.CancelledAt), micros(m.AnnouncedEnd))
 		return db.d.classify(err)
 	})
 	if err != nil {
@@ -392,6 +393,22 @@ func (db *DB) ListMaintenance(ctx context.Context, since, until time.Time) ([]*s
 	return out, nil
 }
 
+// GetMaintenance implements store.Maintenances.
+func (db *DB) GetMaintenance(ctx context.Context, id string) (*store.Maintenance, error) {
+	if db.unmatchable(id) {
+		return nil, fmt.Errorf("get maintenance %q: %w", id, store.ErrNotFound)
+	}
+	row := db.r.QueryRowContext(ctx, db.d.rebind("SELECT "+maintenanceCols+" FROM maintenance WHERE id = ?"), id)
+	m, err := scanMaintenance(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("get maintenance %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get maintenance %s: %w", id, err)
+	}
+	return m, nil
+}
+
 // CancelMaintenance implements store.Maintenances. A zero now is refused:
 // it is how "not cancelled" is stored.
 func (db *DB) CancelMaintenance(ctx context.Context, id string, now time.Time) error {
@@ -407,7 +424,7 @@ func (db *DB) CancelMaintenance(ctx context.Context, id string, now time.Time) e
 func (db *DB) EndMaintenance(ctx context.Context, id string, now time.Time) error {
 	at := micros(now)
 	return db.changeMaintenance(ctx, "end", id, now,
-		"UPDATE maintenance SET end_at = ? WHERE id = ? AND cancelled_at = 0 AND start_at < ? AND (end_at = 0 OR end_at > ?)",
+		"UPDATE maintenance SET announced_end_at = CASE WHEN announced_end_at = 0 THEN end_at ELSE announced_end_at END, end_at = ? WHERE id = ? AND cancelled_at = 0 AND start_at < ? AND (end_at = 0 OR end_at > ?)",
 		at, id, at, at)
 }
 

@@ -344,6 +344,18 @@ func testMaintenance(t *testing.T, s store.Store) {
 		same(t, "after refused create", []*store.Maintenance{m3, m1, m2, m4}, list(t, time.Time{}, time.Time{}))
 	})
 
+	t.Run("get", func(t *testing.T) {
+		for _, m := range []*store.Maintenance{m1, m3, m4} {
+			got, err := s.GetMaintenance(ctx, m.ID)
+			wantErr(t, "GetMaintenance", err, nil)
+			same(t, "GetMaintenance "+m.ID, []*store.Maintenance{m}, []*store.Maintenance{got})
+		}
+		for _, id := range []string{"nobody", "M1", "m1 ", ""} {
+			_, err := s.GetMaintenance(ctx, id)
+			wantErr(t, fmt.Sprintf("GetMaintenance %q", id), err, store.ErrNotFound)
+		}
+	})
+
 	t.Run("overlap", func(t *testing.T) {
 		type ms = []*store.Maintenance
 		tests := []struct {
@@ -405,11 +417,14 @@ func testMaintenance(t *testing.T, s store.Store) {
 		wantErr(t, "EndMaintenance under way", s.EndMaintenance(ctx, "m1", at), nil)
 		wantErr(t, "EndMaintenance again later", s.EndMaintenance(ctx, "m1", at.Add(time.Minute)), store.ErrConflict)
 		e1 := *m1
-		e1.End = at
+		e1.End, e1.AnnouncedEnd = at, m1.End
 		c2 := *m2
 		c2.CancelledAt = now.Add(time.Minute)
 		same(t, "ended early", []*store.Maintenance{m3, &e1, &c2, m4}, list(t, time.Time{}, time.Time{}))
 		same(t, "not listed after its new end", []*store.Maintenance{&c2}, list(t, at, h(3)))
+		got, err := s.GetMaintenance(ctx, "m1")
+		wantErr(t, "GetMaintenance ended early", err, nil)
+		same(t, "GetMaintenance ended early", []*store.Maintenance{&e1}, []*store.Maintenance{got})
 	})
 }
 
