@@ -126,5 +126,9 @@
 // event then names none), provider_down, attempt_expired,
 // session_changed, insufficient_level, identifier_taken, no_identifier,
 // person_not_found (the session's person is no longer stored), internal,
-// or the provider's own reason for failing the login.
+// outcome_unknown (the link's write got no answer, so it may be stored),
+// or the provider's own reason for failing the login. The identifiers a
+// link adds or raises, the end of the person's other sessions and the
+// link's events are one store write (store.Persons.LinkIdentifiers):
+// all of the link is stored, or none of it.
 package broker

@@ -464,7 +464,8 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		b.linkFailed(ctx, ev, "no_identifier")
 		return refusedURL("failed"), nil
 	}
-	var add, raise []store.Identifier
+	var add []store.Identifier
+	var raise []store.LevelChange
 	for _, id := range res.Identifiers {
 		p, err := b.Persons.GetPersonByIdentifier(ctx, id.Scheme, id.Value)
 		switch {
@@ -472,7 +473,9 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 			// Already this person's: linked again from a stronger
 			// session, it now reaches that session's level (ADR 9).
 			if held, ok := heldIdentifier(p, id); ok && levelBelow(held.MaxLevel, s.Level) {
-				raise = append(raise, held)
+				raised := held
+				raised.MaxLevel = s.Level
+				raise = append(raise, store.LevelChange{Identifier: raised, Was: held.MaxLevel})
 			}
 		case err == nil:
 			// Another person's: joining two persons is not offered.
@@ -485,90 +488,74 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 			return "", err
 		}
 	}
-	for _, id := range add {
+	if len(add) == 0 && len(raise) == 0 {
+		return b.linked(ctx, ev, "alreadylinked"), nil
+	}
+	for i := range add {
 		// The identifier is this person's only as surely as the session
 		// that linked it: a login through it reaches no more.
-		id.MaxLevel = s.Level
-		err := b.Persons.AddIdentifier(ctx, rec.PersonID, id)
-		switch {
-		case errors.Is(err, store.ErrConflict):
-			// Taken by someone else since the check above.
-			b.linkFailed(ctx, ev, "identifier_taken")
-			return refusedURL("taken"), nil
-		case errors.Is(err, store.ErrNotFound):
-			// The person who started the link is gone (deleted since).
-			b.linkFailed(ctx, ev, reasonLinkPersonGone)
-			return refusedURL("session"), nil
-		case err != nil:
-			b.linkFailed(ctx, ev, "internal")
-			return "", err
-		}
+		add[i].MaxLevel = s.Level
 	}
-	raised := false
-	for _, held := range raise {
-		id := held
-		id.MaxLevel = s.Level
-		err := b.Persons.SetIdentifierLevel(ctx, rec.PersonID, id, held.MaxLevel)
-		switch {
-		case errors.Is(err, store.ErrConflict):
-			// Changed by another link at the same moment: that one stands.
-		case errors.Is(err, store.ErrNotFound):
-			b.linkFailed(ctx, ev, reasonLinkPersonGone)
-			return refusedURL("session"), nil
-		case err != nil:
-			b.linkFailed(ctx, ev, "internal")
-			return "", err
-		default:
-			ev.Details["raised_from"] = held.MaxLevel
-			raised = true
-		}
-	}
-	done := "alreadylinked"
-	switch {
-	case len(add) > 0:
-		done = "linked"
-	case raised:
-		done = "raised"
-	}
-	if len(add) == 0 && !raised {
-		return b.linked(ctx, ev, done), nil
-	}
-	// A new way in, or one that now reaches a higher level: whoever
-	// holds another session of the person, made under the old rule, is
-	// logged out, as when passkeys change (ADR 9). The link's event and
-	// the event of the sessions ended, after it, so the person's recent
-	// activity says they were logged out everywhere else, are stored in
-	// the same write as the sessions' end: the one is stored if and only
-	// if the others are.
-	// If the store cannot end them, the audit event says so rather than
-	// that there were none, for whoever looks into the link.
-	successful(ev, done)
-	_, err = b.Sessions.EndOthers(ctx, s, func(n int) []*store.AuditEvent {
-		ev.Details["sessions_ended"] = strconv.Itoa(n)
-		b.Audit.Prepare(ctx, ev)
-		events := []*store.AuditEvent{ev}
-		if n > 0 {
-			ended := &store.AuditEvent{Type: "sessions_ended", Result: store.ResultSuccess, PersonID: rec.PersonID,
-				Details: map[string]string{"count": strconv.Itoa(n), "why": "ways_in_changed"}}
-			b.Audit.Prepare(ctx, ended)
-			events = append(events, ended)
-		}
-		return events
+	// Every identifier added or raised, the end of whoever holds another
+	// session of the person, made under the old rule (ADR 9), the link's
+	// event and the event of the sessions ended, after it, so the
+	// person's recent activity says they were logged out everywhere
+	// else, are one store write: all of them are stored or none is. A
+	// raise another link made at the same moment stands, and is not
+	// made again.
+	done := ""
+	_, err = b.Sessions.EndOthersBy(ctx, func(now time.Time) ([]*store.Session, error) {
+		return b.Persons.LinkIdentifiers(ctx, rec.PersonID, add, raise, s.ID, now, func(raised []store.LevelChange, n int) []*store.AuditEvent {
+			done = "raised"
+			if len(add) > 0 {
+				done = "linked"
+			}
+			delete(ev.Details, "raised_from")
+			for _, c := range raised {
+				ev.Details["raised_from"] = c.Was
+			}
+			successful(ev, done)
+			ev.Details["sessions_ended"] = strconv.Itoa(n)
+			b.Audit.Prepare(ctx, ev)
+			events := []*store.AuditEvent{ev}
+			if n > 0 {
+				ended := &store.AuditEvent{Type: "sessions_ended", Result: store.ResultSuccess, PersonID: rec.PersonID,
+					Details: map[string]string{"count": strconv.Itoa(n), "why": "ways_in_changed"}}
+				b.Audit.Prepare(ctx, ended)
+				events = append(events, ended)
+			}
+			return events
+		})
 	})
 	if err != nil {
-		b.Log.ErrorContext(ctx, "link: end the person's other sessions", "err", err)
-		reason := "internal"
-		ev.Details["sessions_ended"] = "failed"
-		if errors.Is(err, store.ErrOutcomeUnknown) {
-			// The write got no answer: the sessions may have ended and
-			// the events above may be stored. These say so rather than
-			// that nothing was ended.
-			ev.Details["sessions_ended"], reason = "unknown", "outcome_unknown"
+		// Nothing of what the callback said is stored (or, of unknown
+		// outcome, known to be).
+		for _, k := range []string{"already", "raised_from", "sessions_ended"} {
+			delete(ev.Details, k)
 		}
-		next := b.linked(ctx, ev, done)
-		b.Audit.Record(ctx, &store.AuditEvent{Type: "sessions_ended", Result: store.ResultFailure, Reason: reason,
-			PersonID: rec.PersonID, Details: map[string]string{"why": "ways_in_changed"}})
-		return next, nil
+	}
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		// Taken by someone else since the check above.
+		b.linkFailed(ctx, ev, "identifier_taken")
+		return refusedURL("taken"), nil
+	case errors.Is(err, store.ErrNotFound):
+		// The person who started the link is gone (deleted since).
+		b.linkFailed(ctx, ev, reasonLinkPersonGone)
+		return refusedURL("session"), nil
+	case errors.Is(err, store.ErrOutcomeUnknown):
+		// The write got no answer: the link, the sessions' end and the
+		// events above may all be stored, or none of them. This says so
+		// rather than that it failed.
+		b.Log.ErrorContext(ctx, "link: store the link", "err", err)
+		b.linkFailed(ctx, ev, ReasonOutcomeUnknown)
+		return "", err
+	case err != nil:
+		b.linkFailed(ctx, ev, "internal")
+		return "", err
+	case done == "":
+		// Raised by another link at the same moment: that one stands.
+		return b.linked(ctx, ev, "alreadylinked"), nil
 	}
 	return accountURL(b.AccountURL, done), nil
 }

@@ -383,35 +383,31 @@ func TestLinkEndsOtherSessionsWithItsEvents(t *testing.T) {
 	}
 }
 
-// endsWithoutAnswer is the real store whose end of a person's sessions
-// is stored and then gets no answer, as a COMMIT whose connection
-// dropped.
-type endsWithoutAnswer struct{ store.Store }
+// linksWithoutAnswer is the real store whose link is stored and then
+// gets no answer, as a COMMIT whose connection dropped.
+type linksWithoutAnswer struct{ store.Store }
 
-func (s endsWithoutAnswer) EndPersonSessions(ctx context.Context, personID, except string, now time.Time, events func(int) []*store.AuditEvent) ([]*store.Session, error) {
-	if _, err := s.Store.EndPersonSessions(ctx, personID, except, now, events); err != nil {
+func (s linksWithoutAnswer) LinkIdentifiers(ctx context.Context, personID string, add []store.Identifier, raise []store.LevelChange, except string, now time.Time, events func([]store.LevelChange, int) []*store.AuditEvent) ([]*store.Session, error) {
+	if _, err := s.Store.LinkIdentifiers(ctx, personID, add, raise, except, now, events); err != nil {
 		return nil, err
 	}
-	return nil, fmt.Errorf("end sessions: %w", store.ErrOutcomeUnknown)
+	return nil, fmt.Errorf("link identifiers: %w", store.ErrOutcomeUnknown)
 }
 
-// TestLinkEndsOtherSessionsOutcomeUnknown: when the end of the other
-// sessions gets no answer, the audit trail says their end is unknown,
-// not that it failed, as they may have ended with their events.
-func TestLinkEndsOtherSessionsOutcomeUnknown(t *testing.T) {
+// TestLinkOutcomeUnknown: when the link's write gets no answer, the
+// audit trail says its outcome is unknown, not that it failed, as the
+// link may be stored with its events.
+func TestLinkOutcomeUnknown(t *testing.T) {
 	f := newFixture(t)
 	loggedIn(t, f, "p1", assurance.High)
 	b := loggedIn(t, f, "p1", assurance.High)
-	f.b.Sessions.Store = endsWithoutAnswer{f.st}
+	f.b.Persons = linksWithoutAnswer{f.st}
 	res := provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Substantial}
-	if next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), res); err != nil || next != "/account?done=linked" {
-		t.Fatalf("link: %q, %v", next, err)
+	if _, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), res); !errors.Is(err, store.ErrOutcomeUnknown) {
+		t.Fatalf("link: %v, want its outcome unknown", err)
 	}
-	if ev := lastEventOf(t, f, "link"); ev.Result != store.ResultSuccess || ev.Details["sessions_ended"] != "unknown" {
-		t.Errorf("audit %+v, want the end of the other sessions unknown", ev)
-	}
-	if ev := lastEvent(t, f); ev.Type != "sessions_ended" || ev.Result != store.ResultFailure || ev.Reason != "outcome_unknown" {
-		t.Errorf("last audit %+v, want the end of the other sessions unknown", ev)
+	if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultFailure || ev.Reason != "outcome_unknown" {
+		t.Errorf("last audit %+v, want the link of unknown outcome", ev)
 	}
 }
 
@@ -447,23 +443,26 @@ func TestLinkEndsOtherSessions(t *testing.T) {
 		t.Errorf("the session that linked: %v", err)
 	}
 
-	// A store that cannot end the other sessions: the link stands, and
-	// its audit event says the end failed, not that there was nothing
-	// to end.
+	// A store that cannot end the other sessions: nothing is linked, and
+	// the link is audited as failed.
 	other = loggedIn(t, f, "p1", assurance.High)
 	b = loggedIn(t, f, "p1", assurance.High)
 	if _, err := f.st.(*sqlstore.DB).Pools()["write"].Exec(`CREATE TRIGGER no_delete BEFORE DELETE ON sessions BEGIN SELECT RAISE(ABORT, 'disk says no'); END`); err != nil {
 		t.Fatal(err)
 	}
-	res.Identifiers = []store.Identifier{{Scheme: "dk:cpr", Value: "0101801234"}}
-	if next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), res); err != nil || next != "/account?done=linked" {
-		t.Fatalf("link: %q, %v", next, err)
+	cpr := store.Identifier{Scheme: "dk:cpr", Value: "0101801234"}
+	res.Identifiers = []store.Identifier{cpr}
+	if next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), res); err == nil {
+		t.Fatalf("link: %q, want it failed", next)
 	}
-	if ev := lastEventOf(t, f, "link"); ev.Result != store.ResultSuccess || ev.Details["sessions_ended"] != "failed" {
-		t.Errorf("audit %+v, want the end of the other sessions failed", ev)
+	if _, err := f.st.GetPersonByIdentifier(context.Background(), cpr.Scheme, cpr.Value); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("identifier linked though the other sessions were not ended: %v", err)
 	}
-	if ev := lastEvent(t, f); ev.Type != "sessions_ended" || ev.Result != store.ResultFailure || ev.Reason != "internal" || ev.PersonID != "p1" {
-		t.Errorf("last audit %+v, want the end of the other sessions failed", ev)
+	if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultFailure || ev.Reason != "internal" || ev.Details["sessions_ended"] != "" {
+		t.Errorf("last audit %+v, want the link failed", ev)
+	}
+	if err := current(other); err != nil {
+		t.Errorf("the other session after a failed link: %v", err)
 	}
 }
 
@@ -611,10 +610,18 @@ func TestRelinkFromAStrongerSessionRaisesTheLevel(t *testing.T) {
 	// A login through the eID proofed with (fnr) at high. The raise
 	// changes what a login through the identifier reaches, so the
 	// person's other sessions, made under the old rule, end (ADR 9).
+	// The raise and its events are one write: they are stored even when
+	// events cannot be appended on their own.
 	other := b
 	b = loggedIn(t, f, "p3", assurance.High)
+	kept := f.b.Audit
+	f.b.Audit = &audit.Log{Store: auditDown{f.st}, Log: f.b.Log}
 	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=raised" {
 		t.Fatalf("relink: %q, %v", next, err)
+	}
+	f.b.Audit = kept
+	if _, err := (&audit.Log{Store: f.st}).Verify(ctx); err != nil {
+		t.Errorf("chain: %v", err)
 	}
 	if ev := lastEventOf(t, f, "link"); ev.Result != store.ResultSuccess || ev.Details["raised_from"] != "substantial" ||
 		ev.Details["sessions_ended"] != "1" {
@@ -753,5 +760,48 @@ func TestLinkRefusalsNameNoProviderTheNodeLacks(t *testing.T) {
 				t.Errorf("%s %s: the page names BankID, which this node does not have:\n%s", lang, why, body)
 			}
 		}
+	}
+}
+
+// takenAfterCheck is the real store where another person takes the
+// identifier taken once the link has checked that no one holds it.
+type takenAfterCheck struct {
+	store.Store
+	taken store.Identifier
+}
+
+func (s takenAfterCheck) GetPersonByIdentifier(ctx context.Context, scheme, value string) (*store.Person, error) {
+	p, err := s.Store.GetPersonByIdentifier(ctx, scheme, value)
+	if scheme == s.taken.Scheme && value == s.taken.Value && errors.Is(err, store.ErrNotFound) {
+		if err := s.Store.CreatePerson(ctx, &store.Person{ID: "p-other", WebAuthnID: []byte("p-other"), Identifiers: []store.Identifier{s.taken}}); err != nil {
+			return nil, err
+		}
+	}
+	return p, err
+}
+
+// TestLinkAllOrNone: a link of several identifiers, one of which
+// someone else takes while it is being linked, links none of them and is
+// audited as refused, with no sessions ended.
+func TestLinkAllOrNone(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	other := loggedIn(t, f, "p1", assurance.High)
+	b := loggedIn(t, f, "p1", assurance.High)
+	cpr := store.Identifier{Scheme: "dk:cpr", Value: "0101801234"}
+	f.b.Persons = takenAfterCheck{Store: f.st, taken: cpr}
+	res := provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr, cpr}, Level: assurance.Substantial}
+	next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), res)
+	if err != nil || next != "/account/link/refused?why=taken" {
+		t.Fatalf("link: %q, %v", next, err)
+	}
+	if _, err := f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("identifier linked though the link was refused: %v", err)
+	}
+	if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultFailure || ev.Reason != "identifier_taken" {
+		t.Errorf("last audit %+v, want the link refused as taken", ev)
+	}
+	if _, err := f.b.Sessions.Current(other.req(http.MethodGet, "/account", nil)); err != nil {
+		t.Errorf("the other session after a refused link: %v", err)
 	}
 }

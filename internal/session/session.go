@@ -333,6 +333,21 @@ func (m *Manager) EndOthers(ctx context.Context, s *store.Session, events func(n
 	return len(ended), nil
 }
 
+// EndOthersBy is EndOthers for a store write of its own that ends the
+// person's other sessions with a change to their ways in
+// (store.Persons.LinkIdentifiers): end gets the time to end them at and
+// returns the sessions it ended, which are told of as EndOthers tells of
+// them.
+func (m *Manager) EndOthersBy(ctx context.Context, end func(now time.Time) ([]*store.Session, error)) (int, error) {
+	now := m.Now()
+	ended, err := end(now)
+	if err != nil {
+		return 0, err
+	}
+	m.ended(ctx, EndedWaysInChanged, m.live(ended, now))
+	return len(ended), nil
+}
+
 // End deletes the request's session, if any, and clears the cookie. It
 // returns the session as it ended, or nil if the request carried none
 // (or it ended meanwhile); an error means the store could not be read or

@@ -100,6 +100,13 @@ type Clients interface {
 	DeleteClient(ctx context.Context, id string, now time.Time, e *AuditEvent) (revoked int, err error)
 }
 
+// LevelChange raises the person's identifier (Scheme, Value) to
+// MaxLevel if it is at Was.
+type LevelChange struct {
+	Identifier
+	Was string
+}
+
 // Persons holds persons and their identifiers. An identifier (scheme,
 // value) belongs to at most one person.
 type Persons interface {
@@ -118,6 +125,17 @@ type Persons interface {
 	// writes at once cannot undo each other; ErrConflict if it is not,
 	// ErrNotFound if the person does not hold the identifier.
 	SetIdentifierLevel(ctx context.Context, personID string, id Identifier, was string) error
+	// LinkIdentifiers is one link of identifiers to the person, in one
+	// atomic write: it adds every one of add, raises each of raise that
+	// is still at its Was level (one changed since is left as it is)
+	// and, if it added or raised any, ends every other session of the
+	// person but except as Sessions.EndPersonSessions does and appends
+	// events(raised, n), raised those it raised and n the sessions it
+	// ended, to the audit log. It returns the sessions ended; none when
+	// nothing changed, and then events is not called. ErrConflict if any
+	// of add already belongs to anyone, ErrNotFound if there is no such
+	// person; either way nothing is stored.
+	LinkIdentifiers(ctx context.Context, personID string, add []Identifier, raise []LevelChange, except string, now time.Time, events func(raised []LevelChange, n int) []*AuditEvent) ([]*Session, error)
 	// UpdatePersonProfile replaces the person's given name, family name
 	// and birth date with pr's; ErrNotFound if there is no such person.
 	UpdatePersonProfile(ctx context.Context, personID string, pr Profile) error

@@ -207,7 +207,13 @@ func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, http.StatusUnsupportedMediaType, "bad_request")
 		return
 	}
-	reg, err := p.WebAuthn.FinishRegistration(ctx, r.URL.Query().Get("ceremony"), "", readResponse(r), nil)
+	// The person, their passkey and the enrolment event are one write:
+	// a person never exists without the event that says how they came.
+	enrolled := func(pk *store.Passkey) []*store.AuditEvent {
+		return p.changeEvents(ctx, &store.AuditEvent{Type: "enrolment", Result: store.ResultSuccess, PersonID: pk.PersonID,
+			Details: map[string]string{"method": "synthetic", "credential": credentialRef(pk.CredentialID)}})
+	}
+	reg, err := p.WebAuthn.FinishRegistration(ctx, r.URL.Query().Get("ceremony"), "", readResponse(r), enrolled)
 	if err != nil {
 		reason := passkey.Reason(err)
 		if reason == "internal" {
@@ -226,8 +232,6 @@ func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
 		p.log().ErrorContext(ctx, "enrolment recovery codes", "err", err)
 		codes = nil
 	}
-	p.audit(ctx, &store.AuditEvent{Type: "enrolment", Result: store.ResultSuccess, PersonID: person.ID,
-		Details: map[string]string{"method": "synthetic", "credential": credentialRef(reg.Passkey.CredentialID)}})
 
 	// The browser gets its form cookie now if it has none, so that the
 	// Continue ticket can name it.

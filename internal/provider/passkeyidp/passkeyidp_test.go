@@ -2248,3 +2248,26 @@ func TestCraftedNoticeLinkShowsNoNotice(t *testing.T) {
 		t.Errorf("codes page with a made-up ended=1:\n%s", page.body)
 	}
 }
+
+// A test person is stored in one write with their enrolment event: when
+// events cannot be appended on their own, the person still never exists
+// without it.
+func TestEnrolmentWithItsEvent(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.Audit = &audit.Log{Store: auditDown{h.db}, Now: func() time.Time { return h.now }}
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	events, err := h.db.ListPersonAudit(context.Background(), e.person, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(events, func(ev *store.AuditEvent) bool {
+		return ev.Type == "enrolment" && ev.Result == store.ResultSuccess && ev.Provider == "passkey" &&
+			ev.Details["method"] == "synthetic" && ev.Details["credential"] != ""
+	}) {
+		t.Fatalf("no enrolment event stored with the person: %+v", events)
+	}
+	if _, err := (&audit.Log{Store: h.db}).Verify(context.Background()); err != nil {
+		t.Errorf("chain: %v", err)
+	}
+}

@@ -433,28 +433,10 @@ func (db *DB) EndPersonSessions(ctx context.Context, personID, except string, no
 	}
 	var ended []*store.Session
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
-		ended = ended[:0]
-		if !unmatchable {
-			rows, err := tx.StmtContext(ctx, db.st.deletePersonSessions).QueryContext(ctx, personID, except)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				s, err := scanUsedSession(rows)
-				if err != nil {
-					rows.Close()
-					return err
-				}
-				ended = append(ended, s)
-			}
-			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-				return err
-			}
-		}
-		for _, s := range ended {
-			if err := db.recordEnd(ctx, tx, s, now); err != nil {
-				return err
-			}
+		ended = nil
+		var err error
+		if ended, err = db.endPersonSessionsIn(ctx, tx, personID, except, now); err != nil {
+			return err
 		}
 		if events == nil {
 			return nil
@@ -472,6 +454,37 @@ func (db *DB) EndPersonSessions(ctx context.Context, personID, except string, no
 	})
 	if err != nil {
 		return nil, fmt.Errorf("end sessions of person %s: %w", personID, err)
+	}
+	return ended, nil
+}
+
+// endPersonSessionsIn deletes, within tx, every session of personID but
+// except, records the ends of those that need them (recordEnd) and
+// returns them.
+func (db *DB) endPersonSessionsIn(ctx context.Context, tx querier, personID, except string, now time.Time) ([]*store.Session, error) {
+	if db.unmatchable(personID) {
+		return nil, nil
+	}
+	rows, err := tx.StmtContext(ctx, db.st.deletePersonSessions).QueryContext(ctx, personID, except)
+	if err != nil {
+		return nil, err
+	}
+	var ended []*store.Session
+	for rows.Next() {
+		s, err := scanUsedSession(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ended = append(ended, s)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
+	}
+	for _, s := range ended {
+		if err := db.recordEnd(ctx, tx, s, now); err != nil {
+			return nil, err
+		}
 	}
 	return ended, nil
 }

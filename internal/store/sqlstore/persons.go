@@ -171,6 +171,61 @@ func (db *DB) SetIdentifierLevel(ctx context.Context, personID string, id store.
 	return nil
 }
 
+// LinkIdentifiers implements store.Persons: the identifiers, the end of
+// the other sessions and the events in one transaction.
+func (db *DB) LinkIdentifiers(ctx context.Context, personID string, add []store.Identifier, raise []store.LevelChange, except string, now time.Time, events func(raised []store.LevelChange, n int) []*store.AuditEvent) ([]*store.Session, error) {
+	var ended []*store.Session
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
+		ended = nil
+		ids, err := db.identifiersIn(ctx, tx, personID)
+		if err != nil {
+			return err
+		}
+		for _, id := range add {
+			if _, err := tx.StmtContext(ctx, db.st.insertIdentifier).ExecContext(ctx, id.Scheme, id.Value, personID); err != nil {
+				return fmt.Errorf("add %s identifier: %w", id.Scheme, db.d.classify(err))
+			}
+			ids = append(ids, id)
+		}
+		var raised []store.LevelChange
+		for _, c := range raise {
+			i := slices.IndexFunc(ids, func(h store.Identifier) bool { return h.Scheme == c.Scheme && h.Value == c.Value })
+			if i < 0 || ids[i].MaxLevel != c.Was {
+				continue
+			}
+			ids[i].MaxLevel = c.MaxLevel
+			raised = append(raised, c)
+		}
+		if len(add) == 0 && len(raised) == 0 {
+			return nil
+		}
+		if _, err := tx.StmtContext(ctx, db.st.setPersonIdentifiers).ExecContext(ctx, jsonText(ids), personID); err != nil {
+			return err
+		}
+		if ended, err = db.endPersonSessionsIn(ctx, tx, personID, except, now); err != nil {
+			return err
+		}
+		if events == nil {
+			return nil
+		}
+		for _, e := range events(raised, len(ended)) {
+			if err := db.appendAudit(e)(ctx, tx); err != nil {
+				return fmt.Errorf("audit %s event: %w", e.Type, err)
+			}
+		}
+		return nil
+	}, func() {
+		db.people.drop(personID)
+		for _, s := range ended {
+			db.sessions.drop(s.ID)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("link identifiers to person %s: %w", personID, err)
+	}
+	return ended, nil
+}
+
 // UpdatePersonProfile implements store.Persons.
 func (db *DB) UpdatePersonProfile(ctx context.Context, personID string, pr store.Profile) error {
 	n, err := db.execThen(ctx, func(int64) { db.people.drop(personID) }, db.st.setPersonProfile,

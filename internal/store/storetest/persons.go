@@ -215,6 +215,73 @@ func testPersons(t *testing.T, s store.Store) {
 			}
 		}
 	})
+	t.Run("link identifiers in one write", func(t *testing.T) {
+		const person = "linker"
+		p := fullPerson(t, person)
+		p.Identifiers[1].MaxLevel = "low"
+		other := fullPerson(t, "linker-other")
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, p), nil)
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, other), nil)
+		for _, id := range []string{"s-linker-1", "s-linker-2", "s-linker-3"} {
+			ss := fullSession(t, id)
+			ss.PersonID = person
+			wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+		}
+		now := base(t)
+		linked := func(n int) func([]store.LevelChange, int) []*store.AuditEvent {
+			return func(raised []store.LevelChange, ended int) []*store.AuditEvent {
+				return []*store.AuditEvent{{Time: now, Type: "link", PersonID: person, Result: store.ResultSuccess,
+					Details: map[string]string{"n": fmt.Sprint(n), "raised": fmt.Sprint(len(raised)), "sessions_ended": fmt.Sprint(ended)}}}
+			}
+		}
+		fresh := store.Identifier{Scheme: "no:dnr", Value: "dnr-linker", MaxLevel: "substantial"}
+		taken := store.Identifier{Scheme: "no:fnr", Value: "fnr-linker-other", MaxLevel: "substantial"}
+		raise := store.LevelChange{Identifier: store.Identifier{Scheme: "passport:NOR", Value: "pp-linker", MaxLevel: "substantial"}, Was: "low"}
+
+		// One of them taken: nothing of the link is stored.
+		_, err := s.LinkIdentifiers(ctx, person, []store.Identifier{fresh, taken}, []store.LevelChange{raise}, "s-linker-1", now, linked(1))
+		wantErr(t, "LinkIdentifiers, one taken", err, store.ErrConflict)
+		_, err = s.LinkIdentifiers(ctx, "nobody", []store.Identifier{{Scheme: "no:dnr", Value: "dnr-nobody"}}, nil, "", now, linked(2))
+		wantErr(t, "LinkIdentifiers, unknown person", err, store.ErrNotFound)
+		_, err = s.GetPersonByIdentifier(ctx, fresh.Scheme, fresh.Value)
+		wantErr(t, "GetPersonByIdentifier of one added with one taken", err, store.ErrNotFound)
+		got, err := s.GetPerson(ctx, person)
+		wantErr(t, "GetPerson", err, nil)
+		same(t, "person after a link refused", p, got)
+		if _, err := s.GetSession(ctx, "s-linker-2", now); err != nil {
+			t.Errorf("session after a link refused: %v", err)
+		}
+
+		// All of it: added, raised, the other sessions ended, the event.
+		ended, err := s.LinkIdentifiers(ctx, person, []store.Identifier{fresh}, []store.LevelChange{raise}, "s-linker-1", now, linked(3))
+		wantErr(t, "LinkIdentifiers", err, nil)
+		if len(ended) != 2 {
+			t.Errorf("LinkIdentifiers ended %d sessions, want 2", len(ended))
+		}
+		p.Identifiers[1].MaxLevel = "substantial"
+		p.Identifiers = append(p.Identifiers, fresh)
+		got, err = s.GetPerson(ctx, person)
+		wantErr(t, "GetPerson", err, nil)
+		same(t, "person after LinkIdentifiers", p, got)
+		if _, err := s.GetSession(ctx, "s-linker-1", now); err != nil {
+			t.Errorf("the linking session after LinkIdentifiers: %v", err)
+		}
+		_, err = s.GetSession(ctx, "s-linker-2", now)
+		wantErr(t, "GetSession of another session after LinkIdentifiers", err, store.ErrNotFound)
+
+		// A raise already made, nothing to add: nothing changes, no event.
+		ended, err = s.LinkIdentifiers(ctx, person, nil, []store.LevelChange{raise}, "s-linker-1", now, linked(4))
+		wantErr(t, "LinkIdentifiers, raised already", err, nil)
+		if len(ended) != 0 {
+			t.Errorf("LinkIdentifiers that changed nothing ended %d sessions", len(ended))
+		}
+		wantChangeEvents(t, s, person, "link", "3")
+		events, err := s.ListPersonAudit(ctx, person, 10)
+		wantErr(t, "ListPersonAudit", err, nil)
+		if d := events[0].Details; d["raised"] != "1" || d["sessions_ended"] != "2" {
+			t.Errorf("link event details %v, want 1 raised and 2 sessions ended", d)
+		}
+	})
 }
 
 func fullPasskey(t *testing.T, personID, name string) *store.Passkey {
@@ -514,6 +581,7 @@ func testPasskeys(t *testing.T, s store.Store) {
 		wantChangeEvents(t, s, newcomer, "passkey_added", "1")
 		wantChangeEvents(t, s, again.ID, "passkey_added")
 	})
+
 }
 
 // wantChangeEvents checks that person's audit events are of type typ,
