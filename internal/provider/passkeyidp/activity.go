@@ -74,9 +74,9 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 			v.What = t("account.activity.profile", how)
 		case e.Type == "passkey_added", e.Type == "passkey_removed", e.Type == "recovery_codes_regenerated":
 			// A change refused (a login too old or too weak for it, the
-			// last way in, a passkey whose response did not verify) is shown too:
-			// one the person did not try is someone else at their
-			// account.
+			// last way in, a passkey whose response did not verify) is
+			// shown too: one the person did not try is someone else at
+			// their account.
 			if e.Result != store.ResultSuccess {
 				if notRefused[e.Reason] {
 					continue
@@ -121,9 +121,9 @@ var linkRefusedByRule = map[string]bool{
 // finished by another session than the one that began it
 // ("wrong_session") is someone else, and is shown.
 var notRefused = map[string]bool{
-	"cancelled": true, "expired": true, "replay": true, "passkey_limit": true, "credential_exists": true, "bad_input": true,
-	"not_verified": true,
-	"internal":     true, "taken": true,
+	"cancelled": true, "expired": true, "replay": true,
+	"passkey_limit": true, "credential_exists": true, "bad_input": true, "not_verified": true,
+	"internal": true, "taken": true,
 }
 
 // serviceName is the relying party's name, or "" for none (an account
