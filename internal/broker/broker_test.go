@@ -1272,3 +1272,52 @@ func TestLevelErrorNamesNoWayTheClientRefuses(t *testing.T) {
 		t.Errorf("the page does not offer just the way that can reach the level:\n%s", body)
 	}
 }
+
+// TestAccountLoginSpeaksOfTheAccount: a login to the person's own account
+// has no service, so when its ways to log in are down, missing or not
+// offered, the page speaks of the account, not of "this service".
+func TestAccountLoginSpeaksOfTheAccount(t *testing.T) {
+	f := newFixture(t)
+	now := f.now
+	mon, err := health.NewMonitor(health.Options{Now: func() time.Time { return now }})
+	must(t, err)
+	for _, id := range []string{"weak", "strong"} {
+		must(t, mon.Add(id, health.PingProber(func(context.Context) error { return errors.New("connection refused") })))
+	}
+	for i := 0; i < 3; i++ {
+		now = now.Add(5 * time.Second)
+		must(t, mon.Tick(context.Background()))
+	}
+	f.b.Health = mon
+	get := func(path, lang string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		r.Header.Set("Accept-Language", lang)
+		f.mux.ServeHTTP(w, r)
+		return w
+	}
+	tr := f.b.Pages.T
+	for _, lang := range []string{"nb", "en", "da"} {
+		w := get("/login", lang)
+		body := w.Body.String()
+		if w.Code != http.StatusServiceUnavailable || !strings.Contains(body, tr(lang, "login.err.allunavailable.account")) ||
+			strings.Contains(body, tr(lang, "login.err.allunavailable")) || !strings.Contains(body, `id="status-link"`) {
+			t.Errorf("%s, all down: %d, want 503 speaking of the account with the status link:\n%s", lang, w.Code, body)
+		}
+		w = get("/login/start?provider=nope", lang)
+		body = w.Body.String()
+		if !strings.Contains(body, tr(lang, "login.unknownprovider.account.message")) || strings.Contains(body, tr(lang, "login.unknownprovider.message")) {
+			t.Errorf("%s, unknown provider: the page does not speak of the account:\n%s", lang, body)
+		}
+	}
+	f.b.Providers = nil
+	for _, lang := range []string{"nb", "en", "da"} {
+		w := get("/login", lang)
+		body := w.Body.String()
+		if w.Code != http.StatusServiceUnavailable || !strings.Contains(body, tr(lang, "login.none.account.message")) ||
+			!strings.Contains(body, tr(lang, "login.none.account.next")) ||
+			strings.Contains(body, tr(lang, "login.none.message")) || strings.Contains(body, tr(lang, "login.none.next")) {
+			t.Errorf("%s, none: %d, want 503 speaking of the account:\n%s", lang, w.Code, body)
+		}
+	}
+}
