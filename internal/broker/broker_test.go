@@ -224,7 +224,7 @@ func TestUnknownOrExpiredAttemptGetsAPlainPage(t *testing.T) {
 	for _, path := range []string{"/login?req=nope", "/login?req=old", "/login/start?req=old&provider=strong"} {
 		w := f.get(path)
 		if body := w.Body.String(); w.Code != http.StatusBadRequest || !strings.Contains(body, "We could not find this login") ||
-			!strings.Contains(body, "It may have expired or been finished already.") || strings.Contains(body, "took too long") {
+			!strings.Contains(body, "It may have expired or been finished already") || strings.Contains(body, "took too long") {
 			t.Errorf("%s: status %d, body %.200q", path, w.Code, w.Body.String())
 		}
 	}
@@ -1318,6 +1318,35 @@ func TestAccountLoginSpeaksOfTheAccount(t *testing.T) {
 			!strings.Contains(body, tr(lang, "login.none.account.next")) ||
 			strings.Contains(body, tr(lang, "login.none.message")) || strings.Contains(body, tr(lang, "login.none.next")) {
 			t.Errorf("%s, none: %d, want 503 speaking of the account:\n%s", lang, w.Code, body)
+		}
+	}
+}
+
+// TestLoginOfADeletedClientSaysStartingAgainMayNotHelp: a client deleted
+// while a person logs in to it takes the login with it, so the page for
+// it cannot tell it from an expired one; it names that the service may
+// no longer offer Varde, and does not send the person back only to start
+// over, in nb, en and da.
+func TestLoginOfADeletedClientSaysStartingAgainMayNotHelp(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "r1")
+	if _, err := f.st.DeleteClient(context.Background(), "bank", f.now, nil); err != nil {
+		t.Fatal(err)
+	}
+	for lang, want := range map[string][]string{
+		"en": {"no longer offer logging in with Varde", "ask the service how to log in"},
+		"nb": {"ikke lenger innlogging med Varde", "spør tjenesten hvordan du logger inn"},
+		"da": {"ikke længere login med Varde", "spørg tjenesten, hvordan du logger ind"},
+	} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/login?req=r1", nil)
+		r.Header.Set("Accept-Language", lang)
+		f.mux.ServeHTTP(w, r)
+		body := w.Body.String()
+		for _, s := range want {
+			if w.Code != http.StatusBadRequest || !strings.Contains(body, s) {
+				t.Errorf("%s: %d, want 400 saying %q:\n%s", lang, w.Code, s, body)
+			}
 		}
 	}
 }

@@ -288,8 +288,10 @@ func NotFoundPage() ErrorPage {
 }
 
 // UnknownLoginPage is the page for a login that Varde does not hold:
-// made up, expired or finished already. Nothing says which, so the
-// page names all three.
+// made up, expired, finished already, or removed with its client
+// (store.Clients.DeleteClient deletes the client's logins in progress).
+// Nothing says which, so the page names them all, and does not promise
+// that starting again works.
 func UnknownLoginPage() ErrorPage {
 	return ErrorPage{Title: "error.unknownlogin.title", Message: "error.unknownlogin.message", Next: "error.unknownlogin.next"}
 }
