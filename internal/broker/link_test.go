@@ -748,3 +748,28 @@ func TestLinkRefusalsNameNoProviderTheNodeLacks(t *testing.T) {
 		}
 	}
 }
+
+// TestNoPagePromisesSupport: Varde has no help desk of its own to name,
+// so neither a link refused as another person's, nor a login refused
+// for a conflict in its records, nor the reference under an error, tells
+// the person to contact a support that may not exist, in nb, en and da.
+func TestNoPagePromisesSupport(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "r1")
+	for _, lang := range []string{"nb", "en", "da"} {
+		pages := map[string]string{"error.reference": f.b.Pages.T(lang, "error.reference")}
+		for _, path := range []string{"/account/link/refused?why=taken", "/login?req=r1&err=conflict"} {
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest(http.MethodGet, path, nil)
+			r.Header.Set("Accept-Language", lang)
+			f.mux.ServeHTTP(w, r)
+			pages[path] = w.Body.String()
+		}
+		for what, body := range pages {
+			low := strings.ToLower(body)
+			if strings.Contains(low, "support") || strings.Contains(low, "brukerstøtte") {
+				t.Errorf("%s, %s promises a support:\n%s", lang, what, body)
+			}
+		}
+	}
+}
