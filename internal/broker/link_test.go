@@ -14,6 +14,7 @@ import (
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/audit"
 	"github.com/varde-eid/varde/internal/broker"
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
@@ -769,6 +770,36 @@ func TestNoPagePromisesSupport(t *testing.T) {
 			low := strings.ToLower(body)
 			if strings.Contains(low, "support") || strings.Contains(low, "brukerstøtte") {
 				t.Errorf("%s, %s promises a support:\n%s", lang, what, body)
+			}
+		}
+	}
+}
+
+// TestErrorPagesNameTheHelpDesk: with a help desk configured, a refused
+// link (which needs people to join two persons) names it, with its
+// number as a tel: link, its page and its hours in the page's language;
+// without one, the page names none, in nb, en and da.
+func TestErrorPagesNameTheHelpDesk(t *testing.T) {
+	f := newFixture(t)
+	get := func(lang string) string {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/account/link/refused?why=taken", nil)
+		r.Header.Set("Accept-Language", lang)
+		f.mux.ServeHTTP(w, r)
+		return w.Body.String()
+	}
+	hours := map[string]string{"nb": "Hverdager 8–16", "en": "Weekdays 8–16", "da": "Hverdage 8–16"}
+	for _, lang := range []string{"nb", "en", "da"} {
+		f.b.Pages.Support = nil
+		if body := get(lang); strings.Contains(body, `id="support"`) || strings.Contains(body, f.b.Pages.T(lang, "error.support.title")) {
+			t.Errorf("%s: a help desk shown when none is configured:\n%s", lang, body)
+		}
+		f.b.Pages.Support = &httpx.Support{URL: "https://help.example.no/eid", Phone: "+47 (800) 12-345", Hours: hours}
+		body := get(lang)
+		for _, want := range []string{`id="support"`, f.b.Pages.T(lang, "error.support.title"),
+			`href="tel:&#43;4780012345">&#43;47 (800) 12-345</a>`, `href="https://help.example.no/eid"`, hours[lang], f.b.Pages.T(lang, "link.taken.next")} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s: the page lacks %q:\n%s", lang, want, body)
 			}
 		}
 	}

@@ -407,6 +407,20 @@ func TestValidate(t *testing.T) {
 		msg    string
 	}{
 		{"valid", func(c *Config) {}, "", ""},
+		{"support in full", func(c *Config) {
+			c.Support = Support{URL: "https://help.example.no/eid", Phone: "+47 (800) 12-345", Hours: map[string]string{"nb": "Hverdager 8–16", "en": "Weekdays 8–16"}}
+		}, "", ""},
+		{"support phone only", func(c *Config) { c.Support.Phone = "800 12 345" }, "", ""},
+		{"support url http", func(c *Config) { c.Support.URL = "http://help.example.no" }, "support.url", "https"},
+		{"support url relative", func(c *Config) { c.Support.URL = "help.example.no" }, "support.url", "absolute"},
+		{"support url javascript", func(c *Config) { c.Support.URL = "javascript:alert(1)" }, "support.url", "absolute"},
+		{"support phone letters", func(c *Config) { c.Support.Phone = "call 800" }, "support.phone", "only digits"},
+		{"support phone too short", func(c *Config) { c.Support.Phone = "+4" }, "support.phone", "3 to 20 digits"},
+		{"support hours unknown language", func(c *Config) {
+			c.Support = Support{Phone: "800 12 345", Hours: map[string]string{"sv": "Vardagar"}}
+		}, "support.hours.sv", "not a page language"},
+		{"support hours empty", func(c *Config) { c.Support = Support{Phone: "800 12 345", Hours: map[string]string{"en": " "}} }, "support.hours.en", "1 to 200"},
+		{"support hours alone", func(c *Config) { c.Support.Hours = map[string]string{"en": "Weekdays"} }, "support.hours", "without support.url or support.phone"},
 		{"issuer loopback http", func(c *Config) {
 			c.Issuer, c.Passkey.RPID, c.Passkey.Origins = "http://localhost:8080", "localhost", []string{"http://localhost:8080"}
 			f := false
