@@ -138,6 +138,8 @@ func TestPagesWCAG(t *testing.T) {
 
 			b.do(t, "continue", chromedp.Click(`form[action="/passkey/enrolled/continue"] button`))
 			b.until(t, `location.pathname === "/account" && document.querySelector("table") !== null`)
+			// The help desk configured for this node is named there.
+			b.until(t, `document.querySelector("#support #support-phone") !== null`)
 			t.Run("account", func(t *testing.T) { b.audit(t, lang, ceremony("add")) })
 
 			// A passkey added through the page: the account page shows

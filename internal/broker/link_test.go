@@ -776,31 +776,42 @@ func TestNoPagePromisesSupport(t *testing.T) {
 }
 
 // TestErrorPagesNameTheHelpDesk: with a help desk configured, a refused
-// link (which needs people to join two persons) names it, with its
-// number as a tel: link, its page and its hours in the page's language;
-// without one, the page names none, in nb, en and da.
+// link (which needs people to join two persons) and a login refused with
+// an error name it, with its number as a tel: link, its page and its
+// hours in the page's language; without one, the pages name none, in nb,
+// en and da.
 func TestErrorPagesNameTheHelpDesk(t *testing.T) {
 	f := newFixture(t)
-	get := func(lang string) string {
+	f.request(t, "r1")
+	get := func(path, lang string) string {
 		w := httptest.NewRecorder()
-		r := httptest.NewRequest(http.MethodGet, "/account/link/refused?why=taken", nil)
+		r := httptest.NewRequest(http.MethodGet, path, nil)
 		r.Header.Set("Accept-Language", lang)
 		f.mux.ServeHTTP(w, r)
 		return w.Body.String()
 	}
 	hours := map[string]string{"nb": "Hverdager 8–16", "en": "Weekdays 8–16", "da": "Hverdage 8–16"}
 	for _, lang := range []string{"nb", "en", "da"} {
-		f.b.Pages.Support = nil
-		if body := get(lang); strings.Contains(body, `id="support"`) || strings.Contains(body, f.b.Pages.T(lang, "error.support.title")) {
-			t.Errorf("%s: a help desk shown when none is configured:\n%s", lang, body)
-		}
-		f.b.Pages.Support = &httpx.Support{URL: "https://help.example.no/eid", Phone: "+47 (800) 12-345", Hours: hours}
-		body := get(lang)
-		for _, want := range []string{`id="support"`, f.b.Pages.T(lang, "error.support.title"),
-			`href="tel:&#43;4780012345">&#43;47 (800) 12-345</a>`, `href="https://help.example.no/eid"`, hours[lang], f.b.Pages.T(lang, "link.taken.next")} {
-			if !strings.Contains(body, want) {
-				t.Errorf("%s: the page lacks %q:\n%s", lang, want, body)
+		for _, tc := range []struct{ path, text string }{
+			{"/account/link/refused?why=taken", "link.taken.next"},
+			{"/login?req=r1&err=conflict", "login.err.conflict"},
+		} {
+			f.b.Pages.Support = nil
+			if body := get(tc.path, lang); strings.Contains(body, `id="support"`) || strings.Contains(body, f.b.Pages.T(lang, "error.support.title")) {
+				t.Errorf("%s %s: a help desk shown when none is configured:\n%s", lang, tc.path, body)
+			}
+			f.b.Pages.Support = &httpx.Support{URL: "https://help.example.no/eid", Phone: "+47 (800) 12-345", Hours: hours}
+			body := get(tc.path, lang)
+			for _, want := range []string{`id="support"`, f.b.Pages.T(lang, "error.support.title"),
+				`href="tel:&#43;4780012345">&#43;47 (800) 12-345</a>`, `href="https://help.example.no/eid"`, hours[lang], f.b.Pages.T(lang, tc.text)} {
+				if !strings.Contains(body, want) {
+					t.Errorf("%s %s: the page lacks %q:\n%s", lang, tc.path, want, body)
+				}
 			}
 		}
+	}
+	// The login page without an error names none.
+	if body := get("/login?req=r1", "en"); strings.Contains(body, `id="support"`) {
+		t.Errorf("the login page without an error names the help desk:\n%s", body)
 	}
 }

@@ -174,8 +174,9 @@ type Metrics struct {
 	Listen string `yaml:"listen"`
 }
 
-// Support is the operator's help desk, shown on error pages, where a
-// person may need a human. Optional: left out, no page names a help desk,
+// Support is the operator's help desk, shown on error pages, on a login
+// page showing an error and on the account page, where a person may need
+// a human. Optional: left out, no page names a help desk,
 // and none tells the person to contact one.
 type Support struct {
 	// URL is the help desk's web page, an absolute https URL (http only

@@ -32,8 +32,9 @@ type Pages struct {
 	// Secure sets the Secure flag of the language cookie, by the rule the
 	// session cookie follows (always, except on http://localhost).
 	Secure bool
-	// Support, when set, is the operator's help desk, which error pages
-	// name; nil, no page names one.
+	// Support, when set, is the operator's help desk, which error pages,
+	// a login page showing an error and the account page name (the
+	// "support" template in layout.html); nil, no page names one.
 	Support *Support
 }
 
