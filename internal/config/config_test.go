@@ -846,3 +846,38 @@ func TestSQLiteDSNNotPostgres(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleSupport: the help desk the example file shows, commented
+// out, loads and validates as written once its comment marks are taken
+// away.
+func TestExampleSupport(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "varde.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	in := false
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "# support:") {
+			in = true
+		}
+		if in && !strings.HasPrefix(line, "#") {
+			in = false
+		}
+		if in {
+			line = strings.TrimPrefix(strings.TrimPrefix(line, "#"), " ")
+		}
+		out = append(out, line)
+	}
+	path := filepath.Join(t.TempDir(), "varde.yaml")
+	if err := os.WriteFile(path, []byte(strings.Join(out, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Support.URL == "" || c.Support.Phone == "" || len(c.Support.Hours) != 3 {
+		t.Errorf("support = %+v", c.Support)
+	}
+}
