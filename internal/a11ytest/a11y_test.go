@@ -81,8 +81,8 @@ func TestPagesWCAG(t *testing.T) {
 			{"recovery", "/passkey/recover?" + q(lang, "attempt", req), 200, "#code"},
 			{"cancel", "/authorize/cancel?" + q(lang, "req", req), 200, "#cancel"},
 			{"no way to log in", "/login?" + q(lang, "req", unreachable), 503, "#cancel"},
-			{"unknown request", "/login?" + q(lang, "req", "unknown"), 400, "main h1"},
-			{"not found", "/no-such-page?" + q(lang), 404, "main h1"},
+			{"unknown request", "/login?" + q(lang, "req", "unknown"), 400, "#support"},
+			{"not found", "/no-such-page?" + q(lang), 404, "#support"},
 			{"logged out", "/logout?" + q(lang), 200, "main h1"},
 		}
 		for _, p := range pages {
@@ -139,6 +139,8 @@ func TestPagesWCAG(t *testing.T) {
 
 			b.do(t, "continue", chromedp.Click(`form[action="/passkey/enrolled/continue"] button`))
 			b.until(t, `location.pathname === "/account" && document.querySelector("table") !== null`)
+			// The help desk configured for this node is named there.
+			b.until(t, `document.querySelector("#support #support-phone") !== null`)
 			t.Run("account", func(t *testing.T) { b.audit(t, lang, ceremony("add")) })
 
 			// A passkey added through the page: the account page shows
@@ -324,6 +326,9 @@ func startNodeMounting(t *testing.T, mount func(issuer string) func(*http.ServeM
 		t.Fatal(err)
 	}
 	cfg.Passkey.SyntheticEnrolment = true
+	// A help desk, so the error pages show it, and it is checked with them.
+	cfg.Support = config.Support{URL: "https://help.example.no/", Phone: "+47 800 12 345",
+		Hours: map[string]string{"nb": "Hverdager 08–16", "en": "Weekdays 08–16", "da": "Hverdage 08–16"}}
 	salt := make([]byte, 32)
 	_, _ = rand.Read(salt)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -382,6 +382,9 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		return err
 	}
 	pages.Secure = *cfg.Session.SecureCookie
+	if sp := cfg.Support; sp.URL != "" || sp.Phone != "" {
+		pages.Support = &httpx.Support{URL: sp.URL, Phone: sp.Phone, Hours: sp.Hours}
+	}
 	a.Audit = &audit.Log{Store: st, Log: log, Now: opt.Now}
 	a.clients = newClientCache(st, clientCacheTTL, opt.Now)
 	sessions := &session.Manager{Store: st, Lifetime: cfg.Session.Lifetime, IdleTimeout: cfg.Session.IdleTimeout, Secure: *cfg.Session.SecureCookie, Now: opt.Now, Log: log}

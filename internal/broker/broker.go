@@ -452,14 +452,20 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case len(d.Choices) == 0:
 		// Nothing this client accepts can reach the level it asks for.
-		b.Pages.Error(w, r, http.StatusServiceUnavailable, a.locale, httpx.ErrorPage{
-			Title: "login.none.title", Message: "login.none.message", Next: "login.none.next", CancelURL: d.CancelURL,
-		})
+		// An account login has no service to name or go back to.
+		e := httpx.ErrorPage{Title: "login.none.title", Message: "login.none.message", Next: "login.none.next", CancelURL: d.CancelURL}
+		if a.req == nil {
+			e.Message, e.Next = "login.none.account.message", "login.none.account.next"
+		}
+		b.Pages.Error(w, r, http.StatusServiceUnavailable, a.locale, e)
 	case usable == 0:
 		// Everything it accepts is down: say so, show which, keep the
 		// request, so reloading this page once one is back continues the
 		// same login.
 		d.Error, d.Unavailable = "login.err.allunavailable", false
+		if a.req == nil {
+			d.Error = "login.err.allunavailable.account"
+		}
 		b.Pages.Render(w, r, http.StatusServiceUnavailable, "login", a.locale, d)
 	default:
 		b.Pages.Render(w, r, http.StatusOK, "login", a.locale, d)
@@ -494,10 +500,14 @@ func (b *Broker) start(w http.ResponseWriter, r *http.Request) {
 	}
 	if i < 0 {
 		// The login goes on: back to the choice of what it may use.
-		b.Pages.Error(w, r, http.StatusBadRequest, a.locale, httpx.ErrorPage{
+		e := httpx.ErrorPage{
 			Title: "error.badrequest.title", Message: "login.unknownprovider.message", Next: "login.unknownprovider.next",
 			BackURL: "/login?" + url.Values{"req": {id}}.Encode(),
-		})
+		}
+		if a.req == nil {
+			e.Message = "login.unknownprovider.account.message"
+		}
+		b.Pages.Error(w, r, http.StatusBadRequest, a.locale, e)
 		return
 	}
 	b.startAt(w, r, a, eligible[i])

@@ -224,7 +224,7 @@ func TestUnknownOrExpiredAttemptGetsAPlainPage(t *testing.T) {
 	for _, path := range []string{"/login?req=nope", "/login?req=old", "/login/start?req=old&provider=strong"} {
 		w := f.get(path)
 		if body := w.Body.String(); w.Code != http.StatusBadRequest || !strings.Contains(body, "We could not find this login") ||
-			!strings.Contains(body, "It may have expired or been finished already.") || strings.Contains(body, "took too long") {
+			!strings.Contains(body, "It may have expired or been finished already") || strings.Contains(body, "took too long") {
 			t.Errorf("%s: status %d, body %.200q", path, w.Code, w.Body.String())
 		}
 	}
@@ -1270,5 +1270,83 @@ func TestLevelErrorNamesNoWayTheClientRefuses(t *testing.T) {
 	}
 	if !strings.Contains(body, `id="provider-strong"`) || strings.Contains(body, `id="provider-weak"`) {
 		t.Errorf("the page does not offer just the way that can reach the level:\n%s", body)
+	}
+}
+
+// TestAccountLoginSpeaksOfTheAccount: a login to the person's own account
+// has no service, so when its ways to log in are down, missing or not
+// offered, the page speaks of the account, not of "this service".
+func TestAccountLoginSpeaksOfTheAccount(t *testing.T) {
+	f := newFixture(t)
+	now := f.now
+	mon, err := health.NewMonitor(health.Options{Now: func() time.Time { return now }})
+	must(t, err)
+	for _, id := range []string{"weak", "strong"} {
+		must(t, mon.Add(id, health.PingProber(func(context.Context) error { return errors.New("connection refused") })))
+	}
+	for i := 0; i < 3; i++ {
+		now = now.Add(5 * time.Second)
+		must(t, mon.Tick(context.Background()))
+	}
+	f.b.Health = mon
+	get := func(path, lang string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		r.Header.Set("Accept-Language", lang)
+		f.mux.ServeHTTP(w, r)
+		return w
+	}
+	tr := f.b.Pages.T
+	for _, lang := range []string{"nb", "en", "da"} {
+		w := get("/login", lang)
+		body := w.Body.String()
+		if w.Code != http.StatusServiceUnavailable || !strings.Contains(body, tr(lang, "login.err.allunavailable.account")) ||
+			strings.Contains(body, tr(lang, "login.err.allunavailable")) || !strings.Contains(body, `id="status-link"`) {
+			t.Errorf("%s, all down: %d, want 503 speaking of the account with the status link:\n%s", lang, w.Code, body)
+		}
+		w = get("/login/start?provider=nope", lang)
+		body = w.Body.String()
+		if !strings.Contains(body, tr(lang, "login.unknownprovider.account.message")) || strings.Contains(body, tr(lang, "login.unknownprovider.message")) {
+			t.Errorf("%s, unknown provider: the page does not speak of the account:\n%s", lang, body)
+		}
+	}
+	f.b.Providers = nil
+	for _, lang := range []string{"nb", "en", "da"} {
+		w := get("/login", lang)
+		body := w.Body.String()
+		if w.Code != http.StatusServiceUnavailable || !strings.Contains(body, tr(lang, "login.none.account.message")) ||
+			!strings.Contains(body, tr(lang, "login.none.account.next")) ||
+			strings.Contains(body, tr(lang, "login.none.message")) || strings.Contains(body, tr(lang, "login.none.next")) {
+			t.Errorf("%s, none: %d, want 503 speaking of the account:\n%s", lang, w.Code, body)
+		}
+	}
+}
+
+// TestLoginOfADeletedClientSaysStartingAgainMayNotHelp: a client deleted
+// while a person logs in to it takes the login with it, so the page for
+// it cannot tell it from an expired one; it names that the service may
+// no longer offer Varde, and does not send the person back only to start
+// over, in nb, en and da.
+func TestLoginOfADeletedClientSaysStartingAgainMayNotHelp(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "r1")
+	if _, err := f.st.DeleteClient(context.Background(), "bank", f.now, nil); err != nil {
+		t.Fatal(err)
+	}
+	for lang, want := range map[string][]string{
+		"en": {"no longer offer logging in with Varde", "ask the service how to log in"},
+		"nb": {"ikke lenger innlogging med Varde", "spør tjenesten hvordan du logger inn"},
+		"da": {"ikke længere login med Varde", "spørg tjenesten, hvordan du logger ind"},
+	} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/login?req=r1", nil)
+		r.Header.Set("Accept-Language", lang)
+		f.mux.ServeHTTP(w, r)
+		body := w.Body.String()
+		for _, s := range want {
+			if w.Code != http.StatusBadRequest || !strings.Contains(body, s) {
+				t.Errorf("%s: %d, want 400 saying %q:\n%s", lang, w.Code, s, body)
+			}
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/audit"
 	"github.com/varde-eid/varde/internal/broker"
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
@@ -803,5 +804,71 @@ func TestLinkAllOrNone(t *testing.T) {
 	}
 	if _, err := f.b.Sessions.Current(other.req(http.MethodGet, "/account", nil)); err != nil {
 		t.Errorf("the other session after a refused link: %v", err)
+	}
+}
+
+// TestNoPagePromisesSupport: Varde has no help desk of its own to name,
+// so neither a link refused as another person's, nor a login refused
+// for a conflict in its records, nor the reference under an error, tells
+// the person to contact a support that may not exist, in nb, en and da.
+func TestNoPagePromisesSupport(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "r1")
+	for _, lang := range []string{"nb", "en", "da"} {
+		pages := map[string]string{"error.reference": f.b.Pages.T(lang, "error.reference")}
+		for _, path := range []string{"/account/link/refused?why=taken", "/login?req=r1&err=conflict"} {
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest(http.MethodGet, path, nil)
+			r.Header.Set("Accept-Language", lang)
+			f.mux.ServeHTTP(w, r)
+			pages[path] = w.Body.String()
+		}
+		for what, body := range pages {
+			low := strings.ToLower(body)
+			if strings.Contains(low, "support") || strings.Contains(low, "brukerstøtte") {
+				t.Errorf("%s, %s promises a support:\n%s", lang, what, body)
+			}
+		}
+	}
+}
+
+// TestErrorPagesNameTheHelpDesk: with a help desk configured, a refused
+// link (which needs people to join two persons) and a login refused with
+// an error name it, with its number as a tel: link, its page and its
+// hours in the page's language; without one, the pages name none, in nb,
+// en and da.
+func TestErrorPagesNameTheHelpDesk(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "r1")
+	get := func(path, lang string) string {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		r.Header.Set("Accept-Language", lang)
+		f.mux.ServeHTTP(w, r)
+		return w.Body.String()
+	}
+	hours := map[string]string{"nb": "Hverdager 8–16", "en": "Weekdays 8–16", "da": "Hverdage 8–16"}
+	for _, lang := range []string{"nb", "en", "da"} {
+		for _, tc := range []struct{ path, text string }{
+			{"/account/link/refused?why=taken", "link.taken.next"},
+			{"/login?req=r1&err=conflict", "login.err.conflict"},
+		} {
+			f.b.Pages.Support = nil
+			if body := get(tc.path, lang); strings.Contains(body, `id="support"`) || strings.Contains(body, f.b.Pages.T(lang, "error.support.title")) {
+				t.Errorf("%s %s: a help desk shown when none is configured:\n%s", lang, tc.path, body)
+			}
+			f.b.Pages.Support = &httpx.Support{URL: "https://help.example.no/eid", Phone: "+47 (800) 12-345", Hours: hours}
+			body := get(tc.path, lang)
+			for _, want := range []string{`id="support"`, f.b.Pages.T(lang, "error.support.title"),
+				`href="tel:&#43;4780012345">&#43;47 (800) 12-345</a>`, `href="https://help.example.no/eid"`, hours[lang], f.b.Pages.T(lang, tc.text)} {
+				if !strings.Contains(body, want) {
+					t.Errorf("%s %s: the page lacks %q:\n%s", lang, tc.path, want, body)
+				}
+			}
+		}
+	}
+	// The login page without an error names none.
+	if body := get("/login?req=r1", "en"); strings.Contains(body, `id="support"`) {
+		t.Errorf("the login page without an error names the help desk:\n%s", body)
 	}
 }

@@ -24,6 +24,7 @@ type Config struct {
 	Session  Session  `yaml:"session"`
 	Health   Health   `yaml:"health"`
 	Status   Status   `yaml:"status"`
+	Support  Support  `yaml:"support"`
 	Log      Log      `yaml:"log"`
 	Metrics  Metrics  `yaml:"metrics"`
 	Shutdown Shutdown `yaml:"shutdown"`
@@ -171,6 +172,22 @@ type Metrics struct {
 	// address (an internal interface, say "10.0.0.5:9090"); empty: on the
 	// public listener, as a demo wants. Env VARDE_METRICS_LISTEN.
 	Listen string `yaml:"listen"`
+}
+
+// Support is the operator's help desk, shown on error pages, on a login
+// page showing an error and on the account page, where a person may need
+// a human. Optional: left out, no page names a help desk,
+// and none tells the person to contact one.
+type Support struct {
+	// URL is the help desk's web page, an absolute https URL (http only
+	// on localhost).
+	URL string `yaml:"url"`
+	// Phone is the help desk's number as people dial it, e.g.
+	// "+47 800 12 345": digits, spaces, '+', '-', '(' and ')'.
+	Phone string `yaml:"phone"`
+	// Hours are the opening hours, as plain text per page language (nb,
+	// en, da); a language without its own text shows none.
+	Hours map[string]string `yaml:"hours"`
 }
 
 // Debug configures diagnostics that are off unless asked for.

@@ -407,6 +407,20 @@ func TestValidate(t *testing.T) {
 		msg    string
 	}{
 		{"valid", func(c *Config) {}, "", ""},
+		{"support in full", func(c *Config) {
+			c.Support = Support{URL: "https://help.example.no/eid", Phone: "+47 (800) 12-345", Hours: map[string]string{"nb": "Hverdager 8–16", "en": "Weekdays 8–16"}}
+		}, "", ""},
+		{"support phone only", func(c *Config) { c.Support.Phone = "800 12 345" }, "", ""},
+		{"support url http", func(c *Config) { c.Support.URL = "http://help.example.no" }, "support.url", "https"},
+		{"support url relative", func(c *Config) { c.Support.URL = "help.example.no" }, "support.url", "absolute"},
+		{"support url javascript", func(c *Config) { c.Support.URL = "javascript:alert(1)" }, "support.url", "absolute"},
+		{"support phone letters", func(c *Config) { c.Support.Phone = "call 800" }, "support.phone", "only digits"},
+		{"support phone too short", func(c *Config) { c.Support.Phone = "+4" }, "support.phone", "3 to 20 digits"},
+		{"support hours unknown language", func(c *Config) {
+			c.Support = Support{Phone: "800 12 345", Hours: map[string]string{"sv": "Vardagar"}}
+		}, "support.hours.sv", "not a page language"},
+		{"support hours empty", func(c *Config) { c.Support = Support{Phone: "800 12 345", Hours: map[string]string{"en": " "}} }, "support.hours.en", "1 to 200"},
+		{"support hours alone", func(c *Config) { c.Support.Hours = map[string]string{"en": "Weekdays"} }, "support.hours", "without support.url or support.phone"},
 		{"issuer loopback http", func(c *Config) {
 			c.Issuer, c.Passkey.RPID, c.Passkey.Origins = "http://localhost:8080", "localhost", []string{"http://localhost:8080"}
 			f := false
@@ -830,5 +844,40 @@ func TestSQLiteDSNNotPostgres(t *testing.T) {
 		if err := c.Validate(); err != nil {
 			t.Errorf("Validate() with sqlite and %q = %v", dsn, err)
 		}
+	}
+}
+
+// TestExampleSupport: the help desk the example file shows, commented
+// out, loads and validates as written once its comment marks are taken
+// away.
+func TestExampleSupport(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "varde.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	in := false
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "# support:") {
+			in = true
+		}
+		if in && !strings.HasPrefix(line, "#") {
+			in = false
+		}
+		if in {
+			line = strings.TrimPrefix(strings.TrimPrefix(line, "#"), " ")
+		}
+		out = append(out, line)
+	}
+	path := filepath.Join(t.TempDir(), "varde.yaml")
+	if err := os.WriteFile(path, []byte(strings.Join(out, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Support.URL == "" || c.Support.Phone == "" || len(c.Support.Hours) != 3 {
+		t.Errorf("support = %+v", c.Support)
 	}
 }

@@ -135,6 +135,7 @@ func (c *Config) Validate() error {
 	}
 	c.Health.validate(&p)
 	c.Status.validate(&p)
+	c.Support.validate(&p)
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		p.add("log.level", "%q is not debug, info, warn or error", c.Log.Level)
 	}
@@ -520,4 +521,48 @@ func checkJWKS(raw string) []string {
 		}
 	}
 	return msgs
+}
+
+// supportLanguages are the page languages support.hours may name.
+var supportLanguages = []string{"nb", "en", "da"}
+
+// validate checks the help desk: a URL people can open, a number they
+// can dial, and hours only beside a way to reach it.
+func (s *Support) validate(p *problems) {
+	if s.URL != "" {
+		u, err := url.Parse(s.URL)
+		switch {
+		case err != nil || u.Host == "" || u.User != nil:
+			p.add("support.url", "%q is not an absolute URL without user information", s.URL)
+		case u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())):
+			p.add("support.url", "%q must be https (http only on localhost)", s.URL)
+		}
+	}
+	if s.Phone != "" {
+		digits := 0
+		for _, r := range s.Phone {
+			switch {
+			case r >= '0' && r <= '9':
+				digits++
+			case strings.ContainsRune("+-() ", r):
+			default:
+				p.add("support.phone", "%q may hold only digits, spaces, '+', '-', '(' and ')'", s.Phone)
+				return
+			}
+		}
+		if digits < 3 || digits > 20 || len(s.Phone) > 32 {
+			p.add("support.phone", "%q must have 3 to 20 digits, at most 32 characters in all", s.Phone)
+		}
+	}
+	for lang, h := range s.Hours {
+		switch {
+		case !slices.Contains(supportLanguages, lang):
+			p.add("support.hours."+lang, "%q is not a page language (nb, en, da)", lang)
+		case strings.TrimSpace(h) == "" || len(h) > 200:
+			p.add("support.hours."+lang, "must be 1 to 200 characters")
+		}
+	}
+	if len(s.Hours) > 0 && s.URL == "" && s.Phone == "" {
+		p.add("support.hours", "given without support.url or support.phone to reach the help desk by")
+	}
 }

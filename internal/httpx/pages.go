@@ -32,6 +32,37 @@ type Pages struct {
 	// Secure sets the Secure flag of the language cookie, by the rule the
 	// session cookie follows (always, except on http://localhost).
 	Secure bool
+	// Support, when set, is the operator's help desk, which error pages,
+	// a login page showing an error and the account page name (the
+	// "support" template in layout.html); nil, no page names one.
+	Support *Support
+}
+
+// Support is the operator's help desk (config.Support).
+type Support struct {
+	URL, Phone string
+	// Hours are the opening hours per page language.
+	Hours map[string]string
+}
+
+// SupportInfo is the help desk as a page in one language shows it.
+type SupportInfo struct {
+	URL, Phone, Hours string
+	// Tel is the number as a tel: link (RFC 3966), its digits and a
+	// leading '+' only.
+	Tel template.URL
+}
+
+// telURL is phone as a tel: URL; config.Support has checked that it
+// holds nothing but digits, spaces, '+', '-', '(' and ')'.
+func telURL(phone string) template.URL {
+	var b strings.Builder
+	for i, r := range phone {
+		if r >= '0' && r <= '9' || r == '+' && i == 0 {
+			b.WriteRune(r)
+		}
+	}
+	return template.URL("tel:" + b.String())
 }
 
 // PageData is what every template receives.
@@ -41,6 +72,8 @@ type PageData struct {
 	RequestID string
 	// Data is the page's own data.
 	Data any
+	// Support is the operator's help desk, nil if none is configured.
+	Support *SupportInfo
 }
 
 // LanguageLink is a link to the same page in another language.
@@ -219,6 +252,12 @@ func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, name,
 		})
 	}
 	pd := PageData{Lang: lang, RequestID: RequestID(r.Context()), Data: data}
+	if sp := p.Support; sp != nil && (sp.URL != "" || sp.Phone != "") {
+		pd.Support = &SupportInfo{URL: sp.URL, Phone: sp.Phone, Hours: sp.Hours[lang]}
+		if sp.Phone != "" {
+			pd.Support.Tel = telURL(sp.Phone)
+		}
+	}
 	for _, l := range p.languages {
 		if !switchable(r) {
 			break
@@ -288,8 +327,10 @@ func NotFoundPage() ErrorPage {
 }
 
 // UnknownLoginPage is the page for a login that Varde does not hold:
-// made up, expired or finished already. Nothing says which, so the
-// page names all three.
+// made up, expired, finished already, or removed with its client
+// (store.Clients.DeleteClient deletes the client's logins in progress).
+// Nothing says which, so the page names them all, and does not promise
+// that starting again works.
 func UnknownLoginPage() ErrorPage {
 	return ErrorPage{Title: "error.unknownlogin.title", Message: "error.unknownlogin.message", Next: "error.unknownlogin.next"}
 }

@@ -173,7 +173,8 @@ func (s *Sim) adminData() adminData {
 }
 
 // adminPage shows the current fault and a button per mode. Opened as
-// /?token=…, it keeps the token in a cookie and drops it from the URL.
+// /?token=…, it keeps the token in a cookie and drops it from the URL,
+// keeping a language asked for with ?lang=.
 func (s *Sim) adminPage(w http.ResponseWriter, r *http.Request) {
 	lang := s.pages.Locale(r, nil)
 	if t := r.URL.Query().Get("token"); t != "" {
@@ -184,7 +185,11 @@ func (s *Sim) adminPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.setAdminCookie(w, r, t)
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		next := "/"
+		if r.URL.Query().Has("lang") {
+			next += "?" + url.Values{"lang": {lang}}.Encode()
+		}
+		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
 	d := s.adminData()

@@ -284,3 +284,20 @@ func TestSessionCookieSecureOverHTTPS(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminPageTokenKeepsLanguage: opening the admin page as
+// /?token=…&lang=… drops the token from the URL but keeps the language.
+func TestAdminPageTokenKeepsLanguage(t *testing.T) {
+	h := newSim(t, "bankid", assurance.High, nil)
+	for _, lang := range []string{"nb", "en", "da"} {
+		jar, _ := cookiejar.New(nil)
+		b := &http.Client{Jar: jar}
+		resp, body := get(t, b, h.sim.AdminURL()+"/?token="+url.QueryEscape(h.sim.AdminToken())+"&lang="+lang)
+		if resp.StatusCode != http.StatusOK || resp.Request.URL.Query().Get("token") != "" || resp.Request.URL.Query().Get("lang") != lang {
+			t.Fatalf("%s: %d at %s; want 200 at /?lang=%s", lang, resp.StatusCode, resp.Request.URL, lang)
+		}
+		if !strings.Contains(body, `lang="`+lang+`"`) || !strings.Contains(body, h.sim.pages.T(lang, "sim.admin.set.down")) {
+			t.Errorf("%s: the admin page is not in the language asked for", lang)
+		}
+	}
+}
