@@ -18,7 +18,8 @@ const keysUsage = `usage: varde keys <list|retire> --config FILE [flags]
   list     list the signing keys in the cluster's key set (the JWKS), and
            the retired ones not yet expired
   retire   take a key out of every node's JWKS for good (--kid KID), after
-           a compromise or when its node is gone; a node's newest key
+           a compromise or when its node is gone; a node's newest key,
+           or an older one while ID tokens it signed may still be valid,
            needs --force
 `
 
@@ -35,7 +36,8 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.StringVar(&kid, "kid", "", "the key ID, as varde keys list shows it (required)")
 		fs.StringVar(&reason, "reason", "", "why, for the audit log (e.g. \"key file copied to a lost laptop\")")
 		fs.BoolVar(&force, "force", false, "retire a node's newest key, which the node is probably signing with: "+
-			"that node stops signing, answers 503 at /readyz and will not start again until it has a new key")
+			"that node stops signing, answers 503 at /readyz and will not start again until it has a new key; "+
+			"or an older key while ID tokens it signed may still be valid, which then no longer verify")
 	default:
 		return unknownSubcommand("keys", keysUsage, args[0], stderr, "list", "retire")
 	}
@@ -45,7 +47,7 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if args[0] == "retire" && kid == "" {
 		return usageErrorf("keys retire: --kid is required")
 	}
-	_, st, err := openNodeStore(ctx, *path)
+	cfg, st, err := openNodeStore(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -54,12 +56,12 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if args[0] == "list" {
 		return listKeys(ctx, st, now, stdout)
 	}
-	return retireKey(ctx, st, kid, reason, force, now, stdout)
+	return retireKey(ctx, st, kid, reason, force, cfg.OIDC.IDTokenLifetime, now, stdout)
 }
 
-// newestOfNode maps each node to the KID of the key it published last,
-// of those not retired: the one it is signing with, if it runs.
-func newestOfNode(ks []*store.PublicKey) map[string]string {
+// newestOfNode maps each node to the key it published last, of those
+// not retired: the one it is signing with, if it runs.
+func newestOfNode(ks []*store.PublicKey) map[string]*store.PublicKey {
 	newest := map[string]*store.PublicKey{}
 	for _, k := range ks {
 		if !k.RetiredAt.IsZero() {
@@ -69,11 +71,7 @@ func newestOfNode(ks []*store.PublicKey) map[string]string {
 			newest[k.Node] = k
 		}
 	}
-	out := make(map[string]string, len(newest))
-	for node, k := range newest {
-		out[node] = k.KID
-	}
-	return out
+	return newest
 }
 
 func listKeys(ctx context.Context, st store.PublicKeys, now time.Time, w io.Writer) error {
@@ -89,7 +87,7 @@ func listKeys(ctx context.Context, st store.PublicKeys, now time.Time, w io.Writ
 		switch {
 		case !k.RetiredAt.IsZero():
 			state = "retired " + k.RetiredAt.Local().Format(time.RFC3339) + ", in no JWKS"
-		case newest[k.Node] == k.KID:
+		case newest[k.Node].KID == k.KID:
 			state = "in the JWKS, its node's newest"
 		}
 		expires := "never"
@@ -101,7 +99,12 @@ func listKeys(ctx context.Context, st store.PublicKeys, now time.Time, w io.Writ
 	return tw.Flush()
 }
 
-func retireKey(ctx context.Context, st store.PublicKeys, kid, reason string, force bool, now time.Time, w io.Writer) error {
+// retireKey retires kid. Without force it refuses a node's newest key,
+// and an older key of a node that published its newest less than
+// idTokenLifetime ago: the node may have signed ID tokens with the older
+// key until it switched, and they would stop verifying before they
+// expire.
+func retireKey(ctx context.Context, st store.PublicKeys, kid, reason string, force bool, idTokenLifetime time.Duration, now time.Time, w io.Writer) error {
 	ks, err := st.ListPublicKeys(ctx, now)
 	if err != nil {
 		return err
@@ -115,11 +118,20 @@ func retireKey(ctx context.Context, st store.PublicKeys, kid, reason string, for
 	if key == nil {
 		return fmt.Errorf("no key %q in the key set (varde keys list shows them); an expired key is in no JWKS already", kid)
 	}
-	newest := newestOfNode(ks)[key.Node] == kid
+	newestKey := newestOfNode(ks)[key.Node]
+	newest := newestKey != nil && newestKey.KID == kid
 	if newest && !force {
 		return fmt.Errorf("key %s is node %s's newest: the node is probably signing with it, and retiring it stops the node "+
 			"signing and serving until it has a new key. Give node %s a new signing key and restart it first, then retire this one; "+
 			"or, if the key is compromised or the node is gone for good, run again with --force", kid, key.Node, key.Node)
+	}
+	if switched := newestKey; !newest && switched != nil && key.RetiredAt.IsZero() && !force &&
+		now.Before(switched.CreatedAt.Add(idTokenLifetime)) {
+		return fmt.Errorf("node %s last published its newest key, %s, at %s, less than the ID token lifetime (%v) ago: "+
+			"if it switched to that key then, ID tokens it signed with key %s before are valid until %s, and retiring %s "+
+			"makes them fail at every relying party. Retire it after then; or, if the key is compromised, run again with --force",
+			key.Node, switched.KID, switched.CreatedAt.Local().Format(time.RFC3339), idTokenLifetime, kid,
+			switched.CreatedAt.Add(idTokenLifetime).Local().Format(time.RFC3339), kid)
 	}
 	details := map[string]string{"kid": kid, "node": key.Node, "via": "cli"}
 	if reason != "" {

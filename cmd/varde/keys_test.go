@@ -20,6 +20,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/varde-eid/varde/internal/keys"
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
 // keyFile writes a new ECDSA P-256 key to a PEM file in dir and returns
@@ -48,9 +50,10 @@ func keyFile(t *testing.T, dir, name string) (path, kid string) {
 // TestKeysRotateAndRetire: an operator rotates a node's signing key by
 // restarting it with a new one, lists the keys, and retires the old one:
 // it leaves the JWKS of the running node, and a node started with it
-// again is refused. The key the node signs with is retired only with
-// --force, after which the node answers 503 at /readyz. Each retirement
-// is in the audit log, with its reason.
+// again is refused. The key the node signs with, and the old one while
+// ID tokens it signed may be valid, are retired only with --force, after
+// which the node answers 503 at /readyz. Each retirement is in the audit
+// log, with its reason.
 func TestKeysRotateAndRetire(t *testing.T) {
 	dir := t.TempDir()
 	salt := filepath.Join(dir, "salt")
@@ -134,9 +137,16 @@ func TestKeysRotateAndRetire(t *testing.T) {
 		t.Errorf("retiring an unknown key: %v", err)
 	}
 
-	// The old key: out of the running node's JWKS within its cache's
-	// lifetime, and once only.
-	out, err = runCmd(t, "keys", "retire", "--config", cfgPath, "--kid", oldKID, "--reason", "key file on a lost laptop")
+	// The old key, right after the node switched: ID tokens it signed
+	// may still be valid, so it is retired only with --force.
+	if out, err := runCmd(t, "keys", "retire", "--config", cfgPath, "--kid", oldKID); err == nil ||
+		!strings.Contains(err.Error(), "ID token lifetime (10m0s)") || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("retiring the older key right after the rotation without --force: %v\n%s", err, out)
+	}
+
+	// Forced, as after a compromise: out of the running node's JWKS
+	// within its cache's lifetime, and once only.
+	out, err = runCmd(t, "keys", "retire", "--config", cfgPath, "--kid", oldKID, "--reason", "key file on a lost laptop", "--force")
 	if err != nil || !strings.Contains(out, "retired key "+oldKID+" of node n1") {
 		t.Fatalf("keys retire: %v\n%s", err, out)
 	}
@@ -179,5 +189,35 @@ func TestKeysRotateAndRetire(t *testing.T) {
 	}
 	if want := []string{oldKID + " key file on a lost laptop", newKID + " "}; !slices.Equal(retired, want) {
 		t.Errorf("key_retired events %q, want %q", retired, want)
+	}
+}
+
+// TestRetireOlderKeyAfterIDTokens: an older key of a node is retired
+// without --force only once the ID tokens it may have signed before the
+// node switched to its newest key have expired.
+func TestRetireOlderKeyAfterIDTokens(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "varde.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	switched := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	for _, k := range []*store.PublicKey{
+		{KID: "old", Node: "n1", JWK: []byte(`{}`), CreatedAt: switched.Add(-20 * time.Hour), ExpiresAt: switched.Add(7 * 24 * time.Hour)},
+		{KID: "new", Node: "n1", JWK: []byte(`{}`), CreatedAt: switched, ExpiresAt: switched.Add(8 * 24 * time.Hour)},
+	} {
+		if err := db.PutPublicKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lifetime := 10 * time.Minute
+	var out strings.Builder
+	if err := retireKey(ctx, db, "old", "", false, lifetime, switched.Add(lifetime-time.Second), &out); err == nil ||
+		!strings.Contains(err.Error(), "--force") {
+		t.Fatalf("retiring the older key while ID tokens it signed may be valid: %v, want a refusal naming --force", err)
+	}
+	if err := retireKey(ctx, db, "old", "", false, lifetime, switched.Add(lifetime), &out); err != nil {
+		t.Fatalf("retiring the older key once they expired: %v", err)
 	}
 }
