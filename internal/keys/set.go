@@ -117,7 +117,9 @@ func (s *Set) Publish(ctx context.Context) error {
 		return fmt.Errorf("publish key: %w", err)
 	}
 	s.mu.Lock()
-	s.haveSet = false
+	// The next JWKS reads the store again, but keeps what it read last
+	// (every node's keys) should the store fail then.
+	s.cachedAt = time.Time{}
 	s.published = now
 	if isNew {
 		s.newSince = now

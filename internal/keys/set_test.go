@@ -367,3 +367,32 @@ func TestPublishConflictNotRetired(t *testing.T) {
 		t.Errorf("a signs with its retired key: %v, want ErrRetired", err)
 	}
 }
+
+// TestPublishKeepsSetForOutage: publishing the local key again makes
+// the next JWKS read the store, but a store that then fails still gets
+// the other nodes' keys last read, not the local key alone.
+func TestPublishKeepsSetForOutage(t *testing.T) {
+	ctx := context.Background()
+	setA, setB, _ := twoNodes(t)
+	for _, s := range []*Set{setA, setB} {
+		if err := s.Publish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if jwks, err := setA.JWKS(ctx); err != nil || len(jwks.Keys) != 2 {
+		t.Fatalf("JWKS = %d keys, %v; want both nodes'", len(jwks.Keys), err)
+	}
+	if err := setA.Publish(ctx); err != nil { // as KeepPublished does each day
+		t.Fatal(err)
+	}
+	if err := setA.Store.(*sqlstore.DB).Close(); err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := setA.JWKS(ctx)
+	if err == nil {
+		t.Fatal("JWKS from a closed store: no error")
+	}
+	if len(jwks.Key(setB.Local.KID())) != 1 || len(jwks.Key(setA.Local.KID())) != 1 {
+		t.Errorf("JWKS while the store fails after a publish = %d keys, want both nodes' last read", len(jwks.Keys))
+	}
+}
