@@ -52,7 +52,8 @@ func readyz(a *app.App) *httptest.ResponseRecorder {
 
 // TestNewKeyWaitsBeforeReady: a node whose signing key is new to a
 // shared store reports ready only once every node's cached key set can
-// hold the key; a node restarted with a published key is ready at once.
+// hold the key; a node restarted with a published key is ready at once
+// once that time has passed.
 func TestNewKeyWaitsBeforeReady(t *testing.T) {
 	dsn := pgtest.NewDatabase(t)
 	now := time.Now()

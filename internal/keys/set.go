@@ -51,8 +51,10 @@ type Set struct {
 	haveSet  bool
 	// published is when Publish last succeeded.
 	published time.Time
-	// newSince is when the first Publish stored a key the store did not
-	// hold yet; zero if the store held it already (a restart).
+	// newSince is when the key was first published, as the first
+	// Publish read it: when it stored a key the store did not hold yet,
+	// or when the store held it already (a restart) since its last
+	// publish.
 	newSince time.Time
 	// retiredAt is when the local key was retired, as first read from
 	// the store (or when the store refused to publish it and read it as
@@ -82,13 +84,20 @@ func (s *Set) Publish(ctx context.Context) error {
 	s.mu.Lock()
 	first := s.published.IsZero()
 	s.mu.Unlock()
-	isNew := false
+	// since is when the key was first published, as far as this process
+	// can tell: now if the store does not hold it, else when it was last
+	// published, perhaps moments ago by a process that stopped before
+	// every node's key set could hold the key.
+	var since time.Time
 	if first {
 		stored, err := s.Store.ListPublicKeys(ctx, now)
 		if err != nil {
 			return fmt.Errorf("publish key: %w", err)
 		}
-		isNew = !slices.ContainsFunc(stored, func(k *store.PublicKey) bool { return k.KID == jwk.KeyID })
+		since = now
+		if i := slices.IndexFunc(stored, func(k *store.PublicKey) bool { return k.KID == jwk.KeyID }); i >= 0 && stored[i].CreatedAt.Before(now) {
+			since = stored[i].CreatedAt
+		}
 	}
 	err = s.Store.PutPublicKey(ctx, &store.PublicKey{
 		KID: jwk.KeyID, Node: s.Node, JWK: raw, CreatedAt: now, ExpiresAt: now.Add(ttl),
@@ -121,8 +130,8 @@ func (s *Set) Publish(ctx context.Context) error {
 	// (every node's keys) should the store fail then.
 	s.cachedAt = time.Time{}
 	s.published = now
-	if isNew {
-		s.newSince = now
+	if first {
+		s.newSince = since
 	}
 	s.mu.Unlock()
 	return nil
@@ -145,8 +154,10 @@ func (s *Set) storedRetired(ctx context.Context, kid string) (bool, error) {
 // UntilKnown is how long until every node's JWKS may be relied on to
 // list the local key: a node reads the store at most CacheTTL after a
 // key was first published, so a relying party that fetches the JWKS
-// from any node sees it. Zero if the key was in the store before this
-// process published it, or once that time has passed. A node that
+// from any node sees it. Zero once that time has passed, which for a
+// key the store held before this process published it is CacheTTL after
+// it was last published (at once, unless an earlier process published
+// it moments ago and stopped). A node that
 // shares its store with others should not take traffic before then:
 // a token it signs could fail verification at a relying party whose
 // JWKS came from another node.

@@ -396,3 +396,22 @@ func TestPublishKeepsSetForOutage(t *testing.T) {
 		t.Errorf("JWKS while the store fails after a publish = %d keys, want both nodes' last read", len(jwks.Keys))
 	}
 }
+
+// TestUntilKnownAfterCrash: a node that published a new key and was
+// restarted before every node's key set could hold it (it crashed half
+// way through a rotation) still waits out the rest of that time.
+func TestUntilKnownAfterCrash(t *testing.T) {
+	ctx := context.Background()
+	setA, _, now := twoNodes(t)
+	if err := setA.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(2 * time.Second)
+	restarted := &Set{Store: setA.Store, Local: setA.Local, Node: "a", Now: setA.Now}
+	if err := restarted.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := restarted.UntilKnown(), DefaultCacheTTL-2*time.Second; got != want {
+		t.Errorf("UntilKnown after a restart %v after the key's first publish = %v, want %v", 2*time.Second, got, want)
+	}
+}
