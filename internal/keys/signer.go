@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"strings"
 	"sync/atomic"
 
 	"github.com/go-jose/go-jose/v4"
@@ -69,13 +70,20 @@ func Generate(rnd io.Reader) (*Signer, error) {
 
 // ParsePEM parses the first private key block in raw: an ECDSA P-256
 // private key in PKCS #8 ("PRIVATE KEY") or SEC 1 ("EC PRIVATE KEY"). A
-// node reads its key file with config.ReadSecretFile first.
+// node reads its key file with config.ReadSecretFile first. An encrypted
+// key, or a private key of another type, is refused as such: the file
+// is kept safe by its mode, or the key by a hardware module.
 func ParsePEM(raw []byte) (*Signer, error) {
 	for {
 		var b *pem.Block
 		b, raw = pem.Decode(raw)
 		if b == nil {
 			return nil, errors.New("no private key PEM block")
+		}
+		// RFC 5958 §3 (PKCS #8 encrypted) and RFC 1421 §4.6.1.1 (the
+		// Proc-Type header of OpenSSL's older encrypted keys).
+		if b.Type == "ENCRYPTED PRIVATE KEY" || strings.Contains(b.Headers["Proc-Type"], "ENCRYPTED") {
+			return nil, fmt.Errorf("%s is encrypted: Varde reads an unencrypted key, kept in a file only its user can read (mode 0600)", b.Type)
 		}
 		var key any
 		var err error
@@ -85,6 +93,10 @@ func ParsePEM(raw []byte) (*Signer, error) {
 		case "EC PRIVATE KEY":
 			key, err = x509.ParseECPrivateKey(b.Bytes)
 		default:
+			if strings.HasSuffix(b.Type, "PRIVATE KEY") {
+				return nil, fmt.Errorf("%s is not a key Varde reads: the signing key is ECDSA P-256, "+
+					"in a PRIVATE KEY (PKCS #8) or EC PRIVATE KEY (SEC 1) PEM block", b.Type)
+			}
 			continue
 		}
 		if err != nil {

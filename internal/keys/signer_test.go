@@ -76,21 +76,26 @@ func TestParsePEM(t *testing.T) {
 	sec1, _ := x509.MarshalECPrivateKey(p256)
 	pkcs8384, _ := x509.MarshalPKCS8PrivateKey(p384)
 	pkcs8ed, _ := x509.MarshalPKCS8PrivateKey(edk)
+	legacy := map[string]string{"Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-256-CBC,00112233445566778899AABBCCDDEEFF"}
 	tests := []struct {
 		name, typ string
+		headers   map[string]string
 		der       []byte
 		wantErr   string
 	}{
-		{"pkcs8 p256", "PRIVATE KEY", pkcs8, ""},
-		{"sec1 p256", "EC PRIVATE KEY", sec1, ""},
-		{"p384 refused", "PRIVATE KEY", pkcs8384, "P-256"},
-		{"ed25519 refused", "PRIVATE KEY", pkcs8ed, "P-256"},
-		{"no key block", "CERTIFICATE", []byte{1, 2}, "no private key"},
-		{"garbage", "PRIVATE KEY", []byte{1, 2, 3}, "parse"},
+		{"pkcs8 p256", "PRIVATE KEY", nil, pkcs8, ""},
+		{"sec1 p256", "EC PRIVATE KEY", nil, sec1, ""},
+		{"p384 refused", "PRIVATE KEY", nil, pkcs8384, "P-256"},
+		{"ed25519 refused", "PRIVATE KEY", nil, pkcs8ed, "P-256"},
+		{"no key block", "CERTIFICATE", nil, []byte{1, 2}, "no private key"},
+		{"garbage", "PRIVATE KEY", nil, []byte{1, 2, 3}, "parse"},
+		{"encrypted pkcs8 refused", "ENCRYPTED PRIVATE KEY", nil, []byte{1, 2, 3}, "ENCRYPTED PRIVATE KEY is encrypted"},
+		{"encrypted sec1 refused", "EC PRIVATE KEY", legacy, []byte{1, 2, 3}, "EC PRIVATE KEY is encrypted"},
+		{"rsa refused", "RSA PRIVATE KEY", nil, []byte{1, 2, 3}, "RSA PRIVATE KEY is not a key Varde reads"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := ParsePEM(pem.EncodeToMemory(&pem.Block{Type: tt.typ, Bytes: tt.der}))
+			s, err := ParsePEM(pem.EncodeToMemory(&pem.Block{Type: tt.typ, Headers: tt.headers, Bytes: tt.der}))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
