@@ -56,6 +56,10 @@ type Set struct {
 	// or when the store held it already (a restart) since its last
 	// publish.
 	newSince time.Time
+	// failedAt is when a read of the store last failed, and failErr
+	// why; zero once a read succeeds.
+	failedAt time.Time
+	failErr  error
 	// retiredAt is when the local key was retired, as first read from
 	// the store (or when the store refused to publish it and read it as
 	// retired); zero if it was not.
@@ -219,13 +223,23 @@ func (s *Set) jwks(ctx context.Context, fresh bool) (jose.JSONWebKeySet, error) 
 	if s.haveSet && age >= 0 && age < ttl {
 		return s.cached, nil
 	}
+	fallback := s.localSet
+	if s.haveSet {
+		fallback = func() jose.JSONWebKeySet { return s.cached }
+	}
+	// A store that failed is read again at most once a second (after
+	// the failure, which may have taken a timeout's length), so the
+	// callers that queued behind a failing read are answered at once,
+	// not each after a read of its own.
+	if since := now.Sub(s.failedAt); !s.failedAt.IsZero() && since >= 0 && since < time.Second {
+		return fallback(), s.failErr
+	}
 	stored, err := s.Store.ListPublicKeys(ctx, now)
 	if err != nil {
-		if s.haveSet {
-			return s.cached, fmt.Errorf("list public keys: %w", err)
-		}
-		return s.localSet(), fmt.Errorf("list public keys: %w", err)
+		s.failedAt, s.failErr = s.now(), fmt.Errorf("list public keys: %w", err)
+		return fallback(), s.failErr
 	}
+	s.failedAt, s.failErr = time.Time{}, nil
 	// A key is never unretired: once seen, it stays retired here, also
 	// after the store stops listing it (it expired).
 	for _, k := range stored {

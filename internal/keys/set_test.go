@@ -415,3 +415,50 @@ func TestUntilKnownAfterCrash(t *testing.T) {
 		t.Errorf("UntilKnown after a restart %v after the key's first publish = %v, want %v", 2*time.Second, got, want)
 	}
 }
+
+// countingKeys counts the reads of the store it wraps.
+type countingKeys struct {
+	store.PublicKeys
+	reads int
+}
+
+func (c *countingKeys) ListPublicKeys(ctx context.Context, now time.Time) ([]*store.PublicKey, error) {
+	c.reads++
+	return c.PublicKeys.ListPublicKeys(ctx, now)
+}
+
+// TestJWKSReadsFailingStoreOncePerSecond: while the store fails, the
+// key set reads it at most once a second and answers the callers in
+// between with what it read last and the error, so callers do not each
+// wait for a failing read of their own.
+func TestJWKSReadsFailingStoreOncePerSecond(t *testing.T) {
+	ctx := context.Background()
+	setA, _, now := twoNodes(t)
+	db := setA.Store.(*sqlstore.DB)
+	counted := &countingKeys{PublicKeys: db}
+	setA.Store = counted
+	if err := setA.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := setA.JWKS(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(DefaultCacheTTL)
+	before := counted.reads
+	for range 10 {
+		jwks, err := setA.JWKS(ctx)
+		if err == nil || len(jwks.Key(setA.Local.KID())) != 1 {
+			t.Fatalf("JWKS from a failing store = %d keys, %v; want the set last read and an error", len(jwks.Keys), err)
+		}
+	}
+	if got := counted.reads - before; got != 1 {
+		t.Errorf("10 JWKS within a second of a failing store read it %d times, want once", got)
+	}
+	*now = now.Add(time.Second)
+	if _, err := setA.JWKS(ctx); err == nil || counted.reads-before != 2 {
+		t.Errorf("a second later: %d reads, err %v; want a second read and its error", counted.reads-before, err)
+	}
+}
