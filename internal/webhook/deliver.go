@@ -137,7 +137,8 @@ func (n *Notifier) claim(ctx context.Context, limit int) ([]*store.WebhookDelive
 	return ds, nil
 }
 
-// Attempt outcomes, the "result" label of varde_webhook_deliveries_total.
+// Attempt outcomes, the "result" label of varde_webhook_deliveries_total;
+// its "event" label is the delivery's event (store.WebhookDelivery.Event).
 const (
 	resultDelivered = "delivered"
 	resultRetry     = "retry"
@@ -171,7 +172,11 @@ func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error 
 		d.NextAttemptAt = now.Add(delay)
 		result = resultRetry
 	}
-	n.met.deliveries.WithLabelValues(result).Inc()
+	event := d.Event
+	if _, ok := n.urls[event]; !ok {
+		event = otherEvent
+	}
+	n.met.deliveries.WithLabelValues(event, result).Inc()
 	if result != resultDelivered {
 		n.log.Warn("webhook not delivered", "client", d.ClientID, "event", d.Event, "id", d.ID, "attempt", d.Attempts,
 			"result", result, "err", failure, "next", d.NextAttemptAt)

@@ -181,8 +181,13 @@
 //
 // # Metrics
 //
-//	varde_webhook_deliveries_total{result}    attempts: delivered, retry, abandoned
-//	varde_webhook_enqueued_total              SETs written to the outbox
-//	varde_webhook_events_dropped_total        state changes dropped from a full queue
-//	varde_webhook_attempt_duration_seconds    time each POST took
+//	varde_webhook_deliveries_total{event,result}  attempts: delivered, retry, abandoned
+//	varde_webhook_enqueued_total                  SETs written to the outbox
+//	varde_webhook_events_dropped_total            state changes dropped from a full queue
+//	varde_webhook_attempt_duration_seconds        time each POST took
+//
+// The event label of an attempt is its delivery's event:
+// component_state for a SET, backchannel_logout for a logout token
+// (each event registered with SendTo), or "other" for one nobody
+// registered, which is abandoned. The duration covers both.
 package webhook

@@ -189,6 +189,7 @@ func (n *Notifier) SendTo(event string, url func(*store.Client) string) {
 		n.urls = map[string]func(*store.Client) string{}
 	}
 	n.urls[event] = url
+	n.met.zero(event)
 }
 
 // RenewFunc returns the payload to send, at now, for a queued delivery

@@ -976,25 +976,42 @@ func FuzzParseSETError(f *testing.F) {
 // metric returns the value of the counter name in reg, of the series
 // whose only label has value label ("" for a counter without labels);
 // it fails the test if there is no such series.
-func metric(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+func metric(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	found, sum := false, 0.0
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			ls := m.GetLabel()
-			if (label == "" && len(ls) == 0) || (len(ls) == 1 && ls[0].GetValue() == label) {
-				return m.GetCounter().GetValue()
+			var values []string
+			for _, l := range m.GetLabel() {
+				values = append(values, l.GetValue())
+			}
+			if hasAll(values, labels) {
+				found = true
+				sum += m.GetCounter().GetValue()
 			}
 		}
 	}
-	t.Fatalf("no series %s{%s}", name, label)
-	return 0
+	if !found {
+		t.Fatalf("no series %s%q", name, labels)
+	}
+	return sum
+}
+
+// hasAll reports whether every non-empty want is among values.
+func hasAll(values, want []string) bool {
+	for _, w := range want {
+		if w != "" && !slices.Contains(values, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // bodyRecorder is an endpoint for payloads that are not SETs: it
@@ -1087,6 +1104,37 @@ func TestRenewBeforeEachAttempt(t *testing.T) {
 	f.deliver(t)
 	if len(rc.got()) != 1 {
 		t.Errorf("the status SET: %d deliveries", len(rc.got()))
+	}
+}
+
+// TestDeliveriesCountedByEvent: an attempt is counted under its
+// delivery's event, so a relying party's logout endpoint that fails is
+// not read as a status webhook that fails, nor the other way round.
+func TestDeliveriesCountedByEvent(t *testing.T) {
+	f := newFixture(t, Config{Jitter: -1}, nil)
+	rp := newBodyRecorder(t, http.StatusServiceUnavailable)
+	f.addClient(t, &store.Client{ID: "bank", BackchannelLogoutURI: rp.URL})
+	f.n.SendTo("logout", logoutURI)
+	err := f.st.EnqueueWebhooks(context.Background(), []*store.WebhookDelivery{
+		{ID: "d1", ClientID: "bank", URL: rp.URL, Event: "logout", Payload: []byte("token"), CreatedAt: t0, NextAttemptAt: t0},
+		{ID: "d2", ClientID: "bank", URL: rp.URL, Event: "unknown", Payload: []byte("token"), CreatedAt: t0, NextAttemptAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.deliver(t)
+	for _, c := range []struct {
+		event, result string
+		want          float64
+	}{
+		{"logout", resultRetry, 1},
+		{EventName, resultRetry, 0},
+		{otherEvent, resultAbandoned, 1},
+		{EventName, resultAbandoned, 0},
+	} {
+		if v := metric(t, f.reg, "varde_webhook_deliveries_total", c.event, c.result); v != c.want {
+			t.Errorf("deliveries{event=%q,result=%q} = %v, want %v", c.event, c.result, v, c.want)
+		}
 	}
 }
 
