@@ -22,7 +22,10 @@ import (
 // has free slots and POSTs each at once, on its own: a slow receiver
 // holds one slot, never the others, and no claimed delivery waits for a
 // slot while its lease runs. When ctx ends, Run waits for the attempts
-// in flight, which release their deliveries uncounted, and returns nil.
+// in flight, which release their deliveries uncounted, and returns nil,
+// once it has written the state changes still waiting to the outbox
+// (for at most AttemptTimeout: those the store does not take by then are
+// logged as lost).
 // Store errors are logged and retried on the next round. Call it once
 // per Notifier; every node of a cluster runs its own.
 func (n *Notifier) Run(ctx context.Context) error {
@@ -62,6 +65,15 @@ func (n *Notifier) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// The changes still held live in this node's memory only:
+			// write them now, within an attempt's time, or they are lost
+			// with it.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.AttemptTimeout)
+			n.flushHeld(fctx)
+			cancel()
+			if left := n.held(); left > 0 {
+				n.log.Warn("webhook: node stopping; state changes not notified", "count", left)
+			}
 			return nil
 		case <-n.wake:
 			n.flushHeld(ctx)
@@ -82,7 +94,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 // goes back first, and the rest waits, in order, for the next round).
 // Only Run calls it.
 func (n *Notifier) flushHeld(ctx context.Context) {
-	for {
+	for ctx.Err() == nil {
 		ev, ok := n.next()
 		if !ok {
 			return

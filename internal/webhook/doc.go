@@ -96,12 +96,15 @@
 // (Config.QueueSize) until Run writes it to the outbox; while the store
 // cannot take it, it waits, in order, and is retried every round, so
 // even "the store is down" reaches relying parties once the store is
-// back. A full queue still takes the new change, and makes room by
-// merging the oldest change of a component that has a later one waiting
-// into that one (down then up becomes one change from what relying
-// parties last heard, so nothing is sent if that was up), or, only if
-// every waiting change is of a different component, by dropping the
-// oldest; either is counted.
+// back. A node that stops writes what still waits before Run returns,
+// for at most Config.AttemptTimeout (what the store does not take by
+// then is logged as lost); a node that crashes loses what waits, which
+// only its memory held. A full queue still takes the new change, and
+// makes room by merging the oldest change of a component that has a
+// later one waiting into that one (down then up becomes one change from
+// what relying parties last heard, so nothing is sent if that was up),
+// or, only if every waiting change is of a different component, by
+// dropping the oldest; either is counted.
 //
 // # Delivery and retries
 //

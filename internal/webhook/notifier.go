@@ -296,6 +296,13 @@ func (n *Notifier) next() (Event, bool) {
 	return ev, true
 }
 
+// held returns how many events are waiting for the outbox.
+func (n *Notifier) held() int {
+	n.pendMu.Lock()
+	defer n.pendMu.Unlock()
+	return len(n.pending)
+}
+
 // Newsworthy reports whether a change from one state to another is sent,
 // and the public states. A change that leaves the public state as it was
 // is not; neither is one from unknown to operational, which is what every

@@ -753,6 +753,30 @@ func TestShutdownReleasesUncounted(t *testing.T) {
 	}
 }
 
+// TestShutdownWritesHeldChanges: a state change handed over just before
+// the node stops is written to the outbox before Run returns, not lost
+// with the node's memory; the next node to run delivers it.
+func TestShutdownWritesHeldChanges(t *testing.T) {
+	f := newFixture(t, Config{}, nil)
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: "https://bank.example/events"})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	const changes = 8
+	for i := range changes {
+		from, to := health.Up, health.Down
+		if i%2 == 1 {
+			from, to = to, from
+		}
+		f.n.OnTransition(health.Transition{Component: "bankid", From: from, To: to})
+		if err := f.n.Run(ctx); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	}
+	if ds := f.deliveries(t, "bank"); len(ds) != changes {
+		t.Errorf("%d changes in the outbox after the node stopped, want %d", len(ds), changes)
+	}
+}
+
 // failingClients is the store's client list, failing while down is set,
 // as a store that cannot be reached does.
 type failingClients struct {
