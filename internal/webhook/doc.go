@@ -178,7 +178,9 @@
 // operators (configuration file or the clients command) and must be
 // https, or http only to localhost or a loopback address; the rule is
 // checked again before each POST. The node never follows a redirect,
-// keeps no cookies, reads at most 4 KiB of a response, and strips
+// keeps no cookies, keeps at most 4 KiB of a response's body (read for
+// an error; up to 64 KiB more is read and discarded, so the connection
+// can serve the next POST, and the rest is left unread), and strips
 // control characters from receivers' error text before it is logged or
 // stored.
 //
