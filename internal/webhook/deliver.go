@@ -26,7 +26,9 @@ import (
 // once it has written the state changes still waiting to the outbox
 // (for at most AttemptTimeout: those the store does not take by then are
 // logged as lost).
-// Store errors are logged and retried on the next round. Call it once
+// Store errors are retried on the next round; a claim that fails is
+// logged when the failures begin and when they end, not every round.
+// Call it once
 // per Notifier; every node of a cluster runs its own.
 func (n *Notifier) Run(ctx context.Context) error {
 	t := time.NewTicker(n.cfg.PollInterval)
@@ -38,6 +40,9 @@ func (n *Notifier) Run(ctx context.Context) error {
 		ended = make(chan struct{}, n.cfg.Concurrency)
 		busy  int
 		more  bool
+		// unreachable is set while claims fail: the failure is logged
+		// once, when it begins, not every PollInterval.
+		unreachable bool
 	)
 	defer wg.Wait()
 	fill := func() {
@@ -46,8 +51,13 @@ func (n *Notifier) Run(ctx context.Context) error {
 			return
 		}
 		ds, err := n.claim(ctx, free)
-		if err != nil {
-			n.log.Warn("webhook delivery round", "err", err)
+		switch {
+		case err != nil && !unreachable && ctx.Err() == nil:
+			unreachable = true
+			n.log.Warn("webhook outbox out of reach; deliveries wait until it is back", "err", err)
+		case err == nil && unreachable:
+			unreachable = false
+			n.log.Info("webhook outbox reachable again")
 		}
 		more = len(ds) == free
 		busy += len(ds)

@@ -1,10 +1,12 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -774,6 +776,24 @@ func TestShutdownWritesHeldChanges(t *testing.T) {
 	}
 	if ds := f.deliveries(t, "bank"); len(ds) != changes {
 		t.Errorf("%d changes in the outbox after the node stopped, want %d", len(ds), changes)
+	}
+}
+
+// TestOutboxOutageLoggedOnce: while the outbox cannot be reached, Run
+// says so once, when it begins, not every round.
+func TestOutboxOutageLoggedOnce(t *testing.T) {
+	var logged bytes.Buffer
+	f := newFixture(t, Config{PollInterval: 10 * time.Millisecond}, func(o *Options) {
+		o.Log = slog.New(slog.NewTextHandler(&logged, nil))
+	})
+	f.st.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := f.n.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if n := strings.Count(logged.String(), "level=WARN"); n != 1 {
+		t.Errorf("%d warnings in %v of outage, want 1:\n%s", n, 300*time.Millisecond, logged.String())
 	}
 }
 
