@@ -235,7 +235,20 @@ func listWebhooks(ctx context.Context, st store.Store, client string, limit int,
 		return err
 	}
 	if len(ds) == 0 {
-		fmt.Fprintf(w, "no webhook deliveries to %s (finished ones are kept %d days)\n", client, int(store.FinishedDeliveryAge.Hours()/24))
+		// Say why there are none when the client itself tells: a
+		// mistyped ID, or a client that registers no URL, must not read
+		// as a relying party with nothing to hear.
+		c, err := st.GetClient(ctx, client)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			fmt.Fprintf(w, "no webhook deliveries to %s: no client %s is registered (varde clients list shows those that are)\n", client, client)
+		case err != nil:
+			return err
+		case c.StatusWebhook == "" && c.BackchannelLogoutURI == "":
+			fmt.Fprintf(w, "no webhook deliveries to %s: it registers neither a status webhook nor a back-channel logout URI\n", client)
+		default:
+			fmt.Fprintf(w, "no webhook deliveries to %s (finished ones are kept %d days)\n", client, int(store.FinishedDeliveryAge.Hours()/24))
+		}
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

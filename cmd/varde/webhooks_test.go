@@ -59,8 +59,26 @@ func TestStatusWebhooks(t *testing.T) {
 	if strings.Contains(out, "s3cret") || !strings.Contains(lines[1], "https://bank.example/hook?redacted") {
 		t.Errorf("the URL's query is shown:\n%s", out)
 	}
-	if out, err := runCmd(t, "status", "webhooks", "--config", cfgPath, "--client", "nobody"); err != nil || !strings.Contains(out, "no webhook deliveries to nobody") {
+	if out, err := runCmd(t, "status", "webhooks", "--config", cfgPath, "--client", "nobody"); err != nil || !strings.Contains(out, "no webhook deliveries to nobody: no client nobody is registered") {
 		t.Errorf("an unknown client: %v\n%s", err, out)
+	}
+	// A registered client with no deliveries: the output says whether it
+	// registers anywhere to send them.
+	if out, err := runCmd(t, "clients", "add", "--config", cfgPath, "--id", "shop2", "--name", "Shop", "--auth-method", "none",
+		"--redirect-uri", "https://shop.example/cb"); err != nil {
+		t.Fatalf("clients add: %v\n%s", err, out)
+	}
+	if out, err := runCmd(t, "status", "webhooks", "--config", cfgPath, "--client", "shop2"); err != nil ||
+		!strings.Contains(out, "no webhook deliveries to shop2: it registers neither a status webhook nor a back-channel logout URI") {
+		t.Errorf("a client without URLs: %v\n%s", err, out)
+	}
+	if out, err := runCmd(t, "clients", "add", "--config", cfgPath, "--id", "shop3", "--name", "Shop", "--auth-method", "none",
+		"--redirect-uri", "https://shop.example/cb", "--backchannel-logout-uri", "https://shop.example/logout"); err != nil {
+		t.Fatalf("clients add: %v\n%s", err, out)
+	}
+	if out, err := runCmd(t, "status", "webhooks", "--config", cfgPath, "--client", "shop3"); err != nil ||
+		!strings.Contains(out, "no webhook deliveries to shop3 (finished ones are kept 30 days)") {
+		t.Errorf("a client with a URL and nothing sent yet: %v\n%s", err, out)
 	}
 	if _, err := runCmd(t, "status", "webhooks", "--config", cfgPath); exitStatus(err, &strings.Builder{}) != 2 {
 		t.Errorf("without --client: %v", err)

@@ -22,8 +22,13 @@ import (
 // has free slots and POSTs each at once, on its own: a slow receiver
 // holds one slot, never the others, and no claimed delivery waits for a
 // slot while its lease runs. When ctx ends, Run waits for the attempts
-// in flight, which release their deliveries uncounted, and returns nil.
-// Store errors are logged and retried on the next round. Call it once
+// in flight, which release their deliveries uncounted, and returns nil,
+// once it has written the state changes still waiting to the outbox
+// (for at most AttemptTimeout: those the store does not take by then are
+// logged as lost).
+// Store errors are retried on the next round; a claim that fails is
+// logged when the failures begin and when they end, not every round.
+// Call it once
 // per Notifier; every node of a cluster runs its own.
 func (n *Notifier) Run(ctx context.Context) error {
 	t := time.NewTicker(n.cfg.PollInterval)
@@ -35,6 +40,9 @@ func (n *Notifier) Run(ctx context.Context) error {
 		ended = make(chan struct{}, n.cfg.Concurrency)
 		busy  int
 		more  bool
+		// unreachable is set while claims fail: the failure is logged
+		// once, when it begins, not every PollInterval.
+		unreachable bool
 	)
 	defer wg.Wait()
 	fill := func() {
@@ -43,8 +51,13 @@ func (n *Notifier) Run(ctx context.Context) error {
 			return
 		}
 		ds, err := n.claim(ctx, free)
-		if err != nil {
-			n.log.Warn("webhook delivery round", "err", err)
+		switch {
+		case err != nil && !unreachable && ctx.Err() == nil:
+			unreachable = true
+			n.log.Warn("webhook outbox out of reach; deliveries wait until it is back", "err", err)
+		case err == nil && unreachable:
+			unreachable = false
+			n.log.Info("webhook outbox reachable again")
 		}
 		more = len(ds) == free
 		busy += len(ds)
@@ -62,6 +75,15 @@ func (n *Notifier) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// The changes still held live in this node's memory only:
+			// write them now, within an attempt's time, or they are lost
+			// with it.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.AttemptTimeout)
+			n.flushHeld(fctx)
+			cancel()
+			if left := n.held(); left > 0 {
+				n.log.Warn("webhook: node stopping; state changes not notified", "count", left)
+			}
 			return nil
 		case <-n.wake:
 			n.flushHeld(ctx)
@@ -82,7 +104,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 // goes back first, and the rest waits, in order, for the next round).
 // Only Run calls it.
 func (n *Notifier) flushHeld(ctx context.Context) {
-	for {
+	for ctx.Err() == nil {
 		ev, ok := n.next()
 		if !ok {
 			return
@@ -137,7 +159,8 @@ func (n *Notifier) claim(ctx context.Context, limit int) ([]*store.WebhookDelive
 	return ds, nil
 }
 
-// Attempt outcomes, the "result" label of varde_webhook_deliveries_total.
+// Attempt outcomes, the "result" label of varde_webhook_deliveries_total;
+// its "event" label is the delivery's event (store.WebhookDelivery.Event).
 const (
 	resultDelivered = "delivered"
 	resultRetry     = "retry"
@@ -171,7 +194,11 @@ func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error 
 		d.NextAttemptAt = now.Add(delay)
 		result = resultRetry
 	}
-	n.met.deliveries.WithLabelValues(result).Inc()
+	event := d.Event
+	if _, ok := n.urls[event]; !ok {
+		event = otherEvent
+	}
+	n.met.deliveries.WithLabelValues(event, result).Inc()
 	if result != resultDelivered {
 		n.log.Warn("webhook not delivered", "client", d.ClientID, "event", d.Event, "id", d.ID, "attempt", d.Attempts,
 			"result", result, "err", failure, "next", d.NextAttemptAt)

@@ -96,12 +96,15 @@
 // (Config.QueueSize) until Run writes it to the outbox; while the store
 // cannot take it, it waits, in order, and is retried every round, so
 // even "the store is down" reaches relying parties once the store is
-// back. A full queue still takes the new change, and makes room by
-// merging the oldest change of a component that has a later one waiting
-// into that one (down then up becomes one change from what relying
-// parties last heard, so nothing is sent if that was up), or, only if
-// every waiting change is of a different component, by dropping the
-// oldest; either is counted.
+// back. A node that stops writes what still waits before Run returns,
+// for at most Config.AttemptTimeout (what the store does not take by
+// then is logged as lost); a node that crashes loses what waits, which
+// only its memory held. A full queue still takes the new change, and
+// makes room by merging the oldest change of a component that has a
+// later one waiting into that one (down then up becomes one change from
+// what relying parties last heard, so nothing is sent if that was up),
+// or, only if every waiting change is of a different component, by
+// dropping the oldest; either is counted.
 //
 // # Delivery and retries
 //
@@ -175,14 +178,21 @@
 // operators (configuration file or the clients command) and must be
 // https, or http only to localhost or a loopback address; the rule is
 // checked again before each POST. The node never follows a redirect,
-// keeps no cookies, reads at most 4 KiB of a response, and strips
+// keeps no cookies, keeps at most 4 KiB of a response's body (read for
+// an error; up to 64 KiB more is read and discarded, so the connection
+// can serve the next POST, and the rest is left unread), and strips
 // control characters from receivers' error text before it is logged or
 // stored.
 //
 // # Metrics
 //
-//	varde_webhook_deliveries_total{result}    attempts: delivered, retry, abandoned
-//	varde_webhook_enqueued_total              SETs written to the outbox
-//	varde_webhook_events_dropped_total        state changes dropped from a full queue
-//	varde_webhook_attempt_duration_seconds    time each POST took
+//	varde_webhook_deliveries_total{event,result}  attempts: delivered, retry, abandoned
+//	varde_webhook_enqueued_total                  SETs written to the outbox
+//	varde_webhook_events_dropped_total            state changes dropped from a full queue
+//	varde_webhook_attempt_duration_seconds        time each POST took
+//
+// The event label of an attempt is its delivery's event:
+// component_state for a SET, backchannel_logout for a logout token
+// (each event registered with SendTo), or "other" for one nobody
+// registered, which is abandoned. The duration covers both.
 package webhook

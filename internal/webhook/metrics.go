@@ -14,8 +14,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "varde_webhook_deliveries_total",
-			Help: "Attempts to deliver status notifications, by result: delivered, retry, abandoned.",
-		}, []string{"result"}),
+			Help: "Attempts to deliver from the outbox, by event (component_state, backchannel_logout) and result: delivered, retry, abandoned.",
+		}, []string{"event", "result"}),
 		enqueued: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "varde_webhook_enqueued_total",
 			Help: "Status notifications written to the outbox.",
@@ -26,12 +26,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "varde_webhook_attempt_duration_seconds",
-			Help:    "Time each POST of a status notification took, failed ones included.",
+			Help:    "Time each POST from the outbox took (status notifications and logout tokens), failed ones included.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
-	}
-	for _, r := range []string{resultDelivered, resultRetry, resultAbandoned} {
-		m.deliveries.WithLabelValues(r)
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.deliveries, m.enqueued, m.dropped, m.duration} {
@@ -42,3 +39,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	return m, nil
 }
+
+// zero makes the attempt series of event exist at 0 before its first
+// attempt, so a rate over them starts at the first failure, not after.
+func (m *metrics) zero(event string) {
+	for _, r := range []string{resultDelivered, resultRetry, resultAbandoned} {
+		m.deliveries.WithLabelValues(event, r)
+	}
+}
+
+// otherEvent is the "event" label of an attempt at a delivery whose
+// event nobody registered (SendTo): the label takes no value from the
+// store that the code did not name.
+const otherEvent = "other"

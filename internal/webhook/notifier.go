@@ -189,6 +189,7 @@ func (n *Notifier) SendTo(event string, url func(*store.Client) string) {
 		n.urls = map[string]func(*store.Client) string{}
 	}
 	n.urls[event] = url
+	n.met.zero(event)
 }
 
 // RenewFunc returns the payload to send, at now, for a queued delivery
@@ -293,6 +294,13 @@ func (n *Notifier) next() (Event, bool) {
 	ev := n.pending[0]
 	n.pending = slices.Delete(n.pending, 0, 1)
 	return ev, true
+}
+
+// held returns how many events are waiting for the outbox.
+func (n *Notifier) held() int {
+	n.pendMu.Lock()
+	defer n.pendMu.Unlock()
+	return len(n.pending)
 }
 
 // Newsworthy reports whether a change from one state to another is sent,

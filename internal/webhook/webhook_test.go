@@ -1,10 +1,12 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -753,6 +755,48 @@ func TestShutdownReleasesUncounted(t *testing.T) {
 	}
 }
 
+// TestShutdownWritesHeldChanges: a state change handed over just before
+// the node stops is written to the outbox before Run returns, not lost
+// with the node's memory; the next node to run delivers it.
+func TestShutdownWritesHeldChanges(t *testing.T) {
+	f := newFixture(t, Config{}, nil)
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: "https://bank.example/events"})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	const changes = 8
+	for i := range changes {
+		from, to := health.Up, health.Down
+		if i%2 == 1 {
+			from, to = to, from
+		}
+		f.n.OnTransition(health.Transition{Component: "bankid", From: from, To: to})
+		if err := f.n.Run(ctx); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	}
+	if ds := f.deliveries(t, "bank"); len(ds) != changes {
+		t.Errorf("%d changes in the outbox after the node stopped, want %d", len(ds), changes)
+	}
+}
+
+// TestOutboxOutageLoggedOnce: while the outbox cannot be reached, Run
+// says so once, when it begins, not every round.
+func TestOutboxOutageLoggedOnce(t *testing.T) {
+	var logged bytes.Buffer
+	f := newFixture(t, Config{PollInterval: 10 * time.Millisecond}, func(o *Options) {
+		o.Log = slog.New(slog.NewTextHandler(&logged, nil))
+	})
+	f.st.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := f.n.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if n := strings.Count(logged.String(), "level=WARN"); n != 1 {
+		t.Errorf("%d warnings in %v of outage, want 1:\n%s", n, 300*time.Millisecond, logged.String())
+	}
+}
+
 // failingClients is the store's client list, failing while down is set,
 // as a store that cannot be reached does.
 type failingClients struct {
@@ -976,25 +1020,42 @@ func FuzzParseSETError(f *testing.F) {
 // metric returns the value of the counter name in reg, of the series
 // whose only label has value label ("" for a counter without labels);
 // it fails the test if there is no such series.
-func metric(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+func metric(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	found, sum := false, 0.0
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			ls := m.GetLabel()
-			if (label == "" && len(ls) == 0) || (len(ls) == 1 && ls[0].GetValue() == label) {
-				return m.GetCounter().GetValue()
+			var values []string
+			for _, l := range m.GetLabel() {
+				values = append(values, l.GetValue())
+			}
+			if hasAll(values, labels) {
+				found = true
+				sum += m.GetCounter().GetValue()
 			}
 		}
 	}
-	t.Fatalf("no series %s{%s}", name, label)
-	return 0
+	if !found {
+		t.Fatalf("no series %s%q", name, labels)
+	}
+	return sum
+}
+
+// hasAll reports whether every non-empty want is among values.
+func hasAll(values, want []string) bool {
+	for _, w := range want {
+		if w != "" && !slices.Contains(values, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // bodyRecorder is an endpoint for payloads that are not SETs: it
@@ -1087,6 +1148,37 @@ func TestRenewBeforeEachAttempt(t *testing.T) {
 	f.deliver(t)
 	if len(rc.got()) != 1 {
 		t.Errorf("the status SET: %d deliveries", len(rc.got()))
+	}
+}
+
+// TestDeliveriesCountedByEvent: an attempt is counted under its
+// delivery's event, so a relying party's logout endpoint that fails is
+// not read as a status webhook that fails, nor the other way round.
+func TestDeliveriesCountedByEvent(t *testing.T) {
+	f := newFixture(t, Config{Jitter: -1}, nil)
+	rp := newBodyRecorder(t, http.StatusServiceUnavailable)
+	f.addClient(t, &store.Client{ID: "bank", BackchannelLogoutURI: rp.URL})
+	f.n.SendTo("logout", logoutURI)
+	err := f.st.EnqueueWebhooks(context.Background(), []*store.WebhookDelivery{
+		{ID: "d1", ClientID: "bank", URL: rp.URL, Event: "logout", Payload: []byte("token"), CreatedAt: t0, NextAttemptAt: t0},
+		{ID: "d2", ClientID: "bank", URL: rp.URL, Event: "unknown", Payload: []byte("token"), CreatedAt: t0, NextAttemptAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.deliver(t)
+	for _, c := range []struct {
+		event, result string
+		want          float64
+	}{
+		{"logout", resultRetry, 1},
+		{EventName, resultRetry, 0},
+		{otherEvent, resultAbandoned, 1},
+		{EventName, resultAbandoned, 0},
+	} {
+		if v := metric(t, f.reg, "varde_webhook_deliveries_total", c.event, c.result); v != c.want {
+			t.Errorf("deliveries{event=%q,result=%q} = %v, want %v", c.event, c.result, v, c.want)
+		}
 	}
 }
 
