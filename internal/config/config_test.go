@@ -521,6 +521,15 @@ func TestValidate(t *testing.T) {
 		{"redirect http loopback", func(c *Config) {
 			c.Clients[0].RedirectURIs = []string{"http://localhost:3000/cb", "http://127.0.0.1/cb", "http://[::1]:1/cb"}
 		}, "", ""},
+		{"redirect wildcard host", func(c *Config) { c.Clients[0].RedirectURIs = []string{"https://*.bank.example/cb"} }, "clients[0].redirect_uris[0]", "'*' in its host"},
+		{"redirect wildcard path", func(c *Config) { c.Clients[0].RedirectURIs = []string{"https://bank.example/cb/*"} }, "clients[0].redirect_uris[0]", "no wildcard"},
+		{"post logout wildcard", func(c *Config) { c.Clients[1].PostLogoutRedirectURIs = []string{"https://tax.example/*"} }, "clients[1].post_logout_redirect_uris[0]", "no wildcard"},
+		{"redirect port too large", func(c *Config) { c.Clients[0].RedirectURIs = []string{"https://bank.example:84430/cb"} }, "clients[0].redirect_uris[0]", "port 84430"},
+		{"redirect port zero", func(c *Config) { c.Clients[0].RedirectURIs = []string{"http://127.0.0.1:0/cb"} }, "clients[0].redirect_uris[0]", "port 0"},
+		{"jwks uri wildcard host", func(c *Config) {
+			c.Clients[0].JWKS, c.Clients[0].JWKSURI = "", "https://*.bank.example/jwks"
+		}, "clients[0].jwks_uri", "'*' in its host"},
+		{"webhook port too large", func(c *Config) { c.Clients[0].StatusWebhook = "https://bank.example:70000/events" }, "clients[0].status_webhook", "port 70000"},
 		{"post logout http", func(c *Config) {
 			c.Clients[1].PostLogoutRedirectURIs = []string{"https://tax.example/", "http://tax.example/"}
 		}, "clients[1].post_logout_redirect_uris[1]", "https"},

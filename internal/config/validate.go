@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -395,10 +396,10 @@ func (cl *Client) validate(p *problems, path string) {
 		p.add(path+".redirect_uris", "at least one is required (none only for a resource server, a client with introspect_tokens_of)")
 	}
 	for i, u := range cl.RedirectURIs {
-		checkURL(p, fmt.Sprintf("%s.redirect_uris[%d]", path, i), u)
+		checkRedirectURI(p, fmt.Sprintf("%s.redirect_uris[%d]", path, i), u)
 	}
 	for i, u := range cl.PostLogoutRedirectURIs {
-		checkURL(p, fmt.Sprintf("%s.post_logout_redirect_uris[%d]", path, i), u)
+		checkRedirectURI(p, fmt.Sprintf("%s.post_logout_redirect_uris[%d]", path, i), u)
 	}
 	for i, l := range cl.AllowedLevels {
 		if lv, err := assurance.Parse(l); err != nil || lv.String() != l {
@@ -475,6 +476,28 @@ func checkURL(p *problems, field, raw string) {
 	}
 	if u.User != nil {
 		p.add(field, "%q must not have user information", shown)
+	}
+	if strings.Contains(u.Hostname(), "*") {
+		p.add(field, "%q has a '*' in its host: no host has one, and a URL here is never a pattern "+
+			"(redirect URIs are matched exactly, RFC 9700 §4.1.3); name each host in full", shown)
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			p.add(field, "%q has port %s, not one from 1 to 65535", shown, port)
+		}
+	}
+}
+
+// checkRedirectURI checks a redirect or post-logout redirect URI as
+// checkURL does, and refuses a '*' anywhere in it: the URI a request
+// names must match a registered one exactly (RFC 9700 §4.1.3, OpenID
+// Connect Core §3.1.2.1), so a '*' written as a wildcard would match
+// nothing but itself, and every login from the relying party would fail.
+func checkRedirectURI(p *problems, field, raw string) {
+	checkURL(p, field, raw)
+	if u, err := url.Parse(raw); err == nil && !strings.Contains(u.Hostname(), "*") && strings.Contains(raw, "*") {
+		p.add(field, "%q holds a '*': redirect URIs are matched exactly (RFC 9700 §4.1.3), so it is no wildcard; "+
+			"register each URI in full", httpx.RedactURL(raw))
 	}
 }
 
