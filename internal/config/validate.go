@@ -76,8 +76,8 @@ func (c *Config) Validate() error {
 	issuer := c.validateIssuer(&p)
 	if c.Listen == "" {
 		p.add("listen", "required")
-	} else if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		p.add("listen", "%q is not host:port", c.Listen)
+	} else {
+		checkListen(&p, "listen", c.Listen)
 	}
 	if !validNode(c.Node) {
 		p.add("node", "%q must be 1 to 63 letters, digits, '.', '_' or '-'", c.Node)
@@ -144,16 +144,12 @@ func (c *Config) Validate() error {
 		p.add("log.format", "%q is not json or text", c.Log.Format)
 	}
 	if a := c.Metrics.Listen; a != "" {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			p.add("metrics.listen", "%q is not host:port", a)
-		} else if a == c.Listen {
+		if checkListen(&p, "metrics.listen", a) && a == c.Listen {
 			p.add("metrics.listen", "%q is the public listener's address; give metrics one of their own, or leave it empty", a)
 		}
 	}
 	if a := c.Debug.PprofListen; a != "" {
-		if host, _, err := net.SplitHostPort(a); err != nil {
-			p.add("debug.pprof_listen", "%q is not host:port", a)
-		} else if !isLoopbackHost(host) {
+		if host, _, _ := net.SplitHostPort(a); checkListen(&p, "debug.pprof_listen", a) && !isLoopbackHost(host) {
 			p.add("debug.pprof_listen", "%q must be on a loopback address or localhost: profiles reveal the program's internals", a)
 		}
 	}
@@ -174,6 +170,24 @@ func (c *Config) Validate() error {
 		cl.validate(&p, path)
 	}
 	return errors.Join(p...)
+}
+
+// checkListen checks a listener's address: host:port, the port a number
+// from 0 to 65535 (0: any free port), and reports whether it is one. A
+// port the node could not listen on (":99999") or a service name
+// (":https", looked up on the host at start-up) would pass here and stop
+// the node only when it starts.
+func checkListen(p *problems, field, addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.add(field, "%q is not host:port", addr)
+		return false
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		p.add(field, "%q: the port must be a number from 0 to 65535, e.g. :8080", addr)
+		return false
+	}
+	return true
 }
 
 // validateIssuer checks the issuer and returns it parsed, or nil if it is
