@@ -491,6 +491,15 @@ func TestValidate(t *testing.T) {
 		{"postgres without a DSN", func(c *Config) { c.Store = Store{Driver: "postgres", FlowState: "store"} }, "store.dsn", "required"},
 		{"flow state unknown", func(c *Config) { c.Store.FlowState = "redis" }, "store.flow_state", "not memory or store"},
 		{"store dsn missing", func(c *Config) { c.Store.DSN = "" }, "store.dsn", "required"},
+		{"code lifetime in milliseconds", func(c *Config) { c.OIDC.CodeLifetime = 60 * time.Millisecond }, "oidc.code_lifetime", "shorter than 1s"},
+		{"access token lifetime under a second", func(c *Config) { c.OIDC.AccessTokenLifetime = 999 * time.Millisecond }, "oidc.access_token_lifetime", "shorter than 1s"},
+		{"lifetimes of a second", func(c *Config) {
+			c.OIDC.CodeLifetime, c.OIDC.AuthRequestLifetime, c.OIDC.PARLifetime = time.Second, time.Second, time.Second
+			c.OIDC.AccessTokenLifetime, c.OIDC.IDTokenLifetime, c.OIDC.RefreshTokenLifetime = time.Second, time.Second, time.Second
+			c.Session.Lifetime, c.Session.IdleTimeout = time.Second, time.Second
+		}, "", ""},
+		{"session lifetime in milliseconds", func(c *Config) { c.Session.Lifetime, c.Session.IdleTimeout = 8*time.Millisecond, time.Millisecond }, "session.lifetime", "shorter than 1s"},
+		{"idle timeout in milliseconds", func(c *Config) { c.Session.IdleTimeout = 30 * time.Millisecond }, "session.idle_timeout", "shorter than 1s"},
 		{"listen bad", func(c *Config) { c.Listen = "8080" }, "listen", "host:port"},
 		{"listen port too large", func(c *Config) { c.Listen = ":99999" }, "listen", "from 0 to 65535"},
 		{"listen port a service name", func(c *Config) { c.Listen = "0.0.0.0:https" }, "listen", "must be a number"},

@@ -41,6 +41,12 @@ const (
 	MaxRefreshTokenLifetime = 90 * 24 * time.Hour
 )
 
+// MinLifetime is the shortest lifetime in OIDC and of a session. Tokens
+// carry their times in whole seconds (RFC 7519 §2, NumericDate), so a
+// shorter one would expire as it is issued, and every login would fail:
+// "code_lifetime: 60ms" for 60s is refused, not served.
+const MinLifetime = time.Second
+
 // KnownClaims returns the claims a client may be allowed beyond sub.
 func KnownClaims() []string {
 	return []string{"name", "given_name", "family_name", "birthdate", "national_id"}
@@ -125,9 +131,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Session.Lifetime <= 0 {
 		p.add("session.lifetime", "must be positive")
+	} else if c.Session.Lifetime < MinLifetime {
+		p.add("session.lifetime", "%v is shorter than %v: every session would end as it begins", c.Session.Lifetime, MinLifetime)
 	}
 	if c.Session.IdleTimeout <= 0 {
 		p.add("session.idle_timeout", "must be positive")
+	} else if c.Session.IdleTimeout < MinLifetime {
+		p.add("session.idle_timeout", "%v is shorter than %v: every session would end as it begins", c.Session.IdleTimeout, MinLifetime)
 	} else if c.Session.Lifetime > 0 && c.Session.IdleTimeout > c.Session.Lifetime {
 		p.add("session.idle_timeout", "%v is longer than session.lifetime (%v)", c.Session.IdleTimeout, c.Session.Lifetime)
 	}
@@ -248,6 +258,8 @@ func (c *Config) validateOIDC(p *problems) {
 		switch {
 		case d.v <= 0:
 			p.add(d.field, "must be positive")
+		case d.v < MinLifetime:
+			p.add(d.field, "%v is shorter than %v: everything it is the lifetime of would expire as it is issued", d.v, MinLifetime)
 		case d.v > d.max:
 			p.add(d.field, "%v is longer than %v", d.v, d.max)
 		}
