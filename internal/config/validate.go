@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -373,6 +374,12 @@ func (cl *Client) validate(p *problems, path string) {
 		p.add(path+".id", "required")
 	case len(cl.ID) > 255 || strings.IndexFunc(cl.ID, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0:
 		p.add(path+".id", "%q must be 1 to 255 printable ASCII characters without spaces", cl.ID)
+	}
+	// The name is shown to people on the login pages and to operators in
+	// varde clients list, one client a line; a line break or tab in it
+	// would make it look like another client there.
+	if strings.IndexFunc(cl.Name, unicode.IsControl) >= 0 {
+		p.add(path+".name", "%q holds a control character (a line break or tab, say); a name is one line of text", cl.Name)
 	}
 	hasJWKS := cl.JWKS != "" || cl.JWKSURI != ""
 	switch cl.AuthMethod {
