@@ -83,6 +83,7 @@ func TestHelpOnStdout(t *testing.T) {
 	for _, args := range [][]string{
 		{"clients", "-h"}, {"clients", "--help"}, {"keys", "-h"}, {"nodes", "--help"}, {"store", "-h"},
 		{"status", "-h"}, {"status", "maintenance", "--help"}, {"provider", "-h"}, {"clients", "help"},
+		{"version", "-h"}, {"version", "--help"}, {"version", "help"},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(args, &stdout, &stderr)
@@ -133,6 +134,7 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"clients", "add", "--config", cfg, "--id", "tax", "--name", "Tax", "Portal", "--auth-method", "none",
 			"--redirect-uri", "https://tax.example/cb", "--require-par"}, 2, `unexpected argument "Portal"`},
 		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"version", "--short"}, 2, `version: unexpected argument "--short"`},
 		{[]string{"clients", "remove", "--config", cfg, "--id", "nobody"}, 1, "remove nobody"},
 	} {
 		cmd := exec.Command(exe, tc.args...)

@@ -49,7 +49,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.StringVar(&jwksFile, "jwks-file", "", "file with the client's public JWK set (private_key_jwt)")
 		fs.StringVar(&c.JWKSURI, "jwks-uri", "", "URL of the client's JWK set (private_key_jwt)")
 		fs.StringVar(&c.SecretFile, "secret-file", "", "file with the client secret, at least 32 characters (client_secret_basic)")
-		fs.Var(&redirects, "redirect-uri", "redirect URI, matched exactly (repeatable)")
+		fs.Var(&redirects, "redirect-uri", "redirect URI, matched exactly, so no '*' wildcards; https, http only to localhost (repeatable)")
 		fs.Var(&logouts, "post-logout-redirect-uri", "post-logout redirect URI (repeatable)")
 		fs.BoolVar(&c.RequirePAR, "require-par", false, "refuse authorization requests that were not pushed first")
 		fs.BoolVar(&c.LegacyEndpointAudience, "legacy-endpoint-audience", false,

@@ -219,6 +219,15 @@ func TestClientsAddNamesFlags(t *testing.T) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
+	// A name with a line break would show as two clients in clients list;
+	// a '*' is no wildcard.
+	_, err = runCmd(t, "clients", "add", "--config", cfg, "--id", "shop", "--name", "Shop\nbank  Bank", "--auth-method", "none",
+		"--redirect-uri", "https://shop.example/*")
+	for _, want := range []string{`--name: "Shop\nbank  Bank" holds a control character`, `--redirect-uri: "https://shop.example/*" holds a '*'`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want %q", err, want)
+		}
+	}
 	_, err = runCmd(t, "clients", "add", "--config", cfg, "--id", "agency", "--name", "Agency", "--auth-method", "none",
 		"--redirect-uri", "https://agency.example/cb", "--sector", "bank")
 	if want := `sector "bank" is the ID of client "bank", which has no sector of its own, so the two would get the same subject identifiers: choose another --sector`; err == nil || !strings.Contains(err.Error(), want) {

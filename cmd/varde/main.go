@@ -63,6 +63,11 @@ commands. Exit status: 0 success, 1 failure, 2 a command
 called wrongly.
 `
 
+const versionUsage = `usage: varde version
+
+  print the version of this build, e.g. "varde v1.4.2"; takes no flags
+`
+
 func run(args []string, stdout, stderr io.Writer) (err error) {
 	// Usage asked for with -h or --help is the command's answer, not a
 	// mistake: it goes to stdout and the exit status is 0.
@@ -111,6 +116,10 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 		return resilience(ctx, args[1:], stdout, stderr)
 	case "version":
 		if len(args) > 1 {
+			if err := groupHelp(versionUsage, args[1:], stderr); err != nil {
+				return err // -h, --help or help: the usage, on stdout
+			}
+			fmt.Fprint(stderr, versionUsage)
 			return usageErrorf("version: unexpected argument %q", args[1])
 		}
 		fmt.Fprintln(stdout, "varde", version)

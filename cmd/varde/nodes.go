@@ -21,6 +21,8 @@ const nodesUsage = `usage: varde nodes <list|forget> --config FILE [flags]
            (--node NAME): its open incident is resolved, its history
            kept. A node that stops cleanly leaves by itself; one that is
            still running is refused
+
+Times are printed in UTC (RFC 3339, ending in Z), as varde status prints them.
 `
 
 // nodesCmd runs nodes's commands, reading the time from now.
@@ -63,7 +65,7 @@ func listNodes(ctx context.Context, svc *status.Service, w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tLAST PROBE\tSTATE")
 	for _, n := range nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", n.Name, n.LastProbe.Local().Format(time.RFC3339), nodeState(n))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", n.Name, n.LastProbe.UTC().Format(time.RFC3339), nodeState(n))
 	}
 	return tw.Flush()
 }
@@ -72,9 +74,9 @@ func listNodes(ctx context.Context, svc *status.Service, w io.Writer) error {
 func nodeState(n status.Node) string {
 	switch n.Gone {
 	case status.ReasonNodeStopped:
-		return "stopped " + n.LeftAt.Local().Format(time.RFC3339) + ", not on the status page"
+		return "stopped " + n.LeftAt.UTC().Format(time.RFC3339) + ", not on the status page"
 	case status.ReasonNodeForgotten:
-		return "forgotten " + n.LeftAt.Local().Format(time.RFC3339) + ", not on the status page"
+		return "forgotten " + n.LeftAt.UTC().Format(time.RFC3339) + ", not on the status page"
 	case status.ReasonNodeGone:
 		return "silent too long, gone from the status page"
 	}
@@ -101,7 +103,7 @@ func forgetNode(ctx context.Context, svc *status.Service, node, reason string, w
 	case err != nil:
 		return err
 	}
-	fmt.Fprintf(w, "forgot node %s at %s.\n", d.Node, d.LeftAt.Local().Format(time.RFC3339))
+	fmt.Fprintf(w, "forgot node %s at %s.\n", d.Node, d.LeftAt.UTC().Format(time.RFC3339))
 	fmt.Fprintln(w, "It leaves every node's status page within seconds; its open incident, if any, is resolved and stays in the history.")
 	fmt.Fprintln(w, "If it ever records a probe result again, it is listed again.")
 	return nil

@@ -31,6 +31,8 @@ const statusUsage = `usage: varde status <command> --config FILE [flags]
   report       a resilience report as JSON, with what of it was measured in words on stderr (--quarter 2026-Q3, or --from 2026-07-01 --to 2026-10-01)
   export       write a complete static copy of the status page to DIR (export DIR)
   webhooks     the signed notifications sent to a relying party, newest first (--client ID)
+
+Times are printed in UTC (RFC 3339, ending in Z), as varde nodes prints them.
 `
 
 // openStatusReader loads the configuration at path, opens its node's
@@ -362,16 +364,16 @@ func listIncidents(ctx context.Context, svc *status.Service, w io.Writer) error 
 		rca := "-"
 		switch {
 		case in.RCAPublishedAt != nil && in.RCAOnTime:
-			rca = "published on time " + in.RCAPublishedAt.Format(time.RFC3339)
+			rca = "published on time " + in.RCAPublishedAt.UTC().Format(time.RFC3339)
 		case in.RCAPublishedAt != nil:
-			rca = "published LATE " + in.RCAPublishedAt.Format(time.RFC3339) + ", due " + in.RCADueAt.Format(time.RFC3339)
+			rca = "published LATE " + in.RCAPublishedAt.UTC().Format(time.RFC3339) + ", due " + in.RCADueAt.UTC().Format(time.RFC3339)
 		case in.RCAOverdue:
-			rca = "OVERDUE since " + in.RCADueAt.Format(time.RFC3339)
+			rca = "OVERDUE since " + in.RCADueAt.UTC().Format(time.RFC3339)
 		case in.RCADueAt != nil:
-			rca = "due " + in.RCADueAt.Format(time.RFC3339)
+			rca = "due " + in.RCADueAt.UTC().Format(time.RFC3339)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", in.ID, strings.Join(in.Components, ","), in.Severity, in.Status,
-			in.StartedAt.Format(time.RFC3339), time.Duration(in.DurationSeconds)*time.Second, in.PeopleAffected, in.FailedAttempts, rca)
+			in.StartedAt.UTC().Format(time.RFC3339), time.Duration(in.DurationSeconds)*time.Second, in.PeopleAffected, in.FailedAttempts, rca)
 	}
 	return tw.Flush()
 }
@@ -390,13 +392,13 @@ func listMaintenance(ctx context.Context, st store.Maintenances, now time.Time, 
 	for _, m := range ms {
 		cancelled := "-"
 		if !m.CancelledAt.IsZero() {
-			cancelled = m.CancelledAt.Format(time.RFC3339)
+			cancelled = m.CancelledAt.UTC().Format(time.RFC3339)
 		}
-		end := m.End.Format(time.RFC3339)
+		end := m.End.UTC().Format(time.RFC3339)
 		if !m.AnnouncedEnd.IsZero() {
-			end = "ended early at " + end + " (announced to " + m.AnnouncedEnd.Format(time.RFC3339) + ")"
+			end = "ended early at " + end + " (announced to " + m.AnnouncedEnd.UTC().Format(time.RFC3339) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, strings.Join(m.Components, ","), m.Start.Format(time.RFC3339), end, cancelled, m.Title)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, strings.Join(m.Components, ","), m.Start.UTC().Format(time.RFC3339), end, cancelled, m.Title)
 	}
 	return tw.Flush()
 }

@@ -216,6 +216,7 @@ type Client struct {
 	JWKSURI string `yaml:"jwks_uri"`
 	// RedirectURIs (at least one) and PostLogoutRedirectURIs are absolute
 	// https URLs without a fragment; http only on localhost or loopback.
+	// They are matched exactly, so none may hold a '*' (no wildcards).
 	RedirectURIs           []string `yaml:"redirect_uris"`
 	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
 	RequirePAR             bool     `yaml:"require_par"`

@@ -300,7 +300,9 @@ func TestStrict(t *testing.T) {
 		{"unknown nested field", head + "oidc:\n  code_lifetme: 10s\n", "field code_lifetme not found"},
 		{"unknown client field", head + "clients:\n  - id: a\n    redirect_uri: https://a.example/cb\n", "field redirect_uri not found"},
 		{"wrong type", head + "listen: [1, 2]\n", "cannot unmarshal"},
-		{"bad duration", head + "oidc:\n  code_lifetime: soon\n", "line 4: cannot unmarshal !!str `soon` into time.Duration"},
+		{"bad duration", head + "oidc:\n  code_lifetime: soon\n", "line 4: cannot unmarshal !!str `soon` into time.Duration (a duration with its unit, e.g. 90s, 10m or 8h)"},
+		{"duration without unit", head + "session:\n  lifetime: 3600\n", "line 4: cannot unmarshal !!int `3600` into time.Duration (a duration with its unit, e.g. 90s, 10m or 8h)"},
+		{"nested duration without unit", head + "health:\n  interval: 5\n", "line 4: cannot unmarshal !!int `5` into time.Duration (a duration with its unit"},
 		{"duplicate key", head + "listen: a\nlisten: b\n", "already defined"},
 		{"two documents", head + "---\nversion: 1\n", "more than one YAML document"},
 		{"empty", "", "empty file"},
@@ -489,7 +491,25 @@ func TestValidate(t *testing.T) {
 		{"postgres without a DSN", func(c *Config) { c.Store = Store{Driver: "postgres", FlowState: "store"} }, "store.dsn", "required"},
 		{"flow state unknown", func(c *Config) { c.Store.FlowState = "redis" }, "store.flow_state", "not memory or store"},
 		{"store dsn missing", func(c *Config) { c.Store.DSN = "" }, "store.dsn", "required"},
+		{"code lifetime in milliseconds", func(c *Config) { c.OIDC.CodeLifetime = 60 * time.Millisecond }, "oidc.code_lifetime", "shorter than 1s"},
+		{"access token lifetime under a second", func(c *Config) { c.OIDC.AccessTokenLifetime = 999 * time.Millisecond }, "oidc.access_token_lifetime", "shorter than 1s"},
+		{"lifetimes of a second", func(c *Config) {
+			c.OIDC.CodeLifetime, c.OIDC.AuthRequestLifetime, c.OIDC.PARLifetime = time.Second, time.Second, time.Second
+			c.OIDC.AccessTokenLifetime, c.OIDC.IDTokenLifetime, c.OIDC.RefreshTokenLifetime = time.Second, time.Second, time.Second
+			c.Session.Lifetime, c.Session.IdleTimeout = time.Second, time.Second
+		}, "", ""},
+		{"session lifetime in milliseconds", func(c *Config) { c.Session.Lifetime, c.Session.IdleTimeout = 8*time.Millisecond, time.Millisecond }, "session.lifetime", "shorter than 1s"},
+		{"idle timeout in milliseconds", func(c *Config) { c.Session.IdleTimeout = 30 * time.Millisecond }, "session.idle_timeout", "shorter than 1s"},
+		{"client name with a line break", func(c *Config) { c.Clients[0].Name = "Bank\nevil  Evil Bank" }, "clients[0].name", "control character"},
+		{"client name with a tab", func(c *Config) { c.Clients[0].Name = "Bank\tX" }, "clients[0].name", "control character"},
+		{"client name in letters of any script", func(c *Config) { c.Clients[0].Name = "Skatteetaten – Søknad ÆØÅ" }, "", ""},
 		{"listen bad", func(c *Config) { c.Listen = "8080" }, "listen", "host:port"},
+		{"listen port too large", func(c *Config) { c.Listen = ":99999" }, "listen", "from 0 to 65535"},
+		{"listen port a service name", func(c *Config) { c.Listen = "0.0.0.0:https" }, "listen", "must be a number"},
+		{"listen port empty", func(c *Config) { c.Listen = "127.0.0.1:" }, "listen", "must be a number"},
+		{"listen any free port", func(c *Config) { c.Listen = "127.0.0.1:0" }, "", ""},
+		{"metrics port too large", func(c *Config) { c.Metrics.Listen = "10.0.0.5:65536" }, "metrics.listen", "from 0 to 65535"},
+		{"pprof port a service name", func(c *Config) { c.Debug.PprofListen = "127.0.0.1:pprof" }, "debug.pprof_listen", "must be a number"},
 		{"node too long", func(c *Config) { c.Node = strings.Repeat("n", 64) }, "node", "63"},
 		{"log level", func(c *Config) { c.Log.Level = "trace" }, "log.level", "trace"},
 		{"client id spaces", func(c *Config) { c.Clients[0].ID = "my bank" }, "clients[0].id", "printable"},
@@ -521,6 +541,15 @@ func TestValidate(t *testing.T) {
 		{"redirect http loopback", func(c *Config) {
 			c.Clients[0].RedirectURIs = []string{"http://localhost:3000/cb", "http://127.0.0.1/cb", "http://[::1]:1/cb"}
 		}, "", ""},
+		{"redirect wildcard host", func(c *Config) { c.Clients[0].RedirectURIs = []string{"https://*.bank.example/cb"} }, "clients[0].redirect_uris[0]", "'*' in its host"},
+		{"redirect wildcard path", func(c *Config) { c.Clients[0].RedirectURIs = []string{"https://bank.example/cb/*"} }, "clients[0].redirect_uris[0]", "no wildcard"},
+		{"post logout wildcard", func(c *Config) { c.Clients[1].PostLogoutRedirectURIs = []string{"https://tax.example/*"} }, "clients[1].post_logout_redirect_uris[0]", "no wildcard"},
+		{"redirect port too large", func(c *Config) { c.Clients[0].RedirectURIs = []string{"https://bank.example:84430/cb"} }, "clients[0].redirect_uris[0]", "port 84430"},
+		{"redirect port zero", func(c *Config) { c.Clients[0].RedirectURIs = []string{"http://127.0.0.1:0/cb"} }, "clients[0].redirect_uris[0]", "port 0"},
+		{"jwks uri wildcard host", func(c *Config) {
+			c.Clients[0].JWKS, c.Clients[0].JWKSURI = "", "https://*.bank.example/jwks"
+		}, "clients[0].jwks_uri", "'*' in its host"},
+		{"webhook port too large", func(c *Config) { c.Clients[0].StatusWebhook = "https://bank.example:70000/events" }, "clients[0].status_webhook", "port 70000"},
 		{"post logout http", func(c *Config) {
 			c.Clients[1].PostLogoutRedirectURIs = []string{"https://tax.example/", "http://tax.example/"}
 		}, "clients[1].post_logout_redirect_uris[1]", "https"},

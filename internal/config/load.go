@@ -136,6 +136,9 @@ func decode(data []byte) (*Config, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("empty file")
 		}
+		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
+			durationHint(te)
+		}
 		return nil, fmt.Errorf("parse: %w", err)
 	}
 	var next yaml.Node
@@ -143,6 +146,18 @@ func decode(data []byte) (*Config, error) {
 		return nil, errors.New("parse: more than one YAML document")
 	}
 	return &c, nil
+}
+
+// durationHint adds to each of te's problems with a duration what one
+// looks like: YAML reads "lifetime: 3600" as a number, and the decoder
+// says only that it cannot be a time.Duration, not that the unit is
+// what is missing.
+func durationHint(te *yaml.TypeError) {
+	for i, msg := range te.Errors {
+		if strings.HasSuffix(msg, " into time.Duration") {
+			te.Errors[i] = msg + " (a duration with its unit, e.g. 90s, 10m or 8h)"
+		}
+	}
 }
 
 // EnvNames returns the environment variables that override settings,

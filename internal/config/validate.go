@@ -7,8 +7,10 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -39,6 +41,12 @@ const (
 	// login, however often they are rotated.
 	MaxRefreshTokenLifetime = 90 * 24 * time.Hour
 )
+
+// MinLifetime is the shortest lifetime in OIDC and of a session. Tokens
+// carry their times in whole seconds (RFC 7519 §2, NumericDate), so a
+// shorter one would expire as it is issued, and every login would fail:
+// "code_lifetime: 60ms" for 60s is refused, not served.
+const MinLifetime = time.Second
 
 // KnownClaims returns the claims a client may be allowed beyond sub.
 func KnownClaims() []string {
@@ -75,8 +83,8 @@ func (c *Config) Validate() error {
 	issuer := c.validateIssuer(&p)
 	if c.Listen == "" {
 		p.add("listen", "required")
-	} else if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		p.add("listen", "%q is not host:port", c.Listen)
+	} else {
+		checkListen(&p, "listen", c.Listen)
 	}
 	if !validNode(c.Node) {
 		p.add("node", "%q must be 1 to 63 letters, digits, '.', '_' or '-'", c.Node)
@@ -124,9 +132,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Session.Lifetime <= 0 {
 		p.add("session.lifetime", "must be positive")
+	} else if c.Session.Lifetime < MinLifetime {
+		p.add("session.lifetime", "%v is shorter than %v: every session would end as it begins", c.Session.Lifetime, MinLifetime)
 	}
 	if c.Session.IdleTimeout <= 0 {
 		p.add("session.idle_timeout", "must be positive")
+	} else if c.Session.IdleTimeout < MinLifetime {
+		p.add("session.idle_timeout", "%v is shorter than %v: every session would end as it begins", c.Session.IdleTimeout, MinLifetime)
 	} else if c.Session.Lifetime > 0 && c.Session.IdleTimeout > c.Session.Lifetime {
 		p.add("session.idle_timeout", "%v is longer than session.lifetime (%v)", c.Session.IdleTimeout, c.Session.Lifetime)
 	}
@@ -143,16 +155,12 @@ func (c *Config) Validate() error {
 		p.add("log.format", "%q is not json or text", c.Log.Format)
 	}
 	if a := c.Metrics.Listen; a != "" {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			p.add("metrics.listen", "%q is not host:port", a)
-		} else if a == c.Listen {
+		if checkListen(&p, "metrics.listen", a) && a == c.Listen {
 			p.add("metrics.listen", "%q is the public listener's address; give metrics one of their own, or leave it empty", a)
 		}
 	}
 	if a := c.Debug.PprofListen; a != "" {
-		if host, _, err := net.SplitHostPort(a); err != nil {
-			p.add("debug.pprof_listen", "%q is not host:port", a)
-		} else if !isLoopbackHost(host) {
+		if host, _, _ := net.SplitHostPort(a); checkListen(&p, "debug.pprof_listen", a) && !isLoopbackHost(host) {
 			p.add("debug.pprof_listen", "%q must be on a loopback address or localhost: profiles reveal the program's internals", a)
 		}
 	}
@@ -173,6 +181,24 @@ func (c *Config) Validate() error {
 		cl.validate(&p, path)
 	}
 	return errors.Join(p...)
+}
+
+// checkListen checks a listener's address: host:port, the port a number
+// from 0 to 65535 (0: any free port), and reports whether it is one. A
+// port the node could not listen on (":99999") or a service name
+// (":https", looked up on the host at start-up) would pass here and stop
+// the node only when it starts.
+func checkListen(p *problems, field, addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.add(field, "%q is not host:port", addr)
+		return false
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		p.add(field, "%q: the port must be a number from 0 to 65535, e.g. :8080", addr)
+		return false
+	}
+	return true
 }
 
 // validateIssuer checks the issuer and returns it parsed, or nil if it is
@@ -233,6 +259,8 @@ func (c *Config) validateOIDC(p *problems) {
 		switch {
 		case d.v <= 0:
 			p.add(d.field, "must be positive")
+		case d.v < MinLifetime:
+			p.add(d.field, "%v is shorter than %v: everything it is the lifetime of would expire as it is issued", d.v, MinLifetime)
 		case d.v > d.max:
 			p.add(d.field, "%v is longer than %v", d.v, d.max)
 		}
@@ -347,6 +375,12 @@ func (cl *Client) validate(p *problems, path string) {
 	case len(cl.ID) > 255 || strings.IndexFunc(cl.ID, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0:
 		p.add(path+".id", "%q must be 1 to 255 printable ASCII characters without spaces", cl.ID)
 	}
+	// The name is shown to people on the login pages and to operators in
+	// varde clients list, one client a line; a line break or tab in it
+	// would make it look like another client there.
+	if strings.IndexFunc(cl.Name, unicode.IsControl) >= 0 {
+		p.add(path+".name", "%q holds a control character (a line break or tab, say); a name is one line of text", cl.Name)
+	}
 	hasJWKS := cl.JWKS != "" || cl.JWKSURI != ""
 	switch cl.AuthMethod {
 	case store.AuthPrivateKeyJWT:
@@ -395,10 +429,10 @@ func (cl *Client) validate(p *problems, path string) {
 		p.add(path+".redirect_uris", "at least one is required (none only for a resource server, a client with introspect_tokens_of)")
 	}
 	for i, u := range cl.RedirectURIs {
-		checkURL(p, fmt.Sprintf("%s.redirect_uris[%d]", path, i), u)
+		checkRedirectURI(p, fmt.Sprintf("%s.redirect_uris[%d]", path, i), u)
 	}
 	for i, u := range cl.PostLogoutRedirectURIs {
-		checkURL(p, fmt.Sprintf("%s.post_logout_redirect_uris[%d]", path, i), u)
+		checkRedirectURI(p, fmt.Sprintf("%s.post_logout_redirect_uris[%d]", path, i), u)
 	}
 	for i, l := range cl.AllowedLevels {
 		if lv, err := assurance.Parse(l); err != nil || lv.String() != l {
@@ -475,6 +509,28 @@ func checkURL(p *problems, field, raw string) {
 	}
 	if u.User != nil {
 		p.add(field, "%q must not have user information", shown)
+	}
+	if strings.Contains(u.Hostname(), "*") {
+		p.add(field, "%q has a '*' in its host: no host has one, and a URL here is never a pattern "+
+			"(redirect URIs are matched exactly, RFC 9700 §4.1.3); name each host in full", shown)
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			p.add(field, "%q has port %s, not one from 1 to 65535", shown, port)
+		}
+	}
+}
+
+// checkRedirectURI checks a redirect or post-logout redirect URI as
+// checkURL does, and refuses a '*' anywhere in it: the URI a request
+// names must match a registered one exactly (RFC 9700 §4.1.3, OpenID
+// Connect Core §3.1.2.1), so a '*' written as a wildcard would match
+// nothing but itself, and every login from the relying party would fail.
+func checkRedirectURI(p *problems, field, raw string) {
+	checkURL(p, field, raw)
+	if u, err := url.Parse(raw); err == nil && !strings.Contains(u.Hostname(), "*") && strings.Contains(raw, "*") {
+		p.add(field, "%q holds a '*': redirect URIs are matched exactly (RFC 9700 §4.1.3), so it is no wildcard; "+
+			"register each URI in full", httpx.RedactURL(raw))
 	}
 }
 
