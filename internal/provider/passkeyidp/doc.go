@@ -107,7 +107,11 @@
 // being done (a login, adding a passkey, an enrolment), and CODE is one
 // of:
 // expired (a ceremony still held whose time ran out: begin again),
-// replay (unknown, used or expired and swept ceremony: begin again), wrong_origin,
+// replay (unknown, used or expired and swept ceremony: begin again),
+// wrong_ceremony (a response for another ceremony: one of the other
+// kind, such as a registration's posted to a login's finish, or one
+// answering another challenge; the ceremony named is used up: begin
+// again), wrong_origin,
 // cloned_authenticator, unknown_credential, not_verified, bad_input,
 // backup_eligibility_changed, concurrent_use, invalid, credential_exists,
 // taken (a person or identifier drawn at the same moment by another

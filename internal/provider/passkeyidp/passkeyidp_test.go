@@ -1592,6 +1592,36 @@ func TestReplayMessageNamesTheCeremony(t *testing.T) {
 	}
 }
 
+// A response for another ceremony, of the other kind or answering
+// another challenge, is told apart from one used or expired: its own
+// code and words, and audited as such.
+func TestWrongCeremony(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	d := newDevice(false)
+	b.enrol(d, "a", "fnr")
+
+	// A captured assertion posted under a fresh login ceremony.
+	_, begun := b.json("/passkey/login/begin", map[string]string{"attempt": "a"}, "")
+	_, body := h.get(t, h.rp, d, begun)
+	_, fresh := b.json("/passkey/login/begin", map[string]string{"attempt": "a"}, "")
+	r, m := b.json("/passkey/login/finish?ceremony="+url.QueryEscape(fresh["ceremony"].(string)), body, "")
+	if r.status != http.StatusBadRequest || m["error"] != "wrong_ceremony" || !strings.Contains(m["message"].(string), "another login attempt") {
+		t.Fatalf("another challenge: %d %v", r.status, m)
+	}
+	if !hasEvent(h.auditEvents(t), "authentication", store.ResultFailure, "wrong_ceremony") {
+		t.Fatal("no audit event for the response to another ceremony")
+	}
+
+	// A login ceremony finished as a test person's enrolment, in Danish.
+	b.lang = "da"
+	_, begun = b.json("/passkey/login/begin", map[string]string{"attempt": "a"}, "")
+	r, m = b.json("/passkey/enrol/finish?ceremony="+url.QueryEscape(begun["ceremony"].(string)), body, "")
+	if r.status != http.StatusBadRequest || m["error"] != "wrong_ceremony" || !strings.Contains(m["message"].(string), "ikke oprettet en testperson") {
+		t.Fatalf("login ceremony at the enrolment's finish: %d %v", r.status, m)
+	}
+}
+
 // unknownFormat returns the attestation response body with its
 // attestation format changed from "packed" to one no relying party knows,
 // so that it parses but does not verify.
