@@ -2301,3 +2301,44 @@ func TestEnrolmentWithItsEvent(t *testing.T) {
 		t.Errorf("chain: %v", err)
 	}
 }
+
+// A failure of Varde's own on the account pages, or in the account's
+// own login, sends nobody to a service they were not logging in to; in
+// a login to a service it still names that service.
+func TestInternalErrorNamesAServiceOnlyInAServicesLogin(t *testing.T) {
+	h := newHarness(t, true)
+	e := h.browser("en").enrol(newDevice(false), "a", "fnr")
+	persons := &failingPersons{Persons: h.p.Persons}
+	h.p.Persons = persons
+	service := map[string]string{
+		"en": "contact the service you were logging in to",
+		"nb": "kontakt tjenesten du skulle logge inn på",
+		"da": "kontakt den tjeneste du ville logge ind på",
+	}
+	account := map[string]string{
+		"en": "If it keeps happening, try again later.",
+		"nb": "Hvis det skjer igjen, prøv igjen senere.",
+		"da": "Hvis det bliver ved med at ske, så prøv igen senere.",
+	}
+	for i, lang := range []string{"en", "nb", "da"} {
+		for _, attempt := range []string{"", "r1"} {
+			b := h.browser(lang)
+			csrf := field(t, b.get("/passkey/recover?attempt="+attempt).body, "csrf")
+			persons.fail.Store(true)
+			r := b.form("/passkey/recover", url.Values{"attempt": {attempt}, "csrf": {csrf}, "code": {e.codes[i]}})
+			want, not := service[lang], account[lang]
+			if attempt == "" {
+				want, not = not, want
+			}
+			if r.status != http.StatusInternalServerError || !strings.Contains(r.body, want) || strings.Contains(r.body, not) {
+				t.Errorf("%s, attempt %q: %d, want a page saying %q, not %q:\n%s", lang, attempt, r.status, want, not, r.body)
+			}
+		}
+	}
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	h.p.Sessions.Store = sessionsDown{h.db}
+	if r := b.get("/account"); r.status != http.StatusInternalServerError || !strings.Contains(r.body, account["en"]) || strings.Contains(r.body, service["en"]) {
+		t.Errorf("account page, store down: %d, want account words:\n%s", r.status, r.body)
+	}
+}
