@@ -92,6 +92,28 @@ type CredentialError struct {
 	CredentialID []byte
 }
 
+// OtherSessionError is ErrOtherSession for a ceremony begun for a person
+// already stored (a passkey being added): PersonID names them, the
+// person whose account the ceremony would have changed, who need not be
+// the person of the session that finished or cancelled it. errors.Is
+// sees ErrOtherSession.
+type OtherSessionError struct {
+	PersonID string
+}
+
+func (e *OtherSessionError) Error() string { return ErrOtherSession.Error() }
+
+func (e *OtherSessionError) Unwrap() error { return ErrOtherSession }
+
+// otherSession is the error for ceremony c finished or cancelled with
+// another binding than it was begun with.
+func otherSession(c *ceremony) error {
+	if c.Person == nil || c.NewPerson {
+		return ErrOtherSession
+	}
+	return &OtherSessionError{PersonID: c.Person.ID}
+}
+
 func (e *CredentialError) Error() string { return e.Err.Error() }
 
 func (e *CredentialError) Unwrap() error { return e.Err }

@@ -121,7 +121,8 @@ var linkRefusedByRule = map[string]bool{
 // "taken"). They stay in the audit trail with their reasons, but shown
 // as refused they would read as someone else at the account. A ceremony
 // finished by another session than the one that began it
-// ("wrong_session") is someone else, and is shown.
+// ("wrong_session") is someone else, and is shown to the person it was
+// begun for.
 var notRefused = map[string]bool{
 	"cancelled": true, "expired": true, "replay": true, "wrong_ceremony": true,
 	"passkey_limit": true, "credential_exists": true, "bad_input": true, "not_verified": true,

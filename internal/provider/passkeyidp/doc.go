@@ -128,8 +128,10 @@
 // "authentication" (or "enrolment", "passkey_added") with Result
 // failure and the code as Reason; an add finished by another session
 // than the one that began it is answered replay but recorded as
-// "wrong_session", which the person's activity shows as a refused
-// change. A login with a passkey whose
+// "wrong_session" against the person the add was begun for (whose
+// account it would have changed, even when the session that finished
+// or cancelled it is another person's), whose activity shows it as a
+// refused change. A login with a passkey whose
 // signature verified but which cannot be trusted (cloned_authenticator,
 // backup_eligibility_changed: a copy of it may be in other hands) is
 // recorded as its person's, with the passkey in Details["credential"],
