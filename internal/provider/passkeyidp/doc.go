@@ -25,7 +25,10 @@
 //	GET  /passkey/enrol?attempt=ID     create a synthetic test person (SyntheticEnrolment only)
 //	GET  /passkey/enrolled?t=TICKET    the new person's recovery codes, shown once,
 //	                                   in the browser that enrolled
-//	POST /passkey/enrolled/continue    form: ticket → finishes the login, once
+//	POST /passkey/enrolled/continue    form: ticket → finishes the login, once,
+//	                                   within ten minutes; a ticket still held past
+//	                                   them gets a page saying the step expired, one
+//	                                   used or swept a page saying it is done
 //	GET  /account                      the person's passkeys and recovery codes, and
 //	                                   their recent activity: logins (refused ones
 //	                                   marked), what each service received, changes

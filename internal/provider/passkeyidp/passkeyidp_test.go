@@ -2342,3 +2342,25 @@ func TestInternalErrorNamesAServiceOnlyInAServicesLogin(t *testing.T) {
 		t.Errorf("account page, store down: %d, want account words:\n%s", r.status, r.body)
 	}
 }
+
+// A Continue pressed after the enrolled page was left open past its
+// time says that the step expired, not that it was done already.
+func TestEnrolledContinueExpiredSaysSo(t *testing.T) {
+	h := newHarness(t, true)
+	for lang, want := range map[string]string{
+		"en": "This step has expired",
+		"nb": "Dette steget er utløpt",
+		"da": "Dette trin er udløbet",
+	} {
+		b := h.browser(lang)
+		page := b.enrolOnly(newDevice(false), "a", "fnr")
+		h.now = h.now.Add(11 * time.Minute)
+		r := b.form("/passkey/enrolled/continue", continueForm(t, page))
+		if r.status != http.StatusBadRequest || !strings.Contains(r.body, want) {
+			t.Errorf("%s: %d, want 400 saying %q:\n%s", lang, r.status, want, r.body)
+		}
+		if r := b.form("/passkey/enrolled/continue", continueForm(t, page)); r.status != http.StatusBadRequest || strings.Contains(r.body, want) {
+			t.Errorf("%s, again: %d, want 400 as for a ticket used:\n%s", lang, r.status, r.body)
+		}
+	}
+}
