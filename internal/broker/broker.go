@@ -131,10 +131,32 @@ func (b *Broker) load(r *http.Request, id string) (*attempt, error) {
 		return nil, err
 	}
 	c, err := b.Clients.GetClient(r.Context(), req.ClientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &clientGoneError{clientID: req.ClientID}
+	}
 	if err != nil {
 		return nil, err
 	}
 	return b.attemptFor(r, req, c), nil
+}
+
+// clientGoneError is a login whose authorization request is still held
+// but whose client is no longer registered: the relying party was
+// deleted while the person was logging in, and the login cannot end
+// anywhere. It is store.ErrNotFound to errors.Is, as a login nobody
+// holds is.
+type clientGoneError struct{ clientID string }
+
+func (e *clientGoneError) Error() string {
+	return "broker: the login's client is no longer registered"
+}
+
+func (e *clientGoneError) Unwrap() error { return store.ErrNotFound }
+
+// clientGonePage tells the person that the service they were logging in
+// to no longer uses Varde, so starting again here cannot help.
+func clientGonePage() httpx.ErrorPage {
+	return httpx.ErrorPage{Title: "error.clientgone.title", Message: "error.clientgone.message", Next: "error.clientgone.next"}
 }
 
 // attemptFor is the attempt for client c's request req.
@@ -317,6 +339,10 @@ const (
 	// than the attempt lasts). Not the provider's failure: a provider
 	// slow to answer fails on its own time limits first.
 	ReasonAttemptExpired = "attempt_expired"
+	// ReasonClientGone: the provider's result was good, and came back
+	// after the login's client was deleted, so the login has nowhere to
+	// end. Not the provider's failure. The event names the client.
+	ReasonClientGone = "client_gone"
 	// ReasonIdentifierConflict: the provider's result proved
 	// identifiers that Varde holds for different persons, so which
 	// person logged in cannot be told. The provider worked; the login
@@ -515,6 +541,11 @@ func (b *Broker) start(w http.ResponseWriter, r *http.Request) {
 
 func (b *Broker) attemptError(w http.ResponseWriter, r *http.Request, err error) {
 	lang := b.Pages.Locale(r, nil)
+	var gone *clientGoneError
+	if errors.As(err, &gone) {
+		b.Pages.Error(w, r, http.StatusGone, lang, clientGonePage())
+		return
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		// The store does not say whether the request expired, was
 		// finished or never was.
@@ -550,6 +581,13 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 		Details: traced(map[string]string{"method": res.Method}, attemptID, requestBrowser(r))}
 	a, err := b.load(r, attemptID)
 	if err != nil {
+		var gone *clientGoneError
+		if errors.As(err, &gone) {
+			// The login page for it says the service is gone.
+			ev.ClientID = gone.clientID
+			b.fail(ctx, ev, ReasonClientGone)
+			return "/login?" + url.Values{"req": {attemptID}}.Encode(), nil
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			b.fail(ctx, ev, ReasonAttemptExpired)
 			return "/login?" + url.Values{"req": {attemptID}}.Encode(), nil

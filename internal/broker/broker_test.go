@@ -26,6 +26,7 @@ import (
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/flowmem"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 	"github.com/varde-eid/varde/web"
 )
@@ -1347,6 +1348,51 @@ func TestLoginOfADeletedClientSaysStartingAgainMayNotHelp(t *testing.T) {
 			if w.Code != http.StatusBadRequest || !strings.Contains(body, s) {
 				t.Errorf("%s: %d, want 400 saying %q:\n%s", lang, w.Code, s, body)
 			}
+		}
+	}
+}
+
+// TestLoginOfAClientDeletedBesideTheServer: a client deleted in the
+// durable store while this node holds its login in memory (as `varde
+// clients delete`, run beside a SQLite node, does) leaves a login that
+// cannot end. A good result for it is audited client_gone with the
+// client named, not attempt_expired, and the page says the service no
+// longer uses Varde, in nb, en and da.
+func TestLoginOfAClientDeletedBesideTheServer(t *testing.T) {
+	f := newFixture(t)
+	flows := flowmem.Over(f.st, flowmem.New(flowmem.Options{Now: func() time.Time { return f.now }}))
+	f.b.AuthRequests = flows
+	must(t, flows.CreateAuthRequest(context.Background(), &store.AuthRequest{
+		ID: "r1", ClientID: "bank", RedirectURI: "https://bank.example/cb", Scope: []string{"openid"}, MaxAge: -1,
+		CreatedAt: f.now, ExpiresAt: f.now.Add(10 * time.Minute),
+	}))
+	if _, err := f.st.DeleteClient(context.Background(), "bank", f.now, nil); err != nil {
+		t.Fatal(err)
+	}
+	next, err, _ := finish(f, "r1", provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial})
+	if err != nil || next != "/login?req=r1" {
+		t.Fatalf("Finish = %q, %v", next, err)
+	}
+	var got *store.AuditEvent
+	for _, e := range f.events(t) {
+		if e.Type == broker.EventAuthentication && e.Result == store.ResultFailure {
+			got = e
+		}
+	}
+	if got == nil || got.Reason != broker.ReasonClientGone || got.ClientID != "bank" || got.Provider != "weak" {
+		t.Fatalf("failure event = %+v, want client_gone for bank through weak", got)
+	}
+	for lang, want := range map[string]string{
+		"en": "This service no longer uses Varde",
+		"nb": "Denne tjenesten bruker ikke lenger Varde",
+		"da": "Denne tjeneste bruger ikke længere Varde",
+	} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, next, nil)
+		r.Header.Set("Accept-Language", lang)
+		f.mux.ServeHTTP(w, r)
+		if w.Code != http.StatusGone || !strings.Contains(w.Body.String(), want) {
+			t.Errorf("%s: %d, want 410 saying %q:\n%s", lang, w.Code, want, w.Body.String())
 		}
 	}
 }

@@ -36,7 +36,10 @@
 //	           window; anything else counts against the provider at
 //	           every login), or attempt_expired (a good result that
 //	           came back after the attempt expired: not the
-//	           provider's failure),
+//	           provider's failure), client_gone (a good result
+//	           that came back after the login's client was deleted:
+//	           not the provider's failure; the login page then says
+//	           the service no longer uses Varde),
 //	           unknown_provider, provider_not_accepted (the client's
 //	           registration does not name it), insufficient_level,
 //	           unknown_person (the result named no person),

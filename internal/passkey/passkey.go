@@ -25,7 +25,8 @@ import (
 // context only: nothing from the request is ever echoed.
 var (
 	// ErrReplay: the ceremony is unknown, expired or already used, or the
-	// response answers another challenge.
+	// response belongs to another ceremony. The errors below that wrap it
+	// tell the cases Varde can name apart.
 	ErrReplay = errors.New("passkey: unknown, expired or used ceremony")
 	// ErrCeremonyExpired: the ceremony was still held but its time had
 	// run out, as when the person left it open. It wraps ErrReplay, so
@@ -33,6 +34,13 @@ var (
 	// tells it apart ("expired"). One swept from the store after its
 	// expiry is unknown, and so ErrReplay.
 	ErrCeremonyExpired = fmt.Errorf("passkey: ceremony expired: %w", ErrReplay)
+	// ErrWrongCeremony: the response belongs to another ceremony: one
+	// of the other kind (a registration response posted to a login's
+	// finish, or the reverse) or one answering another challenge. The
+	// ceremony named is used up all the same. It wraps ErrReplay, so it
+	// is refused as any ceremony that cannot be finished; Reason tells
+	// it apart ("wrong_ceremony").
+	ErrWrongCeremony = fmt.Errorf("passkey: response for another ceremony: %w", ErrReplay)
 	// ErrOtherSession: the ceremony was begun with another binding (for
 	// an added passkey, another login session), so whoever finishes or
 	// cancels it is not who began it. It wraps ErrReplay, so it is
@@ -84,12 +92,35 @@ type CredentialError struct {
 	CredentialID []byte
 }
 
+// OtherSessionError is ErrOtherSession for a ceremony begun for a person
+// already stored (a passkey being added): PersonID names them, the
+// person whose account the ceremony would have changed, who need not be
+// the person of the session that finished or cancelled it. errors.Is
+// sees ErrOtherSession.
+type OtherSessionError struct {
+	PersonID string
+}
+
+func (e *OtherSessionError) Error() string { return ErrOtherSession.Error() }
+
+func (e *OtherSessionError) Unwrap() error { return ErrOtherSession }
+
+// otherSession is the error for ceremony c finished or cancelled with
+// another binding than it was begun with.
+func otherSession(c *ceremony) error {
+	if c.Person == nil || c.NewPerson {
+		return ErrOtherSession
+	}
+	return &OtherSessionError{PersonID: c.Person.ID}
+}
+
 func (e *CredentialError) Error() string { return e.Err.Error() }
 
 func (e *CredentialError) Unwrap() error { return e.Err }
 
 // Reason returns a short machine-readable reason for err, for audit
-// events and JSON error codes: "expired", "wrong_session", "replay",
+// events and JSON error codes: "expired", "wrong_session",
+// "wrong_ceremony", "replay",
 // "wrong_origin", "cloned_authenticator", "unknown_credential", "not_verified",
 // "bad_input", "backup_eligibility_changed", "concurrent_use", "invalid",
 // "credential_exists", "passkey_limit", or "internal" for anything
@@ -109,6 +140,7 @@ var reasons = []struct {
 }{
 	{ErrCeremonyExpired, "expired"},
 	{ErrOtherSession, "wrong_session"},
+	{ErrWrongCeremony, "wrong_ceremony"},
 	{ErrReplay, "replay"},
 	{ErrWrongOrigin, "wrong_origin"},
 	{ErrCloned, "cloned_authenticator"},
@@ -271,7 +303,7 @@ func (s *Service) take(ctx context.Context, id, kind string) (*ceremony, error) 
 		return nil, fmt.Errorf("passkey: decode ceremony: %w", err)
 	}
 	if c.Kind != kind {
-		return nil, ErrReplay
+		return nil, ErrWrongCeremony
 	}
 	// One stored without its expiry fails closed.
 	if !s.now().Before(c.Expires) {
@@ -345,7 +377,7 @@ func (s *Service) checkClientData(c protocol.CollectedClientData, want protocol.
 		return fmt.Errorf("%w: wrong ceremony type", ErrBadInput)
 	}
 	if c.Challenge != session.Challenge {
-		return fmt.Errorf("%w: challenge does not match", ErrReplay)
+		return fmt.Errorf("%w: challenge does not match", ErrWrongCeremony)
 	}
 	if !protocol.IsOriginInHaystack(c.Origin, session.GetOrigins(s.WebAuthn.Config.RPOrigins)) {
 		return fmt.Errorf("%w: origin not allowed", ErrWrongOrigin)

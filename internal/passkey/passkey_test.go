@@ -249,8 +249,8 @@ func TestReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.FinishLogin(ctx, fresh, body); !errors.Is(err, passkey.ErrReplay) {
-		t.Fatalf("old body, new ceremony: %v, want ErrReplay", err)
+	if _, err := e.svc.FinishLogin(ctx, fresh, body); !errors.Is(err, passkey.ErrWrongCeremony) || !errors.Is(err, passkey.ErrWrongCeremony) || passkey.Reason(err) != "wrong_ceremony" {
+		t.Fatalf("old body, new ceremony: %v (%s), want ErrWrongCeremony (wrong_ceremony)", err, passkey.Reason(err))
 	}
 	// A ceremony expires: refused as one used, but audited as expired,
 	// and gone after it.
@@ -273,8 +273,16 @@ func TestReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.FinishLogin(ctx, regID, body); !errors.Is(err, passkey.ErrReplay) {
-		t.Fatalf("registration ceremony used for login: %v, want ErrReplay", err)
+	if _, err := e.svc.FinishLogin(ctx, regID, body); !errors.Is(err, passkey.ErrWrongCeremony) || !errors.Is(err, passkey.ErrWrongCeremony) || passkey.Reason(err) != "wrong_ceremony" {
+		t.Fatalf("registration ceremony used for login: %v (%s), want ErrWrongCeremony (wrong_ceremony)", err, passkey.Reason(err))
+	}
+	// A login ceremony is no registration ceremony.
+	loginID, _, err := e.svc.BeginLogin(ctx, "attempt-3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.FinishRegistration(ctx, loginID, "", body, nil); !errors.Is(err, passkey.ErrWrongCeremony) || passkey.Reason(err) != "wrong_ceremony" {
+		t.Fatalf("login ceremony used for registration: %v (%s), want ErrWrongCeremony (wrong_ceremony)", err, passkey.Reason(err))
 	}
 }
 

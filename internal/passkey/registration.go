@@ -114,7 +114,7 @@ func (s *Service) CancelRegistration(ctx context.Context, ceremonyID, binding st
 		return err
 	}
 	if c.Binding != binding {
-		return ErrOtherSession
+		return otherSession(c)
 	}
 	return nil
 }
@@ -137,7 +137,7 @@ func (s *Service) FinishRegistration(ctx context.Context, ceremonyID, binding st
 		return nil, err
 	}
 	if c.Binding != binding {
-		return nil, ErrOtherSession
+		return nil, otherSession(c)
 	}
 	if c.Person == nil {
 		return nil, ErrReplay

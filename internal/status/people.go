@@ -45,11 +45,14 @@ const (
 	// reasonAttemptExpired is a good result from the provider that came
 	// back after the login attempt expired: the person took too long.
 	reasonAttemptExpired = broker.ReasonAttemptExpired
+	// reasonClientGone is a good result from the provider for a login
+	// whose client was deleted meanwhile.
+	reasonClientGone = broker.ReasonClientGone
 )
 
 // notTheProvider are the reasons of failed logins through a provider
 // that are not the provider's failure.
-var notTheProvider = []string{reasonCancelled, reasonUnverified, reasonNotAccepted, reasonInsufficientLevel, reasonNodeError, reasonSessionError, reasonOutcomeUnknown, reasonAttemptExpired}
+var notTheProvider = []string{reasonCancelled, reasonUnverified, reasonNotAccepted, reasonInsufficientLevel, reasonNodeError, reasonSessionError, reasonOutcomeUnknown, reasonAttemptExpired, reasonClientGone}
 
 // auditPage is how many audit events one read returns.
 const auditPage = 2000

@@ -129,6 +129,15 @@
     });
   }
 
+  // Error codes the person mends on their own, by a field, another
+  // try or another passkey: with any other error the page shows the
+  // operator's help desk, when it names one (data-role=passkey-support).
+  var ownErrors = {
+    enrol_name: true, enrol_birth: true, passkey_name: true,
+    credential_exists: true, not_verified: true, cancelled: true,
+    replay: true, expired: true, wrong_ceremony: true, busy: true
+  };
+
   // Error codes about form fields, and the names of those fields.
   var fieldErrors = {
     enrol_name: ["given_name", "family_name"],
@@ -150,6 +159,12 @@
       message.textContent = text;
       message.className = isError ? "error" : "";
       document.title = isError && errorTitle ? errorTitle : title;
+    }
+    var support = document.querySelector("[data-role=passkey-support]");
+    function showSupport(on) {
+      if (support) {
+        support.hidden = !on;
+      }
     }
     if (!message.id) {
       message.id = "passkey-" + kind + "-message";
@@ -243,10 +258,14 @@
         }
         leaving = true;
         markFields(null);
+        showSupport(false);
         show(msg("done"), false);
         window.location.assign(finished.data.redirect);
       }).catch(function (err) {
         markFields(err && err.code);
+        var code = err && (err.code || (err.name === "NotAllowedError" && "cancelled") ||
+          (err.name === "InvalidStateError" && "credential_exists"));
+        showSupport(!ownErrors[code]);
         if (err && err.server) {
           show(err.server, true);
         } else if (err && err.status === 503) {

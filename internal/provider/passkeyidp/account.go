@@ -486,7 +486,7 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 		if reason == "internal" {
 			p.log().ErrorContext(ctx, "finish add passkey", "err", err)
 		}
-		p.auditChange(ctx, s, "passkey_added", reason, person.ID, nil)
+		p.auditChange(ctx, s, "passkey_added", reason, ceremonyPerson(err, person.ID), nil)
 		if reason == "wrong_session" {
 			// Audited as someone else's attempt, answered as any ceremony
 			// that cannot be finished.
@@ -521,7 +521,7 @@ func (p *Provider) addCancel(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, passkey.ErrOtherSession):
 		// Begun by another session: ended all the same, and audited as
 		// a finish from another session is.
-		p.auditChange(ctx, s, "passkey_added", passkey.Reason(err), person.ID, nil)
+		p.auditChange(ctx, s, "passkey_added", passkey.Reason(err), ceremonyPerson(err, person.ID), nil)
 	case errors.Is(err, passkey.ErrReplay):
 		// Finished, cancelled or expired already: nothing to end.
 	case err != nil:
@@ -531,6 +531,19 @@ func (p *Provider) addCancel(w http.ResponseWriter, r *http.Request) {
 		p.auditChange(ctx, s, "passkey_added", "cancelled", person.ID, nil)
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// ceremonyPerson is whom a failed add is recorded against: the person
+// the ceremony was begun for, when it was another session's
+// (passkey.OtherSessionError), since it was their account the passkey
+// would have been added to and their activity shows the refusal; else
+// the session's person.
+func ceremonyPerson(err error, sessionPerson string) string {
+	var other *passkey.OtherSessionError
+	if errors.As(err, &other) && other.PersonID != "" {
+		return other.PersonID
+	}
+	return sessionPerson
 }
 
 // changeForm checks a form post that changes the person's ways in: a

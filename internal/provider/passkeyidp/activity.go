@@ -110,7 +110,9 @@ var linkRefusedByRule = map[string]bool{
 // down: a ceremony to add a passkey that the person called off in the
 // browser ("cancelled") or left to expire ("expired" while the store
 // still holds it; "replay" once it is swept, when an expired ceremony
-// cannot be told from one used already), the person's own attempt failing (the
+// cannot be told from one used already; "wrong_ceremony", a response
+// to another ceremony, which no page of Varde's sends, kept as "replay"
+// is), the person's own attempt failing (the
 // most passkeys allowed held already, "passkey_limit"; that passkey
 // registered already, "credential_exists"; a response the browser
 // garbled, "bad_input"; an authenticator that did not verify the person,
@@ -119,9 +121,10 @@ var linkRefusedByRule = map[string]bool{
 // "taken"). They stay in the audit trail with their reasons, but shown
 // as refused they would read as someone else at the account. A ceremony
 // finished by another session than the one that began it
-// ("wrong_session") is someone else, and is shown.
+// ("wrong_session") is someone else, and is shown to the person it was
+// begun for.
 var notRefused = map[string]bool{
-	"cancelled": true, "expired": true, "replay": true,
+	"cancelled": true, "expired": true, "replay": true, "wrong_ceremony": true,
 	"passkey_limit": true, "credential_exists": true, "bad_input": true, "not_verified": true,
 	"internal": true, "taken": true,
 }

@@ -647,3 +647,44 @@ func TestLinkNoticeOnlyInTheSessionThatLinked(t *testing.T) {
 		t.Errorf("the session that linked does not see the notice:\n%s", r.body)
 	}
 }
+
+// TestPasskeyAddFinishedByAnotherPersonIsTheirsToSee: a ceremony to add
+// a passkey to one person's account, finished or cancelled in another
+// person's session, is recorded against the person whose account it
+// would have changed, whose activity shows it refused; the other
+// person's activity shows nothing of it.
+func TestPasskeyAddFinishedByAnotherPersonIsTheirsToSee(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.History = h.db
+	b := h.browser("en")
+	owner := b.enrol(newDevice(false), "", "fnr").person
+	other := h.browser("en")
+	stranger := other.enrol(newDevice(false), "", "fnr").person
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	otherCSRF := attr(t, other.get("/account").body, "data-csrf")
+	for _, step := range []string{"finish", "cancel"} {
+		r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+		if r.status != http.StatusOK {
+			t.Fatalf("add begin: %d %v", r.status, begun)
+		}
+		id, body := h.create(t, newDevice(false), begun)
+		before := len(h.auditEvents(t))
+		var payload any = body
+		if step == "cancel" {
+			payload = map[string]string{}
+		}
+		other.json("/account/passkeys/"+step+"?ceremony="+url.QueryEscape(id), payload, otherCSRF)
+		evs := h.auditEvents(t)[before:]
+		if len(evs) != 1 || evs[0].Reason != "wrong_session" || evs[0].PersonID != owner {
+			t.Fatalf("%s in another person's session: events %+v, want one wrong_session of %s", step, evs, owner)
+		}
+		if rows := activityRows(t, b.get("/account").body); len(rows) == 0 || rows[0][1] != "Adding a passkey was refused" {
+			t.Fatalf("%s: owner's activity %q, want the refused add first", step, rows)
+		}
+		for _, row := range activityRows(t, other.get("/account").body) {
+			if row[1] == "Adding a passkey was refused" {
+				t.Fatalf("%s: the activity of %s, whose account did not change, shows %q", step, stranger, row)
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package passkeyidp_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/browsertest"
+	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -153,5 +156,66 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("the called-off ceremony is not audited as cancelled: %v", h.auditEvents(t))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// sessionsRefused is the real store that cannot start a session, as
+// when the database refuses the write.
+type sessionsRefused struct{ store.Sessions }
+
+func (sessionsRefused) CreateSession(context.Context, *store.Session, ...*store.AuditEvent) error {
+	return errors.New("disk full")
+}
+
+// TestBrowserShowsHelpDesk: a passkey login that fails on Varde's side
+// shows the operator's help desk under passkey.js's message, as an
+// error page does; before the error it is not shown.
+func TestBrowserShowsHelpDesk(t *testing.T) {
+	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != "", Timeout: 60 * time.Second})
+	h := newHarness(t, true)
+	h.p.Pages.Support = &httpx.Support{Phone: "+47 22 00 00 00"}
+	var auth webauthn.AuthenticatorID
+	button := `.passkey-ceremony button[data-role=button]`
+	var before, after bool
+	var phone string
+	visible := `(() => { const s = document.querySelector("#support"); return !!s && s.offsetParent !== null; })()`
+	err := chromedp.Do(ctx,
+		browsertest.EnableWebAuthn(),
+		browsertest.AddAuthenticator(&auth),
+		chromedp.Navigate(h.origin+"/passkey/enrol?attempt=js-enrol"),
+		chromedp.WaitVisible(button),
+		chromedp.SendKeys(`#given_name`, "Ola"),
+		chromedp.SendKeys(`#family_name`, "Nordmann"),
+		chromedp.Click(button),
+		chromedp.WaitVisible(`code.codes`),
+		chromedp.Click(`form[action="/passkey/enrolled/continue"] button`),
+		chromedp.WaitVisible(`#resumed`),
+		chromedp.Func(func(context.Context, *chromedp.Target) error {
+			h.fin.sessions = &session.Manager{Store: sessionsRefused{h.db}, Lifetime: time.Hour, Now: func() time.Time { return h.now }}
+			return nil
+		}),
+		chromedp.Navigate(h.origin+"/passkey/login?attempt=js-login"),
+		chromedp.WaitVisible(button),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			var err error
+			before, err = chromedp.Evaluate[bool](visible)(ctx, t)
+			return err
+		}),
+		chromedp.Click(button),
+		chromedp.WaitVisible(`[data-role=message].error`),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			var err error
+			if after, err = chromedp.Evaluate[bool](visible)(ctx, t); err != nil {
+				return err
+			}
+			phone, err = chromedp.Evaluate[string](`(document.querySelector("#support-phone") || {}).textContent || ""`)(ctx, t)
+			return err
+		}),
+	)
+	if err != nil {
+		t.Fatalf("a failed login in the browser: %v", err)
+	}
+	if before || !after || phone != "+47 22 00 00 00" {
+		t.Errorf("help desk shown before the error %v, after it %v, phone %q; want false, true, +47 22 00 00 00", before, after, phone)
 	}
 }

@@ -25,7 +25,10 @@
 //	GET  /passkey/enrol?attempt=ID     create a synthetic test person (SyntheticEnrolment only)
 //	GET  /passkey/enrolled?t=TICKET    the new person's recovery codes, shown once,
 //	                                   in the browser that enrolled
-//	POST /passkey/enrolled/continue    form: ticket → finishes the login, once
+//	POST /passkey/enrolled/continue    form: ticket → finishes the login, once,
+//	                                   within ten minutes; a ticket still held past
+//	                                   them gets a page saying the step expired, one
+//	                                   used or swept a page saying it is done
 //	GET  /account                      the person's passkeys and recovery codes, and
 //	                                   their recent activity: logins (refused ones
 //	                                   marked), what each service received, changes
@@ -107,7 +110,11 @@
 // being done (a login, adding a passkey, an enrolment), and CODE is one
 // of:
 // expired (a ceremony still held whose time ran out: begin again),
-// replay (unknown, used or expired and swept ceremony: begin again), wrong_origin,
+// replay (unknown, used or expired and swept ceremony: begin again),
+// wrong_ceremony (a response for another ceremony: one of the other
+// kind, such as a registration's posted to a login's finish, or one
+// answering another challenge; the ceremony named is used up: begin
+// again), wrong_origin,
 // cloned_authenticator, unknown_credential, not_verified, bad_input,
 // backup_eligibility_changed, concurrent_use, invalid, credential_exists,
 // taken (a person or identifier drawn at the same moment by another
@@ -124,8 +131,10 @@
 // "authentication" (or "enrolment", "passkey_added") with Result
 // failure and the code as Reason; an add finished by another session
 // than the one that began it is answered replay but recorded as
-// "wrong_session", which the person's activity shows as a refused
-// change. A login with a passkey whose
+// "wrong_session" against the person the add was begun for (whose
+// account it would have changed, even when the session that finished
+// or cancelled it is another person's), whose activity shows it as a
+// refused change. A login with a passkey whose
 // signature verified but which cannot be trusted (cloned_authenticator,
 // backup_eligibility_changed: a copy of it may be in other hands) is
 // recorded as its person's, with the passkey in Details["credential"],

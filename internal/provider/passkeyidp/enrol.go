@@ -314,6 +314,10 @@ func (p *Provider) enrolledContinue(w http.ResponseWriter, r *http.Request) {
 	}
 	var t continueTicket
 	if err := p.takeTicket(ctx, "continue", "", r.PostFormValue("ticket"), &t); err != nil {
+		if errors.Is(err, errTicketExpired) {
+			p.Pages.Error(w, r, http.StatusBadRequest, p.lang(r), errorPage("enrol.expired", ""))
+			return
+		}
 		if errors.Is(err, errNoTicket) {
 			p.Pages.Error(w, r, http.StatusBadRequest, p.lang(r), errorPage("enrol.used", ""))
 			return

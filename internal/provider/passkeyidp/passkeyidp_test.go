@@ -1592,6 +1592,36 @@ func TestReplayMessageNamesTheCeremony(t *testing.T) {
 	}
 }
 
+// A response for another ceremony, of the other kind or answering
+// another challenge, is told apart from one used or expired: its own
+// code and words, and audited as such.
+func TestWrongCeremony(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	d := newDevice(false)
+	b.enrol(d, "a", "fnr")
+
+	// A captured assertion posted under a fresh login ceremony.
+	_, begun := b.json("/passkey/login/begin", map[string]string{"attempt": "a"}, "")
+	_, body := h.get(t, h.rp, d, begun)
+	_, fresh := b.json("/passkey/login/begin", map[string]string{"attempt": "a"}, "")
+	r, m := b.json("/passkey/login/finish?ceremony="+url.QueryEscape(fresh["ceremony"].(string)), body, "")
+	if r.status != http.StatusBadRequest || m["error"] != "wrong_ceremony" || !strings.Contains(m["message"].(string), "another login attempt") {
+		t.Fatalf("another challenge: %d %v", r.status, m)
+	}
+	if !hasEvent(h.auditEvents(t), "authentication", store.ResultFailure, "wrong_ceremony") {
+		t.Fatal("no audit event for the response to another ceremony")
+	}
+
+	// A login ceremony finished as a test person's enrolment, in Danish.
+	b.lang = "da"
+	_, begun = b.json("/passkey/login/begin", map[string]string{"attempt": "a"}, "")
+	r, m = b.json("/passkey/enrol/finish?ceremony="+url.QueryEscape(begun["ceremony"].(string)), body, "")
+	if r.status != http.StatusBadRequest || m["error"] != "wrong_ceremony" || !strings.Contains(m["message"].(string), "ikke oprettet en testperson") {
+		t.Fatalf("login ceremony at the enrolment's finish: %d %v", r.status, m)
+	}
+}
+
 // unknownFormat returns the attestation response body with its
 // attestation format changed from "packed" to one no relying party knows,
 // so that it parses but does not verify.
@@ -2269,5 +2299,68 @@ func TestEnrolmentWithItsEvent(t *testing.T) {
 	}
 	if _, err := (&audit.Log{Store: h.db}).Verify(context.Background()); err != nil {
 		t.Errorf("chain: %v", err)
+	}
+}
+
+// A failure of Varde's own on the account pages, or in the account's
+// own login, sends nobody to a service they were not logging in to; in
+// a login to a service it still names that service.
+func TestInternalErrorNamesAServiceOnlyInAServicesLogin(t *testing.T) {
+	h := newHarness(t, true)
+	e := h.browser("en").enrol(newDevice(false), "a", "fnr")
+	persons := &failingPersons{Persons: h.p.Persons}
+	h.p.Persons = persons
+	service := map[string]string{
+		"en": "contact the service you were logging in to",
+		"nb": "kontakt tjenesten du skulle logge inn på",
+		"da": "kontakt den tjeneste du ville logge ind på",
+	}
+	account := map[string]string{
+		"en": "If it keeps happening, try again later.",
+		"nb": "Hvis det skjer igjen, prøv igjen senere.",
+		"da": "Hvis det bliver ved med at ske, så prøv igen senere.",
+	}
+	for i, lang := range []string{"en", "nb", "da"} {
+		for _, attempt := range []string{"", "r1"} {
+			b := h.browser(lang)
+			csrf := field(t, b.get("/passkey/recover?attempt="+attempt).body, "csrf")
+			persons.fail.Store(true)
+			r := b.form("/passkey/recover", url.Values{"attempt": {attempt}, "csrf": {csrf}, "code": {e.codes[i]}})
+			want, not := service[lang], account[lang]
+			if attempt == "" {
+				want, not = not, want
+			}
+			if r.status != http.StatusInternalServerError || !strings.Contains(r.body, want) || strings.Contains(r.body, not) {
+				t.Errorf("%s, attempt %q: %d, want a page saying %q, not %q:\n%s", lang, attempt, r.status, want, not, r.body)
+			}
+		}
+	}
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	h.p.Sessions.Store = sessionsDown{h.db}
+	if r := b.get("/account"); r.status != http.StatusInternalServerError || !strings.Contains(r.body, account["en"]) || strings.Contains(r.body, service["en"]) {
+		t.Errorf("account page, store down: %d, want account words:\n%s", r.status, r.body)
+	}
+}
+
+// A Continue pressed after the enrolled page was left open past its
+// time says that the step expired, not that it was done already.
+func TestEnrolledContinueExpiredSaysSo(t *testing.T) {
+	h := newHarness(t, true)
+	for lang, want := range map[string]string{
+		"en": "This step has expired",
+		"nb": "Dette steget er utløpt",
+		"da": "Dette trin er udløbet",
+	} {
+		b := h.browser(lang)
+		page := b.enrolOnly(newDevice(false), "a", "fnr")
+		h.now = h.now.Add(11 * time.Minute)
+		r := b.form("/passkey/enrolled/continue", continueForm(t, page))
+		if r.status != http.StatusBadRequest || !strings.Contains(r.body, want) {
+			t.Errorf("%s: %d, want 400 saying %q:\n%s", lang, r.status, want, r.body)
+		}
+		if r := b.form("/passkey/enrolled/continue", continueForm(t, page)); r.status != http.StatusBadRequest || strings.Contains(r.body, want) {
+			t.Errorf("%s, again: %d, want 400 as for a ticket used:\n%s", lang, r.status, r.body)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
@@ -347,11 +348,31 @@ func statusFor(err error) int {
 
 // --- pages --------------------------------------------------------------
 
+// internalError tells the person that Varde failed. The page of a login
+// to a service sends them to that service if it keeps failing; the
+// account pages and the account's own login have no service to name.
 func (p *Provider) internalError(w http.ResponseWriter, r *http.Request, msg string, err error) {
 	p.log().ErrorContext(r.Context(), msg, "err", err, "req", httpx.RequestID(r.Context()))
+	next := "error.internal.next"
+	if forAccount(r) {
+		next = "error.internal.account.next"
+	}
 	p.Pages.Error(w, r, http.StatusInternalServerError, p.lang(r), httpx.ErrorPage{
-		Title: "error.internal.title", Message: "error.internal.message", Next: "error.internal.next",
+		Title: "error.internal.title", Message: "error.internal.message", Next: next,
 	})
+}
+
+// forAccount reports whether r is for the account rather than for a
+// service: an account page, or a passkey or recovery code login whose
+// attempt is the account's (broker.AccountAttempt, the empty one).
+func forAccount(r *http.Request) bool {
+	switch {
+	case r.URL.Path == "/account" || strings.HasPrefix(r.URL.Path, "/account/"):
+		return true
+	case r.URL.Path == "/passkey/login" || r.URL.Path == "/passkey/recover":
+		return r.FormValue("attempt") == ""
+	}
+	return false
 }
 
 // held reports whether the broker holds attempt; when it does not, or

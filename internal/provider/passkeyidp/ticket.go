@@ -27,6 +27,20 @@ import (
 
 var errNoTicket = errors.New("ticket unknown, used or expired")
 
+// errTicketExpired: the ticket was still held but its time had run out,
+// as when the person left its page open. It wraps errNoTicket, so that
+// it is refused as any ticket that cannot be used; a page that can say
+// so tells it apart. One swept from the store after its expiry is
+// unknown, and so errNoTicket.
+var errTicketExpired = fmt.Errorf("%w: expired", errNoTicket)
+
+// sealed is what a ticket's ciphertext holds: the ticket and its expiry,
+// which the store does not return.
+type sealed struct {
+	Expires time.Time       `json:"expires"`
+	Ticket  json.RawMessage `json:"ticket"`
+}
+
 func ticketKeys(kind, binding, token string) (id string, key []byte) {
 	if binding != "" {
 		token += "/" + binding
@@ -60,7 +74,11 @@ func (p *Provider) restoreTicket(ctx context.Context, kind, binding, token strin
 }
 
 func (p *Provider) storeTicket(ctx context.Context, kind, binding, token string, v any, expiresAt time.Time) error {
-	plain, err := json.Marshal(v)
+	ticket, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("ticket: %w", err)
+	}
+	plain, err := json.Marshal(sealed{Expires: expiresAt, Ticket: ticket})
 	if err != nil {
 		return fmt.Errorf("ticket: %w", err)
 	}
@@ -81,13 +99,17 @@ func (p *Provider) storeTicket(ctx context.Context, kind, binding, token string,
 }
 
 // takeTicket removes the ticket for token, put with the same binding,
-// and decodes it into v.
+// and decodes it into v; errTicketExpired for one still held past its
+// expiry.
 func (p *Provider) takeTicket(ctx context.Context, kind, binding, token string, v any) error {
 	if len(token) != 43 {
 		return errNoTicket
 	}
 	id, key := ticketKeys(kind, binding, token)
-	sealed, err := p.Challenges.TakeChallenge(ctx, id, p.now())
+	// Taken whatever its expiry (the zero time is before any), so that
+	// one past its time is told apart from one unknown or used, and
+	// checked against the expiry sealed in it.
+	ciphertext, err := p.Challenges.TakeChallenge(ctx, id, time.Time{})
 	if errors.Is(err, store.ErrNotFound) {
 		return errNoTicket
 	}
@@ -98,14 +120,22 @@ func (p *Provider) takeTicket(ctx context.Context, kind, binding, token string, 
 	if err != nil {
 		return err
 	}
-	if len(sealed) < aead.NonceSize() {
+	if len(ciphertext) < aead.NonceSize() {
 		return errNoTicket
 	}
-	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], []byte(id))
+	plain, err := aead.Open(nil, ciphertext[:aead.NonceSize()], ciphertext[aead.NonceSize():], []byte(id))
 	if err != nil {
 		return errNoTicket
 	}
-	return json.Unmarshal(plain, v)
+	var t sealed
+	if err := json.Unmarshal(plain, &t); err != nil {
+		return fmt.Errorf("ticket: %w", err)
+	}
+	// One sealed without its expiry fails closed.
+	if !p.now().Before(t.Expires) {
+		return errTicketExpired
+	}
+	return json.Unmarshal(t.Ticket, v)
 }
 
 func newAEAD(key []byte) (cipher.AEAD, error) {
