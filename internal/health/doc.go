@@ -83,6 +83,8 @@
 // (from, to, reason, when, and Since: when the evidence began, e.g. the
 // first failed probe of the run that made the component Down, so
 // Time - Since is the detection time). Every node records its own view.
+// A round's flush is bounded by Config.Interval, so a store that hangs
+// does not stop the probing or freeze the states logins are routed by.
 // While the store cannot take them, records wait in memory, at most
 // Config.MaxPending (oldest probe results dropped first). Probe results
 // older than Config.Retention (default 100 days) are pruned hourly;

@@ -73,7 +73,10 @@ type Monitor struct {
 	nextSub uint64
 
 	// tickMu makes probe rounds take turns.
-	tickMu    sync.Mutex
+	tickMu sync.Mutex
+	// writing is set while a round's writes (prune, then flush) run;
+	// lastPrune belongs to them.
+	writing   atomic.Bool
 	lastPrune time.Time
 
 	// flushMu keeps flushes in order; pendMu guards the records waiting
@@ -260,7 +263,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			return m.Flush(fctx)
+			return m.write(fctx, time.Time{}, 5*time.Second)
 		case <-ticker.C:
 		}
 	}
@@ -270,6 +273,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 // probes every component that has a prober (Config.Concurrency at a time,
 // each within Config.ProbeTimeout), prunes old probe results if an hour
 // has passed, and flushes the records to the store. Rounds take turns.
+// A round waits at most Config.Interval for the store: writes it no
+// longer waits for go on in the background, and later rounds probe but
+// write nothing until they end, so a store that hangs does not stop the
+// probing or freeze the states logins are routed by.
 // Results of probes cut short because ctx ended are not counted.
 func (m *Monitor) Tick(ctx context.Context) error {
 	m.tickMu.Lock()
@@ -302,8 +309,40 @@ start:
 		})
 	}
 	wg.Wait()
-	m.prune(ctx, at)
-	return m.Flush(ctx)
+	return m.write(ctx, at, m.cfg.Interval)
+}
+
+// errWriting is a round's answer while an earlier round's writes still
+// wait for the store.
+var errWriting = errors.New("record health: the store has not finished an earlier write; records stay pending")
+
+// write prunes (unless at is zero) and flushes in a goroutine, one write
+// at a time, and waits for it at most wait or until ctx ends. The store
+// may not stop a write it has begun when ctx ends (package sqlstore does
+// not), so the write may outlast the wait.
+func (m *Monitor) write(ctx context.Context, at time.Time, wait time.Duration) error {
+	if !m.writing.CompareAndSwap(false, true) {
+		return errWriting
+	}
+	done := make(chan error, 1)
+	go func() {
+		if !at.IsZero() {
+			m.prune(ctx, at)
+		}
+		err := m.Flush(ctx)
+		m.writing.Store(false)
+		done <- err
+	}()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		return fmt.Errorf("record health: the store has not answered in %v; records stay pending", wait)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // probe probes c once and takes the result.
@@ -476,7 +515,7 @@ func (m *Monitor) Flush(ctx context.Context) error {
 }
 
 // prune deletes probe results older than the retention, once per
-// pruneEvery; tickMu is held.
+// pruneEvery; it runs in write, one at a time.
 func (m *Monitor) prune(ctx context.Context, at time.Time) {
 	p, ok := m.rec.(pruner)
 	if !ok || m.cfg.Retention < 0 || ctx.Err() != nil || (!m.lastPrune.IsZero() && at.Sub(m.lastPrune) < pruneEvery) {
