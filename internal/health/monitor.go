@@ -74,9 +74,11 @@ type Monitor struct {
 
 	// tickMu makes probe rounds take turns.
 	tickMu sync.Mutex
-	// writing is set while a round's writes (prune, then flush) run;
-	// lastPrune belongs to them.
-	writing   atomic.Bool
+	// writeMu guards inflight, closed when the running write (prune,
+	// then flush) ends and nil when none runs; lastPrune belongs to the
+	// writes, which run one at a time.
+	writeMu   sync.Mutex
+	inflight  chan struct{}
 	lastPrune time.Time
 
 	// flushMu keeps flushes in order; pendMu guards the records waiting
@@ -263,7 +265,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			return m.write(fctx, time.Time{}, 5*time.Second)
+			return m.write(fctx, time.Time{}, 5*time.Second, true)
 		case <-ticker.C:
 		}
 	}
@@ -309,7 +311,7 @@ start:
 		})
 	}
 	wg.Wait()
-	return m.write(ctx, at, m.cfg.Interval)
+	return m.write(ctx, at, m.cfg.Interval, false)
 }
 
 // errWriting is a round's answer while an earlier round's writes still
@@ -317,29 +319,50 @@ start:
 var errWriting = errors.New("record health: the store has not finished an earlier write; records stay pending")
 
 // write prunes (unless at is zero) and flushes in a goroutine, one write
-// at a time, and waits for it at most wait or until ctx ends. The store
-// may not stop a write it has begun when ctx ends (package sqlstore does
-// not), so the write may outlast the wait.
-func (m *Monitor) write(ctx context.Context, at time.Time, wait time.Duration) error {
-	if !m.writing.CompareAndSwap(false, true) {
-		return errWriting
+// at a time, and waits for it at most wait or until ctx ends. With a
+// write still running it returns errWriting, or with after it first
+// waits for that write too (within the same bounds). The store may not
+// stop a write it has begun when ctx ends (package sqlstore does not),
+// so the write may outlast the wait.
+func (m *Monitor) write(ctx context.Context, at time.Time, wait time.Duration, after bool) error {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	late := fmt.Errorf("record health: the store has not answered in %v; records stay pending", wait)
+	m.writeMu.Lock()
+	for m.inflight != nil {
+		prev := m.inflight
+		m.writeMu.Unlock()
+		if !after {
+			return errWriting
+		}
+		select {
+		case <-prev:
+		case <-timer.C:
+			return late
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		m.writeMu.Lock()
 	}
-	done := make(chan error, 1)
+	done := make(chan struct{})
+	m.inflight = done
+	m.writeMu.Unlock()
+	var err error
 	go func() {
 		if !at.IsZero() {
 			m.prune(ctx, at)
 		}
-		err := m.Flush(ctx)
-		m.writing.Store(false)
-		done <- err
+		err = m.Flush(ctx)
+		m.writeMu.Lock()
+		m.inflight = nil
+		m.writeMu.Unlock()
+		close(done)
 	}()
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
 	select {
-	case err := <-done:
+	case <-done:
 		return err
 	case <-timer.C:
-		return fmt.Errorf("record health: the store has not answered in %v; records stay pending", wait)
+		return late
 	case <-ctx.Done():
 		return ctx.Err()
 	}
