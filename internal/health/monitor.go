@@ -243,9 +243,9 @@ func (m *Monitor) login(component string, take func(mc *machine, at time.Time) (
 	if c == nil {
 		return
 	}
-	at := m.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	at := m.now() // under the lock, so changes are made in time order
 	if t, ok := take(c.m, at); ok {
 		m.changed(c, t)
 	}
@@ -398,7 +398,13 @@ func (m *Monitor) probe(ctx context.Context, c *component) {
 	if kind == probeFailed {
 		c.lastFailure = reason
 	}
-	t, changed := c.m.probe(start, kind)
+	// The result counts from the probe's start, and a change it makes
+	// happens now: a login may have changed the state since the start.
+	end := m.now()
+	if end.Before(start) {
+		end = start
+	}
+	t, changed := c.m.probe(start, end, kind)
 	if changed {
 		m.changed(c, t) // publishes
 	} else {
