@@ -14,8 +14,10 @@
 // # Evidence
 //
 // Active probes: every Config.Interval (default 5 s) the Monitor runs
-// each component's Prober, a few at a time, each within
-// Config.ProbeTimeout (default 3 s; a prober that ignores its deadline is
+// each component's Prober, all at once (or Config.Concurrency at a
+// time), each within Config.ProbeTimeout (default 3 s, so a round in
+// which every upstream hangs still ends within the interval; a prober
+// that ignores its deadline is
 // abandoned and counted as a timeout, and not started again while it
 // runs). OIDCProber fetches an OpenID provider's discovery document
 // and JWKS and checks them (OpenID Connect Discovery 1.0 §4, RFC 7517

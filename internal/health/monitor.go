@@ -272,8 +272,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 }
 
 // Tick runs one round: it slides every component's login window to now,
-// probes every component that has a prober (Config.Concurrency at a time,
-// each within Config.ProbeTimeout), prunes old probe results if an hour
+// probes every component that has a prober (all at once, or
+// Config.Concurrency at a time, each within Config.ProbeTimeout), prunes old probe results if an hour
 // has passed, and flushes the records to the store. Rounds take turns.
 // A round waits at most Config.Interval for the store: writes it no
 // longer waits for go on in the background, and later rounds probe but
@@ -293,7 +293,7 @@ func (m *Monitor) Tick(ctx context.Context) error {
 		c.mu.Unlock()
 	}
 
-	sem := make(chan struct{}, m.cfg.Concurrency)
+	sem := make(chan struct{}, cmp.Or(m.cfg.Concurrency, max(len(list), 1)))
 	var wg sync.WaitGroup
 start:
 	for _, c := range list {

@@ -728,3 +728,21 @@ func TestProbeChangeAfterLoginChange(t *testing.T) {
 		}
 	}
 }
+
+// With the default concurrency, components that all hang (an egress
+// proxy gone) are probed at once: a round lasts one probe timeout, not
+// one per batch, so the interval and the detection time hold.
+func TestMonitorRoundWithManyHanging(t *testing.T) {
+	f := newFixture(t, Config{Interval: 2 * time.Second, ProbeTimeout: 400 * time.Millisecond, SlowProbe: 100 * time.Millisecond}, nil)
+	for i := range 9 {
+		must(t, f.mon.Add(fmt.Sprintf("eid-%d", i), PingProber(func(ctx context.Context) error {
+			<-ctx.Done()
+			return ctx.Err()
+		})))
+	}
+	start := time.Now()
+	f.tick(t, 1)
+	if d := time.Since(start); d >= 800*time.Millisecond {
+		t.Errorf("a round with 9 components hanging took %v, want about the probe timeout 400ms", d)
+	}
+}
