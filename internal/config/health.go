@@ -34,7 +34,13 @@ type Health struct {
 func (h *Health) applyDefaults() {
 	d := health.DefaultConfig()
 	setDuration(&h.Interval, d.Interval)
-	setDuration(&h.ProbeTimeout, min(d.ProbeTimeout, h.Interval))
+	if h.Interval > 0 {
+		// An interval that makes no sense is reported on its own, not
+		// through the defaults that would follow from it.
+		setDuration(&h.ProbeTimeout, min(d.ProbeTimeout, h.Interval))
+	} else {
+		setDuration(&h.ProbeTimeout, d.ProbeTimeout)
+	}
 	if h.SlowProbe == 0 {
 		h.SlowProbe = d.SlowProbe
 		if h.ProbeTimeout > 0 && h.SlowProbe >= h.ProbeTimeout {
@@ -58,7 +64,7 @@ func (h *Health) validate(p *problems) {
 	}
 	if h.ProbeTimeout <= 0 {
 		p.add("health.probe_timeout", "must be positive")
-	} else if h.ProbeTimeout > h.Interval {
+	} else if h.Interval > 0 && h.ProbeTimeout > h.Interval {
 		p.add("health.probe_timeout", "%v is longer than health.interval %v", h.ProbeTimeout, h.Interval)
 	}
 	if h.SlowProbe <= 0 {

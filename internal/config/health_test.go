@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +102,22 @@ func TestHealthFromFileIsValidatedWithEverythingElse(t *testing.T) {
 	for _, want := range []string{"listen:", "health.probe_timeout:"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}
+
+// TestHealthBadIntervalAlone: an interval that makes no sense is the one
+// problem reported; the probe timeout and slow threshold the operator
+// left unset are not blamed for the defaults taken from it.
+func TestHealthBadIntervalAlone(t *testing.T) {
+	for _, iv := range []string{"-5s", "-1ms"} {
+		_, err := Parse([]byte("version: 1\nissuer: https://id.example.no\nhealth:\n  interval: "+iv+"\n"), nil)
+		if err == nil {
+			t.Fatalf("interval %s: no error", iv)
+		}
+		got := slices.DeleteFunc(fields(t, err), func(f string) bool { return !strings.HasPrefix(f, "health.") })
+		if !slices.Equal(got, []string{"health.interval"}) {
+			t.Errorf("interval %s: problems with %v, want health.interval alone: %v", iv, got, err)
 		}
 	}
 }

@@ -14,7 +14,11 @@ type Config struct {
 	Interval time.Duration
 	// ProbeTimeout bounds each probe. Default 3s; at most Interval.
 	ProbeTimeout time.Duration
-	// Concurrency is how many probes run at once. Default 4.
+	// Concurrency is how many probes run at once. Default (zero): every
+	// component's at once, so a round lasts at most ProbeTimeout however
+	// many components hang, and an outage is seen as soon as the
+	// thresholds say. A bound below the number of components lets
+	// components that hang delay the probes of the others past Interval.
 	Concurrency int
 	// SlowProbe: a probe that succeeds but takes longer than this is
 	// slow. Default 1s.
@@ -80,7 +84,6 @@ func DefaultConfig() Config {
 	return Config{
 		Interval:            5 * time.Second,
 		ProbeTimeout:        3 * time.Second,
-		Concurrency:         4,
 		SlowProbe:           time.Second,
 		FailuresToDown:      3,
 		SuccessesToRecover:  3,
@@ -104,7 +107,6 @@ func (c Config) WithDefaults() Config {
 	if c.ProbeTimeout == 0 {
 		c.ProbeTimeout = min(d.ProbeTimeout, c.Interval)
 	}
-	setDefault(&c.Concurrency, d.Concurrency)
 	if c.SlowProbe == 0 {
 		c.SlowProbe = d.SlowProbe
 		if c.ProbeTimeout > 0 && c.SlowProbe >= c.ProbeTimeout {
@@ -141,8 +143,8 @@ func (c Config) Validate() error {
 	if c.ProbeTimeout <= 0 || c.ProbeTimeout > c.Interval {
 		bad("probe timeout %v is not in (0, interval %v]", c.ProbeTimeout, c.Interval)
 	}
-	if c.Concurrency < 1 {
-		bad("concurrency %d is under 1", c.Concurrency)
+	if c.Concurrency < 0 {
+		bad("concurrency %d is negative", c.Concurrency)
 	}
 	if c.SlowProbe <= 0 {
 		bad("slow probe threshold %v is not positive", c.SlowProbe)

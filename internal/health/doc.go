@@ -14,8 +14,10 @@
 // # Evidence
 //
 // Active probes: every Config.Interval (default 5 s) the Monitor runs
-// each component's Prober, a few at a time, each within
-// Config.ProbeTimeout (default 3 s; a prober that ignores its deadline is
+// each component's Prober, all at once (or Config.Concurrency at a
+// time), each within Config.ProbeTimeout (default 3 s, so a round in
+// which every upstream hangs still ends within the interval; a prober
+// that ignores its deadline is
 // abandoned and counted as a timeout, and not started again while it
 // runs). OIDCProber fetches an OpenID provider's discovery document
 // and JWKS and checks them (OpenID Connect Discovery 1.0 §4, RFC 7517
@@ -83,6 +85,8 @@
 // (from, to, reason, when, and Since: when the evidence began, e.g. the
 // first failed probe of the run that made the component Down, so
 // Time - Since is the detection time). Every node records its own view.
+// A round's flush is bounded by Config.Interval, so a store that hangs
+// does not stop the probing or freeze the states logins are routed by.
 // While the store cannot take them, records wait in memory, at most
 // Config.MaxPending (oldest probe results dropped first). Probe results
 // older than Config.Retention (default 100 days) are pruned hourly;

@@ -104,8 +104,11 @@ func newMachine(cfg *Config) *machine {
 	}
 }
 
-// probe takes one probe result that started at at.
-func (m *machine) probe(at time.Time, k probeKind) (Transition, bool) {
+// probe takes one probe result that started at at and was taken at
+// end: a change it makes happens at end, so changes stay in the order
+// they were made even when a login changed the state while the probe
+// ran.
+func (m *machine) probe(at, end time.Time, k probeKind) (Transition, bool) {
 	switch k {
 	case probeFailed:
 		if m.fails == 0 {
@@ -137,7 +140,7 @@ func (m *machine) probe(at time.Time, k probeKind) (Transition, bool) {
 		m.wpos = (m.wpos + 1) % len(m.window)
 	}
 	m.probes = m.judgeProbes()
-	return m.combine(at, fromProbes)
+	return m.combine(end, fromProbes)
 }
 
 // judgeProbes applies the probe rules to the streaks and the window.

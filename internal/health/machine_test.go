@@ -25,7 +25,7 @@ func runProbes(m *machine, at time.Time, in string) (string, []Transition) {
 		ts  []Transition
 	)
 	for i, r := range in {
-		if t, ok := m.probe(at.Add(time.Duration(i)*5*time.Second), kinds[r]); ok {
+		if t, ok := m.probe(at.Add(time.Duration(i)*5*time.Second), at.Add(time.Duration(i)*5*time.Second), kinds[r]); ok {
 			ts = append(ts, t)
 		}
 		out.WriteByte(stateLetter(m.cur.state))
@@ -255,7 +255,7 @@ func TestLoginTransitions(t *testing.T) {
 			got = append(got, t)
 		}
 	}
-	note(m.probe(t0, probeOK))
+	note(m.probe(t0, t0, probeOK))
 	// The failures start in the slot of t0+10s (slots are 10 s wide).
 	at := t0.Add(10 * time.Second)
 	for range 4 {

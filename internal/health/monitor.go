@@ -73,7 +73,12 @@ type Monitor struct {
 	nextSub uint64
 
 	// tickMu makes probe rounds take turns.
-	tickMu    sync.Mutex
+	tickMu sync.Mutex
+	// writeMu guards inflight, closed when the running write (prune,
+	// then flush) ends and nil when none runs; lastPrune belongs to the
+	// writes, which run one at a time.
+	writeMu   sync.Mutex
+	inflight  chan struct{}
 	lastPrune time.Time
 
 	// flushMu keeps flushes in order; pendMu guards the records waiting
@@ -238,9 +243,9 @@ func (m *Monitor) login(component string, take func(mc *machine, at time.Time) (
 	if c == nil {
 		return
 	}
-	at := m.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	at := m.now() // under the lock, so changes are made in time order
 	if t, ok := take(c.m, at); ok {
 		m.changed(c, t)
 	}
@@ -260,16 +265,20 @@ func (m *Monitor) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			return m.Flush(fctx)
+			return m.write(fctx, time.Time{}, 5*time.Second, true)
 		case <-ticker.C:
 		}
 	}
 }
 
 // Tick runs one round: it slides every component's login window to now,
-// probes every component that has a prober (Config.Concurrency at a time,
-// each within Config.ProbeTimeout), prunes old probe results if an hour
+// probes every component that has a prober (all at once, or
+// Config.Concurrency at a time, each within Config.ProbeTimeout), prunes old probe results if an hour
 // has passed, and flushes the records to the store. Rounds take turns.
+// A round waits at most Config.Interval for the store: writes it no
+// longer waits for go on in the background, and later rounds probe but
+// write nothing until they end, so a store that hangs does not stop the
+// probing or freeze the states logins are routed by.
 // Results of probes cut short because ctx ended are not counted.
 func (m *Monitor) Tick(ctx context.Context) error {
 	m.tickMu.Lock()
@@ -284,7 +293,7 @@ func (m *Monitor) Tick(ctx context.Context) error {
 		c.mu.Unlock()
 	}
 
-	sem := make(chan struct{}, m.cfg.Concurrency)
+	sem := make(chan struct{}, cmp.Or(m.cfg.Concurrency, max(len(list), 1)))
 	var wg sync.WaitGroup
 start:
 	for _, c := range list {
@@ -302,8 +311,61 @@ start:
 		})
 	}
 	wg.Wait()
-	m.prune(ctx, at)
-	return m.Flush(ctx)
+	return m.write(ctx, at, m.cfg.Interval, false)
+}
+
+// errWriting is a round's answer while an earlier round's writes still
+// wait for the store.
+var errWriting = errors.New("record health: the store has not finished an earlier write; records stay pending")
+
+// write prunes (unless at is zero) and flushes in a goroutine, one write
+// at a time, and waits for it at most wait or until ctx ends. With a
+// write still running it returns errWriting, or with after it first
+// waits for that write too (within the same bounds). The store may not
+// stop a write it has begun when ctx ends (package sqlstore does not),
+// so the write may outlast the wait.
+func (m *Monitor) write(ctx context.Context, at time.Time, wait time.Duration, after bool) error {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	late := fmt.Errorf("record health: the store has not answered in %v; records stay pending", wait)
+	m.writeMu.Lock()
+	for m.inflight != nil {
+		prev := m.inflight
+		m.writeMu.Unlock()
+		if !after {
+			return errWriting
+		}
+		select {
+		case <-prev:
+		case <-timer.C:
+			return late
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		m.writeMu.Lock()
+	}
+	done := make(chan struct{})
+	m.inflight = done
+	m.writeMu.Unlock()
+	var err error
+	go func() {
+		if !at.IsZero() {
+			m.prune(ctx, at)
+		}
+		err = m.Flush(ctx)
+		m.writeMu.Lock()
+		m.inflight = nil
+		m.writeMu.Unlock()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return err
+	case <-timer.C:
+		return late
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // probe probes c once and takes the result.
@@ -336,7 +398,13 @@ func (m *Monitor) probe(ctx context.Context, c *component) {
 	if kind == probeFailed {
 		c.lastFailure = reason
 	}
-	t, changed := c.m.probe(start, kind)
+	// The result counts from the probe's start, and a change it makes
+	// happens now: a login may have changed the state since the start.
+	end := m.now()
+	if end.Before(start) {
+		end = start
+	}
+	t, changed := c.m.probe(start, end, kind)
 	if changed {
 		m.changed(c, t) // publishes
 	} else {
@@ -476,7 +544,7 @@ func (m *Monitor) Flush(ctx context.Context) error {
 }
 
 // prune deletes probe results older than the retention, once per
-// pruneEvery; tickMu is held.
+// pruneEvery; it runs in write, one at a time.
 func (m *Monitor) prune(ctx context.Context, at time.Time) {
 	p, ok := m.rec.(pruner)
 	if !ok || m.cfg.Retention < 0 || ctx.Err() != nil || (!m.lastPrune.IsZero() && at.Sub(m.lastPrune) < pruneEvery) {

@@ -691,3 +691,58 @@ func TestFailingLoginsDoNotFlap(t *testing.T) {
 		}
 	}
 }
+
+// A login that changes a component's state while a probe of it runs
+// comes first: the probe's change, made later, is recorded later, so
+// the stored history read in time order ends in the state the
+// component is in.
+func TestProbeChangeAfterLoginChange(t *testing.T) {
+	ctx := t.Context()
+	db := openStore(t)
+	f := newFixture(t, Config{FailuresToDown: 1, MinLogins: 4}, db)
+	must(t, f.mon.Add("a", PingProber(func(context.Context) error {
+		f.clock.Add(2 * time.Second)
+		for _, o := range []Outcome{Success, Success, Success, Error} {
+			f.mon.Observe("a", o) // logins: degraded, while the probe runs
+		}
+		f.clock.Add(time.Second)
+		return errStoreDown
+	})))
+	must(t, f.mon.Tick(ctx))
+	if got := f.mon.State("a"); got != Down {
+		t.Fatalf("state %s, want down", got)
+	}
+	trs, err := db.ListHealthTransitions(ctx, store.HealthQuery{Component: "a"})
+	must(t, err)
+	var got []string
+	for _, tr := range trs {
+		got = append(got, fmt.Sprintf("%s->%s@%v", tr.From, tr.To, tr.Time.Sub(t0)))
+	}
+	if last := trs[len(trs)-1]; last.To != store.HealthDown {
+		t.Errorf("stored history in time order %v ends in %s, want down", got, last.To)
+	}
+	seen := f.transitions()
+	for i := 1; i < len(seen); i++ {
+		if seen[i].At.Before(seen[i-1].At) {
+			t.Errorf("transition %d at %v, before the one before it at %v", i, seen[i].At, seen[i-1].At)
+		}
+	}
+}
+
+// With the default concurrency, components that all hang (an egress
+// proxy gone) are probed at once: a round lasts one probe timeout, not
+// one per batch, so the interval and the detection time hold.
+func TestMonitorRoundWithManyHanging(t *testing.T) {
+	f := newFixture(t, Config{Interval: 2 * time.Second, ProbeTimeout: 400 * time.Millisecond, SlowProbe: 100 * time.Millisecond}, nil)
+	for i := range 9 {
+		must(t, f.mon.Add(fmt.Sprintf("eid-%d", i), PingProber(func(ctx context.Context) error {
+			<-ctx.Done()
+			return ctx.Err()
+		})))
+	}
+	start := time.Now()
+	f.tick(t, 1)
+	if d := time.Since(start); d >= 800*time.Millisecond {
+		t.Errorf("a round with 9 components hanging took %v, want about the probe timeout 400ms", d)
+	}
+}
