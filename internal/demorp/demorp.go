@@ -499,7 +499,11 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, t.ErrIssuer)
 		return
 	}
+	// RFC 6749 §4.1.2.1: error_description is for the client's
+	// developer, so it goes to the log with the code; the page says in
+	// plain words what happened.
 	if e := q.Get("error"); e != "" {
+		rp.Log.Warn("demo bank: Varde answered the login with an error", "error", e, "error_description", q.Get("error_description"))
 		msg := t.ErrNotCompleted
 		if e == "access_denied" {
 			msg = t.ErrCancelled
@@ -515,7 +519,10 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	idt, err := rp.provider.Verifier(&oidc.Config{ClientID: rp.ClientID}).Verify(ctx, raw)
-	if err != nil || idt.Nonce != p.nonce {
+	if err == nil && idt.Nonce != p.nonce {
+		err = errors.New("nonce is not the one this login sent")
+	}
+	if err != nil {
 		rp.Log.Error("demo bank: ID token", "err", err)
 		fail(http.StatusBadGateway, t.ErrToken)
 		return

@@ -323,3 +323,73 @@ func TestSessionsBounded(t *testing.T) {
 		t.Errorf("after one expired: %d sessions, want %d", len(rp.sessions), maxSessions)
 	}
 }
+
+// TestCallbackRefusalLogged: what Varde says when a login comes back
+// with an error (RFC 6749 §4.1.2.1), or with an ID token whose nonce is
+// not this login's, goes to the log, where the bank's developer looks;
+// the page says in plain words what happened and shows neither.
+func TestCallbackRefusalLogged(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		query url.Values
+		// otherNonce: the ID token names a nonce of another login.
+		otherNonce bool
+		want       string
+		log        []string
+	}{
+		{name: "error", query: url.Values{"error": {"invalid_request"}, "error_description": {"acr_values names a level this client may not ask for"}},
+			want: texts["en"].ErrNotCompleted, log: []string{"invalid_request", "acr_values names a level this client may not ask for"}},
+		{name: "cancelled", query: url.Values{"error": {"access_denied"}, "error_description": {"the person cancelled"}},
+			want: texts["en"].ErrCancelled, log: []string{"access_denied", "the person cancelled"}},
+		{name: "another nonce", query: url.Values{"code": {"c1"}}, otherNonce: true,
+			want: texts["en"].ErrToken, log: []string{"nonce"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newNonceIssuer(t)
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			dpopKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			var log strings.Builder
+			rp := &RP{
+				Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+				Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
+				Log: slog.New(slog.NewTextHandler(&log, nil)), Now: time.Now,
+			}
+			h := rp.Handler()
+			w := httptest.NewRecorder()
+			login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(""))
+			login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			h.ServeHTTP(w, login)
+			var state string
+			for _, c := range w.Result().Cookies() {
+				if c.Name == "demobank_state" {
+					state = c.Value
+				}
+			}
+			if tt.otherNonce {
+				f.mu.Lock()
+				f.oidcNonce = "nonce-of-another-login"
+				f.mu.Unlock()
+			}
+			q := tt.query
+			q.Set("state", state)
+			q.Set("iss", f.srv.URL)
+			cb := httptest.NewRequest(http.MethodGet, "/demo-bank/callback?"+q.Encode(), nil)
+			cb.Header.Set("Accept-Language", "en")
+			cb.AddCookie(&http.Cookie{Name: "demobank_state", Value: state})
+			w = httptest.NewRecorder()
+			h.ServeHTTP(w, cb)
+			body := w.Body.String()
+			if !strings.Contains(body, tt.want) || len(rp.sessions) != 0 {
+				t.Errorf("status %d, %d sessions; want none and %q:\n%s", w.Code, len(rp.sessions), tt.want, body)
+			}
+			for _, s := range tt.log {
+				if !strings.Contains(log.String(), s) {
+					t.Errorf("log lacks %q: %s", s, log.String())
+				}
+				if strings.Contains(body, s) {
+					t.Errorf("page shows %q:\n%s", s, body)
+				}
+			}
+		})
+	}
+}
