@@ -125,6 +125,18 @@ func (rp *RP) toHome(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, rp.BaseURL+"/", http.StatusSeeOther)
 }
 
+// cookie is one of the bank's cookies, kept for maxAge seconds (-1
+// deletes it): under the bank's path, out of reach of scripts, not sent
+// with requests from other sites but a link followed (SameSite=Lax), and
+// sent only over TLS when the bank is served over https (RFC 6265 §4.1.2.5):
+// a session or state cookie sent in clear text can be read on the way.
+// Over plain http, as on localhost in the demo, a browser may refuse a
+// Secure cookie, so there it is sent without the attribute.
+func (rp *RP) cookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: name, Value: value, Path: rp.path() + "/", MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: strings.HasPrefix(rp.BaseURL, "https://")}
+}
+
 func (rp *RP) path() string {
 	u, _ := url.Parse(rp.BaseURL)
 	return strings.TrimSuffix(u.Path, "/")
@@ -301,7 +313,7 @@ func (rp *RP) render(w http.ResponseWriter, r *http.Request, status int, name st
 	p.Stylesheet = rp.path() + "/static/demobank.css"
 	p.Home = rp.path() + "/"
 	if r.URL.Query().Get("lang") == p.Lang {
-		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: p.Lang, Path: rp.path() + "/", MaxAge: 365 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		http.SetCookie(w, rp.cookie(langCookie, p.Lang, 365*24*3600))
 	}
 	// The language links reload the account page, or else go to the home
 	// page: a callback or a form's answer must not be loaded twice.
@@ -393,7 +405,7 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 		rp.render(w, r, http.StatusServiceUnavailable, "home.html", page{Error: t.ErrBusy})
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: "demobank_state", Value: state, Path: rp.path() + "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: 600})
+	http.SetCookie(w, rp.cookie("demobank_state", state, 600))
 	http.Redirect(w, r, rp.provider.Endpoint().AuthURL+"?"+url.Values{"client_id": {rp.ClientID}, "request_uri": {requestURI}}.Encode(), http.StatusSeeOther)
 }
 
@@ -485,7 +497,7 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, t.ErrState)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: "demobank_state", Value: "", Path: rp.path() + "/", MaxAge: -1})
+	http.SetCookie(w, rp.cookie("demobank_state", "", -1))
 	rp.mu.Lock()
 	p, ok := rp.pending[c.Value]
 	delete(rp.pending, c.Value)
@@ -570,8 +582,7 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusServiceUnavailable, t.ErrBusy)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: sid, Path: rp.path() + "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		MaxAge: int(sessionTTL / time.Second)})
+	http.SetCookie(w, rp.cookie(cookieName, sid, int(sessionTTL/time.Second)))
 	http.Redirect(w, r, rp.BaseURL+"/account", http.StatusSeeOther)
 }
 
@@ -619,7 +630,7 @@ func (rp *RP) logout(w http.ResponseWriter, r *http.Request) {
 		delete(rp.sessions, c.Value)
 		rp.mu.Unlock()
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: rp.path() + "/", MaxAge: -1})
+	http.SetCookie(w, rp.cookie(cookieName, "", -1))
 	if s == nil || rp.setup(r.Context()) != nil || rp.endSession == "" {
 		http.Redirect(w, r, rp.BaseURL+"/", http.StatusSeeOther)
 		return

@@ -393,3 +393,64 @@ func TestCallbackRefusalLogged(t *testing.T) {
 		})
 	}
 }
+
+// TestCookiesSecureOverHTTPS: a bank served over https sets every cookie
+// it sets or deletes (state, session, language) Secure, HttpOnly and
+// SameSite=Lax under its path, so none of them goes out in clear text;
+// over plain http, as the demo on localhost is, they carry no Secure.
+func TestCookiesSecureOverHTTPS(t *testing.T) {
+	for _, base := range []string{"https://bank.test/demo-bank", "http://localhost:8080/demo-bank"} {
+		t.Run(base, func(t *testing.T) {
+			f := newNonceIssuer(t)
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			dpopKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			rp := &RP{
+				Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: base,
+				Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
+				Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
+			}
+			h := rp.Handler()
+			var cookies []*http.Cookie
+			serve := func(r *http.Request) *httptest.ResponseRecorder {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				cookies = append(cookies, w.Result().Cookies()...)
+				return w
+			}
+			login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(""))
+			login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			serve(login)
+			if len(cookies) != 1 {
+				t.Fatalf("login set %d cookies, want the state", len(cookies))
+			}
+			state := cookies[0].Value
+			cb := httptest.NewRequest(http.MethodGet, "/demo-bank/callback?"+url.Values{"code": {"c1"}, "state": {state}, "iss": {f.srv.URL}}.Encode(), nil)
+			cb.AddCookie(&http.Cookie{Name: "demobank_state", Value: state})
+			if w := serve(cb); w.Code != http.StatusSeeOther {
+				t.Fatalf("callback: %d %s", w.Code, w.Body)
+			}
+			var sid string
+			for _, c := range cookies {
+				if c.Name == cookieName {
+					sid = c.Value
+				}
+			}
+			serve(httptest.NewRequest(http.MethodGet, "/demo-bank/?lang=da", nil))
+			logout := httptest.NewRequest(http.MethodPost, "/demo-bank/logout", nil)
+			logout.AddCookie(&http.Cookie{Name: cookieName, Value: sid})
+			serve(logout)
+			names := map[string]bool{}
+			secure := strings.HasPrefix(base, "https://")
+			for _, c := range cookies {
+				names[c.Name] = true
+				if c.Secure != secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/demo-bank/" {
+					t.Errorf("cookie %s (max-age %d): Secure %v, HttpOnly %v, SameSite %v, Path %q; want Secure %v, HttpOnly, Lax, /demo-bank/",
+						c.Name, c.MaxAge, c.Secure, c.HttpOnly, c.SameSite, c.Path, secure)
+				}
+			}
+			if len(names) != 3 {
+				t.Errorf("cookies set %v, want state, session and language", names)
+			}
+		})
+	}
+}
