@@ -110,6 +110,7 @@ func (rp *RP) Handler() http.Handler {
 	mux.HandleFunc("GET "+prefix+"/callback", rp.callback)
 	mux.HandleFunc("GET "+prefix+"/account", rp.account)
 	mux.HandleFunc("POST "+prefix+"/logout", rp.logout)
+	mux.HandleFunc("POST "+prefix+"/backchannel-logout", rp.backchannelLogout)
 	// The forms' addresses asked for by GET (a bookmark, an address
 	// typed or reloaded) go to the home page; any other address gets
 	// Demo Bank's own page, never the mux's plain text.
@@ -639,4 +640,83 @@ func (rp *RP) logout(w http.ResponseWriter, r *http.Request) {
 		"id_token_hint": {s.IDToken}, "client_id": {rp.ClientID}, "post_logout_redirect_uri": {rp.BaseURL + "/"},
 		"ui_locales": {lang(r)},
 	}.Encode(), http.StatusSeeOther)
+}
+
+// backchannelEvent is the one member of a logout token's events claim
+// (OpenID Connect Back-Channel Logout 1.0 §2.4).
+const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// backchannelLogout ends the bank's sessions that Varde says ended with
+// it (OpenID Connect Back-Channel Logout 1.0 §2.5): Varde POSTs a logout
+// token when the person logs out at Varde, at another service, or their
+// session there is ended. The token is checked as §2.6 asks: signed by
+// Varde, issued by it, for this bank, not expired, with the logout event,
+// a sid or a sub, and no nonce. Every session of that sid (or, without
+// one, of that sub) ends. A token that does not pass gets 400 with an
+// OAuth error (§2.8), and ends nothing.
+func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
+	ctx := oidc.ClientContext(r.Context(), rp.HTTPClient)
+	w.Header().Set("Cache-Control", "no-store")
+	refuse := func(status int, code, desc string, err error) {
+		rp.Log.Warn("demo bank: logout token refused", "error", code, "reason", desc, "err", err)
+		writeError(w, status, code, desc)
+	}
+	if err := rp.setup(ctx); err != nil {
+		refuse(http.StatusServiceUnavailable, "temporarily_unavailable", "Varde's metadata could not be read", err)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	raw := r.PostFormValue("logout_token")
+	if raw == "" {
+		refuse(http.StatusBadRequest, "invalid_request", "logout_token is missing", nil)
+		return
+	}
+	// §2.6 step 3 and 4: iss, aud, exp and the signature, as for an ID
+	// token (go-oidc checks them).
+	tok, err := rp.provider.Verifier(&oidc.Config{ClientID: rp.ClientID}).Verify(ctx, raw)
+	if err != nil {
+		refuse(http.StatusBadRequest, "invalid_request", "logout token not valid", err)
+		return
+	}
+	var c struct {
+		SID    string                     `json:"sid"`
+		Events map[string]json.RawMessage `json:"events"`
+		Nonce  *string                    `json:"nonce"`
+	}
+	if err := tok.Claims(&c); err != nil {
+		refuse(http.StatusBadRequest, "invalid_request", "logout token claims not readable", err)
+		return
+	}
+	// §2.6 steps 5 to 7.
+	switch {
+	case c.Events[backchannelEvent] == nil:
+		refuse(http.StatusBadRequest, "invalid_request", "logout token has no back-channel logout event", nil)
+		return
+	case c.SID == "" && tok.Subject == "":
+		refuse(http.StatusBadRequest, "invalid_request", "logout token has neither sid nor sub", nil)
+		return
+	case c.Nonce != nil:
+		refuse(http.StatusBadRequest, "invalid_request", "logout token has a nonce", nil)
+		return
+	}
+	ended := 0
+	rp.mu.Lock()
+	for k, s := range rp.sessions {
+		sid, _ := s.Claims["sid"].(string)
+		sub, _ := s.Claims["sub"].(string)
+		if (c.SID != "" && sid == c.SID) || (c.SID == "" && sub == tok.Subject) {
+			delete(rp.sessions, k)
+			ended++
+		}
+	}
+	rp.mu.Unlock()
+	rp.Log.Info("demo bank: back-channel logout", "sessions_ended", ended)
+	w.WriteHeader(http.StatusOK)
+}
+
+// writeError writes an OAuth error response (RFC 6749 §5.2).
+func writeError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
 }

@@ -5,8 +5,12 @@
 // private_key_jwt client authentication, ID token verification, nonce and
 // RFC 9207 iss checks, a check that the level reached (acr) is at least
 // the one asked for (OIDC Core §5.5.1.1), tokens bound to its key with DPoP (RFC 9449),
-// retrying when Varde asks for a DPoP nonce, and RP-initiated logout. It
-// is demo code, kept small, and never part of a production node.
+// retrying when Varde asks for a DPoP nonce, RP-initiated logout, and
+// back-channel logout (OpenID Connect Back-Channel Logout 1.0): a logout
+// token POSTed to /demo-bank/backchannel-logout ends the bank's session
+// of its sid, so logging out at Varde or at another service logs the
+// person out of the bank too. It is demo code, kept small, and never
+// part of a production node.
 //
 // Demo Bank has its own templates, style sheet (served under its path)
 // and strings, in Norwegian Bokmål, English and Danish, so that it looks

@@ -454,3 +454,78 @@ func TestCookiesSecureOverHTTPS(t *testing.T) {
 		})
 	}
 }
+
+// TestBackchannelLogout: a logout token from Varde (OpenID Connect
+// Back-Channel Logout 1.0 §2.6) ends the bank's session of that sid and
+// no other; a token that is not one (an ID token with its nonce, one
+// without the event, one for another client, one signed by another key)
+// is refused with 400 and ends nothing.
+func TestBackchannelLogout(t *testing.T) {
+	f := newNonceIssuer(t)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	sign := func(key *ecdsa.PrivateKey, claims map[string]any) string {
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}},
+			(&jose.SignerOptions{}).WithType("logout+jwt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := jwt.Signed(s).Claims(claims).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	logoutClaims := func(change func(map[string]any)) map[string]any {
+		now := time.Now()
+		c := map[string]any{"iss": f.srv.URL, "aud": "demo-bank", "sub": "pairwise-sub", "sid": "sid-1", "jti": random(8),
+			"iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "events": map[string]any{backchannelEvent: map[string]any{}}}
+		if change != nil {
+			change(c)
+		}
+		return c
+	}
+	for _, tt := range []struct {
+		name   string
+		token  string
+		ended  bool
+		status int
+	}{
+		{name: "logout token", token: sign(f.key, logoutClaims(nil)), ended: true, status: 200},
+		{name: "sub alone", token: sign(f.key, logoutClaims(func(c map[string]any) { delete(c, "sid") })), ended: true, status: 200},
+		{name: "another sid", token: sign(f.key, logoutClaims(func(c map[string]any) { c["sid"] = "sid-2" })), status: 200},
+		{name: "with a nonce", token: sign(f.key, logoutClaims(func(c map[string]any) { c["nonce"] = "n" })), status: 400},
+		{name: "no event", token: sign(f.key, logoutClaims(func(c map[string]any) { delete(c, "events") })), status: 400},
+		{name: "another client", token: sign(f.key, logoutClaims(func(c map[string]any) { c["aud"] = "other" })), status: 400},
+		{name: "expired", token: sign(f.key, logoutClaims(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() })), status: 400},
+		{name: "another key", token: sign(other, logoutClaims(nil)), status: 400},
+		{name: "none", token: "", status: 400},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rp := &RP{
+				Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+				HTTPClient: f.srv.Client(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
+			}
+			h := rp.Handler()
+			exp := time.Now().Add(time.Hour)
+			rp.sessions["a"] = &loggedIn{Claims: map[string]any{"sub": "pairwise-sub", "sid": "sid-1"}, expires: exp}
+			rp.sessions["b"] = &loggedIn{Claims: map[string]any{"sub": "someone-else", "sid": "sid-3"}, expires: exp}
+			r := httptest.NewRequest(http.MethodPost, "/demo-bank/backchannel-logout", strings.NewReader(url.Values{"logout_token": {tt.token}}.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			_, stays := rp.sessions["a"]
+			if stays == tt.ended || rp.sessions["b"] == nil {
+				t.Errorf("session of the token's sid ended: %v, want %v; other session kept: %v", !stays, tt.ended, rp.sessions["b"] != nil)
+			}
+			if w.Code != tt.status {
+				t.Errorf("status %d %s, want %d", w.Code, w.Body, tt.status)
+			}
+			if tt.status == http.StatusBadRequest && !strings.Contains(w.Body.String(), `"error":"invalid_request"`) {
+				t.Errorf("body %s, want error invalid_request (§2.8)", w.Body)
+			}
+			if w.Header().Get("Cache-Control") != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store (§2.8)", w.Header().Get("Cache-Control"))
+			}
+		})
+	}
+}
