@@ -535,6 +535,9 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	if err == nil && idt.Nonce != p.nonce {
 		err = errors.New("nonce is not the one this login sent")
 	}
+	if err == nil {
+		err = rp.checkAZP(idt)
+	}
 	if err != nil {
 		rp.Log.Error("demo bank: ID token", "err", err)
 		fail(http.StatusBadGateway, t.ErrToken)
@@ -585,6 +588,26 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, rp.cookie(cookieName, sid, int(sessionTTL/time.Second)))
 	http.Redirect(w, r, rp.BaseURL+"/account", http.StatusSeeOther)
+}
+
+// checkAZP checks the ID token's authorized party (OIDC Core §3.1.3.7
+// steps 4 and 5, which go-oidc leaves to the client): an ID token for
+// more than one audience must name the bank in azp, and one that has an
+// azp must name the bank there.
+func (rp *RP) checkAZP(idt *oidc.IDToken) error {
+	var c struct {
+		AZP *string `json:"azp"`
+	}
+	if err := idt.Claims(&c); err != nil {
+		return err
+	}
+	switch {
+	case c.AZP == nil && len(idt.Audience) > 1:
+		return fmt.Errorf("ID token for %d audiences names no azp", len(idt.Audience))
+	case c.AZP != nil && *c.AZP != rp.ClientID:
+		return fmt.Errorf("ID token's azp %q is not this client", *c.AZP)
+	}
+	return nil
 }
 
 // atLeast reports whether the level got is want or above it in

@@ -40,6 +40,8 @@ type nonceIssuer struct {
 	assertions []string
 	// acr is the level its ID tokens name; high if empty.
 	acr string
+	// idClaims are added to its ID tokens' claims, or replace them.
+	idClaims map[string]any
 }
 
 const (
@@ -126,10 +128,14 @@ func (f *nonceIssuer) idToken() string {
 	if acr == "" {
 		acr = "http://eidas.europa.eu/LoA/high"
 	}
-	tok, err := jwt.Signed(s).Claims(map[string]any{
+	claims := map[string]any{
 		"iss": f.srv.URL, "sub": "pairwise-sub", "aud": "demo-bank", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
 		"nonce": f.oidcNonce, "acr": acr,
-	}).Serialize()
+	}
+	for k, v := range f.idClaims {
+		claims[k] = v
+	}
+	tok, err := jwt.Signed(s).Claims(claims).Serialize()
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -525,6 +531,51 @@ func TestBackchannelLogout(t *testing.T) {
 			}
 			if w.Header().Get("Cache-Control") != "no-store" {
 				t.Errorf("Cache-Control %q, want no-store (§2.8)", w.Header().Get("Cache-Control"))
+			}
+		})
+	}
+}
+
+// TestIDTokenAZP: Demo Bank checks the ID token's authorized party as
+// OIDC Core §3.1.3.7 asks: one for several audiences must name the bank
+// in azp, and an azp naming another client is refused, even when the
+// bank is among the audiences.
+func TestIDTokenAZP(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		claims map[string]any
+		in     bool
+	}{
+		{name: "the bank alone", in: true},
+		{name: "azp the bank", claims: map[string]any{"azp": "demo-bank"}, in: true},
+		{name: "several audiences, azp the bank", claims: map[string]any{"aud": []string{"demo-bank", "api"}, "azp": "demo-bank"}, in: true},
+		{name: "several audiences, no azp", claims: map[string]any{"aud": []string{"demo-bank", "api"}}},
+		{name: "azp another client", claims: map[string]any{"aud": []string{"demo-bank", "other"}, "azp": "other"}},
+		{name: "one audience, azp another client", claims: map[string]any{"azp": "other"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newNonceIssuer(t)
+			f.idClaims = tt.claims
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			dpopKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			var log strings.Builder
+			rp := &RP{
+				Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+				Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
+				Log: slog.New(slog.NewTextHandler(&log, nil)), Now: time.Now,
+			}
+			w := f.login(rp.Handler(), "", "en")
+			if tt.in {
+				if w.Code != http.StatusSeeOther || len(rp.sessions) != 1 {
+					t.Errorf("callback: %d, %d sessions, want in: %s", w.Code, len(rp.sessions), w.Body)
+				}
+				return
+			}
+			if w.Code != http.StatusBadGateway || len(rp.sessions) != 0 || !strings.Contains(w.Body.String(), texts["en"].ErrToken) {
+				t.Errorf("callback: %d, %d sessions, want 502 and %q: %s", w.Code, len(rp.sessions), texts["en"].ErrToken, w.Body)
+			}
+			if !strings.Contains(log.String(), "azp") {
+				t.Errorf("log does not say why: %s", log.String())
 			}
 		})
 	}
