@@ -406,9 +406,22 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 		rp.render(w, r, http.StatusServiceUnavailable, "home.html", page{Error: t.ErrBusy})
 		return
 	}
-	http.SetCookie(w, rp.cookie("demobank_state", state, 600))
+	// The cookie keeps the states of the logins begun in this browser
+	// and not yet back, newest last, so a login begun in one tab still
+	// finishes after another was begun in a second.
+	states := []string{state}
+	if c, err := r.Cookie("demobank_state"); err == nil && c.Value != "" {
+		states = append(strings.Split(c.Value, "."), state)
+		states = states[max(0, len(states)-maxStatesPerBrowser):]
+	}
+	http.SetCookie(w, rp.cookie("demobank_state", strings.Join(states, "."), 600))
 	http.Redirect(w, r, rp.provider.Endpoint().AuthURL+"?"+url.Values{"client_id": {rp.ClientID}, "request_uri": {requestURI}}.Encode(), http.StatusSeeOther)
 }
+
+// maxStatesPerBrowser bounds the logins one browser may have begun and
+// not yet finished, each in a tab of its own; past it, the oldest no
+// longer finishes.
+const maxStatesPerBrowser = 5
 
 // maxPending bounds the logins begun and not yet back at the callback,
 // each kept 10 minutes, so a stream of POST /login cannot grow memory
@@ -493,15 +506,26 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	state := q.Get("state")
 	c, err := r.Cookie("demobank_state")
-	if err != nil || c.Value == "" || c.Value != q.Get("state") {
+	if err != nil || state == "" {
 		fail(http.StatusBadRequest, t.ErrState)
 		return
 	}
-	http.SetCookie(w, rp.cookie("demobank_state", "", -1))
+	states := strings.Split(c.Value, ".")
+	i := slices.Index(states, state)
+	if i < 0 {
+		fail(http.StatusBadRequest, t.ErrState)
+		return
+	}
+	if states = slices.Delete(states, i, i+1); len(states) == 0 {
+		http.SetCookie(w, rp.cookie("demobank_state", "", -1))
+	} else {
+		http.SetCookie(w, rp.cookie("demobank_state", strings.Join(states, "."), 600))
+	}
 	rp.mu.Lock()
-	p, ok := rp.pending[c.Value]
-	delete(rp.pending, c.Value)
+	p, ok := rp.pending[state]
+	delete(rp.pending, state)
 	rp.mu.Unlock()
 	if !ok || rp.Now().After(p.expires) {
 		fail(http.StatusBadRequest, t.ErrExpired)

@@ -26,8 +26,10 @@
 // wrong between Demo Bank and Varde goes to the log; the page says in
 // plain words what happened and what to do.
 //
-// A login begun and not yet back at the callback is kept 10 minutes, and
-// at most 10 000 are kept at once; past that, POST /login answers 503
+// A login begun and not yet back at the callback is kept 10 minutes; the
+// state cookie holds the last five begun in one browser, so a login in
+// one tab still finishes after another was begun in a second. At most
+// 10 000 logins are kept at once; past that, POST /login answers 503
 // with Retry-After and a page asking to try again in a few minutes,
 // before asking Varde for anything. A person stays logged in for an hour
 // at most, and at most 10 000 are logged in at once; past that, a login

@@ -580,3 +580,72 @@ func TestIDTokenAZP(t *testing.T) {
 		})
 	}
 }
+
+// TestLoginsInTwoTabs: a login begun in one tab still finishes after
+// another was begun in a second tab of the same browser, and then the
+// second one finishes too; a state the browser never began is refused.
+func TestLoginsInTwoTabs(t *testing.T) {
+	f := newNonceIssuer(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dpopKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rp := &RP{
+		Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+		Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
+	}
+	h := rp.Handler()
+	jar := "" // the browser's demobank_state cookie
+	nonces := []string{}
+	serve := func(r *http.Request) *httptest.ResponseRecorder {
+		r.Header.Set("Accept-Language", "en")
+		if jar != "" {
+			r.AddCookie(&http.Cookie{Name: "demobank_state", Value: jar})
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		for _, c := range w.Result().Cookies() {
+			if c.Name == "demobank_state" {
+				jar = c.Value
+				if c.MaxAge < 0 {
+					jar = ""
+				}
+			}
+		}
+		return w
+	}
+	begin := func() string {
+		r := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(""))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		serve(r)
+		f.mu.Lock()
+		nonces = append(nonces, f.oidcNonce)
+		f.mu.Unlock()
+		for state, p := range rp.pending {
+			if p.nonce == nonces[len(nonces)-1] {
+				return state
+			}
+		}
+		t.Fatal("no login pending")
+		return ""
+	}
+	finish := func(state, nonce string) *httptest.ResponseRecorder {
+		f.mu.Lock()
+		f.oidcNonce = nonce // Varde's ID token names the nonce of this tab's login
+		f.mu.Unlock()
+		return serve(httptest.NewRequest(http.MethodGet, "/demo-bank/callback?"+url.Values{"code": {"c1"}, "state": {state}, "iss": {f.srv.URL}}.Encode(), nil))
+	}
+	first, second := begin(), begin()
+	if w := finish(first, nonces[0]); w.Code != http.StatusSeeOther {
+		t.Errorf("first tab: %d, want 303 to the account:\n%s", w.Code, w.Body)
+	}
+	if w := finish(second, nonces[1]); w.Code != http.StatusSeeOther {
+		t.Errorf("second tab: %d, want 303 to the account:\n%s", w.Code, w.Body)
+	}
+	if jar != "" {
+		t.Errorf("state cookie %q left after both logins finished", jar)
+	}
+	begin()
+	if w := finish("never-begun", nonces[2]); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), texts["en"].ErrState) {
+		t.Errorf("a state never begun: %d, want 400 and %q", w.Code, texts["en"].ErrState)
+	}
+}
