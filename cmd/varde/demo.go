@@ -253,6 +253,7 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 		ID: "demo-bank", Name: "Demo Bank", AuthMethod: store.AuthPrivateKeyJWT, JWKS: bankJWKS,
 		RedirectURIs:           []string{issuer + "/demo-bank/callback"},
 		PostLogoutRedirectURIs: []string{issuer + "/demo-bank/"},
+		BackchannelLogoutURI:   issuer + "/demo-bank/backchannel-logout",
 		RequirePAR:             true,
 		DPoPBoundAccessTokens:  true,
 		SectorID:               "demo-bank.example",

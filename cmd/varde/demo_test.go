@@ -160,6 +160,25 @@ func TestDemoInBrowser(t *testing.T) {
 	b.want("#welcome", "Hei, Kari Nordmann")
 	b.want("#level", "Høyt")
 	b.want("#logout", "Logg ut")
+
+	// Log out at Varde instead: Varde tells Demo Bank by back-channel
+	// logout, and Demo Bank's session ends with Varde's, so its account
+	// page sends the person to log in again.
+	b.do("log out at Varde",
+		chromedp.Navigate(base+"/logout"),
+		chromedp.Click(chromedp.CSS(`main form button[type=submit]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`main form`)))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b.do("open Demo Bank's account page", chromedp.Navigate(base+"/demo-bank/account"), chromedp.WaitVisible(chromedp.CSS(`main h1`)))
+		if b.count("#login") == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Demo Bank still shows the account 15 s after the person logged out at Varde:\n%s", b.where())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // TestDemoFlags: the demo refuses an address WebAuthn cannot use, as a

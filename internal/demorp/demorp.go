@@ -110,6 +110,7 @@ func (rp *RP) Handler() http.Handler {
 	mux.HandleFunc("GET "+prefix+"/callback", rp.callback)
 	mux.HandleFunc("GET "+prefix+"/account", rp.account)
 	mux.HandleFunc("POST "+prefix+"/logout", rp.logout)
+	mux.HandleFunc("POST "+prefix+"/backchannel-logout", rp.backchannelLogout)
 	// The forms' addresses asked for by GET (a bookmark, an address
 	// typed or reloaded) go to the home page; any other address gets
 	// Demo Bank's own page, never the mux's plain text.
@@ -123,6 +124,18 @@ func (rp *RP) Handler() http.Handler {
 
 func (rp *RP) toHome(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, rp.BaseURL+"/", http.StatusSeeOther)
+}
+
+// cookie is one of the bank's cookies, kept for maxAge seconds (-1
+// deletes it): under the bank's path, out of reach of scripts, not sent
+// with requests from other sites but a link followed (SameSite=Lax), and
+// sent only over TLS when the bank is served over https (RFC 6265 §4.1.2.5):
+// a session or state cookie sent in clear text can be read on the way.
+// Over plain http, as on localhost in the demo, a browser may refuse a
+// Secure cookie, so there it is sent without the attribute.
+func (rp *RP) cookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: name, Value: value, Path: rp.path() + "/", MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: strings.HasPrefix(rp.BaseURL, "https://")}
 }
 
 func (rp *RP) path() string {
@@ -301,7 +314,7 @@ func (rp *RP) render(w http.ResponseWriter, r *http.Request, status int, name st
 	p.Stylesheet = rp.path() + "/static/demobank.css"
 	p.Home = rp.path() + "/"
 	if r.URL.Query().Get("lang") == p.Lang {
-		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: p.Lang, Path: rp.path() + "/", MaxAge: 365 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		http.SetCookie(w, rp.cookie(langCookie, p.Lang, 365*24*3600))
 	}
 	// The language links reload the account page, or else go to the home
 	// page: a callback or a form's answer must not be loaded twice.
@@ -393,9 +406,22 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 		rp.render(w, r, http.StatusServiceUnavailable, "home.html", page{Error: t.ErrBusy})
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: "demobank_state", Value: state, Path: rp.path() + "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: 600})
+	// The cookie keeps the states of the logins begun in this browser
+	// and not yet back, newest last, so a login begun in one tab still
+	// finishes after another was begun in a second.
+	states := []string{state}
+	if c, err := r.Cookie("demobank_state"); err == nil && c.Value != "" {
+		states = append(strings.Split(c.Value, "."), state)
+		states = states[max(0, len(states)-maxStatesPerBrowser):]
+	}
+	http.SetCookie(w, rp.cookie("demobank_state", strings.Join(states, "."), 600))
 	http.Redirect(w, r, rp.provider.Endpoint().AuthURL+"?"+url.Values{"client_id": {rp.ClientID}, "request_uri": {requestURI}}.Encode(), http.StatusSeeOther)
 }
+
+// maxStatesPerBrowser bounds the logins one browser may have begun and
+// not yet finished, each in a tab of its own; past it, the oldest no
+// longer finishes.
+const maxStatesPerBrowser = 5
 
 // maxPending bounds the logins begun and not yet back at the callback,
 // each kept 10 minutes, so a stream of POST /login cannot grow memory
@@ -480,15 +506,26 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	state := q.Get("state")
 	c, err := r.Cookie("demobank_state")
-	if err != nil || c.Value == "" || c.Value != q.Get("state") {
+	if err != nil || state == "" {
 		fail(http.StatusBadRequest, t.ErrState)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: "demobank_state", Value: "", Path: rp.path() + "/", MaxAge: -1})
+	states := strings.Split(c.Value, ".")
+	i := slices.Index(states, state)
+	if i < 0 {
+		fail(http.StatusBadRequest, t.ErrState)
+		return
+	}
+	if states = slices.Delete(states, i, i+1); len(states) == 0 {
+		http.SetCookie(w, rp.cookie("demobank_state", "", -1))
+	} else {
+		http.SetCookie(w, rp.cookie("demobank_state", strings.Join(states, "."), 600))
+	}
 	rp.mu.Lock()
-	p, ok := rp.pending[c.Value]
-	delete(rp.pending, c.Value)
+	p, ok := rp.pending[state]
+	delete(rp.pending, state)
 	rp.mu.Unlock()
 	if !ok || rp.Now().After(p.expires) {
 		fail(http.StatusBadRequest, t.ErrExpired)
@@ -499,7 +536,11 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, t.ErrIssuer)
 		return
 	}
+	// RFC 6749 §4.1.2.1: error_description is for the client's
+	// developer, so it goes to the log with the code; the page says in
+	// plain words what happened.
 	if e := q.Get("error"); e != "" {
+		rp.Log.Warn("demo bank: Varde answered the login with an error", "error", e, "error_description", q.Get("error_description"))
 		msg := t.ErrNotCompleted
 		if e == "access_denied" {
 			msg = t.ErrCancelled
@@ -515,7 +556,13 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	idt, err := rp.provider.Verifier(&oidc.Config{ClientID: rp.ClientID}).Verify(ctx, raw)
-	if err != nil || idt.Nonce != p.nonce {
+	if err == nil && idt.Nonce != p.nonce {
+		err = errors.New("nonce is not the one this login sent")
+	}
+	if err == nil {
+		err = rp.checkAZP(idt)
+	}
+	if err != nil {
 		rp.Log.Error("demo bank: ID token", "err", err)
 		fail(http.StatusBadGateway, t.ErrToken)
 		return
@@ -563,9 +610,28 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusServiceUnavailable, t.ErrBusy)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: sid, Path: rp.path() + "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		MaxAge: int(sessionTTL / time.Second)})
+	http.SetCookie(w, rp.cookie(cookieName, sid, int(sessionTTL/time.Second)))
 	http.Redirect(w, r, rp.BaseURL+"/account", http.StatusSeeOther)
+}
+
+// checkAZP checks the ID token's authorized party (OIDC Core §3.1.3.7
+// steps 4 and 5, which go-oidc leaves to the client): an ID token for
+// more than one audience must name the bank in azp, and one that has an
+// azp must name the bank there.
+func (rp *RP) checkAZP(idt *oidc.IDToken) error {
+	var c struct {
+		AZP *string `json:"azp"`
+	}
+	if err := idt.Claims(&c); err != nil {
+		return err
+	}
+	switch {
+	case c.AZP == nil && len(idt.Audience) > 1:
+		return fmt.Errorf("ID token for %d audiences names no azp", len(idt.Audience))
+	case c.AZP != nil && *c.AZP != rp.ClientID:
+		return fmt.Errorf("ID token's azp %q is not this client", *c.AZP)
+	}
+	return nil
 }
 
 // atLeast reports whether the level got is want or above it in
@@ -612,7 +678,7 @@ func (rp *RP) logout(w http.ResponseWriter, r *http.Request) {
 		delete(rp.sessions, c.Value)
 		rp.mu.Unlock()
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: rp.path() + "/", MaxAge: -1})
+	http.SetCookie(w, rp.cookie(cookieName, "", -1))
 	if s == nil || rp.setup(r.Context()) != nil || rp.endSession == "" {
 		http.Redirect(w, r, rp.BaseURL+"/", http.StatusSeeOther)
 		return
@@ -621,4 +687,83 @@ func (rp *RP) logout(w http.ResponseWriter, r *http.Request) {
 		"id_token_hint": {s.IDToken}, "client_id": {rp.ClientID}, "post_logout_redirect_uri": {rp.BaseURL + "/"},
 		"ui_locales": {lang(r)},
 	}.Encode(), http.StatusSeeOther)
+}
+
+// backchannelEvent is the one member of a logout token's events claim
+// (OpenID Connect Back-Channel Logout 1.0 §2.4).
+const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// backchannelLogout ends the bank's sessions that Varde says ended with
+// it (OpenID Connect Back-Channel Logout 1.0 §2.5): Varde POSTs a logout
+// token when the person logs out at Varde, at another service, or their
+// session there is ended. The token is checked as §2.6 asks: signed by
+// Varde, issued by it, for this bank, not expired, with the logout event,
+// a sid or a sub, and no nonce. Every session of that sid (or, without
+// one, of that sub) ends. A token that does not pass gets 400 with an
+// OAuth error (§2.8), and ends nothing.
+func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
+	ctx := oidc.ClientContext(r.Context(), rp.HTTPClient)
+	w.Header().Set("Cache-Control", "no-store")
+	refuse := func(status int, code, desc string, err error) {
+		rp.Log.Warn("demo bank: logout token refused", "error", code, "reason", desc, "err", err)
+		writeError(w, status, code, desc)
+	}
+	if err := rp.setup(ctx); err != nil {
+		refuse(http.StatusServiceUnavailable, "temporarily_unavailable", "Varde's metadata could not be read", err)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	raw := r.PostFormValue("logout_token")
+	if raw == "" {
+		refuse(http.StatusBadRequest, "invalid_request", "logout_token is missing", nil)
+		return
+	}
+	// §2.6 step 3 and 4: iss, aud, exp and the signature, as for an ID
+	// token (go-oidc checks them).
+	tok, err := rp.provider.Verifier(&oidc.Config{ClientID: rp.ClientID}).Verify(ctx, raw)
+	if err != nil {
+		refuse(http.StatusBadRequest, "invalid_request", "logout token not valid", err)
+		return
+	}
+	var c struct {
+		SID    string                     `json:"sid"`
+		Events map[string]json.RawMessage `json:"events"`
+		Nonce  *string                    `json:"nonce"`
+	}
+	if err := tok.Claims(&c); err != nil {
+		refuse(http.StatusBadRequest, "invalid_request", "logout token claims not readable", err)
+		return
+	}
+	// §2.6 steps 5 to 7.
+	switch {
+	case c.Events[backchannelEvent] == nil:
+		refuse(http.StatusBadRequest, "invalid_request", "logout token has no back-channel logout event", nil)
+		return
+	case c.SID == "" && tok.Subject == "":
+		refuse(http.StatusBadRequest, "invalid_request", "logout token has neither sid nor sub", nil)
+		return
+	case c.Nonce != nil:
+		refuse(http.StatusBadRequest, "invalid_request", "logout token has a nonce", nil)
+		return
+	}
+	ended := 0
+	rp.mu.Lock()
+	for k, s := range rp.sessions {
+		sid, _ := s.Claims["sid"].(string)
+		sub, _ := s.Claims["sub"].(string)
+		if (c.SID != "" && sid == c.SID) || (c.SID == "" && sub == tok.Subject) {
+			delete(rp.sessions, k)
+			ended++
+		}
+	}
+	rp.mu.Unlock()
+	rp.Log.Info("demo bank: back-channel logout", "sessions_ended", ended)
+	w.WriteHeader(http.StatusOK)
+}
+
+// writeError writes an OAuth error response (RFC 6749 §5.2).
+func writeError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
 }

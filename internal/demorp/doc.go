@@ -2,11 +2,15 @@
 // serves next to Varde. It is an ordinary OpenID Connect client built on
 // github.com/coreos/go-oidc and golang.org/x/oauth2, integrating the way a
 // real bank would: pushed authorization requests (RFC 9126), PKCE,
-// private_key_jwt client authentication, ID token verification, nonce and
-// RFC 9207 iss checks, a check that the level reached (acr) is at least
+// private_key_jwt client authentication, ID token verification (with its
+// nonce and azp, OIDC Core §3.1.3.7), RFC 9207 iss checks, a check that the level reached (acr) is at least
 // the one asked for (OIDC Core §5.5.1.1), tokens bound to its key with DPoP (RFC 9449),
-// retrying when Varde asks for a DPoP nonce, and RP-initiated logout. It
-// is demo code, kept small, and never part of a production node.
+// retrying when Varde asks for a DPoP nonce, RP-initiated logout, and
+// back-channel logout (OpenID Connect Back-Channel Logout 1.0): a logout
+// token POSTed to /demo-bank/backchannel-logout ends the bank's session
+// of its sid, so logging out at Varde or at another service logs the
+// person out of the bank too. It is demo code, kept small, and never
+// part of a production node.
 //
 // Demo Bank has its own templates, style sheet (served under its path)
 // and strings, in Norwegian Bokmål, English and Danish, so that it looks
@@ -22,10 +26,16 @@
 // wrong between Demo Bank and Varde goes to the log; the page says in
 // plain words what happened and what to do.
 //
-// A login begun and not yet back at the callback is kept 10 minutes, and
-// at most 10 000 are kept at once; past that, POST /login answers 503
+// A login begun and not yet back at the callback is kept 10 minutes; the
+// state cookie holds the last five begun in one browser, so a login in
+// one tab still finishes after another was begun in a second. At most
+// 10 000 logins are kept at once; past that, POST /login answers 503
 // with Retry-After and a page asking to try again in a few minutes,
 // before asking Varde for anything. A person stays logged in for an hour
 // at most, and at most 10 000 are logged in at once; past that, a login
 // coming back to the callback gets the same 503 and page, and no session.
+//
+// Its cookies (the login's state, the session, the language) are
+// HttpOnly, SameSite=Lax and under its path, and Secure when BaseURL is
+// https; the demo on localhost serves plain http, where they are not.
 package demorp

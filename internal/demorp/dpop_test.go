@@ -40,6 +40,8 @@ type nonceIssuer struct {
 	assertions []string
 	// acr is the level its ID tokens name; high if empty.
 	acr string
+	// idClaims are added to its ID tokens' claims, or replace them.
+	idClaims map[string]any
 }
 
 const (
@@ -126,10 +128,14 @@ func (f *nonceIssuer) idToken() string {
 	if acr == "" {
 		acr = "http://eidas.europa.eu/LoA/high"
 	}
-	tok, err := jwt.Signed(s).Claims(map[string]any{
+	claims := map[string]any{
 		"iss": f.srv.URL, "sub": "pairwise-sub", "aud": "demo-bank", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
 		"nonce": f.oidcNonce, "acr": acr,
-	}).Serialize()
+	}
+	for k, v := range f.idClaims {
+		claims[k] = v
+	}
+	tok, err := jwt.Signed(s).Claims(claims).Serialize()
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -321,5 +327,325 @@ func TestSessionsBounded(t *testing.T) {
 	}
 	if len(rp.sessions) != maxSessions {
 		t.Errorf("after one expired: %d sessions, want %d", len(rp.sessions), maxSessions)
+	}
+}
+
+// TestCallbackRefusalLogged: what Varde says when a login comes back
+// with an error (RFC 6749 §4.1.2.1), or with an ID token whose nonce is
+// not this login's, goes to the log, where the bank's developer looks;
+// the page says in plain words what happened and shows neither.
+func TestCallbackRefusalLogged(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		query url.Values
+		// otherNonce: the ID token names a nonce of another login.
+		otherNonce bool
+		want       string
+		log        []string
+	}{
+		{name: "error", query: url.Values{"error": {"invalid_request"}, "error_description": {"acr_values names a level this client may not ask for"}},
+			want: texts["en"].ErrNotCompleted, log: []string{"invalid_request", "acr_values names a level this client may not ask for"}},
+		{name: "cancelled", query: url.Values{"error": {"access_denied"}, "error_description": {"the person cancelled"}},
+			want: texts["en"].ErrCancelled, log: []string{"access_denied", "the person cancelled"}},
+		{name: "another nonce", query: url.Values{"code": {"c1"}}, otherNonce: true,
+			want: texts["en"].ErrToken, log: []string{"nonce"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newNonceIssuer(t)
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			dpopKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			var log strings.Builder
+			rp := &RP{
+				Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+				Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
+				Log: slog.New(slog.NewTextHandler(&log, nil)), Now: time.Now,
+			}
+			h := rp.Handler()
+			w := httptest.NewRecorder()
+			login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(""))
+			login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			h.ServeHTTP(w, login)
+			var state string
+			for _, c := range w.Result().Cookies() {
+				if c.Name == "demobank_state" {
+					state = c.Value
+				}
+			}
+			if tt.otherNonce {
+				f.mu.Lock()
+				f.oidcNonce = "nonce-of-another-login"
+				f.mu.Unlock()
+			}
+			q := tt.query
+			q.Set("state", state)
+			q.Set("iss", f.srv.URL)
+			cb := httptest.NewRequest(http.MethodGet, "/demo-bank/callback?"+q.Encode(), nil)
+			cb.Header.Set("Accept-Language", "en")
+			cb.AddCookie(&http.Cookie{Name: "demobank_state", Value: state})
+			w = httptest.NewRecorder()
+			h.ServeHTTP(w, cb)
+			body := w.Body.String()
+			if !strings.Contains(body, tt.want) || len(rp.sessions) != 0 {
+				t.Errorf("status %d, %d sessions; want none and %q:\n%s", w.Code, len(rp.sessions), tt.want, body)
+			}
+			for _, s := range tt.log {
+				if !strings.Contains(log.String(), s) {
+					t.Errorf("log lacks %q: %s", s, log.String())
+				}
+				if strings.Contains(body, s) {
+					t.Errorf("page shows %q:\n%s", s, body)
+				}
+			}
+		})
+	}
+}
+
+// TestCookiesSecureOverHTTPS: a bank served over https sets every cookie
+// it sets or deletes (state, session, language) Secure, HttpOnly and
+// SameSite=Lax under its path, so none of them goes out in clear text;
+// over plain http, as the demo on localhost is, they carry no Secure.
+func TestCookiesSecureOverHTTPS(t *testing.T) {
+	for _, base := range []string{"https://bank.test/demo-bank", "http://localhost:8080/demo-bank"} {
+		t.Run(base, func(t *testing.T) {
+			f := newNonceIssuer(t)
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			dpopKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			rp := &RP{
+				Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: base,
+				Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
+				Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
+			}
+			h := rp.Handler()
+			var cookies []*http.Cookie
+			serve := func(r *http.Request) *httptest.ResponseRecorder {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				cookies = append(cookies, w.Result().Cookies()...)
+				return w
+			}
+			login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(""))
+			login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			serve(login)
+			if len(cookies) != 1 {
+				t.Fatalf("login set %d cookies, want the state", len(cookies))
+			}
+			state := cookies[0].Value
+			cb := httptest.NewRequest(http.MethodGet, "/demo-bank/callback?"+url.Values{"code": {"c1"}, "state": {state}, "iss": {f.srv.URL}}.Encode(), nil)
+			cb.AddCookie(&http.Cookie{Name: "demobank_state", Value: state})
+			if w := serve(cb); w.Code != http.StatusSeeOther {
+				t.Fatalf("callback: %d %s", w.Code, w.Body)
+			}
+			var sid string
+			for _, c := range cookies {
+				if c.Name == cookieName {
+					sid = c.Value
+				}
+			}
+			serve(httptest.NewRequest(http.MethodGet, "/demo-bank/?lang=da", nil))
+			logout := httptest.NewRequest(http.MethodPost, "/demo-bank/logout", nil)
+			logout.AddCookie(&http.Cookie{Name: cookieName, Value: sid})
+			serve(logout)
+			names := map[string]bool{}
+			secure := strings.HasPrefix(base, "https://")
+			for _, c := range cookies {
+				names[c.Name] = true
+				if c.Secure != secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/demo-bank/" {
+					t.Errorf("cookie %s (max-age %d): Secure %v, HttpOnly %v, SameSite %v, Path %q; want Secure %v, HttpOnly, Lax, /demo-bank/",
+						c.Name, c.MaxAge, c.Secure, c.HttpOnly, c.SameSite, c.Path, secure)
+				}
+			}
+			if len(names) != 3 {
+				t.Errorf("cookies set %v, want state, session and language", names)
+			}
+		})
+	}
+}
+
+// TestBackchannelLogout: a logout token from Varde (OpenID Connect
+// Back-Channel Logout 1.0 §2.6) ends the bank's session of that sid and
+// no other; a token that is not one (an ID token with its nonce, one
+// without the event, one for another client, one signed by another key)
+// is refused with 400 and ends nothing.
+func TestBackchannelLogout(t *testing.T) {
+	f := newNonceIssuer(t)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	sign := func(key *ecdsa.PrivateKey, claims map[string]any) string {
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}},
+			(&jose.SignerOptions{}).WithType("logout+jwt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := jwt.Signed(s).Claims(claims).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	logoutClaims := func(change func(map[string]any)) map[string]any {
+		now := time.Now()
+		c := map[string]any{"iss": f.srv.URL, "aud": "demo-bank", "sub": "pairwise-sub", "sid": "sid-1", "jti": random(8),
+			"iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "events": map[string]any{backchannelEvent: map[string]any{}}}
+		if change != nil {
+			change(c)
+		}
+		return c
+	}
+	for _, tt := range []struct {
+		name   string
+		token  string
+		ended  bool
+		status int
+	}{
+		{name: "logout token", token: sign(f.key, logoutClaims(nil)), ended: true, status: 200},
+		{name: "sub alone", token: sign(f.key, logoutClaims(func(c map[string]any) { delete(c, "sid") })), ended: true, status: 200},
+		{name: "another sid", token: sign(f.key, logoutClaims(func(c map[string]any) { c["sid"] = "sid-2" })), status: 200},
+		{name: "with a nonce", token: sign(f.key, logoutClaims(func(c map[string]any) { c["nonce"] = "n" })), status: 400},
+		{name: "no event", token: sign(f.key, logoutClaims(func(c map[string]any) { delete(c, "events") })), status: 400},
+		{name: "another client", token: sign(f.key, logoutClaims(func(c map[string]any) { c["aud"] = "other" })), status: 400},
+		{name: "expired", token: sign(f.key, logoutClaims(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() })), status: 400},
+		{name: "another key", token: sign(other, logoutClaims(nil)), status: 400},
+		{name: "none", token: "", status: 400},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rp := &RP{
+				Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+				HTTPClient: f.srv.Client(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
+			}
+			h := rp.Handler()
+			exp := time.Now().Add(time.Hour)
+			rp.sessions["a"] = &loggedIn{Claims: map[string]any{"sub": "pairwise-sub", "sid": "sid-1"}, expires: exp}
+			rp.sessions["b"] = &loggedIn{Claims: map[string]any{"sub": "someone-else", "sid": "sid-3"}, expires: exp}
+			r := httptest.NewRequest(http.MethodPost, "/demo-bank/backchannel-logout", strings.NewReader(url.Values{"logout_token": {tt.token}}.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			_, stays := rp.sessions["a"]
+			if stays == tt.ended || rp.sessions["b"] == nil {
+				t.Errorf("session of the token's sid ended: %v, want %v; other session kept: %v", !stays, tt.ended, rp.sessions["b"] != nil)
+			}
+			if w.Code != tt.status {
+				t.Errorf("status %d %s, want %d", w.Code, w.Body, tt.status)
+			}
+			if tt.status == http.StatusBadRequest && !strings.Contains(w.Body.String(), `"error":"invalid_request"`) {
+				t.Errorf("body %s, want error invalid_request (§2.8)", w.Body)
+			}
+			if w.Header().Get("Cache-Control") != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store (§2.8)", w.Header().Get("Cache-Control"))
+			}
+		})
+	}
+}
+
+// TestIDTokenAZP: Demo Bank checks the ID token's authorized party as
+// OIDC Core §3.1.3.7 asks: one for several audiences must name the bank
+// in azp, and an azp naming another client is refused, even when the
+// bank is among the audiences.
+func TestIDTokenAZP(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		claims map[string]any
+		in     bool
+	}{
+		{name: "the bank alone", in: true},
+		{name: "azp the bank", claims: map[string]any{"azp": "demo-bank"}, in: true},
+		{name: "several audiences, azp the bank", claims: map[string]any{"aud": []string{"demo-bank", "api"}, "azp": "demo-bank"}, in: true},
+		{name: "several audiences, no azp", claims: map[string]any{"aud": []string{"demo-bank", "api"}}},
+		{name: "azp another client", claims: map[string]any{"aud": []string{"demo-bank", "other"}, "azp": "other"}},
+		{name: "one audience, azp another client", claims: map[string]any{"azp": "other"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newNonceIssuer(t)
+			f.idClaims = tt.claims
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			dpopKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			var log strings.Builder
+			rp := &RP{
+				Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+				Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
+				Log: slog.New(slog.NewTextHandler(&log, nil)), Now: time.Now,
+			}
+			w := f.login(rp.Handler(), "", "en")
+			if tt.in {
+				if w.Code != http.StatusSeeOther || len(rp.sessions) != 1 {
+					t.Errorf("callback: %d, %d sessions, want in: %s", w.Code, len(rp.sessions), w.Body)
+				}
+				return
+			}
+			if w.Code != http.StatusBadGateway || len(rp.sessions) != 0 || !strings.Contains(w.Body.String(), texts["en"].ErrToken) {
+				t.Errorf("callback: %d, %d sessions, want 502 and %q: %s", w.Code, len(rp.sessions), texts["en"].ErrToken, w.Body)
+			}
+			if !strings.Contains(log.String(), "azp") {
+				t.Errorf("log does not say why: %s", log.String())
+			}
+		})
+	}
+}
+
+// TestLoginsInTwoTabs: a login begun in one tab still finishes after
+// another was begun in a second tab of the same browser, and then the
+// second one finishes too; a state the browser never began is refused.
+func TestLoginsInTwoTabs(t *testing.T) {
+	f := newNonceIssuer(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dpopKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rp := &RP{
+		Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+		Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
+	}
+	h := rp.Handler()
+	jar := "" // the browser's demobank_state cookie
+	nonces := []string{}
+	serve := func(r *http.Request) *httptest.ResponseRecorder {
+		r.Header.Set("Accept-Language", "en")
+		if jar != "" {
+			r.AddCookie(&http.Cookie{Name: "demobank_state", Value: jar})
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		for _, c := range w.Result().Cookies() {
+			if c.Name == "demobank_state" {
+				jar = c.Value
+				if c.MaxAge < 0 {
+					jar = ""
+				}
+			}
+		}
+		return w
+	}
+	begin := func() string {
+		r := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(""))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		serve(r)
+		f.mu.Lock()
+		nonces = append(nonces, f.oidcNonce)
+		f.mu.Unlock()
+		for state, p := range rp.pending {
+			if p.nonce == nonces[len(nonces)-1] {
+				return state
+			}
+		}
+		t.Fatal("no login pending")
+		return ""
+	}
+	finish := func(state, nonce string) *httptest.ResponseRecorder {
+		f.mu.Lock()
+		f.oidcNonce = nonce // Varde's ID token names the nonce of this tab's login
+		f.mu.Unlock()
+		return serve(httptest.NewRequest(http.MethodGet, "/demo-bank/callback?"+url.Values{"code": {"c1"}, "state": {state}, "iss": {f.srv.URL}}.Encode(), nil))
+	}
+	first, second := begin(), begin()
+	if w := finish(first, nonces[0]); w.Code != http.StatusSeeOther {
+		t.Errorf("first tab: %d, want 303 to the account:\n%s", w.Code, w.Body)
+	}
+	if w := finish(second, nonces[1]); w.Code != http.StatusSeeOther {
+		t.Errorf("second tab: %d, want 303 to the account:\n%s", w.Code, w.Body)
+	}
+	if jar != "" {
+		t.Errorf("state cookie %q left after both logins finished", jar)
+	}
+	begin()
+	if w := finish("never-begun", nonces[2]); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), texts["en"].ErrState) {
+		t.Errorf("a state never begun: %d, want 400 and %q", w.Code, texts["en"].ErrState)
 	}
 }
