@@ -494,6 +494,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	if strings.HasPrefix(cfg.Issuer, "https://") {
 		h = httpx.StrictTransport(h)
 	}
+	h = httpx.Recover(log, h)
 	h = httpx.AccessLog(log, h)
 	h = httpx.WithRequestID(h)
 	a.handler = h

@@ -316,3 +316,60 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestPanicAnsweredAndLoggedOnce: a handler that panics gets the client
+// a 500 naming the request ID and nothing of the panic, and the node's
+// log one error line with that ID and the panic's stack.
+func TestPanicAnsweredAndLoggedOnce(t *testing.T) {
+	env := map[string]string{
+		config.EnvIssuer:   "http://localhost:8080",
+		config.EnvNode:     "test",
+		config.EnvStoreDSN: filepath.Join(t.TempDir(), "varde.db"),
+	}
+	cfg, err := config.Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	salt := make([]byte, 32)
+	_, _ = rand.Read(salt)
+	var logs syncBuffer
+	a, err := New(context.Background(), cfg, Options{
+		SubjectSalt: salt,
+		Log:         slog.New(slog.NewTextHandler(&logs, nil)),
+		Mount: func(mux *http.ServeMux) {
+			mux.HandleFunc("GET /boom", func(w http.ResponseWriter, r *http.Request) {
+				http.SetCookie(w, &http.Cookie{Name: "half", Value: "set"})
+				panic("secret internal state")
+			})
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+
+	res, err := http.Get(srv.URL + "/boom")
+	if err != nil {
+		t.Fatalf("no answer to a request whose handler panicked: %v", err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	body := string(b)
+	id := res.Header.Get("X-Request-Id")
+	if res.StatusCode != http.StatusInternalServerError || id == "" || !strings.Contains(body, id) {
+		t.Errorf("status %d, request ID %q, body %q: want 500 naming the request ID", res.StatusCode, id, body)
+	}
+	if strings.Contains(body, "secret") || strings.Contains(body, "goroutine") || res.Header.Get("Set-Cookie") != "" {
+		t.Errorf("answer shows internals: body %q, Set-Cookie %q", body, res.Header.Get("Set-Cookie"))
+	}
+	if res.Header.Get("Content-Security-Policy") == "" || res.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("headers %v: want the security headers and no-store", res.Header)
+	}
+	log := logs.String()
+	if n := strings.Count(log, "handler panicked"); n != 1 || !strings.Contains(log, "req="+id) ||
+		!strings.Contains(log, "level=ERROR") || !strings.Contains(log, "debug_test.go") {
+		t.Errorf("log %q: want one error line with the request ID and the stack", log)
+	}
+}
