@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -341,6 +342,7 @@ func TestPanicAnsweredAndLoggedOnce(t *testing.T) {
 				http.SetCookie(w, &http.Cookie{Name: "half", Value: "set"})
 				panic("secret internal state")
 			})
+			mux.HandleFunc("PUT /token", func(http.ResponseWriter, *http.Request) { panic("secret internal state") })
 		},
 	})
 	if err != nil {
@@ -371,5 +373,24 @@ func TestPanicAnsweredAndLoggedOnce(t *testing.T) {
 	if n := strings.Count(log, "handler panicked"); n != 1 || !strings.Contains(log, "req="+id) ||
 		!strings.Contains(log, "level=ERROR") || !strings.Contains(log, "debug_test.go") {
 		t.Errorf("log %q: want one error line with the request ID and the stack", log)
+	}
+
+	// Relying parties' libraries read the token endpoint's errors as
+	// JSON (RFC 6749 §5.2).
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/token", nil)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&e)
+	res.Body.Close()
+	id = res.Header.Get("X-Request-Id")
+	if err != nil || res.StatusCode != http.StatusInternalServerError || e.Error != "server_error" ||
+		!strings.Contains(e.Description, id) || strings.Contains(e.Description, "secret") {
+		t.Errorf("token endpoint: status %d, %+v, %v: want a server_error naming request ID %q", res.StatusCode, e, err, id)
 	}
 }

@@ -114,12 +114,15 @@ func AccessLog(log *slog.Logger, next http.Handler) http.Handler {
 
 // Recover answers a request whose handler panicked with 500 and logs
 // the panic once, at error level, with the request's ID, method, path
-// and stack. The answer names only the request ID, for the person to
-// quote: no panic value, no stack. An answer already begun cannot be
-// replaced, so its connection is cut instead (http.ErrAbortHandler),
-// and the client does not take a truncated answer for a whole one. It
-// goes inside AccessLog, which then logs the 500.
-func Recover(log *slog.Logger, next http.Handler) http.Handler {
+// and stack. The answer names only the request ID, for the person or
+// client to quote: no panic value, no stack. answer, if not nil, may
+// write it (for example as a protocol's JSON error where clients expect
+// one) and report that it did; otherwise it is plain text. An answer
+// already begun cannot be replaced, so its connection is cut instead
+// (http.ErrAbortHandler), and the client does not take a truncated
+// answer for a whole one. It goes inside AccessLog, which then logs the
+// 500.
+func Recover(log *slog.Logger, answer func(w http.ResponseWriter, r *http.Request, id string) bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			v := recover()
@@ -140,6 +143,9 @@ func Recover(log *slog.Logger, next http.Handler) http.Handler {
 			h.Del("Set-Cookie")
 			h.Del("Location")
 			h.Set("Cache-Control", "no-store")
+			if answer != nil && answer(w, r, id) {
+				return
+			}
 			http.Error(w, "Something went wrong on our side. Please try again. Reference: "+id, http.StatusInternalServerError)
 		}()
 		next.ServeHTTP(w, r)
