@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -392,5 +393,39 @@ func TestPanicAnsweredAndLoggedOnce(t *testing.T) {
 	if err != nil || res.StatusCode != http.StatusInternalServerError || e.Error != "server_error" ||
 		!strings.Contains(e.Description, id) || strings.Contains(e.Description, "secret") {
 		t.Errorf("token endpoint: status %d, %+v, %v: want a server_error naming request ID %q", res.StatusCode, e, err, id)
+	}
+}
+
+// TestMetricsListenerClosesIdleConnections: a connection to the metrics
+// listener that asks for nothing more after an answer is closed after
+// internalIdle, not kept for as long as the node runs.
+func TestMetricsListenerClosesIdleConnections(t *testing.T) {
+	ctx, a := listenerTestApp(t, config.EnvMetricsListen, "127.0.0.1:0")
+	addr, err := a.serveMetrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /metrics HTTP/1.1\r\nHost: metrics\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Close {
+		t.Fatalf("status %d, closed %v: want 200 on a connection kept alive", res.StatusCode, res.Close)
+	}
+	start := time.Now()
+	_ = conn.SetReadDeadline(start.Add(internalIdle + 5*time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("idle connection after %v: %v, want it closed (EOF)", time.Since(start).Round(time.Second), err)
 	}
 }
