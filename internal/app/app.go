@@ -30,6 +30,7 @@ import (
 	"github.com/varde-eid/varde/internal/health"
 	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/keys"
+	"github.com/varde-eid/varde/internal/oauth2"
 	"github.com/varde-eid/varde/internal/oidc"
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
@@ -494,10 +495,26 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	if strings.HasPrefix(cfg.Issuer, "https://") {
 		h = httpx.StrictTransport(h)
 	}
+	h = httpx.Recover(log, panicAnswer, h)
 	h = httpx.AccessLog(log, h)
 	h = httpx.WithRequestID(h)
 	a.handler = h
 	return nil
+}
+
+// panicAnswer answers a request whose handler panicked at an endpoint
+// relying parties call from their servers or scripts with an OAuth JSON
+// server_error (RFC 6749 §5.2), which their libraries read, naming only
+// the request ID; anywhere else it leaves the answer to httpx.Recover's
+// plain text, which people read.
+func panicAnswer(w http.ResponseWriter, r *http.Request, id string) bool {
+	switch r.URL.Path {
+	case oidc.PathDiscovery, oidc.PathAuthorizationServer, oidc.PathJWKS, oidc.PathPAR, oidc.PathToken,
+		oidc.PathRevocation, oidc.PathIntrospection, oidc.PathUserinfo:
+		oauth2.WriteError(w, oauth2.NewError(oauth2.CodeServerError, "the server failed; reference %s", id))
+		return true
+	}
+	return false
 }
 
 // instrument observes latency per mux pattern, so label cardinality stays

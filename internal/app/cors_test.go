@@ -114,6 +114,7 @@ type spaRead struct {
 	Body      map[string]any
 	DPoPNonce string `json:"dpopNonce"`
 	Challenge string
+	RequestID string `json:"requestID"`
 }
 
 // TestCORSInBrowser: a single-page app served from one origin
@@ -122,7 +123,8 @@ type spaRead struct {
 // answers: discovery; the token endpoint's invalid_grant for a code it
 // never got, by a simple POST and, preflighted, with a DPoP proof, after
 // reading the nonce the node asked for (use_dpop_nonce, DPoP-Nonce);
-// UserInfo's challenge to an unknown access token. The authorization
+// UserInfo's challenge to an unknown access token; and the X-Request-Id
+// of an answer, to quote when asking why. The authorization
 // endpoint stays closed to it: the browser refuses the read.
 //
 // It needs Chromium; without it the test is skipped, or fails when the
@@ -157,8 +159,8 @@ func TestCORSInBrowser(t *testing.T) {
 	if d := got.Discovery; d.Status != http.StatusOK || d.Body["issuer"] != n.issuer {
 		t.Errorf("discovery: %+v, want 200 and issuer %s", d, n.issuer)
 	}
-	if tok := got.Token; tok.Status != http.StatusBadRequest || tok.Body["error"] != "invalid_grant" {
-		t.Errorf("token request: %+v, want 400 invalid_grant", tok)
+	if tok := got.Token; tok.Status != http.StatusBadRequest || tok.Body["error"] != "invalid_grant" || tok.RequestID == "" {
+		t.Errorf("token request: %+v, want 400 invalid_grant and an X-Request-Id to read", tok)
 	}
 	if first := got.DPoPFirst; first.Status != http.StatusBadRequest || first.Body["error"] != "use_dpop_nonce" || first.DPoPNonce == "" {
 		t.Errorf("token request with a proof without a nonce: %+v, want 400 use_dpop_nonce and a DPoP-Nonce to read", first)

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -38,12 +39,8 @@ func (a *App) servePprof(ctx context.Context) string {
 		a.log.Error("no runtime profiles: their listener cannot be opened", "err", err)
 		return ""
 	}
-	srv := &http.Server{
-		Handler:           pprofHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		// A CPU profile or trace streams for as long as it was asked to.
-		WriteTimeout: 5 * time.Minute,
-	}
+	// A CPU profile or trace streams for as long as it was asked to.
+	srv := a.internalServer(pprofHandler(), 5*time.Minute)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Warn("pprof listener", "err", err)
@@ -55,6 +52,26 @@ func (a *App) servePprof(ctx context.Context) string {
 	}()
 	a.log.Info("serving runtime profiles", "addr", ln.Addr().String(), "path", "/debug/pprof/")
 	return ln.Addr().String()
+}
+
+// internalIdle is how long the metrics and profile listeners keep a
+// connection that asks for nothing more open: less than any scrape
+// interval, so an idle connection is never reused anyway, and without it
+// every connection left open would be kept for as long as the node runs.
+const internalIdle = 5 * time.Second
+
+// internalServer is the server of the metrics or profile listener: it
+// waits at most 10 seconds for a request's header and internalIdle for
+// the next request, takes write to answer, and logs through the node's
+// log.
+func (a *App) internalServer(h http.Handler, write time.Duration) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		WriteTimeout:      write,
+		IdleTimeout:       internalIdle,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
 }
 
 // serveMetrics serves /metrics on cfg.Metrics.Listen until ctx ends and
@@ -72,7 +89,7 @@ func (a *App) serveMetrics(ctx context.Context) (string, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.metrics)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	srv := a.internalServer(mux, 30*time.Second)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("metrics listener", "err", err)

@@ -1,9 +1,11 @@
 package app
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -315,4 +317,115 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestPanicAnsweredAndLoggedOnce: a handler that panics gets the client
+// a 500 naming the request ID and nothing of the panic, and the node's
+// log one error line with that ID and the panic's stack.
+func TestPanicAnsweredAndLoggedOnce(t *testing.T) {
+	env := map[string]string{
+		config.EnvIssuer:   "http://localhost:8080",
+		config.EnvNode:     "test",
+		config.EnvStoreDSN: filepath.Join(t.TempDir(), "varde.db"),
+	}
+	cfg, err := config.Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	salt := make([]byte, 32)
+	_, _ = rand.Read(salt)
+	var logs syncBuffer
+	a, err := New(context.Background(), cfg, Options{
+		SubjectSalt: salt,
+		Log:         slog.New(slog.NewTextHandler(&logs, nil)),
+		Mount: func(mux *http.ServeMux) {
+			mux.HandleFunc("GET /boom", func(w http.ResponseWriter, r *http.Request) {
+				http.SetCookie(w, &http.Cookie{Name: "half", Value: "set"})
+				panic("secret internal state")
+			})
+			mux.HandleFunc("PUT /token", func(http.ResponseWriter, *http.Request) { panic("secret internal state") })
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+
+	res, err := http.Get(srv.URL + "/boom")
+	if err != nil {
+		t.Fatalf("no answer to a request whose handler panicked: %v", err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	body := string(b)
+	id := res.Header.Get("X-Request-Id")
+	if res.StatusCode != http.StatusInternalServerError || id == "" || !strings.Contains(body, id) {
+		t.Errorf("status %d, request ID %q, body %q: want 500 naming the request ID", res.StatusCode, id, body)
+	}
+	if strings.Contains(body, "secret") || strings.Contains(body, "goroutine") || res.Header.Get("Set-Cookie") != "" {
+		t.Errorf("answer shows internals: body %q, Set-Cookie %q", body, res.Header.Get("Set-Cookie"))
+	}
+	if res.Header.Get("Content-Security-Policy") == "" || res.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("headers %v: want the security headers and no-store", res.Header)
+	}
+	log := logs.String()
+	if n := strings.Count(log, "handler panicked"); n != 1 || !strings.Contains(log, "req="+id) ||
+		!strings.Contains(log, "level=ERROR") || !strings.Contains(log, "debug_test.go") {
+		t.Errorf("log %q: want one error line with the request ID and the stack", log)
+	}
+
+	// Relying parties' libraries read the token endpoint's errors as
+	// JSON (RFC 6749 §5.2).
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/token", nil)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&e)
+	res.Body.Close()
+	id = res.Header.Get("X-Request-Id")
+	if err != nil || res.StatusCode != http.StatusInternalServerError || e.Error != "server_error" ||
+		!strings.Contains(e.Description, id) || strings.Contains(e.Description, "secret") {
+		t.Errorf("token endpoint: status %d, %+v, %v: want a server_error naming request ID %q", res.StatusCode, e, err, id)
+	}
+}
+
+// TestMetricsListenerClosesIdleConnections: a connection to the metrics
+// listener that asks for nothing more after an answer is closed after
+// internalIdle, not kept for as long as the node runs.
+func TestMetricsListenerClosesIdleConnections(t *testing.T) {
+	ctx, a := listenerTestApp(t, config.EnvMetricsListen, "127.0.0.1:0")
+	addr, err := a.serveMetrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /metrics HTTP/1.1\r\nHost: metrics\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Close {
+		t.Fatalf("status %d, closed %v: want 200 on a connection kept alive", res.StatusCode, res.Close)
+	}
+	start := time.Now()
+	_ = conn.SetReadDeadline(start.Add(internalIdle + 5*time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("idle connection after %v: %v, want it closed (EOF)", time.Since(start).Round(time.Second), err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 )
@@ -108,5 +109,45 @@ func AccessLog(log *slog.Logger, next http.Handler) http.Handler {
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status), slog.Duration("dur", time.Since(start)),
 			slog.String("req", RequestID(r.Context())))
+	})
+}
+
+// Recover answers a request whose handler panicked with 500 and logs
+// the panic once, at error level, with the request's ID, method, path
+// and stack. The answer names only the request ID, for the person or
+// client to quote: no panic value, no stack. answer, if not nil, may
+// write it (for example as a protocol's JSON error where clients expect
+// one) and report that it did; otherwise it is plain text. An answer
+// already begun cannot be replaced, so its connection is cut instead
+// (http.ErrAbortHandler), and the client does not take a truncated
+// answer for a whole one. It goes inside AccessLog, which then logs the
+// 500.
+func Recover(log *slog.Logger, answer func(w http.ResponseWriter, r *http.Request, id string) bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			id := RequestID(r.Context())
+			log.LogAttrs(r.Context(), slog.LevelError, "handler panicked",
+				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("req", id),
+				slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			if sw, ok := w.(*statusWriter); ok && sw.status != 0 {
+				panic(http.ErrAbortHandler)
+			}
+			h := w.Header()
+			h.Del("Set-Cookie")
+			h.Del("Location")
+			h.Set("Cache-Control", "no-store")
+			if answer != nil && answer(w, r, id) {
+				return
+			}
+			http.Error(w, "Something went wrong on our side. Please try again. Reference: "+id, http.StatusInternalServerError)
+		}()
+		next.ServeHTTP(w, r)
 	})
 }

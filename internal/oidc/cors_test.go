@@ -15,7 +15,7 @@ import (
 // The CORS answers of the endpoints browser-based clients call (ADR 16).
 const (
 	wantAllowHeaders  = "Authorization, DPoP, Content-Type"
-	wantExposeHeaders = "DPoP-Nonce, WWW-Authenticate"
+	wantExposeHeaders = "DPoP-Nonce, WWW-Authenticate, X-Request-Id"
 	wantMaxAge        = "7200"
 )
 

@@ -295,8 +295,10 @@ func fetchCORS(methods ...string) httpx.CORS {
 		Headers: []string{"Authorization", "DPoP", "Content-Type"},
 		// What the client must read: the DPoP nonce for its next proof
 		// (RFC 9449 §8.1, §9), and the challenge of a refused access
-		// token or client, which says why (RFC 6750 §3, RFC 9449 §7.1).
-		Expose: []string{oauth2.DPoPNonceHeader, "WWW-Authenticate"},
+		// token or client, which says why (RFC 6750 §3, RFC 9449 §7.1);
+		// and the answer's request ID (httpx.WithRequestID), which an
+		// operator finds the answer by in the node's log.
+		Expose: []string{oauth2.DPoPNonceHeader, "WWW-Authenticate", "X-Request-Id"},
 		MaxAge: corsMaxAge,
 	}
 }

@@ -43,6 +43,7 @@ async function read(url, init) {
     body,
     dpopNonce: r.headers.get("DPoP-Nonce"),
     challenge: r.headers.get("WWW-Authenticate"),
+    requestID: r.headers.get("X-Request-Id"),
   };
 }
 
