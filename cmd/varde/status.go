@@ -394,6 +394,9 @@ func exportStatus(ctx context.Context, svc *status.Service, cfg *config.Config, 
 	if err != nil {
 		return err
 	}
+	if sp := cfg.Support; sp.URL != "" || sp.Phone != "" {
+		pages.Support = &httpx.Support{URL: sp.URL, Phone: sp.Phone, Hours: sp.Hours}
+	}
 	if err := statuspage.Export(ctx, svc, pages, dir, statuspage.ExportOptions{BaseURL: cfg.Issuer}); err != nil {
 		return err
 	}

@@ -655,3 +655,25 @@ func TestStatusMaintenanceEnd(t *testing.T) {
 		t.Errorf("maintenance list does not show the new end and the one announced:\n%s", out)
 	}
 }
+
+// TestStatusExportNamesHelpDesk: the static copy written by status
+// export names the configured help desk on its page, as the served page
+// does.
+func TestStatusExportNamesHelpDesk(t *testing.T) {
+	cfgPath := adminConfig(t)
+	appendFile(t, cfgPath, "support:\n  url: https://help.example.no/\n  phone: \"+47 800 12 345\"\n  hours:\n    en: weekdays 8–16\n")
+	dir := filepath.Join(t.TempDir(), "status")
+	var out, errb bytes.Buffer
+	if err := statusCmd(context.Background(), []string{"export", "--config", cfgPath, dir}, &out, &errb, time.Now); err != nil {
+		t.Fatalf("status export: %v\n%s", err, errb.String())
+	}
+	html, err := os.ReadFile(filepath.Join(dir, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{`id="support"`, `href="https://help.example.no/"`, "weekdays 8–16"} {
+		if !strings.Contains(string(html), w) {
+			t.Errorf("exported page lacks %q", w)
+		}
+	}
+}

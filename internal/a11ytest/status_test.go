@@ -47,7 +47,7 @@ func TestStatusPagesWCAG(t *testing.T) {
 		noScript = `document.scripts.length === 0`
 		// The seeded content is on the page, so axe sees it.
 		homeSeeded = `document.querySelector("#open-h") !== null && document.querySelector("#maint-h") !== null && ` +
-			`document.querySelector("li.maintenance") !== null && document.querySelector(".incident-card .rca-overdue") !== null && ` +
+			`document.querySelector("li.maintenance") !== null && document.querySelector("#support #support-phone") !== null && document.querySelector(".incident-card .rca-overdue") !== null && ` +
 			`document.querySelector('a[href*="` + openID + `"]') !== null && document.querySelector('a[href*="` + resolvedID + `"]') !== null`
 		timeline = `document.querySelectorAll("ol.timeline li").length`
 	)

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"regexp"
@@ -11,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/status"
 )
 
@@ -664,5 +668,49 @@ func TestFeedUpdatedWhenEntryLeaves(t *testing.T) {
 	if before != atomTime(at(3, 8, 5)) || after != atomTime(left) || empty != atomTime(left) {
 		t.Errorf("feed updated %s with both entries, %s and %s after they left, want %s, %s, %s",
 			before, after, empty, atomTime(at(3, 8, 5)), atomTime(left), atomTime(left))
+	}
+}
+
+// TestPageNamesHelpDesk: people who come to the status page because they
+// cannot log in find the operator's help desk there, in their language,
+// and a page with none configured names none.
+func TestPageNamesHelpDesk(t *testing.T) {
+	pages := newPages(t)
+	pages.Support = &httpx.Support{URL: "https://help.example.no/", Phone: "+47 800 12 345",
+		Hours: map[string]string{"nb": "hverdager 8–16", "en": "weekdays 8–16"}}
+	h := &Handler{Source: fixture(), Pages: pages, BaseURL: "https://id.example.no", Now: func() time.Time { return now }, Log: slog.New(slog.DiscardHandler)}
+	mux := http.NewServeMux()
+	h.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	tests := []struct {
+		lang  string
+		want  []string
+		never []string
+	}{
+		{"en", []string{`id="support"`, "Need help from a person?", `href="tel:&#43;4780012345"`, `href="https://help.example.no/"`, "weekdays 8–16"}, nil},
+		{"nb", []string{`id="support"`, "Trenger du hjelp fra en person?", "hverdager 8–16"}, nil},
+		{"da", []string{`id="support"`, "Har du brug for hjælp fra en person?"}, []string{`id="support-hours"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.lang, func(t *testing.T) {
+			res := get(t, srv.URL+"/status", "Accept-Language", tt.lang)
+			if res.code != 200 {
+				t.Fatalf("status %d: %s", res.code, res.body)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(res.body, w) {
+					t.Errorf("page lacks %q", w)
+				}
+			}
+			for _, n := range tt.never {
+				if strings.Contains(res.body, n) {
+					t.Errorf("page has %q", n)
+				}
+			}
+		})
+	}
+	if res := get(t, server(t, fixture()).URL+"/status"); strings.Contains(res.body, `id="support"`) {
+		t.Error("a page with no help desk configured names one")
 	}
 }
