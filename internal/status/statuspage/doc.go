@@ -16,7 +16,8 @@
 //	                                 maintenance, the operator's help desk
 //	                                 (httpx.Pages.Support, if configured),
 //	                                 components with 90-day uptime bars,
-//	                                 incidents of the past 90 days
+//	                                 incidents and maintenance completed in
+//	                                 the past 90 days
 //	GET /status/incidents/{id}       one incident and its timeline
 //	GET /status/reports              ?quarter=2026-Q3 or ?from=YYYY-MM-DD&to=YYYY-MM-DD
 //	                                 (to exclusive; default: this quarter to date)

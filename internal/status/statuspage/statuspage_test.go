@@ -714,3 +714,46 @@ func TestPageNamesHelpDesk(t *testing.T) {
 		t.Error("a page with no help desk configured names one")
 	}
 }
+
+// TestPageListsCompletedMaintenance: maintenance completed in the last
+// 90 days stays on the page, in every language, with its start, the end
+// it had, its components and, for a window ended early, the end it was
+// announced with; the JSON API gives the same.
+func TestPageListsCompletedMaintenance(t *testing.T) {
+	src := fixture()
+	src.summary.RecentMaintenance = []status.Maintenance{
+		{ID: "m-9", Components: []string{"store"}, Start: at(20, 22, 0), End: at(20, 22, 40), AnnouncedEnd: at(21, 0, 0), Title: "Certificate rollover", Status: "completed"},
+		{ID: "m-8", Components: []string{"provider:bankid"}, Start: at(3, 1, 0), End: at(3, 2, 0), Title: "BankID upgrade", Status: "completed"},
+	}
+	srv := server(t, src)
+	tests := []struct {
+		lang string
+		want []string
+	}{
+		{"en", []string{"Maintenance completed in the last 90 days", "Certificate rollover",
+			`<time datetime="2026-11-20T22:00:00Z">2026-11-20 22:00 UTC</time> – <time datetime="2026-11-20T22:40:00Z">2026-11-20 22:40 UTC</time>`,
+			"Ended early; it was announced to last until <time datetime=\"2026-11-21T00:00:00Z\">", "BankID upgrade", "Affected: BankID"}},
+		{"nb", []string{"Vedlikehold fullført de siste 90 dagene", "Avsluttet tidlig; det var varslet å vare til"}},
+		{"da", []string{"Vedligeholdelse afsluttet de seneste 90 dage", "Afsluttet før tid; den var varslet til at vare til"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.lang, func(t *testing.T) {
+			res := get(t, srv.URL+"/status?lang="+tt.lang)
+			for _, w := range tt.want {
+				if !strings.Contains(res.body, w) {
+					t.Errorf("page lacks %q", w)
+				}
+			}
+			if strings.Contains(res.body, "Old finished work") {
+				t.Error("a completed window given as current maintenance is on the page")
+			}
+		})
+	}
+	var got status.Summary
+	if err := json.Unmarshal([]byte(get(t, srv.URL+"/status/api/v1/summary").body), &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.RecentMaintenance, src.summary.RecentMaintenance) {
+		t.Errorf("API recent_maintenance = %+v", got.RecentMaintenance)
+	}
+}
