@@ -165,12 +165,14 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, now
 			return textErr("status note", incidentErr(incident, err), map[string]string{"author": "--author", "note": "--message"})
 		}
 		fmt.Fprintf(stdout, "added update %d to incident %s\n", u.Seq, incident)
+		shownWithin(svc, stderr)
 		return nil
 	case "rca":
 		if err := svc.PublishRCA(ctx, incident, author, string(rcaText)); err != nil {
 			return textErr("status rca", incidentErr(incident, err), map[string]string{"author": "--author", "root-cause analysis": "--file " + file})
 		}
 		fmt.Fprintf(stdout, "published the root-cause analysis of incident %s\n", incident)
+		shownWithin(svc, stderr)
 		return nil
 	case "maintenance add":
 		m, err := svc.Announce(ctx, splitList(components), startAt, endAt, title, message)
@@ -178,6 +180,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, now
 			return textErr("status maintenance add", err, map[string]string{"title": "--title", "message": "--message"})
 		}
 		fmt.Fprintf(stdout, "announced maintenance %s\n", m.ID)
+		shownWithin(svc, stderr)
 		return nil
 	case "maintenance list":
 		return listMaintenance(ctx, st, now(), stdout)
@@ -189,6 +192,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, now
 			return err
 		}
 		fmt.Fprintf(stdout, "cancelled maintenance %s\n", id)
+		shownWithin(svc, stderr)
 		return nil
 	case "maintenance end":
 		m, err := svc.EndMaintenance(ctx, id)
@@ -199,6 +203,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, now
 			return err
 		}
 		fmt.Fprintf(stdout, "ended maintenance %s at %s; it began at %s\n", id, m.End.UTC().Format(time.RFC3339), m.Start.UTC().Format(time.RFC3339))
+		shownWithin(svc, stderr)
 		return nil
 	case "report":
 		rep, err := svc.Report(ctx, period.From, period.To, period.Title)
@@ -403,11 +408,22 @@ func listMaintenance(ctx context.Context, st store.Maintenances, now time.Time, 
 	return tw.Flush()
 }
 
+// shownWithin tells the operator, on stderr, when running nodes show a
+// change this command wrote to the store: a node serves the page,
+// incident and reports it computed for status.Config.CacheFor, and it
+// cannot hear a change written by another process.
+func shownWithin(svc *status.Service, stderr io.Writer) {
+	fmt.Fprintf(stderr, "running nodes show it on their status page within %s, the time each keeps the page it computed\n", svc.Config.WithDefaults().CacheFor)
+}
+
 // exportStatus writes the static copy of the status page.
 func exportStatus(ctx context.Context, svc *status.Service, cfg *config.Config, dir string, stdout io.Writer) error {
 	pages, err := app.NewPages(nil)
 	if err != nil {
 		return err
+	}
+	if sp := cfg.Support; sp.URL != "" || sp.Phone != "" {
+		pages.Support = &httpx.Support{URL: sp.URL, Phone: sp.Phone, Hours: sp.Hours}
 	}
 	if err := statuspage.Export(ctx, svc, pages, dir, statuspage.ExportOptions{BaseURL: cfg.Issuer}); err != nil {
 		return err

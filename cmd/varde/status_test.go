@@ -655,3 +655,89 @@ func TestStatusMaintenanceEnd(t *testing.T) {
 		t.Errorf("maintenance list does not show the new end and the one announced:\n%s", out)
 	}
 }
+
+// TestStatusExportNamesHelpDesk: the static copy written by status
+// export names the configured help desk on its page, as the served page
+// does.
+func TestStatusExportNamesHelpDesk(t *testing.T) {
+	cfgPath := adminConfig(t)
+	appendFile(t, cfgPath, "support:\n  url: https://help.example.no/\n  phone: \"+47 800 12 345\"\n  hours:\n    en: weekdays 8–16\n")
+	dir := filepath.Join(t.TempDir(), "status")
+	var out, errb bytes.Buffer
+	if err := statusCmd(context.Background(), []string{"export", "--config", cfgPath, dir}, &out, &errb, time.Now); err != nil {
+		t.Fatalf("status export: %v\n%s", err, errb.String())
+	}
+	html, err := os.ReadFile(filepath.Join(dir, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{`id="support"`, `href="https://help.example.no/"`, "weekdays 8–16"} {
+		if !strings.Contains(string(html), w) {
+			t.Errorf("exported page lacks %q", w)
+		}
+	}
+}
+
+// TestStatusChangesSayWhenNodesShowThem: a note, an RCA and a maintenance
+// window announced, cancelled or ended from the command line are written
+// to the store, and a running node shows them only when the page it
+// keeps runs out; each command says so on stderr, with how long that is,
+// and stdout keeps only what was done.
+func TestStatusChangesSayWhenNodesShowThem(t *testing.T) {
+	ctx := context.Background()
+	cfgPath := adminConfig(t)
+	cfg, err := config.Load(cfgPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := app.OpenStore(ctx, cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2031, 3, 1, 12, 0, 0, 0, time.UTC)
+	in := &store.Incident{ID: "inc-1", Component: "bankid", Components: []string{"bankid"}, Severity: store.SeverityDown,
+		StartedAt: at.Add(-2 * time.Hour), OpenedAt: at.Add(-2 * time.Hour)}
+	if err := st.OpenIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	in.RecoveredAt, in.ResolvedAt = at.Add(-time.Hour), at.Add(-time.Hour)
+	if err := st.UpdateIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	rca := filepath.Join(t.TempDir(), "rca.txt")
+	if err := os.WriteFile(rca, []byte("A certificate expired."), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := func(args ...string) (string, string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if err := statusCmd(ctx, append(args, "--config", cfgPath), &out, &errb, func() time.Time { return at }); err != nil {
+			t.Fatalf("status %s: %v", strings.Join(args, " "), err)
+		}
+		return out.String(), errb.String()
+	}
+	const note = "running nodes show it on their status page within 10s, the time each keeps the page it computed\n"
+	check := func(what, stdout, stderr string) {
+		t.Helper()
+		if strings.Contains(stdout, "running nodes") {
+			t.Errorf("%s: stdout has the note meant for stderr: %q", what, stdout)
+		}
+		if stderr != note {
+			t.Errorf("%s: stderr = %q, want %q", what, stderr, note)
+		}
+	}
+	out, errOut := cmd("note", "--incident", "inc-1", "--author", "Operations", "--message", "BankID is back.")
+	check("note", out, errOut)
+	out, errOut = cmd("rca", "--incident", "inc-1", "--author", "Operations", "--file", rca)
+	check("rca", out, errOut)
+	out, errOut = cmd("maintenance", "add", "--components", "store", "--start", "2031-03-02T12:00:00Z", "--end", "2031-03-02T13:00:00Z", "--title", "Upgrade")
+	check("maintenance add", out, errOut)
+	out, errOut = cmd("maintenance", "cancel", "--id", strings.TrimSpace(strings.TrimPrefix(out, "announced maintenance ")))
+	check("maintenance cancel", out, errOut)
+	out, errOut = cmd("maintenance", "add", "--components", "store", "--start", "2031-03-01T12:30:00Z", "--end", "2031-03-01T14:00:00Z", "--title", "Upgrade")
+	check("maintenance add", out, errOut)
+	at = at.Add(time.Hour)
+	out, errOut = cmd("maintenance", "end", "--id", strings.TrimSpace(strings.TrimPrefix(out, "announced maintenance ")))
+	check("maintenance end", out, errOut)
+}

@@ -28,7 +28,7 @@ const (
 
 // TestStatusPagesWCAG opens the public status pages — the status page
 // with an open incident, a recent incident whose root-cause analysis is
-// overdue and announced maintenance; both incidents' pages; the report
+// overdue, announced maintenance and maintenance completed; both incidents' pages; the report
 // for the current and the previous quarter; and the page for an unknown
 // incident — in every language, and checks them as TestPagesWCAG checks
 // the login pages: axe-core's WCAG 2.2 A/AA rules and reflow at 320 CSS
@@ -47,7 +47,7 @@ func TestStatusPagesWCAG(t *testing.T) {
 		noScript = `document.scripts.length === 0`
 		// The seeded content is on the page, so axe sees it.
 		homeSeeded = `document.querySelector("#open-h") !== null && document.querySelector("#maint-h") !== null && ` +
-			`document.querySelector("li.maintenance") !== null && document.querySelector(".incident-card .rca-overdue") !== null && ` +
+			`document.querySelector("li.maintenance") !== null && document.querySelector("#support #support-phone") !== null && document.querySelector("li.maintenance-done") !== null && document.querySelector(".incident-card .rca-overdue") !== null && ` +
 			`document.querySelector('a[href*="` + openID + `"]') !== null && document.querySelector('a[href*="` + resolvedID + `"]') !== null`
 		timeline = `document.querySelectorAll("ol.timeline li").length`
 	)
@@ -146,6 +146,15 @@ func seedStatus(t *testing.T, st store.Store, now time.Time) {
 	})
 	if err != nil {
 		t.Fatalf("announce maintenance: %v", err)
+	}
+	// Maintenance completed ten days ago, ended early.
+	done := now.Truncate(time.Hour).Add(-10 * 24 * time.Hour)
+	err = st.CreateMaintenance(ctx, &store.Maintenance{
+		ID: "a11y-store-maintenance", Components: []string{"store"}, Start: done, End: done.Add(40 * time.Minute),
+		AnnouncedEnd: done.Add(2 * time.Hour), Title: "Database upgrade", CreatedAt: done.Add(-24 * time.Hour),
+	})
+	if err != nil {
+		t.Fatalf("store completed maintenance: %v", err)
 	}
 }
 

@@ -175,9 +175,10 @@ type Metrics struct {
 }
 
 // Support is the operator's help desk, shown on error pages, on a login
-// page showing an error and on the account page, where a person may need
-// a human. Optional: left out, no page names a help desk,
-// and none tells the person to contact one.
+// page showing an error, on the account page and on the status page
+// (served and exported), where a person may need a human. Optional:
+// left out, no page names a help desk, and none tells the person to
+// contact one.
 type Support struct {
 	// URL is the help desk's web page, an absolute https URL (http only
 	// on localhost).

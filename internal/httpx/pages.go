@@ -33,7 +33,8 @@ type Pages struct {
 	// session cookie follows (always, except on http://localhost).
 	Secure bool
 	// Support, when set, is the operator's help desk, which error pages,
-	// a login page showing an error and the account page name (the
+	// a login page showing an error, the account page and the status
+	// page name (the
 	// "support" template in layout.html); nil, no page names one.
 	Support *Support
 }

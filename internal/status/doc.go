@@ -158,8 +158,9 @@
 // ErrBusy (the page answers 503 with Retry-After). A note or
 // RCA written through this node's service shows on it at once, and so
 // does a maintenance window announced, cancelled or ended through it
-// (on the page and in reports); other nodes show it at most CacheFor
-// later.
+// (on the page and in reports); other nodes, and every node for one
+// written by the operator's commands (varde status, another process),
+// show it at most CacheFor later, which those commands say.
 //
 // Reports (Service.Report) are shared alike, one per period and title,
 // each for CacheFor, a period long closed included: the RCAs, notes and

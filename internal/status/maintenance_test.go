@@ -3,6 +3,7 @@ package status_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -508,5 +509,50 @@ func TestMaintenanceShowsAtOnce(t *testing.T) {
 	}
 	if ms := shown("ended"); len(ms) != 0 {
 		t.Errorf("page right after the window was ended shows %+v, want nothing", ms)
+	}
+}
+
+// TestSummaryListsCompletedMaintenance: windows completed in the last 90
+// days stay on the record (RecentMaintenance), the latest end first, with
+// their start, the end they had (the moment one ended early was ended,
+// and the end it was announced with) and the components they covered; a
+// cancelled window, one still ahead or under way, and one that ended
+// more than 90 days ago are not there.
+func TestSummaryListsCompletedMaintenance(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	clk := &clock{t: now}
+	h := newHarness(t, openDB(t), clk, "n1")
+	day := 24 * time.Hour
+	ws := []*store.Maintenance{
+		{ID: "aged", Components: []string{"bankid"}, Start: now.Add(-91 * day), End: now.Add(-91*day + time.Hour), Title: "Aged", CreatedAt: now.Add(-92 * day)},
+		{ID: "older", Components: []string{"bankid", "store"}, Start: now.Add(-30 * day), End: now.Add(-30*day + 2*time.Hour), Title: "Older", CreatedAt: now.Add(-31 * day)},
+		{ID: "early", Components: []string{"store"}, Start: now.Add(-2 * day), End: now.Add(-2*day + 30*time.Minute), AnnouncedEnd: now.Add(-2*day + 2*time.Hour), Title: "Early", CreatedAt: now.Add(-3 * day)},
+		{ID: "withdrawn", Components: []string{"bankid"}, Start: now.Add(-day), End: now.Add(-day + time.Hour), Title: "Withdrawn", CreatedAt: now.Add(-3 * day), CancelledAt: now.Add(-2 * day)},
+		{ID: "now", Components: []string{"bankid"}, Start: now.Add(-time.Hour), End: now.Add(time.Hour), Title: "Now", CreatedAt: now.Add(-day)},
+		{ID: "ahead", Components: []string{"bankid"}, Start: now.Add(day), End: now.Add(day + time.Hour), Title: "Ahead", CreatedAt: now.Add(-day)},
+	}
+	for _, m := range ws {
+		if err := h.db.CreateMaintenance(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := h.svc.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []status.Maintenance{
+		{ID: "early", Components: []string{"store"}, Start: ws[2].Start, End: ws[2].End, AnnouncedEnd: ws[2].AnnouncedEnd, Title: "Early", Status: "completed"},
+		{ID: "older", Components: []string{"bankid", "store"}, Start: ws[1].Start, End: ws[1].End, Title: "Older", Status: "completed"},
+	}
+	if !reflect.DeepEqual(sum.RecentMaintenance, want) {
+		t.Errorf("RecentMaintenance =\n%+v\nwant\n%+v", sum.RecentMaintenance, want)
+	}
+	var current []string
+	for _, m := range sum.Maintenance {
+		current = append(current, m.ID)
+	}
+	if !reflect.DeepEqual(current, []string{"now", "ahead"}) {
+		t.Errorf("Maintenance = %v, want [now ahead]", current)
 	}
 }

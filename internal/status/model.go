@@ -115,9 +115,14 @@ type Maintenance struct {
 	ID         string    `json:"id"`
 	Components []string  `json:"components"`
 	Start      time.Time `json:"start"`
-	End        time.Time `json:"end"`
-	Title      string    `json:"title"`
-	Message    string    `json:"message,omitempty"`
+	// End is when the window ends, or ended: for a window ended early,
+	// the moment it was ended.
+	End time.Time `json:"end"`
+	// AnnouncedEnd is the end a window ended early was announced with;
+	// absent for any other.
+	AnnouncedEnd time.Time `json:"announced_end,omitzero"`
+	Title        string    `json:"title"`
+	Message      string    `json:"message,omitempty"`
 	// Status is "scheduled", "in_progress", "completed" or "cancelled".
 	Status string `json:"status"`
 }
@@ -150,6 +155,10 @@ type Summary struct {
 	Open        []Incident    `json:"open_incidents"`
 	Recent      []Incident    `json:"recent_incidents"`
 	Maintenance []Maintenance `json:"maintenance"`
+	// RecentMaintenance is the windows completed in the last HistoryDays
+	// (ended, not cancelled), the latest end first, so that the record
+	// shows planned downtime as well as incidents.
+	RecentMaintenance []Maintenance `json:"recent_maintenance"`
 }
 
 // ComponentReport is one component's figures over a report's period.

@@ -380,3 +380,103 @@ func TestReportDataFromIsAnyNodes(t *testing.T) {
 		t.Errorf("node b's data_from %v, want node a's first probe round at %v", rep.DataFrom, start)
 	}
 }
+
+// TestReportsSplitAnIncidentAtTheQuarterBoundary: bankid goes down five
+// minutes before the end of Q3 and comes back ten minutes into Q4. Each
+// quarter's report holds the down time measured in it; the incident
+// counts once, in Q3, when it started, with its people and its time to
+// recover; its RCA falls due in Q4, which counts it, and counts it late
+// when it was published after its 72 hours.
+func TestReportsSplitAnIncidentAtTheQuarterBoundary(t *testing.T) {
+	ctx := context.Background()
+	q3, q4 := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	clk := &clock{t: q4.Add(-10 * time.Minute)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	for clk.Now().Before(q4.Add(-5 * time.Minute)) {
+		h.round()
+	}
+	h.fail.Store(true)
+	for clk.Now().Before(q4.Add(10 * time.Minute)) {
+		h.round()
+	}
+	h.fail.Store(false)
+	for clk.Now().Before(q4.Add(20 * time.Minute)) {
+		h.round()
+	}
+	incs, err := h.db.ListIncidents(ctx, store.IncidentQuery{})
+	if err != nil || len(incs) != 1 || incs[0].ResolvedAt.IsZero() {
+		t.Fatalf("incidents %+v (%v), want one resolved", incs, err)
+	}
+	in := incs[0]
+	if !in.StartedAt.Before(q4) || in.RecoveredAt.Before(q4) {
+		t.Fatalf("incident runs %s to %s, want it across %s", in.StartedAt, in.RecoveredAt, q4)
+	}
+	in.PeopleAffected = 3
+	in.RCA, in.RCAPublishedAt = "The bank's certificate expired.", in.ResolvedAt.Add(status.RCADeadline+time.Hour)
+	if err := h.db.UpdateIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(5 * 24 * time.Hour) // past the RCA's deadline and its publication
+	h.round()
+
+	bankid := func(rep *status.Report) status.ComponentReport {
+		t.Helper()
+		for _, c := range rep.Components {
+			if c.Component == "bankid" {
+				return c
+			}
+		}
+		t.Fatalf("%s has no figures for bankid", rep.Title)
+		return status.ComponentReport{}
+	}
+	near := func(got, want, tol float64) bool { return got >= want-tol && got <= want+tol }
+	downBefore, downAfter := q4.Sub(in.StartedAt).Minutes(), in.RecoveredAt.Sub(q4).Minutes()
+
+	r3, err := h.svc.Report(ctx, q3, q4, "2026-Q3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := bankid(r3)
+	// Down from the third failed probe (the first is the incident's
+	// start) to the quarter's end.
+	if !near(c.DowntimeMinutes, downBefore-10.0/60, 0.01) || c.DegradedMinutes != 0 {
+		t.Errorf("Q3: bankid down %.2f and degraded %.2f min, want %.2f and 0", c.DowntimeMinutes, c.DegradedMinutes, downBefore-10.0/60)
+	}
+	down3 := c.DowntimeMinutes
+	if span := r3.MeasuredTo.Sub(r3.MeasuredFrom).Minutes(); c.AvailabilityPercent == nil || !near(*c.AvailabilityPercent, 100*(1-c.DowntimeMinutes/span), 0.01) {
+		t.Errorf("Q3: bankid availability %v, want %.3f", c.AvailabilityPercent, 100*(1-c.DowntimeMinutes/span))
+	}
+	if c.Incidents != 1 || c.PeopleAffected != 3 || c.RCAsDue != 0 || c.MTTRMinutes == nil || !near(*c.MTTRMinutes, in.RecoveredAt.Sub(in.StartedAt).Minutes(), 0.01) {
+		t.Errorf("Q3: incidents %d, people %d, RCAs due %d, MTTR %v; want 1, 3, 0, %.2f", c.Incidents, c.PeopleAffected, c.RCAsDue, c.MTTRMinutes, in.RecoveredAt.Sub(in.StartedAt).Minutes())
+	}
+	if t3 := r3.Total; t3.Incidents != 1 || t3.RCAsDue != 0 || len(r3.Incidents) != 1 {
+		t.Errorf("Q3 total: incidents %d, RCAs due %d, listed %d; want 1, 0, 1", t3.Incidents, t3.RCAsDue, len(r3.Incidents))
+	}
+
+	r4, err := h.svc.Report(ctx, q4, q4.AddDate(0, 3, 0), "2026-Q4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = bankid(r4)
+	// Down from the quarter's start, then degraded until recovery.
+	if !near(c.DowntimeMinutes+c.DegradedMinutes, downAfter, 0.01) || c.DowntimeMinutes <= 0 {
+		t.Errorf("Q4: bankid down %.2f and degraded %.2f min, want %.2f in all (the quarter's start to recovery)", c.DowntimeMinutes, c.DegradedMinutes, downAfter)
+	}
+	down4 := c.DowntimeMinutes
+	// The two quarters hold the down time of a period across them.
+	across, err := h.svc.Report(ctx, q4.AddDate(0, 0, -1), q4.AddDate(0, 0, 1), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bankid(across).DowntimeMinutes; !near(got, down3+down4, 0.01) {
+		t.Errorf("across the boundary bankid is down %.2f min, the quarters %.2f + %.2f", got, down3, down4)
+	}
+	if c.Incidents != 0 || c.PeopleAffected != 0 || c.MTTRMinutes != nil || c.RCAsDue != 1 || c.RCAsOnTime != 0 ||
+		c.RCAOnTimePercent == nil || *c.RCAOnTimePercent != 0 {
+		t.Errorf("Q4: incidents %d, people %d, MTTR %v, RCAs due %d (on time %d, %v %%); want 0, 0, none, 1 (0, 0 %%)",
+			c.Incidents, c.PeopleAffected, c.MTTRMinutes, c.RCAsDue, c.RCAsOnTime, c.RCAOnTimePercent)
+	}
+	if t4 := r4.Total; t4.Incidents != 0 || t4.RCAsDue != 1 || t4.RCAsOnTime != 0 || len(r4.Incidents) != 1 {
+		t.Errorf("Q4 total: incidents %d, RCAs due %d (on time %d), listed %d; want 0, 1 (0), 1", t4.Incidents, t4.RCAsDue, t4.RCAsOnTime, len(r4.Incidents))
+	}
+}

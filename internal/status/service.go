@@ -309,13 +309,17 @@ func (s *Service) summarize(ctx context.Context) (*Summary, error) {
 			sum.Recent = append(sum.Recent, pub)
 		}
 	}
-	sum.Maintenance = []Maintenance{}
+	sum.Maintenance, sum.RecentMaintenance = []Maintenance{}, []Maintenance{}
 	for _, m := range maint {
 		pm := publishMaintenance(m, now)
-		if pm.Status == "scheduled" || pm.Status == "in_progress" {
+		switch pm.Status {
+		case "scheduled", "in_progress":
 			sum.Maintenance = append(sum.Maintenance, pm)
+		case "completed":
+			sum.RecentMaintenance = append(sum.RecentMaintenance, pm)
 		}
 	}
+	slices.SortStableFunc(sum.RecentMaintenance, func(a, b Maintenance) int { return b.End.Compare(a.End) })
 	return sum, nil
 }
 
@@ -619,6 +623,9 @@ func (s *Service) publish(in *store.Incident, now time.Time) Incident {
 
 func publishMaintenance(m *store.Maintenance, now time.Time) Maintenance {
 	pm := Maintenance{ID: m.ID, Components: append([]string{}, m.Components...), Start: m.Start.UTC(), End: m.End.UTC(), Title: m.Title, Message: m.Message}
+	if !m.AnnouncedEnd.IsZero() {
+		pm.AnnouncedEnd = m.AnnouncedEnd.UTC()
+	}
 	switch {
 	case !m.CancelledAt.IsZero():
 		pm.Status = "cancelled"

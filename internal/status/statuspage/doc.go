@@ -12,9 +12,12 @@
 //
 // # Routes (Handler.Register)
 //
-//	GET /status                      the page: overall state, components with
-//	                                 90-day uptime bars, open incidents,
-//	                                 maintenance, incidents of the past 90 days
+//	GET /status                      the page: overall state, open incidents,
+//	                                 maintenance, the operator's help desk
+//	                                 (httpx.Pages.Support, if configured),
+//	                                 components with 90-day uptime bars,
+//	                                 incidents and maintenance completed in
+//	                                 the past 90 days
 //	GET /status/incidents/{id}       one incident and its timeline
 //	GET /status/reports              ?quarter=2026-Q3 or ?from=YYYY-MM-DD&to=YYYY-MM-DD
 //	                                 (to exclusive; default: this quarter to date)

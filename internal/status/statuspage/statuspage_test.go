@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"regexp"
@@ -11,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/status"
 )
 
@@ -664,5 +668,92 @@ func TestFeedUpdatedWhenEntryLeaves(t *testing.T) {
 	if before != atomTime(at(3, 8, 5)) || after != atomTime(left) || empty != atomTime(left) {
 		t.Errorf("feed updated %s with both entries, %s and %s after they left, want %s, %s, %s",
 			before, after, empty, atomTime(at(3, 8, 5)), atomTime(left), atomTime(left))
+	}
+}
+
+// TestPageNamesHelpDesk: people who come to the status page because they
+// cannot log in find the operator's help desk there, in their language,
+// and a page with none configured names none.
+func TestPageNamesHelpDesk(t *testing.T) {
+	pages := newPages(t)
+	pages.Support = &httpx.Support{URL: "https://help.example.no/", Phone: "+47 800 12 345",
+		Hours: map[string]string{"nb": "hverdager 8–16", "en": "weekdays 8–16"}}
+	h := &Handler{Source: fixture(), Pages: pages, BaseURL: "https://id.example.no", Now: func() time.Time { return now }, Log: slog.New(slog.DiscardHandler)}
+	mux := http.NewServeMux()
+	h.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	tests := []struct {
+		lang  string
+		want  []string
+		never []string
+	}{
+		{"en", []string{`id="support"`, "Need help from a person?", `href="tel:&#43;4780012345"`, `href="https://help.example.no/"`, "weekdays 8–16"}, nil},
+		{"nb", []string{`id="support"`, "Trenger du hjelp fra en person?", "hverdager 8–16"}, nil},
+		{"da", []string{`id="support"`, "Har du brug for hjælp fra en person?"}, []string{`id="support-hours"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.lang, func(t *testing.T) {
+			res := get(t, srv.URL+"/status", "Accept-Language", tt.lang)
+			if res.code != 200 {
+				t.Fatalf("status %d: %s", res.code, res.body)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(res.body, w) {
+					t.Errorf("page lacks %q", w)
+				}
+			}
+			for _, n := range tt.never {
+				if strings.Contains(res.body, n) {
+					t.Errorf("page has %q", n)
+				}
+			}
+		})
+	}
+	if res := get(t, server(t, fixture()).URL+"/status"); strings.Contains(res.body, `id="support"`) {
+		t.Error("a page with no help desk configured names one")
+	}
+}
+
+// TestPageListsCompletedMaintenance: maintenance completed in the last
+// 90 days stays on the page, in every language, with its start, the end
+// it had, its components and, for a window ended early, the end it was
+// announced with; the JSON API gives the same.
+func TestPageListsCompletedMaintenance(t *testing.T) {
+	src := fixture()
+	src.summary.RecentMaintenance = []status.Maintenance{
+		{ID: "m-9", Components: []string{"store"}, Start: at(20, 22, 0), End: at(20, 22, 40), AnnouncedEnd: at(21, 0, 0), Title: "Certificate rollover", Status: "completed"},
+		{ID: "m-8", Components: []string{"provider:bankid"}, Start: at(3, 1, 0), End: at(3, 2, 0), Title: "BankID upgrade", Status: "completed"},
+	}
+	srv := server(t, src)
+	tests := []struct {
+		lang string
+		want []string
+	}{
+		{"en", []string{"Maintenance completed in the last 90 days", "Certificate rollover",
+			`<time datetime="2026-11-20T22:00:00Z">2026-11-20 22:00 UTC</time> – <time datetime="2026-11-20T22:40:00Z">2026-11-20 22:40 UTC</time>`,
+			"Ended early; it was announced to last until <time datetime=\"2026-11-21T00:00:00Z\">", "BankID upgrade", "Affected: BankID"}},
+		{"nb", []string{"Vedlikehold fullført de siste 90 dagene", "Avsluttet tidlig; det var varslet å vare til"}},
+		{"da", []string{"Vedligeholdelse afsluttet de seneste 90 dage", "Afsluttet før tid; den var varslet til at vare til"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.lang, func(t *testing.T) {
+			res := get(t, srv.URL+"/status?lang="+tt.lang)
+			for _, w := range tt.want {
+				if !strings.Contains(res.body, w) {
+					t.Errorf("page lacks %q", w)
+				}
+			}
+			if strings.Contains(res.body, "Old finished work") {
+				t.Error("a completed window given as current maintenance is on the page")
+			}
+		})
+	}
+	var got status.Summary
+	if err := json.Unmarshal([]byte(get(t, srv.URL+"/status/api/v1/summary").body), &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.RecentMaintenance, src.summary.RecentMaintenance) {
+		t.Errorf("API recent_maintenance = %+v", got.RecentMaintenance)
 	}
 }

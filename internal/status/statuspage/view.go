@@ -110,6 +110,8 @@ type homeView struct {
 	Open        []incidentView
 	Maintenance []maintenanceView
 	Recent      []incidentView
+	// Done is the maintenance completed in the last 90 days.
+	Done []maintenanceView
 }
 
 type componentView struct {
@@ -159,6 +161,8 @@ type maintenanceView struct {
 	Title, Message, Status, Components string
 	Ongoing                            bool
 	Start, End                         timeView
+	// AnnouncedEnd is the end a window ended early was announced with.
+	AnnouncedEnd *timeView
 }
 
 // viewer turns package status values into template data in one language.
@@ -233,6 +237,9 @@ func (v *viewer) homePage(s *status.Summary, ll []langLink) pageData {
 		if (m.Status == "scheduled" || m.Status == "in_progress") && m.End.After(v.now) {
 			h.Maintenance = append(h.Maintenance, v.maintenance(m))
 		}
+	}
+	for _, m := range s.RecentMaintenance {
+		h.Done = append(h.Done, v.maintenance(m))
 	}
 	d.Home = h
 	return d
@@ -408,10 +415,15 @@ func (v *viewer) maintenance(m status.Maintenance) maintenanceView {
 	if ongoing {
 		st = "status.maintenance.ongoing"
 	}
-	return maintenanceView{
+	mv := maintenanceView{
 		Title: m.Title, Message: m.Message, Status: v.t(st), Components: strings.Join(names, ", "),
 		Ongoing: ongoing, Start: v.time(m.Start), End: v.time(m.End),
 	}
+	if !m.AnnouncedEnd.IsZero() {
+		ae := v.time(m.AnnouncedEnd)
+		mv.AnnouncedEnd = &ae
+	}
+	return mv
 }
 
 // decimal writes x with at most prec decimals, in the language's style.
