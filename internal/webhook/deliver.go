@@ -17,11 +17,12 @@ import (
 
 // Run writes queued transitions to the outbox as they come, and keeps
 // up to Concurrency deliveries in flight until ctx ends. Every
-// PollInterval, and whenever an attempt ends after a claim that got all
-// it asked for (more may be due), it claims as many due deliveries as it
-// has free slots and POSTs each at once, on its own: a slow receiver
-// holds one slot, never the others, and no claimed delivery waits for a
-// slot while its lease runs. When ctx ends, Run waits for the attempts
+// PollInterval, and whenever an attempt ends after a claim that got any
+// (more may be due, held back by PerEndpoint or by the slots), it claims
+// as many due deliveries as it has free slots, at most PerEndpoint of
+// one endpoint in flight, and POSTs each at once, on its own: a slow
+// receiver holds at most PerEndpoint slots, never the others, and no
+// claimed delivery waits for a slot while its lease runs. When ctx ends, Run waits for the attempts
 // in flight, which release their deliveries uncounted, and returns nil,
 // once it has written the state changes still waiting to the outbox
 // (for at most AttemptTimeout: those the store does not take by then are
@@ -59,7 +60,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 			unreachable = false
 			n.log.Info("webhook outbox reachable again")
 		}
-		more = len(ds) == free
+		more = len(ds) > 0
 		busy += len(ds)
 		for _, d := range ds {
 			wg.Add(1)
@@ -149,10 +150,11 @@ func (n *Notifier) DeliverDue(ctx context.Context) (int, error) {
 	return len(ds), errors.Join(errs...)
 }
 
-// claim leases up to limit due deliveries to this node for Lease.
+// claim leases up to limit due deliveries to this node for Lease, at
+// most PerEndpoint in flight of any one endpoint.
 func (n *Notifier) claim(ctx context.Context, limit int) ([]*store.WebhookDelivery, error) {
 	now := n.now()
-	ds, err := n.outbox.ClaimWebhooks(ctx, n.node, now, now.Add(n.cfg.Lease), limit)
+	ds, err := n.outbox.ClaimWebhooks(ctx, n.node, now, now.Add(n.cfg.Lease), limit, n.cfg.PerEndpoint)
 	if err != nil {
 		return nil, fmt.Errorf("webhook: %w", err)
 	}

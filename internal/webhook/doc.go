@@ -114,9 +114,13 @@
 // Config.PollInterval (1 s), and as soon as a slot frees while more are
 // due, it claims due deliveries for its free slots, each for
 // Config.Lease (30 s) under this node's name, so two nodes never send
-// the same delivery at once, and POSTs each at once: a receiver that
-// answers slowly or not at all holds one slot, and the others keep
-// going. RFC 8935 §2.2: the receiver acknowledges with 202; any 2xx
+// the same delivery at once, and POSTs each at once. No more than
+// Config.PerEndpoint (2) deliveries of one endpoint (a client and an
+// event) are in flight at once, on all nodes together (two nodes
+// claiming at the same moment on PostgreSQL may each take that many):
+// a receiver that answers slowly or not at all, even with thousands
+// queued while it was down, holds at most that many slots, and the
+// others keep going. RFC 8935 §2.2: the receiver acknowledges with 202; any 2xx
 // counts as delivered. §2.3: a 400, with {"err": ..., "description":
 // ...}, means the receiver refuses that SET (a bad key, a wrong
 // audience): it is abandoned at once and the error kept in LastError.

@@ -959,6 +959,7 @@ func TestConfig(t *testing.T) {
 		{"factor under 1", func(c *Config) { c.Factor = 0.5 }, "factor"},
 		{"max under first", func(c *Config) { c.MaxDelay = time.Second }, "max delay"},
 		{"concurrency", func(c *Config) { c.Concurrency = 1000 }, "concurrency"},
+		{"per endpoint", func(c *Config) { c.PerEndpoint = 5 }, "per endpoint 5"},
 	} {
 		c := DefaultConfig()
 		tc.change(&c)
@@ -1289,16 +1290,81 @@ func TestSlowReceiverHoldsOneSlot(t *testing.T) {
 	if d := f.only(t, "slow"); d.Attempts != 0 || !d.DeliveredAt.IsZero() {
 		t.Errorf("the slow delivery after shutdown: %+v", d)
 	}
-	if got, err := f.st.ClaimWebhooks(context.Background(), "node-b", time.Now(), time.Now().Add(time.Minute), 10); err != nil ||
+	if got, err := f.st.ClaimWebhooks(context.Background(), "node-b", time.Now(), time.Now().Add(time.Minute), 10, 0); err != nil ||
 		len(got) != 1 || got[0].ID != "s0" {
 		t.Errorf("after shutdown another node claims %d deliveries (%v), want s0 only", len(got), err)
+	}
+}
+
+// TestHangingBacklogLeavesSlots: a receiver that does not answer, with
+// a backlog queued while it was down and due before anyone else's,
+// holds no more than PerEndpoint of Run's slots; the deliveries of a
+// receiver that answers go through at once, not after the hanging
+// ones have each taken AttemptTimeout.
+func TestHangingBacklogLeavesSlots(t *testing.T) {
+	f := newFixture(t, Config{PollInterval: 10 * time.Millisecond}, func(o *Options) { o.Now = time.Now })
+	var inFlight, most atomic.Int32
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		<-r.Context().Done()
+	}))
+	defer slow.Close()
+	fast := newBodyRecorder(t, http.StatusOK)
+	f.addClient(t, &store.Client{ID: "slow", StatusWebhook: slow.URL})
+	f.addClient(t, &store.Client{ID: "fast", StatusWebhook: fast.URL})
+	now := time.Now()
+	var ds []*store.WebhookDelivery
+	for i := range 40 {
+		id := fmt.Sprintf("s%02d", i)
+		ds = append(ds, &store.WebhookDelivery{ID: id, ClientID: "slow", URL: slow.URL, Event: EventName, Payload: f.set(t, id, "slow"),
+			CreatedAt: now, NextAttemptAt: now.Add(-time.Hour + time.Duration(i)*time.Second)})
+	}
+	const nFast = 6
+	for i := range nFast {
+		id := fmt.Sprintf("f%02d", i)
+		ds = append(ds, &store.WebhookDelivery{ID: id, ClientID: "fast", URL: fast.URL, Event: EventName, Payload: f.set(t, id, "fast"),
+			CreatedAt: now, NextAttemptAt: now.Add(-time.Second)})
+	}
+	if err := f.st.EnqueueWebhooks(context.Background(), ds); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.n.Run(ctx) }()
+	delivered := func() int {
+		n := 0
+		for _, d := range f.deliveries(t, "fast") {
+			if !d.DeliveredAt.IsZero() {
+				n++
+			}
+		}
+		return n
+	}
+	// Well within the 5 s each hanging attempt takes.
+	deadline := time.Now().Add(3 * time.Second)
+	for delivered() < nFast && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := delivered(); n != nFast {
+		t.Errorf("while a receiver with a backlog hangs, the other got %d of %d deliveries", n, nFast)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if m := most.Load(); m != 2 {
+		t.Errorf("at most %d POSTs at once to the hanging receiver, want PerEndpoint (2)", m)
 	}
 }
 
 // TestRunBoundsConcurrency: Run never has more than Concurrency POSTs in
 // flight, and keeps that many busy while deliveries are due.
 func TestRunBoundsConcurrency(t *testing.T) {
-	f := newFixture(t, Config{Concurrency: 3, PollInterval: 10 * time.Millisecond}, func(o *Options) { o.Now = time.Now })
+	f := newFixture(t, Config{Concurrency: 3, PerEndpoint: 3, PollInterval: 10 * time.Millisecond}, func(o *Options) { o.Now = time.Now })
 	var inFlight, most, posts atomic.Int32
 	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.ReadAll(r.Body)
@@ -1411,7 +1477,7 @@ func TestSentWhereTheClientIsNow(t *testing.T) {
 // do, further attempts start no renewal, and fail in their time too.
 // When the signer answers again, every delivery goes.
 func TestHungRenewalsBounded(t *testing.T) {
-	f := newFixture(t, Config{Concurrency: 2, AttemptTimeout: 100 * time.Millisecond, Lease: time.Second, Jitter: -1}, nil)
+	f := newFixture(t, Config{Concurrency: 2, PerEndpoint: 2, AttemptTimeout: 100 * time.Millisecond, Lease: time.Second, Jitter: -1}, nil)
 	rp := newBodyRecorder(t, http.StatusOK)
 	f.addClient(t, &store.Client{ID: "bank", BackchannelLogoutURI: rp.URL})
 	f.n.SendTo("renewed", logoutURI)
