@@ -735,6 +735,33 @@ func TestBackchannelLogoutSettledOnce(t *testing.T) {
 	}
 }
 
+// TestBackchannelLogoutBrowserGone: a browser that hangs up right after
+// the logout ended its session (the request's context is done when the
+// relying parties are to be told) does not leave the logout tokens to
+// housekeeping: they are queued at once all the same.
+func TestBackchannelLogoutBrowserGone(t *testing.T) {
+	h := newHarness(t)
+	h.withBackchannel()
+	ended := h.sessions.Ended
+	h.sessions.Ended = func(ctx context.Context, why string, ss []*store.Session) {
+		gone, hangUp := context.WithCancel(ctx)
+		hangUp()
+		ended(gone, why, ss)
+	}
+	b := h.browser()
+	h.loginBank(h.rp(bankID, bankCB), b)
+	resp, _ := b.confirmLogout(nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if n := len(h.deliveries(bankID)); n != 1 {
+		t.Fatalf("%d deliveries at a logout whose browser hung up, want 1", n)
+	}
+	if n := h.counter("varde_backchannel_logout_session_ends_total", map[string]string{"result": "settled"}); n != 1 {
+		t.Errorf("session ends settled at logout: %v, want 1", n)
+	}
+}
+
 // endingFirst records a session's clients in the store, but ends the
 // session first, as a logout in another tab at that moment would.
 type endingFirst struct {
