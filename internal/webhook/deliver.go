@@ -196,11 +196,6 @@ func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error 
 		d.NextAttemptAt = now.Add(delay)
 		result = resultRetry
 	}
-	event := d.Event
-	if _, ok := n.urls[event]; !ok {
-		event = otherEvent
-	}
-	n.met.deliveries.WithLabelValues(event, result).Inc()
 	if result != resultDelivered {
 		n.log.Warn("webhook not delivered", "client", d.ClientID, "event", d.Event, "id", d.ID, "attempt", d.Attempts,
 			"result", result, "err", failure, "next", d.NextAttemptAt)
@@ -210,6 +205,14 @@ func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error 
 	if err := n.outbox.FinishWebhookAttempt(context.WithoutCancel(ctx), n.node, d); err != nil {
 		return fmt.Errorf("webhook: %w", err)
 	}
+	// Counted once recorded: an attempt the outbox does not hold (the
+	// lease went to another node meanwhile, the store failed) is made
+	// again, and only the attempt recorded is counted.
+	event := d.Event
+	if _, ok := n.urls[event]; !ok {
+		event = otherEvent
+	}
+	n.met.deliveries.WithLabelValues(event, result).Inc()
 	return nil
 }
 

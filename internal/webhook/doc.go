@@ -198,5 +198,8 @@
 // The event label of an attempt is its delivery's event:
 // component_state for a SET, backchannel_logout for a logout token
 // (each event registered with SendTo), or "other" for one nobody
-// registered, which is abandoned. The duration covers both.
+// registered, which is abandoned. The duration covers both. An attempt
+// is counted once the outbox has recorded it: one whose record failed
+// (its lease went to another node while it ran) is made again, and
+// counted then, so the count agrees with the attempts the outbox holds.
 package webhook

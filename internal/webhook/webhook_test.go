@@ -1183,6 +1183,54 @@ func TestDeliveriesCountedByEvent(t *testing.T) {
 	}
 }
 
+// TestLostLeaseNotCounted: an attempt whose lease another node took
+// over while it ran is not recorded, so it is not counted either: the
+// delivery is sent again, and only that attempt, the one recorded, is
+// counted. The counter agrees with the attempts the outbox holds.
+func TestLostLeaseNotCounted(t *testing.T) {
+	f := newFixture(t, Config{Jitter: -1}, nil)
+	var posts atomic.Int32
+	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		if posts.Add(1) > 1 {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		// The node took longer than its lease: another claims the
+		// delivery, then stops before it records anything.
+		later := t0.Add(time.Minute)
+		f.clock.Set(later)
+		if got, err := f.st.ClaimWebhooks(context.Background(), "node-b", later, later.Add(time.Minute), 10, 0); err != nil || len(got) != 1 {
+			t.Errorf("node-b claims %d, %v; want the delivery", len(got), err)
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer rp.Close()
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rp.URL})
+	err := f.st.EnqueueWebhooks(context.Background(), []*store.WebhookDelivery{
+		{ID: "d1", ClientID: "bank", URL: rp.URL, Event: EventName, Payload: f.set(t, "d1", "bank"), CreatedAt: t0, NextAttemptAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.n.DeliverDue(context.Background()); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("DeliverDue with the lease lost = %v, want ErrConflict", err)
+	}
+	f.clock.Set(t0.Add(3 * time.Minute))
+	f.deliver(t)
+	if d := f.only(t, "bank"); d.Attempts != 1 || d.DeliveredAt.IsZero() {
+		t.Errorf("delivery: attempts %d, delivered %v; want 1, delivered", d.Attempts, d.DeliveredAt)
+	}
+	for _, c := range []struct {
+		result string
+		want   float64
+	}{{resultRetry, 0}, {resultDelivered, 1}} {
+		if v := metric(t, f.reg, "varde_webhook_deliveries_total", EventName, c.result); v != c.want {
+			t.Errorf("deliveries{result=%q} = %v, want %v", c.result, v, c.want)
+		}
+	}
+}
+
 // TestRenewFailureRetried: a renewal that fails for any reason but a
 // malformed payload (a signing key in a hardware module out of reach for
 // a moment) is a failed attempt, retried on the schedule, never the end
