@@ -132,7 +132,10 @@
 // (Config.FirstRetry times Config.Factor per failure, capped at
 // Config.MaxDelay, each shortened by a random share of up to
 // Config.Jitter, 20 %), and abandoned after Config.MaxAttempts (12)
-// attempts, about three hours. An error that names the receiver's URL
+// attempts, about three hours. A 429 or a 503 whose Retry-After
+// (delay-seconds or an HTTP-date, RFC 9110 §10.2.3) asks for longer
+// than the next delay is not tried again before then, nor later than
+// Config.MaxDelay; Retry-After never makes the schedule shorter. An error that names the receiver's URL
 // (a connection failure, a refused URL) names it without its query,
 // fragment or user information, each shown as "redacted", in the log
 // and in LastError, so a secret a relying party put in its URL is not

@@ -349,6 +349,46 @@ func TestRetryBackoff(t *testing.T) {
 	}
 }
 
+// TestRetryAfter: a 429 or 503 whose Retry-After asks for longer than
+// the schedule's next delay is tried again no sooner than it asks
+// (RFC 9110 §10.2.3: delay-seconds or an HTTP-date), and no later than
+// MaxDelay; one asking for less, or for nothing readable, or sent with
+// another status, leaves the schedule as it is.
+func TestRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		status     int
+		retryAfter string
+		next       time.Duration
+		lastErr    string
+	}{
+		{"503 seconds", 503, "120", 2 * time.Minute, "status 503 (retry after 2m0s)"},
+		{"429 date", 429, t0.Add(10 * time.Minute).UTC().Format(http.TimeFormat), 10 * time.Minute, "status 429 (retry after 10m0s)"},
+		{"shorter than the schedule", 503, "1", 5 * time.Second, "status 503 (retry after 1s)"},
+		{"beyond MaxDelay", 503, "86400", 30 * time.Minute, "status 503 (retry after 30m0s)"},
+		{"more digits than a duration holds", 429, "99999999999999999999999", 30 * time.Minute, "status 429 (retry after 30m0s)"},
+		{"date past", 503, t0.Add(-time.Minute).UTC().Format(http.TimeFormat), 5 * time.Second, "status 503"},
+		{"neither", 503, "soon", 5 * time.Second, "status 503"},
+		{"negative", 503, "-60", 5 * time.Second, "status 503"},
+		{"other status", 500, "120", 5 * time.Second, "status 500"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, Config{Jitter: -1}, nil)
+			rc := newReceiver(t, f.signer.PublicJWK(), func(_ int, w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Retry-After", tc.retryAfter)
+				w.WriteHeader(tc.status)
+			})
+			f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rc.url()})
+			f.notify(t, bankidDown)
+			f.deliver(t)
+			d := f.only(t, "bank")
+			if d.Attempts != 1 || !d.NextAttemptAt.Equal(t0.Add(tc.next)) || d.LastError != tc.lastErr {
+				t.Errorf("attempts %d, next in %v, error %q; want 1, %v, %q", d.Attempts, d.NextAttemptAt.Sub(t0), d.LastError, tc.next, tc.lastErr)
+			}
+		})
+	}
+}
+
 // TestBackoffSchedule: the documented schedule.
 func TestBackoffSchedule(t *testing.T) {
 	cfg := Config{}.WithDefaults()
@@ -1609,4 +1649,23 @@ func TestTransportErrorRedactsURL(t *testing.T) {
 	if err := CheckURL("https://u:s3cret@bank.example/events"); err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("CheckURL error %v shows the password", err)
 	}
+}
+
+// FuzzRetryAfter: any Retry-After a receiver sends gives a wait that is
+// never negative, and a date is never read as a wait longer than it
+// asks for.
+func FuzzRetryAfter(f *testing.F) {
+	for _, s := range []string{"120", "0", "", "soon", "-1", " 5 ", t0.Add(time.Hour).UTC().Format(http.TimeFormat),
+		"Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994", "99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		d := retryAfter(v, t0)
+		if d < 0 {
+			t.Errorf("retryAfter(%q) = %v", v, d)
+		}
+		if at, err := http.ParseTime(strings.TrimSpace(v)); err == nil && d > 0 && at.Sub(t0) != d {
+			t.Errorf("retryAfter(%q) = %v, want %v", v, d, at.Sub(t0))
+		}
+	})
 }
