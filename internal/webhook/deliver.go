@@ -337,9 +337,11 @@ func (n *Notifier) failed(ctx context.Context, step string, err error) string {
 // 400 with {"err", "description"} means the recipient refuses this SET,
 // so sending it again cannot help: the delivery is abandoned. A logout
 // token (Back-Channel Logout 1.0 §2.8) is acknowledged with 200 and
-// refused with 400, {"error", "error_description"}: the same rule. Any
-// other status (3xx included: redirects are never followed), a timeout
-// or a connection failure is retried.
+// answered with 400, {"error", "error_description"}, when "the logout
+// failed", which may pass: for an event registered with RetryRefused a
+// 400 is retried like any other failure. Any other status (3xx
+// included: redirects are never followed), a timeout or a connection
+// failure is retried.
 func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery, payload []byte) (permanent bool, failure string, after time.Duration) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(payload))
 	if err != nil {
@@ -372,7 +374,7 @@ func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery, payload [
 		if e := ParseSETError(body).String(); e != "" {
 			msg += " " + e
 		}
-		return true, msg, 0
+		return !n.retryRefused[d.Event], msg, 0
 	case code >= 300 && code < 400:
 		return false, fmt.Sprintf("status %d (redirects are not followed)", code), 0
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:

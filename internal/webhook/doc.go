@@ -165,9 +165,13 @@
 // The outbox also holds back-channel logout tokens, which package oidc
 // writes when a person's session ends (event "backchannel_logout", ADR
 // 15). Run delivers them like SETs, sending each body and Content-Type
-// as stored (a form, logout_token=...); a 400 with an OAuth error
-// ({"error", "error_description"}, Back-Channel Logout 1.0 §2.8) is
-// final, like a SET error. A logout token lives two minutes, so each
+// as stored (a form, logout_token=...). Back-Channel Logout 1.0 §2.8
+// has the relying party answer 400 when "the logout failed", which may
+// pass (it has not yet fetched the key that signed the token, its store
+// is down a moment), so for the event the app registers with
+// RetryRefused a 400 is retried on the schedule, its OAuth error
+// ({"error", "error_description"}) kept in LastError, and abandoned only
+// after Config.MaxAttempts, not at once like a SET error. A logout token lives two minutes, so each
 // attempt sends what package oidc renews it into (RenewWith): a payload
 // it cannot read is abandoned, while a signer that fails (a hardware
 // module out of reach) fails only that attempt, retried on the schedule.

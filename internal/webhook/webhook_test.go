@@ -461,6 +461,35 @@ func TestBadRequestAbandons(t *testing.T) {
 	}
 }
 
+// TestRetryRefused: for an event registered with RetryRefused, a 400
+// is a failed attempt retried on the schedule, its error kept, and
+// abandoned only after MaxAttempts; a status SET's 400 stays final
+// (TestBadRequestAbandons).
+func TestRetryRefused(t *testing.T) {
+	f := newFixture(t, Config{Jitter: -1, MaxAttempts: 3}, nil)
+	rp := newBodyRecorder(t, http.StatusBadRequest)
+	f.addClient(t, &store.Client{ID: "bank", BackchannelLogoutURI: rp.URL})
+	f.n.SendTo("logout", logoutURI)
+	f.n.RetryRefused("logout")
+	err := f.st.EnqueueWebhooks(context.Background(), []*store.WebhookDelivery{
+		{ID: "d1", ClientID: "bank", URL: rp.URL, Event: "logout", Payload: []byte("token"), CreatedAt: t0, NextAttemptAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.deliver(t)
+	if d := f.only(t, "bank"); d.Attempts != 1 || !d.AbandonedAt.IsZero() || !d.NextAttemptAt.Equal(t0.Add(5*time.Second)) || d.LastError != "status 400" {
+		t.Errorf("after a 400: attempts %d, abandoned %v, next %v, error %q", d.Attempts, d.AbandonedAt, d.NextAttemptAt, d.LastError)
+	}
+	f.clock.Set(t0.Add(time.Hour))
+	f.deliver(t)
+	f.clock.Set(t0.Add(2 * time.Hour))
+	f.deliver(t)
+	if d := f.only(t, "bank"); d.Attempts != 3 || d.AbandonedAt.IsZero() || len(rp.got()) != 3 {
+		t.Errorf("after MaxAttempts 400s: attempts %d, abandoned %v, POSTs %d", d.Attempts, d.AbandonedAt, len(rp.got()))
+	}
+}
+
 // TestTimeoutRetried: a receiver slower than AttemptTimeout is retried.
 func TestTimeoutRetried(t *testing.T) {
 	f := newFixture(t, Config{AttemptTimeout: 100 * time.Millisecond, Lease: time.Second, Jitter: -1}, nil)
