@@ -120,10 +120,12 @@
 // claiming at the same moment on PostgreSQL may each take that many):
 // a receiver that answers slowly or not at all, even with thousands
 // queued while it was down, holds at most that many slots, and the
-// others keep going. RFC 8935 §2.2: the receiver acknowledges with 202; any 2xx
-// counts as delivered. §2.3: a 400, with {"err": ..., "description":
-// ...}, means the receiver refuses that SET (a bad key, a wrong
-// audience): it is abandoned at once and the error kept in LastError.
+// others keep going.
+//
+// RFC 8935 §2.2: the receiver acknowledges with 202; any 2xx counts as
+// delivered. §2.3: a 400, with {"err": ..., "description": ...}, means
+// the receiver refuses that SET (a bad key, a wrong audience): it is
+// abandoned at once and the error kept in LastError.
 // Any other status, a 3xx (redirects are never followed), a timeout or
 // a connection failure is retried after
 //
