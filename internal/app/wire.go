@@ -112,6 +112,9 @@ func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *
 	// comes later (ADR 15).
 	a.webhooks.SendTo(oidc.LogoutDeliveryEvent, oidc.LogoutURI)
 	a.webhooks.RenewWith(oidc.LogoutDeliveryEvent, p.RenewLogoutToken, oidc.ErrNotLogoutDelivery)
+	// A relying party answers 400 when its logout failed (§2.8), which
+	// may pass (a key it has not fetched yet): retried, not final.
+	a.webhooks.RetryRefused(oidc.LogoutDeliveryEvent)
 	return p, nil
 }
 

@@ -51,6 +51,12 @@ type LogoutOutbox interface {
 // settle it itself, moments later (SessionsEnded).
 const LeftoverEndsAfter = 30 * time.Second
 
+// SettleEndsTimeout bounds how long SessionsEnded takes to queue the
+// logout tokens of the sessions it is told of, whether or not the
+// request that ended them is still there; what it has not queued by
+// then is left to SettleLeftoverEnds.
+const SettleEndsTimeout = 10 * time.Second
+
 // LogoutClaims is the claim set of a logout token (§2.4). It has no
 // nonce: §2.4 forbids one, so a logout token can never be taken for an
 // ID token.
@@ -156,10 +162,15 @@ func logoutForm(token string) []byte {
 // person's login in the same browser, the end of a person's other
 // sessions when their ways in change — reaches the relying parties the
 // same way. A failure is logged and leaves the end pending, for
-// SettleLeftoverEnds: the sessions have ended regardless.
+// SettleLeftoverEnds: the sessions have ended regardless. The tokens
+// are queued even if ctx ends meanwhile (a browser that hangs up right
+// after its logout), within SettleEndsTimeout, so a relying party hears
+// of the logout at once and not LeftoverEndsAfter later.
 func (p *Provider) SessionsEnded(ctx context.Context, why string, ended []*store.Session) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SettleEndsTimeout)
+	defer cancel()
 	for _, s := range ended {
-		n, settled, err := p.BackchannelLogout(ctx, s)
+		n, settled, err := p.BackchannelLogout(sctx, s)
 		switch {
 		case err != nil:
 			p.Metrics.sessionEnds.WithLabelValues("failed").Inc()

@@ -357,14 +357,15 @@ func (h *harness) logoutWorker(cfg webhook.Config) *webhook.Notifier {
 	}
 	worker.SendTo(LogoutDeliveryEvent, LogoutURI)
 	worker.RenewWith(LogoutDeliveryEvent, h.p.RenewLogoutToken, ErrNotLogoutDelivery)
+	worker.RetryRefused(LogoutDeliveryEvent)
 	return worker
 }
 
 // TestBackchannelLogoutDelivered: the logout token queued at logout is
 // POSTed by the outbox's worker (package webhook) as the form parameter
 // logout_token (§2.5). A 500 is retried until the relying party answers
-// 200 (§2.8); a 400 is the relying party's final word: the delivery is
-// abandoned, with its error kept.
+// 200 (§2.8); so is a 400, "the logout failed", which may pass (a key
+// the relying party has not fetched yet), its error kept meanwhile.
 func TestBackchannelLogoutDelivered(t *testing.T) {
 	h := newHarness(t)
 	bankRP := newBackchannelRP(t, http.StatusInternalServerError, http.StatusInternalServerError, http.StatusOK)
@@ -396,7 +397,7 @@ func TestBackchannelLogoutDelivered(t *testing.T) {
 	if d.Attempts != 1 || !d.DeliveredAt.IsZero() || !d.AbandonedAt.IsZero() || d.LastError != "status 500" {
 		t.Errorf("bank after a 500: attempts %d, delivered %v, abandoned %v, error %q", d.Attempts, d.DeliveredAt, d.AbandonedAt, d.LastError)
 	}
-	if d := h.deliveries(taxID)[0]; d.Attempts != 1 || d.AbandonedAt.IsZero() ||
+	if d := h.deliveries(taxID)[0]; d.Attempts != 1 || !d.AbandonedAt.IsZero() ||
 		d.LastError != "status 400 invalid_request: no such session" {
 		t.Errorf("tax office after a 400: attempts %d, abandoned %v, error %q", d.Attempts, d.AbandonedAt, d.LastError)
 	}
@@ -440,10 +441,13 @@ func TestBackchannelLogoutDelivered(t *testing.T) {
 	if d := h.deliveries(bankID)[0]; !bytes.Equal(d.Payload, []byte("logout_token="+url.QueryEscape(got[0].token))) {
 		t.Error("the outbox's payload changed: it keeps what was queued")
 	}
-	// Neither is sent again: one delivered, one refused for good.
+	if d := h.deliveries(taxID)[0]; d.Attempts != 2 || d.DeliveredAt.IsZero() || d.LastError != "" {
+		t.Errorf("tax office after a 400, then 200: attempts %d, delivered %v, error %q", d.Attempts, d.DeliveredAt, d.LastError)
+	}
+	// Neither is sent again once delivered.
 	h.clock.Add(24 * time.Hour)
 	deliver()
-	if b, x := len(bankRP.posts()), len(taxRP.posts()); b != 3 || x != 1 {
+	if b, x := len(bankRP.posts()), len(taxRP.posts()); b != 3 || x != 2 {
 		t.Errorf("sent again: bank %d, tax %d POSTs", b, x)
 	}
 }
@@ -732,6 +736,33 @@ func TestBackchannelLogoutSettledOnce(t *testing.T) {
 	}
 	if n := len(h.deliveries(bankID)); n != 1 {
 		t.Errorf("%d deliveries, want still 1", n)
+	}
+}
+
+// TestBackchannelLogoutBrowserGone: a browser that hangs up right after
+// the logout ended its session (the request's context is done when the
+// relying parties are to be told) does not leave the logout tokens to
+// housekeeping: they are queued at once all the same.
+func TestBackchannelLogoutBrowserGone(t *testing.T) {
+	h := newHarness(t)
+	h.withBackchannel()
+	ended := h.sessions.Ended
+	h.sessions.Ended = func(ctx context.Context, why string, ss []*store.Session) {
+		gone, hangUp := context.WithCancel(ctx)
+		hangUp()
+		ended(gone, why, ss)
+	}
+	b := h.browser()
+	h.loginBank(h.rp(bankID, bankCB), b)
+	resp, _ := b.confirmLogout(nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if n := len(h.deliveries(bankID)); n != 1 {
+		t.Fatalf("%d deliveries at a logout whose browser hung up, want 1", n)
+	}
+	if n := h.counter("varde_backchannel_logout_session_ends_total", map[string]string{"result": "settled"}); n != 1 {
+		t.Errorf("session ends settled at logout: %v, want 1", n)
 	}
 }
 

@@ -193,8 +193,13 @@ type Webhooks interface {
 	// ClaimWebhooks leases up to limit deliveries that are due at now
 	// (NextAttemptAt <= now, not delivered, not abandoned, no live lease)
 	// to node until leaseUntil and returns them, earliest due first. Two
-	// concurrent claims never return the same delivery.
-	ClaimWebhooks(ctx context.Context, node string, now, leaseUntil time.Time, limit int) ([]*WebhookDelivery, error)
+	// concurrent claims never return the same delivery. With perEndpoint
+	// of 1 or more, it leaves out the deliveries of an endpoint (a client
+	// and event) beyond perEndpoint less those of it already under a
+	// live lease, so one receiver that does not answer, with a backlog,
+	// cannot take every slot from the others; two claims at once on
+	// separate connections may each take up to that many.
+	ClaimWebhooks(ctx context.Context, node string, now, leaseUntil time.Time, limit, perEndpoint int) ([]*WebhookDelivery, error)
 	// FinishWebhookAttempt records one attempt of a delivery node holds:
 	// d.URL (where the attempt went), d.Attempts, d.LastError,
 	// d.DeliveredAt, d.AbandonedAt and d.NextAttemptAt are stored and the

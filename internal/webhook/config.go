@@ -24,6 +24,12 @@ type Config struct {
 	// Concurrency is how many POSTs a node makes at once (4): Run claims
 	// deliveries only for the slots that are free.
 	Concurrency int
+	// PerEndpoint is how many deliveries of one endpoint (a client and
+	// an event) are in flight at once, on all nodes together (half of
+	// Concurrency, at least 1): a receiver that does not answer, with a
+	// backlog queued while it was down, holds at most this many slots
+	// and the others keep the rest.
+	PerEndpoint int
 	// FirstRetry is the delay after the first failed attempt (5 s); each
 	// further failure multiplies it by Factor (3), up to MaxDelay
 	// (30 min): 5 s, 15 s, 45 s, 2 m 15 s, 6 m 45 s, 20 m 15 s, 30 m, …
@@ -51,6 +57,7 @@ func DefaultConfig() Config {
 		Lease:          30 * time.Second,
 		AttemptTimeout: 5 * time.Second,
 		Concurrency:    4,
+		PerEndpoint:    2,
 		FirstRetry:     5 * time.Second,
 		Factor:         3,
 		MaxDelay:       30 * time.Minute,
@@ -68,6 +75,7 @@ func (c Config) WithDefaults() Config {
 	setDefault(&c.Lease, d.Lease)
 	setDefault(&c.AttemptTimeout, d.AttemptTimeout)
 	setDefault(&c.Concurrency, d.Concurrency)
+	setDefault(&c.PerEndpoint, max(1, c.Concurrency/2))
 	setDefault(&c.FirstRetry, d.FirstRetry)
 	setDefault(&c.Factor, d.Factor)
 	setDefault(&c.MaxDelay, d.MaxDelay)
@@ -97,6 +105,9 @@ func (c Config) Validate() error {
 	}
 	if c.Concurrency < 1 || c.Concurrency > 256 {
 		bad("concurrency %d is not in [1, 256]", c.Concurrency)
+	}
+	if c.PerEndpoint < 1 || c.PerEndpoint > c.Concurrency {
+		bad("per endpoint %d is not in [1, concurrency %d]", c.PerEndpoint, c.Concurrency)
 	}
 	if c.FirstRetry <= 0 {
 		bad("first retry %v is not positive", c.FirstRetry)

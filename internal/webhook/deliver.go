@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,11 +20,12 @@ import (
 
 // Run writes queued transitions to the outbox as they come, and keeps
 // up to Concurrency deliveries in flight until ctx ends. Every
-// PollInterval, and whenever an attempt ends after a claim that got all
-// it asked for (more may be due), it claims as many due deliveries as it
-// has free slots and POSTs each at once, on its own: a slow receiver
-// holds one slot, never the others, and no claimed delivery waits for a
-// slot while its lease runs. When ctx ends, Run waits for the attempts
+// PollInterval, and whenever an attempt ends after a claim that got any
+// (more may be due, held back by PerEndpoint or by the slots), it claims
+// as many due deliveries as it has free slots, at most PerEndpoint of
+// one endpoint in flight, and POSTs each at once, on its own: a slow
+// receiver holds at most PerEndpoint slots, never the others, and no
+// claimed delivery waits for a slot while its lease runs. When ctx ends, Run waits for the attempts
 // in flight, which release their deliveries uncounted, and returns nil,
 // once it has written the state changes still waiting to the outbox
 // (for at most AttemptTimeout: those the store does not take by then are
@@ -59,7 +63,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 			unreachable = false
 			n.log.Info("webhook outbox reachable again")
 		}
-		more = len(ds) == free
+		more = len(ds) > 0
 		busy += len(ds)
 		for _, d := range ds {
 			wg.Add(1)
@@ -149,10 +153,11 @@ func (n *Notifier) DeliverDue(ctx context.Context) (int, error) {
 	return len(ds), errors.Join(errs...)
 }
 
-// claim leases up to limit due deliveries to this node for Lease.
+// claim leases up to limit due deliveries to this node for Lease, at
+// most PerEndpoint in flight of any one endpoint.
 func (n *Notifier) claim(ctx context.Context, limit int) ([]*store.WebhookDelivery, error) {
 	now := n.now()
-	ds, err := n.outbox.ClaimWebhooks(ctx, n.node, now, now.Add(n.cfg.Lease), limit)
+	ds, err := n.outbox.ClaimWebhooks(ctx, n.node, now, now.Add(n.cfg.Lease), limit, n.cfg.PerEndpoint)
 	if err != nil {
 		return nil, fmt.Errorf("webhook: %w", err)
 	}
@@ -169,7 +174,7 @@ const (
 
 // attempt POSTs d once and records the outcome.
 func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error {
-	permanent, failure := n.send(ctx, d)
+	permanent, failure, after := n.send(ctx, d)
 	if failure != "" && ctx.Err() != nil {
 		// Shutting down: the attempt was cut short by us, not the
 		// receiver. Release the lease without counting it.
@@ -191,14 +196,12 @@ func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error 
 	default:
 		delay := n.cfg.Backoff(d.Attempts)
 		delay -= time.Duration(float64(delay) * n.cfg.Jitter * n.random())
+		// A receiver that asked for time (Retry-After, at most MaxDelay)
+		// gets it; the schedule is never shortened by it.
+		delay = max(delay, after)
 		d.NextAttemptAt = now.Add(delay)
 		result = resultRetry
 	}
-	event := d.Event
-	if _, ok := n.urls[event]; !ok {
-		event = otherEvent
-	}
-	n.met.deliveries.WithLabelValues(event, result).Inc()
 	if result != resultDelivered {
 		n.log.Warn("webhook not delivered", "client", d.ClientID, "event", d.Event, "id", d.ID, "attempt", d.Attempts,
 			"result", result, "err", failure, "next", d.NextAttemptAt)
@@ -208,27 +211,36 @@ func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error 
 	if err := n.outbox.FinishWebhookAttempt(context.WithoutCancel(ctx), n.node, d); err != nil {
 		return fmt.Errorf("webhook: %w", err)
 	}
+	// Counted once recorded: an attempt the outbox does not hold (the
+	// lease went to another node meanwhile, the store failed) is made
+	// again, and only the attempt recorded is counted.
+	event := d.Event
+	if _, ok := n.urls[event]; !ok {
+		event = otherEvent
+	}
+	n.met.deliveries.WithLabelValues(event, result).Inc()
 	return nil
 }
 
 // send makes one attempt of d, all of it within AttemptTimeout: it finds
 // where d goes now (target) and sets d.URL to it, renews the payload
 // (renewed) and POSTs it (post). It returns "" on success, or why the
-// attempt failed and whether the failure is permanent. Bounding the
+// attempt failed and whether the failure is permanent, and how long the
+// receiver asked to be left alone (Retry-After), if it did. Bounding the
 // whole attempt, not only the POST, keeps it within the lease (at least
 // twice AttemptTimeout), so no other node takes the delivery over while
 // this one may still send it.
-func (n *Notifier) send(ctx context.Context, d *store.WebhookDelivery) (permanent bool, failure string) {
+func (n *Notifier) send(ctx context.Context, d *store.WebhookDelivery) (permanent bool, failure string, after time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.AttemptTimeout)
 	defer cancel()
 	url, permanent, failure := n.target(ctx, d)
 	if failure != "" {
-		return permanent, failure
+		return permanent, failure, 0
 	}
 	d.URL = url
 	payload, permanent, failure := n.renewed(ctx, d)
 	if failure != "" {
-		return permanent, failure
+		return permanent, failure, 0
 	}
 	return n.post(ctx, d, payload)
 }
@@ -316,20 +328,24 @@ func (n *Notifier) failed(ctx context.Context, step string, err error) string {
 }
 
 // post sends payload to d.URL and returns "" on success, or why it
-// failed and whether the failure is permanent.
+// failed, whether the failure is permanent and, for a 429 or a 503, the
+// wait its Retry-After asks for, at most MaxDelay (RFC 9110 §10.2.3;
+// RFC 6585 §4).
 //
 // RFC 8935 §2.2: the recipient acknowledges a valid SET with 202; any
 // 2xx is taken as success, since some receivers answer 200 or 204. §2.3:
 // 400 with {"err", "description"} means the recipient refuses this SET,
 // so sending it again cannot help: the delivery is abandoned. A logout
 // token (Back-Channel Logout 1.0 §2.8) is acknowledged with 200 and
-// refused with 400, {"error", "error_description"}: the same rule. Any
-// other status (3xx included: redirects are never followed), a timeout
-// or a connection failure is retried.
-func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery, payload []byte) (permanent bool, failure string) {
+// answered with 400, {"error", "error_description"}, when "the logout
+// failed", which may pass: for an event registered with RetryRefused a
+// 400 is retried like any other failure. Any other status (3xx
+// included: redirects are never followed), a timeout or a connection
+// failure is retried.
+func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery, payload []byte) (permanent bool, failure string, after time.Duration) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(payload))
 	if err != nil {
-		return true, "request: " + redactErr(err).Error()
+		return true, "request: " + redactErr(err).Error(), 0
 	}
 	ct := d.ContentType
 	if ct == "" {
@@ -345,25 +361,54 @@ func (n *Notifier) post(ctx context.Context, d *store.WebhookDelivery, payload [
 	resp, err := n.http.Do(req)
 	n.met.duration.Observe(time.Since(start).Seconds())
 	if err != nil {
-		return false, n.failed(ctx, "post", redactErr(err))
+		return false, n.failed(ctx, "post", redactErr(err)), 0
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+1))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
-		return false, ""
+		return false, "", 0
 	case code == http.StatusBadRequest:
 		msg := "status 400"
 		if e := ParseSETError(body).String(); e != "" {
 			msg += " " + e
 		}
-		return true, msg
+		return !n.retryRefused[d.Event], msg, 0
 	case code >= 300 && code < 400:
-		return false, fmt.Sprintf("status %d (redirects are not followed)", code)
+		return false, fmt.Sprintf("status %d (redirects are not followed)", code), 0
+	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
+		after := min(retryAfter(resp.Header.Get("Retry-After"), n.now()), n.cfg.MaxDelay)
+		if after > 0 {
+			return false, fmt.Sprintf("status %d (retry after %v)", code, after), after
+		}
+		return false, fmt.Sprintf("status %d", code), 0
 	default:
-		return false, fmt.Sprintf("status %d", code)
+		return false, fmt.Sprintf("status %d", code), 0
 	}
+}
+
+// retryAfter is the wait a Retry-After value asks for at now (RFC 9110
+// §10.2.3): delay-seconds, or an HTTP-date less now. It is 0 for a value
+// that is neither, or a date already past; the caller caps it.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if strings.Trim(v, "0123456789") == "" {
+		// More digits than a duration holds is as good as forever.
+		secs, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || secs > int64(math.MaxInt64/time.Second) {
+			return math.MaxInt64
+		}
+		return time.Duration(secs) * time.Second
+	}
+	t, err := http.ParseTime(v)
+	if err != nil || !t.After(now) {
+		return 0
+	}
+	return t.Sub(now)
 }
 
 // redactErr returns err with the URL it names (Go's *url.Error) cut down

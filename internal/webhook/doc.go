@@ -114,12 +114,18 @@
 // Config.PollInterval (1 s), and as soon as a slot frees while more are
 // due, it claims due deliveries for its free slots, each for
 // Config.Lease (30 s) under this node's name, so two nodes never send
-// the same delivery at once, and POSTs each at once: a receiver that
-// answers slowly or not at all holds one slot, and the others keep
-// going. RFC 8935 §2.2: the receiver acknowledges with 202; any 2xx
-// counts as delivered. §2.3: a 400, with {"err": ..., "description":
-// ...}, means the receiver refuses that SET (a bad key, a wrong
-// audience): it is abandoned at once and the error kept in LastError.
+// the same delivery at once, and POSTs each at once. No more than
+// Config.PerEndpoint (2) deliveries of one endpoint (a client and an
+// event) are in flight at once, on all nodes together (two nodes
+// claiming at the same moment on PostgreSQL may each take that many):
+// a receiver that answers slowly or not at all, even with thousands
+// queued while it was down, holds at most that many slots, and the
+// others keep going.
+//
+// RFC 8935 §2.2: the receiver acknowledges with 202; any 2xx counts as
+// delivered. §2.3: a 400, with {"err": ..., "description": ...}, means
+// the receiver refuses that SET (a bad key, a wrong audience): it is
+// abandoned at once and the error kept in LastError.
 // Any other status, a 3xx (redirects are never followed), a timeout or
 // a connection failure is retried after
 //
@@ -128,7 +134,10 @@
 // (Config.FirstRetry times Config.Factor per failure, capped at
 // Config.MaxDelay, each shortened by a random share of up to
 // Config.Jitter, 20 %), and abandoned after Config.MaxAttempts (12)
-// attempts, about three hours. An error that names the receiver's URL
+// attempts, about three hours. A 429 or a 503 whose Retry-After
+// (delay-seconds or an HTTP-date, RFC 9110 §10.2.3) asks for longer
+// than the next delay is not tried again before then, nor later than
+// Config.MaxDelay; Retry-After never makes the schedule shorter. An error that names the receiver's URL
 // (a connection failure, a refused URL) names it without its query,
 // fragment or user information, each shown as "redacted", in the log
 // and in LastError, so a secret a relying party put in its URL is not
@@ -158,9 +167,13 @@
 // The outbox also holds back-channel logout tokens, which package oidc
 // writes when a person's session ends (event "backchannel_logout", ADR
 // 15). Run delivers them like SETs, sending each body and Content-Type
-// as stored (a form, logout_token=...); a 400 with an OAuth error
-// ({"error", "error_description"}, Back-Channel Logout 1.0 §2.8) is
-// final, like a SET error. A logout token lives two minutes, so each
+// as stored (a form, logout_token=...). Back-Channel Logout 1.0 §2.8
+// has the relying party answer 400 when "the logout failed", which may
+// pass (it has not yet fetched the key that signed the token, its store
+// is down a moment), so for the event the app registers with
+// RetryRefused a 400 is retried on the schedule, its OAuth error
+// ({"error", "error_description"}) kept in LastError, and abandoned only
+// after Config.MaxAttempts, not at once like a SET error. A logout token lives two minutes, so each
 // attempt sends what package oidc renews it into (RenewWith): a payload
 // it cannot read is abandoned, while a signer that fails (a hardware
 // module out of reach) fails only that attempt, retried on the schedule.
@@ -194,5 +207,8 @@
 // The event label of an attempt is its delivery's event:
 // component_state for a SET, backchannel_logout for a logout token
 // (each event registered with SendTo), or "other" for one nobody
-// registered, which is abandoned. The duration covers both.
+// registered, which is abandoned. The duration covers both. An attempt
+// is counted once the outbox has recorded it: one whose record failed
+// (its lease went to another node while it ran) is made again, and
+// counted then, so the count agrees with the attempts the outbox holds.
 package webhook

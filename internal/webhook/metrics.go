@@ -14,7 +14,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "varde_webhook_deliveries_total",
-			Help: "Attempts to deliver from the outbox, by event (component_state, backchannel_logout) and result: delivered, retry, abandoned.",
+			Help: "Attempts to deliver from the outbox, counted once recorded there, by event (component_state, backchannel_logout) and result: delivered, retry, abandoned.",
 		}, []string{"event", "result"}),
 		enqueued: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "varde_webhook_enqueued_total",

@@ -111,6 +111,8 @@ type Notifier struct {
 	urls     map[string]func(*store.Client) string
 	renew    map[string]renewal
 	renewing chan struct{}
+	// retryRefused holds the events whose 400 is retried (RetryRefused).
+	retryRefused map[string]bool
 
 	// pending holds, in order, the events from Submit that Run has not
 	// yet written to the outbox (at most QueueSize); wake tells Run
@@ -220,6 +222,20 @@ func (n *Notifier) RenewWith(event string, f RenewFunc, malformed error) {
 		n.renew = map[string]renewal{}
 	}
 	n.renew[event] = renewal{f: f, malformed: malformed}
+}
+
+// RetryRefused makes a 400 to a delivery of event a failed attempt,
+// retried on the schedule up to Config.MaxAttempts, not the end of it: a
+// receiver whose 400 may mean a failure that passes (Back-Channel Logout
+// 1.0 §2.8: the relying party answers 400 when "the logout failed",
+// perhaps because it has not yet fetched the key that signed the token
+// or its own store is down for a moment). A status SET's 400 stays final
+// (RFC 8935 §2.3). Call it before Run.
+func (n *Notifier) RetryRefused(event string) {
+	if n.retryRefused == nil {
+		n.retryRefused = map[string]bool{}
+	}
+	n.retryRefused[event] = true
 }
 
 // Config returns the configuration in effect, defaults filled in.

@@ -349,6 +349,46 @@ func TestRetryBackoff(t *testing.T) {
 	}
 }
 
+// TestRetryAfter: a 429 or 503 whose Retry-After asks for longer than
+// the schedule's next delay is tried again no sooner than it asks
+// (RFC 9110 §10.2.3: delay-seconds or an HTTP-date), and no later than
+// MaxDelay; one asking for less, or for nothing readable, or sent with
+// another status, leaves the schedule as it is.
+func TestRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		status     int
+		retryAfter string
+		next       time.Duration
+		lastErr    string
+	}{
+		{"503 seconds", 503, "120", 2 * time.Minute, "status 503 (retry after 2m0s)"},
+		{"429 date", 429, t0.Add(10 * time.Minute).UTC().Format(http.TimeFormat), 10 * time.Minute, "status 429 (retry after 10m0s)"},
+		{"shorter than the schedule", 503, "1", 5 * time.Second, "status 503 (retry after 1s)"},
+		{"beyond MaxDelay", 503, "86400", 30 * time.Minute, "status 503 (retry after 30m0s)"},
+		{"more digits than a duration holds", 429, "99999999999999999999999", 30 * time.Minute, "status 429 (retry after 30m0s)"},
+		{"date past", 503, t0.Add(-time.Minute).UTC().Format(http.TimeFormat), 5 * time.Second, "status 503"},
+		{"neither", 503, "soon", 5 * time.Second, "status 503"},
+		{"negative", 503, "-60", 5 * time.Second, "status 503"},
+		{"other status", 500, "120", 5 * time.Second, "status 500"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, Config{Jitter: -1}, nil)
+			rc := newReceiver(t, f.signer.PublicJWK(), func(_ int, w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Retry-After", tc.retryAfter)
+				w.WriteHeader(tc.status)
+			})
+			f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rc.url()})
+			f.notify(t, bankidDown)
+			f.deliver(t)
+			d := f.only(t, "bank")
+			if d.Attempts != 1 || !d.NextAttemptAt.Equal(t0.Add(tc.next)) || d.LastError != tc.lastErr {
+				t.Errorf("attempts %d, next in %v, error %q; want 1, %v, %q", d.Attempts, d.NextAttemptAt.Sub(t0), d.LastError, tc.next, tc.lastErr)
+			}
+		})
+	}
+}
+
 // TestBackoffSchedule: the documented schedule.
 func TestBackoffSchedule(t *testing.T) {
 	cfg := Config{}.WithDefaults()
@@ -418,6 +458,35 @@ func TestBadRequestAbandons(t *testing.T) {
 	}
 	if v := metric(t, f.reg, "varde_webhook_deliveries_total", "abandoned"); v != 1 {
 		t.Errorf("abandoned metric = %v", v)
+	}
+}
+
+// TestRetryRefused: for an event registered with RetryRefused, a 400
+// is a failed attempt retried on the schedule, its error kept, and
+// abandoned only after MaxAttempts; a status SET's 400 stays final
+// (TestBadRequestAbandons).
+func TestRetryRefused(t *testing.T) {
+	f := newFixture(t, Config{Jitter: -1, MaxAttempts: 3}, nil)
+	rp := newBodyRecorder(t, http.StatusBadRequest)
+	f.addClient(t, &store.Client{ID: "bank", BackchannelLogoutURI: rp.URL})
+	f.n.SendTo("logout", logoutURI)
+	f.n.RetryRefused("logout")
+	err := f.st.EnqueueWebhooks(context.Background(), []*store.WebhookDelivery{
+		{ID: "d1", ClientID: "bank", URL: rp.URL, Event: "logout", Payload: []byte("token"), CreatedAt: t0, NextAttemptAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.deliver(t)
+	if d := f.only(t, "bank"); d.Attempts != 1 || !d.AbandonedAt.IsZero() || !d.NextAttemptAt.Equal(t0.Add(5*time.Second)) || d.LastError != "status 400" {
+		t.Errorf("after a 400: attempts %d, abandoned %v, next %v, error %q", d.Attempts, d.AbandonedAt, d.NextAttemptAt, d.LastError)
+	}
+	f.clock.Set(t0.Add(time.Hour))
+	f.deliver(t)
+	f.clock.Set(t0.Add(2 * time.Hour))
+	f.deliver(t)
+	if d := f.only(t, "bank"); d.Attempts != 3 || d.AbandonedAt.IsZero() || len(rp.got()) != 3 {
+		t.Errorf("after MaxAttempts 400s: attempts %d, abandoned %v, POSTs %d", d.Attempts, d.AbandonedAt, len(rp.got()))
 	}
 }
 
@@ -959,6 +1028,7 @@ func TestConfig(t *testing.T) {
 		{"factor under 1", func(c *Config) { c.Factor = 0.5 }, "factor"},
 		{"max under first", func(c *Config) { c.MaxDelay = time.Second }, "max delay"},
 		{"concurrency", func(c *Config) { c.Concurrency = 1000 }, "concurrency"},
+		{"per endpoint", func(c *Config) { c.PerEndpoint = 5 }, "per endpoint 5"},
 	} {
 		c := DefaultConfig()
 		tc.change(&c)
@@ -1182,6 +1252,54 @@ func TestDeliveriesCountedByEvent(t *testing.T) {
 	}
 }
 
+// TestLostLeaseNotCounted: an attempt whose lease another node took
+// over while it ran is not recorded, so it is not counted either: the
+// delivery is sent again, and only that attempt, the one recorded, is
+// counted. The counter agrees with the attempts the outbox holds.
+func TestLostLeaseNotCounted(t *testing.T) {
+	f := newFixture(t, Config{Jitter: -1}, nil)
+	var posts atomic.Int32
+	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		if posts.Add(1) > 1 {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		// The node took longer than its lease: another claims the
+		// delivery, then stops before it records anything.
+		later := t0.Add(time.Minute)
+		f.clock.Set(later)
+		if got, err := f.st.ClaimWebhooks(context.Background(), "node-b", later, later.Add(time.Minute), 10, 0); err != nil || len(got) != 1 {
+			t.Errorf("node-b claims %d, %v; want the delivery", len(got), err)
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer rp.Close()
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rp.URL})
+	err := f.st.EnqueueWebhooks(context.Background(), []*store.WebhookDelivery{
+		{ID: "d1", ClientID: "bank", URL: rp.URL, Event: EventName, Payload: f.set(t, "d1", "bank"), CreatedAt: t0, NextAttemptAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.n.DeliverDue(context.Background()); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("DeliverDue with the lease lost = %v, want ErrConflict", err)
+	}
+	f.clock.Set(t0.Add(3 * time.Minute))
+	f.deliver(t)
+	if d := f.only(t, "bank"); d.Attempts != 1 || d.DeliveredAt.IsZero() {
+		t.Errorf("delivery: attempts %d, delivered %v; want 1, delivered", d.Attempts, d.DeliveredAt)
+	}
+	for _, c := range []struct {
+		result string
+		want   float64
+	}{{resultRetry, 0}, {resultDelivered, 1}} {
+		if v := metric(t, f.reg, "varde_webhook_deliveries_total", EventName, c.result); v != c.want {
+			t.Errorf("deliveries{result=%q} = %v, want %v", c.result, v, c.want)
+		}
+	}
+}
+
 // TestRenewFailureRetried: a renewal that fails for any reason but a
 // malformed payload (a signing key in a hardware module out of reach for
 // a moment) is a failed attempt, retried on the schedule, never the end
@@ -1289,16 +1407,81 @@ func TestSlowReceiverHoldsOneSlot(t *testing.T) {
 	if d := f.only(t, "slow"); d.Attempts != 0 || !d.DeliveredAt.IsZero() {
 		t.Errorf("the slow delivery after shutdown: %+v", d)
 	}
-	if got, err := f.st.ClaimWebhooks(context.Background(), "node-b", time.Now(), time.Now().Add(time.Minute), 10); err != nil ||
+	if got, err := f.st.ClaimWebhooks(context.Background(), "node-b", time.Now(), time.Now().Add(time.Minute), 10, 0); err != nil ||
 		len(got) != 1 || got[0].ID != "s0" {
 		t.Errorf("after shutdown another node claims %d deliveries (%v), want s0 only", len(got), err)
+	}
+}
+
+// TestHangingBacklogLeavesSlots: a receiver that does not answer, with
+// a backlog queued while it was down and due before anyone else's,
+// holds no more than PerEndpoint of Run's slots; the deliveries of a
+// receiver that answers go through at once, not after the hanging
+// ones have each taken AttemptTimeout.
+func TestHangingBacklogLeavesSlots(t *testing.T) {
+	f := newFixture(t, Config{PollInterval: 10 * time.Millisecond}, func(o *Options) { o.Now = time.Now })
+	var inFlight, most atomic.Int32
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		<-r.Context().Done()
+	}))
+	defer slow.Close()
+	fast := newBodyRecorder(t, http.StatusOK)
+	f.addClient(t, &store.Client{ID: "slow", StatusWebhook: slow.URL})
+	f.addClient(t, &store.Client{ID: "fast", StatusWebhook: fast.URL})
+	now := time.Now()
+	var ds []*store.WebhookDelivery
+	for i := range 40 {
+		id := fmt.Sprintf("s%02d", i)
+		ds = append(ds, &store.WebhookDelivery{ID: id, ClientID: "slow", URL: slow.URL, Event: EventName, Payload: f.set(t, id, "slow"),
+			CreatedAt: now, NextAttemptAt: now.Add(-time.Hour + time.Duration(i)*time.Second)})
+	}
+	const nFast = 6
+	for i := range nFast {
+		id := fmt.Sprintf("f%02d", i)
+		ds = append(ds, &store.WebhookDelivery{ID: id, ClientID: "fast", URL: fast.URL, Event: EventName, Payload: f.set(t, id, "fast"),
+			CreatedAt: now, NextAttemptAt: now.Add(-time.Second)})
+	}
+	if err := f.st.EnqueueWebhooks(context.Background(), ds); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.n.Run(ctx) }()
+	delivered := func() int {
+		n := 0
+		for _, d := range f.deliveries(t, "fast") {
+			if !d.DeliveredAt.IsZero() {
+				n++
+			}
+		}
+		return n
+	}
+	// Well within the 5 s each hanging attempt takes.
+	deadline := time.Now().Add(3 * time.Second)
+	for delivered() < nFast && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := delivered(); n != nFast {
+		t.Errorf("while a receiver with a backlog hangs, the other got %d of %d deliveries", n, nFast)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if m := most.Load(); m != 2 {
+		t.Errorf("at most %d POSTs at once to the hanging receiver, want PerEndpoint (2)", m)
 	}
 }
 
 // TestRunBoundsConcurrency: Run never has more than Concurrency POSTs in
 // flight, and keeps that many busy while deliveries are due.
 func TestRunBoundsConcurrency(t *testing.T) {
-	f := newFixture(t, Config{Concurrency: 3, PollInterval: 10 * time.Millisecond}, func(o *Options) { o.Now = time.Now })
+	f := newFixture(t, Config{Concurrency: 3, PerEndpoint: 3, PollInterval: 10 * time.Millisecond}, func(o *Options) { o.Now = time.Now })
 	var inFlight, most, posts atomic.Int32
 	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.ReadAll(r.Body)
@@ -1411,7 +1594,7 @@ func TestSentWhereTheClientIsNow(t *testing.T) {
 // do, further attempts start no renewal, and fail in their time too.
 // When the signer answers again, every delivery goes.
 func TestHungRenewalsBounded(t *testing.T) {
-	f := newFixture(t, Config{Concurrency: 2, AttemptTimeout: 100 * time.Millisecond, Lease: time.Second, Jitter: -1}, nil)
+	f := newFixture(t, Config{Concurrency: 2, PerEndpoint: 2, AttemptTimeout: 100 * time.Millisecond, Lease: time.Second, Jitter: -1}, nil)
 	rp := newBodyRecorder(t, http.StatusOK)
 	f.addClient(t, &store.Client{ID: "bank", BackchannelLogoutURI: rp.URL})
 	f.n.SendTo("renewed", logoutURI)
@@ -1495,4 +1678,23 @@ func TestTransportErrorRedactsURL(t *testing.T) {
 	if err := CheckURL("https://u:s3cret@bank.example/events"); err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("CheckURL error %v shows the password", err)
 	}
+}
+
+// FuzzRetryAfter: any Retry-After a receiver sends gives a wait that is
+// never negative, and a date is never read as a wait longer than it
+// asks for.
+func FuzzRetryAfter(f *testing.F) {
+	for _, s := range []string{"120", "0", "", "soon", "-1", " 5 ", t0.Add(time.Hour).UTC().Format(http.TimeFormat),
+		"Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994", "99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		d := retryAfter(v, t0)
+		if d < 0 {
+			t.Errorf("retryAfter(%q) = %v", v, d)
+		}
+		if at, err := http.ParseTime(strings.TrimSpace(v)); err == nil && d > 0 && at.Sub(t0) != d {
+			t.Errorf("retryAfter(%q) = %v, want %v", v, d, at.Sub(t0))
+		}
+	})
 }

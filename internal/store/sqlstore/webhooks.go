@@ -64,8 +64,11 @@ func (db *DB) insertWebhooks(ctx context.Context, tx querier, ds []*store.Webhoo
 // delivery one claim leased is no longer due for the next; on
 // PostgreSQL, a claim that meets a row another node's claim holds waits
 // for it and then checks the conditions again on the row as leased. A
-// lease is live while now is before lease_until.
-func (db *DB) ClaimWebhooks(ctx context.Context, node string, now, leaseUntil time.Time, limit int) ([]*store.WebhookDelivery, error) {
+// lease is live while now is before lease_until. The per-endpoint
+// limit counts the endpoint's live leases as the statement sees them:
+// on PostgreSQL, a claim running at the same time as another may not see
+// what that one leases, so two claims at once can each take perEndpoint.
+func (db *DB) ClaimWebhooks(ctx context.Context, node string, now, leaseUntil time.Time, limit, perEndpoint int) ([]*store.WebhookDelivery, error) {
 	switch {
 	case node == "":
 		return nil, errors.New("claim webhooks: empty node")
@@ -79,12 +82,26 @@ func (db *DB) ClaimWebhooks(ctx context.Context, node string, now, leaseUntil ti
 	// checked again as that claim left it (the subquery is not), and
 	// must then no longer match.
 	const due = "delivered_at = 0 AND abandoned_at = 0 AND next_attempt_at <= ? AND lease_until <= ?"
-	q := db.d.rebind("UPDATE webhook_deliveries SET lease_node = ?, lease_until = ? WHERE id IN (" +
-		"SELECT id FROM webhook_deliveries WHERE " + due + " ORDER BY next_attempt_at, id LIMIT ?) AND " + due +
+	pick := "SELECT id FROM webhook_deliveries WHERE " + due + " ORDER BY next_attempt_at, id LIMIT ?"
+	args := []any{node, micros(leaseUntil), micros(now), micros(now), limit, micros(now), micros(now)}
+	if perEndpoint > 0 {
+		// Each due delivery is numbered within its endpoint (client and
+		// event), earliest first, and taken only while that number, plus
+		// the endpoint's deliveries under a live lease, stays within
+		// perEndpoint.
+		pick = "SELECT c.id FROM (SELECT id, client_id, event, next_attempt_at, " +
+			"ROW_NUMBER() OVER (PARTITION BY client_id, event ORDER BY next_attempt_at, id) AS n " +
+			"FROM webhook_deliveries WHERE " + due + ") c LEFT JOIN (SELECT client_id, event, count(*) AS n " +
+			"FROM webhook_deliveries WHERE lease_until > ? AND delivered_at = 0 AND abandoned_at = 0 " +
+			"GROUP BY client_id, event) l ON l.client_id = c.client_id AND l.event = c.event " +
+			"WHERE c.n + COALESCE(l.n, 0) <= ? ORDER BY c.next_attempt_at, c.id LIMIT ?"
+		args = []any{node, micros(leaseUntil), micros(now), micros(now), micros(now), perEndpoint, limit, micros(now), micros(now)}
+	}
+	q := db.d.rebind("UPDATE webhook_deliveries SET lease_node = ?, lease_until = ? WHERE id IN (" + pick + ") AND " + due +
 		" RETURNING " + webhookCols)
 	var out []*store.WebhookDelivery
 	err := db.single(ctx, func(ctx context.Context, tx querier) error {
-		rows, err := tx.QueryContext(ctx, q, node, micros(leaseUntil), micros(now), micros(now), limit, micros(now), micros(now))
+		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}

@@ -284,7 +284,7 @@ func testClients(t *testing.T, s store.Store) {
 			delivery("dg-leased", "gone"), delivery("dg-delivered", "gone"),
 		}), nil)
 		// One is in flight at a node, another delivered; then two more wait.
-		leased, err := s.ClaimWebhooks(ctx, "node-a", now, now.Add(30*time.Second), 2)
+		leased, err := s.ClaimWebhooks(ctx, "node-a", now, now.Add(30*time.Second), 2, 0)
 		wantErr(t, "ClaimWebhooks", err, nil)
 		if len(leased) != 2 || leased[0].ID != "dg-delivered" {
 			t.Fatalf("claimed %d deliveries, want 2, dg-delivered first", len(leased))
@@ -316,7 +316,7 @@ func testClients(t *testing.T, s store.Store) {
 		flight.Attempts, flight.NextAttemptAt = 1, now.Add(5*time.Second)
 		wantErr(t, "FinishWebhookAttempt in flight", s.FinishWebhookAttempt(ctx, "node-a", flight), store.ErrConflict)
 		later := now.Add(time.Hour)
-		due, err := s.ClaimWebhooks(ctx, "node-b", later, later.Add(30*time.Second), 10)
+		due, err := s.ClaimWebhooks(ctx, "node-b", later, later.Add(30*time.Second), 10, 0)
 		wantErr(t, "ClaimWebhooks", err, nil)
 		var ids []string
 		for _, d := range due {

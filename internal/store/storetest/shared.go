@@ -361,7 +361,7 @@ func sharedWebhookClaims(t *testing.T, a, b store.Store) {
 		db, node := []store.Store{a, b}[i%2], fmt.Sprint("node-", i)
 		wg.Go(func() {
 			for range 20 {
-				got, err := db.ClaimWebhooks(ctx, node, now, now.Add(time.Minute), 5)
+				got, err := db.ClaimWebhooks(ctx, node, now, now.Add(time.Minute), 5, 0)
 				if err != nil {
 					t.Error(err)
 					return

@@ -450,7 +450,7 @@ func testWebhooks(t *testing.T, s store.Store) {
 	}
 	claim := func(t *testing.T, node string, at time.Time, limit int, want ...string) []*store.WebhookDelivery {
 		t.Helper()
-		got, err := s.ClaimWebhooks(ctx, node, at, at.Add(lease), limit)
+		got, err := s.ClaimWebhooks(ctx, node, at, at.Add(lease), limit, 0)
 		wantErr(t, "ClaimWebhooks", err, nil)
 		if want == nil {
 			want = []string{}
@@ -549,7 +549,7 @@ func testWebhooks(t *testing.T, s store.Store) {
 		claimed := make([][]*store.WebhookDelivery, contenders)
 		errs := race(contenders, func(i int) error {
 			var err error
-			claimed[i], err = s.ClaimWebhooks(ctx, id("node", i), at, at.Add(lease), each)
+			claimed[i], err = s.ClaimWebhooks(ctx, id("node", i), at, at.Add(lease), each, 0)
 			return err
 		})
 		seen := map[string]int{}
@@ -570,6 +570,50 @@ func testWebhooks(t *testing.T, s store.Store) {
 		}
 		if len(seen) != n {
 			t.Errorf("%d deliveries claimed, want %d", len(seen), n)
+		}
+	})
+
+	t.Run("per endpoint", func(t *testing.T) {
+		// A receiver with a backlog (slow) gets at most perEndpoint
+		// deliveries of one event under lease at once; the rest of the
+		// claim goes to the others, though they are due later.
+		at := now.Add(2 * time.Hour)
+		var batch []*store.WebhookDelivery
+		for i := range 5 {
+			batch = append(batch, delivery(id("slow", i), "slow", at.Add(-time.Hour+time.Duration(i)*time.Second)))
+		}
+		logout := delivery("slow-logout", "slow", at.Add(-time.Minute))
+		logout.Event = "logout"
+		fast := delivery("fast-0", "fast", at.Add(-time.Second))
+		batch = append(batch, logout, fast)
+		wantErr(t, "EnqueueWebhooks", s.EnqueueWebhooks(ctx, batch), nil)
+		claimAt := func(t *testing.T, node string, at time.Time, limit int, want ...string) []*store.WebhookDelivery {
+			t.Helper()
+			got, err := s.ClaimWebhooks(ctx, node, at, at.Add(lease), limit, 2)
+			wantErr(t, "ClaimWebhooks", err, nil)
+			if g := ids(got); !slices.Equal(g, append([]string{}, want...)) {
+				t.Fatalf("%s claims at %v with 2 per endpoint: %v, want %v", node, at.Sub(now), g, want)
+			}
+			return got
+		}
+		got := claimAt(t, "node-a", at, 10, "slow-00", "slow-01", "slow-logout", "fast-0")
+		// The endpoint's live leases count, whichever node holds them.
+		claimAt(t, "node-b", at, 10)
+		got[0].Attempts, got[0].NextAttemptAt = 1, at.Add(time.Hour)
+		wantErr(t, "FinishWebhookAttempt", s.FinishWebhookAttempt(ctx, "node-a", got[0]), nil)
+		claimAt(t, "node-b", at, 10, "slow-02")
+		// Expired leases do not count.
+		claimAt(t, "node-b", at.Add(lease), 10, "slow-01", "slow-02", "slow-logout", "fast-0")
+		claimAt(t, "node-c", at.Add(lease), 10)
+		// Without a per-endpoint limit, every due delivery may be taken.
+		all, err := s.ClaimWebhooks(ctx, "node-c", at.Add(2*lease), at.Add(3*lease), 10, 0)
+		wantErr(t, "ClaimWebhooks", err, nil)
+		if g, want := ids(all), []string{"slow-01", "slow-02", "slow-03", "slow-04", "slow-logout", "fast-0"}; !slices.Equal(g, want) {
+			t.Fatalf("node-c claims with no per-endpoint limit: %v, want %v", g, want)
+		}
+		for _, d := range all {
+			d.DeliveredAt = at
+			wantErr(t, "FinishWebhookAttempt", s.FinishWebhookAttempt(ctx, "node-c", d), nil)
 		}
 	})
 }
