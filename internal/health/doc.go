@@ -17,10 +17,11 @@
 // each component's Prober, all at once (or Config.Concurrency at a
 // time), each within Config.ProbeTimeout (default 3 s, so a round in
 // which every upstream hangs still ends within the interval; a prober
-// that ignores its deadline is
-// abandoned and counted as a timeout, and not started again while it
-// runs). OIDCProber fetches an OpenID provider's discovery document
-// and JWKS and checks them (OpenID Connect Discovery 1.0 §4, RFC 7517
+// that ignores its deadline is abandoned and counted as a timeout, and
+// not started again while it runs: each round it still runs is a
+// timeout too, recorded with how long it has run, and no new sample of
+// the duration histogram). OIDCProber fetches an OpenID provider's
+// discovery document and JWKS and checks them (OpenID Connect Discovery 1.0 §4, RFC 7517
 // §5); the node probes its upstream providers with their own Probe
 // (package oidcup), which also checks that the token endpoint answers.
 // PingProber wraps a function such as the store's Ping.
@@ -95,7 +96,7 @@
 // # Metrics
 //
 //	varde_component_state{component,state}        1 for the current state, 0 for the others
-//	varde_probe_duration_seconds{component}       histogram of probe durations
+//	varde_probe_duration_seconds{component}       histogram of the durations of probes started
 //	varde_probe_failures_total{component,reason}  reason: timeout, connect, status, invalid, error
 //	varde_component_transitions_total{component,state}
 //	varde_health_record_errors_total              failed writes of health records

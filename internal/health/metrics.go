@@ -20,7 +20,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"component", "state"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "varde_probe_duration_seconds",
-			Help:    "Time active health probes took, failed ones included.",
+			Help:    "Time active health probes took, failed ones included; a round that finds the previous probe still running adds no sample.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"component"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -106,6 +106,9 @@ type component struct {
 	// running is set while a probe of this component is in flight, so a
 	// probe that ignores its deadline is never started twice.
 	running atomic.Bool
+	// runningSince is when the probe in flight started; it is set
+	// before running is released to other rounds' reads.
+	runningSince atomic.Pointer[time.Time]
 
 	// mu guards the fields below and orders transitions.
 	mu          sync.Mutex
@@ -368,12 +371,16 @@ func (m *Monitor) write(ctx context.Context, at time.Time, wait time.Duration, a
 	}
 }
 
-// probe probes c once and takes the result.
+// probe probes c once and takes the result. A round that finds the
+// previous probe of c still running starts none: it counts as a timeout
+// and is recorded with how long that probe has run, the time the
+// component has gone without answering, and is no new sample of
+// varde_probe_duration_seconds.
 func (m *Monitor) probe(ctx context.Context, c *component) {
 	pctx, cancel := context.WithTimeout(ctx, m.cfg.ProbeTimeout)
 	defer cancel()
 	start := m.now()
-	err := runProbe(pctx, c)
+	hung, err := runProbe(pctx, c, start)
 	d := max(m.now().Sub(start), 0)
 	if ctx.Err() != nil {
 		return // stopping: not the component's fault
@@ -382,7 +389,7 @@ func (m *Monitor) probe(ctx context.Context, c *component) {
 	switch {
 	case err != nil:
 		kind, reason = probeFailed, FailureReason(err)
-		if errors.Is(pctx.Err(), context.DeadlineExceeded) {
+		if errors.Is(pctx.Err(), context.DeadlineExceeded) || hung != nil {
 			reason = FailureTimeout
 		}
 		m.met.failures.WithLabelValues(c.name, reason).Inc()
@@ -390,8 +397,11 @@ func (m *Monitor) probe(ctx context.Context, c *component) {
 	case d > m.cfg.SlowProbe:
 		kind, reason = probeSlow, SlowReason
 	}
-	m.met.duration.WithLabelValues(c.name).Observe(d.Seconds())
-
+	if hung != nil {
+		d = max(start.Sub(*hung), 0)
+	} else {
+		m.met.duration.WithLabelValues(c.name).Observe(d.Seconds())
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lastProbe, c.lastFailure = start, ""
@@ -414,13 +424,19 @@ func (m *Monitor) probe(ctx context.Context, c *component) {
 		OK: kind != probeFailed, Reason: reason, State: string(c.m.cur.state)}}, nil)
 }
 
-// runProbe runs c's prober within ctx's deadline even if the prober
-// ignores it. A prober still running from an earlier round counts as a
-// timeout and is not started again.
-func runProbe(ctx context.Context, c *component) error {
+// runProbe runs c's prober, started at start, within ctx's deadline
+// even if the prober ignores it. A prober still running from an earlier
+// round is not started again: runProbe fails at once and returns when
+// that one started.
+func runProbe(ctx context.Context, c *component, start time.Time) (hung *time.Time, err error) {
 	if !c.running.CompareAndSwap(false, true) {
-		return &ProbeError{FailureTimeout, errors.New("previous probe still running")}
+		since := start
+		if p := c.runningSince.Load(); p != nil {
+			since = *p
+		}
+		return &since, &ProbeError{FailureTimeout, fmt.Errorf("previous probe, started %s, still running", since.Format(time.RFC3339))}
 	}
+	c.runningSince.Store(&start)
 	done := make(chan error, 1)
 	go func() {
 		err := safeProbe(ctx, c.prober)
@@ -429,9 +445,9 @@ func runProbe(ctx context.Context, c *component) error {
 	}()
 	select {
 	case err := <-done:
-		return err
+		return nil, err
 	case <-ctx.Done():
-		return &ProbeError{FailureTimeout, ctx.Err()}
+		return nil, &ProbeError{FailureTimeout, ctx.Err()}
 	}
 }
 

@@ -746,3 +746,30 @@ func TestMonitorRoundWithManyHanging(t *testing.T) {
 		t.Errorf("a round with 9 components hanging took %v, want about the probe timeout 400ms", d)
 	}
 }
+
+// A round that finds the previous probe still hanging starts none; it
+// is a timeout recorded with how long the upstream has gone without
+// answering, not a probe of 0 s, and adds no sample to the duration
+// histogram.
+func TestMonitorHangingProbeRecordedTruthfully(t *testing.T) {
+	ctx := t.Context()
+	db := openStore(t)
+	f := newFixture(t, Config{Interval: time.Second, ProbeTimeout: 50 * time.Millisecond}, db)
+	stuck := &stuckProber{release: make(chan struct{})}
+	defer close(stuck.release)
+	must(t, f.mon.Add("stuck", stuck))
+	f.tick(t, 3)
+
+	probes, err := db.ListProbes(ctx, store.HealthQuery{Component: "stuck"})
+	must(t, err)
+	var got []string
+	for _, p := range probes {
+		got = append(got, fmt.Sprintf("+%v %v ok=%v %s", p.Time.Sub(t0), p.Duration, p.OK, p.Reason))
+	}
+	want := []string{"+0s 0s ok=false timeout", "+1s 1s ok=false timeout", "+2s 2s ok=false timeout"}
+	if !slices.Equal(got, want) {
+		t.Errorf("stored probes of a hanging upstream:\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+	}
+	f.metric(t, `varde_probe_duration_seconds_count{component="stuck"} 1`)
+	f.metric(t, `varde_probe_failures_total{component="stuck",reason="timeout"} 3`)
+}
