@@ -89,7 +89,8 @@
 // A round's flush is bounded by Config.Interval, so a store that hangs
 // does not stop the probing or freeze the states logins are routed by.
 // While the store cannot take them, records wait in memory, at most
-// Config.MaxPending (oldest probe results dropped first). Probe results
+// Config.MaxPending (oldest probe results dropped first; transitions
+// only when they alone are more, and that is logged). Probe results
 // older than Config.Retention (default 100 days) are pruned hourly;
 // transitions are kept for incidents and reports.
 //
@@ -100,7 +101,7 @@
 //	varde_probe_failures_total{component,reason}  reason: timeout, connect, status, invalid, error
 //	varde_component_transitions_total{component,state}
 //	varde_health_record_errors_total              failed writes of health records
-//	varde_health_records_dropped_total            records dropped while the store was unavailable
+//	varde_health_records_dropped_total            records (probe results, then transitions) dropped while the store was unavailable
 //
 // # Use
 //

@@ -37,7 +37,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "varde_health_records_dropped_total",
-			Help: "Probe results dropped unwritten because the store could not take them for too long.",
+			Help: "Probe results and transitions dropped unwritten because the store could not take them for too long (probe results first).",
 		}),
 	}
 	if reg != nil {

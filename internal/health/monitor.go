@@ -511,6 +511,10 @@ func (m *Monitor) requeue(ps []*store.ProbeRecord, ts []*store.HealthTransition)
 	m.trimLocked()
 }
 
+// trimLocked keeps at most Config.MaxPending records, dropping the
+// oldest probe results first and, when transitions alone are too many,
+// the oldest transitions; a dropped transition leaves a gap in the
+// history incidents are built from, so it is logged. pendMu is held.
 func (m *Monitor) trimLocked() {
 	over := len(m.pendProbes) + len(m.pendTrans) - m.cfg.MaxPending
 	if over <= 0 {
@@ -518,7 +522,12 @@ func (m *Monitor) trimLocked() {
 	}
 	n := min(over, len(m.pendProbes))
 	m.pendProbes = slices.Delete(m.pendProbes, 0, n)
-	m.pendTrans = slices.Delete(m.pendTrans, 0, over-n)
+	if nt := over - n; nt > 0 {
+		first, last := m.pendTrans[0], m.pendTrans[nt-1]
+		m.log.Error("health transitions dropped unwritten: the store has not taken them and more than max pending records wait",
+			"count", nt, "max_pending", m.cfg.MaxPending, "first", first.Time, "first_component", first.Component, "last", last.Time)
+		m.pendTrans = slices.Delete(m.pendTrans, 0, nt)
+	}
 	m.met.dropped.Add(float64(over))
 }
 

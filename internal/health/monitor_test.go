@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -772,4 +773,66 @@ func TestMonitorHangingProbeRecordedTruthfully(t *testing.T) {
 	}
 	f.metric(t, `varde_probe_duration_seconds_count{component="stuck"} 1`)
 	f.metric(t, `varde_probe_failures_total{component="stuck",reason="timeout"} 3`)
+}
+
+// With the store down and more transitions waiting than MaxPending,
+// the oldest transitions are dropped after every probe result; the
+// counter says so and each drop of transitions is logged as an error,
+// since it leaves a gap in the history incidents are built from.
+func TestMonitorDroppedTransitionsAreLogged(t *testing.T) {
+	ctx := t.Context()
+	rec := &flakyRecorder{DB: openStore(t)}
+	rec.fail.Store(true)
+	var logs syncBuffer
+	clock := &fakeClock{t: t0}
+	reg := prometheus.NewRegistry()
+	mon, err := NewMonitor(Options{Config: Config{MaxPending: 1, FailuresToDown: 1, SuccessesToRecover: 1},
+		Node: "node-a", Store: rec, Registerer: reg, Now: clock.Now, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	must(t, err)
+	var failing atomic.Bool
+	must(t, mon.Add("a", PingProber(func(context.Context) error {
+		if failing.Load() {
+			return errors.New("down")
+		}
+		return nil
+	})))
+	for _, fail := range []bool{false, true} { // unknown → up, up → down
+		failing.Store(fail)
+		if err := mon.Tick(ctx); !errors.Is(err, errStoreDown) {
+			t.Fatalf("Tick with the store down: %v", err)
+		}
+		clock.Add(time.Second)
+	}
+	f := &fixture{mon: mon, reg: reg}
+	// 2 probes + 2 transitions, 1 kept: both probes and the first
+	// transition dropped.
+	f.metric(t, `varde_health_records_dropped_total 3`)
+	if got := logs.String(); !strings.Contains(got, "level=ERROR") || !strings.Contains(got, "health transitions dropped unwritten") || !strings.Contains(got, "count=1") {
+		t.Errorf("log after a transition was dropped:\n%s", got)
+	}
+	rec.fail.Store(false)
+	must(t, mon.Flush(ctx))
+	trs, err := rec.ListHealthTransitions(ctx, store.HealthQuery{})
+	must(t, err)
+	if len(trs) != 1 || trs[0].To != store.HealthDown {
+		t.Errorf("stored transitions %+v, want the latest, up to down", trs)
+	}
+}
+
+// syncBuffer is a strings.Builder safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
