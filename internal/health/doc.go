@@ -33,7 +33,9 @@
 // forge, is not reported (see package broker), and neither is a login
 // nobody finished: anyone can start logins and walk away, so that must
 // not make a working provider down. The Monitor keeps counts over a
-// sliding window (Config.LoginWindow, default 2 min, in 12 slots).
+// sliding window (Config.LoginWindow, default 2 min, in 12 slots),
+// timed by the monotonic clock: the wall clock set back or forward (by
+// NTP, say) neither drops failed logins early nor keeps them longer.
 //
 // A login the component answered for, naming an account, but that was
 // refused on what it said about that account (an upstream eID's signed
