@@ -11,6 +11,17 @@
 // "Maintenance" is an operator's announcement, not a measurement, and
 // belongs to the status package.
 //
+// A node that starts does not begin Unknown when the fleet knows
+// better: before its first round (Monitor.Seed, which Run calls) it
+// reads each node's latest probe result of the last three intervals
+// from the store and takes, for each probed component, the worst state
+// among them (transition reason "seeded"). So a node restarted during
+// an outage does not offer a provider the other nodes find Down while
+// its own probes catch up; from the seeded state its own probes lead it
+// out with the usual hysteresis, as if it had seen the failures itself.
+// With no recent results (a single node, or a fleet started together)
+// components start Unknown.
+//
 // # Evidence
 //
 // Active probes: every Config.Interval (default 5 s) the Monitor runs

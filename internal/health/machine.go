@@ -147,6 +147,28 @@ func (m *machine) probe(at, end time.Time, k probeKind) (Transition, bool) {
 	return m.combine(end, fromProbes)
 }
 
+// seed takes, at at, the state s other nodes' probes found the
+// component in, as the probe verdict, before this machine has any
+// probe of its own, with as many failed probes (at since, when the
+// evidence was seen) in the window as the least that puts a component
+// in s: the probe rules then lead it out of s as they lead the other
+// nodes (Down until SuccessesToRecover probes succeed in a row, then
+// Degraded while those failures are in the window, and so on).
+func (m *machine) seed(at, since time.Time, s State) (Transition, bool) {
+	n := 0
+	switch s {
+	case Down:
+		n = m.cfg.FailuresToDown
+	case Degraded:
+		n = m.cfg.DegradedProbes
+	}
+	for range min(n, cap(m.window)) {
+		m.window = append(m.window, mark{probeFailed, since})
+	}
+	m.probes = verdict{s, ReasonSeeded, since}
+	return m.combine(at, fromProbes)
+}
+
 // judgeProbes applies the probe rules to the streaks and the window.
 func (m *machine) judgeProbes() verdict {
 	c, p := m.cfg, m.probes

@@ -26,6 +26,12 @@ type Recorder interface {
 	RecordHealthTransitions(ctx context.Context, ts []*store.HealthTransition) error
 }
 
+// probeLister is the optional ability to read probe results back,
+// which Seed uses.
+type probeLister interface {
+	ListProbes(ctx context.Context, q store.HealthQuery) ([]*store.ProbeRecord, error)
+}
+
 // pruner is the optional ability to delete old probe results.
 type pruner interface {
 	DeleteProbesBefore(ctx context.Context, before time.Time) (int64, error)
@@ -254,10 +260,74 @@ func (m *Monitor) login(component string, take func(mc *machine, at time.Time) (
 	}
 }
 
-// Run probes every component each Config.Interval, starting at once,
+// seedAge bounds, in probe intervals, the age of the probe results Seed
+// takes: a node still running has written newer ones.
+const seedAge = 3
+
+// Seed sets each component that has a prober and no probe result of
+// this node's yet to the state the other nodes' latest probes found it
+// in, so a node starting during an outage does not offer a provider the
+// rest of the fleet knows is Down while its own probes catch up
+// (Config.FailuresToDown of them). It reads, from the Recorder if it
+// can list probe results (store.Health can), each node's latest probe
+// result of the last seedAge intervals, and takes the worst state among
+// them (transition reason ReasonSeeded); the component's own probes go
+// on from there with the usual hysteresis. With no such results the
+// component stays Unknown. Run calls it first; it waits for the store at
+// most Config.ProbeTimeout.
+func (m *Monitor) Seed(ctx context.Context) error {
+	l, ok := m.rec.(probeLister)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.ProbeTimeout)
+	defer cancel()
+	at := m.now()
+	recs, err := l.ListProbes(ctx, store.HealthQuery{Since: at.Add(-seedAge * m.cfg.Interval)})
+	if err != nil {
+		return fmt.Errorf("seed health states: %w", err)
+	}
+	// The latest result of each node, per component.
+	type key struct{ component, node string }
+	latest := map[key]*store.ProbeRecord{}
+	for _, r := range recs { // oldest first
+		latest[key{r.Component, r.Node}] = r
+	}
+	worst := map[string]*store.ProbeRecord{}
+	for k, r := range latest {
+		s := State(r.State)
+		if s.severity() == 0 {
+			continue // unknown, or not a state
+		}
+		if w := worst[k.component]; w == nil || s.severity() > State(w.State).severity() ||
+			(s == State(w.State) && r.Time.Before(w.Time)) {
+			worst[k.component] = r
+		}
+	}
+	for _, c := range m.comps.Load().list {
+		r := worst[c.name]
+		if c.prober == nil || r == nil {
+			continue
+		}
+		c.mu.Lock()
+		if c.lastProbe.IsZero() && c.m.probes.state == Unknown {
+			if t, ok := c.m.seed(at, r.Time, State(r.State)); ok {
+				m.changed(c, t)
+			}
+		}
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+// Run seeds the states from the other nodes' probes (Seed), then
+// probes every component each Config.Interval, starting at once,
 // until ctx ends; then it writes what is still pending and returns. Old
 // probe results are pruned once an hour.
 func (m *Monitor) Run(ctx context.Context) error {
+	if err := m.Seed(ctx); err != nil && ctx.Err() == nil {
+		m.log.Warn("health states not seeded from the other nodes' probes", "err", err)
+	}
 	ticker := time.NewTicker(m.cfg.Interval)
 	defer ticker.Stop()
 	for {

@@ -836,3 +836,71 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A node that starts while the other nodes' probes find a component
+// Down takes that state from the shared store (Seed) instead of being
+// Unknown, and so offering a dead provider, until its own probes catch
+// up; it leaves Down only as its own probes allow. Results older than
+// the seeding bound, or of a component the fleet finds Up, change
+// nothing the probes would not.
+func TestMonitorSeedsFromFleet(t *testing.T) {
+	testSeedsFromFleet(t, openStore(t))
+}
+
+func testSeedsFromFleet(t *testing.T, db *sqlstore.DB) {
+	ctx := t.Context()
+	var down atomic.Bool
+	down.Store(true)
+	failing := PingProber(func(context.Context) error {
+		if down.Load() {
+			return errStoreDown
+		}
+		return nil
+	})
+	a := newFixture(t, Config{}, db)
+	must(t, a.mon.Add("dead", failing))
+	must(t, a.mon.Add("fine", PingProber(func(context.Context) error { return nil })))
+	a.tick(t, 3)
+	if got := a.mon.State("dead"); got != Down {
+		t.Fatalf("node-a: dead is %s after 3 failed probes", got)
+	}
+
+	clock := &fakeClock{t: a.clock.Now()}
+	b, err := NewMonitor(Options{Node: "node-b", Store: db, Now: clock.Now})
+	must(t, err)
+	var seen []Transition
+	b.Subscribe(func(tr Transition) { seen = append(seen, tr) })
+	must(t, b.Add("dead", failing))
+	must(t, b.Add("fine", PingProber(func(context.Context) error { return nil })))
+	must(t, b.Seed(ctx))
+	if got := b.State("dead"); got != Down || got.Usable() {
+		t.Errorf("node-b started during the outage: dead is %s, want down as the fleet sees it", got)
+	}
+	if got := b.State("fine"); got != Up {
+		t.Errorf("node-b: fine is %s, want up as the fleet sees it", got)
+	}
+	if len(seen) == 0 || seen[0].Component != "dead" || seen[0].To != Down || seen[0].Reason != ReasonSeeded {
+		t.Errorf("node-b's transitions on seeding: %+v", seen)
+	}
+	down.Store(false)
+	for i := range 3 {
+		if got := b.State("dead"); got != Down {
+			t.Errorf("dead is %s after %d good probes of node-b's, want down until 3", got, i)
+		}
+		must(t, b.Tick(ctx))
+		clock.Add(b.Config().Interval)
+	}
+	if got := b.State("dead"); got != Degraded {
+		t.Errorf("dead is %s after 3 good probes of node-b's, want degraded", got)
+	}
+
+	// Results older than the bound are not the fleet's view any more.
+	late := &fakeClock{t: a.clock.Now().Add(time.Minute)}
+	c, err := NewMonitor(Options{Node: "node-c", Store: db, Now: late.Now})
+	must(t, err)
+	must(t, c.Add("dead", failing))
+	must(t, c.Seed(ctx))
+	if got := c.State("dead"); got != Unknown {
+		t.Errorf("node-c seeded from a minute-old probe: dead is %s, want unknown", got)
+	}
+}
