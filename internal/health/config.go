@@ -64,7 +64,9 @@ type Config struct {
 
 	// MaxPending is how many records (probes plus transitions) the
 	// monitor keeps while the store cannot take them; beyond it the
-	// oldest probe results are dropped. Default 10000.
+	// oldest probe results are dropped, and when transitions alone are
+	// more, the oldest transitions too (each drop of transitions is
+	// logged as an error). Default 10000.
 	MaxPending int
 	// Retention is how long probe results are kept: the monitor deletes
 	// older ones once an hour. Default 100 days (the status page shows

@@ -11,16 +11,28 @@
 // "Maintenance" is an operator's announcement, not a measurement, and
 // belongs to the status package.
 //
+// A node that starts does not begin Unknown when the fleet knows
+// better: before its first round (Monitor.Seed, which Run calls) it
+// reads each node's latest probe result of the last three intervals
+// from the store and takes, for each probed component, the worst state
+// among them (transition reason "seeded"). So a node restarted during
+// an outage does not offer a provider the other nodes find Down while
+// its own probes catch up; from the seeded state its own probes lead it
+// out with the usual hysteresis, as if it had seen the failures itself.
+// With no recent results (a single node, or a fleet started together)
+// components start Unknown.
+//
 // # Evidence
 //
 // Active probes: every Config.Interval (default 5 s) the Monitor runs
 // each component's Prober, all at once (or Config.Concurrency at a
 // time), each within Config.ProbeTimeout (default 3 s, so a round in
 // which every upstream hangs still ends within the interval; a prober
-// that ignores its deadline is
-// abandoned and counted as a timeout, and not started again while it
-// runs). OIDCProber fetches an OpenID provider's discovery document
-// and JWKS and checks them (OpenID Connect Discovery 1.0 §4, RFC 7517
+// that ignores its deadline is abandoned and counted as a timeout, and
+// not started again while it runs: each round it still runs is a
+// timeout too, recorded with how long it has run, and no new sample of
+// the duration histogram). OIDCProber fetches an OpenID provider's
+// discovery document and JWKS and checks them (OpenID Connect Discovery 1.0 §4, RFC 7517
 // §5); the node probes its upstream providers with their own Probe
 // (package oidcup), which also checks that the token endpoint answers.
 // PingProber wraps a function such as the store's Ping.
@@ -32,7 +44,9 @@
 // forge, is not reported (see package broker), and neither is a login
 // nobody finished: anyone can start logins and walk away, so that must
 // not make a working provider down. The Monitor keeps counts over a
-// sliding window (Config.LoginWindow, default 2 min, in 12 slots).
+// sliding window (Config.LoginWindow, default 2 min, in 12 slots),
+// timed by the monotonic clock: the wall clock set back or forward (by
+// NTP, say) neither drops failed logins early nor keeps them longer.
 //
 // A login the component answered for, naming an account, but that was
 // refused on what it said about that account (an upstream eID's signed
@@ -88,18 +102,19 @@
 // A round's flush is bounded by Config.Interval, so a store that hangs
 // does not stop the probing or freeze the states logins are routed by.
 // While the store cannot take them, records wait in memory, at most
-// Config.MaxPending (oldest probe results dropped first). Probe results
+// Config.MaxPending (oldest probe results dropped first; transitions
+// only when they alone are more, and that is logged). Probe results
 // older than Config.Retention (default 100 days) are pruned hourly;
 // transitions are kept for incidents and reports.
 //
 // # Metrics
 //
 //	varde_component_state{component,state}        1 for the current state, 0 for the others
-//	varde_probe_duration_seconds{component}       histogram of probe durations
+//	varde_probe_duration_seconds{component}       histogram of the durations of probes started
 //	varde_probe_failures_total{component,reason}  reason: timeout, connect, status, invalid, error
 //	varde_component_transitions_total{component,state}
 //	varde_health_record_errors_total              failed writes of health records
-//	varde_health_records_dropped_total            records dropped while the store was unavailable
+//	varde_health_records_dropped_total            records (probe results, then transitions) dropped while the store was unavailable
 //
 // # Use
 //

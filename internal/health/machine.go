@@ -81,6 +81,10 @@ type machine struct {
 	logins verdict
 	slots  [loginSlots]slot
 	width  int64 // slot width in nanoseconds
+	// base is the time of the first login input, and elapsed the
+	// furthest any input has been from it (see loginNano).
+	base    time.Time
+	elapsed time.Duration
 	// refused holds, for each account refused in the login window, the
 	// number of the slot its refusal was counted in (see refuse).
 	refused map[string]int64
@@ -143,6 +147,28 @@ func (m *machine) probe(at, end time.Time, k probeKind) (Transition, bool) {
 	return m.combine(end, fromProbes)
 }
 
+// seed takes, at at, the state s other nodes' probes found the
+// component in, as the probe verdict, before this machine has any
+// probe of its own, with as many failed probes (at since, when the
+// evidence was seen) in the window as the least that puts a component
+// in s: the probe rules then lead it out of s as they lead the other
+// nodes (Down until SuccessesToRecover probes succeed in a row, then
+// Degraded while those failures are in the window, and so on).
+func (m *machine) seed(at, since time.Time, s State) (Transition, bool) {
+	n := 0
+	switch s {
+	case Down:
+		n = m.cfg.FailuresToDown
+	case Degraded:
+		n = m.cfg.DegradedProbes
+	}
+	for range min(n, cap(m.window)) {
+		m.window = append(m.window, mark{probeFailed, since})
+	}
+	m.probes = verdict{s, ReasonSeeded, since}
+	return m.combine(at, fromProbes)
+}
+
 // judgeProbes applies the probe rules to the streaks and the window.
 func (m *machine) judgeProbes() verdict {
 	c, p := m.cfg, m.probes
@@ -201,8 +227,23 @@ func (m *machine) observe(at time.Time, o Outcome) (Transition, bool) {
 	if i < 0 {
 		return Transition{}, false
 	}
-	m.count(at.UnixNano()/m.width, i)
+	m.count(m.loginNano(at)/m.width, i)
 	return m.refresh(at)
+}
+
+// loginNano is where at falls on the login window's time line, in unix
+// nanoseconds: base's, plus how far at is from base by the monotonic
+// clock (time.Now's readings carry it), never less than an earlier
+// input's. So a step of the wall clock (NTP setting it back or forward)
+// neither drops failed logins from the window early nor keeps them
+// longer, and a clock without monotonic readings that goes back holds
+// the window still until it catches up.
+func (m *machine) loginNano(at time.Time) int64 {
+	if m.base.IsZero() {
+		m.base = at
+	}
+	m.elapsed = max(m.elapsed, at.Sub(m.base))
+	return m.base.UnixNano() + int64(m.elapsed)
 }
 
 // count adds one outcome of index i to slot idx.
@@ -223,7 +264,7 @@ func (m *machine) count(idx int64, i int) {
 // more than one login. An account of "" cannot be told apart from any
 // other, and counts every time.
 func (m *machine) refuse(at time.Time, account string) (Transition, bool) {
-	idx := at.UnixNano() / m.width
+	idx := m.loginNano(at) / m.width
 	if last, ok := m.refused[account]; ok && idx-last < loginSlots {
 		return m.refresh(at)
 	}
@@ -253,7 +294,7 @@ func (m *machine) refresh(at time.Time) (Transition, bool) {
 // judgeLogins applies the login rules to the window ending at at.
 func (m *machine) judgeLogins(at time.Time) verdict {
 	c, l := m.cfg, m.logins
-	now := at.UnixNano() / m.width
+	now := m.loginNano(at) / m.width
 	var (
 		total, failed, refused float64
 		oldest                 int64 = -1

@@ -188,6 +188,15 @@ func TestLoginRules(t *testing.T) {
 			{wait: 110 * time.Second, want: Degraded},
 			{wait: 20 * time.Second, logins: "s", want: Unknown},
 		}},
+		{"a wall clock set back keeps failed logins in the window", []loginStep{
+			{logins: "sssseeeeee", want: Down},
+			{wait: -time.Hour, want: Down},
+			{wait: time.Minute, logins: "ss", want: Down},
+		}},
+		{"logins after a wall clock set back count with the earlier ones", []loginStep{
+			{logins: "sssssss", want: Unknown},
+			{wait: -time.Hour, logins: "eee", want: Degraded},
+		}},
 		{"the window slides", []loginStep{
 			{logins: "eeeeee", want: Unknown},
 			{wait: 90 * time.Second, logins: "ssss", want: Down},

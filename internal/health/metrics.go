@@ -20,7 +20,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"component", "state"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "varde_probe_duration_seconds",
-			Help:    "Time active health probes took, failed ones included.",
+			Help:    "Time active health probes took, failed ones included; a round that finds the previous probe still running adds no sample.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"component"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -37,7 +37,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "varde_health_records_dropped_total",
-			Help: "Probe results dropped unwritten because the store could not take them for too long.",
+			Help: "Probe results and transitions dropped unwritten because the store could not take them for too long (probe results first).",
 		}),
 	}
 	if reg != nil {

@@ -26,6 +26,12 @@ type Recorder interface {
 	RecordHealthTransitions(ctx context.Context, ts []*store.HealthTransition) error
 }
 
+// probeLister is the optional ability to read probe results back,
+// which Seed uses.
+type probeLister interface {
+	ListProbes(ctx context.Context, q store.HealthQuery) ([]*store.ProbeRecord, error)
+}
+
 // pruner is the optional ability to delete old probe results.
 type pruner interface {
 	DeleteProbesBefore(ctx context.Context, before time.Time) (int64, error)
@@ -106,6 +112,9 @@ type component struct {
 	// running is set while a probe of this component is in flight, so a
 	// probe that ignores its deadline is never started twice.
 	running atomic.Bool
+	// runningSince is when the probe in flight started; it is set
+	// before running is released to other rounds' reads.
+	runningSince atomic.Pointer[time.Time]
 
 	// mu guards the fields below and orders transitions.
 	mu          sync.Mutex
@@ -251,10 +260,74 @@ func (m *Monitor) login(component string, take func(mc *machine, at time.Time) (
 	}
 }
 
-// Run probes every component each Config.Interval, starting at once,
+// seedAge bounds, in probe intervals, the age of the probe results Seed
+// takes: a node still running has written newer ones.
+const seedAge = 3
+
+// Seed sets each component that has a prober and no probe result of
+// this node's yet to the state the other nodes' latest probes found it
+// in, so a node starting during an outage does not offer a provider the
+// rest of the fleet knows is Down while its own probes catch up
+// (Config.FailuresToDown of them). It reads, from the Recorder if it
+// can list probe results (store.Health can), each node's latest probe
+// result of the last seedAge intervals, and takes the worst state among
+// them (transition reason ReasonSeeded); the component's own probes go
+// on from there with the usual hysteresis. With no such results the
+// component stays Unknown. Run calls it first; it waits for the store at
+// most Config.ProbeTimeout.
+func (m *Monitor) Seed(ctx context.Context) error {
+	l, ok := m.rec.(probeLister)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.ProbeTimeout)
+	defer cancel()
+	at := m.now()
+	recs, err := l.ListProbes(ctx, store.HealthQuery{Since: at.Add(-seedAge * m.cfg.Interval)})
+	if err != nil {
+		return fmt.Errorf("seed health states: %w", err)
+	}
+	// The latest result of each node, per component.
+	type key struct{ component, node string }
+	latest := map[key]*store.ProbeRecord{}
+	for _, r := range recs { // oldest first
+		latest[key{r.Component, r.Node}] = r
+	}
+	worst := map[string]*store.ProbeRecord{}
+	for k, r := range latest {
+		s := State(r.State)
+		if s.severity() == 0 {
+			continue // unknown, or not a state
+		}
+		if w := worst[k.component]; w == nil || s.severity() > State(w.State).severity() ||
+			(s == State(w.State) && r.Time.Before(w.Time)) {
+			worst[k.component] = r
+		}
+	}
+	for _, c := range m.comps.Load().list {
+		r := worst[c.name]
+		if c.prober == nil || r == nil {
+			continue
+		}
+		c.mu.Lock()
+		if c.lastProbe.IsZero() && c.m.probes.state == Unknown {
+			if t, ok := c.m.seed(at, r.Time, State(r.State)); ok {
+				m.changed(c, t)
+			}
+		}
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+// Run seeds the states from the other nodes' probes (Seed), then
+// probes every component each Config.Interval, starting at once,
 // until ctx ends; then it writes what is still pending and returns. Old
 // probe results are pruned once an hour.
 func (m *Monitor) Run(ctx context.Context) error {
+	if err := m.Seed(ctx); err != nil && ctx.Err() == nil {
+		m.log.Warn("health states not seeded from the other nodes' probes", "err", err)
+	}
 	ticker := time.NewTicker(m.cfg.Interval)
 	defer ticker.Stop()
 	for {
@@ -368,12 +441,16 @@ func (m *Monitor) write(ctx context.Context, at time.Time, wait time.Duration, a
 	}
 }
 
-// probe probes c once and takes the result.
+// probe probes c once and takes the result. A round that finds the
+// previous probe of c still running starts none: it counts as a timeout
+// and is recorded with how long that probe has run, the time the
+// component has gone without answering, and is no new sample of
+// varde_probe_duration_seconds.
 func (m *Monitor) probe(ctx context.Context, c *component) {
 	pctx, cancel := context.WithTimeout(ctx, m.cfg.ProbeTimeout)
 	defer cancel()
 	start := m.now()
-	err := runProbe(pctx, c)
+	hung, err := runProbe(pctx, c, start)
 	d := max(m.now().Sub(start), 0)
 	if ctx.Err() != nil {
 		return // stopping: not the component's fault
@@ -382,7 +459,7 @@ func (m *Monitor) probe(ctx context.Context, c *component) {
 	switch {
 	case err != nil:
 		kind, reason = probeFailed, FailureReason(err)
-		if errors.Is(pctx.Err(), context.DeadlineExceeded) {
+		if errors.Is(pctx.Err(), context.DeadlineExceeded) || hung != nil {
 			reason = FailureTimeout
 		}
 		m.met.failures.WithLabelValues(c.name, reason).Inc()
@@ -390,8 +467,11 @@ func (m *Monitor) probe(ctx context.Context, c *component) {
 	case d > m.cfg.SlowProbe:
 		kind, reason = probeSlow, SlowReason
 	}
-	m.met.duration.WithLabelValues(c.name).Observe(d.Seconds())
-
+	if hung != nil {
+		d = max(start.Sub(*hung), 0)
+	} else {
+		m.met.duration.WithLabelValues(c.name).Observe(d.Seconds())
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lastProbe, c.lastFailure = start, ""
@@ -414,13 +494,19 @@ func (m *Monitor) probe(ctx context.Context, c *component) {
 		OK: kind != probeFailed, Reason: reason, State: string(c.m.cur.state)}}, nil)
 }
 
-// runProbe runs c's prober within ctx's deadline even if the prober
-// ignores it. A prober still running from an earlier round counts as a
-// timeout and is not started again.
-func runProbe(ctx context.Context, c *component) error {
+// runProbe runs c's prober, started at start, within ctx's deadline
+// even if the prober ignores it. A prober still running from an earlier
+// round is not started again: runProbe fails at once and returns when
+// that one started.
+func runProbe(ctx context.Context, c *component, start time.Time) (hung *time.Time, err error) {
 	if !c.running.CompareAndSwap(false, true) {
-		return &ProbeError{FailureTimeout, errors.New("previous probe still running")}
+		since := start
+		if p := c.runningSince.Load(); p != nil {
+			since = *p
+		}
+		return &since, &ProbeError{FailureTimeout, fmt.Errorf("previous probe, started %s, still running", since.Format(time.RFC3339))}
 	}
+	c.runningSince.Store(&start)
 	done := make(chan error, 1)
 	go func() {
 		err := safeProbe(ctx, c.prober)
@@ -429,9 +515,9 @@ func runProbe(ctx context.Context, c *component) error {
 	}()
 	select {
 	case err := <-done:
-		return err
+		return nil, err
 	case <-ctx.Done():
-		return &ProbeError{FailureTimeout, ctx.Err()}
+		return nil, &ProbeError{FailureTimeout, ctx.Err()}
 	}
 }
 
@@ -495,6 +581,10 @@ func (m *Monitor) requeue(ps []*store.ProbeRecord, ts []*store.HealthTransition)
 	m.trimLocked()
 }
 
+// trimLocked keeps at most Config.MaxPending records, dropping the
+// oldest probe results first and, when transitions alone are too many,
+// the oldest transitions; a dropped transition leaves a gap in the
+// history incidents are built from, so it is logged. pendMu is held.
 func (m *Monitor) trimLocked() {
 	over := len(m.pendProbes) + len(m.pendTrans) - m.cfg.MaxPending
 	if over <= 0 {
@@ -502,7 +592,12 @@ func (m *Monitor) trimLocked() {
 	}
 	n := min(over, len(m.pendProbes))
 	m.pendProbes = slices.Delete(m.pendProbes, 0, n)
-	m.pendTrans = slices.Delete(m.pendTrans, 0, over-n)
+	if nt := over - n; nt > 0 {
+		first, last := m.pendTrans[0], m.pendTrans[nt-1]
+		m.log.Error("health transitions dropped unwritten: the store has not taken them and more than max pending records wait",
+			"count", nt, "max_pending", m.cfg.MaxPending, "first", first.Time, "first_component", first.Component, "last", last.Time)
+		m.pendTrans = slices.Delete(m.pendTrans, 0, nt)
+	}
 	m.met.dropped.Add(float64(over))
 }
 

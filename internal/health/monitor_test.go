@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -744,5 +745,162 @@ func TestMonitorRoundWithManyHanging(t *testing.T) {
 	f.tick(t, 1)
 	if d := time.Since(start); d >= 800*time.Millisecond {
 		t.Errorf("a round with 9 components hanging took %v, want about the probe timeout 400ms", d)
+	}
+}
+
+// A round that finds the previous probe still hanging starts none; it
+// is a timeout recorded with how long the upstream has gone without
+// answering, not a probe of 0 s, and adds no sample to the duration
+// histogram.
+func TestMonitorHangingProbeRecordedTruthfully(t *testing.T) {
+	ctx := t.Context()
+	db := openStore(t)
+	f := newFixture(t, Config{Interval: time.Second, ProbeTimeout: 50 * time.Millisecond}, db)
+	stuck := &stuckProber{release: make(chan struct{})}
+	defer close(stuck.release)
+	must(t, f.mon.Add("stuck", stuck))
+	f.tick(t, 3)
+
+	probes, err := db.ListProbes(ctx, store.HealthQuery{Component: "stuck"})
+	must(t, err)
+	var got []string
+	for _, p := range probes {
+		got = append(got, fmt.Sprintf("+%v %v ok=%v %s", p.Time.Sub(t0), p.Duration, p.OK, p.Reason))
+	}
+	want := []string{"+0s 0s ok=false timeout", "+1s 1s ok=false timeout", "+2s 2s ok=false timeout"}
+	if !slices.Equal(got, want) {
+		t.Errorf("stored probes of a hanging upstream:\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+	}
+	f.metric(t, `varde_probe_duration_seconds_count{component="stuck"} 1`)
+	f.metric(t, `varde_probe_failures_total{component="stuck",reason="timeout"} 3`)
+}
+
+// With the store down and more transitions waiting than MaxPending,
+// the oldest transitions are dropped after every probe result; the
+// counter says so and each drop of transitions is logged as an error,
+// since it leaves a gap in the history incidents are built from.
+func TestMonitorDroppedTransitionsAreLogged(t *testing.T) {
+	ctx := t.Context()
+	rec := &flakyRecorder{DB: openStore(t)}
+	rec.fail.Store(true)
+	var logs syncBuffer
+	clock := &fakeClock{t: t0}
+	reg := prometheus.NewRegistry()
+	mon, err := NewMonitor(Options{Config: Config{MaxPending: 1, FailuresToDown: 1, SuccessesToRecover: 1},
+		Node: "node-a", Store: rec, Registerer: reg, Now: clock.Now, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	must(t, err)
+	var failing atomic.Bool
+	must(t, mon.Add("a", PingProber(func(context.Context) error {
+		if failing.Load() {
+			return errors.New("down")
+		}
+		return nil
+	})))
+	for _, fail := range []bool{false, true} { // unknown → up, up → down
+		failing.Store(fail)
+		if err := mon.Tick(ctx); !errors.Is(err, errStoreDown) {
+			t.Fatalf("Tick with the store down: %v", err)
+		}
+		clock.Add(time.Second)
+	}
+	f := &fixture{mon: mon, reg: reg}
+	// 2 probes + 2 transitions, 1 kept: both probes and the first
+	// transition dropped.
+	f.metric(t, `varde_health_records_dropped_total 3`)
+	if got := logs.String(); !strings.Contains(got, "level=ERROR") || !strings.Contains(got, "health transitions dropped unwritten") || !strings.Contains(got, "count=1") {
+		t.Errorf("log after a transition was dropped:\n%s", got)
+	}
+	rec.fail.Store(false)
+	must(t, mon.Flush(ctx))
+	trs, err := rec.ListHealthTransitions(ctx, store.HealthQuery{})
+	must(t, err)
+	if len(trs) != 1 || trs[0].To != store.HealthDown {
+		t.Errorf("stored transitions %+v, want the latest, up to down", trs)
+	}
+}
+
+// syncBuffer is a strings.Builder safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A node that starts while the other nodes' probes find a component
+// Down takes that state from the shared store (Seed) instead of being
+// Unknown, and so offering a dead provider, until its own probes catch
+// up; it leaves Down only as its own probes allow. Results older than
+// the seeding bound, or of a component the fleet finds Up, change
+// nothing the probes would not.
+func TestMonitorSeedsFromFleet(t *testing.T) {
+	testSeedsFromFleet(t, openStore(t))
+}
+
+func testSeedsFromFleet(t *testing.T, db *sqlstore.DB) {
+	ctx := t.Context()
+	var down atomic.Bool
+	down.Store(true)
+	failing := PingProber(func(context.Context) error {
+		if down.Load() {
+			return errStoreDown
+		}
+		return nil
+	})
+	a := newFixture(t, Config{}, db)
+	must(t, a.mon.Add("dead", failing))
+	must(t, a.mon.Add("fine", PingProber(func(context.Context) error { return nil })))
+	a.tick(t, 3)
+	if got := a.mon.State("dead"); got != Down {
+		t.Fatalf("node-a: dead is %s after 3 failed probes", got)
+	}
+
+	clock := &fakeClock{t: a.clock.Now()}
+	b, err := NewMonitor(Options{Node: "node-b", Store: db, Now: clock.Now})
+	must(t, err)
+	var seen []Transition
+	b.Subscribe(func(tr Transition) { seen = append(seen, tr) })
+	must(t, b.Add("dead", failing))
+	must(t, b.Add("fine", PingProber(func(context.Context) error { return nil })))
+	must(t, b.Seed(ctx))
+	if got := b.State("dead"); got != Down || got.Usable() {
+		t.Errorf("node-b started during the outage: dead is %s, want down as the fleet sees it", got)
+	}
+	if got := b.State("fine"); got != Up {
+		t.Errorf("node-b: fine is %s, want up as the fleet sees it", got)
+	}
+	if len(seen) == 0 || seen[0].Component != "dead" || seen[0].To != Down || seen[0].Reason != ReasonSeeded {
+		t.Errorf("node-b's transitions on seeding: %+v", seen)
+	}
+	down.Store(false)
+	for i := range 3 {
+		if got := b.State("dead"); got != Down {
+			t.Errorf("dead is %s after %d good probes of node-b's, want down until 3", got, i)
+		}
+		must(t, b.Tick(ctx))
+		clock.Add(b.Config().Interval)
+	}
+	if got := b.State("dead"); got != Degraded {
+		t.Errorf("dead is %s after 3 good probes of node-b's, want degraded", got)
+	}
+
+	// Results older than the bound are not the fleet's view any more.
+	late := &fakeClock{t: a.clock.Now().Add(time.Minute)}
+	c, err := NewMonitor(Options{Node: "node-c", Store: db, Now: late.Now})
+	must(t, err)
+	must(t, c.Add("dead", failing))
+	must(t, c.Seed(ctx))
+	if got := c.State("dead"); got != Unknown {
+		t.Errorf("node-c seeded from a minute-old probe: dead is %s, want unknown", got)
 	}
 }

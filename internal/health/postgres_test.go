@@ -63,3 +63,11 @@ func TestMonitorStoreHangs(t *testing.T) {
 		t.Errorf("stored %d probes once the store answered, want 2", len(probes))
 	}
 }
+
+// Seeding reads the other nodes' probes from PostgreSQL as from SQLite.
+func TestMonitorSeedsFromFleetPostgres(t *testing.T) {
+	db, err := sqlstore.OpenPostgres(t.Context(), pgtest.NewDatabase(t))
+	must(t, err)
+	t.Cleanup(func() { db.Close() })
+	testSeedsFromFleet(t, db)
+}

@@ -37,7 +37,8 @@ func (s State) severity() int {
 
 // Usable reports whether logins may be sent to a component in state s:
 // everything but Down. Unknown is usable so that a node that has just
-// started does not refuse every provider.
+// started does not refuse every provider; a node that starts while the
+// other nodes find a component Down takes their state (Monitor.Seed).
 func (s State) Usable() bool { return s != Down }
 
 // Outcome is how a real login through a component ended, as the broker
@@ -92,6 +93,10 @@ const (
 	// ReasonLoginsOK: real logins succeed again (components without
 	// probes), or the login evidence against the component expired.
 	ReasonLoginsOK = "logins_ok"
+	// ReasonSeeded: the node started while the latest probes of the
+	// other nodes (Monitor.Seed) put the component in this state; its
+	// own probes take over from there, with the usual hysteresis.
+	ReasonSeeded = "seeded"
 	// ReasonLoginRetry: the failed logins that made a component Down
 	// have left the login window; it is Degraded, offered again so that
 	// new logins show whether it works.

@@ -63,7 +63,9 @@ type ProbeRecord struct {
 	Node      string
 	// Time is when the probe started.
 	Time time.Time
-	// Duration is how long it took; backends keep it exactly.
+	// Duration is how long it took; backends keep it exactly. A probe
+	// not started because the previous one still ran (Reason "timeout")
+	// has how long that one had run by Time.
 	Duration time.Duration
 	// OK is true if the probe succeeded (however slowly).
 	OK bool

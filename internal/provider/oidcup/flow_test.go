@@ -1065,3 +1065,65 @@ func TestJWKSRefetchFailureIsJWKSError(t *testing.T) {
 		t.Errorf("rejection when the refetch is held back after a failure: %+v, want %s naming the failure", rej, ReasonUnknownKey)
 	}
 }
+
+// TestProbeWaitHonoursItsTimeout: a health probe that finds a login's
+// slow fetch of the metadata or keys under way waits for it only until
+// its own deadline, and fails then, so the monitor's timeout is the
+// probe's.
+func TestProbeWaitHonoursItsTimeout(t *testing.T) {
+	const slow, timeout = 2 * time.Second, 300 * time.Millisecond
+	t.Run("metadata", func(t *testing.T) {
+		v := newVarde(t)
+		f := newFakeUpstream(t, v.clock)
+		f.with(func(f *fakeUpstream) { f.discoveryDelay = slow })
+		p := v.add(f.config(v, "fake"))
+		loginDone := make(chan struct{})
+		go func() {
+			defer close(loginDone)
+			_, _ = p.discovery(context.Background())
+		}()
+		for f.discoveryFetches.Load() == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		probe, cancel := context.WithTimeout(t.Context(), timeout)
+		defer cancel()
+		began := time.Now()
+		err := p.Probe(probe)
+		if took := time.Since(began); took > slow/2 {
+			t.Errorf("probe waiting for a login's metadata fetch took %v, want about its timeout %v", took, timeout)
+		}
+		if err == nil {
+			t.Error("probe that ran out of time waiting passed")
+		}
+		<-loginDone
+	})
+	t.Run("keys", func(t *testing.T) {
+		v := newVarde(t)
+		f := newFakeUpstream(t, v.clock)
+		delay, fetching := slowJWKS(t, f)
+		p := v.add(f.config(v, "fake"))
+		ctx := t.Context()
+		m, err := p.discovery(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		delay.Store(int64(slow))
+		loginDone := make(chan struct{})
+		go func() {
+			defer close(loginDone)
+			_, _ = p.keySet(context.Background(), m, false)
+		}()
+		<-fetching
+		probe, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		began := time.Now()
+		err = p.Probe(probe)
+		if took := time.Since(began); took > slow/2 {
+			t.Errorf("probe waiting for a login's key fetch took %v, want about its timeout %v", took, timeout)
+		}
+		if err == nil {
+			t.Error("probe that ran out of time waiting passed")
+		}
+		<-loginDone
+	})
+}

@@ -282,7 +282,8 @@ func (c *cached[T]) unlockFetch() { <-c.fetching }
 // with an error wrapping errFetchWait and ctx's cause, and fetches
 // nothing. A fetch that failed once ctx's deadline passed, after such a
 // wait, had less than the whole time; it fails with errFetchCut and is
-// not recorded (a health probe's ctx has no deadline here).
+// not recorded, a health probe's too: the fetch waited for was asking
+// the upstream already, and recorded what it got.
 func (c *cached[T]) get(ctx context.Context, p fetchPolicy, fetch func() (T, error)) (val T, usable bool, err error) {
 	c.mu.Lock()
 	gen, asked := c.gen, c.started
@@ -573,14 +574,16 @@ func (p *Provider) keySet(ctx context.Context, m *metadata, refetch bool) (jose.
 // Probe fetches the upstream's metadata and keys afresh and reports
 // whether both are usable and the token endpoint answers OAuth (see
 // probeToken), for health checks. Successful fetches
-// refresh the caches logins use.
+// refresh the caches logins use. Waiting for a fetch under way (a
+// login's) ends with ctx, as the fetches do: the probe takes no longer
+// than its own deadline, and a wait cut off fails it.
 func (p *Provider) Probe(ctx context.Context) error {
 	now := p.now()
-	m, _, err := p.meta.get(context.WithoutCancel(ctx), fetchPolicy{now: now, force: true}, func() (*metadata, error) { return p.loadMetadata(ctx) })
+	m, _, err := p.meta.get(ctx, fetchPolicy{now: now, force: true}, func() (*metadata, error) { return p.loadMetadata(ctx) })
 	if err != nil {
 		return fmt.Errorf("upstream %s: %w", p.cfg.ID, err)
 	}
-	_, _, err = p.keys.get(context.WithoutCancel(ctx), fetchPolicy{now: now, force: true, source: m.JWKSURI}, func() (jwks, error) { return p.loadKeys(ctx, m.JWKSURI) })
+	_, _, err = p.keys.get(ctx, fetchPolicy{now: now, force: true, source: m.JWKSURI}, func() (jwks, error) { return p.loadKeys(ctx, m.JWKSURI) })
 	if err != nil {
 		return fmt.Errorf("upstream %s: %w", p.cfg.ID, err)
 	}
