@@ -116,15 +116,6 @@ type Persons interface {
 	GetPerson(ctx context.Context, id string) (*Person, error)
 	GetPersonByWebAuthnID(ctx context.Context, webauthnID []byte) (*Person, error)
 	GetPersonByIdentifier(ctx context.Context, scheme, value string) (*Person, error)
-	// AddIdentifier links another identifier to an existing person;
-	// ErrConflict if it already belongs to anyone, ErrNotFound if there is
-	// no such person.
-	AddIdentifier(ctx context.Context, personID string, id Identifier) error
-	// SetIdentifierLevel sets the MaxLevel of the person's identifier
-	// (id.Scheme, id.Value) to id.MaxLevel if it is was now, so that two
-	// writes at once cannot undo each other; ErrConflict if it is not,
-	// ErrNotFound if the person does not hold the identifier.
-	SetIdentifierLevel(ctx context.Context, personID string, id Identifier, was string) error
 	// LinkIdentifiers is one link of identifiers to the person, in one
 	// atomic write: it adds every one of add, raises each of raise that
 	// is still at its Was level (one changed since is left as it is)

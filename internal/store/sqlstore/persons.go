@@ -126,51 +126,6 @@ func (db *DB) identifiersIn(ctx context.Context, tx querier, personID string) ([
 	return ids, nil
 }
 
-// AddIdentifier implements store.Persons; ErrNotFound if the person does
-// not exist.
-func (db *DB) AddIdentifier(ctx context.Context, personID string, id store.Identifier) error {
-	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
-		ids, err := db.identifiersIn(ctx, tx, personID)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.StmtContext(ctx, db.st.insertIdentifier).ExecContext(ctx, id.Scheme, id.Value, personID); err != nil {
-			return db.d.classify(err)
-		}
-		ids = append(ids, id)
-		_, err = tx.StmtContext(ctx, db.st.setPersonIdentifiers).ExecContext(ctx, jsonText(ids), personID)
-		return err
-	}, func() { db.people.drop(personID) })
-	if err != nil {
-		return fmt.Errorf("add %s identifier to person %s: %w", id.Scheme, personID, err)
-	}
-	return nil
-}
-
-// SetIdentifierLevel implements store.Persons.
-func (db *DB) SetIdentifierLevel(ctx context.Context, personID string, id store.Identifier, was string) error {
-	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
-		ids, err := db.identifiersIn(ctx, tx, personID)
-		if err != nil {
-			return err
-		}
-		i := slices.IndexFunc(ids, func(h store.Identifier) bool { return h.Scheme == id.Scheme && h.Value == id.Value })
-		switch {
-		case i < 0:
-			return store.ErrNotFound
-		case ids[i].MaxLevel != was:
-			return store.ErrConflict
-		}
-		ids[i].MaxLevel = id.MaxLevel
-		_, err = tx.StmtContext(ctx, db.st.setPersonIdentifiers).ExecContext(ctx, jsonText(ids), personID)
-		return err
-	}, func() { db.people.drop(personID) })
-	if err != nil {
-		return fmt.Errorf("set level of %s identifier of person %s: %w", id.Scheme, personID, err)
-	}
-	return nil
-}
-
 // LinkIdentifiers implements store.Persons: the identifiers, the end of
 // the other sessions and the events in one transaction.
 func (db *DB) LinkIdentifiers(ctx context.Context, personID string, add []store.Identifier, raise []store.LevelChange, except string, now time.Time, events func(raised []store.LevelChange, n int) []*store.AuditEvent) ([]*store.Session, error) {

@@ -76,8 +76,8 @@ func testPersons(t *testing.T, s store.Store) {
 		// The same value under another scheme is another identifier.
 		_, err = s.GetPersonByIdentifier(ctx, "no:dnr", p.Identifiers[0].Value)
 		wantErr(t, "GetPersonByIdentifier other scheme", err, store.ErrNotFound)
-		wantErr(t, "AddIdentifier unknown person",
-			s.AddIdentifier(ctx, "nobody", store.Identifier{Scheme: "no:dnr", Value: "x"}), store.ErrNotFound)
+		_, err = s.LinkIdentifiers(ctx, "nobody", []store.Identifier{{Scheme: "no:dnr", Value: "x"}}, nil, "", time.Now(), nil)
+		wantErr(t, "LinkIdentifiers unknown person", err, store.ErrNotFound)
 	})
 
 	t.Run("update profile", func(t *testing.T) {
@@ -142,37 +142,49 @@ func testPersons(t *testing.T, s store.Store) {
 		other := fullPerson(t, "other")
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, p), nil)
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, other), nil)
+		link := func(personID string, add []store.Identifier, raise ...store.LevelChange) error {
+			_, err := s.LinkIdentifiers(ctx, personID, add, raise, "", time.Now(), nil)
+			return err
+		}
 
 		dnr := store.Identifier{Scheme: "no:dnr", Value: "dnr-adder"}
-		wantErr(t, "AddIdentifier", s.AddIdentifier(ctx, p.ID, dnr), nil)
+		wantErr(t, "LinkIdentifiers", link(p.ID, []store.Identifier{dnr}), nil)
 		p.Identifiers = append(p.Identifiers, dnr)
 		got, err := s.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value)
 		wantErr(t, "GetPersonByIdentifier", err, nil)
-		same(t, "person after AddIdentifier", p, got)
+		same(t, "person after LinkIdentifiers", p, got)
 
-		wantErr(t, "AddIdentifier own again", s.AddIdentifier(ctx, p.ID, dnr), store.ErrConflict)
+		wantErr(t, "LinkIdentifiers own again", link(p.ID, []store.Identifier{dnr}), store.ErrConflict)
 
 		relinked := store.Identifier{Scheme: "no:dnr", Value: "dnr-adder-linked", MaxLevel: "substantial"}
-		wantErr(t, "AddIdentifier relinked", s.AddIdentifier(ctx, p.ID, relinked), nil)
+		wantErr(t, "LinkIdentifiers relinked", link(p.ID, []store.Identifier{relinked}), nil)
 		raised := relinked
 		raised.MaxLevel = "high"
-		wantErr(t, "SetIdentifierLevel stale", s.SetIdentifierLevel(ctx, p.ID, raised, "low"), store.ErrConflict)
-		wantErr(t, "SetIdentifierLevel not held", s.SetIdentifierLevel(ctx, other.ID, raised, "substantial"), store.ErrNotFound)
-		wantErr(t, "SetIdentifierLevel unknown person", s.SetIdentifierLevel(ctx, "nobody", raised, "substantial"), store.ErrNotFound)
-		wantErr(t, "SetIdentifierLevel", s.SetIdentifierLevel(ctx, p.ID, raised, "substantial"), nil)
+		// A raise from a level the identifier is not at, or of one the
+		// person does not hold, changes nothing.
+		wantErr(t, "LinkIdentifiers stale raise", link(p.ID, nil, store.LevelChange{Identifier: raised, Was: "low"}), nil)
+		wantErr(t, "LinkIdentifiers raise not held", link(other.ID, nil, store.LevelChange{Identifier: raised, Was: "substantial"}), nil)
+		wantErr(t, "LinkIdentifiers raise unknown person", link("nobody", nil, store.LevelChange{Identifier: raised, Was: "substantial"}), store.ErrNotFound)
+		got, err = s.GetPersonByIdentifier(ctx, raised.Scheme, raised.Value)
+		wantErr(t, "GetPersonByIdentifier", err, nil)
+		same(t, "person after raises that change nothing", append(slices.Clone(p.Identifiers), relinked), got.Identifiers)
+		got, err = s.GetPerson(ctx, other.ID)
+		wantErr(t, "GetPerson", err, nil)
+		same(t, "the other person after a raise of what they do not hold", other, got)
+		wantErr(t, "LinkIdentifiers raise", link(p.ID, nil, store.LevelChange{Identifier: raised, Was: "substantial"}), nil)
 		p.Identifiers = append(p.Identifiers, raised)
 		got, err = s.GetPersonByIdentifier(ctx, raised.Scheme, raised.Value)
 		wantErr(t, "GetPersonByIdentifier", err, nil)
-		same(t, "person after SetIdentifierLevel", p, got)
-		wantErr(t, "AddIdentifier someone else's", s.AddIdentifier(ctx, p.ID, other.Identifiers[0]), store.ErrConflict)
+		same(t, "person after the raise", p, got)
+		wantErr(t, "LinkIdentifiers someone else's", link(p.ID, []store.Identifier{other.Identifiers[0]}), store.ErrConflict)
 		got, err = s.GetPerson(ctx, p.ID)
 		wantErr(t, "GetPerson", err, nil)
-		same(t, "person after failed AddIdentifier", p, got)
+		same(t, "person after failed LinkIdentifiers", p, got)
 
 		nilIDs := &store.Person{ID: "starts-empty", WebAuthnID: hash("starts-empty")}
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, nilIDs), nil)
 		first := store.Identifier{Scheme: "se:pnr", Value: "pnr-1"}
-		wantErr(t, "AddIdentifier first", s.AddIdentifier(ctx, nilIDs.ID, first), nil)
+		wantErr(t, "LinkIdentifiers first", link(nilIDs.ID, []store.Identifier{first}), nil)
 		got, err = s.GetPerson(ctx, nilIDs.ID)
 		wantErr(t, "GetPerson", err, nil)
 		same(t, "identifiers", []store.Identifier{first}, got.Identifiers)
@@ -180,14 +192,14 @@ func testPersons(t *testing.T, s store.Store) {
 		// A linked identifier keeps the level it was linked from, read
 		// back through every lookup.
 		linked := store.Identifier{Scheme: "dk:cpr", Value: "cpr-linked", MaxLevel: "substantial"}
-		wantErr(t, "AddIdentifier linked", s.AddIdentifier(ctx, p.ID, linked), nil)
+		wantErr(t, "LinkIdentifiers linked", link(p.ID, []store.Identifier{linked}), nil)
 		p.Identifiers = append(p.Identifiers, linked)
 		got, err = s.GetPersonByIdentifier(ctx, linked.Scheme, linked.Value)
 		wantErr(t, "GetPersonByIdentifier linked", err, nil)
-		same(t, "person after a linked AddIdentifier", p, got)
+		same(t, "person after a linked LinkIdentifiers", p, got)
 		got, err = s.GetPersonByWebAuthnID(ctx, p.WebAuthnID)
 		wantErr(t, "GetPersonByWebAuthnID linked", err, nil)
-		same(t, "person after a linked AddIdentifier", p, got)
+		same(t, "person after a linked LinkIdentifiers", p, got)
 	})
 
 	t.Run("concurrent create with one identifier", func(t *testing.T) {
