@@ -2364,3 +2364,63 @@ func TestEnrolledContinueExpiredSaysSo(t *testing.T) {
 		}
 	}
 }
+
+// TestRemovePasskeyEndsOthersInOneWrite: a passkey is removed together
+// with the person's other sessions, which it may have opened, in one
+// write. When the sessions cannot be ended (here the store refuses to
+// delete a session), the passkey stays and the person is told to try
+// again: a removed passkey never leaves a session it opened behind.
+func TestRemovePasskeyEndsOthersInOneWrite(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	owner := h.browser("en")
+	e := owner.enrol(newDevice(false), "", "fnr")
+	csrf := attr(t, owner.get("/account").body, "data-csrf")
+	other := h.browser("en")
+	rcsrf := field(t, other.get("/passkey/recover?attempt=").body, "csrf")
+	if r := other.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {rcsrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther {
+		t.Fatalf("recovery login: %d", r.status)
+	}
+	keys, err := h.db.ListPasskeys(ctx, e.person)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("passkeys %v, %v", keys, err)
+	}
+	cred := base64.RawURLEncoding.EncodeToString(keys[0].CredentialID)
+	if _, err := h.db.Pools()["write"].Exec(`CREATE TRIGGER no_end BEFORE DELETE ON sessions BEGIN SELECT RAISE(ABORT, 'disk says no'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if r := owner.form("/account/passkeys/remove", url.Values{"credential": {cred}, "csrf": {csrf}}); r.status != http.StatusInternalServerError {
+		t.Fatalf("remove while sessions cannot end: %d %q", r.status, r.location)
+	}
+	if keys, err := h.db.ListPasskeys(ctx, e.person); err != nil || len(keys) != 1 {
+		t.Fatalf("passkeys after a removal whose sessions could not end: %d, %v; want the passkey kept", len(keys), err)
+	}
+	if hasEvent(h.auditEvents(t), "passkey_removed", store.ResultSuccess, "") {
+		t.Fatal("a removal that was not stored is audited as done")
+	}
+	if _, err := h.db.Pools()["write"].Exec(`DROP TRIGGER no_end`); err != nil {
+		t.Fatal(err)
+	}
+	r := owner.form("/account/passkeys/remove", url.Values{"credential": {cred}, "csrf": {csrf}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("remove: %d", r.status)
+	}
+	if page := owner.get(r.location); !strings.Contains(page.body, "The passkey was removed. You were logged out everywhere else") {
+		t.Fatalf("account after removal:\n%s", page.body)
+	}
+	if r := other.get("/account"); r.status != http.StatusSeeOther || r.location != "/login" {
+		t.Fatalf("the other session after the removal: %d %q", r.status, r.location)
+	}
+	var removed, ended *store.AuditEvent
+	for _, ev := range h.auditEvents(t) {
+		switch {
+		case ev.Type == "passkey_removed" && ev.Result == store.ResultSuccess:
+			removed = ev
+		case ev.Type == "sessions_ended" && ev.Result == store.ResultSuccess:
+			ended = ev
+		}
+	}
+	if removed == nil || ended == nil || ended.Seq != removed.Seq+1 || ended.Details["count"] != "1" {
+		t.Fatalf("events %+v and %+v; want the removal, then one session ended, in one write", removed, ended)
+	}
+}

@@ -355,8 +355,10 @@ func (db *DB) UpdatePasskeyUse(ctx context.Context, credentialID []byte, oldSign
 //
 // With events it is one operation of several statements: the events are
 // appended after the removal, and only if it removed the passkey.
-func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID []byte, events ...*store.AuditEvent) error {
-	err := db.wr.do(ctx, len(events) > 0, func(ctx context.Context, tx querier) error {
+func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID []byte, except string, now time.Time, events func(n int) []*store.AuditEvent) ([]*store.Session, error) {
+	var ended []*store.Session
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
+		ended = nil
 		if db.d.shared {
 			var one int
 			if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, personID).Scan(&one); err != nil {
@@ -372,7 +374,13 @@ func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID [
 			return err
 		}
 		if n > 0 {
-			return db.appendEvents(ctx, tx, events)
+			if ended, err = db.endPersonSessionsIn(ctx, tx, personID, except, now); err != nil {
+				return err
+			}
+			if events == nil {
+				return nil
+			}
+			return db.appendEvents(ctx, tx, events(len(ended)))
 		}
 		var one int
 		err = tx.StmtContext(ctx, db.st.passkeyOfPersonW).QueryRowContext(ctx, personID, credentialID).Scan(&one)
@@ -380,11 +388,15 @@ func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID [
 			return fmt.Errorf("it is the last way in: %w", store.ErrConflict)
 		}
 		return notFound(err)
+	}, func() {
+		for _, s := range ended {
+			db.sessions.drop(s.ID)
+		}
 	})
 	if err != nil {
-		return fmt.Errorf("delete passkey of person %s: %w", personID, err)
+		return nil, fmt.Errorf("delete passkey of person %s: %w", personID, err)
 	}
-	return nil
+	return ended, nil
 }
 
 // ReplaceRecoveryCodes implements store.RecoveryCodes; ErrNotFound if the

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -467,13 +468,13 @@ func testPasskeys(t *testing.T, s store.Store) {
 	t.Run("delete", func(t *testing.T) {
 		p := fullPasskey(t, "alice", "del")
 		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
-		wantErr(t, "DeletePasskey by another person", s.DeletePasskey(ctx, "bob", p.CredentialID), store.ErrNotFound)
+		wantErr(t, "DeletePasskey by another person", deletePasskey(ctx, s, "bob", p.CredentialID), store.ErrNotFound)
 		_, err := s.GetPasskey(ctx, p.CredentialID)
 		wantErr(t, "GetPasskey after refused delete", err, nil)
-		wantErr(t, "DeletePasskey", s.DeletePasskey(ctx, "alice", p.CredentialID), nil)
+		wantErr(t, "DeletePasskey", deletePasskey(ctx, s, "alice", p.CredentialID), nil)
 		_, err = s.GetPasskey(ctx, p.CredentialID)
 		wantErr(t, "GetPasskey deleted", err, store.ErrNotFound)
-		wantErr(t, "DeletePasskey again", s.DeletePasskey(ctx, "alice", p.CredentialID), store.ErrNotFound)
+		wantErr(t, "DeletePasskey again", deletePasskey(ctx, s, "alice", p.CredentialID), store.ErrNotFound)
 	})
 
 	t.Run("delete keeps a way in", func(t *testing.T) {
@@ -482,12 +483,12 @@ func testPasskeys(t *testing.T, s store.Store) {
 		for _, p := range []*store.Passkey{first, last} {
 			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
 		}
-		wantErr(t, "DeletePasskey of one of two", s.DeletePasskey(ctx, "erin", first.CredentialID), nil)
-		wantErr(t, "DeletePasskey of the last, no codes", s.DeletePasskey(ctx, "erin", last.CredentialID), store.ErrConflict)
+		wantErr(t, "DeletePasskey of one of two", deletePasskey(ctx, s, "erin", first.CredentialID), nil)
+		wantErr(t, "DeletePasskey of the last, no codes", deletePasskey(ctx, s, "erin", last.CredentialID), store.ErrConflict)
 		_, err := s.GetPasskey(ctx, last.CredentialID)
 		wantErr(t, "GetPasskey after a refused delete", err, nil)
 		wantErr(t, "ReplaceRecoveryCodes", s.ReplaceRecoveryCodes(ctx, "erin", [][]byte{hash("erin-code")}, base(t)), nil)
-		wantErr(t, "DeletePasskey of the last, a code left", s.DeletePasskey(ctx, "erin", last.CredentialID), nil)
+		wantErr(t, "DeletePasskey of the last, a code left", deletePasskey(ctx, s, "erin", last.CredentialID), nil)
 	})
 
 	t.Run("concurrent delete keeps a way in", func(t *testing.T) {
@@ -497,7 +498,7 @@ func testPasskeys(t *testing.T, s store.Store) {
 			keys[i] = fullPasskey(t, "frank", fmt.Sprint("frank-", i))
 			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, keys[i], 0), nil)
 		}
-		errs := race(contenders, func(i int) error { return s.DeletePasskey(ctx, "frank", keys[i].CredentialID) })
+		errs := race(contenders, func(i int) error { return deletePasskey(ctx, s, "frank", keys[i].CredentialID) })
 		removed := 0
 		for i, err := range errs {
 			switch {
@@ -563,10 +564,72 @@ func testPasskeys(t *testing.T, s store.Store) {
 			return &store.AuditEvent{Time: base(t), Type: "passkey_removed", PersonID: person, Result: store.ResultSuccess,
 				Details: map[string]string{"n": fmt.Sprint(n)}}
 		}
-		wantErr(t, "DeletePasskey with events", s.DeletePasskey(ctx, person, first.CredentialID, removed(1), removed(2)), nil)
-		wantErr(t, "DeletePasskey gone, with an event", s.DeletePasskey(ctx, person, first.CredentialID, removed(3)), store.ErrNotFound)
-		wantErr(t, "DeletePasskey of the last, with an event", s.DeletePasskey(ctx, person, last.CredentialID, removed(4)), store.ErrConflict)
+		wantErr(t, "DeletePasskey with events", deletePasskey(ctx, s, person, first.CredentialID, removed(1), removed(2)), nil)
+		wantErr(t, "DeletePasskey gone, with an event", deletePasskey(ctx, s, person, first.CredentialID, removed(3)), store.ErrNotFound)
+		wantErr(t, "DeletePasskey of the last, with an event", deletePasskey(ctx, s, person, last.CredentialID, removed(4)), store.ErrConflict)
 		wantChangeEvents(t, s, person, "passkey_removed", "1", "2")
+	})
+
+	t.Run("delete ends the other sessions in its write", func(t *testing.T) {
+		const person = "lou"
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: person, WebAuthnID: hash(person)}), nil)
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: "lou-other", WebAuthnID: hash("lou-other")}), nil)
+		first, last := fullPasskey(t, person, "lou-1"), fullPasskey(t, person, "lou-2")
+		for _, p := range []*store.Passkey{first, last} {
+			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
+		}
+		for id, who := range map[string]string{"s-lou-1": person, "s-lou-2": person, "s-lou-3": person, "s-lou-other": "lou-other"} {
+			ss := fullSession(t, id)
+			ss.PersonID = who
+			wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+		}
+		now := base(t)
+		removed := func(n int) func(int) []*store.AuditEvent {
+			return func(ended int) []*store.AuditEvent {
+				return []*store.AuditEvent{{Time: now, Type: "passkey_removed", PersonID: person, Result: store.ResultSuccess,
+					Details: map[string]string{"n": fmt.Sprint(n), "sessions_ended": fmt.Sprint(ended)}}}
+			}
+		}
+		// Refused: the last way in, or not the person's passkey. No
+		// session ends.
+		for _, c := range []struct {
+			who  string
+			cred []byte
+			want error
+		}{{"lou-other", first.CredentialID, store.ErrNotFound}, {person, []byte("no-such-passkey"), store.ErrNotFound}} {
+			ended, err := s.DeletePasskey(ctx, c.who, c.cred, "s-lou-1", now, removed(0))
+			wantErr(t, "DeletePasskey refused", err, c.want)
+			if len(ended) != 0 {
+				t.Errorf("a refused DeletePasskey ended %d sessions", len(ended))
+			}
+		}
+		ended, err := s.DeletePasskey(ctx, person, first.CredentialID, "s-lou-1", now, removed(1))
+		wantErr(t, "DeletePasskey", err, nil)
+		var ids []string
+		for _, e := range ended {
+			ids = append(ids, e.ID)
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, []string{"s-lou-2", "s-lou-3"}) {
+			t.Errorf("DeletePasskey ended %v, want s-lou-2 and s-lou-3", ids)
+		}
+		for id, want := range map[string]error{"s-lou-1": nil, "s-lou-2": store.ErrNotFound, "s-lou-3": store.ErrNotFound, "s-lou-other": nil} {
+			_, err := s.GetSession(ctx, id, now)
+			wantErr(t, "GetSession "+id+" after DeletePasskey", err, want)
+		}
+		ended, err = s.DeletePasskey(ctx, person, last.CredentialID, "s-lou-1", now, removed(2))
+		wantErr(t, "DeletePasskey of the last", err, store.ErrConflict)
+		if len(ended) != 0 {
+			t.Errorf("a refused DeletePasskey ended %d sessions", len(ended))
+		}
+		_, err = s.GetSession(ctx, "s-lou-1", now)
+		wantErr(t, "GetSession kept", err, nil)
+		wantChangeEvents(t, s, person, "passkey_removed", "1")
+		got, err := s.ListPersonAudit(ctx, person, 10)
+		wantErr(t, "ListPersonAudit", err, nil)
+		if len(got) != 1 || got[0].Details["sessions_ended"] != "2" {
+			t.Errorf("events %+v, want one counting 2 sessions ended", got)
+		}
 	})
 
 	t.Run("create with its events", func(t *testing.T) {
@@ -599,6 +662,13 @@ func testPasskeys(t *testing.T, s store.Store) {
 // wantChangeEvents checks that person's audit events are of type typ,
 // their Details "n" the ns in that order, appended one after the other,
 // and that the whole chain verifies.
+// deletePasskey is DeletePasskey ending no session but the person's
+// other ones, with events, if any, appended in its write.
+func deletePasskey(ctx context.Context, s store.Store, personID string, credentialID []byte, events ...*store.AuditEvent) error {
+	_, err := s.DeletePasskey(ctx, personID, credentialID, "", time.Now(), func(int) []*store.AuditEvent { return events })
+	return err
+}
+
 func wantChangeEvents(t *testing.T, s store.Store, person, typ string, ns ...string) {
 	t.Helper()
 	got, err := s.ListPersonAudit(t.Context(), person, 100)

@@ -234,7 +234,7 @@ func sharedReadChangeWrite(t *testing.T, a, b store.Store) {
 		}
 		errs := make([]error, 2)
 		for i, db := range []store.Store{a, b} {
-			wg.Go(func() { errs[i] = db.DeletePasskey(ctx, pid, keys[i]) })
+			wg.Go(func() { errs[i] = deletePasskey(ctx, db, pid, keys[i]) })
 		}
 		wg.Wait()
 		left, err := a.ListPasskeys(ctx, pid)
