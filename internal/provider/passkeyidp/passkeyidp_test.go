@@ -1789,6 +1789,44 @@ func TestEnrolmentWithoutCodesSaysSo(t *testing.T) {
 	}
 }
 
+// unansweredCodes is the real store whose writes of new recovery codes
+// are stored and then get no answer, as a COMMIT whose connection
+// dropped; a write of no codes is answered.
+type unansweredCodes struct{ store.RecoveryCodes }
+
+func (u unansweredCodes) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time, events ...*store.AuditEvent) error {
+	if err := u.RecoveryCodes.ReplaceRecoveryCodes(ctx, personID, hashes, now, events...); err != nil || len(hashes) == 0 {
+		return err
+	}
+	return fmt.Errorf("replace recovery codes: %w", store.ErrOutcomeUnknown)
+}
+
+// An enrolment whose codes may have been stored but were never shown
+// leaves the person with none, as the enrolled page says: the account
+// page then counts no codes and offers to make them, instead of
+// counting codes the person never saw.
+func TestEnrolmentCodesOutcomeUnknownLeavesNone(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.RecoveryCodes = unansweredCodes{h.p.RecoveryCodes}
+	b := h.browser("en")
+	page := b.enrolOnly(newDevice(false), "", "fnr")
+	if got := codesIn(page.body); len(got) != 0 || !strings.Contains(page.body, "make the codes on your account page") {
+		t.Fatalf("enrolled page: %v\n%s", got, page.body)
+	}
+	var person string
+	for _, ev := range h.auditEvents(t) {
+		if ev.Type == "enrolment" && ev.Result == store.ResultSuccess {
+			person = ev.PersonID
+		}
+	}
+	if person == "" {
+		t.Fatal("no enrolment")
+	}
+	if n, err := h.db.CountRecoveryCodes(context.Background(), person); err != nil || n != 0 {
+		t.Fatalf("%d recovery codes, %v, after an enrolment that showed none; want none", n, err)
+	}
+}
+
 // cannotEndOthers is the real store that cannot end a person's other
 // sessions.
 type cannotEndOthers struct{ store.Sessions }
