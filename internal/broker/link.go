@@ -49,7 +49,7 @@ import (
 //     the person through it reaches no more (linkedLevel), so a high eID
 //     linked from a substantial session logs in at substantial. Linked
 //     again from a stronger session, it keeps that session's level
-//     (store.Persons.SetIdentifierLevel), audited with raised_from.
+//     (store.Persons.LinkIdentifiers), audited with raised_from.
 //   - The session's login must be recent (session.ReauthAfter) when the
 //     link starts, as for every change of the ways in (ADR 9): otherwise
 //     whoever finds a session left open on a shared computer could add

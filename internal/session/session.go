@@ -189,8 +189,10 @@ func (m *Manager) Token(r *http.Request) string {
 // (store.Sessions.CreateSession): the session exists if and only if they
 // do. The caller has readied them (audit.Log.Prepare). If the write got
 // no answer (store.ErrOutcomeUnknown), the cookie is set all the same,
-// as the session may be stored, the old one is left as it was, and the
-// error is returned.
+// as the session may be stored, and the error is returned; the old one
+// is out of the browser's reach then, so it is replaced as above all the
+// same: continued if the new one was stored, ended (and told) if not or
+// if it was another person's. It is never left live with nobody to end it.
 func (m *Manager) Save(ctx context.Context, w http.ResponseWriter, r *http.Request, n *New, events ...*store.AuditEvent) error {
 	s := n.Session
 	// The new session first: if it cannot be stored, the browser keeps
@@ -199,8 +201,19 @@ func (m *Manager) Save(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		if errors.Is(err, store.ErrOutcomeUnknown) {
 			// It may be stored: the browser gets its cookie, so that
 			// if it was, the person is logged in; if not, the cookie
-			// names no session and is worth nothing.
+			// names no session and is worth nothing. Either way the
+			// browser no longer holds the old one, which ends now
+			// rather than stay live, unseen, until it expires.
 			m.setCookie(w, n.token)
+			// It is continued only into a new session that is
+			// stored, which a read tells now.
+			if tok := m.Token(r); tok != "" {
+				if _, gerr := m.Store.GetSession(ctx, s.ID, m.Now()); gerr == nil {
+					m.replace(ctx, storeID(tok), s)
+				} else {
+					m.endReplaced(ctx, storeID(tok), m.Now())
+				}
+			}
 		}
 		return fmt.Errorf("start session: %w", err)
 	}

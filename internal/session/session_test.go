@@ -3,6 +3,7 @@ package session_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -456,5 +457,84 @@ func TestContinueThatCannotListAClientEndsTheOld(t *testing.T) {
 	got, err := m.Current(withCookies(w2))
 	if err != nil || got.Continues != s1.ID || strings.Join(got.Clients, ",") != "bank,health" {
 		t.Errorf("new session %+v, %v; want it continuing %s with bank,health", got, err, s1.ID)
+	}
+}
+
+// noAnswer is the real store whose session writes get no answer, as a
+// COMMIT whose connection dropped: stored says whether it went through.
+type noAnswer struct {
+	store.Sessions
+	stored bool
+}
+
+func (s noAnswer) CreateSession(ctx context.Context, ss *store.Session, events ...*store.AuditEvent) error {
+	if s.stored {
+		if err := s.Sessions.CreateSession(ctx, ss, events...); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("create session: %w", store.ErrOutcomeUnknown)
+}
+
+// TestSaveOutcomeUnknownEndsOldSession: a login whose session write gets
+// no answer gives the browser the new cookie, so the session it carried
+// is out of its reach either way. That session ends, recorded and told,
+// whether the new one was stored or not, and whoever's it was: it is
+// not left live for whoever else holds its cookie, and its relying
+// parties hear of its end. The browser is logged in as the new person
+// or as nobody, never as the old one.
+func TestSaveOutcomeUnknownEndsOldSession(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		person string
+		stored bool
+	}{
+		{"another person's, stored", "p2", true},
+		{"another person's, not stored", "p2", false},
+		{"the same person's, stored", "p1", true},
+		{"the same person's, not stored", "p1", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, now, db := newManager(t)
+			var told endings
+			m.Ended = told.record
+			ctx := context.Background()
+			w1, s1 := start(t, m, nil, "p1", "bank")
+			r := withCookies(w1)
+			n, err := m.New(r, &store.Session{PersonID: tc.person, Provider: "bankid", Level: "high", AuthTime: *now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Store = noAnswer{Sessions: db, stored: tc.stored}
+			w2 := httptest.NewRecorder()
+			if err := m.Save(ctx, w2, r, n); !errors.Is(err, store.ErrOutcomeUnknown) {
+				t.Fatalf("Save = %v, want ErrOutcomeUnknown", err)
+			}
+			m.Store = db
+			if _, err := db.GetSession(ctx, s1.ID, *now); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("the replaced session is still stored: %v", err)
+			}
+			// A continuation that was stored carries the old session's
+			// clients on, and nobody is told; every other old session
+			// ends with its clients told.
+			want := []string{"replaced p1 bank"}
+			continued := tc.stored && tc.person == "p1"
+			if continued {
+				want = nil
+			}
+			if !slices.Equal(told, want) {
+				t.Errorf("told %v, want %v", told, want)
+			}
+			got, err := m.Current(withCookies(w2))
+			if continued && (err != nil || strings.Join(got.Clients, ",") != "bank") {
+				t.Errorf("continued session %+v, %v; want it listing bank", got, err)
+			}
+			switch {
+			case tc.stored && (err != nil || got.PersonID != tc.person):
+				t.Errorf("browser's session %+v, %v; want %s's", got, err, tc.person)
+			case !tc.stored && !errors.Is(err, session.ErrNoSession):
+				t.Errorf("browser's session %+v, %v; want none", got, err)
+			}
+		})
 	}
 }

@@ -116,15 +116,6 @@ type Persons interface {
 	GetPerson(ctx context.Context, id string) (*Person, error)
 	GetPersonByWebAuthnID(ctx context.Context, webauthnID []byte) (*Person, error)
 	GetPersonByIdentifier(ctx context.Context, scheme, value string) (*Person, error)
-	// AddIdentifier links another identifier to an existing person;
-	// ErrConflict if it already belongs to anyone, ErrNotFound if there is
-	// no such person.
-	AddIdentifier(ctx context.Context, personID string, id Identifier) error
-	// SetIdentifierLevel sets the MaxLevel of the person's identifier
-	// (id.Scheme, id.Value) to id.MaxLevel if it is was now, so that two
-	// writes at once cannot undo each other; ErrConflict if it is not,
-	// ErrNotFound if the person does not hold the identifier.
-	SetIdentifierLevel(ctx context.Context, personID string, id Identifier, was string) error
 	// LinkIdentifiers is one link of identifiers to the person, in one
 	// atomic write: it adds every one of add, raises each of raise that
 	// is still at its Was level (one changed since is left as it is)
@@ -168,11 +159,18 @@ type Passkeys interface {
 	// last way in: ErrConflict, and nothing removed, if they would be left
 	// with no passkey and no unused recovery code; ErrNotFound if they have
 	// no such passkey. The check and the removal are one atomic step, so
-	// two removals at once cannot both pass it. The events, if any, are
-	// appended to the audit log in the same atomic write, as
-	// AuditLog.AppendAudit appends them and in their order: the passkey
-	// is removed if and only if the events recording it are stored.
-	DeletePasskey(ctx context.Context, personID string, credentialID []byte, events ...*AuditEvent) error
+	// two removals at once cannot both pass it. In the same atomic write
+	// it ends every other session of the person but except, as
+	// Sessions.EndPersonSessions does, and returns the sessions it ended:
+	// a passkey that is lost or in the wrong hands is removed together
+	// with whatever sessions it may have opened, never one without the
+	// other. If events is not nil, the events it
+	// returns for the number of sessions ended are appended to the audit
+	// log in the same write, as AuditLog.AppendAudit appends them and in
+	// their order: the passkey is removed if and only if the events
+	// recording it are stored. It may be called more than once, when the
+	// write is run again, and must depend on nothing but n.
+	DeletePasskey(ctx context.Context, personID string, credentialID []byte, except string, now time.Time, events func(n int) []*AuditEvent) ([]*Session, error)
 }
 
 // PasskeyUse is what a successful assertion changes on a passkey.

@@ -642,10 +642,7 @@ func (p *Provider) endOthers(r *http.Request, s *store.Session) int {
 			if n == 0 {
 				return nil
 			}
-			e := &store.AuditEvent{Type: "sessions_ended", Result: store.ResultSuccess, PersonID: s.PersonID, Provider: ID,
-				Time: p.now().UTC().Truncate(time.Microsecond), Details: map[string]string{"count": fmt.Sprint(n), "why": "ways_in_changed"}}
-			p.Audit.Prepare(r.Context(), e)
-			return []*store.AuditEvent{e}
+			return []*store.AuditEvent{p.endedEvent(r, s, n)}
 		}
 	}
 	n, err := p.Sessions.EndOthers(r.Context(), s, events)
@@ -662,6 +659,19 @@ func (p *Provider) endOthers(r *http.Request, s *store.Session) int {
 		return 0
 	}
 	return n
+}
+
+// endedEvent is the sessions_ended event for n of the person's other
+// sessions ended after a change to their ways in made in session s; nil
+// without an audit log.
+func (p *Provider) endedEvent(r *http.Request, s *store.Session, n int) *store.AuditEvent {
+	if p.Audit == nil {
+		return nil
+	}
+	e := &store.AuditEvent{Type: "sessions_ended", Result: store.ResultSuccess, PersonID: s.PersonID, Provider: ID,
+		Time: p.now().UTC().Truncate(time.Microsecond), Details: map[string]string{"count": fmt.Sprint(n), "why": "ways_in_changed"}}
+	p.Audit.Prepare(r.Context(), e)
+	return e
 }
 
 // removePasskey: POST /account/passkeys/remove (form: csrf, credential).
@@ -681,10 +691,22 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 	// The store refuses to remove the last way in, in the same step as
 	// the removal, so two removals at once cannot strand the person. The
 	// removal's event is stored in the same write: the person's activity
-	// shows every passkey removed.
+	// shows every passkey removed. So is the end of the person's other
+	// sessions, with its own event: a passkey removed because it was lost
+	// or stolen takes whatever sessions it may have opened with it, or
+	// nothing is removed and the person is told to try again.
 	removed := p.changeEvents(ctx, &store.AuditEvent{Type: "passkey_removed", Result: store.ResultSuccess, PersonID: person.ID,
 		Details: sessionDetails(s, map[string]string{"credential": credentialRef(credID)})})
-	switch err := p.Passkeys.DeletePasskey(ctx, person.ID, credID, removed...); {
+	events := func(n int) []*store.AuditEvent {
+		if n == 0 || p.Audit == nil {
+			return removed
+		}
+		return append(slices.Clone(removed), p.endedEvent(r, s, n))
+	}
+	ended, err := p.Sessions.EndOthersBy(ctx, func(now time.Time) ([]*store.Session, error) {
+		return p.Passkeys.DeletePasskey(ctx, person.ID, credID, s.ID, now, events)
+	})
+	switch {
 	case errors.Is(err, store.ErrNotFound):
 		// Not one of the person's passkeys: most often one removed a
 		// moment ago, by a second click or in another tab.
@@ -699,7 +721,7 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := noticeTicket{Notice: "account.notice.removed"}
-	if p.endOthers(r, s) > 0 {
+	if ended > 0 {
 		n.Notice = "account.notice.removed.ended"
 	}
 	http.Redirect(w, r, noticeURL("/account", p.putNotice(ctx, s, n)), http.StatusSeeOther)

@@ -231,6 +231,15 @@ func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		p.log().ErrorContext(ctx, "enrolment recovery codes", "err", err)
 		codes = nil
+		if errors.Is(err, store.ErrOutcomeUnknown) {
+			// They may be stored, but are never shown: the person is
+			// left with none, as the page says, so that the account page
+			// counts none and offers to make them rather than counting
+			// codes nobody saw.
+			if err := p.RecoveryCodes.ReplaceRecoveryCodes(ctx, person.ID, nil, p.now()); err != nil {
+				p.log().ErrorContext(ctx, "drop enrolment recovery codes not shown", "err", err)
+			}
+		}
 	}
 
 	// The browser gets its form cookie now if it has none, so that the

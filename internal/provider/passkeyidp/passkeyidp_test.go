@@ -1789,6 +1789,44 @@ func TestEnrolmentWithoutCodesSaysSo(t *testing.T) {
 	}
 }
 
+// unansweredCodes is the real store whose writes of new recovery codes
+// are stored and then get no answer, as a COMMIT whose connection
+// dropped; a write of no codes is answered.
+type unansweredCodes struct{ store.RecoveryCodes }
+
+func (u unansweredCodes) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time, events ...*store.AuditEvent) error {
+	if err := u.RecoveryCodes.ReplaceRecoveryCodes(ctx, personID, hashes, now, events...); err != nil || len(hashes) == 0 {
+		return err
+	}
+	return fmt.Errorf("replace recovery codes: %w", store.ErrOutcomeUnknown)
+}
+
+// An enrolment whose codes may have been stored but were never shown
+// leaves the person with none, as the enrolled page says: the account
+// page then counts no codes and offers to make them, instead of
+// counting codes the person never saw.
+func TestEnrolmentCodesOutcomeUnknownLeavesNone(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.RecoveryCodes = unansweredCodes{h.p.RecoveryCodes}
+	b := h.browser("en")
+	page := b.enrolOnly(newDevice(false), "", "fnr")
+	if got := codesIn(page.body); len(got) != 0 || !strings.Contains(page.body, "make the codes on your account page") {
+		t.Fatalf("enrolled page: %v\n%s", got, page.body)
+	}
+	var person string
+	for _, ev := range h.auditEvents(t) {
+		if ev.Type == "enrolment" && ev.Result == store.ResultSuccess {
+			person = ev.PersonID
+		}
+	}
+	if person == "" {
+		t.Fatal("no enrolment")
+	}
+	if n, err := h.db.CountRecoveryCodes(context.Background(), person); err != nil || n != 0 {
+		t.Fatalf("%d recovery codes, %v, after an enrolment that showed none; want none", n, err)
+	}
+}
+
 // cannotEndOthers is the real store that cannot end a person's other
 // sessions.
 type cannotEndOthers struct{ store.Sessions }
@@ -2362,5 +2400,65 @@ func TestEnrolledContinueExpiredSaysSo(t *testing.T) {
 		if r := b.form("/passkey/enrolled/continue", continueForm(t, page)); r.status != http.StatusBadRequest || strings.Contains(r.body, want) {
 			t.Errorf("%s, again: %d, want 400 as for a ticket used:\n%s", lang, r.status, r.body)
 		}
+	}
+}
+
+// TestRemovePasskeyEndsOthersInOneWrite: a passkey is removed together
+// with the person's other sessions, which it may have opened, in one
+// write. When the sessions cannot be ended (here the store refuses to
+// delete a session), the passkey stays and the person is told to try
+// again: a removed passkey never leaves a session it opened behind.
+func TestRemovePasskeyEndsOthersInOneWrite(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	owner := h.browser("en")
+	e := owner.enrol(newDevice(false), "", "fnr")
+	csrf := attr(t, owner.get("/account").body, "data-csrf")
+	other := h.browser("en")
+	rcsrf := field(t, other.get("/passkey/recover?attempt=").body, "csrf")
+	if r := other.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {rcsrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther {
+		t.Fatalf("recovery login: %d", r.status)
+	}
+	keys, err := h.db.ListPasskeys(ctx, e.person)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("passkeys %v, %v", keys, err)
+	}
+	cred := base64.RawURLEncoding.EncodeToString(keys[0].CredentialID)
+	if _, err := h.db.Pools()["write"].Exec(`CREATE TRIGGER no_end BEFORE DELETE ON sessions BEGIN SELECT RAISE(ABORT, 'disk says no'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if r := owner.form("/account/passkeys/remove", url.Values{"credential": {cred}, "csrf": {csrf}}); r.status != http.StatusInternalServerError {
+		t.Fatalf("remove while sessions cannot end: %d %q", r.status, r.location)
+	}
+	if keys, err := h.db.ListPasskeys(ctx, e.person); err != nil || len(keys) != 1 {
+		t.Fatalf("passkeys after a removal whose sessions could not end: %d, %v; want the passkey kept", len(keys), err)
+	}
+	if hasEvent(h.auditEvents(t), "passkey_removed", store.ResultSuccess, "") {
+		t.Fatal("a removal that was not stored is audited as done")
+	}
+	if _, err := h.db.Pools()["write"].Exec(`DROP TRIGGER no_end`); err != nil {
+		t.Fatal(err)
+	}
+	r := owner.form("/account/passkeys/remove", url.Values{"credential": {cred}, "csrf": {csrf}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("remove: %d", r.status)
+	}
+	if page := owner.get(r.location); !strings.Contains(page.body, "The passkey was removed. You were logged out everywhere else") {
+		t.Fatalf("account after removal:\n%s", page.body)
+	}
+	if r := other.get("/account"); r.status != http.StatusSeeOther || r.location != "/login" {
+		t.Fatalf("the other session after the removal: %d %q", r.status, r.location)
+	}
+	var removed, ended *store.AuditEvent
+	for _, ev := range h.auditEvents(t) {
+		switch {
+		case ev.Type == "passkey_removed" && ev.Result == store.ResultSuccess:
+			removed = ev
+		case ev.Type == "sessions_ended" && ev.Result == store.ResultSuccess:
+			ended = ev
+		}
+	}
+	if removed == nil || ended == nil || ended.Seq != removed.Seq+1 || ended.Details["count"] != "1" {
+		t.Fatalf("events %+v and %+v; want the removal, then one session ended, in one write", removed, ended)
 	}
 }

@@ -183,7 +183,7 @@ func TestPersonsCacheFollowsWrites(t *testing.T) {
 		id := fmt.Sprint("p", i)
 		wg.Go(func() {
 			for j := range adds {
-				if err := db.AddIdentifier(ctx, id, store.Identifier{Scheme: "passport:NO", Value: fmt.Sprint(id, "-", j)}); err != nil {
+				if _, err := db.LinkIdentifiers(ctx, id, []store.Identifier{{Scheme: "passport:NO", Value: fmt.Sprint(id, "-", j)}}, nil, "", time.Now(), nil); err != nil {
 					t.Error(err)
 					return
 				}
@@ -324,7 +324,7 @@ func TestForeignWritesBeforeTheFirstCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := store.Identifier{Scheme: "no:fnr", Value: "15076500565"}
-	if err := b.AddIdentifier(ctx, "p-first", id); err != nil {
+	if _, err := b.LinkIdentifiers(ctx, "p-first", []store.Identifier{id}, nil, "", time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	// a's first write checks for other processes' commits.

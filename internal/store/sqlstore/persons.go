@@ -126,51 +126,6 @@ func (db *DB) identifiersIn(ctx context.Context, tx querier, personID string) ([
 	return ids, nil
 }
 
-// AddIdentifier implements store.Persons; ErrNotFound if the person does
-// not exist.
-func (db *DB) AddIdentifier(ctx context.Context, personID string, id store.Identifier) error {
-	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
-		ids, err := db.identifiersIn(ctx, tx, personID)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.StmtContext(ctx, db.st.insertIdentifier).ExecContext(ctx, id.Scheme, id.Value, personID); err != nil {
-			return db.d.classify(err)
-		}
-		ids = append(ids, id)
-		_, err = tx.StmtContext(ctx, db.st.setPersonIdentifiers).ExecContext(ctx, jsonText(ids), personID)
-		return err
-	}, func() { db.people.drop(personID) })
-	if err != nil {
-		return fmt.Errorf("add %s identifier to person %s: %w", id.Scheme, personID, err)
-	}
-	return nil
-}
-
-// SetIdentifierLevel implements store.Persons.
-func (db *DB) SetIdentifierLevel(ctx context.Context, personID string, id store.Identifier, was string) error {
-	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
-		ids, err := db.identifiersIn(ctx, tx, personID)
-		if err != nil {
-			return err
-		}
-		i := slices.IndexFunc(ids, func(h store.Identifier) bool { return h.Scheme == id.Scheme && h.Value == id.Value })
-		switch {
-		case i < 0:
-			return store.ErrNotFound
-		case ids[i].MaxLevel != was:
-			return store.ErrConflict
-		}
-		ids[i].MaxLevel = id.MaxLevel
-		_, err = tx.StmtContext(ctx, db.st.setPersonIdentifiers).ExecContext(ctx, jsonText(ids), personID)
-		return err
-	}, func() { db.people.drop(personID) })
-	if err != nil {
-		return fmt.Errorf("set level of %s identifier of person %s: %w", id.Scheme, personID, err)
-	}
-	return nil
-}
-
 // LinkIdentifiers implements store.Persons: the identifiers, the end of
 // the other sessions and the events in one transaction.
 func (db *DB) LinkIdentifiers(ctx context.Context, personID string, add []store.Identifier, raise []store.LevelChange, except string, now time.Time, events func(raised []store.LevelChange, n int) []*store.AuditEvent) ([]*store.Session, error) {
@@ -400,8 +355,10 @@ func (db *DB) UpdatePasskeyUse(ctx context.Context, credentialID []byte, oldSign
 //
 // With events it is one operation of several statements: the events are
 // appended after the removal, and only if it removed the passkey.
-func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID []byte, events ...*store.AuditEvent) error {
-	err := db.wr.do(ctx, len(events) > 0, func(ctx context.Context, tx querier) error {
+func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID []byte, except string, now time.Time, events func(n int) []*store.AuditEvent) ([]*store.Session, error) {
+	var ended []*store.Session
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
+		ended = nil
 		if db.d.shared {
 			var one int
 			if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, personID).Scan(&one); err != nil {
@@ -417,7 +374,13 @@ func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID [
 			return err
 		}
 		if n > 0 {
-			return db.appendEvents(ctx, tx, events)
+			if ended, err = db.endPersonSessionsIn(ctx, tx, personID, except, now); err != nil {
+				return err
+			}
+			if events == nil {
+				return nil
+			}
+			return db.appendEvents(ctx, tx, events(len(ended)))
 		}
 		var one int
 		err = tx.StmtContext(ctx, db.st.passkeyOfPersonW).QueryRowContext(ctx, personID, credentialID).Scan(&one)
@@ -425,11 +388,15 @@ func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID [
 			return fmt.Errorf("it is the last way in: %w", store.ErrConflict)
 		}
 		return notFound(err)
+	}, func() {
+		for _, s := range ended {
+			db.sessions.drop(s.ID)
+		}
 	})
 	if err != nil {
-		return fmt.Errorf("delete passkey of person %s: %w", personID, err)
+		return nil, fmt.Errorf("delete passkey of person %s: %w", personID, err)
 	}
-	return nil
+	return ended, nil
 }
 
 // ReplaceRecoveryCodes implements store.RecoveryCodes; ErrNotFound if the

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -76,8 +77,8 @@ func testPersons(t *testing.T, s store.Store) {
 		// The same value under another scheme is another identifier.
 		_, err = s.GetPersonByIdentifier(ctx, "no:dnr", p.Identifiers[0].Value)
 		wantErr(t, "GetPersonByIdentifier other scheme", err, store.ErrNotFound)
-		wantErr(t, "AddIdentifier unknown person",
-			s.AddIdentifier(ctx, "nobody", store.Identifier{Scheme: "no:dnr", Value: "x"}), store.ErrNotFound)
+		_, err = s.LinkIdentifiers(ctx, "nobody", []store.Identifier{{Scheme: "no:dnr", Value: "x"}}, nil, "", time.Now(), nil)
+		wantErr(t, "LinkIdentifiers unknown person", err, store.ErrNotFound)
 	})
 
 	t.Run("update profile", func(t *testing.T) {
@@ -142,37 +143,49 @@ func testPersons(t *testing.T, s store.Store) {
 		other := fullPerson(t, "other")
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, p), nil)
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, other), nil)
+		link := func(personID string, add []store.Identifier, raise ...store.LevelChange) error {
+			_, err := s.LinkIdentifiers(ctx, personID, add, raise, "", time.Now(), nil)
+			return err
+		}
 
 		dnr := store.Identifier{Scheme: "no:dnr", Value: "dnr-adder"}
-		wantErr(t, "AddIdentifier", s.AddIdentifier(ctx, p.ID, dnr), nil)
+		wantErr(t, "LinkIdentifiers", link(p.ID, []store.Identifier{dnr}), nil)
 		p.Identifiers = append(p.Identifiers, dnr)
 		got, err := s.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value)
 		wantErr(t, "GetPersonByIdentifier", err, nil)
-		same(t, "person after AddIdentifier", p, got)
+		same(t, "person after LinkIdentifiers", p, got)
 
-		wantErr(t, "AddIdentifier own again", s.AddIdentifier(ctx, p.ID, dnr), store.ErrConflict)
+		wantErr(t, "LinkIdentifiers own again", link(p.ID, []store.Identifier{dnr}), store.ErrConflict)
 
 		relinked := store.Identifier{Scheme: "no:dnr", Value: "dnr-adder-linked", MaxLevel: "substantial"}
-		wantErr(t, "AddIdentifier relinked", s.AddIdentifier(ctx, p.ID, relinked), nil)
+		wantErr(t, "LinkIdentifiers relinked", link(p.ID, []store.Identifier{relinked}), nil)
 		raised := relinked
 		raised.MaxLevel = "high"
-		wantErr(t, "SetIdentifierLevel stale", s.SetIdentifierLevel(ctx, p.ID, raised, "low"), store.ErrConflict)
-		wantErr(t, "SetIdentifierLevel not held", s.SetIdentifierLevel(ctx, other.ID, raised, "substantial"), store.ErrNotFound)
-		wantErr(t, "SetIdentifierLevel unknown person", s.SetIdentifierLevel(ctx, "nobody", raised, "substantial"), store.ErrNotFound)
-		wantErr(t, "SetIdentifierLevel", s.SetIdentifierLevel(ctx, p.ID, raised, "substantial"), nil)
+		// A raise from a level the identifier is not at, or of one the
+		// person does not hold, changes nothing.
+		wantErr(t, "LinkIdentifiers stale raise", link(p.ID, nil, store.LevelChange{Identifier: raised, Was: "low"}), nil)
+		wantErr(t, "LinkIdentifiers raise not held", link(other.ID, nil, store.LevelChange{Identifier: raised, Was: "substantial"}), nil)
+		wantErr(t, "LinkIdentifiers raise unknown person", link("nobody", nil, store.LevelChange{Identifier: raised, Was: "substantial"}), store.ErrNotFound)
+		got, err = s.GetPersonByIdentifier(ctx, raised.Scheme, raised.Value)
+		wantErr(t, "GetPersonByIdentifier", err, nil)
+		same(t, "person after raises that change nothing", append(slices.Clone(p.Identifiers), relinked), got.Identifiers)
+		got, err = s.GetPerson(ctx, other.ID)
+		wantErr(t, "GetPerson", err, nil)
+		same(t, "the other person after a raise of what they do not hold", other, got)
+		wantErr(t, "LinkIdentifiers raise", link(p.ID, nil, store.LevelChange{Identifier: raised, Was: "substantial"}), nil)
 		p.Identifiers = append(p.Identifiers, raised)
 		got, err = s.GetPersonByIdentifier(ctx, raised.Scheme, raised.Value)
 		wantErr(t, "GetPersonByIdentifier", err, nil)
-		same(t, "person after SetIdentifierLevel", p, got)
-		wantErr(t, "AddIdentifier someone else's", s.AddIdentifier(ctx, p.ID, other.Identifiers[0]), store.ErrConflict)
+		same(t, "person after the raise", p, got)
+		wantErr(t, "LinkIdentifiers someone else's", link(p.ID, []store.Identifier{other.Identifiers[0]}), store.ErrConflict)
 		got, err = s.GetPerson(ctx, p.ID)
 		wantErr(t, "GetPerson", err, nil)
-		same(t, "person after failed AddIdentifier", p, got)
+		same(t, "person after failed LinkIdentifiers", p, got)
 
 		nilIDs := &store.Person{ID: "starts-empty", WebAuthnID: hash("starts-empty")}
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, nilIDs), nil)
 		first := store.Identifier{Scheme: "se:pnr", Value: "pnr-1"}
-		wantErr(t, "AddIdentifier first", s.AddIdentifier(ctx, nilIDs.ID, first), nil)
+		wantErr(t, "LinkIdentifiers first", link(nilIDs.ID, []store.Identifier{first}), nil)
 		got, err = s.GetPerson(ctx, nilIDs.ID)
 		wantErr(t, "GetPerson", err, nil)
 		same(t, "identifiers", []store.Identifier{first}, got.Identifiers)
@@ -180,14 +193,14 @@ func testPersons(t *testing.T, s store.Store) {
 		// A linked identifier keeps the level it was linked from, read
 		// back through every lookup.
 		linked := store.Identifier{Scheme: "dk:cpr", Value: "cpr-linked", MaxLevel: "substantial"}
-		wantErr(t, "AddIdentifier linked", s.AddIdentifier(ctx, p.ID, linked), nil)
+		wantErr(t, "LinkIdentifiers linked", link(p.ID, []store.Identifier{linked}), nil)
 		p.Identifiers = append(p.Identifiers, linked)
 		got, err = s.GetPersonByIdentifier(ctx, linked.Scheme, linked.Value)
 		wantErr(t, "GetPersonByIdentifier linked", err, nil)
-		same(t, "person after a linked AddIdentifier", p, got)
+		same(t, "person after a linked LinkIdentifiers", p, got)
 		got, err = s.GetPersonByWebAuthnID(ctx, p.WebAuthnID)
 		wantErr(t, "GetPersonByWebAuthnID linked", err, nil)
-		same(t, "person after a linked AddIdentifier", p, got)
+		same(t, "person after a linked LinkIdentifiers", p, got)
 	})
 
 	t.Run("concurrent create with one identifier", func(t *testing.T) {
@@ -455,13 +468,13 @@ func testPasskeys(t *testing.T, s store.Store) {
 	t.Run("delete", func(t *testing.T) {
 		p := fullPasskey(t, "alice", "del")
 		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
-		wantErr(t, "DeletePasskey by another person", s.DeletePasskey(ctx, "bob", p.CredentialID), store.ErrNotFound)
+		wantErr(t, "DeletePasskey by another person", deletePasskey(ctx, s, "bob", p.CredentialID), store.ErrNotFound)
 		_, err := s.GetPasskey(ctx, p.CredentialID)
 		wantErr(t, "GetPasskey after refused delete", err, nil)
-		wantErr(t, "DeletePasskey", s.DeletePasskey(ctx, "alice", p.CredentialID), nil)
+		wantErr(t, "DeletePasskey", deletePasskey(ctx, s, "alice", p.CredentialID), nil)
 		_, err = s.GetPasskey(ctx, p.CredentialID)
 		wantErr(t, "GetPasskey deleted", err, store.ErrNotFound)
-		wantErr(t, "DeletePasskey again", s.DeletePasskey(ctx, "alice", p.CredentialID), store.ErrNotFound)
+		wantErr(t, "DeletePasskey again", deletePasskey(ctx, s, "alice", p.CredentialID), store.ErrNotFound)
 	})
 
 	t.Run("delete keeps a way in", func(t *testing.T) {
@@ -470,12 +483,12 @@ func testPasskeys(t *testing.T, s store.Store) {
 		for _, p := range []*store.Passkey{first, last} {
 			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
 		}
-		wantErr(t, "DeletePasskey of one of two", s.DeletePasskey(ctx, "erin", first.CredentialID), nil)
-		wantErr(t, "DeletePasskey of the last, no codes", s.DeletePasskey(ctx, "erin", last.CredentialID), store.ErrConflict)
+		wantErr(t, "DeletePasskey of one of two", deletePasskey(ctx, s, "erin", first.CredentialID), nil)
+		wantErr(t, "DeletePasskey of the last, no codes", deletePasskey(ctx, s, "erin", last.CredentialID), store.ErrConflict)
 		_, err := s.GetPasskey(ctx, last.CredentialID)
 		wantErr(t, "GetPasskey after a refused delete", err, nil)
 		wantErr(t, "ReplaceRecoveryCodes", s.ReplaceRecoveryCodes(ctx, "erin", [][]byte{hash("erin-code")}, base(t)), nil)
-		wantErr(t, "DeletePasskey of the last, a code left", s.DeletePasskey(ctx, "erin", last.CredentialID), nil)
+		wantErr(t, "DeletePasskey of the last, a code left", deletePasskey(ctx, s, "erin", last.CredentialID), nil)
 	})
 
 	t.Run("concurrent delete keeps a way in", func(t *testing.T) {
@@ -485,7 +498,7 @@ func testPasskeys(t *testing.T, s store.Store) {
 			keys[i] = fullPasskey(t, "frank", fmt.Sprint("frank-", i))
 			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, keys[i], 0), nil)
 		}
-		errs := race(contenders, func(i int) error { return s.DeletePasskey(ctx, "frank", keys[i].CredentialID) })
+		errs := race(contenders, func(i int) error { return deletePasskey(ctx, s, "frank", keys[i].CredentialID) })
 		removed := 0
 		for i, err := range errs {
 			switch {
@@ -551,10 +564,72 @@ func testPasskeys(t *testing.T, s store.Store) {
 			return &store.AuditEvent{Time: base(t), Type: "passkey_removed", PersonID: person, Result: store.ResultSuccess,
 				Details: map[string]string{"n": fmt.Sprint(n)}}
 		}
-		wantErr(t, "DeletePasskey with events", s.DeletePasskey(ctx, person, first.CredentialID, removed(1), removed(2)), nil)
-		wantErr(t, "DeletePasskey gone, with an event", s.DeletePasskey(ctx, person, first.CredentialID, removed(3)), store.ErrNotFound)
-		wantErr(t, "DeletePasskey of the last, with an event", s.DeletePasskey(ctx, person, last.CredentialID, removed(4)), store.ErrConflict)
+		wantErr(t, "DeletePasskey with events", deletePasskey(ctx, s, person, first.CredentialID, removed(1), removed(2)), nil)
+		wantErr(t, "DeletePasskey gone, with an event", deletePasskey(ctx, s, person, first.CredentialID, removed(3)), store.ErrNotFound)
+		wantErr(t, "DeletePasskey of the last, with an event", deletePasskey(ctx, s, person, last.CredentialID, removed(4)), store.ErrConflict)
 		wantChangeEvents(t, s, person, "passkey_removed", "1", "2")
+	})
+
+	t.Run("delete ends the other sessions in its write", func(t *testing.T) {
+		const person = "lou"
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: person, WebAuthnID: hash(person)}), nil)
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: "lou-other", WebAuthnID: hash("lou-other")}), nil)
+		first, last := fullPasskey(t, person, "lou-1"), fullPasskey(t, person, "lou-2")
+		for _, p := range []*store.Passkey{first, last} {
+			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
+		}
+		for id, who := range map[string]string{"s-lou-1": person, "s-lou-2": person, "s-lou-3": person, "s-lou-other": "lou-other"} {
+			ss := fullSession(t, id)
+			ss.PersonID = who
+			wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+		}
+		now := base(t)
+		removed := func(n int) func(int) []*store.AuditEvent {
+			return func(ended int) []*store.AuditEvent {
+				return []*store.AuditEvent{{Time: now, Type: "passkey_removed", PersonID: person, Result: store.ResultSuccess,
+					Details: map[string]string{"n": fmt.Sprint(n), "sessions_ended": fmt.Sprint(ended)}}}
+			}
+		}
+		// Refused: the last way in, or not the person's passkey. No
+		// session ends.
+		for _, c := range []struct {
+			who  string
+			cred []byte
+			want error
+		}{{"lou-other", first.CredentialID, store.ErrNotFound}, {person, []byte("no-such-passkey"), store.ErrNotFound}} {
+			ended, err := s.DeletePasskey(ctx, c.who, c.cred, "s-lou-1", now, removed(0))
+			wantErr(t, "DeletePasskey refused", err, c.want)
+			if len(ended) != 0 {
+				t.Errorf("a refused DeletePasskey ended %d sessions", len(ended))
+			}
+		}
+		ended, err := s.DeletePasskey(ctx, person, first.CredentialID, "s-lou-1", now, removed(1))
+		wantErr(t, "DeletePasskey", err, nil)
+		var ids []string
+		for _, e := range ended {
+			ids = append(ids, e.ID)
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, []string{"s-lou-2", "s-lou-3"}) {
+			t.Errorf("DeletePasskey ended %v, want s-lou-2 and s-lou-3", ids)
+		}
+		for id, want := range map[string]error{"s-lou-1": nil, "s-lou-2": store.ErrNotFound, "s-lou-3": store.ErrNotFound, "s-lou-other": nil} {
+			_, err := s.GetSession(ctx, id, now)
+			wantErr(t, "GetSession "+id+" after DeletePasskey", err, want)
+		}
+		ended, err = s.DeletePasskey(ctx, person, last.CredentialID, "s-lou-1", now, removed(2))
+		wantErr(t, "DeletePasskey of the last", err, store.ErrConflict)
+		if len(ended) != 0 {
+			t.Errorf("a refused DeletePasskey ended %d sessions", len(ended))
+		}
+		_, err = s.GetSession(ctx, "s-lou-1", now)
+		wantErr(t, "GetSession kept", err, nil)
+		wantChangeEvents(t, s, person, "passkey_removed", "1")
+		got, err := s.ListPersonAudit(ctx, person, 10)
+		wantErr(t, "ListPersonAudit", err, nil)
+		if len(got) != 1 || got[0].Details["sessions_ended"] != "2" {
+			t.Errorf("events %+v, want one counting 2 sessions ended", got)
+		}
 	})
 
 	t.Run("create with its events", func(t *testing.T) {
@@ -587,6 +662,13 @@ func testPasskeys(t *testing.T, s store.Store) {
 // wantChangeEvents checks that person's audit events are of type typ,
 // their Details "n" the ns in that order, appended one after the other,
 // and that the whole chain verifies.
+// deletePasskey is DeletePasskey ending no session but the person's
+// other ones, with events, if any, appended in its write.
+func deletePasskey(ctx context.Context, s store.Store, personID string, credentialID []byte, events ...*store.AuditEvent) error {
+	_, err := s.DeletePasskey(ctx, personID, credentialID, "", time.Now(), func(int) []*store.AuditEvent { return events })
+	return err
+}
+
 func wantChangeEvents(t *testing.T, s store.Store, person, typ string, ns ...string) {
 	t.Helper()
 	got, err := s.ListPersonAudit(t.Context(), person, 100)

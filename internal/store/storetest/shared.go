@@ -209,7 +209,7 @@ func sharedReadChangeWrite(t *testing.T, a, b store.Store) {
 	}
 	for i, db := range []store.Store{a, b} {
 		wg.Go(func() {
-			if err := db.AddIdentifier(ctx, q.ID, store.Identifier{Scheme: "test:" + string(rune('a'+i)), Value: "1"}); err != nil {
+			if _, err := db.LinkIdentifiers(ctx, q.ID, []store.Identifier{{Scheme: "test:" + string(rune('a'+i)), Value: "1"}}, nil, "", now, nil); err != nil {
 				t.Error(err)
 			}
 		})
@@ -234,7 +234,7 @@ func sharedReadChangeWrite(t *testing.T, a, b store.Store) {
 		}
 		errs := make([]error, 2)
 		for i, db := range []store.Store{a, b} {
-			wg.Go(func() { errs[i] = db.DeletePasskey(ctx, pid, keys[i]) })
+			wg.Go(func() { errs[i] = deletePasskey(ctx, db, pid, keys[i]) })
 		}
 		wg.Wait()
 		left, err := a.ListPasskeys(ctx, pid)
