@@ -262,8 +262,8 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	p.handleFetch(mux, PathAuthorizationServer, "discovery", p.discovery, http.MethodGet)
 	p.handleFetch(mux, PathJWKS, "jwks", p.jwks, http.MethodGet)
 	p.handleFetch(mux, PathPAR, "par", p.dpopNonce(p.par), http.MethodPost)
-	mux.Handle("GET "+PathAuthorize, p.endpoint("authorize", p.authorize))
-	mux.Handle("POST "+PathAuthorize, p.endpoint("authorize", p.authorize))
+	mux.Handle("GET "+PathAuthorize, p.endpoint("authorize", keepQuery(p.authorize)))
+	mux.Handle("POST "+PathAuthorize, p.endpoint("authorize", keepQuery(p.authorize)))
 	mux.Handle("GET "+PathResume, p.endpoint("resume", p.resume))
 	mux.Handle("GET "+PathCancel, p.endpoint("cancel", p.cancelPage))
 	mux.Handle("POST "+PathCancel, p.endpoint("cancel", p.cancel))
@@ -273,8 +273,14 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	// no public client: no CORS (ADR 16, ADR 17).
 	mux.Handle("POST "+PathIntrospection, p.endpoint("introspection", p.introspection))
 	p.handleFetch(mux, PathUserinfo, "userinfo", p.dpopNonce(p.userinfo), http.MethodGet, http.MethodPost)
-	mux.Handle("GET "+PathLogout, p.endpoint("logout", p.logout))
-	mux.Handle("POST "+PathLogout, p.endpoint("logout", p.logout))
+	mux.Handle("GET "+PathLogout, p.endpoint("logout", keepQuery(p.logout)))
+	mux.Handle("POST "+PathLogout, p.endpoint("logout", keepQuery(p.logout)))
+}
+
+// keepQuery has the language links of the pages h answers with keep
+// the relying party's whole request (httpx.KeepQuery).
+func keepQuery(h func(http.ResponseWriter, *http.Request)) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) { h(w, httpx.KeepQuery(r)) }
 }
 
 // corsMaxAge is how long a browser may reuse a preflight's answer:
