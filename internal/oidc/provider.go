@@ -311,7 +311,10 @@ func fetchCORS(methods ...string) httpx.CORS {
 
 // handleFetch mounts h at path for each of methods, and a preflight
 // answer at OPTIONS, with CORS for any origin and no credentials: these
-// endpoints read no cookie (ADR 16).
+// endpoints read no cookie (ADR 16). Any other method is answered 405
+// with Allow (RFC 9110 §15.5.6) and an OAuth JSON invalid_request
+// (RFC 6749 §5.2), with the CORS headers too, so that a script that
+// used the wrong method can read why.
 func (p *Provider) handleFetch(mux *http.ServeMux, path, name string, h func(http.ResponseWriter, *http.Request), methods ...string) {
 	cors := fetchCORS(methods...)
 	served := cors.Handler(p.endpoint(name, h))
@@ -319,6 +322,14 @@ func (p *Provider) handleFetch(mux *http.ServeMux, path, name string, h func(htt
 		mux.Handle(m+" "+path, served)
 	}
 	mux.Handle(http.MethodOptions+" "+path, cors.Preflight())
+	allow := cors.Allow()
+	refused := oauth2.InvalidRequest("method not allowed: use %s", strings.Join(methods, " or "))
+	refused.Status = http.StatusMethodNotAllowed
+	mux.Handle(path, cors.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		p.Metrics.errors.WithLabelValues(name, refused.Code).Inc()
+		oauth2.WriteError(w, refused)
+	})))
 }
 
 // endpoint caps the body and measures the handler.
