@@ -508,13 +508,60 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 // the request ID; anywhere else it leaves the answer to httpx.Recover's
 // plain text, which people read.
 func panicAnswer(w http.ResponseWriter, r *http.Request, id string) bool {
-	switch r.URL.Path {
+	if !protocolPath(r.URL.Path) {
+		return false
+	}
+	oauth2.WriteError(w, oauth2.NewError(oauth2.CodeServerError, "the server failed; reference %s", id))
+	return true
+}
+
+// protocolPath reports whether path is an endpoint relying parties call
+// from their servers or scripts, whose libraries read OAuth JSON errors.
+func protocolPath(path string) bool {
+	switch path {
 	case oidc.PathDiscovery, oidc.PathAuthorizationServer, oidc.PathJWKS, oidc.PathPAR, oidc.PathToken,
 		oidc.PathRevocation, oidc.PathIntrospection, oidc.PathUserinfo:
-		oauth2.WriteError(w, oauth2.NewError(oauth2.CodeServerError, "the server failed; reference %s", id))
 		return true
 	}
 	return false
+}
+
+// counted is the node's handler with each request counted in running;
+// one that comes once running lets none in is refused (answerStopping).
+func (a *App) counted(running *inflight) http.Handler {
+	stopping := httpx.WithRequestID(http.HandlerFunc(answerStopping))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !running.enter() {
+			stopping.ServeHTTP(w, r)
+			return
+		}
+		defer running.leave()
+		a.handler.ServeHTTP(w, r)
+	})
+}
+
+// stoppingRetryAfter is the Retry-After of a request refused because
+// the node is stopping: by then the load balancer has had the drain to
+// take the node out, so a retry soon reaches another node.
+const stoppingRetryAfter = "1"
+
+// answerStopping refuses a request that reached a node which has
+// stopped taking requests, on a connection opened before: 503 with
+// Retry-After (RFC 9110 §10.2.3) and the request's ID, as an OAuth JSON
+// temporarily_unavailable (RFC 6749 §5.2) at the endpoints relying
+// parties call, plain text elsewhere. The connection is then closed.
+// It goes inside httpx.WithRequestID.
+func answerStopping(w http.ResponseWriter, r *http.Request) {
+	id := httpx.RequestID(r.Context())
+	h := w.Header()
+	h.Set("Connection", "close")
+	h.Set("Retry-After", stoppingRetryAfter)
+	h.Set("Cache-Control", "no-store")
+	if protocolPath(r.URL.Path) {
+		oauth2.WriteError(w, oauth2.NewError(oauth2.CodeTemporarilyUnavailable, "the server is stopping; try again; reference %s", id))
+		return
+	}
+	http.Error(w, "The server is stopping. Please try again in a moment. Reference: "+id, http.StatusServiceUnavailable)
 }
 
 // instrument observes latency per mux pattern, so label cardinality stays
@@ -572,15 +619,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer cutOff()
 	running := &inflight{}
 	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !running.enter() {
-				w.Header().Set("Connection", "close")
-				http.Error(w, "the server is stopping", http.StatusServiceUnavailable)
-				return
-			}
-			defer running.leave()
-			a.handler.ServeHTTP(w, r)
-		}),
+		Handler:           a.counted(running),
 		BaseContext:       func(net.Listener) context.Context { return reqs },
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

@@ -271,6 +271,39 @@ func TestShutdownWaitsForRequests(t *testing.T) {
 	}
 }
 
+// TestStoppingAnswer: a request that reaches a node after it stopped
+// taking requests is refused 503 with Retry-After and a request ID, as
+// an OAuth JSON temporarily_unavailable at the endpoints relying parties
+// call, so that their libraries read it, and as plain text naming the
+// ID elsewhere.
+func TestStoppingAnswer(t *testing.T) {
+	_, a := listenerTestApp(t, config.EnvMetricsListen, "")
+	running := &inflight{}
+	running.wait()
+	h := a.counted(running)
+	for _, tt := range []struct {
+		path, contentType string
+	}{
+		{"/token", "application/json"},
+		{"/.well-known/openid-configuration", "application/json"},
+		{"/login", "text/plain"},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, tt.path, nil))
+		id := w.Header().Get("X-Request-Id")
+		if w.Code != http.StatusServiceUnavailable || id == "" || w.Header().Get("Retry-After") == "" ||
+			!strings.HasPrefix(w.Header().Get("Content-Type"), tt.contentType) || !strings.Contains(w.Body.String(), id) {
+			t.Errorf("%s: %d %v %q", tt.path, w.Code, w.Header(), w.Body.String())
+		}
+		if tt.contentType == "application/json" {
+			var body struct{ Error string }
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error != "temporarily_unavailable" {
+				t.Errorf("%s: %q %v", tt.path, w.Body.String(), err)
+			}
+		}
+	}
+}
+
 // failingListener is a listener whose Accept fails for good, as one
 // whose socket was closed under it does.
 type failingListener struct{ net.Listener }
