@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -355,6 +356,31 @@ type ErrorPage struct {
 	// login, which sends the person back to the service (oidc.PathCancel:
 	// a GET there only asks whether to).
 	CancelURL string
+}
+
+// TooLargePage is the page for a form whose body was over the limit
+// (413).
+func TooLargePage() ErrorPage {
+	return ErrorPage{Title: "error.toolarge.title", Message: "error.toolarge.message", Next: "error.toolarge.next"}
+}
+
+// ReadForm parses r's form. A body over its limit (LimitBody) is
+// answered 413 with TooLargePage, and one that is malformed 400, in
+// lang; ReadForm then reports false and the handler must stop. A
+// handler that reads a posted form calls it first: PostFormValue hides
+// the failure, and the form would look empty, a missing CSRF token
+// refused as forged.
+func (p *Pages) ReadForm(w http.ResponseWriter, r *http.Request, lang string) bool {
+	err := r.ParseForm()
+	if err == nil {
+		return true
+	}
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		p.Error(w, r, http.StatusRequestEntityTooLarge, lang, TooLargePage())
+		return false
+	}
+	p.Error(w, r, http.StatusBadRequest, lang, ErrorPage{Title: "error.badrequest.title", Message: "error.badrequest.message", Next: "error.badrequest.next"})
+	return false
 }
 
 // NotFoundPage is the page for an address Varde does not serve.
