@@ -88,6 +88,9 @@ type App struct {
 	op *oidc.Provider
 	// draining is set when Serve is stopping: /readyz answers 503.
 	draining atomic.Bool
+	// unready is why /readyz last failed for a reason it logs, "" once
+	// it is ready again (readyzLog).
+	unready readiness
 	// lock is this node's hold on its database, released by Close.
 	lock *sqlstore.NodeLock
 	// anchored is when housekeep last logged the audit log's head.
@@ -446,7 +449,9 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := st.Ping(ctx); err != nil {
-			log.Warn("not ready: store", "err", err)
+			if a.unready.set("store") != "store" {
+				log.Warn("not ready: store", "err", err)
+			}
 			http.Error(w, "store unavailable\n", http.StatusServiceUnavailable)
 			return
 		}
@@ -458,8 +463,10 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		// ID tokens no relying party accepts: it takes no traffic until
 		// it restarts with a new key.
 		if at := keySet.Retired(ctx); !at.IsZero() {
-			log.Error("not ready: this node's signing key was retired; give it a new signing key and restart it",
-				"kid", a.Signer.KID(), "retired_at", at)
+			if a.unready.set("key retired") != "key retired" {
+				log.Error("not ready: this node's signing key was retired; give it a new signing key and restart it",
+					"kid", a.Signer.KID(), "retired_at", at)
+			}
 			http.Error(w, "signing key retired\n", http.StatusServiceUnavailable)
 			return
 		}
@@ -470,6 +477,9 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
 			http.Error(w, "signing key not yet in every node's key set\n", http.StatusServiceUnavailable)
 			return
+		}
+		if was := a.unready.set(""); was != "" {
+			log.Info("ready again", "was", was)
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
@@ -741,6 +751,23 @@ func (a *App) shutdown(srv *http.Server, cutOff context.CancelFunc, running *inf
 	cutOff()
 	_ = srv.Close()
 	return nil
+}
+
+// readiness is why the node was last not ready, for /readyz to log a
+// change once rather than each probe: a load balancer probes every few
+// seconds, and a store down for an hour would fill the log.
+type readiness struct {
+	mu  sync.Mutex
+	why string
+}
+
+// set records why ("" for ready) and returns what it was before.
+func (s *readiness) set(why string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	was := s.why
+	s.why = why
+	return was
 }
 
 // inflight counts the requests a server is handling. Once wait is

@@ -271,6 +271,57 @@ func TestShutdownWaitsForRequests(t *testing.T) {
 	}
 }
 
+// TestReadyzLogsChanges: /readyz logs that the node is not ready once
+// when it becomes so, and once when it is ready again, not at every
+// probe of a load balancer.
+func TestReadyzLogsChanges(t *testing.T) {
+	env := map[string]string{
+		config.EnvIssuer:   "http://localhost:8080",
+		config.EnvNode:     "test",
+		config.EnvStoreDSN: filepath.Join(t.TempDir(), "varde.db"),
+	}
+	cfg, err := config.Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	salt := make([]byte, 32)
+	_, _ = rand.Read(salt)
+	var logs syncBuffer
+	a, err := New(context.Background(), cfg, Options{SubjectSalt: salt, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	probe := func(ctx context.Context, want int) {
+		t.Helper()
+		w := httptest.NewRecorder()
+		a.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/readyz", nil).WithContext(ctx))
+		if w.Code != want {
+			t.Fatalf("/readyz = %d, want %d", w.Code, want)
+		}
+	}
+	// A request whose context has ended cannot reach the store.
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 3 {
+		probe(context.Background(), http.StatusOK)
+	}
+	for range 5 {
+		probe(gone, http.StatusServiceUnavailable)
+	}
+	for range 5 {
+		probe(context.Background(), http.StatusOK)
+	}
+	probe(gone, http.StatusServiceUnavailable)
+	out := logs.String()
+	if n := strings.Count(out, "not ready: store"); n != 2 {
+		t.Errorf("%d warnings that the store is down in 2 spells of it, want 2:\n%s", n, out)
+	}
+	if n := strings.Count(out, "ready again"); n != 1 {
+		t.Errorf("%d notes that the node is ready again, want 1:\n%s", n, out)
+	}
+}
+
 // TestStoppingAnswer: a request that reaches a node after it stopped
 // taking requests is refused 503 with Retry-After and a request ID, as
 // an OAuth JSON temporarily_unavailable at the endpoints relying parties
