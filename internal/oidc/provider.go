@@ -272,6 +272,7 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	// Introspection is for resource servers, server to server, and takes
 	// no public client: no CORS (ADR 16, ADR 17).
 	mux.Handle("POST "+PathIntrospection, p.endpoint("introspection", p.introspection))
+	mux.Handle(PathIntrospection, p.wrongMethod("introspection", http.MethodPost, http.MethodPost))
 	p.handleFetch(mux, PathUserinfo, "userinfo", p.dpopNonce(p.userinfo), http.MethodGet, http.MethodPost)
 	mux.Handle("GET "+PathLogout, p.endpoint("logout", keepQuery(p.logout)))
 	mux.Handle("POST "+PathLogout, p.endpoint("logout", keepQuery(p.logout)))
@@ -322,14 +323,20 @@ func (p *Provider) handleFetch(mux *http.ServeMux, path, name string, h func(htt
 		mux.Handle(m+" "+path, served)
 	}
 	mux.Handle(http.MethodOptions+" "+path, cors.Preflight())
-	allow := cors.Allow()
+	mux.Handle(path, cors.Handler(p.wrongMethod(name, cors.Allow(), methods...)))
+}
+
+// wrongMethod answers a method the endpoint name does not serve: 405
+// with allow in Allow (RFC 9110 §15.5.6) and an OAuth JSON
+// invalid_request (RFC 6749 §5.2) naming the methods it serves.
+func (p *Provider) wrongMethod(name, allow string, methods ...string) http.Handler {
 	refused := oauth2.InvalidRequest("method not allowed: use %s", strings.Join(methods, " or "))
 	refused.Status = http.StatusMethodNotAllowed
-	mux.Handle(path, cors.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
 		p.Metrics.errors.WithLabelValues(name, refused.Code).Inc()
 		oauth2.WriteError(w, refused)
-	})))
+	})
 }
 
 // endpoint caps the body and measures the handler.
