@@ -88,6 +88,9 @@ type App struct {
 	op *oidc.Provider
 	// draining is set when Serve is stopping: /readyz answers 503.
 	draining atomic.Bool
+	// unready is why /readyz last failed for a reason it logs, "" once
+	// it is ready again (readyzLog).
+	unready readiness
 	// lock is this node's hold on its database, released by Close.
 	lock *sqlstore.NodeLock
 	// anchored is when housekeep last logged the audit log's head.
@@ -446,7 +449,9 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := st.Ping(ctx); err != nil {
-			log.Warn("not ready: store", "err", err)
+			if a.unready.set("store") != "store" {
+				log.Warn("not ready: store", "err", err)
+			}
 			http.Error(w, "store unavailable\n", http.StatusServiceUnavailable)
 			return
 		}
@@ -458,8 +463,10 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		// ID tokens no relying party accepts: it takes no traffic until
 		// it restarts with a new key.
 		if at := keySet.Retired(ctx); !at.IsZero() {
-			log.Error("not ready: this node's signing key was retired; give it a new signing key and restart it",
-				"kid", a.Signer.KID(), "retired_at", at)
+			if a.unready.set("key retired") != "key retired" {
+				log.Error("not ready: this node's signing key was retired; give it a new signing key and restart it",
+					"kid", a.Signer.KID(), "retired_at", at)
+			}
 			http.Error(w, "signing key retired\n", http.StatusServiceUnavailable)
 			return
 		}
@@ -470,6 +477,9 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
 			http.Error(w, "signing key not yet in every node's key set\n", http.StatusServiceUnavailable)
 			return
+		}
+		if was := a.unready.set(""); was != "" {
+			log.Info("ready again", "was", was)
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
@@ -508,13 +518,60 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 // the request ID; anywhere else it leaves the answer to httpx.Recover's
 // plain text, which people read.
 func panicAnswer(w http.ResponseWriter, r *http.Request, id string) bool {
-	switch r.URL.Path {
+	if !protocolPath(r.URL.Path) {
+		return false
+	}
+	oauth2.WriteError(w, oauth2.NewError(oauth2.CodeServerError, "the server failed; reference %s", id))
+	return true
+}
+
+// protocolPath reports whether path is an endpoint relying parties call
+// from their servers or scripts, whose libraries read OAuth JSON errors.
+func protocolPath(path string) bool {
+	switch path {
 	case oidc.PathDiscovery, oidc.PathAuthorizationServer, oidc.PathJWKS, oidc.PathPAR, oidc.PathToken,
 		oidc.PathRevocation, oidc.PathIntrospection, oidc.PathUserinfo:
-		oauth2.WriteError(w, oauth2.NewError(oauth2.CodeServerError, "the server failed; reference %s", id))
 		return true
 	}
 	return false
+}
+
+// counted is the node's handler with each request counted in running;
+// one that comes once running lets none in is refused (answerStopping).
+func (a *App) counted(running *inflight) http.Handler {
+	stopping := httpx.WithRequestID(http.HandlerFunc(answerStopping))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !running.enter() {
+			stopping.ServeHTTP(w, r)
+			return
+		}
+		defer running.leave()
+		a.handler.ServeHTTP(w, r)
+	})
+}
+
+// stoppingRetryAfter is the Retry-After of a request refused because
+// the node is stopping: by then the load balancer has had the drain to
+// take the node out, so a retry soon reaches another node.
+const stoppingRetryAfter = "1"
+
+// answerStopping refuses a request that reached a node which has
+// stopped taking requests, on a connection opened before: 503 with
+// Retry-After (RFC 9110 §10.2.3) and the request's ID, as an OAuth JSON
+// temporarily_unavailable (RFC 6749 §5.2) at the endpoints relying
+// parties call, plain text elsewhere. The connection is then closed.
+// It goes inside httpx.WithRequestID.
+func answerStopping(w http.ResponseWriter, r *http.Request) {
+	id := httpx.RequestID(r.Context())
+	h := w.Header()
+	h.Set("Connection", "close")
+	h.Set("Retry-After", stoppingRetryAfter)
+	h.Set("Cache-Control", "no-store")
+	if protocolPath(r.URL.Path) {
+		oauth2.WriteError(w, oauth2.NewError(oauth2.CodeTemporarilyUnavailable, "the server is stopping; try again; reference %s", id))
+		return
+	}
+	http.Error(w, "The server is stopping. Please try again in a moment. Reference: "+id, http.StatusServiceUnavailable)
 }
 
 // instrument observes latency per mux pattern, so label cardinality stays
@@ -572,15 +629,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer cutOff()
 	running := &inflight{}
 	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !running.enter() {
-				w.Header().Set("Connection", "close")
-				http.Error(w, "the server is stopping", http.StatusServiceUnavailable)
-				return
-			}
-			defer running.leave()
-			a.handler.ServeHTTP(w, r)
-		}),
+		Handler:           a.counted(running),
 		BaseContext:       func(net.Listener) context.Context { return reqs },
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -702,6 +751,23 @@ func (a *App) shutdown(srv *http.Server, cutOff context.CancelFunc, running *inf
 	cutOff()
 	_ = srv.Close()
 	return nil
+}
+
+// readiness is why the node was last not ready, for /readyz to log a
+// change once rather than each probe: a load balancer probes every few
+// seconds, and a store down for an hour would fill the log.
+type readiness struct {
+	mu  sync.Mutex
+	why string
+}
+
+// set records why ("" for ready) and returns what it was before.
+func (s *readiness) set(why string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	was := s.why
+	s.why = why
+	return was
 }
 
 // inflight counts the requests a server is handling. Once wait is

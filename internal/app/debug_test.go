@@ -271,6 +271,90 @@ func TestShutdownWaitsForRequests(t *testing.T) {
 	}
 }
 
+// TestReadyzLogsChanges: /readyz logs that the node is not ready once
+// when it becomes so, and once when it is ready again, not at every
+// probe of a load balancer.
+func TestReadyzLogsChanges(t *testing.T) {
+	env := map[string]string{
+		config.EnvIssuer:   "http://localhost:8080",
+		config.EnvNode:     "test",
+		config.EnvStoreDSN: filepath.Join(t.TempDir(), "varde.db"),
+	}
+	cfg, err := config.Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	salt := make([]byte, 32)
+	_, _ = rand.Read(salt)
+	var logs syncBuffer
+	a, err := New(context.Background(), cfg, Options{SubjectSalt: salt, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	probe := func(ctx context.Context, want int) {
+		t.Helper()
+		w := httptest.NewRecorder()
+		a.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/readyz", nil).WithContext(ctx))
+		if w.Code != want {
+			t.Fatalf("/readyz = %d, want %d", w.Code, want)
+		}
+	}
+	// A request whose context has ended cannot reach the store.
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 3 {
+		probe(context.Background(), http.StatusOK)
+	}
+	for range 5 {
+		probe(gone, http.StatusServiceUnavailable)
+	}
+	for range 5 {
+		probe(context.Background(), http.StatusOK)
+	}
+	probe(gone, http.StatusServiceUnavailable)
+	out := logs.String()
+	if n := strings.Count(out, "not ready: store"); n != 2 {
+		t.Errorf("%d warnings that the store is down in 2 spells of it, want 2:\n%s", n, out)
+	}
+	if n := strings.Count(out, "ready again"); n != 1 {
+		t.Errorf("%d notes that the node is ready again, want 1:\n%s", n, out)
+	}
+}
+
+// TestStoppingAnswer: a request that reaches a node after it stopped
+// taking requests is refused 503 with Retry-After and a request ID, as
+// an OAuth JSON temporarily_unavailable at the endpoints relying parties
+// call, so that their libraries read it, and as plain text naming the
+// ID elsewhere.
+func TestStoppingAnswer(t *testing.T) {
+	_, a := listenerTestApp(t, config.EnvMetricsListen, "")
+	running := &inflight{}
+	running.wait()
+	h := a.counted(running)
+	for _, tt := range []struct {
+		path, contentType string
+	}{
+		{"/token", "application/json"},
+		{"/.well-known/openid-configuration", "application/json"},
+		{"/login", "text/plain"},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, tt.path, nil))
+		id := w.Header().Get("X-Request-Id")
+		if w.Code != http.StatusServiceUnavailable || id == "" || w.Header().Get("Retry-After") == "" ||
+			!strings.HasPrefix(w.Header().Get("Content-Type"), tt.contentType) || !strings.Contains(w.Body.String(), id) {
+			t.Errorf("%s: %d %v %q", tt.path, w.Code, w.Header(), w.Body.String())
+		}
+		if tt.contentType == "application/json" {
+			var body struct{ Error string }
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error != "temporarily_unavailable" {
+				t.Errorf("%s: %q %v", tt.path, w.Body.String(), err)
+			}
+		}
+	}
+}
+
 // failingListener is a listener whose Accept fails for good, as one
 // whose socket was closed under it does.
 type failingListener struct{ net.Listener }

@@ -237,6 +237,9 @@ func (b *Broker) startLink(w http.ResponseWriter, r *http.Request) {
 		b.internalError(w, r, "link session", err)
 		return
 	}
+	if !b.Pages.ReadForm(w, r, lang) {
+		return
+	}
 	if !b.checkLinkCSRF(r, r.PostFormValue(linkCSRFField)) {
 		b.Pages.Error(w, r, http.StatusForbidden, lang, httpx.ErrorPage{
 			Title: "passkey.csrf.title", Message: "passkey.csrf.message", Next: "passkey.csrf.next",

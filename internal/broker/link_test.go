@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -246,6 +247,23 @@ func TestLinkNeedsSubstantialOnBothSides(t *testing.T) {
 	}
 	if _, err := f.st.GetPersonByIdentifier(context.Background(), dnr.Scheme, dnr.Value); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a low login was linked: %v", err)
+	}
+}
+
+// TestLinkFormTooLarge: a link form over the body limit is answered 413
+// with a page saying it was too large, in the person's language, not
+// refused as a forgery for the token the unread form seemed to lack.
+func TestLinkFormTooLarge(t *testing.T) {
+	f := newFixture(t)
+	b := loggedIn(t, f, "p1", assurance.High)
+	_, token := f.b.LinkOptions(b.req(http.MethodGet, "/account", nil))
+	for _, lang := range []string{"nb", "en", "da"} {
+		r := b.req(http.MethodPost, "/account/link?lang="+lang, url.Values{"csrf": {token}, "provider": {"weak"}, "pad": {strings.Repeat("a", 2<<10)}})
+		w := httptest.NewRecorder()
+		httpx.LimitBody(1<<10, f.mux).ServeHTTP(w, r)
+		if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), html.EscapeString(f.b.Pages.T(lang, "error.toolarge.title"))) {
+			t.Errorf("%s: %d, want 413 saying the form was too large:\n%s", lang, w.Code, w.Body.String())
+		}
 	}
 }
 

@@ -64,12 +64,7 @@ func (c CORS) Handler(next http.Handler) http.Handler {
 // (#cors-preflight-fetch), and refuses the request if one is missing.
 func (c CORS) Preflight() http.Handler {
 	methods := strings.Join(c.Methods, ", ")
-	allow := slices.Clone(c.Methods)
-	if slices.Contains(allow, http.MethodGet) && !slices.Contains(allow, http.MethodHead) {
-		allow = append(allow, http.MethodHead)
-	}
-	allow = append(allow, http.MethodOptions)
-	allowed := strings.Join(allow, ", ")
+	allowed := c.Allow()
 	headers := strings.Join(c.Headers, ", ")
 	maxAge := strconv.Itoa(int(c.MaxAge / time.Second))
 	return c.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -84,4 +79,15 @@ func (c CORS) Preflight() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
+}
+
+// Allow is the value of the resource's Allow header: its methods, HEAD
+// with GET, and OPTIONS.
+func (c CORS) Allow() string {
+	allow := slices.Clone(c.Methods)
+	if slices.Contains(allow, http.MethodGet) && !slices.Contains(allow, http.MethodHead) {
+		allow = append(allow, http.MethodHead)
+	}
+	allow = append(allow, http.MethodOptions)
+	return strings.Join(allow, ", ")
 }

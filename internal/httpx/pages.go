@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 
@@ -266,7 +268,7 @@ func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, name,
 		// Query only, relative to the page itself: a link built from the
 		// request's path could name another host (a path of "/%2Fevil.example"
 		// decodes to "//evil.example").
-		q := r.URL.Query()
+		q := linkQuery(r)
 		q.Set("lang", l.Tag)
 		pd.Languages = append(pd.Languages, LanguageLink{Tag: l.Tag, Name: l.Name, URL: "?" + q.Encode(), Current: l.Tag == lang})
 	}
@@ -285,6 +287,40 @@ func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, name,
 	h.Set("Content-Language", lang)
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// linkParams are the query parameters the language links keep: those
+// that name the step a page shows (a login's req, a provider's attempt,
+// a message key, a report's period), which asking for the page again
+// repeats harmlessly. The rest stay out: at a callback the query holds
+// a code and a state meant for Varde alone and good once, which a link
+// would put into what the person shares or bookmarks, and replay when
+// followed; a notice or ticket in the query is single-use too.
+var linkParams = [...]string{"req", "attempt", "err", "why", "done", "provider", "quarter", "from", "to"}
+
+// linkQuery is the query of r that its page's language links keep.
+func linkQuery(r *http.Request) url.Values {
+	all := r.URL.Query()
+	if keep, _ := r.Context().Value(keepQueryKey{}).(bool); keep {
+		return all
+	}
+	q := url.Values{}
+	for _, k := range linkParams {
+		if v, ok := all[k]; ok {
+			q[k] = v
+		}
+	}
+	return q
+}
+
+type keepQueryKey struct{}
+
+// KeepQuery marks r as a relying party's own request to an endpoint
+// that answers with a page (authorization, logout): its language links
+// keep the whole query, which is the request the page answers, as the
+// relying party sent it.
+func KeepQuery(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), keepQueryKey{}, true))
 }
 
 type onceKey struct{}
@@ -320,6 +356,31 @@ type ErrorPage struct {
 	// login, which sends the person back to the service (oidc.PathCancel:
 	// a GET there only asks whether to).
 	CancelURL string
+}
+
+// TooLargePage is the page for a form whose body was over the limit
+// (413).
+func TooLargePage() ErrorPage {
+	return ErrorPage{Title: "error.toolarge.title", Message: "error.toolarge.message", Next: "error.toolarge.next"}
+}
+
+// ReadForm parses r's form. A body over its limit (LimitBody) is
+// answered 413 with TooLargePage, and one that is malformed 400, in
+// lang; ReadForm then reports false and the handler must stop. A
+// handler that reads a posted form calls it first: PostFormValue hides
+// the failure, and the form would look empty, a missing CSRF token
+// refused as forged.
+func (p *Pages) ReadForm(w http.ResponseWriter, r *http.Request, lang string) bool {
+	err := r.ParseForm()
+	if err == nil {
+		return true
+	}
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		p.Error(w, r, http.StatusRequestEntityTooLarge, lang, TooLargePage())
+		return false
+	}
+	p.Error(w, r, http.StatusBadRequest, lang, ErrorPage{Title: "error.badrequest.title", Message: "error.badrequest.message", Next: "error.badrequest.next"})
+	return false
 }
 
 // NotFoundPage is the page for an address Varde does not serve.

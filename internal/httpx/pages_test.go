@@ -214,3 +214,31 @@ func TestNoLanguageLinksWhereTheyWouldLoseThePage(t *testing.T) {
 		}
 	}
 }
+
+// TestLanguageLinksLeaveOutTheCallbacksCode: an error page at an
+// upstream eID's callback keeps the code and state it was sent out of
+// its language links, which would replay them, and out of what the
+// person shares or bookmarks; what names the page's step stays.
+func TestLanguageLinksLeaveOutTheCallbacksCode(t *testing.T) {
+	p := linkPages(t)
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, "/callback/demo-bankid?code=c0de&state=st4te&iss=https%3A%2F%2Fidp.example&session_state=s5&attempt=a1&n=notice", nil)
+	p.Render(w, r, http.StatusBadRequest, "hello", "nb", nil)
+	body := w.Body.String()
+	for _, leak := range []string{"c0de", "st4te", "idp.example", "s5", "notice"} {
+		if strings.Contains(body, leak) {
+			t.Errorf("language links carry %q: %s", leak, body)
+		}
+	}
+	if !strings.Contains(body, `href="?attempt=a1&amp;lang=en"`) {
+		t.Errorf("language links lose the attempt: %s", body)
+	}
+	// A relying party's own request to a page it asked for keeps its
+	// whole query.
+	w = httptest.NewRecorder()
+	r = KeepQuery(httptest.NewRequest(http.MethodGet, "/authorize?client_id=bank&state=rp", nil))
+	p.Render(w, r, http.StatusBadRequest, "hello", "nb", nil)
+	if !strings.Contains(w.Body.String(), `href="?client_id=bank&amp;lang=en&amp;state=rp"`) {
+		t.Errorf("authorize page's links lose its request: %s", w.Body.String())
+	}
+}

@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -202,5 +203,47 @@ func TestNoCORSOnNavigations(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCORSWrongMethod: a method an endpoint browser-based clients call
+// does not serve is answered 405 with Allow, an OAuth JSON
+// invalid_request and the CORS headers, so that the script sees the
+// refusal rather than a network error.
+func TestCORSWrongMethod(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		method, path, allow string
+	}{
+		{http.MethodGet, PathToken, "POST, OPTIONS"},
+		{http.MethodPut, PathPAR, "POST, OPTIONS"},
+		{http.MethodGet, PathRevocation, "POST, OPTIONS"},
+		{http.MethodPost, PathJWKS, "GET, HEAD, OPTIONS"},
+		{http.MethodDelete, PathDiscovery, "GET, HEAD, OPTIONS"},
+		{http.MethodPatch, PathUserinfo, "GET, POST, HEAD, OPTIONS"},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest(tt.method, h.issuer+tt.path, nil)
+		req.Header.Set("Origin", "https://spa.example")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Error string }
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || err != nil || body.Error != "invalid_request" ||
+			!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("%s %s: %d %q %v", tt.method, tt.path, resp.StatusCode, body.Error, err)
+		}
+		if got := resp.Header.Get("Allow"); got != tt.allow {
+			t.Errorf("%s %s: Allow %q, want %q", tt.method, tt.path, got, tt.allow)
+		}
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "*" {
+			t.Errorf("%s %s: Access-Control-Allow-Origin %q", tt.method, tt.path, got)
+		}
+		if got := resp.Header.Get("Access-Control-Expose-Headers"); got != wantExposeHeaders {
+			t.Errorf("%s %s: Access-Control-Expose-Headers %q", tt.method, tt.path, got)
+		}
 	}
 }

@@ -295,3 +295,28 @@ func TestIntrospectionRefusals(t *testing.T) {
 		}
 	})
 }
+
+// TestIntrospectionWrongMethod: a method the introspection endpoint
+// does not serve is answered 405 with Allow and an OAuth JSON
+// invalid_request that the resource server's library reads, and, as
+// the endpoint is server to server (ADR 17), no CORS.
+func TestIntrospectionWrongMethod(t *testing.T) {
+	h := newHarness(t)
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodOptions} {
+		req, _ := http.NewRequest(m, h.issuer+PathIntrospection, nil)
+		req.Header.Set("Origin", "https://spa.example")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Error string }
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || err != nil || body.Error != "invalid_request" || resp.Header.Get("Allow") != "POST" {
+			t.Errorf("%s: %d Allow %q %q %v", m, resp.StatusCode, resp.Header.Get("Allow"), body.Error, err)
+		}
+		if v := resp.Header.Get("Access-Control-Allow-Origin"); v != "" {
+			t.Errorf("%s: Access-Control-Allow-Origin %q", m, v)
+		}
+	}
+}

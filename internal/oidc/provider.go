@@ -262,8 +262,8 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	p.handleFetch(mux, PathAuthorizationServer, "discovery", p.discovery, http.MethodGet)
 	p.handleFetch(mux, PathJWKS, "jwks", p.jwks, http.MethodGet)
 	p.handleFetch(mux, PathPAR, "par", p.dpopNonce(p.par), http.MethodPost)
-	mux.Handle("GET "+PathAuthorize, p.endpoint("authorize", p.authorize))
-	mux.Handle("POST "+PathAuthorize, p.endpoint("authorize", p.authorize))
+	mux.Handle("GET "+PathAuthorize, p.endpoint("authorize", keepQuery(p.authorize)))
+	mux.Handle("POST "+PathAuthorize, p.endpoint("authorize", keepQuery(p.authorize)))
 	mux.Handle("GET "+PathResume, p.endpoint("resume", p.resume))
 	mux.Handle("GET "+PathCancel, p.endpoint("cancel", p.cancelPage))
 	mux.Handle("POST "+PathCancel, p.endpoint("cancel", p.cancel))
@@ -272,9 +272,16 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	// Introspection is for resource servers, server to server, and takes
 	// no public client: no CORS (ADR 16, ADR 17).
 	mux.Handle("POST "+PathIntrospection, p.endpoint("introspection", p.introspection))
+	mux.Handle(PathIntrospection, p.wrongMethod("introspection", http.MethodPost, http.MethodPost))
 	p.handleFetch(mux, PathUserinfo, "userinfo", p.dpopNonce(p.userinfo), http.MethodGet, http.MethodPost)
-	mux.Handle("GET "+PathLogout, p.endpoint("logout", p.logout))
-	mux.Handle("POST "+PathLogout, p.endpoint("logout", p.logout))
+	mux.Handle("GET "+PathLogout, p.endpoint("logout", keepQuery(p.logout)))
+	mux.Handle("POST "+PathLogout, p.endpoint("logout", keepQuery(p.logout)))
+}
+
+// keepQuery has the language links of the pages h answers with keep
+// the relying party's whole request (httpx.KeepQuery).
+func keepQuery(h func(http.ResponseWriter, *http.Request)) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) { h(w, httpx.KeepQuery(r)) }
 }
 
 // corsMaxAge is how long a browser may reuse a preflight's answer:
@@ -305,7 +312,10 @@ func fetchCORS(methods ...string) httpx.CORS {
 
 // handleFetch mounts h at path for each of methods, and a preflight
 // answer at OPTIONS, with CORS for any origin and no credentials: these
-// endpoints read no cookie (ADR 16).
+// endpoints read no cookie (ADR 16). Any other method is answered 405
+// with Allow (RFC 9110 §15.5.6) and an OAuth JSON invalid_request
+// (RFC 6749 §5.2), with the CORS headers too, so that a script that
+// used the wrong method can read why.
 func (p *Provider) handleFetch(mux *http.ServeMux, path, name string, h func(http.ResponseWriter, *http.Request), methods ...string) {
 	cors := fetchCORS(methods...)
 	served := cors.Handler(p.endpoint(name, h))
@@ -313,6 +323,20 @@ func (p *Provider) handleFetch(mux *http.ServeMux, path, name string, h func(htt
 		mux.Handle(m+" "+path, served)
 	}
 	mux.Handle(http.MethodOptions+" "+path, cors.Preflight())
+	mux.Handle(path, cors.Handler(p.wrongMethod(name, cors.Allow(), methods...)))
+}
+
+// wrongMethod answers a method the endpoint name does not serve: 405
+// with allow in Allow (RFC 9110 §15.5.6) and an OAuth JSON
+// invalid_request (RFC 6749 §5.2) naming the methods it serves.
+func (p *Provider) wrongMethod(name, allow string, methods ...string) http.Handler {
+	refused := oauth2.InvalidRequest("method not allowed: use %s", strings.Join(methods, " or "))
+	refused.Status = http.StatusMethodNotAllowed
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		p.Metrics.errors.WithLabelValues(name, refused.Code).Inc()
+		oauth2.WriteError(w, refused)
+	})
 }
 
 // endpoint caps the body and measures the handler.

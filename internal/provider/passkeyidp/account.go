@@ -561,6 +561,9 @@ func (p *Provider) changeForm(w http.ResponseWriter, r *http.Request, event stri
 		p.internalError(w, r, "account person", err)
 		return nil, nil, false
 	}
+	if !p.Pages.ReadForm(w, r, p.lang(r)) {
+		return nil, nil, false
+	}
 	if !p.checkSessionCSRF(r, r.PostFormValue(csrfField)) {
 		p.forbidden(w, r)
 		return nil, nil, false

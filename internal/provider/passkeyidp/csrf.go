@@ -99,6 +99,8 @@ func (p *Provider) formCookieValue(r *http.Request) string {
 }
 
 // checkFormToken reports whether the posted form repeats the cookie.
+// The caller has read the form (httpx.Pages.ReadForm), so that one too
+// large is not taken for a forgery.
 func (p *Provider) checkFormToken(r *http.Request) bool {
 	v := p.formCookieValue(r)
 	return v != "" && subtle.ConstantTimeCompare([]byte(v), []byte(r.PostFormValue(csrfField))) == 1

@@ -317,6 +317,9 @@ func (p *Provider) enrolledPage(w http.ResponseWriter, r *http.Request) {
 // leaves the ticket to the one that enrolled.
 func (p *Provider) enrolledContinue(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if !p.Pages.ReadForm(w, r, p.lang(r)) {
+		return
+	}
 	if !p.checkFormToken(r) {
 		p.forbidden(w, r)
 		return

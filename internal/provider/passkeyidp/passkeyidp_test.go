@@ -1351,6 +1351,22 @@ func TestStartAndCancel(t *testing.T) {
 	}
 }
 
+// TestFormTooLarge: a form over the body limit is answered 413 with a
+// page saying it was too large, not refused as a forgery for the token
+// the unread form seemed to lack.
+func TestFormTooLarge(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	csrf := field(t, b.get("/passkey/login?attempt=req-1").body, "csrf")
+	pad := strings.Repeat("a", 1<<20)
+	for _, path := range []string{"/passkey/cancel", "/passkey/recover", "/passkey/enrolled/continue"} {
+		r := b.form(path, url.Values{"attempt": {"req-1"}, "csrf": {csrf}, "pad": {pad}})
+		if r.status != http.StatusRequestEntityTooLarge || !strings.Contains(r.body, "What you sent was too large") {
+			t.Errorf("%s: %d, want 413 saying the form was too large:\n%s", path, r.status, r.body)
+		}
+	}
+}
+
 // TestAccountChangesNeedStrongRecentLogin: one recovery code in the
 // wrong hands, or a session left open, cannot take an account over. A
 // recovery-code login may add a passkey, which then logs in no higher

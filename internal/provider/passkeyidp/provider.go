@@ -420,6 +420,9 @@ func (p *Provider) finishRedirect(w http.ResponseWriter, r *http.Request, attemp
 // cancel gives the attempt back to the broker, which offers other ways
 // to log in.
 func (p *Provider) cancel(w http.ResponseWriter, r *http.Request) {
+	if !p.Pages.ReadForm(w, r, p.lang(r)) {
+		return
+	}
 	attempt, ok := attemptParam(r.PostFormValue("attempt"))
 	if !ok {
 		p.badRequest(w, r)

@@ -247,6 +247,9 @@ func (p *Provider) tryAllowed(r *http.Request, attempt string) (bool, error) {
 
 func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if !p.Pages.ReadForm(w, r, p.lang(r)) {
+		return
+	}
 	attempt, ok := attemptParam(r.PostFormValue("attempt"))
 	if !ok {
 		p.badRequest(w, r)
