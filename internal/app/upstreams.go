@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -75,11 +74,17 @@ func upstreamConfig(issuer string, u config.Upstream) (oidcup.Config, error) {
 		}
 		oc.ClientKey = key
 	case store.AuthClientSecretBasic:
-		raw, err := config.ReadSecretFile("upstream "+u.ID+" client_secret_file", u.ClientSecretFile)
+		field := "upstream " + u.ID + " client_secret_file"
+		raw, err := config.ReadSecretFile(field, u.ClientSecretFile)
 		if err != nil {
 			return oc, err
 		}
 		oc.ClientSecret = strings.TrimSpace(string(raw))
+		if oc.ClientSecret == "" {
+			// Sent as it is, an empty secret would fail every login at
+			// the upstream's token endpoint, not here.
+			return oc, fmt.Errorf("%s: %s is empty; it must hold the client secret the upstream issued", field, u.ClientSecretFile)
+		}
 	}
 	return oc, nil
 }
@@ -93,7 +98,7 @@ func loadSigner(field, path string) (crypto.Signer, error) {
 	}
 	block, _ := pem.Decode(raw)
 	if block == nil {
-		return nil, fmt.Errorf("%s: no PEM block", path)
+		return nil, fmt.Errorf("%s: %s: no PEM block", field, path)
 	}
 	var key any
 	switch block.Type {
@@ -104,14 +109,14 @@ func loadSigner(field, path string) (crypto.Signer, error) {
 	case "RSA PRIVATE KEY":
 		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
 	default:
-		return nil, fmt.Errorf("%s: unsupported PEM block %q", path, block.Type)
+		return nil, fmt.Errorf("%s: %s: unsupported PEM block %q", field, path, block.Type)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %s: %w", field, path, err)
 	}
 	s, ok := key.(crypto.Signer)
 	if !ok {
-		return nil, errors.New(path + ": not a signing key")
+		return nil, fmt.Errorf("%s: %s: not a signing key", field, path)
 	}
 	return s, nil
 }
