@@ -545,6 +545,9 @@ func TestValidate(t *testing.T) {
 		{"redirect wildcard path", func(c *Config) { c.Clients[0].RedirectURIs = []string{"https://bank.example/cb/*"} }, "clients[0].redirect_uris[0]", "no wildcard"},
 		{"post logout wildcard", func(c *Config) { c.Clients[1].PostLogoutRedirectURIs = []string{"https://tax.example/*"} }, "clients[1].post_logout_redirect_uris[0]", "no wildcard"},
 		{"redirect port too large", func(c *Config) { c.Clients[0].RedirectURIs = []string{"https://bank.example:84430/cb"} }, "clients[0].redirect_uris[0]", "port 84430"},
+		{"redirect space", func(c *Config) { c.Clients[0].RedirectURIs = []string{"https://bank.example/c b"} }, "clients[0].redirect_uris[0]", "white space"},
+		{"post logout no-break space", func(c *Config) { c.Clients[1].PostLogoutRedirectURIs = []string{"https://tax.example/bye\u00a0now"} }, "clients[1].post_logout_redirect_uris[0]", "white space"},
+		{"webhook space", func(c *Config) { c.Clients[0].StatusWebhook = "https://bank.example/hook here" }, "clients[0].status_webhook", "%20"},
 		{"redirect port zero", func(c *Config) { c.Clients[0].RedirectURIs = []string{"http://127.0.0.1:0/cb"} }, "clients[0].redirect_uris[0]", "port 0"},
 		{"jwks uri wildcard host", func(c *Config) {
 			c.Clients[0].JWKS, c.Clients[0].JWKSURI = "", "https://*.bank.example/jwks"

@@ -485,7 +485,7 @@ func looksLikePostgresDSN(dsn string) bool {
 }
 
 // checkURL checks a redirect or JWKS URI: absolute, no fragment (RFC 6749
-// §3.1.2), https, http only on localhost or loopback (RFC 9700 §2.1,
+// §3.1.2), no white space (RFC 3986 §2), https, http only on localhost or loopback (RFC 9700 §2.1,
 // RFC 8252 §7.3). The URL is named in a problem without its query,
 // fragment or user information (httpx.RedactURL): a jwks_uri, webhook or
 // back-channel logout URI may carry a secret there, and configuration
@@ -503,6 +503,12 @@ func checkURL(p *problems, field, raw string) {
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		p.add(field, "%q must not have a fragment", shown)
+	}
+	if strings.IndexFunc(raw, unicode.IsSpace) >= 0 {
+		// RFC 3986 §2 has no space in a URI: one written here would be
+		// compared with what a relying party sends, or requested, as
+		// no such URI is.
+		p.add(field, "%q holds white space, which a URI cannot (RFC 3986 §2): write a space as %%20", shown)
 	}
 	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
 		p.add(field, "%q must use https (http only on localhost or a loopback address)", shown)
