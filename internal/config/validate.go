@@ -155,13 +155,20 @@ func (c *Config) Validate() error {
 		p.add("log.format", "%q is not json or text", c.Log.Format)
 	}
 	if a := c.Metrics.Listen; a != "" {
-		if checkListen(&p, "metrics.listen", a) && a == c.Listen {
-			p.add("metrics.listen", "%q is the public listener's address; give metrics one of their own, or leave it empty", a)
+		if checkListen(&p, "metrics.listen", a) && sameListener(a, c.Listen) {
+			p.add("metrics.listen", "%q is the public listener's address (listen: %q); give metrics one of their own, or leave it empty", a, c.Listen)
 		}
 	}
 	if a := c.Debug.PprofListen; a != "" {
-		if host, _, _ := net.SplitHostPort(a); checkListen(&p, "debug.pprof_listen", a) && !isLoopbackHost(host) {
+		host, _, _ := net.SplitHostPort(a)
+		switch {
+		case !checkListen(&p, "debug.pprof_listen", a):
+		case !isLoopbackHost(host):
 			p.add("debug.pprof_listen", "%q must be on a loopback address or localhost: profiles reveal the program's internals", a)
+		case sameListener(a, c.Listen):
+			p.add("debug.pprof_listen", "%q is the public listener's address (listen: %q); give profiles one of their own", a, c.Listen)
+		case sameListener(a, c.Metrics.Listen):
+			p.add("debug.pprof_listen", "%q is metrics.listen's address (%q); give profiles one of their own", a, c.Metrics.Listen)
 		}
 	}
 	c.validateUpstreams(&p)
@@ -199,6 +206,46 @@ func checkListen(p *problems, field, addr string) bool {
 		return false
 	}
 	return true
+}
+
+// sameListener reports whether listeners at a and b (host:port) would
+// take the same port on a common address, so that the second could not
+// start: the same port, not 0 (any free one), on the same host, or with
+// either on every address ("", 0.0.0.0 or ::, which on Linux takes IPv4
+// as well). Written differently, ":8080", "0.0.0.0:8080" and
+// "[::]:8080" are one listener, and each takes "127.0.0.1:8080" too.
+func sameListener(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil {
+		return false
+	}
+	na, errA := strconv.ParseUint(pa, 10, 16)
+	nb, errB := strconv.ParseUint(pb, 10, 16)
+	if errA != nil || errB != nil || na != nb || na == 0 {
+		return false
+	}
+	ha, hb = listenHost(ha), listenHost(hb)
+	return ha == "" || hb == "" || ha == hb
+}
+
+// listenHost is a listener's host as sameListener compares it: "" for
+// every address, an IP address in one form, "localhost" as 127.0.0.1
+// (where Go listens for it), a name in lower case.
+func listenHost(h string) string {
+	if strings.EqualFold(h, "localhost") {
+		return "127.0.0.1"
+	}
+	ip := net.ParseIP(h)
+	switch {
+	case h == "":
+		return ""
+	case ip == nil:
+		return strings.ToLower(h)
+	case ip.IsUnspecified():
+		return ""
+	}
+	return ip.String()
 }
 
 // validateIssuer checks the issuer and returns it parsed, or nil if it is
