@@ -95,6 +95,17 @@ func TestCheckFiles(t *testing.T) {
 		{"upstream key not PEM", write("bankid.pem", "nothing", 0o600), []string{"upstream bankid client_key_file", "no PEM block"}},
 		{"upstream key missing", func(dir string) { _ = os.Remove(filepath.Join(dir, "bankid.pem")) },
 			[]string{"upstream bankid client_key_file", "no such file"}},
+		{"upstream key on P-224", func(dir string) {
+			k, err := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			der, err := x509.MarshalECPrivateKey(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			write("bankid.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})), 0o600)(dir)
+		}, []string{"upstream bankid", "client key", "P-256, P-384 or P-521"}},
 		{"upstream secret empty", write("minid-secret", " \n", 0o600), []string{"upstream minid client_secret_file", "is empty"}},
 		{"all at once", func(dir string) {
 			write("signing.pem", "x", 0o600)(dir)

@@ -54,7 +54,8 @@ func (a *App) upstreams(cfg *config.Config, opt Options, st store.Store, pages *
 }
 
 // upstreamConfig turns a validated config.Upstream into oidcup's
-// configuration, reading its key or secret file.
+// configuration, reading its key or secret file, and checks it as
+// oidcup.New does.
 func upstreamConfig(issuer string, u config.Upstream) (oidcup.Config, error) {
 	max, acrs := u.Levels()
 	oc := oidcup.Config{
@@ -85,6 +86,12 @@ func upstreamConfig(issuer string, u config.Upstream) (oidcup.Config, error) {
 			// the upstream's token endpoint, not here.
 			return oc, fmt.Errorf("%s: %s is empty; it must hold the client secret the upstream issued", field, u.ClientSecretFile)
 		}
+	}
+	// What oidcup.New refuses, such as a key it cannot sign client
+	// assertions with (an RSA key under 2048 bits, a P-224 key), is
+	// found here, so that CheckFiles finds it too.
+	if err := oc.Validate(); err != nil {
+		return oc, fmt.Errorf("upstream %s: %w", u.ID, err)
 	}
 	return oc, nil
 }
