@@ -334,6 +334,20 @@ func quoteControl(s string) string {
 	return s
 }
 
+// listURIs returns uris as clients list prints them, separated by
+// spaces: a URI stored before white space in URIs was refused is
+// quoted, so that it does not read as two.
+func listURIs(uris []string) string {
+	out := make([]string, len(uris))
+	for i, u := range uris {
+		out[i] = u
+		if strings.IndexFunc(u, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+			out[i] = strconv.Quote(u)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
 func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 	cs, err := st.ListClients(ctx)
 	if err != nil {
@@ -377,7 +391,7 @@ func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 			introspects = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", quoteControl(c.ID), quoteControl(c.Name), auth, c.RequirePAR, levels, provs, c.Source,
-			strings.Join(c.RedirectURIs, " "), hook, bcl, introspects)
+			listURIs(c.RedirectURIs), hook, bcl, introspects)
 	}
 	return tw.Flush()
 }

@@ -486,8 +486,9 @@ func TestClientsAddResourceServer(t *testing.T) {
 }
 
 // TestClientsListControlCharacters: a client stored before names with
-// control characters were refused is listed on one line, its name
-// quoted, and the columns after it stay in place.
+// control characters, and URIs with spaces, were refused is listed on
+// one line, its name and such a redirect URI quoted, and the columns
+// after them stay in place.
 func TestClientsListControlCharacters(t *testing.T) {
 	cfgPath := adminConfig(t)
 	cfg, err := config.LoadEnviron(cfgPath, func() []string { return nil })
@@ -499,7 +500,8 @@ func TestClientsListControlCharacters(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []*store.Client{
-		{ID: "shop", Name: "Shop\nbank\tBank", AuthMethod: store.AuthNone, RedirectURIs: []string{"https://shop.example/cb"}, CreatedAt: time.Now()},
+		{ID: "shop", Name: "Shop\nbank\tBank", AuthMethod: store.AuthNone,
+			RedirectURIs: []string{"https://shop.example/c b", "https://shop.example/cb"}, CreatedAt: time.Now()},
 		{ID: "tax", Name: "Tax Portal", AuthMethod: store.AuthNone, RedirectURIs: []string{"https://tax.example/cb"}, CreatedAt: time.Now()},
 	} {
 		if err := st.PutClient(context.Background(), c); err != nil {
@@ -517,6 +519,9 @@ func TestClientsListControlCharacters(t *testing.T) {
 	}
 	if !strings.Contains(lines[1], `shop  "Shop\nbank\tBank"  none`) {
 		t.Errorf("shop's line %q, want its name quoted and its auth method in the next column", lines[1])
+	}
+	if !strings.Contains(lines[1], `"https://shop.example/c b" https://shop.example/cb`) {
+		t.Errorf("shop's line %q, want its redirect URI with a space quoted", lines[1])
 	}
 	if col := strings.Index(lines[2], "none"); col != strings.Index(lines[1], "none") {
 		t.Errorf("the AUTH column is not aligned:\n%s", out)
