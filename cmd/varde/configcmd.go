@@ -17,9 +17,10 @@ const configUsage = `usage: varde config check --config FILE
            each upstream's client_key_file or client_secret_file) and
            check them as a node does at start, printing none of them.
            Every problem is named by its setting; the exit status is 0
-           if there is none, 1 otherwise. The database is not opened: a
-           subject salt other than the one the store was first used with
-           is found when the node starts
+           if there is none, 1 otherwise. Run it as the node's user: the
+           files are read with the rights of whoever runs it. The
+           database is not opened: a subject salt other than the one the
+           store was first used with is found when the node starts
 `
 
 // configCmd runs config's commands.
