@@ -434,6 +434,7 @@ func TestValidate(t *testing.T) {
 		{"issuer http", func(c *Config) { c.Issuer = "http://id.example.no" }, "issuer", "https"},
 		{"issuer query", func(c *Config) { c.Issuer = "https://id.example.no?a=b" }, "issuer", "query"},
 		{"issuer fragment", func(c *Config) { c.Issuer = "https://id.example.no#x" }, "issuer", "fragment"},
+		{"issuer space", func(c *Config) { c.Issuer = "https://id.example.no/my idp" }, "issuer", "white space"},
 		{"issuer trailing slash", func(c *Config) { c.Issuer = "https://id.example.no/" }, "issuer", "end with /"},
 		{"issuer user info", func(c *Config) { c.Issuer = "https://u:p@id.example.no" }, "issuer", "user information"},
 		{"code lifetime 61s", func(c *Config) { c.OIDC.CodeLifetime = 61 * time.Second }, "oidc.code_lifetime", "longer than 1m0s"},

@@ -279,6 +279,13 @@ func (c *Config) validateIssuer(p *problems) *url.URL {
 		p.add("issuer", "%q must not have user information", c.Issuer)
 		ok = false
 	}
+	if strings.IndexFunc(c.Issuer, unicode.IsSpace) >= 0 {
+		// Relying parties compare the issuer as a string with the one in
+		// tokens and discovery, and build URLs on it (RFC 3986 §2 has no
+		// space in a URI).
+		p.add("issuer", "%q holds white space, which a URL cannot (RFC 3986 §2)", c.Issuer)
+		ok = false
+	}
 	if strings.HasSuffix(u.Path, "/") {
 		// Discovery §4 appends "/.well-known/openid-configuration" to the
 		// issuer, and RPs compare issuers as exact strings.
