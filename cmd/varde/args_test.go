@@ -68,7 +68,7 @@ func TestLeftoverArgumentsRefused(t *testing.T) {
 func TestHelpOnStdout(t *testing.T) {
 	for _, args := range [][]string{
 		{"serve", "-h"}, {"serve", "--help"}, {"clients", "add", "-h"}, {"provider-sim", "--help"},
-		{"bench", "-h"}, {"store", "backup", "-h"}, {"keys", "list", "--help"},
+		{"bench", "-h"}, {"store", "backup", "-h"}, {"keys", "list", "--help"}, {"config", "check", "-h"},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(args, &stdout, &stderr)
@@ -83,7 +83,7 @@ func TestHelpOnStdout(t *testing.T) {
 	for _, args := range [][]string{
 		{"clients", "-h"}, {"clients", "--help"}, {"keys", "-h"}, {"nodes", "--help"}, {"store", "-h"},
 		{"status", "-h"}, {"status", "maintenance", "--help"}, {"provider", "-h"}, {"clients", "help"},
-		{"version", "-h"}, {"version", "--help"}, {"version", "help"},
+		{"version", "-h"}, {"version", "--help"}, {"version", "help"}, {"config", "-h"}, {"config", "help"},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(args, &stdout, &stderr)

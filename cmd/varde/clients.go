@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/config"
@@ -321,6 +322,32 @@ func splitList(s string) []string {
 	return out
 }
 
+// quoteControl returns s as clients list prints it: as it is, or quoted as a
+// Go string ("Shop\nBank") if it holds a control character. A client
+// stored before names with them were refused may hold a line break,
+// which would show as a client of its own, or a tab, which would shift
+// the columns after it.
+func quoteControl(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
+// listURIs returns uris as clients list prints them, separated by
+// spaces: a URI stored before white space in URIs was refused is
+// quoted, so that it does not read as two.
+func listURIs(uris []string) string {
+	out := make([]string, len(uris))
+	for i, u := range uris {
+		out[i] = u
+		if strings.IndexFunc(u, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+			out[i] = strconv.Quote(u)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
 func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 	cs, err := st.ListClients(ctx)
 	if err != nil {
@@ -363,8 +390,8 @@ func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 		if introspects == "" {
 			introspects = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, auth, c.RequirePAR, levels, provs, c.Source,
-			strings.Join(c.RedirectURIs, " "), hook, bcl, introspects)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", quoteControl(c.ID), quoteControl(c.Name), auth, c.RequirePAR, levels, provs, c.Source,
+			listURIs(c.RedirectURIs), hook, bcl, introspects)
 	}
 	return tw.Flush()
 }

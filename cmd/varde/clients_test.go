@@ -20,6 +20,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/store"
 )
 
 // adminConfig writes a node config whose store is a fresh SQLite file,
@@ -481,5 +482,48 @@ func TestClientsAddResourceServer(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^api2 .* web,app$`).MatchString(out) || strings.Contains(out, "api1") {
 		t.Errorf("list:\n%s", out)
+	}
+}
+
+// TestClientsListControlCharacters: a client stored before names with
+// control characters, and URIs with spaces, were refused is listed on
+// one line, its name and such a redirect URI quoted, and the columns
+// after them stay in place.
+func TestClientsListControlCharacters(t *testing.T) {
+	cfgPath := adminConfig(t)
+	cfg, err := config.LoadEnviron(cfgPath, func() []string { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := app.OpenStore(context.Background(), cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*store.Client{
+		{ID: "shop", Name: "Shop\nbank\tBank", AuthMethod: store.AuthNone,
+			RedirectURIs: []string{"https://shop.example/c b", "https://shop.example/cb"}, CreatedAt: time.Now()},
+		{ID: "tax", Name: "Tax Portal", AuthMethod: store.AuthNone, RedirectURIs: []string{"https://tax.example/cb"}, CreatedAt: time.Now()},
+	} {
+		if err := st.PutClient(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	out, err := runCmd(t, "clients", "list", "--config", cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("clients list printed %d lines, want a header and one a client:\n%s", len(lines), out)
+	}
+	if !strings.Contains(lines[1], `shop  "Shop\nbank\tBank"  none`) {
+		t.Errorf("shop's line %q, want its name quoted and its auth method in the next column", lines[1])
+	}
+	if !strings.Contains(lines[1], `"https://shop.example/c b" https://shop.example/cb`) {
+		t.Errorf("shop's line %q, want its redirect URI with a space quoted", lines[1])
+	}
+	if col := strings.Index(lines[2], "none"); col != strings.Index(lines[1], "none") {
+		t.Errorf("the AUTH column is not aligned:\n%s", out)
 	}
 }

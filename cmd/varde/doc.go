@@ -1,6 +1,7 @@
 // Command varde runs a Varde node.
 //
 //	varde serve --config varde.yaml   run a node
+//	varde config check --config FILE  check a configuration and every key and secret file it names
 //	varde demo                        run a self-contained demo on localhost
 //	varde clients add|list|remove     manage relying parties in the store
 //	varde bench                       measure complete passkey logins per second

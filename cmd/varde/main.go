@@ -44,6 +44,7 @@ const usage = `usage: varde <command> [flags]
 
 commands:
   serve     run a node (--config FILE)
+  config    check a node's configuration and the key and secret files it names: config check --config FILE
   demo      run a self-contained demo on localhost with Demo Bank
   clients   manage relying parties: clients add|list|remove
   bench     measure complete passkey logins per second and their latency
@@ -95,6 +96,8 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 	case "demo":
 		serverGC()
 		return demo(ctx, args[1:], stdout, stderr)
+	case "config":
+		return configCmd(args[1:], stdout, stderr)
 	case "clients":
 		return clients(ctx, args[1:], stdout, stderr)
 	case "bench":

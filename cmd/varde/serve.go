@@ -23,7 +23,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.LoadEnviron(*path, os.Environ)
+	cfg, err := loadNodeConfig(*path)
 	if err != nil {
 		return err
 	}

@@ -208,39 +208,75 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	return a, nil
 }
 
-// secrets loads the signing key and subject salt.
+// CheckFiles reads every key and secret file cfg names, with the code
+// New reads them with, and checks what they hold as New does: the
+// signing key, the subject salt, each client's secret_file and each
+// upstream's client_key_file or client_secret_file. It returns every
+// problem at once, each naming its setting, and keeps nothing it read.
+// It opens no store: that the salt is the one the store was first used
+// with, and that the file's clients agree with the store's, New checks
+// at start.
+func CheckFiles(cfg *config.Config) error {
+	var errs []error
+	if _, _, err := secrets(cfg, Options{Rand: rand.Reader}); err != nil {
+		errs = append(errs, err)
+	}
+	for _, c := range cfg.Clients {
+		if _, err := c.ToStore(time.Time{}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, u := range cfg.Upstreams {
+		if _, err := upstreamConfig(cfg.Issuer, u); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// secrets loads the signing key and subject salt, reporting the
+// problems with both at once.
 func secrets(cfg *config.Config, opt Options) (*keys.Signer, []byte, error) {
 	signer := opt.Signer
-	var err error
+	var keyErr, saltErr error
 	if signer == nil {
 		if cfg.Keys.SigningKeyFile == "" {
-			signer, err = keys.Generate(opt.Rand)
-			if err != nil {
-				return nil, nil, fmt.Errorf("signing key: %w", err)
+			signer, keyErr = keys.Generate(opt.Rand)
+			if keyErr != nil {
+				keyErr = fmt.Errorf("signing key: %w", keyErr)
 			}
-		} else if signer, err = loadSigningKey(cfg.Keys.SigningKeyFile); err != nil {
-			return nil, nil, err
+		} else {
+			signer, keyErr = loadSigningKey(cfg.Keys.SigningKeyFile)
 		}
 	}
 	salt := opt.SubjectSalt
 	if salt == nil {
-		if cfg.Keys.SubjectSaltFile == "" {
-			return nil, nil, fmt.Errorf("keys.subject_salt_file (env %s) is required: pairwise subject identifiers need a secret salt; %s",
-				config.EnvSubjectSaltFile, makeSalt)
-		}
-		salt, err = config.ReadSecretFile("keys.subject_salt_file", cfg.Keys.SubjectSaltFile)
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(salt) < minSaltSize {
-			return nil, nil, fmt.Errorf("keys.subject_salt_file: %s holds %d bytes, fewer than the %d a subject salt needs; %s",
-				cfg.Keys.SubjectSaltFile, len(salt), minSaltSize, makeSalt)
-		}
+		salt, saltErr = loadSalt(cfg.Keys.SubjectSaltFile)
+	} else if len(salt) < minSaltSize {
+		saltErr = fmt.Errorf("subject salt: %d bytes, fewer than %d", len(salt), minSaltSize)
 	}
-	if len(salt) < minSaltSize {
-		return nil, nil, fmt.Errorf("subject salt: %d bytes, fewer than %d", len(salt), minSaltSize)
+	if err := errors.Join(keyErr, saltErr); err != nil {
+		return nil, nil, err
 	}
 	return signer, salt, nil
+}
+
+// loadSalt reads the subject salt file at path, refusing a file others
+// may read (config.ReadSecretFile) and a salt too short.
+func loadSalt(path string) ([]byte, error) {
+	if path == "" {
+		return nil, fmt.Errorf("keys.subject_salt_file (env %s) is required: pairwise subject identifiers need a secret salt; %s",
+			config.EnvSubjectSaltFile, makeSalt)
+	}
+	salt, err := config.ReadSecretFile("keys.subject_salt_file", path)
+	if err != nil {
+		return nil, err
+	}
+	if len(salt) < minSaltSize {
+		return nil, fmt.Errorf("keys.subject_salt_file: %s holds %d bytes, fewer than the %d a subject salt needs; %s",
+			path, len(salt), minSaltSize, makeSalt)
+	}
+	return salt, nil
 }
 
 // minSaltSize is the shortest subject salt a node accepts, and makeSalt

@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -55,7 +54,8 @@ func (a *App) upstreams(cfg *config.Config, opt Options, st store.Store, pages *
 }
 
 // upstreamConfig turns a validated config.Upstream into oidcup's
-// configuration, reading its key or secret file.
+// configuration, reading its key or secret file, and checks it as
+// oidcup.New does.
 func upstreamConfig(issuer string, u config.Upstream) (oidcup.Config, error) {
 	max, acrs := u.Levels()
 	oc := oidcup.Config{
@@ -75,11 +75,23 @@ func upstreamConfig(issuer string, u config.Upstream) (oidcup.Config, error) {
 		}
 		oc.ClientKey = key
 	case store.AuthClientSecretBasic:
-		raw, err := config.ReadSecretFile("upstream "+u.ID+" client_secret_file", u.ClientSecretFile)
+		field := "upstream " + u.ID + " client_secret_file"
+		raw, err := config.ReadSecretFile(field, u.ClientSecretFile)
 		if err != nil {
 			return oc, err
 		}
 		oc.ClientSecret = strings.TrimSpace(string(raw))
+		if oc.ClientSecret == "" {
+			// Sent as it is, an empty secret would fail every login at
+			// the upstream's token endpoint, not here.
+			return oc, fmt.Errorf("%s: %s is empty; it must hold the client secret the upstream issued", field, u.ClientSecretFile)
+		}
+	}
+	// What oidcup.New refuses, such as a key it cannot sign client
+	// assertions with (an RSA key under 2048 bits, a P-224 key), is
+	// found here, so that CheckFiles finds it too.
+	if err := oc.Validate(); err != nil {
+		return oc, fmt.Errorf("upstream %s: %w", u.ID, err)
 	}
 	return oc, nil
 }
@@ -93,7 +105,7 @@ func loadSigner(field, path string) (crypto.Signer, error) {
 	}
 	block, _ := pem.Decode(raw)
 	if block == nil {
-		return nil, fmt.Errorf("%s: no PEM block", path)
+		return nil, fmt.Errorf("%s: %s: no PEM block", field, path)
 	}
 	var key any
 	switch block.Type {
@@ -104,14 +116,14 @@ func loadSigner(field, path string) (crypto.Signer, error) {
 	case "RSA PRIVATE KEY":
 		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
 	default:
-		return nil, fmt.Errorf("%s: unsupported PEM block %q", path, block.Type)
+		return nil, fmt.Errorf("%s: %s: unsupported PEM block %q", field, path, block.Type)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %s: %w", field, path, err)
 	}
 	s, ok := key.(crypto.Signer)
 	if !ok {
-		return nil, errors.New(path + ": not a signing key")
+		return nil, fmt.Errorf("%s: %s: not a signing key", field, path)
 	}
 	return s, nil
 }

@@ -25,7 +25,16 @@ const secretFileOpenModes fs.FileMode = 0o027
 // they can write lets them choose it. Like OpenSSH and PostgreSQL with
 // their keys, the node does not start with one rather than warn. (On
 // Windows, where modes do not say who may read, the mode is not checked.)
+// A path that is not a regular file (a directory, a named pipe, a
+// device) is refused without being read.
 func ReadSecretFile(field, path string) ([]byte, error) {
+	// Opening a named pipe waits for a writer, and a device may never
+	// end: such a path is refused before it is opened, so that a node,
+	// or varde config check, does not hang on it. (The mode is checked
+	// again on what was opened.)
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %s is not a regular file", field, path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", field, err)

@@ -155,13 +155,20 @@ func (c *Config) Validate() error {
 		p.add("log.format", "%q is not json or text", c.Log.Format)
 	}
 	if a := c.Metrics.Listen; a != "" {
-		if checkListen(&p, "metrics.listen", a) && a == c.Listen {
-			p.add("metrics.listen", "%q is the public listener's address; give metrics one of their own, or leave it empty", a)
+		if checkListen(&p, "metrics.listen", a) && sameListener(a, c.Listen) {
+			p.add("metrics.listen", "%q is the public listener's address (listen: %q); give metrics one of their own, or leave it empty", a, c.Listen)
 		}
 	}
 	if a := c.Debug.PprofListen; a != "" {
-		if host, _, _ := net.SplitHostPort(a); checkListen(&p, "debug.pprof_listen", a) && !isLoopbackHost(host) {
+		host, _, _ := net.SplitHostPort(a)
+		switch {
+		case !checkListen(&p, "debug.pprof_listen", a):
+		case !isLoopbackHost(host):
 			p.add("debug.pprof_listen", "%q must be on a loopback address or localhost: profiles reveal the program's internals", a)
+		case sameListener(a, c.Listen):
+			p.add("debug.pprof_listen", "%q is the public listener's address (listen: %q); give profiles one of their own", a, c.Listen)
+		case sameListener(a, c.Metrics.Listen):
+			p.add("debug.pprof_listen", "%q is metrics.listen's address (%q); give profiles one of their own", a, c.Metrics.Listen)
 		}
 	}
 	c.validateUpstreams(&p)
@@ -201,6 +208,46 @@ func checkListen(p *problems, field, addr string) bool {
 	return true
 }
 
+// sameListener reports whether listeners at a and b (host:port) would
+// take the same port on a common address, so that the second could not
+// start: the same port, not 0 (any free one), on the same host, or with
+// either on every address ("", 0.0.0.0 or ::, which on Linux takes IPv4
+// as well). Written differently, ":8080", "0.0.0.0:8080" and
+// "[::]:8080" are one listener, and each takes "127.0.0.1:8080" too.
+func sameListener(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil {
+		return false
+	}
+	na, errA := strconv.ParseUint(pa, 10, 16)
+	nb, errB := strconv.ParseUint(pb, 10, 16)
+	if errA != nil || errB != nil || na != nb || na == 0 {
+		return false
+	}
+	ha, hb = listenHost(ha), listenHost(hb)
+	return ha == "" || hb == "" || ha == hb
+}
+
+// listenHost is a listener's host as sameListener compares it: "" for
+// every address, an IP address in one form, "localhost" as 127.0.0.1
+// (where Go listens for it), a name in lower case.
+func listenHost(h string) string {
+	if strings.EqualFold(h, "localhost") {
+		return "127.0.0.1"
+	}
+	ip := net.ParseIP(h)
+	switch {
+	case h == "":
+		return ""
+	case ip == nil:
+		return strings.ToLower(h)
+	case ip.IsUnspecified():
+		return ""
+	}
+	return ip.String()
+}
+
 // validateIssuer checks the issuer and returns it parsed, or nil if it is
 // unusable. OpenID Connect Discovery 1.0 §3: the issuer is a case
 // sensitive https URL with scheme, host and optionally port and path, and
@@ -230,6 +277,13 @@ func (c *Config) validateIssuer(p *problems) *url.URL {
 	}
 	if u.User != nil {
 		p.add("issuer", "%q must not have user information", c.Issuer)
+		ok = false
+	}
+	if strings.IndexFunc(c.Issuer, unicode.IsSpace) >= 0 {
+		// Relying parties compare the issuer as a string with the one in
+		// tokens and discovery, and build URLs on it (RFC 3986 §2 has no
+		// space in a URI).
+		p.add("issuer", "%q holds white space, which a URL cannot (RFC 3986 §2)", c.Issuer)
 		ok = false
 	}
 	if strings.HasSuffix(u.Path, "/") {
@@ -485,7 +539,7 @@ func looksLikePostgresDSN(dsn string) bool {
 }
 
 // checkURL checks a redirect or JWKS URI: absolute, no fragment (RFC 6749
-// §3.1.2), https, http only on localhost or loopback (RFC 9700 §2.1,
+// §3.1.2), no white space (RFC 3986 §2), https, http only on localhost or loopback (RFC 9700 §2.1,
 // RFC 8252 §7.3). The URL is named in a problem without its query,
 // fragment or user information (httpx.RedactURL): a jwks_uri, webhook or
 // back-channel logout URI may carry a secret there, and configuration
@@ -503,6 +557,12 @@ func checkURL(p *problems, field, raw string) {
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		p.add(field, "%q must not have a fragment", shown)
+	}
+	if strings.IndexFunc(raw, unicode.IsSpace) >= 0 {
+		// RFC 3986 §2 has no space in a URI: one written here would be
+		// compared with what a relying party sends, or requested, as
+		// no such URI is.
+		p.add(field, "%q holds white space, which a URI cannot (RFC 3986 §2): write a space as %%20", shown)
 	}
 	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
 		p.add(field, "%q must use https (http only on localhost or a loopback address)", shown)

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// checkedConfig writes a configuration for a public issuer to dir whose
+// signing key, subject salt, client secret and upstream secret are good
+// files beside it, and returns its path.
+func checkedConfig(t *testing.T, dir string) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{
+		"signing.pem": string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})),
+		"salt":        strings.Repeat("s", 32), "bank-secret": strings.Repeat("b", 40) + "\n", "minid-secret": "upstream-secret\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "varde.yaml")
+	yaml := `version: 1
+issuer: https://login.example.no
+listen: 127.0.0.1:0
+store: {dsn: ` + filepath.Join(dir, "varde.db") + `}
+keys:
+  signing_key_file: ` + filepath.Join(dir, "signing.pem") + `
+  subject_salt_file: ` + filepath.Join(dir, "salt") + `
+clients:
+  - id: bank
+    auth_method: client_secret_basic
+    secret_file: ` + filepath.Join(dir, "bank-secret") + `
+    redirect_uris: [https://bank.example/cb]
+upstreams:
+  - {id: minid, name: {en: MinID}, issuer: https://minid.example.no, client_id: varde, auth_method: client_secret_basic,
+     client_secret_file: ` + filepath.Join(dir, "minid-secret") + `, max_level: substantial, acr_map: {"urn:sub": substantial},
+     identifier_claim: pid, identifier_schemes: [no:fnr]}
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestConfigCheck: varde config check reads every key and secret file a
+// node reads at start, exits 1 naming each bad one by its setting, and
+// 0 when all can serve, without printing what they hold and without
+// creating the database.
+func TestConfigCheck(t *testing.T) {
+	put := func(name, content string) func(dir string) {
+		return func(dir string) {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		spoil func(dir string)
+		want  []string
+	}{
+		{"good", func(string) {}, nil},
+		{"signing key", put("signing.pem", "-----BEGIN NOTHING-----"), []string{"keys.signing_key_file"}},
+		{"salt", put("salt", "short"), []string{"keys.subject_salt_file", "fewer than the 32"}},
+		{"salt others read", func(dir string) { _ = os.Chmod(filepath.Join(dir, "salt"), 0o644) },
+			[]string{"keys.subject_salt_file", "mode 0644"}},
+		{"client secret", put("bank-secret", "short"), []string{"client bank secret", "shorter than 32"}},
+		{"client secret missing", func(dir string) { _ = os.Remove(filepath.Join(dir, "bank-secret")) },
+			[]string{"client bank secret_file", "no such file"}},
+		{"upstream secret", put("minid-secret", "\n"), []string{"upstream minid client_secret_file", "is empty"}},
+		{"every one", func(dir string) {
+			put("signing.pem", "x")(dir)
+			put("salt", "x")(dir)
+			put("bank-secret", "x")(dir)
+			put("minid-secret", "")(dir)
+		}, []string{"keys.signing_key_file", "keys.subject_salt_file", "client bank secret", "upstream minid client_secret_file"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := checkedConfig(t, dir)
+			tc.spoil(dir)
+			var stdout, stderr bytes.Buffer
+			code := exitStatus(run([]string{"config", "check", "--config", path}, &stdout, &stderr), &stderr)
+			if _, err := os.Stat(filepath.Join(dir, "varde.db")); !os.IsNotExist(err) {
+				t.Errorf("the check made the database: %v", err)
+			}
+			if strings.Contains(stdout.String()+stderr.String(), strings.Repeat("b", 40)) {
+				t.Errorf("the check printed the client secret:\n%s%s", &stdout, &stderr)
+			}
+			if len(tc.want) == 0 {
+				if code != 0 || !strings.Contains(stdout.String(), path+": ") {
+					t.Fatalf("exit status %d, stdout %q, stderr %q; want 0 and the file named", code, &stdout, &stderr)
+				}
+				return
+			}
+			if code != 1 {
+				t.Errorf("exit status %d, want 1", code)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("stderr %q\nwant it to name %q", &stderr, w)
+				}
+			}
+		})
+	}
+}
+
+// TestServeNamesEveryBadFile: varde serve reads the files as varde
+// config check does, so it too names every bad one before it starts.
+func TestServeNamesEveryBadFile(t *testing.T) {
+	dir := t.TempDir()
+	path := checkedConfig(t, dir)
+	for _, name := range []string{"salt", "minid-secret"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := runCmd(t, "serve", "--config", path)
+	for _, w := range []string{"keys.subject_salt_file", "upstream minid client_secret_file"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("serve: %v\nwant it to name %q", err, w)
+		}
+	}
+}
+
+// TestConfigCheckCalledWrongly: a config command it does not have, or a
+// word left over, exits 2.
+func TestConfigCheckCalledWrongly(t *testing.T) {
+	for _, args := range [][]string{{"config", "lint"}, {"config", "check", "extra"}, {"config"}} {
+		var stdout, stderr bytes.Buffer
+		if code := exitStatus(run(args, &stdout, &stderr), &stderr); code != 2 {
+			t.Errorf("varde %s: exit status %d, want 2\n%s", strings.Join(args, " "), code, &stderr)
+		}
+	}
+}
