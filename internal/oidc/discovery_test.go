@@ -177,8 +177,12 @@ func TestJWKSStoreDown(t *testing.T) {
 	if _, err := h.db.RetirePublicKey(context.Background(), h.p.Signer.KID(), h.clock.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
-	if resp, set := get(h); resp.StatusCode != http.StatusOK || len(set.Keys) != 0 {
-		t.Fatalf("retired key: %d %+v", resp.StatusCode, set.Keys)
+	// The node's own key was retired and no other node's is published:
+	// no empty set for a relying party to cache for a minute.
+	if resp, set := get(h); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+		resp.Header.Get("Cache-Control") == "public, max-age=60" || len(set.Keys) != 0 {
+		t.Fatalf("retired key, no other: %d Retry-After %q Cache-Control %q %+v",
+			resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("Cache-Control"), set.Keys)
 	}
 	h.db.Close()
 	h.clock.Add(time.Minute)
