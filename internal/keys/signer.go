@@ -143,10 +143,13 @@ func (s *Signer) SignPayload(payload []byte, alg jose.SignatureAlgorithm) ([]byt
 	if err != nil || len(rest) != 0 || rs.R == nil || rs.S == nil {
 		return nil, errors.New("keys: signer returned a malformed ECDSA signature")
 	}
-	out := make([]byte, 64)
-	if rs.R.BitLen() > 256 || rs.S.BitLen() > 256 {
-		return nil, errors.New("keys: signer returned an out-of-range ECDSA signature")
+	// FIPS 186-5 §6.4.2: r and s are in [1, n-1]. FillBytes would write
+	// a negative value's magnitude, and panic on one wider than 32 bytes.
+	n := elliptic.P256().Params().N
+	if rs.R.Sign() <= 0 || rs.S.Sign() <= 0 || rs.R.Cmp(n) >= 0 || rs.S.Cmp(n) >= 0 {
+		return nil, errors.New("keys: signer returned an out-of-range ECDSA signature: r and s must be in [1, n-1] of P-256")
 	}
+	out := make([]byte, 64)
 	rs.R.FillBytes(out[:32])
 	rs.S.FillBytes(out[32:])
 	return out, nil
