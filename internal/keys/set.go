@@ -18,10 +18,16 @@ import (
 const (
 	DefaultPublishTTL = 7 * 24 * time.Hour
 	DefaultCacheTTL   = 5 * time.Second
+	DefaultMaxStale   = 5 * time.Minute
 )
 
 // ErrUnknownKey means a JWS names a key that is in no node's key set.
 var ErrUnknownKey = errors.New("keys: unknown signing key")
+
+// ErrStale means the store has not been read for longer than MaxStale:
+// a key retired meanwhile would still be trusted, so the set trusts and
+// serves no key until the store can be read again.
+var ErrStale = errors.New("keys: key set not read from the store for too long")
 
 // ErrRetired means the local key was retired (store.PublicKeys.RetirePublicKey,
 // varde keys retire): it is in no JWKS and cannot be published again, so
@@ -44,6 +50,13 @@ type Set struct {
 	PublishTTL time.Duration
 	// CacheTTL is how long JWKS reuses what it read (default 5 s).
 	CacheTTL time.Duration
+	// MaxStale is how long after its last good read of the store, while
+	// the store fails, the set still serves and verifies with what it
+	// read then (default 5 minutes). Past it JWKS returns no key and
+	// ErrStale, and Verify fails with ErrStale: a key retired by another
+	// node during this node's outage must not stay trusted here without
+	// end.
+	MaxStale time.Duration
 
 	mu       sync.Mutex
 	cached   jose.JSONWebKeySet
@@ -60,6 +73,9 @@ type Set struct {
 	// why; zero once a read succeeds.
 	failedAt time.Time
 	failErr  error
+	// readAt is when the store was last read successfully (by JWKS, or
+	// by the first Publish).
+	readAt time.Time
 	// retiredAt is when the local key was retired, as first read from
 	// the store (or when the store refused to publish it and read it as
 	// retired); zero if it was not.
@@ -99,6 +115,9 @@ func (s *Set) Publish(ctx context.Context) error {
 			return fmt.Errorf("publish key: %w", err)
 		}
 		since = now
+		s.mu.Lock()
+		s.readAt = now
+		s.mu.Unlock()
 		if i := slices.IndexFunc(stored, func(k *store.PublicKey) bool { return k.KID == jwk.KeyID }); i >= 0 && stored[i].CreatedAt.Before(now) {
 			since = stored[i].CreatedAt
 		}
@@ -201,7 +220,8 @@ func (s *Set) KeepPublished(ctx context.Context) error {
 // the local one first.
 // It reads the store at most once per CacheTTL. If the store fails it
 // returns the last set it read (or the local key alone) with the error,
-// so callers can still serve something useful.
+// so callers can still serve something useful, until MaxStale after its
+// last good read: from then on no key, and ErrStale.
 func (s *Set) JWKS(ctx context.Context) (jose.JSONWebKeySet, error) {
 	return s.jwks(ctx, false)
 }
@@ -232,14 +252,14 @@ func (s *Set) jwks(ctx context.Context, fresh bool) (jose.JSONWebKeySet, error) 
 	// callers that queued behind a failing read are answered at once,
 	// not each after a read of its own.
 	if since := now.Sub(s.failedAt); !s.failedAt.IsZero() && since >= 0 && since < time.Second {
-		return fallback(), s.failErr
+		return s.stale(now, fallback)
 	}
 	stored, err := s.Store.ListPublicKeys(ctx, now)
 	if err != nil {
 		s.failedAt, s.failErr = s.now(), fmt.Errorf("list public keys: %w", err)
-		return fallback(), s.failErr
+		return s.stale(now, fallback)
 	}
-	s.failedAt, s.failErr = time.Time{}, nil
+	s.failedAt, s.failErr, s.readAt = time.Time{}, nil, now
 	// A key is never unretired: once seen, it stays retired here, also
 	// after the store stops listing it (it expired).
 	for _, k := range stored {
@@ -267,6 +287,21 @@ func (s *Set) jwks(ctx context.Context, fresh bool) (jose.JSONWebKeySet, error) 
 	return set, nil
 }
 
+// stale answers for a store that failed (failErr): fallback while the
+// last good read is at most MaxStale old (or there was none, so nothing
+// can have changed since), else no key and ErrStale. The caller holds mu.
+func (s *Set) stale(now time.Time, fallback func() jose.JSONWebKeySet) (jose.JSONWebKeySet, error) {
+	limit := s.MaxStale
+	if limit <= 0 {
+		limit = DefaultMaxStale
+	}
+	if age := now.Sub(s.readAt); !s.readAt.IsZero() && age > limit {
+		return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}},
+			fmt.Errorf("%w: last read %s ago, more than %s: %w", ErrStale, age.Round(time.Second), limit, s.failErr)
+	}
+	return fallback(), s.failErr
+}
+
 // localSet is the local key alone, or no key if it was retired. The
 // caller holds mu.
 func (s *Set) localSet() jose.JSONWebKeySet {
@@ -291,6 +326,8 @@ func (s *Set) Retired(ctx context.Context) time.Time {
 // Verify checks that token is a compact JWS signed with ES256 by a key in
 // the set and unmarshals its payload into dest. It checks no claims: the
 // caller decides what expiry, issuer and audience mean for its use.
+// While the store fails it verifies with the keys last read, for at most
+// MaxStale, then fails with ErrStale.
 func (s *Set) Verify(ctx context.Context, token string, dest any) error {
 	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{Algorithm})
 	if err != nil {
@@ -318,12 +355,12 @@ func (s *Set) Verify(ctx context.Context, token string, dest any) error {
 }
 
 func (s *Set) find(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
-	if kid == s.Local.KID() && s.Retired(ctx).IsZero() {
-		k := s.Local.PublicJWK()
-		return &k, nil
-	}
+	// The set holds the local key first, unless it was retired.
 	for _, fresh := range []bool{false, true} {
-		set, _ := s.jwks(ctx, fresh)
+		set, err := s.jwks(ctx, fresh)
+		if errors.Is(err, ErrStale) {
+			return nil, err
+		}
 		if ks := set.Key(kid); len(ks) > 0 {
 			return &ks[0], nil
 		}

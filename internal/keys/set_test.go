@@ -462,3 +462,51 @@ func TestJWKSReadsFailingStoreOncePerSecond(t *testing.T) {
 		t.Errorf("a second later: %d reads, err %v; want a second read and its error", counted.reads-before, err)
 	}
 }
+
+// TestStaleSetFailsClosed: a key retired while this node cannot read the
+// store still verifies here, from the set last read, for at most
+// MaxStale; then the node verifies nothing and serves no key until the
+// store can be read again.
+func TestStaleSetFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	setA, setB, now := twoNodes(t)
+	for _, s := range []*Set{setA, setB} {
+		if err := s.Publish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, err := setB.Local.SignJWT(map[string]string{"iss": "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := setA.Local.SignJWT(map[string]string{"iss": "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jwks, err := setA.JWKS(ctx); err != nil || len(jwks.Keys) != 2 {
+		t.Fatalf("JWKS = %d keys, %v; want both nodes'", len(jwks.Keys), err)
+	}
+	// Another node retires b's key; then a's store fails before a reads
+	// it again.
+	if _, err := setB.Store.RetirePublicKey(ctx, setB.Local.KID(), *now, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := setA.Store.(*sqlstore.DB).Close(); err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]string
+	*now = now.Add(DefaultMaxStale)
+	if err := setA.Verify(ctx, tok, &claims); err != nil {
+		t.Errorf("within MaxStale of the last read: %v, want the set last read", err)
+	}
+	*now = now.Add(time.Second)
+	for _, tk := range []string{tok, own} {
+		if err := setA.Verify(ctx, tk, &claims); !errors.Is(err, ErrStale) {
+			t.Errorf("Verify past MaxStale = %v, want ErrStale", err)
+		}
+	}
+	jwks, err := setA.JWKS(ctx)
+	if !errors.Is(err, ErrStale) || len(jwks.Keys) != 0 {
+		t.Errorf("JWKS past MaxStale = %v, %v; want no key and ErrStale", kids(jwks.Keys), err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/keys"
 	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/web"
 )
@@ -171,6 +172,13 @@ func TestJWKSStoreDown(t *testing.T) {
 	resp, set := get(h)
 	if resp.StatusCode != http.StatusOK || len(set.Keys) != 1 || resp.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("own key, store down: %d %q %+v", resp.StatusCode, resp.Header.Get("Cache-Control"), set.Keys)
+	}
+	// Past keys.DefaultMaxStale since the store was last read, a key
+	// retired meanwhile could still be served: the node serves none.
+	h.clock.Add(keys.DefaultMaxStale + time.Second)
+	resp, set = get(h)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || len(set.Keys) != 0 {
+		t.Errorf("store down past MaxStale: %d Retry-After %q %+v", resp.StatusCode, resp.Header.Get("Retry-After"), set.Keys)
 	}
 
 	h = newHarness(t)
