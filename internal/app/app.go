@@ -463,6 +463,9 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 			http.Error(w, "signing key retired\n", http.StatusServiceUnavailable)
 			return
 		}
+		if keyLapsed(w, keySet, a.Signer.KID(), log) {
+			return
+		}
 		// Nodes that share a store take traffic only once the others'
 		// key sets list this node's key (keys.Set.UntilKnown); the
 		// node's own health probe asks whether it works, not that.
@@ -801,6 +804,21 @@ func (a *App) monitor(providers []provider.Provider, reg prometheus.Registerer, 
 		}
 	}
 	return mon, nil
+}
+
+// keyLapsed answers /readyz with 503, and says so, once the node's key
+// could not be published again for longer than the publish TTL
+// (keys.Set.Lapsed): the other nodes' key sets no longer list it, so
+// relying parties refuse what it signs, and it signs nothing more.
+func keyLapsed(w http.ResponseWriter, keySet *keys.Set, kid string, log *slog.Logger) bool {
+	at := keySet.Lapsed()
+	if at.IsZero() {
+		return false
+	}
+	log.Error("not ready: this node's signing key could not be published again and dropped out of the key set; see the \"publish signing key\" warnings",
+		"kid", kid, "lapsed_at", at)
+	http.Error(w, "signing key no longer published\n", http.StatusServiceUnavailable)
+	return true
 }
 
 // sweep runs housekeep every minute.

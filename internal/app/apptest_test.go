@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/audit"
 	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/keys"
 	"github.com/varde-eid/varde/internal/loadgen"
 	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
@@ -372,4 +374,50 @@ func clockedNode(t *testing.T, now *time.Time, log *slog.Logger) *app.App {
 	}
 	t.Cleanup(func() { a.Close() })
 	return a
+}
+
+// TestReadyzKeyPublicationLapsed: a node that cannot publish its signing
+// key again, though its store answers, is ready until the publish TTL
+// after its last publish, when the other nodes' key sets drop the key;
+// from then on /readyz answers 503 and the node signs nothing.
+func TestReadyzKeyPublicationLapsed(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "varde.db")
+	env := map[string]string{"VARDE_ISSUER": "http://localhost:8080", "VARDE_NODE": "test", "VARDE_STORE_DSN": path}
+	cfg, err := config.Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: make([]byte, 32), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, stmt := range []string{
+		"CREATE TRIGGER keys_no_insert BEFORE INSERT ON public_keys BEGIN SELECT RAISE(ABORT, 'read-only'); END",
+		"CREATE TRIGGER keys_no_update BEFORE UPDATE ON public_keys BEGIN SELECT RAISE(ABORT, 'read-only'); END",
+	} {
+		if _, err := raw.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	now = now.Add(keys.DefaultPublishTTL - time.Minute)
+	a.Housekeep(ctx)
+	if rec := readyz(a); rec.Code != http.StatusOK {
+		t.Fatalf("readyz before the publish TTL = %d %s, want 200", rec.Code, rec.Body)
+	}
+	now = now.Add(time.Minute)
+	a.Housekeep(ctx)
+	if rec := readyz(a); rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "no longer published") {
+		t.Errorf("readyz past the publish TTL = %d %q, want 503 naming the key's publication", rec.Code, rec.Body)
+	}
+	if _, err := a.Signer.SignJWT(map[string]string{"iss": "x"}); !errors.Is(err, keys.ErrLapsed) {
+		t.Errorf("signing past the publish TTL: %v, want keys.ErrLapsed", err)
+	}
 }

@@ -34,6 +34,12 @@ var ErrStale = errors.New("keys: key set not read from the store for too long")
 // the node needs a new key.
 var ErrRetired = errors.New("keys: this node's signing key was retired")
 
+// ErrLapsed means the local key's publication ran out (PublishTTL after
+// its last Publish) because it could not be published again: the other
+// nodes' key sets no longer list it, so relying parties that fetch the
+// JWKS from them refuse what it signs.
+var ErrLapsed = errors.New("keys: this node's signing key is no longer published")
+
 // Set is the cluster's key set as this node sees it: its own Signer plus
 // every other node's published public keys.
 type Set struct {
@@ -153,6 +159,7 @@ func (s *Set) Publish(ctx context.Context) error {
 	// (every node's keys) should the store fail then.
 	s.cachedAt = time.Time{}
 	s.published = now
+	s.Local.lapsed.Store(false)
 	if first {
 		s.newSince = since
 	}
@@ -172,6 +179,36 @@ func (s *Set) storedRetired(ctx context.Context, kid string) (bool, error) {
 	return slices.ContainsFunc(stored, func(k *store.PublicKey) bool {
 		return k.KID == kid && !k.RetiredAt.IsZero()
 	}), nil
+}
+
+// Lapsed reports when the local key's publication ran out, PublishTTL
+// after its last Publish, if that time has passed (zero otherwise, and
+// for a key this Set never published): the other nodes' key sets no
+// longer list the key, and its Signer refuses to sign with ErrLapsed
+// from the moment the Set sees this (here, in KeepPublished or in JWKS)
+// until a Publish succeeds. A node that cannot publish its key should
+// take no traffic.
+func (s *Set) Lapsed() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lapse(s.now())
+}
+
+// lapse is Lapsed at now, telling the Signer. The caller holds mu.
+func (s *Set) lapse(now time.Time) time.Time {
+	if s.published.IsZero() {
+		return time.Time{}
+	}
+	ttl := s.PublishTTL
+	if ttl <= 0 {
+		ttl = DefaultPublishTTL
+	}
+	until := s.published.Add(ttl)
+	if now.Before(until) {
+		return time.Time{}
+	}
+	s.Local.lapsed.Store(true)
+	return until
 }
 
 // UntilKnown is how long until every node's JWKS may be relied on to
@@ -201,7 +238,9 @@ func (s *Set) UntilKnown() time.Duration {
 // KeepPublished publishes the local key again when the last Publish is a
 // seventh of PublishTTL old (a day, by default) or never succeeded, so
 // the key stays in every node's JWKS while this node signs with it. A
-// node calls it regularly, as often as it likes.
+// node calls it regularly, as often as it likes. If it keeps failing
+// until PublishTTL after the last Publish, the local Signer refuses to
+// sign with ErrLapsed until a Publish succeeds (see Lapsed).
 func (s *Set) KeepPublished(ctx context.Context) error {
 	ttl := s.PublishTTL
 	if ttl <= 0 {
@@ -209,6 +248,7 @@ func (s *Set) KeepPublished(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	last := s.published
+	s.lapse(s.now())
 	s.mu.Unlock()
 	if age := s.now().Sub(last); !last.IsZero() && age >= 0 && age < ttl/7 {
 		return nil
@@ -234,6 +274,7 @@ func (s *Set) jwks(ctx context.Context, fresh bool) (jose.JSONWebKeySet, error) 
 		ttl = DefaultCacheTTL
 	}
 	now := s.now()
+	s.lapse(now)
 	age := now.Sub(s.cachedAt)
 	if fresh {
 		// A forced re-read (unknown kid) happens at most once a second,

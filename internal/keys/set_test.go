@@ -3,6 +3,7 @@ package keys
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -508,5 +509,81 @@ func TestStaleSetFailsClosed(t *testing.T) {
 	jwks, err := setA.JWKS(ctx)
 	if !errors.Is(err, ErrStale) || len(jwks.Keys) != 0 {
 		t.Errorf("JWKS past MaxStale = %v, %v; want no key and ErrStale", kids(jwks.Keys), err)
+	}
+}
+
+// TestLapsedPublicationSignsNothing: a node that cannot publish its key
+// again (the store refuses the write but can be read) signs until
+// PublishTTL after its last publish, when the other nodes' key sets drop
+// the key; from then on it signs nothing and says so, until a publish
+// succeeds.
+func TestLapsedPublicationSignsNothing(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v.db")
+	db, err := sqlstore.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	a, _ := Generate(rand.Reader)
+	b, _ := Generate(rand.Reader)
+	setA := &Set{Store: db, Local: a, Node: "a", Now: clock, PublishTTL: 7 * time.Hour}
+	setB := &Set{Store: db, Local: b, Node: "b", Now: clock, PublishTTL: 7 * time.Hour}
+	for _, s := range []*Set{setA, setB} {
+		if err := s.Publish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, stmt := range []string{
+		"CREATE TRIGGER keys_no_insert BEFORE INSERT ON public_keys BEGIN SELECT RAISE(ABORT, 'read-only'); END",
+		"CREATE TRIGGER keys_no_update BEFORE UPDATE ON public_keys BEGIN SELECT RAISE(ABORT, 'read-only'); END",
+	} {
+		if _, err := raw.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	now = now.Add(7*time.Hour - time.Second)
+	if err := setA.KeepPublished(ctx); err == nil {
+		t.Fatal("KeepPublished into a store that refuses the write: no error")
+	}
+	if got := setA.Lapsed(); !got.IsZero() {
+		t.Errorf("Lapsed before PublishTTL = %v, want zero", got)
+	}
+	if _, err := a.SignJWT(map[string]string{"iss": "a"}); err != nil {
+		t.Errorf("sign before PublishTTL: %v", err)
+	}
+	now = now.Add(time.Second)
+	if err := setA.KeepPublished(ctx); err == nil {
+		t.Fatal("KeepPublished into a store that refuses the write: no error")
+	}
+	// b no longer lists a's key.
+	if jwks, _ := setB.JWKS(ctx); len(jwks.Key(a.KID())) != 0 {
+		t.Fatalf("b's JWKS past a's publish TTL still lists a's key")
+	}
+	want := now
+	if got := setA.Lapsed(); !got.Equal(want) {
+		t.Errorf("Lapsed = %v, want %v", got, want)
+	}
+	if tok, err := a.SignJWT(map[string]string{"iss": "a"}); !errors.Is(err, ErrLapsed) {
+		t.Errorf("sign past PublishTTL = %q, %v; want ErrLapsed", tok, err)
+	}
+	if _, err := raw.Exec("DROP TRIGGER keys_no_insert; DROP TRIGGER keys_no_update"); err != nil {
+		t.Fatal(err)
+	}
+	if err := setA.KeepPublished(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := setA.Lapsed(); !got.IsZero() {
+		t.Errorf("Lapsed after a publish = %v, want zero", got)
+	}
+	if _, err := a.SignJWT(map[string]string{"iss": "a"}); err != nil {
+		t.Errorf("sign after a publish: %v", err)
 	}
 }
