@@ -96,6 +96,10 @@ type Incident struct {
 	// RCAOnTime is true when the RCA was published by its deadline.
 	RCAOnTime bool     `json:"rca_on_time"`
 	Timeline  []Update `json:"timeline"`
+	// ReadAt is when Service.Incident read it from the store (its value
+	// is shared for Config.CacheFor from then); zero in a Summary's or a
+	// Report's lists, which carry their own generated_at.
+	ReadAt time.Time `json:"-"`
 }
 
 // Update is one timeline entry.

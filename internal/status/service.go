@@ -559,6 +559,7 @@ func (s *Service) Incident(ctx context.Context, id string) (*Incident, error) {
 			return nil, time.Time{}, err
 		}
 		pub := s.publish(in, now)
+		pub.ReadAt = now
 		return &pub, until, nil
 	})
 	if err == nil && pub == nil {

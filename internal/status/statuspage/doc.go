@@ -32,9 +32,11 @@
 //
 // The JSON API is public data: it answers with CORS
 // "Access-Control-Allow-Origin: *" and "Cache-Control: public,
-// max-age=10" (the service, too, shares one Summary, and one report per
-// period, for 10 s, so a flood of requests costs the store one
-// computation per 10 s), and errors as {"error", "error_description"}
+// max-age=N", N being what is left of the 10 s for which the service
+// shares the answer's data (one Summary, one report per period and one
+// lookup per incident, so a flood of requests costs the store one
+// computation per 10 s), so a cache keeps it no longer than the node
+// does; the feed too. Errors are {"error", "error_description"}
 // (400 invalid_request, 404 not_found, 500 server_error, and 503
 // temporarily_unavailable with Retry-After when a report would have to
 // be computed while the service computes as many as it may at once; the

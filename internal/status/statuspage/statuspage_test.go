@@ -757,3 +757,38 @@ func TestPageListsCompletedMaintenance(t *testing.T) {
 		t.Errorf("API recent_maintenance = %+v", got.RecentMaintenance)
 	}
 }
+
+// TestCacheKeepsWhatIsLeft: an answer computed some seconds ago may be
+// kept by a cache only for what is left of the 10 s the node shares it,
+// so that behind a shared cache it is never older than that either.
+func TestCacheKeepsWhatIsLeft(t *testing.T) {
+	src := fixture()
+	src.summary.GeneratedAt = now.Add(-4 * time.Second)
+	src.report.GeneratedAt = now.Add(-7*time.Second - 300*time.Millisecond)
+	for _, inc := range src.incidents {
+		inc.ReadAt = now.Add(-9 * time.Second)
+	}
+	var id string
+	for id = range src.incidents {
+		break
+	}
+	srv := server(t, src)
+	for _, c := range []struct{ path, want string }{
+		{"/status/api/v1/summary", "public, max-age=6"},
+		{"/status/api/v1/components", "public, max-age=6"},
+		{"/status/api/v1/incidents", "public, max-age=6"},
+		{"/status/feed.atom", "public, max-age=6"},
+		{"/status/api/v1/reports?quarter=2026-Q3", "public, max-age=2"},
+		{"/status/api/v1/incidents/" + id, "public, max-age=1"},
+	} {
+		res := get(t, srv.URL+c.path)
+		if res.code != 200 || res.header.Get("Cache-Control") != c.want {
+			t.Errorf("%s: %d, Cache-Control %q, want %q", c.path, res.code, res.header.Get("Cache-Control"), c.want)
+		}
+	}
+
+	src.summary.GeneratedAt = now.Add(-time.Minute)
+	if res := get(t, srv.URL+"/status/api/v1/summary"); res.header.Get("Cache-Control") != "public, max-age=0" {
+		t.Errorf("summary a minute old: Cache-Control %q", res.header.Get("Cache-Control"))
+	}
+}
