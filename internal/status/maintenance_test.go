@@ -542,11 +542,21 @@ func TestSummaryListsCompletedMaintenance(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []status.Maintenance{
-		{ID: "early", Components: []string{"store"}, Start: ws[2].Start, End: ws[2].End, AnnouncedEnd: ws[2].AnnouncedEnd, Title: "Early", Status: "completed"},
-		{ID: "older", Components: []string{"bankid", "store"}, Start: ws[1].Start, End: ws[1].End, Title: "Older", Status: "completed"},
+		{ID: "early", Components: []string{"store"}, Start: ws[2].Start, End: ws[2].End, AnnouncedEnd: ws[2].AnnouncedEnd, Title: "Early", Status: "completed", AnnouncedAt: ws[2].CreatedAt},
+		{ID: "older", Components: []string{"bankid", "store"}, Start: ws[1].Start, End: ws[1].End, Title: "Older", Status: "completed", AnnouncedAt: ws[1].CreatedAt},
 	}
 	if !reflect.DeepEqual(sum.RecentMaintenance, want) {
 		t.Errorf("RecentMaintenance =\n%+v\nwant\n%+v", sum.RecentMaintenance, want)
+	}
+	// The feed tells of the withdrawn window, and of the one that left.
+	cancelled := []status.Maintenance{
+		{ID: "withdrawn", Components: []string{"bankid"}, Start: ws[3].Start, End: ws[3].End, Title: "Withdrawn", Status: "cancelled", AnnouncedAt: ws[3].CreatedAt, CancelledAt: ws[3].CancelledAt},
+	}
+	if !reflect.DeepEqual(sum.CancelledMaintenance, cancelled) {
+		t.Errorf("CancelledMaintenance =\n%+v\nwant\n%+v", sum.CancelledMaintenance, cancelled)
+	}
+	if left := ws[0].End.Add(status.HistoryDays * day); !sum.AgedOut.Equal(left) {
+		t.Errorf("AgedOut = %v, want %v: when the aged window left", sum.AgedOut, left)
 	}
 	var current []string
 	for _, m := range sum.Maintenance {

@@ -1,7 +1,7 @@
 // Package statuspage publishes what package status measures: the public
-// status page, its JSON API, an Atom feed of incidents, resilience
-// reports, and a static export of all of them that can be hosted anywhere
-// (a second path to the page when every node is down).
+// status page, its JSON API, an Atom feed of incidents and maintenance,
+// resilience reports, and a static export of all of them that can be
+// hosted anywhere (a second path to the page when every node is down).
 //
 // It renders; it decides nothing. Component states, uptime, incidents,
 // people affected and RCA deadlines come from a Source (package status's
@@ -22,6 +22,8 @@
 //	GET /status/reports              ?quarter=2026-Q3 or ?from=YYYY-MM-DD&to=YYYY-MM-DD
 //	                                 (to exclusive; default: this quarter to date)
 //	GET /status/feed.atom            Atom 1.0 (RFC 4287), one entry per incident
+//	                                 and per maintenance window, cancelled
+//	                                 ones included
 //	GET /status/api/v1/summary       status.Summary
 //	GET /status/api/v1/components    status.Summary with version, generated_at,
 //	                                 node, overall and components only

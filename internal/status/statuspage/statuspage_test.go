@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -533,20 +534,23 @@ type feedDoc struct {
 	Author  []struct {
 		Name string `xml:"http://www.w3.org/2005/Atom name"`
 	} `xml:"http://www.w3.org/2005/Atom author"`
+	Links   []feedLink  `xml:"http://www.w3.org/2005/Atom link"`
+	Entries []feedEntry `xml:"http://www.w3.org/2005/Atom entry"`
+}
+
+type feedEntry struct {
+	ID      string `xml:"http://www.w3.org/2005/Atom id"`
+	Title   string `xml:"http://www.w3.org/2005/Atom title"`
+	Updated string `xml:"http://www.w3.org/2005/Atom updated"`
+	Author  []struct {
+		Name string `xml:"http://www.w3.org/2005/Atom name"`
+	} `xml:"http://www.w3.org/2005/Atom author"`
 	Links   []feedLink `xml:"http://www.w3.org/2005/Atom link"`
-	Entries []struct {
-		ID      string `xml:"http://www.w3.org/2005/Atom id"`
-		Title   string `xml:"http://www.w3.org/2005/Atom title"`
-		Updated string `xml:"http://www.w3.org/2005/Atom updated"`
-		Author  []struct {
-			Name string `xml:"http://www.w3.org/2005/Atom name"`
-		} `xml:"http://www.w3.org/2005/Atom author"`
-		Links   []feedLink `xml:"http://www.w3.org/2005/Atom link"`
-		Content struct {
-			Type string `xml:"type,attr"`
-			Text string `xml:",chardata"`
-		} `xml:"http://www.w3.org/2005/Atom content"`
-	} `xml:"http://www.w3.org/2005/Atom entry"`
+	Content struct {
+		Type string `xml:"type,attr"`
+		Text string `xml:",chardata"`
+	} `xml:"http://www.w3.org/2005/Atom content"`
+	Published string `xml:"http://www.w3.org/2005/Atom published"`
 }
 
 type feedLink struct {
@@ -601,8 +605,9 @@ func TestFeed(t *testing.T) {
 		"BankID was down":             {"tag:id.example.no,2026-11-16:status/incidents/inc-0001", "2026-11-18T10:00:00Z", "https://id.example.no/status/incidents/inc-0001?lang=en", "We now alert 30 days"},
 		"Passkey logins were slow":    {"tag:id.example.no,2026-11-06:status/incidents/inc-0002", "2026-11-09T09:35:00Z", "https://id.example.no/status/incidents/inc-0002?lang=en", "RCA overdue"},
 	}
+	f.Entries = slices.DeleteFunc(f.Entries, func(e feedEntry) bool { return strings.Contains(e.ID, ":status/maintenance/") })
 	if len(f.Entries) != len(want) {
-		t.Fatalf("%d entries, want %d", len(f.Entries), len(want))
+		t.Fatalf("%d incident entries, want %d", len(f.Entries), len(want))
 	}
 	for _, e := range f.Entries {
 		w, ok := want[e.Title]
@@ -790,5 +795,53 @@ func TestCacheKeepsWhatIsLeft(t *testing.T) {
 	src.summary.GeneratedAt = now.Add(-time.Minute)
 	if res := get(t, srv.URL+"/status/api/v1/summary"); res.header.Get("Cache-Control") != "public, max-age=0" {
 		t.Errorf("summary a minute old: Cache-Control %q", res.header.Get("Cache-Control"))
+	}
+}
+
+// TestFeedHasMaintenance: the feed tells its readers of maintenance as
+// well as incidents: a window announced, in progress, ended early or
+// cancelled is an entry, with a permanent id, updated at its last
+// change that has happened (RFC 4287 section 4.2.15), in every language.
+func TestFeedHasMaintenance(t *testing.T) {
+	sum := &status.Summary{Version: 1, GeneratedAt: now, DataFrom: at(1, 0, 0), Node: "oslo-1", Overall: status.InMaintenance,
+		Maintenance: []status.Maintenance{
+			{ID: "m-soon", Components: []string{"store"}, Start: at(28, 2, 0), End: at(28, 3, 0), Title: "Database upgrade", Status: "scheduled", AnnouncedAt: at(20, 9, 0)},
+			{ID: "m-now", Components: []string{"provider:minid"}, Start: at(25, 10, 0), End: at(25, 14, 0), Title: "MinID upgrade", Message: "MinID is being upgraded.", Status: "in_progress", AnnouncedAt: at(18, 9, 0)},
+		},
+		RecentMaintenance: []status.Maintenance{
+			{ID: "m-early", Components: []string{"store"}, Start: at(22, 9, 0), End: at(22, 11, 0), AnnouncedEnd: at(22, 13, 0), Title: "Disk swap", Status: "completed", AnnouncedAt: at(15, 9, 0)},
+		},
+		CancelledMaintenance: []status.Maintenance{
+			{ID: "m-off", Components: []string{"provider:bankid"}, Start: at(26, 22, 0), End: at(26, 23, 0), Title: "BankID certificate", Status: "cancelled", AnnouncedAt: at(19, 9, 0), CancelledAt: at(24, 8, 0)},
+		},
+	}
+	srv := server(t, &fakeSource{summary: sum})
+	f := parseFeed(t, get(t, srv.URL+"/status/feed.atom?lang=en").body)
+	want := map[string]struct{ title, updated, published, text string }{
+		"tag:id.example.no,2026-11-28:status/maintenance/m-soon":  {"Planned maintenance: Database upgrade", atomTime(at(20, 9, 0)), atomTime(at(20, 9, 0)), "Status: Planned\nAffected: store\nWindow: 2026-11-28 02:00 UTC – 2026-11-28 03:00 UTC"},
+		"tag:id.example.no,2026-11-25:status/maintenance/m-now":   {"Planned maintenance: MinID upgrade", atomTime(at(25, 10, 0)), atomTime(at(18, 9, 0)), "Status: In progress now"},
+		"tag:id.example.no,2026-11-22:status/maintenance/m-early": {"Planned maintenance: Disk swap", atomTime(at(22, 11, 0)), atomTime(at(15, 9, 0)), "Status: Completed"},
+		"tag:id.example.no,2026-11-26:status/maintenance/m-off":   {"Planned maintenance: BankID certificate", atomTime(at(24, 8, 0)), atomTime(at(19, 9, 0)), "Status: Cancelled; it will not take place"},
+	}
+	if len(f.Entries) != len(want) {
+		t.Fatalf("%d entries, want %d: %+v", len(f.Entries), len(want), f.Entries)
+	}
+	for _, e := range f.Entries {
+		w, ok := want[e.ID]
+		if !ok {
+			t.Errorf("unexpected entry %q", e.ID)
+			continue
+		}
+		if e.Title != w.title || e.Updated != w.updated || e.Published != w.published || !strings.Contains(e.Content.Text, w.text) ||
+			len(e.Links) != 1 || e.Links[0].Href != "https://id.example.no/status?lang=en" {
+			t.Errorf("entry %s: title %q updated %s published %s links %+v content %q", e.ID, e.Title, e.Updated, e.Published, e.Links, e.Content.Text)
+		}
+	}
+	if f.Updated != atomTime(at(25, 10, 0)) {
+		t.Errorf("feed updated %s, want the window begun last", f.Updated)
+	}
+	nb := parseFeed(t, get(t, srv.URL+"/status/feed.atom?lang=nb").body)
+	if len(nb.Entries) != 4 || nb.Entries[3].Title != "Planlagt vedlikehold: BankID certificate" || !strings.Contains(nb.Entries[3].Content.Text, "Avlyst") {
+		t.Errorf("nb feed: %+v", nb.Entries)
 	}
 }
