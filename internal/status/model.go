@@ -251,4 +251,9 @@ type Report struct {
 	// resolved before From, and those resolved before it whose RCA fell
 	// due in the period.
 	Incidents []Incident `json:"incidents"`
+	// Maintenance is the windows behind MaintenanceMinutes: those not
+	// cancelled whose time from their start, or from their announcement
+	// if later, overlaps the period, by start. The part of a window
+	// before its announcement excuses nothing.
+	Maintenance []Maintenance `json:"maintenance"`
 }

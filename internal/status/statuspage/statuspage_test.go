@@ -845,3 +845,30 @@ func TestFeedHasMaintenance(t *testing.T) {
 		t.Errorf("nb feed: %+v", nb.Entries)
 	}
 }
+
+// TestReportPageListsMaintenance: a report's page names the windows
+// behind its maintenance minutes, with when each was announced, in
+// every language, and says so when there were none.
+func TestReportPageListsMaintenance(t *testing.T) {
+	src := fixture()
+	src.report.Maintenance = []status.Maintenance{
+		{ID: "m-9", Components: []string{"provider:bankid"}, Start: at(3, 2, 0), End: at(3, 3, 0), AnnouncedEnd: at(3, 4, 0), Title: "BankID certificate", Status: "completed", AnnouncedAt: at(1, 9, 30)},
+	}
+	srv := server(t, src)
+	for lang, want := range map[string][]string{
+		"en": {"<h2 id=\"rmaint-h\">Planned maintenance in this period</h2>", "<h3>BankID certificate</h3>", `<time datetime="2026-11-03T02:00:00Z">2026-11-03 02:00 UTC</time>`, `Announced <time datetime="2026-11-01T09:30:00Z">2026-11-01 09:30 UTC</time>.`, "Ended early; it was announced to last until", "Affected: BankID"},
+		"nb": {"Planlagt vedlikehold i perioden", "Varslet <time", "regnes ikke mot tilgjengeligheten"},
+		"da": {"Planlagt vedligeholdelse i perioden", "Varslet <time", "tæller ikke mod tilgængeligheden"},
+	} {
+		res := get(t, srv.URL+"/status/reports?quarter=2026-Q4&lang="+lang)
+		for _, w := range want {
+			if res.code != 200 || !strings.Contains(res.body, w) {
+				t.Errorf("%s report: %d, lacks %q", lang, res.code, w)
+			}
+		}
+	}
+	src.report.Maintenance = nil
+	if res := get(t, srv.URL+"/status/reports?quarter=2026-Q4&lang=en"); !strings.Contains(res.body, "There was no planned maintenance in this period.") {
+		t.Error("a report without maintenance does not say so")
+	}
+}

@@ -163,6 +163,8 @@ type maintenanceView struct {
 	Start, End                         timeView
 	// AnnouncedEnd is the end a window ended early was announced with.
 	AnnouncedEnd *timeView
+	// AnnouncedAt is when it was announced (in reports).
+	AnnouncedAt *timeView
 }
 
 // viewer turns package status values into template data in one language.
