@@ -216,11 +216,15 @@ func (v *viewer) feed(s *status.Summary, baseURL string, fl feedLinks) ([]byte, 
 
 // entryText is an incident in a few plain sentences.
 func (v *viewer) entryText(iv incidentView) string {
+	dur := iv.Duration
+	if iv.Ongoing {
+		dur += " " + v.t("status.incident.sofar")
+	}
 	lines := []string{
 		v.t("status.incident.status") + ": " + iv.Status + " (" + iv.Severity.Text + ")",
 		v.t("status.incident.components") + ": " + iv.Components,
 		v.t("status.incident.started") + ": " + iv.Started.Text,
-		v.t("status.incident.duration") + ": " + iv.Duration,
+		v.t("status.incident.duration") + ": " + dur,
 		v.t("status.incident.people") + ": " + iv.People,
 		v.t("status.incident.failed") + ": " + iv.Failed,
 		v.t("status.incident.rca") + ": " + iv.RCA.Text,

@@ -872,3 +872,33 @@ func TestReportPageListsMaintenance(t *testing.T) {
 		t.Error("a report without maintenance does not say so")
 	}
 }
+
+// TestDurationSoFarOnlyWhileOngoing: an incident not yet recovered has
+// lasted its duration "so far", on its page and in the feed, whose
+// readers keep the entry; a recovering one's duration ends at its
+// recovery and is given as it is.
+func TestDurationSoFarOnlyWhileOngoing(t *testing.T) {
+	ongoing := status.Incident{ID: "inc-on", Title: map[string]string{"en": "BankID is down"}, Components: []string{"provider:bankid"}, Severity: "down", Status: "open",
+		StartedAt: at(25, 11, 0), OpenedAt: at(25, 11, 5), DurationSeconds: 3600, Timeline: []status.Update{}}
+	recovering := status.Incident{ID: "inc-rec", Title: map[string]string{"en": "MinID was down"}, Components: []string{"provider:minid"}, Severity: "down", Status: "recovering",
+		StartedAt: at(25, 9, 0), OpenedAt: at(25, 9, 5), RecoveredAt: ptr(at(25, 9, 30)), DurationSeconds: 1800, Timeline: []status.Update{}}
+	src := &fakeSource{
+		summary:   &status.Summary{Version: 1, GeneratedAt: now, DataFrom: at(1, 0, 0), Node: "oslo-1", Overall: status.Down, Open: []status.Incident{ongoing, recovering}},
+		incidents: map[string]*status.Incident{"inc-on": &ongoing, "inc-rec": &recovering},
+	}
+	srv := server(t, src)
+	if body := get(t, srv.URL+"/status/incidents/inc-on?lang=en").body; !strings.Contains(body, "<dd>1 h so far</dd>") {
+		t.Error("ongoing incident's page does not say its duration is so far")
+	}
+	if body := get(t, srv.URL+"/status/incidents/inc-rec?lang=en").body; !strings.Contains(body, "<dd>30 min</dd>") {
+		t.Error("recovering incident's page does not give its duration as it is")
+	}
+	f := parseFeed(t, get(t, srv.URL+"/status/feed.atom?lang=en").body)
+	texts := map[string]string{}
+	for _, e := range f.Entries {
+		texts[e.Title] = e.Content.Text
+	}
+	if !strings.Contains(texts["BankID is down"], "Duration: 1 h so far\n") || !strings.Contains(texts["MinID was down"], "Duration: 30 min\n") {
+		t.Errorf("feed durations: %q", texts)
+	}
+}
