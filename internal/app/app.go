@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -404,6 +405,9 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		}
 	}
 
+	if err := checkKeyOwner(ctx, st, a.Signer.KID(), cfg.Node, a.now()); err != nil {
+		return err
+	}
 	keySet := &keys.Set{Store: st, Local: a.Signer, Node: cfg.Node, Now: opt.Now}
 	if err := keySet.Publish(ctx); err != nil {
 		return err
@@ -504,6 +508,9 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 					"kid", a.Signer.KID(), "retired_at", at)
 			}
 			http.Error(w, "signing key retired\n", http.StatusServiceUnavailable)
+			return
+		}
+		if keyLapsed(w, keySet, a.Signer.KID(), log) {
 			return
 		}
 		// Nodes that share a store take traffic only once the others'
@@ -903,6 +910,53 @@ func (a *App) monitor(providers []provider.Provider, reg prometheus.Registerer, 
 		}
 	}
 	return mon, nil
+}
+
+// checkKeyOwner refuses to start a node with a signing key that another
+// node publishes and has not left (it did not stop cleanly, and no
+// operator forgot it, since it last published the key): one key file
+// shared by two nodes would be credited to whichever published last, so
+// `varde keys list` and `keys retire` would take the other's key for an
+// older one. A node renamed with its key file starts once its old name
+// has left.
+func checkKeyOwner(ctx context.Context, st store.Store, kid, node string, now time.Time) error {
+	ks, err := st.ListPublicKeys(ctx, now)
+	if err != nil {
+		return fmt.Errorf("read the published signing keys: %w", err)
+	}
+	i := slices.IndexFunc(ks, func(k *store.PublicKey) bool { return k.KID == kid })
+	if i < 0 || ks[i].Node == node || !ks[i].RetiredAt.IsZero() {
+		return nil
+	}
+	other := ks[i]
+	left, err := st.ListNodeDepartures(ctx)
+	if err != nil {
+		return fmt.Errorf("read the departed nodes: %w", err)
+	}
+	if slices.ContainsFunc(left, func(d *store.NodeDeparture) bool {
+		return d.Node == other.Node && !d.LeftAt.Before(other.CreatedAt)
+	}) {
+		return nil
+	}
+	return fmt.Errorf("keys.signing_key_file: its key (kid %s) is node %q's signing key, which it last published at %s, "+
+		"and this node is %q: each node needs its own key file, so give this node a new one; "+
+		"if %q was renamed %q, stop %q first, or, if it crashed and will not come back, run varde nodes forget --node %s",
+		kid, other.Node, other.CreatedAt.UTC().Format(time.RFC3339), node, other.Node, node, other.Node, other.Node)
+}
+
+// keyLapsed answers /readyz with 503, and says so, once the node's key
+// could not be published again for longer than the publish TTL
+// (keys.Set.Lapsed): the other nodes' key sets no longer list it, so
+// relying parties refuse what it signs, and it signs nothing more.
+func keyLapsed(w http.ResponseWriter, keySet *keys.Set, kid string, log *slog.Logger) bool {
+	at := keySet.Lapsed()
+	if at.IsZero() {
+		return false
+	}
+	log.Error("not ready: this node's signing key could not be published again and dropped out of the key set; see the \"publish signing key\" warnings",
+		"kid", kid, "lapsed_at", at)
+	http.Error(w, "signing key no longer published\n", http.StatusServiceUnavailable)
+	return true
 }
 
 // sweep runs housekeep every minute.

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/audit"
 	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/keys"
 	"github.com/varde-eid/varde/internal/loadgen"
 	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
@@ -372,4 +374,112 @@ func clockedNode(t *testing.T, now *time.Time, log *slog.Logger) *app.App {
 	}
 	t.Cleanup(func() { a.Close() })
 	return a
+}
+
+// TestReadyzKeyPublicationLapsed: a node that cannot publish its signing
+// key again, though its store answers, is ready until the publish TTL
+// after its last publish, when the other nodes' key sets drop the key;
+// from then on /readyz answers 503 and the node signs nothing.
+func TestReadyzKeyPublicationLapsed(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "varde.db")
+	env := map[string]string{"VARDE_ISSUER": "http://localhost:8080", "VARDE_NODE": "test", "VARDE_STORE_DSN": path}
+	cfg, err := config.Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: make([]byte, 32), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, stmt := range []string{
+		"CREATE TRIGGER keys_no_insert BEFORE INSERT ON public_keys BEGIN SELECT RAISE(ABORT, 'read-only'); END",
+		"CREATE TRIGGER keys_no_update BEFORE UPDATE ON public_keys BEGIN SELECT RAISE(ABORT, 'read-only'); END",
+	} {
+		if _, err := raw.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	now = now.Add(keys.DefaultPublishTTL - time.Minute)
+	a.Housekeep(ctx)
+	if rec := readyz(a); rec.Code != http.StatusOK {
+		t.Fatalf("readyz before the publish TTL = %d %s, want 200", rec.Code, rec.Body)
+	}
+	now = now.Add(time.Minute)
+	a.Housekeep(ctx)
+	if rec := readyz(a); rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "no longer published") {
+		t.Errorf("readyz past the publish TTL = %d %q, want 503 naming the key's publication", rec.Code, rec.Body)
+	}
+	if _, err := a.Signer.SignJWT(map[string]string{"iss": "x"}); !errors.Is(err, keys.ErrLapsed) {
+		t.Errorf("signing past the publish TTL: %v, want keys.ErrLapsed", err)
+	}
+}
+
+// TestSharedKeyFileRefused: a node started with the key file of another
+// node that has not left is refused, with a message naming both; once
+// the other has left (a node renamed with its key file), it starts and
+// the key is credited to it.
+func TestSharedKeyFileRefused(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "varde.db")
+	key, err := keys.Generate(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func(node string) (*app.App, error) {
+		env := map[string]string{"VARDE_ISSUER": "http://localhost:8080", "VARDE_NODE": node, "VARDE_STORE_DSN": path}
+		cfg, err := config.Load("", func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return app.New(ctx, cfg, app.Options{Signer: key, SubjectSalt: make([]byte, 32), Now: func() time.Time { return now }})
+	}
+	// Node a publishes the key, and is still running as far as the store
+	// can tell (it recorded no departure).
+	a, err := start("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Minute)
+	b, err := start("b")
+	if err == nil {
+		b.Close()
+		t.Fatal("node b started with node a's key file")
+	}
+	for _, want := range []string{key.KID(), `node "a"`, `node is "b"`, "own key file"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	db, err := sqlstore.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks, err := db.ListPublicKeys(ctx, now); err != nil || len(ks) != 1 || ks[0].Node != "a" {
+		t.Fatalf("keys after the refused start: %v, want a's alone", err)
+	}
+	// a stops (renamed b): b starts with the key, now its own.
+	if err := db.RecordNodeLeft(ctx, &store.NodeDeparture{Node: "a", LeftAt: now, Reason: store.NodeStopped}, nil); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	b, err = start("b")
+	if err != nil {
+		t.Fatalf("node b after a left: %v", err)
+	}
+	defer b.Close()
+	if ks, err := b.Store.ListPublicKeys(ctx, now); err != nil || len(ks) != 1 || ks[0].Node != "b" {
+		t.Errorf("keys after b started: %v, want the key credited to b", err)
+	}
 }

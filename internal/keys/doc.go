@@ -5,7 +5,10 @@
 // go-jose's OpaqueSigner and the private bytes are never read. A Set
 // publishes the local public key to the shared store and serves every
 // node's unexpired public keys as the JWKS (RFC 7517), so any node can
-// verify what any other node signed.
+// verify what any other node signed. While the store cannot be read a
+// Set trusts the keys it read last for at most MaxStale, and a local key
+// whose publication ran out (PublishTTL after its last Publish) signs
+// nothing until it is published again.
 //
 // Verifying tokens that relying parties present back (id_token_hint)
 // lives here too; the protocol endpoints live in package oidc.

@@ -18,15 +18,27 @@ import (
 const (
 	DefaultPublishTTL = 7 * 24 * time.Hour
 	DefaultCacheTTL   = 5 * time.Second
+	DefaultMaxStale   = 5 * time.Minute
 )
 
 // ErrUnknownKey means a JWS names a key that is in no node's key set.
 var ErrUnknownKey = errors.New("keys: unknown signing key")
 
+// ErrStale means the store has not been read for longer than MaxStale:
+// a key retired meanwhile would still be trusted, so the set trusts and
+// serves no key until the store can be read again.
+var ErrStale = errors.New("keys: key set not read from the store for too long")
+
 // ErrRetired means the local key was retired (store.PublicKeys.RetirePublicKey,
 // varde keys retire): it is in no JWKS and cannot be published again, so
 // the node needs a new key.
 var ErrRetired = errors.New("keys: this node's signing key was retired")
+
+// ErrLapsed means the local key's publication ran out (PublishTTL after
+// its last Publish) because it could not be published again: the other
+// nodes' key sets no longer list it, so relying parties that fetch the
+// JWKS from them refuse what it signs.
+var ErrLapsed = errors.New("keys: this node's signing key is no longer published")
 
 // Set is the cluster's key set as this node sees it: its own Signer plus
 // every other node's published public keys.
@@ -44,6 +56,13 @@ type Set struct {
 	PublishTTL time.Duration
 	// CacheTTL is how long JWKS reuses what it read (default 5 s).
 	CacheTTL time.Duration
+	// MaxStale is how long after its last good read of the store, while
+	// the store fails, the set still serves and verifies with what it
+	// read then (default 5 minutes). Past it JWKS returns no key and
+	// ErrStale, and Verify fails with ErrStale: a key retired by another
+	// node during this node's outage must not stay trusted here without
+	// end.
+	MaxStale time.Duration
 
 	mu       sync.Mutex
 	cached   jose.JSONWebKeySet
@@ -60,6 +79,9 @@ type Set struct {
 	// why; zero once a read succeeds.
 	failedAt time.Time
 	failErr  error
+	// readAt is when the store was last read successfully (by JWKS, or
+	// by the first Publish).
+	readAt time.Time
 	// retiredAt is when the local key was retired, as first read from
 	// the store (or when the store refused to publish it and read it as
 	// retired); zero if it was not.
@@ -99,6 +121,9 @@ func (s *Set) Publish(ctx context.Context) error {
 			return fmt.Errorf("publish key: %w", err)
 		}
 		since = now
+		s.mu.Lock()
+		s.readAt = now
+		s.mu.Unlock()
 		if i := slices.IndexFunc(stored, func(k *store.PublicKey) bool { return k.KID == jwk.KeyID }); i >= 0 && stored[i].CreatedAt.Before(now) {
 			since = stored[i].CreatedAt
 		}
@@ -134,6 +159,7 @@ func (s *Set) Publish(ctx context.Context) error {
 	// (every node's keys) should the store fail then.
 	s.cachedAt = time.Time{}
 	s.published = now
+	s.Local.lapsed.Store(false)
 	if first {
 		s.newSince = since
 	}
@@ -153,6 +179,36 @@ func (s *Set) storedRetired(ctx context.Context, kid string) (bool, error) {
 	return slices.ContainsFunc(stored, func(k *store.PublicKey) bool {
 		return k.KID == kid && !k.RetiredAt.IsZero()
 	}), nil
+}
+
+// Lapsed reports when the local key's publication ran out, PublishTTL
+// after its last Publish, if that time has passed (zero otherwise, and
+// for a key this Set never published): the other nodes' key sets no
+// longer list the key, and its Signer refuses to sign with ErrLapsed
+// from the moment the Set sees this (here, in KeepPublished or in JWKS)
+// until a Publish succeeds. A node that cannot publish its key should
+// take no traffic.
+func (s *Set) Lapsed() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lapse(s.now())
+}
+
+// lapse is Lapsed at now, telling the Signer. The caller holds mu.
+func (s *Set) lapse(now time.Time) time.Time {
+	if s.published.IsZero() {
+		return time.Time{}
+	}
+	ttl := s.PublishTTL
+	if ttl <= 0 {
+		ttl = DefaultPublishTTL
+	}
+	until := s.published.Add(ttl)
+	if now.Before(until) {
+		return time.Time{}
+	}
+	s.Local.lapsed.Store(true)
+	return until
 }
 
 // UntilKnown is how long until every node's JWKS may be relied on to
@@ -182,7 +238,9 @@ func (s *Set) UntilKnown() time.Duration {
 // KeepPublished publishes the local key again when the last Publish is a
 // seventh of PublishTTL old (a day, by default) or never succeeded, so
 // the key stays in every node's JWKS while this node signs with it. A
-// node calls it regularly, as often as it likes.
+// node calls it regularly, as often as it likes. If it keeps failing
+// until PublishTTL after the last Publish, the local Signer refuses to
+// sign with ErrLapsed until a Publish succeeds (see Lapsed).
 func (s *Set) KeepPublished(ctx context.Context) error {
 	ttl := s.PublishTTL
 	if ttl <= 0 {
@@ -190,6 +248,7 @@ func (s *Set) KeepPublished(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	last := s.published
+	s.lapse(s.now())
 	s.mu.Unlock()
 	if age := s.now().Sub(last); !last.IsZero() && age >= 0 && age < ttl/7 {
 		return nil
@@ -201,7 +260,8 @@ func (s *Set) KeepPublished(ctx context.Context) error {
 // the local one first.
 // It reads the store at most once per CacheTTL. If the store fails it
 // returns the last set it read (or the local key alone) with the error,
-// so callers can still serve something useful.
+// so callers can still serve something useful, until MaxStale after its
+// last good read: from then on no key, and ErrStale.
 func (s *Set) JWKS(ctx context.Context) (jose.JSONWebKeySet, error) {
 	return s.jwks(ctx, false)
 }
@@ -214,6 +274,7 @@ func (s *Set) jwks(ctx context.Context, fresh bool) (jose.JSONWebKeySet, error) 
 		ttl = DefaultCacheTTL
 	}
 	now := s.now()
+	s.lapse(now)
 	age := now.Sub(s.cachedAt)
 	if fresh {
 		// A forced re-read (unknown kid) happens at most once a second,
@@ -232,14 +293,14 @@ func (s *Set) jwks(ctx context.Context, fresh bool) (jose.JSONWebKeySet, error) 
 	// callers that queued behind a failing read are answered at once,
 	// not each after a read of its own.
 	if since := now.Sub(s.failedAt); !s.failedAt.IsZero() && since >= 0 && since < time.Second {
-		return fallback(), s.failErr
+		return s.stale(now, fallback)
 	}
 	stored, err := s.Store.ListPublicKeys(ctx, now)
 	if err != nil {
 		s.failedAt, s.failErr = s.now(), fmt.Errorf("list public keys: %w", err)
-		return fallback(), s.failErr
+		return s.stale(now, fallback)
 	}
-	s.failedAt, s.failErr = time.Time{}, nil
+	s.failedAt, s.failErr, s.readAt = time.Time{}, nil, now
 	// A key is never unretired: once seen, it stays retired here, also
 	// after the store stops listing it (it expired).
 	for _, k := range stored {
@@ -267,6 +328,21 @@ func (s *Set) jwks(ctx context.Context, fresh bool) (jose.JSONWebKeySet, error) 
 	return set, nil
 }
 
+// stale answers for a store that failed (failErr): fallback while the
+// last good read is at most MaxStale old (or there was none, so nothing
+// can have changed since), else no key and ErrStale. The caller holds mu.
+func (s *Set) stale(now time.Time, fallback func() jose.JSONWebKeySet) (jose.JSONWebKeySet, error) {
+	limit := s.MaxStale
+	if limit <= 0 {
+		limit = DefaultMaxStale
+	}
+	if age := now.Sub(s.readAt); !s.readAt.IsZero() && age > limit {
+		return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}},
+			fmt.Errorf("%w: last read %s ago, more than %s: %w", ErrStale, age.Round(time.Second), limit, s.failErr)
+	}
+	return fallback(), s.failErr
+}
+
 // localSet is the local key alone, or no key if it was retired. The
 // caller holds mu.
 func (s *Set) localSet() jose.JSONWebKeySet {
@@ -291,6 +367,8 @@ func (s *Set) Retired(ctx context.Context) time.Time {
 // Verify checks that token is a compact JWS signed with ES256 by a key in
 // the set and unmarshals its payload into dest. It checks no claims: the
 // caller decides what expiry, issuer and audience mean for its use.
+// While the store fails it verifies with the keys last read, for at most
+// MaxStale, then fails with ErrStale.
 func (s *Set) Verify(ctx context.Context, token string, dest any) error {
 	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{Algorithm})
 	if err != nil {
@@ -318,12 +396,12 @@ func (s *Set) Verify(ctx context.Context, token string, dest any) error {
 }
 
 func (s *Set) find(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
-	if kid == s.Local.KID() && s.Retired(ctx).IsZero() {
-		k := s.Local.PublicJWK()
-		return &k, nil
-	}
+	// The set holds the local key first, unless it was retired.
 	for _, fresh := range []bool{false, true} {
-		set, _ := s.jwks(ctx, fresh)
+		set, err := s.jwks(ctx, fresh)
+		if errors.Is(err, ErrStale) {
+			return nil, err
+		}
 		if ks := set.Key(kid); len(ks) > 0 {
 			return &ks[0], nil
 		}

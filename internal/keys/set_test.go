@@ -3,6 +3,7 @@ package keys
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -460,5 +461,129 @@ func TestJWKSReadsFailingStoreOncePerSecond(t *testing.T) {
 	*now = now.Add(time.Second)
 	if _, err := setA.JWKS(ctx); err == nil || counted.reads-before != 2 {
 		t.Errorf("a second later: %d reads, err %v; want a second read and its error", counted.reads-before, err)
+	}
+}
+
+// TestStaleSetFailsClosed: a key retired while this node cannot read the
+// store still verifies here, from the set last read, for at most
+// MaxStale; then the node verifies nothing and serves no key until the
+// store can be read again.
+func TestStaleSetFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	setA, setB, now := twoNodes(t)
+	for _, s := range []*Set{setA, setB} {
+		if err := s.Publish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, err := setB.Local.SignJWT(map[string]string{"iss": "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := setA.Local.SignJWT(map[string]string{"iss": "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jwks, err := setA.JWKS(ctx); err != nil || len(jwks.Keys) != 2 {
+		t.Fatalf("JWKS = %d keys, %v; want both nodes'", len(jwks.Keys), err)
+	}
+	// Another node retires b's key; then a's store fails before a reads
+	// it again.
+	if _, err := setB.Store.RetirePublicKey(ctx, setB.Local.KID(), *now, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := setA.Store.(*sqlstore.DB).Close(); err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]string
+	*now = now.Add(DefaultMaxStale)
+	if err := setA.Verify(ctx, tok, &claims); err != nil {
+		t.Errorf("within MaxStale of the last read: %v, want the set last read", err)
+	}
+	*now = now.Add(time.Second)
+	for _, tk := range []string{tok, own} {
+		if err := setA.Verify(ctx, tk, &claims); !errors.Is(err, ErrStale) {
+			t.Errorf("Verify past MaxStale = %v, want ErrStale", err)
+		}
+	}
+	jwks, err := setA.JWKS(ctx)
+	if !errors.Is(err, ErrStale) || len(jwks.Keys) != 0 {
+		t.Errorf("JWKS past MaxStale = %v, %v; want no key and ErrStale", kids(jwks.Keys), err)
+	}
+}
+
+// TestLapsedPublicationSignsNothing: a node that cannot publish its key
+// again (the store refuses the write but can be read) signs until
+// PublishTTL after its last publish, when the other nodes' key sets drop
+// the key; from then on it signs nothing and says so, until a publish
+// succeeds.
+func TestLapsedPublicationSignsNothing(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v.db")
+	db, err := sqlstore.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	a, _ := Generate(rand.Reader)
+	b, _ := Generate(rand.Reader)
+	setA := &Set{Store: db, Local: a, Node: "a", Now: clock, PublishTTL: 7 * time.Hour}
+	setB := &Set{Store: db, Local: b, Node: "b", Now: clock, PublishTTL: 7 * time.Hour}
+	for _, s := range []*Set{setA, setB} {
+		if err := s.Publish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, stmt := range []string{
+		"CREATE TRIGGER keys_no_insert BEFORE INSERT ON public_keys BEGIN SELECT RAISE(ABORT, 'read-only'); END",
+		"CREATE TRIGGER keys_no_update BEFORE UPDATE ON public_keys BEGIN SELECT RAISE(ABORT, 'read-only'); END",
+	} {
+		if _, err := raw.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	now = now.Add(7*time.Hour - time.Second)
+	if err := setA.KeepPublished(ctx); err == nil {
+		t.Fatal("KeepPublished into a store that refuses the write: no error")
+	}
+	if got := setA.Lapsed(); !got.IsZero() {
+		t.Errorf("Lapsed before PublishTTL = %v, want zero", got)
+	}
+	if _, err := a.SignJWT(map[string]string{"iss": "a"}); err != nil {
+		t.Errorf("sign before PublishTTL: %v", err)
+	}
+	now = now.Add(time.Second)
+	if err := setA.KeepPublished(ctx); err == nil {
+		t.Fatal("KeepPublished into a store that refuses the write: no error")
+	}
+	// b no longer lists a's key.
+	if jwks, _ := setB.JWKS(ctx); len(jwks.Key(a.KID())) != 0 {
+		t.Fatalf("b's JWKS past a's publish TTL still lists a's key")
+	}
+	want := now
+	if got := setA.Lapsed(); !got.Equal(want) {
+		t.Errorf("Lapsed = %v, want %v", got, want)
+	}
+	if tok, err := a.SignJWT(map[string]string{"iss": "a"}); !errors.Is(err, ErrLapsed) {
+		t.Errorf("sign past PublishTTL = %q, %v; want ErrLapsed", tok, err)
+	}
+	if _, err := raw.Exec("DROP TRIGGER keys_no_insert; DROP TRIGGER keys_no_update"); err != nil {
+		t.Fatal(err)
+	}
+	if err := setA.KeepPublished(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := setA.Lapsed(); !got.IsZero() {
+		t.Errorf("Lapsed after a publish = %v, want zero", got)
+	}
+	if _, err := a.SignJWT(map[string]string{"iss": "a"}); err != nil {
+		t.Errorf("sign after a publish: %v", err)
 	}
 }

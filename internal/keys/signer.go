@@ -33,6 +33,9 @@ type Signer struct {
 	// retired is set once a Set that holds this key as its local one
 	// reads that an operator retired it; from then on it signs nothing.
 	retired atomic.Bool
+	// lapsed is set while a Set that holds this key as its local one
+	// sees that its publication ran out (Set.Lapsed).
+	lapsed atomic.Bool
 }
 
 // New wraps key, which must be an ECDSA P-256 crypto.Signer (from a file,
@@ -143,10 +146,13 @@ func (s *Signer) SignPayload(payload []byte, alg jose.SignatureAlgorithm) ([]byt
 	if err != nil || len(rest) != 0 || rs.R == nil || rs.S == nil {
 		return nil, errors.New("keys: signer returned a malformed ECDSA signature")
 	}
-	out := make([]byte, 64)
-	if rs.R.BitLen() > 256 || rs.S.BitLen() > 256 {
-		return nil, errors.New("keys: signer returned an out-of-range ECDSA signature")
+	// FIPS 186-5 §6.4.2: r and s are in [1, n-1]. FillBytes would write
+	// a negative value's magnitude, and panic on one wider than 32 bytes.
+	n := elliptic.P256().Params().N
+	if rs.R.Sign() <= 0 || rs.S.Sign() <= 0 || rs.R.Cmp(n) >= 0 || rs.S.Cmp(n) >= 0 {
+		return nil, errors.New("keys: signer returned an out-of-range ECDSA signature: r and s must be in [1, n-1] of P-256")
 	}
+	out := make([]byte, 64)
 	rs.R.FillBytes(out[:32])
 	rs.S.FillBytes(out[32:])
 	return out, nil
@@ -161,10 +167,15 @@ func (s *Signer) SignJWT(claims any) (string, error) {
 // SignTyped signs claims as a JWS with the given typ header (for example
 // "logout+jwt").
 // It refuses with ErrRetired once a Set holding s as its local key has
-// read that the key was retired: nothing signed with it verifies anywhere.
+// read that the key was retired: nothing signed with it verifies anywhere;
+// and with ErrLapsed while that Set sees the key's publication ran out.
 func (s *Signer) SignTyped(claims any, typ string) (string, error) {
 	if s.retired.Load() {
 		return "", fmt.Errorf("%w (kid %s): give this node a new signing key", ErrRetired, s.kid)
+	}
+	if s.lapsed.Load() {
+		return "", fmt.Errorf("%w (kid %s): publishing it again failed for longer than the publish TTL; "+
+			"other nodes' JWKS no longer list it", ErrLapsed, s.kid)
 	}
 	payload, err := json.Marshal(claims)
 	if err != nil {

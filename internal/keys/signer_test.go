@@ -7,10 +7,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"math/big"
 	"strings"
 	"testing"
 
@@ -147,5 +149,57 @@ func TestOpaqueCryptoSigner(t *testing.T) {
 	}
 	if _, err := s.SignPayload([]byte("x"), jose.ES384); err == nil {
 		t.Fatal("ES384 accepted")
+	}
+}
+
+// derSigner is a faulty crypto.Signer (a hardware module's driver, say)
+// that returns the ASN.1 signature it was given, whatever it is asked.
+type derSigner struct {
+	pub crypto.PublicKey
+	der []byte
+}
+
+func (d derSigner) Public() crypto.PublicKey { return d.pub }
+func (d derSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return d.der, nil
+}
+
+// TestSignRefusesOutOfRangeSignature: r and s outside [1, n-1] are
+// refused with an error, not written as their magnitude into a JWS
+// nobody can verify, nor allowed to panic.
+func TestSignRefusesOutOfRangeSignature(t *testing.T) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	n := elliptic.P256().Params().N
+	one := big.NewInt(1)
+	wide := new(big.Int).Lsh(one, 256)
+	for _, tc := range []struct {
+		name string
+		r, s *big.Int
+	}{
+		{"negative r", big.NewInt(-5), one},
+		{"negative s", one, new(big.Int).Neg(n)},
+		{"zero r", big.NewInt(0), one},
+		{"zero s", one, big.NewInt(0)},
+		{"r equal to n", n, one},
+		{"s equal to n", one, n},
+		{"r wider than 32 bytes", wide, one},
+		{"s wider than 32 bytes", one, wide},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			der, err := asn1.Marshal(struct{ R, S *big.Int }{tc.r, tc.s})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := New(derSigner{pub: k.Public(), der: der}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sig, err := s.SignPayload([]byte("x"), jose.ES256); err == nil || !strings.Contains(err.Error(), "out-of-range") {
+				t.Errorf("SignPayload = %x, %v; want an out-of-range error", sig, err)
+			}
+			if tok, err := s.SignJWT(map[string]string{"a": "b"}); err == nil {
+				t.Errorf("SignJWT = %s, want an error", tok)
+			}
+		})
 	}
 }

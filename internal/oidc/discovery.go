@@ -172,13 +172,21 @@ func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 	set, err := p.KeySet.JWKS(r.Context())
 	if err != nil {
 		p.Log.WarnContext(r.Context(), "jwks from store", "err", err)
-		if len(set.Keys) == 0 {
-			// A relying party that cached an empty set would refuse every
-			// token: tell it to come back instead.
-			w.Header().Set("Retry-After", strconv.Itoa(jwksRetryAfter))
-			oauth2.WriteError(w, &oauth2.Error{Code: oauth2.CodeTemporarilyUnavailable, Description: "signing keys cannot be read now", Status: http.StatusServiceUnavailable})
-			return
+	}
+	if len(set.Keys) == 0 {
+		// No key to serve: the store cannot be read and none was read
+		// before, or this node's key was retired and no other node's is
+		// published. A relying party that cached an empty set would
+		// refuse every token: tell it to come back instead (ADR 18).
+		desc := "no signing key can be served now"
+		if err != nil {
+			desc = "signing keys cannot be read now"
 		}
+		w.Header().Set("Retry-After", strconv.Itoa(jwksRetryAfter))
+		oauth2.WriteError(w, &oauth2.Error{Code: oauth2.CodeTemporarilyUnavailable, Description: desc, Status: http.StatusServiceUnavailable})
+		return
+	}
+	if err != nil {
 		// The set still holds this node's key (and the last keys read), so
 		// serve it, uncached: a store outage must not stop token
 		// verification, but the set may lack keys that sign live tokens.

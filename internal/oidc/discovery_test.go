@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/keys"
 	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/web"
 )
@@ -172,13 +173,24 @@ func TestJWKSStoreDown(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || len(set.Keys) != 1 || resp.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("own key, store down: %d %q %+v", resp.StatusCode, resp.Header.Get("Cache-Control"), set.Keys)
 	}
+	// Past keys.DefaultMaxStale since the store was last read, a key
+	// retired meanwhile could still be served: the node serves none.
+	h.clock.Add(keys.DefaultMaxStale + time.Second)
+	resp, set = get(h)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || len(set.Keys) != 0 {
+		t.Errorf("store down past MaxStale: %d Retry-After %q %+v", resp.StatusCode, resp.Header.Get("Retry-After"), set.Keys)
+	}
 
 	h = newHarness(t)
 	if _, err := h.db.RetirePublicKey(context.Background(), h.p.Signer.KID(), h.clock.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
-	if resp, set := get(h); resp.StatusCode != http.StatusOK || len(set.Keys) != 0 {
-		t.Fatalf("retired key: %d %+v", resp.StatusCode, set.Keys)
+	// The node's own key was retired and no other node's is published:
+	// no empty set for a relying party to cache for a minute.
+	if resp, set := get(h); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+		resp.Header.Get("Cache-Control") == "public, max-age=60" || len(set.Keys) != 0 {
+		t.Fatalf("retired key, no other: %d Retry-After %q Cache-Control %q %+v",
+			resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("Cache-Control"), set.Keys)
 	}
 	h.db.Close()
 	h.clock.Add(time.Minute)

@@ -542,11 +542,21 @@ func TestSummaryListsCompletedMaintenance(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []status.Maintenance{
-		{ID: "early", Components: []string{"store"}, Start: ws[2].Start, End: ws[2].End, AnnouncedEnd: ws[2].AnnouncedEnd, Title: "Early", Status: "completed"},
-		{ID: "older", Components: []string{"bankid", "store"}, Start: ws[1].Start, End: ws[1].End, Title: "Older", Status: "completed"},
+		{ID: "early", Components: []string{"store"}, Start: ws[2].Start, End: ws[2].End, AnnouncedEnd: ws[2].AnnouncedEnd, Title: "Early", Status: "completed", AnnouncedAt: ws[2].CreatedAt},
+		{ID: "older", Components: []string{"bankid", "store"}, Start: ws[1].Start, End: ws[1].End, Title: "Older", Status: "completed", AnnouncedAt: ws[1].CreatedAt},
 	}
 	if !reflect.DeepEqual(sum.RecentMaintenance, want) {
 		t.Errorf("RecentMaintenance =\n%+v\nwant\n%+v", sum.RecentMaintenance, want)
+	}
+	// The feed tells of the withdrawn window, and of the one that left.
+	cancelled := []status.Maintenance{
+		{ID: "withdrawn", Components: []string{"bankid"}, Start: ws[3].Start, End: ws[3].End, Title: "Withdrawn", Status: "cancelled", AnnouncedAt: ws[3].CreatedAt, CancelledAt: ws[3].CancelledAt},
+	}
+	if !reflect.DeepEqual(sum.CancelledMaintenance, cancelled) {
+		t.Errorf("CancelledMaintenance =\n%+v\nwant\n%+v", sum.CancelledMaintenance, cancelled)
+	}
+	if left := ws[0].End.Add(status.HistoryDays * day); !sum.AgedOut.Equal(left) {
+		t.Errorf("AgedOut = %v, want %v: when the aged window left", sum.AgedOut, left)
 	}
 	var current []string
 	for _, m := range sum.Maintenance {
@@ -554,5 +564,56 @@ func TestSummaryListsCompletedMaintenance(t *testing.T) {
 	}
 	if !reflect.DeepEqual(current, []string{"now", "ahead"}) {
 		t.Errorf("Maintenance = %v, want [now ahead]", current)
+	}
+}
+
+// TestReportListsItsMaintenance: a quarter's report lists the windows
+// behind its maintenance minutes: one in the quarter, one begun before
+// it, one ended early, one announced after its start (from then); not a
+// cancelled one, one in another quarter, or one announced only after it
+// ended.
+func TestReportListsItsMaintenance(t *testing.T) {
+	ctx := context.Background()
+	from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	to := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := &clock{t: time.Date(2027, 1, 10, 12, 0, 0, 0, time.UTC)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	h.round()
+	hr := time.Hour
+	d := func(month, day, hour int) time.Time {
+		return time.Date(2026, time.Month(month), day, hour, 0, 0, 0, time.UTC)
+	}
+	ws := []*store.Maintenance{
+		{ID: "across", Components: []string{"store"}, Start: d(9, 30, 22), End: d(10, 1, 2), Title: "Across the start", CreatedAt: d(9, 20, 9)},
+		{ID: "inside", Components: []string{"bankid"}, Start: d(11, 3, 2), End: d(11, 3, 4), Title: "Inside", CreatedAt: d(11, 1, 9)},
+		{ID: "early", Components: []string{"bankid"}, Start: d(11, 10, 2), End: d(11, 10, 3), AnnouncedEnd: d(11, 10, 5), Title: "Ended early", CreatedAt: d(11, 1, 9)},
+		{ID: "late", Components: []string{"store"}, Start: d(12, 1, 2), End: d(12, 1, 6), Title: "Announced late", CreatedAt: d(12, 1, 3)},
+		{ID: "cancelled", Components: []string{"bankid"}, Start: d(12, 5, 2), End: d(12, 5, 4), Title: "Cancelled", CreatedAt: d(12, 1, 9), CancelledAt: d(12, 2, 9)},
+		{ID: "after", Components: []string{"bankid"}, Start: d(12, 10, 2), End: d(12, 10, 4), Title: "Announced after", CreatedAt: d(12, 10, 5)},
+		{ID: "before", Components: []string{"bankid"}, Start: d(9, 3, 2), End: d(9, 3, 4), Title: "Last quarter", CreatedAt: d(9, 1, 9)},
+	}
+	for _, m := range ws {
+		if err := h.db.CreateMaintenance(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := h.svc.Report(ctx, from, to, "2026-Q4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range rep.Maintenance {
+		got = append(got, m.ID)
+		if m.Status != "completed" || m.AnnouncedAt.IsZero() {
+			t.Errorf("window %s: status %q, announced %v", m.ID, m.Status, m.AnnouncedAt)
+		}
+	}
+	if want := []string{"across", "inside", "early", "late"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("report lists windows %v, want %v", got, want)
+	}
+	// 2 h of the window across the start, 2 + 1 in November, 3 from the
+	// late announcement: the minutes the listed windows account for.
+	if want := (2*hr + 2*hr + hr + 3*hr).Minutes(); rep.Total.MaintenanceMinutes != want {
+		t.Errorf("maintenance minutes %v, want %v", rep.Total.MaintenanceMinutes, want)
 	}
 }

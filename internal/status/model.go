@@ -96,6 +96,10 @@ type Incident struct {
 	// RCAOnTime is true when the RCA was published by its deadline.
 	RCAOnTime bool     `json:"rca_on_time"`
 	Timeline  []Update `json:"timeline"`
+	// ReadAt is when Service.Incident read it from the store (its value
+	// is shared for Config.CacheFor from then); zero in a Summary's or a
+	// Report's lists, which carry their own generated_at.
+	ReadAt time.Time `json:"-"`
 }
 
 // Update is one timeline entry.
@@ -125,6 +129,11 @@ type Maintenance struct {
 	Message      string    `json:"message,omitempty"`
 	// Status is "scheduled", "in_progress", "completed" or "cancelled".
 	Status string `json:"status"`
+	// AnnouncedAt is when the window was announced: it excuses down
+	// time only from then (see Report).
+	AnnouncedAt time.Time `json:"announced_at,omitzero"`
+	// CancelledAt is when a cancelled window was withdrawn.
+	CancelledAt time.Time `json:"cancelled_at,omitzero"`
 }
 
 // Summary is everything the status page shows, as one value: the page,
@@ -139,11 +148,17 @@ type Summary struct {
 	// entries gives it as its updated, since nothing it shows has
 	// changed since.
 	DataFrom time.Time `json:"data_from,omitzero"`
-	// AgedOut is the last time an incident left the page: the latest
-	// resolution more than HistoryDays ago, plus HistoryDays; zero if
-	// none has. The feed's updated is never older than it, since an
-	// entry that leaves the feed changes it (RFC 4287 section 4.1.1).
+	// AgedOut is the last time an incident or a maintenance window left
+	// the page and the feed: the latest resolution, or window's end,
+	// more than HistoryDays ago, plus HistoryDays; zero if none has. The
+	// feed's updated is never older than it, since an entry that leaves
+	// the feed changes it (RFC 4287 section 4.1.1).
 	AgedOut time.Time `json:"-"`
+	// CancelledMaintenance is the windows cancelled whose announced end
+	// is less than HistoryDays ago: not on the page, but in the feed,
+	// so that its readers learn that a window they were told of will
+	// not happen.
+	CancelledMaintenance []Maintenance `json:"-"`
 	// Node is the node whose view this is.
 	Node string `json:"node"`
 	// Overall is the worst state of any component (maintenance counts as
@@ -236,4 +251,9 @@ type Report struct {
 	// resolved before From, and those resolved before it whose RCA fell
 	// due in the period.
 	Incidents []Incident `json:"incidents"`
+	// Maintenance is the windows behind MaintenanceMinutes: those not
+	// cancelled whose time from their start, or from their announcement
+	// if later, overlaps the period, by start. The part of a window
+	// before its announcement excuses nothing.
+	Maintenance []Maintenance `json:"maintenance"`
 }

@@ -55,7 +55,7 @@ func (s *Service) Report(ctx context.Context, from, to time.Time, title string) 
 // report computes the report over [from, to) at now.
 func (s *Service) report(ctx context.Context, from, to time.Time, title string, now time.Time) (*Report, error) {
 	end := earlier(to, now)
-	rep := &Report{Version: 1, GeneratedAt: now, Title: title, From: from, To: end, Components: []ComponentReport{}, Incidents: []Incident{}}
+	rep := &Report{Version: 1, GeneratedAt: now, Title: title, From: from, To: end, Components: []ComponentReport{}, Incidents: []Incident{}, Maintenance: []Maintenance{}}
 	if title == "" {
 		rep.Title = from.Format(time.DateOnly) + " – " + to.Format(time.DateOnly)
 	}
@@ -86,6 +86,14 @@ func (s *Service) report(ctx context.Context, from, to time.Time, title string, 
 	maint, err := s.Store.ListMaintenance(ctx, from, end)
 	if err != nil {
 		return nil, fmt.Errorf("list maintenance: %w", err)
+	}
+	// The windows listed are those that count, as componentReport
+	// counts them: not cancelled, and with some of their time after
+	// their announcement in the period.
+	for _, m := range maint {
+		if m.CancelledAt.IsZero() && later(later(m.Start, m.CreatedAt.UTC()), from).Before(earlier(m.End, end)) {
+			rep.Maintenance = append(rep.Maintenance, publishMaintenance(m, now))
+		}
 	}
 	// Incidents resolved up to RCADeadline before the period have their
 	// RCA due in it.

@@ -288,6 +288,16 @@ func (s *Service) summarize(ctx context.Context) (*Summary, error) {
 	if !last.IsZero() {
 		sum.AgedOut = last.Add(recentWindow)
 	}
+	// So have the windows that ended before it.
+	old, err := s.Store.ListMaintenance(ctx, time.Time{}, now.Add(-recentWindow))
+	if err != nil {
+		return nil, fmt.Errorf("list maintenance: %w", err)
+	}
+	for _, m := range old {
+		if left := m.End.Add(recentWindow); !m.End.IsZero() && !left.After(now) && left.After(sum.AgedOut) {
+			sum.AgedOut = left
+		}
+	}
 	hist := s.history(now, comps, incs, buckets)
 	for i := range comps {
 		for _, h := range hist {
@@ -317,6 +327,8 @@ func (s *Service) summarize(ctx context.Context) (*Summary, error) {
 			sum.Maintenance = append(sum.Maintenance, pm)
 		case "completed":
 			sum.RecentMaintenance = append(sum.RecentMaintenance, pm)
+		case "cancelled":
+			sum.CancelledMaintenance = append(sum.CancelledMaintenance, pm)
 		}
 	}
 	slices.SortStableFunc(sum.RecentMaintenance, func(a, b Maintenance) int { return b.End.Compare(a.End) })
@@ -559,6 +571,7 @@ func (s *Service) Incident(ctx context.Context, id string) (*Incident, error) {
 			return nil, time.Time{}, err
 		}
 		pub := s.publish(in, now)
+		pub.ReadAt = now
 		return &pub, until, nil
 	})
 	if err == nil && pub == nil {
@@ -625,6 +638,12 @@ func publishMaintenance(m *store.Maintenance, now time.Time) Maintenance {
 	pm := Maintenance{ID: m.ID, Components: append([]string{}, m.Components...), Start: m.Start.UTC(), End: m.End.UTC(), Title: m.Title, Message: m.Message}
 	if !m.AnnouncedEnd.IsZero() {
 		pm.AnnouncedEnd = m.AnnouncedEnd.UTC()
+	}
+	if !m.CreatedAt.IsZero() {
+		pm.AnnouncedAt = m.CreatedAt.UTC()
+	}
+	if !m.CancelledAt.IsZero() {
+		pm.CancelledAt = m.CancelledAt.UTC()
 	}
 	switch {
 	case !m.CancelledAt.IsZero():

@@ -54,7 +54,26 @@ type apiError struct {
 	Description string `json:"error_description"`
 }
 
-func (h *Handler) writeJSON(w http.ResponseWriter, code int, v any) {
+// shareFor is how long the service shares a computed summary, report or
+// incident (status.Config.CacheFor, 10 s by default), and so the longest
+// an answer may be kept once computed.
+const shareFor = 10 * time.Second
+
+// cacheControl is the Cache-Control of an answer computed at computed:
+// public, for what is left of shareFor (RFC 9111 section 5.2.2.1), so
+// that a cache in front of the node keeps it no longer than the node
+// would. A zero computed is taken as now.
+func (h *Handler) cacheControl(computed time.Time) string {
+	left := shareFor
+	if !computed.IsZero() {
+		left = min(shareFor, max(0, shareFor-h.now().Sub(computed)))
+	}
+	return "public, max-age=" + strconv.Itoa(int(left/time.Second))
+}
+
+// writeJSON writes v with status code; computed is when a 200's data was
+// computed, for its Cache-Control.
+func (h *Handler) writeJSON(w http.ResponseWriter, code int, v any, computed time.Time) {
 	b, err := encodeJSON(v)
 	if err != nil {
 		h.log().Error("status api", "err", err)
@@ -66,7 +85,7 @@ func (h *Handler) writeJSON(w http.ResponseWriter, code int, v any) {
 	hd.Set("Access-Control-Allow-Origin", "*")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	if code == http.StatusOK {
-		hd.Set("Cache-Control", "public, max-age=10")
+		hd.Set("Cache-Control", h.cacheControl(computed))
 	} else {
 		hd.Set("Cache-Control", "no-store")
 	}
@@ -75,7 +94,7 @@ func (h *Handler) writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func (h *Handler) apiFail(w http.ResponseWriter, code int, errCode, desc string) {
-	h.writeJSON(w, code, apiError{Error: errCode, Description: desc})
+	h.writeJSON(w, code, apiError{Error: errCode, Description: desc}, time.Time{})
 }
 
 func (h *Handler) apiSourceError(w http.ResponseWriter, what string, err error) {
@@ -89,7 +108,7 @@ func (h *Handler) apiSummary(w http.ResponseWriter, r *http.Request) {
 		h.apiSourceError(w, "status summary", err)
 		return
 	}
-	h.writeJSON(w, http.StatusOK, s)
+	h.writeJSON(w, http.StatusOK, s, s.GeneratedAt)
 }
 
 func (h *Handler) apiComponents(w http.ResponseWriter, r *http.Request) {
@@ -98,7 +117,7 @@ func (h *Handler) apiComponents(w http.ResponseWriter, r *http.Request) {
 		h.apiSourceError(w, "status summary", err)
 		return
 	}
-	h.writeJSON(w, http.StatusOK, componentsOf(s))
+	h.writeJSON(w, http.StatusOK, componentsOf(s), s.GeneratedAt)
 }
 
 func (h *Handler) apiIncidents(w http.ResponseWriter, r *http.Request) {
@@ -107,7 +126,7 @@ func (h *Handler) apiIncidents(w http.ResponseWriter, r *http.Request) {
 		h.apiSourceError(w, "status summary", err)
 		return
 	}
-	h.writeJSON(w, http.StatusOK, incidentsOf(s))
+	h.writeJSON(w, http.StatusOK, incidentsOf(s), s.GeneratedAt)
 }
 
 func (h *Handler) apiIncident(w http.ResponseWriter, r *http.Request) {
@@ -125,7 +144,7 @@ func (h *Handler) apiIncident(w http.ResponseWriter, r *http.Request) {
 		h.apiSourceError(w, "status incident", err)
 		return
 	}
-	h.writeJSON(w, http.StatusOK, inc)
+	h.writeJSON(w, http.StatusOK, inc, inc.ReadAt)
 }
 
 func (h *Handler) apiReport(w http.ResponseWriter, r *http.Request) {
@@ -144,7 +163,7 @@ func (h *Handler) apiReport(w http.ResponseWriter, r *http.Request) {
 		h.apiSourceError(w, "status report", err)
 		return
 	}
-	h.writeJSON(w, http.StatusOK, rep)
+	h.writeJSON(w, http.StatusOK, rep, rep.GeneratedAt)
 }
 
 func (h *Handler) apiNotFound(w http.ResponseWriter, r *http.Request) {

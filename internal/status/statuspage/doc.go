@@ -1,7 +1,7 @@
 // Package statuspage publishes what package status measures: the public
-// status page, its JSON API, an Atom feed of incidents, resilience
-// reports, and a static export of all of them that can be hosted anywhere
-// (a second path to the page when every node is down).
+// status page, its JSON API, an Atom feed of incidents and maintenance,
+// resilience reports, and a static export of all of them that can be
+// hosted anywhere (a second path to the page when every node is down).
 //
 // It renders; it decides nothing. Component states, uptime, incidents,
 // people affected and RCA deadlines come from a Source (package status's
@@ -22,6 +22,8 @@
 //	GET /status/reports              ?quarter=2026-Q3 or ?from=YYYY-MM-DD&to=YYYY-MM-DD
 //	                                 (to exclusive; default: this quarter to date)
 //	GET /status/feed.atom            Atom 1.0 (RFC 4287), one entry per incident
+//	                                 and per maintenance window, cancelled
+//	                                 ones included
 //	GET /status/api/v1/summary       status.Summary
 //	GET /status/api/v1/components    status.Summary with version, generated_at,
 //	                                 node, overall and components only
@@ -32,9 +34,11 @@
 //
 // The JSON API is public data: it answers with CORS
 // "Access-Control-Allow-Origin: *" and "Cache-Control: public,
-// max-age=10" (the service, too, shares one Summary, and one report per
-// period, for 10 s, so a flood of requests costs the store one
-// computation per 10 s), and errors as {"error", "error_description"}
+// max-age=N", N being what is left of the 10 s for which the service
+// shares the answer's data (one Summary, one report per period and one
+// lookup per incident, so a flood of requests costs the store one
+// computation per 10 s), so a cache keeps it no longer than the node
+// does; the feed too. Errors are {"error", "error_description"}
 // (400 invalid_request, 404 not_found, 500 server_error, and 503
 // temporarily_unavailable with Retry-After when a report would have to
 // be computed while the service computes as many as it may at once; the

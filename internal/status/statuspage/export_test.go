@@ -157,11 +157,15 @@ func TestExportedHTMLLinksResolveInTheExport(t *testing.T) {
 		t.Error("Norwegian incident page does not link its English version")
 	}
 
-	// The exported feed links incidents relative to itself, with the
-	// same ids as the served one.
+	// The exported feed links incidents, and maintenance to the page,
+	// relative to itself, with the same ids as the served one.
 	f := parseFeed(t, readFile(t, dir, "feed.atom"))
 	for _, e := range f.Entries {
-		if len(e.Links) != 1 || !strings.HasPrefix(e.Links[0].Href, "incidents/") || !strings.HasPrefix(e.ID, "tag:id.example.no,") {
+		page := "incidents/"
+		if strings.Contains(e.ID, ":status/maintenance/") {
+			page = "index.html"
+		}
+		if len(e.Links) != 1 || !strings.HasPrefix(e.Links[0].Href, page) || !strings.HasPrefix(e.ID, "tag:id.example.no,") {
 			t.Errorf("entry %q: %+v", e.ID, e.Links)
 		}
 		if _, err := os.Stat(filepath.Join(dir, e.Links[0].Href)); err != nil {

@@ -5,13 +5,15 @@ import (
 	"encoding/xml"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/varde-eid/varde/internal/status"
 )
 
-// The Atom 1.0 feed (RFC 4287) of incidents, as encoding/xml structs.
+// The Atom 1.0 feed (RFC 4287) of incidents and maintenance, as
+// encoding/xml structs.
 
 type atomFeed struct {
 	XMLName xml.Name    `xml:"http://www.w3.org/2005/Atom feed"`
@@ -137,7 +139,8 @@ func nameUUID(name string) string {
 	return fmt.Sprintf("urn:uuid:%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// feed renders the summary's incidents as an Atom feed in v's language.
+// feed renders the summary's incidents and maintenance windows as an
+// Atom feed in v's language.
 func (v *viewer) feed(s *status.Summary, baseURL string, fl feedLinks) ([]byte, error) {
 	v.learn(s)
 	author := atomPerson{Name: v.t("status.feed.author")}
@@ -168,8 +171,27 @@ func (v *viewer) feed(s *status.Summary, baseURL string, fl feedLinks) ([]byte, 
 			Content:   atomText{Type: "text", Body: v.entryText(iv)},
 		})
 	}
-	// An entry that leaves the feed, its incident aged out of the
-	// window, changes it too (RFC 4287 section 4.1.1: updated is the
+	for _, m := range feedMaintenance(s) {
+		up := maintenanceUpdated(&m, s.GeneratedAt)
+		if up.After(latest) {
+			latest = up
+		}
+		pub := m.AnnouncedAt
+		if pub.IsZero() || pub.After(up) {
+			pub = up
+		}
+		f.Entries = append(f.Entries, atomEntry{
+			ID:        maintenanceEntryID(baseURL, &m),
+			Title:     atomText{Type: "text", Body: v.tf("status.feed.maintenance", m.Title)},
+			Updated:   atomTime(up),
+			Published: atomTime(pub),
+			Author:    author,
+			Links:     []atomLink{{Rel: "alternate", Type: "text/html", Href: fl.page, HrefLang: v.lang}},
+			Content:   atomText{Type: "text", Body: v.maintenanceText(m)},
+		})
+	}
+	// An entry that leaves the feed, its incident or window aged out of
+	// the window, changes it too (RFC 4287 section 4.1.1: updated is the
 	// most recent significant change), so updated never goes back to an
 	// older entry's. A feed that never had an entry gives the start of
 	// the data, which does not move while nothing happens, rather than
@@ -194,17 +216,88 @@ func (v *viewer) feed(s *status.Summary, baseURL string, fl feedLinks) ([]byte, 
 
 // entryText is an incident in a few plain sentences.
 func (v *viewer) entryText(iv incidentView) string {
+	dur := iv.Duration
+	if iv.Ongoing {
+		dur += " " + v.t("status.incident.sofar")
+	}
 	lines := []string{
 		v.t("status.incident.status") + ": " + iv.Status + " (" + iv.Severity.Text + ")",
 		v.t("status.incident.components") + ": " + iv.Components,
 		v.t("status.incident.started") + ": " + iv.Started.Text,
-		v.t("status.incident.duration") + ": " + iv.Duration,
+		v.t("status.incident.duration") + ": " + dur,
 		v.t("status.incident.people") + ": " + iv.People,
 		v.t("status.incident.failed") + ": " + iv.Failed,
 		v.t("status.incident.rca") + ": " + iv.RCA.Text,
 	}
 	if iv.RCA.Body != "" {
 		lines = append(lines, "", iv.RCA.Body)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// feedMaintenance are the summary's maintenance windows: announced or in
+// progress, completed, and cancelled.
+func feedMaintenance(s *status.Summary) []status.Maintenance {
+	seen := map[string]bool{}
+	return slices.DeleteFunc(slices.Concat(s.Maintenance, s.RecentMaintenance, s.CancelledMaintenance), func(m status.Maintenance) bool {
+		dup := seen[m.ID]
+		seen[m.ID] = true
+		return dup
+	})
+}
+
+// maintenanceUpdated is when a window's entry last changed, as of now
+// (RFC 4287 section 4.2.15): its announcement, its cancellation, its
+// start and its end (the moment it was ended, for one ended early),
+// whichever is last and has happened.
+func maintenanceUpdated(m *status.Maintenance, now time.Time) time.Time {
+	t := m.AnnouncedAt
+	ts := []time.Time{m.CancelledAt}
+	if m.CancelledAt.IsZero() {
+		ts = append(ts, m.Start, m.End)
+	}
+	for _, u := range ts {
+		if u.After(t) && !u.After(now) {
+			t = u
+		}
+	}
+	if t.IsZero() {
+		// Not dated, and not begun: as of now.
+		t = now
+	}
+	return t
+}
+
+// maintenanceEntryID is a window's permanent id, as entryID is an
+// incident's: a tag URI under the issuer's host and the window's
+// announced start date, or a name-based UUID URN.
+func maintenanceEntryID(baseURL string, m *status.Maintenance) string {
+	if u, err := url.Parse(baseURL); err == nil && u.Hostname() != "" {
+		return "tag:" + u.Hostname() + "," + m.Start.UTC().Format(time.DateOnly) + ":status/maintenance/" + url.PathEscape(m.ID)
+	}
+	return nameUUID("varde:status/maintenance/" + m.ID)
+}
+
+// maintenanceText is a window in a few plain sentences.
+func (v *viewer) maintenanceText(m status.Maintenance) string {
+	mv := v.maintenance(m)
+	st := mv.Status
+	switch m.Status {
+	case "completed":
+		st = v.t("status.maintenance.completed")
+	case "cancelled":
+		st = v.t("status.maintenance.cancelled")
+	}
+	lines := []string{
+		v.t("status.incident.status") + ": " + st,
+		v.t("status.incident.components") + ": " + mv.Components,
+		v.t("status.maintenance.window") + ": " + mv.Start.Text + " – " + mv.End.Text,
+	}
+	if mv.AnnouncedEnd != nil {
+		lines = append(lines, v.t("status.maintenance.done.early")+" "+mv.AnnouncedEnd.Text+".")
+	}
+	if m.Message != "" {
+		lines = append(lines, "", m.Message)
 	}
 	return strings.Join(lines, "\n")
 }

@@ -22,6 +22,8 @@ type reportView struct {
 	Rows         []reportRow
 	Total        reportRow
 	Incident     []incidentView
+	// Maintenance is the windows behind the maintenance minutes.
+	Maintenance []maintenanceView
 	// Quarters are links to recent quarters: served, the five up to the
 	// one shown; exported, the ExportQuarters exported beside it.
 	Quarters []quarterLink
@@ -77,6 +79,14 @@ func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll 
 	rv.Chart = v.chart(rep.Components)
 	for _, inc := range rep.Incidents {
 		rv.Incident = append(rv.Incident, v.incident(&inc))
+	}
+	for _, m := range rep.Maintenance {
+		mv := v.maintenance(m)
+		if !m.AnnouncedAt.IsZero() {
+			at := v.time(m.AnnouncedAt)
+			mv.AnnouncedAt = &at
+		}
+		rv.Maintenance = append(rv.Maintenance, mv)
 	}
 	if !v.links.export {
 		rv.PeriodForm = true

@@ -173,7 +173,7 @@ func (h *Handler) serveFeed(w http.ResponseWriter, r *http.Request) {
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", "application/atom+xml; charset=utf-8")
-	hd.Set("Cache-Control", "public, max-age=10")
+	hd.Set("Cache-Control", h.cacheControl(s.GeneratedAt))
 	hd.Set("Access-Control-Allow-Origin", "*")
 	hd.Set("Vary", "Accept-Language, Cookie")
 	_, _ = w.Write(body)

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -152,8 +153,10 @@ func TestIncidentPage(t *testing.T) {
 		{"/status/incidents/inc-0002?lang=nb", 200, []string{"<h1>Innlogging med passnøkkel var treg</h1>", "1 t 30 min", "Årsaksanalysen er forsinket"}},
 		{"/status/incidents/inc-0004?lang=en", 200, []string{"1 h so far", "12,345", "9,000", "Note from the operators"}},
 		{"/status/incidents/inc-0001?lang=en", 200, []string{"3 h 5 min", "We now alert 30 days before expiry.", "Root-cause analysis published"}},
-		{"/status/incidents/nope?lang=en", 404, []string{"We could not find that incident"}},
-		{"/status/incidents/nope?lang=nb", 404, []string{"Vi fant ikke den hendelsen"}},
+		// Incidents are never deleted: an unknown ID is not an old one.
+		{"/status/incidents/nope?lang=en", 404, []string{"We could not find that incident", "We keep every incident, however old."}},
+		{"/status/incidents/nope?lang=nb", 404, []string{"Vi fant ikke den hendelsen", "Vi tar vare på alle hendelser"}},
+		{"/status/incidents/nope?lang=da", 404, []string{"Vi gemmer alle hændelser"}},
 		{"/status/incidents/..%2Fetc?lang=en", 404, []string{"We could not find that incident"}},
 	}
 	for _, tt := range tests {
@@ -533,20 +536,23 @@ type feedDoc struct {
 	Author  []struct {
 		Name string `xml:"http://www.w3.org/2005/Atom name"`
 	} `xml:"http://www.w3.org/2005/Atom author"`
+	Links   []feedLink  `xml:"http://www.w3.org/2005/Atom link"`
+	Entries []feedEntry `xml:"http://www.w3.org/2005/Atom entry"`
+}
+
+type feedEntry struct {
+	ID      string `xml:"http://www.w3.org/2005/Atom id"`
+	Title   string `xml:"http://www.w3.org/2005/Atom title"`
+	Updated string `xml:"http://www.w3.org/2005/Atom updated"`
+	Author  []struct {
+		Name string `xml:"http://www.w3.org/2005/Atom name"`
+	} `xml:"http://www.w3.org/2005/Atom author"`
 	Links   []feedLink `xml:"http://www.w3.org/2005/Atom link"`
-	Entries []struct {
-		ID      string `xml:"http://www.w3.org/2005/Atom id"`
-		Title   string `xml:"http://www.w3.org/2005/Atom title"`
-		Updated string `xml:"http://www.w3.org/2005/Atom updated"`
-		Author  []struct {
-			Name string `xml:"http://www.w3.org/2005/Atom name"`
-		} `xml:"http://www.w3.org/2005/Atom author"`
-		Links   []feedLink `xml:"http://www.w3.org/2005/Atom link"`
-		Content struct {
-			Type string `xml:"type,attr"`
-			Text string `xml:",chardata"`
-		} `xml:"http://www.w3.org/2005/Atom content"`
-	} `xml:"http://www.w3.org/2005/Atom entry"`
+	Content struct {
+		Type string `xml:"type,attr"`
+		Text string `xml:",chardata"`
+	} `xml:"http://www.w3.org/2005/Atom content"`
+	Published string `xml:"http://www.w3.org/2005/Atom published"`
 }
 
 type feedLink struct {
@@ -601,8 +607,9 @@ func TestFeed(t *testing.T) {
 		"BankID was down":             {"tag:id.example.no,2026-11-16:status/incidents/inc-0001", "2026-11-18T10:00:00Z", "https://id.example.no/status/incidents/inc-0001?lang=en", "We now alert 30 days"},
 		"Passkey logins were slow":    {"tag:id.example.no,2026-11-06:status/incidents/inc-0002", "2026-11-09T09:35:00Z", "https://id.example.no/status/incidents/inc-0002?lang=en", "RCA overdue"},
 	}
+	f.Entries = slices.DeleteFunc(f.Entries, func(e feedEntry) bool { return strings.Contains(e.ID, ":status/maintenance/") })
 	if len(f.Entries) != len(want) {
-		t.Fatalf("%d entries, want %d", len(f.Entries), len(want))
+		t.Fatalf("%d incident entries, want %d", len(f.Entries), len(want))
 	}
 	for _, e := range f.Entries {
 		w, ok := want[e.Title]
@@ -755,5 +762,145 @@ func TestPageListsCompletedMaintenance(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got.RecentMaintenance, src.summary.RecentMaintenance) {
 		t.Errorf("API recent_maintenance = %+v", got.RecentMaintenance)
+	}
+}
+
+// TestCacheKeepsWhatIsLeft: an answer computed some seconds ago may be
+// kept by a cache only for what is left of the 10 s the node shares it,
+// so that behind a shared cache it is never older than that either.
+func TestCacheKeepsWhatIsLeft(t *testing.T) {
+	src := fixture()
+	src.summary.GeneratedAt = now.Add(-4 * time.Second)
+	src.report.GeneratedAt = now.Add(-7*time.Second - 300*time.Millisecond)
+	for _, inc := range src.incidents {
+		inc.ReadAt = now.Add(-9 * time.Second)
+	}
+	var id string
+	for id = range src.incidents {
+		break
+	}
+	srv := server(t, src)
+	for _, c := range []struct{ path, want string }{
+		{"/status/api/v1/summary", "public, max-age=6"},
+		{"/status/api/v1/components", "public, max-age=6"},
+		{"/status/api/v1/incidents", "public, max-age=6"},
+		{"/status/feed.atom", "public, max-age=6"},
+		{"/status/api/v1/reports?quarter=2026-Q3", "public, max-age=2"},
+		{"/status/api/v1/incidents/" + id, "public, max-age=1"},
+	} {
+		res := get(t, srv.URL+c.path)
+		if res.code != 200 || res.header.Get("Cache-Control") != c.want {
+			t.Errorf("%s: %d, Cache-Control %q, want %q", c.path, res.code, res.header.Get("Cache-Control"), c.want)
+		}
+	}
+
+	src.summary.GeneratedAt = now.Add(-time.Minute)
+	if res := get(t, srv.URL+"/status/api/v1/summary"); res.header.Get("Cache-Control") != "public, max-age=0" {
+		t.Errorf("summary a minute old: Cache-Control %q", res.header.Get("Cache-Control"))
+	}
+}
+
+// TestFeedHasMaintenance: the feed tells its readers of maintenance as
+// well as incidents: a window announced, in progress, ended early or
+// cancelled is an entry, with a permanent id, updated at its last
+// change that has happened (RFC 4287 section 4.2.15), in every language.
+func TestFeedHasMaintenance(t *testing.T) {
+	sum := &status.Summary{Version: 1, GeneratedAt: now, DataFrom: at(1, 0, 0), Node: "oslo-1", Overall: status.InMaintenance,
+		Maintenance: []status.Maintenance{
+			{ID: "m-soon", Components: []string{"store"}, Start: at(28, 2, 0), End: at(28, 3, 0), Title: "Database upgrade", Status: "scheduled", AnnouncedAt: at(20, 9, 0)},
+			{ID: "m-now", Components: []string{"provider:minid"}, Start: at(25, 10, 0), End: at(25, 14, 0), Title: "MinID upgrade", Message: "MinID is being upgraded.", Status: "in_progress", AnnouncedAt: at(18, 9, 0)},
+		},
+		RecentMaintenance: []status.Maintenance{
+			{ID: "m-early", Components: []string{"store"}, Start: at(22, 9, 0), End: at(22, 11, 0), AnnouncedEnd: at(22, 13, 0), Title: "Disk swap", Status: "completed", AnnouncedAt: at(15, 9, 0)},
+		},
+		CancelledMaintenance: []status.Maintenance{
+			{ID: "m-off", Components: []string{"provider:bankid"}, Start: at(26, 22, 0), End: at(26, 23, 0), Title: "BankID certificate", Status: "cancelled", AnnouncedAt: at(19, 9, 0), CancelledAt: at(24, 8, 0)},
+		},
+	}
+	srv := server(t, &fakeSource{summary: sum})
+	f := parseFeed(t, get(t, srv.URL+"/status/feed.atom?lang=en").body)
+	want := map[string]struct{ title, updated, published, text string }{
+		"tag:id.example.no,2026-11-28:status/maintenance/m-soon":  {"Planned maintenance: Database upgrade", atomTime(at(20, 9, 0)), atomTime(at(20, 9, 0)), "Status: Planned\nAffected: store\nWindow: 2026-11-28 02:00 UTC – 2026-11-28 03:00 UTC"},
+		"tag:id.example.no,2026-11-25:status/maintenance/m-now":   {"Planned maintenance: MinID upgrade", atomTime(at(25, 10, 0)), atomTime(at(18, 9, 0)), "Status: In progress now"},
+		"tag:id.example.no,2026-11-22:status/maintenance/m-early": {"Planned maintenance: Disk swap", atomTime(at(22, 11, 0)), atomTime(at(15, 9, 0)), "Status: Completed"},
+		"tag:id.example.no,2026-11-26:status/maintenance/m-off":   {"Planned maintenance: BankID certificate", atomTime(at(24, 8, 0)), atomTime(at(19, 9, 0)), "Status: Cancelled; it will not take place"},
+	}
+	if len(f.Entries) != len(want) {
+		t.Fatalf("%d entries, want %d: %+v", len(f.Entries), len(want), f.Entries)
+	}
+	for _, e := range f.Entries {
+		w, ok := want[e.ID]
+		if !ok {
+			t.Errorf("unexpected entry %q", e.ID)
+			continue
+		}
+		if e.Title != w.title || e.Updated != w.updated || e.Published != w.published || !strings.Contains(e.Content.Text, w.text) ||
+			len(e.Links) != 1 || e.Links[0].Href != "https://id.example.no/status?lang=en" {
+			t.Errorf("entry %s: title %q updated %s published %s links %+v content %q", e.ID, e.Title, e.Updated, e.Published, e.Links, e.Content.Text)
+		}
+	}
+	if f.Updated != atomTime(at(25, 10, 0)) {
+		t.Errorf("feed updated %s, want the window begun last", f.Updated)
+	}
+	nb := parseFeed(t, get(t, srv.URL+"/status/feed.atom?lang=nb").body)
+	if len(nb.Entries) != 4 || nb.Entries[3].Title != "Planlagt vedlikehold: BankID certificate" || !strings.Contains(nb.Entries[3].Content.Text, "Avlyst") {
+		t.Errorf("nb feed: %+v", nb.Entries)
+	}
+}
+
+// TestReportPageListsMaintenance: a report's page names the windows
+// behind its maintenance minutes, with when each was announced, in
+// every language, and says so when there were none.
+func TestReportPageListsMaintenance(t *testing.T) {
+	src := fixture()
+	src.report.Maintenance = []status.Maintenance{
+		{ID: "m-9", Components: []string{"provider:bankid"}, Start: at(3, 2, 0), End: at(3, 3, 0), AnnouncedEnd: at(3, 4, 0), Title: "BankID certificate", Status: "completed", AnnouncedAt: at(1, 9, 30)},
+	}
+	srv := server(t, src)
+	for lang, want := range map[string][]string{
+		"en": {"<h2 id=\"rmaint-h\">Planned maintenance in this period</h2>", "<h3>BankID certificate</h3>", `<time datetime="2026-11-03T02:00:00Z">2026-11-03 02:00 UTC</time>`, `Announced <time datetime="2026-11-01T09:30:00Z">2026-11-01 09:30 UTC</time>.`, "Ended early; it was announced to last until", "Affected: BankID"},
+		"nb": {"Planlagt vedlikehold i perioden", "Varslet <time", "regnes ikke mot tilgjengeligheten"},
+		"da": {"Planlagt vedligeholdelse i perioden", "Varslet <time", "tæller ikke mod tilgængeligheden"},
+	} {
+		res := get(t, srv.URL+"/status/reports?quarter=2026-Q4&lang="+lang)
+		for _, w := range want {
+			if res.code != 200 || !strings.Contains(res.body, w) {
+				t.Errorf("%s report: %d, lacks %q", lang, res.code, w)
+			}
+		}
+	}
+	src.report.Maintenance = nil
+	if res := get(t, srv.URL+"/status/reports?quarter=2026-Q4&lang=en"); !strings.Contains(res.body, "There was no planned maintenance in this period.") {
+		t.Error("a report without maintenance does not say so")
+	}
+}
+
+// TestDurationSoFarOnlyWhileOngoing: an incident not yet recovered has
+// lasted its duration "so far", on its page and in the feed, whose
+// readers keep the entry; a recovering one's duration ends at its
+// recovery and is given as it is.
+func TestDurationSoFarOnlyWhileOngoing(t *testing.T) {
+	ongoing := status.Incident{ID: "inc-on", Title: map[string]string{"en": "BankID is down"}, Components: []string{"provider:bankid"}, Severity: "down", Status: "open",
+		StartedAt: at(25, 11, 0), OpenedAt: at(25, 11, 5), DurationSeconds: 3600, Timeline: []status.Update{}}
+	recovering := status.Incident{ID: "inc-rec", Title: map[string]string{"en": "MinID was down"}, Components: []string{"provider:minid"}, Severity: "down", Status: "recovering",
+		StartedAt: at(25, 9, 0), OpenedAt: at(25, 9, 5), RecoveredAt: ptr(at(25, 9, 30)), DurationSeconds: 1800, Timeline: []status.Update{}}
+	src := &fakeSource{
+		summary:   &status.Summary{Version: 1, GeneratedAt: now, DataFrom: at(1, 0, 0), Node: "oslo-1", Overall: status.Down, Open: []status.Incident{ongoing, recovering}},
+		incidents: map[string]*status.Incident{"inc-on": &ongoing, "inc-rec": &recovering},
+	}
+	srv := server(t, src)
+	if body := get(t, srv.URL+"/status/incidents/inc-on?lang=en").body; !strings.Contains(body, "<dd>1 h so far</dd>") {
+		t.Error("ongoing incident's page does not say its duration is so far")
+	}
+	if body := get(t, srv.URL+"/status/incidents/inc-rec?lang=en").body; !strings.Contains(body, "<dd>30 min</dd>") {
+		t.Error("recovering incident's page does not give its duration as it is")
+	}
+	f := parseFeed(t, get(t, srv.URL+"/status/feed.atom?lang=en").body)
+	texts := map[string]string{}
+	for _, e := range f.Entries {
+		texts[e.Title] = e.Content.Text
+	}
+	if !strings.Contains(texts["BankID is down"], "Duration: 1 h so far\n") || !strings.Contains(texts["MinID was down"], "Duration: 30 min\n") {
+		t.Errorf("feed durations: %q", texts)
 	}
 }

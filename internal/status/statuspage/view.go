@@ -133,18 +133,21 @@ type incidentView struct {
 	ID, Title, URL string
 	Status         string
 	Open           bool
-	Severity       stateView
-	Components     string
-	Started        timeView
-	Recovered      *timeView
-	Resolved       *timeView
-	Duration       string
-	People         string
-	Failed         string
-	Rerouted       string
-	Counted        timeView
-	RCA            rcaView
-	Timeline       []updateView
+	// Ongoing: not yet recovered, so Duration is so far; a recovering
+	// incident's runs to its recovery and does not grow.
+	Ongoing    bool
+	Severity   stateView
+	Components string
+	Started    timeView
+	Recovered  *timeView
+	Resolved   *timeView
+	Duration   string
+	People     string
+	Failed     string
+	Rerouted   string
+	Counted    timeView
+	RCA        rcaView
+	Timeline   []updateView
 }
 
 type rcaView struct {
@@ -163,6 +166,8 @@ type maintenanceView struct {
 	Start, End                         timeView
 	// AnnouncedEnd is the end a window ended early was announced with.
 	AnnouncedEnd *timeView
+	// AnnouncedAt is when it was announced (in reports).
+	AnnouncedAt *timeView
 }
 
 // viewer turns package status values into template data in one language.
@@ -333,6 +338,7 @@ func (v *viewer) incident(inc *status.Incident) incidentView {
 	iv := incidentView{
 		ID: inc.ID, Title: localized(inc.Title, v.lang, inc.ID), URL: v.links.incident(inc.ID),
 		Open:      inc.Status != "resolved",
+		Ongoing:   inc.Status == "open",
 		Status:    v.t("status.incident.status." + statusKey(inc.Status)),
 		Severity:  v.state(status.State(inc.Severity)),
 		Started:   v.time(inc.StartedAt),
