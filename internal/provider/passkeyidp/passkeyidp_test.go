@@ -1126,8 +1126,8 @@ func TestAccount(t *testing.T) {
 	if n, _ := h.db.CountRecoveryCodes(ctx, e.person); n != passkeyidp.RecoveryCodeCount {
 		t.Fatalf("%d recovery codes after the page was reloaded", n)
 	}
-	if !hasEvent(h.auditEvents(t), "recovery_codes_regenerated", store.ResultSuccess, "") {
-		t.Fatal("no audit event for new codes")
+	if got := changeMethods(h.auditEvents(t)); len(got) != 1 {
+		t.Fatalf("new codes audited %d times, want once", len(got))
 	}
 	if r := b.form("/account/passkeys/remove", url.Values{"credential": {last}, "csrf": {csrf}}); r.status != http.StatusSeeOther {
 		t.Fatalf("remove last with codes: %d", r.status)
@@ -1171,8 +1171,8 @@ func TestNewCodesNotShownAreNotStored(t *testing.T) {
 	if r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}}); r.status != http.StatusInternalServerError {
 		t.Fatalf("new codes with no ticket stored: %d %q", r.status, r.location)
 	}
-	if hasEvent(h.auditEvents(t), "recovery_codes_regenerated", store.ResultSuccess, "") {
-		t.Fatal("codes that were not replaced audited as replaced")
+	if got := changeMethods(h.auditEvents(t)); len(got) != 0 {
+		t.Fatalf("codes that were not replaced audited as replaced: %v", got)
 	}
 	rb := h.browser("en")
 	rcsrf := field(t, rb.get("/passkey/recover?attempt=").body, "csrf")
@@ -1827,6 +1827,40 @@ func TestEnrolmentCodesOutcomeUnknownLeavesNone(t *testing.T) {
 	}
 }
 
+// The recovery codes made at enrolment are recorded with them, so the
+// person's recent activity shows every set of codes that was made; codes
+// that could not be stored are recorded as made by nobody.
+func TestEnrolmentCodesAudited(t *testing.T) {
+	h := newHarness(t, true)
+	codes := &failingCodes{RecoveryCodes: h.p.RecoveryCodes}
+	h.p.RecoveryCodes = codes
+	page := h.browser("en").enrolOnly(newDevice(false), "", "fnr")
+	if len(codesIn(page.body)) != passkeyidp.RecoveryCodeCount {
+		t.Fatalf("enrolled page shows %d codes", len(codesIn(page.body)))
+	}
+	var made []*store.AuditEvent
+	for _, ev := range h.auditEvents(t) {
+		if ev.Type == "recovery_codes_regenerated" {
+			made = append(made, ev)
+		}
+	}
+	if len(made) != 1 || made[0].Result != store.ResultSuccess || made[0].PersonID == "" || made[0].Provider != "passkey" ||
+		made[0].Details["count"] != fmt.Sprint(passkeyidp.RecoveryCodeCount) || made[0].Details["method"] != "enrolment" {
+		t.Fatalf("recovery codes made at enrolment recorded as %+v, want one success event for the person", made)
+	}
+	codes.fail.Store(true)
+	h.browser("en").enrolOnly(newDevice(false), "", "fnr")
+	n := 0
+	for _, ev := range h.auditEvents(t) {
+		if ev.Type == "recovery_codes_regenerated" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d recovery_codes_regenerated events after an enrolment whose codes were not stored, want still 1", n)
+	}
+}
+
 // cannotEndOthers is the real store that cannot end a person's other
 // sessions.
 type cannotEndOthers struct{ store.Sessions }
@@ -1995,11 +2029,12 @@ func TestAccountChangeAuditsSessionMethod(t *testing.T) {
 }
 
 // changeMethods lists the method and session_provider of each
-// recovery_codes_regenerated event, oldest first.
+// recovery_codes_regenerated event made on the account page (not at
+// enrolment), oldest first.
 func changeMethods(evs []*store.AuditEvent) []string {
 	var out []string
 	for _, e := range evs {
-		if e.Type == "recovery_codes_regenerated" {
+		if e.Type == "recovery_codes_regenerated" && e.Details["method"] != "enrolment" {
 			out = append(out, e.Details["method"]+" "+e.Details["session_provider"])
 		}
 	}
