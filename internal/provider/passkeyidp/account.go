@@ -763,9 +763,23 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		p.internalError(w, r, "recovery codes ticket", err)
 		return
 	}
+	// The end of the person's other sessions, with its event, is the
+	// same write as the new codes: codes replaced because the old ones
+	// may be in the wrong hands take whatever sessions those may have
+	// opened with them, or nothing changes and the person is told to
+	// try again.
 	replaced := p.changeEvents(ctx, &store.AuditEvent{Type: "recovery_codes_regenerated", Result: store.ResultSuccess, PersonID: person.ID,
 		Details: sessionDetails(s, map[string]string{"count": fmt.Sprint(len(codes))})})
-	if err := p.RecoveryCodes.ReplaceRecoveryCodes(ctx, person.ID, hashes, p.now(), replaced...); err != nil {
+	events := func(n int) []*store.AuditEvent {
+		if n == 0 || p.Audit == nil {
+			return replaced
+		}
+		return append(slices.Clone(replaced), p.endedEvent(r, s, n))
+	}
+	ended, err := p.Sessions.EndOthersBy(ctx, func(now time.Time) ([]*store.Session, error) {
+		return p.RecoveryCodes.ReplaceRecoveryCodesEndingOthers(ctx, person.ID, hashes, s.ID, now, events)
+	})
+	if err != nil {
 		// The old codes still hold; the ticket would show codes that do
 		// not, so it goes too (else it expires unseen: its token was
 		// never sent).
@@ -776,7 +790,7 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := url.Values{"t": {t}}
-	if p.endOthers(r, s) > 0 {
+	if ended > 0 {
 		if n := p.putNotice(ctx, s, noticeTicket{Ended: true}); n != "" {
 			v.Set("n", n)
 		}

@@ -1766,6 +1766,13 @@ func (f *failingCodes) ReplaceRecoveryCodes(ctx context.Context, personID string
 	return f.RecoveryCodes.ReplaceRecoveryCodes(ctx, personID, hashes, now, events...)
 }
 
+func (f *failingCodes) ReplaceRecoveryCodesEndingOthers(ctx context.Context, personID string, hashes [][]byte, except string, now time.Time, events func(int) []*store.AuditEvent) ([]*store.Session, error) {
+	if f.fail.Load() {
+		return nil, errors.New("database unreachable")
+	}
+	return f.RecoveryCodes.ReplaceRecoveryCodesEndingOthers(ctx, personID, hashes, except, now, events)
+}
+
 // An enrolment whose recovery codes cannot be stored still ends in the
 // enrolled page, which says the codes are to be made on the account
 // page, and the login continues.
@@ -1876,14 +1883,55 @@ func TestEndOthersFailureAudited(t *testing.T) {
 	h := newHarness(t, true)
 	b := h.browser("en")
 	b.enrol(newDevice(false), "", "fnr")
-	csrf := attr(t, b.get("/account").body, "data-csrf")
 	h.p.Sessions.Store = cannotEndOthers{h.db}
-	r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
-	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?t=") {
-		t.Fatalf("new codes: %d %q", r.status, r.location)
-	}
+	addPasskey(t, b)
 	if !hasEvent(h.auditEvents(t), "sessions_ended", store.ResultFailure, "internal") {
 		t.Fatal("no audit event for the sessions that could not be ended")
+	}
+}
+
+// addPasskey adds a new passkey in b's session, from the account page.
+func addPasskey(t *testing.T, b *browser) {
+	t.Helper()
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("add begin: %d %v", r.status, begun)
+	}
+	id, body := b.h.create(t, newDevice(false), begun)
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status != http.StatusOK {
+		t.Fatalf("add finish: %d %v", r.status, m)
+	}
+}
+
+// New recovery codes end the person's other sessions in the same write
+// as they are stored, with its event: codes replaced because the old
+// ones may be in the wrong hands never leave live a session those
+// opened, whatever a separate end of sessions would have done.
+func TestNewCodesEndOthersInTheirWrite(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	thief := h.browser("en")
+	tcsrf := field(t, thief.get("/passkey/recover?attempt=").body, "csrf")
+	if r := thief.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {tcsrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther || r.location != "/account" {
+		t.Fatalf("login with a recovery code: %d %q", r.status, r.location)
+	}
+	h.p.Sessions.Store = cannotEndOthers{h.db}
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?") {
+		t.Fatalf("new codes: %d %q", r.status, r.location)
+	}
+	if r := thief.get("/account"); r.status != http.StatusSeeOther || r.location != "/login" {
+		t.Fatalf("the session opened with an old code, after new codes: %d %q", r.status, r.location)
+	}
+	if page := b.get(r.location); !strings.Contains(page.body, "logged out everywhere else") {
+		t.Errorf("new codes page does not say the other sessions ended:\n%s", page.body)
+	}
+	events := h.auditEvents(t)
+	if !hasEvent(events, "sessions_ended", store.ResultSuccess, "") || hasEvent(events, "sessions_ended", store.ResultFailure, "internal") {
+		t.Error("the end of the other sessions is not recorded as done")
 	}
 }
 
@@ -2283,12 +2331,8 @@ func TestEndOthersOutcomeUnknownAudited(t *testing.T) {
 	h := newHarness(t, true)
 	b := h.browser("en")
 	b.enrol(newDevice(false), "", "fnr")
-	csrf := attr(t, b.get("/account").body, "data-csrf")
 	h.p.Sessions.Store = endsWithoutAnswer{h.db}
-	r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
-	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?t=") {
-		t.Fatalf("new codes: %d %q", r.status, r.location)
-	}
+	addPasskey(t, b)
 	if !hasEvent(h.auditEvents(t), "sessions_ended", store.ResultFailure, "outcome_unknown") {
 		t.Fatal("no audit event saying the end of the other sessions is unknown")
 	}
