@@ -500,8 +500,15 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 	// level, after a recovery-code login, does not: a recovery code in
 	// the wrong hands must not log the owner out.
 	n := noticeTicket{Notice: "account.notice.added"}
-	if _, change := p.may(s); change && p.endOthers(r, s) > 0 {
-		n.Notice = "account.notice.added.ended"
+	if _, change := p.may(s); change {
+		switch ended, err := p.endOthers(r, s); {
+		case err != nil:
+			// The passkey stands; the person is told their other
+			// sessions may still be live, and how to end them.
+			n.Notice = "account.notice.added.notended"
+		case ended > 0:
+			n.Notice = "account.notice.added.ended"
+		}
 	}
 	writeJSON(w, http.StatusOK, redirectReply{Redirect: noticeURL("/account", p.putNotice(ctx, s, n))})
 }
@@ -633,9 +640,10 @@ func (p *Provider) auditChange(ctx context.Context, s *store.Session, typ, reaso
 // endOthers logs the person out everywhere but in s, after a change to
 // their ways in, and records the sessions_ended event in the same write
 // as their end, so neither is stored without the other. A failure is
-// logged and audited, not shown: the change itself is done, but the
-// audit trail must not read as if the person had no other sessions.
-func (p *Provider) endOthers(r *http.Request, s *store.Session) int {
+// logged and audited, so the audit trail does not read as if the person
+// had no other sessions, and returned, for the page to tell the person:
+// the change itself is done.
+func (p *Provider) endOthers(r *http.Request, s *store.Session) (int, error) {
 	var events func(int) []*store.AuditEvent
 	if p.Audit != nil {
 		events = func(n int) []*store.AuditEvent {
@@ -656,9 +664,9 @@ func (p *Provider) endOthers(r *http.Request, s *store.Session) int {
 		}
 		p.audit(r.Context(), &store.AuditEvent{Type: "sessions_ended", Result: store.ResultFailure, Reason: reason,
 			PersonID: s.PersonID, Details: map[string]string{"why": "ways_in_changed"}})
-		return 0
+		return 0, err
 	}
-	return n
+	return n, nil
 }
 
 // endedEvent is the sessions_ended event for n of the person's other

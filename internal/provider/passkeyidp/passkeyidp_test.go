@@ -1884,14 +1884,19 @@ func TestEndOthersFailureAudited(t *testing.T) {
 	b := h.browser("en")
 	b.enrol(newDevice(false), "", "fnr")
 	h.p.Sessions.Store = cannotEndOthers{h.db}
-	addPasskey(t, b)
+	page := b.get(addPasskey(t, b))
 	if !hasEvent(h.auditEvents(t), "sessions_ended", store.ResultFailure, "internal") {
 		t.Fatal("no audit event for the sessions that could not be ended")
 	}
+	// The person is told, and what ends them.
+	if !strings.Contains(page.body, "but you could not be logged out everywhere else just now") {
+		t.Errorf("the account page after adding a passkey does not say the other sessions were not ended:\n%s", page.body)
+	}
 }
 
-// addPasskey adds a new passkey in b's session, from the account page.
-func addPasskey(t *testing.T, b *browser) {
+// addPasskey adds a new passkey in b's session, from the account page,
+// and returns where the page is sent next.
+func addPasskey(t *testing.T, b *browser) string {
 	t.Helper()
 	csrf := attr(t, b.get("/account").body, "data-csrf")
 	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
@@ -1899,9 +1904,12 @@ func addPasskey(t *testing.T, b *browser) {
 		t.Fatalf("add begin: %d %v", r.status, begun)
 	}
 	id, body := b.h.create(t, newDevice(false), begun)
-	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status != http.StatusOK {
+	r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf)
+	if r.status != http.StatusOK {
 		t.Fatalf("add finish: %d %v", r.status, m)
 	}
+	next, _ := m["redirect"].(string)
+	return next
 }
 
 // New recovery codes end the person's other sessions in the same write
