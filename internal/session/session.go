@@ -70,7 +70,10 @@ type Manager struct {
 	// the caller: the session has ended whatever it does, and the store
 	// recorded the end in the same write (store.Sessions.EndSession), so
 	// an end that Ended could not settle, or that a stopping node never
-	// told it of, is still pending (store.SessionEnds).
+	// told it of, is still pending (store.SessionEnds). It runs on a
+	// context that the request's end does not cancel, and the request
+	// waits for it at most EndedWait: a slow store cannot hold the
+	// person's logout page, while Ended goes on within its own bounds.
 	Ended func(ctx context.Context, why string, ended []*store.Session)
 	// Log, if set, hears of the store's failures that leave the
 	// caller's request unharmed; slog.Default() otherwise.
@@ -84,9 +87,30 @@ func (m *Manager) logger() *slog.Logger {
 	return slog.Default()
 }
 
+// EndedWait is how long End, Save, EndOthers and EndOthersBy wait for
+// Ended before they return: long enough that a store answering as usual
+// has the relying parties' logout tokens queued before the person's page
+// answers, short enough that a slow one does not keep them waiting.
+// Ended goes on after it; what it does not finish, the end recorded in
+// the store leaves to housekeeping (store.SessionEnds).
+const EndedWait = 500 * time.Millisecond
+
 func (m *Manager) ended(ctx context.Context, why string, ended []*store.Session) {
-	if m.Ended != nil && len(ended) > 0 {
-		m.Ended(ctx, why, ended)
+	if m.Ended == nil || len(ended) == 0 {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Ended(context.WithoutCancel(ctx), why, ended)
+	}()
+	t := time.NewTimer(EndedWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		m.logger().WarnContext(ctx, "the relying parties of ended sessions are still being told; answering without waiting", "why", why, "sessions", len(ended))
+	case <-ctx.Done():
 	}
 }
 

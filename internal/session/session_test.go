@@ -538,3 +538,57 @@ func TestSaveOutcomeUnknownEndsOldSession(t *testing.T) {
 		})
 	}
 }
+
+// slowEnds is the real store whose settling of an ended session answers
+// only after delay, as a store under load does.
+type slowEnds struct {
+	store.SessionEnds
+	delay time.Duration
+}
+
+func (s slowEnds) SettleSessionEnd(ctx context.Context, id string, ds []*store.WebhookDelivery) (bool, error) {
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	return s.SessionEnds.SettleSessionEnd(ctx, id, ds)
+}
+
+// TestLogoutAnswersWhileStoreIsSlow: a logout answers within EndedWait
+// even when the store takes longer to settle the session's end, and the
+// end is settled all the same after the request is gone.
+func TestLogoutAnswersWhileStoreIsSlow(t *testing.T) {
+	m, _, db := newManager(t)
+	ends := slowEnds{SessionEnds: db.(store.SessionEnds), delay: 3 * time.Second}
+	settled := make(chan error, 1)
+	m.Ended = func(ctx context.Context, _ string, ended []*store.Session) {
+		for _, s := range ended {
+			_, err := ends.SettleSessionEnd(ctx, s.ID, nil)
+			settled <- err
+		}
+	}
+	w, _ := start(t, m, nil, "p1", "bank")
+	ctx, cancel := context.WithCancel(context.Background())
+	r := withCookies(w).WithContext(ctx)
+	began := time.Now()
+	if _, err := m.End(httptest.NewRecorder(), r); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(began)
+	cancel() // the request is over
+	if took > 1500*time.Millisecond {
+		t.Errorf("logout took %v with a slow store, want about half a second", took)
+	}
+	select {
+	case err := <-settled:
+		if err != nil {
+			t.Fatalf("settling the end after the request was gone: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the end was never settled")
+	}
+	if left, err := db.(store.SessionEnds).PendingSessionEnds(context.Background(), time.Now().Add(time.Hour), 10); err != nil || len(left) != 0 {
+		t.Errorf("pending ends %v, %v, want none", left, err)
+	}
+}

@@ -188,6 +188,17 @@ type RecoveryCodes interface {
 	// AuditLog.AppendAudit appends them and in their order: the codes are
 	// replaced if and only if the events recording it are stored.
 	ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time, events ...*AuditEvent) error
+	// ReplaceRecoveryCodesEndingOthers is ReplaceRecoveryCodes that, in
+	// the same atomic write, ends every other session of the person but
+	// except, as Sessions.EndPersonSessions does, and returns the
+	// sessions it ended: codes replaced because the old ones may be in
+	// the wrong hands are replaced together with the end of whatever
+	// sessions those codes may have opened, never one without the other.
+	// On any error nothing is replaced and no session ends. If events is
+	// not nil, the events it returns for the number of sessions ended are
+	// appended in the same write, as for Passkeys.DeletePasskey; it may be
+	// called more than once and must depend on nothing but n.
+	ReplaceRecoveryCodesEndingOthers(ctx context.Context, personID string, hashes [][]byte, except string, now time.Time, events func(n int) []*AuditEvent) ([]*Session, error)
 	// UseRecoveryCode marks the unused code with this hash as used at now
 	// and returns its owner; ErrNotFound if there is no such unused code.
 	// Two concurrent uses of one code: exactly one succeeds.

@@ -500,8 +500,15 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 	// level, after a recovery-code login, does not: a recovery code in
 	// the wrong hands must not log the owner out.
 	n := noticeTicket{Notice: "account.notice.added"}
-	if _, change := p.may(s); change && p.endOthers(r, s) > 0 {
-		n.Notice = "account.notice.added.ended"
+	if _, change := p.may(s); change {
+		switch ended, err := p.endOthers(r, s); {
+		case err != nil:
+			// The passkey stands; the person is told their other
+			// sessions may still be live, and how to end them.
+			n.Notice = "account.notice.added.notended"
+		case ended > 0:
+			n.Notice = "account.notice.added.ended"
+		}
 	}
 	writeJSON(w, http.StatusOK, redirectReply{Redirect: noticeURL("/account", p.putNotice(ctx, s, n))})
 }
@@ -636,9 +643,10 @@ func (p *Provider) auditChange(ctx context.Context, s *store.Session, typ, reaso
 // endOthers logs the person out everywhere but in s, after a change to
 // their ways in, and records the sessions_ended event in the same write
 // as their end, so neither is stored without the other. A failure is
-// logged and audited, not shown: the change itself is done, but the
-// audit trail must not read as if the person had no other sessions.
-func (p *Provider) endOthers(r *http.Request, s *store.Session) int {
+// logged and audited, so the audit trail does not read as if the person
+// had no other sessions, and returned, for the page to tell the person:
+// the change itself is done.
+func (p *Provider) endOthers(r *http.Request, s *store.Session) (int, error) {
 	var events func(int) []*store.AuditEvent
 	if p.Audit != nil {
 		events = func(n int) []*store.AuditEvent {
@@ -659,9 +667,9 @@ func (p *Provider) endOthers(r *http.Request, s *store.Session) int {
 		}
 		p.audit(r.Context(), &store.AuditEvent{Type: "sessions_ended", Result: store.ResultFailure, Reason: reason,
 			PersonID: s.PersonID, Details: map[string]string{"why": "ways_in_changed"}})
-		return 0
+		return 0, err
 	}
-	return n
+	return n, nil
 }
 
 // endedEvent is the sessions_ended event for n of the person's other
@@ -766,9 +774,23 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		p.internalError(w, r, "recovery codes ticket", err)
 		return
 	}
+	// The end of the person's other sessions, with its event, is the
+	// same write as the new codes: codes replaced because the old ones
+	// may be in the wrong hands take whatever sessions those may have
+	// opened with them, or nothing changes and the person is told to
+	// try again.
 	replaced := p.changeEvents(ctx, &store.AuditEvent{Type: "recovery_codes_regenerated", Result: store.ResultSuccess, PersonID: person.ID,
 		Details: sessionDetails(s, map[string]string{"count": fmt.Sprint(len(codes))})})
-	if err := p.RecoveryCodes.ReplaceRecoveryCodes(ctx, person.ID, hashes, p.now(), replaced...); err != nil {
+	events := func(n int) []*store.AuditEvent {
+		if n == 0 || p.Audit == nil {
+			return replaced
+		}
+		return append(slices.Clone(replaced), p.endedEvent(r, s, n))
+	}
+	ended, err := p.Sessions.EndOthersBy(ctx, func(now time.Time) ([]*store.Session, error) {
+		return p.RecoveryCodes.ReplaceRecoveryCodesEndingOthers(ctx, person.ID, hashes, s.ID, now, events)
+	})
+	if err != nil {
 		// The old codes still hold; the ticket would show codes that do
 		// not, so it goes too (else it expires unseen: its token was
 		// never sent).
@@ -779,7 +801,7 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := url.Values{"t": {t}}
-	if p.endOthers(r, s) > 0 {
+	if ended > 0 {
 		if n := p.putNotice(ctx, s, noticeTicket{Ended: true}); n != "" {
 			v.Set("n", n)
 		}

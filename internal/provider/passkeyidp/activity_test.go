@@ -73,6 +73,7 @@ func TestAccountShowsActivity(t *testing.T) {
 		{"A login with Demo BankID was refused", "–"},
 		{"The service received: an identifier for you that only this service gets, your full name, your date of birth", "Test Bank"},
 		{"Logged in with Demo BankID, at level high", "Test Bank"},
+		{"New recovery codes were made", "–"},
 		{"Your identity was created with a passkey", "–"},
 	}
 	if len(rows) != len(want) {
@@ -296,8 +297,8 @@ func TestRaisedLinkIsShownToThePerson(t *testing.T) {
 		t.Errorf("account after a raise does not say so:\n%s", r.body)
 	}
 	rows := activityRows(t, r.body)
-	if len(rows) != 2 || rows[0][1] != "Demo BankID now logs you in at a higher level" {
-		t.Errorf("activity rows %q, want the raise above the creation", rows)
+	if len(rows) != 3 || rows[0][1] != "Demo BankID now logs you in at a higher level" {
+		t.Errorf("activity rows %q, want the raise above the enrolment's codes and the creation", rows)
 	}
 }
 
@@ -328,8 +329,8 @@ func TestRefusedLinkIsShownToThePerson(t *testing.T) {
 	}
 	rows := activityRows(t, b.get("/account").body)
 	want := "Adding Demo BankID as a way to log in was refused"
-	if len(rows) != 3 || rows[0][1] != want || rows[1][1] != want {
-		t.Errorf("activity rows %q, want two refused links above the creation", rows)
+	if len(rows) != 4 || rows[0][1] != want || rows[1][1] != want {
+		t.Errorf("activity rows %q, want two refused links above the enrolment's codes and the creation", rows)
 	}
 }
 

@@ -145,7 +145,10 @@
 // that asked for it was logged in: Details["method"] is "passkey",
 // "recovery-code" or "upstream" (a login through a linked eID),
 // Details["session_provider"] the session's provider and Details["amr"]
-// its amr values.
+// its amr values. The recovery codes made at enrolment are recorded in
+// the same write as they are stored, as recovery_codes_regenerated with
+// Details["method"] "enrolment", so the person's recent activity shows
+// every set of codes that was made.
 //
 // # Security notes
 //

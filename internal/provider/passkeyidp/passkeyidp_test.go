@@ -1126,8 +1126,8 @@ func TestAccount(t *testing.T) {
 	if n, _ := h.db.CountRecoveryCodes(ctx, e.person); n != passkeyidp.RecoveryCodeCount {
 		t.Fatalf("%d recovery codes after the page was reloaded", n)
 	}
-	if !hasEvent(h.auditEvents(t), "recovery_codes_regenerated", store.ResultSuccess, "") {
-		t.Fatal("no audit event for new codes")
+	if got := changeMethods(h.auditEvents(t)); len(got) != 1 {
+		t.Fatalf("new codes audited %d times, want once", len(got))
 	}
 	if r := b.form("/account/passkeys/remove", url.Values{"credential": {last}, "csrf": {csrf}}); r.status != http.StatusSeeOther {
 		t.Fatalf("remove last with codes: %d", r.status)
@@ -1171,8 +1171,8 @@ func TestNewCodesNotShownAreNotStored(t *testing.T) {
 	if r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}}); r.status != http.StatusInternalServerError {
 		t.Fatalf("new codes with no ticket stored: %d %q", r.status, r.location)
 	}
-	if hasEvent(h.auditEvents(t), "recovery_codes_regenerated", store.ResultSuccess, "") {
-		t.Fatal("codes that were not replaced audited as replaced")
+	if got := changeMethods(h.auditEvents(t)); len(got) != 0 {
+		t.Fatalf("codes that were not replaced audited as replaced: %v", got)
 	}
 	rb := h.browser("en")
 	rcsrf := field(t, rb.get("/passkey/recover?attempt=").body, "csrf")
@@ -1782,6 +1782,13 @@ func (f *failingCodes) ReplaceRecoveryCodes(ctx context.Context, personID string
 	return f.RecoveryCodes.ReplaceRecoveryCodes(ctx, personID, hashes, now, events...)
 }
 
+func (f *failingCodes) ReplaceRecoveryCodesEndingOthers(ctx context.Context, personID string, hashes [][]byte, except string, now time.Time, events func(int) []*store.AuditEvent) ([]*store.Session, error) {
+	if f.fail.Load() {
+		return nil, errors.New("database unreachable")
+	}
+	return f.RecoveryCodes.ReplaceRecoveryCodesEndingOthers(ctx, personID, hashes, except, now, events)
+}
+
 // An enrolment whose recovery codes cannot be stored still ends in the
 // enrolled page, which says the codes are to be made on the account
 // page, and the login continues.
@@ -1843,6 +1850,40 @@ func TestEnrolmentCodesOutcomeUnknownLeavesNone(t *testing.T) {
 	}
 }
 
+// The recovery codes made at enrolment are recorded with them, so the
+// person's recent activity shows every set of codes that was made; codes
+// that could not be stored are recorded as made by nobody.
+func TestEnrolmentCodesAudited(t *testing.T) {
+	h := newHarness(t, true)
+	codes := &failingCodes{RecoveryCodes: h.p.RecoveryCodes}
+	h.p.RecoveryCodes = codes
+	page := h.browser("en").enrolOnly(newDevice(false), "", "fnr")
+	if len(codesIn(page.body)) != passkeyidp.RecoveryCodeCount {
+		t.Fatalf("enrolled page shows %d codes", len(codesIn(page.body)))
+	}
+	var made []*store.AuditEvent
+	for _, ev := range h.auditEvents(t) {
+		if ev.Type == "recovery_codes_regenerated" {
+			made = append(made, ev)
+		}
+	}
+	if len(made) != 1 || made[0].Result != store.ResultSuccess || made[0].PersonID == "" || made[0].Provider != "passkey" ||
+		made[0].Details["count"] != fmt.Sprint(passkeyidp.RecoveryCodeCount) || made[0].Details["method"] != "enrolment" {
+		t.Fatalf("recovery codes made at enrolment recorded as %+v, want one success event for the person", made)
+	}
+	codes.fail.Store(true)
+	h.browser("en").enrolOnly(newDevice(false), "", "fnr")
+	n := 0
+	for _, ev := range h.auditEvents(t) {
+		if ev.Type == "recovery_codes_regenerated" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d recovery_codes_regenerated events after an enrolment whose codes were not stored, want still 1", n)
+	}
+}
+
 // cannotEndOthers is the real store that cannot end a person's other
 // sessions.
 type cannotEndOthers struct{ store.Sessions }
@@ -1858,14 +1899,63 @@ func TestEndOthersFailureAudited(t *testing.T) {
 	h := newHarness(t, true)
 	b := h.browser("en")
 	b.enrol(newDevice(false), "", "fnr")
-	csrf := attr(t, b.get("/account").body, "data-csrf")
 	h.p.Sessions.Store = cannotEndOthers{h.db}
-	r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
-	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?t=") {
-		t.Fatalf("new codes: %d %q", r.status, r.location)
-	}
+	page := b.get(addPasskey(t, b))
 	if !hasEvent(h.auditEvents(t), "sessions_ended", store.ResultFailure, "internal") {
 		t.Fatal("no audit event for the sessions that could not be ended")
+	}
+	// The person is told, and what ends them.
+	if !strings.Contains(page.body, "but you could not be logged out everywhere else just now") {
+		t.Errorf("the account page after adding a passkey does not say the other sessions were not ended:\n%s", page.body)
+	}
+}
+
+// addPasskey adds a new passkey in b's session, from the account page,
+// and returns where the page is sent next.
+func addPasskey(t *testing.T, b *browser) string {
+	t.Helper()
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("add begin: %d %v", r.status, begun)
+	}
+	id, body := b.h.create(t, newDevice(false), begun)
+	r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("add finish: %d %v", r.status, m)
+	}
+	next, _ := m["redirect"].(string)
+	return next
+}
+
+// New recovery codes end the person's other sessions in the same write
+// as they are stored, with its event: codes replaced because the old
+// ones may be in the wrong hands never leave live a session those
+// opened, whatever a separate end of sessions would have done.
+func TestNewCodesEndOthersInTheirWrite(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	thief := h.browser("en")
+	tcsrf := field(t, thief.get("/passkey/recover?attempt=").body, "csrf")
+	if r := thief.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {tcsrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther || r.location != "/account" {
+		t.Fatalf("login with a recovery code: %d %q", r.status, r.location)
+	}
+	h.p.Sessions.Store = cannotEndOthers{h.db}
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?") {
+		t.Fatalf("new codes: %d %q", r.status, r.location)
+	}
+	if r := thief.get("/account"); r.status != http.StatusSeeOther || r.location != "/login" {
+		t.Fatalf("the session opened with an old code, after new codes: %d %q", r.status, r.location)
+	}
+	if page := b.get(r.location); !strings.Contains(page.body, "logged out everywhere else") {
+		t.Errorf("new codes page does not say the other sessions ended:\n%s", page.body)
+	}
+	events := h.auditEvents(t)
+	if !hasEvent(events, "sessions_ended", store.ResultSuccess, "") || hasEvent(events, "sessions_ended", store.ResultFailure, "internal") {
+		t.Error("the end of the other sessions is not recorded as done")
 	}
 }
 
@@ -2011,11 +2101,12 @@ func TestAccountChangeAuditsSessionMethod(t *testing.T) {
 }
 
 // changeMethods lists the method and session_provider of each
-// recovery_codes_regenerated event, oldest first.
+// recovery_codes_regenerated event made on the account page (not at
+// enrolment), oldest first.
 func changeMethods(evs []*store.AuditEvent) []string {
 	var out []string
 	for _, e := range evs {
-		if e.Type == "recovery_codes_regenerated" {
+		if e.Type == "recovery_codes_regenerated" && e.Details["method"] != "enrolment" {
 			out = append(out, e.Details["method"]+" "+e.Details["session_provider"])
 		}
 	}
@@ -2264,12 +2355,8 @@ func TestEndOthersOutcomeUnknownAudited(t *testing.T) {
 	h := newHarness(t, true)
 	b := h.browser("en")
 	b.enrol(newDevice(false), "", "fnr")
-	csrf := attr(t, b.get("/account").body, "data-csrf")
 	h.p.Sessions.Store = endsWithoutAnswer{h.db}
-	r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
-	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?t=") {
-		t.Fatalf("new codes: %d %q", r.status, r.location)
-	}
+	addPasskey(t, b)
 	if !hasEvent(h.auditEvents(t), "sessions_ended", store.ResultFailure, "outcome_unknown") {
 		t.Fatal("no audit event saying the end of the other sessions is unknown")
 	}

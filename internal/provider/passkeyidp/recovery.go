@@ -81,13 +81,18 @@ func hashCode(normalised string) []byte {
 	return h[:]
 }
 
-// replaceCodes makes a new set of codes for person and returns them.
+// replaceCodes makes a new set of codes for person at enrolment and
+// returns them. The recovery_codes_regenerated event that records them
+// is stored in the same write, so the person's recent activity shows
+// every set of codes that was made.
 func (p *Provider) replaceCodes(r *http.Request, personID string) ([]string, error) {
 	codes, hashes, err := newRecoveryCodes(p.rand(), RecoveryCodeCount)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.RecoveryCodes.ReplaceRecoveryCodes(r.Context(), personID, hashes, p.now()); err != nil {
+	made := p.changeEvents(r.Context(), &store.AuditEvent{Type: "recovery_codes_regenerated", Result: store.ResultSuccess, PersonID: personID,
+		Details: map[string]string{"count": fmt.Sprint(len(codes)), "method": "enrolment"}})
+	if err := p.RecoveryCodes.ReplaceRecoveryCodes(r.Context(), personID, hashes, p.now(), made...); err != nil {
 		return nil, fmt.Errorf("store recovery codes: %w", err)
 	}
 	return codes, nil

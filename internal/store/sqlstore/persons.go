@@ -405,23 +405,63 @@ func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID [
 // one set of codes remains, not both.
 func (db *DB) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time, events ...*store.AuditEvent) error {
 	err := db.update(ctx, func(ctx context.Context, tx querier) error {
-		var one int
-		if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, personID).Scan(&one); err != nil {
-			return notFound(err)
-		}
-		if _, err := tx.StmtContext(ctx, db.st.deleteRecoveryCodes).ExecContext(ctx, personID); err != nil {
+		if err := db.replaceCodesIn(ctx, tx, personID, hashes, now); err != nil {
 			return err
-		}
-		ins := tx.StmtContext(ctx, db.st.insertRecoveryCode)
-		for _, h := range hashes {
-			if _, err := ins.ExecContext(ctx, h, personID, micros(now)); err != nil {
-				return db.d.classify(err)
-			}
 		}
 		return db.appendEvents(ctx, tx, events)
 	})
 	if err != nil {
 		return fmt.Errorf("replace recovery codes of person %s: %w", personID, err)
+	}
+	return nil
+}
+
+// ReplaceRecoveryCodesEndingOthers implements store.RecoveryCodes: the
+// replacement of ReplaceRecoveryCodes, the end of the person's other
+// sessions and the events are one transaction.
+func (db *DB) ReplaceRecoveryCodesEndingOthers(ctx context.Context, personID string, hashes [][]byte, except string, now time.Time, events func(n int) []*store.AuditEvent) ([]*store.Session, error) {
+	var ended []*store.Session
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
+		ended = nil
+		if err := db.replaceCodesIn(ctx, tx, personID, hashes, now); err != nil {
+			return err
+		}
+		var err error
+		if ended, err = db.endPersonSessionsIn(ctx, tx, personID, except, now); err != nil {
+			return err
+		}
+		if events == nil {
+			return nil
+		}
+		return db.appendEvents(ctx, tx, events(len(ended)))
+	}, func() {
+		for _, s := range ended {
+			db.sessions.drop(s.ID)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replace recovery codes of person %s: %w", personID, err)
+	}
+	return ended, nil
+}
+
+// replaceCodesIn replaces personID's codes with hashes in tx;
+// ErrNotFound if the person does not exist. The person's row is read
+// FOR UPDATE where other nodes write too, so that two replacements run
+// one after the other and one set of codes remains, not both.
+func (db *DB) replaceCodesIn(ctx context.Context, tx querier, personID string, hashes [][]byte, now time.Time) error {
+	var one int
+	if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, personID).Scan(&one); err != nil {
+		return notFound(err)
+	}
+	if _, err := tx.StmtContext(ctx, db.st.deleteRecoveryCodes).ExecContext(ctx, personID); err != nil {
+		return err
+	}
+	ins := tx.StmtContext(ctx, db.st.insertRecoveryCode)
+	for _, h := range hashes {
+		if _, err := ins.ExecContext(ctx, h, personID, micros(now)); err != nil {
+			return db.d.classify(err)
+		}
 	}
 	return nil
 }

@@ -789,4 +789,67 @@ func testRecoveryCodes(t *testing.T, s store.Store) {
 		wantChangeEvents(t, s, "nobody", "recovery_codes_regenerated")
 		wantChangeEvents(t, s, "carol", "recovery_codes_regenerated")
 	})
+
+	t.Run("replace ends the other sessions in its write", func(t *testing.T) {
+		const person = "rita"
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: person, WebAuthnID: hash(person)}), nil)
+		for id, who := range map[string]string{"s-rita-1": person, "s-rita-2": person, "s-rita-3": person, "s-rita-carol": "carol"} {
+			ss := fullSession(t, id)
+			ss.PersonID = who
+			wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+		}
+		replaced := func(n int) func(int) []*store.AuditEvent {
+			return func(ended int) []*store.AuditEvent {
+				return []*store.AuditEvent{{Time: now, Type: "recovery_codes_regenerated", PersonID: person, Result: store.ResultSuccess,
+					Details: map[string]string{"n": fmt.Sprint(n), "sessions_ended": fmt.Sprint(ended)}}}
+			}
+		}
+		// Refused: a code taken already, or no such person. Nothing is
+		// replaced and no session ends.
+		wantErr(t, "ReplaceRecoveryCodes", s.ReplaceRecoveryCodes(ctx, "carol", [][]byte{hash("rita-taken")}, now), nil)
+		for _, c := range []struct {
+			who  string
+			code []byte
+			want error
+		}{{person, hash("rita-taken"), store.ErrConflict}, {"nobody", hash("rita-nobody"), store.ErrNotFound}} {
+			ended, err := s.ReplaceRecoveryCodesEndingOthers(ctx, c.who, [][]byte{hash("rita-new"), c.code}, "s-rita-1", now, replaced(0))
+			wantErr(t, "ReplaceRecoveryCodesEndingOthers refused", err, c.want)
+			if len(ended) != 0 {
+				t.Errorf("a refused ReplaceRecoveryCodesEndingOthers ended %d sessions", len(ended))
+			}
+		}
+		count(t, person, 0)
+		for _, id := range []string{"s-rita-1", "s-rita-2", "s-rita-3"} {
+			_, err := s.GetSession(ctx, id, now)
+			wantErr(t, "GetSession "+id+" after a refused replacement", err, nil)
+		}
+		ended, err := s.ReplaceRecoveryCodesEndingOthers(ctx, person, [][]byte{hash("rita-1"), hash("rita-2")}, "s-rita-1", now, replaced(1))
+		wantErr(t, "ReplaceRecoveryCodesEndingOthers", err, nil)
+		var ids []string
+		for _, e := range ended {
+			ids = append(ids, e.ID)
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, []string{"s-rita-2", "s-rita-3"}) {
+			t.Errorf("ReplaceRecoveryCodesEndingOthers ended %v, want s-rita-2 and s-rita-3", ids)
+		}
+		count(t, person, 2)
+		for id, want := range map[string]error{"s-rita-1": nil, "s-rita-2": store.ErrNotFound, "s-rita-3": store.ErrNotFound, "s-rita-carol": nil} {
+			_, err := s.GetSession(ctx, id, now)
+			wantErr(t, "GetSession "+id+" after ReplaceRecoveryCodesEndingOthers", err, want)
+		}
+		// No other session left: the codes are replaced all the same.
+		ended, err = s.ReplaceRecoveryCodesEndingOthers(ctx, person, [][]byte{hash("rita-3")}, "s-rita-1", now, replaced(2))
+		wantErr(t, "ReplaceRecoveryCodesEndingOthers again", err, nil)
+		if len(ended) != 0 {
+			t.Errorf("ReplaceRecoveryCodesEndingOthers with no other session ended %d", len(ended))
+		}
+		count(t, person, 1)
+		wantChangeEvents(t, s, person, "recovery_codes_regenerated", "1", "2")
+		got, err := s.ListPersonAudit(ctx, person, 10)
+		wantErr(t, "ListPersonAudit", err, nil)
+		if len(got) != 2 || got[1].Details["sessions_ended"] != "2" || got[0].Details["sessions_ended"] != "0" {
+			t.Errorf("events %+v, want the first counting 2 sessions ended, the second none", got)
+		}
+	})
 }
