@@ -102,6 +102,12 @@ func TestPagesWCAG(t *testing.T) {
 			b.until(t, `document.querySelector("#code-error") !== null`)
 			b.audit(t, lang, "#code-error")
 			b.errorTitle(t, lang, true)
+			// WCAG 3.3.7: the code comes back in the field, to be
+			// corrected rather than typed again from the start.
+			got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("#code").value`))
+			if err != nil || got != "WRONG-CODE-1234" {
+				t.Errorf("code field after a wrong code = %q (%v), want what was typed", got, err)
+			}
 		})
 
 		// An error the passkey script shows (here: enrolment with
