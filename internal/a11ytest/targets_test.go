@@ -11,12 +11,13 @@ import (
 )
 
 // smallTargets lists the visible controls smaller than 24 by 24 CSS
-// pixels (WCAG 2.5.8): buttons, form fields, radio buttons and the
-// language links, which sit side by side. Other links stand in text or
-// alone on a line, with the spacing the criterion allows instead.
+// pixels (WCAG 2.5.8): buttons, form fields, radio buttons and the links
+// that sit side by side in a row (languages, the status pages' menu and
+// quarters). Other links stand in text or alone on a line, with the
+// spacing the criterion allows instead.
 const smallTargets = `(() => {
   const small = [];
-  for (const el of document.querySelectorAll(".langs a, button, input:not([type=hidden]), select, textarea, summary")) {
+  for (const el of document.querySelectorAll(".langs a, .status-nav a, ul.quarters a, button, input:not([type=hidden]), select, textarea, summary")) {
     const r = el.getBoundingClientRect();
     if (r.width === 0 && r.height === 0) continue;
     if (r.width < 24 || r.height < 24) {
@@ -27,8 +28,9 @@ const smallTargets = `(() => {
 })()`
 
 // TestTargetSize: every control on the login, passkey, enrolment,
-// recovery and error pages is at least 24 by 24 CSS pixels (WCAG 2.5.8),
-// the language links and the radio buttons too. axe checks only part of
+// recovery, error and status pages is at least 24 by 24 CSS pixels
+// (WCAG 2.5.8), the language links, the status pages' menu and the
+// radio buttons too. axe checks only part of
 // this criterion.
 func TestTargetSize(t *testing.T) {
 	requireBrowserTests(t)
@@ -53,6 +55,8 @@ func TestTargetSize(t *testing.T) {
 			{"enrolment", "/passkey/enrol?" + q("attempt", req), 200, ".passkey-ceremony [data-role=button]"},
 			{"recovery", "/passkey/recover?" + q("attempt", req), 200, "#code"},
 			{"not found", "/no-such-page?" + q(), 404, "#support"},
+			{"status", "/status?" + q(), 200, "ol.uptime"},
+			{"status report", "/status/reports?" + q(), 200, "ul.quarters"},
 		}
 		for _, p := range pages {
 			t.Run(l.Tag+"/"+p.name, func(t *testing.T) {
