@@ -62,14 +62,21 @@ func TestTargetSize(t *testing.T) {
 			t.Run(l.Tag+"/"+p.name, func(t *testing.T) {
 				b.visit(t, n.issuer+p.path, p.status)
 				b.do(t, "wait for "+p.ready, chromedp.WaitVisible(p.ready))
-				small, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](smallTargets))
-				if err != nil {
-					t.Fatalf("measure targets: %v", err)
-				}
-				if len(small) > 0 {
-					t.Errorf("WCAG 2.5.8: controls smaller than 24×24 CSS px:\n\t\t%s", strings.Join(small, "\n\t\t"))
-				}
+				b.targets(t)
 			})
 		}
+	}
+}
+
+// targets checks WCAG 2.5.8 on the current page with smallTargets.
+func (b *browser) targets(t *testing.T) {
+	t.Helper()
+	small, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](smallTargets))
+	if err != nil {
+		t.Fatalf("measure targets: %v", err)
+	}
+	if len(small) > 0 {
+		loc, _ := chromedp.Run(b.ctx, chromedp.Location())
+		t.Errorf("WCAG 2.5.8 at %s: controls smaller than 24×24 CSS px:\n\t\t%s", loc, strings.Join(small, "\n\t\t"))
 	}
 }
