@@ -90,6 +90,7 @@ func TestPagesWCAG(t *testing.T) {
 				b.visit(t, n.issuer+p.path, p.status)
 				b.audit(t, lang, p.ready)
 				b.errorTitle(t, lang, p.ready == ".notice .error")
+				b.helpLast(t)
 			})
 		}
 
@@ -102,6 +103,12 @@ func TestPagesWCAG(t *testing.T) {
 			b.until(t, `document.querySelector("#code-error") !== null`)
 			b.audit(t, lang, "#code-error")
 			b.errorTitle(t, lang, true)
+			// WCAG 3.3.7: the code comes back in the field, to be
+			// corrected rather than typed again from the start.
+			got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("#code").value`))
+			if err != nil || got != "WRONG-CODE-1234" {
+				t.Errorf("code field after a wrong code = %q (%v), want what was typed", got, err)
+			}
 		})
 
 		// An error the passkey script shows (here: enrolment with
@@ -141,7 +148,10 @@ func TestPagesWCAG(t *testing.T) {
 			b.until(t, `location.pathname === "/account" && document.querySelector("table") !== null`)
 			// The help desk configured for this node is named there.
 			b.until(t, `document.querySelector("#support #support-phone") !== null`)
-			t.Run("account", func(t *testing.T) { b.audit(t, lang, ceremony("add")) })
+			t.Run("account", func(t *testing.T) {
+				b.audit(t, lang, ceremony("add"))
+				b.helpLast(t)
+			})
 
 			// A passkey added through the page: the account page shows
 			// its notice, which takes the focus.
@@ -595,6 +605,37 @@ func (b *browser) audit(t *testing.T, lang, ready string) {
 	}
 	t.Logf("axe %s at %s: %d rules passed, %d violations", res.Version, loc, res.Passes, len(res.Violations))
 	b.reflow(t, loc)
+}
+
+// helpAfter lists what follows the help desk in <main>, other than
+// scripts and the page's reference (p.small), or says why it cannot:
+// an empty list means the help desk ends the page's content. A page
+// without a help desk gives "".
+const helpAfter = `(() => {
+  const s = document.querySelector("#support");
+  if (!s) return "";
+  const box = s.closest("[data-role=passkey-support]") || s;
+  if (box.parentElement !== document.querySelector("main")) return "the help desk is not directly in main";
+  const after = [];
+  for (let n = box.nextElementSibling; n; n = n.nextElementSibling) {
+    if (n.tagName !== "SCRIPT" && n.tagName !== "NOSCRIPT" && !n.matches("p.small")) after.push(n.outerHTML.slice(0, 80));
+  }
+  return after.join("\n\t\t");
+})()`
+
+// helpLast checks WCAG 3.2.6 (Consistent Help): on every page that
+// names the help desk, it comes in the same place, last in the page's
+// content, after the actions the page offers.
+func (b *browser) helpLast(t *testing.T) {
+	t.Helper()
+	after, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](helpAfter))
+	if err != nil {
+		t.Fatalf("find the help desk: %v", err)
+	}
+	if after != "" {
+		loc, _ := chromedp.Run(b.ctx, chromedp.Location())
+		t.Errorf("WCAG 3.2.6 at %s: the help desk is not last in the content; after it:\n\t\t%s", loc, after)
+	}
 }
 
 // errorPrefix starts the title of a page that shows an error in a form

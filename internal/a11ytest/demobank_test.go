@@ -65,6 +65,7 @@ func TestDemoBankWCAG(t *testing.T) {
 		t.Run(lang+"/home", func(t *testing.T) {
 			b.visit(t, bank+"?lang="+lang, 200)
 			b.audit(t, lang, "#login")
+			b.targets(t)
 		})
 		t.Run(lang+"/login not started here", func(t *testing.T) {
 			b.visit(t, bank+"callback?state=unknown&code=unknown", 400)

@@ -962,8 +962,12 @@ func TestRecoveryTriesNeedABrowserGivenTheForm(t *testing.T) {
 	origin, _ := url.Parse(h.origin)
 	guesser.c.Jar.SetCookies(origin, []*http.Cookie{{Name: "varde_form", Value: made, Path: "/"}})
 	r := guesser.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {made}, "code": {e.codes[0]}})
-	if r.status != http.StatusBadRequest || !strings.Contains(r.body, "This form has expired") {
+	if r.status != http.StatusBadRequest || !strings.Contains(r.body, "This form had expired") {
 		t.Fatalf("a made-up form cookie: %d %q\n%s", r.status, r.location, r.body)
+	}
+	// The code, not checked, comes back in its field (WCAG 3.3.7).
+	if !strings.Contains(r.body, `value="`+e.codes[0]+`"`) {
+		t.Errorf("the form that came back does not hold the code sent:\n%s", r.body)
 	}
 	if !hasEvent(h.auditEvents(t), "authentication", store.ResultFailure, "unknown_browser") {
 		t.Fatal("no audit event for the made-up form cookie")

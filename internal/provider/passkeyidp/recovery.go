@@ -104,6 +104,9 @@ type recoverData struct {
 	CSRF     string
 	Error    string // message key
 	LoginURL string
+	// Code is what the person typed, shown again with an error so that
+	// a slip is corrected rather than the code typed anew (WCAG 3.3.7).
+	Code string
 	// NotEnough: the relying party needs more than a recovery code gives,
 	// so the page offers the ways that can still help instead of a form
 	// that would use up a code for nothing. OtherWaysURL is the broker's
@@ -133,6 +136,15 @@ func (p *Provider) enough(w http.ResponseWriter, r *http.Request, attempt string
 			AccountURL:   "/passkey/recover?" + url.Values{"attempt": {""}}.Encode()})
 	}
 	return ok
+}
+
+// typedCode is the code field as sent, cut to the field's 40 characters.
+func typedCode(r *http.Request) string {
+	c := []rune(strings.ToValidUTF8(r.PostFormValue("code"), ""))
+	if len(c) > 40 {
+		c = c[:40]
+	}
+	return string(c)
 }
 
 func (p *Provider) renderRecover(w http.ResponseWriter, r *http.Request, status int, d recoverData) {
@@ -276,7 +288,7 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	code, ok := normaliseCode(r.PostFormValue("code"))
 	if !ok {
 		p.auditFailure(ctx, "authentication", "malformed_recovery_code", methodRecoveryCode, "")
-		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.format"})
+		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.format", Code: typedCode(r)})
 		return
 	}
 	if attempt == "" {
@@ -291,7 +303,7 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 		if !known {
 			p.auditFailure(ctx, "authentication", "unknown_browser", methodRecoveryCode, "")
-			p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.again"})
+			p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.again", Code: typedCode(r)})
 			return
 		}
 	}
@@ -316,7 +328,7 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	personID, err := p.RecoveryCodes.UseRecoveryCode(ctx, hashCode(code), usedAt)
 	if errors.Is(err, store.ErrNotFound) {
 		p.auditFailure(ctx, "authentication", "invalid_recovery_code", methodRecoveryCode, "")
-		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.wrong"})
+		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.wrong", Code: typedCode(r)})
 		return
 	}
 	if err != nil {

@@ -1,0 +1,82 @@
+package a11ytest_test
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/varde-eid/varde/internal/app"
+)
+
+// smallTargets lists the visible controls smaller than 24 by 24 CSS
+// pixels (WCAG 2.5.8): buttons, form fields, radio buttons and the links
+// that sit side by side in a row (languages, the status pages' menu and
+// quarters). Other links stand in text or alone on a line, with the
+// spacing the criterion allows instead.
+const smallTargets = `(() => {
+  const small = [];
+  for (const el of document.querySelectorAll(".langs a, .status-nav a, ul.quarters a, button, input:not([type=hidden]), select, textarea, summary")) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;
+    if (r.width < 24 || r.height < 24) {
+      small.push(el.outerHTML.slice(0, 80) + " " + r.width.toFixed(1) + "×" + r.height.toFixed(1));
+    }
+  }
+  return small;
+})()`
+
+// TestTargetSize: every control on the login, passkey, enrolment,
+// recovery, error and status pages is at least 24 by 24 CSS pixels
+// (WCAG 2.5.8), the language links, the status pages' menu and the
+// radio buttons too. axe checks only part of
+// this criterion.
+func TestTargetSize(t *testing.T) {
+	requireBrowserTests(t)
+	b := newBrowser(t, chromiumPath(t), axeSource(t))
+	n := startNode(t)
+	req := n.pendingRequest(t)
+	for _, l := range app.Languages {
+		q := func(kv ...string) string {
+			v := url.Values{"lang": {l.Tag}}
+			for i := 0; i+1 < len(kv); i += 2 {
+				v.Set(kv[i], kv[i+1])
+			}
+			return v.Encode()
+		}
+		pages := []struct {
+			name, path string
+			status     int
+			ready      string
+		}{
+			{"login", "/login?" + q("req", req), 200, "#provider-passkey"},
+			{"passkey login", "/passkey/login?" + q("attempt", req), 200, ".passkey-ceremony [data-role=button]"},
+			{"enrolment", "/passkey/enrol?" + q("attempt", req), 200, ".passkey-ceremony [data-role=button]"},
+			{"recovery", "/passkey/recover?" + q("attempt", req), 200, "#code"},
+			{"not found", "/no-such-page?" + q(), 404, "#support"},
+			{"status", "/status?" + q(), 200, "ol.uptime"},
+			{"status report", "/status/reports?" + q(), 200, "ul.quarters"},
+		}
+		for _, p := range pages {
+			t.Run(l.Tag+"/"+p.name, func(t *testing.T) {
+				b.visit(t, n.issuer+p.path, p.status)
+				b.do(t, "wait for "+p.ready, chromedp.WaitVisible(p.ready))
+				b.targets(t)
+			})
+		}
+	}
+}
+
+// targets checks WCAG 2.5.8 on the current page with smallTargets.
+func (b *browser) targets(t *testing.T) {
+	t.Helper()
+	small, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](smallTargets))
+	if err != nil {
+		t.Fatalf("measure targets: %v", err)
+	}
+	if len(small) > 0 {
+		loc, _ := chromedp.Run(b.ctx, chromedp.Location())
+		t.Errorf("WCAG 2.5.8 at %s: controls smaller than 24×24 CSS px:\n\t\t%s", loc, strings.Join(small, "\n\t\t"))
+	}
+}
