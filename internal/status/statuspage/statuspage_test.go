@@ -188,6 +188,14 @@ func TestSourceFailureIsPlainPage(t *testing.T) {
 	if strings.Contains(res.body, errBroken.Error()) {
 		t.Error("internal error shown to people")
 	}
+	// The feed's reader is a person too, following the feed's address.
+	res = get(t, srv.URL+"/status/feed.atom?lang=en")
+	if res.code != 500 || !strings.HasPrefix(res.header.Get("Content-Type"), "text/html") || !strings.Contains(res.body, "This does not mean that logging in is not working.") {
+		t.Errorf("feed: %d %s", res.code, res.body)
+	}
+	if strings.Contains(res.body, errBroken.Error()) {
+		t.Error("internal error shown to people")
+	}
 	res = get(t, srv.URL+"/status/api/v1/summary")
 	var e map[string]string
 	if res.code != 500 || json.Unmarshal([]byte(res.body), &e) != nil || e["error"] != "server_error" {
