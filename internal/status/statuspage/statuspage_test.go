@@ -913,3 +913,29 @@ func TestDurationSoFarOnlyWhileOngoing(t *testing.T) {
 		t.Errorf("feed durations: %q", texts)
 	}
 }
+
+// TestLangLinksKeepOnlyPageParams: a status page's language links keep
+// the parameters that choose the page (a report's period) and drop any
+// other that came with the request, as httpx's language links do.
+func TestLangLinksKeepOnlyPageParams(t *testing.T) {
+	srv := server(t, fixture())
+	tests := []struct {
+		path, want string
+	}{
+		{"/status?lang=en&code=secret&utm_source=x", `href="/status?lang=nb"`},
+		{"/status/incidents/inc-0002?lang=en&state=secret", `href="/status/incidents/inc-0002?lang=nb"`},
+		{"/status/reports?lang=en&quarter=2026-Q3&token=secret", `href="/status/reports?lang=nb&amp;quarter=2026-Q3"`},
+		{"/status/reports?lang=en&from=2026-07-01&to=2026-08-01&x=secret", `href="/status/reports?from=2026-07-01&amp;lang=nb&amp;to=2026-08-01"`},
+	}
+	for _, tt := range tests {
+		res := get(t, srv.URL+tt.path)
+		if res.code != 200 || !strings.Contains(res.body, tt.want) {
+			t.Errorf("%s: %d, lacks %s", tt.path, res.code, tt.want)
+		}
+		for _, leak := range []string{"secret", "utm_source"} {
+			if strings.Contains(res.body, leak) {
+				t.Errorf("%s: page holds %q", tt.path, leak)
+			}
+		}
+	}
+}

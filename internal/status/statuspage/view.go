@@ -83,12 +83,24 @@ func (l linker) nav() navLinks {
 	}
 }
 
+// pageParams are the query parameters a status page is chosen by (a
+// report's period); its language links keep these and no others, so a
+// parameter that came with the request from elsewhere is not copied
+// into links the reader shares or bookmarks.
+var pageParams = [...]string{"quarter", "from", "to"}
+
 // servedLangLinks link the requested page in each language, keeping its
-// query (a report's period).
+// own parameters (a report's period).
 func servedLangLinks(p *httpx.Pages, r *http.Request, lang string) []langLink {
+	all := r.URL.Query()
 	var out []langLink
 	for _, l := range p.Languages() {
-		q := r.URL.Query()
+		q := url.Values{}
+		for _, k := range pageParams {
+			if v, ok := all[k]; ok {
+				q[k] = v
+			}
+		}
 		q.Set("lang", l.Tag)
 		u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
 		out = append(out, langLink{Tag: l.Tag, Name: l.Name, URL: u.String(), Current: l.Tag == lang})
