@@ -214,11 +214,14 @@ func (v *viewer) feed(s *status.Summary, baseURL string, fl feedLinks) ([]byte, 
 	return append([]byte(xml.Header), append(out, '\n')...), nil
 }
 
-// entryText is an incident in a few plain sentences.
+// entryText is an incident in a few plain sentences. It changes only
+// when the entry's updated does (incidentUpdated): a reader keeps an
+// entry whose updated has not moved, so an ongoing incident's duration,
+// which grows by the minute, is not in it, only that it is not over.
 func (v *viewer) entryText(iv incidentView) string {
 	dur := iv.Duration
 	if iv.Ongoing {
-		dur += " " + v.t("status.incident.sofar")
+		dur = v.t("status.feed.ongoing")
 	}
 	lines := []string{
 		v.t("status.incident.status") + ": " + iv.Status + " (" + iv.Severity.Text + ")",

@@ -885,9 +885,10 @@ func TestReportPageListsMaintenance(t *testing.T) {
 }
 
 // TestDurationSoFarOnlyWhileOngoing: an incident not yet recovered has
-// lasted its duration "so far", on its page and in the feed, whose
-// readers keep the entry; a recovering one's duration ends at its
-// recovery and is given as it is.
+// lasted its duration "so far" on its page; its feed entry, which
+// readers keep until its updated moves, says only that it is not over,
+// so its text does not change as the duration grows; a recovering one's
+// duration ends at its recovery and is given as it is.
 func TestDurationSoFarOnlyWhileOngoing(t *testing.T) {
 	ongoing := status.Incident{ID: "inc-on", Title: map[string]string{"en": "BankID is down"}, Components: []string{"provider:bankid"}, Severity: "down", Status: "open",
 		StartedAt: at(25, 11, 0), OpenedAt: at(25, 11, 5), DurationSeconds: 3600, Timeline: []status.Update{}}
@@ -909,8 +910,20 @@ func TestDurationSoFarOnlyWhileOngoing(t *testing.T) {
 	for _, e := range f.Entries {
 		texts[e.Title] = e.Content.Text
 	}
-	if !strings.Contains(texts["BankID is down"], "Duration: 1 h so far\n") || !strings.Contains(texts["MinID was down"], "Duration: 30 min\n") {
+	if !strings.Contains(texts["BankID is down"], "Duration: not over yet; the page gives how long so far\n") || !strings.Contains(texts["MinID was down"], "Duration: 30 min\n") {
 		t.Errorf("feed durations: %q", texts)
+	}
+
+	// An hour later, with nothing new recorded, the ongoing incident's
+	// entry is the same, text and updated alike.
+	later := ongoing
+	later.DurationSeconds = 7200
+	src.summary.Open = []status.Incident{later, recovering}
+	g := parseFeed(t, get(t, srv.URL+"/status/feed.atom?lang=en").body)
+	for i := range f.Entries {
+		if f.Entries[i].Title == "BankID is down" && (g.Entries[i].Content.Text != f.Entries[i].Content.Text || g.Entries[i].Updated != f.Entries[i].Updated) {
+			t.Errorf("the ongoing incident's entry changed without a new updated:\n%q %s\n%q %s", f.Entries[i].Content.Text, f.Entries[i].Updated, g.Entries[i].Content.Text, g.Entries[i].Updated)
+		}
 	}
 }
 
