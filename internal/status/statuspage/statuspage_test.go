@@ -952,3 +952,41 @@ func TestLangLinksKeepOnlyPageParams(t *testing.T) {
 		}
 	}
 }
+
+// TestMaintenanceInProgressAndAnnounced: a window still in progress is
+// shown as in progress in a report, not as done, and the home page says
+// when each upcoming, ongoing or completed window was announced.
+func TestMaintenanceInProgressAndAnnounced(t *testing.T) {
+	src := fixture()
+	ongoing := status.Maintenance{ID: "m-8", Components: []string{"provider:minid"}, Start: at(25, 10, 0), End: at(25, 14, 0), Title: "MinID upgrade", Status: "in_progress", AnnouncedAt: at(20, 8, 0)}
+	upcoming := status.Maintenance{ID: "m-7", Components: []string{"store"}, Start: at(28, 2, 0), End: at(28, 3, 0), Title: "Database maintenance", Status: "scheduled", AnnouncedAt: at(24, 9, 15)}
+	done := status.Maintenance{ID: "m-6", Components: []string{"store"}, Start: at(3, 2, 0), End: at(3, 3, 0), Title: "Old finished work", Status: "completed", AnnouncedAt: at(1, 7, 45)}
+	src.summary.Maintenance = []status.Maintenance{ongoing, upcoming}
+	src.summary.RecentMaintenance = []status.Maintenance{done}
+	src.report.Maintenance = []status.Maintenance{done, ongoing}
+	srv := server(t, src)
+
+	rep := get(t, srv.URL+"/status/reports?quarter=2026-Q4&lang=en").body
+	i := strings.Index(rep, "<h3>MinID upgrade</h3>")
+	if i < 0 {
+		t.Fatal("report lacks the window in progress")
+	}
+	li := rep[strings.LastIndex(rep[:i], "<li"):]
+	if !strings.HasPrefix(li, `<li class="maintenance">`) || !strings.Contains(li[:strings.Index(li, "</li>")], "In progress now") {
+		t.Errorf("window in progress shown as: %s", li[:strings.Index(li, "</li>")])
+	}
+	if j := strings.Index(rep, "<h3>Old finished work</h3>"); j < 0 || !strings.HasSuffix(rep[:j], "<li class=\"maintenance-done\">\n  ") {
+		t.Error("completed window not shown as done in the report")
+	}
+
+	home := get(t, srv.URL+"/status?lang=en").body
+	for _, w := range []string{
+		`Announced <time datetime="2026-11-20T08:00:00Z">`,
+		`Announced <time datetime="2026-11-24T09:15:00Z">`,
+		`Announced <time datetime="2026-11-01T07:45:00Z">`,
+	} {
+		if !strings.Contains(home, w) {
+			t.Errorf("home page lacks %q", w)
+		}
+	}
+}

@@ -178,7 +178,7 @@ type maintenanceView struct {
 	Start, End                         timeView
 	// AnnouncedEnd is the end a window ended early was announced with.
 	AnnouncedEnd *timeView
-	// AnnouncedAt is when it was announced (in reports).
+	// AnnouncedAt is when it was announced, if known.
 	AnnouncedAt *timeView
 }
 
@@ -440,6 +440,10 @@ func (v *viewer) maintenance(m status.Maintenance) maintenanceView {
 	if !m.AnnouncedEnd.IsZero() {
 		ae := v.time(m.AnnouncedEnd)
 		mv.AnnouncedEnd = &ae
+	}
+	if !m.AnnouncedAt.IsZero() {
+		at := v.time(m.AnnouncedAt)
+		mv.AnnouncedAt = &at
 	}
 	return mv
 }
