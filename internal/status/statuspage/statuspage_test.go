@@ -990,3 +990,33 @@ func TestMaintenanceInProgressAndAnnounced(t *testing.T) {
 		}
 	}
 }
+
+// TestCancelledMaintenanceShown: a window cancelled, which the feed
+// tells of, is on the page in every language and in the API's summary
+// too, so a reader following the feed's link finds it.
+func TestCancelledMaintenanceShown(t *testing.T) {
+	src := fixture()
+	src.summary.CancelledMaintenance = []status.Maintenance{
+		{ID: "m-5", Components: []string{"provider:bankid"}, Start: at(27, 2, 0), End: at(27, 3, 0), Title: "BankID certificate", Status: "cancelled", AnnouncedAt: at(20, 8, 0), CancelledAt: at(24, 16, 30)},
+	}
+	srv := server(t, src)
+	for lang, want := range map[string][]string{
+		"en": {"Cancelled maintenance", "<h3>BankID certificate</h3>", "Cancelled; it will not take place.", `It was planned for <time datetime="2026-11-27T02:00:00Z">`, `Cancelled <time datetime="2026-11-24T16:30:00Z">2026-11-24 16:30 UTC</time>.`},
+		"nb": {"Avlyst vedlikehold", "Avlyst; det blir ikke noe av.", "Det var planlagt <time", "Avlyst <time"},
+		"da": {"Aflyst vedligeholdelse", "Aflyst; den bliver ikke til noget.", "Den var planlagt <time", "Aflyst <time"},
+	} {
+		res := get(t, srv.URL+"/status?lang="+lang)
+		for _, w := range want {
+			if res.code != 200 || !strings.Contains(res.body, w) {
+				t.Errorf("%s page: %d, lacks %q", lang, res.code, w)
+			}
+		}
+	}
+	res := get(t, srv.URL+"/status/api/v1/summary")
+	var sum struct {
+		Cancelled []status.Maintenance `json:"cancelled_maintenance"`
+	}
+	if err := json.Unmarshal([]byte(res.body), &sum); err != nil || len(sum.Cancelled) != 1 || sum.Cancelled[0].ID != "m-5" || !sum.Cancelled[0].CancelledAt.Equal(at(24, 16, 30)) {
+		t.Errorf("API summary's cancelled_maintenance: %v %+v", err, sum.Cancelled)
+	}
+}

@@ -124,6 +124,9 @@ type homeView struct {
 	Recent      []incidentView
 	// Done is the maintenance completed in the last 90 days.
 	Done []maintenanceView
+	// Cancelled is the maintenance cancelled whose announced end is less
+	// than 90 days ago.
+	Cancelled []maintenanceView
 }
 
 type componentView struct {
@@ -180,6 +183,8 @@ type maintenanceView struct {
 	AnnouncedEnd *timeView
 	// AnnouncedAt is when it was announced, if known.
 	AnnouncedAt *timeView
+	// CancelledAt is when a cancelled window was withdrawn.
+	CancelledAt *timeView
 }
 
 // viewer turns package status values into template data in one language.
@@ -257,6 +262,9 @@ func (v *viewer) homePage(s *status.Summary, ll []langLink) pageData {
 	}
 	for _, m := range s.RecentMaintenance {
 		h.Done = append(h.Done, v.maintenance(m))
+	}
+	for _, m := range s.CancelledMaintenance {
+		h.Cancelled = append(h.Cancelled, v.maintenance(m))
 	}
 	d.Home = h
 	return d
@@ -444,6 +452,10 @@ func (v *viewer) maintenance(m status.Maintenance) maintenanceView {
 	if !m.AnnouncedAt.IsZero() {
 		at := v.time(m.AnnouncedAt)
 		mv.AnnouncedAt = &at
+	}
+	if !m.CancelledAt.IsZero() {
+		ct := v.time(m.CancelledAt)
+		mv.CancelledAt = &ct
 	}
 	return mv
 }
