@@ -180,9 +180,15 @@ func (v *viewer) feed(s *status.Summary, baseURL string, fl feedLinks) ([]byte, 
 		if pub.IsZero() || pub.After(up) {
 			pub = up
 		}
+		// A cancelled window's title says so: many readers list titles
+		// only, and its updated moves with the cancellation.
+		title := "status.feed.maintenance"
+		if m.Status == "cancelled" {
+			title = "status.feed.maintenance.cancelled"
+		}
 		f.Entries = append(f.Entries, atomEntry{
 			ID:        maintenanceEntryID(baseURL, &m),
-			Title:     atomText{Type: "text", Body: v.tf("status.feed.maintenance", m.Title)},
+			Title:     atomText{Type: "text", Body: v.tf(title, m.Title)},
 			Updated:   atomTime(up),
 			Published: atomTime(pub),
 			Author:    author,

@@ -812,7 +812,8 @@ func TestCacheKeepsWhatIsLeft(t *testing.T) {
 // TestFeedHasMaintenance: the feed tells its readers of maintenance as
 // well as incidents: a window announced, in progress, ended early or
 // cancelled is an entry, with a permanent id, updated at its last
-// change that has happened (RFC 4287 section 4.2.15), in every language.
+// change that has happened (RFC 4287 section 4.2.15), in every language;
+// a cancelled one's title says it is cancelled.
 func TestFeedHasMaintenance(t *testing.T) {
 	sum := &status.Summary{Version: 1, GeneratedAt: now, DataFrom: at(1, 0, 0), Node: "oslo-1", Overall: status.InMaintenance,
 		Maintenance: []status.Maintenance{
@@ -832,7 +833,7 @@ func TestFeedHasMaintenance(t *testing.T) {
 		"tag:id.example.no,2026-11-28:status/maintenance/m-soon":  {"Planned maintenance: Database upgrade", atomTime(at(20, 9, 0)), atomTime(at(20, 9, 0)), "Status: Planned\nAffected: store\nWindow: 2026-11-28 02:00 UTC – 2026-11-28 03:00 UTC"},
 		"tag:id.example.no,2026-11-25:status/maintenance/m-now":   {"Planned maintenance: MinID upgrade", atomTime(at(25, 10, 0)), atomTime(at(18, 9, 0)), "Status: In progress now"},
 		"tag:id.example.no,2026-11-22:status/maintenance/m-early": {"Planned maintenance: Disk swap", atomTime(at(22, 11, 0)), atomTime(at(15, 9, 0)), "Status: Completed"},
-		"tag:id.example.no,2026-11-26:status/maintenance/m-off":   {"Planned maintenance: BankID certificate", atomTime(at(24, 8, 0)), atomTime(at(19, 9, 0)), "Status: Cancelled; it will not take place"},
+		"tag:id.example.no,2026-11-26:status/maintenance/m-off":   {"Cancelled maintenance: BankID certificate", atomTime(at(24, 8, 0)), atomTime(at(19, 9, 0)), "Status: Cancelled; it will not take place"},
 	}
 	if len(f.Entries) != len(want) {
 		t.Fatalf("%d entries, want %d: %+v", len(f.Entries), len(want), f.Entries)
@@ -852,7 +853,7 @@ func TestFeedHasMaintenance(t *testing.T) {
 		t.Errorf("feed updated %s, want the window begun last", f.Updated)
 	}
 	nb := parseFeed(t, get(t, srv.URL+"/status/feed.atom?lang=nb").body)
-	if len(nb.Entries) != 4 || nb.Entries[3].Title != "Planlagt vedlikehold: BankID certificate" || !strings.Contains(nb.Entries[3].Content.Text, "Avlyst") {
+	if len(nb.Entries) != 4 || nb.Entries[3].Title != "Avlyst vedlikehold: BankID certificate" || !strings.Contains(nb.Entries[3].Content.Text, "Avlyst") {
 		t.Errorf("nb feed: %+v", nb.Entries)
 	}
 }
