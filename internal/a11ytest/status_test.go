@@ -28,7 +28,8 @@ const (
 
 // TestStatusPagesWCAG opens the public status pages — the status page
 // with an open incident, a recent incident whose root-cause analysis is
-// overdue, announced maintenance and maintenance completed; both incidents' pages; the report
+// overdue, announced maintenance, maintenance completed and maintenance
+// cancelled; both incidents' pages; the report
 // for the current and the previous quarter; and the page for an unknown
 // incident — in every language, and checks them as TestPagesWCAG checks
 // the login pages: axe-core's WCAG 2.2 A/AA rules and reflow at 320 CSS
@@ -47,7 +48,7 @@ func TestStatusPagesWCAG(t *testing.T) {
 		noScript = `document.scripts.length === 0`
 		// The seeded content is on the page, so axe sees it.
 		homeSeeded = `document.querySelector("#open-h") !== null && document.querySelector("#maint-h") !== null && ` +
-			`document.querySelector("li.maintenance") !== null && document.querySelector("#support #support-phone") !== null && document.querySelector("li.maintenance-done") !== null && document.querySelector(".incident-card .rca-overdue") !== null && ` +
+			`document.querySelector("li.maintenance") !== null && document.querySelector("#support #support-phone") !== null && document.querySelector("li.maintenance-done") !== null && document.querySelector("li.maintenance-cancelled") !== null && document.querySelector(".incident-card .rca-overdue") !== null && ` +
 			`document.querySelector('a[href*="` + openID + `"]') !== null && document.querySelector('a[href*="` + resolvedID + `"]') !== null`
 		timeline = `document.querySelectorAll("ol.timeline li").length`
 	)
@@ -155,6 +156,15 @@ func seedStatus(t *testing.T, st store.Store, now time.Time) {
 	})
 	if err != nil {
 		t.Fatalf("store completed maintenance: %v", err)
+	}
+	// Maintenance announced for next week and cancelled.
+	off := now.Truncate(time.Hour).Add(7 * 24 * time.Hour)
+	err = st.CreateMaintenance(ctx, &store.Maintenance{
+		ID: "a11y-bankid-maintenance", Components: []string{"passkey"}, Start: off, End: off.Add(time.Hour),
+		Title: "Certificate renewal", CreatedAt: now.Add(-48 * time.Hour), CancelledAt: now.Add(-time.Hour),
+	})
+	if err != nil {
+		t.Fatalf("store cancelled maintenance: %v", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package status_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -517,7 +518,8 @@ func TestMaintenanceShowsAtOnce(t *testing.T) {
 // their start, the end they had (the moment one ended early was ended,
 // and the end it was announced with) and the components they covered; a
 // cancelled window, one still ahead or under way, and one that ended
-// more than 90 days ago are not there.
+// more than 90 days ago are not there; a window cancelled is listed
+// apart (CancelledMaintenance, cancelled_maintenance in the API).
 func TestSummaryListsCompletedMaintenance(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
@@ -554,6 +556,14 @@ func TestSummaryListsCompletedMaintenance(t *testing.T) {
 	}
 	if !reflect.DeepEqual(sum.CancelledMaintenance, cancelled) {
 		t.Errorf("CancelledMaintenance =\n%+v\nwant\n%+v", sum.CancelledMaintenance, cancelled)
+	}
+	// So do the page and the API.
+	js, err := json.Marshal(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(js), `"cancelled_maintenance":[{"id":"withdrawn",`) || !strings.Contains(string(js), `"cancelled_at":"`) {
+		t.Errorf("summary JSON lacks the cancelled window: %s", js)
 	}
 	if left := ws[0].End.Add(status.HistoryDays * day); !sum.AgedOut.Equal(left) {
 		t.Errorf("AgedOut = %v, want %v: when the aged window left", sum.AgedOut, left)

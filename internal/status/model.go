@@ -154,11 +154,6 @@ type Summary struct {
 	// feed's updated is never older than it, since an entry that leaves
 	// the feed changes it (RFC 4287 section 4.1.1).
 	AgedOut time.Time `json:"-"`
-	// CancelledMaintenance is the windows cancelled whose announced end
-	// is less than HistoryDays ago: not on the page, but in the feed,
-	// so that its readers learn that a window they were told of will
-	// not happen.
-	CancelledMaintenance []Maintenance `json:"-"`
 	// Node is the node whose view this is.
 	Node string `json:"node"`
 	// Overall is the worst state of any component (maintenance counts as
@@ -174,6 +169,11 @@ type Summary struct {
 	// (ended, not cancelled), the latest end first, so that the record
 	// shows planned downtime as well as incidents.
 	RecentMaintenance []Maintenance `json:"recent_maintenance"`
+	// CancelledMaintenance is the windows cancelled whose announced end
+	// is less than HistoryDays ago, the latest cancellation first: on
+	// the page, in the API and in the feed, so that whoever was told of
+	// a window learns, wherever they look, that it will not happen.
+	CancelledMaintenance []Maintenance `json:"cancelled_maintenance"`
 }
 
 // ComponentReport is one component's figures over a report's period.

@@ -319,7 +319,7 @@ func (s *Service) summarize(ctx context.Context) (*Summary, error) {
 			sum.Recent = append(sum.Recent, pub)
 		}
 	}
-	sum.Maintenance, sum.RecentMaintenance = []Maintenance{}, []Maintenance{}
+	sum.Maintenance, sum.RecentMaintenance, sum.CancelledMaintenance = []Maintenance{}, []Maintenance{}, []Maintenance{}
 	for _, m := range maint {
 		pm := publishMaintenance(m, now)
 		switch pm.Status {
@@ -332,6 +332,7 @@ func (s *Service) summarize(ctx context.Context) (*Summary, error) {
 		}
 	}
 	slices.SortStableFunc(sum.RecentMaintenance, func(a, b Maintenance) int { return b.End.Compare(a.End) })
+	slices.SortStableFunc(sum.CancelledMaintenance, func(a, b Maintenance) int { return b.CancelledAt.Compare(a.CancelledAt) })
 	return sum, nil
 }
 

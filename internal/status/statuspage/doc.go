@@ -17,7 +17,9 @@
 //	                                 (httpx.Pages.Support, if configured),
 //	                                 components with 90-day uptime bars,
 //	                                 incidents and maintenance completed in
-//	                                 the past 90 days
+//	                                 the past 90 days, and maintenance
+//	                                 cancelled whose announced end is
+//	                                 less than 90 days ago
 //	GET /status/incidents/{id}       one incident and its timeline
 //	GET /status/reports              ?quarter=2026-Q3 or ?from=YYYY-MM-DD&to=YYYY-MM-DD
 //	                                 (to exclusive; default: this quarter to date)

@@ -180,9 +180,15 @@ func (v *viewer) feed(s *status.Summary, baseURL string, fl feedLinks) ([]byte, 
 		if pub.IsZero() || pub.After(up) {
 			pub = up
 		}
+		// A cancelled window's title says so: many readers list titles
+		// only, and its updated moves with the cancellation.
+		title := "status.feed.maintenance"
+		if m.Status == "cancelled" {
+			title = "status.feed.maintenance.cancelled"
+		}
 		f.Entries = append(f.Entries, atomEntry{
 			ID:        maintenanceEntryID(baseURL, &m),
-			Title:     atomText{Type: "text", Body: v.tf("status.feed.maintenance", m.Title)},
+			Title:     atomText{Type: "text", Body: v.tf(title, m.Title)},
 			Updated:   atomTime(up),
 			Published: atomTime(pub),
 			Author:    author,
@@ -214,11 +220,14 @@ func (v *viewer) feed(s *status.Summary, baseURL string, fl feedLinks) ([]byte, 
 	return append([]byte(xml.Header), append(out, '\n')...), nil
 }
 
-// entryText is an incident in a few plain sentences.
+// entryText is an incident in a few plain sentences. It changes only
+// when the entry's updated does (incidentUpdated): a reader keeps an
+// entry whose updated has not moved, so an ongoing incident's duration,
+// which grows by the minute, is not in it, only that it is not over.
 func (v *viewer) entryText(iv incidentView) string {
 	dur := iv.Duration
 	if iv.Ongoing {
-		dur += " " + v.t("status.incident.sofar")
+		dur = v.t("status.feed.ongoing")
 	}
 	lines := []string{
 		v.t("status.incident.status") + ": " + iv.Status + " (" + iv.Severity.Text + ")",

@@ -79,7 +79,7 @@ func ParseDate(s string) (time.Time, error) {
 func days(d time.Duration) int64 { return int64((d + 24*time.Hour - 1) / (24 * time.Hour)) }
 
 // ParsePeriod reads a report query: ?quarter=2026-Q3, or ?from=&to= dates
-// (to exclusive), or nothing for the current quarter to date (the quarter
+// (to exclusive; the title names from and the last day included), or nothing for the current quarter to date (the quarter
 // just ended at the first instant of a quarter). A period
 // that starts at or after now, is empty, longer than MaxPeriod, or mixes
 // both forms is an error.
@@ -118,7 +118,12 @@ func ParsePeriod(q url.Values, now time.Time) (Period, error) {
 		if err != nil {
 			return Period{}, err
 		}
-		p = Period{From: f, To: t, Title: from + " – " + to}
+		// The title names the last day covered, as the page does ("up
+		// to and including"), not the exclusive bound.
+		p = Period{From: f, To: t, Title: from}
+		if last := t.AddDate(0, 0, -1); last.After(f) {
+			p.Title += " – " + last.Format(time.DateOnly)
+		}
 	}
 	if !p.From.Before(p.To) {
 		return Period{}, fmt.Errorf("%w: from must be before to", ErrBadPeriod)

@@ -81,12 +81,7 @@ func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll 
 		rv.Incident = append(rv.Incident, v.incident(&inc))
 	}
 	for _, m := range rep.Maintenance {
-		mv := v.maintenance(m)
-		if !m.AnnouncedAt.IsZero() {
-			at := v.time(m.AnnouncedAt)
-			mv.AnnouncedAt = &at
-		}
-		rv.Maintenance = append(rv.Maintenance, mv)
+		rv.Maintenance = append(rv.Maintenance, v.maintenance(m))
 	}
 	if !v.links.export {
 		rv.PeriodForm = true

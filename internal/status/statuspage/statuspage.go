@@ -156,8 +156,7 @@ func (h *Handler) serveFeed(w http.ResponseWriter, r *http.Request) {
 	lang := h.Pages.Locale(r, nil)
 	s, err := h.Source.Summary(r.Context())
 	if err != nil {
-		h.log().Error("status feed", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		h.internalError(w, r, lang, "status summary", err)
 		return
 	}
 	v := newViewer(h.Pages, lang, h.now(), servedLinks())
@@ -167,8 +166,7 @@ func (h *Handler) serveFeed(w http.ResponseWriter, r *http.Request) {
 		incident: func(id string) string { return absURL(h.BaseURL, "/status/incidents/"+id, lang) },
 	})
 	if err != nil {
-		h.log().Error("status feed", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		h.internalError(w, r, lang, "status feed", err)
 		return
 	}
 	hd := w.Header()

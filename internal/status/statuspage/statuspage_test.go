@@ -188,6 +188,14 @@ func TestSourceFailureIsPlainPage(t *testing.T) {
 	if strings.Contains(res.body, errBroken.Error()) {
 		t.Error("internal error shown to people")
 	}
+	// The feed's reader is a person too, following the feed's address.
+	res = get(t, srv.URL+"/status/feed.atom?lang=en")
+	if res.code != 500 || !strings.HasPrefix(res.header.Get("Content-Type"), "text/html") || !strings.Contains(res.body, "This does not mean that logging in is not working.") {
+		t.Errorf("feed: %d %s", res.code, res.body)
+	}
+	if strings.Contains(res.body, errBroken.Error()) {
+		t.Error("internal error shown to people")
+	}
 	res = get(t, srv.URL+"/status/api/v1/summary")
 	var e map[string]string
 	if res.code != 500 || json.Unmarshal([]byte(res.body), &e) != nil || e["error"] != "server_error" {
@@ -367,11 +375,11 @@ func TestReportPage(t *testing.T) {
 	}
 
 	res = get(t, srv.URL+"/status/reports?lang=nb&from=2026-07-01&to=2026-08-01")
-	if res.code != 200 || !strings.Contains(res.body, "Robusthetsrapport 2026-07-01 – 2026-08-01") || !strings.Contains(res.body, "99,62\u00a0%") || !strings.Contains(res.body, "den som ble rammet av to hendelser, telles to ganger") {
+	if res.code != 200 || !strings.Contains(res.body, "Robusthetsrapport 2026-07-01 – 2026-07-31") || !strings.Contains(res.body, "99,62\u00a0%") || !strings.Contains(res.body, "den som ble rammet av to hendelser, telles to ganger") {
 		t.Errorf("nb report: %d", res.code)
 	}
 	res = get(t, srv.URL+"/status/reports?lang=da&from=2026-07-01&to=2026-08-01")
-	for _, w := range []string{"<h1>Robusthedsrapport 2026-07-01 – 2026-08-01</h1>", "<td>99,62\u00a0%</td>", "<td>102,5 min.</td><td>12.388</td>", "Passkey 99,93\u00a0%; BankID 99,62\u00a0%", "den, der blev ramt af to hændelser, tælles to gange"} {
+	for _, w := range []string{"<h1>Robusthedsrapport 2026-07-01 – 2026-07-31</h1>", "<td>99,62\u00a0%</td>", "<td>102,5 min.</td><td>12.388</td>", "Passkey 99,93\u00a0%; BankID 99,62\u00a0%", "den, der blev ramt af to hændelser, tælles to gange"} {
 		if res.code != 200 || !strings.Contains(res.body, w) {
 			t.Errorf("da report: %d, lacks %q", res.code, w)
 		}
@@ -438,8 +446,9 @@ func TestParsePeriod(t *testing.T) {
 	}{
 		{"", "2026-Q4", time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
 		{"quarter=2026-Q2", "2026-Q2", time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)},
-		{"from=2026-11-01&to=2027-01-01", "2026-11-01 – 2027-01-01", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
-		{"from=2025-01-01&to=2026-01-01", "2025-01-01 – 2026-01-01", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"from=2026-11-01&to=2027-01-01", "2026-11-01 – 2026-12-31", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"from=2025-01-01&to=2026-01-01", "2025-01-01 – 2025-12-31", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"from=2026-07-01&to=2026-07-02", "2026-07-01", time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 7, 2, 0, 0, 0, 0, time.UTC)},
 	}
 	for _, tt := range tests {
 		q, _ := url.ParseQuery(tt.query)
@@ -803,7 +812,8 @@ func TestCacheKeepsWhatIsLeft(t *testing.T) {
 // TestFeedHasMaintenance: the feed tells its readers of maintenance as
 // well as incidents: a window announced, in progress, ended early or
 // cancelled is an entry, with a permanent id, updated at its last
-// change that has happened (RFC 4287 section 4.2.15), in every language.
+// change that has happened (RFC 4287 section 4.2.15), in every language;
+// a cancelled one's title says it is cancelled.
 func TestFeedHasMaintenance(t *testing.T) {
 	sum := &status.Summary{Version: 1, GeneratedAt: now, DataFrom: at(1, 0, 0), Node: "oslo-1", Overall: status.InMaintenance,
 		Maintenance: []status.Maintenance{
@@ -823,7 +833,7 @@ func TestFeedHasMaintenance(t *testing.T) {
 		"tag:id.example.no,2026-11-28:status/maintenance/m-soon":  {"Planned maintenance: Database upgrade", atomTime(at(20, 9, 0)), atomTime(at(20, 9, 0)), "Status: Planned\nAffected: store\nWindow: 2026-11-28 02:00 UTC – 2026-11-28 03:00 UTC"},
 		"tag:id.example.no,2026-11-25:status/maintenance/m-now":   {"Planned maintenance: MinID upgrade", atomTime(at(25, 10, 0)), atomTime(at(18, 9, 0)), "Status: In progress now"},
 		"tag:id.example.no,2026-11-22:status/maintenance/m-early": {"Planned maintenance: Disk swap", atomTime(at(22, 11, 0)), atomTime(at(15, 9, 0)), "Status: Completed"},
-		"tag:id.example.no,2026-11-26:status/maintenance/m-off":   {"Planned maintenance: BankID certificate", atomTime(at(24, 8, 0)), atomTime(at(19, 9, 0)), "Status: Cancelled; it will not take place"},
+		"tag:id.example.no,2026-11-26:status/maintenance/m-off":   {"Cancelled maintenance: BankID certificate", atomTime(at(24, 8, 0)), atomTime(at(19, 9, 0)), "Status: Cancelled; it will not take place"},
 	}
 	if len(f.Entries) != len(want) {
 		t.Fatalf("%d entries, want %d: %+v", len(f.Entries), len(want), f.Entries)
@@ -843,7 +853,7 @@ func TestFeedHasMaintenance(t *testing.T) {
 		t.Errorf("feed updated %s, want the window begun last", f.Updated)
 	}
 	nb := parseFeed(t, get(t, srv.URL+"/status/feed.atom?lang=nb").body)
-	if len(nb.Entries) != 4 || nb.Entries[3].Title != "Planlagt vedlikehold: BankID certificate" || !strings.Contains(nb.Entries[3].Content.Text, "Avlyst") {
+	if len(nb.Entries) != 4 || nb.Entries[3].Title != "Avlyst vedlikehold: BankID certificate" || !strings.Contains(nb.Entries[3].Content.Text, "Avlyst") {
 		t.Errorf("nb feed: %+v", nb.Entries)
 	}
 }
@@ -876,9 +886,10 @@ func TestReportPageListsMaintenance(t *testing.T) {
 }
 
 // TestDurationSoFarOnlyWhileOngoing: an incident not yet recovered has
-// lasted its duration "so far", on its page and in the feed, whose
-// readers keep the entry; a recovering one's duration ends at its
-// recovery and is given as it is.
+// lasted its duration "so far" on its page; its feed entry, which
+// readers keep until its updated moves, says only that it is not over,
+// so its text does not change as the duration grows; a recovering one's
+// duration ends at its recovery and is given as it is.
 func TestDurationSoFarOnlyWhileOngoing(t *testing.T) {
 	ongoing := status.Incident{ID: "inc-on", Title: map[string]string{"en": "BankID is down"}, Components: []string{"provider:bankid"}, Severity: "down", Status: "open",
 		StartedAt: at(25, 11, 0), OpenedAt: at(25, 11, 5), DurationSeconds: 3600, Timeline: []status.Update{}}
@@ -900,7 +911,113 @@ func TestDurationSoFarOnlyWhileOngoing(t *testing.T) {
 	for _, e := range f.Entries {
 		texts[e.Title] = e.Content.Text
 	}
-	if !strings.Contains(texts["BankID is down"], "Duration: 1 h so far\n") || !strings.Contains(texts["MinID was down"], "Duration: 30 min\n") {
+	if !strings.Contains(texts["BankID is down"], "Duration: not over yet; the page gives how long so far\n") || !strings.Contains(texts["MinID was down"], "Duration: 30 min\n") {
 		t.Errorf("feed durations: %q", texts)
+	}
+
+	// An hour later, with nothing new recorded, the ongoing incident's
+	// entry is the same, text and updated alike.
+	later := ongoing
+	later.DurationSeconds = 7200
+	src.summary.Open = []status.Incident{later, recovering}
+	g := parseFeed(t, get(t, srv.URL+"/status/feed.atom?lang=en").body)
+	for i := range f.Entries {
+		if f.Entries[i].Title == "BankID is down" && (g.Entries[i].Content.Text != f.Entries[i].Content.Text || g.Entries[i].Updated != f.Entries[i].Updated) {
+			t.Errorf("the ongoing incident's entry changed without a new updated:\n%q %s\n%q %s", f.Entries[i].Content.Text, f.Entries[i].Updated, g.Entries[i].Content.Text, g.Entries[i].Updated)
+		}
+	}
+}
+
+// TestLangLinksKeepOnlyPageParams: a status page's language links keep
+// the parameters that choose the page (a report's period) and drop any
+// other that came with the request, as httpx's language links do.
+func TestLangLinksKeepOnlyPageParams(t *testing.T) {
+	srv := server(t, fixture())
+	tests := []struct {
+		path, want string
+	}{
+		{"/status?lang=en&code=secret&utm_source=x", `href="/status?lang=nb"`},
+		{"/status/incidents/inc-0002?lang=en&state=secret", `href="/status/incidents/inc-0002?lang=nb"`},
+		{"/status/reports?lang=en&quarter=2026-Q3&token=secret", `href="/status/reports?lang=nb&amp;quarter=2026-Q3"`},
+		{"/status/reports?lang=en&from=2026-07-01&to=2026-08-01&x=secret", `href="/status/reports?from=2026-07-01&amp;lang=nb&amp;to=2026-08-01"`},
+	}
+	for _, tt := range tests {
+		res := get(t, srv.URL+tt.path)
+		if res.code != 200 || !strings.Contains(res.body, tt.want) {
+			t.Errorf("%s: %d, lacks %s", tt.path, res.code, tt.want)
+		}
+		for _, leak := range []string{"secret", "utm_source"} {
+			if strings.Contains(res.body, leak) {
+				t.Errorf("%s: page holds %q", tt.path, leak)
+			}
+		}
+	}
+}
+
+// TestMaintenanceInProgressAndAnnounced: a window still in progress is
+// shown as in progress in a report, not as done, and the home page says
+// when each upcoming, ongoing or completed window was announced.
+func TestMaintenanceInProgressAndAnnounced(t *testing.T) {
+	src := fixture()
+	ongoing := status.Maintenance{ID: "m-8", Components: []string{"provider:minid"}, Start: at(25, 10, 0), End: at(25, 14, 0), Title: "MinID upgrade", Status: "in_progress", AnnouncedAt: at(20, 8, 0)}
+	upcoming := status.Maintenance{ID: "m-7", Components: []string{"store"}, Start: at(28, 2, 0), End: at(28, 3, 0), Title: "Database maintenance", Status: "scheduled", AnnouncedAt: at(24, 9, 15)}
+	done := status.Maintenance{ID: "m-6", Components: []string{"store"}, Start: at(3, 2, 0), End: at(3, 3, 0), Title: "Old finished work", Status: "completed", AnnouncedAt: at(1, 7, 45)}
+	src.summary.Maintenance = []status.Maintenance{ongoing, upcoming}
+	src.summary.RecentMaintenance = []status.Maintenance{done}
+	src.report.Maintenance = []status.Maintenance{done, ongoing}
+	srv := server(t, src)
+
+	rep := get(t, srv.URL+"/status/reports?quarter=2026-Q4&lang=en").body
+	i := strings.Index(rep, "<h3>MinID upgrade</h3>")
+	if i < 0 {
+		t.Fatal("report lacks the window in progress")
+	}
+	li := rep[strings.LastIndex(rep[:i], "<li"):]
+	if !strings.HasPrefix(li, `<li class="maintenance">`) || !strings.Contains(li[:strings.Index(li, "</li>")], "In progress now") {
+		t.Errorf("window in progress shown as: %s", li[:strings.Index(li, "</li>")])
+	}
+	if j := strings.Index(rep, "<h3>Old finished work</h3>"); j < 0 || !strings.HasSuffix(rep[:j], "<li class=\"maintenance-done\">\n  ") {
+		t.Error("completed window not shown as done in the report")
+	}
+
+	home := get(t, srv.URL+"/status?lang=en").body
+	for _, w := range []string{
+		`Announced <time datetime="2026-11-20T08:00:00Z">`,
+		`Announced <time datetime="2026-11-24T09:15:00Z">`,
+		`Announced <time datetime="2026-11-01T07:45:00Z">`,
+	} {
+		if !strings.Contains(home, w) {
+			t.Errorf("home page lacks %q", w)
+		}
+	}
+}
+
+// TestCancelledMaintenanceShown: a window cancelled, which the feed
+// tells of, is on the page in every language and in the API's summary
+// too, so a reader following the feed's link finds it.
+func TestCancelledMaintenanceShown(t *testing.T) {
+	src := fixture()
+	src.summary.CancelledMaintenance = []status.Maintenance{
+		{ID: "m-5", Components: []string{"provider:bankid"}, Start: at(27, 2, 0), End: at(27, 3, 0), Title: "BankID certificate", Status: "cancelled", AnnouncedAt: at(20, 8, 0), CancelledAt: at(24, 16, 30)},
+	}
+	srv := server(t, src)
+	for lang, want := range map[string][]string{
+		"en": {"Cancelled maintenance", "<h3>BankID certificate</h3>", "Cancelled; it will not take place.", `It was planned for <time datetime="2026-11-27T02:00:00Z">`, `Cancelled <time datetime="2026-11-24T16:30:00Z">2026-11-24 16:30 UTC</time>.`},
+		"nb": {"Avlyst vedlikehold", "Avlyst; det blir ikke noe av.", "Det var planlagt <time", "Avlyst <time"},
+		"da": {"Aflyst vedligeholdelse", "Aflyst; den bliver ikke til noget.", "Den var planlagt <time", "Aflyst <time"},
+	} {
+		res := get(t, srv.URL+"/status?lang="+lang)
+		for _, w := range want {
+			if res.code != 200 || !strings.Contains(res.body, w) {
+				t.Errorf("%s page: %d, lacks %q", lang, res.code, w)
+			}
+		}
+	}
+	res := get(t, srv.URL+"/status/api/v1/summary")
+	var sum struct {
+		Cancelled []status.Maintenance `json:"cancelled_maintenance"`
+	}
+	if err := json.Unmarshal([]byte(res.body), &sum); err != nil || len(sum.Cancelled) != 1 || sum.Cancelled[0].ID != "m-5" || !sum.Cancelled[0].CancelledAt.Equal(at(24, 16, 30)) {
+		t.Errorf("API summary's cancelled_maintenance: %v %+v", err, sum.Cancelled)
 	}
 }

@@ -83,12 +83,24 @@ func (l linker) nav() navLinks {
 	}
 }
 
+// pageParams are the query parameters a status page is chosen by (a
+// report's period); its language links keep these and no others, so a
+// parameter that came with the request from elsewhere is not copied
+// into links the reader shares or bookmarks.
+var pageParams = [...]string{"quarter", "from", "to"}
+
 // servedLangLinks link the requested page in each language, keeping its
-// query (a report's period).
+// own parameters (a report's period).
 func servedLangLinks(p *httpx.Pages, r *http.Request, lang string) []langLink {
+	all := r.URL.Query()
 	var out []langLink
 	for _, l := range p.Languages() {
-		q := r.URL.Query()
+		q := url.Values{}
+		for _, k := range pageParams {
+			if v, ok := all[k]; ok {
+				q[k] = v
+			}
+		}
 		q.Set("lang", l.Tag)
 		u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
 		out = append(out, langLink{Tag: l.Tag, Name: l.Name, URL: u.String(), Current: l.Tag == lang})
@@ -112,6 +124,9 @@ type homeView struct {
 	Recent      []incidentView
 	// Done is the maintenance completed in the last 90 days.
 	Done []maintenanceView
+	// Cancelled is the maintenance cancelled whose announced end is less
+	// than 90 days ago.
+	Cancelled []maintenanceView
 }
 
 type componentView struct {
@@ -166,8 +181,10 @@ type maintenanceView struct {
 	Start, End                         timeView
 	// AnnouncedEnd is the end a window ended early was announced with.
 	AnnouncedEnd *timeView
-	// AnnouncedAt is when it was announced (in reports).
+	// AnnouncedAt is when it was announced, if known.
 	AnnouncedAt *timeView
+	// CancelledAt is when a cancelled window was withdrawn.
+	CancelledAt *timeView
 }
 
 // viewer turns package status values into template data in one language.
@@ -245,6 +262,9 @@ func (v *viewer) homePage(s *status.Summary, ll []langLink) pageData {
 	}
 	for _, m := range s.RecentMaintenance {
 		h.Done = append(h.Done, v.maintenance(m))
+	}
+	for _, m := range s.CancelledMaintenance {
+		h.Cancelled = append(h.Cancelled, v.maintenance(m))
 	}
 	d.Home = h
 	return d
@@ -428,6 +448,14 @@ func (v *viewer) maintenance(m status.Maintenance) maintenanceView {
 	if !m.AnnouncedEnd.IsZero() {
 		ae := v.time(m.AnnouncedEnd)
 		mv.AnnouncedEnd = &ae
+	}
+	if !m.AnnouncedAt.IsZero() {
+		at := v.time(m.AnnouncedAt)
+		mv.AnnouncedAt = &at
+	}
+	if !m.CancelledAt.IsZero() {
+		ct := v.time(m.CancelledAt)
+		mv.CancelledAt = &ct
 	}
 	return mv
 }
