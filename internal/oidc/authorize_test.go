@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -668,4 +669,33 @@ func TestContinue(t *testing.T) {
 		t.Errorf("Continue on a pushed request not yet started = %q, want %q", got, resume(pushed))
 	}
 	noEvents("pushed request not started")
+}
+
+// TestPageWrongMethod: a method the authorization, resume, cancel and
+// logout pages do not serve is answered 405 with Allow (RFC 9110
+// §15.5.6) and a plain-language page in the person's language, not the
+// mux's English text.
+func TestPageWrongMethod(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range []struct{ path, allow string }{
+		{PathAuthorize, "GET, POST, HEAD"},
+		{PathResume, "GET, HEAD"},
+		{PathCancel, "GET, POST, HEAD"},
+		{PathLogout, "GET, POST, HEAD"},
+	} {
+		for _, m := range []string{http.MethodPut, http.MethodDelete, http.MethodOptions} {
+			req, _ := http.NewRequest(m, h.issuer+tc.path+"?ui_locales=en", nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != tc.allow ||
+				!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+				!strings.Contains(string(body), "This page cannot be used that way") {
+				t.Errorf("%s %s: %d Allow %q %s", m, tc.path, resp.StatusCode, resp.Header.Get("Allow"), body)
+			}
+		}
+	}
 }
