@@ -184,14 +184,20 @@ func parsePrompt(s string) ([]string, error) {
 }
 
 // acrValues checks acr_values against the known levels and the client's
-// allowed levels, returning acr URIs. A client restricted to some levels
-// that sends no acr_values gets its lowest allowed level.
+// allowed levels, returning acr URIs. acr_values lists the values a
+// relying party asks for in order of preference (OIDC Core §3.1.2.1),
+// so one Varde does not know, as a relying party that also speaks to
+// other providers may list, is passed over; a list with none it knows is
+// refused, so that no request for a level goes unmet unnoticed. A client
+// restricted to some levels that sends no acr_values gets its lowest
+// allowed level.
 func acrValues(c *store.Client, s string) ([]string, error) {
 	var out []string
-	for _, v := range strings.Fields(s) {
+	values := strings.Fields(s)
+	for _, v := range values {
 		l, err := assurance.Parse(v)
 		if err != nil {
-			return nil, oauth2.InvalidRequest("unsupported acr value")
+			continue
 		}
 		if len(c.AllowedLevels) > 0 && !slices.Contains(c.AllowedLevels, l.String()) {
 			return nil, oauth2.InvalidRequest("acr value %s is not allowed for this client", l)
@@ -199,6 +205,9 @@ func acrValues(c *store.Client, s string) ([]string, error) {
 		if !slices.Contains(out, l.ACR()) {
 			out = append(out, l.ACR())
 		}
+	}
+	if len(out) == 0 && len(values) > 0 {
+		return nil, oauth2.InvalidRequest("no value of acr_values is supported here: see acr_values_supported")
 	}
 	if len(out) == 0 && len(c.AllowedLevels) > 0 {
 		lowest := assurance.None

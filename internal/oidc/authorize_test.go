@@ -205,6 +205,28 @@ func TestPromptNoneWithSession(t *testing.T) {
 	}
 }
 
+// TestACRValuesPreferenceList: acr_values is a list in order of
+// preference (OIDC Core §3.1.2.1); a value Varde does not know beside
+// ones it does is passed over, and the known ones still set the level.
+func TestACRValuesPreferenceList(t *testing.T) {
+	h := newHarness(t)
+	tax := h.rp(taxID, taxCB)
+	b := h.browser()
+	h.setLogin(true, "high", h.person.ID)
+	l := tax.loginFront(b, oauth2.SetAuthURLParam("acr_values", "urn:other:idp:high "+assurance.ACRHigh))
+	if l.claims.ACR != assurance.ACRHigh {
+		t.Fatalf("acr = %s", l.claims.ACR)
+	}
+	// The session is high; a list whose only known value is high is
+	// met by it without a new login, and an unknown value lowers nothing.
+	before := h.logins.Load()
+	h.setLogin(true, "substantial", h.person.ID)
+	l = tax.loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRHigh+" urn:other:idp:low"))
+	if h.logins.Load() != before || l.claims.ACR != assurance.ACRHigh {
+		t.Fatalf("logins %d -> %d, acr = %s", before, h.logins.Load(), l.claims.ACR)
+	}
+}
+
 func TestMaxAgeAndPromptLoginForceLogin(t *testing.T) {
 	h := newHarness(t)
 	tax := h.rp(taxID, taxCB)
