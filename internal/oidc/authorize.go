@@ -165,6 +165,33 @@ func (p *Provider) validateAuthParams(c *store.Client, form url.Values, redirect
 	return req, nil
 }
 
+// maxHintSubjectLen bounds the sub of an id_token_hint kept with a
+// request: Varde's pairwise subjects are 43 characters.
+const maxHintSubjectLen = 255
+
+// hintSubject returns the sub of the request's id_token_hint, "" when
+// it has none. OIDC Core §3.1.2.1: the hint is an ID token the OP
+// issued, expired or not; anything else is refused (invalid_request),
+// as at the end_session_endpoint, a logout token or status token signed
+// with the same key too (RFC 8725 §3.11). The person's session must
+// then be the hinted subject's for a code to be issued without a login
+// (Provider.satisfies), and prompt=none gets login_required otherwise.
+func (p *Provider) hintSubject(ctx context.Context, form url.Values) (string, error) {
+	raw := form.Get("id_token_hint")
+	if raw == "" {
+		return "", nil
+	}
+	var claims struct {
+		Issuer  string `json:"iss"`
+		Subject string `json:"sub"`
+	}
+	if err := p.KeySet.Verify(ctx, raw, &claims); err != nil || claims.Issuer != p.Issuer || !idTokenTyped(raw) ||
+		claims.Subject == "" || len(claims.Subject) > maxHintSubjectLen {
+		return "", oauth2.InvalidRequest("id_token_hint was not issued here")
+	}
+	return claims.Subject, nil
+}
+
 // parsePrompt checks prompt (OIDC Core §3.1.2.1): known values only, and
 // "none" alone.
 func parsePrompt(s string) ([]string, error) {
@@ -259,6 +286,9 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := p.validateAuthParams(c, form, target, false)
+	if err == nil {
+		req.HintSubject, err = p.hintSubject(ctx, form)
+	}
 	if err != nil {
 		p.redirectError(w, r, ep, target, firstValue(form, "state"), err)
 		return
@@ -391,6 +421,14 @@ func (p *Provider) satisfies(c *store.Client, sess *store.Session, req *store.Au
 	// for a session made through another: as for a level too low, the
 	// person logs in again, through a provider it accepts.
 	if len(c.Providers) > 0 && !slices.Contains(c.Providers, sess.Provider) {
+		return false
+	}
+	// OIDC Core §3.1.2.1: a request that names its person with
+	// id_token_hint is not answered from another person's session; the
+	// person logs in (or, with prompt=none, the client gets
+	// login_required). Whoever then logs in for the request gets the
+	// code: the client sees another sub, as it would after any login.
+	if req.HintSubject != "" && !resumed && p.subject(c, sess.PersonID) != req.HintSubject {
 		return false
 	}
 	ok, degraded := levelMet(c, sess, req)

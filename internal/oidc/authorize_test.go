@@ -721,3 +721,59 @@ func TestPageWrongMethod(t *testing.T) {
 		}
 	}
 }
+
+// TestIDTokenHintNamesThePerson: a request whose id_token_hint names a
+// person (OIDC Core §3.1.2.1) gets no code from another person's
+// session in the browser: prompt=none gets login_required, at the
+// authorization endpoint and through PAR alike, and without prompt=none
+// the person logs in. The hinted person's own session gets its code
+// without a login, and a hint Varde did not issue is refused.
+func TestIDTokenHintNamesThePerson(t *testing.T) {
+	h := newHarness(t)
+	mobile := h.rp(mobileID, mobileCB)
+	// Kari's ID tokens, for the mobile app and the bank (one sector).
+	kari := mobile.loginFront(h.browser())
+	kariHint, _ := kari.token.Extra("id_token").(string)
+	// Ola is logged in in this browser.
+	h.setLogin(true, "substantial", h.other.ID)
+	b := h.browser()
+	ola := mobile.loginFront(b)
+	olaHint, _ := ola.token.Extra("id_token").(string)
+	before := h.logins.Load()
+
+	none := []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("id_token_hint", kariHint)}
+	resp, _ := b.get(mobile.authorizeURL("s1", "n", oauth2.GenerateVerifier(), none...))
+	if q := h.callback(resp, mobileCB); q.Get("error") != "login_required" || q.Get("state") != "s1" {
+		t.Fatalf("prompt=none with another person's hint: callback = %v", q)
+	}
+	f := bankForm("s2", "n", oauth2.GenerateVerifier())
+	f.Set("prompt", "none")
+	f.Set("id_token_hint", kariHint)
+	authURL, status, body := h.pushBank(f)
+	if status != http.StatusCreated {
+		t.Fatalf("PAR: %d %v", status, body)
+	}
+	resp, _ = b.get(authURL)
+	if q := h.callback(resp, bankCB); q.Get("error") != "login_required" || q.Get("state") != "s2" {
+		t.Fatalf("pushed prompt=none with another person's hint: callback = %v", q)
+	}
+	if h.logins.Load() != before {
+		t.Fatal("prompt=none showed the login page")
+	}
+	// Ola's own hint: his session answers, without a login.
+	l := mobile.loginFront(b, oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("id_token_hint", olaHint))
+	if l.claims.Sub != ola.claims.Sub || h.logins.Load() != before {
+		t.Fatalf("own hint: sub %s, logins %d -> %d", l.claims.Sub, before, h.logins.Load())
+	}
+	// Without prompt=none, Kari's hint sends the person to log in.
+	h.setLogin(true, "substantial", h.person.ID)
+	l = mobile.loginFront(b, oauth2.SetAuthURLParam("id_token_hint", kariHint))
+	if l.claims.Sub != kari.claims.Sub || h.logins.Load() != before+1 {
+		t.Fatalf("hint of another person: sub %s, logins %d -> %d", l.claims.Sub, before, h.logins.Load())
+	}
+	// A hint that is no ID token of Varde's is refused.
+	resp, _ = b.get(mobile.authorizeURL("s3", "n", oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("id_token_hint", "e30.e30.sig")))
+	if q := h.callback(resp, mobileCB); q.Get("error") != "invalid_request" || q.Get("state") != "s3" {
+		t.Fatalf("forged hint: callback = %v", q)
+	}
+}
