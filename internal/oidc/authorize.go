@@ -442,6 +442,13 @@ func (p *Provider) satisfies(c *store.Client, sess *store.Session, req *store.Au
 	if degraded && !resumed && p.DegradedNow != nil && !p.DegradedNow(req, c) {
 		return false
 	}
+	// OIDC Core §3.1.2.1: select_account SHOULD let the person choose
+	// the account, and MUST NOT silently answer with the one at hand: the
+	// person is sent to the login page for this request, where they
+	// choose how, and so as whom, to log in.
+	if slices.Contains(req.Prompt, "select_account") && !resumed {
+		return false
+	}
 	fresh := resumed && !sess.AuthTime.Before(req.CreatedAt.Truncate(time.Second))
 	// OIDC Core §3.1.2.1 (errata set 2): max_age=0 is prompt=login.
 	if (slices.Contains(req.Prompt, "login") || req.MaxAge == 0) && !fresh {

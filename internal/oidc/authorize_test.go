@@ -777,3 +777,18 @@ func TestIDTokenHintNamesThePerson(t *testing.T) {
 		t.Fatalf("forged hint: callback = %v", q)
 	}
 }
+
+// TestPromptSelectAccount: prompt=select_account is not answered from
+// the session at hand (OIDC Core §3.1.2.1): the person is sent to the
+// login page to choose, and whoever logs in gets the code.
+func TestPromptSelectAccount(t *testing.T) {
+	h := newHarness(t)
+	tax := h.rp(taxID, taxCB)
+	b := h.browser()
+	kari := tax.loginFront(b)
+	h.setLogin(true, "substantial", h.other.ID)
+	l := tax.loginFront(b, oauth2.SetAuthURLParam("prompt", "select_account"))
+	if h.logins.Load() != 2 || l.claims.Sub == kari.claims.Sub {
+		t.Fatalf("logins = %d, sub %s (Kari's %s)", h.logins.Load(), l.claims.Sub, kari.claims.Sub)
+	}
+}
