@@ -106,7 +106,12 @@ func (b *Broker) Register(mux *http.ServeMux) {
 	if b.Challenges != nil {
 		mux.HandleFunc("POST /account/link", b.startLink)
 		mux.HandleFunc("GET /account/link/refused", b.refusedPage)
+		mux.Handle("/account/link", b.Pages.WrongMethod(http.MethodPost))
+		mux.Handle("/account/link/refused", b.Pages.WrongMethod(http.MethodGet))
 	}
+	// A method the pages do not serve gets a page, not the mux's text.
+	mux.Handle("/login", b.Pages.WrongMethod(http.MethodGet))
+	mux.Handle("/login/start", b.Pages.WrongMethod(http.MethodGet))
 }
 
 // attempt is what the broker knows about a login in progress.

@@ -1396,3 +1396,25 @@ func TestLoginOfAClientDeletedBesideTheServer(t *testing.T) {
 		}
 	}
 }
+
+// TestPageWrongMethod: a method a broker page does not serve is
+// answered 405 with Allow and a plain-language page in the person's
+// language, not the mux's English text.
+func TestPageWrongMethod(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct{ method, path, allow string }{
+		{http.MethodPost, "/login?req=r1", "GET, HEAD"},
+		{http.MethodDelete, "/login/start?req=r1", "GET, HEAD"},
+		{http.MethodGet, "/account/link", "POST"},
+		{http.MethodPut, "/account/link/refused", "GET, HEAD"},
+	} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(tc.method, tc.path, nil)
+		r.Header.Set("Accept-Language", "da")
+		f.mux.ServeHTTP(w, r)
+		if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != tc.allow ||
+			!strings.Contains(w.Body.String(), "Siden kan ikke bruges sådan") {
+			t.Errorf("%s %s: %d Allow %q %s", tc.method, tc.path, w.Code, w.Header().Get("Allow"), w.Body)
+		}
+	}
+}

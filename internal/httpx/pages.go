@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 
 	"golang.org/x/text/language"
@@ -386,6 +387,29 @@ func (p *Pages) ReadForm(w http.ResponseWriter, r *http.Request, lang string) bo
 // NotFoundPage is the page for an address Varde does not serve.
 func NotFoundPage() ErrorPage {
 	return ErrorPage{Title: "error.notfound.title", Message: "error.notfound.message", Next: "error.notfound.next"}
+}
+
+// WrongMethodPage is the page for a method an address does not serve
+// (405).
+func WrongMethodPage() ErrorPage {
+	return ErrorPage{Title: "error.wrongmethod.title", Message: "error.wrongmethod.message", Next: "error.wrongmethod.next"}
+}
+
+// WrongMethod answers a method a page's address does not serve: 405
+// with the methods it does, HEAD with GET, in Allow (RFC 9110 §15.5.6),
+// and a plain-language page in the person's language, instead of the
+// mux's English plain text. It is mounted at the path with no method, so
+// the mux routes to it only the methods no other pattern serves.
+func (p *Pages) WrongMethod(methods ...string) http.Handler {
+	allow := slices.Clone(methods)
+	if slices.Contains(allow, http.MethodGet) && !slices.Contains(allow, http.MethodHead) {
+		allow = append(allow, http.MethodHead)
+	}
+	allowed := strings.Join(allow, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allowed)
+		p.Error(w, r, http.StatusMethodNotAllowed, p.Locale(r, strings.Fields(r.URL.Query().Get("ui_locales"))), WrongMethodPage())
+	})
 }
 
 // UnknownLoginPage is the page for a login that Varde does not hold:

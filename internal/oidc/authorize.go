@@ -165,6 +165,33 @@ func (p *Provider) validateAuthParams(c *store.Client, form url.Values, redirect
 	return req, nil
 }
 
+// maxHintSubjectLen bounds the sub of an id_token_hint kept with a
+// request: Varde's pairwise subjects are 43 characters.
+const maxHintSubjectLen = 255
+
+// hintSubject returns the sub of the request's id_token_hint, "" when
+// it has none. OIDC Core §3.1.2.1: the hint is an ID token the OP
+// issued, expired or not; anything else is refused (invalid_request),
+// as at the end_session_endpoint, a logout token or status token signed
+// with the same key too (RFC 8725 §3.11). The person's session must
+// then be the hinted subject's for a code to be issued without a login
+// (Provider.satisfies), and prompt=none gets login_required otherwise.
+func (p *Provider) hintSubject(ctx context.Context, form url.Values) (string, error) {
+	raw := form.Get("id_token_hint")
+	if raw == "" {
+		return "", nil
+	}
+	var claims struct {
+		Issuer  string `json:"iss"`
+		Subject string `json:"sub"`
+	}
+	if err := p.KeySet.Verify(ctx, raw, &claims); err != nil || claims.Issuer != p.Issuer || !idTokenTyped(raw) ||
+		claims.Subject == "" || len(claims.Subject) > maxHintSubjectLen {
+		return "", oauth2.InvalidRequest("id_token_hint was not issued here")
+	}
+	return claims.Subject, nil
+}
+
 // parsePrompt checks prompt (OIDC Core §3.1.2.1): known values only, and
 // "none" alone.
 func parsePrompt(s string) ([]string, error) {
@@ -184,14 +211,20 @@ func parsePrompt(s string) ([]string, error) {
 }
 
 // acrValues checks acr_values against the known levels and the client's
-// allowed levels, returning acr URIs. A client restricted to some levels
-// that sends no acr_values gets its lowest allowed level.
+// allowed levels, returning acr URIs. acr_values lists the values a
+// relying party asks for in order of preference (OIDC Core §3.1.2.1),
+// so one Varde does not know, as a relying party that also speaks to
+// other providers may list, is passed over; a list with none it knows is
+// refused, so that no request for a level goes unmet unnoticed. A client
+// restricted to some levels that sends no acr_values gets its lowest
+// allowed level.
 func acrValues(c *store.Client, s string) ([]string, error) {
 	var out []string
-	for _, v := range strings.Fields(s) {
+	values := strings.Fields(s)
+	for _, v := range values {
 		l, err := assurance.Parse(v)
 		if err != nil {
-			return nil, oauth2.InvalidRequest("unsupported acr value")
+			continue
 		}
 		if len(c.AllowedLevels) > 0 && !slices.Contains(c.AllowedLevels, l.String()) {
 			return nil, oauth2.InvalidRequest("acr value %s is not allowed for this client", l)
@@ -199,6 +232,9 @@ func acrValues(c *store.Client, s string) ([]string, error) {
 		if !slices.Contains(out, l.ACR()) {
 			out = append(out, l.ACR())
 		}
+	}
+	if len(out) == 0 && len(values) > 0 {
+		return nil, oauth2.InvalidRequest("no value of acr_values is supported here: see acr_values_supported")
 	}
 	if len(out) == 0 && len(c.AllowedLevels) > 0 {
 		lowest := assurance.None
@@ -250,6 +286,9 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := p.validateAuthParams(c, form, target, false)
+	if err == nil {
+		req.HintSubject, err = p.hintSubject(ctx, form)
+	}
 	if err != nil {
 		p.redirectError(w, r, ep, target, firstValue(form, "state"), err)
 		return
@@ -384,6 +423,14 @@ func (p *Provider) satisfies(c *store.Client, sess *store.Session, req *store.Au
 	if len(c.Providers) > 0 && !slices.Contains(c.Providers, sess.Provider) {
 		return false
 	}
+	// OIDC Core §3.1.2.1: a request that names its person with
+	// id_token_hint is not answered from another person's session; the
+	// person logs in (or, with prompt=none, the client gets
+	// login_required). Whoever then logs in for the request gets the
+	// code: the client sees another sub, as it would after any login.
+	if req.HintSubject != "" && !resumed && p.subject(c, sess.PersonID) != req.HintSubject {
+		return false
+	}
 	ok, degraded := levelMet(c, sess, req)
 	if !ok {
 		return false
@@ -393,6 +440,13 @@ func (p *Provider) satisfies(c *store.Client, sess *store.Session, req *store.Au
 	// enough for it. A login that just ended (resumed) was let through
 	// by the broker, which decided on the same health.
 	if degraded && !resumed && p.DegradedNow != nil && !p.DegradedNow(req, c) {
+		return false
+	}
+	// OIDC Core §3.1.2.1: select_account SHOULD let the person choose
+	// the account, and MUST NOT silently answer with the one at hand: the
+	// person is sent to the login page for this request, where they
+	// choose how, and so as whom, to log in.
+	if slices.Contains(req.Prompt, "select_account") && !resumed {
 		return false
 	}
 	fresh := resumed && !sess.AuthTime.Before(req.CreatedAt.Truncate(time.Second))

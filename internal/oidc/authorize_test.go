@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -201,6 +202,28 @@ func TestPromptNoneWithSession(t *testing.T) {
 	}
 	if h.logins.Load() != before {
 		t.Fatal("prompt=none showed the login page")
+	}
+}
+
+// TestACRValuesPreferenceList: acr_values is a list in order of
+// preference (OIDC Core §3.1.2.1); a value Varde does not know beside
+// ones it does is passed over, and the known ones still set the level.
+func TestACRValuesPreferenceList(t *testing.T) {
+	h := newHarness(t)
+	tax := h.rp(taxID, taxCB)
+	b := h.browser()
+	h.setLogin(true, "high", h.person.ID)
+	l := tax.loginFront(b, oauth2.SetAuthURLParam("acr_values", "urn:other:idp:high "+assurance.ACRHigh))
+	if l.claims.ACR != assurance.ACRHigh {
+		t.Fatalf("acr = %s", l.claims.ACR)
+	}
+	// The session is high; a list whose only known value is high is
+	// met by it without a new login, and an unknown value lowers nothing.
+	before := h.logins.Load()
+	h.setLogin(true, "substantial", h.person.ID)
+	l = tax.loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRHigh+" urn:other:idp:low"))
+	if h.logins.Load() != before || l.claims.ACR != assurance.ACRHigh {
+		t.Fatalf("logins %d -> %d, acr = %s", before, h.logins.Load(), l.claims.ACR)
 	}
 }
 
@@ -668,4 +691,104 @@ func TestContinue(t *testing.T) {
 		t.Errorf("Continue on a pushed request not yet started = %q, want %q", got, resume(pushed))
 	}
 	noEvents("pushed request not started")
+}
+
+// TestPageWrongMethod: a method the authorization, resume, cancel and
+// logout pages do not serve is answered 405 with Allow (RFC 9110
+// §15.5.6) and a plain-language page in the person's language, not the
+// mux's English text.
+func TestPageWrongMethod(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range []struct{ path, allow string }{
+		{PathAuthorize, "GET, POST, HEAD"},
+		{PathResume, "GET, HEAD"},
+		{PathCancel, "GET, POST, HEAD"},
+		{PathLogout, "GET, POST, HEAD"},
+	} {
+		for _, m := range []string{http.MethodPut, http.MethodDelete, http.MethodOptions} {
+			req, _ := http.NewRequest(m, h.issuer+tc.path+"?ui_locales=en", nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != tc.allow ||
+				!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+				!strings.Contains(string(body), "This page cannot be used that way") {
+				t.Errorf("%s %s: %d Allow %q %s", m, tc.path, resp.StatusCode, resp.Header.Get("Allow"), body)
+			}
+		}
+	}
+}
+
+// TestIDTokenHintNamesThePerson: a request whose id_token_hint names a
+// person (OIDC Core §3.1.2.1) gets no code from another person's
+// session in the browser: prompt=none gets login_required, at the
+// authorization endpoint and through PAR alike, and without prompt=none
+// the person logs in. The hinted person's own session gets its code
+// without a login, and a hint Varde did not issue is refused.
+func TestIDTokenHintNamesThePerson(t *testing.T) {
+	h := newHarness(t)
+	mobile := h.rp(mobileID, mobileCB)
+	// Kari's ID tokens, for the mobile app and the bank (one sector).
+	kari := mobile.loginFront(h.browser())
+	kariHint, _ := kari.token.Extra("id_token").(string)
+	// Ola is logged in in this browser.
+	h.setLogin(true, "substantial", h.other.ID)
+	b := h.browser()
+	ola := mobile.loginFront(b)
+	olaHint, _ := ola.token.Extra("id_token").(string)
+	before := h.logins.Load()
+
+	none := []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("id_token_hint", kariHint)}
+	resp, _ := b.get(mobile.authorizeURL("s1", "n", oauth2.GenerateVerifier(), none...))
+	if q := h.callback(resp, mobileCB); q.Get("error") != "login_required" || q.Get("state") != "s1" {
+		t.Fatalf("prompt=none with another person's hint: callback = %v", q)
+	}
+	f := bankForm("s2", "n", oauth2.GenerateVerifier())
+	f.Set("prompt", "none")
+	f.Set("id_token_hint", kariHint)
+	authURL, status, body := h.pushBank(f)
+	if status != http.StatusCreated {
+		t.Fatalf("PAR: %d %v", status, body)
+	}
+	resp, _ = b.get(authURL)
+	if q := h.callback(resp, bankCB); q.Get("error") != "login_required" || q.Get("state") != "s2" {
+		t.Fatalf("pushed prompt=none with another person's hint: callback = %v", q)
+	}
+	if h.logins.Load() != before {
+		t.Fatal("prompt=none showed the login page")
+	}
+	// Ola's own hint: his session answers, without a login.
+	l := mobile.loginFront(b, oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("id_token_hint", olaHint))
+	if l.claims.Sub != ola.claims.Sub || h.logins.Load() != before {
+		t.Fatalf("own hint: sub %s, logins %d -> %d", l.claims.Sub, before, h.logins.Load())
+	}
+	// Without prompt=none, Kari's hint sends the person to log in.
+	h.setLogin(true, "substantial", h.person.ID)
+	l = mobile.loginFront(b, oauth2.SetAuthURLParam("id_token_hint", kariHint))
+	if l.claims.Sub != kari.claims.Sub || h.logins.Load() != before+1 {
+		t.Fatalf("hint of another person: sub %s, logins %d -> %d", l.claims.Sub, before, h.logins.Load())
+	}
+	// A hint that is no ID token of Varde's is refused.
+	resp, _ = b.get(mobile.authorizeURL("s3", "n", oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("id_token_hint", "e30.e30.sig")))
+	if q := h.callback(resp, mobileCB); q.Get("error") != "invalid_request" || q.Get("state") != "s3" {
+		t.Fatalf("forged hint: callback = %v", q)
+	}
+}
+
+// TestPromptSelectAccount: prompt=select_account is not answered from
+// the session at hand (OIDC Core §3.1.2.1): the person is sent to the
+// login page to choose, and whoever logs in gets the code.
+func TestPromptSelectAccount(t *testing.T) {
+	h := newHarness(t)
+	tax := h.rp(taxID, taxCB)
+	b := h.browser()
+	kari := tax.loginFront(b)
+	h.setLogin(true, "substantial", h.other.ID)
+	l := tax.loginFront(b, oauth2.SetAuthURLParam("prompt", "select_account"))
+	if h.logins.Load() != 2 || l.claims.Sub == kari.claims.Sub {
+		t.Fatalf("logins = %d, sub %s (Kari's %s)", h.logins.Load(), l.claims.Sub, kari.claims.Sub)
+	}
 }

@@ -32,6 +32,9 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 		if req, err = p.validateAuthParams(c, form, redirectURI, true); err != nil {
 			return nil, err
 		}
+		if req.HintSubject, err = p.hintSubject(r.Context(), form); err != nil {
+			return nil, err
+		}
 		proof, err := p.DPoP.Check(r, p.Issuer+PathPAR, "")
 		if err != nil {
 			return nil, err

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -276,6 +277,25 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	p.handleFetch(mux, PathUserinfo, "userinfo", p.dpopNonce(p.userinfo), http.MethodGet, http.MethodPost)
 	mux.Handle("GET "+PathLogout, p.endpoint("logout", keepQuery(p.logout)))
 	mux.Handle("POST "+PathLogout, p.endpoint("logout", keepQuery(p.logout)))
+	// A method the pages do not serve gets a page, not the mux's text.
+	mux.Handle(PathAuthorize, p.wrongMethodPage(http.MethodGet, http.MethodPost))
+	mux.Handle(PathResume, p.wrongMethodPage(http.MethodGet))
+	mux.Handle(PathCancel, p.wrongMethodPage(http.MethodGet, http.MethodPost))
+	mux.Handle(PathLogout, p.wrongMethodPage(http.MethodGet, http.MethodPost))
+}
+
+// wrongMethodPage answers a method a page the person's browser is sent
+// to does not serve: 405 with Allow and a plain-language page
+// (httpx.Pages.WrongMethod).
+func (p *Provider) wrongMethodPage(methods ...string) http.Handler {
+	if p.Pages != nil {
+		return p.Pages.WrongMethod(methods...)
+	}
+	allow := strings.Join(append(slices.Clone(methods), http.MethodHead), ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+	})
 }
 
 // keepQuery has the language links of the pages h answers with keep

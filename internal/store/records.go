@@ -198,6 +198,11 @@ type AuthRequest struct {
 	// code is bound to (RFC 9449 §10: dpop_jkt, or the key of a DPoP
 	// proof sent with the pushed request); empty: not bound.
 	DPoPJKT string
+	// HintSubject is the sub of the id_token_hint the request carried
+	// (OIDC Core §3.1.2.1), checked to be an ID token Varde issued; a
+	// session of another subject does not satisfy the request. Empty:
+	// no hint.
+	HintSubject string
 	// Pushed is true for requests that came through PAR. A pushed
 	// request is used once: the authorization endpoint marks it Used.
 	Pushed    bool

@@ -307,7 +307,7 @@ func Cost(r *store.AuthRequest) int {
 	)
 	n := record
 	for _, s := range []string{r.ID, r.ClientID, r.RedirectURI, r.State, r.Nonce, r.CodeChallenge,
-		r.CodeChallengeMethod, r.ResponseMode, r.LoginHint, r.ProviderHint, r.DPoPJKT} {
+		r.CodeChallengeMethod, r.ResponseMode, r.LoginHint, r.ProviderHint, r.DPoPJKT, r.HintSubject} {
 		n += allocated(len(s))
 	}
 	for _, l := range [][]string{r.Scope, r.Prompt, r.ACRValues, r.UILocales} {
@@ -682,7 +682,7 @@ func cloneCode(a *store.AuthCode) *store.AuthCode {
 func ownRequest(r *store.AuthRequest) *store.AuthRequest {
 	c := cloneRequest(r)
 	for _, s := range []*string{&c.ID, &c.ClientID, &c.RedirectURI, &c.State, &c.Nonce, &c.CodeChallenge,
-		&c.CodeChallengeMethod, &c.ResponseMode, &c.LoginHint, &c.ProviderHint, &c.DPoPJKT} {
+		&c.CodeChallengeMethod, &c.ResponseMode, &c.LoginHint, &c.ProviderHint, &c.DPoPJKT, &c.HintSubject} {
 		*s = strings.Clone(*s)
 	}
 	for _, l := range [][]string{c.Scope, c.Prompt, c.ACRValues, c.UILocales} {

@@ -14,7 +14,7 @@ import (
 
 const authRequestCols = "id, client_id, redirect_uri, scope, state, nonce, code_challenge, " +
 	"code_challenge_method, response_mode, prompt, max_age, acr_values, ui_locales, login_hint, " +
-	"pushed, used, created_at, expires_at, provider_hint, dpop_jkt"
+	"pushed, used, created_at, expires_at, provider_hint, dpop_jkt, hint_subject"
 
 // authRequestArgs lists r's columns with the ID first (for INSERT) or
 // last (for UPDATE ... WHERE id = ?).
@@ -23,7 +23,7 @@ func authRequestArgs(r *store.AuthRequest, idLast bool) []any {
 		r.ClientID, r.RedirectURI, encodeStrings(r.Scope), r.State, r.Nonce, r.CodeChallenge,
 		r.CodeChallengeMethod, r.ResponseMode, encodeStrings(r.Prompt), int64(r.MaxAge),
 		encodeStrings(r.ACRValues), encodeStrings(r.UILocales), r.LoginHint, boolInt(r.Pushed),
-		boolInt(r.Used), micros(r.CreatedAt), micros(r.ExpiresAt), r.ProviderHint, r.DPoPJKT,
+		boolInt(r.Used), micros(r.CreatedAt), micros(r.ExpiresAt), r.ProviderHint, r.DPoPJKT, r.HintSubject,
 	}
 	if idLast {
 		return append(args, r.ID)
@@ -39,7 +39,7 @@ func scanAuthRequest(s scanner) (*store.AuthRequest, error) {
 	)
 	err := s.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &scope, &r.State, &r.Nonce, &r.CodeChallenge,
 		&r.CodeChallengeMethod, &r.ResponseMode, &prompt, &maxAge, &acr, &locales, &r.LoginHint,
-		&r.Pushed, &r.Used, &created, &expires, &r.ProviderHint, &r.DPoPJKT)
+		&r.Pushed, &r.Used, &created, &expires, &r.ProviderHint, &r.DPoPJKT, &r.HintSubject)
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,7 @@ func fullAuthRequest(t *testing.T, id string) *store.AuthRequest {
 		LoginHint:           "hint",
 		ProviderHint:        "any",
 		DPoPJKT:             "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+		HintSubject:         "sub-" + id,
 		Pushed:              true,
 		Used:                false,
 		CreatedAt:           now.In(z.la),
