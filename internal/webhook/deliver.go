@@ -202,14 +202,22 @@ func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error 
 		d.NextAttemptAt = now.Add(delay)
 		result = resultRetry
 	}
-	if result != resultDelivered {
-		n.log.Warn("webhook not delivered", "client", d.ClientID, "event", d.Event, "id", d.ID, "attempt", d.Attempts,
-			"result", result, "err", failure, "next", d.NextAttemptAt)
-	}
 	// The attempt's own deadline has passed by now; recording it must
 	// not depend on it.
 	if err := n.outbox.FinishWebhookAttempt(context.WithoutCancel(ctx), n.node, d); err != nil {
-		return fmt.Errorf("webhook: %w", err)
+		// Nothing of this attempt is stored: the delivery stays as it
+		// was and is attempted again when its lease ends, so no result
+		// or next time is told here.
+		if failure != "" {
+			return fmt.Errorf("webhook: attempt %d of %s not recorded (it failed: %s): %w", d.Attempts, d.ID, failure, err)
+		}
+		return fmt.Errorf("webhook: attempt %d of %s not recorded (it was delivered): %w", d.Attempts, d.ID, err)
+	}
+	// Logged once recorded, so the result and the next time it names
+	// are those the outbox holds.
+	if result != resultDelivered {
+		n.log.Warn("webhook not delivered", "client", d.ClientID, "event", d.Event, "id", d.ID, "attempt", d.Attempts,
+			"result", result, "err", failure, "next", d.NextAttemptAt)
 	}
 	// Counted once recorded: an attempt the outbox does not hold (the
 	// lease went to another node meanwhile, the store failed) is made

@@ -1698,3 +1698,43 @@ func FuzzRetryAfter(f *testing.F) {
 		}
 	})
 }
+
+// unrecordingOutbox is the outbox, failing every FinishWebhookAttempt as
+// a store that went away after the claim does.
+type unrecordingOutbox struct {
+	store.Webhooks
+}
+
+func (unrecordingOutbox) FinishWebhookAttempt(context.Context, string, *store.WebhookDelivery) error {
+	return errors.New("store unreachable")
+}
+
+// TestUnrecordedAttemptNotLoggedAsScheduled: an attempt the outbox did
+// not record is not logged with a result and a next time it never
+// stored; the error says it was not recorded and why the attempt failed.
+func TestUnrecordedAttemptNotLoggedAsScheduled(t *testing.T) {
+	var logged bytes.Buffer
+	f := newFixture(t, Config{Jitter: -1}, func(o *Options) {
+		o.Log = slog.New(slog.NewTextHandler(&logged, nil))
+	})
+	f.n.outbox = unrecordingOutbox{f.st}
+	rp := newBodyRecorder(t, http.StatusServiceUnavailable)
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rp.URL})
+	err := f.st.EnqueueWebhooks(context.Background(), []*store.WebhookDelivery{
+		{ID: "d1", ClientID: "bank", URL: rp.URL, Event: EventName, Payload: f.set(t, "d1", "bank"), CreatedAt: t0, NextAttemptAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.n.DeliverDue(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "attempt 1 of d1 not recorded (it failed: ") ||
+		!strings.Contains(err.Error(), "store unreachable") {
+		t.Errorf("DeliverDue = %v, want the attempt not recorded, with why it failed", err)
+	}
+	if strings.Contains(logged.String(), "webhook not delivered") {
+		t.Errorf("logged an outcome the outbox does not hold:\n%s", logged.String())
+	}
+	if d := f.only(t, "bank"); d.Attempts != 0 || !d.NextAttemptAt.Equal(t0) {
+		t.Errorf("stored: attempts %d, next %v; want as it was", d.Attempts, d.NextAttemptAt)
+	}
+}
