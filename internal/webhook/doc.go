@@ -106,6 +106,16 @@
 // or, only if every waiting change is of a different component, by
 // dropping the oldest; either is counted.
 //
+// Run writes the waiting changes on a goroutine of its own, so a store
+// or a signer slow to take them never holds up the deliveries already
+// in the outbox, logout tokens included. A change is signed for every
+// interested client first, each SET within Config.AttemptTimeout, and
+// then written in one write within Config.Lease of its own, so signing
+// for many clients takes nothing from the write. A signer that does not
+// answer in time fails the change, which waits for the next round; the
+// signature it did not give runs on until it answers, and while it does
+// no other is started.
+//
 // # Delivery and retries
 //
 // Run keeps up to Config.Concurrency (4) attempts in flight, each
