@@ -154,7 +154,10 @@
 // copied there. Deliveries stay in the store, delivered
 // or abandoned, for store.FinishedDeliveryAge (30 days), for operators
 // to inspect (varde status webhooks --client ID, which shows each URL
-// redacted the same way; varde clients list does so too).
+// redacted the same way; varde clients list does so too). A delivery
+// that ends keeps its record (attempts, last error, times), not its
+// payload: the SET or logout token is dropped then, as it is never sent
+// again and a logout token holds a person's pairwise sub and sid.
 //
 // # Where a delivery goes
 //
