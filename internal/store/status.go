@@ -203,7 +203,9 @@ type Webhooks interface {
 	// FinishWebhookAttempt records one attempt of a delivery node holds:
 	// d.URL (where the attempt went), d.Attempts, d.LastError,
 	// d.DeliveredAt, d.AbandonedAt and d.NextAttemptAt are stored and the
-	// lease released. ErrConflict if the lease is no longer node's,
+	// lease released; a delivery delivered or abandoned keeps no payload
+	// (nor does one Clients.DeleteClient abandons). ErrConflict if the
+	// lease is no longer node's,
 	// ErrNotFound if unknown.
 	FinishWebhookAttempt(ctx context.Context, node string, d *WebhookDelivery) error
 	// ListWebhookDeliveries returns clientID's deliveries, newest first,

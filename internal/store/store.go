@@ -464,7 +464,10 @@ type Sweeper interface {
 
 // FinishedDeliveryAge is how long a webhook delivery is kept once it was
 // delivered or abandoned, for operators to look into (varde status
-// webhooks); one still being retried is kept until it finishes.
+// webhooks); one still being retried is kept until it finishes. What is
+// kept is its record (client, URL, event, attempts, last error, times):
+// its payload is dropped when it finishes, since it is never sent again
+// and a logout token holds a person's pairwise sub and session ID.
 const FinishedDeliveryAge = 30 * 24 * time.Hour
 
 // TombstoneAge is how long a revoked grant without tokens is kept: far

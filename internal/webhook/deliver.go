@@ -29,7 +29,9 @@ import (
 // in flight, which release their deliveries uncounted, and returns nil,
 // once it has written the state changes still waiting to the outbox
 // (for at most AttemptTimeout: those the store does not take by then are
-// logged as lost).
+// logged as lost). The state changes are written on a goroutine of
+// their own, one round at a time, so a store or a signer that is slow
+// to answer never holds up the deliveries.
 // Store errors are retried on the next round; a claim that fails is
 // logged when the failures begin and when they end, not every round.
 // Call it once
@@ -76,9 +78,29 @@ func (n *Notifier) Run(ctx context.Context) error {
 			}()
 		}
 	}
+	// The held changes are written on a goroutine of their own, one
+	// flush at a time, so a signer or a store that is slow to answer
+	// never stops the deliveries already in the outbox.
+	var (
+		flushing bool
+		flushed  = make(chan struct{}, 1)
+	)
+	flush := func() {
+		if flushing {
+			return
+		}
+		flushing = true
+		go func() {
+			n.flushHeld(ctx)
+			flushed <- struct{}{}
+		}()
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			if flushing {
+				<-flushed
+			}
 			// The changes still held live in this node's memory only:
 			// write them now, within an attempt's time, or they are lost
 			// with it.
@@ -90,9 +112,11 @@ func (n *Notifier) Run(ctx context.Context) error {
 			}
 			return nil
 		case <-n.wake:
-			n.flushHeld(ctx)
+			flush()
+		case <-flushed:
+			flushing = false
 		case <-t.C:
-			n.flushHeld(ctx)
+			flush()
 			fill()
 		case <-ended:
 			busy--
@@ -113,9 +137,7 @@ func (n *Notifier) flushHeld(ctx context.Context) {
 		if !ok {
 			return
 		}
-		sctx, cancel := context.WithTimeout(ctx, n.cfg.Lease)
-		_, err := n.Notify(sctx, ev)
-		cancel()
+		_, err := n.Notify(ctx, ev)
 		if err != nil {
 			n.hold(true, ev)
 			n.log.Warn("webhook: state change not yet in the outbox", "component", ev.Component, "to", ev.To, "err", err)
@@ -202,14 +224,22 @@ func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error 
 		d.NextAttemptAt = now.Add(delay)
 		result = resultRetry
 	}
-	if result != resultDelivered {
-		n.log.Warn("webhook not delivered", "client", d.ClientID, "event", d.Event, "id", d.ID, "attempt", d.Attempts,
-			"result", result, "err", failure, "next", d.NextAttemptAt)
-	}
 	// The attempt's own deadline has passed by now; recording it must
 	// not depend on it.
 	if err := n.outbox.FinishWebhookAttempt(context.WithoutCancel(ctx), n.node, d); err != nil {
-		return fmt.Errorf("webhook: %w", err)
+		// Nothing of this attempt is stored: the delivery stays as it
+		// was and is attempted again when its lease ends, so no result
+		// or next time is told here.
+		if failure != "" {
+			return fmt.Errorf("webhook: attempt %d of %s not recorded (it failed: %s): %w", d.Attempts, d.ID, failure, err)
+		}
+		return fmt.Errorf("webhook: attempt %d of %s not recorded (it was delivered): %w", d.Attempts, d.ID, err)
+	}
+	// Logged once recorded, so the result and the next time it names
+	// are those the outbox holds.
+	if result != resultDelivered {
+		n.log.Warn("webhook not delivered", "client", d.ClientID, "event", d.Event, "id", d.ID, "attempt", d.Attempts,
+			"result", result, "err", failure, "next", d.NextAttemptAt)
 	}
 	// Counted once recorded: an attempt the outbox does not hold (the
 	// lease went to another node meanwhile, the store failed) is made

@@ -106,6 +106,16 @@
 // or, only if every waiting change is of a different component, by
 // dropping the oldest; either is counted.
 //
+// Run writes the waiting changes on a goroutine of its own, so a store
+// or a signer slow to take them never holds up the deliveries already
+// in the outbox, logout tokens included. A change is signed for every
+// interested client first, each SET within Config.AttemptTimeout, and
+// then written in one write within Config.Lease of its own, so signing
+// for many clients takes nothing from the write. A signer that does not
+// answer in time fails the change, which waits for the next round; the
+// signature it did not give runs on until it answers, and while it does
+// no other is started.
+//
 // # Delivery and retries
 //
 // Run keeps up to Config.Concurrency (4) attempts in flight, each
@@ -144,7 +154,10 @@
 // copied there. Deliveries stay in the store, delivered
 // or abandoned, for store.FinishedDeliveryAge (30 days), for operators
 // to inspect (varde status webhooks --client ID, which shows each URL
-// redacted the same way; varde clients list does so too).
+// redacted the same way; varde clients list does so too). A delivery
+// that ends keeps its record (attempts, last error, times), not its
+// payload: the SET or logout token is dropped then, as it is never sent
+// again and a logout token holds a person's pairwise sub and sid.
 //
 // # Where a delivery goes
 //

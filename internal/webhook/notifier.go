@@ -111,6 +111,10 @@ type Notifier struct {
 	urls     map[string]func(*store.Client) string
 	renew    map[string]renewal
 	renewing chan struct{}
+	// signing holds a token while Notify's signer is at work, so a
+	// signer that stops answering leaves at most one signature running
+	// that nobody waits for (sign).
+	signing chan struct{}
 	// retryRefused holds the events whose 400 is retried (RetryRefused).
 	retryRefused map[string]bool
 
@@ -157,6 +161,7 @@ func New(o Options) (*Notifier, error) {
 		providers: slices.Clone(o.Providers), statusURL: o.StatusURL, http: hc,
 		now: o.Now, log: o.Log, met: met, rand: o.Rand,
 		wake: make(chan struct{}, 1), renewing: make(chan struct{}, cfg.Concurrency),
+		signing: make(chan struct{}, 1),
 	}
 	if n.now == nil {
 		n.now = time.Now
@@ -337,13 +342,20 @@ func Newsworthy(from, to string) (pubFrom, pubTo string, ok bool) {
 // Notify writes one signed SET per interested client with a status
 // webhook to the outbox, all or none, due at once; each attempt to
 // deliver it signs it again with a fresh iat (renewSET). It returns how many
-// it wrote. It blocks on the store, never on the network to a receiver.
+// it wrote. It blocks on the store and the signer, never on the network
+// to a receiver. It signs every SET first, each within AttemptTimeout
+// (a signer that does not answer by then fails the change, which Run
+// holds for its next round), and then writes them in one write within
+// Lease of its own, so the time spent signing for many clients is never
+// taken from the write.
 func (n *Notifier) Notify(ctx context.Context, ev Event) (int, error) {
 	from, to, ok := Newsworthy(ev.From, ev.To)
 	if !ok {
 		return 0, nil
 	}
-	cs, err := n.clients.ListClients(ctx)
+	lctx, cancel := context.WithTimeout(ctx, n.cfg.Lease)
+	cs, err := n.clients.ListClients(lctx)
+	cancel()
 	if err != nil {
 		return 0, fmt.Errorf("webhook: list clients: %w", err)
 	}
@@ -372,10 +384,10 @@ func (n *Notifier) Notify(ctx context.Context, ev Event) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		set, err := n.signer.SignTyped(Claims{
+		set, err := n.sign(ctx, Claims{
 			Issuer: n.issuer, IssuedAt: now.Unix(), ID: jti, Audience: c.ID, Txn: txn,
 			Events: map[string]ComponentState{ComponentStateEvent: payload},
-		}, Typ)
+		})
 		if err != nil {
 			return 0, fmt.Errorf("webhook: sign for %s: %w", c.ID, err)
 		}
@@ -387,11 +399,50 @@ func (n *Notifier) Notify(ctx context.Context, ev Event) (int, error) {
 	if len(ds) == 0 {
 		return 0, nil
 	}
-	if err := n.outbox.EnqueueWebhooks(ctx, ds); err != nil {
+	wctx, cancel := context.WithTimeout(ctx, n.cfg.Lease)
+	defer cancel()
+	if err := n.outbox.EnqueueWebhooks(wctx, ds); err != nil {
 		return 0, fmt.Errorf("webhook: %w", err)
 	}
 	n.met.enqueued.Add(float64(len(ds)))
 	return len(ds), nil
+}
+
+// sign signs claims as a status SET, within AttemptTimeout and ctx. The
+// signer takes no context (a hardware module may stop answering), so it
+// runs on its own goroutine; while one signature nobody waits for any
+// more is still running, the next waits for it within the same bound.
+func (n *Notifier) sign(ctx context.Context, claims Claims) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.AttemptTimeout)
+	defer cancel()
+	select {
+	case n.signing <- struct{}{}:
+	case <-ctx.Done():
+		return "", n.signTimeout(ctx)
+	}
+	type result struct {
+		set string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() { <-n.signing }()
+		set, err := n.signer.SignTyped(claims, Typ)
+		done <- result{set, err}
+	}()
+	select {
+	case res := <-done:
+		return res.set, res.err
+	case <-ctx.Done():
+		return "", n.signTimeout(ctx)
+	}
+}
+
+func (n *Notifier) signTimeout(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("signer gave no answer within %v", n.cfg.AttemptTimeout)
+	}
+	return ctx.Err()
 }
 
 // interested reports whether c wants to hear about component: the

@@ -1698,3 +1698,149 @@ func FuzzRetryAfter(f *testing.F) {
 		}
 	})
 }
+
+// unrecordingOutbox is the outbox, failing every FinishWebhookAttempt as
+// a store that went away after the claim does.
+type unrecordingOutbox struct {
+	store.Webhooks
+}
+
+func (unrecordingOutbox) FinishWebhookAttempt(context.Context, string, *store.WebhookDelivery) error {
+	return errors.New("store unreachable")
+}
+
+// TestUnrecordedAttemptNotLoggedAsScheduled: an attempt the outbox did
+// not record is not logged with a result and a next time it never
+// stored; the error says it was not recorded and why the attempt failed.
+func TestUnrecordedAttemptNotLoggedAsScheduled(t *testing.T) {
+	var logged bytes.Buffer
+	f := newFixture(t, Config{Jitter: -1}, func(o *Options) {
+		o.Log = slog.New(slog.NewTextHandler(&logged, nil))
+	})
+	f.n.outbox = unrecordingOutbox{f.st}
+	rp := newBodyRecorder(t, http.StatusServiceUnavailable)
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rp.URL})
+	err := f.st.EnqueueWebhooks(context.Background(), []*store.WebhookDelivery{
+		{ID: "d1", ClientID: "bank", URL: rp.URL, Event: EventName, Payload: f.set(t, "d1", "bank"), CreatedAt: t0, NextAttemptAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.n.DeliverDue(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "attempt 1 of d1 not recorded (it failed: ") ||
+		!strings.Contains(err.Error(), "store unreachable") {
+		t.Errorf("DeliverDue = %v, want the attempt not recorded, with why it failed", err)
+	}
+	if strings.Contains(logged.String(), "webhook not delivered") {
+		t.Errorf("logged an outcome the outbox does not hold:\n%s", logged.String())
+	}
+	if d := f.only(t, "bank"); d.Attempts != 0 || !d.NextAttemptAt.Equal(t0) {
+		t.Errorf("stored: attempts %d, next %v; want as it was", d.Attempts, d.NextAttemptAt)
+	}
+}
+
+// stuckSigner is a signer in a hardware module that stopped answering:
+// SignTyped waits until release is closed.
+type stuckSigner struct {
+	Signer
+	release chan struct{}
+	calls   atomic.Int32
+}
+
+func (s *stuckSigner) SignTyped(claims any, typ string) (string, error) {
+	s.calls.Add(1)
+	<-s.release
+	return s.Signer.SignTyped(claims, typ)
+}
+
+// TestStuckSignerKeepsDeliveries: while a change waits on a signer that
+// does not answer, the deliveries already in the outbox (a logout token
+// here) are still made, the signer is left with at most one signature
+// nobody waits for, and Run stops when asked.
+func TestStuckSignerKeepsDeliveries(t *testing.T) {
+	stuck := &stuckSigner{release: make(chan struct{})}
+	defer close(stuck.release)
+	f := newFixture(t, Config{PollInterval: 10 * time.Millisecond, AttemptTimeout: 50 * time.Millisecond, Lease: time.Second},
+		func(o *Options) {
+			stuck.Signer = o.Signer
+			o.Signer = stuck
+			o.Now = time.Now
+		})
+	rp := newBodyRecorder(t, http.StatusOK)
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: "https://bank.example/events", BackchannelLogoutURI: rp.URL})
+	f.n.SendTo("logout", logoutURI)
+	f.n.OnTransition(health.Transition{Component: "bankid", From: health.Up, To: health.Down})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.n.Run(ctx) }()
+	for stuck.calls.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	now := time.Now()
+	err := f.st.EnqueueWebhooks(context.Background(), []*store.WebhookDelivery{
+		{ID: "d1", ClientID: "bank", URL: rp.URL, Event: "logout", Payload: []byte("token"), CreatedAt: now, NextAttemptAt: now},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(rp.got()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := rp.got(); !slices.Equal(got, []string{"token"}) {
+		t.Errorf("logout receiver got %q while the signer was stuck, want the token", got)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if c := stuck.calls.Load(); c != 1 {
+		t.Errorf("%d signatures started on a stuck signer, want 1", c)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not stop while the signer was stuck")
+	}
+	if ds := f.deliveries(t, "bank"); len(ds) != 1 {
+		t.Errorf("%d deliveries for bank, want the logout token alone", len(ds))
+	}
+}
+
+// slowSigner takes delay for each signature and pays no heed to any
+// deadline, as a hardware module over a slow link does.
+type slowSigner struct {
+	Signer
+	delay time.Duration
+}
+
+func (s slowSigner) SignTyped(claims any, typ string) (string, error) {
+	time.Sleep(s.delay)
+	return s.Signer.SignTyped(claims, typ)
+}
+
+// TestManyClientsSlowSigner: signing for many clients takes longer than
+// the write's Lease, yet the change reaches the outbox, all of it in one
+// write, since the write's time is its own.
+func TestManyClientsSlowSigner(t *testing.T) {
+	f := newFixture(t, Config{PollInterval: 10 * time.Millisecond, AttemptTimeout: 100 * time.Millisecond, Lease: 300 * time.Millisecond},
+		func(o *Options) { o.Signer = slowSigner{Signer: o.Signer, delay: 10 * time.Millisecond} })
+	const clients = 60
+	for i := range clients {
+		f.addClient(t, &store.Client{ID: fmt.Sprintf("rp%02d", i), StatusWebhook: "https://rp.example/events"})
+	}
+	f.n.OnTransition(health.Transition{Component: "store", From: health.Up, To: health.Down})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := f.n.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var got int
+	for i := range clients {
+		got += len(f.deliveries(t, fmt.Sprintf("rp%02d", i)))
+	}
+	if got != clients {
+		t.Errorf("%d deliveries in the outbox, want %d", got, clients)
+	}
+}

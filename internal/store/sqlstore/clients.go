@@ -139,7 +139,7 @@ func (db *DB) DeleteClient(ctx context.Context, id string, now time.Time, e *sto
 		if _, err := tx.StmtContext(ctx, db.st.deleteClientCodes).ExecContext(ctx, id); err != nil {
 			return fmt.Errorf("delete authorization codes: %w", db.d.classify(err))
 		}
-		_, err = tx.StmtContext(ctx, db.st.abandonClientWebhooks).ExecContext(ctx, micros(now), store.DeliveryClientRemoved, id)
+		_, err = tx.StmtContext(ctx, db.st.abandonClientWebhooks).ExecContext(ctx, micros(now), store.DeliveryClientRemoved, []byte{}, id)
 		if err != nil {
 			return fmt.Errorf("abandon webhook deliveries: %w", db.d.classify(err))
 		}

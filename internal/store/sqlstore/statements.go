@@ -143,7 +143,7 @@ func (db *DB) prepare(ctx context.Context) error {
 			"AND id IN (SELECT grant_id FROM tokens WHERE client_id = ?)"},
 		{&db.st.deleteClientRequests, w, "DELETE FROM auth_requests WHERE client_id = ? RETURNING id"},
 		{&db.st.deleteClientCodes, w, "DELETE FROM auth_codes WHERE client_id = ? AND used_at = 0"},
-		{&db.st.abandonClientWebhooks, w, "UPDATE webhook_deliveries SET abandoned_at = ?, last_error = ?, lease_node = '', " +
+		{&db.st.abandonClientWebhooks, w, "UPDATE webhook_deliveries SET abandoned_at = ?, last_error = ?, payload = ?, lease_node = '', " +
 			"lease_until = 0 WHERE client_id = ? AND delivered_at = 0 AND abandoned_at = 0"},
 
 		{&db.st.insertToken, w, insertSQL("tokens", tokenCols)},

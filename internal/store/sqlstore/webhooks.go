@@ -121,16 +121,24 @@ func (db *DB) ClaimWebhooks(ctx context.Context, node string, now, leaseUntil ti
 // FinishWebhookAttempt implements store.Webhooks: the UPDATE holds only
 // if node holds the lease (live or expired but not claimed by another);
 // if it changes nothing, a second look tells a missing delivery from a
-// lost lease.
+// lost lease. A delivery that ends (delivered or abandoned) keeps no
+// payload: it is never sent again.
 func (db *DB) FinishWebhookAttempt(ctx context.Context, node string, d *store.WebhookDelivery) error {
 	if node == "" {
 		return fmt.Errorf("finish webhook %s: empty node", d.ID)
 	}
-	q := db.d.rebind("UPDATE webhook_deliveries SET url = ?, attempts = ?, last_error = ?, delivered_at = ?, abandoned_at = ?, " +
+	set := ""
+	if !d.DeliveredAt.IsZero() || !d.AbandonedAt.IsZero() {
+		set = "payload = ?, "
+	}
+	q := db.d.rebind("UPDATE webhook_deliveries SET " + set + "url = ?, attempts = ?, last_error = ?, delivered_at = ?, abandoned_at = ?, " +
 		"next_attempt_at = ?, lease_node = '', lease_until = 0 WHERE id = ? AND lease_node = ?")
+	args := []any{d.URL, d.Attempts, d.LastError, micros(d.DeliveredAt), micros(d.AbandonedAt), micros(d.NextAttemptAt), d.ID, node}
+	if set != "" {
+		args = append([]any{[]byte{}}, args...)
+	}
 	err := db.single(ctx, func(ctx context.Context, tx querier) error {
-		res, err := tx.ExecContext(ctx, q, d.URL, d.Attempts, d.LastError, micros(d.DeliveredAt), micros(d.AbandonedAt),
-			micros(d.NextAttemptAt), d.ID, node)
+		res, err := tx.ExecContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}

@@ -307,8 +307,9 @@ func testClients(t *testing.T, s store.Store) {
 		for _, d := range got {
 			abandoned := d.ID != done.ID
 			if abandoned != d.AbandonedAt.Equal(now) || abandoned != (d.LastError == store.DeliveryClientRemoved) ||
-				abandoned == d.DeliveredAt.Equal(now) {
-				t.Errorf("%s after its client was removed: delivered %v, abandoned %v, error %q", d.ID, d.DeliveredAt, d.AbandonedAt, d.LastError)
+				abandoned == d.DeliveredAt.Equal(now) || len(d.Payload) != 0 {
+				t.Errorf("%s after its client was removed: delivered %v, abandoned %v, error %q, payload %q (want none kept)",
+					d.ID, d.DeliveredAt, d.AbandonedAt, d.LastError, d.Payload)
 			}
 		}
 		// The attempt in flight cannot bring its delivery back, and only

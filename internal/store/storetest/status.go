@@ -515,6 +515,9 @@ func testWebhooks(t *testing.T, s store.Store) {
 		wantErr(t, "FinishWebhookAttempt failed", s.FinishWebhookAttempt(ctx, "node-a", d2), nil)
 		same(t, "moved", []*store.WebhookDelivery{d3, d1, d2}, listed(t, "bank", 0))
 		wantErr(t, "FinishWebhookAttempt twice", s.FinishWebhookAttempt(ctx, "node-a", d4), store.ErrConflict)
+		// A delivery that ended keeps no payload (a logout token holds a
+		// person's pairwise sub and sid); one still retried keeps it.
+		d4.Payload = nil
 		same(t, "finished", []*store.WebhookDelivery{d4}, listed(t, "tax", 0))
 
 		// node-b's lease on d1 ends at now+lease: node-c takes it over,
@@ -523,6 +526,8 @@ func testWebhooks(t *testing.T, s store.Store) {
 		wantErr(t, "FinishWebhookAttempt after losing the lease", s.FinishWebhookAttempt(ctx, "node-b", d1), store.ErrConflict)
 		d1.Attempts, d1.LastError, d1.AbandonedAt = 8, "timeout", now.Add(lease+time.Second)
 		wantErr(t, "FinishWebhookAttempt abandoned", s.FinishWebhookAttempt(ctx, "node-c", d1), nil)
+		d1.Payload = nil
+		same(t, "abandoned", []*store.WebhookDelivery{d3, d1, d2}, listed(t, "bank", 0))
 
 		// Delivered and abandoned deliveries are never due again; an
 		// unfinished lease expires and the delivery is claimed again.
@@ -533,6 +538,7 @@ func testWebhooks(t *testing.T, s store.Store) {
 			d.Attempts++
 			d.DeliveredAt = now.Add(11 * time.Minute)
 			wantErr(t, "FinishWebhookAttempt", s.FinishWebhookAttempt(ctx, "node-b", d), nil)
+			d.Payload = nil
 		}
 		claim(t, "node-a", now.Add(time.Hour), 10)
 		same(t, "all finished", []*store.WebhookDelivery{d3, d1, d2}, listed(t, "bank", 0))
