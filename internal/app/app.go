@@ -60,6 +60,10 @@ type Options struct {
 	SubjectSalt []byte
 	// Mount adds handlers to the node's mux (Demo Bank in the demo).
 	Mount func(mux *http.ServeMux)
+	// MetricsListener, if set, is the listener of cfg.Metrics.Listen,
+	// bound by the caller before New touched the store; Serve serves
+	// /metrics on it instead of binding the address itself.
+	MetricsListener net.Listener
 }
 
 // App is one running node.
@@ -79,7 +83,9 @@ type App struct {
 	// metrics serves /metrics: on the public handler, or on a listener
 	// of its own when metrics.listen is set (serveMetrics).
 	metrics http.Handler
-	log     *slog.Logger
+	// metricsLn is Options.MetricsListener.
+	metricsLn net.Listener
+	log       *slog.Logger
 	// clients is Store's Clients with lookups cached (clientcache.go).
 	clients store.Clients
 	// keys is the cluster's key set; the node keeps its key published.
@@ -201,7 +207,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		// can live with it.
 		st = flowmem.Over(st, flowmem.New(flowmem.Options{Now: opt.Now}))
 	}
-	a := &App{Config: cfg, Store: st, Signer: signer, log: log, now: opt.Now, lock: lock}
+	a := &App{Config: cfg, Store: st, Signer: signer, log: log, now: opt.Now, lock: lock, metricsLn: opt.MetricsListener}
 	if err := a.build(ctx, opt, salt); err != nil {
 		_ = a.Close()
 		return nil, err
