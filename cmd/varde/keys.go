@@ -10,6 +10,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/audit"
 	"github.com/varde-eid/varde/internal/keys"
+	"github.com/varde-eid/varde/internal/oidc"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -147,8 +148,10 @@ func retireKey(ctx context.Context, st store.PublicKeys, kid, reason string, for
 		return err
 	}
 	fmt.Fprintf(w, "retired key %s of node %s at %s.\n", retired.KID, retired.Node, retired.RetiredAt.Local().Format(time.RFC3339))
-	fmt.Fprintf(w, "Every node leaves it out of its JWKS within %v. Relying parties that cached the JWKS keep the key until they fetch it again.\n",
-		keys.DefaultCacheTTL)
+	fmt.Fprintf(w, "Every node leaves it out of its JWKS within %v. Relying parties that cached the JWKS keep the key until they fetch it again: "+
+		"the JWKS is served with max-age=%d, so one that honours HTTP caching stops trusting the key within %v of now; "+
+		"one that keeps the set longer on its own schedule trusts it for as long as it does.\n",
+		keys.DefaultCacheTTL, int(oidc.JWKSMaxAge.Seconds()), keys.DefaultCacheTTL+oidc.JWKSMaxAge)
 	if newest {
 		fmt.Fprintf(w, "Node %s stops signing with it and answers 503 at /readyz once it next reads the key set, and will not start with this key: give it a new signing key and restart it.\n",
 			retired.Node)

@@ -220,4 +220,10 @@ func TestRetireOlderKeyAfterIDTokens(t *testing.T) {
 	if err := retireKey(ctx, db, "old", "", false, lifetime, switched.Add(lifetime), &out); err != nil {
 		t.Fatalf("retiring the older key once they expired: %v", err)
 	}
+	// Relying parties that cached the JWKS keep the key for at most
+	// its max-age after the nodes' caches drop it (ADR 18): the output
+	// says how long.
+	if want := "max-age=60, so one that honours HTTP caching stops trusting the key within 1m5s of now"; !strings.Contains(out.String(), want) {
+		t.Errorf("keys retire says:\n%s\nwant it to say %q", out.String(), want)
+	}
 }
