@@ -99,11 +99,34 @@ func Load(path string, env func(string) string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: read %s: %w", path, err)
 	}
-	c, err := Parse(data, env)
+	c, err := decode(data)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
+	// A file whose store.dsn holds a password is a secret file: checked
+	// as ReadSecretFile checks one, with the problems Validate finds.
+	var modeErr error
+	if dsnHasPassword(c.Store.DSN) {
+		modeErr = secretMode("store.dsn holds a password, and its file", path, f)
+	}
+	if err := errors.Join(modeErr, finish(c, env)); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
 	return c, nil
+}
+
+// dsnHasPassword reports whether dsn, a PostgreSQL connection string as
+// a URL or as key=value pairs, holds a password.
+func dsnHasPassword(dsn string) bool {
+	if strings.Contains(strings.ToLower(dsn), "password=") {
+		return true
+	}
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return false
+	}
+	pw, ok := u.User.Password()
+	return ok && pw != ""
 }
 
 // Parse is Load for a file's contents: decode strictly (an unknown field
