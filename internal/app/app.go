@@ -322,9 +322,7 @@ var ErrSaltChanged = errors.New("the subject salt differs from the one this stor
 // fingerprint is an HMAC of a fixed text under the salt, which tells
 // nothing about the salt.
 func checkSalt(ctx context.Context, st store.Pins, salt []byte, now time.Time) error {
-	m := hmac.New(sha256.New, salt)
-	m.Write([]byte("varde subject salt fingerprint v1"))
-	fp := m.Sum(nil)
+	fp := saltFingerprint(salt)
 	held, err := st.Pin(ctx, saltPin, fp, now)
 	if err != nil {
 		return fmt.Errorf("check the subject salt: %w", err)
@@ -334,6 +332,44 @@ func checkSalt(ctx context.Context, st store.Pins, salt []byte, now time.Time) e
 			"(changing it would give every person new subject identifiers at every service)", ErrSaltChanged)
 	}
 	return nil
+}
+
+// saltFingerprint is what the store pins of a subject salt.
+func saltFingerprint(salt []byte) []byte {
+	m := hmac.New(sha256.New, salt)
+	m.Write([]byte("varde subject salt fingerprint v1"))
+	return m.Sum(nil)
+}
+
+// CheckStoreSalt compares the subject salt cfg names with the
+// fingerprint its store holds, as New does at start, but reading the
+// store only: it creates, migrates and writes nothing. pinned is false,
+// with no error, if the store holds no fingerprint yet (its first node
+// pins the salt it starts with). An error wrapping ErrSaltChanged means
+// the salt is not the store's; any other error, one wrapping ErrNoStore
+// or *sqlstore.SchemaError among them, means the store was not checked.
+func CheckStoreSalt(ctx context.Context, cfg *config.Config) (pinned bool, err error) {
+	_, salt, err := secrets(cfg, Options{Rand: rand.Reader})
+	if err != nil {
+		return false, err
+	}
+	st, err := OpenExistingStore(ctx, cfg.Store)
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+	held, err := st.Pinned(ctx, saltPin)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !hmac.Equal(held, saltFingerprint(salt)) {
+		return true, fmt.Errorf("%w: keys.subject_salt_file must hold the salt every node of this store has used "+
+			"(changing it would give every person new subject identifiers at every service)", ErrSaltChanged)
+	}
+	return true, nil
 }
 
 // checkSectors refuses a configured client that would share pairwise

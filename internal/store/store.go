@@ -437,6 +437,9 @@ type Pins interface {
 	// under that name already, and returns the value held: value itself
 	// the first time, the first caller's when several race.
 	Pin(ctx context.Context, name string, value []byte, now time.Time) ([]byte, error)
+	// Pinned returns the value held under name, writing nothing;
+	// ErrNotFound if none is.
+	Pinned(ctx context.Context, name string) ([]byte, error)
 }
 
 // Sweeper removes expired short-lived records.
