@@ -20,7 +20,9 @@ const configUsage = `usage: varde config check --config FILE
            names (signing key, subject salt, each client's secret_file,
            each upstream's client_key_file or client_secret_file) and
            check them as a node does at start, printing none of them.
-           Every problem is named by its setting; the exit status is 0
+           Every problem is named by its setting, the settings' and, in
+           the same run, those of the files that the settings without a
+           problem name; the exit status is 0
            if there is none, 1 otherwise. Run it as the node's user: the
            files are read with the rights of whoever runs it. If the
            store exists (the SQLite file, or the PostgreSQL database
@@ -81,9 +83,14 @@ const storeCheckTimeout = 10 * time.Second
 // the environment, and every key and secret file it names
 // (app.CheckFiles): what varde serve starts from, and all that varde
 // config check checks, so that the two cannot disagree.
+// When the settings are not valid, it reports their problems with those
+// of the files that the valid settings name.
 func loadNodeConfig(path string) (*config.Config, error) {
-	cfg, err := config.LoadEnviron(path, os.Environ)
+	cfg, err := config.LoadEnvironAsRead(path, os.Environ)
 	if err != nil {
+		if cfg != nil {
+			err = errors.Join(err, app.CheckFiles(cfg.WithValidFiles(err)))
+		}
 		return nil, err
 	}
 	if err := app.CheckFiles(cfg); err != nil {

@@ -227,3 +227,42 @@ func TestConfigCheckComparesStoreSalt(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigCheckReportsSettingsAndFiles: config check reports the
+// settings' problems and, in the same run, those of the key and secret
+// files that the valid settings name; a client or upstream with a
+// problem of its own is not read.
+func TestConfigCheckReportsSettingsAndFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := checkedConfig(t, dir)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A setting that names no file is wrong, and so are the salt and a
+	// client's secret; the upstream has a problem of its own and its
+	// secret file is not read.
+	body := strings.Replace(string(raw), "listen: 127.0.0.1:0", "listen: nowhere", 1)
+	body = strings.Replace(body, "max_level: substantial", "max_level: supreme", 1)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"salt": "short", "bank-secret": "short", "minid-secret": ""} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	code := exitStatus(run([]string{"config", "check", "--config", path}, &stdout, &stderr), &stderr)
+	if code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+	for _, w := range []string{"listen", "upstreams[0].max_level", "keys.subject_salt_file", "fewer than the 32", "client bank secret", "shorter than 32"} {
+		if !strings.Contains(stderr.String(), w) {
+			t.Errorf("stderr %q\nwant it to name %q", &stderr, w)
+		}
+	}
+	if strings.Contains(stderr.String(), "upstream minid client_secret_file") {
+		t.Errorf("stderr %q\nreads the secret of an upstream whose settings are not valid", &stderr)
+	}
+}
