@@ -29,23 +29,35 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, cfg.Log)
-	// The listeners are bound before the store is opened: a node started
-	// on a busy port (a second node started by mistake) is refused
-	// before it migrates the store or writes the configured clients.
+	// A node on SQLite takes the file's lock first (ADR 11), so that a
+	// second node on it is refused naming the holder. The listeners are
+	// bound before the store is opened: a node started on a busy port is
+	// refused before it migrates the store or writes the configured
+	// clients.
+	var lock *sqlstore.NodeLock
+	if !cfg.Store.Shared() {
+		if lock, err = sqlstore.LockNode(cfg.Store.DSN); err != nil {
+			return err
+		}
+	}
+	unlock := func() { _ = lock.Unlock() }
 	ln, err := app.Listen(cfg.Listen, "listen", config.EnvListen)
 	if err != nil {
+		unlock()
 		return err
 	}
 	defer ln.Close()
 	var metricsLn net.Listener
 	if cfg.Metrics.Listen != "" {
 		if metricsLn, err = app.Listen(cfg.Metrics.Listen, "metrics.listen", config.EnvMetricsListen); err != nil {
+			unlock()
 			return err
 		}
 		defer metricsLn.Close()
 	}
-	a, err := app.New(ctx, cfg, app.Options{Log: log, MetricsListener: metricsLn})
+	a, err := app.New(ctx, cfg, app.Options{Log: log, MetricsListener: metricsLn, NodeLock: lock})
 	if err != nil {
+		unlock()
 		return err
 	}
 	defer a.Close()

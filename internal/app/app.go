@@ -64,6 +64,10 @@ type Options struct {
 	// bound by the caller before New touched the store; Serve serves
 	// /metrics on it instead of binding the address itself.
 	MetricsListener net.Listener
+	// NodeLock, if set, is the lock on cfg.Store.DSN (SQLite) the caller
+	// took before binding its listeners, so that a second node on the
+	// file is refused naming the holder; New takes it over.
+	NodeLock *sqlstore.NodeLock
 }
 
 // App is one running node.
@@ -183,8 +187,8 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	}
 	// ADR 5 and 7: one node writes a SQLite file; a second fails here,
 	// before it touches the database. Nodes share a PostgreSQL database.
-	var lock *sqlstore.NodeLock
-	if !cfg.Store.Shared() {
+	lock := opt.NodeLock
+	if lock == nil && !cfg.Store.Shared() {
 		if lock, err = sqlstore.LockNode(cfg.Store.DSN); err != nil {
 			return nil, err
 		}
