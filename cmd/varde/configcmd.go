@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
 const configUsage = `usage: varde config check --config FILE
@@ -16,11 +20,15 @@ const configUsage = `usage: varde config check --config FILE
            names (signing key, subject salt, each client's secret_file,
            each upstream's client_key_file or client_secret_file) and
            check them as a node does at start, printing none of them.
-           Every problem is named by its setting; the exit status is 0
+           Every problem is named by its setting, the settings' and, in
+           the same run, those of the files that the settings without a
+           problem name; the exit status is 0
            if there is none, 1 otherwise. Run it as the node's user: the
-           files are read with the rights of whoever runs it. The
-           database is not opened: a subject salt other than the one the
-           store was first used with is found when the node starts
+           files are read with the rights of whoever runs it. If the
+           store exists (the SQLite file, or the PostgreSQL database
+           answers), the subject salt is compared with the one the store
+           was first used with, reading the store only; otherwise it
+           says the store was not checked, and the node checks at start
 `
 
 // configCmd runs config's commands.
@@ -38,24 +46,51 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	if _, err := loadNodeConfig(*path); err != nil {
+	cfg, err := loadNodeConfig(*path)
+	if err != nil {
 		return err
 	}
 	from := "the environment"
 	if *path != "" {
 		from = *path
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeCheckTimeout)
+	defer cancel()
+	pinned, err := app.CheckStoreSalt(ctx, cfg)
+	if errors.Is(err, app.ErrSaltChanged) {
+		return err
+	}
 	fmt.Fprintf(stdout, "%s: the configuration, and every key and secret file it names, can serve\n", from)
+	where := sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN)
+	switch {
+	case errors.Is(err, app.ErrNoStore):
+		fmt.Fprintf(stdout, "the store was not checked: no database at %s yet; the first node to start creates it and keeps its subject salt\n", where)
+	case err != nil:
+		fmt.Fprintf(stdout, "the store was not checked (%v): the node compares the subject salt with the store's when it starts\n", err)
+	case pinned:
+		fmt.Fprintf(stdout, "the subject salt is the one the store at %s was first used with\n", where)
+	default:
+		fmt.Fprintf(stdout, "the store at %s holds no subject salt yet: the first node to start keeps its own\n", where)
+	}
 	return nil
 }
+
+// storeCheckTimeout bounds config check's read of the store, which may
+// be a PostgreSQL server that does not answer.
+const storeCheckTimeout = 10 * time.Second
 
 // loadNodeConfig reads a node's configuration from the file at path and
 // the environment, and every key and secret file it names
 // (app.CheckFiles): what varde serve starts from, and all that varde
 // config check checks, so that the two cannot disagree.
+// When the settings are not valid, it reports their problems with those
+// of the files that the valid settings name.
 func loadNodeConfig(path string) (*config.Config, error) {
-	cfg, err := config.LoadEnviron(path, os.Environ)
+	cfg, err := config.LoadEnvironAsRead(path, os.Environ)
 	if err != nil {
+		if cfg != nil {
+			err = errors.Join(err, app.CheckFiles(cfg.WithValidFiles(err)))
+		}
 		return nil, err
 	}
 	if err := app.CheckFiles(cfg); err != nil {

@@ -2,15 +2,26 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/app"
+	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/pgtest"
+	"github.com/varde-eid/varde/internal/store"
 )
 
 // checkedConfig writes a configuration for a public issuer to dir whose
@@ -147,5 +158,111 @@ func TestConfigCheckCalledWrongly(t *testing.T) {
 		if code := exitStatus(run(args, &stdout, &stderr), &stderr); code != 2 {
 			t.Errorf("varde %s: exit status %d, want 2\n%s", strings.Join(args, " "), code, &stderr)
 		}
+	}
+}
+
+// TestConfigCheckComparesStoreSalt: when the node's store exists,
+// config check compares the subject salt with the one the store was
+// first used with, reading the store only (no pin written, no schema
+// change), and exits 1 if it differs; when it does not exist, it says the
+// store was not checked, and creates nothing. SQLite and PostgreSQL.
+func TestConfigCheckComparesStoreSalt(t *testing.T) {
+	ctx := context.Background()
+	for _, driver := range []string{"sqlite", "postgres"} {
+		t.Run(driver, func(t *testing.T) {
+			dir := t.TempDir()
+			path := checkedConfig(t, dir)
+			sc := config.Store{Driver: driver, DSN: filepath.Join(dir, "varde.db")}
+			if driver == "postgres" {
+				sc.DSN = pgtest.NewDatabase(t)
+				raw, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body := strings.Replace(string(raw), "store: {dsn: "+filepath.Join(dir, "varde.db")+"}",
+					fmt.Sprintf("store: {driver: postgres, dsn: %q}", sc.DSN), 1)
+				if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			check := func() (int, string, string) {
+				var stdout, stderr bytes.Buffer
+				code := exitStatus(run([]string{"config", "check", "--config", path}, &stdout, &stderr), &stderr)
+				return code, stdout.String(), stderr.String()
+			}
+			if driver == "sqlite" {
+				code, out, errOut := check()
+				if code != 0 || !strings.Contains(out, "the store was not checked: no database at") {
+					t.Errorf("without a store: exit status %d, %q %q; want 0 and the store not checked", code, out, errOut)
+				}
+				if _, err := os.Stat(sc.DSN); !os.IsNotExist(err) {
+					t.Errorf("the check made the database: %v", err)
+				}
+			}
+			st, err := app.OpenStore(ctx, sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if code, out, errOut := check(); code != 0 || !strings.Contains(out, "holds no subject salt yet") {
+				t.Errorf("with a store and no salt pinned: exit status %d, %q %q", code, out, errOut)
+			}
+			if _, err := st.Pinned(ctx, "subject_salt"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("the check pinned its salt: %v", err)
+			}
+			m := hmac.New(sha256.New, []byte(strings.Repeat("s", 32)))
+			m.Write([]byte("varde subject salt fingerprint v1"))
+			if _, err := st.Pin(ctx, "subject_salt", m.Sum(nil), time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if code, out, errOut := check(); code != 0 || !strings.Contains(out, "the subject salt is the one the store at") {
+				t.Errorf("with the store's salt: exit status %d, %q %q", code, out, errOut)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "salt"), []byte(strings.Repeat("t", 32)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if code, out, errOut := check(); code != 1 || !strings.Contains(errOut, "the subject salt differs from the one this store was first used with") {
+				t.Errorf("with another salt: exit status %d, %q %q; want 1 and the salt named", code, out, errOut)
+			}
+		})
+	}
+}
+
+// TestConfigCheckReportsSettingsAndFiles: config check reports the
+// settings' problems and, in the same run, those of the key and secret
+// files that the valid settings name; a client or upstream with a
+// problem of its own is not read.
+func TestConfigCheckReportsSettingsAndFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := checkedConfig(t, dir)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A setting that names no file is wrong, and so are the salt and a
+	// client's secret; the upstream has a problem of its own and its
+	// secret file is not read.
+	body := strings.Replace(string(raw), "listen: 127.0.0.1:0", "listen: nowhere", 1)
+	body = strings.Replace(body, "max_level: substantial", "max_level: supreme", 1)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"salt": "short", "bank-secret": "short", "minid-secret": ""} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	code := exitStatus(run([]string{"config", "check", "--config", path}, &stdout, &stderr), &stderr)
+	if code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+	for _, w := range []string{"listen", "upstreams[0].max_level", "keys.subject_salt_file", "fewer than the 32", "client bank secret", "shorter than 32"} {
+		if !strings.Contains(stderr.String(), w) {
+			t.Errorf("stderr %q\nwant it to name %q", &stderr, w)
+		}
+	}
+	if strings.Contains(stderr.String(), "upstream minid client_secret_file") {
+		t.Errorf("stderr %q\nreads the secret of an upstream whose settings are not valid", &stderr)
 	}
 }

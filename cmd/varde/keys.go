@@ -10,6 +10,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/audit"
 	"github.com/varde-eid/varde/internal/keys"
+	"github.com/varde-eid/varde/internal/oidc"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -100,7 +101,7 @@ func listKeys(ctx context.Context, st store.PublicKeys, now time.Time, w io.Writ
 }
 
 // retireKey retires kid. Without force it refuses a node's newest key,
-// and an older key of a node that published its newest less than
+// and an older key of a node that first published its newest less than
 // idTokenLifetime ago: the node may have signed ID tokens with the older
 // key until it switched, and they would stop verifying before they
 // expire.
@@ -125,13 +126,22 @@ func retireKey(ctx context.Context, st store.PublicKeys, kid, reason string, for
 			"signing and serving until it has a new key. Give node %s a new signing key and restart it first, then retire this one; "+
 			"or, if the key is compromised or the node is gone for good, run again with --force", kid, key.Node, key.Node)
 	}
+	// The node switched to its newest key when it first published it;
+	// its daily republish (CreatedAt) says nothing of the switch.
+	var switchedAt time.Time
+	if newestKey != nil {
+		switchedAt = newestKey.FirstPublishedAt
+		if switchedAt.IsZero() {
+			switchedAt = newestKey.CreatedAt
+		}
+	}
 	if switched := newestKey; !newest && switched != nil && key.RetiredAt.IsZero() && !force &&
-		now.Before(switched.CreatedAt.Add(idTokenLifetime)) {
-		return fmt.Errorf("node %s last published its newest key, %s, at %s, less than the ID token lifetime (%v) ago: "+
+		now.Before(switchedAt.Add(idTokenLifetime)) {
+		return fmt.Errorf("node %s first published its newest key, %s, at %s, less than the ID token lifetime (%v) ago: "+
 			"if it switched to that key then, ID tokens it signed with key %s before are valid until %s, and retiring %s "+
 			"makes them fail at every relying party. Retire it after then; or, if the key is compromised, run again with --force",
-			key.Node, switched.KID, switched.CreatedAt.Local().Format(time.RFC3339), idTokenLifetime, kid,
-			switched.CreatedAt.Add(idTokenLifetime).Local().Format(time.RFC3339), kid)
+			key.Node, switched.KID, switchedAt.Local().Format(time.RFC3339), idTokenLifetime, kid,
+			switchedAt.Add(idTokenLifetime).Local().Format(time.RFC3339), kid)
 	}
 	details := map[string]string{"kid": kid, "node": key.Node, "via": "cli"}
 	if reason != "" {
@@ -147,8 +157,10 @@ func retireKey(ctx context.Context, st store.PublicKeys, kid, reason string, for
 		return err
 	}
 	fmt.Fprintf(w, "retired key %s of node %s at %s.\n", retired.KID, retired.Node, retired.RetiredAt.Local().Format(time.RFC3339))
-	fmt.Fprintf(w, "Every node leaves it out of its JWKS within %v. Relying parties that cached the JWKS keep the key until they fetch it again.\n",
-		keys.DefaultCacheTTL)
+	fmt.Fprintf(w, "Every node leaves it out of its JWKS within %v. Relying parties that cached the JWKS keep the key until they fetch it again: "+
+		"the JWKS is served with max-age=%d, so one that honours HTTP caching stops trusting the key within %v of now; "+
+		"one that keeps the set longer on its own schedule trusts it for as long as it does.\n",
+		keys.DefaultCacheTTL, int(oidc.JWKSMaxAge.Seconds()), keys.DefaultCacheTTL+oidc.JWKSMaxAge)
 	if newest {
 		fmt.Fprintf(w, "Node %s stops signing with it and answers 503 at /readyz once it next reads the key set, and will not start with this key: give it a new signing key and restart it.\n",
 			retired.Node)

@@ -204,6 +204,7 @@ func TestRetireOlderKeyAfterIDTokens(t *testing.T) {
 	defer db.Close()
 	switched := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	for _, k := range []*store.PublicKey{
+		{KID: "older", Node: "n1", JWK: []byte(`{}`), CreatedAt: switched.Add(-40 * time.Hour), ExpiresAt: switched.Add(6 * 24 * time.Hour)},
 		{KID: "old", Node: "n1", JWK: []byte(`{}`), CreatedAt: switched.Add(-20 * time.Hour), ExpiresAt: switched.Add(7 * 24 * time.Hour)},
 		{KID: "new", Node: "n1", JWK: []byte(`{}`), CreatedAt: switched, ExpiresAt: switched.Add(8 * 24 * time.Hour)},
 	} {
@@ -219,5 +220,21 @@ func TestRetireOlderKeyAfterIDTokens(t *testing.T) {
 	}
 	if err := retireKey(ctx, db, "old", "", false, lifetime, switched.Add(lifetime), &out); err != nil {
 		t.Fatalf("retiring the older key once they expired: %v", err)
+	}
+	// The node publishes its newest key again every day: the guard
+	// counts from when it first published it, not from the republish.
+	republished := switched.Add(24 * time.Hour)
+	if err := db.PutPublicKey(ctx, &store.PublicKey{KID: "new", Node: "n1", JWK: []byte(`{}`), CreatedAt: republished,
+		ExpiresAt: republished.Add(7 * 24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := retireKey(ctx, db, "older", "", false, lifetime, republished.Add(time.Second), &out); err != nil {
+		t.Fatalf("retiring an older key a day after the switch, just after the newest key was published again: %v", err)
+	}
+	// Relying parties that cached the JWKS keep the key for at most
+	// its max-age after the nodes' caches drop it (ADR 18): the output
+	// says how long.
+	if want := "max-age=60, so one that honours HTTP caching stops trusting the key within 1m5s of now"; !strings.Contains(out.String(), want) {
+		t.Errorf("keys retire says:\n%s\nwant it to say %q", out.String(), want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 
@@ -28,15 +29,38 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, cfg.Log)
-	a, err := app.New(ctx, cfg, app.Options{Log: log})
+	// A node on SQLite takes the file's lock first (ADR 11), so that a
+	// second node on it is refused naming the holder. The listeners are
+	// bound before the store is opened: a node started on a busy port is
+	// refused before it migrates the store or writes the configured
+	// clients.
+	var lock *sqlstore.NodeLock
+	if !cfg.Store.Shared() {
+		if lock, err = sqlstore.LockNode(cfg.Store.DSN); err != nil {
+			return err
+		}
+	}
+	unlock := func() { _ = lock.Unlock() }
+	ln, err := app.Listen(cfg.Listen, "listen", config.EnvListen)
 	if err != nil {
+		unlock()
+		return err
+	}
+	defer ln.Close()
+	var metricsLn net.Listener
+	if cfg.Metrics.Listen != "" {
+		if metricsLn, err = app.Listen(cfg.Metrics.Listen, "metrics.listen", config.EnvMetricsListen); err != nil {
+			unlock()
+			return err
+		}
+		defer metricsLn.Close()
+	}
+	a, err := app.New(ctx, cfg, app.Options{Log: log, MetricsListener: metricsLn, NodeLock: lock})
+	if err != nil {
+		unlock()
 		return err
 	}
 	defer a.Close()
-	ln, err := app.Listen(cfg.Listen, "listen", config.EnvListen)
-	if err != nil {
-		return err
-	}
 	log.Info("varde serving", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "node", cfg.Node, "version", version,
 		"store", cfg.Store.Driver+": "+sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN))
 	return a.Serve(ctx, ln)

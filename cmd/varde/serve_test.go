@@ -285,3 +285,47 @@ func TestServeSubjectSaltErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestServeBusyPortTouchesNoStore: a node whose listen or metrics.listen
+// address is taken is refused, naming the setting, before it creates,
+// migrates or writes its store: a second node started by mistake on a
+// busy port leaves the database as it was.
+func TestServeBusyPortTouchesNoStore(t *testing.T) {
+	dir := t.TempDir()
+	salt := filepath.Join(dir, "salt")
+	if err := os.WriteFile(salt, []byte(strings.Repeat("s", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	free, _ := freeAddr(t)
+	for _, tc := range []struct {
+		name, listen, metrics, says string
+	}{
+		{"listen", busy.Addr().String(), "", fmt.Sprintf("listen (env VARDE_LISTEN): cannot listen on %q", busy.Addr().String())},
+		{"metrics.listen", free, busy.Addr().String(), fmt.Sprintf("metrics.listen (env VARDE_METRICS_LISTEN): cannot listen on %q", busy.Addr().String())},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "varde.db")
+			cfgPath := filepath.Join(dir, "varde.yaml")
+			body := fmt.Sprintf("version: 1\nissuer: http://localhost:1\nlisten: %q\nnode: n1\nstore: {dsn: %s}\nkeys: {subject_salt_file: %s}\n",
+				tc.listen, db, salt)
+			if tc.metrics != "" {
+				body += fmt.Sprintf("metrics: {listen: %q}\n", tc.metrics)
+			}
+			if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := runCmd(t, "serve", "--config", cfgPath)
+			if err == nil || !strings.Contains(err.Error(), tc.says) || !strings.Contains(err.Error(), "another process is listening there") {
+				t.Errorf("serve: %v, want it to say %q\n%s", err, tc.says, out)
+			}
+			if _, err := os.Stat(db); !os.IsNotExist(err) {
+				t.Errorf("the store %s was created by a node that could not listen (stat: %v)", db, err)
+			}
+		})
+	}
+}

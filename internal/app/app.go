@@ -60,6 +60,14 @@ type Options struct {
 	SubjectSalt []byte
 	// Mount adds handlers to the node's mux (Demo Bank in the demo).
 	Mount func(mux *http.ServeMux)
+	// MetricsListener, if set, is the listener of cfg.Metrics.Listen,
+	// bound by the caller before New touched the store; Serve serves
+	// /metrics on it instead of binding the address itself.
+	MetricsListener net.Listener
+	// NodeLock, if set, is the lock on cfg.Store.DSN (SQLite) the caller
+	// took before binding its listeners, so that a second node on the
+	// file is refused naming the holder; New takes it over.
+	NodeLock *sqlstore.NodeLock
 }
 
 // App is one running node.
@@ -79,7 +87,9 @@ type App struct {
 	// metrics serves /metrics: on the public handler, or on a listener
 	// of its own when metrics.listen is set (serveMetrics).
 	metrics http.Handler
-	log     *slog.Logger
+	// metricsLn is Options.MetricsListener.
+	metricsLn net.Listener
+	log       *slog.Logger
 	// clients is Store's Clients with lookups cached (clientcache.go).
 	clients store.Clients
 	// keys is the cluster's key set; the node keeps its key published.
@@ -177,8 +187,8 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	}
 	// ADR 5 and 7: one node writes a SQLite file; a second fails here,
 	// before it touches the database. Nodes share a PostgreSQL database.
-	var lock *sqlstore.NodeLock
-	if !cfg.Store.Shared() {
+	lock := opt.NodeLock
+	if lock == nil && !cfg.Store.Shared() {
 		if lock, err = sqlstore.LockNode(cfg.Store.DSN); err != nil {
 			return nil, err
 		}
@@ -201,7 +211,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		// can live with it.
 		st = flowmem.Over(st, flowmem.New(flowmem.Options{Now: opt.Now}))
 	}
-	a := &App{Config: cfg, Store: st, Signer: signer, log: log, now: opt.Now, lock: lock}
+	a := &App{Config: cfg, Store: st, Signer: signer, log: log, now: opt.Now, lock: lock, metricsLn: opt.MetricsListener}
 	if err := a.build(ctx, opt, salt); err != nil {
 		_ = a.Close()
 		return nil, err
@@ -316,9 +326,7 @@ var ErrSaltChanged = errors.New("the subject salt differs from the one this stor
 // fingerprint is an HMAC of a fixed text under the salt, which tells
 // nothing about the salt.
 func checkSalt(ctx context.Context, st store.Pins, salt []byte, now time.Time) error {
-	m := hmac.New(sha256.New, salt)
-	m.Write([]byte("varde subject salt fingerprint v1"))
-	fp := m.Sum(nil)
+	fp := saltFingerprint(salt)
 	held, err := st.Pin(ctx, saltPin, fp, now)
 	if err != nil {
 		return fmt.Errorf("check the subject salt: %w", err)
@@ -328,6 +336,44 @@ func checkSalt(ctx context.Context, st store.Pins, salt []byte, now time.Time) e
 			"(changing it would give every person new subject identifiers at every service)", ErrSaltChanged)
 	}
 	return nil
+}
+
+// saltFingerprint is what the store pins of a subject salt.
+func saltFingerprint(salt []byte) []byte {
+	m := hmac.New(sha256.New, salt)
+	m.Write([]byte("varde subject salt fingerprint v1"))
+	return m.Sum(nil)
+}
+
+// CheckStoreSalt compares the subject salt cfg names with the
+// fingerprint its store holds, as New does at start, but reading the
+// store only: it creates, migrates and writes nothing. pinned is false,
+// with no error, if the store holds no fingerprint yet (its first node
+// pins the salt it starts with). An error wrapping ErrSaltChanged means
+// the salt is not the store's; any other error, one wrapping ErrNoStore
+// or *sqlstore.SchemaError among them, means the store was not checked.
+func CheckStoreSalt(ctx context.Context, cfg *config.Config) (pinned bool, err error) {
+	_, salt, err := secrets(cfg, Options{Rand: rand.Reader})
+	if err != nil {
+		return false, err
+	}
+	st, err := OpenExistingStore(ctx, cfg.Store)
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+	held, err := st.Pinned(ctx, saltPin)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !hmac.Equal(held, saltFingerprint(salt)) {
+		return true, fmt.Errorf("%w: keys.subject_salt_file must hold the salt every node of this store has used "+
+			"(changing it would give every person new subject identifiers at every service)", ErrSaltChanged)
+	}
+	return true, nil
 }
 
 // checkSectors refuses a configured client that would share pairwise

@@ -83,9 +83,12 @@ func (a *App) serveMetrics(ctx context.Context) (string, error) {
 	if addr == "" {
 		return "", nil
 	}
-	ln, err := Listen(addr, "metrics.listen", config.EnvMetricsListen)
-	if err != nil {
-		return "", err
+	ln := a.metricsLn
+	if ln == nil {
+		var err error
+		if ln, err = Listen(addr, "metrics.listen", config.EnvMetricsListen); err != nil {
+			return "", err
+		}
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.metrics)

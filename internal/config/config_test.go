@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -921,5 +922,50 @@ func TestExampleSupport(t *testing.T) {
 	}
 	if c.Support.URL == "" || c.Support.Phone == "" || len(c.Support.Hours) != 3 {
 		t.Errorf("support = %+v", c.Support)
+	}
+}
+
+// TestConfigFileWithDSNPasswordIsSecret: a configuration file whose
+// store.dsn holds a password is checked as a secret file is: one that
+// other users can read or write, or its group can write, is refused,
+// naming the file, its mode and how to fix it, along with the other
+// problems; owner-only and group-readable are accepted, and so is any
+// mode for a file whose DSN holds no password.
+func TestConfigFileWithDSNPasswordIsSecret(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, dsn string
+		mode      os.FileMode
+		says      string
+	}{
+		{"URL password, world-readable", "postgres://varde:s3cret@db.internal/varde", 0o644, "other users can read or write it"},
+		{"key=value password, world-readable", "host=db.internal user=varde password=s3cret dbname=varde", 0o604, "other users can read or write it"},
+		{"URL password, group-writable", "postgres://varde:s3cret@db.internal/varde", 0o660, "its group can write it"},
+		{"URL password, group-readable", "postgres://varde:s3cret@db.internal/varde", 0o640, ""},
+		{"URL password, owner only", "postgres://varde:s3cret@db.internal/varde", 0o600, ""},
+		{"no password, world-readable", "postgres://varde@db.internal/varde", 0o644, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, "varde.yaml")
+			body := fmt.Sprintf("version: 1\nissuer: https://id.example.no\nnode: n1\nkeys: {signing_key_file: /etc/varde/key.pem}\n"+
+				"store: {driver: postgres, dsn: %q}\n", tc.dsn)
+			if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(path, nil)
+			if tc.says == "" {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				return
+			}
+			want := fmt.Sprintf("store.dsn holds a password, and its file: %s has mode %04o: %s", path, tc.mode, tc.says)
+			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "chmod 600 "+path) || strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("Load: %v, want it to say %q", err, want)
+			}
+		})
 	}
 }

@@ -8,6 +8,8 @@
 // os.Environ to LoadEnviron (and os.Getenv to ServerGCPercent). Each component receives its own section of Config
 // from the composition root. Secrets never appear in the file itself:
 // clients' secrets and the node's keys are named by file path and read by
-// ReadSecretFile, which refuses a file other users can read. varde.example.yaml in the repository
+// ReadSecretFile, which refuses a file other users can read. A
+// configuration file whose store.dsn holds a password is refused on the
+// same terms by Load. varde.example.yaml in the repository
 // root documents every field.
 package config

@@ -83,10 +83,20 @@ const maxFileSize = 1 << 20
 // fills in defaults and validates the result. Without a file the version
 // is taken to be the current one, so a node can run from env alone.
 func Load(path string, env func(string) string) (*Config, error) {
+	c, err := load(path, env)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// load is Load, but when the settings were read and are not valid it
+// returns them with the error, for LoadEnvironAsRead.
+func load(path string, env func(string) string) (*Config, error) {
 	if path == "" {
 		c := &Config{Version: Version}
 		if err := finish(c, env); err != nil {
-			return nil, fmt.Errorf("config from environment: %w", err)
+			return c, fmt.Errorf("config from environment: %w", err)
 		}
 		return c, nil
 	}
@@ -99,11 +109,34 @@ func Load(path string, env func(string) string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: read %s: %w", path, err)
 	}
-	c, err := Parse(data, env)
+	c, err := decode(data)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
+	// A file whose store.dsn holds a password is a secret file: checked
+	// as ReadSecretFile checks one, with the problems Validate finds.
+	var modeErr error
+	if dsnHasPassword(c.Store.DSN) {
+		modeErr = secretMode("store.dsn holds a password, and its file", path, f)
+	}
+	if err := errors.Join(modeErr, finish(c, env)); err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
 	return c, nil
+}
+
+// dsnHasPassword reports whether dsn, a PostgreSQL connection string as
+// a URL or as key=value pairs, holds a password.
+func dsnHasPassword(dsn string) bool {
+	if strings.Contains(strings.ToLower(dsn), "password=") {
+		return true
+	}
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return false
+	}
+	pw, ok := u.User.Password()
+	return ok && pw != ""
 }
 
 // Parse is Load for a file's contents: decode strictly (an unknown field
@@ -182,6 +215,19 @@ func EnvNames() []string {
 // value in place without a word. EnvScreenshots, read by a test, is let
 // be.
 func LoadEnviron(path string, environ func() []string) (*Config, error) {
+	c, err := LoadEnvironAsRead(path, environ)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// LoadEnvironAsRead is LoadEnviron, but when the file and environment
+// were read and their settings are not valid, it returns the Config as
+// read along with the error (nil only if they could not be read), so
+// that varde config check can still check the files that the valid
+// settings name (WithValidFiles).
+func LoadEnvironAsRead(path string, environ func() []string) (*Config, error) {
 	vars := map[string]string{}
 	var unknown []string
 	known := EnvNames()
@@ -195,14 +241,14 @@ func LoadEnviron(path string, environ func() []string) (*Config, error) {
 			unknown = append(unknown, name)
 		}
 	}
-	c, err := Load(path, func(name string) string { return vars[name] })
+	c, err := load(path, func(name string) string { return vars[name] })
 	if len(unknown) == 0 {
 		return c, err
 	}
 	slices.Sort(unknown)
 	envErr := fmt.Errorf("environment: %s: no such setting (the VARDE_* variables are %s)",
 		strings.Join(unknown, ", "), strings.Join(known, ", "))
-	return nil, errors.Join(envErr, err)
+	return c, errors.Join(envErr, err)
 }
 
 // envSetting is one environment variable and the field it overrides.
@@ -438,4 +484,54 @@ func ServerGCPercent(env func(string) string) (int, bool) {
 		return 0, false
 	}
 	return DefaultServerGCPercent, true
+}
+
+// WithValidFiles returns a copy of c that names only the key and secret
+// files whose settings problems (Validate's *FieldError values in err)
+// do not touch: a signing key file or subject salt file with a problem
+// of its own, and a client or upstream with any problem, are left out.
+// The files it names can be read as a node would, though c is not valid.
+func (c *Config) WithValidFiles(problems error) *Config {
+	bad := map[string]bool{}
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		if fe, ok := err.(*FieldError); ok {
+			f := fe.Field
+			if k := strings.IndexByte(f, ']'); k >= 0 {
+				f = f[:k+1] // clients[0].secret_file: the whole client
+			}
+			bad[f] = true
+			return
+		}
+		if u := errors.Unwrap(err); u != nil {
+			walk(u)
+		}
+	}
+	walk(problems)
+	out := *c
+	if bad["keys.signing_key_file"] {
+		out.Keys.SigningKeyFile = ""
+	}
+	if bad["keys.subject_salt_file"] {
+		out.Keys.SubjectSaltFile = ""
+	}
+	out.Clients = nil
+	for i, cl := range c.Clients {
+		if !bad[fmt.Sprintf("clients[%d]", i)] {
+			out.Clients = append(out.Clients, cl)
+		}
+	}
+	out.Upstreams = nil
+	for i, u := range c.Upstreams {
+		if !bad[fmt.Sprintf("upstreams[%d]", i)] {
+			out.Upstreams = append(out.Upstreams, u)
+		}
+	}
+	return &out
 }

@@ -47,13 +47,8 @@ func ReadSecretFile(field, path string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: %s is not a regular file", field, path)
 	}
-	if m := fi.Mode().Perm(); m&secretFileOpenModes != 0 && runtime.GOOS != "windows" {
-		who := "other users can read or write it"
-		if m&0o007 == 0 {
-			who = "its group can write it"
-		}
-		return nil, fmt.Errorf("%s: %s has mode %04o: %s, so it is no longer a secret; "+
-			"make it readable by the node's user only (chmod 600 %s) or by a group of its own too (chmod 640)", field, path, m, who, path)
+	if err := secretMode(field, path, f); err != nil {
+		return nil, err
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxSecretFileSize+1))
 	if err != nil {
@@ -63,4 +58,24 @@ func ReadSecretFile(field, path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %s is larger than %d bytes", field, path, maxSecretFileSize)
 	}
 	return b, nil
+}
+
+// secretMode refuses the open file f at path, which setting field holds
+// or names, if other users can read or write it or its group can write
+// it (secretFileOpenModes); not on Windows, where modes do not say who
+// may read.
+func secretMode(field, path string, f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("%s: %w", field, err)
+	}
+	if m := fi.Mode().Perm(); m&secretFileOpenModes != 0 && runtime.GOOS != "windows" {
+		who := "other users can read or write it"
+		if m&0o007 == 0 {
+			who = "its group can write it"
+		}
+		return fmt.Errorf("%s: %s has mode %04o: %s, so it is no longer a secret; "+
+			"make it readable by the node's user only (chmod 600 %s) or by a group of its own too (chmod 640)", field, path, m, who, path)
+	}
+	return nil
 }

@@ -167,6 +167,9 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 // the nodes a fetch for every token one verifies. ADR 18 promises it.
 const jwksMaxAge = time.Minute
 
+// JWKSMaxAge is jwksMaxAge, for what varde keys retire tells operators.
+const JWKSMaxAge = jwksMaxAge
+
 func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 	cache := fmt.Sprintf("public, max-age=%d", int(jwksMaxAge.Seconds()))
 	set, err := p.KeySet.JWKS(r.Context())

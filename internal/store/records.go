@@ -397,7 +397,12 @@ type PublicKey struct {
 	JWK  json.RawMessage // public JWK
 	// CreatedAt is when the key was last published.
 	CreatedAt time.Time
-	ExpiresAt time.Time
+	// FirstPublishedAt is when the key was first published: when its
+	// node began signing with it. The store sets it from CreatedAt when
+	// it first stores the key and keeps it when the key is published
+	// again.
+	FirstPublishedAt time.Time
+	ExpiresAt        time.Time
 	// RetiredAt, if not zero, is when an operator withdrew the key (a
 	// compromise, a node gone): it is in no JWKS and never published
 	// again.

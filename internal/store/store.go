@@ -422,8 +422,10 @@ type AuditLog interface {
 // publish the whole cluster's JWKS.
 type PublicKeys interface {
 	// PutPublicKey creates or replaces the key with this KID (its
-	// RetiredAt is ignored); ErrConflict, and nothing changed, if that
-	// key was retired: a retired key is never published again.
+	// RetiredAt and FirstPublishedAt are ignored: the latter is the
+	// CreatedAt the key was first stored with, kept when it is
+	// replaced); ErrConflict, and nothing changed, if that key was
+	// retired: a retired key is never published again.
 	PutPublicKey(ctx context.Context, k *PublicKey) error
 	// ListPublicKeys returns keys not expired at now (a zero ExpiresAt
 	// never expires), retired ones included with their RetiredAt, oldest
@@ -446,6 +448,9 @@ type Pins interface {
 	// under that name already, and returns the value held: value itself
 	// the first time, the first caller's when several race.
 	Pin(ctx context.Context, name string, value []byte, now time.Time) ([]byte, error)
+	// Pinned returns the value held under name, writing nothing;
+	// ErrNotFound if none is.
+	Pinned(ctx context.Context, name string) ([]byte, error)
 }
 
 // Sweeper removes expired short-lived records.

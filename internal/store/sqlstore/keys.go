@@ -11,15 +11,15 @@ import (
 	"github.com/varde-eid/varde/internal/store"
 )
 
-const publicKeyCols = "kid, node, jwk, created_at, expires_at, retired_at"
+const publicKeyCols = "kid, node, jwk, created_at, expires_at, retired_at, first_published_at"
 
 func scanPublicKey(s scanner) (*store.PublicKey, error) {
 	var (
-		k                         store.PublicKey
-		jwk                       []byte
-		created, expires, retired int64
+		k                                store.PublicKey
+		jwk                              []byte
+		created, expires, retired, first int64
 	)
-	if err := s.Scan(&k.KID, &k.Node, &jwk, &created, &expires, &retired); err != nil {
+	if err := s.Scan(&k.KID, &k.Node, &jwk, &created, &expires, &retired, &first); err != nil {
 		return nil, err
 	}
 	if jwk != nil {
@@ -28,13 +28,15 @@ func scanPublicKey(s scanner) (*store.PublicKey, error) {
 	k.CreatedAt = fromMicros(created)
 	k.ExpiresAt = fromMicros(expires)
 	k.RetiredAt = fromMicros(retired)
+	k.FirstPublishedAt = fromMicros(first)
 	return &k, nil
 }
 
 // PutPublicKey implements store.PublicKeys; it replaces a key with the
-// same KID unless that key was retired.
+// same KID unless that key was retired, keeping when it was first
+// published.
 func (db *DB) PutPublicKey(ctx context.Context, k *store.PublicKey) error {
-	n, err := db.execN(ctx, db.st.putPublicKey, k.KID, k.Node, []byte(k.JWK), micros(k.CreatedAt), micros(k.ExpiresAt))
+	n, err := db.execN(ctx, db.st.putPublicKey, k.KID, k.Node, []byte(k.JWK), micros(k.CreatedAt), micros(k.ExpiresAt), micros(k.CreatedAt))
 	if err == nil && n == 0 {
 		err = fmt.Errorf("it was retired: %w", store.ErrConflict)
 	}

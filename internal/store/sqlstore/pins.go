@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -23,6 +24,19 @@ func (db *DB) Pin(ctx context.Context, name string, value []byte, now time.Time)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pin %s: %w", name, err)
+	}
+	return held, nil
+}
+
+// Pinned implements store.Pins with one read.
+func (db *DB) Pinned(ctx context.Context, name string) ([]byte, error) {
+	var held []byte
+	err := db.r.QueryRowContext(ctx, db.d.rebind("SELECT value FROM pins WHERE name = ?"), name).Scan(&held)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("pinned %s: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pinned %s: %w", name, err)
 	}
 	return held, nil
 }

@@ -162,8 +162,10 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.listPersonAudit, r, "SELECT " + auditCols + " FROM audit_log WHERE person_id = ? AND person_id <> '' ORDER BY seq DESC LIMIT ?"},
 
 		// A retired key is not replaced: the upsert changes no row.
-		{&db.st.putPublicKey, w, upsertSQL("public_keys", "kid", "kid, node, jwk, created_at, expires_at") +
-			" WHERE public_keys.retired_at = 0"},
+		// first_published_at is set when the key is first stored and kept.
+		{&db.st.putPublicKey, w, insertSQL("public_keys", "kid, node, jwk, created_at, expires_at, first_published_at") +
+			" ON CONFLICT (kid) DO UPDATE SET node = excluded.node, jwk = excluded.jwk, created_at = excluded.created_at, " +
+			"expires_at = excluded.expires_at WHERE public_keys.retired_at = 0"},
 		{&db.st.retirePublicKey, w, "UPDATE public_keys SET retired_at = ? WHERE kid = ? AND retired_at = 0 RETURNING " + publicKeyCols},
 		{&db.st.listPublicKeys, r, "SELECT " + publicKeyCols + " FROM public_keys " +
 			"WHERE expires_at = 0 OR expires_at > ? ORDER BY created_at, kid"},

@@ -14,11 +14,12 @@ import (
 
 func publicKey(t *testing.T, kid string, created, expires time.Time) *store.PublicKey {
 	return &store.PublicKey{
-		KID:       kid,
-		Node:      "node-a",
-		JWK:       json.RawMessage(`{"kty":"EC","crv":"P-256","kid":"` + kid + `","x":"WKn-ZIGevcwGIyyrzFoZNBdaq9_TsqzGl96oc0CWuis","y":"y77t-RvAHRKTsSGdIYUfweuOvwrvDD-Q3Hv5J0fSKbE"}`),
-		CreatedAt: created.In(loadZones(t).la),
-		ExpiresAt: expires,
+		KID:              kid,
+		Node:             "node-a",
+		JWK:              json.RawMessage(`{"kty":"EC","crv":"P-256","kid":"` + kid + `","x":"WKn-ZIGevcwGIyyrzFoZNBdaq9_TsqzGl96oc0CWuis","y":"y77t-RvAHRKTsSGdIYUfweuOvwrvDD-Q3Hv5J0fSKbE"}`),
+		CreatedAt:        created.In(loadZones(t).la),
+		FirstPublishedAt: created,
+		ExpiresAt:        expires,
 	}
 }
 
@@ -58,8 +59,12 @@ func testPublicKeys(t *testing.T, s store.Store) {
 		repl := publicKey(t, current.KID, now, now.Add(48*time.Hour))
 		repl.Node = "node-b"
 		repl.JWK = json.RawMessage(`{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}`)
+		// What the caller says of the first publish is ignored: the
+		// store keeps the CreatedAt the key was first stored with.
+		repl.FirstPublishedAt = now
 		wantErr(t, "PutPublicKey", s.PutPublicKey(ctx, repl), nil)
-		same(t, "keys after replace", []*store.PublicKey{repl, forever}, list(t, now))
+		repl.FirstPublishedAt = current.FirstPublishedAt
+		same(t, "keys after replace: its last publish moves, its first stays", []*store.PublicKey{repl, forever}, list(t, now))
 		current = repl
 	})
 

@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -14,6 +15,9 @@ func testPins(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	now := base(t)
 	first := []byte("fingerprint-1")
+	if got, err := s.Pinned(ctx, "salt"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Pinned before any Pin = %q, %v; want ErrNotFound", got, err)
+	}
 	got, err := s.Pin(ctx, "salt", first, now)
 	if err != nil || !bytes.Equal(got, first) {
 		t.Fatalf("first Pin = %q, %v; want %q", got, err, first)
@@ -24,6 +28,9 @@ func testPins(t *testing.T, s store.Store) {
 	}
 	if got, err := s.Pin(ctx, "other", []byte("x"), now); err != nil || string(got) != "x" {
 		t.Fatalf("Pin of another name = %q, %v", got, err)
+	}
+	if got, err := s.Pinned(ctx, "salt"); err != nil || !bytes.Equal(got, first) {
+		t.Fatalf("Pinned = %q, %v; want the first value %q", got, err, first)
 	}
 	if _, err := s.Pin(ctx, "empty", nil, now); err == nil {
 		t.Error("Pin of an empty value succeeded")
