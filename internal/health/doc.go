@@ -12,13 +12,17 @@
 // belongs to the status package.
 //
 // A node that starts does not begin Unknown when the fleet knows
-// better: before its first round (Monitor.Seed, which Run calls) it
-// reads each node's latest probe result of the last three intervals
-// from the store and takes, for each probed component, the worst state
-// among them (transition reason "seeded"). So a node restarted during
-// an outage does not offer a provider the other nodes find Down while
-// its own probes catch up; from the seeded state its own probes lead it
-// out with the usual hysteresis, as if it had seen the failures itself.
+// better: before its first round (Monitor.Seed) it reads each node's
+// latest probe result of the last three intervals from the store and
+// takes, for each probed component, the state at least half of those
+// nodes found it in or worse (the median; of two nodes, the worse):
+// transition reason "seeded". A result's state is that node's whole
+// verdict, its logins included, so one node whose own logins through a
+// provider failed does not make a restarted node shun a provider the
+// rest of the fleet finds working. So a node restarted during an outage
+// does not offer a provider the other nodes find Down while its own
+// probes catch up; from the seeded state its own probes lead it out
+// with the usual hysteresis, as if it had seen the failures itself.
 // With no recent results (a single node, or a fleet started together)
 // components start Unknown.
 //

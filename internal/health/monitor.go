@@ -270,8 +270,13 @@ const seedAge = 3
 // rest of the fleet knows is Down while its own probes catch up
 // (Config.FailuresToDown of them). It reads, from the Recorder if it
 // can list probe results (store.Health can), each node's latest probe
-// result of the last seedAge intervals, and takes the worst state among
-// them (transition reason ReasonSeeded); the component's own probes go
+// result of the last seedAge intervals, and takes the state at least
+// half of those nodes found the component in or worse: the median,
+// the worse of the two middle ones for an even count (transition
+// reason ReasonSeeded). So one node that alone finds a provider Down
+// (its own logins through it failed, say) does not make a restarted
+// node shun a provider the rest of the fleet finds working, and with a
+// single other node its state is taken. The component's own probes go
 // on from there with the usual hysteresis. With no such results the
 // component stays Unknown. Run calls it first; it waits for the store at
 // most Config.ProbeTimeout.
@@ -293,24 +298,19 @@ func (m *Monitor) Seed(ctx context.Context) error {
 	for _, r := range recs { // oldest first
 		latest[key{r.Component, r.Node}] = r
 	}
-	worst := map[string]*store.ProbeRecord{}
+	views := map[string][]*store.ProbeRecord{}
 	for k, r := range latest {
-		s := State(r.State)
-		if s.severity() == 0 {
+		if State(r.State).severity() == 0 {
 			continue // unknown, or not a state
 		}
-		if w := worst[k.component]; w == nil || s.severity() > State(w.State).severity() ||
-			(s == State(w.State) && r.Time.Before(w.Time)) {
-			worst[k.component] = r
-		}
+		views[k.component] = append(views[k.component], r)
 	}
 	for _, c := range m.comps.Load().list {
-		r := worst[c.name]
-		if c.prober == nil || r == nil {
+		if c.prober == nil {
 			continue
 		}
 		c.mu.Lock()
-		if c.lastProbe.IsZero() && c.m.probes.state == Unknown {
+		if r := fleetView(views[c.name]); r != nil && c.lastProbe.IsZero() && c.m.probes.state == Unknown {
 			if t, ok := c.m.seed(at, r.Time, State(r.State)); ok {
 				m.changed(c, t)
 			}
@@ -318,6 +318,24 @@ func (m *Monitor) Seed(ctx context.Context) error {
 		c.mu.Unlock()
 	}
 	return nil
+}
+
+// fleetView returns, of the nodes' latest results rs, one in the state
+// at least half of them found the component in or worse (the earliest
+// such result in that state), or nil for none.
+func fleetView(rs []*store.ProbeRecord) *store.ProbeRecord {
+	if len(rs) == 0 {
+		return nil
+	}
+	slices.SortFunc(rs, func(a, b *store.ProbeRecord) int {
+		return cmp.Or(cmp.Compare(State(b.State).severity(), State(a.State).severity()), a.Time.Compare(b.Time))
+	})
+	// Worst first: the result at index (n-1)/2 has at least half of the
+	// n results at its severity or worse; the first of its severity is
+	// the earliest.
+	mid := rs[(len(rs)-1)/2]
+	i := slices.IndexFunc(rs, func(r *store.ProbeRecord) bool { return r.State == mid.State })
+	return rs[i]
 }
 
 // Run seeds the states from the other nodes' probes (Seed), then

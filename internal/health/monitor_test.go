@@ -904,3 +904,43 @@ func testSeedsFromFleet(t *testing.T, db *sqlstore.DB) {
 		t.Errorf("node-c seeded from a minute-old probe: dead is %s, want unknown", got)
 	}
 }
+
+// A restarted node takes the state at least half of the fleet finds a
+// component in: one node of three whose own logins through a working
+// provider failed does not make the provider Down for it while the two
+// others find it Up; two of three finding it Down do.
+func TestMonitorSeedsFromFleetMajority(t *testing.T) {
+	ctx := t.Context()
+	db := openStore(t)
+	clock := &fakeClock{t: t0}
+	node := func(name string) *Monitor {
+		m, err := NewMonitor(Options{Node: name, Store: db, Now: clock.Now})
+		must(t, err)
+		for _, id := range []string{"p", "q"} {
+			must(t, m.Add(id, PingProber(func(context.Context) error { return nil })))
+		}
+		must(t, m.Seed(ctx))
+		return m
+	}
+	a, b, c := node("node-a"), node("node-b"), node("node-c")
+	for range 10 {
+		a.Observe("p", Error)
+		a.Observe("q", Error)
+		b.Observe("q", Error)
+	}
+	for _, m := range []*Monitor{a, b, c} {
+		must(t, m.Tick(ctx))
+	}
+	if a.State("p") != Down || b.State("p") != Up || b.State("q") != Down || c.State("q") != Up {
+		t.Fatalf("fleet before the restart: p %s, %s, %s; q %s, %s, %s",
+			a.State("p"), b.State("p"), c.State("p"), a.State("q"), b.State("q"), c.State("q"))
+	}
+	clock.Add(time.Second)
+	d := node("node-d")
+	if got := d.State("p"); got != Up {
+		t.Errorf("node-d seeded while one node of three finds p down: p is %s, want up", got)
+	}
+	if got := d.State("q"); got != Down {
+		t.Errorf("node-d seeded while two nodes of three find q down: q is %s, want down", got)
+	}
+}
