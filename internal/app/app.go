@@ -686,6 +686,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if _, err := a.serveMetrics(ctx); err != nil {
 		return err
 	}
+	// The first login must not find Unknown a provider the other nodes
+	// find Down: seed before serving (within health.probe_timeout).
+	if err := a.Health.Seed(ctx); err != nil && ctx.Err() == nil {
+		a.log.Warn("health states not seeded from the other nodes' probes", "err", err)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	go a.sweep(ctx)

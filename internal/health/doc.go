@@ -12,7 +12,9 @@
 // belongs to the status package.
 //
 // A node that starts does not begin Unknown when the fleet knows
-// better: before its first round (Monitor.Seed) it reads each node's
+// better: before it serves (the composition root calls Monitor.Seed
+// before its listener accepts; each round seeds components added
+// since, before their first probe) it reads each node's
 // latest probe result of the last three intervals from the store and
 // takes, for each probed component, the state at least half of those
 // nodes found it in or worse (the median; of two nodes, the worse):
@@ -123,7 +125,7 @@
 // # Use
 //
 // The composition root builds one Monitor per node (NewMonitor), adds the
-// components (Add), runs it (Run) and hands it to the broker, which reads
+// components (Add), seeds it (Seed) before the node serves, runs it (Run) and hands it to the broker, which reads
 // State on every login page and calls Observe with login outcomes. The
 // status page, webhooks and the broker's routing learn of changes through
 // Subscribe. Time is injected (Options.Now), and tests drive rounds with

@@ -109,6 +109,9 @@ type subscriber struct {
 type component struct {
 	name   string
 	prober Prober
+	// seeded is set once Seed has looked for the other nodes' view of
+	// it.
+	seeded atomic.Bool
 	// running is set while a probe of this component is in flight, so a
 	// probe that ignores its deadline is never started twice.
 	running atomic.Bool
@@ -278,9 +281,19 @@ const seedAge = 3
 // node shun a provider the rest of the fleet finds working, and with a
 // single other node its state is taken. The component's own probes go
 // on from there with the usual hysteresis. With no such results the
-// component stays Unknown. Run calls it first; it waits for the store at
-// most Config.ProbeTimeout.
+// component stays Unknown. A component is seeded once: Tick seeds those
+// added since, before probing them. Seed waits for the store at most
+// Config.ProbeTimeout.
 func (m *Monitor) Seed(ctx context.Context) error {
+	var want []*component
+	for _, c := range m.comps.Load().list {
+		if c.prober != nil && !c.seeded.Load() && c.status.Load().LastProbe.IsZero() {
+			want = append(want, c)
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
 	l, ok := m.rec.(probeLister)
 	if !ok {
 		return nil
@@ -305,16 +318,14 @@ func (m *Monitor) Seed(ctx context.Context) error {
 		}
 		views[k.component] = append(views[k.component], r)
 	}
-	for _, c := range m.comps.Load().list {
-		if c.prober == nil {
-			continue
-		}
+	for _, c := range want {
 		c.mu.Lock()
 		if r := fleetView(views[c.name]); r != nil && c.lastProbe.IsZero() && c.m.probes.state == Unknown {
 			if t, ok := c.m.seed(at, r.Time, State(r.State)); ok {
 				m.changed(c, t)
 			}
 		}
+		c.seeded.Store(true)
 		c.mu.Unlock()
 	}
 	return nil
@@ -338,14 +349,11 @@ func fleetView(rs []*store.ProbeRecord) *store.ProbeRecord {
 	return rs[i]
 }
 
-// Run seeds the states from the other nodes' probes (Seed), then
-// probes every component each Config.Interval, starting at once,
-// until ctx ends; then it writes what is still pending and returns. Old
-// probe results are pruned once an hour.
+// Run probes every component each Config.Interval, starting at once,
+// until ctx ends; then it writes what is still pending and returns. Each
+// round first seeds the components not yet seeded from the other
+// nodes' probes (Seed). Old probe results are pruned once an hour.
 func (m *Monitor) Run(ctx context.Context) error {
-	if err := m.Seed(ctx); err != nil && ctx.Err() == nil {
-		m.log.Warn("health states not seeded from the other nodes' probes", "err", err)
-	}
 	ticker := time.NewTicker(m.cfg.Interval)
 	defer ticker.Stop()
 	for {
@@ -362,8 +370,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 }
 
-// Tick runs one round: it slides every component's login window to now,
-// probes every component that has a prober (all at once, or
+// Tick runs one round: it seeds the components not yet seeded (Seed),
+// slides every component's login window to now, probes every component that has a prober (all at once, or
 // Config.Concurrency at a time, each within Config.ProbeTimeout), prunes old probe results if an hour
 // has passed, and flushes the records to the store. Rounds take turns.
 // A round waits at most Config.Interval for the store: writes it no
@@ -374,6 +382,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 func (m *Monitor) Tick(ctx context.Context) error {
 	m.tickMu.Lock()
 	defer m.tickMu.Unlock()
+	if err := m.Seed(ctx); err != nil && ctx.Err() == nil {
+		m.log.Warn("health states not seeded from the other nodes' probes", "err", err)
+	}
 	list := m.comps.Load().list
 	at := m.now()
 	for _, c := range list {

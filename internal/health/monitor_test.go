@@ -944,3 +944,28 @@ func TestMonitorSeedsFromFleetMajority(t *testing.T) {
 		t.Errorf("node-d seeded while two nodes of three find q down: q is %s, want down", got)
 	}
 }
+
+// A component added after the first round is seeded from the other
+// nodes' probes before its own first probe, as those added before.
+func TestMonitorSeedsComponentAddedLater(t *testing.T) {
+	ctx := t.Context()
+	db := openStore(t)
+	a := newFixture(t, Config{}, db)
+	must(t, a.mon.Add("dead", PingProber(func(context.Context) error { return errStoreDown })))
+	a.tick(t, 3)
+	if got := a.mon.State("dead"); got != Down {
+		t.Fatalf("node-a: dead is %s after 3 failed probes", got)
+	}
+
+	clock := &fakeClock{t: a.clock.Now()}
+	b, err := NewMonitor(Options{Node: "node-b", Store: db, Now: clock.Now})
+	must(t, err)
+	must(t, b.Add("store", PingProber(func(context.Context) error { return nil })))
+	must(t, b.Seed(ctx))
+	must(t, b.Tick(ctx))
+	must(t, b.Add("dead", PingProber(func(context.Context) error { return nil })))
+	must(t, b.Tick(ctx))
+	if got := b.State("dead"); got != Down {
+		t.Errorf("dead, added to node-b after its first round, is %s after one good probe, want down as the fleet saw it", got)
+	}
+}
