@@ -37,11 +37,11 @@
 // that ignores its deadline is abandoned and counted as a timeout, and
 // not started again while it runs: each round it still runs is a
 // timeout too, recorded with how long it has run, and no new sample of
-// the duration histogram). OIDCProber fetches an OpenID provider's
-// discovery document and JWKS and checks them (OpenID Connect Discovery 1.0 §4, RFC 7517
-// §5); the node probes its upstream providers with their own Probe
-// (package oidcup), which also checks that the token endpoint answers.
-// PingProber wraps a function such as the store's Ping.
+// the duration histogram). This package speaks no upstream protocol:
+// the node probes its upstream providers with their own Probe (package
+// oidcup), which fetches the discovery document and JWKS as a login
+// does, refusing redirects, and checks that the token endpoint answers.
+// PingProber wraps such a function, or one such as the store's Ping.
 //
 // Passive signals: the broker reports how each real login through a
 // component ended (Monitor.Observe): success, or error for a failure of

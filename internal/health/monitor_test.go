@@ -125,7 +125,7 @@ func TestMonitorEndToEnd(t *testing.T) {
 	db := openStore(t)
 	u := newUpstream(t)
 	f := newFixture(t, Config{}, db)
-	must(t, f.mon.Add("bankid", OIDCProber{Issuer: u.issuer}))
+	must(t, f.mon.Add("bankid", PingProber(u.probe)))
 	must(t, f.mon.Add("store", PingProber(db.Ping)))
 	must(t, f.mon.Add("minid", nil)) // passive only
 	iv := f.mon.Config().Interval
