@@ -180,8 +180,11 @@ func TestDrainBeforeShutdown(t *testing.T) {
 		res.Body.Close()
 		return res.StatusCode
 	}
-	if got := get("/readyz"); got != http.StatusOK {
-		t.Fatalf("/readyz while serving = %d", got)
+	// Ready once the first health round has ended.
+	for end := time.Now().Add(10 * time.Second); get("/readyz") != http.StatusOK; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("/readyz while serving = %d", get("/readyz"))
+		}
 	}
 	stopped := time.Now()
 	stop()
@@ -560,5 +563,55 @@ func TestServeSeedsHealthFirst(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not accept")
+	}
+}
+
+// TestReadyzWaitsForFirstProbes: a serving node answers 503 at /readyz
+// until its first health round has probed every component, so a load
+// balancer sends no login to it while every provider is Unknown.
+func TestReadyzWaitsForFirstProbes(t *testing.T) {
+	ctx, a := listenerTestApp(t, config.EnvMetricsListen, "")
+	release := make(chan struct{})
+	if err := a.Health.Add("slow", health.PingProber(func(ctx context.Context) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(sctx, ln) }()
+	t.Cleanup(func() {
+		stop()
+		<-served
+	})
+	get := func() (int, string) {
+		res, err := http.Get("http://" + ln.Addr().String() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, body := get(); code != http.StatusServiceUnavailable || !strings.Contains(body, "not yet probed") {
+		t.Errorf("/readyz during the first health round = %d %q, want 503 saying the providers are not yet probed", code, body)
+	}
+	close(release)
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		code, body := get()
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("/readyz after the first health round = %d %q, want 200", code, body)
+		}
 	}
 }

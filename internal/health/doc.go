@@ -26,7 +26,10 @@
 // probes catch up; from the seeded state its own probes lead it out
 // with the usual hysteresis, as if it had seen the failures itself.
 // With no recent results (a single node, or a fleet started together)
-// components start Unknown.
+// components start Unknown, and a serving node answers 503 at /readyz
+// until its first round has probed them (Monitor.Probed; each probe
+// within Config.ProbeTimeout), so a load balancer sends it no login
+// while all it knows of a provider is Unknown.
 //
 // # Evidence
 //

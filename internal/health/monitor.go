@@ -80,6 +80,9 @@ type Monitor struct {
 
 	// tickMu makes probe rounds take turns.
 	tickMu sync.Mutex
+	// probed is closed when the first round has probed every component.
+	probed     chan struct{}
+	probedOnce sync.Once
 	// writeMu guards inflight, closed when the running write (prune,
 	// then flush) ends and nil when none runs; lastPrune belongs to the
 	// writes, which run one at a time.
@@ -139,7 +142,7 @@ func NewMonitor(o Options) (*Monitor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("health metrics: %w", err)
 	}
-	m := &Monitor{cfg: cfg, node: o.Node, rec: o.Store, now: o.Now, log: o.Log, met: met}
+	m := &Monitor{cfg: cfg, node: o.Node, rec: o.Store, now: o.Now, log: o.Log, met: met, probed: make(chan struct{})}
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -349,6 +352,12 @@ func fleetView(rs []*store.ProbeRecord) *store.ProbeRecord {
 	return rs[i]
 }
 
+// Probed is closed once a round (Tick) has probed every component, its
+// probes each within Config.ProbeTimeout; until then the probed
+// components are Unknown unless seeded (Seed). A node reports ready
+// only after it.
+func (m *Monitor) Probed() <-chan struct{} { return m.probed }
+
 // Run probes every component each Config.Interval, starting at once,
 // until ctx ends; then it writes what is still pending and returns. Each
 // round first seeds the components not yet seeded from the other
@@ -413,6 +422,9 @@ start:
 		})
 	}
 	wg.Wait()
+	if ctx.Err() == nil {
+		m.probedOnce.Do(func() { close(m.probed) })
+	}
 	return m.write(ctx, at, m.cfg.Interval, false)
 }
 
