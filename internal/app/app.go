@@ -97,6 +97,9 @@ type App struct {
 	// op is the OpenID provider; housekeeping settles the session ends
 	// it left pending (oidc.Provider.SettleLeftoverEnds).
 	op *oidc.Provider
+	// serving is set when Serve starts: /readyz then waits for the
+	// first health round.
+	serving atomic.Bool
 	// draining is set when Serve is stopping: /readyz answers 503.
 	draining atomic.Bool
 	// unready is why /readyz last failed for a reason it logs, "" once
@@ -567,6 +570,13 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 			http.Error(w, "signing key not yet in every node's key set\n", http.StatusServiceUnavailable)
 			return
 		}
+		// A serving node takes traffic once its first probe round has
+		// ended, not while every provider is Unknown and so offered
+		// (a cold fleet has no probes to seed from).
+		if a.serving.Load() && r.Context().Value(selfProbe{}) == nil && !closed(a.Health.Probed()) {
+			http.Error(w, "health of the providers not yet probed\n", http.StatusServiceUnavailable)
+			return
+		}
 		if was := a.unready.set(""); was != "" {
 			log.Info("ready again", "was", was)
 		}
@@ -731,6 +741,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	// operator cannot monitor should not start as if it could.
 	if _, err := a.serveMetrics(ctx); err != nil {
 		return err
+	}
+	// The first login must not find Unknown a provider the other nodes
+	// find Down: seed before serving (within health.probe_timeout).
+	a.serving.Store(true)
+	if err := a.Health.Seed(ctx); err != nil && ctx.Err() == nil {
+		a.log.Warn("health states not seeded from the other nodes' probes", "err", err)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -988,6 +1004,16 @@ func checkKeyOwner(ctx context.Context, st store.Store, kid, node string, now ti
 		"and this node is %q: each node needs its own key file, so give this node a new one; "+
 		"if %q was renamed %q, stop %q first, or, if it crashed and will not come back, run varde nodes forget --node %s",
 		kid, other.Node, other.CreatedAt.UTC().Format(time.RFC3339), node, other.Node, node, other.Node, other.Node)
+}
+
+// closed reports whether c is closed.
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // keyLapsed answers /readyz with 503, and says so, once the node's key

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/health"
+	"github.com/varde-eid/varde/internal/store"
 )
 
 // TestPprofListener: profiles are served on their own loopback listener
@@ -178,8 +180,11 @@ func TestDrainBeforeShutdown(t *testing.T) {
 		res.Body.Close()
 		return res.StatusCode
 	}
-	if got := get("/readyz"); got != http.StatusOK {
-		t.Fatalf("/readyz while serving = %d", got)
+	// Ready once the first health round has ended.
+	for end := time.Now().Add(10 * time.Second); get("/readyz") != http.StatusOK; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("/readyz while serving = %d", get("/readyz"))
+		}
 	}
 	stopped := time.Now()
 	stop()
@@ -511,5 +516,102 @@ func TestMetricsListenerClosesIdleConnections(t *testing.T) {
 	_ = conn.SetReadDeadline(start.Add(internalIdle + 5*time.Second))
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Errorf("idle connection after %v: %v, want it closed (EOF)", time.Since(start).Round(time.Second), err)
+	}
+}
+
+// seedWatch is a listener that notes the store's health state when
+// Serve first accepts on it.
+type seedWatch struct {
+	net.Listener
+	a     *App
+	once  sync.Once
+	state chan health.State
+}
+
+func (l *seedWatch) Accept() (net.Conn, error) {
+	l.once.Do(func() { l.state <- l.a.Health.State("store") })
+	return l.Listener.Accept()
+}
+
+// TestServeSeedsHealthFirst: a node that starts while the other nodes
+// find a component down has taken their view before it accepts its
+// first request, so no login sees the component Unknown.
+func TestServeSeedsHealthFirst(t *testing.T) {
+	ctx, a := listenerTestApp(t, config.EnvMetricsListen, "")
+	now := time.Now()
+	if err := a.Store.RecordProbes(ctx, []*store.ProbeRecord{
+		{Component: "store", Node: "other", Time: now.Add(-time.Second), Duration: time.Millisecond, Reason: health.FailureConnect, State: string(health.Down)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &seedWatch{Listener: ln, a: a, state: make(chan health.State, 1)}
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(sctx, w) }()
+	t.Cleanup(func() {
+		stop()
+		<-served
+	})
+	select {
+	case got := <-w.state:
+		if got != health.Down {
+			t.Errorf("store's state when the node first accepts: %s, want down as the other node found it", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not accept")
+	}
+}
+
+// TestReadyzWaitsForFirstProbes: a serving node answers 503 at /readyz
+// until its first health round has probed every component, so a load
+// balancer sends no login to it while every provider is Unknown.
+func TestReadyzWaitsForFirstProbes(t *testing.T) {
+	ctx, a := listenerTestApp(t, config.EnvMetricsListen, "")
+	release := make(chan struct{})
+	if err := a.Health.Add("slow", health.PingProber(func(ctx context.Context) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(sctx, ln) }()
+	t.Cleanup(func() {
+		stop()
+		<-served
+	})
+	get := func() (int, string) {
+		res, err := http.Get("http://" + ln.Addr().String() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, body := get(); code != http.StatusServiceUnavailable || !strings.Contains(body, "not yet probed") {
+		t.Errorf("/readyz during the first health round = %d %q, want 503 saying the providers are not yet probed", code, body)
+	}
+	close(release)
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		code, body := get()
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("/readyz after the first health round = %d %q, want 200", code, body)
+		}
 	}
 }

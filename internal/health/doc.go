@@ -12,15 +12,24 @@
 // belongs to the status package.
 //
 // A node that starts does not begin Unknown when the fleet knows
-// better: before its first round (Monitor.Seed, which Run calls) it
-// reads each node's latest probe result of the last three intervals
-// from the store and takes, for each probed component, the worst state
-// among them (transition reason "seeded"). So a node restarted during
-// an outage does not offer a provider the other nodes find Down while
-// its own probes catch up; from the seeded state its own probes lead it
-// out with the usual hysteresis, as if it had seen the failures itself.
+// better: before it serves (the composition root calls Monitor.Seed
+// before its listener accepts; each round seeds components added
+// since, before their first probe) it reads each node's
+// latest probe result of the last three intervals from the store and
+// takes, for each probed component, the state at least half of those
+// nodes found it in or worse (the median; of two nodes, the worse):
+// transition reason "seeded". A result's state is that node's whole
+// verdict, its logins included, so one node whose own logins through a
+// provider failed does not make a restarted node shun a provider the
+// rest of the fleet finds working. So a node restarted during an outage
+// does not offer a provider the other nodes find Down while its own
+// probes catch up; from the seeded state its own probes lead it out
+// with the usual hysteresis, as if it had seen the failures itself.
 // With no recent results (a single node, or a fleet started together)
-// components start Unknown.
+// components start Unknown, and a serving node answers 503 at /readyz
+// until its first round has probed them (Monitor.Probed; each probe
+// within Config.ProbeTimeout), so a load balancer sends it no login
+// while all it knows of a provider is Unknown.
 //
 // # Evidence
 //
@@ -31,11 +40,11 @@
 // that ignores its deadline is abandoned and counted as a timeout, and
 // not started again while it runs: each round it still runs is a
 // timeout too, recorded with how long it has run, and no new sample of
-// the duration histogram). OIDCProber fetches an OpenID provider's
-// discovery document and JWKS and checks them (OpenID Connect Discovery 1.0 §4, RFC 7517
-// §5); the node probes its upstream providers with their own Probe
-// (package oidcup), which also checks that the token endpoint answers.
-// PingProber wraps a function such as the store's Ping.
+// the duration histogram). This package speaks no upstream protocol:
+// the node probes its upstream providers with their own Probe (package
+// oidcup), which fetches the discovery document and JWKS as a login
+// does, refusing redirects, and checks that the token endpoint answers.
+// PingProber wraps such a function, or one such as the store's Ping.
 //
 // Passive signals: the broker reports how each real login through a
 // component ended (Monitor.Observe): success, or error for a failure of
@@ -119,7 +128,7 @@
 // # Use
 //
 // The composition root builds one Monitor per node (NewMonitor), adds the
-// components (Add), runs it (Run) and hands it to the broker, which reads
+// components (Add), seeds it (Seed) before the node serves, runs it (Run) and hands it to the broker, which reads
 // State on every login page and calls Observe with login outcomes. The
 // status page, webhooks and the broker's routing learn of changes through
 // Subscribe. Time is injected (Options.Now), and tests drive rounds with

@@ -80,6 +80,9 @@ type Monitor struct {
 
 	// tickMu makes probe rounds take turns.
 	tickMu sync.Mutex
+	// probed is closed when the first round has probed every component.
+	probed     chan struct{}
+	probedOnce sync.Once
 	// writeMu guards inflight, closed when the running write (prune,
 	// then flush) ends and nil when none runs; lastPrune belongs to the
 	// writes, which run one at a time.
@@ -109,6 +112,9 @@ type subscriber struct {
 type component struct {
 	name   string
 	prober Prober
+	// seeded is set once Seed has looked for the other nodes' view of
+	// it.
+	seeded atomic.Bool
 	// running is set while a probe of this component is in flight, so a
 	// probe that ignores its deadline is never started twice.
 	running atomic.Bool
@@ -136,7 +142,7 @@ func NewMonitor(o Options) (*Monitor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("health metrics: %w", err)
 	}
-	m := &Monitor{cfg: cfg, node: o.Node, rec: o.Store, now: o.Now, log: o.Log, met: met}
+	m := &Monitor{cfg: cfg, node: o.Node, rec: o.Store, now: o.Now, log: o.Log, met: met, probed: make(chan struct{})}
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -270,12 +276,27 @@ const seedAge = 3
 // rest of the fleet knows is Down while its own probes catch up
 // (Config.FailuresToDown of them). It reads, from the Recorder if it
 // can list probe results (store.Health can), each node's latest probe
-// result of the last seedAge intervals, and takes the worst state among
-// them (transition reason ReasonSeeded); the component's own probes go
+// result of the last seedAge intervals, and takes the state at least
+// half of those nodes found the component in or worse: the median,
+// the worse of the two middle ones for an even count (transition
+// reason ReasonSeeded). So one node that alone finds a provider Down
+// (its own logins through it failed, say) does not make a restarted
+// node shun a provider the rest of the fleet finds working, and with a
+// single other node its state is taken. The component's own probes go
 // on from there with the usual hysteresis. With no such results the
-// component stays Unknown. Run calls it first; it waits for the store at
-// most Config.ProbeTimeout.
+// component stays Unknown. A component is seeded once: Tick seeds those
+// added since, before probing them. Seed waits for the store at most
+// Config.ProbeTimeout.
 func (m *Monitor) Seed(ctx context.Context) error {
+	var want []*component
+	for _, c := range m.comps.Load().list {
+		if c.prober != nil && !c.seeded.Load() && c.status.Load().LastProbe.IsZero() {
+			want = append(want, c)
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
 	l, ok := m.rec.(probeLister)
 	if !ok {
 		return nil
@@ -293,41 +314,55 @@ func (m *Monitor) Seed(ctx context.Context) error {
 	for _, r := range recs { // oldest first
 		latest[key{r.Component, r.Node}] = r
 	}
-	worst := map[string]*store.ProbeRecord{}
+	views := map[string][]*store.ProbeRecord{}
 	for k, r := range latest {
-		s := State(r.State)
-		if s.severity() == 0 {
+		if State(r.State).severity() == 0 {
 			continue // unknown, or not a state
 		}
-		if w := worst[k.component]; w == nil || s.severity() > State(w.State).severity() ||
-			(s == State(w.State) && r.Time.Before(w.Time)) {
-			worst[k.component] = r
-		}
+		views[k.component] = append(views[k.component], r)
 	}
-	for _, c := range m.comps.Load().list {
-		r := worst[c.name]
-		if c.prober == nil || r == nil {
-			continue
-		}
+	for _, c := range want {
 		c.mu.Lock()
-		if c.lastProbe.IsZero() && c.m.probes.state == Unknown {
+		if r := fleetView(views[c.name]); r != nil && c.lastProbe.IsZero() && c.m.probes.state == Unknown {
 			if t, ok := c.m.seed(at, r.Time, State(r.State)); ok {
 				m.changed(c, t)
 			}
 		}
+		c.seeded.Store(true)
 		c.mu.Unlock()
 	}
 	return nil
 }
 
-// Run seeds the states from the other nodes' probes (Seed), then
-// probes every component each Config.Interval, starting at once,
-// until ctx ends; then it writes what is still pending and returns. Old
-// probe results are pruned once an hour.
-func (m *Monitor) Run(ctx context.Context) error {
-	if err := m.Seed(ctx); err != nil && ctx.Err() == nil {
-		m.log.Warn("health states not seeded from the other nodes' probes", "err", err)
+// fleetView returns, of the nodes' latest results rs, one in the state
+// at least half of them found the component in or worse (the earliest
+// such result in that state), or nil for none.
+func fleetView(rs []*store.ProbeRecord) *store.ProbeRecord {
+	if len(rs) == 0 {
+		return nil
 	}
+	slices.SortFunc(rs, func(a, b *store.ProbeRecord) int {
+		return cmp.Or(cmp.Compare(State(b.State).severity(), State(a.State).severity()), a.Time.Compare(b.Time))
+	})
+	// Worst first: the result at index (n-1)/2 has at least half of the
+	// n results at its severity or worse; the first of its severity is
+	// the earliest.
+	mid := rs[(len(rs)-1)/2]
+	i := slices.IndexFunc(rs, func(r *store.ProbeRecord) bool { return r.State == mid.State })
+	return rs[i]
+}
+
+// Probed is closed once a round (Tick) has probed every component, its
+// probes each within Config.ProbeTimeout; until then the probed
+// components are Unknown unless seeded (Seed). A node reports ready
+// only after it.
+func (m *Monitor) Probed() <-chan struct{} { return m.probed }
+
+// Run probes every component each Config.Interval, starting at once,
+// until ctx ends; then it writes what is still pending and returns. Each
+// round first seeds the components not yet seeded from the other
+// nodes' probes (Seed). Old probe results are pruned once an hour.
+func (m *Monitor) Run(ctx context.Context) error {
 	ticker := time.NewTicker(m.cfg.Interval)
 	defer ticker.Stop()
 	for {
@@ -344,8 +379,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 }
 
-// Tick runs one round: it slides every component's login window to now,
-// probes every component that has a prober (all at once, or
+// Tick runs one round: it seeds the components not yet seeded (Seed),
+// slides every component's login window to now, probes every component that has a prober (all at once, or
 // Config.Concurrency at a time, each within Config.ProbeTimeout), prunes old probe results if an hour
 // has passed, and flushes the records to the store. Rounds take turns.
 // A round waits at most Config.Interval for the store: writes it no
@@ -356,6 +391,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 func (m *Monitor) Tick(ctx context.Context) error {
 	m.tickMu.Lock()
 	defer m.tickMu.Unlock()
+	if err := m.Seed(ctx); err != nil && ctx.Err() == nil {
+		m.log.Warn("health states not seeded from the other nodes' probes", "err", err)
+	}
 	list := m.comps.Load().list
 	at := m.now()
 	for _, c := range list {
@@ -384,6 +422,9 @@ start:
 		})
 	}
 	wg.Wait()
+	if ctx.Err() == nil {
+		m.probedOnce.Do(func() { close(m.probed) })
+	}
 	return m.write(ctx, at, m.cfg.Interval, false)
 }
 

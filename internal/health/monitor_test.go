@@ -125,7 +125,7 @@ func TestMonitorEndToEnd(t *testing.T) {
 	db := openStore(t)
 	u := newUpstream(t)
 	f := newFixture(t, Config{}, db)
-	must(t, f.mon.Add("bankid", OIDCProber{Issuer: u.issuer}))
+	must(t, f.mon.Add("bankid", PingProber(u.probe)))
 	must(t, f.mon.Add("store", PingProber(db.Ping)))
 	must(t, f.mon.Add("minid", nil)) // passive only
 	iv := f.mon.Config().Interval
@@ -902,5 +902,70 @@ func testSeedsFromFleet(t *testing.T, db *sqlstore.DB) {
 	must(t, c.Seed(ctx))
 	if got := c.State("dead"); got != Unknown {
 		t.Errorf("node-c seeded from a minute-old probe: dead is %s, want unknown", got)
+	}
+}
+
+// A restarted node takes the state at least half of the fleet finds a
+// component in: one node of three whose own logins through a working
+// provider failed does not make the provider Down for it while the two
+// others find it Up; two of three finding it Down do.
+func TestMonitorSeedsFromFleetMajority(t *testing.T) {
+	ctx := t.Context()
+	db := openStore(t)
+	clock := &fakeClock{t: t0}
+	node := func(name string) *Monitor {
+		m, err := NewMonitor(Options{Node: name, Store: db, Now: clock.Now})
+		must(t, err)
+		for _, id := range []string{"p", "q"} {
+			must(t, m.Add(id, PingProber(func(context.Context) error { return nil })))
+		}
+		must(t, m.Seed(ctx))
+		return m
+	}
+	a, b, c := node("node-a"), node("node-b"), node("node-c")
+	for range 10 {
+		a.Observe("p", Error)
+		a.Observe("q", Error)
+		b.Observe("q", Error)
+	}
+	for _, m := range []*Monitor{a, b, c} {
+		must(t, m.Tick(ctx))
+	}
+	if a.State("p") != Down || b.State("p") != Up || b.State("q") != Down || c.State("q") != Up {
+		t.Fatalf("fleet before the restart: p %s, %s, %s; q %s, %s, %s",
+			a.State("p"), b.State("p"), c.State("p"), a.State("q"), b.State("q"), c.State("q"))
+	}
+	clock.Add(time.Second)
+	d := node("node-d")
+	if got := d.State("p"); got != Up {
+		t.Errorf("node-d seeded while one node of three finds p down: p is %s, want up", got)
+	}
+	if got := d.State("q"); got != Down {
+		t.Errorf("node-d seeded while two nodes of three find q down: q is %s, want down", got)
+	}
+}
+
+// A component added after the first round is seeded from the other
+// nodes' probes before its own first probe, as those added before.
+func TestMonitorSeedsComponentAddedLater(t *testing.T) {
+	ctx := t.Context()
+	db := openStore(t)
+	a := newFixture(t, Config{}, db)
+	must(t, a.mon.Add("dead", PingProber(func(context.Context) error { return errStoreDown })))
+	a.tick(t, 3)
+	if got := a.mon.State("dead"); got != Down {
+		t.Fatalf("node-a: dead is %s after 3 failed probes", got)
+	}
+
+	clock := &fakeClock{t: a.clock.Now()}
+	b, err := NewMonitor(Options{Node: "node-b", Store: db, Now: clock.Now})
+	must(t, err)
+	must(t, b.Add("store", PingProber(func(context.Context) error { return nil })))
+	must(t, b.Seed(ctx))
+	must(t, b.Tick(ctx))
+	must(t, b.Add("dead", PingProber(func(context.Context) error { return nil })))
+	must(t, b.Tick(ctx))
+	if got := b.State("dead"); got != Down {
+		t.Errorf("dead, added to node-b after its first round, is %s after one good probe, want down as the fleet saw it", got)
 	}
 }

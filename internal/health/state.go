@@ -38,7 +38,9 @@ func (s State) severity() int {
 // Usable reports whether logins may be sent to a component in state s:
 // everything but Down. Unknown is usable so that a node that has just
 // started does not refuse every provider; a node that starts while the
-// other nodes find a component Down takes their state (Monitor.Seed).
+// other nodes find a component Down takes their state (Monitor.Seed),
+// and a serving node reports ready only after its first probe round
+// (Monitor.Probed).
 func (s State) Usable() bool { return s != Down }
 
 // Outcome is how a real login through a component ended, as the broker
