@@ -210,6 +210,10 @@ type RecoveryCodes interface {
 	RestoreRecoveryCode(ctx context.Context, hash []byte, usedAt time.Time) error
 	// CountRecoveryCodes reports how many unused codes personID has left.
 	CountRecoveryCodes(ctx context.Context, personID string) (int, error)
+	// HasRecoveryCode reports whether personID holds the code with this
+	// hash, used or not: how a replace whose write got no answer
+	// (ErrOutcomeUnknown) learns whether its codes are the stored ones.
+	HasRecoveryCode(ctx context.Context, personID string, hash []byte) (bool, error)
 }
 
 // AuthRequests holds validated authorization requests, both pushed (PAR)

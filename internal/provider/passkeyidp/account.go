@@ -790,6 +790,20 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 	ended, err := p.Sessions.EndOthersBy(ctx, func(now time.Time) ([]*store.Session, error) {
 		return p.RecoveryCodes.ReplaceRecoveryCodesEndingOthers(ctx, person.ID, hashes, s.ID, now, events)
 	})
+	if errors.Is(err, store.ErrOutcomeUnknown) {
+		// The write got no answer: if it was stored, the old codes are
+		// void and the other sessions ended, so the person must see the
+		// new codes; the store says which. Sessions it ended are left
+		// pending in the store, for housekeeping to tell their services.
+		stored, rerr := p.RecoveryCodes.HasRecoveryCode(ctx, person.ID, hashes[0])
+		if rerr != nil {
+			p.log().ErrorContext(ctx, "read back new recovery codes", "err", rerr)
+		}
+		if stored {
+			p.log().WarnContext(ctx, "new recovery codes stored though their write got no answer", "err", err)
+			err, ended = nil, 0
+		}
+	}
 	if err != nil {
 		// The old codes still hold; the ticket would show codes that do
 		// not, so it goes too (else it expires unseen: its token was

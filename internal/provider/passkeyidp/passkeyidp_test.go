@@ -2569,3 +2569,63 @@ func TestRemovePasskeyEndsOthersInOneWrite(t *testing.T) {
 		t.Fatalf("events %+v and %+v; want the removal, then one session ended, in one write", removed, ended)
 	}
 }
+
+// unansweredEndingCodes is the real store whose replacement of recovery
+// codes ending the other sessions gets no answer: after it was stored
+// when stored is set, else without storing anything.
+type unansweredEndingCodes struct {
+	store.RecoveryCodes
+	stored bool
+}
+
+func (u unansweredEndingCodes) ReplaceRecoveryCodesEndingOthers(ctx context.Context, personID string, hashes [][]byte, except string, now time.Time, events func(int) []*store.AuditEvent) ([]*store.Session, error) {
+	if u.stored {
+		if _, err := u.RecoveryCodes.ReplaceRecoveryCodesEndingOthers(ctx, personID, hashes, except, now, events); err != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("commit: %w", store.ErrOutcomeUnknown)
+}
+
+// New recovery codes whose write got no answer are shown if the store
+// holds them, for then the old ones are void and the sessions opened
+// with them ended; if it does not, the person is told it failed and
+// keeps the codes they have.
+func TestNewCodesOutcomeUnknown(t *testing.T) {
+	for _, stored := range []bool{true, false} {
+		t.Run(fmt.Sprint("stored=", stored), func(t *testing.T) {
+			h := newHarness(t, true)
+			b := h.browser("en")
+			e := b.enrol(newDevice(false), "", "fnr")
+			thief := h.browser("en")
+			tcsrf := field(t, thief.get("/passkey/recover?attempt=").body, "csrf")
+			if r := thief.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {tcsrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther {
+				t.Fatalf("login with a recovery code: %d %q", r.status, r.location)
+			}
+			h.p.RecoveryCodes = unansweredEndingCodes{h.p.RecoveryCodes, stored}
+			csrf := attr(t, b.get("/account").body, "data-csrf")
+			r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+			code := e.codes[1] // unused and, if nothing changed, still good
+			if stored {
+				if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?") {
+					t.Fatalf("new codes stored without an answer: %d %q", r.status, r.location)
+				}
+				codes := codesIn(b.get(r.location).body)
+				if len(codes) == 0 {
+					t.Fatal("the stored new codes are not shown")
+				}
+				code = codes[0]
+				if r := thief.get("/account"); r.status != http.StatusSeeOther || r.location != "/login" {
+					t.Fatalf("the session opened with an old code: %d %q", r.status, r.location)
+				}
+			} else if r.status != http.StatusInternalServerError {
+				t.Fatalf("new codes not stored: %d %q", r.status, r.location)
+			}
+			rb := h.browser("en")
+			rcsrf := field(t, rb.get("/passkey/recover?attempt=").body, "csrf")
+			if r := rb.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {rcsrf}, "code": {code}}); r.status != http.StatusSeeOther || r.location != "/account" {
+				t.Fatalf("a code the person was last shown: %d %q", r.status, r.location)
+			}
+		})
+	}
+}

@@ -515,3 +515,15 @@ func (db *DB) CountRecoveryCodes(ctx context.Context, personID string) (int, err
 	}
 	return n, nil
 }
+
+// HasRecoveryCode implements store.RecoveryCodes.
+func (db *DB) HasRecoveryCode(ctx context.Context, personID string, hash []byte) (bool, error) {
+	if db.unmatchable(personID) {
+		return false, nil
+	}
+	var n int
+	if err := db.st.hasRecoveryCode.QueryRowContext(ctx, personID, hash).Scan(&n); err != nil {
+		return false, fmt.Errorf("find recovery code of person %s: %w", personID, err)
+	}
+	return n > 0, nil
+}

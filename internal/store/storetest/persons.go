@@ -744,12 +744,26 @@ func testRecoveryCodes(t *testing.T, s store.Store) {
 		count(t, "dave", 1)
 		_, err := s.UseRecoveryCode(ctx, hash("d1"), now)
 		wantErr(t, "UseRecoveryCode replaced code", err, store.ErrNotFound)
+		has := func(person, code string, want bool) {
+			t.Helper()
+			got, err := s.HasRecoveryCode(ctx, person, hash(code))
+			wantErr(t, "HasRecoveryCode", err, nil)
+			if got != want {
+				t.Errorf("HasRecoveryCode(%s, %s) = %v, want %v", person, code, got, want)
+			}
+		}
+		has("dave", "d3", true)
+		has("dave", "d1", false)
+		has("carol", "d3", false)
+		has("nobody", "d3", false)
 		who, err := s.UseRecoveryCode(ctx, hash("d3"), now)
 		wantErr(t, "UseRecoveryCode new code", err, nil)
 		if who != "dave" {
 			t.Errorf("UseRecoveryCode = %q, want dave", who)
 		}
+		has("dave", "d3", true) // used, still held
 		wantErr(t, "ReplaceRecoveryCodes with none", s.ReplaceRecoveryCodes(ctx, "dave", nil, now), nil)
+		has("dave", "d3", false)
 		count(t, "dave", 0)
 
 		wantErr(t, "ReplaceRecoveryCodes unknown person",
