@@ -1817,24 +1817,76 @@ func TestEnrolmentWithoutCodesSaysSo(t *testing.T) {
 }
 
 // unansweredCodes is the real store whose writes of new recovery codes
-// are stored and then get no answer, as a COMMIT whose connection
-// dropped; a write of no codes is answered.
-type unansweredCodes struct{ store.RecoveryCodes }
+// get no answer, as a COMMIT whose connection dropped: after they were
+// stored, unless lost is set; a write of no codes is answered. With
+// blind set, the store cannot be read either.
+type unansweredCodes struct {
+	store.RecoveryCodes
+	lost, blind bool
+}
 
 func (u unansweredCodes) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time, events ...*store.AuditEvent) error {
-	if err := u.RecoveryCodes.ReplaceRecoveryCodes(ctx, personID, hashes, now, events...); err != nil || len(hashes) == 0 {
-		return err
+	if len(hashes) == 0 {
+		return u.RecoveryCodes.ReplaceRecoveryCodes(ctx, personID, hashes, now, events...)
+	}
+	if !u.lost {
+		if err := u.RecoveryCodes.ReplaceRecoveryCodes(ctx, personID, hashes, now, events...); err != nil {
+			return err
+		}
 	}
 	return fmt.Errorf("replace recovery codes: %w", store.ErrOutcomeUnknown)
 }
 
-// An enrolment whose codes may have been stored but were never shown
-// leaves the person with none, as the enrolled page says: the account
-// page then counts no codes and offers to make them, instead of
-// counting codes the person never saw.
+func (u unansweredCodes) HasRecoveryCode(ctx context.Context, personID string, hash []byte) (bool, error) {
+	if u.blind {
+		return false, errors.New("connection refused")
+	}
+	return u.RecoveryCodes.HasRecoveryCode(ctx, personID, hash)
+}
+
+// Enrolment codes whose write got no answer are shown if the store
+// holds them, and their event says they were made; if it does not, none
+// are shown and no event says they were made: the person's recent
+// activity is true either way.
+func TestEnrolmentCodesOutcomeUnknownReadBack(t *testing.T) {
+	for _, lost := range []bool{false, true} {
+		t.Run(fmt.Sprint("lost=", lost), func(t *testing.T) {
+			h := newHarness(t, true)
+			h.p.RecoveryCodes = unansweredCodes{RecoveryCodes: h.p.RecoveryCodes, lost: lost}
+			page := h.browser("en").enrolOnly(newDevice(false), "", "fnr")
+			var person string
+			made := 0
+			for _, ev := range h.auditEvents(t) {
+				if ev.Type == "enrolment" && ev.Result == store.ResultSuccess {
+					person = ev.PersonID
+				}
+				if ev.Type == "recovery_codes_regenerated" && ev.Result == store.ResultSuccess {
+					made++
+				}
+			}
+			n, err := h.db.CountRecoveryCodes(context.Background(), person)
+			if err != nil {
+				t.Fatal(err)
+			}
+			shown := len(codesIn(page.body))
+			want := passkeyidp.RecoveryCodeCount
+			if lost {
+				want = 0
+			}
+			if shown != want || n != want || made != min(want, 1) {
+				t.Fatalf("%d codes shown, %d stored, %d made events; want %d, %d, %d", shown, n, made, want, want, min(want, 1))
+			}
+		})
+	}
+}
+
+// An enrolment whose codes may have been stored, where the store cannot
+// say, shows none and leaves the person with none, as the enrolled page
+// says: the account page then counts no codes and offers to make them,
+// instead of counting codes the person never saw.
 func TestEnrolmentCodesOutcomeUnknownLeavesNone(t *testing.T) {
 	h := newHarness(t, true)
-	h.p.RecoveryCodes = unansweredCodes{h.p.RecoveryCodes}
+	h.p.RecoveryCodes = unansweredCodes{RecoveryCodes: h.p.RecoveryCodes, blind: true}
 	b := h.browser("en")
 	page := b.enrolOnly(newDevice(false), "", "fnr")
 	if got := codesIn(page.body); len(got) != 0 || !strings.Contains(page.body, "make the codes on your account page") {
