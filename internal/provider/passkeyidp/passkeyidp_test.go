@@ -1948,21 +1948,28 @@ func (cannotEndOthers) EndPersonSessions(context.Context, string, string, time.T
 	return nil, errors.New("connection refused")
 }
 
-// A change to the ways in whose other sessions could not be ended is
-// done, and the audit trail says the sessions were not ended, so that
-// whoever looks into the change does not take it that there were none.
-func TestEndOthersFailureAudited(t *testing.T) {
+// A passkey added at ChangeLevel ends the person's other sessions in
+// its own write, with their event: a store that cannot end sessions by
+// themselves does not leave one live, and the person is told.
+func TestAddedPasskeyEndsOthersInItsWrite(t *testing.T) {
 	h := newHarness(t, true)
 	b := h.browser("en")
-	b.enrol(newDevice(false), "", "fnr")
+	e := b.enrol(newDevice(false), "", "fnr")
+	other := h.browser("en")
+	ocsrf := field(t, other.get("/passkey/recover?attempt=").body, "csrf")
+	if r := other.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {ocsrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther || r.location != "/account" {
+		t.Fatalf("login with a recovery code: %d %q", r.status, r.location)
+	}
 	h.p.Sessions.Store = cannotEndOthers{h.db}
 	page := b.get(addPasskey(t, b))
-	if !hasEvent(h.auditEvents(t), "sessions_ended", store.ResultFailure, "internal") {
-		t.Fatal("no audit event for the sessions that could not be ended")
+	if r := other.get("/account"); r.status != http.StatusSeeOther || r.location != "/login" {
+		t.Fatalf("the other session, after a passkey was added: %d %q", r.status, r.location)
 	}
-	// The person is told, and what ends them.
-	if !strings.Contains(page.body, "but you could not be logged out everywhere else just now") {
-		t.Errorf("the account page after adding a passkey does not say the other sessions were not ended:\n%s", page.body)
+	if !strings.Contains(page.body, "logged out everywhere else") {
+		t.Errorf("the account page after adding a passkey does not say the other sessions ended:\n%s", page.body)
+	}
+	if !hasEvent(h.auditEvents(t), "sessions_ended", store.ResultSuccess, "") {
+		t.Error("the end of the other sessions is not recorded")
 	}
 }
 
@@ -2393,28 +2400,40 @@ func TestAccountChangesWithTheirEvents(t *testing.T) {
 	}
 }
 
-// endsWithoutAnswer is the real store whose end of a person's sessions
-// is stored and then gets no answer, as a COMMIT whose connection
-// dropped.
-type endsWithoutAnswer struct{ store.Sessions }
+// passkeysRefused is the real store that cannot add a passkey ending
+// the person's other sessions.
+type passkeysRefused struct{ store.Passkeys }
 
-func (s endsWithoutAnswer) EndPersonSessions(ctx context.Context, personID, except string, now time.Time, events func(int) []*store.AuditEvent) ([]*store.Session, error) {
-	if _, err := s.Sessions.EndPersonSessions(ctx, personID, except, now, events); err != nil {
-		return nil, err
-	}
-	return nil, fmt.Errorf("end sessions: %w", store.ErrOutcomeUnknown)
+func (passkeysRefused) CreatePasskeyEndingOthers(context.Context, *store.Passkey, int, string, time.Time, func(int) []*store.AuditEvent) ([]*store.Session, error) {
+	return nil, errors.New("connection refused")
 }
 
-// A change whose end of the other sessions got no answer is audited as
-// of unknown outcome, not as a failure: they may have ended.
-func TestEndOthersOutcomeUnknownAudited(t *testing.T) {
+// A passkey whose write, with the end of the other sessions, fails is
+// not added and ends no session: the person is told it failed.
+func TestAddPasskeyRefusedEndsNothing(t *testing.T) {
 	h := newHarness(t, true)
 	b := h.browser("en")
-	b.enrol(newDevice(false), "", "fnr")
-	h.p.Sessions.Store = endsWithoutAnswer{h.db}
-	addPasskey(t, b)
-	if !hasEvent(h.auditEvents(t), "sessions_ended", store.ResultFailure, "outcome_unknown") {
-		t.Fatal("no audit event saying the end of the other sessions is unknown")
+	e := b.enrol(newDevice(false), "", "fnr")
+	other := h.browser("en")
+	ocsrf := field(t, other.get("/passkey/recover?attempt=").body, "csrf")
+	if r := other.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {ocsrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther {
+		t.Fatalf("login with a recovery code: %d %q", r.status, r.location)
+	}
+	h.p.WebAuthn.Passkeys = passkeysRefused{h.db}
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("begin: %d", r.status)
+	}
+	id, body := h.create(t, newDevice(false), begun)
+	if r, _ := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status != http.StatusInternalServerError {
+		t.Fatalf("finish with the store refusing: %d", r.status)
+	}
+	if r := other.get("/account"); r.status != http.StatusOK {
+		t.Fatalf("the other session, after a passkey that was not added: %d %q", r.status, r.location)
+	}
+	if hasEvent(h.auditEvents(t), "passkey_added", store.ResultSuccess, "") {
+		t.Error("a passkey that was not stored is recorded as added")
 	}
 }
 
