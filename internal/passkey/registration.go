@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -127,6 +128,31 @@ func (s *Service) CancelRegistration(ctx context.Context, ceremonyID, binding st
 // (store.Passkeys.CreatePasskey): the passkey is stored if and only if
 // they are. The ceremony is used up whatever the outcome.
 func (s *Service) FinishRegistration(ctx context.Context, ceremonyID, binding string, body []byte, events func(*store.Passkey) []*store.AuditEvent) (*Registration, error) {
+	return s.finishRegistration(ctx, ceremonyID, binding, body, events, nil)
+}
+
+// EndOthers asks FinishRegistration of a passkey added to a person who
+// exists to end, in the same write, every other session of theirs but
+// Except (store.Passkeys.CreatePasskeyEndingOthers), at Now. Events, if
+// not nil, is called as store.Passkeys.CreatePasskeyEndingOthers calls
+// it, with the passkey about to be stored; Ended is set to the sessions
+// ended.
+type EndOthers struct {
+	Except string
+	Now    time.Time
+	Events func(pk *store.Passkey, n int) []*store.AuditEvent
+	Ended  []*store.Session
+}
+
+// FinishRegistrationEndingOthers is FinishRegistration for a person who
+// exists, whose other sessions end in the passkey's write, as end says:
+// the passkey is stored if and only if they end. ErrReplay for a
+// ceremony that would make a new person.
+func (s *Service) FinishRegistrationEndingOthers(ctx context.Context, ceremonyID, binding string, body []byte, end *EndOthers) (*Registration, error) {
+	return s.finishRegistration(ctx, ceremonyID, binding, body, nil, end)
+}
+
+func (s *Service) finishRegistration(ctx context.Context, ceremonyID, binding string, body []byte, events func(*store.Passkey) []*store.AuditEvent, end *EndOthers) (*Registration, error) {
 	// Taken first, so that no response, however bad, leaves the
 	// ceremony to be tried again.
 	c, err := s.take(ctx, ceremonyID, kindRegister)
@@ -139,7 +165,7 @@ func (s *Service) FinishRegistration(ctx context.Context, ceremonyID, binding st
 	if c.Binding != binding {
 		return nil, otherSession(c)
 	}
-	if c.Person == nil {
+	if c.Person == nil || (end != nil && c.NewPerson) {
 		return nil, ErrReplay
 	}
 	parsed, err := ParseAttestation(body)
@@ -211,6 +237,12 @@ func (s *Service) FinishRegistration(ctx context.Context, ceremonyID, binding st
 			c.Person.CreatedAt = now
 		}
 		err = s.Passkeys.CreatePersonWithPasskey(ctx, c.Person, pk, recorded...)
+	} else if end != nil {
+		var evs func(int) []*store.AuditEvent
+		if end.Events != nil {
+			evs = func(n int) []*store.AuditEvent { return end.Events(pk, n) }
+		}
+		end.Ended, err = s.Passkeys.CreatePasskeyEndingOthers(ctx, pk, c.Max, end.Except, end.Now, evs)
 	} else {
 		err = s.Passkeys.CreatePasskey(ctx, pk, c.Max, recorded...)
 	}

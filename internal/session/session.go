@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/varde-eid/varde/internal/store"
@@ -75,9 +76,17 @@ type Manager struct {
 	// waits for it at most EndedWait: a slow store cannot hold the
 	// person's logout page, while Ended goes on within its own bounds.
 	Ended func(ctx context.Context, why string, ended []*store.Session)
+	// MaxEnded caps how many calls of Ended run at once; DefaultMaxEnded
+	// if zero. Past it, a request that ends sessions does not call Ended:
+	// the ends stay pending in the store for housekeeping to settle
+	// (store.SessionEnds), so a store slow for long leaves no pile of
+	// goroutines, one per logout, each waiting on it.
+	MaxEnded int
 	// Log, if set, hears of the store's failures that leave the
 	// caller's request unharmed; slog.Default() otherwise.
 	Log *slog.Logger
+
+	running atomic.Int64 // calls of Ended under way
 }
 
 func (m *Manager) logger() *slog.Logger {
@@ -95,12 +104,25 @@ func (m *Manager) logger() *slog.Logger {
 // the store leaves to housekeeping (store.SessionEnds).
 const EndedWait = 500 * time.Millisecond
 
+// DefaultMaxEnded is Manager.MaxEnded when it is zero.
+const DefaultMaxEnded = 64
+
 func (m *Manager) ended(ctx context.Context, why string, ended []*store.Session) {
 	if m.Ended == nil || len(ended) == 0 {
 		return
 	}
+	limit := int64(m.MaxEnded)
+	if limit <= 0 {
+		limit = DefaultMaxEnded
+	}
+	if m.running.Add(1) > limit {
+		m.running.Add(-1)
+		m.logger().WarnContext(ctx, "too many relying party tellings under way; the ended sessions are left to housekeeping", "why", why, "sessions", len(ended), "max", limit)
+		return
+	}
 	done := make(chan struct{})
 	go func() {
+		defer m.running.Add(-1)
 		defer close(done)
 		m.Ended(context.WithoutCancel(ctx), why, ended)
 	}()

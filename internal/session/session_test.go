@@ -592,3 +592,49 @@ func TestLogoutAnswersWhileStoreIsSlow(t *testing.T) {
 		t.Errorf("pending ends %v, %v, want none", left, err)
 	}
 }
+
+// TestEndedCapped: past MaxEnded tellings under way, a request that ends
+// a session calls Ended no more and answers at once; the end it leaves
+// is pending in the store, for housekeeping to settle.
+func TestEndedCapped(t *testing.T) {
+	m, _, db := newManager(t)
+	m.MaxEnded = 1
+	release := make(chan struct{})
+	defer close(release)
+	calls := make(chan string, 4)
+	m.Ended = func(_ context.Context, _ string, ended []*store.Session) {
+		calls <- ended[0].PersonID
+		<-release
+	}
+	w1, _ := start(t, m, nil, "p1", "bank")
+	w2, s2 := start(t, m, nil, "p2", "bank")
+	if _, err := m.End(httptest.NewRecorder(), withCookies(w1)); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	if _, err := m.End(httptest.NewRecorder(), withCookies(w2)); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took >= session.EndedWait {
+		t.Errorf("the second logout took %v, want it to answer without waiting", took)
+	}
+	if got := <-calls; got != "p1" {
+		t.Fatalf("Ended told of %s, want p1", got)
+	}
+	select {
+	case got := <-calls:
+		t.Fatalf("Ended told of %s past MaxEnded", got)
+	case <-time.After(100 * time.Millisecond):
+	}
+	left, err := db.(store.SessionEnds).PendingSessionEnds(context.Background(), time.Now().Add(time.Hour), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := false
+	for _, e := range left {
+		pending = pending || e.ID == s2.ID
+	}
+	if !pending {
+		t.Errorf("pending ends %+v, want the untold end of %s", left, s2.ID)
+	}
+}

@@ -143,6 +143,15 @@ type Passkeys interface {
 	// appends them and in their order: the passkey is stored if and only
 	// if the events recording it are.
 	CreatePasskey(ctx context.Context, p *Passkey, max int, events ...*AuditEvent) error
+	// CreatePasskeyEndingOthers is CreatePasskey that, in the same atomic
+	// write, ends every other session of the person but except, as
+	// Sessions.EndPersonSessions does, and returns the sessions it ended:
+	// a new way in never stands while a session it is meant to outlast
+	// stays live. On any error nothing is stored and no session ends. If
+	// events is not nil, the events it returns for the number of sessions
+	// ended are appended in the same write, as for DeletePasskey; it may
+	// be called more than once and must depend on nothing but n.
+	CreatePasskeyEndingOthers(ctx context.Context, p *Passkey, max int, except string, now time.Time, events func(n int) []*AuditEvent) ([]*Session, error)
 	// CreatePersonWithPasskey stores a new person, with their
 	// identifiers, and their first passkey in one atomic write: if either
 	// fails nothing is stored. ErrConflict if the person's ID, WebAuthnID
@@ -210,6 +219,10 @@ type RecoveryCodes interface {
 	RestoreRecoveryCode(ctx context.Context, hash []byte, usedAt time.Time) error
 	// CountRecoveryCodes reports how many unused codes personID has left.
 	CountRecoveryCodes(ctx context.Context, personID string) (int, error)
+	// HasRecoveryCode reports whether personID holds the code with this
+	// hash, used or not: how a replace whose write got no answer
+	// (ErrOutcomeUnknown) learns whether its codes are the stored ones.
+	HasRecoveryCode(ctx context.Context, personID string, hash []byte) (bool, error)
 }
 
 // AuthRequests holds validated authorization requests, both pushed (PAR)

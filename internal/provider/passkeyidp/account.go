@@ -480,7 +480,39 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 		return p.changeEvents(ctx, &store.AuditEvent{Type: "passkey_added", Result: store.ResultSuccess, PersonID: person.ID, Level: pk.MaxLevel,
 			Details: sessionDetails(s, map[string]string{"credential": credentialRef(pk.CredentialID), "max_level": pk.MaxLevel})})
 	}
-	_, err := p.WebAuthn.FinishRegistration(ctx, r.URL.Query().Get("ceremony"), s.ID, readResponse(r), added)
+	// A new way in, added at ChangeLevel or higher, logs the person out
+	// everywhere else, as a linked eID does (ADR 9), in the passkey's
+	// write: the passkey stands only with the other sessions ended. One
+	// added at a lower level, after a recovery-code login, does not: a
+	// recovery code in the wrong hands must not log the owner out.
+	n := noticeTicket{Notice: "account.notice.added"}
+	ceremony, body := r.URL.Query().Get("ceremony"), readResponse(r)
+	var err error
+	if _, change := p.may(s); change {
+		var made []*store.AuditEvent
+		end := &passkey.EndOthers{Except: s.ID, Events: func(pk *store.Passkey, k int) []*store.AuditEvent {
+			if made == nil {
+				made = added(pk)
+			}
+			if k == 0 || p.Audit == nil {
+				return made
+			}
+			return append(slices.Clone(made), p.endedEvent(r, s, k))
+		}}
+		var ended int
+		ended, err = p.Sessions.EndOthersBy(ctx, func(now time.Time) ([]*store.Session, error) {
+			end.Now = now
+			if _, err := p.WebAuthn.FinishRegistrationEndingOthers(ctx, ceremony, s.ID, body, end); err != nil {
+				return nil, err
+			}
+			return end.Ended, nil
+		})
+		if ended > 0 {
+			n.Notice = "account.notice.added.ended"
+		}
+	} else {
+		_, err = p.WebAuthn.FinishRegistration(ctx, ceremony, s.ID, body, added)
+	}
 	if err != nil {
 		reason := passkey.Reason(err)
 		if reason == "internal" {
@@ -494,21 +526,6 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 		}
 		p.ceremonyError(w, r, statusFor(err), reason, "add")
 		return
-	}
-	// A new way in, added at ChangeLevel or higher, logs the person out
-	// everywhere else, as a linked eID does (ADR 9). One added at a lower
-	// level, after a recovery-code login, does not: a recovery code in
-	// the wrong hands must not log the owner out.
-	n := noticeTicket{Notice: "account.notice.added"}
-	if _, change := p.may(s); change {
-		switch ended, err := p.endOthers(r, s); {
-		case err != nil:
-			// The passkey stands; the person is told their other
-			// sessions may still be live, and how to end them.
-			n.Notice = "account.notice.added.notended"
-		case ended > 0:
-			n.Notice = "account.notice.added.ended"
-		}
 	}
 	writeJSON(w, http.StatusOK, redirectReply{Redirect: noticeURL("/account", p.putNotice(ctx, s, n))})
 }
@@ -640,38 +657,6 @@ func (p *Provider) auditChange(ctx context.Context, s *store.Session, typ, reaso
 		Details: sessionDetails(s, d)})
 }
 
-// endOthers logs the person out everywhere but in s, after a change to
-// their ways in, and records the sessions_ended event in the same write
-// as their end, so neither is stored without the other. A failure is
-// logged and audited, so the audit trail does not read as if the person
-// had no other sessions, and returned, for the page to tell the person:
-// the change itself is done.
-func (p *Provider) endOthers(r *http.Request, s *store.Session) (int, error) {
-	var events func(int) []*store.AuditEvent
-	if p.Audit != nil {
-		events = func(n int) []*store.AuditEvent {
-			if n == 0 {
-				return nil
-			}
-			return []*store.AuditEvent{p.endedEvent(r, s, n)}
-		}
-	}
-	n, err := p.Sessions.EndOthers(r.Context(), s, events)
-	if err != nil {
-		p.log().ErrorContext(r.Context(), "end other sessions", "err", err)
-		reason := "internal"
-		if errors.Is(err, store.ErrOutcomeUnknown) {
-			// The write got no answer: the sessions may have ended, and
-			// their event may be stored.
-			reason = "outcome_unknown"
-		}
-		p.audit(r.Context(), &store.AuditEvent{Type: "sessions_ended", Result: store.ResultFailure, Reason: reason,
-			PersonID: s.PersonID, Details: map[string]string{"why": "ways_in_changed"}})
-		return 0, err
-	}
-	return n, nil
-}
-
 // endedEvent is the sessions_ended event for n of the person's other
 // sessions ended after a change to their ways in made in session s; nil
 // without an audit log.
@@ -790,6 +775,20 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 	ended, err := p.Sessions.EndOthersBy(ctx, func(now time.Time) ([]*store.Session, error) {
 		return p.RecoveryCodes.ReplaceRecoveryCodesEndingOthers(ctx, person.ID, hashes, s.ID, now, events)
 	})
+	if errors.Is(err, store.ErrOutcomeUnknown) {
+		// The write got no answer: if it was stored, the old codes are
+		// void and the other sessions ended, so the person must see the
+		// new codes; the store says which. Sessions it ended are left
+		// pending in the store, for housekeeping to tell their services.
+		stored, rerr := p.RecoveryCodes.HasRecoveryCode(ctx, person.ID, hashes[0])
+		if rerr != nil {
+			p.log().ErrorContext(ctx, "read back new recovery codes", "err", rerr)
+		}
+		if stored {
+			p.log().WarnContext(ctx, "new recovery codes stored though their write got no answer", "err", err)
+			err, ended = nil, 0
+		}
+	}
 	if err != nil {
 		// The old codes still hold; the ticket would show codes that do
 		// not, so it goes too (else it expires unseen: its token was

@@ -232,10 +232,11 @@ func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
 		p.log().ErrorContext(ctx, "enrolment recovery codes", "err", err)
 		codes = nil
 		if errors.Is(err, store.ErrOutcomeUnknown) {
-			// They may be stored, but are never shown: the person is
-			// left with none, as the page says, so that the account page
-			// counts none and offers to make them rather than counting
-			// codes nobody saw.
+			// The store could not say whether they are stored (see
+			// replaceCodes): they may be, but are never shown. The person
+			// is left with none, as the page says, so that the account
+			// page counts none and offers to make them rather than
+			// counting codes nobody saw.
 			if err := p.RecoveryCodes.ReplaceRecoveryCodes(ctx, person.ID, nil, p.now()); err != nil {
 				p.log().ErrorContext(ctx, "drop enrolment recovery codes not shown", "err", err)
 			}

@@ -1817,24 +1817,76 @@ func TestEnrolmentWithoutCodesSaysSo(t *testing.T) {
 }
 
 // unansweredCodes is the real store whose writes of new recovery codes
-// are stored and then get no answer, as a COMMIT whose connection
-// dropped; a write of no codes is answered.
-type unansweredCodes struct{ store.RecoveryCodes }
+// get no answer, as a COMMIT whose connection dropped: after they were
+// stored, unless lost is set; a write of no codes is answered. With
+// blind set, the store cannot be read either.
+type unansweredCodes struct {
+	store.RecoveryCodes
+	lost, blind bool
+}
 
 func (u unansweredCodes) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time, events ...*store.AuditEvent) error {
-	if err := u.RecoveryCodes.ReplaceRecoveryCodes(ctx, personID, hashes, now, events...); err != nil || len(hashes) == 0 {
-		return err
+	if len(hashes) == 0 {
+		return u.RecoveryCodes.ReplaceRecoveryCodes(ctx, personID, hashes, now, events...)
+	}
+	if !u.lost {
+		if err := u.RecoveryCodes.ReplaceRecoveryCodes(ctx, personID, hashes, now, events...); err != nil {
+			return err
+		}
 	}
 	return fmt.Errorf("replace recovery codes: %w", store.ErrOutcomeUnknown)
 }
 
-// An enrolment whose codes may have been stored but were never shown
-// leaves the person with none, as the enrolled page says: the account
-// page then counts no codes and offers to make them, instead of
-// counting codes the person never saw.
+func (u unansweredCodes) HasRecoveryCode(ctx context.Context, personID string, hash []byte) (bool, error) {
+	if u.blind {
+		return false, errors.New("connection refused")
+	}
+	return u.RecoveryCodes.HasRecoveryCode(ctx, personID, hash)
+}
+
+// Enrolment codes whose write got no answer are shown if the store
+// holds them, and their event says they were made; if it does not, none
+// are shown and no event says they were made: the person's recent
+// activity is true either way.
+func TestEnrolmentCodesOutcomeUnknownReadBack(t *testing.T) {
+	for _, lost := range []bool{false, true} {
+		t.Run(fmt.Sprint("lost=", lost), func(t *testing.T) {
+			h := newHarness(t, true)
+			h.p.RecoveryCodes = unansweredCodes{RecoveryCodes: h.p.RecoveryCodes, lost: lost}
+			page := h.browser("en").enrolOnly(newDevice(false), "", "fnr")
+			var person string
+			made := 0
+			for _, ev := range h.auditEvents(t) {
+				if ev.Type == "enrolment" && ev.Result == store.ResultSuccess {
+					person = ev.PersonID
+				}
+				if ev.Type == "recovery_codes_regenerated" && ev.Result == store.ResultSuccess {
+					made++
+				}
+			}
+			n, err := h.db.CountRecoveryCodes(context.Background(), person)
+			if err != nil {
+				t.Fatal(err)
+			}
+			shown := len(codesIn(page.body))
+			want := passkeyidp.RecoveryCodeCount
+			if lost {
+				want = 0
+			}
+			if shown != want || n != want || made != min(want, 1) {
+				t.Fatalf("%d codes shown, %d stored, %d made events; want %d, %d, %d", shown, n, made, want, want, min(want, 1))
+			}
+		})
+	}
+}
+
+// An enrolment whose codes may have been stored, where the store cannot
+// say, shows none and leaves the person with none, as the enrolled page
+// says: the account page then counts no codes and offers to make them,
+// instead of counting codes the person never saw.
 func TestEnrolmentCodesOutcomeUnknownLeavesNone(t *testing.T) {
 	h := newHarness(t, true)
-	h.p.RecoveryCodes = unansweredCodes{h.p.RecoveryCodes}
+	h.p.RecoveryCodes = unansweredCodes{RecoveryCodes: h.p.RecoveryCodes, blind: true}
 	b := h.browser("en")
 	page := b.enrolOnly(newDevice(false), "", "fnr")
 	if got := codesIn(page.body); len(got) != 0 || !strings.Contains(page.body, "make the codes on your account page") {
@@ -1896,21 +1948,28 @@ func (cannotEndOthers) EndPersonSessions(context.Context, string, string, time.T
 	return nil, errors.New("connection refused")
 }
 
-// A change to the ways in whose other sessions could not be ended is
-// done, and the audit trail says the sessions were not ended, so that
-// whoever looks into the change does not take it that there were none.
-func TestEndOthersFailureAudited(t *testing.T) {
+// A passkey added at ChangeLevel ends the person's other sessions in
+// its own write, with their event: a store that cannot end sessions by
+// themselves does not leave one live, and the person is told.
+func TestAddedPasskeyEndsOthersInItsWrite(t *testing.T) {
 	h := newHarness(t, true)
 	b := h.browser("en")
-	b.enrol(newDevice(false), "", "fnr")
+	e := b.enrol(newDevice(false), "", "fnr")
+	other := h.browser("en")
+	ocsrf := field(t, other.get("/passkey/recover?attempt=").body, "csrf")
+	if r := other.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {ocsrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther || r.location != "/account" {
+		t.Fatalf("login with a recovery code: %d %q", r.status, r.location)
+	}
 	h.p.Sessions.Store = cannotEndOthers{h.db}
 	page := b.get(addPasskey(t, b))
-	if !hasEvent(h.auditEvents(t), "sessions_ended", store.ResultFailure, "internal") {
-		t.Fatal("no audit event for the sessions that could not be ended")
+	if r := other.get("/account"); r.status != http.StatusSeeOther || r.location != "/login" {
+		t.Fatalf("the other session, after a passkey was added: %d %q", r.status, r.location)
 	}
-	// The person is told, and what ends them.
-	if !strings.Contains(page.body, "but you could not be logged out everywhere else just now") {
-		t.Errorf("the account page after adding a passkey does not say the other sessions were not ended:\n%s", page.body)
+	if !strings.Contains(page.body, "logged out everywhere else") {
+		t.Errorf("the account page after adding a passkey does not say the other sessions ended:\n%s", page.body)
+	}
+	if !hasEvent(h.auditEvents(t), "sessions_ended", store.ResultSuccess, "") {
+		t.Error("the end of the other sessions is not recorded")
 	}
 }
 
@@ -2341,28 +2400,40 @@ func TestAccountChangesWithTheirEvents(t *testing.T) {
 	}
 }
 
-// endsWithoutAnswer is the real store whose end of a person's sessions
-// is stored and then gets no answer, as a COMMIT whose connection
-// dropped.
-type endsWithoutAnswer struct{ store.Sessions }
+// passkeysRefused is the real store that cannot add a passkey ending
+// the person's other sessions.
+type passkeysRefused struct{ store.Passkeys }
 
-func (s endsWithoutAnswer) EndPersonSessions(ctx context.Context, personID, except string, now time.Time, events func(int) []*store.AuditEvent) ([]*store.Session, error) {
-	if _, err := s.Sessions.EndPersonSessions(ctx, personID, except, now, events); err != nil {
-		return nil, err
-	}
-	return nil, fmt.Errorf("end sessions: %w", store.ErrOutcomeUnknown)
+func (passkeysRefused) CreatePasskeyEndingOthers(context.Context, *store.Passkey, int, string, time.Time, func(int) []*store.AuditEvent) ([]*store.Session, error) {
+	return nil, errors.New("connection refused")
 }
 
-// A change whose end of the other sessions got no answer is audited as
-// of unknown outcome, not as a failure: they may have ended.
-func TestEndOthersOutcomeUnknownAudited(t *testing.T) {
+// A passkey whose write, with the end of the other sessions, fails is
+// not added and ends no session: the person is told it failed.
+func TestAddPasskeyRefusedEndsNothing(t *testing.T) {
 	h := newHarness(t, true)
 	b := h.browser("en")
-	b.enrol(newDevice(false), "", "fnr")
-	h.p.Sessions.Store = endsWithoutAnswer{h.db}
-	addPasskey(t, b)
-	if !hasEvent(h.auditEvents(t), "sessions_ended", store.ResultFailure, "outcome_unknown") {
-		t.Fatal("no audit event saying the end of the other sessions is unknown")
+	e := b.enrol(newDevice(false), "", "fnr")
+	other := h.browser("en")
+	ocsrf := field(t, other.get("/passkey/recover?attempt=").body, "csrf")
+	if r := other.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {ocsrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther {
+		t.Fatalf("login with a recovery code: %d %q", r.status, r.location)
+	}
+	h.p.WebAuthn.Passkeys = passkeysRefused{h.db}
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("begin: %d", r.status)
+	}
+	id, body := h.create(t, newDevice(false), begun)
+	if r, _ := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status != http.StatusInternalServerError {
+		t.Fatalf("finish with the store refusing: %d", r.status)
+	}
+	if r := other.get("/account"); r.status != http.StatusOK {
+		t.Fatalf("the other session, after a passkey that was not added: %d %q", r.status, r.location)
+	}
+	if hasEvent(h.auditEvents(t), "passkey_added", store.ResultSuccess, "") {
+		t.Error("a passkey that was not stored is recorded as added")
 	}
 }
 
@@ -2567,5 +2638,65 @@ func TestRemovePasskeyEndsOthersInOneWrite(t *testing.T) {
 	}
 	if removed == nil || ended == nil || ended.Seq != removed.Seq+1 || ended.Details["count"] != "1" {
 		t.Fatalf("events %+v and %+v; want the removal, then one session ended, in one write", removed, ended)
+	}
+}
+
+// unansweredEndingCodes is the real store whose replacement of recovery
+// codes ending the other sessions gets no answer: after it was stored
+// when stored is set, else without storing anything.
+type unansweredEndingCodes struct {
+	store.RecoveryCodes
+	stored bool
+}
+
+func (u unansweredEndingCodes) ReplaceRecoveryCodesEndingOthers(ctx context.Context, personID string, hashes [][]byte, except string, now time.Time, events func(int) []*store.AuditEvent) ([]*store.Session, error) {
+	if u.stored {
+		if _, err := u.RecoveryCodes.ReplaceRecoveryCodesEndingOthers(ctx, personID, hashes, except, now, events); err != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("commit: %w", store.ErrOutcomeUnknown)
+}
+
+// New recovery codes whose write got no answer are shown if the store
+// holds them, for then the old ones are void and the sessions opened
+// with them ended; if it does not, the person is told it failed and
+// keeps the codes they have.
+func TestNewCodesOutcomeUnknown(t *testing.T) {
+	for _, stored := range []bool{true, false} {
+		t.Run(fmt.Sprint("stored=", stored), func(t *testing.T) {
+			h := newHarness(t, true)
+			b := h.browser("en")
+			e := b.enrol(newDevice(false), "", "fnr")
+			thief := h.browser("en")
+			tcsrf := field(t, thief.get("/passkey/recover?attempt=").body, "csrf")
+			if r := thief.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {tcsrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther {
+				t.Fatalf("login with a recovery code: %d %q", r.status, r.location)
+			}
+			h.p.RecoveryCodes = unansweredEndingCodes{h.p.RecoveryCodes, stored}
+			csrf := attr(t, b.get("/account").body, "data-csrf")
+			r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+			code := e.codes[1] // unused and, if nothing changed, still good
+			if stored {
+				if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?") {
+					t.Fatalf("new codes stored without an answer: %d %q", r.status, r.location)
+				}
+				codes := codesIn(b.get(r.location).body)
+				if len(codes) == 0 {
+					t.Fatal("the stored new codes are not shown")
+				}
+				code = codes[0]
+				if r := thief.get("/account"); r.status != http.StatusSeeOther || r.location != "/login" {
+					t.Fatalf("the session opened with an old code: %d %q", r.status, r.location)
+				}
+			} else if r.status != http.StatusInternalServerError {
+				t.Fatalf("new codes not stored: %d %q", r.status, r.location)
+			}
+			rb := h.browser("en")
+			rcsrf := field(t, rb.get("/passkey/recover?attempt=").body, "csrf")
+			if r := rb.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {rcsrf}, "code": {code}}); r.status != http.StatusSeeOther || r.location != "/account" {
+				t.Fatalf("a code the person was last shown: %d %q", r.status, r.location)
+			}
+		})
 	}
 }

@@ -84,15 +84,33 @@ func hashCode(normalised string) []byte {
 // replaceCodes makes a new set of codes for person at enrolment and
 // returns them. The recovery_codes_regenerated event that records them
 // is stored in the same write, so the person's recent activity shows
-// every set of codes that was made.
+// every set of codes that was made. A write that got no answer is
+// looked for in the store: codes found there, with their event, are
+// returned as stored; codes not found there were not stored, and
+// neither was their event.
 func (p *Provider) replaceCodes(r *http.Request, personID string) ([]string, error) {
+	ctx := r.Context()
 	codes, hashes, err := newRecoveryCodes(p.rand(), RecoveryCodeCount)
 	if err != nil {
 		return nil, err
 	}
-	made := p.changeEvents(r.Context(), &store.AuditEvent{Type: "recovery_codes_regenerated", Result: store.ResultSuccess, PersonID: personID,
+	made := p.changeEvents(ctx, &store.AuditEvent{Type: "recovery_codes_regenerated", Result: store.ResultSuccess, PersonID: personID,
 		Details: map[string]string{"count": fmt.Sprint(len(codes)), "method": "enrolment"}})
-	if err := p.RecoveryCodes.ReplaceRecoveryCodes(r.Context(), personID, hashes, p.now(), made...); err != nil {
+	err = p.RecoveryCodes.ReplaceRecoveryCodes(ctx, personID, hashes, p.now(), made...)
+	if errors.Is(err, store.ErrOutcomeUnknown) {
+		stored, rerr := p.RecoveryCodes.HasRecoveryCode(ctx, personID, hashes[0])
+		switch {
+		case rerr != nil:
+			p.log().ErrorContext(ctx, "read back enrolment recovery codes", "err", rerr)
+		case stored:
+			p.log().WarnContext(ctx, "enrolment recovery codes stored though their write got no answer", "err", err)
+			return codes, nil
+		default:
+			// Not stored: nothing is left to undo.
+			return nil, fmt.Errorf("store recovery codes: not stored after a write with no answer (%v)", err)
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("store recovery codes: %w", err)
 	}
 	return codes, nil

@@ -267,6 +267,50 @@ func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey, max int, even
 	return nil
 }
 
+// CreatePasskeyEndingOthers implements store.Passkeys: the count, the
+// insert, the end of the other sessions and the events are one
+// transaction, under the person's row lock where other nodes write.
+func (db *DB) CreatePasskeyEndingOthers(ctx context.Context, p *store.Passkey, max int, except string, now time.Time, events func(n int) []*store.AuditEvent) ([]*store.Session, error) {
+	var ended []*store.Session
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
+		ended = nil
+		if db.d.shared {
+			var one int
+			if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, p.PersonID).Scan(&one); err != nil {
+				return notFound(err)
+			}
+		}
+		if max > 0 {
+			var n int
+			if err := tx.StmtContext(ctx, db.st.countPasskeysW).QueryRowContext(ctx, p.PersonID).Scan(&n); err != nil {
+				return err
+			}
+			if n >= max {
+				return fmt.Errorf("holds %d passkeys: %w", n, store.ErrLimit)
+			}
+		}
+		if err := db.insertPasskey(ctx, tx, p); err != nil {
+			return err
+		}
+		var err error
+		if ended, err = db.endPersonSessionsIn(ctx, tx, p.PersonID, except, now); err != nil {
+			return err
+		}
+		if events == nil {
+			return nil
+		}
+		return db.appendEvents(ctx, tx, events(len(ended)))
+	}, func() {
+		for _, s := range ended {
+			db.sessions.drop(s.ID)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create passkey for person %s: %w", p.PersonID, err)
+	}
+	return ended, nil
+}
+
 // CreatePersonWithPasskey implements store.Passkeys: the person, their
 // identifiers, the passkey and the events are stored in one
 // transaction.
@@ -514,4 +558,16 @@ func (db *DB) CountRecoveryCodes(ctx context.Context, personID string) (int, err
 		return 0, fmt.Errorf("count recovery codes of person %s: %w", personID, err)
 	}
 	return n, nil
+}
+
+// HasRecoveryCode implements store.RecoveryCodes.
+func (db *DB) HasRecoveryCode(ctx context.Context, personID string, hash []byte) (bool, error) {
+	if db.unmatchable(personID) {
+		return false, nil
+	}
+	var n int
+	if err := db.st.hasRecoveryCode.QueryRowContext(ctx, personID, hash).Scan(&n); err != nil {
+		return false, fmt.Errorf("find recovery code of person %s: %w", personID, err)
+	}
+	return n > 0, nil
 }

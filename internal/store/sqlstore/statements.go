@@ -21,7 +21,7 @@ type statements struct {
 
 	insertPasskey, getPasskey, listPasskeys, updatePasskeyUse, passkeyExistsW, deletePasskey, passkeyOfPersonW, countPasskeysW *sql.Stmt
 
-	deleteRecoveryCodes, insertRecoveryCode, useRecoveryCode, restoreRecoveryCode, countRecoveryCodes *sql.Stmt
+	deleteRecoveryCodes, insertRecoveryCode, useRecoveryCode, restoreRecoveryCode, countRecoveryCodes, hasRecoveryCode *sql.Stmt
 
 	insertAuthRequest, getAuthRequest, updateAuthRequest, useAuthRequest, deleteAuthRequest *sql.Stmt
 
@@ -111,6 +111,9 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.useRecoveryCode, w, "UPDATE recovery_codes SET used_at = ? WHERE hash = ? AND used_at = 0 RETURNING person_id"},
 		{&db.st.restoreRecoveryCode, w, "UPDATE recovery_codes SET used_at = 0 WHERE hash = ? AND used_at = ?"},
 		{&db.st.countRecoveryCodes, r, "SELECT count(*) FROM recovery_codes WHERE person_id = ? AND used_at = 0"},
+		// On the write pool: asked after a write that got no answer, it
+		// reads what that write's connection left, not a reader's view.
+		{&db.st.hasRecoveryCode, w, "SELECT count(*) FROM recovery_codes WHERE person_id = ? AND hash = ?"},
 
 		{&db.st.insertAuthRequest, w, insertSQL("auth_requests", authRequestCols)},
 		{&db.st.getAuthRequest, r, "SELECT " + authRequestCols + " FROM auth_requests WHERE id = ? AND expires_at > ?"},

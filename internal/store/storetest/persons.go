@@ -350,6 +350,71 @@ func testPasskeys(t *testing.T, s store.Store) {
 		}
 	})
 
+	t.Run("create ending the other sessions in its write", func(t *testing.T) {
+		const person = "pia"
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: person, WebAuthnID: hash(person)}), nil)
+		now := base(t)
+		for id, who := range map[string]string{"s-pia-1": person, "s-pia-2": person, "s-pia-3": person, "s-pia-bob": "bob"} {
+			ss := fullSession(t, id)
+			ss.PersonID = who
+			wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+		}
+		added := func(n int) func(int) []*store.AuditEvent {
+			return func(ended int) []*store.AuditEvent {
+				return []*store.AuditEvent{{Time: now, Type: "passkey_added", PersonID: person, Result: store.ResultSuccess,
+					Details: map[string]string{"n": fmt.Sprint(n), "sessions_ended": fmt.Sprint(ended)}}}
+			}
+		}
+		// Refused: the credential taken, the cap reached, or no such
+		// person. Nothing is stored and no session ends.
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, "bob", "pia-taken"), 0), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, person, "pia-0"), 0), nil)
+		for _, c := range []struct {
+			p    *store.Passkey
+			max  int
+			want error
+		}{
+			{fullPasskey(t, person, "pia-taken"), 0, store.ErrConflict},
+			{fullPasskey(t, person, "pia-over"), 1, store.ErrLimit},
+			{fullPasskey(t, "nobody", "pia-nobody"), 0, store.ErrNotFound},
+		} {
+			ended, err := s.CreatePasskeyEndingOthers(ctx, c.p, c.max, "s-pia-1", now, added(0))
+			wantErr(t, "CreatePasskeyEndingOthers refused", err, c.want)
+			if len(ended) != 0 {
+				t.Errorf("a refused CreatePasskeyEndingOthers ended %d sessions", len(ended))
+			}
+		}
+		for _, id := range []string{"s-pia-1", "s-pia-2", "s-pia-3"} {
+			_, err := s.GetSession(ctx, id, now)
+			wantErr(t, "GetSession "+id+" after a refused creation", err, nil)
+		}
+		p := fullPasskey(t, person, "pia-1")
+		ended, err := s.CreatePasskeyEndingOthers(ctx, p, 5, "s-pia-1", now, added(1))
+		wantErr(t, "CreatePasskeyEndingOthers", err, nil)
+		var ids []string
+		for _, e := range ended {
+			ids = append(ids, e.ID)
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, []string{"s-pia-2", "s-pia-3"}) {
+			t.Errorf("CreatePasskeyEndingOthers ended %v, want s-pia-2 and s-pia-3", ids)
+		}
+		got, err := s.GetPasskey(ctx, p.CredentialID)
+		wantErr(t, "GetPasskey", err, nil)
+		same(t, "passkey", p, got)
+		for id, want := range map[string]error{"s-pia-1": nil, "s-pia-2": store.ErrNotFound, "s-pia-3": store.ErrNotFound, "s-pia-bob": nil} {
+			_, err := s.GetSession(ctx, id, now)
+			wantErr(t, "GetSession "+id+" after CreatePasskeyEndingOthers", err, want)
+		}
+		// No other session left: the passkey is stored all the same.
+		ended, err = s.CreatePasskeyEndingOthers(ctx, fullPasskey(t, person, "pia-2"), 0, "s-pia-1", now, added(2))
+		wantErr(t, "CreatePasskeyEndingOthers again", err, nil)
+		if len(ended) != 0 {
+			t.Errorf("CreatePasskeyEndingOthers with no other session ended %d", len(ended))
+		}
+		wantChangeEvents(t, s, person, "passkey_added", "1", "2")
+	})
+
 	t.Run("create errors", func(t *testing.T) {
 		p := fullPasskey(t, "alice", "dup")
 		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
@@ -744,12 +809,26 @@ func testRecoveryCodes(t *testing.T, s store.Store) {
 		count(t, "dave", 1)
 		_, err := s.UseRecoveryCode(ctx, hash("d1"), now)
 		wantErr(t, "UseRecoveryCode replaced code", err, store.ErrNotFound)
+		has := func(person, code string, want bool) {
+			t.Helper()
+			got, err := s.HasRecoveryCode(ctx, person, hash(code))
+			wantErr(t, "HasRecoveryCode", err, nil)
+			if got != want {
+				t.Errorf("HasRecoveryCode(%s, %s) = %v, want %v", person, code, got, want)
+			}
+		}
+		has("dave", "d3", true)
+		has("dave", "d1", false)
+		has("carol", "d3", false)
+		has("nobody", "d3", false)
 		who, err := s.UseRecoveryCode(ctx, hash("d3"), now)
 		wantErr(t, "UseRecoveryCode new code", err, nil)
 		if who != "dave" {
 			t.Errorf("UseRecoveryCode = %q, want dave", who)
 		}
+		has("dave", "d3", true) // used, still held
 		wantErr(t, "ReplaceRecoveryCodes with none", s.ReplaceRecoveryCodes(ctx, "dave", nil, now), nil)
+		has("dave", "d3", false)
 		count(t, "dave", 0)
 
 		wantErr(t, "ReplaceRecoveryCodes unknown person",
