@@ -91,6 +91,7 @@ func TestPagesWCAG(t *testing.T) {
 				b.audit(t, lang, p.ready)
 				b.errorTitle(t, lang, p.ready == ".notice .error")
 				b.helpLast(t)
+				b.skipLink(t)
 			})
 		}
 

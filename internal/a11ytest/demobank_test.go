@@ -24,7 +24,8 @@ import (
 // then "Log in with Varde", a new test person with a passkey, Demo
 // Bank's account page, and logging out back to its home page. Each Demo
 // Bank page is checked as TestPagesWCAG checks Varde's: axe-core's WCAG
-// 2.2 A/AA rules, the document's language and reflow at 320 CSS pixels.
+// 2.2 A/AA rules, the document's language and reflow at 320 CSS pixels;
+// the home and account pages' skip link too.
 func TestDemoBankWCAG(t *testing.T) {
 	requireBrowserTests(t)
 	axeSrc := axeSource(t)
@@ -66,6 +67,7 @@ func TestDemoBankWCAG(t *testing.T) {
 			b.visit(t, bank+"?lang="+lang, 200)
 			b.audit(t, lang, "#login")
 			b.targets(t)
+			b.skipLink(t)
 		})
 		t.Run(lang+"/login not started here", func(t *testing.T) {
 			b.visit(t, bank+"callback?state=unknown&code=unknown", 400)
@@ -87,7 +89,10 @@ func TestDemoBankWCAG(t *testing.T) {
 			b.until(t, `location.pathname === "/passkey/enrolled" && document.querySelector("code.codes") !== null`)
 			b.do(t, "continue", chromedp.Click(`form[action="/passkey/enrolled/continue"] button`))
 			b.until(t, `location.pathname === "/demo-bank/account" && document.querySelector("#welcome") !== null`)
-			t.Run("account", func(t *testing.T) { b.audit(t, lang, "#welcome") })
+			t.Run("account", func(t *testing.T) {
+				b.audit(t, lang, "#welcome")
+				b.skipLink(t)
+			})
 
 			b.do(t, "log out", chromedp.Click(`#logout`))
 			b.until(t, `location.pathname === "/demo-bank/" && document.querySelector("#login") !== null`)
