@@ -129,6 +129,7 @@ func TestPagesWCAG(t *testing.T) {
 			b.until(t, `document.querySelector(".passkey-ceremony [data-role=message].error") !== null`)
 			b.audit(t, lang, "[aria-invalid=true]")
 			b.errorTitle(t, lang, true)
+			b.ceremonyError(t)
 		})
 
 		// A person enrols (a synthetic test person, with Chromium's
@@ -154,6 +155,13 @@ func TestPagesWCAG(t *testing.T) {
 				b.helpLast(t)
 				b.placeholders(t)
 			})
+
+			// A passkey the authenticator already holds: the error is
+			// about no field, and is announced as an alert, not politely
+			// after whatever else, with the focus kept in the page.
+			b.do(t, "add the same passkey again", chromedp.Click(ceremony("add")))
+			b.until(t, `document.querySelector(".passkey-ceremony [data-role=message].error") !== null && !document.querySelector(".passkey-ceremony[aria-busy]")`)
+			t.Run("account with a passkey error", func(t *testing.T) { b.ceremonyError(t) })
 
 			// A passkey added through the page: the account page shows
 			// its notice, which takes the focus.
@@ -677,6 +685,41 @@ func (b *browser) placeholders(t *testing.T) {
 	if len(low) > 0 {
 		loc, _ := chromedp.Run(b.ctx, chromedp.Location())
 		t.Errorf("placeholder text below 7:1 at %s:\n\t\t%s", loc, strings.Join(low, "\n\t\t"))
+	}
+}
+
+// ceremonyAlert finds what keeps the error a passkey ceremony shows
+// from being announced at once (WCAG 4.1.3, 3.3.1): it must stand in a
+// role=alert element outside anything aria-busy (which holds back what
+// changes inside it), and the focus must stay in the ceremony rather than
+// fall back to the page's body when its button was disabled; progress
+// messages are polite and the error is not among them ("" when all holds).
+const ceremonyAlert = `(() => {
+  const m = document.querySelector(".passkey-ceremony [data-role=message].error");
+  if (!m || !m.textContent.trim()) return "no error shown";
+  if (!m.closest("[role=alert]")) return "the error is in no role=alert element: " + m.outerHTML.slice(0, 120);
+  if (m.closest("[aria-busy=true]")) return "the error is inside an aria-busy element";
+  const live = m.closest("[aria-live]");
+  if (live && live.getAttribute("aria-live") === "polite") return "the error is in a polite live region";
+  const p = document.querySelector(".passkey-ceremony [data-role=progress]");
+  if (!p || p.getAttribute("aria-live") !== "polite") return "no polite live region for progress messages";
+  if (p.textContent.trim()) return "a progress message is still shown beside the error: " + p.textContent;
+  const f = document.activeElement;
+  if (!f || f === document.body || !f.closest(".passkey-ceremony")) return "the focus is not in the ceremony but on " + (f ? f.tagName : "nothing");
+  return "";
+})()`
+
+// ceremonyError checks the error shown by a passkey ceremony with
+// ceremonyAlert.
+func (b *browser) ceremonyError(t *testing.T) {
+	t.Helper()
+	problem, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](ceremonyAlert))
+	if err != nil {
+		t.Fatalf("look at the ceremony's error: %v", err)
+	}
+	if problem != "" {
+		loc, _ := chromedp.Run(b.ctx, chromedp.Location())
+		t.Errorf("WCAG 4.1.3 at %s: %s", loc, problem)
 	}
 }
 
