@@ -6,7 +6,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -98,5 +100,40 @@ func TestDemoBankWCAG(t *testing.T) {
 			b.until(t, `location.pathname === "/demo-bank/" && document.querySelector("#login") !== null`)
 			t.Run("logged out", func(t *testing.T) { b.audit(t, lang, "#login") })
 		})
+	}
+}
+
+// TestDemoBankKeepsLevel: when Demo Bank cannot start a login (here:
+// Varde does not answer), its page with the error still has the level
+// the person chose checked, not the first again (WCAG 3.3.7).
+func TestDemoBankKeepsLevel(t *testing.T) {
+	requireBrowserTests(t)
+	b := newBrowser(t, chromiumPath(t), axeSource(t))
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	bank := &demorp.RP{
+		Name: "Demo Bank", ClientID: "demo-bank", Issuer: gone.URL, BaseURL: srv.URL + "/demo-bank",
+		Key: key, KeyID: "demo-bank-1",
+		ACRValues:  []string{assurance.ACRSubstantial, assurance.ACRHigh},
+		HTTPClient: &http.Client{Timeout: 2 * time.Second},
+		Now:        time.Now, Log: slog.New(slog.DiscardHandler),
+	}
+	mux.Handle("/demo-bank/", bank.Handler())
+	b.visit(t, srv.URL+"/demo-bank/?lang=en", 200)
+	b.do(t, "choose high and log in",
+		chromedp.Click(`input[name=acr][value="`+assurance.ACRHigh+`"]`),
+		chromedp.Click(`#login`),
+	)
+	b.until(t, `document.querySelector("#error") !== null`)
+	got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("input[name=acr]:checked").value`))
+	if err != nil || got != assurance.ACRHigh {
+		t.Errorf("level checked on the error page = %q (%v), want %q, the one chosen", got, err, assurance.ACRHigh)
 	}
 }
