@@ -6,7 +6,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -24,7 +26,8 @@ import (
 // then "Log in with Varde", a new test person with a passkey, Demo
 // Bank's account page, and logging out back to its home page. Each Demo
 // Bank page is checked as TestPagesWCAG checks Varde's: axe-core's WCAG
-// 2.2 A/AA rules, the document's language and reflow at 320 CSS pixels.
+// 2.2 A/AA rules, the document's language and reflow at 320 CSS pixels;
+// the home and account pages' skip link too.
 func TestDemoBankWCAG(t *testing.T) {
 	requireBrowserTests(t)
 	axeSrc := axeSource(t)
@@ -66,6 +69,7 @@ func TestDemoBankWCAG(t *testing.T) {
 			b.visit(t, bank+"?lang="+lang, 200)
 			b.audit(t, lang, "#login")
 			b.targets(t)
+			b.skipLink(t)
 		})
 		t.Run(lang+"/login not started here", func(t *testing.T) {
 			b.visit(t, bank+"callback?state=unknown&code=unknown", 400)
@@ -87,11 +91,49 @@ func TestDemoBankWCAG(t *testing.T) {
 			b.until(t, `location.pathname === "/passkey/enrolled" && document.querySelector("code.codes") !== null`)
 			b.do(t, "continue", chromedp.Click(`form[action="/passkey/enrolled/continue"] button`))
 			b.until(t, `location.pathname === "/demo-bank/account" && document.querySelector("#welcome") !== null`)
-			t.Run("account", func(t *testing.T) { b.audit(t, lang, "#welcome") })
+			t.Run("account", func(t *testing.T) {
+				b.audit(t, lang, "#welcome")
+				b.skipLink(t)
+			})
 
 			b.do(t, "log out", chromedp.Click(`#logout`))
 			b.until(t, `location.pathname === "/demo-bank/" && document.querySelector("#login") !== null`)
 			t.Run("logged out", func(t *testing.T) { b.audit(t, lang, "#login") })
 		})
+	}
+}
+
+// TestDemoBankKeepsLevel: when Demo Bank cannot start a login (here:
+// Varde does not answer), its page with the error still has the level
+// the person chose checked, not the first again (WCAG 3.3.7).
+func TestDemoBankKeepsLevel(t *testing.T) {
+	requireBrowserTests(t)
+	b := newBrowser(t, chromiumPath(t), axeSource(t))
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	bank := &demorp.RP{
+		Name: "Demo Bank", ClientID: "demo-bank", Issuer: gone.URL, BaseURL: srv.URL + "/demo-bank",
+		Key: key, KeyID: "demo-bank-1",
+		ACRValues:  []string{assurance.ACRSubstantial, assurance.ACRHigh},
+		HTTPClient: &http.Client{Timeout: 2 * time.Second},
+		Now:        time.Now, Log: slog.New(slog.DiscardHandler),
+	}
+	mux.Handle("/demo-bank/", bank.Handler())
+	b.visit(t, srv.URL+"/demo-bank/?lang=en", 200)
+	b.do(t, "choose high and log in",
+		chromedp.Click(`input[name=acr][value="`+assurance.ACRHigh+`"]`),
+		chromedp.Click(`#login`),
+	)
+	b.until(t, `document.querySelector("#error") !== null`)
+	got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("input[name=acr]:checked").value`))
+	if err != nil || got != assurance.ACRHigh {
+		t.Errorf("level checked on the error page = %q (%v), want %q, the one chosen", got, err, assurance.ACRHigh)
 	}
 }

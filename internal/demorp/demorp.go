@@ -281,10 +281,13 @@ type page struct {
 	T          *text
 	Languages  []langLink
 	Levels     []level
-	Level      level
-	Provider   string
-	Error      string
-	Session    *loggedIn
+	// Chosen is the level the person chose in the form a page answers,
+	// checked again there (WCAG 3.3.7); the first level when empty.
+	Chosen   string
+	Level    level
+	Provider string
+	Error    string
+	Session  *loggedIn
 }
 
 type langLink struct {
@@ -350,20 +353,20 @@ func (rp *RP) home(w http.ResponseWriter, r *http.Request) {
 func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	t := texts[lang(r)]
-	if err := rp.setup(ctx); err != nil {
-		rp.Log.Error("demo bank: discovery", "err", err)
-		rp.render(w, r, http.StatusBadGateway, "home.html", page{Error: t.ErrUnreachable})
-		return
-	}
 	acr := r.PostFormValue("acr")
 	if acr != "" && !slices.Contains(rp.ACRValues, acr) {
 		rp.render(w, r, http.StatusBadRequest, "home.html", page{Error: t.ErrLevelUnknown})
 		return
 	}
+	if err := rp.setup(ctx); err != nil {
+		rp.Log.Error("demo bank: discovery", "err", err)
+		rp.render(w, r, http.StatusBadGateway, "home.html", page{Error: t.ErrUnreachable, Chosen: acr})
+		return
+	}
 	if !rp.room(rp.Now()) {
 		rp.Log.Warn("demo bank: too many logins in progress", "limit", maxPending)
 		w.Header().Set("Retry-After", "60")
-		rp.render(w, r, http.StatusServiceUnavailable, "home.html", page{Error: t.ErrBusy})
+		rp.render(w, r, http.StatusServiceUnavailable, "home.html", page{Error: t.ErrBusy, Chosen: acr})
 		return
 	}
 	state, nonce, verifier := random(16), random(16), oauth2.GenerateVerifier()

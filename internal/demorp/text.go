@@ -10,6 +10,7 @@ import (
 type text struct {
 	LanguageName string // the language's name in itself
 	Languages    string // label of the language menu
+	Skip         string // the skip link to the main content (WCAG 2.4.1)
 
 	LoginTo, Intro             string
 	LevelLegend, LevelHint     string
@@ -47,6 +48,7 @@ var texts = map[string]*text{
 	"en": {
 		LanguageName:    "English",
 		Languages:       "Language",
+		Skip:            "Skip to main content",
 		LoginTo:         "Log in to %s",
 		Intro:           "This is a demonstration bank. It logs you in with Varde, using a passkey or an eID.",
 		LevelLegend:     "Security level to ask Varde for",
@@ -98,6 +100,7 @@ var texts = map[string]*text{
 	"nb": {
 		LanguageName:    "Norsk bokmål",
 		Languages:       "Språk",
+		Skip:            "Gå til hovedinnholdet",
 		LoginTo:         "Logg inn i %s",
 		Intro:           "Dette er en demonstrasjonsbank. Den logger deg inn med Varde, med passnøkkel eller eID.",
 		LevelLegend:     "Sikkerhetsnivå banken ber Varde om",
@@ -149,6 +152,7 @@ var texts = map[string]*text{
 	"da": {
 		LanguageName:    "Dansk",
 		Languages:       "Sprog",
+		Skip:            "Gå til hovedindholdet",
 		LoginTo:         "Log ind på %s",
 		Intro:           "Dette er en demonstrationsbank. Den logger dig ind med Varde, med en adgangsnøgle eller et eID.",
 		LevelLegend:     "Sikringsniveau som banken beder Varde om",

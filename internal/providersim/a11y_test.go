@@ -108,6 +108,16 @@ func TestPagesAccessible(t *testing.T) {
 			audit(t, lang, "main h1")
 			visit(t, h.sim.AdminURL()+"/?token=wrong&lang="+lang)
 			audit(t, lang, "#token")
+			// WCAG 3.3.8: the token field lets a password manager fill
+			// it, with a username naming the sim it is for.
+			fill, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+  const f = document.querySelector("#token");
+  const u = f.form.querySelector("input[autocomplete=username]");
+  return f.autocomplete + " " + (u ? u.value : "no username");
+})()`))
+			if want := "current-password " + h.sim.Issuer(); err != nil || fill != want {
+				t.Errorf("token field's autocomplete and username = %q (%v), want %q", fill, err, want)
+			}
 			visit(t, h.sim.AdminURL()+"/?token="+h.sim.AdminToken())
 			visit(t, h.sim.AdminURL()+"/?lang="+lang)
 			audit(t, lang, "#mode-down")

@@ -9,10 +9,17 @@
 //   data-csrf      sent as X-CSRF-Token (add)
 //   data-msg-*     every text shown, already in the page language
 //   data-title-error  the page title while an error is shown
+// Progress ("working", "done") is shown in data-role=progress, a polite
+// live region; an error in data-role=message, a role=alert element that
+// is in the page from the start and empty until an error fills it, so it
+// is announced at once (WCAG 4.1.3, 3.3.1). The ceremony is no longer
+// aria-busy when the error is shown, since that holds announcements back.
 // The server answers failures with {"error", "message"}; the message is
 // shown as it is. When the error is about fields of the form (fieldErrors),
 // they are marked invalid, described by the message and the first is
-// focused (WCAG 3.3.1, 4.1.2). A 503 without one (from a proxy in front) shows
+// focused (WCAG 3.3.1, 4.1.2); any other error takes the focus itself
+// (its button was disabled meanwhile, which drops the focus to the page's
+// body). A 503 without one (from a proxy in front) shows
 // data-msg-busy. While an error is shown, the page title says so, as on
 // the pages the server renders with an error (WCAG 2.4.2, 3.3.1); it is
 // restored when the person tries again. No inline script: the page's CSP
@@ -150,13 +157,20 @@
     var start = el.querySelector("[data-role=start]");
     var button = el.querySelector("[data-role=button]");
     var message = el.querySelector("[data-role=message]");
+    var progress = el.querySelector("[data-role=progress]") || message;
     function msg(name) {
       return el.getAttribute("data-msg-" + name) || el.getAttribute("data-msg-failed") || "";
     }
     var title = document.title;
     var errorTitle = el.getAttribute("data-title-error");
     function show(text, isError) {
-      message.textContent = text;
+      if (isError) {
+        el.removeAttribute("aria-busy");
+      }
+      progress.textContent = isError ? "" : text;
+      if (progress !== message) {
+        message.textContent = isError ? text : "";
+      }
       message.className = isError ? "error" : "";
       document.title = isError && errorTitle ? errorTitle : title;
     }
@@ -282,6 +296,9 @@
           show(msg("exists"), true);
         } else {
           show(msg("failed"), true);
+        }
+        if (!marked.length) {
+          message.focus();
         }
       }).then(function () {
         busy = false;
