@@ -612,7 +612,7 @@ func TestRenewLogoutTokenSignerFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.p.Signer = signer
-	_, tok, err := h.p.logoutToken(c, &store.Session{ID: "s1", PersonID: h.person.ID}, h.clock.Now())
+	_, tok, err := h.p.logoutToken(context.Background(), c, &store.Session{ID: "s1", PersonID: h.person.ID}, h.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -819,4 +819,75 @@ func TestNoConsentRecordedWhenNoCode(t *testing.T) {
 			t.Errorf("consent to %s recorded, but no code was handed out: %+v", mobileID, e)
 		}
 	}
+}
+
+// TestBackchannelLogoutSignerHangsAtTheEnd: a signer that stops
+// answering when a session ends holds up neither the logout nor
+// housekeeping for longer than LogoutSignTimeout: the signature is given
+// up on and counted, at most one is left running, and the end stays
+// pending until the signer answers again, when housekeeping settles it.
+func TestBackchannelLogoutSignerHangsAtTheEnd(t *testing.T) {
+	h := newHarness(t)
+	h.withBackchannel()
+	h.p.LogoutSignTimeout = 200 * time.Millisecond
+	k, err := newHarnessKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hang atomic.Bool
+	release := make(chan struct{})
+	released := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(released)
+	// The module answers at last after 5 s, which nothing bounded waits
+	// for.
+	time.AfterFunc(5*time.Second, released)
+	b := h.browser()
+	lBank := h.loginBank(h.rp(bankID, bankCB), b)
+	lTax := h.rp(taxID, taxCB).loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRSubstantial))
+
+	working := h.p.Signer
+	if h.p.Signer, err = keys.New(hungKey{k, &hang, release}, nil); err != nil {
+		t.Fatal(err)
+	}
+	hang.Store(true)
+	start := time.Now()
+	resp, _ := b.confirmLogout(nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("logout took %v: it waited for the hung signer", took.Round(time.Second))
+	}
+	if n := len(h.deliveries(bankID)) + len(h.deliveries(taxID)); n != 0 {
+		t.Fatalf("%d deliveries queued with the signer hung, want none", n)
+	}
+	abandoned := func() float64 { return h.counter("varde_backchannel_logout_signatures_abandoned_total", nil) }
+	if a := abandoned(); a != 1 {
+		t.Errorf("signatures abandoned = %v, want 1", a)
+	}
+
+	// Housekeeping with the signer still hung waits for the one signature
+	// left running, within the bound, and leaves the end pending.
+	ctx := context.Background()
+	h.clock.Add(LeftoverEndsAfter + time.Second)
+	start = time.Now()
+	if n, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); n != 0 || err == nil {
+		t.Errorf("SettleLeftoverEnds with the signer hung = %d, %v; want 0 and an error", n, err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("SettleLeftoverEnds took %v: it waited for the hung signer", took.Round(time.Second))
+	}
+	if a := abandoned(); a != 1 {
+		t.Errorf("signatures abandoned = %v, want still 1: one is left running at most", a)
+	}
+
+	// The module answers again (the key set knows the working key).
+	hang.Store(false)
+	released()
+	h.p.Signer = working
+	if n, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); n != 1 || err != nil {
+		t.Fatalf("SettleLeftoverEnds with the signer back = %d, %v; want the one session", n, err)
+	}
+	h.toldOnce(bankID, lBank.claims.Sub, lBank.claims.SID)
+	h.toldOnce(taxID, lTax.claims.Sub, lTax.claims.SID)
 }
