@@ -245,21 +245,42 @@ func (p *Provider) SessionsEnded(ctx context.Context, why string, ended []*store
 // whose node stopped after ending them, or failed to queue them. Any
 // node may run it (housekeeping does, every minute); an end is settled
 // once, whoever gets to it first. It returns how many ends it settled.
+// An end it cannot settle stays pending for the next round, and the
+// round goes on past it to the newer ones, up to maxFailedEndsPerRound
+// failures; the error then says how many were left, once for the round.
 // A signer that fails or gives no answer within LogoutSignTimeout ends
 // the round with an error, the ends left for the next.
 func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, error) {
 	if p.LogoutOutbox == nil {
 		return 0, nil
 	}
-	const batch = 100
-	settled := 0
-	for {
-		ends, err := p.LogoutOutbox.PendingSessionEnds(ctx, now.Add(-LeftoverEndsAfter), batch)
+	settled, tokens := 0, 0
+	// passed holds the ends this round tried and will not try again:
+	// those it could not settle, which stay pending, in order, and any
+	// still read though settled (by another node, moments ago). The next
+	// reads ask for as many more, so the ends behind them are reached all
+	// the same.
+	passed := map[string]bool{}
+	failed := 0
+	var lastErr error
+	defer func() {
+		if settled > 0 {
+			p.Log.InfoContext(ctx, "back-channel logout queued late, for sessions whose end was left pending", "sessions", settled, "tokens", tokens)
+		}
+	}()
+	for failed < maxFailedEndsPerRound {
+		limit := settleEndsBatch + len(passed)
+		ends, err := p.LogoutOutbox.PendingSessionEnds(ctx, now.Add(-LeftoverEndsAfter), limit)
 		if err != nil {
 			return settled, fmt.Errorf("back-channel logout: %w", err)
 		}
-		progress := false
+		tried := 0
 		for _, s := range ends {
+			if passed[s.ID] {
+				continue
+			}
+			tried++
+			passed[s.ID] = true
 			n, ok, err := p.BackchannelLogout(ctx, s)
 			if errors.Is(err, errLogoutSigner) {
 				// Every end would wait for the same signer in turn: the
@@ -268,23 +289,36 @@ func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, 
 				return settled, fmt.Errorf("back-channel logout: %w", err)
 			}
 			if err != nil {
-				// Left for the next round; the others go on.
+				// Left pending for the next round; the others go on.
 				p.Metrics.sessionEnds.WithLabelValues("failed").Inc()
-				p.Log.ErrorContext(ctx, "back-channel logout of an ended session not queued; it will be tried again", "err", err)
+				failed++
+				lastErr = err
 				continue
 			}
 			if ok {
 				settled++
-				progress = true
+				tokens += n
 				p.Metrics.sessionEnds.WithLabelValues("settled_late").Inc()
-				p.Log.InfoContext(ctx, "back-channel logout queued late, for a session whose end was left pending", "tokens", n)
 			}
 		}
-		if len(ends) < batch || !progress {
-			return settled, nil
+		if len(ends) < limit || tried == 0 {
+			break
 		}
 	}
+	if failed > 0 {
+		return settled, fmt.Errorf("%d ended sessions' logout tokens not queued; they will be tried again: %w", failed, lastErr)
+	}
+	return settled, nil
 }
+
+// settleEndsBatch is how many pending ends SettleLeftoverEnds reads at
+// a time beyond those it failed to settle in the round;
+// maxFailedEndsPerRound, how many failures end a round (the store is
+// likely failing them all).
+const (
+	settleEndsBatch       = 100
+	maxFailedEndsPerRound = 1000
+)
 
 // BackchannelLogout settles the end of sess, a session that ended with
 // clients in it: in one write, it forgets the end and queues one logout

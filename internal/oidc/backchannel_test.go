@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -890,4 +891,71 @@ func TestBackchannelLogoutSignerHangsAtTheEnd(t *testing.T) {
 	}
 	h.toldOnce(bankID, lBank.claims.Sub, lBank.claims.SID)
 	h.toldOnce(taxID, lTax.claims.Sub, lTax.claims.SID)
+}
+
+// refusingSettle is the store as the logout outbox, except that settling
+// the ends of the sessions in refuse fails: ends the store keeps refusing
+// to settle, whatever the reason.
+type refusingSettle struct {
+	LogoutOutbox
+	refuse map[string]bool
+}
+
+func (f *refusingSettle) SettleSessionEnd(ctx context.Context, id string, ds []*store.WebhookDelivery) (bool, error) {
+	if f.refuse[id] {
+		return false, errors.New("disk full")
+	}
+	return f.LogoutOutbox.SettleSessionEnd(ctx, id, ds)
+}
+
+// TestBackchannelLogoutLeftOverPastFailures: ends that cannot be settled,
+// more of them than housekeeping reads at a time, do not keep the newer
+// ones behind them from being settled; they stay pending for the next
+// round, counted, and the round says how many in one error.
+func TestBackchannelLogoutLeftOverPastFailures(t *testing.T) {
+	h := newHarness(t)
+	h.withBackchannel()
+	ctx := context.Background()
+	outbox := &refusingSettle{LogoutOutbox: h.db, refuse: map[string]bool{}}
+	h.p.LogoutOutbox = outbox
+	end := func(id string) {
+		t.Helper()
+		now := h.clock.Now()
+		s := &store.Session{ID: id, PersonID: h.person.ID, Provider: "passkey", Level: "substantial",
+			AuthTime: now, Clients: []string{bankID}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := h.db.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.db.EndSession(ctx, id, now); err != nil {
+			t.Fatal(err)
+		}
+		h.clock.Add(time.Millisecond)
+	}
+	const bad, good = 2*settleEndsBatch + 10, 5
+	for i := range bad {
+		id := fmt.Sprintf("bad-%03d", i)
+		outbox.refuse[id] = true
+		end(id)
+	}
+	for i := range good {
+		end(fmt.Sprintf("good-%d", i))
+	}
+	h.clock.Add(LeftoverEndsAfter + time.Second)
+	n, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now())
+	if n != good || err == nil || !strings.Contains(err.Error(), fmt.Sprint(bad, " ended sessions")) {
+		t.Errorf("SettleLeftoverEnds = %d, %v; want %d settled and an error naming %d left", n, err, good, bad)
+	}
+	if got := len(h.deliveries(bankID)); got != good {
+		t.Errorf("%d logout tokens queued, want %d", got, good)
+	}
+	if f := h.counter("varde_backchannel_logout_session_ends_total", map[string]string{"result": "failed"}); f != bad {
+		t.Errorf("failed ends counted %v, want %d", f, bad)
+	}
+	left, err := h.db.PendingSessionEnds(ctx, h.clock.Now(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != bad {
+		t.Errorf("%d ends still pending, want the %d that failed", len(left), bad)
+	}
 }
