@@ -76,12 +76,12 @@ type LogoutClaims struct {
 
 // logoutToken signs the logout token telling c that the person's session
 // sess ended, at now.
-func (p *Provider) logoutToken(c *store.Client, sess *store.Session, now time.Time) (jti, token string, err error) {
+func (p *Provider) logoutToken(ctx context.Context, c *store.Client, sess *store.Session, now time.Time) (jti, token string, err error) {
 	jti, err = p.randomToken(16)
 	if err != nil {
 		return "", "", err
 	}
-	token, err = p.Signer.SignTyped(LogoutClaims{
+	token, err = p.signLogout(ctx, LogoutClaims{
 		Issuer: p.Issuer,
 		// §2.4: sub, sid or both; Varde sends both. sub is the pairwise
 		// subject of c's sector, the one its ID tokens carry.
@@ -92,11 +92,59 @@ func (p *Provider) logoutToken(c *store.Client, sess *store.Session, now time.Ti
 		ID:        jti,
 		SessionID: p.sessionRef(c, sess.Root()),
 		Events:    map[string]map[string]any{BackchannelLogoutEvent: {}},
-	}, LogoutTokenTyp)
+	})
 	if err != nil {
-		return "", "", fmt.Errorf("sign logout token for %s: %w", c.ID, err)
+		return "", "", fmt.Errorf("sign logout token for %s: %w: %w", c.ID, errLogoutSigner, err)
 	}
 	return jti, token, nil
+}
+
+// errLogoutSigner is what the error of a logout token the signer did not
+// sign wraps: the signer failed or gave no answer in time, so the ends
+// still to settle are left for housekeeping rather than each wait for it
+// in turn.
+var errLogoutSigner = errors.New("signer")
+
+// signLogout signs claims as a logout token within LogoutSignTimeout and
+// ctx. The signer takes no context (a hardware module may stop
+// answering), so it runs on its own goroutine; while one signature
+// nobody waits for any more is still running, the next waits for it
+// within the same bound, so a stuck signer holds at most one goroutine.
+// A signature given up on is counted
+// (varde_backchannel_logout_signatures_abandoned_total).
+func (p *Provider) signLogout(ctx context.Context, claims LogoutClaims) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.LogoutSignTimeout)
+	defer cancel()
+	select {
+	case p.logoutSigning <- struct{}{}:
+	case <-ctx.Done():
+		return "", p.logoutSignTimeout(ctx)
+	}
+	type result struct {
+		token string
+		err   error
+	}
+	done := make(chan result, 1)
+	signer, sem := p.Signer, p.logoutSigning
+	go func() {
+		defer func() { <-sem }()
+		token, err := signer.SignTyped(claims, LogoutTokenTyp)
+		done <- result{token, err}
+	}()
+	select {
+	case res := <-done:
+		return res.token, res.err
+	case <-ctx.Done():
+		p.Metrics.logoutSignAbandoned.Inc()
+		return "", p.logoutSignTimeout(ctx)
+	}
+}
+
+func (p *Provider) logoutSignTimeout(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("no answer within %v", p.LogoutSignTimeout)
+	}
+	return ctx.Err()
 }
 
 // ErrNotLogoutDelivery is what RenewLogoutToken's error wraps when the
@@ -162,16 +210,24 @@ func logoutForm(token string) []byte {
 // person's login in the same browser, the end of a person's other
 // sessions when their ways in change — reaches the relying parties the
 // same way. A failure is logged and leaves the end pending, for
-// SettleLeftoverEnds: the sessions have ended regardless. The tokens
+// SettleLeftoverEnds: the sessions have ended regardless; a signer that
+// fails or gives no answer within LogoutSignTimeout leaves the ends
+// still to settle pending with it. The tokens
 // are queued even if ctx ends meanwhile (a browser that hangs up right
 // after its logout), within SettleEndsTimeout, so a relying party hears
 // of the logout at once and not LeftoverEndsAfter later.
 func (p *Provider) SessionsEnded(ctx context.Context, why string, ended []*store.Session) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SettleEndsTimeout)
 	defer cancel()
-	for _, s := range ended {
+	for i, s := range ended {
 		n, settled, err := p.BackchannelLogout(sctx, s)
 		switch {
+		case errors.Is(err, errLogoutSigner):
+			// The others would wait for the same signer in turn: all are
+			// left for SettleLeftoverEnds.
+			p.Metrics.sessionEnds.WithLabelValues("failed").Add(float64(len(ended) - i))
+			p.Log.ErrorContext(ctx, "back-channel logout not queued; it will be tried again", "why", why, "sessions", len(ended)-i, "err", err)
+			return
 		case err != nil:
 			p.Metrics.sessionEnds.WithLabelValues("failed").Inc()
 			p.Log.ErrorContext(ctx, "back-channel logout not queued; it will be tried again", "why", why, "err", err)
@@ -189,38 +245,80 @@ func (p *Provider) SessionsEnded(ctx context.Context, why string, ended []*store
 // whose node stopped after ending them, or failed to queue them. Any
 // node may run it (housekeeping does, every minute); an end is settled
 // once, whoever gets to it first. It returns how many ends it settled.
+// An end it cannot settle stays pending for the next round, and the
+// round goes on past it to the newer ones, up to maxFailedEndsPerRound
+// failures; the error then says how many were left, once for the round.
+// A signer that fails or gives no answer within LogoutSignTimeout ends
+// the round with an error, the ends left for the next.
 func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, error) {
 	if p.LogoutOutbox == nil {
 		return 0, nil
 	}
-	const batch = 100
-	settled := 0
-	for {
-		ends, err := p.LogoutOutbox.PendingSessionEnds(ctx, now.Add(-LeftoverEndsAfter), batch)
+	settled, tokens := 0, 0
+	// passed holds the ends this round tried and will not try again:
+	// those it could not settle, which stay pending, in order, and any
+	// still read though settled (by another node, moments ago). The next
+	// reads ask for as many more, so the ends behind them are reached all
+	// the same.
+	passed := map[string]bool{}
+	failed := 0
+	var lastErr error
+	defer func() {
+		if settled > 0 {
+			p.Log.InfoContext(ctx, "back-channel logout queued late, for sessions whose end was left pending", "sessions", settled, "tokens", tokens)
+		}
+	}()
+	for failed < maxFailedEndsPerRound {
+		limit := settleEndsBatch + len(passed)
+		ends, err := p.LogoutOutbox.PendingSessionEnds(ctx, now.Add(-LeftoverEndsAfter), limit)
 		if err != nil {
 			return settled, fmt.Errorf("back-channel logout: %w", err)
 		}
-		progress := false
+		tried := 0
 		for _, s := range ends {
+			if passed[s.ID] {
+				continue
+			}
+			tried++
+			passed[s.ID] = true
 			n, ok, err := p.BackchannelLogout(ctx, s)
-			if err != nil {
-				// Left for the next round; the others go on.
+			if errors.Is(err, errLogoutSigner) {
+				// Every end would wait for the same signer in turn: the
+				// round ends, and the next tries again.
 				p.Metrics.sessionEnds.WithLabelValues("failed").Inc()
-				p.Log.ErrorContext(ctx, "back-channel logout of an ended session not queued; it will be tried again", "err", err)
+				return settled, fmt.Errorf("back-channel logout: %w", err)
+			}
+			if err != nil {
+				// Left pending for the next round; the others go on.
+				p.Metrics.sessionEnds.WithLabelValues("failed").Inc()
+				failed++
+				lastErr = err
 				continue
 			}
 			if ok {
 				settled++
-				progress = true
+				tokens += n
 				p.Metrics.sessionEnds.WithLabelValues("settled_late").Inc()
-				p.Log.InfoContext(ctx, "back-channel logout queued late, for a session whose end was left pending", "tokens", n)
 			}
 		}
-		if len(ends) < batch || !progress {
-			return settled, nil
+		if len(ends) < limit || tried == 0 {
+			break
 		}
 	}
+	if failed > 0 {
+		return settled, fmt.Errorf("%d ended sessions' logout tokens not queued; they will be tried again: %w", failed, lastErr)
+	}
+	return settled, nil
 }
+
+// settleEndsBatch is how many pending ends SettleLeftoverEnds reads at
+// a time beyond those it failed to settle in the round;
+// maxFailedEndsPerRound, how many failures end a round (the store is
+// likely failing them all).
+const (
+	settleEndsBatch       = 100
+	maxFailedEndsPerRound = 1000
+)
 
 // BackchannelLogout settles the end of sess, a session that ended with
 // clients in it: in one write, it forgets the end and queues one logout
@@ -249,7 +347,7 @@ func (p *Provider) BackchannelLogout(ctx context.Context, sess *store.Session) (
 		if c.BackchannelLogoutURI == "" {
 			continue
 		}
-		jti, tok, err := p.logoutToken(c, sess, now)
+		jti, tok, err := p.logoutToken(ctx, c, sess, now)
 		if err != nil {
 			return 0, false, fmt.Errorf("back-channel logout: %w", err)
 		}

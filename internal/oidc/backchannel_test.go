@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -612,7 +613,7 @@ func TestRenewLogoutTokenSignerFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.p.Signer = signer
-	_, tok, err := h.p.logoutToken(c, &store.Session{ID: "s1", PersonID: h.person.ID}, h.clock.Now())
+	_, tok, err := h.p.logoutToken(context.Background(), c, &store.Session{ID: "s1", PersonID: h.person.ID}, h.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -818,5 +819,143 @@ func TestNoConsentRecordedWhenNoCode(t *testing.T) {
 		if e.ClientID == mobileID {
 			t.Errorf("consent to %s recorded, but no code was handed out: %+v", mobileID, e)
 		}
+	}
+}
+
+// TestBackchannelLogoutSignerHangsAtTheEnd: a signer that stops
+// answering when a session ends holds up neither the logout nor
+// housekeeping for longer than LogoutSignTimeout: the signature is given
+// up on and counted, at most one is left running, and the end stays
+// pending until the signer answers again, when housekeeping settles it.
+func TestBackchannelLogoutSignerHangsAtTheEnd(t *testing.T) {
+	h := newHarness(t)
+	h.withBackchannel()
+	h.p.LogoutSignTimeout = 200 * time.Millisecond
+	k, err := newHarnessKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hang atomic.Bool
+	release := make(chan struct{})
+	released := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(released)
+	// The module answers at last after 5 s, which nothing bounded waits
+	// for.
+	time.AfterFunc(5*time.Second, released)
+	b := h.browser()
+	lBank := h.loginBank(h.rp(bankID, bankCB), b)
+	lTax := h.rp(taxID, taxCB).loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRSubstantial))
+
+	working := h.p.Signer
+	if h.p.Signer, err = keys.New(hungKey{k, &hang, release}, nil); err != nil {
+		t.Fatal(err)
+	}
+	hang.Store(true)
+	start := time.Now()
+	resp, _ := b.confirmLogout(nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("logout took %v: it waited for the hung signer", took.Round(time.Second))
+	}
+	if n := len(h.deliveries(bankID)) + len(h.deliveries(taxID)); n != 0 {
+		t.Fatalf("%d deliveries queued with the signer hung, want none", n)
+	}
+	abandoned := func() float64 { return h.counter("varde_backchannel_logout_signatures_abandoned_total", nil) }
+	if a := abandoned(); a != 1 {
+		t.Errorf("signatures abandoned = %v, want 1", a)
+	}
+
+	// Housekeeping with the signer still hung waits for the one signature
+	// left running, within the bound, and leaves the end pending.
+	ctx := context.Background()
+	h.clock.Add(LeftoverEndsAfter + time.Second)
+	start = time.Now()
+	if n, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); n != 0 || err == nil {
+		t.Errorf("SettleLeftoverEnds with the signer hung = %d, %v; want 0 and an error", n, err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("SettleLeftoverEnds took %v: it waited for the hung signer", took.Round(time.Second))
+	}
+	if a := abandoned(); a != 1 {
+		t.Errorf("signatures abandoned = %v, want still 1: one is left running at most", a)
+	}
+
+	// The module answers again (the key set knows the working key).
+	hang.Store(false)
+	released()
+	h.p.Signer = working
+	if n, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); n != 1 || err != nil {
+		t.Fatalf("SettleLeftoverEnds with the signer back = %d, %v; want the one session", n, err)
+	}
+	h.toldOnce(bankID, lBank.claims.Sub, lBank.claims.SID)
+	h.toldOnce(taxID, lTax.claims.Sub, lTax.claims.SID)
+}
+
+// refusingSettle is the store as the logout outbox, except that settling
+// the ends of the sessions in refuse fails: ends the store keeps refusing
+// to settle, whatever the reason.
+type refusingSettle struct {
+	LogoutOutbox
+	refuse map[string]bool
+}
+
+func (f *refusingSettle) SettleSessionEnd(ctx context.Context, id string, ds []*store.WebhookDelivery) (bool, error) {
+	if f.refuse[id] {
+		return false, errors.New("disk full")
+	}
+	return f.LogoutOutbox.SettleSessionEnd(ctx, id, ds)
+}
+
+// TestBackchannelLogoutLeftOverPastFailures: ends that cannot be settled,
+// more of them than housekeeping reads at a time, do not keep the newer
+// ones behind them from being settled; they stay pending for the next
+// round, counted, and the round says how many in one error.
+func TestBackchannelLogoutLeftOverPastFailures(t *testing.T) {
+	h := newHarness(t)
+	h.withBackchannel()
+	ctx := context.Background()
+	outbox := &refusingSettle{LogoutOutbox: h.db, refuse: map[string]bool{}}
+	h.p.LogoutOutbox = outbox
+	end := func(id string) {
+		t.Helper()
+		now := h.clock.Now()
+		s := &store.Session{ID: id, PersonID: h.person.ID, Provider: "passkey", Level: "substantial",
+			AuthTime: now, Clients: []string{bankID}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := h.db.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.db.EndSession(ctx, id, now); err != nil {
+			t.Fatal(err)
+		}
+		h.clock.Add(time.Millisecond)
+	}
+	const bad, good = 2*settleEndsBatch + 10, 5
+	for i := range bad {
+		id := fmt.Sprintf("bad-%03d", i)
+		outbox.refuse[id] = true
+		end(id)
+	}
+	for i := range good {
+		end(fmt.Sprintf("good-%d", i))
+	}
+	h.clock.Add(LeftoverEndsAfter + time.Second)
+	n, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now())
+	if n != good || err == nil || !strings.Contains(err.Error(), fmt.Sprint(bad, " ended sessions")) {
+		t.Errorf("SettleLeftoverEnds = %d, %v; want %d settled and an error naming %d left", n, err, good, bad)
+	}
+	if got := len(h.deliveries(bankID)); got != good {
+		t.Errorf("%d logout tokens queued, want %d", got, good)
+	}
+	if f := h.counter("varde_backchannel_logout_session_ends_total", map[string]string{"result": "failed"}); f != bad {
+		t.Errorf("failed ends counted %v, want %d", f, bad)
+	}
+	left, err := h.db.PendingSessionEnds(ctx, h.clock.Now(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != bad {
+		t.Errorf("%d ends still pending, want the %d that failed", len(left), bad)
 	}
 }

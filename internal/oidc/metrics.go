@@ -8,8 +8,10 @@ type Metrics struct {
 	revocations    *prometheus.CounterVec
 	introspections *prometheus.CounterVec
 	sessionEnds    *prometheus.CounterVec
-	errors         *prometheus.CounterVec
-	duration       *prometheus.HistogramVec
+	// logoutSignAbandoned counts logout token signatures given up on.
+	logoutSignAbandoned prometheus.Counter
+	errors              *prometheus.CounterVec
+	duration            *prometheus.HistogramVec
 }
 
 // NewMetrics builds the metrics and registers them with reg (nil: keep
@@ -19,6 +21,7 @@ type Metrics struct {
 //	varde_token_revocations_total{result}
 //	varde_token_introspections_total{result}
 //	varde_backchannel_logout_session_ends_total{result}
+//	varde_backchannel_logout_signatures_abandoned_total
 //	varde_oidc_errors_total{endpoint,error}
 //	varde_oidc_request_duration_seconds{endpoint}
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
@@ -39,6 +42,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "varde_backchannel_logout_session_ends_total",
 			Help: "Ended sessions whose logout tokens were queued (Back-Channel Logout), by how: settled (by the node that ended the session), settled_late (by housekeeping, after a node stopped or a write failed), or failed (an attempt that left the end pending).",
 		}, []string{"result"}),
+		logoutSignAbandoned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "varde_backchannel_logout_signatures_abandoned_total",
+			Help: "Logout token signatures given up on because the signer gave no answer in time; at most one is left running while the signer is stuck, and the session ends wait for housekeeping.",
+		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "varde_oidc_errors_total",
 			Help: "Protocol errors returned, by endpoint and error code.",
@@ -50,7 +57,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"endpoint"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.tokensIssued, m.revocations, m.introspections, m.sessionEnds, m.errors, m.duration} {
+		for _, c := range []prometheus.Collector{m.tokensIssued, m.revocations, m.introspections, m.sessionEnds, m.logoutSignAbandoned, m.errors, m.duration} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

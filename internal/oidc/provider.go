@@ -59,6 +59,7 @@ const (
 	DefaultAccessTokenLifetime  = 10 * time.Minute
 	DefaultIDTokenLifetime      = 10 * time.Minute
 	DefaultRefreshTokenLifetime = 8 * time.Hour
+	DefaultLogoutSignTimeout    = 5 * time.Second
 )
 
 // Sessions reads and ends the person's browser session at Varde.
@@ -164,12 +165,21 @@ type Provider struct {
 	AccessTokenLifetime  time.Duration // default 10 min
 	IDTokenLifetime      time.Duration // default 10 min
 	RefreshTokenLifetime time.Duration // default 8 h, counted from the code exchange
+	// LogoutSignTimeout bounds how long a logout token's signature is
+	// waited for (the signer takes no context: a hardware module may stop
+	// answering); default 5 s.
+	LogoutSignTimeout time.Duration
 
 	Now  func() time.Time
 	Rand io.Reader
 	Log  *slog.Logger
 	// Metrics may be nil (metrics are kept but not exported).
 	Metrics *Metrics
+
+	// logoutSigning holds a token while a logout token's signer is at
+	// work, so a signer that stops answering leaves at most one signature
+	// running that nobody waits for (signLogout).
+	logoutSigning chan struct{}
 }
 
 // Audiences returns this issuer's identifiers for
@@ -226,6 +236,10 @@ func (p *Provider) setDefaults() {
 	def(&p.AccessTokenLifetime, DefaultAccessTokenLifetime)
 	def(&p.IDTokenLifetime, DefaultIDTokenLifetime)
 	def(&p.RefreshTokenLifetime, DefaultRefreshTokenLifetime)
+	def(&p.LogoutSignTimeout, DefaultLogoutSignTimeout)
+	if p.logoutSigning == nil {
+		p.logoutSigning = make(chan struct{}, 1)
+	}
 	if p.LoginURL == nil {
 		p.LoginURL = func(id string) string { return "/login?req=" + id }
 	}
