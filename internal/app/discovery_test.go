@@ -1,0 +1,106 @@
+package app_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/oidc"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// TestDiscoveryRefusalsAtTheNode: what the discovery document of a real
+// node does not advertise is refused at its authorization endpoint with
+// the error the specs name, in an authorization response that carries
+// iss (RFC 9207 §2, authorization_response_iss_parameter_supported):
+// request objects by value (request_parameter_supported false) with
+// request_not_supported and by reference (request_uri_parameter_supported
+// false) with request_uri_not_supported (OIDC Core §6, §3.1.2.6); a
+// response type or PKCE method it does not list; and, at the token
+// endpoint, a grant type it does not list (RFC 6749 §5.2).
+func TestDiscoveryRefusalsAtTheNode(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	var meta oidc.Discovery
+	res, err := n.http.Get(n.issuer + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jsonDecode(res, &meta); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if meta.RequestParameterSupported || meta.RequestURIParameterSupported || !meta.AuthorizationResponseIssParameterSupported {
+		t.Fatalf("discovery: request %v, request_uri %v, iss %v", meta.RequestParameterSupported, meta.RequestURIParameterSupported, meta.AuthorizationResponseIssParameterSupported)
+	}
+	const redirect = "https://plain.example/callback"
+	err = n.app.Store.PutClient(ctx, &store.Client{
+		ID: "plain", Name: "plain", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{redirect}, Source: "test", CreatedAt: time.Now(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noRedirect := *n.http
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	base := func() url.Values {
+		return url.Values{
+			"client_id": {"plain"}, "redirect_uri": {redirect}, "response_type": {"code"},
+			"scope": {"openid"}, "state": {"st"},
+			"code_challenge":        {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWb0ydoUcFm8c"},
+			"code_challenge_method": {"S256"},
+		}
+	}
+	cases := []struct {
+		name string
+		set  url.Values
+		want string
+	}{
+		{"request object", url.Values{"request": {"eyJhbGciOiJub25lIn0.e30."}}, "request_not_supported"},
+		{"request object by reference", url.Values{"request_uri": {"https://plain.example/request.jwt"}}, "request_uri_not_supported"},
+		{"implicit", url.Values{"response_type": {"id_token"}}, "unsupported_response_type"},
+		{"plain PKCE", url.Values{"code_challenge_method": {"plain"}}, "invalid_request"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			form := base()
+			for k, v := range tc.set {
+				form[k] = v
+			}
+			res, err := noRedirect.Get(meta.AuthorizationEndpoint + "?" + form.Encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readAll(res)
+			loc, err := url.Parse(res.Header.Get("Location"))
+			if err != nil || res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc.String(), redirect+"?") {
+				t.Fatalf("status %d, Location %q, want a redirect to the client: %s", res.StatusCode, res.Header.Get("Location"), body)
+			}
+			q := loc.Query()
+			if q.Get("error") != tc.want || q.Get("iss") != meta.Issuer || q.Get("state") != "st" {
+				t.Errorf("response %v, want error %s with iss %s and state", q, tc.want, meta.Issuer)
+			}
+		})
+	}
+	t.Run("grant type not advertised", func(t *testing.T) {
+		if slices.Contains(meta.GrantTypesSupported, "client_credentials") {
+			t.Fatal("client_credentials advertised")
+		}
+		res, err := n.http.PostForm(meta.TokenEndpoint, url.Values{"grant_type": {"client_credentials"}, "client_id": {"plain"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct{ Error string }
+		if err := jsonDecode(res, &e); err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest || e.Error != "unsupported_grant_type" {
+			t.Errorf("status %d, error %q, want 400 unsupported_grant_type", res.StatusCode, e.Error)
+		}
+	})
+}
