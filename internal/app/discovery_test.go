@@ -104,3 +104,51 @@ func TestDiscoveryRefusalsAtTheNode(t *testing.T) {
 		}
 	})
 }
+
+// TestDiscoveryLocalesServed: every locale of ui_locales_supported is
+// the language of the login page a request with that ui_locales reaches
+// (OIDC Core §3.1.2.1, Discovery §3), and of the logout page.
+func TestDiscoveryLocalesServed(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	var meta oidc.Discovery
+	res, err := n.http.Get(n.issuer + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jsonDecode(res, &meta); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	const redirect = "https://plain.example/callback"
+	err = n.app.Store.PutClient(ctx, &store.Client{
+		ID: "plain", Name: "plain", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{redirect}, Source: "test", CreatedAt: time.Now(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(meta.UILocalesSupported) == 0 {
+		t.Fatal("no ui_locales_supported")
+	}
+	for _, loc := range meta.UILocalesSupported {
+		t.Run(loc, func(t *testing.T) {
+			form := url.Values{
+				"client_id": {"plain"}, "redirect_uri": {redirect}, "response_type": {"code"},
+				"scope": {"openid"}, "state": {"st"}, "ui_locales": {loc},
+				"code_challenge":        {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWb0ydoUcFm8c"},
+				"code_challenge_method": {"S256"},
+			}
+			for _, u := range []string{meta.AuthorizationEndpoint + "?" + form.Encode(), meta.EndSessionEndpoint + "?" + url.Values{"ui_locales": {loc}}.Encode()} {
+				res, err := http.Get(u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body := readAll(res)
+				if !strings.Contains(body, `<html lang="`+loc+`"`) {
+					t.Errorf("%s: status %d, page not in %s: %.300s", u, res.StatusCode, loc, body)
+				}
+			}
+		})
+	}
+}
