@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varde-eid/varde/internal/loadgen"
 	"github.com/varde-eid/varde/internal/oidc"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -150,5 +151,63 @@ func TestDiscoveryLocalesServed(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDiscoveryClaimsIssued: every member of claims_supported reaches a
+// client registered for the person's claims, in the ID token or at
+// UserInfo (both verified by go-oidc with x/oauth2), for a person who
+// has the data; a login asked for at each acr of acr_values_supported
+// succeeds with an acr that list holds. "degraded" is only ever
+// true, in a login let below the level asked for (internal/oidc's
+// TestDegradedModePolicy).
+func TestDiscoveryClaimsIssued(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	var meta oidc.Discovery
+	res, err := n.http.Get(n.issuer + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jsonDecode(res, &meta); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	person := []string{"name", "given_name", "family_name", "birthdate", "national_id"}
+	rp := n.addRP(t, "bank", "bank.example", person...)
+	device := n.enrol(t, false)
+	for _, acr := range meta.ACRValuesSupported {
+		got, err := rp.Login(ctx, device, loadgen.LoginOptions{ACRValues: acr})
+		if err != nil {
+			t.Fatalf("login at %s: %v", acr, err)
+		}
+		if a, _ := got.Claims["acr"].(string); !slices.Contains(meta.ACRValuesSupported, a) {
+			t.Errorf("acr %q issued, not in acr_values_supported %v", a, meta.ACRValuesSupported)
+		}
+	}
+	got, err := rp.Login(ctx, device, loadgen.LoginOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, meta.UserinfoEndpoint, nil)
+	req.Header.Set("Authorization", "Bearer "+got.AccessToken)
+	res, err = n.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ui map[string]any
+	if err := jsonDecode(res, &ui); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("userinfo: %d %v", res.StatusCode, err)
+	}
+	res.Body.Close()
+	for _, c := range meta.ClaimsSupported {
+		if c == "degraded" {
+			continue
+		}
+		_, inToken := got.Claims[c]
+		_, atUserinfo := ui[c]
+		if !inToken && !atUserinfo {
+			t.Errorf("claim %q of claims_supported is in neither the ID token %v nor UserInfo %v", c, got.Claims, ui)
+		}
 	}
 }
