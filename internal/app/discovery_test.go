@@ -21,8 +21,10 @@ import (
 // request objects by value (request_parameter_supported false) with
 // request_not_supported and by reference (request_uri_parameter_supported
 // false) with request_uri_not_supported (OIDC Core §6, §3.1.2.6); a
-// response type or PKCE method it does not list; and, at the token
-// endpoint, a grant type it does not list (RFC 6749 §5.2).
+// response type or PKCE method it does not list; a grant type and a
+// client authentication method it does not list at the token endpoint
+// (RFC 6749 §5.2), a request object at PAR, and a public client at
+// introspection, whose auth methods leave out none (RFC 8414 §2).
 func TestDiscoveryRefusalsAtTheNode(t *testing.T) {
 	n := startNode(t)
 	ctx := context.Background()
@@ -87,23 +89,42 @@ func TestDiscoveryRefusalsAtTheNode(t *testing.T) {
 			}
 		})
 	}
-	t.Run("grant type not advertised", func(t *testing.T) {
-		if slices.Contains(meta.GrantTypesSupported, "client_credentials") {
-			t.Fatal("client_credentials advertised")
-		}
-		res, err := n.http.PostForm(meta.TokenEndpoint, url.Values{"grant_type": {"client_credentials"}, "client_id": {"plain"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e struct{ Error string }
-		if err := jsonDecode(res, &e); err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != http.StatusBadRequest || e.Error != "unsupported_grant_type" {
-			t.Errorf("status %d, error %q, want 400 unsupported_grant_type", res.StatusCode, e.Error)
-		}
-	})
+	pushed := base()
+	pushed.Set("request", "eyJhbGciOiJub25lIn0.e30.")
+	introspect := url.Values{"token": {"x"}, "client_id": {"plain"}}
+	if slices.Contains(meta.IntrospectionEndpointAuthMethodsSupported, store.AuthNone) {
+		t.Fatal("introspection advertises none")
+	}
+	if slices.Contains(meta.TokenEndpointAuthMethodsSupported, "client_secret_post") {
+		t.Fatal("client_secret_post advertised")
+	}
+	posts := []struct {
+		name, endpoint string
+		form           url.Values
+		status         int
+		want           string
+	}{
+		{"grant type not advertised", meta.TokenEndpoint, url.Values{"grant_type": {"client_credentials"}, "client_id": {"plain"}}, http.StatusBadRequest, "unsupported_grant_type"},
+		{"client_secret_post", meta.TokenEndpoint, url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "client_id": {"plain"}, "client_secret": {"s"}}, http.StatusUnauthorized, "invalid_client"},
+		{"pushed request object", meta.PushedAuthorizationRequestEndpoint, pushed, http.StatusBadRequest, "request_not_supported"},
+		{"introspection by a public client", meta.IntrospectionEndpoint, introspect, http.StatusUnauthorized, "invalid_client"},
+	}
+	for _, tc := range posts {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := n.http.PostForm(tc.endpoint, tc.form)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var e struct{ Error string }
+			if err := jsonDecode(res, &e); err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != tc.status || e.Error != tc.want {
+				t.Errorf("status %d, error %q, want %d %s", res.StatusCode, e.Error, tc.status, tc.want)
+			}
+		})
+	}
 }
 
 // TestDiscoveryLocalesServed: every locale of ui_locales_supported is
