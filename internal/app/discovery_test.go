@@ -2,12 +2,22 @@ package app_test
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/varde-eid/varde/internal/loadgen"
 	"github.com/varde-eid/varde/internal/oidc"
@@ -230,5 +240,97 @@ func TestDiscoveryClaimsIssued(t *testing.T) {
 		if !inToken && !atUserinfo {
 			t.Errorf("claim %q of claims_supported is in neither the ID token %v nor UserInfo %v", c, got.Claims, ui)
 		}
+	}
+}
+
+// TestDiscoveryAssertionAlgs: a client whose key signs with any algorithm
+// of token_endpoint_auth_signing_alg_values_supported authenticates with
+// private_key_jwt at PAR, and with the same assertion algorithms at
+// introspection and revocation, whose lists the document gives alike.
+func TestDiscoveryAssertionAlgs(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	var meta oidc.Discovery
+	res, err := n.http.Get(n.issuer + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jsonDecode(res, &meta); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if !slices.Equal(meta.TokenEndpointAuthSigningAlgValuesSupported, meta.IntrospectionEndpointAuthSigningAlgValuesSupported) ||
+		!slices.Equal(meta.TokenEndpointAuthSigningAlgValuesSupported, meta.RevocationEndpointAuthSigningAlgValuesSupported) {
+		t.Fatalf("assertion algorithms differ: token %v, introspection %v, revocation %v", meta.TokenEndpointAuthSigningAlgValuesSupported,
+			meta.IntrospectionEndpointAuthSigningAlgValuesSupported, meta.RevocationEndpointAuthSigningAlgValuesSupported)
+	}
+	for _, alg := range meta.TokenEndpointAuthSigningAlgValuesSupported {
+		t.Run(alg, func(t *testing.T) {
+			var key crypto.Signer
+			switch jose.SignatureAlgorithm(alg) {
+			case jose.ES256:
+				key, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			case jose.ES384:
+				key, _ = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+			case jose.RS256, jose.PS256:
+				key, _ = rsa.GenerateKey(rand.Reader, 2048)
+			case jose.EdDSA:
+				_, key, _ = ed25519.GenerateKey(rand.Reader)
+			default:
+				t.Fatalf("no key for %s", alg)
+			}
+			id := "rp-" + strings.ToLower(alg)
+			jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: id, Algorithm: alg, Use: "sig"}}})
+			redirect := "https://" + id + ".example/callback"
+			err := n.app.Store.PutClient(ctx, &store.Client{
+				ID: id, Name: id, AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks,
+				RedirectURIs: []string{redirect}, Source: "test", CreatedAt: time.Now(),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: jose.JSONWebKey{Key: key, KeyID: id}}, (&jose.SignerOptions{}).WithType("JWT"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertion := func() string {
+				now := time.Now()
+				tok, err := jwt.Signed(signer).Claims(jwt.Claims{
+					Issuer: id, Subject: id, Audience: jwt.Audience{meta.Issuer}, ID: rand.Text(),
+					IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)),
+				}).Serialize()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return tok
+			}
+			auth := func(form url.Values) url.Values {
+				form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+				form.Set("client_assertion", assertion())
+				return form
+			}
+			par := url.Values{
+				"client_id": {id}, "redirect_uri": {redirect}, "response_type": {"code"}, "scope": {"openid"},
+				"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWb0ydoUcFm8c"}, "code_challenge_method": {"S256"},
+			}
+			for _, c := range []struct {
+				endpoint string
+				form     url.Values
+				status   int
+			}{
+				{meta.PushedAuthorizationRequestEndpoint, par, http.StatusCreated},
+				{meta.IntrospectionEndpoint, url.Values{"token": {"unknown"}}, http.StatusOK},
+				{meta.RevocationEndpoint, url.Values{"token": {"unknown"}}, http.StatusOK},
+			} {
+				res, err := n.http.PostForm(c.endpoint, auth(c.form))
+				if err != nil {
+					t.Fatal(err)
+				}
+				body := readAll(res)
+				if res.StatusCode != c.status {
+					t.Errorf("%s: status %d, want %d: %s", c.endpoint, res.StatusCode, c.status, body)
+				}
+			}
+		})
 	}
 }
