@@ -151,12 +151,12 @@ func TestParseFull(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	c, err := Parse([]byte("version: 1\nissuer: https://id.example.no:8443/varde\nkeys: {signing_key_file: /etc/varde/signing-key.pem}\n"), nil)
+	c, err := Parse([]byte("version: 1\nissuer: https://id.example.no:8443\nkeys: {signing_key_file: /etc/varde/signing-key.pem}\n"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Config{
-		Version: 1, Issuer: "https://id.example.no:8443/varde", Listen: ":8080", Node: c.Node,
+		Version: 1, Issuer: "https://id.example.no:8443", Listen: ":8080", Node: c.Node,
 		Store: Store{Driver: "sqlite", DSN: "varde.db", FlowState: "memory"},
 		Keys:  Keys{SigningKeyFile: "/etc/varde/signing-key.pem"},
 		OIDC: OIDC{CodeLifetime: time.Minute, AuthRequestLifetime: 10 * time.Minute, PARLifetime: 90 * time.Second,
@@ -429,7 +429,7 @@ func TestValidate(t *testing.T) {
 			f := false
 			c.Session.SecureCookie = &f
 		}, "", ""},
-		{"issuer with path", func(c *Config) { c.Issuer = "https://id.example.no/varde" }, "", ""},
+		{"issuer with path", func(c *Config) { c.Issuer = "https://id.example.no/varde" }, "issuer", "root of its host"},
 		{"issuer missing", func(c *Config) { c.Issuer = "" }, "issuer", "required"},
 		{"issuer relative", func(c *Config) { c.Issuer = "id.example.no" }, "issuer", "absolute"},
 		{"issuer http", func(c *Config) { c.Issuer = "http://id.example.no" }, "issuer", "https"},

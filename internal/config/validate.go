@@ -251,7 +251,7 @@ func listenHost(h string) string {
 // validateIssuer checks the issuer and returns it parsed, or nil if it is
 // unusable. OpenID Connect Discovery 1.0 §3: the issuer is a case
 // sensitive https URL with scheme, host and optionally port and path, and
-// no query or fragment.
+// no query or fragment; Varde's has no path, as it serves at the root.
 func (c *Config) validateIssuer(p *problems) *url.URL {
 	if c.Issuer == "" {
 		p.add("issuer", "required")
@@ -284,6 +284,13 @@ func (c *Config) validateIssuer(p *problems) *url.URL {
 		// tokens and discovery, and build URLs on it (RFC 3986 §2 has no
 		// space in a URI).
 		p.add("issuer", "%q holds white space, which a URL cannot (RFC 3986 §2)", c.Issuer)
+		ok = false
+	}
+	if u.Path != "" && u.Path != "/" {
+		// Discovery §3 allows a path, but a node serves its endpoints,
+		// discovery (§4) and pages at the root of its host: every URL the
+		// discovery document gave out under a path would not be served.
+		p.add("issuer", "%q has a path (%s); a node serves its endpoints at the root of its host, so the issuer is scheme, host and port only", c.Issuer, u.Path)
 		ok = false
 	}
 	if strings.HasSuffix(u.Path, "/") {

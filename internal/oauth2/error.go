@@ -26,6 +26,7 @@ const (
 	CodeInteractionRequired     = "interaction_required"
 	CodeInvalidRequestURI       = "invalid_request_uri"
 	CodeRequestNotSupported     = "request_not_supported"
+	CodeRequestURINotSupported  = "request_uri_not_supported"
 	CodeInvalidToken            = "invalid_token"
 	CodeInvalidDPoPProof        = "invalid_dpop_proof"
 	CodeUseDPoPNonce            = "use_dpop_nonce"

@@ -276,6 +276,12 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
 		return
 	}
+	if requestObjectURI(form) {
+		// OIDC Core §6, §3.1.2.6: a request object by reference is not
+		// supported (request_uri_parameter_supported is false).
+		p.refuseRequestURI(w, r, c, form)
+		return
+	}
 	if form.Has("request_uri") {
 		p.authorizePushed(w, r, c, form)
 		return
@@ -303,6 +309,29 @@ func firstValue(form url.Values, key string) string {
 		return v[0]
 	}
 	return ""
+}
+
+// requestObjectURI reports whether the request's request_uri refers to a
+// request object (OIDC Core §6.2): one value, not Varde's PAR prefix (RFC
+// 9126 §4). Others are authorizePushed's to judge.
+func requestObjectURI(form url.Values) bool {
+	v := form["request_uri"]
+	return len(v) == 1 && v[0] != "" && !strings.HasPrefix(v[0], RequestURIPrefix)
+}
+
+// refuseRequestURI answers a request_uri that refers to a request object
+// (OIDC Core §6.2) with request_uri_not_supported: at the client's
+// redirect URI, with iss (RFC 9207 §2), when the request names a
+// registered one, or else on a page.
+func (p *Provider) refuseRequestURI(w http.ResponseWriter, r *http.Request, c *store.Client, form url.Values) {
+	const ep = "authorize"
+	e := oauth2.NewError(oauth2.CodeRequestURINotSupported, "request objects by reference are not supported; use pushed authorization requests")
+	target, err := resolveRedirect(c, form)
+	if err != nil {
+		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, e)
+		return
+	}
+	p.redirectError(w, r, ep, target, firstValue(form, "state"), e)
 }
 
 // authorizePushed serves an authorization request by reference to a
