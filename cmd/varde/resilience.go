@@ -762,8 +762,8 @@ func (r *resRun) drive(ctx context.Context, stdout io.Writer) *resReport {
 		r.issuer, r.node.cmd.Process.Pid, r.bank.ready.Issuer, r.bank.cmd.Process.Pid, r.min.ready.Issuer, r.min.cmd.Process.Pid)
 	fmt.Fprintf(stdout, "health:  probe every %v (timeout %v, slow over %v), down after %d failures, up after %d successes\n",
 		o.probeInterval, o.probeInterval, o.slowProbe, o.failuresToDown, o.failuresToDown)
-	fmt.Fprintf(stdout, "people:  %d at the either client, %d at the bankid-only client; %v on the eID's page, %v between logins\n\n",
-		o.users, o.onlyUsers, o.typing, o.think)
+	fmt.Fprintf(stdout, "people:  %d at the either client, %d at the bankid-only client; %v on the eID's page, %v between logins on average (%v to %v)\n\n",
+		o.users, o.onlyUsers, o.typing, o.think, o.think/2, o.think*3/2)
 
 	stopNew := make(chan struct{}) // no new logins after this
 	var wg sync.WaitGroup
