@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -133,7 +134,7 @@ func parseResilienceFlags(args []string, stderr io.Writer) (*resOptions, error) 
 	fs.DurationVar(&o.slow, "slow", 10*time.Second, "phase 3: BankID still dead, MinID slow")
 	fs.DurationVar(&o.restarted, "restarted", 12*time.Second, "the last phase: after BankID is restarted, MinID still slow (with --nodes: after node b is restarted)")
 	fs.DurationVar(&o.slowDelay, "slow-delay", 150*time.Millisecond, "MinID's delay per response in phases 3 and 4")
-	fs.DurationVar(&o.think, "think", 100*time.Millisecond, "pause of each virtual person between logins (with --nodes: on average, from half to one and a half times, so that people do not keep in step)")
+	fs.DurationVar(&o.think, "think", 100*time.Millisecond, "pause of each virtual person between logins, on average: from half to one and a half times, so that people do not keep in step")
 	fs.DurationVar(&o.typing, "typing", 200*time.Millisecond, "pause of each person on the eID's login page before submitting it (not counted in latency)")
 	fs.DurationVar(&o.slowProbe, "slow-probe", 250*time.Millisecond, "the node's health.slow_probe: a slower probe counts towards degraded")
 	fs.DurationVar(&o.probeInterval, "probe-interval", 500*time.Millisecond, "the node's health.interval (and probe_timeout)")
@@ -761,8 +762,8 @@ func (r *resRun) drive(ctx context.Context, stdout io.Writer) *resReport {
 		r.issuer, r.node.cmd.Process.Pid, r.bank.ready.Issuer, r.bank.cmd.Process.Pid, r.min.ready.Issuer, r.min.cmd.Process.Pid)
 	fmt.Fprintf(stdout, "health:  probe every %v (timeout %v, slow over %v), down after %d failures, up after %d successes\n",
 		o.probeInterval, o.probeInterval, o.slowProbe, o.failuresToDown, o.failuresToDown)
-	fmt.Fprintf(stdout, "people:  %d at the either client, %d at the bankid-only client; %v on the eID's page, %v between logins\n\n",
-		o.users, o.onlyUsers, o.typing, o.think)
+	fmt.Fprintf(stdout, "people:  %d at the either client, %d at the bankid-only client; %v on the eID's page, %v between logins on average (%v to %v)\n\n",
+		o.users, o.onlyUsers, o.typing, o.think, o.think/2, o.think*3/2)
 
 	stopNew := make(chan struct{}) // no new logins after this
 	var wg sync.WaitGroup
@@ -888,12 +889,24 @@ func (r *resRun) person(ctx context.Context, client, number string, stop <-chan 
 			}
 			return nil
 		}}}
-	again(ctx, stop, func() time.Duration { return r.o.think }, func() {
+	again(ctx, stop, func() time.Duration { return spread(r.o.think) }, func() {
 		l := b.login(ctx, r.rps[client], number, stop)
 		r.mu.Lock()
 		r.logins = append(r.logins, l)
 		r.mu.Unlock()
 	})
+}
+
+// spread draws a person's pause between logins: think on average, from
+// half to one and a half times it. People who all pause alike keep in
+// step, all in a login or all pausing at any one moment, the kill's
+// included, so that whether any login is in flight at the kill would be
+// chance.
+func spread(think time.Duration) time.Duration {
+	if think <= 0 {
+		return 0
+	}
+	return think/2 + mrand.N(think)
 }
 
 // again calls f, pauses for think(), and calls it again, until stop

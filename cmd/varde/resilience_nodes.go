@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -270,18 +269,10 @@ func (r *nodesRun) drive(ctx context.Context, stdout io.Writer) bool {
 	return ok
 }
 
-// person is one virtual person: log in, pause, repeat, until stop. The
-// pause is --think on average, drawn from half to one and a half times
-// it: people who all pause alike would keep in step, all in a login or
-// all pausing at any one moment, the kill's included.
+// person is one virtual person: log in, pause (spread), repeat, until
+// stop.
 func (r *nodesRun) person(ctx context.Context, i int, stop <-chan struct{}) {
-	think := func() time.Duration {
-		if r.o.think <= 0 {
-			return 0
-		}
-		return r.o.think/2 + rand.N(r.o.think)
-	}
-	again(ctx, stop, think, func() {
+	again(ctx, stop, func() time.Duration { return spread(r.o.think) }, func() {
 		l := &nodesLogin{person: i, start: time.Now()}
 		res, err := r.rp.Login(ctx, r.persons[i], loadgen.LoginOptions{})
 		l.end, l.err = time.Now(), err

@@ -276,3 +276,23 @@ func TestLoginPageChoices(t *testing.T) {
 		}
 	}
 }
+
+// TestSpread: the people's pauses between logins differ, so that they do
+// not keep in step and some are in a login at the kill.
+func TestSpread(t *testing.T) {
+	if got := spread(0); got != 0 {
+		t.Errorf("spread(0) = %v, want 0", got)
+	}
+	const think = 100 * time.Millisecond
+	seen := map[time.Duration]bool{}
+	for range 1000 {
+		d := spread(think)
+		if d < think/2 || d >= think*3/2 {
+			t.Fatalf("spread(%v) = %v, want in [%v, %v)", think, d, think/2, think*3/2)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 100 {
+		t.Errorf("spread(%v) gave %d distinct pauses in 1000 draws, want them spread", think, len(seen))
+	}
+}
