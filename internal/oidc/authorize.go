@@ -140,9 +140,11 @@ func (p *Provider) validateAuthParams(c *store.Client, form url.Values, redirect
 		return nil, err
 	}
 	req.Prompt = prompt
+	// OIDC Core §3.1.2.1: max_age is a number of seconds, written in
+	// decimal digits only: no sign, no space, no other base.
 	if ma := form.Get("max_age"); ma != "" {
 		n, err := strconv.Atoi(ma)
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || strings.TrimLeft(ma, "0123456789") != "" {
 			return nil, oauth2.InvalidRequest("max_age must be a non-negative integer")
 		}
 		req.MaxAge = n

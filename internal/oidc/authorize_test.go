@@ -99,6 +99,7 @@ func TestAuthorizeErrorRedirects(t *testing.T) {
 		{"unknown prompt", taxID, func(q url.Values) { q.Set("prompt", "create") }, "invalid_request"},
 		{"negative max_age", taxID, func(q url.Values) { q.Set("max_age", "-1") }, "invalid_request"},
 		{"bad max_age", taxID, func(q url.Values) { q.Set("max_age", "1h") }, "invalid_request"},
+		{"signed max_age", taxID, func(q url.Values) { q.Set("max_age", "+300") }, "invalid_request"},
 		{"request object", taxID, func(q url.Values) { q.Set("request", "eyJ.eyJ.") }, "request_not_supported"},
 		{"repeated scope", taxID, func(q url.Values) { q.Add("scope", "openid") }, "invalid_request"},
 		{"huge state", taxID, func(q url.Values) { q.Set("state", strings.Repeat("s", 2000)) }, "invalid_request"},
