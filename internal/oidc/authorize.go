@@ -216,12 +216,13 @@ func parsePrompt(s string) ([]string, error) {
 // allowed levels, returning acr URIs. acr_values lists the values a
 // relying party asks for in order of preference (OIDC Core §3.1.2.1),
 // so one Varde does not know, as a relying party that also speaks to
-// other providers may list, is passed over; a list with none it knows is
-// refused, so that no request for a level goes unmet unnoticed. A client
-// restricted to some levels that sends no acr_values gets its lowest
-// allowed level.
+// other providers may list, is passed over, and so is a level the client
+// may not ask for; a list with none left is refused, so that no request
+// for a level goes unmet unnoticed. A client restricted to some levels
+// that sends no acr_values gets its lowest allowed level.
 func acrValues(c *store.Client, s string) ([]string, error) {
 	var out []string
+	var notAllowed []string
 	values := strings.Fields(s)
 	for _, v := range values {
 		l, err := assurance.Parse(v)
@@ -229,11 +230,16 @@ func acrValues(c *store.Client, s string) ([]string, error) {
 			continue
 		}
 		if len(c.AllowedLevels) > 0 && !slices.Contains(c.AllowedLevels, l.String()) {
-			return nil, oauth2.InvalidRequest("acr value %s is not allowed for this client", l)
+			notAllowed = append(notAllowed, l.String())
+			continue
 		}
 		if !slices.Contains(out, l.ACR()) {
 			out = append(out, l.ACR())
 		}
+	}
+	if len(out) == 0 && len(notAllowed) > 0 {
+		return nil, oauth2.InvalidRequest("acr_values asks only for levels this client may not ask for (%s); it may ask for %s",
+			strings.Join(notAllowed, ", "), strings.Join(c.AllowedLevels, ", "))
 	}
 	if len(out) == 0 && len(values) > 0 {
 		return nil, oauth2.InvalidRequest("no value of acr_values is supported here: see acr_values_supported")

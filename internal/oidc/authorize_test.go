@@ -228,6 +228,21 @@ func TestACRValuesPreferenceList(t *testing.T) {
 	}
 }
 
+// TestACRValuesSkipsLevelsNotAllowed: a level the client may not ask
+// for, listed beside one it may, is passed over like an unknown value;
+// the request is refused only when no allowed level remains (the "level
+// not allowed" case of TestAuthorizeErrorRedirects).
+func TestACRValuesSkipsLevelsNotAllowed(t *testing.T) {
+	h := newHarness(t)
+	tax := h.rp(taxID, taxCB)
+	b := h.browser()
+	h.setLogin(true, "high", h.person.ID)
+	l := tax.loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRLow+" "+assurance.ACRHigh))
+	if l.claims.ACR != assurance.ACRHigh {
+		t.Fatalf("acr = %s, want %s", l.claims.ACR, assurance.ACRHigh)
+	}
+}
+
 func TestMaxAgeAndPromptLoginForceLogin(t *testing.T) {
 	h := newHarness(t)
 	tax := h.rp(taxID, taxCB)
