@@ -176,8 +176,9 @@ const maxHintSubjectLen = 255
 // issued, expired or not; anything else is refused (invalid_request),
 // as at the end_session_endpoint, a logout token or status token signed
 // with the same key too (RFC 8725 §3.11). The person's session must
-// then be the hinted subject's for a code to be issued without a login
-// (Provider.satisfies), and prompt=none gets login_required otherwise.
+// be the hinted subject's for a code to be issued (Provider.satisfies):
+// prompt=none gets login_required otherwise, and so does a request for
+// which another person logs in (Provider.resume).
 func (p *Provider) hintSubject(ctx context.Context, form url.Values) (string, error) {
 	raw := form.Get("id_token_hint")
 	if raw == "" {
@@ -434,9 +435,9 @@ func (p *Provider) satisfies(c *store.Client, sess *store.Session, req *store.Au
 	// OIDC Core §3.1.2.1: a request that names its person with
 	// id_token_hint is not answered from another person's session; the
 	// person logs in (or, with prompt=none, the client gets
-	// login_required). Whoever then logs in for the request gets the
-	// code: the client sees another sub, as it would after any login.
-	if req.HintSubject != "" && !resumed && p.subject(c, sess.PersonID) != req.HintSubject {
+	// login_required). When someone else then logs in for the request,
+	// resume answers login_required (hintMismatch).
+	if p.hintMismatch(c, sess, req) {
 		return false
 	}
 	ok, degraded := levelMet(c, sess, req)
@@ -466,6 +467,12 @@ func (p *Provider) satisfies(c *store.Client, sess *store.Session, req *store.Au
 		return false
 	}
 	return true
+}
+
+// hintMismatch reports whether req names its person with id_token_hint
+// and sess is another person's.
+func (p *Provider) hintMismatch(c *store.Client, sess *store.Session, req *store.AuthRequest) bool {
+	return req.HintSubject != "" && sess != nil && sess.PersonID != "" && p.subject(c, sess.PersonID) != req.HintSubject
 }
 
 // maxAge is a max_age of secs seconds as a duration. A max_age longer
@@ -535,6 +542,20 @@ func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := p.currentSession(r)
+	// OIDC Core §3.1.2.1: when the person the id_token_hint names is not
+	// the one logged in, the server SHOULD answer with an error such as
+	// login_required; sending the person to log in again would loop.
+	if p.hintMismatch(c, sess, req) {
+		target, ok := redirectFor(c, req.RedirectURI)
+		if !ok {
+			p.errorPage(w, r, ep, pageRedirect, http.StatusBadRequest, oauth2.InvalidRequest("redirect_uri is no longer registered"))
+			return
+		}
+		p.deleteRequest(r.Context(), req.ID)
+		p.audit(r.Context(), &store.AuditEvent{Type: "authentication", ClientID: c.ID, Result: store.ResultFailure, Reason: "id_token_hint names another person"})
+		p.redirectError(w, r, ep, target, req.State, oauth2.LoginRequired("the person who logged in is not the one id_token_hint names"))
+		return
+	}
 	if !p.satisfies(c, sess, req, true) {
 		http.Redirect(w, r, p.LoginURL(req.ID), http.StatusSeeOther)
 		return

@@ -787,6 +787,14 @@ func TestIDTokenHintNamesThePerson(t *testing.T) {
 	if l.claims.Sub != kari.claims.Sub || h.logins.Load() != before+1 {
 		t.Fatalf("hint of another person: sub %s, logins %d -> %d", l.claims.Sub, before, h.logins.Load())
 	}
+	// Someone other than the hinted person logs in for the request: the
+	// client gets login_required, not a code for another sub.
+	h.setLogin(true, "substantial", h.other.ID)
+	resp, _ = h.browser().get(mobile.authorizeURL("s4", "n", oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("id_token_hint", kariHint)))
+	if q := h.callback(resp, mobileCB); q.Get("error") != "login_required" || q.Get("state") != "s4" ||
+		!strings.Contains(q.Get("error_description"), "id_token_hint") {
+		t.Fatalf("another person logged in for a hinted request: callback = %v", q)
+	}
 	// A hint that is no ID token of Varde's is refused.
 	resp, _ = b.get(mobile.authorizeURL("s3", "n", oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("id_token_hint", "e30.e30.sig")))
 	if q := h.callback(resp, mobileCB); q.Get("error") != "invalid_request" || q.Get("state") != "s3" {
