@@ -196,10 +196,17 @@ func (p *Provider) hintSubject(ctx context.Context, form url.Values) (string, er
 }
 
 // parsePrompt checks prompt (OIDC Core §3.1.2.1): known values only, and
-// "none" alone.
+// "none" alone. Varde shows no consent screen: what a client receives is
+// set when it is registered. prompt=consent asks that the person be
+// asked, and a server that cannot obtain consent MUST answer with an
+// error, typically consent_required; so it is not advertised in
+// prompt_values_supported, and a request with it is refused.
 func parsePrompt(s string) ([]string, error) {
 	var out []string
 	for _, v := range strings.Fields(s) {
+		if v == "consent" {
+			return nil, oauth2.ConsentRequired("this server asks no consent of the person: what a client receives is set when it is registered")
+		}
 		if !slices.Contains(promptsSupported, v) {
 			return nil, oauth2.InvalidRequest("unsupported prompt value")
 		}

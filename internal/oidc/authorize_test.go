@@ -97,6 +97,8 @@ func TestAuthorizeErrorRedirects(t *testing.T) {
 		{"unknown acr", taxID, func(q url.Values) { q.Set("acr_values", "urn:unknown") }, "invalid_request"},
 		{"prompt none+login", taxID, func(q url.Values) { q.Set("prompt", "none login") }, "invalid_request"},
 		{"unknown prompt", taxID, func(q url.Values) { q.Set("prompt", "create") }, "invalid_request"},
+		{"prompt consent", taxID, func(q url.Values) { q.Set("prompt", "consent") }, "consent_required"},
+		{"prompt login consent", taxID, func(q url.Values) { q.Set("prompt", "login consent") }, "consent_required"},
 		{"negative max_age", taxID, func(q url.Values) { q.Set("max_age", "-1") }, "invalid_request"},
 		{"bad max_age", taxID, func(q url.Values) { q.Set("max_age", "1h") }, "invalid_request"},
 		{"signed max_age", taxID, func(q url.Values) { q.Set("max_age", "+300") }, "invalid_request"},
