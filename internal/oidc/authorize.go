@@ -559,7 +559,7 @@ func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.deleteRequest(r.Context(), req.ID)
-		p.audit(r.Context(), &store.AuditEvent{Type: "authentication", ClientID: c.ID, Result: store.ResultFailure, Reason: "id_token_hint names another person"})
+		p.audit(r.Context(), &store.AuditEvent{Type: "authentication", ClientID: c.ID, Result: store.ResultFailure, Reason: "hint_mismatch"})
 		p.redirectError(w, r, ep, target, req.State, oauth2.LoginRequired("the person who logged in is not the one id_token_hint names"))
 		return
 	}

@@ -797,6 +797,9 @@ func TestIDTokenHintNamesThePerson(t *testing.T) {
 		!strings.Contains(q.Get("error_description"), "id_token_hint") {
 		t.Fatalf("another person logged in for a hinted request: callback = %v", q)
 	}
+	if ev := h.auditEvents("authentication"); len(ev) == 0 || ev[len(ev)-1].Reason != "hint_mismatch" || ev[len(ev)-1].Result != store.ResultFailure {
+		t.Errorf("no failed authentication event with reason hint_mismatch")
+	}
 	// A hint that is no ID token of Varde's is refused.
 	resp, _ = b.get(mobile.authorizeURL("s3", "n", oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("id_token_hint", "e30.e30.sig")))
 	if q := h.callback(resp, mobileCB); q.Get("error") != "invalid_request" || q.Get("state") != "s3" {
