@@ -223,8 +223,13 @@ func (a *attempt) forProvider() provider.Attempt {
 		pa.Hinted = a.req.Pushed && a.req.ProviderHint != ""
 		// What the relying party asked of the authentication's age goes
 		// on to the provider: an eID's own single sign-on session must
-		// not pass for the new login it asked for.
-		pa.Fresh = slices.Contains(a.req.Prompt, "login") || a.req.MaxAge == 0
+		// not pass for the new login it asked for. prompt=select_account
+		// asks for the same (OIDC Core §3.1.2.1): an eID that remembers
+		// the person would otherwise log the account at hand in again
+		// without asking, and with an eID the account is whoever
+		// authenticates. prompt=login is what every OpenID provider
+		// knows, where select_account is optional.
+		pa.Fresh = slices.Contains(a.req.Prompt, "login") || slices.Contains(a.req.Prompt, "select_account") || a.req.MaxAge == 0
 		if a.req.MaxAge > 0 {
 			pa.MaxAge = time.Duration(a.req.MaxAge) * time.Second
 		}

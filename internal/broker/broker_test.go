@@ -200,6 +200,9 @@ func TestStartTellsTheProviderHowFresh(t *testing.T) {
 		{"max-age-0", nil, 0, "/started/strong?attempt=max-age-0&min=low&fresh=1"},
 		{"max-age", nil, 600, "/started/strong?attempt=max-age&min=low&max_age=10m0s"},
 		{"consent", []string{"consent"}, -1, "/started/strong?attempt=consent&min=low"},
+		// An eID that remembers the person must not log the same
+		// account in again when the relying party asked to choose one.
+		{"select-account", []string{"select_account"}, -1, "/started/strong?attempt=select-account&min=low&fresh=1"},
 	} {
 		must(t, f.st.CreateAuthRequest(context.Background(), &store.AuthRequest{
 			ID: tc.id, ClientID: "bank", RedirectURI: "https://bank.example/cb", Scope: []string{"openid"}, Prompt: tc.prompt,

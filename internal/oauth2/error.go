@@ -24,6 +24,7 @@ const (
 	CodeTemporarilyUnavailable  = "temporarily_unavailable"
 	CodeLoginRequired           = "login_required"
 	CodeInteractionRequired     = "interaction_required"
+	CodeConsentRequired         = "consent_required"
 	CodeInvalidRequestURI       = "invalid_request_uri"
 	CodeRequestNotSupported     = "request_not_supported"
 	CodeRequestURINotSupported  = "request_uri_not_supported"
@@ -132,6 +133,11 @@ func AccessDenied(format string, args ...any) *Error {
 // LoginRequired returns a login_required error.
 func LoginRequired(format string, args ...any) *Error {
 	return NewError(CodeLoginRequired, format, args...)
+}
+
+// ConsentRequired returns a consent_required error (OIDC Core §3.1.2.6).
+func ConsentRequired(format string, args ...any) *Error {
+	return NewError(CodeConsentRequired, format, args...)
 }
 
 // InteractionRequired returns an interaction_required error.

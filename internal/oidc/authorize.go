@@ -140,9 +140,11 @@ func (p *Provider) validateAuthParams(c *store.Client, form url.Values, redirect
 		return nil, err
 	}
 	req.Prompt = prompt
+	// OIDC Core §3.1.2.1: max_age is a number of seconds, written in
+	// decimal digits only: no sign, no space, no other base.
 	if ma := form.Get("max_age"); ma != "" {
 		n, err := strconv.Atoi(ma)
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || strings.TrimLeft(ma, "0123456789") != "" {
 			return nil, oauth2.InvalidRequest("max_age must be a non-negative integer")
 		}
 		req.MaxAge = n
@@ -174,8 +176,9 @@ const maxHintSubjectLen = 255
 // issued, expired or not; anything else is refused (invalid_request),
 // as at the end_session_endpoint, a logout token or status token signed
 // with the same key too (RFC 8725 §3.11). The person's session must
-// then be the hinted subject's for a code to be issued without a login
-// (Provider.satisfies), and prompt=none gets login_required otherwise.
+// be the hinted subject's for a code to be issued (Provider.satisfies):
+// prompt=none gets login_required otherwise, and so does a request for
+// which another person logs in (Provider.resume).
 func (p *Provider) hintSubject(ctx context.Context, form url.Values) (string, error) {
 	raw := form.Get("id_token_hint")
 	if raw == "" {
@@ -193,10 +196,17 @@ func (p *Provider) hintSubject(ctx context.Context, form url.Values) (string, er
 }
 
 // parsePrompt checks prompt (OIDC Core §3.1.2.1): known values only, and
-// "none" alone.
+// "none" alone. Varde shows no consent screen: what a client receives is
+// set when it is registered. prompt=consent asks that the person be
+// asked, and a server that cannot obtain consent MUST answer with an
+// error, typically consent_required; so it is not advertised in
+// prompt_values_supported, and a request with it is refused.
 func parsePrompt(s string) ([]string, error) {
 	var out []string
 	for _, v := range strings.Fields(s) {
+		if v == "consent" {
+			return nil, oauth2.ConsentRequired("this server asks no consent of the person: what a client receives is set when it is registered")
+		}
 		if !slices.Contains(promptsSupported, v) {
 			return nil, oauth2.InvalidRequest("unsupported prompt value")
 		}
@@ -214,12 +224,13 @@ func parsePrompt(s string) ([]string, error) {
 // allowed levels, returning acr URIs. acr_values lists the values a
 // relying party asks for in order of preference (OIDC Core §3.1.2.1),
 // so one Varde does not know, as a relying party that also speaks to
-// other providers may list, is passed over; a list with none it knows is
-// refused, so that no request for a level goes unmet unnoticed. A client
-// restricted to some levels that sends no acr_values gets its lowest
-// allowed level.
+// other providers may list, is passed over, and so is a level the client
+// may not ask for; a list with none left is refused, so that no request
+// for a level goes unmet unnoticed. A client restricted to some levels
+// that sends no acr_values gets its lowest allowed level.
 func acrValues(c *store.Client, s string) ([]string, error) {
 	var out []string
+	var notAllowed []string
 	values := strings.Fields(s)
 	for _, v := range values {
 		l, err := assurance.Parse(v)
@@ -227,11 +238,16 @@ func acrValues(c *store.Client, s string) ([]string, error) {
 			continue
 		}
 		if len(c.AllowedLevels) > 0 && !slices.Contains(c.AllowedLevels, l.String()) {
-			return nil, oauth2.InvalidRequest("acr value %s is not allowed for this client", l)
+			notAllowed = append(notAllowed, l.String())
+			continue
 		}
 		if !slices.Contains(out, l.ACR()) {
 			out = append(out, l.ACR())
 		}
+	}
+	if len(out) == 0 && len(notAllowed) > 0 {
+		return nil, oauth2.InvalidRequest("acr_values asks only for levels this client may not ask for (%s); it may ask for %s",
+			strings.Join(notAllowed, ", "), strings.Join(c.AllowedLevels, ", "))
 	}
 	if len(out) == 0 && len(values) > 0 {
 		return nil, oauth2.InvalidRequest("no value of acr_values is supported here: see acr_values_supported")
@@ -455,9 +471,9 @@ func (p *Provider) satisfies(c *store.Client, sess *store.Session, req *store.Au
 	// OIDC Core §3.1.2.1: a request that names its person with
 	// id_token_hint is not answered from another person's session; the
 	// person logs in (or, with prompt=none, the client gets
-	// login_required). Whoever then logs in for the request gets the
-	// code: the client sees another sub, as it would after any login.
-	if req.HintSubject != "" && !resumed && p.subject(c, sess.PersonID) != req.HintSubject {
+	// login_required). When someone else then logs in for the request,
+	// resume answers login_required (hintMismatch).
+	if p.hintMismatch(c, sess, req) {
 		return false
 	}
 	ok, degraded := levelMet(c, sess, req)
@@ -487,6 +503,12 @@ func (p *Provider) satisfies(c *store.Client, sess *store.Session, req *store.Au
 		return false
 	}
 	return true
+}
+
+// hintMismatch reports whether req names its person with id_token_hint
+// and sess is another person's.
+func (p *Provider) hintMismatch(c *store.Client, sess *store.Session, req *store.AuthRequest) bool {
+	return req.HintSubject != "" && sess != nil && sess.PersonID != "" && p.subject(c, sess.PersonID) != req.HintSubject
 }
 
 // maxAge is a max_age of secs seconds as a duration. A max_age longer
@@ -556,6 +578,20 @@ func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := p.currentSession(r)
+	// OIDC Core §3.1.2.1: when the person the id_token_hint names is not
+	// the one logged in, the server SHOULD answer with an error such as
+	// login_required; sending the person to log in again would loop.
+	if p.hintMismatch(c, sess, req) {
+		target, ok := redirectFor(c, req.RedirectURI)
+		if !ok {
+			p.errorPage(w, r, ep, pageRedirect, http.StatusBadRequest, oauth2.InvalidRequest("redirect_uri is no longer registered"))
+			return
+		}
+		p.deleteRequest(r.Context(), req.ID)
+		p.audit(r.Context(), &store.AuditEvent{Type: "authentication", ClientID: c.ID, Result: store.ResultFailure, Reason: "hint_mismatch"})
+		p.redirectError(w, r, ep, target, req.State, oauth2.LoginRequired("the person who logged in is not the one id_token_hint names"))
+		return
+	}
 	if !p.satisfies(c, sess, req, true) {
 		http.Redirect(w, r, p.LoginURL(req.ID), http.StatusSeeOther)
 		return

@@ -97,8 +97,11 @@ func TestAuthorizeErrorRedirects(t *testing.T) {
 		{"unknown acr", taxID, func(q url.Values) { q.Set("acr_values", "urn:unknown") }, "invalid_request"},
 		{"prompt none+login", taxID, func(q url.Values) { q.Set("prompt", "none login") }, "invalid_request"},
 		{"unknown prompt", taxID, func(q url.Values) { q.Set("prompt", "create") }, "invalid_request"},
+		{"prompt consent", taxID, func(q url.Values) { q.Set("prompt", "consent") }, "consent_required"},
+		{"prompt login consent", taxID, func(q url.Values) { q.Set("prompt", "login consent") }, "consent_required"},
 		{"negative max_age", taxID, func(q url.Values) { q.Set("max_age", "-1") }, "invalid_request"},
 		{"bad max_age", taxID, func(q url.Values) { q.Set("max_age", "1h") }, "invalid_request"},
+		{"signed max_age", taxID, func(q url.Values) { q.Set("max_age", "+300") }, "invalid_request"},
 		{"request object", taxID, func(q url.Values) { q.Set("request", "eyJ.eyJ.") }, "request_not_supported"},
 		{"repeated scope", taxID, func(q url.Values) { q.Add("scope", "openid") }, "invalid_request"},
 		{"huge state", taxID, func(q url.Values) { q.Set("state", strings.Repeat("s", 2000)) }, "invalid_request"},
@@ -224,6 +227,21 @@ func TestACRValuesPreferenceList(t *testing.T) {
 	l = tax.loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRHigh+" urn:other:idp:low"))
 	if h.logins.Load() != before || l.claims.ACR != assurance.ACRHigh {
 		t.Fatalf("logins %d -> %d, acr = %s", before, h.logins.Load(), l.claims.ACR)
+	}
+}
+
+// TestACRValuesSkipsLevelsNotAllowed: a level the client may not ask
+// for, listed beside one it may, is passed over like an unknown value;
+// the request is refused only when no allowed level remains (the "level
+// not allowed" case of TestAuthorizeErrorRedirects).
+func TestACRValuesSkipsLevelsNotAllowed(t *testing.T) {
+	h := newHarness(t)
+	tax := h.rp(taxID, taxCB)
+	b := h.browser()
+	h.setLogin(true, "high", h.person.ID)
+	l := tax.loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRLow+" "+assurance.ACRHigh))
+	if l.claims.ACR != assurance.ACRHigh {
+		t.Fatalf("acr = %s, want %s", l.claims.ACR, assurance.ACRHigh)
 	}
 }
 
@@ -770,6 +788,17 @@ func TestIDTokenHintNamesThePerson(t *testing.T) {
 	l = mobile.loginFront(b, oauth2.SetAuthURLParam("id_token_hint", kariHint))
 	if l.claims.Sub != kari.claims.Sub || h.logins.Load() != before+1 {
 		t.Fatalf("hint of another person: sub %s, logins %d -> %d", l.claims.Sub, before, h.logins.Load())
+	}
+	// Someone other than the hinted person logs in for the request: the
+	// client gets login_required, not a code for another sub.
+	h.setLogin(true, "substantial", h.other.ID)
+	resp, _ = h.browser().get(mobile.authorizeURL("s4", "n", oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("id_token_hint", kariHint)))
+	if q := h.callback(resp, mobileCB); q.Get("error") != "login_required" || q.Get("state") != "s4" ||
+		!strings.Contains(q.Get("error_description"), "id_token_hint") {
+		t.Fatalf("another person logged in for a hinted request: callback = %v", q)
+	}
+	if ev := h.auditEvents("authentication"); len(ev) == 0 || ev[len(ev)-1].Reason != "hint_mismatch" || ev[len(ev)-1].Result != store.ResultFailure {
+		t.Errorf("no failed authentication event with reason hint_mismatch")
 	}
 	// A hint that is no ID token of Varde's is refused.
 	resp, _ = b.get(mobile.authorizeURL("s3", "n", oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("id_token_hint", "e30.e30.sig")))

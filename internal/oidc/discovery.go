@@ -19,7 +19,7 @@ import (
 // Scopes, prompts and claims the provider supports. Never modified.
 var (
 	scopesSupported  = []string{"openid"}
-	promptsSupported = []string{"none", "login", "consent", "select_account"}
+	promptsSupported = []string{"none", "login", "select_account"}
 	// userClaims are the person claims a client may be registered for.
 	userClaims      = []string{"name", "given_name", "family_name", "birthdate", "national_id"}
 	claimsSupported = append([]string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "provider", "degraded"}, userClaims...)

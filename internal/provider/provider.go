@@ -37,8 +37,9 @@ type Attempt struct {
 	// prepare this attempt, at this node or another.
 	Hinted bool
 	// Fresh: the relying party asked for a new authentication
-	// (prompt=login, or max_age=0). A provider with single sign-on of its
-	// own (an upstream eID) must not reuse it.
+	// (prompt=login, or max_age=0), or to choose the account
+	// (prompt=select_account). A provider with single sign-on of its own
+	// (an upstream eID) must not reuse it.
 	Fresh bool
 	// MaxAge, if not 0, is the relying party's max_age: a provider with
 	// single sign-on of its own may reuse an authentication no older

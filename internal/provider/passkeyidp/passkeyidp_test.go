@@ -2700,3 +2700,44 @@ func TestNewCodesOutcomeUnknown(t *testing.T) {
 		})
 	}
 }
+
+// TestPageWrongMethod: a method an address of the passkey provider
+// does not serve is answered 405 with Allow and a plain-language page
+// in the person's language, not the mux's English text.
+func TestPageWrongMethod(t *testing.T) {
+	h := newHarness(t, false)
+	for _, tc := range []struct{ method, path, allow string }{
+		{http.MethodPost, "/passkey/login?attempt=a1", "GET, HEAD"},
+		{http.MethodGet, "/passkey/login/begin", "POST"},
+		{http.MethodGet, "/passkey/login/finish", "POST"},
+		{http.MethodGet, "/passkey/cancel", "POST"},
+		{http.MethodDelete, "/passkey/recover", "GET, POST, HEAD"},
+		{http.MethodPost, "/passkey/enrol", "GET, HEAD"},
+		{http.MethodGet, "/passkey/enrol/begin", "POST"},
+		{http.MethodGet, "/passkey/enrol/finish", "POST"},
+		{http.MethodPost, "/passkey/enrolled", "GET, HEAD"},
+		{http.MethodGet, "/passkey/enrolled/continue", "POST"},
+		{http.MethodPut, "/account", "GET, HEAD"},
+		{http.MethodGet, "/account/passkeys/begin", "POST"},
+		{http.MethodGet, "/account/passkeys/finish", "POST"},
+		{http.MethodGet, "/account/passkeys/cancel", "POST"},
+		{http.MethodGet, "/account/passkeys/remove", "POST"},
+		{http.MethodDelete, "/account/recovery-codes", "GET, POST, HEAD"},
+	} {
+		req, err := http.NewRequest(tc.method, "http://"+h.addr+tc.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept-Language", "da")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != tc.allow ||
+			!strings.Contains(string(body), "Siden kan ikke bruges sådan") {
+			t.Errorf("%s %s: %d Allow %q %s", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), body)
+		}
+	}
+}

@@ -132,6 +132,21 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/passkeys/remove", p.removePasskey)
 	mux.HandleFunc("POST /account/recovery-codes", p.newCodes)
 	mux.HandleFunc("GET /account/recovery-codes", p.codesPage)
+
+	// A method an address does not serve gets 405 with Allow and a
+	// plain-language page, not the mux's English text.
+	get, post := http.MethodGet, http.MethodPost
+	for path, methods := range map[string][]string{
+		"/passkey/login": {get}, "/passkey/login/begin": {post}, "/passkey/login/finish": {post},
+		"/passkey/cancel": {post}, "/passkey/recover": {get, post},
+		"/passkey/enrol": {get}, "/passkey/enrol/begin": {post}, "/passkey/enrol/finish": {post},
+		"/passkey/enrolled": {get}, "/passkey/enrolled/continue": {post},
+		"/account": {get}, "/account/passkeys/begin": {post}, "/account/passkeys/finish": {post},
+		"/account/passkeys/cancel": {post}, "/account/passkeys/remove": {post},
+		"/account/recovery-codes": {get, post},
+	} {
+		mux.Handle(path, p.Pages.WrongMethod(methods...))
+	}
 }
 
 func (p *Provider) now() time.Time {
