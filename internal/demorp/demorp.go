@@ -106,10 +106,20 @@ func (rp *RP) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+prefix+"/static/", http.StripPrefix(prefix+"/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET "+prefix+"/{$}", rp.home)
-	mux.HandleFunc("POST "+prefix+"/login", rp.login)
+	// The forms are refused when another site sends them (a request
+	// whose Sec-Fetch-Site or Origin names another origin), so a page
+	// elsewhere can neither log the person out nor begin a login in
+	// their browser. The back-channel logout is Varde's server calling,
+	// with neither header, and passes.
+	crossOrigin := http.NewCrossOriginProtection()
+	crossOrigin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rp.Log.Warn("demo bank: cross-origin form refused", "path", r.URL.Path, "origin", r.Header.Get("Origin"))
+		rp.render(w, r, http.StatusForbidden, "home.html", page{Error: texts[lang(r)].ErrCrossSite, Session: rp.current(r)})
+	}))
+	mux.Handle("POST "+prefix+"/login", crossOrigin.Handler(http.HandlerFunc(rp.login)))
 	mux.HandleFunc("GET "+prefix+"/callback", rp.callback)
 	mux.HandleFunc("GET "+prefix+"/account", rp.account)
-	mux.HandleFunc("POST "+prefix+"/logout", rp.logout)
+	mux.Handle("POST "+prefix+"/logout", crossOrigin.Handler(http.HandlerFunc(rp.logout)))
 	mux.HandleFunc("POST "+prefix+"/backchannel-logout", rp.backchannelLogout)
 	// The forms' addresses asked for by GET (a bookmark, an address
 	// typed or reloaded) go to the home page; any other address gets

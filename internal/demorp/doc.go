@@ -38,4 +38,8 @@
 // Its cookies (the login's state, the session, the language) are
 // HttpOnly, SameSite=Lax and under its path, and Secure when BaseURL is
 // https; the demo on localhost serves plain http, where they are not.
+// The login and logout forms are refused with 403 and a page saying why
+// when another site sends them (http.CrossOriginProtection, by
+// Sec-Fetch-Site or Origin), so a page elsewhere cannot log the person
+// out or begin a login in their browser.
 package demorp
