@@ -607,6 +607,12 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	sid := random(24)
 	now := rp.Now()
 	rp.mu.Lock()
+	// A browser that logs in again gets a new session identifier, and
+	// the one it held ends here, so it cannot be used after the new
+	// login, by whoever else may know it, until it expires.
+	if c, err := r.Cookie(cookieName); err == nil {
+		delete(rp.sessions, c.Value)
+	}
 	for k, s := range rp.sessions {
 		if now.After(s.expires) {
 			delete(rp.sessions, k)

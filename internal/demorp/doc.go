@@ -34,6 +34,8 @@
 // before asking Varde for anything. A person stays logged in for an hour
 // at most, and at most 10 000 are logged in at once; past that, a login
 // coming back to the callback gets the same 503 and page, and no session.
+// Each login that succeeds gets a new session identifier, and the
+// session the browser held before ends then.
 //
 // Its cookies (the login's state, the session, the language) are
 // HttpOnly, SameSite=Lax and under its path, and Secure when BaseURL is

@@ -42,6 +42,8 @@ type nonceIssuer struct {
 	acr string
 	// idClaims are added to its ID tokens' claims, or replace them.
 	idClaims map[string]any
+	// cookies go with the callback, besides the state cookie.
+	cookies []*http.Cookie
 }
 
 const (
@@ -169,6 +171,9 @@ func (f *nonceIssuer) login(h http.Handler, acr, lang string) *httptest.Response
 	cb := httptest.NewRequest(http.MethodGet, "/demo-bank/callback?"+url.Values{"code": {"c1"}, "state": {state}, "iss": {f.srv.URL}}.Encode(), nil)
 	cb.Header.Set("Accept-Language", lang)
 	cb.AddCookie(&http.Cookie{Name: "demobank_state", Value: state})
+	for _, c := range f.cookies {
+		cb.AddCookie(c)
+	}
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, cb)
 	return w
@@ -647,5 +652,44 @@ func TestLoginsInTwoTabs(t *testing.T) {
 	begin()
 	if w := finish("never-begun", nonces[2]); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), texts["en"].ErrState) {
 		t.Errorf("a state never begun: %d, want 400 and %q", w.Code, texts["en"].ErrState)
+	}
+}
+
+// TestLoginAgainEndsPreviousSession: a browser that logs in again while
+// logged in gets a new session, and the one its cookie named ends at
+// once, rather than staying usable until it expires; other browsers'
+// sessions stay.
+func TestLoginAgainEndsPreviousSession(t *testing.T) {
+	f := newNonceIssuer(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dpopKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rp := &RP{
+		Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+		Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
+	}
+	h := rp.Handler()
+	exp := time.Now().Add(time.Hour)
+	rp.sessions["old"] = &loggedIn{Claims: map[string]any{"sub": "pairwise-sub"}, expires: exp}
+	rp.sessions["other"] = &loggedIn{Claims: map[string]any{"sub": "someone-else"}, expires: exp}
+	f.cookies = []*http.Cookie{{Name: cookieName, Value: "old"}}
+	w := f.login(h, "", "en")
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("callback: %d %s", w.Code, w.Body)
+	}
+	var sid string
+	for _, c := range w.Result().Cookies() {
+		if c.Name == cookieName {
+			sid = c.Value
+		}
+	}
+	if sid == "" || sid == "old" || rp.sessions[sid] == nil {
+		t.Fatalf("new session %q not made", sid)
+	}
+	if rp.sessions["old"] != nil {
+		t.Error("the browser's previous session is still live")
+	}
+	if rp.sessions["other"] == nil {
+		t.Error("another browser's session ended")
 	}
 }
