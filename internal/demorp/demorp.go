@@ -268,7 +268,11 @@ func (rp *RP) checkBound(ctx context.Context, tok *oauth2.Token, sub string) (bo
 	if res.StatusCode != http.StatusOK {
 		return false, fmt.Errorf("userinfo: %s", res.Status)
 	}
-	if err := json.NewDecoder(io.LimitReader(res.Body, 64<<10)).Decode(&info); err != nil {
+	raw, err := readBounded(res.Body)
+	if err != nil {
+		return false, fmt.Errorf("userinfo: %w", err)
+	}
+	if err := json.Unmarshal(raw, &info); err != nil {
 		return false, fmt.Errorf("userinfo: %w", err)
 	}
 	if info.Sub != sub {
@@ -465,6 +469,24 @@ func (rp *RP) prune(now time.Time) {
 	}
 }
 
+// maxResponse bounds a response body the bank reads from Varde (the
+// PAR and UserInfo responses), so an answer without end cannot fill its
+// memory; the token response is bounded by golang.org/x/oauth2.
+const maxResponse = 64 << 10
+
+// readBounded reads body to its end, or fails naming maxResponse when
+// the body is longer.
+func readBounded(body io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(body, maxResponse+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxResponse {
+		return nil, fmt.Errorf("larger than %d bytes", maxResponse)
+	}
+	return b, nil
+}
+
 // uiLocales turns Accept-Language into an OIDC ui_locales list.
 func uiLocales(accept string) string {
 	var tags []string
@@ -499,8 +521,12 @@ func (rp *RP) push(ctx context.Context, form url.Values) (string, error) {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 	}
-	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
-		return "", fmt.Errorf("PAR response: %w", err)
+	raw, err := readBounded(res.Body)
+	if err != nil {
+		return "", fmt.Errorf("PAR response %s: %w", res.Status, err)
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return "", fmt.Errorf("PAR response %s: %w", res.Status, err)
 	}
 	if res.StatusCode != http.StatusCreated || body.RequestURI == "" {
 		return "", fmt.Errorf("PAR: %s: %s", body.Error, body.Description)

@@ -24,7 +24,9 @@
 // an address Demo Bank does not serve gets its own page with the way
 // home, and a form's address asked for by GET leads home. What went
 // wrong between Demo Bank and Varde goes to the log; the page says in
-// plain words what happened and what to do.
+// plain words what happened and what to do. The bank reads at most
+// 64 KiB of Varde's PAR and UserInfo responses; a longer one fails the
+// login, and the log says it was too large.
 //
 // A login begun and not yet back at the callback is kept 10 minutes; the
 // state cookie holds the last five begun in one browser, so a login in

@@ -693,3 +693,51 @@ func TestLoginAgainEndsPreviousSession(t *testing.T) {
 		t.Error("another browser's session ended")
 	}
 }
+
+// TestPARResponseBounded: a pushed authorization response larger than
+// maxResponse is not read to its end: the login stops with the page
+// for a login that could not start, and the log names the limit.
+func TestPARResponseBounded(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		pad    int
+		status int
+	}{
+		{name: "small", pad: 1 << 10, status: http.StatusSeeOther},
+		{name: "too large", pad: maxResponse, status: http.StatusBadGateway},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mux := http.NewServeMux()
+			srv := httptest.NewServer(mux)
+			defer srv.Close()
+			mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+				writeJSON(w, http.StatusOK, map[string]any{
+					"issuer": srv.URL, "authorization_endpoint": srv.URL + "/authorize", "token_endpoint": srv.URL + "/token",
+					"jwks_uri": srv.URL + "/jwks", "pushed_authorization_request_endpoint": srv.URL + "/par",
+				})
+			})
+			mux.HandleFunc("POST /par", func(w http.ResponseWriter, r *http.Request) {
+				writeJSON(w, http.StatusCreated, map[string]any{"request_uri": "urn:ietf:params:oauth:request_uri:1", "expires_in": 90,
+					"padding": strings.Repeat("a", tt.pad)})
+			})
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			var log strings.Builder
+			rp := &RP{
+				Name: "Demo Bank", ClientID: "demo-bank", Issuer: srv.URL, BaseURL: "http://bank.test/demo-bank",
+				Key: key, KeyID: "demo-bank-1", HTTPClient: srv.Client(),
+				Log: slog.New(slog.NewTextHandler(&log, nil)), Now: time.Now,
+			}
+			w := httptest.NewRecorder()
+			login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(""))
+			login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			login.Header.Set("Accept-Language", "en")
+			rp.Handler().ServeHTTP(w, login)
+			if w.Code != tt.status {
+				t.Fatalf("login: %d, want %d\n%s", w.Code, tt.status, w.Body)
+			}
+			if tt.status == http.StatusBadGateway && (!strings.Contains(w.Body.String(), texts["en"].ErrStart) || !strings.Contains(log.String(), "larger than")) {
+				t.Errorf("page or log does not say why:\n%s\n%s", w.Body, log.String())
+			}
+		})
+	}
+}
