@@ -72,6 +72,9 @@ type RP struct {
 	mu       sync.Mutex
 	pending  map[string]pending // by state
 	sessions map[string]*loggedIn
+	// logoutJTIs are the jti of the logout tokens taken, each kept until
+	// its token could no longer be accepted.
+	logoutJTIs map[string]time.Time
 }
 
 type pending struct {
@@ -97,6 +100,7 @@ const cookieName = "demobank_session"
 func (rp *RP) Handler() http.Handler {
 	rp.pending = map[string]pending{}
 	rp.sessions = map[string]*loggedIn{}
+	rp.logoutJTIs = map[string]time.Time{}
 	rp.tmpl = template.Must(template.ParseFS(files, "templates/*.html"))
 	static, err := fs.Sub(files, "static")
 	if err != nil {
@@ -772,6 +776,7 @@ func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	var c struct {
 		SID    string                     `json:"sid"`
+		JTI    string                     `json:"jti"`
 		Events map[string]json.RawMessage `json:"events"`
 		Nonce  *string                    `json:"nonce"`
 	}
@@ -790,9 +795,24 @@ func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	case c.Nonce != nil:
 		refuse(http.StatusBadRequest, "invalid_request", "logout token has a nonce", nil)
 		return
+	case c.JTI == "":
+		// §2.4: jti is required.
+		refuse(http.StatusBadRequest, "invalid_request", "logout token has no jti", nil)
+		return
 	}
 	ended := 0
 	rp.mu.Lock()
+	// §2.6: a logout token whose jti was taken before ends nothing, so
+	// one copied on the way cannot end the sessions of a later login
+	// with the same sid. Varde sends a token again, with the same jti,
+	// when it did not see the first answer (signed anew if the first has
+	// expired), so a copy gets 200: what it asks was done.
+	if rp.rememberLogout(c.JTI, tok.Expiry, rp.Now()) {
+		rp.mu.Unlock()
+		rp.Log.Info("demo bank: back-channel logout already taken", "jti", c.JTI)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	for k, s := range rp.sessions {
 		sid, _ := s.Claims["sid"].(string)
 		sub, _ := s.Claims["sub"].(string)
@@ -804,6 +824,37 @@ func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	rp.mu.Unlock()
 	rp.Log.Info("demo bank: back-channel logout", "sessions_ended", ended)
 	w.WriteHeader(http.StatusOK)
+}
+
+// maxLogoutJTIs bounds the logout tokens' jti kept at once. Each is
+// kept until a minute after its token's exp (tokens live two minutes),
+// so only a flood of Varde's own tokens can fill it; past it, a logout
+// token still ends its sessions, and its jti is not kept.
+const maxLogoutJTIs = 10000
+
+// rememberLogout reports whether a logout token with jti was taken
+// before; if not, it keeps jti until a minute after exp, the token's
+// expiry. A copy with a later exp (signed anew) keeps it longer. rp.mu
+// is held.
+func (rp *RP) rememberLogout(jti string, exp, now time.Time) bool {
+	until := exp.Add(time.Minute)
+	if seen, ok := rp.logoutJTIs[jti]; ok && now.Before(seen) {
+		if until.After(seen) {
+			rp.logoutJTIs[jti] = until
+		}
+		return true
+	}
+	for k, t := range rp.logoutJTIs {
+		if !now.Before(t) {
+			delete(rp.logoutJTIs, k)
+		}
+	}
+	if len(rp.logoutJTIs) >= maxLogoutJTIs {
+		rp.Log.Warn("demo bank: too many logout tokens to remember", "limit", maxLogoutJTIs)
+		return false
+	}
+	rp.logoutJTIs[jti] = until
+	return false
 }
 
 // writeError writes an OAuth error response (RFC 6749 §5.2).

@@ -9,7 +9,9 @@
 // back-channel logout (OpenID Connect Back-Channel Logout 1.0): a logout
 // token POSTed to /demo-bank/backchannel-logout ends the bank's session
 // of its sid, so logging out at Varde or at another service logs the
-// person out of the bank too. It is demo code, kept small, and never
+// person out of the bank too. A logout token whose jti the bank took
+// before ends nothing (it gets 200, as Varde sends a token again when it
+// missed the answer), so a copy of one cannot end a later login. It is demo code, kept small, and never
 // part of a production node.
 //
 // Demo Bank has its own templates, style sheet (served under its path)

@@ -504,6 +504,7 @@ func TestBackchannelLogout(t *testing.T) {
 		{name: "logout token", token: sign(f.key, logoutClaims(nil)), ended: true, status: 200},
 		{name: "sub alone", token: sign(f.key, logoutClaims(func(c map[string]any) { delete(c, "sid") })), ended: true, status: 200},
 		{name: "another sid", token: sign(f.key, logoutClaims(func(c map[string]any) { c["sid"] = "sid-2" })), status: 200},
+		{name: "no jti", token: sign(f.key, logoutClaims(func(c map[string]any) { delete(c, "jti") })), status: 400},
 		{name: "with a nonce", token: sign(f.key, logoutClaims(func(c map[string]any) { c["nonce"] = "n" })), status: 400},
 		{name: "no event", token: sign(f.key, logoutClaims(func(c map[string]any) { delete(c, "events") })), status: 400},
 		{name: "another client", token: sign(f.key, logoutClaims(func(c map[string]any) { c["aud"] = "other" })), status: 400},
@@ -739,5 +740,56 @@ func TestPARResponseBounded(t *testing.T) {
 				t.Errorf("page or log does not say why:\n%s\n%s", w.Body, log.String())
 			}
 		})
+	}
+}
+
+// TestBackchannelLogoutReplay: a logout token whose jti was taken before
+// ends nothing, though it gets 200 (Varde sends it again, signed anew,
+// when it did not see the first answer): so a copy of it cannot end the
+// sessions of a later login with the same sid. Another jti still does.
+func TestBackchannelLogoutReplay(t *testing.T) {
+	f := newNonceIssuer(t)
+	sign := func(jti string, exp time.Time) string {
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: f.key, KeyID: "k1"}},
+			(&jose.SignerOptions{}).WithType("logout+jwt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := jwt.Signed(s).Claims(map[string]any{"iss": f.srv.URL, "aud": "demo-bank", "sub": "pairwise-sub", "sid": "sid-1",
+			"jti": jti, "iat": time.Now().Unix(), "exp": exp.Unix(), "events": map[string]any{backchannelEvent: map[string]any{}}}).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	rp := &RP{
+		Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+		HTTPClient: f.srv.Client(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
+	}
+	h := rp.Handler()
+	exp := time.Now().Add(2 * time.Minute)
+	first := sign("jti-1", exp)
+	for _, step := range []struct {
+		name, token string
+		ended       bool
+	}{
+		{name: "first", token: first, ended: true},
+		{name: "the same token again", token: first},
+		{name: "the same jti signed anew", token: sign("jti-1", exp.Add(time.Minute))},
+		{name: "another jti", token: sign("jti-2", exp), ended: true},
+	} {
+		rp.mu.Lock()
+		rp.sessions["a"] = &loggedIn{Claims: map[string]any{"sub": "pairwise-sub", "sid": "sid-1"}, expires: time.Now().Add(time.Hour)}
+		rp.mu.Unlock()
+		r := httptest.NewRequest(http.MethodPost, "/demo-bank/backchannel-logout", strings.NewReader(url.Values{"logout_token": {step.token}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		rp.mu.Lock()
+		_, stays := rp.sessions["a"]
+		rp.mu.Unlock()
+		if w.Code != http.StatusOK || stays == step.ended {
+			t.Errorf("%s: status %d, session ended %v; want 200, %v", step.name, w.Code, !stays, step.ended)
+		}
 	}
 }
