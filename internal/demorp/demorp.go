@@ -305,7 +305,10 @@ type page struct {
 	Level    level
 	Provider string
 	Error    string
-	Session  *loggedIn
+	// LevelError: Error is about the level chosen, and the fieldset of
+	// levels names it in its description (WCAG 3.3.1, 1.3.1).
+	LevelError bool
+	Session    *loggedIn
 }
 
 type langLink struct {
@@ -373,7 +376,7 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 	t := texts[lang(r)]
 	acr := r.PostFormValue("acr")
 	if acr != "" && !slices.Contains(rp.ACRValues, acr) {
-		rp.render(w, r, http.StatusBadRequest, "home.html", page{Error: t.ErrLevelUnknown})
+		rp.render(w, r, http.StatusBadRequest, "home.html", page{Error: t.ErrLevelUnknown, LevelError: true})
 		return
 	}
 	if err := rp.setup(ctx); err != nil {
@@ -618,7 +621,8 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := idt.Claims(&level); err != nil || !rp.atLeast(level.ACR, p.acr) {
 		rp.Log.Error("demo bank: login below the level asked for", "acr", level.ACR, "asked", p.acr, "err", err)
-		fail(http.StatusForbidden, t.ErrLevel)
+		// WCAG 3.3.7: the level the person chose stays checked.
+		rp.render(w, r, http.StatusForbidden, "home.html", page{Error: t.ErrLevel, Chosen: p.acr, LevelError: true})
 		return
 	}
 	bound := false

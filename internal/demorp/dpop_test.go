@@ -273,6 +273,13 @@ func TestLevelBelowAskedRefused(t *testing.T) {
 			if w.Code != http.StatusForbidden || len(rp.sessions) != 0 || !strings.Contains(w.Body.String(), texts["nb"].ErrLevel) {
 				t.Fatalf("callback: %d, %d sessions, want 403, none and %q:\n%s", w.Code, len(rp.sessions), texts["nb"].ErrLevel, w.Body)
 			}
+			// WCAG 3.3.7: the level chosen stays checked; 3.3.1: the
+			// levels' fieldset is described by the error and the hint.
+			for _, want := range []string{`value="` + tt.asked + `" checked>`, `<fieldset aria-describedby="error level-hint">`} {
+				if !strings.Contains(w.Body.String(), want) {
+					t.Errorf("error page lacks %s:\n%s", want, w.Body)
+				}
+			}
 		})
 	}
 
