@@ -406,14 +406,14 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 	assertion, err := rp.assertion()
 	if err != nil {
 		rp.Log.Error("demo bank: client assertion", "err", err)
-		rp.render(w, r, http.StatusInternalServerError, "home.html", page{Error: t.ErrSign})
+		rp.render(w, r, http.StatusInternalServerError, "home.html", page{Error: t.ErrSign, Chosen: acr})
 		return
 	}
 	form.Set("client_assertion", assertion)
 	requestURI, err := rp.push(ctx, form)
 	if err != nil {
 		rp.Log.Error("demo bank: pushed authorization request", "err", err)
-		rp.render(w, r, http.StatusBadGateway, "home.html", page{Error: t.ErrStart})
+		rp.render(w, r, http.StatusBadGateway, "home.html", page{Error: t.ErrStart, Chosen: acr})
 		return
 	}
 	now := rp.Now()
@@ -427,7 +427,7 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 	if full {
 		rp.Log.Warn("demo bank: too many logins in progress", "limit", maxPending)
 		w.Header().Set("Retry-After", "60")
-		rp.render(w, r, http.StatusServiceUnavailable, "home.html", page{Error: t.ErrBusy})
+		rp.render(w, r, http.StatusServiceUnavailable, "home.html", page{Error: t.ErrBusy, Chosen: acr})
 		return
 	}
 	// The cookie keeps the states of the logins begun in this browser

@@ -800,3 +800,40 @@ func TestBackchannelLogoutReplay(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedPARKeepsLevel: when Varde refuses the pushed authorization
+// request, Demo Bank's page with the error still has the level the
+// person chose checked (WCAG 3.3.7), not the first again.
+func TestRefusedPARKeepsLevel(t *testing.T) {
+	const high = "http://eidas.europa.eu/LoA/high"
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{
+			"issuer": srv.URL, "authorization_endpoint": srv.URL + "/authorize", "token_endpoint": srv.URL + "/token",
+			"jwks_uri": srv.URL + "/jwks", "pushed_authorization_request_endpoint": srv.URL + "/par",
+		})
+	})
+	mux.HandleFunc("POST /par", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "no"})
+	})
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rp := &RP{
+		Name: "Demo Bank", ClientID: "demo-bank", Issuer: srv.URL, BaseURL: "http://bank.test/demo-bank",
+		Key: key, KeyID: "demo-bank-1", HTTPClient: srv.Client(),
+		ACRValues: []string{"http://eidas.europa.eu/LoA/substantial", high},
+		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
+	}
+	w := httptest.NewRecorder()
+	login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(url.Values{"acr": {high}}.Encode()))
+	login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	login.Header.Set("Accept-Language", "en")
+	rp.Handler().ServeHTTP(w, login)
+	if w.Code != http.StatusBadGateway || !strings.Contains(w.Body.String(), texts["en"].ErrStart) {
+		t.Fatalf("login: %d, want 502 and %q\n%s", w.Code, texts["en"].ErrStart, w.Body)
+	}
+	if !strings.Contains(w.Body.String(), `value="`+high+`" checked>`) {
+		t.Errorf("the level chosen is not checked:\n%s", w.Body)
+	}
+}
