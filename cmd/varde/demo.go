@@ -222,15 +222,18 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 
 	bankKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
+		d.Close()
 		return nil, err
 	}
 	bankJWK := jose.JSONWebKey{Key: &bankKey.PublicKey, KeyID: "demo-bank-1", Algorithm: "ES256", Use: "sig"}
 	bankJWKS, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{bankJWK}})
 	if err != nil {
+		d.Close()
 		return nil, err
 	}
 	bankDPoPKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
+		d.Close()
 		return nil, err
 	}
 	bank := &demorp.RP{

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,4 +137,61 @@ func TestDemoBankKeepsLevel(t *testing.T) {
 	if err != nil || got != assurance.ACRHigh {
 		t.Errorf("level checked on the error page = %q (%v), want %q, the one chosen", got, err, assurance.ACRHigh)
 	}
+}
+
+// TestDemoBankLevelDescribed: the fieldset of levels on Demo Bank's home
+// page is described by the hint under its legend, and, when the level
+// sent is one the bank does not offer, by the error too (WCAG 1.3.1,
+// 3.3.1): a screen reader entering the group hears both. The page passes
+// axe-core.
+func TestDemoBankLevelDescribed(t *testing.T) {
+	requireBrowserTests(t)
+	b := newBrowser(t, chromiumPath(t), axeSource(t))
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	bank := &demorp.RP{
+		Name: "Demo Bank", ClientID: "demo-bank", Issuer: srv.URL, BaseURL: srv.URL + "/demo-bank",
+		Key: key, KeyID: "demo-bank-1",
+		ACRValues:  []string{assurance.ACRSubstantial, assurance.ACRHigh},
+		HTTPClient: &http.Client{Timeout: 2 * time.Second},
+		Now:        time.Now, Log: slog.New(slog.DiscardHandler),
+	}
+	mux.Handle("/demo-bank/", bank.Handler())
+	// description is the text of the elements the fieldset's
+	// aria-describedby names, in order, or why there is none.
+	const description = `(() => {
+		const ids = (document.querySelector("fieldset").getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+		if (ids.length === 0) return "no aria-describedby";
+		return ids.map(id => { const e = document.getElementById(id); return e ? e.textContent.trim() : "missing #" + id; }).join(" | ");
+	})()`
+	want := func(t *testing.T, parts ...string) {
+		t.Helper()
+		got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](description))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if joined := strings.Join(parts, " | "); got != joined {
+			t.Errorf("fieldset described by %q, want %q", got, joined)
+		}
+	}
+	const hint = "A bank would choose this itself; here you can try both."
+	t.Run("home", func(t *testing.T) {
+		b.visit(t, srv.URL+"/demo-bank/?lang=en", 200)
+		want(t, hint)
+	})
+	t.Run("level not offered", func(t *testing.T) {
+		b.visit(t, srv.URL+"/demo-bank/?lang=en", 200)
+		b.do(t, "send a level not offered",
+			chromedp.Evaluate[chromedp.Void](`document.querySelector("input[name=acr]:checked").value = "urn:example:low"`),
+			chromedp.Click(`#login`),
+		)
+		b.until(t, `document.querySelector("#error") !== null`)
+		want(t, "Choose one of the levels on this page.", hint)
+		b.audit(t, "en", "#error")
+	})
 }

@@ -72,6 +72,9 @@ type RP struct {
 	mu       sync.Mutex
 	pending  map[string]pending // by state
 	sessions map[string]*loggedIn
+	// logoutJTIs are the jti of the logout tokens taken, each kept until
+	// its token could no longer be accepted.
+	logoutJTIs map[string]time.Time
 }
 
 type pending struct {
@@ -97,6 +100,7 @@ const cookieName = "demobank_session"
 func (rp *RP) Handler() http.Handler {
 	rp.pending = map[string]pending{}
 	rp.sessions = map[string]*loggedIn{}
+	rp.logoutJTIs = map[string]time.Time{}
 	rp.tmpl = template.Must(template.ParseFS(files, "templates/*.html"))
 	static, err := fs.Sub(files, "static")
 	if err != nil {
@@ -106,10 +110,20 @@ func (rp *RP) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+prefix+"/static/", http.StripPrefix(prefix+"/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET "+prefix+"/{$}", rp.home)
-	mux.HandleFunc("POST "+prefix+"/login", rp.login)
+	// The forms are refused when another site sends them (a request
+	// whose Sec-Fetch-Site or Origin names another origin), so a page
+	// elsewhere can neither log the person out nor begin a login in
+	// their browser. The back-channel logout is Varde's server calling,
+	// with neither header, and passes.
+	crossOrigin := http.NewCrossOriginProtection()
+	crossOrigin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rp.Log.Warn("demo bank: cross-origin form refused", "path", r.URL.Path, "origin", r.Header.Get("Origin"))
+		rp.render(w, r, http.StatusForbidden, "home.html", page{Error: texts[lang(r)].ErrCrossSite, Session: rp.current(r)})
+	}))
+	mux.Handle("POST "+prefix+"/login", crossOrigin.Handler(http.HandlerFunc(rp.login)))
 	mux.HandleFunc("GET "+prefix+"/callback", rp.callback)
 	mux.HandleFunc("GET "+prefix+"/account", rp.account)
-	mux.HandleFunc("POST "+prefix+"/logout", rp.logout)
+	mux.Handle("POST "+prefix+"/logout", crossOrigin.Handler(http.HandlerFunc(rp.logout)))
 	mux.HandleFunc("POST "+prefix+"/backchannel-logout", rp.backchannelLogout)
 	// The forms' addresses asked for by GET (a bookmark, an address
 	// typed or reloaded) go to the home page; any other address gets
@@ -258,7 +272,11 @@ func (rp *RP) checkBound(ctx context.Context, tok *oauth2.Token, sub string) (bo
 	if res.StatusCode != http.StatusOK {
 		return false, fmt.Errorf("userinfo: %s", res.Status)
 	}
-	if err := json.NewDecoder(io.LimitReader(res.Body, 64<<10)).Decode(&info); err != nil {
+	raw, err := readBounded(res.Body)
+	if err != nil {
+		return false, fmt.Errorf("userinfo: %w", err)
+	}
+	if err := json.Unmarshal(raw, &info); err != nil {
 		return false, fmt.Errorf("userinfo: %w", err)
 	}
 	if info.Sub != sub {
@@ -287,7 +305,10 @@ type page struct {
 	Level    level
 	Provider string
 	Error    string
-	Session  *loggedIn
+	// LevelError: Error is about the level chosen, and the fieldset of
+	// levels names it in its description (WCAG 3.3.1, 1.3.1).
+	LevelError bool
+	Session    *loggedIn
 }
 
 type langLink struct {
@@ -355,7 +376,7 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 	t := texts[lang(r)]
 	acr := r.PostFormValue("acr")
 	if acr != "" && !slices.Contains(rp.ACRValues, acr) {
-		rp.render(w, r, http.StatusBadRequest, "home.html", page{Error: t.ErrLevelUnknown})
+		rp.render(w, r, http.StatusBadRequest, "home.html", page{Error: t.ErrLevelUnknown, LevelError: true})
 		return
 	}
 	if err := rp.setup(ctx); err != nil {
@@ -385,14 +406,14 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 	assertion, err := rp.assertion()
 	if err != nil {
 		rp.Log.Error("demo bank: client assertion", "err", err)
-		rp.render(w, r, http.StatusInternalServerError, "home.html", page{Error: t.ErrSign})
+		rp.render(w, r, http.StatusInternalServerError, "home.html", page{Error: t.ErrSign, Chosen: acr})
 		return
 	}
 	form.Set("client_assertion", assertion)
 	requestURI, err := rp.push(ctx, form)
 	if err != nil {
 		rp.Log.Error("demo bank: pushed authorization request", "err", err)
-		rp.render(w, r, http.StatusBadGateway, "home.html", page{Error: t.ErrStart})
+		rp.render(w, r, http.StatusBadGateway, "home.html", page{Error: t.ErrStart, Chosen: acr})
 		return
 	}
 	now := rp.Now()
@@ -406,7 +427,7 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 	if full {
 		rp.Log.Warn("demo bank: too many logins in progress", "limit", maxPending)
 		w.Header().Set("Retry-After", "60")
-		rp.render(w, r, http.StatusServiceUnavailable, "home.html", page{Error: t.ErrBusy})
+		rp.render(w, r, http.StatusServiceUnavailable, "home.html", page{Error: t.ErrBusy, Chosen: acr})
 		return
 	}
 	// The cookie keeps the states of the logins begun in this browser
@@ -455,6 +476,24 @@ func (rp *RP) prune(now time.Time) {
 	}
 }
 
+// maxResponse bounds a response body the bank reads from Varde (the
+// PAR and UserInfo responses), so an answer without end cannot fill its
+// memory; the token response is bounded by golang.org/x/oauth2.
+const maxResponse = 64 << 10
+
+// readBounded reads body to its end, or fails naming maxResponse when
+// the body is longer.
+func readBounded(body io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(body, maxResponse+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxResponse {
+		return nil, fmt.Errorf("larger than %d bytes", maxResponse)
+	}
+	return b, nil
+}
+
 // uiLocales turns Accept-Language into an OIDC ui_locales list.
 func uiLocales(accept string) string {
 	var tags []string
@@ -489,8 +528,12 @@ func (rp *RP) push(ctx context.Context, form url.Values) (string, error) {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 	}
-	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
-		return "", fmt.Errorf("PAR response: %w", err)
+	raw, err := readBounded(res.Body)
+	if err != nil {
+		return "", fmt.Errorf("PAR response %s: %w", res.Status, err)
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return "", fmt.Errorf("PAR response %s: %w", res.Status, err)
 	}
 	if res.StatusCode != http.StatusCreated || body.RequestURI == "" {
 		return "", fmt.Errorf("PAR: %s: %s", body.Error, body.Description)
@@ -578,7 +621,8 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := idt.Claims(&level); err != nil || !rp.atLeast(level.ACR, p.acr) {
 		rp.Log.Error("demo bank: login below the level asked for", "acr", level.ACR, "asked", p.acr, "err", err)
-		fail(http.StatusForbidden, t.ErrLevel)
+		// WCAG 3.3.7: the level the person chose stays checked.
+		rp.render(w, r, http.StatusForbidden, "home.html", page{Error: t.ErrLevel, Chosen: p.acr, LevelError: true})
 		return
 	}
 	bound := false
@@ -597,6 +641,12 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	sid := random(24)
 	now := rp.Now()
 	rp.mu.Lock()
+	// A browser that logs in again gets a new session identifier, and
+	// the one it held ends here, so it cannot be used after the new
+	// login, by whoever else may know it, until it expires.
+	if c, err := r.Cookie(cookieName); err == nil {
+		delete(rp.sessions, c.Value)
+	}
 	for k, s := range rp.sessions {
 		if now.After(s.expires) {
 			delete(rp.sessions, k)
@@ -730,6 +780,7 @@ func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	var c struct {
 		SID    string                     `json:"sid"`
+		JTI    string                     `json:"jti"`
 		Events map[string]json.RawMessage `json:"events"`
 		Nonce  *string                    `json:"nonce"`
 	}
@@ -748,9 +799,24 @@ func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	case c.Nonce != nil:
 		refuse(http.StatusBadRequest, "invalid_request", "logout token has a nonce", nil)
 		return
+	case c.JTI == "":
+		// §2.4: jti is required.
+		refuse(http.StatusBadRequest, "invalid_request", "logout token has no jti", nil)
+		return
 	}
 	ended := 0
 	rp.mu.Lock()
+	// §2.6: a logout token whose jti was taken before ends nothing, so
+	// one copied on the way cannot end the sessions of a later login
+	// with the same sid. Varde sends a token again, with the same jti,
+	// when it did not see the first answer (signed anew if the first has
+	// expired), so a copy gets 200: what it asks was done.
+	if rp.rememberLogout(c.JTI, tok.Expiry, rp.Now()) {
+		rp.mu.Unlock()
+		rp.Log.Info("demo bank: back-channel logout already taken", "jti", c.JTI)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	for k, s := range rp.sessions {
 		sid, _ := s.Claims["sid"].(string)
 		sub, _ := s.Claims["sub"].(string)
@@ -762,6 +828,37 @@ func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	rp.mu.Unlock()
 	rp.Log.Info("demo bank: back-channel logout", "sessions_ended", ended)
 	w.WriteHeader(http.StatusOK)
+}
+
+// maxLogoutJTIs bounds the logout tokens' jti kept at once. Each is
+// kept until a minute after its token's exp (tokens live two minutes),
+// so only a flood of Varde's own tokens can fill it; past it, a logout
+// token still ends its sessions, and its jti is not kept.
+const maxLogoutJTIs = 10000
+
+// rememberLogout reports whether a logout token with jti was taken
+// before; if not, it keeps jti until a minute after exp, the token's
+// expiry. A copy with a later exp (signed anew) keeps it longer. rp.mu
+// is held.
+func (rp *RP) rememberLogout(jti string, exp, now time.Time) bool {
+	until := exp.Add(time.Minute)
+	if seen, ok := rp.logoutJTIs[jti]; ok && now.Before(seen) {
+		if until.After(seen) {
+			rp.logoutJTIs[jti] = until
+		}
+		return true
+	}
+	for k, t := range rp.logoutJTIs {
+		if !now.Before(t) {
+			delete(rp.logoutJTIs, k)
+		}
+	}
+	if len(rp.logoutJTIs) >= maxLogoutJTIs {
+		rp.Log.Warn("demo bank: too many logout tokens to remember", "limit", maxLogoutJTIs)
+		return false
+	}
+	rp.logoutJTIs[jti] = until
+	return false
 }
 
 // writeError writes an OAuth error response (RFC 6749 §5.2).

@@ -324,3 +324,50 @@ func fakeIssuer(t *testing.T) (*http.ServeMux, *httptest.Server) {
 	})
 	return mux, srv
 }
+
+// TestFormsRefusedCrossSite: a form another site sends to the bank's
+// logout or login is refused with 403 and a page that says why, and the
+// person stays logged in; the bank's own form logs them out.
+func TestFormsRefusedCrossSite(t *testing.T) {
+	for _, tt := range []struct {
+		name, path, site, origin string
+		status                   int
+		ended                    bool
+	}{
+		{name: "logout, other site", path: "/demo-bank/logout", site: "cross-site", status: http.StatusForbidden},
+		{name: "logout, other origin", path: "/demo-bank/logout", origin: "https://evil.example", status: http.StatusForbidden},
+		{name: "login, other site", path: "/demo-bank/login", site: "cross-site", status: http.StatusForbidden},
+		{name: "logout, same origin", path: "/demo-bank/logout", site: "same-origin", status: http.StatusSeeOther, ended: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rp := &RP{
+				Name: "Demo Bank", ClientID: "demo-bank", Issuer: "http://localhost:1", BaseURL: "http://bank.test/demo-bank",
+				HTTPClient: &http.Client{Timeout: time.Second},
+				Log:        slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
+			}
+			h := rp.Handler()
+			rp.sessions["s1"] = &loggedIn{Claims: map[string]any{"sub": "s"}, expires: time.Now().Add(time.Hour)}
+			r := httptest.NewRequest(http.MethodPost, "http://bank.test"+tt.path, strings.NewReader(""))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Accept-Language", "en")
+			if tt.site != "" {
+				r.Header.Set("Sec-Fetch-Site", tt.site)
+			}
+			if tt.origin != "" {
+				r.Header.Set("Origin", tt.origin)
+			}
+			r.AddCookie(&http.Cookie{Name: cookieName, Value: "s1"})
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tt.status {
+				t.Errorf("status %d, want %d", w.Code, tt.status)
+			}
+			if tt.status == http.StatusForbidden && !strings.Contains(w.Body.String(), "came from another website") {
+				t.Errorf("page does not say why: %s", w.Body)
+			}
+			if _, stays := rp.sessions["s1"]; stays == tt.ended {
+				t.Errorf("session ended: %v, want %v", !stays, tt.ended)
+			}
+		})
+	}
+}

@@ -9,7 +9,9 @@
 // back-channel logout (OpenID Connect Back-Channel Logout 1.0): a logout
 // token POSTed to /demo-bank/backchannel-logout ends the bank's session
 // of its sid, so logging out at Varde or at another service logs the
-// person out of the bank too. It is demo code, kept small, and never
+// person out of the bank too. A logout token whose jti the bank took
+// before ends nothing (it gets 200, as Varde sends a token again when it
+// missed the answer), so a copy of one cannot end a later login. It is demo code, kept small, and never
 // part of a production node.
 //
 // Demo Bank has its own templates, style sheet (served under its path)
@@ -24,7 +26,9 @@
 // an address Demo Bank does not serve gets its own page with the way
 // home, and a form's address asked for by GET leads home. What went
 // wrong between Demo Bank and Varde goes to the log; the page says in
-// plain words what happened and what to do.
+// plain words what happened and what to do. The bank reads at most
+// 64 KiB of Varde's PAR and UserInfo responses; a longer one fails the
+// login, and the log says it was too large.
 //
 // A login begun and not yet back at the callback is kept 10 minutes; the
 // state cookie holds the last five begun in one browser, so a login in
@@ -34,8 +38,14 @@
 // before asking Varde for anything. A person stays logged in for an hour
 // at most, and at most 10 000 are logged in at once; past that, a login
 // coming back to the callback gets the same 503 and page, and no session.
+// Each login that succeeds gets a new session identifier, and the
+// session the browser held before ends then.
 //
 // Its cookies (the login's state, the session, the language) are
 // HttpOnly, SameSite=Lax and under its path, and Secure when BaseURL is
 // https; the demo on localhost serves plain http, where they are not.
+// The login and logout forms are refused with 403 and a page saying why
+// when another site sends them (http.CrossOriginProtection, by
+// Sec-Fetch-Site or Origin), so a page elsewhere cannot log the person
+// out or begin a login in their browser.
 package demorp

@@ -42,6 +42,8 @@ type nonceIssuer struct {
 	acr string
 	// idClaims are added to its ID tokens' claims, or replace them.
 	idClaims map[string]any
+	// cookies go with the callback, besides the state cookie.
+	cookies []*http.Cookie
 }
 
 const (
@@ -169,6 +171,9 @@ func (f *nonceIssuer) login(h http.Handler, acr, lang string) *httptest.Response
 	cb := httptest.NewRequest(http.MethodGet, "/demo-bank/callback?"+url.Values{"code": {"c1"}, "state": {state}, "iss": {f.srv.URL}}.Encode(), nil)
 	cb.Header.Set("Accept-Language", lang)
 	cb.AddCookie(&http.Cookie{Name: "demobank_state", Value: state})
+	for _, c := range f.cookies {
+		cb.AddCookie(c)
+	}
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, cb)
 	return w
@@ -267,6 +272,13 @@ func TestLevelBelowAskedRefused(t *testing.T) {
 			}
 			if w.Code != http.StatusForbidden || len(rp.sessions) != 0 || !strings.Contains(w.Body.String(), texts["nb"].ErrLevel) {
 				t.Fatalf("callback: %d, %d sessions, want 403, none and %q:\n%s", w.Code, len(rp.sessions), texts["nb"].ErrLevel, w.Body)
+			}
+			// WCAG 3.3.7: the level chosen stays checked; 3.3.1: the
+			// levels' fieldset is described by the error and the hint.
+			for _, want := range []string{`value="` + tt.asked + `" checked>`, `<fieldset aria-describedby="error level-hint">`} {
+				if !strings.Contains(w.Body.String(), want) {
+					t.Errorf("error page lacks %s:\n%s", want, w.Body)
+				}
 			}
 		})
 	}
@@ -499,6 +511,7 @@ func TestBackchannelLogout(t *testing.T) {
 		{name: "logout token", token: sign(f.key, logoutClaims(nil)), ended: true, status: 200},
 		{name: "sub alone", token: sign(f.key, logoutClaims(func(c map[string]any) { delete(c, "sid") })), ended: true, status: 200},
 		{name: "another sid", token: sign(f.key, logoutClaims(func(c map[string]any) { c["sid"] = "sid-2" })), status: 200},
+		{name: "no jti", token: sign(f.key, logoutClaims(func(c map[string]any) { delete(c, "jti") })), status: 400},
 		{name: "with a nonce", token: sign(f.key, logoutClaims(func(c map[string]any) { c["nonce"] = "n" })), status: 400},
 		{name: "no event", token: sign(f.key, logoutClaims(func(c map[string]any) { delete(c, "events") })), status: 400},
 		{name: "another client", token: sign(f.key, logoutClaims(func(c map[string]any) { c["aud"] = "other" })), status: 400},
@@ -647,5 +660,180 @@ func TestLoginsInTwoTabs(t *testing.T) {
 	begin()
 	if w := finish("never-begun", nonces[2]); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), texts["en"].ErrState) {
 		t.Errorf("a state never begun: %d, want 400 and %q", w.Code, texts["en"].ErrState)
+	}
+}
+
+// TestLoginAgainEndsPreviousSession: a browser that logs in again while
+// logged in gets a new session, and the one its cookie named ends at
+// once, rather than staying usable until it expires; other browsers'
+// sessions stay.
+func TestLoginAgainEndsPreviousSession(t *testing.T) {
+	f := newNonceIssuer(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dpopKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rp := &RP{
+		Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+		Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
+	}
+	h := rp.Handler()
+	exp := time.Now().Add(time.Hour)
+	rp.sessions["old"] = &loggedIn{Claims: map[string]any{"sub": "pairwise-sub"}, expires: exp}
+	rp.sessions["other"] = &loggedIn{Claims: map[string]any{"sub": "someone-else"}, expires: exp}
+	f.cookies = []*http.Cookie{{Name: cookieName, Value: "old"}}
+	w := f.login(h, "", "en")
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("callback: %d %s", w.Code, w.Body)
+	}
+	var sid string
+	for _, c := range w.Result().Cookies() {
+		if c.Name == cookieName {
+			sid = c.Value
+		}
+	}
+	if sid == "" || sid == "old" || rp.sessions[sid] == nil {
+		t.Fatalf("new session %q not made", sid)
+	}
+	if rp.sessions["old"] != nil {
+		t.Error("the browser's previous session is still live")
+	}
+	if rp.sessions["other"] == nil {
+		t.Error("another browser's session ended")
+	}
+}
+
+// TestPARResponseBounded: a pushed authorization response larger than
+// maxResponse is not read to its end: the login stops with the page
+// for a login that could not start, and the log names the limit.
+func TestPARResponseBounded(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		pad    int
+		status int
+	}{
+		{name: "small", pad: 1 << 10, status: http.StatusSeeOther},
+		{name: "too large", pad: maxResponse, status: http.StatusBadGateway},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mux := http.NewServeMux()
+			srv := httptest.NewServer(mux)
+			defer srv.Close()
+			mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+				writeJSON(w, http.StatusOK, map[string]any{
+					"issuer": srv.URL, "authorization_endpoint": srv.URL + "/authorize", "token_endpoint": srv.URL + "/token",
+					"jwks_uri": srv.URL + "/jwks", "pushed_authorization_request_endpoint": srv.URL + "/par",
+				})
+			})
+			mux.HandleFunc("POST /par", func(w http.ResponseWriter, r *http.Request) {
+				writeJSON(w, http.StatusCreated, map[string]any{"request_uri": "urn:ietf:params:oauth:request_uri:1", "expires_in": 90,
+					"padding": strings.Repeat("a", tt.pad)})
+			})
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			var log strings.Builder
+			rp := &RP{
+				Name: "Demo Bank", ClientID: "demo-bank", Issuer: srv.URL, BaseURL: "http://bank.test/demo-bank",
+				Key: key, KeyID: "demo-bank-1", HTTPClient: srv.Client(),
+				Log: slog.New(slog.NewTextHandler(&log, nil)), Now: time.Now,
+			}
+			w := httptest.NewRecorder()
+			login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(""))
+			login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			login.Header.Set("Accept-Language", "en")
+			rp.Handler().ServeHTTP(w, login)
+			if w.Code != tt.status {
+				t.Fatalf("login: %d, want %d\n%s", w.Code, tt.status, w.Body)
+			}
+			if tt.status == http.StatusBadGateway && (!strings.Contains(w.Body.String(), texts["en"].ErrStart) || !strings.Contains(log.String(), "larger than")) {
+				t.Errorf("page or log does not say why:\n%s\n%s", w.Body, log.String())
+			}
+		})
+	}
+}
+
+// TestBackchannelLogoutReplay: a logout token whose jti was taken before
+// ends nothing, though it gets 200 (Varde sends it again, signed anew,
+// when it did not see the first answer): so a copy of it cannot end the
+// sessions of a later login with the same sid. Another jti still does.
+func TestBackchannelLogoutReplay(t *testing.T) {
+	f := newNonceIssuer(t)
+	sign := func(jti string, exp time.Time) string {
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: f.key, KeyID: "k1"}},
+			(&jose.SignerOptions{}).WithType("logout+jwt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := jwt.Signed(s).Claims(map[string]any{"iss": f.srv.URL, "aud": "demo-bank", "sub": "pairwise-sub", "sid": "sid-1",
+			"jti": jti, "iat": time.Now().Unix(), "exp": exp.Unix(), "events": map[string]any{backchannelEvent: map[string]any{}}}).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	rp := &RP{
+		Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+		HTTPClient: f.srv.Client(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
+	}
+	h := rp.Handler()
+	exp := time.Now().Add(2 * time.Minute)
+	first := sign("jti-1", exp)
+	for _, step := range []struct {
+		name, token string
+		ended       bool
+	}{
+		{name: "first", token: first, ended: true},
+		{name: "the same token again", token: first},
+		{name: "the same jti signed anew", token: sign("jti-1", exp.Add(time.Minute))},
+		{name: "another jti", token: sign("jti-2", exp), ended: true},
+	} {
+		rp.mu.Lock()
+		rp.sessions["a"] = &loggedIn{Claims: map[string]any{"sub": "pairwise-sub", "sid": "sid-1"}, expires: time.Now().Add(time.Hour)}
+		rp.mu.Unlock()
+		r := httptest.NewRequest(http.MethodPost, "/demo-bank/backchannel-logout", strings.NewReader(url.Values{"logout_token": {step.token}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		rp.mu.Lock()
+		_, stays := rp.sessions["a"]
+		rp.mu.Unlock()
+		if w.Code != http.StatusOK || stays == step.ended {
+			t.Errorf("%s: status %d, session ended %v; want 200, %v", step.name, w.Code, !stays, step.ended)
+		}
+	}
+}
+
+// TestRefusedPARKeepsLevel: when Varde refuses the pushed authorization
+// request, Demo Bank's page with the error still has the level the
+// person chose checked (WCAG 3.3.7), not the first again.
+func TestRefusedPARKeepsLevel(t *testing.T) {
+	const high = "http://eidas.europa.eu/LoA/high"
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{
+			"issuer": srv.URL, "authorization_endpoint": srv.URL + "/authorize", "token_endpoint": srv.URL + "/token",
+			"jwks_uri": srv.URL + "/jwks", "pushed_authorization_request_endpoint": srv.URL + "/par",
+		})
+	})
+	mux.HandleFunc("POST /par", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "no"})
+	})
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rp := &RP{
+		Name: "Demo Bank", ClientID: "demo-bank", Issuer: srv.URL, BaseURL: "http://bank.test/demo-bank",
+		Key: key, KeyID: "demo-bank-1", HTTPClient: srv.Client(),
+		ACRValues: []string{"http://eidas.europa.eu/LoA/substantial", high},
+		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
+	}
+	w := httptest.NewRecorder()
+	login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(url.Values{"acr": {high}}.Encode()))
+	login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	login.Header.Set("Accept-Language", "en")
+	rp.Handler().ServeHTTP(w, login)
+	if w.Code != http.StatusBadGateway || !strings.Contains(w.Body.String(), texts["en"].ErrStart) {
+		t.Fatalf("login: %d, want 502 and %q\n%s", w.Code, texts["en"].ErrStart, w.Body)
+	}
+	if !strings.Contains(w.Body.String(), `value="`+high+`" checked>`) {
+		t.Errorf("the level chosen is not checked:\n%s", w.Body)
 	}
 }

@@ -35,6 +35,8 @@ type text struct {
 	ErrLevel, ErrLevelUnknown string
 	// ErrBusy: too many logins are in progress to begin another.
 	ErrBusy string
+	// ErrCrossSite: a form of another site was sent to the bank.
+	ErrCrossSite string
 
 	// ErrorTitle starts the title of a page that shows an error (WCAG
 	// 3.3.1, 2.4.2: the title says so before anything else).
@@ -85,6 +87,7 @@ var texts = map[string]*text{
 
 		ErrUnreachable:  "Varde is not reachable. Try again in a moment.",
 		ErrBusy:         "Too many logins are in progress at Demo Bank right now. Try again in a few minutes.",
+		ErrCrossSite:    "This request came from another website, so Demo Bank did not act on it. Use the buttons on Demo Bank's own pages.",
 		ErrStart:        "Varde did not start the login. Try again in a moment. If it happens again, the terminal running the demo says why.",
 		ErrState:        "This login did not start here. Please log in again.",
 		ErrExpired:      "The login took too long. Please log in again.",
@@ -137,6 +140,7 @@ var texts = map[string]*text{
 
 		ErrUnreachable:  "Varde svarer ikke. Prøv igjen om litt.",
 		ErrBusy:         "Det pågår for mange innlogginger i Demo Bank akkurat nå. Prøv igjen om noen minutter.",
+		ErrCrossSite:    "Denne forespørselen kom fra et annet nettsted, så Demo Bank gjorde ingenting. Bruk knappene på Demo Banks egne sider.",
 		ErrStart:        "Varde startet ikke innloggingen. Prøv igjen om litt. Skjer det igjen, står årsaken i terminalen der demoen kjører.",
 		ErrState:        "Denne innloggingen startet ikke her. Logg inn på nytt.",
 		ErrExpired:      "Innloggingen tok for lang tid. Logg inn på nytt.",
@@ -189,6 +193,7 @@ var texts = map[string]*text{
 
 		ErrUnreachable:  "Varde svarer ikke. Prøv igen om lidt.",
 		ErrBusy:         "Der er for mange igangværende login i Demo Bank lige nu. Prøv igen om nogle minutter.",
+		ErrCrossSite:    "Denne forespørgsel kom fra et andet websted, så Demo Bank gjorde intet. Brug knapperne på Demo Banks egne sider.",
 		ErrStart:        "Varde startede ikke dit login. Prøv igen om lidt. Sker det igen, står årsagen i terminalen, hvor demoen kører.",
 		ErrState:        "Dette login startede ikke her. Log ind igen.",
 		ErrExpired:      "Det tog for lang tid at logge ind. Log ind igen.",
