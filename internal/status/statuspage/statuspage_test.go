@@ -1021,3 +1021,23 @@ func TestCancelledMaintenanceShown(t *testing.T) {
 		t.Errorf("API summary's cancelled_maintenance: %v %+v", err, sum.Cancelled)
 	}
 }
+
+// TestAPIServerErrorNamesRequestID: an API 500 gives the request's ID in
+// its body, the same as its X-Request-Id header, for the caller to quote.
+func TestAPIServerErrorNamesRequestID(t *testing.T) {
+	src := fixture()
+	src.fail = errBroken
+	h := &Handler{Source: src, Pages: newPages(t), BaseURL: "https://id.example.no", Now: func() time.Time { return now }, Log: slog.New(slog.DiscardHandler)}
+	mux := http.NewServeMux()
+	h.Register(mux)
+	srv := httptest.NewServer(httpx.WithRequestID(mux))
+	t.Cleanup(srv.Close)
+	for _, path := range []string{"/status/api/v1/summary", "/status/api/v1/components", "/status/api/v1/incidents", "/status/api/v1/reports"} {
+		res := get(t, srv.URL+path)
+		var e map[string]string
+		id := res.header.Get("X-Request-Id")
+		if res.code != 500 || json.Unmarshal([]byte(res.body), &e) != nil || id == "" || e["request_id"] != id {
+			t.Errorf("%s: %d X-Request-Id %q %s", path, res.code, id, res.body)
+		}
+	}
+}
