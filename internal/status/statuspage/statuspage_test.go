@@ -1041,3 +1041,15 @@ func TestAPIServerErrorNamesRequestID(t *testing.T) {
 		}
 	}
 }
+
+// TestCancelledMaintenanceNeverOngoing: a window cancelled or completed
+// is not under way, even while now is within its planned time.
+func TestCancelledMaintenanceNeverOngoing(t *testing.T) {
+	v := newViewer(newPages(t), "en", now, linker{})
+	for _, st := range []string{"cancelled", "completed"} {
+		m := status.Maintenance{ID: "m", Components: []string{"provider:bankid"}, Start: now.Add(-time.Hour), End: now.Add(time.Hour), Title: "Window", Status: st, CancelledAt: now.Add(-2 * time.Hour)}
+		if mv := v.maintenance(m); mv.Ongoing || mv.Status == "In progress now" {
+			t.Errorf("%s window: Ongoing %v, status %q", st, mv.Ongoing, mv.Status)
+		}
+	}
+}
