@@ -32,8 +32,8 @@ const (
 // cancelled; both incidents' pages; the report
 // for the current and the previous quarter; and the page for an unknown
 // incident — in every language, and checks them as TestPagesWCAG checks
-// the login pages: axe-core's WCAG 2.2 A/AA rules and reflow at 320 CSS
-// pixels. The status pages promise to work without JavaScript, so each
+// the login pages: axe-core's WCAG 2.2 A/AA rules, reflow at 320 CSS
+// pixels and the help desk last in the content. The status pages promise to work without JavaScript, so each
 // must also carry no script at all.
 func TestStatusPagesWCAG(t *testing.T) {
 	requireBrowserTests(t)
@@ -82,6 +82,7 @@ func TestStatusPagesWCAG(t *testing.T) {
 					}
 				}
 				b.audit(t, lang, p.ready)
+				b.helpLast(t)
 			})
 		}
 	}
