@@ -51,6 +51,16 @@ func TestStatusPagesWCAG(t *testing.T) {
 			`document.querySelector("li.maintenance") !== null && document.querySelector("#support #support-phone") !== null && document.querySelector("li.maintenance-done") !== null && document.querySelector("li.maintenance-cancelled") !== null && document.querySelector(".incident-card .rca-overdue") !== null && ` +
 			`document.querySelector('a[href*="` + openID + `"]') !== null && document.querySelector('a[href*="` + resolvedID + `"]') !== null`
 		timeline = `document.querySelectorAll("ol.timeline li").length`
+		// WCAG 1.4.1: maintenance under way or planned, completed and
+		// cancelled each have their own visible label and their own line
+		// style beside them, so they do not differ in colour alone.
+		maintDistinct = `(() => {
+  const items = ["li.maintenance", "li.maintenance-done", "li.maintenance-cancelled"].map(q => document.querySelector(q));
+  if (items.some(e => !e)) return false;
+  const lines = items.map(e => getComputedStyle(e).borderLeftStyle);
+  const labels = items.map(e => { const st = e.querySelector(".state"); return st && st.getBoundingClientRect().height > 1 ? st.textContent.trim() : ""; });
+  return new Set(lines).size === 3 && !lines.includes("none") && labels.every(l => l !== "") && new Set(labels).size === 3;
+})()`
 	)
 	previous := statuspage.QuarterOf(now.AddDate(0, -3, 0))
 	for _, l := range app.Languages {
@@ -62,7 +72,7 @@ func TestStatusPagesWCAG(t *testing.T) {
 			ready      string   // an element only the expected page has
 			checks     []string // JavaScript conditions the page must meet
 		}{
-			{"status", "/status?" + q, 200, "ol.uptime", []string{noScript, homeSeeded}},
+			{"status", "/status?" + q, 200, "ol.uptime", []string{noScript, homeSeeded, maintDistinct}},
 			{"resolved incident", "/status/incidents/" + resolvedID + "?" + q, 200, "main h1",
 				[]string{noScript, `document.querySelector(".rca-overdue") !== null`, timeline + " >= 5"}},
 			{"open incident", "/status/incidents/" + openID + "?" + q, 200, "main h1",
