@@ -54,6 +54,18 @@ func TestStatusPagesWCAG(t *testing.T) {
 		// WCAG 1.4.1: maintenance under way or planned, completed and
 		// cancelled each have their own visible label and their own line
 		// style beside them, so they do not differ in colour alone.
+		// Each uptime day's figures, hidden in the bar but for screen
+		// readers, are also in a disclosure a sighted person can open
+		// with the keyboard or the mouse; opened, every day is there, visible.
+		daysShown = `(() => {
+  const c = document.querySelector("li.component");
+  const bar = c && c.querySelector("ol.uptime");
+  const d = c && c.querySelector("details.days");
+  if (!bar || !d || d.querySelector("summary").getBoundingClientRect().height < 1) return false;
+  d.open = true;
+  const days = [...d.querySelectorAll("li")];
+  return days.length === bar.children.length && days.every((li, i) => li.getBoundingClientRect().height > 1 && li.textContent.trim() === bar.children[i].textContent.trim());
+})()`
 		maintDistinct = `(() => {
   const items = ["li.maintenance", "li.maintenance-done", "li.maintenance-cancelled"].map(q => document.querySelector(q));
   if (items.some(e => !e)) return false;
@@ -72,7 +84,7 @@ func TestStatusPagesWCAG(t *testing.T) {
 			ready      string   // an element only the expected page has
 			checks     []string // JavaScript conditions the page must meet
 		}{
-			{"status", "/status?" + q, 200, "ol.uptime", []string{noScript, homeSeeded, maintDistinct}},
+			{"status", "/status?" + q, 200, "ol.uptime", []string{noScript, homeSeeded, maintDistinct, daysShown}},
 			{"resolved incident", "/status/incidents/" + resolvedID + "?" + q, 200, "main h1",
 				[]string{noScript, `document.querySelector(".rca-overdue") !== null`, timeline + " >= 5"}},
 			{"open incident", "/status/incidents/" + openID + "?" + q, 200, "main h1",

@@ -14,7 +14,8 @@
 //
 //	GET /status                      the page: overall state, open incidents,
 //	                                 maintenance, components with 90-day
-//	                                 uptime bars, incidents and maintenance
+//	                                 uptime bars (each day's figures also
+//	                                 in a disclosure), incidents and maintenance
 //	                                 completed in the past 90 days,
 //	                                 maintenance cancelled whose announced
 //	                                 end is less than 90 days ago, and last
