@@ -868,9 +868,9 @@ func TestReportPageListsMaintenance(t *testing.T) {
 	}
 	srv := server(t, src)
 	for lang, want := range map[string][]string{
-		"en": {"<h2 id=\"rmaint-h\">Planned maintenance in this period</h2>", "<h3>BankID certificate</h3>", `<time datetime="2026-11-03T02:00:00Z">2026-11-03 02:00 UTC</time>`, `Announced <time datetime="2026-11-01T09:30:00Z">2026-11-01 09:30 UTC</time>.`, "Ended early; it was announced to last until", "Affected: BankID"},
-		"nb": {"Planlagt vedlikehold i perioden", "Varslet <time", "regnes ikke mot tilgjengeligheten"},
-		"da": {"Planlagt vedligeholdelse i perioden", "Varslet <time", "tæller ikke mod tilgængeligheden"},
+		"en": {"<h2 id=\"rmaint-h\">Planned maintenance in this period</h2>", "<h3>BankID certificate</h3>", `<time datetime="2026-11-03T02:00:00Z">2026-11-03 02:00 UTC</time>`, `Announced <time datetime="2026-11-01T09:30:00Z">2026-11-01 09:30 UTC</time>.`, "Ended early; it was announced to last until", "Affected: BankID", `<span class="icon" aria-hidden="true">✓</span> Completed</span>`},
+		"nb": {"Planlagt vedlikehold i perioden", "Varslet <time", "regnes ikke mot tilgjengeligheten", "✓</span> Fullført</span>"},
+		"da": {"Planlagt vedligeholdelse i perioden", "Varslet <time", "tæller ikke mod tilgængeligheden", "✓</span> Afsluttet</span>"},
 	} {
 		res := get(t, srv.URL+"/status/reports?quarter=2026-Q4&lang="+lang)
 		for _, w := range want {
