@@ -32,8 +32,8 @@ const (
 // cancelled; both incidents' pages; the report
 // for the current and the previous quarter; and the page for an unknown
 // incident — in every language, and checks them as TestPagesWCAG checks
-// the login pages: axe-core's WCAG 2.2 A/AA rules and reflow at 320 CSS
-// pixels. The status pages promise to work without JavaScript, so each
+// the login pages: axe-core's WCAG 2.2 A/AA rules, reflow at 320 CSS
+// pixels and the help desk last in the content. The status pages promise to work without JavaScript, so each
 // must also carry no script at all.
 func TestStatusPagesWCAG(t *testing.T) {
 	requireBrowserTests(t)
@@ -51,6 +51,28 @@ func TestStatusPagesWCAG(t *testing.T) {
 			`document.querySelector("li.maintenance") !== null && document.querySelector("#support #support-phone") !== null && document.querySelector("li.maintenance-done") !== null && document.querySelector("li.maintenance-cancelled") !== null && document.querySelector(".incident-card .rca-overdue") !== null && ` +
 			`document.querySelector('a[href*="` + openID + `"]') !== null && document.querySelector('a[href*="` + resolvedID + `"]') !== null`
 		timeline = `document.querySelectorAll("ol.timeline li").length`
+		// WCAG 1.4.1: maintenance under way or planned, completed and
+		// cancelled each have their own visible label and their own line
+		// style beside them, so they do not differ in colour alone.
+		// Each uptime day's figures, hidden in the bar but for screen
+		// readers, are also in a disclosure a sighted person can open
+		// with the keyboard or the mouse; opened, every day is there, visible.
+		daysShown = `(() => {
+  const c = document.querySelector("li.component");
+  const bar = c && c.querySelector("ol.uptime");
+  const d = c && c.querySelector("details.days");
+  if (!bar || !d || d.querySelector("summary").getBoundingClientRect().height < 1) return false;
+  d.open = true;
+  const days = [...d.querySelectorAll("li")];
+  return days.length === bar.children.length && days.every((li, i) => li.getBoundingClientRect().height > 1 && li.textContent.trim() === bar.children[i].textContent.trim());
+})()`
+		maintDistinct = `(() => {
+  const items = ["li.maintenance", "li.maintenance-done", "li.maintenance-cancelled"].map(q => document.querySelector(q));
+  if (items.some(e => !e)) return false;
+  const lines = items.map(e => getComputedStyle(e).borderLeftStyle);
+  const labels = items.map(e => { const st = e.querySelector(".state"); return st && st.getBoundingClientRect().height > 1 ? st.textContent.trim() : ""; });
+  return new Set(lines).size === 3 && !lines.includes("none") && labels.every(l => l !== "") && new Set(labels).size === 3;
+})()`
 	)
 	previous := statuspage.QuarterOf(now.AddDate(0, -3, 0))
 	for _, l := range app.Languages {
@@ -62,7 +84,7 @@ func TestStatusPagesWCAG(t *testing.T) {
 			ready      string   // an element only the expected page has
 			checks     []string // JavaScript conditions the page must meet
 		}{
-			{"status", "/status?" + q, 200, "ol.uptime", []string{noScript, homeSeeded}},
+			{"status", "/status?" + q, 200, "ol.uptime", []string{noScript, homeSeeded, maintDistinct, daysShown}},
 			{"resolved incident", "/status/incidents/" + resolvedID + "?" + q, 200, "main h1",
 				[]string{noScript, `document.querySelector(".rca-overdue") !== null`, timeline + " >= 5"}},
 			{"open incident", "/status/incidents/" + openID + "?" + q, 200, "main h1",
@@ -82,6 +104,7 @@ func TestStatusPagesWCAG(t *testing.T) {
 					}
 				}
 				b.audit(t, lang, p.ready)
+				b.helpLast(t)
 			})
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/status"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -52,6 +53,9 @@ func encodeJSON(v any) ([]byte, error) {
 type apiError struct {
 	Error       string `json:"error"`
 	Description string `json:"error_description"`
+	// RequestID is the X-Request-Id of a 500, for the caller to quote to
+	// the operator, who finds the cause logged under it.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // shareFor is how long the service shares a computed summary, report or
@@ -97,15 +101,16 @@ func (h *Handler) apiFail(w http.ResponseWriter, code int, errCode, desc string)
 	h.writeJSON(w, code, apiError{Error: errCode, Description: desc}, time.Time{})
 }
 
-func (h *Handler) apiSourceError(w http.ResponseWriter, what string, err error) {
-	h.log().Error(what, "err", err)
-	h.apiFail(w, http.StatusInternalServerError, "server_error", "the status service could not answer; try again shortly")
+func (h *Handler) apiSourceError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	id := httpx.RequestID(r.Context())
+	h.log().Error(what, "err", err, "req", id)
+	h.writeJSON(w, http.StatusInternalServerError, apiError{Error: "server_error", Description: "the status service could not answer; try again shortly", RequestID: id}, time.Time{})
 }
 
 func (h *Handler) apiSummary(w http.ResponseWriter, r *http.Request) {
 	s, err := h.Source.Summary(r.Context())
 	if err != nil {
-		h.apiSourceError(w, "status summary", err)
+		h.apiSourceError(w, r, "status summary", err)
 		return
 	}
 	h.writeJSON(w, http.StatusOK, s, s.GeneratedAt)
@@ -114,7 +119,7 @@ func (h *Handler) apiSummary(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) apiComponents(w http.ResponseWriter, r *http.Request) {
 	s, err := h.Source.Summary(r.Context())
 	if err != nil {
-		h.apiSourceError(w, "status summary", err)
+		h.apiSourceError(w, r, "status summary", err)
 		return
 	}
 	h.writeJSON(w, http.StatusOK, componentsOf(s), s.GeneratedAt)
@@ -123,7 +128,7 @@ func (h *Handler) apiComponents(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) apiIncidents(w http.ResponseWriter, r *http.Request) {
 	s, err := h.Source.Summary(r.Context())
 	if err != nil {
-		h.apiSourceError(w, "status summary", err)
+		h.apiSourceError(w, r, "status summary", err)
 		return
 	}
 	h.writeJSON(w, http.StatusOK, incidentsOf(s), s.GeneratedAt)
@@ -141,7 +146,7 @@ func (h *Handler) apiIncident(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.apiSourceError(w, "status incident", err)
+		h.apiSourceError(w, r, "status incident", err)
 		return
 	}
 	h.writeJSON(w, http.StatusOK, inc, inc.ReadAt)
@@ -160,7 +165,7 @@ func (h *Handler) apiReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.apiSourceError(w, "status report", err)
+		h.apiSourceError(w, r, "status report", err)
 		return
 	}
 	h.writeJSON(w, http.StatusOK, rep, rep.GeneratedAt)

@@ -13,13 +13,14 @@
 // # Routes (Handler.Register)
 //
 //	GET /status                      the page: overall state, open incidents,
-//	                                 maintenance, the operator's help desk
-//	                                 (httpx.Pages.Support, if configured),
-//	                                 components with 90-day uptime bars,
-//	                                 incidents and maintenance completed in
-//	                                 the past 90 days, and maintenance
-//	                                 cancelled whose announced end is
-//	                                 less than 90 days ago
+//	                                 maintenance, components with 90-day
+//	                                 uptime bars (each day's figures also
+//	                                 in a disclosure), incidents and maintenance
+//	                                 completed in the past 90 days,
+//	                                 maintenance cancelled whose announced
+//	                                 end is less than 90 days ago, and last
+//	                                 the operator's help desk
+//	                                 (httpx.Pages.Support, if configured)
 //	GET /status/incidents/{id}       one incident and its timeline
 //	GET /status/reports              ?quarter=2026-Q3 or ?from=YYYY-MM-DD&to=YYYY-MM-DD
 //	                                 (to exclusive; default: this quarter to date)

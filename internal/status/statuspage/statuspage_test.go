@@ -868,9 +868,9 @@ func TestReportPageListsMaintenance(t *testing.T) {
 	}
 	srv := server(t, src)
 	for lang, want := range map[string][]string{
-		"en": {"<h2 id=\"rmaint-h\">Planned maintenance in this period</h2>", "<h3>BankID certificate</h3>", `<time datetime="2026-11-03T02:00:00Z">2026-11-03 02:00 UTC</time>`, `Announced <time datetime="2026-11-01T09:30:00Z">2026-11-01 09:30 UTC</time>.`, "Ended early; it was announced to last until", "Affected: BankID"},
-		"nb": {"Planlagt vedlikehold i perioden", "Varslet <time", "regnes ikke mot tilgjengeligheten"},
-		"da": {"Planlagt vedligeholdelse i perioden", "Varslet <time", "tæller ikke mod tilgængeligheden"},
+		"en": {"<h2 id=\"rmaint-h\">Planned maintenance in this period</h2>", "<h3>BankID certificate</h3>", `<time datetime="2026-11-03T02:00:00Z">2026-11-03 02:00 UTC</time>`, `Announced <time datetime="2026-11-01T09:30:00Z">2026-11-01 09:30 UTC</time>.`, "Ended early; it was announced to last until", "Affected: BankID", `<span class="icon" aria-hidden="true">✓</span> Completed</span>`},
+		"nb": {"Planlagt vedlikehold i perioden", "Varslet <time", "regnes ikke mot tilgjengeligheten", "✓</span> Fullført</span>"},
+		"da": {"Planlagt vedligeholdelse i perioden", "Varslet <time", "tæller ikke mod tilgængeligheden", "✓</span> Afsluttet</span>"},
 	} {
 		res := get(t, srv.URL+"/status/reports?quarter=2026-Q4&lang="+lang)
 		for _, w := range want {
@@ -1019,5 +1019,37 @@ func TestCancelledMaintenanceShown(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(res.body), &sum); err != nil || len(sum.Cancelled) != 1 || sum.Cancelled[0].ID != "m-5" || !sum.Cancelled[0].CancelledAt.Equal(at(24, 16, 30)) {
 		t.Errorf("API summary's cancelled_maintenance: %v %+v", err, sum.Cancelled)
+	}
+}
+
+// TestAPIServerErrorNamesRequestID: an API 500 gives the request's ID in
+// its body, the same as its X-Request-Id header, for the caller to quote.
+func TestAPIServerErrorNamesRequestID(t *testing.T) {
+	src := fixture()
+	src.fail = errBroken
+	h := &Handler{Source: src, Pages: newPages(t), BaseURL: "https://id.example.no", Now: func() time.Time { return now }, Log: slog.New(slog.DiscardHandler)}
+	mux := http.NewServeMux()
+	h.Register(mux)
+	srv := httptest.NewServer(httpx.WithRequestID(mux))
+	t.Cleanup(srv.Close)
+	for _, path := range []string{"/status/api/v1/summary", "/status/api/v1/components", "/status/api/v1/incidents", "/status/api/v1/reports"} {
+		res := get(t, srv.URL+path)
+		var e map[string]string
+		id := res.header.Get("X-Request-Id")
+		if res.code != 500 || json.Unmarshal([]byte(res.body), &e) != nil || id == "" || e["request_id"] != id {
+			t.Errorf("%s: %d X-Request-Id %q %s", path, res.code, id, res.body)
+		}
+	}
+}
+
+// TestCancelledMaintenanceNeverOngoing: a window cancelled or completed
+// is not under way, even while now is within its planned time.
+func TestCancelledMaintenanceNeverOngoing(t *testing.T) {
+	v := newViewer(newPages(t), "en", now, linker{})
+	for _, st := range []string{"cancelled", "completed"} {
+		m := status.Maintenance{ID: "m", Components: []string{"provider:bankid"}, Start: now.Add(-time.Hour), End: now.Add(time.Hour), Title: "Window", Status: st, CancelledAt: now.Add(-2 * time.Hour)}
+		if mv := v.maintenance(m); mv.Ongoing || mv.Status == "In progress now" {
+			t.Errorf("%s window: Ongoing %v, status %q", st, mv.Ongoing, mv.Status)
+		}
 	}
 }

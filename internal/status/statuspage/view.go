@@ -436,7 +436,9 @@ func (v *viewer) maintenance(m status.Maintenance) maintenanceView {
 	for _, c := range m.Components {
 		names = append(names, v.componentName(c))
 	}
-	ongoing := m.Status == "in_progress" || (!m.Start.After(v.now) && m.End.After(v.now))
+	// A cancelled window never takes place, whatever its planned time;
+	// a completed one is over, even if it was ended before its planned end.
+	ongoing := m.Status == "in_progress" || (m.Status != "cancelled" && m.Status != "completed" && !m.Start.After(v.now) && m.End.After(v.now))
 	st := "status.maintenance.scheduled"
 	if ongoing {
 		st = "status.maintenance.ongoing"
