@@ -433,29 +433,39 @@ func (db *DB) EndPersonSessions(ctx context.Context, personID, except string, no
 	}
 	var ended []*store.Session
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
-		ended = nil
 		var err error
-		if ended, err = db.endPersonSessionsIn(ctx, tx, personID, except, now); err != nil {
-			return err
-		}
-		if events == nil {
-			return nil
-		}
-		for _, e := range events(len(ended)) {
-			if err := db.appendAudit(e)(ctx, tx); err != nil {
-				return fmt.Errorf("audit %s event: %w", e.Type, err)
-			}
-		}
-		return nil
-	}, func() {
-		for _, s := range ended {
-			db.sessions.drop(s.ID)
-		}
-	})
+		ended, err = db.endOthersIn(ctx, tx, personID, except, now, events)
+		return err
+	}, func() { db.dropSessions(ended) })
 	if err != nil {
 		return nil, fmt.Errorf("end sessions of person %s: %w", personID, err)
 	}
 	return ended, nil
+}
+
+// endOthersIn ends, within tx, every session of personID but except, as
+// endPersonSessionsIn does, and appends the events events returns for
+// the number ended (none if events is nil): a change to a person's ways
+// in and the end of the sessions it voids are one write.
+func (db *DB) endOthersIn(ctx context.Context, tx querier, personID, except string, now time.Time, events func(n int) []*store.AuditEvent) ([]*store.Session, error) {
+	ended, err := db.endPersonSessionsIn(ctx, tx, personID, except, now)
+	if err != nil {
+		return nil, err
+	}
+	if events != nil {
+		if err := db.appendEvents(ctx, tx, events(len(ended))); err != nil {
+			return nil, err
+		}
+	}
+	return ended, nil
+}
+
+// dropSessions drops the in-memory copies of sessions a committed
+// transaction ended.
+func (db *DB) dropSessions(ended []*store.Session) {
+	for _, s := range ended {
+		db.sessions.drop(s.ID)
+	}
 }
 
 // endPersonSessionsIn deletes, within tx, every session of personID but

@@ -171,9 +171,7 @@ func (db *DB) LinkIdentifiers(ctx context.Context, personID string, add []store.
 		return nil
 	}, func() {
 		db.people.drop(personID)
-		for _, s := range ended {
-			db.sessions.drop(s.ID)
-		}
+		db.dropSessions(ended)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("link identifiers to person %s: %w", personID, err)
@@ -293,18 +291,9 @@ func (db *DB) CreatePasskeyEndingOthers(ctx context.Context, p *store.Passkey, m
 			return err
 		}
 		var err error
-		if ended, err = db.endPersonSessionsIn(ctx, tx, p.PersonID, except, now); err != nil {
-			return err
-		}
-		if events == nil {
-			return nil
-		}
-		return db.appendEvents(ctx, tx, events(len(ended)))
-	}, func() {
-		for _, s := range ended {
-			db.sessions.drop(s.ID)
-		}
-	})
+		ended, err = db.endOthersIn(ctx, tx, p.PersonID, except, now, events)
+		return err
+	}, func() { db.dropSessions(ended) })
 	if err != nil {
 		return nil, fmt.Errorf("create passkey for person %s: %w", p.PersonID, err)
 	}
@@ -418,13 +407,8 @@ func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID [
 			return err
 		}
 		if n > 0 {
-			if ended, err = db.endPersonSessionsIn(ctx, tx, personID, except, now); err != nil {
-				return err
-			}
-			if events == nil {
-				return nil
-			}
-			return db.appendEvents(ctx, tx, events(len(ended)))
+			ended, err = db.endOthersIn(ctx, tx, personID, except, now, events)
+			return err
 		}
 		var one int
 		err = tx.StmtContext(ctx, db.st.passkeyOfPersonW).QueryRowContext(ctx, personID, credentialID).Scan(&one)
@@ -432,11 +416,7 @@ func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID [
 			return fmt.Errorf("it is the last way in: %w", store.ErrConflict)
 		}
 		return notFound(err)
-	}, func() {
-		for _, s := range ended {
-			db.sessions.drop(s.ID)
-		}
-	})
+	}, func() { db.dropSessions(ended) })
 	if err != nil {
 		return nil, fmt.Errorf("delete passkey of person %s: %w", personID, err)
 	}
@@ -471,18 +451,9 @@ func (db *DB) ReplaceRecoveryCodesEndingOthers(ctx context.Context, personID str
 			return err
 		}
 		var err error
-		if ended, err = db.endPersonSessionsIn(ctx, tx, personID, except, now); err != nil {
-			return err
-		}
-		if events == nil {
-			return nil
-		}
-		return db.appendEvents(ctx, tx, events(len(ended)))
-	}, func() {
-		for _, s := range ended {
-			db.sessions.drop(s.ID)
-		}
-	})
+		ended, err = db.endOthersIn(ctx, tx, personID, except, now, events)
+		return err
+	}, func() { db.dropSessions(ended) })
 	if err != nil {
 		return nil, fmt.Errorf("replace recovery codes of person %s: %w", personID, err)
 	}
