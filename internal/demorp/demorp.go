@@ -374,6 +374,18 @@ func (rp *RP) home(w http.ResponseWriter, r *http.Request) {
 func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	t := texts[lang(r)]
+	// The form has one short field; a body past maxFormBody is refused
+	// before it is read, not parsed up to ParseForm's 10 MB.
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+	if err := r.ParseForm(); err != nil {
+		status := http.StatusBadRequest
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			status = http.StatusRequestEntityTooLarge
+		}
+		rp.Log.Warn("demo bank: login form not readable", "err", err)
+		rp.render(w, r, status, "home.html", page{Error: t.ErrForm})
+		return
+	}
 	acr := r.PostFormValue("acr")
 	if acr != "" && !slices.Contains(rp.ACRValues, acr) {
 		rp.render(w, r, http.StatusBadRequest, "home.html", page{Error: t.ErrLevelUnknown, LevelError: true})
@@ -441,6 +453,10 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, rp.cookie("demobank_state", strings.Join(states, "."), 600))
 	http.Redirect(w, r, rp.provider.Endpoint().AuthURL+"?"+url.Values{"client_id": {rp.ClientID}, "request_uri": {requestURI}}.Encode(), http.StatusSeeOther)
 }
+
+// maxFormBody bounds the body of the bank's forms, as the back-channel
+// logout's is bounded.
+const maxFormBody = 64 << 10
 
 // maxStatesPerBrowser bounds the logins one browser may have begun and
 // not yet finished, each in a tab of its own; past it, the oldest no
@@ -765,7 +781,7 @@ func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusServiceUnavailable, "temporarily_unavailable", "Varde's metadata could not be read", err)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
 	raw := r.PostFormValue("logout_token")
 	if raw == "" {
 		refuse(http.StatusBadRequest, "invalid_request", "logout_token is missing", nil)

@@ -371,3 +371,34 @@ func TestFormsRefusedCrossSite(t *testing.T) {
 		})
 	}
 }
+
+// TestLoginFormBounded: a login form body past maxFormBody gets 413 and
+// a page that says so in the page's language, and Varde is not asked.
+func TestLoginFormBounded(t *testing.T) {
+	mux, srv := fakeIssuer(t)
+	var pushed atomic.Int64
+	mux.HandleFunc("POST /par", func(w http.ResponseWriter, r *http.Request) {
+		pushed.Add(1)
+		writeJSON(w, http.StatusCreated, map[string]any{"request_uri": "urn:x", "expires_in": 60})
+	})
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: srv.URL, BaseURL: "http://localhost:1/demo-bank",
+		Key: key, KeyID: "k1", HTTPClient: srv.Client(),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}
+	h := rp.Handler()
+	body := "acr=&pad=" + strings.Repeat("x", maxFormBody)
+	r := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Accept-Language", "da")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), texts["da"].ErrForm) {
+		t.Errorf("status %d, want 413 and %q:\n%s", w.Code, texts["da"].ErrForm, w.Body.String())
+	}
+	if pushed.Load() != 0 {
+		t.Errorf("%d requests pushed, want 0", pushed.Load())
+	}
+}

@@ -28,7 +28,9 @@
 // wrong between Demo Bank and Varde goes to the log; the page says in
 // plain words what happened and what to do. The bank reads at most
 // 64 KiB of Varde's PAR and UserInfo responses; a longer one fails the
-// login, and the log says it was too large.
+// login, and the log says it was too large. It reads at most 64 KiB of
+// a login form or a logout token sent to it; a login form past that gets
+// 413 and a page asking to choose a level and try again.
 //
 // A login begun and not yet back at the callback is kept 10 minutes; the
 // state cookie holds the last five begun in one browser, so a login in
