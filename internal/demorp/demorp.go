@@ -72,6 +72,8 @@ type RP struct {
 	mu       sync.Mutex
 	pending  map[string]pending // by state
 	sessions map[string]*loggedIn
+	// swept is when current last dropped every expired session and login.
+	swept time.Time
 	// logoutJTIs are the jti of the logout tokens taken, each kept until
 	// its token could no longer be accepted.
 	logoutJTIs map[string]time.Time
@@ -483,11 +485,20 @@ func (rp *RP) room(now time.Time) bool {
 	return len(rp.pending) < maxPending
 }
 
-// prune drops the logins that expired; rp.mu is held.
+// sweepEvery is how often a page served drops every expired session
+// and login.
+const sweepEvery = time.Minute
+
+// prune drops the logins and the sessions that expired; rp.mu is held.
 func (rp *RP) prune(now time.Time) {
 	for k, p := range rp.pending {
 		if now.After(p.expires) {
 			delete(rp.pending, k)
+		}
+	}
+	for k, s := range rp.sessions {
+		if now.After(s.expires) {
+			delete(rp.sessions, k)
 		}
 	}
 }
@@ -663,11 +674,7 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(cookieName); err == nil {
 		delete(rp.sessions, c.Value)
 	}
-	for k, s := range rp.sessions {
-		if now.After(s.expires) {
-			delete(rp.sessions, k)
-		}
-	}
+	rp.prune(now)
 	full := len(rp.sessions) >= maxSessions
 	if !full {
 		rp.sessions[sid] = &loggedIn{IDToken: raw, Claims: claims, Pretty: string(pretty), Bound: bound, expires: now.Add(sessionTTL)}
@@ -714,15 +721,25 @@ func (rp *RP) atLeast(got, want string) bool {
 	return w >= 0 && g >= w
 }
 
+// current is the session the request's cookie names, nil when there is
+// none or it expired. An expired session it finds is dropped, and once a
+// sweepEvery every expired session and login goes, so that without new
+// logins they do not stay in memory until the bank restarts.
 func (rp *RP) current(r *http.Request) *loggedIn {
+	now := rp.Now()
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if !now.Before(rp.swept.Add(sweepEvery)) {
+		rp.prune(now)
+		rp.swept = now
+	}
 	c, err := r.Cookie(cookieName)
 	if err != nil {
 		return nil
 	}
-	rp.mu.Lock()
-	defer rp.mu.Unlock()
 	s := rp.sessions[c.Value]
-	if s == nil || rp.Now().After(s.expires) {
+	if s != nil && now.After(s.expires) {
+		delete(rp.sessions, c.Value)
 		return nil
 	}
 	return s

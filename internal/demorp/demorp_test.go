@@ -402,3 +402,42 @@ func TestLoginFormBounded(t *testing.T) {
 		t.Errorf("%d requests pushed, want 0", pushed.Load())
 	}
 }
+
+// TestExpiredSessionsDropped: with no new logins, an expired session is
+// dropped when its cookie comes back, and every other expired session
+// goes with the next page served once sweepEvery has passed; a live one
+// stays.
+func TestExpiredSessionsDropped(t *testing.T) {
+	now := time.Now()
+	rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: "http://localhost:1", BaseURL: "http://localhost:1/demo-bank",
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now }}
+	h := rp.Handler()
+	get := func(path, sid string) int {
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		if sid != "" {
+			r.AddCookie(&http.Cookie{Name: cookieName, Value: sid})
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	get("/demo-bank/", "") // the first sweep
+	rp.sessions["a"] = &loggedIn{Claims: map[string]any{"sub": "a"}, expires: now.Add(time.Second)}
+	rp.sessions["b"] = &loggedIn{Claims: map[string]any{"sub": "b"}, expires: now.Add(time.Second)}
+	rp.sessions["live"] = &loggedIn{Claims: map[string]any{"sub": "c"}, expires: now.Add(sessionTTL)}
+	now = now.Add(2 * time.Second)
+	if code := get("/demo-bank/account", "a"); code != http.StatusSeeOther {
+		t.Errorf("expired session's account page: status %d, want 303", code)
+	}
+	if _, ok := rp.sessions["a"]; ok {
+		t.Error("expired session a still kept after its cookie came back")
+	}
+	now = now.Add(sweepEvery)
+	get("/demo-bank/", "")
+	if _, ok := rp.sessions["b"]; ok {
+		t.Error("expired session b still kept after a sweep")
+	}
+	if _, ok := rp.sessions["live"]; !ok {
+		t.Error("live session dropped")
+	}
+}

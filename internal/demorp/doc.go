@@ -41,7 +41,10 @@
 // at most, and at most 10 000 are logged in at once; past that, a login
 // coming back to the callback gets the same 503 and page, and no session.
 // Each login that succeeds gets a new session identifier, and the
-// session the browser held before ends then.
+// session the browser held before ends then. An expired session is
+// dropped when its cookie comes back, and every expired session and
+// login goes with the first page served each minute, so they do not
+// stay in memory while no one logs in.
 //
 // Its cookies (the login's state, the session, the language) are
 // HttpOnly, SameSite=Lax and under its path, and Secure when BaseURL is
