@@ -132,6 +132,7 @@ func (rp *RP) Handler() http.Handler {
 	// Demo Bank's own page, never the mux's plain text.
 	mux.HandleFunc("GET "+prefix+"/login", rp.toHome)
 	mux.HandleFunc("GET "+prefix+"/logout", rp.toHome)
+	mux.HandleFunc("GET "+prefix+"/logout/varde", rp.logoutVarde)
 	mux.HandleFunc(prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		rp.render(w, r, http.StatusNotFound, "notfound.html", page{})
 	})
@@ -310,7 +311,9 @@ type page struct {
 	// LevelError: Error is about the level chosen, and the fieldset of
 	// levels names it in its description (WCAG 3.3.1, 1.3.1).
 	LevelError bool
-	Session    *loggedIn
+	// Retry, if set, is a link that tries again what Error says failed.
+	Retry   string
+	Session *loggedIn
 }
 
 type langLink struct {
@@ -765,14 +768,41 @@ func (rp *RP) logout(w http.ResponseWriter, r *http.Request) {
 		rp.mu.Unlock()
 	}
 	http.SetCookie(w, rp.cookie(cookieName, "", -1))
-	if s == nil || rp.setup(r.Context()) != nil || rp.endSession == "" {
+	if s == nil {
 		http.Redirect(w, r, rp.BaseURL+"/", http.StatusSeeOther)
 		return
 	}
-	http.Redirect(w, r, rp.endSession+"?"+url.Values{
-		"id_token_hint": {s.IDToken}, "client_id": {rp.ClientID}, "post_logout_redirect_uri": {rp.BaseURL + "/"},
-		"ui_locales": {lang(r)},
-	}.Encode(), http.StatusSeeOther)
+	rp.endVarde(w, r, url.Values{"id_token_hint": {s.IDToken}})
+}
+
+// logoutVarde asks Varde again to end its session, after the bank's
+// ended and Varde could not be asked: without the ID token, which went
+// with the bank's session, so Varde asks the person to confirm (RP-
+// Initiated Logout §2, §6).
+func (rp *RP) logoutVarde(w http.ResponseWriter, r *http.Request) {
+	rp.endVarde(w, r, url.Values{})
+}
+
+// endVarde sends the person to Varde's end_session_endpoint with params,
+// to come back to the home page. When Varde's metadata cannot be read,
+// or names no such endpoint, the page says that the bank's session has
+// ended but Varde's may not have, with a link to try again.
+func (rp *RP) endVarde(w http.ResponseWriter, r *http.Request, params url.Values) {
+	t := texts[lang(r)]
+	if err := rp.setup(r.Context()); err != nil {
+		rp.Log.Error("demo bank: discovery at logout", "err", err)
+		rp.render(w, r, http.StatusBadGateway, "home.html", page{Error: t.ErrLogoutVarde, Retry: rp.path() + "/logout/varde"})
+		return
+	}
+	if rp.endSession == "" {
+		rp.Log.Error("demo bank: Varde names no end_session_endpoint")
+		rp.render(w, r, http.StatusBadGateway, "home.html", page{Error: t.ErrLogoutVarde})
+		return
+	}
+	params.Set("client_id", rp.ClientID)
+	params.Set("post_logout_redirect_uri", rp.BaseURL+"/")
+	params.Set("ui_locales", lang(r))
+	http.Redirect(w, r, rp.endSession+"?"+params.Encode(), http.StatusSeeOther)
 }
 
 // backchannelEvent is the one member of a logout token's events claim

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
@@ -337,7 +338,9 @@ func TestFormsRefusedCrossSite(t *testing.T) {
 		{name: "logout, other site", path: "/demo-bank/logout", site: "cross-site", status: http.StatusForbidden},
 		{name: "logout, other origin", path: "/demo-bank/logout", origin: "https://evil.example", status: http.StatusForbidden},
 		{name: "login, other site", path: "/demo-bank/login", site: "cross-site", status: http.StatusForbidden},
-		{name: "logout, same origin", path: "/demo-bank/logout", site: "same-origin", status: http.StatusSeeOther, ended: true},
+		// Varde is not reachable here: the bank's session ends, and the
+		// page says Varde's may not have.
+		{name: "logout, same origin", path: "/demo-bank/logout", site: "same-origin", status: http.StatusBadGateway, ended: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rp := &RP{
@@ -439,5 +442,61 @@ func TestExpiredSessionsDropped(t *testing.T) {
 	}
 	if _, ok := rp.sessions["live"]; !ok {
 		t.Error("live session dropped")
+	}
+}
+
+// TestLogoutVardeUnreachable: when Varde's metadata cannot be read at
+// logout, the bank's session still ends, and the page says, in the
+// page's language, that Varde's session may still be live, with a link
+// that asks Varde again; once Varde answers, the link leads to its
+// end_session_endpoint.
+func TestLogoutVardeUnreachable(t *testing.T) {
+	var up atomic.Bool
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		if !up.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{
+			"issuer": srv.URL, "authorization_endpoint": srv.URL + "/authorize", "token_endpoint": srv.URL + "/token",
+			"jwks_uri": srv.URL + "/jwks", "pushed_authorization_request_endpoint": srv.URL + "/par",
+			"end_session_endpoint": srv.URL + "/logout",
+		})
+	})
+	rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: srv.URL, BaseURL: "http://localhost:1/demo-bank",
+		HTTPClient: srv.Client(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}
+	h := rp.Handler()
+	for _, tag := range languages {
+		t.Run(tag, func(t *testing.T) {
+			rp.sessions["s1"] = &loggedIn{IDToken: "x.y.z", Claims: map[string]any{"sub": "a"}, expires: time.Now().Add(time.Hour)}
+			r := httptest.NewRequest(http.MethodPost, "/demo-bank/logout", nil)
+			r.Header.Set("Sec-Fetch-Site", "same-origin")
+			r.Header.Set("Accept-Language", tag)
+			r.AddCookie(&http.Cookie{Name: cookieName, Value: "s1"})
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != http.StatusBadGateway {
+				t.Errorf("status %d, want 502", w.Code)
+			}
+			for _, want := range []string{template.HTMLEscapeString(texts[tag].ErrLogoutVarde), `href="/demo-bank/logout/varde"`, template.HTMLEscapeString(texts[tag].LogoutRetry)} {
+				if !strings.Contains(w.Body.String(), want) {
+					t.Errorf("page lacks %q:\n%s", want, w.Body.String())
+				}
+			}
+			if _, ok := rp.sessions["s1"]; ok {
+				t.Error("the bank's session did not end")
+			}
+		})
+	}
+	up.Store(true)
+	r := httptest.NewRequest(http.MethodGet, "/demo-bank/logout/varde", nil)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	loc := w.Header().Get("Location")
+	if w.Code != http.StatusSeeOther || !strings.HasPrefix(loc, srv.URL+"/logout?") || !strings.Contains(loc, "client_id=demo-bank") {
+		t.Errorf("try again: status %d, Location %q; want 303 to %s/logout with client_id", w.Code, loc, srv.URL)
 	}
 }

@@ -11,7 +11,12 @@
 // of its sid, so logging out at Varde or at another service logs the
 // person out of the bank too. A logout token whose jti the bank took
 // before ends nothing (it gets 200, as Varde sends a token again when it
-// missed the answer), so a copy of one cannot end a later login. It is demo code, kept small, and never
+// missed the answer), so a copy of one cannot end a later login. Logging
+// out ends the bank's session first; when Varde's metadata cannot then
+// be read, the page says so with 502, that Varde's session may still be
+// live, and links to /demo-bank/logout/varde, which asks Varde again
+// (without the ID token, gone with the bank's session, so Varde asks
+// the person to confirm). It is demo code, kept small, and never
 // part of a production node.
 //
 // Demo Bank has its own templates, style sheet (served under its path)
