@@ -56,6 +56,8 @@ type RP struct {
 	Now        func() time.Time
 
 	tmpl *template.Template
+	// prefix is BaseURL's path without its trailing slash.
+	prefix string
 
 	discoverMu sync.Mutex
 	provider   *oidc.Provider
@@ -98,8 +100,21 @@ type loggedIn struct {
 
 const cookieName = "demobank_session"
 
-// Handler serves Demo Bank under the path of BaseURL.
+// Handler serves Demo Bank under the path of BaseURL. It panics, naming
+// the problem, when BaseURL is not an absolute http or https URL without
+// query or fragment: the bank's paths, cookies and redirect URI all come
+// from it, and a bank built on a wrong one could serve nothing it meant to.
 func (rp *RP) Handler() http.Handler {
+	u, err := url.Parse(rp.BaseURL)
+	switch {
+	case err != nil:
+		panic(fmt.Sprintf("demorp: BaseURL %q: %v", rp.BaseURL, err))
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		panic(fmt.Sprintf("demorp: BaseURL %q is not an absolute http or https URL", rp.BaseURL))
+	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(rp.BaseURL, "?") || strings.HasSuffix(rp.BaseURL, "#"):
+		panic(fmt.Sprintf("demorp: BaseURL %q has a query or fragment", rp.BaseURL))
+	}
+	rp.prefix = strings.TrimSuffix(u.Path, "/")
 	rp.pending = map[string]pending{}
 	rp.sessions = map[string]*loggedIn{}
 	rp.logoutJTIs = map[string]time.Time{}
@@ -155,9 +170,9 @@ func (rp *RP) cookie(name, value string, maxAge int) *http.Cookie {
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: strings.HasPrefix(rp.BaseURL, "https://")}
 }
 
+// path is BaseURL's path without its trailing slash, as Handler found it.
 func (rp *RP) path() string {
-	u, _ := url.Parse(rp.BaseURL)
-	return strings.TrimSuffix(u.Path, "/")
+	return rp.prefix
 }
 
 // setup discovers Varde lazily: in the demo both run in one process and

@@ -500,3 +500,21 @@ func TestLogoutVardeUnreachable(t *testing.T) {
 		t.Errorf("try again: status %d, Location %q; want 303 to %s/logout with client_id", w.Code, loc, srv.URL)
 	}
 }
+
+// TestBadBaseURLRefused: a BaseURL the bank cannot be served under is
+// refused when the bank is built, naming it, rather than served wrongly.
+func TestBadBaseURLRefused(t *testing.T) {
+	for _, base := range []string{"http://bank.test:port/demo-bank", "/demo-bank", "bank.test/demo-bank", "ftp://bank.test/demo-bank", "http://bank.test/demo-bank?x=1", "http://bank.test/demo-bank#top", "http://%zz/demo-bank"} {
+		t.Run(base, func(t *testing.T) {
+			defer func() {
+				msg, _ := recover().(string)
+				if !strings.Contains(msg, "BaseURL") || !strings.Contains(msg, base) {
+					t.Errorf("panic %q, want one naming BaseURL %q", msg, base)
+				}
+			}()
+			rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: "http://localhost:1", BaseURL: base,
+				Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}
+			rp.Handler()
+		})
+	}
+}
