@@ -589,8 +589,11 @@ func (rp *RP) push(ctx context.Context, form url.Values) (string, error) {
 func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	ctx := oidc.ClientContext(r.Context(), rp.HTTPClient)
 	t := texts[lang(r)]
+	// chosen is the level the login asked for, once its state names it:
+	// every error page from there on keeps it checked (WCAG 3.3.7).
+	chosen := ""
 	fail := func(status int, msg string) {
-		rp.render(w, r, status, "home.html", page{Error: msg})
+		rp.render(w, r, status, "home.html", page{Error: msg, Chosen: chosen})
 	}
 	if err := rp.setup(ctx); err != nil {
 		fail(http.StatusBadGateway, t.ErrUnreachable)
@@ -618,6 +621,7 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	p, ok := rp.pending[state]
 	delete(rp.pending, state)
 	rp.mu.Unlock()
+	chosen = p.acr
 	if !ok || rp.Now().After(p.expires) {
 		fail(http.StatusBadRequest, t.ErrExpired)
 		return
