@@ -195,3 +195,29 @@ func TestDemoBankLevelDescribed(t *testing.T) {
 		b.audit(t, "en", "#error")
 	})
 }
+
+// TestDemoBankLogoutVardeUnreachable: the page Demo Bank shows when
+// Varde cannot be asked to end its session says so, with the link that
+// asks again, and passes axe-core in every language.
+func TestDemoBankLogoutVardeUnreachable(t *testing.T) {
+	requireBrowserTests(t)
+	b := newBrowser(t, chromiumPath(t), axeSource(t))
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	bank := &demorp.RP{
+		Name: "Demo Bank", ClientID: "demo-bank", Issuer: gone.URL, BaseURL: srv.URL + "/demo-bank",
+		ACRValues:  []string{assurance.ACRSubstantial, assurance.ACRHigh},
+		HTTPClient: &http.Client{Timeout: 2 * time.Second},
+		Now:        time.Now, Log: slog.New(slog.DiscardHandler),
+	}
+	mux.Handle("/demo-bank/", bank.Handler())
+	for _, lang := range []string{"nb", "en", "da"} {
+		t.Run(lang, func(t *testing.T) {
+			b.visit(t, srv.URL+"/demo-bank/logout/varde?lang="+lang, http.StatusBadGateway)
+			b.audit(t, lang, "#retry")
+		})
+	}
+}

@@ -56,6 +56,8 @@ type RP struct {
 	Now        func() time.Time
 
 	tmpl *template.Template
+	// prefix is BaseURL's path without its trailing slash.
+	prefix string
 
 	discoverMu sync.Mutex
 	provider   *oidc.Provider
@@ -72,6 +74,8 @@ type RP struct {
 	mu       sync.Mutex
 	pending  map[string]pending // by state
 	sessions map[string]*loggedIn
+	// swept is when current last dropped every expired session and login.
+	swept time.Time
 	// logoutJTIs are the jti of the logout tokens taken, each kept until
 	// its token could no longer be accepted.
 	logoutJTIs map[string]time.Time
@@ -96,8 +100,21 @@ type loggedIn struct {
 
 const cookieName = "demobank_session"
 
-// Handler serves Demo Bank under the path of BaseURL.
+// Handler serves Demo Bank under the path of BaseURL. It panics, naming
+// the problem, when BaseURL is not an absolute http or https URL without
+// query or fragment: the bank's paths, cookies and redirect URI all come
+// from it, and a bank built on a wrong one could serve nothing it meant to.
 func (rp *RP) Handler() http.Handler {
+	u, err := url.Parse(rp.BaseURL)
+	switch {
+	case err != nil:
+		panic(fmt.Sprintf("demorp: BaseURL %q: %v", rp.BaseURL, err))
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		panic(fmt.Sprintf("demorp: BaseURL %q is not an absolute http or https URL", rp.BaseURL))
+	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(rp.BaseURL, "?") || strings.HasSuffix(rp.BaseURL, "#"):
+		panic(fmt.Sprintf("demorp: BaseURL %q has a query or fragment", rp.BaseURL))
+	}
+	rp.prefix = strings.TrimSuffix(u.Path, "/")
 	rp.pending = map[string]pending{}
 	rp.sessions = map[string]*loggedIn{}
 	rp.logoutJTIs = map[string]time.Time{}
@@ -130,6 +147,7 @@ func (rp *RP) Handler() http.Handler {
 	// Demo Bank's own page, never the mux's plain text.
 	mux.HandleFunc("GET "+prefix+"/login", rp.toHome)
 	mux.HandleFunc("GET "+prefix+"/logout", rp.toHome)
+	mux.HandleFunc("GET "+prefix+"/logout/varde", rp.logoutVarde)
 	mux.HandleFunc(prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		rp.render(w, r, http.StatusNotFound, "notfound.html", page{})
 	})
@@ -152,9 +170,9 @@ func (rp *RP) cookie(name, value string, maxAge int) *http.Cookie {
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: strings.HasPrefix(rp.BaseURL, "https://")}
 }
 
+// path is BaseURL's path without its trailing slash, as Handler found it.
 func (rp *RP) path() string {
-	u, _ := url.Parse(rp.BaseURL)
-	return strings.TrimSuffix(u.Path, "/")
+	return rp.prefix
 }
 
 // setup discovers Varde lazily: in the demo both run in one process and
@@ -308,7 +326,9 @@ type page struct {
 	// LevelError: Error is about the level chosen, and the fieldset of
 	// levels names it in its description (WCAG 3.3.1, 1.3.1).
 	LevelError bool
-	Session    *loggedIn
+	// Retry, if set, is a link that tries again what Error says failed.
+	Retry   string
+	Session *loggedIn
 }
 
 type langLink struct {
@@ -374,6 +394,18 @@ func (rp *RP) home(w http.ResponseWriter, r *http.Request) {
 func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	t := texts[lang(r)]
+	// The form has one short field; a body past maxFormBody is refused
+	// before it is read, not parsed up to ParseForm's 10 MB.
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+	if err := r.ParseForm(); err != nil {
+		status := http.StatusBadRequest
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			status = http.StatusRequestEntityTooLarge
+		}
+		rp.Log.Warn("demo bank: login form not readable", "err", err)
+		rp.render(w, r, status, "home.html", page{Error: t.ErrForm})
+		return
+	}
 	acr := r.PostFormValue("acr")
 	if acr != "" && !slices.Contains(rp.ACRValues, acr) {
 		rp.render(w, r, http.StatusBadRequest, "home.html", page{Error: t.ErrLevelUnknown, LevelError: true})
@@ -442,6 +474,10 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, rp.provider.Endpoint().AuthURL+"?"+url.Values{"client_id": {rp.ClientID}, "request_uri": {requestURI}}.Encode(), http.StatusSeeOther)
 }
 
+// maxFormBody bounds the body of the bank's forms, as the back-channel
+// logout's is bounded.
+const maxFormBody = 64 << 10
+
 // maxStatesPerBrowser bounds the logins one browser may have begun and
 // not yet finished, each in a tab of its own; past it, the oldest no
 // longer finishes.
@@ -467,11 +503,20 @@ func (rp *RP) room(now time.Time) bool {
 	return len(rp.pending) < maxPending
 }
 
-// prune drops the logins that expired; rp.mu is held.
+// sweepEvery is how often a page served drops every expired session
+// and login.
+const sweepEvery = time.Minute
+
+// prune drops the logins and the sessions that expired; rp.mu is held.
 func (rp *RP) prune(now time.Time) {
 	for k, p := range rp.pending {
 		if now.After(p.expires) {
 			delete(rp.pending, k)
+		}
+	}
+	for k, s := range rp.sessions {
+		if now.After(s.expires) {
+			delete(rp.sessions, k)
 		}
 	}
 }
@@ -544,8 +589,11 @@ func (rp *RP) push(ctx context.Context, form url.Values) (string, error) {
 func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	ctx := oidc.ClientContext(r.Context(), rp.HTTPClient)
 	t := texts[lang(r)]
+	// chosen is the level the login asked for, once its state names it:
+	// every error page from there on keeps it checked (WCAG 3.3.7).
+	chosen := ""
 	fail := func(status int, msg string) {
-		rp.render(w, r, status, "home.html", page{Error: msg})
+		rp.render(w, r, status, "home.html", page{Error: msg, Chosen: chosen})
 	}
 	if err := rp.setup(ctx); err != nil {
 		fail(http.StatusBadGateway, t.ErrUnreachable)
@@ -573,6 +621,7 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	p, ok := rp.pending[state]
 	delete(rp.pending, state)
 	rp.mu.Unlock()
+	chosen = p.acr
 	if !ok || rp.Now().After(p.expires) {
 		fail(http.StatusBadRequest, t.ErrExpired)
 		return
@@ -647,11 +696,7 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(cookieName); err == nil {
 		delete(rp.sessions, c.Value)
 	}
-	for k, s := range rp.sessions {
-		if now.After(s.expires) {
-			delete(rp.sessions, k)
-		}
-	}
+	rp.prune(now)
 	full := len(rp.sessions) >= maxSessions
 	if !full {
 		rp.sessions[sid] = &loggedIn{IDToken: raw, Claims: claims, Pretty: string(pretty), Bound: bound, expires: now.Add(sessionTTL)}
@@ -698,15 +743,25 @@ func (rp *RP) atLeast(got, want string) bool {
 	return w >= 0 && g >= w
 }
 
+// current is the session the request's cookie names, nil when there is
+// none or it expired. An expired session it finds is dropped, and once a
+// sweepEvery every expired session and login goes, so that without new
+// logins they do not stay in memory until the bank restarts.
 func (rp *RP) current(r *http.Request) *loggedIn {
+	now := rp.Now()
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if !now.Before(rp.swept.Add(sweepEvery)) {
+		rp.prune(now)
+		rp.swept = now
+	}
 	c, err := r.Cookie(cookieName)
 	if err != nil {
 		return nil
 	}
-	rp.mu.Lock()
-	defer rp.mu.Unlock()
 	s := rp.sessions[c.Value]
-	if s == nil || rp.Now().After(s.expires) {
+	if s != nil && now.After(s.expires) {
+		delete(rp.sessions, c.Value)
 		return nil
 	}
 	return s
@@ -732,14 +787,41 @@ func (rp *RP) logout(w http.ResponseWriter, r *http.Request) {
 		rp.mu.Unlock()
 	}
 	http.SetCookie(w, rp.cookie(cookieName, "", -1))
-	if s == nil || rp.setup(r.Context()) != nil || rp.endSession == "" {
+	if s == nil {
 		http.Redirect(w, r, rp.BaseURL+"/", http.StatusSeeOther)
 		return
 	}
-	http.Redirect(w, r, rp.endSession+"?"+url.Values{
-		"id_token_hint": {s.IDToken}, "client_id": {rp.ClientID}, "post_logout_redirect_uri": {rp.BaseURL + "/"},
-		"ui_locales": {lang(r)},
-	}.Encode(), http.StatusSeeOther)
+	rp.endVarde(w, r, url.Values{"id_token_hint": {s.IDToken}})
+}
+
+// logoutVarde asks Varde again to end its session, after the bank's
+// ended and Varde could not be asked: without the ID token, which went
+// with the bank's session, so Varde asks the person to confirm (RP-
+// Initiated Logout §2, §6).
+func (rp *RP) logoutVarde(w http.ResponseWriter, r *http.Request) {
+	rp.endVarde(w, r, url.Values{})
+}
+
+// endVarde sends the person to Varde's end_session_endpoint with params,
+// to come back to the home page. When Varde's metadata cannot be read,
+// or names no such endpoint, the page says that the bank's session has
+// ended but Varde's may not have, with a link to try again.
+func (rp *RP) endVarde(w http.ResponseWriter, r *http.Request, params url.Values) {
+	t := texts[lang(r)]
+	if err := rp.setup(r.Context()); err != nil {
+		rp.Log.Error("demo bank: discovery at logout", "err", err)
+		rp.render(w, r, http.StatusBadGateway, "home.html", page{Error: t.ErrLogoutVarde, Retry: rp.path() + "/logout/varde"})
+		return
+	}
+	if rp.endSession == "" {
+		rp.Log.Error("demo bank: Varde names no end_session_endpoint")
+		rp.render(w, r, http.StatusBadGateway, "home.html", page{Error: t.ErrLogoutVarde})
+		return
+	}
+	params.Set("client_id", rp.ClientID)
+	params.Set("post_logout_redirect_uri", rp.BaseURL+"/")
+	params.Set("ui_locales", lang(r))
+	http.Redirect(w, r, rp.endSession+"?"+params.Encode(), http.StatusSeeOther)
 }
 
 // backchannelEvent is the one member of a logout token's events claim
@@ -765,7 +847,7 @@ func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusServiceUnavailable, "temporarily_unavailable", "Varde's metadata could not be read", err)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
 	raw := r.PostFormValue("logout_token")
 	if raw == "" {
 		refuse(http.StatusBadRequest, "invalid_request", "logout_token is missing", nil)

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
@@ -337,7 +338,9 @@ func TestFormsRefusedCrossSite(t *testing.T) {
 		{name: "logout, other site", path: "/demo-bank/logout", site: "cross-site", status: http.StatusForbidden},
 		{name: "logout, other origin", path: "/demo-bank/logout", origin: "https://evil.example", status: http.StatusForbidden},
 		{name: "login, other site", path: "/demo-bank/login", site: "cross-site", status: http.StatusForbidden},
-		{name: "logout, same origin", path: "/demo-bank/logout", site: "same-origin", status: http.StatusSeeOther, ended: true},
+		// Varde is not reachable here: the bank's session ends, and the
+		// page says Varde's may not have.
+		{name: "logout, same origin", path: "/demo-bank/logout", site: "same-origin", status: http.StatusBadGateway, ended: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rp := &RP{
@@ -368,6 +371,150 @@ func TestFormsRefusedCrossSite(t *testing.T) {
 			if _, stays := rp.sessions["s1"]; stays == tt.ended {
 				t.Errorf("session ended: %v, want %v", !stays, tt.ended)
 			}
+		})
+	}
+}
+
+// TestLoginFormBounded: a login form body past maxFormBody gets 413 and
+// a page that says so in the page's language, and Varde is not asked.
+func TestLoginFormBounded(t *testing.T) {
+	mux, srv := fakeIssuer(t)
+	var pushed atomic.Int64
+	mux.HandleFunc("POST /par", func(w http.ResponseWriter, r *http.Request) {
+		pushed.Add(1)
+		writeJSON(w, http.StatusCreated, map[string]any{"request_uri": "urn:x", "expires_in": 60})
+	})
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: srv.URL, BaseURL: "http://localhost:1/demo-bank",
+		Key: key, KeyID: "k1", HTTPClient: srv.Client(),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}
+	h := rp.Handler()
+	body := "acr=&pad=" + strings.Repeat("x", maxFormBody)
+	r := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Accept-Language", "da")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), texts["da"].ErrForm) {
+		t.Errorf("status %d, want 413 and %q:\n%s", w.Code, texts["da"].ErrForm, w.Body.String())
+	}
+	if pushed.Load() != 0 {
+		t.Errorf("%d requests pushed, want 0", pushed.Load())
+	}
+}
+
+// TestExpiredSessionsDropped: with no new logins, an expired session is
+// dropped when its cookie comes back, and every other expired session
+// goes with the next page served once sweepEvery has passed; a live one
+// stays.
+func TestExpiredSessionsDropped(t *testing.T) {
+	now := time.Now()
+	rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: "http://localhost:1", BaseURL: "http://localhost:1/demo-bank",
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now }}
+	h := rp.Handler()
+	get := func(path, sid string) int {
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		if sid != "" {
+			r.AddCookie(&http.Cookie{Name: cookieName, Value: sid})
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	get("/demo-bank/", "") // the first sweep
+	rp.sessions["a"] = &loggedIn{Claims: map[string]any{"sub": "a"}, expires: now.Add(time.Second)}
+	rp.sessions["b"] = &loggedIn{Claims: map[string]any{"sub": "b"}, expires: now.Add(time.Second)}
+	rp.sessions["live"] = &loggedIn{Claims: map[string]any{"sub": "c"}, expires: now.Add(sessionTTL)}
+	now = now.Add(2 * time.Second)
+	if code := get("/demo-bank/account", "a"); code != http.StatusSeeOther {
+		t.Errorf("expired session's account page: status %d, want 303", code)
+	}
+	if _, ok := rp.sessions["a"]; ok {
+		t.Error("expired session a still kept after its cookie came back")
+	}
+	now = now.Add(sweepEvery)
+	get("/demo-bank/", "")
+	if _, ok := rp.sessions["b"]; ok {
+		t.Error("expired session b still kept after a sweep")
+	}
+	if _, ok := rp.sessions["live"]; !ok {
+		t.Error("live session dropped")
+	}
+}
+
+// TestLogoutVardeUnreachable: when Varde's metadata cannot be read at
+// logout, the bank's session still ends, and the page says, in the
+// page's language, that Varde's session may still be live, with a link
+// that asks Varde again; once Varde answers, the link leads to its
+// end_session_endpoint.
+func TestLogoutVardeUnreachable(t *testing.T) {
+	var up atomic.Bool
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		if !up.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{
+			"issuer": srv.URL, "authorization_endpoint": srv.URL + "/authorize", "token_endpoint": srv.URL + "/token",
+			"jwks_uri": srv.URL + "/jwks", "pushed_authorization_request_endpoint": srv.URL + "/par",
+			"end_session_endpoint": srv.URL + "/logout",
+		})
+	})
+	rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: srv.URL, BaseURL: "http://localhost:1/demo-bank",
+		HTTPClient: srv.Client(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}
+	h := rp.Handler()
+	for _, tag := range languages {
+		t.Run(tag, func(t *testing.T) {
+			rp.sessions["s1"] = &loggedIn{IDToken: "x.y.z", Claims: map[string]any{"sub": "a"}, expires: time.Now().Add(time.Hour)}
+			r := httptest.NewRequest(http.MethodPost, "/demo-bank/logout", nil)
+			r.Header.Set("Sec-Fetch-Site", "same-origin")
+			r.Header.Set("Accept-Language", tag)
+			r.AddCookie(&http.Cookie{Name: cookieName, Value: "s1"})
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != http.StatusBadGateway {
+				t.Errorf("status %d, want 502", w.Code)
+			}
+			for _, want := range []string{template.HTMLEscapeString(texts[tag].ErrLogoutVarde), `href="/demo-bank/logout/varde"`, template.HTMLEscapeString(texts[tag].LogoutRetry)} {
+				if !strings.Contains(w.Body.String(), want) {
+					t.Errorf("page lacks %q:\n%s", want, w.Body.String())
+				}
+			}
+			if _, ok := rp.sessions["s1"]; ok {
+				t.Error("the bank's session did not end")
+			}
+		})
+	}
+	up.Store(true)
+	r := httptest.NewRequest(http.MethodGet, "/demo-bank/logout/varde", nil)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	loc := w.Header().Get("Location")
+	if w.Code != http.StatusSeeOther || !strings.HasPrefix(loc, srv.URL+"/logout?") || !strings.Contains(loc, "client_id=demo-bank") {
+		t.Errorf("try again: status %d, Location %q; want 303 to %s/logout with client_id", w.Code, loc, srv.URL)
+	}
+}
+
+// TestBadBaseURLRefused: a BaseURL the bank cannot be served under is
+// refused when the bank is built, naming it, rather than served wrongly.
+func TestBadBaseURLRefused(t *testing.T) {
+	for _, base := range []string{"http://bank.test:port/demo-bank", "/demo-bank", "bank.test/demo-bank", "ftp://bank.test/demo-bank", "http://bank.test/demo-bank?x=1", "http://bank.test/demo-bank#top", "http://%zz/demo-bank"} {
+		t.Run(base, func(t *testing.T) {
+			defer func() {
+				msg, _ := recover().(string)
+				if !strings.Contains(msg, "BaseURL") || !strings.Contains(msg, base) {
+					t.Errorf("panic %q, want one naming BaseURL %q", msg, base)
+				}
+			}()
+			rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: "http://localhost:1", BaseURL: base,
+				Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}
+			rp.Handler()
 		})
 	}
 }

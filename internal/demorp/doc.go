@@ -11,7 +11,12 @@
 // of its sid, so logging out at Varde or at another service logs the
 // person out of the bank too. A logout token whose jti the bank took
 // before ends nothing (it gets 200, as Varde sends a token again when it
-// missed the answer), so a copy of one cannot end a later login. It is demo code, kept small, and never
+// missed the answer), so a copy of one cannot end a later login. Logging
+// out ends the bank's session first; when Varde's metadata cannot then
+// be read, the page says so with 502, that Varde's session may still be
+// live, and links to /demo-bank/logout/varde, which asks Varde again
+// (without the ID token, gone with the bank's session, so Varde asks
+// the person to confirm). It is demo code, kept small, and never
 // part of a production node.
 //
 // Demo Bank has its own templates, style sheet (served under its path)
@@ -28,7 +33,9 @@
 // wrong between Demo Bank and Varde goes to the log; the page says in
 // plain words what happened and what to do. The bank reads at most
 // 64 KiB of Varde's PAR and UserInfo responses; a longer one fails the
-// login, and the log says it was too large.
+// login, and the log says it was too large. It reads at most 64 KiB of
+// a login form or a logout token sent to it; a login form past that gets
+// 413 and a page asking to choose a level and try again.
 //
 // A login begun and not yet back at the callback is kept 10 minutes; the
 // state cookie holds the last five begun in one browser, so a login in
@@ -39,7 +46,10 @@
 // at most, and at most 10 000 are logged in at once; past that, a login
 // coming back to the callback gets the same 503 and page, and no session.
 // Each login that succeeds gets a new session identifier, and the
-// session the browser held before ends then.
+// session the browser held before ends then. An expired session is
+// dropped when its cookie comes back, and every expired session and
+// login goes with the first page served each minute, so they do not
+// stay in memory while no one logs in.
 //
 // Its cookies (the login's state, the session, the language) are
 // HttpOnly, SameSite=Lax and under its path, and Secure when BaseURL is

@@ -837,3 +837,57 @@ func TestRefusedPARKeepsLevel(t *testing.T) {
 		t.Errorf("the level chosen is not checked:\n%s", w.Body)
 	}
 }
+
+// TestCallbackErrorKeepsLevel: a login that comes back cancelled, with
+// an error, with the wrong issuer, or with a code Varde will not redeem
+// shows its error page with the level it asked for still checked.
+func TestCallbackErrorKeepsLevel(t *testing.T) {
+	const high = "http://eidas.europa.eu/LoA/high"
+	for _, tt := range []struct {
+		name  string
+		query url.Values
+		iss   string
+		want  string
+	}{
+		{name: "cancelled", query: url.Values{"error": {"access_denied"}}, want: texts["en"].ErrCancelled},
+		{name: "error", query: url.Values{"error": {"server_error"}}, want: texts["en"].ErrNotCompleted},
+		{name: "issuer", query: url.Values{"code": {"c1"}}, iss: "https://other.example", want: texts["en"].ErrIssuer},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newNonceIssuer(t)
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			rp := &RP{
+				Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+				Key: key, KeyID: "demo-bank-1", HTTPClient: f.srv.Client(),
+				ACRValues: []string{"http://eidas.europa.eu/LoA/substantial", high},
+				Log:       slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
+			}
+			h := rp.Handler()
+			w := httptest.NewRecorder()
+			login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(url.Values{"acr": {high}}.Encode()))
+			login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			h.ServeHTTP(w, login)
+			var state string
+			for _, c := range w.Result().Cookies() {
+				if c.Name == "demobank_state" {
+					state = c.Value
+				}
+			}
+			q := tt.query
+			q.Set("state", state)
+			q.Set("iss", f.srv.URL)
+			if tt.iss != "" {
+				q.Set("iss", tt.iss)
+			}
+			cb := httptest.NewRequest(http.MethodGet, "/demo-bank/callback?"+q.Encode(), nil)
+			cb.Header.Set("Accept-Language", "en")
+			cb.AddCookie(&http.Cookie{Name: "demobank_state", Value: state})
+			w = httptest.NewRecorder()
+			h.ServeHTTP(w, cb)
+			body := w.Body.String()
+			if !strings.Contains(body, tt.want) || !strings.Contains(body, `value="`+high+`" checked`) {
+				t.Errorf("status %d; want %q and the level High checked:\n%s", w.Code, tt.want, body)
+			}
+		})
+	}
+}

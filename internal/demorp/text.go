@@ -37,6 +37,12 @@ type text struct {
 	ErrBusy string
 	// ErrCrossSite: a form of another site was sent to the bank.
 	ErrCrossSite string
+	// ErrForm: the login form sent could not be read (too large or
+	// malformed).
+	ErrForm string
+	// ErrLogoutVarde: the bank's session ended, but Varde could not be
+	// asked to end its own; LogoutRetry is the link that asks again.
+	ErrLogoutVarde, LogoutRetry string
 
 	// ErrorTitle starts the title of a page that shows an error (WCAG
 	// 3.3.1, 2.4.2: the title says so before anything else).
@@ -87,6 +93,9 @@ var texts = map[string]*text{
 
 		ErrUnreachable:  "Varde is not reachable. Try again in a moment.",
 		ErrBusy:         "Too many logins are in progress at Demo Bank right now. Try again in a few minutes.",
+		ErrForm:         "The login form could not be read. Choose a level and try again.",
+		ErrLogoutVarde:  "You are logged out of Demo Bank, but Varde could not be reached, so you may still be logged in at Varde.",
+		LogoutRetry:     "Try again to log out of Varde",
 		ErrCrossSite:    "This request came from another website, so Demo Bank did not act on it. Use the buttons on Demo Bank's own pages.",
 		ErrStart:        "Varde did not start the login. Try again in a moment. If it happens again, the terminal running the demo says why.",
 		ErrState:        "This login did not start here. Please log in again.",
@@ -140,6 +149,9 @@ var texts = map[string]*text{
 
 		ErrUnreachable:  "Varde svarer ikke. Prøv igjen om litt.",
 		ErrBusy:         "Det pågår for mange innlogginger i Demo Bank akkurat nå. Prøv igjen om noen minutter.",
+		ErrForm:         "Innloggingsskjemaet kunne ikke leses. Velg et nivå og prøv igjen.",
+		ErrLogoutVarde:  "Du er logget ut av Demo Bank, men Varde svarte ikke, så du kan fortsatt være logget inn i Varde.",
+		LogoutRetry:     "Prøv å logge ut av Varde igjen",
 		ErrCrossSite:    "Denne forespørselen kom fra et annet nettsted, så Demo Bank gjorde ingenting. Bruk knappene på Demo Banks egne sider.",
 		ErrStart:        "Varde startet ikke innloggingen. Prøv igjen om litt. Skjer det igjen, står årsaken i terminalen der demoen kjører.",
 		ErrState:        "Denne innloggingen startet ikke her. Logg inn på nytt.",
@@ -193,6 +205,9 @@ var texts = map[string]*text{
 
 		ErrUnreachable:  "Varde svarer ikke. Prøv igen om lidt.",
 		ErrBusy:         "Der er for mange igangværende login i Demo Bank lige nu. Prøv igen om nogle minutter.",
+		ErrForm:         "Loginformularen kunne ikke læses. Vælg et niveau, og prøv igen.",
+		ErrLogoutVarde:  "Du er logget ud af Demo Bank, men Varde svarede ikke, så du kan stadig være logget ind i Varde.",
+		LogoutRetry:     "Prøv at logge ud af Varde igen",
 		ErrCrossSite:    "Denne forespørgsel kom fra et andet websted, så Demo Bank gjorde intet. Brug knapperne på Demo Banks egne sider.",
 		ErrStart:        "Varde startede ikke dit login. Prøv igen om lidt. Sker det igen, står årsagen i terminalen, hvor demoen kører.",
 		ErrState:        "Dette login startede ikke her. Log ind igen.",
