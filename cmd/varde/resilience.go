@@ -1295,6 +1295,9 @@ func (r *resRun) summarise(completed bool) *resReport {
 		if rep.RecoverPageS < 0 {
 			problem("the login page did not offer Demo BankID again after the restart")
 		}
+		if o.users > 0 && rep.InFlightAtKill == 0 {
+			problem("either client: no login was in flight at the kill, so none was checked to recover; run with more --users or a shorter --think")
+		}
 		if o.onlyUsers > 0 && rep.OnlyWaited == 0 {
 			problem("bankid-only client: no person met BankID unavailable and then finished the same login after the restart")
 		}

@@ -77,7 +77,7 @@ func TestResilience(t *testing.T) {
 	// Every login in flight at the kill finishes; those the kill caught
 	// at BankID by the mid-flow retry, the others (past BankID already,
 	// or at MinID) without one.
-	if rep.FinishedInFlight != rep.InFlightAtKill {
+	if rep.InFlightAtKill == 0 || rep.FinishedInFlight != rep.InFlightAtKill {
 		t.Errorf("%d of %d logins in flight at the kill finished", rep.FinishedInFlight, rep.InFlightAtKill)
 	}
 	fromFile := checkRun[resReport](t, out.String(), jsonFile, "SIGKILL Demo BankID", "detection:", "recovery:", "failover:", "p99 ms", "verdict:    pass")
@@ -294,5 +294,32 @@ func TestSpread(t *testing.T) {
 	}
 	if len(seen) < 100 {
 		t.Errorf("spread(%v) gave %d distinct pauses in 1000 draws, want them spread", think, len(seen))
+	}
+}
+
+// TestResilienceNothingInFlight: a run in which no login of the either
+// client was in flight at the kill checked nothing about recovery, and
+// fails saying so.
+func TestResilienceNothingInFlight(t *testing.T) {
+	t0 := time.Now()
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	r := &resRun{o: &resOptions{users: 1}, marks: map[string]time.Time{
+		"start": at(0), "kill": at(2), "page-down": at(3), "metric-down": at(3),
+		"slow": at(5), "restart": at(8), "page-up": at(9), "metric-up": at(9),
+	}}
+	r.logins = []*resLogin{
+		{client: resEither, person: "p", start: at(1), end: at(1.5), ok: true, provider: "bankid", sub: "s"},
+		{client: resEither, person: "p", start: at(4), end: at(4.5), ok: true, provider: "minid", sub: "s"},
+		{client: resEither, person: "p", start: at(10), end: at(10.5), ok: true, provider: "bankid", sub: "s"},
+	}
+	rep := r.summarise(true)
+	if rep.InFlightAtKill != 0 || !slices.ContainsFunc(rep.Problems, func(p string) bool { return strings.Contains(p, "no login was in flight at the kill") }) {
+		t.Errorf("in flight %d, problems %q", rep.InFlightAtKill, rep.Problems)
+	}
+	// With one login across the kill, that problem is gone.
+	r.logins = append(r.logins, &resLogin{client: resEither, person: "p", start: at(1.9), end: at(2.6), ok: true, provider: "minid", sub: "s", retried: []string{"bankid: gone"}})
+	rep = r.summarise(true)
+	if rep.InFlightAtKill != 1 || slices.ContainsFunc(rep.Problems, func(p string) bool { return strings.Contains(p, "in flight") }) {
+		t.Errorf("in flight %d, problems %q", rep.InFlightAtKill, rep.Problems)
 	}
 }
