@@ -323,3 +323,14 @@ func TestResilienceNothingInFlight(t *testing.T) {
 		t.Errorf("in flight %d, problems %q", rep.InFlightAtKill, rep.Problems)
 	}
 }
+
+// TestDBReportKillTime: the database run's report says when the kill
+// came, which is --before plus the time reading the audit log's head took.
+func TestDBReportKillTime(t *testing.T) {
+	r := &dbRun{nodesRun: &nodesRun{o: &resOptions{before: 8 * time.Second}}}
+	var out bytes.Buffer
+	r.report(&dbReport{KillS: 8.52, HeadReadS: 0.52, DBDownS: -1, DBUpS: -1, FirstLoginS: -1, SwitchS: -1}, &out)
+	if want := "kill:       at 8.52s from the start (--before 8s, then 0.52s reading the audit log's head)"; !strings.Contains(out.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, out.String())
+	}
+}
