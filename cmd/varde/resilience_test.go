@@ -334,3 +334,38 @@ func TestDBReportKillTime(t *testing.T) {
 		t.Errorf("report lacks %q:\n%s", want, out.String())
 	}
 }
+
+// TestResilienceVariantsDocumented: the Makefile's help for the
+// resilience target names each variant's flag, and RESILIENCE.md gives
+// each variant's command, both as go run and as make.
+func TestResilienceVariantsDocumented(t *testing.T) {
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var help []string
+	for _, line := range strings.Split(string(mk), "\n") {
+		if strings.HasPrefix(line, "## ") {
+			help = append(help, line)
+		} else if strings.HasPrefix(line, "resilience:") {
+			break
+		} else if !strings.HasPrefix(line, "RESILIENCE_FLAGS") {
+			help = help[:0]
+		}
+	}
+	doc, err := os.ReadFile("../../docs/RESILIENCE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	commands := strings.Split(strings.ReplaceAll(string(doc), "\\\n", " "), "\n")
+	for _, flag := range []string{"--nodes", "--gently", "--kill-primary"} {
+		if !strings.Contains(strings.Join(help, "\n"), flag) {
+			t.Errorf("the Makefile's resilience help does not name %s", flag)
+		}
+		for _, prefix := range []string{"go run ./cmd/varde resilience", "make resilience RESILIENCE_FLAGS="} {
+			if !slices.ContainsFunc(commands, func(l string) bool { return strings.Contains(l, prefix) && strings.Contains(l, flag) }) {
+				t.Errorf("RESILIENCE.md gives no %q command with %s", prefix, flag)
+			}
+		}
+	}
+}
