@@ -80,7 +80,7 @@ func TestResilience(t *testing.T) {
 	if rep.InFlightAtKill == 0 || rep.FinishedInFlight != rep.InFlightAtKill {
 		t.Errorf("%d of %d logins in flight at the kill finished", rep.FinishedInFlight, rep.InFlightAtKill)
 	}
-	fromFile := checkRun[resReport](t, out.String(), jsonFile, "SIGKILL Demo BankID", "detection:", "recovery:", "failover:", "p99 ms", "verdict:    pass")
+	fromFile := checkRun[resReport](t, out.String(), jsonFile, "SIGKILL Demo BankID", "detection:", "recovery:", "failover:", "load:       1-min load average", "p99 ms", "verdict:    pass")
 	if fromFile.Logins != rep.Logins || fromFile.DetectPageS != rep.DetectPageS {
 		t.Errorf("json: %d logins vs %d", fromFile.Logins, rep.Logins)
 	}
@@ -366,6 +366,51 @@ func TestResilienceVariantsDocumented(t *testing.T) {
 			if !slices.ContainsFunc(commands, func(l string) bool { return strings.Contains(l, prefix) && strings.Contains(l, flag) }) {
 				t.Errorf("RESILIENCE.md gives no %q command with %s", prefix, flag)
 			}
+		}
+	}
+}
+
+// TestParseLoadavg reads the 1-minute load average from /proc/loadavg's
+// text and refuses what is not that.
+func TestParseLoadavg(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want float64
+		ok   bool
+	}{
+		{"0.52 0.58 0.59 1/467 12345\n", 0.52, true},
+		{"12.94 14.02 13.50 25/901 4242", 12.94, true},
+		{"", 0, false},
+		{"0.52", 0, false},
+		{"busy 0.58 0.59 1/467 12345", 0, false},
+		{"-1 0.58 0.59 1/467 12345", 0, false},
+	} {
+		got, ok := parseLoadavg(c.in)
+		if got != c.want || ok != c.ok {
+			t.Errorf("parseLoadavg(%q) = %v, %v; want %v, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+// TestRunLoad: the run's share of the machine's CPU time is its own
+// processes', the others' share the rest of the busy time; unknown
+// figures are -1 and said so.
+func TestRunLoad(t *testing.T) {
+	s := loadSample{load1: 3, loadOK: true, ours: time.Second, busy: 10 * time.Second, total: 20 * time.Second, oursOK: true, cpuOK: true}
+	e := loadSample{load1: 7.5, loadOK: true, ours: 5 * time.Second, busy: 22 * time.Second, total: 40 * time.Second, oursOK: true, cpuOK: true}
+	l := s.to(e)
+	if l != (runLoad{Load1Start: 3, Load1End: 7.5, OursBusy: 0.2, OtherBusy: 0.4}) {
+		t.Errorf("load %+v", l)
+	}
+	if want := "1-min load average 3.00 at the start, 7.50 at the end; of the machine's CPU time, the run's processes used 20 %, other processes 40 %"; l.String() != want {
+		t.Errorf("%q, want %q", l.String(), want)
+	}
+	if l := (loadSample{}).to(loadSample{}); l != (runLoad{-1, -1, -1, -1}) || l.String() != "1-min load average unknown; CPU shares unknown" {
+		t.Errorf("unknown load %+v %q", l, l.String())
+	}
+	if _, err := os.Stat("/proc/loadavg"); err == nil {
+		if l := sampleLoad(os.Getpid()).to(sampleLoad(os.Getpid())); l.Load1Start < 0 || l.Load1End < 0 {
+			t.Errorf("no load average read on this machine: %+v", l)
 		}
 	}
 }
