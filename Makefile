@@ -64,7 +64,11 @@ bench: postgres
 ## print success rates, detection and recovery times and latency (see
 ## docs/RESILIENCE.md). RESILIENCE_FLAGS="--nodes --postgres DSN" kills
 ## and restarts one of two Varde nodes over that PostgreSQL database
-## instead, behind a load balancer in the command.
+## instead, behind a load balancer in the command; adding --gently stops
+## that node with SIGTERM, as a rolling upgrade does; adding
+## --kill-primary CMD kills the database's primary with CMD instead
+## (e.g. RESILIENCE_FLAGS='--nodes --postgres DSN --kill-primary
+## "scripts/ha-postgres.sh kill-primary /tmp/ha"').
 RESILIENCE_FLAGS ?=
 resilience:
 	$(GO) run ./cmd/varde resilience $(RESILIENCE_FLAGS)

@@ -47,6 +47,16 @@ func selfCPU() (time.Duration, bool) {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
 }
 
+// childrenCPU is the user + system CPU time used by this process's
+// children that have exited and been waited for.
+func childrenCPU() (time.Duration, bool) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		return 0, false
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
+}
+
 // dieWithParent has the kernel kill the child if this process dies
 // first, so a bench killed mid-run leaves no node behind.
 func dieWithParent(cmd *exec.Cmd) {

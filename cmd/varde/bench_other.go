@@ -12,6 +12,7 @@ import (
 // bench still measures flows and latency elsewhere.
 func processCPU(int) (time.Duration, bool) { return 0, false }
 func selfCPU() (time.Duration, bool)       { return 0, false }
+func childrenCPU() (time.Duration, bool)   { return 0, false }
 func dieWithParent(*exec.Cmd)              {}
 func interrupt(p *os.Process) error        { return p.Signal(os.Interrupt) }
 

@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -271,6 +272,8 @@ type resReport struct {
 	DetectMetricS float64 `json:"detect_metric_s"`
 	RecoverPageS  float64 `json:"recover_page_s"`
 	RecoverUpS    float64 `json:"recover_up_s"`
+	// Load is how busy the machine was during the run.
+	Load runLoad `json:"load"`
 	// MinIDStates are the states /metrics gave Demo MinID while it was slow.
 	MinIDStates []string `json:"minid_states_while_slow"`
 	// InFlightAtKill: logins of the either client running at the kill
@@ -765,6 +768,7 @@ func (r *resRun) drive(ctx context.Context, stdout io.Writer) *resReport {
 	fmt.Fprintf(stdout, "people:  %d at the either client, %d at the bankid-only client; %v on the eID's page, %v between logins on average (%v to %v)\n\n",
 		o.users, o.onlyUsers, o.typing, o.think, o.think/2, o.think*3/2)
 
+	load0 := sampleLoad(r.node.cmd.Process.Pid, r.bank.cmd.Process.Pid, r.min.cmd.Process.Pid)
 	stopNew := make(chan struct{}) // no new logins after this
 	var wg sync.WaitGroup
 	persons := providersim.DefaultPersons()
@@ -824,7 +828,92 @@ func (r *resRun) drive(ctx context.Context, stdout io.Writer) *resReport {
 	wg.Wait()
 	close(watchDone)
 	watchWG.Wait()
-	return r.summarise(ok)
+	rep := r.summarise(ok)
+	rep.Load = load0.to(sampleLoad(r.node.cmd.Process.Pid, r.bank.cmd.Process.Pid, r.min.cmd.Process.Pid))
+	return rep
+}
+
+// runLoad is how busy the machine was during a run: its 1-minute load
+// average at the start and the end (/proc/loadavg), and the shares of
+// all its CPUs' time that the run's own processes (this one and its
+// children) and all other processes used (/proc/stat). -1 where
+// unknown, as on systems other than Linux.
+type runLoad struct {
+	Load1Start float64 `json:"load1_start"`
+	Load1End   float64 `json:"load1_end"`
+	OursBusy   float64 `json:"ours_busy"`
+	OtherBusy  float64 `json:"other_busy"`
+}
+
+// loadSample is the machine's load and CPU time, and the run's own, at
+// one moment.
+type loadSample struct {
+	load1         float64
+	loadOK        bool
+	ours          time.Duration
+	busy, total   time.Duration
+	oursOK, cpuOK bool
+}
+
+// sampleLoad samples the machine's load and CPU time, and the run's own:
+// this process's, its exited children's, and that of the live children
+// pids.
+func sampleLoad(pids ...int) loadSample {
+	var s loadSample
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		s.load1, s.loadOK = parseLoadavg(string(b))
+	}
+	self, ok1 := selfCPU()
+	children, ok2 := childrenCPU()
+	s.ours, s.oursOK = self+children, ok1 && ok2
+	for _, pid := range pids {
+		c, ok := processCPU(pid)
+		s.ours += c
+		s.oursOK = s.oursOK && ok
+	}
+	s.busy, s.total, s.cpuOK = machineCPU()
+	return s
+}
+
+// to is the load from s to e.
+func (s loadSample) to(e loadSample) runLoad {
+	l := runLoad{Load1Start: -1, Load1End: -1, OursBusy: -1, OtherBusy: -1}
+	if s.loadOK && e.loadOK {
+		l.Load1Start, l.Load1End = s.load1, e.load1
+	}
+	total := e.total - s.total
+	if s.cpuOK && e.cpuOK && s.oursOK && e.oursOK && total > 0 {
+		ours := e.ours - s.ours
+		l.OursBusy = min(1, ours.Seconds()/total.Seconds())
+		l.OtherBusy = max(0, (e.busy-s.busy-ours).Seconds()/total.Seconds())
+	}
+	return l
+}
+
+// parseLoadavg is the 1-minute load average in the text of /proc/loadavg
+// ("0.52 0.58 0.59 1/467 12345", proc(5)).
+func parseLoadavg(s string) (float64, bool) {
+	f := strings.Fields(s)
+	if len(f) < 3 {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil || v < 0 {
+		return 0, false
+	}
+	return v, true
+}
+
+// String says the load in the report's words.
+func (l runLoad) String() string {
+	s := "1-min load average unknown"
+	if l.Load1Start >= 0 {
+		s = fmt.Sprintf("1-min load average %.2f at the start, %.2f at the end", l.Load1Start, l.Load1End)
+	}
+	if l.OursBusy < 0 {
+		return s + "; CPU shares unknown"
+	}
+	return s + fmt.Sprintf("; of the machine's CPU time, the run's processes used %.0f %%, other processes %.0f %%", 100*l.OursBusy, 100*l.OtherBusy)
 }
 
 // watch polls the account login page and /metrics, as an operator and a
@@ -1295,6 +1384,9 @@ func (r *resRun) summarise(completed bool) *resReport {
 		if rep.RecoverPageS < 0 {
 			problem("the login page did not offer Demo BankID again after the restart")
 		}
+		if o.users > 0 && rep.InFlightAtKill == 0 {
+			problem("either client: no login was in flight at the kill, so none was checked to recover; run with more --users or a shorter --think")
+		}
 		if o.onlyUsers > 0 && rep.OnlyWaited == 0 {
 			problem("bankid-only client: no person met BankID unavailable and then finished the same login after the restart")
 		}
@@ -1324,11 +1416,12 @@ in flight at the kill (either client): %d, of which %d finished, %d of them thro
 failover:   %d logins finished through MinID after BankID failed them: p50 %.0f ms, p99 %.0f ms, max %.0f ms (without the person's pauses)
 bankid-only client: %d logins met BankID unavailable, waited on Varde's page and finished on the same request (longest wait %.1fs)
 subs:       %s
+load:       %s
 `, secsOrNever(rep.DetectPageS), secsOrNever(rep.DetectMetricS), secsOrNever(rep.RecoverPageS), secsOrNever(rep.RecoverUpS),
 		strings.Join(rep.MinIDStates, ", "), rep.InFlightAtKill, rep.FinishedInFlight, rep.RecoveredInFlight,
 		map[bool]string{true: " (the others had left BankID already, or were at MinID)", false: ""}[rep.FinishedInFlight > rep.RecoveredInFlight],
 		rep.FailoverLogins, rep.FailoverP50MS, rep.FailoverP99MS, rep.FailoverMaxMS, rep.OnlyWaited, rep.OnlyWaitMaxS,
-		map[bool]string{true: "every person kept one sub per client before, during and after the faults", false: "CHANGED"}[rep.SubsStable])
+		map[bool]string{true: "every person kept one sub per client before, during and after the faults", false: "CHANGED"}[rep.SubsStable], rep.Load)
 	if len(rep.RetryReasons) > 0 {
 		fmt.Fprintln(w, "mid-flow retries (either client), what the first eID did:")
 		reasons := slices.Sorted(maps.Keys(rep.RetryReasons))

@@ -49,8 +49,13 @@ type dbReport struct {
 	Replication string       `json:"replication"`
 	Synchronous bool         `json:"synchronous"`
 	Phases      []nodesPhase `json:"phases"`
-	// KillOutput is what the kill command printed.
-	KillOutput string `json:"kill_output"`
+	// KillOutput is what the kill command printed; KillS when the kill
+	// command started, in seconds from the start of the logins: --before
+	// and then HeadReadS, the time reading the audit log's head took.
+	// -1 if it never ran.
+	KillOutput string  `json:"kill_output"`
+	KillS      float64 `json:"kill_at_s"`
+	HeadReadS  float64 `json:"audit_head_read_s"`
 	// Seconds from the kill (the command started) until: the database
 	// answered as a primary again through the DSN; a login that started
 	// after the kill completed; each node's /readyz answered 200 again,
@@ -126,9 +131,12 @@ type dbRun struct {
 	kill       time.Time
 	killOutput string
 	killErr    error
-	// head is the audit log's head read just before the kill.
-	head    audit.Head
-	headErr error
+	// head is the audit log's head read just before the kill;
+	// headTook how long reading it took, which puts the kill that much
+	// after --before.
+	head     audit.Head
+	headErr  error
+	headTook time.Duration
 
 	pmu     sync.Mutex
 	db      []probeResult
@@ -218,9 +226,11 @@ func (r *dbRun) drive(ctx context.Context, stdout io.Writer) bool {
 	say, wait := runClock(ctx, stdout, r.start)
 	ok := wait(o.before)
 	if ok {
+		headAt := time.Now()
 		r.head, r.headErr = auditHead(ctx, o.postgres)
-		say("kill the database's primary: %s", o.killPrimary)
 		r.kill = time.Now()
+		r.headTook = r.kill.Sub(headAt)
+		say("kill the database's primary (the audit log's head read in %.2fs): %s", r.headTook.Seconds(), o.killPrimary)
 		r.killOutput, r.killErr = runKill(ctx, o.killPrimary)
 		say("%s", oneLine(r.killOutput))
 		ok = r.killErr == nil && wait(o.killed-time.Since(r.kill))
@@ -344,7 +354,10 @@ func (r *dbRun) summarise(ctx context.Context, completed bool) *dbReport {
 	o := r.o
 	rep := &dbReport{Command: o.command, Machine: machine(), Database: sqlstore.DescribeDSN("postgres", o.postgres),
 		Logins: len(r.logins), SubsStable: true, KillOutput: r.killOutput,
-		DBDownS: -1, DBUpS: -1, FirstLoginS: -1, SwitchS: -1}
+		DBDownS: -1, DBUpS: -1, FirstLoginS: -1, SwitchS: -1, KillS: -1, HeadReadS: r.headTook.Seconds()}
+	if !r.kill.IsZero() {
+		rep.KillS = r.kill.Sub(r.start).Seconds()
+	}
 	rep.Config.Users, rep.Config.Think, rep.Config.KillPrimary = o.users, o.think.String(), o.killPrimary
 	problem := func(format string, args ...any) { rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...)) }
 	if !completed {
@@ -498,10 +511,11 @@ func statesAfter(results []probeResult, t time.Time) string {
 func (r *dbRun) report(rep *dbReport, w io.Writer) {
 	printPhaseRows(w, rep.Phases)
 	fmt.Fprintf(w, `
+kill:       at %s from the start (--before %s, then %.2fs reading the audit log's head)
 database:   %s before the kill; unreachable or not a primary %s after it, a primary again (%s) after %s
 first login: a login that started after the kill completed %s after it
 switch:     both nodes' /readyz 200 again %s after the kill
-`, rep.ServerBefore, secsOrNever(rep.DBDownS), rep.ServerAfter, secsOrNever(rep.DBUpS), secsOrNever(rep.FirstLoginS), secsOrNever(rep.SwitchS))
+`, secsOrNever(rep.KillS), r.o.before, rep.HeadReadS, rep.ServerBefore, secsOrNever(rep.DBDownS), rep.ServerAfter, secsOrNever(rep.DBUpS), secsOrNever(rep.FirstLoginS), secsOrNever(rep.SwitchS))
 	for _, n := range rep.Nodes {
 		store := fmt.Sprintf("%s throughout", n.StoreStates)
 		if n.StoreDownS >= 0 {

@@ -77,10 +77,10 @@ func TestResilience(t *testing.T) {
 	// Every login in flight at the kill finishes; those the kill caught
 	// at BankID by the mid-flow retry, the others (past BankID already,
 	// or at MinID) without one.
-	if rep.FinishedInFlight != rep.InFlightAtKill {
+	if rep.InFlightAtKill == 0 || rep.FinishedInFlight != rep.InFlightAtKill {
 		t.Errorf("%d of %d logins in flight at the kill finished", rep.FinishedInFlight, rep.InFlightAtKill)
 	}
-	fromFile := checkRun[resReport](t, out.String(), jsonFile, "SIGKILL Demo BankID", "detection:", "recovery:", "failover:", "p99 ms", "verdict:    pass")
+	fromFile := checkRun[resReport](t, out.String(), jsonFile, "SIGKILL Demo BankID", "detection:", "recovery:", "failover:", "load:       1-min load average", "p99 ms", "verdict:    pass")
 	if fromFile.Logins != rep.Logins || fromFile.DetectPageS != rep.DetectPageS {
 		t.Errorf("json: %d logins vs %d", fromFile.Logins, rep.Logins)
 	}
@@ -294,5 +294,123 @@ func TestSpread(t *testing.T) {
 	}
 	if len(seen) < 100 {
 		t.Errorf("spread(%v) gave %d distinct pauses in 1000 draws, want them spread", think, len(seen))
+	}
+}
+
+// TestResilienceNothingInFlight: a run in which no login of the either
+// client was in flight at the kill checked nothing about recovery, and
+// fails saying so.
+func TestResilienceNothingInFlight(t *testing.T) {
+	t0 := time.Now()
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	r := &resRun{o: &resOptions{users: 1}, marks: map[string]time.Time{
+		"start": at(0), "kill": at(2), "page-down": at(3), "metric-down": at(3),
+		"slow": at(5), "restart": at(8), "page-up": at(9), "metric-up": at(9),
+	}}
+	r.logins = []*resLogin{
+		{client: resEither, person: "p", start: at(1), end: at(1.5), ok: true, provider: "bankid", sub: "s"},
+		{client: resEither, person: "p", start: at(4), end: at(4.5), ok: true, provider: "minid", sub: "s"},
+		{client: resEither, person: "p", start: at(10), end: at(10.5), ok: true, provider: "bankid", sub: "s"},
+	}
+	rep := r.summarise(true)
+	if rep.InFlightAtKill != 0 || !slices.ContainsFunc(rep.Problems, func(p string) bool { return strings.Contains(p, "no login was in flight at the kill") }) {
+		t.Errorf("in flight %d, problems %q", rep.InFlightAtKill, rep.Problems)
+	}
+	// With one login across the kill, that problem is gone.
+	r.logins = append(r.logins, &resLogin{client: resEither, person: "p", start: at(1.9), end: at(2.6), ok: true, provider: "minid", sub: "s", retried: []string{"bankid: gone"}})
+	rep = r.summarise(true)
+	if rep.InFlightAtKill != 1 || slices.ContainsFunc(rep.Problems, func(p string) bool { return strings.Contains(p, "in flight") }) {
+		t.Errorf("in flight %d, problems %q", rep.InFlightAtKill, rep.Problems)
+	}
+}
+
+// TestDBReportKillTime: the database run's report says when the kill
+// came, which is --before plus the time reading the audit log's head took.
+func TestDBReportKillTime(t *testing.T) {
+	r := &dbRun{nodesRun: &nodesRun{o: &resOptions{before: 8 * time.Second}}}
+	var out bytes.Buffer
+	r.report(&dbReport{KillS: 8.52, HeadReadS: 0.52, DBDownS: -1, DBUpS: -1, FirstLoginS: -1, SwitchS: -1}, &out)
+	if want := "kill:       at 8.52s from the start (--before 8s, then 0.52s reading the audit log's head)"; !strings.Contains(out.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, out.String())
+	}
+}
+
+// TestResilienceVariantsDocumented: the Makefile's help for the
+// resilience target names each variant's flag, and RESILIENCE.md gives
+// each variant's command, both as go run and as make.
+func TestResilienceVariantsDocumented(t *testing.T) {
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var help []string
+	for _, line := range strings.Split(string(mk), "\n") {
+		if strings.HasPrefix(line, "## ") {
+			help = append(help, line)
+		} else if strings.HasPrefix(line, "resilience:") {
+			break
+		} else if !strings.HasPrefix(line, "RESILIENCE_FLAGS") {
+			help = help[:0]
+		}
+	}
+	doc, err := os.ReadFile("../../docs/RESILIENCE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	commands := strings.Split(strings.ReplaceAll(string(doc), "\\\n", " "), "\n")
+	for _, flag := range []string{"--nodes", "--gently", "--kill-primary"} {
+		if !strings.Contains(strings.Join(help, "\n"), flag) {
+			t.Errorf("the Makefile's resilience help does not name %s", flag)
+		}
+		for _, prefix := range []string{"go run ./cmd/varde resilience", "make resilience RESILIENCE_FLAGS="} {
+			if !slices.ContainsFunc(commands, func(l string) bool { return strings.Contains(l, prefix) && strings.Contains(l, flag) }) {
+				t.Errorf("RESILIENCE.md gives no %q command with %s", prefix, flag)
+			}
+		}
+	}
+}
+
+// TestParseLoadavg reads the 1-minute load average from /proc/loadavg's
+// text and refuses what is not that.
+func TestParseLoadavg(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want float64
+		ok   bool
+	}{
+		{"0.52 0.58 0.59 1/467 12345\n", 0.52, true},
+		{"12.94 14.02 13.50 25/901 4242", 12.94, true},
+		{"", 0, false},
+		{"0.52", 0, false},
+		{"busy 0.58 0.59 1/467 12345", 0, false},
+		{"-1 0.58 0.59 1/467 12345", 0, false},
+	} {
+		got, ok := parseLoadavg(c.in)
+		if got != c.want || ok != c.ok {
+			t.Errorf("parseLoadavg(%q) = %v, %v; want %v, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+// TestRunLoad: the run's share of the machine's CPU time is its own
+// processes', the others' share the rest of the busy time; unknown
+// figures are -1 and said so.
+func TestRunLoad(t *testing.T) {
+	s := loadSample{load1: 3, loadOK: true, ours: time.Second, busy: 10 * time.Second, total: 20 * time.Second, oursOK: true, cpuOK: true}
+	e := loadSample{load1: 7.5, loadOK: true, ours: 5 * time.Second, busy: 22 * time.Second, total: 40 * time.Second, oursOK: true, cpuOK: true}
+	l := s.to(e)
+	if l != (runLoad{Load1Start: 3, Load1End: 7.5, OursBusy: 0.2, OtherBusy: 0.4}) {
+		t.Errorf("load %+v", l)
+	}
+	if want := "1-min load average 3.00 at the start, 7.50 at the end; of the machine's CPU time, the run's processes used 20 %, other processes 40 %"; l.String() != want {
+		t.Errorf("%q, want %q", l.String(), want)
+	}
+	if l := (loadSample{}).to(loadSample{}); l != (runLoad{-1, -1, -1, -1}) || l.String() != "1-min load average unknown; CPU shares unknown" {
+		t.Errorf("unknown load %+v %q", l, l.String())
+	}
+	if _, err := os.Stat("/proc/loadavg"); err == nil {
+		if l := sampleLoad(os.Getpid()).to(sampleLoad(os.Getpid())); l.Load1Start < 0 || l.Load1End < 0 {
+			t.Errorf("no load average read on this machine: %+v", l)
+		}
 	}
 }
