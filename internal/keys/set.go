@@ -159,6 +159,7 @@ func (s *Set) Publish(ctx context.Context) error {
 	// (every node's keys) should the store fail then.
 	s.cachedAt = time.Time{}
 	s.published = now
+	s.Local.publication.Store(&publication{until: now.Add(ttl), now: s.now})
 	s.Local.lapsed.Store(false)
 	if first {
 		s.newSince = since
@@ -185,8 +186,8 @@ func (s *Set) storedRetired(ctx context.Context, kid string) (bool, error) {
 // after its last Publish, if that time has passed (zero otherwise, and
 // for a key this Set never published): the other nodes' key sets no
 // longer list the key, and its Signer refuses to sign with ErrLapsed
-// from the moment the Set sees this (here, in KeepPublished or in JWKS)
-// until a Publish succeeds. A node that cannot publish its key should
+// from that time (it compares its own clock with it, whether or not the
+// Set has looked) until a Publish succeeds. A node that cannot publish its key should
 // take no traffic.
 func (s *Set) Lapsed() time.Time {
 	s.mu.Lock()
