@@ -559,6 +559,16 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 			http.Error(w, "signing key retired\n", http.StatusServiceUnavailable)
 			return
 		}
+		// A key set not read from the store for longer than
+		// keys.Set.MaxStale serves no JWKS and verifies nothing (ADR 18),
+		// though the store may answer a ping.
+		if err := keySet.Stale(); err != nil {
+			if a.unready.set("key set stale") != "key set stale" {
+				log.Error("not ready: the signing key set could not be read from the store for too long", "err", err)
+			}
+			http.Error(w, "signing key set not read from the store for too long\n", http.StatusServiceUnavailable)
+			return
+		}
 		if keyLapsed(w, keySet, a.Signer.KID(), log) {
 			return
 		}

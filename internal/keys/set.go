@@ -365,6 +365,24 @@ func (s *Set) Retired(ctx context.Context) time.Time {
 	return s.retiredAt
 }
 
+// Stale returns ErrStale, saying when the store was last read and why
+// reading it fails, if the store has failed since a good read more than
+// MaxStale ago, as the set's last look at the store (JWKS, Retired,
+// Verify) found; nil otherwise. It reads no store. A node whose key set
+// is stale serves no JWKS and verifies nothing, so it should take no
+// traffic.
+func (s *Set) Stale() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failedAt.IsZero() {
+		return nil
+	}
+	if _, err := s.stale(s.now(), s.localSet); errors.Is(err, ErrStale) {
+		return err
+	}
+	return nil
+}
+
 // Verify checks that token is a compact JWS signed with ES256 by a key in
 // the set and unmarshals its payload into dest. It checks no claims: the
 // caller decides what expiry, issuer and audience mean for its use.
