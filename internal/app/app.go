@@ -64,6 +64,10 @@ type Options struct {
 	// bound by the caller before New touched the store; Serve serves
 	// /metrics on it instead of binding the address itself.
 	MetricsListener net.Listener
+	// PprofListener, if set, is the listener of cfg.Debug.PprofListen,
+	// bound by the caller before New touched the store; Serve serves
+	// the runtime profiles on it instead of binding the address itself.
+	PprofListener net.Listener
 	// NodeLock, if set, is the lock on cfg.Store.DSN (SQLite) the caller
 	// took before binding its listeners, so that a second node on the
 	// file is refused naming the holder; New takes it over.
@@ -89,7 +93,9 @@ type App struct {
 	metrics http.Handler
 	// metricsLn is Options.MetricsListener.
 	metricsLn net.Listener
-	log       *slog.Logger
+	// pprofLn is Options.PprofListener.
+	pprofLn net.Listener
+	log     *slog.Logger
 	// clients is Store's Clients with lookups cached (clientcache.go).
 	clients store.Clients
 	// keys is the cluster's key set; the node keeps its key published.
@@ -214,7 +220,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		// can live with it.
 		st = flowmem.Over(st, flowmem.New(flowmem.Options{Now: opt.Now}))
 	}
-	a := &App{Config: cfg, Store: st, Signer: signer, log: log, now: opt.Now, lock: lock, metricsLn: opt.MetricsListener}
+	a := &App{Config: cfg, Store: st, Signer: signer, log: log, now: opt.Now, lock: lock, metricsLn: opt.MetricsListener, pprofLn: opt.PprofListener}
 	if err := a.build(ctx, opt, salt); err != nil {
 		_ = a.Close()
 		return nil, err
@@ -752,6 +758,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if _, err := a.serveMetrics(ctx); err != nil {
 		return err
 	}
+	// Profiles, if debug.pprof_listen is set (debug.go): a node asked
+	// to serve them on a busy address is refused, as for metrics.
+	if _, err := a.servePprof(ctx); err != nil {
+		return err
+	}
 	// The first login must not find Unknown a provider the other nodes
 	// find Down: seed before serving (within health.probe_timeout).
 	a.serving.Store(true)
@@ -793,7 +804,6 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			a.leave()
 		}
 	}()
-	a.servePprof(ctx) // only if debug.pprof_listen is set (debug.go)
 	// However Serve returns, it waits for the requests still running
 	// (a listener that failed leaves them running too), cancelling them
 	// first if the grace ran out, so that the caller never closes the
