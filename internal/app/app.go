@@ -575,6 +575,18 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 			http.Error(w, "signing key set not read from the store for too long\n", http.StatusServiceUnavailable)
 			return
 		}
+		// Another node started with this node's key file after it
+		// (checkKeyOwner cannot see two nodes that start at once).
+		if other, at := keySet.SharedWith(); other != "" {
+			if a.unready.set("key shared") != "key shared" {
+				log.Error("not ready: another node publishes this node's signing key; each node needs its own key file: "+
+					"give one of them a new key and restart it", "kid", a.Signer.KID(), "node", cfg.Node, "other_node", other,
+					"other_published_at", at)
+			}
+			http.Error(w, fmt.Sprintf("signing key %s of node %q also published by node %q\n", a.Signer.KID(), cfg.Node, other),
+				http.StatusServiceUnavailable)
+			return
+		}
 		if keyLapsed(w, keySet, a.Signer.KID(), log) {
 			return
 		}

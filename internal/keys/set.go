@@ -86,6 +86,11 @@ type Set struct {
 	// the store (or when the store refused to publish it and read it as
 	// retired); zero if it was not.
 	retiredAt time.Time
+	// sharedWith names another node the store read as having published
+	// the local key after this Set did, and sharedAt when; empty if
+	// none did.
+	sharedWith string
+	sharedAt   time.Time
 }
 
 func (s *Set) now() time.Time {
@@ -305,6 +310,12 @@ func (s *Set) jwks(ctx context.Context, fresh bool) (jose.JSONWebKeySet, error) 
 	// A key is never unretired: once seen, it stays retired here, also
 	// after the store stops listing it (it expired).
 	for _, k := range stored {
+		// Each Publish writes this node's name: another one there means
+		// another node published the same key since (two nodes started
+		// with one key file). It is remembered until the process ends.
+		if k.KID == s.Local.KID() && s.Node != "" && k.Node != s.Node && !s.published.IsZero() && s.sharedWith == "" {
+			s.sharedWith, s.sharedAt = k.Node, k.CreatedAt
+		}
 		if k.KID == s.Local.KID() && !k.RetiredAt.IsZero() && s.retiredAt.IsZero() {
 			s.retiredAt = k.RetiredAt
 			// The node stops signing with it as soon as it knows.
@@ -363,6 +374,18 @@ func (s *Set) Retired(ctx context.Context) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.retiredAt
+}
+
+// SharedWith names another node that published the local key after
+// this Set did, and when, as the set's reads of the store (JWKS,
+// Retired, Verify) found; "" if none did. Two nodes signing with one
+// key are credited with it by whichever published last, so `varde keys
+// list` and `keys retire` take one's key for the other's: each node
+// needs its own key file. It reads no store.
+func (s *Set) SharedWith() (string, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sharedWith, s.sharedAt
 }
 
 // Stale returns ErrStale, saying when the store was last read and why
