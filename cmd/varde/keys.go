@@ -82,20 +82,27 @@ func listKeys(ctx context.Context, st store.PublicKeys, now time.Time, w io.Writ
 	}
 	newest := newestOfNode(ks)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KID\tNODE\tLAST PUBLISHED\tEXPIRES\tSTATE")
+	fmt.Fprintln(tw, "KID\tNODE\tFIRST PUBLISHED\tLAST PUBLISHED\tEXPIRES\tSTATE")
 	for _, k := range ks {
 		state := "in the JWKS, an older key of its node"
 		switch {
 		case !k.RetiredAt.IsZero():
-			state = "retired " + k.RetiredAt.Local().Format(time.RFC3339) + ", in no JWKS"
+			state = "retired " + k.RetiredAt.UTC().Format(time.RFC3339) + ", in no JWKS"
 		case newest[k.Node].KID == k.KID:
 			state = "in the JWKS, its node's newest"
 		}
 		expires := "never"
 		if !k.ExpiresAt.IsZero() {
-			expires = k.ExpiresAt.Local().Format(time.RFC3339)
+			expires = k.ExpiresAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.KID, k.Node, k.CreatedAt.Local().Format(time.RFC3339), expires, state)
+		// The retire guard counts from the first publish: a key
+		// stored before it was recorded shows its last one there.
+		first := k.FirstPublishedAt
+		if first.IsZero() {
+			first = k.CreatedAt
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Node, first.UTC().Format(time.RFC3339),
+			k.CreatedAt.UTC().Format(time.RFC3339), expires, state)
 	}
 	return tw.Flush()
 }
@@ -140,8 +147,8 @@ func retireKey(ctx context.Context, st store.PublicKeys, kid, reason string, for
 		return fmt.Errorf("node %s first published its newest key, %s, at %s, less than the ID token lifetime (%v) ago: "+
 			"if it switched to that key then, ID tokens it signed with key %s before are valid until %s, and retiring %s "+
 			"makes them fail at every relying party. Retire it after then; or, if the key is compromised, run again with --force",
-			key.Node, switched.KID, switchedAt.Local().Format(time.RFC3339), idTokenLifetime, kid,
-			switchedAt.Add(idTokenLifetime).Local().Format(time.RFC3339), kid)
+			key.Node, switched.KID, switchedAt.UTC().Format(time.RFC3339), idTokenLifetime, kid,
+			switchedAt.Add(idTokenLifetime).UTC().Format(time.RFC3339), kid)
 	}
 	details := map[string]string{"kid": kid, "node": key.Node, "via": "cli"}
 	if reason != "" {
@@ -156,7 +163,7 @@ func retireKey(ctx context.Context, st store.PublicKeys, kid, reason string, for
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "retired key %s of node %s at %s.\n", retired.KID, retired.Node, retired.RetiredAt.Local().Format(time.RFC3339))
+	fmt.Fprintf(w, "retired key %s of node %s at %s.\n", retired.KID, retired.Node, retired.RetiredAt.UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "Every node leaves it out of its JWKS within %v. Relying parties that cached the JWKS keep the key until they fetch it again: "+
 		"the JWKS is served with max-age=%d, so one that honours HTTP caching stops trusting the key within %v of now; "+
 		"one that keeps the set longer on its own schedule trusts it for as long as it does.\n",

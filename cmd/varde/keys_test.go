@@ -238,3 +238,40 @@ func TestRetireOlderKeyAfterIDTokens(t *testing.T) {
 		t.Errorf("keys retire says:\n%s\nwant it to say %q", out.String(), want)
 	}
 }
+
+// TestListKeysFirstPublished: keys list shows when each key was first
+// published, which the retire guard counts from, beside its last
+// publish, in UTC whatever the host's time zone.
+func TestListKeysFirstPublished(t *testing.T) {
+	local := time.Local
+	time.Local = time.FixedZone("CET", 3600)
+	t.Cleanup(func() { time.Local = local })
+	ctx := context.Background()
+	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "varde.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	first := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	republished := first.Add(24 * time.Hour)
+	for _, at := range []time.Time{first, republished} {
+		if err := db.PutPublicKey(ctx, &store.PublicKey{KID: "k1", Node: "n1", JWK: []byte(`{}`), CreatedAt: at,
+			ExpiresAt: at.Add(7 * 24 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out strings.Builder
+	if err := listKeys(ctx, db, republished.Add(time.Hour), &out); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("keys list:\n%s", out.String())
+	}
+	if got, want := strings.Fields(lines[0]), []string{"KID", "NODE", "FIRST", "PUBLISHED", "LAST", "PUBLISHED", "EXPIRES", "STATE"}; !slices.Equal(got, want) {
+		t.Errorf("keys list header %q, want %q", got, want)
+	}
+	if got, want := strings.Fields(lines[1])[:5], []string{"k1", "n1", "2026-11-20T12:00:00Z", "2026-11-21T12:00:00Z", "2026-11-28T12:00:00Z"}; !slices.Equal(got, want) {
+		t.Errorf("keys list row %q, want %q", got, want)
+	}
+}

@@ -55,7 +55,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		defer metricsLn.Close()
 	}
-	a, err := app.New(ctx, cfg, app.Options{Log: log, MetricsListener: metricsLn, NodeLock: lock})
+	var pprofLn net.Listener
+	if cfg.Debug.PprofListen != "" {
+		if pprofLn, err = app.Listen(cfg.Debug.PprofListen, "debug.pprof_listen", config.EnvPprofListen); err != nil {
+			unlock()
+			return err
+		}
+		defer pprofLn.Close()
+	}
+	a, err := app.New(ctx, cfg, app.Options{Log: log, MetricsListener: metricsLn, PprofListener: pprofLn, NodeLock: lock})
 	if err != nil {
 		unlock()
 		return err

@@ -286,8 +286,8 @@ func TestServeSubjectSaltErrors(t *testing.T) {
 	}
 }
 
-// TestServeBusyPortTouchesNoStore: a node whose listen or metrics.listen
-// address is taken is refused, naming the setting, before it creates,
+// TestServeBusyPortTouchesNoStore: a node whose listen, metrics.listen
+// or debug.pprof_listen address is taken is refused, naming the setting, before it creates,
 // migrates or writes its store: a second node started by mistake on a
 // busy port leaves the database as it was.
 func TestServeBusyPortTouchesNoStore(t *testing.T) {
@@ -303,10 +303,11 @@ func TestServeBusyPortTouchesNoStore(t *testing.T) {
 	defer busy.Close()
 	free, _ := freeAddr(t)
 	for _, tc := range []struct {
-		name, listen, metrics, says string
+		name, listen, metrics, pprof, says string
 	}{
-		{"listen", busy.Addr().String(), "", fmt.Sprintf("listen (env VARDE_LISTEN): cannot listen on %q", busy.Addr().String())},
-		{"metrics.listen", free, busy.Addr().String(), fmt.Sprintf("metrics.listen (env VARDE_METRICS_LISTEN): cannot listen on %q", busy.Addr().String())},
+		{"listen", busy.Addr().String(), "", "", fmt.Sprintf("listen (env VARDE_LISTEN): cannot listen on %q", busy.Addr().String())},
+		{"metrics.listen", free, busy.Addr().String(), "", fmt.Sprintf("metrics.listen (env VARDE_METRICS_LISTEN): cannot listen on %q", busy.Addr().String())},
+		{"debug.pprof_listen", free, "", busy.Addr().String(), fmt.Sprintf("debug.pprof_listen (env VARDE_DEBUG_PPROF_LISTEN): cannot listen on %q", busy.Addr().String())},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := filepath.Join(t.TempDir(), "varde.db")
@@ -315,6 +316,9 @@ func TestServeBusyPortTouchesNoStore(t *testing.T) {
 				tc.listen, db, salt)
 			if tc.metrics != "" {
 				body += fmt.Sprintf("metrics: {listen: %q}\n", tc.metrics)
+			}
+			if tc.pprof != "" {
+				body += fmt.Sprintf("debug: {pprof_listen: %q}\n", tc.pprof)
 			}
 			if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
 				t.Fatal(err)

@@ -64,6 +64,10 @@ type Options struct {
 	// bound by the caller before New touched the store; Serve serves
 	// /metrics on it instead of binding the address itself.
 	MetricsListener net.Listener
+	// PprofListener, if set, is the listener of cfg.Debug.PprofListen,
+	// bound by the caller before New touched the store; Serve serves
+	// the runtime profiles on it instead of binding the address itself.
+	PprofListener net.Listener
 	// NodeLock, if set, is the lock on cfg.Store.DSN (SQLite) the caller
 	// took before binding its listeners, so that a second node on the
 	// file is refused naming the holder; New takes it over.
@@ -89,7 +93,9 @@ type App struct {
 	metrics http.Handler
 	// metricsLn is Options.MetricsListener.
 	metricsLn net.Listener
-	log       *slog.Logger
+	// pprofLn is Options.PprofListener.
+	pprofLn net.Listener
+	log     *slog.Logger
 	// clients is Store's Clients with lookups cached (clientcache.go).
 	clients store.Clients
 	// keys is the cluster's key set; the node keeps its key published.
@@ -214,7 +220,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		// can live with it.
 		st = flowmem.Over(st, flowmem.New(flowmem.Options{Now: opt.Now}))
 	}
-	a := &App{Config: cfg, Store: st, Signer: signer, log: log, now: opt.Now, lock: lock, metricsLn: opt.MetricsListener}
+	a := &App{Config: cfg, Store: st, Signer: signer, log: log, now: opt.Now, lock: lock, metricsLn: opt.MetricsListener, pprofLn: opt.PprofListener}
 	if err := a.build(ctx, opt, salt); err != nil {
 		_ = a.Close()
 		return nil, err
@@ -559,6 +565,28 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 			http.Error(w, "signing key retired\n", http.StatusServiceUnavailable)
 			return
 		}
+		// A key set not read from the store for longer than
+		// keys.Set.MaxStale serves no JWKS and verifies nothing (ADR 18),
+		// though the store may answer a ping.
+		if err := keySet.Stale(); err != nil {
+			if a.unready.set("key set stale") != "key set stale" {
+				log.Error("not ready: the signing key set could not be read from the store for too long", "err", err)
+			}
+			http.Error(w, "signing key set not read from the store for too long\n", http.StatusServiceUnavailable)
+			return
+		}
+		// Another node started with this node's key file after it
+		// (checkKeyOwner cannot see two nodes that start at once).
+		if other, at := keySet.SharedWith(); other != "" {
+			if a.unready.set("key shared") != "key shared" {
+				log.Error("not ready: another node publishes this node's signing key; each node needs its own key file: "+
+					"give one of them a new key and restart it", "kid", a.Signer.KID(), "node", cfg.Node, "other_node", other,
+					"other_published_at", at)
+			}
+			http.Error(w, fmt.Sprintf("signing key %s of node %q also published by node %q\n", a.Signer.KID(), cfg.Node, other),
+				http.StatusServiceUnavailable)
+			return
+		}
 		if keyLapsed(w, keySet, a.Signer.KID(), log) {
 			return
 		}
@@ -742,6 +770,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if _, err := a.serveMetrics(ctx); err != nil {
 		return err
 	}
+	// Profiles, if debug.pprof_listen is set (debug.go): a node asked
+	// to serve them on a busy address is refused, as for metrics.
+	if _, err := a.servePprof(ctx); err != nil {
+		return err
+	}
 	// The first login must not find Unknown a provider the other nodes
 	// find Down: seed before serving (within health.probe_timeout).
 	a.serving.Store(true)
@@ -783,7 +816,6 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			a.leave()
 		}
 	}()
-	a.servePprof(ctx) // only if debug.pprof_listen is set (debug.go)
 	// However Serve returns, it waits for the requests still running
 	// (a listener that failed leaves them running too), cancelling them
 	// first if the grace ran out, so that the caller never closes the

@@ -422,6 +422,51 @@ func TestReadyzKeyPublicationLapsed(t *testing.T) {
 	}
 }
 
+// TestReadyzKeySetStale: a node whose store answers a ping but whose
+// key set cannot be read for longer than keys.Set.MaxStale serves no
+// JWKS and verifies nothing, and says so at /readyz with 503 (ADR 18).
+func TestReadyzKeySetStale(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "varde.db")
+	env := map[string]string{"VARDE_ISSUER": "http://localhost:8080", "VARDE_NODE": "test", "VARDE_STORE_DSN": path}
+	cfg, err := config.Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: make([]byte, 32), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if rec := readyz(a); rec.Code != http.StatusOK {
+		t.Fatalf("readyz = %d %s, want 200", rec.Code, rec.Body)
+	}
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec("ALTER TABLE public_keys RENAME TO public_keys_gone"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Minute)
+	if rec := readyz(a); rec.Code != http.StatusOK {
+		t.Fatalf("readyz with the key set read a minute ago = %d %s, want 200", rec.Code, rec.Body)
+	}
+	now = now.Add(keys.DefaultMaxStale)
+	if rec := readyz(a); rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "key set not read") {
+		t.Errorf("readyz with the key set last read more than MaxStale ago = %d %q, want 503 naming the stale key set", rec.Code, rec.Body)
+	}
+	if _, err := raw.Exec("ALTER TABLE public_keys_gone RENAME TO public_keys"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(2 * time.Second)
+	if rec := readyz(a); rec.Code != http.StatusOK {
+		t.Errorf("readyz once the key set is read again = %d %s, want 200", rec.Code, rec.Body)
+	}
+}
+
 // TestSharedKeyFileRefused: a node started with the key file of another
 // node that has not left is refused, with a message naming both; once
 // the other has left (a node renamed with its key file), it starts and

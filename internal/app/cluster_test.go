@@ -81,6 +81,40 @@ func TestNewKeyWaitsBeforeReady(t *testing.T) {
 	}
 }
 
+// TestSharedKeyFileSeenWhileRunning: a node started with a running
+// node's key file, which the start-up check let through (here: the
+// running node is recorded as gone, as it is when both start at once
+// before either published), is noticed by the running node within its
+// key set's cache time: its /readyz answers 503 naming both nodes.
+func TestSharedKeyFileSeenWhileRunning(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	now := time.Now()
+	salt := make([]byte, 32)
+	key, _ := keys.Generate(rand.Reader)
+	a, err := postgresNode(t, dsn, "a", key, salt, &now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(keys.DefaultCacheTTL)
+	if rec := readyz(a); rec.Code != http.StatusOK {
+		t.Fatalf("readyz of a = %d %s, want 200", rec.Code, rec.Body)
+	}
+	if err := a.Store.RecordNodeLeft(ctx, &store.NodeDeparture{Node: "a", LeftAt: now, Reason: store.NodeForgotten}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgresNode(t, dsn, "b", key, salt, &now); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(keys.DefaultCacheTTL)
+	rec := readyz(a)
+	for _, want := range []string{key.KID(), `node "a"`, `node "b"`} {
+		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("readyz of a once b published its key = %d %q, want 503 naming %s", rec.Code, rec.Body, want)
+		}
+	}
+}
+
 // TestSaltPinned: a node whose subject salt differs from the one the
 // store was first used with does not start, so that no node gives
 // people other subject identifiers than the rest of the cluster.

@@ -26,18 +26,22 @@ func pprofHandler() http.Handler {
 }
 
 // servePprof serves profiles on cfg.Debug.PprofListen (validated to be a
-// loopback address) until ctx ends. It returns the bound address, or ""
-// when profiling is off. Profiles are diagnostics: if the listener cannot
-// be opened the node still serves, and says so in its log.
-func (a *App) servePprof(ctx context.Context) string {
+// loopback address) until ctx ends, on Options.PprofListener if the
+// caller bound it. It returns the bound address, or "" when profiling is
+// off. A listener that cannot be opened is an error naming the setting:
+// an operator who asked for profiles finds out at start, not when they
+// are needed.
+func (a *App) servePprof(ctx context.Context) (string, error) {
 	addr := a.Config.Debug.PprofListen
 	if addr == "" {
-		return ""
+		return "", nil
 	}
-	ln, err := Listen(addr, "debug.pprof_listen", config.EnvPprofListen)
-	if err != nil {
-		a.log.Error("no runtime profiles: their listener cannot be opened", "err", err)
-		return ""
+	ln := a.pprofLn
+	if ln == nil {
+		var err error
+		if ln, err = Listen(addr, "debug.pprof_listen", config.EnvPprofListen); err != nil {
+			return "", err
+		}
 	}
 	// A CPU profile or trace streams for as long as it was asked to.
 	srv := a.internalServer(pprofHandler(), 5*time.Minute)
@@ -51,7 +55,7 @@ func (a *App) servePprof(ctx context.Context) string {
 		_ = srv.Close()
 	}()
 	a.log.Info("serving runtime profiles", "addr", ln.Addr().String(), "path", "/debug/pprof/")
-	return ln.Addr().String()
+	return ln.Addr().String(), nil
 }
 
 // internalIdle is how long the metrics and profile listeners keep a

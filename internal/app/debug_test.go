@@ -45,7 +45,10 @@ func TestPprofListener(t *testing.T) {
 				t.Errorf("public handler: /debug/pprof/cmdline answered %d, want 404", rec.Code)
 			}
 
-			addr := a.servePprof(ctx)
+			addr, err := a.servePprof(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if (addr != "") != tc.want {
 				t.Fatalf("servePprof = %q, want a listener: %v", addr, tc.want)
 			}

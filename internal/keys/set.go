@@ -86,6 +86,11 @@ type Set struct {
 	// the store (or when the store refused to publish it and read it as
 	// retired); zero if it was not.
 	retiredAt time.Time
+	// sharedWith names another node the store read as having published
+	// the local key after this Set did, and sharedAt when; empty if
+	// none did.
+	sharedWith string
+	sharedAt   time.Time
 }
 
 func (s *Set) now() time.Time {
@@ -159,6 +164,7 @@ func (s *Set) Publish(ctx context.Context) error {
 	// (every node's keys) should the store fail then.
 	s.cachedAt = time.Time{}
 	s.published = now
+	s.Local.publication.Store(&publication{until: now.Add(ttl), now: s.now})
 	s.Local.lapsed.Store(false)
 	if first {
 		s.newSince = since
@@ -185,8 +191,8 @@ func (s *Set) storedRetired(ctx context.Context, kid string) (bool, error) {
 // after its last Publish, if that time has passed (zero otherwise, and
 // for a key this Set never published): the other nodes' key sets no
 // longer list the key, and its Signer refuses to sign with ErrLapsed
-// from the moment the Set sees this (here, in KeepPublished or in JWKS)
-// until a Publish succeeds. A node that cannot publish its key should
+// from that time (it compares its own clock with it, whether or not the
+// Set has looked) until a Publish succeeds. A node that cannot publish its key should
 // take no traffic.
 func (s *Set) Lapsed() time.Time {
 	s.mu.Lock()
@@ -304,6 +310,12 @@ func (s *Set) jwks(ctx context.Context, fresh bool) (jose.JSONWebKeySet, error) 
 	// A key is never unretired: once seen, it stays retired here, also
 	// after the store stops listing it (it expired).
 	for _, k := range stored {
+		// Each Publish writes this node's name: another one there means
+		// another node published the same key since (two nodes started
+		// with one key file). It is remembered until the process ends.
+		if k.KID == s.Local.KID() && s.Node != "" && k.Node != s.Node && !s.published.IsZero() && s.sharedWith == "" {
+			s.sharedWith, s.sharedAt = k.Node, k.CreatedAt
+		}
 		if k.KID == s.Local.KID() && !k.RetiredAt.IsZero() && s.retiredAt.IsZero() {
 			s.retiredAt = k.RetiredAt
 			// The node stops signing with it as soon as it knows.
@@ -362,6 +374,36 @@ func (s *Set) Retired(ctx context.Context) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.retiredAt
+}
+
+// SharedWith names another node that published the local key after
+// this Set did, and when, as the set's reads of the store (JWKS,
+// Retired, Verify) found; "" if none did. Two nodes signing with one
+// key are credited with it by whichever published last, so `varde keys
+// list` and `keys retire` take one's key for the other's: each node
+// needs its own key file. It reads no store.
+func (s *Set) SharedWith() (string, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sharedWith, s.sharedAt
+}
+
+// Stale returns ErrStale, saying when the store was last read and why
+// reading it fails, if the store has failed since a good read more than
+// MaxStale ago, as the set's last look at the store (JWKS, Retired,
+// Verify) found; nil otherwise. It reads no store. A node whose key set
+// is stale serves no JWKS and verifies nothing, so it should take no
+// traffic.
+func (s *Set) Stale() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failedAt.IsZero() {
+		return nil
+	}
+	if _, err := s.stale(s.now(), s.localSet); errors.Is(err, ErrStale) {
+		return err
+	}
+	return nil
 }
 
 // Verify checks that token is a compact JWS signed with ES256 by a key in

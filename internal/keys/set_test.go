@@ -587,3 +587,36 @@ func TestLapsedPublicationSignsNothing(t *testing.T) {
 		t.Errorf("sign after a publish: %v", err)
 	}
 }
+
+// TestLapsedSignerRefusesUnlooked: the Signer refuses once its key's
+// publication runs out, also when nothing asked the Set since (no
+// housekeeping, /readyz or JWKS request), and signs again after a
+// publish.
+func TestLapsedSignerRefusesUnlooked(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "v.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	a, _ := Generate(rand.Reader)
+	set := &Set{Store: db, Local: a, Node: "a", Now: func() time.Time { return now }, PublishTTL: 7 * time.Hour}
+	if err := set.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(7*time.Hour - time.Nanosecond)
+	if _, err := a.SignJWT(map[string]string{"iss": "a"}); err != nil {
+		t.Errorf("sign just before PublishTTL: %v", err)
+	}
+	now = now.Add(time.Nanosecond)
+	if tok, err := a.SignJWT(map[string]string{"iss": "a"}); !errors.Is(err, ErrLapsed) {
+		t.Errorf("sign at PublishTTL, the Set not asked since = %q, %v; want ErrLapsed", tok, err)
+	}
+	if err := set.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SignJWT(map[string]string{"iss": "a"}); err != nil {
+		t.Errorf("sign after a publish: %v", err)
+	}
+}

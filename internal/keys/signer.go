@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -36,6 +37,17 @@ type Signer struct {
 	// lapsed is set while a Set that holds this key as its local one
 	// sees that its publication ran out (Set.Lapsed).
 	lapsed atomic.Bool
+	// publication is when the last Publish of a Set that holds this
+	// key as its local one runs out, on that Set's clock: from then on
+	// the Signer refuses to sign, whether or not the Set has looked.
+	publication atomic.Pointer[publication]
+}
+
+// publication is until when a key is published, and the clock to
+// compare it with.
+type publication struct {
+	until time.Time
+	now   func() time.Time
 }
 
 // New wraps key, which must be an ECDSA P-256 crypto.Signer (from a file,
@@ -168,12 +180,13 @@ func (s *Signer) SignJWT(claims any) (string, error) {
 // "logout+jwt").
 // It refuses with ErrRetired once a Set holding s as its local key has
 // read that the key was retired: nothing signed with it verifies anywhere;
-// and with ErrLapsed while that Set sees the key's publication ran out.
+// and with ErrLapsed once the key's publication by that Set ran out,
+// PublishTTL after its last Publish, until a Publish succeeds.
 func (s *Signer) SignTyped(claims any, typ string) (string, error) {
 	if s.retired.Load() {
 		return "", fmt.Errorf("%w (kid %s): give this node a new signing key", ErrRetired, s.kid)
 	}
-	if s.lapsed.Load() {
+	if p := s.publication.Load(); s.lapsed.Load() || (p != nil && !p.now().Before(p.until)) {
 		return "", fmt.Errorf("%w (kid %s): publishing it again failed for longer than the publish TTL; "+
 			"other nodes' JWKS no longer list it", ErrLapsed, s.kid)
 	}
