@@ -86,9 +86,8 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 	// node means draining (shutdown.drain) and finishing the requests it
 	// holds. From then on the signals are Go's again, so a second one
 	// (Ctrl-C pressed twice) ends the process at once.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := stopOnSignal()
 	defer stop()
-	context.AfterFunc(ctx, stop)
 	switch args[0] {
 	case "serve":
 		serverGC()
@@ -141,4 +140,24 @@ func serverGC() {
 	if pct, ok := config.ServerGCPercent(os.Getenv); ok {
 		debug.SetGCPercent(pct)
 	}
+}
+
+// stopOnSignal returns a context ended by the first SIGINT or SIGTERM.
+// The signals are handed back to Go before the context ends, not after
+// (as signal.NotifyContext with a stop on Done would), so nothing that
+// starts when the context ends, a node's drain among them, can come
+// before a second signal ends the process.
+func stopOnSignal() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-sigs:
+		case <-ctx.Done():
+		}
+		signal.Stop(sigs)
+		cancel()
+	}()
+	return ctx, cancel
 }
