@@ -249,7 +249,8 @@ func (p *Provider) SessionsEnded(ctx context.Context, why string, ended []*store
 // round goes on past it to the newer ones, up to maxFailedEndsPerRound
 // failures; the error then says how many were left, once for the round.
 // A signer that fails or gives no answer within LogoutSignTimeout ends
-// the round with an error, the ends left for the next.
+// the round with an error, the ends left for the next; so does the end
+// of ctx, which bounds the round (housekeeping gives it 20 s).
 func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, error) {
 	if p.LogoutOutbox == nil {
 		return 0, nil
@@ -278,6 +279,11 @@ func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, 
 		for _, s := range ends {
 			if passed[s.ID] {
 				continue
+			}
+			if err := ctx.Err(); err != nil {
+				// The round's time is up: the ends not tried stay
+				// pending for the next, and are not counted as failed.
+				return settled, fmt.Errorf("back-channel logout: round stopped with ended sessions left for the next: %w", err)
 			}
 			tried++
 			passed[s.ID] = true
