@@ -115,10 +115,19 @@ type App struct {
 	lock *sqlstore.NodeLock
 	// anchored is when housekeep last logged the audit log's head.
 	anchored time.Time
+	// settleEndsFor bounds each housekeeping round's settling of pending
+	// session ends (settleEndsRound).
+	settleEndsFor time.Duration
 }
 
-// anchorEvery is how often a node logs the audit log's head.
-const anchorEvery = time.Hour
+// anchorEvery is how often a node logs the audit log's head;
+// settleEndsRound, how long a housekeeping round settles pending session
+// ends at most, so a backlog of them holds up neither the audit anchor
+// nor the next round: the ends left go to the next round.
+const (
+	anchorEvery     = time.Hour
+	settleEndsRound = 20 * time.Second
+)
 
 // Languages Varde's pages speak; the first is the fallback.
 var Languages = []httpx.Language{{Tag: "nb", Name: "Norsk bokmål"}, {Tag: "en", Name: "English"}, {Tag: "da", Name: "Dansk"}}
@@ -524,6 +533,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		return err
 	}
 	a.op = op
+	a.settleEndsFor = settleEndsRound
 	(&statuspage.Handler{Source: a.Status, Pages: pages, BaseURL: cfg.Issuer, Now: opt.Now, Log: log}).Register(mux)
 	op.StatusAPIPath, op.StatusPagePath = statusAPIPath, statusPagePath
 	// The OpenID side hands logins to the broker and takes them back.
@@ -1080,8 +1090,8 @@ func (a *App) sweep(ctx context.Context) {
 // housekeep deletes expired short-lived records, keeps the node's
 // signing key published, so other nodes keep serving and accepting it,
 // queues the logout tokens of sessions whose end was left pending (by a
-// node that stopped, or a write that failed), and logs the audit log's
-// head every anchorEvery.
+// node that stopped, or a write that failed) for at most
+// settleEndsRound, and logs the audit log's head every anchorEvery.
 func (a *App) housekeep(ctx context.Context) {
 	now := a.now()
 	if n, err := a.Store.DeleteExpired(ctx, now); err != nil {
@@ -1092,7 +1102,10 @@ func (a *App) housekeep(ctx context.Context) {
 	if err := a.keys.KeepPublished(ctx); err != nil {
 		a.log.Warn("publish signing key", "err", err)
 	}
-	if _, err := a.op.SettleLeftoverEnds(ctx, now); err != nil {
+	sctx, cancel := context.WithTimeout(ctx, a.settleEndsFor)
+	_, err := a.op.SettleLeftoverEnds(sctx, now)
+	cancel()
+	if err != nil {
 		a.log.Warn("queue the logout tokens of ended sessions", "err", err)
 	}
 	if now.Sub(a.anchored) >= anchorEvery {

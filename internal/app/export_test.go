@@ -1,9 +1,16 @@
 package app
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Housekeep runs one round of the node's housekeeping, for tests.
 func (a *App) Housekeep(ctx context.Context) { a.housekeep(ctx) }
 
 // CheckSectors is checkSectors, for tests.
 var CheckSectors = checkSectors
+
+// SetSettleEndsRound sets how long a housekeeping round settles pending
+// session ends at most, for tests.
+func (a *App) SetSettleEndsRound(d time.Duration) { a.settleEndsFor = d }

@@ -1,8 +1,11 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -150,5 +153,54 @@ func TestHousekeepingSettlesLeftOverEnds(t *testing.T) {
 	a.Housekeep(ctx)
 	if n := len(deliveries()); n != 1 {
 		t.Errorf("%d deliveries after housekeeping again, want still 1", n)
+	}
+}
+
+// TestHousekeepingBoundsSettlingEnds: a housekeeping round settles
+// pending session ends for a bounded time only; a round whose time is
+// up leaves the ends for the next, says so in its warning, and the next
+// round settles them.
+func TestHousekeepingBoundsSettlingEnds(t *testing.T) {
+	now := time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC)
+	var logs bytes.Buffer
+	a := clockedNode(t, &now, slog.New(slog.NewTextHandler(&logs, nil)))
+	ctx := context.Background()
+	bank := &store.Client{ID: "bank", RedirectURIs: []string{"https://bank.example/cb"}, AuthMethod: "client_secret_basic",
+		SecretHash: []byte("x"), AllowedLevels: []string{"substantial"}, BackchannelLogoutURI: "https://bank.example/logout"}
+	if err := a.Store.CreateClient(ctx, bank); err != nil {
+		t.Fatal(err)
+	}
+	const ends = 50
+	for i := range ends {
+		s := &store.Session{ID: fmt.Sprintf("s%d", i), PersonID: "p1", Provider: "passkey", Level: "high", AMR: []string{"hwk"},
+			Clients: []string{"bank"}, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := a.Store.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		if ended, err := a.Store.EndSession(ctx, s.ID, now); err != nil || ended == nil {
+			t.Fatalf("EndSession = %v, %v", ended, err)
+		}
+	}
+	deliveries := func() int {
+		t.Helper()
+		ds, err := a.Store.ListWebhookDeliveries(ctx, "bank", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ds)
+	}
+	now = now.Add(time.Minute)
+	a.SetSettleEndsRound(time.Nanosecond)
+	a.Housekeep(ctx)
+	if n := deliveries(); n != 0 {
+		t.Errorf("%d deliveries after a round with no time to settle ends, want none", n)
+	}
+	if !strings.Contains(logs.String(), "queue the logout tokens of ended sessions") {
+		t.Errorf("no warning for the round cut short:\n%s", logs.String())
+	}
+	a.SetSettleEndsRound(time.Minute)
+	a.Housekeep(ctx)
+	if n := deliveries(); n != ends {
+		t.Errorf("%d deliveries after the next round, want %d", n, ends)
 	}
 }

@@ -43,6 +43,7 @@ const (
 // (package webhook) POSTs the tokens, retries and survives restarts.
 type LogoutOutbox interface {
 	PendingSessionEnds(ctx context.Context, before time.Time, limit int) ([]*store.Session, error)
+	DeferSessionEnd(ctx context.Context, id string, due func(attempts int) time.Time) (int, error)
 	SettleSessionEnd(ctx context.Context, id string, ds []*store.WebhookDelivery) (bool, error)
 }
 
@@ -245,11 +246,16 @@ func (p *Provider) SessionsEnded(ctx context.Context, why string, ended []*store
 // whose node stopped after ending them, or failed to queue them. Any
 // node may run it (housekeeping does, every minute); an end is settled
 // once, whoever gets to it first. It returns how many ends it settled.
-// An end it cannot settle stays pending for the next round, and the
-// round goes on past it to the newer ones, up to maxFailedEndsPerRound
-// failures; the error then says how many were left, once for the round.
+// An end it cannot settle stays pending, due again a minute later,
+// then two, doubling up to six hours (endRetryAfter), behind the ends
+// due before it; after maxEndAttempts (12) failures, about a day, it is
+// given up on, with an error log naming its clients (deferEnd). The
+// round goes on past a failure to the newer ends, up to
+// maxFailedEndsPerRound failures; the error then says how many were
+// left, once for the round.
 // A signer that fails or gives no answer within LogoutSignTimeout ends
-// the round with an error, the ends left for the next.
+// the round with an error, the ends left for the next; so does the end
+// of ctx, which bounds the round (housekeeping gives it 20 s).
 func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, error) {
 	if p.LogoutOutbox == nil {
 		return 0, nil
@@ -279,6 +285,11 @@ func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, 
 			if passed[s.ID] {
 				continue
 			}
+			if err := ctx.Err(); err != nil {
+				// The round's time is up: the ends not tried stay
+				// pending for the next, and are not counted as failed.
+				return settled, fmt.Errorf("back-channel logout: round stopped with ended sessions left for the next: %w", err)
+			}
 			tried++
 			passed[s.ID] = true
 			n, ok, err := p.BackchannelLogout(ctx, s)
@@ -289,10 +300,11 @@ func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, 
 				return settled, fmt.Errorf("back-channel logout: %w", err)
 			}
 			if err != nil {
-				// Left pending for the next round; the others go on.
+				// Left pending, tried again later; the others go on.
 				p.Metrics.sessionEnds.WithLabelValues("failed").Inc()
 				failed++
 				lastErr = err
+				p.deferEnd(ctx, s, now, err)
 				continue
 			}
 			if ok {
@@ -310,6 +322,48 @@ func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, 
 	}
 	return settled, nil
 }
+
+// deferEnd records the failure, err, to settle the end of s: the end is
+// tried again after endRetryAfter, and after maxEndAttempts failures it
+// is given up on, with an error log naming the session and its clients,
+// whose relying parties are then not told of it.
+func (p *Provider) deferEnd(ctx context.Context, s *store.Session, now time.Time, err error) {
+	n, derr := p.LogoutOutbox.DeferSessionEnd(ctx, s.ID, func(n int) time.Time {
+		// Due when PendingSessionEnds' before, now-LeftoverEndsAfter,
+		// passes it.
+		return now.Add(endRetryAfter(n) - LeftoverEndsAfter)
+	})
+	if derr != nil {
+		// Left as it was: tried again in the next round.
+		p.Log.WarnContext(ctx, "back-channel logout: failure not recorded on the ended session", "err", derr)
+		return
+	}
+	if n < maxEndAttempts {
+		return
+	}
+	if _, derr := p.LogoutOutbox.SettleSessionEnd(ctx, s.ID, nil); derr != nil {
+		p.Log.WarnContext(ctx, "back-channel logout: ended session not given up on; it will be tried again", "err", derr)
+		return
+	}
+	p.Metrics.sessionEnds.WithLabelValues("given_up").Inc()
+	p.Log.ErrorContext(ctx, "back-channel logout given up: these relying parties are not told of the session's end",
+		"session", s.ID, "clients", s.Clients, "attempts", n, "err", err)
+}
+
+// endRetryAfter is how long after its nth failure an end is tried again:
+// a minute, doubled at each failure up to six hours, so that
+// maxEndAttempts failures take about a day.
+func endRetryAfter(n int) time.Duration {
+	if n > 9 {
+		return maxEndRetryAfter
+	}
+	return min(time.Minute<<max(n-1, 0), maxEndRetryAfter)
+}
+
+const (
+	maxEndAttempts   = 12
+	maxEndRetryAfter = 6 * time.Hour
+)
 
 // settleEndsBatch is how many pending ends SettleLeftoverEnds reads at
 // a time beyond those it failed to settle in the round;

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -894,15 +895,16 @@ func TestBackchannelLogoutSignerHangsAtTheEnd(t *testing.T) {
 }
 
 // refusingSettle is the store as the logout outbox, except that settling
-// the ends of the sessions in refuse fails: ends the store keeps refusing
-// to settle, whatever the reason.
+// the ends of the sessions in refuse with logout tokens fails: ends the
+// store keeps refusing to settle, whatever the reason, though it forgets
+// them when told to.
 type refusingSettle struct {
 	LogoutOutbox
 	refuse map[string]bool
 }
 
 func (f *refusingSettle) SettleSessionEnd(ctx context.Context, id string, ds []*store.WebhookDelivery) (bool, error) {
-	if f.refuse[id] {
+	if f.refuse[id] && len(ds) > 0 {
 		return false, errors.New("disk full")
 	}
 	return f.LogoutOutbox.SettleSessionEnd(ctx, id, ds)
@@ -951,11 +953,67 @@ func TestBackchannelLogoutLeftOverPastFailures(t *testing.T) {
 	if f := h.counter("varde_backchannel_logout_session_ends_total", map[string]string{"result": "failed"}); f != bad {
 		t.Errorf("failed ends counted %v, want %d", f, bad)
 	}
-	left, err := h.db.PendingSessionEnds(ctx, h.clock.Now(), 1000)
+	left, err := h.db.PendingSessionEnds(ctx, h.clock.Now().Add(time.Hour), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(left) != bad {
 		t.Errorf("%d ends still pending, want the %d that failed", len(left), bad)
+	}
+}
+
+// TestBackchannelLogoutGivesUpOnEnd: an end that keeps failing is tried
+// again a minute later, then two, doubling, not every round, and behind
+// the newer ends; after maxEndAttempts failures it is given up on, with
+// an error log naming the session and its clients, and is no longer
+// pending.
+func TestBackchannelLogoutGivesUpOnEnd(t *testing.T) {
+	var logs syncBuffer
+	h := newHarness(t)
+	h.withBackchannel()
+	h.p.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	ctx := context.Background()
+	outbox := &refusingSettle{LogoutOutbox: h.db, refuse: map[string]bool{"stuck": true}}
+	h.p.LogoutOutbox = outbox
+	now := h.clock.Now()
+	s := &store.Session{ID: "stuck", PersonID: h.person.ID, Provider: "passkey", Level: "substantial",
+		AuthTime: now, Clients: []string{bankID, taxID}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := h.db.CreateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.EndSession(ctx, s.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	failed := func() float64 {
+		return h.counter("varde_backchannel_logout_session_ends_total", map[string]string{"result": "failed"})
+	}
+	h.clock.Add(LeftoverEndsAfter + time.Second)
+	for n := 1; n <= maxEndAttempts; n++ {
+		if _, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); err == nil {
+			t.Fatalf("attempt %d: no error", n)
+		}
+		if f := failed(); f != float64(n) {
+			t.Fatalf("after attempt %d: %v failures counted", n, f)
+		}
+		// Not tried again before its time.
+		h.clock.Add(endRetryAfter(n) - time.Second)
+		if _, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); err != nil || failed() != float64(n) {
+			t.Fatalf("attempt %d: tried again %v after it failed: %v", n, endRetryAfter(n)-time.Second, err)
+		}
+		h.clock.Add(2 * time.Second)
+	}
+	if left, err := h.db.PendingSessionEnds(ctx, h.clock.Now().Add(24*time.Hour), 10); err != nil || len(left) != 0 {
+		t.Errorf("pending after %d failures: %d, %v; want none", maxEndAttempts, len(left), err)
+	}
+	if g := h.counter("varde_backchannel_logout_session_ends_total", map[string]string{"result": "given_up"}); g != 1 {
+		t.Errorf("given up counted %v, want 1", g)
+	}
+	l := logs.String()
+	if !strings.Contains(l, "back-channel logout given up") || !strings.Contains(l, "stuck") ||
+		!strings.Contains(l, bankID) || !strings.Contains(l, taxID) {
+		t.Errorf("no log naming the session given up on and its clients:\n%s", l)
+	}
+	if _, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now().Add(24*time.Hour)); err != nil || failed() != maxEndAttempts {
+		t.Errorf("an end given up on is tried again: %v, %v failures", err, failed())
 	}
 }

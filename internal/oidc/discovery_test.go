@@ -31,6 +31,10 @@ func (discardOutbox) PendingSessionEnds(context.Context, time.Time, int) ([]*sto
 	return nil, nil
 }
 
+func (discardOutbox) DeferSessionEnd(context.Context, string, func(int) time.Time) (int, error) {
+	return 0, store.ErrNotFound
+}
+
 func (discardOutbox) SettleSessionEnd(context.Context, string, []*store.WebhookDelivery) (bool, error) {
 	return true, nil
 }

@@ -312,9 +312,15 @@ type Sessions interface {
 // (Webhooks), so that a node that stops between the two loses nothing.
 type SessionEnds interface {
 	// PendingSessionEnds returns up to limit ended sessions whose logout
-	// tokens are not queued yet and that ended before before, those that
-	// ended first first.
+	// tokens are not queued yet and that are due before before, those
+	// due first first: an end is due when it ended, and then when
+	// DeferSessionEnd last said.
 	PendingSessionEnds(ctx context.Context, before time.Time, limit int) ([]*Session, error)
+	// DeferSessionEnd records a failure to settle the end of session id
+	// and returns the number of failures recorded for it so far, this
+	// one included; due gives, from that number, when the end is due
+	// next. ErrNotFound if no end of id is pending.
+	DeferSessionEnd(ctx context.Context, id string, due func(attempts int) time.Time) (int, error)
 	// SettleSessionEnd forgets the end of session id and enqueues ds as
 	// Webhooks.EnqueueWebhooks does, in one atomic write. It reports
 	// false, and enqueues nothing, if no end of id is pending (settled

@@ -509,7 +509,7 @@ func (db *DB) recordEnd(ctx context.Context, tx querier, s *store.Session, now t
 	}
 	_, err := tx.StmtContext(ctx, db.st.insertSessionEnd).ExecContext(ctx, s.ID, s.PersonID, s.Provider, s.Level,
 		encodeStrings(s.AMR), micros(s.AuthTime), encodeStrings(s.Clients), micros(s.CreatedAt), micros(s.ExpiresAt),
-		boolInt(s.Degraded), s.Continues, micros(now))
+		boolInt(s.Degraded), s.Continues, micros(now), micros(now))
 	if err != nil {
 		return fmt.Errorf("record the end of session: %w", db.d.classify(err))
 	}
@@ -521,7 +521,7 @@ func (db *DB) PendingSessionEnds(ctx context.Context, before time.Time, limit in
 	if limit < 1 {
 		return []*store.Session{}, nil
 	}
-	rows, err := db.r.QueryContext(ctx, db.d.rebind("SELECT "+sessionCols+" FROM session_ends WHERE ended_at < ? ORDER BY ended_at, id LIMIT ?"),
+	rows, err := db.r.QueryContext(ctx, db.d.rebind("SELECT "+sessionCols+" FROM session_ends WHERE due_at < ? ORDER BY due_at, id LIMIT ?"),
 		micros(before), limit)
 	if err != nil {
 		return nil, fmt.Errorf("pending session ends: %w", err)
@@ -539,6 +539,31 @@ func (db *DB) PendingSessionEnds(ctx context.Context, before time.Time, limit in
 		return nil, fmt.Errorf("pending session ends: %w", err)
 	}
 	return ends, nil
+}
+
+// DeferSessionEnd implements store.SessionEnds: the count and the due
+// time in one transaction, so two nodes' failures are both counted.
+func (db *DB) DeferSessionEnd(ctx context.Context, id string, due func(attempts int) time.Time) (int, error) {
+	if db.unmatchable(id) {
+		return 0, fmt.Errorf("defer the end of a session: %w", store.ErrNotFound)
+	}
+	var attempts int
+	err := db.update(ctx, func(ctx context.Context, tx querier) error {
+		err := tx.QueryRowContext(ctx, db.d.rebind("UPDATE session_ends SET attempts = attempts + 1 WHERE id = ? RETURNING attempts"),
+			id).Scan(&attempts)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, db.d.rebind("UPDATE session_ends SET due_at = ? WHERE id = ?"), micros(due(attempts)), id)
+		return err
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("defer the end of a session: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("defer the end of a session: %w", err)
+	}
+	return attempts, nil
 }
 
 // SettleSessionEnd implements store.SessionEnds: the end's DELETE, and the

@@ -131,7 +131,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.setSessionClients, w, "UPDATE sessions SET clients = ? WHERE id = ?"},
 		{&db.st.deleteSession, w, "DELETE FROM sessions WHERE id = ? RETURNING " + sessionCols + ", last_used"},
 		{&db.st.deletePersonSessions, w, "DELETE FROM sessions WHERE person_id = ? AND id <> ? RETURNING " + sessionCols + ", last_used"},
-		{&db.st.insertSessionEnd, w, insertSQL("session_ends", sessionCols+", ended_at")},
+		{&db.st.insertSessionEnd, w, insertSQL("session_ends", sessionCols+", ended_at, due_at")},
 		{&db.st.deleteSessionEnd, w, "DELETE FROM session_ends WHERE id = ?"},
 
 		{&db.st.insertAuthCode, w, insertSQL("auth_codes", authCodeCols)},

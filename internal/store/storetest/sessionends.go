@@ -12,8 +12,9 @@ import (
 )
 
 // testSessionEnds checks the outbox between ending a session and queueing
-// its logout tokens: which deletes record an end, and that settling one
-// is single-use and atomic with its deliveries.
+// its logout tokens: which deletes record an end, that settling one
+// is single-use and atomic with its deliveries, and that a failed one is
+// deferred behind the others.
 func testSessionEnds(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	now := base(t)
@@ -214,6 +215,35 @@ func testSessionEnds(t *testing.T, s store.Store) {
 		if got := pending(t, later, 0); len(got) != 0 {
 			t.Errorf("pending, limit 0: %v, want none", ids(got))
 		}
+	})
+
+	t.Run("deferred", func(t *testing.T) {
+		// An end that failed to settle is due when DeferSessionEnd says,
+		// behind the others, and counts its failures.
+		due := func(n int) time.Time { return now.Add(time.Duration(n) * 10 * time.Minute) }
+		for i := range 2 {
+			n, err := s.DeferSessionEnd(ctx, "e-1", due)
+			if n != i+1 || err != nil {
+				t.Fatalf("DeferSessionEnd #%d = %d, %v, want %d, nil", i+1, n, err, i+1)
+			}
+		}
+		if got := ids(pending(t, later, 10)); !slices.Equal(got, []string{"e-2", "e-3", "e-1"}) {
+			t.Errorf("pending after e-1 was deferred: %v, want e-2, e-3, e-1", got)
+		}
+		if got := ids(pending(t, now.Add(20*time.Minute), 10)); !slices.Equal(got, []string{"e-2", "e-3"}) {
+			t.Errorf("pending before e-1 is due: %v, want e-2, e-3", got)
+		}
+		if got := ids(pending(t, later, 1)); !slices.Equal(got, []string{"e-2"}) {
+			t.Errorf("pending, limit 1: %v, want e-2, not the deferred e-1", got)
+		}
+		_, err := s.DeferSessionEnd(ctx, "never-ended", due)
+		wantErr(t, "DeferSessionEnd of an unknown end", err, store.ErrNotFound)
+		for _, id := range []string{"e-1", "e-2", "e-3"} {
+			if ok, err := s.SettleSessionEnd(ctx, id, nil); !ok || err != nil {
+				t.Errorf("SettleSessionEnd(%s) = %v, %v, want true, nil", id, ok, err)
+			}
+		}
+		wantPending(t)
 	})
 
 	t.Run("racing settles", func(t *testing.T) {
