@@ -240,20 +240,7 @@ func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey, max int, even
 		})
 	default:
 		err = db.wr.do(ctx, len(events) > 0, func(ctx context.Context, tx querier) error {
-			if db.d.shared {
-				var one int
-				if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, p.PersonID).Scan(&one); err != nil {
-					return notFound(err)
-				}
-			}
-			var n int
-			if err := tx.StmtContext(ctx, db.st.countPasskeysW).QueryRowContext(ctx, p.PersonID).Scan(&n); err != nil {
-				return err
-			}
-			if n >= max {
-				return fmt.Errorf("holds %d passkeys: %w", n, store.ErrLimit)
-			}
-			if err := db.insertPasskey(ctx, tx, p); err != nil {
+			if err := db.insertPasskeyCapped(ctx, tx, p, max); err != nil {
 				return err
 			}
 			return db.appendEvents(ctx, tx, events)
@@ -265,6 +252,30 @@ func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey, max int, even
 	return nil
 }
 
+// insertPasskeyCapped inserts p in tx unless its person already holds
+// max passkeys (ErrLimit; no cap if max is 0 or less). Where other nodes
+// write at the same time it first locks the person's row, so that two
+// additions run one after the other, the second counting what the first
+// stored.
+func (db *DB) insertPasskeyCapped(ctx context.Context, tx querier, p *store.Passkey, max int) error {
+	if db.d.shared {
+		var one int
+		if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, p.PersonID).Scan(&one); err != nil {
+			return notFound(err)
+		}
+	}
+	if max > 0 {
+		var n int
+		if err := tx.StmtContext(ctx, db.st.countPasskeysW).QueryRowContext(ctx, p.PersonID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= max {
+			return fmt.Errorf("holds %d passkeys: %w", n, store.ErrLimit)
+		}
+	}
+	return db.insertPasskey(ctx, tx, p)
+}
+
 // CreatePasskeyEndingOthers implements store.Passkeys: the count, the
 // insert, the end of the other sessions and the events are one
 // transaction, under the person's row lock where other nodes write.
@@ -272,22 +283,7 @@ func (db *DB) CreatePasskeyEndingOthers(ctx context.Context, p *store.Passkey, m
 	var ended []*store.Session
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
 		ended = nil
-		if db.d.shared {
-			var one int
-			if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, p.PersonID).Scan(&one); err != nil {
-				return notFound(err)
-			}
-		}
-		if max > 0 {
-			var n int
-			if err := tx.StmtContext(ctx, db.st.countPasskeysW).QueryRowContext(ctx, p.PersonID).Scan(&n); err != nil {
-				return err
-			}
-			if n >= max {
-				return fmt.Errorf("holds %d passkeys: %w", n, store.ErrLimit)
-			}
-		}
-		if err := db.insertPasskey(ctx, tx, p); err != nil {
+		if err := db.insertPasskeyCapped(ctx, tx, p, max); err != nil {
 			return err
 		}
 		var err error
