@@ -582,14 +582,7 @@ func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
 	// the one logged in, the server SHOULD answer with an error such as
 	// login_required; sending the person to log in again would loop.
 	if p.hintMismatch(c, sess, req) {
-		target, ok := redirectFor(c, req.RedirectURI)
-		if !ok {
-			p.errorPage(w, r, ep, pageRedirect, http.StatusBadRequest, oauth2.InvalidRequest("redirect_uri is no longer registered"))
-			return
-		}
-		p.deleteRequest(r.Context(), req.ID)
-		p.audit(r.Context(), &store.AuditEvent{Type: "authentication", ClientID: c.ID, Result: store.ResultFailure, Reason: "hint_mismatch"})
-		p.redirectError(w, r, ep, target, req.State, oauth2.LoginRequired("the person who logged in is not the one id_token_hint names"))
+		p.endRequest(w, r, ep, c, req, "hint_mismatch", oauth2.LoginRequired("the person who logged in is not the one id_token_hint names"))
 		return
 	}
 	if !p.satisfies(c, sess, req, true) {
@@ -639,14 +632,22 @@ func (p *Provider) cancel(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	p.endRequest(w, r, ep, c, req, "cancelled", oauth2.AccessDenied("the person cancelled the login"))
+}
+
+// endRequest ends the login for req, a stored request of client c, with
+// an error: the request is deleted, a failed authentication is audited
+// with reason, and the person is sent back to the client with e (or, if
+// its redirect URI is no longer registered, shown a page).
+func (p *Provider) endRequest(w http.ResponseWriter, r *http.Request, ep string, c *store.Client, req *store.AuthRequest, reason string, e error) {
 	target, ok := redirectFor(c, req.RedirectURI)
 	if !ok {
 		p.errorPage(w, r, ep, pageRedirect, http.StatusBadRequest, oauth2.InvalidRequest("redirect_uri is no longer registered"))
 		return
 	}
 	p.deleteRequest(r.Context(), req.ID)
-	p.audit(r.Context(), &store.AuditEvent{Type: "authentication", ClientID: c.ID, Result: store.ResultFailure, Reason: "cancelled"})
-	p.redirectError(w, r, ep, target, req.State, oauth2.AccessDenied("the person cancelled the login"))
+	p.audit(r.Context(), &store.AuditEvent{Type: "authentication", ClientID: c.ID, Result: store.ResultFailure, Reason: reason})
+	p.redirectError(w, r, ep, target, req.State, e)
 }
 
 // loginInProgress loads the request a login is for (?req=ID), and its
