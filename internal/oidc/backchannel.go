@@ -107,45 +107,18 @@ func (p *Provider) logoutToken(ctx context.Context, c *store.Client, sess *store
 var errLogoutSigner = errors.New("signer")
 
 // signLogout signs claims as a logout token within LogoutSignTimeout and
-// ctx. The signer takes no context (a hardware module may stop
-// answering), so it runs on its own goroutine; while one signature
-// nobody waits for any more is still running, the next waits for it
-// within the same bound, so a stuck signer holds at most one goroutine.
-// A signature given up on is counted
+// ctx (keys.Bounded: a stuck signer holds at most one goroutine). A
+// signature given up on is counted
 // (varde_backchannel_logout_signatures_abandoned_total).
 func (p *Provider) signLogout(ctx context.Context, claims LogoutClaims) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.LogoutSignTimeout)
-	defer cancel()
-	select {
-	case p.logoutSigning <- struct{}{}:
-	case <-ctx.Done():
-		return "", p.logoutSignTimeout(ctx)
-	}
-	type result struct {
-		token string
-		err   error
-	}
-	done := make(chan result, 1)
-	signer, sem := p.Signer, p.logoutSigning
-	go func() {
-		defer func() { <-sem }()
-		token, err := signer.SignTyped(claims, LogoutTokenTyp)
-		done <- result{token, err}
-	}()
-	select {
-	case res := <-done:
-		return res.token, res.err
-	case <-ctx.Done():
+	signer := p.Signer
+	token, abandoned, err := p.logoutSigning.Sign(ctx, p.LogoutSignTimeout, func() (string, error) {
+		return signer.SignTyped(claims, LogoutTokenTyp)
+	})
+	if abandoned {
 		p.Metrics.logoutSignAbandoned.Inc()
-		return "", p.logoutSignTimeout(ctx)
 	}
-}
-
-func (p *Provider) logoutSignTimeout(ctx context.Context) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("no answer within %v", p.LogoutSignTimeout)
-	}
-	return ctx.Err()
+	return token, err
 }
 
 // ErrNotLogoutDelivery is what RenewLogoutToken's error wraps when the

@@ -176,10 +176,10 @@ type Provider struct {
 	// Metrics may be nil (metrics are kept but not exported).
 	Metrics *Metrics
 
-	// logoutSigning holds a token while a logout token's signer is at
-	// work, so a signer that stops answering leaves at most one signature
-	// running that nobody waits for (signLogout).
-	logoutSigning chan struct{}
+	// logoutSigning bounds the signing of logout tokens, so a signer
+	// that stops answering leaves at most one signature running that
+	// nobody waits for (signLogout).
+	logoutSigning *keys.Bounded
 }
 
 // Audiences returns this issuer's identifiers for
@@ -238,7 +238,7 @@ func (p *Provider) setDefaults() {
 	def(&p.RefreshTokenLifetime, DefaultRefreshTokenLifetime)
 	def(&p.LogoutSignTimeout, DefaultLogoutSignTimeout)
 	if p.logoutSigning == nil {
-		p.logoutSigning = make(chan struct{}, 1)
+		p.logoutSigning = keys.NewBounded()
 	}
 	if p.LoginURL == nil {
 		p.LoginURL = func(id string) string { return "/login?req=" + id }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/health"
 	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/keys"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -111,10 +112,10 @@ type Notifier struct {
 	urls     map[string]func(*store.Client) string
 	renew    map[string]renewal
 	renewing chan struct{}
-	// signing holds a token while Notify's signer is at work, so a
-	// signer that stops answering leaves at most one signature running
-	// that nobody waits for (sign).
-	signing chan struct{}
+	// signing bounds Notify's signatures, so a signer that stops
+	// answering leaves at most one signature running that nobody waits
+	// for (sign).
+	signing *keys.Bounded
 	// retryRefused holds the events whose 400 is retried (RetryRefused).
 	retryRefused map[string]bool
 
@@ -161,7 +162,7 @@ func New(o Options) (*Notifier, error) {
 		providers: slices.Clone(o.Providers), statusURL: o.StatusURL, http: hc,
 		now: o.Now, log: o.Log, met: met, rand: o.Rand,
 		wake: make(chan struct{}, 1), renewing: make(chan struct{}, cfg.Concurrency),
-		signing: make(chan struct{}, 1),
+		signing: keys.NewBounded(),
 	}
 	if n.now == nil {
 		n.now = time.Now
@@ -408,41 +409,13 @@ func (n *Notifier) Notify(ctx context.Context, ev Event) (int, error) {
 	return len(ds), nil
 }
 
-// sign signs claims as a status SET, within AttemptTimeout and ctx. The
-// signer takes no context (a hardware module may stop answering), so it
-// runs on its own goroutine; while one signature nobody waits for any
-// more is still running, the next waits for it within the same bound.
+// sign signs claims as a status SET, within AttemptTimeout and ctx
+// (keys.Bounded: a stuck signer holds at most one goroutine).
 func (n *Notifier) sign(ctx context.Context, claims Claims) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.AttemptTimeout)
-	defer cancel()
-	select {
-	case n.signing <- struct{}{}:
-	case <-ctx.Done():
-		return "", n.signTimeout(ctx)
-	}
-	type result struct {
-		set string
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		defer func() { <-n.signing }()
-		set, err := n.signer.SignTyped(claims, Typ)
-		done <- result{set, err}
-	}()
-	select {
-	case res := <-done:
-		return res.set, res.err
-	case <-ctx.Done():
-		return "", n.signTimeout(ctx)
-	}
-}
-
-func (n *Notifier) signTimeout(ctx context.Context) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("signer gave no answer within %v", n.cfg.AttemptTimeout)
-	}
-	return ctx.Err()
+	set, _, err := n.signing.Sign(ctx, n.cfg.AttemptTimeout, func() (string, error) {
+		return n.signer.SignTyped(claims, Typ)
+	})
+	return set, err
 }
 
 // interested reports whether c wants to hear about component: the
