@@ -272,6 +272,12 @@ func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, 
 				p.Metrics.sessionEnds.WithLabelValues("failed").Inc()
 				return settled, fmt.Errorf("back-channel logout: %w", err)
 			}
+			if err != nil && ctx.Err() != nil {
+				// The round's time ran out while this end was settled:
+				// not the end's failure, so neither counted nor
+				// deferred; it is due at once in the next round.
+				return settled, fmt.Errorf("back-channel logout: round stopped with ended sessions left for the next: %w", ctx.Err())
+			}
 			if err != nil {
 				// Left pending, tried again later; the others go on.
 				p.Metrics.sessionEnds.WithLabelValues("failed").Inc()

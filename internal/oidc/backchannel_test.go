@@ -1017,3 +1017,53 @@ func TestBackchannelLogoutGivesUpOnEnd(t *testing.T) {
 		t.Errorf("an end given up on is tried again: %v, %v failures", err, failed())
 	}
 }
+
+// slowSettle is the real outbox whose SettleSessionEnd waits for its
+// caller's context to end first, as a store does that is slow past a
+// housekeeping round's deadline.
+type slowSettle struct{ LogoutOutbox }
+
+func (f slowSettle) SettleSessionEnd(ctx context.Context, id string, ds []*store.WebhookDelivery) (bool, error) {
+	<-ctx.Done()
+	return false, ctx.Err()
+}
+
+// TestBackchannelLogoutRoundCutShort: an end whose settling the round's
+// deadline interrupts is not a failure of that end: it is neither
+// counted as failed nor deferred (its attempts stay 0, and it is due at
+// once in the next round).
+func TestBackchannelLogoutRoundCutShort(t *testing.T) {
+	h := newHarness(t)
+	h.withBackchannel()
+	ctx := context.Background()
+	now := h.clock.Now()
+	s := &store.Session{ID: "cut", PersonID: h.person.ID, Provider: "passkey", Level: "substantial",
+		AuthTime: now, Clients: []string{bankID}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := h.db.CreateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.EndSession(ctx, s.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Add(LeftoverEndsAfter + time.Second)
+	h.p.LogoutOutbox = slowSettle{h.db}
+	rctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if n, err := h.p.SettleLeftoverEnds(rctx, h.clock.Now()); n != 0 || err == nil || !strings.Contains(err.Error(), "round stopped") {
+		t.Errorf("SettleLeftoverEnds = %d, %v; want 0 and the round stopped", n, err)
+	}
+	if f := h.counter("varde_backchannel_logout_session_ends_total", map[string]string{"result": "failed"}); f != 0 {
+		t.Errorf("the interrupted end was counted failed %v times", f)
+	}
+	left, err := h.db.PendingSessionEnds(ctx, h.clock.Now(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[0].ID != s.ID {
+		t.Fatalf("pending now: %v; want the interrupted end due at once", left)
+	}
+	h.p.LogoutOutbox = h.db
+	if n, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); n != 1 || err != nil {
+		t.Errorf("next round: %d, %v; want it settled", n, err)
+	}
+}
