@@ -40,38 +40,56 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	unlock := func() { _ = lock.Unlock() }
+	// Until the node holds it (app.New), the lock is released on the
+	// way out.
+	held := false
+	defer func() {
+		if !held {
+			_ = lock.Unlock()
+		}
+	}()
 	ln, err := app.Listen(cfg.Listen, "listen", config.EnvListen)
 	if err != nil {
-		unlock()
 		return err
 	}
 	defer ln.Close()
-	var metricsLn net.Listener
-	if cfg.Metrics.Listen != "" {
-		if metricsLn, err = app.Listen(cfg.Metrics.Listen, "metrics.listen", config.EnvMetricsListen); err != nil {
-			unlock()
-			return err
-		}
-		defer metricsLn.Close()
-	}
-	var pprofLn net.Listener
-	if cfg.Debug.PprofListen != "" {
-		if pprofLn, err = app.Listen(cfg.Debug.PprofListen, "debug.pprof_listen", config.EnvPprofListen); err != nil {
-			unlock()
-			return err
-		}
-		defer pprofLn.Close()
-	}
-	a, err := app.New(ctx, cfg, app.Options{Log: log, MetricsListener: metricsLn, PprofListener: pprofLn, NodeLock: lock})
+	metricsLn, err := listenIfSet(cfg.Metrics.Listen, "metrics.listen", config.EnvMetricsListen)
 	if err != nil {
-		unlock()
 		return err
 	}
+	defer closeAll(metricsLn)
+	pprofLn, err := listenIfSet(cfg.Debug.PprofListen, "debug.pprof_listen", config.EnvPprofListen)
+	if err != nil {
+		return err
+	}
+	defer closeAll(pprofLn)
+	a, err := app.New(ctx, cfg, app.Options{Log: log, MetricsListener: metricsLn, PprofListener: pprofLn, NodeLock: lock})
+	if err != nil {
+		return err
+	}
+	held = true
 	defer a.Close()
 	log.Info("varde serving", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "node", cfg.Node, "version", version,
 		"store", cfg.Store.Driver+": "+sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN))
 	return a.Serve(ctx, ln)
+}
+
+// listenIfSet binds addr, the setting key (env names its variable), as
+// app.Listen does; nothing, and no error, if addr is empty.
+func listenIfSet(addr, key, env string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	return app.Listen(addr, key, env)
+}
+
+// closeAll closes the listeners that are not nil.
+func closeAll(ls ...net.Listener) {
+	for _, l := range ls {
+		if l != nil {
+			_ = l.Close()
+		}
+	}
 }
 
 func newLogger(w io.Writer, c config.Log) *slog.Logger {
