@@ -397,7 +397,7 @@ func (p *Provider) authorizePushed(w http.ResponseWriter, r *http.Request, c *st
 	case errors.Is(err, store.ErrNotFound):
 		p.errorPage(w, r, ep, pageExpired, http.StatusBadRequest, oauth2.InvalidRequestURI("request_uri is unknown or expired"))
 		return
-	case errors.Is(err, store.ErrUnavailable):
+	case store.Unavailable(err):
 		// The client and its redirect URI are verified: it learns it may
 		// try again (RFC 6749 §4.1.2.1).
 		p.redirectError(w, r, ep, target, req.State, err)

@@ -456,7 +456,7 @@ func (p *Provider) refusal(w http.ResponseWriter, r *http.Request, endpoint stri
 	}
 	e := oauth2.AsError(mapped)
 	switch {
-	case errors.Is(err, store.ErrUnavailable):
+	case store.Unavailable(err):
 		p.Log.WarnContext(r.Context(), "oidc endpoint: store unavailable", "endpoint", endpoint, "err", err, "req", httpx.RequestID(r.Context()))
 	case oauth2.IsInternal(mapped):
 		p.Log.ErrorContext(r.Context(), "oidc endpoint", "endpoint", endpoint, "err", err, "req", httpx.RequestID(r.Context()))
@@ -471,7 +471,7 @@ func (p *Provider) refusal(w http.ResponseWriter, r *http.Request, endpoint stri
 // state full, or the store unavailable), which retryable turns into
 // temporarily_unavailable.
 func retryLater(err error) bool {
-	return errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrUnavailable)
+	return errors.Is(err, store.ErrFull) || store.Unavailable(err)
 }
 
 // busyRetry is the Retry-After, in seconds, of a JSON answer refused
@@ -502,7 +502,7 @@ func retryable(ctx context.Context, err error) (error, int) {
 	switch {
 	case errors.Is(err, store.ErrFull):
 		return oauth2.NewError(oauth2.CodeTemporarilyUnavailable, "too many logins are in progress here; try again in a minute"), busyRetry
-	case errors.Is(err, store.ErrUnavailable):
+	case store.Unavailable(err):
 		e := oauth2.NewError(oauth2.CodeTemporarilyUnavailable, "the service cannot reach its records just now; try again shortly; reference %s", httpx.RequestID(ctx))
 		e.Detail = err.Error()
 		return e, storeRetry
@@ -531,7 +531,7 @@ const (
 // unavailable page with 503 and a Retry-After instead, whatever kind
 // and status the caller chose.
 func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, endpoint, kind string, status int, err error) {
-	if errors.Is(err, store.ErrUnavailable) {
+	if store.Unavailable(err) {
 		kind, status = pageUnavailable, http.StatusServiceUnavailable
 		p.refusal(w, r, endpoint, err)
 	} else {

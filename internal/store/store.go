@@ -37,6 +37,14 @@ var (
 	ErrUnavailable = errors.New("store: unavailable, try again shortly")
 )
 
+// Unavailable reports whether err means the store could not be reached
+// or is overloaded (ErrUnavailable) and nothing may have been written: an
+// error that is also ErrOutcomeUnknown is not, since the write may be
+// stored, and the caller treats it as such.
+func Unavailable(err error) bool {
+	return errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrOutcomeUnknown)
+}
+
 // Rules every backend follows (package storetest checks them all):
 //   - Create* methods return ErrConflict when the record's key is taken.
 //   - A record with an ExpiresAt is expired at now when now is not before

@@ -343,7 +343,7 @@ func (p *Provider) beginFailed(w http.ResponseWriter, r *http.Request, msg strin
 		p.jsonError(w, r, http.StatusServiceUnavailable, "busy")
 		return
 	}
-	if errors.Is(err, store.ErrUnavailable) {
+	if store.Unavailable(err) {
 		p.log().WarnContext(r.Context(), msg, "err", err, "req", httpx.RequestID(r.Context()))
 		w.Header().Set("Retry-After", strconv.Itoa(storeRetry))
 		p.jsonError(w, r, http.StatusServiceUnavailable, "unavailable")
@@ -384,7 +384,7 @@ func statusFor(err error) int {
 // says so instead: 503 with Retry-After, nothing lost, try again in a
 // minute.
 func (p *Provider) internalError(w http.ResponseWriter, r *http.Request, msg string, err error) {
-	if errors.Is(err, store.ErrUnavailable) {
+	if store.Unavailable(err) {
 		p.log().WarnContext(r.Context(), msg, "err", err, "req", httpx.RequestID(r.Context()))
 		w.Header().Set("Retry-After", strconv.Itoa(storeRetry))
 		p.Pages.Error(w, r, http.StatusServiceUnavailable, p.lang(r), httpx.ErrorPage{

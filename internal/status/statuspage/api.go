@@ -111,7 +111,7 @@ func (h *Handler) apiFail(w http.ResponseWriter, r *http.Request, code int, errC
 // try again, and 500 server_error otherwise.
 func (h *Handler) apiSourceError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	id := httpx.RequestID(r.Context())
-	if errors.Is(err, store.ErrUnavailable) {
+	if store.Unavailable(err) {
 		h.log().Warn(what, "err", err, "req", id)
 		w.Header().Set("Retry-After", strconv.Itoa(storeRetry))
 		h.apiFail(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "the status service cannot reach its records just now; try again after Retry-After seconds")

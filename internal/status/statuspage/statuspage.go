@@ -187,7 +187,7 @@ func (h *Handler) serveFeed(w http.ResponseWriter, r *http.Request) {
 // 500 otherwise; the page shows the request ID either way.
 func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, lang, what string, err error) {
 	code := http.StatusInternalServerError
-	if errors.Is(err, store.ErrUnavailable) {
+	if store.Unavailable(err) {
 		code = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", strconv.Itoa(storeRetry))
 		h.log().Warn(what, "err", err, "req", httpx.RequestID(r.Context()))
