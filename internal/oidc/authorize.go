@@ -397,6 +397,11 @@ func (p *Provider) authorizePushed(w http.ResponseWriter, r *http.Request, c *st
 	case errors.Is(err, store.ErrNotFound):
 		p.errorPage(w, r, ep, pageExpired, http.StatusBadRequest, oauth2.InvalidRequestURI("request_uri is unknown or expired"))
 		return
+	case store.Unavailable(err):
+		// The client and its redirect URI are verified: it learns it may
+		// try again (RFC 6749 §4.1.2.1).
+		p.redirectError(w, r, ep, target, req.State, err)
+		return
 	case err != nil:
 		p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
 		return
@@ -430,7 +435,7 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, c *store.Clie
 		}
 		req.ID = id
 		err = p.AuthRequests.CreateAuthRequest(ctx, req)
-		if errors.Is(err, store.ErrFull) {
+		if retryLater(err) {
 			p.redirectError(w, r, ep, target, req.State, err)
 			return
 		}
@@ -701,9 +706,10 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ep string, 
 	case errors.Is(err, store.ErrNotFound):
 		// A concurrent request for the same login got its code first.
 		p.errorPage(w, r, ep, pageExpired, http.StatusBadRequest, oauth2.InvalidRequest("request was already used"))
-	case errors.Is(err, store.ErrFull):
-		// No room for the code: the relying party learns it may try
-		// again, and the request goes, as the code would have taken it.
+	case retryLater(err):
+		// No room for the code, or no store to keep it in: the relying
+		// party learns it may try again, and the request goes, as the
+		// code would have taken it.
 		if stored {
 			p.deleteRequest(r.Context(), req.ID)
 		}
@@ -881,12 +887,9 @@ func (p *Provider) deleteRequest(ctx context.Context, id string) {
 // redirectError sends an error to the client's verified redirect URI
 // (RFC 6749 §4.1.2.1) with iss (RFC 9207 §2).
 func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, ep, target, state string, err error) {
-	err = busy(err)
-	e := oauth2.AsError(err)
-	p.Metrics.errors.WithLabelValues(ep, e.Code).Inc()
-	if oauth2.IsInternal(err) {
-		p.Log.ErrorContext(r.Context(), "oidc endpoint", "endpoint", ep, "err", err)
-	}
+	// No Retry-After: the answer goes to the client through the
+	// person's browser, which would not heed it.
+	e := oauth2.AsError(p.refusal(nil, r, ep, err))
 	params := url.Values{"error": {e.Code}, "iss": {p.Issuer}}
 	if e.Description != "" {
 		params.Set("error_description", e.Description)

@@ -110,18 +110,24 @@ type harness struct {
 // change the provider (h.p) before it is checked and registered.
 func newHarness(t testing.TB, opts ...func(h *harness)) *harness {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "v.db"))
+	db, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "v.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return newHarnessOver(t, db, opts...)
+}
+
+// newHarnessOver is newHarness over db, a fresh store.
+func newHarnessOver(t testing.TB, db *sqlstore.DB, opts ...func(h *harness)) *harness {
+	t.Helper()
+	ctx := context.Background()
 	h := &harness{
 		t: t, db: db, clock: &clock{t: time.Now().UTC().Truncate(time.Second)},
 		secrets: map[string]string{}, autoLogin: true, loginLevel: "substantial", loginProvider: "passkey", reg: prometheus.NewRegistry(),
 	}
 	mux := http.NewServeMux()
-	h.srv = httptest.NewServer(mux)
+	h.srv = httptest.NewServer(httpx.WithRequestID(mux))
 	t.Cleanup(h.srv.Close)
 	h.issuer = h.srv.URL
 

@@ -441,35 +441,73 @@ func minString(s []string) string {
 // jsonError writes err as an OAuth JSON error, logging internal errors
 // once and counting every error.
 func (p *Provider) jsonError(w http.ResponseWriter, r *http.Request, endpoint string, err error) {
-	if errors.Is(err, store.ErrFull) {
-		w.Header().Set("Retry-After", strconv.Itoa(busyRetry))
+	oauth2.WriteError(w, p.refusal(w, r, endpoint, err))
+}
+
+// refusal is the one place an endpoint's error becomes the protocol
+// error it answers with: it turns an error that means "try again"
+// (retryable) into temporarily_unavailable with a Retry-After header on
+// w (nil: none), logs an internal error once, and counts the error by
+// endpoint and code.
+func (p *Provider) refusal(w http.ResponseWriter, r *http.Request, endpoint string, err error) error {
+	mapped, retry := retryable(r.Context(), err)
+	if retry > 0 && w != nil {
+		w.Header().Set("Retry-After", strconv.Itoa(retry))
 	}
-	err = busy(err)
-	e := oauth2.AsError(err)
-	if oauth2.IsInternal(err) {
+	e := oauth2.AsError(mapped)
+	switch {
+	case store.Unavailable(err):
+		p.Log.WarnContext(r.Context(), "oidc endpoint: store unavailable", "endpoint", endpoint, "err", err, "req", httpx.RequestID(r.Context()))
+	case oauth2.IsInternal(mapped):
 		p.Log.ErrorContext(r.Context(), "oidc endpoint", "endpoint", endpoint, "err", err, "req", httpx.RequestID(r.Context()))
-	} else {
+	default:
 		p.Log.DebugContext(r.Context(), "oidc request refused", "endpoint", endpoint, "error", e.Code, "description", e.Description, "detail", e.Detail)
 	}
 	p.Metrics.errors.WithLabelValues(endpoint, e.Code).Inc()
-	oauth2.WriteError(w, err)
+	return mapped
+}
+
+// retryLater reports whether err means "try again shortly" (the flow
+// state full, or the store unavailable), which retryable turns into
+// temporarily_unavailable.
+func retryLater(err error) bool {
+	return errors.Is(err, store.ErrFull) || store.Unavailable(err)
 }
 
 // busyRetry is the Retry-After, in seconds, of a JSON answer refused
 // because the node's flow state is full.
 const busyRetry = 60
 
-// busy turns store.ErrFull, the node's flow state being full (a flood,
-// or more logins at once than it may hold), into temporarily_unavailable
-// (RFC 6749 §4.1.2.1), which a relying party can act on, instead of
-// server_error; like every protocol refusal it is not logged as an
-// error, since a flood would fill the log too. Any other error is
-// returned as it is.
-func busy(err error) error {
-	if errors.Is(err, store.ErrFull) {
-		return oauth2.NewError(oauth2.CodeTemporarilyUnavailable, "too many logins are in progress here; try again in a minute")
+// storeRetry is the Retry-After, in seconds, of a JSON answer refused
+// because the store could not be reached or is overloaded: long enough
+// for a failover or a restart, short enough that a client's retry finds
+// it done.
+const storeRetry = 30
+
+// retryable turns an error that means "try again" into
+// temporarily_unavailable (RFC 6749 §4.1.2.1, §5.2 as extended by the
+// IANA OAuth registry; 503 with Retry-After), which a relying party can
+// act on, instead of server_error, and returns the Retry-After in
+// seconds with it:
+//   - store.ErrFull, the node's flow state being full (a flood, or more
+//     logins at once than it may hold); like every protocol refusal it
+//     is not logged as an error, since a flood would fill the log too;
+//   - store.ErrUnavailable, the store not reachable or overloaded (a
+//     database restart or failover, too many connections, a lock not
+//     had in time): the description carries the request ID, so that an
+//     operator can find the log line the client quotes.
+//
+// Any other error is returned as it is, with 0.
+func retryable(ctx context.Context, err error) (error, int) {
+	switch {
+	case errors.Is(err, store.ErrFull):
+		return oauth2.NewError(oauth2.CodeTemporarilyUnavailable, "too many logins are in progress here; try again in a minute"), busyRetry
+	case store.Unavailable(err):
+		e := oauth2.NewError(oauth2.CodeTemporarilyUnavailable, "the service cannot reach its records just now; try again shortly; reference %s", httpx.RequestID(ctx))
+		e.Detail = err.Error()
+		return e, storeRetry
 	}
-	return err
+	return err, 0
 }
 
 // Plain-language page kinds; each has title, message and next keys under
@@ -479,6 +517,9 @@ const (
 	pageExpired    = "expired"
 	pageInternal   = "internal"
 	pageRedirect   = "redirect"
+	// pageUnavailable: the store could not be reached; nothing was lost,
+	// try again in a minute (503).
+	pageUnavailable = "unavailable"
 	// pageLogoutRefused: a logout confirmation not made by the page shown
 	// to the session; the person is still logged in.
 	pageLogoutRefused = "logoutrefused"
@@ -486,14 +527,22 @@ const (
 
 // errorPage shows a person a plain-language error page. err (for the
 // log) is never shown.
+// An error that means the store could not be reached shows the
+// unavailable page with 503 and a Retry-After instead, whatever kind
+// and status the caller chose.
 func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, endpoint, kind string, status int, err error) {
-	code := oauth2.AsError(err).Code
-	if status >= 500 {
-		p.Log.ErrorContext(r.Context(), "oidc endpoint", "endpoint", endpoint, "err", err, "req", httpx.RequestID(r.Context()))
+	if store.Unavailable(err) {
+		kind, status = pageUnavailable, http.StatusServiceUnavailable
+		p.refusal(w, r, endpoint, err)
 	} else {
-		p.Log.InfoContext(r.Context(), "oidc request refused", "endpoint", endpoint, "err", err, "req", httpx.RequestID(r.Context()))
+		code := oauth2.AsError(err).Code
+		if status >= 500 {
+			p.Log.ErrorContext(r.Context(), "oidc endpoint", "endpoint", endpoint, "err", err, "req", httpx.RequestID(r.Context()))
+		} else {
+			p.Log.InfoContext(r.Context(), "oidc request refused", "endpoint", endpoint, "err", err, "req", httpx.RequestID(r.Context()))
+		}
+		p.Metrics.errors.WithLabelValues(endpoint, code).Inc()
 	}
-	p.Metrics.errors.WithLabelValues(endpoint, code).Inc()
 	if p.Pages == nil {
 		http.Error(w, http.StatusText(status), status)
 		return

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/oauth2"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -149,10 +148,5 @@ func (p *Provider) resourceError(w http.ResponseWriter, r *http.Request, ep stri
 		p.jsonError(w, r, ep, err)
 		return
 	}
-	if oauth2.IsInternal(err) {
-		p.Log.ErrorContext(r.Context(), "oidc endpoint", "endpoint", ep, "err", err, "req", httpx.RequestID(r.Context()))
-	}
-	e := oauth2.AsError(err)
-	p.Metrics.errors.WithLabelValues(ep, e.Code).Inc()
-	oauth2.WriteDPoPError(w, err)
+	oauth2.WriteDPoPError(w, p.refusal(w, r, ep, err))
 }

@@ -425,3 +425,94 @@ func reachable(dir string, as *account) error {
 		}
 	}
 }
+
+// Server is a PostgreSQL server of one test's own, apart from the test
+// binary's shared one, which the test may stop and start again to see
+// how its code meets a store that cannot be reached. It is stopped and
+// its directory removed when the test ends.
+type Server struct {
+	tb   testing.TB
+	bin  string
+	attr *syscall.SysProcAttr
+	dir  string
+	port int
+	s    *server // nil while stopped
+}
+
+// NewServer starts a new server with a new cluster and returns it
+// running; its database postgres is empty.
+func NewServer(tb testing.TB) *Server {
+	tb.Helper()
+	bin, err := binDir()
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	as, err := runAs()
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	attr, err := procAttr(as)
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	dir, err := os.MkdirTemp("", "pgtest-")
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	s, err := startIn(dir, bin, as, attr)
+	if err != nil {
+		tb.Fatalf("pgtest: %v", errors.Join(err, os.RemoveAll(dir)))
+	}
+	srv := &Server{tb: tb, bin: bin, attr: attr, dir: dir, port: s.port, s: s}
+	tb.Cleanup(func() {
+		if srv.s != nil {
+			if err := srv.s.stop(); err != nil {
+				tb.Errorf("pgtest: %v", err)
+			}
+			return
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			tb.Errorf("pgtest: %v", err)
+		}
+	})
+	return srv
+}
+
+// DSN is the server's database postgres, as NewDatabase's DSNs are.
+func (srv *Server) DSN() string {
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/postgres?sslmode=disable", superuser, srv.port)
+}
+
+// Stop shuts the server down (fast shutdown: every session ends) and
+// keeps its cluster, so that Start serves the same data again.
+func (srv *Server) Stop() {
+	srv.tb.Helper()
+	if srv.s == nil {
+		return
+	}
+	s := srv.s
+	srv.s = nil
+	if s.proc.Signal(os.Interrupt) == nil {
+		select {
+		case <-s.done:
+			return
+		case <-time.After(stopTimeout):
+		}
+	}
+	s.kill()
+	srv.tb.Fatalf("pgtest: postgres did not stop within %v of SIGINT; killed", stopTimeout)
+}
+
+// Start runs the stopped server again on the same port and cluster and
+// waits until it accepts connections.
+func (srv *Server) Start() {
+	srv.tb.Helper()
+	if srv.s != nil {
+		return
+	}
+	s, err := run(srv.bin, srv.dir, filepath.Join(srv.dir, "data"), srv.port, srv.attr)
+	if err != nil {
+		srv.tb.Fatalf("pgtest: start again: %v", err)
+	}
+	srv.s = s
+}

@@ -28,7 +28,22 @@ var (
 	// neither takes it for "nothing was written" nor writes the same
 	// thing again, which could store it twice.
 	ErrOutcomeUnknown = errors.New("store: outcome unknown, the write may or may not be stored")
+	// ErrUnavailable means the store could not be reached or is
+	// overloaded (connection refused or dropped, the server shutting
+	// down or out of connections, a lock not had within the store's own
+	// time limit): nothing about the request was wrong, and the same
+	// request may succeed in a little while. A caller answers "try
+	// again" (503), not "failed" (500).
+	ErrUnavailable = errors.New("store: unavailable, try again shortly")
 )
+
+// Unavailable reports whether err means the store could not be reached
+// or is overloaded (ErrUnavailable) and nothing may have been written: an
+// error that is also ErrOutcomeUnknown is not, since the write may be
+// stored, and the caller treats it as such.
+func Unavailable(err error) bool {
+	return errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrOutcomeUnknown)
+}
 
 // Rules every backend follows (package storetest checks them all):
 //   - Create* methods return ErrConflict when the record's key is taken.

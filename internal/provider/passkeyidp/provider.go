@@ -325,15 +325,28 @@ func (p *Provider) ceremonyError(w http.ResponseWriter, r *http.Request, status 
 // the node's flow state is full.
 const busyRetry = 60
 
+// storeRetry is the Retry-After, in seconds, of an answer refused
+// because the store could not be reached or is overloaded
+// (store.ErrUnavailable): long enough for a database restart or
+// failover.
+const storeRetry = 30
+
 // beginFailed answers a begin endpoint whose ceremony could not be
 // started. When the flow state is full (store.ErrFull: a flood of
 // begins, or more logins than the node may hold), that is 503 "busy"
 // with Retry-After, not logged, since a flood would fill the log too;
-// anything else is 500 "internal".
+// when the store could not be reached (store.ErrUnavailable), 503
+// "unavailable" with Retry-After; anything else is 500 "internal".
 func (p *Provider) beginFailed(w http.ResponseWriter, r *http.Request, msg string, err error) {
 	if errors.Is(err, store.ErrFull) {
 		w.Header().Set("Retry-After", strconv.Itoa(busyRetry))
 		p.jsonError(w, r, http.StatusServiceUnavailable, "busy")
+		return
+	}
+	if store.Unavailable(err) {
+		p.log().WarnContext(r.Context(), msg, "err", err, "req", httpx.RequestID(r.Context()))
+		w.Header().Set("Retry-After", strconv.Itoa(storeRetry))
+		p.jsonError(w, r, http.StatusServiceUnavailable, "unavailable")
 		return
 	}
 	p.log().ErrorContext(r.Context(), msg, "err", err)
@@ -366,7 +379,19 @@ func statusFor(err error) int {
 // internalError tells the person that Varde failed. The page of a login
 // to a service sends them to that service if it keeps failing; the
 // account pages and the account's own login have no service to name.
+//
+// When the store could not be reached (store.ErrUnavailable) the page
+// says so instead: 503 with Retry-After, nothing lost, try again in a
+// minute.
 func (p *Provider) internalError(w http.ResponseWriter, r *http.Request, msg string, err error) {
+	if store.Unavailable(err) {
+		p.log().WarnContext(r.Context(), msg, "err", err, "req", httpx.RequestID(r.Context()))
+		w.Header().Set("Retry-After", strconv.Itoa(storeRetry))
+		p.Pages.Error(w, r, http.StatusServiceUnavailable, p.lang(r), httpx.ErrorPage{
+			Title: "error.unavailable.title", Message: "error.unavailable.message", Next: "error.unavailable.next",
+		})
+		return
+	}
 	p.log().ErrorContext(r.Context(), msg, "err", err, "req", httpx.RequestID(r.Context()))
 	next := "error.internal.next"
 	if forAccount(r) {

@@ -53,8 +53,9 @@ func encodeJSON(v any) ([]byte, error) {
 type apiError struct {
 	Error       string `json:"error"`
 	Description string `json:"error_description"`
-	// RequestID is the X-Request-Id of a 500, for the caller to quote to
-	// the operator, who finds the cause logged under it.
+	// RequestID is the request's X-Request-Id, for the caller to quote
+	// to the operator, who finds the cause of a 500 or 503 logged under
+	// it.
 	RequestID string `json:"request_id,omitempty"`
 }
 
@@ -76,13 +77,15 @@ func (h *Handler) cacheControl(computed time.Time) string {
 }
 
 // writeJSON writes v with status code; computed is when a 200's data was
-// computed, for its Cache-Control.
-func (h *Handler) writeJSON(w http.ResponseWriter, code int, v any, computed time.Time) {
+// computed, for its Cache-Control. A v that cannot be encoded is a 500
+// naming r's request ID, as every error of the API does.
+func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, code int, v any, computed time.Time) {
 	b, err := encodeJSON(v)
 	if err != nil {
-		h.log().Error("status api", "err", err)
+		id := httpx.RequestID(r.Context())
+		h.log().Error("status api", "err", err, "req", id)
 		code = http.StatusInternalServerError
-		b = []byte(`{"error":"server_error","error_description":"the response could not be encoded"}` + "\n")
+		b, _ = encodeJSON(apiError{Error: "server_error", Description: "the response could not be encoded", RequestID: id})
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", "application/json")
@@ -97,14 +100,25 @@ func (h *Handler) writeJSON(w http.ResponseWriter, code int, v any, computed tim
 	_, _ = w.Write(b)
 }
 
-func (h *Handler) apiFail(w http.ResponseWriter, code int, errCode, desc string) {
-	h.writeJSON(w, code, apiError{Error: errCode, Description: desc}, time.Time{})
+// apiFail writes an API error with r's request ID.
+func (h *Handler) apiFail(w http.ResponseWriter, r *http.Request, code int, errCode, desc string) {
+	h.writeJSON(w, r, code, apiError{Error: errCode, Description: desc, RequestID: httpx.RequestID(r.Context())}, time.Time{})
 }
 
+// apiSourceError answers a source that failed: 503
+// temporarily_unavailable with Retry-After when the store could not be
+// reached or is overloaded (store.ErrUnavailable), which a client may
+// try again, and 500 server_error otherwise.
 func (h *Handler) apiSourceError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	id := httpx.RequestID(r.Context())
+	if store.Unavailable(err) {
+		h.log().Warn(what, "err", err, "req", id)
+		w.Header().Set("Retry-After", strconv.Itoa(storeRetry))
+		h.apiFail(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "the status service cannot reach its records just now; try again after Retry-After seconds")
+		return
+	}
 	h.log().Error(what, "err", err, "req", id)
-	h.writeJSON(w, http.StatusInternalServerError, apiError{Error: "server_error", Description: "the status service could not answer; try again shortly", RequestID: id}, time.Time{})
+	h.apiFail(w, r, http.StatusInternalServerError, "server_error", "the status service could not answer; try again shortly")
 }
 
 func (h *Handler) apiSummary(w http.ResponseWriter, r *http.Request) {
@@ -113,7 +127,7 @@ func (h *Handler) apiSummary(w http.ResponseWriter, r *http.Request) {
 		h.apiSourceError(w, r, "status summary", err)
 		return
 	}
-	h.writeJSON(w, http.StatusOK, s, s.GeneratedAt)
+	h.writeJSON(w, r, http.StatusOK, s, s.GeneratedAt)
 }
 
 func (h *Handler) apiComponents(w http.ResponseWriter, r *http.Request) {
@@ -122,7 +136,7 @@ func (h *Handler) apiComponents(w http.ResponseWriter, r *http.Request) {
 		h.apiSourceError(w, r, "status summary", err)
 		return
 	}
-	h.writeJSON(w, http.StatusOK, componentsOf(s), s.GeneratedAt)
+	h.writeJSON(w, r, http.StatusOK, componentsOf(s), s.GeneratedAt)
 }
 
 func (h *Handler) apiIncidents(w http.ResponseWriter, r *http.Request) {
@@ -131,46 +145,46 @@ func (h *Handler) apiIncidents(w http.ResponseWriter, r *http.Request) {
 		h.apiSourceError(w, r, "status summary", err)
 		return
 	}
-	h.writeJSON(w, http.StatusOK, incidentsOf(s), s.GeneratedAt)
+	h.writeJSON(w, r, http.StatusOK, incidentsOf(s), s.GeneratedAt)
 }
 
 func (h *Handler) apiIncident(w http.ResponseWriter, r *http.Request) {
 	inc, err := h.incident(r.Context(), r.PathValue("id"))
 	if errors.Is(err, status.ErrBusy) {
 		w.Header().Set("Retry-After", strconv.Itoa(busyRetry))
-		h.apiFail(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the node is looking up as many incidents as it may at once; try again after Retry-After seconds")
+		h.apiFail(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "the node is looking up as many incidents as it may at once; try again after Retry-After seconds")
 		return
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		h.apiFail(w, http.StatusNotFound, "not_found", "no incident has that id")
+		h.apiFail(w, r, http.StatusNotFound, "not_found", "no incident has that id")
 		return
 	}
 	if err != nil {
 		h.apiSourceError(w, r, "status incident", err)
 		return
 	}
-	h.writeJSON(w, http.StatusOK, inc, inc.ReadAt)
+	h.writeJSON(w, r, http.StatusOK, inc, inc.ReadAt)
 }
 
 func (h *Handler) apiReport(w http.ResponseWriter, r *http.Request) {
 	p, err := ParsePeriod(r.URL.Query(), h.now())
 	if err != nil {
-		h.apiFail(w, http.StatusBadRequest, "invalid_request", err.Error())
+		h.apiFail(w, r, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
 	rep, err := h.Source.Report(r.Context(), p.From, p.To, p.Title)
 	if errors.Is(err, status.ErrBusy) {
 		w.Header().Set("Retry-After", strconv.Itoa(busyRetry))
-		h.apiFail(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the node is computing as many reports as it may at once; try again after Retry-After seconds")
+		h.apiFail(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "the node is computing as many reports as it may at once; try again after Retry-After seconds")
 		return
 	}
 	if err != nil {
 		h.apiSourceError(w, r, "status report", err)
 		return
 	}
-	h.writeJSON(w, http.StatusOK, rep, rep.GeneratedAt)
+	h.writeJSON(w, r, http.StatusOK, rep, rep.GeneratedAt)
 }
 
 func (h *Handler) apiNotFound(w http.ResponseWriter, r *http.Request) {
-	h.apiFail(w, http.StatusNotFound, "not_found", "no such API resource")
+	h.apiFail(w, r, http.StatusNotFound, "not_found", "no such API resource")
 }

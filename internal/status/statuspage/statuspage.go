@@ -69,6 +69,11 @@ func (h *Handler) log() *slog.Logger {
 // service then shares it. Not logged: a flood would fill the log too.
 const busyRetry = 10
 
+// storeRetry is the Retry-After, in seconds, of an answer refused because
+// the store could not be reached or is overloaded (store.ErrUnavailable):
+// long enough for a database restart or failover.
+const storeRetry = 30
+
 // validID is what an incident ID may look like: it names files in the
 // export, so no separators and no leading dot.
 var validID = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$`)
@@ -177,9 +182,19 @@ func (h *Handler) serveFeed(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
+// internalError tells people the status could not be shown: 503 with
+// Retry-After when the store could not be reached (store.ErrUnavailable),
+// 500 otherwise; the page shows the request ID either way.
 func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, lang, what string, err error) {
-	h.log().Error(what, "err", err)
-	h.Pages.Error(w, r, http.StatusInternalServerError, lang, httpx.ErrorPage{
+	code := http.StatusInternalServerError
+	if store.Unavailable(err) {
+		code = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", strconv.Itoa(storeRetry))
+		h.log().Warn(what, "err", err, "req", httpx.RequestID(r.Context()))
+	} else {
+		h.log().Error(what, "err", err, "req", httpx.RequestID(r.Context()))
+	}
+	h.Pages.Error(w, r, code, lang, httpx.ErrorPage{
 		Title: "status.unavailable.title", Message: "status.unavailable.message", Next: "status.unavailable.next",
 	})
 }

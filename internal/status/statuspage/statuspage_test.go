@@ -17,6 +17,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/status"
+	"github.com/varde-eid/varde/internal/store"
 )
 
 func TestPageShowsStateInEveryLanguage(t *testing.T) {
@@ -1039,6 +1040,39 @@ func TestAPIServerErrorNamesRequestID(t *testing.T) {
 		if res.code != 500 || json.Unmarshal([]byte(res.body), &e) != nil || id == "" || e["request_id"] != id {
 			t.Errorf("%s: %d X-Request-Id %q %s", path, res.code, id, res.body)
 		}
+	}
+}
+
+// TestStoreUnavailableIs503: a store that cannot be reached makes the
+// API answer 503 temporarily_unavailable with Retry-After and the
+// request ID, and the page 503 with Retry-After and the request ID, not
+// a server error; a busy node's 503 names the request ID too.
+func TestStoreUnavailableIs503(t *testing.T) {
+	src := fixture()
+	src.fail = fmt.Errorf("summary: %w", store.ErrUnavailable)
+	src.incidentFail = fmt.Errorf("incident: %w", status.ErrBusy)
+	h := &Handler{Source: src, Pages: newPages(t), BaseURL: "https://id.example.no", Now: func() time.Time { return now }, Log: slog.New(slog.DiscardHandler)}
+	mux := http.NewServeMux()
+	h.Register(mux)
+	srv := httptest.NewServer(httpx.WithRequestID(mux))
+	t.Cleanup(srv.Close)
+	for _, path := range []string{"/status/api/v1/summary", "/status/api/v1/components", "/status/api/v1/incidents", "/status/api/v1/reports"} {
+		res := get(t, srv.URL+path)
+		var e map[string]string
+		id := res.header.Get("X-Request-Id")
+		if res.code != 503 || json.Unmarshal([]byte(res.body), &e) != nil || e["error"] != "temporarily_unavailable" ||
+			res.header.Get("Retry-After") != "30" || id == "" || e["request_id"] != id {
+			t.Errorf("%s: %d Retry-After %q X-Request-Id %q %s", path, res.code, res.header.Get("Retry-After"), id, res.body)
+		}
+	}
+	res := get(t, srv.URL+"/status/api/v1/incidents/made-up")
+	var e map[string]string
+	if id := res.header.Get("X-Request-Id"); res.code != 503 || json.Unmarshal([]byte(res.body), &e) != nil || id == "" || e["request_id"] != id {
+		t.Errorf("busy incident: %d X-Request-Id %q %s", res.code, id, res.body)
+	}
+	res = get(t, srv.URL+"/status?lang=en")
+	if id := res.header.Get("X-Request-Id"); res.code != 503 || res.header.Get("Retry-After") != "30" || id == "" || !strings.Contains(res.body, id) {
+		t.Errorf("page: %d Retry-After %q X-Request-Id %q: %s", res.code, res.header.Get("Retry-After"), id, res.body)
 	}
 }
 

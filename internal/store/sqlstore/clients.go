@@ -178,12 +178,13 @@ func deleteIDs(ctx context.Context, st *sql.Stmt, args ...any) ([]string, error)
 	return ids, rows.Err()
 }
 
-// notFound turns sql.ErrNoRows into store.ErrNotFound.
+// notFound turns sql.ErrNoRows into store.ErrNotFound, and marks an
+// error that means the store could not be reached (unavailable).
 func notFound(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.ErrNotFound
 	}
-	return err
+	return unavailable(err, false)
 }
 
 // collect scans every row with scan and closes rows. The result is never
@@ -194,12 +195,12 @@ func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) 
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, err
+			return nil, unavailable(err, false)
 		}
 		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, unavailable(err, false)
 	}
 	return out, nil
 }

@@ -79,6 +79,17 @@
 // primary keys) or store.ErrNotFound (a missing referenced person), by
 // SQLite's extended result code.
 //
+// Errors that mean the store could not be reached or is overloaded
+// wrap store.ErrUnavailable (unavailable.go): on PostgreSQL a refused or
+// dropped connection, SQLSTATE classes 08 and 53, 57P01-57P03, 57P05,
+// 57014 (statement timeout), and a clash (40001, 40P01) still there
+// after the writer ran the operation again; on SQLite SQLITE_BUSY or
+// SQLITE_LOCKED after the busy timeout; and a write transaction's own
+// deadline. Constraint violations, missing rows, bad data and writes
+// whose outcome is unknown never do. Reads are marked where their
+// errors leave the store: the PostgreSQL read pool's connections, a
+// single-row read's not-found check, and the row scan of a list.
+//
 // The status page's records (status.go, webhooks.go) rest on the same
 // single-statement or savepoint discipline: a partial unique index on
 // the component of open incidents makes OpenIncident the cluster-wide

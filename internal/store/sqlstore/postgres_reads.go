@@ -25,12 +25,15 @@ import (
 // Only what cannot write is run again: a query that is a SELECT, and a
 // BEGIN (nothing ran). ExecContext, and any other query, fails as it
 // did, since the server may have done it before it ended the session.
+//
+// A read that fails because the server cannot be reached or cannot
+// serve it now (see unavailable) fails with store.ErrUnavailable.
 type postgresReadConnector struct{ driver.Connector }
 
 func (c postgresReadConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.Connector.Connect(ctx)
 	if err != nil {
-		return nil, err
+		return nil, unavailable(err, false)
 	}
 	sc, ok := conn.(*stdlib.Conn)
 	if !ok {
@@ -66,7 +69,7 @@ func (c *postgresReadConn) QueryContext(ctx context.Context, query string, args 
 	if err != nil && isSelect(query) {
 		err = c.sessionEnded(ctx, err)
 	}
-	return rows, err
+	return rows, unavailable(err, false)
 }
 
 func (c *postgresReadConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
@@ -109,7 +112,7 @@ func (s *postgresReadStmt) QueryContext(ctx context.Context, args []driver.Named
 	if err != nil && isSelect(s.query) {
 		err = s.conn.sessionEnded(ctx, err)
 	}
-	return rows, err
+	return rows, unavailable(err, false)
 }
 
 // isSelect reports whether query begins with SELECT: a statement that

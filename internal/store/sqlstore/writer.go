@@ -150,7 +150,9 @@ func (w *writer) doOne(ctx context.Context, fn op, onCommit func()) error {
 	return w.send(&writeReq{ctx: ctx, fn: fn, oneStatement: true, onCommit: onCommit})
 }
 
-// send hands r to the loop and waits until it ran.
+// send hands r to the loop and waits until it ran. An error that means
+// the store could not be reached or is overloaded is
+// store.ErrUnavailable (unavailable).
 func (w *writer) send(r *writeReq) error {
 	ctx := r.ctx
 	done := make(chan struct{})
@@ -163,7 +165,9 @@ func (w *writer) send(r *writeReq) error {
 		return ctx.Err()
 	}
 	<-done
-	return r.err
+	// A deadline met while the caller's context still allowed the work
+	// is the store's own (dialect.writeTimeout).
+	return unavailable(r.err, ctx.Err() == nil)
 }
 
 // close stops the loop after the batch in progress.

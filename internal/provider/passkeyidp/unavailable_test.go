@@ -1,0 +1,66 @@
+package passkeyidp_test
+
+import (
+	"database/sql"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// lockStore holds h's SQLite file's write lock from another connection,
+// as another process would, until the returned func releases it.
+func lockStore(t *testing.T, h *harness) (release func()) {
+	t.Helper()
+	ctx := t.Context()
+	var path string
+	if err := h.db.Pools()["read"].QueryRowContext(ctx, "SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&path); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+			t.Error(err)
+		}
+		conn.Close()
+	}
+}
+
+// While another process holds the store's lock beyond the busy timeout,
+// a passkey login's begin answers 503 "unavailable" with Retry-After,
+// and a recovery code's page the plain "we can't reach our records"
+// page with 503, not the page for a failure of ours; once the lock is
+// let go, logins begin again.
+func TestStoreLockedIsUnavailable(t *testing.T) {
+	h := newHarness(t, true)
+	e := h.browser("en").enrol(newDevice(false), "a", "fnr")
+	b := h.browser("en")
+	csrf := field(t, b.get("/passkey/recover?attempt=r1").body, "csrf")
+
+	release := lockStore(t, h)
+	r, m := b.json("/passkey/login/begin", map[string]string{"attempt": "a"}, "")
+	if r.status != http.StatusServiceUnavailable || m["error"] != "unavailable" || !strings.Contains(m["message"].(string), "reach our records") ||
+		r.header.Get("Retry-After") != "30" {
+		t.Errorf("begin with the store locked: %d %v, Retry-After %q", r.status, m, r.header.Get("Retry-After"))
+	}
+	r = b.form("/passkey/recover", url.Values{"attempt": {"r1"}, "csrf": {csrf}, "code": {e.codes[0]}})
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "reach our records") || r.header.Get("Retry-After") != "30" {
+		t.Errorf("recovery with the store locked: %d, Retry-After %q: %s", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	release()
+
+	if r, m := b.json("/passkey/login/begin", map[string]string{"attempt": "a"}, ""); r.status != http.StatusOK {
+		t.Errorf("begin once the lock is let go: %d %v", r.status, m)
+	}
+}

@@ -1,0 +1,95 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// PostgreSQL SQLSTATEs that mean the server cannot serve the request
+// now, though nothing about the request was wrong (PostgreSQL
+// documentation, Appendix A).
+const (
+	pgClassConnection    = "08" // connection exception
+	pgClassResources     = "53" // insufficient resources: too many connections, out of memory or disk
+	pgAdminShutdown      = "57P01"
+	pgCrashShutdown      = "57P02"
+	pgCannotConnectNow   = "57P03"
+	pgQueryCanceled      = "57014" // statement_timeout, or a cancel request
+	pgIdleSessionTimeout = "57P05"
+)
+
+// unavailable returns err wrapped with store.ErrUnavailable when it
+// means the store could not be reached or is overloaded, and err as it
+// is otherwise. ownDeadline says the operation ran under a time limit
+// of the store's own (a write transaction's), not only its caller's, so
+// that a deadline met is the store's slowness. A constraint violation, a
+// missing row, bad data and an outcome that is unknown (a write that may
+// have been stored: see store.ErrOutcomeUnknown) are never unavailable.
+func unavailable(err error, ownDeadline bool) error {
+	if err == nil || errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrOutcomeUnknown) {
+		return err
+	}
+	if isUnavailable(err) || (ownDeadline && errors.Is(err, context.DeadlineExceeded)) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	return err
+}
+
+// isUnavailable classifies a driver error of either backend.
+func isUnavailable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		if len(pe.Code) == 5 && (pe.Code[:2] == pgClassConnection || pe.Code[:2] == pgClassResources) {
+			return true
+		}
+		switch pe.Code {
+		case pgAdminShutdown, pgCrashShutdown, pgCannotConnectNow, pgQueryCanceled, pgIdleSessionTimeout:
+			return true
+		case pgSerializationFailure, pgDeadlockDetected:
+			// The writer runs a clashing operation again (clashTries):
+			// one that still clashes reaches its caller as a store too
+			// busy to serve it now.
+			return true
+		}
+		return false
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		// SQLITE_BUSY and SQLITE_LOCKED come after the busy timeout
+		// (sqliteBusyTimeoutMS): another connection or process held the
+		// lock all that time.
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return true
+		}
+		return false
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// The caller's: it gave up (context.DeadlineExceeded is a
+		// net.Error too). The store's own deadline is unavailable's.
+		return false
+	}
+	if pgconn.SafeToRetry(err) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
+		return true
+	}
+	// A read whose connection failed under it: the statement changed
+	// nothing (reads do not write; writes that may have are
+	// store.ErrOutcomeUnknown before they come here).
+	var ne net.Error
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne)
+}

@@ -1,0 +1,146 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/varde-eid/varde/internal/pgtest"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// sqliteErrors returns a real SQLITE_BUSY (a second writer meets the
+// first's lock after a busy timeout of 10 ms) and a real unique
+// constraint violation.
+func sqliteErrors(t *testing.T) (busy, constraint error) {
+	t.Helper()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "locked.db")
+	open := func() *sql.DB {
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10)&_pragma=journal_mode(WAL)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		db.SetMaxOpenConns(1)
+		return db
+	}
+	a, b := open(), open()
+	if _, err := a.ExecContext(ctx, "CREATE TABLE t (k TEXT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ExecContext(ctx, "INSERT INTO t VALUES ('x')"); err != nil {
+		t.Fatal(err)
+	}
+	_, constraint = a.ExecContext(ctx, "INSERT INTO t VALUES ('x')")
+	tx, err := a.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "INSERT INTO t VALUES ('y')"); err != nil {
+		t.Fatal(err)
+	}
+	_, busy = b.ExecContext(ctx, "INSERT INTO t VALUES ('z')")
+	if busy == nil || constraint == nil {
+		t.Fatalf("want both errors, got busy %v, constraint %v", busy, constraint)
+	}
+	return busy, constraint
+}
+
+func TestUnavailableClassifies(t *testing.T) {
+	busy, constraint := sqliteErrors(t)
+	pg := func(code string) error { return fmt.Errorf("query: %w", &pgconn.PgError{Code: code}) }
+	cases := []struct {
+		name        string
+		err         error
+		ownDeadline bool
+		want        bool
+	}{
+		{"postgres connection failure 08006", pg("08006"), false, true},
+		{"postgres cannot connect 08001", pg("08001"), false, true},
+		{"postgres too many connections 53300", pg("53300"), false, true},
+		{"postgres out of memory 53200", pg("53200"), false, true},
+		{"postgres admin shutdown 57P01", pg("57P01"), false, true},
+		{"postgres crash shutdown 57P02", pg("57P02"), false, true},
+		{"postgres cannot connect now 57P03", pg("57P03"), false, true},
+		{"postgres statement timeout 57014", pg("57014"), false, true},
+		{"postgres serialization failure after retries 40001", pg("40001"), false, true},
+		{"postgres deadlock after retries 40P01", pg("40P01"), false, true},
+		{"postgres unique violation 23505", pg("23505"), false, false},
+		{"postgres foreign key violation 23503", pg("23503"), false, false},
+		{"postgres invalid text 22P02", pg("22P02"), false, false},
+		{"postgres syntax error 42601", pg("42601"), false, false},
+		{"postgres conflict classified", classifyPostgres(pg("23505")), false, false},
+		{"sqlite busy after the busy timeout", busy, false, true},
+		{"sqlite unique violation", constraint, false, false},
+		{"sqlite conflict classified", classifySQLite(constraint), false, false},
+		{"bad connection", fmt.Errorf("read: %w", driver.ErrBadConn), false, true},
+		{"connection done", sql.ErrConnDone, false, true},
+		{"connection cut mid-answer", io.ErrUnexpectedEOF, false, true},
+		{"not found", store.ErrNotFound, false, false},
+		{"no rows", sql.ErrNoRows, false, false},
+		{"conflict", store.ErrConflict, false, false},
+		{"outcome unknown", fmt.Errorf("%w: %w", store.ErrOutcomeUnknown, io.ErrUnexpectedEOF), false, false},
+		{"store's own deadline", fmt.Errorf("write: %w", context.DeadlineExceeded), true, true},
+		{"caller's deadline", fmt.Errorf("write: %w", context.DeadlineExceeded), false, false},
+		{"caller cancelled", context.Canceled, true, false},
+		{"plain error", errors.New("scan: bad JSON"), false, false},
+	}
+	for _, c := range cases {
+		got := errors.Is(unavailable(c.err, c.ownDeadline), store.ErrUnavailable)
+		if got != c.want {
+			t.Errorf("%s: %v unavailable = %v, want %v", c.name, c.err, got, c.want)
+		}
+	}
+}
+
+// TestPostgresStoppedIsUnavailable: with its server stopped, the
+// store's reads and writes fail with store.ErrUnavailable, not a bare
+// driver error, and once the server runs again the same DB serves them.
+func TestPostgresStoppedIsUnavailable(t *testing.T) {
+	srv := pgtest.NewServer(t)
+	db := openPostgres(t, srv.DSN())
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	write := func() error {
+		return db.AppendAudit(ctx, &store.AuditEvent{Type: "t", Time: time.Now()})
+	}
+	reads := []struct {
+		name string
+		read func() error
+	}{
+		{"single row", func() error { _, err := db.GetClient(ctx, "none"); return err }},
+		{"list", func() error { _, err := db.ListAudit(ctx, 0, 10); return err }},
+	}
+	if err := write(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	if err := write(); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("write with the server stopped: %v, want store.ErrUnavailable", err)
+	}
+	for _, r := range reads {
+		if err := r.read(); !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("read %s with the server stopped: %v, want store.ErrUnavailable", r.name, err)
+		}
+	}
+	srv.Start()
+	if err := write(); err != nil {
+		t.Errorf("write once the server runs again: %v", err)
+	}
+	if _, err := db.GetClient(ctx, "none"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("read once the server runs again: %v, want store.ErrNotFound", err)
+	}
+	if _, err := db.ListAudit(ctx, 0, 10); err != nil {
+		t.Errorf("list once the server runs again: %v", err)
+	}
+}
