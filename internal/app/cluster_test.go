@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -175,5 +177,44 @@ func TestUndeclaredClientKeptInCluster(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "client=shop") {
 		t.Errorf("node b's log does not name the client it kept:\n%s", logs.String())
+	}
+}
+
+// TestSharedKeyFileRefusedAtOnce: two nodes started at the same moment
+// over one PostgreSQL database with the same key file: exactly one
+// starts, and the other is refused with the message naming both.
+func TestSharedKeyFileRefusedAtOnce(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	now := time.Now()
+	salt := make([]byte, 32)
+	for round := range 20 {
+		key, err := keys.Generate(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes := []string{fmt.Sprintf("a%d", round), fmt.Sprintf("b%d", round)}
+		errs := make([]error, len(nodes))
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, node := range nodes {
+			wg.Go(func() {
+				<-start
+				_, errs[i] = postgresNode(t, dsn, node, key, salt, &now)
+			})
+		}
+		close(start)
+		wg.Wait()
+		if (errs[0] == nil) == (errs[1] == nil) {
+			t.Fatalf("round %d: nodes started with one key file at once: %v and %v, want exactly one refused", round, errs[0], errs[1])
+		}
+		refused := errs[0]
+		if refused == nil {
+			refused = errs[1]
+		}
+		for _, want := range []string{key.KID(), "own key file"} {
+			if !strings.Contains(refused.Error(), want) {
+				t.Errorf("round %d: error %q does not say %q", round, refused, want)
+			}
+		}
 	}
 }

@@ -100,7 +100,9 @@ func (s *Set) now() time.Time {
 	return time.Now()
 }
 
-// Publish writes the local public key to the store.
+// Publish writes the local public key to the store. The first Publish
+// claims it (store.PublicKeys.ClaimPublicKey) and fails with a
+// *store.KeyHeldError, wrapped, if another node holds it.
 func (s *Set) Publish(ctx context.Context) error {
 	jwk := s.Local.PublicJWK()
 	raw, err := json.Marshal(jwk)
@@ -133,9 +135,20 @@ func (s *Set) Publish(ctx context.Context) error {
 			since = stored[i].CreatedAt
 		}
 	}
-	err = s.Store.PutPublicKey(ctx, &store.PublicKey{
+	// The first Publish claims the key: it fails with a
+	// *store.KeyHeldError if another node that has not left publishes it
+	// (one key file given to two nodes), however close together they
+	// start.
+	put := s.Store.PutPublicKey
+	if first {
+		put = s.Store.ClaimPublicKey
+	}
+	err = put(ctx, &store.PublicKey{
 		KID: jwk.KeyID, Node: s.Node, JWK: raw, CreatedAt: now, ExpiresAt: now.Add(ttl),
 	})
+	if held := (*store.KeyHeldError)(nil); errors.As(err, &held) {
+		return fmt.Errorf("publish key: %w", err)
+	}
 	if errors.Is(err, store.ErrConflict) {
 		// The store refuses to publish a retired key, but a conflict may
 		// have other causes; only a key the store reads as retired stops

@@ -333,6 +333,10 @@ func (c conflicting) PutPublicKey(ctx context.Context, k *store.PublicKey) error
 	return fmt.Errorf("put public key %s: %w", k.KID, store.ErrConflict)
 }
 
+func (c conflicting) ClaimPublicKey(ctx context.Context, k *store.PublicKey) error {
+	return c.PutPublicKey(ctx, k)
+}
+
 // TestPublishConflictNotRetired: a conflict from the store on publishing
 // a key the store does not hold as retired is an error, not a
 // retirement: the node keeps signing and Retired stays zero. A key
