@@ -1083,8 +1083,13 @@ func (a *App) housekeep(ctx context.Context) {
 	} else if n > 0 {
 		a.log.Debug("swept expired records", "n", n)
 	}
+	shared, _ := a.keys.SharedWith()
 	if err := a.keys.KeepPublished(ctx); err != nil {
 		a.log.Warn("publish signing key", "err", err)
+	}
+	if still, _ := a.keys.SharedWith(); shared != "" && still == "" {
+		a.log.Info("signing key is this node's alone again: the other node that published it left or its publication expired",
+			"kid", a.Signer.KID(), "other_node", shared)
 	}
 	sctx, cancel := context.WithTimeout(ctx, a.settleEndsFor)
 	_, err := a.op.SettleLeftoverEnds(sctx, now)

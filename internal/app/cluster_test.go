@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -85,16 +86,21 @@ func TestNewKeyWaitsBeforeReady(t *testing.T) {
 
 // TestSharedKeyFileSeenWhileRunning: a node started with a running
 // node's key file, which the start-up check let through (here: the
-// running node is recorded as gone, as it is when both start at once
-// before either published), is noticed by the running node within its
-// key set's cache time: its /readyz answers 503 naming both nodes.
+// running node was forgotten while it ran), is noticed by the running
+// node within its key set's cache time: its /readyz answers 503 naming
+// both nodes while the other holds the key. Once the other has left,
+// the node's next housekeeping round takes the key back, logs it once,
+// and /readyz answers 200 again.
 func TestSharedKeyFileSeenWhileRunning(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)
 	now := time.Now()
 	salt := make([]byte, 32)
 	key, _ := keys.Generate(rand.Reader)
-	a, err := postgresNode(t, dsn, "a", key, salt, &now)
+	var logs bytes.Buffer
+	a, err := postgresNode(t, dsn, "a", key, salt, &now, func(_ *config.Config, opt *app.Options) {
+		opt.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +120,32 @@ func TestSharedKeyFileSeenWhileRunning(t *testing.T) {
 		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("readyz of a once b published its key = %d %q, want 503 naming %s", rec.Code, rec.Body, want)
 		}
+	}
+	// round runs a housekeeping round and wants readyz to answer code
+	// and the key to be credited to holder.
+	round := func(when string, code int, holder string) {
+		t.Helper()
+		a.Housekeep(ctx)
+		now = now.Add(keys.DefaultCacheTTL)
+		if rec := readyz(a); rec.Code != code {
+			t.Fatalf("readyz of a %s = %d %q, want %d", when, rec.Code, rec.Body, code)
+		}
+		if ks, err := a.Store.ListPublicKeys(ctx, now); err != nil || len(ks) != 1 || ks[0].Node != holder {
+			t.Fatalf("keys %s: %v, want the key credited to %s", when, err, holder)
+		}
+	}
+	round("while b holds the key", http.StatusServiceUnavailable, "b")
+	now = now.Add(time.Second)
+	if err := a.Store.RecordNodeLeft(ctx, &store.NodeDeparture{Node: "b", LeftAt: now, Reason: store.NodeStopped}, nil); err != nil {
+		t.Fatal(err)
+	}
+	round("once b left", http.StatusOK, "a")
+	round("a round later", http.StatusOK, "a")
+	if strings.Contains(logs.String(), "publish signing key") {
+		t.Errorf("warned that the key could not be published while another node held it:\n%s", logs.String())
+	}
+	if n := strings.Count(logs.String(), "signing key is this node's alone again"); n != 1 {
+		t.Errorf("logged the key's return %d times, want once:\n%s", n, logs.String())
 	}
 }
 
