@@ -28,6 +28,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 		{"ReadChangeWrite", sharedReadChangeWrite},
 		{"ReadChangeWriteClash", sharedReadChangeWriteClash},
 		{"WebhookClaims", sharedWebhookClaims},
+		{"WebhookClaimsPerEndpoint", sharedWebhookClaimsPerEndpoint},
 		{"SessionEnds", sharedSessionEnds},
 		{"IncidentTimeline", sharedIncidentTimeline},
 		{"IncidentSnapshot", sharedIncidentSnapshot},
@@ -380,6 +381,76 @@ func sharedWebhookClaims(t *testing.T, a, b store.Store) {
 	wg.Wait()
 	if len(claimed) != n {
 		t.Errorf("%d of %d deliveries claimed", len(claimed), n)
+	}
+}
+
+func sharedWebhookClaimsPerEndpoint(t *testing.T, a, b store.Store) {
+	// Nodes on both handles (or on one, in Run) claim and finish
+	// deliveries of two endpoints at once, over and over, with a limit
+	// per endpoint: no endpoint ever has more deliveries leased than the
+	// limit, whichever nodes leased them. Held counts what each claim
+	// returned until its node starts to finish it, so it never counts
+	// more than is leased.
+	ctx := t.Context()
+	now := time.Now().UTC()
+	const perEndpoint, claimers, each = 2, 6, 40
+	endpoints := []string{"bank", "tax"}
+	var ds []*store.WebhookDelivery
+	for _, client := range endpoints {
+		for i := range 10 {
+			ds = append(ds, &store.WebhookDelivery{ID: fmt.Sprintf("wh-%s-%02d", client, i), ClientID: client,
+				URL: "https://" + client + ".example/status", Event: "component_state", Payload: []byte("{}"),
+				ContentType: "application/jwt", CreatedAt: now.Add(-time.Minute), NextAttemptAt: now.Add(-time.Second)})
+		}
+	}
+	if err := a.EnqueueWebhooks(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		held = map[string]int{}
+		most = map[string]int{}
+	)
+	ready := make(chan struct{})
+	for i := range claimers {
+		db, node := []store.Store{a, b}[i%2], fmt.Sprint("node-", i)
+		wg.Go(func() {
+			<-ready
+			for range each {
+				got, err := db.ClaimWebhooks(ctx, node, now, now.Add(time.Minute), 1+i%3, perEndpoint)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for _, d := range got {
+					held[d.ClientID]++
+					most[d.ClientID] = max(most[d.ClientID], held[d.ClientID])
+				}
+				mu.Unlock()
+				for _, d := range got {
+					mu.Lock()
+					held[d.ClientID]--
+					mu.Unlock()
+					d.Attempts++
+					if err := db.FinishWebhookAttempt(ctx, node, d); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	close(ready)
+	wg.Wait()
+	for _, client := range endpoints {
+		if most[client] > perEndpoint {
+			t.Errorf("%d deliveries of %s leased at once, want at most %d", most[client], client, perEndpoint)
+		}
+		if most[client] == 0 {
+			t.Errorf("no delivery of %s claimed", client)
+		}
 	}
 }
 
