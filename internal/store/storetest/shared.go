@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +30,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 		{"ReadChangeWriteClash", sharedReadChangeWriteClash},
 		{"WebhookClaims", sharedWebhookClaims},
 		{"WebhookClaimsPerEndpoint", sharedWebhookClaimsPerEndpoint},
+		{"KeyClaims", sharedKeyClaims},
 		{"SessionEnds", sharedSessionEnds},
 		{"IncidentTimeline", sharedIncidentTimeline},
 		{"IncidentSnapshot", sharedIncidentSnapshot},
@@ -450,6 +452,40 @@ func sharedWebhookClaimsPerEndpoint(t *testing.T, a, b store.Store) {
 		}
 		if most[client] == 0 {
 			t.Errorf("no delivery of %s claimed", client)
+		}
+	}
+}
+
+func sharedKeyClaims(t *testing.T, a, b store.Store) {
+	// Two nodes claim one new key at the same moment, round after
+	// round: exactly one gets it, and the other learns who holds it.
+	ctx := t.Context()
+	now := time.Now().UTC()
+	for round := range 20 {
+		kid := fmt.Sprintf("kid-%02d", round)
+		errs := make([]error, 2)
+		ready := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, db := range []store.Store{a, b} {
+			wg.Go(func() {
+				<-ready
+				errs[i] = db.ClaimPublicKey(ctx, &store.PublicKey{KID: kid, Node: fmt.Sprint("node-", i),
+					JWK: []byte(`{}`), CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+			})
+		}
+		close(ready)
+		wg.Wait()
+		var held *store.KeyHeldError
+		if (errs[0] == nil) == (errs[1] == nil) || !errors.As(errors.Join(errs...), &held) {
+			t.Fatalf("round %d: claims at once = %v, %v, want one nil and one KeyHeldError", round, errs[0], errs[1])
+		}
+		ks, err := b.ListPublicKeys(ctx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(ks, func(k *store.PublicKey) bool { return k.KID == kid })
+		if i < 0 || ks[i].Node != held.Key.Node {
+			t.Fatalf("round %d: key stored as %v, want it held by %s as the refusal said", round, ks, held.Key.Node)
 		}
 	}
 }
