@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -469,12 +468,9 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		}
 	}
 
-	if err := checkKeyOwner(ctx, st, a.Signer.KID(), cfg.Node, a.now()); err != nil {
-		return err
-	}
 	keySet := &keys.Set{Store: st, Local: a.Signer, Node: cfg.Node, Now: opt.Now}
 	if err := keySet.Publish(ctx); err != nil {
-		return err
+		return keyOwner(err, cfg.Node)
 	}
 	a.keys = keySet
 	if wait := keySet.UntilKnown(); wait > 0 && cfg.Store.Shared() {
@@ -585,8 +581,8 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 			http.Error(w, "signing key set not read from the store for too long\n", http.StatusServiceUnavailable)
 			return
 		}
-		// Another node started with this node's key file after it
-		// (checkKeyOwner cannot see two nodes that start at once).
+		// Another node published this node's key after it (this node's
+		// publication lapsed, or an operator said it left, while it ran).
 		if other, at := keySet.SharedWith(); other != "" {
 			if a.unready.set("key shared") != "key shared" {
 				log.Error("not ready: another node publishes this node's signing key; each node needs its own key file: "+
@@ -1016,36 +1012,24 @@ func (a *App) monitor(providers []provider.Provider, reg prometheus.Registerer, 
 	return mon, nil
 }
 
-// checkKeyOwner refuses to start a node with a signing key that another
-// node publishes and has not left (it did not stop cleanly, and no
-// operator forgot it, since it last published the key): one key file
-// shared by two nodes would be credited to whichever published last, so
-// `varde keys list` and `keys retire` would take the other's key for an
-// older one. A node renamed with its key file starts once its old name
-// has left.
-func checkKeyOwner(ctx context.Context, st store.Store, kid, node string, now time.Time) error {
-	ks, err := st.ListPublicKeys(ctx, now)
-	if err != nil {
-		return fmt.Errorf("read the published signing keys: %w", err)
+// keyOwner explains a refusal to claim the signing key (keys.Set's
+// first Publish): another node publishes it and has not left (it did
+// not stop cleanly, and no operator forgot it, since it last published
+// the key). One key file shared by two nodes would be credited to
+// whichever published last, so `varde keys list` and `keys retire`
+// would take the other's key for an older one. A node renamed with its
+// key file starts once its old name has left. The store decides in one
+// write, so of two nodes started at once with one key file one starts.
+func keyOwner(err error, node string) error {
+	var held *store.KeyHeldError
+	if !errors.As(err, &held) {
+		return err
 	}
-	i := slices.IndexFunc(ks, func(k *store.PublicKey) bool { return k.KID == kid })
-	if i < 0 || ks[i].Node == node || !ks[i].RetiredAt.IsZero() {
-		return nil
-	}
-	other := ks[i]
-	left, err := st.ListNodeDepartures(ctx)
-	if err != nil {
-		return fmt.Errorf("read the departed nodes: %w", err)
-	}
-	if slices.ContainsFunc(left, func(d *store.NodeDeparture) bool {
-		return d.Node == other.Node && !d.LeftAt.Before(other.CreatedAt)
-	}) {
-		return nil
-	}
+	other := held.Key
 	return fmt.Errorf("keys.signing_key_file: its key (kid %s) is node %q's signing key, which it last published at %s, "+
 		"and this node is %q: each node needs its own key file, so give this node a new one; "+
 		"if %q was renamed %q, stop %q first, or, if it crashed and will not come back, run varde nodes forget --node %s",
-		kid, other.Node, other.CreatedAt.UTC().Format(time.RFC3339), node, other.Node, node, other.Node, other.Node)
+		other.KID, other.Node, other.CreatedAt.UTC().Format(time.RFC3339), node, other.Node, node, other.Node, other.Node)
 }
 
 // closed reports whether c is closed.
@@ -1099,8 +1083,13 @@ func (a *App) housekeep(ctx context.Context) {
 	} else if n > 0 {
 		a.log.Debug("swept expired records", "n", n)
 	}
+	shared, _ := a.keys.SharedWith()
 	if err := a.keys.KeepPublished(ctx); err != nil {
 		a.log.Warn("publish signing key", "err", err)
+	}
+	if still, _ := a.keys.SharedWith(); shared != "" && still == "" {
+		a.log.Info("signing key is this node's alone again: the other node that published it left or its publication expired",
+			"kid", a.Signer.KID(), "other_node", shared)
 	}
 	sctx, cancel := context.WithTimeout(ctx, a.settleEndsFor)
 	_, err := a.op.SettleLeftoverEnds(sctx, now)

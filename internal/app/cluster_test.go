@@ -1,15 +1,18 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,16 +86,21 @@ func TestNewKeyWaitsBeforeReady(t *testing.T) {
 
 // TestSharedKeyFileSeenWhileRunning: a node started with a running
 // node's key file, which the start-up check let through (here: the
-// running node is recorded as gone, as it is when both start at once
-// before either published), is noticed by the running node within its
-// key set's cache time: its /readyz answers 503 naming both nodes.
+// running node was forgotten while it ran), is noticed by the running
+// node within its key set's cache time: its /readyz answers 503 naming
+// both nodes while the other holds the key. Once the other has left,
+// the node's next housekeeping round takes the key back, logs it once,
+// and /readyz answers 200 again.
 func TestSharedKeyFileSeenWhileRunning(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)
 	now := time.Now()
 	salt := make([]byte, 32)
 	key, _ := keys.Generate(rand.Reader)
-	a, err := postgresNode(t, dsn, "a", key, salt, &now)
+	var logs bytes.Buffer
+	a, err := postgresNode(t, dsn, "a", key, salt, &now, func(_ *config.Config, opt *app.Options) {
+		opt.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +120,32 @@ func TestSharedKeyFileSeenWhileRunning(t *testing.T) {
 		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("readyz of a once b published its key = %d %q, want 503 naming %s", rec.Code, rec.Body, want)
 		}
+	}
+	// round runs a housekeeping round and wants readyz to answer code
+	// and the key to be credited to holder.
+	round := func(when string, code int, holder string) {
+		t.Helper()
+		a.Housekeep(ctx)
+		now = now.Add(keys.DefaultCacheTTL)
+		if rec := readyz(a); rec.Code != code {
+			t.Fatalf("readyz of a %s = %d %q, want %d", when, rec.Code, rec.Body, code)
+		}
+		if ks, err := a.Store.ListPublicKeys(ctx, now); err != nil || len(ks) != 1 || ks[0].Node != holder {
+			t.Fatalf("keys %s: %v, want the key credited to %s", when, err, holder)
+		}
+	}
+	round("while b holds the key", http.StatusServiceUnavailable, "b")
+	now = now.Add(time.Second)
+	if err := a.Store.RecordNodeLeft(ctx, &store.NodeDeparture{Node: "b", LeftAt: now, Reason: store.NodeStopped}, nil); err != nil {
+		t.Fatal(err)
+	}
+	round("once b left", http.StatusOK, "a")
+	round("a round later", http.StatusOK, "a")
+	if strings.Contains(logs.String(), "publish signing key") {
+		t.Errorf("warned that the key could not be published while another node held it:\n%s", logs.String())
+	}
+	if n := strings.Count(logs.String(), "signing key is this node's alone again"); n != 1 {
+		t.Errorf("logged the key's return %d times, want once:\n%s", n, logs.String())
 	}
 }
 
@@ -175,5 +209,44 @@ func TestUndeclaredClientKeptInCluster(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "client=shop") {
 		t.Errorf("node b's log does not name the client it kept:\n%s", logs.String())
+	}
+}
+
+// TestSharedKeyFileRefusedAtOnce: two nodes started at the same moment
+// over one PostgreSQL database with the same key file: exactly one
+// starts, and the other is refused with the message naming both.
+func TestSharedKeyFileRefusedAtOnce(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	now := time.Now()
+	salt := make([]byte, 32)
+	for round := range 20 {
+		key, err := keys.Generate(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes := []string{fmt.Sprintf("a%d", round), fmt.Sprintf("b%d", round)}
+		errs := make([]error, len(nodes))
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, node := range nodes {
+			wg.Go(func() {
+				<-start
+				_, errs[i] = postgresNode(t, dsn, node, key, salt, &now)
+			})
+		}
+		close(start)
+		wg.Wait()
+		if (errs[0] == nil) == (errs[1] == nil) {
+			t.Fatalf("round %d: nodes started with one key file at once: %v and %v, want exactly one refused", round, errs[0], errs[1])
+		}
+		refused := errs[0]
+		if refused == nil {
+			refused = errs[1]
+		}
+		for _, want := range []string{key.KID(), "own key file"} {
+			if !strings.Contains(refused.Error(), want) {
+				t.Errorf("round %d: error %q does not say %q", round, refused, want)
+			}
+		}
 	}
 }

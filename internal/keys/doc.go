@@ -8,7 +8,9 @@
 // verify what any other node signed. While the store cannot be read a
 // Set trusts the keys it read last for at most MaxStale, and a local key
 // whose publication ran out (PublishTTL after its last Publish) signs
-// nothing until it is published again. A hardware module may stop
+// nothing until it is published again. Each publish is a claim: a key
+// another node holds is not taken from it, and SharedWith names that
+// node until this one holds the key again. A hardware module may stop
 // answering, and a Signer takes no context, so callers that must not
 // wait on it for ever sign through a Bounded: within a time limit, with
 // at most one signature left running while it does not answer.

@@ -100,7 +100,10 @@ func (s *Set) now() time.Time {
 	return time.Now()
 }
 
-// Publish writes the local public key to the store.
+// Publish claims the local public key in the store
+// (store.PublicKeys.ClaimPublicKey). It fails with a *store.KeyHeldError,
+// wrapped, if another node holds the key; after an earlier Publish
+// succeeded, SharedWith then names that node until a Publish succeeds.
 func (s *Set) Publish(ctx context.Context) error {
 	jwk := s.Local.PublicJWK()
 	raw, err := json.Marshal(jwk)
@@ -133,9 +136,21 @@ func (s *Set) Publish(ctx context.Context) error {
 			since = stored[i].CreatedAt
 		}
 	}
-	err = s.Store.PutPublicKey(ctx, &store.PublicKey{
+	// Every Publish claims the key: it fails with a *store.KeyHeldError
+	// if another node that has not left publishes it (one key file given
+	// to two nodes), however close together they start, and a node never
+	// takes the key from one that holds it.
+	err = s.Store.ClaimPublicKey(ctx, &store.PublicKey{
 		KID: jwk.KeyID, Node: s.Node, JWK: raw, CreatedAt: now, ExpiresAt: now.Add(ttl),
 	})
+	if held := (*store.KeyHeldError)(nil); errors.As(err, &held) {
+		if !first {
+			s.mu.Lock()
+			s.sharedWith, s.sharedAt = held.Key.Node, held.Key.CreatedAt
+			s.mu.Unlock()
+		}
+		return fmt.Errorf("publish key: %w", err)
+	}
 	if errors.Is(err, store.ErrConflict) {
 		// The store refuses to publish a retired key, but a conflict may
 		// have other causes; only a key the store reads as retired stops
@@ -166,6 +181,7 @@ func (s *Set) Publish(ctx context.Context) error {
 	s.published = now
 	s.Local.publication.Store(&publication{until: now.Add(ttl), now: s.now})
 	s.Local.lapsed.Store(false)
+	s.sharedWith, s.sharedAt = "", time.Time{}
 	if first {
 		s.newSince = since
 	}
@@ -243,23 +259,31 @@ func (s *Set) UntilKnown() time.Duration {
 
 // KeepPublished publishes the local key again when the last Publish is a
 // seventh of PublishTTL old (a day, by default) or never succeeded, so
-// the key stays in every node's JWKS while this node signs with it. A
-// node calls it regularly, as often as it likes. If it keeps failing
-// until PublishTTL after the last Publish, the local Signer refuses to
-// sign with ErrLapsed until a Publish succeeds (see Lapsed).
+// the key stays in every node's JWKS while this node signs with it, and
+// whenever another node was read as publishing it (SharedWith), so that
+// the key is this node's again once that node has left or its
+// publication expired. While that node holds the key it returns nil:
+// SharedWith says why. A node calls it regularly, as often as it likes.
+// If it keeps failing until PublishTTL after the last Publish, the local
+// Signer refuses to sign with ErrLapsed until a Publish succeeds (see
+// Lapsed).
 func (s *Set) KeepPublished(ctx context.Context) error {
 	ttl := s.PublishTTL
 	if ttl <= 0 {
 		ttl = DefaultPublishTTL
 	}
 	s.mu.Lock()
-	last := s.published
+	last, shared := s.published, s.sharedWith != ""
 	s.lapse(s.now())
 	s.mu.Unlock()
-	if age := s.now().Sub(last); !last.IsZero() && age >= 0 && age < ttl/7 {
+	if age := s.now().Sub(last); !shared && !last.IsZero() && age >= 0 && age < ttl/7 {
 		return nil
 	}
-	return s.Publish(ctx)
+	err := s.Publish(ctx)
+	if held := (*store.KeyHeldError)(nil); errors.As(err, &held) && !last.IsZero() {
+		return nil
+	}
+	return err
 }
 
 // JWKS returns every node's unexpired public keys that were not retired,
@@ -311,10 +335,16 @@ func (s *Set) jwks(ctx context.Context, fresh bool) (jose.JSONWebKeySet, error) 
 	// after the store stops listing it (it expired).
 	for _, k := range stored {
 		// Each Publish writes this node's name: another one there means
-		// another node published the same key since (two nodes started
-		// with one key file). It is remembered until the process ends.
-		if k.KID == s.Local.KID() && s.Node != "" && k.Node != s.Node && !s.published.IsZero() && s.sharedWith == "" {
-			s.sharedWith, s.sharedAt = k.Node, k.CreatedAt
+		// another node published the same key since (this node's
+		// publication lapsed, or it was said to have left, while it ran).
+		// It holds until this node's name is there again (KeepPublished
+		// claims the key back once that node has left).
+		if k.KID == s.Local.KID() && s.Node != "" && !s.published.IsZero() {
+			if k.Node != s.Node {
+				s.sharedWith, s.sharedAt = k.Node, k.CreatedAt
+			} else {
+				s.sharedWith, s.sharedAt = "", time.Time{}
+			}
 		}
 		if k.KID == s.Local.KID() && !k.RetiredAt.IsZero() && s.retiredAt.IsZero() {
 			s.retiredAt = k.RetiredAt
@@ -377,8 +407,9 @@ func (s *Set) Retired(ctx context.Context) time.Time {
 }
 
 // SharedWith names another node that published the local key after
-// this Set did, and when, as the set's reads of the store (JWKS,
-// Retired, Verify) found; "" if none did. Two nodes signing with one
+// this Set did, and when, as the set's last read of the store (JWKS,
+// Retired, Verify) or refused Publish found; "" if none did, or once
+// this node's name is on the key again. Two nodes signing with one
 // key are credited with it by whichever published last, so `varde keys
 // list` and `keys retire` take one's key for the other's: each node
 // needs its own key file. It reads no store.

@@ -333,6 +333,10 @@ func (c conflicting) PutPublicKey(ctx context.Context, k *store.PublicKey) error
 	return fmt.Errorf("put public key %s: %w", k.KID, store.ErrConflict)
 }
 
+func (c conflicting) ClaimPublicKey(ctx context.Context, k *store.PublicKey) error {
+	return c.PutPublicKey(ctx, k)
+}
+
 // TestPublishConflictNotRetired: a conflict from the store on publishing
 // a key the store does not hold as retired is an error, not a
 // retirement: the node keeps signing and Retired stays zero. A key
@@ -618,5 +622,56 @@ func TestLapsedSignerRefusesUnlooked(t *testing.T) {
 	}
 	if _, err := a.SignJWT(map[string]string{"iss": "a"}); err != nil {
 		t.Errorf("sign after a publish: %v", err)
+	}
+}
+
+// TestSharedWithClears: SharedWith names another node that published
+// the local key only while that node holds it; KeepPublished leaves the
+// key to it meanwhile, and claims it back once it has left.
+func TestSharedWithClears(t *testing.T) {
+	ctx := context.Background()
+	setA, _, now := twoNodes(t)
+	db := setA.Store.(*sqlstore.DB)
+	if err := setA.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// a is forgotten while it runs, and c starts with its key file.
+	if err := db.RecordNodeLeft(ctx, &store.NodeDeparture{Node: "a", LeftAt: *now, Reason: store.NodeForgotten}, nil); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(time.Second)
+	setC := &Set{Store: db, Local: setA.Local, Node: "c", Now: setA.Now}
+	if err := setC.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(DefaultCacheTTL)
+	if _, err := setA.JWKS(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if other, _ := setA.SharedWith(); other != "c" {
+		t.Fatalf("SharedWith once c published a's key = %q, want c", other)
+	}
+	if err := setA.KeepPublished(ctx); err != nil {
+		t.Errorf("KeepPublished while c holds the key: %v, want nil", err)
+	}
+	if other, _ := setA.SharedWith(); other != "c" {
+		t.Errorf("SharedWith after KeepPublished while c holds the key = %q, want c", other)
+	}
+	*now = now.Add(time.Second)
+	if err := db.RecordNodeLeft(ctx, &store.NodeDeparture{Node: "c", LeftAt: *now, Reason: store.NodeStopped}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := setA.KeepPublished(ctx); err != nil {
+		t.Fatalf("KeepPublished once c left: %v", err)
+	}
+	if other, _ := setA.SharedWith(); other != "" {
+		t.Errorf("SharedWith once c left and a published again = %q, want none", other)
+	}
+	*now = now.Add(DefaultCacheTTL)
+	if _, err := setA.JWKS(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if other, _ := setA.SharedWith(); other != "" {
+		t.Errorf("SharedWith after a read of the store = %q, want none", other)
 	}
 }

@@ -197,8 +197,8 @@ type Webhooks interface {
 	// of 1 or more, it leaves out the deliveries of an endpoint (a client
 	// and event) beyond perEndpoint less those of it already under a
 	// live lease, so one receiver that does not answer, with a backlog,
-	// cannot take every slot from the others; two claims at once on
-	// separate connections may each take up to that many.
+	// cannot take every slot from the others, also when several nodes
+	// claim at once.
 	ClaimWebhooks(ctx context.Context, node string, now, leaseUntil time.Time, limit, perEndpoint int) ([]*WebhookDelivery, error)
 	// FinishWebhookAttempt records one attempt of a delivery node holds:
 	// d.URL (where the attempt went), d.Attempts, d.LastError,

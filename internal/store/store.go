@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -461,6 +462,13 @@ type PublicKeys interface {
 	// replaced); ErrConflict, and nothing changed, if that key was
 	// retired: a retired key is never published again.
 	PutPublicKey(ctx context.Context, k *PublicKey) error
+	// ClaimPublicKey is PutPublicKey for a node that begins signing with
+	// the key: it changes nothing and returns a *KeyHeldError if the
+	// store holds the key as published by another node whose
+	// publication has not expired at k.CreatedAt and that has not left
+	// (Nodes.RecordNodeLeft) since it last published the key. Of
+	// several nodes that claim one key at once, one at most succeeds.
+	ClaimPublicKey(ctx context.Context, k *PublicKey) error
 	// ListPublicKeys returns keys not expired at now (a zero ExpiresAt
 	// never expires), retired ones included with their RetiredAt, oldest
 	// first.
@@ -472,6 +480,18 @@ type PublicKeys interface {
 	// there is no such key, ErrConflict if it was retired already.
 	RetirePublicKey(ctx context.Context, kid string, now time.Time, e *AuditEvent) (*PublicKey, error)
 }
+
+// KeyHeldError is ClaimPublicKey's refusal: Key is the stored key,
+// published by another node that has not left. It matches ErrConflict.
+type KeyHeldError struct{ Key *PublicKey }
+
+func (e *KeyHeldError) Error() string {
+	return fmt.Sprintf("key %s is published by node %q, which has not left since it last published it at %s",
+		e.Key.KID, e.Key.Node, e.Key.CreatedAt.UTC().Format(time.RFC3339))
+}
+
+// Is makes a KeyHeldError match ErrConflict.
+func (e *KeyHeldError) Is(target error) bool { return target == ErrConflict }
 
 // Pins holds values that must stay the same for the life of the store,
 // whichever node starts against it, such as a fingerprint of the subject

@@ -126,8 +126,8 @@
 // Config.Lease (30 s) under this node's name, so two nodes never send
 // the same delivery at once, and POSTs each at once. No more than
 // Config.PerEndpoint (2) deliveries of one endpoint (a client and an
-// event) are in flight at once, on all nodes together (two nodes
-// claiming at the same moment on PostgreSQL may each take that many):
+// event) are in flight at once, on all nodes together, also when they
+// claim at the same moment (store.Webhooks.ClaimWebhooks):
 // a receiver that answers slowly or not at all, even with thousands
 // queued while it was down, holds at most that many slots, and the
 // others keep going.

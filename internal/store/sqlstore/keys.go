@@ -46,6 +46,34 @@ func (db *DB) PutPublicKey(ctx context.Context, k *store.PublicKey) error {
 	return nil
 }
 
+// ClaimPublicKey implements store.PublicKeys with one upsert that
+// changes no row if another node holds the key; a read after it then
+// tells a retired key from a held one.
+func (db *DB) ClaimPublicKey(ctx context.Context, k *store.PublicKey) error {
+	err := db.one(ctx, func(ctx context.Context, tx querier) error {
+		res, err := tx.StmtContext(ctx, db.st.claimPublicKey).ExecContext(ctx,
+			k.KID, k.Node, []byte(k.JWK), micros(k.CreatedAt), micros(k.ExpiresAt), micros(k.CreatedAt))
+		if err != nil {
+			return db.d.classify(err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		held, err := scanPublicKey(tx.QueryRowContext(ctx, db.d.rebind("SELECT "+publicKeyCols+" FROM public_keys WHERE kid = ?"), k.KID))
+		if err != nil {
+			return err
+		}
+		if !held.RetiredAt.IsZero() {
+			return fmt.Errorf("it was retired: %w", store.ErrConflict)
+		}
+		return &store.KeyHeldError{Key: held}
+	})
+	if err != nil {
+		return fmt.Errorf("claim public key %s: %w", k.KID, err)
+	}
+	return nil
+}
+
 // RetirePublicKey implements store.PublicKeys: one UPDATE that returns
 // the key, and the audit event, in one operation.
 func (db *DB) RetirePublicKey(ctx context.Context, kid string, now time.Time, e *store.AuditEvent) (*store.PublicKey, error) {

@@ -42,7 +42,7 @@ type statements struct {
 
 	lastAudit, insertAudit, listAudit, listPersonAudit, newestAudit *sql.Stmt
 
-	putPublicKey, listPublicKeys, retirePublicKey *sql.Stmt
+	putPublicKey, claimPublicKey, listPublicKeys, retirePublicKey *sql.Stmt
 
 	pin *sql.Stmt
 
@@ -169,6 +169,17 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.putPublicKey, w, insertSQL("public_keys", "kid, node, jwk, created_at, expires_at, first_published_at") +
 			" ON CONFLICT (kid) DO UPDATE SET node = excluded.node, jwk = excluded.jwk, created_at = excluded.created_at, " +
 			"expires_at = excluded.expires_at WHERE public_keys.retired_at = 0"},
+		// A claim takes the key over only from its own node, from a
+		// publication expired at the claim's time, or from a node that
+		// left since it last published the key; the upsert changes no
+		// row otherwise. It is one statement, so that two nodes claiming
+		// at once cannot both pass: on PostgreSQL the second waits for
+		// the first's row and then checks the row as the first left it.
+		{&db.st.claimPublicKey, w, insertSQL("public_keys", "kid, node, jwk, created_at, expires_at, first_published_at") +
+			" ON CONFLICT (kid) DO UPDATE SET node = excluded.node, jwk = excluded.jwk, created_at = excluded.created_at, " +
+			"expires_at = excluded.expires_at WHERE public_keys.retired_at = 0 AND (public_keys.node = excluded.node " +
+			"OR (public_keys.expires_at <> 0 AND public_keys.expires_at <= excluded.created_at) " +
+			"OR EXISTS (SELECT 1 FROM node_departures d WHERE d.node = public_keys.node AND d.left_at >= public_keys.created_at))"},
 		{&db.st.retirePublicKey, w, "UPDATE public_keys SET retired_at = ? WHERE kid = ? AND retired_at = 0 RETURNING " + publicKeyCols},
 		{&db.st.listPublicKeys, r, "SELECT " + publicKeyCols + " FROM public_keys " +
 			"WHERE expires_at = 0 OR expires_at > ? ORDER BY created_at, kid"},

@@ -65,9 +65,12 @@ func (db *DB) insertWebhooks(ctx context.Context, tx querier, ds []*store.Webhoo
 // PostgreSQL, a claim that meets a row another node's claim holds waits
 // for it and then checks the conditions again on the row as leased. A
 // lease is live while now is before lease_until. The per-endpoint
-// limit counts the endpoint's live leases as the statement sees them:
-// on PostgreSQL, a claim running at the same time as another may not see
-// what that one leases, so two claims at once can each take perEndpoint.
+// limit counts the endpoint's live leases as the statement sees them.
+// On PostgreSQL a claim running at the same time as another may not see
+// what that one leases, but both pick from the front of one order (due
+// time, then ID), so they pick the same deliveries of an endpoint, and
+// the one that waited finds them leased and skips them: it takes fewer,
+// never more than the limit leaves.
 func (db *DB) ClaimWebhooks(ctx context.Context, node string, now, leaseUntil time.Time, limit, perEndpoint int) ([]*store.WebhookDelivery, error) {
 	switch {
 	case node == "":

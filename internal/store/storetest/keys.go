@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,6 +115,79 @@ func testPublicKeys(t *testing.T, s store.Store) {
 		wantErr(t, "PutPublicKey of a retired key after the sweep", s.PutPublicKey(ctx, publicKey(t, k.KID, later, later.Add(time.Hour))), store.ErrConflict)
 		_, err = s.RetirePublicKey(ctx, k.KID, later, nil)
 		wantErr(t, "RetirePublicKey of a swept-past key", err, store.ErrConflict)
+		err = s.ClaimPublicKey(ctx, publicKey(t, k.KID, later, later.Add(time.Hour)))
+		var held *store.KeyHeldError
+		if !errors.Is(err, store.ErrConflict) || errors.As(err, &held) {
+			t.Errorf("ClaimPublicKey of a retired key: %v, want ErrConflict and no KeyHeldError", err)
+		}
+	})
+
+	t.Run("claim", func(t *testing.T) {
+		claim := func(node string, at time.Time) *store.PublicKey {
+			k := publicKey(t, "k5-claimed", at, at.Add(time.Hour))
+			k.Node = node
+			return k
+		}
+		held := func(t *testing.T, what string, err error, holder string) {
+			t.Helper()
+			var h *store.KeyHeldError
+			if !errors.As(err, &h) || !errors.Is(err, store.ErrConflict) || h.Key.Node != holder {
+				t.Errorf("%s: %v, want a KeyHeldError naming %s that is an ErrConflict", what, err, holder)
+			}
+		}
+		holder := func(t *testing.T, at time.Time) string {
+			t.Helper()
+			i := slices.IndexFunc(list(t, at), func(k *store.PublicKey) bool { return k.KID == "k5-claimed" })
+			if i < 0 {
+				return ""
+			}
+			return list(t, at)[i].Node
+		}
+		wantErr(t, "ClaimPublicKey of a new key", s.ClaimPublicKey(ctx, claim("claim-a", now)), nil)
+		wantErr(t, "ClaimPublicKey again by its node", s.ClaimPublicKey(ctx, claim("claim-a", now.Add(time.Minute))), nil)
+		held(t, "ClaimPublicKey by another node", s.ClaimPublicKey(ctx, claim("claim-b", now.Add(2*time.Minute))), "claim-a")
+		if got := holder(t, now.Add(2*time.Minute)); got != "claim-a" {
+			t.Errorf("key held by %q after a refused claim, want claim-a", got)
+		}
+		// Its publication expired: another node may take it.
+		expired := now.Add(time.Minute + time.Hour)
+		wantErr(t, "ClaimPublicKey of an expired publication", s.ClaimPublicKey(ctx, claim("claim-b", expired)), nil)
+		held(t, "ClaimPublicKey back by the first node", s.ClaimPublicKey(ctx, claim("claim-a", expired.Add(time.Minute))), "claim-b")
+		// A departure from before its last publication does not count;
+		// one at or after it does.
+		wantErr(t, "RecordNodeLeft", s.RecordNodeLeft(ctx, &store.NodeDeparture{Node: "claim-b", LeftAt: expired.Add(-time.Second), Reason: store.NodeStopped}, nil), nil)
+		held(t, "ClaimPublicKey after a departure before the publication", s.ClaimPublicKey(ctx, claim("claim-a", expired.Add(time.Minute))), "claim-b")
+		wantErr(t, "RecordNodeLeft", s.RecordNodeLeft(ctx, &store.NodeDeparture{Node: "claim-b", LeftAt: expired, Reason: store.NodeForgotten}, nil), nil)
+		wantErr(t, "ClaimPublicKey after its holder left", s.ClaimPublicKey(ctx, claim("claim-a", expired.Add(time.Minute))), nil)
+		if got := holder(t, expired.Add(time.Minute)); got != "claim-a" {
+			t.Errorf("key held by %q after its claim, want claim-a", got)
+		}
+
+		// Several nodes claim one new key at once: one gets it.
+		errs := make([]error, 8)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() {
+				k := publicKey(t, "k6-raced", now, now.Add(time.Hour))
+				k.Node = fmt.Sprintf("race-%d", i)
+				errs[i] = s.ClaimPublicKey(ctx, k)
+			})
+		}
+		wg.Wait()
+		won := 0
+		for i, err := range errs {
+			if err == nil {
+				won++
+				continue
+			}
+			var h *store.KeyHeldError
+			if !errors.As(err, &h) {
+				t.Errorf("claim %d: %v, want nil or a KeyHeldError", i, err)
+			}
+		}
+		if won != 1 {
+			t.Errorf("%d of %d claims at once succeeded, want 1", won, len(errs))
+		}
 	})
 }
 

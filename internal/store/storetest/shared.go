@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,8 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 		{"ReadChangeWrite", sharedReadChangeWrite},
 		{"ReadChangeWriteClash", sharedReadChangeWriteClash},
 		{"WebhookClaims", sharedWebhookClaims},
+		{"WebhookClaimsPerEndpoint", sharedWebhookClaimsPerEndpoint},
+		{"KeyClaims", sharedKeyClaims},
 		{"SessionEnds", sharedSessionEnds},
 		{"IncidentTimeline", sharedIncidentTimeline},
 		{"IncidentSnapshot", sharedIncidentSnapshot},
@@ -380,6 +383,110 @@ func sharedWebhookClaims(t *testing.T, a, b store.Store) {
 	wg.Wait()
 	if len(claimed) != n {
 		t.Errorf("%d of %d deliveries claimed", len(claimed), n)
+	}
+}
+
+func sharedWebhookClaimsPerEndpoint(t *testing.T, a, b store.Store) {
+	// Nodes on both handles (or on one, in Run) claim and finish
+	// deliveries of two endpoints at once, over and over, with a limit
+	// per endpoint: no endpoint ever has more deliveries leased than the
+	// limit, whichever nodes leased them. Held counts what each claim
+	// returned until its node starts to finish it, so it never counts
+	// more than is leased.
+	ctx := t.Context()
+	now := time.Now().UTC()
+	const perEndpoint, claimers, each = 2, 6, 40
+	endpoints := []string{"bank", "tax"}
+	var ds []*store.WebhookDelivery
+	for _, client := range endpoints {
+		for i := range 10 {
+			ds = append(ds, &store.WebhookDelivery{ID: fmt.Sprintf("wh-%s-%02d", client, i), ClientID: client,
+				URL: "https://" + client + ".example/status", Event: "component_state", Payload: []byte("{}"),
+				ContentType: "application/jwt", CreatedAt: now.Add(-time.Minute), NextAttemptAt: now.Add(-time.Second)})
+		}
+	}
+	if err := a.EnqueueWebhooks(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		held = map[string]int{}
+		most = map[string]int{}
+	)
+	ready := make(chan struct{})
+	for i := range claimers {
+		db, node := []store.Store{a, b}[i%2], fmt.Sprint("node-", i)
+		wg.Go(func() {
+			<-ready
+			for range each {
+				got, err := db.ClaimWebhooks(ctx, node, now, now.Add(time.Minute), 1+i%3, perEndpoint)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for _, d := range got {
+					held[d.ClientID]++
+					most[d.ClientID] = max(most[d.ClientID], held[d.ClientID])
+				}
+				mu.Unlock()
+				for _, d := range got {
+					mu.Lock()
+					held[d.ClientID]--
+					mu.Unlock()
+					d.Attempts++
+					if err := db.FinishWebhookAttempt(ctx, node, d); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	close(ready)
+	wg.Wait()
+	for _, client := range endpoints {
+		if most[client] > perEndpoint {
+			t.Errorf("%d deliveries of %s leased at once, want at most %d", most[client], client, perEndpoint)
+		}
+		if most[client] == 0 {
+			t.Errorf("no delivery of %s claimed", client)
+		}
+	}
+}
+
+func sharedKeyClaims(t *testing.T, a, b store.Store) {
+	// Two nodes claim one new key at the same moment, round after
+	// round: exactly one gets it, and the other learns who holds it.
+	ctx := t.Context()
+	now := time.Now().UTC()
+	for round := range 20 {
+		kid := fmt.Sprintf("kid-%02d", round)
+		errs := make([]error, 2)
+		ready := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, db := range []store.Store{a, b} {
+			wg.Go(func() {
+				<-ready
+				errs[i] = db.ClaimPublicKey(ctx, &store.PublicKey{KID: kid, Node: fmt.Sprint("node-", i),
+					JWK: []byte(`{}`), CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+			})
+		}
+		close(ready)
+		wg.Wait()
+		var held *store.KeyHeldError
+		if (errs[0] == nil) == (errs[1] == nil) || !errors.As(errors.Join(errs...), &held) {
+			t.Fatalf("round %d: claims at once = %v, %v, want one nil and one KeyHeldError", round, errs[0], errs[1])
+		}
+		ks, err := b.ListPublicKeys(ctx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(ks, func(k *store.PublicKey) bool { return k.KID == kid })
+		if i < 0 || ks[i].Node != held.Key.Node {
+			t.Fatalf("round %d: key stored as %v, want it held by %s as the refusal said", round, ks, held.Key.Node)
+		}
 	}
 }
 

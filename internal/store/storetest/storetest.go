@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Maintenance", testMaintenance},
 		{"Nodes", testNodes},
 		{"Webhooks", testWebhooks},
+		{"WebhookClaimsPerEndpoint", func(t *testing.T, s store.Store) { sharedWebhookClaimsPerEndpoint(t, s, s) }},
 		{"AuditRange", testAuditRange},
 		{"Ping", testPing},
 		{"NotText", testNotText},
