@@ -23,8 +23,14 @@
 // provider failed does not make a restarted node shun a provider the
 // rest of the fleet finds working. So a node restarted during an outage
 // does not offer a provider the other nodes find Down while its own
-// probes catch up; from the seeded state its own probes lead it out
-// with the usual hysteresis, as if it had seen the failures itself.
+// probes catch up. A state the nodes' own probes show (a failed probe
+// in the span for Down, a failed or slow one for Degraded) is seeded as
+// probe evidence: the node's own probes lead it out with the usual
+// hysteresis, as if it had seen the failures itself. A state the
+// nodes' logins alone put it in (their probes pass) is seeded as login
+// evidence, one failed login when it was last seen: its own passing
+// probes do not lift it while the other nodes still hold it, and it
+// lapses as theirs does once that failure leaves the login window.
 // With no recent results (a single node, or a fleet started together)
 // components start Unknown, and a serving node answers 503 at /readyz
 // until its first round has probed them (Monitor.Probed; each probe
