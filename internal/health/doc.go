@@ -7,7 +7,9 @@
 // A component is Unknown until there is evidence (no probe has succeeded
 // yet, or too few logins were seen), then Up, Degraded (working, but
 // slowly or with some failures) or Down. Unknown and Degraded are usable:
-// the broker may send logins to them, preferring Up; Down is not.
+// the broker may send logins to them, preferring Up, then Degraded
+// (known to log people in) to Unknown (after a node's first round of
+// probes, one whose probes have not yet succeeded); Down is not.
 // "Maintenance" is an operator's announcement, not a measurement, and
 // belongs to the status package.
 //
