@@ -650,7 +650,7 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw, _ := tok.Extra("id_token").(string)
-	idt, err := rp.provider.Verifier(&oidc.Config{ClientID: rp.ClientID}).Verify(ctx, raw)
+	idt, err := rp.verifier().Verify(ctx, raw)
 	if err == nil && idt.Nonce != p.nonce {
 		err = errors.New("nonce is not the one this login sent")
 	}
@@ -710,6 +710,12 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, rp.cookie(cookieName, sid, int(sessionTTL/time.Second)))
 	http.Redirect(w, r, rp.BaseURL+"/account", http.StatusSeeOther)
+}
+
+// verifier checks Varde's ID tokens and logout tokens for the bank,
+// their expiry by the bank's clock (Now), not go-oidc's own.
+func (rp *RP) verifier() *oidc.IDTokenVerifier {
+	return rp.provider.Verifier(&oidc.Config{ClientID: rp.ClientID, Now: rp.Now})
 }
 
 // checkAZP checks the ID token's authorized party (OIDC Core §3.1.3.7
@@ -855,7 +861,7 @@ func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	// §2.6 step 3 and 4: iss, aud, exp and the signature, as for an ID
 	// token (go-oidc checks them).
-	tok, err := rp.provider.Verifier(&oidc.Config{ClientID: rp.ClientID}).Verify(ctx, raw)
+	tok, err := rp.verifier().Verify(ctx, raw)
 	if err != nil {
 		refuse(http.StatusBadRequest, "invalid_request", "logout token not valid", err)
 		return

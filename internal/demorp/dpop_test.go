@@ -44,6 +44,8 @@ type nonceIssuer struct {
 	idClaims map[string]any
 	// cookies go with the callback, besides the state cookie.
 	cookies []*http.Cookie
+	// now is the clock its ID tokens are issued by; nil means time.Now.
+	now func() time.Time
 }
 
 const (
@@ -126,6 +128,9 @@ func (f *nonceIssuer) idToken() string {
 		f.t.Fatal(err)
 	}
 	now := time.Now()
+	if f.now != nil {
+		now = f.now()
+	}
 	acr := f.acr
 	if acr == "" {
 		acr = "http://eidas.europa.eu/LoA/high"
@@ -889,5 +894,26 @@ func TestCallbackErrorKeepsLevel(t *testing.T) {
 				t.Errorf("status %d; want %q and the level High checked:\n%s", w.Code, tt.want, body)
 			}
 		})
+	}
+}
+
+// TestIDTokenExpiryByTheBanksClock: the bank checks an ID token's expiry
+// by its own clock (RP.Now), the clock Varde issued it by, not the
+// machine's.
+func TestIDTokenExpiryByTheBanksClock(t *testing.T) {
+	f := newNonceIssuer(t)
+	past := time.Now().Add(-2 * time.Hour)
+	clock := func() time.Time { return past }
+	f.now = clock
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dpopKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rp := &RP{
+		Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+		Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clock,
+	}
+	h := rp.Handler()
+	if w := f.login(h, "", "en"); w.Code != http.StatusSeeOther {
+		t.Errorf("an ID token valid by the bank's clock: status %d, want 303:\n%s", w.Code, w.Body)
 	}
 }
