@@ -539,16 +539,40 @@ func readBounded(body io.Reader) ([]byte, error) {
 	return b, nil
 }
 
+// Accept-Language is read only so far: the first maxLocaleParts of its
+// comma-separated entries, of which at most maxLocales tags of at most
+// maxLocaleTag characters each (RFC 5646 §4.4.1: every tag an
+// application must support fits in 35) are taken. A browser names a few
+// languages; a header naming thousands would otherwise cost work on
+// every page and make a ui_locales Varde refuses.
+const (
+	maxLocaleParts = 16
+	maxLocales     = 8
+	maxLocaleTag   = 35
+)
+
 // uiLocales turns Accept-Language into an OIDC ui_locales list.
 func uiLocales(accept string) string {
 	var tags []string
-	for _, part := range strings.Split(accept, ",") {
-		tag := strings.TrimSpace(strings.SplitN(part, ";", 2)[0])
-		if tag != "" && tag != "*" {
+	for range maxLocaleParts {
+		if accept == "" || len(tags) == maxLocales {
+			break
+		}
+		var part string
+		part, accept, _ = strings.Cut(accept, ",")
+		tag, _, _ := strings.Cut(part, ";")
+		tag = strings.TrimSpace(tag)
+		if tag != "" && tag != "*" && len(tag) <= maxLocaleTag && !strings.ContainsFunc(tag, notTagChar) {
 			tags = append(tags, tag)
 		}
 	}
 	return strings.Join(tags, " ")
+}
+
+// notTagChar reports whether c cannot be part of a language tag (RFC
+// 5646 §2.1: letters, digits and hyphens).
+func notTagChar(c rune) bool {
+	return !(c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9')
 }
 
 // push sends a pushed authorization request (RFC 9126 §2.1).

@@ -518,3 +518,48 @@ func TestBadBaseURLRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestUILocalesBounded: only the first few entries of Accept-Language
+// are read, and only well-formed tags of a sane length are passed on as
+// ui_locales, however long the header.
+func TestUILocalesBounded(t *testing.T) {
+	long := strings.Repeat("en-GB,", 10000)
+	tests := []struct{ name, accept, want string }{
+		{name: "plain", accept: "da-DK,da;q=0.9,en;q=0.8", want: "da-DK da en"},
+		{name: "many", accept: long, want: strings.TrimSpace(strings.Repeat("en-GB ", maxLocales))},
+		{name: "tag too long", accept: strings.Repeat("a", 200) + ",en", want: "en"},
+		{name: "not a tag", accept: "<script>,en ;q=1", want: "en"},
+		{name: "past the entries read", accept: strings.Repeat(",", maxLocaleParts) + "da", want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := uiLocales(tt.accept); got != tt.want {
+				t.Errorf("uiLocales = %.80q, want %q", got, tt.want)
+			}
+		})
+	}
+	r := httptest.NewRequest(http.MethodGet, "/demo-bank/", nil)
+	r.Header.Set("Accept-Language", strings.Repeat("xx,", 100)+"da")
+	if got := lang(r); got != "nb" {
+		t.Errorf("lang of a language past the entries read = %q, want the default nb", got)
+	}
+}
+
+// FuzzUILocales: whatever Accept-Language says, ui_locales holds at most
+// maxLocales well-formed tags of at most maxLocaleTag characters.
+func FuzzUILocales(f *testing.F) {
+	for _, s := range []string{"", "da-DK,da;q=0.9,en;q=0.8", "*", ",,;,", "en-GB;q=0.5, nb"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, accept string) {
+		tags := strings.Fields(uiLocales(accept))
+		if len(tags) > maxLocales {
+			t.Fatalf("%d tags", len(tags))
+		}
+		for _, tag := range tags {
+			if len(tag) > maxLocaleTag || strings.ContainsFunc(tag, notTagChar) {
+				t.Fatalf("tag %q", tag)
+			}
+		}
+	})
+}
