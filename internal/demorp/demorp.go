@@ -100,19 +100,20 @@ type loggedIn struct {
 
 const cookieName = "demobank_session"
 
-// Handler serves Demo Bank under the path of BaseURL. It panics, naming
-// the problem, when BaseURL is not an absolute http or https URL without
-// query or fragment: the bank's paths, cookies and redirect URI all come
-// from it, and a bank built on a wrong one could serve nothing it meant to.
-func (rp *RP) Handler() http.Handler {
+// Handler returns the handler that serves Demo Bank under the path of
+// BaseURL, or an error naming the problem when BaseURL is not an
+// absolute http or https URL without query or fragment: the bank's
+// paths, cookies and redirect URI all come from it, and a bank built on
+// a wrong one could serve nothing it meant to.
+func (rp *RP) Handler() (http.Handler, error) {
 	u, err := url.Parse(rp.BaseURL)
 	switch {
 	case err != nil:
-		panic(fmt.Sprintf("demorp: BaseURL %q: %v", rp.BaseURL, err))
+		return nil, fmt.Errorf("demo bank: BaseURL %q: %w", rp.BaseURL, err)
 	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
-		panic(fmt.Sprintf("demorp: BaseURL %q is not an absolute http or https URL", rp.BaseURL))
+		return nil, fmt.Errorf("demo bank: BaseURL %q is not an absolute http or https URL", rp.BaseURL)
 	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(rp.BaseURL, "?") || strings.HasSuffix(rp.BaseURL, "#"):
-		panic(fmt.Sprintf("demorp: BaseURL %q has a query or fragment", rp.BaseURL))
+		return nil, fmt.Errorf("demo bank: BaseURL %q has a query or fragment", rp.BaseURL)
 	}
 	rp.prefix = strings.TrimSuffix(u.Path, "/")
 	rp.pending = map[string]pending{}
@@ -151,7 +152,7 @@ func (rp *RP) Handler() http.Handler {
 	mux.HandleFunc(prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		rp.render(w, r, http.StatusNotFound, "notfound.html", page{})
 	})
-	return mux
+	return mux, nil
 }
 
 func (rp *RP) toHome(w http.ResponseWriter, r *http.Request) {

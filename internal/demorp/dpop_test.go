@@ -213,7 +213,7 @@ func TestDPoPNonceRetry(t *testing.T) {
 		Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 	}
-	w := f.login(rp.Handler(), "", "")
+	w := f.login(mustHandler(t, rp), "", "")
 	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != rp.BaseURL+"/account" {
 		t.Fatalf("callback: %d %s %s", w.Code, w.Header().Get("Location"), w.Body)
 	}
@@ -268,7 +268,7 @@ func TestLevelBelowAskedRefused(t *testing.T) {
 				ACRValues: []string{substantial, high},
 				Log:       slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 			}
-			w := f.login(rp.Handler(), tt.asked, "nb")
+			w := f.login(mustHandler(t, rp), tt.asked, "nb")
 			if tt.in {
 				if w.Code != http.StatusSeeOther || len(rp.sessions) != 1 {
 					t.Fatalf("callback: %d, %d sessions, want in: %s", w.Code, len(rp.sessions), w.Body)
@@ -298,7 +298,7 @@ func TestLevelBelowAskedRefused(t *testing.T) {
 		login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader("acr=low"))
 		login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		login.Header.Set("Accept-Language", "en")
-		rp.Handler().ServeHTTP(w, login)
+		mustHandler(t, rp).ServeHTTP(w, login)
 		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), texts["en"].ErrLevelUnknown) {
 			t.Fatalf("login: %d, want 400 and %q:\n%s", w.Code, texts["en"].ErrLevelUnknown, w.Body)
 		}
@@ -322,7 +322,7 @@ func TestSessionsBounded(t *testing.T) {
 		Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 	}
-	h := rp.Handler()
+	h := mustHandler(t, rp)
 	for i := range maxSessions {
 		rp.sessions["s"+time.Duration(i).String()] = &loggedIn{expires: time.Now().Add(time.Hour)}
 	}
@@ -377,7 +377,7 @@ func TestCallbackRefusalLogged(t *testing.T) {
 				Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
 				Log: slog.New(slog.NewTextHandler(&log, nil)), Now: time.Now,
 			}
-			h := rp.Handler()
+			h := mustHandler(t, rp)
 			w := httptest.NewRecorder()
 			login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(""))
 			login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -432,7 +432,7 @@ func TestCookiesSecureOverHTTPS(t *testing.T) {
 				Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
 				Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 			}
-			h := rp.Handler()
+			h := mustHandler(t, rp)
 			var cookies []*http.Cookie
 			serve := func(r *http.Request) *httptest.ResponseRecorder {
 				w := httptest.NewRecorder()
@@ -529,7 +529,7 @@ func TestBackchannelLogout(t *testing.T) {
 				Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
 				HTTPClient: f.srv.Client(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 			}
-			h := rp.Handler()
+			h := mustHandler(t, rp)
 			exp := time.Now().Add(time.Hour)
 			rp.sessions["a"] = &loggedIn{Claims: map[string]any{"sub": "pairwise-sub", "sid": "sid-1"}, expires: exp}
 			rp.sessions["b"] = &loggedIn{Claims: map[string]any{"sub": "someone-else", "sid": "sid-3"}, expires: exp}
@@ -582,7 +582,7 @@ func TestIDTokenAZP(t *testing.T) {
 				Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
 				Log: slog.New(slog.NewTextHandler(&log, nil)), Now: time.Now,
 			}
-			w := f.login(rp.Handler(), "", "en")
+			w := f.login(mustHandler(t, rp), "", "en")
 			if tt.in {
 				if w.Code != http.StatusSeeOther || len(rp.sessions) != 1 {
 					t.Errorf("callback: %d, %d sessions, want in: %s", w.Code, len(rp.sessions), w.Body)
@@ -611,7 +611,7 @@ func TestLoginsInTwoTabs(t *testing.T) {
 		Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 	}
-	h := rp.Handler()
+	h := mustHandler(t, rp)
 	jar := "" // the browser's demobank_state cookie
 	nonces := []string{}
 	serve := func(r *http.Request) *httptest.ResponseRecorder {
@@ -681,7 +681,7 @@ func TestLoginAgainEndsPreviousSession(t *testing.T) {
 		Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 	}
-	h := rp.Handler()
+	h := mustHandler(t, rp)
 	exp := time.Now().Add(time.Hour)
 	rp.sessions["old"] = &loggedIn{Claims: map[string]any{"sub": "pairwise-sub"}, expires: exp}
 	rp.sessions["other"] = &loggedIn{Claims: map[string]any{"sub": "someone-else"}, expires: exp}
@@ -744,7 +744,7 @@ func TestPARResponseBounded(t *testing.T) {
 			login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(""))
 			login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			login.Header.Set("Accept-Language", "en")
-			rp.Handler().ServeHTTP(w, login)
+			mustHandler(t, rp).ServeHTTP(w, login)
 			if w.Code != tt.status {
 				t.Fatalf("login: %d, want %d\n%s", w.Code, tt.status, w.Body)
 			}
@@ -778,7 +778,7 @@ func TestBackchannelLogoutReplay(t *testing.T) {
 		Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
 		HTTPClient: f.srv.Client(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 	}
-	h := rp.Handler()
+	h := mustHandler(t, rp)
 	exp := time.Now().Add(2 * time.Minute)
 	first := sign("jti-1", exp)
 	for _, step := range []struct {
@@ -834,7 +834,7 @@ func TestRefusedPARKeepsLevel(t *testing.T) {
 	login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(url.Values{"acr": {high}}.Encode()))
 	login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	login.Header.Set("Accept-Language", "en")
-	rp.Handler().ServeHTTP(w, login)
+	mustHandler(t, rp).ServeHTTP(w, login)
 	if w.Code != http.StatusBadGateway || !strings.Contains(w.Body.String(), texts["en"].ErrStart) {
 		t.Fatalf("login: %d, want 502 and %q\n%s", w.Code, texts["en"].ErrStart, w.Body)
 	}
@@ -867,7 +867,7 @@ func TestCallbackErrorKeepsLevel(t *testing.T) {
 				ACRValues: []string{"http://eidas.europa.eu/LoA/substantial", high},
 				Log:       slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 			}
-			h := rp.Handler()
+			h := mustHandler(t, rp)
 			w := httptest.NewRecorder()
 			login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(url.Values{"acr": {high}}.Encode()))
 			login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -912,7 +912,7 @@ func TestIDTokenExpiryByTheBanksClock(t *testing.T) {
 		Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clock,
 	}
-	h := rp.Handler()
+	h := mustHandler(t, rp)
 	if w := f.login(h, "", "en"); w.Code != http.StatusSeeOther {
 		t.Errorf("an ID token valid by the bank's clock: status %d, want 303:\n%s", w.Code, w.Body)
 	}
