@@ -14,9 +14,11 @@
 // belongs to the status package.
 //
 // A node that starts does not begin Unknown when the fleet knows
-// better: before it serves (the composition root calls Monitor.Seed
-// before its listener accepts; each round seeds components added
-// since, before their first probe) it reads each node's
+// better: before it is ready (its first round seeds before it probes,
+// within Config.ProbeTimeout, and the node answers 503 at /readyz until
+// that round ends, though its listener answers at once however slow
+// the store; each later round seeds components added since, before
+// their first probe) it reads each node's
 // latest probe result of the last three intervals from the store and
 // takes, for each probed component, the state at least half of those
 // nodes found it in or worse (the median; of two nodes, the worse):
