@@ -728,9 +728,9 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	rp.mu.Unlock()
 	if full {
-		rp.Log.Warn("demo bank: too many people logged in", "limit", maxSessions)
+		rp.Log.Warn("demo bank: too many people logged in; a login that came back was refused", "limit", maxSessions)
 		w.Header().Set("Retry-After", "60")
-		fail(http.StatusServiceUnavailable, t.ErrBusy)
+		fail(http.StatusServiceUnavailable, t.ErrFull)
 		return
 	}
 	http.SetCookie(w, rp.cookie(cookieName, sid, int(sessionTTL/time.Second)))

@@ -327,8 +327,8 @@ func TestSessionsBounded(t *testing.T) {
 		rp.sessions["s"+time.Duration(i).String()] = &loggedIn{expires: time.Now().Add(time.Hour)}
 	}
 	w := f.login(h, "", "en")
-	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), texts["en"].ErrBusy) || w.Header().Get("Retry-After") == "" {
-		t.Errorf("full: status %d, Retry-After %q, want 503 and %q:\n%s", w.Code, w.Header().Get("Retry-After"), texts["en"].ErrBusy, w.Body)
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), texts["en"].ErrFull) || w.Header().Get("Retry-After") == "" {
+		t.Errorf("full: status %d, Retry-After %q, want 503 and %q:\n%s", w.Code, w.Header().Get("Retry-After"), texts["en"].ErrFull, w.Body)
 	}
 	for _, c := range w.Result().Cookies() {
 		if c.Name == cookieName {
