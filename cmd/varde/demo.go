@@ -243,9 +243,14 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 		HTTPClient: &http.Client{Timeout: 10 * time.Second},
 		Log:        log, Now: tune.Now,
 	}
+	bankHandler, err := bank.Handler()
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
 	a, err := app.New(ctx, cfg, app.Options{
 		Log: log, Signer: signer, SubjectSalt: salt, Now: tune.Now,
-		Mount: func(mux *http.ServeMux) { mux.Handle("/demo-bank/", bank.Handler()) },
+		Mount: func(mux *http.ServeMux) { mux.Handle("/demo-bank/", bankHandler) },
 	})
 	if err != nil {
 		d.Close()

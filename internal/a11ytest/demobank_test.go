@@ -45,7 +45,11 @@ func TestDemoBankWCAG(t *testing.T) {
 			HTTPClient: &http.Client{Timeout: 10 * time.Second},
 			Now:        time.Now,
 		}
-		return func(mux *http.ServeMux) { mux.Handle("/demo-bank/", bank.Handler()) }
+		h, err := bank.Handler()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return func(mux *http.ServeMux) { mux.Handle("/demo-bank/", h) }
 	})
 	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &bankKey.PublicKey, KeyID: "demo-bank-1", Algorithm: "ES256", Use: "sig"}}})
 	if err != nil {
@@ -126,7 +130,11 @@ func TestDemoBankKeepsLevel(t *testing.T) {
 		HTTPClient: &http.Client{Timeout: 2 * time.Second},
 		Now:        time.Now, Log: slog.New(slog.DiscardHandler),
 	}
-	mux.Handle("/demo-bank/", bank.Handler())
+	bankHandler, err := bank.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/demo-bank/", bankHandler)
 	b.visit(t, srv.URL+"/demo-bank/?lang=en", 200)
 	b.do(t, "choose high and log in",
 		chromedp.Click(`input[name=acr][value="`+assurance.ACRHigh+`"]`),
@@ -161,7 +169,11 @@ func TestDemoBankLevelDescribed(t *testing.T) {
 		HTTPClient: &http.Client{Timeout: 2 * time.Second},
 		Now:        time.Now, Log: slog.New(slog.DiscardHandler),
 	}
-	mux.Handle("/demo-bank/", bank.Handler())
+	bankHandler, err := bank.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/demo-bank/", bankHandler)
 	// description is the text of the elements the fieldset's
 	// aria-describedby names, in order, or why there is none.
 	const description = `(() => {
@@ -213,7 +225,11 @@ func TestDemoBankLogoutVardeUnreachable(t *testing.T) {
 		HTTPClient: &http.Client{Timeout: 2 * time.Second},
 		Now:        time.Now, Log: slog.New(slog.DiscardHandler),
 	}
-	mux.Handle("/demo-bank/", bank.Handler())
+	bankHandler, err := bank.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/demo-bank/", bankHandler)
 	for _, lang := range []string{"nb", "en", "da"} {
 		t.Run(lang, func(t *testing.T) {
 			b.visit(t, srv.URL+"/demo-bank/logout/varde?lang="+lang, http.StatusBadGateway)

@@ -781,12 +781,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if _, err := a.servePprof(ctx); err != nil {
 		return err
 	}
-	// The first login must not find Unknown a provider the other nodes
-	// find Down: seed before serving (within health.probe_timeout).
+	// Serve at once, so /healthz and /readyz answer however slow the
+	// store is. The first login must not find Unknown a provider the
+	// other nodes find Down: the monitor's first round seeds the states
+	// from their probes before probing (each step within
+	// health.probe_timeout), and /readyz answers 503 until it ends.
 	a.serving.Store(true)
-	if err := a.Health.Seed(ctx); err != nil && ctx.Err() == nil {
-		a.log.Warn("health states not seeded from the other nodes' probes", "err", err)
-	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	go a.sweep(ctx)

@@ -522,23 +522,10 @@ func TestMetricsListenerClosesIdleConnections(t *testing.T) {
 	}
 }
 
-// seedWatch is a listener that notes the store's health state when
-// Serve first accepts on it.
-type seedWatch struct {
-	net.Listener
-	a     *App
-	once  sync.Once
-	state chan health.State
-}
-
-func (l *seedWatch) Accept() (net.Conn, error) {
-	l.once.Do(func() { l.state <- l.a.Health.State("store") })
-	return l.Listener.Accept()
-}
-
 // TestServeSeedsHealthFirst: a node that starts while the other nodes
-// find a component down has taken their view before it accepts its
-// first request, so no login sees the component Unknown.
+// find a component down has taken their view by the time /readyz first
+// answers 200, so no login a load balancer sends it sees the component
+// Unknown.
 func TestServeSeedsHealthFirst(t *testing.T) {
 	ctx, a := listenerTestApp(t, config.EnvMetricsListen, "")
 	now := time.Now()
@@ -547,26 +534,98 @@ func TestServeSeedsHealthFirst(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	ln := serveTestApp(t, ctx, a)
+	for end := time.Now().Add(30 * time.Second); readyzCode(t, ln) != http.StatusOK; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("/readyz never answered 200")
+		}
+	}
+	if got := a.Health.State("store"); got != health.Down {
+		t.Errorf("store's state when the node is first ready: %s, want down as the other node found it", got)
+	}
+}
+
+// hangingProbes is a store whose reading of the probe results hangs
+// until release is closed.
+type hangingProbes struct {
+	store.Store
+	release chan struct{}
+}
+
+func (h hangingProbes) ListProbes(ctx context.Context, q store.HealthQuery) ([]*store.ProbeRecord, error) {
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return h.Store.ListProbes(ctx, q)
+}
+
+// TestServeAnswersWhileStoreHangs: a node whose store hangs as it
+// starts answers /healthz 200 and /readyz 503 at once, not after the
+// seeding of its health states gives up on the store, and is ready once
+// the store answers.
+func TestServeAnswersWhileStoreHangs(t *testing.T) {
+	ctx, a := listenerTestApp(t, config.EnvMetricsListen, "")
+	release := make(chan struct{})
+	mon, err := health.NewMonitor(health.Options{Config: health.Config{ProbeTimeout: time.Hour, Interval: time.Hour},
+		Node: "test", Store: hangingProbes{Store: a.Store, release: release}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mon.Add("store", health.PingProber(a.Store.Ping)); err != nil {
+		t.Fatal(err)
+	}
+	a.Health = mon
+	ln := serveTestApp(t, ctx, a)
+	c := &http.Client{Timeout: 30 * time.Second}
+	res, err := c.Get("http://" + ln.Addr().String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("/healthz while the store hangs = %d, want 200", res.StatusCode)
+	}
+	if code := readyzCode(t, ln); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while the store hangs = %d, want 503", code)
+	}
+	close(release)
+	for end := time.Now().Add(30 * time.Second); readyzCode(t, ln) != http.StatusOK; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("/readyz never answered 200 once the store answered")
+		}
+	}
+}
+
+// serveTestApp serves a on a loopback listener until the test ends.
+func serveTestApp(t *testing.T, ctx context.Context, a *App) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &seedWatch{Listener: ln, a: a, state: make(chan health.State, 1)}
 	sctx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
-	go func() { served <- a.Serve(sctx, w) }()
+	go func() { served <- a.Serve(sctx, ln) }()
 	t.Cleanup(func() {
 		stop()
 		<-served
 	})
-	select {
-	case got := <-w.state:
-		if got != health.Down {
-			t.Errorf("store's state when the node first accepts: %s, want down as the other node found it", got)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not accept")
+	return ln
+}
+
+// readyzCode is the status /readyz answers on ln, within a generous
+// limit.
+func readyzCode(t *testing.T, ln net.Listener) int {
+	t.Helper()
+	c := &http.Client{Timeout: 30 * time.Second}
+	res, err := c.Get("http://" + ln.Addr().String() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
 	}
+	res.Body.Close()
+	return res.StatusCode
 }
 
 // TestReadyzWaitsForFirstProbes: a serving node answers 503 at /readyz

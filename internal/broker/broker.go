@@ -373,25 +373,36 @@ func (b *Broker) info(id string) (info provider.Info, ok bool) {
 }
 
 // route picks the provider for a hint: for "any", the first eligible
-// provider that is up, else the first usable one (unknown or degraded);
-// for a provider id, that provider if it is eligible and usable. nil
-// means the person chooses.
+// provider that is up, else the first degraded one, else the first
+// unknown one; for a provider id, that provider if it is eligible and
+// usable. nil means the person chooses.
+//
+// Degraded comes before Unknown: a degraded provider is known to log
+// people in, if slowly or with some failures, while one still unknown
+// once the node serves (it waits for a first round of probes) is one
+// whose probes have failed and never succeeded, or have not answered:
+// a person sent there is more likely to be stranded.
 func (b *Broker) route(a *attempt, hint string) provider.Provider {
-	var fallback provider.Provider
+	var degraded, unknown provider.Provider
 	for _, p := range b.eligible(a) {
 		id := p.Info().ID
 		st := b.state(id)
 		if !st.Usable() || (hint != "any" && hint != id) {
 			continue
 		}
-		if st == health.Up || hint == id {
+		switch {
+		case st == health.Up || hint == id:
 			return p
-		}
-		if fallback == nil {
-			fallback = p
+		case st == health.Degraded && degraded == nil:
+			degraded = p
+		case unknown == nil:
+			unknown = p
 		}
 	}
-	return fallback
+	if degraded != nil {
+		return degraded
+	}
+	return unknown
 }
 
 // loginErrors maps a ?err= reason to the message key shown on the login page.

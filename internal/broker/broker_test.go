@@ -1421,3 +1421,41 @@ func TestPageWrongMethod(t *testing.T) {
 		}
 	}
 }
+
+// TestProviderHintAnyPrefersDegradedToUnknown: with no provider up, a
+// login with provider_hint=any goes to a degraded provider, known to log
+// people in, before an unknown one listed earlier whose probes have not
+// yet succeeded.
+func TestProviderHintAnyPrefersDegradedToUnknown(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	now := f.now
+	mon, err := health.NewMonitor(health.Options{Now: func() time.Time { return now }})
+	must(t, err)
+	var n int
+	must(t, mon.Add("strong", health.PingProber(func(context.Context) error {
+		n++
+		if n%2 == 0 {
+			return errors.New("connection refused")
+		}
+		return nil
+	})))
+	tick := func() {
+		now = now.Add(5 * time.Second)
+		must(t, mon.Tick(ctx))
+	}
+	for range 6 {
+		tick()
+	}
+	must(t, mon.Add("weak", health.PingProber(func(context.Context) error { return errors.New("connection refused") })))
+	tick()
+	if mon.State("weak") != health.Unknown || mon.State("strong") != health.Degraded {
+		t.Fatalf("weak is %s, strong %s; want unknown and degraded", mon.State("weak"), mon.State("strong"))
+	}
+	f.b.Health = mon
+	must(t, f.st.CreateAuthRequest(ctx, &store.AuthRequest{ID: "any", ClientID: "bank", RedirectURI: "https://bank.example/cb",
+		Scope: []string{"openid"}, MaxAge: -1, ProviderHint: "any", CreatedAt: f.now, ExpiresAt: f.now.Add(time.Minute)}))
+	if loc := f.get("/login?req=any").Header().Get("Location"); loc != "/started/strong?attempt=any&min=low" {
+		t.Errorf("any with weak unknown and strong degraded: Location %q, want the degraded provider", loc)
+	}
+}

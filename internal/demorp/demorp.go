@@ -100,19 +100,20 @@ type loggedIn struct {
 
 const cookieName = "demobank_session"
 
-// Handler serves Demo Bank under the path of BaseURL. It panics, naming
-// the problem, when BaseURL is not an absolute http or https URL without
-// query or fragment: the bank's paths, cookies and redirect URI all come
-// from it, and a bank built on a wrong one could serve nothing it meant to.
-func (rp *RP) Handler() http.Handler {
+// Handler returns the handler that serves Demo Bank under the path of
+// BaseURL, or an error naming the problem when BaseURL is not an
+// absolute http or https URL without query or fragment: the bank's
+// paths, cookies and redirect URI all come from it, and a bank built on
+// a wrong one could serve nothing it meant to.
+func (rp *RP) Handler() (http.Handler, error) {
 	u, err := url.Parse(rp.BaseURL)
 	switch {
 	case err != nil:
-		panic(fmt.Sprintf("demorp: BaseURL %q: %v", rp.BaseURL, err))
+		return nil, fmt.Errorf("demo bank: BaseURL %q: %w", rp.BaseURL, err)
 	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
-		panic(fmt.Sprintf("demorp: BaseURL %q is not an absolute http or https URL", rp.BaseURL))
+		return nil, fmt.Errorf("demo bank: BaseURL %q is not an absolute http or https URL", rp.BaseURL)
 	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(rp.BaseURL, "?") || strings.HasSuffix(rp.BaseURL, "#"):
-		panic(fmt.Sprintf("demorp: BaseURL %q has a query or fragment", rp.BaseURL))
+		return nil, fmt.Errorf("demo bank: BaseURL %q has a query or fragment", rp.BaseURL)
 	}
 	rp.prefix = strings.TrimSuffix(u.Path, "/")
 	rp.pending = map[string]pending{}
@@ -151,7 +152,7 @@ func (rp *RP) Handler() http.Handler {
 	mux.HandleFunc(prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		rp.render(w, r, http.StatusNotFound, "notfound.html", page{})
 	})
-	return mux
+	return mux, nil
 }
 
 func (rp *RP) toHome(w http.ResponseWriter, r *http.Request) {
@@ -539,16 +540,40 @@ func readBounded(body io.Reader) ([]byte, error) {
 	return b, nil
 }
 
+// Accept-Language is read only so far: the first maxLocaleParts of its
+// comma-separated entries, of which at most maxLocales tags of at most
+// maxLocaleTag characters each (RFC 5646 §4.4.1: every tag an
+// application must support fits in 35) are taken. A browser names a few
+// languages; a header naming thousands would otherwise cost work on
+// every page and make a ui_locales Varde refuses.
+const (
+	maxLocaleParts = 16
+	maxLocales     = 8
+	maxLocaleTag   = 35
+)
+
 // uiLocales turns Accept-Language into an OIDC ui_locales list.
 func uiLocales(accept string) string {
 	var tags []string
-	for _, part := range strings.Split(accept, ",") {
-		tag := strings.TrimSpace(strings.SplitN(part, ";", 2)[0])
-		if tag != "" && tag != "*" {
+	for range maxLocaleParts {
+		if accept == "" || len(tags) == maxLocales {
+			break
+		}
+		var part string
+		part, accept, _ = strings.Cut(accept, ",")
+		tag, _, _ := strings.Cut(part, ";")
+		tag = strings.TrimSpace(tag)
+		if tag != "" && tag != "*" && len(tag) <= maxLocaleTag && !strings.ContainsFunc(tag, notTagChar) {
 			tags = append(tags, tag)
 		}
 	}
 	return strings.Join(tags, " ")
+}
+
+// notTagChar reports whether c cannot be part of a language tag (RFC
+// 5646 §2.1: letters, digits and hyphens).
+func notTagChar(c rune) bool {
+	return !(c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9')
 }
 
 // push sends a pushed authorization request (RFC 9126 §2.1).
@@ -650,7 +675,7 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw, _ := tok.Extra("id_token").(string)
-	idt, err := rp.provider.Verifier(&oidc.Config{ClientID: rp.ClientID}).Verify(ctx, raw)
+	idt, err := rp.verifier().Verify(ctx, raw)
 	if err == nil && idt.Nonce != p.nonce {
 		err = errors.New("nonce is not the one this login sent")
 	}
@@ -703,13 +728,19 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	rp.mu.Unlock()
 	if full {
-		rp.Log.Warn("demo bank: too many people logged in", "limit", maxSessions)
+		rp.Log.Warn("demo bank: too many people logged in; a login that came back was refused", "limit", maxSessions)
 		w.Header().Set("Retry-After", "60")
-		fail(http.StatusServiceUnavailable, t.ErrBusy)
+		fail(http.StatusServiceUnavailable, t.ErrFull)
 		return
 	}
 	http.SetCookie(w, rp.cookie(cookieName, sid, int(sessionTTL/time.Second)))
 	http.Redirect(w, r, rp.BaseURL+"/account", http.StatusSeeOther)
+}
+
+// verifier checks Varde's ID tokens and logout tokens for the bank,
+// their expiry by the bank's clock (Now), not go-oidc's own.
+func (rp *RP) verifier() *oidc.IDTokenVerifier {
+	return rp.provider.Verifier(&oidc.Config{ClientID: rp.ClientID, Now: rp.Now})
 }
 
 // checkAZP checks the ID token's authorized party (OIDC Core §3.1.3.7
@@ -855,7 +886,7 @@ func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	// §2.6 step 3 and 4: iss, aud, exp and the signature, as for an ID
 	// token (go-oidc checks them).
-	tok, err := rp.provider.Verifier(&oidc.Config{ClientID: rp.ClientID}).Verify(ctx, raw)
+	tok, err := rp.verifier().Verify(ctx, raw)
 	if err != nil {
 		refuse(http.StatusBadRequest, "invalid_request", "logout token not valid", err)
 		return

@@ -72,7 +72,7 @@ func TestHome(t *testing.T) {
 		ACRValues: []string{"http://eidas.europa.eu/LoA/substantial", "http://eidas.europa.eu/LoA/high", "urn:example:other"},
 		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 	}
-	h := rp.Handler()
+	h := mustHandler(t, rp)
 	tests := []struct {
 		name, url, accept string
 		want              []string
@@ -123,7 +123,7 @@ func TestAccountGreeting(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rp := &RP{Name: "Demo Bank", BaseURL: "http://localhost:1/demo-bank",
 				Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}
-			h := rp.Handler()
+			h := mustHandler(t, rp)
 			rp.sessions["s1"] = &loggedIn{Claims: tt.claims, expires: time.Now().Add(time.Hour)}
 			r := httptest.NewRequest(http.MethodGet, "/demo-bank/account", nil)
 			r.Header.Set("Accept-Language", tt.accept)
@@ -193,7 +193,7 @@ func TestLoginRefusedPlainly(t *testing.T) {
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			r.Header.Set("Accept-Language", tt.accept)
 			w := httptest.NewRecorder()
-			rp.Handler().ServeHTTP(w, r)
+			mustHandler(t, rp).ServeHTTP(w, r)
 			body := w.Body.String()
 			if w.Code != http.StatusBadGateway || !strings.Contains(body, tt.want) {
 				t.Errorf("status %d, want 502 and %q:\n%s", w.Code, tt.want, body)
@@ -219,7 +219,7 @@ func TestPagesNamed(t *testing.T) {
 	rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: "http://localhost:1", BaseURL: "http://localhost:1/demo-bank",
 		HTTPClient: &http.Client{Timeout: time.Second},
 		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}
-	h := rp.Handler()
+	h := mustHandler(t, rp)
 	rp.provider = &oidc.Provider{} // discovered: the callback checks its state first
 	rp.sessions["s1"] = &loggedIn{Claims: map[string]any{"sub": "s"}, expires: time.Now().Add(time.Hour)}
 	tests := []struct {
@@ -282,7 +282,7 @@ func TestLoginPendingBounded(t *testing.T) {
 	rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: srv.URL, BaseURL: "http://localhost:1/demo-bank",
 		Key: key, KeyID: "k1", HTTPClient: srv.Client(),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now }}
-	h := rp.Handler()
+	h := mustHandler(t, rp)
 	for i := range maxPending {
 		rp.pending["s"+time.Duration(i).String()] = pending{expires: now.Add(time.Duration(i+1) * time.Second)}
 	}
@@ -348,7 +348,7 @@ func TestFormsRefusedCrossSite(t *testing.T) {
 				HTTPClient: &http.Client{Timeout: time.Second},
 				Log:        slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 			}
-			h := rp.Handler()
+			h := mustHandler(t, rp)
 			rp.sessions["s1"] = &loggedIn{Claims: map[string]any{"sub": "s"}, expires: time.Now().Add(time.Hour)}
 			r := httptest.NewRequest(http.MethodPost, "http://bank.test"+tt.path, strings.NewReader(""))
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -391,7 +391,7 @@ func TestLoginFormBounded(t *testing.T) {
 	rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: srv.URL, BaseURL: "http://localhost:1/demo-bank",
 		Key: key, KeyID: "k1", HTTPClient: srv.Client(),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}
-	h := rp.Handler()
+	h := mustHandler(t, rp)
 	body := "acr=&pad=" + strings.Repeat("x", maxFormBody)
 	r := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -414,7 +414,7 @@ func TestExpiredSessionsDropped(t *testing.T) {
 	now := time.Now()
 	rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: "http://localhost:1", BaseURL: "http://localhost:1/demo-bank",
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now }}
-	h := rp.Handler()
+	h := mustHandler(t, rp)
 	get := func(path, sid string) int {
 		r := httptest.NewRequest(http.MethodGet, path, nil)
 		if sid != "" {
@@ -468,7 +468,7 @@ func TestLogoutVardeUnreachable(t *testing.T) {
 	})
 	rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: srv.URL, BaseURL: "http://localhost:1/demo-bank",
 		HTTPClient: srv.Client(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}
-	h := rp.Handler()
+	h := mustHandler(t, rp)
 	for _, tag := range languages {
 		t.Run(tag, func(t *testing.T) {
 			rp.sessions["s1"] = &loggedIn{IDToken: "x.y.z", Claims: map[string]any{"sub": "a"}, expires: time.Now().Add(time.Hour)}
@@ -502,19 +502,72 @@ func TestLogoutVardeUnreachable(t *testing.T) {
 }
 
 // TestBadBaseURLRefused: a BaseURL the bank cannot be served under is
-// refused when the bank is built, naming it, rather than served wrongly.
+// refused when the bank is built, with an error naming it, rather than
+// served wrongly or ending the process.
 func TestBadBaseURLRefused(t *testing.T) {
 	for _, base := range []string{"http://bank.test:port/demo-bank", "/demo-bank", "bank.test/demo-bank", "ftp://bank.test/demo-bank", "http://bank.test/demo-bank?x=1", "http://bank.test/demo-bank#top", "http://%zz/demo-bank"} {
 		t.Run(base, func(t *testing.T) {
-			defer func() {
-				msg, _ := recover().(string)
-				if !strings.Contains(msg, "BaseURL") || !strings.Contains(msg, base) {
-					t.Errorf("panic %q, want one naming BaseURL %q", msg, base)
-				}
-			}()
 			rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: "http://localhost:1", BaseURL: base,
 				Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}
-			rp.Handler()
+			h, err := rp.Handler()
+			if err == nil || h != nil || !strings.Contains(err.Error(), "BaseURL") || !strings.Contains(err.Error(), base) {
+				t.Errorf("Handler() = %v, %v; want no handler and an error naming BaseURL %q", h, err, base)
+			}
 		})
 	}
+}
+
+// mustHandler is rp's handler; the test fails if rp cannot be built.
+func mustHandler(t *testing.T, rp *RP) http.Handler {
+	t.Helper()
+	h, err := rp.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestUILocalesBounded: only the first few entries of Accept-Language
+// are read, and only well-formed tags of a sane length are passed on as
+// ui_locales, however long the header.
+func TestUILocalesBounded(t *testing.T) {
+	long := strings.Repeat("en-GB,", 10000)
+	tests := []struct{ name, accept, want string }{
+		{name: "plain", accept: "da-DK,da;q=0.9,en;q=0.8", want: "da-DK da en"},
+		{name: "many", accept: long, want: strings.TrimSpace(strings.Repeat("en-GB ", maxLocales))},
+		{name: "tag too long", accept: strings.Repeat("a", 200) + ",en", want: "en"},
+		{name: "not a tag", accept: "<script>,en ;q=1", want: "en"},
+		{name: "past the entries read", accept: strings.Repeat(",", maxLocaleParts) + "da", want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := uiLocales(tt.accept); got != tt.want {
+				t.Errorf("uiLocales = %.80q, want %q", got, tt.want)
+			}
+		})
+	}
+	r := httptest.NewRequest(http.MethodGet, "/demo-bank/", nil)
+	r.Header.Set("Accept-Language", strings.Repeat("xx,", 100)+"da")
+	if got := lang(r); got != "nb" {
+		t.Errorf("lang of a language past the entries read = %q, want the default nb", got)
+	}
+}
+
+// FuzzUILocales: whatever Accept-Language says, ui_locales holds at most
+// maxLocales well-formed tags of at most maxLocaleTag characters.
+func FuzzUILocales(f *testing.F) {
+	for _, s := range []string{"", "da-DK,da;q=0.9,en;q=0.8", "*", ",,;,", "en-GB;q=0.5, nb"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, accept string) {
+		tags := strings.Fields(uiLocales(accept))
+		if len(tags) > maxLocales {
+			t.Fatalf("%d tags", len(tags))
+		}
+		for _, tag := range tags {
+			if len(tag) > maxLocaleTag || strings.ContainsFunc(tag, notTagChar) {
+				t.Fatalf("tag %q", tag)
+			}
+		}
+	})
 }

@@ -44,6 +44,8 @@ type nonceIssuer struct {
 	idClaims map[string]any
 	// cookies go with the callback, besides the state cookie.
 	cookies []*http.Cookie
+	// now is the clock its ID tokens are issued by; nil means time.Now.
+	now func() time.Time
 }
 
 const (
@@ -126,6 +128,9 @@ func (f *nonceIssuer) idToken() string {
 		f.t.Fatal(err)
 	}
 	now := time.Now()
+	if f.now != nil {
+		now = f.now()
+	}
 	acr := f.acr
 	if acr == "" {
 		acr = "http://eidas.europa.eu/LoA/high"
@@ -208,7 +213,7 @@ func TestDPoPNonceRetry(t *testing.T) {
 		Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 	}
-	w := f.login(rp.Handler(), "", "")
+	w := f.login(mustHandler(t, rp), "", "")
 	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != rp.BaseURL+"/account" {
 		t.Fatalf("callback: %d %s %s", w.Code, w.Header().Get("Location"), w.Body)
 	}
@@ -263,7 +268,7 @@ func TestLevelBelowAskedRefused(t *testing.T) {
 				ACRValues: []string{substantial, high},
 				Log:       slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 			}
-			w := f.login(rp.Handler(), tt.asked, "nb")
+			w := f.login(mustHandler(t, rp), tt.asked, "nb")
 			if tt.in {
 				if w.Code != http.StatusSeeOther || len(rp.sessions) != 1 {
 					t.Fatalf("callback: %d, %d sessions, want in: %s", w.Code, len(rp.sessions), w.Body)
@@ -293,7 +298,7 @@ func TestLevelBelowAskedRefused(t *testing.T) {
 		login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader("acr=low"))
 		login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		login.Header.Set("Accept-Language", "en")
-		rp.Handler().ServeHTTP(w, login)
+		mustHandler(t, rp).ServeHTTP(w, login)
 		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), texts["en"].ErrLevelUnknown) {
 			t.Fatalf("login: %d, want 400 and %q:\n%s", w.Code, texts["en"].ErrLevelUnknown, w.Body)
 		}
@@ -317,13 +322,13 @@ func TestSessionsBounded(t *testing.T) {
 		Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 	}
-	h := rp.Handler()
+	h := mustHandler(t, rp)
 	for i := range maxSessions {
 		rp.sessions["s"+time.Duration(i).String()] = &loggedIn{expires: time.Now().Add(time.Hour)}
 	}
 	w := f.login(h, "", "en")
-	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), texts["en"].ErrBusy) || w.Header().Get("Retry-After") == "" {
-		t.Errorf("full: status %d, Retry-After %q, want 503 and %q:\n%s", w.Code, w.Header().Get("Retry-After"), texts["en"].ErrBusy, w.Body)
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), texts["en"].ErrFull) || w.Header().Get("Retry-After") == "" {
+		t.Errorf("full: status %d, Retry-After %q, want 503 and %q:\n%s", w.Code, w.Header().Get("Retry-After"), texts["en"].ErrFull, w.Body)
 	}
 	for _, c := range w.Result().Cookies() {
 		if c.Name == cookieName {
@@ -372,7 +377,7 @@ func TestCallbackRefusalLogged(t *testing.T) {
 				Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
 				Log: slog.New(slog.NewTextHandler(&log, nil)), Now: time.Now,
 			}
-			h := rp.Handler()
+			h := mustHandler(t, rp)
 			w := httptest.NewRecorder()
 			login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(""))
 			login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -427,7 +432,7 @@ func TestCookiesSecureOverHTTPS(t *testing.T) {
 				Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
 				Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 			}
-			h := rp.Handler()
+			h := mustHandler(t, rp)
 			var cookies []*http.Cookie
 			serve := func(r *http.Request) *httptest.ResponseRecorder {
 				w := httptest.NewRecorder()
@@ -524,7 +529,7 @@ func TestBackchannelLogout(t *testing.T) {
 				Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
 				HTTPClient: f.srv.Client(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 			}
-			h := rp.Handler()
+			h := mustHandler(t, rp)
 			exp := time.Now().Add(time.Hour)
 			rp.sessions["a"] = &loggedIn{Claims: map[string]any{"sub": "pairwise-sub", "sid": "sid-1"}, expires: exp}
 			rp.sessions["b"] = &loggedIn{Claims: map[string]any{"sub": "someone-else", "sid": "sid-3"}, expires: exp}
@@ -577,7 +582,7 @@ func TestIDTokenAZP(t *testing.T) {
 				Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
 				Log: slog.New(slog.NewTextHandler(&log, nil)), Now: time.Now,
 			}
-			w := f.login(rp.Handler(), "", "en")
+			w := f.login(mustHandler(t, rp), "", "en")
 			if tt.in {
 				if w.Code != http.StatusSeeOther || len(rp.sessions) != 1 {
 					t.Errorf("callback: %d, %d sessions, want in: %s", w.Code, len(rp.sessions), w.Body)
@@ -606,7 +611,7 @@ func TestLoginsInTwoTabs(t *testing.T) {
 		Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 	}
-	h := rp.Handler()
+	h := mustHandler(t, rp)
 	jar := "" // the browser's demobank_state cookie
 	nonces := []string{}
 	serve := func(r *http.Request) *httptest.ResponseRecorder {
@@ -676,7 +681,7 @@ func TestLoginAgainEndsPreviousSession(t *testing.T) {
 		Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 	}
-	h := rp.Handler()
+	h := mustHandler(t, rp)
 	exp := time.Now().Add(time.Hour)
 	rp.sessions["old"] = &loggedIn{Claims: map[string]any{"sub": "pairwise-sub"}, expires: exp}
 	rp.sessions["other"] = &loggedIn{Claims: map[string]any{"sub": "someone-else"}, expires: exp}
@@ -739,7 +744,7 @@ func TestPARResponseBounded(t *testing.T) {
 			login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(""))
 			login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			login.Header.Set("Accept-Language", "en")
-			rp.Handler().ServeHTTP(w, login)
+			mustHandler(t, rp).ServeHTTP(w, login)
 			if w.Code != tt.status {
 				t.Fatalf("login: %d, want %d\n%s", w.Code, tt.status, w.Body)
 			}
@@ -773,7 +778,7 @@ func TestBackchannelLogoutReplay(t *testing.T) {
 		Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
 		HTTPClient: f.srv.Client(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 	}
-	h := rp.Handler()
+	h := mustHandler(t, rp)
 	exp := time.Now().Add(2 * time.Minute)
 	first := sign("jti-1", exp)
 	for _, step := range []struct {
@@ -829,7 +834,7 @@ func TestRefusedPARKeepsLevel(t *testing.T) {
 	login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(url.Values{"acr": {high}}.Encode()))
 	login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	login.Header.Set("Accept-Language", "en")
-	rp.Handler().ServeHTTP(w, login)
+	mustHandler(t, rp).ServeHTTP(w, login)
 	if w.Code != http.StatusBadGateway || !strings.Contains(w.Body.String(), texts["en"].ErrStart) {
 		t.Fatalf("login: %d, want 502 and %q\n%s", w.Code, texts["en"].ErrStart, w.Body)
 	}
@@ -862,7 +867,7 @@ func TestCallbackErrorKeepsLevel(t *testing.T) {
 				ACRValues: []string{"http://eidas.europa.eu/LoA/substantial", high},
 				Log:       slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
 			}
-			h := rp.Handler()
+			h := mustHandler(t, rp)
 			w := httptest.NewRecorder()
 			login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(url.Values{"acr": {high}}.Encode()))
 			login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -889,5 +894,26 @@ func TestCallbackErrorKeepsLevel(t *testing.T) {
 				t.Errorf("status %d; want %q and the level High checked:\n%s", w.Code, tt.want, body)
 			}
 		})
+	}
+}
+
+// TestIDTokenExpiryByTheBanksClock: the bank checks an ID token's expiry
+// by its own clock (RP.Now), the clock Varde issued it by, not the
+// machine's.
+func TestIDTokenExpiryByTheBanksClock(t *testing.T) {
+	f := newNonceIssuer(t)
+	past := time.Now().Add(-2 * time.Hour)
+	clock := func() time.Time { return past }
+	f.now = clock
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dpopKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rp := &RP{
+		Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+		Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clock,
+	}
+	h := mustHandler(t, rp)
+	if w := f.login(h, "", "en"); w.Code != http.StatusSeeOther {
+		t.Errorf("an ID token valid by the bank's clock: status %d, want 303:\n%s", w.Code, w.Body)
 	}
 }

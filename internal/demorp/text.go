@@ -35,6 +35,9 @@ type text struct {
 	ErrLevel, ErrLevelUnknown string
 	// ErrBusy: too many logins are in progress to begin another.
 	ErrBusy string
+	// ErrFull: a login came back, and too many people are logged in at
+	// the bank to keep it.
+	ErrFull string
 	// ErrCrossSite: a form of another site was sent to the bank.
 	ErrCrossSite string
 	// ErrForm: the login form sent could not be read (too large or
@@ -93,6 +96,7 @@ var texts = map[string]*text{
 
 		ErrUnreachable:  "Varde is not reachable. Try again in a moment.",
 		ErrBusy:         "Too many logins are in progress at Demo Bank right now. Try again in a few minutes.",
+		ErrFull:         "Demo Bank cannot keep more people logged in right now, so this login was not kept. Try again in a few minutes.",
 		ErrForm:         "The login form could not be read. Choose a level and try again.",
 		ErrLogoutVarde:  "You are logged out of Demo Bank, but Varde could not be reached, so you may still be logged in at Varde.",
 		LogoutRetry:     "Try again to log out of Varde",
@@ -149,6 +153,7 @@ var texts = map[string]*text{
 
 		ErrUnreachable:  "Varde svarer ikke. Prøv igjen om litt.",
 		ErrBusy:         "Det pågår for mange innlogginger i Demo Bank akkurat nå. Prøv igjen om noen minutter.",
+		ErrFull:         "Demo Bank kan ikke holde flere personer innlogget akkurat nå, så denne innloggingen ble ikke tatt vare på. Prøv igjen om noen minutter.",
 		ErrForm:         "Innloggingsskjemaet kunne ikke leses. Velg et nivå og prøv igjen.",
 		ErrLogoutVarde:  "Du er logget ut av Demo Bank, men Varde svarte ikke, så du kan fortsatt være logget inn i Varde.",
 		LogoutRetry:     "Prøv å logge ut av Varde igjen",
@@ -205,6 +210,7 @@ var texts = map[string]*text{
 
 		ErrUnreachable:  "Varde svarer ikke. Prøv igen om lidt.",
 		ErrBusy:         "Der er for mange igangværende login i Demo Bank lige nu. Prøv igen om nogle minutter.",
+		ErrFull:         "Demo Bank kan ikke holde flere personer logget ind lige nu, så dette login blev ikke gemt. Prøv igen om nogle minutter.",
 		ErrForm:         "Loginformularen kunne ikke læses. Vælg et niveau, og prøv igen.",
 		ErrLogoutVarde:  "Du er logget ud af Demo Bank, men Varde svarede ikke, så du kan stadig være logget ind i Varde.",
 		LogoutRetry:     "Prøv at logge ud af Varde igen",

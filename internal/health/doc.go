@@ -7,14 +7,18 @@
 // A component is Unknown until there is evidence (no probe has succeeded
 // yet, or too few logins were seen), then Up, Degraded (working, but
 // slowly or with some failures) or Down. Unknown and Degraded are usable:
-// the broker may send logins to them, preferring Up; Down is not.
+// the broker may send logins to them, preferring Up, then Degraded
+// (known to log people in) to Unknown (after a node's first round of
+// probes, one whose probes have not yet succeeded); Down is not.
 // "Maintenance" is an operator's announcement, not a measurement, and
 // belongs to the status package.
 //
 // A node that starts does not begin Unknown when the fleet knows
-// better: before it serves (the composition root calls Monitor.Seed
-// before its listener accepts; each round seeds components added
-// since, before their first probe) it reads each node's
+// better: before it is ready (its first round seeds before it probes,
+// within Config.ProbeTimeout, and the node answers 503 at /readyz until
+// that round ends, though its listener answers at once however slow
+// the store; each later round seeds components added since, before
+// their first probe) it reads each node's
 // latest probe result of the last three intervals from the store and
 // takes, for each probed component, the state at least half of those
 // nodes found it in or worse (the median; of two nodes, the worse):
@@ -23,8 +27,14 @@
 // provider failed does not make a restarted node shun a provider the
 // rest of the fleet finds working. So a node restarted during an outage
 // does not offer a provider the other nodes find Down while its own
-// probes catch up; from the seeded state its own probes lead it out
-// with the usual hysteresis, as if it had seen the failures itself.
+// probes catch up. A state the nodes' own probes show (a failed probe
+// in the span for Down, a failed or slow one for Degraded) is seeded as
+// probe evidence: the node's own probes lead it out with the usual
+// hysteresis, as if it had seen the failures itself. A state the
+// nodes' logins alone put it in (their probes pass) is seeded as login
+// evidence, one failed login when it was last seen: its own passing
+// probes do not lift it while the other nodes still hold it, and it
+// lapses as theirs does once that failure leaves the login window.
 // With no recent results (a single node, or a fleet started together)
 // components start Unknown, and a serving node answers 503 at /readyz
 // until its first round has probed them (Monitor.Probed; each probe

@@ -169,6 +169,22 @@ func (m *machine) seed(at, since time.Time, s State) (Transition, bool) {
 	return m.combine(at, fromProbes)
 }
 
+// seedLogins takes, at at, the state s other nodes' logins (not their
+// probes) put the component in, last seen at since, as the login
+// verdict, with one failed login at since: it holds as the login rules
+// hold it on those nodes while that failure is in the login window
+// (Down, then Degraded with reason login_retry for a window more), and
+// then lapses; this machine's own logins and probes weigh as usual. A
+// machine whose own logins already give a verdict keeps it.
+func (m *machine) seedLogins(at, since time.Time, s State) (Transition, bool) {
+	if m.logins.state != Unknown {
+		return Transition{}, false // this machine's own logins already judge it
+	}
+	m.count(m.loginNano(since)/m.width, nError)
+	m.logins = verdict{s, ReasonSeeded, since}
+	return m.combine(at, fromLogins)
+}
+
 // judgeProbes applies the probe rules to the streaks and the window.
 func (m *machine) judgeProbes() verdict {
 	c, p := m.cfg, m.probes

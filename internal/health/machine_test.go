@@ -375,3 +375,24 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestSeedLoginsDefersToOwnLogins: the other nodes' login Down is taken
+// only while this machine's own logins give no verdict: logins of its
+// own that succeeded are not overruled by theirs.
+func TestSeedLoginsDefersToOwnLogins(t *testing.T) {
+	cfg := DefaultConfig()
+	m := newMachine(&cfg)
+	for range cfg.MinLogins {
+		m.observe(t0, Success)
+	}
+	if m.cur.state != Up {
+		t.Fatalf("after %d good logins: %s, want up", cfg.MinLogins, m.cur.state)
+	}
+	if _, changed := m.seedLogins(t0.Add(time.Second), t0, Down); changed || m.cur.state != Up {
+		t.Errorf("seeded with the fleet's login Down over logins of its own: %s (changed %v), want up", m.cur.state, changed)
+	}
+	fresh := newMachine(&cfg)
+	if tr, changed := fresh.seedLogins(t0.Add(time.Second), t0, Down); !changed || fresh.cur.state != Down || tr.Reason != ReasonSeeded {
+		t.Errorf("seeded with no evidence of its own: %s, %+v; want down, reason %s", fresh.cur.state, tr, ReasonSeeded)
+	}
+}

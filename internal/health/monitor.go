@@ -282,8 +282,11 @@ const seedAge = 3
 // reason ReasonSeeded). So one node that alone finds a provider Down
 // (its own logins through it failed, say) does not make a restarted
 // node shun a provider the rest of the fleet finds working, and with a
-// single other node its state is taken. The component's own probes go
-// on from there with the usual hysteresis. With no such results the
+// single other node its state is taken. A state those nodes' own
+// probes show is seeded as probe evidence, and the component's own
+// probes go on from there with the usual hysteresis; one their logins
+// alone show is seeded as login evidence, which lapses with the login
+// window (machine.seedLogins). With no such results the
 // component stays Unknown. A component is seeded once: Tick seeds those
 // added since, before probing them. Seed waits for the store at most
 // Config.ProbeTimeout.
@@ -308,23 +311,34 @@ func (m *Monitor) Seed(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("seed health states: %w", err)
 	}
-	// The latest result of each node, per component.
+	// The latest result of each node, per component, and whether the
+	// node's own probes in the span show the trouble it records.
 	type key struct{ component, node string }
 	latest := map[key]*store.ProbeRecord{}
+	failed := map[key]bool{}
+	slow := map[key]bool{}
 	for _, r := range recs { // oldest first
-		latest[key{r.Component, r.Node}] = r
+		k := key{r.Component, r.Node}
+		latest[k] = r
+		failed[k] = failed[k] || !r.OK
+		slow[k] = slow[k] || !r.OK || r.Reason == SlowReason
 	}
-	views := map[string][]*store.ProbeRecord{}
+	views := map[string][]view{}
 	for k, r := range latest {
 		if State(r.State).severity() == 0 {
 			continue // unknown, or not a state
 		}
-		views[k.component] = append(views[k.component], r)
+		probed := State(r.State) == Up || (State(r.State) == Down && failed[k]) || (State(r.State) == Degraded && slow[k])
+		views[k.component] = append(views[k.component], view{r, probed})
 	}
 	for _, c := range want {
 		c.mu.Lock()
-		if r := fleetView(views[c.name]); r != nil && c.lastProbe.IsZero() && c.m.probes.state == Unknown {
-			if t, ok := c.m.seed(at, r.Time, State(r.State)); ok {
+		if v, ok := fleetView(views[c.name]); ok && c.lastProbe.IsZero() && c.m.probes.state == Unknown {
+			seed := c.m.seed
+			if !v.probed {
+				seed = c.m.seedLogins
+			}
+			if t, ok := seed(at, v.r.Time, State(v.r.State)); ok {
 				m.changed(c, t)
 			}
 		}
@@ -334,22 +348,39 @@ func (m *Monitor) Seed(ctx context.Context) error {
 	return nil
 }
 
-// fleetView returns, of the nodes' latest results rs, one in the state
-// at least half of them found the component in or worse (the earliest
-// such result in that state), or nil for none.
-func fleetView(rs []*store.ProbeRecord) *store.ProbeRecord {
-	if len(rs) == 0 {
-		return nil
+// view is one node's latest probe result of a component, for Seed:
+// probed is set if its state is what the node's own probes in the span
+// found (a failed probe for Down; a failed or slow one for Degraded),
+// not only its logins.
+type view struct {
+	r      *store.ProbeRecord
+	probed bool
+}
+
+// fleetView returns, of the nodes' latest results vs, one in the state
+// at least half of them found the component in or worse, or false for
+// none. Of those in that state it returns the earliest the node's
+// probes back, or, if the nodes' logins alone put it there, the latest.
+func fleetView(vs []view) (view, bool) {
+	if len(vs) == 0 {
+		return view{}, false
 	}
-	slices.SortFunc(rs, func(a, b *store.ProbeRecord) int {
-		return cmp.Or(cmp.Compare(State(b.State).severity(), State(a.State).severity()), a.Time.Compare(b.Time))
+	slices.SortFunc(vs, func(a, b view) int {
+		return cmp.Or(cmp.Compare(State(b.r.State).severity(), State(a.r.State).severity()), a.r.Time.Compare(b.r.Time))
 	})
 	// Worst first: the result at index (n-1)/2 has at least half of the
-	// n results at its severity or worse; the first of its severity is
-	// the earliest.
-	mid := rs[(len(rs)-1)/2]
-	i := slices.IndexFunc(rs, func(r *store.ProbeRecord) bool { return r.State == mid.State })
-	return rs[i]
+	// n results at its severity or worse.
+	mid := vs[(len(vs)-1)/2].r.State
+	var same []view
+	for _, v := range vs {
+		if v.r.State == mid {
+			same = append(same, v)
+		}
+	}
+	if i := slices.IndexFunc(same, func(v view) bool { return v.probed }); i >= 0 {
+		return same[i], true
+	}
+	return same[len(same)-1], true
 }
 
 // Probed is closed once a round (Tick) has probed every component, its

@@ -969,3 +969,60 @@ func TestMonitorSeedsComponentAddedLater(t *testing.T) {
 		t.Errorf("dead, added to node-b after its first round, is %s after one good probe, want down as the fleet saw it", got)
 	}
 }
+
+// A node seeded while the fleet finds a component Down only from failed
+// logins (their probes pass) takes that as login evidence: its own good
+// probes do not lift it while the other nodes still hold it Down, and it
+// lapses as the other nodes' does once those failures leave the login
+// window, not held by probe hysteresis it never saw.
+func TestMonitorSeedsLoginDownAsLoginEvidence(t *testing.T) {
+	ctx := t.Context()
+	db := openStore(t)
+	a := newFixture(t, Config{}, db)
+	must(t, a.mon.Add("p", PingProber(func(context.Context) error { return nil })))
+	a.tick(t, 1)
+	for range 10 {
+		a.mon.Observe("p", Error)
+	}
+	a.tick(t, 1)
+	if got := a.mon.State("p"); got != Down {
+		t.Fatalf("node-a: p is %s after failed logins, want down", got)
+	}
+
+	clock := &fakeClock{t: a.clock.Now()}
+	b, err := NewMonitor(Options{Node: "node-b", Store: db, Now: clock.Now})
+	must(t, err)
+	var seen []Transition
+	b.Subscribe(func(tr Transition) { seen = append(seen, tr) })
+	must(t, b.Add("p", PingProber(func(context.Context) error { return nil })))
+	must(t, b.Seed(ctx))
+	if got := b.State("p"); got != Down {
+		t.Fatalf("node-b seeded while the fleet's logins through p fail: p is %s, want down", got)
+	}
+	step := b.Config().Interval
+	for range 3 {
+		must(t, b.Tick(ctx))
+		clock.Add(step)
+	}
+	if got := b.State("p"); got != Down {
+		t.Errorf("p is %s after 3 good probes of node-b's while the fleet's failed logins are in the window, want down", got)
+	}
+	window := b.Config().LoginWindow
+	for clock.Now().Before(a.clock.Now().Add(window + step)) {
+		must(t, b.Tick(ctx))
+		clock.Add(step)
+	}
+	if got := b.State("p"); got != Degraded {
+		t.Errorf("p is %s once the seeded failures left the login window, want degraded", got)
+	}
+	if last := seen[len(seen)-1]; last.Reason != ReasonLoginRetry {
+		t.Errorf("the seeded login Down lapsed with %+v, want reason %s", last, ReasonLoginRetry)
+	}
+	for clock.Now().Before(a.clock.Now().Add(3*window + step)) {
+		must(t, b.Tick(ctx))
+		clock.Add(step)
+	}
+	if got := b.State("p"); got != Up {
+		t.Errorf("p is %s two login windows after the fleet's last failed login, with good probes, want up", got)
+	}
+}

@@ -97,7 +97,9 @@ const (
 	ReasonLoginsOK = "logins_ok"
 	// ReasonSeeded: the node started while the latest probes of the
 	// other nodes (Monitor.Seed) put the component in this state; its
-	// own probes take over from there, with the usual hysteresis.
+	// own probes take over from there, with the usual hysteresis, or,
+	// where the other nodes' logins alone put it there, the state
+	// lapses with the login window.
 	ReasonSeeded = "seeded"
 	// ReasonLoginRetry: the failed logins that made a component Down
 	// have left the login window; it is Degraded, offered again so that
