@@ -57,6 +57,8 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			"legacy compatibility: also accept assertions whose audience is the token, PAR, revocation or introspection endpoint URL, alone (private_key_jwt; default: the issuer only)")
 		fs.BoolVar(&c.DPoPBoundAccessTokens, "dpop", false,
 			"require a DPoP proof at every token request, so its access tokens are bound to its key (RFC 9449)")
+		fs.BoolVar(&c.RefreshTokens, "refresh-tokens", false,
+			"give it refresh tokens; without offline_access in its request one ends with the person's session (default: none)")
 		fs.StringVar(&levels, "levels", "", "allowed assurance levels, comma-separated (default all)")
 		fs.StringVar(&c.SectorID, "sector", "", "pairwise subject sector (default the client ID)")
 		fs.StringVar(&claims, "claims", "", "claims it may receive, comma-separated: "+strings.Join(config.KnownClaims(), ","))
@@ -141,7 +143,7 @@ var clientFlags = map[string]string{
 	"post_logout_redirect_uris": "--post-logout-redirect-uri", "require_par": "--require-par",
 	"allowed_levels": "--levels", "sector_id": "--sector", "claims": "--claims", "providers": "--providers",
 	"degraded_level": "--degraded-level", "legacy_endpoint_audience": "--legacy-endpoint-audience",
-	"dpop_bound_access_tokens": "--dpop", "status_webhook": "--status-webhook", "status_components": "--status-components",
+	"dpop_bound_access_tokens": "--dpop", "refresh_tokens": "--refresh-tokens", "status_webhook": "--status-webhook", "status_components": "--status-components",
 	"backchannel_logout_uri": "--backchannel-logout-uri", "introspect_tokens_of": "--introspect-tokens-of",
 }
 
@@ -354,7 +356,7 @@ func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tAUTH\tPAR\tLEVELS\tPROVIDERS\tSOURCE\tREDIRECT URIS\tSTATUS WEBHOOK\tBACK-CHANNEL LOGOUT\tINTROSPECTS")
+	fmt.Fprintln(tw, "ID\tNAME\tAUTH\tPAR\tREFRESH\tLEVELS\tPROVIDERS\tSOURCE\tREDIRECT URIS\tSTATUS WEBHOOK\tBACK-CHANNEL LOGOUT\tINTROSPECTS")
 	for _, c := range cs {
 		levels := strings.Join(c.AllowedLevels, ",")
 		if levels == "" {
@@ -390,7 +392,7 @@ func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 		if introspects == "" {
 			introspects = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", quoteControl(c.ID), quoteControl(c.Name), auth, c.RequirePAR, levels, provs, c.Source,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", quoteControl(c.ID), quoteControl(c.Name), auth, c.RequirePAR, c.RefreshTokens, levels, provs, c.Source,
 			listURIs(c.RedirectURIs), hook, bcl, introspects)
 	}
 	return tw.Flush()

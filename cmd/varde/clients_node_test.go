@@ -73,7 +73,7 @@ func TestClientsRemoveRevokesTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	add := []string{"clients", "add", "--config", cfg, "--id", "bank", "--name", "Bank", "--jwks-file", jwksFile,
-		"--redirect-uri", "https://bank.example/cb", "--require-par"}
+		"--redirect-uri", "https://bank.example/cb", "--require-par", "--refresh-tokens"}
 	if out, err := runCmd(t, add...); err != nil {
 		t.Fatalf("add: %v\n%s", err, out)
 	}

@@ -94,7 +94,7 @@ func TestClientsAddListRemove(t *testing.T) {
 	out, err := runCmd(t, "clients", "add", "--config", cfg, "--id", "tax", "--name", "Tax Portal",
 		"--jwks-file", jwksFile, "--redirect-uri", "https://tax.example.no/callback", "--require-par",
 		"--levels", "substantial,high", "--claims", "name", "--providers", "passkey", "--degraded-level", "substantial",
-		"--legacy-endpoint-audience", "--dpop")
+		"--legacy-endpoint-audience", "--dpop", "--refresh-tokens")
 	if err != nil {
 		t.Fatalf("add: %v\n%s", err, out)
 	}
@@ -110,6 +110,10 @@ func TestClientsAddListRemove(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("list lacks %q:\n%s", want, out)
 		}
+	}
+	// PAR and REFRESH: required, and refresh tokens given.
+	if !strings.Contains(out, "REFRESH") || !regexp.MustCompile(`\(DPoP\)\s+true\s+true\s+substantial`).MatchString(out) {
+		t.Errorf("list does not show that it gets refresh tokens:\n%s", out)
 	}
 	if out, err := runCmd(t, "clients", "remove", "--config", cfg, "--id", "tax"); err != nil {
 		t.Fatalf("remove: %v\n%s", err, out)

@@ -126,7 +126,7 @@ func (c *nodeCluster) start(ctx context.Context, s clusterSpec) error {
 			"clients": []any{map[string]any{
 				"id": clusterClient, "name": "Bank", "auth_method": "private_key_jwt", "jwks": string(jwks),
 				"redirect_uris": []string{clusterCallback}, "post_logout_redirect_uris": []string{clusterLogout},
-				"require_par": true, "sector_id": "bank.example",
+				"require_par": true, "sector_id": "bank.example", "refresh_tokens": true,
 			}},
 		}
 		if len(s.upstreams) > 0 {

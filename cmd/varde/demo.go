@@ -158,7 +158,7 @@ func (d *demoNode) startDemoSims(ctx context.Context, dir, issuer string, log *s
 		ups = append(ups, config.Upstream{
 			ID: ds.id, Name: map[string]string{"en": ds.name, "nb": ds.name, "da": ds.name}, Issuer: sim.Issuer(),
 			ClientID: "varde", AuthMethod: store.AuthPrivateKeyJWT, ClientKeyFile: keyFile,
-			UsePAR: true, PromptLogin: true, MaxLevel: ds.level.String(), ACRMap: acrs,
+			UsePAR: true, PromptLogin: true, ForwardLoginHint: true, MaxLevel: ds.level.String(), ACRMap: acrs,
 			IdentifierClaim: "national_id", IdentifierSchemes: []string{"no:fnr", "no:dnr"},
 		})
 	}

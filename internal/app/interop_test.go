@@ -98,7 +98,7 @@ func TestOpenIDClientInterop(t *testing.T) {
 		c := &store.Client{
 			ID: "fapi-rp", Name: "FAPI RP", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks,
 			RedirectURIs: []string{"https://fapi-rp.example/cb"}, RequirePAR: true, DPoPBoundAccessTokens: true,
-			SectorID: "fapi-rp.example", Source: "test", CreatedAt: time.Now(),
+			RefreshTokens: true, SectorID: "fapi-rp.example", Source: "test", CreatedAt: time.Now(),
 		}
 		if err := n.app.Store.PutClient(ctx, c); err != nil {
 			t.Fatal(err)
@@ -136,7 +136,7 @@ func TestOpenIDClientInterop(t *testing.T) {
 	t.Run("public client", func(t *testing.T) {
 		c := &store.Client{
 			ID: "public-rp", Name: "Public RP", AuthMethod: store.AuthNone,
-			RedirectURIs: []string{"https://public-rp.example/cb"}, Source: "test", CreatedAt: time.Now(),
+			RedirectURIs: []string{"https://public-rp.example/cb"}, RefreshTokens: true, Source: "test", CreatedAt: time.Now(),
 		}
 		if err := n.app.Store.PutClient(ctx, c); err != nil {
 			t.Fatal(err)

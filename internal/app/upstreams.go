@@ -61,7 +61,7 @@ func upstreamConfig(issuer string, u config.Upstream) (oidcup.Config, error) {
 	oc := oidcup.Config{
 		ID: u.ID, Name: u.Name, Issuer: u.Issuer, ClientID: u.ClientID, AuthMethod: u.AuthMethod,
 		RedirectURI: issuer + oidcup.CallbackPath(u.ID), Scopes: u.Scopes,
-		UsePAR: u.UsePAR, PushEarly: u.PushEarly == nil || *u.PushEarly, PromptLogin: u.PromptLogin, MaxLevel: max, ACRMap: acrs,
+		UsePAR: u.UsePAR, PushEarly: u.PushEarly == nil || *u.PushEarly, PromptLogin: u.PromptLogin, ForwardLoginHint: u.ForwardLoginHint, MaxLevel: max, ACRMap: acrs,
 		IdentifierClaim: u.IdentifierClaim, IdentifierSchemes: u.IdentifierSchemes,
 	}
 	if u.Timeout > 0 {

@@ -85,7 +85,7 @@ func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *
 	p := &oidc.Provider{
 		Issuer:  cfg.Issuer,
 		Clients: a.clients, AuthRequests: requests, AuthCodes: codes, Grants: grants, Tokens: st, Persons: st,
-		Sessions: sessions, SessionClients: st, LogoutOutbox: st,
+		Sessions: sessions, SessionClients: st, LiveSessions: st, LogoutOutbox: st,
 		Signer: a.Signer, KeySet: keySet,
 		ClientAuth: &oauth2.ClientAuthenticator{
 			Clients: a.clients, Replay: st, Audiences: oidc.Audiences(cfg.Issuer),

@@ -56,6 +56,7 @@ func (c Client) ToStore(now time.Time) (*store.Client, error) {
 		StatusComponents:       slices.Clone(c.StatusComponents),
 		LegacyEndpointAudience: c.LegacyEndpointAudience,
 		DPoPBoundAccessTokens:  c.DPoPBoundAccessTokens,
+		RefreshTokens:          c.RefreshTokens,
 		BackchannelLogoutURI:   c.BackchannelLogoutURI,
 		IntrospectTokensOf:     slices.Clone(c.IntrospectTokensOf),
 		Source:                 store.ClientSourceConfig,

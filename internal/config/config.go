@@ -248,6 +248,11 @@ type Client struct {
 	// access token it gets is bound to that key and is worthless to
 	// whoever steals it. Default false: such a client may still use DPoP.
 	DPoPBoundAccessTokens bool `yaml:"dpop_bound_access_tokens"`
+	// RefreshTokens lets the client get refresh tokens; default false:
+	// its token responses have none. One of a grant without the
+	// offline_access scope ends with the person's session at Varde
+	// (ADR 22).
+	RefreshTokens bool `yaml:"refresh_tokens"`
 	// StatusWebhook is where the node POSTs signed notifications when a
 	// component the client depends on changes state (package webhook):
 	// an absolute https URL (http only on localhost or loopback), no

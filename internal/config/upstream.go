@@ -43,6 +43,11 @@ type Upstream struct {
 	// only when the browser arrives, so that no request is ever pushed
 	// for a login that does not happen.
 	PushEarly *bool `yaml:"push_early"`
+	// ForwardLoginHint (default false) passes a relying party's
+	// login_hint, which may be a national identity number, on to this
+	// upstream, when the person logs in with it (see
+	// oidcup.Config.ForwardLoginHint).
+	ForwardLoginHint bool `yaml:"forward_login_hint"`
 	// MaxLevel is the highest level logins through it can reach, however
 	// high it asserts: low, substantial or high (the names, not acr
 	// URIs).

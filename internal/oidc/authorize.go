@@ -97,8 +97,12 @@ func (p *Provider) validateAuthParams(c *store.Client, form url.Values, redirect
 	if !slices.Contains(scope, "openid") {
 		return nil, oauth2.InvalidScope("scope must include openid")
 	}
+	// OIDC Core §3.1.2.1, §5.4: scope values not understood are
+	// ignored; §11: so is offline_access from a client not registered
+	// for refresh tokens. What is kept is what the token response's
+	// scope says was granted.
 	for _, s := range scopesSupported {
-		if slices.Contains(scope, s) {
+		if slices.Contains(scope, s) && (s != scopeOfflineAccess || c.RefreshTokens) {
 			req.Scope = append(req.Scope, s)
 		}
 	}

@@ -436,6 +436,7 @@ func TestPAR(t *testing.T) {
 		{"no PKCE", func(f url.Values) { f.Del("code_challenge") }, 400, "invalid_request"},
 		{"bad response_type", func(f url.Values) { f.Set("response_type", "token") }, 400, "unsupported_response_type"},
 		{"no openid", func(f url.Values) { f.Set("scope", "email") }, 400, "invalid_scope"},
+		{"request object", func(f url.Values) { f.Set("request", "eyJ.eyJ.") }, 400, "request_not_supported"},
 		{"forged assertion", func(f url.Values) { f.Set("client_assertion", forgedAssertion(h)) }, 401, "invalid_client"},
 	}
 	for _, tt := range tests {

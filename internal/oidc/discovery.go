@@ -18,7 +18,9 @@ import (
 
 // Scopes, prompts and claims the provider supports. Never modified.
 var (
-	scopesSupported  = []string{"openid"}
+	// offline_access (OIDC Core §11) is granted only to a client
+	// registered for refresh tokens (store.Client.RefreshTokens).
+	scopesSupported  = []string{"openid", scopeOfflineAccess}
 	promptsSupported = []string{"none", "login", "select_account"}
 	// userClaims are the person claims a client may be registered for.
 	userClaims      = []string{"name", "given_name", "family_name", "birthdate", "national_id"}

@@ -147,12 +147,12 @@ func newHarnessOver(t testing.TB, db *sqlstore.DB, opts ...func(h *harness)) *ha
 	bankJWKS, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: h.bankKey.Public(), KeyID: "bank-1", Algorithm: "ES256", Use: "sig"}}})
 	for _, c := range []*store.Client{
 		{ID: bankID, AuthMethod: store.AuthPrivateKeyJWT, JWKS: bankJWKS, RedirectURIs: []string{bankCB},
-			PostLogoutRedirectURIs: []string{bankBye}, RequirePAR: true, SectorID: "bank.example", Claims: []string{"name", "national_id"}},
+			PostLogoutRedirectURIs: []string{bankBye}, RequirePAR: true, SectorID: "bank.example", Claims: []string{"name", "national_id"}, RefreshTokens: true},
 		{ID: mobileID, AuthMethod: store.AuthClientSecretBasic, SecretHash: h.secret(mobileID), RedirectURIs: []string{mobileCB},
-			SectorID: "bank.example", Claims: []string{"name"}},
+			SectorID: "bank.example", Claims: []string{"name"}, RefreshTokens: true},
 		{ID: taxID, AuthMethod: store.AuthClientSecretBasic, SecretHash: h.secret(taxID), RedirectURIs: []string{taxCB, taxCB2},
-			AllowedLevels: []string{"substantial", "high"}, Claims: []string{"given_name", "family_name", "birthdate"}},
-		{ID: publicID, AuthMethod: store.AuthNone, RedirectURIs: []string{kioskCB}},
+			AllowedLevels: []string{"substantial", "high"}, Claims: []string{"given_name", "family_name", "birthdate"}, RefreshTokens: true},
+		{ID: publicID, AuthMethod: store.AuthNone, RedirectURIs: []string{kioskCB}, RefreshTokens: true},
 	} {
 		if err := db.CreateClient(ctx, c); err != nil {
 			t.Fatal(err)
@@ -179,7 +179,7 @@ func newHarnessOver(t testing.TB, db *sqlstore.DB, opts ...func(h *harness)) *ha
 	h.sessions = &session.Manager{Store: db, Lifetime: 8 * time.Hour, Now: h.clock.Now}
 	h.p = &Provider{
 		Issuer: h.issuer, Clients: db, AuthRequests: db, AuthCodes: db, Grants: db, Tokens: db, Persons: db,
-		Sessions: h.sessions, SessionClients: db, LogoutOutbox: db, Signer: signer, KeySet: keySet,
+		Sessions: h.sessions, SessionClients: db, LiveSessions: db, LogoutOutbox: db, Signer: signer, KeySet: keySet,
 		ClientAuth:  &oauth2.ClientAuthenticator{Clients: db, Replay: db, Audiences: Audiences(h.issuer), Now: h.clock.Now},
 		Audit:       storeAuditor{t, db},
 		Pages:       pages,

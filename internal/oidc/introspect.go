@@ -24,6 +24,11 @@ const (
 	introspectionUsed         = "used"
 	introspectionRevoked      = "revoked"
 	introspectionNotPermitted = "not_permitted"
+	// introspectionEnded: a refresh token that can no longer be used
+	// though it is neither expired nor revoked: its session ended
+	// without offline_access, or its client is no longer registered for
+	// refresh tokens (ADR 22).
+	introspectionEnded = "ended"
 )
 
 // introspectionResponse is the answer of the introspection endpoint
@@ -146,6 +151,17 @@ func (p *Provider) introspect(ctx context.Context, c *store.Client, tok string) 
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("get grant: %w", err)
+	}
+	// Only a client's own refresh tokens are introspected (see
+	// resourceServerOf): owner is the token's client.
+	if t.Kind == store.TokenRefresh {
+		var f *grantFailure
+		switch err := p.refreshAllowed(ctx, owner, g, now); {
+		case errors.As(err, &f):
+			return inactive, introspectionEnded, nil
+		case err != nil:
+			return nil, "", err
+		}
 	}
 	resp := &introspectionResponse{
 		Active:   true,

@@ -36,7 +36,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"result"}),
 		introspections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "varde_token_introspections_total",
-			Help: "Introspection requests answered (RFC 7662), by what was found: active, or why not (unknown, expired, used, revoked, not_permitted).",
+			Help: "Introspection requests answered (RFC 7662), by what was found: active, or why not (unknown, expired, used, revoked, not_permitted, ended).",
 		}, []string{"result"}),
 		sessionEnds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "varde_backchannel_logout_session_ends_total",

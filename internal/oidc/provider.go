@@ -73,6 +73,12 @@ type Sessions interface {
 	End(w http.ResponseWriter, r *http.Request) (*store.Session, error)
 }
 
+// LiveSessions says whether a session line has not ended, for refresh
+// tokens that end with it (ADR 22). store.Sessions implements it.
+type LiveSessions interface {
+	SessionLineLive(ctx context.Context, root string, now time.Time) (bool, error)
+}
+
 // SessionClients records which clients received tokens in a session, for
 // logout. store.Sessions implements it.
 type SessionClients interface {
@@ -104,6 +110,10 @@ type Provider struct {
 
 	Sessions       Sessions
 	SessionClients SessionClients
+	// LiveSessions says whether the session a grant without
+	// offline_access came from is still live when its refresh token is
+	// used (OIDC Core §11, ADR 22).
+	LiveSessions LiveSessions
 	// LogoutOutbox receives a logout token for every client that
 	// registered a backchannel_logout_uri when a session it got tokens in
 	// ends (Back-Channel Logout 1.0); nil: no back-channel logout, and
@@ -210,6 +220,7 @@ func (p *Provider) Check() error {
 	need(p.Persons != nil, "Persons")
 	need(p.Sessions != nil, "Sessions")
 	need(p.SessionClients != nil, "SessionClients")
+	need(p.LiveSessions != nil, "LiveSessions")
 	need(p.Signer != nil, "Signer")
 	need(p.KeySet != nil, "KeySet")
 	need(p.ClientAuth != nil, "ClientAuth")

@@ -23,6 +23,10 @@ const (
 	grantRefreshToken      = "refresh_token"
 )
 
+// scopeOfflineAccess asks for access while the person is not logged in
+// (OIDC Core §11): a refresh token that outlives the session.
+const scopeOfflineAccess = "offline_access"
+
 // tokenResponse is a successful token response (RFC 6749 §5.1, OIDC
 // Core §3.1.3.3).
 type tokenResponse struct {
@@ -251,9 +255,9 @@ func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, 
 	// client's retry, and no tokens without their event.
 	ev := p.auditWith(ctx, tokenEvent(c, g, grantAuthorizationCode))
 	var used *store.AuthCode
-	save := func(at, rt *store.Token) error {
+	save := func(tokens ...*store.Token) error {
 		var err error
-		used, err = p.Grants.CreateGrantTokensForCode(ctx, hash(code), now, g, ev, at, rt)
+		used, err = p.Grants.CreateGrantTokensForCode(ctx, hash(code), now, g, ev, tokens...)
 		return err
 	}
 	resp, err := p.issueTokens(ctx, c, g, g.Scope, ac.Nonce, now.Add(p.RefreshTokenLifetime), proof, save)
@@ -354,6 +358,9 @@ func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form 
 	if !g.RevokedAt.IsZero() {
 		return nil, failure(oauth2.InvalidGrant("grant was revoked"), "grant_revoked", g.ID, g.PersonID)
 	}
+	if err := p.refreshAllowed(ctx, c, g, now); err != nil {
+		return nil, err
+	}
 	// RFC 6749 §6: a narrower scope may be asked for, never a wider one;
 	// omitted means the scope originally granted. The new access token
 	// carries the narrower scope; the refresh token keeps the grant's.
@@ -372,9 +379,9 @@ func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form 
 	// being taken for a thief.
 	ev := p.auditWith(ctx, tokenEvent(c, g, grantRefreshToken))
 	var reused *store.Token
-	save := func(at, rt *store.Token) error {
+	save := func(tokens ...*store.Token) error {
 		var err error
-		reused, err = p.Tokens.RotateToken(ctx, h, now, ev, at, rt)
+		reused, err = p.Tokens.RotateToken(ctx, h, now, ev, tokens...)
 		return err
 	}
 	// OIDC Core §12.2: a refreshed ID token keeps auth_time and has no nonce.
@@ -388,6 +395,31 @@ func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form 
 		return nil, err
 	}
 	return resp, nil
+}
+
+// refreshAllowed checks that grant g may still be refreshed by c (ADR
+// 22): c is still registered for refresh tokens, and a grant without
+// offline_access (OIDC Core §11) is refreshed only while the session it
+// came from is live: such a token ends when the person logs out, or
+// their session expires or is ended, as the login it continues does.
+func (p *Provider) refreshAllowed(ctx context.Context, c *store.Client, g *store.Grant, now time.Time) error {
+	if !c.RefreshTokens {
+		return failure(oauth2.InvalidGrant("the client is no longer registered for refresh tokens"), "refresh_not_allowed", g.ID, g.PersonID)
+	}
+	if slices.Contains(g.Scope, scopeOfflineAccess) {
+		return nil
+	}
+	// g.SessionID is the root of the session's line: a step-up or a
+	// prompt=login in the same browser continues the session under
+	// another ID, and the person is still logged in.
+	live, err := p.LiveSessions.SessionLineLive(ctx, g.SessionID, now)
+	switch {
+	case err != nil:
+		return fmt.Errorf("read session: %w", err)
+	case !live:
+		return failure(oauth2.InvalidGrant("the session the refresh token belongs to has ended; offline_access was not granted"), "session_ended", g.ID, g.PersonID)
+	}
+	return nil
 }
 
 // revokeCodeGrant revokes what a replayed code issued. If the first
@@ -417,16 +449,16 @@ func (p *Provider) revoke(ctx context.Context, grantID string) {
 }
 
 // issueTokens issues an access token for scope (the grant's, or a
-// narrower one on refresh), a refresh token for the grant's scope and an
-// ID token. Tokens are opaque random values stored by SHA-256. With a
+// narrower one on refresh), a refresh token for the grant's scope if the
+// client is registered for them (ADR 22), and an ID token. Tokens are opaque random values stored by SHA-256. With a
 // DPoP proof the access token is bound to the proof's key, and so is a
 // public client's refresh token (RFC 9449 §5); a confidential client's
 // refresh token is bound to the client's own authentication. save
-// stores the two token records, with whatever the grant type stores in
+// stores the token records, with whatever the grant type stores in
 // the same atomic write; it runs last, once everything that can fail
 // without touching the store has succeeded, and an error from it is
 // returned as it is.
-func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Grant, scope []string, nonce string, refreshExpires time.Time, proof *oauth2.DPoPProof, save func(at, rt *store.Token) error) (*tokenResponse, error) {
+func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Grant, scope []string, nonce string, refreshExpires time.Time, proof *oauth2.DPoPProof, save func(tokens ...*store.Token) error) (*tokenResponse, error) {
 	person, err := p.Persons.GetPerson(ctx, g.PersonID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, oauth2.InvalidGrant("the person no longer exists")
@@ -439,9 +471,13 @@ func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Gr
 	if err != nil {
 		return nil, err
 	}
-	refresh, rt, err := p.newToken(store.TokenRefresh, g, g.Scope, now, refreshExpires)
-	if err != nil {
-		return nil, err
+	// ADR 22: a refresh token only to a client registered for them.
+	var refresh string
+	var rt *store.Token
+	if c.RefreshTokens {
+		if refresh, rt, err = p.newToken(store.TokenRefresh, g, g.Scope, now, refreshExpires); err != nil {
+			return nil, err
+		}
 	}
 	idt, err := p.idToken(c, g, person, nonce, now)
 	if err != nil {
@@ -451,11 +487,15 @@ func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Gr
 	if proof != nil {
 		// RFC 9449 §5.1: token_type DPoP tells the client it is bound.
 		tokenType, at.JKT = "DPoP", proof.JKT
-		if c.AuthMethod == store.AuthNone {
+		if c.AuthMethod == store.AuthNone && rt != nil {
 			rt.JKT = proof.JKT
 		}
 	}
-	if err := save(at, rt); err != nil {
+	tokens := []*store.Token{at}
+	if rt != nil {
+		tokens = append(tokens, rt)
+	}
+	if err := save(tokens...); err != nil {
 		return nil, fmt.Errorf("store tokens: %w", err)
 	}
 	return &tokenResponse{

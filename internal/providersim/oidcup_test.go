@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,14 +50,22 @@ func (f *finisher) Accepts(*http.Request, string, string, assurance.Level) (bool
 	return true, nil
 }
 
-// TestWithVardeUpstreamClient wires a sim to Varde's own upstream client
-// (package oidcup) exactly as the demo does: Varde's client key served
-// at oidcup.JWKSPath and registered at the sim as a jwks_uri, Varde's
+// link is a sim wired to Varde's own upstream client (package oidcup)
+// exactly as the demo wires them: Varde's client key served at
+// oidcup.JWKSPath and registered at the sim as a jwks_uri, Varde's
 // callback as the redirect URI, national_id as the identifier claim and
-// the eIDAS acr values. A login reports the person's identifier at the
-// sim's level; a failing sim makes the login fail at Varde, which the
-// broker turns into another provider.
-func TestWithVardeUpstreamClient(t *testing.T) {
+// the eIDAS acr values. change, if not nil, changes the client's
+// configuration.
+type link struct {
+	varde *httptest.Server
+	mux   *http.ServeMux
+	sim   *Sim
+	up    *oidcup.Provider
+	fin   *finisher
+}
+
+func newLink(t *testing.T, change func(*oidcup.Config)) *link {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "varde.db"))
 	if err != nil {
@@ -84,7 +93,7 @@ func TestWithVardeUpstreamClient(t *testing.T) {
 	t.Cleanup(func() { sim.Close() })
 
 	fin := &finisher{}
-	up, err := oidcup.New(oidcup.Config{
+	cfg := oidcup.Config{
 		ID: "bankid", Name: map[string]string{"en": "Demo BankID"}, Issuer: sim.Issuer(), ClientID: "varde",
 		AuthMethod: oidcup.AuthPrivateKeyJWT, ClientKey: key,
 		RedirectURI: varde.URL + oidcup.CallbackPath("bankid"), PromptLogin: true,
@@ -94,16 +103,36 @@ func TestWithVardeUpstreamClient(t *testing.T) {
 		},
 		IdentifierClaim: "national_id", IdentifierSchemes: []string{"no:fnr", "no:dnr"},
 		Timeouts: oidcup.Timeouts{Refetch: time.Millisecond},
-	}, oidcup.Deps{Challenges: db, Finisher: fin})
+	}
+	if change != nil {
+		change(&cfg)
+	}
+	up, err := oidcup.New(cfg, oidcup.Deps{Challenges: db, Finisher: fin})
 	if err != nil {
 		t.Fatal(err)
 	}
 	up.Register(mux)
+	// /start?attempt=&hint= plays the broker's part.
 	mux.HandleFunc("GET /start", func(w http.ResponseWriter, r *http.Request) {
-		up.Start(w, r, provider.Attempt{ID: r.URL.Query().Get("attempt"), Locale: "en", MinLevel: assurance.Substantial})
+		q := r.URL.Query()
+		up.Start(w, r, provider.Attempt{ID: q.Get("attempt"), Locale: "en", MinLevel: assurance.Substantial, LoginHint: q.Get("hint")})
 	})
 	mux.HandleFunc("GET /finished", func(w http.ResponseWriter, r *http.Request) {})
 	mux.HandleFunc("GET /failed", func(w http.ResponseWriter, r *http.Request) {})
+	return &link{varde: varde, mux: mux, sim: sim, up: up, fin: fin}
+}
+
+// TestWithVardeUpstreamClient wires a sim to Varde's own upstream client
+// (package oidcup) exactly as the demo does: Varde's client key served
+// at oidcup.JWKSPath and registered at the sim as a jwks_uri, Varde's
+// callback as the redirect URI, national_id as the identifier claim and
+// the eIDAS acr values. A login reports the person's identifier at the
+// sim's level; a failing sim makes the login fail at Varde, which the
+// broker turns into another provider.
+func TestWithVardeUpstreamClient(t *testing.T) {
+	ctx := context.Background()
+	l := newLink(t, nil)
+	sim, up, fin, varde := l.sim, l.up, l.fin, l.varde
 
 	jar, _ := cookiejar.New(nil)
 	b := &http.Client{Jar: jar, Timeout: 20 * time.Second}
@@ -155,5 +184,26 @@ func TestWithVardeUpstreamClient(t *testing.T) {
 	}
 	if end := login("a3"); end != "/finished" {
 		t.Errorf("after ok: login ended at %s", end)
+	}
+}
+
+// TestLoginHintAtSim: a relying party's login_hint, here a national
+// identity number, reaches the sim, which fills in its number field
+// with it, only when Varde's upstream client is configured to forward
+// hints (forward_login_hint); by default the sim never sees it. (The
+// sim's page lists its persons' numbers either way.)
+func TestLoginHintAtSim(t *testing.T) {
+	number := DefaultPersons()[5].Identifier.Value
+	for _, forward := range []bool{false, true} {
+		l := newLink(t, func(c *oidcup.Config) { c.ForwardLoginHint = forward })
+		jar, _ := cookiejar.New(nil)
+		b := &http.Client{Jar: jar, Timeout: 20 * time.Second}
+		page, body := get(t, b, l.varde.URL+"/start?"+url.Values{"attempt": {"a"}, "hint": {number}}.Encode())
+		if page.Request.URL.Path != PathLogin {
+			t.Fatalf("forward %v: the browser reached %s", forward, page.Request.URL)
+		}
+		if got := strings.Contains(body, `name="number" `) && strings.Contains(body, `value="`+number+`"`); got != forward {
+			t.Errorf("forward %v: the sim's login page shows the number: %v", forward, got)
+		}
 	}
 }

@@ -416,7 +416,7 @@ func (s *Sim) build(ctx context.Context) error {
 	}
 	op := &oidc.Provider{
 		Issuer: s.issuer, Clients: cfg.Store, AuthRequests: cfg.Store, AuthCodes: cfg.Store, Grants: cfg.Store,
-		Tokens: cfg.Store, Persons: cfg.Store, Sessions: s.sessions, SessionClients: cfg.Store,
+		Tokens: cfg.Store, Persons: cfg.Store, Sessions: s.sessions, SessionClients: cfg.Store, LiveSessions: cfg.Store,
 		Signer: cfg.Signer, KeySet: keySet,
 		ClientAuth: &oauth2.ClientAuthenticator{
 			Clients: cfg.Store, Replay: cfg.Store, Audiences: oidc.Audiences(s.issuer),

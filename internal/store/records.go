@@ -67,6 +67,11 @@ type Client struct {
 	// dpop_bound_access_tokens): every token request must carry a DPoP
 	// proof, so every access token it gets is bound to a key it holds.
 	DPoPBoundAccessTokens bool
+	// RefreshTokens lets the client get refresh tokens (RFC 6749 §1.5)
+	// at the code exchange; without it the token response has none. A
+	// refresh token of a grant without offline_access ends with the
+	// person's session (OIDC Core §11; ADR 22).
+	RefreshTokens bool
 	// BackchannelLogoutURI is where a logout token is POSTed when a
 	// session in which the client received tokens ends (OpenID Connect
 	// Back-Channel Logout 1.0 §2.2, backchannel_logout_uri); empty: none.

@@ -281,6 +281,10 @@ type Sessions interface {
 	// that had ended at now (SessionLive: expired, or unused for the
 	// SetSessionIdleTimeout).
 	GetSession(ctx context.Context, id string, now time.Time) (*Session, error)
+	// SessionLineLive reports whether the line of sessions that began
+	// with root (Session.Root) has a session live at now: root itself,
+	// or one that continues it.
+	SessionLineLive(ctx context.Context, root string, now time.Time) (bool, error)
 	// SetSessionIdleTimeout sets how long a session left unused lasts
 	// (session.Manager.IdleTimeout; 0 or less: no limit): one unused that
 	// long has ended, so GetSession does not find it and the end of its

@@ -84,6 +84,14 @@ type Config struct {
 	// a relying party's other max_age is passed on as it is, and an ID
 	// token without auth_time counts as a login at its iat.
 	PromptLogin bool
+	// ForwardLoginHint passes the relying party's login_hint, which may
+	// be a national identity number, on to this upstream (OIDC Core
+	// §3.1.2.1), and only when the browser has come for a login here:
+	// an attempt that carries a hint is then not pushed early (see
+	// Prepare), so no upstream the person does not log in with is told
+	// it. Without it the upstream never sees the hint and the person
+	// says who they are there.
+	ForwardLoginHint bool
 	// MaxLevel is the highest level logins through this upstream can
 	// reach, whatever the upstream asserts: its identity proofing and
 	// authentication as Varde's operator has assessed them.

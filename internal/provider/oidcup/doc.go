@@ -20,7 +20,7 @@
 //	                                memory, and in a store nodes share)
 //	  303 authorization_endpoint    response_type=code, scope, state, nonce,
 //	                                code_challenge (S256), acr_values,
-//	                                ui_locales, login_hint, [prompt=login
+//	                                ui_locales, [login_hint], [prompt=login
 //	                                max_age=0 | max_age=N] | client_id+request_uri
 //	GET /upstream/{id}/callback?code&state&iss
 //	  state taken once, same browser, RFC 9207 iss, error

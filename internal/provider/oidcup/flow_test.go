@@ -56,6 +56,7 @@ func TestAuthorizationRequest(t *testing.T) {
 	cfg := f.config(v, "fake")
 	cfg.Scopes = []string{"profile", "openid"}
 	cfg.ACRMap["urn:fake:loa:low"] = assurance.Low
+	cfg.ForwardLoginHint = true
 	v.add(cfg)
 	for _, tc := range []struct {
 		name, locale, hint string
@@ -659,6 +660,27 @@ func TestRelyingPartyAsksFreshLogin(t *testing.T) {
 	}
 }
 
+// TestLoginHintKeptByDefault: the relying party's login_hint, which may
+// be a national identity number, reaches an upstream only with
+// ForwardLoginHint, whether its requests are pushed or not.
+func TestLoginHintKeptByDefault(t *testing.T) {
+	for _, par := range []bool{false, true} {
+		v := newVarde(t)
+		f := newFakeUpstream(t, v.clock)
+		f.with(func(f *fakeUpstream) { f.requirePAR = par })
+		v.add(f.config(v, "fake"))
+		loginWorks(t, v, v.startURL("fake", "a", assurance.Substantial, "nb", "01017012345"))
+		f.with(func(f *fakeUpstream) {
+			if f.lastAuth.Has("login_hint") || f.lastAuth.Get("ui_locales") != "nb" {
+				t.Errorf("PAR %v: the upstream got %v", par, f.lastAuth)
+			}
+		})
+		if strings.Contains(v.logs.String(), "01017012345") {
+			t.Errorf("PAR %v: the hint was logged", par)
+		}
+	}
+}
+
 // TestPushedLoginHintRefused: the login hint comes from the relying
 // party's request, which anyone can write. An upstream that refuses the
 // pushed request because of it gets the request again without the hint,
@@ -668,7 +690,9 @@ func TestPushedLoginHintRefused(t *testing.T) {
 	v := newVarde(t)
 	f := newFakeUpstream(t, v.clock)
 	f.with(func(f *fakeUpstream) { f.requirePAR, f.parRefusesHint = true, true })
-	v.add(f.config(v, "fake"))
+	cfg := f.config(v, "fake")
+	cfg.ForwardLoginHint = true
+	v.add(cfg)
 	loginWorks(t, v, v.startURL("fake", "a", assurance.Substantial, "nb", "not-a-person"))
 	f.with(func(f *fakeUpstream) {
 		if f.lastAuth.Has("login_hint") || f.lastAuth.Get("ui_locales") != "nb" {

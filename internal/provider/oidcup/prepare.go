@@ -108,6 +108,12 @@ func (p *Provider) Prepare(ctx context.Context, a provider.Attempt) {
 	if !p.cfg.PushEarly || a.ID == "" {
 		return
 	}
+	if a.LoginHint != "" && p.cfg.ForwardLoginHint {
+		// The hint goes only to the upstream the person logs in with,
+		// once the browser is here (Config.ForwardLoginHint): the route
+		// may change before it arrives, or the person never come.
+		return
+	}
 	if m, ok := p.meta.peek(); ok && !p.canPush(m) {
 		// Known not to take pushed requests: nothing to do ahead.
 		return

@@ -33,6 +33,52 @@ func pushingEarly(t *testing.T) (*varde, *fakeUpstream, *Provider) {
 	return v, f, v.add(cfg)
 }
 
+// TestHintedNotPushedEarly: an upstream that is given login hints
+// (ForwardLoginHint) is not pushed a hinted request early, when the
+// person may yet log in elsewhere or not at all; it gets the hint with
+// the push Start makes once the browser has come for a login there. An
+// attempt without a hint is pushed early as before.
+func TestHintedNotPushedEarly(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	f.with(func(f *fakeUpstream) { f.requirePAR = true })
+	cfg := f.config(v, "fake")
+	cfg.PushEarly, cfg.ForwardLoginHint = true, true
+	p := v.add(cfg)
+	hinted := provider.Attempt{ID: "a-hinted", Locale: "nb", MinLevel: assurance.Substantial, LoginHint: "kari", Hinted: true}
+	p.Prepare(t.Context(), hinted)
+	// Whatever Prepare would push has been pushed once the early push
+	// of an unhinted attempt, prepared after it, is answered.
+	plain := provider.Attempt{ID: "a-plain", Locale: "nb", MinLevel: assurance.Substantial, Hinted: true}
+	p.Prepare(t.Context(), plain)
+	deadline := time.Now().Add(10 * time.Second)
+	for f.parCalls.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("Prepare pushed nothing for an attempt without a hint")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	p.prep.mu.Lock()
+	_, hintedKept := p.prep.m[hinted.ID]
+	p.prep.mu.Unlock()
+	if hintedKept {
+		t.Fatal("a hinted attempt was prepared")
+	}
+	before := f.parCalls.Load()
+	loginWorks(t, v, v.startURL("fake", hinted.ID, hinted.MinLevel, hinted.Locale, hinted.LoginHint))
+	if n := f.parCalls.Load() - before; n != 1 {
+		t.Errorf("Start pushed %d requests for the hinted attempt, want 1", n)
+	}
+	f.with(func(f *fakeUpstream) {
+		if f.lastAuth.Get("login_hint") != "kari" {
+			t.Errorf("the upstream the person logs in with got %v", f.lastAuth)
+		}
+	})
+	if n := f.parCalls.Load(); n != 2 {
+		t.Errorf("%d pushed requests in all, want 2: one early without a hint, one at Start with it", n)
+	}
+}
+
 // TestPushEarly: a request pushed early (Prepare) is what Start sends
 // the browser with, once; whatever no longer fits, is too old or failed
 // is pushed afresh, and the login works either way.
@@ -68,7 +114,8 @@ func TestPushEarly(t *testing.T) {
 		t.Errorf("Start pushed %d more requests after an early push", n)
 	}
 	f.with(func(f *fakeUpstream) {
-		if f.lastAuth.Get("ui_locales") != "nb" || f.lastAuth.Get("login_hint") != "kari" ||
+		// Without ForwardLoginHint the upstream never sees the hint.
+		if f.lastAuth.Get("ui_locales") != "nb" || f.lastAuth.Has("login_hint") ||
 			f.lastAuth.Get("acr_values") != fakeSubstantial+" "+fakeHigh {
 			t.Errorf("the early push asked for %v", f.lastAuth)
 		}
@@ -339,7 +386,7 @@ func pushEarlyAcrossNodes(t *testing.T, n *nodes) {
 			t.Errorf("%s: Start pushed %d more requests after an early push at the other node", way.name, k)
 		}
 		n.f.with(func(f *fakeUpstream) {
-			if f.lastAuth.Get("ui_locales") != "nb" || f.lastAuth.Get("login_hint") != "kari" ||
+			if f.lastAuth.Get("ui_locales") != "nb" || f.lastAuth.Has("login_hint") ||
 				f.lastAuth.Get("acr_values") != fakeSubstantial+" "+fakeHigh {
 				t.Errorf("%s: the early push asked for %v", way.name, f.lastAuth)
 			}

@@ -357,7 +357,7 @@ func (p *Provider) authParams(a provider.Attempt, sec secrets) url.Values {
 	if a.Locale != "" {
 		params.Set("ui_locales", a.Locale)
 	}
-	if a.LoginHint != "" {
+	if a.LoginHint != "" && p.cfg.ForwardLoginHint {
 		params.Set("login_hint", a.LoginHint)
 	}
 	switch {

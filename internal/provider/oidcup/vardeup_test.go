@@ -95,7 +95,7 @@ func newVardeUpstream(t *testing.T, v *varde, id string, clientKey jose.JSONWebK
 	log := slog.New(slog.DiscardHandler)
 	op := &oidc.Provider{
 		Issuer: u.issuer, Clients: db, AuthRequests: db, AuthCodes: db, Grants: db, Tokens: db, Persons: db,
-		Sessions: u.sessions, SessionClients: db, Signer: signer, KeySet: keySet,
+		Sessions: u.sessions, SessionClients: db, LiveSessions: db, Signer: signer, KeySet: keySet,
 		ClientAuth:  &oauth2.ClientAuthenticator{Clients: db, Replay: db, Audiences: oidc.Audiences(u.issuer)},
 		Audit:       &audit.Log{Store: db, Log: log},
 		SubjectSalt: []byte(strings.Repeat("u", 32)), Log: log,

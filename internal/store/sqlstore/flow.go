@@ -289,6 +289,47 @@ func (db *DB) GetSession(ctx context.Context, id string, now time.Time) (*store.
 	return s, nil
 }
 
+// SessionLineLive implements store.Sessions: root itself, else the
+// sessions that continue it, each read as GetSession reads it (so a
+// session's use this node has not written yet counts).
+func (db *DB) SessionLineLive(ctx context.Context, root string, now time.Time) (bool, error) {
+	if db.unmatchable(root) {
+		return false, nil
+	}
+	live := func(id string) (bool, error) {
+		_, err := db.GetSession(ctx, id, now)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	if ok, err := live(root); ok || err != nil {
+		return ok, err
+	}
+	rows, err := db.st.sessionsContinuing.QueryContext(ctx, root, micros(now))
+	if err != nil {
+		return false, fmt.Errorf("sessions continuing %s: %w", root, err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return false, fmt.Errorf("sessions continuing: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return false, fmt.Errorf("sessions continuing: %w", err)
+	}
+	for _, id := range ids {
+		if ok, err := live(id); ok || err != nil {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
 // SetSessionIdleTimeout implements store.Sessions.
 func (db *DB) SetSessionIdleTimeout(d time.Duration) { db.idle.Store(int64(max(d, 0))) }
 

@@ -30,6 +30,8 @@ type statements struct {
 	insertSession, getSession, touchSession, getSessionClients, setSessionClients, deleteSession, deletePersonSessions *sql.Stmt
 	insertSessionEnd, deleteSessionEnd                                                                                 *sql.Stmt
 
+	sessionsContinuing *sql.Stmt
+
 	insertAuthCode, redeemAuthCode, getAuthCode, getAuthCodeW *sql.Stmt
 	insertGrant, getGrant, revokeGrant, revokeClientGrants    *sql.Stmt
 	insertToken, getToken, getTokenW, useToken                *sql.Stmt
@@ -126,6 +128,7 @@ func (db *DB) prepare(ctx context.Context) error {
 
 		{&db.st.insertSession, w, insertSQL("sessions", sessionCols+", last_used")},
 		{&db.st.getSession, r, "SELECT " + sessionCols + ", last_used FROM sessions WHERE id = ? AND expires_at > ?"},
+		{&db.st.sessionsContinuing, r, "SELECT id FROM sessions WHERE continues = ? AND expires_at > ?"},
 		{&db.st.touchSession, w, "UPDATE sessions SET last_used = CASE WHEN last_used < ? THEN ? ELSE last_used END WHERE id = ?"},
 		{&db.st.getSessionClients, w, "SELECT clients FROM sessions WHERE id = ?" + db.d.forUpdate},
 		{&db.st.setSessionClients, w, "UPDATE sessions SET clients = ? WHERE id = ?"},

@@ -32,6 +32,7 @@ func fullClient(t *testing.T, id string) *store.Client {
 		StatusComponents:       []string{"bankid", "store"},
 		LegacyEndpointAudience: true,
 		DPoPBoundAccessTokens:  true,
+		RefreshTokens:          true,
 		BackchannelLogoutURI:   "https://rp.example/varde/logout",
 		IntrospectTokensOf:     []string{"rp-web", "rp-app"},
 		Source:                 "cli",

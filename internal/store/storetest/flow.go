@@ -283,6 +283,29 @@ func testSessions(t *testing.T, s store.Store) {
 		}
 	})
 
+	t.Run("line", func(t *testing.T) {
+		root := &store.Session{ID: "s-line-root", PersonID: "p1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		next := &store.Session{ID: "s-line-next", PersonID: "p1", Continues: root.ID, CreatedAt: now, ExpiresAt: now.Add(2 * time.Hour)}
+		wantErr(t, "CreateSession", s.CreateSession(ctx, root), nil)
+		live := func(name, root string, at time.Time, want bool) {
+			t.Helper()
+			got, err := s.SessionLineLive(ctx, root, at)
+			wantErr(t, "SessionLineLive "+name, err, nil)
+			if got != want {
+				t.Errorf("SessionLineLive %s = %v, want %v", name, got, want)
+			}
+		}
+		live("root alone", root.ID, now, true)
+		live("unknown", "s-line-unknown", now, false)
+		wantErr(t, "CreateSession", s.CreateSession(ctx, next), nil)
+		_, err := s.DeleteSession(ctx, root.ID)
+		wantErr(t, "DeleteSession", err, nil)
+		live("continued", root.ID, now, true)
+		live("continued, after the root's expiry", root.ID, now.Add(90*time.Minute), true)
+		live("every session expired", root.ID, now.Add(2*time.Hour), false)
+		live("by a continuing session's ID", next.ID, now, true)
+	})
+
 	t.Run("expiry", func(t *testing.T) {
 		ss := fullSession(t, "s-exp")
 		wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
