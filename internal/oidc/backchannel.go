@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -222,7 +224,8 @@ func (p *Provider) SessionsEnded(ctx context.Context, why string, ended []*store
 // An end it cannot settle stays pending, due again a minute later,
 // then two, doubling up to six hours (endRetryAfter), behind the ends
 // due before it; after maxEndAttempts (12) failures, about a day, it is
-// given up on, with an error log naming its clients (deferEnd). The
+// given up on, with an error log and an audit event naming its clients
+// (deferEnd). The
 // round goes on past a failure to the newer ends, up to
 // maxFailedEndsPerRound failures; the error then says how many were
 // left, once for the round.
@@ -304,8 +307,9 @@ func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, 
 
 // deferEnd records the failure, err, to settle the end of s: the end is
 // tried again after endRetryAfter, and after maxEndAttempts failures it
-// is given up on, with an error log naming the session and its clients,
-// whose relying parties are then not told of it.
+// is given up on, with an error log and an audit event
+// (backchannel_logout, failure, given_up) naming the session, its person
+// and its clients, whose relying parties are then not told of it.
 func (p *Provider) deferEnd(ctx context.Context, s *store.Session, now time.Time, err error) {
 	n, derr := p.LogoutOutbox.DeferSessionEnd(ctx, s.ID, func(n int) time.Time {
 		// Due when PendingSessionEnds' before, now-LeftoverEndsAfter,
@@ -320,13 +324,24 @@ func (p *Provider) deferEnd(ctx context.Context, s *store.Session, now time.Time
 	if n < maxEndAttempts {
 		return
 	}
-	if _, derr := p.LogoutOutbox.SettleSessionEnd(ctx, s.ID, nil); derr != nil {
+	settled, derr := p.LogoutOutbox.SettleSessionEnd(ctx, s.ID, nil)
+	if derr != nil {
 		p.Log.WarnContext(ctx, "back-channel logout: ended session not given up on; it will be tried again", "err", derr)
+		return
+	}
+	if !settled {
+		// Settled meanwhile by another node, which told the relying
+		// parties or gave up on it itself.
 		return
 	}
 	p.Metrics.sessionEnds.WithLabelValues("given_up").Inc()
 	p.Log.ErrorContext(ctx, "back-channel logout given up: these relying parties are not told of the session's end",
 		"session", s.ID, "clients", s.Clients, "attempts", n, "err", err)
+	// The audit trail says so too: the person's sessions at these
+	// relying parties may outlive their end at Varde.
+	p.audit(ctx, &store.AuditEvent{Type: "backchannel_logout", Result: store.ResultFailure, Reason: "given_up",
+		PersonID: s.PersonID, Provider: s.Provider,
+		Details: map[string]string{"session": s.ID, "clients": strings.Join(s.Clients, " "), "attempts": strconv.Itoa(n)}})
 }
 
 // endRetryAfter is how long after its nth failure an end is tried again:

@@ -965,8 +965,8 @@ func TestBackchannelLogoutLeftOverPastFailures(t *testing.T) {
 // TestBackchannelLogoutGivesUpOnEnd: an end that keeps failing is tried
 // again a minute later, then two, doubling, not every round, and behind
 // the newer ends; after maxEndAttempts failures it is given up on, with
-// an error log naming the session and its clients, and is no longer
-// pending.
+// an error log and an audit event naming the session and its clients,
+// and is no longer pending.
 func TestBackchannelLogoutGivesUpOnEnd(t *testing.T) {
 	var logs syncBuffer
 	h := newHarness(t)
@@ -1012,6 +1012,12 @@ func TestBackchannelLogoutGivesUpOnEnd(t *testing.T) {
 	if !strings.Contains(l, "back-channel logout given up") || !strings.Contains(l, "stuck") ||
 		!strings.Contains(l, bankID) || !strings.Contains(l, taxID) {
 		t.Errorf("no log naming the session given up on and its clients:\n%s", l)
+	}
+	ev := h.auditEvents("backchannel_logout")
+	if len(ev) != 1 || ev[0].Result != store.ResultFailure || ev[0].Reason != "given_up" || ev[0].PersonID != h.person.ID ||
+		ev[0].Details["session"] != "stuck" || ev[0].Details["clients"] != bankID+" "+taxID ||
+		ev[0].Details["attempts"] != fmt.Sprint(maxEndAttempts) {
+		t.Errorf("audit events for the end given up on: %+v; want one naming its person, session, clients and attempts", ev)
 	}
 	if _, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now().Add(24*time.Hour)); err != nil || failed() != maxEndAttempts {
 		t.Errorf("an end given up on is tried again: %v, %v failures", err, failed())
