@@ -614,11 +614,11 @@ func TestRenewLogoutTokenSignerFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.p.Signer = signer
-	_, tok, err := h.p.logoutToken(context.Background(), c, &store.Session{ID: "s1", PersonID: h.person.ID}, h.clock.Now())
+	_, toks, err := h.p.logoutTokens(context.Background(), []*store.Client{c}, &store.Session{ID: "s1", PersonID: h.person.ID}, h.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload := logoutForm(tok)
+	payload := logoutForm(toks[0])
 	down.Store(true)
 	later := h.clock.Now().Add(time.Minute)
 	if out, err := h.p.RenewLogoutToken(payload, later); err == nil || errors.Is(err, ErrNotLogoutDelivery) {
@@ -1071,5 +1071,97 @@ func TestBackchannelLogoutRoundCutShort(t *testing.T) {
 	h.p.LogoutOutbox = h.db
 	if n, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); n != 1 || err != nil {
 		t.Errorf("next round: %d, %v; want it settled", n, err)
+	}
+}
+
+// gatheringKey signs only once want signatures are under way at the
+// same time (or, once that happened, at once): a signer that is slow
+// enough that one at a time would add up. Signed one at a time, the
+// first gives up after a while, failing.
+type gatheringKey struct {
+	*ecdsa.PrivateKey
+	want int
+
+	mu       sync.Mutex
+	inFlight int
+	most     int
+	gathered chan struct{}
+}
+
+func (k *gatheringKey) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	k.mu.Lock()
+	k.inFlight++
+	k.most = max(k.most, k.inFlight)
+	if k.inFlight == k.want {
+		select {
+		case <-k.gathered:
+		default:
+			close(k.gathered)
+		}
+	}
+	k.mu.Unlock()
+	defer func() {
+		k.mu.Lock()
+		k.inFlight--
+		k.mu.Unlock()
+	}()
+	select {
+	case <-k.gathered:
+		return k.PrivateKey.Sign(r, digest, opts)
+	case <-time.After(5 * time.Second):
+		return nil, errors.New("signed one at a time")
+	}
+}
+
+// TestBackchannelLogoutSignsAtOnce: the logout tokens of a session with
+// many relying parties are signed several at once, never more than
+// logoutSignConcurrency, so a slow signer's time is not paid once per
+// relying party.
+func TestBackchannelLogoutSignsAtOnce(t *testing.T) {
+	h := newHarness(t)
+	h.withBackchannel()
+	h.p.LogoutSignTimeout = time.Minute
+	ctx := context.Background()
+	bank, err := h.db.GetClient(ctx, bankID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := []string{bankID, taxID}
+	for i := range 2 * logoutSignConcurrency {
+		c := *bank
+		c.ID = fmt.Sprintf("rp-%d", i)
+		if err := h.db.PutClient(ctx, &c); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c.ID)
+	}
+	k, err := newHarnessKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := &gatheringKey{PrivateKey: k, want: logoutSignConcurrency, gathered: make(chan struct{})}
+	if h.p.Signer, err = keys.New(key, nil); err != nil {
+		t.Fatal(err)
+	}
+	now := h.clock.Now()
+	s := &store.Session{ID: "many", PersonID: h.person.ID, Provider: "passkey", Level: "substantial",
+		AuthTime: now, Clients: clients, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := h.db.CreateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.EndSession(ctx, s.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	n, settled, err := h.p.BackchannelLogout(ctx, s)
+	if err != nil || !settled || n != len(clients) {
+		t.Fatalf("BackchannelLogout = %d, %v, %v; want %d tokens queued", n, settled, err, len(clients))
+	}
+	if key.most != logoutSignConcurrency {
+		t.Errorf("at most %d signatures at once, want %d", key.most, logoutSignConcurrency)
+	}
+	for _, id := range clients {
+		if got := len(h.deliveries(id)); got != 1 {
+			t.Errorf("%s: %d logout tokens queued, want 1", id, got)
+		}
 	}
 }
