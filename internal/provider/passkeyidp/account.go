@@ -795,13 +795,20 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		// void and the other sessions ended, so the person must see the
 		// new codes; the store says which. Sessions it ended are left
 		// pending in the store, for housekeeping to tell their services.
-		stored, rerr := p.RecoveryCodes.HasRecoveryCode(ctx, person.ID, hashes[0])
-		if rerr != nil {
-			p.log().ErrorContext(ctx, "read back new recovery codes", "err", rerr)
-		}
-		if stored {
+		switch p.codesStored(ctx, person.ID, hashes) {
+		case isStored:
 			p.log().WarnContext(ctx, "new recovery codes stored though their write got no answer", "err", err)
 			err, ended = nil, 0
+		case unconfirmed:
+			// The new codes may hold, and the old ones be void: the
+			// person is told so, and to look at the account page,
+			// which counts the codes they hold.
+			if err := p.takeTicket(ctx, "codes", s.ID, t, &codesTicket{}); err != nil {
+				p.log().ErrorContext(ctx, "drop recovery codes ticket", "err", err)
+			}
+			p.log().ErrorContext(ctx, "new recovery codes perhaps stored: their write got no answer and the store cannot be read", "err", err)
+			p.Pages.Error(w, r, http.StatusServiceUnavailable, p.lang(r), errorPage("account.codes.unconfirmed", "/account"))
+			return
 		}
 	}
 	if err != nil {

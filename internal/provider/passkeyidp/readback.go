@@ -87,6 +87,14 @@ func (p *Provider) passkeyStored(ctx context.Context, pk *store.Passkey) stored 
 	})
 }
 
+// codesStored reads back the recovery codes with these hashes, whose
+// write got no answer: stored if personID holds the first.
+func (p *Provider) codesStored(ctx context.Context, personID string, hashes [][]byte) stored {
+	return p.readBack(ctx, "recovery codes", func(ctx context.Context) (bool, error) {
+		return p.RecoveryCodes.HasRecoveryCode(ctx, personID, hashes[0])
+	})
+}
+
 // readBackRegistration settles reg, a registration whose write got no
 // answer (err wraps store.ErrOutcomeUnknown), by reading its passkey
 // back: nil if it is stored, so the caller goes on as if the write had

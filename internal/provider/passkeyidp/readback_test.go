@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,25 +26,52 @@ import (
 type unansweredPasskeys struct {
 	store.Passkeys
 	mode string
+	late lateWrite
+}
 
+// lateWrite is a write sent, and, if pending is set, one that lands
+// only at the first read after it.
+type lateWrite struct {
 	mu      sync.Mutex
-	pending func() error // the "late" write, not yet landed
 	sent    bool
+	pending func() error
+}
+
+func (l *lateWrite) send(pending func() error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sent, l.pending = true, pending
+}
+
+func (l *lateWrite) wasSent() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sent
+}
+
+// land carries out the pending write, if any, once.
+func (l *lateWrite) land() error {
+	l.mu.Lock()
+	do := l.pending
+	l.pending = nil
+	l.mu.Unlock()
+	if do == nil {
+		return nil
+	}
+	return do()
 }
 
 func (u *unansweredPasskeys) write(do func() error) error {
-	u.mu.Lock()
-	u.sent = true
-	u.mu.Unlock()
 	switch u.mode {
 	case "stored":
+		u.late.send(nil)
 		if err := do(); err != nil {
 			return err
 		}
 	case "late":
-		u.mu.Lock()
-		u.pending = do
-		u.mu.Unlock()
+		u.late.send(do)
+	default:
+		u.late.send(nil)
 	}
 	return fmt.Errorf("commit: %w", store.ErrOutcomeUnknown)
 }
@@ -64,21 +92,12 @@ func (u *unansweredPasskeys) CreatePersonWithPasskey(ctx context.Context, person
 }
 
 func (u *unansweredPasskeys) GetPasskey(ctx context.Context, id []byte) (*store.Passkey, error) {
-	u.mu.Lock()
-	blind := u.mode == "blind" && u.sent
-	u.mu.Unlock()
-	if blind {
+	if u.mode == "blind" && u.late.wasSent() {
 		return nil, errors.New("connection refused")
 	}
 	got, err := u.Passkeys.GetPasskey(ctx, id)
-	u.mu.Lock()
-	land := u.pending
-	u.pending = nil
-	u.mu.Unlock()
-	if land != nil {
-		if err := land(); err != nil {
-			return nil, err
-		}
+	if lerr := u.late.land(); lerr != nil {
+		return nil, lerr
 	}
 	return got, err
 }
@@ -176,6 +195,76 @@ func TestEnrolOutcomeUnknown(t *testing.T) {
 			}
 			if !hasEvent(evs, "enrolment", store.ResultFailure, tc.reason) {
 				t.Errorf("no enrolment failure %q recorded", tc.reason)
+			}
+		})
+	}
+}
+
+// unansweredNewCodes is the real store whose replacement of recovery
+// codes ending the other sessions gets no answer: with "late", it lands
+// only after the first read of a code that follows it; with "blind",
+// nothing is stored and the codes cannot be read back.
+type unansweredNewCodes struct {
+	store.RecoveryCodes
+	mode string
+	late lateWrite
+}
+
+func (u *unansweredNewCodes) ReplaceRecoveryCodesEndingOthers(ctx context.Context, personID string, hashes [][]byte, except string, now time.Time, events func(int) []*store.AuditEvent) ([]*store.Session, error) {
+	var pending func() error
+	if u.mode == "late" {
+		pending = func() error {
+			_, err := u.RecoveryCodes.ReplaceRecoveryCodesEndingOthers(context.Background(), personID, hashes, except, now, events)
+			return err
+		}
+	}
+	u.late.send(pending)
+	return nil, fmt.Errorf("commit: %w", store.ErrOutcomeUnknown)
+}
+
+func (u *unansweredNewCodes) HasRecoveryCode(ctx context.Context, personID string, hash []byte) (bool, error) {
+	if u.mode == "blind" && u.late.wasSent() {
+		return false, errors.New("connection refused")
+	}
+	has, err := u.RecoveryCodes.HasRecoveryCode(ctx, personID, hash)
+	if lerr := u.late.land(); lerr != nil {
+		return false, lerr
+	}
+	return has, err
+}
+
+// New recovery codes whose write lands only after the first read-back
+// are shown, as stored; ones that cannot be read back are not, and the
+// person is told it could not be confirmed and what to do, in their
+// language, rather than that it failed.
+func TestNewCodesReadBackWindow(t *testing.T) {
+	for _, tc := range []struct {
+		mode, lang, want string
+		status           int
+	}{
+		{"late", "en", "", http.StatusSeeOther},
+		{"blind", "en", "We could not confirm your new recovery codes", http.StatusServiceUnavailable},
+		{"blind", "nb", "Vi kunne ikke bekrefte de nye gjenopprettingskodene", http.StatusServiceUnavailable},
+		{"blind", "da", "Vi kunne ikke bekræfte dine nye genoprettelseskoder", http.StatusServiceUnavailable},
+	} {
+		t.Run(tc.mode+"/"+tc.lang, func(t *testing.T) {
+			h := newHarness(t, true)
+			b := h.browser(tc.lang)
+			b.enrol(newDevice(false), "", "fnr")
+			h.p.RecoveryCodes = &unansweredNewCodes{RecoveryCodes: h.p.RecoveryCodes, mode: tc.mode}
+			csrf := attr(t, b.get("/account").body, "data-csrf")
+			r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+			if r.status != tc.status {
+				t.Fatalf("new codes: %d %q", r.status, r.location)
+			}
+			if tc.want == "" {
+				if codes := codesIn(b.get(r.location).body); len(codes) == 0 {
+					t.Fatal("the stored new codes are not shown")
+				}
+				return
+			}
+			if !strings.Contains(r.body, tc.want) || len(codesIn(r.body)) != 0 {
+				t.Errorf("page for codes not confirmed:\n%s", r.body)
 			}
 		})
 	}
