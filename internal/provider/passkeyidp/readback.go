@@ -40,15 +40,21 @@ const (
 // stays unconfirmed and the person is told so, never guessed for.
 var readBackWaits = []time.Duration{250 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second}
 
-// readBackTimeout bounds each read of a read-back.
-const readBackTimeout = 5 * time.Second
+// readBackTimeout bounds each read of a read-back, and readBackLimit
+// the whole of it, so a store that stopped answering keeps the person
+// waiting no longer than that for "could not confirm".
+const (
+	readBackTimeout = 2 * time.Second
+	readBackLimit   = 10 * time.Second
+)
 
 // readBack reads back a write that got no answer with has (is the
 // record there?), as readBackWaits says, whether or not ctx (the
 // request) has ended: the person is owed the answer, and the reads are
 // bounded.
 func (p *Provider) readBack(ctx context.Context, what string, has func(context.Context) (bool, error)) stored {
-	ctx = context.WithoutCancel(ctx)
+	ctx, cancelAll := context.WithTimeout(context.WithoutCancel(ctx), readBackLimit)
+	defer cancelAll()
 	failed := false
 	for i := 0; ; i++ {
 		rctx, cancel := context.WithTimeout(ctx, readBackTimeout)
@@ -64,7 +70,13 @@ func (p *Provider) readBack(ctx context.Context, what string, has func(context.C
 		if i == len(readBackWaits) {
 			break
 		}
-		time.Sleep(readBackWaits[i])
+		select {
+		case <-time.After(readBackWaits[i]):
+		case <-ctx.Done():
+			// Out of time with reads still to make: not found so far
+			// proves nothing.
+			return unconfirmed
+		}
 	}
 	if failed {
 		return unconfirmed
