@@ -25,7 +25,7 @@ const (
 )
 
 // readBackWaits are the pauses between the reads of a write that got
-// no answer: reads at once and 0.25, 0.5, 1 and 2 s later.
+// no answer: reads at once and 0.25, 0.5, 1, 2 and 4 s later.
 //
 // A record found is stored for good: it was committed. A record not
 // found may not be committed yet. PostgreSQL carries out a COMMIT it
@@ -33,9 +33,14 @@ const (
 // client can see the connection drop while the server is still
 // flushing the commit (or waiting for a synchronous standby): a read at
 // once, on another connection, can miss a write that lands a moment
-// later. The reads are spread over about 4 s, far longer than a
-// commit's flush, so a write not found by the last of them was, as far
-// as can be told, not stored. A read that fails (the store is down)
+// later. The reads are spread over 4 s, far longer than a commit's
+// flush, so a write not found by the last of them was, as far as can be
+// told, not stored. A commit held longer still (a synchronous standby
+// that stopped answering holds every commit) could land after the last
+// read: the person, told it was not saved, tries again and holds one
+// passkey more than they meant to (both work, and the account page
+// lists both), and the audit log holds the not_stored event beside the
+// success event stored with the write. A read that fails (the store is down)
 // proves nothing: if none found the record and any failed, the outcome
 // stays unconfirmed and the person is told so, never guessed for.
 var readBackWaits = []time.Duration{250 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second}
