@@ -1042,15 +1042,7 @@ func TestBackchannelLogoutRoundCutShort(t *testing.T) {
 	h := newHarness(t)
 	h.withBackchannel()
 	ctx := context.Background()
-	now := h.clock.Now()
-	s := &store.Session{ID: "cut", PersonID: h.person.ID, Provider: "passkey", Level: "substantial",
-		AuthTime: now, Clients: []string{bankID}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := h.db.CreateSession(ctx, s); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.db.EndSession(ctx, s.ID, now); err != nil {
-		t.Fatal(err)
-	}
+	s := h.endedSession("cut", bankID)
 	h.clock.Add(LeftoverEndsAfter + time.Second)
 	h.p.LogoutOutbox = slowSettle{h.db}
 	rctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
@@ -1164,4 +1156,62 @@ func TestBackchannelLogoutSignsAtOnce(t *testing.T) {
 			t.Errorf("%s: %d logout tokens queued, want 1", id, got)
 		}
 	}
+}
+
+// settledElsewhere is refusingSettle whose giving up on an end finds it
+// settled already, as when another node gave up on it moments before.
+type settledElsewhere struct{ *refusingSettle }
+
+func (f settledElsewhere) SettleSessionEnd(ctx context.Context, id string, ds []*store.WebhookDelivery) (bool, error) {
+	if len(ds) == 0 {
+		if _, err := f.refusingSettle.SettleSessionEnd(ctx, id, nil); err != nil {
+			return false, err
+		}
+		return false, nil
+	}
+	return f.refusingSettle.SettleSessionEnd(ctx, id, ds)
+}
+
+// TestBackchannelLogoutGivenUpOnElsewhere: an end another node gave up
+// on first is neither counted nor audited as given up by this one, so
+// the audit trail and the counter hold it once.
+func TestBackchannelLogoutGivenUpOnElsewhere(t *testing.T) {
+	h := newHarness(t)
+	h.withBackchannel()
+	ctx := context.Background()
+	h.p.LogoutOutbox = settledElsewhere{&refusingSettle{LogoutOutbox: h.db, refuse: map[string]bool{"stuck": true}}}
+	h.endedSession("stuck", bankID)
+	h.clock.Add(LeftoverEndsAfter + time.Second)
+	for n := 1; n <= maxEndAttempts; n++ {
+		if _, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); err == nil {
+			t.Fatalf("attempt %d: no error", n)
+		}
+		h.clock.Add(endRetryAfter(n) + time.Second)
+	}
+	if left, err := h.db.PendingSessionEnds(ctx, h.clock.Now().Add(24*time.Hour), 10); err != nil || len(left) != 0 {
+		t.Fatalf("pending after %d failures: %d, %v; want none", maxEndAttempts, len(left), err)
+	}
+	if g := h.counter("varde_backchannel_logout_session_ends_total", map[string]string{"result": "given_up"}); g != 0 {
+		t.Errorf("given up counted %v here, want 0: another node gave up on it", g)
+	}
+	if ev := h.auditEvents("backchannel_logout"); len(ev) != 0 {
+		t.Errorf("audited here as given up: %+v", ev)
+	}
+}
+
+// endedSession stores a session of the harness's person with clients,
+// ended now, its end pending.
+func (h *harness) endedSession(id string, clients ...string) *store.Session {
+	h.t.Helper()
+	ctx := context.Background()
+	now := h.clock.Now()
+	s := &store.Session{ID: id, PersonID: h.person.ID, Provider: "passkey", Level: "substantial",
+		AuthTime: now, Clients: clients, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := h.db.CreateSession(ctx, s); err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.db.EndSession(ctx, s.ID, now); err != nil {
+		h.t.Fatal(err)
+	}
+	return s
 }
