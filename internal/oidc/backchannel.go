@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -75,29 +78,34 @@ type LogoutClaims struct {
 	Events    map[string]map[string]any `json:"events"`
 }
 
-// logoutToken signs the logout token telling c that the person's session
-// sess ended, at now.
-func (p *Provider) logoutToken(ctx context.Context, c *store.Client, sess *store.Session, now time.Time) (jti, token string, err error) {
-	jti, err = p.randomToken(16)
-	if err != nil {
-		return "", "", err
+// logoutTokens signs the logout tokens telling each of cs that the
+// person's session sess ended, at now: jtis[i] and tokens[i] are cs[i]'s.
+func (p *Provider) logoutTokens(ctx context.Context, cs []*store.Client, sess *store.Session, now time.Time) (jtis, tokens []string, err error) {
+	claims := make([]LogoutClaims, len(cs))
+	jtis = make([]string, len(cs))
+	for i, c := range cs {
+		if jtis[i], err = p.randomToken(16); err != nil {
+			return nil, nil, err
+		}
+		claims[i] = LogoutClaims{
+			Issuer: p.Issuer,
+			// §2.4: sub, sid or both; Varde sends both. sub is the
+			// pairwise subject of c's sector, the one its ID tokens
+			// carry.
+			Subject:   p.subject(c, sess.PersonID),
+			Audience:  c.ID,
+			IssuedAt:  now.Unix(),
+			Expiry:    now.Add(LogoutTokenLifetime).Unix(),
+			ID:        jtis[i],
+			SessionID: p.sessionRef(c, sess.Root()),
+			Events:    map[string]map[string]any{BackchannelLogoutEvent: {}},
+		}
 	}
-	token, err = p.signLogout(ctx, LogoutClaims{
-		Issuer: p.Issuer,
-		// §2.4: sub, sid or both; Varde sends both. sub is the pairwise
-		// subject of c's sector, the one its ID tokens carry.
-		Subject:   p.subject(c, sess.PersonID),
-		Audience:  c.ID,
-		IssuedAt:  now.Unix(),
-		Expiry:    now.Add(LogoutTokenLifetime).Unix(),
-		ID:        jti,
-		SessionID: p.sessionRef(c, sess.Root()),
-		Events:    map[string]map[string]any{BackchannelLogoutEvent: {}},
-	})
+	tokens, err = p.signLogouts(ctx, claims)
 	if err != nil {
-		return "", "", fmt.Errorf("sign logout token for %s: %w: %w", c.ID, errLogoutSigner, err)
+		return nil, nil, fmt.Errorf("sign logout tokens: %w: %w", errLogoutSigner, err)
 	}
-	return jti, token, nil
+	return jtis, tokens, nil
 }
 
 // errLogoutSigner is what the error of a logout token the signer did not
@@ -106,19 +114,55 @@ func (p *Provider) logoutToken(ctx context.Context, c *store.Client, sess *store
 // in turn.
 var errLogoutSigner = errors.New("signer")
 
-// signLogout signs claims as a logout token within LogoutSignTimeout and
-// ctx (keys.Bounded: a stuck signer holds at most one goroutine). A
-// signature given up on is counted
-// (varde_backchannel_logout_signatures_abandoned_total).
-func (p *Provider) signLogout(ctx context.Context, claims LogoutClaims) (string, error) {
+// logoutSignConcurrency is how many of one session end's logout tokens
+// are signed at once: a signer that takes a while (a hardware module
+// over the network) signs a session with many relying parties in a
+// fraction of the time one at a time would take, and a stuck one holds
+// no more than this many signatures.
+const logoutSignConcurrency = 4
+
+// signLogouts signs each of claims as a logout token, up to
+// logoutSignConcurrency at once, all within LogoutSignTimeout and ctx
+// (keys.Bounded: the signatures of one session end are one signing, so
+// a stuck signer leaves at most one session end's signing running, of
+// at most logoutSignConcurrency signatures). A signing given up on is
+// counted (varde_backchannel_logout_signatures_abandoned_total).
+func (p *Provider) signLogouts(ctx context.Context, claims []LogoutClaims) ([]string, error) {
+	if len(claims) == 0 {
+		return nil, nil
+	}
 	signer := p.Signer
-	token, abandoned, err := p.logoutSigning.Sign(ctx, p.LogoutSignTimeout, func() (string, error) {
-		return signer.SignTyped(claims, LogoutTokenTyp)
+	// signed is set by the signing before it returns, and read only
+	// once Sign has its result, never when it was given up on.
+	var signed []string
+	_, abandoned, err := p.logoutSigning.Sign(ctx, p.LogoutSignTimeout, func() (string, error) {
+		out := make([]string, len(claims))
+		errs := make([]error, len(claims))
+		slots := make(chan struct{}, logoutSignConcurrency)
+		var wg sync.WaitGroup
+		for i := range claims {
+			slots <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-slots }()
+				if out[i], errs[i] = signer.SignTyped(claims[i], LogoutTokenTyp); errs[i] != nil {
+					errs[i] = fmt.Errorf("for %s: %w", claims[i].Audience, errs[i])
+				}
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return "", err
+		}
+		signed = out
+		return "", nil
 	})
 	if abandoned {
 		p.Metrics.logoutSignAbandoned.Inc()
 	}
-	return token, err
+	if err != nil {
+		return nil, err
+	}
+	return signed, nil
 }
 
 // ErrNotLogoutDelivery is what RenewLogoutToken's error wraps when the
@@ -222,7 +266,8 @@ func (p *Provider) SessionsEnded(ctx context.Context, why string, ended []*store
 // An end it cannot settle stays pending, due again a minute later,
 // then two, doubling up to six hours (endRetryAfter), behind the ends
 // due before it; after maxEndAttempts (12) failures, about a day, it is
-// given up on, with an error log naming its clients (deferEnd). The
+// given up on, with an error log and an audit event naming its clients
+// (deferEnd). The
 // round goes on past a failure to the newer ends, up to
 // maxFailedEndsPerRound failures; the error then says how many were
 // left, once for the round.
@@ -304,8 +349,9 @@ func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, 
 
 // deferEnd records the failure, err, to settle the end of s: the end is
 // tried again after endRetryAfter, and after maxEndAttempts failures it
-// is given up on, with an error log naming the session and its clients,
-// whose relying parties are then not told of it.
+// is given up on, with an error log and an audit event
+// (backchannel_logout, failure, given_up) naming the session, its person
+// and its clients, whose relying parties are then not told of it.
 func (p *Provider) deferEnd(ctx context.Context, s *store.Session, now time.Time, err error) {
 	n, derr := p.LogoutOutbox.DeferSessionEnd(ctx, s.ID, func(n int) time.Time {
 		// Due when PendingSessionEnds' before, now-LeftoverEndsAfter,
@@ -320,13 +366,24 @@ func (p *Provider) deferEnd(ctx context.Context, s *store.Session, now time.Time
 	if n < maxEndAttempts {
 		return
 	}
-	if _, derr := p.LogoutOutbox.SettleSessionEnd(ctx, s.ID, nil); derr != nil {
+	settled, derr := p.LogoutOutbox.SettleSessionEnd(ctx, s.ID, nil)
+	if derr != nil {
 		p.Log.WarnContext(ctx, "back-channel logout: ended session not given up on; it will be tried again", "err", derr)
+		return
+	}
+	if !settled {
+		// Settled meanwhile by another node, which told the relying
+		// parties or gave up on it itself.
 		return
 	}
 	p.Metrics.sessionEnds.WithLabelValues("given_up").Inc()
 	p.Log.ErrorContext(ctx, "back-channel logout given up: these relying parties are not told of the session's end",
 		"session", s.ID, "clients", s.Clients, "attempts", n, "err", err)
+	// The audit trail says so too: the person's sessions at these
+	// relying parties may outlive their end at Varde.
+	p.audit(ctx, &store.AuditEvent{Type: "backchannel_logout", Result: store.ResultFailure, Reason: "given_up",
+		PersonID: s.PersonID, Provider: s.Provider,
+		Details: map[string]string{"session": s.ID, "clients": strings.Join(s.Clients, " "), "attempts": strconv.Itoa(n)}})
 }
 
 // endRetryAfter is how long after its nth failure an end is tried again:
@@ -368,7 +425,7 @@ func (p *Provider) BackchannelLogout(ctx context.Context, sess *store.Session) (
 		return 0, false, nil
 	}
 	now := p.Now()
-	var ds []*store.WebhookDelivery
+	var told []*store.Client
 	for _, id := range sess.Clients {
 		c, err := p.Clients.GetClient(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -380,13 +437,17 @@ func (p *Provider) BackchannelLogout(ctx context.Context, sess *store.Session) (
 		if c.BackchannelLogoutURI == "" {
 			continue
 		}
-		jti, tok, err := p.logoutToken(ctx, c, sess, now)
-		if err != nil {
-			return 0, false, fmt.Errorf("back-channel logout: %w", err)
-		}
+		told = append(told, c)
+	}
+	jtis, tokens, err := p.logoutTokens(ctx, told, sess, now)
+	if err != nil {
+		return 0, false, fmt.Errorf("back-channel logout: %w", err)
+	}
+	var ds []*store.WebhookDelivery
+	for i, c := range told {
 		ds = append(ds, &store.WebhookDelivery{
-			ID: jti, ClientID: c.ID, URL: c.BackchannelLogoutURI, Event: LogoutDeliveryEvent,
-			Payload: logoutForm(tok), ContentType: LogoutContentType,
+			ID: jtis[i], ClientID: c.ID, URL: c.BackchannelLogoutURI, Event: LogoutDeliveryEvent,
+			Payload: logoutForm(tokens[i]), ContentType: LogoutContentType,
 			CreatedAt: now, NextAttemptAt: now,
 		})
 	}

@@ -614,11 +614,11 @@ func TestRenewLogoutTokenSignerFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.p.Signer = signer
-	_, tok, err := h.p.logoutToken(context.Background(), c, &store.Session{ID: "s1", PersonID: h.person.ID}, h.clock.Now())
+	_, toks, err := h.p.logoutTokens(context.Background(), []*store.Client{c}, &store.Session{ID: "s1", PersonID: h.person.ID}, h.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload := logoutForm(tok)
+	payload := logoutForm(toks[0])
 	down.Store(true)
 	later := h.clock.Now().Add(time.Minute)
 	if out, err := h.p.RenewLogoutToken(payload, later); err == nil || errors.Is(err, ErrNotLogoutDelivery) {
@@ -965,8 +965,8 @@ func TestBackchannelLogoutLeftOverPastFailures(t *testing.T) {
 // TestBackchannelLogoutGivesUpOnEnd: an end that keeps failing is tried
 // again a minute later, then two, doubling, not every round, and behind
 // the newer ends; after maxEndAttempts failures it is given up on, with
-// an error log naming the session and its clients, and is no longer
-// pending.
+// an error log and an audit event naming the session and its clients,
+// and is no longer pending.
 func TestBackchannelLogoutGivesUpOnEnd(t *testing.T) {
 	var logs syncBuffer
 	h := newHarness(t)
@@ -1013,6 +1013,12 @@ func TestBackchannelLogoutGivesUpOnEnd(t *testing.T) {
 		!strings.Contains(l, bankID) || !strings.Contains(l, taxID) {
 		t.Errorf("no log naming the session given up on and its clients:\n%s", l)
 	}
+	ev := h.auditEvents("backchannel_logout")
+	if len(ev) != 1 || ev[0].Result != store.ResultFailure || ev[0].Reason != "given_up" || ev[0].PersonID != h.person.ID ||
+		ev[0].Details["session"] != "stuck" || ev[0].Details["clients"] != bankID+" "+taxID ||
+		ev[0].Details["attempts"] != fmt.Sprint(maxEndAttempts) {
+		t.Errorf("audit events for the end given up on: %+v; want one naming its person, session, clients and attempts", ev)
+	}
 	if _, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now().Add(24*time.Hour)); err != nil || failed() != maxEndAttempts {
 		t.Errorf("an end given up on is tried again: %v, %v failures", err, failed())
 	}
@@ -1036,15 +1042,7 @@ func TestBackchannelLogoutRoundCutShort(t *testing.T) {
 	h := newHarness(t)
 	h.withBackchannel()
 	ctx := context.Background()
-	now := h.clock.Now()
-	s := &store.Session{ID: "cut", PersonID: h.person.ID, Provider: "passkey", Level: "substantial",
-		AuthTime: now, Clients: []string{bankID}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := h.db.CreateSession(ctx, s); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.db.EndSession(ctx, s.ID, now); err != nil {
-		t.Fatal(err)
-	}
+	s := h.endedSession("cut", bankID)
 	h.clock.Add(LeftoverEndsAfter + time.Second)
 	h.p.LogoutOutbox = slowSettle{h.db}
 	rctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
@@ -1066,4 +1064,154 @@ func TestBackchannelLogoutRoundCutShort(t *testing.T) {
 	if n, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); n != 1 || err != nil {
 		t.Errorf("next round: %d, %v; want it settled", n, err)
 	}
+}
+
+// gatheringKey signs only once want signatures are under way at the
+// same time (or, once that happened, at once): a signer that is slow
+// enough that one at a time would add up. Signed one at a time, the
+// first gives up after a while, failing.
+type gatheringKey struct {
+	*ecdsa.PrivateKey
+	want int
+
+	mu       sync.Mutex
+	inFlight int
+	most     int
+	gathered chan struct{}
+}
+
+func (k *gatheringKey) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	k.mu.Lock()
+	k.inFlight++
+	k.most = max(k.most, k.inFlight)
+	if k.inFlight == k.want {
+		select {
+		case <-k.gathered:
+		default:
+			close(k.gathered)
+		}
+	}
+	k.mu.Unlock()
+	defer func() {
+		k.mu.Lock()
+		k.inFlight--
+		k.mu.Unlock()
+	}()
+	select {
+	case <-k.gathered:
+		return k.PrivateKey.Sign(r, digest, opts)
+	case <-time.After(5 * time.Second):
+		return nil, errors.New("signed one at a time")
+	}
+}
+
+// TestBackchannelLogoutSignsAtOnce: the logout tokens of a session with
+// many relying parties are signed several at once, never more than
+// logoutSignConcurrency, so a slow signer's time is not paid once per
+// relying party.
+func TestBackchannelLogoutSignsAtOnce(t *testing.T) {
+	h := newHarness(t)
+	h.withBackchannel()
+	h.p.LogoutSignTimeout = time.Minute
+	ctx := context.Background()
+	bank, err := h.db.GetClient(ctx, bankID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := []string{bankID, taxID}
+	for i := range 2 * logoutSignConcurrency {
+		c := *bank
+		c.ID = fmt.Sprintf("rp-%d", i)
+		if err := h.db.PutClient(ctx, &c); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c.ID)
+	}
+	k, err := newHarnessKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := &gatheringKey{PrivateKey: k, want: logoutSignConcurrency, gathered: make(chan struct{})}
+	if h.p.Signer, err = keys.New(key, nil); err != nil {
+		t.Fatal(err)
+	}
+	now := h.clock.Now()
+	s := &store.Session{ID: "many", PersonID: h.person.ID, Provider: "passkey", Level: "substantial",
+		AuthTime: now, Clients: clients, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := h.db.CreateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.EndSession(ctx, s.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	n, settled, err := h.p.BackchannelLogout(ctx, s)
+	if err != nil || !settled || n != len(clients) {
+		t.Fatalf("BackchannelLogout = %d, %v, %v; want %d tokens queued", n, settled, err, len(clients))
+	}
+	if key.most != logoutSignConcurrency {
+		t.Errorf("at most %d signatures at once, want %d", key.most, logoutSignConcurrency)
+	}
+	for _, id := range clients {
+		if got := len(h.deliveries(id)); got != 1 {
+			t.Errorf("%s: %d logout tokens queued, want 1", id, got)
+		}
+	}
+}
+
+// settledElsewhere is refusingSettle whose giving up on an end finds it
+// settled already, as when another node gave up on it moments before.
+type settledElsewhere struct{ *refusingSettle }
+
+func (f settledElsewhere) SettleSessionEnd(ctx context.Context, id string, ds []*store.WebhookDelivery) (bool, error) {
+	if len(ds) == 0 {
+		if _, err := f.refusingSettle.SettleSessionEnd(ctx, id, nil); err != nil {
+			return false, err
+		}
+		return false, nil
+	}
+	return f.refusingSettle.SettleSessionEnd(ctx, id, ds)
+}
+
+// TestBackchannelLogoutGivenUpOnElsewhere: an end another node gave up
+// on first is neither counted nor audited as given up by this one, so
+// the audit trail and the counter hold it once.
+func TestBackchannelLogoutGivenUpOnElsewhere(t *testing.T) {
+	h := newHarness(t)
+	h.withBackchannel()
+	ctx := context.Background()
+	h.p.LogoutOutbox = settledElsewhere{&refusingSettle{LogoutOutbox: h.db, refuse: map[string]bool{"stuck": true}}}
+	h.endedSession("stuck", bankID)
+	h.clock.Add(LeftoverEndsAfter + time.Second)
+	for n := 1; n <= maxEndAttempts; n++ {
+		if _, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); err == nil {
+			t.Fatalf("attempt %d: no error", n)
+		}
+		h.clock.Add(endRetryAfter(n) + time.Second)
+	}
+	if left, err := h.db.PendingSessionEnds(ctx, h.clock.Now().Add(24*time.Hour), 10); err != nil || len(left) != 0 {
+		t.Fatalf("pending after %d failures: %d, %v; want none", maxEndAttempts, len(left), err)
+	}
+	if g := h.counter("varde_backchannel_logout_session_ends_total", map[string]string{"result": "given_up"}); g != 0 {
+		t.Errorf("given up counted %v here, want 0: another node gave up on it", g)
+	}
+	if ev := h.auditEvents("backchannel_logout"); len(ev) != 0 {
+		t.Errorf("audited here as given up: %+v", ev)
+	}
+}
+
+// endedSession stores a session of the harness's person with clients,
+// ended now, its end pending.
+func (h *harness) endedSession(id string, clients ...string) *store.Session {
+	h.t.Helper()
+	ctx := context.Background()
+	now := h.clock.Now()
+	s := &store.Session{ID: id, PersonID: h.person.ID, Provider: "passkey", Level: "substantial",
+		AuthTime: now, Clients: clients, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := h.db.CreateSession(ctx, s); err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.db.EndSession(ctx, s.ID, now); err != nil {
+		h.t.Fatal(err)
+	}
+	return s
 }

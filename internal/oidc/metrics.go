@@ -8,7 +8,8 @@ type Metrics struct {
 	revocations    *prometheus.CounterVec
 	introspections *prometheus.CounterVec
 	sessionEnds    *prometheus.CounterVec
-	// logoutSignAbandoned counts logout token signatures given up on.
+	// logoutSignAbandoned counts signings of a session end's logout
+	// tokens given up on.
 	logoutSignAbandoned prometheus.Counter
 	errors              *prometheus.CounterVec
 	duration            *prometheus.HistogramVec
@@ -44,7 +45,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"result"}),
 		logoutSignAbandoned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "varde_backchannel_logout_signatures_abandoned_total",
-			Help: "Logout token signatures given up on because the signer gave no answer in time; at most one is left running while the signer is stuck, and the session ends wait for housekeeping.",
+			Help: "Signings of a session end's logout tokens given up on because the signer gave no answer in time; at most one (of up to four signatures) is left running while the signer is stuck, and the session ends wait for housekeeping.",
 		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "varde_oidc_errors_total",

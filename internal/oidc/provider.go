@@ -175,9 +175,9 @@ type Provider struct {
 	AccessTokenLifetime  time.Duration // default 10 min
 	IDTokenLifetime      time.Duration // default 10 min
 	RefreshTokenLifetime time.Duration // default 8 h, counted from the code exchange
-	// LogoutSignTimeout bounds how long a logout token's signature is
-	// waited for (the signer takes no context: a hardware module may stop
-	// answering); default 5 s.
+	// LogoutSignTimeout bounds how long the logout tokens of one session
+	// end, signed up to four at once, are waited for (the signer takes no
+	// context: a hardware module may stop answering); default 5 s.
 	LogoutSignTimeout time.Duration
 
 	Now  func() time.Time
@@ -187,8 +187,8 @@ type Provider struct {
 	Metrics *Metrics
 
 	// logoutSigning bounds the signing of logout tokens, so a signer
-	// that stops answering leaves at most one signature running that
-	// nobody waits for (signLogout).
+	// that stops answering leaves at most one session end's signing
+	// running that nobody waits for (signLogouts).
 	logoutSigning *keys.Bounded
 }
 

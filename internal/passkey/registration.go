@@ -126,7 +126,10 @@ func (s *Service) CancelRegistration(ctx context.Context, ceremonyID, binding st
 // not nil, it is called with the passkey about to be stored, and the
 // audit events it returns are stored in the same write
 // (store.Passkeys.CreatePasskey): the passkey is stored if and only if
-// they are. The ceremony is used up whatever the outcome.
+// they are. The ceremony is used up whatever the outcome. An error
+// wrapping store.ErrOutcomeUnknown (the write got no answer) comes with
+// the Registration, whose passkey may or may not be stored: the caller
+// reads it back by its credential ID.
 func (s *Service) FinishRegistration(ctx context.Context, ceremonyID, binding string, body []byte, events func(*store.Passkey) []*store.AuditEvent) (*Registration, error) {
 	return s.finishRegistration(ctx, ceremonyID, binding, body, events, nil)
 }
@@ -259,13 +262,21 @@ func (s *Service) finishRegistration(ctx context.Context, ceremonyID, binding st
 		if errors.Is(err, store.ErrLimit) {
 			return nil, ErrLimit
 		}
-		return nil, fmt.Errorf("passkey: store passkey: %w", err)
 	}
-	return &Registration{
+	reg := &Registration{
 		Attempt:        c.Attempt,
 		Person:         c.Person,
 		Passkey:        pk,
 		UserVerified:   pk.UserVerified,
 		BackupEligible: pk.BackupEligible,
-	}, nil
+	}
+	if errors.Is(err, store.ErrOutcomeUnknown) {
+		// The passkey may be stored: the caller reads it back by its
+		// credential ID, and finishes with reg if it is.
+		return reg, fmt.Errorf("passkey: store passkey: %w", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("passkey: store passkey: %w", err)
+	}
+	return reg, nil
 }

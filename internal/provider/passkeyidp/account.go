@@ -487,7 +487,10 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 	// recovery code in the wrong hands must not log the owner out.
 	n := noticeTicket{Notice: "account.notice.added"}
 	ceremony, body := r.URL.Query().Get("ceremony"), readResponse(r)
-	var err error
+	var (
+		reg *passkey.Registration
+		err error
+	)
 	if _, change := p.may(s); change {
 		var made []*store.AuditEvent
 		end := &passkey.EndOthers{Except: s.ID, Events: func(pk *store.Passkey, k int) []*store.AuditEvent {
@@ -502,7 +505,8 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 		var ended int
 		ended, err = p.Sessions.EndOthersBy(ctx, func(now time.Time) ([]*store.Session, error) {
 			end.Now = now
-			if _, err := p.WebAuthn.FinishRegistrationEndingOthers(ctx, ceremony, s.ID, body, end); err != nil {
+			var err error
+			if reg, err = p.WebAuthn.FinishRegistrationEndingOthers(ctx, ceremony, s.ID, body, end); err != nil {
 				return nil, err
 			}
 			return end.Ended, nil
@@ -511,7 +515,18 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 			n.Notice = "account.notice.added.ended"
 		}
 	} else {
-		_, err = p.WebAuthn.FinishRegistration(ctx, ceremony, s.ID, body, added)
+		reg, err = p.WebAuthn.FinishRegistration(ctx, ceremony, s.ID, body, added)
+	}
+	if errors.Is(err, store.ErrOutcomeUnknown) && reg != nil {
+		// The write got no answer: the store says whether the passkey,
+		// with its event (and the end of the other sessions), is stored.
+		// Sessions it ended are left pending in the store, for
+		// housekeeping to tell their services.
+		if err = p.readBackRegistration(w, r, reg, err, "passkey", "add", func(reason string) {
+			p.auditChange(ctx, s, "passkey_added", reason, person.ID, nil)
+		}); err != nil {
+			return
+		}
 	}
 	if err != nil {
 		reason := passkey.Reason(err)
@@ -780,13 +795,20 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		// void and the other sessions ended, so the person must see the
 		// new codes; the store says which. Sessions it ended are left
 		// pending in the store, for housekeeping to tell their services.
-		stored, rerr := p.RecoveryCodes.HasRecoveryCode(ctx, person.ID, hashes[0])
-		if rerr != nil {
-			p.log().ErrorContext(ctx, "read back new recovery codes", "err", rerr)
-		}
-		if stored {
+		switch p.codesStored(ctx, person.ID, hashes) {
+		case isStored:
 			p.log().WarnContext(ctx, "new recovery codes stored though their write got no answer", "err", err)
 			err, ended = nil, 0
+		case unconfirmed:
+			// The new codes may hold, and the old ones be void: the
+			// person is told so, and to look at the account page,
+			// which counts the codes they hold.
+			if err := p.takeTicket(ctx, "codes", s.ID, t, &codesTicket{}); err != nil {
+				p.log().ErrorContext(ctx, "drop recovery codes ticket", "err", err)
+			}
+			p.log().ErrorContext(ctx, "new recovery codes perhaps stored: their write got no answer and the store cannot be read", "err", err)
+			p.Pages.Error(w, r, http.StatusServiceUnavailable, p.lang(r), errorPage("account.codes.unconfirmed", "/account"))
+			return
 		}
 	}
 	if err != nil {

@@ -117,8 +117,9 @@ var linkRefusedByRule = map[string]bool{
 // registered already, "credential_exists"; a response the browser
 // garbled, "bad_input"; an authenticator that did not verify the person,
 // as a security key without a PIN does, "not_verified"), or a failure
-// of this server's own ("internal",
-// "taken"). They stay in the audit trail with their reasons, but shown
+// of this server's own ("internal", "taken"; a write that got no
+// answer and was found "not_stored", or could not be read back,
+// "unconfirmed"). They stay in the audit trail with their reasons, but shown
 // as refused they would read as someone else at the account. A ceremony
 // finished by another session than the one that began it
 // ("wrong_session") is someone else, and is shown to the person it was
@@ -126,7 +127,7 @@ var linkRefusedByRule = map[string]bool{
 var notRefused = map[string]bool{
 	"cancelled": true, "expired": true, "replay": true, "wrong_ceremony": true,
 	"passkey_limit": true, "credential_exists": true, "bad_input": true, "not_verified": true,
-	"internal": true, "taken": true,
+	"internal": true, "taken": true, "not_stored": true, "unconfirmed": true,
 }
 
 // serviceName is the relying party's name, or "" for none (an account

@@ -126,7 +126,11 @@
 // account/passkeys/begin, and from its finish when another addition
 // reached the cap in between),
 // busy (503 with Retry-After: the node holds as many ceremonies as it
-// may; from login/begin and enrol/begin) and internal (500). Ceremony
+// may; from login/begin and enrol/begin), not_stored (500: the write of
+// an added passkey or an enrolment got no answer and its read-back
+// found nothing), unconfirmed (503: it got no answer and the store
+// could not be read back, so the person is told how to check) and
+// internal (500). Ceremony
 // failures are 400 and are recorded as audit events of type
 // "authentication" (or "enrolment", "passkey_added") with Result
 // failure and the code as Reason; an add finished by another session

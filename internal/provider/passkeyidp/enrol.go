@@ -214,6 +214,15 @@ func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
 			Details: map[string]string{"method": "synthetic", "credential": credentialRef(pk.CredentialID)}})
 	}
 	reg, err := p.WebAuthn.FinishRegistration(ctx, r.URL.Query().Get("ceremony"), "", readResponse(r), enrolled)
+	if errors.Is(err, store.ErrOutcomeUnknown) && reg != nil {
+		// The write got no answer: the store says whether the person,
+		// their passkey and the enrolment event are stored (one write).
+		if err = p.readBackRegistration(w, r, reg, err, "enrolment", "enrol", func(reason string) {
+			p.auditFailure(ctx, "enrolment", reason, "synthetic", "")
+		}); err != nil {
+			return
+		}
+	}
 	if err != nil {
 		reason := passkey.Reason(err)
 		if reason == "internal" {

@@ -98,14 +98,11 @@ func (p *Provider) replaceCodes(r *http.Request, personID string) ([]string, err
 		Details: map[string]string{"count": fmt.Sprint(len(codes)), "method": "enrolment"}})
 	err = p.RecoveryCodes.ReplaceRecoveryCodes(ctx, personID, hashes, p.now(), made...)
 	if errors.Is(err, store.ErrOutcomeUnknown) {
-		stored, rerr := p.RecoveryCodes.HasRecoveryCode(ctx, personID, hashes[0])
-		switch {
-		case rerr != nil:
-			p.log().ErrorContext(ctx, "read back enrolment recovery codes", "err", rerr)
-		case stored:
+		switch p.codesStored(ctx, personID, hashes) {
+		case isStored:
 			p.log().WarnContext(ctx, "enrolment recovery codes stored though their write got no answer", "err", err)
 			return codes, nil
-		default:
+		case notStored:
 			// Not stored: nothing is left to undo.
 			return nil, fmt.Errorf("store recovery codes: not stored after a write with no answer (%v)", err)
 		}
