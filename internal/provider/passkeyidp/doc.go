@@ -172,7 +172,8 @@
 // been recorded: a code is never good twice. Each login the
 // broker holds may try MaxRecoveryTries codes, an account login
 // MaxRecoveryTries per browser in an hour, and the page at the limit
-// says which (start the login at the service again, or wait the hour);
+// says which (start the login at the service again, or wait the hour,
+// which its 429 also gives as Retry-After: 3600);
 // an attempt the broker does not hold (made up, or expired) gets the
 // plain "start again" page and tries nothing. A browser is known by its
 // form cookie only once a server has given it the account recovery form,

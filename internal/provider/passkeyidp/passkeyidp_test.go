@@ -1010,6 +1010,9 @@ func TestRecoveryTriesAreCountedPerBrowser(t *testing.T) {
 		strings.Contains(r.body, "service you came from") || !strings.Contains(r.body, `href="/login"`) {
 		t.Fatalf("the guesser after the limit: %d\n%s", r.status, r.body)
 	}
+	if got := r.header.Get("Retry-After"); got != "3600" {
+		t.Errorf("Retry-After %q at the limit, want 3600, the hour the page names", got)
+	}
 	h.now = h.now.Add(time.Hour)
 	if r := guesser.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {csrf}, "code": {e.codes[1]}}); r.status != http.StatusSeeOther || r.location != "/account" {
 		t.Fatalf("the same browser an hour later: %d %q", r.status, r.location)

@@ -393,6 +393,9 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		page := errorPage("recover.limit", p.loginAgainURL(attempt))
 		if attempt == "" {
 			page = errorPage("recover.limit.account", reauthURL)
+			// The page says to try again in an hour: by then every
+			// try this browser has taken has lapsed.
+			w.Header().Set("Retry-After", strconv.Itoa(int(recoveryTryWindow/time.Second)))
 		}
 		p.Pages.Error(w, r, http.StatusTooManyRequests, p.lang(r), page)
 		return
