@@ -262,7 +262,8 @@ func (p *Provider) knowBrowser(w http.ResponseWriter, cookie string) error {
 
 // browserKnown reports whether the request's form cookie was given the
 // account recovery form by a server (knowBrowser) less than
-// browserKnownFor ago, not made up by the client. A mark made for
+// browserKnownFor ago (by a clock up to a minute ahead), not made up by
+// the client. A mark made for
 // another form cookie, past its expiry, or not made under BrowserKey is
 // no mark.
 func (p *Provider) browserKnown(r *http.Request) (bool, error) {
@@ -276,7 +277,8 @@ func (p *Provider) browserKnown(r *http.Request) (bool, error) {
 	}
 	at, err := strconv.ParseInt(exp, 10, 64)
 	now := p.now()
-	if err != nil || at <= now.Unix() || at > now.Add(browserKnownFor).Unix() {
+	// Another node's clock may be a minute ahead of this one's.
+	if err != nil || at <= now.Unix() || at > now.Add(browserKnownFor+time.Minute).Unix() {
 		return false, nil
 	}
 	got, err := base64.RawURLEncoding.DecodeString(mac)
