@@ -977,6 +977,19 @@ func TestFormCookieIsAHostCookieOverHTTPS(t *testing.T) {
 	if err != nil || c.Name != "__Host-varde_form" || c.Path != "/" || !c.Secure || c.Domain != "" || c.SameSite != http.SameSiteStrictMode {
 		t.Fatalf("form cookie %q (%v), want a __Host- cookie", set, err)
 	}
+	// So is the mark of a browser given the account recovery form.
+	page = h.browser("en").get("/passkey/recover?attempt=")
+	set = ""
+	for _, line := range page.header.Values("Set-Cookie") {
+		if strings.Contains(line, "varde_recover=") {
+			set = line
+		}
+	}
+	c, err = http.ParseSetCookie(set)
+	if err != nil || c.Name != "__Host-varde_recover" || c.Path != "/" || !c.Secure || !c.HttpOnly || c.Domain != "" ||
+		c.SameSite != http.SameSiteStrictMode || c.MaxAge != 7200 {
+		t.Fatalf("recovery browser mark %q (%v), want a __Host- cookie for two hours", set, err)
+	}
 }
 
 // A code mistyped so that it cannot be one takes no try.
