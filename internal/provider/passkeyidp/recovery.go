@@ -263,9 +263,8 @@ func (p *Provider) knowBrowser(w http.ResponseWriter, cookie string) error {
 // browserKnown reports whether the request's form cookie was given the
 // account recovery form by a server (knowBrowser) less than
 // browserKnownFor ago (by a clock up to a minute ahead), not made up by
-// the client. A mark made for
-// another form cookie, past its expiry, or not made under BrowserKey is
-// no mark.
+// the client. A mark made for another form cookie, past its expiry, or
+// not made under BrowserKey is no mark.
 func (p *Provider) browserKnown(r *http.Request) (bool, error) {
 	c, err := r.Cookie(p.knownCookieName())
 	if err != nil {
