@@ -500,7 +500,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		AccountURL: accountURL,
 		Metrics:    broker.NewMetrics(reg), Now: opt.Now, Log: log,
 	}
-	providers, err := a.providers(cfg, opt, st, sessions, pages, brk, log)
+	providers, err := a.providers(cfg, opt, st, sessions, pages, brk, salt, log)
 	if err != nil {
 		return err
 	}

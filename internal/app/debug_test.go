@@ -153,6 +153,7 @@ func TestStorePoolMetrics(t *testing.T) {
 		`varde_flow_state_records{kind="front_requests"} 0`,
 		`varde_flow_state_max_front_request_bytes 1.34217728e+08`,
 		`varde_flow_state_refused_total{bound="front_requests"} 0`,
+		`varde_flow_state_refused_total{bound="pushed_requests"} 0`,
 	} {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -35,7 +35,7 @@ func newFlowMetrics(mem *flowmem.Mem) *flowMetrics {
 		maxFrontBytes: prometheus.NewDesc("varde_flow_state_max_front_request_bytes",
 			"The bound on the memory front-channel authorization requests may take.", nil, nil),
 		refused: prometheus.NewDesc("varde_flow_state_refused_total",
-			"Writes of flow state refused as full, by the bound that refused them: entries (all records), challenges (one namespace's) or front_requests. Each is a login, or a step of one, answered as busy.",
+			"Writes of flow state refused as full, by the bound that refused them: entries (all records), challenges (one namespace's), front_requests or pushed_requests (one client's). Each is a login, or a step of one, answered as busy.",
 			[]string{"bound"}, nil),
 	}
 }

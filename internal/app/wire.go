@@ -25,14 +25,18 @@ import (
 
 // providers builds the identity providers, in the order the login page
 // lists them.
-func (a *App) providers(cfg *config.Config, opt Options, st store.Store, sessions *session.Manager, pages *httpx.Pages, fin provider.Finisher, log *slog.Logger) ([]provider.Provider, error) {
+func (a *App) providers(cfg *config.Config, opt Options, st store.Store, sessions *session.Manager, pages *httpx.Pages, fin provider.Finisher, salt []byte, log *slog.Logger) ([]provider.Provider, error) {
 	wa, err := passkey.NewWebAuthn(cfg.Passkey.RPID, "Varde", cfg.Passkey.Origins)
 	if err != nil {
 		return nil, fmt.Errorf("passkey: %w", err)
 	}
+	browserKey, err := hkdf.Key(sha256.New, salt, nil, "varde recovery browser key v1", passkeyidp.MinBrowserKeySize)
+	if err != nil {
+		return nil, fmt.Errorf("recovery browser key: %w", err)
+	}
 	pk := &passkeyidp.Provider{
 		WebAuthn: &passkey.Service{WebAuthn: wa, Persons: st, Passkeys: st, Challenges: st, Now: opt.Now, Rand: opt.Rand},
-		Persons:  st, Passkeys: st, RecoveryCodes: st, Challenges: st, Limits: durable(st),
+		Persons:  st, Passkeys: st, RecoveryCodes: st, Challenges: st, Limits: durable(st), BrowserKey: browserKey,
 		Sessions: sessions, Finisher: fin, Pages: pages, Audit: a.Audit,
 		SyntheticEnrolment: cfg.Passkey.SyntheticEnrolment,
 		Now:                opt.Now, Rand: opt.Rand, Log: log,

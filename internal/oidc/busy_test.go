@@ -121,3 +121,34 @@ func TestFullFlowStateIsTemporarilyUnavailable(t *testing.T) {
 		t.Errorf("token once there is room: %d %v", status, body)
 	}
 }
+
+// One client pushing requests in a loop (its software gone wrong, or its
+// credentials stolen) fills only its own bound: it is told
+// temporarily_unavailable, with 503 and Retry-After, and other relying
+// parties push and log people in as before.
+func TestPushFloodOfOneClientLeavesTheOthers(t *testing.T) {
+	var mem *flowmem.Mem
+	h := newHarness(t, withFlowMem(flowmem.Options{MaxPushedBytes: 8 << 10}, &mem))
+	refused := 0
+	for i := 0; i < 100 && refused == 0; i++ {
+		status, hdr, body := h.postForm(PathPAR, taxQuery(nil), taxID)
+		if status == http.StatusCreated {
+			continue
+		}
+		if status != http.StatusServiceUnavailable || body["error"] != oauth2.CodeTemporarilyUnavailable || hdr.Get("Retry-After") != "60" {
+			t.Fatalf("push %d over the client's bound: %d %v Retry-After %q, want 503 temporarily_unavailable, 60", i, status, body, hdr.Get("Retry-After"))
+		}
+		refused++
+	}
+	if refused == 0 {
+		t.Fatal("100 pushed requests of one client all kept; want its bound to refuse some")
+	}
+	if st := mem.Stats(); st.Requests < 5 || st.Refused[flowmem.BoundPushed] != 1 {
+		t.Fatalf("Stats = %+v, want the client's pushed requests at their bound and refusing", st)
+	}
+	h.setLogin(true, "substantial", h.person.ID)
+	l := h.loginBank(h.rp(bankID, bankCB), h.browser())
+	if l.claims.Sub == "" {
+		t.Fatal("no sub in the bank's ID token")
+	}
+}

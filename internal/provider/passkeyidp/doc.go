@@ -176,12 +176,16 @@
 // been recorded: a code is never good twice. Each login the
 // broker holds may try MaxRecoveryTries codes, an account login
 // MaxRecoveryTries per browser in an hour, and the page at the limit
-// says which (start the login at the service again, or wait the hour);
+// says which (start the login at the service again, or wait the hour,
+// which its 429 also gives as Retry-After: 3600);
 // an attempt the broker does not hold (made up, or expired) gets the
 // plain "start again" page and tries nothing. A browser is known by its
-// form cookie only once a server has given it the account recovery form
-// (marked in the replay cache for two hours): a form cookie the client made
-// up tries nothing and gets the form back. These limits bound the tries
+// form cookie only once a server has given it the account recovery form,
+// for two hours, by a mark in a cookie of its own (varde_recover): the
+// mark's expiry and an HMAC of it and the form cookie's hash, under a key
+// every node derives from the subject salt, so that loading the form
+// stores nothing. A form cookie the client made up, or one beside
+// another's mark, tries nothing and gets the form back. These limits bound the tries
 // per login and per browser, not a guesser's: a new login or a new
 // browser costs a request or two and gets fresh tries. Against online
 // guessing the codes' 80 bits are what hold: with ten million codes

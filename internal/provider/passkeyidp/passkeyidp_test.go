@@ -165,7 +165,8 @@ func newHarness(t *testing.T, synthetic bool) *harness {
 	h.p = &passkeyidp.Provider{
 		WebAuthn: &passkey.Service{WebAuthn: w, Persons: db, Passkeys: db, Challenges: db, Now: now},
 		Persons:  db, Passkeys: db, RecoveryCodes: db, Challenges: db, Limits: db,
-		Sessions: sessions, Finisher: h.fin, Pages: pages,
+		BrowserKey: bytes.Repeat([]byte{7}, passkeyidp.MinBrowserKeySize),
+		Sessions:   sessions, Finisher: h.fin, Pages: pages,
 		Audit:              &audit.Log{Store: db, Log: log, Now: now},
 		SyntheticEnrolment: synthetic, Now: now, Log: log,
 	}
@@ -748,18 +749,104 @@ func TestRecoveryCodes(t *testing.T) {
 	}
 }
 
-// countingLimits counts the recovery tries taken, not the marks of
-// browsers given the account recovery form.
+// countingLimits counts the writes to the recovery tries' store.
 type countingLimits struct {
 	store.ReplayCache
 	n atomic.Int64
 }
 
 func (c *countingLimits) Remember(ctx context.Context, key string, expiresAt, now time.Time) error {
-	if !strings.HasSuffix(key, "/known") {
-		c.n.Add(1)
-	}
+	c.n.Add(1)
 	return c.ReplayCache.Remember(ctx, key, expiresAt, now)
+}
+
+// Loading the account recovery form, which anyone can do as often as
+// they like without logging in, writes nothing to the shared store: a
+// flood of page loads neither grows it nor takes its writes from
+// logins. The browser is known by a signed mark in a cookie instead.
+func TestRecoveryFormWritesNothing(t *testing.T) {
+	h := newHarness(t, true)
+	limits := &countingLimits{ReplayCache: h.db}
+	h.p.Limits = limits
+	for i := range 20 {
+		if r := h.browser("en").get("/passkey/recover?attempt="); r.status != http.StatusOK {
+			t.Fatalf("load %d: %d", i, r.status)
+		}
+	}
+	b := h.browser("en")
+	for range 3 {
+		b.get("/passkey/recover?attempt=")
+	}
+	if n := limits.n.Load(); n != 0 {
+		t.Fatalf("%d writes to the shared store for loading the recovery form", n)
+	}
+}
+
+// The mark of a browser given the account recovery form is good only
+// for that browser's form cookie, under the provider's key, and for two
+// hours: copied beside another form cookie, made under another key, or
+// kept past its time, it is no mark, and the form comes back without
+// a code being checked.
+func TestRecoveryBrowserMarkIsBound(t *testing.T) {
+	h := newHarness(t, true)
+	e := h.browser("en").enrol(newDevice(false), "", "fnr")
+	origin, _ := url.Parse(h.origin)
+	cookie := func(b *browser, name string) *http.Cookie {
+		for _, c := range b.c.Jar.Cookies(origin) {
+			if c.Name == name {
+				return c
+			}
+		}
+		t.Fatalf("no cookie %s", name)
+		return nil
+	}
+	refused := func(b *browser, csrf, what string) {
+		t.Helper()
+		r := b.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {csrf}, "code": {e.codes[0]}})
+		if r.status != http.StatusBadRequest || !strings.Contains(r.body, "This form had expired") {
+			t.Fatalf("%s: %d %q", what, r.status, r.location)
+		}
+	}
+
+	given := h.browser("en")
+	given.get("/passkey/recover?attempt=")
+	mark := cookie(given, "varde_recover")
+
+	// Another browser's form cookie with the given browser's mark.
+	other := h.browser("en")
+	csrf := field(t, other.get("/passkey/recover?attempt=r1").body, "csrf") // a form cookie, unmarked
+	other.c.Jar.SetCookies(origin, []*http.Cookie{{Name: "varde_recover", Value: mark.Value, Path: "/"}})
+	refused(other, csrf, "a mark copied beside another form cookie")
+
+	// A mark made under another key.
+	forged := h.browser("en")
+	fcsrf := field(t, forged.get("/passkey/recover?attempt=").body, "csrf")
+	key := h.p.BrowserKey
+	h.p.BrowserKey = bytes.Repeat([]byte{8}, passkeyidp.MinBrowserKeySize)
+	refused(forged, fcsrf, "a mark made under another key")
+	h.p.BrowserKey = key
+
+	// A mark made by a node whose clock is a minute ahead is good.
+	ahead := h.browser("en")
+	h.now = h.now.Add(time.Minute)
+	acsrf := field(t, ahead.get("/passkey/recover?attempt=").body, "csrf")
+	h.now = h.now.Add(-time.Minute)
+	if r := ahead.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {acsrf}, "code": {e.codes[1]}}); r.status != http.StatusSeeOther || r.location != "/account" {
+		t.Fatalf("a mark made by a clock a minute ahead: %d %q", r.status, r.location)
+	}
+
+	// A mark past its two hours; the form that came back marks the
+	// browser anew, and the code works.
+	late := h.browser("en")
+	lcsrf := field(t, late.get("/passkey/recover?attempt=").body, "csrf")
+	h.now = h.now.Add(2 * time.Hour)
+	refused(late, lcsrf, "a mark past its time")
+	if r := late.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {lcsrf}, "code": {e.codes[0]}}); r.status != http.StatusSeeOther || r.location != "/account" {
+		t.Fatalf("after the form came back: %d %q", r.status, r.location)
+	}
+	if left, _ := h.db.CountRecoveryCodes(context.Background(), e.person); left != passkeyidp.RecoveryCodeCount-2 {
+		t.Fatalf("%d codes left, want two used", left)
+	}
 }
 
 // Tries are counted only against a login the broker holds: a made-up or
@@ -890,6 +977,19 @@ func TestFormCookieIsAHostCookieOverHTTPS(t *testing.T) {
 	if err != nil || c.Name != "__Host-varde_form" || c.Path != "/" || !c.Secure || c.Domain != "" || c.SameSite != http.SameSiteStrictMode {
 		t.Fatalf("form cookie %q (%v), want a __Host- cookie", set, err)
 	}
+	// So is the mark of a browser given the account recovery form.
+	page = h.browser("en").get("/passkey/recover?attempt=")
+	set = ""
+	for _, line := range page.header.Values("Set-Cookie") {
+		if strings.Contains(line, "varde_recover=") {
+			set = line
+		}
+	}
+	c, err = http.ParseSetCookie(set)
+	if err != nil || c.Name != "__Host-varde_recover" || c.Path != "/" || !c.Secure || !c.HttpOnly || c.Domain != "" ||
+		c.SameSite != http.SameSiteStrictMode || c.MaxAge != 7200 {
+		t.Fatalf("recovery browser mark %q (%v), want a __Host- cookie for two hours", set, err)
+	}
 }
 
 // A code mistyped so that it cannot be one takes no try.
@@ -931,6 +1031,9 @@ func TestRecoveryTriesAreCountedPerBrowser(t *testing.T) {
 	if r.status != http.StatusTooManyRequests || !strings.Contains(r.body, "cannot try more recovery codes for an hour") ||
 		strings.Contains(r.body, "service you came from") || !strings.Contains(r.body, `href="/login"`) {
 		t.Fatalf("the guesser after the limit: %d\n%s", r.status, r.body)
+	}
+	if got := r.header.Get("Retry-After"); got != "3600" {
+		t.Errorf("Retry-After %q at the limit, want 3600, the hour the page names", got)
 	}
 	h.now = h.now.Add(time.Hour)
 	if r := guesser.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {csrf}, "code": {e.codes[1]}}); r.status != http.StatusSeeOther || r.location != "/account" {

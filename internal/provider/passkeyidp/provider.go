@@ -50,6 +50,10 @@ type Provider struct {
 	// Limits counts recovery code tries per attempt (per browser for an
 	// account login).
 	Limits store.ReplayCache
+	// BrowserKey signs the mark of a browser given the account recovery
+	// form (knowBrowser): at least MinBrowserKeySize bytes, the same on
+	// every node, secret.
+	BrowserKey []byte
 	// Sessions is read by the account pages; the broker starts sessions.
 	Sessions *session.Manager
 	Finisher provider.Finisher

@@ -1,7 +1,9 @@
 package passkeyidp
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -172,7 +174,7 @@ func (p *Provider) renderRecover(w http.ResponseWriter, r *http.Request, status 
 	if d.Attempt == "" && !d.NotEnough {
 		// An account login's tries are counted against this browser:
 		// it is known from the form it was given here.
-		if err := p.knowBrowser(r, token); err != nil {
+		if err := p.knowBrowser(w, token); err != nil {
 			p.internalError(w, r, "recovery browser", err)
 			return
 		}
@@ -201,35 +203,89 @@ const (
 	browserKnownFor   = 2 * time.Hour
 )
 
-// browserKnown is the mark a browser gets when it is given the form
-// for an account login with a recovery code: its tries are counted
-// against it (tryAllowed), and a form cookie without it takes no try.
-func browserKnown(cookie string) string {
-	return "passkeyidp/recovery/browser/" + formBinding(cookie) + "/known"
+// The mark a browser gets when it is given the form for an account
+// login with a recovery code: its tries are counted against it
+// (tryAllowed), and a form cookie without it takes no try. It is a
+// cookie holding its expiry and an HMAC, under BrowserKey, of that
+// expiry and the form cookie's formBinding, so that any node can check
+// it and none stores anything for it: loading the form, which anyone
+// can do as often as they like, writes nothing to the shared store.
+const (
+	knownLabel      = "varde/passkeyidp/recovery-browser/v1/"
+	knownCookie     = "varde_recover"
+	hostKnownCookie = "__Host-varde_recover"
+	// MinBrowserKeySize is the shortest BrowserKey a Provider takes.
+	MinBrowserKeySize = 32
+)
+
+// knownCookieName is the mark's cookie name, with the __Host- prefix
+// when Secure, as formCookieName.
+func (p *Provider) knownCookieName() string {
+	if p.secure() {
+		return hostKnownCookie
+	}
+	return knownCookie
+}
+
+// knownMAC is the mark's HMAC for the form cookie cookie and the
+// expiry exp (Unix seconds).
+func (p *Provider) knownMAC(cookie, exp string) ([]byte, error) {
+	if len(p.BrowserKey) < MinBrowserKeySize {
+		return nil, fmt.Errorf("browser key: %d bytes, want at least %d", len(p.BrowserKey), MinBrowserKeySize)
+	}
+	m := hmac.New(sha256.New, p.BrowserKey)
+	m.Write([]byte(knownLabel + formBinding(cookie) + "/" + exp))
+	return m.Sum(nil), nil
 }
 
 // knowBrowser marks the browser whose form cookie is cookie as given
-// the account recovery form, for browserKnownFor. A browser already
-// marked writes nothing. The mark outlasts the tries (recoveryTryWindow)
-// so that a browser at the limit is still known when its hour is over.
-func (p *Provider) knowBrowser(r *http.Request, cookie string) error {
-	ctx, now, key := r.Context(), p.now(), browserKnown(cookie)
-	known, err := p.Limits.Remembered(ctx, key, now)
-	if err != nil || known {
+// the account recovery form, for browserKnownFor from now. Each form
+// given marks it anew, so the mark outlasts the tries
+// (recoveryTryWindow): a browser at the limit is still known when its
+// hour is over.
+func (p *Provider) knowBrowser(w http.ResponseWriter, cookie string) error {
+	exp := strconv.FormatInt(p.now().Add(browserKnownFor).Unix(), 10)
+	mac, err := p.knownMAC(cookie, exp)
+	if err != nil {
 		return err
 	}
-	err = p.Limits.Remember(ctx, key, now.Add(browserKnownFor), now)
-	if errors.Is(err, store.ErrConflict) {
-		return nil
-	}
-	return err
+	http.SetCookie(w, &http.Cookie{
+		Name: p.knownCookieName(), Value: exp + "." + base64.RawURLEncoding.EncodeToString(mac),
+		Path: "/", MaxAge: int(browserKnownFor / time.Second), HttpOnly: true,
+		Secure: p.secure(), SameSite: http.SameSiteStrictMode,
+	})
+	return nil
 }
 
 // browserKnown reports whether the request's form cookie was given the
-// account recovery form by a server (knowBrowser), not made up by the
-// client.
+// account recovery form by a server (knowBrowser) less than
+// browserKnownFor ago (by a clock up to a minute ahead), not made up by
+// the client. A mark made for another form cookie, past its expiry, or
+// not made under BrowserKey is no mark.
 func (p *Provider) browserKnown(r *http.Request) (bool, error) {
-	return p.Limits.Remembered(r.Context(), browserKnown(p.formCookieValue(r)), p.now())
+	c, err := r.Cookie(p.knownCookieName())
+	if err != nil {
+		return false, nil
+	}
+	exp, mac, ok := strings.Cut(c.Value, ".")
+	if !ok {
+		return false, nil
+	}
+	at, err := strconv.ParseInt(exp, 10, 64)
+	now := p.now()
+	// Another node's clock may be a minute ahead of this one's.
+	if err != nil || at <= now.Unix() || at > now.Add(browserKnownFor+time.Minute).Unix() {
+		return false, nil
+	}
+	got, err := base64.RawURLEncoding.DecodeString(mac)
+	if err != nil {
+		return false, nil
+	}
+	want, err := p.knownMAC(p.formCookieValue(r), exp)
+	if err != nil {
+		return false, err
+	}
+	return hmac.Equal(got, want), nil
 }
 
 // tryAllowed takes one of MaxRecoveryTries slots; false when all are
@@ -335,6 +391,9 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		page := errorPage("recover.limit", p.loginAgainURL(attempt))
 		if attempt == "" {
 			page = errorPage("recover.limit.account", reauthURL)
+			// The page says to try again in an hour: by then every
+			// try this browser has taken has lapsed.
+			w.Header().Set("Retry-After", strconv.Itoa(int(recoveryTryWindow/time.Second)))
 		}
 		p.Pages.Error(w, r, http.StatusTooManyRequests, p.lang(r), page)
 		return

@@ -15,8 +15,10 @@
 // Memory is bounded: DefaultMaxEntries records in all, and among them
 // DefaultMaxChallenges challenges per namespace (the ID up to its first
 // ':'), since anyone may begin a passkey ceremony without logging in
-// (ADR 10), and DefaultMaxFrontBytes of authorization requests not
-// pushed, since anyone may make one (ADR 19). A write that does not fit
+// (ADR 10), DefaultMaxFrontBytes of authorization requests not
+// pushed, since anyone may make one (ADR 19), and DefaultMaxPushedBytes
+// of the requests each client pushed, so that one client cannot take
+// the room of all (ADR 23). A write that does not fit
 // fails with ErrFull (store.ErrFull), and the login is refused as busy.
 // Records keep copies of their strings, never a slice of a longer one,
 // so that what a record keeps alive is what Cost counts.

@@ -351,6 +351,77 @@ func TestFrontRequestsHaveTheirOwnBound(t *testing.T) {
 	}
 }
 
+// The requests one client pushed have a bound of their own: a client
+// whose credentials are stolen, or whose software pushes in a loop,
+// fills its own and no more. Other clients' pushed requests, the front
+// channel's and every other record go on; a request of the client's
+// under way may still be updated; a code, a deletion or a sweep makes
+// room again.
+func TestPushedRequestsHaveABoundPerClient(t *testing.T) {
+	ctx := t.Context()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	clock := now
+	pushed := func(id, client string) *store.AuthRequest {
+		r := request(id, now)
+		r.Pushed, r.ClientID = true, client
+		return r
+	}
+	cost := flowmem.Cost(pushed("p0", "flood"))
+	m := flowmem.New(flowmem.Options{MaxEntries: 64, MaxPushedBytes: 3*cost + cost/2, Now: func() time.Time { return clock }})
+	soon := pushed("p0", "flood")
+	soon.ExpiresAt = now.Add(2500 * time.Millisecond)
+	for _, r := range []*store.AuthRequest{soon, pushed("p1", "flood"), pushed("p2", "flood")} {
+		if err := m.CreateAuthRequest(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := m.CreateAuthRequest(ctx, pushed("p3", "flood"))
+	if !errors.Is(err, flowmem.ErrFull) || !errors.Is(err, store.ErrFull) {
+		t.Fatalf("CreateAuthRequest over the client's MaxPushedBytes: %v, want ErrFull", err)
+	}
+	others := append([]write{
+		{"CreateAuthRequest pushed by another client", func() error { return m.CreateAuthRequest(ctx, pushed("q1", "bank")) }},
+		{"PutChallenge", func() error { return m.PutChallenge(ctx, "passkey:x", nil, now.Add(time.Hour)) }},
+	}, otherWrites(ctx, m, now)...)
+	for _, o := range others {
+		if err := o.do(); err != nil {
+			t.Errorf("%s while one client's pushed requests are full: %v", o.name, err)
+		}
+	}
+	// A login under way is not ended for its client's other requests.
+	grown := pushed("p1", "flood")
+	grown.HintSubject = strings.Repeat("h", 64)
+	if err := m.UpdateAuthRequest(ctx, grown); err != nil {
+		t.Errorf("UpdateAuthRequest of a pushed request at the bound: %v", err)
+	}
+	frees := []write{
+		{"CreateAuthCodeForRequest", func() error {
+			return m.CreateAuthCodeForRequest(ctx, &store.AuthCode{Hash: []byte("h1"), ExpiresAt: now.Add(time.Hour)}, "p1")
+		}},
+		{"DeleteAuthRequest", func() error { return m.DeleteAuthRequest(ctx, "p2") }},
+		{"a sweep", func() error { return nil }}, // once p0 has expired
+	}
+	for i, f := range frees {
+		if err := f.do(); err != nil {
+			t.Fatalf("%s: %v", f.name, err)
+		}
+		clock = now.Add(time.Duration(i+1) * time.Second)
+		if err := m.CreateAuthRequest(ctx, pushed(fmt.Sprint("after-", i), "flood")); err != nil {
+			t.Fatalf("CreateAuthRequest after %s: %v", f.name, err)
+		}
+		if err := m.CreateAuthRequest(ctx, pushed(fmt.Sprint("again-", i), "flood")); !errors.Is(err, flowmem.ErrFull) {
+			t.Fatalf("a second CreateAuthRequest after %s: %v, want ErrFull", f.name, err)
+		}
+	}
+	st := m.Stats()
+	if st.Refused[flowmem.BoundPushed] != 4 || st.Refused[flowmem.BoundEntries] != 0 || st.Refused[flowmem.BoundFront] != 0 {
+		t.Errorf("Stats.Refused = %v, want 4 by pushed_requests only", st.Refused)
+	}
+	if flowmem.BoundPushed.String() != "pushed_requests" {
+		t.Errorf("BoundPushed is %q", flowmem.BoundPushed)
+	}
+}
+
 // Cost is about the heap a request keeps alive, a little more, never
 // less, for an honest request and for the longest one the authorization
 // endpoint takes. The strings kept are copies: one cut from a longer
