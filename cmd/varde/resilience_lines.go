@@ -98,11 +98,18 @@ func noKill(fault string) killFigures {
 
 // checkLoad tells problem of the load a run needed and did not have: a
 // run whose fault came with no login in flight checked nothing of what
-// happens to a login the fault interrupts. Only a run that completed
+// happens to a login the fault interrupts, and one in which no login
+// met the failover measured nothing of it. Only a run that completed
 // its phases is judged.
 func checkLoad(k killFigures, completed bool, problem func(string, ...any)) {
-	if completed && k.AtS >= 0 && k.InFlight == 0 {
+	if !completed || k.AtS < 0 {
+		return
+	}
+	if k.InFlight == 0 {
 		problem("no login was in flight at the kill, so none was checked to recover from it; run more --users or a shorter --think")
+	}
+	if k.FailoverLogins == 0 {
+		problem("no completed %s, so the failover's latency was not measured; run more --users or a shorter --think", k.Failover)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -440,6 +441,42 @@ func TestDBNothingInFlight(t *testing.T) {
 	rep = r.summarise(context.Background(), true)
 	if rep.Kill.InFlight != 1 || rep.Kill.InFlightFailed != 0 || hasProblem(rep.Problems, "in flight") {
 		t.Errorf("in flight %d, problems %q", rep.Kill.InFlight, rep.Problems)
+	}
+}
+
+// TestCheckLoad: a completed run whose kill came needs a login in
+// flight at the kill and a completed login of the failover, and says
+// which it lacked.
+func TestCheckLoad(t *testing.T) {
+	ok := killFigures{AtS: 8, InFlight: 3, Failover: "logins started while node b was gone", FailoverLogins: 40}
+	noFlight, noFailover, neither := ok, ok, ok
+	noFlight.InFlight = 0
+	noFailover.FailoverLogins = 0
+	neither.InFlight, neither.FailoverLogins = 0, 0
+	for _, c := range []struct {
+		name      string
+		k         killFigures
+		completed bool
+		want      []string
+	}{
+		{"enough load", ok, true, nil},
+		{"nothing in flight", noFlight, true, []string{"no login was in flight at the kill"}},
+		{"no failover", noFailover, true, []string{"no completed logins started while node b was gone"}},
+		{"neither", neither, true, []string{"no login was in flight", "no completed logins"}},
+		{"not completed", neither, false, nil},
+		{"no kill", noKill("SIGKILL node b"), true, nil},
+	} {
+		var got []string
+		checkLoad(c.k, c.completed, func(format string, args ...any) { got = append(got, fmt.Sprintf(format, args...)) })
+		if len(got) != len(c.want) {
+			t.Errorf("%s: problems %q, want %d", c.name, got, len(c.want))
+			continue
+		}
+		for i, w := range c.want {
+			if !strings.Contains(got[i], w) {
+				t.Errorf("%s: problem %q, want it to say %q", c.name, got[i], w)
+			}
+		}
 	}
 }
 
