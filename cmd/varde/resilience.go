@@ -1427,7 +1427,7 @@ func (r *resRun) loadKill(rep *resReport, completed bool, problem func(string, .
 		k.AtS = kill.Sub(r.marks["start"]).Seconds()
 	}
 	k.DetectS, k.DetectedBy = rep.DetectPageS, "the login page showed it unavailable"
-	k.RecoverS, k.RecoveredBy = rep.RecoverPageS, "the login page offered it again after its restart"
+	k.RecoverS, k.RecoverFrom, k.RecoveredBy = rep.RecoverPageS, "restart", "the login page offered it again"
 	k.InFlight, k.InFlightFailed = rep.InFlightAtKill, rep.InFlightAtKill-rep.FinishedInFlight
 	k.Failover, k.FailoverLogins, k.FailoverP99MS = "logins BankID failed that finished through MinID", rep.FailoverLogins, rep.FailoverP99MS
 	rep.Kill = k

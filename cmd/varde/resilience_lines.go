@@ -75,10 +75,13 @@ type killFigures struct {
 	AtS   float64 `json:"at_s"`
 	Note  string  `json:"note,omitempty"`
 	// DetectS is from the fault until Varde's side saw it (DetectedBy
-	// says how); RecoverS until it was whole again (RecoveredBy).
+	// says how); RecoverS from RecoverFrom ("kill", or "restart" where
+	// the run restarts what it killed) until it was whole again
+	// (RecoveredBy).
 	DetectS     float64 `json:"detect_s"`
 	DetectedBy  string  `json:"detected_by"`
 	RecoverS    float64 `json:"recover_s"`
+	RecoverFrom string  `json:"recover_from"`
 	RecoveredBy string  `json:"recovered_by"`
 	// InFlight is the logins started before the fault and not ended at
 	// it; InFlightFailed of them failed.
@@ -93,7 +96,7 @@ type killFigures struct {
 
 // noKill is the kill figures of a run whose fault never came.
 func noKill(fault string) killFigures {
-	return killFigures{Fault: fault, AtS: -1, DetectS: -1, RecoverS: -1}
+	return killFigures{Fault: fault, AtS: -1, DetectS: -1, RecoverS: -1, RecoverFrom: "kill"}
 }
 
 // checkLoad tells problem of the load a run needed and did not have: a
@@ -123,26 +126,36 @@ func printLoadKill(w io.Writer, l loadFigures, k killFigures) {
 	fmt.Fprintf(w, "load:       %d people, %v between logins on average (%v to %v); logins started/completed/failed: %s; in all %s/%s/%s, %.2f %% completed; %s\n",
 		l.People, think, think/2, think*3/2, strings.Join(phases, ", "),
 		thousands(l.Started), thousands(l.Completed), thousands(l.Failed), 100*l.Success, l.describe(l.OthersInclude))
-	at := secsOrNever(k.AtS) + " from the first login"
+	if k.AtS < 0 {
+		fmt.Fprintf(w, "kill:       %s: never, the run ended before it\n", k.Fault)
+		return
+	}
+	at := fmt.Sprintf("%.2fs from the first login", k.AtS)
 	if k.Note != "" {
 		at += " (" + k.Note + ")"
+	}
+	detected := "never detected"
+	if k.DetectS >= 0 {
+		detected = fmt.Sprintf("detected after %s (%s)", briefSecs(k.DetectS), k.DetectedBy)
+	}
+	recovered := "never recovered"
+	if k.RecoverS >= 0 {
+		recovered = fmt.Sprintf("recovered %s after the %s (%s)", briefSecs(k.RecoverS), k.RecoverFrom, k.RecoveredBy)
 	}
 	failover := "none completed"
 	if k.FailoverLogins > 0 {
 		failover = fmt.Sprintf("p99 %s ms of %s", thousands(int(k.FailoverP99MS+0.5)), thousands(k.FailoverLogins))
 	}
-	fmt.Fprintf(w, "kill:       %s at %s; detected after %s (%s); recovered after %s (%s); in flight at the kill %d, %d of them failed; %s: %s\n",
-		k.Fault, at, briefSecs(k.DetectS), k.DetectedBy, briefSecs(k.RecoverS), k.RecoveredBy,
-		k.InFlight, k.InFlightFailed, k.Failover, failover)
+	fmt.Fprintf(w, "kill:       %s at %s; %s; %s; in flight at the kill %d, %d of them failed; %s: %s\n",
+		k.Fault, at, detected, recovered, k.InFlight, k.InFlightFailed, k.Failover, failover)
 }
 
-// briefSecs is s seconds, in milliseconds under one second, or "never"
-// if s is negative.
+// briefSecs is s seconds, in milliseconds under one second.
 func briefSecs(s float64) string {
-	if s >= 0 && s < 1 {
+	if s < 1 {
 		return fmt.Sprintf("%.1f ms", 1000*s)
 	}
-	return secsOrNever(s)
+	return fmt.Sprintf("%.2fs", s)
 }
 
 // thousands is n with a comma between thousands, as the docs write it.

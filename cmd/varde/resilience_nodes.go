@@ -405,7 +405,7 @@ func (r *nodesRun) summarise(ctx context.Context, completed bool) *nodesReport {
 	if rep.DownMS < 0 {
 		rep.Kill.DetectS, rep.Kill.DetectedBy = -1, "the balancer never marked node b down"
 	}
-	rep.Kill.RecoverS, rep.Kill.RecoveredBy = rep.UpS, "the balancer marked node b up after its restart, /readyz 200"
+	rep.Kill.RecoverS, rep.Kill.RecoverFrom, rep.Kill.RecoveredBy = rep.UpS, "restart", "the balancer marked node b up, /readyz 200"
 	rep.Kill.InFlight, rep.Kill.InFlightFailed = rep.InFlight, rep.InFlightFailed
 	rep.Kill.Failover = "logins started while node b was gone"
 	if ph := t.phases[nodesDead]; ph != nil {

@@ -350,13 +350,13 @@ func TestLoadKillLines(t *testing.T) {
 	}, runLoad{Load1Start: 9.5, Load1End: 11.25, OursBusy: 0.41, OtherBusy: 0.57})
 	l.OthersInclude = nodesOthers
 	k := killFigures{Fault: "SIGKILL node b", AtS: 8, DetectS: 0.0263, DetectedBy: "the balancer marked node b down: connection refused",
-		RecoverS: 1.5, RecoveredBy: "the balancer marked node b up", InFlight: 5, InFlightFailed: 3,
+		RecoverS: 1.5, RecoverFrom: "restart", RecoveredBy: "the balancer marked node b up", InFlight: 5, InFlightFailed: 3,
 		Failover: "logins started while node b was gone", FailoverLogins: 1473, FailoverP99MS: 1096.6}
 	var out bytes.Buffer
 	printLoadKill(&out, l, k)
 	want := "load:       8 people, 100ms between logins on average (50ms to 150ms); logins started/completed/failed: both up 295/295/0, in flight at the kill 5/2/3, b dead 1,473/1,473/0; in all 1,773/1,770/3, 99.83 % completed; " +
 		"1-min load average 9.50 at the start, 11.25 at the end; of the machine's CPU time, the run's processes used 41 %, other processes (the database's servers among them) 57 %\n" +
-		"kill:       SIGKILL node b at 8.00s from the first login; detected after 26.3 ms (the balancer marked node b down: connection refused); recovered after 1.50s (the balancer marked node b up); " +
+		"kill:       SIGKILL node b at 8.00s from the first login; detected after 26.3 ms (the balancer marked node b down: connection refused); recovered 1.50s after the restart (the balancer marked node b up); " +
 		"in flight at the kill 5, 3 of them failed; logins started while node b was gone: p99 1,097 ms of 1,473\n"
 	if out.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
@@ -364,9 +364,16 @@ func TestLoadKillLines(t *testing.T) {
 	out.Reset()
 	printLoadKill(&out, newLoadFigures(1, 0, nil, runLoad{-1, -1, -1, -1}), noKill("SIGKILL Demo BankID"))
 	want = "load:       1 people, 0s between logins on average (0s to 0s); logins started/completed/failed: ; in all 0/0/0, 0.00 % completed; 1-min load average unknown; CPU shares unknown\n" +
-		"kill:       SIGKILL Demo BankID at never from the first login; detected after never (); recovered after never (); in flight at the kill 0, 0 of them failed; : none completed\n"
+		"kill:       SIGKILL Demo BankID: never, the run ended before it\n"
 	if out.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+	out.Reset()
+	k = noKill("SIGKILL node b")
+	k.AtS, k.InFlight, k.Failover = 8.5, 2, "logins started while node b was gone"
+	printLoadKill(&out, l, k)
+	if want := "kill:       SIGKILL node b at 8.50s from the first login; never detected; never recovered; in flight at the kill 2, 0 of them failed; logins started while node b was gone: none completed\n"; !strings.HasSuffix(out.String(), want) {
+		t.Errorf("got\n%s\nwant it to end\n%s", out.String(), want)
 	}
 }
 
