@@ -85,6 +85,14 @@ replica was synchronous, and whether the audit log still holds every
 event it held just before the kill. It fails if a login failed before
 the kill or after both nodes were ready again, or if events were lost.
 
+Every kind of run ends with the same load: line (people, logins started,
+completed and failed in each phase, the machine's load average and the
+CPU shares of the run and of other processes) and kill: line (when the
+fault came, how long until it was seen and mended, the logins in flight
+at it and how many failed, the p99 of the logins that met the failover),
+and fails if no login was in flight at the kill or none that met the
+failover completed: then the load it needed was not there.
+
 flags:
 `
 
