@@ -78,6 +78,10 @@ type dbReport struct {
 	Failures []string `json:"failures,omitempty"`
 	Problems []string `json:"problems,omitempty"`
 	Logins   int      `json:"logins"`
+	// Load is the load the run offered and how busy the machine was;
+	// Kill the fault and what came of it: the load: and kill: lines.
+	Load loadFigures `json:"load"`
+	Kill killFigures `json:"kill"`
 }
 
 // dbNodeUp is how one node saw the switch, in seconds from the kill: its
@@ -218,6 +222,7 @@ func (r *dbRun) drive(ctx context.Context, stdout io.Writer) bool {
 	stop := make(chan struct{}) // no new logins after this
 	probes := make(chan struct{})
 	var wg, pw sync.WaitGroup
+	load0 := r.sampleLoad()
 	r.start = time.Now()
 	r.watch(ctx, probes, &pw)
 	for i := range r.persons {
@@ -239,6 +244,7 @@ func (r *dbRun) drive(ctx context.Context, stdout io.Writer) bool {
 	close(stop)
 	say("end; waiting for logins in flight")
 	wg.Wait()
+	r.machine = load0.to(r.sampleLoad())
 	close(probes)
 	pw.Wait()
 	fmt.Fprintln(stdout)
@@ -422,11 +428,41 @@ func (r *dbRun) summarise(ctx context.Context, completed bool) *dbReport {
 	}
 	rep.Phases = t.rows([]string{dbBefore, dbInFlight, dbSwitch, dbAfter}, seconds,
 		func(name string) bool { return name == dbBefore || name == dbAfter }, completed, problem)
+	rep.Load = newLoadFigures(o.users, o.think, nodesPhaseLogins(rep.Phases), r.machine)
+	rep.Load.OthersInclude = nodesOthers
+	rep.Kill = r.killFigures(rep, t)
+	checkLoad(rep.Kill, completed, problem)
 	rep.AuditBefore, rep.Audit, rep.AuditOK = r.checkAudit(ctx)
 	if !rep.AuditOK {
 		problem("audit log: %s", rep.Audit)
 	}
 	return rep
+}
+
+// killFigures is the kill: line's figures: the kill, the first node to
+// find the store gone (its /readyz no longer 200), the end of the
+// switch, and the logins of the switch.
+func (r *dbRun) killFigures(rep *dbReport, t *loginTally) killFigures {
+	k := noKill("the database's primary killed")
+	k.AtS = rep.KillS
+	if k.AtS >= 0 {
+		k.Note = fmt.Sprintf("--before %v, then %.2fs reading the audit log's head", r.o.before, rep.HeadReadS)
+	}
+	k.DetectedBy = "neither node's /readyz failed"
+	for _, n := range rep.Nodes {
+		if n.ReadyzDownS >= 0 && (k.DetectS < 0 || n.ReadyzDownS < k.DetectS) {
+			k.DetectS, k.DetectedBy = n.ReadyzDownS, "node "+n.Node+"'s /readyz not 200"
+		}
+	}
+	k.RecoverS, k.RecoveredBy = rep.SwitchS, "both nodes' /readyz 200 again"
+	if ph := t.phases[dbInFlight]; ph != nil {
+		k.InFlight, k.InFlightFailed = ph.Logins, ph.Failed
+	}
+	k.Failover = "logins started during the switch"
+	if ph := t.phases[dbSwitch]; ph != nil {
+		k.FailoverLogins, k.FailoverP99MS = ph.OK, ph.P99MS
+	}
+	return k
 }
 
 // checkAudit compares the audit log after the run with its head before
@@ -511,11 +547,10 @@ func statesAfter(results []probeResult, t time.Time) string {
 func (r *dbRun) report(rep *dbReport, w io.Writer) {
 	printPhaseRows(w, rep.Phases)
 	fmt.Fprintf(w, `
-kill:       at %s from the start (--before %s, then %.2fs reading the audit log's head)
 database:   %s before the kill; unreachable or not a primary %s after it, a primary again (%s) after %s
 first login: a login that started after the kill completed %s after it
 switch:     both nodes' /readyz 200 again %s after the kill
-`, secsOrNever(rep.KillS), r.o.before, rep.HeadReadS, rep.ServerBefore, secsOrNever(rep.DBDownS), rep.ServerAfter, secsOrNever(rep.DBUpS), secsOrNever(rep.FirstLoginS), secsOrNever(rep.SwitchS))
+`, rep.ServerBefore, secsOrNever(rep.DBDownS), rep.ServerAfter, secsOrNever(rep.DBUpS), secsOrNever(rep.FirstLoginS), secsOrNever(rep.SwitchS))
 	for _, n := range rep.Nodes {
 		store := fmt.Sprintf("%s throughout", n.StoreStates)
 		if n.StoreDownS >= 0 {
@@ -529,6 +564,7 @@ switch:     both nodes' /readyz 200 again %s after the kill
 		subs = "CHANGED"
 	}
 	fmt.Fprintf(w, "audit log:  before the kill %s; after the run %s\nsubs:       %s\n", rep.AuditBefore, rep.Audit, subs)
+	printLoadKill(w, rep.Load, rep.Kill)
 	printList(w, "failed logins", rep.Failures)
 	printVerdict(w, rep.Problems)
 }

@@ -73,6 +73,10 @@ type nodesReport struct {
 	BadGateway []string `json:"bad_gateway,omitempty"`
 	Problems   []string `json:"problems,omitempty"`
 	Logins     int      `json:"logins"`
+	// Load is the load the run offered and how busy the machine was;
+	// Kill the fault and what came of it: the load: and kill: lines.
+	Load loadFigures `json:"load"`
+	Kill killFigures `json:"kill"`
 }
 
 // nodesPhase is the logins that started in one phase.
@@ -120,6 +124,9 @@ type nodesRun struct {
 	start, sigkill, dead, restart, end time.Time
 	// bExited is true if node b exited after its restart, before the end.
 	bExited bool
+	// machine is how busy the machine was from the first login to the
+	// last.
+	machine runLoad
 
 	mu     sync.Mutex
 	logins []*nodesLogin
@@ -229,6 +236,7 @@ func (r *nodesRun) drive(ctx context.Context, stdout io.Writer) bool {
 	o, b := r.o, r.c.nodes[1]
 	stop := make(chan struct{}) // no new logins after this
 	var wg sync.WaitGroup
+	load0 := r.sampleLoad()
 	r.start = time.Now()
 	for i := range r.persons {
 		wg.Go(func() { r.person(ctx, i, stop) })
@@ -265,8 +273,27 @@ func (r *nodesRun) drive(ctx context.Context, stdout io.Writer) bool {
 	close(stop)
 	say("end; waiting for logins in flight")
 	wg.Wait()
+	r.machine = load0.to(r.sampleLoad())
 	fmt.Fprintln(stdout)
 	return ok
+}
+
+// nodesOthers is what of the node and database runs counts among the
+// other processes of the load: line: the database, which they do not
+// start.
+const nodesOthers = "the database's servers among them"
+
+// sampleLoad samples the machine's load and CPU time, and the run's own
+// (this process, the balancer in it, and the nodes, those that ended
+// included). The database server is not the run's own.
+func (r *nodesRun) sampleLoad() loadSample {
+	var pids []int
+	for _, n := range r.c.nodes {
+		if n.cmd != nil && n.cmd.Process != nil {
+			pids = append(pids, n.cmd.Process.Pid)
+		}
+	}
+	return sampleLoad(pids...)
 }
 
 // person is one virtual person: log in, pause (spread), repeat, until
@@ -368,6 +395,23 @@ func (r *nodesRun) summarise(ctx context.Context, completed bool) *nodesReport {
 			problem("node b exited after its restart, before the end of the run: %v", r.c.nodes[1].exitErr)
 		}
 	}
+	rep.Load = newLoadFigures(o.users, o.think, nodesPhaseLogins(rep.Phases), r.machine)
+	rep.Load.OthersInclude = nodesOthers
+	rep.Kill = noKill(r.signal() + " node b")
+	if !r.sigkill.IsZero() {
+		rep.Kill.AtS = r.sigkill.Sub(r.start).Seconds()
+	}
+	rep.Kill.DetectS, rep.Kill.DetectedBy = rep.DownMS/1000, "the balancer marked node b down: "+rep.DownBy
+	if rep.DownMS < 0 {
+		rep.Kill.DetectS, rep.Kill.DetectedBy = -1, "the balancer never marked node b down"
+	}
+	rep.Kill.RecoverS, rep.Kill.RecoverFrom, rep.Kill.RecoveredBy = rep.UpS, "restart", "the balancer marked node b up, /readyz 200"
+	rep.Kill.InFlight, rep.Kill.InFlightFailed = rep.InFlight, rep.InFlightFailed
+	rep.Kill.Failover = "logins started while node b was gone"
+	if ph := t.phases[nodesDead]; ph != nil {
+		rep.Kill.FailoverLogins, rep.Kill.FailoverP99MS = ph.OK, ph.P99MS
+	}
+	checkLoad(rep.Kill, completed, problem)
 	rep.Audit, rep.AuditOK = nodesAudit(ctx, o.postgres)
 	if !rep.AuditOK {
 		problem("audit log: %s", rep.Audit)
@@ -459,12 +503,13 @@ func (r *nodesRun) report(rep *nodesReport, w io.Writer) {
 		subs = "CHANGED"
 	}
 	fmt.Fprintf(w, `
-kill:       node b reaped %.1f ms after the %s; the balancer marked it down after %s
+gone:       node b reaped %.1f ms after the %s; the balancer marked it down after %s
 in flight:  %d logins had started before node b was gone and not finished at the %s; %d of them failed
 restart:    the balancer marked node b up %s after its restart (/readyz 200), and sent it a login's request after %s
 audit log:  %s
 subs:       %s
 `, rep.ReapedMS, rep.Signal, down, rep.InFlight, rep.Signal, rep.InFlightFailed, secsOrNever(rep.UpS), secsOrNever(rep.TrafficS), rep.Audit, subs)
+	printLoadKill(w, rep.Load, rep.Kill)
 	printList(w, "requests a node failed (the balancer answered 502)", rep.BadGateway)
 	printList(w, "failed logins", rep.Failures)
 	printVerdict(w, rep.Problems)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -80,7 +82,7 @@ func TestResilience(t *testing.T) {
 	if rep.InFlightAtKill == 0 || rep.FinishedInFlight != rep.InFlightAtKill {
 		t.Errorf("%d of %d logins in flight at the kill finished", rep.FinishedInFlight, rep.InFlightAtKill)
 	}
-	fromFile := checkRun[resReport](t, out.String(), jsonFile, "SIGKILL Demo BankID", "detection:", "recovery:", "failover:", "load:       1-min load average", "p99 ms", "verdict:    pass")
+	fromFile := checkRun[resReport](t, out.String(), jsonFile, "SIGKILL Demo BankID", "detection:", "recovery:", "failover:", "load:       8 people", "kill:       SIGKILL Demo BankID at", "p99 ms", "verdict:    pass")
 	if fromFile.Logins != rep.Logins || fromFile.DetectPageS != rep.DetectPageS {
 		t.Errorf("json: %d logins vs %d", fromFile.Logins, rep.Logins)
 	}
@@ -171,7 +173,7 @@ func TestResilienceNodes(t *testing.T) {
 	if strings.Contains(out.String()+errOut.String(), dsn) {
 		t.Error("the output shows the DSN")
 	}
-	fromFile := checkRun[nodesReport](t, out.String(), jsonFile, "SIGKILL node b", "in flight:", "restart:", "an unbroken hash chain", "p99 ms", "verdict:    pass")
+	fromFile := checkRun[nodesReport](t, out.String(), jsonFile, "SIGKILL node b", "in flight:", "restart:", "load:       6 people", "kill:       SIGKILL node b at", "an unbroken hash chain", "p99 ms", "verdict:    pass")
 	if fromFile.Logins != rep.Logins || fromFile.InFlight != rep.InFlight {
 		t.Errorf("json: %d logins vs %d", fromFile.Logins, rep.Logins)
 	}
@@ -324,15 +326,170 @@ func TestResilienceNothingInFlight(t *testing.T) {
 	}
 }
 
-// TestDBReportKillTime: the database run's report says when the kill
-// came, which is --before plus the time reading the audit log's head took.
+// TestDBReportKillTime: the database run's kill: line says when the
+// kill came, which is --before plus the time reading the audit log's
+// head took.
 func TestDBReportKillTime(t *testing.T) {
 	r := &dbRun{nodesRun: &nodesRun{o: &resOptions{before: 8 * time.Second}}}
+	rep := &dbReport{KillS: 8.52, HeadReadS: 0.52, DBDownS: -1, DBUpS: -1, FirstLoginS: -1, SwitchS: -1}
+	rep.Kill = r.killFigures(rep, &loginTally{})
 	var out bytes.Buffer
-	r.report(&dbReport{KillS: 8.52, HeadReadS: 0.52, DBDownS: -1, DBUpS: -1, FirstLoginS: -1, SwitchS: -1}, &out)
-	if want := "kill:       at 8.52s from the start (--before 8s, then 0.52s reading the audit log's head)"; !strings.Contains(out.String(), want) {
+	r.report(rep, &out)
+	if want := "kill:       the database's primary killed at 8.52s from the first login (--before 8s, then 0.52s reading the audit log's head);"; !strings.Contains(out.String(), want) {
 		t.Errorf("report lacks %q:\n%s", want, out.String())
 	}
+}
+
+// TestLoadKillLines: the load: and kill: lines, as every kind of run
+// prints them.
+func TestLoadKillLines(t *testing.T) {
+	l := newLoadFigures(8, 100*time.Millisecond, []runPhaseLogins{
+		{Phase: "both up", Started: 295, Completed: 295},
+		{Phase: "in flight at the kill", Started: 5, Completed: 2, Failed: 3},
+		{Phase: "b dead", Started: 1473, Completed: 1473},
+	}, runLoad{Load1Start: 9.5, Load1End: 11.25, OursBusy: 0.41, OtherBusy: 0.57})
+	l.OthersInclude = nodesOthers
+	k := killFigures{Fault: "SIGKILL node b", AtS: 8, DetectS: 0.0263, DetectedBy: "the balancer marked node b down: connection refused",
+		RecoverS: 1.5, RecoverFrom: "restart", RecoveredBy: "the balancer marked node b up", InFlight: 5, InFlightFailed: 3,
+		Failover: "logins started while node b was gone", FailoverLogins: 1473, FailoverP99MS: 1096.6}
+	var out bytes.Buffer
+	printLoadKill(&out, l, k)
+	want := "load:       8 people, 100ms between logins on average (50ms to 150ms); logins started/completed/failed: both up 295/295/0, in flight at the kill 5/2/3, b dead 1,473/1,473/0; in all 1,773/1,770/3, 99.83 % completed; " +
+		"1-min load average 9.50 at the start, 11.25 at the end; of the machine's CPU time, the run's processes used 41 %, other processes (the database's servers among them) 57 %\n" +
+		"kill:       SIGKILL node b at 8.00s from the first login; detected after 26.3 ms (the balancer marked node b down: connection refused); recovered 1.50s after the restart (the balancer marked node b up); " +
+		"in flight at the kill 5, 3 of them failed; logins started while node b was gone: p99 1,097 ms of 1,473\n"
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+	out.Reset()
+	printLoadKill(&out, newLoadFigures(1, 0, nil, runLoad{-1, -1, -1, -1}), noKill("SIGKILL Demo BankID"))
+	want = "load:       1 people, 0s between logins on average (0s to 0s); logins started/completed/failed: ; in all 0/0/0, 0.00 % completed; 1-min load average unknown; CPU shares unknown\n" +
+		"kill:       SIGKILL Demo BankID: never, the run ended before it\n"
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+	out.Reset()
+	k = noKill("SIGKILL node b")
+	k.AtS, k.InFlight, k.Failover = 8.5, 2, "logins started while node b was gone"
+	printLoadKill(&out, l, k)
+	if want := "kill:       SIGKILL node b at 8.50s from the first login; never detected; never recovered; in flight at the kill 2, 0 of them failed; logins started while node b was gone: none completed\n"; !strings.HasSuffix(out.String(), want) {
+		t.Errorf("got\n%s\nwant it to end\n%s", out.String(), want)
+	}
+}
+
+// TestEveryRunPrintsLoadKill: the eID, node and database runs' reports
+// each end with the one load: line and the one kill: line.
+func TestEveryRunPrintsLoadKill(t *testing.T) {
+	o := &resOptions{before: time.Second}
+	for name, report := range map[string]func(io.Writer){
+		"eid":      func(w io.Writer) { (&resRun{o: o}).report(&resReport{}, w) },
+		"nodes":    func(w io.Writer) { (&nodesRun{o: o}).report(&nodesReport{}, w) },
+		"database": func(w io.Writer) { (&dbRun{nodesRun: &nodesRun{o: o}}).report(&dbReport{}, w) },
+	} {
+		var out bytes.Buffer
+		report(&out)
+		var load, kill int
+		for _, line := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(line, "load:       ") && strings.Contains(line, "logins started/completed/failed") {
+				load++
+			}
+			if strings.HasPrefix(line, "kill:       ") && strings.Contains(line, "in flight at the kill") {
+				kill++
+			}
+		}
+		if load != 1 || kill != 1 {
+			t.Errorf("%s: %d load: lines and %d kill: lines, want one each:\n%s", name, load, kill, out.String())
+		}
+	}
+}
+
+// TestNodesNothingInFlight: a node run in which no login was in flight
+// when node b was killed checked nothing of the logins a dying node
+// interrupts, and fails saying so; one login across the kill is enough.
+func TestNodesNothingInFlight(t *testing.T) {
+	t0 := time.Now()
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	newRun := func() *nodesRun {
+		return &nodesRun{o: &resOptions{users: 1, think: 100 * time.Millisecond, postgres: "postgres://%zz"},
+			c: &nodeCluster{bal: &balancer{}}, start: at(0), sigkill: at(2), dead: at(2.01), restart: at(5), end: at(8),
+			logins: []*nodesLogin{{start: at(1), end: at(1.5), sub: "s"}, {start: at(3), end: at(3.5), sub: "s"}, {start: at(6), end: at(6.5), sub: "s"}}}
+	}
+	rep := newRun().summarise(context.Background(), true)
+	if rep.Kill.InFlight != 0 || !hasProblem(rep.Problems, "no login was in flight at the kill") {
+		t.Errorf("in flight %d, problems %q", rep.Kill.InFlight, rep.Problems)
+	}
+	if rep.Load.Started != 3 || rep.Load.Completed != 3 || rep.Kill.AtS != 2 || rep.Kill.FailoverLogins != 1 {
+		t.Errorf("load %+v, kill %+v", rep.Load, rep.Kill)
+	}
+	r := newRun()
+	r.logins = append(r.logins, &nodesLogin{start: at(1.9), end: at(2.6), err: errors.New("502")})
+	rep = r.summarise(context.Background(), true)
+	if rep.Kill.InFlight != 1 || rep.Kill.InFlightFailed != 1 || hasProblem(rep.Problems, "in flight") {
+		t.Errorf("in flight %d, problems %q", rep.Kill.InFlight, rep.Problems)
+	}
+}
+
+// TestDBNothingInFlight: a database run in which no login was in flight
+// when the primary was killed fails saying so, as the other runs do.
+func TestDBNothingInFlight(t *testing.T) {
+	t0 := time.Now()
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	newRun := func() *dbRun {
+		return &dbRun{nodesRun: &nodesRun{o: &resOptions{users: 1, before: 2 * time.Second}, start: at(0), end: at(8),
+			logins: []*nodesLogin{{start: at(1), end: at(1.5), sub: "s"}, {start: at(3), end: at(3.5), sub: "s"}}},
+			kill: at(2), headErr: errors.New("not read in this test")}
+	}
+	rep := newRun().summarise(context.Background(), true)
+	if rep.Kill.InFlight != 0 || !hasProblem(rep.Problems, "no login was in flight at the kill") {
+		t.Errorf("in flight %d, problems %q", rep.Kill.InFlight, rep.Problems)
+	}
+	r := newRun()
+	r.logins = append(r.logins, &nodesLogin{start: at(1.9), end: at(2.6), sub: "s"})
+	rep = r.summarise(context.Background(), true)
+	if rep.Kill.InFlight != 1 || rep.Kill.InFlightFailed != 0 || hasProblem(rep.Problems, "in flight") {
+		t.Errorf("in flight %d, problems %q", rep.Kill.InFlight, rep.Problems)
+	}
+}
+
+// TestCheckLoad: a completed run whose kill came needs a login in
+// flight at the kill and a completed login of the failover, and says
+// which it lacked.
+func TestCheckLoad(t *testing.T) {
+	ok := killFigures{AtS: 8, InFlight: 3, Failover: "logins started while node b was gone", FailoverLogins: 40}
+	noFlight, noFailover, neither := ok, ok, ok
+	noFlight.InFlight = 0
+	noFailover.FailoverLogins = 0
+	neither.InFlight, neither.FailoverLogins = 0, 0
+	for _, c := range []struct {
+		name      string
+		k         killFigures
+		completed bool
+		want      []string
+	}{
+		{"enough load", ok, true, nil},
+		{"nothing in flight", noFlight, true, []string{"no login was in flight at the kill"}},
+		{"no failover", noFailover, true, []string{"no completed logins started while node b was gone"}},
+		{"neither", neither, true, []string{"no login was in flight", "no completed logins"}},
+		{"not completed", neither, false, nil},
+		{"no kill", noKill("SIGKILL node b"), true, nil},
+	} {
+		var got []string
+		checkLoad(c.k, c.completed, func(format string, args ...any) { got = append(got, fmt.Sprintf(format, args...)) })
+		if len(got) != len(c.want) {
+			t.Errorf("%s: problems %q, want %d", c.name, got, len(c.want))
+			continue
+		}
+		for i, w := range c.want {
+			if !strings.Contains(got[i], w) {
+				t.Errorf("%s: problem %q, want it to say %q", c.name, got[i], w)
+			}
+		}
+	}
+}
+
+// hasProblem reports whether a problem says want.
+func hasProblem(problems []string, want string) bool {
+	return slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, want) })
 }
 
 // TestResilienceVariantsDocumented: the Makefile's help for the
