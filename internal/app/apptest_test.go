@@ -38,6 +38,8 @@ import (
 type node struct {
 	app    *app.App
 	issuer string
+	// origin is the issuer's scheme, host and port: the WebAuthn origin.
+	origin string
 	http   *http.Client
 }
 
@@ -46,6 +48,16 @@ func startNode(t *testing.T) *node {
 	salt := make([]byte, 32)
 	_, _ = rand.Read(salt)
 	n, _ := startNodeAt(t, "127.0.0.1:0", filepath.Join(t.TempDir(), "varde.db"), salt)
+	return n
+}
+
+// startNodeAtPath is startNode with an issuer with the path base
+// ("/eid"; "" for none).
+func startNodeAtPath(t *testing.T, base string) *node {
+	t.Helper()
+	salt := make([]byte, 32)
+	_, _ = rand.Read(salt)
+	n, _ := startNodeUnder(t, "127.0.0.1:0", base, map[string]string{config.EnvStoreDSN: filepath.Join(t.TempDir(), "varde.db")}, salt)
 	return n
 }
 
@@ -61,11 +73,19 @@ func startNodeAt(t *testing.T, addr, dsn string, salt []byte) (n *node, stop fun
 // variables st name.
 func startNodeWith(t *testing.T, addr string, st map[string]string, salt []byte) (n *node, stop func()) {
 	t.Helper()
+	return startNodeUnder(t, addr, "", st, salt)
+}
+
+// startNodeUnder is startNodeWith for an issuer with the path base
+// ("/eid"; "" for none).
+func startNodeUnder(t *testing.T, addr, base string, st map[string]string, salt []byte) (n *node, stop func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuer := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	origin := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	issuer := origin + base
 	env := map[string]string{
 		"VARDE_ISSUER": issuer,
 		"VARDE_NODE":   "test",
@@ -94,7 +114,7 @@ func startNodeWith(t *testing.T, addr string, st map[string]string, salt []byte)
 		})
 	}
 	t.Cleanup(stop)
-	return &node{app: a, issuer: issuer, http: loadgen.NewHTTPClient(4)}, stop
+	return &node{app: a, issuer: issuer, origin: origin, http: loadgen.NewHTTPClient(4)}, stop
 }
 
 // addRP registers a private_key_jwt client with PAR required and returns
@@ -124,7 +144,7 @@ func (n *node) addRP(t *testing.T, id, sector string, claims ...string) *loadgen
 
 func (n *node) enrol(t *testing.T, synced bool) *loadgen.Person {
 	t.Helper()
-	p := loadgen.NewDevice(n.issuer, synced)
+	p := loadgen.NewDevice(n.origin, synced)
 	if err := loadgen.Enrol(context.Background(), n.http, n.issuer, p, "Kari", "Nordmann"); err != nil {
 		t.Fatal(err)
 	}
