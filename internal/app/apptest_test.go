@@ -52,12 +52,13 @@ func startNode(t *testing.T) *node {
 }
 
 // startNodeAtPath is startNode with an issuer with the path base
-// ("/eid"; "" for none).
-func startNodeAtPath(t *testing.T, base string) *node {
+// ("/eid"; "" for none); tune, if given, changes the configuration
+// once it is loaded, its issuer known.
+func startNodeAtPath(t *testing.T, base string, tune ...func(*config.Config)) *node {
 	t.Helper()
 	salt := make([]byte, 32)
 	_, _ = rand.Read(salt)
-	n, _ := startNodeUnder(t, "127.0.0.1:0", base, map[string]string{config.EnvStoreDSN: filepath.Join(t.TempDir(), "varde.db")}, salt)
+	n, _ := startNodeTuned(t, "127.0.0.1:0", base, map[string]string{config.EnvStoreDSN: filepath.Join(t.TempDir(), "varde.db")}, salt, tune...)
 	return n
 }
 
@@ -80,6 +81,13 @@ func startNodeWith(t *testing.T, addr string, st map[string]string, salt []byte)
 // ("/eid"; "" for none).
 func startNodeUnder(t *testing.T, addr, base string, st map[string]string, salt []byte) (n *node, stop func()) {
 	t.Helper()
+	return startNodeTuned(t, addr, base, st, salt)
+}
+
+// startNodeTuned is startNodeUnder with the configuration changed by
+// tune once it is loaded.
+func startNodeTuned(t *testing.T, addr, base string, st map[string]string, salt []byte, tune ...func(*config.Config)) (n *node, stop func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +104,14 @@ func startNodeUnder(t *testing.T, addr, base string, st map[string]string, salt 
 		t.Fatal(err)
 	}
 	cfg.Passkey.SyntheticEnrolment = true
+	for _, f := range tune {
+		f(cfg)
+	}
+	if len(tune) > 0 {
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: salt})
 	if err != nil {

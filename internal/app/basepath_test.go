@@ -2,35 +2,54 @@ package app_test
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/loadgen"
+	"github.com/varde-eid/varde/internal/provider/oidcup"
+	"github.com/varde-eid/varde/internal/providersim"
 	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
 // urlAttr finds the attributes of a page that name an address the
 // browser follows, posts to or loads, or the page's script posts to.
 var urlAttr = regexp.MustCompile(`\b(href|action|src|data-begin|data-finish|data-cancel)="([^"]*)"`)
 
-// cookieLog records the Set-Cookie headers of every response.
+// cookieLog records the Set-Cookie headers of every response from
+// host.
 type cookieLog struct {
 	next http.RoundTripper
+	host string
 	mu   sync.Mutex
 	set  []*http.Cookie
 }
 
 func (c *cookieLog) RoundTrip(r *http.Request) (*http.Response, error) {
 	res, err := c.next.RoundTrip(r)
-	if err == nil {
+	if err == nil && r.URL.Host == c.host {
 		c.mu.Lock()
 		c.set = append(c.set, res.Cookies()...)
 		c.mu.Unlock()
@@ -47,8 +66,9 @@ func (c *cookieLog) RoundTrip(r *http.Request) (*http.Response, error) {
 // (logout); and nothing is served outside it.
 func TestServedUnderIssuerPath(t *testing.T) {
 	const base = "/eid"
-	n := startNodeAtPath(t, base)
-	cookies := &cookieLog{next: n.http.Transport}
+	sim := withSim(t)
+	n := startNodeAtPath(t, base, sim.tune)
+	cookies := &cookieLog{next: n.http.Transport, host: strings.TrimPrefix(n.origin, "http://")}
 	n.http.Transport = cookies
 	ctx := context.Background()
 	bank := n.addRP(t, "bank", "bank.example")
@@ -63,6 +83,11 @@ func TestServedUnderIssuerPath(t *testing.T) {
 	jar, _ := cookiejar.New(nil)
 	if _, err := bank.Login(ctx, person, loadgen.LoginOptions{Jar: jar}); err != nil {
 		t.Fatal(err)
+	}
+	// And through the simulated eID: its redirect back comes to the
+	// callback under the path, with the browser cookie set there.
+	if _, err := bank.LoginWith(ctx, loadgen.Brokered{Provider: sim.id, Number: sim.number}, loadgen.LoginOptions{Prompt: "login"}); err != nil {
+		t.Fatalf("login through %s: %v", sim.id, err)
 	}
 	browser := &http.Client{Jar: jar, Transport: n.http.Transport, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -183,7 +208,7 @@ func TestServedUnderIssuerPath(t *testing.T) {
 		}
 	}
 	cookies.mu.Unlock()
-	for _, want := range []string{"varde_session", "varde_form", "varde_browser", "varde_lang"} {
+	for _, want := range []string{"varde_session", "varde_form", "varde_browser", "varde_lang", "varde_upstream"} {
 		if !names[want] {
 			t.Errorf("no %s cookie was set (set: %v)", want, names)
 		}
@@ -220,4 +245,61 @@ func TestServedUnderIssuerPath(t *testing.T) {
 			under(p+" "+m[1], html.UnescapeString(m[2]))
 		}
 	}
+}
+
+// simEID is a simulated eID (package providersim) in this process, for
+// a node to use as an upstream.
+type simEID struct {
+	id, number string
+	tune       func(*config.Config)
+}
+
+// withSim starts a simulated eID once the node's issuer is known (tune)
+// and adds it to the node's upstreams, with a client key of its own.
+func withSim(t *testing.T) *simEID {
+	t.Helper()
+	s := &simEID{id: "bankid", number: providersim.DefaultPersons()[0].Identifier.Value}
+	s.tune = func(cfg *config.Config) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyFile := filepath.Join(t.TempDir(), "upstream-key.pem")
+		if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// The assertion's kid is the key's RFC 7638 thumbprint.
+		pub := jose.JSONWebKey{Key: &key.PublicKey, Algorithm: "ES256", Use: "sig"}
+		tp, err := pub.Thumbprint(crypto.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub.KeyID = base64.RawURLEncoding.EncodeToString(tp)
+		jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pub}})
+		db, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "sim.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		sim, err := providersim.Start(context.Background(), providersim.Config{
+			ID: s.id, Name: "Demo BankID", Level: assurance.High, Store: db,
+			Clients: []providersim.Client{{ID: "varde", Name: "Varde", JWKS: jwks,
+				RedirectURIs: []string{cfg.Issuer + oidcup.CallbackPath(s.id)}}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sim.Close() })
+		cfg.Upstreams = append(cfg.Upstreams, config.Upstream{
+			ID: s.id, Name: map[string]string{"en": "Demo BankID", "nb": "Demo BankID", "da": "Demo BankID"}, Issuer: sim.Issuer(),
+			ClientID: "varde", AuthMethod: store.AuthPrivateKeyJWT, ClientKeyFile: keyFile,
+			MaxLevel: "high", ACRMap: map[string]string{assurance.ACRHigh: "high"},
+			IdentifierClaim: "national_id", IdentifierSchemes: []string{"no:fnr", "no:dnr"},
+		})
+	}
+	return s
 }
