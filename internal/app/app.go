@@ -701,6 +701,8 @@ func protocolPath(path string) bool {
 // counted is the node's handler with each request counted in running;
 // one that comes once running lets none in is refused (answerStopping).
 func (a *App) counted(running *inflight) http.Handler {
+	// Under an issuer's path, answerStopping sees the path taken off, as
+	// the node's handlers do, to tell the protocol endpoints apart.
 	stopping := httpx.WithRequestID(httpx.Under(a.Config.BasePath(), http.HandlerFunc(answerStopping), http.HandlerFunc(answerStopping)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !running.enter() {
