@@ -156,6 +156,7 @@ func TestServedUnderIssuerPath(t *testing.T) {
 			queue = append(queue, visit{v.c, u.String()})
 		}
 	}
+	t.Logf("walked %d addresses", pages)
 	for _, want := range []string{"/account", "/login", "/passkey/login", "/passkey/recover", "/passkey/enrol", "/status", "/status/reports"} {
 		found := false
 		for u := range seen {

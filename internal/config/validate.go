@@ -251,7 +251,8 @@ func listenHost(h string) string {
 // validateIssuer checks the issuer and returns it parsed, or nil if it is
 // unusable. OpenID Connect Discovery 1.0 §3: the issuer is a case
 // sensitive https URL with scheme, host and optionally port and path, and
-// no query or fragment; Varde's has no path, as it serves at the root.
+// no query or fragment. With a path, the node serves everything under
+// it (ADR 22).
 func (c *Config) validateIssuer(p *problems) *url.URL {
 	if c.Issuer == "" {
 		p.add("issuer", "required")
