@@ -486,12 +486,13 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		return err
 	}
 	pages.Secure = *cfg.Session.SecureCookie
+	pages.Base = cfg.BasePath()
 	if sp := cfg.Support; sp.URL != "" || sp.Phone != "" {
 		pages.Support = &httpx.Support{URL: sp.URL, Phone: sp.Phone, Hours: sp.Hours}
 	}
 	a.Audit = &audit.Log{Store: st, Log: log, Now: opt.Now}
 	a.clients = newClientCache(st, clientCacheTTL, opt.Now)
-	sessions := &session.Manager{Store: st, Lifetime: cfg.Session.Lifetime, IdleTimeout: cfg.Session.IdleTimeout, Secure: *cfg.Session.SecureCookie, Now: opt.Now, Log: log}
+	sessions := &session.Manager{Store: st, Lifetime: cfg.Session.Lifetime, IdleTimeout: cfg.Session.IdleTimeout, Secure: *cfg.Session.SecureCookie, Path: pages.CookiePath(), Now: opt.Now, Log: log}
 	st.SetSessionIdleTimeout(cfg.Session.IdleTimeout)
 
 	mux := http.NewServeMux()
@@ -639,10 +640,34 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		h = httpx.StrictTransport(h)
 	}
 	h = httpx.Recover(log, panicAnswer, h)
+	// An issuer with a path: everything is served under it, and nothing
+	// elsewhere on the host (ADR 25).
+	notFound := httpx.SecurityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pages.Error(w, r, http.StatusNotFound, pages.Locale(r, nil), httpx.NotFoundPage())
+	}))
+	h = httpx.Under(pages.Base, h, metadataOutside(pages.Base, h, notFound))
 	h = httpx.AccessLog(log, h)
 	h = httpx.WithRequestID(h)
 	a.handler = h
 	return nil
+}
+
+// metadataOutside answers the one address outside base, the issuer's
+// path, that a node with such an issuer serves: RFC 8414 §3.1 puts the
+// authorization server metadata before the issuer's path
+// ("/.well-known/oauth-authorization-server/eid"). It is the document
+// served under base (oidc.PathAuthorizationServer). Anything else gets
+// notFound.
+func metadataOutside(base string, h, notFound http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != oidc.PathAuthorizationServer+base {
+			notFound.ServeHTTP(w, r)
+			return
+		}
+		r2 := r.Clone(r.Context())
+		r2.URL.Path, r2.URL.RawPath = oidc.PathAuthorizationServer, ""
+		h.ServeHTTP(w, r2)
+	})
 }
 
 // panicAnswer answers a request whose handler panicked at an endpoint
@@ -672,7 +697,9 @@ func protocolPath(path string) bool {
 // counted is the node's handler with each request counted in running;
 // one that comes once running lets none in is refused (answerStopping).
 func (a *App) counted(running *inflight) http.Handler {
-	stopping := httpx.WithRequestID(http.HandlerFunc(answerStopping))
+	// Under an issuer's path, answerStopping sees the path taken off, as
+	// the node's handlers do, to tell the protocol endpoints apart.
+	stopping := httpx.WithRequestID(httpx.Under(a.Config.BasePath(), http.HandlerFunc(answerStopping), http.HandlerFunc(answerStopping)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !running.enter() {
 			stopping.ServeHTTP(w, r)

@@ -38,6 +38,8 @@ import (
 type node struct {
 	app    *app.App
 	issuer string
+	// origin is the issuer's scheme, host and port: the WebAuthn origin.
+	origin string
 	http   *http.Client
 }
 
@@ -46,6 +48,17 @@ func startNode(t *testing.T) *node {
 	salt := make([]byte, 32)
 	_, _ = rand.Read(salt)
 	n, _ := startNodeAt(t, "127.0.0.1:0", filepath.Join(t.TempDir(), "varde.db"), salt)
+	return n
+}
+
+// startNodeAtPath is startNode with an issuer with the path base
+// ("/eid"; "" for none); tune, if given, changes the configuration
+// once it is loaded, its issuer known.
+func startNodeAtPath(t *testing.T, base string, tune ...func(*config.Config)) *node {
+	t.Helper()
+	salt := make([]byte, 32)
+	_, _ = rand.Read(salt)
+	n, _ := startNodeTuned(t, "127.0.0.1:0", base, map[string]string{config.EnvStoreDSN: filepath.Join(t.TempDir(), "varde.db")}, salt, tune...)
 	return n
 }
 
@@ -61,11 +74,26 @@ func startNodeAt(t *testing.T, addr, dsn string, salt []byte) (n *node, stop fun
 // variables st name.
 func startNodeWith(t *testing.T, addr string, st map[string]string, salt []byte) (n *node, stop func()) {
 	t.Helper()
+	return startNodeUnder(t, addr, "", st, salt)
+}
+
+// startNodeUnder is startNodeWith for an issuer with the path base
+// ("/eid"; "" for none).
+func startNodeUnder(t *testing.T, addr, base string, st map[string]string, salt []byte) (n *node, stop func()) {
+	t.Helper()
+	return startNodeTuned(t, addr, base, st, salt)
+}
+
+// startNodeTuned is startNodeUnder with the configuration changed by
+// tune once it is loaded.
+func startNodeTuned(t *testing.T, addr, base string, st map[string]string, salt []byte, tune ...func(*config.Config)) (n *node, stop func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuer := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	origin := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	issuer := origin + base
 	env := map[string]string{
 		"VARDE_ISSUER": issuer,
 		"VARDE_NODE":   "test",
@@ -76,6 +104,14 @@ func startNodeWith(t *testing.T, addr string, st map[string]string, salt []byte)
 		t.Fatal(err)
 	}
 	cfg.Passkey.SyntheticEnrolment = true
+	for _, f := range tune {
+		f(cfg)
+	}
+	if len(tune) > 0 {
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: salt})
 	if err != nil {
@@ -94,7 +130,7 @@ func startNodeWith(t *testing.T, addr string, st map[string]string, salt []byte)
 		})
 	}
 	t.Cleanup(stop)
-	return &node{app: a, issuer: issuer, http: loadgen.NewHTTPClient(4)}, stop
+	return &node{app: a, issuer: issuer, origin: origin, http: loadgen.NewHTTPClient(4)}, stop
 }
 
 // addRP registers a private_key_jwt client with PAR required and returns
@@ -124,7 +160,7 @@ func (n *node) addRP(t *testing.T, id, sector string, claims ...string) *loadgen
 
 func (n *node) enrol(t *testing.T, synced bool) *loadgen.Person {
 	t.Helper()
-	p := loadgen.NewDevice(n.issuer, synced)
+	p := loadgen.NewDevice(n.origin, synced)
 	if err := loadgen.Enrol(context.Background(), n.http, n.issuer, p, "Kari", "Nordmann"); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -335,9 +336,15 @@ func TestReadyzLogsChanges(t *testing.T) {
 // taking requests is refused 503 with Retry-After and a request ID, as
 // an OAuth JSON temporarily_unavailable at the endpoints relying parties
 // call, so that their libraries read it, and as plain text naming the
-// ID elsewhere.
+// ID elsewhere; at a node whose issuer has a path, under it.
 func TestStoppingAnswer(t *testing.T) {
-	_, a := listenerTestApp(t, config.EnvMetricsListen, "")
+	for _, base := range []string{"", "/eid"} {
+		t.Run("issuer path "+cmp.Or(base, "none"), func(t *testing.T) { stoppingAnswer(t, base) })
+	}
+}
+
+func stoppingAnswer(t *testing.T, base string) {
+	_, a := listenerTestApp(t, config.EnvIssuer, "http://localhost:8080"+base)
 	running := &inflight{}
 	running.wait()
 	h := a.counted(running)
@@ -349,7 +356,7 @@ func TestStoppingAnswer(t *testing.T) {
 		{"/login", "text/plain"},
 	} {
 		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, tt.path, nil))
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, base+tt.path, nil))
 		id := w.Header().Get("X-Request-Id")
 		if w.Code != http.StatusServiceUnavailable || id == "" || w.Header().Get("Retry-After") == "" ||
 			!strings.HasPrefix(w.Header().Get("Content-Type"), tt.contentType) || !strings.Contains(w.Body.String(), id) {

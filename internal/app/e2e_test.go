@@ -1,23 +1,36 @@
 package app_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/loadgen"
 )
 
-// TestLoginEndToEnd runs the whole flow — PAR with private_key_jwt,
-// authorization, a real WebAuthn assertion, the code with iss, the token
-// with PKCE — against a real node, with go-oidc and x/oauth2 as the
-// relying party, and checks what the ID token says.
+// TestLoginEndToEnd runs the whole flow — discovery, PAR with
+// private_key_jwt, authorization, a real WebAuthn assertion, the code
+// with iss, the token with PKCE, userinfo, logout — against a real
+// node, with go-oidc and x/oauth2 as the relying party, and checks what
+// the ID token says: with the issuer at the root of its host, and with
+// an issuer with a path, under which the node serves everything.
 func TestLoginEndToEnd(t *testing.T) {
-	n := startNode(t)
+	for _, base := range []string{"", "/eid"} {
+		t.Run("issuer path "+cmp.Or(base, "none"), func(t *testing.T) { loginEndToEnd(t, base) })
+	}
+}
+
+func loginEndToEnd(t *testing.T, base string) {
+	n := startNodeAtPath(t, base)
 	ctx := context.Background()
 	bank := n.addRP(t, "bank", "bank.example", "name", "national_id")
 	tax := n.addRP(t, "tax", "tax.example")
@@ -99,6 +112,40 @@ func TestLoginEndToEnd(t *testing.T) {
 	var ui map[string]any
 	if err := jsonDecode(res, &ui); err != nil || ui["sub"] != sub {
 		t.Errorf("userinfo sub = %v (%v), want %s", ui["sub"], err, sub)
+	}
+
+	// Logout at the end_session_endpoint discovery names ends the
+	// session the browser's cookie holds: the next login is not single
+	// sign-on.
+	op, err := oidc.NewProvider(oidc.ClientContext(ctx, n.http), n.issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	if err := op.Claims(&meta); err != nil || meta.EndSession != n.issuer+"/logout" {
+		t.Fatalf("end_session_endpoint = %q (%v), want %s/logout", meta.EndSession, err, n.issuer)
+	}
+	jar, _ := cookiejar.New(nil)
+	in, err := bank.Login(ctx, device, loadgen.LoginOptions{Jar: jar})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sso, err := bank.Login(ctx, device, loadgen.LoginOptions{Jar: jar}); err != nil || !sso.SSO {
+		t.Fatalf("second login in the same browser: sso %v, %v; want single sign-on", sso != nil && sso.SSO, err)
+	}
+	browser := &http.Client{Jar: jar}
+	res, err = browser.Get(meta.EndSession + "?" + url.Values{"id_token_hint": {in.RawIDToken}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("logout: %d", res.StatusCode)
+	}
+	if after, err := bank.Login(ctx, device, loadgen.LoginOptions{Jar: jar}); err != nil || after.SSO {
+		t.Errorf("login after logout: sso %v, %v; want a new login", after != nil && after.SSO, err)
 	}
 }
 

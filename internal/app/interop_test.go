@@ -25,6 +25,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/loadgen"
 	"github.com/varde-eid/varde/internal/npmtest"
 	"github.com/varde-eid/varde/internal/oidc"
@@ -71,113 +72,122 @@ const interopTimeout = 60 * time.Second
 // nonce it was last given and are taken at once.
 func TestOpenIDClientInterop(t *testing.T) {
 	script := openIDClientScript(t)
-	salt := make([]byte, 32)
-	_, _ = rand.Read(salt)
-	n, _ := startNodeAt(t, "127.0.0.1:0", filepath.Join(t.TempDir(), "varde.db"), salt)
-	person := n.enrol(t, false)
-	ctx := context.Background()
-	pk, err := n.app.Store.GetPasskey(ctx, person.Cred.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// At the root of the host, and under an issuer with a path, which
+	// openid-client discovers at {issuer}/.well-known/openid-configuration
+	// (Discovery §4).
+	for _, base := range []string{"", "/eid"} {
+		at := ""
+		if base != "" {
+			at = " under " + base
+		}
+		salt := make([]byte, 32)
+		_, _ = rand.Read(salt)
+		n, _ := startNodeUnder(t, "127.0.0.1:0", base, map[string]string{config.EnvStoreDSN: filepath.Join(t.TempDir(), "varde.db")}, salt)
+		person := n.enrol(t, false)
+		ctx := context.Background()
+		pk, err := n.app.Store.GetPasskey(ctx, person.Cred.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
 
-	t.Run("private_key_jwt", func(t *testing.T) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		const kid = "fapi-rp-1"
-		jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: kid, Algorithm: "ES256", Use: "sig"}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		private, err := jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: "ES256", Use: "sig"}.MarshalJSON()
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := &store.Client{
-			ID: "fapi-rp", Name: "FAPI RP", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks,
-			RedirectURIs: []string{"https://fapi-rp.example/cb"}, RequirePAR: true, DPoPBoundAccessTokens: true,
-			RefreshTokens: true, SectorID: "fapi-rp.example", Source: "test", CreatedAt: time.Now(),
-		}
-		if err := n.app.Store.PutClient(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-		res := runOpenIDClient(t, n, script, person, c.RedirectURIs[0], map[string]string{
-			"RP_CLIENT_ID": c.ID, "RP_CLIENT_JWK": string(private), "RP_PAR": "1", "RP_ACR_VALUES": assurance.ACRHigh,
+		t.Run("private_key_jwt"+at, func(t *testing.T) {
+			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const kid = "fapi-rp-1"
+			jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: kid, Algorithm: "ES256", Use: "sig"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			private, err := jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: "ES256", Use: "sig"}.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &store.Client{
+				ID: "fapi-rp", Name: "FAPI RP", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks,
+				RedirectURIs: []string{"https://fapi-rp.example/cb"}, RequirePAR: true, DPoPBoundAccessTokens: true,
+				RefreshTokens: true, SectorID: "fapi-rp.example", Source: "test", CreatedAt: time.Now(),
+			}
+			if err := n.app.Store.PutClient(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			res := runOpenIDClient(t, n, script, person, c.RedirectURIs[0], map[string]string{
+				"RP_CLIENT_ID": c.ID, "RP_CLIENT_JWK": string(private), "RP_PAR": "1", "RP_ACR_VALUES": assurance.ACRHigh,
+			})
+			checkInterop(t, n, res, oidc.PairwiseSubject(salt, c.SectorID, pk.PersonID), c)
+			// The proof at PAR was openid-client's first: asked for a nonce,
+			// it retried; the token request then carried that nonce.
+			checkExchanges(t, "PAR", res.Exchanges.PAR, askedForNonce, 201)
+			checkExchanges(t, "code", res.Exchanges.Code, 200)
+			// A confidential client's refresh token is bound to its client
+			// authentication, not to the DPoP key (ADR 14), so it may move to
+			// a new key.
+			if rt := storedToken(t, n, res.RefreshToken); rt.JKT != "" {
+				t.Errorf("the confidential client's refresh token is bound to %s; want it bound to the client's authentication only", rt.JKT)
+			}
+			// RFC 7662 with private_key_jwt: the refreshed access token is
+			// active, with the subject and level of the ID token and the
+			// key it is bound to (RFC 9449 §6.2); after the revocation, not.
+			want := interopIntrospection{Status: 200, Active: true, Sub: res.Sub, ClientID: c.ID, TokenType: "DPoP",
+				ACR: assurance.ACRHigh, Scope: "openid", JKT: thumbprint(t, res.DPoPJWK)}
+			if got := res.Introspected; got == nil || *got != want {
+				t.Errorf("introspection: %+v, want %+v", got, want)
+			}
+			if got := res.IntrospectedAfterRevocation; got == nil || *got != (interopIntrospection{Status: 200}) {
+				t.Errorf("introspection after revocation: %+v, want only active: false", got)
+			}
 		})
-		checkInterop(t, n, res, oidc.PairwiseSubject(salt, c.SectorID, pk.PersonID), c)
-		// The proof at PAR was openid-client's first: asked for a nonce,
-		// it retried; the token request then carried that nonce.
-		checkExchanges(t, "PAR", res.Exchanges.PAR, askedForNonce, 201)
-		checkExchanges(t, "code", res.Exchanges.Code, 200)
-		// A confidential client's refresh token is bound to its client
-		// authentication, not to the DPoP key (ADR 14), so it may move to
-		// a new key.
-		if rt := storedToken(t, n, res.RefreshToken); rt.JKT != "" {
-			t.Errorf("the confidential client's refresh token is bound to %s; want it bound to the client's authentication only", rt.JKT)
-		}
-		// RFC 7662 with private_key_jwt: the refreshed access token is
-		// active, with the subject and level of the ID token and the
-		// key it is bound to (RFC 9449 §6.2); after the revocation, not.
-		want := interopIntrospection{Status: 200, Active: true, Sub: res.Sub, ClientID: c.ID, TokenType: "DPoP",
-			ACR: assurance.ACRHigh, Scope: "openid", JKT: thumbprint(t, res.DPoPJWK)}
-		if got := res.Introspected; got == nil || *got != want {
-			t.Errorf("introspection: %+v, want %+v", got, want)
-		}
-		if got := res.IntrospectedAfterRevocation; got == nil || *got != (interopIntrospection{Status: 200}) {
-			t.Errorf("introspection after revocation: %+v, want only active: false", got)
-		}
-	})
 
-	// Not registered with dpop_bound_access_tokens: any client may send
-	// proofs, and the binding of its tokens, not its registration, is
-	// what refuses the refresh token without one.
-	t.Run("public client", func(t *testing.T) {
-		c := &store.Client{
-			ID: "public-rp", Name: "Public RP", AuthMethod: store.AuthNone,
-			RedirectURIs: []string{"https://public-rp.example/cb"}, RefreshTokens: true, Source: "test", CreatedAt: time.Now(),
-		}
-		if err := n.app.Store.PutClient(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-		res := runOpenIDClient(t, n, script, person, c.RedirectURIs[0], map[string]string{"RP_CLIENT_ID": c.ID})
-		checkInterop(t, n, res, oidc.PairwiseSubject(salt, c.ID, pk.PersonID), c)
-		// No proof at PAR: the token request was openid-client's first.
-		checkExchanges(t, "PAR", res.Exchanges.PAR)
-		checkExchanges(t, "code", res.Exchanges.Code, askedForNonce, 200)
-		// RFC 7662 §2.1: introspection needs client authentication,
-		// which a public client has not.
-		for _, got := range []*interopIntrospection{res.Introspected, res.IntrospectedAfterRevocation} {
-			if got == nil || got.Status != 401 || got.Error != "invalid_client" {
-				t.Errorf("introspection by a public client: %+v, want 401 invalid_client", got)
+		// Not registered with dpop_bound_access_tokens: any client may send
+		// proofs, and the binding of its tokens, not its registration, is
+		// what refuses the refresh token without one.
+		t.Run("public client"+at, func(t *testing.T) {
+			c := &store.Client{
+				ID: "public-rp", Name: "Public RP", AuthMethod: store.AuthNone,
+				RedirectURIs: []string{"https://public-rp.example/cb"}, RefreshTokens: true, Source: "test", CreatedAt: time.Now(),
 			}
-		}
-		// The public client's refresh token is bound to the DPoP key
-		// (RFC 9449 §5): refused without a proof and with another key's,
-		// and still good afterwards with the right one (the refreshed
-		// result above came after both refusals).
-		for name, r := range map[string]*interopRefusal{"without a proof": res.RefreshWithoutProof, "with another key's proof": res.RefreshOtherKey} {
-			if r == nil || r.Status != 400 || r.Error != "invalid_dpop_proof" {
-				t.Errorf("refresh %s: %+v, want 400 invalid_dpop_proof", name, r)
+			if err := n.app.Store.PutClient(ctx, c); err != nil {
+				t.Fatal(err)
 			}
-		}
-		jkt := thumbprint(t, res.DPoPJWK)
-		for name, tok := range map[string]string{"first": res.RefreshToken, "refreshed": res.Refreshed.RefreshToken} {
-			if got := storedToken(t, n, tok).JKT; got != jkt {
-				t.Errorf("%s refresh token bound to %q, want the DPoP key %s", name, got, jkt)
+			res := runOpenIDClient(t, n, script, person, c.RedirectURIs[0], map[string]string{"RP_CLIENT_ID": c.ID})
+			checkInterop(t, n, res, oidc.PairwiseSubject(salt, c.ID, pk.PersonID), c)
+			// No proof at PAR: the token request was openid-client's first.
+			checkExchanges(t, "PAR", res.Exchanges.PAR)
+			checkExchanges(t, "code", res.Exchanges.Code, askedForNonce, 200)
+			// RFC 7662 §2.1: introspection needs client authentication,
+			// which a public client has not.
+			for _, got := range []*interopIntrospection{res.Introspected, res.IntrospectedAfterRevocation} {
+				if got == nil || got.Status != 401 || got.Error != "invalid_client" {
+					t.Errorf("introspection by a public client: %+v, want 401 invalid_client", got)
+				}
 			}
-		}
-		refusals := 0
-		for _, e := range tokenEvents(t, n, c.ID) {
-			if e.Result == store.ResultFailure && e.Reason == "dpop_key_mismatch" {
-				refusals++
+			// The public client's refresh token is bound to the DPoP key
+			// (RFC 9449 §5): refused without a proof and with another key's,
+			// and still good afterwards with the right one (the refreshed
+			// result above came after both refusals).
+			for name, r := range map[string]*interopRefusal{"without a proof": res.RefreshWithoutProof, "with another key's proof": res.RefreshOtherKey} {
+				if r == nil || r.Status != 400 || r.Error != "invalid_dpop_proof" {
+					t.Errorf("refresh %s: %+v, want 400 invalid_dpop_proof", name, r)
+				}
 			}
-		}
-		if refusals != 2 {
-			t.Errorf("audit log: %d refused refreshes (dpop_key_mismatch), want 2", refusals)
-		}
-	})
+			jkt := thumbprint(t, res.DPoPJWK)
+			for name, tok := range map[string]string{"first": res.RefreshToken, "refreshed": res.Refreshed.RefreshToken} {
+				if got := storedToken(t, n, tok).JKT; got != jkt {
+					t.Errorf("%s refresh token bound to %q, want the DPoP key %s", name, got, jkt)
+				}
+			}
+			refusals := 0
+			for _, e := range tokenEvents(t, n, c.ID) {
+				if e.Result == store.ResultFailure && e.Reason == "dpop_key_mismatch" {
+					refusals++
+				}
+			}
+			if refusals != 2 {
+				t.Errorf("audit log: %d refused refreshes (dpop_key_mismatch), want 2", refusals)
+			}
+		})
+	}
 }
 
 // interopResult is what rp.mjs prints once the flow is done.

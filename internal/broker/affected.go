@@ -83,10 +83,19 @@ func (b *Broker) browserID(w http.ResponseWriter, r *http.Request) string {
 	}
 	value := base64.RawURLEncoding.EncodeToString(v[:])
 	http.SetCookie(w, &http.Cookie{
-		Name: BrowserCookie, Value: value, Path: "/", MaxAge: browserCookieMaxAge,
+		Name: BrowserCookie, Value: value, Path: b.cookiePath(), MaxAge: browserCookieMaxAge,
 		HttpOnly: true, Secure: b.Sessions != nil && b.Sessions.Secure, SameSite: http.SameSiteLaxMode,
 	})
 	return value
+}
+
+// cookiePath is the browser cookie's Path: the session cookie's, which
+// is the path the node is served under.
+func (b *Broker) cookiePath() string {
+	if b.Sessions == nil {
+		return "/"
+	}
+	return b.Sessions.CookiePath()
 }
 
 // requestBrowser is the request's browser cookie value, "" if it has

@@ -9,8 +9,10 @@ const Version = 1
 type Config struct {
 	// Version must be 1.
 	Version int `yaml:"version"`
-	// Issuer is the OpenID issuer URL, e.g. "https://id.example.no"; for
-	// local runs "http://localhost:8080". Env VARDE_ISSUER.
+	// Issuer is the OpenID issuer URL, e.g. "https://id.example.no", or
+	// with a path under which the node serves everything,
+	// "https://login.example.no/eid" (ADR 25); for local runs
+	// "http://localhost:8080". Env VARDE_ISSUER.
 	Issuer string `yaml:"issuer"`
 	// Listen is the HTTP listen address; default ":8080". Env VARDE_LISTEN.
 	Listen string `yaml:"listen"`

@@ -429,7 +429,12 @@ func TestValidate(t *testing.T) {
 			f := false
 			c.Session.SecureCookie = &f
 		}, "", ""},
-		{"issuer with path", func(c *Config) { c.Issuer = "https://id.example.no/varde" }, "issuer", "root of its host"},
+		{"issuer with path", func(c *Config) { c.Issuer = "https://id.example.no/varde" }, "", ""},
+		{"issuer with two segments", func(c *Config) { c.Issuer = "https://id.example.no/eid/v-1.0_x~" }, "", ""},
+		{"issuer path dot segment", func(c *Config) { c.Issuer = "https://id.example.no/eid/../x" }, "issuer", "empty, . or .."},
+		{"issuer path empty segment", func(c *Config) { c.Issuer = "https://id.example.no/eid//x" }, "issuer", "empty, . or .."},
+		{"issuer path escaped", func(c *Config) { c.Issuer = "https://id.example.no/e%2Fid" }, "issuer", "empty, . or .."},
+		{"issuer path trailing slash", func(c *Config) { c.Issuer = "https://id.example.no/eid/" }, "issuer", "end with /"},
 		{"issuer missing", func(c *Config) { c.Issuer = "" }, "issuer", "required"},
 		{"issuer relative", func(c *Config) { c.Issuer = "id.example.no" }, "issuer", "absolute"},
 		{"issuer http", func(c *Config) { c.Issuer = "http://id.example.no" }, "issuer", "https"},

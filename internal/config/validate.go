@@ -251,7 +251,8 @@ func listenHost(h string) string {
 // validateIssuer checks the issuer and returns it parsed, or nil if it is
 // unusable. OpenID Connect Discovery 1.0 §3: the issuer is a case
 // sensitive https URL with scheme, host and optionally port and path, and
-// no query or fragment; Varde's has no path, as it serves at the root.
+// no query or fragment. With a path, the node serves everything under
+// it (ADR 25).
 func (c *Config) validateIssuer(p *problems) *url.URL {
 	if c.Issuer == "" {
 		p.add("issuer", "required")
@@ -286,11 +287,12 @@ func (c *Config) validateIssuer(p *problems) *url.URL {
 		p.add("issuer", "%q holds white space, which a URL cannot (RFC 3986 §2)", c.Issuer)
 		ok = false
 	}
-	if u.Path != "" && u.Path != "/" {
-		// Discovery §3 allows a path, but a node serves its endpoints,
-		// discovery (§4) and pages at the root of its host: every URL the
-		// discovery document gave out under a path would not be served.
-		p.add("issuer", "%q has a path (%s); a node serves its endpoints at the root of its host, so the issuer is scheme, host and port only", c.Issuer, u.Path)
+	if u.Path != "" && !strings.HasSuffix(u.Path, "/") && !cleanBasePath(u.Path, u.RawPath) {
+		// Discovery §3 allows a path; the node serves everything under
+		// it (ADR 25). Plain segments only, so that the path a proxy
+		// forwards, the cookie Path and the URLs in discovery compare
+		// byte for byte.
+		p.add("issuer", "%q has a path (%s) with a segment that is empty, . or .., or holds a character other than letters, digits and -._~", c.Issuer, u.Path)
 		ok = false
 	}
 	if strings.HasSuffix(u.Path, "/") {
@@ -403,6 +405,38 @@ func (c *Config) validatePublic(p *problems, issuer *url.URL) {
 			"with a key made up at start-up, which relying parties stop trusting at the next restart; create one with `%s`",
 			c.Issuer, SigningKeyHowTo)
 	}
+}
+
+// BasePath is the issuer's path ("/eid"), under which the node serves
+// every endpoint, page and asset, or "" for an issuer at the root of
+// its host (ADR 25).
+func (c *Config) BasePath() string {
+	u, err := url.Parse(c.Issuer)
+	if err != nil || u.Path == "/" {
+		return ""
+	}
+	return u.Path
+}
+
+// cleanBasePath reports whether path (raw, its escaped form, if any)
+// is "/" and segments of letters, digits and -._~ (RFC 3986 §2.3),
+// none of them . or .. nor empty.
+func cleanBasePath(path, raw string) bool {
+	if raw != "" && raw != path {
+		return false
+	}
+	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	for _, seg := range segs {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		for _, r := range seg {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~", r)) {
+				return false
+			}
+		}
+	}
+	return strings.HasPrefix(path, "/")
 }
 
 // PublicIssuer reports whether the issuer is on a host other than

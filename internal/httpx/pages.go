@@ -35,6 +35,10 @@ type Pages struct {
 	// Secure sets the Secure flag of the language cookie, by the rule the
 	// session cookie follows (always, except on http://localhost).
 	Secure bool
+	// Base is the path the node is served under, the issuer's path
+	// ("/eid"), or "" at the root of its host: the pages' links, forms
+	// and assets, and the language cookie's Path, are under it (Under).
+	Base string
 	// Support, when set, is the operator's help desk, which error pages,
 	// a login page showing an error, the account page and the status
 	// page name (the
@@ -108,7 +112,7 @@ func NewPages(templates, locales fs.FS, langs []Language, log *slog.Logger) (*Pa
 	if err != nil {
 		return nil, err
 	}
-	funcs := template.FuncMap{"t": func(string) string { return "" }, "tf": func(string, ...any) string { return "" }}
+	funcs := template.FuncMap{"t": func(string) string { return "" }, "tf": func(string, ...any) string { return "" }, "url": p.urlFunc}
 	for _, f := range files {
 		name := strings.TrimSuffix(path.Base(f), ".html")
 		if name == "layout" {
@@ -236,6 +240,34 @@ func (p *Pages) T(lang, key string) string {
 	return key
 }
 
+// URL is ref, a root-relative path on this node ("/account") or any
+// other reference, as a browser must follow it: under Base (Prefixed).
+func (p *Pages) URL(ref string) string {
+	if p == nil {
+		return ref
+	}
+	return Prefixed(p.Base, ref)
+}
+
+// CookiePath is the Path of the node's cookies: Base, or "/" at the
+// root of the host.
+func (p *Pages) CookiePath() string {
+	if p == nil || p.Base == "" {
+		return "/"
+	}
+	return p.Base
+}
+
+// urlFunc is the templates' "url": a link, form action or asset named
+// by a root-relative path is put under Base. It keeps a template.URL
+// (a tel: link) as it is.
+func (p *Pages) urlFunc(ref any) any {
+	if s, ok := ref.(string); ok {
+		return p.URL(s)
+	}
+	return ref
+}
+
 // Render writes page name with status in lang. A "lang" query choice is
 // remembered in a cookie.
 func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, name, lang string, data any) {
@@ -246,7 +278,7 @@ func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, name,
 		return
 	}
 	if q := r.URL.Query().Get("lang"); q == lang {
-		http.SetCookie(w, &http.Cookie{Name: "varde_lang", Value: lang, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true, Secure: p.Secure, SameSite: http.SameSiteLaxMode})
+		http.SetCookie(w, &http.Cookie{Name: "varde_lang", Value: lang, Path: p.CookiePath(), MaxAge: 365 * 24 * 3600, HttpOnly: true, Secure: p.Secure, SameSite: http.SameSiteLaxMode})
 	}
 	t, err := t.Clone()
 	if err == nil {

@@ -524,11 +524,19 @@ func (rp *RP) browse(ctx context.Context, b *browser, a Authenticator, authURL s
 	return cb, sso, nil
 }
 
-func resolve(base, ref string) string {
-	if strings.HasPrefix(ref, "/") {
-		return base + ref
+// resolve is ref, where Varde sent the browser, as a URL: a path
+// ("/authorize/resume?…", which under an issuer with a path starts
+// with that path) is on the issuer's host.
+func resolve(issuer, ref string) string {
+	b, err := url.Parse(issuer)
+	if err != nil {
+		return ref
 	}
-	return ref
+	r, err := url.Parse(ref)
+	if err != nil {
+		return ref
+	}
+	return b.ResolveReference(r).String()
 }
 
 // authenticate implements Authenticator: the passkey login ceremony.

@@ -38,9 +38,9 @@ const (
 )
 
 // PathAuthorizationServer is where RFC 8414 §3.1 puts the same metadata,
-// for OAuth clients that look there. For an issuer with a path (served
-// behind a proxy that maps it to the root), RFC 8414 inserts this
-// before the issuer's path, and the proxy must send that location here.
+// for OAuth clients that look there. For an issuer with a path ("/eid"),
+// RFC 8414 inserts this before the issuer's path; the node answers that
+// location too (package app), and the proxy must forward it as well.
 const PathAuthorizationServer = "/.well-known/oauth-authorization-server"
 
 // RequestURIPrefix starts every request_uri the PAR endpoint returns

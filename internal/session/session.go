@@ -21,10 +21,35 @@ import (
 // the __Host- prefix (RFC 6265bis §4.1.3.2) makes browsers refuse it
 // from anywhere but this host over HTTPS, with Path=/ and no Domain, so
 // a sibling subdomain cannot plant a session of its choosing.
+//
+// A node served under a path (an issuer with a path, ADR 25) sets its
+// cookies with that Path, which a __Host- cookie cannot have: it names
+// the session cookie SecureCookieName instead. The __Secure- prefix
+// still makes browsers take it only over HTTPS with the Secure flag,
+// but not only from this host: a sibling subdomain served over HTTPS
+// could set one for the parent domain. An operator who serves Varde
+// under a path shares the host with other services, and must trust
+// the hosts under the same parent domain as much as those.
 const (
-	CookieName     = "varde_session"
-	HostCookieName = "__Host-varde_session"
+	CookieName       = "varde_session"
+	HostCookieName   = "__Host-varde_session"
+	SecureCookieName = "__Secure-varde_session"
 )
+
+// SecureName is the name to give a cookie called name that is set
+// with Path path: with the __Host- prefix when secure and path is "/"
+// (RFC 6265bis §4.1.3.2), the __Secure- prefix when secure under
+// another path (§4.1.3.1: a __Host- cookie must have Path=/), and name
+// as it is over plain HTTP.
+func SecureName(name, path string, secure bool) string {
+	switch {
+	case !secure:
+		return name
+	case path == "/":
+		return "__Host-" + name
+	}
+	return "__Secure-" + name
+}
 
 // ErrNoSession means the request carries no valid session.
 var ErrNoSession = errors.New("no session")
@@ -63,7 +88,10 @@ type Manager struct {
 	IdleTimeout time.Duration
 	// Secure sets the cookie's Secure flag (always, except on http://localhost).
 	Secure bool
-	Now    func() time.Time
+	// Path is the cookie's Path: the path the node is served under, the
+	// issuer's path ("/eid"); "" means "/".
+	Path string
+	Now  func() time.Time
 	// Ended, if set, is told of every live session that End, Save or
 	// EndOthers ended (why is one of the Ended* constants), once each,
 	// after it was deleted: the OpenID provider tells the relying parties
@@ -208,12 +236,19 @@ func union(a, b []string) []string {
 }
 
 // CookieName is the name m gives the session cookie: HostCookieName
-// when Secure, CookieName otherwise.
+// when Secure at the root of the host, SecureCookieName when Secure
+// under a path, CookieName otherwise.
 func (m *Manager) CookieName() string {
-	if m.Secure {
-		return HostCookieName
+	return SecureName(CookieName, m.CookiePath(), m.Secure)
+}
+
+// CookiePath is the Path of m's cookie, and of the other cookies the
+// node's pages set: Path, or "/".
+func (m *Manager) CookiePath() string {
+	if m.Path == "" {
+		return "/"
 	}
-	return CookieName
+	return m.Path
 }
 
 // Token returns the session cookie's value in r, "" without one.
@@ -277,7 +312,7 @@ func (m *Manager) Save(ctx context.Context, w http.ResponseWriter, r *http.Reque
 // setCookie gives the browser the session cookie carrying token.
 func (m *Manager) setCookie(w http.ResponseWriter, token string) {
 	http.SetCookie(w, &http.Cookie{
-		Name: m.CookieName(), Value: token, Path: "/",
+		Name: m.CookieName(), Value: token, Path: m.CookiePath(),
 		HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode,
 	})
 }
@@ -413,7 +448,7 @@ func (m *Manager) EndOthersBy(ctx context.Context, end func(now time.Time) ([]*s
 // written, and the session may still be live.
 func (m *Manager) End(w http.ResponseWriter, r *http.Request) (*store.Session, error) {
 	s, err := m.Current(r)
-	http.SetCookie(w, &http.Cookie{Name: m.CookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: m.CookieName(), Value: "", Path: m.CookiePath(), MaxAge: -1, HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode})
 	if errors.Is(err, ErrNoSession) {
 		return nil, nil
 	}

@@ -312,6 +312,50 @@ func TestCookieNameWithoutSecure(t *testing.T) {
 	}
 }
 
+// TestCookieUnderPath: a node served under a path sets the session
+// cookie with that Path, and, since a __Host- cookie must have Path=/
+// (RFC 6265bis §4.1.3.2), under the __Secure- name; it is read back
+// under that name, and ended with the same Path.
+func TestCookieUnderPath(t *testing.T) {
+	m, now, _ := newManager(t)
+	m.Path = "/eid"
+	w := httptest.NewRecorder()
+	if err := m.Start(context.Background(), w, httptest.NewRequest(http.MethodGet, "/", nil), &store.Session{PersonID: "p1", Level: "low", AuthTime: *now}); err != nil {
+		t.Fatal(err)
+	}
+	c := w.Result().Cookies()[0]
+	if c.Name != session.SecureCookieName || c.Path != "/eid" || !c.Secure || !c.HttpOnly || c.Domain != "" {
+		t.Errorf("cookie %+v", c)
+	}
+	if _, err := m.Current(withCookies(w)); err != nil {
+		t.Errorf("Current: %v", err)
+	}
+	end := httptest.NewRecorder()
+	if _, err := m.End(end, withCookies(w)); err != nil {
+		t.Fatal(err)
+	}
+	if c := end.Result().Cookies(); len(c) != 1 || c[0].Name != session.SecureCookieName || c[0].Path != "/eid" || c[0].MaxAge >= 0 {
+		t.Errorf("ending cookie %+v", c)
+	}
+}
+
+func TestSecureName(t *testing.T) {
+	for _, c := range []struct {
+		path   string
+		secure bool
+		want   string
+	}{
+		{"/", true, "__Host-varde_form"},
+		{"/eid", true, "__Secure-varde_form"},
+		{"/", false, "varde_form"},
+		{"/eid", false, "varde_form"},
+	} {
+		if got := session.SecureName("varde_form", c.path, c.secure); got != c.want {
+			t.Errorf("SecureName(%q, %v) = %q, want %q", c.path, c.secure, got, c.want)
+		}
+	}
+}
+
 func TestIdleTimeout(t *testing.T) {
 	m, now, db := newManager(t)
 	m.Lifetime, m.IdleTimeout = 8*time.Hour, 30*time.Minute

@@ -62,7 +62,8 @@ type Config struct {
 	// ClientSecret is the secret for client_secret_basic.
 	ClientSecret string
 	// RedirectURI is Varde's callback as registered at the upstream:
-	// Varde's issuer followed by CallbackPath(ID).
+	// Varde's issuer, which may have a path, followed by
+	// CallbackPath(ID).
 	RedirectURI string
 	// Scopes requested; "openid" is always included.
 	Scopes []string
@@ -213,7 +214,7 @@ func (c *Config) Validate() error {
 	}
 	if err := checkURL(c.RedirectURI); err != nil {
 		bad("redirect_uri: %w", err)
-	} else if u, _ := url.Parse(c.RedirectURI); u.Path != CallbackPath(c.ID) || u.RawQuery != "" {
+	} else if u, _ := url.Parse(c.RedirectURI); !strings.HasSuffix(u.Path, CallbackPath(c.ID)) || strings.HasSuffix(basePath(u.Path, c.ID), "/") || u.RawQuery != "" {
 		bad("redirect_uri must be Varde's issuer followed by %s", CallbackPath(c.ID))
 	}
 	for _, s := range c.Scopes {
@@ -317,4 +318,11 @@ func loopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// basePath is the path Varde is served under, the issuer's, as
+// redirect, the path of a redirect URI that ends with CallbackPath(id),
+// says: "" at the root of the host.
+func basePath(redirect, id string) string {
+	return strings.TrimSuffix(redirect, CallbackPath(id))
 }

@@ -1151,3 +1151,25 @@ func TestProbeWaitHonoursItsTimeout(t *testing.T) {
 		<-loginDone
 	})
 }
+
+// TestBrowserCookieUnderIssuerPath: a Varde served under its issuer's
+// path (a redirect URI of that path followed by CallbackPath) sets the
+// browser cookie with that Path, which covers the callback and the
+// broker's pages that start a login, and no more of the host.
+func TestBrowserCookieUnderIssuerPath(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	for _, c := range []struct{ base, want string }{{"", "/"}, {"/eid", "/eid"}, {"/a/b", "/a/b"}} {
+		cfg := f.config(v, "fake")
+		cfg.RedirectURI = "https://id.varde.example" + c.base + CallbackPath("fake")
+		p, err := New(cfg, Deps{Challenges: v.chal, Finisher: v.fin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		p.setBrowserCookie(rec, strings.Repeat("x", 43))
+		if got := rec.Result().Cookies(); len(got) != 1 || got[0].Path != c.want || !got[0].Secure {
+			t.Errorf("base %q: cookies %+v, want one with Path %s", c.base, got, c.want)
+		}
+	}
+}

@@ -35,12 +35,6 @@ const Method = "upstream"
 // value; the login's stored state holds its hash.
 const BrowserCookie = "varde_upstream"
 
-// browserCookiePath covers every provider's callback and every page
-// that starts an upstream login (the broker's /login, /login/start,
-// /authorize and /account/link), so that Start sees the cookie and
-// keeps its value.
-const browserCookiePath = "/"
-
 // Auditor records audit events; audit.Log implements it.
 type Auditor interface {
 	Record(ctx context.Context, e *store.AuditEvent)
@@ -96,7 +90,13 @@ type Provider struct {
 	meta     cached[*metadata]
 	keys     cached[jwks]
 	secureCk bool
-	prep     preparedSet
+	// cookiePath is the browser cookie's Path: the path Varde is served
+	// under (the issuer's), so that it covers every provider's callback
+	// and every page that starts an upstream login (the broker's /login,
+	// /login/start, /authorize and /account/link), and Start sees the
+	// cookie and keeps its value.
+	cookiePath string
+	prep       preparedSet
 	// shared is Deps.SharedChallenges.
 	shared bool
 	// accountKey keys accountHandle; random, and this process's own.
@@ -165,6 +165,9 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	}
 	u, _ := url.Parse(cfg.RedirectURI)
 	p.secureCk = u.Scheme == "https"
+	if p.cookiePath = basePath(u.Path, cfg.ID); p.cookiePath == "" {
+		p.cookiePath = "/"
+	}
 	return p, nil
 }
 
@@ -421,7 +424,7 @@ func (p *Provider) setBrowserCookie(w http.ResponseWriter, v string) {
 	// SameSite=Lax: the upstream's redirect back is a top-level GET
 	// navigation, which carries Lax cookies.
 	// Rounded up to whole seconds, so it never ends before the state.
-	http.SetCookie(w, &http.Cookie{Name: BrowserCookie, Value: v, Path: browserCookiePath,
+	http.SetCookie(w, &http.Cookie{Name: BrowserCookie, Value: v, Path: p.cookiePath,
 		MaxAge: int((p.t.Login + time.Second - 1) / time.Second), HttpOnly: true, Secure: p.secureCk, SameSite: http.SameSiteLaxMode})
 }
 

@@ -542,7 +542,7 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 		p.ceremonyError(w, r, statusFor(err), reason, "add")
 		return
 	}
-	writeJSON(w, http.StatusOK, redirectReply{Redirect: noticeURL("/account", p.putNotice(ctx, s, n))})
+	p.writeRedirect(w, noticeURL("/account", p.putNotice(ctx, s, n)))
 }
 
 // addCancel: POST /account/passkeys/cancel?ceremony=… (header

@@ -6,6 +6,8 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
+
+	"github.com/varde-eid/varde/internal/session"
 )
 
 // Two kinds of CSRF token, both stateless, so any node can check a form
@@ -28,12 +30,11 @@ import (
 // login's recovery code tries are counted per browser.
 
 const (
-	csrfLabel      = "varde/passkeyidp/csrf/v1"
-	bindingLabel   = "varde/passkeyidp/browser/v1/"
-	formCookie     = "varde_form"
-	hostFormCookie = "__Host-varde_form"
-	csrfField      = "csrf"
-	csrfHeader     = "X-CSRF-Token"
+	csrfLabel    = "varde/passkeyidp/csrf/v1"
+	bindingLabel = "varde/passkeyidp/browser/v1/"
+	formCookie   = "varde_form"
+	csrfField    = "csrf"
+	csrfHeader   = "X-CSRF-Token"
 )
 
 // secure reports whether the provider's cookies carry the Secure flag:
@@ -45,12 +46,19 @@ func (p *Provider) secure() bool { return p.Sessions != nil && p.Sessions.Secure
 // only from this host over HTTPS, with Path=/ and no Domain. Without it a
 // sibling subdomain could set the cookie to a value it knows and post
 // the forms it guards (a recovery code of its own, say) through a
-// visitor's browser.
+// visitor's browser. A node served under a path has the __Secure-
+// prefix instead, which does not keep sibling subdomains out (see
+// session.SecureName).
 func (p *Provider) formCookieName() string {
-	if p.secure() {
-		return hostFormCookie
+	return session.SecureName(formCookie, p.cookiePath(), p.secure())
+}
+
+// cookiePath is the Path of the provider's cookies, the session's.
+func (p *Provider) cookiePath() string {
+	if p.Sessions == nil {
+		return "/"
 	}
-	return formCookie
+	return p.Sessions.CookiePath()
 }
 
 // sessionCSRF returns the account forms' token, "" without a session
@@ -83,7 +91,7 @@ func (p *Provider) formToken(w http.ResponseWriter, r *http.Request) (string, er
 		return "", err
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: p.formCookieName(), Value: v, Path: "/", HttpOnly: true,
+		Name: p.formCookieName(), Value: v, Path: p.cookiePath(), HttpOnly: true,
 		Secure: p.secure(), SameSite: http.SameSiteStrictMode,
 	})
 	return v, nil

@@ -279,7 +279,7 @@ func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, http.StatusInternalServerError, "internal")
 		return
 	}
-	writeJSON(w, http.StatusOK, redirectReply{Redirect: "/passkey/enrolled?" + url.Values{"t": {view}}.Encode()})
+	p.writeRedirect(w, "/passkey/enrolled?"+url.Values{"t": {view}}.Encode())
 }
 
 type enrolledData struct {

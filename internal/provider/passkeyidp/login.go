@@ -114,7 +114,7 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, http.StatusInternalServerError, "internal")
 		return
 	}
-	writeJSON(w, http.StatusOK, redirectReply{Redirect: next})
+	p.writeRedirect(w, next)
 }
 
 // errNoSession is reported by account endpoints called without one.

@@ -367,6 +367,14 @@ type redirectReply struct {
 	Redirect string `json:"redirect"`
 }
 
+// writeRedirect answers a ceremony's finish with where the page's
+// script sends the browser next: ref, a path on this node or a relying
+// party's URL, as the browser must follow it (httpx.Pages.URL: under
+// the issuer's path).
+func (p *Provider) writeRedirect(w http.ResponseWriter, ref string) {
+	writeJSON(w, http.StatusOK, redirectReply{Redirect: p.Pages.URL(ref)})
+}
+
 // statusFor is the HTTP status of a failed ceremony.
 func statusFor(err error) int {
 	switch passkey.Reason(err) {
