@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -211,20 +212,16 @@ const (
 // it and none stores anything for it: loading the form, which anyone
 // can do as often as they like, writes nothing to the shared store.
 const (
-	knownLabel      = "varde/passkeyidp/recovery-browser/v1/"
-	knownCookie     = "varde_recover"
-	hostKnownCookie = "__Host-varde_recover"
+	knownLabel  = "varde/passkeyidp/recovery-browser/v1/"
+	knownCookie = "varde_recover"
 	// MinBrowserKeySize is the shortest BrowserKey a Provider takes.
 	MinBrowserKeySize = 32
 )
 
 // knownCookieName is the mark's cookie name, with the __Host- prefix
-// when Secure, as formCookieName.
+// when Secure (__Secure- under an issuer's path), as formCookieName.
 func (p *Provider) knownCookieName() string {
-	if p.secure() {
-		return hostKnownCookie
-	}
-	return knownCookie
+	return session.SecureName(knownCookie, p.cookiePath(), p.secure())
 }
 
 // knownMAC is the mark's HMAC for the form cookie cookie and the
@@ -251,7 +248,7 @@ func (p *Provider) knowBrowser(w http.ResponseWriter, cookie string) error {
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: p.knownCookieName(), Value: exp + "." + base64.RawURLEncoding.EncodeToString(mac),
-		Path: "/", MaxAge: int(browserKnownFor / time.Second), HttpOnly: true,
+		Path: p.cookiePath(), MaxAge: int(browserKnownFor / time.Second), HttpOnly: true,
 		Secure: p.secure(), SameSite: http.SameSiteStrictMode,
 	})
 	return nil
