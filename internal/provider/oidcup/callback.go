@@ -53,6 +53,14 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusBadRequest, pageExpired, "")
 		return
 	}
+	if store.Unavailable(err) {
+		// Nothing was taken: the state is still stored and the code was
+		// not redeemed. The code may have expired at the upstream by the
+		// time the store answers again, so the person starts again.
+		p.refused(ctx, "callback", reject(ReasonStoreUnavailable, "login state: %v", err), nil)
+		p.unavailable(w, r, "")
+		return
+	}
 	var st loginState
 	if err == nil {
 		err = json.Unmarshal(raw, &st)
@@ -161,6 +169,15 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		GivenName: v.givenName, FamilyName: v.familyName, BirthDate: v.birthDate,
 	}
 	next, err := p.fin.Finish(w, r, st.Attempt, res)
+	if store.Unavailable(err) {
+		// The state is taken and the code redeemed, so this callback
+		// cannot be used again; nothing that could not be reached was
+		// stored (no session, no cookie), and the attempt may still be
+		// waiting at the broker. The person starts again.
+		p.log.WarnContext(ctx, "finish upstream login", "provider", p.cfg.ID, "err", err, "req", httpx.RequestID(ctx))
+		p.unavailable(w, r, st.Locale)
+		return
+	}
 	if err != nil {
 		p.log.ErrorContext(ctx, "finish upstream login", "provider", p.cfg.ID, "err", err, "req", httpx.RequestID(ctx))
 		p.errorPage(w, r, http.StatusInternalServerError, pageInternal, st.Locale)

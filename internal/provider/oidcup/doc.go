@@ -196,6 +196,14 @@
 // own browser) is refused; the person starts again from the relying
 // party.
 //
+// A callback that meets a store that cannot be reached or is overloaded
+// (store.Unavailable), either reading its state ("store_unavailable") or
+// when the broker finishes the login, gets a 503 page with Retry-After
+// saying nothing was lost and to start the login again in a minute: the
+// first leaves the state and the code untouched, but the code may
+// expire meanwhile; after the second the state is used and the code
+// redeemed, and no session was stored.
+//
 // Tokens, codes, client credentials and national identifiers are never
 // logged or audited; audit details carry only the stage, the method and,
 // for upstream errors, the upstream's error code when it is a short

@@ -525,11 +525,32 @@ func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int,
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
+	p.pages.Error(w, r, status, p.lang(r, locale), httpx.ErrorPage{
+		Title: "error." + kind + ".title", Message: "error." + kind + ".message", Next: "error." + kind + ".next",
+	})
+}
+
+// unavailable tells the person, in locale if set, that the store could
+// not be reached (store.Unavailable): 503 with Retry-After, nothing
+// lost, and, since this callback cannot be used again, to wait a minute
+// and start the login again from where they began it.
+func (p *Provider) unavailable(w http.ResponseWriter, r *http.Request, locale string) {
+	if p.pages == nil {
+		w.Header().Set("Retry-After", strconv.Itoa(httpx.UnavailableRetry))
+		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+		return
+	}
+	e := httpx.UnavailablePage()
+	e.Next = "error.unavailable.restart.next"
+	p.pages.Unavailable(w, r, p.lang(r, locale), e)
+}
+
+// lang is the language of a page: locale if set and offered, else the
+// browser's.
+func (p *Provider) lang(r *http.Request, locale string) string {
 	var pref []string
 	if locale != "" {
 		pref = []string{locale}
 	}
-	p.pages.Error(w, r, status, p.pages.Locale(r, pref), httpx.ErrorPage{
-		Title: "error." + kind + ".title", Message: "error." + kind + ".message", Next: "error." + kind + ".next",
-	})
+	return p.pages.Locale(r, pref)
 }

@@ -1,0 +1,123 @@
+package oidcup
+
+import (
+	"context"
+	"database/sql"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// lockStore holds v's SQLite file's write lock from another connection,
+// as another process would, until the returned func lets it go: writes
+// meet SQLITE_BUSY after the busy timeout.
+func lockStore(t *testing.T, v *varde) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	var path string
+	if err := v.db.Pools()["read"].QueryRowContext(ctx, "SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&path); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		conn.Close()
+		if err := other.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// restartPage reports whether the callback's answer is the page for a
+// store that could not be reached: 503 with Retry-After, with the
+// phrases (title, nothing lost, start the login again) of its language.
+func restartPage(resp *http.Response, body string, phrases ...string) bool {
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "30" {
+		return false
+	}
+	for _, p := range phrases {
+		if !strings.Contains(body, p) {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	restartNB = []string{"får ikke tak i opplysningene", "Ingenting er tapt", "start innloggingen på nytt"}
+	restartEN = []string{"reach our records", "Nothing was lost", "start the login again"}
+)
+
+// A callback whose login state cannot be taken, because another process
+// holds the store's lock past the busy timeout, says to start the login
+// again in a minute (503), not that Varde failed. Nothing was taken:
+// once the store answers, the same callback finishes the login.
+func TestCallbackStateStoreUnavailable(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	v.add(f.config(v, "fake"))
+	b := newBrowser(t)
+	cb := b.callbackURL(v.startURL("fake", "a", assurance.Substantial, "nb", ""))
+	release := lockStore(t, v)
+	resp, body := b.get(cb)
+	release()
+	// The state is not read: the page is in the browser's language
+	// (none here, so Norwegian).
+	if !restartPage(resp, body, restartNB...) {
+		t.Errorf("callback with the store locked: %d, Retry-After %q: %.400s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if n, m := v.fin.counts(); n != 0 || m != 0 {
+		t.Errorf("Finish %d, Fail %d times, want neither", n, m)
+	}
+	if resp, _ := b.get(cb); resp.Request.URL.Path != "/finished" {
+		t.Errorf("the same callback once the store answers ended at %s", resp.Request.URL.Path)
+	}
+}
+
+// A login the broker cannot finish because its store could not be
+// reached says so, in the login's language (English here), and to start again: the
+// state is used and the code redeemed, so the callback cannot be used
+// again.
+func TestCallbackFinishStoreUnavailable(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	v.add(f.config(v, "fake"))
+	v.fin.mu.Lock()
+	v.fin.failFinish = func() error {
+		// The broker's write, to a store another process holds locked.
+		release := lockStore(t, v)
+		defer release()
+		err := v.db.Remember(context.Background(), "finish", time.Now().Add(time.Hour), time.Now())
+		if !store.Unavailable(err) {
+			t.Errorf("the broker's write with the store locked: %v, want store.ErrUnavailable", err)
+		}
+		return err
+	}
+	v.fin.mu.Unlock()
+	b := newBrowser(t)
+	cb := b.callbackURL(v.startURL("fake", "a", assurance.Substantial, "en", ""))
+	resp, body := b.get(cb)
+	if !restartPage(resp, body, restartEN...) {
+		t.Errorf("finish with the store locked: %d, Retry-After %q: %.400s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	v.fin.mu.Lock()
+	v.fin.failFinish = nil
+	v.fin.mu.Unlock()
+	if resp, _ := b.get(cb); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("the used callback again: %d, want 400", resp.StatusCode)
+	}
+}
