@@ -2,45 +2,15 @@ package oidcup
 
 import (
 	"context"
-	"database/sql"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/sqlitetest"
 	"github.com/varde-eid/varde/internal/store"
 )
-
-// lockStore holds v's SQLite file's write lock from another connection,
-// as another process would, until the returned func lets it go: writes
-// meet SQLITE_BUSY after the busy timeout.
-func lockStore(t *testing.T, v *varde) (release func()) {
-	t.Helper()
-	ctx := context.Background()
-	var path string
-	if err := v.db.Pools()["read"].QueryRowContext(ctx, "SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&path); err != nil {
-		t.Fatal(err)
-	}
-	other, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { other.Close() })
-	conn, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	return func() {
-		conn.Close()
-		if err := other.Close(); err != nil {
-			t.Error(err)
-		}
-	}
-}
 
 // restartPage reports whether the callback's answer is the page for a
 // store that could not be reached: 503 with Retry-After, with the
@@ -72,7 +42,7 @@ func TestCallbackStateStoreUnavailable(t *testing.T) {
 	v.add(f.config(v, "fake"))
 	b := newBrowser(t)
 	cb := b.callbackURL(v.startURL("fake", "a", assurance.Substantial, "nb", ""))
-	release := lockStore(t, v)
+	release := sqlitetest.LockWrites(t, v.db)
 	resp, body := b.get(cb)
 	release()
 	// The state is not read: the page is in the browser's language
@@ -99,7 +69,7 @@ func TestCallbackFinishStoreUnavailable(t *testing.T) {
 	v.fin.mu.Lock()
 	v.fin.failFinish = func() error {
 		// The broker's write, to a store another process holds locked.
-		release := lockStore(t, v)
+		release := sqlitetest.LockWrites(t, v.db)
 		defer release()
 		err := v.db.Remember(context.Background(), "finish", time.Now().Add(time.Hour), time.Now())
 		if !store.Unavailable(err) {

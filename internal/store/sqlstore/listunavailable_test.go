@@ -2,56 +2,21 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/varde-eid/varde/internal/sqlitetest"
 	"github.com/varde-eid/varde/internal/store"
 )
-
-// holdFile makes db's file unreadable to any new connection of db's:
-// db keeps no idle connections, and another connection, in exclusive
-// locking mode, holds the file's exclusive lock until the returned func
-// releases it, as another process could. A new connection then meets
-// SQLITE_BUSY after the busy timeout, in the QueryContext call itself.
-func holdFile(t *testing.T, db *DB, path string) (release func()) {
-	t.Helper()
-	ctx := t.Context()
-	db.r.SetMaxIdleConns(0)
-	db.w.SetMaxIdleConns(0)
-	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(30000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { other.Close() })
-	conn, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{"PRAGMA locking_mode=EXCLUSIVE", "BEGIN EXCLUSIVE", "SELECT count(*) FROM clients"} {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	// In exclusive locking mode the lock outlives the transaction: only
-	// closing the connection lets it go.
-	return func() {
-		conn.Close()
-		if err := other.Close(); err != nil {
-			t.Error(err)
-		}
-	}
-}
 
 // A list whose query cannot even start, because another process holds
 // the SQLite file's lock past the busy timeout, fails with
 // store.ErrUnavailable (503 "try again"), as its rows' errors do, not
 // with an error its callers take for a failure of Varde's.
 func TestListQueryLockedIsUnavailable(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "varde.db")
-	db := open(t, path)
+	db := open(t, filepath.Join(t.TempDir(), "varde.db"))
 	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	hq := store.HealthQuery{Since: now.Add(-time.Hour), Until: now}
 	cases := []struct {
@@ -76,7 +41,7 @@ func TestListQueryLockedIsUnavailable(t *testing.T) {
 		{"ListMaintenance", func(ctx context.Context) error { _, err := db.ListMaintenance(ctx, hq.Since, now); return err }},
 		{"ListWebhookDeliveries", func(ctx context.Context) error { _, err := db.ListWebhookDeliveries(ctx, "c1", 10); return err }},
 	}
-	release := holdFile(t, db, path)
+	release := sqlitetest.LockAll(t, db)
 	// Each case waits out the busy timeout, all at once on connections
 	// of their own.
 	db.r.SetMaxOpenConns(len(cases))
