@@ -45,8 +45,8 @@ const (
 	// than one accepted scheme.
 	ReasonAmbiguousIdentifier = "ambiguous_identifier"
 	ReasonInternal            = "internal"
-	// ReasonStoreUnavailable: the login state could not be read because
-	// the store could not be reached or is overloaded.
+	// ReasonStoreUnavailable: the login state could not be stored or
+	// read because the store could not be reached or is overloaded.
 	ReasonStoreUnavailable = "store_unavailable"
 )
 

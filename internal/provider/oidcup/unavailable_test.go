@@ -12,10 +12,10 @@ import (
 	"github.com/varde-eid/varde/internal/store"
 )
 
-// restartPage reports whether the callback's answer is the page for a
+// unavailablePage reports whether the answer is the page for a
 // store that could not be reached: 503 with Retry-After, with the
-// phrases (title, nothing lost, start the login again) of its language.
-func restartPage(resp *http.Response, body string, phrases ...string) bool {
+// phrases (title, nothing lost, what to do) of its language.
+func unavailablePage(resp *http.Response, body string, phrases ...string) bool {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "30" {
 		return false
 	}
@@ -47,7 +47,7 @@ func TestCallbackStateStoreUnavailable(t *testing.T) {
 	release()
 	// The state is not read: the page is in the browser's language
 	// (none here, so Norwegian).
-	if !restartPage(resp, body, restartNB...) {
+	if !unavailablePage(resp, body, restartNB...) {
 		t.Errorf("callback with the store locked: %d, Retry-After %q: %.400s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 	if n, m := v.fin.counts(); n != 0 || m != 0 {
@@ -81,7 +81,7 @@ func TestCallbackFinishStoreUnavailable(t *testing.T) {
 	b := newBrowser(t)
 	cb := b.callbackURL(v.startURL("fake", "a", assurance.Substantial, "en", ""))
 	resp, body := b.get(cb)
-	if !restartPage(resp, body, restartEN...) {
+	if !unavailablePage(resp, body, restartEN...) {
 		t.Errorf("finish with the store locked: %d, Retry-After %q: %.400s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 	v.fin.mu.Lock()
@@ -90,4 +90,25 @@ func TestCallbackFinishStoreUnavailable(t *testing.T) {
 	if resp, _ := b.get(cb); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("the used callback again: %d, want 400", resp.StatusCode)
 	}
+}
+
+// A login that cannot start because its state cannot be stored says to
+// try again in a minute (503), in the login's language, and fails
+// nothing at the broker: the upstream is not to blame, and the same
+// start works once the store answers.
+func TestStartStoreUnavailable(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	v.add(f.config(v, "fake"))
+	start := v.startURL("fake", "a", assurance.Substantial, "en", "")
+	release := sqlitetest.LockWrites(t, v.db)
+	resp, body := newBrowser(t).get(start)
+	release()
+	if !unavailablePage(resp, body, "reach our records", "Nothing was lost", "Try again in a minute") {
+		t.Errorf("start with the store locked: %d, Retry-After %q: %.400s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if n, m := v.fin.counts(); n != 0 || m != 0 {
+		t.Errorf("Finish %d, Fail %d times, want neither", n, m)
+	}
+	loginWorks(t, v, start)
 }
