@@ -573,6 +573,13 @@ func (b *Broker) attemptError(w http.ResponseWriter, r *http.Request, err error)
 		b.Pages.Error(w, r, http.StatusBadRequest, lang, httpx.UnknownLoginPage())
 		return
 	}
+	if store.Unavailable(err) {
+		// Nothing about the login changed: the same page works once the
+		// store answers again.
+		b.Log.WarnContext(r.Context(), "load login attempt", "err", err, "req", httpx.RequestID(r.Context()))
+		b.Pages.Unavailable(w, r, lang, httpx.UnavailablePage())
+		return
+	}
 	b.Log.ErrorContext(r.Context(), "load login attempt", "err", err, "req", httpx.RequestID(r.Context()))
 	b.Pages.Error(w, r, http.StatusInternalServerError, lang, httpx.ErrorPage{
 		Title: "error.internal.title", Message: "error.internal.message", Next: "error.internal.next",

@@ -372,8 +372,17 @@ func (b *Broker) refused(w http.ResponseWriter, r *http.Request, why string) {
 
 // internalError is the page for a link that failed on Varde's side. The
 // person came from their account page, not from a service, so the page
-// leads back there.
+// leads back there. A store that could not be reached (store.Unavailable)
+// is not a failure: the page says to try again in a minute (503), and
+// nothing of the link was kept.
 func (b *Broker) internalError(w http.ResponseWriter, r *http.Request, msg string, err error) {
+	if store.Unavailable(err) {
+		b.Log.WarnContext(r.Context(), msg, "err", err, "req", httpx.RequestID(r.Context()))
+		e := httpx.UnavailablePage()
+		e.BackURL = b.AccountURL
+		b.Pages.Unavailable(w, r, b.Pages.Locale(r, nil), e)
+		return
+	}
 	b.Log.ErrorContext(r.Context(), msg, "err", err, "req", httpx.RequestID(r.Context()))
 	b.Pages.Error(w, r, http.StatusInternalServerError, b.Pages.Locale(r, nil), httpx.ErrorPage{
 		Title: "error.internal.title", Message: "error.internal.message", Next: "link.internal.next", BackURL: b.AccountURL,

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/text/language"
@@ -451,6 +452,28 @@ func (p *Pages) WrongMethod(methods ...string) http.Handler {
 // that starting again works.
 func UnknownLoginPage() ErrorPage {
 	return ErrorPage{Title: "error.unknownlogin.title", Message: "error.unknownlogin.message", Next: "error.unknownlogin.next"}
+}
+
+// UnavailablePage is the page for a request that could not be served
+// because the store could not be reached or is overloaded
+// (store.Unavailable): nothing was lost, and it was not the person's
+// fault; they can try again in a minute. Pages.Unavailable answers with
+// it.
+func UnavailablePage() ErrorPage {
+	return ErrorPage{Title: "error.unavailable.title", Message: "error.unavailable.message", Next: "error.unavailable.next"}
+}
+
+// UnavailableRetry is the Retry-After, in seconds, of a page answered
+// with Pages.Unavailable: long enough for a database restart or
+// failover.
+const UnavailableRetry = 30
+
+// Unavailable answers 503 with Retry-After UnavailableRetry and e in
+// lang: UnavailablePage, or that page with its next step or way back
+// changed where trying again is not the whole answer.
+func (p *Pages) Unavailable(w http.ResponseWriter, r *http.Request, lang string, e ErrorPage) {
+	w.Header().Set("Retry-After", strconv.Itoa(UnavailableRetry))
+	p.Error(w, r, http.StatusServiceUnavailable, lang, e)
 }
 
 // Error renders a plain-language error page.

@@ -139,10 +139,14 @@
   // Error codes the person mends on their own, by a field, another
   // try or another passkey: with any other error the page shows the
   // operator's help desk, when it names one (data-role=passkey-support).
+  // busy and unavailable (the node full, or its store not reachable)
+  // pass with time: their message says to try again in a minute, which
+  // is all a help desk could say.
   var ownErrors = {
     enrol_name: true, enrol_birth: true, passkey_name: true,
     credential_exists: true, not_verified: true, cancelled: true,
-    replay: true, expired: true, wrong_ceremony: true, busy: true
+    replay: true, expired: true, wrong_ceremony: true, busy: true,
+    unavailable: true
   };
 
   // Error codes about form fields, and the names of those fields.

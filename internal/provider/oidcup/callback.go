@@ -21,6 +21,11 @@ const (
 	pageInternal   = "internal"
 )
 
+// restartNext is the next step of a callback that met a store it could
+// not reach: the callback cannot be used again, so the person starts the
+// login again.
+const restartNext = "error.unavailable.restart.next"
+
 // callback is the redirect URI: the upstream's authorization response
 // (RFC 6749 §4.1.2, OIDC Core §3.1.2.5). The checks run in this order:
 // state (single use, this browser), iss (RFC 9207), error, then the code
@@ -51,6 +56,14 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, store.ErrNotFound) {
 		p.refused(ctx, "callback", reject(ReasonReplay, "state is unknown, used or expired"), nil)
 		p.errorPage(w, r, http.StatusBadRequest, pageExpired, "")
+		return
+	}
+	if store.Unavailable(err) {
+		// Nothing was taken: the state is still stored and the code was
+		// not redeemed. The code may have expired at the upstream by the
+		// time the store answers again, so the person starts again.
+		p.refused(ctx, "callback", reject(ReasonStoreUnavailable, "login state: %v", err), nil)
+		p.unavailable(w, r, "", restartNext)
 		return
 	}
 	var st loginState
@@ -161,6 +174,15 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		GivenName: v.givenName, FamilyName: v.familyName, BirthDate: v.birthDate,
 	}
 	next, err := p.fin.Finish(w, r, st.Attempt, res)
+	if store.Unavailable(err) {
+		// The state is taken and the code redeemed, so this callback
+		// cannot be used again; nothing that could not be reached was
+		// stored (no session, no cookie), and the attempt may still be
+		// waiting at the broker. The person starts again.
+		p.log.WarnContext(ctx, "finish upstream login", "provider", p.cfg.ID, "err", err, "req", httpx.RequestID(ctx))
+		p.unavailable(w, r, st.Locale, restartNext)
+		return
+	}
 	if err != nil {
 		p.log.ErrorContext(ctx, "finish upstream login", "provider", p.cfg.ID, "err", err, "req", httpx.RequestID(ctx))
 		p.errorPage(w, r, http.StatusInternalServerError, pageInternal, st.Locale)

@@ -196,6 +196,17 @@
 // own browser) is refused; the person starts again from the relying
 // party.
 //
+// A store that cannot be reached or is overloaded (store.Unavailable) is
+// not the upstream's failure, and fails nothing at the broker: the person
+// gets a 503 page with Retry-After saying nothing was lost. At the start
+// ("store_unavailable"), nothing was stored and the page says to try
+// again in a minute: the same start then works. At the callback, either
+// reading its state ("store_unavailable") or when the broker finishes
+// the login, it says to start the login again in a minute: the first
+// leaves the state and the code untouched, but the code may expire
+// meanwhile; after the second the state is used and the code redeemed,
+// and no session was stored.
+//
 // Tokens, codes, client credentials and national identifiers are never
 // logged or audited; audit details carry only the stage, the method and,
 // for upstream errors, the upstream's error code when it is a short

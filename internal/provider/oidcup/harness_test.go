@@ -46,6 +46,9 @@ type finisher struct {
 	mu       sync.Mutex
 	finishes []finished
 	fails    []failed
+	// failFinish, if set, is what Finish returns instead of a URL: the
+	// broker's store failing it.
+	failFinish func() error
 }
 
 type finished struct {
@@ -60,6 +63,9 @@ func (f *finisher) Finish(w http.ResponseWriter, r *http.Request, attemptID stri
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.finishes = append(f.finishes, finished{attemptID, res})
+	if f.failFinish != nil {
+		return "", f.failFinish()
+	}
 	return "/finished?" + url.Values{"attempt": {attemptID}}.Encode(), nil
 }
 

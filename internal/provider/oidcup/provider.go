@@ -307,6 +307,14 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 	if err == nil {
 		err = p.chal.PutChallenge(ctx, p.challengeKey(sec.state), st, p.now().Add(p.t.Login))
 	}
+	if store.Unavailable(err) {
+		// Nothing was stored, and the attempt is the broker's still:
+		// the same start works once the store answers, and the upstream
+		// is not to blame.
+		p.refused(ctx, "start", reject(ReasonStoreUnavailable, "store login state: %v", err), nil)
+		p.unavailable(w, r, a.Locale, "error.unavailable.next")
+		return
+	}
 	if err != nil {
 		p.failStart(w, r, a, reject(ReasonInternal, "store login state: %v", err))
 		return
@@ -528,11 +536,33 @@ func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int,
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
+	p.pages.Error(w, r, status, p.lang(r, locale), httpx.ErrorPage{
+		Title: "error." + kind + ".title", Message: "error." + kind + ".message", Next: "error." + kind + ".next",
+	})
+}
+
+// unavailable tells the person, in locale if set, that the store could
+// not be reached (store.Unavailable): 503 with Retry-After, nothing
+// lost, and next, the key of what to do: try again in a minute, or,
+// where the page cannot be used again (a callback), start the login
+// again from where they began it.
+func (p *Provider) unavailable(w http.ResponseWriter, r *http.Request, locale, next string) {
+	if p.pages == nil {
+		w.Header().Set("Retry-After", strconv.Itoa(httpx.UnavailableRetry))
+		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+		return
+	}
+	e := httpx.UnavailablePage()
+	e.Next = next
+	p.pages.Unavailable(w, r, p.lang(r, locale), e)
+}
+
+// lang is the language of a page: locale if set and offered, else the
+// browser's.
+func (p *Provider) lang(r *http.Request, locale string) string {
 	var pref []string
 	if locale != "" {
 		pref = []string{locale}
 	}
-	p.pages.Error(w, r, status, p.pages.Locale(r, pref), httpx.ErrorPage{
-		Title: "error." + kind + ".title", Message: "error." + kind + ".message", Next: "error." + kind + ".next",
-	})
+	return p.pages.Locale(r, pref)
 }

@@ -45,6 +45,9 @@ const (
 	// than one accepted scheme.
 	ReasonAmbiguousIdentifier = "ambiguous_identifier"
 	ReasonInternal            = "internal"
+	// ReasonStoreUnavailable: the login state could not be stored or
+	// read because the store could not be reached or is overloaded.
+	ReasonStoreUnavailable = "store_unavailable"
 )
 
 // failReason is what the broker hears of a refusal (Finisher.Fail); the

@@ -169,15 +169,18 @@ func (sessionsRefused) CreateSession(context.Context, *store.Session, ...*store.
 
 // TestBrowserShowsHelpDesk: a passkey login that fails on Varde's side
 // shows the operator's help desk under passkey.js's message, as an
-// error page does; before the error it is not shown.
+// error page does; before the error it is not shown. A login that
+// cannot begin because the store cannot be reached says to try again
+// in a minute, and hides the help desk again: nobody there can mend it.
 func TestBrowserShowsHelpDesk(t *testing.T) {
 	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != "", Timeout: 60 * time.Second})
 	h := newHarness(t, true)
 	h.p.Pages.Support = &httpx.Support{Phone: "+47 22 00 00 00"}
 	var auth webauthn.AuthenticatorID
 	button := `.passkey-ceremony button[data-role=button]`
-	var before, after bool
-	var phone string
+	var before, after, afterUnavailable bool
+	var phone, unavailable string
+	var release func()
 	visible := `(() => { const s = document.querySelector("#support"); return !!s && s.offsetParent !== null; })()`
 	err := chromedp.Do(ctx,
 		browsertest.EnableWebAuthn(),
@@ -211,11 +214,33 @@ func TestBrowserShowsHelpDesk(t *testing.T) {
 			phone, err = chromedp.Evaluate[string](`(document.querySelector("#support-phone") || {}).textContent || ""`)(ctx, t)
 			return err
 		}),
+		chromedp.Func(func(context.Context, *chromedp.Target) error {
+			release = lockStore(t, h)
+			return nil
+		}),
+		chromedp.Click(button),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			var err error
+			// The begin waits out the store's busy timeout first.
+			unavailable, err = chromedp.Poll[string](`(() => { const m = document.querySelector("[data-role=message]").textContent; return m.includes("reach our records") && m; })()`,
+				chromedp.WithPollingTimeout(30*time.Second))(ctx, t)
+			if err != nil {
+				return err
+			}
+			afterUnavailable, err = chromedp.Evaluate[bool](visible)(ctx, t)
+			return err
+		}),
 	)
+	if release != nil {
+		release()
+	}
 	if err != nil {
 		t.Fatalf("a failed login in the browser: %v", err)
 	}
 	if before || !after || phone != "+47 22 00 00 00" {
 		t.Errorf("help desk shown before the error %v, after it %v, phone %q; want false, true, +47 22 00 00 00", before, after, phone)
+	}
+	if afterUnavailable || !strings.Contains(unavailable, "Try again in a minute") {
+		t.Errorf("with the store locked: help desk shown %v, message %q; want it hidden and a try again", afterUnavailable, unavailable)
 	}
 }

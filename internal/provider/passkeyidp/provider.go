@@ -333,7 +333,7 @@ const busyRetry = 60
 // because the store could not be reached or is overloaded
 // (store.ErrUnavailable): long enough for a database restart or
 // failover.
-const storeRetry = 30
+const storeRetry = httpx.UnavailableRetry
 
 // beginFailed answers a begin endpoint whose ceremony could not be
 // started. When the flow state is full (store.ErrFull: a flood of
@@ -398,10 +398,7 @@ func statusFor(err error) int {
 func (p *Provider) internalError(w http.ResponseWriter, r *http.Request, msg string, err error) {
 	if store.Unavailable(err) {
 		p.log().WarnContext(r.Context(), msg, "err", err, "req", httpx.RequestID(r.Context()))
-		w.Header().Set("Retry-After", strconv.Itoa(storeRetry))
-		p.Pages.Error(w, r, http.StatusServiceUnavailable, p.lang(r), httpx.ErrorPage{
-			Title: "error.unavailable.title", Message: "error.unavailable.message", Next: "error.unavailable.next",
-		})
+		p.Pages.Unavailable(w, r, p.lang(r), httpx.UnavailablePage())
 		return
 	}
 	p.log().ErrorContext(r.Context(), msg, "err", err, "req", httpx.RequestID(r.Context()))

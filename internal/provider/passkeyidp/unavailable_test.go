@@ -1,40 +1,19 @@
 package passkeyidp_test
 
 import (
-	"database/sql"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/varde-eid/varde/internal/sqlitetest"
 )
 
 // lockStore holds h's SQLite file's write lock from another connection,
 // as another process would, until the returned func releases it.
 func lockStore(t *testing.T, h *harness) (release func()) {
 	t.Helper()
-	ctx := t.Context()
-	var path string
-	if err := h.db.Pools()["read"].QueryRowContext(ctx, "SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&path); err != nil {
-		t.Fatal(err)
-	}
-	other, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { other.Close() })
-	conn, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	return func() {
-		if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
-			t.Error(err)
-		}
-		conn.Close()
-	}
+	return sqlitetest.LockWrites(t, h.db)
 }
 
 // While another process holds the store's lock beyond the busy timeout,

@@ -106,7 +106,7 @@ func (db *DB) ListAudit(ctx context.Context, afterSeq int64, limit int) ([]*stor
 	if limit < 1 {
 		return []*store.AuditEvent{}, nil
 	}
-	rows, err := db.st.listAudit.QueryContext(ctx, afterSeq, limit)
+	rows, err := read(db.st.listAudit.QueryContext(ctx, afterSeq, limit))
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
@@ -135,7 +135,7 @@ func (db *DB) ListPersonAudit(ctx context.Context, personID string, limit int) (
 	if limit < 1 || personID == "" {
 		return []*store.AuditEvent{}, nil
 	}
-	rows, err := db.st.listPersonAudit.QueryContext(ctx, personID, limit)
+	rows, err := read(db.st.listPersonAudit.QueryContext(ctx, personID, limit))
 	if err != nil {
 		return nil, fmt.Errorf("list audit of a person: %w", err)
 	}
@@ -170,7 +170,7 @@ func (db *DB) ListAuditRange(ctx context.Context, q store.AuditQuery) ([]*store.
 		query += " LIMIT ?"
 		args = append(args, q.Limit)
 	}
-	rows, err := db.r.QueryContext(ctx, db.d.rebind(query), args...)
+	rows, err := read(db.r.QueryContext(ctx, db.d.rebind(query), args...))
 	if err != nil {
 		return nil, fmt.Errorf("list audit range: %w", err)
 	}

@@ -90,7 +90,7 @@ func (db *DB) GetClient(ctx context.Context, id string) (*store.Client, error) {
 
 // ListClients implements store.Clients; clients come ordered by ID.
 func (db *DB) ListClients(ctx context.Context) ([]*store.Client, error) {
-	rows, err := db.st.listClients.QueryContext(ctx)
+	rows, err := read(db.st.listClients.QueryContext(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
 	}

@@ -306,7 +306,7 @@ func (db *DB) SessionLineLive(ctx context.Context, root string, now time.Time) (
 	if ok, err := live(root); ok || err != nil {
 		return ok, err
 	}
-	rows, err := db.st.sessionsContinuing.QueryContext(ctx, root, micros(now))
+	rows, err := read(db.st.sessionsContinuing.QueryContext(ctx, root, micros(now)))
 	if err != nil {
 		return false, fmt.Errorf("sessions continuing %s: %w", root, err)
 	}
@@ -315,12 +315,12 @@ func (db *DB) SessionLineLive(ctx context.Context, root string, now time.Time) (
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
-			return false, fmt.Errorf("sessions continuing: %w", err)
+			return false, fmt.Errorf("sessions continuing: %w", unavailable(err, false))
 		}
 		ids = append(ids, id)
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return false, fmt.Errorf("sessions continuing: %w", err)
+		return false, fmt.Errorf("sessions continuing: %w", unavailable(err, false))
 	}
 	for _, id := range ids {
 		if ok, err := live(id); ok || err != nil {
@@ -562,21 +562,13 @@ func (db *DB) PendingSessionEnds(ctx context.Context, before time.Time, limit in
 	if limit < 1 {
 		return []*store.Session{}, nil
 	}
-	rows, err := db.r.QueryContext(ctx, db.d.rebind("SELECT "+sessionCols+" FROM session_ends WHERE due_at < ? ORDER BY due_at, id LIMIT ?"),
-		micros(before), limit)
+	rows, err := read(db.r.QueryContext(ctx, db.d.rebind("SELECT "+sessionCols+" FROM session_ends WHERE due_at < ? ORDER BY due_at, id LIMIT ?"),
+		micros(before), limit))
 	if err != nil {
 		return nil, fmt.Errorf("pending session ends: %w", err)
 	}
-	defer rows.Close()
-	ends := []*store.Session{}
-	for rows.Next() {
-		s, err := scanSession(rows)
-		if err != nil {
-			return nil, fmt.Errorf("pending session ends: %w", err)
-		}
-		ends = append(ends, s)
-	}
-	if err := rows.Err(); err != nil {
+	ends, err := collect(rows, scanSession)
+	if err != nil {
 		return nil, fmt.Errorf("pending session ends: %w", err)
 	}
 	return ends, nil

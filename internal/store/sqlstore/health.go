@@ -66,7 +66,7 @@ func healthList[T any](ctx context.Context, db *DB, table, cols string, q store.
 		query += " LIMIT ?"
 		args = append(args, q.Limit)
 	}
-	rows, err := db.r.QueryContext(ctx, db.d.rebind(query), args...)
+	rows, err := read(db.r.QueryContext(ctx, db.d.rebind(query), args...))
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +155,7 @@ func (db *DB) SummarizeProbes(ctx context.Context, q store.HealthQuery, width ti
 		"sum(CASE WHEN state = ? THEN 1 ELSE 0 END) " +
 		"FROM health_probes" + where + " GROUP BY component, bucket ORDER BY component, bucket"
 	args := append([]any{since, w, store.HealthUp, store.HealthDegraded, store.HealthDown}, wargs...)
-	rows, err := db.r.QueryContext(ctx, db.d.rebind(query), args...)
+	rows, err := read(db.r.QueryContext(ctx, db.d.rebind(query), args...))
 	if err != nil {
 		return nil, fmt.Errorf("summarize probes: %w", err)
 	}

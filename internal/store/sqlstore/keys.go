@@ -118,7 +118,7 @@ func (db *DB) RetirePublicKey(ctx context.Context, kid string, now time.Time, e 
 // ListPublicKeys implements store.PublicKeys, oldest first. A key with a
 // zero ExpiresAt never expires.
 func (db *DB) ListPublicKeys(ctx context.Context, now time.Time) ([]*store.PublicKey, error) {
-	rows, err := db.st.listPublicKeys.QueryContext(ctx, micros(now))
+	rows, err := read(db.st.listPublicKeys.QueryContext(ctx, micros(now)))
 	if err != nil {
 		return nil, fmt.Errorf("list public keys: %w", err)
 	}

@@ -37,7 +37,7 @@ func (db *DB) RecordNodeLeft(ctx context.Context, d *store.NodeDeparture, e *sto
 
 // ListNodeDepartures implements store.Nodes.
 func (db *DB) ListNodeDepartures(ctx context.Context) ([]*store.NodeDeparture, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT node, left_at, reason FROM node_departures ORDER BY node")
+	rows, err := read(db.r.QueryContext(ctx, "SELECT node, left_at, reason FROM node_departures ORDER BY node"))
 	if err != nil {
 		return nil, fmt.Errorf("list node departures: %w", err)
 	}

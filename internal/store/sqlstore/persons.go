@@ -338,7 +338,7 @@ func (db *DB) ListPasskeys(ctx context.Context, personID string) ([]*store.Passk
 	if db.unmatchable(personID) {
 		return []*store.Passkey{}, nil
 	}
-	rows, err := db.st.listPasskeys.QueryContext(ctx, personID)
+	rows, err := read(db.st.listPasskeys.QueryContext(ctx, personID))
 	if err != nil {
 		return nil, fmt.Errorf("list passkeys of person %s: %w", personID, err)
 	}

@@ -214,10 +214,10 @@ func (db *DB) listIncidents(ctx context.Context, rest string, args []any) ([]*st
 	// agree even while another node resolves one of them.
 	tx, err := db.r.BeginTx(ctx, db.d.snapshot)
 	if err != nil {
-		return nil, err
+		return nil, unavailable(err, false)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
-	rows, err := tx.QueryContext(ctx, db.d.rebind("SELECT "+incidentCols+" FROM incidents"+rest), args...)
+	rows, err := read(tx.QueryContext(ctx, db.d.rebind("SELECT "+incidentCols+" FROM incidents"+rest), args...))
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +237,7 @@ func (db *DB) listIncidents(ctx context.Context, rest string, args []any) ([]*st
 		}
 		q := "SELECT " + incidentUpdateCols + " FROM incident_updates WHERE incident_id IN (" +
 			placeholders(len(ids)) + ") ORDER BY incident_id, seq"
-		rows, err := tx.QueryContext(ctx, db.d.rebind(q), ids...)
+		rows, err := read(tx.QueryContext(ctx, db.d.rebind(q), ids...))
 		if err != nil {
 			return nil, err
 		}
@@ -382,7 +382,7 @@ func (db *DB) ListMaintenance(ctx context.Context, since, until time.Time) ([]*s
 	if len(conds) > 0 {
 		q += " WHERE " + strings.Join(conds, " AND ")
 	}
-	rows, err := db.r.QueryContext(ctx, db.d.rebind(q+" ORDER BY start_at, id"), args...)
+	rows, err := read(db.r.QueryContext(ctx, db.d.rebind(q+" ORDER BY start_at, id"), args...))
 	if err != nil {
 		return nil, fmt.Errorf("list maintenance: %w", err)
 	}

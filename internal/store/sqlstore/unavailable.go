@@ -93,3 +93,13 @@ func isUnavailable(err error) bool {
 	var ne net.Error
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne)
 }
+
+// read passes on what a read's QueryContext returned, its error
+// classified as unavailable classifies it: the one place a list's
+// query, and not only its rows, says the store could not be reached
+// (SQLite's reads have no driver wrapper to do it, as PostgreSQL's read
+// pool has in postgresReadConn). It is called around the QueryContext
+// call itself: rows, err := read(st.QueryContext(ctx, args...)).
+func read(rows *sql.Rows, err error) (*sql.Rows, error) {
+	return rows, unavailable(err, false)
+}

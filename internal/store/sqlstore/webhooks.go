@@ -169,7 +169,7 @@ func (db *DB) ListWebhookDeliveries(ctx context.Context, clientID string, limit 
 		q += " LIMIT ?"
 		args = append(args, limit)
 	}
-	rows, err := db.r.QueryContext(ctx, db.d.rebind(q), args...)
+	rows, err := read(db.r.QueryContext(ctx, db.d.rebind(q), args...))
 	if err != nil {
 		return nil, fmt.Errorf("list webhooks of %s: %w", clientID, err)
 	}

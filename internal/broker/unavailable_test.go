@@ -1,0 +1,53 @@
+package broker_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/sqlitetest"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
+)
+
+// unavailablePage reports whether w is the "we can't reach our records"
+// page: 503 with Retry-After, not the page for a failure of Varde's.
+func unavailablePage(code int, h http.Header, body string) bool {
+	return code == http.StatusServiceUnavailable && h.Get("Retry-After") == "30" &&
+		strings.Contains(body, "reach our records") && strings.Contains(body, "Nothing was lost") &&
+		!strings.Contains(body, "went wrong")
+}
+
+// While the store cannot be read, the login choice and its start say
+// to try again in a minute (503), not that Varde failed; once it
+// answers, the same pages work.
+func TestLoginPageStoreUnavailable(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "r1")
+	release := sqlitetest.LockAll(t, f.st.(*sqlstore.DB))
+	for _, path := range []string{"/login?req=r2", "/login/start?req=r2&provider=strong"} {
+		w := f.get(path)
+		if !unavailablePage(w.Code, w.Header(), w.Body.String()) {
+			t.Errorf("%s with the store locked: %d, Retry-After %q: %.300s", path, w.Code, w.Header().Get("Retry-After"), w.Body.String())
+		}
+	}
+	release()
+	if w := f.get("/login?req=r1"); w.Code != http.StatusOK {
+		t.Errorf("login page once the store answers: %d", w.Code)
+	}
+}
+
+// A link that cannot be stored because the store is locked says to try
+// again in a minute, with the way back to the account page, and keeps
+// nothing: once the store answers, the same link starts.
+func TestLinkStoreUnavailable(t *testing.T) {
+	f := newFixture(t)
+	b := loggedIn(t, f, "p1", assurance.High)
+	release := sqlitetest.LockWrites(t, f.st.(*sqlstore.DB))
+	w := startLink(t, f, b, "weak")
+	release()
+	if body := w.Body.String(); !unavailablePage(w.Code, w.Header(), body) || !strings.Contains(body, `href="/account"`) {
+		t.Errorf("link with the store locked: %d, Retry-After %q: %.600s", w.Code, w.Header().Get("Retry-After"), body)
+	}
+	linkAttempt(t, f, b, "weak")
+}
