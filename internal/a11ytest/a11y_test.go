@@ -154,6 +154,7 @@ func TestPagesWCAG(t *testing.T) {
 				b.audit(t, lang, ceremony("add"))
 				b.helpLast(t)
 				b.placeholders(t)
+				b.scrollsInPlace(t)
 			})
 
 			// A passkey the authenticator already holds: the error is
@@ -168,7 +169,10 @@ func TestPagesWCAG(t *testing.T) {
 			b.forgetPasskeys(t)
 			b.do(t, "add a passkey", chromedp.Click(ceremony("add")))
 			b.until(t, `location.pathname === "/account" && document.querySelector(".notice[role=status]") !== null`)
-			t.Run("account with a notice", func(t *testing.T) { b.audit(t, lang, ".notice[role=status]") })
+			t.Run("account with a notice", func(t *testing.T) {
+				b.audit(t, lang, ".notice[role=status]")
+				b.scrollsInPlace(t)
+			})
 
 			// A removal the page refuses (a passkey that is no longer
 			// there, removed a moment ago in another tab): the account
@@ -786,6 +790,18 @@ const overflowing = `(() => {
   }
   return {scrolls: document.documentElement.scrollWidth > w + 1, width: w, wide: wide};
 })()`
+
+// scrollsInPlace checks that at 320 CSS pixels the page as a whole does
+// not scroll sideways: a data table too wide for the screen scrolls in a
+// region of its own, so the headings, text and buttons around it stay
+// put while a person pans across the table, and panning back is never
+// needed to read the rest of the page.
+func (b *browser) scrollsInPlace(t *testing.T) {
+	t.Helper()
+	if res := b.measureReflow(t); res.Scrolls {
+		t.Errorf("at %d CSS px the whole page scrolls sideways; a wide table should scroll in a region of its own", reflowWidth)
+	}
+}
 
 // reflowResult is what overflowing finds.
 type reflowResult struct {
