@@ -1,9 +1,13 @@
 package passkeyidp_test
 
 import (
+	"context"
+	"fmt"
+	"html"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAccountWarnsBeforeTheOnlyPasskeyGoes: on the account page, the
@@ -42,6 +46,33 @@ func TestAccountWarnsBeforeTheOnlyPasskeyGoes(t *testing.T) {
 		}
 		if page := b.get(added); strings.Contains(page.body, warning) || strings.Contains(page.body, described) {
 			t.Errorf("account page with two passkeys warns of removing the only one:\n%s", page.body)
+		}
+	}
+}
+
+// TestAccountWithoutRecoveryCodesSaysSo: a person with no recovery codes
+// (one who came with an eID, or used them all) is told they have none
+// and what codes are for, and is offered to make some, not told of "0
+// unused codes" and of old codes that stop working; in nb, en and da.
+func TestAccountWithoutRecoveryCodesSaysSo(t *testing.T) {
+	h := newHarness(t, true)
+	for _, lang := range []string{"nb", "en", "da"} {
+		b := h.browser(lang)
+		e := b.enrol(newDevice(false), "", "fnr")
+		if err := h.db.ReplaceRecoveryCodes(context.Background(), e.person, nil, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		page := b.get("/account")
+		tr := func(key string) string { return html.EscapeString(h.p.Pages.T(lang, key)) }
+		for _, want := range []string{tr("account.codes.count.none"), tr("account.codes.make")} {
+			if want == "" || !strings.Contains(page.body, want) {
+				t.Errorf("%s: account page without codes lacks %q", lang, want)
+			}
+		}
+		for _, unwanted := range []string{fmt.Sprintf(tr("account.codes.count"), 0), tr("account.codes.hint"), tr("account.codes.new")} {
+			if strings.Contains(page.body, unwanted) {
+				t.Errorf("%s: account page without codes says %q", lang, unwanted)
+			}
 		}
 	}
 }
