@@ -788,7 +788,22 @@ const overflowing = `(() => {
     const right = range.getBoundingClientRect().right;
     if (right > w + 1) wide.push(path(e) + " text " + JSON.stringify(n.textContent.trim().slice(0, 60)) + " (right edge " + Math.round(right) + "px)");
   }
-  return {scrolls: document.documentElement.scrollWidth > w + 1, width: w, wide: wide};
+  // A heading's word split over two lines, which a narrow screen does
+  // to a long compound when the heading's type is too large for it.
+  const broken = [];
+  for (const h of document.querySelectorAll("main h1, main h2, main h3")) {
+    if (h.getClientRects().length === 0) continue;
+    const hw = document.createTreeWalker(h, NodeFilter.SHOW_TEXT);
+    for (let n = hw.nextNode(); n; n = hw.nextNode()) {
+      for (const m of n.textContent.matchAll(/[^\s\-‐]+/g)) { // a line may end at a hyphen
+        range.setStart(n, m.index);
+        range.setEnd(n, m.index + m[0].length);
+        const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+        if (lines.size > 1) broken.push(h.tagName.toLowerCase() + " " + JSON.stringify(m[0]));
+      }
+    }
+  }
+  return {scrolls: document.documentElement.scrollWidth > w + 1, width: w, wide: wide, broken: broken};
 })()`
 
 // scrollsInPlace checks that at 320 CSS pixels the page as a whole does
@@ -808,6 +823,7 @@ type reflowResult struct {
 	Scrolls bool     `json:"scrolls"` // the page scrolls sideways (a wide table may)
 	Width   int      `json:"width"`   // the viewport's inner width
 	Wide    []string `json:"wide"`    // what sticks out, outside tables
+	Broken  []string `json:"broken"`  // heading words split over two lines
 }
 
 // measureReflow lays the current page out at reflowWidth and runs
@@ -864,6 +880,9 @@ func (b *browser) reflow(t *testing.T, loc string) {
 	res := b.measureReflow(t)
 	if len(res.Wide) > 0 {
 		t.Errorf("WCAG 1.4.10 at %s: at %d CSS px (%d wide inside), these stick out to the right:\n\t\t%s", loc, reflowWidth, res.Width, strings.Join(res.Wide, "\n\t\t"))
+	}
+	if len(res.Broken) > 0 {
+		t.Errorf("at %s, at %d CSS px these heading words are split over two lines:\n\t\t%s", loc, reflowWidth, strings.Join(res.Broken, "\n\t\t"))
 	}
 	t.Logf("reflow at %s: page scrolls sideways: %v", loc, res.Scrolls)
 }
