@@ -154,6 +154,7 @@ func TestPagesWCAG(t *testing.T) {
 				b.audit(t, lang, ceremony("add"))
 				b.helpLast(t)
 				b.placeholders(t)
+				b.scrollsInPlace(t)
 			})
 
 			// A passkey the authenticator already holds: the error is
@@ -168,7 +169,10 @@ func TestPagesWCAG(t *testing.T) {
 			b.forgetPasskeys(t)
 			b.do(t, "add a passkey", chromedp.Click(ceremony("add")))
 			b.until(t, `location.pathname === "/account" && document.querySelector(".notice[role=status]") !== null`)
-			t.Run("account with a notice", func(t *testing.T) { b.audit(t, lang, ".notice[role=status]") })
+			t.Run("account with a notice", func(t *testing.T) {
+				b.audit(t, lang, ".notice[role=status]")
+				b.scrollsInPlace(t)
+			})
 
 			// A removal the page refuses (a passkey that is no longer
 			// there, removed a moment ago in another tab): the account
@@ -784,14 +788,42 @@ const overflowing = `(() => {
     const right = range.getBoundingClientRect().right;
     if (right > w + 1) wide.push(path(e) + " text " + JSON.stringify(n.textContent.trim().slice(0, 60)) + " (right edge " + Math.round(right) + "px)");
   }
-  return {scrolls: document.documentElement.scrollWidth > w + 1, width: w, wide: wide};
+  // A heading's word split over two lines, which a narrow screen does
+  // to a long compound when the heading's type is too large for it.
+  const broken = [];
+  for (const h of document.querySelectorAll("main h1, main h2, main h3")) {
+    if (h.getClientRects().length === 0) continue;
+    const hw = document.createTreeWalker(h, NodeFilter.SHOW_TEXT);
+    for (let n = hw.nextNode(); n; n = hw.nextNode()) {
+      for (const m of n.textContent.matchAll(/[^\s\-‐]+/g)) { // a line may end at a hyphen
+        range.setStart(n, m.index);
+        range.setEnd(n, m.index + m[0].length);
+        const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+        if (lines.size > 1) broken.push(h.tagName.toLowerCase() + " " + JSON.stringify(m[0]));
+      }
+    }
+  }
+  return {scrolls: document.documentElement.scrollWidth > w + 1, width: w, wide: wide, broken: broken};
 })()`
+
+// scrollsInPlace checks that at 320 CSS pixels the page as a whole does
+// not scroll sideways: a data table too wide for the screen scrolls in a
+// region of its own, so the headings, text and buttons around it stay
+// put while a person pans across the table, and panning back is never
+// needed to read the rest of the page.
+func (b *browser) scrollsInPlace(t *testing.T) {
+	t.Helper()
+	if res := b.measureReflow(t); res.Scrolls {
+		t.Errorf("at %d CSS px the whole page scrolls sideways; a wide table should scroll in a region of its own", reflowWidth)
+	}
+}
 
 // reflowResult is what overflowing finds.
 type reflowResult struct {
 	Scrolls bool     `json:"scrolls"` // the page scrolls sideways (a wide table may)
 	Width   int      `json:"width"`   // the viewport's inner width
 	Wide    []string `json:"wide"`    // what sticks out, outside tables
+	Broken  []string `json:"broken"`  // heading words split over two lines
 }
 
 // measureReflow lays the current page out at reflowWidth and runs
@@ -848,6 +880,9 @@ func (b *browser) reflow(t *testing.T, loc string) {
 	res := b.measureReflow(t)
 	if len(res.Wide) > 0 {
 		t.Errorf("WCAG 1.4.10 at %s: at %d CSS px (%d wide inside), these stick out to the right:\n\t\t%s", loc, reflowWidth, res.Width, strings.Join(res.Wide, "\n\t\t"))
+	}
+	if len(res.Broken) > 0 {
+		t.Errorf("at %s, at %d CSS px these heading words are split over two lines:\n\t\t%s", loc, reflowWidth, strings.Join(res.Broken, "\n\t\t"))
 	}
 	t.Logf("reflow at %s: page scrolls sideways: %v", loc, res.Scrolls)
 }

@@ -436,6 +436,9 @@ type loginData struct {
 	Error     string
 	Level     string
 	CancelURL string
+	// Account is true for a login to the person's own account, which
+	// has no service to name.
+	Account bool
 }
 
 // state is p's health state, Unknown without monitoring.
@@ -464,6 +467,8 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 	if a.client != nil {
 		d.ClientName = a.client.Name
 		d.CancelURL = cancelURL(a.req)
+	} else {
+		d.Account = true
 	}
 	d.Degraded = a.degraded
 	// The relying party may let Varde choose (provider_hint=any) or

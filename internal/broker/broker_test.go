@@ -1326,6 +1326,31 @@ func TestAccountLoginSpeaksOfTheAccount(t *testing.T) {
 	}
 }
 
+// TestAccountLoginSaysWhereTo: the login page of a person's own account,
+// with its ways to log in working, says that it leads to their Varde
+// account, as a relying party's login page names the service, in nb, en
+// and da; a relying party's login page does not say so.
+func TestAccountLoginSaysWhereTo(t *testing.T) {
+	f := newFixture(t)
+	tr := f.b.Pages.T
+	for _, lang := range []string{"nb", "en", "da"} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/login", nil)
+		r.Header.Set("Accept-Language", lang)
+		f.mux.ServeHTTP(w, r)
+		body := w.Body.String()
+		want := tr(lang, "login.for.account")
+		if w.Code != http.StatusOK || want == "login.for.account" || !strings.Contains(body, "<p>"+want+"</p>") {
+			t.Errorf("%s: %d, want 200 with %q:\n%s", lang, w.Code, want, body)
+		}
+	}
+	f.request(t, "r1")
+	w := f.get("/login?req=r1")
+	if body := w.Body.String(); w.Code != http.StatusOK || strings.Contains(body, tr("en", "login.for.account")) {
+		t.Errorf("a relying party's login page speaks of the account:\n%s", body)
+	}
+}
+
 // TestLoginOfADeletedClientSaysStartingAgainMayNotHelp: a client deleted
 // while a person logs in to it takes the login with it, so the page for
 // it cannot tell it from an expired one; it names that the service may

@@ -610,8 +610,8 @@ func (p *Provider) cancelPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	p.render(w, r, http.StatusOK, "cancel", req.UILocales, struct{ ClientName, Action string }{
-		ClientName: c.Name, Action: PathCancel + "?" + url.Values{"req": {req.ID}}.Encode(),
+	p.render(w, r, http.StatusOK, "cancel", req.UILocales, struct{ ClientName, Action, LoginURL string }{
+		ClientName: c.Name, Action: PathCancel + "?" + url.Values{"req": {req.ID}}.Encode(), LoginURL: p.LoginURL(req.ID),
 	})
 }
 

@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"context"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -99,6 +100,20 @@ func TestCancelOnlyByPostFromVarde(t *testing.T) {
 	resp.Body.Close()
 	if q := h.callback(resp, taxCB); q.Get("error") != "access_denied" {
 		t.Errorf("same-origin POST cancel: %v", q)
+	}
+}
+
+// TestCancelPageLeadsBackToTheLogin: the page asking whether to stop a
+// login links back to that login's page, so a person who changes their
+// mind need not find the browser's back button.
+func TestCancelPageLeadsBackToTheLogin(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	id := pendingLogin(t, h, b, "st-cancel")
+	resp, page := b.get(h.issuer + PathCancel + "?req=" + url.QueryEscape(id))
+	link := `<a id="continue" href="` + html.EscapeString(h.p.LoginURL(id)) + `">`
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, link) {
+		t.Errorf("cancel page: %d, want a link %s back to the login:\n%s", resp.StatusCode, link, page)
 	}
 }
 

@@ -52,6 +52,13 @@ type LogoutPage struct {
 	AccountURL string
 }
 
+// LoggedOutPage is the data of the "loggedout" page.
+type LoggedOutPage struct {
+	// AccountURL leads on to logging in to the account again
+	// (Provider.AccountURL); "" for none.
+	AccountURL string
+}
+
 // logoutTokenField is the form field of the logout confirmation page
 // that binds the confirmation to the session it was shown to.
 const logoutTokenField = "confirm_token"
@@ -179,5 +186,5 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, withParams(redirect, params), http.StatusSeeOther)
 		return
 	}
-	p.render(w, r, http.StatusOK, "loggedout", locales, nil)
+	p.render(w, r, http.StatusOK, "loggedout", locales, LoggedOutPage{AccountURL: p.AccountURL})
 }

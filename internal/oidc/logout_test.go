@@ -77,6 +77,28 @@ func TestLogoutNeedsConfirmationWithoutHint(t *testing.T) {
 	}
 }
 
+// TestLoggedOutPageLeadsOn: the page that says a person is logged out,
+// when no service asked to have them back, is not a dead end: it leads
+// to logging in to their account again. Without an account page it
+// shows no link.
+func TestLoggedOutPageLeadsOn(t *testing.T) {
+	for _, account := range []string{"/account", ""} {
+		h := newHarness(t)
+		h.p.AccountURL = account
+		tax := h.rp(taxID, taxCB)
+		b := h.browser()
+		tax.loginFront(b)
+		resp, page := b.confirmLogout(url.Values{})
+		if resp.StatusCode != http.StatusOK || strings.Contains(page, `name="confirm"`) {
+			t.Fatalf("logged out page: %d\n%s", resp.StatusCode, page)
+		}
+		link := `<a id="login-again" href="/account">`
+		if got := strings.Contains(page, link); got != (account != "") {
+			t.Errorf("account URL %q: logged out page has %s: %v, want %v\n%s", account, link, got, account != "", page)
+		}
+	}
+}
+
 // hiddenField matches a hidden field of a page.
 var hiddenField = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
 

@@ -224,8 +224,9 @@ func (s *Service) info(id string) Info {
 }
 
 // Title is an incident's title by language, from the component's name
-// and the severity.
-func (s *Service) title(component, severity string) map[string]string {
+// and the severity, in the past tense once the component works again
+// (over), so that a page or feed read later does not say it is down.
+func (s *Service) title(component, severity string, over bool) map[string]string {
 	name := s.info(component).Name
 	get := func(lang string) string {
 		if n := name[lang]; n != "" {
@@ -236,8 +237,13 @@ func (s *Service) title(component, severity string) map[string]string {
 		}
 		return component
 	}
-	if severity == store.SeverityDown {
+	switch {
+	case severity == store.SeverityDown && over:
+		return map[string]string{"en": get("en") + " was down", "nb": get("nb") + " var nede", "da": get("da") + " var nede"}
+	case severity == store.SeverityDown:
 		return map[string]string{"en": get("en") + " is down", "nb": get("nb") + " er nede", "da": get("da") + " er nede"}
+	case over:
+		return map[string]string{"en": get("en") + " was degraded", "nb": get("nb") + " fungerte dårlig", "da": get("da") + " fungerede dårligt"}
 	}
 	return map[string]string{"en": get("en") + " is degraded", "nb": get("nb") + " fungerer dårlig", "da": get("da") + " fungerer dårligt"}
 }
@@ -594,7 +600,7 @@ const incidentsAtOnce = 4
 // publish turns a stored incident into its public form at now.
 func (s *Service) publish(in *store.Incident, now time.Time) Incident {
 	p := Incident{
-		ID: in.ID, Title: s.title(in.Component, in.Severity), Component: in.Component,
+		ID: in.ID, Title: s.title(in.Component, in.Severity, !in.RecoveredAt.IsZero()), Component: in.Component,
 		Components: append([]string{}, in.Components...), Severity: in.Severity,
 		StartedAt: in.StartedAt.UTC(), OpenedAt: in.OpenedAt.UTC(),
 		PeopleAffected: in.PeopleAffected, FailedAttempts: in.FailedAttempts, Rerouted: in.Rerouted,

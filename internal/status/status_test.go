@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -172,6 +173,11 @@ func TestIncidentLifecycle(t *testing.T) {
 		t.Fatalf("opened incident = %+v, want bankid down started %v opened %v", in, firstFailed, clk.Now())
 	}
 
+	// While it lasts, its title says the component is down.
+	if pub, err := h.svc.Incident(ctx, in.ID); err != nil || pub.Title["en"] != "Demo BankID is down" || pub.Title["nb"] != "Demo BankID er nede" {
+		t.Errorf("open incident's title = %v (%v), want it to say Demo BankID is down", pub.Title, err)
+	}
+
 	// What people went through during the outage.
 	w := firstFailed.Add(10 * time.Second)
 	h.auditVia(w, "routing", "rerouted", "provider_down", "bankid", "", "a1", "bA", "start")                   // A chose bankid as it went down…
@@ -237,6 +243,10 @@ func TestIncidentLifecycle(t *testing.T) {
 	}
 	if pub.Status != "resolved" || !pub.ResolvedAt.Equal(resolvedAt) || !pub.RCADueAt.Equal(resolvedAt.Add(72*time.Hour)) || pub.RCAOverdue {
 		t.Errorf("published = status %s resolved %v due %v overdue %v", pub.Status, pub.ResolvedAt, pub.RCADueAt, pub.RCAOverdue)
+	}
+	// Over, its title no longer says the component is down.
+	if want := map[string]string{"en": "Demo BankID was down", "nb": "Demo BankID var nede", "da": "Demo BankID var nede"}; !maps.Equal(pub.Title, want) {
+		t.Errorf("resolved incident's title = %v, want %v", pub.Title, want)
 	}
 	if want := int64(recoveredAt.Sub(firstFailed) / time.Second); pub.DurationSeconds != want {
 		t.Errorf("duration = %ds, want %ds", pub.DurationSeconds, want)

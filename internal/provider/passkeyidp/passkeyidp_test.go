@@ -921,6 +921,12 @@ func TestRecoveryCodeIsNotSpentOnALoginThatNeedsMore(t *testing.T) {
 		!strings.Contains(page.body, `href="/login?req=high-1"`) || !strings.Contains(page.body, `href="/passkey/recover?attempt="`) {
 		t.Fatalf("recover page for a login that needs more: %d\n%s", page.status, page.body)
 	}
+	// Its title and heading say what the page is about, not that it
+	// logs in with a code.
+	if !strings.Contains(page.body, "<title>A recovery code is not enough here – Varde</title>") ||
+		!strings.Contains(page.body, "<h1>A recovery code is not enough here</h1>") {
+		t.Errorf("recover page for a login that needs more: title or heading offers a login with a code:\n%s", page.body)
+	}
 	// A form posted anyway (an old tab, or by hand) spends nothing.
 	csrf := field(t, b.get("/passkey/recover?attempt=").body, "csrf")
 	r := b.form("/passkey/recover", url.Values{"attempt": {"high-1"}, "csrf": {csrf}, "code": {e.codes[0]}})

@@ -154,6 +154,12 @@ func TestIncidentPage(t *testing.T) {
 		{"/status/incidents/inc-0002?lang=nb", 200, []string{"<h1>Innlogging med passnøkkel var treg</h1>", "1 t 30 min", "Årsaksanalysen er forsinket"}},
 		{"/status/incidents/inc-0004?lang=en", 200, []string{"1 h so far", "12,345", "9,000", "Note from the operators"}},
 		{"/status/incidents/inc-0001?lang=en", 200, []string{"3 h 5 min", "We now alert 30 days before expiry.", "Root-cause analysis published"}},
+		// An incident that is over says so first, and how bad it was
+		// as its worst, not "Not working" as if it still were.
+		{"/status/incidents/inc-0001?lang=en", 200, []string{`<p>Resolved · At worst: <span class="state st-down">`}},
+		{"/status/incidents/inc-0001?lang=nb", 200, []string{`<p>Løst · Som verst: <span class="state st-down">`}},
+		{"/status/incidents/inc-0001?lang=da", 200, []string{`<p>Løst · Da det var værst: <span class="state st-down">`}},
+		{"/status/incidents/inc-0004?lang=en", 200, []string{`<p><span class="state st-down"><span class="icon" aria-hidden="true">✕</span> Not working</span> · Ongoing</p>`}},
 		// Incidents are never deleted: an unknown ID is not an old one.
 		{"/status/incidents/nope?lang=en", 404, []string{"We could not find that incident", "We keep every incident, however old."}},
 		{"/status/incidents/nope?lang=nb", 404, []string{"Vi fant ikke den hendelsen", "Vi tar vare på alle hendelser"}},
