@@ -43,6 +43,8 @@
 //	           unknown_provider, provider_not_accepted (the client's
 //	           registration does not name it), insufficient_level,
 //	           unknown_person (the result named no person),
+//	           invalid_identifier (an identifier the result proved is
+//	           no valid number of its scheme: the provider's failure),
 //	           identifier_conflict (its identifiers belong to
 //	           different persons; not the provider's failure),
 //	           session_error, outcome_unknown (the write of the
@@ -128,9 +130,10 @@
 // unknown_provider (the form named no provider that can be linked; the
 // event then names none), provider_down, attempt_expired,
 // session_changed, insufficient_level, identifier_taken, no_identifier,
-// person_not_found (the session's person is no longer stored), internal,
-// outcome_unknown (the link's write got no answer, so it may be stored),
-// or the provider's own reason for failing the login. The identifiers a
+// invalid_identifier (as for a login), person_not_found (the session's
+// person is no longer stored), internal, outcome_unknown (the link's
+// write got no answer, so it may be stored), or the provider's own
+// reason for failing the login. The identifiers a
 // link adds or raises, the end of the person's other sessions and the
 // link's events are one store write (store.Persons.LinkIdentifiers):
 // all of the link is stored, or none of it.
