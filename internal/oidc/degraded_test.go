@@ -140,22 +140,32 @@ func outageHarness(t *testing.T) (*harness, func(bool)) {
 	}
 }
 
-// TestDegradedSessionNotReusedAfterTheOutage: a session let through
-// below the level asked for under a client's degraded-mode policy is not
-// reused by single sign-on once a provider that reaches that level is up
-// again: the person logs in anew, as for a client without the policy.
-// While the outage lasts it is reused.
-func TestDegradedSessionNotReusedAfterTheOutage(t *testing.T) {
+// policyCB is the redirect URI of outagePolicy's client.
+const policyCB = "https://policy.example/cb"
+
+// outagePolicy is outageHarness with a client whose degraded-mode level
+// is substantial, and logins at substantial marked degraded, as the
+// broker makes them while no provider reaching high is up.
+func outagePolicy(t *testing.T) (*harness, func(bool), *rp) {
+	t.Helper()
 	h, outage := outageHarness(t)
-	const policyID, policyCB = "policy", "https://policy.example/cb"
-	if err := h.db.CreateClient(t.Context(), &store.Client{ID: policyID, AuthMethod: store.AuthNone,
+	if err := h.db.CreateClient(t.Context(), &store.Client{ID: "policy", AuthMethod: store.AuthNone,
 		RedirectURIs: []string{policyCB}, DegradedLevel: "substantial"}); err != nil {
 		t.Fatal(err)
 	}
 	h.mu.Lock()
 	h.loginLevel, h.loginDegraded = "substantial", true
 	h.mu.Unlock()
-	policy := h.rp(policyID, policyCB)
+	return h, outage, h.rp("policy", policyCB)
+}
+
+// TestDegradedSessionNotReusedAfterTheOutage: a session let through
+// below the level asked for under a client's degraded-mode policy is not
+// reused by single sign-on once a provider that reaches that level is up
+// again: the person logs in anew, as for a client without the policy.
+// While the outage lasts it is reused.
+func TestDegradedSessionNotReusedAfterTheOutage(t *testing.T) {
+	h, outage, policy := outagePolicy(t)
 	high := oauth2.SetAuthURLParam("acr_values", assurance.ACRHigh)
 	b := h.browser()
 	policy.loginFront(b, high)
@@ -247,5 +257,34 @@ func TestRefreshKeepsTheLevelOfTheLogin(t *testing.T) {
 	got = h.introspect(t, taxID, body2str(stepped, "access_token"), nil)
 	if !got.Active || got.ACR != assurance.ACRHigh || got.Degraded {
 		t.Errorf("introspection of the step-up's access token: %+v", got)
+	}
+}
+
+// TestDegradedSessionWithoutPrompt: prompt=none (OIDC Core §3.1.2.1)
+// reuses a degraded session while the outage lasts, and the tokens say
+// it is degraded; once a provider that reaches the level asked for is
+// up, it is login_required, never a code at the lower level.
+func TestDegradedSessionWithoutPrompt(t *testing.T) {
+	h, outage, policy := outagePolicy(t)
+	high := oauth2.SetAuthURLParam("acr_values", assurance.ACRHigh)
+	none := oauth2.SetAuthURLParam("prompt", "none")
+	b := h.browser()
+	policy.loginFront(b, high)
+
+	l := policy.loginFront(b, high, none)
+	var extra struct {
+		Degraded bool `json:"degraded"`
+	}
+	if err := l.idt.Claims(&extra); err != nil || !extra.Degraded || l.claims.ACR != assurance.ACRSubstantial {
+		t.Errorf("prompt=none during the outage: acr %q, degraded %v (%v)", l.claims.ACR, extra.Degraded, err)
+	}
+
+	outage(false)
+	resp, _ := b.get(policy.authorizeURL("s", "n", oauth2.GenerateVerifier(), high, none))
+	if q := h.callback(resp, policyCB); q.Get("error") != "login_required" || q.Get("code") != "" {
+		t.Errorf("prompt=none after the outage: %v", q)
+	}
+	if n := h.logins.Load(); n != 1 {
+		t.Errorf("logins = %d, want 1", n)
 	}
 }
