@@ -603,13 +603,16 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 	// A person is found by their identifiers, so each must have its one
 	// spelling whichever provider proved it, and be a number of its
 	// scheme at all: one that is not is the provider's failure, and
-	// neither becomes a person nor is linked.
+	// neither becomes a person nor is linked. (A provider the broker
+	// does not have is refused below, and not charged.)
 	ids, err := canonical(res.Identifiers)
-	if err != nil {
+	if err != nil && known {
 		b.Log.WarnContext(r.Context(), "provider reported an identifier that is not valid", "provider", res.Provider, "err", err)
 		return b.failed(r, attemptID, res.Provider, ReasonInvalidIdentifier, ""), nil
 	}
-	res.Identifiers = ids
+	if err == nil {
+		res.Identifiers = ids
+	}
 	if strings.HasPrefix(attemptID, linkPrefix) {
 		return b.finishLink(w, r, attemptID, res)
 	}

@@ -1499,9 +1499,18 @@ func TestFinishTakesIdentifiersInTheirOneSpelling(t *testing.T) {
 		}
 	}
 
+	// A provider the broker does not have is refused as such, whatever
+	// it says, and nothing is charged to it.
+	o := &outcomes{}
+	f.b.Health = o
+	bad := store.Identifier{Scheme: "no:dnr", Value: "41018012366"}
+	if _, err, _ := finish(f, "r1", provider.Result{Provider: "rogue", Identifiers: []store.Identifier{bad}, Level: assurance.High}); err == nil ||
+		lastEventOf(t, f, broker.EventAuthentication).Reason != "unknown_provider" || len(o.got) != 0 {
+		t.Errorf("unknown provider: err %v, health %v", err, o.got)
+	}
+
 	// A link proving a number that is not valid adds nothing.
 	b := loggedIn(t, f, "p1", assurance.High)
-	bad := store.Identifier{Scheme: "no:dnr", Value: "41018012366"}
 	next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), provider.Result{Provider: "weak", Identifiers: []store.Identifier{bad}, Level: assurance.Substantial})
 	if err != nil || next != "/account/link/refused?why=failed" {
 		t.Errorf("link with an invalid number: %q, %v", next, err)
