@@ -959,8 +959,21 @@ func (b *Broker) newPerson(res provider.Result) (*store.Person, error) {
 		Identifiers: res.Identifiers,
 		GivenName:   res.GivenName, FamilyName: res.FamilyName, BirthDate: res.BirthDate,
 		ProofingLevel: res.Level.String(), ProofingMethod: "upstream:" + res.Provider,
-		CreatedAt: b.Now(),
+		Synthetic: synthetic(res.Identifiers), CreatedAt: b.Now(),
 	}, nil
+}
+
+// synthetic reports whether ids are all numbers of synthetic test
+// persons (identity.Number.Synthetic), as test eIDs assert them: the
+// person made from them is a test person, not a real one.
+func synthetic(ids []store.Identifier) bool {
+	for _, id := range ids {
+		n, err := identity.Parse(id.Scheme, id.Value)
+		if err != nil || !n.Synthetic() {
+			return false
+		}
+	}
+	return len(ids) > 0
 }
 
 // Pending implements provider.Finisher.

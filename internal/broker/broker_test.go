@@ -1524,3 +1524,27 @@ func TestFinishTakesIdentifiersInTheirOneSpelling(t *testing.T) {
 		t.Errorf("p1 holds %d identifiers after a refused link", len(p.Identifiers))
 	}
 }
+
+// TestFinishMarksSyntheticPersons: a person first proved by a synthetic
+// test number (month + 80, as test eIDs issue them) is stored as a test
+// person, not a real one; a real number makes a real person.
+func TestFinishMarksSyntheticPersons(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.request(t, "r1")
+	for _, tt := range []struct {
+		id        store.Identifier
+		synthetic bool
+	}{
+		{store.Identifier{Scheme: "no:fnr", Value: "01819000049"}, true},
+		{store.Identifier{Scheme: "no:dnr", Value: "41819000032"}, true},
+		{store.Identifier{Scheme: "no:fnr", Value: "01019000083"}, false},
+	} {
+		id := sessionPerson(t, f, "r1", provider.Result{Provider: "strong", Identifiers: []store.Identifier{tt.id}, Level: assurance.High})
+		p, err := f.st.GetPerson(ctx, id)
+		must(t, err)
+		if p.Synthetic != tt.synthetic {
+			t.Errorf("%s %s: synthetic %v, want %v", tt.id.Scheme, tt.id.Value, p.Synthetic, tt.synthetic)
+		}
+	}
+}

@@ -94,10 +94,15 @@
 // A result from an upstream eID names the person by identifier. The
 // first login proving an identifier nobody holds creates a person,
 // proofed by that eID at the level it reached, with the name and date
-// of birth it reported (event "person_created"). Later logins proving it
-// reach that person whichever eID they come through; one at or above the
-// level the person was proofed at that reports another name or date of
-// birth updates them, as the population register behind the eID changed
+// of birth it reported (event "person_created"), and marked as a test
+// person if its numbers are synthetic ones (identity.Number.Synthetic),
+// as test eIDs assert. Later logins proving the identifier reach that
+// person whichever eID they come through, however it spells the number:
+// identifiers are taken in the canonical form package identity gives
+// them, and one that is no valid number of its scheme is refused
+// (Reason "invalid_identifier"). A login at or above the level the
+// person was proofed at that reports another name or date of birth
+// updates them, as the population register behind the eID changed
 // (event "profile_updated", Details "claims": which claims changed,
 // never their values). A weaker login never overwrites a stronger one.
 // A login proving identifiers that belong to two different persons is
