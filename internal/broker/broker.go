@@ -19,6 +19,7 @@ import (
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/health"
 	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/identity"
 	"github.com/varde-eid/varde/internal/oidc"
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
@@ -358,7 +359,12 @@ const (
 	// person logged in cannot be told. The provider worked; the login
 	// is refused until an operator resolves the records.
 	ReasonIdentifierConflict = "identifier_conflict"
-	reasonUnknownProvider    = "unknown_provider"
+	// ReasonInvalidIdentifier: the provider's result proved an
+	// identifier that is no valid number of its scheme (a wrong check
+	// digit, another kind than the scheme names, an unknown scheme).
+	// It is the provider's failure and counts against its health.
+	ReasonInvalidIdentifier = "invalid_identifier"
+	reasonUnknownProvider   = "unknown_provider"
 )
 
 // info describes the configured provider id; ok is false when there is
@@ -606,6 +612,19 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 			"provider", res.Provider, "level", res.Level.String(), "max", info.MaxLevel.String())
 		res.Level = info.MaxLevel
 	}
+	// A person is found by their identifiers, so each must have its one
+	// spelling whichever provider proved it, and be a number of its
+	// scheme at all: one that is not is the provider's failure, and
+	// neither becomes a person nor is linked. (A provider the broker
+	// does not have is refused below, and not charged.)
+	ids, err := canonical(res.Identifiers)
+	if err != nil && known {
+		b.Log.WarnContext(r.Context(), "provider reported an identifier that is not valid", "provider", res.Provider, "err", err)
+		return b.failed(r, attemptID, res.Provider, ReasonInvalidIdentifier, ""), nil
+	}
+	if err == nil {
+		res.Identifiers = ids
+	}
 	if strings.HasPrefix(attemptID, linkPrefix) {
 		return b.finishLink(w, r, attemptID, res)
 	}
@@ -757,6 +776,22 @@ func (b *Broker) outcomeUnknown(ctx context.Context, attemptID string, err error
 	}
 	b.Log.ErrorContext(ctx, "login: the session may or may not have been stored", "err", err)
 	return "/login?" + url.Values{"req": {attemptID}, "err": {"unknown"}}.Encode(), nil
+}
+
+// canonical returns ids in the canonical form package identity gives
+// them (spaces gone, letters in upper case), or the first one's error
+// that is no valid identifier of its scheme. The error names the scheme
+// only if it is a known one, and never the value.
+func canonical(ids []store.Identifier) ([]store.Identifier, error) {
+	out := slices.Clone(ids)
+	for i, id := range out {
+		n, err := identity.Parse(id.Scheme, id.Value)
+		if err != nil {
+			return nil, err
+		}
+		out[i].Value = n.Value
+	}
+	return out, nil
 }
 
 // Types of the audit events resolve records besides a login's own.
@@ -936,8 +971,21 @@ func (b *Broker) newPerson(res provider.Result) (*store.Person, error) {
 		Identifiers: res.Identifiers,
 		GivenName:   res.GivenName, FamilyName: res.FamilyName, BirthDate: res.BirthDate,
 		ProofingLevel: res.Level.String(), ProofingMethod: "upstream:" + res.Provider,
-		CreatedAt: b.Now(),
+		Synthetic: synthetic(res.Identifiers), CreatedAt: b.Now(),
 	}, nil
+}
+
+// synthetic reports whether ids are all numbers of synthetic test
+// persons (identity.Number.Synthetic), as test eIDs assert them: the
+// person made from them is a test person, not a real one.
+func synthetic(ids []store.Identifier) bool {
+	for _, id := range ids {
+		n, err := identity.Parse(id.Scheme, id.Value)
+		if err != nil || !n.Synthetic() {
+			return false
+		}
+	}
+	return len(ids) > 0
 }
 
 // Pending implements provider.Finisher.

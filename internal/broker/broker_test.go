@@ -96,7 +96,7 @@ func newFixture(t *testing.T) *fixture {
 	f.b.Register(f.mux)
 	must(t, st.PutClient(ctx, &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone, RedirectURIs: []string{"https://bank.example/cb"}}))
 	must(t, st.CreatePerson(ctx, &store.Person{ID: "p1", WebAuthnID: []byte("01234567890123456789012345678901"), GivenName: "Ola",
-		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "01018012345"}}, ProofingLevel: "high", CreatedAt: f.now}))
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "01018012371"}}, ProofingLevel: "high", CreatedAt: f.now}))
 	return f
 }
 
@@ -314,7 +314,7 @@ func TestFinishRefusesAProviderTheClientDoesNotAccept(t *testing.T) {
 // holds yet; the audit event says why, and names the person only if they
 // exist already.
 func TestFinishRefusesBeforeCreatingAPerson(t *testing.T) {
-	newID := []store.Identifier{{Scheme: "no:dnr", Value: "41018012345"}}
+	newID := []store.Identifier{{Scheme: "no:dnr", Value: "41018012365"}}
 	tests := []struct {
 		name      string
 		providers []string // the client accepts; all if empty
@@ -466,7 +466,7 @@ func TestFinishStartsASessionAtTheLevelReached(t *testing.T) {
 func TestFinishResolvesIdentifiersToTheSamePerson(t *testing.T) {
 	f := newFixture(t)
 	f.request(t, "r1")
-	_, err, w := finish(f, "r1", provider.Result{Provider: "strong", Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "01018012345"}}, Level: assurance.High})
+	_, err, w := finish(f, "r1", provider.Result{Provider: "strong", Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "01018012371"}}, Level: assurance.High})
 	must(t, err)
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	for _, c := range w.Result().Cookies() {
@@ -479,7 +479,7 @@ func TestFinishResolvesIdentifiersToTheSamePerson(t *testing.T) {
 	}
 	// An identifier nobody holds yet introduces a new person, proofed by
 	// the provider; the next login proving it is the same person.
-	newID := []store.Identifier{{Scheme: "no:dnr", Value: "41018012345"}}
+	newID := []store.Identifier{{Scheme: "no:dnr", Value: "41018012365"}}
 	first := sessionPerson(t, f, "r1", provider.Result{Provider: "strong", Identifiers: newID, Level: assurance.Substantial})
 	again := sessionPerson(t, f, "r1", provider.Result{Provider: "weak", Identifiers: newID, Level: assurance.Substantial})
 	if first == "p1" || first != again {
@@ -1022,7 +1022,7 @@ func TestPushed(t *testing.T) {
 func TestFinishKeepsTheProfileAsTheEIDReportsIt(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	ident := []store.Identifier{{Scheme: "no:fnr", Value: "01018012345"}}
+	ident := []store.Identifier{{Scheme: "no:fnr", Value: "01018012371"}}
 	profile := func() store.Profile {
 		t.Helper()
 		p, err := f.st.GetPerson(ctx, "p1")
@@ -1089,7 +1089,7 @@ func TestFinishChargesAPersonStoreFailureToTheNode(t *testing.T) {
 	f.b.Persons = broken
 	f.request(t, "r1")
 	f.request(t, "r2")
-	ids := []store.Identifier{{Scheme: "no:fnr", Value: "01018012345"}}
+	ids := []store.Identifier{{Scheme: "no:fnr", Value: "01018012371"}}
 	if _, err, _ := finish(f, "r1", provider.Result{Provider: "strong", Identifiers: ids, Level: assurance.High}); err == nil {
 		t.Fatal("Finish with the person store down succeeded")
 	}
@@ -1140,11 +1140,11 @@ func TestFinishRefusesIdentifiersOfTwoPersons(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	must(t, f.st.CreatePerson(ctx, &store.Person{ID: "p2", WebAuthnID: []byte("11234567890123456789012345678901"), GivenName: "Kari",
-		Identifiers: []store.Identifier{{Scheme: "no:dnr", Value: "41018012345"}}, ProofingLevel: "high", CreatedAt: f.now}))
+		Identifiers: []store.Identifier{{Scheme: "no:dnr", Value: "41018012365"}}, ProofingLevel: "high", CreatedAt: f.now}))
 	f.request(t, "r1")
 	o := &outcomes{}
 	f.b.Health = o
-	both := []store.Identifier{{Scheme: "no:fnr", Value: "01018012345"}, {Scheme: "no:dnr", Value: "41018012345"}}
+	both := []store.Identifier{{Scheme: "no:fnr", Value: "01018012371"}, {Scheme: "no:dnr", Value: "41018012365"}}
 	next, err, w := finish(f, "r1", provider.Result{Provider: "strong", Identifiers: both, Level: assurance.High})
 	must(t, err)
 	if next != "/login?err=conflict&req=r1" {
@@ -1482,5 +1482,94 @@ func TestProviderHintAnyPrefersDegradedToUnknown(t *testing.T) {
 		Scope: []string{"openid"}, MaxAge: -1, ProviderHint: "any", CreatedAt: f.now, ExpiresAt: f.now.Add(time.Minute)}))
 	if loc := f.get("/login?req=any").Header().Get("Location"); loc != "/started/strong?attempt=any&min=low" {
 		t.Errorf("any with weak unknown and strong degraded: Location %q, want the degraded provider", loc)
+	}
+}
+
+// TestFinishTakesIdentifiersInTheirOneSpelling: an identifier reaches
+// its person however a provider spells it (spaces, as printed on cards),
+// so two providers proving the same number are the same person; one
+// that is no valid number of its scheme (a wrong check digit, another
+// kind than the scheme names) is refused, for a login and for a link,
+// never stored, and counts against the provider.
+func TestFinishTakesIdentifiersInTheirOneSpelling(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.request(t, "r1")
+	spaced := provider.Result{Provider: "strong", Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "010180 123 71"}}, Level: assurance.High}
+	if got := sessionPerson(t, f, "r1", spaced); got != "p1" {
+		t.Errorf("spaced number: person %q, want p1", got)
+	}
+
+	for _, id := range []store.Identifier{
+		{Scheme: "no:fnr", Value: "01018012372"}, // check digit 2
+		{Scheme: "no:fnr", Value: "41018012365"}, // a D-number
+		{Scheme: "no:fnr", Value: "0101801237"},  // a digit short
+		{Scheme: "xx:none", Value: "1"},
+	} {
+		o := &outcomes{}
+		f.b.Health = o
+		next, err, w := finish(f, "r1", provider.Result{Provider: "strong", Identifiers: []store.Identifier{id}, Level: assurance.High})
+		if err != nil || next != "/login?err=failed&req=r1" || len(w.Result().Cookies()) != 0 {
+			t.Errorf("%s %s: next %q, err %v, cookies %v", id.Scheme, id.Value, next, err, w.Result().Cookies())
+		}
+		if _, err := f.st.GetPersonByIdentifier(ctx, id.Scheme, id.Value); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s %s stored: %v", id.Scheme, id.Value, err)
+		}
+		ev := lastEventOf(t, f, broker.EventAuthentication)
+		if ev.Result != store.ResultFailure || ev.Reason != broker.ReasonInvalidIdentifier || ev.Provider != "strong" {
+			t.Errorf("%s %s: audit %+v", id.Scheme, id.Value, ev)
+		}
+		if !slices.Contains(o.got, "strong error") {
+			t.Errorf("%s %s: health observed %v", id.Scheme, id.Value, o.got)
+		}
+	}
+
+	// A provider the broker does not have is refused as such, whatever
+	// it says, and nothing is charged to it.
+	o := &outcomes{}
+	f.b.Health = o
+	bad := store.Identifier{Scheme: "no:dnr", Value: "41018012366"}
+	if _, err, _ := finish(f, "r1", provider.Result{Provider: "rogue", Identifiers: []store.Identifier{bad}, Level: assurance.High}); err == nil ||
+		lastEventOf(t, f, broker.EventAuthentication).Reason != "unknown_provider" || len(o.got) != 0 {
+		t.Errorf("unknown provider: err %v, health %v", err, o.got)
+	}
+
+	// A link proving a number that is not valid adds nothing.
+	b := loggedIn(t, f, "p1", assurance.High)
+	next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), provider.Result{Provider: "weak", Identifiers: []store.Identifier{bad}, Level: assurance.Substantial})
+	if err != nil || next != "/account/link/refused?why=failed" {
+		t.Errorf("link with an invalid number: %q, %v", next, err)
+	}
+	if ev := lastEventOf(t, f, "link"); ev.Result != store.ResultFailure || ev.Reason != broker.ReasonInvalidIdentifier || ev.PersonID != "p1" {
+		t.Errorf("link audit %+v", ev)
+	}
+	p, err := f.st.GetPerson(ctx, "p1")
+	must(t, err)
+	if len(p.Identifiers) != 1 {
+		t.Errorf("p1 holds %d identifiers after a refused link", len(p.Identifiers))
+	}
+}
+
+// TestFinishMarksSyntheticPersons: a person first proved by a synthetic
+// test number (month + 80, as test eIDs issue them) is stored as a test
+// person, not a real one; a real number makes a real person.
+func TestFinishMarksSyntheticPersons(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.request(t, "r1")
+	for _, tt := range []struct {
+		id        store.Identifier
+		synthetic bool
+	}{
+		{store.Identifier{Scheme: "no:fnr", Value: "01819000049"}, true},
+		{store.Identifier{Scheme: "no:dnr", Value: "41819000032"}, true},
+		{store.Identifier{Scheme: "no:fnr", Value: "01019000083"}, false},
+	} {
+		id := sessionPerson(t, f, "r1", provider.Result{Provider: "strong", Identifiers: []store.Identifier{tt.id}, Level: assurance.High})
+		p, err := f.st.GetPerson(ctx, id)
+		must(t, err)
+		if p.Synthetic != tt.synthetic {
+			t.Errorf("%s %s: synthetic %v, want %v", tt.id.Scheme, tt.id.Value, p.Synthetic, tt.synthetic)
+		}
 	}
 }

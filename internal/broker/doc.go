@@ -43,6 +43,8 @@
 //	           unknown_provider, provider_not_accepted (the client's
 //	           registration does not name it), insufficient_level,
 //	           unknown_person (the result named no person),
+//	           invalid_identifier (an identifier the result proved is
+//	           no valid number of its scheme: the provider's failure),
 //	           identifier_conflict (its identifiers belong to
 //	           different persons; not the provider's failure),
 //	           session_error, outcome_unknown (the write of the
@@ -92,10 +94,15 @@
 // A result from an upstream eID names the person by identifier. The
 // first login proving an identifier nobody holds creates a person,
 // proofed by that eID at the level it reached, with the name and date
-// of birth it reported (event "person_created"). Later logins proving it
-// reach that person whichever eID they come through; one at or above the
-// level the person was proofed at that reports another name or date of
-// birth updates them, as the population register behind the eID changed
+// of birth it reported (event "person_created"), and marked as a test
+// person if its numbers are synthetic ones (identity.Number.Synthetic),
+// as test eIDs assert. Later logins proving the identifier reach that
+// person whichever eID they come through, however it spells the number:
+// identifiers are taken in the canonical form package identity gives
+// them, and one that is no valid number of its scheme is refused
+// (Reason "invalid_identifier"). A login at or above the level the
+// person was proofed at that reports another name or date of birth
+// updates them, as the population register behind the eID changed
 // (event "profile_updated", Details "claims": which claims changed,
 // never their values). A weaker login never overwrites a stronger one.
 // A login proving identifiers that belong to two different persons is
@@ -128,9 +135,10 @@
 // unknown_provider (the form named no provider that can be linked; the
 // event then names none), provider_down, attempt_expired,
 // session_changed, insufficient_level, identifier_taken, no_identifier,
-// person_not_found (the session's person is no longer stored), internal,
-// outcome_unknown (the link's write got no answer, so it may be stored),
-// or the provider's own reason for failing the login. The identifiers a
+// invalid_identifier (as for a login), person_not_found (the session's
+// person is no longer stored), internal, outcome_unknown (the link's
+// write got no answer, so it may be stored), or the provider's own
+// reason for failing the login. The identifiers a
 // link adds or raises, the end of the person's other sessions and the
 // link's events are one store write (store.Persons.LinkIdentifiers):
 // all of the link is stored, or none of it.

@@ -22,7 +22,7 @@ import (
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
-var dnr = store.Identifier{Scheme: "no:dnr", Value: "41018012345"}
+var dnr = store.Identifier{Scheme: "no:dnr", Value: "41018012365"}
 
 // browser is a person's cookies at Varde.
 type browser []*http.Cookie
@@ -161,7 +161,7 @@ func TestLinkRefusesAnotherPersonsIdentifier(t *testing.T) {
 		Identifiers: []store.Identifier{dnr}, ProofingLevel: "substantial", CreatedAt: f.now}))
 	b := loggedIn(t, f, "p1", assurance.High)
 	next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), provider.Result{Provider: "strong",
-		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "01018012345"}, dnr}, Level: assurance.High})
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "01018012371"}, dnr}, Level: assurance.High})
 	must(t, err)
 	if next != "/account/link/refused?why=taken" {
 		t.Errorf("next = %q", next)
@@ -236,7 +236,7 @@ func TestLinkNeedsSubstantialOnBothSides(t *testing.T) {
 	}
 
 	must(t, f.st.CreatePerson(context.Background(), &store.Person{ID: "p3", WebAuthnID: []byte("p3-handle-0123456789012345678901"),
-		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02018012345"}}, ProofingLevel: "substantial", CreatedAt: f.now}))
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02018012300"}}, ProofingLevel: "substantial", CreatedAt: f.now}))
 	b := loggedIn(t, f, "p3", assurance.Substantial)
 	next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Low})
 	if err != nil || next != "/account/link/refused?why=level" {
@@ -556,7 +556,7 @@ func TestLinkNeedsTheProofingLevel(t *testing.T) {
 	}
 
 	must(t, f.st.CreatePerson(ctx, &store.Person{ID: "p3", WebAuthnID: []byte("p3-handle-0123456789012345678901"),
-		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02018012345"}}, ProofingLevel: "substantial", CreatedAt: f.now}))
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02018012300"}}, ProofingLevel: "substantial", CreatedAt: f.now}))
 	b = loggedIn(t, f, "p3", assurance.Substantial)
 	next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Substantial})
 	if err != nil || next != "/account?done=linked" {
@@ -574,7 +574,7 @@ func TestLinkedIdentifierReachesTheLinkLevel(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	must(t, f.st.CreatePerson(ctx, &store.Person{ID: "p3", WebAuthnID: []byte("p3-handle-0123456789012345678901"),
-		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02018012345"}}, ProofingLevel: "substantial", CreatedAt: f.now}))
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02018012300"}}, ProofingLevel: "substantial", CreatedAt: f.now}))
 	b := loggedIn(t, f, "p3", assurance.Substantial)
 	res := provider.Result{Provider: "strong", Identifiers: []store.Identifier{dnr}, Level: assurance.High}
 	next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res)
@@ -620,7 +620,7 @@ func TestRelinkFromAStrongerSessionRaisesTheLevel(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	must(t, f.st.CreatePerson(ctx, &store.Person{ID: "p3", WebAuthnID: []byte("p3-handle-0123456789012345678901"),
-		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02018012345"}}, ProofingLevel: "substantial", CreatedAt: f.now}))
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02018012300"}}, ProofingLevel: "substantial", CreatedAt: f.now}))
 	b := loggedIn(t, f, "p3", assurance.Substantial)
 	res := provider.Result{Provider: "strong", Identifiers: []store.Identifier{dnr}, Level: assurance.High}
 	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=linked" {
@@ -681,7 +681,7 @@ func TestLinkWhyNot(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	must(t, f.st.CreatePerson(ctx, &store.Person{ID: "p3", WebAuthnID: []byte("p3-handle-0123456789012345678901"),
-		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02018012345"}}, ProofingLevel: "substantial", CreatedAt: f.now}))
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "02018012300"}}, ProofingLevel: "substantial", CreatedAt: f.now}))
 	high := loggedIn(t, f, "p1", assurance.High)
 	if why := f.b.LinkWhyNot(high.req(http.MethodGet, "/account", nil)); why != "" {
 		t.Errorf("why not, with links offered: %q", why)

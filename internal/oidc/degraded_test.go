@@ -2,12 +2,17 @@ package oidc
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/keys"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -116,12 +121,10 @@ func TestDegradedIsDecidedPerRequest(t *testing.T) {
 	}
 }
 
-// TestDegradedSessionNotReusedAfterTheOutage: a session let through
-// below the level asked for under a client's degraded-mode policy is not
-// reused by single sign-on once a provider that reaches that level is up
-// again: the person logs in anew, as for a client without the policy.
-// While the outage lasts it is reused.
-func TestDegradedSessionNotReusedAfterTheOutage(t *testing.T) {
+// outageHarness is a harness whose DegradedNow says whether an outage
+// is on: at first it is; the returned func switches it.
+func outageHarness(t *testing.T) (*harness, func(bool)) {
+	t.Helper()
 	outage := true
 	h := newHarness(t, func(h *harness) {
 		h.p.DegradedNow = func(*store.AuthRequest, *store.Client) bool {
@@ -130,15 +133,39 @@ func TestDegradedSessionNotReusedAfterTheOutage(t *testing.T) {
 			return outage
 		}
 	})
-	const policyID, policyCB = "policy", "https://policy.example/cb"
-	if err := h.db.CreateClient(t.Context(), &store.Client{ID: policyID, AuthMethod: store.AuthNone,
+	return h, func(on bool) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		outage = on
+	}
+}
+
+// policyCB is the redirect URI of outagePolicy's client.
+const policyCB = "https://policy.example/cb"
+
+// outagePolicy is outageHarness with a client whose degraded-mode level
+// is substantial, and logins at substantial marked degraded, as the
+// broker makes them while no provider reaching high is up.
+func outagePolicy(t *testing.T) (*harness, func(bool), *rp) {
+	t.Helper()
+	h, outage := outageHarness(t)
+	if err := h.db.CreateClient(t.Context(), &store.Client{ID: "policy", AuthMethod: store.AuthNone,
 		RedirectURIs: []string{policyCB}, DegradedLevel: "substantial"}); err != nil {
 		t.Fatal(err)
 	}
 	h.mu.Lock()
 	h.loginLevel, h.loginDegraded = "substantial", true
 	h.mu.Unlock()
-	policy := h.rp(policyID, policyCB)
+	return h, outage, h.rp("policy", policyCB)
+}
+
+// TestDegradedSessionNotReusedAfterTheOutage: a session let through
+// below the level asked for under a client's degraded-mode policy is not
+// reused by single sign-on once a provider that reaches that level is up
+// again: the person logs in anew, as for a client without the policy.
+// While the outage lasts it is reused.
+func TestDegradedSessionNotReusedAfterTheOutage(t *testing.T) {
+	h, outage, policy := outagePolicy(t)
 	high := oauth2.SetAuthURLParam("acr_values", assurance.ACRHigh)
 	b := h.browser()
 	policy.loginFront(b, high)
@@ -146,11 +173,118 @@ func TestDegradedSessionNotReusedAfterTheOutage(t *testing.T) {
 	if n := h.logins.Load(); n != 1 {
 		t.Fatalf("logins during the outage = %d, want 1 (single sign-on)", n)
 	}
-	h.mu.Lock()
-	outage = false
-	h.mu.Unlock()
+	outage(false)
 	policy.loginFront(b, high)
 	if n := h.logins.Load(); n != 2 {
 		t.Errorf("logins after the outage = %d, want 2 (the degraded session is not reused)", n)
+	}
+}
+
+// TestRefreshKeepsTheLevelOfTheLogin: an ID token issued on refresh
+// (OIDC Core §12.2) states the login the grant came from: its acr, amr
+// and, for a login let through by the degraded-mode policy, "degraded",
+// as introspection does. Neither the end of the outage nor a step-up in
+// the same browser (acr_values with prompt=login) changes what an
+// earlier grant says; the step-up's own grant has the level it reached
+// and no mark.
+func TestRefreshKeepsTheLevelOfTheLogin(t *testing.T) {
+	h, outage := outageHarness(t)
+	c, err := h.db.GetClient(t.Context(), taxID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.DegradedLevel = "substantial"
+	if err := h.db.PutClient(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	h.loginLevel, h.loginDegraded = "substantial", true
+	h.mu.Unlock()
+	idClaims := func(body map[string]any) map[string]any {
+		t.Helper()
+		idt, err := jwt.ParseSigned(body2str(body, "id_token"), []jose.SignatureAlgorithm{keys.Algorithm})
+		if err != nil {
+			t.Fatalf("id_token: %v (%v)", err, body)
+		}
+		var claims map[string]any
+		if err := idt.UnsafeClaimsWithoutVerification(&claims); err != nil {
+			t.Fatal(err)
+		}
+		return claims
+	}
+	high := func(prompt string) func(url.Values) {
+		return func(q url.Values) {
+			q.Set("acr_values", assurance.ACRHigh)
+			q.Set("scope", "openid offline_access")
+			if prompt != "" {
+				q.Set("prompt", prompt)
+			}
+		}
+	}
+
+	b := h.browser()
+	first := h.taxTokensWith(b, high(""))
+	if cl := idClaims(first); cl["acr"] != assurance.ACRSubstantial || cl["degraded"] != true {
+		t.Fatalf("degraded login: acr %v, degraded %v", cl["acr"], cl["degraded"])
+	}
+	rt := body2str(first, "refresh_token")
+
+	// The outage ends and the person steps up in the same browser.
+	outage(false)
+	h.mu.Lock()
+	h.loginLevel, h.loginDegraded = "high", false
+	h.mu.Unlock()
+	stepped := h.taxTokensWith(b, high("login"))
+	if cl := idClaims(stepped); cl["acr"] != assurance.ACRHigh || cl["degraded"] != nil {
+		t.Errorf("step-up: acr %v, degraded %v; want high, no mark", cl["acr"], cl["degraded"])
+	}
+
+	status, refreshed := h.refresh(rt)
+	if status != http.StatusOK {
+		t.Fatalf("refresh: %d %v", status, refreshed)
+	}
+	cl := idClaims(refreshed)
+	if cl["acr"] != assurance.ACRSubstantial || cl["degraded"] != true {
+		t.Errorf("refreshed: acr %v, degraded %v; want the degraded login's substantial, degraded", cl["acr"], cl["degraded"])
+	}
+	if amr, _ := cl["amr"].([]any); len(amr) != 3 || amr[0] != "hwk" {
+		t.Errorf("refreshed: amr %v, want the login's", cl["amr"])
+	}
+	got := h.introspect(t, taxID, body2str(refreshed, "access_token"), nil)
+	if !got.Active || got.ACR != assurance.ACRSubstantial || !got.Degraded {
+		t.Errorf("introspection of the refreshed access token: %+v", got)
+	}
+	got = h.introspect(t, taxID, body2str(stepped, "access_token"), nil)
+	if !got.Active || got.ACR != assurance.ACRHigh || got.Degraded {
+		t.Errorf("introspection of the step-up's access token: %+v", got)
+	}
+}
+
+// TestDegradedSessionWithoutPrompt: prompt=none (OIDC Core §3.1.2.1)
+// reuses a degraded session while the outage lasts, and the tokens say
+// it is degraded; once a provider that reaches the level asked for is
+// up, it is login_required, never a code at the lower level.
+func TestDegradedSessionWithoutPrompt(t *testing.T) {
+	h, outage, policy := outagePolicy(t)
+	high := oauth2.SetAuthURLParam("acr_values", assurance.ACRHigh)
+	none := oauth2.SetAuthURLParam("prompt", "none")
+	b := h.browser()
+	policy.loginFront(b, high)
+
+	l := policy.loginFront(b, high, none)
+	var extra struct {
+		Degraded bool `json:"degraded"`
+	}
+	if err := l.idt.Claims(&extra); err != nil || !extra.Degraded || l.claims.ACR != assurance.ACRSubstantial {
+		t.Errorf("prompt=none during the outage: acr %q, degraded %v (%v)", l.claims.ACR, extra.Degraded, err)
+	}
+
+	outage(false)
+	resp, _ := b.get(policy.authorizeURL("s", "n", oauth2.GenerateVerifier(), high, none))
+	if q := h.callback(resp, policyCB); q.Get("error") != "login_required" || q.Get("code") != "" {
+		t.Errorf("prompt=none after the outage: %v", q)
+	}
+	if n := h.logins.Load(); n != 1 {
+		t.Errorf("logins = %d, want 1", n)
 	}
 }
