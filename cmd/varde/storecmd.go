@@ -44,7 +44,7 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.StringVar(&out, "out", "", "the backup file to write; it must not exist (required)")
 	case "verify":
 		fs.StringVar(&anchor, "anchor", "", "an anchor an earlier verify or backup printed, SEQ:HASH: check that the audit log up to it is unchanged")
-		fs.StringVar(&backup, "backup", "", "a backup file `store backup` wrote: check it, read-only, instead of the node's database")
+		fs.StringVar(&backup, "backup", "", "a backup `FILE` that varde store backup wrote: check it, read-only, instead of the node's database")
 	default:
 		return unknownSubcommand("store", storeUsage, args[0], stderr, "backup", "verify")
 	}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// commandsWithFlags are the commands that print their flags on --help,
+// by the group whose usage names them.
+var commandsWithFlags = map[string][][]string{
+	"":         {{"serve"}, {"demo"}, {"bench"}, {"provider-sim"}, {"resilience"}},
+	"config":   {{"config", "check"}},
+	"clients":  {{"clients", "add"}, {"clients", "list"}, {"clients", "remove"}},
+	"provider": {{"provider", "fault"}},
+	"status": {
+		{"status", "incidents"}, {"status", "note"}, {"status", "rca"}, {"status", "maintenance", "add"},
+		{"status", "maintenance", "list"}, {"status", "maintenance", "cancel"}, {"status", "maintenance", "end"},
+		{"status", "report"}, {"status", "export"}, {"status", "webhooks"},
+	},
+	"store": {{"store", "backup"}, {"store", "verify"}},
+	"keys":  {{"keys", "list"}, {"keys", "retire"}},
+	"nodes": {{"nodes", "list"}, {"nodes", "forget"}},
+}
+
+// flagLine is a flag in a flag set's usage: "  -name" and the word for
+// its value, if it takes one.
+var flagLine = regexp.MustCompile(`(?m)^  -([a-z-]+)(?: (.*))?$`)
+
+// mentionedFlag is a flag named in prose: --config, --kill-primary.
+var mentionedFlag = regexp.MustCompile(`--([a-z][a-z-]*)`)
+
+// TestHelpNamesRealFlags: every command's --help shows each flag with
+// one word for its value (a type or a placeholder such as FILE, never a
+// phrase taken from the description), and every flag a usage text
+// names in its prose (varde's, a group's) is one that a command it
+// describes takes.
+func TestHelpNamesRealFlags(t *testing.T) {
+	all := map[string]bool{"help": true}
+	for group, cmds := range commandsWithFlags {
+		has := map[string]bool{"help": true}
+		for _, args := range cmds {
+			var stdout, stderr bytes.Buffer
+			if err := run(append(slices.Clone(args), "--help"), &stdout, &stderr); err != nil {
+				t.Fatalf("varde %s --help: %v", strings.Join(args, " "), err)
+			}
+			for _, m := range flagLine.FindAllStringSubmatch(stdout.String(), -1) {
+				has[m[1]], all[m[1]] = true, true
+				if strings.Contains(m[2], " ") {
+					t.Errorf("varde %s --help: -%s takes %q, not one word for its value", strings.Join(args, " "), m[1], m[2])
+				}
+			}
+		}
+		if group == "" {
+			continue
+		}
+		var stdout, stderr bytes.Buffer
+		if err := run([]string{group, "--help"}, &stdout, &stderr); err != nil {
+			t.Fatalf("varde %s --help: %v", group, err)
+		}
+		for _, m := range mentionedFlag.FindAllStringSubmatch(stdout.String(), -1) {
+			if !has[m[1]] {
+				t.Errorf("varde %s --help names --%s, which no %s command takes", group, m[1], group)
+			}
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run([]string{"--help"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mentionedFlag.FindAllStringSubmatch(stdout.String(), -1) {
+		if !all[m[1]] {
+			t.Errorf("varde --help names --%s, which no command takes", m[1])
+		}
+	}
+}
