@@ -91,7 +91,7 @@ func loadNodeConfig(path string) (*config.Config, error) {
 		if cfg != nil {
 			err = errors.Join(err, app.CheckFiles(cfg.WithValidFiles(err)))
 		}
-		return nil, err
+		return nil, withoutConfigHint(path, err)
 	}
 	if err := app.CheckFiles(cfg); err != nil {
 		return nil, err

@@ -104,18 +104,25 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// withoutConfigHint returns err, the configuration at path found wanting;
+// if no file was given (path is empty) and the VARDE_* environment is
+// not a configuration by itself, a usage error saying to give one.
+func withoutConfigHint(path string, err error) error {
+	if path != "" {
+		return err
+	}
+	return usageErrorf("no --config given, and the VARDE_* environment alone is no node's configuration: "+
+		"give the node's configuration file with --config FILE (%w)", err)
+}
+
 // openNodeStore reads the node's configuration at path and opens its
 // store for the admin commands. The store must exist: a node creates it
 // at its first start, and one these commands made up at a wrong path
 // would take writes that no node ever reads.
 func openNodeStore(ctx context.Context, path string) (*config.Config, store.Store, error) {
 	cfg, err := config.LoadEnviron(path, os.Environ)
-	if err != nil && path == "" {
-		return nil, nil, usageErrorf("no --config given, and the VARDE_* environment alone is no node's configuration: "+
-			"give the node's configuration file with --config FILE (%w)", err)
-	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, withoutConfigHint(path, err)
 	}
 	st, err := app.OpenExistingStore(ctx, cfg.Store)
 	if errors.Is(err, app.ErrNoStore) {
