@@ -76,3 +76,21 @@ func TestHelpNamesRealFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpNamesPositionalArguments: a command that takes an argument
+// after its flags says so in its usage, asked for or shown for a
+// mistake.
+func TestHelpNamesPositionalArguments(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run([]string{"status", "export", "--help"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if want := "usage: varde status export [flags] DIR\n"; !strings.HasPrefix(stdout.String(), want) || !strings.Contains(stdout.String(), "  -config") {
+		t.Errorf("status export --help:\n%s\nwant it to begin %q and list the flags", stdout.String(), want)
+	}
+	stdout.Reset()
+	err := run([]string{"status", "export", "--frob"}, &stdout, &stderr)
+	if code := exitStatus(err, &stderr); code != 2 || !strings.Contains(stderr.String(), "usage: varde status export [flags] DIR") {
+		t.Errorf("status export --frob: exit status %d, stderr %q", code, stderr.String())
+	}
+}
