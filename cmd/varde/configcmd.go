@@ -20,15 +20,16 @@ const configUsage = `usage: varde config check --config FILE
            names (signing key, subject salt, each client's secret_file,
            each upstream's client_key_file or client_secret_file) and
            check them as a node does at start, printing none of them.
-           Every problem is named by its setting, the settings' and, in
-           the same run, those of the files that the settings without a
-           problem name; the exit status is 0
-           if there is none, 1 otherwise. Run it as the node's user: the
-           files are read with the rights of whoever runs it. If the
-           store exists (the SQLite file, or the PostgreSQL database
-           answers), the subject salt is compared with the one the store
-           was first used with, reading the store only; otherwise it
-           says the store was not checked, and the node checks at start
+           It names every problem at once, each with its setting: the
+           settings' own, and those of the files that the valid settings
+           name. Exit status 0 if there is none, 1 otherwise (2 without
+           --config, when the environment alone is no configuration).
+           Run it as the node's user: the files are read with the
+           rights of whoever runs it. If the store exists (the SQLite
+           file, or the PostgreSQL database answers), the subject salt
+           is compared with the one the store was first used with,
+           reading the store only; otherwise it says the store was not
+           checked, and the node checks at start.
 `
 
 // configCmd runs config's commands.
