@@ -81,6 +81,14 @@ func TestStoreBackupAndVerify(t *testing.T) {
 	if _, err := runCmd(t, "store", "verify", "--config", cfgPath, "--anchor", "three:abc"); exitStatus(err, &strings.Builder{}) != 2 {
 		t.Errorf("a malformed anchor: %v, want a usage error", err)
 	}
+	// An anchor cut short in copying is a mistake, said so before the
+	// database is read, not a log that was rewritten.
+	for _, short := range []string{anchor[:len(anchor)-1], anchor[:len(anchor)-2], "3:9f2c"} {
+		out, err := runCmd(t, "store", "verify", "--config", cfgPath, "--anchor", short)
+		if exitStatus(err, &strings.Builder{}) != 2 || errors.Is(err, audit.ErrAnchor) || !strings.Contains(out+err.Error(), "copy the whole anchor") || strings.Contains(out, "integrity:") {
+			t.Errorf("anchor %q cut short: %v\n%s\nwant a usage error before the check", short, err, out)
+		}
+	}
 
 	// Someone with the database file rewrites event 2 (the triggers that
 	// refuse it dropped first).
