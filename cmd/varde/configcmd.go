@@ -65,7 +65,7 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	where := sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN)
 	switch {
 	case errors.Is(err, app.ErrNoStore):
-		fmt.Fprintf(stdout, "the store was not checked: no database at %s yet; the first node to start creates it and keeps its subject salt\n", where)
+		fmt.Fprintf(stdout, "the store was not checked: %s yet; the first node to start creates it and keeps its subject salt\n", storeMissing(cfg.Store))
 	case err != nil:
 		fmt.Fprintf(stdout, "the store was not checked (%v): the node compares the subject salt with the store's when it starts\n", err)
 	case pinned:

@@ -190,11 +190,21 @@ func TestConfigCheckComparesStoreSalt(t *testing.T) {
 				code := exitStatus(run([]string{"config", "check", "--config", path}, &stdout, &stderr), &stderr)
 				return code, stdout.String(), stderr.String()
 			}
+			// Without a store: no SQLite file, or a PostgreSQL database
+			// (which must exist before any node starts) without Varde's
+			// tables.
+			code, out, errOut := check()
+			want := map[string]string{"sqlite": "the store was not checked: no database at", "postgres": `holds no Varde store yet`}[driver]
+			if code != 0 || !strings.Contains(out, want) || strings.Contains(out, "no database at database") {
+				t.Errorf("without a store: exit status %d, %q %q; want 0 and %q", code, out, errOut, want)
+			}
+			// An admin command says the same, and to start a node first.
+			says := map[string]string{"sqlite": "no database at " + sc.DSN + ", the store.dsn from", "postgres": "holds no Varde store, the store.dsn from"}[driver]
+			if out, err := runCmd(t, "clients", "list", "--config", path); err == nil || !strings.Contains(err.Error(), says) ||
+				strings.Contains(err.Error(), "no database at database") || !strings.Contains(err.Error(), "start the node once") {
+				t.Errorf("clients list without a store: %v\n%s", err, out)
+			}
 			if driver == "sqlite" {
-				code, out, errOut := check()
-				if code != 0 || !strings.Contains(out, "the store was not checked: no database at") {
-					t.Errorf("without a store: exit status %d, %q %q; want 0 and the store not checked", code, out, errOut)
-				}
 				if _, err := os.Stat(sc.DSN); !os.IsNotExist(err) {
 					t.Errorf("the check made the database: %v", err)
 				}

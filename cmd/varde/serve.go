@@ -115,6 +115,17 @@ func withoutConfigHint(path string, err error) error {
 		"give the node's configuration file with --config FILE (%w)", err)
 }
 
+// storeMissing says what a store that OpenExistingStore did not find
+// lacks: its SQLite file, or, in its PostgreSQL database, which must
+// exist before any node starts, the tables a node creates.
+func storeMissing(s config.Store) string {
+	where := sqlstore.DescribeDSN(s.Driver, s.DSN)
+	if s.Shared() {
+		return where + " holds no Varde store"
+	}
+	return "no database at " + where
+}
+
 // openNodeStore reads the node's configuration at path and opens its
 // store for the admin commands. The store must exist: a node creates it
 // at its first start, and one these commands made up at a wrong path
@@ -130,8 +141,8 @@ func openNodeStore(ctx context.Context, path string) (*config.Config, store.Stor
 		if path == "" {
 			from = "the environment (no --config given)"
 		}
-		return nil, nil, fmt.Errorf("no database at %s, the store.dsn from %s: start the node once to create it, "+
-			"or give the node's own configuration file with --config", sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN), from)
+		return nil, nil, fmt.Errorf("%s, the store.dsn from %s: start the node once to create it, "+
+			"or give the node's own configuration file with --config", storeMissing(cfg.Store), from)
 	}
 	if err != nil {
 		return nil, nil, err
