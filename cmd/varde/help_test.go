@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -92,5 +94,72 @@ func TestHelpNamesPositionalArguments(t *testing.T) {
 	err := run([]string{"status", "export", "--frob"}, &stdout, &stderr)
 	if code := exitStatus(err, &stderr); code != 2 || !strings.Contains(stderr.String(), "usage: varde status export [flags] DIR") {
 		t.Errorf("status export --frob: exit status %d, stderr %q", code, stderr.String())
+	}
+}
+
+// docCommand is a varde command line in the documentation: the words
+// after "varde" and the rest of the line or code span.
+var docCommand = regexp.MustCompile("(?m)(?:^|[\\s`(])(?:\\./)?varde ([a-z][a-z-]*(?: [a-z][a-z-]*)*)([^`\\n]*)")
+
+// TestDocumentedCommandsExist: every varde command that README.md and
+// docs/ show names a command that exists, with flags it takes.
+func TestDocumentedCommandsExist(t *testing.T) {
+	flags := map[string]map[string]bool{} // "status maintenance add" → its flags
+	for _, cmds := range commandsWithFlags {
+		for _, args := range cmds {
+			var stdout, stderr bytes.Buffer
+			if err := run(append(slices.Clone(args), "--help"), &stdout, &stderr); err != nil {
+				t.Fatalf("varde %s --help: %v", strings.Join(args, " "), err)
+			}
+			has := map[string]bool{"help": true}
+			for _, m := range flagLine.FindAllStringSubmatch(stdout.String(), -1) {
+				has[m[1]] = true
+			}
+			flags[strings.Join(args, " ")] = has
+		}
+	}
+	groups := []string{"clients", "config", "keys", "nodes", "provider", "status", "status maintenance", "store", "version", "help"}
+	files, err := filepath.Glob(filepath.Join("..", "..", "docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adrs, err := filepath.Glob(filepath.Join("..", "..", "docs", "adr", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, file := range append(append([]string{filepath.Join("..", "..", "README.md")}, files...), adrs...) {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range docCommand.FindAllStringSubmatch(string(raw), -1) {
+			words := strings.Fields(m[1])
+			// The longest run of words that is a command.
+			var cmd string
+			for i := len(words); i > 0 && cmd == ""; i-- {
+				if w := strings.Join(words[:i], " "); flags[w] != nil || slices.Contains(groups, w) {
+					cmd = w
+				}
+			}
+			if cmd == "" {
+				// Words that merely follow "varde" in prose ("varde
+				// node", a key label) name no command; one with flags
+				// after it would.
+				if strings.Contains(m[2], "--") {
+					t.Errorf("%s: varde %s%s: no such command", file, m[1], m[2])
+				}
+				continue
+			}
+			checked++
+			for _, f := range mentionedFlag.FindAllStringSubmatch(m[2], -1) {
+				if !flags[cmd][f[1]] {
+					t.Errorf("%s: varde %s%s: varde %s takes no --%s", file, m[1], m[2], cmd, f[1])
+				}
+			}
+		}
+	}
+	if checked < 30 {
+		t.Errorf("only %d varde commands found in the documentation", checked)
 	}
 }
