@@ -27,9 +27,10 @@ const configUsage = `usage: varde config check --config FILE
            Run it as the node's user: the files are read with the
            rights of whoever runs it. If the store exists (the SQLite
            file, or the PostgreSQL database answers), the subject salt
-           is compared with the one the store was first used with,
-           reading the store only; otherwise it says the store was not
-           checked, and the node checks at start.
+           is compared with the one the store was first used with, and
+           the clients the file declares with those added with varde
+           clients add, reading the store only; otherwise it says the
+           store was not checked, and the node checks at start.
 `
 
 // configCmd runs config's commands.
@@ -60,6 +61,14 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	pinned, err := app.CheckStoreSalt(ctx, cfg)
 	if errors.Is(err, app.ErrSaltChanged) {
 		return err
+	}
+	if err == nil {
+		// The store answered: the clients the file declares must not
+		// clash with those added with varde clients add, or the node
+		// refuses to start.
+		if err := app.CheckStoreClients(ctx, cfg); errors.Is(err, app.ErrClientsClash) {
+			return err
+		}
 	}
 	fmt.Fprintf(stdout, "%s: the configuration, and every key and secret file it names, can serve\n", from)
 	where := sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN)
