@@ -40,7 +40,7 @@ var mentionedFlag = regexp.MustCompile(`--([a-z][a-z-]*)`)
 // names in its prose (varde's, a group's) is one that a command it
 // describes takes.
 func TestHelpNamesRealFlags(t *testing.T) {
-	all := map[string]bool{"help": true}
+	all := map[string]bool{"help": true, "version": true} // varde --help, varde --version
 	for group, cmds := range commandsWithFlags {
 		has := map[string]bool{"help": true}
 		for _, args := range cmds {
@@ -161,5 +161,29 @@ func TestDocumentedCommandsExist(t *testing.T) {
 	}
 	if checked < 30 {
 		t.Errorf("only %d varde commands found in the documentation", checked)
+	}
+}
+
+// TestHelpCommand: varde help COMMAND prints what COMMAND --help
+// prints, on stdout with status 0; help for a command that does not
+// exist is a usage error; --version is version.
+func TestHelpCommand(t *testing.T) {
+	for _, args := range [][]string{{"status"}, {"status", "maintenance"}, {"serve"}, {"store", "verify"}, {"keys"}} {
+		var want, got, stderr bytes.Buffer
+		if err := run(append(slices.Clone(args), "--help"), &want, &stderr); err != nil {
+			t.Fatal(err)
+		}
+		err := run(append([]string{"help"}, args...), &got, &stderr)
+		if code := exitStatus(err, &stderr); code != 0 || got.String() != want.String() || stderr.Len() != 0 {
+			t.Errorf("varde help %s: exit status %d, stdout %q, stderr %q; want 0 and %q", strings.Join(args, " "), code, got.String(), stderr.String(), want.String())
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := exitStatus(run([]string{"help", "frob"}, &stdout, &stderr), &stderr); code != 2 || !strings.Contains(stderr.String(), `unknown command "frob"`) {
+		t.Errorf("varde help frob: exit status %d, stderr %q", code, stderr.String())
+	}
+	stdout.Reset()
+	if err := run([]string{"--version"}, &stdout, &stderr); err != nil || !strings.HasPrefix(stdout.String(), "varde ") {
+		t.Errorf("varde --version: %v, %q", err, stdout.String())
 	}
 }
