@@ -53,6 +53,11 @@ func TestStoreBackupAndVerify(t *testing.T) {
 		t.Fatalf("verify printed:\n%s", out)
 	}
 	anchor := m[1]
+	// The command it says to check the anchor with later is one that
+	// runs: with the configuration file given.
+	if want := "`varde store verify --config " + cfgPath + " --anchor " + anchor + "`"; !strings.Contains(out, want) {
+		t.Errorf("verify printed:\n%s\nwant it to say to run %s", out, want)
+	}
 
 	backup := filepath.Join(t.TempDir(), "varde-backup.db")
 	out, err = runCmd(t, "store", "backup", "--config", cfgPath, "--out", backup)
@@ -129,6 +134,23 @@ func TestStoreBackupAndVerify(t *testing.T) {
 	for _, args := range [][]string{{"store"}, {"store", "restore"}, {"store", "backup", "--config", cfgPath}, {"store", "verify", "--config", cfgPath, "extra"}, {"store", "verify", "--config", cfgPath, "--backup", backup}} {
 		if _, err := runCmd(t, args...); exitStatus(err, &strings.Builder{}) != 2 {
 			t.Errorf("%q: %v, want exit status 2", args, err)
+		}
+	}
+}
+
+// TestShellWord: a path is printed so that a shell reads it back as
+// the one word it is.
+func TestShellWord(t *testing.T) {
+	for in, want := range map[string]string{
+		"varde.yaml":            "varde.yaml",
+		"/etc/varde/varde.yaml": "/etc/varde/varde.yaml",
+		"/etc/my varde/v.yaml":  "'/etc/my varde/v.yaml'",
+		"it's.yaml":             `'it'\''s.yaml'`,
+		"$HOME/v.yaml":          "'$HOME/v.yaml'",
+		"":                      "''",
+	} {
+		if got := shellWord(in); got != want {
+			t.Errorf("shellWord(%q) = %s, want %s", in, got, want)
 		}
 	}
 }
