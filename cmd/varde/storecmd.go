@@ -141,8 +141,12 @@ func verifyStore(ctx context.Context, st checkedStore, anchor, again string, w i
 	if h.Events == 0 {
 		fmt.Fprintln(w, "audit log: empty")
 	} else {
-		fmt.Fprintf(w, "audit log: %d events, an unbroken hash chain from seq 1 to %d (the last at %s)\n",
-			h.Events, h.Seq, h.Time.UTC().Format(time.RFC3339))
+		events := fmt.Sprintf("%d events", h.Events)
+		if h.Events == 1 {
+			events = "1 event"
+		}
+		fmt.Fprintf(w, "audit log: %s, an unbroken hash chain from seq 1 to %d (the last at %s)\n",
+			events, h.Seq, h.Time.UTC().Format(time.RFC3339))
 		fmt.Fprintf(w, "anchor: %s\n  keep it elsewhere: `%s --anchor %s` shows whether the log up to it was changed\n",
 			h.AnchorString(), again, h.AnchorString())
 	}

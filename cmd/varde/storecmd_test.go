@@ -42,7 +42,11 @@ func TestStoreBackupAndVerify(t *testing.T) {
 			}
 		}
 	}
-	appendEvents(3)
+	appendEvents(1)
+	if out, err := runCmd(t, "store", "verify", "--config", cfgPath); err != nil || !strings.Contains(out, "audit log: 1 event, an unbroken hash chain from seq 1 to 1") {
+		t.Errorf("verify of a log of one event: %v\n%s", err, out)
+	}
+	appendEvents(2)
 
 	out, err := runCmd(t, "store", "verify", "--config", cfgPath)
 	if err != nil {
