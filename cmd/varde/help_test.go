@@ -22,6 +22,9 @@ var commandsWithFlags = map[string][][]string{
 		{"status", "maintenance", "list"}, {"status", "maintenance", "cancel"}, {"status", "maintenance", "end"},
 		{"status", "report"}, {"status", "export"}, {"status", "webhooks"},
 	},
+	"status maintenance": {
+		{"status", "maintenance", "add"}, {"status", "maintenance", "list"}, {"status", "maintenance", "cancel"}, {"status", "maintenance", "end"},
+	},
 	"store": {{"store", "backup"}, {"store", "verify"}},
 	"keys":  {{"keys", "list"}, {"keys", "retire"}},
 	"nodes": {{"nodes", "list"}, {"nodes", "forget"}},
@@ -59,7 +62,7 @@ func TestHelpNamesRealFlags(t *testing.T) {
 			continue
 		}
 		var stdout, stderr bytes.Buffer
-		if err := run([]string{group, "--help"}, &stdout, &stderr); err != nil {
+		if err := run(append(strings.Fields(group), "--help"), &stdout, &stderr); err != nil {
 			t.Fatalf("varde %s --help: %v", group, err)
 		}
 		for _, m := range mentionedFlag.FindAllStringSubmatch(stdout.String(), -1) {
@@ -185,5 +188,20 @@ func TestHelpCommand(t *testing.T) {
 	stdout.Reset()
 	if err := run([]string{"--version"}, &stdout, &stderr); err != nil || !strings.HasPrefix(stdout.String(), "varde ") {
 		t.Errorf("varde --version: %v, %q", err, stdout.String())
+	}
+}
+
+// TestMaintenanceUsage: varde status maintenance has a usage of its
+// own, naming its commands, for --help and for a command it lacks.
+func TestMaintenanceUsage(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run([]string{"status", "maintenance", "--help"}, &stdout, &stderr); err != nil || !strings.HasPrefix(stdout.String(), "usage: varde status maintenance <add|list|cancel|end>") {
+		t.Errorf("status maintenance --help: %v\n%s", err, stdout.String())
+	}
+	stdout.Reset()
+	err := run([]string{"status", "maintenance", "frob"}, &stdout, &stderr)
+	if code := exitStatus(err, &stderr); code != 2 || !strings.Contains(stderr.String(), "usage: varde status maintenance") ||
+		!strings.Contains(stderr.String(), `unknown status maintenance command "frob"; the status maintenance commands are add, list, cancel, end`) {
+		t.Errorf("status maintenance frob: exit status %d, stderr %q", code, stderr.String())
 	}
 }
