@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -203,5 +204,28 @@ func TestMaintenanceUsage(t *testing.T) {
 	if code := exitStatus(err, &stderr); code != 2 || !strings.Contains(stderr.String(), "usage: varde status maintenance") ||
 		!strings.Contains(stderr.String(), `unknown status maintenance command "frob"; the status maintenance commands are add, list, cancel, end`) {
 		t.Errorf("status maintenance frob: exit status %d, stderr %q", code, stderr.String())
+	}
+}
+
+// TestClientsAddBadFlagValues: clients add with a flag value the node
+// would refuse is a command called wrongly, exit status 2, as a bad
+// value of any other command's flag is, naming the flag.
+func TestClientsAddBadFlagValues(t *testing.T) {
+	cfg := adminConfig(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--auth-method", "basic", "--redirect-uri", "https://x.example/cb"}, "--auth-method"},
+		{[]string{"--auth-method", "none", "--redirect-uri", "http://x.example/cb"}, "--redirect-uri"},
+		{[]string{"--auth-method", "none"}, "--redirect-uri"},
+		{[]string{"--auth-method", "private_key_jwt", "--redirect-uri", "https://x.example/cb"}, "--jwks-file or --jwks-uri"},
+		{[]string{"--auth-method", "none", "--redirect-uri", "https://x.example/cb", "--levels", "supreme"}, "--levels"},
+	} {
+		var stderr bytes.Buffer
+		args := append([]string{"clients", "add", "--config", cfg, "--id", "x", "--name", "X"}, tc.args...)
+		if code := exitStatus(run(args, io.Discard, &stderr), &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%q: exit status %d, %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
+		}
 	}
 }
