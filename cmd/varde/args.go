@@ -37,6 +37,14 @@ func (h *helpRequest) Unwrap() error { return flag.ErrHelp }
 // word, and every flag after it, unread, and the command would go on
 // without them. So a word left over is an error, naming the word.
 func parseFlags(fs *flag.FlagSet, args []string, positional ...string) error {
+	if len(positional) > 0 {
+		// The usage says what comes after the flags, which the flag
+		// package's own does not.
+		fs.Usage = func() {
+			fmt.Fprintf(fs.Output(), "usage: varde %s [flags] %s\n\nflags:\n", fs.Name(), strings.Join(positional, " "))
+			fs.PrintDefaults()
+		}
+	}
 	// The flag package writes its usage (and the error, if any) to the
 	// flag set's output; hold it back until it is known whether the
 	// usage was asked for (stdout) or the command called wrongly (stderr).

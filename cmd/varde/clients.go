@@ -118,7 +118,9 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cfg.Clients = append(cfg.Clients, c)
 	if err := cfg.Validate(); err != nil {
-		return addedClientErrors(err, len(cfg.Clients)-1)
+		// The file was valid before: every problem is with the flags
+		// given, a command called wrongly.
+		return &usageError{addedClientErrors(err, len(cfg.Clients)-1)}
 	}
 	sc, err := c.ToStore(time.Now())
 	if err != nil {

@@ -20,15 +20,17 @@ const configUsage = `usage: varde config check --config FILE
            names (signing key, subject salt, each client's secret_file,
            each upstream's client_key_file or client_secret_file) and
            check them as a node does at start, printing none of them.
-           Every problem is named by its setting, the settings' and, in
-           the same run, those of the files that the settings without a
-           problem name; the exit status is 0
-           if there is none, 1 otherwise. Run it as the node's user: the
-           files are read with the rights of whoever runs it. If the
-           store exists (the SQLite file, or the PostgreSQL database
-           answers), the subject salt is compared with the one the store
-           was first used with, reading the store only; otherwise it
-           says the store was not checked, and the node checks at start
+           It names every problem at once, each with its setting: the
+           settings' own, and those of the files that the valid settings
+           name. Exit status 0 if there is none, 1 otherwise (2 without
+           --config, when the environment alone is no configuration).
+           Run it as the node's user: the files are read with the
+           rights of whoever runs it. If the store exists (the SQLite
+           file, or the PostgreSQL database answers), the subject salt
+           is compared with the one the store was first used with, and
+           the clients the file declares with those added with varde
+           clients add, reading the store only; otherwise it says the
+           store was not checked, and the node checks at start.
 `
 
 // configCmd runs config's commands.
@@ -60,11 +62,19 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	if errors.Is(err, app.ErrSaltChanged) {
 		return err
 	}
+	if err == nil {
+		// The store answered: the clients the file declares must not
+		// clash with those added with varde clients add, or the node
+		// refuses to start.
+		if err := app.CheckStoreClients(ctx, cfg); errors.Is(err, app.ErrClientsClash) {
+			return err
+		}
+	}
 	fmt.Fprintf(stdout, "%s: the configuration, and every key and secret file it names, can serve\n", from)
 	where := sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN)
 	switch {
 	case errors.Is(err, app.ErrNoStore):
-		fmt.Fprintf(stdout, "the store was not checked: no database at %s yet; the first node to start creates it and keeps its subject salt\n", where)
+		fmt.Fprintf(stdout, "the store was not checked: %s yet; the first node to start creates it and keeps its subject salt\n", storeMissing(cfg.Store))
 	case err != nil:
 		fmt.Fprintf(stdout, "the store was not checked (%v): the node compares the subject salt with the store's when it starts\n", err)
 	case pinned:
@@ -91,7 +101,7 @@ func loadNodeConfig(path string) (*config.Config, error) {
 		if cfg != nil {
 			err = errors.Join(err, app.CheckFiles(cfg.WithValidFiles(err)))
 		}
-		return nil, err
+		return nil, withoutConfigHint(path, err)
 	}
 	if err := app.CheckFiles(cfg); err != nil {
 		return nil, err

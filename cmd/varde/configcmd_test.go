@@ -190,11 +190,21 @@ func TestConfigCheckComparesStoreSalt(t *testing.T) {
 				code := exitStatus(run([]string{"config", "check", "--config", path}, &stdout, &stderr), &stderr)
 				return code, stdout.String(), stderr.String()
 			}
+			// Without a store: no SQLite file, or a PostgreSQL database
+			// (which must exist before any node starts) without Varde's
+			// tables.
+			code, out, errOut := check()
+			want := map[string]string{"sqlite": "the store was not checked: no database at", "postgres": `holds no Varde store yet`}[driver]
+			if code != 0 || !strings.Contains(out, want) || strings.Contains(out, "no database at database") {
+				t.Errorf("without a store: exit status %d, %q %q; want 0 and %q", code, out, errOut, want)
+			}
+			// An admin command says the same, and to start a node first.
+			says := map[string]string{"sqlite": "no database at " + sc.DSN + ", the store.dsn from", "postgres": "holds no Varde store, the store.dsn from"}[driver]
+			if out, err := runCmd(t, "clients", "list", "--config", path); err == nil || !strings.Contains(err.Error(), says) ||
+				strings.Contains(err.Error(), "no database at database") || !strings.Contains(err.Error(), "start the node once") {
+				t.Errorf("clients list without a store: %v\n%s", err, out)
+			}
 			if driver == "sqlite" {
-				code, out, errOut := check()
-				if code != 0 || !strings.Contains(out, "the store was not checked: no database at") {
-					t.Errorf("without a store: exit status %d, %q %q; want 0 and the store not checked", code, out, errOut)
-				}
 				if _, err := os.Stat(sc.DSN); !os.IsNotExist(err) {
 					t.Errorf("the check made the database: %v", err)
 				}
@@ -264,5 +274,66 @@ func TestConfigCheckReportsSettingsAndFiles(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), "upstream minid client_secret_file") {
 		t.Errorf("stderr %q\nreads the secret of an upstream whose settings are not valid", &stderr)
+	}
+}
+
+// TestConfigCheckClientsAgainstStore: a client the file declares that
+// would share subject identifiers with one added with varde clients add
+// makes config check exit 1 naming both, as serve refuses to start; a
+// client once declared and since taken out of the file, which a start
+// removes, is no clash.
+func TestConfigCheckClientsAgainstStore(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := checkedConfig(t, dir)
+	st, err := app.OpenStore(ctx, config.Store{Driver: "sqlite", DSN: filepath.Join(dir, "varde.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if out, err := runCmd(t, "clients", "add", "--config", path, "--id", "tax", "--name", "Tax", "--auth-method", "none",
+		"--redirect-uri", "https://tax.example/cb", "--sector", "shop"); err != nil {
+		t.Fatalf("clients add: %v\n%s", err, out)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The file now declares a client "shop", without a sector of its
+	// own: its sector is "shop", tax's too.
+	clash := strings.Replace(string(raw), "upstreams:", "  - {id: shop, auth_method: none, redirect_uris: [https://shop.example/cb]}\nupstreams:", 1)
+	if err := os.WriteFile(path, []byte(clash), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := exitStatus(run([]string{"config", "check", "--config", path}, &stdout, &stderr), &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), `client "shop" in the configuration and client "tax" in the store would get the same subject identifiers`) {
+		t.Errorf("config check of a clashing client: exit status %d, %q %q; want 1 and both named", code, stdout.String(), stderr.String())
+	}
+	stderr.Reset()
+	if code := exitStatus(run([]string{"serve", "--config", path}, &stdout, &stderr), &stderr); code != 1 || !strings.Contains(stderr.String(), `client "shop" in the configuration and client "tax" in the store`) {
+		t.Fatalf("serve with a clashing client: exit status %d, %q; want it refused as config check said", code, stderr.String())
+	}
+	// A client "tax2" with sector "shop2", stored from the file by an
+	// earlier start, is out of the file now: a start removes it before
+	// it could clash with the file's new client "shop2".
+	st, err = app.OpenStore(ctx, config.Store{Driver: "sqlite", DSN: filepath.Join(dir, "varde.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.PutClient(ctx, &store.Client{ID: "tax2", Name: "Tax 2", AuthMethod: "none", RedirectURIs: []string{"https://tax.example/cb2"},
+		SectorID: "shop2", Source: store.ClientSourceConfig, CreatedAt: time.Now()})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := strings.Replace(string(raw), "upstreams:", "  - {id: shop2, auth_method: none, redirect_uris: [https://shop.example/cb2]}\nupstreams:", 1)
+	if err := os.WriteFile(path, []byte(later), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := exitStatus(run([]string{"config", "check", "--config", path}, &stdout, &stderr), &stderr); code != 0 {
+		t.Errorf("config check with a client the file no longer declares: exit status %d, %q %q; want 0", code, stdout.String(), stderr.String())
 	}
 }

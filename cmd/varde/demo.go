@@ -37,7 +37,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "localhost:8080", "listen address; the host must be localhost (WebAuthn needs a name, not an IP)")
-	dataDir := fs.String("data", "", "directory for the database, keys and subject salt, which must be readable by you only (default: a temporary directory, deleted on exit)")
+	dataDir := fs.String("data", "", "directory for the database, keys and subject salt, kept between runs: created readable by you only if it does not exist, and the key and salt files in it must be yours alone (default: a temporary directory, deleted on exit)")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"syscall"
 	"time"
 
@@ -56,7 +57,8 @@ commands:
   nodes     the cluster's nodes: nodes list|forget (take a node that will never come back off the status page)
   resilience  kill, slow and restart simulated eIDs under concurrent logins; measure failover
               (--nodes --postgres DSN: kill and restart one of two Varde nodes instead)
-  version   print the version
+  version   print the version (also --version)
+  help      this list; help COMMAND prints the command's usage
 
 Flags go before any other argument; quote values with spaces; -h after a
 command prints its flags, and after a group (clients, keys, ...) its
@@ -116,7 +118,7 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 		return nodesCmd(ctx, args[1:], stdout, stderr, time.Now)
 	case "resilience":
 		return resilience(ctx, args[1:], stdout, stderr)
-	case "version":
+	case "version", "--version":
 		if len(args) > 1 {
 			if err := groupHelp(versionUsage, args[1:], stderr); err != nil {
 				return err // -h, --help or help: the usage, on stdout
@@ -127,6 +129,11 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 		fmt.Fprintln(stdout, "varde", version)
 		return nil
 	case "help", "-h", "--help":
+		if len(args) > 1 {
+			// varde help status: the command's own usage, as
+			// varde status --help prints it.
+			return run(append(slices.Clone(args[1:]), "--help"), stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return nil
 	}

@@ -104,18 +104,36 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// withoutConfigHint returns err, the configuration at path found wanting;
+// if no file was given (path is empty) and the VARDE_* environment is
+// not a configuration by itself, a usage error saying to give one.
+func withoutConfigHint(path string, err error) error {
+	if path != "" {
+		return err
+	}
+	return usageErrorf("no --config given, and the VARDE_* environment alone is no node's configuration: "+
+		"give the node's configuration file with --config FILE (%w)", err)
+}
+
+// storeMissing says what a store that OpenExistingStore did not find
+// lacks: its SQLite file, or, in its PostgreSQL database, which must
+// exist before any node starts, the tables a node creates.
+func storeMissing(s config.Store) string {
+	where := sqlstore.DescribeDSN(s.Driver, s.DSN)
+	if s.Shared() {
+		return where + " holds no Varde store"
+	}
+	return "no database at " + where
+}
+
 // openNodeStore reads the node's configuration at path and opens its
 // store for the admin commands. The store must exist: a node creates it
 // at its first start, and one these commands made up at a wrong path
 // would take writes that no node ever reads.
 func openNodeStore(ctx context.Context, path string) (*config.Config, store.Store, error) {
 	cfg, err := config.LoadEnviron(path, os.Environ)
-	if err != nil && path == "" {
-		return nil, nil, usageErrorf("no --config given, and the VARDE_* environment alone is no node's configuration: "+
-			"give the node's configuration file with --config FILE (%w)", err)
-	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, withoutConfigHint(path, err)
 	}
 	st, err := app.OpenExistingStore(ctx, cfg.Store)
 	if errors.Is(err, app.ErrNoStore) {
@@ -123,8 +141,8 @@ func openNodeStore(ctx context.Context, path string) (*config.Config, store.Stor
 		if path == "" {
 			from = "the environment (no --config given)"
 		}
-		return nil, nil, fmt.Errorf("no database at %s, the store.dsn from %s: start the node once to create it, "+
-			"or give the node's own configuration file with --config", sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN), from)
+		return nil, nil, fmt.Errorf("%s, the store.dsn from %s: start the node once to create it, "+
+			"or give the node's own configuration file with --config", storeMissing(cfg.Store), from)
 	}
 	if err != nil {
 		return nil, nil, err

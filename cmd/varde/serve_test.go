@@ -234,10 +234,12 @@ func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 	}
 }
 
-// TestAdminCommandsWithoutConfig: an admin command run without --config
-// says to give one, and exits with status 2, a command called wrongly.
+// TestAdminCommandsWithoutConfig: a command that reads a node's
+// configuration, run without --config and without the environment
+// making one, says to give one, and exits with status 2, a command
+// called wrongly.
 func TestAdminCommandsWithoutConfig(t *testing.T) {
-	for _, c := range [][]string{{"keys", "list"}, {"nodes", "list"}, {"clients", "list"}, {"store", "verify"}, {"status", "incidents"}} {
+	for _, c := range [][]string{{"keys", "list"}, {"nodes", "list"}, {"clients", "list"}, {"store", "verify"}, {"status", "incidents"}, {"serve"}, {"config", "check"}} {
 		var stderr bytes.Buffer
 		code := exitStatus(run(c, io.Discard, &stderr), &stderr)
 		if code != 2 || !strings.Contains(stderr.String(), "no --config given") || !strings.Contains(stderr.String(), "issuer: required") {

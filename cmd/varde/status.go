@@ -35,6 +35,16 @@ const statusUsage = `usage: varde status <command> --config FILE [flags]
 Times are printed in UTC (RFC 3339, ending in Z), as varde nodes prints them.
 `
 
+const maintenanceUsage = `usage: varde status maintenance <add|list|cancel|end> --config FILE [flags]
+
+  add      announce a window of planned maintenance (--components LIST --start T --end T --title TEXT [--message TEXT])
+  list     list the windows, with those cancelled or ended early
+  cancel   take back a window that has not begun (--id ID)
+  end      end a window under way now, its work done early (--id ID)
+
+Times are RFC 3339, e.g. 2026-12-01T22:00:00+01:00, and printed in UTC.
+`
+
 // openStatusReader loads the configuration at path, opens its node's
 // store and a status service over it (app.StatusReader) that reads the
 // time from now; the caller closes the store.
@@ -59,7 +69,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, now
 	name := args[0]
 	args = args[1:]
 	if name == "maintenance" {
-		if err := groupHelp(statusUsage, args, stderr); err != nil {
+		if err := groupHelp(maintenanceUsage, args, stderr); err != nil {
 			return err
 		}
 		name, args = "maintenance "+args[0], args[1:]
@@ -100,6 +110,9 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, now
 		fs.StringVar(&from, "from", "", "first day, YYYY-MM-DD (with --to)")
 		fs.StringVar(&to, "to", "", "day after the last, YYYY-MM-DD (with --from)")
 	default:
+		if sub, ok := strings.CutPrefix(name, "maintenance "); ok {
+			return unknownSubcommand("status maintenance", maintenanceUsage, sub, stderr, "add", "list", "cancel", "end")
+		}
 		return unknownSubcommand("status", statusUsage, name, stderr,
 			"incidents", "note", "rca", "maintenance add|list|cancel|end", "report", "export", "webhooks")
 	}

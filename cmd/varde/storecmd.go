@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/varde-eid/varde/internal/audit"
@@ -44,7 +45,7 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.StringVar(&out, "out", "", "the backup file to write; it must not exist (required)")
 	case "verify":
 		fs.StringVar(&anchor, "anchor", "", "an anchor an earlier verify or backup printed, SEQ:HASH: check that the audit log up to it is unchanged")
-		fs.StringVar(&backup, "backup", "", "a backup file `store backup` wrote: check it, read-only, instead of the node's database")
+		fs.StringVar(&backup, "backup", "", "a backup `FILE` that varde store backup wrote: check it, read-only, instead of the node's database")
 	default:
 		return unknownSubcommand("store", storeUsage, args[0], stderr, "backup", "verify")
 	}
@@ -54,11 +55,23 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if args[0] == "backup" && out == "" {
 		return usageErrorf("store backup: --out is required")
 	}
+	// An anchor that is none is said so before the database is read
+	// through, which may take long.
+	if anchor != "" {
+		if _, _, err := audit.ParseAnchor(anchor); err != nil {
+			return usageErrorf("store verify: %w", err)
+		}
+	}
 	if backup != "" {
 		if *path != "" {
 			return usageErrorf("store verify: give --config or --backup, not both")
 		}
-		return verifyBackup(ctx, backup, anchor, stdout)
+		return verifyBackup(ctx, backup, anchor, "varde store verify --backup "+shellWord(backup), stdout)
+	}
+	// The command that checks an anchor later, as verify prints it.
+	again := "varde store verify"
+	if *path != "" {
+		again += " --config " + shellWord(*path)
 	}
 	cfg, st, err := openNodeStore(ctx, *path)
 	if err != nil {
@@ -71,7 +84,7 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if args[0] == "verify" {
 		fmt.Fprintf(stdout, "database: %s\n", sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN))
-		return verifyStore(ctx, cs, anchor, stdout)
+		return verifyStore(ctx, cs, anchor, again, stdout)
 	}
 	start := time.Now()
 	if err := cs.BackupTo(ctx, out); err != nil {
@@ -84,7 +97,7 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	db := sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN)
 	fmt.Fprintf(stdout, "backup: %s, %.1f MB, a snapshot of %s taken in %v\n", out, float64(fi.Size())/1e6, db,
 		time.Since(start).Round(time.Millisecond))
-	if err := verifyBackup(ctx, out, "", stdout); err != nil {
+	if err := verifyBackup(ctx, out, "", again, stdout); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "To restore: stop the node, move %s and any %s-wal and %s-shm away, put the backup in its place, start the node.\n",
@@ -96,14 +109,14 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // opened on its own, but read-only: opening it as a node does would turn
 // it to WAL mode and write beside it, and it would no longer be the
 // snapshot it was.
-func verifyBackup(ctx context.Context, path, anchor string, w io.Writer) error {
+func verifyBackup(ctx context.Context, path, anchor, again string, w io.Writer) error {
 	cp, err := sqlstore.OpenSQLiteReadOnly(ctx, path)
 	if err != nil {
 		return fmt.Errorf("the backup does not open: %w", err)
 	}
 	defer cp.Close()
 	fmt.Fprintf(w, "backup: %s, read-only\n", path)
-	if err := verifyStore(ctx, cp, anchor, w); err != nil {
+	if err := verifyStore(ctx, cp, anchor, again, w); err != nil {
 		if ue := new(usageError); errors.As(err, &ue) {
 			return err
 		}
@@ -113,8 +126,9 @@ func verifyBackup(ctx context.Context, path, anchor string, w io.Writer) error {
 }
 
 // verifyStore checks st's integrity and audit chain, and anchor if not
-// empty, and prints what it found.
-func verifyStore(ctx context.Context, st checkedStore, anchor string, w io.Writer) error {
+// empty, and prints what it found, with again, the command that checks
+// the anchor it prints later.
+func verifyStore(ctx context.Context, st checkedStore, anchor, again string, w io.Writer) error {
 	if err := st.CheckIntegrity(ctx); err != nil {
 		return err
 	}
@@ -127,20 +141,30 @@ func verifyStore(ctx context.Context, st checkedStore, anchor string, w io.Write
 	if h.Events == 0 {
 		fmt.Fprintln(w, "audit log: empty")
 	} else {
-		fmt.Fprintf(w, "audit log: %d events, an unbroken hash chain from seq 1 to %d (the last at %s)\n",
-			h.Events, h.Seq, h.Time.UTC().Format(time.RFC3339))
-		fmt.Fprintf(w, "anchor: %s\n  keep it elsewhere: `varde store verify --anchor %s` shows whether the log up to it was changed\n",
-			h.AnchorString(), h.AnchorString())
+		events := fmt.Sprintf("%d events", h.Events)
+		if h.Events == 1 {
+			events = "1 event"
+		}
+		fmt.Fprintf(w, "audit log: %s, an unbroken hash chain from seq 1 to %d (the last at %s)\n",
+			events, h.Seq, h.Time.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "anchor: %s\n  keep it elsewhere: `%s --anchor %s` shows whether the log up to it was changed\n",
+			h.AnchorString(), again, h.AnchorString())
 	}
 	if anchor == "" {
 		return nil
 	}
 	if err := l.CheckAnchor(ctx, anchor); err != nil {
-		if !errors.Is(err, audit.ErrAnchor) {
-			return usageErrorf("store verify: %v", err)
-		}
 		return err
 	}
 	fmt.Fprintf(w, "anchor %s matches: the audit log up to it is as it was\n", anchor)
 	return nil
+}
+
+// shellWord is s as a shell reads it back as one word: as it is if it
+// holds nothing a shell treats specially, single-quoted otherwise.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@%+=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -42,7 +42,11 @@ func TestStoreBackupAndVerify(t *testing.T) {
 			}
 		}
 	}
-	appendEvents(3)
+	appendEvents(1)
+	if out, err := runCmd(t, "store", "verify", "--config", cfgPath); err != nil || !strings.Contains(out, "audit log: 1 event, an unbroken hash chain from seq 1 to 1") {
+		t.Errorf("verify of a log of one event: %v\n%s", err, out)
+	}
+	appendEvents(2)
 
 	out, err := runCmd(t, "store", "verify", "--config", cfgPath)
 	if err != nil {
@@ -53,6 +57,11 @@ func TestStoreBackupAndVerify(t *testing.T) {
 		t.Fatalf("verify printed:\n%s", out)
 	}
 	anchor := m[1]
+	// The command it says to check the anchor with later is one that
+	// runs: with the configuration file given.
+	if want := "`varde store verify --config " + cfgPath + " --anchor " + anchor + "`"; !strings.Contains(out, want) {
+		t.Errorf("verify printed:\n%s\nwant it to say to run %s", out, want)
+	}
 
 	backup := filepath.Join(t.TempDir(), "varde-backup.db")
 	out, err = runCmd(t, "store", "backup", "--config", cfgPath, "--out", backup)
@@ -80,6 +89,14 @@ func TestStoreBackupAndVerify(t *testing.T) {
 	}
 	if _, err := runCmd(t, "store", "verify", "--config", cfgPath, "--anchor", "three:abc"); exitStatus(err, &strings.Builder{}) != 2 {
 		t.Errorf("a malformed anchor: %v, want a usage error", err)
+	}
+	// An anchor cut short in copying is a mistake, said so before the
+	// database is read, not a log that was rewritten.
+	for _, short := range []string{anchor[:len(anchor)-1], anchor[:len(anchor)-2], "3:9f2c"} {
+		out, err := runCmd(t, "store", "verify", "--config", cfgPath, "--anchor", short)
+		if exitStatus(err, &strings.Builder{}) != 2 || errors.Is(err, audit.ErrAnchor) || !strings.Contains(out+err.Error(), "copy the whole anchor") || strings.Contains(out, "integrity:") {
+			t.Errorf("anchor %q cut short: %v\n%s\nwant a usage error before the check", short, err, out)
+		}
 	}
 
 	// Someone with the database file rewrites event 2 (the triggers that
@@ -121,6 +138,23 @@ func TestStoreBackupAndVerify(t *testing.T) {
 	for _, args := range [][]string{{"store"}, {"store", "restore"}, {"store", "backup", "--config", cfgPath}, {"store", "verify", "--config", cfgPath, "extra"}, {"store", "verify", "--config", cfgPath, "--backup", backup}} {
 		if _, err := runCmd(t, args...); exitStatus(err, &strings.Builder{}) != 2 {
 			t.Errorf("%q: %v, want exit status 2", args, err)
+		}
+	}
+}
+
+// TestShellWord: a path is printed so that a shell reads it back as
+// the one word it is.
+func TestShellWord(t *testing.T) {
+	for in, want := range map[string]string{
+		"varde.yaml":            "varde.yaml",
+		"/etc/varde/varde.yaml": "/etc/varde/varde.yaml",
+		"/etc/my varde/v.yaml":  "'/etc/my varde/v.yaml'",
+		"it's.yaml":             `'it'\''s.yaml'`,
+		"$HOME/v.yaml":          "'$HOME/v.yaml'",
+		"":                      "''",
+	} {
+		if got := shellWord(in); got != want {
+			t.Errorf("shellWord(%q) = %s, want %s", in, got, want)
 		}
 	}
 }

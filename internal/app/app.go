@@ -405,6 +405,11 @@ func checkSectors(ctx context.Context, st store.Clients, clients []config.Client
 	if err != nil {
 		return fmt.Errorf("list clients: %w", err)
 	}
+	return sectorClashes(stored, clients)
+}
+
+// sectorClashes is checkSectors over the stored clients.
+func sectorClashes(stored []*store.Client, clients []config.Client) error {
 	for _, c := range clients {
 		for _, o := range stored {
 			if o.ID == c.ID {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/varde-eid/varde/internal/audit"
@@ -22,6 +23,45 @@ func RemoveClient(ctx context.Context, st store.Clients, id, via string, now tim
 	ev := &store.AuditEvent{Type: "client_removed", ClientID: id, Result: store.ResultSuccess, Details: map[string]string{"via": via}}
 	(&audit.Log{Now: func() time.Time { return now }}).Prepare(ctx, ev)
 	return st.DeleteClient(ctx, id, now, ev)
+}
+
+// undeclared reports whether c came from the configuration file and
+// is not among the IDs it declares now (keep).
+func undeclared(c *store.Client, keep map[string]bool) bool {
+	return c.Source == store.ClientSourceConfig && !keep[c.ID]
+}
+
+// ErrClientsClash means a node would refuse to start because the
+// clients its configuration declares clash with those its store holds.
+var ErrClientsClash = errors.New("the configuration's clients clash with the store's")
+
+// CheckStoreClients checks the clients cfg declares against those its
+// store holds, as New does at start (checkSectors), but reading the
+// store only; the stored clients a start would remove
+// (removeUndeclared) are left out. An error wrapping ErrClientsClash
+// means a node would refuse to start; any other error means the store
+// was not checked.
+func CheckStoreClients(ctx context.Context, cfg *config.Config) error {
+	st, err := OpenExistingStore(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	stored, err := st.ListClients(ctx)
+	if err != nil {
+		return fmt.Errorf("list clients: %w", err)
+	}
+	keep := make(map[string]bool, len(cfg.Clients))
+	for _, c := range cfg.Clients {
+		keep[c.ID] = true
+	}
+	if !cfg.Store.Shared() {
+		stored = slices.DeleteFunc(stored, func(c *store.Client) bool { return undeclared(c, keep) })
+	}
+	if err := sectorClashes(stored, cfg.Clients); err != nil {
+		return fmt.Errorf("%w: %w", ErrClientsClash, err)
+	}
+	return nil
 }
 
 // removeUndeclared removes, as RemoveClient does, every stored client
@@ -45,7 +85,7 @@ func removeUndeclared(ctx context.Context, st store.Clients, declared []config.C
 		keep[c.ID] = true
 	}
 	for _, c := range stored {
-		if c.Source != store.ClientSourceConfig || keep[c.ID] {
+		if !undeclared(c, keep) {
 			continue
 		}
 		if shared {

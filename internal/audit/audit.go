@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -155,19 +156,34 @@ func (l *Log) VerifyHead(ctx context.Context) (Head, error) {
 // number, the event the anchor was taken of.
 var ErrAnchor = errors.New("audit log does not match the anchor")
 
+// ParseAnchor reads an anchor, "SEQ:HASH" as Head.AnchorString writes
+// it. An anchor that is not one (a hash cut short in copying, say) is
+// an error that says so, never taken for a log that was rewritten.
+func ParseAnchor(anchor string) (seq int64, hash []byte, err error) {
+	seqText, hashText, ok := strings.Cut(anchor, ":")
+	seq, err = strconv.ParseInt(seqText, 10, 64)
+	if !ok || err != nil || seq < 1 {
+		return 0, nil, fmt.Errorf("anchor %q: want SEQ:HASH, as varde store verify prints it", anchor)
+	}
+	hash, err = hex.DecodeString(hashText)
+	switch {
+	case hashText == "" || strings.Trim(hashText, "0123456789abcdefABCDEF") != "":
+		return 0, nil, fmt.Errorf("anchor %q: the hash is not hexadecimal", anchor)
+	case err != nil || len(hash) != sha256.Size:
+		return 0, nil, fmt.Errorf("anchor %q: the hash has %d hex digits, not the %d varde store verify prints; copy the whole anchor",
+			anchor, len(hashText), 2*sha256.Size)
+	}
+	return seq, hash, nil
+}
+
 // CheckAnchor checks that the event at the anchor's sequence number
 // ("SEQ:HASH", from Head.AnchorString) still has the anchor's hash. With
 // a chain VerifyHead accepted, that means no event up to it was changed,
 // removed or replaced since the anchor was taken.
 func (l *Log) CheckAnchor(ctx context.Context, anchor string) error {
-	seqText, hashText, ok := strings.Cut(anchor, ":")
-	seq, err := strconv.ParseInt(seqText, 10, 64)
-	if !ok || err != nil || seq < 1 {
-		return fmt.Errorf("anchor %q: want SEQ:HASH, as varde store verify prints it", anchor)
-	}
-	want, err := hex.DecodeString(hashText)
-	if err != nil || len(want) == 0 {
-		return fmt.Errorf("anchor %q: the hash is not hexadecimal", anchor)
+	seq, want, err := ParseAnchor(anchor)
+	if err != nil {
+		return err
 	}
 	page, err := l.Store.ListAudit(ctx, seq-1, 1)
 	if err != nil {

@@ -383,7 +383,7 @@ func TestAnchorDetectsRewrittenHistory(t *testing.T) {
 	if err := l.CheckAnchor(ctx, anchor); err != nil {
 		t.Fatalf("anchor after appending: %v", err)
 	}
-	for _, bad := range []string{"", "4", "x:ab", "0:ab", "4:zz", "4:"} {
+	for _, bad := range []string{"", "4", "x:ab", "0:ab", "4:zz", "4:", "4:ab", anchor[:len(anchor)-2], anchor + "00"} {
 		if err := l.CheckAnchor(ctx, bad); err == nil || errors.Is(err, ErrAnchor) {
 			t.Errorf("anchor %q: %v, want a usage error", bad, err)
 		}
