@@ -436,6 +436,13 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 	// started the link, for the same person: otherwise someone could add
 	// their own identifier to whoever's browser finishes the login.
 	s, err := b.Sessions.Current(r)
+	if err != nil && !errors.Is(err, session.ErrNoSession) {
+		// The store could not say whose session it is: that is no
+		// session changed, and the person is told to try again
+		// (store.ErrUnavailable) or that Varde failed.
+		b.linkFailed(ctx, ev, "internal")
+		return "", err
+	}
 	if err != nil || s.ID != rec.SessionID || s.PersonID != rec.PersonID || res.Provider != rec.Provider {
 		b.linkFailed(ctx, ev, "session_changed")
 		return refusedURL("session"), nil

@@ -2,11 +2,17 @@ package broker_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/sqlitetest"
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/flowmem"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
@@ -50,4 +56,41 @@ func TestLinkStoreUnavailable(t *testing.T) {
 		t.Errorf("link with the store locked: %d, Retry-After %q: %.600s", w.Code, w.Header().Get("Retry-After"), body)
 	}
 	linkAttempt(t, f, b, "weak")
+}
+
+// A link whose session cannot be read when the provider's answer comes
+// back, because the store is locked, fails as the store being
+// unavailable (503, try again), not as a link refused because the
+// session changed, and is not audited as one. The session is read
+// through a store with nothing in memory, as on another node, and the
+// link attempt is held in the flow state in memory, which still
+// answers.
+func TestLinkFinishSessionStoreUnavailable(t *testing.T) {
+	f := newFixture(t)
+	b := loggedIn(t, f, "p1", assurance.High)
+	f.b.Challenges = flowmem.New(flowmem.Options{Now: func() time.Time { return f.now }})
+	attempt := linkAttempt(t, f, b, "weak")
+	var path string
+	db := f.st.(*sqlstore.DB)
+	must(t, db.Pools()["read"].QueryRowContext(t.Context(), "SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&path))
+	other, err := sqlstore.OpenSQLite(t.Context(), path)
+	must(t, err)
+	t.Cleanup(func() { other.Close() })
+	f.b.Sessions = &session.Manager{Store: other, Lifetime: time.Hour, Now: func() time.Time { return f.now }}
+	// The lock keeps out only a store holding no connection to the file.
+	for _, p := range other.Pools() {
+		p.SetMaxIdleConns(0)
+	}
+	release := sqlitetest.LockAll(t, db)
+	res := provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Substantial}
+	next, err := f.b.Finish(httptest.NewRecorder(), b.req(http.MethodGet, "/upstream/callback", nil), attempt, res)
+	release()
+	if !store.Unavailable(err) || next != "" {
+		t.Fatalf("link finished with the session's store locked: %q, %v; want store.ErrUnavailable", next, err)
+	}
+	for _, ev := range f.eventsOf(t, "link") {
+		if ev.Reason == "session_changed" {
+			t.Errorf("a session that could not be read audited as changed: %+v", ev)
+		}
+	}
 }

@@ -19,8 +19,9 @@
 // they are marked invalid, described by the message and the first is
 // focused (WCAG 3.3.1, 4.1.2); any other error takes the focus itself
 // (its button was disabled meanwhile, which drops the focus to the page's
-// body). A 503 without one (from a proxy in front) shows
-// data-msg-busy. While an error is shown, the page title says so, as on
+// body). A 503 or 429 without one (from a proxy in front, overloaded or
+// limiting a source's rate) shows data-msg-busy, at the begin as at the
+// finish, and, like every "try again", not the help desk. While an error is shown, the page title says so, as on
 // the pages the server renders with an error (WCAG 2.4.2, 3.3.1); it is
 // restored when the person tries again. No inline script: the page's CSP
 // allows only this file.
@@ -272,7 +273,7 @@
         });
       }).then(function (finished) {
         if (!finished.ok || !finished.data.redirect) {
-          throw { server: finished.data.message, code: finished.data.error };
+          throw { server: finished.data.message, status: finished.status, code: finished.data.error };
         }
         leaving = true;
         markFields(null);
@@ -283,10 +284,12 @@
         markFields(err && err.code);
         var code = err && (err.code || (err.name === "NotAllowedError" && "cancelled") ||
           (err.name === "InvalidStateError" && "credential_exists"));
-        showSupport(!ownErrors[code]);
+        // Any 503 or 429, with a code or not, passes with time.
+        var retry = !!err && (err.status === 503 || err.status === 429);
+        showSupport(!ownErrors[code] && !retry);
         if (err && err.server) {
           show(err.server, true);
-        } else if (err && err.status === 503) {
+        } else if (retry) {
           show(msg("busy"), true);
         } else if (err && err.name === "NotAllowedError") {
           show(msg("cancelled"), true);

@@ -146,7 +146,8 @@ var endedNotices = map[string]string{
 // the page the browser is sent to next. It is a ticket bound to the
 // session that made the change, not a query value, so a link made by
 // anyone else cannot make the page say a passkey was added or that the
-// person was logged out everywhere else.
+// person was logged out everywhere else. A session holds one, the
+// newest (putSlotTicket).
 type noticeTicket struct {
 	Notice string `json:"notice"`
 	Ended  bool   `json:"ended,omitempty"`
@@ -159,7 +160,7 @@ const noticeLifetime = 2 * time.Minute
 // token that shows it, or "" when it could not be stored: the change is
 // made all the same, only not announced.
 func (p *Provider) putNotice(ctx context.Context, s *store.Session, n noticeTicket) string {
-	t, err := p.putTicket(ctx, "notice", s.ID, n, noticeLifetime)
+	t, err := p.putSlotTicket(ctx, "notice", s.ID, n, noticeLifetime)
 	if err != nil {
 		p.log().ErrorContext(ctx, "account notice", "err", err)
 		return ""
@@ -227,7 +228,7 @@ func (p *Provider) takeNotice(r *http.Request) noticeTicket {
 	if err != nil {
 		return n
 	}
-	if err := p.takeTicket(r.Context(), "notice", s.ID, tok, &n); err != nil {
+	if err := p.takeSlotTicket(r.Context(), "notice", s.ID, tok, &n, noticeLifetime); err != nil {
 		if !errors.Is(err, errNoTicket) {
 			p.log().ErrorContext(r.Context(), "account notice", "err", err)
 		}
@@ -754,7 +755,10 @@ type codesTicket struct {
 // newCodes: POST /account/recovery-codes (form: csrf) replaces the
 // person's codes and sends the browser to the page that shows them once
 // (Post/Redirect/Get): reloading that page cannot post the form again
-// and replace the codes the person has just written down. The ticket
+// and replace the codes the person has just written down. A session
+// holds one such ticket, the newest (putSlotTicket): asking again and
+// again, as someone holding a stolen session might, replaces it rather
+// than fill the flow state everyone's logins share. The ticket
 // that shows them is stored before the codes are replaced: if either
 // write fails the person keeps the codes they had and is told to try
 // again, never left with codes they were not shown.
@@ -769,9 +773,9 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		p.internalError(w, r, "new recovery codes", err)
 		return
 	}
-	t, err := p.putTicket(ctx, "codes", s.ID, codesTicket{Codes: codes, Session: s.ID}, ticketLifetime)
+	t, err := p.putSlotTicket(ctx, "codes", s.ID, codesTicket{Codes: codes, Session: s.ID}, ticketLifetime)
 	if err != nil {
-		p.internalError(w, r, "recovery codes ticket", err)
+		p.ticketFailed(w, r, "recovery codes ticket", err)
 		return
 	}
 	// The end of the person's other sessions, with its event, is the
@@ -803,7 +807,7 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 			// The new codes may hold, and the old ones be void: the
 			// person is told so, and to look at the account page,
 			// which counts the codes they hold.
-			if err := p.takeTicket(ctx, "codes", s.ID, t, &codesTicket{}); err != nil {
+			if err := p.takeSlotTicket(ctx, "codes", s.ID, t, &codesTicket{}, ticketLifetime); err != nil {
 				p.log().ErrorContext(ctx, "drop recovery codes ticket", "err", err)
 			}
 			p.log().ErrorContext(ctx, "new recovery codes perhaps stored: their write got no answer and the store cannot be read", "err", err)
@@ -815,7 +819,7 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		// The old codes still hold; the ticket would show codes that do
 		// not, so it goes too (else it expires unseen: its token was
 		// never sent).
-		if err := p.takeTicket(ctx, "codes", s.ID, t, &codesTicket{}); err != nil {
+		if err := p.takeSlotTicket(ctx, "codes", s.ID, t, &codesTicket{}, ticketLifetime); err != nil {
 			p.log().ErrorContext(ctx, "drop recovery codes ticket", "err", err)
 		}
 		p.internalError(w, r, "new recovery codes", err)
@@ -828,6 +832,22 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	http.Redirect(w, r, "/account/recovery-codes?"+v.Encode(), http.StatusSeeOther)
+}
+
+// ticketFailed tells the person that a ticket could not be stored.
+// When the flow state is full (store.ErrFull: more logins and changes
+// in progress than the node may hold, or a flood of them) that is 503
+// "busy, try again in a minute" with Retry-After, not logged, since a
+// flood would fill the log too; anything else is as internalError says.
+func (p *Provider) ticketFailed(w http.ResponseWriter, r *http.Request, msg string, err error) {
+	if errors.Is(err, store.ErrFull) {
+		w.Header().Set("Retry-After", strconv.Itoa(busyRetry))
+		p.Pages.Error(w, r, http.StatusServiceUnavailable, p.lang(r), httpx.ErrorPage{
+			Title: "error.busy.title", Message: "error.unavailable.message", Next: "error.unavailable.next",
+		})
+		return
+	}
+	p.internalError(w, r, msg, err)
 }
 
 // codesPage: GET /account/recovery-codes?t=TICKET shows the new codes
@@ -846,7 +866,7 @@ func (p *Provider) codesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var t codesTicket
-	if err := p.takeTicket(r.Context(), "codes", s.ID, r.URL.Query().Get("t"), &t); err != nil {
+	if err := p.takeSlotTicket(r.Context(), "codes", s.ID, r.URL.Query().Get("t"), &t, ticketLifetime); err != nil {
 		if errors.Is(err, errNoTicket) {
 			p.Pages.Error(w, r, http.StatusGone, p.lang(r), errorPage("codes.gone", "/account"))
 			return

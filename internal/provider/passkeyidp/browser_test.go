@@ -3,8 +3,14 @@ package passkeyidp_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,6 +178,8 @@ func (sessionsRefused) CreateSession(context.Context, *store.Session, ...*store.
 // error page does; before the error it is not shown. A login that
 // cannot begin because the store cannot be reached says to try again
 // in a minute, and hides the help desk again: nobody there can mend it.
+// So does a 503 or 429 that a proxy in front answers itself, with no
+// JSON, at the begin or at the finish.
 func TestBrowserShowsHelpDesk(t *testing.T) {
 	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != "", Timeout: 60 * time.Second})
 	h := newHarness(t, true)
@@ -242,5 +250,49 @@ func TestBrowserShowsHelpDesk(t *testing.T) {
 	}
 	if afterUnavailable || !strings.Contains(unavailable, "Try again in a minute") {
 		t.Errorf("with the store locked: help desk shown %v, message %q; want it hidden and a try again", afterUnavailable, unavailable)
+	}
+
+	type refusal struct {
+		path   string
+		status int
+	}
+	var refuse atomic.Pointer[refusal]
+	pass := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: h.addr})
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f := refuse.Load(); f != nil && r.Method == http.MethodPost && r.URL.Path == f.path {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(f.status)
+			fmt.Fprintf(w, "<html><body><h1>%d %s</h1></body></html>", f.status, http.StatusText(f.status))
+			return
+		}
+		pass.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	// Addressed as localhost, the passkey's RP ID, on the proxy's port.
+	proxyOrigin := "http://localhost:" + strings.TrimPrefix(proxy.URL, "http://127.0.0.1:")
+	for _, f := range []refusal{{"/passkey/login/begin", http.StatusServiceUnavailable}, {"/passkey/login/finish", http.StatusTooManyRequests}} {
+		refuse.Store(&f)
+		var shown bool
+		var message string
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(proxyOrigin+"/passkey/login?attempt=js-proxy"),
+			chromedp.WaitVisible(button),
+			chromedp.Click(button),
+			chromedp.WaitVisible(`[data-role=message].error`),
+			chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+				var err error
+				if shown, err = chromedp.Evaluate[bool](visible)(ctx, t); err != nil {
+					return err
+				}
+				message, err = chromedp.Text(`[data-role=message]`)(ctx, t)
+				return err
+			}),
+		)
+		if err != nil {
+			t.Fatalf("%d from a proxy at %s: %v", f.status, f.path, err)
+		}
+		if shown || !strings.Contains(message, "Try again in a minute") {
+			t.Errorf("%d from a proxy at %s: help desk shown %v, message %q; want it hidden and a try again", f.status, f.path, shown, message)
+		}
 	}
 }

@@ -163,7 +163,10 @@
 // cookie), so no other browser can be logged in with it. The ticket
 // that shows new recovery codes on the account is bound to the session
 // that made them: another session, holding a copied link, finds nothing
-// (410) and cannot use the ticket up. Recovery codes
+// (410) and cannot use the ticket up. A session holds one such ticket and
+// one notice, the newest: asking for new codes again and again replaces
+// them rather than fill the challenge store everyone's logins share, and
+// a store full for other reasons answers 503 "busy". Recovery codes
 // carry 80 random bits and are stored as SHA-256 hashes. New codes wait
 // to be shown, until shown once or for at most the ticket lifetime (10
 // minutes), in the ticket that shows them, in the challenge store,

@@ -1294,6 +1294,74 @@ func TestNewCodesNotShownAreNotStored(t *testing.T) {
 	}
 }
 
+// New recovery codes asked for again and again in one session, as by
+// someone holding a stolen session, keep one ticket for that session:
+// they neither fill the flow state everyone's logins share nor stop
+// another person making theirs. Only the newest codes are shown; an
+// older page's link shows nothing and leaves them to be shown.
+func TestNewCodesAgainAndAgainKeepOneTicket(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	other := h.browser("en")
+	other.enrol(newDevice(false), "", "fnr")
+	h.p.Challenges = flowmem.New(flowmem.Options{MaxChallenges: 4, Now: func() time.Time { return h.now }})
+	var shown []string
+	for i := range 20 {
+		csrf := attr(t, b.get("/account").body, "data-csrf")
+		r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+		if r.status != http.StatusSeeOther {
+			t.Fatalf("new codes, time %d: %d", i+1, r.status)
+		}
+		shown = append(shown, r.location)
+	}
+	csrf := attr(t, other.get("/account").body, "data-csrf")
+	r := other.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("another person's new codes: %d", r.status)
+	}
+	if page := other.get(r.location); page.status != http.StatusOK || len(codesIn(page.body)) != passkeyidp.RecoveryCodeCount {
+		t.Fatalf("another person's new codes page: %d\n%s", page.status, page.body)
+	}
+	if page := b.get(shown[0]); page.status != http.StatusGone {
+		t.Fatalf("the first of codes since replaced: %d", page.status)
+	}
+	if page := b.get(shown[len(shown)-1]); page.status != http.StatusOK || len(codesIn(page.body)) != passkeyidp.RecoveryCodeCount {
+		t.Fatalf("the newest codes after an older page's link: %d\n%s", page.status, page.body)
+	}
+}
+
+// When the flow state is full, new recovery codes are refused as busy:
+// 503 with Retry-After, in the person's language, and nothing changes.
+func TestNewCodesWhenFlowStateIsFull(t *testing.T) {
+	for _, tt := range []struct{ lang, title string }{
+		{"en", "Too many people are using this service right now"},
+		{"nb", "For mange bruker tjenesten akkurat nå"},
+		{"da", "For mange bruger tjenesten lige nu"},
+	} {
+		t.Run(tt.lang, func(t *testing.T) {
+			h := newHarness(t, true)
+			b := h.browser(tt.lang)
+			b.enrol(newDevice(false), "", "fnr")
+			mem := flowmem.New(flowmem.Options{MaxChallenges: 2, Now: func() time.Time { return h.now }})
+			for i := range 2 {
+				if err := mem.PutChallenge(t.Context(), fmt.Sprintf("passkeyidp:other:%d", i), []byte("x"), h.now.Add(time.Minute)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h.p.Challenges = mem
+			csrf := attr(t, b.get("/account").body, "data-csrf")
+			r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+			if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") != "60" || !strings.Contains(r.body, tt.title) {
+				t.Fatalf("new codes with the flow state full: %d, Retry-After %q\n%s", r.status, r.header.Get("Retry-After"), r.body)
+			}
+			if got := changeMethods(h.auditEvents(t)); len(got) != 0 {
+				t.Fatalf("codes that were not replaced audited as replaced: %v", got)
+			}
+		})
+	}
+}
+
 // sessionsDown is the real store that cannot read sessions, as when the
 // database does not answer.
 type sessionsDown struct{ store.Sessions }

@@ -34,6 +34,10 @@ var errNoTicket = errors.New("ticket unknown, used or expired")
 // unknown, and so errNoTicket.
 var errTicketExpired = fmt.Errorf("%w: expired", errNoTicket)
 
+// errSealedElse: the ticket found was sealed for another token. It wraps
+// errNoTicket.
+var errSealedElse = fmt.Errorf("%w: sealed for another token", errNoTicket)
+
 // sealed is what a ticket's ciphertext holds: the ticket and its expiry,
 // which the store does not return.
 type sealed struct {
@@ -48,6 +52,62 @@ func ticketKeys(kind, binding, token string) (id string, key []byte) {
 	i := sha256.Sum256([]byte("varde/passkeyidp/ticket-id/" + kind + "/" + token))
 	k := sha256.Sum256([]byte("varde/passkeyidp/ticket-key/" + kind + "/" + token))
 	return "passkeyidp:" + kind + ":" + base64.RawURLEncoding.EncodeToString(i[:]), k[:]
+}
+
+// A ticket put in its binding's slot (putSlotTicket) is stored under an
+// ID made of its kind and binding alone, not of its token, so that a
+// binding (a session) holds at most one ticket of that kind: putting
+// another replaces it. Tickets share the flow state's challenges with
+// everyone's logins (a bounded store: flowmem.DefaultMaxChallenges), so
+// without the slot a session asking again and again would fill them
+// and refuse other people's; with it, it holds one, and the newest is
+// the only one worth keeping (new recovery codes void those before).
+// The token still makes the key, so a take with another token, such as
+// an older page's link in the same session, cannot open it, and puts it
+// back for the page it was made for.
+func slotKeys(kind, binding, token string) (id string, key []byte) {
+	i := sha256.Sum256([]byte("varde/passkeyidp/ticket-slot/" + kind + "/" + binding))
+	_, key = ticketKeys(kind, binding, token)
+	return "passkeyidp:" + kind + ":" + base64.RawURLEncoding.EncodeToString(i[:]), key
+}
+
+// putSlotTicket stores v in binding's slot for kind, replacing the
+// ticket there, and returns its token.
+func (p *Provider) putSlotTicket(ctx context.Context, kind, binding string, v any, ttl time.Duration) (string, error) {
+	if binding == "" {
+		return "", errors.New("ticket: a slot needs a binding")
+	}
+	token, err := p.randomID(32)
+	if err != nil {
+		return "", err
+	}
+	id, key := slotKeys(kind, binding, token)
+	if err := p.seal(ctx, id, key, v, p.now().Add(ttl)); err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// takeSlotTicket takes the ticket in binding's slot for kind if token
+// is the one it was put with, and decodes it into v. One put with
+// another token is put back, for ttl at most (its own expiry, sealed
+// in it, still holds), and the take finds nothing.
+func (p *Provider) takeSlotTicket(ctx context.Context, kind, binding, token string, v any, ttl time.Duration) error {
+	if len(token) != 43 || binding == "" {
+		return errNoTicket
+	}
+	id, key := slotKeys(kind, binding, token)
+	ciphertext, err := p.takeSealed(ctx, id)
+	if err != nil {
+		return err
+	}
+	err = p.open(id, key, ciphertext, v)
+	if errors.Is(err, errSealedElse) {
+		if err := p.Challenges.PutChallenge(ctx, id, ciphertext, p.now().Add(ttl)); err != nil {
+			return fmt.Errorf("ticket: put back: %w", err)
+		}
+	}
+	return err
 }
 
 // putTicket stores v, bound to binding if it is not "", and returns its
@@ -74,6 +134,12 @@ func (p *Provider) restoreTicket(ctx context.Context, kind, binding, token strin
 }
 
 func (p *Provider) storeTicket(ctx context.Context, kind, binding, token string, v any, expiresAt time.Time) error {
+	id, key := ticketKeys(kind, binding, token)
+	return p.seal(ctx, id, key, v, expiresAt)
+}
+
+// seal stores v under id, encrypted with key, until expiresAt.
+func (p *Provider) seal(ctx context.Context, id string, key []byte, v any, expiresAt time.Time) error {
 	ticket, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("ticket: %w", err)
@@ -82,7 +148,6 @@ func (p *Provider) storeTicket(ctx context.Context, kind, binding, token string,
 	if err != nil {
 		return fmt.Errorf("ticket: %w", err)
 	}
-	id, key := ticketKeys(kind, binding, token)
 	aead, err := newAEAD(key)
 	if err != nil {
 		return err
@@ -106,16 +171,32 @@ func (p *Provider) takeTicket(ctx context.Context, kind, binding, token string, 
 		return errNoTicket
 	}
 	id, key := ticketKeys(kind, binding, token)
-	// Taken whatever its expiry (the zero time is before any), so that
-	// one past its time is told apart from one unknown or used, and
-	// checked against the expiry sealed in it.
+	ciphertext, err := p.takeSealed(ctx, id)
+	if err != nil {
+		return err
+	}
+	return p.open(id, key, ciphertext, v)
+}
+
+// takeSealed removes and returns the ciphertext stored under id. It is
+// taken whatever its expiry (the zero time is before any), so that one
+// past its time is told apart from one unknown or used, and checked
+// against the expiry sealed in it.
+func (p *Provider) takeSealed(ctx context.Context, id string) ([]byte, error) {
 	ciphertext, err := p.Challenges.TakeChallenge(ctx, id, time.Time{})
 	if errors.Is(err, store.ErrNotFound) {
-		return errNoTicket
+		return nil, errNoTicket
 	}
 	if err != nil {
-		return fmt.Errorf("ticket: %w", err)
+		return nil, fmt.Errorf("ticket: %w", err)
 	}
+	return ciphertext, nil
+}
+
+// open decrypts ciphertext, stored under id, with key into v;
+// errSealedElse if key does not open it, errTicketExpired if its time
+// has run out.
+func (p *Provider) open(id string, key, ciphertext []byte, v any) error {
 	aead, err := newAEAD(key)
 	if err != nil {
 		return err
@@ -125,7 +206,7 @@ func (p *Provider) takeTicket(ctx context.Context, kind, binding, token string, 
 	}
 	plain, err := aead.Open(nil, ciphertext[:aead.NonceSize()], ciphertext[aead.NonceSize():], []byte(id))
 	if err != nil {
-		return errNoTicket
+		return errSealedElse
 	}
 	var t sealed
 	if err := json.Unmarshal(plain, &t); err != nil {

@@ -152,7 +152,7 @@ func (db *DB) CheckIntegrity(ctx context.Context) error {
 	if db.d.name == "postgres" {
 		return db.checkAuditTriggers(ctx)
 	}
-	rows, err := db.r.QueryContext(ctx, "PRAGMA integrity_check(20)")
+	rows, err := read(db.r.QueryContext(ctx, "PRAGMA integrity_check(20)"))
 	if err != nil {
 		return checkErr(err)
 	}
@@ -178,7 +178,9 @@ func (db *DB) CheckIntegrity(ctx context.Context) error {
 
 // checkErr reports a failure of the integrity check itself: SQLite
 // refuses to read a badly damaged file at all, and says so with
-// SQLITE_CORRUPT or SQLITE_NOTADB.
+// SQLITE_CORRUPT or SQLITE_NOTADB. A file another connection holds
+// locked past the busy timeout is no damage: that is the store
+// unavailable (store.ErrUnavailable), as any read classifies it.
 func checkErr(err error) error {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
@@ -187,7 +189,7 @@ func checkErr(err error) error {
 			return fmt.Errorf("%w: integrity check: %w", ErrCorrupt, err)
 		}
 	}
-	return fmt.Errorf("integrity check: %w", err)
+	return fmt.Errorf("integrity check: %w", unavailable(err, false))
 }
 
 // IntegrityChecked says, in a few words for an operator, what
@@ -206,7 +208,7 @@ func (db *DB) checkAuditTriggers(ctx context.Context) error {
 	err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'audit_log'::regclass "+
 		"AND tgname IN ('audit_log_no_change', 'audit_log_no_truncate') AND tgenabled <> 'D'").Scan(&n)
 	if err != nil {
-		return fmt.Errorf("integrity check: %w", err)
+		return fmt.Errorf("integrity check: %w", unavailable(err, false))
 	}
 	if n != 2 {
 		return fmt.Errorf("%w: audit_log's append-only triggers are missing or disabled (%d of 2 in force)", ErrCorrupt, n)

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -61,5 +62,21 @@ func TestListQueryLockedIsUnavailable(t *testing.T) {
 		if err := c.list(t.Context()); err != nil {
 			t.Errorf("%s once the lock is let go: %v", c.name, err)
 		}
+	}
+}
+
+// An integrity check that cannot read the file, because another process
+// holds its lock past the busy timeout, says the store is unavailable
+// (try again), not that the database is damaged or the check failed.
+func TestCheckIntegrityLockedIsUnavailable(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "varde.db"))
+	release := sqlitetest.LockAll(t, db)
+	err := db.CheckIntegrity(t.Context())
+	release()
+	if !store.Unavailable(err) || errors.Is(err, ErrCorrupt) {
+		t.Errorf("CheckIntegrity with the file locked: %v, want store.ErrUnavailable and not ErrCorrupt", err)
+	}
+	if err := db.CheckIntegrity(t.Context()); err != nil {
+		t.Errorf("CheckIntegrity once the lock is let go: %v", err)
 	}
 }
