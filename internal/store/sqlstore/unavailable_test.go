@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -209,4 +210,67 @@ func TestPostgresReadOnlyIsUnavailable(t *testing.T) {
 		}
 		return err == nil
 	})
+}
+
+// closingListener accepts connections and closes each at once, as a
+// proxy with no server to send them to does.
+func closingListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestUnansweredPostgres: a statement whose connection failed may have
+// been carried out only if it was sent; a connection never made, or
+// closed before the statement, sent nothing, whatever the error wraps.
+func TestUnansweredPostgres(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	connect := func(addr string) error {
+		c, err := pgconn.Connect(ctx, "postgres://varde@"+addr+"/varde?sslmode=disable&connect_timeout=30")
+		if err == nil {
+			c.Close(ctx)
+			t.Fatalf("connected to %s", addr)
+		}
+		return err
+	}
+	cutShort := connect(closingListener(t))
+	if !errors.Is(cutShort, io.ErrUnexpectedEOF) {
+		t.Fatalf("connection closed by the listener: %v, want one ending in unexpected EOF", cutShort)
+	}
+	closed, err := pgconn.Connect(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close(ctx)
+	_, afterClose := closed.Exec(ctx, "SELECT 1").ReadAll()
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"connection cut short before it was made", fmt.Errorf("store: %w", cutShort), false},
+		{"connection closed before the statement", fmt.Errorf("commit: %w", afterClose), false},
+		{"server's answer", &pgconn.PgError{Code: "23505"}, false},
+		{"read cut mid-answer", fmt.Errorf("exec: %w", io.ErrUnexpectedEOF), true},
+		{"read reset", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}, true},
+	}
+	for _, c := range cases {
+		if got := unansweredPostgres(c.err); got != c.want {
+			t.Errorf("%s: %v unanswered = %v, want %v", c.name, c.err, got, c.want)
+		}
+	}
 }
