@@ -31,10 +31,11 @@ var (
 	ErrOutcomeUnknown = errors.New("store: outcome unknown, the write may or may not be stored")
 	// ErrUnavailable means the store could not be reached or is
 	// overloaded (connection refused or dropped, the server shutting
-	// down or out of connections, a lock not had within the store's own
-	// time limit): nothing about the request was wrong, and the same
-	// request may succeed in a little while. A caller answers "try
-	// again" (503), not "failed" (500).
+	// down or out of connections, a write refused by a server that takes
+	// none, such as a primary demoted at a failover, a lock not had
+	// within the store's own time limit): nothing about the request was
+	// wrong, and the same request may succeed in a little while. A
+	// caller answers "try again" (503), not "failed" (500).
 	ErrUnavailable = errors.New("store: unavailable, try again shortly")
 )
 

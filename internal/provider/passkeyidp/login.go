@@ -80,7 +80,8 @@ func (p *Provider) loginBegin(w http.ResponseWriter, r *http.Request) {
 }
 
 // loginFinish: POST /passkey/login/finish?ceremony=… with the credential
-// JSON → {"redirect": "…"}, or 400 {"error", "message"}.
+// JSON → {"redirect": "…"}, or 400 {"error", "message"}; 503
+// "unavailable" with Retry-After when the store could not be reached.
 func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if !isJSON(r) {
@@ -90,9 +91,6 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 	res, err := p.WebAuthn.FinishLogin(ctx, r.URL.Query().Get("ceremony"), readResponse(r))
 	if err != nil {
 		reason := passkey.Reason(err)
-		if reason == "internal" {
-			p.log().ErrorContext(ctx, "finish passkey login", "err", err)
-		}
 		// A passkey that verified but cannot be trusted (a copy of it may
 		// be in other hands) is recorded as its person's, so that they see
 		// the refused login on their account page (ADR 12) and operators
@@ -105,13 +103,18 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 			ev.Details["credential"] = credentialRef(ce.CredentialID)
 		}
 		p.audit(ctx, ev)
+		if reason == "internal" {
+			// A store that could not be reached is "try again", not a
+			// failure of ours (failed).
+			p.failed(w, r, "finish passkey login", err)
+			return
+		}
 		p.jsonError(w, r, statusFor(err), reason)
 		return
 	}
 	next, err := p.Finisher.Finish(w, r, res.AttemptID, passkeyResult(res.Person, res.UserVerified, res.BackupEligible, res.Passkey.MaxLevel, p.now()))
 	if err != nil {
-		p.log().ErrorContext(ctx, "finish login", "err", err)
-		p.jsonError(w, r, http.StatusInternalServerError, "internal")
+		p.failed(w, r, "finish login", err)
 		return
 	}
 	p.writeRedirect(w, next)

@@ -339,21 +339,29 @@ const storeRetry = httpx.UnavailableRetry
 // started. When the flow state is full (store.ErrFull: a flood of
 // begins, or more logins than the node may hold), that is 503 "busy"
 // with Retry-After, not logged, since a flood would fill the log too;
-// when the store could not be reached (store.ErrUnavailable), 503
-// "unavailable" with Retry-After; anything else is 500 "internal".
+// anything else is as failed answers it.
 func (p *Provider) beginFailed(w http.ResponseWriter, r *http.Request, msg string, err error) {
 	if errors.Is(err, store.ErrFull) {
 		w.Header().Set("Retry-After", strconv.Itoa(busyRetry))
 		p.jsonError(w, r, http.StatusServiceUnavailable, "busy")
 		return
 	}
+	p.failed(w, r, msg, err)
+}
+
+// failed answers a JSON endpoint that failed on Varde's side, and logs
+// why. When the store could not be reached (store.Unavailable: nothing
+// was written, and the same request may succeed shortly) that is 503
+// "unavailable" with Retry-After; anything else, a write whose outcome
+// is unknown among them, is 500 "internal".
+func (p *Provider) failed(w http.ResponseWriter, r *http.Request, msg string, err error) {
 	if store.Unavailable(err) {
 		p.log().WarnContext(r.Context(), msg, "err", err, "req", httpx.RequestID(r.Context()))
 		w.Header().Set("Retry-After", strconv.Itoa(storeRetry))
 		p.jsonError(w, r, http.StatusServiceUnavailable, "unavailable")
 		return
 	}
-	p.log().ErrorContext(r.Context(), msg, "err", err)
+	p.log().ErrorContext(r.Context(), msg, "err", err, "req", httpx.RequestID(r.Context()))
 	p.jsonError(w, r, http.StatusInternalServerError, "internal")
 }
 

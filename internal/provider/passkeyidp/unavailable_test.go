@@ -43,3 +43,32 @@ func TestStoreLockedIsUnavailable(t *testing.T) {
 		t.Errorf("begin once the lock is let go: %d %v", r.status, m)
 	}
 }
+
+// A passkey login whose finish meets the store locked beyond the busy
+// timeout answers 503 "unavailable" with Retry-After, not 500
+// "internal": nothing was taken, and the same response finishes the
+// login once the lock is let go.
+func TestStoreLockedAtLoginFinishIsUnavailable(t *testing.T) {
+	h := newHarness(t, true)
+	d := newDevice(false)
+	h.browser("en").enrol(d, "a", "fnr")
+	b := h.browser("en")
+	r, begun := b.json("/passkey/login/begin", map[string]string{"attempt": "a2"}, "")
+	if r.status != http.StatusOK {
+		t.Fatalf("login begin: %d %v", r.status, begun)
+	}
+	id, body := h.get(t, h.rp, d, begun)
+	finish := "/passkey/login/finish?ceremony=" + url.QueryEscape(id)
+
+	release := lockStore(t, h)
+	r, m := b.json(finish, body, "")
+	if r.status != http.StatusServiceUnavailable || m["error"] != "unavailable" || !strings.Contains(m["message"].(string), "reach our records") ||
+		r.header.Get("Retry-After") != "30" {
+		t.Errorf("finish with the store locked: %d %v, Retry-After %q", r.status, m, r.header.Get("Retry-After"))
+	}
+	release()
+
+	if r, m := b.json(finish, body, ""); r.status != http.StatusOK || h.fin.last(t).Attempt != "a2" {
+		t.Errorf("finish once the lock is let go: %d %v", r.status, m)
+	}
+}

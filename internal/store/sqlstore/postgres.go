@@ -315,10 +315,18 @@ func fatalPostgres(err error) bool {
 // unansweredPostgres reports a failure of the connection that may have
 // come after the statement was sent: one pgconn does not call
 // SafeToRetry, or a read that ended early (pgconn returns those as they
-// are). An answer from the server (*pgconn.PgError) is not one.
+// are). An answer from the server (*pgconn.PgError) is not one, nor is
+// a connection that was never made (*pgconn.ConnectError), whatever cut
+// it short: a proxy that takes the connection and closes it, as one
+// does while a failover has no primary for it, makes it end in
+// unexpected EOF before any statement was sent.
 func unansweredPostgres(err error) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
+		return false
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
 		return false
 	}
 	var r interface{ SafeToRetry() bool }

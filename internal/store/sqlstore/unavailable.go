@@ -27,6 +27,10 @@ const (
 	pgCannotConnectNow   = "57P03"
 	pgQueryCanceled      = "57014" // statement_timeout, or a cancel request
 	pgIdleSessionTimeout = "57P05"
+	// A write refused by a server that takes none: a primary demoted to
+	// a standby, or one reached through a proxy that has not yet moved
+	// to the new primary, at a failover. The write changed nothing.
+	pgReadOnlyTransaction = "25006"
 )
 
 // unavailable returns err wrapped with store.ErrUnavailable when it
@@ -54,7 +58,7 @@ func isUnavailable(err error) bool {
 			return true
 		}
 		switch pe.Code {
-		case pgAdminShutdown, pgCrashShutdown, pgCannotConnectNow, pgQueryCanceled, pgIdleSessionTimeout:
+		case pgAdminShutdown, pgCrashShutdown, pgCannotConnectNow, pgQueryCanceled, pgIdleSessionTimeout, pgReadOnlyTransaction:
 			return true
 		case pgSerializationFailure, pgDeadlockDetected:
 			// The writer runs a clashing operation again (clashTries):

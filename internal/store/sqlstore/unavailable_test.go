@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -75,6 +76,7 @@ func TestUnavailableClassifies(t *testing.T) {
 		{"postgres statement timeout 57014", pg("57014"), false, true},
 		{"postgres serialization failure after retries 40001", pg("40001"), false, true},
 		{"postgres deadlock after retries 40P01", pg("40P01"), false, true},
+		{"postgres read-only transaction 25006", pg("25006"), false, true},
 		{"postgres unique violation 23505", pg("23505"), false, false},
 		{"postgres foreign key violation 23503", pg("23503"), false, false},
 		{"postgres invalid text 22P02", pg("22P02"), false, false},
@@ -142,5 +144,126 @@ func TestPostgresStoppedIsUnavailable(t *testing.T) {
 	}
 	if _, err := db.ListAudit(ctx, 0, 10); err != nil {
 		t.Errorf("list once the server runs again: %v", err)
+	}
+}
+
+// TestPostgresReadOnlyIsUnavailable: a server that takes no writes, as
+// a primary demoted at a failover, refuses the store's writes with
+// store.ErrUnavailable, the outcome known (nothing was written), while
+// reads go on; once it takes writes again, so does the same DB.
+func TestPostgresReadOnlyIsUnavailable(t *testing.T) {
+	srv := pgtest.NewServer(t)
+	db := openPostgres(t, srv.DSN())
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	admin, err := sql.Open("pgx", srv.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	// readOnly sets the server's default and has it reread its settings;
+	// each session rereads them before its next statement once told,
+	// which is after pg_reload_conf returns, so the writes after it are
+	// tried until one meets the new setting.
+	readOnly := func(on string) {
+		t.Helper()
+		for _, q := range []string{"ALTER SYSTEM SET default_transaction_read_only = " + on, "SELECT pg_reload_conf()"} {
+			if _, err := admin.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write := func() error {
+		return db.AppendAudit(ctx, &store.AuditEvent{Type: "t", Time: time.Now()})
+	}
+	// until writes until done says the answer is the awaited one.
+	until := func(what string, done func(error) bool) {
+		t.Helper()
+		for {
+			if done(write()) {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: never", what)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	if err := write(); err != nil {
+		t.Fatal(err)
+	}
+	readOnly("on")
+	until("a write refused by the read-only server", func(err error) bool {
+		if err != nil && !store.Unavailable(err) {
+			t.Fatalf("write to a read-only server: %v, want store.ErrUnavailable and not store.ErrOutcomeUnknown", err)
+		}
+		return err != nil
+	})
+	if _, err := db.ListAudit(ctx, 0, 10); err != nil {
+		t.Errorf("read from a read-only server: %v", err)
+	}
+	readOnly("off")
+	until("a write once the server takes writes again", func(err error) bool {
+		if err != nil && !store.Unavailable(err) {
+			t.Fatalf("write while the server turns writable: %v, want store.ErrUnavailable", err)
+		}
+		return err == nil
+	})
+}
+
+// closingListener accepts connections and closes each at once, as a
+// proxy with no server to send them to does.
+func closingListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestUnansweredPostgres: a statement whose connection failed may have
+// been carried out only if it was sent; a connection never made sent
+// nothing, whatever the error wraps.
+func TestUnansweredPostgres(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	connect := func(addr string) error {
+		c, err := pgconn.Connect(ctx, "postgres://varde@"+addr+"/varde?sslmode=disable&connect_timeout=30")
+		if err == nil {
+			c.Close(ctx)
+			t.Fatalf("connected to %s", addr)
+		}
+		return err
+	}
+	cutShort := connect(closingListener(t))
+	if !errors.Is(cutShort, io.ErrUnexpectedEOF) {
+		t.Fatalf("connection closed by the listener: %v, want one ending in unexpected EOF", cutShort)
+	}
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"connection cut short before it was made", fmt.Errorf("store: %w", cutShort), false},
+		{"server's answer", &pgconn.PgError{Code: "23505"}, false},
+		{"read cut mid-answer", fmt.Errorf("exec: %w", io.ErrUnexpectedEOF), true},
+		{"read reset", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}, true},
+	}
+	for _, c := range cases {
+		if got := unansweredPostgres(c.err); got != c.want {
+			t.Errorf("%s: %v unanswered = %v, want %v", c.name, c.err, got, c.want)
+		}
 	}
 }
