@@ -229,7 +229,7 @@ func (a *ClientAuthenticator) Check(r *http.Request) (*ClientAuthentication, err
 	case assertion || assertionType:
 		return a.privateKeyJWT(ctx, form.Get("client_assertion_type"), form.Get("client_assertion"), formID)
 	case secretPost:
-		return nil, InvalidClient("client_secret_post is not supported")
+		return nil, InvalidClient("client_secret_post is not supported: send the client ID and secret in the Authorization header (client_secret_basic, RFC 6749 section 2.3.1)")
 	case formID != "":
 		c, err = a.public(ctx, formID)
 	default:

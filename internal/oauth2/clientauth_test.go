@@ -596,7 +596,7 @@ func TestOtherMethods(t *testing.T) {
 		{"public client", url.Values{"client_id": {"public"}}, "", "", "", "public"},
 		{"confidential without credentials", url.Values{"client_id": {"jwt"}}, "", CodeInvalidClient, "does not authenticate this way", ""},
 		{"nothing", url.Values{}, "", CodeInvalidClient, "required", ""},
-		{"client_secret_post", url.Values{"client_id": {basicID}, "client_secret": {basicSecret}}, "", CodeInvalidClient, "client_secret_post", ""},
+		{"client_secret_post", url.Values{"client_id": {basicID}, "client_secret": {basicSecret}}, "", CodeInvalidClient, "client_secret_post is not supported: send the client ID and secret in the Authorization header (client_secret_basic", ""},
 		{"bearer header", url.Values{"client_id": {"public"}}, "Bearer abc", CodeInvalidClient, "Authorization scheme", ""},
 		// A Basic header that does not decode is malformed Basic
 		// credentials, not an unsupported scheme.
