@@ -229,7 +229,7 @@ func (a *ClientAuthenticator) Check(r *http.Request) (*ClientAuthentication, err
 	case assertion || assertionType:
 		return a.privateKeyJWT(ctx, form.Get("client_assertion_type"), form.Get("client_assertion"), formID)
 	case secretPost:
-		return nil, InvalidClient("client_secret_post is not supported")
+		return nil, InvalidClient("client_secret_post is not supported: send the client ID and secret in the Authorization header (client_secret_basic, RFC 6749 section 2.3.1)")
 	case formID != "":
 		c, err = a.public(ctx, formID)
 	default:
@@ -417,7 +417,8 @@ func (a *ClientAuthenticator) checkClaims(cl *store.Client, c *assertionClaims) 
 		return time.Time{}, InvalidClient("client assertion has expired")
 	}
 	if exp.After(now.Add(orDefault(a.MaxAssertionLifetime, DefaultMaxAssertionLifetime) + leeway)) {
-		return time.Time{}, InvalidClient("client assertion expires too far in the future")
+		return time.Time{}, InvalidClient("client assertion expires too far in the future: exp may be at most %d seconds from now",
+			int(orDefault(a.MaxAssertionLifetime, DefaultMaxAssertionLifetime)/time.Second))
 	}
 	// §3 items 5, 6: nbf and iat are honoured when present.
 	if c.NotBefore != nil && c.NotBefore.Time().After(now.Add(leeway)) {
@@ -501,12 +502,13 @@ func (a *ClientAuthenticator) checkHorizon(c *assertionClaims, exp time.Time) er
 // verifySignature checks the assertion against the client's registered
 // keys only: its inline JWKS or its jwks_uri.
 func (a *ClientAuthenticator) verifySignature(ctx context.Context, c *store.Client, p *parsedAssertion) (*assertionClaims, error) {
+	var candidates []jose.JSONWebKey
 	for _, refetch := range []bool{false, true} {
 		set, err := a.clientKeys(ctx, c, refetch)
 		if err != nil {
 			return nil, err
 		}
-		candidates := usableKeys(set, p.kid, p.alg)
+		candidates = usableKeys(set, p.kid, p.alg)
 		if len(candidates) > MaxKeysWithoutKid {
 			if p.kid == "" {
 				return nil, InvalidClient("client assertion has no kid, and %d of the client's keys could have made it: name the key in the kid header (at most %d are tried without one)",
@@ -531,7 +533,19 @@ func (a *ClientAuthenticator) verifySignature(ctx context.Context, c *store.Clie
 			break
 		}
 	}
-	return nil, InvalidClient("client assertion signature is invalid")
+	// A client's keys are public: saying that none of them fits the
+	// assertion's kid and alg tells its developer which header to mend,
+	// and an attacker nothing the client's JWK set does not. The kid is
+	// not repeated: it is the sender's, and error_description holds
+	// printable ASCII only (RFC 6749 §5.2).
+	switch {
+	case len(candidates) > 0:
+		return nil, InvalidClient("client assertion signature is invalid")
+	case p.kid != "":
+		return nil, InvalidClient("no key registered for the client has the client assertion's kid and can check an %s signature (its kid and alg headers)", p.alg)
+	default:
+		return nil, InvalidClient("no key registered for the client can check an %s signature (the client assertion's alg header)", p.alg)
+	}
 }
 
 // usableKeys are the public signing keys that can check a signature

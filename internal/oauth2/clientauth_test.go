@@ -222,9 +222,9 @@ func TestPrivateKeyJWT(t *testing.T) {
 		{"valid without kid", sign(t, testKey{"", jose.ES256, f.ec.key}, claimsFor("jwt", now)), nil, "", ""},
 		{"matching client_id", sign(t, f.ec, claimsFor("jwt", now)), url.Values{"client_id": {"jwt"}}, "", ""},
 		{"forged with another key", sign(t, stranger, claimsFor("jwt", now)), nil, CodeInvalidClient, "signature is invalid"},
-		{"unknown kid", sign(t, testKey{"nope", jose.ES256, f.ec.key}, claimsFor("jwt", now)), nil, CodeInvalidClient, "signature is invalid"},
+		{"unknown kid", sign(t, testKey{"nope", jose.ES256, f.ec.key}, claimsFor("jwt", now)), nil, CodeInvalidClient, "no key registered for the client has the client assertion's kid and can check an ES256 signature (its kid and alg headers)"},
 		{"expired", sign(t, f.ec, mod(func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(-time.Minute)) })), nil, CodeInvalidClient, "expired"},
-		{"exp too far", sign(t, f.ec, mod(func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(time.Hour)) })), nil, CodeInvalidClient, "too far"},
+		{"exp too far", sign(t, f.ec, mod(func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(time.Hour)) })), nil, CodeInvalidClient, "client assertion expires too far in the future: exp may be at most 300 seconds from now"},
 		{"no exp", sign(t, f.ec, mod(func(c *jwt.Claims) { c.Expiry = nil })), nil, CodeInvalidClient, "no exp"},
 		{"nbf future", sign(t, f.ec, mod(func(c *jwt.Claims) { c.NotBefore = jwt.NewNumericDate(now.Add(2 * time.Minute)) })), nil, CodeInvalidClient, "not valid yet"},
 		{"iat future", sign(t, f.ec, mod(func(c *jwt.Claims) { c.IssuedAt = jwt.NewNumericDate(now.Add(2 * time.Minute)) })), nil, CodeInvalidClient, "issued in the future"},
@@ -596,7 +596,7 @@ func TestOtherMethods(t *testing.T) {
 		{"public client", url.Values{"client_id": {"public"}}, "", "", "", "public"},
 		{"confidential without credentials", url.Values{"client_id": {"jwt"}}, "", CodeInvalidClient, "does not authenticate this way", ""},
 		{"nothing", url.Values{}, "", CodeInvalidClient, "required", ""},
-		{"client_secret_post", url.Values{"client_id": {basicID}, "client_secret": {basicSecret}}, "", CodeInvalidClient, "client_secret_post", ""},
+		{"client_secret_post", url.Values{"client_id": {basicID}, "client_secret": {basicSecret}}, "", CodeInvalidClient, "client_secret_post is not supported: send the client ID and secret in the Authorization header (client_secret_basic", ""},
 		{"bearer header", url.Values{"client_id": {"public"}}, "Bearer abc", CodeInvalidClient, "Authorization scheme", ""},
 		// A Basic header that does not decode is malformed Basic
 		// credentials, not an unsupported scheme.

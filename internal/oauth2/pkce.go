@@ -55,7 +55,7 @@ func VerifyPKCE(challenge, method, verifier string) error {
 		return InvalidGrant("code_verifier is required")
 	}
 	if !ValidVerifier(verifier) {
-		return InvalidGrant("code_verifier is malformed")
+		return InvalidGrant("code_verifier must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (RFC 7636 section 4.1)")
 	}
 	got := S256Challenge(verifier)
 	if subtle.ConstantTimeCompare([]byte(got), []byte(challenge)) != 1 {

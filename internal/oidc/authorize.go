@@ -118,7 +118,7 @@ func (p *Provider) validateAuthParams(c *store.Client, form url.Values, redirect
 	case len(req.LoginHint) > maxLoginHintLen:
 		return nil, oauth2.InvalidRequest("login_hint is too long")
 	case !validProviderHint(req.ProviderHint):
-		return nil, oauth2.InvalidRequest("provider_hint must be \"any\" or a provider id (lower-case letters, digits and '-')")
+		return nil, oauth2.InvalidRequest("provider_hint must be 'any' or a provider id (lower-case letters, digits and '-')")
 	}
 	// RFC 9449 §10: dpop_jkt binds the code to the key it names.
 	if req.DPoPJKT = form.Get("dpop_jkt"); req.DPoPJKT != "" && !oauth2.ValidJKT(req.DPoPJKT) {
@@ -133,7 +133,7 @@ func (p *Provider) validateAuthParams(c *store.Client, form url.Values, redirect
 	case req.CodeChallengeMethod != oauth2.MethodS256:
 		return nil, oauth2.InvalidRequest("code_challenge_method must be S256")
 	case !oauth2.ValidChallenge(req.CodeChallenge):
-		return nil, oauth2.InvalidRequest("code_challenge is malformed")
+		return nil, oauth2.InvalidRequest("code_challenge must be BASE64URL(SHA-256(code_verifier)) without padding, 43 characters (RFC 7636 section 4.2)")
 	}
 	// RFC 9126 §5: a client registered to require PAR must use it.
 	if c.RequirePAR && !pushed {

@@ -173,7 +173,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	case "":
 		err = oauth2.InvalidRequest("grant_type is required")
 	default:
-		err = oauth2.UnsupportedGrantType("unsupported grant_type")
+		err = oauth2.UnsupportedGrantType("grant_type must be %s or %s (see grant_types_supported)", grantAuthorizationCode, grantRefreshToken)
 	}
 	if errors.Is(err, store.ErrOutcomeUnknown) {
 		// The code or refresh token may have been spent and tokens stored

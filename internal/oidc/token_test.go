@@ -194,6 +194,49 @@ func TestTokenErrors(t *testing.T) {
 	}
 }
 
+// TestRefusalsSayWhatIsValid: a code_challenge, code_verifier or
+// grant_type that is not one Varde takes is refused with a description
+// that says what one it takes looks like, so that the relying party's
+// developer can mend the request from the answer alone.
+func TestRefusalsSayWhatIsValid(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	verifier := oauth2.GenerateVerifier()
+	par := h.bankAuth(bankForm("st", "n", verifier))
+	par.Set("code_challenge", "short")
+	hint := h.bankAuth(bankForm("st", "n", verifier))
+	hint.Set("provider_hint", "BankID")
+	tests := []struct {
+		name   string
+		path   string
+		form   url.Values
+		client string
+		code   string
+		want   string
+	}{
+		{"code_challenge not S256's", PathPAR, par, "", "invalid_request", "code_challenge must be BASE64URL(SHA-256(code_verifier)) without padding, 43 characters (RFC 7636 section 4.2)"},
+		{"provider_hint not an ID", PathPAR, hint, "", "invalid_request", "provider_hint must be 'any' or a provider id (lower-case letters, digits and '-')"},
+		{"code_verifier too short", PathToken, codeForm(h.code(b, verifier), "abc"), taxID, "invalid_grant", "code_verifier must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (RFC 7636 section 4.1)"},
+		{"grant_type Varde does not offer", PathToken, url.Values{"grant_type": {"client_credentials"}}, taxID, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token (see grant_types_supported)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, _, body := h.postForm(tt.path, tt.form, tt.client)
+			if status != 400 || body["error"] != tt.code || body["error_description"] != tt.want {
+				t.Errorf("%d %v, want 400 %s: %s", status, body, tt.code, tt.want)
+			}
+			// RFC 6749 §5.2: error_description is printable ASCII only,
+			// without '"' and '\\'.
+			got, _ := body["error_description"].(string)
+			for _, r := range got {
+				if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+					t.Errorf("error_description %q holds %q, which RFC 6749 §5.2 does not allow", got, r)
+				}
+			}
+		})
+	}
+}
+
 func noneAssertion(h *harness) string {
 	tok := h.assertion(nil)
 	parts := strings.Split(tok, ".")
