@@ -4,8 +4,13 @@
 # (through third_party/openid-client/rp.mjs), is installed under
 # third_party/openid-client/ at the exact version its package-lock.json
 # pins. Uses the machine's npm; does nothing when the pinned version is
-# already there.
+# already there. Also makes sure of openssl, which the README's
+# relying-party example (TestReadmeRelyingPartyExample) runs.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
+if ! command -v openssl >/dev/null 2>&1; then
+	apt_install openssl
+fi
 cd "$(dirname "${BASH_SOURCE[0]}")/../third_party/openid-client"
 
 want=$(sed -n 's/^ *"openid-client": *"\([^"]*\)".*/\1/p' package.json | head -n1)
