@@ -3,7 +3,10 @@ package sqlitetest
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"fmt"
 	"testing"
+	"time"
 )
 
 // Store is what the package needs of a store: its connection pools by
@@ -45,24 +48,49 @@ func hold(t testing.TB, db Store, lock ...string) (release func()) {
 	if err := db.Pools()["read"].QueryRowContext(ctx, "SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&path); err != nil {
 		t.Fatal(err)
 	}
-	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(30000)")
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(1000)")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { other.Close() })
+	// An exclusive lock in WAL mode is refused at once, whatever the
+	// busy timeout, while one of db's connections still has the file
+	// open (a write finishing, a connection on its way back to the
+	// pool), and a busy store may leave it only short gaps: try again
+	// on a fresh connection, a second at a time, for a bounded time.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		conn, err := take(ctx, other, lock)
+		if err == nil {
+			return func() {
+				conn.Close()
+				if err := other.Close(); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// take runs the lock statements on a new connection of other, closed
+// again if one fails.
+func take(ctx context.Context, other *sql.DB, lock []string) (*sql.Conn, error) {
 	conn, err := other.Conn(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	for _, q := range lock {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
+			// Raw drops the connection rather than pooling it in
+			// exclusive locking mode.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			conn.Close()
+			return nil, fmt.Errorf("%s: %w", q, err)
 		}
 	}
-	return func() {
-		conn.Close()
-		if err := other.Close(); err != nil {
-			t.Error(err)
-		}
-	}
+	return conn, nil
 }
