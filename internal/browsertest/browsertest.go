@@ -17,8 +17,9 @@ import (
 type Options struct {
 	// Required makes a missing Chromium a test failure instead of a skip.
 	Required bool
-	// Timeout bounds everything done with the returned context; 60 s if
-	// zero. No browser step can hang a test past it.
+	// Timeout bounds everything done with the returned context; 3
+	// minutes if zero, room for a loaded machine. No browser step can
+	// hang a test past it.
 	Timeout time.Duration
 	// Lang is the browser's language, sent as Accept-Language; "en-GB" if
 	// empty.
@@ -54,7 +55,7 @@ func Start(t testing.TB, opt Options) context.Context {
 		t.Skipf("%v; skipping the browser test", err)
 	}
 	if opt.Timeout == 0 {
-		opt.Timeout = 60 * time.Second
+		opt.Timeout = 3 * time.Minute
 	}
 	if opt.Lang == "" {
 		opt.Lang = "en-GB"
@@ -147,6 +148,37 @@ func NodeGone(err error) bool {
 	}
 	return false
 }
+
+// Loaded waits until the current page has loaded (its load event has
+// fired) and the browser has drawn it since, so that a click that
+// follows lands on the page as it is shown. A wait cut short by the page
+// navigating goes on at the next page; it gives up when the context
+// ends, or after a page that keeps navigating.
+func Loaded() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		for try := 1; ; try++ {
+			_, err := chromedp.Evaluate[bool](loadedJS, chromedp.EvalAwaitPromise)(ctx, t)
+			if err == nil || try == loadedTries || ctx.Err() != nil {
+				return err
+			}
+			if _, err := chromedp.Sleep(50*time.Millisecond)(ctx, t); err != nil {
+				return err
+			}
+		}
+	})
+}
+
+// loadedJS resolves two animation frames after the page's load event,
+// which it may already have had: by then a frame of the loaded page has
+// been drawn.
+const loadedJS = `new Promise(resolve => {
+  const drawn = () => requestAnimationFrame(() => requestAnimationFrame(() => resolve(true)));
+  if (document.readyState === "complete") drawn(); else addEventListener("load", drawn, {once: true});
+})`
+
+// loadedTries bounds how often Loaded starts waiting again after the
+// page navigated away under it (200 tries, 50 ms apart: 10 s of pages).
+const loadedTries = 200
 
 // EnableWebAuthn switches on the tab's WebAuthn domain, which virtual
 // authenticators need.

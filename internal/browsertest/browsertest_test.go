@@ -131,3 +131,54 @@ func TestNodeGone(t *testing.T) {
 		}
 	}
 }
+
+// TestLoaded: Loaded waits for the page's load event, held here by an
+// image the server answers only when the test lets it, and the page is
+// complete when it returns.
+func TestLoaded(t *testing.T) {
+	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != ""})
+	asked, gate := make(chan struct{}), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/held.gif" {
+			close(asked)
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+				return
+			}
+			w.Header().Set("Content-Type", "image/gif")
+			_, _ = w.Write([]byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"))
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<!doctype html><html lang="en"><head><title>Held</title></head><body><p>Held <img src="/held.gif" alt=""></p></body></html>`)
+	}))
+	t.Cleanup(srv.Close)
+	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.Navigate, page.NavigateParams{URL: srv.URL + "/"})
+		return err
+	}))
+	if err != nil {
+		t.Fatalf("open the page: %v", err)
+	}
+	select {
+	case <-asked:
+	case <-ctx.Done():
+		t.Fatalf("the page never asked for its image: %v", ctx.Err())
+	}
+	done := make(chan error, 1)
+	go func() { done <- browsertest.Do(ctx, browsertest.Loaded()) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Loaded returned (%v) while the page's image was held", err)
+	default:
+	}
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatalf("Loaded: %v", err)
+	}
+	state, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.readyState`))
+	if err != nil || state != "complete" {
+		t.Errorf("document.readyState after Loaded = %q (%v), want complete", state, err)
+	}
+}
