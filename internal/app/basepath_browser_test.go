@@ -63,8 +63,9 @@ func TestBrowserUnderIssuerPath(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`form.passkey-ceremony[data-ceremony=add]`)))
 	do("log out",
 		chromedp.Click(chromedp.CSS(`a[href="`+base+`/logout"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`main form button[type=submit]`)),
-		chromedp.Click(chromedp.CSS(`main form button[type=submit]`)),
+		// The account page has submit buttons in forms too: wait for
+		// the logout page's.
+		chromedp.Click(chromedp.CSS(`main form[action="`+base+`/logout"] button[type=submit]`)),
 		chromedp.WaitNotPresent(chromedp.CSS(`main form`)))
 	do("open the account page again",
 		chromedp.Navigate(n.issuer+"/account"), chromedp.WaitVisible(chromedp.ID("provider-passkey")))
