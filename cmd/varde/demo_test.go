@@ -29,7 +29,7 @@ import (
 // CI environment variable is set. VARDE_SCREENSHOTS=dir saves a
 // screenshot of each page to dir.
 func TestDemoInBrowser(t *testing.T) {
-	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != "", Timeout: 60 * time.Second})
+	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != ""})
 	base := startDemo(t)
 	b := &browser{t: t, ctx: ctx, shots: os.Getenv("VARDE_SCREENSHOTS")}
 
@@ -326,7 +326,7 @@ type browser struct {
 
 func (b *browser) do(step string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := chromedp.Do(b.ctx, actions...); err != nil {
+	if err := browsertest.Do(b.ctx, actions...); err != nil {
 		b.t.Fatalf("%s: %v\n%s", step, err, b.where())
 	}
 }
@@ -342,7 +342,7 @@ func (b *browser) where() string {
 
 func (b *browser) text(sel string) string {
 	b.t.Helper()
-	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
+	s, err := chromedp.Run(b.ctx, browsertest.Settled(chromedp.Text(chromedp.CSS(sel))))
 	if err != nil {
 		b.t.Fatalf("text of %s: %v\n%s", sel, err, b.where())
 	}

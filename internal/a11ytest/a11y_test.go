@@ -25,6 +25,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/varde-eid/varde/internal/app"
+	"github.com/varde-eid/varde/internal/browsertest"
 	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/npmtest"
 	"github.com/varde-eid/varde/internal/store"
@@ -511,22 +512,29 @@ func (b *browser) visit(t *testing.T, u string, status int) {
 	}
 }
 
+// do runs the steps through browsertest.Do, so that a click or typing
+// on an element found while its page was still loading reaches it.
 func (b *browser) do(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(b.ctx, steps...); err != nil {
+	if err := browsertest.Do(b.ctx, steps...); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
 }
 
 // until waits for the JavaScript condition cond to hold, across page
-// loads (an evaluation during a navigation fails and is retried).
+// loads (an evaluation during a navigation fails and is retried), and
+// then for the page to have loaded and been drawn, so that a click that
+// follows is not lost on a page still loading. It gives up after 60 s,
+// room for a loaded machine.
 func (b *browser) until(t *testing.T, cond string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(() => { try { return !!(`+cond+`); } catch (e) { return false; } })()`))
 		if err == nil && ok {
-			return
+			if err = browsertest.Do(b.ctx, browsertest.Loaded()); err == nil {
+				return
+			}
 		}
 		if time.Now().After(deadline) || b.ctx.Err() != nil {
 			loc, _ := chromedp.Run(b.ctx, chromedp.Location())

@@ -5,7 +5,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
@@ -21,12 +20,12 @@ import (
 // their account, log out with the logout form, and log in again with
 // the passkey. Every page the browser lands on is under the path.
 func TestBrowserUnderIssuerPath(t *testing.T) {
-	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != "", Timeout: 60 * time.Second})
+	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != ""})
 	const base = "/eid"
 	n := startNodeAtPath(t, base)
 	ceremony := `.passkey-ceremony button[data-role=button]`
 	var auth webauthn.AuthenticatorID
-	if err := chromedp.Do(ctx, browsertest.EnableWebAuthn(), browsertest.AddAuthenticator(&auth)); err != nil {
+	if err := browsertest.Do(ctx, browsertest.EnableWebAuthn(), browsertest.AddAuthenticator(&auth)); err != nil {
 		t.Fatalf("add a virtual authenticator: %v", err)
 	}
 	under := func(step string) {
@@ -41,7 +40,7 @@ func TestBrowserUnderIssuerPath(t *testing.T) {
 	}
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
+		if err := browsertest.Do(ctx, actions...); err != nil {
 			loc, _ := chromedp.Run(ctx, chromedp.Location())
 			t.Fatalf("%s: %v (at %s)", step, err, loc)
 		}
@@ -64,8 +63,9 @@ func TestBrowserUnderIssuerPath(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`form.passkey-ceremony[data-ceremony=add]`)))
 	do("log out",
 		chromedp.Click(chromedp.CSS(`a[href="`+base+`/logout"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`main form button[type=submit]`)),
-		chromedp.Click(chromedp.CSS(`main form button[type=submit]`)),
+		// The account page has submit buttons in forms too: wait for
+		// the logout page's.
+		chromedp.Click(chromedp.CSS(`main form[action="`+base+`/logout"] button[type=submit]`)),
 		chromedp.WaitNotPresent(chromedp.CSS(`main form`)))
 	do("open the account page again",
 		chromedp.Navigate(n.issuer+"/account"), chromedp.WaitVisible(chromedp.ID("provider-passkey")))

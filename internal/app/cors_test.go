@@ -130,7 +130,7 @@ type spaRead struct {
 // It needs Chromium; without it the test is skipped, or fails when the
 // CI environment variable is set.
 func TestCORSInBrowser(t *testing.T) {
-	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != "", Timeout: 60 * time.Second})
+	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != ""})
 	n := startNode(t)
 	page := httptest.NewServer(http.FileServer(http.Dir("testdata/spa")))
 	t.Cleanup(page.Close)
@@ -140,11 +140,11 @@ func TestCORSInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := url.Values{"issuer": {n.issuer}, "client_id": {"spa"}}
-	err = chromedp.Do(ctx, chromedp.Navigate(page.URL+"/index.html?"+q.Encode()), chromedp.WaitVisible(chromedp.CSS(`body[data-done]`)))
+	err = browsertest.Do(ctx, chromedp.Navigate(page.URL+"/index.html?"+q.Encode()), chromedp.WaitVisible(chromedp.CSS(`body[data-done]`)))
 	if err != nil {
 		t.Fatalf("open the page and wait for its calls: %v", err)
 	}
-	raw, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#result")))
+	raw, err := chromedp.Run(ctx, browsertest.Settled(chromedp.Text(chromedp.CSS("#result"))))
 	if err != nil {
 		t.Fatal(err)
 	}

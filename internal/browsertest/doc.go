@@ -7,4 +7,9 @@
 // test is skipped, unless Options.Required is set (tests set it when the
 // CI environment variable is, so that CI cannot pass without running
 // them): then it fails. scripts/ensure-chromium.sh installs Chromium.
+//
+// Steps that click, type or read elements run through Do (or Settled),
+// which runs a step again when Chromium renewed the page's node ids
+// between finding the element and acting on it, as it does when a page
+// finishes loading.
 package browsertest

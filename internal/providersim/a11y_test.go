@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
@@ -38,12 +37,12 @@ func TestPagesAccessible(t *testing.T) {
 		}
 		t.Skipf("axe-core not installed: %v", err)
 	}
-	ctx := browsertest.Start(t, browsertest.Options{Required: required, Timeout: 90 * time.Second})
+	ctx := browsertest.Start(t, browsertest.Options{Required: required})
 	h := newSim(t, "bankid", assurance.High, nil)
 
 	audit := func(t *testing.T, lang, ready string) {
 		t.Helper()
-		if err := chromedp.Do(ctx, chromedp.WaitVisible(ready)); err != nil {
+		if err := browsertest.Do(ctx, chromedp.WaitVisible(ready)); err != nil {
 			t.Fatalf("wait for %s: %v", ready, err)
 		}
 		htmlLang, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.lang`))
@@ -100,7 +99,7 @@ func TestPagesAccessible(t *testing.T) {
 			c := h.rp(secretClient)
 			visit(t, c.conf.AuthCodeURL("state-"+lang, gooidc.Nonce("nonce"), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
 			audit(t, lang, "#login")
-			if err := chromedp.Do(ctx, chromedp.Click("#login")); err != nil {
+			if err := browsertest.Do(ctx, chromedp.Click("#login")); err != nil {
 				t.Fatal(err)
 			}
 			audit(t, lang, "#error")
@@ -124,7 +123,7 @@ func TestPagesAccessible(t *testing.T) {
 			// The buttons work in a real browser (which sends Origin: null
 			// under the pages' Referrer-Policy).
 			for _, m := range []Mode{ModeFailing, ModeOK} {
-				if err := chromedp.Do(ctx, chromedp.Click("#mode-"+string(m)), chromedp.WaitVisible(`#mode-`+string(m)+`[aria-pressed="true"]`)); err != nil {
+				if err := browsertest.Do(ctx, chromedp.Click("#mode-"+string(m)), chromedp.WaitVisible(`#mode-`+string(m)+`[aria-pressed="true"]`)); err != nil {
 					t.Fatalf("switch to %s: %v", m, err)
 				}
 				if got := h.sim.Fault().Mode; got != m {

@@ -31,7 +31,7 @@ import (
 // Chromium is not installed, except that it fails without Chromium when
 // the CI environment variable is set.
 func TestBrowser(t *testing.T) {
-	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != "", Timeout: 60 * time.Second})
+	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != ""})
 	h := newHarness(t, true)
 
 	var first webauthn.AuthenticatorID
@@ -39,7 +39,7 @@ func TestBrowser(t *testing.T) {
 	// focus, the given name is not marked.
 	var marks string
 	button := `.passkey-ceremony button[data-role=button]`
-	err := chromedp.Do(ctx,
+	err := browsertest.Do(ctx,
 		browsertest.EnableWebAuthn(),
 		browsertest.AddAuthenticator(&first),
 		// Enrol a test person.
@@ -82,7 +82,7 @@ func TestBrowser(t *testing.T) {
 	person := res.Result.PersonID
 
 	// Log in with the passkey the browser made.
-	err = chromedp.Do(ctx,
+	err = browsertest.Do(ctx,
 		chromedp.Navigate(h.origin+"/passkey/login?attempt=js-login"),
 		chromedp.WaitVisible(button),
 		chromedp.Click(button),
@@ -101,7 +101,7 @@ func TestBrowser(t *testing.T) {
 	var message string
 	var noticeFocused bool
 	var second webauthn.AuthenticatorID
-	err = chromedp.Do(ctx,
+	err = browsertest.Do(ctx,
 		chromedp.Navigate(h.origin+"/account"),
 		chromedp.WaitVisible(button),
 		chromedp.SendKeys(`#passkey-name`, "Browser key"),
@@ -142,7 +142,7 @@ func TestBrowser(t *testing.T) {
 	// user verification that fails) is told to the server, which ends it
 	// and audits it as cancelled, not as a refused change.
 	var third webauthn.AuthenticatorID
-	err = chromedp.Do(ctx,
+	err = browsertest.Do(ctx,
 		browsertest.RemoveAuthenticator(&second),
 		browsertest.AddAuthenticator(&third),
 		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
@@ -181,7 +181,7 @@ func (sessionsRefused) CreateSession(context.Context, *store.Session, ...*store.
 // So does a 503 or 429 that a proxy in front answers itself, with no
 // JSON, at the begin or at the finish.
 func TestBrowserShowsHelpDesk(t *testing.T) {
-	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != "", Timeout: 60 * time.Second})
+	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != ""})
 	h := newHarness(t, true)
 	h.p.Pages.Support = &httpx.Support{Phone: "+47 22 00 00 00"}
 	var auth webauthn.AuthenticatorID
@@ -190,7 +190,7 @@ func TestBrowserShowsHelpDesk(t *testing.T) {
 	var phone, unavailable string
 	var release func()
 	visible := `(() => { const s = document.querySelector("#support"); return !!s && s.offsetParent !== null; })()`
-	err := chromedp.Do(ctx,
+	err := browsertest.Do(ctx,
 		browsertest.EnableWebAuthn(),
 		browsertest.AddAuthenticator(&auth),
 		chromedp.Navigate(h.origin+"/passkey/enrol?attempt=js-enrol"),
