@@ -51,10 +51,10 @@ clients:
 upstreams:
   - {id: bankid, name: {en: BankID}, issuer: https://bankid.example.no, client_id: varde, auth_method: private_key_jwt,
      client_key_file: ` + filepath.Join(dir, "bankid.pem") + `, max_level: high, acr_map: {"urn:high": high},
-     identifier_claim: pid, identifier_schemes: [no:fnr]}
+     identifier_claim: pid, identifier_schemes: [no:fnr, no:dnr]}
   - {id: minid, name: {en: MinID}, issuer: https://minid.example.no, client_id: varde, auth_method: client_secret_basic,
      client_secret_file: ` + filepath.Join(dir, "minid-secret") + `, max_level: substantial, acr_map: {"urn:sub": substantial},
-     identifier_claim: pid, identifier_schemes: [no:fnr]}
+     identifier_claim: pid, identifier_schemes: [no:fnr, no:dnr]}
 `
 	cfg, err := config.Parse([]byte(yaml), nil)
 	if err != nil {

@@ -136,6 +136,19 @@ func (u *Upstream) validate(p *problems, path string) {
 			p.add(fmt.Sprintf("%s.identifier_schemes[%d]", path, i), "%q is not a known identifier scheme", s)
 		}
 	}
+	// A Norwegian upstream sends birth numbers and D-numbers alike, and
+	// the two never overlap (a D-number's first digit is 4 to 7), so
+	// listing both costs nothing. Listing one alone refuses every
+	// person holding the other kind at each login, and counts each
+	// refusal against the upstream's health: their number's kind would
+	// decide whether they can log in.
+	fnr, dnr := slices.Contains(u.IdentifierSchemes, identity.SchemeNOFnr), slices.Contains(u.IdentifierSchemes, identity.SchemeNODnr)
+	switch {
+	case fnr && !dnr:
+		p.add(path+".identifier_schemes", "has %s but not %s: people with a D-number would be refused at every login; add %s", identity.SchemeNOFnr, identity.SchemeNODnr, identity.SchemeNODnr)
+	case dnr && !fnr:
+		p.add(path+".identifier_schemes", "has %s but not %s: people with a birth number would be refused at every login; add %s", identity.SchemeNODnr, identity.SchemeNOFnr, identity.SchemeNOFnr)
+	}
 	if u.Timeout < 0 {
 		p.add(path+".timeout", "must not be negative")
 	} else if u.Timeout > MaxUpstreamTimeout {
