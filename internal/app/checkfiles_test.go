@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -63,6 +64,8 @@ upstreams:
 	return cfg
 }
 
+var upstreamNamed = regexp.MustCompile(`upstream "?(bankid|minid)\b`)
+
 // TestCheckFiles: CheckFiles reads every key and secret file a node
 // reads at start and refuses each kind of bad one, naming its setting;
 // with several bad files it names them all.
@@ -105,7 +108,7 @@ func TestCheckFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			write("bankid.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})), 0o600)(dir)
-		}, []string{"upstream bankid", "client key", "P-256, P-384 or P-521"}},
+		}, []string{`upstream "bankid": client key`, "P-256, P-384 or P-521"}},
 		{"upstream secret empty", write("minid-secret", " \n", 0o600), []string{"upstream minid client_secret_file", "is empty"}},
 		{"all at once", func(dir string) {
 			write("signing.pem", "x", 0o600)(dir)
@@ -132,6 +135,12 @@ func TestCheckFiles(t *testing.T) {
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("CheckFiles: %v\nwant it to name %q", err, w)
+				}
+			}
+			// Each problem names its upstream once.
+			for _, line := range strings.Split(err.Error(), "\n") {
+				if n := len(upstreamNamed.FindAllString(line, -1)); n > 1 {
+					t.Errorf("CheckFiles: %q names its upstream more than once", line)
 				}
 			}
 		})

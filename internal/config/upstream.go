@@ -9,6 +9,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/identity"
+	"github.com/varde-eid/varde/internal/oauth2"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -148,6 +149,11 @@ func (u *Upstream) validate(p *problems, path string) {
 		p.add(path+".identifier_schemes", "has %s but not %s: people with a D-number would be refused at every login; add %s", identity.SchemeNOFnr, identity.SchemeNODnr, identity.SchemeNODnr)
 	case dnr && !fnr:
 		p.add(path+".identifier_schemes", "has %s but not %s: people with a birth number would be refused at every login; add %s", identity.SchemeNODnr, identity.SchemeNOFnr, identity.SchemeNOFnr)
+	}
+	for i, s := range u.Scopes {
+		if !oauth2.ValidScope(s) {
+			p.add(fmt.Sprintf("%s.scopes[%d]", path, i), "%q is not a scope token: printable ASCII without spaces, '\"' or '\\'", s)
+		}
 	}
 	if u.Timeout < 0 {
 		p.add(path+".timeout", "must not be negative")
