@@ -319,6 +319,8 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 				}
 			case "down":
 				d.LinkWhyNot = "account.link.why.down"
+			case "no-other":
+				d.LinkWhyNot = "account.link.why.noother"
 			}
 		}
 	}

@@ -2159,6 +2159,8 @@ func TestAccountSaysWhyNoLink(t *testing.T) {
 		{"level", assurance.High, "en", "with an eID at the high level or higher"},
 		{"level", assurance.High, "da", "med et eID på niveau højt eller højere"},
 		{"down", assurance.Substantial, "da", "Prøv igen senere"},
+		{"no-other", assurance.Substantial, "en", "the one you logged in with now, so there is nothing more to add"},
+		{"no-other", assurance.Substantial, "nb", "den du logget inn med nå"},
 		{"", assurance.Substantial, "en", ""},
 	}
 	for _, tt := range tests {
