@@ -61,7 +61,7 @@ clients:
 upstreams:
   - {id: minid, name: {en: MinID}, issuer: https://minid.example.no, client_id: varde, auth_method: client_secret_basic,
      client_secret_file: ` + filepath.Join(dir, "minid-secret") + `, max_level: substantial, acr_map: {"urn:sub": substantial},
-     identifier_claim: pid, identifier_schemes: [no:fnr]}
+     identifier_claim: pid, identifier_schemes: [no:fnr, no:dnr]}
 `
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

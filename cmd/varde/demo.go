@@ -123,6 +123,15 @@ var demoSims = []struct {
 	{"minid", "Demo MinID", assurance.Substantial},
 }
 
+// demoSimNames names the simulated eIDs by ID, for Demo Bank.
+func demoSimNames() map[string]string {
+	names := make(map[string]string, len(demoSims))
+	for _, ds := range demoSims {
+		names[ds.id] = ds.name
+	}
+	return names
+}
+
 // startDemoSims starts the simulated eIDs, each with Varde registered as
 // a private_key_jwt client, and returns Varde's upstream configuration
 // for them. Varde pushes its requests to them (PAR), so that a sim
@@ -239,9 +248,10 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 	bank := &demorp.RP{
 		Name: "Demo Bank", ClientID: "demo-bank", Issuer: issuer, BaseURL: issuer + "/demo-bank",
 		Key: bankKey, KeyID: bankJWK.KeyID, DPoPKey: bankDPoPKey,
-		ACRValues:  []string{assurance.ACRSubstantial, assurance.ACRHigh},
-		HTTPClient: &http.Client{Timeout: 10 * time.Second},
-		Log:        log, Now: tune.Now,
+		ACRValues:     []string{assurance.ACRSubstantial, assurance.ACRHigh},
+		ProviderNames: demoSimNames(),
+		HTTPClient:    &http.Client{Timeout: 10 * time.Second},
+		Log:           log, Now: tune.Now,
 	}
 	bankHandler, err := bank.Handler()
 	if err != nil {

@@ -105,7 +105,7 @@ func TestDemoInBrowser(t *testing.T) {
 	b.want("#name", "Kari Nordmann")
 	b.want("#birthdate", "1990-05-17")
 	b.want("#level", "High")
-	b.want("#acr", "http://eidas.europa.eu/LoA/high")
+	b.wantIn("#claims", `"acr": "http://eidas.europa.eu/LoA/high"`)
 	b.want("#provider", "Passkey")
 	if id := b.text("#national-id"); len(id) != 11 {
 		t.Errorf("national identity number = %q", id)

@@ -119,7 +119,7 @@ upstreams:
     max_level: high
     acr_map: {high: high}
     identifier_claim: pid
-    identifier_schemes: [no:fnr]
+    identifier_schemes: [no:fnr, no:dnr]
 `, filepath.Join(dir, "varde.db"), key, salt, secret, upKey)
 	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
 		t.Fatal(err)

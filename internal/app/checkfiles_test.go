@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -51,10 +52,10 @@ clients:
 upstreams:
   - {id: bankid, name: {en: BankID}, issuer: https://bankid.example.no, client_id: varde, auth_method: private_key_jwt,
      client_key_file: ` + filepath.Join(dir, "bankid.pem") + `, max_level: high, acr_map: {"urn:high": high},
-     identifier_claim: pid, identifier_schemes: [no:fnr]}
+     identifier_claim: pid, identifier_schemes: [no:fnr, no:dnr]}
   - {id: minid, name: {en: MinID}, issuer: https://minid.example.no, client_id: varde, auth_method: client_secret_basic,
      client_secret_file: ` + filepath.Join(dir, "minid-secret") + `, max_level: substantial, acr_map: {"urn:sub": substantial},
-     identifier_claim: pid, identifier_schemes: [no:fnr]}
+     identifier_claim: pid, identifier_schemes: [no:fnr, no:dnr]}
 `
 	cfg, err := config.Parse([]byte(yaml), nil)
 	if err != nil {
@@ -62,6 +63,8 @@ upstreams:
 	}
 	return cfg
 }
+
+var upstreamNamed = regexp.MustCompile(`upstream "?(bankid|minid)\b`)
 
 // TestCheckFiles: CheckFiles reads every key and secret file a node
 // reads at start and refuses each kind of bad one, naming its setting;
@@ -105,7 +108,7 @@ func TestCheckFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			write("bankid.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})), 0o600)(dir)
-		}, []string{"upstream bankid", "client key", "P-256, P-384 or P-521"}},
+		}, []string{`upstream "bankid": client key`, "P-256, P-384 or P-521"}},
 		{"upstream secret empty", write("minid-secret", " \n", 0o600), []string{"upstream minid client_secret_file", "is empty"}},
 		{"all at once", func(dir string) {
 			write("signing.pem", "x", 0o600)(dir)
@@ -132,6 +135,12 @@ func TestCheckFiles(t *testing.T) {
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("CheckFiles: %v\nwant it to name %q", err, w)
+				}
+			}
+			// Each problem names its upstream once.
+			for _, line := range strings.Split(err.Error(), "\n") {
+				if n := len(upstreamNamed.FindAllString(line, -1)); n > 1 {
+					t.Errorf("CheckFiles: %q names its upstream more than once", line)
 				}
 			}
 		})

@@ -39,7 +39,7 @@ func (a *App) upstreams(cfg *config.Config, opt Options, st store.Store, pages *
 	for _, u := range cfg.Upstreams {
 		oc, err := upstreamConfig(cfg.Issuer, u)
 		if err != nil {
-			return nil, fmt.Errorf("upstream %s: %w", u.ID, err)
+			return nil, err // it names the upstream already
 		}
 		p, err := oidcup.New(oc, oidcup.Deps{
 			HTTPClient: hc, Challenges: st, SharedChallenges: cfg.Store.Shared(), Finisher: fin, Pages: pages, Audit: a.Audit,
@@ -89,9 +89,10 @@ func upstreamConfig(issuer string, u config.Upstream) (oidcup.Config, error) {
 	}
 	// What oidcup.New refuses, such as a key it cannot sign client
 	// assertions with (an RSA key under 2048 bits, a P-224 key), is
-	// found here, so that CheckFiles finds it too.
+	// found here, so that CheckFiles finds it too. Its error names the
+	// upstream.
 	if err := oc.Validate(); err != nil {
-		return oc, fmt.Errorf("upstream %s: %w", u.ID, err)
+		return oc, err
 	}
 	return oc, nil
 }

@@ -154,7 +154,8 @@ func (b *Broker) linkable() []provider.Provider {
 }
 
 // LinkOptions is for the account page: the providers the person in
-// front of it can link now (those that are not down), and the token the
+// front of it can link now (those that are not down, other than the one
+// they logged in with), and the token the
 // link form (POST /account/link, fields csrf and provider) must carry.
 // It returns nothing without a session whose login is recent and
 // reached LinkLevel, which startLink would refuse, or when linking is
@@ -173,6 +174,9 @@ const (
 	LinkWhyLevel = "level"
 	// LinkWhyDown: no provider that could be linked is up.
 	LinkWhyDown = "down"
+	// LinkWhyNoOther: the only provider that could be linked is the one
+	// the person logged in with.
+	LinkWhyNoOther = "no-other"
 )
 
 // LinkLevel is for the account page: the least level both logins of a
@@ -211,13 +215,23 @@ func (b *Broker) linkOptions(r *http.Request) ([]provider.Info, string, string) 
 	} else if below {
 		return nil, "", LinkWhyLevel
 	}
+	// The provider of this login is not offered: linking it again
+	// would add nothing the login has not proved already.
 	var out []provider.Info
+	others := 0
 	for _, p := range linkable {
+		if p.Info().ID == s.Provider {
+			continue
+		}
+		others++
 		if b.state(p.Info().ID).Usable() {
 			out = append(out, p.Info())
 		}
 	}
-	if len(out) == 0 {
+	switch {
+	case others == 0:
+		return nil, "", LinkWhyNoOther
+	case len(out) == 0:
 		return nil, "", LinkWhyDown
 	}
 	return out, token, ""

@@ -104,7 +104,7 @@ func TestLinkAddsTheIdentifier(t *testing.T) {
 	ctx := context.Background()
 	b := loggedIn(t, f, "p1", assurance.High)
 	infos, token := f.b.LinkOptions(b.req(http.MethodGet, "/account", nil))
-	if len(infos) != 2 || token == "" {
+	if len(infos) != 1 || infos[0].ID != "weak" || token == "" {
 		t.Fatalf("link options %v, token %q", infos, token)
 	}
 	attempt := linkAttempt(t, f, b, "weak")
@@ -293,7 +293,7 @@ func TestLinkFormIsProtected(t *testing.T) {
 	for _, i := range infos {
 		ids = append(ids, i.ID)
 	}
-	if strings.Join(ids, " ") != "weak strong" {
+	if strings.Join(ids, " ") != "weak" {
 		t.Errorf("link options %v", ids)
 	}
 	if w := startLink(t, f, b, "keeper"); w.Code != http.StatusBadRequest {
@@ -704,6 +704,30 @@ func TestLinkWhyNot(t *testing.T) {
 	f.now = f.now.Add(session.ReauthAfter + time.Minute)
 	if why := f.b.LinkWhyNot(high.req(http.MethodGet, "/account", nil)); why != broker.LinkWhyReauth {
 		t.Errorf("why not, stale session: %q", why)
+	}
+}
+
+// TestLinkOptionsLeaveOutTheLoginsProvider: the provider the person
+// logged in with is not offered for linking, and when it is the only one
+// that could be, the broker says so rather than that providers are down.
+func TestLinkOptionsLeaveOutTheLoginsProvider(t *testing.T) {
+	f := newFixture(t)
+	b := loggedIn(t, f, "p1", assurance.High) // through "strong"
+	infos, _ := f.b.LinkOptions(b.req(http.MethodGet, "/account", nil))
+	if len(infos) != 1 || infos[0].ID != "weak" {
+		t.Errorf("link options %v, want weak alone", infos)
+	}
+	f.b.Health = downMonitor(t, f, "weak")
+	if why := f.b.LinkWhyNot(b.req(http.MethodGet, "/account", nil)); why != broker.LinkWhyDown {
+		t.Errorf("why not, the other provider down: %q", why)
+	}
+	f.b.Health = nil
+	f.b.Providers = []provider.Provider{staticProvider{"strong", assurance.High}}
+	if infos, token := f.b.LinkOptions(b.req(http.MethodGet, "/account", nil)); len(infos) != 0 || token != "" {
+		t.Errorf("link options %v, %q; want none", infos, token)
+	}
+	if why := f.b.LinkWhyNot(b.req(http.MethodGet, "/account", nil)); why != broker.LinkWhyNoOther {
+		t.Errorf("why not, the login's provider the only one: %q", why)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/identity"
+	"github.com/varde-eid/varde/internal/oauth2"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -134,6 +135,24 @@ func (u *Upstream) validate(p *problems, path string) {
 	for i, s := range u.IdentifierSchemes {
 		if !identity.KnownScheme(s) {
 			p.add(fmt.Sprintf("%s.identifier_schemes[%d]", path, i), "%q is not a known identifier scheme", s)
+		}
+	}
+	// A Norwegian upstream sends birth numbers and D-numbers alike, and
+	// the two never overlap (a D-number's first digit is 4 to 7), so
+	// listing both costs nothing. Listing one alone refuses every
+	// person holding the other kind at each login, and counts each
+	// refusal against the upstream's health: their number's kind would
+	// decide whether they can log in.
+	fnr, dnr := slices.Contains(u.IdentifierSchemes, identity.SchemeNOFnr), slices.Contains(u.IdentifierSchemes, identity.SchemeNODnr)
+	switch {
+	case fnr && !dnr:
+		p.add(path+".identifier_schemes", "has %s but not %s: people with a D-number would be refused at every login; add %s", identity.SchemeNOFnr, identity.SchemeNODnr, identity.SchemeNODnr)
+	case dnr && !fnr:
+		p.add(path+".identifier_schemes", "has %s but not %s: people with a birth number would be refused at every login; add %s", identity.SchemeNODnr, identity.SchemeNOFnr, identity.SchemeNOFnr)
+	}
+	for i, s := range u.Scopes {
+		if !oauth2.ValidScope(s) {
+			p.add(fmt.Sprintf("%s.scopes[%d]", path, i), "%q is not a scope token: printable ASCII without spaces, '\"' or '\\'", s)
 		}
 	}
 	if u.Timeout < 0 {

@@ -50,10 +50,14 @@ type RP struct {
 	// once more, with the new one.
 	DPoPKey *ecdsa.PrivateKey
 	// ACRValues are offered on the home page, lowest first.
-	ACRValues  []string
-	HTTPClient *http.Client
-	Log        *slog.Logger
-	Now        func() time.Time
+	ACRValues []string
+	// ProviderNames names, by ID, the upstream providers Varde may log
+	// people in with: the ID token's provider claim carries the ID only.
+	// An ID not listed is shown as it is; "passkey" is Varde's own.
+	ProviderNames map[string]string
+	HTTPClient    *http.Client
+	Log           *slog.Logger
+	Now           func() time.Time
 
 	tmpl *template.Template
 	// prefix is BaseURL's path without its trailing slash.
@@ -377,7 +381,7 @@ func (rp *RP) render(w http.ResponseWriter, r *http.Request, status int, name st
 		acr, _ := p.Session.Claims["acr"].(string)
 		p.Level = describe(p.T, acr)
 		id, _ := p.Session.Claims["provider"].(string)
-		p.Provider = providerName(p.T, id)
+		p.Provider = rp.providerName(p.T, id)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

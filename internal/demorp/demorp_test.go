@@ -123,18 +123,26 @@ func TestAccountGreeting(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rp := &RP{Name: "Demo Bank", BaseURL: "http://localhost:1/demo-bank",
 				Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}
-			h := mustHandler(t, rp)
-			rp.sessions["s1"] = &loggedIn{Claims: tt.claims, expires: time.Now().Add(time.Hour)}
-			r := httptest.NewRequest(http.MethodGet, "/demo-bank/account", nil)
-			r.Header.Set("Accept-Language", tt.accept)
-			r.AddCookie(&http.Cookie{Name: cookieName, Value: "s1"})
-			body := servePage(t, h, r, tt.want).Body.String()
-			for _, s := range tt.not {
-				if strings.Contains(body, s) {
-					t.Errorf("page has %q:\n%s", s, body)
-				}
-			}
+			serveAccount(t, rp, tt.accept, tt.claims, tt.want, tt.not)
 		})
+	}
+}
+
+// serveAccount serves rp's account page, in the language accept asks
+// for, to a session holding claims, and checks it holds want and none of
+// not.
+func serveAccount(t *testing.T, rp *RP, accept string, claims map[string]any, want, not []string) {
+	t.Helper()
+	h := mustHandler(t, rp)
+	rp.sessions["s1"] = &loggedIn{Claims: claims, expires: time.Now().Add(time.Hour)}
+	r := httptest.NewRequest(http.MethodGet, "/demo-bank/account", nil)
+	r.Header.Set("Accept-Language", accept)
+	r.AddCookie(&http.Cookie{Name: cookieName, Value: "s1"})
+	body := servePage(t, h, r, want).Body.String()
+	for _, s := range not {
+		if strings.Contains(body, s) {
+			t.Errorf("page has %q:\n%s", s, body)
+		}
 	}
 }
 
@@ -570,4 +578,31 @@ func FuzzUILocales(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAccountNamesProviderAndLevel: the account page names the provider
+// logged in with, an upstream by the name Demo Bank was given for it and
+// Varde's passkey provider in the page's language, and shows the level
+// by name, its acr URI only as the name's title.
+func TestAccountNamesProviderAndLevel(t *testing.T) {
+	tests := []struct {
+		name, accept string
+		claims       map[string]any
+		want, not    []string
+	}{
+		{name: "upstream", accept: "en", claims: map[string]any{"sub": "s", "provider": "bankid", "acr": "http://eidas.europa.eu/LoA/high"},
+			want: []string{`<dd id="provider">Demo BankID</dd>`, `<span id="level" title="http://eidas.europa.eu/LoA/high">High</span>`},
+			not:  []string{`<dd id="provider">bankid</dd>`, `<code id="acr">`}},
+		{name: "passkey, Norwegian", accept: "nb", claims: map[string]any{"sub": "s", "provider": "passkey", "acr": "http://eidas.europa.eu/LoA/substantial"},
+			want: []string{`<dd id="provider">Passnøkkel</dd>`, `title="http://eidas.europa.eu/LoA/substantial">Betydelig</span>`}},
+		{name: "unknown provider and level", accept: "en", claims: map[string]any{"sub": "s", "provider": "other-eid", "acr": "urn:example:gold"},
+			want: []string{`<dd id="provider">other-eid</dd>`, `<span id="level">urn:example:gold</span>`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rp := &RP{Name: "Demo Bank", BaseURL: "http://localhost:1/demo-bank", ProviderNames: map[string]string{"bankid": "Demo BankID"},
+				Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now}
+			serveAccount(t, rp, tt.accept, tt.claims, tt.want, tt.not)
+		})
+	}
 }

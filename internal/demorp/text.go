@@ -263,10 +263,14 @@ var levels = map[string]func(t *text) (name, hint string){
 	"http://eidas.europa.eu/LoA/high":        func(t *text) (string, string) { return t.LevelHigh, t.LevelHighHint },
 }
 
-// providerName names the providers Demo Bank knows by their ID.
-func providerName(t *text, id string) string {
+// providerName names the provider with the given ID: Varde's own in
+// the page's language, an upstream by ProviderNames, else by its ID.
+func (rp *RP) providerName(t *text, id string) string {
 	if id == "passkey" {
 		return t.ProviderPasskey
+	}
+	if name := rp.ProviderNames[id]; name != "" {
+		return name
 	}
 	return id
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/identity"
+	"github.com/varde-eid/varde/internal/oauth2"
 )
 
 // Client authentication methods at the upstream's token and PAR
@@ -218,7 +219,7 @@ func (c *Config) Validate() error {
 		bad("redirect_uri must be Varde's issuer followed by %s", CallbackPath(c.ID))
 	}
 	for _, s := range c.Scopes {
-		if !validScope(s) {
+		if !oauth2.ValidScope(s) {
 			bad("scope %q is not a valid scope token", s)
 		}
 	}
@@ -264,21 +265,6 @@ func validID(id string) bool {
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
-			return false
-		}
-	}
-	return true
-}
-
-// validScope checks a scope token (RFC 6749 §3.3): %x21 / %x23-5B /
-// %x5D-7E, at least one.
-func validScope(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
 			return false
 		}
 	}

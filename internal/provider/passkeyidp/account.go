@@ -151,6 +151,9 @@ var endedNotices = map[string]string{
 type noticeTicket struct {
 	Notice string `json:"notice"`
 	Ended  bool   `json:"ended,omitempty"`
+	// FirstCodes: the person held no unused recovery codes before the
+	// new ones, so the page that shows those speaks of no old ones.
+	FirstCodes bool `json:"first_codes,omitempty"`
 }
 
 // noticeLifetime bounds how long after a change its notice can be shown.
@@ -320,6 +323,8 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 				}
 			case "down":
 				d.LinkWhyNot = "account.link.why.down"
+			case "no-other":
+				d.LinkWhyNot = "account.link.why.noother"
 			}
 		}
 	}
@@ -743,6 +748,8 @@ type codesData struct {
 	Codes []string
 	// Ended: making them logged the person out everywhere else.
 	Ended bool
+	// Old: they replace codes the person held, which no longer work.
+	Old bool
 }
 
 // codesTicket holds new recovery codes between the form that made them
@@ -767,6 +774,14 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 	s, person, ok := p.changeForm(w, r, "recovery_codes_regenerated")
 	if !ok {
 		return
+	}
+	// Whether the person holds codes the new ones void, for the wording
+	// of the page that shows them, and only for that: unknown counts as
+	// holding some.
+	held, err := p.RecoveryCodes.CountRecoveryCodes(ctx, person.ID)
+	if err != nil {
+		p.log().WarnContext(ctx, "count recovery codes", "err", err)
+		held = -1
 	}
 	codes, hashes, err := newRecoveryCodes(p.rand(), RecoveryCodeCount)
 	if err != nil {
@@ -826,8 +841,8 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := url.Values{"t": {t}}
-	if ended > 0 {
-		if n := p.putNotice(ctx, s, noticeTicket{Ended: true}); n != "" {
+	if notice := (noticeTicket{Ended: ended > 0, FirstCodes: held == 0}); notice != (noticeTicket{}) {
+		if n := p.putNotice(ctx, s, notice); n != "" {
 			v.Set("n", n)
 		}
 	}
@@ -878,7 +893,8 @@ func (p *Provider) codesPage(w http.ResponseWriter, r *http.Request) {
 		p.forbidden(w, r)
 		return
 	}
-	p.Pages.Render(w, httpx.Once(r), http.StatusOK, "account_codes", p.lang(r), codesData{Codes: t.Codes, Ended: p.takeNotice(r).Ended})
+	n := p.takeNotice(r)
+	p.Pages.Render(w, httpx.Once(r), http.StatusOK, "account_codes", p.lang(r), codesData{Codes: t.Codes, Ended: n.Ended, Old: !n.FirstCodes})
 }
 
 // noticeURL is path with the notice ticket token, if there is one.

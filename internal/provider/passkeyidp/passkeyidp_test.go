@@ -1213,7 +1213,7 @@ func TestAccount(t *testing.T) {
 	// The codes are shown by a page the form redirects to
 	// (Post/Redirect/Get), and only to the session that made them.
 	r = b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
-	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?t=") || len(codesIn(r.body)) != 0 {
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?") || !strings.Contains(r.location, "t=") || len(codesIn(r.body)) != 0 {
 		t.Fatalf("new codes: %d %q", r.status, r.location)
 	}
 	shown := r.location
@@ -2227,6 +2227,8 @@ func TestAccountSaysWhyNoLink(t *testing.T) {
 		{"level", assurance.High, "en", "with an eID at the high level or higher"},
 		{"level", assurance.High, "da", "med et eID på niveau højt eller højere"},
 		{"down", assurance.Substantial, "da", "Prøv igen senere"},
+		{"no-other", assurance.Substantial, "en", "the one you logged in with now, so there is nothing more to add"},
+		{"no-other", assurance.Substantial, "nb", "den du logget inn med nå"},
 		{"", assurance.Substantial, "en", ""},
 	}
 	for _, tt := range tests {
@@ -2916,5 +2918,38 @@ func TestPageWrongMethod(t *testing.T) {
 			!strings.Contains(string(body), "Siden kan ikke bruges sådan") {
 			t.Errorf("%s %s: %d Allow %q %s", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), body)
 		}
+	}
+}
+
+// TestNewCodesPageSpeaksOfOldCodesOnlyWhenThereWere: the page showing
+// new recovery codes says the old ones no longer work to a person who
+// held some, and not to one who held none.
+func TestNewCodesPageSpeaksOfOldCodesOnlyWhenThereWere(t *testing.T) {
+	h := newHarness(t, true)
+	for _, tt := range []struct {
+		name string
+		held bool
+	}{{"held codes", true}, {"held none", false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := h.browser("en")
+			e := b.enrol(newDevice(false), "", "fnr")
+			if !tt.held {
+				if err := h.db.ReplaceRecoveryCodes(context.Background(), e.person, nil, h.now); err != nil {
+					t.Fatal(err)
+				}
+			}
+			csrf := attr(t, b.get("/account").body, "data-csrf")
+			r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+			if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?") {
+				t.Fatalf("new codes: %d %q", r.status, r.location)
+			}
+			page := b.get(r.location)
+			if len(codesIn(page.body)) != passkeyidp.RecoveryCodeCount {
+				t.Fatalf("new codes page: %d\n%s", page.status, page.body)
+			}
+			if says := strings.Contains(page.body, "Your old recovery codes no longer work"); says != tt.held {
+				t.Errorf("page speaks of old codes: %v, want %v\n%s", says, tt.held, page.body)
+			}
+		})
 	}
 }
