@@ -435,8 +435,8 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	cfg, st, log := a.Config, a.Store, a.log
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// The store's connection pools (go_sql_* with db_name "write" and
-	// "read"): on PostgreSQL, waits for a connection are the first sign
+	// The store's connection pools (go_sql_* with db_name "write",
+	// "read" and, on SQLite, "checkpoint"): on PostgreSQL, waits for a connection are the first sign
 	// of a database that cannot keep up.
 	if p, ok := durable(st).(interface{ Pools() map[string]*sql.DB }); ok {
 		for name, pool := range p.Pools() {

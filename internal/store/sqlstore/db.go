@@ -133,12 +133,16 @@ func (db *DB) CheckpointFailures() uint64 {
 	return db.ckpt.failures.Load()
 }
 
-// Pools returns the connection pools, by name ("write", "read"), for
-// monitoring their use (database/sql's DBStats): how many connections
-// are open and in use, and how often and how long callers waited for
-// one.
+// Pools returns the connection pools, by name ("write", "read", and on
+// SQLite "checkpoint", the background checkpointer's), for monitoring
+// their use (database/sql's DBStats): how many connections are open and
+// in use, and how often and how long callers waited for one.
 func (db *DB) Pools() map[string]*sql.DB {
-	return map[string]*sql.DB{"write": db.w, "read": db.r}
+	pools := map[string]*sql.DB{"write": db.w, "read": db.r}
+	if db.ckpt != nil {
+		pools["checkpoint"] = db.ckpt.db
+	}
+	return pools
 }
 
 // Ping reports whether the database answers a query on both pools.
