@@ -171,3 +171,24 @@ const (
 	// its random source), not the provider's.
 	ReasonNodeError = "node_error"
 )
+
+// ReasonInternal and ReasonStoreUnavailable are the reasons of a failure
+// audited on an error of Varde's own: ReasonStoreUnavailable when the
+// store could not be reached or was overloaded and nothing was written
+// (store.Unavailable; the person is asked to try again), so that an
+// outage of the store is not read as a defect; ReasonInternal for any
+// other error.
+const (
+	ReasonInternal         = "internal"
+	ReasonStoreUnavailable = "store_unavailable"
+)
+
+// ErrorReason is the failure reason for err, an error of Varde's own:
+// ReasonStoreUnavailable when store.Unavailable(err), ReasonInternal
+// otherwise.
+func ErrorReason(err error) string {
+	if store.Unavailable(err) {
+		return ReasonStoreUnavailable
+	}
+	return ReasonInternal
+}

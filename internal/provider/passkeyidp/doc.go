@@ -130,7 +130,10 @@
 // an added passkey or an enrolment got no answer and its read-back
 // found nothing), unconfirmed (503: it got no answer and the store
 // could not be read back, so the person is told how to check) and
-// internal (500). Ceremony
+// internal (500). A login finish the store could not serve
+// (store.Unavailable) answers 503 "unavailable" with Retry-After and is
+// audited with Reason store_unavailable, any other error of Varde's
+// with internal. Ceremony
 // failures are 400 and are recorded as audit events of type
 // "authentication" (or "enrolment", "passkey_added") with Result
 // failure and the code as Reason; an add finished by another session

@@ -7,6 +7,7 @@ import (
 	"net/url"
 
 	"github.com/varde-eid/varde/internal/passkey"
+	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -91,6 +92,11 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 	res, err := p.WebAuthn.FinishLogin(ctx, r.URL.Query().Get("ceremony"), readResponse(r))
 	if err != nil {
 		reason := passkey.Reason(err)
+		if reason == provider.ReasonInternal {
+			// The store unreachable is audited as such, not as a
+			// defect.
+			reason = provider.ErrorReason(err)
+		}
 		// A passkey that verified but cannot be trusted (a copy of it may
 		// be in other hands) is recorded as its person's, so that they see
 		// the refused login on their account page (ADR 12) and operators
@@ -103,7 +109,7 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 			ev.Details["credential"] = credentialRef(ce.CredentialID)
 		}
 		p.audit(ctx, ev)
-		if reason == "internal" {
+		if reason == provider.ReasonInternal || reason == provider.ReasonStoreUnavailable {
 			// A store that could not be reached is "try again", not a
 			// failure of ours (failed).
 			p.failed(w, r, "finish passkey login", err)

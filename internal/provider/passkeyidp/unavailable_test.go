@@ -1,12 +1,19 @@
 package passkeyidp_test
 
 import (
+	"log/slog"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/varde-eid/varde/internal/audit"
+	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/sqlitetest"
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
 // lockStore holds h's SQLite file's write lock from another connection,
@@ -60,6 +67,13 @@ func TestStoreLockedAtLoginFinishIsUnavailable(t *testing.T) {
 	id, body := h.get(t, h.rp, d, begun)
 	finish := "/passkey/login/finish?ceremony=" + url.QueryEscape(id)
 
+	// The events go to a log of their own, which the lock leaves open.
+	events, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "audit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { events.Close() })
+	h.p.Audit = &audit.Log{Store: events, Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return h.now }}
 	release := lockStore(t, h)
 	r, m := b.json(finish, body, "")
 	if r.status != http.StatusServiceUnavailable || m["error"] != "unavailable" || !strings.Contains(m["message"].(string), "reach our records") ||
@@ -67,6 +81,14 @@ func TestStoreLockedAtLoginFinishIsUnavailable(t *testing.T) {
 		t.Errorf("finish with the store locked: %d %v, Retry-After %q", r.status, m, r.header.Get("Retry-After"))
 	}
 	release()
+	// The outage is audited as the store's, not as a defect.
+	evs, err := events.ListAudit(t.Context(), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || !hasEvent(evs, "authentication", store.ResultFailure, provider.ReasonStoreUnavailable) {
+		t.Errorf("events of the finish with the store locked: %+v, want one authentication failure %s", evs, provider.ReasonStoreUnavailable)
+	}
 
 	if r, m := b.json(finish, body, ""); r.status != http.StatusOK || h.fin.last(t).Attempt != "a2" {
 		t.Errorf("finish once the lock is let go: %d %v", r.status, m)
