@@ -136,9 +136,11 @@
 // event then names none), provider_down, attempt_expired,
 // session_changed, insufficient_level, identifier_taken, no_identifier,
 // invalid_identifier (as for a login), person_not_found (the session's
-// person is no longer stored), internal, outcome_unknown (the link's
-// write got no answer, so it may be stored), or the provider's own
-// reason for failing the login. The identifiers a
+// person is no longer stored), store_unavailable (the store could not
+// be reached, store.Unavailable: nothing was written, and the person is
+// told to try again), internal (any other error of Varde's),
+// outcome_unknown (the link's write got no answer, so it may be
+// stored), or the provider's own reason for failing the login. The identifiers a
 // link adds or raises, the end of the person's other sessions and the
 // link's events are one store write (store.Persons.LinkIdentifiers):
 // all of the link is stored, or none of it.

@@ -283,7 +283,7 @@ func (b *Broker) startLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if below, err := b.belowProofing(ctx, s); err != nil {
-		b.linkFailed(ctx, ev, "internal")
+		b.linkFailed(ctx, ev, provider.ErrorReason(err))
 		b.internalError(w, r, "link person", err)
 		return
 	} else if below {
@@ -305,7 +305,7 @@ func (b *Broker) startLink(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := b.linkID()
 	if err != nil {
-		b.linkFailed(ctx, ev, "internal")
+		b.linkFailed(ctx, ev, provider.ErrorReason(err))
 		b.internalError(w, r, "link attempt", err)
 		return
 	}
@@ -314,7 +314,7 @@ func (b *Broker) startLink(w http.ResponseWriter, r *http.Request) {
 		err = b.Challenges.PutChallenge(ctx, id, rec, b.Now().Add(LinkLifetime))
 	}
 	if err != nil {
-		b.linkFailed(ctx, ev, "internal")
+		b.linkFailed(ctx, ev, provider.ErrorReason(err))
 		b.internalError(w, r, "store link attempt", err)
 		return
 	}
@@ -434,7 +434,7 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		return refusedURL("expired"), nil
 	}
 	if err != nil {
-		b.linkFailed(ctx, ev, "internal")
+		b.linkFailed(ctx, ev, provider.ErrorReason(err))
 		return "", err
 	}
 	ev.PersonID = rec.PersonID
@@ -454,7 +454,7 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		// The store could not say whose session it is: that is no
 		// session changed, and the person is told to try again
 		// (store.ErrUnavailable) or that Varde failed.
-		b.linkFailed(ctx, ev, "internal")
+		b.linkFailed(ctx, ev, provider.ErrorReason(err))
 		return "", err
 	}
 	if err != nil || s.ID != rec.SessionID || s.PersonID != rec.PersonID || res.Provider != rec.Provider {
@@ -478,7 +478,7 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		return refusedURL("level"), nil
 	}
 	if below, err := b.belowProofing(ctx, s); err != nil {
-		b.linkFailed(ctx, ev, "internal")
+		b.linkFailed(ctx, ev, provider.ErrorReason(err))
 		return "", err
 	} else if below {
 		b.linkFailed(ctx, ev, reasonLinkBelowProofing)
@@ -517,7 +517,7 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		case errors.Is(err, store.ErrNotFound):
 			add = append(add, id)
 		default:
-			b.linkFailed(ctx, ev, "internal")
+			b.linkFailed(ctx, ev, provider.ErrorReason(err))
 			return "", err
 		}
 	}
@@ -584,7 +584,7 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		b.linkFailed(ctx, ev, ReasonOutcomeUnknown)
 		return "", err
 	case err != nil:
-		b.linkFailed(ctx, ev, "internal")
+		b.linkFailed(ctx, ev, provider.ErrorReason(err))
 		return "", err
 	case done == "":
 		// Raised by another link at the same moment: that one stands.
