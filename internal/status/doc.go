@@ -88,7 +88,10 @@
 // provider worked, and Varde's policy refused the person), and failures
 // of the node's own (including a session it could not start, or a
 // person its store could not find or create), and good results that came
-// back after the login attempt expired (the person took too long); and
+// back after the login attempt expired (the person took too long); a
+// login through Varde's own passkey provider that failed on an error of
+// Varde's, internal or store_unavailable (its store could not be
+// reached), counts, since through it the person could not get in; and
 // so is every login attempt left with no provider it may use
 // ("routing" failures, once per attempt however often the page is
 // reloaded). An attempt is affected if it failed through the component,

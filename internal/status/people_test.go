@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varde-eid/varde/internal/broker"
+	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/status"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -188,5 +190,32 @@ func TestRelapseStoredWhenTimelineSaysSoAlready(t *testing.T) {
 	}
 	if !got.RecoveredAt.IsZero() || !got.ResolvedAt.IsZero() {
 		t.Errorf("component still down, incident stored recovered at %v, resolved at %v", got.RecoveredAt, got.ResolvedAt)
+	}
+}
+
+// TestStoreUnavailableCountsAsInternal: a passkey login that failed
+// because the store could not be reached (store_unavailable) counts
+// against the passkey provider as one that failed on another error of
+// Varde's (internal) does: through it, the person could not get in. A
+// failure of the node's own on a provider's good result (node_error)
+// does not count.
+func TestStoreUnavailableCountsAsInternal(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	base := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	s := &status.Service{Store: db, Now: func() time.Time { return base.Add(time.Hour) }}
+	for i, reason := range []string{provider.ReasonInternal, provider.ReasonStoreUnavailable, provider.ReasonNodeError} {
+		e := &store.AuditEvent{Time: base.Add(time.Duration(i+1) * time.Minute), Type: broker.EventAuthentication, Result: store.ResultFailure,
+			Reason: reason, Provider: "passkey", Details: map[string]string{broker.DetailAttempt: fmt.Sprint("a", i), broker.DetailBrowser: fmt.Sprint("b", i)}}
+		if err := db.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Affected(ctx, []string{"passkey"}, base, base.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (status.Affected{People: 2, FailedAttempts: 2}); got != want {
+		t.Errorf("affected = %+v, want %+v", got, want)
 	}
 }
