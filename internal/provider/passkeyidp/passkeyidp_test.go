@@ -1372,6 +1372,45 @@ func (h *harness) fillFlowState(t *testing.T, max, free int) *flowmem.Mem {
 	return mem
 }
 
+// filledOnTake is a flow state that another request fills the moment a
+// challenge is taken from it, taking the place that take made.
+type filledOnTake struct {
+	*flowmem.Mem
+	expires time.Time
+}
+
+func (m filledOnTake) TakeChallenge(ctx context.Context, id string, now time.Time) ([]byte, error) {
+	data, err := m.Mem.TakeChallenge(ctx, id, now)
+	if err == nil {
+		err = m.Mem.PutChallenge(ctx, "passkeyidp:other:"+id, []byte("x"), m.expires)
+	}
+	return data, err
+}
+
+// When an older page's link takes the newer codes' ticket and another
+// request fills the flow state before it is put back, the link is
+// answered busy, as new codes are then: 503 with Retry-After, not 500.
+func TestCodesPageWhenFlowStateFillsBeforePutBack(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	mem := h.fillFlowState(t, 2, 1)
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	var links []string
+	for range 2 {
+		r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+		if r.status != http.StatusSeeOther {
+			t.Fatalf("new codes: %d\n%s", r.status, r.body)
+		}
+		links = append(links, r.location)
+	}
+	h.p.Challenges = filledOnTake{mem, h.now.Add(time.Hour)}
+	r := b.get(links[0])
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") != "60" || !strings.Contains(r.body, "Too many people are using this service right now") {
+		t.Fatalf("an older page's link with the flow state filled before put-back: %d, Retry-After %q\n%s", r.status, r.header.Get("Retry-After"), r.body)
+	}
+}
+
 // When the flow state fills while an enrolment finishes, so that the
 // tickets of its Continue form or of its enrolled page cannot be
 // stored, the finish is refused as busy: 503 "busy" with Retry-After,
