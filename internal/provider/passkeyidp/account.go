@@ -886,7 +886,9 @@ func (p *Provider) codesPage(w http.ResponseWriter, r *http.Request) {
 			p.Pages.Error(w, r, http.StatusGone, p.lang(r), errorPage("codes.gone", "/account"))
 			return
 		}
-		p.internalError(w, r, "recovery codes ticket", err)
+		// Among the failures, a newer ticket that could not be put back
+		// because the flow state filled meanwhile: busy.
+		p.ticketFailed(w, r, "recovery codes ticket", err)
 		return
 	}
 	if t.Session != s.ID {

@@ -126,7 +126,9 @@
 // account/passkeys/begin, and from its finish when another addition
 // reached the cap in between),
 // busy (503 with Retry-After: the node holds as many ceremonies as it
-// may; from login/begin and enrol/begin), not_stored (500: the write of
+// may; from login/begin and enrol/begin, and from enrol/finish when
+// the tickets of the page that shows the new test person cannot be
+// stored: the person is stored, and never shown), not_stored (500: the write of
 // an added passkey or an enrolment got no answer and its read-back
 // found nothing), unconfirmed (503: it got no answer and the store
 // could not be read back, so the person is told how to check) and

@@ -253,7 +253,10 @@ func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// The browser gets its form cookie now if it has none, so that the
-	// Continue ticket can name it.
+	// Continue ticket can name it. A ticket that cannot be stored, as
+	// when the flow state is full, is answered as a begin would be: the
+	// test person is stored, but nobody is shown their codes or logged
+	// in as them, and the person begins again.
 	token, err := p.formToken(w, r)
 	if err != nil {
 		p.log().ErrorContext(ctx, "form token", "err", err)
@@ -265,8 +268,7 @@ func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
 		Browser: formBinding(token),
 	}, ticketLifetime)
 	if err != nil {
-		p.log().ErrorContext(ctx, "enrolment ticket", "err", err)
-		p.jsonError(w, r, http.StatusInternalServerError, "internal")
+		p.beginFailed(w, r, "enrolment ticket", err)
 		return
 	}
 	t := enrolledTicket{Codes: codes, GivenName: person.GivenName, FamilyName: person.FamilyName, Continue: cont}
@@ -275,8 +277,12 @@ func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	view, err := p.putTicket(ctx, "enrolled", formBinding(token), t, ticketLifetime)
 	if err != nil {
-		p.log().ErrorContext(ctx, "enrolment ticket", "err", err)
-		p.jsonError(w, r, http.StatusInternalServerError, "internal")
+		// The Continue ticket's token is never sent: it goes, rather than
+		// hold a place in a flow state that may be full until it expires.
+		if err := p.takeTicket(ctx, "continue", "", cont, &continueTicket{}); err != nil {
+			p.log().ErrorContext(ctx, "drop continue ticket", "err", err)
+		}
+		p.beginFailed(w, r, "enrolment ticket", err)
 		return
 	}
 	p.writeRedirect(w, "/passkey/enrolled?"+url.Values{"t": {view}}.Encode())

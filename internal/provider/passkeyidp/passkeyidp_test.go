@@ -351,9 +351,10 @@ type enrolled struct {
 	person string
 }
 
-// enrolOnly creates a test person with a passkey on d and returns the
-// page that shows the recovery codes and the Continue form.
-func (b *browser) enrolOnly(d *device, attempt, kind string) reply {
+// enrolCreate opens the enrol page, begins an enrolment and creates
+// its passkey on d, and returns the ceremony and the credential for its
+// finish.
+func (b *browser) enrolCreate(d *device, attempt, kind string) (string, []byte) {
 	t := b.h.t
 	t.Helper()
 	if r := b.get("/passkey/enrol?attempt=" + url.QueryEscape(attempt)); r.status != 200 {
@@ -363,7 +364,15 @@ func (b *browser) enrolOnly(d *device, attempt, kind string) reply {
 	if r.status != 200 {
 		t.Fatalf("enrol begin: %d %v", r.status, begun)
 	}
-	id, body := b.h.create(t, d, begun)
+	return b.h.create(t, d, begun)
+}
+
+// enrolOnly creates a test person with a passkey on d and returns the
+// page that shows the recovery codes and the Continue form.
+func (b *browser) enrolOnly(d *device, attempt, kind string) reply {
+	t := b.h.t
+	t.Helper()
+	id, body := b.enrolCreate(d, attempt, kind)
 	r, done := b.json("/passkey/enrol/finish?ceremony="+url.QueryEscape(id), body, "")
 	if r.status != 200 {
 		t.Fatalf("enrol finish: %d %v", r.status, done)
@@ -555,14 +564,7 @@ func TestEnrolledContinueOnlyWhereEnrolled(t *testing.T) {
 func TestEnrolledCodesOnlyWhereEnrolled(t *testing.T) {
 	h := newHarness(t, true)
 	b := h.browser("en")
-	if r := b.get("/passkey/enrol?attempt="); r.status != http.StatusOK {
-		t.Fatalf("enrol page: %d", r.status)
-	}
-	r, begun := b.json("/passkey/enrol/begin", map[string]string{"attempt": "", "given_name": "Kari", "family_name": "Nordmann"}, "")
-	if r.status != http.StatusOK {
-		t.Fatalf("enrol begin: %d %v", r.status, begun)
-	}
-	id, body := h.create(t, newDevice(false), begun)
+	id, body := b.enrolCreate(newDevice(false), "", "")
 	r, done := b.json("/passkey/enrol/finish?ceremony="+url.QueryEscape(id), body, "")
 	if r.status != http.StatusOK {
 		t.Fatalf("enrol finish: %d %v", r.status, done)
@@ -1343,13 +1345,7 @@ func TestNewCodesWhenFlowStateIsFull(t *testing.T) {
 			h := newHarness(t, true)
 			b := h.browser(tt.lang)
 			b.enrol(newDevice(false), "", "fnr")
-			mem := flowmem.New(flowmem.Options{MaxChallenges: 2, Now: func() time.Time { return h.now }})
-			for i := range 2 {
-				if err := mem.PutChallenge(t.Context(), fmt.Sprintf("passkeyidp:other:%d", i), []byte("x"), h.now.Add(time.Minute)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			h.p.Challenges = mem
+			h.fillFlowState(t, 2, 0)
 			csrf := attr(t, b.get("/account").body, "data-csrf")
 			r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
 			if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") != "60" || !strings.Contains(r.body, tt.title) {
@@ -1357,6 +1353,93 @@ func TestNewCodesWhenFlowStateIsFull(t *testing.T) {
 			}
 			if got := changeMethods(h.auditEvents(t)); len(got) != 0 {
 				t.Fatalf("codes that were not replaced audited as replaced: %v", got)
+			}
+		})
+	}
+}
+
+// fillFlowState gives the provider's tickets a flow state that holds
+// max challenges of theirs and has room for free more.
+func (h *harness) fillFlowState(t *testing.T, max, free int) *flowmem.Mem {
+	t.Helper()
+	mem := flowmem.New(flowmem.Options{MaxChallenges: max, Now: func() time.Time { return h.now }})
+	for i := range max - free {
+		if err := mem.PutChallenge(t.Context(), fmt.Sprintf("passkeyidp:other:%d", i), []byte("x"), h.now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.p.Challenges = mem
+	return mem
+}
+
+// filledOnTake is a flow state that another request fills the moment a
+// challenge is taken from it, taking the place that take made.
+type filledOnTake struct {
+	*flowmem.Mem
+	expires time.Time
+}
+
+func (m filledOnTake) TakeChallenge(ctx context.Context, id string, now time.Time) ([]byte, error) {
+	data, err := m.Mem.TakeChallenge(ctx, id, now)
+	if err == nil {
+		err = m.Mem.PutChallenge(ctx, "passkeyidp:other:"+id, []byte("x"), m.expires)
+	}
+	return data, err
+}
+
+// When an older page's link takes the newer codes' ticket and another
+// request fills the flow state before it is put back, the link is
+// answered busy, as new codes are then: 503 with Retry-After, not 500.
+func TestCodesPageWhenFlowStateFillsBeforePutBack(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	mem := h.fillFlowState(t, 2, 1)
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	var links []string
+	for range 2 {
+		r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+		if r.status != http.StatusSeeOther {
+			t.Fatalf("new codes: %d\n%s", r.status, r.body)
+		}
+		links = append(links, r.location)
+	}
+	h.p.Challenges = filledOnTake{mem, h.now.Add(time.Hour)}
+	r := b.get(links[0])
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") != "60" || !strings.Contains(r.body, "Too many people are using this service right now") {
+		t.Fatalf("an older page's link with the flow state filled before put-back: %d, Retry-After %q\n%s", r.status, r.header.Get("Retry-After"), r.body)
+	}
+}
+
+// When the flow state fills while an enrolment finishes, so that the
+// tickets of its Continue form or of its enrolled page cannot be
+// stored, the finish is refused as busy: 503 "busy" with Retry-After,
+// in the person's language, as a begin is, not 500.
+func TestEnrolFinishWhenFlowStateIsFull(t *testing.T) {
+	for _, tt := range []struct {
+		name, lang, message string
+		free                int
+	}{
+		{"continue", "en", "Too many people are logging in right now", 0},
+		{"enrolled", "en", "Too many people are logging in right now", 1},
+		{"continue", "nb", "Det er for mange som logger inn akkurat nå", 0},
+		{"enrolled", "da", "Der er for mange der logger ind lige nu", 1},
+	} {
+		t.Run(tt.name+"/"+tt.lang, func(t *testing.T) {
+			h := newHarness(t, true)
+			b := h.browser(tt.lang)
+			id, body := b.enrolCreate(newDevice(false), "x", "")
+			mem := h.fillFlowState(t, 2, tt.free)
+			r, m := b.json("/passkey/enrol/finish?ceremony="+url.QueryEscape(id), body, "")
+			if msg, _ := m["message"].(string); r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") != "60" || m["error"] != "busy" || !strings.Contains(msg, tt.message) {
+				t.Fatalf("enrol finish with the flow state full: %d, Retry-After %q, %v", r.status, r.header.Get("Retry-After"), m)
+			}
+			// A Continue ticket stored for a page never shown holds no
+			// place in the flow state.
+			if tt.free > 0 {
+				if err := mem.PutChallenge(t.Context(), "passkeyidp:other:next", []byte("x"), h.now.Add(time.Minute)); err != nil {
+					t.Fatalf("flow state after the refused finish: %v", err)
+				}
 			}
 		})
 	}

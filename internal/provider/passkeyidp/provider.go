@@ -336,8 +336,9 @@ const busyRetry = 60
 const storeRetry = httpx.UnavailableRetry
 
 // beginFailed answers a begin endpoint whose ceremony could not be
-// started. When the flow state is full (store.ErrFull: a flood of
-// begins, or more logins than the node may hold), that is 503 "busy"
+// started, or an enrolment's finish whose tickets could not be stored.
+// When the flow state is full (store.ErrFull: a flood of begins, or
+// more logins than the node may hold), that is 503 "busy"
 // with Retry-After, not logged, since a flood would fill the log too;
 // anything else is as failed answers it.
 func (p *Provider) beginFailed(w http.ResponseWriter, r *http.Request, msg string, err error) {
