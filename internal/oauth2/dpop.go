@@ -465,14 +465,8 @@ func DPoPChallenge(e *Error) string {
 	if e == nil {
 		return b.String()
 	}
-	b.WriteString(`, error="`)
-	b.WriteString(quoteSafe(e.Code))
-	b.WriteString(`"`)
-	if e.Description != "" {
-		b.WriteString(`, error_description="`)
-		b.WriteString(quoteSafe(e.Description))
-		b.WriteString(`"`)
-	}
+	b.WriteString(", ")
+	writeErrorParams(&b, e)
 	return b.String()
 }
 

@@ -29,6 +29,7 @@ const (
 	CodeRequestNotSupported     = "request_not_supported"
 	CodeRequestURINotSupported  = "request_uri_not_supported"
 	CodeInvalidToken            = "invalid_token"
+	CodeInsufficientScope       = "insufficient_scope"
 	CodeInvalidDPoPProof        = "invalid_dpop_proof"
 	CodeUseDPoPNonce            = "use_dpop_nonce"
 	CodeUnsupportedTokenType    = "unsupported_token_type"
@@ -45,6 +46,9 @@ type Error struct {
 	// Detail says more than Description for the log and the audit trail
 	// only; it is never written to the caller.
 	Detail string
+	// Scope is, for insufficient_scope, the scope the resource needs,
+	// which the challenge names (RFC 6750 §3).
+	Scope string
 }
 
 func (e *Error) Error() string {
@@ -68,7 +72,8 @@ func StatusFor(code string) int {
 	case CodeInvalidClient, CodeInvalidToken:
 		// RFC 6749 §5.2 (invalid_client), RFC 6750 §3.1 (invalid_token).
 		return http.StatusUnauthorized
-	case CodeAccessDenied:
+	case CodeAccessDenied, CodeInsufficientScope:
+		// RFC 6750 §3.1 (insufficient_scope).
 		return http.StatusForbidden
 	case CodeServerError:
 		return http.StatusInternalServerError
@@ -112,6 +117,14 @@ func UnauthorizedClient(format string, args ...any) *Error {
 // UnsupportedGrantType returns an unsupported_grant_type error.
 func UnsupportedGrantType(format string, args ...any) *Error {
 	return NewError(CodeUnsupportedGrantType, format, args...)
+}
+
+// InsufficientScope returns an insufficient_scope error (RFC 6750 §3.1):
+// the access token was not granted scope, which the resource needs.
+func InsufficientScope(scope, format string, args ...any) *Error {
+	e := NewError(CodeInsufficientScope, format, args...)
+	e.Scope = scope
+	return e
 }
 
 // UnsupportedTokenType returns an unsupported_token_type error (RFC 7009
@@ -192,14 +205,14 @@ func IsInternal(err error) bool {
 // WriteError writes err as a JSON error response (RFC 6749 §5.2): the
 // *Error in err's chain, or server_error for anything else. invalid_client
 // carries a Basic challenge (RFC 6749 §5.2: 401 with WWW-Authenticate),
-// invalid_token a Bearer challenge (RFC 6750 §3). It is the only place
-// protocol errors become JSON.
+// invalid_token and insufficient_scope a Bearer challenge (RFC 6750 §3).
+// It is the only place protocol errors become JSON.
 func WriteError(w http.ResponseWriter, err error) {
 	e := AsError(err)
 	switch e.Code {
 	case CodeInvalidClient:
 		w.Header().Set("WWW-Authenticate", `Basic realm="varde"`)
-	case CodeInvalidToken:
+	case CodeInvalidToken, CodeInsufficientScope:
 		// Added, not set: a caller may have offered another scheme's
 		// challenge first (RFC 9110 §11.6.1 allows several).
 		w.Header().Add("WWW-Authenticate", BearerChallenge(e))
@@ -212,17 +225,22 @@ func WriteError(w http.ResponseWriter, err error) {
 
 // WriteDPoPError writes err as a protected resource's refusal of a
 // request that used the DPoP scheme (RFC 9449 §7.1, §9): invalid_token,
-// invalid_dpop_proof and use_dpop_nonce are 401 with a DPoP challenge
-// that names the error; anything else is written as WriteError writes
-// it.
+// invalid_dpop_proof and use_dpop_nonce are 401, insufficient_scope 403
+// (RFC 6750 §3.1, which §7.1 refers to), with a DPoP challenge that
+// names the error; anything else is written as WriteError writes it.
 func WriteDPoPError(w http.ResponseWriter, err error) {
 	e := AsError(err)
-	if e.Code != CodeInvalidToken && e.Code != CodeInvalidDPoPProof && e.Code != CodeUseDPoPNonce {
+	status := http.StatusUnauthorized
+	switch e.Code {
+	case CodeInvalidToken, CodeInvalidDPoPProof, CodeUseDPoPNonce:
+	case CodeInsufficientScope:
+		status = http.StatusForbidden
+	default:
 		WriteError(w, err)
 		return
 	}
 	w.Header().Set("WWW-Authenticate", DPoPChallenge(e))
-	WriteJSON(w, http.StatusUnauthorized, struct {
+	WriteJSON(w, status, struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description,omitempty"`
 	}{e.Code, e.Description})
@@ -232,7 +250,16 @@ func WriteDPoPError(w http.ResponseWriter, err error) {
 // error (RFC 6750 §3).
 func BearerChallenge(e *Error) string {
 	var b strings.Builder
-	b.WriteString(`Bearer error="`)
+	b.WriteString("Bearer ")
+	writeErrorParams(&b, e)
+	return b.String()
+}
+
+// writeErrorParams writes the auth-params of a challenge for e (RFC 6750
+// §3): error, error_description if any, and scope if any, as quoted
+// strings of the characters §3 allows.
+func writeErrorParams(b *strings.Builder, e *Error) {
+	b.WriteString(`error="`)
 	b.WriteString(quoteSafe(e.Code))
 	b.WriteString(`"`)
 	if e.Description != "" {
@@ -240,7 +267,11 @@ func BearerChallenge(e *Error) string {
 		b.WriteString(quoteSafe(e.Description))
 		b.WriteString(`"`)
 	}
-	return b.String()
+	if e.Scope != "" {
+		b.WriteString(`, scope="`)
+		b.WriteString(quoteSafe(e.Scope))
+		b.WriteString(`"`)
+	}
 }
 
 // quoteSafe keeps only the characters RFC 6750 §3 allows inside quoted

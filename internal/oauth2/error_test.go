@@ -20,6 +20,9 @@ func TestWriteError(t *testing.T) {
 		{"invalid_request", InvalidRequest("code is required"), 400, "invalid_request", "code is required", ""},
 		{"invalid_client", InvalidClient("client secret is wrong"), 401, "invalid_client", "client secret is wrong", `Basic realm="varde"`},
 		{"invalid_token", InvalidToken(`bad "token"`), 401, "invalid_token", `bad "token"`, `Bearer error="invalid_token", error_description="bad token"`},
+		// RFC 6750 §3.1: 403, with the scope the resource needs.
+		{"insufficient_scope", InsufficientScope("openid", "not granted openid"), 403, "insufficient_scope", "not granted openid",
+			`Bearer error="insufficient_scope", error_description="not granted openid", scope="openid"`},
 		{"wrapped", fmt.Errorf("grant: %w", InvalidGrant("code has expired")), 400, "invalid_grant", "code has expired", ""},
 		{"explicit status", &Error{Code: CodeInvalidRequest, Description: "too big", Status: 413}, 413, "invalid_request", "too big", ""},
 		{"internal error never leaks", errors.New("sql: database is locked at /var/lib/varde"), 500, "server_error", "internal error", ""},
@@ -63,7 +66,7 @@ func TestStatusFor(t *testing.T) {
 		CodeInvalidRequest: 400, CodeInvalidClient: 401, CodeInvalidGrant: 400, CodeUnauthorizedClient: 400,
 		CodeUnsupportedGrantType: 400, CodeInvalidScope: 400, CodeAccessDenied: 403, CodeUnsupportedResponseType: 400,
 		CodeServerError: 500, CodeTemporarilyUnavailable: 503, CodeLoginRequired: 400, CodeInteractionRequired: 400,
-		CodeInvalidRequestURI: 400, CodeInvalidToken: 401, CodeInvalidDPoPProof: 400, CodeUseDPoPNonce: 400, CodeUnsupportedTokenType: 400,
+		CodeInvalidRequestURI: 400, CodeInvalidToken: 401, CodeInsufficientScope: 403, CodeInvalidDPoPProof: 400, CodeUseDPoPNonce: 400, CodeUnsupportedTokenType: 400,
 	} {
 		if got := StatusFor(code); got != want {
 			t.Errorf("StatusFor(%s) = %d, want %d", code, got, want)
@@ -75,7 +78,8 @@ func TestStatusFor(t *testing.T) {
 }
 
 // TestWriteDPoPError: a protected resource refuses a DPoP request with
-// 401 and a DPoP challenge naming the error (RFC 9449 §7.1, §9).
+// 401 (403 for insufficient_scope) and a DPoP challenge naming the error
+// (RFC 9449 §7.1, §9).
 func TestWriteDPoPError(t *testing.T) {
 	algs := `DPoP algs="ES256 ES384 EdDSA PS256 RS256"`
 	tests := []struct {
@@ -92,6 +96,9 @@ func TestWriteDPoPError(t *testing.T) {
 		// RFC 9449 §9: a resource server asks for a nonce with 401 too.
 		{"use_dpop_nonce", UseDPoPNonce("DPoP proof has no nonce"), 401, "use_dpop_nonce",
 			algs + `, error="use_dpop_nonce", error_description="DPoP proof has no nonce"`},
+		// RFC 9449 §7.1 uses RFC 6750 §3.1's codes: 403 here.
+		{"insufficient_scope", InsufficientScope("openid", "not granted openid"), 403, "insufficient_scope",
+			algs + `, error="insufficient_scope", error_description="not granted openid", scope="openid"`},
 		{"invalid_request as WriteError writes it", InvalidRequest("no"), 400, "invalid_request", ""},
 		{"internal error never leaks", errors.New("sql: closed"), 500, "server_error", ""},
 	}

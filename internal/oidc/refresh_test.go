@@ -193,3 +193,45 @@ func TestClaimsParameterIgnored(t *testing.T) {
 		t.Errorf("userinfo released name: %v", info)
 	}
 }
+
+// TestUserinfoNeedsOpenIDScope: the UserInfo endpoint answers for an
+// access token granted the openid scope (OIDC Core §5.3, §3.1.2.1). One
+// refreshed down to offline_access alone was not: it is refused with
+// 403 insufficient_scope naming the scope it needs (RFC 6750 §3.1), in
+// the challenge of the scheme it came with (RFC 9449 §7.1), and
+// releases no claim.
+func TestUserinfoNeedsOpenIDScope(t *testing.T) {
+	h := newHarness(t)
+	k := h.dpopHolder()
+	tests := []struct {
+		name, scheme string
+		// proof is the DPoP proof for method at path naming access, or
+		// "" for none.
+		proof     func(method, path, access string) string
+		challenge string
+	}{
+		{"bearer", "Bearer", func(string, string, string) string { return "" },
+			`Bearer error="insufficient_scope", error_description="the access token was not granted the openid scope", scope="openid"`},
+		{"dpop", "DPoP", k.proof,
+			`DPoP algs="ES256 ES384 EdDSA PS256 RS256", error="insufficient_scope", error_description="the access token was not granted the openid scope", scope="openid"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := h.taxTokens(h.browser(), "openid offline_access")
+			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {body2str(body, "refresh_token")}, "scope": {"offline_access"}}
+			status, _, narrowed := h.postFormProof(PathToken, form, taxID, tt.proof(http.MethodPost, PathToken, ""))
+			if status != http.StatusOK || narrowed["scope"] != "offline_access" || narrowed["token_type"] != tt.scheme {
+				t.Fatalf("refresh to offline_access: %d %v", status, narrowed)
+			}
+			access := body2str(narrowed, "access_token")
+			status, hdr, got := h.userinfoWith(tt.scheme, access, tt.proof(http.MethodGet, PathUserinfo, access))
+			if status != http.StatusForbidden || got["error"] != "insufficient_scope" || got["sub"] != nil ||
+				len(hdr.Values("WWW-Authenticate")) != 1 || hdr.Get("WWW-Authenticate") != tt.challenge {
+				t.Fatalf("userinfo with an access token for offline_access alone: %d %q %v", status, hdr.Values("WWW-Authenticate"), got)
+			}
+			if h.userinfoStatus(body2str(body, "access_token")) != http.StatusOK {
+				t.Fatal("an access token for openid was refused")
+			}
+		})
+	}
+}

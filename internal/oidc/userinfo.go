@@ -3,6 +3,7 @@ package oidc
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/varde-eid/varde/internal/oauth2"
@@ -14,7 +15,7 @@ const maxBearerLen = 512
 // userinfo is the UserInfo endpoint (OIDC Core §5.3). The access token
 // comes in the Authorization header: with the Bearer scheme (RFC 6750
 // §2.1), or, bound to a key, with the DPoP scheme and a proof made with
-// that key (RFC 9449 §7.1).
+// that key (RFC 9449 §7.1). It must have been granted the openid scope.
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	const ep = "userinfo"
 	ctx := r.Context()
@@ -78,6 +79,14 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		fail(err)
+		return
+	}
+	// OIDC Core §5.3, §3.1.2.1: the UserInfo endpoint answers for an
+	// access token of an OpenID Connect request, granted openid. One
+	// refreshed down to a narrower scope without it (RFC 6749 §6) was
+	// not: RFC 6750 §3.1 insufficient_scope, naming the scope needed.
+	if !slices.Contains(t.Scope, "openid") {
+		fail(oauth2.InsufficientScope("openid", "the access token was not granted the openid scope"))
 		return
 	}
 	c, err := p.Clients.GetClient(ctx, t.ClientID)
