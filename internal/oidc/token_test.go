@@ -394,6 +394,9 @@ func TestUserinfoErrors(t *testing.T) {
 		{"token too long", "Bearer " + strings.Repeat("a", maxBearerLen+1), nil, 400, `Bearer error="invalid_request"`},
 		{"dpop scheme alone", "DPoP ", nil, 400, `DPoP algs=`},
 		{"valid, lowercase scheme", "bearer " + l.token.AccessToken, nil, 200, ""},
+		// RFC 6750 §2.1: "Bearer" 1*SP b64token.
+		{"valid, spaces after the scheme", "Bearer   " + l.token.AccessToken, nil, 200, ""},
+		{"scheme and spaces alone", "Bearer   ", nil, 400, `Bearer error="invalid_request"`},
 		{"expired", "Bearer " + l.token.AccessToken, func() { h.clock.Add(DefaultAccessTokenLifetime) }, 401, `Bearer error="invalid_token"`},
 	}
 	for _, tt := range tests {

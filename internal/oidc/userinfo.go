@@ -20,7 +20,9 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	const ep = "userinfo"
 	ctx := r.Context()
 	authz := r.Header.Get("Authorization")
+	// RFC 6750 §2.1 (RFC 9449 §7.1 alike): the scheme, 1*SP, the token.
 	scheme, tok, _ := strings.Cut(authz, " ")
+	tok = strings.TrimLeft(tok, " ")
 	dpop := strings.EqualFold(scheme, "DPoP")
 	if !dpop && !strings.EqualFold(scheme, "Bearer") {
 		// RFC 6750 §3.1: a request without credentials, or with a scheme
