@@ -132,6 +132,24 @@
 // queued while it was down, holds at most that many slots, and the
 // others keep going.
 //
+// Leases are judged by the nodes' clocks, not the database's: a node
+// leases until its own now plus Config.Lease, and claims what is leased
+// until its own now or before. This matters only where two nodes' clocks
+// differ by more than Config.Lease less Config.AttemptTimeout (25 s; at
+// least half the lease, which Config.Validate keeps at twice the
+// attempt timeout or more): only then can a node take over a delivery
+// another may still be sending, or count fewer of an endpoint's
+// deliveries in flight than there are. A lease ends when its attempt
+// is recorded, long before its time, so a smaller difference only
+// moves when a crashed node's deliveries are taken over, or when a
+// retry is due, by as much. Nodes keep their clocks in step (NTP: within
+// milliseconds) for much else that a difference of tens of seconds
+// would break first (a session's age, a client assertion's exp and
+// iat), and a SET or logout token that arrives twice is one a receiver
+// must drop anyway (a lost response): by its jti. So a claim takes its
+// times from its node, as every other call to the store does, not from
+// the database server.
+//
 // RFC 8935 §2.2: the receiver acknowledges with 202; any 2xx counts as
 // delivered. §2.3: a 400, with {"err": ..., "description": ...}, means
 // the receiver refuses that SET (a bad key, a wrong audience): it is

@@ -37,6 +37,12 @@ type dialect struct {
 	// or timed out after it was sent), so the statement may or may not
 	// have been carried out; nil: never.
 	unanswered func(err error) bool
+	// sessionEnded reports whether err, from a statement inside a write
+	// transaction before its COMMIT, means the connection's session was
+	// gone (the server ended it, or the connection broke), so that the
+	// transaction cannot have taken effect and may run again whole on a
+	// new connection (writer.rerun); nil: never.
+	sessionEnded func(err error) bool
 	// abortsOnError: any failed statement spoils the whole transaction
 	// until it is rolled back to a savepoint (PostgreSQL), so fatal holds
 	// for every error a statement returned, and a savepoint rolled back

@@ -125,6 +125,24 @@
 // back and its connection dropped, so the writer is never held for long.
 // A BEGIN that fails (the server ended the session: a restart, a
 // failover) is tried once more on a new connection, since nothing ran.
+// The write pool pings a connection before handing it out after a second
+// at rest, and also whenever the server has spoken or hung up on it
+// since its last answer (a peek at the socket that waits for and sends
+// nothing: postgresShouldPing), so that a write of one statement in
+// autocommit, whose statement is its commit and which cannot be run
+// again once sent, is not sent on a session that has visibly ended. A
+// write transaction that fails before its COMMIT was sent because its
+// session was gone (57P01-57P03 or 57P05 from the server, a broken or
+// closed connection: sessionEndedPostgres) cannot have taken effect, so
+// it runs again whole, every operation of its batch, once, on a new
+// connection, within its first run's deadline and only while a caller
+// still waits (writer.rerun); what runs after a commit runs only after
+// the one that succeeded. A connection that broke without the server
+// ending its session (a network partition) may leave the server holding
+// the first run's locks, which the second run then waits for, at most
+// until that deadline. A failure at or after COMMIT is never run again:
+// its outcome is unknown (store.ErrOutcomeUnknown), unless the server
+// refused the COMMIT for a clash (ADR 28).
 // A read that meets a session the server ended (a SELECT, or the BEGIN
 // of a read transaction) runs again on another connection, as
 // database/sql does with a connection its driver reports bad; no other

@@ -85,7 +85,7 @@ func openPostgresDB(ctx context.Context, dsn string, migrateSchema bool) (*DB, e
 	// One write connection, for the writer's group commit as with SQLite:
 	// a batch is one transaction, so one commit (and one WAL flush on
 	// the server) serves every login waiting at that moment.
-	db.w = stdlib.OpenDB(*cfg)
+	db.w = stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(postgresShouldPing))
 	db.w.SetMaxOpenConns(1)
 	db.w.SetMaxIdleConns(1)
 	db.w.SetConnMaxIdleTime(0)
@@ -119,6 +119,19 @@ func openPostgresDB(ctx context.Context, dsn string, migrateSchema bool) (*DB, e
 		return nil, fmt.Errorf("open postgres %s: %w", where, err)
 	}
 	return db, nil
+}
+
+// postgresShouldPing tells the write pool whether to ping a connection
+// before handing it out: after a second at rest, as pgx does by
+// default, and whenever the server has spoken or hung up on it since its
+// last answer (postgresHeard), which on a connection at rest means the
+// server ended its session. A ping that fails drops the connection and
+// the pool takes a new one, before anything of the write was sent: a
+// write of one statement in autocommit, which cannot be run again once
+// sent (its statement is its commit), is not sent on a session that
+// has visibly ended, however recently it was used.
+func postgresShouldPing(_ context.Context, p stdlib.ShouldPingParams) bool {
+	return p.IdleDuration > time.Second || postgresHeard(p.Conn.PgConn().Conn())
 }
 
 // errPostgresDSN is any DSN pgx cannot parse; its own message can quote
@@ -231,6 +244,7 @@ func postgresDialect() (dialect, error) {
 		fatal:         fatalPostgres,
 		transient:     transientPostgres,
 		unanswered:    unansweredPostgres,
+		sessionEnded:  sessionEndedPostgres,
 		abortsOnError: true,
 		snapshot:      &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		shared:        true,
@@ -332,6 +346,37 @@ func unansweredPostgres(err error) bool {
 	var r interface{ SafeToRetry() bool }
 	if errors.As(err, &r) {
 		return !r.SafeToRetry()
+	}
+	var ne net.Error
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &ne)
+}
+
+// sessionEndedPostgres reports a failure that means the connection's
+// session is gone: the server ended it and said so (57P01 admin_shutdown
+// at a restart or pg_terminate_backend, 57P02 crash_shutdown, 57P03 at a
+// server starting or stopping, 57P05 idle_session_timeout, all sent as
+// FATAL), or the connection broke or was closed (database/sql's and
+// pgx's word for a connection that is no longer usable, a read cut
+// short, a network error). A deadline met is not one: the time given is
+// spent. Any other answer from the server is not one either.
+func sessionEndedPostgres(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case pgAdminShutdown, pgCrashShutdown, pgCannotConnectNow, pgIdleSessionTimeout:
+			return true
+		}
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
+		return false
+	}
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
+		return true
+	}
+	var r interface{ SafeToRetry() bool }
+	if errors.As(err, &r) && r.SafeToRetry() {
+		return true // pgx sent nothing: the connection is closed or broken
 	}
 	var ne net.Error
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &ne)

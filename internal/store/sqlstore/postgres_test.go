@@ -342,7 +342,8 @@ func endSessions(t *testing.T, admin *sql.DB) int {
 // TestPostgresWriteAfterSessionsEnd: when the server ends the node's
 // sessions (a restart, a failover, pg_terminate_backend), the next
 // write gets a new connection rather than failing on the dead one, even
-// if the writer used it moments before.
+// if the writer used it moments before, whether it begins a transaction
+// or is one statement in autocommit.
 func TestPostgresWriteAfterSessionsEnd(t *testing.T) {
 	ctx := t.Context()
 	dsn := pgtest.NewDatabase(t)
@@ -358,6 +359,16 @@ func TestPostgresWriteAfterSessionsEnd(t *testing.T) {
 		}
 		if err := db.AppendAudit(ctx, event()); err != nil {
 			t.Fatalf("write %d after the sessions end: %v", i, err)
+		}
+		// Writes of one statement, which run in autocommit and so must
+		// not be sent on the session that ended.
+		for j, when := range []string{"before", "after"} {
+			if _, err := db.Pin(ctx, "pin-"+strconv.Itoa(i)+"-"+when, []byte("v"), time.Now()); err != nil {
+				t.Fatalf("one-statement write %d %s the sessions end: %v", i, when, err)
+			}
+			if j == 0 {
+				endSessions(t, admin)
+			}
 		}
 	}
 	// Read through another node's handle: the read pool's connections
@@ -653,5 +664,205 @@ func TestPostgresCommitClash(t *testing.T) {
 	}
 	if _, err := db.GetGrant(ctx, "clashed"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPostgresWriteAfterRestart: after the server restarts, the first
+// write on the connection the node held from before succeeds, whatever
+// its kind: one statement in autocommit (whose statement is its commit,
+// so it must not be sent on a session that has ended), one operation
+// in a transaction, or several.
+func TestPostgresWriteAfterRestart(t *testing.T) {
+	srv := pgtest.NewServer(t)
+	db := openPostgres(t, srv.DSN())
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	writes := []struct {
+		name  string
+		write func(i int) error
+	}{
+		{"one statement", func(i int) error {
+			_, err := db.Pin(ctx, "pin-"+strconv.Itoa(i), []byte("v"), time.Now())
+			return err
+		}},
+		{"transaction", func(int) error { return db.AppendAudit(ctx, &store.AuditEvent{Type: "t", Time: time.Now()}) }},
+		{"several statements", func(i int) error {
+			return db.update(ctx, func(ctx context.Context, tx querier) error {
+				if err := insertGrant(db, "g-"+strconv.Itoa(i)+"-1")(ctx, tx); err != nil {
+					return err
+				}
+				return insertGrant(db, "g-"+strconv.Itoa(i)+"-2")(ctx, tx)
+			})
+		}},
+	}
+	i := 0
+	for _, before := range writes {
+		for _, after := range writes {
+			i++
+			if err := before.write(i); err != nil {
+				t.Fatalf("%s before the restart: %v", before.name, err)
+			}
+			srv.Stop()
+			srv.Start()
+			i++
+			if err := after.write(i); err != nil {
+				t.Errorf("%s after the restart, following a %s before it: %v", after.name, before.name, err)
+			}
+		}
+	}
+}
+
+// endOwnSession returns an op that, the first times times it runs,
+// has the server end its connection's session after its first
+// statement and then tries a second, as a restart or a failover that
+// comes in the middle of a transaction does; it counts its runs in
+// runs. Its effects are an audit event and the grant named id.
+func endOwnSession(t *testing.T, db *DB, admin *sql.DB, id string, times int, runs *int) op {
+	return func(ctx context.Context, tx querier) error {
+		*runs++
+		if err := db.appendAudit(&store.AuditEvent{Type: "mid", Time: time.Now(), ClientID: id})(ctx, tx); err != nil {
+			return err
+		}
+		if *runs <= times {
+			var pid int
+			if err := tx.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+				return err
+			}
+			var ended bool
+			if err := admin.QueryRowContext(ctx, "SELECT pg_terminate_backend($1, 10000)", pid).Scan(&ended); err != nil || !ended {
+				t.Errorf("end the writer's session: %v, %v", ended, err)
+			}
+		}
+		return insertGrant(db, id)(ctx, tx)
+	}
+}
+
+// countAudit returns how many audit events name client.
+func countAudit(t *testing.T, admin *sql.DB, client string) int {
+	t.Helper()
+	var n int
+	if err := admin.QueryRowContext(t.Context(), "SELECT count(*) FROM audit_log WHERE client_id = $1", client).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestPostgresSessionEndsMidTransaction: a write transaction whose
+// session the server ends after its first statement, before its COMMIT
+// was sent, took no effect, and runs again whole on a new connection:
+// each of its operations takes effect once, and what runs after a
+// commit runs once, after the one that succeeded. It runs again only
+// once: a session that ends again fails it, as unavailable, with
+// nothing stored.
+func TestPostgresSessionEndsMidTransaction(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.NewDatabase(t)
+	db := openPostgres(t, dsn)
+	admin := adminDB(t, dsn)
+
+	t.Run("alone", func(t *testing.T) {
+		var runs, commits, runsAtCommit int
+		err := db.wr.doThen(ctx, true, endOwnSession(t, db, admin, "alone", 1, &runs), func() {
+			commits++
+			runsAtCommit = runs
+		})
+		if err != nil {
+			t.Fatalf("write whose session ended before its COMMIT: %v", err)
+		}
+		if runs != 2 || commits != 1 || runsAtCommit != 2 {
+			t.Errorf("ran %d times, committed %d times (after run %d), want 2 runs and 1 commit after the second", runs, commits, runsAtCommit)
+		}
+		if n := countAudit(t, admin, "alone"); n != 1 {
+			t.Errorf("%d audit events, want 1", n)
+		}
+		if _, err := db.GetGrant(ctx, "alone"); err != nil {
+			t.Error(err)
+		}
+	})
+
+	t.Run("batch", func(t *testing.T) {
+		var runs int
+		commits := make([]int, 3)
+		batch := []*writeReq{
+			req(ctx, false, insertGrant(db, "batch-before")),
+			req(ctx, true, endOwnSession(t, db, admin, "batch", 1, &runs)),
+			req(ctx, false, db.appendAudit(&store.AuditEvent{Type: "after", Time: time.Now(), ClientID: "batch-after"})),
+		}
+		for i, r := range batch {
+			r.onCommit = func() { commits[i]++ }
+		}
+		db.wr.run(batch)
+		for i, r := range batch {
+			// A run of an op after the first would find the grant it
+			// stored, were the first run's effects kept.
+			if r.err != nil || commits[i] != 1 {
+				t.Errorf("request %d: %v, committed %d times, want no error and 1", i, r.err, commits[i])
+			}
+		}
+		if runs != 2 {
+			t.Errorf("the op that ended its session ran %d times, want 2", runs)
+		}
+		for _, client := range []string{"batch", "batch-after"} {
+			if n := countAudit(t, admin, client); n != 1 {
+				t.Errorf("%d audit events of %s, want 1", n, client)
+			}
+		}
+		for _, id := range []string{"batch-before", "batch"} {
+			if _, err := db.GetGrant(ctx, id); err != nil {
+				t.Errorf("grant %s: %v", id, err)
+			}
+		}
+	})
+
+	t.Run("twice", func(t *testing.T) {
+		var runs, commits int
+		err := db.wr.doThen(ctx, true, endOwnSession(t, db, admin, "twice", 2, &runs), func() { commits++ })
+		if !store.Unavailable(err) {
+			t.Errorf("write whose session ended twice: %v, want store.ErrUnavailable and a known outcome", err)
+		}
+		if runs != 2 || commits != 0 {
+			t.Errorf("ran %d times, committed %d times, want 2 runs and no commit", runs, commits)
+		}
+		if n := countAudit(t, admin, "twice"); n != 0 {
+			t.Errorf("%d audit events, want none", n)
+		}
+		if _, err := db.GetGrant(ctx, "twice"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("grant: %v, want store.ErrNotFound", err)
+		}
+	})
+}
+
+// TestPostgresSessionEndsAtCommit: a transaction whose session ends at
+// its COMMIT (here a deferred trigger has the server end it) may have
+// been stored or not, as far as the node can tell: it is not run again,
+// its error says the outcome is unknown, and nothing that follows a
+// commit runs.
+func TestPostgresSessionEndsAtCommit(t *testing.T) {
+	ctx := t.Context()
+	db := openPostgres(t, pgtest.NewDatabase(t))
+	for _, q := range []string{
+		`CREATE FUNCTION end_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			PERFORM pg_terminate_backend(pg_backend_pid());
+			PERFORM pg_sleep(10);
+			RETURN NULL;
+		END $$`,
+		`CREATE CONSTRAINT TRIGGER end_at_commit AFTER INSERT ON grants
+			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION end_at_commit()`,
+	} {
+		if _, err := db.w.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var runs, commits int
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
+		runs++
+		return insertGrant(db, "at-commit")(ctx, tx)
+	}, func() { commits++ })
+	if !errors.Is(err, store.ErrOutcomeUnknown) || store.Unavailable(err) {
+		t.Errorf("write whose session ended at its COMMIT: %v, want store.ErrOutcomeUnknown", err)
+	}
+	if runs != 1 || commits != 0 {
+		t.Errorf("ran %d times, committed %d times, want 1 run and no commit", runs, commits)
 	}
 }

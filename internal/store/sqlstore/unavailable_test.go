@@ -272,3 +272,37 @@ func TestUnansweredPostgres(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionEndedPostgres: which failures, met before a transaction's
+// COMMIT was sent, mean its connection's session was gone, so that the
+// writer runs the transaction again whole on a new connection.
+func TestSessionEndedPostgres(t *testing.T) {
+	pg := func(code string) error { return fmt.Errorf("exec: %w", &pgconn.PgError{Severity: "FATAL", Code: code}) }
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"admin shutdown 57P01", pg("57P01"), true},
+		{"crash shutdown 57P02", pg("57P02"), true},
+		{"cannot connect now 57P03", pg("57P03"), true},
+		{"idle session timeout 57P05", pg("57P05"), true},
+		{"bad connection", fmt.Errorf("exec: %w", driver.ErrBadConn), true},
+		{"connection done", sql.ErrConnDone, true},
+		{"read cut mid-answer", fmt.Errorf("exec: %w", io.ErrUnexpectedEOF), true},
+		{"connection reset", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}, true},
+		{"statement timeout 57014", pg("57014"), false},
+		{"serialization failure 40001", pg("40001"), false},
+		{"read-only transaction 25006", pg("25006"), false},
+		{"unique violation", classifyPostgres(pg("23505")), false},
+		{"the transaction's own deadline", fmt.Errorf("exec: %w", context.DeadlineExceeded), false},
+		{"cancelled", context.Canceled, false},
+		{"not found", store.ErrNotFound, false},
+		{"plain error", errors.New("scan: bad JSON"), false},
+	}
+	for _, c := range cases {
+		if got := sessionEndedPostgres(c.err); got != c.want {
+			t.Errorf("%s: %v session ended = %v, want %v", c.name, c.err, got, c.want)
+		}
+	}
+}

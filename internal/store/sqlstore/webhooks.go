@@ -70,7 +70,9 @@ func (db *DB) insertWebhooks(ctx context.Context, tx querier, ds []*store.Webhoo
 // what that one leases, but both pick from the front of one order (due
 // time, then ID), so they pick the same deliveries of an endpoint, and
 // the one that waited finds them leased and skips them: it takes fewer,
-// never more than the limit leaves.
+// never more than the limit leaves. now and leaseUntil are the calling
+// node's; package webhook's doc says why nodes' clocks that differ by
+// less than the lease less an attempt's time do no harm.
 func (db *DB) ClaimWebhooks(ctx context.Context, node string, now, leaseUntil time.Time, limit, perEndpoint int) ([]*store.WebhookDelivery, error) {
 	switch {
 	case node == "":

@@ -66,6 +66,9 @@ type writeReq struct {
 	// clashes counts the runs of the request that clashed with another
 	// transaction (again).
 	clashes int
+	// rerun marks a request whose transaction already ran again because
+	// its connection's session had ended before its COMMIT (rerun).
+	rerun bool
 	// done is closed once err is final; only run touches delivered.
 	done      chan struct{}
 	delivered bool
@@ -235,7 +238,9 @@ func (w *writer) gather(batch []*writeReq) []*writeReq {
 // run executes batch in one transaction and reports to every request. If
 // an op fails in a way that may have ended the transaction itself (an
 // I/O error rather than a constraint), the transaction is rolled back,
-// that op gets its error, and every other op is run again alone.
+// that op gets its error, and every other op is run again alone; if the
+// failure was the end of the connection's session, the whole batch runs
+// again instead (rerun).
 func (w *writer) run(batch []*writeReq) {
 	defer func() {
 		for _, r := range batch {
@@ -249,7 +254,12 @@ func (w *writer) run(batch []*writeReq) {
 		w.runAlone(batch[0])
 		return
 	}
-	deadline := w.deadline()
+	w.runTx(batch, w.deadline())
+}
+
+// runTx is run's transaction, which must be over by deadline (zero:
+// no limit). run delivers the requests' errors once it returns.
+func (w *writer) runTx(batch []*writeReq, deadline time.Time) {
 	txCtx, cancel := opContext(context.Background(), deadline)
 	defer cancel()
 	tx, err := w.db.BeginTx(txCtx, nil)
@@ -281,6 +291,10 @@ func (w *writer) run(batch []*writeReq) {
 		// late.
 		if _, err := tx.StmtContext(txCtx, w.st.auditLock).ExecContext(txCtx); err != nil {
 			_ = tx.Rollback()
+			if w.rerun(batch, err, deadline) {
+				w.runTx(batch, deadline)
+				return
+			}
 			for _, r := range batch {
 				r.err = fmt.Errorf("lock the audit chain: %w", err)
 			}
@@ -299,6 +313,10 @@ func (w *writer) run(batch []*writeReq) {
 		if spoiled {
 			_ = tx.Rollback()
 			w.head, w.txHead = auditHead{}, auditHead{}
+			if w.rerun(batch, r.err, deadline) {
+				w.runTx(batch, deadline)
+				return
+			}
 			for j, other := range batch {
 				if j != i {
 					w.run([]*writeReq{other})
@@ -312,6 +330,8 @@ func (w *writer) run(batch []*writeReq) {
 			return
 		}
 	}
+	// A failure from here on is never met by rerun: the COMMIT was sent,
+	// so the transaction may have taken effect.
 	if err := tx.Commit(); err != nil {
 		w.head, w.txHead = auditHead{}, auditHead{}
 		// A COMMIT the server refused for a clash (a deadlock or
@@ -353,6 +373,40 @@ func (w *writer) run(batch []*writeReq) {
 			r.onCommit()
 		}
 	}
+}
+
+// rerun reports whether batch, whose transaction failed with err before
+// its COMMIT was sent, is to run again whole in a new transaction, and
+// if so readies its requests for it: once at most, when err says the
+// connection's session was gone (dialect.sessionEnded: the server ended
+// it, as at a restart or a failover, or the connection broke): a
+// transaction whose COMMIT the server never received cannot have taken
+// effect, whatever its statements did before, so running it again on a
+// new connection does nothing twice, and the operations that had not
+// failed need not fail for a connection they could not see was gone.
+// The new run keeps the first one's deadline and starts only while a
+// caller still waits for it. What an op keeps in memory from a run it
+// must set again in the next (as for a clash, again); onCommit runs
+// only after the COMMIT that succeeded.
+func (w *writer) rerun(batch []*writeReq, err error, deadline time.Time) bool {
+	if w.d.sessionEnded == nil || !w.d.sessionEnded(err) ||
+		(!deadline.IsZero() && !time.Now().Before(deadline)) {
+		return false
+	}
+	waited := false
+	for _, r := range batch {
+		if r.rerun {
+			return false
+		}
+		waited = waited || r.ctx.Err() == nil
+	}
+	if !waited {
+		return false
+	}
+	for _, r := range batch {
+		r.rerun, r.err = true, nil
+	}
+	return true
 }
 
 // deadline is when a write transaction starting now must give up
