@@ -581,3 +581,38 @@ func TestRefreshExpiresAtExpiresAt(t *testing.T) {
 		t.Fatalf("refresh at ExpiresAt: %d %v, want invalid_grant", status, body)
 	}
 }
+
+// TestCodeAfterSessionEndedIsRefused: a code whose session ended before
+// it was redeemed (the person logged out, or their sessions were ended)
+// yields no tokens, with or without offline_access: the relying party
+// was told of the session's end (Back-Channel Logout §2.7) before it
+// could have had tokens from it, and tokens issued now would outlive a
+// logout the person has already seen. Refused as invalid_grant and
+// audited; the relying party starts a new login.
+func TestCodeAfterSessionEndedIsRefused(t *testing.T) {
+	for _, scope := range []string{"openid", "openid offline_access"} {
+		t.Run(scope, func(t *testing.T) {
+			h := newHarness(t)
+			b := h.browser()
+			verifier := oauth2.GenerateVerifier()
+			q := taxQuery(func(q url.Values) {
+				q.Set("scope", scope)
+				q.Set("code_challenge", oauth2.S256ChallengeFromVerifier(verifier))
+			})
+			resp, _ := b.get(h.issuer + PathAuthorize + "?" + q.Encode())
+			code := h.callback(resp, taxCB).Get("code")
+			h.logOut(b)
+			status, _, body := h.postForm(PathToken, codeForm(code, verifier), taxID)
+			if status != http.StatusBadRequest || body["error"] != "invalid_grant" || body["access_token"] != nil {
+				t.Fatalf("code redeemed after its session ended: %d %v, want 400 invalid_grant", status, body)
+			}
+			var audited bool
+			for _, e := range h.auditEvents("token") {
+				audited = audited || e.Reason == "session_ended" && e.Result == store.ResultFailure && e.PersonID == h.person.ID
+			}
+			if !audited {
+				t.Error("the refusal was not audited")
+			}
+		})
+	}
+}
