@@ -207,9 +207,12 @@ func (a *ClientAuthenticator) Check(r *http.Request) (*ClientAuthentication, err
 		}
 		return nil, InvalidClient("unsupported Authorization scheme")
 	}
-	_, assertion := form["client_assertion"]
-	_, assertionType := form["client_assertion_type"]
-	_, secretPost := form["client_secret"]
+	// RFC 6749 §3.1: a parameter sent without a value is treated as if
+	// it were omitted (some libraries send client_secret= for a public
+	// client).
+	assertion := form.Get("client_assertion") != ""
+	assertionType := form.Get("client_assertion_type") != ""
+	secretPost := form.Get("client_secret") != ""
 	n := 0
 	for _, used := range []bool{basic, assertion || assertionType, secretPost} {
 		if used {

@@ -70,11 +70,13 @@ func (p *Provider) validateAuthParams(c *store.Client, form url.Values, redirect
 		return nil, err
 	}
 	req := &store.AuthRequest{ClientID: c.ID, RedirectURI: redirectURI, MaxAge: -1, Pushed: pushed}
-	if form.Has("request") {
+	// RFC 6749 §3.1: a parameter sent without a value is treated as if
+	// it were omitted.
+	if form.Get("request") != "" {
 		// OIDC Core §3.1.2.6.
 		return nil, oauth2.NewError(oauth2.CodeRequestNotSupported, "request objects are not supported")
 	}
-	if form.Has("request_uri") {
+	if form.Get("request_uri") != "" {
 		// RFC 9126 §2.1: request_uri MUST NOT be pushed.
 		return nil, oauth2.InvalidRequest("request_uri is not allowed here")
 	}
@@ -302,7 +304,9 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.refuseRequestURI(w, r, c, form)
 		return
 	}
-	if form.Has("request_uri") {
+	// An empty request_uri is omitted (RFC 6749 §3.1); a repeated one is
+	// authorizePushed's to refuse.
+	if form.Get("request_uri") != "" || len(form["request_uri"]) > 1 {
 		p.authorizePushed(w, r, c, form)
 		return
 	}

@@ -822,3 +822,32 @@ func TestPromptSelectAccount(t *testing.T) {
 		t.Fatalf("logins = %d, sub %s (Kari's %s)", h.logins.Load(), l.claims.Sub, kari.claims.Sub)
 	}
 }
+
+// TestEmptyParametersAreOmitted: RFC 6749 §3.1, "parameters sent
+// without a value MUST be treated as if they were omitted from the
+// request": an empty request or request_uri is no request object and no
+// reference to a pushed request, at the authorization endpoint and at
+// PAR alike.
+func TestEmptyParametersAreOmitted(t *testing.T) {
+	h := newHarness(t)
+	for _, param := range []string{"request", "request_uri"} {
+		t.Run("authorize, empty "+param, func(t *testing.T) {
+			resp, _ := h.browser().get(h.issuer + PathAuthorize + "?" + taxQuery(func(q url.Values) { q.Set(param, "") }).Encode())
+			if q := h.callback(resp, taxCB); q.Get("code") == "" || q.Get("state") != "st" {
+				t.Fatalf("callback = %v, want a code", q)
+			}
+		})
+		t.Run("PAR, empty "+param, func(t *testing.T) {
+			f := bankForm("st", "n", oauth2.GenerateVerifier())
+			f.Set(param, "")
+			authURL, status, body := h.pushBank(f)
+			if status != http.StatusCreated {
+				t.Fatalf("PAR: %d %v", status, body)
+			}
+			resp, _ := h.browser().get(authURL)
+			if q := h.callback(resp, bankCB); q.Get("code") == "" {
+				t.Fatalf("callback = %v, want a code", q)
+			}
+		})
+	}
+}
