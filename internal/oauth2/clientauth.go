@@ -517,7 +517,7 @@ func (a *ClientAuthenticator) verifySignature(ctx context.Context, c *store.Clie
 				return nil, InvalidClient("client assertion has no kid, and %d of the client's keys could have made it: name the key in the kid header (at most %d are tried without one)",
 					len(candidates), MaxKeysWithoutKid)
 			}
-			return nil, InvalidClient("client assertion's kid %q names %d of the client's keys; at most %d are tried", p.kid, len(candidates), MaxKeysWithoutKid)
+			return nil, InvalidClient("client assertion's kid '%s' names %d of the client's keys; at most %d are tried", p.kid, len(candidates), MaxKeysWithoutKid)
 		}
 		for i := range candidates {
 			var claims assertionClaims

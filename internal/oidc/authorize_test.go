@@ -126,6 +126,13 @@ func TestAuthorizeErrorRedirects(t *testing.T) {
 			if q.Get("error") != tt.code || q.Get("state") != wantState || q.Get("code") != "" {
 				t.Fatalf("callback = %v, want error %s", q, tt.code)
 			}
+			// RFC 6749 §4.1.2.1: error_description holds %x20-21 /
+			// %x23-5B / %x5D-7E only.
+			for _, r := range q.Get("error_description") {
+				if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+					t.Errorf("error_description %q holds %q", q.Get("error_description"), r)
+				}
+			}
 			if h.logins.Load() != before {
 				t.Fatal("the login page was shown")
 			}

@@ -431,7 +431,7 @@ func wellFormed(form map[string][]string) error {
 		return oauth2.InvalidRequest("parameter %s is repeated", minString(repeated))
 	}
 	if len(notText) > 0 {
-		return oauth2.InvalidRequest("parameter %s is not valid UTF-8 text", strconv.QuoteToASCII(minString(notText)))
+		return oauth2.InvalidRequest("parameter %s is not valid UTF-8 text", minString(notText))
 	}
 	return nil
 }
