@@ -147,11 +147,16 @@ func (p *Provider) validateAuthParams(c *store.Client, form url.Values, redirect
 	}
 	req.Prompt = prompt
 	// OIDC Core §3.1.2.1: max_age is a number of seconds, written in
-	// decimal digits only: no sign, no space, no other base.
+	// decimal digits only: no sign, no space, no other base. One too
+	// large for an int is no limit (maxAge), as one too large for a
+	// Duration is.
 	if ma := form.Get("max_age"); ma != "" {
-		n, err := strconv.Atoi(ma)
-		if err != nil || n < 0 || strings.TrimLeft(ma, "0123456789") != "" {
+		if strings.TrimLeft(ma, "0123456789") != "" {
 			return nil, oauth2.InvalidRequest("max_age must be a non-negative integer")
+		}
+		n, err := strconv.Atoi(ma)
+		if errors.Is(err, strconv.ErrRange) {
+			n = math.MaxInt
 		}
 		req.MaxAge = n
 	}

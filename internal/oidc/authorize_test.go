@@ -287,8 +287,9 @@ func TestMaxAgeAndPromptLoginForceLogin(t *testing.T) {
 		t.Fatalf("logins = %d, want 4", h.logins.Load())
 	}
 	// A max_age longer than a time.Duration holds is met by any session,
-	// even without a way to log in (prompt=none).
-	for _, ma := range []string{"9223372036", "9999999999", "9223372036854775807"} {
+	// even without a way to log in (prompt=none), and so is one longer
+	// than an int64 holds: it is a non-negative integer all the same.
+	for _, ma := range []string{"9223372036", "9999999999", "9223372036854775807", "9223372036854775808", "18446744073709551616000"} {
 		tax.loginFront(b, oauth2.SetAuthURLParam("max_age", ma), oauth2.SetAuthURLParam("prompt", "none"))
 	}
 	if h.logins.Load() != 4 {
