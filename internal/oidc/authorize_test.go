@@ -7,6 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -857,5 +860,75 @@ func TestEmptyParametersAreOmitted(t *testing.T) {
 				t.Fatalf("callback = %v, want a code", q)
 			}
 		})
+	}
+}
+
+// TestUnrecognizedParametersAreIgnored: RFC 6749 §3.1, "the
+// authorization server MUST ignore unrecognized request parameters".
+// The rule that a parameter is sent once is for the parameters Varde
+// reads: one it does not may be one another specification lets a
+// client repeat (RFC 8707 §2: resource), or hold anything at all.
+func TestUnrecognizedParametersAreIgnored(t *testing.T) {
+	h := newHarness(t)
+	unknown := func(f url.Values) {
+		f["resource"] = []string{"https://api.example/a", "https://api.example/b"}
+		f.Set("x-vendor", "not UTF-8 \xff, with a NUL \x00")
+	}
+	verifier := oauth2.GenerateVerifier()
+	resp, _ := h.browser().get(h.issuer + PathAuthorize + "?" + taxQuery(func(q url.Values) {
+		unknown(q)
+		q.Set("code_challenge", oauth2.S256ChallengeFromVerifier(verifier))
+	}).Encode())
+	q := h.callback(resp, taxCB)
+	if q.Get("code") == "" {
+		t.Fatalf("authorization endpoint: callback = %v, want a code", q)
+	}
+	form := codeForm(q.Get("code"), verifier)
+	unknown(form)
+	if status, _, body := h.postForm(PathToken, form, taxID); status != http.StatusOK {
+		t.Fatalf("token endpoint: %d %v", status, body)
+	}
+	f := bankForm("st", "n", oauth2.GenerateVerifier())
+	unknown(f)
+	if _, status, body := h.pushBank(f); status != http.StatusCreated {
+		t.Fatalf("PAR: %d %v", status, body)
+	}
+	// A parameter Varde reads is still refused when repeated.
+	f = bankForm("st", "n", oauth2.GenerateVerifier())
+	f.Add("state", "other")
+	if _, status, body := h.pushBank(f); status != http.StatusBadRequest || body["error"] != "invalid_request" {
+		t.Fatalf("PAR, repeated state: %d %v", status, body)
+	}
+}
+
+// TestEveryParameterReadIsJudged: wellFormed refuses a repeated
+// parameter, or one that is not text, among those Varde reads
+// (parameters); a parameter an endpoint reads that is not listed there
+// would be taken first-wins when repeated.
+func TestEveryParameterReadIsJudged(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := regexp.MustCompile(`(?:form|Form|PostForm)(?:\.Get\(|\.Has\(|\[)"([a-z_]+)"|formValue\(r, "([a-z_]+)"\)`)
+	var seen int
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range read.FindAllStringSubmatch(string(src), -1) {
+			name := m[1] + m[2]
+			seen++
+			if !parameters[name] {
+				t.Errorf("%s reads parameter %s, which parameters does not list", f, name)
+			}
+		}
+	}
+	if seen < 20 {
+		t.Fatalf("found only %d parameter reads: the pattern no longer matches the code", seen)
 	}
 }
