@@ -40,10 +40,63 @@ func resolveRedirect(c *store.Client, form url.Values) (string, error) {
 	if uri == "" {
 		return "", oauth2.InvalidRequest("redirect_uri is required")
 	}
-	if !slices.Contains(c.RedirectURIs, uri) {
+	if !registeredRedirect(c, uri) {
 		return "", oauth2.InvalidRequest("redirect_uri is not registered for this client")
 	}
 	return uri, nil
+}
+
+// registeredRedirect reports whether uri is one of c's redirect URIs:
+// the same string (RFC 9700 §4.1.3), or, for a public client (a native
+// app), a loopback redirect URI on another port (ADR 30). RFC 8252 §7.3:
+// the server MUST allow any port in a loopback IP redirect URI, which a
+// native app's listener gets from the operating system when it starts.
+func registeredRedirect(c *store.Client, uri string) bool {
+	if slices.Contains(c.RedirectURIs, uri) {
+		return true
+	}
+	if c.AuthMethod != store.AuthNone {
+		return false
+	}
+	want, ok := loopbackWithoutPort(uri)
+	if !ok {
+		return false
+	}
+	return slices.ContainsFunc(c.RedirectURIs, func(reg string) bool {
+		got, ok := loopbackWithoutPort(reg)
+		return ok && got == want
+	})
+}
+
+// loopbackWithoutPort returns uri without its port if it is a loopback
+// IP redirect URI (RFC 8252 §7.3): http, written so, on the IP literal
+// 127.0.0.1 or [::1] (not localhost by name, which §8.3 advises
+// against: a name can resolve elsewhere), with no port or a port from 1
+// to 65535, and then the path and query or nothing. Whatever follows
+// the port is kept, and compared exactly.
+func loopbackWithoutPort(uri string) (string, bool) {
+	for _, base := range []string{"http://127.0.0.1", "http://[::1]"} {
+		rest, ok := strings.CutPrefix(uri, base)
+		if !ok {
+			continue
+		}
+		if after, ok := strings.CutPrefix(rest, ":"); ok {
+			n := strings.IndexFunc(after, func(r rune) bool { return r < '0' || r > '9' })
+			if n < 0 {
+				n = len(after)
+			}
+			port, err := strconv.Atoi(after[:n])
+			if n == 0 || n > 5 || err != nil || port < 1 || port > 65535 {
+				return "", false
+			}
+			rest = after[n:]
+		}
+		if rest != "" && rest[0] != '/' && rest[0] != '?' {
+			return "", false
+		}
+		return base + rest, true
+	}
+	return "", false
 }
 
 // redirectFor returns where a stored request's response goes, checking
@@ -58,7 +111,7 @@ func redirectFor(c *store.Client, stored string) (string, bool) {
 		}
 		return "", false
 	}
-	return stored, slices.Contains(c.RedirectURIs, stored)
+	return stored, registeredRedirect(c, stored)
 }
 
 // validateAuthParams validates an authorization request's parameters

@@ -932,3 +932,71 @@ func TestEveryParameterReadIsJudged(t *testing.T) {
 		t.Fatalf("found only %d parameter reads: the pattern no longer matches the code", seen)
 	}
 }
+
+// TestLoopbackRedirectAnyPort: RFC 8252 §7.3 (and RFC 9700 §4.1.3): a
+// native app's loopback redirect URI, http on the IP literal 127.0.0.1
+// or [::1], matches on any port, the port its listener got from the
+// operating system; everything else about it is matched exactly, and
+// only for a public client (a native app). localhost by name (RFC 8252
+// §8.3) and every other redirect URI are matched exactly. The token
+// request names the URI with the port the authorization request did.
+func TestLoopbackRedirectAnyPort(t *testing.T) {
+	h := newHarness(t)
+	for _, id := range []string{publicID, taxID} {
+		c, err := h.db.GetClient(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.RedirectURIs = append(c.RedirectURIs, "http://127.0.0.1/cb", "http://[::1]:8080/cb", "http://localhost/cb")
+		if err := h.db.PutClient(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name, client, uri string
+		match             bool
+	}{
+		{"registered without a port", publicID, "http://127.0.0.1/cb", true},
+		{"IPv4, another port", publicID, "http://127.0.0.1:51004/cb", true},
+		{"IPv6, another port", publicID, "http://[::1]:61023/cb", true},
+		{"IPv6, without a port", publicID, "http://[::1]/cb", true},
+		{"another path", publicID, "http://127.0.0.1:51004/cb/more", false},
+		{"a query", publicID, "http://127.0.0.1:51004/cb?x=1", false},
+		{"a host that starts like the address", publicID, "http://127.0.0.1.evil.example:51004/cb", false},
+		{"user information", publicID, "http://127.0.0.1:51004@evil.example/cb", false},
+		{"port 0", publicID, "http://127.0.0.1:0/cb", false},
+		{"port out of range", publicID, "http://127.0.0.1:65536/cb", false},
+		{"empty port", publicID, "http://127.0.0.1:/cb", false},
+		{"https", publicID, "https://127.0.0.1:51004/cb", false},
+		{"localhost by name", publicID, "http://localhost:51004/cb", false},
+		{"confidential client", taxID, "http://127.0.0.1:51004/cb", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			verifier := oauth2.GenerateVerifier()
+			q := taxQuery(func(q url.Values) {
+				q.Set("client_id", tt.client)
+				q.Set("redirect_uri", tt.uri)
+				q.Set("code_challenge", oauth2.S256ChallengeFromVerifier(verifier))
+			})
+			resp, _ := h.browser().get(h.issuer + PathAuthorize + "?" + q.Encode())
+			if !tt.match {
+				if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+					t.Fatalf("%s: %d Location %q, want a page", tt.uri, resp.StatusCode, resp.Header.Get("Location"))
+				}
+				return
+			}
+			code := h.callback(resp, tt.uri).Get("code")
+			form := codeForm(code, verifier)
+			form.Set("client_id", publicID)
+			form.Set("redirect_uri", "http://127.0.0.1:51005/cb")
+			if status, _, body := h.postForm(PathToken, form, ""); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+				t.Fatalf("token request with another port: %d %v, want invalid_grant", status, body)
+			}
+			form.Set("redirect_uri", tt.uri)
+			if status, _, body := h.postForm(PathToken, form, ""); status != http.StatusOK {
+				t.Fatalf("token request: %d %v", status, body)
+			}
+		})
+	}
+}
