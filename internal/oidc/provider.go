@@ -428,8 +428,9 @@ var parameters = map[string]bool{
 	"client_secret": true, "client_assertion": true, "client_assertion_type": true,
 	// Revocation and introspection (RFC 7009 §2.1, RFC 7662 §2.1).
 	"token": true, "token_type_hint": true,
-	// UserInfo (RFC 6750 §2.2), logout (RP-Initiated Logout §2,
-	// Back-Channel Logout §2.5) and the logout page's own form.
+	// UserInfo (RFC 6750 §2.2), logout (RP-Initiated Logout §2) and the
+	// logout page's own form, and the form of a queued logout token
+	// (Back-Channel Logout §2.5).
 	"access_token": true, "post_logout_redirect_uri": true, "logout_token": true, "confirm": true,
 }
 
