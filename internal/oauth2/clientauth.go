@@ -207,9 +207,12 @@ func (a *ClientAuthenticator) Check(r *http.Request) (*ClientAuthentication, err
 		}
 		return nil, InvalidClient("unsupported Authorization scheme")
 	}
-	_, assertion := form["client_assertion"]
-	_, assertionType := form["client_assertion_type"]
-	_, secretPost := form["client_secret"]
+	// RFC 6749 §3.1: a parameter sent without a value is treated as if
+	// it were omitted (some libraries send client_secret= for a public
+	// client).
+	assertion := form.Get("client_assertion") != ""
+	assertionType := form.Get("client_assertion_type") != ""
+	secretPost := form.Get("client_secret") != ""
 	n := 0
 	for _, used := range []bool{basic, assertion || assertionType, secretPost} {
 		if used {
@@ -514,7 +517,7 @@ func (a *ClientAuthenticator) verifySignature(ctx context.Context, c *store.Clie
 				return nil, InvalidClient("client assertion has no kid, and %d of the client's keys could have made it: name the key in the kid header (at most %d are tried without one)",
 					len(candidates), MaxKeysWithoutKid)
 			}
-			return nil, InvalidClient("client assertion's kid %q names %d of the client's keys; at most %d are tried", p.kid, len(candidates), MaxKeysWithoutKid)
+			return nil, InvalidClient("client assertion's kid '%s' names %d of the client's keys; at most %d are tried", p.kid, len(candidates), MaxKeysWithoutKid)
 		}
 		for i := range candidates {
 			var claims assertionClaims

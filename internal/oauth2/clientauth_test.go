@@ -603,6 +603,15 @@ func TestOtherMethods(t *testing.T) {
 		{"basic not base64", url.Values{}, "Basic !!!", CodeInvalidClient, "Basic credentials are not", ""},
 		{"basic without colon", url.Values{}, "basic " + base64.StdEncoding.EncodeToString([]byte("no-colon")), CodeInvalidClient, "Basic credentials are not", ""},
 		{"repeated client_id", url.Values{"client_id": {"public", "jwt"}}, "", CodeInvalidRequest, "repeated", ""},
+		// RFC 6749 §3.1: a parameter sent without a value is treated as
+		// if it were omitted, as some libraries send an empty
+		// client_secret for a public client.
+		{"public client, empty client_secret", url.Values{"client_id": {"public"}, "client_secret": {""}}, "", "", "", "public"},
+		{"public client, empty assertion parameters", url.Values{"client_id": {"public"}, "client_assertion": {""}, "client_assertion_type": {""}}, "", "", "", "public"},
+		{"basic, empty client_secret", url.Values{"client_secret": {""}},
+			"Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(basicID)+":"+url.QueryEscape(basicSecret))), "", "", basicID},
+		{"confidential, empty client_secret", url.Values{"client_id": {"jwt"}, "client_secret": {""}}, "", CodeInvalidClient, "does not authenticate this way", ""},
+		{"empty client_id", url.Values{"client_id": {""}}, "", CodeInvalidClient, "required", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -600,7 +600,7 @@ func TestDPoPChallenge(t *testing.T) {
 		want string
 	}{
 		{"no error", nil, `DPoP algs="ES256 ES384 EdDSA PS256 RS256"`},
-		{"error", InvalidDPoPProof(`DPoP proof "jti" was` + "\n already used\\"),
+		{"error", &Error{Code: CodeInvalidDPoPProof, Description: `DPoP proof "jti" was` + "\n already used\\"},
 			`DPoP algs="ES256 ES384 EdDSA PS256 RS256", error="invalid_dpop_proof", error_description="DPoP proof jti was already used"`},
 		{"no description", &Error{Code: CodeInvalidToken}, `DPoP algs="ES256 ES384 EdDSA PS256 RS256", error="invalid_token"`},
 	}

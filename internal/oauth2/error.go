@@ -36,7 +36,8 @@ const (
 )
 
 // Error is an OAuth 2.0 protocol error. Description is safe to show the
-// client: it never carries internal details.
+// client: it never carries internal details, and NewError keeps it to
+// the characters RFC 6749 §5.2 allows.
 type Error struct {
 	Code        string
 	Description string
@@ -84,9 +85,23 @@ func StatusFor(code string) int {
 }
 
 // NewError returns an error with code and a description (fmt.Sprintf of
-// format and args).
+// format and args). RFC 6749 §4.1.2.1, §5.2: error_description MUST NOT
+// hold characters outside %x20-21 / %x23-5B / %x5D-7E, so each other
+// character (what args took from a request, a parameter's name say) is
+// written as '?'.
 func NewError(code, format string, args ...any) *Error {
-	return &Error{Code: code, Description: fmt.Sprintf(format, args...)}
+	return &Error{Code: code, Description: strings.Map(func(r rune) rune {
+		if !descriptionChar(r) {
+			return '?'
+		}
+		return r
+	}, fmt.Sprintf(format, args...))}
+}
+
+// descriptionChar reports whether error_description may hold r (RFC
+// 6749 §5.2), as RFC 6750 §3 allows inside its quoted values too.
+func descriptionChar(r rune) bool {
+	return r >= 0x20 && r <= 0x7e && r != '"' && r != '\\'
 }
 
 // InvalidRequest returns an invalid_request error.
@@ -278,7 +293,7 @@ func writeErrorParams(b *strings.Builder, e *Error) {
 // error values (%x20-21 / %x23-5B / %x5D-7E).
 func quoteSafe(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+		if !descriptionChar(r) {
 			return -1
 		}
 		return r

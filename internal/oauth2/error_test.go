@@ -19,10 +19,13 @@ func TestWriteError(t *testing.T) {
 	}{
 		{"invalid_request", InvalidRequest("code is required"), 400, "invalid_request", "code is required", ""},
 		{"invalid_client", InvalidClient("client secret is wrong"), 401, "invalid_client", "client secret is wrong", `Basic realm="varde"`},
-		{"invalid_token", InvalidToken(`bad "token"`), 401, "invalid_token", `bad "token"`, `Bearer error="invalid_token", error_description="bad token"`},
+		{"invalid_token", &Error{Code: CodeInvalidToken, Description: `bad "token"`}, 401, "invalid_token", `bad "token"`, `Bearer error="invalid_token", error_description="bad token"`},
 		// RFC 6750 §3.1: 403, with the scope the resource needs.
 		{"insufficient_scope", InsufficientScope("openid", "not granted openid"), 403, "insufficient_scope", "not granted openid",
 			`Bearer error="insufficient_scope", error_description="not granted openid", scope="openid"`},
+		// RFC 6749 §5.2: error_description holds %x20-21 / %x23-5B /
+		// %x5D-7E only; what a request put in it is made to fit.
+		{"description from the request", InvalidRequest("parameter %s is repeated", "\"\u00f8\\\x01\xff"), 400, "invalid_request", "parameter ????? is repeated", ""},
 		{"wrapped", fmt.Errorf("grant: %w", InvalidGrant("code has expired")), 400, "invalid_grant", "code has expired", ""},
 		{"explicit status", &Error{Code: CodeInvalidRequest, Description: "too big", Status: 413}, 413, "invalid_request", "too big", ""},
 		{"internal error never leaks", errors.New("sql: database is locked at /var/lib/varde"), 500, "server_error", "internal error", ""},

@@ -40,10 +40,63 @@ func resolveRedirect(c *store.Client, form url.Values) (string, error) {
 	if uri == "" {
 		return "", oauth2.InvalidRequest("redirect_uri is required")
 	}
-	if !slices.Contains(c.RedirectURIs, uri) {
+	if !registeredRedirect(c, uri) {
 		return "", oauth2.InvalidRequest("redirect_uri is not registered for this client")
 	}
 	return uri, nil
+}
+
+// registeredRedirect reports whether uri is one of c's redirect URIs:
+// the same string (RFC 9700 §4.1.3), or, for a public client (a native
+// app), a loopback redirect URI on another port (ADR 30). RFC 8252 §7.3:
+// the server MUST allow any port in a loopback IP redirect URI, which a
+// native app's listener gets from the operating system when it starts.
+func registeredRedirect(c *store.Client, uri string) bool {
+	if slices.Contains(c.RedirectURIs, uri) {
+		return true
+	}
+	if c.AuthMethod != store.AuthNone {
+		return false
+	}
+	want, ok := loopbackWithoutPort(uri)
+	if !ok {
+		return false
+	}
+	return slices.ContainsFunc(c.RedirectURIs, func(reg string) bool {
+		got, ok := loopbackWithoutPort(reg)
+		return ok && got == want
+	})
+}
+
+// loopbackWithoutPort returns uri without its port if it is a loopback
+// IP redirect URI (RFC 8252 §7.3): http, written so, on the IP literal
+// 127.0.0.1 or [::1] (not localhost by name, which §8.3 advises
+// against: a name can resolve elsewhere), with no port or a port from 1
+// to 65535, and then the path and query or nothing. Whatever follows
+// the port is kept, and compared exactly.
+func loopbackWithoutPort(uri string) (string, bool) {
+	for _, base := range []string{"http://127.0.0.1", "http://[::1]"} {
+		rest, ok := strings.CutPrefix(uri, base)
+		if !ok {
+			continue
+		}
+		if after, ok := strings.CutPrefix(rest, ":"); ok {
+			n := strings.IndexFunc(after, func(r rune) bool { return r < '0' || r > '9' })
+			if n < 0 {
+				n = len(after)
+			}
+			port, err := strconv.Atoi(after[:n])
+			if n == 0 || n > 5 || err != nil || port < 1 || port > 65535 {
+				return "", false
+			}
+			rest = after[n:]
+		}
+		if rest != "" && rest[0] != '/' && rest[0] != '?' {
+			return "", false
+		}
+		return base + rest, true
+	}
+	return "", false
 }
 
 // redirectFor returns where a stored request's response goes, checking
@@ -58,7 +111,7 @@ func redirectFor(c *store.Client, stored string) (string, bool) {
 		}
 		return "", false
 	}
-	return stored, slices.Contains(c.RedirectURIs, stored)
+	return stored, registeredRedirect(c, stored)
 }
 
 // validateAuthParams validates an authorization request's parameters
@@ -70,11 +123,13 @@ func (p *Provider) validateAuthParams(c *store.Client, form url.Values, redirect
 		return nil, err
 	}
 	req := &store.AuthRequest{ClientID: c.ID, RedirectURI: redirectURI, MaxAge: -1, Pushed: pushed}
-	if form.Has("request") {
+	// RFC 6749 §3.1: a parameter sent without a value is treated as if
+	// it were omitted.
+	if form.Get("request") != "" {
 		// OIDC Core §3.1.2.6.
 		return nil, oauth2.NewError(oauth2.CodeRequestNotSupported, "request objects are not supported")
 	}
-	if form.Has("request_uri") {
+	if form.Get("request_uri") != "" {
 		// RFC 9126 §2.1: request_uri MUST NOT be pushed.
 		return nil, oauth2.InvalidRequest("request_uri is not allowed here")
 	}
@@ -145,11 +200,16 @@ func (p *Provider) validateAuthParams(c *store.Client, form url.Values, redirect
 	}
 	req.Prompt = prompt
 	// OIDC Core §3.1.2.1: max_age is a number of seconds, written in
-	// decimal digits only: no sign, no space, no other base.
+	// decimal digits only: no sign, no space, no other base. One too
+	// large for an int is no limit (maxAge), as one too large for a
+	// Duration is.
 	if ma := form.Get("max_age"); ma != "" {
-		n, err := strconv.Atoi(ma)
-		if err != nil || n < 0 || strings.TrimLeft(ma, "0123456789") != "" {
+		if strings.TrimLeft(ma, "0123456789") != "" {
 			return nil, oauth2.InvalidRequest("max_age must be a non-negative integer")
+		}
+		n, err := strconv.Atoi(ma)
+		if errors.Is(err, strconv.ErrRange) {
+			n = math.MaxInt
 		}
 		req.MaxAge = n
 	}
@@ -302,7 +362,9 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.refuseRequestURI(w, r, c, form)
 		return
 	}
-	if form.Has("request_uri") {
+	// An empty request_uri is omitted (RFC 6749 §3.1); a repeated one is
+	// authorizePushed's to refuse.
+	if form.Get("request_uri") != "" || len(form["request_uri"]) > 1 {
 		p.authorizePushed(w, r, c, form)
 		return
 	}

@@ -7,6 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -125,6 +128,13 @@ func TestAuthorizeErrorRedirects(t *testing.T) {
 			}
 			if q.Get("error") != tt.code || q.Get("state") != wantState || q.Get("code") != "" {
 				t.Fatalf("callback = %v, want error %s", q, tt.code)
+			}
+			// RFC 6749 §4.1.2.1: error_description holds %x20-21 /
+			// %x23-5B / %x5D-7E only.
+			for _, r := range q.Get("error_description") {
+				if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+					t.Errorf("error_description %q holds %q", q.Get("error_description"), r)
+				}
 			}
 			if h.logins.Load() != before {
 				t.Fatal("the login page was shown")
@@ -280,8 +290,9 @@ func TestMaxAgeAndPromptLoginForceLogin(t *testing.T) {
 		t.Fatalf("logins = %d, want 4", h.logins.Load())
 	}
 	// A max_age longer than a time.Duration holds is met by any session,
-	// even without a way to log in (prompt=none).
-	for _, ma := range []string{"9223372036", "9999999999", "9223372036854775807"} {
+	// even without a way to log in (prompt=none), and so is one longer
+	// than an int64 holds: it is a non-negative integer all the same.
+	for _, ma := range []string{"9223372036", "9999999999", "9223372036854775807", "9223372036854775808", "18446744073709551616000"} {
 		tax.loginFront(b, oauth2.SetAuthURLParam("max_age", ma), oauth2.SetAuthURLParam("prompt", "none"))
 	}
 	if h.logins.Load() != 4 {
@@ -820,5 +831,172 @@ func TestPromptSelectAccount(t *testing.T) {
 	l := tax.loginFront(b, oauth2.SetAuthURLParam("prompt", "select_account"))
 	if h.logins.Load() != 2 || l.claims.Sub == kari.claims.Sub {
 		t.Fatalf("logins = %d, sub %s (Kari's %s)", h.logins.Load(), l.claims.Sub, kari.claims.Sub)
+	}
+}
+
+// TestEmptyParametersAreOmitted: RFC 6749 §3.1, "parameters sent
+// without a value MUST be treated as if they were omitted from the
+// request": an empty request or request_uri is no request object and no
+// reference to a pushed request, at the authorization endpoint and at
+// PAR alike.
+func TestEmptyParametersAreOmitted(t *testing.T) {
+	h := newHarness(t)
+	for _, param := range []string{"request", "request_uri"} {
+		t.Run("authorize, empty "+param, func(t *testing.T) {
+			resp, _ := h.browser().get(h.issuer + PathAuthorize + "?" + taxQuery(func(q url.Values) { q.Set(param, "") }).Encode())
+			if q := h.callback(resp, taxCB); q.Get("code") == "" || q.Get("state") != "st" {
+				t.Fatalf("callback = %v, want a code", q)
+			}
+		})
+		t.Run("PAR, empty "+param, func(t *testing.T) {
+			f := bankForm("st", "n", oauth2.GenerateVerifier())
+			f.Set(param, "")
+			authURL, status, body := h.pushBank(f)
+			if status != http.StatusCreated {
+				t.Fatalf("PAR: %d %v", status, body)
+			}
+			resp, _ := h.browser().get(authURL)
+			if q := h.callback(resp, bankCB); q.Get("code") == "" {
+				t.Fatalf("callback = %v, want a code", q)
+			}
+		})
+	}
+}
+
+// TestUnrecognizedParametersAreIgnored: RFC 6749 §3.1, "the
+// authorization server MUST ignore unrecognized request parameters".
+// The rule that a parameter is sent once is for the parameters Varde
+// reads: one it does not may be one another specification lets a
+// client repeat (RFC 8707 §2: resource), or hold anything at all.
+func TestUnrecognizedParametersAreIgnored(t *testing.T) {
+	h := newHarness(t)
+	unknown := func(f url.Values) {
+		f["resource"] = []string{"https://api.example/a", "https://api.example/b"}
+		f.Set("x-vendor", "not UTF-8 \xff, with a NUL \x00")
+	}
+	verifier := oauth2.GenerateVerifier()
+	resp, _ := h.browser().get(h.issuer + PathAuthorize + "?" + taxQuery(func(q url.Values) {
+		unknown(q)
+		q.Set("code_challenge", oauth2.S256ChallengeFromVerifier(verifier))
+	}).Encode())
+	q := h.callback(resp, taxCB)
+	if q.Get("code") == "" {
+		t.Fatalf("authorization endpoint: callback = %v, want a code", q)
+	}
+	form := codeForm(q.Get("code"), verifier)
+	unknown(form)
+	if status, _, body := h.postForm(PathToken, form, taxID); status != http.StatusOK {
+		t.Fatalf("token endpoint: %d %v", status, body)
+	}
+	f := bankForm("st", "n", oauth2.GenerateVerifier())
+	unknown(f)
+	if _, status, body := h.pushBank(f); status != http.StatusCreated {
+		t.Fatalf("PAR: %d %v", status, body)
+	}
+	// A parameter Varde reads is still refused when repeated.
+	f = bankForm("st", "n", oauth2.GenerateVerifier())
+	f.Add("state", "other")
+	if _, status, body := h.pushBank(f); status != http.StatusBadRequest || body["error"] != "invalid_request" {
+		t.Fatalf("PAR, repeated state: %d %v", status, body)
+	}
+}
+
+// TestEveryParameterReadIsJudged: wellFormed refuses a repeated
+// parameter, or one that is not text, among those Varde reads
+// (parameters); a parameter an endpoint reads that is not listed there
+// would be taken first-wins when repeated.
+func TestEveryParameterReadIsJudged(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := regexp.MustCompile(`(?:form|Form|PostForm)(?:\.Get\(|\.Has\(|\[)"([a-z_]+)"|formValue\(r, "([a-z_]+)"\)`)
+	var seen int
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range read.FindAllStringSubmatch(string(src), -1) {
+			name := m[1] + m[2]
+			seen++
+			if !parameters[name] {
+				t.Errorf("%s reads parameter %s, which parameters does not list", f, name)
+			}
+		}
+	}
+	if seen < 20 {
+		t.Fatalf("found only %d parameter reads: the pattern no longer matches the code", seen)
+	}
+}
+
+// TestLoopbackRedirectAnyPort: RFC 8252 §7.3 (and RFC 9700 §4.1.3): a
+// native app's loopback redirect URI, http on the IP literal 127.0.0.1
+// or [::1], matches on any port, the port its listener got from the
+// operating system; everything else about it is matched exactly, and
+// only for a public client (a native app). localhost by name (RFC 8252
+// §8.3) and every other redirect URI are matched exactly. The token
+// request names the URI with the port the authorization request did.
+func TestLoopbackRedirectAnyPort(t *testing.T) {
+	h := newHarness(t)
+	for _, id := range []string{publicID, taxID} {
+		c, err := h.db.GetClient(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.RedirectURIs = append(c.RedirectURIs, "http://127.0.0.1/cb", "http://[::1]:8080/cb", "http://localhost/cb")
+		if err := h.db.PutClient(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name, client, uri string
+		match             bool
+	}{
+		{"registered without a port", publicID, "http://127.0.0.1/cb", true},
+		{"IPv4, another port", publicID, "http://127.0.0.1:51004/cb", true},
+		{"IPv6, another port", publicID, "http://[::1]:61023/cb", true},
+		{"IPv6, without a port", publicID, "http://[::1]/cb", true},
+		{"another path", publicID, "http://127.0.0.1:51004/cb/more", false},
+		{"a query", publicID, "http://127.0.0.1:51004/cb?x=1", false},
+		{"a host that starts like the address", publicID, "http://127.0.0.1.evil.example:51004/cb", false},
+		{"user information", publicID, "http://127.0.0.1:51004@evil.example/cb", false},
+		{"port 0", publicID, "http://127.0.0.1:0/cb", false},
+		{"port out of range", publicID, "http://127.0.0.1:65536/cb", false},
+		{"empty port", publicID, "http://127.0.0.1:/cb", false},
+		{"https", publicID, "https://127.0.0.1:51004/cb", false},
+		{"localhost by name", publicID, "http://localhost:51004/cb", false},
+		{"confidential client", taxID, "http://127.0.0.1:51004/cb", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			verifier := oauth2.GenerateVerifier()
+			q := taxQuery(func(q url.Values) {
+				q.Set("client_id", tt.client)
+				q.Set("redirect_uri", tt.uri)
+				q.Set("code_challenge", oauth2.S256ChallengeFromVerifier(verifier))
+			})
+			resp, _ := h.browser().get(h.issuer + PathAuthorize + "?" + q.Encode())
+			if !tt.match {
+				if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+					t.Fatalf("%s: %d Location %q, want a page", tt.uri, resp.StatusCode, resp.Header.Get("Location"))
+				}
+				return
+			}
+			code := h.callback(resp, tt.uri).Get("code")
+			form := codeForm(code, verifier)
+			form.Set("client_id", publicID)
+			form.Set("redirect_uri", "http://127.0.0.1:51005/cb")
+			if status, _, body := h.postForm(PathToken, form, ""); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+				t.Fatalf("token request with another port: %d %v, want invalid_grant", status, body)
+			}
+			form.Set("redirect_uri", tt.uri)
+			if status, _, body := h.postForm(PathToken, form, ""); status != http.StatusOK {
+				t.Fatalf("token request: %d %v", status, body)
+			}
+		})
 	}
 }

@@ -409,19 +409,48 @@ func parseForm(r *http.Request) error {
 	return nil
 }
 
+// parameters are the request parameters Varde's endpoints read
+// (TestEveryParameterReadIsJudged keeps the list whole). RFC 6749 §3.1:
+// the server MUST ignore unrecognized parameters, so wellFormed judges
+// these only; one Varde does not read may be one another specification
+// lets a client repeat (RFC 8707 §2: resource).
+var parameters = map[string]bool{
+	// The authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1,
+	// RFC 7636 §4.3, RFC 9126 §4, RFC 9449 §10) and Varde's own
+	// provider_hint.
+	"response_type": true, "client_id": true, "redirect_uri": true, "scope": true, "state": true,
+	"response_mode": true, "nonce": true, "prompt": true, "max_age": true, "ui_locales": true,
+	"id_token_hint": true, "login_hint": true, "acr_values": true, "request": true, "request_uri": true,
+	"code_challenge": true, "code_challenge_method": true, "dpop_jkt": true, "provider_hint": true,
+	// Token requests and client authentication (RFC 6749 §2.3.1, §4.1.3,
+	// §6; RFC 7521 §4.2; RFC 7636 §4.5).
+	"grant_type": true, "code": true, "code_verifier": true, "refresh_token": true,
+	"client_secret": true, "client_assertion": true, "client_assertion_type": true,
+	// Revocation and introspection (RFC 7009 §2.1, RFC 7662 §2.1).
+	"token": true, "token_type_hint": true,
+	// UserInfo (RFC 6750 §2.2), logout (RP-Initiated Logout §2) and the
+	// logout page's own form, and the form of a queued logout token
+	// (Back-Channel Logout §2.5).
+	"access_token": true, "post_logout_redirect_uri": true, "logout_token": true, "confirm": true,
+}
+
 // wellFormed returns an invalid_request error naming the first
-// parameter of form that occurs more than once (RFC 6749 §3.1, §3.2:
-// parameters MUST NOT be included more than once), or whose name or
-// value is not text: invalid UTF-8 or a NUL character, which no
-// parameter of the protocol holds and which a store need not keep.
+// parameter of form that Varde reads (parameters) and that occurs more
+// than once (RFC 6749 §3.1, §3.2: parameters MUST NOT be included more
+// than once), or whose value is not text: invalid UTF-8 or a NUL
+// character, which no parameter of the protocol holds and which a store
+// need not keep. Other parameters are ignored (RFC 6749 §3.1).
 func wellFormed(form map[string][]string) error {
 	var repeated, notText []string
 	for k, v := range form {
+		if !parameters[k] {
+			continue
+		}
 		if len(v) > 1 {
 			repeated = append(repeated, k)
 		}
 		for _, s := range v {
-			if !isText(k) || !isText(s) {
+			if !isText(s) {
 				notText = append(notText, k)
 				break
 			}
@@ -431,7 +460,7 @@ func wellFormed(form map[string][]string) error {
 		return oauth2.InvalidRequest("parameter %s is repeated", minString(repeated))
 	}
 	if len(notText) > 0 {
-		return oauth2.InvalidRequest("parameter %s is not valid UTF-8 text", strconv.QuoteToASCII(minString(notText)))
+		return oauth2.InvalidRequest("parameter %s is not valid UTF-8 text", minString(notText))
 	}
 	return nil
 }

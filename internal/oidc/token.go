@@ -243,6 +243,18 @@ func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, 
 	if !ac.UsedAt.IsZero() {
 		return nil, p.codeReplay(ctx, ac)
 	}
+	// The session the code was issued in must not have ended: the person
+	// logged out, or their sessions were ended, before its redemption.
+	// Its relying party, listed in the session with the code, was told
+	// of the end (Back-Channel Logout §2.7) before it could have had
+	// tokens from it, and tokens issued now (a refresh token with
+	// offline_access above all) would outlive a logout the person has
+	// already seen. The code is not spent; it expires. ac.SessionID is
+	// the root of the session's line, as a grant's is.
+	if err := p.sessionLive(ctx, ac.SessionID, now, oauth2.InvalidGrant("the session the code was issued in has ended; start a new login"),
+		ac.GrantID, ac.PersonID); err != nil {
+		return nil, err
+	}
 	g := &store.Grant{
 		ID: ac.GrantID, ClientID: c.ID, PersonID: ac.PersonID, SessionID: ac.SessionID, Scope: ac.Scope,
 		Provider: ac.Provider, Level: ac.Level, AMR: ac.AMR, AuthTime: ac.AuthTime, Degraded: ac.Degraded, CreatedAt: now,
@@ -276,6 +288,20 @@ func (p *Provider) authorizationCodeGrant(ctx context.Context, c *store.Client, 
 		return nil, err
 	}
 	return resp, nil
+}
+
+// sessionLive returns refused, audited session_ended for grant grantID
+// of person personID, unless the line of sessions that began with root
+// is live at now.
+func (p *Provider) sessionLive(ctx context.Context, root string, now time.Time, refused *oauth2.Error, grantID, personID string) error {
+	live, err := p.LiveSessions.SessionLineLive(ctx, root, now)
+	switch {
+	case err != nil:
+		return fmt.Errorf("read session: %w", err)
+	case !live:
+		return failure(refused, "session_ended", grantID, personID)
+	}
+	return nil
 }
 
 // codeReplay revokes everything issued from the used code ac (RFC 6749
@@ -412,14 +438,8 @@ func (p *Provider) refreshAllowed(ctx context.Context, c *store.Client, g *store
 	// g.SessionID is the root of the session's line: a step-up or a
 	// prompt=login in the same browser continues the session under
 	// another ID, and the person is still logged in.
-	live, err := p.LiveSessions.SessionLineLive(ctx, g.SessionID, now)
-	switch {
-	case err != nil:
-		return fmt.Errorf("read session: %w", err)
-	case !live:
-		return failure(oauth2.InvalidGrant("the session the refresh token belongs to has ended; offline_access was not granted"), "session_ended", g.ID, g.PersonID)
-	}
-	return nil
+	return p.sessionLive(ctx, g.SessionID, now, oauth2.InvalidGrant("the session the refresh token belongs to has ended; offline_access was not granted"),
+		g.ID, g.PersonID)
 }
 
 // revokeCodeGrant revokes what a replayed code issued. If the first

@@ -217,6 +217,7 @@ func TestRefusalsSayWhatIsValid(t *testing.T) {
 		{"code_challenge not S256's", PathPAR, par, "", "invalid_request", "code_challenge must be BASE64URL(SHA-256(code_verifier)) without padding, 43 characters (RFC 7636 section 4.2)"},
 		{"provider_hint not an ID", PathPAR, hint, "", "invalid_request", "provider_hint must be 'any' or a provider id (lower-case letters, digits and '-')"},
 		{"code_verifier too short", PathToken, codeForm(h.code(b, verifier), "abc"), taxID, "invalid_grant", "code_verifier must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (RFC 7636 section 4.1)"},
+		{"a parameter not UTF-8", PathToken, codeForm(h.code(b, verifier), "v\xff"), taxID, "invalid_request", "parameter code_verifier is not valid UTF-8 text"},
 		{"grant_type Varde does not offer", PathToken, url.Values{"grant_type": {"client_credentials"}}, taxID, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token (see grant_types_supported)"},
 	}
 	for _, tt := range tests {
@@ -582,5 +583,40 @@ func TestRefreshExpiresAtExpiresAt(t *testing.T) {
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {l.token.RefreshToken}}
 	if status, _, body := h.postForm(PathToken, form, taxID); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
 		t.Fatalf("refresh at ExpiresAt: %d %v, want invalid_grant", status, body)
+	}
+}
+
+// TestCodeAfterSessionEndedIsRefused: a code whose session ended before
+// it was redeemed (the person logged out, or their sessions were ended)
+// yields no tokens, with or without offline_access: the relying party
+// was told of the session's end (Back-Channel Logout §2.7) before it
+// could have had tokens from it, and tokens issued now would outlive a
+// logout the person has already seen. Refused as invalid_grant and
+// audited; the relying party starts a new login.
+func TestCodeAfterSessionEndedIsRefused(t *testing.T) {
+	for _, scope := range []string{"openid", "openid offline_access"} {
+		t.Run(scope, func(t *testing.T) {
+			h := newHarness(t)
+			b := h.browser()
+			verifier := oauth2.GenerateVerifier()
+			q := taxQuery(func(q url.Values) {
+				q.Set("scope", scope)
+				q.Set("code_challenge", oauth2.S256ChallengeFromVerifier(verifier))
+			})
+			resp, _ := b.get(h.issuer + PathAuthorize + "?" + q.Encode())
+			code := h.callback(resp, taxCB).Get("code")
+			h.logOut(b)
+			status, _, body := h.postForm(PathToken, codeForm(code, verifier), taxID)
+			if status != http.StatusBadRequest || body["error"] != "invalid_grant" || body["access_token"] != nil {
+				t.Fatalf("code redeemed after its session ended: %d %v, want 400 invalid_grant", status, body)
+			}
+			var audited bool
+			for _, e := range h.auditEvents("token") {
+				audited = audited || e.Reason == "session_ended" && e.Result == store.ResultFailure && e.PersonID == h.person.ID
+			}
+			if !audited {
+				t.Error("the refusal was not audited")
+			}
+		})
 	}
 }
