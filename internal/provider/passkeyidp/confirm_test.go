@@ -266,7 +266,7 @@ func TestConfirmPagesInEveryLanguage(t *testing.T) {
 	h := newHarness(t, true)
 	for _, l := range []struct{ lang, remove, codes, yes string }{
 		{"en", "Remove the passkey “Laptop”?", "Make new recovery codes?", "Yes, remove it"},
-		{"nb", "Fjerne passnøkkelen «Laptop»?", "Lage nye gjenopprettingskoder?", "Ja, fjern den"},
+		{"nb", "Fjerne passnøkkelen «Laptop»?", "Lage nye gjenopprettingskoder nå?", "Ja, fjern den"},
 		{"da", "Fjern adgangsnøglen »Laptop«?", "Lav nye genoprettelseskoder?", "Ja, fjern den"},
 	} {
 		b := h.browser(l.lang)
