@@ -766,9 +766,10 @@ type codesTicket struct {
 
 // newCodes: POST /account/recovery-codes (form: csrf, and confirm=yes
 // when the person holds codes, else it asks first and replaces nothing:
-// askNewCodes) replaces the person's codes and sends the browser to the page that shows them once
-// (Post/Redirect/Get): reloading that page cannot post the form again
-// and replace the codes the person has just written down. A session
+// askNewCodes) replaces the person's codes and sends the browser to the
+// page that shows them once (Post/Redirect/Get): reloading that page
+// cannot post the form again and replace the codes the person has just
+// written down. A session
 // holds one such ticket, the newest (putSlotTicket): asking again and
 // again, as someone holding a stolen session might, replaces it rather
 // than fill the flow state everyone's logins share. The ticket
