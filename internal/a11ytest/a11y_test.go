@@ -43,8 +43,9 @@ var failing = map[string]bool{"serious": true, "critical": true}
 // real pending request, the passkey login, enrolment and recovery pages,
 // error pages, the recovery codes shown after enrolment, the account page
 // with a logged-in session, with the notice after a passkey is added
-// through it and with the error notice of a removal it refuses, new
-// recovery codes, the logout confirmation
+// through it and with the error notice of a removal it refuses, the
+// pages that ask before a passkey is removed or new recovery codes are
+// made, new recovery codes, the logout confirmation
 // and the logged-out page — in every language, and runs axe-core's WCAG
 // 2.2 A/AA rules on each. Any serious or critical violation fails, with
 // the rule, its help text and the elements it found. Each page is also
@@ -175,6 +176,13 @@ func TestPagesWCAG(t *testing.T) {
 				b.scrollsInPlace(t)
 			})
 
+			// Removing a passkey asks first (WCAG 2.2 SC 3.3.4), on a
+			// page whose heading takes the focus; "No, keep it" goes back.
+			b.do(t, "remove a passkey", chromedp.Click(`form[action="/account/passkeys/remove"] button`))
+			b.asks(t, lang, "remove a passkey?", "/account/passkeys/remove", "/account/passkeys/remove")
+			b.do(t, "keep it", chromedp.Click(`main a.button.secondary[href="/account"]`))
+			b.until(t, `location.pathname === "/account" && document.querySelector("table") !== null`)
+
 			// A removal the page refuses (a passkey that is no longer
 			// there, removed a moment ago in another tab): the account
 			// page shows an error notice, which takes the focus.
@@ -192,7 +200,10 @@ func TestPagesWCAG(t *testing.T) {
 				b.errorTitle(t, lang, true)
 			})
 
-			b.do(t, "new codes", chromedp.Click(`form[action="/account/recovery-codes"] button`))
+			// New codes, while the person holds some, ask first too.
+			b.do(t, "new codes", chromedp.Click(`form[action="/account/recovery-codes/new"] button`))
+			b.asks(t, lang, "make new recovery codes?", "/account/recovery-codes/new", "/account/recovery-codes")
+			b.do(t, "yes, new codes", chromedp.Click(`form[action="/account/recovery-codes"] button`))
 			b.until(t, `location.pathname !== "/account" && document.querySelector("code.codes") !== null`)
 			t.Run("new recovery codes", func(t *testing.T) { b.audit(t, lang, "code.codes") })
 
@@ -733,6 +744,29 @@ func (b *browser) ceremonyError(t *testing.T) {
 		loc, _ := chromedp.Run(b.ctx, chromedp.Location())
 		t.Errorf("WCAG 4.1.3 at %s: %s", loc, problem)
 	}
+}
+
+// asks waits for the page at path that asks to confirm a change, whose
+// "Yes" posts to action, and checks it as subtest name: axe, a title
+// without the error prefix, the help desk last, and the focus on its
+// heading, where a screen reader starts and from which the next Tab
+// reaches the page's first choice.
+func (b *browser) asks(t *testing.T, lang, name, path, action string) {
+	t.Helper()
+	yes := `form[action="` + action + `"] button.danger`
+	b.until(t, `location.pathname === "`+path+`" && document.querySelector('`+yes+`') !== null`)
+	t.Run(name, func(t *testing.T) {
+		b.audit(t, lang, yes)
+		b.errorTitle(t, lang, false)
+		b.helpLast(t)
+		on, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.activeElement ? document.activeElement.outerHTML.slice(0, 80) : ""`))
+		if err != nil {
+			t.Fatalf("find the focus: %v", err)
+		}
+		if !strings.HasPrefix(on, "<h1") {
+			t.Errorf("the focus is on %q, not the page's heading", on)
+		}
+	})
 }
 
 // errorPrefix starts the title of a page that shows an error in a form

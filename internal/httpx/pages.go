@@ -325,12 +325,13 @@ func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, name,
 
 // linkParams are the query parameters the language links keep: those
 // that name the step a page shows (a login's req, a provider's attempt,
-// a message key, a report's period), which asking for the page again
+// a message key, a report's period, the passkey a page asks whether to
+// remove), which asking for the page again
 // repeats harmlessly. The rest stay out: at a callback the query holds
 // a code and a state meant for Varde alone and good once, which a link
 // would put into what the person shares or bookmarks, and replay when
 // followed; a notice or ticket in the query is single-use too.
-var linkParams = [...]string{"req", "attempt", "err", "why", "done", "provider", "quarter", "from", "to"}
+var linkParams = [...]string{"req", "attempt", "err", "why", "done", "provider", "quarter", "from", "to", "credential"}
 
 // linkQuery is the query of r that its page's language links keep.
 func linkQuery(r *http.Request) url.Values {

@@ -332,15 +332,7 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 		d.Identifiers = append(d.Identifiers, identifierView{Label: p.schemeLabel(lang, id.Scheme), Value: identity.Mask(id)})
 	}
 	for _, k := range keys {
-		v := passkeyView{ID: base64.RawURLEncoding.EncodeToString(k.CredentialID), Name: k.Name,
-			Created: formatTime(lang, k.CreatedAt), Synced: k.BackupEligible}
-		if !k.LastUsedAt.IsZero() {
-			v.LastUsed = formatTime(lang, k.LastUsedAt)
-		}
-		if v.Name == "" {
-			v.Name = p.Pages.T(lang, "account.passkey.unnamed")
-		}
-		d.Passkeys = append(d.Passkeys, v)
+		d.Passkeys = append(d.Passkeys, p.passkeyView(lang, k))
 	}
 	if d.Activity, err = p.activity(ctx, person.ID, lang); err != nil {
 		p.internalError(w, r, "account activity", err)
@@ -348,6 +340,19 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 	}
 	d.ShowActivity = p.History != nil
 	p.Pages.Render(w, r, status, "account", lang, d)
+}
+
+// passkeyView is how the account pages show k in lang.
+func (p *Provider) passkeyView(lang string, k *store.Passkey) passkeyView {
+	v := passkeyView{ID: base64.RawURLEncoding.EncodeToString(k.CredentialID), Name: k.Name,
+		Created: formatTime(lang, k.CreatedAt), Synced: k.BackupEligible}
+	if !k.LastUsedAt.IsZero() {
+		v.LastUsed = formatTime(lang, k.LastUsedAt)
+	}
+	if v.Name == "" {
+		v.Name = p.Pages.T(lang, "account.passkey.unnamed")
+	}
+	return v
 }
 
 // anyReaches reports whether a login with one of keys, person's
@@ -615,13 +620,7 @@ func (p *Provider) changeForm(w http.ResponseWriter, r *http.Request, event stri
 	}
 	if add, change := p.may(s); !change {
 		p.auditChange(r.Context(), s, event, "reauth", person.ID, nil)
-		// A recent login too weak for the change (a recovery code) cannot
-		// be helped by logging in the same way again; say what can.
-		errKey := "account.err.reauth"
-		if add {
-			errKey = "account.err.weak"
-		}
-		p.renderAccount(w, r, http.StatusForbidden, "", errKey)
+		p.refuseChange(w, r, add)
 		return nil, nil, false
 	}
 	return s, person, true
@@ -691,9 +690,11 @@ func (p *Provider) endedEvent(r *http.Request, s *store.Session, n int) *store.A
 	return e
 }
 
-// removePasskey: POST /account/passkeys/remove (form: csrf, credential).
-// The last passkey stays unless the person has unused recovery codes, so
-// nobody locks themselves out.
+// removePasskey: POST /account/passkeys/remove (form: csrf, credential,
+// confirm=yes). Without confirm=yes it asks first, as the page the
+// account page links to does (askRemove), and removes nothing. The last
+// passkey stays unless the person has unused recovery codes, so nobody
+// locks themselves out.
 func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	s, person, ok := p.changeForm(w, r, "passkey_removed")
@@ -703,6 +704,10 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 	credID, err := base64.RawURLEncoding.DecodeString(r.PostFormValue("credential"))
 	if err != nil || len(credID) == 0 {
 		p.badRequest(w, r)
+		return
+	}
+	if !confirmed(r) {
+		p.askRemove(w, r, person, credID)
 		return
 	}
 	// The store refuses to remove the last way in, in the same step as
@@ -759,10 +764,12 @@ type codesTicket struct {
 	Session string   `json:"session"`
 }
 
-// newCodes: POST /account/recovery-codes (form: csrf) replaces the
-// person's codes and sends the browser to the page that shows them once
-// (Post/Redirect/Get): reloading that page cannot post the form again
-// and replace the codes the person has just written down. A session
+// newCodes: POST /account/recovery-codes (form: csrf, and confirm=yes
+// when the person holds codes, else it asks first and replaces nothing:
+// askNewCodes) replaces the person's codes and sends the browser to the
+// page that shows them once (Post/Redirect/Get): reloading that page
+// cannot post the form again and replace the codes the person has just
+// written down. A session
 // holds one such ticket, the newest (putSlotTicket): asking again and
 // again, as someone holding a stolen session might, replaces it rather
 // than fill the flow state everyone's logins share. The ticket
@@ -775,13 +782,18 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// Whether the person holds codes the new ones void, for the wording
-	// of the page that shows them, and only for that: unknown counts as
-	// holding some.
+	// Whether the person holds codes the new ones void: if so they are
+	// asked first (WCAG 2.2 SC 3.3.4), and the page that shows the new
+	// ones says the old ones no longer work. Unknown counts as holding
+	// some.
 	held, err := p.RecoveryCodes.CountRecoveryCodes(ctx, person.ID)
 	if err != nil {
 		p.log().WarnContext(ctx, "count recovery codes", "err", err)
 		held = -1
+	}
+	if held != 0 && !confirmed(r) {
+		p.askNewCodes(w, r, held)
+		return
 	}
 	codes, hashes, err := newRecoveryCodes(p.rand(), RecoveryCodeCount)
 	if err != nil {

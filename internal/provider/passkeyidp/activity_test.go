@@ -164,10 +164,10 @@ func TestRefusedChangesAreShownToThePerson(t *testing.T) {
 		t.Fatalf("no remove form:\n%s", page.body)
 	}
 	h.now = h.now.Add(passkeyidp.ReauthAfter + time.Minute)
-	if r := b.form("/account/passkeys/remove", url.Values{"credential": {cred[1]}, "csrf": {csrf}}); r.status != http.StatusForbidden {
+	if r := b.form("/account/passkeys/remove", url.Values{"confirm": {"yes"}, "credential": {cred[1]}, "csrf": {csrf}}); r.status != http.StatusForbidden {
 		t.Fatalf("remove with an old login: %d", r.status)
 	}
-	if r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}}); r.status != http.StatusForbidden {
+	if r := b.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}}); r.status != http.StatusForbidden {
 		t.Fatalf("new codes with an old login: %d", r.status)
 	}
 	rows := activityRows(t, b.get("/account").body)
@@ -187,7 +187,7 @@ func TestWaitingRecoveryCodesAreSealed(t *testing.T) {
 	b := h.browser("en")
 	b.enrol(newDevice(false), "", "fnr")
 	csrf := attr(t, b.get("/account").body, "data-csrf")
-	r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	r := b.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}})
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("new codes: %d", r.status)
 	}
@@ -257,7 +257,7 @@ func TestUnseenCodesAreNotSaidToBeShown(t *testing.T) {
 	b := h.browser("en")
 	b.enrol(newDevice(false), "", "fnr")
 	csrf := attr(t, b.get("/account").body, "data-csrf")
-	r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	r := b.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}})
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("new codes: %d", r.status)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/browsertest"
 	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/provider/passkeyidp"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -163,6 +164,73 @@ func TestBrowser(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+
+	// Removing a passkey asks first, on a page that names it and takes
+	// the focus to its heading (WCAG 2.2 SC 3.3.4); "No, keep it" keeps
+	// it, "Yes, remove it" removes it.
+	remove := `button[aria-label="Remove the passkey Browser key"]`
+	var title, askedFocus string
+	var keptAt string
+	err = browsertest.Do(ctx,
+		chromedp.Navigate(h.origin+"/account"),
+		chromedp.WaitVisible(remove),
+		chromedp.Click(remove),
+		chromedp.WaitVisible(`form[action="/account/passkeys/remove"] button.danger`),
+		into(&title, chromedp.Title()),
+		into(&askedFocus, chromedp.Evaluate[string](`document.activeElement.tagName + " " + document.activeElement.textContent`)),
+		chromedp.Click(`a[href="/account"].button`),
+		chromedp.WaitVisible(remove),
+		into(&keptAt, chromedp.Location()),
+	)
+	if err != nil {
+		t.Fatalf("asked to remove a passkey, keeping it: %v", err)
+	}
+	if !strings.HasPrefix(title, "Remove the passkey “Browser key”?") || askedFocus != "H1 Remove the passkey “Browser key”?" {
+		t.Errorf("the page asking to remove a passkey: title %q, focus on %q", title, askedFocus)
+	}
+	if keys, _ := h.db.ListPasskeys(ctx, person); len(keys) != 2 || !strings.HasSuffix(keptAt, "/account") {
+		t.Fatalf("after No, keep it: %d passkeys, at %s", len(keys), keptAt)
+	}
+	var removedNotice string
+	err = browsertest.Do(ctx,
+		chromedp.Click(remove),
+		chromedp.WaitVisible(`form[action="/account/passkeys/remove"] button.danger`),
+		chromedp.Click(`form[action="/account/passkeys/remove"] button`),
+		chromedp.WaitVisible(`.notice[role=status]`),
+		into(&removedNotice, chromedp.Text(`.notice[role=status]`)),
+	)
+	if err != nil {
+		t.Fatalf("removing a passkey in the browser: %v", err)
+	}
+	if keys, _ := h.db.ListPasskeys(ctx, person); len(keys) != 1 || !strings.Contains(removedNotice, "The passkey was removed") {
+		t.Fatalf("after Yes, remove it: %d passkeys, notice %q", len(keys), removedNotice)
+	}
+
+	// New recovery codes, while the person holds some, ask first too.
+	var codes []string
+	err = browsertest.Do(ctx,
+		chromedp.Click(`form[action="/account/recovery-codes/new"] button`),
+		chromedp.WaitVisible(`form[action="/account/recovery-codes"] button.danger`),
+		into(&title, chromedp.Title()),
+		chromedp.Click(`form[action="/account/recovery-codes"] button`),
+		chromedp.WaitVisible(`code.codes`),
+		into(&codes, chromedp.Evaluate[[]string](`[...document.querySelectorAll("code.codes")].map(c => c.textContent)`)),
+	)
+	if err != nil {
+		t.Fatalf("new recovery codes in the browser: %v", err)
+	}
+	if !strings.HasPrefix(title, "Make new recovery codes?") || len(codes) != passkeyidp.RecoveryCodeCount {
+		t.Errorf("new recovery codes: asked with title %q, then %d codes shown", title, len(codes))
+	}
+}
+
+// into runs a and keeps what it reads in dst.
+func into[T any](dst *T, a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		v, err := a(ctx, t)
+		*dst = v
+		return err
+	})
 }
 
 // sessionsRefused is the real store that cannot start a session, as

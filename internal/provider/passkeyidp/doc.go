@@ -37,8 +37,22 @@
 //	                                   codes, linking an eID) (Provider.History, from the
 //	                                   audit log; a person sees every disclosure
 //	                                   about them)
-//	POST /account/passkeys/remove      form: csrf, credential
-//	POST /account/recovery-codes       form: csrf → new codes, 303 to:
+//	GET  /account/passkeys/remove?credential=ID  asks whether to remove the
+//	                                   passkey, naming it (when added, last used)
+//	                                   and saying how the person can still log
+//	                                   in; changes and records nothing (WCAG 2.2
+//	                                   SC 3.3.4). A passkey gone meanwhile, or
+//	                                   the last way in, gets the account page
+//	                                   saying so
+//	POST /account/passkeys/remove      form: csrf, credential, confirm=yes;
+//	                                   without confirm=yes it answers as the
+//	                                   GET does and removes nothing
+//	GET  /account/recovery-codes/new   asks whether to replace the person's
+//	                                   codes; changes and records nothing
+//	POST /account/recovery-codes       form: csrf, and confirm=yes when the
+//	                                   person holds codes (without it, it
+//	                                   answers as the GET does and replaces
+//	                                   nothing) → new codes, 303 to:
 //	GET  /account/recovery-codes?t=TICKET  the new codes, shown once to
 //	                                   the session that made them, so a
 //	                                   reload never replaces them; with

@@ -122,7 +122,7 @@ type harness struct {
 // the test does not depend on other packages' templates.
 func pagesFS(t *testing.T) fs.FS {
 	m := fstest.MapFS{}
-	for _, name := range []string{"layout", "error", "passkey_login", "recover", "enrol", "enrol_codes", "account", "account_codes"} {
+	for _, name := range []string{"layout", "error", "passkey_login", "recover", "enrol", "enrol_codes", "account", "account_codes", "account_remove", "account_newcodes"} {
 		b, err := fs.ReadFile(web.Templates, "templates/"+name+".html")
 		if err != nil {
 			t.Fatal(err)
@@ -1168,18 +1168,18 @@ func TestAccount(t *testing.T) {
 		t.Fatalf("%d remove forms", len(cred))
 	}
 	first := cred[0][1]
-	if r := b.form("/account/passkeys/remove", url.Values{"credential": {first}}); r.status != http.StatusForbidden {
+	if r := b.form("/account/passkeys/remove", url.Values{"confirm": {"yes"}, "credential": {first}}); r.status != http.StatusForbidden {
 		t.Fatalf("remove without csrf: %d", r.status)
 	}
-	if r := b.form("/account/passkeys/remove", url.Values{"credential": {first}, "csrf": {csrf[:len(csrf)-2] + "xx"}}); r.status != http.StatusForbidden {
+	if r := b.form("/account/passkeys/remove", url.Values{"confirm": {"yes"}, "credential": {first}, "csrf": {csrf[:len(csrf)-2] + "xx"}}); r.status != http.StatusForbidden {
 		t.Fatalf("remove with wrong csrf: %d", r.status)
 	}
 	other := h.browser("en")
 	other.enrol(newDevice(false), "", "fnr")
-	if r := other.form("/account/passkeys/remove", url.Values{"credential": {first}, "csrf": {csrf}}); r.status != http.StatusForbidden {
+	if r := other.form("/account/passkeys/remove", url.Values{"confirm": {"yes"}, "credential": {first}, "csrf": {csrf}}); r.status != http.StatusForbidden {
 		t.Fatalf("remove with another session's csrf: %d", r.status)
 	}
-	if r := b.form("/account/passkeys/remove", url.Values{"credential": {first}, "csrf": {csrf}}); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account?n=") {
+	if r := b.form("/account/passkeys/remove", url.Values{"confirm": {"yes"}, "credential": {first}, "csrf": {csrf}}); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account?n=") {
 		t.Fatalf("remove: %d %q", r.status, r.location)
 	}
 	if keys, _ := h.db.ListPasskeys(ctx, e.person); len(keys) != 1 {
@@ -1190,7 +1190,7 @@ func TestAccount(t *testing.T) {
 	}
 	// The same form again (a second click, another tab) finds the
 	// passkey gone and says so on the account page, not "page not found".
-	if r := b.form("/account/passkeys/remove", url.Values{"credential": {first}, "csrf": {csrf}}); r.status != http.StatusNotFound ||
+	if r := b.form("/account/passkeys/remove", url.Values{"confirm": {"yes"}, "credential": {first}, "csrf": {csrf}}); r.status != http.StatusNotFound ||
 		!strings.Contains(r.body, "That passkey was already removed") || !strings.Contains(r.body, `id="passkeys"`) {
 		t.Fatalf("remove again: %d\n%s", r.status, r.body)
 	}
@@ -1200,7 +1200,7 @@ func TestAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := cred[1][1]
-	r = b.form("/account/passkeys/remove", url.Values{"credential": {last}, "csrf": {csrf}})
+	r = b.form("/account/passkeys/remove", url.Values{"confirm": {"yes"}, "credential": {last}, "csrf": {csrf}})
 	if r.status != http.StatusConflict || !strings.Contains(r.body, "You cannot remove your only passkey") {
 		t.Fatalf("remove last: %d", r.status)
 	}
@@ -1209,12 +1209,12 @@ func TestAccount(t *testing.T) {
 	}
 
 	// New recovery codes, shown once; then the last passkey may go.
-	if r := b.form("/account/recovery-codes", url.Values{}); r.status != http.StatusForbidden {
+	if r := b.form("/account/recovery-codes", url.Values{"confirm": {"yes"}}); r.status != http.StatusForbidden {
 		t.Fatalf("new codes without csrf: %d", r.status)
 	}
 	// The codes are shown by a page the form redirects to
 	// (Post/Redirect/Get), and only to the session that made them.
-	r = b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	r = b.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}})
 	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?") || !strings.Contains(r.location, "t=") || len(codesIn(r.body)) != 0 {
 		t.Fatalf("new codes: %d %q", r.status, r.location)
 	}
@@ -1244,7 +1244,7 @@ func TestAccount(t *testing.T) {
 	if got := changeMethods(h.auditEvents(t)); len(got) != 1 {
 		t.Fatalf("new codes audited %d times, want once", len(got))
 	}
-	if r := b.form("/account/passkeys/remove", url.Values{"credential": {last}, "csrf": {csrf}}); r.status != http.StatusSeeOther {
+	if r := b.form("/account/passkeys/remove", url.Values{"confirm": {"yes"}, "credential": {last}, "csrf": {csrf}}); r.status != http.StatusSeeOther {
 		t.Fatalf("remove last with codes: %d", r.status)
 	}
 
@@ -1283,7 +1283,7 @@ func TestNewCodesNotShownAreNotStored(t *testing.T) {
 	e := b.enrol(newDevice(false), "", "fnr")
 	h.p.Challenges = failingTickets{h.db}
 	csrf := attr(t, b.get("/account").body, "data-csrf")
-	if r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}}); r.status != http.StatusInternalServerError {
+	if r := b.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}}); r.status != http.StatusInternalServerError {
 		t.Fatalf("new codes with no ticket stored: %d %q", r.status, r.location)
 	}
 	if got := changeMethods(h.auditEvents(t)); len(got) != 0 {
@@ -1311,14 +1311,14 @@ func TestNewCodesAgainAndAgainKeepOneTicket(t *testing.T) {
 	var shown []string
 	for i := range 20 {
 		csrf := attr(t, b.get("/account").body, "data-csrf")
-		r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+		r := b.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}})
 		if r.status != http.StatusSeeOther {
 			t.Fatalf("new codes, time %d: %d", i+1, r.status)
 		}
 		shown = append(shown, r.location)
 	}
 	csrf := attr(t, other.get("/account").body, "data-csrf")
-	r := other.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	r := other.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}})
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("another person's new codes: %d", r.status)
 	}
@@ -1347,7 +1347,7 @@ func TestNewCodesWhenFlowStateIsFull(t *testing.T) {
 			b.enrol(newDevice(false), "", "fnr")
 			h.fillFlowState(t, 2, 0)
 			csrf := attr(t, b.get("/account").body, "data-csrf")
-			r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+			r := b.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}})
 			if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") != "60" || !strings.Contains(r.body, tt.title) {
 				t.Fatalf("new codes with the flow state full: %d, Retry-After %q\n%s", r.status, r.header.Get("Retry-After"), r.body)
 			}
@@ -1398,7 +1398,7 @@ func TestCodesPageWhenFlowStateFillsBeforePutBack(t *testing.T) {
 	csrf := attr(t, b.get("/account").body, "data-csrf")
 	var links []string
 	for range 2 {
-		r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+		r := b.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}})
 		if r.status != http.StatusSeeOther {
 			t.Fatalf("new codes: %d\n%s", r.status, r.body)
 		}
@@ -1656,7 +1656,7 @@ func TestAccountChangesNeedStrongRecentLogin(t *testing.T) {
 		t.Fatalf("recovery login: %d", r.status)
 	}
 	page := thief.get("/account")
-	if strings.Contains(page.body, `action="/account/passkeys/remove"`) || strings.Contains(page.body, `action="/account/recovery-codes"`) ||
+	if strings.Contains(page.body, `action="/account/passkeys/remove"`) || strings.Contains(page.body, `action="/account/recovery-codes`) ||
 		!strings.Contains(page.body, "log in with a passkey you had before") || !strings.Contains(page.body, `href="/login"`) {
 		t.Fatalf("account page after a recovery login offers changes it may not make:\n%s", page.body)
 	}
@@ -1666,11 +1666,11 @@ func TestAccountChangesNeedStrongRecentLogin(t *testing.T) {
 		t.Fatalf("passkeys: %d, %v", len(keys), err)
 	}
 	ownersKey := base64.RawURLEncoding.EncodeToString(keys[0].CredentialID)
-	if r := thief.form("/account/passkeys/remove", url.Values{"credential": {ownersKey}, "csrf": {tcsrf}}); r.status != http.StatusForbidden ||
+	if r := thief.form("/account/passkeys/remove", url.Values{"confirm": {"yes"}, "credential": {ownersKey}, "csrf": {tcsrf}}); r.status != http.StatusForbidden ||
 		!strings.Contains(r.body, "A login with a recovery code, or with a passkey added after one, cannot make that change") {
 		t.Fatalf("remove after a recovery login: %d", r.status)
 	}
-	if r := thief.form("/account/recovery-codes", url.Values{"csrf": {tcsrf}}); r.status != http.StatusForbidden || len(codesIn(r.body)) != 0 {
+	if r := thief.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {tcsrf}}); r.status != http.StatusForbidden || len(codesIn(r.body)) != 0 {
 		t.Fatalf("new codes after a recovery login: %d", r.status)
 	}
 	if keys, _ := h.db.ListPasskeys(ctx, e.person); len(keys) != 1 {
@@ -1727,7 +1727,7 @@ func TestAccountChangesNeedStrongRecentLogin(t *testing.T) {
 	if r, m := owner.json("/account/passkeys/begin", map[string]string{"name": "x"}, ocsrf); r.status != http.StatusForbidden || m["error"] != "reauth" {
 		t.Fatalf("add begin in an old login: %d %v", r.status, m)
 	}
-	if r := owner.form("/account/passkeys/remove", url.Values{"credential": {theirsID}, "csrf": {ocsrf}}); r.status != http.StatusForbidden ||
+	if r := owner.form("/account/passkeys/remove", url.Values{"confirm": {"yes"}, "credential": {theirsID}, "csrf": {ocsrf}}); r.status != http.StatusForbidden ||
 		!strings.Contains(r.body, "That change needs a new login first") {
 		t.Fatalf("remove in an old login: %d", r.status)
 	}
@@ -1737,8 +1737,8 @@ func TestAccountChangesNeedStrongRecentLogin(t *testing.T) {
 	if r, m := owner.login(phone, h.rp, ""); r.status != 200 {
 		t.Fatalf("login again: %d %v", r.status, m)
 	}
-	ocsrf = field(t, owner.get("/account").body, "csrf")
-	if r := owner.form("/account/passkeys/remove", url.Values{"credential": {theirsID}, "csrf": {ocsrf}}); r.status != http.StatusSeeOther {
+	ocsrf = attr(t, owner.get("/account").body, "data-csrf")
+	if r := owner.form("/account/passkeys/remove", url.Values{"confirm": {"yes"}, "credential": {theirsID}, "csrf": {ocsrf}}); r.status != http.StatusSeeOther {
 		t.Fatalf("remove after logging in again: %d %s", r.status, r.body)
 	}
 	if r := thief.get("/account"); r.status != http.StatusSeeOther || r.location != "/login" {
@@ -2266,7 +2266,7 @@ func TestNewCodesEndOthersInTheirWrite(t *testing.T) {
 	}
 	h.p.Sessions.Store = cannotEndOthers{h.db}
 	csrf := attr(t, b.get("/account").body, "data-csrf")
-	r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	r := b.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}})
 	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?") {
 		t.Fatalf("new codes: %d %q", r.status, r.location)
 	}
@@ -2404,7 +2404,7 @@ func TestAccountChangeAuditsSessionMethod(t *testing.T) {
 	}
 	// With a passkey session.
 	csrf := attr(t, b.get("/account").body, "data-csrf")
-	r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	r := b.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}})
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("new codes: %d", r.status)
 	}
@@ -2418,7 +2418,7 @@ func TestAccountChangeAuditsSessionMethod(t *testing.T) {
 		t.Fatalf("recovery login: %d", r.status)
 	}
 	acsrf := attr(t, rb.get("/account").body, "data-csrf")
-	rb.form("/account/recovery-codes", url.Values{"csrf": {acsrf}})
+	rb.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {acsrf}})
 	got := changeMethods(h.auditEvents(t))
 	if len(got) != 2 || got[0] != "passkey passkey" || got[1] != "recovery-code passkey" {
 		t.Fatalf("changes audited with methods %q, want the passkey session's then the recovery code session's", got)
@@ -2494,7 +2494,7 @@ func TestWeakLoginIsToldWhatHelps(t *testing.T) {
 				t.Fatalf("recovery login: %d", r.status)
 			}
 			csrf := attr(t, b.get("/account").body, "data-csrf")
-			r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+			r := b.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}})
 			if r.status != http.StatusForbidden || !strings.Contains(r.body, tc.want) || strings.Contains(r.body, tc.not) {
 				t.Fatalf("new codes after a recovery login: %d\n%s", r.status, r.body)
 			}
@@ -2544,7 +2544,7 @@ func TestNoticeSaysOtherSessionsEnded(t *testing.T) {
 			if r, m := other.login(phone, h.rp, ""); r.status != 200 {
 				t.Fatalf("login on the phone again: %d %v", r.status, m)
 			}
-			r = laptop.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+			r = laptop.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}})
 			if r.status != http.StatusSeeOther || !strings.Contains(r.location, "n=") {
 				t.Fatalf("new codes: %d %q", r.status, r.location)
 			}
@@ -2561,7 +2561,7 @@ func TestNoticeSaysOtherSessionsEnded(t *testing.T) {
 			if keys[0].Name == "Laptop" {
 				phoneKey, laptopCred = laptopCred, phoneKey
 			}
-			r = laptop.form("/account/passkeys/remove", url.Values{"credential": {base64.RawURLEncoding.EncodeToString(phoneKey)}, "csrf": {csrf}})
+			r = laptop.form("/account/passkeys/remove", url.Values{"confirm": {"yes"}, "credential": {base64.RawURLEncoding.EncodeToString(phoneKey)}, "csrf": {csrf}})
 			if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account?n=") {
 				t.Fatalf("remove: %d %q", r.status, r.location)
 			}
@@ -2572,7 +2572,7 @@ func TestNoticeSaysOtherSessionsEnded(t *testing.T) {
 			if r, m := other.login(laptopKey, h.rp, ""); r.status != 200 {
 				t.Fatalf("login elsewhere again: %d %v", r.status, m)
 			}
-			r = laptop.form("/account/passkeys/remove", url.Values{"credential": {base64.RawURLEncoding.EncodeToString(laptopCred)}, "csrf": {csrf}})
+			r = laptop.form("/account/passkeys/remove", url.Values{"confirm": {"yes"}, "credential": {base64.RawURLEncoding.EncodeToString(laptopCred)}, "csrf": {csrf}})
 			if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account?n=") {
 				t.Fatalf("second remove: %d %q", r.status, r.location)
 			}
@@ -2604,7 +2604,7 @@ func TestSessionsEndedWithTheirEvent(t *testing.T) {
 	}
 	csrf := attr(t, laptop.get("/account").body, "data-csrf")
 	h.p.Audit = &audit.Log{Store: auditDown{h.db}, Now: func() time.Time { return h.now }}
-	r := laptop.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	r := laptop.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}})
 	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?") {
 		t.Fatalf("new codes: %d %q", r.status, r.location)
 	}
@@ -2642,10 +2642,10 @@ func TestAccountChangesWithTheirEvents(t *testing.T) {
 	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status != http.StatusOK {
 		t.Fatalf("add finish: %d %v", r.status, m)
 	}
-	if r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}}); r.status != http.StatusSeeOther {
+	if r := b.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}}); r.status != http.StatusSeeOther {
 		t.Fatalf("new codes: %d %q", r.status, r.location)
 	}
-	if r := b.form("/account/passkeys/remove", url.Values{"credential": {cred[1]}, "csrf": {csrf}}); r.status != http.StatusSeeOther {
+	if r := b.form("/account/passkeys/remove", url.Values{"confirm": {"yes"}, "credential": {cred[1]}, "csrf": {csrf}}); r.status != http.StatusSeeOther {
 		t.Fatalf("remove: %d %q", r.status, r.location)
 	}
 	events, err := h.db.ListPersonAudit(context.Background(), e.person, 100)
@@ -2748,7 +2748,7 @@ func TestCraftedNoticeLinkShowsNoNotice(t *testing.T) {
 
 	// The page of new recovery codes says other sessions were ended only
 	// when they were.
-	r = b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+	r = b.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}})
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("new codes: %d", r.status)
 	}
@@ -2867,7 +2867,7 @@ func TestRemovePasskeyEndsOthersInOneWrite(t *testing.T) {
 	if _, err := h.db.Pools()["write"].Exec(`CREATE TRIGGER no_end BEFORE DELETE ON sessions BEGIN SELECT RAISE(ABORT, 'disk says no'); END`); err != nil {
 		t.Fatal(err)
 	}
-	if r := owner.form("/account/passkeys/remove", url.Values{"credential": {cred}, "csrf": {csrf}}); r.status != http.StatusInternalServerError {
+	if r := owner.form("/account/passkeys/remove", url.Values{"confirm": {"yes"}, "credential": {cred}, "csrf": {csrf}}); r.status != http.StatusInternalServerError {
 		t.Fatalf("remove while sessions cannot end: %d %q", r.status, r.location)
 	}
 	if keys, err := h.db.ListPasskeys(ctx, e.person); err != nil || len(keys) != 1 {
@@ -2879,7 +2879,7 @@ func TestRemovePasskeyEndsOthersInOneWrite(t *testing.T) {
 	if _, err := h.db.Pools()["write"].Exec(`DROP TRIGGER no_end`); err != nil {
 		t.Fatal(err)
 	}
-	r := owner.form("/account/passkeys/remove", url.Values{"credential": {cred}, "csrf": {csrf}})
+	r := owner.form("/account/passkeys/remove", url.Values{"confirm": {"yes"}, "credential": {cred}, "csrf": {csrf}})
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("remove: %d", r.status)
 	}
@@ -2937,7 +2937,7 @@ func TestNewCodesOutcomeUnknown(t *testing.T) {
 			}
 			h.p.RecoveryCodes = unansweredEndingCodes{h.p.RecoveryCodes, stored}
 			csrf := attr(t, b.get("/account").body, "data-csrf")
-			r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+			r := b.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}})
 			code := e.codes[1] // unused and, if nothing changed, still good
 			if stored {
 				if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?") {
@@ -2983,8 +2983,9 @@ func TestPageWrongMethod(t *testing.T) {
 		{http.MethodGet, "/account/passkeys/begin", "POST"},
 		{http.MethodGet, "/account/passkeys/finish", "POST"},
 		{http.MethodGet, "/account/passkeys/cancel", "POST"},
-		{http.MethodGet, "/account/passkeys/remove", "POST"},
+		{http.MethodPut, "/account/passkeys/remove", "GET, POST, HEAD"},
 		{http.MethodDelete, "/account/recovery-codes", "GET, POST, HEAD"},
+		{http.MethodPost, "/account/recovery-codes/new", "GET, HEAD"},
 	} {
 		req, err := http.NewRequest(tc.method, "http://"+h.addr+tc.path, nil)
 		if err != nil {
@@ -3022,7 +3023,7 @@ func TestNewCodesPageSpeaksOfOldCodesOnlyWhenThereWere(t *testing.T) {
 				}
 			}
 			csrf := attr(t, b.get("/account").body, "data-csrf")
-			r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+			r := b.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}})
 			if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/account/recovery-codes?") {
 				t.Fatalf("new codes: %d %q", r.status, r.location)
 			}

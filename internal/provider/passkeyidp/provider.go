@@ -133,7 +133,9 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/passkeys/begin", p.addBegin)
 	mux.HandleFunc("POST /account/passkeys/finish", p.addFinish)
 	mux.HandleFunc("POST /account/passkeys/cancel", p.addCancel)
+	mux.HandleFunc("GET /account/passkeys/remove", p.removeConfirmPage)
 	mux.HandleFunc("POST /account/passkeys/remove", p.removePasskey)
+	mux.HandleFunc("GET /account/recovery-codes/new", p.newCodesConfirmPage)
 	mux.HandleFunc("POST /account/recovery-codes", p.newCodes)
 	mux.HandleFunc("GET /account/recovery-codes", p.codesPage)
 
@@ -146,8 +148,8 @@ func (p *Provider) Register(mux *http.ServeMux) {
 		"/passkey/enrol": {get}, "/passkey/enrol/begin": {post}, "/passkey/enrol/finish": {post},
 		"/passkey/enrolled": {get}, "/passkey/enrolled/continue": {post},
 		"/account": {get}, "/account/passkeys/begin": {post}, "/account/passkeys/finish": {post},
-		"/account/passkeys/cancel": {post}, "/account/passkeys/remove": {post},
-		"/account/recovery-codes": {get, post},
+		"/account/passkeys/cancel": {post}, "/account/passkeys/remove": {get, post},
+		"/account/recovery-codes": {get, post}, "/account/recovery-codes/new": {get},
 	} {
 		mux.Handle(path, p.Pages.WrongMethod(methods...))
 	}

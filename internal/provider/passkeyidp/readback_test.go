@@ -253,7 +253,7 @@ func TestNewCodesReadBackWindow(t *testing.T) {
 			b.enrol(newDevice(false), "", "fnr")
 			h.p.RecoveryCodes = &unansweredNewCodes{RecoveryCodes: h.p.RecoveryCodes, mode: tc.mode}
 			csrf := attr(t, b.get("/account").body, "data-csrf")
-			r := b.form("/account/recovery-codes", url.Values{"csrf": {csrf}})
+			r := b.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}})
 			if r.status != tc.status {
 				t.Fatalf("new codes: %d %q", r.status, r.location)
 			}

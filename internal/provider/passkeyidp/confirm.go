@@ -1,0 +1,154 @@
+package passkeyidp
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"net/http"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// Removing a passkey and replacing recovery codes the person holds
+// delete what is theirs, and cannot be undone: each is asked about
+// first, on a page of its own that says what will be lost, that the
+// person will be logged out everywhere else, and how they can still log
+// in (WCAG 2.2 SC 3.3.4 Error Prevention: an action that deletes
+// user-controllable data is reversible, checked or confirmed). The
+// account page asks for that page by GET, which changes and records
+// nothing; only the form on it, posted with confirm=yes, makes the
+// change, through changeForm as before (session, CSRF token, a recent
+// login at ChangeLevel). A post without confirm=yes, such as the form of
+// an account page from before this step, is answered with the same
+// page and changes nothing. New codes for a person who holds none lose
+// nothing and are made at once.
+
+// confirmField is the form field, "yes", that says the person was asked
+// and confirmed.
+const confirmField = "confirm"
+
+// confirmed reports whether the posted form r carries confirm=yes.
+func confirmed(r *http.Request) bool { return r.PostFormValue(confirmField) == "yes" }
+
+type removeData struct {
+	Passkey passkeyView
+	// Others and Codes are how the person can still log in: their other
+	// passkeys and their unused recovery codes.
+	Others, Codes int
+	CSRF          string
+}
+
+type newCodesData struct {
+	// Codes is how many unused codes the person holds, -1 if unknown.
+	Codes int
+	// Count is how many new ones they will get.
+	Count int
+	CSRF  string
+}
+
+// mayView checks what a page asking about a change needs: a session, its
+// person, and a session that may make the change (may). Unlike
+// changeForm it records no refusal: a GET changes nothing, and a link
+// from anywhere could ask for it.
+func (p *Provider) mayView(w http.ResponseWriter, r *http.Request) (*store.Person, bool) {
+	s, person, err := p.personOf(r)
+	if errors.Is(err, errNoSession) {
+		p.toLogin(w, r)
+		return nil, false
+	}
+	if err != nil {
+		p.internalError(w, r, "account person", err)
+		return nil, false
+	}
+	if add, change := p.may(s); !change {
+		p.refuseChange(w, r, add)
+		return nil, false
+	}
+	return person, true
+}
+
+// refuseChange answers a change the session may not make (may): the
+// account page, saying what would let the person make it.
+func (p *Provider) refuseChange(w http.ResponseWriter, r *http.Request, mayAdd bool) {
+	// A recent login too weak for the change (a recovery code) cannot
+	// be helped by logging in the same way again; say what can.
+	errKey := "account.err.reauth"
+	if mayAdd {
+		errKey = "account.err.weak"
+	}
+	p.renderAccount(w, r, http.StatusForbidden, "", errKey)
+}
+
+// removeConfirmPage: GET /account/passkeys/remove?credential=ID asks
+// whether to remove the passkey, and changes nothing.
+func (p *Provider) removeConfirmPage(w http.ResponseWriter, r *http.Request) {
+	person, ok := p.mayView(w, r)
+	if !ok {
+		return
+	}
+	credID, err := base64.RawURLEncoding.DecodeString(r.URL.Query().Get("credential"))
+	if err != nil || len(credID) == 0 {
+		p.badRequest(w, r)
+		return
+	}
+	p.askRemove(w, r, person, credID)
+}
+
+// askRemove shows the page that asks whether to remove person's passkey
+// credID, or, when it cannot be removed, the account page saying why, as
+// the removal itself would: gone already, or the person's last way in
+// (the rule DeletePasskey enforces, which still decides).
+func (p *Provider) askRemove(w http.ResponseWriter, r *http.Request, person *store.Person, credID []byte) {
+	ctx := r.Context()
+	keys, err := p.Passkeys.ListPasskeys(ctx, person.ID)
+	if err != nil {
+		p.internalError(w, r, "list passkeys", err)
+		return
+	}
+	var key *store.Passkey
+	for _, k := range keys {
+		if bytes.Equal(k.CredentialID, credID) {
+			key = k
+		}
+	}
+	if key == nil {
+		p.renderAccount(w, r, http.StatusNotFound, "", "account.err.gone")
+		return
+	}
+	codes, err := p.RecoveryCodes.CountRecoveryCodes(ctx, person.ID)
+	if err != nil {
+		p.internalError(w, r, "count recovery codes", err)
+		return
+	}
+	if len(keys) == 1 && codes == 0 {
+		p.renderAccount(w, r, http.StatusConflict, "", "account.err.last")
+		return
+	}
+	lang := p.lang(r)
+	p.Pages.Render(w, r, http.StatusOK, "account_remove", lang, removeData{
+		Passkey: p.passkeyView(lang, key), Others: len(keys) - 1, Codes: codes, CSRF: p.sessionCSRF(r),
+	})
+}
+
+// newCodesConfirmPage: GET /account/recovery-codes/new asks whether to
+// replace the person's recovery codes, and changes nothing.
+func (p *Provider) newCodesConfirmPage(w http.ResponseWriter, r *http.Request) {
+	person, ok := p.mayView(w, r)
+	if !ok {
+		return
+	}
+	held, err := p.RecoveryCodes.CountRecoveryCodes(r.Context(), person.ID)
+	if err != nil {
+		p.internalError(w, r, "count recovery codes", err)
+		return
+	}
+	p.askNewCodes(w, r, held)
+}
+
+// askNewCodes shows the page that asks whether to replace the held
+// recovery codes (-1: unknown).
+func (p *Provider) askNewCodes(w http.ResponseWriter, r *http.Request, held int) {
+	p.Pages.Render(w, r, http.StatusOK, "account_newcodes", p.lang(r), newCodesData{
+		Codes: held, Count: RecoveryCodeCount, CSRF: p.sessionCSRF(r),
+	})
+}
