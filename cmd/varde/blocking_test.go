@@ -46,15 +46,7 @@ func TestBlockedPersonIsRefusedEverywhere(t *testing.T) {
 		RedirectURIs: []string{"https://bank.example/cb"}, RequirePAR: true, RefreshTokens: true, SectorID: "bank.example", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	hc := loadgen.NewHTTPClient(2)
-	rp := &loadgen.RP{Issuer: issuer, ClientID: "bank", RedirectURI: "https://bank.example/cb", Key: key, KeyID: "bank-1", HTTP: hc}
-	if err := rp.Setup(ctx); err != nil {
-		t.Fatal(err)
-	}
-	person := loadgen.NewDevice(issuer, true)
-	if err := loadgen.Enrol(ctx, hc, issuer, person, "Kari", "Nordmann"); err != nil {
-		t.Fatal(err)
-	}
+	hc, rp, person := bankWithPerson(t, issuer, key)
 	p, err := d.app.Store.GetPersonByWebAuthnID(ctx, person.Auth.Options.UserHandle)
 	if err != nil {
 		t.Fatal(err)
