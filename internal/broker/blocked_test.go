@@ -25,7 +25,7 @@ func TestFinishRefusesABlockedPerson(t *testing.T) {
 		res     provider.Result
 	}{
 		{"the provider's own person", "r1", provider.Result{Provider: "strong", PersonID: "p1", Level: assurance.High}},
-		{"an eID's identifier", "r1", provider.Result{Provider: "strong", Level: assurance.High,
+		{"an eID's identifier", "r1", provider.Result{Provider: "strong", Level: assurance.High, GivenName: "Someone Else",
 			Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "010180 12371"}}}},
 		{"an account login", broker.AccountAttempt, provider.Result{Provider: "strong", PersonID: "p1", Level: assurance.High}},
 	}
@@ -62,6 +62,9 @@ func TestFinishRefusesABlockedPerson(t *testing.T) {
 			}
 			if strings.Contains(body, "/login/start") {
 				t.Error("the page offers ways to log in")
+			}
+			if p, err := f.st.GetPerson(context.Background(), "p1"); err != nil || p.GivenName != "Ola" {
+				t.Errorf("the refused login changed the person: %+v, %v", p, err)
 			}
 		})
 	}

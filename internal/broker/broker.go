@@ -873,7 +873,11 @@ func (b *Broker) resolve(ctx context.Context, res *provider.Result) (string, err
 		found, err := b.lookup(ctx, res.Identifiers)
 		if err == nil {
 			res.Level = min(res.Level, linkedLevel(found, res.Identifiers))
-			b.refreshProfile(ctx, found, *res)
+			if !found.Blocked() {
+				// A blocked person's login is refused: it changes
+				// nothing of theirs.
+				b.refreshProfile(ctx, found, *res)
+			}
 			return found.ID, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
