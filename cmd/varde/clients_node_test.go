@@ -77,15 +77,7 @@ func TestClientsRemoveRevokesTokens(t *testing.T) {
 	if out, err := runCmd(t, add...); err != nil {
 		t.Fatalf("add: %v\n%s", err, out)
 	}
-	hc := loadgen.NewHTTPClient(2)
-	rp := &loadgen.RP{Issuer: issuer, ClientID: "bank", RedirectURI: "https://bank.example/cb", Key: key, KeyID: "bank-1", HTTP: hc}
-	if err := rp.Setup(ctx); err != nil {
-		t.Fatal(err)
-	}
-	person := loadgen.NewDevice(issuer, false)
-	if err := loadgen.Enrol(ctx, hc, issuer, person, "Kari", "Nordmann"); err != nil {
-		t.Fatal(err)
-	}
+	hc, rp, person := bankWithPerson(t, issuer, key)
 	login, err := rp.Login(ctx, person, loadgen.LoginOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -121,6 +113,25 @@ func TestClientsRemoveRevokesTokens(t *testing.T) {
 	if !audited(t, cfg, "client_removed", "bank", "cli") {
 		t.Error("the removal is not in the audit log")
 	}
+}
+
+// bankWithPerson is relying party "bank" (https://bank.example/cb,
+// private_key_jwt with key "bank-1", registered already) at the node at
+// issuer, and a synthetic person enrolled there with one device-bound
+// passkey; hc is the client both use.
+func bankWithPerson(t *testing.T, issuer string, key *ecdsa.PrivateKey) (hc *http.Client, rp *loadgen.RP, person *loadgen.Person) {
+	t.Helper()
+	ctx := context.Background()
+	hc = loadgen.NewHTTPClient(2)
+	rp = &loadgen.RP{Issuer: issuer, ClientID: "bank", RedirectURI: "https://bank.example/cb", Key: key, KeyID: "bank-1", HTTP: hc}
+	if err := rp.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	person = loadgen.NewDevice(issuer, false)
+	if err := loadgen.Enrol(ctx, hc, issuer, person, "Kari", "Nordmann"); err != nil {
+		t.Fatal(err)
+	}
+	return hc, rp, person
 }
 
 // audited reports whether the audit log of the node configured in cfg

@@ -151,13 +151,20 @@ func startFederatedDemo(t *testing.T) (*demoNode, string) {
 // startTunedDemo is startFederatedDemo with the node tuned.
 func startTunedDemo(t *testing.T, tune demoTuning) (*demoNode, string) {
 	t.Helper()
+	return startDemoIn(t, t.TempDir(), tune)
+}
+
+// startDemoIn is startTunedDemo keeping its data (the store, the
+// subject salt) in dir.
+func startDemoIn(t *testing.T, dir string, tune demoTuning) (*demoNode, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	issuer := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := newDemo(ctx, t.TempDir(), issuer, "error", io.Discard, tune)
+	d, err := newDemo(ctx, dir, issuer, "error", io.Discard, tune)
 	if err != nil {
 		t.Fatal(err)
 	}

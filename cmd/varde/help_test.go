@@ -26,9 +26,10 @@ var commandsWithFlags = map[string][][]string{
 	"status maintenance": {
 		{"status", "maintenance", "add"}, {"status", "maintenance", "list"}, {"status", "maintenance", "cancel"}, {"status", "maintenance", "end"},
 	},
-	"store": {{"store", "backup"}, {"store", "verify"}},
-	"keys":  {{"keys", "list"}, {"keys", "retire"}},
-	"nodes": {{"nodes", "list"}, {"nodes", "forget"}},
+	"store":   {{"store", "backup"}, {"store", "verify"}},
+	"keys":    {{"keys", "list"}, {"keys", "retire"}},
+	"nodes":   {{"nodes", "list"}, {"nodes", "forget"}},
+	"persons": {{"persons", "show"}, {"persons", "block"}, {"persons", "unblock"}},
 }
 
 // flagLine is a flag in a flag set's usage: "  -name" and the word for
@@ -122,7 +123,7 @@ func TestDocumentedCommandsExist(t *testing.T) {
 			flags[strings.Join(args, " ")] = has
 		}
 	}
-	groups := []string{"clients", "config", "keys", "nodes", "provider", "status", "status maintenance", "store", "version", "help"}
+	groups := []string{"clients", "config", "keys", "nodes", "persons", "provider", "status", "status maintenance", "store", "version", "help"}
 	files, err := filepath.Glob(filepath.Join("..", "..", "docs", "*.md"))
 	if err != nil {
 		t.Fatal(err)

@@ -55,6 +55,7 @@ commands:
   store     back up the node's database, check it and its audit log: store backup|verify
   keys      the cluster's signing keys: keys list|retire (take a key out of the JWKS for good)
   nodes     the cluster's nodes: nodes list|forget (take a node that will never come back off the status page)
+  persons   the help desk: persons show|block|unblock IDENTIFIER (look a person up; block their Varde ID at once, and lift it)
   resilience  kill, slow and restart simulated eIDs under concurrent logins; measure failover
               (--nodes --postgres DSN: kill and restart one of two Varde nodes instead)
   version   print the version (also --version)
@@ -116,6 +117,8 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 		return keysCmd(ctx, args[1:], stdout, stderr)
 	case "nodes":
 		return nodesCmd(ctx, args[1:], stdout, stderr, time.Now)
+	case "persons":
+		return personsCmd(ctx, args[1:], stdout, stderr, time.Now)
 	case "resilience":
 		return resilience(ctx, args[1:], stdout, stderr)
 	case "version", "--version":

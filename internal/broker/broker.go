@@ -368,8 +368,37 @@ const (
 	// digit, another kind than the scheme names, an unknown scheme).
 	// It is the provider's failure and counts against its health.
 	ReasonInvalidIdentifier = "invalid_identifier"
-	reasonUnknownProvider   = "unknown_provider"
+	// ReasonPersonBlocked: the provider's result was good, and is a
+	// person whose Varde identity the help desk has blocked
+	// (store.PersonBlocks, ADR 27). Refused whichever way in they
+	// came, with a page saying so; not the provider's failure.
+	ReasonPersonBlocked   = "person_blocked"
+	reasonUnknownProvider = "unknown_provider"
 )
+
+// blockedPage tells a person whose Varde identity is blocked that it
+// is, and that the help desk lifts the block: the page's help desk
+// section names it, when the deployment has one (config support).
+func blockedPage() httpx.ErrorPage {
+	return httpx.ErrorPage{Title: "error.blocked.title", Message: "error.blocked.message", Next: "error.blocked.next"}
+}
+
+// blocked reports whether personID's Varde identity is blocked, read
+// from the store at each login, so a block made on any node, or beside
+// it with varde persons block, is seen at once (a SQLite store's copy
+// of a person is dropped within a second of another process's write).
+// A person the store does not hold is not blocked: the caller finds
+// out otherwise that there is nobody.
+func (b *Broker) blocked(ctx context.Context, personID string) (bool, error) {
+	p, err := b.Persons.GetPerson(ctx, personID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return p.Blocked(), nil
+}
 
 // info describes the configured provider id; ok is false when there is
 // none.
@@ -471,6 +500,17 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 	a, err := b.load(r, id)
 	if err != nil {
 		b.attemptError(w, r, err)
+		return
+	}
+	if r.URL.Query().Get("err") == "blocked" {
+		// Nothing here can let a blocked person in: the page says so
+		// and who lifts it, with no choices, and a relying party's
+		// login can only go back to the service (access_denied).
+		e := blockedPage()
+		if a.req != nil {
+			e.CancelURL = cancelURL(a.req)
+		}
+		b.Pages.Error(w, r, http.StatusForbidden, a.locale, e)
 		return
 	}
 	d := loginData{Error: loginErrors[r.URL.Query().Get("err")], Level: a.min.String()}
@@ -702,6 +742,16 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 		return "", err
 	}
 	ev.PersonID = personID
+	// Checked on every login, whichever provider proved the person and
+	// however (passkey, recovery code, an eID): a blocked person gets
+	// no session, so no code ever reaches the relying party.
+	if blocked, err := b.blocked(ctx, personID); err != nil {
+		b.fail(ctx, ev, provider.ReasonNodeError)
+		return "", err
+	} else if blocked {
+		b.fail(ctx, ev, ReasonPersonBlocked)
+		return "/login?" + url.Values{"req": {attemptID}, "err": {"blocked"}}.Encode(), nil
+	}
 	if res.Level < proved {
 		// Found through an identifier linked from a weaker login: the
 		// login reaches what the link did, not what the eID proved.
@@ -827,7 +877,11 @@ func (b *Broker) resolve(ctx context.Context, res *provider.Result) (string, err
 		found, err := b.lookup(ctx, res.Identifiers)
 		if err == nil {
 			res.Level = min(res.Level, linkedLevel(found, res.Identifiers))
-			b.refreshProfile(ctx, found, *res)
+			if !found.Blocked() {
+				// A blocked person's login is refused: it changes
+				// nothing of theirs.
+				b.refreshProfile(ctx, found, *res)
+			}
 			return found.ID, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {

@@ -47,6 +47,9 @@
 //	           no valid number of its scheme: the provider's failure),
 //	           identifier_conflict (its identifiers belong to
 //	           different persons; not the provider's failure),
+//	           person_blocked (the person's Varde identity is
+//	           blocked, store.PersonBlocks; not the provider's
+//	           failure: the login page says so, 403),
 //	           session_error, outcome_unknown (the write of the
 //	           session and its success event got no answer: both may
 //	           be stored; Details "stored" is "unknown" and "session"
@@ -109,6 +112,17 @@
 // refused (Reason "identifier_conflict"), with a page saying so: which
 // person it is cannot be told, and persons are never joined.
 //
+// A person whose Varde identity the help desk blocked (varde persons
+// block, store.PersonBlocks, ADR 27) is refused at every Finish,
+// whichever provider proved them and however (a passkey, a recovery
+// code, an eID whose identifier resolves to them), and at the end of a
+// link: Reason "person_blocked", no session, and a page (403) that says
+// the Varde ID is blocked and that the help desk lifts blocks, naming
+// it when the deployment has one (config support). A relying party's
+// login can only go back to the service, which gets access_denied and
+// nothing that says why. The person is read from the store at each
+// login, so a block is seen at once on every node.
+//
 // Linking (link.go) lets a person who is logged in add another provider
 // whose identifiers they hold, so that logging in through it reaches the
 // same person and the same pairwise subs:
@@ -117,7 +131,7 @@
 //	                              → the provider's login, attempt "link:…"
 //	GET  /account/link/refused    ?why=taken|session|level|proofing|
 //	                              stale|expired|cancelled|failed|refused|
-//	                              unavailable: a plain page
+//	                              unavailable|blocked: a plain page
 //
 // The account page (package passkeyidp) lists LinkOptions, or, when
 // there are none, says why (LinkWhyNot: the login is too old, too weak
@@ -135,7 +149,8 @@
 // unknown_provider (the form named no provider that can be linked; the
 // event then names none), provider_down, attempt_expired,
 // session_changed, insufficient_level, identifier_taken, no_identifier,
-// invalid_identifier (as for a login), person_not_found (the session's
+// invalid_identifier (as for a login), person_blocked (the person was
+// blocked since the link began), person_not_found (the session's
 // person is no longer stored), store_unavailable (the store could not
 // be reached, store.Unavailable: nothing was written, and the person is
 // told to try again), internal (any other error of Varde's),

@@ -113,6 +113,7 @@ var linkRefusals = map[string]struct {
 	"failed":      {http.StatusBadGateway, httpx.ErrorPage{Title: "link.refused.title", Message: "link.failed.message", Next: "link.again"}},
 	"refused":     {http.StatusForbidden, httpx.ErrorPage{Title: "link.refused.title", Message: "link.account.message", Next: "link.again"}},
 	"unavailable": {http.StatusServiceUnavailable, httpx.ErrorPage{Title: "link.refused.title", Message: "link.unavailable.message", Next: "link.again"}},
+	"blocked":     {http.StatusForbidden, blockedPage()},
 }
 
 func refusedURL(why string) string {
@@ -368,7 +369,10 @@ func (b *Broker) refusedPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page := ref.page
-	page.BackURL = b.AccountURL
+	if page.Title != blockedPage().Title {
+		// A blocked person's account page only asks them to log in.
+		page.BackURL = b.AccountURL
+	}
 	// The level and the time are the ones links are held to, not ones
 	// written into the text.
 	switch page.Message {
@@ -439,6 +443,14 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 	}
 	ev.PersonID = rec.PersonID
 	ev.Details["session_level"] = rec.Level
+	// A person blocked since the link began adds no way in.
+	if blocked, err := b.blocked(ctx, rec.PersonID); err != nil {
+		b.linkFailed(ctx, ev, provider.ErrorReason(err))
+		return "", err
+	} else if blocked {
+		b.linkFailed(ctx, ev, ReasonPersonBlocked)
+		return refusedURL("blocked"), nil
+	}
 	var schemes []string
 	for _, id := range res.Identifiers {
 		schemes = append(schemes, id.Scheme)

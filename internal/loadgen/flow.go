@@ -509,12 +509,14 @@ func (rp *RP) browse(ctx context.Context, b *browser, a Authenticator, authURL s
 	}
 	status := http.StatusSeeOther
 	if !strings.HasPrefix(cb.String(), rp.RedirectURI+"?") {
-		res, _, err = b.get(ctx, cb.String())
+		res, body, err := b.get(ctx, cb.String())
 		if err != nil {
 			return nil, false, err
 		}
 		if cb, err = res.Location(); err != nil {
-			return nil, false, fmt.Errorf("resume: status %d, no redirect", res.StatusCode)
+			// A page where a redirect was due: what it says is why.
+			return nil, false, &StepError{Step: "resume", Status: res.StatusCode, Code: "no redirect",
+				Message: fmt.Sprintf("at %s: %.200s", res.Request.URL.Redacted(), body)}
 		}
 		status = res.StatusCode
 	}

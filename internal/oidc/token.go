@@ -486,6 +486,11 @@ func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Gr
 	if err != nil {
 		return nil, fmt.Errorf("get person: %w", err)
 	}
+	if person.Blocked() {
+		// Blocking revokes the person's grants; this stops a code
+		// issued just before the block, redeemed after it.
+		return nil, oauth2.InvalidGrant("the person's Varde ID is blocked")
+	}
 	now := p.Now()
 	access, at, err := p.newToken(store.TokenAccess, g, scope, now, now.Add(p.AccessTokenLifetime))
 	if err != nil {

@@ -109,6 +109,10 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
+	if person.Blocked() {
+		fail(oauth2.InvalidToken("the person's Varde ID is blocked"))
+		return
+	}
 	// OIDC Core §5.3.2: sub is always returned and equals the ID token's.
 	claims := map[string]any{"sub": p.subject(c, g.PersonID)}
 	personClaims(claims, c, person)

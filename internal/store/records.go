@@ -141,7 +141,16 @@ type Person struct {
 	// Synthetic marks test persons that are not real people.
 	Synthetic bool
 	CreatedAt time.Time
+	// BlockedAt is when the help desk blocked the person's Varde
+	// identity (PersonBlocks), zero while it is not blocked: every way
+	// in refuses a blocked person. BlockedReason is the operator's
+	// short reason, for operators only.
+	BlockedAt     time.Time
+	BlockedReason string
 }
+
+// Blocked reports whether p's Varde identity is blocked.
+func (p *Person) Blocked() bool { return !p.BlockedAt.IsZero() }
 
 // Profile is what describes a person besides their identifiers: the
 // standard claims of those names (OpenID Connect Core §5.1).

@@ -63,6 +63,7 @@ func Unavailable(err error) bool {
 type Store interface {
 	Clients
 	Persons
+	PersonBlocks
 	Passkeys
 	RecoveryCodes
 	AuthRequests

@@ -56,6 +56,8 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 			} else {
 				v.What = t("account.activity.login.nolevel", how)
 			}
+		case e.Type == "authentication" && e.Reason == "person_blocked":
+			v.What, v.Refused = t("account.activity.login.blocked", how), true
 		case e.Type == "authentication":
 			v.What, v.Refused = t("account.activity.login.refused", how), true
 		case e.Type == "consent":
@@ -85,7 +87,7 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 				break
 			}
 			v.What = t("account.activity." + e.Type)
-		case e.Type == "enrolment", e.Type == "sessions_ended":
+		case e.Type == "enrolment", e.Type == "sessions_ended", e.Type == "person_blocked", e.Type == "person_unblocked":
 			if e.Result != store.ResultSuccess {
 				continue
 			}

@@ -34,7 +34,8 @@
 //	                                   marked), what each service received, changes
 //	                                   to the account (refused ones marked too:
 //	                                   adding or removing a passkey, new recovery
-//	                                   codes, linking an eID) (Provider.History, from the
+//	                                   codes, linking an eID), and a block by the
+//	                                   help desk and its lifting (Provider.History, from the
 //	                                   audit log; a person sees every disclosure
 //	                                   about them)
 //	GET  /account/passkeys/remove?credential=ID  asks whether to remove the
@@ -192,8 +193,9 @@
 // sealed (AES-GCM) with a key derived from the ticket's token, which is
 // only in the browser's link and kept nowhere on the server (the access
 // log has paths, not queries): the store alone does not yield them. A
-// code is used up before its person is read; if that read fails the code
-// is given back (store.RecoveryCodes.RestoreRecoveryCode), but a failure
+// code is used up before its person is read; if that read fails, or the
+// person's Varde ID is blocked (the broker then refuses the login, ADR
+// 27), the code is given back (store.RecoveryCodes.RestoreRecoveryCode), but a failure
 // in the broker's finish step leaves it used, since the login may have
 // been recorded: a code is never good twice. Each login the
 // broker holds may try MaxRecoveryTries codes, an account login

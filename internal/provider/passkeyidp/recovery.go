@@ -417,6 +417,15 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		p.internalError(w, r, "recovery code person", err)
 		return
 	}
+	if person.Blocked() {
+		// The broker refuses a blocked person, whatever the way in, and
+		// says so: the code granted nothing, and is given back, so that
+		// whoever holds the person's codes cannot use them up.
+		if err := p.RecoveryCodes.RestoreRecoveryCode(ctx, hashCode(code), usedAt); err != nil {
+			p.internalError(w, r, "give back a blocked person's recovery code", err)
+			return
+		}
+	}
 	p.finishRedirect(w, r, attempt, recoveryResult(person, p.now()))
 }
 

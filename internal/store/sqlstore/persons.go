@@ -11,20 +11,22 @@ import (
 )
 
 const personCols = "id, webauthn_id, given_name, family_name, birth_date, identifiers, " +
-	"proofing_level, proofing_method, synthetic, created_at"
+	"proofing_level, proofing_method, synthetic, created_at, blocked_at, blocked_reason"
 
 func scanPerson(s scanner) (*store.Person, error) {
 	var (
 		p       store.Person
 		ids     string
 		created int64
+		blocked int64
 	)
 	err := s.Scan(&p.ID, &p.WebAuthnID, &p.GivenName, &p.FamilyName, &p.BirthDate, &ids,
-		&p.ProofingLevel, &p.ProofingMethod, &p.Synthetic, &created)
+		&p.ProofingLevel, &p.ProofingMethod, &p.Synthetic, &created, &blocked, &p.BlockedReason)
 	if err != nil {
 		return nil, err
 	}
 	p.CreatedAt = fromMicros(created)
+	p.BlockedAt = fromMicros(blocked)
 	if err := decodeJSON("identifiers", ids, &p.Identifiers); err != nil {
 		return nil, err
 	}
@@ -47,7 +49,7 @@ func (db *DB) CreatePerson(ctx context.Context, p *store.Person) error {
 func (db *DB) insertPerson(ctx context.Context, tx querier, p *store.Person) error {
 	_, err := tx.StmtContext(ctx, db.st.insertPerson).ExecContext(ctx,
 		p.ID, p.WebAuthnID, p.GivenName, p.FamilyName, p.BirthDate, jsonText(p.Identifiers),
-		p.ProofingLevel, p.ProofingMethod, boolInt(p.Synthetic), micros(p.CreatedAt))
+		p.ProofingLevel, p.ProofingMethod, boolInt(p.Synthetic), micros(p.CreatedAt), micros(p.BlockedAt), p.BlockedReason)
 	if err != nil {
 		return db.d.classify(err)
 	}

@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"Clients", testClients},
 		{"Persons", testPersons},
+		{"PersonBlocks", testPersonBlocks},
 		{"Passkeys", testPasskeys},
 		{"RecoveryCodes", testRecoveryCodes},
 		{"AuthRequests", testAuthRequests},

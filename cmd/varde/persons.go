@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/user"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/varde-eid/varde/internal/audit"
+	"github.com/varde-eid/varde/internal/identity"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [flags] IDENTIFIER
+
+  show     look a person up by an identifier and show their ways in:
+           identifiers, passkeys, recovery codes left, live sessions,
+           refresh tokens, and whether their Varde ID is blocked
+  block    block the person's Varde ID at once (--reason, required): every
+           way in refuses them, their sessions end (relying parties that
+           got tokens in them are told), and their refresh and access
+           tokens stop working; audited with the reason and --by
+  unblock  lift the block (--reason, required), after the person has shown
+           who they are again; audited. Sessions and tokens the block
+           ended stay ended: the person logs in again
+
+IDENTIFIER is the scheme and the number, as the configuration spells
+schemes: no:fnr:01018012371, no:dnr:..., dk:cpr:..., se:pnr:...,
+fi:hetu:..., passport:NOR:.... Spaces in the number are ignored; quote it
+if it has any. Numbers are shown masked; secrets never.
+`
+
+// maxOperatorLen bounds --by: a name or a user name, not a note.
+const maxOperatorLen = 64
+
+// personsCmd runs persons's commands, reading the time from now.
+func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, now func() time.Time) error {
+	fs, path, err := adminFlags("persons", personsUsage, args, stderr)
+	if err != nil {
+		return err
+	}
+	var reason, by string
+	switch args[0] {
+	case "show":
+	case "block", "unblock":
+		fs.StringVar(&reason, "reason", "", fmt.Sprintf("why, for the audit log, in plain words, at most %d characters "+
+			"(e.g. \"phone stolen, called the help desk\") (required)", store.MaxBlockReasonLen))
+		fs.StringVar(&by, "by", "", "who does it, for the audit log (default: the user running this command)")
+	default:
+		return unknownSubcommand("persons", personsUsage, args[0], stderr, "show", "block", "unblock")
+	}
+	if err := parseFlags(fs, args[1:], "IDENTIFIER"); err != nil {
+		return err
+	}
+	id, err := parseIdentifierArg(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if args[0] != "show" {
+		if reason, err = plainNote("--reason", reason, store.MaxBlockReasonLen); err != nil {
+			return err
+		}
+		if by == "" {
+			by = osUser()
+		}
+		if by, err = plainNote("--by", by, maxOperatorLen); err != nil {
+			return err
+		}
+	}
+	cfg, st, err := openNodeStore(ctx, *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// Sessions unused for the idle timeout have ended, as the nodes
+	// count them.
+	st.SetSessionIdleTimeout(cfg.Session.IdleTimeout)
+	p, err := st.GetPersonByIdentifier(ctx, id.Scheme, id.Value)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("nobody at Varde holds that %s number: no person found", id.Scheme)
+	}
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "block":
+		return blockPerson(ctx, st, p, reason, by, now(), stdout)
+	case "unblock":
+		return unblockPerson(ctx, st, p, reason, by, now(), stdout)
+	}
+	return showPerson(ctx, st, p, now(), stdout)
+}
+
+// parseIdentifierArg reads "scheme:value" (the scheme itself holds a
+// colon: no:fnr, passport:NOR) into the identifier's canonical form, as
+// logins store it. A number that is not valid for its scheme is
+// refused with package identity's reason, which never repeats the
+// number.
+func parseIdentifierArg(arg string) (store.Identifier, error) {
+	i := strings.LastIndexByte(arg, ':')
+	if i <= 0 || i == len(arg)-1 {
+		return store.Identifier{}, usageErrorf("the identifier must be the scheme and the number: no:fnr:NUMBER, passport:NOR:NUMBER and so on")
+	}
+	n, err := identity.Parse(arg[:i], arg[i+1:])
+	if errors.Is(err, identity.ErrUnknownScheme) {
+		return store.Identifier{}, usageErrorf("unknown identifier scheme %q; the schemes are no:fnr, no:dnr, dk:cpr, se:pnr, fi:hetu and passport:<ISO 3166-1 alpha-3>", arg[:i])
+	}
+	if err != nil {
+		return store.Identifier{}, &usageError{fmt.Errorf("not a valid number: %w", err)}
+	}
+	return n.Identifier(), nil
+}
+
+// plainNote checks a note for the audit log given with flag: required,
+// one line of printable text, at most max characters; it is returned
+// trimmed.
+func plainNote(flag, s string, max int) (string, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return "", usageErrorf("%s is required", flag)
+	case !utf8.ValidString(s):
+		return "", usageErrorf("%s is not UTF-8 text", flag)
+	case utf8.RuneCountInString(s) > max:
+		return "", usageErrorf("%s is longer than %d characters: keep it short, the audit log is no case file", flag, max)
+	case strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0:
+		return "", usageErrorf("%s must be one line of plain text, without control characters", flag)
+	}
+	return s, nil
+}
+
+// osUser names the user running the command, for the audit log.
+func osUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "unknown"
+}
+
+// utc formats t for the operator, "never" for the zero time.
+func utc(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func showPerson(ctx context.Context, st store.Store, p *store.Person, now time.Time, w io.Writer) error {
+	passkeys, err := st.ListPasskeys(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	codes, err := st.CountRecoveryCodes(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	access, err := st.PersonAccess(ctx, p.ID, now)
+	if err != nil {
+		return err
+	}
+	name := strings.TrimSpace(p.GivenName + " " + p.FamilyName)
+	if p.Synthetic {
+		name += " (synthetic test person)"
+	}
+	state := "not blocked"
+	if p.Blocked() {
+		state = "BLOCKED since " + utc(p.BlockedAt) + ": " + p.BlockedReason
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, row := range [][2]string{
+		{"person", p.ID},
+		{"name", name},
+		{"born", p.BirthDate},
+		{"created", utc(p.CreatedAt) + ", proofed " + p.ProofingLevel + " (" + p.ProofingMethod + ")"},
+		{"Varde ID", state},
+		{"sessions", strconv.Itoa(access.Sessions) + " live"},
+		{"refresh tokens", fmt.Sprintf("%d (%d offline, outliving the session)", access.RefreshTokens, access.Offline)},
+		{"recovery codes", strconv.Itoa(codes) + " left"},
+	} {
+		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCHEME\tNUMBER\tHOW")
+	for _, id := range p.Identifiers {
+		how := "proofed with it"
+		if id.MaxLevel != "" {
+			how = "linked from a " + id.MaxLevel + " login, reaches at most " + id.MaxLevel
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", id.Scheme, identity.Mask(id), how)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if len(passkeys) == 0 {
+		fmt.Fprintln(w, "no passkeys")
+		return nil
+	}
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PASSKEY\tCREATED\tLAST USED\tKIND")
+	for _, k := range passkeys {
+		kind := "device-bound"
+		if k.BackupEligible {
+			kind = "synced"
+		}
+		name := k.Name
+		if name == "" {
+			name = "(no name)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, utc(k.CreatedAt), utc(k.LastUsedAt), kind)
+	}
+	return tw.Flush()
+}
+
+// Types of the audit events of varde persons.
+const (
+	eventPersonBlocked   = "person_blocked"
+	eventPersonUnblocked = "person_unblocked"
+)
+
+func blockPerson(ctx context.Context, st store.Store, p *store.Person, reason, by string, now time.Time, w io.Writer) error {
+	if p.Blocked() {
+		return fmt.Errorf("person %s is blocked already, since %s (%s): nothing changed", p.ID, utc(p.BlockedAt), p.BlockedReason)
+	}
+	log := &audit.Log{Now: func() time.Time { return now }}
+	var sessions, grants int
+	_, err := st.BlockPerson(ctx, p.ID, reason, now, func(s, g int) []*store.AuditEvent {
+		sessions, grants = s, g
+		ev := &store.AuditEvent{Type: eventPersonBlocked, PersonID: p.ID, Result: store.ResultSuccess, Details: map[string]string{
+			"reason": reason, "by": by, "via": "cli", "sessions": strconv.Itoa(s), "grants": strconv.Itoa(g)}}
+		log.Prepare(ctx, ev)
+		return []*store.AuditEvent{ev}
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("person %s was blocked meanwhile by someone else: nothing changed (varde persons show says since when)", p.ID)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "blocked person %s at %s.\n", p.ID, utc(now))
+	fmt.Fprintf(w, "Ended %d sessions and revoked %d grants, with their refresh and access tokens.\n", sessions, grants)
+	fmt.Fprintln(w, "Every login as this person is refused from now on, on every node; the running nodes tell the")
+	fmt.Fprintln(w, "services that got tokens in the ended sessions (back-channel logout).")
+	fmt.Fprintln(w, "Lift it with varde persons unblock once the person has shown who they are again.")
+	return nil
+}
+
+func unblockPerson(ctx context.Context, st store.Store, p *store.Person, reason, by string, now time.Time, w io.Writer) error {
+	if !p.Blocked() {
+		return fmt.Errorf("person %s is not blocked: nothing changed", p.ID)
+	}
+	ev := &store.AuditEvent{Type: eventPersonUnblocked, PersonID: p.ID, Result: store.ResultSuccess, Details: map[string]string{
+		"reason": reason, "by": by, "via": "cli", "blocked_at": utc(p.BlockedAt)}}
+	(&audit.Log{Now: func() time.Time { return now }}).Prepare(ctx, ev)
+	err := st.UnblockPerson(ctx, p.ID, ev)
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("person %s was unblocked meanwhile by someone else: nothing changed", p.ID)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "lifted the block on person %s at %s (blocked since %s).\n", p.ID, utc(now), utc(p.BlockedAt))
+	fmt.Fprintln(w, "They can log in again. Sessions and tokens the block ended stay ended.")
+	return nil
+}

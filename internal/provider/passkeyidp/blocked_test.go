@@ -1,0 +1,90 @@
+package passkeyidp_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// TestBlockIsShownToThePersonInEveryLanguage: a block and its lifting,
+// and a login refused while the identity was blocked, are in the
+// person's own activity, in nb, en and da alike, never as a key.
+func TestBlockIsShownToThePersonInEveryLanguage(t *testing.T) {
+	want := map[string][]string{
+		"en": {"The help desk lifted the block on your Varde ID",
+			"A login with a passkey was refused because your Varde ID was blocked",
+			"The help desk blocked your Varde ID, and logged you out everywhere"},
+		"nb": {"Brukerstøtten opphevet sperringen av Varde-ID-en din",
+			"En innlogging med en passnøkkel ble avvist fordi Varde-ID-en din var sperret",
+			"Brukerstøtten sperret Varde-ID-en din og logget deg ut overalt"},
+		"da": {"Supporten ophævede spærringen af dit Varde-ID",
+			"Et login med en adgangsnøgle blev afvist, fordi dit Varde-ID var spærret",
+			"Supporten spærrede dit Varde-ID og loggede dig ud alle steder"},
+	}
+	for lang, lines := range want {
+		t.Run(lang, func(t *testing.T) {
+			h := newHarness(t, true)
+			ctx := context.Background()
+			h.p.History = h.db
+			b := h.browser(lang)
+			e := b.enrol(newDevice(false), "", "fnr")
+			for i, ev := range []*store.AuditEvent{
+				{Type: "person_blocked", Result: store.ResultSuccess,
+					Details: map[string]string{"reason": "stolen phone", "by": "operator", "sessions": "1", "grants": "0"}},
+				{Type: "authentication", Provider: "passkey", Result: store.ResultFailure, Reason: "person_blocked",
+					Details: map[string]string{"method": "passkey"}},
+				{Type: "person_unblocked", Result: store.ResultSuccess, Details: map[string]string{"reason": "identity checked", "by": "operator"}},
+			} {
+				ev.PersonID, ev.Time = e.person, h.now.Add(time.Duration(i+1)*time.Minute)
+				if err := h.db.AppendAudit(ctx, ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := b.get("/account")
+			if r.status != http.StatusOK {
+				t.Fatalf("account page: %d", r.status)
+			}
+			var got []string
+			for _, row := range activityRows(t, r.body)[:3] {
+				got = append(got, row[1])
+			}
+			if !slices.Equal(got, lines) {
+				t.Errorf("newest activity %q, want %q", got, lines)
+			}
+		})
+	}
+}
+
+// TestRecoveryCodeOfABlockedPersonIsNotUsedUp: a recovery code of a
+// person whose identity is blocked grants nothing (the broker refuses
+// the login), so it is given back: whoever holds the person's codes
+// cannot use them up while the person waits for the help desk.
+func TestRecoveryCodeOfABlockedPersonIsNotUsedUp(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	e := h.browser("en").enrol(newDevice(false), "", "fnr")
+	before, err := h.db.CountRecoveryCodes(ctx, e.person)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.BlockPerson(ctx, e.person, "stolen phone", h.now, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := h.browser("en")
+	csrf := field(t, r.get("/passkey/recover?attempt=").body, "csrf")
+	if res := r.form("/passkey/recover", url.Values{"attempt": {""}, "csrf": {csrf}, "code": {e.codes[0]}}); res.status != http.StatusSeeOther {
+		t.Fatalf("recovery: %d", res.status)
+	}
+	after, err := h.db.CountRecoveryCodes(ctx, e.person)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Errorf("%d recovery codes left after a blocked person's code, want %d", after, before)
+	}
+}

@@ -1,0 +1,169 @@
+package storetest
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+func testPersonBlocks(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+	later := now.Add(8 * time.Hour)
+	p := fullPerson(t, "blocked")
+	other := fullPerson(t, "bystander")
+	for _, x := range []*store.Person{p, other} {
+		wantErr(t, "CreatePerson "+x.ID, s.CreatePerson(ctx, x), nil)
+	}
+	session := func(id, person string, clients ...string) *store.Session {
+		ss := fullSession(t, id)
+		ss.PersonID, ss.Clients, ss.Continues, ss.ExpiresAt = person, clients, "", later
+		wantErr(t, "CreateSession "+id, s.CreateSession(ctx, ss), nil)
+		return ss
+	}
+	told := session("b-told", p.ID, "bank")
+	session("b-alone", p.ID)
+	kept := session("b-other", other.ID, "bank")
+	grant := func(id, person string, scope ...string) {
+		g := fullGrant(t, id)
+		g.PersonID, g.SessionID = person, "b-told"
+		refresh := fullToken(t, id+"-refresh", store.TokenRefresh)
+		refresh.GrantID, refresh.Scope = id, scope
+		access := fullToken(t, id+"-access", store.TokenAccess)
+		access.GrantID = id
+		wantErr(t, "CreateGrantTokens "+id, s.CreateGrantTokens(ctx, g, nil, refresh, access), nil)
+	}
+	grant("b-offline", p.ID, "openid", "offline_access")
+	grant("b-online", p.ID, "openid")
+	grant("b-theirs", other.ID, "openid", "offline_access")
+	access := func(id string) store.PersonAccess {
+		t.Helper()
+		a, err := s.PersonAccess(ctx, id, now)
+		wantErr(t, "PersonAccess "+id, err, nil)
+		return a
+	}
+	if got, want := access(p.ID), (store.PersonAccess{Sessions: 2, RefreshTokens: 2, Offline: 1}); got != want {
+		t.Errorf("PersonAccess before the block = %+v, want %+v", got, want)
+	}
+	if got := access("nobody"); got != (store.PersonAccess{}) {
+		t.Errorf("PersonAccess of nobody = %+v, want zeros", got)
+	}
+	event := func(typ string, person string, details map[string]string) *store.AuditEvent {
+		return &store.AuditEvent{Time: now, Type: typ, PersonID: person, Result: store.ResultSuccess, Details: details}
+	}
+	block := func(id string) ([]*store.Session, error) {
+		return s.BlockPerson(ctx, id, "stolen phone", now.In(loadZones(t).la), func(sessions, grants int) []*store.AuditEvent {
+			return []*store.AuditEvent{event("person_blocked", id, map[string]string{
+				"sessions": strconv.Itoa(sessions), "grants": strconv.Itoa(grants)})}
+		})
+	}
+	events := func(id string) []string {
+		t.Helper()
+		got, err := s.ListPersonAudit(ctx, id, 100)
+		wantErr(t, "ListPersonAudit", err, nil)
+		var out []string
+		for _, e := range got {
+			out = append(out, e.Type+" "+e.Details["sessions"]+" "+e.Details["grants"])
+		}
+		return out
+	}
+
+	t.Run("block", func(t *testing.T) {
+		_, err := block("nobody")
+		wantErr(t, "BlockPerson of nobody", err, store.ErrNotFound)
+		ended, err := block(p.ID)
+		wantErr(t, "BlockPerson", err, nil)
+		var endedIDs []string
+		for _, ss := range ended {
+			endedIDs = append(endedIDs, ss.ID)
+		}
+		slices.Sort(endedIDs)
+		if !slices.Equal(endedIDs, []string{"b-alone", "b-told"}) {
+			t.Errorf("sessions ended %v, want [b-alone b-told]", endedIDs)
+		}
+		if got, want := events(p.ID), []string{"person_blocked 2 2"}; !slices.Equal(got, want) {
+			t.Errorf("events %q, want %q", got, want)
+		}
+		// Every read of the person says so, in UTC.
+		reads := map[string]func() (*store.Person, error){
+			"GetPerson":             func() (*store.Person, error) { return s.GetPerson(ctx, p.ID) },
+			"GetPersonByIdentifier": func() (*store.Person, error) { return s.GetPersonByIdentifier(ctx, "no:fnr", "fnr-blocked") },
+			"GetPersonByWebAuthnID": func() (*store.Person, error) { return s.GetPersonByWebAuthnID(ctx, p.WebAuthnID) },
+		}
+		for name, read := range reads {
+			got, err := read()
+			wantErr(t, name, err, nil)
+			want := *p
+			want.BlockedAt, want.BlockedReason = now.UTC(), "stolen phone"
+			same(t, name+" of a blocked person", &want, got)
+			if !got.Blocked() {
+				t.Errorf("%s: Blocked() is false", name)
+			}
+		}
+		for _, id := range endedIDs {
+			_, err := s.GetSession(ctx, id, now)
+			wantErr(t, "GetSession "+id+" after the block", err, store.ErrNotFound)
+		}
+		_, err = s.GetSession(ctx, kept.ID, now)
+		wantErr(t, "GetSession of another person's session", err, nil)
+		// The relying party that got tokens in a session is told.
+		pending, err := s.PendingSessionEnds(ctx, later, 10)
+		wantErr(t, "PendingSessionEnds", err, nil)
+		if len(pending) != 1 || pending[0].ID != told.ID {
+			t.Errorf("pending ends %v, want only %s", pending, told.ID)
+		}
+		for id, revoked := range map[string]bool{"b-offline": true, "b-online": true, "b-theirs": false} {
+			g, err := s.GetGrant(ctx, id)
+			wantErr(t, "GetGrant "+id, err, nil)
+			if got := !g.RevokedAt.IsZero(); got != revoked {
+				t.Errorf("grant %s revoked = %v, want %v", id, got, revoked)
+			} else if revoked && !g.RevokedAt.Equal(now) {
+				t.Errorf("grant %s revoked at %v, want %v", id, g.RevokedAt, now)
+			}
+		}
+		if got := access(p.ID); got != (store.PersonAccess{}) {
+			t.Errorf("PersonAccess after the block = %+v, want zeros", got)
+		}
+		if got, want := access(other.ID), (store.PersonAccess{Sessions: 1, RefreshTokens: 1, Offline: 1}); got != want {
+			t.Errorf("PersonAccess of another person = %+v, want %+v", got, want)
+		}
+		// Blocked already: nothing changes, no event.
+		_, err = block(p.ID)
+		wantErr(t, "BlockPerson again", err, store.ErrConflict)
+		if got := events(p.ID); len(got) != 1 {
+			t.Errorf("events after a second block %q, want the first only", got)
+		}
+	})
+
+	t.Run("unblock", func(t *testing.T) {
+		wantErr(t, "UnblockPerson of nobody", s.UnblockPerson(ctx, "nobody", nil), store.ErrNotFound)
+		wantErr(t, "UnblockPerson of one not blocked", s.UnblockPerson(ctx, other.ID, event("person_unblocked", other.ID, nil)), store.ErrConflict)
+		if got := events(other.ID); len(got) != 0 {
+			t.Errorf("events of a refused unblock %q, want none", got)
+		}
+		wantErr(t, "UnblockPerson", s.UnblockPerson(ctx, p.ID, event("person_unblocked", p.ID, nil)), nil)
+		got, err := s.GetPerson(ctx, p.ID)
+		wantErr(t, "GetPerson", err, nil)
+		same(t, "an unblocked person", p, got)
+		if got, want := events(p.ID), []string{"person_unblocked  ", "person_blocked 2 2"}; !slices.Equal(got, want) {
+			t.Errorf("events %q, want %q", got, want)
+		}
+		wantErr(t, "UnblockPerson again", s.UnblockPerson(ctx, p.ID, nil), store.ErrConflict)
+		// The grants stay revoked: unblocking gives back no token.
+		g, err := s.GetGrant(ctx, "b-offline")
+		wantErr(t, "GetGrant", err, nil)
+		if g.RevokedAt.IsZero() {
+			t.Error("unblocking restored a revoked grant")
+		}
+		// Blocked again, later, for another reason.
+		_, err = block(p.ID)
+		wantErr(t, "BlockPerson after an unblock", err, nil)
+		if got, _ := s.GetPerson(ctx, p.ID); got == nil || !strings.EqualFold(got.BlockedReason, "stolen phone") {
+			t.Errorf("blocked again: %+v", got)
+		}
+	})
+}
