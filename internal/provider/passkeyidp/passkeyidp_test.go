@@ -3036,3 +3036,43 @@ func TestNewCodesPageSpeaksOfOldCodesOnlyWhenThereWere(t *testing.T) {
 		})
 	}
 }
+
+// TestRecoveryCodeOnceUnderConcurrency: the same code sent by several
+// browsers at the same moment logs in one of them; the others are told
+// it did not work, and the person has one code fewer.
+func TestRecoveryCodeOnceUnderConcurrency(t *testing.T) {
+	h := newHarness(t, true)
+	e := h.browser("en").enrol(newDevice(false), "a", "fnr")
+	const n = 8
+	browsers := make([]*browser, n)
+	tokens := make([]string, n)
+	for i := range n {
+		browsers[i] = h.browser("en")
+		tokens[i] = field(t, browsers[i].get(fmt.Sprintf("/passkey/recover?attempt=c%d", i)).body, "csrf")
+	}
+	before := h.fin.count()
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			statuses[i] = browsers[i].form("/passkey/recover", url.Values{"attempt": {fmt.Sprintf("c%d", i)}, "csrf": {tokens[i]}, "code": {e.codes[0]}}).status
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, s := range statuses {
+		switch s {
+		case http.StatusSeeOther:
+			ok++
+		case http.StatusBadRequest:
+		default:
+			t.Errorf("status %d", s)
+		}
+	}
+	if ok != 1 || h.fin.count()-before != 1 {
+		t.Fatalf("%d logins with one code (%v), %d finished", ok, statuses, h.fin.count()-before)
+	}
+	if left, _ := h.db.CountRecoveryCodes(context.Background(), e.person); left != passkeyidp.RecoveryCodeCount-1 {
+		t.Fatalf("%d codes left", left)
+	}
+}
