@@ -2447,13 +2447,7 @@ func changeMethods(evs []*store.AuditEvent) []string {
 func TestAddedPasskeyEndsOtherSessions(t *testing.T) {
 	h := newHarness(t, true)
 	h.p.History = h.db
-	b := h.browser("en")
-	phone := newDevice(false)
-	b.enrol(phone, "", "fnr")
-	other := h.browser("en")
-	if r, m := other.login(phone, h.rp, ""); r.status != 200 {
-		t.Fatalf("second login: %d %v", r.status, m)
-	}
+	b, other := enrolledTwice(t, h)
 	csrf := attr(t, b.get("/account").body, "data-csrf")
 	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
 	if r.status != http.StatusOK {
@@ -3075,4 +3069,41 @@ func TestRecoveryCodeOnceUnderConcurrency(t *testing.T) {
 	if left, _ := h.db.CountRecoveryCodes(context.Background(), e.person); left != passkeyidp.RecoveryCodeCount-1 {
 		t.Fatalf("%d codes left", left)
 	}
+}
+
+// TestAddedPasskeyEndsOtherSessionsWhenBegunInTime: a passkey added from
+// a login at ChangeLevel or higher logs the person out everywhere else
+// also when the add, begun while the login was recent, finishes after it
+// no longer is: the passkey is stored at the login's level all the same.
+func TestAddedPasskeyEndsOtherSessionsWhenBegunInTime(t *testing.T) {
+	h := newHarness(t, true)
+	b, other := enrolledTwice(t, h)
+	h.now = h.now.Add(passkeyidp.ReauthAfter - time.Minute)
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("add begin: %d %v", r.status, begun)
+	}
+	id, body := h.create(t, newDevice(false), begun)
+	h.now = h.now.Add(2 * time.Minute)
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status != http.StatusOK {
+		t.Fatalf("add finish: %d %v", r.status, m)
+	}
+	if r := other.get("/account"); r.status != http.StatusSeeOther || r.location != "/login" {
+		t.Fatalf("the other session after adding a passkey: %d %q", r.status, r.location)
+	}
+}
+
+// enrolledTwice enrols a test person in one browser and logs them in
+// with the same passkey in another, and returns both.
+func enrolledTwice(t *testing.T, h *harness) (enrolled, other *browser) {
+	t.Helper()
+	enrolled = h.browser("en")
+	phone := newDevice(false)
+	enrolled.enrol(phone, "", "fnr")
+	other = h.browser("en")
+	if r, m := other.login(phone, h.rp, ""); r.status != 200 {
+		t.Fatalf("second login: %d %v", r.status, m)
+	}
+	return enrolled, other
 }
