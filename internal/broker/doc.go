@@ -139,7 +139,9 @@
 // a link needs as the LinkLevel method gives it. Both logins
 // must reach LinkLevel, the session's also the level its person was
 // proofed at (a linked identifier reaches the person through every
-// provider that proves it), the link finishes only in the session that
+// provider that proves it), what the link adds reaches no more than the
+// lower of the two logins' levels (store.Identifier.MaxLevel), the link
+// finishes only in the session that
 // started it, an identifier held by another person is refused (persons
 // are never joined), and every outcome is an audit event of type "link"
 // (Details "stage": "start" for a link refused before any provider was

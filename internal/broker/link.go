@@ -45,11 +45,14 @@ import (
 //     reaches the person through every provider that proves it, so a
 //     substantial login to a person proofed at high cannot add a way in
 //     that would log in at high. What the link adds keeps the
-//     session's level (store.Identifier.MaxLevel): a login that finds
-//     the person through it reaches no more (linkedLevel), so a high eID
-//     linked from a substantial session logs in at substantial. Linked
-//     again from a stronger session, it keeps that session's level
-//     (store.Persons.LinkIdentifiers), audited with raised_from.
+//     lower of the session's level and the level the provider's login
+//     proved it at (store.Identifier.MaxLevel): a login that finds the
+//     person through it reaches no more (linkedLevel), so a high eID
+//     linked from a substantial session logs in at substantial, and so
+//     does one that proved the identifier at substantial only, linked
+//     from a high session. Linked again through stronger logins, it
+//     keeps their level (store.Persons.LinkIdentifiers), audited with
+//     raised_from.
 //   - The session's login must be recent (session.ReauthAfter) when the
 //     link starts, as for every change of the ways in (ADR 9): otherwise
 //     whoever finds a session left open on a shared computer could add
@@ -509,17 +512,22 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		b.linkFailed(ctx, ev, "no_identifier")
 		return refusedURL("failed"), nil
 	}
+	// The identifier is this person's only as surely as the weaker of
+	// the two logins that link it: the session's, and the eID's, which
+	// may prove it at less than the eID is configured for.
+	sessionLevel, _ := assurance.Parse(s.Level)
+	linkedAt := min(sessionLevel, res.Level).String()
 	var add []store.Identifier
 	var raise []store.LevelChange
 	for _, id := range res.Identifiers {
 		p, err := b.Persons.GetPersonByIdentifier(ctx, id.Scheme, id.Value)
 		switch {
 		case err == nil && p.ID == rec.PersonID:
-			// Already this person's: linked again from a stronger
-			// session, it now reaches that session's level (ADR 9).
-			if held, ok := heldIdentifier(p, id); ok && levelBelow(held.MaxLevel, s.Level) {
+			// Already this person's: linked again through stronger
+			// logins, it now reaches their level (ADR 9).
+			if held, ok := heldIdentifier(p, id); ok && levelBelow(held.MaxLevel, linkedAt) {
 				raised := held
-				raised.MaxLevel = s.Level
+				raised.MaxLevel = linkedAt
 				raise = append(raise, store.LevelChange{Identifier: raised, Was: held.MaxLevel})
 			}
 		case err == nil:
@@ -537,9 +545,8 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		return b.linked(ctx, ev, "alreadylinked"), nil
 	}
 	for i := range add {
-		// The identifier is this person's only as surely as the session
-		// that linked it: a login through it reaches no more.
-		add[i].MaxLevel = s.Level
+		// A login through it reaches no more than the link did.
+		add[i].MaxLevel = linkedAt
 	}
 	// Every identifier added or raised, the end of whoever holds another
 	// session of the person, made under the old rule (ADR 9), the link's

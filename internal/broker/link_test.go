@@ -914,3 +914,46 @@ func TestErrorPagesNameTheHelpDesk(t *testing.T) {
 		t.Errorf("the login page without an error names the help desk:\n%s", body)
 	}
 }
+
+// TestLinkReachesNoMoreThanTheEIDProved: an identifier is the person's
+// only as surely as the weaker of the two logins that linked it. An eID
+// configured for high that proves an identifier at substantial, linked
+// from a high session, adds it at substantial, and linked again so it
+// never raises one added at substantial: a login through the eID at a
+// lower level than it is configured for never raises what the
+// identifier reaches.
+func TestLinkReachesNoMoreThanTheEIDProved(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	b := loggedIn(t, f, "p1", assurance.High)
+	res := provider.Result{Provider: "strong", Identifiers: []store.Identifier{dnr}, Level: assurance.Substantial}
+	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=linked" {
+		t.Fatalf("link: %q, %v", next, err)
+	}
+	p, err := f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value)
+	must(t, err)
+	if held, _ := heldOf(p, dnr); held.MaxLevel != "substantial" {
+		t.Errorf("identifier linked through a substantial login: %+v, want MaxLevel substantial", held)
+	}
+	f.request(t, "high", assurance.ACRHigh)
+	high := provider.Result{Provider: "strong", Identifiers: []store.Identifier{dnr}, Level: assurance.High}
+	if next, err, _ := finish(f, "high", high); err != nil || next != "/login?err=level&req=high" {
+		t.Errorf("high login through an identifier linked at substantial: %q, %v", next, err)
+	}
+
+	// Linked again from a high session through a substantial login: no
+	// raise.
+	b = loggedIn(t, f, "p1", assurance.High)
+	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=alreadylinked" {
+		t.Errorf("relink through a substantial login: %q, %v", next, err)
+	}
+	p, err = f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value)
+	must(t, err)
+	if held, _ := heldOf(p, dnr); held.MaxLevel != "substantial" {
+		t.Errorf("identifier relinked through a substantial login: %+v, want MaxLevel substantial", held)
+	}
+	// Through a high login, it is raised.
+	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), high); err != nil || next != "/account?done=raised" {
+		t.Errorf("relink through a high login: %q, %v", next, err)
+	}
+}

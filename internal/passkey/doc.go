@@ -10,7 +10,8 @@
 //   - discoverable credentials: registration requires a resident key,
 //     login sends an empty allowCredentials and identifies the person by
 //     the user handle (§7.2, "identify the user being authenticated");
-//   - the client data origin must be one of the configured origins and
+//   - the client data origin must be one of the configured origins,
+//     byte for byte as a browser serialises it (§13.4.9), and
 //     the authenticator data must carry the hash of the RP ID (§7.1, §7.2:
 //     C.origin, rpIdHash); cross-origin (iframe) ceremonies are refused;
 //   - every ceremony is single use: its state is taken from the store, so

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -379,13 +380,47 @@ func (s *Service) checkClientData(c protocol.CollectedClientData, want protocol.
 	if c.Challenge != session.Challenge {
 		return fmt.Errorf("%w: challenge does not match", ErrWrongCeremony)
 	}
-	if !protocol.IsOriginInHaystack(c.Origin, session.GetOrigins(s.WebAuthn.Config.RPOrigins)) {
+	if !expectedOrigin(c.Origin, session.GetOrigins(s.WebAuthn.Config.RPOrigins)) {
 		return fmt.Errorf("%w: origin not allowed", ErrWrongOrigin)
 	}
 	if c.CrossOrigin || c.TopOrigin != "" {
 		return fmt.Errorf("%w: cross-origin ceremony", ErrWrongOrigin)
 	}
 	return nil
+}
+
+// expectedOrigin reports whether got, a client data origin, is one of
+// the origins want as a browser serialises it (scheme://host[:port], in
+// lower case, without the scheme's default port), byte for byte (§7.1,
+// §7.2: "verify that the value of C.origin is an origin expected by the
+// Relying Party"; §13.4.9). go-webauthn's own comparison takes any URL
+// whose scheme and host match, with a path, a query, user info or
+// another case; none of those is an origin.
+func expectedOrigin(got string, want []string) bool {
+	for _, w := range want {
+		if got == serialisedOrigin(w) {
+			return true
+		}
+	}
+	return false
+}
+
+// serialisedOrigin is origin o (scheme://host[:port]) as a browser
+// serialises it; o itself if it is not one.
+func serialisedOrigin(o string) string {
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return o
+	}
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	if port != "" || strings.Contains(host, ":") {
+		host = net.JoinHostPort(host, port)
+		host = strings.TrimSuffix(host, ":")
+	}
+	return scheme + "://" + host
 }
 
 // checkAuthData checks the RP ID hash and the UP and UV flags (§7.1 and

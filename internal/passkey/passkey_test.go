@@ -197,6 +197,14 @@ func TestWrongOrigin(t *testing.T) {
 		{"both", virtualwebauthn.RelyingParty{ID: "evil.example", Origin: "https://evil.example"}},
 		{"http downgrade", virtualwebauthn.RelyingParty{ID: rpID, Origin: "http://varde.example"}},
 		{"other port", virtualwebauthn.RelyingParty{ID: rpID, Origin: "https://varde.example:8443"}},
+		// A browser serialises an origin as scheme://host[:port], and
+		// nothing else is one (§13.4.9): not a URL under it, not one
+		// with user info, not a look-alike spelling.
+		{"with a path", virtualwebauthn.RelyingParty{ID: rpID, Origin: "https://varde.example/evil"}},
+		{"with user info", virtualwebauthn.RelyingParty{ID: rpID, Origin: "https://evil.example@varde.example"}},
+		{"with a query", virtualwebauthn.RelyingParty{ID: rpID, Origin: "https://varde.example?evil"}},
+		{"upper case", virtualwebauthn.RelyingParty{ID: rpID, Origin: "HTTPS://VARDE.EXAMPLE"}},
+		{"trailing dot", virtualwebauthn.RelyingParty{ID: rpID, Origin: "https://varde.example."}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -434,6 +442,35 @@ func TestBadResponseUsesUpCeremony(t *testing.T) {
 			}
 			if _, err := e.svc.FinishLogin(ctx, id, good); !errors.Is(err, passkey.ErrReplay) {
 				t.Fatalf("good response after a bad one: %v, want ErrReplay", err)
+			}
+		})
+	}
+}
+
+// TestConfiguredOriginSpelling: an origin configured with the default
+// port or in another case is the one a browser sends, serialised, and
+// another port is another origin.
+func TestConfiguredOriginSpelling(t *testing.T) {
+	for _, tt := range []struct {
+		configured string
+		ok         bool
+	}{
+		{"https://varde.example", true},
+		{"https://varde.example:443", true},
+		{"HTTPS://Varde.Example", true},
+		{"https://varde.example:8443", false},
+	} {
+		t.Run(tt.configured, func(t *testing.T) {
+			e := newEnv(t)
+			w, err := passkey.NewWebAuthn(rpID, "Varde", []string{tt.configured})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.svc.WebAuthn = w
+			p := newPerson(t, "p1")
+			_, err = e.register(t, p, newDevice(p, virtualwebauthn.AuthenticatorOptions{}), true)
+			if tt.ok && err != nil || !tt.ok && !errors.Is(err, passkey.ErrWrongOrigin) {
+				t.Fatalf("register from %s, %s configured: %v", origin, tt.configured, err)
 			}
 		})
 	}

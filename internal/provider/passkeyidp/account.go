@@ -495,14 +495,17 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 	// everywhere else, as a linked eID does (ADR 9), in the passkey's
 	// write: the passkey stands only with the other sessions ended. One
 	// added at a lower level, after a recovery-code login, does not: a
-	// recovery code in the wrong hands must not log the owner out.
+	// recovery code in the wrong hands must not log the owner out. It
+	// is the login's level that decides, the passkey's cap, not whether
+	// the login is still recent: that was checked when the add began,
+	// and one finished a moment after is stored at the same level.
 	n := noticeTicket{Notice: "account.notice.added"}
 	ceremony, body := r.URL.Query().Get("ceremony"), readResponse(r)
 	var (
 		reg *passkey.Registration
 		err error
 	)
-	if _, change := p.may(s); change {
+	if l, perr := assurance.Parse(s.Level); perr == nil && l >= ChangeLevel {
 		var made []*store.AuditEvent
 		end := &passkey.EndOthers{Except: s.ID, Events: func(pk *store.Passkey, k int) []*store.AuditEvent {
 			if made == nil {

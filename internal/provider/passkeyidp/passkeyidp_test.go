@@ -2447,13 +2447,7 @@ func changeMethods(evs []*store.AuditEvent) []string {
 func TestAddedPasskeyEndsOtherSessions(t *testing.T) {
 	h := newHarness(t, true)
 	h.p.History = h.db
-	b := h.browser("en")
-	phone := newDevice(false)
-	b.enrol(phone, "", "fnr")
-	other := h.browser("en")
-	if r, m := other.login(phone, h.rp, ""); r.status != 200 {
-		t.Fatalf("second login: %d %v", r.status, m)
-	}
+	b, other := enrolledTwice(t, h)
 	csrf := attr(t, b.get("/account").body, "data-csrf")
 	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
 	if r.status != http.StatusOK {
@@ -3036,4 +3030,81 @@ func TestNewCodesPageSpeaksOfOldCodesOnlyWhenThereWere(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRecoveryCodeOnceUnderConcurrency: the same code sent by several
+// browsers at the same moment logs in one of them; the others are told
+// it did not work, and the person has one code fewer.
+func TestRecoveryCodeOnceUnderConcurrency(t *testing.T) {
+	h := newHarness(t, true)
+	e := h.browser("en").enrol(newDevice(false), "a", "fnr")
+	const n = 8
+	browsers := make([]*browser, n)
+	tokens := make([]string, n)
+	for i := range n {
+		browsers[i] = h.browser("en")
+		tokens[i] = field(t, browsers[i].get(fmt.Sprintf("/passkey/recover?attempt=c%d", i)).body, "csrf")
+	}
+	before := h.fin.count()
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			statuses[i] = browsers[i].form("/passkey/recover", url.Values{"attempt": {fmt.Sprintf("c%d", i)}, "csrf": {tokens[i]}, "code": {e.codes[0]}}).status
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, s := range statuses {
+		switch s {
+		case http.StatusSeeOther:
+			ok++
+		case http.StatusBadRequest:
+		default:
+			t.Errorf("status %d", s)
+		}
+	}
+	if ok != 1 || h.fin.count()-before != 1 {
+		t.Fatalf("%d logins with one code (%v), %d finished", ok, statuses, h.fin.count()-before)
+	}
+	if left, _ := h.db.CountRecoveryCodes(context.Background(), e.person); left != passkeyidp.RecoveryCodeCount-1 {
+		t.Fatalf("%d codes left", left)
+	}
+}
+
+// TestAddedPasskeyEndsOtherSessionsWhenBegunInTime: a passkey added from
+// a login at ChangeLevel or higher logs the person out everywhere else
+// also when the add, begun while the login was recent, finishes after it
+// no longer is: the passkey is stored at the login's level all the same.
+func TestAddedPasskeyEndsOtherSessionsWhenBegunInTime(t *testing.T) {
+	h := newHarness(t, true)
+	b, other := enrolledTwice(t, h)
+	h.now = h.now.Add(passkeyidp.ReauthAfter - time.Minute)
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	if r.status != http.StatusOK {
+		t.Fatalf("add begin: %d %v", r.status, begun)
+	}
+	id, body := h.create(t, newDevice(false), begun)
+	h.now = h.now.Add(2 * time.Minute)
+	if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status != http.StatusOK {
+		t.Fatalf("add finish: %d %v", r.status, m)
+	}
+	if r := other.get("/account"); r.status != http.StatusSeeOther || r.location != "/login" {
+		t.Fatalf("the other session after adding a passkey: %d %q", r.status, r.location)
+	}
+}
+
+// enrolledTwice enrols a test person in one browser and logs them in
+// with the same passkey in another, and returns both.
+func enrolledTwice(t *testing.T, h *harness) (enrolled, other *browser) {
+	t.Helper()
+	enrolled = h.browser("en")
+	phone := newDevice(false)
+	enrolled.enrol(phone, "", "fnr")
+	other = h.browser("en")
+	if r, m := other.login(phone, h.rp, ""); r.status != 200 {
+		t.Fatalf("second login: %d %v", r.status, m)
+	}
+	return enrolled, other
 }
