@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"time"
 
@@ -156,11 +157,15 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// prompt=login was sent: an authentication older than the request
-	// is a reused session the upstream should not have used.
-	if p.fresh(&st) && v.authTime.Add(p.t.Leeway).Before(time.Unix(st.Started, 0)) {
+	// is a reused session the upstream should not have used. So is one
+	// older than the max_age sent (OIDC Core §3.1.2.1, §3.1.3.7 item
+	// 13): passed on, it would reach a session the relying party's
+	// request does not take, and the person would be sent to log in
+	// again, to the same session.
+	if why := p.stale(&st, v.authTime); why != "" {
 		// Only a person with a session there meets it: it is about the
 		// account, as the token's other claims are (checker.account).
-		rej := reject(ReasonStaleAuthTime, "auth_time is older than the request despite prompt=login")
+		rej := reject(ReasonStaleAuthTime, "auth_time is older than %s", why)
 		rej.subject = v.subject
 		fail(rej, nil)
 		return
@@ -189,6 +194,26 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// stale says why an authentication at authTime is too old for the
+// login st ("" if it is not): older than the request, which asked for a
+// new one (prompt=login), or, unless it is newer than the request,
+// older than the request's max_age, as the authorization endpoint
+// judges a session (oidc: a max_age too long for a Duration is no
+// limit).
+func (p *Provider) stale(st *loginState, authTime time.Time) string {
+	started := time.Unix(st.Started, 0)
+	if !authTime.Add(p.t.Leeway).Before(started) {
+		return ""
+	}
+	if p.fresh(st) {
+		return "the request despite prompt=login"
+	}
+	if st.MaxAge > 0 && st.MaxAge <= math.MaxInt64/int64(time.Second) && p.now().Sub(authTime) > time.Duration(st.MaxAge)*time.Second {
+		return "the request's max_age"
+	}
+	return ""
 }
 
 // checker checks the ID token of the login st; auth_time is required

@@ -181,8 +181,11 @@
 //     with one older than the request ("stale_auth_time") is refused, so
 //     an upstream's own single sign-on session is never passed off as a
 //     new login. A relying party's other max_age goes on as it is, and
-//     makes auth_time required too. Otherwise an ID token without
-//     auth_time is taken as a login at its iat.
+//     makes auth_time required too; an auth_time older than the request
+//     and than that max_age (§3.1.3.7 item 13) is "stale_auth_time", as
+//     the authorization endpoint would not take the session for the
+//     request and the person would be sent round again. Otherwise an ID
+//     token without auth_time is taken as a login at its iat.
 //   - Every exchange is bounded: Timeouts.Request for discovery, JWKS
 //     and PAR, Timeouts.Token for the code exchange ("timeout"); sizes
 //     of what the upstream returns are capped. None is cut short when

@@ -35,7 +35,7 @@ const (
 	ReasonNotYetValid       = "not_yet_valid"
 	ReasonBadAuthTime       = "bad_auth_time"
 	ReasonNoAuthTime        = "no_auth_time"    // missing, though max_age=0 was sent (PromptLogin)
-	ReasonStaleAuthTime     = "stale_auth_time" // older than the request, though prompt=login was sent
+	ReasonStaleAuthTime     = "stale_auth_time" // older than the request, though prompt=login, or a max_age it exceeds, was sent
 	ReasonBadNonce          = "bad_nonce"
 	ReasonNoSubject         = "no_subject"
 	ReasonUnknownACR        = "unknown_acr"
@@ -73,9 +73,8 @@ const (
 // the account (provider.AccountFinisher): claims that are not text (a
 // name the person gave the upstream may hold a NUL), no identifier, an
 // invalid or ambiguous one or one of a scheme not accepted, an acr not
-// in ACRMap,
-// and no auth_time, or an old one, when a new login was asked for. Each
-// may be one account's (a person with no national identifier at the
+// in ACRMap, and no auth_time, or an old one, when a new login or a
+// max_age was asked for. Each may be one account's (a person with no national identifier at the
 // eID, a D-number where only birth numbers are accepted, a session
 // reused for whoever has one, an authenticator the eID grades below
 // what Varde maps), or everyone's (the eID renamed its acr values or its
