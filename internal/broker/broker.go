@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -231,7 +232,10 @@ func (a *attempt) forProvider() provider.Attempt {
 		// authenticates. prompt=login is what every OpenID provider
 		// knows, where select_account is optional.
 		pa.Fresh = slices.Contains(a.req.Prompt, "login") || slices.Contains(a.req.Prompt, "select_account") || a.req.MaxAge == 0
-		if a.req.MaxAge > 0 {
+		// A max_age longer than a Duration holds (about 292 years) is no
+		// limit, as the authorization endpoint takes it, and goes on as
+		// none rather than wrapped around to one of a second.
+		if a.req.MaxAge > 0 && int64(a.req.MaxAge) <= math.MaxInt64/int64(time.Second) {
 			pa.MaxAge = time.Duration(a.req.MaxAge) * time.Second
 		}
 	}

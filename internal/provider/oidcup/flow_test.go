@@ -685,6 +685,14 @@ func TestRelyingPartyMaxAgeHeld(t *testing.T) {
 		f.claims = func(c map[string]any) { c["auth_time"] = v.clock.Now().Add(-100 * 24 * time.Hour).Unix() }
 	})
 	loginWorks(t, v, v.startURL("fake", "a", assurance.Substantial, "", "")+"&max_age=2562047h")
+	// The longest the broker passes on, a whole number of seconds, goes
+	// on as it is: rounding it up must not wrap it around.
+	loginWorks(t, v, v.startURL("fake", "a", assurance.Substantial, "", "")+"&max_age=2562047h47m16s")
+	f.with(func(f *fakeUpstream) {
+		if got := f.lastAuth.Get("max_age"); got != "9223372036" {
+			t.Errorf("max_age = %q, want 9223372036", got)
+		}
+	})
 }
 
 // TestLoginHintKeptByDefault: the relying party's login_hint, which may

@@ -392,7 +392,13 @@ func maxAgeSeconds(a provider.Attempt) int64 {
 	if a.MaxAge <= 0 {
 		return 0
 	}
-	return int64((a.MaxAge + time.Second - 1) / time.Second)
+	// Rounded up without adding to the duration, which may be the
+	// longest one there is.
+	s := int64(a.MaxAge / time.Second)
+	if a.MaxAge%time.Second != 0 {
+		s++
+	}
+	return s
 }
 
 // acrValues are the upstream acr values that meet min, lowest level
