@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math"
 	"net/http"
 	"time"
 
@@ -199,9 +198,8 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 // stale says why an authentication at authTime is too old for the
 // login st ("" if it is not): older than the request, which asked for a
 // new one (prompt=login), or, unless it is newer than the request,
-// older than the request's max_age, as the authorization endpoint
-// judges a session (oidc: a max_age too long for a Duration is no
-// limit).
+// older than the request's max_age (at most maxMaxAge), as the
+// authorization endpoint judges a session.
 func (p *Provider) stale(st *loginState, authTime time.Time) string {
 	started := time.Unix(st.Started, 0)
 	if !authTime.Add(p.t.Leeway).Before(started) {
@@ -210,7 +208,7 @@ func (p *Provider) stale(st *loginState, authTime time.Time) string {
 	if p.fresh(st) {
 		return "the request despite prompt=login"
 	}
-	if st.MaxAge > 0 && st.MaxAge <= math.MaxInt64/int64(time.Second) && p.now().Sub(authTime) > time.Duration(st.MaxAge)*time.Second {
+	if st.MaxAge > 0 && p.now().Sub(authTime) > time.Duration(st.MaxAge)*time.Second {
 		return "the request's max_age"
 	}
 	return ""

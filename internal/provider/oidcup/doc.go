@@ -180,8 +180,11 @@
 //     auth_time required; an ID token without it ("no_auth_time") or
 //     with one older than the request ("stale_auth_time") is refused, so
 //     an upstream's own single sign-on session is never passed off as a
-//     new login. A relying party's other max_age goes on as it is, and
-//     makes auth_time required too; an auth_time older than the request
+//     new login. A relying party's other max_age goes on as it is (at
+//     most 2^31-1 seconds, which every server can read: a pushed request
+//     refused for it would count against the upstream, and anyone can
+//     choose a relying party's max_age), and makes auth_time required
+//     too; an auth_time older than the request
 //     and than that max_age (§3.1.3.7 item 13) is "stale_auth_time", as
 //     the authorization endpoint would not take the session for the
 //     request and the person would be sent round again. Otherwise an ID

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -271,6 +272,14 @@ func (f *fakeUpstream) par(w http.ResponseWriter, r *http.Request) {
 	if !f.clientOK(r, f.assertionKey) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client"})
 		return
+	}
+	if ma := r.PostForm.Get("max_age"); ma != "" {
+		// Servers built on Nimbus read max_age as a 32-bit number and
+		// refuse one they cannot.
+		if _, err := strconv.ParseInt(ma, 10, 32); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+			return
+		}
 	}
 	if f.parRefusesHint && r.PostForm.Has("login_hint") {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})

@@ -685,14 +685,30 @@ func TestRelyingPartyMaxAgeHeld(t *testing.T) {
 		f.claims = func(c map[string]any) { c["auth_time"] = v.clock.Now().Add(-100 * 24 * time.Hour).Unix() }
 	})
 	loginWorks(t, v, v.startURL("fake", "a", assurance.Substantial, "", "")+"&max_age=2562047h")
-	// The longest the broker passes on, a whole number of seconds, goes
-	// on as it is: rounding it up must not wrap it around.
-	loginWorks(t, v, v.startURL("fake", "a", assurance.Substantial, "", "")+"&max_age=2562047h47m16s")
-	f.with(func(f *fakeUpstream) {
-		if got := f.lastAuth.Get("max_age"); got != "9223372036" {
-			t.Errorf("max_age = %q, want 9223372036", got)
+}
+
+// TestLongMaxAgeReadableUpstream: a relying party's max_age, anyone's
+// choice in a request they send through their browser, never makes a
+// pushed request the upstream refuses, which would count against the
+// upstream's health and let anyone make it down: one of more than
+// 2^31-1 seconds (68 years), which some servers cannot read, goes as
+// that. Rounding the longest the broker passes on up to whole seconds
+// does not wrap it around either.
+func TestLongMaxAgeReadableUpstream(t *testing.T) {
+	for _, par := range []bool{false, true} {
+		v := newVarde(t)
+		f := newFakeUpstream(t, v.clock)
+		f.with(func(f *fakeUpstream) { f.requirePAR = par })
+		v.add(f.config(v, "fake"))
+		for _, maxAge := range []string{"596523h14m8s", "2562047h47m16s"} {
+			loginWorks(t, v, v.startURL("fake", "a", assurance.Substantial, "", "")+"&max_age="+maxAge)
+			f.with(func(f *fakeUpstream) {
+				if got := f.lastAuth.Get("max_age"); got != "2147483647" {
+					t.Errorf("PAR %t, max_age %s: sent %q, want 2147483647", par, maxAge, got)
+				}
+			})
 		}
-	})
+	}
 }
 
 // TestLoginHintKeptByDefault: the relying party's login_hint, which may
