@@ -148,8 +148,13 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		// with their own account and brings back a validly signed token
 		// with their nonce: a bad nonce is then not the upstream's fault.
 		// Pushed (RFC 9126), the browser never holds it, and a bad nonce
-		// is the upstream's.
-		if rej.reason == ReasonBadNonce && !st.Pushed {
+		// is the upstream's, if the code was this request's. The code
+		// comes through the browser too: one of another login, that
+		// of anyone's own, is refused by an upstream that checks PKCE,
+		// but redeemed by one that does not (RFC 9700 §4.5; RFC 8414
+		// §2: its metadata lists no S256), and then the nonce is that
+		// other login's.
+		if rej.reason == ReasonBadNonce && (!st.Pushed || !m.pkce()) {
 			rej.unverified = true
 		}
 		fail(rej, nil)

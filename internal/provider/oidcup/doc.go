@@ -47,8 +47,12 @@
 // a "bad_nonce" in a request not pushed by PAR: the nonce went to the
 // upstream through the browser, whose holder can change it and log in
 // with their own account, and the upstream then rightly signs their
-// nonce. A pushed request never passes through the browser, so there a
-// wrong nonce is the upstream's and counts against it.
+// nonce. A pushed request never passes through the browser, but the code
+// does: an upstream without PKCE (no S256 in its metadata) redeems the
+// code of anyone's own other login brought back with this login's state
+// (RFC 9700 §4.5), and its token then has that login's nonce. Only at an
+// upstream that checks PKCE is a wrong nonce after a pushed request the
+// upstream's, and counts against it.
 //
 // A firewall that refuses all of Varde's token requests is seen by the
 // health probes instead: Probe fetches the discovery document and keys,

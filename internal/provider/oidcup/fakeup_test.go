@@ -71,6 +71,9 @@ type fakeUpstream struct {
 	// tokenBlocked refuses every token request with a 403 page, as a
 	// firewall that blocks Varde does.
 	tokenBlocked bool
+	// ignorePKCE redeems a code whatever code_verifier comes with it, as
+	// a server without PKCE does.
+	ignorePKCE bool
 	// requirePAR refuses front-channel requests without request_uri.
 	requirePAR bool
 	// parStatus, if set, is the PAR endpoint's status with an error body;
@@ -333,7 +336,7 @@ func (f *fakeUpstream) token(w http.ResponseWriter, r *http.Request) {
 	delete(f.codes, r.PostForm.Get("code"))
 	sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
 	if !ok || r.PostForm.Get("grant_type") != "authorization_code" || r.PostForm.Get("redirect_uri") != q.Get("redirect_uri") ||
-		base64.RawURLEncoding.EncodeToString(sum[:]) != q.Get("code_challenge") {
+		!f.ignorePKCE && base64.RawURLEncoding.EncodeToString(sum[:]) != q.Get("code_challenge") {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant"})
 		return
 	}

@@ -400,3 +400,42 @@ func TestChangedNonceNotCountedAsOutage(t *testing.T) {
 		t.Errorf("an upstream that answers pushed requests with the wrong nonce is %s, want down", s)
 	}
 }
+
+// TestInjectedCodeNotCountedAsOutage: at an upstream without PKCE
+// (RFC 8414 §2: its metadata lists no code_challenge_methods_supported),
+// anyone can bring the code of one of their own pushed logins back with
+// the state of another (RFC 9700 §4.5, code injection). The upstream
+// redeems it, and the nonce in its ID token is the other login's. The
+// code came through the browser, so that wrong nonce is no evidence
+// against the upstream, pushed or not: however often, it stays up.
+func TestInjectedCodeNotCountedAsOutage(t *testing.T) {
+	bk := newBrokered(t, func(c *Config) { c.UsePAR = true })
+	bk.f.with(func(f *fakeUpstream) {
+		f.ignorePKCE = true
+		f.meta = map[string]any{"code_challenge_methods_supported": nil}
+	})
+	n := bk.mon.Config().MinLogins
+	for range n {
+		b := newBrowser(t)
+		own, err := url.Parse(b.callbackURL(bk.startURL()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := url.Parse(b.callbackURL(bk.startURL()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := other.Query()
+		q.Set("code", own.Query().Get("code"))
+		other.RawQuery = q.Encode()
+		if path, body := b.login(other.String()); path != "/login" {
+			t.Fatalf("the login ended at %s: %.200s", path, body)
+		}
+	}
+	if s := bk.mon.State("fake"); s != health.Up {
+		t.Errorf("after %d injected codes the upstream is %s, want up", n, s)
+	}
+	if got := bk.authFailures(Method); len(got) != n || slices.IndexFunc(got, func(r string) bool { return r != ReasonBadNonce }) >= 0 {
+		t.Errorf("audited %v, want %d × %s", got, n, ReasonBadNonce)
+	}
+}

@@ -61,7 +61,8 @@ const (
 // own servers say or fail to say (discovery, keys, PAR, the token
 // endpoint and the ID token it returns) is "upstream_error", except a
 // "bad_nonce" in a request that went through the browser rather than by
-// PAR, which its holder can change (rejection.unverified), and an ID
+// PAR, which its holder can change, or whose code came from another
+// login at an upstream without PKCE (rejection.unverified), and an ID
 // token whose kid the cached keys lack while a refetch is held back
 // ("unknown_key"): the upstream may have rotated its keys, so it is
 // "unverified_response" until a refetch has been tried. A failure
