@@ -131,9 +131,16 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	idToken, rej := p.redeem(ctx, m, code, st.Verifier)
 	if rej != nil {
-		if rej.reason != ReasonInvalidGrant && rej.reason != ReasonTokenRefused {
+		if rej.reason != ReasonInvalidGrant && rej.reason != ReasonTokenRefused && rej.reason != ReasonNoIDToken {
 			// A failing token endpoint may have moved: look again.
 			p.meta.invalidate()
+		}
+		// The scope went to the upstream in the authorization request,
+		// as the nonce did (below): sent through the browser, its holder
+		// can take openid out of it and log in with their own account,
+		// and the upstream then rightly answers with no ID token.
+		if rej.reason == ReasonNoIDToken && !st.Pushed {
+			rej.unverified = true
 		}
 		fail(rej, nil)
 		return

@@ -52,7 +52,10 @@
 // code of anyone's own other login brought back with this login's state
 // (RFC 9700 §4.5), and its token then has that login's nonce. Only at an
 // upstream that checks PKCE is a wrong nonce after a pushed request the
-// upstream's, and counts against it.
+// upstream's, and counts against it. A token response without an ID
+// token ("no_id_token") is the same: the browser's holder can take
+// openid out of a request's scope, and the upstream then rightly answers
+// as an OAuth server; only after a pushed request does it count.
 //
 // A firewall that refuses all of Varde's token requests is seen by the
 // health probes instead: Probe fetches the discovery document and keys,

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -338,6 +339,11 @@ func (f *fakeUpstream) token(w http.ResponseWriter, r *http.Request) {
 	if !ok || r.PostForm.Get("grant_type") != "authorization_code" || r.PostForm.Get("redirect_uri") != q.Get("redirect_uri") ||
 		!f.ignorePKCE && base64.RawURLEncoding.EncodeToString(sum[:]) != q.Get("code_challenge") {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant"})
+		return
+	}
+	if !slices.Contains(strings.Fields(q.Get("scope")), "openid") {
+		// An OAuth request, not an OpenID one: no ID token.
+		writeJSON(w, http.StatusOK, map[string]any{"access_token": rand.Text(), "token_type": "Bearer", "expires_in": 60})
 		return
 	}
 	now := f.clock.Now()

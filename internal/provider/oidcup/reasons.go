@@ -18,6 +18,7 @@ const (
 	ReasonInvalidGrant    = "invalid_grant"    // the token endpoint refused the code (invalid_grant or invalid_request)
 	ReasonTokenEndpoint   = "token_endpoint_error"
 	ReasonTokenRefused    = "token_refused"      // 4xx (not 401) without an OAuth error, as from a firewall in front of it
+	ReasonNoIDToken       = "no_id_token"        // a token response without an ID token
 	ReasonTimeout         = "timeout"            // the token endpoint did not answer in time
 	ReasonJWKS            = "jwks_error"         // the upstream's keys could not be fetched
 	ReasonMalformed       = "malformed_id_token" // not a compact JWS, or claims of the wrong type
@@ -62,9 +63,11 @@ const (
 // endpoint and the ID token it returns) is "upstream_error", except a
 // "bad_nonce" in a request that went through the browser rather than by
 // PAR, which its holder can change, or whose code came from another
-// login at an upstream without PKCE (rejection.unverified), and an ID
-// token whose kid the cached keys lack while a refetch is held back
-// ("unknown_key"): the upstream may have rotated its keys, so it is
+// login at an upstream without PKCE, and a token response with no ID
+// token ("no_id_token") to a request that went through the browser,
+// whose holder can take openid out of its scope (rejection.unverified),
+// and an ID token whose kid the cached keys lack while a refetch is held
+// back ("unknown_key"): the upstream may have rotated its keys, so it is
 // "unverified_response" until a refetch has been tried. A failure
 // of Varde's own (its store, its random source) is "node_error", which
 // does not count against the upstream either.
