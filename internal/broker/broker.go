@@ -233,8 +233,8 @@ func (a *attempt) forProvider() provider.Attempt {
 		// knows, where select_account is optional.
 		pa.Fresh = slices.Contains(a.req.Prompt, "login") || slices.Contains(a.req.Prompt, "select_account") || a.req.MaxAge == 0
 		// A max_age longer than a Duration holds (about 292 years) is no
-		// limit, as the provider endpoint takes it, never one that wraps
-		// around to a short one.
+		// limit, as the authorization endpoint takes it, and goes on as
+		// none rather than wrapped around to one of a second.
 		if a.req.MaxAge > 0 && int64(a.req.MaxAge) <= math.MaxInt64/int64(time.Second) {
 			pa.MaxAge = time.Duration(a.req.MaxAge) * time.Second
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -199,9 +200,11 @@ func TestStartTellsTheProviderHowFresh(t *testing.T) {
 		{"prompt", []string{"login"}, -1, "/started/strong?attempt=prompt&min=low&fresh=1"},
 		{"max-age-0", nil, 0, "/started/strong?attempt=max-age-0&min=low&fresh=1"},
 		{"max-age", nil, 600, "/started/strong?attempt=max-age&min=low&max_age=10m0s"},
-		// One longer than a Duration holds is no limit, as the provider
-		// endpoint takes it, never one that wraps around to 290 ms.
-		{"max-age-beyond-duration", nil, 18446744074, "/started/strong?attempt=max-age-beyond-duration&min=low"},
+		// A max_age longer than a Duration holds (about 292 years) is
+		// no limit, as the authorization endpoint takes it, not one
+		// that wraps around to a second or to a negative duration.
+		{"max-age-huge", nil, 18446744074, "/started/strong?attempt=max-age-huge&min=low"},
+		{"max-age-longest", nil, math.MaxInt64, "/started/strong?attempt=max-age-longest&min=low"},
 		{"consent", []string{"consent"}, -1, "/started/strong?attempt=consent&min=low"},
 		// An eID that remembers the person must not log the same
 		// account in again when the relying party asked to choose one.

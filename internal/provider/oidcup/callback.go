@@ -131,9 +131,16 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	idToken, rej := p.redeem(ctx, m, code, st.Verifier)
 	if rej != nil {
-		if rej.reason != ReasonInvalidGrant && rej.reason != ReasonTokenRefused {
+		if rej.reason != ReasonInvalidGrant && rej.reason != ReasonTokenRefused && rej.reason != ReasonNoIDToken {
 			// A failing token endpoint may have moved: look again.
 			p.meta.invalidate()
+		}
+		// The scope went to the upstream in the authorization request,
+		// as the nonce did (below): sent through the browser, its holder
+		// can take openid out of it and log in with their own account,
+		// and the upstream then rightly answers with no ID token.
+		if rej.reason == ReasonNoIDToken && !st.Pushed {
+			rej.unverified = true
 		}
 		fail(rej, nil)
 		return
@@ -148,19 +155,28 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		// with their own account and brings back a validly signed token
 		// with their nonce: a bad nonce is then not the upstream's fault.
 		// Pushed (RFC 9126), the browser never holds it, and a bad nonce
-		// is the upstream's.
-		if rej.reason == ReasonBadNonce && !st.Pushed {
+		// is the upstream's, if the code was this request's. The code
+		// comes through the browser too: one of another login, that
+		// of anyone's own, is refused by an upstream that checks PKCE,
+		// but redeemed by one that does not (RFC 9700 §4.5; RFC 8414
+		// §2: its metadata lists no S256), and then the nonce is that
+		// other login's.
+		if rej.reason == ReasonBadNonce && (!st.Pushed || !m.pkce()) {
 			rej.unverified = true
 		}
 		fail(rej, nil)
 		return
 	}
 	// prompt=login was sent: an authentication older than the request
-	// is a reused session the upstream should not have used.
-	if p.fresh(&st) && v.authTime.Add(p.t.Leeway).Before(time.Unix(st.Started, 0)) {
+	// is a reused session the upstream should not have used. So is one
+	// older than the max_age sent (OIDC Core §3.1.2.1, §3.1.3.7 item
+	// 13): passed on, it would reach a session the relying party's
+	// request does not take, and the person would be sent to log in
+	// again, to the same session.
+	if why := p.stale(&st, v.authTime); why != "" {
 		// Only a person with a session there meets it: it is about the
 		// account, as the token's other claims are (checker.account).
-		rej := reject(ReasonStaleAuthTime, "auth_time is older than the request despite prompt=login")
+		rej := reject(ReasonStaleAuthTime, "auth_time is older than %s", why)
 		rej.subject = v.subject
 		fail(rej, nil)
 		return
@@ -189,6 +205,25 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// stale says why an authentication at authTime is too old for the
+// login st ("" if it is not): older than the request, which asked for a
+// new one (prompt=login), or, unless it is newer than the request,
+// older than the request's max_age (at most maxMaxAge), as the
+// authorization endpoint judges a session.
+func (p *Provider) stale(st *loginState, authTime time.Time) string {
+	started := time.Unix(st.Started, 0)
+	if !authTime.Add(p.t.Leeway).Before(started) {
+		return ""
+	}
+	if p.fresh(st) {
+		return "the request despite prompt=login"
+	}
+	if st.MaxAge > 0 && p.now().Sub(authTime) > time.Duration(st.MaxAge)*time.Second {
+		return "the request's max_age"
+	}
+	return ""
 }
 
 // checker checks the ID token of the login st; auth_time is required

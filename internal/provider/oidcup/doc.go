@@ -47,8 +47,15 @@
 // a "bad_nonce" in a request not pushed by PAR: the nonce went to the
 // upstream through the browser, whose holder can change it and log in
 // with their own account, and the upstream then rightly signs their
-// nonce. A pushed request never passes through the browser, so there a
-// wrong nonce is the upstream's and counts against it.
+// nonce. A pushed request never passes through the browser, but the code
+// does: an upstream without PKCE (no S256 in its metadata) redeems the
+// code of anyone's own other login brought back with this login's state
+// (RFC 9700 §4.5), and its token then has that login's nonce. Only at an
+// upstream that checks PKCE is a wrong nonce after a pushed request the
+// upstream's, and counts against it. A token response without an ID
+// token ("no_id_token") is the same: the browser's holder can take
+// openid out of a request's scope, and the upstream then rightly answers
+// as an OAuth server; only after a pushed request does it count.
 //
 // A firewall that refuses all of Varde's token requests is seen by the
 // health probes instead: Probe fetches the discovery document and keys,
@@ -180,9 +187,15 @@
 //     auth_time required; an ID token without it ("no_auth_time") or
 //     with one older than the request ("stale_auth_time") is refused, so
 //     an upstream's own single sign-on session is never passed off as a
-//     new login. A relying party's other max_age goes on as it is, and
-//     makes auth_time required too. Otherwise an ID token without
-//     auth_time is taken as a login at its iat.
+//     new login. A relying party's other max_age goes on as it is (at
+//     most 2^31-1 seconds, which every server can read: a pushed request
+//     refused for it would count against the upstream, and anyone can
+//     choose a relying party's max_age), and makes auth_time required
+//     too; an auth_time older than the request
+//     and than that max_age (§3.1.3.7 item 13) is "stale_auth_time", as
+//     the authorization endpoint would not take the session for the
+//     request and the person would be sent round again. Otherwise an ID
+//     token without auth_time is taken as a login at its iat.
 //   - Every exchange is bounded: Timeouts.Request for discovery, JWKS
 //     and PAR, Timeouts.Token for the code exchange ("timeout"); sizes
 //     of what the upstream returns are capped. None is cut short when

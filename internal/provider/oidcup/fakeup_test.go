@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,6 +72,9 @@ type fakeUpstream struct {
 	// tokenBlocked refuses every token request with a 403 page, as a
 	// firewall that blocks Varde does.
 	tokenBlocked bool
+	// ignorePKCE redeems a code whatever code_verifier comes with it, as
+	// a server without PKCE does.
+	ignorePKCE bool
 	// requirePAR refuses front-channel requests without request_uri.
 	requirePAR bool
 	// parStatus, if set, is the PAR endpoint's status with an error body;
@@ -272,6 +277,14 @@ func (f *fakeUpstream) par(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client"})
 		return
 	}
+	if ma := r.PostForm.Get("max_age"); ma != "" {
+		// Servers built on Nimbus read max_age as a 32-bit number and
+		// refuse one they cannot.
+		if _, err := strconv.ParseInt(ma, 10, 32); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+			return
+		}
+	}
 	if f.parRefusesHint && r.PostForm.Has("login_hint") {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
 		return
@@ -324,8 +337,13 @@ func (f *fakeUpstream) token(w http.ResponseWriter, r *http.Request) {
 	delete(f.codes, r.PostForm.Get("code"))
 	sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
 	if !ok || r.PostForm.Get("grant_type") != "authorization_code" || r.PostForm.Get("redirect_uri") != q.Get("redirect_uri") ||
-		base64.RawURLEncoding.EncodeToString(sum[:]) != q.Get("code_challenge") {
+		!f.ignorePKCE && base64.RawURLEncoding.EncodeToString(sum[:]) != q.Get("code_challenge") {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant"})
+		return
+	}
+	if !slices.Contains(strings.Fields(q.Get("scope")), "openid") {
+		// An OAuth request, not an OpenID one: no ID token.
+		writeJSON(w, http.StatusOK, map[string]any{"access_token": rand.Text(), "token_type": "Bearer", "expires_in": 60})
 		return
 	}
 	now := f.clock.Now()

@@ -660,6 +660,57 @@ func TestRelyingPartyAsksFreshLogin(t *testing.T) {
 	}
 }
 
+// TestRelyingPartyMaxAgeHeld: an upstream that ignores a relying
+// party's max_age and answers with its own older single sign-on session
+// is refused (OIDC Core §3.1.2.1, §3.1.3.7 item 13), as for prompt=login:
+// passed on, the login would reach a session the relying party's
+// request cannot take, and the person would be sent to log in again, to
+// the same session, without end. A session within max_age passes.
+func TestRelyingPartyMaxAgeHeld(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	v.add(f.config(v, "fake"))
+	withMaxAge := v.startURL("fake", "a", assurance.Substantial, "", "") + "&max_age=30m"
+	f.with(func(f *fakeUpstream) {
+		f.claims = func(c map[string]any) { c["auth_time"] = v.clock.Now().Add(-20 * time.Minute).Unix() }
+	})
+	loginWorks(t, v, withMaxAge)
+	f.with(func(f *fakeUpstream) {
+		f.claims = func(c map[string]any) { c["auth_time"] = v.clock.Now().Add(-time.Hour).Unix() }
+	})
+	loginFails(t, v, withMaxAge, provider.ReasonAccountRefused, ReasonStaleAuthTime)
+	// A max_age longer than a Duration holds is no limit, not one that
+	// wraps around.
+	f.with(func(f *fakeUpstream) {
+		f.claims = func(c map[string]any) { c["auth_time"] = v.clock.Now().Add(-100 * 24 * time.Hour).Unix() }
+	})
+	loginWorks(t, v, v.startURL("fake", "a", assurance.Substantial, "", "")+"&max_age=2562047h")
+}
+
+// TestLongMaxAgeReadableUpstream: a relying party's max_age, anyone's
+// choice in a request they send through their browser, never makes a
+// pushed request the upstream refuses, which would count against the
+// upstream's health and let anyone make it down: one of more than
+// 2^31-1 seconds (68 years), which some servers cannot read, goes as
+// that. Rounding the longest the broker passes on up to whole seconds
+// does not wrap it around either.
+func TestLongMaxAgeReadableUpstream(t *testing.T) {
+	for _, par := range []bool{false, true} {
+		v := newVarde(t)
+		f := newFakeUpstream(t, v.clock)
+		f.with(func(f *fakeUpstream) { f.requirePAR = par })
+		v.add(f.config(v, "fake"))
+		for _, maxAge := range []string{"596523h14m8s", "2562047h47m16s"} {
+			loginWorks(t, v, v.startURL("fake", "a", assurance.Substantial, "", "")+"&max_age="+maxAge)
+			f.with(func(f *fakeUpstream) {
+				if got := f.lastAuth.Get("max_age"); got != "2147483647" {
+					t.Errorf("PAR %t, max_age %s: sent %q, want 2147483647", par, maxAge, got)
+				}
+			})
+		}
+	}
+}
+
 // TestLoginHintKeptByDefault: the relying party's login_hint, which may
 // be a national identity number, reaches an upstream only with
 // ForwardLoginHint, whether its requests are pushed or not.

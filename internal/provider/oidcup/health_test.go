@@ -361,33 +361,7 @@ func TestBrowserGoneNotCountedAsOutage(t *testing.T) {
 // own and counts against it.
 func TestChangedNonceNotCountedAsOutage(t *testing.T) {
 	bk := newBrokered(t)
-	n := 2 * bk.mon.Config().MinLogins
-	for range n {
-		b := newBrowser(t)
-		check := b.c.CheckRedirect
-		b.c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-			if q := req.URL.Query(); q.Has("nonce") {
-				q.Set("nonce", "the-attackers-own")
-				req.URL.RawQuery = q.Encode()
-			}
-			return check(req, via)
-		}
-		if path, body := b.login(bk.startURL()); path != "/login" {
-			t.Fatalf("the login ended at %s: %.200s", path, body)
-		}
-	}
-	if s := bk.mon.State("fake"); s != health.Up {
-		t.Errorf("after %d logins with a changed nonce the upstream is %s, want up", n, s)
-	}
-	if !bk.offered(t) {
-		t.Error("the login page no longer offers the upstream")
-	}
-	if got := bk.authFailures(Method); len(got) != n || slices.IndexFunc(got, func(r string) bool { return r != ReasonBadNonce }) >= 0 {
-		t.Errorf("audited %v, want %d × %s", got, n, ReasonBadNonce)
-	}
-	if got := bk.authFailures(""); len(got) != n || slices.IndexFunc(got, func(r string) bool { return r != provider.ReasonUnverifiedResponse }) >= 0 {
-		t.Errorf("broker audited %v, want %d × %s", got, n, provider.ReasonUnverifiedResponse)
-	}
+	bk.changedOnTheWay(t, "nonce", "the-attackers-own", ReasonBadNonce)
 
 	pushed := newBrokered(t, func(c *Config) { c.UsePAR = true })
 	pushed.f.with(func(f *fakeUpstream) { f.claims = func(c map[string]any) { c["nonce"] = "not-the-nonce" } })
@@ -398,5 +372,89 @@ func TestChangedNonceNotCountedAsOutage(t *testing.T) {
 	}
 	if s := pushed.mon.State("fake"); s != health.Down {
 		t.Errorf("an upstream that answers pushed requests with the wrong nonce is %s, want down", s)
+	}
+}
+
+// TestScopeChangedNotCountedAsOutage: whoever holds the browser can take
+// openid out of the scope of an authorization request on its way to the
+// upstream, and log in there with their own account. The upstream then
+// rightly answers as an OAuth server, with no ID token: the login is
+// refused ("no_id_token"), and, as for a changed nonce, the broker hears
+// of an unverified response; the upstream stays up.
+func TestScopeChangedNotCountedAsOutage(t *testing.T) {
+	newBrokered(t).changedOnTheWay(t, "scope", "profile", ReasonNoIDToken)
+}
+
+// changedOnTheWay runs logins in browsers that set param of the
+// authorization request to value on its way to the upstream, and checks
+// that each is refused for reason, that the broker hears of unverified
+// responses, and that the upstream stays up and offered.
+func (bk *brokered) changedOnTheWay(t *testing.T, param, value, reason string) {
+	t.Helper()
+	n := 2 * bk.mon.Config().MinLogins
+	for range n {
+		b := newBrowser(t)
+		check := b.c.CheckRedirect
+		b.c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			if q := req.URL.Query(); q.Has(param) {
+				q.Set(param, value)
+				req.URL.RawQuery = q.Encode()
+			}
+			return check(req, via)
+		}
+		if path, body := b.login(bk.startURL()); path != "/login" {
+			t.Fatalf("the login ended at %s: %.200s", path, body)
+		}
+	}
+	if s := bk.mon.State("fake"); s != health.Up {
+		t.Errorf("after %d logins with %s changed the upstream is %s, want up", n, param, s)
+	}
+	if !bk.offered(t) {
+		t.Error("the login page no longer offers the upstream")
+	}
+	if got := bk.authFailures(Method); len(got) != n || slices.IndexFunc(got, func(r string) bool { return r != reason }) >= 0 {
+		t.Errorf("audited %v, want %d × %s", got, n, reason)
+	}
+	if got := bk.authFailures(""); len(got) != n || slices.IndexFunc(got, func(r string) bool { return r != provider.ReasonUnverifiedResponse }) >= 0 {
+		t.Errorf("broker audited %v, want %d × %s", got, n, provider.ReasonUnverifiedResponse)
+	}
+}
+
+// TestInjectedCodeNotCountedAsOutage: at an upstream without PKCE
+// (RFC 8414 §2: its metadata lists no code_challenge_methods_supported),
+// anyone can bring the code of one of their own pushed logins back with
+// the state of another (RFC 9700 §4.5, code injection). The upstream
+// redeems it, and the nonce in its ID token is the other login's. The
+// code came through the browser, so that wrong nonce is no evidence
+// against the upstream, pushed or not: however often, it stays up.
+func TestInjectedCodeNotCountedAsOutage(t *testing.T) {
+	bk := newBrokered(t, func(c *Config) { c.UsePAR = true })
+	bk.f.with(func(f *fakeUpstream) {
+		f.ignorePKCE = true
+		f.meta = map[string]any{"code_challenge_methods_supported": nil}
+	})
+	n := bk.mon.Config().MinLogins
+	for range n {
+		b := newBrowser(t)
+		own, err := url.Parse(b.callbackURL(bk.startURL()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := url.Parse(b.callbackURL(bk.startURL()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := other.Query()
+		q.Set("code", own.Query().Get("code"))
+		other.RawQuery = q.Encode()
+		if path, body := b.login(other.String()); path != "/login" {
+			t.Fatalf("the login ended at %s: %.200s", path, body)
+		}
+	}
+	if s := bk.mon.State("fake"); s != health.Up {
+		t.Errorf("after %d injected codes the upstream is %s, want up", n, s)
+	}
+	if got := bk.authFailures(Method); len(got) != n || slices.IndexFunc(got, func(r string) bool { return r != ReasonBadNonce }) >= 0 {
+		t.Errorf("audited %v, want %d × %s", got, n, ReasonBadNonce)
 	}
 }

@@ -129,6 +129,14 @@ func parseMetadata(raw []byte, issuer, method, alg string) (*metadata, error) {
 	return &m, nil
 }
 
+// pkce reports whether the upstream checks PKCE with S256: it lists it
+// in code_challenge_methods_supported (RFC 8414 §2: without the list it
+// does not support PKCE), and must then refuse a code with the wrong
+// code_verifier (RFC 7636 §4.6).
+func (m *metadata) pkce() bool {
+	return slices.Contains(m.CodeChallengeMethods, "S256")
+}
+
 // parseJWKS parses the upstream's key set, keeping the public signing
 // keys Varde can use (RSA of at least 2048 bits, ECDSA, Ed25519) and
 // skipping others, so one key of an unknown type does not hide the rest.

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -386,13 +387,28 @@ func (p *Provider) authParams(a provider.Attempt, sec secrets) url.Values {
 	return params
 }
 
+// maxMaxAge is the longest max_age sent to an upstream, in seconds
+// (68 years): some servers read max_age as a 32-bit number and refuse a
+// request with a longer one. The relying party's max_age is anyone's
+// choice (they send the request through their browser), and a pushed
+// request the upstream refuses counts against its health: a longer
+// one must not let anyone make a working upstream down. No session is
+// older.
+const maxMaxAge = math.MaxInt32
+
 // maxAgeSeconds is a's max_age in whole seconds, rounded up so that it
-// is never stricter than asked; 0 if it has none.
+// is never stricter than asked, and at most maxMaxAge; 0 if it has none.
 func maxAgeSeconds(a provider.Attempt) int64 {
 	if a.MaxAge <= 0 {
 		return 0
 	}
-	return int64((a.MaxAge + time.Second - 1) / time.Second)
+	// Rounded up without adding to the duration, which may be the
+	// longest one there is.
+	s := int64(a.MaxAge / time.Second)
+	if a.MaxAge%time.Second != 0 {
+		s++
+	}
+	return min(s, maxMaxAge)
 }
 
 // acrValues are the upstream acr values that meet min, lowest level

@@ -18,6 +18,7 @@ const (
 	ReasonInvalidGrant    = "invalid_grant"    // the token endpoint refused the code (invalid_grant or invalid_request)
 	ReasonTokenEndpoint   = "token_endpoint_error"
 	ReasonTokenRefused    = "token_refused"      // 4xx (not 401) without an OAuth error, as from a firewall in front of it
+	ReasonNoIDToken       = "no_id_token"        // a token response without an ID token
 	ReasonTimeout         = "timeout"            // the token endpoint did not answer in time
 	ReasonJWKS            = "jwks_error"         // the upstream's keys could not be fetched
 	ReasonMalformed       = "malformed_id_token" // not a compact JWS, or claims of the wrong type
@@ -35,7 +36,7 @@ const (
 	ReasonNotYetValid       = "not_yet_valid"
 	ReasonBadAuthTime       = "bad_auth_time"
 	ReasonNoAuthTime        = "no_auth_time"    // missing, though max_age=0 was sent (PromptLogin)
-	ReasonStaleAuthTime     = "stale_auth_time" // older than the request, though prompt=login was sent
+	ReasonStaleAuthTime     = "stale_auth_time" // older than the request, though prompt=login, or a max_age it exceeds, was sent
 	ReasonBadNonce          = "bad_nonce"
 	ReasonNoSubject         = "no_subject"
 	ReasonUnknownACR        = "unknown_acr"
@@ -61,9 +62,12 @@ const (
 // own servers say or fail to say (discovery, keys, PAR, the token
 // endpoint and the ID token it returns) is "upstream_error", except a
 // "bad_nonce" in a request that went through the browser rather than by
-// PAR, which its holder can change (rejection.unverified), and an ID
-// token whose kid the cached keys lack while a refetch is held back
-// ("unknown_key"): the upstream may have rotated its keys, so it is
+// PAR, which its holder can change, or whose code came from another
+// login at an upstream without PKCE, and a token response with no ID
+// token ("no_id_token") to a request that went through the browser,
+// whose holder can take openid out of its scope (rejection.unverified),
+// and an ID token whose kid the cached keys lack while a refetch is held
+// back ("unknown_key"): the upstream may have rotated its keys, so it is
 // "unverified_response" until a refetch has been tried. A failure
 // of Varde's own (its store, its random source) is "node_error", which
 // does not count against the upstream either.
@@ -73,9 +77,8 @@ const (
 // the account (provider.AccountFinisher): claims that are not text (a
 // name the person gave the upstream may hold a NUL), no identifier, an
 // invalid or ambiguous one or one of a scheme not accepted, an acr not
-// in ACRMap,
-// and no auth_time, or an old one, when a new login was asked for. Each
-// may be one account's (a person with no national identifier at the
+// in ACRMap, and no auth_time, or an old one, when a new login or a
+// max_age was asked for. Each may be one account's (a person with no national identifier at the
 // eID, a D-number where only birth numbers are accepted, a session
 // reused for whoever has one, an authenticator the eID grades below
 // what Varde maps), or everyone's (the eID renamed its acr values or its

@@ -74,7 +74,10 @@ func (p *Provider) redeem(ctx context.Context, m *metadata, code, verifier strin
 		return "", reject(ReasonTokenEndpoint, "token response is not a JSON object of the expected shape")
 	}
 	if tr.IDToken == "" {
-		return "", reject(ReasonTokenEndpoint, "token response has no id_token")
+		// OIDC Core §3.1.3.3: the answer to an OpenID request has one;
+		// one without is what an OAuth server rightly answers when the
+		// request had no openid scope (see Provider.callback).
+		return "", reject(ReasonNoIDToken, "token response has no id_token")
 	}
 	if !strings.EqualFold(tr.TokenType, "Bearer") && !strings.EqualFold(tr.TokenType, "DPoP") {
 		return "", reject(ReasonTokenEndpoint, "token response has token_type %s", safe(tr.TokenType))
