@@ -47,7 +47,7 @@ func (a *App) providers(cfg *config.Config, opt Options, st store.Store, session
 	}
 	all := append([]provider.Provider{pk}, ups...)
 	// The account page's activity names services and ways to log in.
-	pk.History, pk.Clients = st, a.clients
+	pk.History, pk.Clients, pk.Grants = st, a.clients, st
 	pk.ProviderName = func(id, lang string) string {
 		for _, p := range all {
 			if info := p.Info(); info.ID == id {

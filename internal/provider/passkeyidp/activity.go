@@ -85,6 +85,14 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 				break
 			}
 			v.What = t("account.activity." + e.Type)
+		case e.Type == eventLoggedOutElsewhere, e.Type == eventAccessStopped:
+			// Refused as other changes are (a login too old or too weak):
+			// one the person did not try is someone else at their account.
+			if e.Result != store.ResultSuccess {
+				v.What, v.Refused = t("account.activity."+e.Type+".refused"), true
+				break
+			}
+			v.What = t("account.activity." + e.Type)
 		case e.Type == "enrolment", e.Type == "sessions_ended":
 			if e.Result != store.ResultSuccess {
 				continue
