@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -63,22 +64,39 @@ func (p *Provider) elsewhere(ctx context.Context, s *store.Session, lang string,
 		return nil
 	}
 	d.ShowAway = true
-	away, err := p.Grants.ListOfflineAccess(ctx, s.PersonID, now)
+	d.Away, err = p.awayServices(ctx, s.PersonID, lang, now)
+	return err
+}
+
+// awayServices is the services that can reach personID's data while
+// they are away at now, as the account page lists them (in lang): those
+// holding offline access (store.Grants.ListOfflineAccess) and still
+// registered for refresh tokens, whose tokens would otherwise be
+// refused already (ADR 22).
+func (p *Provider) awayServices(ctx context.Context, personID, lang string, now time.Time) ([]awayView, error) {
+	away, err := p.Grants.ListOfflineAccess(ctx, personID, now)
 	if err != nil {
-		return fmt.Errorf("list offline access: %w", err)
+		return nil, fmt.Errorf("list offline access: %w", err)
 	}
+	var out []awayView
 	for _, a := range away {
-		v := awayView{ClientID: a.ClientID, Name: p.serviceName(ctx, a.ClientID), Since: formatTime(lang, a.GrantedAt)}
-		if v.Name == "" {
-			// No longer registered: its tokens are refused already.
+		if p.Clients == nil {
+			break
+		}
+		c, err := p.Clients.GetClient(ctx, a.ClientID)
+		if errors.Is(err, store.ErrNotFound) || err == nil && !c.RefreshTokens {
 			continue
 		}
+		if err != nil {
+			return nil, fmt.Errorf("read client: %w", err)
+		}
+		v := awayView{ClientID: a.ClientID, Name: c.Name, Since: formatTime(lang, a.GrantedAt)}
 		if !a.RefreshedAt.IsZero() {
 			v.LastUsed = formatTime(lang, a.RefreshedAt)
 		}
-		d.Away = append(d.Away, v)
+		out = append(out, v)
 	}
-	return nil
+	return out, nil
 }
 
 // sessionWay says, in lang, how session o was logged in, in the words
@@ -129,7 +147,8 @@ func (p *Provider) endElsewhere(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) stopService(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if p.Grants == nil {
-		http.NotFound(w, r)
+		// The page lists no services: nothing here to stop.
+		p.Pages.Error(w, r, http.StatusNotFound, p.lang(r), httpx.NotFoundPage())
 		return
 	}
 	s, person, ok := p.changeForm(w, r, eventAccessStopped)
@@ -141,12 +160,12 @@ func (p *Provider) stopService(w http.ResponseWriter, r *http.Request) {
 		p.badRequest(w, r)
 		return
 	}
-	away, err := p.Grants.ListOfflineAccess(ctx, person.ID, p.now())
+	away, err := p.awayServices(ctx, person.ID, p.lang(r), p.now())
 	if err != nil {
 		p.internalError(w, r, "list offline access", err)
 		return
 	}
-	if !slices.ContainsFunc(away, func(a *store.OfflineAccess) bool { return a.ClientID == client }) {
+	if !slices.ContainsFunc(away, func(a awayView) bool { return a.ClientID == client }) {
 		p.renderAccount(w, r, http.StatusNotFound, "", "account.err.service.gone")
 		return
 	}

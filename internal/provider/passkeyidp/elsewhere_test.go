@@ -126,8 +126,8 @@ func TestStopServiceAccess(t *testing.T) {
 	e := b.enrol(newDevice(false), "", "fnr")
 	stranger := h.browser("en")
 	se := stranger.enrol(newDevice(false), "", "fnr")
-	for id, name := range map[string]string{"bank": "Test Bank", "tax": "Tax Office"} {
-		if err := h.db.CreateClient(ctx, &store.Client{ID: id, Name: name, AuthMethod: store.AuthNone, RefreshTokens: true,
+	for id, name := range map[string]string{"bank": "Test Bank", "tax": "Tax Office", "old": "Old Portal"} {
+		if err := h.db.CreateClient(ctx, &store.Client{ID: id, Name: name, AuthMethod: store.AuthNone, RefreshTokens: id != "old",
 			RedirectURIs: []string{"https://" + id + ".example/cb"}, CreatedAt: h.now}); err != nil {
 			t.Fatal(err)
 		}
@@ -144,10 +144,15 @@ func TestStopServiceAccess(t *testing.T) {
 	bank := grant("g-bank", e.person, "bank", "openid", store.ScopeOfflineAccess)
 	tax := grant("g-tax", e.person, "tax", "openid")
 	strangers := grant("g-stranger", se.person, "bank", "openid", store.ScopeOfflineAccess)
+	// A client no longer registered for refresh tokens, whose tokens are
+	// refused already, and one no longer registered at all.
+	grant("g-old", e.person, "old", "openid", store.ScopeOfflineAccess)
+	grant("g-gone", e.person, "gone", "openid", store.ScopeOfflineAccess)
 
 	page := b.get("/account")
 	if !strings.Contains(page.body, "Services that can reach your data when you are away") || !strings.Contains(page.body, "<td>Test Bank</td>") ||
-		strings.Contains(page.body, "Tax Office") || !strings.Contains(page.body, `aria-label="Stop access for Test Bank"`) {
+		strings.Contains(page.body, "Tax Office") || strings.Contains(page.body, "Old Portal") || strings.Contains(page.body, `value="gone"`) ||
+		!strings.Contains(page.body, `aria-label="Stop access for Test Bank"`) {
 		t.Fatalf("account page does not list the service with offline access, or lists one without:\n%s", page.body)
 	}
 	csrf := field(t, page.body, "csrf")
@@ -155,7 +160,7 @@ func TestStopServiceAccess(t *testing.T) {
 	if r := b.form("/account/services/stop", url.Values{"client": {"bank"}}); r.status != http.StatusForbidden {
 		t.Fatalf("without csrf: %d", r.status)
 	}
-	for _, client := range []string{"tax", "nobody"} {
+	for _, client := range []string{"tax", "nobody", "old"} {
 		if r := b.form("/account/services/stop", url.Values{"client": {client}, "csrf": {csrf}}); r.status != http.StatusNotFound ||
 			!strings.Contains(r.body, "That service could no longer reach your data already") {
 			t.Errorf("stop %s, which the page does not list: %d", client, r.status)
@@ -192,5 +197,22 @@ func TestStopServiceAccess(t *testing.T) {
 	}
 	if r := b.form("/account/services/stop", url.Values{"client": {"bank"}, "csrf": {csrf}}); r.status != http.StatusNotFound {
 		t.Errorf("stop again: %d", r.status)
+	}
+}
+
+// TestStopServiceWithoutGrants: a provider not given the grants lists
+// no services and has nothing to stop: the form's address is not found,
+// on a page in the person's language.
+func TestStopServiceWithoutGrants(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	page := b.get("/account")
+	if strings.Contains(page.body, "Services that can reach your data") {
+		t.Errorf("the page lists services it cannot read:\n%s", page.body)
+	}
+	r := b.form("/account/services/stop", url.Values{"client": {"bank"}, "csrf": {field(t, page.body, "csrf")}})
+	if r.status != http.StatusNotFound || !strings.Contains(r.body, "Page not found") {
+		t.Errorf("stop without grants: %d\n%s", r.status, r.body)
 	}
 }
