@@ -128,7 +128,7 @@ func (p *Provider) endElsewhere(w http.ResponseWriter, r *http.Request) {
 			Details: sessionDetails(s, map[string]string{"count": fmt.Sprint(n)})})
 	}
 	notice := "account.notice.elsewhere.none"
-	switch ended, err := p.Sessions.EndOthers(ctx, s, events); {
+	switch ended, err := p.Sessions.EndElsewhere(ctx, s, events); {
 	case err != nil:
 		p.internalError(w, r, "end other sessions", err)
 		return
