@@ -171,11 +171,9 @@ func (p *Provider) stopService(w http.ResponseWriter, r *http.Request) {
 	}
 	events := p.changeEvents(ctx, &store.AuditEvent{Type: eventAccessStopped, Result: store.ResultSuccess, PersonID: person.ID,
 		ClientID: client, Details: sessionDetails(s, nil)})
+	// Revoked by another tab meanwhile, it revokes nothing more, and is
+	// recorded all the same: the person asked.
 	if _, err := p.Grants.RevokePersonClientGrants(ctx, person.ID, client, p.now().UTC().Truncate(time.Microsecond), first(events)); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			p.renderAccount(w, r, http.StatusNotFound, "", "account.err.service.gone")
-			return
-		}
 		p.internalError(w, r, "stop offline access", err)
 		return
 	}
