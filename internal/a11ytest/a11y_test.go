@@ -42,10 +42,12 @@ var failing = map[string]bool{"serious": true, "critical": true}
 // TestPagesWCAG opens every page a person meets — the login page of a
 // real pending request, the passkey login, enrolment and recovery pages,
 // error pages, the recovery codes shown after enrolment, the account page
-// with a logged-in session, with the notice after a passkey is added
+// with a logged-in session (logged in elsewhere too, and a service
+// holding offline access), with the notice after a passkey is added
 // through it and with the error notice of a removal it refuses, the
 // pages that ask before a passkey is removed or new recovery codes are
-// made, new recovery codes, the logout confirmation
+// made, new recovery codes, the notices after logging out everywhere
+// else and after stopping a service's access, the logout confirmation
 // and the logged-out page — in every language, and runs axe-core's WCAG
 // 2.2 A/AA rules on each. Any serious or critical violation fails, with
 // the rule, its help text and the elements it found. Each page is also
@@ -152,8 +154,13 @@ func TestPagesWCAG(t *testing.T) {
 			b.until(t, `location.pathname === "/account" && document.querySelector("table") !== null`)
 			// The help desk configured for this node is named there.
 			b.until(t, `document.querySelector("#support #support-phone") !== null`)
+			// Logged in elsewhere too, and a service holding offline
+			// access: both sections show their tables.
+			n.elsewhereAndAway(t)
+			b.visit(t, n.issuer+"/account?"+q(lang), 200)
 			t.Run("account", func(t *testing.T) {
 				b.audit(t, lang, ceremony("add"))
+				b.audit(t, lang, `form[action="/account/services/stop"] button`)
 				b.helpLast(t)
 				b.placeholders(t)
 				b.scrollsInPlace(t)
@@ -206,6 +213,16 @@ func TestPagesWCAG(t *testing.T) {
 			b.do(t, "yes, new codes", chromedp.Click(`form[action="/account/recovery-codes"] button`))
 			b.until(t, `location.pathname !== "/account" && document.querySelector("code.codes") !== null`)
 			t.Run("new recovery codes", func(t *testing.T) { b.audit(t, lang, "code.codes") })
+
+			// Log out everywhere else, and stop a service's access: the
+			// account page says what was done.
+			b.visit(t, n.issuer+"/account?"+q(lang), 200)
+			b.do(t, "log out everywhere else", chromedp.Click(`form[action="/account/sessions/end-others"] button`))
+			b.until(t, `location.pathname === "/account" && document.querySelector(".notice[role=status]") !== null`)
+			t.Run("account after logging out everywhere else", func(t *testing.T) { b.audit(t, lang, ".notice[role=status]") })
+			b.do(t, "stop access", chromedp.Click(`form[action="/account/services/stop"] button`))
+			b.until(t, `location.pathname === "/account" && document.querySelector(".notice[role=status]") !== null && document.querySelector('form[action="/account/services/stop"]') === null`)
+			t.Run("account after stopping access", func(t *testing.T) { b.audit(t, lang, ".notice[role=status]") })
 
 			b.visit(t, n.issuer+"/logout", 200)
 			t.Run("logout confirmation", func(t *testing.T) { b.audit(t, lang, `form[action="/logout"] button`) })
@@ -333,6 +350,45 @@ func axeSource(t *testing.T) string {
 
 // node is a real Varde node serving HTTP on 127.0.0.1, addressed as
 // localhost (a WebAuthn RP ID cannot be an IP address).
+// elsewhereAndAway gives the person who enrolled last another session
+// and a service holding offline access to their data, as logins
+// elsewhere and a relying party asking for offline_access would.
+func (n *node) elsewhereAndAway(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	st := n.app.Store
+	evs, err := st.ListAudit(ctx, 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var person string
+	for _, e := range evs {
+		if e.Type == "enrolment" && e.Result == store.ResultSuccess {
+			person = e.PersonID
+		}
+	}
+	if person == "" {
+		t.Fatal("nobody enrolled")
+	}
+	now := time.Now()
+	if err := st.CreateSession(ctx, &store.Session{ID: "elsewhere-" + person, PersonID: person, Provider: "passkey", Level: "high",
+		AMR: []string{"hwk"}, AuthTime: now.Add(-time.Hour), CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutClient(ctx, &store.Client{ID: "pension", Name: "Demo Pension", AuthMethod: store.AuthNone, RefreshTokens: true,
+		RedirectURIs: []string{"https://pension.example/cb"}, Source: "test", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	scope := []string{"openid", store.ScopeOfflineAccess}
+	g := &store.Grant{ID: "away-" + person, ClientID: "pension", PersonID: person, SessionID: "elsewhere-" + person,
+		Scope: scope, CreatedAt: now.Add(-time.Hour)}
+	rt := &store.Token{Hash: []byte("away-" + person), Kind: store.TokenRefresh, GrantID: g.ID, ClientID: "pension", Scope: scope,
+		CreatedAt: now.Add(-time.Minute), ExpiresAt: now.Add(24 * time.Hour)}
+	if err := st.CreateGrantTokens(ctx, g, nil, rt); err != nil {
+		t.Fatal(err)
+	}
+}
+
 type node struct {
 	app    *app.App
 	issuer string

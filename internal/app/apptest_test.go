@@ -137,17 +137,28 @@ func startNodeTuned(t *testing.T, addr, base string, st map[string]string, salt 
 // a relying party for it.
 func (n *node) addRP(t *testing.T, id, sector string, claims ...string) *loadgen.RP {
 	t.Helper()
+	return n.addRPWith(t, id, sector, nil, claims...)
+}
+
+// addRPWith is addRP with the client's registration changed by mod, if
+// it is not nil, before it is stored.
+func (n *node) addRPWith(t *testing.T, id, sector string, mod func(*store.Client), claims ...string) *loadgen.RP {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: id + "-1", Algorithm: "ES256", Use: "sig"}}})
 	redirect := "https://" + id + ".example/callback"
-	err = n.app.Store.PutClient(context.Background(), &store.Client{
+	c := &store.Client{
 		ID: id, Name: id, AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks,
 		RedirectURIs: []string{redirect}, RequirePAR: true, SectorID: sector, Claims: claims,
 		Source: "test", CreatedAt: time.Now(),
-	})
+	}
+	if mod != nil {
+		mod(c)
+	}
+	err = n.app.Store.PutClient(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,8 +46,9 @@ func (a *App) providers(cfg *config.Config, opt Options, st store.Store, session
 		return nil, err
 	}
 	all := append([]provider.Provider{pk}, ups...)
-	// The account page's activity names services and ways to log in.
-	pk.History, pk.Clients = st, a.clients
+	// The account page's activity names services and ways to log in,
+	// and it lists the services holding offline access (Grants).
+	pk.History, pk.Clients, pk.Grants = st, a.clients, st
 	pk.ProviderName = func(id, lang string) string {
 		for _, p := range all {
 			if info := p.Info(); info.ID == id {

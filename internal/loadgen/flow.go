@@ -269,6 +269,9 @@ type LoginOptions struct {
 	Origin string
 	// ProviderHint is Varde's provider_hint: a provider's ID, or "any".
 	ProviderHint string
+	// Scope is scope values asked for beside openid, space-separated
+	// (offline_access).
+	Scope string
 	// Jar is the person's browser, kept from one login to the next, so
 	// that a session at Varde can spare a later login (single sign-on);
 	// nil: a fresh browser for this login.
@@ -353,6 +356,50 @@ func (rp *RP) exchangeOnce(ctx context.Context, conf *oauth2.Config, code, verif
 		oauth2.SetAuthURLParam("client_assertion", ca))
 }
 
+// Refresh redeems refreshToken (RFC 6749 §6) with a fresh client
+// assertion and returns the tokens issued in its place; a refusal is an
+// *oauth2.RetrieveError with the error code. It sends no DPoP proof, so
+// it is for a relying party without a DPoP key.
+func (rp *RP) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token, error) {
+	if rp.dpop != nil {
+		return nil, errors.New("refresh: not made for a relying party with a DPoP key")
+	}
+	ca, err := rp.assertion()
+	if err != nil {
+		return nil, err
+	}
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}, "client_id": {rp.ClientID},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {ca}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rp.Issuer+"/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := rp.tokenHTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	var tok struct {
+		AccessToken  string `json:"access_token"`
+		TokenType    string `json:"token_type"`
+		RefreshToken string `json:"refresh_token"`
+		Error        string `json:"error"`
+		Description  string `json:"error_description"`
+	}
+	if err := json.Unmarshal(body, &tok); err != nil {
+		return nil, fmt.Errorf("refresh: status %d: %w", res.StatusCode, err)
+	}
+	if res.StatusCode != http.StatusOK {
+		return nil, &oauth2.RetrieveError{Response: res, Body: body, ErrorCode: tok.Error, ErrorDescription: tok.Description}
+	}
+	return &oauth2.Token{AccessToken: tok.AccessToken, TokenType: tok.TokenType, RefreshToken: tok.RefreshToken}, nil
+}
+
 func random(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
@@ -392,7 +439,7 @@ func (rp *RP) LoginWith(ctx context.Context, a Authenticator, o LoginOptions) (*
 	}
 	form := url.Values{
 		"response_type": {"code"}, "client_id": {rp.ClientID}, "redirect_uri": {rp.RedirectURI},
-		"scope": {"openid"}, "state": {state}, "nonce": {nonce},
+		"scope": {strings.TrimSpace("openid " + o.Scope)}, "state": {state}, "nonce": {nonce},
 		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"},
 		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {ca},
 	}

@@ -75,6 +75,9 @@ const (
 	// EndedWaysInChanged: the person's ways to log in changed, and their
 	// other sessions end (EndOthers).
 	EndedWaysInChanged = "ways_in_changed"
+	// EndedElsewhere: the person asked to be logged out everywhere else
+	// (EndElsewhere).
+	EndedElsewhere = "logged_out_elsewhere"
 )
 
 // Manager starts, reads and ends sessions.
@@ -418,12 +421,23 @@ func (m *Manager) touchEvery() time.Duration {
 // events returns for that number, if it is not nil, are appended to the
 // audit log in the same write (store.Sessions.EndPersonSessions).
 func (m *Manager) EndOthers(ctx context.Context, s *store.Session, events func(n int) []*store.AuditEvent) (int, error) {
+	return m.endOthers(ctx, s, EndedWaysInChanged, events)
+}
+
+// EndElsewhere is EndOthers when the person asked for it ("Log out
+// everywhere else"), not a change to their ways in: the same sessions
+// end, and Ended is told why.
+func (m *Manager) EndElsewhere(ctx context.Context, s *store.Session, events func(n int) []*store.AuditEvent) (int, error) {
+	return m.endOthers(ctx, s, EndedElsewhere, events)
+}
+
+func (m *Manager) endOthers(ctx context.Context, s *store.Session, why string, events func(n int) []*store.AuditEvent) (int, error) {
 	now := m.Now()
 	ended, err := m.Store.EndPersonSessions(ctx, s.PersonID, s.ID, now, events)
 	if err != nil {
 		return 0, err
 	}
-	m.ended(ctx, EndedWaysInChanged, m.live(ended, now))
+	m.ended(ctx, why, m.live(ended, now))
 	return len(ended), nil
 }
 

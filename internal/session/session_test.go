@@ -242,34 +242,49 @@ func TestOtherPersonsLoginEndsSession(t *testing.T) {
 }
 
 // TestEndOthersTellsEnded: ending a person's other sessions reports each
-// of them, and not the one kept or another person's.
+// of them, and not the one kept or another person's; EndElsewhere, the
+// person's own "Log out everywhere else", ends the same ones, told why.
 func TestEndOthersTellsEnded(t *testing.T) {
-	m, now, db := newManager(t)
-	var told endings
-	m.Ended = told.record
-	// One session of p1's from two hours ago, expired an hour since.
-	*now = now.Add(-2 * time.Hour)
-	start(t, m, nil, "p1", "archive")
-	*now = now.Add(2 * time.Hour)
-	_, keep := start(t, m, nil, "p1", "bank")
-	start(t, m, nil, "p1", "tax")
-	start(t, m, nil, "p1", "health")
-	start(t, m, nil, "p2", "bank")
-	n, err := m.EndOthers(context.Background(), keep, nil)
-	if err != nil || n != 3 {
-		t.Fatalf("EndOthers = %d, %v; want 3, the expired one included", n, err)
-	}
-	slices.Sort(told)
-	if want := []string{"ways_in_changed p1 health", "ways_in_changed p1 tax"}; !slices.Equal(told, want) {
-		t.Errorf("told %v, want %v: the expired session ends for nobody", told, want)
-	}
-	// The store recorded the ends of the same two, for whoever settles
-	// them.
-	pending, err := db.(store.SessionEnds).PendingSessionEnds(context.Background(), now.Add(time.Second), 10)
-	if err != nil || len(pending) != 2 {
-		t.Errorf("pending ends %d, %v; want the two live sessions", len(pending), err)
+	for _, tt := range []struct {
+		why string
+		end func(*session.Manager) ender
+	}{
+		{session.EndedWaysInChanged, func(m *session.Manager) ender { return m.EndOthers }},
+		{session.EndedElsewhere, func(m *session.Manager) ender { return m.EndElsewhere }},
+	} {
+		t.Run(tt.why, func(t *testing.T) {
+			m, now, db := newManager(t)
+			var told endings
+			m.Ended = told.record
+			// One session of p1's from two hours ago, expired an hour since.
+			*now = now.Add(-2 * time.Hour)
+			start(t, m, nil, "p1", "archive")
+			*now = now.Add(2 * time.Hour)
+			_, keep := start(t, m, nil, "p1", "bank")
+			start(t, m, nil, "p1", "tax")
+			start(t, m, nil, "p1", "health")
+			start(t, m, nil, "p2", "bank")
+			n, err := tt.end(m)(context.Background(), keep, nil)
+			if err != nil || n != 3 {
+				t.Fatalf("ended %d, %v; want 3, the expired one included", n, err)
+			}
+			slices.Sort(told)
+			if want := []string{tt.why + " p1 health", tt.why + " p1 tax"}; !slices.Equal(told, want) {
+				t.Errorf("told %v, want %v: the expired session ends for nobody", told, want)
+			}
+			// The store recorded the ends of the same two, for whoever settles
+			// them.
+			pending, err := db.(store.SessionEnds).PendingSessionEnds(context.Background(), now.Add(time.Second), 10)
+			if err != nil || len(pending) != 2 {
+				t.Errorf("pending ends %d, %v; want the two live sessions", len(pending), err)
+			}
+		})
 	}
 }
+
+// ender ends a person's other sessions (Manager.EndOthers,
+// Manager.EndElsewhere).
+type ender = func(context.Context, *store.Session, func(int) []*store.AuditEvent) (int, error)
 
 // TestEndTellsOnce: a second logout of one session (another tab) finds it
 // ended, and Ended hears of it once.

@@ -329,6 +329,24 @@ type Grant struct {
 	RevokedAt time.Time // zero while valid
 }
 
+// ScopeOfflineAccess is the scope value that asks for access while the
+// person is away (OIDC Core §11): a refresh token that outlives the
+// session it came from.
+const ScopeOfflineAccess = "offline_access"
+
+// OfflineAccess is a client's access to a person's data while the
+// person is away (Grants.ListOfflineAccess): the grants with
+// offline_access under which it holds a live refresh token.
+type OfflineAccess struct {
+	ClientID string
+	// GrantedAt is when the oldest of those grants was made.
+	GrantedAt time.Time
+	// RefreshedAt is when the client last used one of those grants'
+	// refresh tokens, as the newest of the live refresh tokens issued
+	// after its grant; zero if it has not used any yet.
+	RefreshedAt time.Time
+}
+
 // Token kinds.
 const (
 	TokenAccess  = "access"

@@ -325,6 +325,10 @@ type Sessions interface {
 	// events recording it are stored. It may be called more than once,
 	// when the write is run again, and must depend on nothing but n.
 	EndPersonSessions(ctx context.Context, personID, except string, now time.Time, events func(n int) []*AuditEvent) ([]*Session, error)
+	// ListPersonSessions returns the sessions of personID live at now
+	// (SessionLive, as GetSession finds them), oldest first: what the
+	// person's account page shows as where they are logged in.
+	ListPersonSessions(ctx context.Context, personID string, now time.Time) ([]*Session, error)
 }
 
 // SessionEnds holds the sessions that ended while relying parties had
@@ -398,6 +402,18 @@ type Grants interface {
 	GetGrant(ctx context.Context, id string) (*Grant, error)
 	// RevokeGrant sets RevokedAt (idempotent); ErrNotFound if unknown.
 	RevokeGrant(ctx context.Context, id string, now time.Time) error
+	// ListOfflineAccess returns, one per client, the clients that can
+	// reach personID's data while the person is away at now: those
+	// holding, under a grant not revoked whose scope has offline_access
+	// (OIDC Core §11), a refresh token neither used nor expired at now.
+	// Sorted by client ID.
+	ListOfflineAccess(ctx context.Context, personID string, now time.Time) ([]*OfflineAccess, error)
+	// RevokePersonClientGrants revokes, at now, every grant of personID
+	// to clientID not revoked yet, and with them every token issued under
+	// them, and returns how many it revoked. Event e, if not nil, is
+	// appended to the audit log in the same atomic write, whatever the
+	// number: the grants are revoked if and only if the event is stored.
+	RevokePersonClientGrants(ctx context.Context, personID, clientID string, now time.Time, e *AuditEvent) (int, error)
 }
 
 // Tokens holds access and refresh tokens by the SHA-256 of the token.

@@ -105,6 +105,12 @@ type accountData struct {
 	// ReauthMinutes is how recent a login must be to change the ways
 	// in (ReauthAfter), in minutes, for the texts that say so.
 	ReauthMinutes int
+	// Elsewhere is the person's other live sessions (elsewhere.go);
+	// Away the services that can reach their data while they are away,
+	// listed when ShowAway.
+	Elsewhere []elsewhereView
+	Away      []awayView
+	ShowAway  bool
 }
 
 // linker is the broker's ability to link other providers to the person,
@@ -339,6 +345,10 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 		return
 	}
 	d.ShowActivity = p.History != nil
+	if err := p.elsewhere(ctx, s, lang, &d); err != nil {
+		p.internalError(w, r, "account sessions and services", err)
+		return
+	}
 	p.Pages.Render(w, r, status, "account", lang, d)
 }
 

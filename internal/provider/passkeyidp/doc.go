@@ -60,6 +60,20 @@
 //	                                   &n=NOTICE when making them logged the
 //	                                   person out everywhere else, which the
 //	                                   page then says
+//	POST /account/sessions/end-others  form: csrf → the person's other sessions
+//	                                   end (Log out everywhere else), their
+//	                                   refresh tokens without offline_access
+//	                                   with them; offline access stays (ADR 26)
+//	POST /account/services/stop        form: csrf, client → the person's grants
+//	                                   to a service the page lists as holding
+//	                                   offline access are revoked (Stop access);
+//	                                   its next refresh gets invalid_grant
+//
+// The account page lists the person's other live sessions (when each
+// login was, and how: the way in and the level, nothing else) and, when
+// Provider.Grants is set, the services holding offline access to their
+// data (store.Grants.ListOfflineAccess), by name, with when access was
+// given and last used.
 //
 // The attempt ID is the broker's; "" is a login to the account pages.
 //
@@ -165,7 +179,9 @@
 // so that the person sees it in their recent activity.
 //
 // A change to the account, made or refused (passkey_added,
-// passkey_removed, recovery_codes_regenerated), records how the session
+// passkey_removed, recovery_codes_regenerated, logged_out_elsewhere
+// with Details["count"] the sessions ended, offline_access_stopped
+// with the service as ClientID), records how the session
 // that asked for it was logged in: Details["method"] is "passkey",
 // "recovery-code" or "upstream" (a login through a linked eID),
 // Details["session_provider"] the session's provider and Details["amr"]

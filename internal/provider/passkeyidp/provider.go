@@ -66,6 +66,10 @@ type Provider struct {
 	History      store.AuditLog
 	Clients      store.Clients
 	ProviderName func(id, lang string) string
+	// Grants, if set, lets the account page list the services that can
+	// reach the person's data while they are away (offline_access) and
+	// stop them.
+	Grants store.Grants
 	// SyntheticEnrolment lets visitors create synthetic test persons.
 	SyntheticEnrolment bool
 	Now                func() time.Time
@@ -138,6 +142,8 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /account/recovery-codes/new", p.newCodesConfirmPage)
 	mux.HandleFunc("POST /account/recovery-codes", p.newCodes)
 	mux.HandleFunc("GET /account/recovery-codes", p.codesPage)
+	mux.HandleFunc("POST /account/sessions/end-others", p.endElsewhere)
+	mux.HandleFunc("POST /account/services/stop", p.stopService)
 
 	// A method an address does not serve gets 405 with Allow and a
 	// plain-language page, not the mux's English text.
@@ -150,6 +156,7 @@ func (p *Provider) Register(mux *http.ServeMux) {
 		"/account": {get}, "/account/passkeys/begin": {post}, "/account/passkeys/finish": {post},
 		"/account/passkeys/cancel": {post}, "/account/passkeys/remove": {get, post},
 		"/account/recovery-codes": {get, post}, "/account/recovery-codes/new": {get},
+		"/account/sessions/end-others": {post}, "/account/services/stop": {post},
 	} {
 		mux.Handle(path, p.Pages.WrongMethod(methods...))
 	}

@@ -306,21 +306,9 @@ func (db *DB) SessionLineLive(ctx context.Context, root string, now time.Time) (
 	if ok, err := live(root); ok || err != nil {
 		return ok, err
 	}
-	rows, err := read(db.st.sessionsContinuing.QueryContext(ctx, root, micros(now)))
+	ids, err := readIDs(ctx, db.st.sessionsContinuing, root, micros(now))
 	if err != nil {
 		return false, fmt.Errorf("sessions continuing %s: %w", root, err)
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return false, fmt.Errorf("sessions continuing: %w", unavailable(err, false))
-		}
-		ids = append(ids, id)
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return false, fmt.Errorf("sessions continuing: %w", unavailable(err, false))
 	}
 	for _, id := range ids {
 		if ok, err := live(id); ok || err != nil {
@@ -627,4 +615,52 @@ func (db *DB) SettleSessionEnd(ctx context.Context, id string, ds []*store.Webho
 		return false, fmt.Errorf("settle the end of a session: %w", err)
 	}
 	return settled, nil
+}
+
+// ListPersonSessions implements store.Sessions: the IDs of the person's
+// unexpired sessions, then each read as GetSession reads it, so that a
+// session idle past the timeout (by the use this node recorded last) is
+// left out, as is one ended meanwhile.
+func (db *DB) ListPersonSessions(ctx context.Context, personID string, now time.Time) ([]*store.Session, error) {
+	if db.unmatchable(personID) {
+		return nil, nil
+	}
+	ids, err := readIDs(ctx, db.st.personSessionIDs, personID, micros(now))
+	if err != nil {
+		return nil, fmt.Errorf("list sessions of person %s: %w", personID, err)
+	}
+	var out []*store.Session
+	for _, id := range ids {
+		s, err := db.GetSession(ctx, id, now)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list sessions of person: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// readIDs runs st, a read of one text column, and returns its values;
+// an error reading them is marked as unavailable marks it.
+func readIDs(ctx context.Context, st *sql.Stmt, args ...any) ([]string, error) {
+	rows, err := read(st.QueryContext(ctx, args...))
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, unavailable(err, false)
+		}
+		ids = append(ids, id)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, unavailable(err, false)
+	}
+	return ids, nil
 }

@@ -30,10 +30,11 @@ type statements struct {
 	insertSession, getSession, touchSession, getSessionClients, setSessionClients, deleteSession, deletePersonSessions *sql.Stmt
 	insertSessionEnd, deleteSessionEnd                                                                                 *sql.Stmt
 
-	sessionsContinuing *sql.Stmt
+	sessionsContinuing, personSessionIDs *sql.Stmt
 
 	insertAuthCode, redeemAuthCode, getAuthCode, getAuthCodeW *sql.Stmt
 	insertGrant, getGrant, revokeGrant, revokeClientGrants    *sql.Stmt
+	offlineRefreshTokens, revokePersonClientGrants            *sql.Stmt
 	insertToken, getToken, getTokenW, useToken                *sql.Stmt
 	remember                                                  *sql.Stmt
 	remembered                                                *sql.Stmt
@@ -129,6 +130,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.insertSession, w, insertSQL("sessions", sessionCols+", last_used")},
 		{&db.st.getSession, r, "SELECT " + sessionCols + ", last_used FROM sessions WHERE id = ? AND expires_at > ?"},
 		{&db.st.sessionsContinuing, r, "SELECT id FROM sessions WHERE continues = ? AND expires_at > ?"},
+		{&db.st.personSessionIDs, r, "SELECT id FROM sessions WHERE person_id = ? AND expires_at > ? ORDER BY created_at, id"},
 		{&db.st.touchSession, w, "UPDATE sessions SET last_used = CASE WHEN last_used < ? THEN ? ELSE last_used END WHERE id = ?"},
 		{&db.st.getSessionClients, w, "SELECT clients FROM sessions WHERE id = ?" + db.d.forUpdate},
 		{&db.st.setSessionClients, w, "UPDATE sessions SET clients = ? WHERE id = ?"},
@@ -147,6 +149,10 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.revokeGrant, w, "UPDATE grants SET revoked_at = CASE WHEN revoked_at = 0 THEN ? ELSE revoked_at END WHERE id = ?"},
 		{&db.st.revokeClientGrants, w, "UPDATE grants SET revoked_at = ? WHERE revoked_at = 0 AND client_id = ? " +
 			"AND id IN (SELECT grant_id FROM tokens WHERE client_id = ?)"},
+		{&db.st.offlineRefreshTokens, r, "SELECT g.client_id, g.scope, g.created_at, t.created_at FROM grants g " +
+			"JOIN tokens t ON t.grant_id = g.id WHERE g.person_id = ? AND g.revoked_at = 0 " +
+			"AND t.kind = '" + store.TokenRefresh + "' AND t.used_at = 0 AND t.expires_at > ?"},
+		{&db.st.revokePersonClientGrants, w, "UPDATE grants SET revoked_at = ? WHERE person_id = ? AND client_id = ? AND revoked_at = 0"},
 		{&db.st.deleteClientRequests, w, "DELETE FROM auth_requests WHERE client_id = ? RETURNING id"},
 		{&db.st.deleteClientCodes, w, "DELETE FROM auth_codes WHERE client_id = ? AND used_at = 0"},
 		{&db.st.abandonClientWebhooks, w, "UPDATE webhook_deliveries SET abandoned_at = ?, last_error = ?, payload = ?, lease_node = '', " +

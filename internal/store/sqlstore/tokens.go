@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/varde-eid/varde/internal/store"
@@ -346,4 +349,87 @@ func (db *DB) Remembered(ctx context.Context, key string, now time.Time) (bool, 
 		return false, fmt.Errorf("remembered: %w", err)
 	}
 	return n > 0, nil
+}
+
+// ListOfflineAccess implements store.Grants: the person's live refresh
+// tokens under grants not revoked, those of grants with offline_access
+// gathered by client.
+func (db *DB) ListOfflineAccess(ctx context.Context, personID string, now time.Time) ([]*store.OfflineAccess, error) {
+	if db.unmatchable(personID) {
+		return nil, nil
+	}
+	rows, err := read(db.st.offlineRefreshTokens.QueryContext(ctx, personID, micros(now)))
+	if err != nil {
+		return nil, fmt.Errorf("list offline access of person %s: %w", personID, err)
+	}
+	byClient := map[string]*store.OfflineAccess{}
+	for rows.Next() {
+		var (
+			clientID, scope    string
+			granted, tokenMade int64
+			scopes             []string
+		)
+		if err := rows.Scan(&clientID, &scope, &granted, &tokenMade); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("list offline access: %w", unavailable(err, false))
+		}
+		if err := decodeStringsInto("scope", scope, &scopes); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("list offline access: %w", err)
+		}
+		if !slices.Contains(scopes, store.ScopeOfflineAccess) {
+			continue
+		}
+		a := byClient[clientID]
+		if a == nil {
+			a = &store.OfflineAccess{ClientID: clientID, GrantedAt: fromMicros(granted)}
+			byClient[clientID] = a
+		}
+		if g := fromMicros(granted); g.Before(a.GrantedAt) {
+			a.GrantedAt = g
+		}
+		// A refresh token made after its grant was made by a refresh.
+		if tokenMade > granted {
+			if r := fromMicros(tokenMade); r.After(a.RefreshedAt) {
+				a.RefreshedAt = r
+			}
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("list offline access: %w", unavailable(err, false))
+	}
+	out := slices.Collect(maps.Values(byClient))
+	slices.SortFunc(out, func(a, b *store.OfflineAccess) int { return strings.Compare(a.ClientID, b.ClientID) })
+	return out, nil
+}
+
+// RevokePersonClientGrants implements store.Grants: one UPDATE and the
+// event, in one savepoint.
+func (db *DB) RevokePersonClientGrants(ctx context.Context, personID, clientID string, now time.Time, e *store.AuditEvent) (int, error) {
+	if now.IsZero() {
+		return 0, errors.New("revoke grants of person to client: zero time")
+	}
+	var n int64
+	err := db.update(ctx, func(ctx context.Context, tx querier) error {
+		n = 0
+		if !db.unmatchable(personID, clientID) {
+			res, err := tx.StmtContext(ctx, db.st.revokePersonClientGrants).ExecContext(ctx, micros(now), personID, clientID)
+			if err != nil {
+				return fmt.Errorf("revoke grants: %w", db.d.classify(err))
+			}
+			if n, err = res.RowsAffected(); err != nil {
+				return err
+			}
+		}
+		if e != nil {
+			if err := db.appendAudit(e)(ctx, tx); err != nil {
+				return fmt.Errorf("audit %s event: %w", e.Type, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("revoke grants of person %s to client %s: %w", personID, clientID, err)
+	}
+	return int(n), nil
 }

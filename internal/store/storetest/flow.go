@@ -283,6 +283,38 @@ func testSessions(t *testing.T, s store.Store) {
 		}
 	})
 
+	t.Run("list a person's", func(t *testing.T) {
+		const idle = 30 * time.Minute
+		s.SetSessionIdleTimeout(idle)
+		t.Cleanup(func() { s.SetSessionIdleTimeout(0) })
+		z := loadZones(t)
+		older := &store.Session{ID: "s-list-b", PersonID: "p-list", Provider: "passkey", Level: "high", AMR: []string{"hwk"},
+			CreatedAt: now.Add(-2 * time.Hour).In(z.la), ExpiresAt: now.Add(time.Hour).In(z.tokyo), LastUsed: now.Add(-time.Minute)}
+		newer := &store.Session{ID: "s-list-a", PersonID: "p-list", Provider: "demo-bankid", Level: "substantial",
+			CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), LastUsed: now.Add(-time.Minute).In(z.oslo)}
+		expired := &store.Session{ID: "s-list-expired", PersonID: "p-list", CreatedAt: now.Add(-3 * time.Hour), ExpiresAt: now}
+		idled := &store.Session{ID: "s-list-idle", PersonID: "p-list", CreatedAt: now.Add(-3 * time.Hour),
+			ExpiresAt: now.Add(time.Hour), LastUsed: now.Add(-idle)}
+		other := &store.Session{ID: "s-list-other", PersonID: "p-list-other", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		for _, ss := range []*store.Session{newer, expired, idled, older, other} {
+			wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+		}
+		got, err := s.ListPersonSessions(ctx, "p-list", now)
+		wantErr(t, "ListPersonSessions", err, nil)
+		same(t, "live sessions, oldest first", []*store.Session{asRead(older), asRead(newer)}, got)
+		got, err = s.ListPersonSessions(ctx, "p-list-nobody", now)
+		wantErr(t, "ListPersonSessions of nobody", err, nil)
+		if len(got) != 0 {
+			t.Errorf("ListPersonSessions of nobody = %d sessions, want none", len(got))
+		}
+		if _, err := s.EndSession(ctx, older.ID, now); err != nil {
+			t.Fatal(err)
+		}
+		got, err = s.ListPersonSessions(ctx, "p-list", now)
+		wantErr(t, "ListPersonSessions after an end", err, nil)
+		same(t, "live sessions after one ended", []*store.Session{asRead(newer)}, got)
+	})
+
 	t.Run("line", func(t *testing.T) {
 		root := &store.Session{ID: "s-line-root", PersonID: "p1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 		next := &store.Session{ID: "s-line-next", PersonID: "p1", Continues: root.ID, CreatedAt: now, ExpiresAt: now.Add(2 * time.Hour)}

@@ -448,6 +448,109 @@ func testGrants(t *testing.T, s store.Store) {
 			same(t, "UsedAt", codes[w].UsedAt, codes[i].UsedAt)
 		}
 	})
+
+	t.Run("offline access", func(t *testing.T) {
+		z := loadZones(t)
+		grant := func(id, client string, offline bool, made time.Time) *store.Grant {
+			g := &store.Grant{ID: id, ClientID: client, PersonID: "p-away", SessionID: "s-away", Scope: []string{"openid"}, CreatedAt: made}
+			if offline {
+				g.Scope = append(g.Scope, store.ScopeOfflineAccess)
+			}
+			return g
+		}
+		refresh := func(name string, g *store.Grant, made, expires, used time.Time) *store.Token {
+			return &store.Token{Hash: hash(name), Kind: store.TokenRefresh, GrantID: g.ID, ClientID: g.ClientID,
+				Scope: g.Scope, CreatedAt: made, ExpiresAt: expires, UsedAt: used}
+		}
+		later := now.Add(24 * time.Hour)
+		// The bank: two offline grants, one refreshed since (its first
+		// token used, the second live), one not.
+		bank1 := grant("g-away-bank1", "bank", true, now.Add(-2*time.Hour).In(z.la))
+		bank2 := grant("g-away-bank2", "bank", true, now.Add(-time.Hour))
+		// The tax office: session-bound only; the shop: an offline grant
+		// whose token expired; the pension fund: one whose token was used
+		// and not replaced (a reuse revoked it or it is being rotated);
+		// another person's grant at the bank.
+		tax := grant("g-away-tax", "tax", false, now.Add(-time.Hour))
+		shop := grant("g-away-shop", "shop", true, now.Add(-time.Hour))
+		pension := grant("g-away-pension", "pension", true, now.Add(-time.Hour))
+		stranger := grant("g-away-stranger", "bank", true, now.Add(-time.Hour))
+		stranger.PersonID = "p-stranger"
+		for _, c := range []struct {
+			g      *store.Grant
+			tokens []*store.Token
+		}{
+			{bank1, []*store.Token{
+				refresh("rt-bank1-a", bank1, bank1.CreatedAt, later, now.Add(-30*time.Minute)),
+				refresh("rt-bank1-b", bank1, now.Add(-30*time.Minute).In(z.tokyo), later, time.Time{}),
+				{Hash: hash("at-bank1"), Kind: store.TokenAccess, GrantID: bank1.ID, ClientID: "bank", CreatedAt: now, ExpiresAt: later},
+			}},
+			{bank2, []*store.Token{refresh("rt-bank2", bank2, bank2.CreatedAt, later, time.Time{})}},
+			{tax, []*store.Token{refresh("rt-tax", tax, tax.CreatedAt, later, time.Time{})}},
+			{shop, []*store.Token{refresh("rt-shop", shop, shop.CreatedAt, now, time.Time{})}},
+			{pension, []*store.Token{refresh("rt-pension", pension, pension.CreatedAt, later, now.Add(-time.Minute))}},
+			{stranger, []*store.Token{refresh("rt-stranger", stranger, stranger.CreatedAt, later, time.Time{})}},
+		} {
+			wantErr(t, "CreateGrantTokens "+c.g.ID, s.CreateGrantTokens(ctx, c.g, nil, c.tokens...), nil)
+		}
+		got, err := s.ListOfflineAccess(ctx, "p-away", now)
+		wantErr(t, "ListOfflineAccess", err, nil)
+		same(t, "offline access", []*store.OfflineAccess{
+			{ClientID: "bank", GrantedAt: bank1.CreatedAt, RefreshedAt: now.Add(-30 * time.Minute)},
+		}, got)
+
+		// Stopping the bank's access revokes both its grants, and the
+		// person's grant at the tax office stays; the event is stored
+		// with it.
+		at := now.Add(time.Minute).In(z.oslo)
+		e := &store.AuditEvent{Time: now, Type: "offline_access_stopped", PersonID: "p-away", ClientID: "bank", Result: store.ResultSuccess}
+		n, err := s.RevokePersonClientGrants(ctx, "p-away", "bank", at, e)
+		wantErr(t, "RevokePersonClientGrants", err, nil)
+		if n != 2 {
+			t.Errorf("RevokePersonClientGrants = %d, want 2", n)
+		}
+		for _, g := range []*store.Grant{bank1, bank2} {
+			got, err := s.GetGrant(ctx, g.ID)
+			wantErr(t, "GetGrant", err, nil)
+			if !got.RevokedAt.Equal(at) {
+				t.Errorf("grant %s: RevokedAt = %v, want %v", g.ID, got.RevokedAt, at)
+			}
+		}
+		for _, id := range []string{tax.ID, stranger.ID} {
+			got, err := s.GetGrant(ctx, id)
+			wantErr(t, "GetGrant", err, nil)
+			if !got.RevokedAt.IsZero() {
+				t.Errorf("grant %s revoked with another's", id)
+			}
+		}
+		evs, err := s.ListPersonAudit(ctx, "p-away", 10)
+		wantErr(t, "ListPersonAudit", err, nil)
+		if len(evs) != 1 || evs[0].Type != e.Type || evs[0].ClientID != "bank" {
+			t.Errorf("audit after RevokePersonClientGrants = %v, want the one event", evs)
+		}
+		got, err = s.ListOfflineAccess(ctx, "p-away", now)
+		wantErr(t, "ListOfflineAccess after revoking", err, nil)
+		if len(got) != 0 {
+			t.Errorf("ListOfflineAccess after revoking = %v, want none", got)
+		}
+
+		// Again: nothing left to revoke, and the event is stored all the
+		// same (the person asked).
+		again := &store.AuditEvent{Time: now, Type: "offline_access_stopped", PersonID: "p-away", ClientID: "bank", Result: store.ResultSuccess}
+		n, err = s.RevokePersonClientGrants(ctx, "p-away", "bank", at.Add(time.Minute), again)
+		wantErr(t, "RevokePersonClientGrants again", err, nil)
+		if n != 0 {
+			t.Errorf("RevokePersonClientGrants again = %d, want 0", n)
+		}
+		got1, err := s.GetGrant(ctx, bank1.ID)
+		wantErr(t, "GetGrant", err, nil)
+		if !got1.RevokedAt.Equal(at) {
+			t.Errorf("a second revocation moved RevokedAt to %v, want %v kept", got1.RevokedAt, at)
+		}
+		if evs, _ := s.ListPersonAudit(ctx, "p-away", 10); len(evs) != 2 {
+			t.Errorf("audit after a second revocation has %d events, want 2", len(evs))
+		}
+	})
 }
 
 func fullToken(t *testing.T, tok, kind string) *store.Token {
