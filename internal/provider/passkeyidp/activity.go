@@ -120,7 +120,8 @@ var linkRefusedByRule = map[string]bool{
 // registered already, "credential_exists"; a response the browser
 // garbled, "bad_input"; an authenticator that did not verify the person,
 // as a security key without a PIN does, "not_verified"), or a failure
-// of this server's own ("internal", "taken"; a write that got no
+// of this server's own ("internal", "taken"; the store out of reach,
+// "store_unavailable"; a write that got no
 // answer and was found "not_stored", or could not be read back,
 // "unconfirmed"). They stay in the audit trail with their reasons, but shown
 // as refused they would read as someone else at the account. A ceremony
@@ -130,7 +131,7 @@ var linkRefusedByRule = map[string]bool{
 var notRefused = map[string]bool{
 	"cancelled": true, "expired": true, "replay": true, "wrong_ceremony": true,
 	"passkey_limit": true, "credential_exists": true, "bad_input": true, "not_verified": true,
-	"internal": true, "taken": true, "not_stored": true, "unconfirmed": true,
+	"internal": true, "store_unavailable": true, "taken": true, "not_stored": true, "unconfirmed": true,
 }
 
 // serviceName is the relying party's name, or "" for none (an account

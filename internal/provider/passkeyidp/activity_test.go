@@ -334,6 +334,33 @@ func TestRefusedLinkIsShownToThePerson(t *testing.T) {
 	}
 }
 
+// A change that failed for this server's own reasons (the store out of
+// reach, a defect) is not shown as refused: read as refused it would
+// tell the person that someone else was at their account. One refused
+// for a login too old is.
+func TestChangeFailedOnOurSideIsNotShownAsRefused(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	h.p.History = h.db
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	for _, ev := range []*store.AuditEvent{
+		{Type: "passkey_removed", PersonID: e.person, Result: store.ResultFailure, Reason: "store_unavailable"},
+		{Type: "logged_out_elsewhere", PersonID: e.person, Result: store.ResultFailure, Reason: "store_unavailable"},
+		{Type: "offline_access_stopped", PersonID: e.person, Result: store.ResultFailure, Reason: "internal"},
+		{Type: "passkey_removed", PersonID: e.person, Result: store.ResultFailure, Reason: "reauth"},
+	} {
+		ev.Time = h.now.Add(time.Minute)
+		if err := h.db.AppendAudit(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows := activityRows(t, b.get("/account").body)
+	if len(rows) != 3 || rows[0][1] != "Removing a passkey was refused" {
+		t.Errorf("activity rows %q, want one refused removal above the enrolment's codes and the creation", rows)
+	}
+}
+
 // TestActivityWithMissingFieldsShowsNoKeys: every kind of activity line,
 // from an event that lacks what it usually names (no level, a level
 // this build has no word for, no way to log in, no claims), reads as
