@@ -11,12 +11,12 @@ FUZZTIME ?= 10s
 RACE_PKGS ?= ./internal/store/... ./internal/audit/... ./internal/session/... \
 	./internal/oidc/... ./internal/broker/... ./internal/status/... ./internal/webhook/...
 
-.PHONY: all test chromium axe openid-client postgres vet race unit bench fuzz demo lint resilience
+.PHONY: all test chromium axe openid-client postgres nginx systemd-analyze vet race unit bench fuzz demo lint resilience
 
 all: lint test
 
 ## test: vet, race-detector tests of RACE_PKGS, then every test once.
-test: chromium axe openid-client postgres vet race unit
+test: chromium axe openid-client postgres nginx systemd-analyze vet race unit
 
 chromium:
 	@bash scripts/ensure-chromium.sh
@@ -34,6 +34,16 @@ openid-client:
 ## a throwaway server (internal/pgtest).
 postgres:
 	@bash scripts/ensure-postgres.sh
+
+## nginx: install nginx for the test that runs a private one from the
+## reverse proxy example (deploy, TestLoginThroughNginx).
+nginx:
+	@bash scripts/ensure-nginx.sh
+
+## systemd-analyze: install systemd-analyze for the test of the example
+## unit (deploy, TestUnitVerifies and TestUnitExposure).
+systemd-analyze:
+	@bash scripts/ensure-systemd-analyze.sh
 
 vet:
 	$(GO) vet ./...
