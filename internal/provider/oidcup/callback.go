@@ -81,7 +81,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	// The browser that comes back must be the one that started: otherwise
 	// someone is trying to log this browser in as themselves (login
 	// CSRF). The attempt is not failed: it may not be this browser's.
-	if !sameBrowser(r, st.Browser) {
+	if !p.sameBrowser(r, st.Browser) {
 		p.refused(ctx, "callback", reject(ReasonBrowserMismatch, "callback came to another browser"), nil)
 		p.errorPage(w, r, http.StatusBadRequest, pageBadRequest, st.Locale)
 		return

@@ -106,7 +106,12 @@
 //     The cookie covers the whole site (Path=/), so every Start sees it,
 //     keeps its value and sets it again for Timeouts.Login: logins
 //     started one after another or side by side in one browser all come
-//     back to it.
+//     back to it. Over HTTPS it is __Host-varde_upstream (RFC 6265bis
+//     §4.1.3.2), named as the session cookie is (session.SecureName), so
+//     that neither a sibling subdomain nor a plain-HTTP page of the host
+//     can set it to a value it knows (cookie tossing); under an issuer's
+//     path it is __Secure-varde_upstream (ADR 25), and varde_upstream
+//     over plain HTTP on localhost.
 //   - Mix-up (RFC 9207 §2.4): when the upstream's metadata has
 //     authorization_response_iss_parameter_supported, iss MUST be in
 //     every response, error responses included; an iss that is present

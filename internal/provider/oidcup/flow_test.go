@@ -1206,21 +1206,70 @@ func TestProbeWaitHonoursItsTimeout(t *testing.T) {
 // TestBrowserCookieUnderIssuerPath: a Varde served under its issuer's
 // path (a redirect URI of that path followed by CallbackPath) sets the
 // browser cookie with that Path, which covers the callback and the
-// broker's pages that start a login, and no more of the host.
+// broker's pages that start a login, and no more of the host. Over
+// HTTPS its name has the __Host- prefix at the root and __Secure- under
+// a path, as the session cookie's (session.SecureName); over plain HTTP
+// it has none.
 func TestBrowserCookieUnderIssuerPath(t *testing.T) {
 	v := newVarde(t)
 	f := newFakeUpstream(t, v.clock)
-	for _, c := range []struct{ base, want string }{{"", "/"}, {"/eid", "/eid"}, {"/a/b", "/a/b"}} {
+	for _, c := range []struct{ origin, base, path, name string }{
+		{"https://id.varde.example", "", "/", "__Host-varde_upstream"},
+		{"https://id.varde.example", "/eid", "/eid", "__Secure-varde_upstream"},
+		{"https://id.varde.example", "/a/b", "/a/b", "__Secure-varde_upstream"},
+		{"http://localhost:8080", "", "/", "varde_upstream"},
+		{"http://localhost:8080", "/eid", "/eid", "varde_upstream"},
+	} {
 		cfg := f.config(v, "fake")
-		cfg.RedirectURI = "https://id.varde.example" + c.base + CallbackPath("fake")
+		cfg.RedirectURI = c.origin + c.base + CallbackPath("fake")
 		p, err := New(cfg, Deps{Challenges: v.chal, Finisher: v.fin})
 		if err != nil {
 			t.Fatal(err)
 		}
 		rec := httptest.NewRecorder()
 		p.setBrowserCookie(rec, strings.Repeat("x", 43))
-		if got := rec.Result().Cookies(); len(got) != 1 || got[0].Path != c.want || !got[0].Secure {
-			t.Errorf("base %q: cookies %+v, want one with Path %s", c.base, got, c.want)
+		secure := strings.HasPrefix(c.origin, "https:")
+		if got := rec.Result().Cookies(); len(got) != 1 || got[0].Name != c.name || got[0].Path != c.path || got[0].Secure != secure {
+			t.Errorf("%s%s: cookies %+v, want one named %s with Path %s, Secure %v", c.origin, c.base, got, c.name, c.path, secure)
 		}
+	}
+}
+
+// TestBrowserCookieOverHTTPS: over HTTPS the browser cookie is a
+// __Host- cookie, and a varde_upstream cookie without the prefix, which
+// a sibling subdomain or a plain-HTTP page of the host could have set to
+// a value it knows (cookie tossing), binds no login: Start gives the
+// browser a value of its own, and a callback that brings only the
+// tossed cookie is refused.
+func TestBrowserCookieOverHTTPS(t *testing.T) {
+	v := newVarde(t)
+	v.overTLS()
+	f := newFakeUpstream(t, v.clock)
+	v.add(f.config(v, "fake"))
+	b := v.newBrowser()
+	home, _ := url.Parse(v.srv.URL + "/")
+	tossed := strings.Repeat("t", 43)
+	b.c.Jar.SetCookies(home, []*http.Cookie{{Name: BrowserCookie, Value: tossed, Path: "/"}})
+	cb := b.callbackURL(v.startURL("fake", "a", assurance.Substantial, "", ""))
+	var set *http.Cookie
+	for _, c := range b.c.Jar.Cookies(home) {
+		if c.Name == "__Host-"+BrowserCookie {
+			set = c
+		}
+	}
+	if set == nil || set.Value == tossed {
+		t.Fatalf("cookies after Start %v, want a __Host-%s of Varde's own value", b.c.Jar.Cookies(home), BrowserCookie)
+	}
+	// The tossed cookie alone does not carry the login.
+	only := v.newBrowser()
+	only.c.Jar.SetCookies(home, []*http.Cookie{{Name: BrowserCookie, Value: tossed, Path: "/"}})
+	if resp, _ := only.get(cb); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("callback with the tossed cookie only: %d", resp.StatusCode)
+	}
+	if r := v.reasons(); !slices.Equal(r, []string{ReasonBrowserMismatch}) {
+		t.Fatalf("audited %v", r)
+	}
+	if path, body := b.login(v.startURL("fake", "b", assurance.Substantial, "", "")); path != "/finished" {
+		t.Fatalf("login ended at %s: %.200s; audited %v", path, body, v.reasons())
 	}
 }

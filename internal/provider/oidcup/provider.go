@@ -25,6 +25,7 @@ import (
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -33,7 +34,8 @@ const Method = "upstream"
 
 // BrowserCookie binds a login to the browser that started it (RFC 9700
 // §4.7.1: state must be bound to the user agent). It holds a random
-// value; the login's stored state holds its hash.
+// value; the login's stored state holds its hash. It is the cookie's
+// name over plain HTTP; over HTTPS it has a prefix (browserCookieName).
 const BrowserCookie = "varde_upstream"
 
 // Auditor records audit events; audit.Log implements it.
@@ -430,10 +432,21 @@ func (p *Provider) acrValues(min assurance.Level) []string {
 	return out
 }
 
+// browserCookieName is the browser cookie's name, as the session
+// cookie's (session.SecureName): with the __Host- prefix over HTTPS at
+// the root of the host, so that browsers take it only from this host
+// over HTTPS, and __Secure- under an issuer's path (ADR 25). Without
+// it, a sibling subdomain or a plain-HTTP page of the host could set
+// the cookie to a value it knows (cookie tossing) and so come to share
+// the binding of the logins the browser starts.
+func (p *Provider) browserCookieName() string {
+	return session.SecureName(BrowserCookie, p.cookiePath, p.secureCk)
+}
+
 // browserValue returns the browser cookie's value, or a new one when the
 // request has none.
 func (p *Provider) browserValue(r *http.Request) (string, error) {
-	if c, err := r.Cookie(BrowserCookie); err == nil && len(c.Value) == 43 {
+	if c, err := r.Cookie(p.browserCookieName()); err == nil && len(c.Value) == 43 {
 		return c.Value, nil
 	}
 	return p.random(32)
@@ -448,15 +461,15 @@ func (p *Provider) setBrowserCookie(w http.ResponseWriter, v string) {
 	// SameSite=Lax: the upstream's redirect back is a top-level GET
 	// navigation, which carries Lax cookies.
 	// Rounded up to whole seconds, so it never ends before the state.
-	http.SetCookie(w, &http.Cookie{Name: BrowserCookie, Value: v, Path: p.cookiePath,
+	http.SetCookie(w, &http.Cookie{Name: p.browserCookieName(), Value: v, Path: p.cookiePath,
 		MaxAge: int((p.t.Login + time.Second - 1) / time.Second), HttpOnly: true, Secure: p.secureCk, SameSite: http.SameSiteLaxMode})
 }
 
 // sameBrowser compares the request's cookies with the stored hash. A
 // browser may send more than one: one set under another path (before
 // the cookie covered the whole site) lives on until it expires.
-func sameBrowser(r *http.Request, want []byte) bool {
-	for _, c := range r.CookiesNamed(BrowserCookie) {
+func (p *Provider) sameBrowser(r *http.Request, want []byte) bool {
+	for _, c := range r.CookiesNamed(p.browserCookieName()) {
 		sum := sha256.Sum256([]byte(c.Value))
 		if len(want) == len(sum) && subtle.ConstantTimeCompare(sum[:], want) == 1 {
 			return true
