@@ -28,7 +28,7 @@ const restartNext = "error.unavailable.restart.next"
 
 // callback is the redirect URI: the upstream's authorization response
 // (RFC 6749 §4.1.2, OIDC Core §3.1.2.5). The checks run in this order:
-// state (single use, this browser), iss (RFC 9207), error, then the code
+// state (this browser's, then single use), iss (RFC 9207), error, then the code
 // is redeemed and the ID token validated. Until the state is known the
 // person gets a page; after, every refusal goes back to the broker
 // through Finisher.Fail, so the person can choose another provider.
@@ -50,13 +50,19 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// RFC 6749 §10.12, RFC 9700 §4.7.1: the state is single use and
-	// bound to this provider; an unknown one is a replay, a forgery or
-	// a login that took too long.
-	raw, err := p.chal.TakeChallenge(ctx, p.challengeKey(state), p.now())
+	// bound to this provider and to the browser that started the login.
+	// Only that browser's callback finds the login, and spends it: one
+	// sent first from another browser by whoever learnt the state (it
+	// travels in URLs, through the person's browser and the eID) leaves
+	// it for the person's.
+	values := p.browserValues(r)
+	raw, err := p.takeLogin(ctx, state, values)
 	if errors.Is(err, store.ErrNotFound) {
-		p.refused(ctx, "callback", reject(ReasonReplay, "state is unknown, used or expired"), nil)
-		p.errorPage(w, r, http.StatusBadRequest, pageExpired, "")
+		p.noLogin(w, r, state, values)
 		return
+	}
+	if err == nil {
+		p.forgetIssued(ctx, state)
 	}
 	if store.Unavailable(err) {
 		// Nothing was taken: the state is still stored and the code was
@@ -76,14 +82,6 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		p.refused(ctx, "callback", reject(ReasonInternal, "login state: %v", err), nil)
 		p.errorPage(w, r, http.StatusInternalServerError, pageInternal, "")
-		return
-	}
-	// The browser that comes back must be the one that started: otherwise
-	// someone is trying to log this browser in as themselves (login
-	// CSRF). The attempt is not failed: it may not be this browser's.
-	if !sameBrowser(r, st.Browser) {
-		p.refused(ctx, "callback", reject(ReasonBrowserMismatch, "callback came to another browser"), nil)
-		p.errorPage(w, r, http.StatusBadRequest, pageBadRequest, st.Locale)
 		return
 	}
 	fail := func(rej *rejection, details map[string]string) {
@@ -205,6 +203,62 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// takeLogin takes the login state for state that was issued to the
+// browser with one of the cookie values (store.ErrNotFound if there is
+// none).
+func (p *Provider) takeLogin(ctx context.Context, state string, values []string) ([]byte, error) {
+	for _, v := range values {
+		raw, err := p.chal.TakeChallenge(ctx, p.loginKey(state, v), p.now())
+		if !errors.Is(err, store.ErrNotFound) {
+			return raw, err
+		}
+	}
+	return nil, store.ErrNotFound
+}
+
+// forgetIssued takes what state was issued to, once its login is taken:
+// it is not needed any more (a callback that finds no login is then a
+// replay either way), and kept until it expired it would hold the
+// store's room for Timeouts.Login after every login. A failure is only
+// logged: the record expires.
+func (p *Provider) forgetIssued(ctx context.Context, state string) {
+	if _, err := p.chal.TakeChallenge(ctx, p.stateKey(state), p.now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		p.log.DebugContext(ctx, "record of a used state not taken; it expires", "provider", p.cfg.ID, "err", err)
+	}
+}
+
+// noLogin answers a callback that found no login for its state in this
+// browser, telling from what the state was issued to (taken, so that
+// it is read once) whether it came to another browser than the one that
+// started: then someone is trying to log this browser in as themselves
+// (login CSRF), or sends the callback first to spoil the person's login,
+// or an eID app opened it in its own browser. The attempt is not failed:
+// it may not be this browser's, and the person's own callback still
+// finishes it. Otherwise the state is unknown (a forgery), used (a
+// replay) or expired (a login that took too long).
+func (p *Provider) noLogin(w http.ResponseWriter, r *http.Request, state string, values []string) {
+	ctx := r.Context()
+	raw, err := p.chal.TakeChallenge(ctx, p.stateKey(state), p.now())
+	var is issued
+	if err == nil {
+		err = json.Unmarshal(raw, &is)
+	}
+	switch {
+	case err == nil && !issuedTo(values, is.Browser):
+		p.refused(ctx, "callback", reject(ReasonBrowserMismatch, "callback came to another browser"), nil)
+		p.errorPage(w, r, http.StatusBadRequest, pageBadRequest, is.Locale)
+	case err == nil || errors.Is(err, store.ErrNotFound):
+		p.refused(ctx, "callback", reject(ReasonReplay, "state is unknown, used or expired"), nil)
+		p.errorPage(w, r, http.StatusBadRequest, pageExpired, "")
+	case store.Unavailable(err):
+		p.refused(ctx, "callback", reject(ReasonStoreUnavailable, "login state: %v", err), nil)
+		p.unavailable(w, r, "", restartNext)
+	default:
+		p.refused(ctx, "callback", reject(ReasonInternal, "login state: %v", err), nil)
+		p.errorPage(w, r, http.StatusInternalServerError, pageInternal, "")
+	}
 }
 
 // stale says why an authentication at authTime is too old for the

@@ -12,9 +12,11 @@
 //	Start(attempt)
 //	  discovery (cached)            GET {issuer}/.well-known/openid-configuration
 //	  state, nonce, PKCE verifier   256 random bits each, stored single use
-//	                                (store.Challenges, Timeouts.Login) under a
-//	                                hash of the state, with the attempt ID and a
-//	                                hash of the varde_upstream browser cookie
+//	                                (store.Challenges, Timeouts.Login) with the
+//	                                attempt ID under a hash of the state and the
+//	                                varde_upstream browser cookie; beside it, a
+//	                                hash of the cookie under one of the state
+//	                                alone
 //	  [PAR]                         POST pushed_authorization_request_endpoint,
 //	                                unless Prepare pushed it already (kept in
 //	                                memory, and in a store nodes share)
@@ -23,7 +25,7 @@
 //	                                ui_locales, [login_hint], [prompt=login
 //	                                max_age=0 | max_age=N] | client_id+request_uri
 //	GET /upstream/{id}/callback?code&state&iss
-//	  state taken once, same browser, RFC 9207 iss, error
+//	  state taken once by this browser, RFC 9207 iss, error
 //	  POST token_endpoint           code, redirect_uri, code_verifier, client
 //	                                authentication, within Timeouts.Token
 //	  ID token validated            signature (upstream JWKS), iss, aud, azp,
@@ -101,12 +103,27 @@
 //     from one upstream is unknown at another's callback; an unknown or
 //     reused one is audited "replay" (RFC 6749 §10.12). The login is
 //     bound to the browser that started it by a random HttpOnly,
-//     SameSite=Lax cookie whose hash is stored with the state (RFC 9700
-//     §4.7.1); another browser gets "browser_mismatch" (login CSRF).
+//     SameSite=Lax cookie (RFC 9700 §4.7.1): the login state is stored
+//     under a hash of the state and the cookie's value, so that only
+//     that browser's callback finds it and spends it. Whoever learns a
+//     person's state (it travels in URLs, through the person's browser
+//     and the eID) and sends the callback first from another browser
+//     spoils nothing: the person's own callback still finishes the
+//     login. Beside the login state, under a hash of the state alone (a
+//     namespace of its own), is the hash of the cookie it was issued to,
+//     which a callback that finds no login reads (and so takes: once)
+//     to tell another browser, audited "browser_mismatch" (login CSRF),
+//     from a replay; the callback that takes the login takes it too.
+//     That is a second write to the store at Start and at the callback.
 //     The cookie covers the whole site (Path=/), so every Start sees it,
 //     keeps its value and sets it again for Timeouts.Login: logins
 //     started one after another or side by side in one browser all come
-//     back to it.
+//     back to it. Over HTTPS it is __Host-varde_upstream (RFC 6265bis
+//     §4.1.3.2), named as the session cookie is (session.SecureName), so
+//     that neither a sibling subdomain nor a plain-HTTP page of the host
+//     can set it to a value it knows (cookie tossing); under an issuer's
+//     path it is __Secure-varde_upstream (ADR 25), and varde_upstream
+//     over plain HTTP on localhost.
 //   - Mix-up (RFC 9207 §2.4): when the upstream's metadata has
 //     authorization_response_iss_parameter_supported, iss MUST be in
 //     every response, error responses included; an iss that is present

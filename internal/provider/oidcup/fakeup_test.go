@@ -218,7 +218,7 @@ func (f *fakeUpstream) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	f.lastAuth = q
 	if q.Get("client_id") != fakeClient || q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" ||
-		!strings.HasPrefix(q.Get("redirect_uri"), "http://127.0.0.1:") {
+		!strings.HasPrefix(q.Get("redirect_uri"), "http://127.0.0.1:") && !strings.HasPrefix(q.Get("redirect_uri"), "https://127.0.0.1:") {
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return
 	}

@@ -219,15 +219,21 @@ func TestJWKSURIMoved(t *testing.T) {
 }
 
 // TestReplayedCallback: a callback URL used twice finishes once; the
-// second visit gets a page and is audited as a replay.
+// second visit gets a page and is audited as a replay. Nothing of the
+// login stays in the store once it is used, not even to whom its state
+// was issued.
 func TestReplayedCallback(t *testing.T) {
 	v := newVarde(t)
 	f := newFakeUpstream(t, v.clock)
-	v.add(f.config(v, "fake"))
+	p := v.add(f.config(v, "fake"))
 	b := newBrowser(t)
 	cb := b.callbackURL(v.startURL("fake", "a", assurance.Substantial, "en", ""))
 	if resp, _ := b.get(cb); resp.Request.URL.Path != "/finished" {
 		t.Fatalf("first callback ended at %s", resp.Request.URL.Path)
+	}
+	u, _ := url.Parse(cb)
+	if _, err := v.chal.TakeChallenge(context.Background(), p.stateKey(u.Query().Get("state")), v.clock.Now()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("to whom the used state was issued: %v, want it gone", err)
 	}
 	resp, body := b.get(cb)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "<h1>") {
@@ -244,25 +250,56 @@ func TestReplayedCallback(t *testing.T) {
 	}
 }
 
-// TestCallbackInAnotherBrowser: a callback URL opened in a browser that
-// did not start the login (login CSRF) is refused without ending the
-// attempt.
-func TestCallbackInAnotherBrowser(t *testing.T) {
+// TestCallbackInAnotherBrowserLeavesTheLogin: a callback URL opened in
+// a browser that did not start the login, with no browser cookie or
+// with one of its own, is refused (login CSRF) and audited as another
+// browser (the first time; after that as an unknown state), without
+// ending the attempt, and spends nothing: whoever learns a person's
+// state (it travels in URLs, through the person's browser and the eID)
+// and sends the callback first cannot spoil the login, and the person's
+// own callback then finishes it, once. Nothing of the refused ones
+// reaches the broker as a failure, nor the upstream's token endpoint.
+func TestCallbackInAnotherBrowserLeavesTheLogin(t *testing.T) {
 	v := newVarde(t)
 	f := newFakeUpstream(t, v.clock)
 	v.add(f.config(v, "fake"))
-	cb := newBrowser(t).callbackURL(v.startURL("fake", "attacker", assurance.Substantial, "", ""))
-	resp, _ := newBrowser(t).get(cb)
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("status %d", resp.StatusCode)
+	b := newBrowser(t)
+	cb := b.callbackURL(v.startURL("fake", "a", assurance.Substantial, "en", ""))
+	own := newBrowser(t)
+	own.callbackURL(v.startURL("fake", "stranger", assurance.Substantial, "", "")) // a cookie of their own
+	for _, stranger := range []*browser{newBrowser(t), own, newBrowser(t)} {
+		if resp, body := stranger.get(cb); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "<h1>") {
+			t.Fatalf("callback in another browser: %d %.200s", resp.StatusCode, body)
+		}
 	}
-	if n, m := v.fin.counts(); n != 0 || m != 0 {
-		t.Fatalf("Finish %d, Fail %d", n, m)
-	}
-	if r := v.reasons(); !slices.Equal(r, []string{ReasonBrowserMismatch}) {
+	// What the state was issued to is read once: the first is audited as
+	// another browser, those after as an unknown or used state.
+	if r := v.reasons(); !slices.Equal(r, []string{ReasonBrowserMismatch, ReasonReplay, ReasonReplay}) {
 		t.Fatalf("audited %v", r)
 	}
+	if n, m := v.fin.counts(); n != 0 || m != 0 {
+		t.Fatalf("Finish %d, Fail %d before the person's callback", n, m)
+	}
 	if n := f.tokenCalls.Load(); n != 0 {
+		t.Fatalf("code redeemed %d times before the person's callback", n)
+	}
+	if resp, body := b.get(cb); resp.Request.URL.Path != "/finished" {
+		t.Fatalf("the person's callback ended at %s: %.200s; audited %v", resp.Request.URL.Path, body, v.reasons())
+	}
+	if f := v.fin.lastFinish(t); f.attempt != "a" {
+		t.Fatalf("finished attempt %q, want a", f.attempt)
+	}
+	// Still single use.
+	if resp, _ := b.get(cb); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("the person's callback again: %d", resp.StatusCode)
+	}
+	if r := v.reasons(); r[len(r)-1] != ReasonReplay {
+		t.Fatalf("audited %v, want a replay last", r)
+	}
+	if n, m := v.fin.counts(); n != 1 || m != 0 {
+		t.Fatalf("Finish %d, Fail %d", n, m)
+	}
+	if n := f.tokenCalls.Load(); n != 1 {
 		t.Fatalf("code redeemed %d times", n)
 	}
 }
@@ -1206,21 +1243,70 @@ func TestProbeWaitHonoursItsTimeout(t *testing.T) {
 // TestBrowserCookieUnderIssuerPath: a Varde served under its issuer's
 // path (a redirect URI of that path followed by CallbackPath) sets the
 // browser cookie with that Path, which covers the callback and the
-// broker's pages that start a login, and no more of the host.
+// broker's pages that start a login, and no more of the host. Over
+// HTTPS its name has the __Host- prefix at the root and __Secure- under
+// a path, as the session cookie's (session.SecureName); over plain HTTP
+// it has none.
 func TestBrowserCookieUnderIssuerPath(t *testing.T) {
 	v := newVarde(t)
 	f := newFakeUpstream(t, v.clock)
-	for _, c := range []struct{ base, want string }{{"", "/"}, {"/eid", "/eid"}, {"/a/b", "/a/b"}} {
+	for _, c := range []struct{ origin, base, path, name string }{
+		{"https://id.varde.example", "", "/", "__Host-varde_upstream"},
+		{"https://id.varde.example", "/eid", "/eid", "__Secure-varde_upstream"},
+		{"https://id.varde.example", "/a/b", "/a/b", "__Secure-varde_upstream"},
+		{"http://localhost:8080", "", "/", "varde_upstream"},
+		{"http://localhost:8080", "/eid", "/eid", "varde_upstream"},
+	} {
 		cfg := f.config(v, "fake")
-		cfg.RedirectURI = "https://id.varde.example" + c.base + CallbackPath("fake")
+		cfg.RedirectURI = c.origin + c.base + CallbackPath("fake")
 		p, err := New(cfg, Deps{Challenges: v.chal, Finisher: v.fin})
 		if err != nil {
 			t.Fatal(err)
 		}
 		rec := httptest.NewRecorder()
 		p.setBrowserCookie(rec, strings.Repeat("x", 43))
-		if got := rec.Result().Cookies(); len(got) != 1 || got[0].Path != c.want || !got[0].Secure {
-			t.Errorf("base %q: cookies %+v, want one with Path %s", c.base, got, c.want)
+		secure := strings.HasPrefix(c.origin, "https:")
+		if got := rec.Result().Cookies(); len(got) != 1 || got[0].Name != c.name || got[0].Path != c.path || got[0].Secure != secure {
+			t.Errorf("%s%s: cookies %+v, want one named %s with Path %s, Secure %v", c.origin, c.base, got, c.name, c.path, secure)
 		}
+	}
+}
+
+// TestBrowserCookieOverHTTPS: over HTTPS the browser cookie is a
+// __Host- cookie, and a varde_upstream cookie without the prefix, which
+// a sibling subdomain or a plain-HTTP page of the host could have set to
+// a value it knows (cookie tossing), binds no login: Start gives the
+// browser a value of its own, and a callback that brings only the
+// tossed cookie is refused.
+func TestBrowserCookieOverHTTPS(t *testing.T) {
+	v := newVarde(t)
+	v.overTLS()
+	f := newFakeUpstream(t, v.clock)
+	v.add(f.config(v, "fake"))
+	b := v.newBrowser()
+	home, _ := url.Parse(v.srv.URL + "/")
+	tossed := strings.Repeat("t", 43)
+	b.c.Jar.SetCookies(home, []*http.Cookie{{Name: BrowserCookie, Value: tossed, Path: "/"}})
+	cb := b.callbackURL(v.startURL("fake", "a", assurance.Substantial, "", ""))
+	var set *http.Cookie
+	for _, c := range b.c.Jar.Cookies(home) {
+		if c.Name == "__Host-"+BrowserCookie {
+			set = c
+		}
+	}
+	if set == nil || set.Value == tossed {
+		t.Fatalf("cookies after Start %v, want a __Host-%s of Varde's own value", b.c.Jar.Cookies(home), BrowserCookie)
+	}
+	// The tossed cookie alone does not carry the login.
+	only := v.newBrowser()
+	only.c.Jar.SetCookies(home, []*http.Cookie{{Name: BrowserCookie, Value: tossed, Path: "/"}})
+	if resp, _ := only.get(cb); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("callback with the tossed cookie only: %d", resp.StatusCode)
+	}
+	if r := v.reasons(); !slices.Equal(r, []string{ReasonBrowserMismatch}) {
+		t.Fatalf("audited %v", r)
+	}
+	if path, body := b.login(v.startURL("fake", "b", assurance.Substantial, "", "")); path != "/finished" {
+		t.Fatalf("login ended at %s: %.200s; audited %v", path, body, v.reasons())
 	}
 }

@@ -209,6 +209,23 @@ func newNode(t *testing.T, db *sqlstore.DB, fin *finisher, c *clock, logs *syncB
 	return v
 }
 
+// overTLS serves v over HTTPS instead, as a node is served but on
+// http://localhost; add providers after it, so that their redirect URIs
+// are the HTTPS ones.
+func (v *varde) overTLS() {
+	v.t.Helper()
+	v.srv.Close()
+	v.srv = httptest.NewTLSServer(v.mux)
+	v.t.Cleanup(v.srv.Close)
+}
+
+// newBrowser is a browser that trusts v's certificate.
+func (v *varde) newBrowser() *browser {
+	b := newBrowser(v.t)
+	b.c.Transport = v.srv.Client().Transport
+	return b
+}
+
 // redirectURI is the callback URI of provider id at this node.
 func (v *varde) redirectURI(id string) string { return v.srv.URL + CallbackPath(id) }
 

@@ -76,7 +76,7 @@ type storedPush struct {
 
 // pushedKey is where the early push for attempt id is stored: per
 // provider, and in a namespace of its own, so that it is never taken for
-// a login state (challengeKey) or another provider's.
+// a login state (loginKey, stateKey) or another provider's.
 //
 // The attempt ID is no secret: it is Varde's ID for the relying party's
 // pushed request, in the request_uri the relying party sends the
@@ -85,9 +85,10 @@ type storedPush struct {
 // browser sent to the login with the attempt, pushing afresh when
 // nothing is stored: what a browser gets through the key it would get
 // anyway. What Start takes is bound to the browser it serves by the
-// login state's cookie hash (loginState.Browser), which the callback
-// checks, and of its secrets only the state ever reaches a browser.
-// The hash only gives keys of one length and alphabet, as challengeKey's.
+// key of the login state it stores (loginKey, of the state and the
+// browser cookie), under which only that browser's callback finds it,
+// and of its secrets only the state ever reaches a browser. The hash
+// only gives keys of one length and alphabet, as loginKey's.
 func (p *Provider) pushedKey(attemptID string) string {
 	sum := sha256.Sum256([]byte("oidcup-pushed\x00" + p.cfg.ID + "\x00" + attemptID))
 	return "upstream-pushed:" + base64.RawURLEncoding.EncodeToString(sum[:])

@@ -25,6 +25,7 @@ import (
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -33,7 +34,8 @@ const Method = "upstream"
 
 // BrowserCookie binds a login to the browser that started it (RFC 9700
 // §4.7.1: state must be bound to the user agent). It holds a random
-// value; the login's stored state holds its hash.
+// value; the login's stored state holds its hash. It is the cookie's
+// name over plain HTTP; over HTTPS it has a prefix (browserCookieName).
 const BrowserCookie = "varde_upstream"
 
 // Auditor records audit events; audit.Log implements it.
@@ -213,15 +215,13 @@ func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 }
 
 // loginState is what Start stores for the callback, under a key derived
-// from the state value.
+// from the state value and the browser cookie's (loginKey).
 type loginState struct {
 	Provider string `json:"p"`
 	Attempt  string `json:"a"`
 	Nonce    string `json:"n"`
 	Verifier string `json:"v"`
-	// Browser is the SHA-256 of the browser cookie's value.
-	Browser []byte `json:"b"`
-	Locale  string `json:"l,omitempty"`
+	Locale   string `json:"l,omitempty"`
 	// Started is when the request was sent (Unix seconds).
 	Started int64 `json:"t"`
 	// Fresh: the request asked for a new authentication (prompt=login
@@ -238,12 +238,34 @@ type loginState struct {
 // fresh says whether the request for st asked for a new authentication.
 func (p *Provider) fresh(st *loginState) bool { return p.cfg.PromptLogin || st.Fresh }
 
-// challengeKey is where a login's state is stored: a hash, so the store
-// holds nothing a callback could be forged from, and per provider, so a
-// state issued for one upstream is never found at another's callback.
-func (p *Provider) challengeKey(state string) string {
-	sum := sha256.Sum256([]byte("oidcup\x00" + p.cfg.ID + "\x00" + state))
+// issued is what Start stores beside the login state, under a key of
+// the state alone (stateKey): to whom it was issued, so that a callback
+// that finds no login for its state and browser can tell another
+// browser from a state that is unknown, used or expired.
+type issued struct {
+	// Browser is the SHA-256 of the browser cookie's value.
+	Browser []byte `json:"b"`
+	Locale  string `json:"l,omitempty"`
+}
+
+// loginKey is where a login's state is stored: a hash of the state and
+// of the value of the browser cookie of the browser it was issued to,
+// so that the store holds nothing a callback could be forged from, and
+// only that browser's callback finds it (and spends it); per provider,
+// so a state issued for one upstream is never found at another's
+// callback.
+func (p *Provider) loginKey(state, browser string) string {
+	sum := sha256.Sum256([]byte("oidcup-login\x00" + p.cfg.ID + "\x00" + state + "\x00" + browser))
 	return "upstream:" + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// stateKey is where what a state was issued to is stored: a hash of the
+// state alone, per provider, in a namespace of its own, so that a
+// store that bounds each namespace (package flowmem) keeps as many
+// logins as before.
+func (p *Provider) stateKey(state string) string {
+	sum := sha256.Sum256([]byte("oidcup-issued\x00" + p.cfg.ID + "\x00" + state))
+	return "upstream-issued:" + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // Start implements provider.Provider: it stores a fresh state, nonce and
@@ -303,10 +325,20 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 		}
 	}
 	sum := sha256.Sum256([]byte(browser))
-	st, err := json.Marshal(loginState{Provider: p.cfg.ID, Attempt: a.ID, Nonce: sec.nonce, Verifier: sec.verifier, Browser: sum[:], Locale: a.Locale,
-		Started: p.now().Unix(), Fresh: a.Fresh, MaxAge: maxAgeSeconds(a), Pushed: pushed})
+	until := p.now().Add(p.t.Login)
+	is, err := json.Marshal(issued{Browser: sum[:], Locale: a.Locale})
 	if err == nil {
-		err = p.chal.PutChallenge(ctx, p.challengeKey(sec.state), st, p.now().Add(p.t.Login))
+		// First to whom, then the login: a login is never stored without
+		// the record that tells its callbacks apart.
+		err = p.chal.PutChallenge(ctx, p.stateKey(sec.state), is, until)
+	}
+	var st []byte
+	if err == nil {
+		st, err = json.Marshal(loginState{Provider: p.cfg.ID, Attempt: a.ID, Nonce: sec.nonce, Verifier: sec.verifier, Locale: a.Locale,
+			Started: p.now().Unix(), Fresh: a.Fresh, MaxAge: maxAgeSeconds(a), Pushed: pushed})
+	}
+	if err == nil {
+		err = p.chal.PutChallenge(ctx, p.loginKey(sec.state, browser), st, until)
 	}
 	if store.Unavailable(err) {
 		// Nothing was stored, and the attempt is the broker's still:
@@ -430,13 +462,44 @@ func (p *Provider) acrValues(min assurance.Level) []string {
 	return out
 }
 
+// browserCookieName is the browser cookie's name, as the session
+// cookie's (session.SecureName): with the __Host- prefix over HTTPS at
+// the root of the host, so that browsers take it only from this host
+// over HTTPS, and __Secure- under an issuer's path (ADR 25). Without
+// it, a sibling subdomain or a plain-HTTP page of the host could set
+// the cookie to a value it knows (cookie tossing) and so come to share
+// the binding of the logins the browser starts.
+func (p *Provider) browserCookieName() string {
+	return session.SecureName(BrowserCookie, p.cookiePath, p.secureCk)
+}
+
 // browserValue returns the browser cookie's value, or a new one when the
 // request has none.
 func (p *Provider) browserValue(r *http.Request) (string, error) {
-	if c, err := r.Cookie(BrowserCookie); err == nil && len(c.Value) == 43 {
-		return c.Value, nil
+	if vs := p.browserValues(r); len(vs) > 0 {
+		return vs[0], nil
 	}
 	return p.random(32)
+}
+
+// maxBrowserCookies bounds the browser cookies a callback looks for a
+// login with, each a store operation.
+const maxBrowserCookies = 4
+
+// browserValues are the values of the browser cookies in r that Start
+// could have set (43 characters), each once, at most maxBrowserCookies.
+// A browser may send more than one: one set under another path (before
+// the cookie covered the whole site) lives on until it expires.
+func (p *Provider) browserValues(r *http.Request) []string {
+	var out []string
+	for _, c := range r.CookiesNamed(p.browserCookieName()) {
+		if len(c.Value) == 43 && !slices.Contains(out, c.Value) {
+			if out = append(out, c.Value); len(out) == maxBrowserCookies {
+				break
+			}
+		}
+	}
+	return out
 }
 
 // setBrowserCookie sets the browser cookie to v for as long as the login
@@ -448,16 +511,15 @@ func (p *Provider) setBrowserCookie(w http.ResponseWriter, v string) {
 	// SameSite=Lax: the upstream's redirect back is a top-level GET
 	// navigation, which carries Lax cookies.
 	// Rounded up to whole seconds, so it never ends before the state.
-	http.SetCookie(w, &http.Cookie{Name: BrowserCookie, Value: v, Path: p.cookiePath,
+	http.SetCookie(w, &http.Cookie{Name: p.browserCookieName(), Value: v, Path: p.cookiePath,
 		MaxAge: int((p.t.Login + time.Second - 1) / time.Second), HttpOnly: true, Secure: p.secureCk, SameSite: http.SameSiteLaxMode})
 }
 
-// sameBrowser compares the request's cookies with the stored hash. A
-// browser may send more than one: one set under another path (before
-// the cookie covered the whole site) lives on until it expires.
-func sameBrowser(r *http.Request, want []byte) bool {
-	for _, c := range r.CookiesNamed(BrowserCookie) {
-		sum := sha256.Sum256([]byte(c.Value))
+// issuedTo reports whether one of the browser cookie values is the one
+// whose hash is want.
+func issuedTo(values []string, want []byte) bool {
+	for _, v := range values {
+		sum := sha256.Sum256([]byte(v))
 		if len(want) == len(sum) && subtle.ConstantTimeCompare(sum[:], want) == 1 {
 			return true
 		}
