@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +72,14 @@ func TestNewNationalNumberKeepsTheSub(t *testing.T) {
 	if viaFnr["sub"] != before["sub"] {
 		t.Errorf("sub with the birth number %v, with the D-number %v: want the same", viaFnr["sub"], before["sub"])
 	}
+	// The service that gets the national number gets the birth number.
+	nationalID := func(claims map[string]any) string {
+		id, _ := claims["national_id"].(map[string]any)
+		return fmt.Sprint(id["scheme"], ":", id["value"])
+	}
+	if got := nationalID(viaFnr); got != "no:fnr:"+fnr {
+		t.Errorf("national_id after the change %q, want the birth number", got)
+	}
 	// The D-number still works: eIDs that still assert it log the
 	// person in as before.
 	if again := rp.login("bankid", dnr); again["sub"] != before["sub"] {
@@ -93,7 +102,11 @@ func TestNewNationalNumberKeepsTheSub(t *testing.T) {
 		t.Fatalf("persons add-number --merge: %v\n%s", err, out)
 	}
 	waitFor(t, "the node to find the person by the replaced number", 3*time.Second, holds(replaced, p.ID))
-	if after := rp.login("bankid", replaced); after["sub"] != before["sub"] {
+	after := rp.login("bankid", replaced)
+	if after["sub"] != before["sub"] {
 		t.Errorf("sub with the replaced number after the merge %v, want %v (and never again %v)", after["sub"], before["sub"], stray["sub"])
+	}
+	if got := nationalID(after); got != "no:fnr:"+replaced {
+		t.Errorf("national_id after the birth number was replaced %q, want the new one", got)
 	}
 }
