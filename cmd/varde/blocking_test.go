@@ -31,12 +31,7 @@ func TestBlockedPersonIsRefusedEverywhere(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	d, issuer := startDemoIn(t, dir, demoTuning{})
-	cfg := filepath.Join(dir, "admin.yaml")
-	body := "version: 1\nissuer: " + issuer + "\nstore:\n  dsn: " + filepath.Join(dir, "varde.db") +
-		"\nkeys:\n  subject_salt_file: " + filepath.Join(dir, "subject-salt") + "\n"
-	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := demoAdminConfig(t, dir, issuer)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -123,4 +118,18 @@ func TestBlockedPersonIsRefusedEverywhere(t *testing.T) {
 	if after.Claims["sub"] != before.Claims["sub"] || brokered.Claims["sub"] != before.Claims["sub"] {
 		t.Errorf("sub after the unblock: passkey %v, bankid %v; want %v", after.Claims["sub"], brokered.Claims["sub"], before.Claims["sub"])
 	}
+}
+
+// demoAdminConfig writes a configuration for the operators' commands
+// that works on the store of the demo node kept in dir, and returns its
+// path.
+func demoAdminConfig(t *testing.T, dir, issuer string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "admin.yaml")
+	body := "version: 1\nissuer: " + issuer + "\nstore:\n  dsn: " + filepath.Join(dir, "varde.db") +
+		"\nkeys:\n  subject_salt_file: " + filepath.Join(dir, "subject-salt") + "\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

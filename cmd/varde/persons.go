@@ -19,22 +19,37 @@ import (
 )
 
 const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [flags] IDENTIFIER
+       varde persons add-number --config FILE --reason TEXT [--by NAME] [--merge] IDENTIFIER NEW
 
-  show     look a person up by an identifier and show their ways in:
-           identifiers, passkeys, recovery codes left, live sessions,
-           refresh tokens, and whether their Varde ID is blocked
-  block    block the person's Varde ID at once (--reason, required): every
-           way in refuses them, their sessions end (relying parties that
-           got tokens in them are told), and their refresh and access
-           tokens stop working; audited with the reason and --by
-  unblock  lift the block (--reason, required), after the person has shown
-           who they are again; audited. Sessions and tokens the block
-           ended stay ended: the person logs in again
+  show        look a person up by an identifier and show their ways in:
+              identifiers, passkeys, recovery codes left, live sessions,
+              refresh tokens, and whether their Varde ID is blocked
+  block       block the person's Varde ID at once (--reason, required): every
+              way in refuses them, their sessions end (relying parties that
+              got tokens in them are told), and their refresh and access
+              tokens stop working; audited with the reason and --by
+  unblock     lift the block (--reason, required), after the person has shown
+              who they are again; audited. Sessions and tokens the block
+              ended stay ended: the person logs in again
+  add-number  give the person found by IDENTIFIER a new national number NEW
+              (--reason, required), when theirs changed: a D-number followed
+              by a birth number, a birth number replaced. The old number
+              stays; logins through eIDs with either are the same person,
+              with the same sub at every service. Check the change in the
+              population register first: Varde does not, it takes the help
+              desk's word. Audited with the reason and --by, no number.
+              If NEW already belongs to another person at Varde (an eID login
+              with it came first), it is refused; --merge then moves NEW to
+              this person and retires the other one, only if that person
+              holds nothing but NEW (no passkey, no recovery code, no other
+              number): their sessions end and their tokens stop working, and
+              services stop seeing that person's sub
 
-IDENTIFIER is the scheme and the number, as the configuration spells
-schemes: no:fnr:01018012371, no:dnr:..., dk:cpr:..., se:pnr:...,
+IDENTIFIER and NEW are the scheme and the number, as the configuration
+spells schemes: no:fnr:01018012371, no:dnr:..., dk:cpr:..., se:pnr:...,
 fi:hetu:..., passport:NOR:.... Spaces in the number are ignored; quote it
-if it has any. Numbers are shown masked; secrets never.
+if it has any; check digits are checked. Numbers are shown masked;
+secrets never.
 `
 
 // maxOperatorLen bounds --by: a name or a user name, not a note.
@@ -47,21 +62,36 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 		return err
 	}
 	var reason, by string
+	var merge bool
+	positional := []string{"IDENTIFIER"}
 	switch args[0] {
 	case "show":
-	case "block", "unblock":
+	case "block", "unblock", "add-number":
 		fs.StringVar(&reason, "reason", "", fmt.Sprintf("why, for the audit log, in plain words, at most %d characters "+
 			"(e.g. \"phone stolen, called the help desk\") (required)", store.MaxBlockReasonLen))
 		fs.StringVar(&by, "by", "", "who does it, for the audit log (default: the user running this command)")
 	default:
-		return unknownSubcommand("persons", personsUsage, args[0], stderr, "show", "block", "unblock")
+		return unknownSubcommand("persons", personsUsage, args[0], stderr, "show", "block", "unblock", "add-number")
 	}
-	if err := parseFlags(fs, args[1:], "IDENTIFIER"); err != nil {
+	if args[0] == "add-number" {
+		fs.BoolVar(&merge, "merge", false, "if NEW belongs to another person holding nothing else, move it and retire that person")
+		positional = append(positional, "NEW")
+	}
+	if err := parseFlags(fs, args[1:], positional...); err != nil {
 		return err
 	}
 	id, err := parseIdentifierArg(fs.Arg(0))
 	if err != nil {
 		return err
+	}
+	var added store.Identifier
+	if args[0] == "add-number" {
+		if added, err = parseIdentifierArg(fs.Arg(1)); err != nil {
+			return err
+		}
+		if added.Scheme == id.Scheme && added.Value == id.Value {
+			return usageErrorf("the new number is the number the person is found by: nothing to add")
+		}
 	}
 	if args[0] != "show" {
 		if reason, err = plainNote("--reason", reason, store.MaxBlockReasonLen); err != nil {
@@ -94,6 +124,8 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 		return blockPerson(ctx, st, p, reason, by, now(), stdout)
 	case "unblock":
 		return unblockPerson(ctx, st, p, reason, by, now(), stdout)
+	case "add-number":
+		return addNumber(ctx, st, p, added, merge, reason, by, now(), stdout)
 	}
 	return showPerson(ctx, st, p, now(), stdout)
 }
@@ -227,6 +259,8 @@ func showPerson(ctx context.Context, st store.Store, p *store.Person, now time.T
 const (
 	eventPersonBlocked   = "person_blocked"
 	eventPersonUnblocked = "person_unblocked"
+	eventIdentifierAdded = "identifier_added"
+	eventPersonRetired   = "person_retired"
 )
 
 func blockPerson(ctx context.Context, st store.Store, p *store.Person, reason, by string, now time.Time, w io.Writer) error {
@@ -272,5 +306,106 @@ func unblockPerson(ctx context.Context, st store.Store, p *store.Person, reason,
 	}
 	fmt.Fprintf(w, "lifted the block on person %s at %s (blocked since %s).\n", p.ID, utc(now), utc(p.BlockedAt))
 	fmt.Fprintln(w, "They can log in again. Sessions and tokens the block ended stay ended.")
+	return nil
+}
+
+// addNumber gives p the new number added, after the help desk has
+// checked the change in the population register; with merge, a person
+// who holds nothing but that number is retired and the number moved
+// (ADR 31).
+func addNumber(ctx context.Context, st store.Store, p *store.Person, added store.Identifier, merge bool, reason, by string, now time.Time, w io.Writer) error {
+	masked := added.Scheme + " number " + identity.Mask(added)
+	var retire *store.Person
+	switch q, err := st.GetPersonByIdentifier(ctx, added.Scheme, added.Value); {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return err
+	case q.ID == p.ID:
+		return fmt.Errorf("person %s holds that %s already: nothing changed", p.ID, masked)
+	case !merge:
+		return fmt.Errorf("that %s belongs to another person at Varde, %s, created %s: most likely an eID login with the new "+
+			"number came first and made them. Nothing changed. See them with varde persons show; if that person holds "+
+			"nothing but this number, --merge moves it to person %s and retires them", masked, q.ID, utc(q.CreatedAt), p.ID)
+	default:
+		if err := retirable(ctx, st, q); err != nil {
+			return err
+		}
+		retire = q
+	}
+	log := &audit.Log{Now: func() time.Time { return now }}
+	details := func(sessions, grants int) map[string]string {
+		return map[string]string{"scheme": added.Scheme, "reason": reason, "by": by, "via": "cli",
+			"sessions": strconv.Itoa(sessions), "grants": strconv.Itoa(grants)}
+	}
+	var retireID, retiredReason string
+	if retire != nil {
+		retireID, retiredReason = retire.ID, "retired: their number was moved to person "+p.ID
+	}
+	var sessions, grants int
+	_, err := st.AddIdentifier(ctx, p.ID, store.Identifier{Scheme: added.Scheme, Value: added.Value}, retireID, retiredReason, now,
+		func(s, g int) []*store.AuditEvent {
+			sessions, grants = s, g
+			ev := &store.AuditEvent{Type: eventIdentifierAdded, PersonID: p.ID, Result: store.ResultSuccess, Details: details(0, 0)}
+			evs := []*store.AuditEvent{ev}
+			if retire != nil {
+				ev.Details["retired"] = retire.ID
+				gone := &store.AuditEvent{Type: eventPersonRetired, PersonID: retire.ID, Result: store.ResultSuccess, Details: details(s, g)}
+				gone.Details["into"] = p.ID
+				evs = append(evs, gone)
+			}
+			for _, e := range evs {
+				log.Prepare(ctx, e)
+			}
+			return evs
+		})
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("the %s or a person it concerns changed meanwhile: nothing changed (%w); look again with varde persons show", masked, err)
+	}
+	if err != nil {
+		return err
+	}
+	if retire == nil {
+		fmt.Fprintf(w, "added the %s to person %s at %s.\n", masked, p.ID, utc(now))
+		fmt.Fprintln(w, "Their other numbers stay: a login through an eID with any of them is this person, and every")
+		fmt.Fprintln(w, "service gets the same sub as before. Varde did not check the population register: you did.")
+		return nil
+	}
+	fmt.Fprintf(w, "moved the %s from person %s to person %s, and retired person %s, at %s.\n", masked, retire.ID, p.ID, retire.ID, utc(now))
+	fmt.Fprintf(w, "Ended %d sessions and revoked %d grants of person %s, with their refresh and access tokens.\n", sessions, grants, retire.ID)
+	fmt.Fprintln(w, "What services see: the subs they got for the retired person are not issued any more; a login with")
+	fmt.Fprintf(w, "this number gets person %s's sub at each service again from now on. A service that opened an\n", p.ID)
+	fmt.Fprintln(w, "account under the retired person's sub is not told: the person may need to ask it to join the two.")
+	return nil
+}
+
+// retirable refuses to retire q unless q holds nothing but the one
+// number, as an eID login makes a person: merging two identities that
+// each have their own ways in is not for a command to do.
+func retirable(ctx context.Context, st store.Store, q *store.Person) error {
+	passkeys, err := st.ListPasskeys(ctx, q.ID)
+	if err != nil {
+		return err
+	}
+	codes, err := st.CountRecoveryCodes(ctx, q.ID)
+	if err != nil {
+		return err
+	}
+	var holds []string
+	if len(passkeys) > 0 {
+		holds = append(holds, strconv.Itoa(len(passkeys))+" passkeys")
+	}
+	if codes > 0 {
+		holds = append(holds, strconv.Itoa(codes)+" recovery codes")
+	}
+	if len(q.Identifiers) > 1 {
+		holds = append(holds, strconv.Itoa(len(q.Identifiers)-1)+" other numbers")
+	}
+	if q.Blocked() {
+		holds = append(holds, "a block on their Varde ID")
+	}
+	if len(holds) > 0 {
+		return fmt.Errorf("person %s holds %s besides the number: they are someone with ways in of their own, "+
+			"and merging two identities is not done by a command. Nothing changed", q.ID, strings.Join(holds, ", "))
+	}
 	return nil
 }

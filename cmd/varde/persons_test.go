@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"os/user"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/identity"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -175,6 +177,13 @@ func TestPersonsErrors(t *testing.T) {
 		{"block with two lines", []string{"block", "--reason", "stolen\nphone", "no:fnr:" + personFnr}, 2, "one line of plain text"},
 		{"unblock without a reason", []string{"unblock", "no:fnr:" + personFnr}, 2, "--reason is required"},
 		{"an unknown command", []string{"delete", "no:fnr:" + personFnr}, 2, `unknown persons command "delete"`},
+		{"add-number without a new number", []string{"add-number", "--reason", "new number", "no:fnr:" + personFnr}, 2, "missing NEW"},
+		{"add-number without a reason", []string{"add-number", "no:dnr:" + personDnr, "no:fnr:15076500565"}, 2, "--reason is required"},
+		{"add-number with a wrong check digit", []string{"add-number", "--reason", "new number", "no:dnr:" + personDnr, "no:fnr:15076500566"}, 2, "not a valid number: no:fnr: check digit"},
+		{"add-number of a D-number as a birth number", []string{"add-number", "--reason", "new number", "no:fnr:" + personFnr, "no:fnr:" + personDnr}, 2, "another kind"},
+		{"add-number of the same number", []string{"add-number", "--reason", "new number", "no:fnr:" + personFnr, "no:fnr:010180 12371"}, 2, "nothing to add"},
+		{"add-number of a number held already", []string{"add-number", "--reason", "new number", "no:fnr:" + personFnr, "no:dnr:" + personDnr}, 1, "holds that no:dnr number 410180••••• already"},
+		{"add-number to nobody", []string{"add-number", "--reason", "new number", "no:fnr:15076500565", "no:fnr:" + personFnr}, 1, "no person found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,7 +200,163 @@ func TestPersonsErrors(t *testing.T) {
 			}
 		})
 	}
-	if p, err := st.GetPerson(context.Background(), "p-kari"); err != nil || p.Blocked() {
+	if p, err := st.GetPerson(context.Background(), "p-kari"); err != nil || p.Blocked() || len(p.Identifiers) != 2 {
 		t.Errorf("after the refused commands: %+v, %v", p, err)
+	}
+}
+
+// syntheticFnr is a valid birth number of nobody (month + 80), new for
+// each call.
+func syntheticFnr(t *testing.T) string {
+	t.Helper()
+	n, err := identity.SyntheticNO(rand.Reader, identity.KindFnr, time.Date(1990, time.June, 15, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// eidPerson stores a person as a login through an eID with number makes
+// one: that number and nothing else, with a live session in which the
+// bank got tokens.
+func eidPerson(t *testing.T, st store.Store, id, number string) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	if err := st.CreatePerson(ctx, &store.Person{ID: id, GivenName: "Kari", FamilyName: "Nordmann", BirthDate: "1980-01-01",
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: number}}, ProofingLevel: "high", ProofingMethod: "bankid", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateSession(ctx, &store.Session{ID: "s-" + id, PersonID: id, Provider: "bankid", Level: "high", Clients: []string{"bank"},
+		AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// holder names the person who holds the birth number, as the store
+// finds them.
+func holder(t *testing.T, st store.Store, number string) string {
+	t.Helper()
+	p, err := st.GetPersonByIdentifier(context.Background(), "no:fnr", number)
+	if err != nil {
+		return err.Error()
+	}
+	return p.ID
+}
+
+// TestPersonsAddNumber: the help desk gives a person the birth number
+// that replaced their D-number; both numbers find the same person, show
+// lists both, and the change is audited with the reason, who did it and
+// the scheme, never the number. A second birth number (one replaced) is
+// added the same way.
+func TestPersonsAddNumber(t *testing.T) {
+	cfg, st := personStore(t)
+	newFnr := syntheticFnr(t)
+	out, err := runCmd(t, "persons", "add-number", "--config", cfg, "--reason", "birth number given, register checked", "--by", "Ola",
+		"no:dnr:"+personDnr, "no:fnr:"+newFnr)
+	if err != nil {
+		t.Fatalf("persons add-number: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "added the no:fnr number "+newFnr[:6]+"••••• to person p-kari") || strings.Contains(out, newFnr) {
+		t.Errorf("persons add-number says:\n%s", out)
+	}
+	waitFor(t, "the person to be read again", 3*time.Second, func() bool { return holder(t, st, newFnr) == "p-kari" })
+	for _, n := range []string{personFnr, newFnr} {
+		if got := holder(t, st, n); got != "p-kari" {
+			t.Errorf("a birth number is held by %s, want p-kari", got)
+		}
+	}
+	if out, _ := runCmd(t, "persons", "show", "--config", cfg, "no:fnr:"+newFnr); !strings.Contains(out, "p-kari") ||
+		!strings.Contains(out, newFnr[:6]+"•••••") || !strings.Contains(out, "410180•••••") {
+		t.Errorf("persons show by the new number:\n%s", out)
+	}
+	events, err := st.ListPersonAudit(context.Background(), "p-kari", 10)
+	if err != nil || len(events) != 1 {
+		t.Fatalf("audit events %v, %v; want one", events, err)
+	}
+	e := events[0]
+	if e.Type != "identifier_added" || e.Details["scheme"] != "no:fnr" || e.Details["by"] != "Ola" ||
+		e.Details["reason"] != "birth number given, register checked" || e.Details["retired"] != "" {
+		t.Errorf("audit event %+v", e)
+	}
+	if raw, _ := json.Marshal(e); strings.Contains(string(raw), newFnr) || strings.Contains(string(raw), personDnr) {
+		t.Errorf("the event holds a national number: %s", raw)
+	}
+	// The person's sessions go on: nothing about them changed.
+	if _, err := st.GetSession(context.Background(), "s-kari", time.Now()); err != nil {
+		t.Errorf("the person's session after a number was added: %v", err)
+	}
+
+	// A birth number replaced later: a second one is added too.
+	third := syntheticFnr(t)
+	if out, err := runCmd(t, "persons", "add-number", "--config", cfg, "--reason", "birth number replaced", "no:fnr:"+newFnr, "no:fnr:"+third); err != nil {
+		t.Fatalf("a second birth number: %v\n%s", err, out)
+	}
+	waitFor(t, "the second birth number to be the person's", 3*time.Second, func() bool { return holder(t, st, third) == "p-kari" })
+}
+
+// TestPersonsAddNumberHeldByAnother: a new number with which an eID login
+// came first, and made a person, is refused, saying so; with --merge it
+// moves and that person is retired: blocked, their session ended, both
+// audited. A person with a passkey of their own is never merged.
+func TestPersonsAddNumberHeldByAnother(t *testing.T) {
+	cfg, st := personStore(t)
+	ctx := context.Background()
+	taken := syntheticFnr(t)
+	eidPerson(t, st, "p-eid", taken)
+	args := []string{"persons", "add-number", "--config", cfg, "--reason", "birth number given", "no:fnr:" + personFnr, "no:fnr:" + taken}
+
+	out, err := runCmd(t, args...)
+	if code := exitStatus(err, &bytes.Buffer{}); code != 1 || !strings.Contains(err.Error(), "belongs to another person at Varde, p-eid") ||
+		!strings.Contains(err.Error(), "--merge") || strings.Contains(err.Error(), taken) {
+		t.Errorf("a number held by another: exit status %d, %v\n%s", code, err, out)
+	}
+	if got := holder(t, st, taken); got != "p-eid" {
+		t.Errorf("after the refusal the number is held by %s", got)
+	}
+
+	out, err = runCmd(t, append(args[:len(args)-2:len(args)-2], "--merge", "no:fnr:"+personFnr, "no:fnr:"+taken)...)
+	if err != nil {
+		t.Fatalf("persons add-number --merge: %v\n%s", err, out)
+	}
+	for _, want := range []string{"from person p-eid to person p-kari, and retired person p-eid", "Ended 1 sessions and revoked 0 grants of person p-eid",
+		"not issued any more", "person p-kari's sub"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("persons add-number --merge does not say %q:\n%s", want, out)
+		}
+	}
+	// This store, like a running node's, drops what it keeps of the
+	// persons within a second of another process's write.
+	waitFor(t, "the number to move", 3*time.Second, func() bool { return holder(t, st, taken) == "p-kari" })
+	retired, err := st.GetPerson(ctx, "p-eid")
+	if err != nil || !retired.Blocked() || len(retired.Identifiers) != 0 {
+		t.Errorf("the retired person: %+v, %v", retired, err)
+	}
+	waitFor(t, "the retired person's session to end", 3*time.Second, func() bool {
+		_, err := st.GetSession(ctx, "s-p-eid", time.Now())
+		return err != nil
+	})
+	for person, want := range map[string]string{"p-kari": "identifier_added p-eid", "p-eid": "person_retired p-kari"} {
+		events, err := st.ListPersonAudit(ctx, person, 10)
+		if err != nil || len(events) != 1 || events[0].Type+" "+events[0].Details["retired"]+events[0].Details["into"] != want {
+			t.Errorf("events of %s: %v, %v; want %s", person, events, err, want)
+		}
+	}
+
+	// Someone with a passkey is a person of their own.
+	other := syntheticFnr(t)
+	eidPerson(t, st, "p-own", other)
+	if err := st.CreatePasskey(ctx, &store.Passkey{CredentialID: []byte("cred-own"), PersonID: "p-own", Name: "Phone", CreatedAt: time.Now()}, 0); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runCmd(t, "persons", "add-number", "--config", cfg, "--reason", "birth number given", "--merge", "no:fnr:"+personFnr, "no:fnr:"+other)
+	if code := exitStatus(err, &bytes.Buffer{}); code != 1 || !strings.Contains(err.Error(), "person p-own holds 1 passkeys") {
+		t.Errorf("merging a person with a passkey: exit status %d, %v\n%s", code, err, out)
+	}
+	if got := holder(t, st, other); got != "p-own" {
+		t.Errorf("after the refused merge the number is held by %s", got)
+	}
+	if p, err := st.GetPerson(ctx, "p-own"); err != nil || p.Blocked() {
+		t.Errorf("the person refused a merge: %+v, %v", p, err)
 	}
 }

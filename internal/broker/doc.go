@@ -142,8 +142,10 @@
 // provider that proves it), what the link adds reaches no more than the
 // lower of the two logins' levels (store.Identifier.MaxLevel), the link
 // finishes only in the session that
-// started it, an identifier held by another person is refused (persons
-// are never joined), and every outcome is an audit event of type "link"
+// started it, an identifier held by another person is refused (a link
+// never joins persons; only the help desk moves a number, from a person
+// who holds nothing else, with varde persons add-number --merge, ADR
+// 31), and every outcome is an audit event of type "link"
 // (Details "stage": "start" for a link refused before any provider was
 // asked; Details "session", once the session that started the link is
 // back, the first 12 characters of its ID, as a login's event has them).

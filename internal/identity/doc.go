@@ -29,6 +29,11 @@
 // authenticator evidence in package assurance, and nothing there reads the
 // scheme. This package only says whether an identifier is well formed.
 //
+// Numbers change: a D-number is followed by a birth number, a birth
+// number is replaced. A person may hold several numbers, of one scheme
+// or of several; the help desk adds the new one beside the old (ADR 31),
+// and a login with either is the same person.
+//
 // Persons themselves are stored through package store; proofing and
 // linking decisions belong to the broker.
 package identity

@@ -77,9 +77,14 @@ type NationalID struct {
 // nationalSchemes is the preference order for national_id.
 var nationalSchemes = []string{"no:fnr", "no:dnr"}
 
+// nationalID is the person's number of the first of nationalSchemes
+// they hold; of two of one scheme the one added last, since a number
+// added beside another replaced it (a birth number replaced, ADR 31),
+// and the old one is kept only so that logins with it still find the
+// person.
 func nationalID(p *store.Person) (NationalID, bool) {
 	for _, s := range nationalSchemes {
-		for _, id := range p.Identifiers {
+		for _, id := range slices.Backward(p.Identifiers) {
 			if id.Scheme == s {
 				return NationalID{id.Scheme, id.Value}, true
 			}

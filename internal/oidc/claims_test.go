@@ -53,6 +53,35 @@ func TestSessionRefVectors(t *testing.T) {
 	}
 }
 
+// TestNationalIDIsTheNewestNumber: a person whose birth number was
+// replaced holds both (the old one still finds them, ADR 31); services
+// are given the newer one, a birth number before a D-number.
+func TestNationalIDIsTheNewestNumber(t *testing.T) {
+	tests := []struct {
+		name string
+		ids  []store.Identifier
+		want string
+	}{
+		{"a replaced birth number", []store.Identifier{{Scheme: "no:fnr", Value: "01017012345"}, {Scheme: "no:fnr", Value: "15076500565"}},
+			`{"scheme":"no:fnr","value":"15076500565"}`},
+		{"a birth number after a D-number", []store.Identifier{{Scheme: "no:dnr", Value: "41017012345"}, {Scheme: "no:fnr", Value: "01017012345"},
+			{Scheme: "no:dnr", Value: "41017012346"}}, `{"scheme":"no:fnr","value":"01017012345"}`},
+		{"a second D-number", []store.Identifier{{Scheme: "no:dnr", Value: "41017012345"}, {Scheme: "no:dnr", Value: "41017012346"}},
+			`{"scheme":"no:dnr","value":"41017012346"}`},
+		{"another scheme", []store.Identifier{{Scheme: "passport:NOR", Value: "P1"}, {Scheme: "passport:SWE", Value: "P2"}},
+			`{"scheme":"passport:NOR","value":"P1"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, ok := nationalID(&store.Person{Identifiers: tt.ids})
+			raw, _ := json.Marshal(id)
+			if !ok || string(raw) != tt.want {
+				t.Errorf("national_id = %s (%v), want %s", raw, ok, tt.want)
+			}
+		})
+	}
+}
+
 func TestPersonClaimsMinimal(t *testing.T) {
 	p := &store.Person{GivenName: "Kari", FamilyName: "Nordmann", BirthDate: "1970-01-01",
 		Identifiers: []store.Identifier{{Scheme: "no:dnr", Value: "41017012345"}, {Scheme: "no:fnr", Value: "01017012345"}}}

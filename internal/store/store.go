@@ -64,6 +64,7 @@ type Store interface {
 	Clients
 	Persons
 	PersonBlocks
+	PersonNumbers
 	Passkeys
 	RecoveryCodes
 	AuthRequests

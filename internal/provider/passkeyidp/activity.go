@@ -88,7 +88,8 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 				break
 			}
 			v.What = t("account.activity." + e.Type)
-		case e.Type == "enrolment", e.Type == "sessions_ended", e.Type == "person_blocked", e.Type == "person_unblocked":
+		case e.Type == "enrolment", e.Type == "sessions_ended", e.Type == "person_blocked", e.Type == "person_unblocked",
+			e.Type == "identifier_added":
 			if e.Result != store.ResultSuccess {
 				continue
 			}

@@ -12,17 +12,21 @@ import (
 )
 
 // TestBlockIsShownToThePersonInEveryLanguage: a block and its lifting,
-// and a login refused while the identity was blocked, are in the
-// person's own activity, in nb, en and da alike, never as a key.
+// a login refused while the identity was blocked, and a new national
+// number the help desk added are in the person's own activity, in nb,
+// en and da alike, never as a key.
 func TestBlockIsShownToThePersonInEveryLanguage(t *testing.T) {
 	want := map[string][]string{
-		"en": {"The help desk lifted the block on your Varde ID",
+		"en": {"The help desk added a new national identity number to your Varde ID",
+			"The help desk lifted the block on your Varde ID",
 			"A login with a passkey was refused because your Varde ID was blocked",
 			"The help desk blocked your Varde ID, and logged you out everywhere"},
-		"nb": {"Brukerstøtten opphevet sperringen av Varde-ID-en din",
+		"nb": {"Brukerstøtten la til et nytt fødselsnummer eller D-nummer på Varde-ID-en din",
+			"Brukerstøtten opphevet sperringen av Varde-ID-en din",
 			"En innlogging med en passnøkkel ble avvist fordi Varde-ID-en din var sperret",
 			"Brukerstøtten sperret Varde-ID-en din og logget deg ut overalt"},
-		"da": {"Supporten ophævede spærringen af dit Varde-ID",
+		"da": {"Supporten tilføjede et nyt personnummer til dit Varde-ID",
+			"Supporten ophævede spærringen af dit Varde-ID",
 			"Et login med en adgangsnøgle blev afvist, fordi dit Varde-ID var spærret",
 			"Supporten spærrede dit Varde-ID og loggede dig ud alle steder"},
 	}
@@ -39,6 +43,7 @@ func TestBlockIsShownToThePersonInEveryLanguage(t *testing.T) {
 				{Type: "authentication", Provider: "passkey", Result: store.ResultFailure, Reason: "person_blocked",
 					Details: map[string]string{"method": "passkey"}},
 				{Type: "person_unblocked", Result: store.ResultSuccess, Details: map[string]string{"reason": "identity checked", "by": "operator"}},
+				{Type: "identifier_added", Result: store.ResultSuccess, Details: map[string]string{"scheme": "no:fnr", "reason": "birth number given", "by": "operator"}},
 			} {
 				ev.PersonID, ev.Time = e.person, h.now.Add(time.Duration(i+1)*time.Minute)
 				if err := h.db.AppendAudit(ctx, ev); err != nil {
@@ -50,7 +55,7 @@ func TestBlockIsShownToThePersonInEveryLanguage(t *testing.T) {
 				t.Fatalf("account page: %d", r.status)
 			}
 			var got []string
-			for _, row := range activityRows(t, r.body)[:3] {
+			for _, row := range activityRows(t, r.body)[:4] {
 				got = append(got, row[1])
 			}
 			if !slices.Equal(got, lines) {

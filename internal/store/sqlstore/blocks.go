@@ -37,11 +37,7 @@ func (db *DB) BlockPerson(ctx context.Context, personID, reason string, now time
 		if ended, err = db.endPersonSessionsIn(ctx, tx, personID, "", now); err != nil {
 			return err
 		}
-		res, err = tx.ExecContext(ctx, db.d.rebind("UPDATE grants SET revoked_at = ? WHERE person_id = ? AND revoked_at = 0"), micros(now), personID)
-		if err != nil {
-			return fmt.Errorf("revoke grants: %w", db.d.classify(err))
-		}
-		revoked, err := res.RowsAffected()
+		revoked, err := db.revokePersonGrantsIn(ctx, tx, personID, now)
 		if err != nil {
 			return err
 		}

@@ -20,10 +20,7 @@ func testPersonBlocks(t *testing.T, s store.Store) {
 		wantErr(t, "CreatePerson "+x.ID, s.CreatePerson(ctx, x), nil)
 	}
 	session := func(id, person string, clients ...string) *store.Session {
-		ss := fullSession(t, id)
-		ss.PersonID, ss.Clients, ss.Continues, ss.ExpiresAt = person, clients, "", later
-		wantErr(t, "CreateSession "+id, s.CreateSession(ctx, ss), nil)
-		return ss
+		return createSessionOf(t, s, id, person, later, clients...)
 	}
 	told := session("b-told", p.ID, "bank")
 	session("b-alone", p.ID)
@@ -63,13 +60,7 @@ func testPersonBlocks(t *testing.T, s store.Store) {
 	}
 	events := func(id string) []string {
 		t.Helper()
-		got, err := s.ListPersonAudit(ctx, id, 100)
-		wantErr(t, "ListPersonAudit", err, nil)
-		var out []string
-		for _, e := range got {
-			out = append(out, e.Type+" "+e.Details["sessions"]+" "+e.Details["grants"])
-		}
-		return out
+		return sessionsAndGrantsEvents(t, s, id)
 	}
 
 	t.Run("block", func(t *testing.T) {
@@ -166,4 +157,27 @@ func testPersonBlocks(t *testing.T, s store.Store) {
 			t.Errorf("blocked again: %+v", got)
 		}
 	})
+}
+
+// createSessionOf stores a session id of person, live until expires,
+// in which clients received tokens.
+func createSessionOf(t *testing.T, s store.Store, id, person string, expires time.Time, clients ...string) *store.Session {
+	t.Helper()
+	ss := fullSession(t, id)
+	ss.PersonID, ss.Clients, ss.Continues, ss.ExpiresAt = person, clients, "", expires
+	wantErr(t, "CreateSession "+id, s.CreateSession(t.Context(), ss), nil)
+	return ss
+}
+
+// sessionsAndGrantsEvents lists person's events, newest first, as
+// their type and their details "sessions" and "grants".
+func sessionsAndGrantsEvents(t *testing.T, s store.Store, person string) []string {
+	t.Helper()
+	got, err := s.ListPersonAudit(t.Context(), person, 100)
+	wantErr(t, "ListPersonAudit", err, nil)
+	var out []string
+	for _, e := range got {
+		out = append(out, e.Type+" "+e.Details["sessions"]+" "+e.Details["grants"])
+	}
+	return out
 }

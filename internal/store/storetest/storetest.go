@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Clients", testClients},
 		{"Persons", testPersons},
 		{"PersonBlocks", testPersonBlocks},
+		{"PersonNumbers", testPersonNumbers},
 		{"Passkeys", testPasskeys},
 		{"RecoveryCodes", testRecoveryCodes},
 		{"AuthRequests", testAuthRequests},
