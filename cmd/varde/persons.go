@@ -312,7 +312,7 @@ func unblockPerson(ctx context.Context, st store.Store, p *store.Person, reason,
 // addNumber gives p the new number added, after the help desk has
 // checked the change in the population register; with merge, a person
 // who holds nothing but that number is retired and the number moved
-// (ADR 31).
+// (ADR 30).
 func addNumber(ctx context.Context, st store.Store, p *store.Person, added store.Identifier, merge bool, reason, by string, now time.Time, w io.Writer) error {
 	masked := added.Scheme + " number " + identity.Mask(added)
 	var retire *store.Person

@@ -31,7 +31,7 @@
 //
 // Numbers change: a D-number is followed by a birth number, a birth
 // number is replaced. A person may hold several numbers, of one scheme
-// or of several; the help desk adds the new one beside the old (ADR 31),
+// or of several; the help desk adds the new one beside the old (ADR 30),
 // and a login with either is the same person.
 //
 // Persons themselves are stored through package store; proofing and

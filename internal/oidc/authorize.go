@@ -48,7 +48,7 @@ func resolveRedirect(c *store.Client, form url.Values) (string, error) {
 
 // registeredRedirect reports whether uri is one of c's redirect URIs:
 // the same string (RFC 9700 §4.1.3), or, for a public client (a native
-// app), a loopback redirect URI on another port (ADR 30). RFC 8252 §7.3:
+// app), a loopback redirect URI on another port (ADR 29). RFC 8252 §7.3:
 // the server MUST allow any port in a loopback IP redirect URI, which a
 // native app's listener gets from the operating system when it starts.
 func registeredRedirect(c *store.Client, uri string) bool {

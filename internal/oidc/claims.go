@@ -79,7 +79,7 @@ var nationalSchemes = []string{"no:fnr", "no:dnr"}
 
 // nationalID is the person's number of the first of nationalSchemes
 // they hold; of two of one scheme the one added last, since a number
-// added beside another replaced it (a birth number replaced, ADR 31),
+// added beside another replaced it (a birth number replaced, ADR 30),
 // and the old one is kept only so that logins with it still find the
 // person.
 func nationalID(p *store.Person) (NationalID, bool) {

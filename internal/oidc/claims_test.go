@@ -54,7 +54,7 @@ func TestSessionRefVectors(t *testing.T) {
 }
 
 // TestNationalIDIsTheNewestNumber: a person whose birth number was
-// replaced holds both (the old one still finds them, ADR 31); services
+// replaced holds both (the old one still finds them, ADR 30); services
 // are given the newer one, a birth number before a D-number.
 func TestNationalIDIsTheNewestNumber(t *testing.T) {
 	tests := []struct {

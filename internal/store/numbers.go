@@ -7,7 +7,7 @@ import (
 
 // PersonNumbers holds what a help desk changes when a person's national
 // number changes: a D-number followed by a birth number, a birth number
-// replaced (ADR 31). The new number joins the person's identifiers and
+// replaced (ADR 30). The new number joins the person's identifiers and
 // the old one stays, so that the person keeps one identity, and one
 // pairwise subject at every relying party, whichever number an eID
 // asserts.
