@@ -1721,7 +1721,7 @@ func TestAccountChangesNeedStrongRecentLogin(t *testing.T) {
 	h.now = h.now.Add(passkeyidp.ReauthAfter + time.Minute)
 	page = owner.get("/account")
 	if strings.Contains(page.body, `data-ceremony="add"`) || strings.Contains(page.body, `action="/account/passkeys/remove"`) ||
-		!strings.Contains(page.body, "need a login from the last 15 minutes") {
+		!strings.Contains(page.body, "must have logged in within the last 15 minutes") {
 		t.Fatalf("account page of an old login offers changes:\n%s", page.body)
 	}
 	if r, m := owner.json("/account/passkeys/begin", map[string]string{"name": "x"}, ocsrf); r.status != http.StatusForbidden || m["error"] != "reauth" {
