@@ -756,7 +756,7 @@ func TestPageListsCompletedMaintenance(t *testing.T) {
 		{"en", []string{"Maintenance completed in the last 90 days", "Certificate rollover",
 			`<time datetime="2026-11-20T22:00:00Z">2026-11-20 22:00 UTC</time> – <time datetime="2026-11-20T22:40:00Z">2026-11-20 22:40 UTC</time>`,
 			"Ended early; it was announced to last until <time datetime=\"2026-11-21T00:00:00Z\">", "BankID upgrade", "Affected: BankID"}},
-		{"nb", []string{"Vedlikehold fullført de siste 90 dagene", "Avsluttet tidlig; det var varslet å vare til"}},
+		{"nb", []string{"Vedlikehold fullført de siste 90 dagene", "Avsluttet før tiden; det var varslet at det skulle vare til"}},
 		{"da", []string{"Vedligeholdelse afsluttet de seneste 90 dage", "Afsluttet før tid; den var varslet til at vare til"}},
 	}
 	for _, tt := range tests {
