@@ -17,7 +17,8 @@ var Templates embed.FS
 var Static embed.FS
 
 // Locales holds one JSON catalogue per language: locales/<tag>.json, a
-// flat object of message keys to text.
+// flat object of message keys to text. The texts follow the terms and
+// style in locales/GLOSSARY.md.
 //
 //go:embed locales/*.json
 var Locales embed.FS

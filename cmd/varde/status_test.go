@@ -234,11 +234,11 @@ func TestStatusIncidentFromOutage(t *testing.T) {
 		_, body := anyRP.get(issuer + "/status/incidents/" + inc.ID + "?lang=en")
 		return body
 	}
-	if strings.Contains(page(), "RCA overdue") {
+	if strings.Contains(page(), "Root-cause analysis overdue") {
 		t.Error("page says overdue before the deadline")
 	}
 	offset.Store(int64(72*time.Hour + time.Minute)) // the deadline passes
-	if !strings.Contains(page(), "RCA overdue") {
+	if !strings.Contains(page(), "Root-cause analysis overdue") {
 		t.Error("page does not say the RCA is overdue after the deadline")
 	}
 
@@ -253,7 +253,7 @@ func TestStatusIncidentFromOutage(t *testing.T) {
 		t.Errorf("API incident = %+v", apiInc)
 	}
 	_, home := anyRP.get(issuer + "/status?lang=en")
-	for _, want := range []string{"incidents/" + inc.ID, "RCA overdue"} {
+	for _, want := range []string{"incidents/" + inc.ID, "Root-cause analysis overdue"} {
 		if !strings.Contains(home, want) {
 			t.Errorf("status page lacks %q", want)
 		}
@@ -293,7 +293,7 @@ func TestStatusIncidentFromOutage(t *testing.T) {
 		t.Errorf("exported incident differs from the API's:\n%+v\n%+v", got, apiInc)
 	}
 	html, err := os.ReadFile(filepath.Join(dir, "incidents", inc.ID+".html"))
-	if err != nil || !strings.Contains(string(html), "RCA overdue") {
+	if err != nil || !strings.Contains(string(html), "Root-cause analysis overdue") {
 		t.Errorf("exported incident page: %v", err)
 	}
 
@@ -430,7 +430,7 @@ func TestStatusReportSaysMeasuredSpan(t *testing.T) {
 	if !rep.MeasuredFrom.Equal(first) {
 		t.Errorf("measured_from %v, want %v", rep.MeasuredFrom, first)
 	}
-	if want := "no health records from before 2026-02-10 12:00 UTC: the figures cover only the time since"; !strings.Contains(words.String(), want) {
+	if want := "no recorded checks from before 2026-02-10 12:00 UTC: the figures cover only the time since"; !strings.Contains(words.String(), want) {
 		t.Errorf("stderr %q, want %q", words.String(), want)
 	}
 	out.Reset()

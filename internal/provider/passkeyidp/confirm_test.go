@@ -267,7 +267,7 @@ func TestConfirmPagesInEveryLanguage(t *testing.T) {
 	for _, l := range []struct{ lang, remove, codes, yes string }{
 		{"en", "Remove the passkey “Laptop”?", "Make new recovery codes?", "Yes, remove it"},
 		{"nb", "Fjerne passnøkkelen «Laptop»?", "Lage nye gjenopprettingskoder nå?", "Ja, fjern den"},
-		{"da", "Fjern adgangsnøglen »Laptop«?", "Lav nye genoprettelseskoder?", "Ja, fjern den"},
+		{"da", "Fjerne adgangsnøglen »Laptop«?", "Lave nye genoprettelseskoder?", "Ja, fjern den"},
 	} {
 		b := h.browser(l.lang)
 		e := b.enrol(newDevice(false), "", "fnr")

@@ -1721,7 +1721,7 @@ func TestAccountChangesNeedStrongRecentLogin(t *testing.T) {
 	h.now = h.now.Add(passkeyidp.ReauthAfter + time.Minute)
 	page = owner.get("/account")
 	if strings.Contains(page.body, `data-ceremony="add"`) || strings.Contains(page.body, `action="/account/passkeys/remove"`) ||
-		!strings.Contains(page.body, "need a login from the last 15 minutes") {
+		!strings.Contains(page.body, "must have logged in within the last 15 minutes") {
 		t.Fatalf("account page of an old login offers changes:\n%s", page.body)
 	}
 	if r, m := owner.json("/account/passkeys/begin", map[string]string{"name": "x"}, ocsrf); r.status != http.StatusForbidden || m["error"] != "reauth" {
@@ -2306,7 +2306,7 @@ func TestAccountSaysWhyNoLink(t *testing.T) {
 		want  string
 	}{
 		{"reauth", assurance.Substantial, "en", "log in again, then come back here"},
-		{"level", assurance.Substantial, "nb", "logge inn igjen med passnøkkelen din eller med en eID på nivå betydelig eller høyere"},
+		{"level", assurance.Substantial, "nb", "logge inn igjen med passnøkkelen din eller med en e-ID på nivå betydelig eller høyere"},
 		{"level", assurance.High, "en", "with an eID at the high level or higher"},
 		{"level", assurance.High, "da", "med et eID på niveau højt eller højere"},
 		{"down", assurance.Substantial, "da", "Prøv igen senere"},
@@ -2476,7 +2476,7 @@ func TestAddedPasskeyEndsOtherSessions(t *testing.T) {
 func TestWeakLoginIsToldWhatHelps(t *testing.T) {
 	for _, tc := range []struct{ lang, want, not string }{
 		{"en", "Log in with a passkey you had before or with an eID, then try once more.", "That change needs a new login first"},
-		{"nb", "Logg inn med en passnøkkel du hadde fra før, eller med en eID, og prøv en gang til.", "Den endringen krever at du logger inn på nytt først"},
+		{"nb", "Logg inn med en passnøkkel du hadde fra før, eller med en e-ID, og prøv en gang til.", "Den endringen krever at du logger inn på nytt først"},
 		{"da", "Log ind med en adgangsnøgle du havde i forvejen, eller med et eID, og prøv så en gang til.", "Den ændring kræver at du logger ind igen først"},
 	} {
 		t.Run(tc.lang, func(t *testing.T) {

@@ -32,7 +32,7 @@ func TestPageShowsStateInEveryLanguage(t *testing.T) {
 			"Login server Oslo 1", "Passkey", "BankID", "MinID", "EU eID",
 			"✓</span> Working", "▲</span> Slow or partly working", "✕</span> Not working", "◷</span> Planned maintenance", "?</span> Not known yet",
 			"since <time datetime=\"2026-11-25T11:02:00Z\">2026-11-25 11:02 UTC</time>",
-			"RCA overdue: it was due 2026-11-09 09:35 UTC and has not been published.",
+			"Root-cause analysis overdue: it was due 2026-11-09 09:35 UTC and has not been published.",
 			"Root-cause analysis due 2026-11-26 14:25 UTC.", "Published 2026-11-18 10:00 UTC, on time.",
 			"A certificate expired at the provider.",
 			"BankID login is not working", "We have contacted BankID.", "12,345",
@@ -49,7 +49,7 @@ func TestPageShowsStateInEveryLanguage(t *testing.T) {
 			"Innlogging med BankID virker ikke", "12\u00a0345",
 			"BankID was slow", // no Norwegian title: English
 			"89,93\u00a0% av kontrollene lyktes",
-		}, []string{"Old finished work", "RCA overdue", "<script"}},
+		}, []string{"Old finished work", "Root-cause analysis overdue", "<script"}},
 		{"da-DK,da;q=0.9", []string{
 			`<html lang="da">`, "Nogle dele virker ikke",
 			"Login server Oslo 1", "EU eID", // no Danish names: English
@@ -58,7 +58,7 @@ func TestPageShowsStateInEveryLanguage(t *testing.T) {
 			"BankID login is not working", "12.345",
 			"2026-11-25: 89,93\u00a0% af kontrollerne lykkedes, som værst virkede den ikke, 1 hændelse",
 			"Dage med problemer: 2",
-		}, []string{"Old finished work", "RCA overdue", "Årsaksanalysen", "<script"}},
+		}, []string{"Old finished work", "Root-cause analysis overdue", "Årsaksanalysen", "<script"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.lang, func(t *testing.T) {
@@ -150,7 +150,7 @@ func TestIncidentPage(t *testing.T) {
 		code int
 		want []string
 	}{
-		{"/status/incidents/inc-0002?lang=en", 200, []string{"<h1>Passkey logins were slow</h1>", "Passkey, Database", "1 h 30 min", "RCA overdue", "Incident opened", "Working again"}},
+		{"/status/incidents/inc-0002?lang=en", 200, []string{"<h1>Passkey logins were slow</h1>", "Passkey, Database", "1 h 30 min", "Root-cause analysis overdue", "Incident opened", "Working again"}},
 		{"/status/incidents/inc-0002?lang=nb", 200, []string{"<h1>Innlogging med passnøkkel var treg</h1>", "1 t 30 min", "Årsaksanalysen er forsinket"}},
 		{"/status/incidents/inc-0004?lang=en", 200, []string{"1 h so far", "12,345", "9,000", "Note from the operators"}},
 		{"/status/incidents/inc-0001?lang=en", 200, []string{"3 h 5 min", "We now alert 30 days before expiry.", "Root-cause analysis published"}},
@@ -621,7 +621,7 @@ func TestFeed(t *testing.T) {
 		"BankID login is not working": {"tag:id.example.no,2026-11-25:status/incidents/inc-0004", "2026-11-25T12:00:00Z", "https://id.example.no/status/incidents/inc-0004?lang=en", "People affected: 12,345"},
 		"BankID was slow":             {"tag:id.example.no,2026-11-23:status/incidents/inc-0003", "2026-11-23T14:25:00Z", "https://id.example.no/status/incidents/inc-0003?lang=en", "Root-cause analysis due 2026-11-26 14:25 UTC."},
 		"BankID was down":             {"tag:id.example.no,2026-11-16:status/incidents/inc-0001", "2026-11-18T10:00:00Z", "https://id.example.no/status/incidents/inc-0001?lang=en", "We now alert 30 days"},
-		"Passkey logins were slow":    {"tag:id.example.no,2026-11-06:status/incidents/inc-0002", "2026-11-09T09:35:00Z", "https://id.example.no/status/incidents/inc-0002?lang=en", "RCA overdue"},
+		"Passkey logins were slow":    {"tag:id.example.no,2026-11-06:status/incidents/inc-0002", "2026-11-09T09:35:00Z", "https://id.example.no/status/incidents/inc-0002?lang=en", "Root-cause analysis overdue"},
 	}
 	f.Entries = slices.DeleteFunc(f.Entries, func(e feedEntry) bool { return strings.Contains(e.ID, ":status/maintenance/") })
 	if len(f.Entries) != len(want) {
@@ -756,7 +756,7 @@ func TestPageListsCompletedMaintenance(t *testing.T) {
 		{"en", []string{"Maintenance completed in the last 90 days", "Certificate rollover",
 			`<time datetime="2026-11-20T22:00:00Z">2026-11-20 22:00 UTC</time> – <time datetime="2026-11-20T22:40:00Z">2026-11-20 22:40 UTC</time>`,
 			"Ended early; it was announced to last until <time datetime=\"2026-11-21T00:00:00Z\">", "BankID upgrade", "Affected: BankID"}},
-		{"nb", []string{"Vedlikehold fullført de siste 90 dagene", "Avsluttet tidlig; det var varslet å vare til"}},
+		{"nb", []string{"Vedlikehold fullført de siste 90 dagene", "Avsluttet før tiden; det var varslet at det skulle vare til"}},
 		{"da", []string{"Vedligeholdelse afsluttet de seneste 90 dage", "Afsluttet før tid; den var varslet til at vare til"}},
 	}
 	for _, tt := range tests {
