@@ -165,5 +165,7 @@
 // stored), or the provider's own reason for failing the login. The identifiers a
 // link adds or raises, the end of the person's other sessions and the
 // link's events are one store write (store.Persons.LinkIdentifiers):
-// all of the link is stored, or none of it.
+// all of the link is stored, or none of it. That write reads the block
+// too (store.ErrBlocked), so a block landing after the link looked and
+// before it writes still adds no way in: person_blocked, as above.
 package broker
