@@ -31,7 +31,8 @@ func (h *helpRequest) Error() string { return "help requested" }
 func (h *helpRequest) Unwrap() error { return flag.ErrHelp }
 
 // parseFlags parses args into fs and then wants exactly the positional
-// arguments named in positional (e.g. "DIR") after the flags. Go's flag
+// arguments named in positional (e.g. "DIR") after the flags; the last
+// ones may be optional, named in brackets ("[IDENTIFIER]"). Go's flag
 // parser stops at the first word that is not a flag: a value with a
 // space that was not quoted (--name Tax Portal) would leave its second
 // word, and every flag after it, unread, and the command would go on
@@ -60,10 +61,14 @@ func parseFlags(fs *flag.FlagSet, args []string, positional ...string) error {
 	if err != nil {
 		return &usageError{fmt.Errorf("%s: %w", fs.Name(), err)}
 	}
-	if fs.NArg() < len(positional) {
-		return usageErrorf("%s: missing %s", fs.Name(), strings.Join(positional[fs.NArg():], " "))
+	required := len(positional)
+	for required > 0 && strings.HasPrefix(positional[required-1], "[") {
+		required--
 	}
-	if fs.NArg() == len(positional) {
+	if fs.NArg() < required {
+		return usageErrorf("%s: missing %s", fs.Name(), strings.Join(positional[fs.NArg():required], " "))
+	}
+	if fs.NArg() <= len(positional) {
 		return nil
 	}
 	extra := fs.Arg(len(positional))

@@ -19,11 +19,15 @@ import (
 )
 
 const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [flags] IDENTIFIER
+       varde persons show --config FILE --id ID
        varde persons add-number --config FILE --reason TEXT [--by NAME] [--merge] IDENTIFIER NEW
 
-  show        look a person up by an identifier and show their ways in:
-              identifiers, passkeys, recovery codes left, live sessions,
-              refresh tokens, and whether their Varde ID is blocked
+  show        look a person up by an identifier, or by their person ID
+              (--id, as show and the audit log print it: finds a person
+              retired by add-number --merge, who holds no number), and
+              show their ways in: identifiers, passkeys, recovery codes
+              left, live sessions, refresh tokens, and whether their
+              Varde ID is blocked
   block       block the person's Varde ID at once (--reason, required): every
               way in refuses them, their sessions end (relying parties that
               got tokens in them are told), and their refresh and access
@@ -61,11 +65,13 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 	if err != nil {
 		return err
 	}
-	var reason, by string
+	var reason, by, personID string
 	var merge bool
 	positional := []string{"IDENTIFIER"}
 	switch args[0] {
 	case "show":
+		fs.StringVar(&personID, "id", "", "the person's `ID`, as show and the audit log print it, instead of IDENTIFIER")
+		positional = []string{"[IDENTIFIER]"}
 	case "block", "unblock", "add-number":
 		fs.StringVar(&reason, "reason", "", fmt.Sprintf("why, for the audit log, in plain words, at most %d characters "+
 			"(e.g. \"phone stolen, called the help desk\") (required)", store.MaxBlockReasonLen))
@@ -80,9 +86,19 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 	if err := parseFlags(fs, args[1:], positional...); err != nil {
 		return err
 	}
-	id, err := parseIdentifierArg(fs.Arg(0))
-	if err != nil {
-		return err
+	if args[0] == "show" {
+		switch {
+		case personID != "" && fs.NArg() > 0:
+			return usageErrorf("%s: give the person's IDENTIFIER or --id, not both", fs.Name())
+		case personID == "" && fs.NArg() == 0:
+			return usageErrorf("%s: missing IDENTIFIER (or --id ID)", fs.Name())
+		}
+	}
+	var id store.Identifier
+	if personID == "" {
+		if id, err = parseIdentifierArg(fs.Arg(0)); err != nil {
+			return err
+		}
 	}
 	var added store.Identifier
 	if args[0] == "add-number" {
@@ -112,9 +128,18 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 	// Sessions unused for the idle timeout have ended, as the nodes
 	// count them.
 	st.SetSessionIdleTimeout(cfg.Session.IdleTimeout)
-	p, err := st.GetPersonByIdentifier(ctx, id.Scheme, id.Value)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("nobody at Varde holds that %s number: no person found", id.Scheme)
+	var p *store.Person
+	switch {
+	case personID != "":
+		p, err = st.GetPerson(ctx, personID)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no person with ID %s at Varde: no person found", personID)
+		}
+	default:
+		p, err = st.GetPersonByIdentifier(ctx, id.Scheme, id.Value)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("nobody at Varde holds that %s number: no person found", id.Scheme)
+		}
 	}
 	if err != nil {
 		return err
@@ -222,16 +247,7 @@ func showPerson(ctx context.Context, st store.Store, p *store.Person, now time.T
 		return err
 	}
 	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCHEME\tNUMBER\tHOW")
-	for _, id := range p.Identifiers {
-		how := "proofed with it"
-		if id.MaxLevel != "" {
-			how = "linked from a " + id.MaxLevel + " login, reaches at most " + id.MaxLevel
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", id.Scheme, identity.Mask(id), how)
-	}
-	if err := tw.Flush(); err != nil {
+	if err := showIdentifiers(w, p.Identifiers); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
@@ -251,6 +267,28 @@ func showPerson(ctx context.Context, st store.Store, p *store.Person, now time.T
 			name = "(no name)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, utc(k.CreatedAt), utc(k.LastUsedAt), kind)
+	}
+	return tw.Flush()
+}
+
+// showIdentifiers lists ids, masked, with what a login through each
+// reaches. The store records a level only for a number linked from a
+// session (store.Identifier.MaxLevel); one the person was proofed with
+// and one the help desk added (add-number) look the same, so neither is
+// said.
+func showIdentifiers(w io.Writer, ids []store.Identifier) error {
+	if len(ids) == 0 {
+		fmt.Fprintln(w, "no numbers (retired by add-number --merge, or never given one)")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCHEME\tNUMBER\tA LOGIN WITH IT REACHES")
+	for _, id := range ids {
+		reaches := "no cap: a login with it reaches the level it proves"
+		if id.MaxLevel != "" {
+			reaches = "at most " + id.MaxLevel + ": linked from a " + id.MaxLevel + " login"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", id.Scheme, identity.Mask(id), reaches)
 	}
 	return tw.Flush()
 }

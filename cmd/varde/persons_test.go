@@ -73,7 +73,8 @@ func TestPersonsShow(t *testing.T) {
 	}
 	for _, want := range []string{
 		"p-kari", "Kari Nordmann", "proofed high (bankid)", "not blocked", "1 live", "1 (1 offline", "2 left",
-		"no:fnr", "010180•••••", "proofed with it", "no:dnr", "410180•••••", "linked from a substantial login",
+		"no:fnr", "010180•••••", "no cap: a login with it reaches the level it proves", "no:dnr", "410180•••••",
+		"at most substantial: linked from a substantial login",
 		"Phone", "synced", "Security key", "device-bound", "never",
 	} {
 		if !strings.Contains(out, want) {
@@ -83,6 +84,62 @@ func TestPersonsShow(t *testing.T) {
 	for _, secret := range []string{personFnr, personDnr, "secret-public-key", "cred-phone"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("persons show prints %q:\n%s", secret, out)
+		}
+	}
+}
+
+// TestPersonsShowByID: a person retired by add-number --merge holds no
+// number any more, and is found by the person ID that show and the
+// audit log print (--id); so is anyone else. The numbers of the person
+// the help desk added are not said to be proofed: only what a login
+// with them reaches, which is all the store records.
+func TestPersonsShowByID(t *testing.T) {
+	cfg, st := personStore(t)
+	taken := syntheticFnr(t)
+	eidPerson(t, st, "p-eid", taken)
+	if out, err := runCmd(t, "persons", "add-number", "--config", cfg, "--reason", "birth number given", "--merge",
+		"no:fnr:"+personFnr, "no:fnr:"+taken); err != nil {
+		t.Fatalf("persons add-number --merge: %v\n%s", err, out)
+	}
+	waitFor(t, "the number to move", 3*time.Second, func() bool { return holder(t, st, taken) == "p-kari" })
+
+	out, err := runCmd(t, "persons", "show", "--config", cfg, "--id", "p-eid")
+	if err != nil {
+		t.Fatalf("persons show --id: %v\n%s", err, out)
+	}
+	for _, want := range []string{"p-eid", "Kari Nordmann", "BLOCKED since", "retired: their number was moved to person p-kari", "no numbers", "0 live", "no passkeys"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("persons show --id of the retired person does not say %q:\n%s", want, out)
+		}
+	}
+	out, err = runCmd(t, "persons", "show", "--config", cfg, "--id", "p-kari")
+	if err != nil {
+		t.Fatalf("persons show --id: %v\n%s", err, out)
+	}
+	// The number moved to them is theirs at the level it had; what a
+	// login with it reaches is said, nothing about how they got it.
+	for _, want := range []string{"p-kari", taken[:6] + "•••••", "no cap: a login with it reaches the level it proves"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("persons show --id p-kari does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "proofed with it") || strings.Contains(out, taken) {
+		t.Errorf("persons show --id p-kari:\n%s", out)
+	}
+
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"nobody", []string{"--id", "nobody"}, 1, "no person with ID nobody"},
+		{"both", []string{"--id", "p-kari", "no:fnr:" + personFnr}, 2, "IDENTIFIER or --id, not both"},
+		{"neither", nil, 2, "missing IDENTIFIER"},
+	} {
+		out, err := runCmd(t, append([]string{"persons", "show", "--config", cfg}, tt.args...)...)
+		if code := exitStatus(err, &bytes.Buffer{}); code != tt.code || err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: exit status %d, %v; want %d and %q\n%s", tt.name, code, err, tt.code, tt.want, out)
 		}
 	}
 }

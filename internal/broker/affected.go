@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -46,7 +47,10 @@ const (
 	ViaAny    = "any"
 	ViaStart  = "start"
 	// BrowserCookie is the first-party cookie that tells browsers apart,
-	// only for counting the people an outage affected.
+	// only for counting the people an outage affected. Over HTTPS it is
+	// named as the session cookie is (session.SecureName):
+	// __Host-varde_browser at the root, __Secure-varde_browser under an
+	// issuer's path.
 	BrowserCookie = "varde_browser"
 	// browserCookieMaxAge is 400 days, the longest lifetime browsers
 	// honour (draft-ietf-httpbis-rfc6265bis, the Max-Age attribute).
@@ -69,7 +73,7 @@ func Handle(value string) string {
 // one on w when the request carries none (or one that is not ours). It
 // returns "" only if no randomness could be read; the login goes on.
 func (b *Broker) browserID(w http.ResponseWriter, r *http.Request) string {
-	if v := requestBrowser(r); v != "" {
+	if v := b.requestBrowser(r); v != "" {
 		return v
 	}
 	rnd := b.Rand
@@ -83,10 +87,25 @@ func (b *Broker) browserID(w http.ResponseWriter, r *http.Request) string {
 	}
 	value := base64.RawURLEncoding.EncodeToString(v[:])
 	http.SetCookie(w, &http.Cookie{
-		Name: BrowserCookie, Value: value, Path: b.cookiePath(), MaxAge: browserCookieMaxAge,
-		HttpOnly: true, Secure: b.Sessions != nil && b.Sessions.Secure, SameSite: http.SameSiteLaxMode,
+		Name: b.browserCookieName(), Value: value, Path: b.cookiePath(), MaxAge: browserCookieMaxAge,
+		HttpOnly: true, Secure: b.secureCookies(), SameSite: http.SameSiteLaxMode,
 	})
 	return value
+}
+
+// secureCookies reports whether the broker's cookies carry the Secure
+// flag: as the session cookie does.
+func (b *Broker) secureCookies() bool {
+	return b.Sessions != nil && b.Sessions.Secure
+}
+
+// browserCookieName is the browser cookie's name, prefixed as the
+// session cookie's is (session.SecureName): a cookie a sibling
+// subdomain or a plain-HTTP page of the host set (cookie tossing) is
+// not read, so it can neither merge browsers nor split one when
+// counting the people an outage affected.
+func (b *Broker) browserCookieName() string {
+	return session.SecureName(BrowserCookie, b.cookiePath(), b.secureCookies())
 }
 
 // cookiePath is the browser cookie's Path: the session cookie's, which
@@ -100,8 +119,8 @@ func (b *Broker) cookiePath() string {
 
 // requestBrowser is the request's browser cookie value, "" if it has
 // none or one that is not 128 bits in base64url.
-func requestBrowser(r *http.Request) string {
-	c, err := r.Cookie(BrowserCookie)
+func (b *Broker) requestBrowser(r *http.Request) string {
+	c, err := r.Cookie(b.browserCookieName())
 	if err != nil {
 		return ""
 	}

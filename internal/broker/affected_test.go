@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -119,10 +121,6 @@ func TestBrowserCookieIsSetOnceAndReused(t *testing.T) {
 		}
 	}
 
-	f.b.Sessions.Secure = true
-	if c := browserCookie(f.do("/login?req=r1")); c == nil || !c.Secure {
-		t.Errorf("with secure session cookies: browser cookie %+v", c)
-	}
 }
 
 var handleRE = regexp.MustCompile(`^[0-9a-f]{8}_[0-9a-f]{8}$`)
@@ -256,6 +254,66 @@ func TestRoutingEvents(t *testing.T) {
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("events = %q, want %q (status %d, Location %q)", got, tt.want, w.Code, w.Header().Get("Location"))
+			}
+		})
+	}
+}
+
+// TestBrowserCookieOverHTTPS: over HTTPS the browser cookie is named as
+// the session cookie is (session.SecureName): __Host-varde_browser at
+// the root, __Secure-varde_browser under an issuer's path. A
+// varde_browser cookie without the prefix, which a sibling subdomain or
+// a plain-HTTP page of the host could have set to a value it knows
+// (cookie tossing), is not read: the browser gets a value of its own,
+// and the tossed one never reaches the audit log's count of people
+// affected.
+func TestBrowserCookieOverHTTPS(t *testing.T) {
+	for _, c := range []struct{ path, name string }{
+		{"", "__Host-varde_browser"},
+		{"/eid", "__Secure-varde_browser"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.b.Sessions.Secure = true
+			f.b.Sessions.Path = c.path
+			f.b.Health = downMonitor(t, f, "weak")
+			f.request(t, "r1")
+			srv := httptest.NewTLSServer(http.StripPrefix(c.path, f.mux))
+			defer srv.Close()
+			client := srv.Client()
+			jar, err := cookiejar.New(nil)
+			must(t, err)
+			client.Jar = jar
+			home, err := url.Parse(srv.URL + "/")
+			must(t, err)
+			tossed := base64.RawURLEncoding.EncodeToString([]byte("sixteen bytes!!!"))
+			jar.SetCookies(home, []*http.Cookie{{Name: broker.BrowserCookie, Value: tossed, Path: "/"}})
+
+			page := srv.URL + c.path + "/login?req=r1"
+			res, err := client.Get(page)
+			must(t, err)
+			res.Body.Close()
+			var set *http.Cookie
+			for _, ck := range res.Cookies() {
+				if ck.Name == c.name {
+					set = ck
+				}
+			}
+			if set == nil || set.Value == tossed || !set.Secure || set.Path != f.b.Sessions.CookiePath() {
+				t.Fatalf("cookies set %v, want a Secure %s of Varde's own value with Path %s", res.Cookies(), c.name, f.b.Sessions.CookiePath())
+			}
+			// The page recorded the provider down under Varde's own value.
+			ev := f.eventsOf(t, broker.EventRouting)
+			if len(ev) != 1 || ev[0].Details[broker.DetailBrowser] != broker.Handle(set.Value) {
+				t.Errorf("routing events %+v, want one under the handle of %s", ev, c.name)
+			}
+
+			// The prefixed cookie is the one read back.
+			res, err = client.Get(page)
+			must(t, err)
+			res.Body.Close()
+			if len(res.Cookies()) != 0 {
+				t.Errorf("second page view set %v, want the browser cookie kept", res.Cookies())
 			}
 		})
 	}

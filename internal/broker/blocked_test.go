@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/broker"
@@ -82,10 +83,17 @@ func TestLinkRefusesABlockedPerson(t *testing.T) {
 	}
 	next, err := finishIn(f, b, attempt, provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Substantial})
 	must(t, err)
+	linkRefusedAsBlocked(t, f, next)
+}
+
+// linkRefusedAsBlocked checks that a link that ended at next added
+// nothing, was audited as refused for a blocked person, and says so.
+func linkRefusedAsBlocked(t *testing.T, f *fixture, next string) {
+	t.Helper()
 	if next != "/account/link/refused?why=blocked" {
 		t.Fatalf("next = %q", next)
 	}
-	if _, err := f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value); err == nil {
+	if _, err := f.st.GetPersonByIdentifier(context.Background(), dnr.Scheme, dnr.Value); err == nil {
 		t.Error("the identifier was linked to a blocked person")
 	}
 	if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultFailure || ev.Reason != broker.ReasonPersonBlocked {
@@ -94,4 +102,43 @@ func TestLinkRefusesABlockedPerson(t *testing.T) {
 	if page := f.get(next); page.Code != http.StatusForbidden || !strings.Contains(page.Body.String(), "Your Varde ID is blocked") {
 		t.Errorf("page %d: %.400s", page.Code, page.Body.String())
 	}
+}
+
+// blockOnLookup is the store, in which the help desk blocks person the
+// first time the broker looks an identifier up: after the link checked
+// the block, before it writes.
+type blockOnLookup struct {
+	store.Persons
+	blocks store.PersonBlocks
+	person string
+	now    time.Time
+	done   bool
+}
+
+func (s *blockOnLookup) GetPersonByIdentifier(ctx context.Context, scheme, value string) (*store.Person, error) {
+	if !s.done {
+		s.done = true
+		if _, err := s.blocks.BlockPerson(ctx, s.person, "stolen phone", s.now, nil); err != nil {
+			return nil, err
+		}
+	}
+	return s.Persons.GetPersonByIdentifier(ctx, scheme, value)
+}
+
+// TestLinkRefusesAPersonBlockedMeanwhile: a block that lands after the
+// link looked and before it writes still stops it: the store refuses
+// the write, and the person gets the same page and audit reason as for
+// a block the link saw.
+func TestLinkRefusesAPersonBlockedMeanwhile(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	b := loggedIn(t, f, "p1", assurance.High)
+	attempt := linkAttempt(t, f, b, "weak")
+	f.b.Persons = &blockOnLookup{Persons: f.st, blocks: f.st, person: "p1", now: f.now}
+	next, err := finishIn(f, b, attempt, provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Substantial})
+	must(t, err)
+	if p, err := f.st.GetPerson(ctx, "p1"); err != nil || !p.Blocked() {
+		t.Fatalf("the block did not land: %+v, %v", p, err)
+	}
+	linkRefusedAsBlocked(t, f, next)
 }

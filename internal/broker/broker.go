@@ -674,7 +674,7 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 	}
 	ctx := r.Context()
 	ev := &store.AuditEvent{Type: EventAuthentication, Provider: res.Provider, Level: res.Level.String(),
-		Details: traced(map[string]string{"method": res.Method}, attemptID, requestBrowser(r))}
+		Details: traced(map[string]string{"method": res.Method}, attemptID, b.requestBrowser(r))}
 	a, err := b.load(r, attemptID)
 	if err != nil {
 		var gone *clientGoneError
@@ -1099,7 +1099,7 @@ func (b *Broker) failed(r *http.Request, attemptID, providerID, reason, account 
 	}
 	// The attempt handle comes from the ID itself, so it is recorded even
 	// when the attempt can no longer be loaded.
-	ev := &store.AuditEvent{Type: EventAuthentication, Provider: providerID, Details: traced(nil, attemptID, requestBrowser(r))}
+	ev := &store.AuditEvent{Type: EventAuthentication, Provider: providerID, Details: traced(nil, attemptID, b.requestBrowser(r))}
 	if a, err := b.load(r, attemptID); err == nil && a.client != nil {
 		ev.ClientID = a.client.ID
 	}

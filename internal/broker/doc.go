@@ -87,8 +87,11 @@
 //
 // The varde_browser cookie (BrowserCookie) is set on GET /login and GET
 // /login/start when missing: 128 random bits, base64url, first-party,
-// HttpOnly, SameSite=Lax, Path=/, Secure as the session cookie, Max-Age
-// 400 days. It holds no personal data and is used only to count, once
+// HttpOnly, SameSite=Lax, Path and Secure as the session cookie, Max-Age
+// 400 days, and named as the session cookie is (session.SecureName):
+// __Host-varde_browser over HTTPS (__Secure- under an issuer's path), so
+// that a cookie a sibling subdomain set (cookie tossing) is not read
+// and cannot skew the count. It holds no personal data and is used only to count, once
 // each, the people affected by outages, including those who never got
 // in; the audit log keeps only its Handle.
 //
@@ -162,5 +165,7 @@
 // stored), or the provider's own reason for failing the login. The identifiers a
 // link adds or raises, the end of the person's other sessions and the
 // link's events are one store write (store.Persons.LinkIdentifiers):
-// all of the link is stored, or none of it.
+// all of the link is stored, or none of it. That write reads the block
+// too (store.ErrBlocked), so a block landing after the link looked and
+// before it writes still adds no way in: person_blocked, as above.
 package broker

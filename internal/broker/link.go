@@ -446,7 +446,8 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 	}
 	ev.PersonID = rec.PersonID
 	ev.Details["session_level"] = rec.Level
-	// A person blocked since the link began adds no way in.
+	// A person blocked since the link began adds no way in (and the
+	// store's write refuses one blocked after this, store.ErrBlocked).
 	if blocked, err := b.blocked(ctx, rec.PersonID); err != nil {
 		b.linkFailed(ctx, ev, provider.ErrorReason(err))
 		return "", err
@@ -591,6 +592,12 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		// Taken by someone else since the check above.
 		b.linkFailed(ctx, ev, "identifier_taken")
 		return refusedURL("taken"), nil
+	case errors.Is(err, store.ErrBlocked):
+		// Blocked since the check above: the store reads the block in
+		// the same write, so a block landing meanwhile still adds no
+		// way in.
+		b.linkFailed(ctx, ev, ReasonPersonBlocked)
+		return refusedURL("blocked"), nil
 	case errors.Is(err, store.ErrNotFound):
 		// The person who started the link is gone (deleted since).
 		b.linkFailed(ctx, ev, reasonLinkPersonGone)

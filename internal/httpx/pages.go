@@ -34,7 +34,8 @@ type Pages struct {
 	log       *slog.Logger
 
 	// Secure sets the Secure flag of the language cookie, by the rule the
-	// session cookie follows (always, except on http://localhost).
+	// session cookie follows (always, except on http://localhost), and
+	// its name's prefix (SecureName).
 	Secure bool
 	// Base is the path the node is served under, the issuer's path
 	// ("/eid"), or "" at the root of its host: the pages' links, forms
@@ -180,14 +181,14 @@ func (p *Pages) checkCatalogs() error {
 func (p *Pages) Languages() []Language { return p.languages }
 
 // Locale picks the page language: an explicit ?lang= choice, then the
-// "varde_lang" cookie, then preferred (for example OIDC ui_locales; the
+// language cookie (LangCookie, named by SecureName), then preferred (for example OIDC ui_locales; the
 // first maxPreferred of them, each at most maxTagLen long), then
 // Accept-Language, then the first language.
 func (p *Pages) Locale(r *http.Request, preferred []string) string {
 	if l := r.URL.Query().Get("lang"); p.known(l) {
 		return l
 	}
-	if c, err := r.Cookie("varde_lang"); err == nil && p.known(c.Value) {
+	if c, err := r.Cookie(p.langCookieName()); err == nil && p.known(c.Value) {
 		return c.Value
 	}
 	var prefs []language.Tag
@@ -279,7 +280,7 @@ func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, name,
 		return
 	}
 	if q := r.URL.Query().Get("lang"); q == lang {
-		http.SetCookie(w, &http.Cookie{Name: "varde_lang", Value: lang, Path: p.CookiePath(), MaxAge: 365 * 24 * 3600, HttpOnly: true, Secure: p.Secure, SameSite: http.SameSiteLaxMode})
+		http.SetCookie(w, &http.Cookie{Name: p.langCookieName(), Value: lang, Path: p.CookiePath(), MaxAge: 365 * 24 * 3600, HttpOnly: true, Secure: p.Secure, SameSite: http.SameSiteLaxMode})
 	}
 	t, err := t.Clone()
 	if err == nil {

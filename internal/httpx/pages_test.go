@@ -115,18 +115,40 @@ func TestRenderTranslatesAndRemembersChoice(t *testing.T) {
 	}
 }
 
-func TestLanguageCookieSecureFollowsSetting(t *testing.T) {
-	for _, secure := range []bool{true, false} {
+// TestLanguageCookieNamedAsTheSessionCookie: the language cookie has
+// the Secure flag by the setting and is named by SecureName, as the
+// session cookie is: __Host-varde_lang at the root over HTTPS,
+// __Secure-varde_lang under a path, varde_lang over plain HTTP. Only
+// that name is read, so a varde_lang a sibling subdomain or a
+// plain-HTTP page of the host set (cookie tossing) chooses no language.
+func TestLanguageCookieNamedAsTheSessionCookie(t *testing.T) {
+	for _, c := range []struct {
+		secure     bool
+		base, name string
+	}{
+		{true, "", "__Host-varde_lang"},
+		{true, "/eid", "__Secure-varde_lang"},
+		{false, "", "varde_lang"},
+		{false, "/eid", "varde_lang"},
+	} {
 		p, err := testPages(t, catalogs)
 		if err != nil {
 			t.Fatal(err)
 		}
-		p.Secure = secure
+		p.Secure, p.Base = c.secure, c.base
 		w := httptest.NewRecorder()
-		r := httptest.NewRequest(http.MethodGet, "/x?lang=nb", nil)
+		r := httptest.NewRequest(http.MethodGet, "/x?lang=en", nil)
 		p.Render(w, r, http.StatusOK, "hello", p.Locale(r, nil), "Kari")
-		if c := w.Result().Cookies(); len(c) != 1 || c[0].Secure != secure {
-			t.Errorf("Secure %v: cookies %v", secure, c)
+		got := w.Result().Cookies()
+		if len(got) != 1 || got[0].Name != c.name || got[0].Secure != c.secure || got[0].Path != p.CookiePath() {
+			t.Errorf("Secure %v, Base %q: cookies %v, want %s", c.secure, c.base, got, c.name)
+		}
+		for _, sent := range []string{"varde_lang", "__Host-varde_lang", "__Secure-varde_lang"} {
+			r := httptest.NewRequest(http.MethodGet, "/x", nil)
+			r.AddCookie(&http.Cookie{Name: sent, Value: "en"})
+			if got, want := p.Locale(r, nil) == "en", sent == c.name; got != want {
+				t.Errorf("Secure %v, Base %q: %s read %v, want %v", c.secure, c.base, sent, got, want)
+			}
 		}
 	}
 }

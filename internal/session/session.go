@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -37,18 +38,12 @@ const (
 )
 
 // SecureName is the name to give a cookie called name that is set
-// with Path path: with the __Host- prefix when secure and path is "/"
-// (RFC 6265bis §4.1.3.2), the __Secure- prefix when secure under
-// another path (§4.1.3.1: a __Host- cookie must have Path=/), and name
-// as it is over plain HTTP.
+// with Path path (httpx.SecureName): with the __Host- prefix when
+// secure and path is "/", the __Secure- prefix when secure under
+// another path, and name as it is over plain HTTP. Every cookie the
+// node sets is named by this rule.
 func SecureName(name, path string, secure bool) string {
-	switch {
-	case !secure:
-		return name
-	case path == "/":
-		return "__Host-" + name
-	}
-	return "__Secure-" + name
+	return httpx.SecureName(name, path, secure)
 }
 
 // ErrNoSession means the request carries no valid session.

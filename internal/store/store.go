@@ -24,6 +24,10 @@ var (
 	// ErrLimit means a write would give one owner more records than the
 	// caller allows (a person's passkeys): nothing was written.
 	ErrLimit = errors.New("store: limit reached")
+	// ErrBlocked means the write would give a blocked person (one whose
+	// Varde identity the help desk blocked, PersonBlocks) a way in:
+	// nothing was written.
+	ErrBlocked = errors.New("store: person blocked")
 	// ErrOutcomeUnknown means a write got no answer to its COMMIT (the
 	// connection dropped): it may or may not have been stored. A caller
 	// neither takes it for "nothing was written" nor writes the same
@@ -144,7 +148,9 @@ type Persons interface {
 	// ended, to the audit log. It returns the sessions ended; none when
 	// nothing changed, and then events is not called. ErrConflict if any
 	// of add already belongs to anyone, ErrNotFound if there is no such
-	// person; either way nothing is stored.
+	// person, ErrBlocked if the person is blocked (PersonBlocks), read in
+	// the same write, so that a block stored after the caller looked
+	// still stops the link; in each case nothing is stored.
 	LinkIdentifiers(ctx context.Context, personID string, add []Identifier, raise []LevelChange, except string, now time.Time, events func(raised []LevelChange, n int) []*AuditEvent) ([]*Session, error)
 	// UpdatePersonProfile replaces the person's given name, family name
 	// and birth date with pr's; ErrNotFound if there is no such person.

@@ -39,7 +39,7 @@ func (db *DB) AddIdentifier(ctx context.Context, personID string, id store.Ident
 			if pid == "" {
 				continue
 			}
-			ids, err := db.identifiersIn(ctx, tx, pid)
+			ids, _, err := db.identifiersIn(ctx, tx, pid)
 			if err != nil {
 				return err
 			}

@@ -114,29 +114,40 @@ func (db *DB) GetPersonByIdentifier(ctx context.Context, scheme, value string) (
 	return p, nil
 }
 
-// identifiersIn reads personID's identifiers inside tx; ErrNotFound if
-// the person does not exist.
-func (db *DB) identifiersIn(ctx context.Context, tx querier, personID string) ([]store.Identifier, error) {
-	var text string
-	if err := tx.StmtContext(ctx, db.st.getPersonIdentifiers).QueryRowContext(ctx, personID).Scan(&text); err != nil {
-		return nil, notFound(err)
+// identifiersIn reads personID's identifiers inside tx, and whether the
+// person is blocked; ErrNotFound if the person does not exist. Where
+// other nodes write at the same time the row is read FOR UPDATE, so
+// neither can change before tx ends.
+func (db *DB) identifiersIn(ctx context.Context, tx querier, personID string) ([]store.Identifier, bool, error) {
+	var (
+		text      string
+		blockedAt int64
+	)
+	if err := tx.StmtContext(ctx, db.st.getPersonIdentifiers).QueryRowContext(ctx, personID).Scan(&text, &blockedAt); err != nil {
+		return nil, false, notFound(err)
 	}
 	var ids []store.Identifier
 	if err := decodeJSON("identifiers", text, &ids); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return ids, nil
+	return ids, blockedAt != 0, nil
 }
 
 // LinkIdentifiers implements store.Persons: the identifiers, the end of
-// the other sessions and the events in one transaction.
+// the other sessions and the events in one transaction, which reads
+// first whether the person is blocked, their row locked: a block stored
+// before the link's transaction stops it (ErrBlocked), and one stored
+// after it blocks the person with what the link gave them.
 func (db *DB) LinkIdentifiers(ctx context.Context, personID string, add []store.Identifier, raise []store.LevelChange, except string, now time.Time, events func(raised []store.LevelChange, n int) []*store.AuditEvent) ([]*store.Session, error) {
 	var ended []*store.Session
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
 		ended = nil
-		ids, err := db.identifiersIn(ctx, tx, personID)
+		ids, blocked, err := db.identifiersIn(ctx, tx, personID)
 		if err != nil {
 			return err
+		}
+		if blocked {
+			return store.ErrBlocked
 		}
 		for _, id := range add {
 			if _, err := tx.StmtContext(ctx, db.st.insertIdentifier).ExecContext(ctx, id.Scheme, id.Value, personID); err != nil {

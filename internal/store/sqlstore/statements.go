@@ -92,7 +92,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.getPersonByWebAuthnID, r, "SELECT " + personCols + " FROM persons WHERE webauthn_id = ?"},
 		{&db.st.getPersonByIdentifier, r, "SELECT " + prefixCols("p", personCols) +
 			" FROM person_identifiers i JOIN persons p ON p.id = i.person_id WHERE i.scheme = ? AND i.value = ?"},
-		{&db.st.getPersonIdentifiers, w, "SELECT identifiers FROM persons WHERE id = ?" + db.d.forUpdate},
+		{&db.st.getPersonIdentifiers, w, "SELECT identifiers, blocked_at FROM persons WHERE id = ?" + db.d.forUpdate},
 		{&db.st.setPersonIdentifiers, w, "UPDATE persons SET identifiers = ? WHERE id = ?"},
 		{&db.st.setPersonProfile, w, "UPDATE persons SET given_name = ?, family_name = ?, birth_date = ? WHERE id = ?"},
 		{&db.st.lockPerson, w, "SELECT 1 FROM persons WHERE id = ?" + db.d.forUpdate},

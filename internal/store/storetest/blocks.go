@@ -130,6 +130,45 @@ func testPersonBlocks(t *testing.T, s store.Store) {
 		}
 	})
 
+	// A link that read the person before the block and writes after it
+	// adds nothing: the store refuses it in the same write.
+	t.Run("link refused while blocked", func(t *testing.T) {
+		fresh := store.Identifier{Scheme: "no:dnr", Value: "dnr-blocked", MaxLevel: "high"}
+		raise := store.LevelChange{Identifier: store.Identifier{Scheme: "no:fnr", Value: "fnr-blocked", MaxLevel: "high"}}
+		called := false
+		linked := func([]store.LevelChange, int) []*store.AuditEvent {
+			called = true
+			return []*store.AuditEvent{event("link", p.ID, nil)}
+		}
+		for name, c := range map[string]struct {
+			add   []store.Identifier
+			raise []store.LevelChange
+		}{
+			"add":   {add: []store.Identifier{fresh}},
+			"raise": {raise: []store.LevelChange{raise}},
+			"both":  {add: []store.Identifier{fresh}, raise: []store.LevelChange{raise}},
+		} {
+			ended, err := s.LinkIdentifiers(ctx, p.ID, c.add, c.raise, "", now, linked)
+			wantErr(t, "LinkIdentifiers to a blocked person, "+name, err, store.ErrBlocked)
+			if len(ended) != 0 || called {
+				t.Errorf("%s: ended %v, events asked for %v, want neither", name, ended, called)
+			}
+		}
+		_, err := s.GetPersonByIdentifier(ctx, fresh.Scheme, fresh.Value)
+		wantErr(t, "GetPersonByIdentifier of the refused identifier", err, store.ErrNotFound)
+		got, err := s.GetPerson(ctx, p.ID)
+		wantErr(t, "GetPerson", err, nil)
+		want := *p
+		want.BlockedAt, want.BlockedReason = now.UTC(), "stolen phone"
+		same(t, "a blocked person after a refused link", &want, got)
+		if got := events(p.ID); len(got) != 1 {
+			t.Errorf("events after a refused link %q, want the block's only", got)
+		}
+		// Another person still links.
+		_, err = s.LinkIdentifiers(ctx, other.ID, []store.Identifier{{Scheme: "no:dnr", Value: "dnr-bystander"}}, nil, "", now, nil)
+		wantErr(t, "LinkIdentifiers to a person not blocked", err, nil)
+	})
+
 	t.Run("unblock", func(t *testing.T) {
 		wantErr(t, "UnblockPerson of nobody", s.UnblockPerson(ctx, "nobody", nil), store.ErrNotFound)
 		wantErr(t, "UnblockPerson of one not blocked", s.UnblockPerson(ctx, other.ID, event("person_unblocked", other.ID, nil)), store.ErrConflict)
