@@ -34,9 +34,14 @@ func postgresHeard(c net.Conn) bool {
 		perr error
 		buf  [1]byte
 	)
-	err = rc.Read(func(fd uintptr) bool {
+	// Control, not Read: Read would wait for the descriptor's read lock,
+	// which pgx's background reader holds for as long as it is blocked
+	// reading the socket, so the peek would wait as long, with the write
+	// pool's only connection. Control takes no lock and MSG_DONTWAIT
+	// never waits. Bytes the background reader has taken already are not
+	// seen: the connection is then not pinged, as before the peek.
+	err = rc.Control(func(fd uintptr) {
 		_, _, perr = unix.Recvfrom(int(fd), buf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		return true // never wait for the socket to become readable
 	})
 	if err != nil {
 		return true
