@@ -24,13 +24,18 @@ const configUsage = `usage: varde config check --config FILE
            settings' own, and those of the files that the valid settings
            name. Exit status 0 if there is none, 1 otherwise (2 without
            --config, when the environment alone is no configuration).
-           Run it as the node's user: the files are read with the
-           rights of whoever runs it. If the store exists (the SQLite
-           file, or the PostgreSQL database answers), the subject salt
-           is compared with the one the store was first used with, and
-           the clients the file declares with those added with varde
-           clients add, reading the store only; otherwise it says the
-           store was not checked, and the node checks at start.
+           The files are read with the rights of whoever runs it: run
+           it as the node's user (sudo -u varde varde config check ...),
+           which also checks that the node can read them, or, where the
+           files it names are root's and the node gets copies of them
+           (systemd's LoadCredential=), as root. If the store exists
+           (the SQLite file, or the PostgreSQL database answers), the
+           subject salt is compared with the one the store was first
+           used with, and the clients the file declares with those
+           added with varde clients add, reading the store only (a
+           SQLite store as its owner or as root: see varde help);
+           otherwise it says the store was not checked, and the node
+           checks at start.
 `
 
 // configCmd runs config's commands.

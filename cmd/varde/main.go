@@ -66,6 +66,12 @@ Flags go before any other argument; quote values with spaces; -h after a
 command prints its flags, and after a group (clients, keys, ...) its
 commands. Exit status: 0 success, 1 failure, 2 a command
 called wrongly.
+
+On a node's SQLite store, run the commands that open it (config check,
+clients, keys, nodes, persons, status, store) as the user it belongs to
+(sudo -u varde varde ...) or as root, whose files SQLite gives to that
+user; serve runs only as that user, and refuses, naming them, to start
+as root on their store. A PostgreSQL store has no such files.
 `
 
 const versionUsage = `usage: varde version

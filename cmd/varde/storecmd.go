@@ -100,7 +100,8 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := verifyBackup(ctx, out, "", again, stdout); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "To restore: stop the node, move %s and any %s-wal and %s-shm away, put the backup in its place, start the node.\n",
+	fmt.Fprintf(stdout, "To restore: stop the node, move %s and any %s-wal and %s-shm away, put the backup in its place, "+
+		"owned by the node's user, start the node.\n",
 		db, db, db)
 	return nil
 }

@@ -99,6 +99,18 @@
 // claims share one; and FinishWebhookAttempt holds only for the node
 // named in the lease.
 //
+// Who may open a SQLite store (owner.go): a file SQLite or the node
+// makes belongs to the user who runs it, mode 0600, so one made by
+// another user than the store's owner would stop the owner's node.
+// Run as root, OpenSQLite and LockNode (the node) refuse a store whose
+// file, or, before the node's first start, directory, is another
+// user's; the tools' opens (OpenExistingSQLite, OpenSQLiteReadOnly) do
+// not, since SQLite gives the -wal, -shm and journal files it makes as
+// root to the database's owner. Any other user may open only a store
+// whose file is theirs, and no store beside whose file lies a -wal,
+// -shm or .lock file of another user. The error (ErrWrongUser) names
+// the owner and what to run. A PostgreSQL store has no files here.
+//
 // Benchmarks: go test -bench . -run '^$' ./internal/store/sqlstore/
 // (BenchmarkLogin runs the store calls of whole logins at several
 // concurrency levels and reports logins/s and writes per commit).

@@ -32,9 +32,16 @@ type NodeLock struct {
 // itself stays. Tools that only read and write through SQLite's own
 // locking (varde clients, varde status) do not take it.
 //
+// Run as root, LockNode refuses a store that belongs to another user,
+// whose node could not open a lock file root made (checkUser), before
+// it creates anything.
+//
 // Where the operating system has no flock (see lock_other.go), LockNode
 // takes nothing and always succeeds.
 func LockNode(path string) (*NodeLock, error) {
+	if err := checkUser(path, os.Geteuid(), asNode); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create database directory: %w", err)
 	}

@@ -49,8 +49,13 @@ var ErrNoDatabase = errors.New("no database")
 
 // OpenSQLite opens (creating it if missing) the SQLite database at path,
 // applies any missing migrations and prepares the hot statements. The
-// file and its directory are created readable by the owner only.
+// file and its directory are created readable by the owner only. Run as
+// root, it refuses a store that belongs to another user, and as anyone
+// a store beside which SQLite's files are another user's (checkUser).
 func OpenSQLite(ctx context.Context, path string) (*DB, error) {
+	if err := checkUser(path, os.Geteuid(), asNode); err != nil {
+		return nil, err
+	}
 	if err := createFile(path); err != nil {
 		return nil, err
 	}
@@ -62,9 +67,13 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 // migrates nothing. If path is not an existing file, or one without a
 // Varde schema, it returns an error wrapping ErrNoDatabase, rather than
 // a new, empty database that no node reads; if the schema is older or
-// newer than this build's, a *SchemaError (checkSchema).
+// newer than this build's, a *SchemaError (checkSchema). Root may open
+// another user's store; any other user only their own (checkUser).
 func OpenExistingSQLite(ctx context.Context, path string) (*DB, error) {
 	if err := existingFile(path); err != nil {
+		return nil, err
+	}
+	if err := checkUser(path, os.Geteuid(), asTool); err != nil {
 		return nil, err
 	}
 	// Checked on a query-only connection, before the write connection's
@@ -81,9 +90,14 @@ func OpenExistingSQLite(ctx context.Context, path string) (*DB, error) {
 // nothing is migrated, no checkpoint runs, the journal mode stays as it
 // is and the file's bytes do not change; any write fails. Like
 // OpenExistingSQLite, it refuses a file that holds no Varde store
-// (ErrNoDatabase) or whose schema is not this build's (*SchemaError).
+// (ErrNoDatabase) or whose schema is not this build's (*SchemaError),
+// and, since even a read may make a -shm file beside a database in WAL
+// mode, a file of another user unless run as root (checkUser).
 func OpenSQLiteReadOnly(ctx context.Context, path string) (*DB, error) {
 	if err := existingFile(path); err != nil {
+		return nil, err
+	}
+	if err := checkUser(path, os.Geteuid(), asTool); err != nil {
 		return nil, err
 	}
 	if err := checkSQLiteSchema(ctx, path, roleReadOnly); err != nil {
