@@ -235,3 +235,25 @@ func TestUserinfoNeedsOpenIDScope(t *testing.T) {
 		})
 	}
 }
+
+// TestRefreshWithoutOpenIDHasNoIDToken: a refresh narrowed to a scope
+// without openid (RFC 6749 §6) is answered without an ID token, an
+// OpenID Connect artefact of the openid scope (OIDC Core §12.2: the
+// response might not contain one); the next refresh, at the grant's
+// scope again, has one.
+func TestRefreshWithoutOpenIDHasNoIDToken(t *testing.T) {
+	h := newHarness(t)
+	body := h.taxTokens(h.browser(), "openid offline_access")
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {body2str(body, "refresh_token")}, "scope": {"offline_access"}}
+	status, _, narrowed := h.postForm(PathToken, form, taxID)
+	if status != http.StatusOK || narrowed["scope"] != "offline_access" || body2str(narrowed, "refresh_token") == "" {
+		t.Fatalf("refresh to offline_access: %d %v", status, narrowed)
+	}
+	if _, ok := narrowed["id_token"]; ok {
+		t.Errorf("a refresh to offline_access alone has an ID token: %v", narrowed)
+	}
+	status, again := h.refresh(body2str(narrowed, "refresh_token"))
+	if status != http.StatusOK || again["scope"] != "openid offline_access" || body2str(again, "id_token") == "" {
+		t.Fatalf("refresh at the grant's scope: %d %v", status, again)
+	}
+}

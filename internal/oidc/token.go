@@ -470,7 +470,8 @@ func (p *Provider) revoke(ctx context.Context, grantID string) {
 
 // issueTokens issues an access token for scope (the grant's, or a
 // narrower one on refresh), a refresh token for the grant's scope if the
-// client is registered for them (ADR 22), and an ID token. Tokens are opaque random values stored by SHA-256. With a
+// client is registered for them (ADR 22), and an ID token if scope has
+// openid. Tokens are opaque random values stored by SHA-256. With a
 // DPoP proof the access token is bound to the proof's key, and so is a
 // public client's refresh token (RFC 9449 §5); a confidential client's
 // refresh token is bound to the client's own authentication. save
@@ -504,9 +505,13 @@ func (p *Provider) issueTokens(ctx context.Context, c *store.Client, g *store.Gr
 			return nil, err
 		}
 	}
-	idt, err := p.idToken(c, g, person, nonce, now)
-	if err != nil {
-		return nil, err
+	// An ID token belongs to the openid scope: a refresh narrowed to a
+	// scope without it gets none (OIDC Core §12.2, RFC 6749 §6).
+	var idt string
+	if slices.Contains(scope, "openid") {
+		if idt, err = p.idToken(c, g, person, nonce, now); err != nil {
+			return nil, err
+		}
 	}
 	tokenType := "Bearer"
 	if proof != nil {
