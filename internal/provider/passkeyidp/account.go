@@ -47,11 +47,17 @@ const (
 )
 
 // may says what session s may change on the account page: add a
-// passkey, and remove passkeys or replace recovery codes.
+// passkey, and remove passkeys or replace recovery codes. A session
+// whose level is empty or unknown may do neither: an added passkey is
+// capped at the session's level, and without one it would be stored
+// uncapped.
 func (p *Provider) may(s *store.Session) (add, change bool) {
 	fresh := session.Recent(s, p.now(), ReauthAfter)
 	l, err := assurance.Parse(s.Level)
-	return fresh, fresh && err == nil && l >= ChangeLevel
+	if err != nil {
+		return false, false
+	}
+	return fresh, fresh && l >= ChangeLevel
 }
 
 type identifierView struct {

@@ -150,7 +150,8 @@
 // enrolment: nothing stored, begin again),
 // bad_request (wrong content type or malformed request), enrol_name,
 // enrol_birth, passkey_name, session (no session: 401), csrf (403),
-// reauth (403: adding a passkey needs a recent login, ReauthAfter),
+// reauth (403: adding a passkey needs a recent login, ReauthAfter, at
+// a known level, the new passkey's cap),
 // passkey_limit (409: the person holds MaxPasskeys passkeys already; from
 // account/passkeys/begin, and from its finish when another addition
 // reached the cap in between),

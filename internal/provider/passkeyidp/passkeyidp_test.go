@@ -3108,3 +3108,49 @@ func enrolledTwice(t *testing.T, h *harness) (enrolled, other *browser) {
 	}
 	return enrolled, other
 }
+
+// TestAddPasskeyRefusedWithoutSessionLevel: a passkey is capped at the
+// level of the session that adds it, so a session whose level is empty
+// or unknown adds none (the person is asked to log in again): it would
+// be stored without a cap, trusted at any level.
+func TestAddPasskeyRefusedWithoutSessionLevel(t *testing.T) {
+	for _, level := range []string{"", "very-high"} {
+		t.Run(fmt.Sprintf("level %q", level), func(t *testing.T) {
+			h := newHarness(t, true)
+			b := h.browser("en")
+			e := b.enrol(newDevice(false), "", "fnr")
+			// A fresh session of the same person at that level, its
+			// cookie in place of the enrolment's.
+			w := httptest.NewRecorder()
+			s := &store.Session{PersonID: e.person, Provider: passkeyidp.ID, Level: level, AuthTime: h.now}
+			if err := h.fin.sessions.Start(context.Background(), w, httptest.NewRequest(http.MethodGet, h.origin+"/", nil), s); err != nil {
+				t.Fatal(err)
+			}
+			u, _ := url.Parse(h.origin)
+			b.c.Jar.SetCookies(u, w.Result().Cookies())
+			if page := b.get("/account"); page.status != http.StatusOK || strings.Contains(page.body, "data-csrf") {
+				t.Errorf("the account page offers to add a passkey: %d", page.status)
+			}
+			req := httptest.NewRequest(http.MethodGet, h.origin+"/account", nil)
+			for _, c := range b.c.Jar.Cookies(u) {
+				req.AddCookie(c)
+			}
+			csrf := passkeyidp.SessionCSRF(h.p, req)
+			r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+			if r.status == http.StatusOK {
+				id, body := h.create(t, newDevice(false), begun)
+				b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf)
+			}
+			if r.status != http.StatusForbidden || begun["error"] != "reauth" {
+				t.Errorf("add begin: %d %v, want 403 reauth", r.status, begun)
+			}
+			keys, err := h.db.ListPasskeys(context.Background(), e.person)
+			if err != nil || len(keys) != 1 {
+				t.Fatalf("passkeys after the add: %d (%v), want the enrolled one alone", len(keys), err)
+			}
+			if !hasEvent(h.auditEvents(t), "passkey_added", store.ResultFailure, "reauth") {
+				t.Error("the refused add is not audited")
+			}
+		})
+	}
+}
