@@ -118,14 +118,15 @@ func TestHelpOnStdout(t *testing.T) {
 	}
 }
 
-// TestExitStatus: a command called wrongly exits with status 2 and says
-// why; any other failure exits with 1.
+// TestExitStatus: a command called wrongly, or a node refused its
+// configuration, exits with status 2 and says why; any other failure
+// exits with 1.
 func TestExitStatus(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
+	cfg := adminConfig(t)
+	bad := filepath.Join(t.TempDir(), "varde.yaml")
+	if err := os.WriteFile(bad, []byte("version: 1\nissuer: nope\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := adminConfig(t)
 	for _, tc := range []struct {
 		args   []string
 		status int
@@ -136,15 +137,31 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"version", "--short"}, 2, `version: unexpected argument "--short"`},
 		{[]string{"clients", "remove", "--config", cfg, "--id", "nobody"}, 1, "remove nobody"},
+		{[]string{"serve", "--config", bad}, 2, `issuer: "nope" is not an absolute URL`},
+		{[]string{"config", "check", "--config", bad}, 1, `issuer: "nope" is not an absolute URL`},
 	} {
-		cmd := exec.Command(exe, tc.args...)
-		cmd.Env = append(os.Environ(), childEnvMarker+"=1")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() != tc.status || !strings.Contains(stderr.String(), tc.want) {
-			t.Errorf("%q: %v, want exit status %d and %q on stderr:\n%s", tc.args, err, tc.status, tc.want, stderr.String())
+		if status, stderr := runChild(t, tc.args...); status != tc.status || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q: exit status %d, want %d and %q on stderr:\n%s", tc.args, status, tc.status, tc.want, stderr)
 		}
 	}
+}
+
+// runChild runs varde with args in a process of its own, and returns
+// its exit status and what it wrote on stderr.
+func runChild(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), childEnvMarker+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("%q: %v", args, err)
+	}
+	return cmd.ProcessState.ExitCode(), stderr.String()
 }

@@ -25,8 +25,8 @@ func main() {
 
 // exitStatus reports err, the outcome of run, on stderr and returns the
 // process's exit status: 0 for success, 2 for a command called wrongly
-// (usage shown, an unknown flag or command, an unexpected argument), 1
-// for any other failure.
+// (usage shown, an unknown flag or command, an unexpected argument) or
+// a node refused (a refusal), 1 for any other failure.
 func exitStatus(err error, stderr io.Writer) int {
 	switch {
 	case err == nil:
@@ -38,8 +38,20 @@ func exitStatus(err error, stderr io.Writer) int {
 	if _, ok := errors.AsType[*usageError](err); ok {
 		return 2
 	}
+	if _, ok := errors.AsType[*refusal](err); ok {
+		return 2
+	}
 	return 1
 }
+
+// refusal is a node refused to start for what starting it again would
+// not change: its configuration, or the user it runs as
+// (sqlstore.ErrWrongUser). It exits with status 2, which systemd does
+// not restart (RestartPreventExitStatus in deploy/systemd/varde.service).
+type refusal struct{ err error }
+
+func (e *refusal) Error() string { return e.err.Error() }
+func (e *refusal) Unwrap() error { return e.err }
 
 const usage = `usage: varde <command> [flags]
 
@@ -65,7 +77,8 @@ commands:
 Flags go before any other argument; quote values with spaces; -h after a
 command prints its flags, and after a group (clients, keys, ...) its
 commands. Exit status: 0 success, 1 failure, 2 a command
-called wrongly.
+called wrongly, or a node (serve) refused its configuration or the user
+it runs as, which starting it again would not change.
 
 On a node's SQLite store, run the commands that open it (config check,
 clients, keys, nodes, persons, status, store) as the user it belongs to

@@ -76,6 +76,11 @@ func TestRootCommandsOnNodeStore(t *testing.T) {
 	if !errors.Is(err, sqlstore.ErrWrongUser) || !strings.Contains(err.Error(), "sudo -u nobody varde serve") {
 		t.Errorf("varde serve as root on the store of uid %d: %v, want it refused, saying to run it as that user\n%s", nodeUID, err, out)
 	}
+	// Nor is it started again by systemd, which restarts a node that
+	// fails but not one that exits with status 2.
+	if status, stderr := runChild(t, "serve", "--config", cfgPath); status != 2 || !strings.Contains(stderr, "sudo -u nobody varde serve") {
+		t.Errorf("varde serve as root on the store of uid %d: exit status %d, want 2\n%s", nodeUID, status, stderr)
+	}
 	storeFiles("varde serve")
 	if _, err := os.Stat(cfg.Store.DSN + ".lock"); err == nil {
 		t.Error("varde serve as root made the lock file")

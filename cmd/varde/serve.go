@@ -17,7 +17,7 @@ import (
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (YAML); VARDE_* environment variables override some settings (see varde.example.yaml), and an unknown one is an error")
@@ -26,8 +26,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cfg, err := loadNodeConfig(*path)
 	if err != nil {
-		return err
+		return &refusal{err}
 	}
+	// The store's user is checked where it is opened: as the lock is
+	// taken, and by app.New.
+	defer func() {
+		if errors.Is(err, sqlstore.ErrWrongUser) {
+			err = &refusal{err}
+		}
+	}()
 	log := newLogger(stderr, cfg.Log)
 	// A node on SQLite takes the file's lock first (ADR 11), so that a
 	// second node on it is refused naming the holder. The listeners are
