@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -44,7 +45,8 @@ Starts a Varde node and two simulated national eIDs (Demo BankID, Demo
 MinID) as separate processes on loopback, and has virtual people log in
 continuously to two relying parties through them (OpenID Connect code flow
 with PKCE, go-oidc verifying the ID token). Meanwhile it
-  1. SIGKILLs Demo BankID,
+  1. SIGKILLs Demo BankID (at the end of --before, once a login of the
+     "either" client is under way, waiting at most 10s for one),
   2. then makes Demo MinID slow,
   3. then restarts Demo BankID on the same port with the same keys,
 and prints the logins, success rate and latency of each phase, how long
@@ -476,6 +478,9 @@ type resRun struct {
 	// restart, end, and what the watcher saw.
 	marks     map[string]time.Time
 	minStates map[string]bool
+	// active counts the either client's logins under way, so that the
+	// kill waits for one (killWhenBusy).
+	active atomic.Int32
 }
 
 func (r *resRun) mark(name string, t time.Time) {
@@ -811,6 +816,7 @@ func (r *resRun) drive(ctx context.Context, stdout io.Writer) *resReport {
 		return true
 	}
 	ok := step(o.before, "SIGKILL Demo BankID (process "+fmt.Sprint(r.bank.cmd.Process.Pid)+")", func() error {
+		r.killWhenBusy(ctx)
 		r.mark("kill", time.Now())
 		r.bank.kill()
 		return nil
@@ -984,6 +990,20 @@ func (r *resRun) watch(ctx context.Context, done <-chan struct{}) {
 	}
 }
 
+// killWhenBusy returns once a login of the either client is under way
+// (and has been for a moment, so that it began before the kill), or
+// after 10 s: people who pause alike, or a machine slow enough that
+// they spend the moment of the kill between logins, would otherwise
+// leave the kill with no login in flight to recover, and the run with
+// nothing to show about it.
+func (r *resRun) killWhenBusy(ctx context.Context) {
+	deadline := time.Now().Add(10 * time.Second)
+	for r.active.Load() == 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(2 * time.Millisecond)
+	}
+	time.Sleep(10 * time.Millisecond)
+}
+
 // person is one virtual person at one client: log in, pause, repeat,
 // until stop.
 func (r *resRun) person(ctx context.Context, client, number string, stop <-chan struct{}) {
@@ -996,6 +1016,10 @@ func (r *resRun) person(ctx context.Context, client, number string, stop <-chan 
 			return nil
 		}}}
 	again(ctx, stop, func() time.Duration { return spread(r.o.think) }, func() {
+		if client == resEither {
+			r.active.Add(1)
+			defer r.active.Add(-1)
+		}
 		l := b.login(ctx, r.rps[client], number, stop)
 		r.mu.Lock()
 		r.logins = append(r.logins, l)
