@@ -59,3 +59,15 @@ func (p *Pages) Time(lang string, t time.Time) Time {
 func (p *Pages) ZonedTime(lang string, t time.Time) Time {
 	return Time{ISO: t.UTC().Format(time.RFC3339), Text: FormatTime(lang, t, p.Location(), true)}
 }
+
+// FormatDate writes the calendar date of t, in t's own zone, as people
+// who read lang write a date: nb and da "22.11.2026", en "22 Nov 2026"
+// (a language it does not know as en). For a day that is a day
+// wherever it is read, such as one of the status page's days in UTC.
+func FormatDate(lang string, t time.Time) string {
+	switch lang {
+	case "nb", "da":
+		return t.Format("02.01.2006")
+	}
+	return t.Format("2 Jan 2006")
+}

@@ -81,3 +81,17 @@ func TestPagesTime(t *testing.T) {
 		})
 	}
 }
+
+func TestFormatDate(t *testing.T) {
+	day := time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)
+	for _, tt := range []struct{ lang, want string }{
+		{"nb", "05.03.2026"},
+		{"da", "05.03.2026"},
+		{"en", "5 Mar 2026"},
+		{"sv", "5 Mar 2026"},
+	} {
+		if got := FormatDate(tt.lang, day); got != tt.want {
+			t.Errorf("FormatDate(%q) = %q, want %q", tt.lang, got, tt.want)
+		}
+	}
+}
