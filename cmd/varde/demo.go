@@ -209,6 +209,8 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 			"VARDE_LOG_LEVEL":  logLevel,
 			"VARDE_LOG_FORMAT": "text",
 			"VARDE_LISTEN":     "localhost:0",
+			// A person trying the demo reads times as people in Norway do.
+			"VARDE_PAGES_TIME_ZONE": "Europe/Oslo",
 		}[k]
 	})
 	if err != nil {

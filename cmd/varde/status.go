@@ -435,6 +435,7 @@ func exportStatus(ctx context.Context, svc *status.Service, cfg *config.Config, 
 	if err != nil {
 		return err
 	}
+	pages.TimeZone = cfg.Pages.Location()
 	if sp := cfg.Support; sp.URL != "" || sp.Phone != "" {
 		pages.Support = &httpx.Support{URL: sp.URL, Phone: sp.Phone, Hours: sp.Hours}
 	}

@@ -430,7 +430,7 @@ func TestStatusReportSaysMeasuredSpan(t *testing.T) {
 	if !rep.MeasuredFrom.Equal(first) {
 		t.Errorf("measured_from %v, want %v", rep.MeasuredFrom, first)
 	}
-	if want := "no recorded checks from before 2026-02-10 12:00 UTC: the figures cover only the time since"; !strings.Contains(words.String(), want) {
+	if want := "no recorded checks from before 10 Feb 2026, 12:00 UTC: the figures cover only the time since"; !strings.Contains(words.String(), want) {
 		t.Errorf("stderr %q, want %q", words.String(), want)
 	}
 	out.Reset()

@@ -492,6 +492,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	}
 	pages.Secure = *cfg.Session.SecureCookie
 	pages.Base = cfg.BasePath()
+	pages.TimeZone = cfg.Pages.Location()
 	if sp := cfg.Support; sp.URL != "" || sp.Phone != "" {
 		pages.Support = &httpx.Support{URL: sp.URL, Phone: sp.Phone, Hours: sp.Hours}
 	}

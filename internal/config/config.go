@@ -27,6 +27,7 @@ type Config struct {
 	Health   Health   `yaml:"health"`
 	Status   Status   `yaml:"status"`
 	Support  Support  `yaml:"support"`
+	Pages    Pages    `yaml:"pages"`
 	Log      Log      `yaml:"log"`
 	Metrics  Metrics  `yaml:"metrics"`
 	Shutdown Shutdown `yaml:"shutdown"`

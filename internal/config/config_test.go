@@ -166,6 +166,7 @@ func TestDefaults(t *testing.T) {
 		Session: Session{Lifetime: 8 * time.Hour, IdleTimeout: 30 * time.Minute, SecureCookie: c.Session.SecureCookie},
 		Health:  Health{Interval: 5 * time.Second, ProbeTimeout: 3 * time.Second, SlowProbe: time.Second, FailuresToDown: 3, SuccessesToUp: 3},
 		Status:  Status{OpenAfter: time.Minute, ResolveAfter: 5 * time.Minute, NodeGoneAfter: 24 * time.Hour},
+		Pages:   Pages{TimeZone: "UTC"},
 		Log:     Log{Level: "info", Format: "json"},
 		// No drain for a single SQLite node: no other node takes over.
 		Shutdown: Shutdown{Drain: new(time.Duration(0)), Grace: new(DefaultShutdownGrace)},
@@ -972,5 +973,38 @@ func TestConfigFileWithDSNPasswordIsSecret(t *testing.T) {
 				t.Errorf("Load: %v, want it to say %q", err, want)
 			}
 		})
+	}
+}
+
+// TestPagesTimeZone: pages.time_zone is UTC by default, read from the
+// file or from VARDE_PAGES_TIME_ZONE, the environment winning, and a
+// name that is no zone is refused, naming the setting.
+func TestPagesTimeZone(t *testing.T) {
+	const head = "version: 1\nissuer: https://id.example.no\nkeys: {signing_key_file: /etc/varde/signing-key.pem}\n"
+	for _, tc := range []struct {
+		name, yaml string
+		env        map[string]string
+		want       string
+	}{
+		{"UTC by default", head, nil, "UTC"},
+		{"from file", head + "pages:\n  time_zone: Europe/Oslo\n", nil, "Europe/Oslo"},
+		{"from env", head, map[string]string{EnvPagesTimeZone: "Europe/Copenhagen"}, "Europe/Copenhagen"},
+		{"env over file", head + "pages:\n  time_zone: Europe/Oslo\n", map[string]string{EnvPagesTimeZone: "Europe/Copenhagen"}, "Europe/Copenhagen"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml), env(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Pages.Location().String(); got != tc.want {
+				t.Errorf("pages.time_zone = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	for _, zone := range []string{"Europe/Olso", "Local", "local", "CET+1", "../../etc/passwd"} {
+		_, err := Parse([]byte(head+"pages:\n  time_zone: '"+zone+"'\n"), nil)
+		if err == nil || !strings.Contains(err.Error(), "pages.time_zone") || !strings.Contains(err.Error(), zone) {
+			t.Errorf("time_zone %q: %v, want refused naming pages.time_zone and the zone", zone, err)
+		}
 	}
 }

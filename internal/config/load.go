@@ -34,6 +34,7 @@ const (
 	EnvLogFormat       = "VARDE_LOG_FORMAT"
 	EnvPprofListen     = "VARDE_DEBUG_PPROF_LISTEN"
 	EnvMetricsListen   = "VARDE_METRICS_LISTEN"
+	EnvPagesTimeZone   = "VARDE_PAGES_TIME_ZONE"
 	EnvOIDCDPoPNonces  = "VARDE_OIDC_DPOP_NONCES"
 )
 
@@ -279,6 +280,7 @@ func envSettings(c *Config) []envSetting {
 		{EnvLogFormat, &c.Log.Format},
 		{EnvPprofListen, &c.Debug.PprofListen},
 		{EnvMetricsListen, &c.Metrics.Listen},
+		{EnvPagesTimeZone, &c.Pages.TimeZone},
 	}
 }
 
@@ -329,6 +331,7 @@ func (c *Config) ApplyDefaults() {
 		c.Node = defaultNode()
 	}
 	setString(&c.Store.Driver, DefaultStoreDriver)
+	setString(&c.Pages.TimeZone, DefaultTimeZone)
 	if c.Store.Driver == "sqlite" {
 		setString(&c.Store.DSN, DefaultStoreDSN)
 		setString(&c.Store.FlowState, FlowStateMemory)

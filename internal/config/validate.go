@@ -148,6 +148,7 @@ func (c *Config) Validate() error {
 	c.Health.validate(&p)
 	c.Status.validate(&p)
 	c.Support.validate(&p)
+	c.Pages.validate(&p)
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		p.add("log.level", "%q is not debug, info, warn or error", c.Log.Level)
 	}

@@ -1,7 +1,8 @@
 // Package httpx holds Varde's net/http plumbing: middleware (request IDs,
 // security headers, body limits, access logs, recovery from a handler's
 // panic, CORS for resources that take no ambient credentials), language
-// negotiation and the renderer for people-facing pages, and the rule
-// that names every cookie of the node (SecureName). It knows no
-// protocol and no policy.
+// negotiation and the renderer for people-facing pages, times and dates
+// as each page language writes them in the pages' time zone (time.go),
+// and the rule that names every cookie of the node (SecureName). It
+// knows no protocol and no policy.
 package httpx

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/text/language"
 )
@@ -46,6 +47,9 @@ type Pages struct {
 	// page name (the
 	// "support" template in layout.html); nil, no page names one.
 	Support *Support
+	// TimeZone is the zone the pages show times in (Time, ZonedTime);
+	// nil, UTC.
+	TimeZone *time.Location
 }
 
 // Support is the operator's help desk (config.Support).

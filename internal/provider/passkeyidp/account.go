@@ -67,8 +67,8 @@ type identifierView struct {
 type passkeyView struct {
 	ID       string // base64url credential ID, for the remove form
 	Name     string
-	Created  string
-	LastUsed string // "" if never used
+	Created  httpx.Time
+	LastUsed *httpx.Time // nil if never used
 	Synced   bool
 }
 
@@ -361,9 +361,10 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 // passkeyView is how the account pages show k in lang.
 func (p *Provider) passkeyView(lang string, k *store.Passkey) passkeyView {
 	v := passkeyView{ID: base64.RawURLEncoding.EncodeToString(k.CredentialID), Name: k.Name,
-		Created: formatTime(lang, k.CreatedAt), Synced: k.BackupEligible}
+		Created: p.Pages.Time(lang, k.CreatedAt), Synced: k.BackupEligible}
 	if !k.LastUsedAt.IsZero() {
-		v.LastUsed = formatTime(lang, k.LastUsedAt)
+		used := p.Pages.Time(lang, k.LastUsedAt)
+		v.LastUsed = &used
 	}
 	if v.Name == "" {
 		v.Name = p.Pages.T(lang, "account.passkey.unnamed")
@@ -378,19 +379,6 @@ func anyReaches(person *store.Person, keys []*store.Passkey, want assurance.Leve
 	return slices.ContainsFunc(keys, func(k *store.Passkey) bool {
 		return passkeyResult(person, true, k.BackupEligible, k.MaxLevel, time.Time{}).Level >= want
 	})
-}
-
-// formatTime writes t in the server's time zone the way each language
-// writes dates.
-func formatTime(lang string, t time.Time) string {
-	t = t.Local()
-	switch lang {
-	case "nb":
-		return t.Format("02.01.2006 15:04")
-	case "da":
-		return t.Format("02.01.2006 15.04")
-	}
-	return t.Format("2 Jan 2006 15:04")
 }
 
 // schemeLabel names an identifier scheme in lang.

@@ -1,22 +1,48 @@
-package passkeyidp
+package passkeyidp_test
 
 import (
+	"net/http"
+	"strings"
 	"testing"
 	"time"
+	_ "time/tzdata" // Europe/Oslo on a host without a zoneinfo database
 )
 
-// TestFormatTime: each language writes dates and times its own way.
-func TestFormatTime(t *testing.T) {
-	at := time.Date(2026, time.March, 5, 14, 7, 0, 0, time.Local)
-	tests := []struct{ lang, want string }{
-		{"en", "5 Mar 2026 14:07"},
-		{"nb", "05.03.2026 14:07"},
-		{"da", "05.03.2026 14.07"},
-		{"xx", "5 Mar 2026 14:07"},
+// TestAccountShowsTimesInThePagesZone: the account page writes the
+// times of a person's passkeys and activity in the zone the pages are
+// configured with, as each language writes a time, each in a <time>
+// element that gives the moment in RFC 3339.
+func TestAccountShowsTimesInThePagesZone(t *testing.T) {
+	oslo, err := time.LoadLocation("Europe/Oslo")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		if got := formatTime(tt.lang, at); got != tt.want {
-			t.Errorf("%s: %q, want %q", tt.lang, got, tt.want)
-		}
+	h := newHarness(t, true)
+	h.p.History = h.db
+	h.p.Pages.TimeZone = oslo
+	// 09:35 UTC is 10:35 in Oslo in November.
+	h.now = time.Date(2026, 11, 22, 9, 35, 0, 0, time.UTC)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	for _, tc := range []struct{ lang, want string }{
+		{"nb", `<time datetime="2026-11-22T09:35:00Z">22.11.2026 kl. 10:35</time>`},
+		{"en", `<time datetime="2026-11-22T09:35:00Z">22 Nov 2026, 10:35</time>`},
+		{"da", `<time datetime="2026-11-22T09:35:00Z">22.11.2026 kl. 10.35</time>`},
+	} {
+		t.Run(tc.lang, func(t *testing.T) {
+			r := b.get("/account?lang=" + tc.lang)
+			if r.status != http.StatusOK {
+				t.Fatalf("account: %d", r.status)
+			}
+			// The passkey's creation, and the activity: the identity
+			// created, the recovery codes made.
+			if n := strings.Count(r.body, tc.want); n < 2 {
+				t.Errorf("%s shown %d times, want at least 2 (passkey and activity): %s", tc.want, n, r.body)
+			}
+			rows := activityRows(t, r.body)
+			if len(rows) == 0 || rows[0][0] != tc.want {
+				t.Errorf("activity rows %q, want the first at %s", rows, tc.want)
+			}
+		})
 	}
 }

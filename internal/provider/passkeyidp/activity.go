@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -14,7 +15,7 @@ const activityLimit = 30
 
 // activityView is one line of the account page's recent activity.
 type activityView struct {
-	When    string
+	When    httpx.Time
 	What    string
 	Service string
 	// Refused marks a login or a change to the account that was turned
@@ -45,7 +46,7 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 	}
 	var out []activityView
 	for _, e := range evs {
-		v := activityView{When: formatTime(lang, e.Time), Service: p.serviceName(ctx, e.ClientID)}
+		v := activityView{When: p.Pages.Time(lang, e.Time), Service: p.serviceName(ctx, e.ClientID)}
 		how := p.wayName(e, lang)
 		switch {
 		case e.Type == "authentication" && e.Result == store.ResultSuccess:

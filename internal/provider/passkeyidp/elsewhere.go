@@ -33,17 +33,18 @@ const (
 type elsewhereView struct {
 	// Began is when the login that made it was; How says how the person
 	// logged in and at which level.
-	Began, How string
+	Began httpx.Time
+	How   string
 }
 
 // awayView is a service that can reach the person's data while they are
 // away.
 type awayView struct {
 	ClientID, Name string
-	Since          string
-	// LastUsed is when the service last used its access; "" if it has
+	Since          httpx.Time
+	// LastUsed is when the service last used its access; nil if it has
 	// not yet.
-	LastUsed string
+	LastUsed *httpx.Time
 }
 
 // elsewhere fills d with the person's other live sessions (s is the one
@@ -58,7 +59,7 @@ func (p *Provider) elsewhere(ctx context.Context, s *store.Session, lang string,
 		if o.ID == s.ID {
 			continue
 		}
-		d.Elsewhere = append(d.Elsewhere, elsewhereView{Began: formatTime(lang, o.AuthTime), How: p.sessionWay(o, lang)})
+		d.Elsewhere = append(d.Elsewhere, elsewhereView{Began: p.Pages.Time(lang, o.AuthTime), How: p.sessionWay(o, lang)})
 	}
 	if p.Grants == nil {
 		return nil
@@ -90,9 +91,10 @@ func (p *Provider) awayServices(ctx context.Context, personID, lang string, now 
 		if err != nil {
 			return nil, fmt.Errorf("read client: %w", err)
 		}
-		v := awayView{ClientID: a.ClientID, Name: c.Name, Since: formatTime(lang, a.GrantedAt)}
+		v := awayView{ClientID: a.ClientID, Name: c.Name, Since: p.Pages.Time(lang, a.GrantedAt)}
 		if !a.RefreshedAt.IsZero() {
-			v.LastUsed = formatTime(lang, a.RefreshedAt)
+			used := p.Pages.Time(lang, a.RefreshedAt)
+			v.LastUsed = &used
 		}
 		out = append(out, v)
 	}

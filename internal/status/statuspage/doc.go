@@ -49,7 +49,11 @@
 // through httpx.Pages (?lang=, cookie, Accept-Language); component names
 // and incident titles fall back to English and then to the ID. Pages
 // carry no JavaScript; every state is given as text and a shape, never by
-// colour alone. Times are shown in UTC, as are the uptime bars' days.
+// colour alone. Times are shown in the pages' zone (httpx.Pages.TimeZone,
+// config pages.time_zone), named ("10:35 CET"), as each language writes
+// a time (httpx.FormatTime), inside <time datetime> with RFC 3339 UTC;
+// the uptime bars' days are UTC days, their dates in the page's
+// language (ADR 31). The API and the feed's timestamps stay in UTC.
 //
 // # Templates
 //

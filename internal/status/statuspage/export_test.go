@@ -299,7 +299,7 @@ func TestReportSaysMeasuredFrom(t *testing.T) {
 	src.report.Components[0].AvailabilityPercent = nil
 	srv := server(t, src)
 	page := get(t, srv.URL+"/status/reports?quarter=2026-Q3&lang=en").body
-	if !strings.Contains(page, "no recorded checks from before 2026-08-03 09:30 UTC: the figures cover only the time since") {
+	if !strings.Contains(page, "no recorded checks from before 3 Aug 2026, 09:30 UTC: the figures cover only the time since") {
 		t.Error("the 2026-Q3 report, measured from 3 August, does not say so")
 	}
 	if !strings.Contains(page, "<td>not measured</td>") {

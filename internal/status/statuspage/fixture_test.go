@@ -218,7 +218,13 @@ func newPages(t testing.TB) *httpx.Pages {
 // server serves src's status routes on a real listener.
 func server(t testing.TB, src Source) *httptest.Server {
 	t.Helper()
-	h := &Handler{Source: src, Pages: newPages(t), BaseURL: "https://id.example.no", Now: func() time.Time { return now }, Log: slog.New(slog.DiscardHandler)}
+	return serverWith(t, src, newPages(t))
+}
+
+// serverWith is server rendering with pages.
+func serverWith(t testing.TB, src Source, pages *httpx.Pages) *httptest.Server {
+	t.Helper()
+	h := &Handler{Source: src, Pages: pages, BaseURL: "https://id.example.no", Now: func() time.Time { return now }, Log: slog.New(slog.DiscardHandler)}
 	mux := http.NewServeMux()
 	h.Register(mux)
 	srv := httptest.NewServer(mux)

@@ -31,21 +31,21 @@ func TestPageShowsStateInEveryLanguage(t *testing.T) {
 			`<html lang="en">`, "Some parts are not working",
 			"Login server Oslo 1", "Passkey", "BankID", "MinID", "EU eID",
 			"✓</span> Working", "▲</span> Slow or partly working", "✕</span> Not working", "◷</span> Planned maintenance", "?</span> Not known yet",
-			"since <time datetime=\"2026-11-25T11:02:00Z\">2026-11-25 11:02 UTC</time>",
-			"Root-cause analysis overdue: it was due 2026-11-09 09:35 UTC and has not been published.",
-			"Root-cause analysis due 2026-11-26 14:25 UTC.", "Published 2026-11-18 10:00 UTC, on time.",
+			"since <time datetime=\"2026-11-25T11:02:00Z\">25 Nov 2026, 11:02 UTC</time>",
+			"Root-cause analysis overdue: it was due 9 Nov 2026, 09:35 UTC and has not been published.",
+			"Root-cause analysis due 26 Nov 2026, 14:25 UTC.", "Published 18 Nov 2026, 10:00 UTC, on time.",
 			"A certificate expired at the provider.",
 			"BankID login is not working", "We have contacted BankID.", "12,345",
 			"MinID upgrade", "Database maintenance",
-			"2026-11-25: 89.93\u00a0% of checks succeeded, at worst not working, 1 incident",
-			"2026-09-07: no checks recorded",
+			"25 Nov 2026: 89.93\u00a0% of checks succeeded, at worst not working, 1 incident",
+			"7 Sep 2026: no checks recorded",
 			"Days with problems: 2",
 		}, []string{"Old finished work", "<script"}},
 		{"nb", []string{
 			`<html lang="nb">`, "Noen deler virker ikke",
 			"Innloggingstjener Oslo 1", "Passnøkkel", "EU eID",
 			"✓</span> Virker", "✕</span> Virker ikke",
-			"Årsaksanalysen er forsinket: fristen var 2026-11-09 09:35 UTC, og den er ikke publisert.",
+			"Årsaksanalysen er forsinket: fristen var 09.11.2026 kl. 09:35 UTC, og den er ikke publisert.",
 			"Innlogging med BankID virker ikke", "12\u00a0345",
 			"BankID was slow", // no Norwegian title: English
 			"89,93\u00a0% av kontrollene lyktes",
@@ -54,9 +54,9 @@ func TestPageShowsStateInEveryLanguage(t *testing.T) {
 			`<html lang="da">`, "Nogle dele virker ikke",
 			"Login server Oslo 1", "EU eID", // no Danish names: English
 			"✓</span> Virker", "▲</span> Langsom eller virker delvist", "✕</span> Virker ikke",
-			"Årsagsanalysen er forsinket: fristen var 2026-11-09 09:35 UTC, og den er ikke offentliggjort.",
+			"Årsagsanalysen er forsinket: fristen var 09.11.2026 kl. 09.35 UTC, og den er ikke offentliggjort.",
 			"BankID login is not working", "12.345",
-			"2026-11-25: 89,93\u00a0% af kontrollerne lykkedes, som værst virkede den ikke, 1 hændelse",
+			"25.11.2026: 89,93\u00a0% af kontrollerne lykkedes, som værst virkede den ikke, 1 hændelse",
 			"Dage med problemer: 2",
 		}, []string{"Old finished work", "Root-cause analysis overdue", "Årsaksanalysen", "<script"}},
 	}
@@ -106,7 +106,7 @@ func fixtureServerURL(t *testing.T) string { return server(t, fixture()).URL }
 
 var (
 	barRE  = regexp.MustCompile(`(?s)<ol class="uptime" aria-label="([^"]*)">(.*?)</ol>`)
-	cellRE = regexp.MustCompile(`<li class="day-[a-z]+"><span class="vh">\d{4}-\d\d-\d\d: [^<]+</span></li>`)
+	cellRE = regexp.MustCompile(`<li class="day-[a-z]+"><span class="vh">\d{1,2} [A-Z][a-z]{2} \d{4}: [^<]+</span></li>`)
 )
 
 func TestUptimeBarHas90LabelledCells(t *testing.T) {
@@ -619,7 +619,7 @@ func TestFeed(t *testing.T) {
 	}
 	want := map[string]struct{ id, updated, link, text string }{
 		"BankID login is not working": {"tag:id.example.no,2026-11-25:status/incidents/inc-0004", "2026-11-25T12:00:00Z", "https://id.example.no/status/incidents/inc-0004?lang=en", "People affected: 12,345"},
-		"BankID was slow":             {"tag:id.example.no,2026-11-23:status/incidents/inc-0003", "2026-11-23T14:25:00Z", "https://id.example.no/status/incidents/inc-0003?lang=en", "Root-cause analysis due 2026-11-26 14:25 UTC."},
+		"BankID was slow":             {"tag:id.example.no,2026-11-23:status/incidents/inc-0003", "2026-11-23T14:25:00Z", "https://id.example.no/status/incidents/inc-0003?lang=en", "Root-cause analysis due 26 Nov 2026, 14:25 UTC."},
 		"BankID was down":             {"tag:id.example.no,2026-11-16:status/incidents/inc-0001", "2026-11-18T10:00:00Z", "https://id.example.no/status/incidents/inc-0001?lang=en", "We now alert 30 days"},
 		"Passkey logins were slow":    {"tag:id.example.no,2026-11-06:status/incidents/inc-0002", "2026-11-09T09:35:00Z", "https://id.example.no/status/incidents/inc-0002?lang=en", "Root-cause analysis overdue"},
 	}
@@ -754,7 +754,7 @@ func TestPageListsCompletedMaintenance(t *testing.T) {
 		want []string
 	}{
 		{"en", []string{"Maintenance completed in the last 90 days", "Certificate rollover",
-			`<time datetime="2026-11-20T22:00:00Z">2026-11-20 22:00 UTC</time> – <time datetime="2026-11-20T22:40:00Z">2026-11-20 22:40 UTC</time>`,
+			`<time datetime="2026-11-20T22:00:00Z">20 Nov 2026, 22:00 UTC</time> – <time datetime="2026-11-20T22:40:00Z">20 Nov 2026, 22:40 UTC</time>`,
 			"Ended early; it was announced to last until <time datetime=\"2026-11-21T00:00:00Z\">", "BankID upgrade", "Affected: BankID"}},
 		{"nb", []string{"Vedlikehold fullført de siste 90 dagene", "Avsluttet før tiden; det var varslet at det skulle vare til"}},
 		{"da", []string{"Vedligeholdelse afsluttet de seneste 90 dage", "Afsluttet før tid; den var varslet til at vare til"}},
@@ -837,7 +837,7 @@ func TestFeedHasMaintenance(t *testing.T) {
 	srv := server(t, &fakeSource{summary: sum})
 	f := parseFeed(t, get(t, srv.URL+"/status/feed.atom?lang=en").body)
 	want := map[string]struct{ title, updated, published, text string }{
-		"tag:id.example.no,2026-11-28:status/maintenance/m-soon":  {"Planned maintenance: Database upgrade", atomTime(at(20, 9, 0)), atomTime(at(20, 9, 0)), "Status: Planned\nAffected: store\nWindow: 2026-11-28 02:00 UTC – 2026-11-28 03:00 UTC"},
+		"tag:id.example.no,2026-11-28:status/maintenance/m-soon":  {"Planned maintenance: Database upgrade", atomTime(at(20, 9, 0)), atomTime(at(20, 9, 0)), "Status: Planned\nAffected: store\nWindow: 28 Nov 2026, 02:00 UTC – 28 Nov 2026, 03:00 UTC"},
 		"tag:id.example.no,2026-11-25:status/maintenance/m-now":   {"Planned maintenance: MinID upgrade", atomTime(at(25, 10, 0)), atomTime(at(18, 9, 0)), "Status: In progress now"},
 		"tag:id.example.no,2026-11-22:status/maintenance/m-early": {"Planned maintenance: Disk swap", atomTime(at(22, 11, 0)), atomTime(at(15, 9, 0)), "Status: Completed"},
 		"tag:id.example.no,2026-11-26:status/maintenance/m-off":   {"Cancelled maintenance: BankID certificate", atomTime(at(24, 8, 0)), atomTime(at(19, 9, 0)), "Status: Cancelled; it will not take place"},
@@ -875,7 +875,7 @@ func TestReportPageListsMaintenance(t *testing.T) {
 	}
 	srv := server(t, src)
 	for lang, want := range map[string][]string{
-		"en": {"<h2 id=\"rmaint-h\">Planned maintenance in this period</h2>", "<h3>BankID certificate</h3>", `<time datetime="2026-11-03T02:00:00Z">2026-11-03 02:00 UTC</time>`, `Announced <time datetime="2026-11-01T09:30:00Z">2026-11-01 09:30 UTC</time>.`, "Ended early; it was announced to last until", "Affected: BankID", `<span class="icon" aria-hidden="true">✓</span> Completed</span>`},
+		"en": {"<h2 id=\"rmaint-h\">Planned maintenance in this period</h2>", "<h3>BankID certificate</h3>", `<time datetime="2026-11-03T02:00:00Z">3 Nov 2026, 02:00 UTC</time>`, `Announced <time datetime="2026-11-01T09:30:00Z">1 Nov 2026, 09:30 UTC</time>.`, "Ended early; it was announced to last until", "Affected: BankID", `<span class="icon" aria-hidden="true">✓</span> Completed</span>`},
 		"nb": {"Planlagt vedlikehold i perioden", "Varslet <time", "regnes ikke mot tilgjengeligheten", "✓</span> Fullført</span>"},
 		"da": {"Planlagt vedligeholdelse i perioden", "Varslet <time", "tæller ikke mod tilgængeligheden", "✓</span> Afsluttet</span>"},
 	} {
@@ -1009,7 +1009,7 @@ func TestCancelledMaintenanceShown(t *testing.T) {
 	}
 	srv := server(t, src)
 	for lang, want := range map[string][]string{
-		"en": {"Cancelled maintenance", "<h3>BankID certificate</h3>", "Cancelled; it will not take place.", `It was planned for <time datetime="2026-11-27T02:00:00Z">`, `Cancelled <time datetime="2026-11-24T16:30:00Z">2026-11-24 16:30 UTC</time>.`},
+		"en": {"Cancelled maintenance", "<h3>BankID certificate</h3>", "Cancelled; it will not take place.", `It was planned for <time datetime="2026-11-27T02:00:00Z">`, `Cancelled <time datetime="2026-11-24T16:30:00Z">24 Nov 2026, 16:30 UTC</time>.`},
 		"nb": {"Avlyst vedlikehold", "Avlyst; det blir ikke noe av.", "Det var planlagt <time", "Avlyst <time"},
 		"da": {"Aflyst vedligeholdelse", "Aflyst; den bliver ikke til noget.", "Den var planlagt <time", "Aflyst <time"},
 	} {

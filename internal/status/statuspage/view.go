@@ -299,9 +299,10 @@ func (v *viewer) state(st status.State) stateView {
 	return stateView{Class: "st-" + k, Icon: icons[k], Text: v.t("status.state." + k)}
 }
 
+// time is t in the pages' time zone, named: anyone anywhere may read the
+// status page, and its exported copy.
 func (v *viewer) time(t time.Time) timeView {
-	t = t.UTC()
-	return timeView{ISO: t.Format(time.RFC3339), Text: t.Format("2006-01-02 15:04") + " UTC"}
+	return timeView(v.pages.ZonedTime(v.lang, t))
 }
 
 func (v *viewer) timePtr(t *time.Time) *timeView {
@@ -333,7 +334,7 @@ func (v *viewer) component(c status.Component, h status.History) componentView {
 }
 
 func (v *viewer) day(d status.Day) dayView {
-	date := d.Date.UTC().Format(time.DateOnly)
+	date := httpx.FormatDate(v.lang, d.Date.UTC())
 	var parts []string
 	if d.Percent != nil {
 		parts = append(parts, v.tf("status.day.percent", v.percent(*d.Percent)))
