@@ -19,7 +19,7 @@ import (
 )
 
 const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [flags] IDENTIFIER
-       varde persons show --config FILE --id ID
+       varde persons <show|block|unblock> --config FILE [flags] --id ID
        varde persons add-number --config FILE --reason TEXT [--by NAME] [--merge] IDENTIFIER NEW
 
   show        look a person up by an identifier, or by their person ID
@@ -34,7 +34,8 @@ const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [f
               tokens stop working; audited with the reason and --by
   unblock     lift the block (--reason, required), after the person has shown
               who they are again; audited. Sessions and tokens the block
-              ended stay ended: the person logs in again
+              ended stay ended: the person logs in again. Block and unblock
+              find the person by --id too, as show does
   add-number  give the person found by IDENTIFIER a new national number NEW
               (--reason, required), when theirs changed: a D-number followed
               by a birth number, a birth number replaced. The old number
@@ -69,15 +70,17 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 	var merge bool
 	positional := []string{"IDENTIFIER"}
 	switch args[0] {
-	case "show":
+	case "show", "block", "unblock":
 		fs.StringVar(&personID, "id", "", "the person's `ID`, as show and the audit log print it, instead of IDENTIFIER")
 		positional = []string{"[IDENTIFIER]"}
-	case "block", "unblock", "add-number":
+	case "add-number":
+	default:
+		return unknownSubcommand("persons", personsUsage, args[0], stderr, "show", "block", "unblock", "add-number")
+	}
+	if args[0] != "show" {
 		fs.StringVar(&reason, "reason", "", fmt.Sprintf("why, for the audit log, in plain words, at most %d characters "+
 			"(e.g. \"phone stolen, called the help desk\") (required)", store.MaxBlockReasonLen))
 		fs.StringVar(&by, "by", "", "who does it, for the audit log (default: the user running this command)")
-	default:
-		return unknownSubcommand("persons", personsUsage, args[0], stderr, "show", "block", "unblock", "add-number")
 	}
 	if args[0] == "add-number" {
 		fs.BoolVar(&merge, "merge", false, "if NEW belongs to another person holding nothing else, move it and retire that person")
@@ -86,7 +89,7 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 	if err := parseFlags(fs, args[1:], positional...); err != nil {
 		return err
 	}
-	if args[0] == "show" {
+	if args[0] != "add-number" {
 		switch {
 		case personID != "" && fs.NArg() > 0:
 			return usageErrorf("%s: give the person's IDENTIFIER or --id, not both", fs.Name())
@@ -328,9 +331,18 @@ func blockPerson(ctx context.Context, st store.Store, p *store.Person, reason, b
 	return nil
 }
 
+// retiredPrefix begins the block reason of a person retired by
+// add-number --merge.
+const retiredPrefix = "retired: "
+
 func unblockPerson(ctx context.Context, st store.Store, p *store.Person, reason, by string, now time.Time, w io.Writer) error {
 	if !p.Blocked() {
 		return fmt.Errorf("person %s is not blocked: nothing changed", p.ID)
+	}
+	// Retiring is a block nobody lifts (ADR 30): the person's number
+	// went to another person, who is the one to log in.
+	if len(p.Identifiers) == 0 && strings.HasPrefix(p.BlockedReason, retiredPrefix) {
+		return fmt.Errorf("person %s was retired by add-number --merge (%s): that block is not lifted. Nothing changed", p.ID, p.BlockedReason)
 	}
 	ev := &store.AuditEvent{Type: eventPersonUnblocked, PersonID: p.ID, Result: store.ResultSuccess, Details: map[string]string{
 		"reason": reason, "by": by, "via": "cli", "blocked_at": utc(p.BlockedAt)}}
@@ -377,7 +389,7 @@ func addNumber(ctx context.Context, st store.Store, p *store.Person, added store
 	}
 	var retireID, retiredReason string
 	if retire != nil {
-		retireID, retiredReason = retire.ID, "retired: their number was moved to person "+p.ID
+		retireID, retiredReason = retire.ID, retiredPrefix+"their number was moved to person "+p.ID
 	}
 	var sessions, grants int
 	_, err := st.AddIdentifier(ctx, p.ID, store.Identifier{Scheme: added.Scheme, Value: added.Value}, retireID, retiredReason, now,

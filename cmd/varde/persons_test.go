@@ -189,10 +189,22 @@ func TestPersonsBlockAndUnblock(t *testing.T) {
 		t.Errorf("a second unblock: exit status %d, %v\n%s", code, err, out)
 	}
 
+	// By the person's ID, as for a person retired by add-number
+	// --merge, who holds no number.
+	if out, err := runCmd(t, "persons", "block", "--config", cfg, "--reason", "by ID", "--id", "p-kari"); err != nil ||
+		!strings.Contains(out, "blocked person p-kari") {
+		t.Fatalf("persons block --id: %v\n%s", err, out)
+	}
+	if out, err := runCmd(t, "persons", "unblock", "--config", cfg, "--reason", "by ID", "--id", "p-kari"); err != nil ||
+		!strings.Contains(out, "lifted the block on person p-kari") {
+		t.Fatalf("persons unblock --id: %v\n%s", err, out)
+	}
+
 	events, err := st.ListPersonAudit(ctx, "p-kari", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
+	events = events[2:] // the two by ID, newest first
 	me := "unknown"
 	if u, err := user.Current(); err == nil {
 		me = u.Username
@@ -233,6 +245,10 @@ func TestPersonsErrors(t *testing.T) {
 		{"block with a long reason", []string{"block", "--reason", strings.Repeat("a", store.MaxBlockReasonLen+1), "no:fnr:" + personFnr}, 2, "longer than 200"},
 		{"block with two lines", []string{"block", "--reason", "stolen\nphone", "no:fnr:" + personFnr}, 2, "one line of plain text"},
 		{"unblock without a reason", []string{"unblock", "no:fnr:" + personFnr}, 2, "--reason is required"},
+		{"block without IDENTIFIER or --id", []string{"block", "--reason", "stolen"}, 2, "missing IDENTIFIER (or --id ID)"},
+		{"block with IDENTIFIER and --id", []string{"block", "--reason", "stolen", "--id", "p-kari", "no:fnr:" + personFnr}, 2, "not both"},
+		{"unblock with IDENTIFIER and --id", []string{"unblock", "--reason", "checked", "--id", "p-kari", "no:fnr:" + personFnr}, 2, "not both"},
+		{"block of no such ID", []string{"block", "--reason", "stolen", "--id", "p-nobody"}, 1, "no person found"},
 		{"an unknown command", []string{"delete", "no:fnr:" + personFnr}, 2, `unknown persons command "delete"`},
 		{"add-number without a new number", []string{"add-number", "--reason", "new number", "no:fnr:" + personFnr}, 2, "missing NEW"},
 		{"add-number without a reason", []string{"add-number", "no:dnr:" + personDnr, "no:fnr:15076500565"}, 2, "--reason is required"},
@@ -388,6 +404,15 @@ func TestPersonsAddNumberHeldByAnother(t *testing.T) {
 	retired, err := st.GetPerson(ctx, "p-eid")
 	if err != nil || !retired.Blocked() || len(retired.Identifiers) != 0 {
 		t.Errorf("the retired person: %+v, %v", retired, err)
+	}
+	// The retired person is found by --id, but their block is no block
+	// the help desk lifts.
+	out, err = runCmd(t, "persons", "unblock", "--config", cfg, "--reason", "checked", "--id", "p-eid")
+	if code := exitStatus(err, &bytes.Buffer{}); code != 1 || !strings.Contains(err.Error(), "retired") {
+		t.Errorf("unblocking the retired person: exit status %d, %v\n%s", code, err, out)
+	}
+	if p, err := st.GetPerson(ctx, "p-eid"); err != nil || !p.Blocked() {
+		t.Errorf("the retired person after a refused unblock: %+v, %v", p, err)
 	}
 	waitFor(t, "the retired person's session to end", 3*time.Second, func() bool {
 		_, err := st.GetSession(ctx, "s-p-eid", time.Now())
