@@ -43,6 +43,7 @@ const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [f
               with the same sub at every service. Check the change in the
               population register first: Varde does not, it takes the help
               desk's word. Audited with the reason and --by, no number.
+              Refused while the person's Varde ID is blocked: unblock first.
               If NEW already belongs to another person at Varde (an eID login
               with it came first), it is refused; --merge then moves NEW to
               this person and retires the other one, only if that person
@@ -365,6 +366,9 @@ func unblockPerson(ctx context.Context, st store.Store, p *store.Person, reason,
 // (ADR 30).
 func addNumber(ctx context.Context, st store.Store, p *store.Person, added store.Identifier, merge bool, reason, by string, now time.Time, w io.Writer) error {
 	masked := added.Scheme + " number " + identity.Mask(added)
+	if p.Blocked() {
+		return addToBlocked(p)
+	}
 	var retire *store.Person
 	switch q, err := st.GetPersonByIdentifier(ctx, added.Scheme, added.Value); {
 	case errors.Is(err, store.ErrNotFound):
@@ -408,6 +412,9 @@ func addNumber(ctx context.Context, st store.Store, p *store.Person, added store
 			}
 			return evs
 		})
+	if errors.Is(err, store.ErrBlocked) {
+		return addToBlocked(p)
+	}
 	if errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("the %s or a person it concerns changed meanwhile: nothing changed (%w); look again with varde persons show", masked, err)
 	}
@@ -426,6 +433,14 @@ func addNumber(ctx context.Context, st store.Store, p *store.Person, added store
 	fmt.Fprintf(w, "this number gets person %s's sub at each service again from now on. A service that opened an\n", p.ID)
 	fmt.Fprintln(w, "account under the retired person's sub is not told: the person may need to ask it to join the two.")
 	return nil
+}
+
+// addToBlocked refuses a new number to p, whose Varde ID is blocked: a
+// help desk that has seen the person at the counter lifts the block
+// first, deliberately, then adds the number.
+func addToBlocked(p *store.Person) error {
+	return fmt.Errorf("person %s's Varde ID is blocked; unblock it first (varde persons unblock --id %s), "+
+		"once they have shown who they are. Nothing changed", p.ID, p.ID)
 }
 
 // retirable refuses to retire q unless q holds nothing but the one

@@ -368,6 +368,28 @@ func TestPersonsAddNumber(t *testing.T) {
 	waitFor(t, "the second birth number to be the person's", 3*time.Second, func() bool { return holder(t, st, third) == "p-kari" })
 }
 
+// TestPersonsAddNumberToBlocked: a number is not added to a person
+// whose Varde ID is blocked; the help desk is told to unblock it first,
+// and nothing changes.
+func TestPersonsAddNumberToBlocked(t *testing.T) {
+	cfg, st := personStore(t)
+	if _, err := st.BlockPerson(context.Background(), "p-kari", "phone stolen", time.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	newFnr := syntheticFnr(t)
+	out, err := runCmd(t, "persons", "add-number", "--config", cfg, "--reason", "birth number given", "no:dnr:"+personDnr, "no:fnr:"+newFnr)
+	if code := exitStatus(err, &bytes.Buffer{}); code != 1 || !strings.Contains(err.Error(), "Varde ID is blocked; unblock it first (varde persons unblock") ||
+		strings.Contains(err.Error(), newFnr) {
+		t.Errorf("a number added to a blocked person: exit status %d, %v\n%s", code, err, out)
+	}
+	if got := holder(t, st, newFnr); got == "p-kari" {
+		t.Errorf("the blocked person was given the number")
+	}
+	if events, err := st.ListPersonAudit(context.Background(), "p-kari", 10); err != nil || len(events) != 0 {
+		t.Errorf("audit events after the refusal: %v, %v", events, err)
+	}
+}
+
 // TestPersonsAddNumberHeldByAnother: a new number with which an eID login
 // came first, and made a person, is refused, saying so; with --merge it
 // moves and that person is retired: blocked, their session ended, both

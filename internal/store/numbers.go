@@ -36,7 +36,9 @@ type PersonNumbers interface {
 	// (retire is personID, id is not theirs, they hold anything else or
 	// are blocked).
 	//
-	// ErrNotFound if personID or retire does not exist. On any error
-	// nothing changed.
+	// ErrBlocked if personID is blocked (PersonBlocks), read in the same
+	// write: a number is not added to a blocked person, who is to be
+	// unblocked first. ErrNotFound if personID or retire does not
+	// exist. On any error nothing changed.
 	AddIdentifier(ctx context.Context, personID string, id Identifier, retire, reason string, now time.Time, events func(sessions, grants int) []*AuditEvent) ([]*Session, error)
 }

@@ -16,7 +16,9 @@ var _ store.PersonNumbers = (*DB)(nil)
 // two persons cannot wait on each other, and what the retired person
 // holds is counted after the lock: a passkey added to them meanwhile
 // (CreatePasskey locks the row too) is either counted, and the move
-// refused, or comes after the retirement, to a blocked person.
+// refused, or comes after the retirement, to a blocked person. A block
+// of the person the identifier goes to, stored before, stops it in the
+// same way.
 func (db *DB) AddIdentifier(ctx context.Context, personID string, id store.Identifier, retire, reason string, now time.Time, events func(sessions, grants int) []*store.AuditEvent) ([]*store.Session, error) {
 	if now.IsZero() {
 		return nil, fmt.Errorf("add identifier to person %s: zero time", personID)
@@ -39,9 +41,12 @@ func (db *DB) AddIdentifier(ctx context.Context, personID string, id store.Ident
 			if pid == "" {
 				continue
 			}
-			ids, _, err := db.identifiersIn(ctx, tx, pid)
+			ids, blocked, err := db.identifiersIn(ctx, tx, pid)
 			if err != nil {
 				return err
+			}
+			if blocked && pid == personID {
+				return store.ErrBlocked
 			}
 			held[pid] = ids
 		}

@@ -113,6 +113,8 @@ func testPersonNumbers(t *testing.T, s store.Store) {
 			{"retiring one with recovery codes", kept.ID, withCodes.ID, withCodes.Identifiers[0], store.ErrConflict},
 			{"retiring one with other identifiers", kept.ID, twoIDs.ID, twoIDs.Identifiers[0], store.ErrConflict},
 			{"retiring one blocked", kept.ID, blocked.ID, blocked.Identifiers[0], store.ErrConflict},
+			{"to one blocked", blocked.ID, "", store.Identifier{Scheme: "no:fnr", Value: "fnr-to-blocked"}, store.ErrBlocked},
+			{"to one blocked, retiring another", blocked.ID, eidOnly.ID, eidOnly.Identifiers[0], store.ErrBlocked},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				_, err := s.AddIdentifier(ctx, tt.person, tt.ident, tt.retire, "merged", now, event(tt.person))
