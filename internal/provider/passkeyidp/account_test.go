@@ -46,3 +46,26 @@ func TestAccountShowsTimesInThePagesZone(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultPasskeyNameIsThePagesDate: a new passkey is named with the
+// date in the pages' zone, not UTC's: just before midnight UTC it is
+// already the next day in Oslo.
+func TestDefaultPasskeyNameIsThePagesDate(t *testing.T) {
+	oslo, err := time.LoadLocation("Europe/Oslo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, true)
+	h.p.Pages.TimeZone = oslo
+	// 23:30 UTC on 22 November is 00:30 on 23 November in Oslo.
+	h.now = time.Date(2026, 11, 22, 23, 30, 0, 0, time.UTC)
+	b := h.browser("en")
+	b.enrol(newDevice(false), "", "fnr")
+	r := b.get("/account?lang=en")
+	if r.status != http.StatusOK {
+		t.Fatalf("account: %d", r.status)
+	}
+	if !strings.Contains(r.body, "Passkey 2026-11-23") || strings.Contains(r.body, "Passkey 2026-11-22") {
+		t.Errorf("the new passkey is not named Passkey 2026-11-23: %s", r.body)
+	}
+}

@@ -166,9 +166,10 @@ func (p *Provider) newSyntheticPerson(r *http.Request, req enrolRequest, born ti
 	return nil, errors.New("no free synthetic number for that birth date")
 }
 
-// defaultName labels a new passkey: "Passkey 2026-11-21".
+// defaultName labels a new passkey: "Passkey 2026-11-21", the date in
+// the pages' zone, as the person's own calendar has it.
 func (p *Provider) defaultName(r *http.Request) string {
-	return fmt.Sprintf(p.Pages.T(p.lang(r), "passkey.default_name"), p.now().Format(time.DateOnly))
+	return fmt.Sprintf(p.Pages.T(p.lang(r), "passkey.default_name"), p.now().In(p.Pages.Location()).Format(time.DateOnly))
 }
 
 // enrolledTicket is what the enrolled page shows, once.
