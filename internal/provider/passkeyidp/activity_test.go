@@ -38,7 +38,7 @@ func TestAccountShowsActivity(t *testing.T) {
 		RedirectURIs: []string{"https://bank.example/cb"}, CreatedAt: h.now}); err != nil {
 		t.Fatal(err)
 	}
-	for _, ev := range []*store.AuditEvent{
+	h.appendEvents(t, []*store.AuditEvent{
 		{Type: "authentication", PersonID: e.person, ClientID: "bank", Provider: "bankid", Level: "high", Result: store.ResultSuccess},
 		{Type: "consent", PersonID: e.person, ClientID: "bank", Provider: "bankid", Level: "high", Result: store.ResultSuccess,
 			Details: map[string]string{"claims": "name birthdate", "basis": "registration"}},
@@ -55,12 +55,7 @@ func TestAccountShowsActivity(t *testing.T) {
 			Reason: "insufficient_level", Details: map[string]string{"method": "recovery-code"}},
 		{Type: "authentication", PersonID: e.person, Provider: "passkey", Level: "high", Result: store.ResultSuccess,
 			Details: map[string]string{"method": "passkey"}},
-	} {
-		ev.Time = h.now.Add(time.Minute)
-		if err := h.db.AppendAudit(ctx, ev); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	r := b.get("/account")
 	if r.status != http.StatusOK {
 		t.Fatalf("account: %d", r.status)
@@ -274,24 +269,18 @@ func TestUnseenCodesAreNotSaidToBeShown(t *testing.T) {
 // the activity shows it; a link that changed nothing is not shown.
 func TestRaisedLinkIsShownToThePerson(t *testing.T) {
 	h := newHarness(t, true)
-	ctx := context.Background()
 	h.p.History = h.db
 	h.p.ProviderName = func(id, lang string) string {
 		return map[string]string{"bankid": "Demo BankID"}[id]
 	}
 	b := h.browser("en")
 	e := b.enrol(newDevice(false), "", "fnr")
-	for _, ev := range []*store.AuditEvent{
+	h.appendEvents(t, []*store.AuditEvent{
 		{Type: "link", PersonID: e.person, Provider: "bankid", Level: "high", Result: store.ResultSuccess,
 			Details: map[string]string{"already": "true"}},
 		{Type: "link", PersonID: e.person, Provider: "bankid", Level: "high", Result: store.ResultSuccess,
 			Details: map[string]string{"already": "true", "raised_from": "substantial", "sessions_ended": "1", "session": b.sessionRef(t)}},
-	} {
-		ev.Time = h.now.Add(time.Minute)
-		if err := h.db.AppendAudit(ctx, ev); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	r := b.get("/account?done=raised")
 	if !strings.Contains(r.body, "It now logs you in at the level of the login you used now.") {
 		t.Errorf("account after a raise does not say so:\n%s", r.body)
@@ -309,24 +298,18 @@ func TestRaisedLinkIsShownToThePerson(t *testing.T) {
 // not.
 func TestRefusedLinkIsShownToThePerson(t *testing.T) {
 	h := newHarness(t, true)
-	ctx := context.Background()
 	h.p.History = h.db
 	h.p.ProviderName = func(id, lang string) string {
 		return map[string]string{"bankid": "Demo BankID"}[id]
 	}
 	b := h.browser("en")
 	e := b.enrol(newDevice(false), "", "fnr")
-	for _, ev := range []*store.AuditEvent{
+	h.appendEvents(t, []*store.AuditEvent{
 		{Type: "link", PersonID: e.person, Provider: "bankid", Result: store.ResultFailure, Reason: "cancelled"},
 		{Type: "link", PersonID: e.person, Provider: "bankid", Result: store.ResultFailure, Reason: "provider_down"},
 		{Type: "link", PersonID: e.person, Provider: "bankid", Level: "high", Result: store.ResultFailure, Reason: "identifier_taken"},
 		{Type: "link", PersonID: e.person, Provider: "bankid", Result: store.ResultFailure, Reason: "reauth"},
-	} {
-		ev.Time = h.now.Add(time.Minute)
-		if err := h.db.AppendAudit(ctx, ev); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	rows := activityRows(t, b.get("/account").body)
 	want := "Adding Demo BankID as a way to log in was refused"
 	if len(rows) != 4 || rows[0][1] != want || rows[1][1] != want {
@@ -340,21 +323,15 @@ func TestRefusedLinkIsShownToThePerson(t *testing.T) {
 // for a login too old is.
 func TestChangeFailedOnOurSideIsNotShownAsRefused(t *testing.T) {
 	h := newHarness(t, true)
-	ctx := context.Background()
 	h.p.History = h.db
 	b := h.browser("en")
 	e := b.enrol(newDevice(false), "", "fnr")
-	for _, ev := range []*store.AuditEvent{
+	h.appendEvents(t, []*store.AuditEvent{
 		{Type: "passkey_removed", PersonID: e.person, Result: store.ResultFailure, Reason: "store_unavailable"},
 		{Type: "logged_out_elsewhere", PersonID: e.person, Result: store.ResultFailure, Reason: "store_unavailable"},
 		{Type: "offline_access_stopped", PersonID: e.person, Result: store.ResultFailure, Reason: "internal"},
 		{Type: "passkey_removed", PersonID: e.person, Result: store.ResultFailure, Reason: "reauth"},
-	} {
-		ev.Time = h.now.Add(time.Minute)
-		if err := h.db.AppendAudit(ctx, ev); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	rows := activityRows(t, b.get("/account").body)
 	if len(rows) != 3 || rows[0][1] != "Removing a passkey was refused" {
 		t.Errorf("activity rows %q, want one refused removal above the enrolment's codes and the creation", rows)
@@ -713,6 +690,18 @@ func TestPasskeyAddFinishedByAnotherPersonIsTheirsToSee(t *testing.T) {
 			if row[1] == "Adding a passkey was refused" {
 				t.Fatalf("%s: the activity of %s, whose account did not change, shows %q", step, stranger, row)
 			}
+		}
+	}
+}
+
+// appendEvents stores evs in the audit trail a minute after the
+// harness's now, as events that happened after the person enrolled.
+func (h *harness) appendEvents(t *testing.T, evs []*store.AuditEvent) {
+	t.Helper()
+	for _, ev := range evs {
+		ev.Time = h.now.Add(time.Minute)
+		if err := h.db.AppendAudit(context.Background(), ev); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
