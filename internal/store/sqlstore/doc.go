@@ -82,11 +82,16 @@
 // Errors that mean the store could not be reached or is overloaded
 // wrap store.ErrUnavailable (unavailable.go): on PostgreSQL a refused or
 // dropped connection, SQLSTATE classes 08 and 53, 57P01-57P03, 57P05,
-// 57014 (statement timeout), and a clash (40001, 40P01) still there
-// after the writer ran the operation again; on SQLite SQLITE_BUSY or
-// SQLITE_LOCKED after the busy timeout; and a write transaction's own
-// deadline. Constraint violations, missing rows, bad data and writes
-// whose outcome is unknown never do. Reads are marked where their
+// 57014 (statement timeout), 25006 (a write refused by a server that
+// takes none), and a clash (40001, 40P01) still there after the writer
+// ran the operation again; on SQLite SQLITE_BUSY or SQLITE_LOCKED after
+// the busy timeout; and a write transaction's own deadline. Constraint
+// violations, missing rows, bad data and writes whose outcome is
+// unknown never do: a write of one statement in autocommit answered
+// with 57P01 admin_shutdown or 57P02 crash_shutdown, like one whose
+// connection dropped after it was sent, may have been committed before
+// the server ended its session (unansweredPostgres), so its outcome is
+// unknown, not unavailable. Reads are marked where their
 // errors leave the store: the PostgreSQL read pool's connections, a
 // single-row read's not-found check, and the row scan of a list.
 //

@@ -329,15 +329,18 @@ func fatalPostgres(err error) bool {
 // unansweredPostgres reports a failure of the connection that may have
 // come after the statement was sent: one pgconn does not call
 // SafeToRetry, or a read that ended early (pgconn returns those as they
-// are). An answer from the server (*pgconn.PgError) is not one, nor is
-// a connection that was never made (*pgconn.ConnectError), whatever cut
-// it short: a proxy that takes the connection and closes it, as one
-// does while a failover has no primary for it, makes it end in
-// unexpected EOF before any statement was sent.
+// are). It also reports the server's ending the session in the middle
+// of a statement (pgEndedMidStatement): the server may have committed
+// the statement before it ended the session, and the client then gets
+// FATAL in place of the statement's result. Any other answer from the server
+// (*pgconn.PgError) is not one, nor is a connection that was never made
+// (*pgconn.ConnectError), whatever cut it short: a proxy that takes the
+// connection and closes it, as one does while a failover has no primary
+// for it, makes it end in unexpected EOF before any statement was sent.
 func unansweredPostgres(err error) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		return false
+		return pgEndedMidStatement(pe.Code)
 	}
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {
@@ -380,6 +383,17 @@ func sessionEndedPostgres(err error) bool {
 	}
 	var ne net.Error
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &ne)
+}
+
+// pgEndedMidStatement reports the SQLSTATEs of a session the server ends
+// whatever it is doing, a statement under way included: 57P01
+// admin_shutdown (a fast shutdown, pg_terminate_backend) and 57P02
+// crash_shutdown (another server process crashed). The others of
+// sessionEndedPostgres come only to a session at rest (57P05
+// idle_session_timeout) or one not yet made (57P03), which received no
+// statement.
+func pgEndedMidStatement(code string) bool {
+	return code == pgAdminShutdown || code == pgCrashShutdown
 }
 
 // transientPostgres reports deadlocks and serialization failures, which

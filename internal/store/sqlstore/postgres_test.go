@@ -832,11 +832,15 @@ func TestPostgresSessionEndsMidTransaction(t *testing.T) {
 	})
 }
 
-// TestPostgresSessionEndsAtCommit: a transaction whose session ends at
-// its COMMIT (here a deferred trigger has the server end it) may have
-// been stored or not, as far as the node can tell: it is not run again,
-// its error says the outcome is unknown, and nothing that follows a
-// commit runs.
+// TestPostgresSessionEndsAtCommit: a write whose session ends at its
+// commit (here a deferred trigger has the server end it, with FATAL
+// 57P01 admin_shutdown, as pg_terminate_backend or a shutdown does) may
+// have been stored or not, as far as the node can tell: it is not run
+// again, its error says the outcome is unknown, and nothing that
+// follows a commit runs. That holds for a transaction, whose COMMIT
+// was sent, and for a statement alone in autocommit, whose statement
+// is its commit: the answer 57P01 comes after the server received it,
+// and a session may end after its commit and before its answer.
 func TestPostgresSessionEndsAtCommit(t *testing.T) {
 	ctx := t.Context()
 	db := openPostgres(t, pgtest.NewDatabase(t))
@@ -854,15 +858,28 @@ func TestPostgresSessionEndsAtCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var runs, commits int
-	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
-		runs++
-		return insertGrant(db, "at-commit")(ctx, tx)
-	}, func() { commits++ })
-	if !errors.Is(err, store.ErrOutcomeUnknown) || store.Unavailable(err) {
-		t.Errorf("write whose session ended at its COMMIT: %v, want store.ErrOutcomeUnknown", err)
+	writes := []struct {
+		name string
+		do   func(ctx context.Context, fn op, onCommit func()) error
+	}{
+		{"transaction", func(ctx context.Context, fn op, onCommit func()) error {
+			return db.wr.doThen(ctx, true, fn, onCommit)
+		}},
+		{"one statement in autocommit", db.wr.doOne},
 	}
-	if runs != 1 || commits != 0 {
-		t.Errorf("ran %d times, committed %d times, want 1 run and no commit", runs, commits)
+	for _, w := range writes {
+		t.Run(w.name, func(t *testing.T) {
+			var runs, commits int
+			err := w.do(ctx, func(ctx context.Context, tx querier) error {
+				runs++
+				return insertGrant(db, "at-commit "+w.name)(ctx, tx)
+			}, func() { commits++ })
+			if !errors.Is(err, store.ErrOutcomeUnknown) || store.Unavailable(err) {
+				t.Errorf("write whose session ended at its commit: %v, want store.ErrOutcomeUnknown", err)
+			}
+			if runs != 1 || commits != 0 {
+				t.Errorf("ran %d times, committed %d times, want 1 run and no commit", runs, commits)
+			}
+		})
 	}
 }

@@ -263,6 +263,10 @@ func TestUnansweredPostgres(t *testing.T) {
 	}{
 		{"connection cut short before it was made", fmt.Errorf("store: %w", cutShort), false},
 		{"server's answer", &pgconn.PgError{Code: "23505"}, false},
+		{"read-only transaction 25006", &pgconn.PgError{Code: "25006"}, false},
+		{"admin shutdown 57P01, mid-statement", fmt.Errorf("exec: %w", &pgconn.PgError{Severity: "FATAL", Code: "57P01"}), true},
+		{"crash shutdown 57P02, mid-statement", &pgconn.PgError{Severity: "FATAL", Code: "57P02"}, true},
+		{"idle session timeout 57P05, at rest", &pgconn.PgError{Severity: "FATAL", Code: "57P05"}, false},
 		{"read cut mid-answer", fmt.Errorf("exec: %w", io.ErrUnexpectedEOF), true},
 		{"read reset", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}, true},
 	}

@@ -1,0 +1,119 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/pgtest"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// syncRepStall opens a store on srv and has srv wait, at every commit
+// of the store's sessions, for a synchronous standby that never comes
+// (synchronous_standby_names names none that runs): the commit is made
+// on the server and then waits, as it does on a primary whose
+// synchronous standby is lost. A session ended while it waits has
+// committed all the same (PostgreSQL documentation, 27.2.8, Synchronous
+// Replication). The settings take effect at a restart, before which the
+// store is opened (its migrations commit without waiting); its sessions
+// ask for synchronous commit from then on (ALTER DATABASE outranks the
+// test server's command line). The returned admin pool only reads, and
+// a read waits for no standby.
+func syncRepStall(t *testing.T, srv *pgtest.Server) (db *DB, admin *sql.DB) {
+	t.Helper()
+	db = openPostgres(t, srv.DSN())
+	for _, q := range []string{
+		"ALTER DATABASE postgres SET synchronous_commit = on",
+		"ALTER SYSTEM SET synchronous_standby_names = 'absent'",
+	} {
+		if _, err := db.w.ExecContext(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.Stop()
+	srv.Start()
+	return db, adminDB(t, srv.DSN())
+}
+
+// endWhenCommitWaits ends, from admin, the session of the first backend
+// found waiting for a synchronous standby, once one is, and reports
+// through the returned channel whether it did.
+func endWhenCommitWaits(ctx context.Context, admin *sql.DB) <-chan error {
+	ended := make(chan error, 1)
+	go func() {
+		for {
+			var done bool
+			err := admin.QueryRowContext(ctx, `SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity
+				WHERE wait_event = 'SyncRep' LIMIT 1`).Scan(&done)
+			if err == nil && done {
+				ended <- nil
+				return
+			}
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				ended <- err
+				return
+			}
+			select {
+			case <-ctx.Done():
+				ended <- ctx.Err()
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return ended
+}
+
+// TestPostgresShutdownAfterCommit: a write that the server committed
+// and then answered with FATAL 57P01 admin_shutdown (its session ended
+// by a shutdown or pg_terminate_backend while the commit waited for a
+// synchronous standby) is stored. Whether it ran alone in autocommit or
+// in a transaction, the node tells its caller the outcome is unknown,
+// not that the store is unavailable (a caller would take that for
+// "nothing was written" and could write it again), and the writer does
+// not run it again: it is stored once.
+func TestPostgresShutdownAfterCommit(t *testing.T) {
+	srv := pgtest.NewServer(t)
+	db, admin := syncRepStall(t, srv)
+	writes := []struct {
+		name string
+		do   func(ctx context.Context, fn op, onCommit func()) error
+	}{
+		{"one statement in autocommit", db.wr.doOne},
+		{"transaction", func(ctx context.Context, fn op, onCommit func()) error {
+			return db.wr.doThen(ctx, true, fn, onCommit)
+		}},
+	}
+	for _, w := range writes {
+		t.Run(w.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			id := "shutdown-" + w.name
+			ended := endWhenCommitWaits(ctx, admin)
+			var runs, commits int
+			err := w.do(ctx, func(ctx context.Context, tx querier) error {
+				runs++
+				return insertGrant(db, id)(ctx, tx)
+			}, func() { commits++ })
+			if e := <-ended; e != nil {
+				t.Fatalf("end the session whose commit waits: %v", e)
+			}
+			if !errors.Is(err, store.ErrOutcomeUnknown) || store.Unavailable(err) {
+				t.Errorf("write whose session ended after its commit: %v, want store.ErrOutcomeUnknown", err)
+			}
+			if runs != 1 || commits != 0 {
+				t.Errorf("ran %d times, committed %d times, want 1 run and no commit reported", runs, commits)
+			}
+			var n int
+			if err := admin.QueryRowContext(ctx, "SELECT count(*) FROM grants WHERE id = $1", id).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 {
+				t.Errorf("%d grants stored, want the 1 the server committed", n)
+			}
+		})
+	}
+}
