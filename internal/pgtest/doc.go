@@ -15,6 +15,11 @@
 // directory. When run as root, as CI does, the server runs as the
 // postgres system user, because PostgreSQL refuses to run as root.
 //
+// A test that stops, starts or fails over a server has one of its own:
+// NewServer, whose Stop and Start end every session and serve the same
+// cluster again, and NewStandby, a hot standby of it made with
+// pg_basebackup that refuses writes until Promote.
+//
 // A missing PostgreSQL fails the test, never skips it: install it with
 // scripts/ensure-postgres.sh (Debian's postgresql package; make test
 // does this).

@@ -178,6 +178,12 @@ func startIn(dir, bin string, as *account, attr *syscall.SysProcAttr) (*server, 
 	if err := initdb(bin, dir, data, attr); err != nil {
 		return nil, err
 	}
+	return runOnFreePort(bin, dir, data, attr)
+}
+
+// runOnFreePort runs postgres on the cluster data on a port free on
+// 127.0.0.1, another if a process took that one first.
+func runOnFreePort(bin, dir, data string, attr *syscall.SysProcAttr) (*server, error) {
 	for attempt := 1; ; attempt++ {
 		port, err := freePort()
 		if err != nil {
@@ -191,16 +197,23 @@ func startIn(dir, bin string, as *account, attr *syscall.SysProcAttr) (*server, 
 }
 
 func initdb(bin, dir, data string, attr *syscall.SysProcAttr) error {
+	// --no-sync: a throwaway cluster need not reach the disk.
+	return runTool(bin, "initdb", dir, attr, "-D", data, "-U", superuser,
+		"--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
+}
+
+// runTool runs PostgreSQL's program name from bin in dir, started as
+// attr says, within initdbTimeout; its failure quotes the end of what it
+// printed.
+func runTool(bin, name, dir string, attr *syscall.SysProcAttr, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), initdbTimeout)
 	defer cancel()
-	// --no-sync: a throwaway cluster need not reach the disk.
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", superuser,
-		"--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, name), args...)
 	cmd.Dir = dir
 	cmd.SysProcAttr = attr
 	cmd.WaitDelay = 5 * time.Second
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("initdb: %w\n%s", err, tail(out))
+		return fmt.Errorf("%s: %w\n%s", name, err, tail(out))
 	}
 	return nil
 }
@@ -464,18 +477,24 @@ func NewServer(tb testing.TB) *Server {
 		tb.Fatalf("pgtest: %v", errors.Join(err, os.RemoveAll(dir)))
 	}
 	srv := &Server{tb: tb, bin: bin, attr: attr, dir: dir, port: s.port, s: s}
-	tb.Cleanup(func() {
+	srv.removeWhenDone()
+	return srv
+}
+
+// removeWhenDone has srv stopped, if it runs, and its directory removed
+// when its test ends.
+func (srv *Server) removeWhenDone() {
+	srv.tb.Cleanup(func() {
 		if srv.s != nil {
 			if err := srv.s.stop(); err != nil {
-				tb.Errorf("pgtest: %v", err)
+				srv.tb.Errorf("pgtest: %v", err)
 			}
 			return
 		}
-		if err := os.RemoveAll(dir); err != nil {
-			tb.Errorf("pgtest: %v", err)
+		if err := os.RemoveAll(srv.dir); err != nil {
+			srv.tb.Errorf("pgtest: %v", err)
 		}
 	})
-	return srv
 }
 
 // DSN is the server's database postgres, as NewDatabase's DSNs are.
@@ -515,4 +534,70 @@ func (srv *Server) Start() {
 		srv.tb.Fatalf("pgtest: start again: %v", err)
 	}
 	srv.s = s
+}
+
+// NewStandby makes a hot standby of srv, which must be running: a copy
+// of its cluster taken with pg_basebackup, streaming its WAL from it
+// (primary_conninfo, standby.signal), served on a port of its own. It
+// takes reads and refuses writes, as a standby behind a proxy does
+// before a failover moves the proxy on, until Promote. It is stopped and
+// its directory removed when the test ends.
+func (srv *Server) NewStandby() *Server {
+	srv.tb.Helper()
+	tb := srv.tb
+	if srv.s == nil {
+		tb.Fatal("pgtest: a standby of a stopped server")
+	}
+	dir, err := os.MkdirTemp("", "pgtest-")
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	st := &Server{tb: tb, bin: srv.bin, attr: srv.attr, dir: dir}
+	st.removeWhenDone()
+	if srv.attr.Credential != nil {
+		if err := os.Chown(dir, int(srv.attr.Credential.Uid), int(srv.attr.Credential.Gid)); err != nil {
+			tb.Fatalf("pgtest: %v", err)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	if err := basebackup(srv.bin, dir, data, srv.port, srv.attr); err != nil {
+		tb.Fatalf("pgtest: standby: %v", err)
+	}
+	s, err := runOnFreePort(srv.bin, dir, data, srv.attr)
+	if err != nil {
+		tb.Fatalf("pgtest: standby: %v", err)
+	}
+	st.s, st.port = s, s.port
+	return st
+}
+
+// basebackup copies the cluster of the server on 127.0.0.1:port into
+// data, WAL included, and writes what makes it start as its standby
+// (-R).
+func basebackup(bin, dir, data string, port int, attr *syscall.SysProcAttr) error {
+	return runTool(bin, "pg_basebackup", dir, attr, "-D", data, "-R",
+		"-X", "stream", "--no-sync", "--checkpoint=fast",
+		"-d", fmt.Sprintf("host=127.0.0.1 port=%d user=%s", port, superuser))
+}
+
+// Promote makes a standby (NewStandby) a primary that takes writes, as a
+// failover does, and waits until it does.
+func (srv *Server) Promote() {
+	srv.tb.Helper()
+	if srv.s == nil {
+		srv.tb.Fatal("pgtest: promote a stopped server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, srv.s.dsn("postgres"))
+	if err != nil {
+		srv.tb.Fatalf("pgtest: promote: %v", err)
+	}
+	defer conn.Close(ctx)
+	// pg_promote waits (up to its second argument, in seconds) until
+	// recovery has ended.
+	var promoted bool
+	if err := conn.QueryRow(ctx, "SELECT pg_promote(true, $1)", int(readyTimeout/time.Second)).Scan(&promoted); err != nil || !promoted {
+		srv.tb.Fatalf("pgtest: promote: %v (promoted: %v)", err, promoted)
+	}
 }

@@ -43,6 +43,15 @@ type dialect struct {
 	// transaction cannot have taken effect and may run again whole on a
 	// new connection (writer.rerun); nil: never.
 	sessionEnded func(err error) bool
+	// needsPrimary reports an error that a server in recovery (a
+	// standby) gives to what only a primary can do, and that a primary
+	// may give for a fault of the request: the writer asks the server
+	// with inRecovery before it takes it for the store's being
+	// unavailable (writer.markStandby); nil: never.
+	needsPrimary func(err error) bool
+	// inRecovery is a query whose one boolean says the server is in
+	// recovery.
+	inRecovery string
 	// abortsOnError: any failed statement spoils the whole transaction
 	// until it is rolled back to a savepoint (PostgreSQL), so fatal holds
 	// for every error a statement returned, and a savepoint rolled back

@@ -83,7 +83,10 @@
 // wrap store.ErrUnavailable (unavailable.go): on PostgreSQL a refused or
 // dropped connection, SQLSTATE classes 08 and 53, 57P01-57P03, 57P05,
 // 57014 (statement timeout), 25006 (a write refused by a server that
-// takes none), and a clash (40001, 40P01) still there after the writer
+// takes none), 55000 for a write when the server then says it is in
+// recovery (a standby refusing what only a primary can do:
+// writer.markStandby; from a primary 55000 is the request's fault and
+// stays a failure), and a clash (40001, 40P01) still there after the writer
 // ran the operation again; on SQLite SQLITE_BUSY or SQLITE_LOCKED after
 // the busy timeout; and a write transaction's own deadline. Constraint
 // violations, missing rows, bad data and writes whose outcome is

@@ -245,6 +245,8 @@ func postgresDialect() (dialect, error) {
 		transient:     transientPostgres,
 		unanswered:    unansweredPostgres,
 		sessionEnded:  sessionEndedPostgres,
+		needsPrimary:  needsPrimaryPostgres,
+		inRecovery:    "SELECT pg_is_in_recovery()",
 		abortsOnError: true,
 		snapshot:      &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		shared:        true,
@@ -383,6 +385,16 @@ func sessionEndedPostgres(err error) bool {
 	}
 	var ne net.Error
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &ne)
+}
+
+// needsPrimaryPostgres reports SQLSTATE 55000 (pgObjectNotInPrerequisiteState)
+// not yet marked errStandby. Its message ("recovery is in progress")
+// would tell a standby's refusal from a request's fault only in the
+// server's language (lc_messages) and only while no other code uses the
+// words; the server's own pg_is_in_recovery() says it in any.
+func needsPrimaryPostgres(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == pgObjectNotInPrerequisiteState && !errors.Is(err, errStandby)
 }
 
 // pgEndedMidStatement reports the SQLSTATEs of a session the server ends

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/varde-eid/varde/internal/pgtest"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -115,5 +117,73 @@ func TestPostgresShutdownAfterCommit(t *testing.T) {
 				t.Errorf("%d grants stored, want the 1 the server committed", n)
 			}
 		})
+	}
+}
+
+// needsPrimary returns an op of one statement that only a primary can
+// carry out: on a standby the server refuses it with 55000 "recovery is
+// in progress".
+func needsPrimary(ctx context.Context, tx querier) error {
+	var lsn string
+	return tx.QueryRowContext(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn)
+}
+
+// TestPostgresStandbyIsUnavailable: a node whose store is reached on a
+// standby, as through a proxy that has not yet moved to the new primary
+// at a failover, gets store.ErrUnavailable ("try again") for its writes,
+// whether the standby refuses them as writes (25006) or as what only a
+// primary can do (55000), with their outcome known; the same SQLSTATE
+// 55000 from a primary, for a request that is wrong there too, stays a
+// failure. Once the standby is promoted, the same DB writes.
+func TestPostgresStandbyIsUnavailable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	srv := pgtest.NewServer(t)
+	primary := openPostgres(t, srv.DSN())
+	standby := srv.NewStandby()
+	db, err := OpenExistingPostgres(ctx, standby.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+
+	writes := []struct {
+		name  string
+		write func(db *DB) error
+	}{
+		{"a write (25006)", func(db *DB) error {
+			return db.AppendAudit(ctx, &store.AuditEvent{Type: "t", Time: time.Now()})
+		}},
+		{"one statement that needs a primary (55000)", func(db *DB) error { return db.wr.doOne(ctx, needsPrimary, nil) }},
+		{"a transaction that needs a primary (55000)", func(db *DB) error { return db.wr.do(ctx, true, needsPrimary) }},
+	}
+	for _, w := range writes {
+		if err := w.write(db); !store.Unavailable(err) {
+			t.Errorf("%s on a standby: %v, want store.ErrUnavailable and a known outcome", w.name, err)
+		}
+	}
+
+	if _, err := primary.w.ExecContext(ctx, "CREATE SEQUENCE never_used"); err != nil {
+		t.Fatal(err)
+	}
+	notYet := func(ctx context.Context, tx querier) error {
+		var n int64
+		return tx.QueryRowContext(ctx, "SELECT currval('never_used')").Scan(&n)
+	}
+	for name, err := range map[string]error{
+		"one statement":  primary.wr.doOne(ctx, notYet, nil),
+		"in transaction": primary.wr.do(ctx, true, notYet),
+	} {
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "55000" || errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("currval before nextval on the primary, %s: %v, want SQLSTATE 55000 and not store.ErrUnavailable", name, err)
+		}
+	}
+
+	standby.Promote()
+	for _, w := range writes {
+		if err := w.write(db); err != nil {
+			t.Errorf("%s once the standby is promoted: %v", w.name, err)
+		}
 	}
 }

@@ -31,7 +31,19 @@ const (
 	// a standby, or one reached through a proxy that has not yet moved
 	// to the new primary, at a failover. The write changed nothing.
 	pgReadOnlyTransaction = "25006"
+	// What only a primary can do, asked of a server in recovery (a
+	// standby: "recovery is in progress"), is refused with 55000
+	// object_not_in_prerequisite_state; so are requests that are wrong
+	// on any server (currval before nextval, say). The writer tells them
+	// apart by asking the server whether it is in recovery (errStandby).
+	pgObjectNotInPrerequisiteState = "55000"
 )
+
+// errStandby marks a write's error that a server in recovery gave to
+// what only a primary can do (pgObjectNotInPrerequisiteState), as the
+// server itself said (writer.markStandby): the write changed nothing,
+// and a primary may serve it once a failover has made one.
+var errStandby = errors.New("the database server is a standby in recovery, which takes no writes")
 
 // unavailable returns err wrapped with store.ErrUnavailable when it
 // means the store could not be reached or is overloaded, and err as it
@@ -52,6 +64,9 @@ func unavailable(err error, ownDeadline bool) error {
 
 // isUnavailable classifies a driver error of either backend.
 func isUnavailable(err error) bool {
+	if errors.Is(err, errStandby) {
+		return true
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		if len(pe.Code) == 5 && (pe.Code[:2] == pgClassConnection || pe.Code[:2] == pgClassResources) {

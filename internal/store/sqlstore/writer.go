@@ -243,6 +243,7 @@ func (w *writer) gather(batch []*writeReq) []*writeReq {
 // again instead (rerun).
 func (w *writer) run(batch []*writeReq) {
 	defer func() {
+		w.markStandby(batch)
 		for _, r := range batch {
 			if !r.delivered {
 				r.delivered = true
@@ -255,6 +256,46 @@ func (w *writer) run(batch []*writeReq) {
 		return
 	}
 	w.runTx(batch, w.deadline())
+}
+
+// recoveryCheckTimeout bounds markStandby's question to the server.
+const recoveryCheckTimeout = 2 * time.Second
+
+// markStandby marks the errors of batch's requests not yet delivered
+// that a server in recovery gives to what only a primary can do
+// (dialect.needsPrimary) with errStandby, which makes them unavailable,
+// when the server says it is in recovery (dialect.inRecovery). It runs
+// once the batch's transaction has ended, so it asks on the write
+// pool's one connection, the one that failed: a standby reached through
+// a proxy at a failover says yes; a primary, whose refusal is a fault of
+// the request, says no, and the error stays a failure, as it does when
+// the question gets no answer.
+func (w *writer) markStandby(batch []*writeReq) {
+	if w.d.needsPrimary == nil {
+		return
+	}
+	asked, standby := false, false
+	for _, r := range batch {
+		if r.delivered || r.err == nil || !w.d.needsPrimary(r.err) {
+			continue
+		}
+		if !asked {
+			asked, standby = true, w.inRecovery()
+		}
+		if standby {
+			r.err = fmt.Errorf("%w: %w", errStandby, r.err)
+		}
+	}
+}
+
+// inRecovery asks the write connection's server whether it is in
+// recovery; no answer is taken for no.
+func (w *writer) inRecovery() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), recoveryCheckTimeout)
+	defer cancel()
+	var recovery bool
+	err := w.db.QueryRowContext(ctx, w.d.inRecovery).Scan(&recovery)
+	return err == nil && recovery
 }
 
 // runTx is run's transaction, which must be over by deadline (zero:
