@@ -35,6 +35,10 @@ const (
 	DetailAttempt = "attempt"
 	// DetailBrowser is the Details key of the browser handle.
 	DetailBrowser = "browser"
+	// DetailStored is the Details key of a failed login's event whose
+	// session may have been stored all the same: "unknown"
+	// (ReasonOutcomeUnknown).
+	DetailStored = "stored"
 	// DetailVia is the Details key of a routing event that says how the
 	// person met the provider down: ViaPage (listed as unavailable on the
 	// login page), ViaHint (the relying party asked for this provider by

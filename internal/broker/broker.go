@@ -345,8 +345,8 @@ const (
 	// ReasonOutcomeUnknown: the provider's result was good, and the
 	// write of the session and its success event got no answer
 	// (store.ErrOutcomeUnknown): both may have been stored, and the
-	// person may be logged in after all. The event's Details["stored"]
-	// is "unknown", and Details["session"] names the session that may
+	// person may be logged in after all. The event's
+	// Details[DetailStored] is "unknown", and Details["session"] names the session that may
 	// exist.
 	ReasonOutcomeUnknown = "outcome_unknown"
 	// ReasonAttemptExpired: the provider's result was good, and came
@@ -796,7 +796,7 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 				// The success event may be stored with the session: the
 				// failure says so, and names the session, rather than
 				// that the login failed.
-				ev.Details["stored"] = "unknown"
+				ev.Details[DetailStored] = "unknown"
 				b.fail(ctx, ev, ReasonOutcomeUnknown)
 				return err
 			}

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -172,23 +173,32 @@ const (
 	ReasonNodeError = "node_error"
 )
 
-// ReasonInternal and ReasonStoreUnavailable are the reasons of a failure
-// audited on an error of Varde's own: ReasonStoreUnavailable when the
-// store could not be reached or was overloaded and nothing was written
-// (store.Unavailable; the person is asked to try again), so that an
-// outage of the store is not read as a defect; ReasonInternal for any
-// other error.
+// ReasonInternal, ReasonStoreUnavailable and ReasonOutcomeUnknown are
+// the reasons of a failure audited on an error of Varde's own:
+// ReasonStoreUnavailable when the store could not be reached or was
+// overloaded and nothing was written (store.Unavailable; the person is
+// asked to try again), so that an outage of the store is not read as a
+// defect; ReasonOutcomeUnknown when a write got no answer and may have
+// been stored (store.ErrOutcomeUnknown), as at a database failover;
+// ReasonInternal for any other error.
 const (
 	ReasonInternal         = "internal"
 	ReasonStoreUnavailable = "store_unavailable"
+	// ReasonOutcomeUnknown: a write got no answer
+	// (store.ErrOutcomeUnknown), so it may or may not have been stored.
+	ReasonOutcomeUnknown = "outcome_unknown"
 )
 
 // ErrorReason is the failure reason for err, an error of Varde's own:
-// ReasonStoreUnavailable when store.Unavailable(err), ReasonInternal
-// otherwise.
+// ReasonStoreUnavailable when store.Unavailable(err),
+// ReasonOutcomeUnknown when err is store.ErrOutcomeUnknown,
+// ReasonInternal otherwise.
 func ErrorReason(err error) string {
-	if store.Unavailable(err) {
+	switch {
+	case store.Unavailable(err):
 		return ReasonStoreUnavailable
+	case errors.Is(err, store.ErrOutcomeUnknown):
+		return ReasonOutcomeUnknown
 	}
 	return ReasonInternal
 }

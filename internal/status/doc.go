@@ -90,8 +90,9 @@
 // person its store could not find or create), and good results that came
 // back after the login attempt expired (the person took too long); a
 // login through Varde's own passkey provider that failed on an error of
-// Varde's, internal or store_unavailable (its store could not be
-// reached), counts, since through it the person could not get in; and
+// Varde's, internal, store_unavailable (its store could not be
+// reached) or outcome_unknown (a write of its ceremony got no answer),
+// counts, since through it the person could not get in; and
 // so is every login attempt left with no provider it may use
 // ("routing" failures, once per attempt however often the page is
 // reloaded). An attempt is affected if it failed through the component,

@@ -270,6 +270,12 @@ func (t *tally) counts(ev *store.AuditEvent) bool {
 		return false
 	}
 	switch {
+	case ev.Type == eventAuthentication && ev.Result == store.ResultFailure && ev.Reason == reasonOutcomeUnknown:
+		// The broker's, for a good result whose session may be stored
+		// (DetailStored), is the node's; Varde's own passkey provider's,
+		// for a ceremony whose write got no answer, left the person
+		// outside, as its other errors of Varde's do.
+		return ev.Details[broker.DetailStored] == ""
 	case ev.Type == eventAuthentication && ev.Result == store.ResultFailure:
 		return !slices.Contains(notTheProvider, ev.Reason)
 	case ev.Type == eventRouting && ev.Result == resultRerouted:

@@ -194,19 +194,34 @@ func TestRelapseStoredWhenTimelineSaysSoAlready(t *testing.T) {
 }
 
 // TestStoreUnavailableCountsAsInternal: a passkey login that failed
-// because the store could not be reached (store_unavailable) counts
+// because the store could not be reached (store_unavailable), or whose
+// write got no answer (outcome_unknown, no session named), counts
 // against the passkey provider as one that failed on another error of
 // Varde's (internal) does: through it, the person could not get in. A
-// failure of the node's own on a provider's good result (node_error)
-// does not count.
+// failure of the node's own on a provider's good result (node_error),
+// or a good result whose session may be stored (outcome_unknown with
+// the session that may exist), does not count.
 func TestStoreUnavailableCountsAsInternal(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
 	base := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
 	s := &status.Service{Store: db, Now: func() time.Time { return base.Add(time.Hour) }}
-	for i, reason := range []string{provider.ReasonInternal, provider.ReasonStoreUnavailable, provider.ReasonNodeError} {
+	failures := []struct {
+		reason string
+		stored string // broker.DetailStored
+	}{
+		{provider.ReasonInternal, ""},
+		{provider.ReasonStoreUnavailable, ""},
+		{provider.ReasonOutcomeUnknown, ""},
+		{provider.ReasonNodeError, ""},
+		{broker.ReasonOutcomeUnknown, "unknown"},
+	}
+	for i, f := range failures {
 		e := &store.AuditEvent{Time: base.Add(time.Duration(i+1) * time.Minute), Type: broker.EventAuthentication, Result: store.ResultFailure,
-			Reason: reason, Provider: "passkey", Details: map[string]string{broker.DetailAttempt: fmt.Sprint("a", i), broker.DetailBrowser: fmt.Sprint("b", i)}}
+			Reason: f.reason, Provider: "passkey", Details: map[string]string{broker.DetailAttempt: fmt.Sprint("a", i), broker.DetailBrowser: fmt.Sprint("b", i)}}
+		if f.stored != "" {
+			e.Details[broker.DetailStored] = f.stored
+		}
 		if err := db.AppendAudit(ctx, e); err != nil {
 			t.Fatal(err)
 		}
@@ -215,7 +230,7 @@ func TestStoreUnavailableCountsAsInternal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (status.Affected{People: 2, FailedAttempts: 2}); got != want {
+	if want := (status.Affected{People: 3, FailedAttempts: 3}); got != want {
 		t.Errorf("affected = %+v, want %+v", got, want)
 	}
 }

@@ -123,8 +123,8 @@ var linkRefusedByRule = map[string]bool{
 // garbled, "bad_input"; an authenticator that did not verify the person,
 // as a security key without a PIN does, "not_verified"), or a failure
 // of this server's own ("internal", "taken"; the store out of reach,
-// "store_unavailable"; a write that got no
-// answer and was found "not_stored", or could not be read back,
+// "store_unavailable"; a write that got no answer, "outcome_unknown",
+// and was found "not_stored", or could not be read back,
 // "unconfirmed"). They stay in the audit trail with their reasons, but shown
 // as refused they would read as someone else at the account. A ceremony
 // finished by another session than the one that began it
@@ -133,7 +133,7 @@ var linkRefusedByRule = map[string]bool{
 var notRefused = map[string]bool{
 	"cancelled": true, "expired": true, "replay": true, "wrong_ceremony": true,
 	"passkey_limit": true, "credential_exists": true, "bad_input": true, "not_verified": true,
-	"internal": true, "store_unavailable": true, "taken": true, "not_stored": true, "unconfirmed": true,
+	"internal": true, "store_unavailable": true, "outcome_unknown": true, "taken": true, "not_stored": true, "unconfirmed": true,
 }
 
 // serviceName is the relying party's name, or "" for none (an account

@@ -318,7 +318,7 @@ func TestRefusedLinkIsShownToThePerson(t *testing.T) {
 }
 
 // A change that failed for this server's own reasons (the store out of
-// reach, a defect) is not shown as refused: read as refused it would
+// reach, a write that got no answer, a defect) is not shown as refused: read as refused it would
 // tell the person that someone else was at their account. One refused
 // for a login too old is.
 func TestChangeFailedOnOurSideIsNotShownAsRefused(t *testing.T) {
@@ -330,6 +330,7 @@ func TestChangeFailedOnOurSideIsNotShownAsRefused(t *testing.T) {
 		{Type: "passkey_removed", PersonID: e.person, Result: store.ResultFailure, Reason: "store_unavailable"},
 		{Type: "logged_out_elsewhere", PersonID: e.person, Result: store.ResultFailure, Reason: "store_unavailable"},
 		{Type: "offline_access_stopped", PersonID: e.person, Result: store.ResultFailure, Reason: "internal"},
+		{Type: "recovery_codes_regenerated", PersonID: e.person, Result: store.ResultFailure, Reason: "outcome_unknown"},
 		{Type: "passkey_removed", PersonID: e.person, Result: store.ResultFailure, Reason: "reauth"},
 	})
 	rows := activityRows(t, b.get("/account").body)

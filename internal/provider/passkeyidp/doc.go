@@ -164,8 +164,11 @@
 // could not be read back, so the person is told how to check) and
 // internal (500). A login finish the store could not serve
 // (store.Unavailable) answers 503 "unavailable" with Retry-After and is
-// audited with Reason store_unavailable, any other error of Varde's
-// with internal. Ceremony
+// audited with Reason store_unavailable; one whose write (the
+// ceremony's take, the passkey's use) got no answer answers 500
+// "internal", whose message asks the person to try again (the login did
+// not happen, and a new ceremony is safe either way), and is audited
+// with outcome_unknown; any other error of Varde's with internal. Ceremony
 // failures are 400 and are recorded as audit events of type
 // "authentication" (or "enrolment", "passkey_added") with Result
 // failure and the code as Reason; an add finished by another session

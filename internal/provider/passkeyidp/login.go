@@ -92,9 +92,11 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 	res, err := p.WebAuthn.FinishLogin(ctx, r.URL.Query().Get("ceremony"), readResponse(r))
 	if err != nil {
 		reason := passkey.Reason(err)
-		if reason == provider.ReasonInternal {
-			// The store unreachable is audited as such, not as a
-			// defect.
+		ownFault := reason == provider.ReasonInternal
+		if ownFault {
+			// The store unreachable, or a write of the ceremony or the
+			// passkey's use that got no answer, is audited as such, not
+			// as a defect.
 			reason = provider.ErrorReason(err)
 		}
 		// A passkey that verified but cannot be trusted (a copy of it may
@@ -109,9 +111,12 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 			ev.Details["credential"] = credentialRef(ce.CredentialID)
 		}
 		p.audit(ctx, ev)
-		if reason == provider.ReasonInternal || reason == provider.ReasonStoreUnavailable {
+		if ownFault {
 			// A store that could not be reached is "try again", not a
-			// failure of ours (failed).
+			// failure of ours (failed). A write whose outcome is unknown
+			// is a 500 whose message asks the person to try again: the
+			// login did not happen, and a new ceremony is safe whether
+			// or not the write was stored.
 			p.failed(w, r, "finish passkey login", err)
 			return
 		}
