@@ -235,7 +235,11 @@
 // the login, it says to start the login again in a minute: the first
 // leaves the state and the code untouched, but the code may expire
 // meanwhile; after the second the state is used and the code redeemed,
-// and no session was stored.
+// and no session was stored. A write of the login state that got no
+// answer (store.ErrOutcomeUnknown), at the start or when the callback
+// takes it, may or may not be stored: it is audited "outcome_unknown",
+// is the node's failure at the broker (node_error), and the person
+// starts again, which is safe either way.
 //
 // Tokens, codes, client credentials and national identifiers are never
 // logged or audited; audit details carry only the stage, the method and,

@@ -349,7 +349,7 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 		return
 	}
 	if err != nil {
-		p.failStart(w, r, a, reject(ReasonInternal, "store login state: %v", err))
+		p.failStart(w, r, a, reject(stateFailure(err), "store login state: %v", err))
 		return
 	}
 	p.setBrowserCookie(w, browser)

@@ -1,6 +1,11 @@
 package oidcup
 
-import "github.com/varde-eid/varde/internal/provider"
+import (
+	"errors"
+
+	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/store"
+)
 
 // Reasons recorded in audit events when an upstream login is refused.
 // They are stable: dashboards and the health package may count them.
@@ -49,7 +54,20 @@ const (
 	// ReasonStoreUnavailable: the login state could not be stored or
 	// read because the store could not be reached or is overloaded.
 	ReasonStoreUnavailable = "store_unavailable"
+	// ReasonOutcomeUnknown: a write of the login state got no answer
+	// (store.ErrOutcomeUnknown), so it may or may not have been stored.
+	ReasonOutcomeUnknown = provider.ReasonOutcomeUnknown
 )
+
+// stateFailure is the reason of a failure to store or take the login
+// state that is not store.Unavailable: ReasonOutcomeUnknown for a write
+// that got no answer, ReasonInternal for anything else.
+func stateFailure(err error) string {
+	if errors.Is(err, store.ErrOutcomeUnknown) {
+		return ReasonOutcomeUnknown
+	}
+	return ReasonInternal
+}
 
 // failReason is what the broker hears of a refusal (Finisher.Fail); the
 // audit event has the precise reason. An authorization response comes
@@ -92,7 +110,7 @@ func failReason(reason string) string {
 		return provider.ReasonCancelled
 	case ReasonMixUp, ReasonUpstreamError, ReasonNoCode, ReasonMalformedCode, ReasonInvalidGrant, ReasonTokenRefused, ReasonUnknownKey:
 		return provider.ReasonUnverifiedResponse
-	case ReasonInternal:
+	case ReasonInternal, ReasonOutcomeUnknown:
 		return provider.ReasonNodeError
 	case ReasonUnknownACR, ReasonNoIdentifier, ReasonInvalidIdentifier, ReasonAmbiguousIdentifier,
 		ReasonNoAuthTime, ReasonStaleAuthTime, ReasonNotText:
