@@ -29,14 +29,16 @@ var (
 	// nothing was written.
 	ErrBlocked = errors.New("store: person blocked")
 	// ErrOutcomeUnknown means a write got no answer to its COMMIT (the
-	// connection dropped): it may or may not have been stored. A caller
+	// connection dropped, or the server ended the session in place of an
+	// answer): it may or may not have been stored. A caller
 	// neither takes it for "nothing was written" nor writes the same
 	// thing again, which could store it twice.
 	ErrOutcomeUnknown = errors.New("store: outcome unknown, the write may or may not be stored")
 	// ErrUnavailable means the store could not be reached or is
 	// overloaded (connection refused or dropped, the server shutting
 	// down or out of connections, a write refused by a server that takes
-	// none, such as a primary demoted at a failover, a lock not had
+	// none, such as a primary demoted at a failover or a standby not yet
+	// promoted, a lock not had
 	// within the store's own time limit): nothing about the request was
 	// wrong, and the same request may succeed in a little while. A
 	// caller answers "try again" (503), not "failed" (500).
