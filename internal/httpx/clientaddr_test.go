@@ -37,7 +37,7 @@ func TestClientAddress(t *testing.T) {
 		{"trusted peer, one address", "127.0.0.1:4000", []string{"203.0.113.9"}, "203.0.113.9"},
 		{"forged on the left of what the proxy appended", "127.0.0.1:4000", []string{"192.0.2.66, 203.0.113.9"}, "203.0.113.9"},
 		{"trusted hops passed", "127.0.0.1:4000", []string{"192.0.2.66, 203.0.113.9, 10.1.2.3, 10.9.9.9"}, "203.0.113.9"},
-		{"several fields, one list", "127.0.0.1:4000", []string{"192.0.2.66", "203.0.113.9, 10.1.2.3"}, "203.0.113.9"},
+		{"several fields are one list", "127.0.0.1:4000", []string{"192.0.2.66", "203.0.113.9, 10.1.2.3"}, "203.0.113.9"},
 		{"every hop trusted: the first", "127.0.0.1:4000", []string{"10.0.0.5, 10.0.0.6"}, "10.0.0.5"},
 		{"spaces and tabs", "127.0.0.1:4000", []string{" \t203.0.113.9 \t,10.1.2.3 "}, "203.0.113.9"},
 		{"empty elements skipped", "127.0.0.1:4000", []string{"203.0.113.9,, ,"}, "203.0.113.9"},
