@@ -32,6 +32,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/varde-eid/varde/internal/loadgen"
+	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
 const proxyPath = "nginx/varde.conf"
@@ -43,9 +45,14 @@ const proxyPath = "nginx/varde.conf"
 // pushed request with client_secret_basic, the authorization and the
 // passkey login, the token request and the ID token's checks, and
 // userinfo. Every request goes to nginx, every answer carries HSTS once,
-// every cookie is Secure. The node stops on SIGTERM with status 0
-// within the unit's TimeoutStopSec; nginx then answers 502 itself, with
-// HSTS. Once with the issuer at the root, once under a path.
+// every cookie is Secure. The browser connects from 127.0.0.2, nginx
+// from 127.0.0.1, which the example configuration trusts: the node's
+// access log and audit events name the browser's address, never
+// nginx's, and a forged X-Forwarded-For, sent through nginx or straight
+// to the node from 127.0.0.3, is not believed. The node stops on
+// SIGTERM with status 0 within the unit's TimeoutStopSec; nginx then
+// answers 502 itself, with HSTS. Once with the issuer at the root, once
+// under a path.
 func TestLoginThroughNginx(t *testing.T) {
 	for _, tc := range []struct{ name, path string }{
 		{"issuer at the root", ""},
@@ -71,7 +78,10 @@ func loginThroughNginx(t *testing.T, issuerPath string) {
 	node, secret := startNode(t, u, dir, issuer, nodeAddr)
 	startNginx(t, nginx, dir, nodeAddr, httpsPort, httpPort)
 
-	rec := &recorder{base: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	rec := &recorder{base: &http.Transport{
+		DialContext:     dialFrom(browserAddr),
+		TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true,
+	}}
 	client := &http.Client{
 		Transport:     rec,
 		Timeout:       30 * time.Second,
@@ -157,6 +167,9 @@ func loginThroughNginx(t *testing.T, issuerPath string) {
 	}
 	rec.check(t, "localhost:"+fmt.Sprint(httpsPort), cookiePrefix)
 
+	// The browser's address in the node's log; forged ones not.
+	checkAccessLog(t, ctx, node, client, issuer, "http://"+nodeAddr+issuerPath)
+
 	// Plain HTTP is sent to HTTPS.
 	plain := &http.Client{CheckRedirect: client.CheckRedirect, Timeout: 10 * time.Second}
 	res, err = plain.Get(fmt.Sprintf("http://localhost:%d%s/.well-known/openid-configuration", httpPort, issuerPath))
@@ -191,6 +204,96 @@ func loginThroughNginx(t *testing.T, issuerPath string) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusBadGateway || len(res.Header.Values("Strict-Transport-Security")) != 1 {
 		t.Errorf("with the node stopped: status %d, HSTS %q; want nginx's 502 with HSTS", res.StatusCode, res.Header.Values("Strict-Transport-Security"))
+	}
+	checkAuditAddrs(t, ctx, filepath.Join(dir, "state", "varde.db"))
+}
+
+// The addresses the test's clients connect from, all on the loopback
+// interface: the browser (to nginx) and a client that goes straight to
+// the node. nginx reaches the node from 127.0.0.1.
+const browserAddr, directAddr, forgedAddr = "127.0.0.2", "127.0.0.3", "203.0.113.66"
+
+// dialFrom dials from the address local.
+func dialFrom(local string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 10 * time.Second}
+	return d.DialContext
+}
+
+// checkAccessLog fails t unless the node's access log names the
+// browser's address for every request nginx passed on, nginx's own
+// never, and the sender's for a request with a forged X-Forwarded-For:
+// the browser's through nginx, directAddr's straight to the node at
+// direct (its base URL).
+func checkAccessLog(t *testing.T, ctx context.Context, node *process, client *http.Client, issuer, direct string) {
+	t.Helper()
+	viaProxy := forgedRequest(t, ctx, client, issuer+"/healthz")
+	straight := forgedRequest(t, ctx, &http.Client{Transport: &http.Transport{DialContext: dialFrom(directAddr)}, Timeout: 10 * time.Second},
+		direct+"/healthz")
+	addrs := map[string]string{} // request ID → address logged
+	seen := map[string]int{}     // address → lines
+	for line := range strings.SplitSeq(node.output(), "\n") {
+		var l struct{ Msg, Addr, Req string }
+		if json.Unmarshal([]byte(line), &l) != nil || l.Msg != "http" {
+			continue
+		}
+		addrs[l.Req] = l.Addr
+		seen[l.Addr]++
+	}
+	if got := addrs[viaProxy]; got != browserAddr {
+		t.Errorf("a forged X-Forwarded-For through nginx: the node logged %q, want the browser's %s", got, browserAddr)
+	}
+	if got := addrs[straight]; got != directAddr {
+		t.Errorf("a forged X-Forwarded-For straight to the node: the node logged %q, want the sender's %s", got, directAddr)
+	}
+	if seen[browserAddr] < 10 || seen["127.0.0.1"] > 0 || seen[forgedAddr] > 0 {
+		t.Errorf("access log lines by address %v: want the login's from %s, none from nginx's 127.0.0.1 or the forged %s",
+			seen, browserAddr, forgedAddr)
+	}
+}
+
+// forgedRequest gets u with a forged X-Forwarded-For and returns the
+// answer's request ID.
+func forgedRequest(t *testing.T, ctx context.Context, c *http.Client, u string) string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req.Header.Set("X-Forwarded-For", forgedAddr)
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	id := res.Header.Get("X-Request-Id")
+	if res.StatusCode != http.StatusOK || id == "" {
+		t.Fatalf("%s: status %d, request ID %q", u, res.StatusCode, id)
+	}
+	return id
+}
+
+// checkAuditAddrs fails t unless the stopped node's audit log holds the
+// browser's address in its login event, and no other address in any.
+func checkAuditAddrs(t *testing.T, ctx context.Context, path string) {
+	t.Helper()
+	db, err := sqlstore.OpenSQLiteReadOnly(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	evs, err := db.ListAudit(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logins := 0
+	for _, e := range evs {
+		addr, ok := e.Details[store.DetailAddr]
+		if ok && addr != browserAddr {
+			t.Errorf("audit event %d (%s): addr %q, want the browser's %s", e.Seq, e.Type, addr, browserAddr)
+		}
+		if e.Type == "authentication" && e.Result == store.ResultSuccess && addr == browserAddr {
+			logins++
+		}
+	}
+	if logins == 0 {
+		t.Errorf("no successful authentication event with the browser's address among %d events", len(evs))
 	}
 }
 
@@ -286,7 +389,9 @@ func startNode(t *testing.T, u unit, dir, issuer, addr string) (*process, string
 		"127.0.0.1:8080", addr,
 		"127.0.0.1:9090", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"/var/lib/varde", state,
-		"/etc/varde", etc)
+		"/etc/varde", etc,
+		// The access log, which the test reads.
+		"level: info", "level: debug")
 	// A synthetic person to log in; a node allows it on localhost.
 	cfg += "\npasskey:\n  synthetic_enrolment: true\n"
 	cfgPath := filepath.Join(etc, "varde.yaml")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/varde-eid/varde/internal/app"
@@ -35,7 +36,9 @@ const configUsage = `usage: varde config check --config FILE
            added with varde clients add, reading the store only (a
            SQLite store as its owner or as root: see varde help);
            otherwise it says the store was not checked, and the node
-           checks at start.
+           checks at start. It also says whom the node believes the
+           client's address from (X-Forwarded-For, from the proxies
+           server.trusted_proxies lists), or that it believes no one.
 `
 
 // configCmd runs config's commands.
@@ -76,6 +79,7 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stdout, "%s: the configuration, and every key and secret file it names, can serve\n", from)
+	fmt.Fprintln(stdout, trustedProxiesLine(cfg.Server))
 	where := sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN)
 	switch {
 	case errors.Is(err, app.ErrNoStore):
@@ -88,6 +92,27 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "the store at %s holds no subject salt yet: the first node to start keeps its own\n", where)
 	}
 	return nil
+}
+
+// trustedProxiesLine says whom a node with s believes X-Forwarded-For
+// from: every address in the access and audit logs comes from it.
+func trustedProxiesLine(s config.Server) string {
+	prefixes, err := s.TrustedPrefixes()
+	switch {
+	case err != nil:
+		return err.Error() // config.Validate refused it before
+	case len(prefixes) == 0:
+		return "X-Forwarded-For is believed from no one (server.trusted_proxies is empty): each request's client is its TCP peer"
+	}
+	names := make([]string, len(prefixes))
+	for i, p := range prefixes {
+		names[i] = p.String()
+		if p.IsSingleIP() {
+			names[i] = p.Addr().String()
+		}
+	}
+	return "X-Forwarded-For is believed only from " + strings.Join(names, ", ") +
+		" (server.trusted_proxies): a request from there has the client address it names, read from the right"
 }
 
 // storeCheckTimeout bounds config check's read of the store, which may

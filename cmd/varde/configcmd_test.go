@@ -337,3 +337,31 @@ func TestConfigCheckClientsAgainstStore(t *testing.T) {
 		t.Errorf("config check with a client the file no longer declares: exit status %d, %q %q; want 0", code, stdout.String(), stderr.String())
 	}
 }
+
+// TestConfigCheckSaysWhoseAddressHeaderIsBelieved: varde config check
+// says whom the node believes X-Forwarded-For from, or that it believes
+// no one and logs each request's TCP peer; a bad entry is an error
+// naming it.
+func TestConfigCheckSaysWhoseAddressHeaderIsBelieved(t *testing.T) {
+	for _, tc := range []struct{ name, env, want string }{
+		{"none", "", "X-Forwarded-For is believed from no one (server.trusted_proxies is empty): each request's client is its TCP peer"},
+		{"some", "127.0.0.1, 10.0.0.0/24", "X-Forwarded-For is believed only from 127.0.0.1, 10.0.0.0/24 (server.trusted_proxies)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := checkedConfig(t, t.TempDir())
+			t.Setenv(config.EnvServerTrustedProxies, tc.env)
+			var stdout, stderr bytes.Buffer
+			code := exitStatus(run([]string{"config", "check", "--config", path}, &stdout, &stderr), &stderr)
+			if code != 0 || !strings.Contains(stdout.String(), tc.want) {
+				t.Errorf("exit status %d, stdout %q, stderr %q; want 0 and %q", code, &stdout, &stderr, tc.want)
+			}
+		})
+	}
+	path := checkedConfig(t, t.TempDir())
+	t.Setenv(config.EnvServerTrustedProxies, "127.0.0.1,nginx.internal")
+	var stdout, stderr bytes.Buffer
+	code := exitStatus(run([]string{"config", "check", "--config", path}, &stdout, &stderr), &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), `server.trusted_proxies[1]: "nginx.internal" is not an IP address or network`) {
+		t.Errorf("exit status %d, stderr %q; want 1 naming the entry", code, &stderr)
+	}
+}

@@ -653,6 +653,11 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	}))
 	h = httpx.Under(pages.Base, h, metadataOutside(pages.Base, h, notFound))
 	h = httpx.AccessLog(log, h)
+	trusted, err := cfg.Server.TrustedPrefixes()
+	if err != nil {
+		return err
+	}
+	h = httpx.ClientAddress(trusted, h)
 	h = httpx.WithRequestID(h)
 	a.handler = h
 	return nil

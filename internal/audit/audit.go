@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/identity"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -66,12 +67,22 @@ func (l *Log) Append(ctx context.Context, e *store.AuditEvent) error {
 }
 
 // Prepare does to e what Append does before appending it: it sets e.Time
-// if it is zero and redacts what must not be stored. A caller that hands
+// if it is zero, records the address of the client whose request ctx
+// belongs to (httpx.ClientAddr) under Details[store.DetailAddr] unless
+// e has one, and redacts what must not be stored. A caller that hands
 // e to a store write that appends it (store.Grants.CreateGrantTokens)
 // calls Prepare first.
 func (l *Log) Prepare(ctx context.Context, e *store.AuditEvent) {
 	if e.Time.IsZero() {
 		e.Time = l.now().UTC().Truncate(time.Microsecond)
+	}
+	if a, ok := httpx.ClientAddr(ctx); ok && e.Details[store.DetailAddr] == "" {
+		// Copied: a map the caller shares is left alone, as Scrub does.
+		e.Details = maps.Clone(e.Details)
+		if e.Details == nil {
+			e.Details = map[string]string{}
+		}
+		e.Details[store.DetailAddr] = a.String()
 	}
 	if redacted := Scrub(e); len(redacted) > 0 {
 		l.logger().WarnContext(ctx, "audit event values redacted", "type", e.Type, "fields", redacted)

@@ -7,12 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
@@ -421,5 +424,62 @@ func TestAnchorDetectsRewrittenHistory(t *testing.T) {
 	tamper(t, path, "DELETE FROM audit_log WHERE seq >= 4")
 	if err := l.CheckAnchor(ctx, anchor); !errors.Is(err, ErrAnchor) || !strings.Contains(err.Error(), "no event 4") {
 		t.Errorf("anchor after truncation: %v", err)
+	}
+}
+
+// TestAppendRecordsClientAddress: an event appended while serving a
+// request holds the client's address as httpx.ClientAddress found it
+// (through a trusted proxy, the one X-Forwarded-For names) under
+// Details["addr"], covered by the chain's hash; one a caller gave an
+// address keeps it, and one recorded outside a request has none.
+func TestAppendRecordsClientAddress(t *testing.T) {
+	db, _ := openStore(t)
+	var logs bytes.Buffer
+	l := newLog(db, &logs)
+	trusted, err := httpx.ParseTrustedProxies([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []*store.AuditEvent
+	h := httpx.ClientAddress(trusted, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e := &store.AuditEvent{Type: "authentication", PersonID: "p-1", Result: store.ResultSuccess,
+			Details: map[string]string{"way": "passkey"}}
+		given := &store.AuditEvent{Type: "authentication", PersonID: "p-1", Result: store.ResultSuccess,
+			Details: map[string]string{"addr": "192.0.2.1"}}
+		for _, e := range []*store.AuditEvent{e, given} {
+			if err := l.Append(r.Context(), e); err != nil {
+				t.Fatal(err)
+			}
+			evs = append(evs, e)
+		}
+	}))
+	r := httptest.NewRequest(http.MethodPost, "/passkey/login/finish", nil)
+	r.RemoteAddr = "127.0.0.1:40000"
+	r.Header.Set("X-Forwarded-For", "192.0.2.66, 2001:db8::7")
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	outside := &store.AuditEvent{Type: "authentication", PersonID: "p-1", Result: store.ResultSuccess}
+	if err := l.Append(context.Background(), outside); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := db.ListAudit(context.Background(), 0, 10)
+	if err != nil || len(stored) != 3 {
+		t.Fatalf("%d events, %v", len(stored), err)
+	}
+	for i, want := range []string{"2001:db8::7", "192.0.2.1", ""} {
+		if got := stored[i].Details["addr"]; got != want {
+			t.Errorf("event %d: addr %q, want %q", i+1, got, want)
+		}
+	}
+	if stored[0].Details["way"] != "passkey" {
+		t.Errorf("event 1: details %v, want the caller's kept", stored[0].Details)
+	}
+	if n, err := l.Verify(context.Background()); n != 3 || err != nil {
+		t.Errorf("Verify: %d, %v", n, err)
+	}
+	// The address is in the hash: changed, the chain breaks.
+	tampered := *stored[0]
+	tampered.Details = map[string]string{"way": "passkey", "addr": "198.51.100.1"}
+	if bytes.Equal(tampered.ComputeHash(), stored[0].Hash) {
+		t.Error("the hash does not cover the address")
 	}
 }

@@ -17,6 +17,11 @@
 // (password, client secret, code verifier, token, …) with Redacted, and
 // logs which fields it blanked.
 //
+// An event prepared with a request's context holds the address of the
+// client it came from (httpx.ClientAddr) under Details["addr"]: where a
+// login or a change came from is what a person, or the help desk, needs
+// to look into one they do not recognise (docs/adr/0033).
+//
 // What to record (which decisions, with which reason) is the business of
 // the broker, session and oidc packages; the storage is the store's.
 package audit

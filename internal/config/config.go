@@ -1,6 +1,12 @@
 package config
 
-import "time"
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/varde-eid/varde/internal/httpx"
+)
 
 // Version is the configuration format version this build reads.
 const Version = 1
@@ -19,6 +25,7 @@ type Config struct {
 	// Node names this node in logs, keys and status: letters, digits,
 	// '.', '_' and '-', at most 63. Default the host name. Env VARDE_NODE.
 	Node     string   `yaml:"node"`
+	Server   Server   `yaml:"server"`
 	Store    Store    `yaml:"store"`
 	Keys     Keys     `yaml:"keys"`
 	OIDC     OIDC     `yaml:"oidc"`
@@ -40,6 +47,30 @@ type Config struct {
 	// Upstreams are the upstream OpenID providers Varde brokers logins to,
 	// besides its own passkey provider.
 	Upstreams []Upstream `yaml:"upstreams"`
+}
+
+// Server configures how the node serves HTTP.
+type Server struct {
+	// TrustedProxies are the reverse proxies and load balancers in front
+	// of the node, as IP addresses ("127.0.0.1") or networks in CIDR
+	// notation ("10.0.0.0/24"). A request whose TCP peer is one of them
+	// is taken to come from the address its X-Forwarded-For names,
+	// read from the right past every address listed here; from any
+	// other peer the header is ignored and the peer is the client. That
+	// address goes into the access log and the audit events of the
+	// request (docs/adr/0033). Default none: the header is believed
+	// from no one. Env VARDE_SERVER_TRUSTED_PROXIES, comma-separated.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// TrustedPrefixes returns TrustedProxies as the networks
+// httpx.ClientAddress takes.
+func (s Server) TrustedPrefixes() ([]netip.Prefix, error) {
+	p, err := httpx.ParseTrustedProxies(s.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
+	}
+	return p, nil
 }
 
 // Store selects and configures the storage backend.

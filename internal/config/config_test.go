@@ -1008,3 +1008,51 @@ func TestPagesTimeZone(t *testing.T) {
 		}
 	}
 }
+
+// TestTrustedProxies: server.trusted_proxies is empty by default (no
+// proxy's X-Forwarded-For is believed), read from the file or from
+// VARDE_SERVER_TRUSTED_PROXIES, a comma-separated list, the
+// environment winning; each entry that is not an address or network is
+// refused, named by its index.
+func TestTrustedProxies(t *testing.T) {
+	const head = "version: 1\nissuer: https://id.example.no\nkeys: {signing_key_file: /etc/varde/signing-key.pem}\n"
+	for _, tc := range []struct {
+		name, yaml string
+		env        map[string]string
+		want       []string
+	}{
+		{"none by default", head, nil, nil},
+		{"from file", head + "server:\n  trusted_proxies: [127.0.0.1, '10.0.0.0/8', '::1']\n", nil, []string{"127.0.0.1", "10.0.0.0/8", "::1"}},
+		{"from env", head, map[string]string{EnvServerTrustedProxies: "127.0.0.1, 2001:db8::/32,"}, []string{"127.0.0.1", "2001:db8::/32"}},
+		{"env over file", head + "server:\n  trusted_proxies: [127.0.0.1]\n", map[string]string{EnvServerTrustedProxies: "10.0.0.5"}, []string{"10.0.0.5"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml), env(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(c.Server.TrustedProxies, tc.want) {
+				t.Errorf("trusted_proxies = %q, want %q", c.Server.TrustedProxies, tc.want)
+			}
+			if _, err := c.Server.TrustedPrefixes(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for _, tc := range []struct{ list, field, want string }{
+		{"[127.0.0.1, proxy.example.no]", "server.trusted_proxies[1]", "not an IP address or network"},
+		{"['10.0.0.1/8']", "server.trusted_proxies[0]", "the network is 10.0.0.0/8"},
+		{"['0.0.0.0/0']", "server.trusted_proxies[0]", "every address"},
+		{"['']", "server.trusted_proxies[0]", "empty"},
+	} {
+		_, err := Parse([]byte(head+"server:\n  trusted_proxies: "+tc.list+"\n"), nil)
+		if err == nil || !strings.Contains(err.Error(), tc.field+": ") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %s refused saying %q", tc.list, err, tc.field, tc.want)
+		}
+	}
+	// From the environment, a bad entry is named by its index too.
+	_, err := Parse([]byte(head), env(map[string]string{EnvServerTrustedProxies: "127.0.0.1,nginx"}))
+	if err == nil || !strings.Contains(err.Error(), "server.trusted_proxies[1]") || !strings.Contains(err.Error(), `"nginx"`) {
+		t.Errorf("bad entry from env: %v", err)
+	}
+}

@@ -36,6 +36,8 @@ const (
 	EnvMetricsListen   = "VARDE_METRICS_LISTEN"
 	EnvPagesTimeZone   = "VARDE_PAGES_TIME_ZONE"
 	EnvOIDCDPoPNonces  = "VARDE_OIDC_DPOP_NONCES"
+	// EnvServerTrustedProxies is a comma-separated list.
+	EnvServerTrustedProxies = "VARDE_SERVER_TRUSTED_PROXIES"
 )
 
 // EnvPrefix starts the name of every environment variable Varde reads.
@@ -205,6 +207,9 @@ func EnvNames() []string {
 	for _, o := range envFlags(&c) {
 		names = append(names, o.name)
 	}
+	for _, o := range envLists(&c) {
+		names = append(names, o.name)
+	}
 	return names
 }
 
@@ -265,6 +270,13 @@ type envFlag struct {
 	dst  **bool
 }
 
+// envList is one environment variable and the list it overrides, its
+// elements separated by commas.
+type envList struct {
+	name string
+	dst  *[]string
+}
+
 // envSettings lists the overrides of c's fields, in the order applied.
 func envSettings(c *Config) []envSetting {
 	return []envSetting{
@@ -289,6 +301,13 @@ func envSettings(c *Config) []envSetting {
 func envFlags(c *Config) []envFlag {
 	return []envFlag{
 		{EnvOIDCDPoPNonces, &c.OIDC.DPoPNonces},
+	}
+}
+
+// envLists lists the overrides of c's lists, applied after envFlags.
+func envLists(c *Config) []envList {
+	return []envList{
+		{EnvServerTrustedProxies, &c.Server.TrustedProxies},
 	}
 }
 
@@ -317,7 +336,24 @@ func applyEnv(c *Config, env func(string) string) error {
 		}
 		*o.dst = &b
 	}
+	for _, o := range envLists(c) {
+		if v := env(o.name); v != "" {
+			*o.dst = splitList(v)
+		}
+	}
 	return errors.Join(p...)
+}
+
+// splitList reads a comma-separated list from the environment: each
+// element with its surrounding spaces trimmed, empty ones left out.
+func splitList(v string) []string {
+	var out []string
+	for el := range strings.SplitSeq(v, ",") {
+		if el = strings.TrimSpace(el); el != "" {
+			out = append(out, el)
+		}
+	}
+	return out
 }
 
 // ApplyDefaults fills every unset field that has a default (see the

@@ -89,6 +89,11 @@ func (c *Config) Validate() error {
 	if !validNode(c.Node) {
 		p.add("node", "%q must be 1 to 63 letters, digits, '.', '_' or '-'", c.Node)
 	}
+	for i, tp := range c.Server.TrustedProxies {
+		if _, err := httpx.ParseTrustedProxy(tp); err != nil {
+			p.add(fmt.Sprintf("server.trusted_proxies[%d]", i), "%v", err)
+		}
+	}
 	switch c.Store.Driver {
 	case "sqlite":
 	case "postgres":

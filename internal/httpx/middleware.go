@@ -99,7 +99,9 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // AccessLog logs one line per request: method, path (never the query,
-// which can hold codes and tokens), status, duration and request ID.
+// which can hold codes and tokens), status, duration, the client's
+// address (ClientAddr, or without ClientAddress in front the TCP
+// peer's; empty if it has none) and request ID.
 func AccessLog(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -108,8 +110,20 @@ func AccessLog(log *slog.Logger, next http.Handler) http.Handler {
 		log.LogAttrs(r.Context(), slog.LevelDebug, "http",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status), slog.Duration("dur", time.Since(start)),
-			slog.String("req", RequestID(r.Context())))
+			slog.String("addr", logAddr(r)), slog.String("req", RequestID(r.Context())))
 	})
+}
+
+// logAddr is r's client address as AccessLog writes it.
+func logAddr(r *http.Request) string {
+	a, ok := ClientAddr(r.Context())
+	if !ok {
+		a = peerAddr(r.RemoteAddr)
+	}
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 // Recover answers a request whose handler panicked with 500 and logs

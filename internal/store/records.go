@@ -376,6 +376,10 @@ const (
 	ResultFailure = "failure"
 )
 
+// DetailAddr is the AuditEvent.Details key of the address of the client
+// whose request the event was recorded in (docs/adr/0033).
+const DetailAddr = "addr"
+
 // AuditEvent is one entry of the append-only, hash-chained audit log. It
 // never holds secrets or national identifiers: persons appear by ID.
 type AuditEvent struct {

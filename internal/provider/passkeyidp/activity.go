@@ -3,6 +3,7 @@ package passkeyidp
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/varde-eid/varde/internal/httpx"
@@ -18,6 +19,9 @@ type activityView struct {
 	When    httpx.Time
 	What    string
 	Service string
+	// Addr is the address of the client the event's request came from
+	// (docs/adr/0033), or "" if it holds none.
+	Addr string
 	// Refused marks a login or a change to the account that was turned
 	// down, which the person may want to look into.
 	Refused bool
@@ -46,7 +50,7 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 	}
 	var out []activityView
 	for _, e := range evs {
-		v := activityView{When: p.Pages.Time(lang, e.Time), Service: p.serviceName(ctx, e.ClientID)}
+		v := activityView{When: p.Pages.Time(lang, e.Time), Service: p.serviceName(ctx, e.ClientID), Addr: eventAddr(e)}
 		how := p.wayName(e, lang)
 		switch {
 		case e.Type == "authentication" && e.Result == store.ResultSuccess:
@@ -101,6 +105,16 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// eventAddr is the client address e holds, written as an address is, or
+// "" if it holds none that is one.
+func eventAddr(e *store.AuditEvent) string {
+	a, err := netip.ParseAddr(e.Details[store.DetailAddr])
+	if err != nil {
+		return ""
+	}
+	return a.String()
 }
 
 // linkRefusedByRule holds the reasons of a link refused for what the

@@ -92,8 +92,8 @@ func TestAccountShowsActivity(t *testing.T) {
 	}
 }
 
-// activityRows reads the activity table: when, what, service.
-func activityRows(t *testing.T, body string) [][3]string {
+// activityRows reads the activity table: when, what, service, address.
+func activityRows(t *testing.T, body string) [][4]string {
 	t.Helper()
 	i := strings.Index(body, `id="activity"`)
 	if i < 0 {
@@ -103,12 +103,51 @@ func activityRows(t *testing.T, body string) [][3]string {
 	if j := strings.Index(body, "</table>"); j >= 0 {
 		body = body[:j]
 	}
-	var out [][3]string
+	var out [][4]string
 	tags := regexp.MustCompile(`<[^>]+>`)
-	for _, m := range regexp.MustCompile(`(?s)<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>`).FindAllStringSubmatch(body, -1) {
-		out = append(out, [3]string{m[1], tags.ReplaceAllString(m[2], ""), m[3]})
+	for _, m := range regexp.MustCompile(`(?s)<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>`).FindAllStringSubmatch(body, -1) {
+		out = append(out, [4]string{m[1], tags.ReplaceAllString(m[2], ""), m[3], tags.ReplaceAllString(m[4], "")})
 	}
 	return out
+}
+
+// TestActivitySaysWhereFrom: each line of the activity whose event holds
+// the address of the client it came from shows it, so that a person can
+// tell a login from their own network from one elsewhere; a line
+// without one shows "–". The column and what it means are in every
+// page language.
+func TestActivitySaysWhereFrom(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.History, h.p.Clients = h.db, h.db
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	h.appendEvents(t, []*store.AuditEvent{
+		{Type: "authentication", PersonID: e.person, Provider: "passkey", Level: "high", Result: store.ResultSuccess,
+			Details: map[string]string{"method": "passkey", store.DetailAddr: "2001:db8::7"}},
+		{Type: "authentication", PersonID: e.person, Provider: "passkey", Level: "high", Result: store.ResultFailure,
+			Reason: "insufficient_level", Details: map[string]string{"method": "recovery-code", store.DetailAddr: "203.0.113.9"}},
+	})
+	rows := activityRows(t, b.get("/account").body)
+	if len(rows) < 3 {
+		t.Fatalf("activity rows %q", rows)
+	}
+	for i, want := range []string{"203.0.113.9", "2001:db8::7", "–"} {
+		if rows[i][3] != want {
+			t.Errorf("row %d = %q, want the address %q", i, rows[i], want)
+		}
+	}
+	for lang, want := range map[string][]string{
+		"en": {">From address</th>", "The address is the internet address"},
+		"nb": {">Fra adresse</th>", "Adressen er internettadressen"},
+		"da": {">Fra adresse</th>", "Adressen er internetadressen"},
+	} {
+		body := b.get("/account?lang=" + lang).body
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s: the account page lacks %q", lang, w)
+			}
+		}
+	}
 }
 
 // A passkey whose signature verifies but whose counter went back (a
