@@ -74,8 +74,8 @@ const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [f
 IDENTIFIER and NEW are the scheme and the number, as the configuration
 spells schemes: no:fnr:01018012371, no:dnr:..., dk:cpr:..., se:pnr:...,
 fi:hetu:..., passport:NOR:.... Spaces in the number are ignored; quote it
-if it has any; check digits are checked. Numbers are shown masked, but
-in an export; secrets never.
+if it has any; check digits are checked. Numbers are shown masked (in
+full only in an export); secrets never.
 `
 
 // maxOperatorLen bounds --by: a name or a user name, not a note.

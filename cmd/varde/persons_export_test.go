@@ -430,6 +430,15 @@ func TestPersonsExportAfterLogins(t *testing.T) {
 		}
 	}
 
+	// The node appends after the export's event, and the audit chain
+	// holds.
+	if _, err := rp.Login(ctx, person, loadgen.LoginOptions{}); err != nil {
+		t.Fatalf("a login after the export: %v", err)
+	}
+	if out, err := runCmd(t, "store", "verify", "--config", cfg); err != nil {
+		t.Fatalf("store verify after the export: %v\n%s", err, out)
+	}
+
 	// A configuration with another subject salt than the node's would
 	// give wrong subs: refused, nothing written, nothing audited.
 	salt := filepath.Join(dir, "other-salt")
