@@ -7,14 +7,19 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/varde-eid/varde/internal/app"
+	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/loadgen"
 	"github.com/varde-eid/varde/internal/oidc"
+	"github.com/varde-eid/varde/internal/pgtest"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -44,9 +49,13 @@ type exported struct {
 // bank received in the audit log, and a second person, with ways in,
 // a grant and events of their own, none of which may reach the first
 // person's export.
-func exportStore(t *testing.T) (string, store.Store) {
+func exportStore(t *testing.T, driver string) (string, store.Store) {
 	t.Helper()
-	cfg, st := personStore(t)
+	cfgPath := adminConfig(t)
+	if driver == "postgres" {
+		cfgPath = postgresAdminConfig(t)
+	}
+	cfg, st := personStoreIn(t, cfgPath)
 	ctx := context.Background()
 	now := time.Now()
 	must := func(err error) {
@@ -78,6 +87,33 @@ func exportStore(t *testing.T) (string, store.Store) {
 	return cfg, st
 }
 
+// postgresAdminConfig is adminConfig's configuration for a new
+// PostgreSQL database, with its store made.
+func postgresAdminConfig(t *testing.T) string {
+	t.Helper()
+	cfg := adminConfig(t)
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := pgtest.NewDatabase(t)
+	body := regexp.MustCompile(`store:\n  dsn: [^\n]*\n`).ReplaceAllLiteralString(string(raw), fmt.Sprintf("store:\n  driver: postgres\n  dsn: %q\n", dsn))
+	if !strings.Contains(body, "driver: postgres") {
+		t.Fatalf("adminConfig's store is not where it was:\n%s", raw)
+	}
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := app.OpenStore(context.Background(), config.Store{Driver: "postgres", DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 // readExport reads and decodes the export at path.
 func readExport(t *testing.T, path string) (exported, string) {
 	t.Helper()
@@ -104,9 +140,16 @@ func secretForms(b []byte) []string {
 // codes, sessions, the services holding grants, and every event about
 // them. No token, code hash, credential ID or public key appears, and
 // nothing of another person. The export is audited, without a number,
-// before it is written, to a file only the operator can read.
+// before it is written, to a file only the operator can read. SQLite
+// and PostgreSQL.
 func TestPersonsExport(t *testing.T) {
-	cfg, st := exportStore(t)
+	for _, driver := range []string{"sqlite", "postgres"} {
+		t.Run(driver, func(t *testing.T) { testPersonsExport(t, driver) })
+	}
+}
+
+func testPersonsExport(t *testing.T, driver string) {
+	cfg, st := exportStore(t, driver)
 	ctx := context.Background()
 	id := "no:fnr:" + personFnr
 	// A block and its lifting, whose reasons the export gives.

@@ -27,7 +27,13 @@ const (
 // configuration file and the store (open until the test ends).
 func personStore(t *testing.T) (string, store.Store) {
 	t.Helper()
-	cfgPath := adminConfig(t)
+	return personStoreIn(t, adminConfig(t))
+}
+
+// personStoreIn is personStore on the store that the configuration at
+// cfgPath names.
+func personStoreIn(t *testing.T, cfgPath string) (string, store.Store) {
+	t.Helper()
 	cfg, err := config.Load(cfgPath, nil)
 	if err != nil {
 		t.Fatal(err)
