@@ -29,19 +29,9 @@ import (
 // lifted, both logins work again, as the same person.
 func TestBlockedPersonIsRefusedEverywhere(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	d, issuer := startDemoIn(t, dir, demoTuning{})
-	cfg := demoAdminConfig(t, dir, issuer)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "bank-1", Algorithm: "ES256", Use: "sig"}}})
-	if err := d.app.Store.PutClient(ctx, &store.Client{ID: "bank", Name: "Bank", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks,
-		RedirectURIs: []string{"https://bank.example/cb"}, RequirePAR: true, RefreshTokens: true, SectorID: "bank.example", CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	hc, rp, person := bankWithPerson(t, issuer, key)
+	bank := demoWithBank(t, "Bank")
+	d, issuer, cfg := bank.d, bank.issuer, bank.cfg
+	hc, rp, person := bankWithPerson(t, issuer, bank.key)
 	p, err := d.app.Store.GetPersonByWebAuthnID(ctx, person.Auth.Options.UserHandle)
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +108,36 @@ func TestBlockedPersonIsRefusedEverywhere(t *testing.T) {
 	if after.Claims["sub"] != before.Claims["sub"] || brokered.Claims["sub"] != before.Claims["sub"] {
 		t.Errorf("sub after the unblock: passkey %v, bankid %v; want %v", after.Claims["sub"], brokered.Claims["sub"], before.Claims["sub"])
 	}
+}
+
+// bankDemo is a running demo node with a bank registered at it, which
+// authenticates with key (private_key_jwt) and gets refresh tokens.
+type bankDemo struct {
+	d      *demoNode
+	issuer string
+	// cfg configures the operators' commands for the node's store,
+	// kept in dir.
+	cfg, dir string
+	key      *ecdsa.PrivateKey
+}
+
+// demoWithBank starts a demo node and registers the bank, client
+// "bank", under name.
+func demoWithBank(t *testing.T, name string) bankDemo {
+	t.Helper()
+	b := bankDemo{dir: t.TempDir()}
+	b.d, b.issuer = startDemoIn(t, b.dir, demoTuning{})
+	b.cfg = demoAdminConfig(t, b.dir, b.issuer)
+	var err error
+	if b.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &b.key.PublicKey, KeyID: "bank-1", Algorithm: "ES256", Use: "sig"}}})
+	if err := b.d.app.Store.PutClient(context.Background(), &store.Client{ID: "bank", Name: name, AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks,
+		RedirectURIs: []string{"https://bank.example/cb"}, RequirePAR: true, RefreshTokens: true, SectorID: "bank.example", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // demoAdminConfig writes a configuration for the operators' commands

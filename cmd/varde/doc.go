@@ -6,6 +6,7 @@
 //	varde clients add|list|remove     manage relying parties in the store
 //	varde persons show|block|unblock  the help desk: look a person up, block their Varde ID, lift it
 //	varde persons add-number          the help desk: a person's national number changed; keep them one person
+//	varde persons export              the help desk: everything Varde holds about a person, for their access request
 //	varde bench                       measure complete passkey logins per second
 //	varde provider-sim                run a simulated national eID (demos, tests)
 //	varde provider fault              switch a simulated eID down, slow or failing

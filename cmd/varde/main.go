@@ -68,7 +68,8 @@ commands:
   keys      the cluster's signing keys: keys list|retire (take a key out of the JWKS for good)
   nodes     the cluster's nodes: nodes list|forget (take a node that will never come back off the status page)
   persons   the help desk: persons show|block|unblock IDENTIFIER (look a person up; block their Varde ID at once, and lift it);
-            persons add-number IDENTIFIER NEW (a person's national number changed: keep them one person)
+            persons add-number IDENTIFIER NEW (a person's national number changed: keep them one person);
+            persons export IDENTIFIER (everything Varde holds about a person, for their access request)
   resilience  kill, slow and restart simulated eIDs under concurrent logins; measure failover
               (--nodes --postgres DSN: kill and restart one of two Varde nodes instead)
   version   print the version (also --version)

@@ -13,6 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/audit"
 	"github.com/varde-eid/varde/internal/identity"
 	"github.com/varde-eid/varde/internal/store"
@@ -21,6 +22,7 @@ import (
 const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [flags] IDENTIFIER
        varde persons <show|block|unblock> --config FILE [flags] --id ID
        varde persons add-number --config FILE --reason TEXT [--by NAME] [--merge] IDENTIFIER NEW
+       varde persons export --config FILE --reason TEXT --out FILE [--by NAME] (IDENTIFIER | --id ID)
 
   show        look a person up by an identifier, or by their person ID
               (--id, as show and the audit log print it: finds a person
@@ -34,8 +36,8 @@ const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [f
               tokens stop working; audited with the reason and --by
   unblock     lift the block (--reason, required), after the person has shown
               who they are again; audited. Sessions and tokens the block
-              ended stay ended: the person logs in again. Block and unblock
-              find the person by --id too, as show does
+              ended stay ended: the person logs in again. Block, unblock and
+              export find the person by --id too, as show does
   add-number  give the person found by IDENTIFIER a new national number NEW
               (--reason, required), when theirs changed: a D-number followed
               by a birth number, a birth number replaced. The old number
@@ -50,12 +52,30 @@ const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [f
               holds nothing but NEW (no passkey, no recovery code, no other
               number): their sessions end and their tokens stop working, and
               services stop seeing that person's sub
+  export      write everything Varde holds about the person, for their
+              access request (GDPR Art. 15), as one JSON document, to the
+              new file --out, which only its owner can read (an existing
+              file is never overwritten); --out - writes to standard output,
+              which must be asked for by name. It holds who they are and how
+              they were proofed, their numbers IN FULL (it is for the person
+              themself: give it to them only, by a channel you trust), the
+              block and its reasons from the audit log, passkeys (name,
+              created, last used, synced or not, authenticator model ID),
+              recovery codes (left, used, when made), live sessions, each
+              service's grants (scopes, since, last refreshed, until when,
+              revoked) and every audit event about them. Never a token, code,
+              hash, credential ID or public key. Its field "format" names
+              the layout, varde-person-export/1. --reason is required; the
+              export is audited with --by, no number, before it is written,
+              and the person sees it among their activity. What it does not
+              hold (what services and eIDs keep, the proxy's logs, backups):
+              see the README
 
 IDENTIFIER and NEW are the scheme and the number, as the configuration
 spells schemes: no:fnr:01018012371, no:dnr:..., dk:cpr:..., se:pnr:...,
 fi:hetu:..., passport:NOR:.... Spaces in the number are ignored; quote it
-if it has any; check digits are checked. Numbers are shown masked;
-secrets never.
+if it has any; check digits are checked. Numbers are shown masked (in
+full only in an export); secrets never.
 `
 
 // maxOperatorLen bounds --by: a name or a user name, not a note.
@@ -67,21 +87,28 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 	if err != nil {
 		return err
 	}
-	var reason, by, personID string
+	var reason, by, personID, out string
 	var merge bool
 	positional := []string{"IDENTIFIER"}
 	switch args[0] {
-	case "show", "block", "unblock":
+	case "show", "block", "unblock", "export":
 		fs.StringVar(&personID, "id", "", "the person's `ID`, as show and the audit log print it, instead of IDENTIFIER")
 		positional = []string{"[IDENTIFIER]"}
 	case "add-number":
 	default:
-		return unknownSubcommand("persons", personsUsage, args[0], stderr, "show", "block", "unblock", "add-number")
+		return unknownSubcommand("persons", personsUsage, args[0], stderr, "show", "block", "unblock", "add-number", "export")
 	}
 	if args[0] != "show" {
+		example := "phone stolen, called the help desk"
+		if args[0] == "export" {
+			example = "access request by letter, identity checked at the counter"
+		}
 		fs.StringVar(&reason, "reason", "", fmt.Sprintf("why, for the audit log, in plain words, at most %d characters "+
-			"(e.g. \"phone stolen, called the help desk\") (required)", store.MaxBlockReasonLen))
+			"(e.g. %q) (required)", store.MaxBlockReasonLen, example))
 		fs.StringVar(&by, "by", "", "who does it, for the audit log (default: the user running this command)")
+	}
+	if args[0] == "export" {
+		fs.StringVar(&out, "out", "", "the new `FILE` to write the export to, readable by its owner only; - for standard output (required)")
 	}
 	if args[0] == "add-number" {
 		fs.BoolVar(&merge, "merge", false, "if NEW belongs to another person holding nothing else, move it and retire that person")
@@ -97,6 +124,11 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 		case personID == "" && fs.NArg() == 0:
 			return usageErrorf("%s: missing IDENTIFIER (or --id ID)", fs.Name())
 		}
+	}
+	// The export holds the person's numbers in full: it goes to a
+	// terminal, or anywhere but a file, only when asked for by name.
+	if args[0] == "export" && out == "" {
+		return usageErrorf("%s: --out FILE is required (--out - writes to standard output): the export holds the person's numbers in full", fs.Name())
 	}
 	var id store.Identifier
 	if personID == "" {
@@ -155,6 +187,14 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 		return unblockPerson(ctx, st, p, reason, by, now(), stdout)
 	case "add-number":
 		return addNumber(ctx, st, p, added, merge, reason, by, now(), stdout)
+	case "export":
+		// The subs services get come from the nodes' salt: one that is
+		// not theirs would give the person wrong ones.
+		salt, err := app.StoreSubjectSalt(ctx, cfg, st)
+		if err != nil {
+			return fmt.Errorf("the subject salt, for the sub each service gets: %w; nothing exported", err)
+		}
+		return exportPerson(ctx, st, cfg.Issuer, salt, p, out, reason, by, now(), stdout, stderr)
 	}
 	return showPerson(ctx, st, p, now(), stdout)
 }

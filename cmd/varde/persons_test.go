@@ -27,7 +27,13 @@ const (
 // configuration file and the store (open until the test ends).
 func personStore(t *testing.T) (string, store.Store) {
 	t.Helper()
-	cfgPath := adminConfig(t)
+	return personStoreIn(t, adminConfig(t))
+}
+
+// personStoreIn is personStore on the store that the configuration at
+// cfgPath names.
+func personStoreIn(t *testing.T, cfgPath string) (string, store.Store) {
+	t.Helper()
 	cfg, err := config.Load(cfgPath, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -94,14 +100,7 @@ func TestPersonsShow(t *testing.T) {
 // the help desk added are not said to be proofed: only what a login
 // with them reaches, which is all the store records.
 func TestPersonsShowByID(t *testing.T) {
-	cfg, st := personStore(t)
-	taken := syntheticFnr(t)
-	eidPerson(t, st, "p-eid", taken)
-	if out, err := runCmd(t, "persons", "add-number", "--config", cfg, "--reason", "birth number given", "--merge",
-		"no:fnr:"+personFnr, "no:fnr:"+taken); err != nil {
-		t.Fatalf("persons add-number --merge: %v\n%s", err, out)
-	}
-	waitFor(t, "the number to move", 3*time.Second, func() bool { return holder(t, st, taken) == "p-kari" })
+	cfg, _, taken := mergedStore(t)
 
 	out, err := runCmd(t, "persons", "show", "--config", cfg, "--id", "p-eid")
 	if err != nil {
@@ -276,6 +275,22 @@ func TestPersonsErrors(t *testing.T) {
 	if p, err := st.GetPerson(context.Background(), "p-kari"); err != nil || p.Blocked() || len(p.Identifiers) != 2 {
 		t.Errorf("after the refused commands: %+v, %v", p, err)
 	}
+}
+
+// mergedStore is personStore's store after add-number --merge moved a
+// new birth number, which it returns, from p-eid, a person an eID login
+// with it made, to p-kari, retiring p-eid.
+func mergedStore(t *testing.T) (cfg string, st store.Store, taken string) {
+	t.Helper()
+	cfg, st = personStore(t)
+	taken = syntheticFnr(t)
+	eidPerson(t, st, "p-eid", taken)
+	if out, err := runCmd(t, "persons", "add-number", "--config", cfg, "--reason", "birth number given", "--merge",
+		"no:fnr:"+personFnr, "no:fnr:"+taken); err != nil {
+		t.Fatalf("persons add-number --merge: %v\n%s", err, out)
+	}
+	waitFor(t, "the number to move", 3*time.Second, func() bool { return holder(t, st, taken) == "p-kari" })
+	return cfg, st, taken
 }
 
 // syntheticFnr is a valid birth number of nobody (month + 80), new for

@@ -379,6 +379,12 @@ func CheckStoreSalt(ctx context.Context, cfg *config.Config) (pinned bool, err e
 		return false, err
 	}
 	defer st.Close()
+	return matchPinnedSalt(ctx, st, salt)
+}
+
+// matchPinnedSalt compares salt with the fingerprint st holds, reading
+// only: pinned is false, with no error, if st holds none yet.
+func matchPinnedSalt(ctx context.Context, st store.Pins, salt []byte) (pinned bool, err error) {
 	held, err := st.Pinned(ctx, saltPin)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
@@ -391,6 +397,23 @@ func CheckStoreSalt(ctx context.Context, cfg *config.Config) (pinned bool, err e
 			"(changing it would give every person new subject identifiers at every service)", ErrSaltChanged)
 	}
 	return true, nil
+}
+
+// StoreSubjectSalt reads the subject salt cfg names, for an operator's
+// command that works out the subject identifiers services got (varde
+// persons export), and returns it only if it is the one st's nodes use:
+// an error wrapping ErrSaltChanged if st pins another. A store no node
+// has started on pins none, and its people have no subject identifiers
+// yet; the salt is returned.
+func StoreSubjectSalt(ctx context.Context, cfg *config.Config, st store.Pins) ([]byte, error) {
+	salt, err := loadSalt(cfg.Keys.SubjectSaltFile)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := matchPinnedSalt(ctx, st, salt); err != nil {
+		return nil, err
+	}
+	return salt, nil
 }
 
 // checkSectors refuses a configured client that would share pairwise

@@ -347,6 +347,32 @@ type OfflineAccess struct {
 	RefreshedAt time.Time
 }
 
+// PersonGrant is one of a person's grants with what its tokens say
+// (Grants.ListPersonGrants).
+type PersonGrant struct {
+	Grant
+	// RefreshedAt is when the client last used a refresh token of the
+	// grant, as the newest of the refresh tokens issued under it after
+	// the grant was made (a refresh issues a new one); zero if it never
+	// did, or if those tokens are gone.
+	RefreshedAt time.Time
+	// RefreshUntil is when the last refresh token of the grant that is
+	// neither used nor expired at now expires; zero if none is live.
+	RefreshUntil time.Time
+}
+
+// RecoveryCodeSet is what a person holds of recovery codes
+// (RecoveryCodes.DescribeRecoveryCodes).
+type RecoveryCodeSet struct {
+	// Left are the codes not used yet; Used those used.
+	Left, Used int
+	// MadeAt is when the codes were made (the newest, should they
+	// differ); zero if the person has none.
+	MadeAt time.Time
+	// LastUsedAt is when a code was last used; zero if none was.
+	LastUsedAt time.Time
+}
+
 // Token kinds.
 const (
 	TokenAccess  = "access"

@@ -246,6 +246,11 @@ type RecoveryCodes interface {
 	RestoreRecoveryCode(ctx context.Context, hash []byte, usedAt time.Time) error
 	// CountRecoveryCodes reports how many unused codes personID has left.
 	CountRecoveryCodes(ctx context.Context, personID string) (int, error)
+	// DescribeRecoveryCodes says what personID holds of recovery codes,
+	// never a code or its hash: how many are left and used, when they
+	// were made and when one was last used. A person with none, or no
+	// such person, is the zero RecoveryCodeSet.
+	DescribeRecoveryCodes(ctx context.Context, personID string) (RecoveryCodeSet, error)
 	// HasRecoveryCode reports whether personID holds the code with this
 	// hash, used or not: how a replace whose write got no answer
 	// (ErrOutcomeUnknown) learns whether its codes are the stored ones.
@@ -417,6 +422,13 @@ type Grants interface {
 	// (OIDC Core §11), a refresh token neither used nor expired at now.
 	// Sorted by client ID.
 	ListOfflineAccess(ctx context.Context, personID string, now time.Time) ([]*OfflineAccess, error)
+	// ListPersonGrants returns every stored grant of personID, revoked
+	// or not, oldest first (then by ID), each with what its tokens say
+	// at now (PersonGrant), never a token or its hash: what the person
+	// may know of which services can act for them. It is an operator's
+	// read, not a login's: it need not be served by an index. No
+	// person ("") holds none.
+	ListPersonGrants(ctx context.Context, personID string, now time.Time) ([]*PersonGrant, error)
 	// RevokePersonClientGrants revokes, at now, every grant of personID
 	// to clientID not revoked yet, and with them every token issued under
 	// them, and returns how many it revoked. Event e, if not nil, is
@@ -482,6 +494,10 @@ type AuditLog interface {
 	// ListPersonAudit returns up to limit of the events naming personID,
 	// newest (highest Seq) first: what the person may see of their own.
 	ListPersonAudit(ctx context.Context, personID string, limit int) ([]*AuditEvent, error)
+	// ListPersonAuditAfter returns up to limit of the events naming
+	// personID with Seq > afterSeq, lowest Seq first: every event about
+	// the person, page by page, going on from the last Seq read.
+	ListPersonAuditAfter(ctx context.Context, personID string, afterSeq int64, limit int) ([]*AuditEvent, error)
 }
 
 // PublicKeys holds every node's public signing keys, so any node can

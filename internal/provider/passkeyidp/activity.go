@@ -94,7 +94,7 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 			}
 			v.What = t("account.activity." + e.Type)
 		case e.Type == "enrolment", e.Type == "sessions_ended", e.Type == "person_blocked", e.Type == "person_unblocked",
-			e.Type == "identifier_added":
+			e.Type == "identifier_added", e.Type == "person_exported":
 			if e.Result != store.ResultSuccess {
 				continue
 			}

@@ -135,7 +135,13 @@ func (db *DB) ListPersonAudit(ctx context.Context, personID string, limit int) (
 	if limit < 1 || personID == "" {
 		return []*store.AuditEvent{}, nil
 	}
-	rows, err := read(db.st.listPersonAudit.QueryContext(ctx, personID, limit))
+	return listPersonEvents(ctx, db.st.listPersonAudit, personID, limit)
+}
+
+// listPersonEvents reads the events of a person that stmt selects with
+// args.
+func listPersonEvents(ctx context.Context, stmt *sql.Stmt, args ...any) ([]*store.AuditEvent, error) {
+	rows, err := read(stmt.QueryContext(ctx, args...))
 	if err != nil {
 		return nil, fmt.Errorf("list audit of a person: %w", err)
 	}
@@ -144,6 +150,15 @@ func (db *DB) ListPersonAudit(ctx context.Context, personID string, limit int) (
 		return nil, fmt.Errorf("list audit of a person: %w", err)
 	}
 	return out, nil
+}
+
+// ListPersonAuditAfter implements store.AuditLog over the index of the
+// log by person. A limit below 1 returns no events.
+func (db *DB) ListPersonAuditAfter(ctx context.Context, personID string, afterSeq int64, limit int) ([]*store.AuditEvent, error) {
+	if limit < 1 || personID == "" || db.unmatchable(personID) {
+		return []*store.AuditEvent{}, nil
+	}
+	return listPersonEvents(ctx, db.st.listPersonAuditAfter, personID, afterSeq, limit)
 }
 
 // ListAuditRange implements store.AuditLog over the index of the log by

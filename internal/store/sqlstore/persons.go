@@ -540,6 +540,21 @@ func (db *DB) CountRecoveryCodes(ctx context.Context, personID string) (int, err
 	return n, nil
 }
 
+// DescribeRecoveryCodes implements store.RecoveryCodes with one
+// counting read.
+func (db *DB) DescribeRecoveryCodes(ctx context.Context, personID string) (store.RecoveryCodeSet, error) {
+	var rc store.RecoveryCodeSet
+	if db.unmatchable(personID) {
+		return rc, nil
+	}
+	var left, used, made, lastUsed int64
+	if err := db.st.describeRecoveryCodes.QueryRowContext(ctx, personID).Scan(&left, &used, &made, &lastUsed); err != nil {
+		return rc, fmt.Errorf("describe recovery codes of person %s: %w", personID, unavailable(err, false))
+	}
+	rc.Left, rc.Used, rc.MadeAt, rc.LastUsedAt = int(left), int(used), fromMicros(made), fromMicros(lastUsed)
+	return rc, nil
+}
+
 // HasRecoveryCode implements store.RecoveryCodes.
 func (db *DB) HasRecoveryCode(ctx context.Context, personID string, hash []byte) (bool, error) {
 	if db.unmatchable(personID) {

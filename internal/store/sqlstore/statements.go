@@ -22,6 +22,7 @@ type statements struct {
 	insertPasskey, getPasskey, listPasskeys, updatePasskeyUse, passkeyExistsW, deletePasskey, passkeyOfPersonW, countPasskeysW *sql.Stmt
 
 	deleteRecoveryCodes, insertRecoveryCode, useRecoveryCode, restoreRecoveryCode, countRecoveryCodes, hasRecoveryCode *sql.Stmt
+	describeRecoveryCodes                                                                                              *sql.Stmt
 
 	insertAuthRequest, getAuthRequest, updateAuthRequest, useAuthRequest, deleteAuthRequest *sql.Stmt
 
@@ -35,6 +36,7 @@ type statements struct {
 	insertAuthCode, redeemAuthCode, getAuthCode, getAuthCodeW *sql.Stmt
 	insertGrant, getGrant, revokeGrant, revokeClientGrants    *sql.Stmt
 	offlineRefreshTokens, revokePersonClientGrants            *sql.Stmt
+	listPersonGrants                                          *sql.Stmt
 	insertToken, getToken, getTokenW, useToken                *sql.Stmt
 	remember                                                  *sql.Stmt
 	remembered                                                *sql.Stmt
@@ -43,7 +45,7 @@ type statements struct {
 	// logins in flight (DeleteClient).
 	deleteClientRequests, deleteClientCodes, abandonClientWebhooks *sql.Stmt
 
-	lastAudit, insertAudit, listAudit, listPersonAudit, newestAudit *sql.Stmt
+	lastAudit, insertAudit, listAudit, listPersonAudit, listPersonAuditAfter, newestAudit *sql.Stmt
 
 	putPublicKey, claimPublicKey, listPublicKeys, retirePublicKey *sql.Stmt
 
@@ -114,6 +116,9 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.useRecoveryCode, w, "UPDATE recovery_codes SET used_at = ? WHERE hash = ? AND used_at = 0 RETURNING person_id"},
 		{&db.st.restoreRecoveryCode, w, "UPDATE recovery_codes SET used_at = 0 WHERE hash = ? AND used_at = ?"},
 		{&db.st.countRecoveryCodes, r, "SELECT count(*) FROM recovery_codes WHERE person_id = ? AND used_at = 0"},
+		{&db.st.describeRecoveryCodes, r, "SELECT coalesce(sum(CASE WHEN used_at = 0 THEN 1 ELSE 0 END), 0), " +
+			"coalesce(sum(CASE WHEN used_at <> 0 THEN 1 ELSE 0 END), 0), coalesce(max(created_at), 0), coalesce(max(used_at), 0) " +
+			"FROM recovery_codes WHERE person_id = ?"},
 		// On the write pool: asked after a write that got no answer, it
 		// reads what that write's connection left, not a reader's view.
 		{&db.st.hasRecoveryCode, w, "SELECT count(*) FROM recovery_codes WHERE person_id = ? AND hash = ?"},
@@ -152,6 +157,15 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.offlineRefreshTokens, r, "SELECT g.client_id, g.scope, g.created_at, t.created_at FROM grants g " +
 			"JOIN tokens t ON t.grant_id = g.id WHERE g.person_id = ? AND g.revoked_at = 0 " +
 			"AND t.kind = '" + store.TokenRefresh + "' AND t.used_at = 0 AND t.expires_at > ?"},
+		// Every grant of the person, revoked ones too, which the index by
+		// person (grants not revoked) does not hold: an operator's read.
+		// A refresh token made after its grant was made by a refresh.
+		{&db.st.listPersonGrants, r, "SELECT " + grantCols + ", " +
+			"coalesce((SELECT max(t.created_at) FROM tokens t WHERE t.grant_id = g.id AND t.kind = '" + store.TokenRefresh + "' " +
+			"AND t.created_at > g.created_at), 0), " +
+			"coalesce((SELECT max(t.expires_at) FROM tokens t WHERE t.grant_id = g.id AND t.kind = '" + store.TokenRefresh + "' " +
+			"AND t.used_at = 0 AND t.expires_at > ?), 0) " +
+			"FROM grants g WHERE g.person_id = ? ORDER BY g.created_at, g.id"},
 		{&db.st.revokePersonClientGrants, w, "UPDATE grants SET revoked_at = ? WHERE person_id = ? AND client_id = ? AND revoked_at = 0"},
 		{&db.st.deleteClientRequests, w, "DELETE FROM auth_requests WHERE client_id = ? RETURNING id"},
 		{&db.st.deleteClientCodes, w, "DELETE FROM auth_codes WHERE client_id = ? AND used_at = 0"},
@@ -172,6 +186,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.listAudit, r, "SELECT " + auditCols + " FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"},
 		{&db.st.newestAudit, r, "SELECT " + auditCols + " FROM audit_log ORDER BY seq DESC LIMIT 1"},
 		{&db.st.listPersonAudit, r, "SELECT " + auditCols + " FROM audit_log WHERE person_id = ? AND person_id <> '' ORDER BY seq DESC LIMIT ?"},
+		{&db.st.listPersonAuditAfter, r, "SELECT " + auditCols + " FROM audit_log WHERE person_id = ? AND person_id <> '' AND seq > ? " +
+			"ORDER BY seq LIMIT ?"},
 
 		// A retired key is not replaced: the upsert changes no row.
 		// first_published_at is set when the key is first stored and kept.

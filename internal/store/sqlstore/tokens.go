@@ -403,6 +403,40 @@ func (db *DB) ListOfflineAccess(ctx context.Context, personID string, now time.T
 	return out, nil
 }
 
+// ListPersonGrants implements store.Grants with one read: each grant
+// with the newest of its refresh tokens made by a refresh and the last
+// expiry of those still live.
+func (db *DB) ListPersonGrants(ctx context.Context, personID string, now time.Time) ([]*store.PersonGrant, error) {
+	if personID == "" || db.unmatchable(personID) {
+		return []*store.PersonGrant{}, nil
+	}
+	rows, err := read(db.st.listPersonGrants.QueryContext(ctx, micros(now), personID))
+	if err != nil {
+		return nil, fmt.Errorf("list grants of person %s: %w", personID, err)
+	}
+	out, err := collect(rows, func(s scanner) (*store.PersonGrant, error) {
+		var refreshed, until int64
+		g, err := scanGrant(withExtra{s, []any{&refreshed, &until}})
+		if err != nil {
+			return nil, err
+		}
+		return &store.PersonGrant{Grant: *g, RefreshedAt: fromMicros(refreshed), RefreshUntil: fromMicros(until)}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list grants of person %s: %w", personID, err)
+	}
+	return out, nil
+}
+
+// withExtra scans a row that has, after the columns a scan function
+// reads, the columns extra points to.
+type withExtra struct {
+	s     scanner
+	extra []any
+}
+
+func (w withExtra) Scan(dest ...any) error { return w.s.Scan(append(dest, w.extra...)...) }
+
 // RevokePersonClientGrants implements store.Grants: one UPDATE and the
 // event, in one savepoint.
 func (db *DB) RevokePersonClientGrants(ctx context.Context, personID, clientID string, now time.Time, e *store.AuditEvent) (int, error) {

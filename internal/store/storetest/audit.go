@@ -80,6 +80,34 @@ func testAuditLog(t *testing.T, s store.Store) {
 		}
 	})
 
+	t.Run("a person's events page by page", func(t *testing.T) {
+		// Events 1 and 3 name p1; 2 and 4 name nobody.
+		got, err := s.ListPersonAuditAfter(ctx, "p1", 0, 10)
+		wantErr(t, "ListPersonAuditAfter", err, nil)
+		same(t, "p1's events, oldest first", []*store.AuditEvent{appended[0], appended[2]}, got)
+		got, err = s.ListPersonAuditAfter(ctx, "p1", 0, 1)
+		wantErr(t, "ListPersonAuditAfter limit 1", err, nil)
+		same(t, "p1's first page", []*store.AuditEvent{appended[0]}, got)
+		got, err = s.ListPersonAuditAfter(ctx, "p1", got[0].Seq, 1)
+		wantErr(t, "ListPersonAuditAfter the next page", err, nil)
+		same(t, "p1's second page", []*store.AuditEvent{appended[2]}, got)
+		got, err = s.ListPersonAuditAfter(ctx, "p1", got[0].Seq, 1)
+		wantErr(t, "ListPersonAuditAfter past the last", err, nil)
+		if len(got) != 0 {
+			t.Errorf("ListPersonAuditAfter past p1's last event = %d events, want none", len(got))
+		}
+		for _, who := range []string{"", "p2"} {
+			got, err = s.ListPersonAuditAfter(ctx, who, 0, 10)
+			wantErr(t, "ListPersonAuditAfter "+who, err, nil)
+			if len(got) != 0 {
+				t.Errorf("ListPersonAuditAfter(%q) = %d events, want none", who, len(got))
+			}
+		}
+		if got, err = s.ListPersonAuditAfter(ctx, "p1", 0, 0); err != nil || len(got) != 0 {
+			t.Errorf("ListPersonAuditAfter limit 0 = %d events, %v; want none", len(got), err)
+		}
+	})
+
 	t.Run("pages", func(t *testing.T) {
 		got, err := s.ListAudit(ctx, 1, 2)
 		wantErr(t, "ListAudit", err, nil)

@@ -801,6 +801,20 @@ func testRecoveryCodes(t *testing.T, s store.Store) {
 			t.Errorf("UseRecoveryCode after restore = %q, %v", who, err)
 		}
 		count(t, "carol", 2)
+
+		// What the person holds, said without a code.
+		for _, c := range []struct {
+			person string
+			want   store.RecoveryCodeSet
+		}{
+			{"carol", store.RecoveryCodeSet{Left: 2, Used: 1, MadeAt: now, LastUsedAt: now.Add(3 * time.Minute)}},
+			{"dave", store.RecoveryCodeSet{}},
+			{"nobody", store.RecoveryCodeSet{}},
+		} {
+			got, err := s.DescribeRecoveryCodes(ctx, c.person)
+			wantErr(t, "DescribeRecoveryCodes "+c.person, err, nil)
+			same(t, "the recovery codes of "+c.person, c.want, got)
+		}
 	})
 
 	t.Run("replace", func(t *testing.T) {

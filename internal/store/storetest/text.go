@@ -68,6 +68,15 @@ func testNotText(t *testing.T, s store.Store) {
 		if es, err := s.ListPersonAudit(ctx, k, 10); err != nil || len(es) != 0 {
 			t.Errorf("ListPersonAudit(%q) = %d events, %v, want none", k, len(es), err)
 		}
+		if es, err := s.ListPersonAuditAfter(ctx, k, 0, 10); err != nil || len(es) != 0 {
+			t.Errorf("ListPersonAuditAfter(%q) = %d events, %v, want none", k, len(es), err)
+		}
+		if gs, err := s.ListPersonGrants(ctx, k, now); err != nil || len(gs) != 0 {
+			t.Errorf("ListPersonGrants(%q) = %d grants, %v, want none", k, len(gs), err)
+		}
+		if rc, err := s.DescribeRecoveryCodes(ctx, k); err != nil || rc != (store.RecoveryCodeSet{}) {
+			t.Errorf("DescribeRecoveryCodes(%q) = %+v, %v, want none", k, rc, err)
+		}
 	}
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("store unusable afterwards: %v", err)

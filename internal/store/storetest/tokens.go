@@ -449,6 +449,50 @@ func testGrants(t *testing.T, s store.Store) {
 		}
 	})
 
+	t.Run("a person's grants", func(t *testing.T) {
+		z := loadZones(t)
+		later := now.Add(24 * time.Hour)
+		grant := func(id, client, person string, made time.Time) *store.Grant {
+			return &store.Grant{ID: id, ClientID: client, PersonID: person, SessionID: "s-" + person, Scope: []string{"openid", store.ScopeOfflineAccess},
+				Provider: "passkey", Level: "high", AMR: []string{"hwk"}, AuthTime: made, CreatedAt: made}
+		}
+		// The bank: refreshed once (its first token used, the second
+		// live), with an access token from the refresh; the tax office:
+		// never refreshed, its token expired; the shop: revoked; another
+		// person's grant at the bank.
+		bank := grant("g-mine-bank", "bank", "p-mine", now.Add(-2*time.Hour).In(z.la))
+		tax := grant("g-mine-tax", "tax", "p-mine", now.Add(-time.Hour))
+		shop := grant("g-mine-shop", "shop", "p-mine", now.Add(-time.Hour))
+		shop.RevokedAt = now.Add(-time.Minute)
+		stranger := grant("g-mine-stranger", "bank", "p-other", now.Add(-3*time.Hour))
+		createGrantsWithTokens(t, s, []grantWithTokens{
+			{bank, []*store.Token{
+				refreshToken("rt-mine-bank-a", bank, bank.CreatedAt, later, now.Add(-30*time.Minute)),
+				refreshToken("rt-mine-bank-b", bank, now.Add(-30*time.Minute).In(z.tokyo), later, time.Time{}),
+				{Hash: hash("at-mine-bank"), Kind: store.TokenAccess, GrantID: bank.ID, ClientID: "bank", CreatedAt: now.Add(-30 * time.Minute), ExpiresAt: later},
+			}},
+			{tax, []*store.Token{refreshToken("rt-mine-tax", tax, tax.CreatedAt, now, time.Time{})}},
+			{shop, []*store.Token{refreshToken("rt-mine-shop", shop, shop.CreatedAt, later, time.Time{})}},
+			{stranger, []*store.Token{refreshToken("rt-mine-stranger", stranger, stranger.CreatedAt, later, time.Time{})}},
+		})
+		got, err := s.ListPersonGrants(ctx, "p-mine", now)
+		wantErr(t, "ListPersonGrants", err, nil)
+		// Oldest first, then by ID; a revoked grant's live token is
+		// still said, with the grant's RevokedAt, which stops it.
+		same(t, "the person's grants", []*store.PersonGrant{
+			{Grant: *bank, RefreshedAt: now.Add(-30 * time.Minute), RefreshUntil: later},
+			{Grant: *shop, RefreshUntil: later},
+			{Grant: *tax},
+		}, got)
+		for _, who := range []string{"p-nobody", ""} {
+			got, err := s.ListPersonGrants(ctx, who, now)
+			wantErr(t, "ListPersonGrants "+who, err, nil)
+			if len(got) != 0 {
+				t.Errorf("ListPersonGrants(%q) = %d grants, want none", who, len(got))
+			}
+		}
+	})
+
 	t.Run("offline access", func(t *testing.T) {
 		z := loadZones(t)
 		grant := func(id, client string, offline bool, made time.Time) *store.Grant {
@@ -457,10 +501,6 @@ func testGrants(t *testing.T, s store.Store) {
 				g.Scope = append(g.Scope, store.ScopeOfflineAccess)
 			}
 			return g
-		}
-		refresh := func(name string, g *store.Grant, made, expires, used time.Time) *store.Token {
-			return &store.Token{Hash: hash(name), Kind: store.TokenRefresh, GrantID: g.ID, ClientID: g.ClientID,
-				Scope: g.Scope, CreatedAt: made, ExpiresAt: expires, UsedAt: used}
 		}
 		later := now.Add(24 * time.Hour)
 		// The bank: two offline grants, one refreshed since (its first
@@ -476,23 +516,18 @@ func testGrants(t *testing.T, s store.Store) {
 		pension := grant("g-away-pension", "pension", true, now.Add(-time.Hour))
 		stranger := grant("g-away-stranger", "bank", true, now.Add(-time.Hour))
 		stranger.PersonID = "p-stranger"
-		for _, c := range []struct {
-			g      *store.Grant
-			tokens []*store.Token
-		}{
+		createGrantsWithTokens(t, s, []grantWithTokens{
 			{bank1, []*store.Token{
-				refresh("rt-bank1-a", bank1, bank1.CreatedAt, later, now.Add(-30*time.Minute)),
-				refresh("rt-bank1-b", bank1, now.Add(-30*time.Minute).In(z.tokyo), later, time.Time{}),
+				refreshToken("rt-bank1-a", bank1, bank1.CreatedAt, later, now.Add(-30*time.Minute)),
+				refreshToken("rt-bank1-b", bank1, now.Add(-30*time.Minute).In(z.tokyo), later, time.Time{}),
 				{Hash: hash("at-bank1"), Kind: store.TokenAccess, GrantID: bank1.ID, ClientID: "bank", CreatedAt: now, ExpiresAt: later},
 			}},
-			{bank2, []*store.Token{refresh("rt-bank2", bank2, bank2.CreatedAt, later, time.Time{})}},
-			{tax, []*store.Token{refresh("rt-tax", tax, tax.CreatedAt, later, time.Time{})}},
-			{shop, []*store.Token{refresh("rt-shop", shop, shop.CreatedAt, now, time.Time{})}},
-			{pension, []*store.Token{refresh("rt-pension", pension, pension.CreatedAt, later, now.Add(-time.Minute))}},
-			{stranger, []*store.Token{refresh("rt-stranger", stranger, stranger.CreatedAt, later, time.Time{})}},
-		} {
-			wantErr(t, "CreateGrantTokens "+c.g.ID, s.CreateGrantTokens(ctx, c.g, nil, c.tokens...), nil)
-		}
+			{bank2, []*store.Token{refreshToken("rt-bank2", bank2, bank2.CreatedAt, later, time.Time{})}},
+			{tax, []*store.Token{refreshToken("rt-tax", tax, tax.CreatedAt, later, time.Time{})}},
+			{shop, []*store.Token{refreshToken("rt-shop", shop, shop.CreatedAt, now, time.Time{})}},
+			{pension, []*store.Token{refreshToken("rt-pension", pension, pension.CreatedAt, later, now.Add(-time.Minute))}},
+			{stranger, []*store.Token{refreshToken("rt-stranger", stranger, stranger.CreatedAt, later, time.Time{})}},
+		})
 		got, err := s.ListOfflineAccess(ctx, "p-away", now)
 		wantErr(t, "ListOfflineAccess", err, nil)
 		same(t, "offline access", []*store.OfflineAccess{
@@ -551,6 +586,27 @@ func testGrants(t *testing.T, s store.Store) {
 			t.Errorf("audit after a second revocation has %d events, want 2", len(evs))
 		}
 	})
+}
+
+// grantWithTokens is a grant and the tokens issued under it.
+type grantWithTokens struct {
+	g      *store.Grant
+	tokens []*store.Token
+}
+
+// createGrantsWithTokens stores each grant with its tokens.
+func createGrantsWithTokens(t *testing.T, s store.Store, gs []grantWithTokens) {
+	t.Helper()
+	for _, c := range gs {
+		wantErr(t, "CreateGrantTokens "+c.g.ID, s.CreateGrantTokens(t.Context(), c.g, nil, c.tokens...), nil)
+	}
+}
+
+// refreshToken is a refresh token named name under g, made, expiring
+// and used (zero: not) at those times.
+func refreshToken(name string, g *store.Grant, made, expires, used time.Time) *store.Token {
+	return &store.Token{Hash: hash(name), Kind: store.TokenRefresh, GrantID: g.ID, ClientID: g.ClientID,
+		Scope: g.Scope, CreatedAt: made, ExpiresAt: expires, UsedAt: used}
 }
 
 func fullToken(t *testing.T, tok, kind string) *store.Token {
