@@ -14,6 +14,9 @@ import (
 // transactions through Tx.StmtContext, which reuses the preparation.
 type statements struct {
 	insertClient, upsertClient, getClient, listClients, deleteClient *sql.Stmt
+	// changeClientSector replaces a client whose sector is still the one
+	// its caller read (store.Client.Sector: the sector_id, or else the ID).
+	changeClientSector, getClientW *sql.Stmt
 
 	insertPerson, insertIdentifier, getPerson, getPersonByWebAuthnID                    *sql.Stmt
 	getPersonByIdentifier, getPersonIdentifiers, setPersonIdentifiers, setPersonProfile *sql.Stmt
@@ -85,6 +88,9 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.getClient, r, "SELECT " + clientCols + " FROM clients WHERE id = ?"},
 		{&db.st.listClients, r, "SELECT " + clientCols + " FROM clients ORDER BY id"},
 		{&db.st.deleteClient, w, "DELETE FROM clients WHERE id = ?"},
+		{&db.st.changeClientSector, w, updateSQL("clients", "id", clientCols) +
+			" AND (CASE WHEN sector_id = '' THEN id ELSE sector_id END) = ?"},
+		{&db.st.getClientW, w, "SELECT " + clientCols + " FROM clients WHERE id = ?"},
 
 		{&db.st.insertPerson, w, insertSQL("persons", personCols)},
 		{&db.st.insertIdentifier, w, "INSERT INTO person_identifiers (scheme, value, person_id) VALUES (?, ?, ?)"},
