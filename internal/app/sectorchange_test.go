@@ -152,6 +152,57 @@ func TestSectorChangeBeforeAnyLogin(t *testing.T) {
 	}
 }
 
+// TestSectorOfClientDeclaredAgain: a client taken out of the
+// configuration file is removed at the next start, its sector recorded
+// with the removal; declared again later with another sector, after
+// people logged in to it, it is refused as an edited sector is, naming
+// the removal, and accepted when the file names the old sector.
+func TestSectorOfClientDeclaredAgain(t *testing.T) {
+	ctx := context.Background()
+	st := map[string]string{config.EnvStoreDSN: filepath.Join(t.TempDir(), "varde.db")}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bank := bankClient(t, key)
+	bank.SectorID = "bank.example"
+	declare := func(clients ...config.Client) func(*config.Config) {
+		return func(cfg *config.Config) { cfg.Clients = clients }
+	}
+	n, stop := startNodeTuned(t, "127.0.0.1:0", "", st, make([]byte, 32), declare(bank))
+	if _, err := bankRP(t, n, key).Login(ctx, n.enrol(t, false), loadgen.LoginOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	_, stop = startNodeTuned(t, "127.0.0.1:0", "", st, make([]byte, 32), declare())
+	stop()
+
+	bank.SectorID = ""
+	env := map[string]string{"VARDE_ISSUER": "http://localhost:8080", "VARDE_NODE": "test"}
+	for k, v := range st {
+		env[k] = v
+	}
+	cfg, err := config.Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Clients = []config.Client{bank}
+	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: make([]byte, 32)})
+	if a != nil {
+		a.Close()
+	}
+	wants := []string{`client "bank" was removed on`, `the sector "bank.example"`, `sector_id_change_accepted: "bank.example"`}
+	if !errors.Is(err, app.ErrSectorChanged) || !containsAll(err.Error(), wants) {
+		t.Fatalf("New with bank declared again under another sector = %v\nwant ErrSectorChanged saying %q", err, wants)
+	}
+	bank.SectorIDChangeAccepted = "bank.example"
+	n, _ = startNodeTuned(t, "127.0.0.1:0", "", st, make([]byte, 32), declare(bank))
+	events, err := n.app.Store.ListAuditRange(ctx, store.AuditQuery{ClientID: "bank", Types: []string{"client_sector_changed"}})
+	if err != nil || len(events) != 1 || events[0].Details["from"] != "bank.example" || events[0].Details["to"] != "bank" {
+		t.Errorf("sector changes in the audit log: %v (%v), want one, from bank.example to bank", events, err)
+	}
+}
+
 // bankClient is a configured private_key_jwt client "bank" with key,
 // given refresh tokens.
 func bankClient(t *testing.T, key *ecdsa.PrivateKey) config.Client {
