@@ -243,7 +243,11 @@ func applySectorChanges(ctx context.Context, st store.Store, clients []config.Cl
 			log.Warn("client declared again with another sector: people who log in to it get new subject identifiers there",
 				"client", c.ID, "from", ch.From, "to", ch.To)
 		}
-		if err := st.PutClient(ctx, sc); err != nil {
+		if err := st.PutClient(ctx, sc); errors.Is(err, store.ErrConflict) {
+			// Another node changed it since SectorChanges read it.
+			return fmt.Errorf("client %s: its sector changed in the store while this node started, "+
+				"to another than this node's configuration file gives it: start again to see which (%w)", c.ID, err)
+		} else if err != nil {
 			return fmt.Errorf("client %s: %w", c.ID, err)
 		}
 	}

@@ -99,6 +99,10 @@ type Clients interface {
 	CreateClient(ctx context.Context, c *Client) error
 	// PutClient creates or replaces a client (used for clients declared
 	// in the configuration file, which win over stored ones at start-up).
+	// It replaces only a client of the same sector (Client.Sector):
+	// ErrConflict, and nothing changed, if the stored one has another,
+	// since a relying party's subject identifiers are derived from it
+	// and only ChangeClientSector changes it.
 	PutClient(ctx context.Context, c *Client) error
 	GetClient(ctx context.Context, id string) (*Client, error)
 	ListClients(ctx context.Context) ([]*Client, error)

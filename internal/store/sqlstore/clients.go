@@ -68,9 +68,15 @@ func (db *DB) CreateClient(ctx context.Context, c *store.Client) error {
 	return nil
 }
 
-// PutClient implements store.Clients.
+// PutClient implements store.Clients with one statement: an upsert
+// that replaces only a client of the same sector, and so changes no row
+// otherwise.
 func (db *DB) PutClient(ctx context.Context, c *store.Client) error {
-	if err := db.exec(ctx, db.st.upsertClient, clientArgs(c)...); err != nil {
+	n, err := db.execN(ctx, db.st.upsertClient, clientArgs(c)...)
+	if err == nil && n == 0 {
+		err = fmt.Errorf("%w: the stored client has another sector than %q", store.ErrConflict, c.Sector())
+	}
+	if err != nil {
 		return fmt.Errorf("put client %s: %w", c.ID, err)
 	}
 	return nil

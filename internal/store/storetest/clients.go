@@ -106,12 +106,28 @@ func testClients(t *testing.T, s store.Store) {
 
 		repl := &store.Client{
 			ID: c.ID, Name: "renamed", AuthMethod: store.AuthNone, RedirectURIs: []string{"https://new.example/cb"},
-			Claims: []string{}, Source: "config", CreatedAt: base(t),
+			SectorID: c.SectorID, Claims: []string{}, Source: "config", CreatedAt: base(t),
 		}
 		wantErr(t, "PutClient existing", s.PutClient(ctx, repl), nil)
 		got, err = s.GetClient(ctx, c.ID)
 		wantErr(t, "GetClient", err, nil)
 		same(t, "replaced client", repl, got)
+
+		// Another sector, or none (the ID as the sector), is refused:
+		// only ChangeClientSector changes it.
+		for _, sector := range []string{"", "other.example"} {
+			moved := repl.Clone()
+			moved.SectorID, moved.Name = sector, "moved"
+			wantErr(t, "PutClient with the sector "+sector, s.PutClient(ctx, moved), store.ErrConflict)
+			got, err = s.GetClient(ctx, c.ID)
+			wantErr(t, "GetClient", err, nil)
+			same(t, "client after a refused put", repl, got)
+		}
+		// The ID named as the sector is the sector it has without one.
+		own := &store.Client{ID: "own-sector", Claims: []string{}, CreatedAt: base(t)}
+		wantErr(t, "PutClient without a sector", s.PutClient(ctx, own), nil)
+		own.SectorID = "own-sector"
+		wantErr(t, "PutClient naming its ID as its sector", s.PutClient(ctx, own), nil)
 	})
 
 	t.Run("sub-microsecond time", func(t *testing.T) {
