@@ -185,13 +185,13 @@ func sectorChangeEvent(ctx context.Context, ch SectorChange, via string, now tim
 	return ev
 }
 
-// ChangeSector makes ch for the stored client c: the sector changes,
+// changeSector makes ch for the stored client c: the sector changes,
 // every grant issued to the client is revoked, so that no refresh token
 // issued under the old sector brings an ID token with another sub (OIDC
 // Core §12.2), and the change is audited, in one write
 // (store.Clients.ChangeClientSector). It returns how many grants it
 // revoked.
-func ChangeSector(ctx context.Context, st store.Clients, c *store.Client, ch SectorChange, via string, now time.Time) (int, error) {
+func changeSector(ctx context.Context, st store.Clients, c *store.Client, ch SectorChange, via string, now time.Time) (int, error) {
 	return st.ChangeClientSector(ctx, c, ch.From, now, sectorChangeEvent(ctx, ch, via, now))
 }
 
@@ -205,7 +205,7 @@ func RecordSectorChange(ctx context.Context, st store.AuditLog, ch SectorChange,
 }
 
 // applySectorChanges stores the configured clients at start: each
-// accepted change of sector through ChangeSector or, for a client
+// accepted change of sector through changeSector or, for a client
 // declared again after its removal, recorded before it is stored;
 // every other client as it is declared. Each change is logged at warn
 // level.
@@ -229,7 +229,7 @@ func applySectorChanges(ctx context.Context, st store.Store, clients []config.Cl
 		ch, changed := byID[c.ID]
 		switch {
 		case changed && ch.Stored:
-			n, err := ChangeSector(ctx, st, sc, ch, store.ClientSourceConfig, now)
+			n, err := changeSector(ctx, st, sc, ch, store.ClientSourceConfig, now)
 			if err != nil {
 				return fmt.Errorf("client %s: %w", c.ID, err)
 			}
