@@ -61,6 +61,9 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			"give it refresh tokens; without offline_access in its request one ends with the person's session (default: none)")
 		fs.StringVar(&levels, "levels", "", "allowed assurance levels, comma-separated (default all)")
 		fs.StringVar(&c.SectorID, "sector", "", "pairwise subject sector (default the client ID)")
+		fs.StringVar(&c.SectorIDChangeAccepted, "sector-change-accepted", "",
+			"the sector a client removed before had under this ID, when people had logged in to it: they get new subject identifiers "+
+				"here, which is refused unless this names it (ADR 35)")
 		fs.StringVar(&claims, "claims", "", "claims it may receive, comma-separated: "+strings.Join(config.KnownClaims(), ","))
 		fs.StringVar(&providers, "providers", "", "providers it accepts, comma-separated, e.g. passkey,bankid (default all)")
 		fs.StringVar(&c.DegradedLevel, "degraded-level", "", "lower level it accepts when no provider meeting its level is up (default: never lowered)")
@@ -127,13 +130,45 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	sc.Source = store.ClientSourceCLI
+	if _, err := st.GetClient(ctx, c.ID); err == nil {
+		return errClientExists(c.ID)
+	}
+	if err := sectorKept(ctx, st, c, stderr); err != nil {
+		return err
+	}
 	if err := st.CreateClient(ctx, sc); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("a client with ID %q already exists; remove it first", c.ID)
+			return errClientExists(c.ID)
 		}
 		return err
 	}
 	fmt.Fprintf(stdout, "added client %s\n", c.ID)
+	return nil
+}
+
+// errClientExists refuses to add client id over one stored.
+func errClientExists(id string) error {
+	return fmt.Errorf("a client with ID %q already exists; remove it first", id)
+}
+
+// sectorKept refuses client c, about to be added, if its ID was a
+// client's that people logged in to under another sector, unless
+// --sector-change-accepted names that sector: then the change is
+// recorded in the audit log before the client is added
+// (app.SectorChanges). What cannot be told is said on stderr.
+func sectorKept(ctx context.Context, st store.Store, c config.Client, stderr io.Writer) error {
+	changes, warnings, err := app.SectorChanges(ctx, st, []config.Client{c}, store.ClientSourceCLI)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "WARNING: %s\n", w)
+	}
+	for _, ch := range changes {
+		if err := app.RecordSectorChange(ctx, st, ch, store.ClientSourceCLI, time.Now()); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -147,6 +182,7 @@ var clientFlags = map[string]string{
 	"degraded_level": "--degraded-level", "legacy_endpoint_audience": "--legacy-endpoint-audience",
 	"dpop_bound_access_tokens": "--dpop", "refresh_tokens": "--refresh-tokens", "status_webhook": "--status-webhook", "status_components": "--status-components",
 	"backchannel_logout_uri": "--backchannel-logout-uri", "introspect_tokens_of": "--introspect-tokens-of",
+	"sector_id_change_accepted": "--sector-change-accepted",
 }
 
 // settingName matches a setting's name in the configuration file in a

@@ -531,3 +531,95 @@ func TestClientsListControlCharacters(t *testing.T) {
 		t.Errorf("the AUTH column is not aligned:\n%s", out)
 	}
 }
+
+// TestClientsAddKeepsRemovedSector: a client ID that people logged in
+// to, removed and added again with another sector, would give them all
+// new subject identifiers: varde clients add refuses it, naming the old
+// sector and both ways on, unless --sector-change-accepted names the
+// old sector, and then the change is in the audit log. The same sector
+// again, or an ID nobody logged in to, is added as before; an ID
+// removed before removals recorded the sector is added with a warning.
+func TestClientsAddKeepsRemovedSector(t *testing.T) {
+	ctx := context.Background()
+	cfg := adminConfig(t)
+	dsn := filepath.Join(filepath.Dir(cfg), "varde.db")
+	cmd := func(verb, id string, flags ...string) (string, error) {
+		t.Helper()
+		args := []string{"clients", verb, "--config", cfg, "--id", id}
+		if verb == "add" {
+			args = append(args, "--name", id, "--auth-method", "none", "--redirect-uri", "https://"+id+".example/cb")
+		}
+		return runCmd(t, append(args, flags...)...)
+	}
+	must := func(out string, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return out
+	}
+	// A login to shop leaves a consent event, as the authorization
+	// endpoint records it; so does one to old, removed before removals
+	// recorded the sector.
+	audit := func(events ...*store.AuditEvent) {
+		t.Helper()
+		st, err := app.OpenStore(ctx, config.Store{DSN: dsn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		for _, e := range events {
+			e.Time, e.Result = time.Now(), store.ResultSuccess
+			if err := st.AppendAudit(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	must(cmd("add", "shop", "--sector", "shop.example"))
+	must(cmd("add", "tax"))
+	audit(&store.AuditEvent{Type: "consent", PersonID: "p1", ClientID: "shop"},
+		&store.AuditEvent{Type: "consent", PersonID: "p1", ClientID: "old"},
+		&store.AuditEvent{Type: "client_removed", ClientID: "old", Details: map[string]string{"via": "cli"}})
+	must(cmd("remove", "shop"))
+	must(cmd("remove", "tax"))
+
+	out, err := cmd("add", "shop")
+	wants := []string{`client "shop" was removed on`, `the sector "shop.example"`, `"shop" (its ID: it has no sector_id)`,
+		"new people", "add it with --sector shop.example", "add --sector-change-accepted shop.example"}
+	if err == nil || !containsAll(err.Error(), wants) {
+		t.Errorf("add shop without its sector: %v\n%s\nwant an error saying %q", err, out, wants)
+	}
+	if out, err := cmd("add", "shop", "--sector-change-accepted", "other.example"); err == nil {
+		t.Errorf("add shop accepting a change from a sector it never had: no error\n%s", out)
+	}
+	must(cmd("add", "shop", "--sector", "shop.example"))
+	must(cmd("remove", "shop"))
+	must(cmd("add", "shop", "--sector-change-accepted", "shop.example"))
+	must(cmd("add", "tax", "--sector", "tax.example"))
+	if out := must(cmd("add", "old", "--sector", "old.example")); !strings.Contains(out, `WARNING: client "old" was removed on`) {
+		t.Errorf("add old: no warning that its sector then is unknown:\n%s", out)
+	}
+
+	st, err := app.OpenStore(ctx, config.Store{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	changes, err := st.ListAuditRange(ctx, store.AuditQuery{Types: []string{"client_sector_changed"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 1 || changes[0].ClientID != "shop" || changes[0].Details["from"] != "shop.example" ||
+		changes[0].Details["to"] != "shop" || changes[0].Details["via"] != "cli" {
+		t.Errorf("sector changes in the audit log: %d, want shop's from shop.example to shop by the CLI", len(changes))
+	}
+}
+
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
+}

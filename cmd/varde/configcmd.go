@@ -33,7 +33,10 @@ const configUsage = `usage: varde config check --config FILE
            (the SQLite file, or the PostgreSQL database answers), the
            subject salt is compared with the one the store was first
            used with, and the clients the file declares with those
-           added with varde clients add, reading the store only (a
+           added with varde clients add and with the sectors they were
+           stored with (a changed sector_id of a client people have
+           logged in to stops a node, unless sector_id_change_accepted
+           names the old sector), reading the store only (a
            SQLite store as its owner or as root: see varde help);
            otherwise it says the store was not checked, and the node
            checks at start. It also says whom the node believes the

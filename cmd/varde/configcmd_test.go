@@ -365,3 +365,56 @@ func TestConfigCheckSaysWhoseAddressHeaderIsBelieved(t *testing.T) {
 		t.Errorf("exit status %d, stderr %q; want 1 naming the entry", code, &stderr)
 	}
 }
+
+// TestConfigCheckSectorChanged: a client the file declares with another
+// sector than the one it was stored with, after a person logged in to
+// it, makes config check exit 1 naming the client, both sectors and the
+// setting that accepts the change, as serve refuses to start; with
+// sector_id_change_accepted naming the old sector, the file passes.
+func TestConfigCheckSectorChanged(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := checkedConfig(t, dir)
+	st, err := app.OpenStore(ctx, config.Store{Driver: "sqlite", DSN: filepath.Join(dir, "varde.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An earlier start stored shop from the file, and a person logged in
+	// to it.
+	err = errors.Join(
+		st.PutClient(ctx, &store.Client{ID: "shop", Name: "Shop", AuthMethod: "none", RedirectURIs: []string{"https://shop.example/cb"},
+			SectorID: "shop.example", Source: store.ClientSourceConfig, CreatedAt: time.Now()}),
+		st.AppendAudit(ctx, &store.AuditEvent{Time: time.Now(), Type: "consent", PersonID: "p1", ClientID: "shop", Result: store.ResultSuccess}),
+		st.Close())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	declare := func(extra string) {
+		t.Helper()
+		shop := "  - {id: shop, auth_method: none, redirect_uris: [https://shop.example/cb]" + extra + "}\nupstreams:"
+		if err := os.WriteFile(path, []byte(strings.Replace(string(raw), "upstreams:", shop, 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	declare("")
+	wants := []string{`client "shop" has the sector "shop.example"`, `"shop" (its ID: it has no sector_id)`, "new people",
+		`give it sector_id: "shop.example" again`, `add sector_id_change_accepted: "shop.example"`}
+	var stdout, stderr bytes.Buffer
+	if code := exitStatus(run([]string{"config", "check", "--config", path}, &stdout, &stderr), &stderr); code != 1 || !containsAll(stderr.String(), wants) {
+		t.Errorf("config check of a client whose sector changed: exit status %d, %q %q; want 1 and %q", code, &stdout, &stderr, wants)
+	}
+	stderr.Reset()
+	if code := exitStatus(run([]string{"serve", "--config", path}, &stdout, &stderr), &stderr); code != 1 || !containsAll(stderr.String(), wants) {
+		t.Errorf("serve with a client whose sector changed: exit status %d, %q; want it refused as config check said", code, &stderr)
+	}
+	declare(", sector_id_change_accepted: shop.example")
+	stdout.Reset()
+	stderr.Reset()
+	if code := exitStatus(run([]string{"config", "check", "--config", path}, &stdout, &stderr), &stderr); code != 0 {
+		t.Errorf("config check of a change accepted: exit status %d, %q %q; want 0", code, &stdout, &stderr)
+	}
+}

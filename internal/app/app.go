@@ -486,14 +486,10 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	if err := checkSectors(ctx, st, cfg.Clients); err != nil {
 		return err
 	}
-	for _, c := range cfg.Clients {
-		sc, err := c.ToStore(opt.Now())
-		if err != nil {
-			return fmt.Errorf("client %s: %w", c.ID, err)
-		}
-		if err := st.PutClient(ctx, sc); err != nil {
-			return fmt.Errorf("client %s: %w", c.ID, err)
-		}
+	// A client's sector changes only on purpose: its people's subject
+	// identifiers change with it.
+	if err := applySectorChanges(ctx, st, cfg.Clients, opt.Now(), log); err != nil {
+		return err
 	}
 
 	keySet := &keys.Set{Store: st, Local: a.Signer, Node: cfg.Node, Now: opt.Now}

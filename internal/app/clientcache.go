@@ -77,6 +77,12 @@ func (cc *clientCache) PutClient(ctx context.Context, c *store.Client) error {
 	return cc.Clients.PutClient(ctx, c)
 }
 
+// ChangeClientSector implements store.Clients.
+func (cc *clientCache) ChangeClientSector(ctx context.Context, c *store.Client, from string, now time.Time, e *store.AuditEvent) (int, error) {
+	defer cc.forget(c.ID)
+	return cc.Clients.ChangeClientSector(ctx, c, from, now, e)
+}
+
 // DeleteClient implements store.Clients.
 func (cc *clientCache) DeleteClient(ctx context.Context, id string, now time.Time, e *store.AuditEvent) (int, error) {
 	defer cc.forget(id)

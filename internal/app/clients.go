@@ -15,12 +15,22 @@ import (
 
 // RemoveClient removes relying party id and revokes its grants, so its
 // refresh and access tokens stop working (store.Clients.DeleteClient),
-// audited in the same write as client_removed with via saying how:
+// audited in the same write as client_removed with its sector and via
+// saying how:
 // store.ClientSourceCLI (varde clients remove) or ClientSourceConfig (no
 // longer in the configuration file). It returns how many grants it
 // revoked.
 func RemoveClient(ctx context.Context, st store.Clients, id, via string, now time.Time) (int, error) {
-	ev := &store.AuditEvent{Type: "client_removed", ClientID: id, Result: store.ResultSuccess, Details: map[string]string{"via": via}}
+	details := map[string]string{"via": via}
+	// The sector it had is recorded, so that the ID added again with
+	// another is known to give its people new subject identifiers
+	// (SectorChanges).
+	c, err := st.GetClient(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	details["sector"] = c.Sector()
+	ev := &store.AuditEvent{Type: clientRemoved, ClientID: id, Result: store.ResultSuccess, Details: details}
 	(&audit.Log{Now: func() time.Time { return now }}).Prepare(ctx, ev)
 	return st.DeleteClient(ctx, id, now, ev)
 }
@@ -60,6 +70,11 @@ func CheckStoreClients(ctx context.Context, cfg *config.Config) error {
 	}
 	if err := sectorClashes(stored, cfg.Clients); err != nil {
 		return fmt.Errorf("%w: %w", ErrClientsClash, err)
+	}
+	if _, _, err := SectorChanges(ctx, st, cfg.Clients, store.ClientSourceConfig); errors.Is(err, ErrSectorChanged) {
+		return fmt.Errorf("%w: %w", ErrClientsClash, err)
+	} else if err != nil {
+		return err
 	}
 	return nil
 }

@@ -34,17 +34,11 @@ import (
 // them: on SQLite the node keeps logins in flight in its memory, on
 // PostgreSQL in the database.
 func TestRemovedClientsLoginsEnd(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		store func(t *testing.T) config.Store
-	}{
-		{"sqlite", func(t *testing.T) config.Store { return config.Store{DSN: filepath.Join(t.TempDir(), "varde.db")} }},
-		{"postgres", func(t *testing.T) config.Store { return config.Store{Driver: "postgres", DSN: pgtest.NewDatabase(t)} }},
-	} {
+	for _, tc := range backends {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			sc := tc.store(t)
-			n, _ := startNodeWith(t, "127.0.0.1:0", map[string]string{config.EnvStoreDriver: sc.Driver, config.EnvStoreDSN: sc.DSN}, make([]byte, 32))
+			n, _ := startNodeWith(t, "127.0.0.1:0", storeEnv(sc), make([]byte, 32))
 			rp := n.addRP(t, "bank", "bank.example")
 			person := n.enrol(t, false)
 			// A first login leaves the person a session at Varde, so that
@@ -106,6 +100,20 @@ func TestRemovedClientsLoginsEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// backends are the stores a node runs on: a new, empty one of each.
+var backends = []struct {
+	name  string
+	store func(t *testing.T) config.Store
+}{
+	{"sqlite", func(t *testing.T) config.Store { return config.Store{DSN: filepath.Join(t.TempDir(), "varde.db")} }},
+	{"postgres", func(t *testing.T) config.Store { return config.Store{Driver: "postgres", DSN: pgtest.NewDatabase(t)} }},
+}
+
+// storeEnv is the environment that names sc to a node.
+func storeEnv(sc config.Store) map[string]string {
+	return map[string]string{config.EnvStoreDriver: sc.Driver, config.EnvStoreDSN: sc.DSN}
 }
 
 // push sends rp's pushed authorization request (RFC 9126) to n and

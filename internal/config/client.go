@@ -109,6 +109,18 @@ func (c *Config) validateClientSectors(p *problems) {
 	}
 }
 
+// validateSectorChanges refuses a sector_id_change_accepted that names
+// the sector the client has now: it names the one it had before.
+func (c *Config) validateSectorChanges(p *problems) {
+	for i, cl := range c.Clients {
+		if cl.SectorIDChangeAccepted != "" && cl.SectorIDChangeAccepted == store.SectorOf(cl.ID, cl.SectorID) {
+			p.add(fmt.Sprintf("clients[%d].sector_id_change_accepted", i), "%q is the sector client %q has now; "+
+				"name the sector it had before the change (its earlier sector_id, or its ID if it had none), or leave this out",
+				cl.SectorIDChangeAccepted, cl.ID)
+		}
+	}
+}
+
 // SameSector reports whether two clients, each given by ID and
 // sector_id, get the same pairwise subject identifiers: a client without
 // a sector_id is its own sector (ADR 4).

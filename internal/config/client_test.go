@@ -156,6 +156,39 @@ func TestValidateClientSectors(t *testing.T) {
 	}
 }
 
+// TestValidateSectorChangeAccepted: sector_id_change_accepted names the
+// sector a client had before, so one naming the sector it has now (its
+// sector_id, or its ID without one) is refused, naming the setting.
+func TestValidateSectorChangeAccepted(t *testing.T) {
+	for _, tc := range []struct {
+		name, sector, accepted string
+		field                  string // "" means valid
+	}{
+		{"none", "bank.example", "", ""},
+		{"from the ID to a sector", "bank.example", "bank", ""},
+		{"from a sector to the ID", "", "bank.example", ""},
+		{"from one sector to another", "bank.no", "bank.example", ""},
+		{"the sector it has now", "bank.example", "bank.example", "clients[0].sector_id_change_accepted"},
+		{"its ID, which is its sector now", "", "bank", "clients[0].sector_id_change_accepted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validBase(t)
+			c.Clients[0].SectorID, c.Clients[0].SectorIDChangeAccepted = tc.sector, tc.accepted
+			err := c.Validate()
+			var got, want []string
+			if err != nil {
+				got = fields(t, err)
+			}
+			if tc.field != "" {
+				want = []string{tc.field}
+			}
+			if !slices.Equal(got, want) || (err != nil && !strings.Contains(err.Error(), "name the sector it had before")) {
+				t.Errorf("Validate() = %v\nwant field %q", err, tc.field)
+			}
+		})
+	}
+}
+
 // TestValidateBackchannelLogoutURI: a back-channel logout URI is an
 // absolute https URL (http only to a loopback host) without a fragment
 // (Back-Channel Logout 1.0 §2.2).

@@ -260,6 +260,15 @@ type Client struct {
 	// SectorID groups clients for pairwise subjects; default the client
 	// ID, which then must not be another client's sector_id.
 	SectorID string `yaml:"sector_id"`
+	// SectorIDChangeAccepted names the sector the client had before its
+	// sector_id changed (its old sector_id, or its ID if it had none): a
+	// node refuses to start with a changed sector for a client people
+	// have logged in to, since every one of them would get a new subject
+	// identifier there, unless this says the change is meant. Then the
+	// node changes it, revokes the client's refresh and access tokens
+	// and records the change in the audit log (ADR 35). Empty: no
+	// change is accepted.
+	SectorIDChangeAccepted string `yaml:"sector_id_change_accepted"`
 	// Claims the client may receive beyond sub: name, given_name,
 	// family_name, birthdate, national_id.
 	Claims []string `yaml:"claims"`

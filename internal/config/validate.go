@@ -181,6 +181,7 @@ func (c *Config) Validate() error {
 	c.validateClientProviders(&p)
 	c.validateClientWebhooks(&p)
 	c.validateClientSectors(&p)
+	c.validateSectorChanges(&p)
 	c.validateClientIntrospection(&p)
 	seen := make(map[string]int, len(c.Clients))
 	for i := range c.Clients {

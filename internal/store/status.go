@@ -250,6 +250,8 @@ type AuditQuery struct {
 	Since, Until time.Time
 	// Types, if set, selects only events of these types.
 	Types []string
+	// ClientID, if set, selects only events naming this client.
+	ClientID string
 	// AfterSeq pages through: only events with Seq > AfterSeq.
 	AfterSeq int64
 	// Limit, if positive, returns at most that many (lowest Seq first).

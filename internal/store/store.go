@@ -101,6 +101,10 @@ type Clients interface {
 	CreateClient(ctx context.Context, c *Client) error
 	// PutClient creates or replaces a client (used for clients declared
 	// in the configuration file, which win over stored ones at start-up).
+	// It replaces only a client of the same sector (Client.Sector):
+	// ErrConflict, and nothing changed, if the stored one has another,
+	// since a relying party's subject identifiers are derived from it
+	// and only ChangeClientSector changes it.
 	PutClient(ctx context.Context, c *Client) error
 	GetClient(ctx context.Context, id string) (*Client, error)
 	ListClients(ctx context.Context) ([]*Client, error)
@@ -123,6 +127,18 @@ type Clients interface {
 	// nothing more is sent to its URLs; an attempt in flight cannot
 	// record itself (ErrConflict, as for a lost lease).
 	DeleteClient(ctx context.Context, id string, now time.Time, e *AuditEvent) (revoked int, err error)
+	// ChangeClientSector replaces the stored client c.ID with c if the
+	// stored one's sector (Client.Sector) is from, and in the same
+	// atomic write revokes at now, as DeleteClient does, every grant
+	// issued to the client under which a token is still stored, and
+	// appends e, if not nil, to the audit log, as AuditLog.AppendAudit
+	// appends it. A relying party's subject identifiers are derived from
+	// its sector (ADR 4), so no refresh token issued before the change
+	// can bring an ID token whose sub differs from the first's (OIDC
+	// Core §12.2). It returns how many grants it revoked; ErrNotFound if
+	// there is no such client, ErrConflict if its sector is not from,
+	// and either way nothing changed.
+	ChangeClientSector(ctx context.Context, c *Client, from string, now time.Time, e *AuditEvent) (revoked int, err error)
 }
 
 // LevelChange raises the person's identifier (Scheme, Value) to

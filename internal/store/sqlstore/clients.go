@@ -68,9 +68,15 @@ func (db *DB) CreateClient(ctx context.Context, c *store.Client) error {
 	return nil
 }
 
-// PutClient implements store.Clients.
+// PutClient implements store.Clients with one statement: an upsert
+// that replaces only a client of the same sector, and so changes no row
+// otherwise.
 func (db *DB) PutClient(ctx context.Context, c *store.Client) error {
-	if err := db.exec(ctx, db.st.upsertClient, clientArgs(c)...); err != nil {
+	n, err := db.execN(ctx, db.st.upsertClient, clientArgs(c)...)
+	if err == nil && n == 0 {
+		err = fmt.Errorf("%w: the stored client has another sector than %q", store.ErrConflict, c.Sector())
+	}
+	if err != nil {
 		return fmt.Errorf("put client %s: %w", c.ID, err)
 	}
 	return nil
@@ -158,6 +164,55 @@ func (db *DB) DeleteClient(ctx context.Context, id string, now time.Time, e *sto
 		return 0, fmt.Errorf("delete client %s: %w", id, err)
 	}
 	return int(revoked), nil
+}
+
+// ChangeClientSector implements store.Clients: one operation of two
+// statements and the audit event, in a savepoint. The update names the
+// sector read before it, so a change made meanwhile by another node is
+// not overwritten; the grants are found as DeleteClient finds them.
+func (db *DB) ChangeClientSector(ctx context.Context, c *store.Client, from string, now time.Time, e *store.AuditEvent) (int, error) {
+	if now.IsZero() {
+		return 0, fmt.Errorf("change the sector of client %s: zero time", c.ID)
+	}
+	args := append(clientArgs(c)[1:], c.ID, from)
+	var revoked int64
+	err := db.wr.do(ctx, true, func(ctx context.Context, tx querier) error {
+		res, err := tx.StmtContext(ctx, db.st.changeClientSector).ExecContext(ctx, args...)
+		if err != nil {
+			return db.d.classify(err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(db.sectorMismatch(ctx, tx, c.ID, from), err)
+		}
+		res, err = tx.StmtContext(ctx, db.st.revokeClientGrants).ExecContext(ctx, micros(now), c.ID, c.ID)
+		if err != nil {
+			return fmt.Errorf("revoke grants: %w", db.d.classify(err))
+		}
+		if revoked, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		if e != nil {
+			if err := db.appendAudit(e)(ctx, tx); err != nil {
+				return fmt.Errorf("audit %s event: %w", e.Type, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("change the sector of client %s: %w", c.ID, err)
+	}
+	return int(revoked), nil
+}
+
+// sectorMismatch says why ChangeClientSector changed no row: there is
+// no client id (store.ErrNotFound), or its sector is not from
+// (store.ErrConflict).
+func (db *DB) sectorMismatch(ctx context.Context, tx querier, id, from string) error {
+	c, err := scanClient(tx.StmtContext(ctx, db.st.getClientW).QueryRowContext(ctx, id))
+	if err != nil {
+		return notFound(err)
+	}
+	return fmt.Errorf("%w: its sector is %q, not %q", store.ErrConflict, c.Sector(), from)
 }
 
 // deleteIDs runs a DELETE … RETURNING id and returns the IDs.

@@ -14,6 +14,9 @@ import (
 // transactions through Tx.StmtContext, which reuses the preparation.
 type statements struct {
 	insertClient, upsertClient, getClient, listClients, deleteClient *sql.Stmt
+	// changeClientSector replaces a client whose sector is still the one
+	// its caller read (store.Client.Sector: the sector_id, or else the ID).
+	changeClientSector, getClientW *sql.Stmt
 
 	insertPerson, insertIdentifier, getPerson, getPersonByWebAuthnID                    *sql.Stmt
 	getPersonByIdentifier, getPersonIdentifiers, setPersonIdentifiers, setPersonProfile *sql.Stmt
@@ -83,10 +86,13 @@ func (db *DB) prepare(ctx context.Context) error {
 	w, r := db.w, db.r
 	defs := []stmtDef{
 		{&db.st.insertClient, w, insertSQL("clients", clientCols)},
-		{&db.st.upsertClient, w, upsertSQL("clients", "id", clientCols)},
+		{&db.st.upsertClient, w, upsertSQL("clients", "id", clientCols) +
+			" WHERE " + sectorOf("clients") + " = " + sectorOf("excluded")},
 		{&db.st.getClient, r, "SELECT " + clientCols + " FROM clients WHERE id = ?"},
 		{&db.st.listClients, r, "SELECT " + clientCols + " FROM clients ORDER BY id"},
 		{&db.st.deleteClient, w, "DELETE FROM clients WHERE id = ?"},
+		{&db.st.changeClientSector, w, updateSQL("clients", "id", clientCols) + " AND " + sectorOf("clients") + " = ?"},
+		{&db.st.getClientW, w, "SELECT " + clientCols + " FROM clients WHERE id = ?"},
 
 		{&db.st.insertPerson, w, insertSQL("persons", personCols)},
 		{&db.st.insertIdentifier, w, "INSERT INTO person_identifiers (scheme, value, person_id) VALUES (?, ?, ?)"},
@@ -308,4 +314,10 @@ func (s *statements) close() error {
 	}
 	s.all = nil
 	return errors.Join(errs...)
+}
+
+// sectorOf is the SQL for the sector of the client row named table
+// (store.Client.Sector): its sector_id, or else its ID.
+func sectorOf(table string) string {
+	return "(CASE WHEN " + table + ".sector_id = '' THEN " + table + ".id ELSE " + table + ".sector_id END)"
 }

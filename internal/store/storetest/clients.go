@@ -106,12 +106,28 @@ func testClients(t *testing.T, s store.Store) {
 
 		repl := &store.Client{
 			ID: c.ID, Name: "renamed", AuthMethod: store.AuthNone, RedirectURIs: []string{"https://new.example/cb"},
-			Claims: []string{}, Source: "config", CreatedAt: base(t),
+			SectorID: c.SectorID, Claims: []string{}, Source: "config", CreatedAt: base(t),
 		}
 		wantErr(t, "PutClient existing", s.PutClient(ctx, repl), nil)
 		got, err = s.GetClient(ctx, c.ID)
 		wantErr(t, "GetClient", err, nil)
 		same(t, "replaced client", repl, got)
+
+		// Another sector, or none (the ID as the sector), is refused:
+		// only ChangeClientSector changes it.
+		for _, sector := range []string{"", "other.example"} {
+			moved := repl.Clone()
+			moved.SectorID, moved.Name = sector, "moved"
+			wantErr(t, "PutClient with the sector "+sector, s.PutClient(ctx, moved), store.ErrConflict)
+			got, err = s.GetClient(ctx, c.ID)
+			wantErr(t, "GetClient", err, nil)
+			same(t, "client after a refused put", repl, got)
+		}
+		// The ID named as the sector is the sector it has without one.
+		own := &store.Client{ID: "own-sector", Claims: []string{}, CreatedAt: base(t)}
+		wantErr(t, "PutClient without a sector", s.PutClient(ctx, own), nil)
+		own.SectorID = "own-sector"
+		wantErr(t, "PutClient naming its ID as its sector", s.PutClient(ctx, own), nil)
 	})
 
 	t.Run("sub-microsecond time", func(t *testing.T) {
@@ -216,6 +232,75 @@ func testClients(t *testing.T, s store.Store) {
 		}
 		if events, err := s.ListAudit(ctx, 0, 1000); err != nil || len(events) != len(after) {
 			t.Errorf("a refused DeleteClient appended to the audit log: %d events, want %d (%v)", len(events), len(after), err)
+		}
+	})
+
+	t.Run("a sector changes only from the one stored, revoking the grants", func(t *testing.T) {
+		now := base(t)
+		for _, id := range []string{"moving", "still"} {
+			wantErr(t, "CreateClient", s.CreateClient(ctx, fullClient(t, id)), nil)
+		}
+		for id, client := range map[string]string{"gm-live": "moving", "gst-live": "still"} {
+			g := fullGrant(t, id)
+			g.ClientID = client
+			rt := fullToken(t, id+"-rt", store.TokenRefresh)
+			rt.GrantID, rt.ClientID = id, client
+			wantErr(t, "CreateGrantTokens", s.CreateGrantTokens(ctx, g, nil, rt), nil)
+		}
+		before, err := s.ListAudit(ctx, 0, 1000)
+		wantErr(t, "ListAudit", err, nil)
+		moved := fullClient(t, "moving")
+		moved.SectorID, moved.Name = "", "Moved"
+		event := func() *store.AuditEvent {
+			return &store.AuditEvent{Time: now, Type: "client_sector_changed", ClientID: "moving", Result: store.ResultSuccess,
+				Details: map[string]string{"from": "rp.example", "to": "moving"}}
+		}
+
+		// The stored sector is rp.example, not the client ID: refused.
+		n, err := s.ChangeClientSector(ctx, moved, "moving", now, event())
+		wantErr(t, "ChangeClientSector from another sector", err, store.ErrConflict)
+		n2, err := s.ChangeClientSector(ctx, fullClient(t, "nobody"), "rp.example", now, event())
+		wantErr(t, "ChangeClientSector of an unknown client", err, store.ErrNotFound)
+		if n+n2 != 0 {
+			t.Errorf("refused changes revoked %d grants", n+n2)
+		}
+		got, err := s.GetClient(ctx, "moving")
+		wantErr(t, "GetClient", err, nil)
+		same(t, "client after a refused change", fullClient(t, "moving"), got)
+		if events, err := s.ListAudit(ctx, 0, 1000); err != nil || len(events) != len(before) {
+			t.Errorf("a refused change appended to the audit log: %d events, want %d (%v)", len(events), len(before), err)
+		}
+
+		ev := event()
+		n, err = s.ChangeClientSector(ctx, moved, "rp.example", now.In(loadZones(t).la), ev)
+		wantErr(t, "ChangeClientSector", err, nil)
+		if n != 1 {
+			t.Errorf("ChangeClientSector revoked %d grants, want 1", n)
+		}
+		got, err = s.GetClient(ctx, "moving")
+		wantErr(t, "GetClient", err, nil)
+		same(t, "client after the change", moved, got)
+		for id, want := range map[string]time.Time{"gm-live": now, "gst-live": {}} {
+			g, err := s.GetGrant(ctx, id)
+			wantErr(t, "GetGrant", err, nil)
+			if !g.RevokedAt.Equal(want) {
+				t.Errorf("grant %s: RevokedAt %v, want %v", id, g.RevokedAt, want)
+			}
+		}
+		after, err := s.ListAudit(ctx, 0, 1000)
+		wantErr(t, "ListAudit", err, nil)
+		if len(after) != len(before)+1 || ev.Seq != after[len(after)-1].Seq || after[len(after)-1].Type != "client_sector_changed" {
+			t.Fatalf("audit log after ChangeClientSector: %d events, want %d, the last the change", len(after), len(before)+1)
+		}
+		if err := store.VerifyAuditChain(nil, after); err != nil {
+			t.Errorf("VerifyAuditChain: %v", err)
+		}
+
+		// Back again, from the client ID as its sector.
+		n, err = s.ChangeClientSector(ctx, fullClient(t, "moving"), "moving", now, nil)
+		wantErr(t, "ChangeClientSector back", err, nil)
+		if n != 0 {
+			t.Errorf("ChangeClientSector back revoked %d grants, want 0 (revoked already)", n)
 		}
 	})
 

@@ -672,6 +672,10 @@ func testAuditRange(t *testing.T, s store.Store) {
 		{"after seq", store.AuditQuery{AfterSeq: 3, Types: auth}, es{e5, e6}},
 		{"limit", store.AuditQuery{Types: auth, Limit: 2}, es{e1, e3}},
 		{"empty window", store.AuditQuery{Since: sec(2), Until: sec(2)}, es{}},
+		{"client", store.AuditQuery{ClientID: "bank"}, es{e1, e2}},
+		{"client and type", store.AuditQuery{ClientID: "bank", Types: []string{"token"}}, es{e2}},
+		{"client and limit", store.AuditQuery{ClientID: "bank", Limit: 1}, es{e1}},
+		{"unknown client", store.AuditQuery{ClientID: "shop"}, es{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
