@@ -17,8 +17,9 @@ const configUsage = `usage: varde config check --config FILE
 
   check    read the configuration as varde serve does (the file, then the
            VARDE_* environment), then read every key and secret file it
-           names (signing key, subject salt, each client's secret_file,
-           each upstream's client_key_file or client_secret_file) and
+           names (signing key, RSA signing key, subject salt, each
+           client's secret_file, each upstream's client_key_file or
+           client_secret_file) and
            check them as a node does at start, printing none of them.
            It names every problem at once, each with its setting: the
            settings' own, and those of the files that the valid settings
@@ -32,8 +33,9 @@ const configUsage = `usage: varde config check --config FILE
            (the SQLite file, or the PostgreSQL database answers), the
            subject salt is compared with the one the store was first
            used with, and the clients the file declares with those
-           added with varde clients add, reading the store only (a
-           SQLite store as its owner or as root: see varde help);
+           added with varde clients add (none of which may want RS256
+           ID tokens from a node without an RSA key), reading the store
+           only (a SQLite store as its owner or as root: see varde help);
            otherwise it says the store was not checked, and the node
            checks at start.
 `
