@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -154,6 +155,14 @@ func loginThroughNginx(t *testing.T, issuerPath string) {
 	}
 	if idt.Nonce != nonce || idt.Issuer != issuer || idt.Subject == "" {
 		t.Fatalf("ID token: nonce %q, iss %q, sub %q; want nonce %q, iss %s and a sub", idt.Nonce, idt.Issuer, idt.Subject, nonce, issuer)
+	}
+	// The unit hands the node its RSA key too: it signs RS256 for the
+	// relying parties registered for it (ADR 32).
+	var algs struct {
+		IDToken []string `json:"id_token_signing_alg_values_supported"`
+	}
+	if err := provider.Claims(&algs); err != nil || strings.Join(algs.IDToken, " ") != "ES256 RS256" {
+		t.Errorf("id_token_signing_alg_values_supported %q (%v), want ES256 RS256", algs.IDToken, err)
 	}
 	info, err := provider.UserInfo(octx, oauth2.StaticTokenSource(tok))
 	if err != nil || info.Subject != idt.Subject {
@@ -371,6 +380,11 @@ func startNode(t *testing.T, u unit, dir, issuer, addr string) (*process, string
 	rand.Read(salt)
 	secret := base64.StdEncoding.EncodeToString(salt[:24]) + randomString(t)
 	writeSecret(t, filepath.Join(etc, "signing-key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeSecret(t, filepath.Join(etc, "rsa-signing-key.pem"), pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaKey)}), 0o600)
 	writeSecret(t, filepath.Join(etc, "subject-salt"), salt, 0o600)
 	writeSecret(t, filepath.Join(etc, "clients", "tax-portal.secret"), []byte(secret+"\n"), 0o640)
 	// LoadCredential=ID:SOURCE, as systemd does it: a copy of SOURCE,

@@ -181,6 +181,7 @@ func TestUnitMatchesConfig(t *testing.T) {
 	}
 	files := []struct{ setting, file, run string }{
 		{"keys.signing_key_file", asFile.Keys.SigningKeyFile, asRun.Keys.SigningKeyFile},
+		{"keys.rsa_signing_key_file", asFile.Keys.RSASigningKeyFile, asRun.Keys.RSASigningKeyFile},
 		{"keys.subject_salt_file", asFile.Keys.SubjectSaltFile, asRun.Keys.SubjectSaltFile},
 	}
 	for _, f := range files {

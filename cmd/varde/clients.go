@@ -59,6 +59,9 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			"require a DPoP proof at every token request, so its access tokens are bound to its key (RFC 9449)")
 		fs.BoolVar(&c.RefreshTokens, "refresh-tokens", false,
 			"give it refresh tokens; without offline_access in its request one ends with the person's session (default: none)")
+		fs.StringVar(&c.IDTokenSignedResponseAlg, "id-token-alg", "ES256",
+			"the algorithm its ID tokens and logout tokens are signed with: ES256, or RS256 for a relying party that verifies nothing else "+
+				"(needs keys.rsa_signing_key_file on every node)")
 		fs.StringVar(&levels, "levels", "", "allowed assurance levels, comma-separated (default all)")
 		fs.StringVar(&c.SectorID, "sector", "", "pairwise subject sector (default the client ID)")
 		fs.StringVar(&c.SectorIDChangeAccepted, "sector-change-accepted", "",
@@ -143,6 +146,9 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "added client %s\n", c.ID)
+	if sc.IDTokenSigningAlg() == store.IDTokenRS256 {
+		warnRSAKeyless(ctx, st, c.ID, time.Now(), stderr)
+	}
 	return nil
 }
 
@@ -172,6 +178,37 @@ func sectorKept(ctx context.Context, st store.Store, c config.Client, stderr io.
 	return nil
 }
 
+// warnRSAKeyless names the nodes whose key set publishes a signing key
+// but no RSA key: they refuse id, which wants RS256 ID tokens, its
+// tokens (server_error) until restarted with keys.rsa_signing_key_file,
+// and refuse to start without it (ADR 32).
+func warnRSAKeyless(ctx context.Context, st store.PublicKeys, id string, now time.Time, w io.Writer) {
+	ks, err := st.ListPublicKeys(ctx, now)
+	if err != nil {
+		fmt.Fprintf(w, "warning: could not read which nodes have an RSA key: %v\n", err)
+		return
+	}
+	nodes := map[string]bool{}
+	for _, k := range ks {
+		if !k.RetiredAt.IsZero() {
+			continue
+		}
+		nodes[k.Node] = nodes[k.Node] || keyAlg(k) == store.IDTokenRS256
+	}
+	var without []string
+	for node, rsa := range nodes {
+		if !rsa {
+			without = append(without, node)
+		}
+	}
+	slices.Sort(without)
+	if len(without) > 0 {
+		fmt.Fprintf(w, "warning: node(s) %s publish no RSA key: they refuse client %s its tokens until they are restarted "+
+			"with keys.rsa_signing_key_file, and a node without one refuses to start now that %s is registered\n",
+			strings.Join(without, ", "), id, id)
+	}
+}
+
 // clientFlags are the flags of clients add by the configuration file's
 // name for the setting.
 var clientFlags = map[string]string{
@@ -180,7 +217,7 @@ var clientFlags = map[string]string{
 	"post_logout_redirect_uris": "--post-logout-redirect-uri", "require_par": "--require-par",
 	"allowed_levels": "--levels", "sector_id": "--sector", "claims": "--claims", "providers": "--providers",
 	"degraded_level": "--degraded-level", "legacy_endpoint_audience": "--legacy-endpoint-audience",
-	"dpop_bound_access_tokens": "--dpop", "refresh_tokens": "--refresh-tokens", "status_webhook": "--status-webhook", "status_components": "--status-components",
+	"dpop_bound_access_tokens": "--dpop", "refresh_tokens": "--refresh-tokens", "id_token_signed_response_alg": "--id-token-alg", "status_webhook": "--status-webhook", "status_components": "--status-components",
 	"backchannel_logout_uri": "--backchannel-logout-uri", "introspect_tokens_of": "--introspect-tokens-of",
 	"sector_id_change_accepted": "--sector-change-accepted",
 }
@@ -394,7 +431,7 @@ func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tAUTH\tPAR\tREFRESH\tLEVELS\tPROVIDERS\tSOURCE\tREDIRECT URIS\tSTATUS WEBHOOK\tBACK-CHANNEL LOGOUT\tINTROSPECTS")
+	fmt.Fprintln(tw, "ID\tNAME\tAUTH\tPAR\tREFRESH\tID TOKEN\tLEVELS\tPROVIDERS\tSOURCE\tREDIRECT URIS\tSTATUS WEBHOOK\tBACK-CHANNEL LOGOUT\tINTROSPECTS")
 	for _, c := range cs {
 		levels := strings.Join(c.AllowedLevels, ",")
 		if levels == "" {
@@ -430,7 +467,8 @@ func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 		if introspects == "" {
 			introspects = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", quoteControl(c.ID), quoteControl(c.Name), auth, c.RequirePAR, c.RefreshTokens, levels, provs, c.Source,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", quoteControl(c.ID), quoteControl(c.Name), auth, c.RequirePAR, c.RefreshTokens,
+			c.IDTokenSigningAlg(), levels, provs, c.Source,
 			listURIs(c.RedirectURIs), hook, bcl, introspects)
 	}
 	return tw.Flush()

@@ -112,7 +112,7 @@ func TestClientsAddListRemove(t *testing.T) {
 		}
 	}
 	// PAR and REFRESH: required, and refresh tokens given.
-	if !strings.Contains(out, "REFRESH") || !regexp.MustCompile(`\(DPoP\)\s+true\s+true\s+substantial`).MatchString(out) {
+	if !strings.Contains(out, "REFRESH") || !regexp.MustCompile(`\(DPoP\)\s+true\s+true\s+ES256\s+substantial`).MatchString(out) {
 		t.Errorf("list does not show that it gets refresh tokens:\n%s", out)
 	}
 	if out, err := runCmd(t, "clients", "remove", "--config", cfg, "--id", "tax"); err != nil {

@@ -18,8 +18,9 @@ const configUsage = `usage: varde config check --config FILE
 
   check    read the configuration as varde serve does (the file, then the
            VARDE_* environment), then read every key and secret file it
-           names (signing key, subject salt, each client's secret_file,
-           each upstream's client_key_file or client_secret_file) and
+           names (signing key, RSA signing key, subject salt, each
+           client's secret_file, each upstream's client_key_file or
+           client_secret_file) and
            check them as a node does at start, printing none of them.
            It names every problem at once, each with its setting: the
            settings' own, and those of the files that the valid settings
@@ -36,7 +37,8 @@ const configUsage = `usage: varde config check --config FILE
            added with varde clients add and with the sectors they were
            stored with (a changed sector_id of a client people have
            logged in to stops a node, unless sector_id_change_accepted
-           names the old sector), reading the store only (a
+           names the old sector; none of them may want RS256 ID tokens
+           from a node without an RSA key), reading the store only (a
            SQLite store as its owner or as root: see varde help);
            otherwise it says the store was not checked, and the node
            checks at start. It also says whom the node believes the

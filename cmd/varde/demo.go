@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -192,6 +194,12 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 	if err != nil {
 		return nil, err
 	}
+	// The demo signs RS256 too, for relying parties that verify nothing
+	// else (ADR 32); its key is made once, like the ES256 one.
+	rsaSigner, err := loadOrCreateKey(filepath.Join(dir, "rsa-signing-key.pem"), keys.RS256)
+	if err != nil {
+		return nil, err
+	}
 	saltFile := filepath.Join(dir, "subject-salt")
 	salt, err := loadOrCreateSecret(saltFile)
 	if err != nil {
@@ -261,7 +269,7 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 		return nil, err
 	}
 	a, err := app.New(ctx, cfg, app.Options{
-		Log: log, Signer: signer, SubjectSalt: salt, Now: tune.Now,
+		Log: log, Signer: signer, RSASigner: rsaSigner, SubjectSalt: salt, Now: tune.Now,
 		Mount: func(mux *http.ServeMux) { mux.Handle("/demo-bank/", bankHandler) },
 	})
 	if err != nil {
@@ -287,23 +295,39 @@ func newDemo(ctx context.Context, dir, issuer, logLevel string, stderr io.Writer
 	return d, nil
 }
 
-// loadOrCreateSigner reads the demo's signing key, creating it on first
-// run. A key that is there is read as the node reads its own
-// (config.ReadSecretFile): one that other users can read or write, or
-// that is not a regular file or is too large, is refused, naming it.
+// loadOrCreateSigner reads the demo's ES256 signing key, creating it on
+// first run (loadOrCreateKey).
 func loadOrCreateSigner(path string) (*keys.Signer, error) {
+	return loadOrCreateKey(path, keys.Algorithm)
+}
+
+// loadOrCreateKey reads the demo's signing key of alg (ES256: ECDSA
+// P-256; RS256: RSA of keys.RSABits), creating it on first run. A key
+// that is there is read as the node reads its own
+// (config.ReadSecretFile): one that other users can read or write, or
+// that is not a regular file or is too large, or of another algorithm,
+// is refused, naming it.
+func loadOrCreateKey(path string, alg jose.SignatureAlgorithm) (*keys.Signer, error) {
 	raw, err := config.ReadSecretFile("signing key", path)
 	if err == nil {
 		s, err := keys.ParsePEM(raw)
 		if err != nil {
 			return nil, fmt.Errorf("signing key: %s: %w", path, err)
 		}
+		if s.Alg() != alg {
+			return nil, fmt.Errorf("signing key: %s signs %s, not %s", path, s.Alg(), alg)
+		}
 		return s, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var k crypto.Signer
+	if alg == keys.RS256 {
+		k, err = rsa.GenerateKey(rand.Reader, keys.RSABits)
+	} else {
+		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
 	if err != nil {
 		return nil, err
 	}

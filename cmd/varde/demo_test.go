@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/varde-eid/varde/internal/browsertest"
+	"github.com/varde-eid/varde/internal/keys"
 )
 
 // TestDemoInBrowser runs `varde demo` and uses it in headless Chromium as
@@ -229,6 +230,29 @@ func TestDemoDataKept(t *testing.T) {
 	}
 	if kids[0] != kids[1] || salts[0] != salts[1] {
 		t.Errorf("second start: key %s, then %s; salt kept %v", kids[0], kids[1], salts[0] == salts[1])
+	}
+}
+
+// TestDemoRSAKeyKept: the demo's RSA key, which signs the ID tokens of
+// relying parties registered for RS256, is made once and read again by
+// a demo restarted with the same --data; an ES256 key where it should
+// be is refused, naming both algorithms.
+func TestDemoRSAKeyKept(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "rsa-signing-key.pem")
+	first, err := loadOrCreateKey(path, keys.RS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := loadOrCreateKey(path, keys.RS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Alg() != keys.RS256 || first.KID() != again.KID() {
+		t.Errorf("RSA key: %s %s, then %s", first.Alg(), first.KID(), again.KID())
+	}
+	if _, err := loadOrCreateKey(path, keys.Algorithm); err == nil || !strings.Contains(err.Error(), "signs RS256, not ES256") {
+		t.Errorf("an RSA key read as the ES256 one: %v", err)
 	}
 }
 

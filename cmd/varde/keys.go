@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,8 +18,9 @@ import (
 
 const keysUsage = `usage: varde keys <list|retire> --config FILE [flags]
 
-  list     list the signing keys in the cluster's key set (the JWKS), and
-           the retired ones not yet expired
+  list     list the signing keys in the cluster's key set (the JWKS), each
+           node's ES256 key and RSA key (RS256) alike, and the retired
+           ones not yet expired
   retire   take a key out of every node's JWKS for good (--kid KID), after
            a compromise or when its node is gone; a node's newest key,
            or an older one while ID tokens it signed may still be valid,
@@ -60,16 +63,34 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return retireKey(ctx, st, kid, reason, force, cfg.OIDC.IDTokenLifetime, now, stdout)
 }
 
-// newestOfNode maps each node to the key it published last, of those
-// not retired: the one it is signing with, if it runs.
-func newestOfNode(ks []*store.PublicKey) map[string]*store.PublicKey {
-	newest := map[string]*store.PublicKey{}
+// nodeAlg is a node and one algorithm it signs with: a node has an ES256
+// key, and may have an RSA key beside it (ADR 32), each rotated and
+// retired on its own.
+type nodeAlg struct{ node, alg string }
+
+// keyAlg is the algorithm of a stored key, by its JWK's alg: "ES256"
+// or "RS256" ("" for one the key set would not serve).
+func keyAlg(k *store.PublicKey) string {
+	var jwk struct {
+		Alg string `json:"alg"`
+	}
+	if json.Unmarshal(k.JWK, &jwk) != nil {
+		return ""
+	}
+	return jwk.Alg
+}
+
+// newestOfNode maps each node and algorithm to the key it published
+// last, of those not retired: the one it is signing with, if it runs.
+func newestOfNode(ks []*store.PublicKey) map[nodeAlg]*store.PublicKey {
+	newest := map[nodeAlg]*store.PublicKey{}
 	for _, k := range ks {
 		if !k.RetiredAt.IsZero() {
 			continue
 		}
-		if n, ok := newest[k.Node]; !ok || k.CreatedAt.After(n.CreatedAt) {
-			newest[k.Node] = k
+		at := nodeAlg{k.Node, keyAlg(k)}
+		if n, ok := newest[at]; !ok || k.CreatedAt.After(n.CreatedAt) {
+			newest[at] = k
 		}
 	}
 	return newest
@@ -82,13 +103,13 @@ func listKeys(ctx context.Context, st store.PublicKeys, now time.Time, w io.Writ
 	}
 	newest := newestOfNode(ks)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KID\tNODE\tFIRST PUBLISHED\tLAST PUBLISHED\tEXPIRES\tSTATE")
+	fmt.Fprintln(tw, "KID\tALG\tNODE\tFIRST PUBLISHED\tLAST PUBLISHED\tEXPIRES\tSTATE")
 	for _, k := range ks {
 		state := "in the JWKS, an older key of its node"
 		switch {
 		case !k.RetiredAt.IsZero():
 			state = "retired " + k.RetiredAt.UTC().Format(time.RFC3339) + ", in no JWKS"
-		case newest[k.Node].KID == k.KID:
+		case newest[nodeAlg{k.Node, keyAlg(k)}].KID == k.KID:
 			state = "in the JWKS, its node's newest"
 		}
 		expires := "never"
@@ -101,7 +122,7 @@ func listKeys(ctx context.Context, st store.PublicKeys, now time.Time, w io.Writ
 		if first.IsZero() {
 			first = k.CreatedAt
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Node, first.UTC().Format(time.RFC3339),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, cmp.Or(keyAlg(k), "-"), k.Node, first.UTC().Format(time.RFC3339),
 			k.CreatedAt.UTC().Format(time.RFC3339), expires, state)
 	}
 	return tw.Flush()
@@ -126,7 +147,7 @@ func retireKey(ctx context.Context, st store.PublicKeys, kid, reason string, for
 	if key == nil {
 		return fmt.Errorf("no key %q in the key set (varde keys list shows them); an expired key is in no JWKS already", kid)
 	}
-	newestKey := newestOfNode(ks)[key.Node]
+	newestKey := newestOfNode(ks)[nodeAlg{key.Node, keyAlg(key)}]
 	newest := newestKey != nil && newestKey.KID == kid
 	if newest && !force {
 		return fmt.Errorf("key %s is node %s's newest: the node is probably signing with it, and retiring it stops the node "+

@@ -36,15 +36,38 @@ func keyFile(t *testing.T, dir, name string) (path, kid string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return writeKeyFile(t, dir, name, &pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
+}
+
+// writeKeyFile writes the private key block to a PEM file in dir, mode
+// 0600, and returns the file and the key's ID.
+func writeKeyFile(t *testing.T, dir, name string, block *pem.Block) (path, kid string) {
+	t.Helper()
+	raw := pem.EncodeToMemory(block)
 	path = filepath.Join(dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := keys.ParsePEM(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}))
+	s, err := keys.ParsePEM(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return path, s.KID()
+}
+
+// fetchJWKS gets the JWKS of the node at issuer.
+func fetchJWKS(t *testing.T, issuer string) jose.JSONWebKeySet {
+	t.Helper()
+	res, err := http.Get(issuer + "/jwks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(res.Body).Decode(&set); err != nil {
+		t.Fatal(err)
+	}
+	return set
 }
 
 // TestKeysRotateAndRetire: an operator rotates a node's signing key by
@@ -75,17 +98,8 @@ func TestKeysRotateAndRetire(t *testing.T) {
 	start := func() (stop func() error) { return serveConfig(t, cfgPath, issuer) }
 	jwksKIDs := func() []string {
 		t.Helper()
-		res, err := http.Get(issuer + "/jwks")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		var set jose.JSONWebKeySet
-		if err := json.NewDecoder(res.Body).Decode(&set); err != nil {
-			t.Fatal(err)
-		}
 		var out []string
-		for _, k := range set.Keys {
+		for _, k := range fetchJWKS(t, issuer).Keys {
 			out = append(out, k.KeyID)
 		}
 		slices.Sort(out)
@@ -255,7 +269,7 @@ func TestListKeysFirstPublished(t *testing.T) {
 	first := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	republished := first.Add(24 * time.Hour)
 	for _, at := range []time.Time{first, republished} {
-		if err := db.PutPublicKey(ctx, &store.PublicKey{KID: "k1", Node: "n1", JWK: []byte(`{}`), CreatedAt: at,
+		if err := db.PutPublicKey(ctx, &store.PublicKey{KID: "k1", Node: "n1", JWK: []byte(`{"alg":"ES256"}`), CreatedAt: at,
 			ExpiresAt: at.Add(7 * 24 * time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
@@ -268,10 +282,10 @@ func TestListKeysFirstPublished(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("keys list:\n%s", out.String())
 	}
-	if got, want := strings.Fields(lines[0]), []string{"KID", "NODE", "FIRST", "PUBLISHED", "LAST", "PUBLISHED", "EXPIRES", "STATE"}; !slices.Equal(got, want) {
+	if got, want := strings.Fields(lines[0]), []string{"KID", "ALG", "NODE", "FIRST", "PUBLISHED", "LAST", "PUBLISHED", "EXPIRES", "STATE"}; !slices.Equal(got, want) {
 		t.Errorf("keys list header %q, want %q", got, want)
 	}
-	if got, want := strings.Fields(lines[1])[:5], []string{"k1", "n1", "2026-11-20T12:00:00Z", "2026-11-21T12:00:00Z", "2026-11-28T12:00:00Z"}; !slices.Equal(got, want) {
+	if got, want := strings.Fields(lines[1])[:6], []string{"k1", "ES256", "n1", "2026-11-20T12:00:00Z", "2026-11-21T12:00:00Z", "2026-11-28T12:00:00Z"}; !slices.Equal(got, want) {
 		t.Errorf("keys list row %q, want %q", got, want)
 	}
 }

@@ -13,13 +13,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -55,6 +55,10 @@ type Options struct {
 	Rand io.Reader
 	// Signer overrides cfg.Keys.SigningKeyFile (demo and tests).
 	Signer *keys.Signer
+	// RSASigner overrides cfg.Keys.RSASigningKeyFile (demo and tests).
+	// A node given Signer makes up no RSA key: without RSASigner or the
+	// file it signs no RS256.
+	RSASigner *keys.Signer
 	// SubjectSalt overrides cfg.Keys.SubjectSaltFile (demo and tests).
 	SubjectSalt []byte
 	// Mount adds handlers to the node's mux (Demo Bank in the demo).
@@ -78,7 +82,10 @@ type App struct {
 	Config *config.Config
 	Store  store.Store
 	Signer *keys.Signer
-	Audit  *audit.Log
+	// RSASigner signs the ID tokens of clients registered for RS256;
+	// nil if the node has no RSA key (ADR 32).
+	RSASigner *keys.Signer
+	Audit     *audit.Log
 	// Health watches the node, the store and every provider.
 	Health *health.Monitor
 	// Status publishes their state, incidents and reports.
@@ -99,6 +106,9 @@ type App struct {
 	clients store.Clients
 	// keys is the cluster's key set; the node keeps its key published.
 	keys *keys.Set
+	// rsaKeys is the key set of RSASigner, nil without one: the same
+	// store, and the node keeps that key published too (signingKeys).
+	rsaKeys *keys.Set
 	// op is the OpenID provider; housekeeping settles the session ends
 	// it left pending (oidc.Provider.SettleLeftoverEnds).
 	op *oidc.Provider
@@ -194,10 +204,11 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		opt.Rand = rand.Reader
 	}
 	log := opt.Log
-	signer, salt, err := secrets(cfg, opt)
+	sec, err := secrets(cfg, opt)
 	if err != nil {
 		return nil, err
 	}
+	salt := sec.salt
 	if cfg.Passkey.SyntheticEnrolment {
 		log.Warn("synthetic enrolment is on: anyone can create an unproofed test person who logs in at level high; "+
 			"for demos and test environments only", "issuer", cfg.Issuer)
@@ -228,7 +239,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		// can live with it.
 		st = flowmem.Over(st, flowmem.New(flowmem.Options{Now: opt.Now}))
 	}
-	a := &App{Config: cfg, Store: st, Signer: signer, log: log, now: opt.Now, lock: lock, metricsLn: opt.MetricsListener, pprofLn: opt.PprofListener}
+	a := &App{Config: cfg, Store: st, Signer: sec.signer, RSASigner: sec.rsa, log: log, now: opt.Now, lock: lock, metricsLn: opt.MetricsListener, pprofLn: opt.PprofListener}
 	if err := a.build(ctx, opt, salt); err != nil {
 		_ = a.Close()
 		return nil, err
@@ -246,7 +257,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 // at start.
 func CheckFiles(cfg *config.Config) error {
 	var errs []error
-	if _, _, err := secrets(cfg, Options{Rand: rand.Reader}); err != nil {
+	if _, err := secrets(cfg, Options{Rand: rand.Reader}); err != nil {
 		errs = append(errs, err)
 	}
 	for _, c := range cfg.Clients {
@@ -262,31 +273,52 @@ func CheckFiles(cfg *config.Config) error {
 	return errors.Join(errs...)
 }
 
-// secrets loads the signing key and subject salt, reporting the
-// problems with both at once.
-func secrets(cfg *config.Config, opt Options) (*keys.Signer, []byte, error) {
-	signer := opt.Signer
-	var keyErr, saltErr error
-	if signer == nil {
-		if cfg.Keys.SigningKeyFile == "" {
-			signer, keyErr = keys.Generate(opt.Rand)
+// nodeSecrets are what a node reads from its key and salt files.
+type nodeSecrets struct {
+	signer *keys.Signer
+	// rsa is nil for a node without an RSA key.
+	rsa  *keys.Signer
+	salt []byte
+}
+
+// secrets loads the signing keys and subject salt, reporting the
+// problems with all at once. A node whose ES256 key is made up at start
+// (no keys.signing_key_file, on localhost) makes up its RSA key too,
+// unless keys.rsa_signing_key_file names one.
+func secrets(cfg *config.Config, opt Options) (nodeSecrets, error) {
+	sec := nodeSecrets{signer: opt.Signer, rsa: opt.RSASigner, salt: opt.SubjectSalt}
+	var keyErr, rsaErr, saltErr error
+	generated := sec.signer == nil && cfg.Keys.SigningKeyFile == ""
+	if sec.signer == nil {
+		if generated {
+			sec.signer, keyErr = keys.Generate(opt.Rand)
 			if keyErr != nil {
 				keyErr = fmt.Errorf("signing key: %w", keyErr)
 			}
 		} else {
-			signer, keyErr = loadSigningKey(cfg.Keys.SigningKeyFile)
+			sec.signer, keyErr = loadSigningKey("keys.signing_key_file", cfg.Keys.SigningKeyFile, keys.Algorithm)
 		}
 	}
-	salt := opt.SubjectSalt
-	if salt == nil {
-		salt, saltErr = loadSalt(cfg.Keys.SubjectSaltFile)
-	} else if len(salt) < minSaltSize {
-		saltErr = fmt.Errorf("subject salt: %d bytes, fewer than %d", len(salt), minSaltSize)
+	if sec.rsa == nil {
+		switch {
+		case cfg.Keys.RSASigningKeyFile != "":
+			sec.rsa, rsaErr = loadSigningKey("keys.rsa_signing_key_file", cfg.Keys.RSASigningKeyFile, keys.RS256)
+		case generated:
+			sec.rsa, rsaErr = keys.GenerateRSA(opt.Rand)
+			if rsaErr != nil {
+				rsaErr = fmt.Errorf("RSA signing key: %w", rsaErr)
+			}
+		}
 	}
-	if err := errors.Join(keyErr, saltErr); err != nil {
-		return nil, nil, err
+	if sec.salt == nil {
+		sec.salt, saltErr = loadSalt(cfg.Keys.SubjectSaltFile)
+	} else if len(sec.salt) < minSaltSize {
+		saltErr = fmt.Errorf("subject salt: %d bytes, fewer than %d", len(sec.salt), minSaltSize)
 	}
-	return signer, salt, nil
+	if err := errors.Join(keyErr, rsaErr, saltErr); err != nil {
+		return nodeSecrets{}, err
+	}
+	return sec, nil
 }
 
 // loadSalt reads the subject salt file at path, refusing a file others
@@ -315,16 +347,25 @@ const (
 	makeSalt    = "make one with: head -c 32 /dev/urandom > FILE && chmod 600 FILE (a node that has served must keep its salt)"
 )
 
-// loadSigningKey reads the PEM signing key at path, refusing a file
-// others may read (config.ReadSecretFile).
-func loadSigningKey(path string) (*keys.Signer, error) {
-	raw, err := config.ReadSecretFile("keys.signing_key_file", path)
+// loadSigningKey reads the PEM signing key at path, the setting field,
+// refusing a file others may read (config.ReadSecretFile) and a key
+// that does not sign alg.
+func loadSigningKey(field, path string, alg jose.SignatureAlgorithm) (*keys.Signer, error) {
+	raw, err := config.ReadSecretFile(field, path)
 	if err != nil {
 		return nil, err
 	}
 	s, err := keys.ParsePEM(raw)
 	if err != nil {
-		return nil, fmt.Errorf("keys.signing_key_file: %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %s: %w", field, path, err)
+	}
+	if s.Alg() != alg {
+		how := config.SigningKeyHowTo
+		if alg == keys.RS256 {
+			how = config.RSASigningKeyHowTo
+		}
+		return nil, fmt.Errorf("%s: %s holds a key that signs %s, and this setting is for a key that signs %s; create one with `%s`",
+			field, path, s.Alg(), alg, how)
 	}
 	return s, nil
 }
@@ -370,7 +411,7 @@ func saltFingerprint(salt []byte) []byte {
 // the salt is not the store's; any other error, one wrapping ErrNoStore
 // or *sqlstore.SchemaError among them, means the store was not checked.
 func CheckStoreSalt(ctx context.Context, cfg *config.Config) (pinned bool, err error) {
-	_, salt, err := secrets(cfg, Options{Rand: rand.Reader})
+	salt, err := loadSalt(cfg.Keys.SubjectSaltFile)
 	if err != nil {
 		return false, err
 	}
@@ -491,16 +532,20 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	if err := applySectorChanges(ctx, st, cfg.Clients, opt.Now(), log); err != nil {
 		return err
 	}
+	if a.RSASigner == nil {
+		stored, err := st.ListClients(ctx)
+		if err != nil {
+			return fmt.Errorf("list clients: %w", err)
+		}
+		if err := needRSA(stored); err != nil {
+			return err
+		}
+	}
 
-	keySet := &keys.Set{Store: st, Local: a.Signer, Node: cfg.Node, Now: opt.Now}
-	if err := keySet.Publish(ctx); err != nil {
-		return keyOwner(err, cfg.Node)
+	if err := a.publishKeys(ctx, opt); err != nil {
+		return err
 	}
-	a.keys = keySet
-	if wait := keySet.UntilKnown(); wait > 0 && cfg.Store.Shared() {
-		log.Info("this node's signing key is new to the cluster: /readyz answers 503 until every node's key set holds it",
-			"kid", a.Signer.KID(), "wait", wait)
-	}
+	keySet := a.keys
 	staticFS, err := fs.Sub(web.Static, "static")
 	if err != nil {
 		return err
@@ -586,49 +631,10 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 			http.Error(w, "stopping\n", http.StatusServiceUnavailable)
 			return
 		}
-		// A node whose key an operator retired (varde keys retire) signs
-		// ID tokens no relying party accepts: it takes no traffic until
-		// it restarts with a new key.
-		if at := keySet.Retired(ctx); !at.IsZero() {
-			if a.unready.set("key retired") != "key retired" {
-				log.Error("not ready: this node's signing key was retired; give it a new signing key and restart it",
-					"kid", a.Signer.KID(), "retired_at", at)
+		for _, k := range a.signingKeys() {
+			if a.keyUnready(ctx, w, r, k) {
+				return
 			}
-			http.Error(w, "signing key retired\n", http.StatusServiceUnavailable)
-			return
-		}
-		// A key set not read from the store for longer than
-		// keys.Set.MaxStale serves no JWKS and verifies nothing (ADR 18),
-		// though the store may answer a ping.
-		if err := keySet.Stale(); err != nil {
-			if a.unready.set("key set stale") != "key set stale" {
-				log.Error("not ready: the signing key set could not be read from the store for too long", "err", err)
-			}
-			http.Error(w, "signing key set not read from the store for too long\n", http.StatusServiceUnavailable)
-			return
-		}
-		// Another node published this node's key after it (this node's
-		// publication lapsed, or an operator said it left, while it ran).
-		if other, at := keySet.SharedWith(); other != "" {
-			if a.unready.set("key shared") != "key shared" {
-				log.Error("not ready: another node publishes this node's signing key; each node needs its own key file: "+
-					"give one of them a new key and restart it", "kid", a.Signer.KID(), "node", cfg.Node, "other_node", other,
-					"other_published_at", at)
-			}
-			http.Error(w, fmt.Sprintf("signing key %s of node %q also published by node %q\n", a.Signer.KID(), cfg.Node, other),
-				http.StatusServiceUnavailable)
-			return
-		}
-		if keyLapsed(w, keySet, a.Signer.KID(), log) {
-			return
-		}
-		// Nodes that share a store take traffic only once the others'
-		// key sets list this node's key (keys.Set.UntilKnown); the
-		// node's own health probe asks whether it works, not that.
-		if wait := keySet.UntilKnown(); wait > 0 && cfg.Store.Shared() && r.Context().Value(selfProbe{}) == nil {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
-			http.Error(w, "signing key not yet in every node's key set\n", http.StatusServiceUnavailable)
-			return
 		}
 		// A serving node takes traffic once its first probe round has
 		// ended, not while every provider is Unknown and so offered
@@ -1077,16 +1083,16 @@ func (a *App) monitor(providers []provider.Provider, reg prometheus.Registerer, 
 // would take the other's key for an older one. A node renamed with its
 // key file starts once its old name has left. The store decides in one
 // write, so of two nodes started at once with one key file one starts.
-func keyOwner(err error, node string) error {
+func keyOwner(err error, field, node string) error {
 	var held *store.KeyHeldError
 	if !errors.As(err, &held) {
 		return err
 	}
 	other := held.Key
-	return fmt.Errorf("keys.signing_key_file: its key (kid %s) is node %q's signing key, which it last published at %s, "+
+	return fmt.Errorf("%s: its key (kid %s) is node %q's signing key, which it last published at %s, "+
 		"and this node is %q: each node needs its own key file, so give this node a new one; "+
 		"if %q was renamed %q, stop %q first, or, if it crashed and will not come back, run varde nodes forget --node %s",
-		other.KID, other.Node, other.CreatedAt.UTC().Format(time.RFC3339), node, other.Node, node, other.Node, other.Node)
+		field, other.KID, other.Node, other.CreatedAt.UTC().Format(time.RFC3339), node, other.Node, node, other.Node, other.Node)
 }
 
 // closed reports whether c is closed.
@@ -1097,21 +1103,6 @@ func closed(c <-chan struct{}) bool {
 	default:
 		return false
 	}
-}
-
-// keyLapsed answers /readyz with 503, and says so, once the node's key
-// could not be published again for longer than the publish TTL
-// (keys.Set.Lapsed): the other nodes' key sets no longer list it, so
-// relying parties refuse what it signs, and it signs nothing more.
-func keyLapsed(w http.ResponseWriter, keySet *keys.Set, kid string, log *slog.Logger) bool {
-	at := keySet.Lapsed()
-	if at.IsZero() {
-		return false
-	}
-	log.Error("not ready: this node's signing key could not be published again and dropped out of the key set; see the \"publish signing key\" warnings",
-		"kid", kid, "lapsed_at", at)
-	http.Error(w, "signing key no longer published\n", http.StatusServiceUnavailable)
-	return true
 }
 
 // sweep runs housekeep every minute.
@@ -1140,13 +1131,8 @@ func (a *App) housekeep(ctx context.Context) {
 	} else if n > 0 {
 		a.log.Debug("swept expired records", "n", n)
 	}
-	shared, _ := a.keys.SharedWith()
-	if err := a.keys.KeepPublished(ctx); err != nil {
-		a.log.Warn("publish signing key", "err", err)
-	}
-	if still, _ := a.keys.SharedWith(); shared != "" && still == "" {
-		a.log.Info("signing key is this node's alone again: the other node that published it left or its publication expired",
-			"kid", a.Signer.KID(), "other_node", shared)
+	for _, k := range a.signingKeys() {
+		a.keepPublished(ctx, k)
 	}
 	sctx, cancel := context.WithTimeout(ctx, a.settleEndsFor)
 	_, err := a.op.SettleLeftoverEnds(sctx, now)

@@ -4,16 +4,19 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/keys"
 )
 
 // filesConfig is a valid configuration whose signing key, subject salt,
@@ -31,7 +34,7 @@ func filesConfig(t *testing.T, dir string) *config.Config {
 	}
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
 	for name, content := range map[string]string{
-		"signing.pem": string(keyPEM), "salt": strings.Repeat("s", 32), "bank-secret": strings.Repeat("b", 40) + "\n",
+		"signing.pem": string(keyPEM), "rsa.pem": string(testRSAKeyPEM(t)), "salt": strings.Repeat("s", 32), "bank-secret": strings.Repeat("b", 40) + "\n",
 		"bankid.pem": string(keyPEM), "minid-secret": "upstream-secret\n",
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
@@ -43,6 +46,7 @@ issuer: https://login.example.no
 store: {dsn: ` + filepath.Join(dir, "varde.db") + `}
 keys:
   signing_key_file: ` + filepath.Join(dir, "signing.pem") + `
+  rsa_signing_key_file: ` + filepath.Join(dir, "rsa.pem") + `
   subject_salt_file: ` + filepath.Join(dir, "salt") + `
 clients:
   - id: bank
@@ -63,6 +67,27 @@ upstreams:
 	}
 	return cfg
 }
+
+// testRSAKeyPEM is one RSA key of keys.MinRSABits, PKCS #1, for the
+// package's tests, made once.
+var testRSAKeyPEM = func() func(t *testing.T) []byte {
+	var once sync.Once
+	var raw []byte
+	var err error
+	return func(t *testing.T) []byte {
+		t.Helper()
+		once.Do(func() {
+			var k *rsa.PrivateKey
+			if k, err = rsa.GenerateKey(rand.Reader, keys.MinRSABits); err == nil {
+				raw = pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+}()
 
 var upstreamNamed = regexp.MustCompile(`upstream "?(bankid|minid)\b`)
 
@@ -90,6 +115,18 @@ func TestCheckFiles(t *testing.T) {
 		{"signing key not PEM", write("signing.pem", "not a key", 0o600), []string{"keys.signing_key_file"}},
 		{"signing key readable by others", func(dir string) { _ = os.Chmod(filepath.Join(dir, "signing.pem"), 0o644) },
 			[]string{"keys.signing_key_file", "mode 0644"}},
+		{"RSA key readable by others", func(dir string) { _ = os.Chmod(filepath.Join(dir, "rsa.pem"), 0o640|0o004) },
+			[]string{"keys.rsa_signing_key_file", "mode 0644"}},
+		{"RSA key not PEM", write("rsa.pem", "not a key", 0o600), []string{"keys.rsa_signing_key_file"}},
+		{"EC key as the RSA key", func(dir string) {
+			raw, err := os.ReadFile(filepath.Join(dir, "signing.pem"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			write("rsa.pem", string(raw), 0o600)(dir)
+		}, []string{"keys.rsa_signing_key_file", "a key that signs ES256", "a key that signs RS256", "openssl genpkey -algorithm RSA"}},
+		{"RSA key as the signing key", write("signing.pem", string(testRSAKeyPEM(t)), 0o600),
+			[]string{"keys.signing_key_file", "a key that signs RS256", "a key that signs ES256", "openssl ecparam"}},
 		{"salt missing", func(dir string) { _ = os.Remove(filepath.Join(dir, "salt")) }, []string{"keys.subject_salt_file", "no such file"}},
 		{"salt short", write("salt", "short", 0o600), []string{"keys.subject_salt_file", "fewer than the 32"}},
 		{"client secret short", write("bank-secret", "short\n", 0o600), []string{"client bank secret", "shorter than 32"}},
@@ -112,11 +149,12 @@ func TestCheckFiles(t *testing.T) {
 		{"upstream secret empty", write("minid-secret", " \n", 0o600), []string{"upstream minid client_secret_file", "is empty"}},
 		{"all at once", func(dir string) {
 			write("signing.pem", "x", 0o600)(dir)
+			write("rsa.pem", "x", 0o600)(dir)
 			write("salt", "x", 0o600)(dir)
 			write("bank-secret", "x", 0o600)(dir)
 			write("bankid.pem", "x", 0o600)(dir)
 			write("minid-secret", "", 0o600)(dir)
-		}, []string{"keys.signing_key_file", "keys.subject_salt_file", "client bank secret", "upstream bankid client_key_file", "upstream minid client_secret_file"}},
+		}, []string{"keys.signing_key_file", "keys.rsa_signing_key_file", "keys.subject_salt_file", "client bank secret", "upstream bankid client_key_file", "upstream minid client_secret_file"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

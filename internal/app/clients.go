@@ -42,7 +42,8 @@ func undeclared(c *store.Client, keep map[string]bool) bool {
 }
 
 // ErrClientsClash means a node would refuse to start because the
-// clients its configuration declares clash with those its store holds.
+// clients its configuration declares clash with those its store holds,
+// or a client the store holds needs a key the node lacks.
 var ErrClientsClash = errors.New("the configuration's clients clash with the store's")
 
 // CheckStoreClients checks the clients cfg declares against those its
@@ -75,6 +76,14 @@ func CheckStoreClients(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("%w: %w", ErrClientsClash, err)
 	} else if err != nil {
 		return err
+	}
+	if !cfg.Keys.SignsRS256() {
+		// The file's own clients were checked with the file, and
+		// replace the stored ones of their IDs.
+		added := slices.DeleteFunc(slices.Clone(stored), func(c *store.Client) bool { return keep[c.ID] })
+		if err := needRSA(added); err != nil {
+			return fmt.Errorf("%w: %w", ErrClientsClash, err)
+		}
 	}
 	return nil
 }

@@ -24,6 +24,21 @@ import (
 	"github.com/varde-eid/varde/internal/store"
 )
 
+// discoveryOf fetches the node's discovery document.
+func discoveryOf(t *testing.T, n *node) oidc.Discovery {
+	t.Helper()
+	var meta oidc.Discovery
+	res, err := n.http.Get(n.issuer + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if err := jsonDecode(res, &meta); err != nil {
+		t.Fatal(err)
+	}
+	return meta
+}
+
 // TestDiscoveryRefusalsAtTheNode: what the discovery document of a real
 // node does not advertise is refused at its authorization endpoint with
 // the error the specs name, in an authorization response that carries
@@ -38,20 +53,12 @@ import (
 func TestDiscoveryRefusalsAtTheNode(t *testing.T) {
 	n := startNode(t)
 	ctx := context.Background()
-	var meta oidc.Discovery
-	res, err := n.http.Get(n.issuer + "/.well-known/openid-configuration")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := jsonDecode(res, &meta); err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
+	meta := discoveryOf(t, n)
 	if meta.RequestParameterSupported || meta.RequestURIParameterSupported || !meta.AuthorizationResponseIssParameterSupported {
 		t.Fatalf("discovery: request %v, request_uri %v, iss %v", meta.RequestParameterSupported, meta.RequestURIParameterSupported, meta.AuthorizationResponseIssParameterSupported)
 	}
 	const redirect = "https://plain.example/callback"
-	err = n.app.Store.PutClient(ctx, &store.Client{
+	err := n.app.Store.PutClient(ctx, &store.Client{
 		ID: "plain", Name: "plain", AuthMethod: store.AuthNone,
 		RedirectURIs: []string{redirect}, Source: "test", CreatedAt: time.Now(),
 	})
@@ -143,17 +150,9 @@ func TestDiscoveryRefusalsAtTheNode(t *testing.T) {
 func TestDiscoveryLocalesServed(t *testing.T) {
 	n := startNode(t)
 	ctx := context.Background()
-	var meta oidc.Discovery
-	res, err := n.http.Get(n.issuer + "/.well-known/openid-configuration")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := jsonDecode(res, &meta); err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
+	meta := discoveryOf(t, n)
 	const redirect = "https://plain.example/callback"
-	err = n.app.Store.PutClient(ctx, &store.Client{
+	err := n.app.Store.PutClient(ctx, &store.Client{
 		ID: "plain", Name: "plain", AuthMethod: store.AuthNone,
 		RedirectURIs: []string{redirect}, Source: "test", CreatedAt: time.Now(),
 	})
@@ -195,15 +194,7 @@ func TestDiscoveryLocalesServed(t *testing.T) {
 func TestDiscoveryClaimsIssued(t *testing.T) {
 	n := startNode(t)
 	ctx := context.Background()
-	var meta oidc.Discovery
-	res, err := n.http.Get(n.issuer + "/.well-known/openid-configuration")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := jsonDecode(res, &meta); err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
+	meta := discoveryOf(t, n)
 	person := []string{"name", "given_name", "family_name", "birthdate", "national_id"}
 	rp := n.addRP(t, "bank", "bank.example", person...)
 	device := n.enrol(t, false)
@@ -222,7 +213,7 @@ func TestDiscoveryClaimsIssued(t *testing.T) {
 	}
 	req, _ := http.NewRequest(http.MethodGet, meta.UserinfoEndpoint, nil)
 	req.Header.Set("Authorization", "Bearer "+got.AccessToken)
-	res, err = n.http.Do(req)
+	res, err := n.http.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,6 +234,33 @@ func TestDiscoveryClaimsIssued(t *testing.T) {
 	}
 }
 
+// TestDiscoveryIDTokenAlgsIssued: for each algorithm of
+// id_token_signing_alg_values_supported (ES256, and RS256 on a node with
+// an RSA key, as this one made up at start), a client registered for it
+// logs in with go-oidc accepting that algorithm alone, and gets its ID
+// token signed with it by a key of the JWKS (OIDC Core §15.1, ADR 32).
+func TestDiscoveryIDTokenAlgsIssued(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	meta := discoveryOf(t, n)
+	if !slices.Contains(meta.IDTokenSigningAlgValuesSupported, "RS256") {
+		t.Errorf("id_token_signing_alg_values_supported %v lacks RS256 (Discovery §3)", meta.IDTokenSigningAlgValuesSupported)
+	}
+	device := n.enrol(t, false)
+	set := jwksOf(t, n)
+	for _, alg := range meta.IDTokenSigningAlgValuesSupported {
+		rp := n.addRPWith(t, "rp-"+strings.ToLower(alg), "", func(c *store.Client) { c.IDTokenAlg = alg })
+		got, err := withIDTokenAlgs(t, rp, alg).Login(ctx, device, loadgen.LoginOptions{})
+		if err != nil {
+			t.Fatalf("login of a client registered for %s: %v", alg, err)
+		}
+		h, kid := jwsAlg(t, got.RawIDToken)
+		if keys := set.Key(kid); h != alg || len(keys) != 1 || keys[0].Algorithm != alg {
+			t.Errorf("ID token of a client registered for %s: alg %s by %s, which the JWKS lists as %v", alg, h, kid, keys)
+		}
+	}
+}
+
 // TestDiscoveryAssertionAlgs: a client whose key signs with any algorithm
 // of token_endpoint_auth_signing_alg_values_supported authenticates with
 // private_key_jwt at PAR, and with the same assertion algorithms at
@@ -250,15 +268,7 @@ func TestDiscoveryClaimsIssued(t *testing.T) {
 func TestDiscoveryAssertionAlgs(t *testing.T) {
 	n := startNode(t)
 	ctx := context.Background()
-	var meta oidc.Discovery
-	res, err := n.http.Get(n.issuer + "/.well-known/openid-configuration")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := jsonDecode(res, &meta); err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
+	meta := discoveryOf(t, n)
 	if !slices.Equal(meta.TokenEndpointAuthSigningAlgValuesSupported, meta.IntrospectionEndpointAuthSigningAlgValuesSupported) ||
 		!slices.Equal(meta.TokenEndpointAuthSigningAlgValuesSupported, meta.RevocationEndpointAuthSigningAlgValuesSupported) {
 		t.Fatalf("assertion algorithms differ: token %v, introspection %v, revocation %v", meta.TokenEndpointAuthSigningAlgValuesSupported,

@@ -187,17 +187,40 @@ func TestOpenIDClientInterop(t *testing.T) {
 				t.Errorf("audit log: %d refused refreshes (dpop_key_mismatch), want 2", refusals)
 			}
 		})
+
+		// OpenID Connect Core §15.1: RS256 is mandatory to implement, and
+		// it is openid-client's id_token_signed_response_alg unless a
+		// relying party says otherwise (Registration 1.0 §2). A client
+		// registered for it gets its ID tokens signed RS256, and
+		// openid-client, told to take RS256 alone, verifies them with the
+		// node's JWKS.
+		t.Run("RS256 client"+at, func(t *testing.T) {
+			c := &store.Client{
+				ID: "rs256-rp", Name: "RS256 RP", AuthMethod: store.AuthNone, IDTokenAlg: store.IDTokenRS256,
+				RedirectURIs: []string{"https://rs256-rp.example/cb"}, RefreshTokens: true, Source: "test", CreatedAt: time.Now(),
+			}
+			if err := n.app.Store.PutClient(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			res := runOpenIDClient(t, n, script, person, c.RedirectURIs[0], map[string]string{
+				"RP_CLIENT_ID": c.ID, "RP_ID_TOKEN_ALG": "RS256"})
+			checkInterop(t, n, res, oidc.PairwiseSubject(salt, c.ID, pk.PersonID), c)
+			checkExchanges(t, "code", res.Exchanges.Code, askedForNonce, 200)
+		})
 	}
 }
 
 // interopResult is what rp.mjs prints once the flow is done.
 type interopResult struct {
-	DPoPJWK             json.RawMessage `json:"dpop_jwk"`
-	DPoPJKT             string          `json:"dpop_jkt"`
-	Sub                 string          `json:"sub"`
-	ACR                 string          `json:"acr"`
-	AMR                 []string        `json:"amr"`
-	TokenTypes          []string        `json:"token_types"`
+	DPoPJWK    json.RawMessage `json:"dpop_jwk"`
+	DPoPJKT    string          `json:"dpop_jkt"`
+	Sub        string          `json:"sub"`
+	ACR        string          `json:"acr"`
+	AMR        []string        `json:"amr"`
+	TokenTypes []string        `json:"token_types"`
+	// IDTokenAlgs are the alg headers of the ID tokens from the code and
+	// from the refresh.
+	IDTokenAlgs         []string        `json:"id_token_algs"`
 	AccessToken         string          `json:"access_token"`
 	RefreshToken        string          `json:"refresh_token"`
 	UserinfoSub         string          `json:"userinfo_sub"`
@@ -320,6 +343,9 @@ func checkInterop(t *testing.T, n *node, res *interopResult, wantSub string, c *
 	}
 	if res.ACR != assurance.ACRHigh {
 		t.Errorf("acr = %q, want %s (device-bound passkey, synthetic person proofed high)", res.ACR, assurance.ACRHigh)
+	}
+	if alg := c.IDTokenSigningAlg(); !slices.Equal(res.IDTokenAlgs, []string{alg, alg}) {
+		t.Errorf("ID tokens from the code and the refresh signed %q, want %s, the client's id_token_signed_response_alg", res.IDTokenAlgs, alg)
 	}
 	if len(res.AMR) == 0 || res.AMR[0] != "hwk" {
 		t.Errorf("amr = %q, want hwk first", res.AMR)

@@ -29,24 +29,8 @@ import (
 func TestBackchannelLogoutReachesRelyingParty(t *testing.T) {
 	n := startNode(t)
 	ctx := context.Background()
-	tokens := make(chan string, 4)
-	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := r.ParseForm(); err != nil || r.Method != http.MethodPost {
-			http.Error(w, "bad request", http.StatusBadRequest)
-			return
-		}
-		tokens <- r.PostForm.Get("logout_token")
-	}))
-	defer endpoint.Close()
-	bank := n.addRP(t, "bank", "bank.example")
-	c, err := n.app.Store.GetClient(ctx, "bank")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.BackchannelLogoutURI = endpoint.URL + "/logout"
-	if err := n.app.Store.PutClient(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	endpoint, tokens := logoutEndpoint(t)
+	bank := n.addRPWith(t, "bank", "bank.example", func(c *store.Client) { c.BackchannelLogoutURI = endpoint })
 	keys := oidc.NewRemoteKeySet(ctx, n.issuer+"/jwks")
 	told := func(what string, idToken *loadgen.Result) {
 		t.Helper()
@@ -108,6 +92,23 @@ func TestBackchannelLogoutReachesRelyingParty(t *testing.T) {
 		t.Errorf("a third logout token: %s", raw)
 	case <-time.After(200 * time.Millisecond):
 	}
+}
+
+// logoutEndpoint is a relying party's back-channel logout endpoint,
+// served until the test ends: the logout tokens POSTed to it come out
+// of tokens.
+func logoutEndpoint(t *testing.T) (url string, tokens <-chan string) {
+	t.Helper()
+	ch := make(chan string, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil || r.Method != http.MethodPost {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		ch <- r.PostForm.Get("logout_token")
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/logout", ch
 }
 
 // TestHousekeepingSettlesLeftOverEnds: a node ended a session (the write

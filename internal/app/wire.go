@@ -91,7 +91,7 @@ func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *
 		Issuer:  cfg.Issuer,
 		Clients: a.clients, AuthRequests: requests, AuthCodes: codes, Grants: grants, Tokens: st, Persons: st,
 		Sessions: sessions, SessionClients: st, LiveSessions: st, LogoutOutbox: st,
-		Signer: a.Signer, KeySet: keySet,
+		Signer: a.Signer, RSASigner: a.RSASigner, KeySet: keySet,
 		ClientAuth: &oauth2.ClientAuthenticator{
 			Clients: a.clients, Replay: st, Audiences: oidc.Audiences(cfg.Issuer),
 			HTTPClient: &http.Client{Timeout: 5 * time.Second}, Now: opt.Now, Log: log,

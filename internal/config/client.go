@@ -57,6 +57,7 @@ func (c Client) ToStore(now time.Time) (*store.Client, error) {
 		LegacyEndpointAudience: c.LegacyEndpointAudience,
 		DPoPBoundAccessTokens:  c.DPoPBoundAccessTokens,
 		RefreshTokens:          c.RefreshTokens,
+		IDTokenAlg:             c.IDTokenSignedResponseAlg,
 		BackchannelLogoutURI:   c.BackchannelLogoutURI,
 		IntrospectTokensOf:     slices.Clone(c.IntrospectTokensOf),
 		Source:                 store.ClientSourceConfig,

@@ -291,3 +291,84 @@ func TestValidateURLsHideSecrets(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateIDTokenAlg: a client's id_token_signed_response_alg is
+// ES256 (also when absent) or RS256; RS256 needs an RSA key, from
+// keys.rsa_signing_key_file or made up with the ES256 one on localhost.
+func TestValidateIDTokenAlg(t *testing.T) {
+	for _, tc := range []struct {
+		name, alg string
+		keys      Keys
+		issuer    string
+		msg       string // "" means valid
+	}{
+		{"absent", "", Keys{SigningKeyFile: "/k.pem"}, "", ""},
+		{"ES256", "ES256", Keys{SigningKeyFile: "/k.pem"}, "", ""},
+		{"RS256 with an RSA key", "RS256", Keys{SigningKeyFile: "/k.pem", RSASigningKeyFile: "/rsa.pem"}, "", ""},
+		{"RS256 without an RSA key", "RS256", Keys{SigningKeyFile: "/k.pem"}, "", "keys.rsa_signing_key_file is not set"},
+		{"RS256 on localhost, keys made up", "RS256", Keys{}, "http://localhost:8080", ""},
+		{"lower case", "rs256", Keys{SigningKeyFile: "/k.pem", RSASigningKeyFile: "/rsa.pem"}, "", `"rs256" is not an algorithm Varde signs ID tokens with: ES256 (the default) or RS256`},
+		{"none", "none", Keys{SigningKeyFile: "/k.pem"}, "", `"none" is not an algorithm`},
+		{"HS256", "HS256", Keys{SigningKeyFile: "/k.pem"}, "", `"HS256" is not an algorithm`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validBase(t)
+			c.Keys.SigningKeyFile, c.Keys.RSASigningKeyFile = tc.keys.SigningKeyFile, tc.keys.RSASigningKeyFile
+			if tc.issuer != "" {
+				c.Issuer, c.Passkey.RPID, c.Passkey.Origins = tc.issuer, "localhost", nil
+			}
+			c.Clients[0].IDTokenSignedResponseAlg = tc.alg
+			err := c.Validate()
+			var got []string
+			if err != nil {
+				got = fields(t, err)
+			}
+			var want []string
+			if tc.msg != "" {
+				want = []string{"clients[0].id_token_signed_response_alg"}
+			}
+			if !slices.Equal(got, want) || (err != nil && !strings.Contains(err.Error(), tc.msg)) {
+				t.Errorf("Validate() = %v\nwant %q with %q", err, want, tc.msg)
+			}
+		})
+	}
+}
+
+// TestParseIDTokenAlg: the YAML keys are id_token_signed_response_alg
+// and keys.rsa_signing_key_file (env VARDE_RSA_SIGNING_KEY_FILE), and
+// ToStore carries the algorithm to the stored client.
+func TestParseIDTokenAlg(t *testing.T) {
+	const doc = `version: 1
+issuer: https://id.example.no
+keys: {signing_key_file: /etc/varde/signing-key.pem, rsa_signing_key_file: /etc/varde/rsa-signing-key.pem}
+clients:
+  - id: bank
+    name: Bank
+    auth_method: none
+    redirect_uris: [https://bank.example/cb]
+    id_token_signed_response_alg: RS256
+`
+	c, err := Parse([]byte(doc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Keys.RSASigningKeyFile != "/etc/varde/rsa-signing-key.pem" {
+		t.Errorf("rsa_signing_key_file = %q", c.Keys.RSASigningKeyFile)
+	}
+	sc, err := c.Clients[0].ToStore(time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.IDTokenAlg != "RS256" {
+		t.Errorf("stored id_token_signed_response_alg %q", sc.IDTokenAlg)
+	}
+	c, err = Parse([]byte(doc), func(k string) string {
+		return map[string]string{EnvRSASigningKeyFile: "/run/credentials/rsa.pem"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Keys.RSASigningKeyFile != "/run/credentials/rsa.pem" {
+		t.Errorf("rsa_signing_key_file from %s = %q", EnvRSASigningKeyFile, c.Keys.RSASigningKeyFile)
+	}
+}

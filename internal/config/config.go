@@ -108,12 +108,27 @@ type Keys struct {
 	// or a loopback address; there, if empty, a key is generated at
 	// start-up (demos and tests).
 	SigningKeyFile string `yaml:"signing_key_file"`
+	// RSASigningKeyFile is a PEM file with this node's RSA private key
+	// (at least 2048 bits, 3072 recommended; PKCS#8 or PKCS#1;
+	// RSASigningKeyHowTo makes one), which signs the ID tokens and
+	// logout tokens of clients registered with
+	// id_token_signed_response_alg RS256 (ADR 32). Env
+	// VARDE_RSA_SIGNING_KEY_FILE. Optional: a node without it signs
+	// ES256 only, and refuses to start if a client wants RS256. Where
+	// the ES256 key is made up at start-up, an RSA key is too, unless
+	// this names one.
+	RSASigningKeyFile string `yaml:"rsa_signing_key_file"`
 	// SubjectSaltFile holds the secret salt for pairwise subject
 	// identifiers (at least 32 bytes). Every node of a deployment must
 	// use the same salt, and it must never change: it would change every
 	// person's sub. Env VARDE_SUBJECT_SALT_FILE.
 	SubjectSaltFile string `yaml:"subject_salt_file"`
 }
+
+// SignsRS256 reports whether a node of these settings has an RSA key:
+// one from RSASigningKeyFile, or one made up at start-up along with its
+// ES256 key, where SigningKeyFile is empty.
+func (k Keys) SignsRS256() bool { return k.RSASigningKeyFile != "" || k.SigningKeyFile == "" }
 
 // OIDC configures the OpenID provider endpoints. Each lifetime has an
 // upper bound (the Max* constants).
@@ -296,6 +311,12 @@ type Client struct {
 	// offline_access scope ends with the person's session at Varde
 	// (ADR 22).
 	RefreshTokens bool `yaml:"refresh_tokens"`
+	// IDTokenSignedResponseAlg is the algorithm its ID tokens, and the
+	// logout tokens sent to it, are signed with (OpenID Connect
+	// Registration 1.0 §2): ES256, the default, or RS256 for a relying
+	// party that verifies nothing else, which needs
+	// keys.rsa_signing_key_file (ADR 32).
+	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg"`
 	// StatusWebhook is where the node POSTs signed notifications when a
 	// component the client depends on changes state (package webhook):
 	// an absolute https URL (http only on localhost or loopback), no

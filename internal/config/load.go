@@ -22,20 +22,21 @@ import (
 // (EnvNames lists them). An empty value leaves the file's (or the
 // default) value in place.
 const (
-	EnvIssuer          = "VARDE_ISSUER"
-	EnvListen          = "VARDE_LISTEN"
-	EnvNode            = "VARDE_NODE"
-	EnvStoreDriver     = "VARDE_STORE_DRIVER"
-	EnvStoreDSN        = "VARDE_STORE_DSN"
-	EnvStoreFlowState  = "VARDE_STORE_FLOW_STATE"
-	EnvSigningKeyFile  = "VARDE_SIGNING_KEY_FILE"
-	EnvSubjectSaltFile = "VARDE_SUBJECT_SALT_FILE"
-	EnvLogLevel        = "VARDE_LOG_LEVEL"
-	EnvLogFormat       = "VARDE_LOG_FORMAT"
-	EnvPprofListen     = "VARDE_DEBUG_PPROF_LISTEN"
-	EnvMetricsListen   = "VARDE_METRICS_LISTEN"
-	EnvPagesTimeZone   = "VARDE_PAGES_TIME_ZONE"
-	EnvOIDCDPoPNonces  = "VARDE_OIDC_DPOP_NONCES"
+	EnvIssuer            = "VARDE_ISSUER"
+	EnvListen            = "VARDE_LISTEN"
+	EnvNode              = "VARDE_NODE"
+	EnvStoreDriver       = "VARDE_STORE_DRIVER"
+	EnvStoreDSN          = "VARDE_STORE_DSN"
+	EnvStoreFlowState    = "VARDE_STORE_FLOW_STATE"
+	EnvSigningKeyFile    = "VARDE_SIGNING_KEY_FILE"
+	EnvRSASigningKeyFile = "VARDE_RSA_SIGNING_KEY_FILE"
+	EnvSubjectSaltFile   = "VARDE_SUBJECT_SALT_FILE"
+	EnvLogLevel          = "VARDE_LOG_LEVEL"
+	EnvLogFormat         = "VARDE_LOG_FORMAT"
+	EnvPprofListen       = "VARDE_DEBUG_PPROF_LISTEN"
+	EnvMetricsListen     = "VARDE_METRICS_LISTEN"
+	EnvPagesTimeZone     = "VARDE_PAGES_TIME_ZONE"
+	EnvOIDCDPoPNonces    = "VARDE_OIDC_DPOP_NONCES"
 	// EnvServerTrustedProxies is a comma-separated list.
 	EnvServerTrustedProxies = "VARDE_SERVER_TRUSTED_PROXIES"
 )
@@ -287,6 +288,7 @@ func envSettings(c *Config) []envSetting {
 		{EnvStoreDSN, &c.Store.DSN},
 		{EnvStoreFlowState, &c.Store.FlowState},
 		{EnvSigningKeyFile, &c.Keys.SigningKeyFile},
+		{EnvRSASigningKeyFile, &c.Keys.RSASigningKeyFile},
 		{EnvSubjectSaltFile, &c.Keys.SubjectSaltFile},
 		{EnvLogLevel, &c.Log.Level},
 		{EnvLogFormat, &c.Log.Format},
@@ -556,6 +558,9 @@ func (c *Config) WithValidFiles(problems error) *Config {
 	out := *c
 	if bad["keys.signing_key_file"] {
 		out.Keys.SigningKeyFile = ""
+	}
+	if bad["keys.rsa_signing_key_file"] {
+		out.Keys.RSASigningKeyFile = ""
 	}
 	if bad["keys.subject_salt_file"] {
 		out.Keys.SubjectSaltFile = ""

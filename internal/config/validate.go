@@ -183,6 +183,7 @@ func (c *Config) Validate() error {
 	c.validateClientSectors(&p)
 	c.validateSectorChanges(&p)
 	c.validateClientIntrospection(&p)
+	c.validateRSAKey(&p)
 	seen := make(map[string]int, len(c.Clients))
 	for i := range c.Clients {
 		cl := &c.Clients[i]
@@ -389,6 +390,10 @@ func (c *Config) validatePasskey(p *problems, issuer *url.URL) {
 // reads.
 const SigningKeyHowTo = "openssl ecparam -name prime256v1 -genkey -noout -out signing-key.pem"
 
+// RSASigningKeyHowTo says how to make an RSA signing key (3072 bits,
+// PKCS #8) that keys.ParsePEM reads.
+const RSASigningKeyHowTo = "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out rsa-signing-key.pem"
+
 // validatePublic refuses, for an issuer that is not on localhost or a
 // loopback address, what is only fit for a machine of one's own: a
 // signing key made up at start-up, which relying parties stop trusting
@@ -550,6 +555,38 @@ func (cl *Client) validate(p *problems, path string) {
 	if cl.DegradedLevel != "" {
 		if lv, err := assurance.Parse(cl.DegradedLevel); err != nil || lv.String() != cl.DegradedLevel {
 			p.add(path+".degraded_level", "%q is not low, substantial or high", cl.DegradedLevel)
+		}
+	}
+	if err := CheckIDTokenAlg(cl.IDTokenSignedResponseAlg); err != nil {
+		p.add(path+".id_token_signed_response_alg", "%v", err)
+	}
+}
+
+// CheckIDTokenAlg checks a client's id_token_signed_response_alg (OpenID
+// Connect Registration 1.0 §2): ES256, the default (also when empty),
+// or RS256; Varde signs ID tokens with nothing else, and never "none".
+func CheckIDTokenAlg(alg string) error {
+	switch alg {
+	case "", store.IDTokenES256, store.IDTokenRS256:
+		return nil
+	}
+	return fmt.Errorf("%q is not an algorithm Varde signs ID tokens with: ES256 (the default) or RS256", alg)
+}
+
+// validateRSAKey refuses clients registered for RS256 ID tokens on a
+// node that will have no RSA key to sign them with: one whose ES256 key
+// comes from a file, without keys.rsa_signing_key_file. A node whose
+// key is made up at start (on localhost) makes up an RSA key too. The
+// node checks the clients added with varde clients add at start (ADR
+// 32).
+func (c *Config) validateRSAKey(p *problems) {
+	if c.Keys.SignsRS256() {
+		return
+	}
+	for i, cl := range c.Clients {
+		if cl.IDTokenSignedResponseAlg == store.IDTokenRS256 {
+			p.add(fmt.Sprintf("clients[%d].id_token_signed_response_alg", i), "RS256 needs an RSA signing key, and keys.rsa_signing_key_file is not set; "+
+				"create one with `%s`", RSASigningKeyHowTo)
 		}
 	}
 }

@@ -1,8 +1,12 @@
-// Package keys holds a node's signing key and the cluster's key set.
+// Package keys holds a node's signing keys and the cluster's key set.
 //
-// A Signer wraps a crypto.Signer (ECDSA P-256), so the private key can
-// live in a file or in a hardware module: JWTs are signed through
-// go-jose's OpaqueSigner and the private bytes are never read. A Set
+// A Signer wraps a crypto.Signer, so the private key can live in a file
+// or in a hardware module: JWTs are signed through go-jose's
+// OpaqueSigner and the private bytes are never read. Its key decides its
+// algorithm: ECDSA P-256 signs ES256, the default, and RSA signs RS256,
+// for relying parties registered for it (ADR 32). A node has one Set per
+// key it signs with, over one store; every Set serves and verifies every
+// node's keys of both algorithms, each by the alg its JWK names. A Set
 // publishes the local public key to the shared store and serves every
 // node's unexpired public keys as the JWKS (RFC 7517), so any node can
 // verify what any other node signed. While the store cannot be read a

@@ -2,6 +2,9 @@ package keys
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -361,7 +364,7 @@ func (s *Set) jwks(ctx context.Context, fresh bool) (jose.JSONWebKeySet, error) 
 		if err := json.Unmarshal(k.JWK, &jwk); err != nil || !jwk.IsPublic() || !jwk.Valid() || jwk.KeyID != k.KID {
 			continue
 		}
-		if jwk.Algorithm != string(Algorithm) {
+		if !signsWith(jwk) {
 			continue
 		}
 		set.Keys = append(set.Keys, jwk)
@@ -437,13 +440,27 @@ func (s *Set) Stale() error {
 	return nil
 }
 
-// Verify checks that token is a compact JWS signed with ES256 by a key in
-// the set and unmarshals its payload into dest. It checks no claims: the
+// signsWith reports whether jwk is a public key Varde signs with: alg
+// ES256 on an ECDSA P-256 key, or RS256 on an RSA key of at least
+// MinRSABits, so a key's alg says how what it signed is verified.
+func signsWith(jwk jose.JSONWebKey) bool {
+	switch k := jwk.Key.(type) {
+	case *ecdsa.PublicKey:
+		return jwk.Algorithm == string(Algorithm) && k.Curve == elliptic.P256()
+	case *rsa.PublicKey:
+		return jwk.Algorithm == string(RS256) && k.N.BitLen() >= MinRSABits
+	}
+	return false
+}
+
+// Verify checks that token is a compact JWS signed by a key in the set
+// with the key's algorithm (ES256 or RS256) and unmarshals its payload
+// into dest. It checks no claims: the
 // caller decides what expiry, issuer and audience mean for its use.
 // While the store fails it verifies with the keys last read, for at most
 // MaxStale, then fails with ErrStale.
 func (s *Set) Verify(ctx context.Context, token string, dest any) error {
-	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{Algorithm})
+	jws, err := jose.ParseSignedCompact(token, Algorithms)
 	if err != nil {
 		return fmt.Errorf("keys: %w", err)
 	}
@@ -457,6 +474,10 @@ func (s *Set) Verify(ctx context.Context, token string, dest any) error {
 	key, err := s.find(ctx, kid)
 	if err != nil {
 		return err
+	}
+	// RFC 8725 §3.1: the key decides the algorithm, not the header.
+	if alg := jws.Signatures[0].Header.Algorithm; alg != key.Algorithm {
+		return fmt.Errorf("keys: signature is %s, but key %s signs %s", alg, kid, key.Algorithm)
 	}
 	payload, err := jws.Verify(key)
 	if err != nil {

@@ -3,7 +3,9 @@ package keys
 import (
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -673,5 +675,97 @@ func TestSharedWithClears(t *testing.T) {
 	}
 	if other, _ := setA.SharedWith(); other != "" {
 		t.Errorf("SharedWith after a read of the store = %q, want none", other)
+	}
+}
+
+// A node's RSA key, published through a Set of its own over the same
+// store, is in every node's JWKS with alg RS256 and use sig, and what it
+// signs verifies (an id_token_hint of an RS256 client); retired, it is
+// in no JWKS and verifies nothing.
+func TestRSAKeyInJWKSUntilRetired(t *testing.T) {
+	ctx := context.Background()
+	setA, setB, now := twoNodes(t)
+	rsaSigner, err := New(testRSAKey(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaA := &Set{Store: setA.Store, Local: rsaSigner, Node: "a", Now: setA.Now}
+	for _, s := range []*Set{setA, rsaA, setB} {
+		if err := s.Publish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jwks, err := setB.JWKS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := jwks.Key(rsaSigner.KID())
+	if len(got) != 1 || got[0].Algorithm != "RS256" || got[0].Use != "sig" || len(jwks.Keys) != 3 {
+		t.Fatalf("node b's JWKS: %v, want a's two keys and its own, a's RSA key with alg RS256", kids(jwks.Keys))
+	}
+	tok, err := rsaSigner.SignJWT(map[string]string{"iss": "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]string
+	for _, s := range []*Set{setA, setB} {
+		if err := s.Verify(ctx, tok, &claims); err != nil || claims["iss"] != "a" {
+			t.Fatalf("node %s verifies an RS256 token: %v %v", s.Node, claims, err)
+		}
+	}
+
+	if _, err := setA.Store.RetirePublicKey(ctx, rsaSigner.KID(), now.Add(time.Second), nil); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(DefaultCacheTTL)
+	for _, s := range []*Set{setA, setB} {
+		jwks, _ := s.JWKS(ctx)
+		if len(jwks.Key(rsaSigner.KID())) != 0 || len(jwks.Keys) != 2 {
+			t.Errorf("node %s's JWKS after the RSA key was retired: %v", s.Node, kids(jwks.Keys))
+		}
+		if err := s.Verify(ctx, tok, &claims); !errors.Is(err, ErrUnknownKey) {
+			t.Errorf("node %s verifies with a retired RSA key: err = %v", s.Node, err)
+		}
+	}
+	if at := rsaA.Retired(ctx); at.IsZero() {
+		t.Fatal("the RSA key's own set does not read it as retired")
+	}
+	if _, err := rsaSigner.SignJWT(map[string]string{"iss": "a"}); !errors.Is(err, ErrRetired) {
+		t.Fatalf("a retired RSA key signs: err = %v", err)
+	}
+	// The EC key of node a is untouched.
+	if at := setA.Retired(ctx); !at.IsZero() {
+		t.Fatalf("node a's EC key read as retired at %v", at)
+	}
+}
+
+// A stored key whose alg does not fit its type, or an RSA key too
+// small, is left out of the JWKS: a key's alg says how what it signed is
+// verified.
+func TestJWKSLeavesOutMismatchedKeys(t *testing.T) {
+	ctx := context.Background()
+	setA, _, now := twoNodes(t)
+	small, _ := rsa.GenerateKey(rand.Reader, 1024)
+	ec, _ := Generate(rand.Reader)
+	ecAsRS := ec.PublicJWK()
+	ecAsRS.Algorithm, ecAsRS.KeyID = "RS256", "ec-as-rs"
+	rsAsES := jose.JSONWebKey{Key: testRSAKey(t).Public(), Algorithm: "ES256", Use: "sig", KeyID: "rs-as-es"}
+	tooSmall := jose.JSONWebKey{Key: small.Public(), Algorithm: "RS256", Use: "sig", KeyID: "small"}
+	for _, jwk := range []jose.JSONWebKey{ecAsRS, rsAsES, tooSmall} {
+		raw, err := json.Marshal(jwk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := setA.Store.PutPublicKey(ctx, &store.PublicKey{KID: jwk.KeyID, Node: "x", JWK: raw,
+			CreatedAt: *now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jwks, err := setA.JWKS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jwks.Keys) != 1 || jwks.Keys[0].KeyID != setA.Local.KID() {
+		t.Fatalf("JWKS = %v, want a's key alone", kids(jwks.Keys))
 	}
 }

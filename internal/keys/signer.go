@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/base64"
@@ -21,15 +22,34 @@ import (
 	"github.com/go-jose/go-jose/v4"
 )
 
-// Algorithm is the only signature algorithm Varde signs with.
+// Algorithm is the signature algorithm Varde signs with unless a relying
+// party registered another: ES256, with an ECDSA P-256 key.
 const Algorithm = jose.ES256
 
-// Signer signs JWTs with one ECDSA P-256 key, identified by its RFC 7638
-// thumbprint.
+// RS256 is the other algorithm Varde signs ID tokens and logout tokens
+// with, for relying parties registered for it (OpenID Connect Core
+// §15.1: RS256 is mandatory to implement), with an RSA key of at least
+// MinRSABits.
+const RS256 = jose.RS256
+
+// Algorithms are the algorithms Varde signs with, the default first.
+var Algorithms = []jose.SignatureAlgorithm{Algorithm, RS256}
+
+// MinRSABits is the smallest RSA key a Signer takes (NIST SP 800-131A:
+// 2048 bits); RSABits is the size Generate makes, for 128-bit security
+// (NIST SP 800-57 Part 1 §5.6.1).
+const (
+	MinRSABits = 2048
+	RSABits    = 3072
+)
+
+// Signer signs JWTs with one key, ECDSA P-256 (ES256) or RSA (RS256),
+// identified by its RFC 7638 thumbprint.
 type Signer struct {
 	key  crypto.Signer
 	rand io.Reader
 	kid  string
+	alg  jose.SignatureAlgorithm
 	pub  jose.JSONWebKey
 	// retired is set once a Set that holds this key as its local one
 	// reads that an operator retired it; from then on it signs nothing.
@@ -50,25 +70,37 @@ type publication struct {
 	now   func() time.Time
 }
 
-// New wraps key, which must be an ECDSA P-256 crypto.Signer (from a file,
-// memory or a hardware module). rand feeds the signatures; nil means
-// crypto/rand.
+// New wraps key, which must be an ECDSA P-256 crypto.Signer, which signs
+// ES256, or an RSA one of at least MinRSABits, which signs RS256 (from a
+// file, memory or a hardware module). rand feeds the signatures; nil
+// means crypto/rand.
 func New(key crypto.Signer, rnd io.Reader) (*Signer, error) {
-	pub, ok := key.Public().(*ecdsa.PublicKey)
-	if !ok || pub.Curve != elliptic.P256() {
-		return nil, errors.New("keys: signing key must be ECDSA P-256")
+	var alg jose.SignatureAlgorithm
+	switch pub := key.Public().(type) {
+	case *ecdsa.PublicKey:
+		if pub.Curve != elliptic.P256() {
+			return nil, errors.New("keys: an ECDSA signing key must be on curve P-256")
+		}
+		alg = Algorithm
+	case *rsa.PublicKey:
+		if n := pub.N.BitLen(); n < MinRSABits {
+			return nil, fmt.Errorf("keys: an RSA signing key must have at least %d bits, this one has %d", MinRSABits, n)
+		}
+		alg = RS256
+	default:
+		return nil, errors.New("keys: signing key must be ECDSA P-256 or RSA")
 	}
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-	jwk := jose.JSONWebKey{Key: pub, Algorithm: string(Algorithm), Use: "sig"}
+	jwk := jose.JSONWebKey{Key: key.Public(), Algorithm: string(alg), Use: "sig"}
 	// RFC 7638 §3: the thumbprint is over the required members only.
 	tp, err := jwk.Thumbprint(crypto.SHA256)
 	if err != nil {
 		return nil, fmt.Errorf("keys: thumbprint: %w", err)
 	}
 	jwk.KeyID = base64.RawURLEncoding.EncodeToString(tp)
-	return &Signer{key: key, rand: rnd, kid: jwk.KeyID, pub: jwk}, nil
+	return &Signer{key: key, rand: rnd, kid: jwk.KeyID, alg: alg, pub: jwk}, nil
 }
 
 // Generate creates a fresh in-memory P-256 key (demo and tests).
@@ -83,8 +115,24 @@ func Generate(rnd io.Reader) (*Signer, error) {
 	return New(k, rnd)
 }
 
+// GenerateRSA creates a fresh in-memory RSA key of RSABits (demo and
+// tests): `go test -run '^$' -bench GenerateRSA ./internal/keys/`
+// measures how long that takes.
+func GenerateRSA(rnd io.Reader) (*Signer, error) {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	k, err := rsa.GenerateKey(rnd, RSABits)
+	if err != nil {
+		return nil, fmt.Errorf("keys: generate RSA: %w", err)
+	}
+	return New(k, rnd)
+}
+
 // ParsePEM parses the first private key block in raw: an ECDSA P-256
-// private key in PKCS #8 ("PRIVATE KEY") or SEC 1 ("EC PRIVATE KEY"). A
+// private key in PKCS #8 ("PRIVATE KEY") or SEC 1 ("EC PRIVATE KEY"), or
+// an RSA one in PKCS #8 or PKCS #1 ("RSA PRIVATE KEY"); New says which
+// it takes. A
 // node reads its key file with config.ReadSecretFile first. An encrypted
 // key, or a private key of another type, is refused as such: the file
 // is kept safe by its mode, or the key by a hardware module.
@@ -107,10 +155,12 @@ func ParsePEM(raw []byte) (*Signer, error) {
 			key, err = x509.ParsePKCS8PrivateKey(b.Bytes)
 		case "EC PRIVATE KEY":
 			key, err = x509.ParseECPrivateKey(b.Bytes)
+		case "RSA PRIVATE KEY":
+			key, err = x509.ParsePKCS1PrivateKey(b.Bytes)
 		default:
 			if strings.HasSuffix(b.Type, "PRIVATE KEY") {
-				return nil, fmt.Errorf("%s is not a key Varde reads: the signing key is ECDSA P-256, "+
-					"in a PRIVATE KEY (PKCS #8) or EC PRIVATE KEY (SEC 1) PEM block", b.Type)
+				return nil, fmt.Errorf("%s is not a key Varde reads: a signing key is ECDSA P-256 or RSA, "+
+					"in a PRIVATE KEY (PKCS #8), EC PRIVATE KEY (SEC 1) or RSA PRIVATE KEY (PKCS #1) PEM block", b.Type)
 			}
 			continue
 		}
@@ -128,6 +178,9 @@ func ParsePEM(raw []byte) (*Signer, error) {
 // KID returns the key ID: the base64url SHA-256 JWK thumbprint (RFC 7638).
 func (s *Signer) KID() string { return s.kid }
 
+// Alg returns the algorithm the key signs with: ES256 or RS256.
+func (s *Signer) Alg() jose.SignatureAlgorithm { return s.alg }
+
 // PublicJWK returns the public key as a JWK with kid, alg and use.
 func (s *Signer) PublicJWK() jose.JSONWebKey { return s.pub }
 
@@ -138,21 +191,35 @@ func (s *Signer) Public() *jose.JSONWebKey {
 }
 
 // Algs implements jose.OpaqueSigner.
-func (s *Signer) Algs() []jose.SignatureAlgorithm { return []jose.SignatureAlgorithm{Algorithm} }
+func (s *Signer) Algs() []jose.SignatureAlgorithm { return []jose.SignatureAlgorithm{s.alg} }
 
 // SignPayload implements jose.OpaqueSigner: it asks the crypto.Signer
-// for an ASN.1 signature over SHA-256(payload) and converts it to the
-// fixed-size R || S form JWS requires (RFC 7518 §3.4).
+// for a signature over SHA-256(payload): for ES256 an ASN.1 one, which
+// it converts to the fixed-size R || S form JWS requires (RFC 7518
+// §3.4); for RS256 an RSASSA-PKCS1-v1_5 one, which JWS takes as it is
+// (RFC 7518 §3.3).
 func (s *Signer) SignPayload(payload []byte, alg jose.SignatureAlgorithm) ([]byte, error) {
-	if alg != Algorithm {
+	if alg != s.alg {
 		return nil, jose.ErrUnsupportedAlgorithm
 	}
 	h := crypto.SHA256.New()
 	h.Write(payload)
-	der, err := s.key.Sign(s.rand, h.Sum(nil), crypto.SHA256)
+	sig, err := s.key.Sign(s.rand, h.Sum(nil), crypto.SHA256)
 	if err != nil {
 		return nil, fmt.Errorf("keys: sign: %w", err)
 	}
+	if s.alg == RS256 {
+		// RFC 8017 §8.2.1: the signature is as long as the modulus.
+		if want := s.pub.Key.(*rsa.PublicKey).Size(); len(sig) != want {
+			return nil, fmt.Errorf("keys: signer returned an RSA signature of %d bytes, not %d", len(sig), want)
+		}
+		return sig, nil
+	}
+	return esSignature(sig)
+}
+
+// esSignature converts an ASN.1 ECDSA P-256 signature to R || S.
+func esSignature(der []byte) ([]byte, error) {
 	var rs struct{ R, S *big.Int }
 	rest, err := asn1.Unmarshal(der, &rs)
 	if err != nil || len(rest) != 0 || rs.R == nil || rs.S == nil {
@@ -195,7 +262,7 @@ func (s *Signer) SignTyped(claims any, typ string) (string, error) {
 		return "", fmt.Errorf("keys: marshal claims: %w", err)
 	}
 	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: Algorithm, Key: s}, opts)
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: s.alg, Key: s}, opts)
 	if err != nil {
 		return "", fmt.Errorf("keys: %w", err)
 	}

@@ -6,14 +6,17 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io"
 	"math/big"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
@@ -52,6 +55,74 @@ func TestSignJWTVerifiesWithPublicJWK(t *testing.T) {
 	}
 }
 
+// testRSAKey is one RSA key of MinRSABits for the package's tests,
+// made once: a key of RSABits takes a while to make.
+var testRSAKey = func() func(t *testing.T) *rsa.PrivateKey {
+	var once sync.Once
+	var key *rsa.PrivateKey
+	var err error
+	return func(t *testing.T) *rsa.PrivateKey {
+		t.Helper()
+		once.Do(func() { key, err = rsa.GenerateKey(rand.Reader, MinRSABits) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return key
+	}
+}()
+
+// An RSA key signs RS256 (OpenID Connect Core §15.1), verifiable with
+// its public JWK, which says alg RS256 and use sig; it signs nothing
+// else.
+func TestRSASignerSignsRS256(t *testing.T) {
+	s, err := New(testRSAKey(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.SignTyped(map[string]any{"sub": "x"}, "logout+jwt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256}); err == nil {
+		t.Fatal("an RS256 token parsed as ES256")
+	}
+	parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := parsed.Headers[0]
+	if h.KeyID != s.KID() || h.Algorithm != "RS256" || h.ExtraHeaders["typ"] != "logout+jwt" {
+		t.Fatalf("header = %+v", h)
+	}
+	jwk := s.PublicJWK()
+	if jwk.Algorithm != "RS256" || jwk.Use != "sig" || jwk.KeyID == "" || !jwk.IsPublic() || s.Alg() != RS256 {
+		t.Fatalf("public JWK = %+v, alg %s", jwk, s.Alg())
+	}
+	var claims struct {
+		Sub string `json:"sub"`
+	}
+	if err := parsed.Claims(jwk.Key, &claims); err != nil || claims.Sub != "x" {
+		t.Fatalf("claims %+v, %v", claims, err)
+	}
+	if _, err := s.SignPayload([]byte("x"), jose.ES256); !errors.Is(err, jose.ErrUnsupportedAlgorithm) {
+		t.Fatalf("RSA key asked for ES256: err = %v", err)
+	}
+	ec, _ := Generate(rand.Reader)
+	if _, err := ec.SignPayload([]byte("x"), jose.RS256); !errors.Is(err, jose.ErrUnsupportedAlgorithm) {
+		t.Fatalf("EC key asked for RS256: err = %v", err)
+	}
+}
+
+// BenchmarkGenerateRSA measures what a node that makes its RSA key at
+// start (a demo, an issuer on localhost) waits for it.
+func BenchmarkGenerateRSA(b *testing.B) {
+	for b.Loop() {
+		if _, err := GenerateRSA(rand.Reader); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func TestKIDIsRFC7638Thumbprint(t *testing.T) {
 	// RFC 7638 §3.1 over an EC key: the thumbprint covers crv, kty, x, y
 	// only, so adding kid/alg/use must not change it.
@@ -78,22 +149,32 @@ func TestParsePEM(t *testing.T) {
 	sec1, _ := x509.MarshalECPrivateKey(p256)
 	pkcs8384, _ := x509.MarshalPKCS8PrivateKey(p384)
 	pkcs8ed, _ := x509.MarshalPKCS8PrivateKey(edk)
+	rsaKey := testRSAKey(t)
+	pkcs1rsa := x509.MarshalPKCS1PrivateKey(rsaKey)
+	pkcs8rsa, _ := x509.MarshalPKCS8PrivateKey(rsaKey)
+	rsa1024, _ := rsa.GenerateKey(rand.Reader, 1024)
+	pkcs1small := x509.MarshalPKCS1PrivateKey(rsa1024)
 	legacy := map[string]string{"Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-256-CBC,00112233445566778899AABBCCDDEEFF"}
 	tests := []struct {
 		name, typ string
 		headers   map[string]string
 		der       []byte
+		want      crypto.Signer
 		wantErr   string
 	}{
-		{"pkcs8 p256", "PRIVATE KEY", nil, pkcs8, ""},
-		{"sec1 p256", "EC PRIVATE KEY", nil, sec1, ""},
-		{"p384 refused", "PRIVATE KEY", nil, pkcs8384, "P-256"},
-		{"ed25519 refused", "PRIVATE KEY", nil, pkcs8ed, "P-256"},
-		{"no key block", "CERTIFICATE", nil, []byte{1, 2}, "no private key"},
-		{"garbage", "PRIVATE KEY", nil, []byte{1, 2, 3}, "parse"},
-		{"encrypted pkcs8 refused", "ENCRYPTED PRIVATE KEY", nil, []byte{1, 2, 3}, "ENCRYPTED PRIVATE KEY is encrypted"},
-		{"encrypted sec1 refused", "EC PRIVATE KEY", legacy, []byte{1, 2, 3}, "EC PRIVATE KEY is encrypted"},
-		{"rsa refused", "RSA PRIVATE KEY", nil, []byte{1, 2, 3}, "RSA PRIVATE KEY is not a key Varde reads"},
+		{"pkcs8 p256", "PRIVATE KEY", nil, pkcs8, p256, ""},
+		{"sec1 p256", "EC PRIVATE KEY", nil, sec1, p256, ""},
+		{"pkcs1 rsa", "RSA PRIVATE KEY", nil, pkcs1rsa, rsaKey, ""},
+		{"pkcs8 rsa", "PRIVATE KEY", nil, pkcs8rsa, rsaKey, ""},
+		{"rsa 1024 refused", "RSA PRIVATE KEY", nil, pkcs1small, nil, "at least 2048 bits, this one has 1024"},
+		{"p384 refused", "PRIVATE KEY", nil, pkcs8384, nil, "P-256"},
+		{"ed25519 refused", "PRIVATE KEY", nil, pkcs8ed, nil, "P-256 or RSA"},
+		{"no key block", "CERTIFICATE", nil, []byte{1, 2}, nil, "no private key"},
+		{"garbage", "PRIVATE KEY", nil, []byte{1, 2, 3}, nil, "parse"},
+		{"encrypted pkcs8 refused", "ENCRYPTED PRIVATE KEY", nil, []byte{1, 2, 3}, nil, "ENCRYPTED PRIVATE KEY is encrypted"},
+		{"encrypted sec1 refused", "EC PRIVATE KEY", legacy, []byte{1, 2, 3}, nil, "EC PRIVATE KEY is encrypted"},
+		{"garbage rsa", "RSA PRIVATE KEY", nil, []byte{1, 2, 3}, nil, "parse RSA PRIVATE KEY"},
+		{"dsa refused", "DSA PRIVATE KEY", nil, []byte{1, 2, 3}, nil, "DSA PRIVATE KEY is not a key Varde reads"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,8 +188,8 @@ func TestParsePEM(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, _ := New(p256, nil)
-			if s.KID() != want.KID() {
+			want, _ := New(tt.want, nil)
+			if s.KID() != want.KID() || s.Alg() != want.Alg() {
 				t.Fatalf("kid %s != %s", s.KID(), want.KID())
 			}
 		})

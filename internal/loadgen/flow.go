@@ -41,6 +41,10 @@ type RP struct {
 	// HTTP is shared by all virtual users; it must not follow redirects
 	// (NewHTTPClient makes one).
 	HTTP *http.Client
+	// IDTokenAlgs are the algorithms the relying party accepts its ID
+	// tokens signed with (its id_token_signed_response_alg); empty:
+	// those discovery lists.
+	IDTokenAlgs []string
 
 	signer   jose.Signer
 	verifier *oidc.IDTokenVerifier
@@ -71,7 +75,7 @@ func (rp *RP) Setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rp.verifier = p.Verifier(&oidc.Config{ClientID: rp.ClientID})
+	rp.verifier = p.Verifier(&oidc.Config{ClientID: rp.ClientID, SupportedSigningAlgs: rp.IDTokenAlgs})
 	rp.signer, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: rp.Key, KeyID: rp.KeyID}}, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
 		return err
@@ -388,6 +392,7 @@ func (rp *RP) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token, 
 		AccessToken  string `json:"access_token"`
 		TokenType    string `json:"token_type"`
 		RefreshToken string `json:"refresh_token"`
+		IDToken      string `json:"id_token"`
 		Error        string `json:"error"`
 		Description  string `json:"error_description"`
 	}
@@ -397,7 +402,15 @@ func (rp *RP) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token, 
 	if res.StatusCode != http.StatusOK {
 		return nil, &oauth2.RetrieveError{Response: res, Body: body, ErrorCode: tok.Error, ErrorDescription: tok.Description}
 	}
-	return &oauth2.Token{AccessToken: tok.AccessToken, TokenType: tok.TokenType, RefreshToken: tok.RefreshToken}, nil
+	out := &oauth2.Token{AccessToken: tok.AccessToken, TokenType: tok.TokenType, RefreshToken: tok.RefreshToken}
+	return out.WithExtra(map[string]any{"id_token": tok.IDToken}), nil
+}
+
+// VerifyIDToken verifies raw as the relying party verifies the ID token
+// of a login (go-oidc): its signature with one of IDTokenAlgs, issuer,
+// audience and expiry; the nonce is the caller's to check.
+func (rp *RP) VerifyIDToken(ctx context.Context, raw string) (*oidc.IDToken, error) {
+	return rp.verifier.Verify(ctx, raw)
 }
 
 func random(n int) string {

@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/varde-eid/varde/internal/keys"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -82,10 +82,17 @@ type LogoutClaims struct {
 // person's session sess ended, at now: jtis[i] and tokens[i] are cs[i]'s.
 func (p *Provider) logoutTokens(ctx context.Context, cs []*store.Client, sess *store.Session, now time.Time) (jtis, tokens []string, err error) {
 	claims := make([]LogoutClaims, len(cs))
+	signers := make([]*keys.Signer, len(cs))
 	jtis = make([]string, len(cs))
 	for i, c := range cs {
 		if jtis[i], err = p.randomToken(16); err != nil {
 			return nil, nil, err
+		}
+		// Back-Channel Logout 1.0 §2.6: the relying party validates the
+		// logout token's signature as it does an ID token's, so it is
+		// signed with the client's ID token algorithm.
+		if signers[i], err = p.signerFor(c.IDTokenSigningAlg()); err != nil {
+			return nil, nil, fmt.Errorf("sign logout token for %s: %w: %w", c.ID, errLogoutSigner, err)
 		}
 		claims[i] = LogoutClaims{
 			Issuer: p.Issuer,
@@ -101,7 +108,7 @@ func (p *Provider) logoutTokens(ctx context.Context, cs []*store.Client, sess *s
 			Events:    map[string]map[string]any{BackchannelLogoutEvent: {}},
 		}
 	}
-	tokens, err = p.signLogouts(ctx, claims)
+	tokens, err = p.signLogouts(ctx, claims, signers)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sign logout tokens: %w: %w", errLogoutSigner, err)
 	}
@@ -121,17 +128,17 @@ var errLogoutSigner = errors.New("signer")
 // no more than this many signatures.
 const logoutSignConcurrency = 4
 
-// signLogouts signs each of claims as a logout token, up to
+// signLogouts signs each of claims as a logout token with the key of the
+// same index in signers, up to
 // logoutSignConcurrency at once, all within LogoutSignTimeout and ctx
 // (keys.Bounded: the signatures of one session end are one signing, so
 // a stuck signer leaves at most one session end's signing running, of
 // at most logoutSignConcurrency signatures). A signing given up on is
 // counted (varde_backchannel_logout_signatures_abandoned_total).
-func (p *Provider) signLogouts(ctx context.Context, claims []LogoutClaims) ([]string, error) {
+func (p *Provider) signLogouts(ctx context.Context, claims []LogoutClaims, signers []*keys.Signer) ([]string, error) {
 	if len(claims) == 0 {
 		return nil, nil
 	}
-	signer := p.Signer
 	// signed is set by the signing before it returns, and read only
 	// once Sign has its result, never when it was given up on.
 	var signed []string
@@ -144,7 +151,7 @@ func (p *Provider) signLogouts(ctx context.Context, claims []LogoutClaims) ([]st
 			slots <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-slots }()
-				if out[i], errs[i] = signer.SignTyped(claims[i], LogoutTokenTyp); errs[i] != nil {
+				if out[i], errs[i] = signers[i].SignTyped(claims[i], LogoutTokenTyp); errs[i] != nil {
 					errs[i] = fmt.Errorf("for %s: %w", claims[i].Audience, errs[i])
 				}
 			})
@@ -186,9 +193,15 @@ func (p *Provider) RenewLogoutToken(payload []byte, now time.Time) ([]byte, erro
 	if err != nil || len(form["logout_token"]) != 1 {
 		return nil, fmt.Errorf("renew logout token: %w", ErrNotLogoutDelivery)
 	}
-	tok, err := jwt.ParseSigned(form.Get("logout_token"), []jose.SignatureAlgorithm{jose.ES256})
+	tok, err := jwt.ParseSigned(form.Get("logout_token"), keys.Algorithms)
 	if err != nil {
 		return nil, fmt.Errorf("renew logout token: %w: %w", ErrNotLogoutDelivery, err)
+	}
+	// It is signed again with its own algorithm: the client's when it
+	// was queued.
+	signer, err := p.signerFor(tok.Headers[0].Algorithm)
+	if err != nil {
+		return nil, fmt.Errorf("renew logout token: %w", err)
 	}
 	// The token is Varde's own, read back from its own outbox: it was
 	// verified by being signed here, and may be signed by a key retired
@@ -202,7 +215,7 @@ func (p *Provider) RenewLogoutToken(payload []byte, now time.Time) ([]byte, erro
 	}
 	claims.IssuedAt = now.Unix()
 	claims.Expiry = now.Add(LogoutTokenLifetime).Unix()
-	signed, err := p.Signer.SignTyped(claims, LogoutTokenTyp)
+	signed, err := signer.SignTyped(claims, LogoutTokenTyp)
 	if err != nil {
 		return nil, fmt.Errorf("renew logout token for %s: %w", claims.Audience, err)
 	}

@@ -87,6 +87,18 @@ type Discovery struct {
 	StatusPage string `json:"status_page,omitempty"`
 }
 
+// idTokenAlgs are the algorithms this node signs ID tokens with: ES256,
+// and RS256 if it has an RSA key. OpenID Connect Discovery 1.0 §3 wants
+// RS256 listed, and a node that lists it must sign it; a node without an
+// RSA key lists what it can sign (ADR 32).
+func (p *Provider) idTokenAlgs() []string {
+	algs := []string{string(keys.Algorithm)}
+	if p.RSASigner != nil {
+		algs = append(algs, string(keys.RS256))
+	}
+	return algs
+}
+
 // Metadata returns the discovery document.
 func (p *Provider) Metadata() Discovery {
 	locales := []string{"nb", "en", "da"}
@@ -123,7 +135,7 @@ func (p *Provider) Metadata() Discovery {
 		ResponseModesSupported:                     []string{"query"},
 		GrantTypesSupported:                        []string{grantAuthorizationCode, grantRefreshToken},
 		SubjectTypesSupported:                      []string{"pairwise"},
-		IDTokenSigningAlgValuesSupported:           []string{string(keys.Algorithm)},
+		IDTokenSigningAlgValuesSupported:           p.idTokenAlgs(),
 		TokenEndpointAuthMethodsSupported:          authMethods,
 		TokenEndpointAuthSigningAlgValuesSupported: assertionAlgs,
 		CodeChallengeMethodsSupported:              []string{oauth2.MethodS256},

@@ -34,7 +34,7 @@ const idTokenTyp = "JWT"
 // an ID token's; their typ keeps either from passing for an ID token
 // (RFC 8725 §3.11, Back-Channel Logout 1.0 §2.4) in an id_token_hint.
 func idTokenTyped(raw string) bool {
-	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{keys.Algorithm})
+	jws, err := jose.ParseSignedCompact(raw, keys.Algorithms)
 	if err != nil || len(jws.Signatures) != 1 {
 		return false
 	}

@@ -123,7 +123,13 @@ type Provider struct {
 	// Signer signs ID tokens; KeySet serves /jwks and verifies
 	// id_token_hint.
 	Signer *keys.Signer
-	KeySet *keys.Set
+	// RSASigner signs the ID tokens and logout tokens of clients
+	// registered for RS256 (store.Client.IDTokenAlg); nil: the node
+	// signs ES256 only, discovery offers nothing else, and such a
+	// client's tokens fail with server_error, never signed ES256 instead
+	// (ADR 32). Its key set publishes it beside Signer's.
+	RSASigner *keys.Signer
+	KeySet    *keys.Set
 	// ClientAuth authenticates clients at /par, /token and /revoke. Its
 	// Audiences should be Audiences(Issuer): an assertion names the
 	// issuer, or, from a client registered for it, one of the endpoint

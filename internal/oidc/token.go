@@ -13,6 +13,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/keys"
 	"github.com/varde-eid/varde/internal/oauth2"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -546,6 +547,27 @@ func (p *Provider) newToken(kind string, g *store.Grant, scope []string, now, ex
 	}, nil
 }
 
+// errNoRSAKey means a client registered for RS256 ID tokens asked a node
+// that has no RSA key: it gets none signed ES256 instead, which it would
+// refuse, or worse, accept against its registration (ADR 32).
+var errNoRSAKey = errors.New("the client is registered for RS256 ID tokens, and this node has no RSA key (keys.rsa_signing_key_file)")
+
+// signerFor is the key that signs ID tokens and logout tokens with alg
+// (store.Client.IDTokenSigningAlg; OIDC Core §15.1: RS256 is mandatory
+// to implement, ES256 is Varde's default).
+func (p *Provider) signerFor(alg string) (*keys.Signer, error) {
+	switch alg {
+	case store.IDTokenES256:
+		return p.Signer, nil
+	case store.IDTokenRS256:
+		if p.RSASigner == nil {
+			return nil, errNoRSAKey
+		}
+		return p.RSASigner, nil
+	}
+	return nil, fmt.Errorf("no signing key for ID token algorithm %q", alg)
+}
+
 // idToken builds and signs an ID token (OIDC Core §2, §3.1.3.6).
 func (p *Provider) idToken(c *store.Client, g *store.Grant, person *store.Person, nonce string, now time.Time) (string, error) {
 	claims := map[string]any{
@@ -574,7 +596,11 @@ func (p *Provider) idToken(c *store.Client, g *store.Grant, person *store.Person
 		claims["degraded"] = true
 	}
 	personClaims(claims, c, person)
-	tok, err := p.Signer.SignJWT(claims)
+	signer, err := p.signerFor(c.IDTokenSigningAlg())
+	if err != nil {
+		return "", fmt.Errorf("sign id token for %s: %w", c.ID, err)
+	}
+	tok, err := signer.SignJWT(claims)
 	if err != nil {
 		return "", fmt.Errorf("sign id token: %w", err)
 	}

@@ -83,11 +83,33 @@ type Client struct {
 	// sector, so introspection reveals no subject identifier the
 	// organisation does not already know. Empty: only its own.
 	IntrospectTokensOf []string
+	// IDTokenAlg is the algorithm the client's ID tokens, and the logout
+	// tokens sent to it, are signed with (OpenID Connect Registration 1.0
+	// §2, id_token_signed_response_alg): IDTokenES256, also when empty,
+	// or IDTokenRS256 for a relying party that verifies nothing else
+	// (ADR 32).
+	IDTokenAlg string
 	// Source says where the client came from: ClientSourceConfig,
 	// ClientSourceCLI, or another word for clients a program registers
 	// itself (the demo's "demo").
 	Source    string
 	CreatedAt time.Time
+}
+
+// The algorithms a client's ID tokens may be signed with
+// (Client.IDTokenAlg).
+const (
+	IDTokenES256 = "ES256"
+	IDTokenRS256 = "RS256"
+)
+
+// IDTokenSigningAlg is the algorithm c's ID tokens and logout tokens are
+// signed with: IDTokenAlg, or IDTokenES256 if that is empty.
+func (c *Client) IDTokenSigningAlg() string {
+	if c.IDTokenAlg == "" {
+		return IDTokenES256
+	}
+	return c.IDTokenAlg
 }
 
 // Sector is c's pairwise subject sector (ADR 4): see SectorOf.

@@ -11,6 +11,10 @@
 //                    binds the code); else a plain authorization request
 //                    with dpop_jkt
 //   RP_ACR_VALUES    acr_values to ask for (optional)
+//   RP_ID_TOKEN_ALG  the client's id_token_signed_response_alg: the one
+//                    algorithm its ID tokens must be signed with
+//                    (optional; absent: openid-client's default, any
+//                    that discovery lists)
 //
 // Varde requires DPoP nonces (RFC 9449 §8, §9): openid-client's first
 // proof at an endpoint, without one, is refused with use_dpop_nonce,
@@ -91,6 +95,9 @@ async function main() {
   const jwk = env("RP_CLIENT_JWK", false);
   const pushed = env("RP_PAR", false) === "1";
   const acrValues = env("RP_ACR_VALUES", false);
+  const idTokenAlg = env("RP_ID_TOKEN_ALG", false);
+  const metadata = { redirect_uris: [redirectUri] };
+  if (idTokenAlg) metadata.id_token_signed_response_alg = idTokenAlg;
 
   let auth = client.None();
   if (jwk) {
@@ -112,7 +119,7 @@ async function main() {
   // The requests to the PAR, token and UserInfo endpoints, in order.
   const endpoints = new Set();
   const exchanges = [];
-  const config = await client.discovery(issuer, clientId, { redirect_uris: [redirectUri] }, auth, {
+  const config = await client.discovery(issuer, clientId, metadata, auth, {
     execute: [client.allowInsecureRequests, client.enableNonRepudiationChecks],
     [client.customFetch]: async (url, options) => {
       const res = await fetch(url, options);
@@ -251,6 +258,9 @@ async function main() {
     acr: claims.acr,
     amr: claims.amr,
     token_types: wireTokenTypes,
+    id_token_algs: [tokens.id_token, refreshed.id_token].map(
+      (t) => JSON.parse(Buffer.from(t.split(".")[0], "base64url").toString()).alg,
+    ),
     access_token: tokens.access_token,
     refresh_token: tokens.refresh_token,
     userinfo_sub: userinfo.sub,

@@ -13,7 +13,7 @@ import (
 
 const clientCols = "id, name, auth_method, secret_hash, jwks, jwks_uri, redirect_uris, " +
 	"post_logout_redirect_uris, require_par, allowed_levels, sector_id, claims, source, created_at, providers, degraded_level, " +
-	"status_webhook, status_components, legacy_endpoint_audience, dpop_bound_access_tokens, backchannel_logout_uri, introspect_tokens_of, refresh_tokens"
+	"status_webhook, status_components, legacy_endpoint_audience, dpop_bound_access_tokens, backchannel_logout_uri, introspect_tokens_of, refresh_tokens, id_token_alg"
 
 func clientArgs(c *store.Client) []any {
 	return []any{
@@ -22,7 +22,7 @@ func clientArgs(c *store.Client) []any {
 		encodeStrings(c.AllowedLevels), c.SectorID, encodeStrings(c.Claims), c.Source, micros(c.CreatedAt),
 		encodeStrings(c.Providers), c.DegradedLevel, c.StatusWebhook, encodeStrings(c.StatusComponents),
 		boolInt(c.LegacyEndpointAudience), boolInt(c.DPoPBoundAccessTokens), c.BackchannelLogoutURI,
-		encodeStrings(c.IntrospectTokensOf), boolInt(c.RefreshTokens),
+		encodeStrings(c.IntrospectTokensOf), boolInt(c.RefreshTokens), c.IDTokenAlg,
 	}
 }
 
@@ -38,7 +38,7 @@ func scanClient(s scanner) (*store.Client, error) {
 	err := s.Scan(&c.ID, &c.Name, &c.AuthMethod, &c.SecretHash, &jwks, &c.JWKSURI,
 		&redirects, &postLogout, &c.RequirePAR, &levels, &c.SectorID, &claims, &c.Source, &created, &providers, &c.DegradedLevel,
 		&c.StatusWebhook, &components, &c.LegacyEndpointAudience, &c.DPoPBoundAccessTokens, &c.BackchannelLogoutURI,
-		&introspect, &c.RefreshTokens)
+		&introspect, &c.RefreshTokens, &c.IDTokenAlg)
 	if err != nil {
 		return nil, err
 	}

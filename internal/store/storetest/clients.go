@@ -33,6 +33,7 @@ func fullClient(t *testing.T, id string) *store.Client {
 		LegacyEndpointAudience: true,
 		DPoPBoundAccessTokens:  true,
 		RefreshTokens:          true,
+		IDTokenAlg:             store.IDTokenRS256,
 		BackchannelLogoutURI:   "https://rp.example/varde/logout",
 		IntrospectTokensOf:     []string{"rp-web", "rp-app"},
 		Source:                 "cli",
@@ -66,7 +67,7 @@ func testClients(t *testing.T, s store.Store) {
 			}},
 			{"secret only", &store.Client{
 				ID: "basic", AuthMethod: store.AuthClientSecretBasic, SecretHash: []byte{0, 1, 0, 0xff},
-				RedirectURIs: []string{""}, CreatedAt: base(t).In(time.UTC),
+				RedirectURIs: []string{""}, IDTokenAlg: store.IDTokenES256, CreatedAt: base(t).In(time.UTC),
 			}},
 		}
 		for _, tt := range tests {
@@ -75,6 +76,9 @@ func testClients(t *testing.T, s store.Store) {
 				got, err := s.GetClient(ctx, tt.c.ID)
 				wantErr(t, "GetClient", err, nil)
 				same(t, "client", tt.c, got)
+				if want := tt.c.IDTokenSigningAlg(); got.IDTokenSigningAlg() != want || (want != store.IDTokenES256 && want != store.IDTokenRS256) {
+					t.Errorf("ID token alg read back = %q, want %q", got.IDTokenSigningAlg(), want)
+				}
 			})
 		}
 	})

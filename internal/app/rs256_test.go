@@ -1,0 +1,195 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/varde-eid/varde/internal/keys"
+	"github.com/varde-eid/varde/internal/loadgen"
+	"github.com/varde-eid/varde/internal/oidc"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// rs256RP registers a client for RS256 ID tokens (with refresh tokens,
+// and the back-channel logout URI logout, if not empty) and returns its
+// relying party, which accepts its ID tokens signed with algs alone
+// (go-oidc's SupportedSigningAlgs).
+func rs256RP(t *testing.T, n *node, id, logout string, algs ...string) *loadgen.RP {
+	t.Helper()
+	rp := n.addRPWith(t, id, id+".example", func(c *store.Client) {
+		c.IDTokenAlg, c.RefreshTokens, c.BackchannelLogoutURI = store.IDTokenRS256, true, logout
+	})
+	return withIDTokenAlgs(t, rp, algs...)
+}
+
+// withIDTokenAlgs is a copy of rp that accepts ID tokens signed with
+// algs alone.
+func withIDTokenAlgs(t *testing.T, rp *loadgen.RP, algs ...string) *loadgen.RP {
+	t.Helper()
+	c := *rp
+	c.IDTokenAlgs = algs
+	if err := c.Setup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
+
+// jwsAlg is the alg header of the compact JWS raw.
+func jwsAlg(t *testing.T, raw string) (alg, kid string) {
+	t.Helper()
+	tok, err := jwt.ParseSigned(raw, keys.Algorithms)
+	if err != nil {
+		t.Fatalf("parse %q: %v", raw, err)
+	}
+	return tok.Headers[0].Algorithm, tok.Headers[0].KeyID
+}
+
+// TestRS256ClientEndToEnd: a node with an RSA key (made up at start, on
+// localhost) lists RS256 beside ES256 in discovery and its RSA key in
+// the JWKS; a client registered with id_token_signed_response_alg RS256
+// logs in with go-oidc accepting RS256 alone, gets RS256 ID tokens at
+// both grants, and logs out with one as id_token_hint; a relying party
+// that accepts ES256 alone refuses its ID token. A client registered
+// for nothing gets ES256, as before.
+func TestRS256ClientEndToEnd(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	if n.app.RSASigner == nil {
+		t.Fatal("a node on localhost without key files made up no RSA key")
+	}
+	if got := discoveryOf(t, n).IDTokenSigningAlgValuesSupported; !slices.Equal(got, []string{"ES256", "RS256"}) {
+		t.Fatalf("id_token_signing_alg_values_supported = %v, want [ES256 RS256]", got)
+	}
+	set := jwksOf(t, n)
+	rsaKeys := set.Key(n.app.RSASigner.KID())
+	if len(rsaKeys) != 1 || rsaKeys[0].Algorithm != "RS256" {
+		t.Fatalf("JWKS has no RS256 key %s: %+v", n.app.RSASigner.KID(), set.Keys)
+	}
+
+	legacy := rs256RP(t, n, "legacy", "", "RS256")
+	device := n.enrol(t, false)
+	jar, _ := cookiejar.New(nil)
+	in, err := legacy.Login(ctx, device, loadgen.LoginOptions{Jar: jar})
+	if err != nil {
+		t.Fatalf("login of an RS256 client, verified with RS256 alone: %v", err)
+	}
+	if alg, kid := jwsAlg(t, in.RawIDToken); alg != "RS256" || kid != n.app.RSASigner.KID() {
+		t.Fatalf("ID token at the code grant: alg %s, kid %s; want RS256 by %s", alg, kid, n.app.RSASigner.KID())
+	}
+	refreshed, err := legacy.Refresh(ctx, in.Token.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := refreshed.Extra("id_token").(string)
+	if alg, _ := jwsAlg(t, raw); alg != "RS256" {
+		t.Fatalf("ID token at the refresh grant: alg %s, want RS256", alg)
+	}
+	if idt, err := legacy.VerifyIDToken(ctx, raw); err != nil || idt.Subject != in.IDToken.Subject {
+		t.Fatalf("refreshed ID token: %v, %v; want the sub of the first", idt, err)
+	}
+
+	// A relying party that accepts ES256 alone, as it would if Varde
+	// signed every ID token ES256, refuses the client's.
+	strict := withIDTokenAlgs(t, legacy, "ES256")
+	if _, err := strict.Login(ctx, device, loadgen.LoginOptions{}); err == nil || !strings.Contains(err.Error(), "id token") {
+		t.Fatalf("an ES256-only relying party took an RS256 ID token: %v", err)
+	}
+
+	// RP-initiated logout with an RS256 ID token as id_token_hint.
+	browser := &http.Client{Jar: jar}
+	res, err := browser.Get(n.issuer + "/logout?" + url.Values{"id_token_hint": {in.RawIDToken}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("logout with an RS256 id_token_hint: %d", res.StatusCode)
+	}
+	if after, err := legacy.Login(ctx, device, loadgen.LoginOptions{Jar: jar}); err != nil || after.SSO {
+		t.Errorf("login after logout: sso %v, %v; want a new login", after != nil && after.SSO, err)
+	}
+
+	// The default is unchanged: ES256, verified with ES256 alone.
+	bank := withIDTokenAlgs(t, n.addRP(t, "bank", "bank.example"), "ES256")
+	at, err := bank.Login(ctx, device, loadgen.LoginOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alg, kid := jwsAlg(t, at.RawIDToken); alg != "ES256" || kid != n.app.Signer.KID() {
+		t.Fatalf("ID token of a client registered for nothing: alg %s, kid %s; want ES256 by %s", alg, kid, n.app.Signer.KID())
+	}
+}
+
+// jwksOf fetches the node's JWKS and checks that every key in it has
+// kid, alg and use sig.
+func jwksOf(t *testing.T, n *node) jose.JSONWebKeySet {
+	t.Helper()
+	res, err := n.http.Get(n.issuer + "/jwks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(res.Body).Decode(&set); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range set.Keys {
+		if k.KeyID == "" || k.Use != "sig" || (k.Algorithm != "ES256" && k.Algorithm != "RS256") {
+			t.Errorf("JWK without kid, alg or use sig: kid %q alg %q use %q", k.KeyID, k.Algorithm, k.Use)
+		}
+	}
+	return set
+}
+
+// TestRS256LogoutToken: the logout token sent to a client registered for
+// RS256 is signed RS256 (Back-Channel Logout 1.0 §2.6: the relying
+// party validates it as it validates ID tokens), and verifies with the
+// node's JWKS.
+func TestRS256LogoutToken(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	endpoint, tokens := logoutEndpoint(t)
+	legacy := rs256RP(t, n, "legacy", endpoint, "RS256")
+	jar, _ := cookiejar.New(nil)
+	in, err := legacy.Login(ctx, n.enrol(t, false), loadgen.LoginOptions{Jar: jar})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := (&http.Client{Jar: jar}).Get(n.issuer + "/logout?" + url.Values{"id_token_hint": {in.RawIDToken}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	var raw string
+	select {
+	case raw = <-tokens:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no logout token within 15 s")
+	}
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		t.Fatalf("logout token is not RS256: %v", err)
+	}
+	set := jwksOf(t, n)
+	key := set.Key(tok.Headers[0].KeyID)
+	if len(key) != 1 || key[0].Algorithm != "RS256" {
+		t.Fatalf("logout token's kid %s is no RS256 key of the JWKS", tok.Headers[0].KeyID)
+	}
+	var claims oidc.LogoutClaims
+	if err := tok.Claims(key[0].Key, &claims); err != nil {
+		t.Fatalf("logout token signature: %v", err)
+	}
+	if claims.Audience != "legacy" || claims.Subject != in.IDToken.Subject || claims.SessionID != in.Claims["sid"] {
+		t.Errorf("logout token %+v; want aud legacy, sub %s, sid %v", claims, in.IDToken.Subject, in.Claims["sid"])
+	}
+}

@@ -1,0 +1,152 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/keys"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// nodeKey is one key the node signs with, and its key set: the ES256
+// key every node has, or the RSA key of a node that signs RS256 for the
+// clients registered for it (ADR 32). Each lives as ADR 18 says: it is
+// published, kept published, retired, and the node takes no traffic
+// while either cannot sign.
+type nodeKey struct {
+	set *keys.Set
+	// field is the setting the key comes from.
+	field string
+	// what names the key in logs and /readyz answers.
+	what string
+	// reason is the prefix of the readiness reasons it logs.
+	reason string
+}
+
+// signingKeys are the node's keys: the ES256 one first.
+func (a *App) signingKeys() []nodeKey {
+	ks := []nodeKey{{set: a.keys, field: "keys.signing_key_file", what: "signing key", reason: "key"}}
+	if a.rsaKeys != nil {
+		ks = append(ks, nodeKey{set: a.rsaKeys, field: "keys.rsa_signing_key_file", what: "RSA signing key", reason: "RSA key"})
+	}
+	return ks
+}
+
+// publishKeys claims each of the node's keys in the store, refusing to
+// start with one another node holds (ADR 18).
+func (a *App) publishKeys(ctx context.Context, opt Options) error {
+	cfg := a.Config
+	a.keys = &keys.Set{Store: a.Store, Local: a.Signer, Node: cfg.Node, Now: opt.Now}
+	if a.RSASigner != nil {
+		a.rsaKeys = &keys.Set{Store: a.Store, Local: a.RSASigner, Node: cfg.Node, Now: opt.Now}
+	}
+	for _, k := range a.signingKeys() {
+		if err := k.set.Publish(ctx); err != nil {
+			return keyOwner(err, k.field, cfg.Node)
+		}
+		if wait := k.set.UntilKnown(); wait > 0 && cfg.Store.Shared() {
+			a.log.Info("this node's "+k.what+" is new to the cluster: /readyz answers 503 until every node's key set holds it",
+				"kid", k.set.Local.KID(), "wait", wait)
+		}
+	}
+	return nil
+}
+
+// keepPublished publishes k again when due (keys.Set.KeepPublished),
+// saying when it is the node's alone again.
+func (a *App) keepPublished(ctx context.Context, k nodeKey) {
+	shared, _ := k.set.SharedWith()
+	if err := k.set.KeepPublished(ctx); err != nil {
+		a.log.Warn("publish "+k.what, "err", err)
+	}
+	if still, _ := k.set.SharedWith(); shared != "" && still == "" {
+		a.log.Info(k.what+" is this node's alone again: the other node that published it left or its publication expired",
+			"kid", k.set.Local.KID(), "other_node", shared)
+	}
+}
+
+// keyUnready answers /readyz with 503, and reports true, while k cannot
+// sign what relying parties accept (ADR 18).
+func (a *App) keyUnready(ctx context.Context, w http.ResponseWriter, r *http.Request, k nodeKey) bool {
+	cfg, log, set, kid := a.Config, a.log, k.set, k.set.Local.KID()
+	// A node whose key an operator retired (varde keys retire) signs
+	// ID tokens no relying party accepts: it takes no traffic until
+	// it restarts with a new key.
+	if at := set.Retired(ctx); !at.IsZero() {
+		if why := k.reason + " retired"; a.unready.set(why) != why {
+			log.Error("not ready: this node's "+k.what+" was retired; give it a new "+k.what+" and restart it",
+				"kid", kid, "retired_at", at)
+		}
+		http.Error(w, k.what+" retired\n", http.StatusServiceUnavailable)
+		return true
+	}
+	// A key set not read from the store for longer than
+	// keys.Set.MaxStale serves no JWKS and verifies nothing (ADR 18),
+	// though the store may answer a ping.
+	if err := set.Stale(); err != nil {
+		if why := "key set stale"; a.unready.set(why) != why {
+			log.Error("not ready: the signing key set could not be read from the store for too long", "err", err)
+		}
+		http.Error(w, "signing key set not read from the store for too long\n", http.StatusServiceUnavailable)
+		return true
+	}
+	// Another node published this node's key after it (this node's
+	// publication lapsed, or an operator said it left, while it ran).
+	if other, at := set.SharedWith(); other != "" {
+		if why := k.reason + " shared"; a.unready.set(why) != why {
+			log.Error("not ready: another node publishes this node's "+k.what+"; each node needs its own key file: "+
+				"give one of them a new key and restart it", "kid", kid, "node", cfg.Node, "other_node", other,
+				"other_published_at", at)
+		}
+		http.Error(w, fmt.Sprintf("%s %s of node %q also published by node %q\n", k.what, kid, cfg.Node, other),
+			http.StatusServiceUnavailable)
+		return true
+	}
+	if keyLapsed(w, k, log) {
+		return true
+	}
+	// Nodes that share a store take traffic only once the others'
+	// key sets list this node's key (keys.Set.UntilKnown); the
+	// node's own health probe asks whether it works, not that.
+	if wait := set.UntilKnown(); wait > 0 && cfg.Store.Shared() && r.Context().Value(selfProbe{}) == nil {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
+		http.Error(w, k.what+" not yet in every node's key set\n", http.StatusServiceUnavailable)
+		return true
+	}
+	return false
+}
+
+// keyLapsed answers /readyz with 503, and says so, once the node's key
+// could not be published again for longer than the publish TTL
+// (keys.Set.Lapsed): the other nodes' key sets no longer list it, so
+// relying parties refuse what it signs, and it signs nothing more.
+func keyLapsed(w http.ResponseWriter, k nodeKey, log *slog.Logger) bool {
+	at := k.set.Lapsed()
+	if at.IsZero() {
+		return false
+	}
+	log.Error("not ready: this node's "+k.what+" could not be published again and dropped out of the key set; see the \"publish "+k.what+"\" warnings",
+		"kid", k.set.Local.KID(), "lapsed_at", at)
+	http.Error(w, k.what+" no longer published\n", http.StatusServiceUnavailable)
+	return true
+}
+
+// needRSA refuses clients registered for RS256 ID tokens on a node
+// without an RSA key, naming the first: the node could sign none of
+// their ID tokens, and never signs them ES256 instead, which such a
+// relying party refuses (ADR 32).
+func needRSA(clients []*store.Client) error {
+	for _, c := range clients {
+		if c.IDTokenSigningAlg() == store.IDTokenRS256 {
+			return fmt.Errorf("client %q wants its ID tokens signed RS256 (id_token_signed_response_alg), and this node has no RSA key "+
+				"to sign them with: set keys.rsa_signing_key_file (env %s); create one with `%s`",
+				c.ID, config.EnvRSASigningKeyFile, config.RSASigningKeyHowTo)
+		}
+	}
+	return nil
+}
