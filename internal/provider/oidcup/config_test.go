@@ -17,7 +17,7 @@ import (
 	"github.com/varde-eid/varde/internal/assurance"
 )
 
-func validConfig(t *testing.T) Config {
+func validConfig(t testing.TB) Config {
 	return Config{
 		ID: "bankid", Name: map[string]string{"en": "BankID", "nb": "BankID"}, Issuer: "https://auth.bankid.example",
 		ClientID: "varde", AuthMethod: AuthPrivateKeyJWT, ClientKey: ecKey(t),
@@ -139,6 +139,9 @@ func TestClientAssertionKeys(t *testing.T) {
 			pub := p.ClientJWKS().Keys[0]
 			if tok.Headers[0].KeyID != pub.KeyID || pub.Algorithm != string(tc.want) {
 				t.Fatalf("kid %q alg %q, published %q %q", tok.Headers[0].KeyID, tok.Headers[0].Algorithm, pub.KeyID, pub.Algorithm)
+			}
+			if typ := tok.Headers[0].ExtraHeaders[jose.HeaderType]; typ != "JWT" {
+				t.Fatalf("typ %v, want JWT", typ)
 			}
 			var cl map[string]any
 			if err := tok.Claims(pub.Key, &cl); err != nil {
