@@ -157,9 +157,11 @@ type exportedEvent struct {
 // person's own doings and data, and go in the export. The others name
 // records (a session, a grant, a credential, a key), the operator who
 // acted, or the node, and are left out: a detail added later stays out
-// until it is added here.
+// until it is added here. The address a request came from
+// (store.DetailAddr) is in: it is personal data, which the person's
+// account activity shows them too (ADR 33).
 var exportedDetails = map[string]bool{
-	"claims": true, "method": true, "amr": true, "scheme": true, "grant_type": true, "degraded": true,
+	store.DetailAddr: true, "claims": true, "method": true, "amr": true, "scheme": true, "grant_type": true, "degraded": true,
 	"session_level": true, "proved_level": true, "max_level": true, "raised_from": true, "proofing": true,
 	"sessions": true, "grants": true, "sessions_ended": true, "count": true, "n": true, "revoked": true,
 	"reason": true, "blocked_at": true, "retired": true, "into": true,

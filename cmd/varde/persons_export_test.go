@@ -446,6 +446,14 @@ func TestPersonsExportAfterLogins(t *testing.T) {
 	seen := map[string]bool{}
 	for _, e := range doc.Events {
 		seen[jsonText(t, e["event"])+" "+jsonText(t, e["service"])] = true
+		// The address each request came from is the person's data, as
+		// their account's activity shows it (ADR 33): the logins here
+		// came over loopback.
+		if e["event"] == "authentication" {
+			if d, _ := e["details"].(map[string]any); d["addr"] != "127.0.0.1" {
+				t.Errorf("authentication event %v: details.addr is not the address the login came from, 127.0.0.1", e)
+			}
+		}
 	}
 	for _, want := range []string{`"authentication" "Demo Bank"`, `"consent" "Demo Bank"`, `"token" "Demo Bank"`} {
 		if !seen[want] {
