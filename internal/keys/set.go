@@ -441,14 +441,14 @@ func (s *Set) Stale() error {
 }
 
 // signsWith reports whether jwk is a public key Varde signs with: alg
-// ES256 on an ECDSA P-256 key, or RS256 on an RSA key of at least
-// MinRSABits, so a key's alg says how what it signed is verified.
+// ES256 on an ECDSA P-256 key, or RS256 on an RSA key New takes
+// (checkRSA), so a key's alg says how what it signed is verified.
 func signsWith(jwk jose.JSONWebKey) bool {
 	switch k := jwk.Key.(type) {
 	case *ecdsa.PublicKey:
 		return jwk.Algorithm == string(Algorithm) && k.Curve == elliptic.P256()
 	case *rsa.PublicKey:
-		return jwk.Algorithm == string(RS256) && k.N.BitLen() >= MinRSABits
+		return jwk.Algorithm == string(RS256) && checkRSA(k) == nil
 	}
 	return false
 }

@@ -740,7 +740,7 @@ func TestRSAKeyInJWKSUntilRetired(t *testing.T) {
 }
 
 // A stored key whose alg does not fit its type, or an RSA key too
-// small, is left out of the JWKS: a key's alg says how what it signed is
+// small or with a small public exponent, is left out of the JWKS: a key's alg says how what it signed is
 // verified.
 func TestJWKSLeavesOutMismatchedKeys(t *testing.T) {
 	ctx := context.Background()
@@ -751,7 +751,8 @@ func TestJWKSLeavesOutMismatchedKeys(t *testing.T) {
 	ecAsRS.Algorithm, ecAsRS.KeyID = "RS256", "ec-as-rs"
 	rsAsES := jose.JSONWebKey{Key: testRSAKey(t).Public(), Algorithm: "ES256", Use: "sig", KeyID: "rs-as-es"}
 	tooSmall := jose.JSONWebKey{Key: small.Public(), Algorithm: "RS256", Use: "sig", KeyID: "small"}
-	for _, jwk := range []jose.JSONWebKey{ecAsRS, rsAsES, tooSmall} {
+	e3 := jose.JSONWebKey{Key: rsaExponent3Key(t).Public(), Algorithm: "RS256", Use: "sig", KeyID: "e3"}
+	for _, jwk := range []jose.JSONWebKey{ecAsRS, rsAsES, tooSmall, e3} {
 		raw, err := json.Marshal(jwk)
 		if err != nil {
 			t.Fatal(err)

@@ -37,11 +37,35 @@ var Algorithms = []jose.SignatureAlgorithm{Algorithm, RS256}
 
 // MinRSABits is the smallest RSA key a Signer takes (NIST SP 800-131A:
 // 2048 bits); RSABits is the size Generate makes, for 128-bit security
-// (NIST SP 800-57 Part 1 §5.6.1).
+// (NIST SP 800-57 Part 1 §5.6.1); MaxRSABits the largest it takes: a
+// larger key makes every signature take seconds and is refused by some
+// relying parties' libraries.
 const (
 	MinRSABits = 2048
 	RSABits    = 3072
+	MaxRSABits = 8192
 )
+
+// minRSAExponent is the smallest public exponent of an RSA key Varde
+// signs with or publishes (FIPS 186-5 §5.4: odd, above 2^16). With a
+// small one, such as 3, a relying party whose PKCS #1 v1.5 check is lax
+// can be handed a forged signature (Bleichenbacher, 2006).
+const minRSAExponent = 1<<16 + 1
+
+// checkRSA says why pub is not an RSA key Varde signs with or publishes.
+func checkRSA(pub *rsa.PublicKey) error {
+	switch n := pub.N.BitLen(); {
+	case n < MinRSABits:
+		return fmt.Errorf("an RSA signing key must have at least %d bits, this one has %d", MinRSABits, n)
+	case n > MaxRSABits:
+		return fmt.Errorf("an RSA signing key may have at most %d bits, this one has %d", MaxRSABits, n)
+	}
+	if pub.E < minRSAExponent || pub.E%2 == 0 {
+		return fmt.Errorf("an RSA signing key must have an odd public exponent of at least %d (such as 65537), this one has public exponent %d",
+			minRSAExponent, pub.E)
+	}
+	return nil
+}
 
 // Signer signs JWTs with one key, ECDSA P-256 (ES256) or RSA (RS256),
 // identified by its RFC 7638 thumbprint.
@@ -71,7 +95,8 @@ type publication struct {
 }
 
 // New wraps key, which must be an ECDSA P-256 crypto.Signer, which signs
-// ES256, or an RSA one of at least MinRSABits, which signs RS256 (from a
+// ES256, or an RSA one of MinRSABits to MaxRSABits with a public
+// exponent of at least 65537, which signs RS256 (from a
 // file, memory or a hardware module). rand feeds the signatures; nil
 // means crypto/rand.
 func New(key crypto.Signer, rnd io.Reader) (*Signer, error) {
@@ -83,8 +108,8 @@ func New(key crypto.Signer, rnd io.Reader) (*Signer, error) {
 		}
 		alg = Algorithm
 	case *rsa.PublicKey:
-		if n := pub.N.BitLen(); n < MinRSABits {
-			return nil, fmt.Errorf("keys: an RSA signing key must have at least %d bits, this one has %d", MinRSABits, n)
+		if err := checkRSA(pub); err != nil {
+			return nil, fmt.Errorf("keys: %w", err)
 		}
 		alg = RS256
 	default:

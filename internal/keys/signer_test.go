@@ -123,6 +123,80 @@ func BenchmarkGenerateRSA(b *testing.B) {
 	}
 }
 
+// rsaExponent3Key is an RSA key of MinRSABits whose public exponent is
+// 3, which Go's crypto/rsa and x509 accept and no key generator of
+// today makes.
+func rsaExponent3Key(t *testing.T) *rsa.PrivateKey {
+	t.Helper()
+	// p ≡ 2 (mod 3), so that 3 is coprime to p-1 and has an inverse.
+	prime := func() *big.Int {
+		for {
+			p, err := rand.Prime(rand.Reader, MinRSABits/2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if new(big.Int).Mod(p, big.NewInt(3)).Int64() == 2 {
+				return p
+			}
+		}
+	}
+	one := big.NewInt(1)
+	for {
+		p, q := prime(), prime()
+		n := new(big.Int).Mul(p, q)
+		if p.Cmp(q) == 0 || n.BitLen() != MinRSABits {
+			continue
+		}
+		phi := new(big.Int).Mul(new(big.Int).Sub(p, one), new(big.Int).Sub(q, one))
+		k := &rsa.PrivateKey{PublicKey: rsa.PublicKey{N: n, E: 3}, D: new(big.Int).ModInverse(big.NewInt(3), phi), Primes: []*big.Int{p, q}}
+		k.Precompute()
+		if err := k.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+}
+
+// publicOnly is a crypto.Signer that holds only a public key, as a
+// hardware module presents one: New reads nothing else.
+type publicOnly struct{ pub crypto.PublicKey }
+
+func (p publicOnly) Public() crypto.PublicKey { return p.pub }
+func (p publicOnly) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, errors.New("public key only")
+}
+
+// An RSA key with a small public exponent (FIPS 186-5 §5.4: e > 2^16)
+// or a modulus past MaxRSABits is refused: the first leaves relying
+// parties whose PKCS #1 v1.5 check is lax open to forged signatures
+// (Bleichenbacher's e = 3 attack), the second makes every signature
+// take seconds and is refused by some relying parties' libraries.
+func TestNewRefusesWeakOrHugeRSAKeys(t *testing.T) {
+	huge := new(big.Int).Lsh(big.NewInt(1), MaxRSABits) // MaxRSABits+1 bits
+	huge.Add(huge, big.NewInt(1))
+	tests := []struct {
+		name    string
+		key     crypto.Signer
+		wantErr string
+	}{
+		{"exponent 3", rsaExponent3Key(t), "public exponent 3"},
+		{"even exponent", publicOnly{&rsa.PublicKey{N: testRSAKey(t).N, E: 65538}}, "public exponent 65538"},
+		{"modulus past MaxRSABits", publicOnly{&rsa.PublicKey{N: huge, E: 65537}}, "at most"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if s, err := New(tt.key, nil); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("New = %v, %v; want an error saying %q", s, err, tt.wantErr)
+			}
+		})
+	}
+	// Through a key file as well.
+	pemE3 := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaExponent3Key(t))})
+	if _, err := ParsePEM(pemE3); err == nil || !strings.Contains(err.Error(), "public exponent 3") {
+		t.Fatalf("ParsePEM of an e = 3 key: %v", err)
+	}
+}
+
 func TestKIDIsRFC7638Thumbprint(t *testing.T) {
 	// RFC 7638 §3.1 over an EC key: the thumbprint covers crv, kty, x, y
 	// only, so adding kid/alg/use must not change it.
