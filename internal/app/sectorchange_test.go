@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -93,6 +94,18 @@ func TestSectorChangeOnlyOnPurpose(t *testing.T) {
 			var re *oauth2.RetrieveError
 			if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
 				t.Errorf("refresh token issued before the change: %v, want invalid_grant", err)
+			}
+			// Nor does its access token answer with the old sub.
+			req, _ := http.NewRequest(http.MethodGet, n.issuer+"/userinfo", nil)
+			req.Header.Set("Authorization", "Bearer "+first.AccessToken)
+			res, err := n.http.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusUnauthorized || !strings.Contains(res.Header.Get("WWW-Authenticate"), "invalid_token") {
+				t.Errorf("userinfo with an access token issued before the change: %d %q, want 401 invalid_token",
+					res.StatusCode, res.Header.Get("WWW-Authenticate"))
 			}
 			again, err := rp.Login(ctx, person, loadgen.LoginOptions{})
 			if err != nil {
