@@ -337,6 +337,17 @@ func TestPersonsExportBlockedAndRetired(t *testing.T) {
 	if len(doc.Block.History) != 1 || doc.Block.History[0]["event"] != "person_retired" {
 		t.Errorf("the retired person's block history: %v", doc.Block.History)
 	}
+	// The person merged into names the retired one, whose export the
+	// help desk gives them too (docs/person-export.md).
+	kari, raw := readExport(t, filepath.Join(dir, "p-kari.json"))
+	named := false
+	for _, e := range kari.Events {
+		d, _ := e["details"].(map[string]any)
+		named = named || e["event"] == "identifier_added" && d["retired"] == "p-eid"
+	}
+	if !named {
+		t.Errorf("the export of the person merged into names no retired person p-eid: %s", raw)
+	}
 }
 
 // TestPersonsExportErrors: the export is refused, with nothing written
