@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -83,6 +84,14 @@ func SectorChanges(ctx context.Context, st ClientHistory, clients []config.Clien
 		case ch.Served && c.SectorIDChangeAccepted != ch.From:
 			refused = append(refused, sectorRefusal(ch, removed, via))
 		default:
+			made, err := madeBefore(ctx, st, ch)
+			if err != nil {
+				return nil, nil, err
+			}
+			if made != nil {
+				refused = append(refused, replayRefusal(ch, made))
+				continue
+			}
 			changes = append(changes, ch)
 		}
 	}
@@ -143,6 +152,40 @@ func sectorRefusal(ch SectorChange, removed *store.AuditEvent, via string) error
 		"carry its users over, %s: the refresh and access tokens issued to it are then revoked, so its users log in again, "+
 		"and the change is recorded in the audit log",
 		ch.Client.ID, was, ch.From, to, accepted, keep, purpose)
+}
+
+// madeBefore returns the newest event of a change of the stored
+// client's sector from ch.From to ch.To, the change ch accepts, or nil
+// if it was never made. An acceptance is used once: the client's sector
+// is ch.From again because that change was undone since, and a node
+// whose file is older than the undo would make it again at every
+// start, every person getting a new sub back and forth (ADR 37).
+func madeBefore(ctx context.Context, st ClientHistory, ch SectorChange) (*store.AuditEvent, error) {
+	if !ch.Stored || !ch.Served {
+		return nil, nil
+	}
+	events, err := st.ListAuditRange(ctx, store.AuditQuery{ClientID: ch.Client.ID, Types: []string{clientSectorChanged}})
+	if err != nil {
+		return nil, fmt.Errorf("look up sector changes of client %s: %w", ch.Client.ID, err)
+	}
+	for _, e := range slices.Backward(events) {
+		if e.Details["from"] == ch.From && e.Details["to"] == ch.To {
+			return e, nil
+		}
+	}
+	return nil, nil
+}
+
+// replayRefusal says why ch, a change made before (made) and undone
+// since, is refused, and how to make it again on purpose.
+func replayRefusal(ch SectorChange, made *store.AuditEvent) error {
+	return fmt.Errorf("client %q was changed from the sector %q to %q on %s, and changed back since: its "+
+		"sector_id_change_accepted: %q accepted that change, and would make it again, giving every person who has logged in "+
+		"to it a new subject identifier (sub) there once more. This configuration is older than the change back: give the "+
+		"client the sector %q, as the node that changed it back has. To change it to %q again on purpose, remove the client "+
+		"(take it out of every node's configuration file, or varde clients remove) and declare it again with "+
+		"sector_id_change_accepted: %q",
+		ch.Client.ID, ch.From, ch.To, made.Time.UTC().Format(time.DateOnly), ch.From, ch.From, ch.To, ch.From)
 }
 
 // lastRemoval returns the newest client_removed event of client id, or

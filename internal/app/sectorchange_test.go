@@ -42,14 +42,7 @@ func TestSectorChangeOnlyOnPurpose(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			bank := bankClient(t, key)
-			declare := func(sector, accepted string) func(*config.Config) {
-				return func(cfg *config.Config) {
-					c := bank
-					c.SectorID, c.SectorIDChangeAccepted = sector, accepted
-					cfg.Clients = []config.Client{c}
-				}
-			}
+			declare := declareSector(bankClient(t, key))
 
 			n, stop := startNodeTuned(t, "127.0.0.1:0", "", st, salt, declare("bank.example", ""))
 			addr := strings.TrimPrefix(n.origin, "http://localhost")
@@ -65,14 +58,7 @@ func TestSectorChangeOnlyOnPurpose(t *testing.T) {
 			stop()
 
 			// Edited: the client's ID becomes its sector.
-			env := map[string]string{"VARDE_ISSUER": n.issuer, "VARDE_NODE": "test"}
-			for k, v := range st {
-				env[k] = v
-			}
-			cfg, err := config.Load("", func(k string) string { return env[k] })
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := storeConfig(t, n.issuer, st)
 			declare("", "")(cfg)
 			cfg.Passkey.SyntheticEnrolment = true
 			wants := []string{`client "bank"`, `"bank.example"`, `sector "bank"`, "new people", "sector_id_change_accepted: \"bank.example\""}
@@ -214,6 +200,93 @@ func TestSectorOfClientDeclaredAgain(t *testing.T) {
 	if err != nil || len(events) != 1 || events[0].Details["from"] != "bank.example" || events[0].Details["to"] != "bank" {
 		t.Errorf("sector changes in the audit log: %v (%v), want one, from bank.example to bank", events, err)
 	}
+}
+
+// TestSectorChangeUndoneIsNotReplayed: a change of sector that was
+// undone on purpose (the file of one node accepting the way back) is
+// not made again by another node that starts with the file of before
+// the undo, which still accepts the first change: that node is refused
+// as one with the old sector is, naming the undo, and the sector stays.
+// Removed and declared again, the client takes the change once more.
+func TestSectorChangeUndoneIsNotReplayed(t *testing.T) {
+	ctx := context.Background()
+	st := map[string]string{config.EnvStoreDSN: filepath.Join(t.TempDir(), "varde.db")}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	declare := declareSector(bankClient(t, key))
+	n, stop := startNodeTuned(t, "127.0.0.1:0", "", st, make([]byte, 32), declare("bank.example", ""))
+	if _, err := bankRP(t, n, key).Login(ctx, n.enrol(t, false), loadgen.LoginOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	// Changed on purpose, then undone on purpose.
+	_, stop = startNodeTuned(t, "127.0.0.1:0", "", st, make([]byte, 32), declare("", "bank.example"))
+	stop()
+	_, stop = startNodeTuned(t, "127.0.0.1:0", "", st, make([]byte, 32), declare("bank.example", "bank"))
+	stop()
+
+	// A node with the file of before the undo.
+	cfg := storeConfig(t, "http://localhost:8080", st)
+	declare("", "bank.example")(cfg)
+	wants := []string{`client "bank" was changed from the sector "bank.example" to "bank"`, "changed back since",
+		`sector_id_change_accepted: "bank.example"`, `give the client the sector "bank.example"`}
+	if err := app.CheckStoreClients(ctx, cfg); !errors.Is(err, app.ErrClientsClash) || !containsAll(err.Error(), wants) {
+		t.Errorf("CheckStoreClients with the file of before the undo = %v\nwant ErrClientsClash saying %q", err, wants)
+	}
+	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: make([]byte, 32)})
+	if a != nil {
+		a.Close()
+	}
+	if !errors.Is(err, app.ErrSectorChanged) || !containsAll(err.Error(), wants) {
+		t.Fatalf("New with the file of before the undo = %v\nwant ErrSectorChanged saying %q", err, wants)
+	}
+	n, stop = startNodeTuned(t, "127.0.0.1:0", "", st, make([]byte, 32), declare("bank.example", "bank"))
+	if c, err := n.app.Store.GetClient(ctx, "bank"); err != nil || c.Sector() != "bank.example" {
+		t.Errorf("client after the refused start: %+v, %v; want the sector bank.example", c, err)
+	}
+	events, err := n.app.Store.ListAuditRange(ctx, store.AuditQuery{ClientID: "bank", Types: []string{"client_sector_changed"}})
+	if err != nil || len(events) != 2 {
+		t.Errorf("sector changes in the audit log: %d (%v), want 2: the change and its undo", len(events), err)
+	}
+	stop()
+
+	// Made again on purpose, as the refusal says: removed, then
+	// declared again accepting the change.
+	_, stop = startNodeTuned(t, "127.0.0.1:0", "", st, make([]byte, 32), func(cfg *config.Config) { cfg.Clients = nil })
+	stop()
+	n, _ = startNodeTuned(t, "127.0.0.1:0", "", st, make([]byte, 32), declare("", "bank.example"))
+	if c, err := n.app.Store.GetClient(ctx, "bank"); err != nil || c.Sector() != "bank" {
+		t.Errorf("client removed and declared again: %+v, %v; want the sector bank", c, err)
+	}
+}
+
+// declareSector is a tune declaring c alone, with the sector and the
+// accepted change given.
+func declareSector(c config.Client) func(sector, accepted string) func(*config.Config) {
+	return func(sector, accepted string) func(*config.Config) {
+		return func(cfg *config.Config) {
+			c := c
+			c.SectorID, c.SectorIDChangeAccepted = sector, accepted
+			cfg.Clients = []config.Client{c}
+		}
+	}
+}
+
+// storeConfig is the configuration of a node named test at issuer over
+// the store st, declaring no client.
+func storeConfig(t *testing.T, issuer string, st map[string]string) *config.Config {
+	t.Helper()
+	env := map[string]string{"VARDE_ISSUER": issuer, "VARDE_NODE": "test"}
+	for k, v := range st {
+		env[k] = v
+	}
+	cfg, err := config.Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // bankClient is a configured private_key_jwt client "bank" with key,
