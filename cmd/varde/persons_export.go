@@ -136,8 +136,9 @@ type exportedService struct {
 	Service  string `json:"service,omitempty"`
 	ClientID string `json:"client_id"`
 	// Sub is the pairwise subject identifier the service gets for the
-	// person now (ADR 4); left out for a service no longer registered,
-	// whose sector Varde no longer knows.
+	// person now (ADR 4), or, for a service no longer registered, got
+	// under the sector its removal recorded (ADR 35); left out for one
+	// removed before removals recorded it.
 	Sub string `json:"sub,omitempty"`
 }
 
@@ -308,7 +309,9 @@ func collectExport(ctx context.Context, st store.Store, issuer string, salt []by
 	if names.err != nil {
 		return nil, names.err
 	}
-	doc.Services = names.services(salt, p.ID)
+	if doc.Services, err = names.services(ctx, st, salt, p.ID); err != nil {
+		return nil, err
+	}
 	for _, e := range doc.Events {
 		if blockEvents[e.Event] {
 			doc.Block.History = append(doc.Block.History, exportedBlockChange{Time: e.Time, Event: e.Event, Reason: e.Details["reason"]})
@@ -433,17 +436,30 @@ type serviceNames struct {
 }
 
 // services are the clients named so far, by ID, with the sub each gets
-// for the person with ID personID.
-func (n *serviceNames) services(salt []byte, personID string) []exportedService {
+// for the person with ID personID: for a client no longer registered,
+// the one it got under the sector its removal recorded in log.
+func (n *serviceNames) services(ctx context.Context, log store.AuditLog, salt []byte, personID string) ([]exportedService, error) {
 	out := []exportedService{}
 	for _, id := range slices.Sorted(maps.Keys(n.clients)) {
 		s := exportedService{ClientID: id}
+		var sector string
 		if c := n.clients[id]; c != nil {
-			s.Service, s.Sub = c.Name, oidc.PairwiseSubject(salt, c.Sector(), personID)
+			s.Service, sector = c.Name, c.Sector()
+		} else {
+			removals, err := log.ListAuditRange(ctx, store.AuditQuery{ClientID: id, Types: []string{"client_removed"}})
+			if err != nil {
+				return nil, fmt.Errorf("sector of removed service %s: %w", id, err)
+			}
+			if len(removals) > 0 {
+				sector = removals[len(removals)-1].Details["sector"]
+			}
+		}
+		if sector != "" {
+			s.Sub = oidc.PairwiseSubject(salt, sector, personID)
 		}
 		out = append(out, s)
 	}
-	return out
+	return out, nil
 }
 
 // name is the client's registered name, "" for none or a client no

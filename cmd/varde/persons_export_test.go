@@ -350,6 +350,42 @@ func TestPersonsExportBlockedAndRetired(t *testing.T) {
 	}
 }
 
+// TestPersonsExportRemovedService: a service the person logged in to,
+// removed since, is in the export with the sub it got for them, from
+// the sector its removal recorded (ADR 35): the person quotes it to the
+// service, which keeps its own data about them.
+func TestPersonsExportRemovedService(t *testing.T) {
+	cfg, st := exportStore(t, "sqlite")
+	ctx := context.Background()
+	now := time.Now()
+	if err := st.PutClient(ctx, &store.Client{ID: "tax", Name: "Tax Office", SectorID: "tax.example",
+		RedirectURIs: []string{"https://tax.example/cb"}, CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AppendAudit(ctx, &store.AuditEvent{Time: now, Type: "consent", PersonID: "p-kari", ClientID: "tax",
+		Result: store.ResultSuccess, Details: map[string]string{"claims": "name"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.RemoveClient(ctx, st, "tax", store.ClientSourceCLI, now); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "kari.json")
+	if out, err := runCmd(t, "persons", "export", "--config", cfg, "--reason", "access request", "--out", file, "--id", "p-kari"); err != nil {
+		t.Fatalf("persons export: %v\n%s", err, out)
+	}
+	doc, _ := readExport(t, file)
+	want := oidc.PairwiseSubject(bytes.Repeat([]byte("s"), 32), "tax.example", "p-kari")
+	var got map[string]any
+	for _, s := range doc.Services {
+		if s["client_id"] == "tax" {
+			got = s
+		}
+	}
+	if got == nil || got["sub"] != want || got["service"] != nil {
+		t.Errorf("services %v, want the removed tax with sub %s and no name", doc.Services, want)
+	}
+}
+
 // TestPersonsExportErrors: the export is refused, with nothing written
 // and nothing audited, without a reason, without --out (the numbers are
 // in full: standard output only when asked for by name), and for a
