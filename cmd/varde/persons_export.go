@@ -140,6 +140,10 @@ type exportedService struct {
 	// under the sector its removal recorded (ADR 35); left out for one
 	// removed before removals recorded it.
 	Sub string `json:"sub,omitempty"`
+	// EarlierSubs are the subs the service got for the person under the
+	// other sectors it had before a change of its sector (ADR 35): it
+	// may know them by those too.
+	EarlierSubs []string `json:"earlier_subs,omitempty"`
 }
 
 type exportedEvent struct {
@@ -437,27 +441,67 @@ type serviceNames struct {
 
 // services are the clients named so far, by ID, with the sub each gets
 // for the person with ID personID: for a client no longer registered,
-// the one it got under the sector its removal recorded in log.
+// the one it got under the sector its removal recorded in log; and the
+// subs under the sectors each had before (clientSectors).
 func (n *serviceNames) services(ctx context.Context, log store.AuditLog, salt []byte, personID string) ([]exportedService, error) {
+	history, err := clientSectors(ctx, log)
+	if err != nil {
+		return nil, err
+	}
 	out := []exportedService{}
 	for _, id := range slices.Sorted(maps.Keys(n.clients)) {
 		s := exportedService{ClientID: id}
-		var sector string
+		h := history[id]
+		if h == nil {
+			h = &sectorHistory{}
+		}
+		sector := h.removedAs
 		if c := n.clients[id]; c != nil {
 			s.Service, sector = c.Name, c.Sector()
-		} else {
-			removals, err := log.ListAuditRange(ctx, store.AuditQuery{ClientID: id, Types: []string{"client_removed"}})
-			if err != nil {
-				return nil, fmt.Errorf("sector of removed service %s: %w", id, err)
-			}
-			if len(removals) > 0 {
-				sector = removals[len(removals)-1].Details["sector"]
-			}
 		}
 		if sector != "" {
 			s.Sub = oidc.PairwiseSubject(salt, sector, personID)
 		}
+		for _, earlier := range h.sectors {
+			if earlier != sector {
+				s.EarlierSubs = append(s.EarlierSubs, oidc.PairwiseSubject(salt, earlier, personID))
+			}
+		}
 		out = append(out, s)
+	}
+	return out, nil
+}
+
+// sectorHistory is what the audit log says of a client ID's sectors.
+type sectorHistory struct {
+	// removedAs is the sector its last removal recorded, "" if none.
+	removedAs string
+	// sectors are the sectors it had, in the order first seen.
+	sectors []string
+}
+
+// clientSectors reads, in one pass over log, the sectors of each client
+// ID its removals and changes of sector record (ADR 35).
+func clientSectors(ctx context.Context, log store.AuditLog) (map[string]*sectorHistory, error) {
+	events, err := log.ListAuditRange(ctx, store.AuditQuery{Types: []string{"client_removed", "client_sector_changed"}})
+	if err != nil {
+		return nil, fmt.Errorf("sectors of services: %w", err)
+	}
+	out := map[string]*sectorHistory{}
+	for _, e := range events {
+		h := out[e.ClientID]
+		if h == nil {
+			h = &sectorHistory{}
+			out[e.ClientID] = h
+		}
+		if e.Type == "client_removed" {
+			h.removedAs = e.Details["sector"]
+		}
+		for _, sec := range []string{e.Details["sector"], e.Details["from"], e.Details["to"]} {
+			if sec != "" && !slices.Contains(h.sectors, sec) {
+				h.sectors = append(h.sectors, sec)
+			}
+		}
 	}
 	return out, nil
 }

@@ -386,6 +386,34 @@ func TestPersonsExportRemovedService(t *testing.T) {
 	}
 }
 
+// TestPersonsExportServiceOfAnotherSectorBefore: a service whose sector
+// changed after the person logged in to it knows them by the sub of its
+// sector before as well; the export gives both.
+func TestPersonsExportServiceOfAnotherSectorBefore(t *testing.T) {
+	cfg, st := exportStore(t, "sqlite")
+	ctx := context.Background()
+	now := time.Now()
+	bank, err := st.GetClient(ctx, "bank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bank.SectorID = "bank.example"
+	if _, err := st.ChangeClientSector(ctx, bank, "bank", now, &store.AuditEvent{Time: now, Type: "client_sector_changed", ClientID: "bank",
+		Result: store.ResultSuccess, Details: map[string]string{"from": "bank", "to": "bank.example", "via": "config", "people": "true"}}); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "kari.json")
+	if out, err := runCmd(t, "persons", "export", "--config", cfg, "--reason", "access request", "--out", file, "--id", "p-kari"); err != nil {
+		t.Fatalf("persons export: %v\n%s", err, out)
+	}
+	doc, _ := readExport(t, file)
+	salt := bytes.Repeat([]byte("s"), 32)
+	now2, before := oidc.PairwiseSubject(salt, "bank.example", "p-kari"), oidc.PairwiseSubject(salt, "bank", "p-kari")
+	if len(doc.Services) != 1 || doc.Services[0]["sub"] != now2 || jsonText(t, doc.Services[0]["earlier_subs"]) != `["`+before+`"]` {
+		t.Errorf("services %v, want bank with sub %s and earlier_subs [%s]", doc.Services, now2, before)
+	}
+}
+
 // TestPersonsExportErrors: the export is refused, with nothing written
 // and nothing audited, without a reason, without --out (the numbers are
 // in full: standard output only when asked for by name), and for a
