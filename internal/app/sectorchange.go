@@ -155,20 +155,25 @@ func sectorRefusal(ch SectorChange, removed *store.AuditEvent, via string) error
 }
 
 // madeBefore returns the newest event of a change of the stored
-// client's sector from ch.From to ch.To, the change ch accepts, or nil
-// if it was never made. An acceptance is used once: the client's sector
-// is ch.From again because that change was undone since, and a node
-// whose file is older than the undo would make it again at every
-// start, every person getting a new sub back and forth (ADR 37).
+// client's sector from ch.From to ch.To, the change ch accepts, since
+// the client was last removed, or nil if there is none. An acceptance
+// is used once: the client's sector is ch.From again because that
+// change was undone since, and a node whose file is older than the undo
+// would make it again at every start, every person getting a new sub
+// back and forth (ADR 37). A client removed and declared again starts
+// afresh.
 func madeBefore(ctx context.Context, st ClientHistory, ch SectorChange) (*store.AuditEvent, error) {
 	if !ch.Stored || !ch.Served {
 		return nil, nil
 	}
-	events, err := st.ListAuditRange(ctx, store.AuditQuery{ClientID: ch.Client.ID, Types: []string{clientSectorChanged}})
+	events, err := st.ListAuditRange(ctx, store.AuditQuery{ClientID: ch.Client.ID, Types: []string{clientSectorChanged, clientRemoved}})
 	if err != nil {
 		return nil, fmt.Errorf("look up sector changes of client %s: %w", ch.Client.ID, err)
 	}
 	for _, e := range slices.Backward(events) {
+		if e.Type == clientRemoved {
+			return nil, nil
+		}
 		if e.Details["from"] == ch.From && e.Details["to"] == ch.To {
 			return e, nil
 		}

@@ -207,7 +207,8 @@ func TestSectorOfClientDeclaredAgain(t *testing.T) {
 // not made again by another node that starts with the file of before
 // the undo, which still accepts the first change: that node is refused
 // as one with the old sector is, naming the undo, and the sector stays.
-// Removed and declared again, the client takes the change once more.
+// Removed and declared again, the client takes the change once more,
+// and is not held to the changes made before its removal.
 func TestSectorChangeUndoneIsNotReplayed(t *testing.T) {
 	ctx := context.Background()
 	st := map[string]string{config.EnvStoreDSN: filepath.Join(t.TempDir(), "varde.db")}
@@ -256,9 +257,16 @@ func TestSectorChangeUndoneIsNotReplayed(t *testing.T) {
 	// declared again accepting the change.
 	_, stop = startNodeTuned(t, "127.0.0.1:0", "", st, make([]byte, 32), func(cfg *config.Config) { cfg.Clients = nil })
 	stop()
-	n, _ = startNodeTuned(t, "127.0.0.1:0", "", st, make([]byte, 32), declare("", "bank.example"))
+	n, stop = startNodeTuned(t, "127.0.0.1:0", "", st, make([]byte, 32), declare("", "bank.example"))
 	if c, err := n.app.Store.GetClient(ctx, "bank"); err != nil || c.Sector() != "bank" {
 		t.Errorf("client removed and declared again: %+v, %v; want the sector bank", c, err)
+	}
+	stop()
+	// Declared again, it is not held to the changes made before its
+	// removal: the change back is accepted once more.
+	n, _ = startNodeTuned(t, "127.0.0.1:0", "", st, make([]byte, 32), declare("bank.example", "bank"))
+	if c, err := n.app.Store.GetClient(ctx, "bank"); err != nil || c.Sector() != "bank.example" {
+		t.Errorf("client declared again, then changed back: %+v, %v; want the sector bank.example", c, err)
 	}
 }
 
