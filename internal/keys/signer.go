@@ -61,8 +61,8 @@ func checkRSA(pub *rsa.PublicKey) error {
 		return fmt.Errorf("an RSA signing key may have at most %d bits, this one has %d", MaxRSABits, n)
 	}
 	if pub.E < minRSAExponent || pub.E%2 == 0 {
-		return fmt.Errorf("an RSA signing key must have an odd public exponent of at least %d (such as 65537), this one has public exponent %d",
-			minRSAExponent, pub.E)
+		return fmt.Errorf("an RSA signing key must have an odd public exponent of at least %d, as key generators make by default; "+
+			"this one has public exponent %d", minRSAExponent, pub.E)
 	}
 	return nil
 }
