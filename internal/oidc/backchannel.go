@@ -197,12 +197,6 @@ func (p *Provider) RenewLogoutToken(payload []byte, now time.Time) ([]byte, erro
 	if err != nil {
 		return nil, fmt.Errorf("renew logout token: %w: %w", ErrNotLogoutDelivery, err)
 	}
-	// It is signed again with its own algorithm: the client's when it
-	// was queued.
-	signer, err := p.signerFor(tok.Headers[0].Algorithm)
-	if err != nil {
-		return nil, fmt.Errorf("renew logout token: %w", err)
-	}
 	// The token is Varde's own, read back from its own outbox: it was
 	// verified by being signed here, and may be signed by a key retired
 	// since.
@@ -212,6 +206,18 @@ func (p *Provider) RenewLogoutToken(payload []byte, now time.Time) ([]byte, erro
 	}
 	if now.Before(time.Unix(claims.IssuedAt, 0).Add(logoutTokenFreshFor)) {
 		return payload, nil
+	}
+	// It is signed again with the algorithm the client is registered
+	// for now, which it verifies (§2.6), as it goes to the URI the
+	// client has now (LogoutURI). The renewal has no context of its
+	// own; the outbox bounds how long it waits for it.
+	c, err := p.Clients.GetClient(context.Background(), claims.Audience)
+	if err != nil {
+		return nil, fmt.Errorf("renew logout token for %s: %w", claims.Audience, err)
+	}
+	signer, err := p.signerFor(c.IDTokenSigningAlg())
+	if err != nil {
+		return nil, fmt.Errorf("renew logout token for %s: %w", claims.Audience, err)
 	}
 	claims.IssuedAt = now.Unix()
 	claims.Expiry = now.Add(LogoutTokenLifetime).Unix()

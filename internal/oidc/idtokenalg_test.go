@@ -63,6 +63,9 @@ func TestRS256LogoutTokenRenewed(t *testing.T) {
 	}
 	legacy := *bank
 	legacy.ID, legacy.IDTokenAlg = "legacy", store.IDTokenRS256
+	if err := h.db.PutClient(ctx, &legacy); err != nil {
+		t.Fatal(err)
+	}
 	_, toks, err := h.p.logoutTokens(ctx, []*store.Client{&legacy, bank}, &store.Session{ID: "s1", PersonID: h.person.ID}, h.clock.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -86,5 +89,28 @@ func TestRS256LogoutTokenRenewed(t *testing.T) {
 				t.Errorf("%s logout token for a client registered for %s: alg %s by %s", name, want.alg, h.Algorithm, h.KeyID)
 			}
 		}
+	}
+
+	// The bank registers for RS256 while its token waits: the token is
+	// renewed for what the bank now verifies, as it goes to the URI the
+	// bank has now (LogoutURI).
+	bank.IDTokenAlg = store.IDTokenRS256
+	if err := h.db.PutClient(ctx, bank); err != nil {
+		t.Fatal(err)
+	}
+	renewed, err := h.p.RenewLogoutToken(logoutForm(toks[1]), later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form, err := url.ParseQuery(string(renewed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jwt.ParseSigned(form.Get("logout_token"), keys.Algorithms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := tok.Headers[0]; h.Algorithm != "RS256" || h.KeyID != rsaSigner.KID() {
+		t.Errorf("logout token of a client that switched to RS256, renewed: alg %s by %s", h.Algorithm, h.KeyID)
 	}
 }
