@@ -266,3 +266,30 @@ func TestActivityPageNamesItsPeriod(t *testing.T) {
 		t.Errorf("no heading %q in\n%s", want, body)
 	}
 }
+
+// TestAccountLinksOlderActivityOnlyWhenThereIsMore: the account page
+// links to older activity only when it does not show every line, and
+// the page it links to holds the rest.
+func TestAccountLinksOlderActivityOnlyWhenThereIsMore(t *testing.T) {
+	// The enrolment makes two lines: with 28 logins the account page
+	// shows all 30.
+	h, b := withActivity(t, "en", 28)
+	account := b.get("/account")
+	if n := len(activityRows(t, account.body)); n != 30 {
+		t.Fatalf("account page shows %d lines, want 30", n)
+	}
+	if l := historyLink(t, account.body, "activity-older"); l != "" {
+		t.Fatalf("account page showing every line links to older activity: %s", l)
+	}
+	person := h.fin.last(t).Result.PersonID
+	manyEvents(t, h, person, "someone-else", 1)
+	account = b.get("/account")
+	older := b.get(historyLink(t, account.body, "activity-older"))
+	rows := activityRows(t, older.body)
+	if len(rows) != 1 || rows[0][1] != "Your identity was created with a passkey" {
+		t.Fatalf("older activity %q, want the enrolment alone", rows)
+	}
+	if historyLink(t, older.body, "older") != "" || historyLink(t, older.body, "newer") == "" {
+		t.Error("the oldest page links to older activity, or not to newer")
+	}
+}
