@@ -10,8 +10,8 @@ import (
 	"github.com/varde-eid/varde/internal/store"
 )
 
-// activityLimit is how many of the person's events the account page
-// shows.
+// activityLimit is how many lines of the person's activity the account
+// page shows, and each page of older activity (history.go).
 const activityLimit = 30
 
 // activityView is one line of the account page's recent activity.
