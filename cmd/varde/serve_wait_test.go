@@ -11,8 +11,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +47,26 @@ func startWaitingNode(t *testing.T, dsn string) *waitingNode {
 // (", start_timeout: 1s").
 func startWaitingNodeWith(t *testing.T, dsn, storeExtra string) *waitingNode {
 	t.Helper()
+	cfgPath, issuer, key := waitingConfig(t, dsn, storeExtra)
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &waitingNode{issuer: issuer, key: key, logs: &syncBuffer{}, done: make(chan error, 1), stop: cancel}
+	so := serveOptions{waitFirst: 20 * time.Millisecond, waitMax: 100 * time.Millisecond}
+	go func() { n.done <- serveWith(ctx, []string{"--config", cfgPath}, n.logs, so) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-n.done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("the node did not stop\n%s", n.logs.String())
+		}
+	})
+	return n
+}
+
+// waitingConfig writes the configuration of startWaitingNodeWith and
+// returns its path, the node's issuer and relying party bank's key.
+func waitingConfig(t *testing.T, dsn, storeExtra string) (cfgPath, issuer string, key *ecdsa.PrivateKey) {
+	t.Helper()
 	dir := t.TempDir()
 	salt := filepath.Join(dir, "salt")
 	if err := os.WriteFile(salt, []byte(strings.Repeat("s", 32)), 0o600); err != nil {
@@ -59,7 +81,7 @@ func startWaitingNodeWith(t *testing.T, dsn, storeExtra string) *waitingNode {
 		t.Fatal(err)
 	}
 	addr, issuer := freeAddr(t)
-	cfgPath := filepath.Join(dir, "varde.yaml")
+	cfgPath = filepath.Join(dir, "varde.yaml")
 	body := fmt.Sprintf("version: 1\nissuer: %s\nlisten: %s\nnode: w1\nstore: {driver: postgres, dsn: '%s'%s}\n"+
 		"keys: {subject_salt_file: %s}\npasskey: {synthetic_enrolment: true}\nlog: {level: info, format: text}\n"+
 		"shutdown: {drain: 0s}\nclients:\n  - id: bank\n    name: Bank\n    auth_method: private_key_jwt\n    jwks: '%s'\n"+
@@ -68,19 +90,7 @@ func startWaitingNodeWith(t *testing.T, dsn, storeExtra string) *waitingNode {
 	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	n := &waitingNode{issuer: issuer, key: key, logs: &syncBuffer{}, done: make(chan error, 1), stop: cancel}
-	so := serveOptions{waitFirst: 20 * time.Millisecond, waitMax: 100 * time.Millisecond}
-	go func() { n.done <- serveWith(ctx, []string{"--config", cfgPath}, n.logs, so) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-n.done:
-		case <-time.After(30 * time.Second):
-			t.Errorf("the node did not stop\n%s", n.logs.String())
-		}
-	})
-	return n
+	return cfgPath, issuer, key
 }
 
 // get answers path at the node: its status, its Retry-After and its
@@ -189,6 +199,44 @@ func TestServeStopsWhileWaiting(t *testing.T) {
 	n.stop()
 	if err := n.exited(t, 2*time.Second, "after being told to stop"); err != nil {
 		t.Errorf("serve stopped while waiting: %v, want no error", err)
+	}
+}
+
+// TestServeSIGTERMWhileWaiting: `varde serve` sent SIGTERM while it
+// waits for its database exits at once with status 0, a normal stop.
+func TestServeSIGTERMWhileWaiting(t *testing.T) {
+	srv := pgtest.NewServer(t)
+	srv.Stop()
+	cfgPath, _, _ := waitingConfig(t, srv.DSN(), "")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "serve", "--config", cfgPath)
+	cmd.Env = append(os.Environ(), childEnvMarker+"=1")
+	var logs syncBuffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-done
+	}()
+	waitFor(t, "the node to say it waits", 10*time.Second, func() bool { return strings.Contains(logs.String(), "waiting for it") })
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		done <- err
+		if err != nil {
+			t.Errorf("varde serve sent SIGTERM while waiting: %v, want exit status 0\n%s", err, logs.String())
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatalf("varde serve still runs 2s after SIGTERM while waiting\n%s", logs.String())
 	}
 }
 
