@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -208,35 +207,18 @@ func TestServeSIGTERMWhileWaiting(t *testing.T) {
 	srv := pgtest.NewServer(t)
 	srv.Stop()
 	cfgPath, _, _ := waitingConfig(t, srv.DSN(), "")
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "serve", "--config", cfgPath)
-	cmd.Env = append(os.Environ(), childEnvMarker+"=1")
-	var logs syncBuffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		<-done
-	}()
-	waitFor(t, "the node to say it waits", 10*time.Second, func() bool { return strings.Contains(logs.String(), "waiting for it") })
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	p := startServeProcess(t, cfgPath)
+	waitFor(t, "the node to say it waits", 10*time.Second, func() bool { return strings.Contains(p.logs.String(), "waiting for it") })
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-done:
-		done <- err
-		if err != nil {
-			t.Errorf("varde serve sent SIGTERM while waiting: %v, want exit status 0\n%s", err, logs.String())
+	case <-p.done:
+		if p.err != nil {
+			t.Errorf("varde serve sent SIGTERM while waiting: %v, want exit status 0\n%s", p.err, p.logs.String())
 		}
 	case <-time.After(2 * time.Second):
-		t.Fatalf("varde serve still runs 2s after SIGTERM while waiting\n%s", logs.String())
+		t.Fatalf("varde serve still runs 2s after SIGTERM while waiting\n%s", p.logs.String())
 	}
 }
 
