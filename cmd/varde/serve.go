@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/config"
@@ -17,7 +18,18 @@ import (
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
-func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	return serveWith(ctx, args, stderr, serveOptions{})
+}
+
+// serveOptions are what tests change in serve: the pauses between tries
+// to open a store that is not there yet (app.StoreWait's First and Max;
+// zero for the defaults).
+type serveOptions struct {
+	waitFirst, waitMax time.Duration
+}
+
+func serveWith(ctx context.Context, args []string, stderr io.Writer, so serveOptions) (err error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (YAML); VARDE_* environment variables override some settings (see varde.example.yaml), and an unknown one is an error")
@@ -70,7 +82,23 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		return err
 	}
 	defer closeAll(pprofLn)
-	a, err := app.New(ctx, cfg, app.Options{Log: log, MetricsListener: metricsLn, PprofListener: pprofLn, NodeLock: lock})
+	opts := app.Options{Log: log, MetricsListener: metricsLn, PprofListener: pprofLn, NodeLock: lock}
+	// A shared store may be failing over as the node starts: the node
+	// waits for a server that takes writes, answering /readyz 503 on its
+	// listener meanwhile, rather than exiting into its supervisor's
+	// restart limit and staying down once the database is back.
+	if cfg.Store.Shared() {
+		opts.Store, err = app.WaitForStore(ctx, cfg, ln, app.StoreWait{First: so.waitFirst, Max: so.waitMax,
+			Timeout: cfg.Store.StartTimeout, Log: log})
+		if err != nil && ctx.Err() != nil {
+			log.Info("stopped while waiting for the database")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	a, err := app.New(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}

@@ -191,26 +191,8 @@ func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "serve", "--config", cfgPath)
-	cmd.Env = append(os.Environ(), childEnvMarker+"=1")
-	var logs syncBuffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	defer func() {
-		_ = cmd.Process.Kill()
-		<-done
-	}()
+	p := startServeProcess(t, cfgPath)
+	cmd, logs, done := p.cmd, p.logs, p.done
 	readyz := func() int {
 		res, err := http.Get(issuer + "/readyz")
 		if err != nil {
@@ -232,6 +214,42 @@ func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("the node still runs 5s after a second SIGINT, draining for its 1m\n%s", logs.String())
 	}
+}
+
+// serveProcess is `varde serve` run as a process of its own (the test
+// binary acting as varde), for a test to send it signals.
+type serveProcess struct {
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	// done is closed when the process has exited, with err its
+	// outcome.
+	done chan struct{}
+	err  error
+}
+
+// startServeProcess starts `varde serve --config cfgPath`, killed when
+// the test ends if it still runs.
+func startServeProcess(t *testing.T, cfgPath string) *serveProcess {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &serveProcess{cmd: exec.Command(exe, "serve", "--config", cfgPath), logs: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), childEnvMarker+"=1")
+	p.cmd.Stderr = p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	})
+	return p
 }
 
 // TestAdminCommandsWithoutConfig: a command that reads a node's

@@ -47,8 +47,8 @@ var failing = map[string]bool{"serious": true, "critical": true}
 // through it and with the error notice of a removal it refuses, the
 // pages that ask before a passkey is removed or new recovery codes are
 // made, new recovery codes, the notices after logging out everywhere
-// else and after stopping a service's access, the logout confirmation
-// and the logged-out page — in every language, and runs axe-core's WCAG
+// else and after stopping a service's access, the pages of older
+// activity, the logout confirmation and the logged-out page — in every language, and runs axe-core's WCAG
 // 2.2 A/AA rules on each. Any serious or critical violation fails, with
 // the rule, its help text and the elements it found. Each page is also
 // laid out at 320 CSS pixels (WCAG 1.4.10 Reflow, which axe does not
@@ -165,6 +165,27 @@ func TestPagesWCAG(t *testing.T) {
 				b.placeholders(t)
 				b.scrollsInPlace(t)
 			})
+
+			// More activity than the account page lists: it links to
+			// a page of older activity, which links to newer and older
+			// pages.
+			n.longHistory(t)
+			b.visit(t, n.issuer+"/account?"+q(lang), 200)
+			b.do(t, "show older activity", chromedp.Click(`#activity-older`))
+			b.until(t, `location.pathname === "/account/activity" && document.querySelector("#newer") !== null`)
+			t.Run("older activity", func(t *testing.T) {
+				b.audit(t, lang, "#newer")
+				b.targets(t)
+				b.helpLast(t)
+				b.skipLink(t)
+			})
+			b.do(t, "newer activity", chromedp.Click(`#newer`))
+			b.until(t, `location.pathname === "/account/activity" && document.querySelector("#older") !== null`)
+			t.Run("newest activity", func(t *testing.T) {
+				b.audit(t, lang, "#older")
+				b.targets(t)
+			})
+			b.visit(t, n.issuer+"/account?"+q(lang), 200)
 
 			// A passkey the authenticator already holds: the error is
 			// about no field, and is announced as an alert, not politely
@@ -357,19 +378,7 @@ func (n *node) elsewhereAndAway(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	st := n.app.Store
-	evs, err := st.ListAudit(ctx, 0, 10000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var person string
-	for _, e := range evs {
-		if e.Type == "enrolment" && e.Result == store.ResultSuccess {
-			person = e.PersonID
-		}
-	}
-	if person == "" {
-		t.Fatal("nobody enrolled")
-	}
+	person := n.lastEnrolled(t)
 	now := time.Now()
 	if err := st.CreateSession(ctx, &store.Session{ID: "elsewhere-" + person, PersonID: person, Provider: "passkey", Level: "high",
 		AMR: []string{"hwk"}, AuthTime: now.Add(-time.Hour), CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour)}); err != nil {
@@ -386,6 +395,40 @@ func (n *node) elsewhereAndAway(t *testing.T) {
 		CreatedAt: now.Add(-time.Minute), ExpiresAt: now.Add(24 * time.Hour)}
 	if err := st.CreateGrantTokens(ctx, g, nil, rt); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// lastEnrolled is the person who enrolled last.
+func (n *node) lastEnrolled(t *testing.T) string {
+	t.Helper()
+	evs, err := n.app.Store.ListAudit(context.Background(), 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var person string
+	for _, e := range evs {
+		if e.Type == "enrolment" && e.Result == store.ResultSuccess {
+			person = e.PersonID
+		}
+	}
+	if person == "" {
+		t.Fatal("nobody enrolled")
+	}
+	return person
+}
+
+// longHistory gives the person who enrolled last more logins than the
+// account page lists, an hour apart, so that it links to older activity.
+func (n *node) longHistory(t *testing.T) {
+	t.Helper()
+	person := n.lastEnrolled(t)
+	start := time.Now().Add(-70 * time.Hour)
+	for i := range 70 {
+		e := &store.AuditEvent{Type: "authentication", PersonID: person, Provider: "passkey", Level: "high", Result: store.ResultSuccess,
+			Time: start.Add(time.Duration(i) * time.Hour), Details: map[string]string{"method": "passkey", store.DetailAddr: fmt.Sprintf("2001:db8::%x", i+1)}}
+		if err := n.app.Store.AppendAudit(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

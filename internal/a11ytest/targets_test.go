@@ -13,11 +13,11 @@ import (
 // smallTargets lists the visible controls smaller than 24 by 24 CSS
 // pixels (WCAG 2.5.8): buttons, form fields, radio buttons and the links
 // that sit side by side in a row (languages, the status pages' menu and
-// quarters). Other links stand in text or alone on a line, with the
+// quarters, the links between pages of activity). Other links stand in text or alone on a line, with the
 // spacing the criterion allows instead.
 const smallTargets = `(() => {
   const small = [];
-  for (const el of document.querySelectorAll(".langs a, .status-nav a, ul.quarters a, button, input:not([type=hidden]), select, textarea, summary")) {
+  for (const el of document.querySelectorAll(".langs a, .status-nav a, ul.quarters a, .pager a, button, input:not([type=hidden]), select, textarea, summary")) {
     const r = el.getBoundingClientRect();
     if (r.width === 0 && r.height === 0) continue;
     if (r.width < 24 || r.height < 24) {

@@ -75,6 +75,9 @@ type Options struct {
 	// took before binding its listeners, so that a second node on the
 	// file is refused naming the holder; New takes it over.
 	NodeLock *sqlstore.NodeLock
+	// Store, if set, is cfg.Store opened already (WaitForStore), which
+	// New takes over: it closes it if it fails.
+	Store store.Store
 }
 
 // App is one running node.
@@ -150,6 +153,25 @@ func NewPages(log *slog.Logger) (*httpx.Pages, error) {
 	return httpx.NewPages(web.Templates, web.Locales, Languages, log)
 }
 
+// nodePages are the people-facing pages as cfg has them served: under
+// the issuer's path, in its time zone, naming its help desk.
+func nodePages(cfg *config.Config, log *slog.Logger) (*httpx.Pages, error) {
+	pages, err := NewPages(log)
+	if err != nil {
+		return nil, err
+	}
+	pages.Secure = *cfg.Session.SecureCookie
+	pages.Base = cfg.BasePath()
+	pages.TimeZone = cfg.Pages.Location()
+	if sp := cfg.Support; sp.URL != "" || sp.Phone != "" {
+		pages.Support = &httpx.Support{URL: sp.URL, Phone: sp.Phone, Hours: sp.Hours}
+	}
+	return pages, nil
+}
+
+// staticFiles are the pages' assets, served at /static/.
+func staticFiles() (fs.FS, error) { return fs.Sub(web.Static, "static") }
+
 // OpenStore opens the configured backend, creating the database if it
 // does not exist yet (a node's first start).
 func OpenStore(ctx context.Context, cfg config.Store) (store.Store, error) {
@@ -206,6 +228,9 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	log := opt.Log
 	sec, err := secrets(cfg, opt)
 	if err != nil {
+		if opt.Store != nil {
+			_ = opt.Store.Close()
+		}
 		return nil, err
 	}
 	salt := sec.salt
@@ -221,10 +246,12 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 			return nil, err
 		}
 	}
-	st, err := OpenStore(ctx, cfg.Store)
-	if err != nil {
-		_ = lock.Unlock()
-		return nil, fmt.Errorf("open store: %w", err)
+	st := opt.Store
+	if st == nil {
+		if st, err = OpenStore(ctx, cfg.Store); err != nil {
+			_ = lock.Unlock()
+			return nil, fmt.Errorf("open store: %w", err)
+		}
 	}
 	if db, ok := st.(*sqlstore.DB); ok {
 		db.SetLogger(log)
@@ -546,19 +573,13 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		return err
 	}
 	keySet := a.keys
-	staticFS, err := fs.Sub(web.Static, "static")
+	staticFS, err := staticFiles()
 	if err != nil {
 		return err
 	}
-	pages, err := NewPages(log)
+	pages, err := nodePages(cfg, log)
 	if err != nil {
 		return err
-	}
-	pages.Secure = *cfg.Session.SecureCookie
-	pages.Base = cfg.BasePath()
-	pages.TimeZone = cfg.Pages.Location()
-	if sp := cfg.Support; sp.URL != "" || sp.Phone != "" {
-		pages.Support = &httpx.Support{URL: sp.URL, Phone: sp.Phone, Hours: sp.Hours}
 	}
 	a.Audit = &audit.Log{Store: st, Log: log, Now: opt.Now}
 	a.clients = newClientCache(st, clientCacheTTL, opt.Now)

@@ -94,6 +94,13 @@ type Store struct {
 	// nodes share it). In memory a restart ends logins in flight.
 	// Env VARDE_STORE_FLOW_STATE.
 	FlowState string `yaml:"flow_state"`
+	// StartTimeout, with postgres, is how long a starting node waits
+	// for a server that takes writes (one that does not answer, or a
+	// standby, during a failover) before it gives up and exits; 0, the
+	// default, waits as long as it takes, since a node that exits
+	// stays down once its supervisor stops restarting it. Not with
+	// sqlite, whose file is there or not.
+	StartTimeout time.Duration `yaml:"start_timeout"`
 }
 
 // Shared reports whether several nodes may write the store at once

@@ -219,6 +219,39 @@ func TestDrainDefault(t *testing.T) {
 	}
 }
 
+// TestStoreStartTimeout: store.start_timeout is 0 (wait for the
+// database as long as it takes) unless set; it is refused negative, and
+// with sqlite, whose node does not wait.
+func TestStoreStartTimeout(t *testing.T) {
+	const head = "version: 1\nissuer: https://id.example.no\nkeys: {signing_key_file: /etc/varde/signing-key.pem}\n"
+	for _, tc := range []struct {
+		name, yaml string
+		want       time.Duration
+		problem    string
+	}{
+		{"postgres", head + "store: {driver: postgres, dsn: 'postgres://db/varde'}\n", 0, ""},
+		{"set", head + "store: {driver: postgres, dsn: 'postgres://db/varde', start_timeout: 10m}\n", 10 * time.Minute, ""},
+		{"negative", head + "store: {driver: postgres, dsn: 'postgres://db/varde', start_timeout: -1s}\n", 0, "store.start_timeout: -1s is negative"},
+		{"sqlite", head + "store: {start_timeout: 1m}\n", 0, "store.start_timeout: applies only to driver postgres"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml), env(nil))
+			if tc.problem != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.problem) {
+					t.Fatalf("err = %v, want %q", err, tc.problem)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Store.StartTimeout != tc.want {
+				t.Errorf("start_timeout = %v, want %v", c.Store.StartTimeout, tc.want)
+			}
+		})
+	}
+}
+
 func TestSecureCookieDefault(t *testing.T) {
 	for _, tc := range []struct {
 		issuer string

@@ -126,6 +126,12 @@ func (c *Config) Validate() error {
 	default:
 		p.add("store.flow_state", "%q is not memory or store", c.Store.FlowState)
 	}
+	switch t := c.Store.StartTimeout; {
+	case t < 0:
+		p.add("store.start_timeout", "%v is negative: 0 waits for the database as long as it takes", t)
+	case t > 0 && !c.Store.Shared():
+		p.add("store.start_timeout", "applies only to driver postgres: a node on sqlite does not wait for its file")
+	}
 	c.validateOIDC(&p)
 	c.validatePasskey(&p, issuer)
 	c.validatePublic(&p, issuer)

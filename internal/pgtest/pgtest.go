@@ -601,3 +601,59 @@ func (srv *Server) Promote() {
 		srv.tb.Fatalf("pgtest: promote: %v (promoted: %v)", err, promoted)
 	}
 }
+
+// PasswordRole creates a role name with password on srv, which must be
+// running, and has the server ask every role but the superuser for its
+// password over TCP (scram-sha-256), as a production server does. It
+// returns the DSN of name with password, for a test to change.
+func (srv *Server) PasswordRole(name, password string) string {
+	srv.tb.Helper()
+	if srv.s == nil {
+		srv.tb.Fatal("pgtest: a role on a stopped server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, srv.s.dsn("postgres"))
+	if err != nil {
+		srv.tb.Fatalf("pgtest: password role: %v", err)
+	}
+	defer conn.Close(ctx)
+	create := "CREATE ROLE " + pgx.Identifier{name}.Sanitize() + " LOGIN SUPERUSER PASSWORD " + quoteLiteral(password)
+	if _, err := conn.Exec(ctx, create); err != nil {
+		srv.tb.Fatalf("pgtest: password role: %v", err)
+	}
+	// Overwritten in place, so that the file keeps the owner the server
+	// runs as.
+	hba := "local all all trust\nhost all " + superuser + " 127.0.0.1/32 trust\nhost replication " + superuser + " 127.0.0.1/32 trust\n" +
+		"host all all 127.0.0.1/32 scram-sha-256\n"
+	if err := os.WriteFile(filepath.Join(srv.dir, "data", "pg_hba.conf"), []byte(hba), 0o600); err != nil {
+		srv.tb.Fatalf("pgtest: password role: %v", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		srv.tb.Fatalf("pgtest: password role: %v", err)
+	}
+	dsn := func(password string) string {
+		return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/postgres?sslmode=disable", name, password, srv.port)
+	}
+	// The server reloads its configuration after pg_reload_conf returns:
+	// wait until it refuses a wrong password.
+	for {
+		c, err := pgx.Connect(ctx, dsn(password+"-wrong"))
+		if err != nil && ctx.Err() == nil {
+			break
+		}
+		if c != nil {
+			_ = c.Close(ctx)
+		}
+		if ctx.Err() != nil {
+			srv.tb.Fatalf("pgtest: password role: the server still takes any password after %v", readyTimeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return dsn(password)
+}
+
+// quoteLiteral quotes s as an SQL string literal.
+func quoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}

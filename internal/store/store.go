@@ -514,6 +514,11 @@ type AuditLog interface {
 	// personID with Seq > afterSeq, lowest Seq first: every event about
 	// the person, page by page, going on from the last Seq read.
 	ListPersonAuditAfter(ctx context.Context, personID string, afterSeq int64, limit int) ([]*AuditEvent, error)
+	// ListPersonAuditBefore returns up to limit of the events naming
+	// personID with Seq < beforeSeq, newest (highest Seq) first: the
+	// person's own history, page by page, going back from the oldest
+	// Seq read.
+	ListPersonAuditBefore(ctx context.Context, personID string, beforeSeq int64, limit int) ([]*AuditEvent, error)
 }
 
 // PublicKeys holds every node's public signing keys, so any node can

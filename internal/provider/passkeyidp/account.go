@@ -102,6 +102,9 @@ type accountData struct {
 	// read.
 	Activity     []activityView
 	ShowActivity bool
+	// OlderActivity is the page of the activity older than Activity
+	// (history.go), "" when there is none.
+	OlderActivity string
 	// LinkWhyNot, when no eID can be linked now, names the message
 	// saying why and what the person can do; "" when linking is off.
 	LinkWhyNot string
@@ -271,13 +274,8 @@ func (p *Provider) accountPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status int, notice, errKey string) {
-	s, person, err := p.personOf(r)
-	if errors.Is(err, errNoSession) {
-		p.toLogin(w, r)
-		return
-	}
-	if err != nil {
-		p.internalError(w, r, "account person", err)
+	s, person, ok := p.pagePerson(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
@@ -346,9 +344,14 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 	for _, k := range keys {
 		d.Passkeys = append(d.Passkeys, p.passkeyView(lang, k))
 	}
-	if d.Activity, err = p.activity(ctx, person.ID, lang); err != nil {
+	activity, older, err := p.activity(ctx, person.ID, lang)
+	if err != nil {
 		p.internalError(w, r, "account activity", err)
 		return
+	}
+	d.Activity = activity
+	if older != 0 {
+		d.OlderActivity = historyURL(cursor{before: older})
 	}
 	d.ShowActivity = p.History != nil
 	if err := p.elsewhere(ctx, s, lang, &d); err != nil {
@@ -609,13 +612,8 @@ func ceremonyPerson(err error, sessionPerson string) string {
 // of a refusal. It writes the response (login, error or 403) and returns
 // false when one is missing.
 func (p *Provider) changeForm(w http.ResponseWriter, r *http.Request, event string) (*store.Session, *store.Person, bool) {
-	s, person, err := p.personOf(r)
-	if errors.Is(err, errNoSession) {
-		p.toLogin(w, r)
-		return nil, nil, false
-	}
-	if err != nil {
-		p.internalError(w, r, "account person", err)
+	s, person, ok := p.pagePerson(w, r)
+	if !ok {
 		return nil, nil, false
 	}
 	if !p.Pages.ReadForm(w, r, p.lang(r)) {
@@ -890,13 +888,8 @@ func (p *Provider) ticketFailed(w http.ResponseWriter, r *http.Request, msg stri
 // a copied link opened by another session, or none, finds nothing and
 // leaves the codes to be shown where they were made.
 func (p *Provider) codesPage(w http.ResponseWriter, r *http.Request) {
-	s, _, err := p.personOf(r)
-	if errors.Is(err, errNoSession) {
-		p.toLogin(w, r)
-		return
-	}
-	if err != nil {
-		p.internalError(w, r, "account person", err)
+	s, _, ok := p.pagePerson(w, r)
+	if !ok {
 		return
 	}
 	var t codesTicket

@@ -10,8 +10,8 @@ import (
 	"github.com/varde-eid/varde/internal/store"
 )
 
-// activityLimit is how many of the person's events the account page
-// shows.
+// activityLimit is how many lines of the person's activity the account
+// page shows, and each page of older activity (history.go).
 const activityLimit = 30
 
 // activityView is one line of the account page's recent activity.
@@ -27,20 +27,30 @@ type activityView struct {
 	Refused bool
 }
 
-// activity turns the person's newest audit events into lines a person
-// understands: logins, what services received, and changes to the
-// account. Events that say nothing new to the person (tokens issued, a
-// logout, a link begun) are left out. Values are never shown beyond
-// what the event names: services and ways to log in by their names,
-// claims by what they are.
-func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activityView, error) {
+// activity is the account page's section of the person's activity: its
+// newest activityLimit lines, and the cursor of the page of older ones
+// (history.go), 0 when there are none.
+func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activityView, int64, error) {
 	if p.History == nil {
-		return nil, nil
+		return nil, 0, nil
 	}
-	evs, err := p.History.ListPersonAudit(ctx, personID, activityLimit)
+	read, err := p.readActivity(ctx, personID, lang, cursor{before: noCursor}, activityLimit)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	if !read.more {
+		return read.lines, 0, nil
+	}
+	return read.lines, read.next, nil
+}
+
+// activityLine turns one of the person's audit events into a line a
+// person understands: logins, what services received, and changes to
+// the account. Events that say nothing new to the person (tokens issued,
+// a logout, a link begun) are left out (false). Values are never shown
+// beyond what the event names: services and ways to log in by their
+// names, claims by what they are.
+func (p *Provider) activityLine(ctx context.Context, e *store.AuditEvent, lang string) (activityView, bool) {
 	t := func(key string, args ...any) string {
 		s := p.Pages.T(lang, key)
 		if len(args) > 0 {
@@ -48,63 +58,62 @@ func (p *Provider) activity(ctx context.Context, personID, lang string) ([]activ
 		}
 		return s
 	}
-	var out []activityView
-	for _, e := range evs {
-		v := activityView{When: p.Pages.Time(lang, e.Time), Service: p.serviceName(ctx, e.ClientID), Addr: eventAddr(e)}
-		how := p.wayName(e, lang)
-		switch {
-		case e.Type == "authentication" && e.Result == store.ResultSuccess:
-			// A level this build has no word for (none recorded, or one
-			// from a newer release) is left out, never shown as a key.
-			if lvl := "account.level." + e.Level; e.Level != "" && t(lvl) != lvl {
-				v.What = t("account.activity.login", how, t(lvl))
-			} else {
-				v.What = t("account.activity.login.nolevel", how)
-			}
-		case e.Type == "authentication" && e.Reason == "person_blocked":
-			v.What, v.Refused = t("account.activity.login.blocked", how), true
-		case e.Type == "authentication":
-			v.What, v.Refused = t("account.activity.login.refused", how), true
-		case e.Type == "consent":
-			v.What = t("account.activity.consent", p.claimList(e.Details["claims"], lang))
-		case e.Type == "link" && e.Result == store.ResultSuccess && e.Details["already"] == "":
-			v.What = t("account.activity.link", how)
-		case e.Type == "link" && e.Result == store.ResultSuccess && e.Details["raised_from"] != "":
-			v.What = t("account.activity.link.raised", how)
-		case e.Type == "link" && e.Result != store.ResultSuccess && linkRefusedByRule[e.Reason]:
-			// As for a change of passkeys: a link the person did not try
-			// is someone else at their account.
-			v.What, v.Refused = t("account.activity.link.refused", how), true
-		case e.Type == "person_created":
-			v.What = t("account.activity.created", how)
-		case e.Type == "profile_updated":
-			v.What = t("account.activity.profile", how)
-		case e.Type == "passkey_added", e.Type == "passkey_removed", e.Type == "recovery_codes_regenerated",
-			e.Type == eventLoggedOutElsewhere, e.Type == eventAccessStopped:
-			// A change refused (a login too old or too weak for it, the
-			// last way in, a passkey whose response did not verify) is
-			// shown too: one the person did not try is someone else at
-			// their account.
-			if e.Result != store.ResultSuccess {
-				if notRefused[e.Reason] {
-					continue
-				}
-				v.What, v.Refused = t("account.activity."+e.Type+".refused"), true
-				break
-			}
-			v.What = t("account.activity." + e.Type)
-		case e.Type == "enrolment", e.Type == "sessions_ended", e.Type == "person_blocked", e.Type == "person_unblocked",
-			e.Type == "identifier_added", e.Type == "person_exported":
-			if e.Result != store.ResultSuccess {
-				continue
-			}
-			v.What = t("account.activity." + e.Type)
-		default:
-			continue
+	var v activityView
+	how := p.wayName(e, lang)
+	switch {
+	case e.Type == "authentication" && e.Result == store.ResultSuccess:
+		// A level this build has no word for (none recorded, or one
+		// from a newer release) is left out, never shown as a key.
+		if lvl := "account.level." + e.Level; e.Level != "" && t(lvl) != lvl {
+			v.What = t("account.activity.login", how, t(lvl))
+		} else {
+			v.What = t("account.activity.login.nolevel", how)
 		}
-		out = append(out, v)
+	case e.Type == "authentication" && e.Reason == "person_blocked":
+		v.What, v.Refused = t("account.activity.login.blocked", how), true
+	case e.Type == "authentication":
+		v.What, v.Refused = t("account.activity.login.refused", how), true
+	case e.Type == "consent":
+		v.What = t("account.activity.consent", p.claimList(e.Details["claims"], lang))
+	case e.Type == "link" && e.Result == store.ResultSuccess && e.Details["already"] == "":
+		v.What = t("account.activity.link", how)
+	case e.Type == "link" && e.Result == store.ResultSuccess && e.Details["raised_from"] != "":
+		v.What = t("account.activity.link.raised", how)
+	case e.Type == "link" && e.Result != store.ResultSuccess && linkRefusedByRule[e.Reason]:
+		// As for a change of passkeys: a link the person did not try
+		// is someone else at their account.
+		v.What, v.Refused = t("account.activity.link.refused", how), true
+	case e.Type == "person_created":
+		v.What = t("account.activity.created", how)
+	case e.Type == "profile_updated":
+		v.What = t("account.activity.profile", how)
+	case e.Type == "passkey_added", e.Type == "passkey_removed", e.Type == "recovery_codes_regenerated",
+		e.Type == eventLoggedOutElsewhere, e.Type == eventAccessStopped:
+		// A change refused (a login too old or too weak for it, the
+		// last way in, a passkey whose response did not verify) is
+		// shown too: one the person did not try is someone else at
+		// their account.
+		if e.Result != store.ResultSuccess {
+			if notRefused[e.Reason] {
+				return v, false
+			}
+			v.What, v.Refused = t("account.activity."+e.Type+".refused"), true
+			break
+		}
+		v.What = t("account.activity." + e.Type)
+	case e.Type == "enrolment", e.Type == "sessions_ended", e.Type == "person_blocked", e.Type == "person_unblocked",
+		e.Type == "identifier_added", e.Type == "person_exported":
+		if e.Result != store.ResultSuccess {
+			return v, false
+		}
+		v.What = t("account.activity." + e.Type)
+	default:
+		return v, false
 	}
-	return out, nil
+	// Only for a line shown: a page may pass over many events that are
+	// not, and each service named is a read of the store.
+	v.When, v.Service, v.Addr = p.Pages.Time(lang, e.Time), p.serviceName(ctx, e.ClientID), eventAddr(e)
+	return v, true
 }
 
 // eventAddr is the client address e holds, written as an address is, or

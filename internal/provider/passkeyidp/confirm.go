@@ -3,7 +3,6 @@ package passkeyidp
 import (
 	"bytes"
 	"encoding/base64"
-	"errors"
 	"net/http"
 
 	"github.com/varde-eid/varde/internal/store"
@@ -51,13 +50,8 @@ type newCodesData struct {
 // changeForm it records no refusal: a GET changes nothing, and a link
 // from anywhere could ask for it.
 func (p *Provider) mayView(w http.ResponseWriter, r *http.Request) (*store.Person, bool) {
-	s, person, err := p.personOf(r)
-	if errors.Is(err, errNoSession) {
-		p.toLogin(w, r)
-		return nil, false
-	}
-	if err != nil {
-		p.internalError(w, r, "account person", err)
+	s, person, ok := p.pagePerson(w, r)
+	if !ok {
 		return nil, false
 	}
 	if add, change := p.may(s); !change {

@@ -37,7 +37,16 @@
 //	                                   codes, linking an eID), and a block by the
 //	                                   help desk and its lifting (Provider.History, from the
 //	                                   audit log; a person sees every disclosure
-//	                                   about them)
+//	                                   about them): the newest 30 lines, and a
+//	                                   link to older ones when there are more
+//	GET  /account/activity[?before=SEQ|?after=SEQ]  a page of 30 lines of
+//	                                   the person's activity, older than event
+//	                                   SEQ or newer, with links to the pages
+//	                                   either side and a heading naming its
+//	                                   period (history.go); reads only; a
+//	                                   cursor that is not a SEQ as the server
+//	                                   writes one gets 400 and a page saying
+//	                                   the link does not work
 //	GET  /account/passkeys/remove?credential=ID  asks whether to remove the
 //	                                   passkey, naming it (when added, last used)
 //	                                   and saying how the person can still log

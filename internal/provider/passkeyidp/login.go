@@ -154,3 +154,19 @@ func (p *Provider) personOf(r *http.Request) (*store.Session, *store.Person, err
 	}
 	return s, person, nil
 }
+
+// pagePerson is personOf for a page: without a session it sends the
+// browser to log in, on any other failure it answers with the error
+// page, and then it reports false and the handler must stop.
+func (p *Provider) pagePerson(w http.ResponseWriter, r *http.Request) (*store.Session, *store.Person, bool) {
+	s, person, err := p.personOf(r)
+	if errors.Is(err, errNoSession) {
+		p.toLogin(w, r)
+		return nil, nil, false
+	}
+	if err != nil {
+		p.internalError(w, r, "account person", err)
+		return nil, nil, false
+	}
+	return s, person, true
+}

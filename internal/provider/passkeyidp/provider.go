@@ -134,6 +134,7 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /passkey/enrolled/continue", p.enrolledContinue)
 
 	mux.HandleFunc("GET /account", p.accountPage)
+	mux.HandleFunc("GET "+historyPath, p.historyPage)
 	mux.HandleFunc("POST /account/passkeys/begin", p.addBegin)
 	mux.HandleFunc("POST /account/passkeys/finish", p.addFinish)
 	mux.HandleFunc("POST /account/passkeys/cancel", p.addCancel)

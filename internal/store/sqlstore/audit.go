@@ -161,6 +161,15 @@ func (db *DB) ListPersonAuditAfter(ctx context.Context, personID string, afterSe
 	return listPersonEvents(ctx, db.st.listPersonAuditAfter, personID, afterSeq, limit)
 }
 
+// ListPersonAuditBefore implements store.AuditLog over the index of the
+// log by person. A limit below 1 returns no events.
+func (db *DB) ListPersonAuditBefore(ctx context.Context, personID string, beforeSeq int64, limit int) ([]*store.AuditEvent, error) {
+	if limit < 1 || personID == "" || db.unmatchable(personID) {
+		return []*store.AuditEvent{}, nil
+	}
+	return listPersonEvents(ctx, db.st.listPersonAuditBefore, personID, beforeSeq, limit)
+}
+
 // ListAuditRange implements store.AuditLog over the index of the log by
 // time. A query without bounds or types is a plain walk by Seq. The log
 // has no index by client, which every appended event would pay for: a

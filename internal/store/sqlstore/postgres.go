@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"database/sql/driver"
 	"embed"
@@ -91,10 +93,14 @@ func openPostgresDB(ctx context.Context, dsn string, migrateSchema bool) (*DB, e
 	db.w.SetConnMaxIdleTime(0)
 	if err := db.w.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open postgres %s: %w", where, err)
+		return nil, fmt.Errorf("open postgres %s: %w", where, openUnavailable(err))
 	}
 	if migrateSchema {
-		err = migratePostgres(ctx, db.w, d)
+		err = takesWrites(ctx, db.w)
+		if err == nil {
+			err = migratePostgres(ctx, db.w, d)
+		}
+		err = openUnavailable(err)
 	} else {
 		err = checkPostgresSchema(ctx, db.w, d)
 	}
@@ -112,13 +118,54 @@ func openPostgresDB(ctx context.Context, dsn string, migrateSchema bool) (*DB, e
 	db.r.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.r.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open postgres %s: %w", where, err)
+		return nil, fmt.Errorf("open postgres %s: %w", where, openUnavailable(err))
 	}
 	if err := db.start(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open postgres %s: %w", where, err)
+		return nil, fmt.Errorf("open postgres %s: %w", where, openUnavailable(err))
 	}
 	return db, nil
+}
+
+// openUnavailable is unavailable for an error met while opening the
+// store, so that a node starting while its server cannot be reached, is
+// starting up or is a standby can tell that waiting may help
+// (store.ErrUnavailable). A server whose certificate does not verify
+// is a configuration to fix, not a server to wait for, although pgx
+// reports it as a failed connection.
+func openUnavailable(err error) error {
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	if errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) {
+		return err
+	}
+	return unavailable(err, false)
+}
+
+// ErrReadOnly means the PostgreSQL server a node opened its store on
+// takes no writes: a standby, reached before a failover has made it a
+// primary (or through a proxy or DNS name that still points at it), or
+// a server set read-only. OpenPostgres's error wraps it with
+// store.ErrUnavailable: a primary may answer there soon.
+var ErrReadOnly = errors.New("the database server is read-only (a standby, or set read-only), and a node must write")
+
+// takesWrites checks, before migrating, that the server on the write
+// connection takes writes: one that is in recovery or read-only would
+// refuse the migrations only if one is missing, and a node that started
+// on it with its schema up to date would fail at its first write
+// instead, with no word of why.
+func takesWrites(ctx context.Context, w *sql.DB) error {
+	var recovery bool
+	var readOnly string
+	if err := w.QueryRowContext(ctx, "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')").Scan(&recovery, &readOnly); err != nil {
+		return fmt.Errorf("ask whether the server takes writes: %w", err)
+	}
+	if recovery || readOnly == "on" {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, ErrReadOnly)
+	}
+	return nil
 }
 
 // postgresShouldPing tells the write pool whether to ping a connection

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,4 +187,51 @@ func TestPostgresStandbyIsUnavailable(t *testing.T) {
 			t.Errorf("%s once the standby is promoted: %v", w.name, err)
 		}
 	}
+}
+
+// TestOpenPostgresSaysWhetherToWait: opening a node's store (migrating
+// it) on a standby, or on a server that does not answer, fails with
+// store.ErrUnavailable (a standby with ErrReadOnly), so that a node
+// starting during a failover knows to wait, even when the standby's
+// schema is up to date and so needs no write to open; a wrong password
+// and a database that does not exist are failures to report at once.
+func TestOpenPostgresSaysWhetherToWait(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	srv := pgtest.NewServer(t)
+	openPostgres(t, srv.DSN())
+	right := srv.PasswordRole("varde", "right-password")
+	standby := srv.NewStandby()
+	stopped := pgtest.NewServer(t)
+	stopped.Stop()
+	cases := []struct {
+		name     string
+		dsn      string
+		wait     bool
+		readOnly bool
+	}{
+		{"a standby", standby.DSN(), true, true},
+		{"a stopped server", stopped.DSN(), true, false},
+		{"a wrong password", strings.Replace(right, "right-password", "wrong-password", 1), false, false},
+		{"no such database", strings.Replace(srv.DSN(), "/postgres?", "/nosuchdb?", 1), false, false},
+	}
+	for _, c := range cases {
+		db, err := OpenPostgres(ctx, c.dsn)
+		if err == nil {
+			db.Close()
+			t.Errorf("%s: opened", c.name)
+			continue
+		}
+		if store.Unavailable(err) != c.wait || errors.Is(err, ErrReadOnly) != c.readOnly {
+			t.Errorf("%s: %v; want unavailable %v, read-only %v", c.name, err, c.wait, c.readOnly)
+		}
+		if strings.Contains(err.Error(), "wrong-password") {
+			t.Errorf("%s: %v shows the password", c.name, err)
+		}
+	}
+	db, err := OpenPostgres(ctx, right)
+	if err != nil {
+		t.Fatalf("the right password: %v", err)
+	}
+	db.Close()
 }

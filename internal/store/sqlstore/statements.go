@@ -48,7 +48,7 @@ type statements struct {
 	// logins in flight (DeleteClient).
 	deleteClientRequests, deleteClientCodes, abandonClientWebhooks *sql.Stmt
 
-	lastAudit, insertAudit, listAudit, listPersonAudit, listPersonAuditAfter, newestAudit *sql.Stmt
+	lastAudit, insertAudit, listAudit, listPersonAudit, listPersonAuditAfter, listPersonAuditBefore, newestAudit *sql.Stmt
 
 	putPublicKey, claimPublicKey, listPublicKeys, retirePublicKey *sql.Stmt
 
@@ -194,6 +194,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.listPersonAudit, r, "SELECT " + auditCols + " FROM audit_log WHERE person_id = ? AND person_id <> '' ORDER BY seq DESC LIMIT ?"},
 		{&db.st.listPersonAuditAfter, r, "SELECT " + auditCols + " FROM audit_log WHERE person_id = ? AND person_id <> '' AND seq > ? " +
 			"ORDER BY seq LIMIT ?"},
+		{&db.st.listPersonAuditBefore, r, "SELECT " + auditCols + " FROM audit_log WHERE person_id = ? AND person_id <> '' AND seq < ? " +
+			"ORDER BY seq DESC LIMIT ?"},
 
 		// A retired key is not replaced: the upsert changes no row.
 		// first_published_at is set when the key is first stored and kept.

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -105,6 +106,39 @@ func testAuditLog(t *testing.T, s store.Store) {
 		}
 		if got, err = s.ListPersonAuditAfter(ctx, "p1", 0, 0); err != nil || len(got) != 0 {
 			t.Errorf("ListPersonAuditAfter limit 0 = %d events, %v; want none", len(got), err)
+		}
+	})
+
+	t.Run("a person's older events page by page", func(t *testing.T) {
+		// Events 1 and 3 name p1; 2 and 4 name nobody.
+		got, err := s.ListPersonAuditBefore(ctx, "p1", math.MaxInt64, 10)
+		wantErr(t, "ListPersonAuditBefore", err, nil)
+		same(t, "p1's events, newest first", []*store.AuditEvent{appended[2], appended[0]}, got)
+		got, err = s.ListPersonAuditBefore(ctx, "p1", math.MaxInt64, 1)
+		wantErr(t, "ListPersonAuditBefore limit 1", err, nil)
+		same(t, "p1's newest page", []*store.AuditEvent{appended[2]}, got)
+		got, err = s.ListPersonAuditBefore(ctx, "p1", got[0].Seq, 1)
+		wantErr(t, "ListPersonAuditBefore the next page", err, nil)
+		same(t, "p1's older page", []*store.AuditEvent{appended[0]}, got)
+		got, err = s.ListPersonAuditBefore(ctx, "p1", got[0].Seq, 1)
+		wantErr(t, "ListPersonAuditBefore past the first", err, nil)
+		if len(got) != 0 {
+			t.Errorf("ListPersonAuditBefore past p1's first event = %d events, want none", len(got))
+		}
+		for _, who := range []string{"", "p2"} {
+			got, err = s.ListPersonAuditBefore(ctx, who, math.MaxInt64, 10)
+			wantErr(t, "ListPersonAuditBefore "+who, err, nil)
+			if len(got) != 0 {
+				t.Errorf("ListPersonAuditBefore(%q) = %d events, want none", who, len(got))
+			}
+		}
+		for _, before := range []int64{0, -1, math.MinInt64} {
+			if got, err = s.ListPersonAuditBefore(ctx, "p1", before, 10); err != nil || len(got) != 0 {
+				t.Errorf("ListPersonAuditBefore(before %d) = %d events, %v; want none", before, len(got), err)
+			}
+		}
+		if got, err = s.ListPersonAuditBefore(ctx, "p1", math.MaxInt64, 0); err != nil || len(got) != 0 {
+			t.Errorf("ListPersonAuditBefore limit 0 = %d events, %v; want none", len(got), err)
 		}
 	})
 

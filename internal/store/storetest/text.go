@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/varde-eid/varde/internal/store"
@@ -70,6 +71,9 @@ func testNotText(t *testing.T, s store.Store) {
 		}
 		if es, err := s.ListPersonAuditAfter(ctx, k, 0, 10); err != nil || len(es) != 0 {
 			t.Errorf("ListPersonAuditAfter(%q) = %d events, %v, want none", k, len(es), err)
+		}
+		if es, err := s.ListPersonAuditBefore(ctx, k, math.MaxInt64, 10); err != nil || len(es) != 0 {
+			t.Errorf("ListPersonAuditBefore(%q) = %d events, %v, want none", k, len(es), err)
 		}
 		if gs, err := s.ListPersonGrants(ctx, k, now); err != nil || len(gs) != 0 {
 			t.Errorf("ListPersonGrants(%q) = %d grants, %v, want none", k, len(gs), err)

@@ -1,0 +1,295 @@
+package passkeyidp_test
+
+import (
+	"context"
+	"fmt"
+	"html"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// historyLink finds the link with id in a page, "" when there is none.
+func historyLink(t *testing.T, body, id string) string {
+	t.Helper()
+	m := regexp.MustCompile(`<a [^>]*id="` + id + `"[^>]*href="([^"]*)"|<a [^>]*href="([^"]*)"[^>]*id="` + id + `"`).FindStringSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return html.UnescapeString(m[1] + m[2])
+}
+
+// historyAddrs is the address column of a page's activity, newest first.
+func historyAddrs(t *testing.T, body string) []string {
+	t.Helper()
+	var out []string
+	for _, row := range activityRows(t, body) {
+		out = append(out, row[3])
+	}
+	return out
+}
+
+// manyEvents gives person n logins from addresses of their own, in the
+// trail between another person's logins and events the activity does not
+// show (tokens), a minute apart, and returns the addresses, oldest first.
+func manyEvents(t *testing.T, h *harness, person, other string, n int) []string {
+	t.Helper()
+	var addrs []string
+	var evs []*store.AuditEvent
+	for i := range n {
+		a := fmt.Sprintf("10.0.%d.%d", i/200, i%200+1)
+		addrs = append(addrs, a)
+		evs = append(evs,
+			&store.AuditEvent{Type: "authentication", PersonID: person, Provider: "passkey", Level: "high", Result: store.ResultSuccess,
+				Details: map[string]string{"method": "passkey", store.DetailAddr: a}},
+			&store.AuditEvent{Type: "authentication", PersonID: other, Provider: "passkey", Level: "high", Result: store.ResultSuccess,
+				Details: map[string]string{"method": "passkey", store.DetailAddr: fmt.Sprintf("192.0.2.%d", i%250+1)}},
+			&store.AuditEvent{Type: "token", PersonID: person, Result: store.ResultSuccess})
+	}
+	for i, ev := range evs {
+		// A login a minute, from the minute after the enrolment on.
+		ev.Time = h.now.Add(time.Duration(i/3+1) * time.Minute)
+		if err := h.db.AppendAudit(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return addrs
+}
+
+// walkOlder follows "Older" links from the page at first, and returns
+// the addresses of every page's lines and the pages, in the order read;
+// more than lines pages fail.
+func walkOlder(t *testing.T, b *browser, first string, lines int) (addrs, pages []string) {
+	t.Helper()
+	for next := first; next != ""; {
+		if len(pages) > lines {
+			t.Fatalf("more pages than lines: %q", pages)
+		}
+		r := b.get(next)
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", next, r.status, r.body)
+		}
+		pages = append(pages, next)
+		addrs = append(addrs, historyAddrs(t, r.body)...)
+		next = historyLink(t, r.body, "older")
+	}
+	return addrs, pages
+}
+
+// TestActivityPagesReachEveryEvent: a person with more activity than
+// the account page shows follows "Show older activity" and then each
+// page's "Older" link to their very first event, seeing each of their
+// events once and nobody else's; "Newer" links lead back the same way.
+func TestActivityPagesReachEveryEvent(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.History = h.db
+	b := h.browser("en")
+	person := b.enrol(newDevice(false), "", "fnr").person
+	other := h.browser("en")
+	stranger := other.enrol(newDevice(false), "", "fnr").person
+	addrs := manyEvents(t, h, person, stranger, 95)
+	// Newest first, then the enrolment (without an address) and the
+	// codes it made.
+	want := slices.Clone(addrs)
+	slices.Reverse(want)
+	want = append(want, "–", "–")
+
+	account := b.get("/account")
+	if account.status != http.StatusOK {
+		t.Fatalf("account: %d", account.status)
+	}
+	seen := historyAddrs(t, account.body)
+	next := historyLink(t, account.body, "activity-older")
+	if next == "" || !strings.Contains(account.body, "Show older activity") {
+		t.Fatalf("account page with %d events has no link to older activity", len(want))
+	}
+	older, pages := walkOlder(t, b, next, len(want))
+	seen = append(seen, older...)
+	for _, p := range pages {
+		r := b.get(p)
+		if !strings.Contains(r.body, "<h1") || !strings.Contains(r.body, "Your activity from ") {
+			t.Errorf("%s: no heading naming the period", p)
+		}
+		if newer := historyLink(t, r.body, "newer"); newer == "" {
+			t.Errorf("%s: no link to newer activity", p)
+		}
+	}
+	if !slices.Equal(seen, want) {
+		t.Fatalf("activity walked back page by page:\n%q\nwant\n%q", seen, want)
+	}
+	if len(pages) < 2 {
+		t.Fatalf("walked %d pages, want more than one", len(pages))
+	}
+
+	// Back again from the oldest page, by its "Newer" links: the same
+	// events, each once, up to the newest.
+	var back []string
+	r := b.get(pages[len(pages)-1])
+	for {
+		back = append(historyAddrs(t, r.body), back...)
+		newer := historyLink(t, r.body, "newer")
+		if newer == "" {
+			break
+		}
+		if len(back) > len(want) {
+			t.Fatalf("walking forward repeats events: %q", back)
+		}
+		if r = b.get(newer); r.status != http.StatusOK {
+			t.Fatalf("%s: %d", newer, r.status)
+		}
+	}
+	if !slices.Equal(back, want) {
+		t.Fatalf("activity walked forward page by page:\n%q\nwant\n%q", back, want)
+	}
+
+	// The other person's pages list only theirs, even at this person's
+	// cursors.
+	for _, p := range append([]string{"/account/activity"}, pages...) {
+		for _, a := range historyAddrs(t, other.get(p).body) {
+			if strings.HasPrefix(a, "10.0.") {
+				t.Fatalf("%s shows %s another person's event from %s", p, stranger, a)
+			}
+		}
+	}
+}
+
+// withActivity is a harness with a person enrolled in b, whose page
+// language is lang, and n logins of theirs (manyEvents).
+func withActivity(t *testing.T, lang string, n int) (*harness, *browser) {
+	t.Helper()
+	h := newHarness(t, true)
+	h.p.History = h.db
+	b := h.browser(lang)
+	person := b.enrol(newDevice(false), "", "fnr").person
+	manyEvents(t, h, person, "someone-else", n)
+	return h, b
+}
+
+// TestActivityPageInEveryLanguage: the pages of older activity, their
+// links and the heading naming the period are in the page's language.
+func TestActivityPageInEveryLanguage(t *testing.T) {
+	_, b := withActivity(t, "en", 80)
+	for lang, words := range map[string][]string{
+		"nb": {"Vis eldre aktivitet", "Aktiviteten din fra ", "Nyere aktivitet", "Eldre aktivitet"},
+		"en": {"Show older activity", "Your activity from ", "Newer activity", "Older activity"},
+		"da": {"Vis ældre aktivitet", "Din aktivitet fra ", "Nyere aktivitet", "Ældre aktivitet"},
+	} {
+		b.lang = lang
+		account := b.get("/account")
+		if !strings.Contains(account.body, words[0]) {
+			t.Errorf("%s account page: no %q", lang, words[0])
+		}
+		// The second page of three has both newer and older activity.
+		middle := b.get(historyLink(t, account.body, "activity-older"))
+		for _, w := range words[1:] {
+			if !strings.Contains(middle.body, w) {
+				t.Errorf("%s page of older activity: no %q", lang, w)
+			}
+		}
+	}
+}
+
+// TestActivityPageRefusesBadCursors: a garbled or forged cursor gets a
+// page that says the link does not work, not an error in the trail or
+// someone else's events; a cursor past every event gets an empty page
+// with a way back. Without a session the page asks for a login.
+func TestActivityPageRefusesBadCursors(t *testing.T) {
+	h, b := withActivity(t, "en", 3)
+	for _, q := range []string{
+		"before=abc", "before=-1", "before=0", "before=1e3", "before=%2B5", "before=99999999999999999999",
+		"after=x", "after=-5", "before=1&after=2", "before=1&before=2", "before=",
+	} {
+		r := b.get("/account/activity?" + q)
+		if r.status != http.StatusBadRequest || !strings.Contains(r.body, "This link to your activity does not work") {
+			t.Errorf("?%s: %d, want 400 with a page saying the link does not work", q, r.status)
+		}
+		if !strings.Contains(r.body, `href="/account/activity"`) {
+			t.Errorf("?%s: no link to the newest activity", q)
+		}
+	}
+	// Past the newest and before the oldest: nothing to show, said so.
+	for _, q := range []string{"after=9000000000000000000", "before=1"} {
+		r := b.get("/account/activity?" + q)
+		if r.status != http.StatusOK || len(activityRowsOrNone(r.body)) != 0 || !strings.Contains(r.body, "No activity to show here.") {
+			t.Errorf("?%s: %d, want an empty page saying so", q, r.status)
+		}
+	}
+	nobody := h.browser("en")
+	if r := nobody.get("/account/activity"); r.status != http.StatusSeeOther || r.location != "/login" {
+		t.Errorf("without a session: %d to %q, want a login", r.status, r.location)
+	}
+}
+
+// activityRowsOrNone is activityRows of a page that may have no table.
+func activityRowsOrNone(body string) []string {
+	return regexp.MustCompile(`<tr><td>`).FindAllString(body, -1)
+}
+
+// TestActivityPagesPassOverLongRuns: a long run of events the activity
+// does not show (a service fetching tokens all day) costs a page no more
+// than a bounded read: the page ends early with a link to go on, and
+// going on reaches every line, each once.
+func TestActivityPagesPassOverLongRuns(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.History = h.db
+	b := h.browser("en")
+	person := b.enrol(newDevice(false), "", "fnr").person
+	var evs []*store.AuditEvent
+	for range 2500 {
+		evs = append(evs, &store.AuditEvent{Type: "token", PersonID: person, Result: store.ResultSuccess})
+	}
+	h.appendEvents(t, evs)
+	addrs := manyEvents(t, h, person, "someone-else", 5)
+	want := slices.Clone(addrs)
+	slices.Reverse(want)
+	want = append(want, "–", "–")
+	seen, pages := walkOlder(t, b, "/account/activity", len(want))
+	if !slices.Equal(seen, want) || len(pages) < 2 {
+		t.Fatalf("activity over %d pages:\n%q\nwant\n%q", len(pages), seen, want)
+	}
+}
+
+// TestActivityPageNamesItsPeriod: the heading says from when to when
+// the page's lines are, in the page's language and zone.
+func TestActivityPageNamesItsPeriod(t *testing.T) {
+	h, b := withActivity(t, "nb", 3)
+	from := httpx.FormatTime("nb", h.now, h.p.Pages.Location(), false)
+	to := httpx.FormatTime("nb", h.now.Add(3*time.Minute), h.p.Pages.Location(), false)
+	body := b.get("/account/activity").body
+	if want := "<h1 id=\"activity\">Aktiviteten din fra " + from + " til " + to + "</h1>"; !strings.Contains(body, want) {
+		t.Errorf("no heading %q in\n%s", want, body)
+	}
+}
+
+// TestAccountLinksOlderActivityOnlyWhenThereIsMore: the account page
+// links to older activity only when it does not show every line, and
+// the page it links to holds the rest.
+func TestAccountLinksOlderActivityOnlyWhenThereIsMore(t *testing.T) {
+	// The enrolment makes two lines: with 28 logins the account page
+	// shows all 30.
+	h, b := withActivity(t, "en", 28)
+	account := b.get("/account")
+	if n := len(activityRows(t, account.body)); n != 30 {
+		t.Fatalf("account page shows %d lines, want 30", n)
+	}
+	if l := historyLink(t, account.body, "activity-older"); l != "" {
+		t.Fatalf("account page showing every line links to older activity: %s", l)
+	}
+	person := h.fin.last(t).Result.PersonID
+	manyEvents(t, h, person, "someone-else", 1)
+	account = b.get("/account")
+	older := b.get(historyLink(t, account.body, "activity-older"))
+	rows := activityRows(t, older.body)
+	if len(rows) != 1 || rows[0][1] != "Your identity was created with a passkey" {
+		t.Fatalf("older activity %q, want the enrolment alone", rows)
+	}
+	if historyLink(t, older.body, "older") != "" || historyLink(t, older.body, "newer") == "" {
+		t.Error("the oldest page links to older activity, or not to newer")
+	}
+}
