@@ -418,3 +418,44 @@ func TestConfigCheckSectorChanged(t *testing.T) {
 		t.Errorf("config check of a change accepted: exit status %d, %q %q; want 0", code, &stdout, &stderr)
 	}
 }
+
+// TestConfigCheckWarnsOfUnknownSector: a client the file declares whose
+// ID was removed, with people who had logged in to it, before removals
+// recorded the sector, gets the warning varde serve logs and varde
+// clients add prints (its old sector is not known), and config check
+// still exits 0: a node starts with it.
+func TestConfigCheckWarnsOfUnknownSector(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := checkedConfig(t, dir)
+	st, err := app.OpenStore(ctx, config.Store{Driver: "sqlite", DSN: filepath.Join(dir, "varde.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = errors.Join(
+		st.AppendAudit(ctx, &store.AuditEvent{Time: time.Now(), Type: "consent", PersonID: "p1", ClientID: "old", Result: store.ResultSuccess}),
+		st.AppendAudit(ctx, &store.AuditEvent{Time: time.Now(), Type: "client_removed", ClientID: "old", Result: store.ResultSuccess,
+			Details: map[string]string{"via": "cli"}}),
+		st.Close())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := "  - {id: old, auth_method: none, redirect_uris: [https://old.example/cb], sector_id: old.example}\nupstreams:"
+	if err := os.WriteFile(path, []byte(strings.Replace(string(raw), "upstreams:", old, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := exitStatus(run([]string{"config", "check", "--config", path}, &stdout, &stderr), &stderr)
+	want := []string{`WARNING: client "old" was removed on `, `, and people had logged in to it, under a sector not recorded then: unless it was "old.example"`}
+	if code != 0 || !containsAll(stderr.String(), want) || strings.Contains(stdout.String(), "WARNING") {
+		t.Errorf("config check of a client whose old sector is unknown: exit status %d, stdout %q, stderr %q; want 0 and on stderr %q",
+			code, &stdout, &stderr, want)
+	}
+	if !strings.Contains(stdout.String(), "can serve") {
+		t.Errorf("config check: stdout %q, want it to say the configuration can serve", &stdout)
+	}
+}
