@@ -98,16 +98,23 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// AccessLog logs one line per request: method, path (never the query,
-// which can hold codes and tokens), status, duration, the client's
-// address (ClientAddr, or without ClientAddress in front the TCP
-// peer's; empty if it has none) and request ID.
+// AccessLog logs one line per request at debug level: method, path
+// (never the query, which can hold codes and tokens, nor the body),
+// status, duration, the client's address (ClientAddr, or without
+// ClientAddress in front the TCP peer's; empty if it has none) and
+// request ID.
 func AccessLog(log *slog.Logger, next http.Handler) http.Handler {
+	return AccessLogAt(log, slog.LevelDebug, next)
+}
+
+// AccessLogAt is AccessLog at level: info for a node that keeps a
+// record of every request (log.access).
+func AccessLogAt(log *slog.Logger, level slog.Level, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		log.LogAttrs(r.Context(), slog.LevelDebug, "http",
+		log.LogAttrs(r.Context(), level, "http",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status), slog.Duration("dur", time.Since(start)),
 			slog.String("addr", logAddr(r)), slog.String("req", RequestID(r.Context())))
