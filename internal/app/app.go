@@ -681,7 +681,9 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	if cfg.Log.AccessAtInfo() {
 		accessLevel = slog.LevelInfo
 	}
-	h = httpx.AccessLogAt(log, accessLevel, h)
+	// Logs never hold a national identity number, and anyone can put
+	// one in a path.
+	h = httpx.AccessLogAt(log, accessLevel, audit.LooksLikeNationalID, h)
 	trusted, err := cfg.Server.TrustedPrefixes()
 	if err != nil {
 		return err

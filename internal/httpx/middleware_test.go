@@ -49,7 +49,7 @@ func TestAccessLogAt(t *testing.T) {
 		lines int
 	}{
 		{"debug", AccessLog, 0},
-		{"info", func(l *slog.Logger, h http.Handler) http.Handler { return AccessLogAt(l, slog.LevelInfo, h) }, 1},
+		{"info", func(l *slog.Logger, h http.Handler) http.Handler { return AccessLogAt(l, slog.LevelInfo, nil, h) }, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
