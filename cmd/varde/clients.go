@@ -22,7 +22,8 @@ import (
 const clientsUsage = `usage: varde clients <add|list|remove> --config FILE [flags]
 
   add      register a relying party in the store (see --help of add)
-  list     list relying parties
+  list     list relying parties, each with the sector its people's subject
+           identifiers are derived from (its client ID when it has none)
   remove   remove a relying party (--id ID), and revoke what was issued to it;
            one the configuration file declares only with --still-declared
 `
@@ -425,13 +426,24 @@ func listURIs(uris []string) string {
 	return strings.Join(out, " ")
 }
 
+// listSector is the sector c's subject identifiers are derived from
+// (ADR 4, 35): its sector ID, or its client ID, marked as such, when it
+// has none, so that an operator sees which one a change of sector_id
+// would leave.
+func listSector(c *store.Client) string {
+	if c.SectorID == "" {
+		return quoteControl(c.ID) + " (client ID)"
+	}
+	return quoteControl(c.SectorID)
+}
+
 func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 	cs, err := st.ListClients(ctx)
 	if err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tAUTH\tPAR\tREFRESH\tID TOKEN\tLEVELS\tPROVIDERS\tSOURCE\tREDIRECT URIS\tSTATUS WEBHOOK\tBACK-CHANNEL LOGOUT\tINTROSPECTS")
+	fmt.Fprintln(tw, "ID\tNAME\tSECTOR\tAUTH\tPAR\tREFRESH\tID TOKEN\tLEVELS\tPROVIDERS\tSOURCE\tREDIRECT URIS\tSTATUS WEBHOOK\tBACK-CHANNEL LOGOUT\tINTROSPECTS")
 	for _, c := range cs {
 		levels := strings.Join(c.AllowedLevels, ",")
 		if levels == "" {
@@ -467,7 +479,8 @@ func listClients(ctx context.Context, st store.Clients, w io.Writer) error {
 		if introspects == "" {
 			introspects = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", quoteControl(c.ID), quoteControl(c.Name), auth, c.RequirePAR, c.RefreshTokens,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", quoteControl(c.ID), quoteControl(c.Name), listSector(c),
+			auth, c.RequirePAR, c.RefreshTokens,
 			c.IDTokenSigningAlg(), levels, provs, c.Source,
 			listURIs(c.RedirectURIs), hook, bcl, introspects)
 	}

@@ -521,7 +521,7 @@ func TestClientsListControlCharacters(t *testing.T) {
 	if len(lines) != 3 {
 		t.Fatalf("clients list printed %d lines, want a header and one a client:\n%s", len(lines), out)
 	}
-	if !strings.Contains(lines[1], `shop  "Shop\nbank\tBank"  none`) {
+	if !strings.Contains(lines[1], `shop  "Shop\nbank\tBank"  shop (client ID)  none`) {
 		t.Errorf("shop's line %q, want its name quoted and its auth method in the next column", lines[1])
 	}
 	if !strings.Contains(lines[1], `"https://shop.example/c b" https://shop.example/cb`) {
@@ -622,4 +622,48 @@ func containsAll(s string, parts []string) bool {
 		}
 	}
 	return true
+}
+
+// TestClientsListSector: clients list shows each client's sector, the
+// one its people's subject identifiers are derived from (ADR 35): its
+// sector_id, or its ID, marked as such, when it has none. A long
+// sector widens its own column only: the columns after it stay aligned
+// on every line.
+func TestClientsListSector(t *testing.T) {
+	cfg := adminConfig(t)
+	long := "sector-" + strings.Repeat("x", 90) + ".example"
+	for _, args := range [][]string{
+		{"--id", "bank", "--name", "Bank", "--sector", long},
+		{"--id", "tax", "--name", "Tax Portal"},
+		{"--id", "tax-app", "--name", "Tax App", "--sector", "tax-sector"},
+	} {
+		args = append([]string{"clients", "add", "--config", cfg, "--auth-method", "none", "--redirect-uri", "https://rp.example/cb"}, args...)
+		if out, err := runCmd(t, args...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	out, err := runCmd(t, "clients", "list", "--config", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("clients list printed %d lines, want a header and one a client:\n%s", len(lines), out)
+	}
+	for _, want := range []string{
+		`(?m)^ID +NAME +SECTOR +AUTH `,
+		`(?m)^bank +Bank +` + regexp.QuoteMeta(long) + ` +none `,
+		`(?m)^tax +Tax Portal +tax \(client ID\) +none `,
+		`(?m)^tax-app +Tax App +tax-sector +none `,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("list does not match %s:\n%s", want, out)
+		}
+	}
+	col := strings.Index(lines[0], "AUTH")
+	for _, l := range lines[1:] {
+		if strings.Index(l, "none") != col {
+			t.Errorf("the AUTH column is not aligned after a long sector:\n%s", out)
+		}
+	}
 }

@@ -39,7 +39,11 @@ const configUsage = `usage: varde config check --config FILE
            logged in to stops a node, unless sector_id_change_accepted
            names the old sector; none of them may want RS256 ID tokens
            from a node without an RSA key), reading the store only (a
-           SQLite store as its owner or as root: see varde help);
+           SQLite store as its owner or as root: see varde help); a
+           declared client removed, with people who had logged in to
+           it, before removals recorded its sector gets on stderr the
+           warning a node logs at start (its old sector is unknown),
+           which does not change the exit status;
            otherwise it says the store was not checked, and the node
            checks at start. It also says whom the node believes the
            client's address from (X-Forwarded-For, from the proxies
@@ -78,8 +82,13 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	if err == nil {
 		// The store answered: the clients the file declares must not
 		// clash with those added with varde clients add, or the node
-		// refuses to start.
-		if err := app.CheckStoreClients(ctx, cfg); errors.Is(err, app.ErrClientsClash) {
+		// refuses to start. What a start would warn of is said here
+		// too, as varde clients add says it, and stops nothing.
+		warnings, err := app.CheckStoreClients(ctx, cfg)
+		for _, w := range warnings {
+			fmt.Fprintf(stderr, "WARNING: %s\n", w)
+		}
+		if errors.Is(err, app.ErrClientsClash) {
 			return err
 		}
 	}

@@ -372,35 +372,18 @@ func TestConfigCheckSaysWhoseAddressHeaderIsBelieved(t *testing.T) {
 // setting that accepts the change, as serve refuses to start; with
 // sector_id_change_accepted naming the old sector, the file passes.
 func TestConfigCheckSectorChanged(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
 	path := checkedConfig(t, dir)
-	st, err := app.OpenStore(ctx, config.Store{Driver: "sqlite", DSN: filepath.Join(dir, "varde.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// An earlier start stored shop from the file, and a person logged in
 	// to it.
-	err = errors.Join(
-		st.PutClient(ctx, &store.Client{ID: "shop", Name: "Shop", AuthMethod: "none", RedirectURIs: []string{"https://shop.example/cb"},
-			SectorID: "shop.example", Source: store.ClientSourceConfig, CreatedAt: time.Now()}),
-		st.AppendAudit(ctx, &store.AuditEvent{Time: time.Now(), Type: "consent", PersonID: "p1", ClientID: "shop", Result: store.ResultSuccess}),
-		st.Close())
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	declare := func(extra string) {
-		t.Helper()
-		shop := "  - {id: shop, auth_method: none, redirect_uris: [https://shop.example/cb]" + extra + "}\nupstreams:"
-		if err := os.WriteFile(path, []byte(strings.Replace(string(raw), "upstreams:", shop, 1)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	declare("")
+	inStore(t, dir, func(ctx context.Context, st store.Store) error {
+		return errors.Join(
+			st.PutClient(ctx, &store.Client{ID: "shop", Name: "Shop", AuthMethod: "none", RedirectURIs: []string{"https://shop.example/cb"},
+				SectorID: "shop.example", Source: store.ClientSourceConfig, CreatedAt: time.Now()}),
+			st.AppendAudit(ctx, &store.AuditEvent{Time: time.Now(), Type: "consent", PersonID: "p1", ClientID: "shop", Result: store.ResultSuccess}))
+	})
+	declare := declarer(t, path)
+	declare("{id: shop, auth_method: none, redirect_uris: [https://shop.example/cb]}")
 	wants := []string{`client "shop" has the sector "shop.example"`, `"shop" (its ID: it has no sector_id)`, "new people",
 		`give it sector_id: "shop.example" again`, `add sector_id_change_accepted: "shop.example"`}
 	var stdout, stderr bytes.Buffer
@@ -411,10 +394,68 @@ func TestConfigCheckSectorChanged(t *testing.T) {
 	if code := exitStatus(run([]string{"serve", "--config", path}, &stdout, &stderr), &stderr); code != 1 || !containsAll(stderr.String(), wants) {
 		t.Errorf("serve with a client whose sector changed: exit status %d, %q; want it refused as config check said", code, &stderr)
 	}
-	declare(", sector_id_change_accepted: shop.example")
+	declare("{id: shop, auth_method: none, redirect_uris: [https://shop.example/cb], sector_id_change_accepted: shop.example}")
 	stdout.Reset()
 	stderr.Reset()
 	if code := exitStatus(run([]string{"config", "check", "--config", path}, &stdout, &stderr), &stderr); code != 0 {
 		t.Errorf("config check of a change accepted: exit status %d, %q %q; want 0", code, &stdout, &stderr)
+	}
+}
+
+// TestConfigCheckWarnsOfUnknownSector: a client the file declares whose
+// ID was removed, with people who had logged in to it, before removals
+// recorded the sector, gets the warning varde serve logs and varde
+// clients add prints (its old sector is not known), and config check
+// still exits 0: a node starts with it.
+func TestConfigCheckWarnsOfUnknownSector(t *testing.T) {
+	dir := t.TempDir()
+	path := checkedConfig(t, dir)
+	inStore(t, dir, func(ctx context.Context, st store.Store) error {
+		return errors.Join(
+			st.AppendAudit(ctx, &store.AuditEvent{Time: time.Now(), Type: "consent", PersonID: "p1", ClientID: "old", Result: store.ResultSuccess}),
+			st.AppendAudit(ctx, &store.AuditEvent{Time: time.Now(), Type: "client_removed", ClientID: "old", Result: store.ResultSuccess,
+				Details: map[string]string{"via": "cli"}}))
+	})
+	declarer(t, path)("{id: old, auth_method: none, redirect_uris: [https://old.example/cb], sector_id: old.example}")
+	var stdout, stderr bytes.Buffer
+	code := exitStatus(run([]string{"config", "check", "--config", path}, &stdout, &stderr), &stderr)
+	want := []string{`WARNING: client "old" was removed on `, `, and people had logged in to it, under a sector not recorded then: unless it was "old.example"`}
+	if code != 0 || !containsAll(stderr.String(), want) || strings.Contains(stdout.String(), "WARNING") {
+		t.Errorf("config check of a client whose old sector is unknown: exit status %d, stdout %q, stderr %q; want 0 and on stderr %q",
+			code, &stdout, &stderr, want)
+	}
+	if !strings.Contains(stdout.String(), "can serve") {
+		t.Errorf("config check: stdout %q, want it to say the configuration can serve", &stdout)
+	}
+}
+
+// inStore runs write on the SQLite store of the configuration
+// checkedConfig wrote to dir, as an earlier node would have.
+func inStore(t *testing.T, dir string, write func(context.Context, store.Store) error) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := app.OpenStore(ctx, config.Store{Driver: "sqlite", DSN: filepath.Join(dir, "varde.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(write(ctx, st), st.Close()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// declarer returns a function that rewrites the configuration file at
+// path as it is now, with one more client, given as a YAML flow
+// mapping.
+func declarer(t *testing.T, path string) func(client string) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(client string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(strings.Replace(string(raw), "upstreams:", "  - "+client+"\nupstreams:", 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -94,7 +94,7 @@ func TestRSAKeyLifecycle(t *testing.T) {
 		t.Fatalf("clients add --id-token-alg RS256: %v\n%s", err, out)
 	}
 	out, err = runCmd(t, "clients", "list", "--config", cfgPath)
-	if err != nil || !strings.Contains(out, "ID TOKEN") || !regexp.MustCompile(`legacy\s+Legacy\s+none\s+false\s+false\s+RS256\s`).MatchString(out) {
+	if err != nil || !strings.Contains(out, "ID TOKEN") || !regexp.MustCompile(`legacy\s+Legacy\s+legacy \(client ID\)\s+none\s+false\s+false\s+RS256\s`).MatchString(out) {
 		t.Errorf("clients list does not show legacy's RS256: %v\n%s", err, out)
 	}
 

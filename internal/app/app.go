@@ -698,7 +698,13 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		pages.Error(w, r, http.StatusNotFound, pages.Locale(r, nil), httpx.NotFoundPage())
 	}))
 	h = httpx.Under(pages.Base, h, metadataOutside(pages.Base, h, notFound))
-	h = httpx.AccessLog(log, h)
+	accessLevel := slog.LevelDebug
+	if cfg.Log.AccessAtInfo() {
+		accessLevel = slog.LevelInfo
+	}
+	// Logs never hold a national identity number, and anyone can put
+	// one in a path.
+	h = httpx.AccessLogAt(log, accessLevel, audit.LooksLikeNationalID, h)
 	trusted, err := cfg.Server.TrustedPrefixes()
 	if err != nil {
 		return err

@@ -51,16 +51,17 @@ var ErrClientsClash = errors.New("the configuration's clients clash with the sto
 // store only; the stored clients a start would remove
 // (removeUndeclared) are left out. An error wrapping ErrClientsClash
 // means a node would refuse to start; any other error means the store
-// was not checked.
-func CheckStoreClients(ctx context.Context, cfg *config.Config) error {
+// was not checked. warnings are those a start logs (SectorChanges): a
+// declared client whose sector before cannot be told.
+func CheckStoreClients(ctx context.Context, cfg *config.Config) (warnings []string, err error) {
 	st, err := OpenExistingStore(ctx, cfg.Store)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer st.Close()
 	stored, err := st.ListClients(ctx)
 	if err != nil {
-		return fmt.Errorf("list clients: %w", err)
+		return nil, fmt.Errorf("list clients: %w", err)
 	}
 	keep := make(map[string]bool, len(cfg.Clients))
 	for _, c := range cfg.Clients {
@@ -70,22 +71,23 @@ func CheckStoreClients(ctx context.Context, cfg *config.Config) error {
 		stored = slices.DeleteFunc(stored, func(c *store.Client) bool { return undeclared(c, keep) })
 	}
 	if err := sectorClashes(stored, cfg.Clients); err != nil {
-		return fmt.Errorf("%w: %w", ErrClientsClash, err)
+		return nil, fmt.Errorf("%w: %w", ErrClientsClash, err)
 	}
-	if _, _, err := SectorChanges(ctx, st, cfg.Clients, store.ClientSourceConfig); errors.Is(err, ErrSectorChanged) {
-		return fmt.Errorf("%w: %w", ErrClientsClash, err)
+	_, warnings, err = SectorChanges(ctx, st, cfg.Clients, store.ClientSourceConfig)
+	if errors.Is(err, ErrSectorChanged) {
+		return warnings, fmt.Errorf("%w: %w", ErrClientsClash, err)
 	} else if err != nil {
-		return err
+		return nil, err
 	}
 	if !cfg.Keys.SignsRS256() {
 		// The file's own clients were checked with the file, and
 		// replace the stored ones of their IDs.
 		added := slices.DeleteFunc(slices.Clone(stored), func(c *store.Client) bool { return keep[c.ID] })
 		if err := needRSA(added); err != nil {
-			return fmt.Errorf("%w: %w", ErrClientsClash, err)
+			return warnings, fmt.Errorf("%w: %w", ErrClientsClash, err)
 		}
 	}
-	return nil
+	return warnings, nil
 }
 
 // removeUndeclared removes, as RemoveClient does, every stored client

@@ -62,7 +62,7 @@ func TestSectorChangeOnlyOnPurpose(t *testing.T) {
 			declare("", "")(cfg)
 			cfg.Passkey.SyntheticEnrolment = true
 			wants := []string{`client "bank"`, `"bank.example"`, `sector "bank"`, "new people", "sector_id_change_accepted: \"bank.example\""}
-			if err := app.CheckStoreClients(ctx, cfg); !errors.Is(err, app.ErrClientsClash) || !containsAll(err.Error(), wants) {
+			if _, err := app.CheckStoreClients(ctx, cfg); !errors.Is(err, app.ErrClientsClash) || !containsAll(err.Error(), wants) {
 				t.Errorf("CheckStoreClients with the sector edited = %v\nwant ErrClientsClash saying %q", err, wants)
 			}
 			a, err := app.New(ctx, cfg, app.Options{SubjectSalt: salt})

@@ -13,6 +13,7 @@ import (
 	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/provider/oidcup"
+	"github.com/varde-eid/varde/internal/status"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -36,13 +37,22 @@ func upstreamTransport() *http.Transport {
 func (a *App) upstreams(cfg *config.Config, opt Options, st store.Store, pages *httpx.Pages, fin provider.Finisher, log *slog.Logger) ([]provider.Provider, error) {
 	var out []provider.Provider
 	hc := &http.Client{Transport: upstreamTransport()}
+	// A login that fails on Varde's side counts against the component
+	// that failed on the status page, not the upstream: the store, or
+	// the node where it keeps flow state in memory (ADR 7).
+	node := status.NodePrefix + cfg.Node
+	stateAt := "store"
+	if cfg.Store.FlowState == config.FlowStateMemory {
+		stateAt = node
+	}
 	for _, u := range cfg.Upstreams {
 		oc, err := upstreamConfig(cfg.Issuer, u)
 		if err != nil {
 			return nil, err // it names the upstream already
 		}
 		p, err := oidcup.New(oc, oidcup.Deps{
-			HTTPClient: hc, Challenges: st, SharedChallenges: cfg.Store.Shared(), Finisher: fin, Pages: pages, Audit: a.Audit,
+			HTTPClient: hc, Challenges: st, SharedChallenges: cfg.Store.Shared(), StateComponent: stateAt, NodeComponent: node,
+			Finisher: fin, Pages: pages, Audit: a.Audit,
 			Now: opt.Now, Rand: opt.Rand, Log: log.With("provider", u.ID),
 		})
 		if err != nil {

@@ -198,7 +198,17 @@ type Session struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info (default), warn, error
 	Format string `yaml:"format"` // json (default) or text
+	// Access writes the access log, one line a request (method, path
+	// without the query, status, duration, client address, request
+	// ID), at info level rather than debug, so that a node at info keeps
+	// a record of every request. Default false: a busy node writes a
+	// line for each, and its proxy may keep one already.
+	Access *bool `yaml:"access"`
 }
+
+// AccessAtInfo reports whether the access log is written at info
+// level (log.access).
+func (l Log) AccessAtInfo() bool { return l.Access != nil && *l.Access }
 
 // Shutdown configures how a node stops (SIGTERM, SIGINT).
 type Shutdown struct {

@@ -794,6 +794,43 @@ func TestDPoPNonces(t *testing.T) {
 	}
 }
 
+// TestLogAccess: log.access is off by default and read from the file or
+// from VARDE_LOG_ACCESS, the environment winning; a value that is not
+// true or false is an error, from either.
+func TestLogAccess(t *testing.T) {
+	const head = "version: 1\nissuer: https://id.example.no\nkeys: {signing_key_file: /etc/varde/signing-key.pem}\n"
+	for _, tc := range []struct {
+		name, yaml string
+		env        map[string]string
+		want       bool
+	}{
+		{"off by default", head, nil, false},
+		{"on in the file", head + "log:\n  access: true\n", nil, true},
+		{"on from env", head, map[string]string{EnvLogAccess: "true"}, true},
+		{"env over file", head + "log:\n  access: true\n", map[string]string{EnvLogAccess: "false"}, false},
+		{"empty env leaves the file's", head + "log:\n  access: true\n", map[string]string{EnvLogAccess: ""}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml), env(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Log.AccessAtInfo(); got != tc.want {
+				t.Errorf("log.access = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	_, err := Parse([]byte(head+"listen: nowhere\n"), env(map[string]string{EnvLogAccess: "sometimes"}))
+	for _, want := range []string{`VARDE_LOG_ACCESS: "sometimes" is not true or false`, "listen:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+	if _, err := Parse([]byte(head+"log:\n  access: sometimes\n"), nil); err == nil || !strings.Contains(err.Error(), "cannot unmarshal") {
+		t.Errorf("log.access: sometimes accepted: %v", err)
+	}
+}
+
 // TestPprofListen: debug.pprof_listen is off by default and read from
 // the file or from VARDE_DEBUG_PPROF_LISTEN, the environment winning.
 func TestPprofListen(t *testing.T) {

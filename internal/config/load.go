@@ -33,6 +33,7 @@ const (
 	EnvSubjectSaltFile   = "VARDE_SUBJECT_SALT_FILE"
 	EnvLogLevel          = "VARDE_LOG_LEVEL"
 	EnvLogFormat         = "VARDE_LOG_FORMAT"
+	EnvLogAccess         = "VARDE_LOG_ACCESS"
 	EnvPprofListen       = "VARDE_DEBUG_PPROF_LISTEN"
 	EnvMetricsListen     = "VARDE_METRICS_LISTEN"
 	EnvPagesTimeZone     = "VARDE_PAGES_TIME_ZONE"
@@ -303,6 +304,7 @@ func envSettings(c *Config) []envSetting {
 func envFlags(c *Config) []envFlag {
 	return []envFlag{
 		{EnvOIDCDPoPNonces, &c.OIDC.DPoPNonces},
+		{EnvLogAccess, &c.Log.Access},
 	}
 }
 

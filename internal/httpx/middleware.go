@@ -98,17 +98,31 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// AccessLog logs one line per request: method, path (never the query,
-// which can hold codes and tokens), status, duration, the client's
-// address (ClientAddr, or without ClientAddress in front the TCP
-// peer's; empty if it has none) and request ID.
+// AccessLog logs one line per request at debug level: method, path
+// (never the query, which can hold codes and tokens, nor the body),
+// status, duration, the client's address (ClientAddr, or without
+// ClientAddress in front the TCP peer's; empty if it has none) and
+// request ID.
 func AccessLog(log *slog.Logger, next http.Handler) http.Handler {
+	return AccessLogAt(log, slog.LevelDebug, nil, next)
+}
+
+// AccessLogAt is AccessLog at level: info for a node that keeps a
+// record of every request (log.access). A path for which private says
+// true, such as one holding what looks like a national identity number
+// (anyone can request any path), is written as "(redacted)"; private
+// may be nil.
+func AccessLogAt(log *slog.Logger, level slog.Level, private func(path string) bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		log.LogAttrs(r.Context(), slog.LevelDebug, "http",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		path := r.URL.Path
+		if private != nil && private(path) {
+			path = "(redacted)"
+		}
+		log.LogAttrs(r.Context(), level, "http",
+			slog.String("method", r.Method), slog.String("path", path),
 			slog.Int("status", sw.status), slog.Duration("dur", time.Since(start)),
 			slog.String("addr", logAddr(r)), slog.String("req", RequestID(r.Context())))
 	})

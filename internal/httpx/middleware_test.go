@@ -37,3 +37,38 @@ func TestMiddleware(t *testing.T) {
 		t.Errorf("access log %q: want status and path, never the query", line)
 	}
 }
+
+// TestAccessLogAt: AccessLogAt writes its line at the level given, so a
+// node logging at info has one per request when asked to; AccessLog's
+// is at debug, and a logger at info drops it. Neither has the query,
+// which may hold a code or a token, nor the body.
+func TestAccessLogAt(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		mw    func(*slog.Logger, http.Handler) http.Handler
+		lines int
+	}{
+		{"debug", AccessLog, 0},
+		{"info", func(l *slog.Logger, h http.Handler) http.Handler { return AccessLogAt(l, slog.LevelInfo, nil, h) }, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			h := tc.mw(slog.New(slog.NewJSONHandler(&logs, nil)), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.ReadAll(r.Body)
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/token?code=secret-code&refresh_token=secret-token",
+				strings.NewReader("client_assertion=secret-body")))
+			out := logs.String()
+			if n := strings.Count(out, `"msg":"http"`); n != tc.lines {
+				t.Errorf("%d access lines, want %d:\n%s", n, tc.lines, out)
+			}
+			if tc.lines > 0 && (!strings.Contains(out, `"level":"INFO"`) || !strings.Contains(out, `"path":"/token"`) || !strings.Contains(out, `"status":204`)) {
+				t.Errorf("access line %s: want it at info with the path and status", out)
+			}
+			if strings.Contains(out, "secret") {
+				t.Errorf("access line %s has the query or the body", out)
+			}
+		})
+	}
+}

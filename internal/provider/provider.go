@@ -189,6 +189,15 @@ const (
 	ReasonOutcomeUnknown = "outcome_unknown"
 )
 
+// DetailFault is the Details key of a failed login's audit event,
+// recorded by a provider that is not Varde's own (an upstream eID), when
+// the login failed on Varde's side (ReasonInternal,
+// ReasonStoreUnavailable, ReasonOutcomeUnknown): its value is the status
+// component that failed, "store" or the node's "node:<name>". The
+// status page counts the people such a failure affected against that
+// component, never against the provider, which did nothing wrong.
+const DetailFault = "fault"
+
 // ErrorReason is the failure reason for err, an error of Varde's own:
 // ReasonStoreUnavailable when store.Unavailable(err),
 // ReasonOutcomeUnknown when err is store.ErrOutcomeUnknown,

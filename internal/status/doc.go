@@ -92,7 +92,11 @@
 // login through Varde's own passkey provider that failed on an error of
 // Varde's, internal, store_unavailable (its store could not be
 // reached) or outcome_unknown (a write of its ceremony got no answer),
-// counts, since through it the person could not get in; and
+// counts, since through it the person could not get in; one through
+// an upstream eID that failed on Varde's side (its login state could
+// not be stored or taken, or the node failed itself) counts against the
+// component its event names in provider.DetailFault ("store", or the
+// node's "node:<name>"), never against the eID; and
 // so is every login attempt left with no provider it may use
 // ("routing" failures, once per attempt however often the page is
 // reloaded). An attempt is affected if it failed through the component,

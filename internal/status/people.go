@@ -266,6 +266,12 @@ func (t *tally) track(ev *store.AuditEvent) {
 // counts reports whether ev, inside the window, shows someone affected
 // by the components.
 func (t *tally) counts(ev *store.AuditEvent) bool {
+	if fault := ev.Details[provider.DetailFault]; fault != "" {
+		// A login through an upstream eID that failed on Varde's side
+		// (its store, or the node) is that component's failure, never
+		// the eID's.
+		return ev.Type == eventAuthentication && ev.Result == store.ResultFailure && slices.Contains(t.components, fault)
+	}
 	if !slices.Contains(t.components, ev.Provider) {
 		return false
 	}

@@ -234,3 +234,50 @@ func TestStoreUnavailableCountsAsInternal(t *testing.T) {
 		t.Errorf("affected = %+v, want %+v", got, want)
 	}
 }
+
+// TestVardeFailureAtUpstreamCountsAgainstComponent: a login through an
+// upstream eID that failed on Varde's side — its login state could not
+// be stored or taken (internal, store_unavailable, outcome_unknown), or
+// the node failed itself — is counted against the component that
+// failed, which the eID names in provider.DetailFault, and not against
+// the eID. A failure of the eID's own still counts against it.
+func TestVardeFailureAtUpstreamCountsAgainstComponent(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	base := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	s := &status.Service{Store: db, Now: func() time.Time { return base.Add(time.Hour) }}
+	failures := []struct{ reason, fault string }{
+		{provider.ReasonInternal, "store"},
+		{provider.ReasonStoreUnavailable, "store"},
+		{provider.ReasonOutcomeUnknown, "store"},
+		{provider.ReasonInternal, "node:a"},
+		{"token_endpoint_error", ""},
+	}
+	for i, f := range failures {
+		e := &store.AuditEvent{Time: base.Add(time.Duration(i+1) * time.Minute), Type: broker.EventAuthentication, Result: store.ResultFailure,
+			Reason: f.reason, Provider: "bankid", Details: map[string]string{"method": "upstream"}}
+		if f.fault != "" {
+			e.Details[provider.DetailFault] = f.fault
+		}
+		if err := db.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		component string
+		want      status.Affected
+	}{
+		{"bankid", status.Affected{People: 1, FailedAttempts: 1}},
+		{"store", status.Affected{People: 3, FailedAttempts: 3}},
+		{"node:a", status.Affected{People: 1, FailedAttempts: 1}},
+		{"node:b", status.Affected{}},
+	} {
+		got, err := s.Affected(ctx, []string{tc.component}, base, base.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("affected by %s = %+v, want %+v", tc.component, got, tc.want)
+		}
+	}
+}

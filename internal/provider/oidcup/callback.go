@@ -68,7 +68,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		// Nothing was taken: the state is still stored and the code was
 		// not redeemed. The code may have expired at the upstream by the
 		// time the store answers again, so the person starts again.
-		p.refused(ctx, "callback", reject(ReasonStoreUnavailable, "login state: %v", err), nil)
+		p.refused(ctx, "callback", p.stateFailure(ReasonStoreUnavailable, "login state: %v", err), nil)
 		p.unavailable(w, r, "", restartNext)
 		return
 	}
@@ -80,7 +80,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		err = errors.New("login state belongs to another provider")
 	}
 	if err != nil {
-		p.refused(ctx, "callback", reject(stateFailure(err), "login state: %v", err), nil)
+		p.refused(ctx, "callback", p.stateFailure(stateReason(err), "login state: %v", err), nil)
 		p.errorPage(w, r, http.StatusInternalServerError, pageInternal, "")
 		return
 	}
@@ -253,10 +253,10 @@ func (p *Provider) noLogin(w http.ResponseWriter, r *http.Request, state string,
 		p.refused(ctx, "callback", reject(ReasonReplay, "state is unknown, used or expired"), nil)
 		p.errorPage(w, r, http.StatusBadRequest, pageExpired, "")
 	case store.Unavailable(err):
-		p.refused(ctx, "callback", reject(ReasonStoreUnavailable, "login state: %v", err), nil)
+		p.refused(ctx, "callback", p.stateFailure(ReasonStoreUnavailable, "login state: %v", err), nil)
 		p.unavailable(w, r, "", restartNext)
 	default:
-		p.refused(ctx, "callback", reject(stateFailure(err), "login state: %v", err), nil)
+		p.refused(ctx, "callback", p.stateFailure(stateReason(err), "login state: %v", err), nil)
 		p.errorPage(w, r, http.StatusInternalServerError, pageInternal, "")
 	}
 }

@@ -239,7 +239,14 @@
 // answer (store.ErrOutcomeUnknown), at the start or when the callback
 // takes it, may or may not be stored: it is audited "outcome_unknown",
 // is the node's failure at the broker (node_error), and the person
-// starts again, which is safe either way.
+// starts again, which is safe either way. Every such failure of Varde's
+// own (store_unavailable, outcome_unknown, internal) is audited with the
+// status component that failed in provider.DetailFault: the one that
+// keeps the login state (Deps.StateComponent) for its write or take,
+// the node (Deps.NodeComponent) for anything else, such as its random
+// source. The status page counts the people it affected there, never
+// against the upstream, and the broker does not report it to the
+// upstream's health.
 //
 // Tokens, codes, client credentials and national identifiers are never
 // logged or audited; audit details carry only the stage, the method and,

@@ -32,6 +32,13 @@ type brokered struct {
 
 func newBrokered(t *testing.T, configure ...func(*Config)) *brokered {
 	t.Helper()
+	return newBrokeredWith(t, nil, configure...)
+}
+
+// newBrokeredWith is newBrokered whose provider's dependencies deps
+// changes first, if not nil.
+func newBrokeredWith(t *testing.T, deps func(*Deps, *varde), configure ...func(*Config)) *brokered {
+	t.Helper()
 	v := newVarde(t)
 	f := newFakeUpstream(t, v.clock)
 	cfg := f.config(v, "fake")
@@ -55,7 +62,11 @@ func newBrokered(t *testing.T, configure ...func(*Config)) *brokered {
 		Sessions: &session.Manager{Store: v.db, Lifetime: time.Hour, Now: v.clock.Now}, Audit: v.audit, Pages: v.pages,
 		Health: mon, AccountURL: "/account", Metrics: broker.NewMetrics(prometheus.NewRegistry()), Now: v.clock.Now,
 		Log: v.audit.Log}
-	p, err := New(cfg, Deps{Challenges: v.db, Finisher: b, Pages: v.pages, Audit: v.audit, Now: v.clock.Now})
+	d := Deps{Challenges: v.db, Finisher: b, Pages: v.pages, Audit: v.audit, Now: v.clock.Now}
+	if deps != nil {
+		deps(&d, v)
+	}
+	p, err := New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}

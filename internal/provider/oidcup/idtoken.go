@@ -37,6 +37,9 @@ type rejection struct {
 	// way to the upstream, and so says nothing of the upstream
 	// (provider.ReasonUnverifiedResponse, whatever failReason says).
 	unverified bool
+	// fault is the status component whose failure it was when the
+	// failure was Varde's own (provider.DetailFault), "" otherwise.
+	fault string
 }
 
 func (r *rejection) Error() string { return r.reason + ": " + r.msg }

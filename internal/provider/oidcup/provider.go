@@ -1,6 +1,7 @@
 package oidcup
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -59,6 +60,15 @@ type Deps struct {
 	// in memory only: storing it would be a write nobody reads, and
 	// looking for it a store operation on every login.
 	SharedChallenges bool
+	// StateComponent and NodeComponent name the status components a
+	// login that fails on Varde's side is audited against
+	// (provider.DetailFault), never this upstream: StateComponent the
+	// one that keeps the login state, for a failure to store or take
+	// it ("store", the default; the node's own where flow state is
+	// kept in memory), NodeComponent the node ("node:<name>"; default
+	// "node"), for any other failure of its own, such as its random
+	// source.
+	StateComponent, NodeComponent string
 	// Finisher receives the outcome (required): the broker.
 	Finisher provider.Finisher
 	// Pages renders plain-language error pages; nil falls back to plain
@@ -104,6 +114,8 @@ type Provider struct {
 	shared bool
 	// accountKey keys accountHandle; random, and this process's own.
 	accountKey []byte
+	// stateAt and node are Deps.StateComponent and NodeComponent.
+	stateAt, node string
 }
 
 var (
@@ -132,6 +144,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	p := &Provider{
 		cfg: cfg, t: cfg.Timeouts.withDefaults(), fin: d.Finisher, chal: d.Challenges,
 		pages: d.Pages, auditor: d.Audit, now: d.Now, rand: d.Rand, log: d.Log, shared: d.SharedChallenges,
+		stateAt: cmp.Or(d.StateComponent, "store"), node: cmp.Or(d.NodeComponent, "node"),
 	}
 	p.cfg.Scopes = scopes(cfg.Scopes)
 	if p.now == nil {
@@ -281,7 +294,7 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 	}
 	browser, err := p.browserValue(r)
 	if err != nil {
-		p.failStart(w, r, a, reject(ReasonInternal, "%v", err))
+		p.failStart(w, r, a, p.nodeFailure(ReasonInternal, "%v", err))
 		return
 	}
 	var (
@@ -295,7 +308,7 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 		sec, params, pushed = e.secrets, url.Values{"client_id": {p.cfg.ClientID}, "request_uri": {e.requestURI}}, true
 	} else {
 		if sec, err = p.newSecrets(); err != nil {
-			p.failStart(w, r, a, reject(ReasonInternal, "%v", err))
+			p.failStart(w, r, a, p.nodeFailure(ReasonInternal, "%v", err))
 			return
 		}
 		params = p.authParams(a, sec)
@@ -344,12 +357,12 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 		// Nothing was stored, and the attempt is the broker's still:
 		// the same start works once the store answers, and the upstream
 		// is not to blame.
-		p.refused(ctx, "start", reject(ReasonStoreUnavailable, "store login state: %v", err), nil)
+		p.refused(ctx, "start", p.stateFailure(ReasonStoreUnavailable, "store login state: %v", err), nil)
 		p.unavailable(w, r, a.Locale, "error.unavailable.next")
 		return
 	}
 	if err != nil {
-		p.failStart(w, r, a, reject(stateFailure(err), "store login state: %v", err))
+		p.failStart(w, r, a, p.stateFailure(stateReason(err), "store login state: %v", err))
 		return
 	}
 	p.setBrowserCookie(w, browser)
@@ -571,6 +584,9 @@ func (p *Provider) refused(ctx context.Context, stage string, rej *rejection, de
 	d := map[string]string{"method": Method, "stage": stage}
 	for k, v := range details {
 		d[k] = v
+	}
+	if rej.fault != "" {
+		d[provider.DetailFault] = rej.fault
 	}
 	p.auditor.Record(ctx, &store.AuditEvent{
 		Time: p.now().UTC().Truncate(time.Microsecond), Type: "authentication", Provider: p.cfg.ID,

@@ -59,14 +59,30 @@ const (
 	ReasonOutcomeUnknown = provider.ReasonOutcomeUnknown
 )
 
-// stateFailure is the reason of a failure to store or take the login
+// stateReason is the reason of a failure to store or take the login
 // state that is not store.Unavailable: ReasonOutcomeUnknown for a write
 // that got no answer, ReasonInternal for anything else.
-func stateFailure(err error) string {
+func stateReason(err error) string {
 	if errors.Is(err, store.ErrOutcomeUnknown) {
 		return ReasonOutcomeUnknown
 	}
 	return ReasonInternal
+}
+
+// stateFailure is a refusal for a failure to store or take the login
+// state: Varde's, of the component that keeps it (Deps.StateComponent).
+func (p *Provider) stateFailure(reason, format string, args ...any) *rejection {
+	rej := reject(reason, format, args...)
+	rej.fault = p.stateAt
+	return rej
+}
+
+// nodeFailure is a refusal for a failure of the node's own, such as its
+// random source (Deps.NodeComponent).
+func (p *Provider) nodeFailure(reason, format string, args ...any) *rejection {
+	rej := reject(reason, format, args...)
+	rej.fault = p.node
+	return rej
 }
 
 // failReason is what the broker hears of a refusal (Finisher.Fail); the
