@@ -233,7 +233,7 @@ func TestSectorChangeUndoneIsNotReplayed(t *testing.T) {
 	declare("", "bank.example")(cfg)
 	wants := []string{`client "bank" was changed from the sector "bank.example" to "bank"`, "changed back since",
 		`sector_id_change_accepted: "bank.example"`, `give the client the sector "bank.example"`}
-	if err := app.CheckStoreClients(ctx, cfg); !errors.Is(err, app.ErrClientsClash) || !containsAll(err.Error(), wants) {
+	if _, err := app.CheckStoreClients(ctx, cfg); !errors.Is(err, app.ErrClientsClash) || !containsAll(err.Error(), wants) {
 		t.Errorf("CheckStoreClients with the file of before the undo = %v\nwant ErrClientsClash saying %q", err, wants)
 	}
 	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: make([]byte, 32)})
