@@ -9,10 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -259,4 +262,88 @@ func TestServeWrongPasswordExitsAtOnce(t *testing.T) {
 	if errors.Is(err, context.Canceled) {
 		t.Error("the node was stopped, not refused")
 	}
+}
+
+// TestServeWaitsThroughSilentServer: a node whose database address
+// takes connections and never answers (a proxy whose back end hangs, a
+// firewall in between) gives each try up after the DSN's
+// connect_timeout, saying so in its log each time, rather than hanging
+// on the first; once a server answers there, it serves logins.
+func TestServeWaitsThroughSilentServer(t *testing.T) {
+	srv := pgtest.NewServer(t)
+	u, err := url.Parse(srv.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := newSilentGate(t, u.Host)
+	u.Host = gate.addr
+	q := u.Query()
+	q.Set("connect_timeout", "1")
+	u.RawQuery = q.Encode()
+	start := time.Now()
+	n := startWaitingNode(t, u.String())
+	n.waiting(t, "cannot be reached or cannot serve yet: waiting for it")
+	// Three tries, each given up after 1s, with pauses of at most 100ms.
+	if took := time.Since(start); took > 3*(time.Second+100*time.Millisecond)+5*time.Second {
+		t.Errorf("three tries took %v, want each given up after connect_timeout=1 (1s)", took)
+	}
+	if !strings.Contains(n.logs.String(), "timeout") {
+		t.Errorf("the node's log does not say its tries timed out:\n%s", n.logs.String())
+	}
+	gate.open()
+	n.serves(t)
+}
+
+// silentGate listens on loopback in front of a PostgreSQL server:
+// until open, it takes each connection and never answers; after, it
+// passes each new one on to the server.
+type silentGate struct {
+	addr    string
+	backend string
+	opened  atomic.Bool
+}
+
+// newSilentGate starts a closed silentGate in front of backend, until
+// the test ends.
+func newSilentGate(t *testing.T, backend string) *silentGate {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	g := &silentGate{addr: ln.Addr().String(), backend: backend}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go g.serve(c)
+		}
+	}()
+	return g
+}
+
+// open lets the connections that come from now on through.
+func (g *silentGate) open() { g.opened.Store(true) }
+
+// serve reads c without answering until its client gives up, or, the
+// gate open, copies between it and the server both ways.
+func (g *silentGate) serve(c net.Conn) {
+	defer c.Close()
+	if !g.opened.Load() {
+		_, _ = io.Copy(io.Discard, c)
+		return
+	}
+	b, err := net.Dial("tcp", g.backend)
+	if err != nil {
+		return
+	}
+	defer b.Close()
+	go func() {
+		_, _ = io.Copy(b, c)
+		_ = b.(*net.TCPConn).CloseWrite()
+	}()
+	_, _ = io.Copy(c, b)
 }

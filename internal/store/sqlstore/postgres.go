@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -40,6 +41,19 @@ const (
 	// postgresDialControl.
 	postgresTCPUserTimeout = 10 * time.Second
 	postgresKeepAlive      = 15 * time.Second
+	// postgresConnectTimeout bounds each try to open a connection (TCP,
+	// TLS, the startup and authentication), where the operator chose no
+	// connect_timeout (postgresConfig): a healthy server
+	// answers in milliseconds, even over TLS with SCRAM, and one behind
+	// a firewall that drops packets, or a dead host, would otherwise
+	// hold a starting node's try (WaitForStore) and a request needing a
+	// new pooled connection for TCP's connect timeout, about two
+	// minutes, or for ever where something accepts and never answers.
+	// It matches postgresTCPUserTimeout, so that a server that has gone
+	// is given up on as fast when connecting as when in use, and stays
+	// below store.start_timeout's usual values and the pause between a
+	// starting node's tries (StoreWaitMax).
+	postgresConnectTimeout = 10 * time.Second
 	// postgresLockKey names Varde's advisory locks: the audit chain's
 	// (transaction-level, see dialect.auditLock) and the migrations'
 	// (session-level), in the two-key form (classid, objid) so that other
@@ -187,14 +201,39 @@ var errPostgresDSN = errors.New("open postgres: the store's DSN is not a valid P
 
 // postgresConfig parses dsn and dials every connection as
 // postgresDialControl says: dead connections are found by keepalives
-// when idle and by TCP_USER_TIMEOUT when data is waiting.
+// when idle and by TCP_USER_TIMEOUT when data is waiting. A connection
+// that cannot be opened is given up on after postgresConnectTimeout,
+// unless the operator chose another connect_timeout: in dsn, where 0
+// waits for as long as TCP does, or in PGCONNECT_TIMEOUT, which pgx
+// reads and whose 0 cannot be told from none.
 func postgresConfig(dsn string) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, errPostgresDSN
 	}
 	cfg.DialFunc = (&net.Dialer{KeepAlive: postgresKeepAlive, Control: postgresDialControl}).DialContext
+	if cfg.ConnectTimeout == 0 && !namesConnectTimeout(dsn) {
+		cfg.ConnectTimeout = postgresConnectTimeout
+	}
 	return cfg, nil
+}
+
+// connectTimeoutSentinel is a connect_timeout no DSN names in
+// practice (about 31 years), put before a keyword=value DSN by
+// namesConnectTimeout: a setting the DSN names later replaces it.
+const connectTimeoutSentinel = 987654321
+
+// namesConnectTimeout reports whether dsn, which pgx has parsed
+// already, names a connect_timeout: in a URL's query, or as a
+// keyword=value setting, told by pgx's own parser from a quoted value
+// that holds the words.
+func namesConnectTimeout(dsn string) bool {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		return err == nil && u.Query().Has("connect_timeout")
+	}
+	cfg, err := pgx.ParseConfig("connect_timeout=" + strconv.Itoa(connectTimeoutSentinel) + " " + dsn)
+	return err == nil && cfg.ConnectTimeout != connectTimeoutSentinel*time.Second
 }
 
 // DescribeDSN names the database a store DSN points at, for messages and

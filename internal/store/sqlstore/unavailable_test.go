@@ -218,6 +218,12 @@ func TestPostgresReadOnlyIsUnavailable(t *testing.T) {
 // closingListener accepts connections and closes each at once, as a
 // proxy with no server to send them to does.
 func closingListener(t *testing.T) string {
+	return loopbackListener(t, func(c net.Conn) { c.Close() })
+}
+
+// loopbackListener listens on loopback until the test ends, handing
+// each connection to serve, and returns its address.
+func loopbackListener(t *testing.T, serve func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -230,7 +236,7 @@ func closingListener(t *testing.T) string {
 			if err != nil {
 				return
 			}
-			c.Close()
+			go serve(c)
 		}
 	}()
 	return ln.Addr().String()
