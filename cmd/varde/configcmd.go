@@ -11,6 +11,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
@@ -43,9 +44,12 @@ const configUsage = `usage: varde config check --config FILE
            declared client removed, with people who had logged in to
            it, before removals recorded its sector gets on stderr the
            warning a node logs at start (its old sector is unknown),
-           which does not change the exit status;
-           otherwise it says the store was not checked, and the node
-           checks at start. It also says whom the node believes the
+           which does not change the exit status. A store that
+           answers and whose clients cannot be read (the role may not
+           read them) fails the check, exit status 1, as it would stop
+           a node; where the store cannot be reached, or cannot answer
+           in time, it says the store, or the clients, were not
+           checked, and the node checks at start. It also says whom the node believes the
            client's address from (X-Forwarded-For, from the proxies
            server.trusted_proxies lists), or that it believes no one.
 `
@@ -75,26 +79,23 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeCheckTimeout)
 	defer cancel()
+	where := sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN)
 	pinned, err := app.CheckStoreSalt(ctx, cfg)
 	if errors.Is(err, app.ErrSaltChanged) {
 		return err
 	}
+	var clientsErr error
 	if err == nil {
 		// The store answered: the clients the file declares must not
 		// clash with those added with varde clients add, or the node
 		// refuses to start. What a start would warn of is said here
 		// too, as varde clients add says it, and stops nothing.
-		warnings, err := app.CheckStoreClients(ctx, cfg)
-		for _, w := range warnings {
-			fmt.Fprintf(stderr, "WARNING: %s\n", w)
-		}
-		if errors.Is(err, app.ErrClientsClash) {
-			return err
+		if clientsErr = checkClients(ctx, cfg, where, stderr); clientsErr != nil && !notAnswered(clientsErr) {
+			return clientsErr
 		}
 	}
 	fmt.Fprintf(stdout, "%s: the configuration, and every key and secret file it names, can serve\n", from)
 	fmt.Fprintln(stdout, trustedProxiesLine(cfg.Server))
-	where := sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN)
 	switch {
 	case errors.Is(err, app.ErrNoStore):
 		fmt.Fprintf(stdout, "the store was not checked: %s yet; the first node to start creates it and keeps its subject salt\n", storeMissing(cfg.Store))
@@ -105,7 +106,38 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	default:
 		fmt.Fprintf(stdout, "the store at %s holds no subject salt yet: the first node to start keeps its own\n", where)
 	}
+	if clientsErr != nil {
+		fmt.Fprintf(stdout, "the clients the file declares were not checked against those of the store (%v): the node checks them when it starts\n", clientsErr)
+	}
 	return nil
+}
+
+// checkClients checks the clients cfg declares against those of its
+// store at where (app.CheckStoreClients), writing what a start would
+// warn of to stderr. An error that is not notAnswered fails the check:
+// a clash, which stops a node, or a store that answered and whose
+// clients could not be read, which a node reads at start too. One that
+// is notAnswered is a store that cannot be reached or answer now, of
+// which config check says, as of a store it cannot reach at all, that
+// it was not checked.
+func checkClients(ctx context.Context, cfg *config.Config, where string, stderr io.Writer) error {
+	warnings, err := app.CheckStoreClients(ctx, cfg)
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "WARNING: %s\n", w)
+	}
+	if err == nil || errors.Is(err, app.ErrClientsClash) || notAnswered(err) {
+		return err
+	}
+	return fmt.Errorf("the clients the file declares could not be checked against those of the store at %s, "+
+		"which a node reads when it starts: %w", where, err)
+}
+
+// notAnswered reports whether err means that the store could not be
+// reached or did not answer in time: the server's (store.Unavailable:
+// gone, overloaded, a statement timeout) or config check's own
+// (storeCheckTimeout). A node starting then waits for it, or finds it.
+func notAnswered(err error) bool {
+	return store.Unavailable(err) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // trustedProxiesLine says whom a node with s believes X-Forwarded-For

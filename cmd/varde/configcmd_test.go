@@ -12,11 +12,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/config"
@@ -175,15 +178,7 @@ func TestConfigCheckComparesStoreSalt(t *testing.T) {
 			sc := config.Store{Driver: driver, DSN: filepath.Join(dir, "varde.db")}
 			if driver == "postgres" {
 				sc.DSN = pgtest.NewDatabase(t)
-				raw, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				body := strings.Replace(string(raw), "store: {dsn: "+filepath.Join(dir, "varde.db")+"}",
-					fmt.Sprintf("store: {driver: postgres, dsn: %q}", sc.DSN), 1)
-				if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-					t.Fatal(err)
-				}
+				usePostgres(t, path, sc.DSN)
 			}
 			check := func() (int, string, string) {
 				var stdout, stderr bytes.Buffer
@@ -457,5 +452,116 @@ func declarer(t *testing.T, path string) func(client string) {
 		if err := os.WriteFile(path, []byte(strings.Replace(string(raw), "upstreams:", "  - "+client+"\nupstreams:", 1)), 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// usePostgres rewrites the configuration checkedConfig wrote at path
+// for the node's store to be the PostgreSQL database at dsn.
+func usePostgres(t *testing.T, path, dsn string) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.Replace(string(raw), "store: {dsn: "+filepath.Join(filepath.Dir(path), "varde.db")+"}",
+		fmt.Sprintf("store: {driver: postgres, dsn: %q}", dsn), 1)
+	if body == string(raw) {
+		t.Fatal("the configuration names no SQLite store to replace")
+	}
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConfigCheckSaysClientsWereNotChecked: a store whose subject salt
+// config check could read, and whose clients it could not, never
+// passes as checked. Clients it may not read (a role without the
+// right), which a node would fail on at start too, make it exit 1
+// saying so; clients held locked past the server's statement_timeout,
+// a store busy now, make it say, as of a store it cannot reach, that
+// they were not checked and that the node checks them when it starts.
+func TestConfigCheckSaysClientsWereNotChecked(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := checkedConfig(t, dir)
+	dsn := pgtest.NewDatabase(t)
+	st, err := app.OpenStore(ctx, config.Store{Driver: "postgres", DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.PutClient(ctx, &store.Client{ID: "tax", Name: "Tax", AuthMethod: "none", RedirectURIs: []string{"https://tax.example/cb"},
+		Source: store.ClientSourceCLI, CreatedAt: time.Now()})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(ctx) })
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := "reader_" + strings.TrimPrefix(u.Path, "/")
+	for _, stmt := range []string{"CREATE ROLE " + role + " LOGIN", "GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role} {
+		if _, err := admin.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reader := *u
+	reader.User = url.User(role)
+	t.Cleanup(func() {
+		if _, err := admin.Exec(ctx, "DROP OWNED BY "+role+"; DROP ROLE "+role); err != nil {
+			t.Errorf("drop role %s: %v", role, err)
+		}
+	})
+	written, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(dsn string) (code int, stdout, stderr string) {
+		if err := os.WriteFile(path, written, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		usePostgres(t, path, dsn)
+		var out, errOut bytes.Buffer
+		code = exitStatus(run([]string{"config", "check", "--config", path}, &out, &errOut), &errOut)
+		return code, out.String(), errOut.String()
+	}
+	t.Run("clients it may not read", func(t *testing.T) {
+		if _, err := admin.Exec(ctx, "REVOKE SELECT ON clients FROM "+role); err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Exec(ctx, "GRANT SELECT ON clients TO "+role)
+		code, out, errOut := check(reader.String())
+		if code != 1 || strings.Contains(out, "can serve") ||
+			!strings.Contains(errOut, "the clients the file declares could not be checked against those of the store at") ||
+			!strings.Contains(errOut, "42501") {
+			t.Errorf("exit status %d, %q %q; want 1, the clients named as not checked, with the server's refusal (42501)", code, out, errOut)
+		}
+	})
+	// Each stored client takes the role 30s to read, and the salt no
+	// time: the server's statement_timeout, or config check's own bound
+	// (storeCheckTimeout), ends the read of the clients.
+	for _, stmt := range []string{"ALTER TABLE clients ENABLE ROW LEVEL SECURITY",
+		"CREATE POLICY slow ON clients FOR SELECT TO " + role + " USING (pg_sleep(30) IS NOT NULL)"} {
+		if _, err := admin.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, c := range map[string]struct{ dsn, why string }{
+		"the server's statement_timeout":       {reader.String() + "&options=-c%20statement_timeout%3D300", "57014"},
+		"config check's own bound on the read": {reader.String(), "deadline exceeded"},
+	} {
+		t.Run("clients too slow to read within "+name, func(t *testing.T) {
+			code, out, errOut := check(c.dsn)
+			if code != 0 || !strings.Contains(out, "can serve") || !strings.Contains(out, "holds no subject salt yet") ||
+				!strings.Contains(out, "the clients the file declares were not checked against those of the store") ||
+				!strings.Contains(out, c.why) || !strings.Contains(out, "the node checks them when it starts") {
+				t.Errorf("exit status %d, %q %q; want 0, saying the clients were not checked, and why (%s)", code, out, errOut, c.why)
+			}
+		})
 	}
 }
