@@ -199,7 +199,7 @@ func TestCheckFilesMakesUpNoKey(t *testing.T) {
 			t.Fatalf("CheckFiles: %v", err)
 		}
 	})
-	// Reading the salt file is a few dozen.
+	// Reading the salt file takes about ten.
 	if allocs > 200 {
 		t.Errorf("CheckFiles: %.0f allocations, as many as making up a key takes", allocs)
 	}
