@@ -276,15 +276,15 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 
 // CheckFiles reads every key and secret file cfg names, with the code
 // New reads them with, and checks what they hold as New does: the
-// signing key, the subject salt, each client's secret_file and each
+// signing keys, the subject salt, each client's secret_file and each
 // upstream's client_key_file or client_secret_file. It returns every
 // problem at once, each naming its setting, and keeps nothing it read.
-// It opens no store: that the salt is the one the store was first used
-// with, and that the file's clients agree with the store's, New checks
-// at start.
+// It makes up no key a node would make up at start, and opens no store:
+// that the salt is the one the store was first used with, and that the
+// file's clients agree with the store's, New checks at start.
 func CheckFiles(cfg *config.Config) error {
 	var errs []error
-	if _, err := secrets(cfg, Options{Rand: rand.Reader}); err != nil {
+	if _, err := secretFiles(cfg, Options{}); err != nil {
 		errs = append(errs, err)
 	}
 	for _, c := range cfg.Clients {
@@ -308,34 +308,37 @@ type nodeSecrets struct {
 	salt []byte
 }
 
-// secrets loads the signing keys and subject salt, reporting the
-// problems with all at once. A node whose ES256 key is made up at start
-// (no keys.signing_key_file, on localhost) makes up its RSA key too,
-// unless keys.rsa_signing_key_file names one.
+// secrets loads the signing keys and subject salt (secretFiles) and
+// makes up the keys of a node that has no key file: one on localhost
+// without keys.signing_key_file makes up its ES256 key and, unless
+// keys.rsa_signing_key_file names one, its RSA key.
 func secrets(cfg *config.Config, opt Options) (nodeSecrets, error) {
-	sec := nodeSecrets{signer: opt.Signer, rsa: opt.RSASigner, salt: opt.SubjectSalt}
-	var keyErr, rsaErr, saltErr error
-	generated := sec.signer == nil && cfg.Keys.SigningKeyFile == ""
-	if sec.signer == nil {
-		if generated {
-			sec.signer, keyErr = keys.Generate(opt.Rand)
-			if keyErr != nil {
-				keyErr = fmt.Errorf("signing key: %w", keyErr)
-			}
-		} else {
-			sec.signer, keyErr = loadSigningKey("keys.signing_key_file", cfg.Keys.SigningKeyFile, keys.Algorithm)
-		}
+	sec, err := secretFiles(cfg, opt)
+	if err != nil || sec.signer != nil {
+		return sec, err
+	}
+	if sec.signer, err = keys.Generate(opt.Rand); err != nil {
+		return nodeSecrets{}, fmt.Errorf("signing key: %w", err)
 	}
 	if sec.rsa == nil {
-		switch {
-		case cfg.Keys.RSASigningKeyFile != "":
-			sec.rsa, rsaErr = loadSigningKey("keys.rsa_signing_key_file", cfg.Keys.RSASigningKeyFile, keys.RS256)
-		case generated:
-			sec.rsa, rsaErr = keys.GenerateRSA(opt.Rand)
-			if rsaErr != nil {
-				rsaErr = fmt.Errorf("RSA signing key: %w", rsaErr)
-			}
+		if sec.rsa, err = keys.GenerateRSA(opt.Rand); err != nil {
+			return nodeSecrets{}, fmt.Errorf("RSA signing key: %w", err)
 		}
+	}
+	return sec, nil
+}
+
+// secretFiles takes the keys and salt opt gives and reads the others
+// from the files cfg names, reporting the problems with all at once. A
+// key neither gives is nil.
+func secretFiles(cfg *config.Config, opt Options) (nodeSecrets, error) {
+	sec := nodeSecrets{signer: opt.Signer, rsa: opt.RSASigner, salt: opt.SubjectSalt}
+	var keyErr, rsaErr, saltErr error
+	if sec.signer == nil && cfg.Keys.SigningKeyFile != "" {
+		sec.signer, keyErr = loadSigningKey("keys.signing_key_file", cfg.Keys.SigningKeyFile, keys.Algorithm)
+	}
+	if sec.rsa == nil && cfg.Keys.RSASigningKeyFile != "" {
+		sec.rsa, rsaErr = loadSigningKey("keys.rsa_signing_key_file", cfg.Keys.RSASigningKeyFile, keys.RS256)
 	}
 	if sec.salt == nil {
 		sec.salt, saltErr = loadSalt(cfg.Keys.SubjectSaltFile)

@@ -184,3 +184,23 @@ func TestCheckFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckFilesMakesUpNoKey: a configuration whose node makes up its
+// keys at start (no signing_key_file) has no key file to check, and
+// CheckFiles makes up none: an RSA key of keys.RSABits is thousands of
+// allocations and a noticeable wait for varde config check.
+func TestCheckFilesMakesUpNoKey(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filesConfig(t, dir)
+	cfg.Keys.SigningKeyFile, cfg.Keys.RSASigningKeyFile = "", ""
+	cfg.Clients, cfg.Upstreams = nil, nil
+	allocs := testing.AllocsPerRun(1, func() {
+		if err := app.CheckFiles(cfg); err != nil {
+			t.Fatalf("CheckFiles: %v", err)
+		}
+	})
+	// Reading the salt file takes about ten.
+	if allocs > 200 {
+		t.Errorf("CheckFiles: %.0f allocations, as many as making up a key takes", allocs)
+	}
+}

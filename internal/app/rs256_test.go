@@ -2,10 +2,12 @@ package app_test
 
 import (
 	"context"
+	"crypto/rsa"
 	"encoding/json"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +16,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/varde-eid/varde/internal/app"
+	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/keys"
 	"github.com/varde-eid/varde/internal/loadgen"
 	"github.com/varde-eid/varde/internal/oidc"
@@ -54,8 +58,40 @@ func jwsAlg(t *testing.T, raw string) (alg, kid string) {
 	return tok.Headers[0].Algorithm, tok.Headers[0].KeyID
 }
 
-// TestRS256ClientEndToEnd: a node with an RSA key (made up at start, on
-// localhost) lists RS256 beside ES256 in discovery and its RSA key in
+// TestLocalhostNodeMakesUpItsKeys: a node on localhost without key
+// files makes up its ES256 key and an RSA key of keys.RSABits at start,
+// and publishes both (ADR 32).
+func TestLocalhostNodeMakesUpItsKeys(t *testing.T) {
+	ctx := context.Background()
+	env := map[string]string{"VARDE_ISSUER": "http://localhost:8080", "VARDE_NODE": "test",
+		"VARDE_STORE_DSN": filepath.Join(t.TempDir(), "varde.db")}
+	cfg, err := config.Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if a.Signer.Alg() != keys.Algorithm || a.RSASigner == nil || a.RSASigner.Alg() != keys.RS256 {
+		t.Fatalf("keys made up: %v and %v, want ES256 and RS256", a.Signer.Alg(), a.RSASigner)
+	}
+	if bits := a.RSASigner.PublicJWK().Key.(*rsa.PublicKey).N.BitLen(); bits != keys.RSABits {
+		t.Errorf("RSA key of %d bits, want %d", bits, keys.RSABits)
+	}
+	published, err := a.Store.ListPublicKeys(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kid := range []string{a.Signer.KID(), a.RSASigner.KID()} {
+		if !slices.ContainsFunc(published, func(k *store.PublicKey) bool { return k.KID == kid }) {
+			t.Errorf("key %s is not published", kid)
+		}
+	}
+}
+
+// TestRS256ClientEndToEnd: a node with an RSA key lists RS256 beside ES256 in discovery and its RSA key in
 // the JWKS; a client registered with id_token_signed_response_alg RS256
 // logs in with go-oidc accepting RS256 alone, gets RS256 ID tokens at
 // both grants, and logs out with one as id_token_hint; a relying party
@@ -65,7 +101,7 @@ func TestRS256ClientEndToEnd(t *testing.T) {
 	n := startNode(t)
 	ctx := context.Background()
 	if n.app.RSASigner == nil {
-		t.Fatal("a node on localhost without key files made up no RSA key")
+		t.Fatal("the node has no RSA key")
 	}
 	if got := discoveryOf(t, n).IDTokenSigningAlgValuesSupported; !slices.Equal(got, []string{"ES256", "RS256"}) {
 		t.Fatalf("id_token_signing_alg_values_supported = %v, want [ES256 RS256]", got)

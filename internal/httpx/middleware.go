@@ -117,6 +117,12 @@ func AccessLogAt(log *slog.Logger, level slog.Level, private func(path string) b
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
+		// Every request comes through here: a line the logger drops
+		// costs no look at the path. The statusWriter stays, as Recover
+		// reads it.
+		if !log.Enabled(r.Context(), level) {
+			return
+		}
 		path := r.URL.Path
 		if private != nil && private(path) {
 			path = "(redacted)"

@@ -72,3 +72,25 @@ func TestAccessLogAt(t *testing.T) {
 		})
 	}
 }
+
+// TestAccessLogAtDisabled: a logger that drops the access log's level
+// costs a request no look at its path: the check for a national
+// identity number runs only for a line that is written.
+func TestAccessLogAtDisabled(t *testing.T) {
+	checked := 0
+	private := func(string) bool { checked++; return false }
+	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
+		var logs bytes.Buffer
+		h := AccessLogAt(slog.New(slog.NewJSONHandler(&logs, nil)), level, private, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/authorize", nil))
+		if w.Code != http.StatusNoContent {
+			t.Errorf("level %v: status %d, want the handler's 204", level, w.Code)
+		}
+	}
+	if checked != 1 {
+		t.Errorf("path checked %d times, want once: for the info line only", checked)
+	}
+}

@@ -80,7 +80,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		err = errors.New("login state belongs to another provider")
 	}
 	if err != nil {
-		p.refused(ctx, "callback", p.stateFailure(stateReason(err), "login state: %v", err), nil)
+		p.refused(ctx, "callback", p.stateFailure(provider.ErrorReason(err), "login state: %v", err), nil)
 		p.errorPage(w, r, http.StatusInternalServerError, pageInternal, "")
 		return
 	}
@@ -256,7 +256,7 @@ func (p *Provider) noLogin(w http.ResponseWriter, r *http.Request, state string,
 		p.refused(ctx, "callback", p.stateFailure(ReasonStoreUnavailable, "login state: %v", err), nil)
 		p.unavailable(w, r, "", restartNext)
 	default:
-		p.refused(ctx, "callback", p.stateFailure(stateReason(err), "login state: %v", err), nil)
+		p.refused(ctx, "callback", p.stateFailure(provider.ErrorReason(err), "login state: %v", err), nil)
 		p.errorPage(w, r, http.StatusInternalServerError, pageInternal, "")
 	}
 }

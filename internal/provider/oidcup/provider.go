@@ -362,7 +362,7 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 		return
 	}
 	if err != nil {
-		p.failStart(w, r, a, p.stateFailure(stateReason(err), "store login state: %v", err))
+		p.failStart(w, r, a, p.stateFailure(provider.ErrorReason(err), "store login state: %v", err))
 		return
 	}
 	p.setBrowserCookie(w, browser)

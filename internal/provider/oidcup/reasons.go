@@ -1,11 +1,6 @@
 package oidcup
 
-import (
-	"errors"
-
-	"github.com/varde-eid/varde/internal/provider"
-	"github.com/varde-eid/varde/internal/store"
-)
+import "github.com/varde-eid/varde/internal/provider"
 
 // Reasons recorded in audit events when an upstream login is refused.
 // They are stable: dashboards and the health package may count them.
@@ -58,16 +53,6 @@ const (
 	// (store.ErrOutcomeUnknown), so it may or may not have been stored.
 	ReasonOutcomeUnknown = provider.ReasonOutcomeUnknown
 )
-
-// stateReason is the reason of a failure to store or take the login
-// state that is not store.Unavailable: ReasonOutcomeUnknown for a write
-// that got no answer, ReasonInternal for anything else.
-func stateReason(err error) string {
-	if errors.Is(err, store.ErrOutcomeUnknown) {
-		return ReasonOutcomeUnknown
-	}
-	return ReasonInternal
-}
 
 // stateFailure is a refusal for a failure to store or take the login
 // state: Varde's, of the component that keeps it (Deps.StateComponent).
