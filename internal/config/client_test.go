@@ -210,18 +210,7 @@ func TestValidateBackchannelLogoutURI(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := validBase(t)
 			c.Clients[0].BackchannelLogoutURI = tc.uri
-			err := c.Validate()
-			var got []string
-			if err != nil {
-				got = fields(t, err)
-			}
-			var want []string
-			if tc.msg != "" {
-				want = []string{"clients[0].backchannel_logout_uri"}
-			}
-			if !slices.Equal(got, want) || (err != nil && !strings.Contains(err.Error(), tc.msg)) {
-				t.Errorf("Validate() = %v\nwant %q with %q", err, want, tc.msg)
-			}
+			wantFieldError(t, c, "clients[0].backchannel_logout_uri", tc.msg)
 		})
 	}
 }
@@ -318,18 +307,7 @@ func TestValidateIDTokenAlg(t *testing.T) {
 				c.Issuer, c.Passkey.RPID, c.Passkey.Origins = tc.issuer, "localhost", nil
 			}
 			c.Clients[0].IDTokenSignedResponseAlg = tc.alg
-			err := c.Validate()
-			var got []string
-			if err != nil {
-				got = fields(t, err)
-			}
-			var want []string
-			if tc.msg != "" {
-				want = []string{"clients[0].id_token_signed_response_alg"}
-			}
-			if !slices.Equal(got, want) || (err != nil && !strings.Contains(err.Error(), tc.msg)) {
-				t.Errorf("Validate() = %v\nwant %q with %q", err, want, tc.msg)
-			}
+			wantFieldError(t, c, "clients[0].id_token_signed_response_alg", tc.msg)
 		})
 	}
 }
@@ -370,5 +348,22 @@ clients:
 	}
 	if c.Keys.RSASigningKeyFile != "/run/credentials/rsa.pem" {
 		t.Errorf("rsa_signing_key_file from %s = %q", EnvRSASigningKeyFile, c.Keys.RSASigningKeyFile)
+	}
+}
+
+// wantFieldError checks that c.Validate() fails on field alone, with an
+// error saying msg, or passes if msg is empty.
+func wantFieldError(t *testing.T, c Config, field, msg string) {
+	t.Helper()
+	err := c.Validate()
+	var got, want []string
+	if err != nil {
+		got = fields(t, err)
+	}
+	if msg != "" {
+		want = []string{field}
+	}
+	if !slices.Equal(got, want) || (err != nil && !strings.Contains(err.Error(), msg)) {
+		t.Errorf("Validate() = %v\nwant %q with %q", err, want, msg)
 	}
 }
