@@ -186,7 +186,7 @@ func sectorKept(ctx context.Context, st store.Store, c config.Client, stderr io.
 func warnRSAKeyless(ctx context.Context, st store.PublicKeys, id string, now time.Time, w io.Writer) {
 	ks, err := st.ListPublicKeys(ctx, now)
 	if err != nil {
-		fmt.Fprintf(w, "warning: could not read which nodes have an RSA key: %v\n", err)
+		fmt.Fprintf(w, "WARNING: could not read which nodes have an RSA key: %v\n", err)
 		return
 	}
 	nodes := map[string]bool{}
@@ -204,7 +204,7 @@ func warnRSAKeyless(ctx context.Context, st store.PublicKeys, id string, now tim
 	}
 	slices.Sort(without)
 	if len(without) > 0 {
-		fmt.Fprintf(w, "warning: node(s) %s publish no RSA key: they refuse client %s its tokens until they are restarted "+
+		fmt.Fprintf(w, "WARNING: node(s) %s publish no RSA key: they refuse client %s its tokens until they are restarted "+
 			"with keys.rsa_signing_key_file, and a node without one refuses to start now that %s is registered\n",
 			strings.Join(without, ", "), id, id)
 	}

@@ -90,7 +90,7 @@ func TestRSAKeyLifecycle(t *testing.T) {
 	}
 	out, err = runCmd(t, "clients", "add", "--config", cfgPath, "--id", "legacy", "--name", "Legacy",
 		"--auth-method", "none", "--redirect-uri", "https://legacy.example/cb", "--id-token-alg", "RS256")
-	if err != nil || strings.Contains(out, "warning") {
+	if err != nil || strings.Contains(strings.ToLower(out), "warning") {
 		t.Fatalf("clients add --id-token-alg RS256: %v\n%s", err, out)
 	}
 	out, err = runCmd(t, "clients", "list", "--config", cfgPath)
