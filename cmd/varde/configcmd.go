@@ -45,11 +45,13 @@ const configUsage = `usage: varde config check --config FILE
            it, before removals recorded its sector gets on stderr the
            warning a node logs at start (its old sector is unknown),
            which does not change the exit status. A store that
-           answers and whose clients cannot be read (the role may not
-           read them) fails the check, exit status 1, as it would stop
-           a node; where the store cannot be reached, or cannot answer
-           in time, it says the store, or the clients, were not
-           checked, and the node checks at start. It also says whom the node believes the
+           answers and whose subject salt or clients cannot be read
+           (the role may not read them) fails the check, exit status
+           1, as it would stop a node; where the store cannot be
+           reached, cannot answer in time, or has a schema other than
+           this version's (a node of this version upgrades an older
+           one), it says the store, or the clients, were not checked,
+           and why, and the node checks at start. It also says whom the node believes the
            client's address from (X-Forwarded-For, from the proxies
            server.trusted_proxies lists), or that it believes no one.
 `
@@ -80,8 +82,8 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), storeCheckTimeout)
 	defer cancel()
 	where := sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN)
-	pinned, err := app.CheckStoreSalt(ctx, cfg)
-	if errors.Is(err, app.ErrSaltChanged) {
+	pinned, err := checkSalt(ctx, cfg, where)
+	if err != nil && !errors.Is(err, app.ErrNoStore) && !checkedAtStart(err) {
 		return err
 	}
 	var clientsErr error
@@ -90,7 +92,7 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 		// clash with those added with varde clients add, or the node
 		// refuses to start. What a start would warn of is said here
 		// too, as varde clients add says it, and stops nothing.
-		if clientsErr = checkClients(ctx, cfg, where, stderr); clientsErr != nil && !notAnswered(clientsErr) {
+		if clientsErr = checkClients(ctx, cfg, where, stderr); clientsErr != nil && !checkedAtStart(clientsErr) {
 			return clientsErr
 		}
 	}
@@ -112,32 +114,55 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// checkSalt compares the subject salt cfg names with the one its store
+// at where was first used with (app.CheckStoreSalt). An error that is
+// neither ErrNoStore nor checkedAtStart fails the check: a changed
+// salt, which stops a node, or a store that answered and whose salt
+// could not be read, which a node reads at start too.
+func checkSalt(ctx context.Context, cfg *config.Config, where string) (pinned bool, err error) {
+	pinned, err = app.CheckStoreSalt(ctx, cfg)
+	if err == nil || errors.Is(err, app.ErrSaltChanged) || errors.Is(err, app.ErrNoStore) || checkedAtStart(err) {
+		return pinned, err
+	}
+	return pinned, storeRefused("the subject salt could not be compared with the one the store at "+where+" was first used with", err)
+}
+
 // checkClients checks the clients cfg declares against those of its
 // store at where (app.CheckStoreClients), writing what a start would
-// warn of to stderr. An error that is not notAnswered fails the check:
-// a clash, which stops a node, or a store that answered and whose
-// clients could not be read, which a node reads at start too. One that
-// is notAnswered is a store that cannot be reached or answer now, of
-// which config check says, as of a store it cannot reach at all, that
-// it was not checked.
+// warn of to stderr. An error that is not checkedAtStart fails the
+// check: a clash, which stops a node, or a store that answered and
+// whose clients could not be read, which a node reads at start too.
 func checkClients(ctx context.Context, cfg *config.Config, where string, stderr io.Writer) error {
 	warnings, err := app.CheckStoreClients(ctx, cfg)
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "WARNING: %s\n", w)
 	}
-	if err == nil || errors.Is(err, app.ErrClientsClash) || notAnswered(err) {
+	if err == nil || errors.Is(err, app.ErrClientsClash) || checkedAtStart(err) {
 		return err
 	}
-	return fmt.Errorf("the clients the file declares could not be checked against those of the store at %s, "+
-		"which a node reads when it starts: %w", where, err)
+	return storeRefused("the clients the file declares could not be checked against those of the store at "+where, err)
 }
 
-// notAnswered reports whether err means that the store could not be
-// reached or did not answer in time: the server's (store.Unavailable:
-// gone, overloaded, a statement timeout) or config check's own
-// (storeCheckTimeout). A node starting then waits for it, or finds it.
-func notAnswered(err error) bool {
-	return store.Unavailable(err) || errors.Is(err, context.DeadlineExceeded)
+// storeRefused is config check's failure when a store answered and
+// what it was asked for could not be read from it (say, the role may
+// not read the table): a node reading it at start fails the same way,
+// so the check must not pass.
+func storeRefused(what string, err error) error {
+	return fmt.Errorf("%s, which a node reads when it starts: %w", what, err)
+}
+
+// checkedAtStart reports whether err means that config check could not
+// check against the store now, but a node starting can: the store
+// could not be reached or did not answer in time, the server's
+// (store.Unavailable: gone, overloaded, a statement timeout) or config
+// check's own (storeCheckTimeout), and a node waits for it or finds
+// it; or its schema is not exactly this build's (*sqlstore.SchemaError),
+// which config check does not read and a node of this version upgrades
+// (an older one) or serves on (a newer one). Config check then says
+// what was not checked, and why, and does not fail.
+func checkedAtStart(err error) bool {
+	var schema *sqlstore.SchemaError
+	return store.Unavailable(err) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &schema)
 }
 
 // trustedProxiesLine says whom a node with s believes X-Forwarded-For

@@ -482,54 +482,8 @@ func usePostgres(t *testing.T, path, dsn string) {
 // they were not checked and that the node checks them when it starts.
 func TestConfigCheckSaysClientsWereNotChecked(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	path := checkedConfig(t, dir)
-	dsn := pgtest.NewDatabase(t)
-	st, err := app.OpenStore(ctx, config.Store{Driver: "postgres", DSN: dsn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = st.PutClient(ctx, &store.Client{ID: "tax", Name: "Tax", AuthMethod: "none", RedirectURIs: []string{"https://tax.example/cb"},
-		Source: store.ClientSourceCLI, CreatedAt: time.Now()})
-	st.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close(ctx) })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	role := "reader_" + strings.TrimPrefix(u.Path, "/")
-	for _, stmt := range []string{"CREATE ROLE " + role + " LOGIN", "GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role} {
-		if _, err := admin.Exec(ctx, stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
-	reader := *u
-	reader.User = url.User(role)
-	t.Cleanup(func() {
-		if _, err := admin.Exec(ctx, "DROP OWNED BY "+role+"; DROP ROLE "+role); err != nil {
-			t.Errorf("drop role %s: %v", role, err)
-		}
-	})
-	written, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	check := func(dsn string) (code int, stdout, stderr string) {
-		if err := os.WriteFile(path, written, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		usePostgres(t, path, dsn)
-		var out, errOut bytes.Buffer
-		code = exitStatus(run([]string{"config", "check", "--config", path}, &out, &errOut), &errOut)
-		return code, out.String(), errOut.String()
-	}
+	admin, reader, check := readerStore(t)
+	role := reader.User.Username()
 	t.Run("clients it may not read", func(t *testing.T) {
 		if _, err := admin.Exec(ctx, "REVOKE SELECT ON clients FROM "+role); err != nil {
 			t.Fatal(err)
@@ -564,4 +518,118 @@ func TestConfigCheckSaysClientsWereNotChecked(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readerStore makes a PostgreSQL store holding one client added with
+// varde clients add, and a role that may read its tables, for tests of
+// what config check says of a store it cannot read all of: admin is the
+// store's owner, reader the store's address as the role, and check
+// runs config check on a fresh copy of the configuration with dsn as
+// its store, returning its exit status and output.
+func readerStore(t *testing.T) (admin *pgx.Conn, reader url.URL, check func(dsn string) (code int, stdout, stderr string)) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := checkedConfig(t, dir)
+	dsn := pgtest.NewDatabase(t)
+	st, err := app.OpenStore(ctx, config.Store{Driver: "postgres", DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.PutClient(ctx, &store.Client{ID: "tax", Name: "Tax", AuthMethod: "none", RedirectURIs: []string{"https://tax.example/cb"},
+		Source: store.ClientSourceCLI, CreatedAt: time.Now()})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err = pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(ctx) })
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := "reader_" + strings.TrimPrefix(u.Path, "/")
+	for _, stmt := range []string{"CREATE ROLE " + role + " LOGIN", "GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role} {
+		if _, err := admin.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reader = *u
+	reader.User = url.User(role)
+	t.Cleanup(func() {
+		if _, err := admin.Exec(ctx, "DROP OWNED BY "+role+"; DROP ROLE "+role); err != nil {
+			t.Errorf("drop role %s: %v", role, err)
+		}
+	})
+	written, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check = func(dsn string) (code int, stdout, stderr string) {
+		if err := os.WriteFile(path, written, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		usePostgres(t, path, dsn)
+		var out, errOut bytes.Buffer
+		code = exitStatus(run([]string{"config", "check", "--config", path}, &out, &errOut), &errOut)
+		return code, out.String(), errOut.String()
+	}
+	return admin, reader, check
+}
+
+// TestConfigCheckSaysSaltWasNotChecked: a store whose subject salt config
+// check could not read never passes as checked. A salt it may not read
+// (a role without the right), which a node would fail on at start too,
+// makes it exit 1 saying so; a salt held locked past the server's
+// statement_timeout, a store busy now, or a schema this build does not
+// read as it is (the node of this version upgrades it when it starts),
+// make it say that the store was not checked and that the node
+// compares the salt when it starts.
+func TestConfigCheckSaysSaltWasNotChecked(t *testing.T) {
+	ctx := context.Background()
+	admin, reader, check := readerStore(t)
+	t.Run("salt it may not read", func(t *testing.T) {
+		if _, err := admin.Exec(ctx, "REVOKE SELECT ON pins FROM "+reader.User.Username()); err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Exec(ctx, "GRANT SELECT ON pins TO "+reader.User.Username())
+		code, out, errOut := check(reader.String())
+		if code != 1 || strings.Contains(out, "can serve") ||
+			!strings.Contains(errOut, "the subject salt could not be compared with the one the store at") ||
+			!strings.Contains(errOut, "42501") {
+			t.Errorf("exit status %d, %q %q; want 1, the salt named as not compared, with the server's refusal (42501)", code, out, errOut)
+		}
+	})
+	t.Run("salt locked past the server's statement_timeout", func(t *testing.T) {
+		tx, err := admin.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		if _, err := tx.Exec(ctx, "LOCK TABLE pins IN ACCESS EXCLUSIVE MODE"); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := check(reader.String() + "&options=-c%20statement_timeout%3D300")
+		if code != 0 || !strings.Contains(out, "can serve") || !strings.Contains(out, "the store was not checked") ||
+			!strings.Contains(out, "57014") || !strings.Contains(out, "the node compares the subject salt with the store's when it starts") {
+			t.Errorf("exit status %d, %q %q; want 0, saying the store was not checked, and why (57014)", code, out, errOut)
+		}
+	})
+	t.Run("a store of an older schema", func(t *testing.T) {
+		var last int
+		if err := admin.QueryRow(ctx, "SELECT max(version) FROM schema_migrations").Scan(&last); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.Exec(ctx, "DELETE FROM schema_migrations WHERE version = $1", last); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := check(reader.String())
+		if code != 0 || !strings.Contains(out, "can serve") || !strings.Contains(out, "the store was not checked") ||
+			!strings.Contains(out, "upgrade it by starting `varde serve` of this version") {
+			t.Errorf("exit status %d, %q %q; want 0, saying the store was not checked, and why (its schema)", code, out, errOut)
+		}
+	})
 }
