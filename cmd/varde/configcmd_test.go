@@ -12,14 +12,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/config"
@@ -482,18 +479,19 @@ func usePostgres(t *testing.T, path, dsn string) {
 // they were not checked and that the node checks them when it starts.
 func TestConfigCheckSaysClientsWereNotChecked(t *testing.T) {
 	ctx := context.Background()
-	admin, reader, check := readerStore(t)
-	role := reader.User.Username()
+	reader, check := readerStore(t)
+	admin, role := reader.Admin, reader.Name
 	t.Run("clients it may not read", func(t *testing.T) {
 		if _, err := admin.Exec(ctx, "REVOKE SELECT ON clients FROM "+role); err != nil {
 			t.Fatal(err)
 		}
 		defer admin.Exec(ctx, "GRANT SELECT ON clients TO "+role)
-		code, out, errOut := check(reader.String())
+		code, out, errOut := check(reader.DSN)
 		if code != 1 || strings.Contains(out, "can serve") ||
 			!strings.Contains(errOut, "the clients the file declares could not be checked against those of the store at") ||
-			!strings.Contains(errOut, "42501") {
-			t.Errorf("exit status %d, %q %q; want 1, the clients named as not checked, with the server's refusal (42501)", code, out, errOut)
+			!strings.Contains(errOut, "42501") || strings.Count(errOut, "list clients") != 1 {
+			t.Errorf("exit status %d, %q %q; want 1, the clients named as not checked, with the server's refusal (42501), "+
+				"each step said once", code, out, errOut)
 		}
 	})
 	// Each stored client takes the role 30s to read, and the salt no
@@ -506,8 +504,8 @@ func TestConfigCheckSaysClientsWereNotChecked(t *testing.T) {
 		}
 	}
 	for name, c := range map[string]struct{ dsn, why string }{
-		"the server's statement_timeout":       {reader.String() + "&options=-c%20statement_timeout%3D300", "57014"},
-		"config check's own bound on the read": {reader.String(), "deadline exceeded"},
+		"the server's statement_timeout":       {reader.DSN + "&options=-c%20statement_timeout%3D300", "57014"},
+		"config check's own bound on the read": {reader.DSN, "deadline exceeded"},
 	} {
 		t.Run("clients too slow to read within "+name, func(t *testing.T) {
 			code, out, errOut := check(c.dsn)
@@ -521,12 +519,11 @@ func TestConfigCheckSaysClientsWereNotChecked(t *testing.T) {
 }
 
 // readerStore makes a PostgreSQL store holding one client added with
-// varde clients add, and a role that may read its tables, for tests of
-// what config check says of a store it cannot read all of: admin is the
-// store's owner, reader the store's address as the role, and check
-// runs config check on a fresh copy of the configuration with dsn as
-// its store, returning its exit status and output.
-func readerStore(t *testing.T) (admin *pgx.Conn, reader url.URL, check func(dsn string) (code int, stdout, stderr string)) {
+// varde clients add, and a role, reader, that may read its tables, for
+// tests of what config check says of a store it cannot read all of.
+// check runs config check on a fresh copy of the configuration with dsn
+// as its store, returning its exit status and output.
+func readerStore(t *testing.T) (reader *pgtest.Role, check func(dsn string) (code int, stdout, stderr string)) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -542,28 +539,10 @@ func readerStore(t *testing.T) (admin *pgx.Conn, reader url.URL, check func(dsn 
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, err = pgx.Connect(ctx, dsn)
-	if err != nil {
+	reader = pgtest.NewRole(t, dsn)
+	if _, err := reader.Admin.Exec(ctx, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO "+reader.Name); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { admin.Close(ctx) })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	role := "reader_" + strings.TrimPrefix(u.Path, "/")
-	for _, stmt := range []string{"CREATE ROLE " + role + " LOGIN", "GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role} {
-		if _, err := admin.Exec(ctx, stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
-	reader = *u
-	reader.User = url.User(role)
-	t.Cleanup(func() {
-		if _, err := admin.Exec(ctx, "DROP OWNED BY "+role+"; DROP ROLE "+role); err != nil {
-			t.Errorf("drop role %s: %v", role, err)
-		}
-	})
 	written, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -577,7 +556,7 @@ func readerStore(t *testing.T) (admin *pgx.Conn, reader url.URL, check func(dsn 
 		code = exitStatus(run([]string{"config", "check", "--config", path}, &out, &errOut), &errOut)
 		return code, out.String(), errOut.String()
 	}
-	return admin, reader, check
+	return reader, check
 }
 
 // TestConfigCheckSaysSaltWasNotChecked: a store whose subject salt config
@@ -590,13 +569,14 @@ func readerStore(t *testing.T) (admin *pgx.Conn, reader url.URL, check func(dsn 
 // compares the salt when it starts.
 func TestConfigCheckSaysSaltWasNotChecked(t *testing.T) {
 	ctx := context.Background()
-	admin, reader, check := readerStore(t)
+	reader, check := readerStore(t)
+	admin := reader.Admin
 	t.Run("salt it may not read", func(t *testing.T) {
-		if _, err := admin.Exec(ctx, "REVOKE SELECT ON pins FROM "+reader.User.Username()); err != nil {
+		if _, err := admin.Exec(ctx, "REVOKE SELECT ON pins FROM "+reader.Name); err != nil {
 			t.Fatal(err)
 		}
-		defer admin.Exec(ctx, "GRANT SELECT ON pins TO "+reader.User.Username())
-		code, out, errOut := check(reader.String())
+		defer admin.Exec(ctx, "GRANT SELECT ON pins TO "+reader.Name)
+		code, out, errOut := check(reader.DSN)
 		if code != 1 || strings.Contains(out, "can serve") ||
 			!strings.Contains(errOut, "the subject salt could not be compared with the one the store at") ||
 			!strings.Contains(errOut, "42501") {
@@ -612,7 +592,7 @@ func TestConfigCheckSaysSaltWasNotChecked(t *testing.T) {
 		if _, err := tx.Exec(ctx, "LOCK TABLE pins IN ACCESS EXCLUSIVE MODE"); err != nil {
 			t.Fatal(err)
 		}
-		code, out, errOut := check(reader.String() + "&options=-c%20statement_timeout%3D300")
+		code, out, errOut := check(reader.DSN + "&options=-c%20statement_timeout%3D300")
 		if code != 0 || !strings.Contains(out, "can serve") || !strings.Contains(out, "the store was not checked") ||
 			!strings.Contains(out, "57014") || !strings.Contains(out, "the node compares the subject salt with the store's when it starts") {
 			t.Errorf("exit status %d, %q %q; want 0, saying the store was not checked, and why (57014)", code, out, errOut)
@@ -626,7 +606,7 @@ func TestConfigCheckSaysSaltWasNotChecked(t *testing.T) {
 		if _, err := admin.Exec(ctx, "DELETE FROM schema_migrations WHERE version = $1", last); err != nil {
 			t.Fatal(err)
 		}
-		code, out, errOut := check(reader.String())
+		code, out, errOut := check(reader.DSN)
 		if code != 0 || !strings.Contains(out, "can serve") || !strings.Contains(out, "the store was not checked") ||
 			!strings.Contains(out, "upgrade it by starting `varde serve` of this version") {
 			t.Errorf("exit status %d, %q %q; want 0, saying the store was not checked, and why (its schema)", code, out, errOut)

@@ -497,7 +497,7 @@ func StoreSubjectSalt(ctx context.Context, cfg *config.Config, st store.Pins) ([
 func checkSectors(ctx context.Context, st store.Clients, clients []config.Client) error {
 	stored, err := st.ListClients(ctx)
 	if err != nil {
-		return fmt.Errorf("list clients: %w", err)
+		return fmt.Errorf("check the configured clients against those added with varde clients add: %w", err)
 	}
 	return sectorClashes(stored, clients)
 }
@@ -565,7 +565,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	if a.RSASigner == nil {
 		stored, err := st.ListClients(ctx)
 		if err != nil {
-			return fmt.Errorf("list clients: %w", err)
+			return fmt.Errorf("check that no client wants RS256 ID tokens from a node without an RSA key: %w", err)
 		}
 		if err := needRSA(stored); err != nil {
 			return err

@@ -61,7 +61,7 @@ func CheckStoreClients(ctx context.Context, cfg *config.Config) (warnings []stri
 	defer st.Close()
 	stored, err := st.ListClients(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list clients: %w", err)
+		return nil, err // the store's error says what it was reading; the caller, what for
 	}
 	keep := make(map[string]bool, len(cfg.Clients))
 	for _, c := range cfg.Clients {
@@ -104,7 +104,7 @@ func CheckStoreClients(ctx context.Context, cfg *config.Config) (warnings []stri
 func removeUndeclared(ctx context.Context, st store.Clients, declared []config.Client, shared bool, now time.Time, log *slog.Logger) error {
 	stored, err := st.ListClients(ctx)
 	if err != nil {
-		return fmt.Errorf("list clients: %w", err)
+		return fmt.Errorf("remove the clients taken out of the configuration: %w", err)
 	}
 	keep := make(map[string]bool, len(declared))
 	for _, c := range declared {

@@ -55,7 +55,7 @@ type SectorChange struct {
 func SectorChanges(ctx context.Context, st ClientHistory, clients []config.Client, via string) (changes []SectorChange, warnings []string, err error) {
 	stored, err := st.ListClients(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list clients: %w", err)
+		return nil, nil, fmt.Errorf("compare the clients' sectors with those they were stored with: %w", err)
 	}
 	byID := make(map[string]*store.Client, len(stored))
 	for _, c := range stored {
