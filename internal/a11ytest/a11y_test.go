@@ -27,6 +27,7 @@ import (
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/browsertest"
 	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/keytest"
 	"github.com/varde-eid/varde/internal/npmtest"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -467,7 +468,7 @@ func startNodeMounting(t *testing.T, mount func(issuer string) func(*http.ServeM
 	salt := make([]byte, 32)
 	_, _ = rand.Read(salt)
 	ctx, cancel := context.WithCancel(context.Background())
-	opts := app.Options{SubjectSalt: salt}
+	opts := app.Options{SubjectSalt: salt, RSASigner: keytest.RSASigner(t)}
 	if mount != nil {
 		opts.Mount = mount(issuer)
 	}

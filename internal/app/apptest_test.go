@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -29,6 +28,7 @@ import (
 	"github.com/varde-eid/varde/internal/audit"
 	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/keys"
+	"github.com/varde-eid/varde/internal/keytest"
 	"github.com/varde-eid/varde/internal/loadgen"
 	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
@@ -50,27 +50,6 @@ func startNode(t *testing.T) *node {
 	_, _ = rand.Read(salt)
 	n, _ := startNodeAt(t, "127.0.0.1:0", filepath.Join(t.TempDir(), "varde.db"), salt)
 	return n
-}
-
-// testRSAKey is one RSA key of keys.RSABits, made once for the nodes
-// startNodeTuned starts: making one takes a fifth of a second
-// (BenchmarkGenerateRSA in internal/keys), which every node on localhost
-// spends at start. TestLocalhostNodeMakesUpItsKeys starts one that does.
-var testRSAKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, keys.RSABits) })
-
-// nodeRSASigner is a Signer of its own over testRSAKey, for one node: a
-// key retired or lapsed in one test is so in that test's Signer alone.
-func nodeRSASigner(t *testing.T) *keys.Signer {
-	t.Helper()
-	k, err := testRSAKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := keys.New(k, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // startNodeAtPath is startNode with an issuer with the path base
@@ -135,7 +114,7 @@ func startNodeTuned(t *testing.T, addr, base string, st map[string]string, salt 
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: salt, RSASigner: nodeRSASigner(t)})
+	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: salt, RSASigner: keytest.RSASigner(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

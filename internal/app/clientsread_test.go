@@ -8,6 +8,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/keytest"
 	"github.com/varde-eid/varde/internal/pgtest"
 )
 
@@ -41,7 +42,7 @@ func TestNodeThatCannotReadClientsSaysWhatItWasDoing(t *testing.T) {
 	}
 	salt := make([]byte, 32)
 	_, _ = rand.Read(salt)
-	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: salt, RSASigner: nodeRSASigner(t)})
+	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: salt, RSASigner: keytest.RSASigner(t)})
 	if err == nil {
 		a.Close()
 		t.Fatal("the node started without reading its clients")
