@@ -131,11 +131,7 @@ func TestSectorChangeOnlyOnPurpose(t *testing.T) {
 // change is still audited.
 func TestSectorChangeBeforeAnyLogin(t *testing.T) {
 	ctx := context.Background()
-	st := map[string]string{config.EnvStoreDSN: filepath.Join(t.TempDir(), "varde.db")}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, key := sqliteWithBankKey(t)
 	bank := bankClient(t, key)
 	_, stop := startNodeTuned(t, "127.0.0.1:0", "", st, make([]byte, 32), func(cfg *config.Config) { cfg.Clients = []config.Client{bank} })
 	stop()
@@ -158,11 +154,7 @@ func TestSectorChangeBeforeAnyLogin(t *testing.T) {
 // the removal, and accepted when the file names the old sector.
 func TestSectorOfClientDeclaredAgain(t *testing.T) {
 	ctx := context.Background()
-	st := map[string]string{config.EnvStoreDSN: filepath.Join(t.TempDir(), "varde.db")}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, key := sqliteWithBankKey(t)
 	bank := bankClient(t, key)
 	bank.SectorID = "bank.example"
 	declare := func(clients ...config.Client) func(*config.Config) {
@@ -211,11 +203,7 @@ func TestSectorOfClientDeclaredAgain(t *testing.T) {
 // and is not held to the changes made before its removal.
 func TestSectorChangeUndoneIsNotReplayed(t *testing.T) {
 	ctx := context.Background()
-	st := map[string]string{config.EnvStoreDSN: filepath.Join(t.TempDir(), "varde.db")}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, key := sqliteWithBankKey(t)
 	declare := declareSector(bankClient(t, key))
 	n, stop := startNodeTuned(t, "127.0.0.1:0", "", st, make([]byte, 32), declare("bank.example", ""))
 	if _, err := bankRP(t, n, key).Login(ctx, n.enrol(t, false), loadgen.LoginOptions{}); err != nil {
@@ -328,4 +316,15 @@ func containsAll(s string, parts []string) bool {
 		}
 	}
 	return true
+}
+
+// sqliteWithBankKey is the environment of nodes over one SQLite store in
+// a new directory, and a key for the client bank to authenticate with.
+func sqliteWithBankKey(t *testing.T) (map[string]string, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{config.EnvStoreDSN: filepath.Join(t.TempDir(), "varde.db")}, key
 }
