@@ -122,6 +122,15 @@ func (f *fixture) get(path string) *httptest.ResponseRecorder {
 	return w
 }
 
+// getIn is get from a browser that asks for pages in lang.
+func (f *fixture) getIn(path, lang string) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, path, nil)
+	r.Header.Set("Accept-Language", lang)
+	f.mux.ServeHTTP(w, r)
+	return w
+}
+
 func (f *fixture) events(t *testing.T) []*store.AuditEvent {
 	t.Helper()
 	ev, err := f.st.ListAudit(context.Background(), 0, 100)

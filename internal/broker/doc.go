@@ -134,7 +134,7 @@
 //	                              → the provider's login, attempt "link:…"
 //	GET  /account/link/refused    ?why=taken|session|level|proofing|
 //	                              stale|expired|cancelled|failed|refused|
-//	                              unavailable|blocked: a plain page
+//	                              unavailable|blocked|number: a plain page
 //
 // The account page (package passkeyidp) lists LinkOptions, or, when
 // there are none, says why (LinkWhyNot: the login is too old, too weak
@@ -148,14 +148,18 @@
 // started it, an identifier held by another person is refused (a link
 // never joins persons; only the help desk moves a number, from a person
 // who holds nothing else, with varde persons add-number --merge, ADR
-// 31), and every outcome is an audit event of type "link"
+// 30), a number of a scheme the person holds one of already is refused
+// too (someone else's, or a replaced one, which only the help desk adds,
+// with varde persons add-number, ADR 30 and 42), and every outcome is an
+// audit event of type "link"
 // (Details "stage": "start" for a link refused before any provider was
 // asked; Details "session", once the session that started the link is
 // back, the first 12 characters of its ID, as a login's event has them).
 // A failed one's Reason is session_level, reauth, below_proofing,
 // unknown_provider (the form named no provider that can be linked; the
 // event then names none), provider_down, attempt_expired,
-// session_changed, insufficient_level, identifier_taken, no_identifier,
+// session_changed, insufficient_level, identifier_taken, second_number,
+// no_identifier,
 // invalid_identifier (as for a login), person_blocked (the person was
 // blocked since the link began), person_not_found (the session's
 // person is no longer stored), store_unavailable (the store could not

@@ -83,6 +83,9 @@ const (
 	// reasonLinkBelowProofing: the session's login is below the level
 	// the person was proofed at.
 	reasonLinkBelowProofing = "below_proofing"
+	// reasonLinkSecondNumber: the provider proved a number of a scheme
+	// the person holds one of already (secondNumber).
+	reasonLinkSecondNumber = "second_number"
 )
 
 // PersonKeeper is an optional ability of providers that keep persons
@@ -107,6 +110,7 @@ var linkRefusals = map[string]struct {
 	page   httpx.ErrorPage
 }{
 	"taken":       {http.StatusConflict, httpx.ErrorPage{Title: "link.taken.title", Message: "link.taken.message", Next: "link.taken.next"}},
+	"number":      {http.StatusConflict, httpx.ErrorPage{Title: "link.refused.title", Message: "link.number.message", Next: "link.number.next"}},
 	"session":     {http.StatusForbidden, httpx.ErrorPage{Title: "link.refused.title", Message: "link.session.message", Next: "link.again"}},
 	"level":       {http.StatusForbidden, httpx.ErrorPage{Title: "link.refused.title", Message: "link.level.message", Next: "link.level.next"}},
 	"proofing":    {http.StatusForbidden, httpx.ErrorPage{Title: "link.refused.title", Message: "link.proofing.message", Next: "link.level.next"}},
@@ -518,6 +522,15 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 	// may prove it at less than the eID is configured for.
 	sessionLevel, _ := assurance.Parse(s.Level)
 	linkedAt := min(sessionLevel, res.Level).String()
+	person, err := b.Persons.GetPerson(ctx, rec.PersonID)
+	if errors.Is(err, store.ErrNotFound) {
+		b.linkFailed(ctx, ev, reasonLinkPersonGone)
+		return refusedURL("session"), nil
+	}
+	if err != nil {
+		b.linkFailed(ctx, ev, provider.ErrorReason(err))
+		return "", err
+	}
 	var add []store.Identifier
 	var raise []store.LevelChange
 	for _, id := range res.Identifiers {
@@ -544,6 +557,10 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 	}
 	if len(add) == 0 && len(raise) == 0 {
 		return b.linked(ctx, ev, "alreadylinked"), nil
+	}
+	if secondNumber(person, add) {
+		b.linkFailed(ctx, ev, reasonLinkSecondNumber)
+		return refusedURL("number"), nil
 	}
 	for i := range add {
 		// A login through it reaches no more than the link did.
@@ -617,6 +634,29 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		return b.linked(ctx, ev, "alreadylinked"), nil
 	}
 	return accountURL(b.AccountURL, done), nil
+}
+
+// secondNumber reports whether add, the identifiers a link would add
+// to p, holds a number of a scheme p holds one of already, or two of
+// one scheme. Linking adds a way in to the person one already is; a
+// second number of a scheme is another person's, or a replaced one,
+// which the population register, not a login, says is the same person:
+// the help desk adds it (store.PersonNumbers.AddIdentifier, ADR 30).
+// Linked, it would make whoever logs in with that number this person,
+// and be the number services get as this person's (the one of a scheme
+// added last).
+func secondNumber(p *store.Person, add []store.Identifier) bool {
+	seen := map[string]bool{}
+	for _, id := range p.Identifiers {
+		seen[id.Scheme] = true
+	}
+	for _, id := range add {
+		if seen[id.Scheme] {
+			return true
+		}
+		seen[id.Scheme] = true
+	}
+	return false
 }
 
 // heldIdentifier is p's own record of id, with the level it was linked

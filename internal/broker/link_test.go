@@ -957,3 +957,63 @@ func TestLinkReachesNoMoreThanTheEIDProved(t *testing.T) {
 		t.Errorf("relink through a high login: %q, %v", next, err)
 	}
 }
+
+// TestLinkAddsNoSecondNumberOfAScheme: a person holds one number of
+// each scheme through linking. An eID login that proves another number
+// of a scheme the person holds already (someone else's birth number, a
+// family member's eID on the same phone) adds nothing: linked, it would
+// make whoever logs in with that number this person, and services
+// would get it as this person's national_id, the number added last
+// (ADR 30). A new number of a scheme is the help desk's to add (varde
+// persons add-number). A number of another scheme still links.
+func TestLinkAddsNoSecondNumberOfAScheme(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	other := store.Identifier{Scheme: "no:fnr", Value: "02018012300"}
+	held := store.Identifier{Scheme: "no:fnr", Value: "01018012371"} // p1's own
+	b := loggedIn(t, f, "p1", assurance.High)
+	for _, tc := range []struct {
+		name string
+		ids  []store.Identifier
+	}{
+		{"another number alone", []store.Identifier{other}},
+		{"beside the person's own", []store.Identifier{held, other}},
+		{"two new ones of one scheme", []store.Identifier{dnr, {Scheme: "no:dnr", Value: "41056912345"}}},
+	} {
+		res := provider.Result{Provider: "strong", Identifiers: tc.ids, Level: assurance.High}
+		next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res)
+		if err != nil || next != "/account/link/refused?why=number" {
+			t.Errorf("%s: %q, %v", tc.name, next, err)
+		}
+		if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultFailure || ev.Reason != "second_number" || ev.PersonID != "p1" {
+			t.Errorf("%s: audit %+v", tc.name, ev)
+		}
+		for _, id := range tc.ids[len(tc.ids)-1:] {
+			if _, err := f.st.GetPersonByIdentifier(ctx, id.Scheme, id.Value); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("%s: %s linked after all: %v", tc.name, id.Scheme, err)
+			}
+		}
+	}
+	if _, err := f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a D-number linked beside another: %v", err)
+	}
+	// The page says why, and that the help desk adds a new number, in
+	// nb, en and da.
+	for _, lang := range []string{"nb", "en", "da"} {
+		w := f.getIn("/account/link/refused?why=number", lang)
+		body := w.Body.String()
+		for _, key := range []string{"link.number.message", "link.number.next"} {
+			if text := f.b.Pages.T(lang, key); text == key || !strings.Contains(body, html.EscapeString(text)) {
+				t.Errorf("%s: the page lacks %s:\n%s", lang, key, body)
+			}
+		}
+		if w.Code != http.StatusConflict || !strings.Contains(body, `href="/account"`) {
+			t.Errorf("%s: refused page %d\n%s", lang, w.Code, body)
+		}
+	}
+	// A number of a scheme the person lacks links as before.
+	res := provider.Result{Provider: "strong", Identifiers: []store.Identifier{held, dnr}, Level: assurance.High}
+	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=linked" {
+		t.Errorf("a D-number beside the person's birth number: %q, %v", next, err)
+	}
+}

@@ -128,10 +128,11 @@ func eventAddr(e *store.AuditEvent) string {
 
 // linkRefusedByRule holds the reasons of a link refused for what the
 // session or the eID's answer was (too old, too weak, another person's
-// identifier), not for one the person cancelled or the eID being down.
+// identifier, another number of a scheme they hold), not for one the
+// person cancelled or the eID being down.
 var linkRefusedByRule = map[string]bool{
 	"reauth": true, "session_level": true, "below_proofing": true, "insufficient_level": true,
-	"identifier_taken": true, "session_changed": true,
+	"identifier_taken": true, "second_number": true, "session_changed": true,
 }
 
 // notRefused holds the reasons of a failed change that nobody turned

@@ -331,8 +331,8 @@ func TestRaisedLinkIsShownToThePerson(t *testing.T) {
 }
 
 // A link refused for what the session or the eID's answer was (a login
-// too old, another person's identifier) is shown to the person, as a
-// refused change of passkeys is: one they did not try is someone else at
+// too old, another person's identifier, another number of a scheme they
+// hold) is shown to the person, as a refused change of passkeys is: one they did not try is someone else at
 // their account. One they cancelled, or one the eID was down for, is
 // not.
 func TestRefusedLinkIsShownToThePerson(t *testing.T) {
@@ -348,11 +348,14 @@ func TestRefusedLinkIsShownToThePerson(t *testing.T) {
 		{Type: "link", PersonID: e.person, Provider: "bankid", Result: store.ResultFailure, Reason: "provider_down"},
 		{Type: "link", PersonID: e.person, Provider: "bankid", Level: "high", Result: store.ResultFailure, Reason: "identifier_taken"},
 		{Type: "link", PersonID: e.person, Provider: "bankid", Result: store.ResultFailure, Reason: "reauth"},
+		// Another number of a scheme the person holds: someone else's
+		// eID, perhaps, tried on their account.
+		{Type: "link", PersonID: e.person, Provider: "bankid", Level: "high", Result: store.ResultFailure, Reason: "second_number"},
 	})
 	rows := activityRows(t, b.get("/account").body)
 	want := "Adding Demo BankID as a way to log in was refused"
-	if len(rows) != 4 || rows[0][1] != want || rows[1][1] != want {
-		t.Errorf("activity rows %q, want two refused links above the enrolment's codes and the creation", rows)
+	if len(rows) != 5 || rows[0][1] != want || rows[1][1] != want || rows[2][1] != want {
+		t.Errorf("activity rows %q, want three refused links above the enrolment's codes and the creation", rows)
 	}
 }
 
