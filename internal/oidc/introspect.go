@@ -18,10 +18,12 @@ import (
 // is answered {"active": false}: RFC 7662 §2.2 gives the caller no way
 // to tell them apart, and Varde does not.
 const (
-	introspectionActive       = "active"
-	introspectionUnknown      = "unknown"
-	introspectionExpired      = "expired"
-	introspectionUsed         = "used"
+	introspectionActive  = "active"
+	introspectionUnknown = "unknown"
+	introspectionExpired = "expired"
+	introspectionUsed    = "used"
+	// introspectionRevoked: its grant is revoked or gone, or its person
+	// blocked or gone (ADR 42).
 	introspectionRevoked      = "revoked"
 	introspectionNotPermitted = "not_permitted"
 	// introspectionEnded: a refresh token that can no longer be used
@@ -151,6 +153,17 @@ func (p *Provider) introspect(ctx context.Context, c *store.Client, tok string) 
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("get grant: %w", err)
+	}
+	// A block revokes the person's grants (ADR 27), but not one stored
+	// while it landed, after the token endpoint read the person: that
+	// grant's tokens are refused here, as userinfo and the token
+	// endpoint refuse them. A person no longer stored has no grants.
+	person, err := p.Persons.GetPerson(ctx, g.PersonID)
+	if errors.Is(err, store.ErrNotFound) || err == nil && person.Blocked() {
+		return inactive, introspectionRevoked, nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("get person: %w", err)
 	}
 	// Only a client's own refresh tokens are introspected (see
 	// resourceServerOf): owner is the token's client.
