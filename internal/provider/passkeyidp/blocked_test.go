@@ -3,11 +3,14 @@ package passkeyidp_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/varde-eid/varde/internal/provider/passkeyidp"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -97,5 +100,55 @@ func TestRecoveryCodeOfABlockedPersonIsNotUsedUp(t *testing.T) {
 	}
 	if after != before {
 		t.Errorf("%d recovery codes left after a blocked person's code, want %d", after, before)
+	}
+}
+
+// TestSessionOfABlockedPersonChangesNothing: a block ends every session
+// of the person in its write, but one stored as it landed (the broker
+// read the person just before) or read from a SQLite node's copy up to a
+// second old outlives it. The account pages take it for no session: it
+// shows nothing of the person, adds no passkey and makes no recovery
+// codes, which would outlast the block and its lifting.
+func TestSessionOfABlockedPersonChangesNothing(t *testing.T) {
+	h := newHarness(t, true)
+	ctx := context.Background()
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	before, err := h.db.CountRecoveryCodes(ctx, e.person)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.BlockPerson(ctx, e.person, "stolen phone", h.now, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The session that outlived the block, fresh and at high.
+	w := httptest.NewRecorder()
+	s := &store.Session{PersonID: e.person, Provider: passkeyidp.ID, Level: "high", AuthTime: h.now}
+	if err := h.fin.sessions.Start(ctx, w, httptest.NewRequest(http.MethodGet, h.origin+"/", nil), s); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(h.origin)
+	b.c.Jar.SetCookies(u, w.Result().Cookies())
+	req := httptest.NewRequest(http.MethodGet, h.origin+"/account", nil)
+	for _, c := range b.c.Jar.Cookies(u) {
+		req.AddCookie(c)
+	}
+	csrf := passkeyidp.SessionCSRF(h.p, req)
+
+	if r := b.get("/account"); r.status != http.StatusSeeOther || strings.Contains(r.body, e.number) {
+		t.Errorf("account page: %d, want 303 to log in\n%s", r.status, r.body)
+	}
+	if r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf); r.status != http.StatusUnauthorized {
+		t.Errorf("add begin: %d %v, want 401", r.status, begun)
+	}
+	if r := b.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}}); r.status != http.StatusSeeOther ||
+		strings.HasPrefix(r.location, "/account/recovery-codes?") {
+		t.Errorf("new codes: %d %q", r.status, r.location)
+	}
+	if after, err := h.db.CountRecoveryCodes(ctx, e.person); err != nil || after != before {
+		t.Errorf("recovery codes: %d, %v; want the %d from before the block", after, err, before)
+	}
+	if keys, err := h.db.ListPasskeys(ctx, e.person); err != nil || len(keys) != 1 {
+		t.Errorf("passkeys: %d, %v", len(keys), err)
 	}
 }

@@ -135,7 +135,7 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 var errNoSession = errors.New("no session")
 
 // personOf returns the person of the request's session; errNoSession
-// if there is none, and the store's error if it cannot tell, so that an
+// if there is none, or its person is gone or blocked, and the store's error if it cannot tell, so that an
 // outage is not shown as a request to log in again.
 func (p *Provider) personOf(r *http.Request) (*store.Session, *store.Person, error) {
 	s, err := p.Sessions.Current(r)
@@ -146,7 +146,11 @@ func (p *Provider) personOf(r *http.Request) (*store.Session, *store.Person, err
 		return nil, nil, fmt.Errorf("session: %w", err)
 	}
 	person, err := p.Persons.GetPerson(r.Context(), s.PersonID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || err == nil && person.Blocked() {
+		// A block ends the person's sessions (ADR 27); one stored as it
+		// landed, or a SQLite node's copy up to a second old, is no
+		// session either: whatever it changed would outlast the block.
+		// Logging in again meets the broker's page saying so.
 		return nil, nil, errNoSession
 	}
 	if err != nil {
