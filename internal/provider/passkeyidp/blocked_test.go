@@ -105,8 +105,8 @@ func TestRecoveryCodeOfABlockedPersonIsNotUsedUp(t *testing.T) {
 
 // TestSessionOfABlockedPersonChangesNothing: a block ends every session
 // of the person in its write, but one stored as it landed (the broker
-// read the person just before) or read from a SQLite node's copy up to a
-// second old outlives it. The account pages take it for no session: it
+// read the person just before) outlives it. The account pages take it
+// for no session: it
 // shows nothing of the person, adds no passkey and makes no recovery
 // codes, which would outlast the block and its lifting.
 func TestSessionOfABlockedPersonChangesNothing(t *testing.T) {

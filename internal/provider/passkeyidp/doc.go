@@ -79,9 +79,9 @@
 //	                                   its next refresh gets invalid_grant
 //
 // A session whose person is blocked (ADR 27: one stored as the block
-// landed, or read from a SQLite node's copy up to a second old) is no
-// session to the account pages (ADR 42): the browser is sent to log in,
-// where the broker says the Varde ID is blocked, and nothing changes.
+// landed, after the broker read the person) is no session to the
+// account pages (ADR 42): the browser is sent to log in, where the
+// broker says the Varde ID is blocked, and nothing changes.
 //
 // The account page lists the person's other live sessions (when each
 // login was, and how: the way in and the level, nothing else) and, when

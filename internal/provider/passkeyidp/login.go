@@ -148,8 +148,8 @@ func (p *Provider) personOf(r *http.Request) (*store.Session, *store.Person, err
 	person, err := p.Persons.GetPerson(r.Context(), s.PersonID)
 	if errors.Is(err, store.ErrNotFound) || err == nil && person.Blocked() {
 		// A block ends the person's sessions (ADR 27); one stored as it
-		// landed, or a SQLite node's copy up to a second old, is no
-		// session either: whatever it changed would outlast the block.
+		// landed, after the broker read the person, is no session
+		// either: whatever it changed would outlast the block (ADR 42).
 		// Logging in again meets the broker's page saying so.
 		return nil, nil, errNoSession
 	}
