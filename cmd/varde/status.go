@@ -28,7 +28,7 @@ const statusUsage = `usage: varde status <command> --config FILE [flags]
   note         add an operator's update to an incident's timeline (--incident ID --author NAME --message TEXT)
   rca          publish an incident's root-cause analysis (--incident ID --author NAME --file FILE)
   maintenance  announce planned maintenance: maintenance add|list|cancel|end (end: a window under way ends now, when its work is done early)
-  report       a resilience report as JSON, with what of it was measured in words on stderr (--quarter 2026-Q3, or --from 2026-07-01 --to 2026-10-01)
+  report       a resilience report as JSON, with what of it was measured in words on stderr (--quarter 2026-Q3, or --from 2026-07-01 --to 2026-10-01; quarters and dates begin at midnight in pages.time_zone)
   export       write a complete static copy of the status page to DIR (export DIR)
   webhooks     the signed notifications sent to a relying party, newest first (--client ID)
 
@@ -156,14 +156,6 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, now
 		}
 		rcaText = t
 	}
-	var period statuspage.Period
-	if name == "report" {
-		p, err := reportPeriod(quarter, from, to, now())
-		if err != nil {
-			return usageErrorf("status report: %w (give --quarter 2026-Q3, or --from 2026-07-01 --to 2026-10-01, or neither for the current quarter to date)", err)
-		}
-		period = p
-	}
 	cfg, svc, st, err := openStatusReader(ctx, *path, now)
 	if err != nil {
 		return err
@@ -219,6 +211,12 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, now
 		shownWithin(svc, stderr)
 		return nil
 	case "report":
+		// Quarters and dates are the pages' zone's: the configuration
+		// says which.
+		period, err := reportPeriod(quarter, from, to, now(), cfg.Pages.Location())
+		if err != nil {
+			return usageErrorf("status report: %w (give --quarter 2026-Q3, or --from 2026-07-01 --to 2026-10-01, or neither for the current quarter to date)", err)
+		}
 		rep, err := svc.Report(ctx, period.From, period.To, period.Title)
 		if err != nil {
 			return err
@@ -234,6 +232,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, now
 		if err != nil {
 			return err
 		}
+		pages.TimeZone = cfg.Pages.Location()
 		for _, s := range statuspage.ReportWords(pages, "en", rep) {
 			fmt.Fprintln(stderr, s)
 		}
@@ -359,15 +358,16 @@ func incidentErr(id string, err error) error {
 }
 
 // reportPeriod turns the report flags into a period, by the same rules
-// as the report page's query.
-func reportPeriod(quarter, from, to string, now time.Time) (statuspage.Period, error) {
+// as the report page's query: quarters and dates of loc, the pages'
+// zone.
+func reportPeriod(quarter, from, to string, now time.Time, loc *time.Location) (statuspage.Period, error) {
 	q := url.Values{}
 	for k, v := range map[string]string{"quarter": quarter, "from": from, "to": to} {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
-	return statuspage.ParsePeriod(q, now)
+	return statuspage.ParsePeriod(q, now, loc)
 }
 
 func listIncidents(ctx context.Context, svc *status.Service, w io.Writer) error {

@@ -419,27 +419,15 @@ func TestStatusReportSaysMeasuredSpan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out, words bytes.Buffer
-	if err := run([]string{"status", "report", "--config", cfgPath, "--quarter", "2026-Q1"}, &out, &words); err != nil {
-		t.Fatal(err)
-	}
-	var rep status.Report
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		t.Fatalf("stdout is not the report's JSON: %v\n%s", err, out.String())
-	}
+	rep, words := statusReport(t, cfgPath, "2026-Q1")
 	if !rep.MeasuredFrom.Equal(first) {
 		t.Errorf("measured_from %v, want %v", rep.MeasuredFrom, first)
 	}
-	if want := "no recorded checks from before 10 Feb 2026, 12:00 UTC: the figures cover only the time since"; !strings.Contains(words.String(), want) {
-		t.Errorf("stderr %q, want %q", words.String(), want)
+	if want := "no recorded checks from before 10 Feb 2026, 12:00 UTC: the figures cover only the time since"; !strings.Contains(words, want) {
+		t.Errorf("stderr %q, want %q", words, want)
 	}
-	out.Reset()
-	words.Reset()
-	if err := run([]string{"status", "report", "--config", cfgPath, "--quarter", "2025-Q4"}, &out, &words); err != nil {
-		t.Fatal(err)
-	}
-	if want := "nothing was measured"; !strings.Contains(words.String(), want) {
-		t.Errorf("2025-Q4: stderr %q, want %q", words.String(), want)
+	if _, words := statusReport(t, cfgPath, "2025-Q4"); !strings.Contains(words, "nothing was measured") {
+		t.Errorf("2025-Q4: stderr %q, want %q", words, "nothing was measured")
 	}
 }
 
@@ -740,4 +728,36 @@ func TestStatusChangesSayWhenNodesShowThem(t *testing.T) {
 	at = at.Add(time.Hour)
 	out, errOut = cmd("maintenance", "end", "--id", strings.TrimSpace(strings.TrimPrefix(out, "announced maintenance ")))
 	check("maintenance end", out, errOut)
+}
+
+// TestStatusReportQuarterInThePagesZone: varde status report reads a
+// quarter as the configured pages' zone's, from midnight there, gives
+// its bounds in UTC and names the zone, and says its dates as the page
+// does.
+func TestStatusReportQuarterInThePagesZone(t *testing.T) {
+	cfgPath := adminConfig(t)
+	appendFile(t, cfgPath, "pages:\n  time_zone: Europe/Oslo\n")
+	rep, words := statusReport(t, cfgPath, "2026-Q1")
+	from, to := time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC), time.Date(2026, 3, 31, 22, 0, 0, 0, time.UTC)
+	if !rep.From.Equal(from) || !rep.To.Equal(to) || rep.TimeZone != "Europe/Oslo" {
+		t.Errorf("2026-Q1 from %v to %v in %q, want from %v to %v in Europe/Oslo", rep.From, rep.To, rep.TimeZone, from, to)
+	}
+	if want := "From 2026-01-01 up to and including 2026-03-31."; !strings.Contains(words, want) {
+		t.Errorf("stderr %q, want %q", words, want)
+	}
+}
+
+// statusReport runs varde status report for quarter and returns the
+// report it wrote to stdout and its words on stderr.
+func statusReport(t *testing.T, cfgPath, quarter string) (status.Report, string) {
+	t.Helper()
+	var out, words bytes.Buffer
+	if err := run([]string{"status", "report", "--config", cfgPath, "--quarter", quarter}, &out, &words); err != nil {
+		t.Fatal(err)
+	}
+	var rep status.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("stdout is not the report's JSON: %v\n%s", err, out.String())
+	}
+	return rep, words.String()
 }

@@ -74,7 +74,7 @@ func TestStatusPagesWCAG(t *testing.T) {
   return new Set(lines).size === 3 && !lines.includes("none") && labels.every(l => l !== "") && new Set(labels).size === 3;
 })()`
 	)
-	previous := statuspage.QuarterOf(now.AddDate(0, -3, 0))
+	previous := statuspage.QuarterOf(now.AddDate(0, -3, 0), time.UTC)
 	for _, l := range app.Languages {
 		lang := l.Tag
 		q := url.Values{"lang": {lang}}.Encode()

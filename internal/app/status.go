@@ -68,7 +68,7 @@ func (a *App) statusService(opt Options) *status.Service {
 		Store: a.Store, Monitor: a.Health, Node: a.Config.Node, Components: componentInfos(a.Config),
 		Config: status.Config{OpenAfter: a.Config.Status.OpenAfter, ResolveAfter: a.Config.Status.ResolveAfter, Interval: a.Config.Health.Interval,
 			NodeGoneAfter: a.Config.Status.NodeGoneAfter},
-		Now: opt.Now, Rand: opt.Rand, Log: a.log,
+		Zone: a.Config.Pages.Location(), Now: opt.Now, Rand: opt.Rand, Log: a.log,
 	}
 }
 
@@ -86,6 +86,7 @@ func StatusReader(ctx context.Context, cfg *config.Config, st store.Store, now f
 	return &status.Service{
 		Store: st, Monitor: rec, Node: cfg.Node, Components: componentInfos(cfg),
 		Config: status.Config{OpenAfter: cfg.Status.OpenAfter, ResolveAfter: cfg.Status.ResolveAfter, NodeGoneAfter: cfg.Status.NodeGoneAfter},
+		Zone:   cfg.Pages.Location(),
 		Now:    now,
 	}, nil
 }

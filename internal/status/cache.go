@@ -138,10 +138,10 @@ func (m *memo[K, T]) forget() {
 	m.mu.Unlock()
 }
 
-// settleAfter is how long after a UTC day ends its probe counts are
-// still read again: a node that could not reach the store writes its
-// probe results late (at most health.Config.MaxPending of them, about an
-// hour and a half of a dozen components with the defaults).
+// settleAfter is how long after a day ends its probe counts are still
+// read again: a node that could not reach the store writes its probe
+// results late (at most health.Config.MaxPending of them, about an hour
+// and a half of a dozen components with the defaults).
 const settleAfter = 2 * time.Hour
 
 // dayCounts keeps the daily probe counts of settled days in memory, so
@@ -149,23 +149,26 @@ const settleAfter = 2 * time.Hour
 type dayCounts struct {
 	mu sync.Mutex
 	// settled holds the buckets of [first day shown, until), ordered by
-	// component, then day.
+	// component, then day; the days are those of the zone named zone.
 	settled []*store.ProbeBucket
 	until   time.Time
+	zone    string
 }
 
-// read returns the daily counts of [first, end) (first and end UTC
-// midnights): the settled days from memory, the others from st.
-func (d *dayCounts) read(ctx context.Context, st Store, now, first, end time.Time) ([]*store.ProbeBucket, error) {
+// read returns the daily counts of [first, end) (first and end the
+// starts of days in loc): the settled days from memory, the others from
+// st. Counts kept for the days of another zone are dropped: their
+// buckets start at another hour.
+func (d *dayCounts) read(ctx context.Context, st Store, now, first, end time.Time, loc *time.Location) ([]*store.ProbeBucket, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	open := later(dayStart(now.Add(-settleAfter)), first)
-	if d.until.Before(first) || d.until.After(open) {
-		d.settled, d.until = nil, first // cold, or the clock went back
+	open := later(dayStart(now.Add(-settleAfter), loc), first)
+	if d.zone != loc.String() || d.until.Before(first) || d.until.After(open) {
+		d.settled, d.until, d.zone = nil, first, loc.String() // cold, another zone, or the clock went back
 	}
 	d.settled = slices.DeleteFunc(d.settled, func(b *store.ProbeBucket) bool { return b.Start.Before(first) })
 	if d.until.Before(open) {
-		more, err := summarizeDays(ctx, st, d.until, open)
+		more, err := summarizeDays(ctx, st, d.until, open, loc)
 		if err != nil {
 			return nil, err
 		}
@@ -173,7 +176,7 @@ func (d *dayCounts) read(ctx context.Context, st Store, now, first, end time.Tim
 		slices.SortStableFunc(d.settled, byComponentDay)
 		d.until = open
 	}
-	fresh, err := summarizeDays(ctx, st, open, end)
+	fresh, err := summarizeDays(ctx, st, open, end, loc)
 	if err != nil {
 		return nil, err
 	}
@@ -182,15 +185,34 @@ func (d *dayCounts) read(ctx context.Context, st Store, now, first, end time.Tim
 	return out, nil
 }
 
-func summarizeDays(ctx context.Context, st Store, from, to time.Time) ([]*store.ProbeBucket, error) {
-	if !to.After(from) {
-		return nil, nil
+// summarizeDays counts the probe results of the days of [from, to) in
+// loc (from and to the starts of days), one bucket per component and
+// day. The store counts in buckets of one width, and a day where the
+// clocks change lasts 23 or 25 hours, so the days are read in runs of
+// days of the same length: one read for the days between two changes,
+// one for each day of a change.
+func summarizeDays(ctx context.Context, st Store, from, to time.Time, loc *time.Location) ([]*store.ProbeBucket, error) {
+	var out []*store.ProbeBucket
+	for start := from; start.Before(to); {
+		next := addDays(start, 1, loc)
+		width := next.Sub(start)
+		end := next
+		for end.Before(to) {
+			after := addDays(end, 1, loc)
+			if after.Sub(end) != width {
+				break
+			}
+			end = after
+		}
+		bs, err := st.SummarizeProbes(ctx, store.HealthQuery{Since: start, Until: end}, width)
+		if err != nil {
+			return nil, fmt.Errorf("summarize probes: %w", err)
+		}
+		out = append(out, bs...)
+		start = end
 	}
-	bs, err := st.SummarizeProbes(ctx, store.HealthQuery{Since: from, Until: to}, 24*time.Hour)
-	if err != nil {
-		return nil, fmt.Errorf("summarize probes: %w", err)
-	}
-	return bs, nil
+	slices.SortStableFunc(out, byComponentDay)
+	return out, nil
 }
 
 func byComponentDay(a, b *store.ProbeBucket) int {

@@ -129,7 +129,11 @@
 // # Uptime and reports
 //
 // The 90-day bars are the share of recorded probe results that
-// succeeded, per UTC day. Reports take availability from the recorded
+// succeeded, per day of Service.Zone (the pages' zone, ADR 39): from
+// midnight to midnight there, 23 or 25 hours on the days the clocks
+// change, a day whose midnight the clocks skip starting when they jump.
+// The last bar is today there; the node list (Nodes) finds each node's
+// last day alike. Reports take availability from the recorded
 // state changes instead (time not down, over the measured span minus
 // announced maintenance), since probe results are pruned after 100 days
 // but transitions are kept. The measured span is the part of the period
@@ -156,7 +160,11 @@
 // the node measured it. The daily probe counts behind the uptime bars
 // are read once for days that ended more than two hours ago (late
 // records of a node that lost the store for a while still count) and
-// kept in memory; each new Summary reads only the days after that.
+// kept in memory, with the zone they are days of: counts kept for
+// another zone's days are read again; each new Summary reads only the
+// days after that. The store counts in buckets of one width, so the
+// days are read in runs of days of one length, a run between two
+// changes of the clocks and one for each day of a change.
 //
 // An incident's page and API answer (Service.Incident) are kept alike,
 // one per ID for CacheFor, and so is the answer that an ID names no
@@ -176,7 +184,7 @@
 // operators' commands and other nodes, which this node cannot hear, so
 // it reads them again at most CacheFor later. What costs is the state
 // changes, read from the first one recorded to know the state at the
-// period's start. Those before the last UTC midnight at least two hours
+// period's start. Those before the zone's last midnight at least two hours
 // ago are read once per component and period and kept (for a day, so
 // that records a node cut off from the store wrote later still count);
 // a report computed again reads only the state changes since. At most

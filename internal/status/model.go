@@ -41,8 +41,11 @@ type Component struct {
 
 // Day is one day of a component's history, for the uptime bars.
 type Day struct {
-	// Date is the day's start (UTC midnight).
+	// Date is the day's start: midnight in the summary's TimeZone, as an
+	// instant (RFC 3339 in UTC, like every time of the API).
 	Date time.Time `json:"date"`
+	// Day is the calendar date of the day in that zone ("2026-11-22").
+	Day string `json:"day"`
 	// Probes counts the recorded probe results, OK those that succeeded.
 	Probes int64 `json:"probes"`
 	OK     int64 `json:"ok"`
@@ -156,6 +159,9 @@ type Summary struct {
 	AgedOut time.Time `json:"-"`
 	// Node is the node whose view this is.
 	Node string `json:"node"`
+	// TimeZone is the IANA zone whose days History counts, from
+	// midnight to midnight there (the pages' zone, ADR 39).
+	TimeZone string `json:"time_zone"`
 	// Overall is the worst state of any component (maintenance counts as
 	// degraded only if nothing is worse), but a node down while another
 	// is operational counts as degraded: the others serve.
@@ -223,9 +229,13 @@ type Report struct {
 	Version     int       `json:"version"`
 	GeneratedAt time.Time `json:"generated_at"`
 	// Title names the period ("2026-Q3" or "2026-07-01 – 2026-08-01").
-	Title string    `json:"title"`
-	From  time.Time `json:"from"`
-	To    time.Time `json:"to"`
+	Title string `json:"title"`
+	// TimeZone is the IANA zone the service counts days in: a period
+	// asked for by dates or as a quarter runs from midnight there
+	// (ADR 39), though From and To are given in UTC.
+	TimeZone string    `json:"time_zone"`
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
 	// DataFrom is the time of the oldest health record in the store,
 	// any node's (probe result or state change), absent when there is
 	// none: availability leaves out the time before it, which nothing

@@ -132,7 +132,7 @@ func (s *Service) Nodes(ctx context.Context) ([]Node, error) {
 	var out []Node
 	for id, day := range lastDay {
 		n := Node{Name: strings.TrimPrefix(id, NodePrefix)}
-		if n.LastProbe, err = s.lastProbe(ctx, id, day); err != nil {
+		if n.LastProbe, err = s.lastProbe(ctx, id, day, addDays(day, 1, s.zone())); err != nil {
 			return nil, err
 		}
 		n.Silent = now.Sub(n.LastProbe) >= s.silentAfter()
@@ -149,9 +149,10 @@ func (s *Service) Nodes(ctx context.Context) ([]Node, error) {
 }
 
 // lastProbe is the time of component's latest probe result, which is on
-// the UTC day that starts at day: found by the hour, then read.
-func (s *Service) lastProbe(ctx context.Context, component string, day time.Time) (time.Time, error) {
-	hours, err := s.Store.SummarizeProbes(ctx, store.HealthQuery{Component: component, Since: day, Until: day.AddDate(0, 0, 1)}, time.Hour)
+// the day [day, next) of the service's zone: found by the hour, then
+// read.
+func (s *Service) lastProbe(ctx context.Context, component string, day, next time.Time) (time.Time, error) {
+	hours, err := s.Store.SummarizeProbes(ctx, store.HealthQuery{Component: component, Since: day, Until: next}, time.Hour)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("summarize probes: %w", err)
 	}

@@ -55,9 +55,10 @@ func (s *Service) Report(ctx context.Context, from, to time.Time, title string) 
 // report computes the report over [from, to) at now.
 func (s *Service) report(ctx context.Context, from, to time.Time, title string, now time.Time) (*Report, error) {
 	end := earlier(to, now)
-	rep := &Report{Version: 1, GeneratedAt: now, Title: title, From: from, To: end, Components: []ComponentReport{}, Incidents: []Incident{}, Maintenance: []Maintenance{}}
+	loc := s.zone()
+	rep := &Report{Version: 1, GeneratedAt: now, Title: title, TimeZone: loc.String(), From: from, To: end, Components: []ComponentReport{}, Incidents: []Incident{}, Maintenance: []Maintenance{}}
 	if title == "" {
-		rep.Title = from.Format(time.DateOnly) + " – " + to.Format(time.DateOnly)
+		rep.Title = from.In(loc).Format(time.DateOnly) + " – " + to.In(loc).Format(time.DateOnly)
 	}
 	since, err := s.dataFrom(ctx)
 	if err != nil {
@@ -122,7 +123,7 @@ func (s *Service) report(ctx context.Context, from, to time.Time, title string, 
 	for _, c := range comps {
 		ids = append(ids, c.ID)
 	}
-	ids = append(ids, goneNodes(ids, buckets, rep.Incidents, from, end)...)
+	ids = append(ids, goneNodes(ids, buckets, rep.Incidents, dayStart(from, loc), end)...)
 	// A component removed from the configuration keeps its incidents,
 	// and the RCAs due for them, in the reports of when they happened.
 	var removed []string
@@ -158,9 +159,10 @@ func (s *Service) report(ctx context.Context, from, to time.Time, title string, 
 }
 
 // goneNodes are the nodes not among ids that recorded probe results on
-// the days of [from, end) or had an incident in it: a node that is gone
-// now still counts in a report of when it ran, by name.
-func goneNodes(ids []string, buckets []*store.ProbeBucket, incs []Incident, from, end time.Time) []string {
+// the days of [day, end) (day the start of the day that holds the
+// period's start) or had an incident in it: a node that is gone now
+// still counts in a report of when it ran, by name.
+func goneNodes(ids []string, buckets []*store.ProbeBucket, incs []Incident, day, end time.Time) []string {
 	var out []string
 	add := func(id string) {
 		if strings.HasPrefix(id, NodePrefix) && !slices.Contains(ids, id) && !slices.Contains(out, id) {
@@ -168,7 +170,7 @@ func goneNodes(ids []string, buckets []*store.ProbeBucket, incs []Incident, from
 		}
 	}
 	for _, b := range buckets {
-		if !b.Start.Before(dayStart(from)) && b.Start.Before(end) {
+		if !b.Start.Before(day) && b.Start.Before(end) {
 			add(b.Component)
 		}
 	}
@@ -303,10 +305,11 @@ func finishReport(cr *ComponentReport, recovery time.Duration, recovered int) {
 //
 // Reading the transitions before from (they say the state at from)
 // costs the more the longer the store has run, so what they give up to
-// the last UTC midnight at least settleAfter ago is computed once and
-// kept (see settledSpans); only the time since is read again.
+// the zone's last midnight at least settleAfter ago (the zone's, as for
+// the uptime bars) is computed once and kept (see settledSpans); only
+// the time since is read again.
 func (s *Service) badTime(ctx context.Context, id string, from, end, now time.Time) (down, degraded []span, err error) {
-	cut := earlier(end, later(from, dayStart(now.Add(-settleAfter))))
+	cut := earlier(end, later(from, dayStart(now.Add(-settleAfter), s.zone())))
 	var pre map[string]nodeSpans
 	since := time.Time{}
 	if cut.After(from) {

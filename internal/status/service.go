@@ -114,9 +114,13 @@ type Service struct {
 	// by ID.
 	Components []Info
 	Config     Config
-	Now        func() time.Time
-	Rand       io.Reader
-	Log        *slog.Logger
+	// Zone is the zone whose days the uptime bars and the node list
+	// count, from midnight to midnight there (config pages.time_zone,
+	// ADR 39); nil means UTC.
+	Zone *time.Location
+	Now  func() time.Time
+	Rand io.Reader
+	Log  *slog.Logger
 
 	// summary is the Summary last computed and reports the reports,
 	// each shared for Config.CacheFor; days the probe counts of settled
@@ -263,7 +267,7 @@ func (s *Service) Summary(ctx context.Context) (*Summary, error) {
 // summarize computes the Summary at now.
 func (s *Service) summarize(ctx context.Context) (*Summary, error) {
 	now := s.now()
-	sum := &Summary{Version: 1, GeneratedAt: now, Node: s.Node, Overall: Operational}
+	sum := &Summary{Version: 1, GeneratedAt: now, Node: s.Node, Overall: Operational, TimeZone: s.zone().String()}
 	since, err := s.dataFrom(ctx)
 	if err != nil {
 		return nil, err
@@ -479,27 +483,33 @@ func inMaintenance(ms []*store.Maintenance, component string, at time.Time) bool
 	return false
 }
 
-func dayStart(t time.Time) time.Time {
-	t = t.UTC()
-	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-}
-
 // dailyProbes counts the recorded probe results of the last 90 days per
-// component and UTC day: one read serves the uptime bars and finds the
-// other nodes. Days that ended more than settleAfter ago are counted
-// once and kept in memory; only the others are read again.
+// component and day of the service's zone: one read serves the uptime
+// bars and finds the other nodes. Days that ended more than settleAfter
+// ago are counted once and kept in memory; only the others are read
+// again.
 func (s *Service) dailyProbes(ctx context.Context, now time.Time) ([]*store.ProbeBucket, error) {
-	first := dayStart(now).AddDate(0, 0, -HistoryDays+1)
-	return s.days.read(ctx, s.Store, now, first, dayStart(now).AddDate(0, 0, 1))
+	loc := s.zone()
+	today := dayStart(now, loc)
+	return s.days.read(ctx, s.Store, now, addDays(today, -HistoryDays+1, loc), addDays(today, 1, loc), loc)
 }
 
-// history builds each component's last 90 days from the daily probe
-// counts.
+// history builds each component's last 90 days, days of the service's
+// zone, from the daily probe counts.
 func (s *Service) history(now time.Time, comps []Component, incs []*store.Incident, buckets []*store.ProbeBucket) []History {
-	first := dayStart(now).AddDate(0, 0, -HistoryDays+1)
+	loc := s.zone()
+	first := addDays(dayStart(now, loc), -HistoryDays+1, loc)
 	byComp := map[string][]*store.ProbeBucket{}
 	for _, b := range buckets {
 		byComp[b.Component] = append(byComp[b.Component], b)
+	}
+	// The days, and which a bucket is by its start: days are not all
+	// 24 hours long.
+	starts := make([]time.Time, HistoryDays+1)
+	index := make(map[int64]int, HistoryDays)
+	for i := range starts {
+		starts[i] = addDays(first, i, loc)
+		index[starts[i].UnixMicro()] = i
 	}
 	out := make([]History, 0, len(comps))
 	for _, c := range comps {
@@ -507,9 +517,9 @@ func (s *Service) history(now time.Time, comps []Component, incs []*store.Incide
 		var probes, ok int64
 		for i := range h.Days {
 			d := &h.Days[i]
-			d.Date = first.AddDate(0, 0, i)
+			d.Date, d.Day = starts[i], dateOf(starts[i], loc)
 			d.Worst = Unknown
-			end := d.Date.AddDate(0, 0, 1)
+			end := starts[i+1]
 			for _, in := range incs {
 				if slices.Contains(in.Components, c.ID) && in.StartedAt.Before(end) && (in.RecoveredAt.IsZero() || !in.RecoveredAt.Before(d.Date)) {
 					d.Incidents = append(d.Incidents, in.ID)
@@ -517,8 +527,8 @@ func (s *Service) history(now time.Time, comps []Component, incs []*store.Incide
 			}
 		}
 		for _, b := range byComp[c.ID] {
-			i := int(b.Start.Sub(first) / (24 * time.Hour))
-			if i < 0 || i >= HistoryDays {
+			i, found := index[b.Start.UnixMicro()]
+			if !found || i >= HistoryDays {
 				continue
 			}
 			d := &h.Days[i]

@@ -167,7 +167,7 @@ func (h *Handler) apiIncident(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) apiReport(w http.ResponseWriter, r *http.Request) {
-	p, err := ParsePeriod(r.URL.Query(), h.now())
+	p, err := ParsePeriod(r.URL.Query(), h.now(), h.Pages.Location())
 	if err != nil {
 		h.apiFail(w, r, http.StatusBadRequest, "invalid_request", err.Error())
 		return

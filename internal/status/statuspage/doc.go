@@ -52,8 +52,11 @@
 // colour alone. Times are shown in the pages' zone (httpx.Pages.TimeZone,
 // config pages.time_zone), named ("10:35 CET"), as each language writes
 // a time (httpx.FormatTime), inside <time datetime> with RFC 3339 UTC;
-// the uptime bars' days are UTC days, their dates in the page's
-// language (ADR 31). The API and the feed's timestamps stay in UTC.
+// the uptime bars' days, and the reports' quarters and dates, are the
+// zone's, from midnight to midnight there, their dates in the page's
+// language (ADR 39), and the page's footer names the zone. The API and
+// the feed's timestamps stay in UTC; the summary and a report name the
+// zone (time_zone), and each day gives its date there (day).
 //
 // # Templates
 //

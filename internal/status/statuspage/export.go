@@ -72,14 +72,15 @@ func exportFiles(ctx context.Context, src Source, pages *httpx.Pages, now time.T
 	// left out would vanish from a published copy. Quarters that ended
 	// before the node's first health record (Report.DataFrom) are left
 	// out: nothing was measured in them.
-	quarter := QuarterOf(now)
+	loc := pages.Location()
+	quarter := QuarterOf(now, loc)
 	type quarterReport struct {
 		p   Period
 		rep *status.Report
 	}
 	var reps []quarterReport
 	for i, at := 0, now; i < ExportQuarters; i++ {
-		p, err := ParsePeriod(map[string][]string{"quarter": {QuarterOf(at)}}, now)
+		p, err := ParsePeriod(map[string][]string{"quarter": {QuarterOf(at, loc)}}, now, loc)
 		if err != nil {
 			return nil, err
 		}

@@ -262,7 +262,8 @@ func get(t testing.TB, url string, header ...string) response {
 var errBroken = errors.New("store unreachable")
 
 func ExampleParseQuarter() {
-	from, to, _ := ParseQuarter("2026-Q3")
-	fmt.Println(from.Format(time.DateOnly), to.Format(time.DateOnly))
-	// Output: 2026-07-01 2026-10-01
+	oslo, _ := time.LoadLocation("Europe/Oslo")
+	from, to, _ := ParseQuarter("2026-Q3", oslo)
+	fmt.Println(from.Format(time.RFC3339), to.Format(time.RFC3339))
+	// Output: 2026-06-30T22:00:00Z 2026-09-30T22:00:00Z
 }

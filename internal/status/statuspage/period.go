@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/varde-eid/varde/internal/status"
 )
 
 // MaxPeriod is the longest report period a query may ask for.
@@ -27,8 +29,11 @@ type Period struct {
 	Quarter string
 }
 
-// ParseQuarter reads "2026-Q3" as [2026-07-01, 2026-10-01) UTC.
-func ParseQuarter(s string) (from, to time.Time, err error) {
+// ParseQuarter reads "2026-Q3" as [2026-07-01, 2026-10-01), from
+// midnight to midnight in loc (nil: UTC), the pages' zone: a quarter of
+// a Norwegian operator's report is a quarter in Norway. The times are
+// in UTC.
+func ParseQuarter(s string, loc *time.Location) (from, to time.Time, err error) {
 	if len(s) != 7 || s[4] != '-' || s[5] != 'Q' || s[6] < '1' || s[6] > '4' {
 		return time.Time{}, time.Time{}, fmt.Errorf("%w: quarter %q is not of the form 2026-Q3", ErrBadPeriod, s)
 	}
@@ -37,14 +42,22 @@ func ParseQuarter(s string) (from, to time.Time, err error) {
 		return time.Time{}, time.Time{}, err
 	}
 	q := int(s[6] - '0')
-	from = time.Date(year, time.Month(3*(q-1)+1), 1, 0, 0, 0, 0, time.UTC)
-	return from, from.AddDate(0, 3, 0), nil
+	first := time.Month(3*(q-1) + 1)
+	return status.Midnight(year, first, 1, loc), status.Midnight(year, first+3, 1, loc), nil
 }
 
-// QuarterOf names the quarter t (in UTC) falls in.
-func QuarterOf(t time.Time) string {
-	t = t.UTC()
+// QuarterOf names the quarter t falls in, in loc (nil: UTC).
+func QuarterOf(t time.Time, loc *time.Location) string {
+	t = t.In(zone(loc))
 	return fmt.Sprintf("%04d-Q%d", t.Year(), (int(t.Month())-1)/3+1)
+}
+
+// zone is loc, UTC if nil.
+func zone(loc *time.Location) *time.Location {
+	if loc == nil {
+		return time.UTC
+	}
+	return loc
 }
 
 func parseYear(s string) (int, error) {
@@ -60,8 +73,9 @@ func parseYear(s string) (int, error) {
 	return y, nil
 }
 
-// ParseDate reads a calendar date "2026-07-01" as UTC midnight.
-func ParseDate(s string) (time.Time, error) {
+// ParseDate reads a calendar date "2026-07-01" as its midnight in loc
+// (nil: UTC), in UTC.
+func ParseDate(s string, loc *time.Location) (time.Time, error) {
 	if len(s) != 10 {
 		return time.Time{}, fmt.Errorf("%w: date %q is not of the form 2026-07-01", ErrBadPeriod, s)
 	}
@@ -72,7 +86,7 @@ func ParseDate(s string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%w: date %q: %w", ErrBadPeriod, s, err)
 	}
-	return t, nil
+	return status.Midnight(t.Year(), t.Month(), t.Day(), loc), nil
 }
 
 // days is d in whole days, rounded up.
@@ -80,11 +94,11 @@ func days(d time.Duration) int64 { return int64((d + 24*time.Hour - 1) / (24 * t
 
 // ParsePeriod reads a report query: ?quarter=2026-Q3, or ?from=&to= dates
 // (to exclusive; the title names from and the last day included), or nothing for the current quarter to date (the quarter
-// just ended at the first instant of a quarter). A period
-// that starts at or after now, is empty, longer than MaxPeriod, or mixes
-// both forms is an error.
-func ParsePeriod(q url.Values, now time.Time) (Period, error) {
-	now = now.UTC()
+// just ended at the first instant of a quarter). Quarters and dates are
+// those of loc (nil: UTC), the pages' zone: they begin at midnight
+// there. A period that starts at or after now, is empty, longer than
+// MaxPeriod, or mixes both forms is an error.
+func ParsePeriod(q url.Values, now time.Time, loc *time.Location) (Period, error) {
 	quarter, from, to := q.Get("quarter"), q.Get("from"), q.Get("to")
 	for _, k := range []string{"quarter", "from", "to"} {
 		if len(q[k]) > 1 {
@@ -98,10 +112,10 @@ func ParsePeriod(q url.Values, now time.Time) (Period, error) {
 	case quarter == "" && from == "" && to == "":
 		// At a quarter's first instant it has no time to date: the
 		// quarter just ended is the one to show.
-		quarter = QuarterOf(now.Add(-time.Nanosecond))
+		quarter = QuarterOf(now.Add(-time.Nanosecond), loc)
 		fallthrough
 	case quarter != "":
-		f, t, err := ParseQuarter(quarter)
+		f, t, err := ParseQuarter(quarter, loc)
 		if err != nil {
 			return Period{}, err
 		}
@@ -110,18 +124,18 @@ func ParsePeriod(q url.Values, now time.Time) (Period, error) {
 		if from == "" || to == "" {
 			return Period{}, fmt.Errorf("%w: give both from and to", ErrBadPeriod)
 		}
-		f, err := ParseDate(from)
+		f, err := ParseDate(from, loc)
 		if err != nil {
 			return Period{}, err
 		}
-		t, err := ParseDate(to)
+		t, err := ParseDate(to, loc)
 		if err != nil {
 			return Period{}, err
 		}
 		// The title names the last day covered, as the page does ("up
 		// to and including"), not the exclusive bound.
 		p = Period{From: f, To: t, Title: from}
-		if last := t.AddDate(0, 0, -1); last.After(f) {
+		if last := t.In(zone(loc)).AddDate(0, 0, -1); last.After(f) {
 			p.Title += " – " + last.Format(time.DateOnly)
 		}
 	}

@@ -66,10 +66,8 @@ const (
 
 func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll []langLink) pageData {
 	d := v.base(s, "report", "", ll)
-	rv := &reportView{
-		Title: rep.Title, From: rep.From.UTC().Format(time.DateOnly),
-		To: rep.To.UTC().Add(-time.Nanosecond).Format(time.DateOnly),
-	}
+	from, to := v.period(rep)
+	rv := &reportView{Title: rep.Title, From: from, To: to}
 	rv.Unmeasured, rv.MeasuredFrom = v.measuredSpan(rep)
 	d.Title = v.tf("status.report.title", rep.Title)
 	for _, c := range rep.Components {
@@ -85,20 +83,23 @@ func (v *viewer) reportPage(s *status.Summary, rep *status.Report, p Period, ll 
 	}
 	if !v.links.export {
 		rv.PeriodForm = true
-		q := p.From
+		loc := v.pages.Location()
+		q := p.From.In(loc)
 		if p.Quarter == "" {
-			q = v.now
+			q = v.now.In(loc)
 		}
-		for i := 0; i < 5 && (i == 0 || measured(rep, q)); i++ {
-			name := QuarterOf(q)
+		for i := 0; i < 5 && (i == 0 || measured(rep, q, loc)); i++ {
+			name := QuarterOf(q, loc)
 			rv.Quarters = append([]quarterLink{{Name: name, URL: "/status/reports?quarter=" + name, Current: name == p.Quarter}}, rv.Quarters...)
 			q = q.AddDate(0, -3, 0)
 		}
 	} else {
 		// The exported reports, beside this one in reports/.
-		q, _, _ := ParseQuarter(QuarterOf(v.now))
-		for i := 0; i < ExportQuarters && (i == 0 || measured(rep, q)); i++ {
-			name := QuarterOf(q)
+		loc := v.pages.Location()
+		q, _, _ := ParseQuarter(QuarterOf(v.now, loc), loc)
+		q = q.In(loc)
+		for i := 0; i < ExportQuarters && (i == 0 || measured(rep, q, loc)); i++ {
+			name := QuarterOf(q, loc)
 			rv.Quarters = append([]quarterLink{{Name: name, URL: name + v.links.suffix + ".html", Current: name == p.Quarter}}, rv.Quarters...)
 			q = q.AddDate(0, -3, 0)
 		}
@@ -123,7 +124,8 @@ func (v *viewer) measuredSpan(rep *status.Report) (unmeasured bool, from *timeVi
 // command line prints them beside the report.
 func ReportWords(pages *httpx.Pages, lang string, rep *status.Report) []string {
 	v := newViewer(pages, lang, time.Time{}, linker{})
-	out := []string{v.tf("status.report.period", rep.From.UTC().Format(time.DateOnly), rep.To.UTC().Add(-time.Nanosecond).Format(time.DateOnly))}
+	first, last := v.period(rep)
+	out := []string{v.tf("status.report.period", first, last)}
 	unmeasured, from := v.measuredSpan(rep)
 	if unmeasured {
 		out = append(out, v.t("status.report.unmeasured"))
@@ -134,11 +136,18 @@ func ReportWords(pages *httpx.Pages, lang string, rep *status.Report) []string {
 	return out
 }
 
-// measured reports whether the quarter holding t ends after the node's
-// first health record: the quarters before are neither linked nor
-// exported, since nothing was measured in them.
-func measured(rep *status.Report, t time.Time) bool {
-	_, end, _ := ParseQuarter(QuarterOf(t))
+// period is the report's first and last day, dates in the pages' zone,
+// where its quarters and days begin at midnight.
+func (v *viewer) period(rep *status.Report) (first, last string) {
+	loc := v.pages.Location()
+	return rep.From.In(loc).Format(time.DateOnly), rep.To.Add(-time.Nanosecond).In(loc).Format(time.DateOnly)
+}
+
+// measured reports whether the quarter holding t (in loc) ends after the
+// node's first health record: the quarters before are neither linked
+// nor exported, since nothing was measured in them.
+func measured(rep *status.Report, t time.Time, loc *time.Location) bool {
+	_, end, _ := ParseQuarter(QuarterOf(t, loc), loc)
 	return !rep.DataFrom.IsZero() && rep.DataFrom.Before(end)
 }
 

@@ -129,7 +129,7 @@ func (h *Handler) incident(ctx context.Context, id string) (*status.Incident, er
 
 func (h *Handler) serveReport(w http.ResponseWriter, r *http.Request) {
 	lang := h.Pages.Locale(r, nil)
-	p, err := ParsePeriod(r.URL.Query(), h.now())
+	p, err := ParsePeriod(r.URL.Query(), h.now(), h.Pages.Location())
 	if err != nil {
 		h.Pages.Error(w, r, http.StatusBadRequest, lang, httpx.ErrorPage{
 			Title: "status.badperiod.title", Message: "status.badperiod.message", Next: "status.badperiod.next", BackURL: "/status/reports",

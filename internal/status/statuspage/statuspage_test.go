@@ -439,7 +439,7 @@ func TestParseQuarter(t *testing.T) {
 		{"", time.Time{}, time.Time{}, false},
 	}
 	for _, tt := range tests {
-		from, to, err := ParseQuarter(tt.in)
+		from, to, err := ParseQuarter(tt.in, time.UTC)
 		if (err == nil) != tt.ok || !from.Equal(tt.from) || !to.Equal(tt.to) {
 			t.Errorf("ParseQuarter(%q) = %v, %v, %v", tt.in, from, to, err)
 		}
@@ -459,7 +459,7 @@ func TestParsePeriod(t *testing.T) {
 	}
 	for _, tt := range tests {
 		q, _ := url.ParseQuery(tt.query)
-		p, err := ParsePeriod(q, now)
+		p, err := ParsePeriod(q, now, time.UTC)
 		if err != nil || p.Title != tt.title || !p.From.Equal(tt.from) || !p.To.Equal(tt.to) {
 			t.Errorf("ParsePeriod(%q) = %+v, %v", tt.query, p, err)
 		}
@@ -480,7 +480,7 @@ func TestParsePeriodDefaultAtQuarterBoundary(t *testing.T) {
 		{time.Date(2026, 9, 30, 23, 59, 59, 999999999, time.UTC), "2026-Q3"},
 	}
 	for _, tt := range tests {
-		p, err := ParsePeriod(url.Values{}, tt.now)
+		p, err := ParsePeriod(url.Values{}, tt.now, time.UTC)
 		if err != nil || p.Title != tt.title {
 			t.Errorf("ParsePeriod of nothing at %s = %+v, %v; want %s", tt.now.Format(time.RFC3339Nano), p, err, tt.title)
 		}
@@ -497,7 +497,7 @@ func TestParsePeriodSaysWhatIsWrong(t *testing.T) {
 	}
 	for _, tt := range tests {
 		q, _ := url.ParseQuery(tt.query)
-		if _, err := ParsePeriod(q, now); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := ParsePeriod(q, now, time.UTC); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("ParsePeriod(%q) = %v, want %q", tt.query, err, tt.want)
 		}
 	}
@@ -509,16 +509,23 @@ func FuzzParseQuarter(f *testing.F) {
 	for _, s := range []string{"2026-Q3", "2026-Q5", "0000-Q1", "9999-Q4", "2026-Q", "", "2026-Q\x00"} {
 		f.Add(s)
 	}
+	oslo, err := time.LoadLocation("Europe/Oslo")
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, s string) {
-		from, to, err := ParseQuarter(s)
-		if err != nil {
-			return
-		}
-		if !to.Equal(from.AddDate(0, 3, 0)) || from.Day() != 1 || (from.Month()-1)%3 != 0 || from.Location() != time.UTC {
-			t.Fatalf("%q → %v..%v", s, from, to)
-		}
-		if QuarterOf(from) != s {
-			t.Fatalf("%q names itself %q", s, QuarterOf(from))
+		for _, loc := range []*time.Location{time.UTC, oslo} {
+			from, to, err := ParseQuarter(s, loc)
+			if err != nil {
+				return
+			}
+			lf, lt := from.In(loc), to.In(loc)
+			if !lt.Equal(time.Date(lf.Year(), lf.Month()+3, 1, 0, 0, 0, 0, loc)) || lf.Day() != 1 || lf.Hour() != 0 || (lf.Month()-1)%3 != 0 || from.Location() != time.UTC {
+				t.Fatalf("%q in %s → %v..%v", s, loc, from, to)
+			}
+			if QuarterOf(from, loc) != s {
+				t.Fatalf("%q names itself %q in %s", s, QuarterOf(from, loc), loc)
+			}
 		}
 	})
 }
@@ -534,7 +541,7 @@ func FuzzParsePeriod(f *testing.F) {
 		if err != nil {
 			return
 		}
-		p, err := ParsePeriod(q, now)
+		p, err := ParsePeriod(q, now, time.UTC)
 		if err != nil {
 			return
 		}

@@ -1,6 +1,7 @@
 package statuspage
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"net/http"
@@ -23,9 +24,12 @@ type pageData struct {
 	LangLinks []langLink
 	Generated timeView
 	Node      string
-	Home      *homeView
-	Incident  *incidentView
-	Report    *reportView
+	// Zone names the zone whose days the bars and reports count (the
+	// summary's, or the pages' for a summary that does not say).
+	Zone     string
+	Home     *homeView
+	Incident *incidentView
+	Report   *reportView
 }
 
 // navLinks are the links every status page carries, served or exported.
@@ -231,7 +235,7 @@ func (v *viewer) base(s *status.Summary, view, title string, ll []langLink) page
 	v.learn(s)
 	return pageData{
 		View: view, Title: title, Static: v.links.export, Links: v.links.nav(), LangLinks: ll,
-		Generated: v.time(s.GeneratedAt), Node: s.Node,
+		Generated: v.time(s.GeneratedAt), Node: s.Node, Zone: cmp.Or(s.TimeZone, v.pages.Location().String()),
 	}
 }
 
@@ -334,7 +338,7 @@ func (v *viewer) component(c status.Component, h status.History) componentView {
 }
 
 func (v *viewer) day(d status.Day) dayView {
-	date := httpx.FormatDate(v.lang, d.Date.UTC())
+	date := httpx.FormatDate(v.lang, v.dayDate(d))
 	var parts []string
 	if d.Percent != nil {
 		parts = append(parts, v.tf("status.day.percent", v.percent(*d.Percent)))
@@ -353,6 +357,16 @@ func (v *viewer) day(d status.Day) dayView {
 	}
 	label := date + ": " + strings.Join(parts, ", ")
 	return dayView{Class: "day-" + stateKey(d.Worst), Label: label, Title: label}
+}
+
+// dayDate is the calendar date of a day of the bars: the one the
+// service counted it as (Day, in the summary's zone), else its start's
+// date in the pages' zone.
+func (v *viewer) dayDate(d status.Day) time.Time {
+	if t, err := time.Parse(time.DateOnly, d.Day); err == nil {
+		return t
+	}
+	return d.Date.In(v.pages.Location())
 }
 
 func (v *viewer) incident(inc *status.Incident) incidentView {
