@@ -45,6 +45,9 @@ func (a *App) publishKeys(ctx context.Context, opt Options) error {
 	a.keys = &keys.Set{Store: a.Store, Local: a.Signer, Node: cfg.Node, Now: opt.Now}
 	if a.RSASigner != nil {
 		a.rsaKeys = &keys.Set{Store: a.Store, Local: a.RSASigner, Node: cfg.Node, Now: opt.Now}
+		// /readyz asks each set whether its key was retired (the ES256
+		// one first): one read of the store answers both.
+		a.keys.Also = []*keys.Set{a.rsaKeys}
 	}
 	for _, k := range a.signingKeys() {
 		if err := k.set.Publish(ctx); err != nil {
@@ -219,7 +222,7 @@ func (r *rs256Clients) scan(ctx context.Context, clients store.Clients) error {
 	}
 	all, err := clients.ListClients(ctx)
 	if err != nil {
-		return fmt.Errorf("list the clients to find those that want RS256 ID tokens: %w", err)
+		return fmt.Errorf("list clients: %w", err)
 	}
 	listed := make(map[string]bool, len(all))
 	for _, c := range all {
