@@ -112,6 +112,9 @@ type App struct {
 	// rsaKeys is the key set of RSASigner, nil without one: the same
 	// store, and the node keeps that key published too (signingKeys).
 	rsaKeys *keys.Set
+	// rs256 are the clients that want RS256 ID tokens of a node
+	// without an RSA key; nil on a node with one.
+	rs256 *rs256Clients
 	// op is the OpenID provider; housekeeping settles the session ends
 	// it left pending (oidc.Provider.SettleLeftoverEnds).
 	op *oidc.Provider
@@ -585,7 +588,12 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		return err
 	}
 	a.Audit = &audit.Log{Store: st, Log: log, Now: opt.Now}
-	a.clients = newClientCache(st, clientCacheTTL, opt.Now)
+	cache := newClientCache(st, clientCacheTTL, opt.Now)
+	if a.RSASigner == nil {
+		a.rs256 = newRS256Clients(log)
+		cache.watch = a.rs256.saw
+	}
+	a.clients = cache
 	sessions := &session.Manager{Store: st, Lifetime: cfg.Session.Lifetime, IdleTimeout: cfg.Session.IdleTimeout, Secure: *cfg.Session.SecureCookie, Path: pages.CookiePath(), Now: opt.Now, Log: log}
 	st.SetSessionIdleTimeout(cfg.Session.IdleTimeout)
 
@@ -659,6 +667,9 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 			if a.keyUnready(ctx, w, r, k) {
 				return
 			}
+		}
+		if a.rs256Unready(ctx, w) {
+			return
 		}
 		// A serving node takes traffic once its first probe round has
 		// ended, not while every provider is Unknown and so offered
@@ -1151,9 +1162,11 @@ func (a *App) sweep(ctx context.Context) {
 
 // housekeep deletes expired short-lived records, keeps the node's
 // signing key published, so other nodes keep serving and accepting it,
-// queues the logout tokens of sessions whose end was left pending (by a
-// node that stopped, or a write that failed) for at most
-// settleEndsRound, and logs the audit log's head every anchorEvery.
+// on a node without an RSA key finds the clients that want RS256 ID
+// tokens (rs256Clients), queues the logout tokens of sessions whose end
+// was left pending (by a node that stopped, or a write that failed) for
+// at most settleEndsRound, and logs the audit log's head every
+// anchorEvery.
 func (a *App) housekeep(ctx context.Context) {
 	now := a.now()
 	if n, err := a.Store.DeleteExpired(ctx, now); err != nil {
@@ -1163,6 +1176,9 @@ func (a *App) housekeep(ctx context.Context) {
 	}
 	for _, k := range a.signingKeys() {
 		a.keepPublished(ctx, k)
+	}
+	if err := a.rs256.scan(ctx, a.Store); err != nil {
+		a.log.Warn("find the clients that want RS256 ID tokens of this node, which has no RSA key", "err", err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, a.settleEndsFor)
 	_, err := a.op.SettleLeftoverEnds(sctx, now)

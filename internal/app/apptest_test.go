@@ -89,6 +89,12 @@ func startNodeUnder(t *testing.T, addr, base string, st map[string]string, salt 
 // tune once it is loaded.
 func startNodeTuned(t *testing.T, addr, base string, st map[string]string, salt []byte, tune ...func(*config.Config)) (n *node, stop func()) {
 	t.Helper()
+	return startNodeOpts(t, addr, base, st, app.Options{SubjectSalt: salt, RSASigner: keytest.RSASigner(t)}, tune...)
+}
+
+// startNodeOpts is startNodeTuned with the node's options given whole.
+func startNodeOpts(t *testing.T, addr, base string, st map[string]string, opt app.Options, tune ...func(*config.Config)) (n *node, stop func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +120,7 @@ func startNodeTuned(t *testing.T, addr, base string, st map[string]string, salt 
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{SubjectSalt: salt, RSASigner: keytest.RSASigner(t)})
+	a, err := app.New(ctx, cfg, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

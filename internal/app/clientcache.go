@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -26,6 +27,9 @@ type clientCache struct {
 	store.Clients
 	ttl time.Duration
 	now func() time.Time
+	// watch, if set, is told what each read of the store found: the
+	// client, or nil for one the store does not hold.
+	watch func(id string, c *store.Client)
 
 	mu sync.RWMutex
 	m  map[string]cachedClient
@@ -53,6 +57,13 @@ func (cc *clientCache) GetClient(ctx context.Context, id string) (*store.Client,
 		return e.c.Clone(), nil
 	}
 	c, err := cc.Clients.GetClient(ctx, id)
+	switch {
+	case cc.watch == nil:
+	case err == nil:
+		cc.watch(id, c)
+	case errors.Is(err, store.ErrNotFound):
+		cc.watch(id, nil)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -2,8 +2,11 @@ package app_test
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -19,8 +22,10 @@ import (
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/keys"
+	"github.com/varde-eid/varde/internal/keytest"
 	"github.com/varde-eid/varde/internal/loadgen"
 	"github.com/varde-eid/varde/internal/oidc"
+	"github.com/varde-eid/varde/internal/pgtest"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -228,4 +233,148 @@ func TestRS256LogoutToken(t *testing.T) {
 	if claims.Audience != "legacy" || claims.Subject != in.IDToken.Subject || claims.SessionID != in.Claims["sid"] {
 		t.Errorf("logout token %+v; want aud legacy, sub %s, sid %v", claims, in.IDToken.Subject, in.Claims["sid"])
 	}
+}
+
+// TestRS256ClientWhileRunning: of two nodes over one PostgreSQL
+// database, one with an RSA key and one without, both ready, a client
+// switched to RS256 while both run (varde clients remove, then add
+// --id-token-alg RS256, through a store of its own) is found by the one
+// without at its next housekeeping round, before any request for it:
+// its /readyz answers 503 naming the client and the setting that
+// fixes it, it logs that once, and /healthz stays 200. It refuses the
+// client's pushed request with temporarily_unavailable, counted in
+// varde_oidc_errors_total, while the other node logs the client in
+// with an RS256 ID token. Once the client is switched back, the node is
+// ready again.
+func TestRS256ClientWhileRunning(t *testing.T) {
+	ctx := context.Background()
+	sc := config.Store{Driver: "postgres", DSN: pgtest.NewDatabase(t)}
+	salt := make([]byte, 32)
+	_, _ = rand.Read(salt)
+	named := func(name string) func(*config.Config) { return func(c *config.Config) { c.Node = name } }
+	keyed, _ := startNodeOpts(t, "127.0.0.1:0", "", storeEnv(sc),
+		app.Options{SubjectSalt: salt, RSASigner: keytest.RSASigner(t)}, named("a"))
+	es256, err := keys.Generate(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs app.SyncBuffer
+	keyless, _ := startNodeOpts(t, "127.0.0.1:0", "", storeEnv(sc),
+		app.Options{SubjectSalt: salt, Signer: es256, Log: slog.New(slog.NewTextHandler(&logs, nil))}, named("b"))
+	if keyless.app.RSASigner != nil {
+		t.Fatal("node b has an RSA key")
+	}
+	rp := keyed.addRP(t, "legacy", "legacy.example")
+	for _, n := range []*node{keyed, keyless} {
+		waitReady(t, n)
+	}
+
+	cli, err := app.OpenStore(ctx, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	switchTo := func(alg string) {
+		t.Helper()
+		c, err := cli.GetClient(ctx, "legacy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := app.RemoveClient(ctx, cli, c.ID, store.ClientSourceCLI, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		c.IDTokenAlg, c.Source, c.CreatedAt = alg, store.ClientSourceCLI, time.Now()
+		if err := cli.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	switchTo(store.IDTokenRS256)
+	keyless.app.Housekeep(ctx)
+	for range 2 {
+		status, body := get(t, keyless, "/readyz")
+		if status != http.StatusServiceUnavailable || !strings.Contains(body, `"legacy"`) || !strings.Contains(body, "keys.rsa_signing_key_file") {
+			t.Fatalf("readyz of the node without an RSA key, once a client wants RS256: %d %q; want 503 naming the client and keys.rsa_signing_key_file",
+				status, body)
+		}
+	}
+	if status, _ := get(t, keyless, "/healthz"); status != http.StatusOK {
+		t.Errorf("healthz of the node without an RSA key: %d, want 200", status)
+	}
+	if status, body := get(t, keyed, "/readyz"); status != http.StatusOK {
+		t.Errorf("readyz of the node with an RSA key: %d %q, want 200", status, body)
+	}
+
+	parRefused(t, keyless, rp)
+	if _, body := get(t, keyless, "/metrics"); !strings.Contains(body, `varde_oidc_errors_total{endpoint="par",error="temporarily_unavailable"} 1`) {
+		t.Error("the refused PAR is not counted in varde_oidc_errors_total")
+	}
+	if n := strings.Count(logs.String(), "wants its ID tokens signed RS256"); n != 1 {
+		t.Errorf("the client that wants RS256 logged %d times, want once:\n%s", n, logs.String())
+	}
+
+	in, err := withIDTokenAlgs(t, rp, "RS256").Login(ctx, keyed.enrol(t, false), loadgen.LoginOptions{})
+	if err != nil {
+		t.Fatalf("login of the RS256 client at the node with an RSA key: %v", err)
+	}
+	if alg, _ := jwsAlg(t, in.RawIDToken); alg != "RS256" {
+		t.Errorf("ID token signed %s, want RS256", alg)
+	}
+
+	switchTo(store.IDTokenES256)
+	waitReady(t, keyless)
+	if !strings.Contains(logs.String(), "no longer wants RS256") {
+		t.Errorf("the client switched back is not logged:\n%s", logs.String())
+	}
+
+	// Switched to RS256 again, the client is found by the first request
+	// for it once the client cache's copy (a second) is old.
+	switchTo(store.IDTokenRS256)
+	time.Sleep(1100 * time.Millisecond)
+	parRefused(t, keyless, rp)
+	if status, body := get(t, keyless, "/readyz"); status != http.StatusServiceUnavailable || !strings.Contains(body, `"legacy"`) {
+		t.Errorf("readyz once a request found the client wants RS256: %d %q, want 503 naming it", status, body)
+	}
+}
+
+// parRefused checks that n refuses rp's pushed authorization request
+// with temporarily_unavailable.
+func parRefused(t *testing.T, n *node, rp *loadgen.RP) {
+	t.Helper()
+	var body map[string]any
+	status := post(t, n, rp, "/par", url.Values{"response_type": {"code"}, "redirect_uri": {rp.RedirectURI}, "scope": {"openid"},
+		"code_challenge_method": {"S256"}, "code_challenge": {strings.Repeat("c", 43)}}, &body)
+	if status != http.StatusServiceUnavailable || body["error"] != "temporarily_unavailable" {
+		t.Errorf("PAR of the RS256 client at the node without an RSA key: %d %v; want 503 temporarily_unavailable", status, body)
+	}
+}
+
+// waitReady waits, for 20 s at most, until n's /readyz answers 200.
+func waitReady(t *testing.T, n *node) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		status, body := get(t, n, "/readyz")
+		if status == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz of %s: %d %q after 20 s", n.issuer, status, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// get fetches path from n and returns the status and body.
+func get(t *testing.T, n *node, path string) (int, string) {
+	t.Helper()
+	res, err := n.http.Get(n.issuer + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, string(body)
 }

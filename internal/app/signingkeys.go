@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/varde-eid/varde/internal/config"
@@ -44,6 +45,9 @@ func (a *App) publishKeys(ctx context.Context, opt Options) error {
 	a.keys = &keys.Set{Store: a.Store, Local: a.Signer, Node: cfg.Node, Now: opt.Now}
 	if a.RSASigner != nil {
 		a.rsaKeys = &keys.Set{Store: a.Store, Local: a.RSASigner, Node: cfg.Node, Now: opt.Now}
+		// /readyz asks each set whether its key was retired (the ES256
+		// one first): one read of the store answers both.
+		a.keys.Also = []*keys.Set{a.rsaKeys}
 	}
 	for _, k := range a.signingKeys() {
 		if err := k.set.Publish(ctx); err != nil {
@@ -149,4 +153,112 @@ func needRSA(clients []*store.Client) error {
 		}
 	}
 	return nil
+}
+
+// rs256Clients are the clients registered for RS256 ID tokens that a
+// node without an RSA key has found while it runs: one switched to
+// RS256 (varde clients remove, then add --id-token-alg RS256) after the
+// start-up check (needRSA) passed. The node refuses their logins before
+// the person authenticates (oidc: temporarily_unavailable) and answers
+// /readyz 503, so that a load balancer sends them to a node that has
+// one (ADR 32). It learns of them from each read of a client through
+// the client cache, and from a listing of every client at each
+// housekeeping round, which also forgets the ones removed.
+type rs256Clients struct {
+	log *slog.Logger
+
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func newRS256Clients(log *slog.Logger) *rs256Clients {
+	return &rs256Clients{log: log, ids: map[string]bool{}}
+}
+
+// saw records what the store holds of client id: c, or nil for none. A
+// client found to want RS256, or to want it no longer, is logged once.
+func (r *rs256Clients) saw(id string, c *store.Client) {
+	wants := c != nil && c.IDTokenSigningAlg() == store.IDTokenRS256
+	r.mu.Lock()
+	had := r.ids[id]
+	if wants {
+		r.ids[id] = true
+	} else {
+		delete(r.ids, id)
+	}
+	r.mu.Unlock()
+	switch {
+	case wants && !had:
+		r.log.Error("not ready: a client wants its ID tokens signed RS256, and this node has no RSA key: its logins are refused here; "+
+			"give this node one (keys.rsa_signing_key_file, env "+config.EnvRSASigningKeyFile+") and restart it",
+			"client", id)
+	case had && !wants:
+		r.log.Info("a client no longer wants RS256 ID tokens of this node, which has no RSA key", "client", id)
+	}
+}
+
+// first is the first, by ID, of the clients found to want RS256; "" if
+// none is (or r is nil: the node has an RSA key).
+func (r *rs256Clients) first() string {
+	if r == nil {
+		return ""
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	first := ""
+	for id := range r.ids {
+		if first == "" || id < first {
+			first = id
+		}
+	}
+	return first
+}
+
+// scan reads every client, so that one no request has asked this node
+// for yet is found too, and one removed is forgotten.
+func (r *rs256Clients) scan(ctx context.Context, clients store.Clients) error {
+	if r == nil {
+		return nil
+	}
+	all, err := clients.ListClients(ctx)
+	if err != nil {
+		return fmt.Errorf("list clients: %w", err)
+	}
+	listed := make(map[string]bool, len(all))
+	for _, c := range all {
+		listed[c.ID] = true
+		r.saw(c.ID, c)
+	}
+	r.mu.Lock()
+	var gone []string
+	for id := range r.ids {
+		if !listed[id] {
+			gone = append(gone, id)
+		}
+	}
+	r.mu.Unlock()
+	for _, id := range gone {
+		r.saw(id, nil)
+	}
+	return nil
+}
+
+// rs256Unready answers /readyz with 503, and reports true, while a
+// client wants RS256 ID tokens of this node, which has no RSA key. The
+// client is read again first (through the client cache), so that the
+// node is ready again soon after it was switched back or removed.
+func (a *App) rs256Unready(ctx context.Context, w http.ResponseWriter) bool {
+	id := a.rs256.first()
+	if id == "" {
+		return false
+	}
+	_, _ = a.clients.GetClient(ctx, id) // tells a.rs256 what it finds
+	if id = a.rs256.first(); id == "" {
+		return false
+	}
+	// rs256Clients.saw logged it when it found it.
+	a.unready.set("RS256 client")
+	http.Error(w, fmt.Sprintf("client %q wants its ID tokens signed RS256, and this node has no RSA key: "+
+		"give this node one (keys.rsa_signing_key_file) and restart it\n", id), http.StatusServiceUnavailable)
+	return true
 }

@@ -66,6 +66,12 @@ type Set struct {
 	// node during this node's outage must not stay trusted here without
 	// end.
 	MaxStale time.Duration
+	// Also are the key sets of this node's other keys over the same
+	// Store (its RSA key's, beside its ES256 key's): each read of the
+	// store here is theirs too, so that the node reads the public keys
+	// once for all of its keys. None of them may list this Set in its
+	// own Also.
+	Also []*Set
 
 	mu       sync.Mutex
 	cached   jose.JSONWebKeySet
@@ -331,8 +337,26 @@ func (s *Set) jwks(ctx context.Context, fresh bool) (jose.JSONWebKeySet, error) 
 	stored, err := s.Store.ListPublicKeys(ctx, now)
 	if err != nil {
 		s.failedAt, s.failErr = s.now(), fmt.Errorf("list public keys: %w", err)
+		for _, o := range s.Also {
+			o.mu.Lock()
+			o.failedAt, o.failErr = s.failedAt, s.failErr
+			o.mu.Unlock()
+		}
 		return s.stale(now, fallback)
 	}
+	set := s.read(stored, now)
+	for _, o := range s.Also {
+		o.mu.Lock()
+		o.read(stored, now)
+		o.mu.Unlock()
+	}
+	return set, nil
+}
+
+// read takes in stored, what the store listed at now: it notes whether
+// the local key was retired or published by another node since, and
+// caches the key set it makes, which it returns. The caller holds mu.
+func (s *Set) read(stored []*store.PublicKey, now time.Time) jose.JSONWebKeySet {
 	s.failedAt, s.failErr, s.readAt = time.Time{}, nil, now
 	// A key is never unretired: once seen, it stays retired here, also
 	// after the store stops listing it (it expired).
@@ -370,7 +394,7 @@ func (s *Set) jwks(ctx context.Context, fresh bool) (jose.JSONWebKeySet, error) 
 		set.Keys = append(set.Keys, jwk)
 	}
 	s.cached, s.cachedAt, s.haveSet = set, now, true
-	return set, nil
+	return set
 }
 
 // stale answers for a store that failed (failErr): fallback while the

@@ -770,3 +770,61 @@ func TestJWKSLeavesOutMismatchedKeys(t *testing.T) {
 		t.Fatalf("JWKS = %v, want a's key alone", kids(jwks.Keys))
 	}
 }
+
+// TestAlsoReadsOnce: a node's two key sets over one store, its RSA
+// key's in its ES256 key's Also, read the store once between them, as
+// /readyz asks each whether its key was retired: what the first reads,
+// the second takes, its own key's retirement and a failed read
+// included.
+func TestAlsoReadsOnce(t *testing.T) {
+	ctx := context.Background()
+	setA, _, now := twoNodes(t)
+	db := setA.Store.(*sqlstore.DB)
+	counted := &countingKeys{PublicKeys: db}
+	rsaSigner, err := New(testRSAKey(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaA := &Set{Store: counted, Local: rsaSigner, Node: "a", Now: setA.Now, MaxStale: time.Minute}
+	setA.Store, setA.Also, setA.MaxStale = counted, []*Set{rsaA}, time.Minute
+	for _, s := range []*Set{setA, rsaA} {
+		if err := s.Publish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// asked reads each set's retirement, as /readyz does, and returns
+	// how many reads of the store that took.
+	asked := func() (es, rs time.Time, reads int) {
+		before := counted.reads
+		es, rs = setA.Retired(ctx), rsaA.Retired(ctx)
+		return es, rs, counted.reads - before
+	}
+	*now = now.Add(DefaultCacheTTL)
+	if es, rs, reads := asked(); !es.IsZero() || !rs.IsZero() || reads != 1 {
+		t.Fatalf("retired %v and %v in %d reads; want neither, in one read", es, rs, reads)
+	}
+
+	if _, err := db.RetirePublicKey(ctx, rsaSigner.KID(), *now, nil); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(DefaultCacheTTL)
+	if es, rs, reads := asked(); !es.IsZero() || rs.IsZero() || reads != 1 {
+		t.Fatalf("once the RSA key was retired: retired %v and %v in %d reads; want the RSA key alone, in one read", es, rs, reads)
+	}
+	if _, err := rsaSigner.SignJWT(map[string]string{"iss": "a"}); !errors.Is(err, ErrRetired) {
+		t.Fatalf("a retired RSA key read through the other set signs: err = %v", err)
+	}
+
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(DefaultCacheTTL)
+	if _, _, reads := asked(); reads != 1 {
+		t.Errorf("a failing store read %d times, want once", reads)
+	}
+	*now = now.Add(time.Minute)
+	_, _, _ = asked()
+	if err := rsaA.Stale(); !errors.Is(err, ErrStale) {
+		t.Errorf("the RSA key's set past MaxStale of a failing store: %v, want ErrStale", err)
+	}
+}

@@ -119,6 +119,9 @@ func redirectFor(c *store.Client, stored string) (string, bool) {
 // and PAR alike (RFC 9126 §2.1: a pushed request is validated as the
 // authorization endpoint would). Errors are *oauth2.Error.
 func (p *Provider) validateAuthParams(c *store.Client, form url.Values, redirectURI string, pushed bool) (*store.AuthRequest, error) {
+	if err := p.canSignFor(c); err != nil {
+		return nil, err
+	}
 	if err := wellFormed(form); err != nil {
 		return nil, err
 	}
@@ -450,6 +453,12 @@ func (p *Provider) authorizePushed(w http.ResponseWriter, r *http.Request, c *st
 		p.errorPage(w, r, ep, pageRedirect, http.StatusBadRequest, oauth2.InvalidRequest("redirect_uri is no longer registered"))
 		return
 	}
+	// The request was pushed to a node that could sign the client's ID
+	// tokens; this one may not, and it is left unspent.
+	if err := p.canSignFor(c); err != nil {
+		p.redirectError(w, r, ep, target, req.State, err)
+		return
+	}
 	// RFC 9126 §4: request_uri is one-time use. Marking it used is one
 	// atomic step, so two concurrent uses cannot both start a login. The
 	// person now has the full login time, not the PAR lifetime.
@@ -714,6 +723,12 @@ func (p *Provider) endRequest(w http.ResponseWriter, r *http.Request, ep string,
 	target, ok := redirectFor(c, req.RedirectURI)
 	if !ok {
 		p.errorPage(w, r, ep, pageRedirect, http.StatusBadRequest, oauth2.InvalidRequest("redirect_uri is no longer registered"))
+		return
+	}
+	// The request was pushed to a node that could sign the client's ID
+	// tokens; this one may not, and it is left unspent.
+	if err := p.canSignFor(c); err != nil {
+		p.redirectError(w, r, ep, target, req.State, err)
 		return
 	}
 	p.deleteRequest(r.Context(), req.ID)

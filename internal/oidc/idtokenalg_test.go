@@ -4,41 +4,99 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4/jwt"
-	"golang.org/x/oauth2"
+	xoauth2 "golang.org/x/oauth2"
 
 	"github.com/varde-eid/varde/internal/keys"
+	"github.com/varde-eid/varde/internal/oauth2"
 	"github.com/varde-eid/varde/internal/store"
 )
 
-// TestRS256ClientWithoutRSAKey: a node without an RSA key answers the
-// code exchange of a client registered for RS256 ID tokens with
-// server_error, and signs it no ES256 ID token instead, which the
-// relying party would refuse or, worse, take against its registration
-// (ADR 32). Its discovery lists ES256 alone.
+// TestRS256ClientWithoutRSAKey: a node without an RSA key refuses a
+// login of a client registered for RS256 ID tokens before the person
+// authenticates, with temporarily_unavailable, which sends the client
+// to try again (through a load balancer, at a node that has one): at
+// PAR (503, Retry-After), and at the client's redirect URI from the
+// authorization endpoint, also for a request pushed while it could be
+// served, which is left unspent. A code issued before the client
+// switched is not signed ES256 instead (the relying party would refuse
+// it or, worse, take it against its registration; ADR 32) but refused
+// unspent the same way. Its discovery lists ES256 alone.
 func TestRS256ClientWithoutRSAKey(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	c, err := h.db.GetClient(ctx, taxID)
-	if err != nil {
-		t.Fatal(err)
+	switchTo := func(id, alg string) {
+		t.Helper()
+		c, err := h.db.GetClient(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.IDTokenAlg = alg
+		if err := h.db.PutClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
 	}
-	c.IDTokenAlg = store.IDTokenRS256
-	if err := h.db.PutClient(ctx, c); err != nil {
-		t.Fatal(err)
+	unavailable := func(what string, status int, hdr http.Header, body map[string]any) {
+		t.Helper()
+		desc, _ := body["error_description"].(string)
+		if status != http.StatusServiceUnavailable || body["error"] != oauth2.CodeTemporarilyUnavailable ||
+			hdr.Get("Retry-After") == "" || !strings.Contains(desc, "RS256") || body["id_token"] != nil {
+			t.Errorf("%s of an RS256 client at a node without an RSA key: %d %v Retry-After %q; want 503 temporarily_unavailable naming RS256, with Retry-After",
+				what, status, body, hdr.Get("Retry-After"))
+		}
+	}
+	redirected := func(what string, q url.Values, state string) {
+		t.Helper()
+		if q.Get("error") != oauth2.CodeTemporarilyUnavailable || q.Get("state") != state || q.Get("code") != "" {
+			t.Errorf("%s of an RS256 client at a node without an RSA key: %v; want temporarily_unavailable with the state", what, q)
+		}
 	}
 	if algs := h.p.Metadata().IDTokenSigningAlgValuesSupported; len(algs) != 1 || algs[0] != "ES256" {
 		t.Fatalf("a node without an RSA key lists %v, want ES256 alone", algs)
 	}
-	verifier := oauth2.GenerateVerifier()
+
+	// A code issued, and a request pushed, while the clients were ES256.
+	verifier := xoauth2.GenerateVerifier()
 	code := h.code(h.browser(), verifier)
-	status, _, body := h.postForm(PathToken, codeForm(code, verifier), taxID)
-	if status != 500 || body["error"] != "server_error" || body["id_token"] != nil {
-		t.Fatalf("code exchange of an RS256 client at a node without an RSA key: %d %v", status, body)
+	authURL, status, body := h.pushBank(bankForm("st", "n", xoauth2.GenerateVerifier()))
+	if status != http.StatusCreated {
+		t.Fatalf("PAR: %d %v", status, body)
+	}
+	switchTo(taxID, store.IDTokenRS256)
+	switchTo(bankID, store.IDTokenRS256)
+	logins := h.logins.Load()
+
+	status, hdr, body := h.postForm(PathToken, codeForm(code, verifier), taxID)
+	unavailable("code exchange", status, hdr, body)
+	status, hdr, body = h.postForm(PathPAR, h.bankAuth(bankForm("st2", "n2", xoauth2.GenerateVerifier())), "")
+	unavailable("PAR", status, hdr, body)
+	b := h.browser()
+	resp, _ := b.get(h.issuer + PathAuthorize + "?" + taxQuery(nil).Encode())
+	redirected("authorization request", h.callback(resp, taxCB), "st")
+	resp, _ = b.get(authURL)
+	redirected("pushed authorization request", h.callback(resp, bankCB), "st")
+	if n := h.logins.Load() - logins; n != 0 {
+		t.Errorf("%d logins began; want none", n)
+	}
+	if n := h.counter("varde_oidc_errors_total", map[string]string{"endpoint": "authorize", "error": "temporarily_unavailable"}); n != 2 {
+		t.Errorf("temporarily_unavailable at authorize counted %v times, want 2", n)
+	}
+
+	// Neither the code nor the pushed request was spent.
+	switchTo(taxID, store.IDTokenES256)
+	switchTo(bankID, store.IDTokenES256)
+	if status, _, body := h.postForm(PathToken, codeForm(code, verifier), taxID); status != http.StatusOK {
+		t.Errorf("the code, redeemed once the client can be served: %d %v", status, body)
+	}
+	resp, _ = h.browser().get(authURL)
+	if q := h.callback(resp, bankCB); q.Get("code") == "" {
+		t.Errorf("the pushed request, used once the client can be served: %v", q)
 	}
 }
 

@@ -525,9 +525,10 @@ func retryLater(err error) bool {
 const busyRetry = 60
 
 // storeRetry is the Retry-After, in seconds, of a JSON answer refused
-// because the store could not be reached or is overloaded: long enough
-// for a failover or a restart, short enough that a client's retry finds
-// it done.
+// because the store could not be reached or is overloaded, or because
+// this node cannot sign the client's ID tokens: long enough for a
+// failover or a restart, or for a load balancer to take the node out,
+// short enough that a client's retry finds it done.
 const storeRetry = 30
 
 // retryable turns an error that means "try again" into
@@ -541,7 +542,10 @@ const storeRetry = 30
 //   - store.ErrUnavailable, the store not reachable or overloaded (a
 //     database restart or failover, too many connections, a lock not
 //     had in time): the description carries the request ID, so that an
-//     operator can find the log line the client quotes.
+//     operator can find the log line the client quotes;
+//   - errNoRSAKey, a client registered for RS256 ID tokens at a node
+//     without an RSA key (ADR 32): the node's /readyz answers 503, so a
+//     load balancer sends the client's retry to a node that has one.
 //
 // Any other error is returned as it is, with 0.
 func retryable(ctx context.Context, err error) (error, int) {
@@ -550,6 +554,10 @@ func retryable(ctx context.Context, err error) (error, int) {
 		return oauth2.NewError(oauth2.CodeTemporarilyUnavailable, "too many logins are in progress here; try again in a minute"), busyRetry
 	case store.Unavailable(err):
 		e := oauth2.NewError(oauth2.CodeTemporarilyUnavailable, "the service cannot reach its records just now; try again shortly; reference %s", httpx.RequestID(ctx))
+		e.Detail = err.Error()
+		return e, storeRetry
+	case errors.Is(err, errNoRSAKey):
+		e := oauth2.NewError(oauth2.CodeTemporarilyUnavailable, "this server cannot sign this client's ID tokens (RS256) just now; try again shortly; reference %s", httpx.RequestID(ctx))
 		e.Detail = err.Error()
 		return e, storeRetry
 	}

@@ -552,6 +552,16 @@ func (p *Provider) newToken(kind string, g *store.Grant, scope []string, now, ex
 // refuse, or worse, accept against its registration (ADR 32).
 var errNoRSAKey = errors.New("the client is registered for RS256 ID tokens, and this node has no RSA key (keys.rsa_signing_key_file)")
 
+// canSignFor refuses, with errNoRSAKey, a login for a client whose ID
+// tokens this node cannot sign, before the person authenticates: at the
+// token endpoint, after they did, it would fail all the same. Another
+// node may have the key, so the client is told to try again
+// (retryable).
+func (p *Provider) canSignFor(c *store.Client) error {
+	_, err := p.signerFor(c.IDTokenSigningAlg())
+	return err
+}
+
 // signerFor is the key that signs ID tokens and logout tokens with alg
 // (store.Client.IDTokenSigningAlg; OIDC Core §15.1: RS256 is mandatory
 // to implement, ES256 is Varde's default).

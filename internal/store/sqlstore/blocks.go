@@ -69,10 +69,7 @@ func (db *DB) UnblockPerson(ctx context.Context, personID string, e *store.Audit
 		if err := db.changedOne(ctx, tx, res, personID, "not blocked"); err != nil {
 			return err
 		}
-		if e == nil {
-			return nil
-		}
-		return db.appendEvents(ctx, tx, []*store.AuditEvent{e})
+		return db.auditIn(ctx, tx, e)
 	}, func() { db.people.drop(personID) })
 	if err != nil {
 		return fmt.Errorf("unblock person %s: %w", personID, err)

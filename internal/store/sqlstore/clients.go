@@ -125,19 +125,15 @@ func (db *DB) DeleteClient(ctx context.Context, id string, now time.Time, e *sto
 	)
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
 		requests = requests[:0]
-		res, err := tx.StmtContext(ctx, db.st.deleteClient).ExecContext(ctx, id)
+		n, err := db.execCount(ctx, tx, db.st.deleteClient, id)
 		if err != nil {
-			return db.d.classify(err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return errors.Join(store.ErrNotFound, err)
-		}
-		res, err = tx.StmtContext(ctx, db.st.revokeClientGrants).ExecContext(ctx, micros(now), id, id)
-		if err != nil {
-			return fmt.Errorf("revoke grants: %w", db.d.classify(err))
-		}
-		if revoked, err = res.RowsAffected(); err != nil {
 			return err
+		}
+		if n == 0 {
+			return store.ErrNotFound
+		}
+		if revoked, err = db.execCount(ctx, tx, db.st.revokeClientGrants, micros(now), id, id); err != nil {
+			return fmt.Errorf("revoke grants: %w", err)
 		}
 		if requests, err = deleteIDs(ctx, tx.StmtContext(ctx, db.st.deleteClientRequests), id); err != nil {
 			return fmt.Errorf("delete authorization requests: %w", db.d.classify(err))
@@ -149,12 +145,7 @@ func (db *DB) DeleteClient(ctx context.Context, id string, now time.Time, e *sto
 		if err != nil {
 			return fmt.Errorf("abandon webhook deliveries: %w", db.d.classify(err))
 		}
-		if e != nil {
-			if err := db.appendAudit(e)(ctx, tx); err != nil {
-				return fmt.Errorf("audit %s event: %w", e.Type, err)
-			}
-		}
-		return nil
+		return db.auditIn(ctx, tx, e)
 	}, func() {
 		for _, r := range requests {
 			db.authReqs.drop(r)
@@ -177,26 +168,17 @@ func (db *DB) ChangeClientSector(ctx context.Context, c *store.Client, from stri
 	args := append(clientArgs(c)[1:], c.ID, from)
 	var revoked int64
 	err := db.wr.do(ctx, true, func(ctx context.Context, tx querier) error {
-		res, err := tx.StmtContext(ctx, db.st.changeClientSector).ExecContext(ctx, args...)
+		n, err := db.execCount(ctx, tx, db.st.changeClientSector, args...)
 		if err != nil {
-			return db.d.classify(err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return errors.Join(db.sectorMismatch(ctx, tx, c.ID, from), err)
-		}
-		res, err = tx.StmtContext(ctx, db.st.revokeClientGrants).ExecContext(ctx, micros(now), c.ID, c.ID)
-		if err != nil {
-			return fmt.Errorf("revoke grants: %w", db.d.classify(err))
-		}
-		if revoked, err = res.RowsAffected(); err != nil {
 			return err
 		}
-		if e != nil {
-			if err := db.appendAudit(e)(ctx, tx); err != nil {
-				return fmt.Errorf("audit %s event: %w", e.Type, err)
-			}
+		if n == 0 {
+			return db.sectorMismatch(ctx, tx, c.ID, from)
 		}
-		return nil
+		if revoked, err = db.execCount(ctx, tx, db.st.revokeClientGrants, micros(now), c.ID, c.ID); err != nil {
+			return fmt.Errorf("revoke grants: %w", err)
+		}
+		return db.auditIn(ctx, tx, e)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("change the sector of client %s: %w", c.ID, err)

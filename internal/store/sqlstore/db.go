@@ -198,14 +198,30 @@ func (db *DB) execThen(ctx context.Context, onCommit func(n int64), st *sql.Stmt
 		then = func() { onCommit(n) }
 	}
 	err := db.wr.doOne(ctx, func(ctx context.Context, tx querier) error {
-		res, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-		if err != nil {
-			return db.d.classify(err)
-		}
-		n, err = res.RowsAffected()
+		var err error
+		n, err = db.execCount(ctx, tx, st, args...)
 		return err
 	}, then)
 	return n, err
+}
+
+// execCount runs st with args in tx and returns how many rows it
+// changed; a constraint it violates is store.ErrConflict (classify).
+func (db *DB) execCount(ctx context.Context, tx querier, st *sql.Stmt, args ...any) (int64, error) {
+	res, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	if err != nil {
+		return 0, db.d.classify(err)
+	}
+	return res.RowsAffected()
+}
+
+// auditIn appends e, if it is not nil, in tx: the event of what tx
+// changed, which commits with it or not at all.
+func (db *DB) auditIn(ctx context.Context, tx querier, e *store.AuditEvent) error {
+	if e == nil {
+		return nil
+	}
+	return db.appendEvents(ctx, tx, []*store.AuditEvent{e})
 }
 
 // exec runs one write statement through the writer.

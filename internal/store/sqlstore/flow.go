@@ -251,12 +251,7 @@ func (db *DB) CreateSession(ctx context.Context, s *store.Session, events ...*st
 			if _, err := tx.StmtContext(ctx, db.st.insertSession).ExecContext(ctx, args...); err != nil {
 				return db.d.classify(err)
 			}
-			for _, e := range events {
-				if err := db.appendAudit(e)(ctx, tx); err != nil {
-					return fmt.Errorf("audit %s event: %w", e.Type, err)
-				}
-			}
-			return nil
+			return db.appendEvents(ctx, tx, events)
 		}, cache)
 	}
 	if err != nil {
@@ -383,12 +378,7 @@ func (db *DB) AddSessionClient(ctx context.Context, id, clientID string, e *stor
 			}
 			clients = list
 		}
-		if e != nil {
-			if err := db.appendAudit(e)(ctx, tx); err != nil {
-				return fmt.Errorf("audit %s event: %w", e.Type, err)
-			}
-		}
-		return nil
+		return db.auditIn(ctx, tx, e)
 	}, func() {
 		switch {
 		case clients == nil:

@@ -51,12 +51,9 @@ func (db *DB) PutPublicKey(ctx context.Context, k *store.PublicKey) error {
 // tells a retired key from a held one.
 func (db *DB) ClaimPublicKey(ctx context.Context, k *store.PublicKey) error {
 	err := db.one(ctx, func(ctx context.Context, tx querier) error {
-		res, err := tx.StmtContext(ctx, db.st.claimPublicKey).ExecContext(ctx,
+		n, err := db.execCount(ctx, tx, db.st.claimPublicKey,
 			k.KID, k.Node, []byte(k.JWK), micros(k.CreatedAt), micros(k.ExpiresAt), micros(k.CreatedAt))
-		if err != nil {
-			return db.d.classify(err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n > 0 {
+		if err != nil || n > 0 {
 			return err
 		}
 		held, err := scanPublicKey(tx.QueryRowContext(ctx, db.d.rebind("SELECT "+publicKeyCols+" FROM public_keys WHERE kid = ?"), k.KID))
@@ -101,10 +98,8 @@ func (db *DB) RetirePublicKey(ctx context.Context, kid string, now time.Time, e 
 		if err != nil {
 			return err
 		}
-		if e != nil {
-			if err := db.appendAudit(e)(ctx, tx); err != nil {
-				return fmt.Errorf("audit %s event: %w", e.Type, err)
-			}
+		if err := db.auditIn(ctx, tx, e); err != nil {
+			return err
 		}
 		retired = k
 		return nil

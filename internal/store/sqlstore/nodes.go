@@ -22,12 +22,7 @@ func (db *DB) RecordNodeLeft(ctx context.Context, d *store.NodeDeparture, e *sto
 		if _, err := tx.ExecContext(ctx, q, d.Node, micros(d.LeftAt), d.Reason); err != nil {
 			return db.d.classify(err)
 		}
-		if e != nil {
-			if err := db.appendAudit(e)(ctx, tx); err != nil {
-				return fmt.Errorf("audit %s event: %w", e.Type, err)
-			}
-		}
-		return nil
+		return db.auditIn(ctx, tx, e)
 	})
 	if err != nil {
 		return fmt.Errorf("record node %s left: %w", d.Node, err)

@@ -176,12 +176,7 @@ func (db *DB) LinkIdentifiers(ctx context.Context, personID string, add []store.
 		if events == nil {
 			return nil
 		}
-		for _, e := range events(raised, len(ended)) {
-			if err := db.appendAudit(e)(ctx, tx); err != nil {
-				return fmt.Errorf("audit %s event: %w", e.Type, err)
-			}
-		}
-		return nil
+		return db.appendEvents(ctx, tx, events(raised, len(ended)))
 	}, func() {
 		db.people.drop(personID)
 		db.dropSessions(ended)

@@ -215,12 +215,7 @@ func (db *DB) insertIssued(ctx context.Context, tx querier, e *store.AuditEvent,
 			return fmt.Errorf("%s token: %w", t.Kind, db.d.classify(err))
 		}
 	}
-	if e != nil {
-		if err := db.appendAudit(e)(ctx, tx); err != nil {
-			return fmt.Errorf("audit %s event: %w", e.Type, err)
-		}
-	}
-	return nil
+	return db.auditIn(ctx, tx, e)
 }
 
 // GetGrant implements store.Grants.
@@ -447,20 +442,12 @@ func (db *DB) RevokePersonClientGrants(ctx context.Context, personID, clientID s
 	err := db.update(ctx, func(ctx context.Context, tx querier) error {
 		n = 0
 		if !db.unmatchable(personID, clientID) {
-			res, err := tx.StmtContext(ctx, db.st.revokePersonClientGrants).ExecContext(ctx, micros(now), personID, clientID)
-			if err != nil {
-				return fmt.Errorf("revoke grants: %w", db.d.classify(err))
-			}
-			if n, err = res.RowsAffected(); err != nil {
-				return err
+			var err error
+			if n, err = db.execCount(ctx, tx, db.st.revokePersonClientGrants, micros(now), personID, clientID); err != nil {
+				return fmt.Errorf("revoke grants: %w", err)
 			}
 		}
-		if e != nil {
-			if err := db.appendAudit(e)(ctx, tx); err != nil {
-				return fmt.Errorf("audit %s event: %w", e.Type, err)
-			}
-		}
-		return nil
+		return db.auditIn(ctx, tx, e)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("revoke grants of person %s to client %s: %w", personID, clientID, err)
