@@ -63,8 +63,11 @@ const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [f
               created, last used, synced or not, authenticator model ID),
               recovery codes (left, used, when made), live sessions, each
               service's grants (scopes, since, last refreshed, until when,
-              revoked) and every audit event about them. Never a token, code,
-              hash, credential ID or public key. Its field "format" names
+              revoked) and every audit event about them, all read in one
+              snapshot of the store: the person as they were at one
+              instant, its "exported_at", while the nodes go on writing (a
+              login during the export is in the next one). Never a token,
+              code, hash, credential ID or public key. Its field "format" names
               the layout, varde-person-export/1. --reason is required; the
               export is audited with --by, no number, before it is written,
               and the person sees it among their activity. What it does not
@@ -194,7 +197,7 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 		if err != nil {
 			return fmt.Errorf("the subject salt, for the sub each service gets: %w; nothing exported", err)
 		}
-		return exportPerson(ctx, st, cfg.Issuer, salt, p, out, reason, by, now(), stdout, stderr)
+		return exportPerson(ctx, st, cfg.Issuer, salt, p, out, reason, by, now, stdout, stderr)
 	}
 	return showPerson(ctx, st, p, now(), stdout)
 }

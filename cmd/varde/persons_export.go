@@ -232,12 +232,12 @@ func (t *exportTarget) finish(doc []byte) error {
 
 // exportPerson writes everything the store holds about p to out, after
 // recording the export in the audit log: no copy leaves unaudited.
-func exportPerson(ctx context.Context, st store.Store, issuer string, salt []byte, p *store.Person, out, reason, by string, now time.Time, stdout, stderr io.Writer) error {
+func exportPerson(ctx context.Context, st store.Store, issuer string, salt []byte, p *store.Person, out, reason, by string, clock func() time.Time, stdout, stderr io.Writer) error {
 	target, err := openExportTarget(out, stdout)
 	if err != nil {
 		return err
 	}
-	doc, raw, err := encodeExport(ctx, st, issuer, salt, p, now)
+	doc, raw, now, err := snapshotExport(ctx, st, issuer, salt, p.ID, clock)
 	if err == nil {
 		ev := &store.AuditEvent{Type: eventPersonExported, PersonID: p.ID, Result: store.ResultSuccess,
 			Details: map[string]string{"reason": reason, "by": by, "via": "cli", "events": fmt.Sprint(len(doc.Events))}}
@@ -264,10 +264,27 @@ func exportPerson(ctx context.Context, st store.Store, issuer string, salt []byt
 	return err
 }
 
+// snapshotExport is encodeExport of the person with ID personID, read in
+// one snapshot of st (store.Snapshots): a true picture of one instant,
+// which the document gives as its exported_at (clock's time once the
+// snapshot is taken), though other nodes go on writing meanwhile.
+// Separate reads could give a document no instant ever had, such as a
+// passkey's removal without the passkey, or a session without its
+// login.
+func snapshotExport(ctx context.Context, st store.Snapshots, issuer string, salt []byte, personID string, clock func() time.Time) (doc *personExport, raw []byte, at time.Time, err error) {
+	err = st.ReadSnapshot(ctx, func(ctx context.Context, snap store.Snapshot) error {
+		at = clock()
+		var err error
+		doc, raw, err = encodeExport(ctx, snap, issuer, salt, personID, at)
+		return err
+	})
+	return doc, raw, at, err
+}
+
 // encodeExport is collectExport's document and its JSON, indented for a
 // person to read.
-func encodeExport(ctx context.Context, st store.Store, issuer string, salt []byte, p *store.Person, now time.Time) (*personExport, []byte, error) {
-	doc, err := collectExport(ctx, st, issuer, salt, p, now)
+func encodeExport(ctx context.Context, st store.Snapshot, issuer string, salt []byte, personID string, now time.Time) (*personExport, []byte, error) {
+	doc, err := collectExport(ctx, st, issuer, salt, personID, now)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -278,9 +295,14 @@ func encodeExport(ctx context.Context, st store.Store, issuer string, salt []byt
 	return doc, append(raw, '\n'), nil
 }
 
-// collectExport reads what the store holds about p at now; salt is the
-// nodes' subject salt, which gives the sub each service gets.
-func collectExport(ctx context.Context, st store.Store, issuer string, salt []byte, p *store.Person, now time.Time) (*personExport, error) {
+// collectExport reads what the store holds about the person with ID
+// personID at now; salt is the nodes' subject salt, which gives the sub
+// each service gets.
+func collectExport(ctx context.Context, st store.Snapshot, issuer string, salt []byte, personID string, now time.Time) (*personExport, error) {
+	p, err := st.GetPerson(ctx, personID)
+	if err != nil {
+		return nil, fmt.Errorf("read person: %w", err)
+	}
 	names := serviceNames{st: st, clients: map[string]*store.Client{}}
 	doc := &personExport{
 		Format: exportFormat, Issuer: issuer, ExportedAt: stamp(now),
@@ -292,7 +314,6 @@ func collectExport(ctx context.Context, st store.Store, issuer string, salt []by
 	for _, id := range p.Identifiers {
 		doc.Identifiers = append(doc.Identifiers, exportedNumber{Scheme: id.Scheme, Number: id.Value, MaxLevel: id.MaxLevel})
 	}
-	var err error
 	if doc.Passkeys, err = exportPasskeys(ctx, st, p.ID); err != nil {
 		return nil, err
 	}
@@ -324,7 +345,7 @@ func collectExport(ctx context.Context, st store.Store, issuer string, salt []by
 	return doc, nil
 }
 
-func exportPasskeys(ctx context.Context, st store.Store, personID string) ([]exportedPasskey, error) {
+func exportPasskeys(ctx context.Context, st store.Snapshot, personID string) ([]exportedPasskey, error) {
 	keys, err := st.ListPasskeys(ctx, personID)
 	if err != nil {
 		return nil, err
@@ -347,7 +368,7 @@ func aaguid(b []byte) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-func exportSessions(ctx context.Context, st store.Store, names *serviceNames, personID string, now time.Time) ([]exportedSession, error) {
+func exportSessions(ctx context.Context, st store.Snapshot, names *serviceNames, personID string, now time.Time) ([]exportedSession, error) {
 	sessions, err := st.ListPersonSessions(ctx, personID, now)
 	if err != nil {
 		return nil, err
@@ -364,7 +385,7 @@ func exportSessions(ctx context.Context, st store.Store, names *serviceNames, pe
 	return out, nil
 }
 
-func exportGrants(ctx context.Context, st store.Store, names *serviceNames, personID string, now time.Time) ([]exportedGrant, error) {
+func exportGrants(ctx context.Context, st store.Snapshot, names *serviceNames, personID string, now time.Time) ([]exportedGrant, error) {
 	grants, err := st.ListPersonGrants(ctx, personID, now)
 	if err != nil {
 		return nil, err
@@ -393,7 +414,7 @@ func exportGrants(ctx context.Context, st store.Store, names *serviceNames, pers
 
 // exportEvents reads every event about the person, oldest first, page
 // by page.
-func exportEvents(ctx context.Context, st store.Store, names *serviceNames, personID string) ([]exportedEvent, error) {
+func exportEvents(ctx context.Context, st store.Snapshot, names *serviceNames, personID string) ([]exportedEvent, error) {
 	out := []exportedEvent{}
 	var after int64
 	for {
@@ -431,7 +452,9 @@ func personalDetails(d map[string]string) map[string]string {
 // serviceNames names relying parties by their registration, reading
 // each once, and remembers every one named.
 type serviceNames struct {
-	st store.Clients
+	st interface {
+		GetClient(ctx context.Context, id string) (*store.Client, error)
+	}
 	// clients are those named so far, nil for one no longer registered.
 	clients map[string]*store.Client
 	// err is the first failure to read a client other than its absence:
@@ -443,7 +466,7 @@ type serviceNames struct {
 // for the person with ID personID: for a client no longer registered,
 // the one it got under the sector its removal recorded in log; and the
 // subs under the sectors each had before (clientSectors).
-func (n *serviceNames) services(ctx context.Context, log store.AuditLog, salt []byte, personID string) ([]exportedService, error) {
+func (n *serviceNames) services(ctx context.Context, log store.Snapshot, salt []byte, personID string) ([]exportedService, error) {
 	history, err := clientSectors(ctx, log)
 	if err != nil {
 		return nil, err
@@ -482,7 +505,7 @@ type sectorHistory struct {
 
 // clientSectors reads, in one pass over log, the sectors of each client
 // ID its removals and changes of sector record (ADR 35).
-func clientSectors(ctx context.Context, log store.AuditLog) (map[string]*sectorHistory, error) {
+func clientSectors(ctx context.Context, log store.Snapshot) (map[string]*sectorHistory, error) {
 	events, err := log.ListAuditRange(ctx, store.AuditQuery{Types: []string{"client_removed", "client_sector_changed"}})
 	if err != nil {
 		return nil, fmt.Errorf("sectors of services: %w", err)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -589,5 +590,123 @@ func TestPersonsExportAfterLogins(t *testing.T) {
 	}
 	if last, err := d.app.Store.LastAudit(ctx); err != nil || last.Seq != before.Seq {
 		t.Errorf("a refused export was audited: %+v, %v", last, err)
+	}
+}
+
+// writeAmidExport is a store over which another node commits, through
+// write, once the export has read the person's passkeys and before it
+// reads on: a passkey added and a login, each with its event.
+type writeAmidExport struct {
+	store.Store
+	write func()
+	once  sync.Once
+}
+
+func (w *writeAmidExport) ListPasskeys(ctx context.Context, personID string) ([]*store.Passkey, error) {
+	ks, err := w.Store.ListPasskeys(ctx, personID)
+	w.once.Do(w.write)
+	return ks, err
+}
+
+func (w *writeAmidExport) ReadSnapshot(ctx context.Context, fn func(ctx context.Context, s store.Snapshot) error) error {
+	return w.Store.ReadSnapshot(ctx, func(ctx context.Context, s store.Snapshot) error {
+		return fn(ctx, &writeAmidSnapshot{Snapshot: s, w: w})
+	})
+}
+
+type writeAmidSnapshot struct {
+	store.Snapshot
+	w *writeAmidExport
+}
+
+func (s *writeAmidSnapshot) ListPasskeys(ctx context.Context, personID string) ([]*store.Passkey, error) {
+	ks, err := s.Snapshot.ListPasskeys(ctx, personID)
+	s.w.once.Do(s.w.write)
+	return ks, err
+}
+
+// TestPersonsExportIsOneSnapshot: another node adds a passkey and
+// logs the person in while an export reads. The document shows the
+// person at one instant, the export's exported_at: neither the passkey
+// nor its event, neither the session nor its login, where separate
+// reads would give the event of a passkey the document does not hold.
+// An export made after shows both. SQLite and PostgreSQL.
+func TestPersonsExportIsOneSnapshot(t *testing.T) {
+	for _, driver := range []string{"sqlite", "postgres"} {
+		t.Run(driver, func(t *testing.T) { testPersonsExportIsOneSnapshot(t, driver) })
+	}
+}
+
+func testPersonsExportIsOneSnapshot(t *testing.T, driver string) {
+	cfgPath, other := exportStore(t, driver)
+	ctx := context.Background()
+	// The store as the command opens it.
+	cfg, st, err := openNodeStore(ctx, cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	salt, err := app.StoreSubjectSalt(ctx, cfg, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := st.GetPerson(ctx, "p-kari")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrote := false
+	amid := &writeAmidExport{Store: st, write: func() {
+		now := time.Now()
+		if err := other.CreatePasskey(ctx, &store.Passkey{CredentialID: []byte("cred-new"), PersonID: p.ID, Name: "New laptop", CreatedAt: now}, 0,
+			&store.AuditEvent{Time: now, Type: "passkey_added", PersonID: p.ID, Result: store.ResultSuccess}); err != nil {
+			t.Error(err)
+		}
+		if err := other.CreateSession(ctx, &store.Session{ID: "s-new", PersonID: p.ID, Provider: "passkey", Level: "high", AuthTime: now,
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+			&store.AuditEvent{Time: now, Type: "authentication", PersonID: p.ID, Provider: "passkey", Result: store.ResultSuccess,
+				Details: map[string]string{"method": "new-laptop"}}); err != nil {
+			t.Error(err)
+		}
+		wrote = true
+	}}
+	at := time.Date(2026, 11, 3, 9, 30, 0, 0, time.UTC)
+	export := func(file string) (exported, string) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if err := exportPerson(ctx, amid, cfg.Issuer, salt, p, file, "access request", "Ola", func() time.Time { return at }, &stdout, &stderr); err != nil {
+			t.Fatalf("export: %v\n%s%s", err, stdout.String(), stderr.String())
+		}
+		return readExport(t, file)
+	}
+	doc, raw := export(filepath.Join(t.TempDir(), "during.json"))
+	if !wrote {
+		t.Fatal("nothing was written during the export")
+	}
+	if !strings.Contains(raw, `"exported_at": "2026-11-03T09:30:00Z"`) {
+		t.Errorf("exported_at is not the snapshot's time:\n%s", raw)
+	}
+	count := func(doc exported) (passkeys, passkeyEvents, sessions, logins int) {
+		for _, k := range doc.Passkeys {
+			if k["name"] == "New laptop" {
+				passkeys++
+			}
+		}
+		for _, e := range doc.Events {
+			if e["event"] == "passkey_added" {
+				passkeyEvents++
+			}
+			if d, _ := e["details"].(map[string]any); d["method"] == "new-laptop" {
+				logins++
+			}
+		}
+		return passkeys, passkeyEvents, len(doc.Sessions), logins
+	}
+	if k, ke, s, l := count(doc); k != 0 || ke != 0 || s != 1 || l != 0 {
+		t.Errorf("the export made while another node wrote has %d new passkeys, %d passkey_added events, %d sessions, %d new logins; "+
+			"want what was there when it began: 0, 0, 1, 0", k, ke, s, l)
+	}
+	doc, _ = export(filepath.Join(t.TempDir(), "after.json"))
+	if k, ke, s, l := count(doc); k != 1 || ke != 1 || s != 2 || l != 1 {
+		t.Errorf("the export made after has %d new passkeys, %d passkey_added events, %d sessions, %d new logins; want 1, 1, 2, 1", k, ke, s, l)
 	}
 }

@@ -34,10 +34,17 @@ func (a *App) providers(cfg *config.Config, opt Options, st store.Store, session
 	if err != nil {
 		return nil, fmt.Errorf("recovery browser key: %w", err)
 	}
+	// The activity pages' cursors open on every node, and in every
+	// node's lifetime: the salt is the store's, pinned.
+	cursorKey, err := hkdf.Key(sha256.New, salt, nil, "varde activity cursor key v1", passkeyidp.MinCursorKeySize)
+	if err != nil {
+		return nil, fmt.Errorf("activity cursor key: %w", err)
+	}
 	pk := &passkeyidp.Provider{
 		WebAuthn: &passkey.Service{WebAuthn: wa, Persons: st, Passkeys: st, Challenges: st, Now: opt.Now, Rand: opt.Rand},
 		Persons:  st, Passkeys: st, RecoveryCodes: st, Challenges: st, Limits: durable(st), BrowserKey: browserKey,
-		Sessions: sessions, Finisher: fin, Pages: pages, Audit: a.Audit,
+		CursorKey: cursorKey,
+		Sessions:  sessions, Finisher: fin, Pages: pages, Audit: a.Audit,
 		SyntheticEnrolment: cfg.Passkey.SyntheticEnrolment,
 		Now:                opt.Now, Rand: opt.Rand, Log: log,
 	}

@@ -90,6 +90,7 @@ type Store interface {
 	Maintenances
 	Nodes
 	Webhooks
+	Snapshots
 	// Ping reports whether the backend can serve requests (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

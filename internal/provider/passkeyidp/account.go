@@ -351,7 +351,10 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 	}
 	d.Activity = activity
 	if older != 0 {
-		d.OlderActivity = historyURL(cursor{before: older})
+		if d.OlderActivity, err = p.historyURL(person.ID, cursor{before: older}); err != nil {
+			p.internalError(w, r, "account activity", err)
+			return
+		}
 	}
 	d.ShowActivity = p.History != nil
 	if err := p.elsewhere(ctx, s, lang, &d); err != nil {

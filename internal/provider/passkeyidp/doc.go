@@ -39,14 +39,15 @@
 //	                                   audit log; a person sees every disclosure
 //	                                   about them): the newest 30 lines, and a
 //	                                   link to older ones when there are more
-//	GET  /account/activity[?before=SEQ|?after=SEQ]  a page of 30 lines of
-//	                                   the person's activity, older than event
-//	                                   SEQ or newer, with links to the pages
+//	GET  /account/activity[?page=CURSOR]  a page of 30 lines of the
+//	                                   person's activity, older than an event
+//	                                   or newer, with links to the pages
 //	                                   either side and a heading naming its
-//	                                   period (history.go); reads only; a
-//	                                   cursor that is not a SEQ as the server
-//	                                   writes one gets 400 and a page saying
-//	                                   the link does not work
+//	                                   period (history.go); reads only; the
+//	                                   cursor is sealed for the person
+//	                                   (cursor.go): one that does not open for
+//	                                   them gets 400 and a page saying the
+//	                                   link does not work
 //	GET  /account/passkeys/remove?credential=ID  asks whether to remove the
 //	                                   passkey, naming it (when added, last used)
 //	                                   and saying how the person can still log

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
-	"net/url"
 	"slices"
-	"strconv"
 
 	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/store"
@@ -16,13 +14,13 @@ import (
 // The pages of the person's activity (GET /account/activity) go back
 // from the account page's newest lines to the person's first event, a
 // page at a time. They page by the audit log's Seq (keyset, never
-// OFFSET): ?before=SEQ is the page of the lines just older than the
-// event SEQ, ?after=SEQ those just newer, and no cursor the newest
-// page. Every read is of the session's own person
-// (store.AuditLog.ListPersonAuditBefore and ListPersonAuditAfter), so a
-// cursor copied from another person's page, or made up, can only select
-// among the reader's own events. The pages only read: like the account
-// page they need a session, and nothing more.
+// OFFSET): a page's cursor is the page of the lines just older than an
+// event, or just newer, and no cursor the newest page. The cursor is
+// sealed for the person (cursor.go), so that it says nothing of the
+// Seqs of other people's events; and every read is of the session's own
+// person (store.AuditLog.ListPersonAuditBefore and
+// ListPersonAuditAfter) whatever the cursor. The pages only read: like
+// the account page they need a session, and nothing more.
 
 const (
 	// noCursor reads from the newest event on.
@@ -46,45 +44,9 @@ type cursor struct {
 // older reports whether the page reads back in time.
 func (c cursor) older() bool { return c.before != 0 }
 
-// errBadCursor is a cursor that is not one this server writes.
+// errBadCursor is a cursor that is not one this server sealed for the
+// person reading (cursor.go).
 var errBadCursor = errors.New("not a cursor of the activity pages")
-
-// parseCursor reads the page's cursor from q: at most one of before and
-// after, each a Seq written as this server writes one (no sign, no
-// leading zeros). Before may be anything from 1 (nothing is older) up;
-// after anything below the largest Seq.
-func parseCursor(q url.Values) (cursor, error) {
-	if len(q["before"])+len(q["after"]) == 0 {
-		return cursor{before: noCursor}, nil
-	}
-	if len(q["before"])+len(q["after"]) > 1 {
-		return cursor{}, errBadCursor
-	}
-	if v := q["before"]; len(v) == 1 {
-		n, err := seqOf(v[0])
-		if err != nil || n < 1 {
-			return cursor{}, errBadCursor
-		}
-		return cursor{before: n}, nil
-	}
-	n, err := seqOf(q.Get("after"))
-	if err != nil || n == math.MaxInt64 {
-		return cursor{}, errBadCursor
-	}
-	return cursor{after: n}, nil
-}
-
-// seqOf parses s as a Seq written in canonical decimal.
-func seqOf(s string) (int64, error) {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, err
-	}
-	if n < 0 || strconv.FormatInt(n, 10) != s {
-		return 0, errBadCursor
-	}
-	return n, nil
-}
 
 // activityRead is what readActivity found.
 type activityRead struct {
@@ -154,7 +116,7 @@ type historyData struct {
 	Newer, Older string
 }
 
-// historyPage: GET /account/activity[?before=SEQ|?after=SEQ].
+// historyPage: GET /account/activity[?page=CURSOR].
 func (p *Provider) historyPage(w http.ResponseWriter, r *http.Request) {
 	_, person, ok := p.pagePerson(w, r)
 	if !ok {
@@ -165,9 +127,13 @@ func (p *Provider) historyPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lang := p.lang(r)
-	c, err := parseCursor(r.URL.Query())
-	if err != nil {
+	c, err := p.parseCursor(person.ID, r.URL.Query())
+	if errors.Is(err, errBadCursor) {
 		p.Pages.Error(w, r, http.StatusBadRequest, lang, errorPage("account.history.bad", historyPath))
+		return
+	}
+	if err != nil {
+		p.internalError(w, r, "account activity", err)
 		return
 	}
 	d, err := p.historyOf(r.Context(), person.ID, lang, c)
@@ -180,14 +146,6 @@ func (p *Provider) historyPage(w http.ResponseWriter, r *http.Request) {
 
 // historyPath is where the pages of activity are.
 const historyPath = "/account/activity"
-
-// historyURL is the page of activity at c.
-func historyURL(c cursor) string {
-	if c.older() {
-		return historyPath + "?" + url.Values{"before": {strconv.FormatInt(c.before, 10)}}.Encode()
-	}
-	return historyPath + "?" + url.Values{"after": {strconv.FormatInt(c.after, 10)}}.Encode()
-}
 
 // historyOf reads the page of the person's activity at c, and whether
 // there are lines on either side of it.
@@ -231,15 +189,21 @@ func (p *Provider) historyOf(ctx context.Context, personID, lang string, c curso
 		return historyData{}, err
 	}
 	if older {
-		d.Older = historyURL(cursor{before: oldest})
+		at := cursor{before: oldest}
 		if c.older() {
-			d.Older = historyURL(cursor{before: read.next})
+			at = cursor{before: read.next}
+		}
+		if d.Older, err = p.historyURL(personID, at); err != nil {
+			return historyData{}, err
 		}
 	}
 	if newer {
-		d.Newer = historyURL(cursor{after: newest})
+		at := cursor{after: newest}
 		if !c.older() {
-			d.Newer = historyURL(cursor{after: read.next})
+			at = cursor{after: read.next}
+		}
+		if d.Newer, err = p.historyURL(personID, at); err != nil {
+			return historyData{}, err
 		}
 	}
 	return d, nil

@@ -1,9 +1,11 @@
 package passkeyidp_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"html"
+	"math"
 	"net/http"
 	"regexp"
 	"slices"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/provider/passkeyidp"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -148,13 +151,16 @@ func TestActivityPagesReachEveryEvent(t *testing.T) {
 		t.Fatalf("activity walked forward page by page:\n%q\nwant\n%q", back, want)
 	}
 
-	// The other person's pages list only theirs, even at this person's
-	// cursors.
-	for _, p := range append([]string{"/account/activity"}, pages...) {
-		for _, a := range historyAddrs(t, other.get(p).body) {
-			if strings.HasPrefix(a, "10.0.") {
-				t.Fatalf("%s shows %s another person's event from %s", p, stranger, a)
-			}
+	// The other person's pages list only theirs; this person's cursors
+	// do not open for them (TestActivityCursorIsThePersonsOwn).
+	for _, a := range historyAddrs(t, other.get("/account/activity").body) {
+		if strings.HasPrefix(a, "10.0.") {
+			t.Fatalf("%s's activity shows another person's event from %s", stranger, a)
+		}
+	}
+	for _, p := range pages {
+		if r := other.get(p); r.status != http.StatusBadRequest || strings.Contains(r.body, "10.0.") {
+			t.Fatalf("%s at another person's cursor %s: %d, want 400 showing none of their events", stranger, p, r.status)
 		}
 	}
 }
@@ -204,6 +210,9 @@ func TestActivityPageRefusesBadCursors(t *testing.T) {
 	for _, q := range []string{
 		"before=abc", "before=-1", "before=0", "before=1e3", "before=%2B5", "before=99999999999999999999",
 		"after=x", "after=-5", "before=1&after=2", "before=1&before=2", "before=",
+		// A Seq in the clear, as links had it before cursors were sealed.
+		"before=5", "after=2",
+		"page=", "page=abc", "page=a&page=b",
 	} {
 		r := b.get("/account/activity?" + q)
 		if r.status != http.StatusBadRequest || !strings.Contains(r.body, "This link to your activity does not work") {
@@ -214,10 +223,14 @@ func TestActivityPageRefusesBadCursors(t *testing.T) {
 		}
 	}
 	// Past the newest and before the oldest: nothing to show, said so.
-	for _, q := range []string{"after=9000000000000000000", "before=1"} {
-		r := b.get("/account/activity?" + q)
+	for _, c := range [][2]int64{{0, math.MaxInt64 - 1}, {1, 0}} {
+		link, err := passkeyidp.ActivityPage(h.p, h.fin.last(t).Result.PersonID, c[0], c[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := b.get(link)
 		if r.status != http.StatusOK || len(activityRowsOrNone(r.body)) != 0 || !strings.Contains(r.body, "No activity to show here.") {
-			t.Errorf("?%s: %d, want an empty page saying so", q, r.status)
+			t.Errorf("before %d, after %d: %d, want an empty page saying so", c[0], c[1], r.status)
 		}
 	}
 	nobody := h.browser("en")
@@ -291,5 +304,71 @@ func TestAccountLinksOlderActivityOnlyWhenThereIsMore(t *testing.T) {
 	}
 	if historyLink(t, older.body, "older") != "" || historyLink(t, older.body, "newer") == "" {
 		t.Error("the oldest page links to older activity, or not to newer")
+	}
+}
+
+// TestActivityCursorIsThePersonsOwn: the links between a person's
+// pages of activity say nothing of other people's events (the audit
+// log's Seq, which counts everyone's, is sealed in them, and a link is
+// made anew each time), and open only for the person they were made
+// for, under the cluster's key: another person's, a changed one, or one
+// of another key gets the page saying the link does not work, showing
+// nothing of the first person. A link keeps its page while new events
+// arrive.
+func TestActivityCursorIsThePersonsOwn(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.History = h.db
+	kari, ola := h.browser("en"), h.browser("en")
+	karis := kari.enrol(newDevice(false), "", "fnr").person
+	olas := ola.enrol(newDevice(false), "", "fnr").person
+	// Ola's logins between each two of Kari's: what a Seq in the clear
+	// would count.
+	addrs := manyEvents(t, h, karis, olas, 80)
+
+	account := kari.get("/account")
+	second := historyLink(t, account.body, "activity-older")
+	if again := historyLink(t, kari.get("/account").body, "activity-older"); again == second {
+		t.Errorf("the same link twice: %s; a link is made anew each time, so that two say nothing of each other", second)
+	}
+	page := kari.get(second)
+	older := historyLink(t, page.body, "older")
+	token := regexp.MustCompile(`^/account/activity\?page=([A-Za-z0-9_-]{50})$`).FindStringSubmatch(older)
+	if token == nil {
+		t.Fatalf("the link to older activity is %q, want a sealed cursor and nothing else", older)
+	}
+	want := historyAddrs(t, kari.get(older).body)
+	if len(want) == 0 {
+		t.Fatal("the third page shows nothing")
+	}
+
+	notWorking := func(who string, b *browser, link string) {
+		t.Helper()
+		r := b.get(link)
+		if r.status != http.StatusBadRequest || !strings.Contains(r.body, "This link to your activity does not work") ||
+			!strings.Contains(r.body, "A link to activity works only for the person it was made for") {
+			t.Errorf("%s: %d, want 400 with a page saying the link does not work, and why", who, r.status)
+		}
+		for _, a := range addrs {
+			if strings.Contains(r.body, a) {
+				t.Errorf("%s: the page shows Kari's address %s", who, a)
+			}
+		}
+	}
+	notWorking("Kari's link followed by Ola", ola, older)
+	changed := []byte(token[1])
+	changed[len(changed)/2] ^= 'A' ^ 'B'
+	if changed[len(changed)/2] == token[1][len(changed)/2] {
+		t.Fatal("the link was not changed")
+	}
+	notWorking("Kari's link changed", kari, "/account/activity?page="+string(changed))
+	key := h.p.CursorKey
+	h.p.CursorKey = bytes.Repeat([]byte{9}, passkeyidp.MinCursorKeySize)
+	notWorking("Kari's link under another key", kari, older)
+	h.p.CursorKey = key
+
+	// New events, Kari's and Ola's, do not move the page a link leads to.
+	manyEvents(t, h, karis, olas, 10)
+	if got := historyAddrs(t, kari.get(older).body); !slices.Equal(got, want) {
+		t.Errorf("after new events the link shows %q, want %q as before", got, want)
 	}
 }

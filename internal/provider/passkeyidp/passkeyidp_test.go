@@ -166,6 +166,7 @@ func newHarness(t *testing.T, synthetic bool) *harness {
 		WebAuthn: &passkey.Service{WebAuthn: w, Persons: db, Passkeys: db, Challenges: db, Now: now},
 		Persons:  db, Passkeys: db, RecoveryCodes: db, Challenges: db, Limits: db,
 		BrowserKey: bytes.Repeat([]byte{7}, passkeyidp.MinBrowserKeySize),
+		CursorKey:  bytes.Repeat([]byte{6}, passkeyidp.MinCursorKeySize),
 		Sessions:   sessions, Finisher: h.fin, Pages: pages,
 		Audit:              &audit.Log{Store: db, Log: log, Now: now},
 		SyntheticEnrolment: synthetic, Now: now, Log: log,

@@ -54,6 +54,9 @@ type Provider struct {
 	// form (knowBrowser): at least MinBrowserKeySize bytes, the same on
 	// every node, secret.
 	BrowserKey []byte
+	// CursorKey seals the cursors of the activity pages (cursor.go):
+	// MinCursorKeySize bytes, the same on every node, secret.
+	CursorKey []byte
 	// Sessions is read by the account pages; the broker starts sessions.
 	Sessions *session.Manager
 	Finisher provider.Finisher

@@ -158,7 +158,7 @@ func (db *DB) ListPersonAuditAfter(ctx context.Context, personID string, afterSe
 	if limit < 1 || personID == "" || db.unmatchable(personID) {
 		return []*store.AuditEvent{}, nil
 	}
-	return listPersonEvents(ctx, db.st.listPersonAuditAfter, personID, afterSeq, limit)
+	return listPersonEvents(ctx, db.rstmt(ctx, db.st.listPersonAuditAfter), personID, afterSeq, limit)
 }
 
 // ListPersonAuditBefore implements store.AuditLog over the index of the
@@ -201,7 +201,7 @@ func (db *DB) ListAuditRange(ctx context.Context, q store.AuditQuery) ([]*store.
 		query += " LIMIT ?"
 		args = append(args, q.Limit)
 	}
-	rows, err := read(db.r.QueryContext(ctx, db.d.rebind(query), args...))
+	rows, err := read(db.reads().QueryContext(ctx, db.d.rebind(query), args...))
 	if err != nil {
 		return nil, fmt.Errorf("list audit range: %w", err)
 	}

@@ -87,7 +87,7 @@ func (db *DB) GetClient(ctx context.Context, id string) (*store.Client, error) {
 	if db.unmatchable(id) {
 		return nil, fmt.Errorf("get client: %w", store.ErrNotFound)
 	}
-	c, err := scanClient(db.st.getClient.QueryRowContext(ctx, id))
+	c, err := scanClient(db.rstmt(ctx, db.st.getClient).QueryRowContext(ctx, id))
 	if err != nil {
 		return nil, fmt.Errorf("get client %s: %w", id, notFound(err))
 	}

@@ -44,8 +44,11 @@ type DB struct {
 	// queue in Go rather than contend for the database lock.
 	w *sql.DB
 	// r is a pool of read-only connections.
-	r  *sql.DB
-	st statements
+	r *sql.DB
+	// snap is, in a snapshot's view of the store (ReadSnapshot), the
+	// read transaction its reads run in; nil otherwise.
+	snap *sql.Tx
+	st   statements
 	// wr runs every write on w, batching concurrent ones.
 	wr *writer
 	// ckpt checkpoints the WAL in the background; nil if not running.

@@ -273,7 +273,7 @@ func (db *DB) GetSession(ctx context.Context, id string, now time.Time) (*store.
 	}
 	if !found {
 		var err error
-		s, err = scanUsedSession(db.st.getSession.QueryRowContext(ctx, id, micros(now)))
+		s, err = scanUsedSession(db.rstmt(ctx, db.st.getSession).QueryRowContext(ctx, id, micros(now)))
 		if err != nil {
 			return nil, fmt.Errorf("get session: %w", notFound(err))
 		}
@@ -615,7 +615,7 @@ func (db *DB) ListPersonSessions(ctx context.Context, personID string, now time.
 	if db.unmatchable(personID) {
 		return nil, nil
 	}
-	ids, err := readIDs(ctx, db.st.personSessionIDs, personID, micros(now))
+	ids, err := readIDs(ctx, db.rstmt(ctx, db.st.personSessionIDs), personID, micros(now))
 	if err != nil {
 		return nil, fmt.Errorf("list sessions of person %s: %w", personID, err)
 	}

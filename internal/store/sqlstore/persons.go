@@ -71,7 +71,7 @@ func (db *DB) GetPerson(ctx context.Context, id string) (*store.Person, error) {
 		return p, nil
 	}
 	gen := db.people.begin()
-	p, err := scanPerson(db.st.getPerson.QueryRowContext(ctx, id))
+	p, err := scanPerson(db.rstmt(ctx, db.st.getPerson).QueryRowContext(ctx, id))
 	if err != nil {
 		return nil, fmt.Errorf("get person %s: %w", id, notFound(err))
 	}
@@ -346,7 +346,7 @@ func (db *DB) ListPasskeys(ctx context.Context, personID string) ([]*store.Passk
 	if db.unmatchable(personID) {
 		return []*store.Passkey{}, nil
 	}
-	rows, err := read(db.st.listPasskeys.QueryContext(ctx, personID))
+	rows, err := read(db.rstmt(ctx, db.st.listPasskeys).QueryContext(ctx, personID))
 	if err != nil {
 		return nil, fmt.Errorf("list passkeys of person %s: %w", personID, err)
 	}
@@ -543,7 +543,7 @@ func (db *DB) DescribeRecoveryCodes(ctx context.Context, personID string) (store
 		return rc, nil
 	}
 	var left, used, made, lastUsed int64
-	if err := db.st.describeRecoveryCodes.QueryRowContext(ctx, personID).Scan(&left, &used, &made, &lastUsed); err != nil {
+	if err := db.rstmt(ctx, db.st.describeRecoveryCodes).QueryRowContext(ctx, personID).Scan(&left, &used, &made, &lastUsed); err != nil {
 		return rc, fmt.Errorf("describe recovery codes of person %s: %w", personID, unavailable(err, false))
 	}
 	rc.Left, rc.Used, rc.MadeAt, rc.LastUsedAt = int(left), int(used), fromMicros(made), fromMicros(lastUsed)

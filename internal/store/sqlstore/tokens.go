@@ -405,7 +405,7 @@ func (db *DB) ListPersonGrants(ctx context.Context, personID string, now time.Ti
 	if personID == "" || db.unmatchable(personID) {
 		return []*store.PersonGrant{}, nil
 	}
-	rows, err := read(db.st.listPersonGrants.QueryContext(ctx, micros(now), personID))
+	rows, err := read(db.rstmt(ctx, db.st.listPersonGrants).QueryContext(ctx, micros(now), personID))
 	if err != nil {
 		return nil, fmt.Errorf("list grants of person %s: %w", personID, err)
 	}

@@ -37,6 +37,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 		{"OneCodeTwoNodes", sharedOneCode},
 		{"SingleUse", sharedSingleUse},
 		{"RecoveryCodes", sharedRecoveryCodes},
+		{"Snapshot", snapshotReads},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

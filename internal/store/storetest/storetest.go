@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Webhooks", testWebhooks},
 		{"WebhookClaimsPerEndpoint", func(t *testing.T, s store.Store) { sharedWebhookClaimsPerEndpoint(t, s, s) }},
 		{"AuditRange", testAuditRange},
+		{"Snapshot", func(t *testing.T, s store.Store) { snapshotReads(t, s, s) }},
 		{"Ping", testPing},
 		{"NotText", testNotText},
 	}
