@@ -212,6 +212,45 @@ func TestPagesWCAG(t *testing.T) {
 			b.do(t, "keep it", chromedp.Click(`main a.button.secondary[href="/account"]`))
 			b.until(t, `location.pathname === "/account" && document.querySelector("table") !== null`)
 
+			// Renaming a passkey: a page of its own whose heading takes
+			// the focus, the name in a labelled field; a name refused
+			// comes back with an error summary that takes the focus and
+			// links to the field; Save renames, and the account page
+			// says so.
+			rename := `form[action="/account/passkeys/rename"] #passkey-name`
+			b.do(t, "rename a passkey", chromedp.Click(`form[action="/account/passkeys/rename"] button`))
+			b.until(t, `location.pathname === "/account/passkeys/rename" && document.querySelector('`+rename+`') !== null`)
+			t.Run("rename a passkey", func(t *testing.T) {
+				b.audit(t, lang, rename)
+				b.errorTitle(t, lang, false)
+				b.helpLast(t)
+				b.targets(t)
+				b.focusOn(t, "<h1")
+			})
+			if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(() => {
+				const f = document.querySelector("#passkey-name");
+				f.value = "";
+				f.form.submit();
+				return true;
+			})()`)); err != nil {
+				t.Fatalf("save an empty name: %v", err)
+			}
+			b.until(t, `location.pathname === "/account/passkeys/rename" && document.querySelector(".error-summary") !== null`)
+			t.Run("rename a passkey with an error", func(t *testing.T) {
+				b.audit(t, lang, ".error-summary a")
+				b.errorTitle(t, lang, true)
+				b.helpLast(t)
+				b.targets(t)
+				b.focusOn(t, `<div class="notice error-summary"`)
+			})
+			b.do(t, "type a name", chromedp.SendKeys(rename, "Work laptop\r"))
+			b.until(t, `location.pathname === "/account" && document.querySelector(".notice[role=status]") !== null`)
+			t.Run("account after a rename", func(t *testing.T) {
+				b.audit(t, lang, ".notice[role=status]")
+				// Each passkey's Rename and Remove, side by side.
+				b.targets(t)
+			})
+
 			// A removal the page refuses (a passkey that is no longer
 			// there, removed a moment ago in another tab): the account
 			// page shows an error notice, which takes the focus.
@@ -859,14 +898,21 @@ func (b *browser) asks(t *testing.T, lang, name, path, action string) {
 		b.audit(t, lang, yes)
 		b.errorTitle(t, lang, false)
 		b.helpLast(t)
-		on, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.activeElement ? document.activeElement.outerHTML.slice(0, 80) : ""`))
-		if err != nil {
-			t.Fatalf("find the focus: %v", err)
-		}
-		if !strings.HasPrefix(on, "<h1") {
-			t.Errorf("the focus is on %q, not the page's heading", on)
-		}
+		b.focusOn(t, "<h1")
 	})
+}
+
+// focusOn checks that the element with the focus starts as prefix does
+// ("<h1"): the one a page moves the focus to when it loads.
+func (b *browser) focusOn(t *testing.T, prefix string) {
+	t.Helper()
+	on, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.activeElement ? document.activeElement.outerHTML.slice(0, 80) : ""`))
+	if err != nil {
+		t.Fatalf("find the focus: %v", err)
+	}
+	if !strings.HasPrefix(on, prefix) {
+		t.Errorf("the focus is on %q, want %s…", on, prefix)
+	}
 }
 
 // errorPrefix starts the title of a page that shows an error in a form

@@ -25,8 +25,8 @@ var (
 	// caller allows (a person's passkeys): nothing was written.
 	ErrLimit = errors.New("store: limit reached")
 	// ErrBlocked means the write would give a blocked person (one whose
-	// Varde identity the help desk blocked, PersonBlocks) a way in:
-	// nothing was written.
+	// Varde identity the help desk blocked, PersonBlocks) a way in, or
+	// change their account: nothing was written.
 	ErrBlocked = errors.New("store: person blocked")
 	// ErrOutcomeUnknown means a write got no answer to its COMMIT (the
 	// connection dropped, or the server ended the session in place of an
@@ -224,6 +224,17 @@ type Passkeys interface {
 	// recording it are stored. It may be called more than once, when the
 	// write is run again, and must depend on nothing but n.
 	DeletePasskey(ctx context.Context, personID string, credentialID []byte, except string, now time.Time, events func(n int) []*AuditEvent) ([]*Session, error)
+	// RenamePasskey gives personID's passkey credentialID the name name:
+	// ErrNotFound if they have no such passkey, ErrConflict, and nothing
+	// changed, if another of their passkeys has that name already
+	// (SamePasskeyName); ErrBlocked, and nothing changed, if the person is
+	// blocked (PersonBlocks), read in the same write. The check and the change are one atomic step, so
+	// two renames at once cannot give two of the person's passkeys one
+	// name. The events, if any, are appended to the audit log in the same
+	// atomic write, as AuditLog.AppendAudit appends them and in their
+	// order: the name changes if and only if the events recording it are
+	// stored.
+	RenamePasskey(ctx context.Context, personID string, credentialID []byte, name string, events ...*AuditEvent) error
 }
 
 // PasskeyUse is what a successful assertion changes on a passkey.

@@ -454,11 +454,13 @@ func (p *Provider) addBegin(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, http.StatusBadRequest, "bad_request")
 		return
 	}
-	name := strings.TrimSpace(req.Name)
+	// The rules of a rename (rename.go), but that an empty name gets
+	// the default.
+	name := passkeyName(req.Name)
 	if name == "" {
 		name = p.defaultName(r)
 	}
-	if !identity.ValidName(name) {
+	if passkeyNameProblem(name) != "" {
 		p.jsonError(w, r, http.StatusBadRequest, "passkey_name")
 		return
 	}
@@ -709,9 +711,8 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	credID, err := base64.RawURLEncoding.DecodeString(r.PostFormValue("credential"))
-	if err != nil || len(credID) == 0 {
-		p.badRequest(w, r)
+	credID, ok := p.credentialParam(w, r, r.PostFormValue("credential"))
+	if !ok {
 		return
 	}
 	if !confirmed(r) {

@@ -87,7 +87,7 @@ func (p *Provider) activityLine(ctx context.Context, e *store.AuditEvent, lang s
 		v.What = t("account.activity.created", how)
 	case e.Type == "profile_updated":
 		v.What = t("account.activity.profile", how)
-	case e.Type == "passkey_added", e.Type == "passkey_removed", e.Type == "recovery_codes_regenerated",
+	case e.Type == "passkey_added", e.Type == "passkey_removed", e.Type == eventPasskeyRenamed, e.Type == "recovery_codes_regenerated",
 		e.Type == eventLoggedOutElsewhere, e.Type == eventAccessStopped:
 		// A change refused (a login too old or too weak for it, the
 		// last way in, a passkey whose response did not verify) is

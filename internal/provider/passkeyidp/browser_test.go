@@ -206,6 +206,37 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("after Yes, remove it: %d passkeys, notice %q", len(keys), removedNotice)
 	}
 
+	// Renaming the passkey left, by keyboard: its page takes the focus to
+	// its heading; an empty name comes back with the error summary
+	// focused, whose link leads to the field; a name typed there and
+	// Enter rename it.
+	var renameFocus, errorTitle, errorFocus, linkFocus, renamedNotice string
+	err = browsertest.Do(ctx,
+		chromedp.Click(`form[action="/account/passkeys/rename"] button`),
+		chromedp.WaitVisible(`form[action="/account/passkeys/rename"] #passkey-name`),
+		into(&renameFocus, chromedp.Evaluate[string](`document.activeElement.tagName`)),
+		into(new(string), chromedp.Evaluate[string](`document.querySelector("#passkey-name").value = ""`)),
+		chromedp.SendKeys(`#passkey-name`, "\r"),
+		chromedp.WaitVisible(`.error-summary`),
+		into(&errorTitle, chromedp.Title()),
+		into(&errorFocus, chromedp.Evaluate[string](`document.activeElement.className`)),
+		chromedp.Click(`.error-summary a`),
+		into(&linkFocus, chromedp.Evaluate[string](`document.activeElement.id`)),
+		chromedp.SendKeys(`#passkey-name`, "My phone\r"),
+		chromedp.WaitVisible(`.notice[role=status]`),
+		into(&renamedNotice, chromedp.Text(`.notice[role=status]`)),
+	)
+	if err != nil {
+		t.Fatalf("renaming a passkey in the browser: %v", err)
+	}
+	if renameFocus != "H1" || !strings.HasPrefix(errorTitle, "Error: Rename the passkey") || errorFocus != "notice error-summary" || linkFocus != "passkey-name" {
+		t.Errorf("rename page: focus on %q; after an empty name title %q, focus on %q, and the summary's link leads to %q",
+			renameFocus, errorTitle, errorFocus, linkFocus)
+	}
+	if keys, _ := h.db.ListPasskeys(ctx, person); len(keys) != 1 || keys[0].Name != "My phone" || !strings.Contains(renamedNotice, "The passkey was renamed.") {
+		t.Fatalf("after the rename: %+v, notice %q", keys, renamedNotice)
+	}
+
 	// New recovery codes, while the person holds some, ask first too.
 	var codes []string
 	err = browsertest.Do(ctx,

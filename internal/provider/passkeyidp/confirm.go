@@ -2,7 +2,6 @@ package passkeyidp
 
 import (
 	"bytes"
-	"encoding/base64"
 	"net/http"
 
 	"github.com/varde-eid/varde/internal/store"
@@ -80,9 +79,8 @@ func (p *Provider) removeConfirmPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	credID, err := base64.RawURLEncoding.DecodeString(r.URL.Query().Get("credential"))
-	if err != nil || len(credID) == 0 {
-		p.badRequest(w, r)
+	credID, ok := p.credentialParam(w, r, r.URL.Query().Get("credential"))
+	if !ok {
 		return
 	}
 	p.askRemove(w, r, person, credID)

@@ -58,6 +58,16 @@
 //	POST /account/passkeys/remove      form: csrf, credential, confirm=yes;
 //	                                   without confirm=yes it answers as the
 //	                                   GET does and removes nothing
+//	GET  /account/passkeys/rename?credential=ID  the form that renames the
+//	                                   passkey: its name in a labelled field;
+//	                                   changes and records nothing (rename.go)
+//	POST /account/passkeys/rename      form: csrf, credential, name → the
+//	                                   passkey renamed, 303 to the account
+//	                                   page saying so; a name refused (empty,
+//	                                   over 100 characters, characters that do
+//	                                   not show as themselves, another of the
+//	                                   person's passkeys' name) gets the form
+//	                                   again saying why, with what was typed
 //	GET  /account/recovery-codes/new   asks whether to replace the person's
 //	                                   codes; changes and records nothing
 //	POST /account/recovery-codes       form: csrf, and confirm=yes when the
@@ -198,7 +208,7 @@
 // so that the person sees it in their recent activity.
 //
 // A change to the account, made or refused (passkey_added,
-// passkey_removed, recovery_codes_regenerated, logged_out_elsewhere
+// passkey_removed, passkey_renamed, recovery_codes_regenerated, logged_out_elsewhere
 // with Details["count"] the sessions ended, offline_access_stopped
 // with the service as ClientID), records how the session
 // that asked for it was logged in: Details["method"] is "passkey",

@@ -122,7 +122,7 @@ type harness struct {
 // the test does not depend on other packages' templates.
 func pagesFS(t *testing.T) fs.FS {
 	m := fstest.MapFS{}
-	for _, name := range []string{"layout", "error", "passkey_login", "recover", "enrol", "enrol_codes", "account", "account_activity", "account_codes", "account_remove", "account_newcodes"} {
+	for _, name := range []string{"layout", "error", "passkey_login", "recover", "enrol", "enrol_codes", "account", "account_activity", "account_codes", "account_remove", "account_rename", "account_newcodes"} {
 		b, err := fs.ReadFile(web.Templates, "templates/"+name+".html")
 		if err != nil {
 			t.Fatal(err)
@@ -1164,7 +1164,7 @@ func TestAccount(t *testing.T) {
 	}
 
 	// Remove one: the form needs the session's token.
-	cred := regexp.MustCompile(`name="credential" value="([^"]+)"`).FindAllStringSubmatch(page.body, -1)
+	cred := regexp.MustCompile(`action="/account/passkeys/remove">\s*<input type="hidden" name="credential" value="([^"]+)"`).FindAllStringSubmatch(page.body, -1)
 	if len(cred) != 2 {
 		t.Fatalf("%d remove forms", len(cred))
 	}

@@ -143,6 +143,8 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/passkeys/cancel", p.addCancel)
 	mux.HandleFunc("GET /account/passkeys/remove", p.removeConfirmPage)
 	mux.HandleFunc("POST /account/passkeys/remove", p.removePasskey)
+	mux.HandleFunc("GET /account/passkeys/rename", p.renamePage)
+	mux.HandleFunc("POST /account/passkeys/rename", p.renamePasskey)
 	mux.HandleFunc("GET /account/recovery-codes/new", p.newCodesConfirmPage)
 	mux.HandleFunc("POST /account/recovery-codes", p.newCodes)
 	mux.HandleFunc("GET /account/recovery-codes", p.codesPage)
@@ -158,7 +160,7 @@ func (p *Provider) Register(mux *http.ServeMux) {
 		"/passkey/enrol": {get}, "/passkey/enrol/begin": {post}, "/passkey/enrol/finish": {post},
 		"/passkey/enrolled": {get}, "/passkey/enrolled/continue": {post},
 		"/account": {get}, "/account/passkeys/begin": {post}, "/account/passkeys/finish": {post},
-		"/account/passkeys/cancel": {post}, "/account/passkeys/remove": {get, post},
+		"/account/passkeys/cancel": {post}, "/account/passkeys/remove": {get, post}, "/account/passkeys/rename": {get, post},
 		"/account/recovery-codes": {get, post}, "/account/recovery-codes/new": {get},
 		"/account/sessions/end-others": {post}, "/account/services/stop": {post},
 	} {

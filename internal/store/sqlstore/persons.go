@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -425,6 +426,74 @@ func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID [
 		return nil, fmt.Errorf("delete passkey of person %s: %w", personID, err)
 	}
 	return ended, nil
+}
+
+// RenamePasskey implements store.Passkeys: whether the person is
+// blocked is read, the person's passkeys read, the name checked against
+// the others' and changed, and the events appended, in one transaction.
+// SQLite runs it under the database's write lock; where other nodes
+// write at the same time (PostgreSQL) the person's row is read FOR
+// UPDATE, so that two renames of one person's passkeys run one after
+// the other, the second seeing the name the first gave, and a block
+// cannot land in between.
+func (db *DB) RenamePasskey(ctx context.Context, personID string, credentialID []byte, name string, events ...*store.AuditEvent) error {
+	err := db.update(ctx, func(ctx context.Context, tx querier) error {
+		_, blocked, err := db.identifiersIn(ctx, tx, personID)
+		if err != nil {
+			return err
+		}
+		if blocked {
+			return store.ErrBlocked
+		}
+		if err := db.passkeyNameFree(ctx, tx, personID, credentialID, name); err != nil {
+			return err
+		}
+		if _, err := tx.StmtContext(ctx, db.st.renamePasskey).ExecContext(ctx, name, personID, credentialID); err != nil {
+			return err
+		}
+		return db.appendEvents(ctx, tx, events)
+	})
+	if err != nil {
+		return fmt.Errorf("rename passkey of person %s: %w", personID, err)
+	}
+	return nil
+}
+
+// passkeyNameFree checks, in tx, that personID holds credentialID
+// (else ErrNotFound) and that none of their other passkeys is called
+// name (else ErrConflict).
+func (db *DB) passkeyNameFree(ctx context.Context, tx querier, personID string, credentialID []byte, name string) error {
+	rows, err := tx.StmtContext(ctx, db.st.passkeyNamesW).QueryContext(ctx, personID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	found, taken := false, false
+	for rows.Next() {
+		var (
+			id    []byte
+			other string
+		)
+		if err := rows.Scan(&id, &other); err != nil {
+			return err
+		}
+		switch {
+		case bytes.Equal(id, credentialID):
+			found = true
+		case store.SamePasskeyName(other, name):
+			taken = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	switch {
+	case !found:
+		return store.ErrNotFound
+	case taken:
+		return fmt.Errorf("another passkey has that name: %w", store.ErrConflict)
+	}
+	return nil
 }
 
 // ReplaceRecoveryCodes implements store.RecoveryCodes; ErrNotFound if the

@@ -23,6 +23,7 @@ type statements struct {
 	lockPerson                                                                          *sql.Stmt
 
 	insertPasskey, getPasskey, listPasskeys, updatePasskeyUse, passkeyExistsW, deletePasskey, passkeyOfPersonW, countPasskeysW *sql.Stmt
+	passkeyNamesW, renamePasskey                                                                                               *sql.Stmt
 
 	deleteRecoveryCodes, insertRecoveryCode, useRecoveryCode, restoreRecoveryCode, countRecoveryCodes, hasRecoveryCode *sql.Stmt
 	describeRecoveryCodes                                                                                              *sql.Stmt
@@ -116,6 +117,8 @@ func (db *DB) prepare(ctx context.Context) error {
 			" OR EXISTS (SELECT 1 FROM recovery_codes WHERE person_id = ? AND used_at = 0))"},
 		{&db.st.passkeyOfPersonW, w, "SELECT 1 FROM passkeys WHERE person_id = ? AND credential_id = ?"},
 		{&db.st.countPasskeysW, w, "SELECT count(*) FROM passkeys WHERE person_id = ?"},
+		{&db.st.passkeyNamesW, w, "SELECT credential_id, name FROM passkeys WHERE person_id = ?"},
+		{&db.st.renamePasskey, w, "UPDATE passkeys SET name = ? WHERE person_id = ? AND credential_id = ?"},
 
 		{&db.st.deleteRecoveryCodes, w, "DELETE FROM recovery_codes WHERE person_id = ?"},
 		{&db.st.insertRecoveryCode, w, "INSERT INTO recovery_codes (hash, person_id, created_at, used_at) VALUES (?, ?, ?, 0)"},

@@ -697,6 +697,87 @@ func testPasskeys(t *testing.T, s store.Store) {
 		}
 	})
 
+	t.Run("rename", func(t *testing.T) {
+		const person = "nell"
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: person, WebAuthnID: hash(person)}), nil)
+		phone, laptop := fullPasskey(t, person, "nell-1"), fullPasskey(t, person, "nell-2")
+		for _, p := range []*store.Passkey{phone, laptop} {
+			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
+		}
+		renamed := func(n int) *store.AuditEvent {
+			return &store.AuditEvent{Time: base(t), Type: "passkey_renamed", PersonID: person, Result: store.ResultSuccess,
+				Details: map[string]string{"n": fmt.Sprint(n)}}
+		}
+		wantErr(t, "RenamePasskey", s.RenamePasskey(ctx, person, phone.CredentialID, "Telefon på hytta", renamed(1), renamed(2)), nil)
+		wantErr(t, "RenamePasskey to another case of its own name", s.RenamePasskey(ctx, person, phone.CredentialID, "TELEFON på hytta", renamed(3)), nil)
+		wantErr(t, "RenamePasskey to the other's name in another case", s.RenamePasskey(ctx, person, laptop.CredentialID, "telefon PÅ HYTTA", renamed(4)), store.ErrConflict)
+		wantErr(t, "RenamePasskey by another person", s.RenamePasskey(ctx, "bob", laptop.CredentialID, "Bob's now", renamed(5)), store.ErrNotFound)
+		wantErr(t, "RenamePasskey of no passkey", s.RenamePasskey(ctx, person, hash("no such credential"), "Gone", renamed(6)), store.ErrNotFound)
+		wantErr(t, "RenamePasskey of no person", s.RenamePasskey(ctx, "nobody", laptop.CredentialID, "Nobody's", renamed(7)), store.ErrNotFound)
+		got, err := s.ListPasskeys(ctx, person)
+		wantErr(t, "ListPasskeys", err, nil)
+		sortPasskeys(got)
+		names := []string{got[0].Name, got[1].Name}
+		want := []string{"TELEFON på hytta", laptop.Name}
+		if !bytes.Equal(got[0].CredentialID, phone.CredentialID) {
+			want[0], want[1] = want[1], want[0]
+		}
+		if !slices.Equal(names, want) {
+			t.Errorf("names after the renames %q, want %q: only the renames that succeeded change a name", names, want)
+		}
+		// Everything else about the passkey stays as it was.
+		phone.Name = "TELEFON på hytta"
+		one, err := s.GetPasskey(ctx, phone.CredentialID)
+		wantErr(t, "GetPasskey", err, nil)
+		same(t, "renamed passkey", phone, one)
+		wantChangeEvents(t, s, person, "passkey_renamed", "1", "2", "3")
+
+		// A blocked person's account does not change until the help
+		// desk lifts the block.
+		const blocked = "nell-blocked"
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: blocked, WebAuthnID: hash(blocked)}), nil)
+		theirs := fullPasskey(t, blocked, "nell-blocked-1")
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, theirs, 0), nil)
+		_, err = s.BlockPerson(ctx, blocked, "stolen phone", base(t), nil)
+		wantErr(t, "BlockPerson", err, nil)
+		wantErr(t, "RenamePasskey of a blocked person", s.RenamePasskey(ctx, blocked, theirs.CredentialID, "Mine now", renamed(8)), store.ErrBlocked)
+		if one, err := s.GetPasskey(ctx, theirs.CredentialID); err != nil || one.Name != theirs.Name {
+			t.Errorf("a blocked person's passkey after a refused rename: %v, %v; want its name kept", one, err)
+		}
+		wantChangeEvents(t, s, blocked, "passkey_renamed")
+	})
+
+	t.Run("concurrent renames to one name", func(t *testing.T) {
+		const person = "otto"
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: person, WebAuthnID: hash(person)}), nil)
+		keys := make([]*store.Passkey, contenders)
+		for i := range keys {
+			keys[i] = fullPasskey(t, person, fmt.Sprint("otto-", i))
+			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, keys[i], 0), nil)
+		}
+		errs := race(contenders, func(i int) error { return s.RenamePasskey(ctx, person, keys[i].CredentialID, "Work laptop") })
+		renamed := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				renamed++
+			case !errors.Is(err, store.ErrConflict):
+				t.Errorf("RenamePasskey %d: %v, want nil or ErrConflict", i, err)
+			}
+		}
+		got, err := s.ListPasskeys(ctx, person)
+		wantErr(t, "ListPasskeys", err, nil)
+		named := 0
+		for _, p := range got {
+			if p.Name == "Work laptop" {
+				named++
+			}
+		}
+		if renamed != 1 || named != 1 {
+			t.Errorf("%d of %d concurrent renames to one name succeeded, %d passkeys hold it; want one of each", renamed, contenders, named)
+		}
+	})
+
 	t.Run("create with its events", func(t *testing.T) {
 		const person = "jon"
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: person, WebAuthnID: hash(person)}), nil)

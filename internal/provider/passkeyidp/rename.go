@@ -1,0 +1,209 @@
+package passkeyidp
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// A person renames a passkey so as to tell it from the others: a phone,
+// a laptop and a security key all named "Passkey 2026-11-22" cannot be
+// told apart when one of them is lost and must be removed. The account
+// page links to a page of its own per passkey (GET), whose form (POST)
+// makes the change. The rules are removal's: a session whose login may
+// change the account (changeForm: CSRF token, a recent login at
+// ChangeLevel), the person's own passkey only, no change to a blocked
+// person (checked again in the store's write). A rename takes no way in
+// away and adds none, so unlike a removal it logs nobody out.
+//
+// The name follows the rules of one typed when adding a passkey
+// (passkeyNameProblem), and may not be another of the person's passkeys'
+// (store.SamePasskeyName), which the store checks in the write that
+// renames. The event records which passkey was renamed
+// (credentialRef), never the names: they are whatever the person typed.
+
+// maxPasskeyName is the longest passkey name, in characters.
+const maxPasskeyName = 100
+
+// passkeyName is what a passkey name the person typed is stored as:
+// without spaces around it, in Unicode's composed normal form (NFC), so
+// that a name typed on one keyboard compares equal to the same name
+// typed on another.
+func passkeyName(typed string) string {
+	return norm.NFC.String(strings.TrimSpace(typed))
+}
+
+// passkeyNameProblem names the message saying what is wrong with name,
+// a name made by passkeyName, or "" when it is a name a passkey may
+// have: not empty, at most maxPasskeyName characters (not bytes), and
+// without characters that would not show as themselves on the account
+// page: control characters, line and paragraph separators, and the
+// controls that reorder text (bidirectional embeddings, overrides and
+// isolates), with which "Phone" could be made to read as another name.
+func passkeyNameProblem(name string) string {
+	switch {
+	case name == "":
+		return "account.rename.err.empty"
+	case !utf8.ValidString(name):
+		return "account.rename.err.chars"
+	case utf8.RuneCountInString(name) > maxPasskeyName:
+		return "account.rename.err.long"
+	case strings.ContainsFunc(name, hiddenRune):
+		return "account.rename.err.chars"
+	}
+	return ""
+}
+
+// hiddenRune reports whether c is a character a passkey name may not
+// hold (passkeyNameProblem).
+func hiddenRune(c rune) bool {
+	return unicode.IsControl(c) || unicode.Is(unicode.Bidi_Control, c) ||
+		unicode.In(c, unicode.Zl, unicode.Zp)
+}
+
+type renameData struct {
+	Passkey passkeyView
+	// Value is the name in the field: the passkey's own, or what the
+	// person typed when it was refused.
+	Value string
+	// Error is the message key saying why the name was refused, "" if
+	// none was.
+	Error string
+	// Max is the longest name allowed, in characters.
+	Max  int
+	CSRF string
+}
+
+// renamePage: GET /account/passkeys/rename?credential=ID shows the form
+// that renames the passkey, and changes nothing.
+func (p *Provider) renamePage(w http.ResponseWriter, r *http.Request) {
+	person, ok := p.mayView(w, r)
+	if !ok {
+		return
+	}
+	key, ok := p.ownPasskey(w, r, person.ID, r.URL.Query().Get("credential"))
+	if !ok {
+		return
+	}
+	p.renderRename(w, r, http.StatusOK, key, key.Name, "")
+}
+
+// renamePasskey: POST /account/passkeys/rename (form: csrf, credential,
+// name) renames the passkey and sends the browser to the account page,
+// which says so; a name that cannot be given gets the form again,
+// saying why, with what the person typed.
+func (p *Provider) renamePasskey(w http.ResponseWriter, r *http.Request) {
+	s, person, ok := p.changeForm(w, r, eventPasskeyRenamed)
+	if !ok {
+		return
+	}
+	key, ok := p.ownPasskey(w, r, person.ID, r.PostFormValue("credential"))
+	if !ok {
+		return
+	}
+	typed := r.PostFormValue("name")
+	name := passkeyName(typed)
+	if problem := passkeyNameProblem(name); problem != "" {
+		p.renderRename(w, r, http.StatusBadRequest, key, typed, problem)
+		return
+	}
+	// The name it has already: nothing to store, nor to record.
+	notice := "account.notice.renamed.same"
+	if name != key.Name {
+		if !p.storeRename(w, r, s, key, name, typed) {
+			return
+		}
+		notice = "account.notice.renamed"
+	}
+	http.Redirect(w, r, noticeURL("/account", p.putNotice(r.Context(), s, noticeTicket{Notice: notice})), http.StatusSeeOther)
+}
+
+// storeRename gives key the name name, with its event, in one write,
+// and reports whether it did; when not, it has answered: the form again
+// for a name another passkey took meanwhile (holding typed, what the
+// person typed), the account page for a passkey removed meanwhile, a
+// login for a person blocked meanwhile.
+func (p *Provider) storeRename(w http.ResponseWriter, r *http.Request, s *store.Session, key *store.Passkey, name, typed string) bool {
+	ctx := r.Context()
+	events := p.changeEvents(ctx, &store.AuditEvent{Type: eventPasskeyRenamed, Result: store.ResultSuccess, PersonID: key.PersonID,
+		Details: sessionDetails(s, map[string]string{"credential": credentialRef(key.CredentialID)})})
+	switch err := p.Passkeys.RenamePasskey(ctx, key.PersonID, key.CredentialID, name, events...); {
+	case errors.Is(err, store.ErrConflict):
+		p.renderRename(w, r, http.StatusConflict, key, typed, "account.rename.err.taken")
+	case errors.Is(err, store.ErrNotFound):
+		p.renderAccount(w, r, http.StatusNotFound, "", "account.err.gone")
+	case errors.Is(err, store.ErrBlocked):
+		p.renameBlocked(ctx, w, r, s, key.PersonID)
+	case err != nil:
+		p.internalError(w, r, "rename passkey", err)
+	default:
+		return true
+	}
+	return false
+}
+
+// eventPasskeyRenamed is the audit event of a passkey renamed, or of a
+// rename refused.
+const eventPasskeyRenamed = "passkey_renamed"
+
+// renameBlocked answers a rename the store refused because the help
+// desk blocked the person after their session was read: recorded as a
+// refusal, and answered as a session that may not change the account,
+// since a block ends every session.
+func (p *Provider) renameBlocked(ctx context.Context, w http.ResponseWriter, r *http.Request, s *store.Session, personID string) {
+	p.auditChange(ctx, s, eventPasskeyRenamed, "person_blocked", personID, nil)
+	p.toLogin(w, r)
+}
+
+// ownPasskey is person's passkey whose credential ID the account page
+// sent as param. A param that is no credential ID gets 400; when they
+// hold none by that ID (removed meanwhile, or someone else's), it
+// answers with the account page saying so, as a removal does, names
+// nothing; either way it returns false.
+func (p *Provider) ownPasskey(w http.ResponseWriter, r *http.Request, personID, param string) (*store.Passkey, bool) {
+	credID, ok := p.credentialParam(w, r, param)
+	if !ok {
+		return nil, false
+	}
+	keys, err := p.Passkeys.ListPasskeys(r.Context(), personID)
+	if err != nil {
+		p.internalError(w, r, "list passkeys", err)
+		return nil, false
+	}
+	for _, k := range keys {
+		if bytes.Equal(k.CredentialID, credID) {
+			return k, true
+		}
+	}
+	p.renderAccount(w, r, http.StatusNotFound, "", "account.err.gone")
+	return nil, false
+}
+
+// credentialParam decodes param, a credential ID as the account pages
+// send one (base64url), or answers 400 and returns false.
+func (p *Provider) credentialParam(w http.ResponseWriter, r *http.Request, param string) ([]byte, bool) {
+	credID, err := base64.RawURLEncoding.DecodeString(param)
+	if err != nil || len(credID) == 0 {
+		p.badRequest(w, r)
+		return nil, false
+	}
+	return credID, true
+}
+
+// renderRename shows the form that renames key, holding value, with
+// the message errKey names when the name was refused.
+func (p *Provider) renderRename(w http.ResponseWriter, r *http.Request, status int, key *store.Passkey, value, errKey string) {
+	lang := p.lang(r)
+	p.Pages.Render(w, r, status, "account_rename", lang, renameData{
+		Passkey: p.passkeyView(lang, key), Value: value, Error: errKey, Max: maxPasskeyName, CSRF: p.sessionCSRF(r),
+	})
+}
