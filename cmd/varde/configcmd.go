@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,7 +54,9 @@ const configUsage = `usage: varde config check --config FILE
            one), it says the store, or the clients, were not checked,
            and why, and the node checks at start. It also says whom the node believes the
            client's address from (X-Forwarded-For, from the proxies
-           server.trusted_proxies lists), or that it believes no one.
+           server.trusted_proxies lists), or that it believes no one,
+           and after how long those addresses are deleted from the
+           audit log (audit.address_retention).
 `
 
 // configCmd runs config's commands.
@@ -98,6 +101,7 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: the configuration, and every key and secret file it names, can serve\n", from)
 	fmt.Fprintln(stdout, trustedProxiesLine(cfg.Server))
+	fmt.Fprintln(stdout, addressRetentionLine(cfg.Audit))
 	switch {
 	case errors.Is(err, app.ErrNoStore):
 		fmt.Fprintf(stdout, "the store was not checked: %s yet; the first node to start creates it and keeps its subject salt\n", storeMissing(cfg.Store))
@@ -184,6 +188,18 @@ func trustedProxiesLine(s config.Server) string {
 	}
 	return "X-Forwarded-For is believed only from " + strings.Join(names, ", ") +
 		" (server.trusted_proxies): a request from there has the client address it names, read from the right"
+}
+
+// addressRetentionLine says how long the client addresses in the audit
+// log are kept (ADR 38), in days, which the setting cannot be written in.
+func addressRetentionLine(a config.Audit) string {
+	days := strconv.FormatFloat(a.AddressRetention.Hours()/24, 'f', -1, 64)
+	unit := "days"
+	if days == "1" {
+		unit = "day"
+	}
+	return fmt.Sprintf("client addresses in the audit log are deleted %s %s (%v, audit.address_retention) after their event; "+
+		"the events stay, and those sealed before schema 0031 keep theirs", days, unit, a.AddressRetention)
 }
 
 // storeCheckTimeout bounds config check's read of the store, which may

@@ -358,6 +358,34 @@ func TestConfigCheckSaysWhoseAddressHeaderIsBelieved(t *testing.T) {
 	}
 }
 
+// TestConfigCheckSaysHowLongAddressesAreKept: varde config check says
+// after how long the client addresses in the audit log are deleted
+// (audit.address_retention, ADR 38), in days as well as in the
+// duration the setting is written in.
+func TestConfigCheckSaysHowLongAddressesAreKept(t *testing.T) {
+	for _, tc := range []struct{ name, file, want string }{
+		{"default", "", "client addresses in the audit log are deleted 180 days (4320h0m0s, audit.address_retention) after their event"},
+		{"set", "audit:\n  address_retention: 36h\n", "client addresses in the audit log are deleted 1.5 days (36h0m0s, audit.address_retention) after their event"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := checkedConfig(t, t.TempDir())
+			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString(tc.file); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			var stdout, stderr bytes.Buffer
+			code := exitStatus(run([]string{"config", "check", "--config", path}, &stdout, &stderr), &stderr)
+			if code != 0 || !strings.Contains(stdout.String(), tc.want) {
+				t.Errorf("exit status %d, stdout %q, stderr %q; want 0 and %q", code, &stdout, &stderr, tc.want)
+			}
+		})
+	}
+}
+
 // TestConfigCheckSectorChanged: a client the file declares with another
 // sector than the one it was stored with, after a person logged in to
 // it, makes config check exit 1 naming the client, both sectors and the

@@ -19,8 +19,10 @@ const storeUsage = `usage: varde store <backup|verify> --config FILE [flags]
 
   backup   write a consistent copy of the node's database to a new file, also
            while the node runs, and check the copy (--out FILE)
-  verify   check the database's integrity and the audit log's hash chain, and
-           print an anchor to keep elsewhere (--anchor SEQ:HASH checks one);
+  verify   check the database's integrity and the audit log's hash chain
+           (each client address still kept against the digest its event
+           holds), and print an anchor to keep elsewhere (--anchor
+           SEQ:HASH checks one);
            --backup FILE checks a backup instead, read-only, so that it stays
            the snapshot it is
 `

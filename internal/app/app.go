@@ -130,6 +130,9 @@ type App struct {
 	lock *sqlstore.NodeLock
 	// anchored is when housekeep last logged the audit log's head.
 	anchored time.Time
+	// addrsDeleted counts the audit events' addresses housekeeping
+	// deleted after audit.address_retention (forgetAddresses).
+	addrsDeleted prometheus.Counter
 	// settleEndsFor bounds each housekeeping round's settling of pending
 	// session ends (settleEndsRound).
 	settleEndsFor time.Duration
@@ -551,6 +554,11 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	if f, ok := st.(*flowmem.Store); ok {
 		reg.MustRegister(newFlowMetrics(f.Mem()))
 	}
+	a.addrsDeleted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "varde_audit_addresses_deleted_total",
+		Help: "Client addresses of audit events this node deleted after audit.address_retention (the events stay).",
+	})
+	reg.MustRegister(a.addrsDeleted)
 
 	// Clients taken out of the file go first, so that none of them
 	// stands in the way of the file's clients below.
@@ -1160,12 +1168,13 @@ func (a *App) sweep(ctx context.Context) {
 	}
 }
 
-// housekeep deletes expired short-lived records, keeps the node's
-// signing key published, so other nodes keep serving and accepting it,
-// on a node without an RSA key finds the clients that want RS256 ID
-// tokens (rs256Clients), queues the logout tokens of sessions whose end
-// was left pending (by a node that stopped, or a write that failed) for
-// at most settleEndsRound, and logs the audit log's head every
+// housekeep deletes expired short-lived records and the audit events'
+// addresses past their retention, keeps the node's signing key
+// published, so other nodes keep serving and accepting it, on a node
+// without an RSA key finds the clients that want RS256 ID tokens
+// (rs256Clients), queues the logout tokens of sessions whose end was
+// left pending (by a node that stopped, or a write that failed) for at
+// most settleEndsRound, and logs the audit log's head every
 // anchorEvery.
 func (a *App) housekeep(ctx context.Context) {
 	now := a.now()
@@ -1174,6 +1183,7 @@ func (a *App) housekeep(ctx context.Context) {
 	} else if n > 0 {
 		a.log.Debug("swept expired records", "n", n)
 	}
+	a.forgetAddresses(ctx, now)
 	for _, k := range a.signingKeys() {
 		a.keepPublished(ctx, k)
 	}
@@ -1188,6 +1198,25 @@ func (a *App) housekeep(ctx context.Context) {
 	}
 	if now.Sub(a.anchored) >= anchorEvery {
 		a.logAnchor(ctx, now)
+	}
+}
+
+// forgetAddresses deletes the client addresses of audit events older
+// than audit.address_retention (ADR 38): the events stay and verify.
+// Every node does it each round; nodes that do it at once delete each
+// address once. A retention that is not set deletes nothing.
+func (a *App) forgetAddresses(ctx context.Context, now time.Time) {
+	keep := a.Config.Audit.AddressRetention
+	if keep <= 0 {
+		return
+	}
+	n, err := a.Store.DeleteAuditAddresses(ctx, now.Add(-keep))
+	a.addrsDeleted.Add(float64(n))
+	switch {
+	case err != nil:
+		a.log.Warn("delete audit addresses past their retention", "deleted", n, "err", err)
+	case n > 0:
+		a.log.Info("deleted audit addresses past their retention", "deleted", n, "retention", keep.String())
 	}
 }
 

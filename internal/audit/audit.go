@@ -106,8 +106,9 @@ func (e *ChainError) Unwrap() error { return store.ErrBrokenChain }
 
 // Verify walks the whole chain from seq 1 and reports how many events it
 // checked. It returns a *ChainError for the first event that is missing,
-// out of order, not linked to its predecessor's hash, or whose hash does
-// not match its contents.
+// out of order, not linked to its predecessor's hash, whose hash does
+// not match its contents, or whose address kept apart does not match its
+// digest (store.AuditEvent.AddrIntact).
 func (l *Log) Verify(ctx context.Context) (n int, err error) {
 	h, err := l.VerifyHead(ctx)
 	return h.Events, err
@@ -154,6 +155,8 @@ func (l *Log) VerifyHead(ctx context.Context) (Head, error) {
 				return h, &ChainError{Seq: e.Seq, Problem: "prev_hash is not the hash of the event before"}
 			case !bytes.Equal(e.ComputeHash(), e.Hash):
 				return h, &ChainError{Seq: e.Seq, Problem: "hash does not match the event's contents"}
+			case !e.AddrIntact():
+				return h, &ChainError{Seq: e.Seq, Problem: "the address kept does not match its digest"}
 			}
 			h = Head{Events: h.Events + 1, Seq: e.Seq, Hash: e.Hash, Time: e.Time}
 		}

@@ -58,6 +58,10 @@ func appendN(t *testing.T, l *Log, n int) {
 			e.Result, e.Reason = store.ResultFailure, "user_cancelled"
 			e.Details = map[string]string{"attempt": "2", "provider_status": "down"}
 		}
+		if i >= 2 {
+			// Kept apart from the hashed event (ADR 38).
+			e.Details = map[string]string{"addr": fmt.Sprintf("192.0.2.%d", i+1)}
+		}
 		if err := l.Append(context.Background(), e); err != nil {
 			t.Fatal(err)
 		}
@@ -146,6 +150,13 @@ func TestVerifyFindsTampering(t *testing.T) {
 		{"middle row deleted", []string{"DELETE FROM audit_log WHERE seq = 3"}, 3, "missing; the next event is seq 4"},
 		{"first row deleted", []string{"DELETE FROM audit_log WHERE seq = 1"}, 1, "missing; the next event is seq 2"},
 		{"row renumbered", []string{"UPDATE audit_log SET seq = 100 WHERE seq = 4"}, 4, "missing"},
+		{"kept address changed", []string{"UPDATE audit_addresses SET addr = '198.51.100.1' WHERE event_seq = 4"}, 4, "address kept does not match"},
+		{"address digest changed", []string{"UPDATE audit_log SET addr_digest = zeroblob(32) WHERE seq = 5"}, 5, "hash does not match"},
+		{"address digest removed", []string{"UPDATE audit_log SET addr_digest = NULL WHERE seq = 6"}, 6, "hash does not match"},
+		{"address moved into the details", []string{
+			"DELETE FROM audit_addresses WHERE event_seq = 3",
+			`UPDATE audit_log SET details = json_set(details, '$.addr', '192.0.2.3') WHERE seq = 3`,
+		}, 3, "address kept does not match"},
 		{"two rows swapped", []string{
 			"UPDATE audit_log SET seq = -2 WHERE seq = 2",
 			"UPDATE audit_log SET seq = 2 WHERE seq = 3",
@@ -476,10 +487,26 @@ func TestAppendRecordsClientAddress(t *testing.T) {
 	if n, err := l.Verify(context.Background()); n != 3 || err != nil {
 		t.Errorf("Verify: %d, %v", n, err)
 	}
-	// The address is in the hash: changed, the chain breaks.
+	// The hash covers the address's digest: changed, the chain breaks.
 	tampered := *stored[0]
 	tampered.Details = map[string]string{"way": "passkey", "addr": "198.51.100.1"}
-	if bytes.Equal(tampered.ComputeHash(), stored[0].Hash) {
-		t.Error("the hash does not cover the address")
+	if tampered.AddrIntact() {
+		t.Error("a changed address matches its digest")
+	}
+	// Deleted after its retention, it is gone and the chain verifies.
+	if n, err := db.DeleteAuditAddresses(context.Background(), t0.Add(time.Hour)); n != 2 || err != nil {
+		t.Fatalf("DeleteAuditAddresses: %d, %v", n, err)
+	}
+	stored, err = db.ListAudit(context.Background(), 0, 10)
+	if err != nil || len(stored) != 3 {
+		t.Fatalf("%d events, %v", len(stored), err)
+	}
+	for _, e := range stored {
+		if _, ok := e.Details["addr"]; ok {
+			t.Errorf("event %d: details %v, want the address gone", e.Seq, e.Details)
+		}
+	}
+	if n, err := l.Verify(context.Background()); n != 3 || err != nil {
+		t.Errorf("Verify after the addresses went: %d, %v", n, err)
 	}
 }

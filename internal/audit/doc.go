@@ -2,7 +2,8 @@
 // audit log and verifies the chain.
 //
 // Every event is sealed by the store: its hash covers its sequence number,
-// the previous event's hash and every field, so Verify finds an edited,
+// the previous event's hash and every field (an address kept apart by
+// its digest, see below), so Verify finds an edited,
 // removed or reordered event and names the sequence number where the
 // chain breaks. Verify cannot see events cut off the end of the log;
 // operators who need that anchor the head (last seq and hash) elsewhere.
@@ -20,7 +21,10 @@
 // An event prepared with a request's context holds the address of the
 // client it came from (httpx.ClientAddr) under Details["addr"]: where a
 // login or a change came from is what a person, or the help desk, needs
-// to look into one they do not recognise (docs/adr/0033).
+// to look into one they do not recognise (docs/adr/0033). The store
+// keeps it apart from the hashed event, which covers a salted digest of
+// it instead, and deletes it after audit.address_retention; Verify
+// checks each address still kept against its digest (docs/adr/0038).
 //
 // What to record (which decisions, with which reason) is the business of
 // the broker, session and oidc packages; the storage is the store's.

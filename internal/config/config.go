@@ -31,6 +31,7 @@ type Config struct {
 	OIDC     OIDC     `yaml:"oidc"`
 	Passkey  Passkey  `yaml:"passkey"`
 	Session  Session  `yaml:"session"`
+	Audit    Audit    `yaml:"audit"`
 	Health   Health   `yaml:"health"`
 	Status   Status   `yaml:"status"`
 	Support  Support  `yaml:"support"`
@@ -192,6 +193,17 @@ type Session struct {
 	// is http://localhost or http on a loopback address. It cannot be
 	// false for an https issuer.
 	SecureCookie *bool `yaml:"secure_cookie"`
+}
+
+// Audit configures the audit log.
+type Audit struct {
+	// AddressRetention is how long the client's address of an audit
+	// event (ADR 33) is kept: then every node's housekeeping deletes it,
+	// and the event stays, without it, and still verifies (ADR 38).
+	// Addresses of events sealed before schema 0031 are in their hashed
+	// body and stay with the event. Default 4320h (180 days); at least
+	// 24h.
+	AddressRetention time.Duration `yaml:"address_retention"`
 }
 
 // Log configures structured logging.

@@ -164,6 +164,7 @@ func TestDefaults(t *testing.T) {
 			DPoPNonces: new(true)},
 		Passkey: Passkey{RPID: "id.example.no", Origins: []string{"https://id.example.no:8443"}},
 		Session: Session{Lifetime: 8 * time.Hour, IdleTimeout: 30 * time.Minute, SecureCookie: c.Session.SecureCookie},
+		Audit:   Audit{AddressRetention: 180 * 24 * time.Hour},
 		Health:  Health{Interval: 5 * time.Second, ProbeTimeout: 3 * time.Second, SlowProbe: time.Second, FailuresToDown: 3, SuccessesToUp: 3},
 		Status:  Status{OpenAfter: time.Minute, ResolveAfter: 5 * time.Minute, NodeGoneAfter: 24 * time.Hour},
 		Pages:   Pages{TimeZone: "UTC"},
@@ -492,6 +493,9 @@ func TestValidate(t *testing.T) {
 		{"session idle timeout negative", func(c *Config) { c.Session.IdleTimeout = -time.Minute }, "session.idle_timeout", "positive"},
 		{"session idle timeout over lifetime", func(c *Config) { c.Session.IdleTimeout = 8*time.Hour + time.Second }, "session.idle_timeout", "longer than session.lifetime"},
 		{"session idle timeout the lifetime", func(c *Config) { c.Session.IdleTimeout = 8 * time.Hour }, "", ""},
+		{"address retention a day", func(c *Config) { c.Audit.AddressRetention = 24 * time.Hour }, "", ""},
+		{"address retention 180 minutes", func(c *Config) { c.Audit.AddressRetention = 180 * time.Minute }, "audit.address_retention", "shorter than 24h0m0s"},
+		{"address retention negative", func(c *Config) { c.Audit.AddressRetention = -time.Hour }, "audit.address_retention", "4320h"},
 		{"insecure cookie on https", func(c *Config) { f := false; c.Session.SecureCookie = &f }, "session.secure_cookie", "https"},
 		{"rp id parent domain", func(c *Config) { c.Passkey.RPID = "example.no" }, "", ""},
 		{"issuer on an IP address", func(c *Config) {

@@ -72,6 +72,9 @@ const (
 	// DefaultSessionIdleTimeout is Session.IdleTimeout's default, or
 	// the lifetime if that is shorter.
 	DefaultSessionIdleTimeout = 30 * time.Minute
+	// DefaultAddressRetention is Audit.AddressRetention's default: 180
+	// days (docs/adr/0038).
+	DefaultAddressRetention = 180 * 24 * time.Hour
 	// DefaultSharedDrain is Shutdown.Drain's default with postgres.
 	DefaultSharedDrain = 5 * time.Second
 	// DefaultShutdownGrace is Shutdown.Grace's default.
@@ -391,6 +394,7 @@ func (c *Config) ApplyDefaults() {
 	if c.Session.Lifetime > 0 {
 		setDuration(&c.Session.IdleTimeout, min(DefaultSessionIdleTimeout, c.Session.Lifetime))
 	}
+	setDuration(&c.Audit.AddressRetention, DefaultAddressRetention)
 	if c.Shutdown.Drain == nil {
 		d := time.Duration(0)
 		if c.Store.Shared() {

@@ -48,6 +48,11 @@ const (
 // "code_lifetime: 60ms" for 60s is refused, not served.
 const MinLifetime = time.Second
 
+// MinAddressRetention is the shortest audit.address_retention: a day,
+// so that a person who sees a login they did not make, or the help desk
+// they call, still finds where it came from.
+const MinAddressRetention = 24 * time.Hour
+
 // KnownClaims returns the claims a client may be allowed beyond sub.
 func KnownClaims() []string {
 	return []string{"name", "given_name", "family_name", "birthdate", "national_id"}
@@ -152,6 +157,10 @@ func (c *Config) Validate() error {
 		p.add("session.idle_timeout", "%v is shorter than %v: every session would end as it begins", c.Session.IdleTimeout, MinLifetime)
 	} else if c.Session.Lifetime > 0 && c.Session.IdleTimeout > c.Session.Lifetime {
 		p.add("session.idle_timeout", "%v is longer than session.lifetime (%v)", c.Session.IdleTimeout, c.Session.Lifetime)
+	}
+	if r := c.Audit.AddressRetention; r < MinAddressRetention {
+		p.add("audit.address_retention", "%v is shorter than %v: addresses would be gone before a person or the help desk could look at them "+
+			"(durations have no days: 180 days is 4320h)", r, MinAddressRetention)
 	}
 	if c.Session.SecureCookie != nil && !*c.Session.SecureCookie && issuer != nil && issuer.Scheme == "https" {
 		p.add("session.secure_cookie", "cannot be false for an https issuer")

@@ -12,8 +12,10 @@ var ErrBrokenChain = errors.New("store: audit chain broken")
 
 // VerifyAuditChain checks that events, in order, form an unbroken run of
 // the audit log's hash chain: sequence numbers go up by one, each event's
-// PrevHash is the Hash of the event before it, and each Hash is what
-// ComputeHash gives for the event as stored.
+// PrevHash is the Hash of the event before it, each Hash is what
+// ComputeHash gives for the event as stored, and each address kept
+// apart from its event and still held matches its digest
+// (AuditEvent.AddrIntact).
 //
 // prev is the Hash of the event just before events[0]. A nil or empty
 // prev means the page starts the log, so events[0] must have Seq 1 and an
@@ -31,6 +33,8 @@ func VerifyAuditChain(prev []byte, events []*AuditEvent) error {
 			return fmt.Errorf("audit event %d: previous hash does not match: %w", e.Seq, ErrBrokenChain)
 		case !bytes.Equal(e.Hash, e.ComputeHash()):
 			return fmt.Errorf("audit event %d: hash does not match its content: %w", e.Seq, ErrBrokenChain)
+		case !e.AddrIntact():
+			return fmt.Errorf("audit event %d: the address kept does not match its digest: %w", e.Seq, ErrBrokenChain)
 		}
 		prev = e.Hash
 	}

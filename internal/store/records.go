@@ -1,9 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -440,10 +443,64 @@ type AuditEvent struct {
 	Level    string
 	Result   string
 	// Reason is a short machine-readable reason for failures.
-	Reason   string
-	Details  map[string]string
+	Reason  string
+	Details map[string]string
+	// AddrDigest, if not empty, is AddrDigest(AddrSalt,
+	// Details[DetailAddr]), set by KeepAddrApart: the hash covers it
+	// instead of the address, which the store keeps apart from the
+	// event and deletes after its retention (docs/adr/0038). Events
+	// sealed before that have none, and their address in the hashed
+	// body.
+	AddrDigest []byte
+	// AddrSalt is the random salt of AddrDigest, kept and deleted with
+	// the address; nil once it is deleted.
+	AddrSalt []byte
 	PrevHash []byte
 	Hash     []byte
+}
+
+// AddrSaltSize is the length of AuditEvent.AddrSalt: with 128 random
+// bits beside it, a digest whose salt is deleted cannot be matched to an
+// address by trying every one.
+const AddrSaltSize = 16
+
+// AddrDigest is SHA-256 over salt and the address, the digest of an
+// address kept apart from its event.
+func AddrDigest(salt []byte, addr string) []byte {
+	h := sha256.New()
+	h.Write(salt)
+	h.Write([]byte(addr))
+	return h.Sum(nil)
+}
+
+// KeepAddrApart takes e's address (Details[DetailAddr]) out of what its
+// hash covers, which then covers AddrDigest(salt, address) instead, so
+// that the address and salt can later be deleted while the event still
+// verifies. It is called before Seal, with AddrSaltSize random bytes.
+func (e *AuditEvent) KeepAddrApart(salt []byte) error {
+	switch {
+	case e.Details[DetailAddr] == "":
+		return errors.New("audit event has no address")
+	case len(e.AddrDigest) > 0:
+		return errors.New("audit event's address is kept apart already")
+	case len(salt) != AddrSaltSize:
+		return fmt.Errorf("address salt of %d bytes, want %d", len(salt), AddrSaltSize)
+	}
+	e.AddrSalt = bytes.Clone(salt)
+	e.AddrDigest = AddrDigest(salt, e.Details[DetailAddr])
+	return nil
+}
+
+// AddrIntact reports whether e's address, if it is kept apart
+// (AddrDigest) and still held, is the one the digest was made of. An
+// address in the hashed body, or one deleted, is intact: the hash
+// covers the former.
+func (e *AuditEvent) AddrIntact() bool {
+	addr, ok := e.Details[DetailAddr]
+	if len(e.AddrDigest) == 0 || !ok {
+		return true
+	}
+	return bytes.Equal(AddrDigest(e.AddrSalt, addr), e.AddrDigest)
 }
 
 // Backends keep times to at least the microsecond, which is what the hash
@@ -451,7 +508,8 @@ type AuditEvent struct {
 //
 // Seal sets e.PrevHash to prev and e.Hash to SHA-256 over prev and every
 // other field, so any later change to a stored event, or a removed or
-// reordered event, breaks the chain.
+// reordered event, breaks the chain. An address kept apart
+// (KeepAddrApart) is covered by its digest, so it can be deleted.
 func (e *AuditEvent) Seal(prev []byte) {
 	e.PrevHash = append([]byte(nil), prev...)
 	e.Hash = e.ComputeHash()
@@ -464,14 +522,41 @@ func (e *AuditEvent) ComputeHash() []byte {
 	binary.BigEndian.PutUint64(n[:], uint64(e.Seq))
 	h.Write(n[:])
 	h.Write(e.PrevHash)
-	body, _ := json.Marshal(struct {
+	h.Write(e.hashedBody())
+	return h.Sum(nil)
+}
+
+// hashedBody is what ComputeHash covers besides Seq and PrevHash. An
+// event without AddrDigest is hashed as every event was before
+// addresses were kept apart, its address among the details, so those
+// events verify as they were sealed. One with AddrDigest is hashed with
+// the digest in place of the address, which the details then leave out
+// whether it is still held or not.
+func (e *AuditEvent) hashedBody() []byte {
+	type v1 struct {
 		T                                          int64
 		Type, Person, Client, Provider, Level, Res string
 		Reason                                     string
 		D                                          map[string]string
-	}{e.Time.UnixMicro(), e.Type, e.PersonID, e.ClientID, e.Provider, e.Level, e.Result, e.Reason, e.Details})
-	h.Write(body)
-	return h.Sum(nil)
+	}
+	body := v1{e.Time.UnixMicro(), e.Type, e.PersonID, e.ClientID, e.Provider, e.Level, e.Result, e.Reason, e.Details}
+	var out []byte
+	if len(e.AddrDigest) == 0 {
+		out, _ = json.Marshal(body)
+		return out
+	}
+	body.D = make(map[string]string, len(e.Details))
+	for k, v := range e.Details {
+		if k != DetailAddr {
+			body.D[k] = v
+		}
+	}
+	out, _ = json.Marshal(struct {
+		V int
+		v1
+		A []byte
+	}{2, body, e.AddrDigest})
+	return out
 }
 
 // PublicKey is one node's public signing key.

@@ -506,6 +506,11 @@ type ReplayHorizon interface {
 type AuditLog interface {
 	// AppendAudit assigns e.Seq and e.PrevHash, computes e.Hash with
 	// e.Seal, and stores it, all atomically with respect to other appends.
+	// An address (Details[DetailAddr]) is kept apart from the hashed
+	// event: AppendAudit sets e.AddrSalt and e.AddrDigest
+	// (AuditEvent.KeepAddrApart) before it seals e, and every read gives
+	// the address back under Details[DetailAddr] until
+	// DeleteAuditAddresses deletes it.
 	AppendAudit(ctx context.Context, e *AuditEvent) error
 	// ListAudit returns up to limit events with Seq > afterSeq, in order.
 	// VerifyAuditChain checks what it returns.
@@ -531,6 +536,13 @@ type AuditLog interface {
 	// person's own history, page by page, going back from the oldest
 	// Seq read.
 	ListPersonAuditBefore(ctx context.Context, personID string, beforeSeq int64, limit int) ([]*AuditEvent, error)
+	// DeleteAuditAddresses deletes the addresses kept apart from their
+	// events (AuditEvent.KeepAddrApart) of the events whose Time is
+	// before before, with their salts, and returns how many it deleted.
+	// The events stay and verify; read, they have no Details[DetailAddr]
+	// and no AddrSalt. Addresses in the hashed body of events sealed
+	// before addresses were kept apart stay (docs/adr/0038).
+	DeleteAuditAddresses(ctx context.Context, before time.Time) (int64, error)
 }
 
 // PublicKeys holds every node's public signing keys, so any node can

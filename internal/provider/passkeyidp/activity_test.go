@@ -114,8 +114,9 @@ func activityRows(t *testing.T, body string) [][4]string {
 // TestActivitySaysWhereFrom: each line of the activity whose event holds
 // the address of the client it came from shows it, so that a person can
 // tell a login from their own network from one elsewhere; a line
-// without one shows "–". The column and what it means are in every
-// page language.
+// without one, or whose address was deleted after its retention, shows
+// "–". The column and what it means, that the address is kept for a
+// limited time included, are in every page language.
 func TestActivitySaysWhereFrom(t *testing.T) {
 	h := newHarness(t, true)
 	h.p.History, h.p.Clients = h.db, h.db
@@ -136,10 +137,20 @@ func TestActivitySaysWhereFrom(t *testing.T) {
 			t.Errorf("row %d = %q, want the address %q", i, rows[i], want)
 		}
 	}
+	// Deleted after their retention (ADR 38), the lines stay, with "–".
+	if _, err := h.db.DeleteAuditAddresses(t.Context(), h.now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	rows = activityRows(t, b.get("/account").body)
+	for i := range 3 {
+		if rows[i][3] != "–" {
+			t.Errorf("after the addresses were deleted, row %d = %q, want \"–\"", i, rows[i])
+		}
+	}
 	for lang, want := range map[string][]string{
-		"en": {">From address</th>", "The address is the internet address"},
-		"nb": {">Fra adresse</th>", "Adressen er internettadressen"},
-		"da": {">Fra adresse</th>", "Adressen er internetadressen"},
+		"en": {">From address</th>", "The address is the internet address", "We keep it for a limited time and then delete it"},
+		"nb": {">Fra adresse</th>", "Adressen er internettadressen", "Vi tar vare på den en begrenset tid og sletter den så"},
+		"da": {">Fra adresse</th>", "Adressen er internetadressen", "Vi gemmer den i en begrænset tid og sletter den så"},
 	} {
 		body := b.get("/account?lang=" + lang).body
 		for _, w := range want {

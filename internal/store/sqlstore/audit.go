@@ -3,25 +3,35 @@ package sqlstore
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
+	"time"
 
 	"github.com/varde-eid/varde/internal/store"
 )
 
-const auditCols = "seq, time, type, person_id, client_id, provider, level, result, reason, details, " +
-	"prev_hash, hash"
+// auditStoredCols are audit_log's columns; auditCols adds the address
+// and salt kept apart (audit_addresses), which auditFrom joins.
+const (
+	auditStoredCols = "seq, time, type, person_id, client_id, provider, level, result, reason, details, " +
+		"prev_hash, hash, addr_digest"
+	auditCols = auditStoredCols + ", addr, salt"
+	auditFrom = "audit_log LEFT JOIN audit_addresses ON event_seq = seq"
+)
 
 func scanAudit(s scanner) (*store.AuditEvent, error) {
 	var (
 		e       store.AuditEvent
 		t       int64
 		details string
+		addr    sql.NullString
 	)
 	err := s.Scan(&e.Seq, &t, &e.Type, &e.PersonID, &e.ClientID, &e.Provider, &e.Level, &e.Result,
-		&e.Reason, &details, &e.PrevHash, &e.Hash)
+		&e.Reason, &details, &e.PrevHash, &e.Hash, &e.AddrDigest, &addr, &e.AddrSalt)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +39,38 @@ func scanAudit(s scanner) (*store.AuditEvent, error) {
 	if err := decodeJSON("details", details, &e.Details); err != nil {
 		return nil, err
 	}
+	if addr.Valid {
+		// Put back where it was given and every reader looks for it.
+		if e.Details == nil {
+			e.Details = map[string]string{}
+		}
+		e.Details[store.DetailAddr] = addr.String
+	}
 	return &e, nil
+}
+
+// storedDetails is what audit_log.details holds of e: its details
+// without the address if that is kept apart (AddrDigest).
+func storedDetails(e *store.AuditEvent) string {
+	if len(e.AddrDigest) == 0 {
+		return jsonText(e.Details)
+	}
+	d := maps.Clone(e.Details)
+	delete(d, store.DetailAddr)
+	return jsonText(d)
+}
+
+// keepAddrApart gives an event with an address a random salt and the
+// digest its hash covers instead (store.AuditEvent.KeepAddrApart).
+func keepAddrApart(e *store.AuditEvent) error {
+	if e.Details[store.DetailAddr] == "" || len(e.AddrDigest) > 0 {
+		return nil
+	}
+	salt := make([]byte, store.AddrSaltSize)
+	if _, err := rand.Read(salt); err != nil {
+		return fmt.Errorf("address salt: %w", err)
+	}
+	return e.KeepAddrApart(salt)
 }
 
 // AppendAudit implements store.AuditLog: reading the chain's head and
@@ -44,8 +85,16 @@ func scanAudit(s scanner) (*store.AuditEvent, error) {
 // meanwhile, the insert clashes with that event's seq (the primary key):
 // the head is then read and the append tried once more, so the chain
 // never forks.
+//
+// An event with an address keeps it apart (audit_addresses, ADR 38):
+// its two inserts go in one savepoint, so neither is stored without the
+// other.
 func (db *DB) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
-	if err := db.single(ctx, db.appendAudit(e)); err != nil {
+	run := db.single
+	if e.Details[store.DetailAddr] != "" {
+		run = db.update
+	}
+	if err := run(ctx, db.appendAudit(e)); err != nil {
 		return fmt.Errorf("append audit %s event: %w", e.Type, err)
 	}
 	return nil
@@ -55,6 +104,9 @@ func (db *DB) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
 func (db *DB) appendAudit(e *store.AuditEvent) op {
 	w := db.wr
 	return func(ctx context.Context, tx querier) error {
+		if err := keepAddrApart(e); err != nil {
+			return err
+		}
 		for attempt := 0; ; attempt++ {
 			if !w.txHead.known {
 				if db.st.auditLock != nil && !w.chainLocked {
@@ -75,8 +127,8 @@ func (db *DB) appendAudit(e *store.AuditEvent) op {
 			e.Seq = w.txHead.seq + 1
 			e.Seal(w.txHead.hash)
 			_, err := tx.StmtContext(ctx, db.st.insertAudit).ExecContext(ctx, e.Seq, micros(e.Time), e.Type,
-				e.PersonID, e.ClientID, e.Provider, e.Level, e.Result, e.Reason, jsonText(e.Details),
-				e.PrevHash, e.Hash)
+				e.PersonID, e.ClientID, e.Provider, e.Level, e.Result, e.Reason, storedDetails(e),
+				e.PrevHash, e.Hash, e.AddrDigest)
 			err = db.d.classify(err)
 			if errors.Is(err, store.ErrConflict) && attempt == 0 {
 				w.txHead = auditHead{} // someone else appended: read the head
@@ -84,6 +136,13 @@ func (db *DB) appendAudit(e *store.AuditEvent) op {
 			}
 			if err != nil {
 				return err
+			}
+			if len(e.AddrDigest) > 0 {
+				_, err := tx.StmtContext(ctx, db.st.insertAuditAddr).ExecContext(ctx, e.Seq, micros(e.Time),
+					e.Details[store.DetailAddr], e.AddrSalt)
+				if err != nil {
+					return fmt.Errorf("keep the address apart: %w", err)
+				}
 			}
 			w.txHead = auditHead{known: true, seq: e.Seq, hash: bytes.Clone(e.Hash)}
 			return nil
@@ -196,7 +255,7 @@ func (db *DB) ListAuditRange(ctx context.Context, q store.AuditQuery) ([]*store.
 			args = append(args, t)
 		}
 	}
-	query := "SELECT " + auditCols + " FROM audit_log WHERE " + strings.Join(conds, " AND ") + " ORDER BY seq"
+	query := "SELECT " + auditCols + " FROM " + auditFrom + " WHERE " + strings.Join(conds, " AND ") + " ORDER BY seq"
 	if q.Limit > 0 {
 		query += " LIMIT ?"
 		args = append(args, q.Limit)
@@ -210,4 +269,22 @@ func (db *DB) ListAuditRange(ctx context.Context, q store.AuditQuery) ([]*store.
 		return nil, fmt.Errorf("list audit range: %w", err)
 	}
 	return out, nil
+}
+
+// DeleteAuditAddresses implements store.AuditLog. It deletes in chunks
+// of at most sweepChunk addresses, each its own write, as DeleteExpired
+// does. Nodes that delete at once delete each address once: a row
+// another deleted first is simply not found.
+func (db *DB) DeleteAuditAddresses(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		n, err := db.execN(ctx, db.st.deleteAuditAddrs, micros(before))
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("delete audit addresses: %w", err)
+		}
+		if n < sweepChunk {
+			return total, nil
+		}
+	}
 }

@@ -49,7 +49,7 @@ type statements struct {
 	// logins in flight (DeleteClient).
 	deleteClientRequests, deleteClientCodes, abandonClientWebhooks *sql.Stmt
 
-	lastAudit, insertAudit, listAudit, listPersonAudit, listPersonAuditAfter, listPersonAuditBefore, newestAudit *sql.Stmt
+	lastAudit, insertAudit, insertAuditAddr, deleteAuditAddrs, listAudit, listPersonAudit, listPersonAuditAfter, listPersonAuditBefore, newestAudit *sql.Stmt
 
 	putPublicKey, claimPublicKey, listPublicKeys, retirePublicKey *sql.Stmt
 
@@ -191,13 +191,16 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.remembered, r, "SELECT COUNT(*) FROM replay_cache WHERE key = ? AND expires_at > ?"},
 
 		{&db.st.lastAudit, w, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"},
-		{&db.st.insertAudit, w, insertSQL("audit_log", auditCols)},
-		{&db.st.listAudit, r, "SELECT " + auditCols + " FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"},
-		{&db.st.newestAudit, r, "SELECT " + auditCols + " FROM audit_log ORDER BY seq DESC LIMIT 1"},
-		{&db.st.listPersonAudit, r, "SELECT " + auditCols + " FROM audit_log WHERE person_id = ? AND person_id <> '' ORDER BY seq DESC LIMIT ?"},
-		{&db.st.listPersonAuditAfter, r, "SELECT " + auditCols + " FROM audit_log WHERE person_id = ? AND person_id <> '' AND seq > ? " +
+		{&db.st.insertAudit, w, insertSQL("audit_log", auditStoredCols)},
+		{&db.st.insertAuditAddr, w, insertSQL("audit_addresses", "event_seq, event_time, addr, salt")},
+		{&db.st.deleteAuditAddrs, w, fmt.Sprintf("DELETE FROM audit_addresses WHERE event_seq IN "+
+			"(SELECT event_seq FROM audit_addresses WHERE event_time < ? LIMIT %d)", sweepChunk)},
+		{&db.st.listAudit, r, "SELECT " + auditCols + " FROM " + auditFrom + " WHERE seq > ? ORDER BY seq LIMIT ?"},
+		{&db.st.newestAudit, r, "SELECT " + auditCols + " FROM " + auditFrom + " ORDER BY seq DESC LIMIT 1"},
+		{&db.st.listPersonAudit, r, "SELECT " + auditCols + " FROM " + auditFrom + " WHERE person_id = ? AND person_id <> '' ORDER BY seq DESC LIMIT ?"},
+		{&db.st.listPersonAuditAfter, r, "SELECT " + auditCols + " FROM " + auditFrom + " WHERE person_id = ? AND person_id <> '' AND seq > ? " +
 			"ORDER BY seq LIMIT ?"},
-		{&db.st.listPersonAuditBefore, r, "SELECT " + auditCols + " FROM audit_log WHERE person_id = ? AND person_id <> '' AND seq < ? " +
+		{&db.st.listPersonAuditBefore, r, "SELECT " + auditCols + " FROM " + auditFrom + " WHERE person_id = ? AND person_id <> '' AND seq < ? " +
 			"ORDER BY seq DESC LIMIT ?"},
 
 		// A retired key is not replaced: the upsert changes no row.

@@ -1,7 +1,11 @@
 package storetest
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"testing"
@@ -210,6 +214,133 @@ func testAuditLog(t *testing.T, s store.Store) {
 			if n := perWriter[id("rp", w)]; n != each {
 				t.Errorf("writer %d: %d events stored, want %d", w, n, each)
 			}
+		}
+	})
+}
+
+// testAuditAddresses: an event's address is kept apart from what its
+// hash covers, read back in its Details while kept, and deleted after its
+// retention with the event left whole (docs/adr/0038).
+func testAuditAddresses(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+	day := 24 * time.Hour
+	events := []*store.AuditEvent{
+		{Time: now.Add(-200 * day), Type: "authentication", PersonID: "p1", ClientID: "bank", Result: store.ResultSuccess,
+			Details: map[string]string{"amr": "hwk", store.DetailAddr: "192.0.2.10"}},
+		{Time: now.Add(-200 * day), Type: "authentication", PersonID: "p1", Result: store.ResultFailure, Reason: "cancelled"},
+		{Time: now.Add(-10 * day), Type: "consent", PersonID: "p1", ClientID: "bank", Result: store.ResultSuccess,
+			Details: map[string]string{store.DetailAddr: "2001:db8::7"}},
+		{Time: now, Type: "token", ClientID: "bank", Result: store.ResultSuccess,
+			Details: map[string]string{store.DetailAddr: "198.51.100.3", "grant_type": "refresh_token"}},
+	}
+	var appended []*store.AuditEvent
+	for _, e := range events {
+		given := maps.Clone(e.Details)
+		wantErr(t, "AppendAudit", s.AppendAudit(ctx, e), nil)
+		if !maps.Equal(e.Details, given) {
+			t.Errorf("event %d: AppendAudit changed the details to %v, want %v", e.Seq, e.Details, given)
+		}
+		kept := given[store.DetailAddr] != ""
+		if kept != (len(e.AddrSalt) == store.AddrSaltSize && len(e.AddrDigest) == sha256.Size) {
+			t.Errorf("event %d: salt %x, digest %x; want them if and only if it has an address", e.Seq, e.AddrSalt, e.AddrDigest)
+		}
+		c := *e
+		appended = append(appended, &c)
+	}
+	if bytes.Equal(appended[0].AddrSalt, appended[2].AddrSalt) {
+		t.Error("two events have the same address salt")
+	}
+
+	all := func(t *testing.T) []*store.AuditEvent {
+		t.Helper()
+		got, err := s.ListAudit(ctx, 0, 100)
+		wantErr(t, "ListAudit", err, nil)
+		if err := store.VerifyAuditChain(nil, got); err != nil {
+			t.Errorf("VerifyAuditChain: %v", err)
+		}
+		return got
+	}
+
+	t.Run("kept and read back", func(t *testing.T) {
+		same(t, "listed events", appended, all(t))
+		last, err := s.LastAudit(ctx)
+		wantErr(t, "LastAudit", err, nil)
+		same(t, "the newest event", appended[3], last)
+		mine, err := s.ListPersonAudit(ctx, "p1", 10)
+		wantErr(t, "ListPersonAudit", err, nil)
+		same(t, "p1's events", []*store.AuditEvent{appended[2], appended[1], appended[0]}, mine)
+		mine, err = s.ListPersonAuditAfter(ctx, "p1", 0, 10)
+		wantErr(t, "ListPersonAuditAfter", err, nil)
+		same(t, "p1's events after 0", []*store.AuditEvent{appended[0], appended[1], appended[2]}, mine)
+		mine, err = s.ListPersonAuditBefore(ctx, "p1", 4, 10)
+		wantErr(t, "ListPersonAuditBefore", err, nil)
+		same(t, "p1's events before 4", []*store.AuditEvent{appended[2], appended[1], appended[0]}, mine)
+		ranged, err := s.ListAuditRange(ctx, store.AuditQuery{Since: now.Add(-11 * day), ClientID: "bank"})
+		wantErr(t, "ListAuditRange", err, nil)
+		same(t, "the bank's events of the last 11 days", []*store.AuditEvent{appended[2], appended[3]}, ranged)
+	})
+
+	t.Run("tampering found", func(t *testing.T) {
+		for _, tc := range []struct {
+			name   string
+			change func(e *store.AuditEvent)
+		}{
+			{"address changed", func(e *store.AuditEvent) { e.Details[store.DetailAddr] = "203.0.113.9" }},
+			{"digest changed", func(e *store.AuditEvent) { e.AddrDigest[0] ^= 1 }},
+			{"digest removed", func(e *store.AuditEvent) { e.AddrDigest = nil }},
+		} {
+			got := all(t)
+			tc.change(got[2])
+			if err := store.VerifyAuditChain(nil, got); !errors.Is(err, store.ErrBrokenChain) {
+				t.Errorf("%s: VerifyAuditChain = %v, want ErrBrokenChain", tc.name, err)
+			}
+		}
+	})
+
+	t.Run("deleted after retention", func(t *testing.T) {
+		n, err := s.DeleteAuditAddresses(ctx, now.Add(-180*day))
+		wantErr(t, "DeleteAuditAddresses", err, nil)
+		if n != 1 {
+			t.Errorf("DeleteAuditAddresses 180 days back deleted %d, want 1", n)
+		}
+		forgotten := *appended[0]
+		forgotten.Details = map[string]string{"amr": "hwk"}
+		forgotten.AddrSalt = nil
+		same(t, "events after the oldest address went", []*store.AuditEvent{&forgotten, appended[1], appended[2], appended[3]}, all(t))
+
+		n, err = s.DeleteAuditAddresses(ctx, now.Add(-180*day))
+		wantErr(t, "DeleteAuditAddresses again", err, nil)
+		if n != 0 {
+			t.Errorf("DeleteAuditAddresses again deleted %d, want 0", n)
+		}
+		// An event of exactly the cut-off keeps its address.
+		n, err = s.DeleteAuditAddresses(ctx, now)
+		wantErr(t, "DeleteAuditAddresses up to now", err, nil)
+		if n != 1 {
+			t.Errorf("DeleteAuditAddresses up to now deleted %d, want 1", n)
+		}
+		got := all(t)
+		for i, e := range got {
+			if _, ok := e.Details[store.DetailAddr]; ok != (i == 3) || (i == 3) != (e.AddrSalt != nil) {
+				t.Errorf("event %d: details %v, salt %x; want only event 4's address kept", e.Seq, e.Details, e.AddrSalt)
+			}
+			if !bytes.Equal(e.AddrDigest, appended[i].AddrDigest) || !bytes.Equal(e.Hash, appended[i].Hash) {
+				t.Errorf("event %d: digest or hash changed", e.Seq)
+			}
+		}
+		if got[3].Details["grant_type"] != "refresh_token" {
+			t.Errorf("event 4: details %v, want the other details kept", got[3].Details)
+		}
+	})
+
+	t.Run("appended after deleting", func(t *testing.T) {
+		e := &store.AuditEvent{Time: now.Add(time.Second), Type: "logout", PersonID: "p1", Result: store.ResultSuccess,
+			Details: map[string]string{store.DetailAddr: "192.0.2.10"}}
+		wantErr(t, "AppendAudit", s.AppendAudit(ctx, e), nil)
+		got := all(t)
+		if len(got) != 5 || got[4].Details[store.DetailAddr] != "192.0.2.10" {
+			t.Errorf("%d events, the last with details %v", len(got), got[len(got)-1].Details)
 		}
 	})
 }

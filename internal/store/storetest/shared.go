@@ -25,6 +25,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 	}{
 		{"AuditChain", sharedAuditChain},
 		{"AuditReadInOrder", sharedAuditReadInOrder},
+		{"AuditAddresses", sharedAuditAddresses},
 		{"RecordsWrittenByTheOtherNode", sharedRecords},
 		{"ReadChangeWrite", sharedReadChangeWrite},
 		{"ReadChangeWriteClash", sharedReadChangeWriteClash},
@@ -731,5 +732,82 @@ func sharedSessionEnds(t *testing.T, a, b store.Store) {
 	left, err := a.PendingSessionEnds(ctx, now.Add(time.Hour), 100)
 	if err != nil || len(left) != 0 {
 		t.Fatalf("pending ends left: %d, %v", len(left), err)
+	}
+}
+
+// sharedAuditAddresses: both nodes append events with addresses, half
+// of them past their retention, and both delete the expired addresses
+// while they append (ADR 38). Every expired address is deleted once,
+// by one node or the other; every other one stays with its own event;
+// the chain verifies.
+func sharedAuditAddresses(t *testing.T, a, b store.Store) {
+	ctx := t.Context()
+	const goroutines, each = 4, 24 // each even: half expired
+	now := time.Now()
+	cut := now.Add(-100 * 24 * time.Hour)
+	var wg sync.WaitGroup
+	for n, db := range []store.Store{a, b} {
+		for g := range goroutines {
+			wg.Go(func() {
+				for i := range each {
+					at := now
+					if i%2 == 0 {
+						at = now.Add(-200 * 24 * time.Hour)
+					}
+					e := &store.AuditEvent{Type: "t", Time: at, Details: map[string]string{store.DetailAddr: fmt.Sprintf("10.%d.%d.%d", n, g, i)}}
+					if err := db.AppendAudit(ctx, e); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+	}
+	var deleted [2]int64
+	for n, db := range []store.Store{a, b} {
+		wg.Go(func() {
+			for range 20 {
+				d, err := db.DeleteAuditAddresses(ctx, cut)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				deleted[n] += d
+			}
+		})
+	}
+	wg.Wait()
+	// What the deleters may have missed while appends went on.
+	for n, db := range []store.Store{a, b} {
+		d, err := db.DeleteAuditAddresses(ctx, cut)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deleted[n] += d
+	}
+	all, err := b.ListAudit(ctx, 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.VerifyAuditChain(nil, all); err != nil {
+		t.Error(err)
+	}
+	old, kept := 0, 0
+	for _, e := range all {
+		_, has := e.Details[store.DetailAddr]
+		switch {
+		case e.Time.Before(cut) && has:
+			t.Errorf("event %d of %s still has its address", e.Seq, e.Time.Format(time.DateOnly))
+		case e.Time.Before(cut):
+			old++
+		case has:
+			kept++
+		}
+	}
+	if want := goroutines * each; old != want || kept != want {
+		t.Errorf("%d expired addresses deleted and %d kept, want %d of each", old, kept, want)
+	}
+	if got := deleted[0] + deleted[1]; got != int64(old) {
+		t.Errorf("the nodes deleted %d and %d addresses, %d in all, want %d", deleted[0], deleted[1], got, old)
 	}
 }

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Tokens", testTokens},
 		{"ReplayCache", testReplayCache},
 		{"AuditLog", testAuditLog},
+		{"AuditAddresses", testAuditAddresses},
 		{"PublicKeys", testPublicKeys},
 		{"Pins", testPins},
 		{"Sweeper", testSweeper},

@@ -1,0 +1,48 @@
+package app_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// TestHousekeepingDeletesOldAddresses: a housekeeping round deletes the
+// addresses of audit events older than audit.address_retention (180
+// days by default), keeps the younger ones and every event, and counts
+// what it deleted in varde_audit_addresses_deleted_total (ADR 38).
+func TestHousekeepingDeletesOldAddresses(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	a := clockedNode(t, &now, nil)
+	ctx := context.Background()
+	day := 24 * time.Hour
+	for _, at := range []time.Time{now.Add(-181 * day), now.Add(-179 * day)} {
+		e := &store.AuditEvent{Time: at, Type: "authentication", PersonID: "p1", Result: store.ResultSuccess,
+			Details: map[string]string{store.DetailAddr: "192.0.2.1"}}
+		if err := a.Store.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Housekeep(ctx)
+	events, err := a.Store.ListAudit(ctx, 0, 10)
+	if err != nil || len(events) != 2 {
+		t.Fatalf("%d events, %v", len(events), err)
+	}
+	if got := []string{events[0].Details[store.DetailAddr], events[1].Details[store.DetailAddr]}; got[0] != "" || got[1] != "192.0.2.1" {
+		t.Errorf("addresses after housekeeping %q, want the one of 181 days ago gone, the one of 179 kept", got)
+	}
+	if err := store.VerifyAuditChain(nil, events); err != nil {
+		t.Errorf("VerifyAuditChain: %v", err)
+	}
+	rec := httptest.NewRecorder()
+	a.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	if !strings.Contains(string(body), "\nvarde_audit_addresses_deleted_total 1\n") {
+		t.Errorf("metrics do not count the one address deleted:\n%s", grepLines(string(body), "varde_audit"))
+	}
+}

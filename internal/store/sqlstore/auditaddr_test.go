@@ -1,0 +1,97 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/pgtest"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+func TestAuditAddressesBeforeAndAfterSQLite(t *testing.T) {
+	testAuditAddressesBeforeAndAfter(t, openTemp(t))
+}
+
+func TestAuditAddressesBeforeAndAfterPostgres(t *testing.T) {
+	testAuditAddressesBeforeAndAfter(t, openPostgres(t, pgtest.NewDatabase(t)))
+}
+
+// testAuditAddressesBeforeAndAfter: an event sealed with its address in
+// the hashed body, as every event was before migration 0031 and as a
+// node of the version before still appends them while the nodes are
+// upgraded one by one, reads back and verifies as sealed, keeps its
+// address when the addresses kept apart are deleted, and the chain goes
+// on through it. An address kept apart and changed in its table breaks
+// the chain.
+func testAuditAddressesBeforeAndAfter(t *testing.T, db *DB) {
+	ctx := t.Context()
+	t0 := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+	old := &store.AuditEvent{Seq: 1, Time: t0, Type: "authentication", PersonID: "p1", Result: store.ResultSuccess,
+		Details: map[string]string{store.DetailAddr: "192.0.2.1", "amr": "hwk"}}
+	old.Seal(nil)
+	// The insert of the version before, which knows no addr_digest.
+	_, err := db.w.ExecContext(ctx, db.d.rebind("INSERT INTO audit_log (seq, time, type, person_id, client_id, provider, "+
+		"level, result, reason, details, prev_hash, hash) VALUES (?, ?, ?, ?, '', '', '', ?, '', ?, NULL, ?)"),
+		old.Seq, micros(old.Time), old.Type, old.PersonID, old.Result, jsonText(old.Details), old.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &store.AuditEvent{Time: t0.Add(time.Hour), Type: "consent", PersonID: "p1", Result: store.ResultSuccess,
+		Details: map[string]string{store.DetailAddr: "2001:db8::2"}}
+	if err := db.AppendAudit(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	verify := func(t *testing.T) []*store.AuditEvent {
+		t.Helper()
+		got, err := db.ListAudit(ctx, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.VerifyAuditChain(nil, got); err != nil {
+			t.Fatalf("VerifyAuditChain: %v", err)
+		}
+		if len(got) != 2 {
+			t.Fatalf("%d events, want 2", len(got))
+		}
+		return got
+	}
+	got := verify(t)
+	if got[0].Details[store.DetailAddr] != "192.0.2.1" || len(got[0].AddrDigest) != 0 {
+		t.Errorf("old event: details %v, digest %x; want its address in its details, no digest", got[0].Details, got[0].AddrDigest)
+	}
+	if got[1].Details[store.DetailAddr] != "2001:db8::2" || len(got[1].AddrDigest) == 0 {
+		t.Errorf("new event: details %v, digest %x; want its address kept apart", got[1].Details, got[1].AddrDigest)
+	}
+	var stored string
+	if err := db.r.QueryRowContext(ctx, db.d.rebind("SELECT details FROM audit_log WHERE seq = ?"), 2).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != "{}" {
+		t.Errorf("new event's details column %s, want the address left out", stored)
+	}
+
+	if _, err := db.w.ExecContext(ctx, "UPDATE audit_addresses SET addr = '203.0.113.9'"); err != nil {
+		t.Fatal(err)
+	}
+	tampered, err := db.ListAudit(ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.VerifyAuditChain(nil, tampered); !errors.Is(err, store.ErrBrokenChain) {
+		t.Errorf("VerifyAuditChain with an address changed = %v, want ErrBrokenChain", err)
+	}
+
+	n, err := db.DeleteAuditAddresses(context.Background(), t0.Add(24*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteAuditAddresses = %d, %v; want 1", n, err)
+	}
+	got = verify(t)
+	if got[0].Details[store.DetailAddr] != "192.0.2.1" {
+		t.Errorf("old event: details %v, want its address, which its hash covers, kept", got[0].Details)
+	}
+	if _, ok := got[1].Details[store.DetailAddr]; ok {
+		t.Errorf("new event: details %v, want its address gone", got[1].Details)
+	}
+}

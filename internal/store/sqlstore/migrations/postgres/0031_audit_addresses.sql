@@ -1,0 +1,17 @@
+-- 0031_audit_addresses: the client's address of an audit event kept
+-- apart from the event, so that it can be deleted after its retention
+-- (audit.address_retention, ADR 38) while the event stays and verifies.
+-- The event's hash covers addr_digest, SHA-256 over the random salt
+-- kept beside the address and the address; the row of the address and
+-- salt goes when the address expires. Events sealed before this have
+-- no digest and their address among their details, in the hash.
+ALTER TABLE audit_log ADD COLUMN addr_digest BYTEA;
+
+CREATE TABLE audit_addresses (
+	event_seq  BIGINT  NOT NULL PRIMARY KEY,
+	event_time BIGINT  NOT NULL,
+	addr       TEXT    NOT NULL,
+	salt       BYTEA   NOT NULL
+);
+
+CREATE INDEX audit_addresses_time ON audit_addresses (event_time);
