@@ -164,6 +164,18 @@ func TestVerifyAuditChainAddrApart(t *testing.T) {
 		{"only the address forgotten, salt left", func(c []*store.AuditEvent) { delete(c[3].Details, store.DetailAddr) }, false},
 		{"changed kept address", func(c []*store.AuditEvent) { c[3].Details[store.DetailAddr] = "198.51.100.1" }, true},
 		{"changed salt", func(c []*store.AuditEvent) { c[3].AddrSalt[1] ^= 1 }, true},
+		// SHA-256(salt ‖ address) is the same when bytes move across the
+		// boundary: 192.0.2.3 would read as 92.0.2.3, another address.
+		{"address's first byte moved into the salt", func(c []*store.AuditEvent) {
+			addr := c[3].Details[store.DetailAddr]
+			c[3].AddrSalt = append(c[3].AddrSalt, addr[0])
+			c[3].Details[store.DetailAddr] = addr[1:]
+		}, true},
+		{"salt's last byte moved into the address", func(c []*store.AuditEvent) {
+			salt := c[3].AddrSalt
+			c[3].AddrSalt = salt[:len(salt)-1]
+			c[3].Details[store.DetailAddr] = string(salt[len(salt)-1:]) + c[3].Details[store.DetailAddr]
+		}, true},
 		{"changed digest", func(c []*store.AuditEvent) { c[3].AddrDigest[0] ^= 1 }, true},
 		{"changed digest, address forgotten", func(c []*store.AuditEvent) {
 			forget(c[3])

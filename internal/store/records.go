@@ -495,12 +495,18 @@ func (e *AuditEvent) KeepAddrApart(salt []byte) error {
 // (AddrDigest) and still held, is the one the digest was made of. An
 // address in the hashed body, or one deleted, is intact: the hash
 // covers the former.
+//
+// The salt must be AddrSaltSize bytes: the digest covers salt and
+// address run together, so bytes moved across the boundary between
+// them (192.0.2.3 read as 92.0.2.3, a byte of it added to the salt)
+// give the same digest and only the salt's fixed length tells them
+// apart.
 func (e *AuditEvent) AddrIntact() bool {
 	addr, ok := e.Details[DetailAddr]
 	if len(e.AddrDigest) == 0 || !ok {
 		return true
 	}
-	return bytes.Equal(AddrDigest(e.AddrSalt, addr), e.AddrDigest)
+	return len(e.AddrSalt) == AddrSaltSize && bytes.Equal(AddrDigest(e.AddrSalt, addr), e.AddrDigest)
 }
 
 // Backends keep times to at least the microsecond, which is what the hash
