@@ -1,8 +1,11 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -113,5 +116,55 @@ func testAuditAddressesBeforeAndAfter(t *testing.T, db *DB) {
 	}
 	if _, ok := got[1].Details[store.DetailAddr]; ok {
 		t.Errorf("new event: details %v, want its address gone", got[1].Details)
+	}
+}
+
+// TestAuditAddressDeletedFromTheFile: an address deleted after its
+// retention, and its salt, are gone from the SQLite file, not only from
+// the table: SQLite leaves a deleted row's bytes in the page it was on
+// unless secure_delete is on, where anyone holding a copy of the file
+// reads them, and with the salt the digest the event keeps gives the
+// address back.
+func TestAuditAddressDeletedFromTheFile(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "varde.db")
+	db, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	const addr = "2001:db8:5ec:de1e::42"
+	t0 := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+	var salts [][]byte
+	for i := range 3 {
+		e := &store.AuditEvent{Time: t0.Add(time.Duration(i) * time.Minute), Type: "authentication", PersonID: "p1",
+			Result: store.ResultSuccess, Details: map[string]string{store.DetailAddr: addr}}
+		if err := db.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		salts = append(salts, e.AddrSalt)
+	}
+	if n, err := db.DeleteAuditAddresses(ctx, t0.Add(time.Hour)); err != nil || n != 3 {
+		t.Fatalf("DeleteAuditAddresses = %d, %v; want 3", n, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{path, path + "-wal"} {
+		raw, err := os.ReadFile(name)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(raw, []byte(addr)) {
+			t.Errorf("%s still holds the deleted address", filepath.Base(name))
+		}
+		for i, salt := range salts {
+			if bytes.Contains(raw, salt) {
+				t.Errorf("%s still holds the deleted salt of event %d", filepath.Base(name), i+1)
+			}
+		}
 	}
 }

@@ -27,7 +27,9 @@
 //
 // SQLite specifics: the database runs in WAL mode with synchronous=NORMAL,
 // a busy timeout and foreign keys on, set through the DSN so every pooled
-// connection gets them. Reads use a pool of query-only connections and
+// connection gets them; the write connection overwrites what it deletes
+// (secure_delete), so that a deleted audit address (ADR 38) is not left
+// in the file's free space. Reads use a pool of query-only connections and
 // never wait for writes. Every write goes through one goroutine that owns
 // the single write connection (writer.go): it takes all the operations
 // waiting at that moment, runs them in one BEGIN IMMEDIATE transaction

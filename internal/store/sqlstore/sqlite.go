@@ -339,6 +339,11 @@ func sqliteDSN(path string, role dsnRole) (string, error) {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", sqliteAutoCheckpointPages))
 		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", sqliteJournalSizeLimit))
+		// What is deleted is overwritten, not left in the file's free
+		// space: an audit address and its salt deleted after their
+		// retention (ADR 38), like every expired token and session,
+		// must not be readable from a copy of the file.
+		q.Add("_pragma", "secure_delete(1)")
 		// A write transaction takes the write lock up front, so one that
 		// reads first cannot fail to upgrade its lock later.
 		q.Set("_txlock", "immediate")
