@@ -44,14 +44,16 @@ func passkeyName(typed string) string {
 
 // passkeyNameProblem names the message saying what is wrong with name,
 // a name made by passkeyName, or "" when it is a name a passkey may
-// have: not empty, at most maxPasskeyName characters (not bytes), and
+// have: one that shows something (store.VisiblePasskeyName: not only
+// characters of no width), at most maxPasskeyName characters (not
+// bytes), and
 // without characters that would not show as themselves on the account
 // page: control characters, line and paragraph separators, and the
 // controls that reorder text (bidirectional embeddings, overrides and
 // isolates), with which "Phone" could be made to read as another name.
 func passkeyNameProblem(name string) string {
 	switch {
-	case name == "":
+	case store.VisiblePasskeyName(name) == "":
 		return "account.rename.err.empty"
 	case !utf8.ValidString(name):
 		return "account.rename.err.chars"

@@ -197,6 +197,10 @@ func TestRenameRefusesNames(t *testing.T) {
 		{"a right-to-left isolate", "\u2067Phone\u2069", http.StatusBadRequest, chars},
 		{"a line separator", "Work\u2028laptop", http.StatusBadRequest, chars},
 		{"another passkey's name in other letters", "PHONE", http.StatusConflict, "You already have a passkey with that name."},
+		// Characters of no width would make a name that looks like
+		// another's, or like none.
+		{"another passkey's name with a zero-width space", "Pho\u200bne", http.StatusConflict, "You already have a passkey with that name."},
+		{"nothing but characters of no width", "\u200b\u2060", http.StatusBadRequest, "Type a name for the passkey."},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := b.form("/account/passkeys/rename", url.Values{"credential": {laptop}, "csrf": {csrf}, "name": {tt.typed}})
@@ -249,7 +253,7 @@ func TestAddedPasskeyNameFollowsTheRenameRules(t *testing.T) {
 	b := h.browser("en")
 	b.enrol(newDevice(false), "", "fnr")
 	csrf := attr(t, b.get("/account").body, "data-csrf")
-	for _, name := range []string{"Phone \u202epotpal", strings.Repeat("æ", 101), "Work\u2028laptop"} {
+	for _, name := range []string{"Phone \u202epotpal", strings.Repeat("æ", 101), "Work\u2028laptop", "\u200b"} {
 		if r, m := b.json("/account/passkeys/begin", map[string]string{"name": name}, csrf); r.status != http.StatusBadRequest || m["error"] != "passkey_name" {
 			t.Errorf("add named %q: %d %v, want 400 passkey_name", name, r.status, m)
 		}
