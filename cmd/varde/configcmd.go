@@ -193,13 +193,18 @@ func trustedProxiesLine(s config.Server) string {
 // addressRetentionLine says how long the client addresses in the audit
 // log are kept (ADR 38), in days, which the setting cannot be written in.
 func addressRetentionLine(a config.Audit) string {
-	days := strconv.FormatFloat(a.AddressRetention.Hours()/24, 'f', -1, 64)
-	unit := "days"
+	return fmt.Sprintf("client addresses in the audit log are deleted %s (%v, audit.address_retention) after their event; "+
+		"the events stay, and those sealed before schema 0031 keep theirs", retentionDays(a.AddressRetention), a.AddressRetention)
+}
+
+// retentionDays is d in days ("180 days", "1.5 days", "1 day"), which a
+// duration setting cannot be written in.
+func retentionDays(d time.Duration) string {
+	days := strconv.FormatFloat(d.Hours()/24, 'f', -1, 64)
 	if days == "1" {
-		unit = "day"
+		return "1 day"
 	}
-	return fmt.Sprintf("client addresses in the audit log are deleted %s %s (%v, audit.address_retention) after their event; "+
-		"the events stay, and those sealed before schema 0031 keep theirs", days, unit, a.AddressRetention)
+	return days + " days"
 }
 
 // storeCheckTimeout bounds config check's read of the store, which may

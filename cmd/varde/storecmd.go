@@ -22,7 +22,8 @@ const storeUsage = `usage: varde store <backup|verify> --config FILE [flags]
   verify   check the database's integrity and the audit log's hash chain
            (each client address still kept against the digest its event
            holds), and print an anchor to keep elsewhere (--anchor
-           SEQ:HASH checks one);
+           SEQ:HASH checks one), and up to which event the addresses are
+           deleted, warning if before audit.address_retention ran out;
            --backup FILE checks a backup instead, read-only, so that it stays
            the snapshot it is
 `
@@ -86,7 +87,7 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if args[0] == "verify" {
 		fmt.Fprintf(stdout, "database: %s\n", sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN))
-		return verifyStore(ctx, cs, anchor, again, stdout)
+		return verifyStore(ctx, cs, anchor, again, cfg.Audit.AddressRetention, stdout)
 	}
 	start := time.Now()
 	if err := cs.BackupTo(ctx, out); err != nil {
@@ -119,7 +120,7 @@ func verifyBackup(ctx context.Context, path, anchor, again string, w io.Writer) 
 	}
 	defer cp.Close()
 	fmt.Fprintf(w, "backup: %s, read-only\n", path)
-	if err := verifyStore(ctx, cp, anchor, again, w); err != nil {
+	if err := verifyStore(ctx, cp, anchor, again, 0, w); err != nil {
 		if ue := new(usageError); errors.As(err, &ue) {
 			return err
 		}
@@ -130,8 +131,10 @@ func verifyBackup(ctx context.Context, path, anchor, again string, w io.Writer) 
 
 // verifyStore checks st's integrity and audit chain, and anchor if not
 // empty, and prints what it found, with again, the command that checks
-// the anchor it prints later.
-func verifyStore(ctx context.Context, st checkedStore, anchor, again string, w io.Writer) error {
+// the anchor it prints later, and up to which event the addresses kept
+// apart are deleted, warning if that is within keep, the address
+// retention (0: not known).
+func verifyStore(ctx context.Context, st checkedStore, anchor, again string, keep time.Duration, w io.Writer) error {
 	if err := st.CheckIntegrity(ctx); err != nil {
 		return err
 	}
@@ -152,6 +155,7 @@ func verifyStore(ctx context.Context, st checkedStore, anchor, again string, w i
 			events, h.Seq, h.Time.UTC().Format(time.RFC3339))
 		fmt.Fprintf(w, "anchor: %s\n  keep it elsewhere: `%s --anchor %s` shows whether the log up to it was changed\n",
 			h.AnchorString(), again, h.AnchorString())
+		printAddrsDeleted(w, h.AddrsDeletedTo, keep, time.Now())
 	}
 	if anchor == "" {
 		return nil
@@ -161,6 +165,24 @@ func verifyStore(ctx context.Context, st checkedStore, anchor, again string, w i
 	}
 	fmt.Fprintf(w, "anchor %s matches: the audit log up to it is as it was\n", anchor)
 	return nil
+}
+
+// printAddrsDeleted says up to the event of which time to the addresses
+// kept apart are deleted, if any is, and warns when that event is
+// younger than keep at now: the chain stays whole when an address is
+// deleted, so one deleted before its retention ran out, by a slip or by
+// someone who can write to the database, shows only here (ADR 38). A
+// retention shortened since is the other reason, which the operator
+// knows of.
+func printAddrsDeleted(w io.Writer, to time.Time, keep time.Duration, now time.Time) {
+	if to.IsZero() {
+		return
+	}
+	fmt.Fprintf(w, "addresses: deleted from the events up to %s\n", to.UTC().Format(time.RFC3339))
+	if keep > 0 && to.After(now.Add(-keep)) {
+		fmt.Fprintf(w, "WARNING: that event is younger than audit.address_retention (%s): an address was deleted before its time, "+
+			"unless the retention was shortened since\n", retentionDays(keep))
+	}
 }
 
 // shellWord is s as a shell reads it back as one word: as it is if it

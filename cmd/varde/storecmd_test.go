@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/audit"
@@ -157,4 +158,67 @@ func TestShellWord(t *testing.T) {
 			t.Errorf("shellWord(%q) = %s, want %s", in, got, want)
 		}
 	}
+}
+
+// TestStoreVerifySaysWhereAddressesAreDeleted: verify says up to which
+// event the addresses kept apart are deleted, and warns when that event
+// is younger than audit.address_retention: deleting an address leaves
+// the chain whole, so an address deleted before its time is shown, not
+// refused.
+func TestStoreVerifySaysWhereAddressesAreDeleted(t *testing.T) {
+	ctx := context.Background()
+	cfgPath, st := adminStore(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	day := 24 * time.Hour
+	for _, age := range []time.Duration{200 * day, 10 * day, day} {
+		e := &store.AuditEvent{Time: now.Add(-age), Type: "authentication", Result: store.ResultSuccess,
+			Details: map[string]string{store.DetailAddr: "192.0.2.1"}}
+		if err := st.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := runCmd(t, "store", "verify", "--config", cfgPath); err != nil || strings.Contains(out, "addresses:") {
+		t.Errorf("verify with every address kept: %v\n%s", err, out)
+	}
+
+	// Housekeeping deletes the one past the default 180 days.
+	if _, err := st.DeleteAuditAddresses(ctx, now.Add(-180*day)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCmd(t, "store", "verify", "--config", cfgPath)
+	want := "addresses: deleted from the events up to " + now.Add(-200*day).Format(time.RFC3339) + "\n"
+	if err != nil || !strings.Contains(out, want) || strings.Contains(out, "WARNING") {
+		t.Errorf("verify with the address past its retention deleted: %v\n%s\nwant %q and no warning", err, out, want)
+	}
+
+	// Someone deletes the address of the event of 10 days ago.
+	if _, err := st.DeleteAuditAddresses(ctx, now.Add(-5*day)); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runCmd(t, "store", "verify", "--config", cfgPath)
+	for _, want := range []string{
+		"addresses: deleted from the events up to " + now.Add(-10*day).Format(time.RFC3339) + "\n",
+		"WARNING: that event is younger than audit.address_retention (180 days): an address was deleted before its time",
+	} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("verify with an address deleted early: %v\n%s\nwant %q", err, out, want)
+		}
+	}
+}
+
+// adminStore is adminConfig's file and its store, open beside the
+// commands a test runs, closed when it ends.
+func adminStore(t *testing.T) (string, store.Store) {
+	t.Helper()
+	cfgPath := adminConfig(t)
+	cfg, err := config.LoadEnviron(cfgPath, func() []string { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := app.OpenExistingStore(context.Background(), cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return cfgPath, st
 }

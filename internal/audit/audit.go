@@ -124,6 +124,12 @@ type Head struct {
 	Seq    int64
 	Hash   []byte
 	Time   time.Time
+	// AddrsDeletedTo is the time of the newest event whose address,
+	// kept apart from it (store.AuditEvent.AddrDigest), is deleted;
+	// zero if none is. Deleting an address leaves the chain whole, so
+	// the chain cannot show one deleted before its retention ran out;
+	// this time, younger than the retention, does.
+	AddrsDeletedTo time.Time
 }
 
 // AnchorString is h as "SEQ:HASH" (the hash in lowercase hex), the form
@@ -158,12 +164,21 @@ func (l *Log) VerifyHead(ctx context.Context) (Head, error) {
 			case !e.AddrIntact():
 				return h, &ChainError{Seq: e.Seq, Problem: "the address kept does not match its digest"}
 			}
-			h = Head{Events: h.Events + 1, Seq: e.Seq, Hash: e.Hash, Time: e.Time}
+			h = Head{Events: h.Events + 1, Seq: e.Seq, Hash: e.Hash, Time: e.Time, AddrsDeletedTo: addrsDeletedTo(h.AddrsDeletedTo, e)}
 		}
 		if len(page) < size {
 			return h, nil
 		}
 	}
+}
+
+// addrsDeletedTo is to, or e's time if e's address kept apart is
+// deleted and e is newer.
+func addrsDeletedTo(to time.Time, e *store.AuditEvent) time.Time {
+	if _, kept := e.Details[store.DetailAddr]; len(e.AddrDigest) == 0 || kept || !e.Time.After(to) {
+		return to
+	}
+	return e.Time
 }
 
 // ErrAnchor means the audit log no longer holds, at an anchor's sequence

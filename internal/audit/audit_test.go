@@ -510,3 +510,32 @@ func TestAppendRecordsClientAddress(t *testing.T) {
 		t.Errorf("Verify after the addresses went: %d, %v", n, err)
 	}
 }
+
+// TestVerifyHeadSaysWhereAddressesAreDeletedTo: the head says the time
+// of the newest event whose address kept apart is deleted, so that an
+// address deleted before its retention ran out (which the chain cannot
+// refuse: deleting is allowed) shows; an address in an old event's
+// hashed body, or one still kept, counts for nothing.
+func TestVerifyHeadSaysWhereAddressesAreDeletedTo(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openStore(t)
+	l := &Log{Store: db}
+	day := 24 * time.Hour
+	for i := range 4 {
+		e := &store.AuditEvent{Time: t0.Add(time.Duration(i) * day), Type: "authentication", Result: store.ResultSuccess,
+			Details: map[string]string{store.DetailAddr: "192.0.2.1"}}
+		if err := l.Append(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h, err := l.VerifyHead(ctx); err != nil || !h.AddrsDeletedTo.IsZero() {
+		t.Fatalf("VerifyHead with every address kept = %+v, %v; want no time of deleted addresses", h, err)
+	}
+	if _, err := db.DeleteAuditAddresses(ctx, t0.Add(2*day)); err != nil {
+		t.Fatal(err)
+	}
+	h, err := l.VerifyHead(ctx)
+	if err != nil || !h.AddrsDeletedTo.Equal(t0.Add(day).Truncate(time.Microsecond)) {
+		t.Fatalf("VerifyHead after the two oldest addresses went = %+v, %v; want them deleted to %v", h, err, t0.Add(day))
+	}
+}
