@@ -167,19 +167,23 @@ func verifyStore(ctx context.Context, st checkedStore, anchor, again string, kee
 	return nil
 }
 
-// printAddrsDeleted says up to the event of which time to the addresses
-// kept apart are deleted, if any is, and warns when that event is
-// younger than keep at now: the chain stays whole when an address is
-// deleted, so one deleted before its retention ran out, by a slip or by
-// someone who can write to the database, shows only here (ADR 38). A
-// retention shortened since is the other reason, which the operator
-// knows of.
+// addrClockSlack is how much younger than the retention the newest
+// event whose address is deleted may be before verify warns: the nodes'
+// clocks and this one's may differ a little.
+const addrClockSlack = time.Hour
+
+// printAddrsDeleted says the time of the newest event whose address kept
+// apart is deleted, if any is, and warns when that event is younger than
+// keep at now: the chain stays whole when an address is deleted, so one
+// deleted before its retention ran out, by a slip or by someone who can
+// write to the database, shows only here (ADR 38). A retention
+// shortened since is the other reason, which the operator knows of.
 func printAddrsDeleted(w io.Writer, to time.Time, keep time.Duration, now time.Time) {
 	if to.IsZero() {
 		return
 	}
 	fmt.Fprintf(w, "addresses: deleted from the events up to %s\n", to.UTC().Format(time.RFC3339))
-	if keep > 0 && to.After(now.Add(-keep)) {
+	if keep > 0 && to.After(now.Add(-keep+addrClockSlack)) {
 		fmt.Fprintf(w, "WARNING: that event is younger than audit.address_retention (%s): an address was deleted before its time, "+
 			"unless the retention was shortened since\n", retentionDays(keep))
 	}
