@@ -178,8 +178,11 @@ type Persons interface {
 
 // Passkeys holds WebAuthn credentials.
 type Passkeys interface {
-	// CreatePasskey returns ErrConflict if the credential ID is taken and
-	// ErrNotFound if the person does not exist. If max > 0 and the person
+	// CreatePasskey returns ErrConflict if the credential ID is taken,
+	// ErrNotFound if the person does not exist and ErrBlocked if they are
+	// blocked (PersonBlocks), read in the same write, so that a block
+	// stored after the caller looked still stops the new way in, and a
+	// block stored after the write finds the passkey. If max > 0 and the person
 	// holds max passkeys or more already, it returns ErrLimit and stores
 	// nothing; the count and the insert are one atomic step, so writes
 	// at once cannot together pass max. The events, if any, are appended
@@ -247,7 +250,10 @@ type PasskeyUse struct {
 // RecoveryCodes holds hashes of single-use recovery codes.
 type RecoveryCodes interface {
 	// ReplaceRecoveryCodes drops personID's codes and stores these hashes;
-	// ErrNotFound if the person does not exist. The events, if any, are
+	// ErrNotFound if the person does not exist, ErrBlocked if hashes is
+	// not empty and the person is blocked (PersonBlocks), read in the
+	// same write as for Passkeys.CreatePasskey: dropping a blocked
+	// person's codes gives them nothing, new ones would. The events, if any, are
 	// appended to the audit log in the same atomic write, as
 	// AuditLog.AppendAudit appends them and in their order: the codes are
 	// replaced if and only if the events recording it are stored.
