@@ -136,9 +136,12 @@ func (db *DB) identifiersIn(ctx context.Context, tx querier, personID string) ([
 
 // LinkIdentifiers implements store.Persons: the identifiers, the end of
 // the other sessions and the events in one transaction, which reads
-// first whether the person is blocked, their row locked: a block stored
-// before the link's transaction stops it (ErrBlocked), and one stored
-// after it blocks the person with what the link gave them.
+// first whether the person is blocked, and their identifiers, their row
+// locked: a block stored before the link's transaction stops it
+// (ErrBlocked), and one stored after it blocks the person with what the
+// link gave them; a number of a scheme another link added before it
+// stops it (ErrSecondNumber), so that of two links at once of two
+// numbers of one scheme one stands.
 func (db *DB) LinkIdentifiers(ctx context.Context, personID string, add []store.Identifier, raise []store.LevelChange, except string, now time.Time, events func(raised []store.LevelChange, n int) []*store.AuditEvent) ([]*store.Session, error) {
 	var ended []*store.Session
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
@@ -154,8 +157,11 @@ func (db *DB) LinkIdentifiers(ctx context.Context, personID string, add []store.
 			if _, err := tx.StmtContext(ctx, db.st.insertIdentifier).ExecContext(ctx, id.Scheme, id.Value, personID); err != nil {
 				return fmt.Errorf("add %s identifier: %w", id.Scheme, db.d.classify(err))
 			}
-			ids = append(ids, id)
 		}
+		if scheme := store.SecondOfScheme(ids, add); scheme != "" {
+			return fmt.Errorf("add %s identifier: %w", scheme, store.ErrSecondNumber)
+		}
+		ids = append(ids, add...)
 		var raised []store.LevelChange
 		for _, c := range raise {
 			i := slices.IndexFunc(ids, func(h store.Identifier) bool { return h.Scheme == c.Scheme && h.Value == c.Value })
