@@ -42,3 +42,22 @@ type PersonNumbers interface {
 	// exist. On any error nothing changed.
 	AddIdentifier(ctx context.Context, personID string, id Identifier, retire, reason string, now time.Time, events func(sessions, grants int) []*AuditEvent) ([]*Session, error)
 }
+
+// SecondOfScheme returns the scheme of the first of add that is of a
+// scheme one of held is of, or another of add before it; "" if there is
+// none. A link refuses such an identifier (ErrSecondNumber): a second
+// number of a scheme is another person's, or a replaced one, which the
+// population register, not a login, says is the same person's.
+func SecondOfScheme(held, add []Identifier) string {
+	seen := make(map[string]bool, len(held)+len(add))
+	for _, id := range held {
+		seen[id.Scheme] = true
+	}
+	for _, id := range add {
+		if seen[id.Scheme] {
+			return id.Scheme
+		}
+		seen[id.Scheme] = true
+	}
+	return ""
+}

@@ -554,6 +554,14 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if errors.Is(err, store.ErrBlocked) {
+		// Blocked since accountJSON read the person: the passkey's write
+		// reads the block too, and stored nothing (ADR 42). Answered as
+		// a blocked person's session is.
+		p.auditChange(ctx, s, "passkey_added", reasonPersonBlocked, person.ID, nil)
+		p.jsonError(w, r, http.StatusUnauthorized, "session")
+		return
+	}
 	if err != nil {
 		reason := passkey.Reason(err)
 		if reason == "internal" {
@@ -857,6 +865,15 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		// never sent).
 		if err := p.takeSlotTicket(ctx, "codes", s.ID, t, &codesTicket{}, ticketLifetime); err != nil {
 			p.log().ErrorContext(ctx, "drop recovery codes ticket", "err", err)
+		}
+		if errors.Is(err, store.ErrBlocked) {
+			// Blocked since changeForm read the person: the codes' write
+			// reads the block too, and replaced nothing (ADR 42). The
+			// browser goes to log in, as a blocked person's session
+			// does, where the broker says the Varde ID is blocked.
+			p.auditChange(ctx, s, "recovery_codes_regenerated", reasonPersonBlocked, person.ID, nil)
+			p.toLogin(w, r)
+			return
 		}
 		p.internalError(w, r, "new recovery codes", err)
 		return
