@@ -102,7 +102,7 @@ func (p *Provider) activityLine(ctx context.Context, e *store.AuditEvent, lang s
 		}
 		v.What = t("account.activity." + e.Type)
 	case e.Type == "enrolment", e.Type == "sessions_ended", e.Type == "person_blocked", e.Type == "person_unblocked",
-		e.Type == "identifier_added", e.Type == "person_exported":
+		e.Type == "identifier_added", e.Type == "identifier_removed", e.Type == "person_exported":
 		if e.Result != store.ResultSuccess {
 			return v, false
 		}
