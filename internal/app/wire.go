@@ -46,6 +46,7 @@ func (a *App) providers(cfg *config.Config, opt Options, st store.Store, session
 		CursorKey: cursorKey,
 		Sessions:  sessions, Finisher: fin, Pages: pages, Audit: a.Audit,
 		SyntheticEnrolment: cfg.Passkey.SyntheticEnrolment,
+		AddressRetention:   cfg.Audit.AddressRetention,
 		Now:                opt.Now, Rand: opt.Rand, Log: log,
 	}
 	ups, err := a.upstreams(cfg, opt, st, pages, fin, log)

@@ -114,6 +114,9 @@ type historyData struct {
 	// Newer and Older are the pages on either side, "" when there is
 	// none.
 	Newer, Older string
+	// AddrDays is how many days an address in the activity is kept
+	// (addrDays), 0 when not known.
+	AddrDays int
 }
 
 // historyPage: GET /account/activity[?page=CURSOR].
@@ -169,7 +172,7 @@ func (p *Provider) historyOf(ctx context.Context, personID, lang string, c curso
 	default:
 		newest, oldest = c.after, c.after+1
 	}
-	d := historyData{Activity: read.lines}
+	d := historyData{Activity: read.lines, AddrDays: p.addrDays()}
 	if len(d.Activity) > 0 {
 		d.To, d.From = d.Activity[0].When, d.Activity[len(d.Activity)-1].When
 	}
