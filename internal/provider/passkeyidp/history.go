@@ -131,6 +131,13 @@ func (p *Provider) historyPage(w http.ResponseWriter, r *http.Request) {
 	}
 	lang := p.lang(r)
 	c, err := p.parseCursor(person.ID, r.URL.Query())
+	if errors.Is(err, errOldCursor) {
+		// A bookmark of before cursors were sealed names a Seq no
+		// longer taken in the clear: the person gets their newest
+		// activity, from which the link's page is a few steps back.
+		http.Redirect(w, r, withoutOldCursor(r), http.StatusSeeOther)
+		return
+	}
 	if errors.Is(err, errBadCursor) {
 		p.Pages.Error(w, r, http.StatusBadRequest, lang, errorPage("account.history.bad", historyPath))
 		return
