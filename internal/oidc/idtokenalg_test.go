@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -170,5 +171,13 @@ func TestRS256LogoutTokenRenewed(t *testing.T) {
 	}
 	if h := tok.Headers[0]; h.Algorithm != "RS256" || h.KeyID != rsaSigner.KID() {
 		t.Errorf("logout token of a client that switched to RS256, renewed: alg %s by %s", h.Algorithm, h.KeyID)
+	}
+
+	// A node without an RSA key cannot renew it, and says so with
+	// ErrNoRSAKey: the outbox leaves it to a node with one
+	// (webhook.Notifier.RenewElsewhere), never signs it ES256.
+	h.p.RSASigner = nil
+	if out, err := h.p.RenewLogoutToken(logoutForm(toks[0]), later); !errors.Is(err, ErrNoRSAKey) || errors.Is(err, ErrNotLogoutDelivery) || out != nil {
+		t.Errorf("RenewLogoutToken of an RS256 client's token at a node without an RSA key = %q, %v; want ErrNoRSAKey alone", out, err)
 	}
 }
