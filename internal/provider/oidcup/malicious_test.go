@@ -111,6 +111,13 @@ func TestMaliciousIDTokens(t *testing.T) {
 		{name: "NUL in the identifier object", claims: func(c map[string]any) {
 			c["pid"] = map[string]string{"scheme": "no:fnr", "value": f.fnr + "\x00"}
 		}, reason: ReasonNotText, broker: provider.ReasonAccountRefused},
+		// A name that would not show as itself at the help desk
+		// (identity.HiddenRune) is refused, as a passkey's name is.
+		{name: "a right-to-left override in given_name", claims: func(c map[string]any) { c["given_name"] = "\u202eirak" }, reason: ReasonInvalidName, broker: provider.ReasonAccountRefused},
+		{name: "an isolate in family_name", claims: func(c map[string]any) { c["family_name"] = "\u2067Nordmann\u2069" }, reason: ReasonInvalidName, broker: provider.ReasonAccountRefused},
+		{name: "a right-to-left mark in family_name", claims: func(c map[string]any) { c["family_name"] = "Nordmann\u200f" }, reason: ReasonInvalidName, broker: provider.ReasonAccountRefused},
+		{name: "a line separator in given_name", claims: func(c map[string]any) { c["given_name"] = "Kari\u2028Ola" }, reason: ReasonInvalidName, broker: provider.ReasonAccountRefused},
+		{name: "a control character in given_name", claims: func(c map[string]any) { c["given_name"] = "Ka\x07ri" }, reason: ReasonInvalidName, broker: provider.ReasonAccountRefused},
 		{name: "NUL in a claim name", claims: func(c map[string]any) { c["given_name\x00"] = "Kari" }, reason: ReasonNotText, broker: provider.ReasonAccountRefused},
 		{name: "claims not UTF-8", sign: func(f *fakeUpstream, c map[string]any) string {
 			payload, _ := json.Marshal(c)

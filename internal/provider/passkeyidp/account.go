@@ -102,6 +102,9 @@ type accountData struct {
 	// read.
 	Activity     []activityView
 	ShowActivity bool
+	// AddrDays is how many days an address in the activity is kept
+	// (addrDays), 0 when not known.
+	AddrDays int
 	// OlderActivity is the page of the activity older than Activity
 	// (history.go), "" when there is none.
 	OlderActivity string
@@ -356,7 +359,7 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 			return
 		}
 	}
-	d.ShowActivity = p.History != nil
+	d.ShowActivity, d.AddrDays = p.History != nil, p.addrDays()
 	if err := p.elsewhere(ctx, s, lang, &d); err != nil {
 		p.internalError(w, r, "account sessions and services", err)
 		return

@@ -99,7 +99,14 @@ func (p *Provider) enrolBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !identity.ValidName(req.GivenName) || !identity.ValidName(req.FamilyName) {
-		p.jsonError(w, r, http.StatusBadRequest, "enrol_name")
+		// A name with characters that would not show as themselves is
+		// told apart from one missing or too long: the person cannot
+		// see what to take out.
+		msg := "passkey.err.enrol_name"
+		if strings.ContainsFunc(req.GivenName+req.FamilyName, identity.HiddenRune) {
+			msg += ".chars"
+		}
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "enrol_name", Message: p.Pages.T(p.lang(r), msg)})
 		return
 	}
 	switch req.Kind {
