@@ -72,14 +72,14 @@
 // login.
 //
 // An ID token that is, but whose account Varde cannot use, is
-// "account_refused" ("claims_not_text", "invalid_name", "no_auth_time",
+// "account_refused" ("claims_not_text", "no_auth_time",
 // "stale_auth_time", "unknown_acr", "no_identifier",
 // "invalid_identifier", "ambiguous_identifier"), handed
 // over through provider.AccountFinisher with a handle of the token's sub
 // (an HMAC under a key of the process; neither it nor the sub is
 // logged or audited).
-// Each of these may be one account's: a name with a NUL or a character
-// that turns text around in it that the person gave the upstream, a person with no national
+// Each of these may be one account's: a name with a NUL in it that the
+// person gave the upstream, a person with no national
 // identifier at the eID, or one of a scheme this upstream is not trusted
 // for, a session reused for whoever has one, an authenticator the eID
 // grades with an acr Varde does not map. A person retrying, or anyone
@@ -161,12 +161,13 @@
 //     fits no name or number and no PostgreSQL text column. The ID token
 //     is at most 16 KiB; given_name and family_name (at most 100
 //     characters) and birthdate (YYYY-MM-DD) are passed on when
-//     well-formed and otherwise left out, but a name holding a character
+//     well-formed and otherwise left out; a name holding a character
 //     that does not show as itself (identity.HiddenRune: a control
 //     character, a line or paragraph separator, a control that reorders
-//     text) refuses the token ("invalid_name"), as a passkey's name
-//     holding one is refused: shown to the help desk, it could read as
-//     another name, or backwards.
+//     text) is not well-formed: shown to the help desk, it could read as
+//     another name, or backwards. The login goes on without it, as the
+//     person is who their number says, and refusing it would lock them
+//     out for what their eID's record holds.
 //   - Keys: the JWKS is cached for Timeouts.JWKS; a kid it does not hold
 //     makes one refetch, at most once per Timeouts.Refetch of the last
 //     such refetch (OIDC Core §10.1.1, key rotation); the health probe's

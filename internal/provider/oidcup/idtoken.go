@@ -174,11 +174,6 @@ func (c *checker) account(cl *idClaims, all map[string]json.RawMessage) (*verifi
 	if cl.AuthTime != nil {
 		v.authTime = cl.AuthTime.Time()
 	}
-	for _, claim := range []string{"given_name", "family_name"} {
-		if hidesText(all[claim]) {
-			return nil, reject(ReasonInvalidName, "%s holds a character that does not show as itself", claim)
-		}
-	}
 	v.givenName = profileClaim(all["given_name"], identity.ValidName)
 	v.familyName = profileClaim(all["family_name"], identity.ValidName)
 	v.birthDate = profileClaim(all["birthdate"], identity.ValidBirthDate)
@@ -238,22 +233,6 @@ func profileClaim(raw json.RawMessage, valid func(string) bool) string {
 		return ""
 	}
 	return s
-}
-
-// hidesText reports whether raw, a name claim, is a string holding a
-// character that does not show as itself (identity.HiddenRune) once the
-// spaces around it are trimmed. Such a name, shown to the help desk or
-// stored for the person, could read as another person's, or backwards;
-// no register holds one, so the token is refused, as a passkey name
-// holding one is, rather than taken without it. A name claim of the
-// wrong type, empty or too long only describes the person badly, and is
-// left out (profileClaim).
-func hidesText(raw json.RawMessage) bool {
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return false
-	}
-	return strings.ContainsFunc(strings.TrimSpace(s), identity.HiddenRune)
 }
 
 // header reads alg and kid before the token is parsed, to refuse "none"

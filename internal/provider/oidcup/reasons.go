@@ -42,10 +42,6 @@ const (
 	ReasonUnknownACR        = "unknown_acr"
 	ReasonNoIdentifier      = "no_identifier"
 	ReasonInvalidIdentifier = "invalid_identifier"
-	// ReasonInvalidName: given_name or family_name holds a character
-	// that does not show as itself (identity.HiddenRune), such as a
-	// control that makes it read backwards.
-	ReasonInvalidName = "invalid_name"
 	// ReasonAmbiguousIdentifier: a plain string identifier valid in more
 	// than one accepted scheme.
 	ReasonAmbiguousIdentifier = "ambiguous_identifier"
@@ -118,7 +114,7 @@ func failReason(reason string) string {
 	case ReasonInternal, ReasonOutcomeUnknown:
 		return provider.ReasonNodeError
 	case ReasonUnknownACR, ReasonNoIdentifier, ReasonInvalidIdentifier, ReasonAmbiguousIdentifier,
-		ReasonNoAuthTime, ReasonStaleAuthTime, ReasonNotText, ReasonInvalidName:
+		ReasonNoAuthTime, ReasonStaleAuthTime, ReasonNotText:
 		return provider.ReasonAccountRefused
 	}
 	return ReasonUpstreamError
