@@ -29,7 +29,7 @@ var commandsWithFlags = map[string][][]string{
 	"store":   {{"store", "backup"}, {"store", "verify"}},
 	"keys":    {{"keys", "list"}, {"keys", "retire"}},
 	"nodes":   {{"nodes", "list"}, {"nodes", "forget"}},
-	"persons": {{"persons", "show"}, {"persons", "block"}, {"persons", "unblock"}, {"persons", "add-number"}, {"persons", "export"}},
+	"persons": {{"persons", "show"}, {"persons", "block"}, {"persons", "unblock"}, {"persons", "add-number"}, {"persons", "remove-number"}, {"persons", "export"}},
 }
 
 // flagLine is a flag in a flag set's usage: "  -name" and the word for

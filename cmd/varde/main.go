@@ -69,6 +69,7 @@ commands:
   nodes     the cluster's nodes: nodes list|forget (take a node that will never come back off the status page)
   persons   the help desk: persons show|block|unblock IDENTIFIER (look a person up; block their Varde ID at once, and lift it);
             persons add-number IDENTIFIER NEW (a person's national number changed: keep them one person);
+            persons remove-number IDENTIFIER NUMBER (take off a person a number that is not theirs);
             persons export IDENTIFIER (everything Varde holds about a person, for their access request)
   resilience  kill, slow and restart simulated eIDs under concurrent logins; measure failover
               (--nodes --postgres DSN: kill and restart one of two Varde nodes instead)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -22,6 +23,7 @@ import (
 const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [flags] IDENTIFIER
        varde persons <show|block|unblock> --config FILE [flags] --id ID
        varde persons add-number --config FILE --reason TEXT [--by NAME] [--merge] IDENTIFIER NEW
+       varde persons remove-number --config FILE --reason TEXT [--by NAME] IDENTIFIER NUMBER
        varde persons export --config FILE --reason TEXT --out FILE [--by NAME] (IDENTIFIER | --id ID)
 
   show        look a person up by an identifier, or by their person ID
@@ -52,6 +54,20 @@ const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [f
               holds nothing but NEW (no passkey, no recovery code, no other
               number): their sessions end and their tokens stop working, and
               services stop seeing that person's sub
+  remove-number
+              take NUMBER, one of the numbers of the person found by
+              IDENTIFIER (it may be NUMBER itself), off them (--reason,
+              required): for a number that is not theirs, such as someone
+              else's eID linked from their session on a shared phone. From
+              then on a login through an eID with NUMBER does not find the
+              person: it makes a person of its own. The person keeps their
+              sub at every service. Varde does not record which number a
+              login proved, so every session of the person ends (services
+              that got tokens in them are told) and every grant is revoked:
+              they log in again with what they still hold. A person's last
+              number is never removed: block their Varde ID instead. A
+              blocked person's number is removed too, and the block stays.
+              Audited with the reason and --by, no number
   export      write everything Varde holds about the person, for their
               access request (GDPR Art. 15), as one JSON document, to the
               new file --out, which only its owner can read (an existing
@@ -74,7 +90,7 @@ const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [f
               hold (what services and eIDs keep, the proxy's logs, backups):
               see the README
 
-IDENTIFIER and NEW are the scheme and the number, as the configuration
+IDENTIFIER, NEW and NUMBER are the scheme and the number, as the configuration
 spells schemes: no:fnr:01018012371, no:dnr:..., dk:cpr:..., se:pnr:...,
 fi:hetu:..., passport:NOR:.... Spaces in the number are ignored; quote it
 if it has any; check digits are checked. Numbers are shown masked (in
@@ -98,8 +114,11 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 		fs.StringVar(&personID, "id", "", "the person's `ID`, as show and the audit log print it, instead of IDENTIFIER")
 		positional = []string{"[IDENTIFIER]"}
 	case "add-number":
+		positional = append(positional, "NEW")
+	case "remove-number":
+		positional = append(positional, "NUMBER")
 	default:
-		return unknownSubcommand("persons", personsUsage, args[0], stderr, "show", "block", "unblock", "add-number", "export")
+		return unknownSubcommand("persons", personsUsage, args[0], stderr, "show", "block", "unblock", "add-number", "remove-number", "export")
 	}
 	if args[0] != "show" {
 		example := "phone stolen, called the help desk"
@@ -115,12 +134,11 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 	}
 	if args[0] == "add-number" {
 		fs.BoolVar(&merge, "merge", false, "if NEW belongs to another person holding nothing else, move it and retire that person")
-		positional = append(positional, "NEW")
 	}
 	if err := parseFlags(fs, args[1:], positional...); err != nil {
 		return err
 	}
-	if args[0] != "add-number" {
+	if len(positional) == 1 {
 		switch {
 		case personID != "" && fs.NArg() > 0:
 			return usageErrorf("%s: give the person's IDENTIFIER or --id, not both", fs.Name())
@@ -139,12 +157,13 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 			return err
 		}
 	}
-	var added store.Identifier
-	if args[0] == "add-number" {
-		if added, err = parseIdentifierArg(fs.Arg(1)); err != nil {
+	// NEW or NUMBER, the number added or removed.
+	var number store.Identifier
+	if len(positional) == 2 {
+		if number, err = parseIdentifierArg(fs.Arg(1)); err != nil {
 			return err
 		}
-		if added.Scheme == id.Scheme && added.Value == id.Value {
+		if args[0] == "add-number" && number.Scheme == id.Scheme && number.Value == id.Value {
 			return usageErrorf("the new number is the number the person is found by: nothing to add")
 		}
 	}
@@ -189,7 +208,9 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 	case "unblock":
 		return unblockPerson(ctx, st, p, reason, by, now(), stdout)
 	case "add-number":
-		return addNumber(ctx, st, p, added, merge, reason, by, now(), stdout)
+		return addNumber(ctx, st, p, number, merge, reason, by, now(), stdout)
+	case "remove-number":
+		return removeNumber(ctx, st, p, number, reason, by, now(), stdout)
 	case "export":
 		// The subs services get come from the nodes' salt: one that is
 		// not theirs would give the person wrong ones.
@@ -345,6 +366,7 @@ const (
 	eventPersonBlocked   = "person_blocked"
 	eventPersonUnblocked = "person_unblocked"
 	eventIdentifierAdded = "identifier_added"
+	eventIdentifierGone  = "identifier_removed"
 	eventPersonRetired   = "person_retired"
 )
 
@@ -475,6 +497,46 @@ func addNumber(ctx context.Context, st store.Store, p *store.Person, added store
 	fmt.Fprintln(w, "What services see: the subs they got for the retired person are not issued any more; a login with")
 	fmt.Fprintf(w, "this number gets person %s's sub at each service again from now on. A service that opened an\n", p.ID)
 	fmt.Fprintln(w, "account under the retired person's sub is not told: the person may need to ask it to join the two.")
+	return nil
+}
+
+// removeNumber takes the number gone off p, for a number that is not
+// theirs, ending every session of theirs and revoking their grants in
+// the same write (ADR 44).
+func removeNumber(ctx context.Context, st store.Store, p *store.Person, gone store.Identifier, reason, by string, now time.Time, w io.Writer) error {
+	masked := gone.Scheme + " number " + identity.Mask(gone)
+	if !slices.ContainsFunc(p.Identifiers, func(id store.Identifier) bool { return id.Scheme == gone.Scheme && id.Value == gone.Value }) {
+		return fmt.Errorf("person %s does not hold that %s: nothing changed (varde persons show lists the numbers they hold)", p.ID, masked)
+	}
+	if len(p.Identifiers) == 1 {
+		return fmt.Errorf("that %s is person %s's last number, and a person is never left without one. "+
+			"To stop every way in, block their Varde ID instead: varde persons block --id %s. Nothing changed", masked, p.ID, p.ID)
+	}
+	log := &audit.Log{Now: func() time.Time { return now }}
+	var sessions, grants int
+	_, err := st.RemoveIdentifier(ctx, p.ID, gone, now, func(s, g int) []*store.AuditEvent {
+		sessions, grants = s, g
+		ev := &store.AuditEvent{Type: eventIdentifierGone, PersonID: p.ID, Result: store.ResultSuccess, Details: map[string]string{
+			"scheme": gone.Scheme, "reason": reason, "by": by, "via": "cli", "sessions": strconv.Itoa(s), "grants": strconv.Itoa(g)}}
+		log.Prepare(ctx, ev)
+		return []*store.AuditEvent{ev}
+	})
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("person %s's numbers changed meanwhile: nothing changed (%w); look again with varde persons show", p.ID, err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "removed the %s from person %s at %s.\n", masked, p.ID, utc(now))
+	fmt.Fprintf(w, "Ended %d sessions and revoked %d grants, with their refresh and access tokens: Varde does not record\n", sessions, grants)
+	fmt.Fprintln(w, "which number a login proved, so all of them. The person logs in again with what they still hold; the")
+	fmt.Fprintln(w, "running nodes tell the services that got tokens in the ended sessions (back-channel logout).")
+	fmt.Fprintln(w, "A login through an eID with that number no longer finds this person: it makes a person of its own.")
+	fmt.Fprintln(w, "Every service keeps the same sub for this person; a service that gets the national number gets")
+	fmt.Fprintln(w, "one of the numbers the person still holds from their next login.")
+	if p.Blocked() {
+		fmt.Fprintln(w, "Their Varde ID is still blocked: lift it with varde persons unblock once they have shown who they are.")
+	}
 	return nil
 }
 

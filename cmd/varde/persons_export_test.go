@@ -78,7 +78,7 @@ func exportStore(t *testing.T, driver string) (string, store.Store) {
 	}
 
 	other := &store.Person{ID: "p-ola", WebAuthnID: bytes.Repeat([]byte{9}, 32), GivenName: "Ola", FamilyName: "Hansen", BirthDate: "1975-05-05",
-		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: syntheticFnr(t)}}, ProofingLevel: "substantial", ProofingMethod: "minid", CreatedAt: now}
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: syntheticFnr(t, 2)}}, ProofingLevel: "substantial", ProofingMethod: "minid", CreatedAt: now}
 	must(st.CreatePerson(ctx, other))
 	must(st.CreatePasskey(ctx, &store.Passkey{CredentialID: []byte("cred-ola"), PersonID: other.ID, Name: "Ola's laptop", CreatedAt: now}, 0))
 	must(st.CreateGrantTokens(ctx, &store.Grant{ID: "g-ola", ClientID: "tax", PersonID: other.ID, Scope: []string{"openid", "tax_records"}, CreatedAt: now}, nil,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"io"
 	"os/user"
 	"strings"
 	"testing"
@@ -283,7 +284,7 @@ func TestPersonsErrors(t *testing.T) {
 func mergedStore(t *testing.T) (cfg string, st store.Store, taken string) {
 	t.Helper()
 	cfg, st = personStore(t)
-	taken = syntheticFnr(t)
+	taken = syntheticFnr(t, 1)
 	eidPerson(t, st, "p-eid", taken)
 	if out, err := runCmd(t, "persons", "add-number", "--config", cfg, "--reason", "birth number given", "--merge",
 		"no:fnr:"+personFnr, "no:fnr:"+taken); err != nil {
@@ -293,15 +294,37 @@ func mergedStore(t *testing.T) (cfg string, st store.Store, taken string) {
 	return cfg, st, taken
 }
 
-// syntheticFnr is a valid birth number of nobody (month + 80), new for
-// each call.
-func syntheticFnr(t *testing.T) string {
+// syntheticFnr is a valid birth number of nobody (month + 80), drawn at
+// random for someone born on the nth (1 to 28) of June 1990: a test
+// that gives each number it needs its own nth gets numbers that differ
+// in their birth date, where draws for one date would collide now and
+// then (about 330 valid numbers to a date).
+func syntheticFnr(t *testing.T, nth int) string {
 	t.Helper()
-	n, err := identity.SyntheticNO(rand.Reader, identity.KindFnr, time.Date(1990, time.June, 15, 0, 0, 0, 0, time.UTC))
+	return syntheticFnrFrom(t, rand.Reader, nth)
+}
+
+// syntheticFnrFrom is syntheticFnr's number drawn from r.
+func syntheticFnrFrom(t *testing.T, r io.Reader, nth int) string {
+	t.Helper()
+	n, err := identity.SyntheticNO(r, identity.KindFnr, time.Date(1990, time.June, nth, 0, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestSyntheticFnrsDiffer: the numbers a test draws are distinct
+// whatever the draws, even the same individual number each time.
+func TestSyntheticFnrsDiffer(t *testing.T) {
+	seen := map[string]bool{}
+	for nth := 1; nth <= 3; nth++ {
+		n := syntheticFnrFrom(t, bytes.NewReader(bytes.Repeat([]byte{0, 7}, 1000)), nth)
+		if _, err := identity.Parse(identity.SchemeNOFnr, n); err != nil || seen[n] {
+			t.Errorf("draw %d: %s (%v), drawn before: %v", nth, n, err, seen[n])
+		}
+		seen[n] = true
+	}
 }
 
 // eidPerson stores a person as a login through an eID with number makes
@@ -339,7 +362,7 @@ func holder(t *testing.T, st store.Store, number string) string {
 // added the same way.
 func TestPersonsAddNumber(t *testing.T) {
 	cfg, st := personStore(t)
-	newFnr := syntheticFnr(t)
+	newFnr := syntheticFnr(t, 1)
 	out, err := runCmd(t, "persons", "add-number", "--config", cfg, "--reason", "birth number given, register checked", "--by", "Ola",
 		"no:dnr:"+personDnr, "no:fnr:"+newFnr)
 	if err != nil {
@@ -376,7 +399,7 @@ func TestPersonsAddNumber(t *testing.T) {
 	}
 
 	// A birth number replaced later: a second one is added too.
-	third := syntheticFnr(t)
+	third := syntheticFnr(t, 2)
 	if out, err := runCmd(t, "persons", "add-number", "--config", cfg, "--reason", "birth number replaced", "no:fnr:"+newFnr, "no:fnr:"+third); err != nil {
 		t.Fatalf("a second birth number: %v\n%s", err, out)
 	}
@@ -391,7 +414,7 @@ func TestPersonsAddNumberToBlocked(t *testing.T) {
 	if _, err := st.BlockPerson(context.Background(), "p-kari", "phone stolen", time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
-	newFnr := syntheticFnr(t)
+	newFnr := syntheticFnr(t, 1)
 	out, err := runCmd(t, "persons", "add-number", "--config", cfg, "--reason", "birth number given", "no:dnr:"+personDnr, "no:fnr:"+newFnr)
 	if code := exitStatus(err, &bytes.Buffer{}); code != 1 || !strings.Contains(err.Error(), "Varde ID is blocked; unblock it first (varde persons unblock") ||
 		strings.Contains(err.Error(), newFnr) {
@@ -412,7 +435,7 @@ func TestPersonsAddNumberToBlocked(t *testing.T) {
 func TestPersonsAddNumberHeldByAnother(t *testing.T) {
 	cfg, st := personStore(t)
 	ctx := context.Background()
-	taken := syntheticFnr(t)
+	taken := syntheticFnr(t, 1)
 	eidPerson(t, st, "p-eid", taken)
 	args := []string{"persons", "add-number", "--config", cfg, "--reason", "birth number given", "no:fnr:" + personFnr, "no:fnr:" + taken}
 
@@ -463,7 +486,7 @@ func TestPersonsAddNumberHeldByAnother(t *testing.T) {
 	}
 
 	// Someone with a passkey is a person of their own.
-	other := syntheticFnr(t)
+	other := syntheticFnr(t, 2)
 	eidPerson(t, st, "p-own", other)
 	if err := st.CreatePasskey(ctx, &store.Passkey{CredentialID: []byte("cred-own"), PersonID: "p-own", Name: "Phone", CreatedAt: time.Now()}, 0); err != nil {
 		t.Fatal(err)

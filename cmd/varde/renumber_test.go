@@ -28,16 +28,7 @@ func TestNewNationalNumberKeepsTheSub(t *testing.T) {
 	d, issuer := startDemoIn(t, dir, demoTuning{})
 	cfg := demoAdminConfig(t, dir, issuer)
 	rp := newFedRP(t, d, issuer)
-	var person providersim.Person
-	for _, p := range providersim.DefaultPersons() {
-		if p.Identifier.Scheme == identity.SchemeNODnr {
-			person = p
-			break
-		}
-	}
-	if person.ID == "" {
-		t.Fatal("the sims have no person with a D-number")
-	}
+	person := simDnrPerson(t)
 	born, err := time.Parse(time.DateOnly, person.BirthDate)
 	if err != nil {
 		t.Fatal(err)
@@ -73,10 +64,6 @@ func TestNewNationalNumberKeepsTheSub(t *testing.T) {
 		t.Errorf("sub with the birth number %v, with the D-number %v: want the same", viaFnr["sub"], before["sub"])
 	}
 	// The service that gets the national number gets the birth number.
-	nationalID := func(claims map[string]any) string {
-		id, _ := claims["national_id"].(map[string]any)
-		return fmt.Sprint(id["scheme"], ":", id["value"])
-	}
 	if got := nationalID(viaFnr); got != "no:fnr:"+fnr {
 		t.Errorf("national_id after the change %q, want the birth number", got)
 	}
@@ -109,4 +96,22 @@ func TestNewNationalNumberKeepsTheSub(t *testing.T) {
 	if got := nationalID(after); got != "no:fnr:"+replaced {
 		t.Errorf("national_id after the birth number was replaced %q, want the new one", got)
 	}
+}
+
+// simDnrPerson is a person of the simulated eIDs with a D-number.
+func simDnrPerson(t *testing.T) providersim.Person {
+	t.Helper()
+	for _, p := range providersim.DefaultPersons() {
+		if p.Identifier.Scheme == identity.SchemeNODnr {
+			return p
+		}
+	}
+	t.Fatal("the sims have no person with a D-number")
+	return providersim.Person{}
+}
+
+// nationalID is the national_id claim in claims as scheme:value.
+func nationalID(claims map[string]any) string {
+	id, _ := claims["national_id"].(map[string]any)
+	return fmt.Sprint(id["scheme"], ":", id["value"])
 }

@@ -10,9 +10,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
+	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/loadgen"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -161,5 +163,22 @@ func TestLogOutEverywhereElseEndToEnd(t *testing.T) {
 	wantInvalidGrant(t, "refresh of a token from the ended session without offline_access", err)
 	if _, err := bank.Refresh(ctx, offline.Token.RefreshToken); err != nil {
 		t.Errorf("offline access ended with the session: %v", err)
+	}
+}
+
+// TestAccountPageSaysTheAddressRetention: the account page of a node
+// whose audit.address_retention is 90 days says an address is kept for
+// 90 days, as that node's housekeeping deletes it (ADR 38).
+func TestAccountPageSaysTheAddressRetention(t *testing.T) {
+	n := startNodeAtPath(t, "", func(c *config.Config) { c.Audit.AddressRetention = 90 * 24 * time.Hour })
+	bank := n.addRP(t, "bank", "bank.example")
+	device := n.enrol(t, false)
+	jar, _ := cookiejar.New(nil)
+	if _, err := bank.Login(context.Background(), device, loadgen.LoginOptions{Jar: jar}); err != nil {
+		t.Fatal(err)
+	}
+	status, page := n.accountPage(t, accountBrowser(jar))
+	if want := "We keep it for 90 days and then delete it"; status != http.StatusOK || !strings.Contains(page, want) {
+		t.Errorf("account page: %d, without %q:\n%s", status, want, page)
 	}
 }

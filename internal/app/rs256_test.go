@@ -11,11 +11,14 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
@@ -248,22 +251,7 @@ func TestRS256LogoutToken(t *testing.T) {
 // ready again.
 func TestRS256ClientWhileRunning(t *testing.T) {
 	ctx := context.Background()
-	sc := config.Store{Driver: "postgres", DSN: pgtest.NewDatabase(t)}
-	salt := make([]byte, 32)
-	_, _ = rand.Read(salt)
-	named := func(name string) func(*config.Config) { return func(c *config.Config) { c.Node = name } }
-	keyed, _ := startNodeOpts(t, "127.0.0.1:0", "", storeEnv(sc),
-		app.Options{SubjectSalt: salt, RSASigner: keytest.RSASigner(t)}, named("a"))
-	es256, err := keys.Generate(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs app.SyncBuffer
-	keyless, _ := startNodeOpts(t, "127.0.0.1:0", "", storeEnv(sc),
-		app.Options{SubjectSalt: salt, Signer: es256, Log: slog.New(slog.NewTextHandler(&logs, nil))}, named("b"))
-	if keyless.app.RSASigner != nil {
-		t.Fatal("node b has an RSA key")
-	}
+	sc, keyed, keyless, logs := keyedAndKeyless(t, nil)
 	rp := keyed.addRP(t, "legacy", "legacy.example")
 	for _, n := range []*node{keyed, keyless} {
 		waitReady(t, n)
@@ -274,20 +262,7 @@ func TestRS256ClientWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	switchTo := func(alg string) {
-		t.Helper()
-		c, err := cli.GetClient(ctx, "legacy")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := app.RemoveClient(ctx, cli, c.ID, store.ClientSourceCLI, time.Now()); err != nil {
-			t.Fatal(err)
-		}
-		c.IDTokenAlg, c.Source, c.CreatedAt = alg, store.ClientSourceCLI, time.Now()
-		if err := cli.CreateClient(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-	}
+	switchTo := func(alg string) { t.Helper(); switchIDTokenAlg(t, cli, "legacy", alg) }
 	switchTo(store.IDTokenRS256)
 	keyless.app.Housekeep(ctx)
 	for range 2 {
@@ -333,6 +308,148 @@ func TestRS256ClientWhileRunning(t *testing.T) {
 	parRefused(t, keyless, rp)
 	if status, body := get(t, keyless, "/readyz"); status != http.StatusServiceUnavailable || !strings.Contains(body, `"legacy"`) {
 		t.Errorf("readyz once a request found the client wants RS256: %d %q, want 503 naming it", status, body)
+	}
+}
+
+// keyedAndKeyless starts two nodes over one new PostgreSQL database
+// (sc): keyed, node "a", with an RSA key and the clock now (time.Now if
+// nil), and keyless, node "b", without one, which logs to logs.
+func keyedAndKeyless(t *testing.T, now func() time.Time) (sc config.Store, keyed, keyless *node, logs *app.SyncBuffer) {
+	t.Helper()
+	sc = config.Store{Driver: "postgres", DSN: pgtest.NewDatabase(t)}
+	salt := make([]byte, 32)
+	_, _ = rand.Read(salt)
+	named := func(name string) func(*config.Config) { return func(c *config.Config) { c.Node = name } }
+	keyed, _ = startNodeOpts(t, "127.0.0.1:0", "", storeEnv(sc),
+		app.Options{SubjectSalt: salt, RSASigner: keytest.RSASigner(t), Now: now}, named("a"))
+	es256, err := keys.Generate(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs = &app.SyncBuffer{}
+	keyless, _ = startNodeOpts(t, "127.0.0.1:0", "", storeEnv(sc),
+		app.Options{SubjectSalt: salt, Signer: es256, Log: slog.New(slog.NewTextHandler(logs, nil))}, named("b"))
+	if keyless.app.RSASigner != nil {
+		t.Fatal("node b has an RSA key")
+	}
+	return sc, keyed, keyless, logs
+}
+
+// switchIDTokenAlg registers the client with ID id again in st, as
+// varde clients add does, now wanting its ID tokens signed with alg.
+func switchIDTokenAlg(t *testing.T, st store.Store, id, alg string) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := st.GetClient(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.RemoveClient(ctx, st, c.ID, store.ClientSourceCLI, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	c.IDTokenAlg, c.Source, c.CreatedAt = alg, store.ClientSourceCLI, time.Now()
+	if err := st.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRS256LogoutAtAKeylessNode: a person logged in to an RS256 client
+// at a node with an RSA key logs out at a node without one, which was
+// running when the client switched to RS256 (ADR 32). That node cannot
+// sign the client's logout token, and leaves the session's end pending
+// rather than lose it or sign it ES256; the node with the key queues
+// it at its housekeeping, once the end is left over
+// (oidc.LeftoverEndsAfter), and the relying party gets it once, signed
+// RS256 with that node's key, naming the session it ended.
+func TestRS256LogoutAtAKeylessNode(t *testing.T) {
+	ctx := context.Background()
+	// Node a's clock runs ahead once the person has logged out, to the
+	// time its housekeeping takes the end as left over.
+	var ahead atomic.Int64
+	sc, keyed, keyless, logs := keyedAndKeyless(t, func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) })
+	endpoint, tokens := logoutEndpoint(t)
+	rp := keyed.addRPWith(t, "legacy", "legacy.example", func(c *store.Client) { c.BackchannelLogoutURI = endpoint })
+	cli, err := app.OpenStore(ctx, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	switchIDTokenAlg(t, cli, "legacy", store.IDTokenRS256)
+
+	jar, _ := cookiejar.New(nil)
+	in, err := withIDTokenAlgs(t, rp, "RS256").Login(ctx, keyed.enrol(t, false), loadgen.LoginOptions{Jar: jar})
+	if err != nil {
+		t.Fatalf("login at the node with an RSA key: %v", err)
+	}
+	// Cookies are not told apart by port: node b has the session.
+	logOutAt(t, keyless, jar)
+	select {
+	case raw := <-tokens:
+		t.Fatalf("a logout token from the node without an RSA key: %s", raw)
+	case <-time.After(time.Second):
+	}
+	if !strings.Contains(logs.String(), "back-channel logout left to a node with an RSA key") {
+		t.Errorf("node b does not say the logout is left to a node with an RSA key:\n%s", logs.String())
+	}
+	if ends, err := cli.PendingSessionEnds(ctx, time.Now().Add(time.Minute), 10); err != nil || len(ends) != 1 {
+		t.Fatalf("pending ends after the logout at node b: %d, %v; want the session's", len(ends), err)
+	}
+
+	ahead.Store(int64(2 * oidc.LeftoverEndsAfter))
+	keyed.app.Housekeep(ctx)
+	var raw string
+	select {
+	case raw = <-tokens:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no logout token from the node with an RSA key within 15 s of its housekeeping")
+	}
+	if alg, kid := jwsAlg(t, raw); alg != "RS256" || kid != keyed.app.RSASigner.KID() {
+		t.Errorf("logout token signed %s with %s, want RS256 with node a's RSA key %s", alg, kid, keyed.app.RSASigner.KID())
+	}
+	payload, err := gooidc.NewRemoteKeySet(ctx, keyed.issuer+"/jwks").VerifySignature(ctx, raw)
+	if err != nil {
+		t.Fatalf("logout token signature: %v", err)
+	}
+	var claims struct{ Aud, Sub, Sid string }
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	if claims.Aud != "legacy" || claims.Sub != in.IDToken.Subject || claims.Sid == "" || claims.Sid != in.Claims["sid"] {
+		t.Errorf("logout token %+v; want aud legacy, sub %s and sid %v", claims, in.IDToken.Subject, in.Claims["sid"])
+	}
+	if ends, err := cli.PendingSessionEnds(ctx, time.Now().Add(time.Hour), 10); err != nil || len(ends) != 0 {
+		t.Errorf("pending ends once node a queued the token: %d, %v; want none", len(ends), err)
+	}
+	keyed.app.Housekeep(ctx)
+	select {
+	case raw := <-tokens:
+		t.Errorf("a second logout token: %s", raw)
+	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+// logOutAt logs the person whose session is in jar out at n, confirming
+// on the page that asks, as a person does.
+func logOutAt(t *testing.T, n *node, jar http.CookieJar) {
+	t.Helper()
+	b := &http.Client{Jar: jar}
+	res, err := b.Get(n.issuer + "/logout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	m := regexp.MustCompile(`name="confirm_token" value="([^"]+)"`).FindSubmatch(page)
+	if res.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("logout page at %s: %d, no confirmation:\n%s", n.issuer, res.StatusCode, page)
+	}
+	res, err = b.PostForm(n.issuer+"/logout", url.Values{"confirm": {"yes"}, "confirm_token": {string(m[1])}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("logout at %s: %d", n.issuer, res.StatusCode)
 	}
 }
 

@@ -46,6 +46,7 @@ func (a *App) providers(cfg *config.Config, opt Options, st store.Store, session
 		CursorKey: cursorKey,
 		Sessions:  sessions, Finisher: fin, Pages: pages, Audit: a.Audit,
 		SyntheticEnrolment: cfg.Passkey.SyntheticEnrolment,
+		AddressRetention:   cfg.Audit.AddressRetention,
 		Now:                opt.Now, Rand: opt.Rand, Log: log,
 	}
 	ups, err := a.upstreams(cfg, opt, st, pages, fin, log)
@@ -124,6 +125,9 @@ func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *
 	// comes later (ADR 15).
 	a.webhooks.SendTo(oidc.LogoutDeliveryEvent, oidc.LogoutURI)
 	a.webhooks.RenewWith(oidc.LogoutDeliveryEvent, p.RenewLogoutToken, oidc.ErrNotLogoutDelivery)
+	// A node without an RSA key cannot renew an RS256 client's token
+	// (ADR 32): it leaves the delivery to a node with one, uncounted.
+	a.webhooks.RenewElsewhere(oidc.LogoutDeliveryEvent, oidc.ErrNoRSAKey)
 	// A relying party answers 400 when its logout failed (§2.8), which
 	// may pass (a key it has not fetched yet): retried, not final.
 	a.webhooks.RetryRefused(oidc.LogoutDeliveryEvent)

@@ -171,5 +171,8 @@
 // link's events are one store write (store.Persons.LinkIdentifiers):
 // all of the link is stored, or none of it. That write reads the block
 // too (store.ErrBlocked), so a block landing after the link looked and
-// before it writes still adds no way in: person_blocked, as above.
+// before it writes still adds no way in: person_blocked, as above. It
+// reads the person's identifiers too (store.ErrSecondNumber), so of two
+// links finishing at once, each of another number of one scheme, one
+// adds nothing: second_number, as above.
 package broker

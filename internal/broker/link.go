@@ -609,6 +609,13 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		// Taken by someone else since the check above.
 		b.linkFailed(ctx, ev, "identifier_taken")
 		return refusedURL("taken"), nil
+	case errors.Is(err, store.ErrSecondNumber):
+		// Another link of the person added a number of the scheme since
+		// the check above (secondNumber): the store reads the person's
+		// identifiers in the same write, so of two links at once only one
+		// adds a number of a scheme.
+		b.linkFailed(ctx, ev, reasonLinkSecondNumber)
+		return refusedURL("number"), nil
 	case errors.Is(err, store.ErrBlocked):
 		// Blocked since the check above: the store reads the block in
 		// the same write, so a block landing meanwhile still adds no
@@ -645,18 +652,12 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 // Linked, it would make whoever logs in with that number this person,
 // and be the number services get as this person's (the one of a scheme
 // added last).
+//
+// Checked here, before anything is written, for the page that says so;
+// the store's write checks it again against the person as it then is
+// (store.ErrSecondNumber), so that two links at once cannot each add one.
 func secondNumber(p *store.Person, add []store.Identifier) bool {
-	seen := map[string]bool{}
-	for _, id := range p.Identifiers {
-		seen[id.Scheme] = true
-	}
-	for _, id := range add {
-		if seen[id.Scheme] {
-			return true
-		}
-		seen[id.Scheme] = true
-	}
-	return false
+	return store.SecondOfScheme(p.Identifiers, add) != ""
 }
 
 // heldIdentifier is p's own record of id, with the level it was linked

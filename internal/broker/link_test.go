@@ -1017,3 +1017,45 @@ func TestLinkAddsNoSecondNumberOfAScheme(t *testing.T) {
 		t.Errorf("a D-number beside the person's birth number: %q, %v", next, err)
 	}
 }
+
+// linksMeanwhile is the real store in which, just before each link's
+// write, another link of the person stores meanwhile: the one of the
+// same person finishing at the same moment in another tab.
+type linksMeanwhile struct {
+	store.Store
+	meanwhile []store.Identifier
+}
+
+func (s linksMeanwhile) LinkIdentifiers(ctx context.Context, personID string, add []store.Identifier, raise []store.LevelChange, except string, now time.Time, events func([]store.LevelChange, int) []*store.AuditEvent) ([]*store.Session, error) {
+	if _, err := s.Store.LinkIdentifiers(ctx, personID, s.meanwhile, nil, except, now, nil); err != nil {
+		return nil, err
+	}
+	return s.Store.LinkIdentifiers(ctx, personID, add, raise, except, now, events)
+}
+
+// TestLinkSecondNumberLinkedMeanwhile: two links finishing at once from
+// the person's session, each of another D-number, each pass the check
+// made before the write; the store's write reads the person again, so
+// the one that writes second adds nothing and the person is told as if
+// the check had caught it.
+func TestLinkSecondNumberLinkedMeanwhile(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	first := store.Identifier{Scheme: "no:dnr", Value: "41056912345"}
+	b := loggedIn(t, f, "p1", assurance.High)
+	f.b.Persons = linksMeanwhile{Store: f.st, meanwhile: []store.Identifier{first}}
+	res := provider.Result{Provider: "strong", Identifiers: []store.Identifier{dnr}, Level: assurance.High}
+	next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res)
+	if err != nil || next != "/account/link/refused?why=number" {
+		t.Fatalf("the second link: %q, %v", next, err)
+	}
+	if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultFailure || ev.Reason != "second_number" || ev.PersonID != "p1" {
+		t.Errorf("audit %+v, want the link refused as a second number", ev)
+	}
+	if _, err := f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the second D-number linked after all: %v", err)
+	}
+	if p, err := f.st.GetPersonByIdentifier(ctx, first.Scheme, first.Value); err != nil || p.ID != "p1" {
+		t.Errorf("the first D-number: %v, %v; want p1's", p, err)
+	}
+}

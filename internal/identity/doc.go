@@ -34,6 +34,11 @@
 // or of several; the help desk adds the new one beside the old (ADR 30),
 // and a login with either is the same person.
 //
+// It also says what a person's given or family name may be (ValidName),
+// and which characters no name may hold, a person's or a passkey's
+// (HiddenRune): those that do not show as themselves, with which one
+// name can be made to read as another.
+//
 // Persons themselves are stored through package store; proofing and
 // linking decisions belong to the broker.
 package identity

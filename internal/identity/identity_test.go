@@ -284,3 +284,47 @@ func TestValidBirthDate(t *testing.T) {
 		}
 	}
 }
+
+// TestValidName: a person's name is refused when it holds a character
+// that would not show as itself wherever the name is shown (the help
+// desk's screen, varde persons show): a control character, a line or
+// paragraph separator, or a control that reorders text, with which
+// "Kari" could be made to read as another name. Names in right-to-left
+// scripts need none of those and are names.
+func TestValidName(t *testing.T) {
+	for _, tt := range []struct {
+		name, in string
+		want     bool
+	}{
+		{"plain", "Kari", true},
+		{"two names", "Åse Marie", true},
+		{"an apostrophe and a hyphen", "O'Brien-Smith", true},
+		{"Arabic", "محمد", true},
+		{"Hebrew", "שרה", true},
+		{"100 characters", strings.Repeat("å", 100), true},
+		{"empty", "", false},
+		{"101 characters", strings.Repeat("å", 101), false},
+		{"not UTF-8", "Ka\xffri", false},
+		{"NUL", "Ka\x00ri", false},
+		{"a tab", "Ka\tri", false},
+		{"a line break", "Kari\nNordmann", false},
+		{"NEL", "Kari\u0085", false},
+		{"a line separator", "Kari\u2028Nordmann", false},
+		{"a paragraph separator", "Kari\u2029", false},
+		{"a right-to-left override", "\u202eirak", false},
+		{"a left-to-right override", "Kari\u202d", false},
+		{"a left-to-right embedding", "Kari\u202a", false},
+		{"a right-to-left embedding", "Kari\u202b", false},
+		{"a pop of an embedding", "Kari\u202c", false},
+		{"a left-to-right isolate", "\u2066Kari\u2069", false},
+		{"a right-to-left isolate", "\u2067Kari", false},
+		{"a first-strong isolate", "\u2068Kari", false},
+		{"a right-to-left mark", "Kari\u200f", false},
+		{"a left-to-right mark", "Kari\u200e", false},
+		{"an Arabic letter mark", "\u061cمحمد", false},
+	} {
+		if got := ValidName(tt.in); got != tt.want {
+			t.Errorf("%s: ValidName(%q) = %v, want %v", tt.name, tt.in, got, tt.want)
+		}
+	}
+}

@@ -249,7 +249,8 @@ func logoutForm(token string) []byte {
 // same way. A failure is logged and leaves the end pending, for
 // SettleLeftoverEnds: the sessions have ended regardless; a signer that
 // fails or gives no answer within LogoutSignTimeout leaves the ends
-// still to settle pending with it. The tokens
+// still to settle pending with it, while a session with a client this
+// node has no key for (ErrNoRSAKey) leaves its own end pending alone. The tokens
 // are queued even if ctx ends meanwhile (a browser that hangs up right
 // after its logout), within SettleEndsTimeout, so a relying party hears
 // of the logout at once and not LeftoverEndsAfter later.
@@ -259,6 +260,13 @@ func (p *Provider) SessionsEnded(ctx context.Context, why string, ended []*store
 	for i, s := range ended {
 		n, settled, err := p.BackchannelLogout(sctx, s)
 		switch {
+		case errors.Is(err, ErrNoRSAKey):
+			// Only a node with an RSA key can sign this session's
+			// logout tokens (ADR 32): its end stays pending for one
+			// (SettleLeftoverEnds there), and the other sessions go on,
+			// since their signer is here.
+			p.Metrics.sessionEnds.WithLabelValues("failed").Inc()
+			p.Log.WarnContext(ctx, "back-channel logout left to a node with an RSA key", "why", why, "err", err)
 		case errors.Is(err, errLogoutSigner):
 			// The others would wait for the same signer in turn: all are
 			// left for SettleLeftoverEnds.
@@ -292,7 +300,9 @@ func (p *Provider) SessionsEnded(ctx context.Context, why string, ended []*store
 // left, once for the round.
 // A signer that fails or gives no answer within LogoutSignTimeout ends
 // the round with an error, the ends left for the next; so does the end
-// of ctx, which bounds the round (housekeeping gives it 20 s).
+// of ctx, which bounds the round (housekeeping gives it 20 s). An end
+// with a client this node has no key for (ErrNoRSAKey) is passed over,
+// left to a node with the key, and counts no failure.
 func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, error) {
 	if p.LogoutOutbox == nil {
 		return 0, nil
@@ -304,11 +314,15 @@ func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, 
 	// reads ask for as many more, so the ends behind them are reached all
 	// the same.
 	passed := map[string]bool{}
-	failed := 0
+	failed, elsewhere := 0, 0
 	var lastErr error
 	defer func() {
 		if settled > 0 {
 			p.Log.InfoContext(ctx, "back-channel logout queued late, for sessions whose end was left pending", "sessions", settled, "tokens", tokens)
+		}
+		if elsewhere > 0 {
+			p.Log.WarnContext(ctx, "back-channel logout left to a node with an RSA key: sessions with a client registered for RS256 ID tokens",
+				"sessions", elsewhere)
 		}
 	}()
 	for failed < maxFailedEndsPerRound {
@@ -330,6 +344,14 @@ func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, 
 			tried++
 			passed[s.ID] = true
 			n, ok, err := p.BackchannelLogout(ctx, s)
+			if errors.Is(err, ErrNoRSAKey) {
+				// Only a node with an RSA key can settle it (ADR 32):
+				// left pending for one, with no failure counted that
+				// would give it up, and the round goes on, since the
+				// signer of the ends behind it is here.
+				elsewhere++
+				continue
+			}
 			if errors.Is(err, errLogoutSigner) {
 				// Every end would wait for the same signer in turn: the
 				// round ends, and the next tries again.

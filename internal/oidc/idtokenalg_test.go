@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +172,123 @@ func TestRS256LogoutTokenRenewed(t *testing.T) {
 	}
 	if h := tok.Headers[0]; h.Algorithm != "RS256" || h.KeyID != rsaSigner.KID() {
 		t.Errorf("logout token of a client that switched to RS256, renewed: alg %s by %s", h.Algorithm, h.KeyID)
+	}
+
+	// A node without an RSA key cannot renew it, and says so with
+	// ErrNoRSAKey: the outbox leaves it to a node with one
+	// (webhook.Notifier.RenewElsewhere), never signs it ES256.
+	h.p.RSASigner = nil
+	if out, err := h.p.RenewLogoutToken(logoutForm(toks[0]), later); !errors.Is(err, ErrNoRSAKey) || errors.Is(err, ErrNotLogoutDelivery) || out != nil {
+		t.Errorf("RenewLogoutToken of an RS256 client's token at a node without an RSA key = %q, %v; want ErrNoRSAKey alone", out, err)
+	}
+}
+
+// TestRS256EndsLeftToANodeWithTheKey: at a node without an RSA key, the
+// end of a session with an RS256 client in it is left pending for a
+// node with one, uncounted, and the ends of other sessions, at the end
+// of a request or behind it in housekeeping, are settled all the same:
+// one such session does not hold up every relying party's logout.
+func TestRS256EndsLeftToANodeWithTheKey(t *testing.T) {
+	h := newHarness(t)
+	h.withBackchannel()
+	ctx := context.Background()
+	bank, err := h.db.GetClient(ctx, bankID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := *bank
+	legacy.ID, legacy.IDTokenAlg, legacy.BackchannelLogoutURI = "legacy", store.IDTokenRS256, "https://legacy.example/backchannel-logout"
+	if err := h.db.PutClient(ctx, &legacy); err != nil {
+		t.Fatal(err)
+	}
+	// ended ends a session of the person with the clients in it, as a
+	// node that stopped right after would leave it.
+	ended := func(id string, clients ...string) *store.Session {
+		t.Helper()
+		now := h.clock.Now()
+		s := &store.Session{ID: id, PersonID: h.person.ID, Provider: "passkey", Level: "high", AMR: []string{"hwk"},
+			Clients: clients, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := h.db.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		e, err := h.db.EndSession(ctx, id, now)
+		if err != nil || e == nil {
+			t.Fatalf("EndSession(%s) = %v, %v", id, e, err)
+		}
+		return e
+	}
+	pending := func() []string {
+		t.Helper()
+		ss, err := h.db.PendingSessionEnds(ctx, h.clock.Now().Add(time.Hour), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, s := range ss {
+			ids = append(ids, s.ID)
+		}
+		return ids
+	}
+
+	// Left over: the RS256 session's end first, then a bank session's.
+	ended("s-legacy", "legacy")
+	h.clock.Add(time.Second)
+	ended("s-bank", bankID)
+	h.clock.Add(LeftoverEndsAfter + time.Second)
+	if n, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); n != 1 || err != nil {
+		t.Errorf("SettleLeftoverEnds at a node without an RSA key = %d, %v; want the bank's session settled", n, err)
+	}
+	if n := len(h.deliveries(bankID)); n != 1 {
+		t.Errorf("bank deliveries: %d, want 1", n)
+	}
+	// Two sessions ended by one request (a block, or the end of the
+	// person's other sessions), the RS256 one first: the other's
+	// relying party is told at once.
+	h.p.SessionsEnded(ctx, "blocked", []*store.Session{ended("s-legacy-2", "legacy"), ended("s-tax", taxID)})
+	if n := len(h.deliveries(taxID)); n != 1 {
+		t.Errorf("tax deliveries at the end of its session: %d, want 1", n)
+	}
+	if got := pending(); !slices.Equal(got, []string{"s-legacy", "s-legacy-2"}) || len(h.deliveries("legacy")) != 0 {
+		t.Fatalf("pending ends %v, legacy deliveries %d; want the RS256 sessions' alone, none sent", got, len(h.deliveries("legacy")))
+	}
+	// Rounds at the node without the key count no failure against it:
+	// a day of them does not give it up.
+	for range 30 {
+		h.clock.Add(time.Hour)
+		if _, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); err != nil {
+			t.Fatalf("SettleLeftoverEnds with the RS256 end left over: %v", err)
+		}
+	}
+	if got := pending(); len(got) != 2 {
+		t.Fatalf("pending ends after a day at the node without an RSA key: %v; want both RS256 sessions'", got)
+	}
+
+	// A node with the key settles it, RS256.
+	k, err := rsa.GenerateKey(rand.Reader, keys.MinRSABits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.p.RSASigner, err = keys.New(k, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); n != 2 || err != nil {
+		t.Fatalf("SettleLeftoverEnds at a node with an RSA key = %d, %v; want 2", n, err)
+	}
+	ds := h.deliveries("legacy")
+	if len(ds) != 2 {
+		t.Fatalf("legacy deliveries: %d, want 2", len(ds))
+	}
+	for _, d := range ds {
+		form, err := url.ParseQuery(string(d.Payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := jwt.ParseSigned(form.Get("logout_token"), keys.Algorithms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if alg := tok.Headers[0].Algorithm; alg != "RS256" {
+			t.Errorf("legacy's logout token signed %s, want RS256", alg)
+		}
 	}
 }

@@ -543,7 +543,7 @@ const storeRetry = 30
 //     database restart or failover, too many connections, a lock not
 //     had in time): the description carries the request ID, so that an
 //     operator can find the log line the client quotes;
-//   - errNoRSAKey, a client registered for RS256 ID tokens at a node
+//   - ErrNoRSAKey, a client registered for RS256 ID tokens at a node
 //     without an RSA key (ADR 32): the node's /readyz answers 503, so a
 //     load balancer sends the client's retry to a node that has one.
 //
@@ -556,7 +556,7 @@ func retryable(ctx context.Context, err error) (error, int) {
 		e := oauth2.NewError(oauth2.CodeTemporarilyUnavailable, "the service cannot reach its records just now; try again shortly; reference %s", httpx.RequestID(ctx))
 		e.Detail = err.Error()
 		return e, storeRetry
-	case errors.Is(err, errNoRSAKey):
+	case errors.Is(err, ErrNoRSAKey):
 		e := oauth2.NewError(oauth2.CodeTemporarilyUnavailable, "this server cannot sign this client's ID tokens (RS256) just now; try again shortly; reference %s", httpx.RequestID(ctx))
 		e.Detail = err.Error()
 		return e, storeRetry

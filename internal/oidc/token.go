@@ -547,12 +547,14 @@ func (p *Provider) newToken(kind string, g *store.Grant, scope []string, now, ex
 	}, nil
 }
 
-// errNoRSAKey means a client registered for RS256 ID tokens asked a node
+// ErrNoRSAKey means a client registered for RS256 ID tokens asked a node
 // that has no RSA key: it gets none signed ES256 instead, which it would
-// refuse, or worse, accept against its registration (ADR 32).
-var errNoRSAKey = errors.New("the client is registered for RS256 ID tokens, and this node has no RSA key (keys.rsa_signing_key_file)")
+// refuse, or worse, accept against its registration (ADR 32). The error
+// of RenewLogoutToken wraps it for such a client's logout token, which
+// a node with an RSA key can renew.
+var ErrNoRSAKey = errors.New("the client is registered for RS256 ID tokens, and this node has no RSA key (keys.rsa_signing_key_file)")
 
-// canSignFor refuses, with errNoRSAKey, a login for a client whose ID
+// canSignFor refuses, with ErrNoRSAKey, a login for a client whose ID
 // tokens this node cannot sign, before the person authenticates: at the
 // token endpoint, after they did, it would fail all the same. Another
 // node may have the key, so the client is told to try again
@@ -571,7 +573,7 @@ func (p *Provider) signerFor(alg string) (*keys.Signer, error) {
 		return p.Signer, nil
 	case store.IDTokenRS256:
 		if p.RSASigner == nil {
-			return nil, errNoRSAKey
+			return nil, ErrNoRSAKey
 		}
 		return p.RSASigner, nil
 	}

@@ -41,4 +41,40 @@ type PersonNumbers interface {
 	// unblocked first. ErrNotFound if personID or retire does not
 	// exist. On any error nothing changed.
 	AddIdentifier(ctx context.Context, personID string, id Identifier, retire, reason string, now time.Time, events func(sessions, grants int) []*AuditEvent) ([]*Session, error)
+
+	// RemoveIdentifier takes id (its scheme and value) from personID's
+	// identifiers in one atomic write (ADR 44), so that a login proving
+	// it no longer finds the person, and appends the events that events
+	// returns to the audit log, as AddIdentifier appends them. The store
+	// does not record which identifier a login proved, so every session
+	// of the person ends, as Sessions.EndPersonSessions ends it, and
+	// every grant of theirs is revoked at now; events gets the numbers
+	// of both, may be called more than once and must depend on nothing
+	// but its arguments. It returns the sessions it ended.
+	//
+	// ErrConflict, saying which, if the person does not hold id or holds
+	// nothing else: a person is never left without a number (a block is
+	// what stops every way in). A blocked person's identifier is
+	// removed as anyone's: removing takes a way in away. ErrNotFound if
+	// personID does not exist. On any error nothing changed.
+	RemoveIdentifier(ctx context.Context, personID string, id Identifier, now time.Time, events func(sessions, grants int) []*AuditEvent) ([]*Session, error)
+}
+
+// SecondOfScheme returns the scheme of the first of add that is of a
+// scheme one of held is of, or another of add before it; "" if there is
+// none. A link refuses such an identifier (ErrSecondNumber): a second
+// number of a scheme is another person's, or a replaced one, which the
+// population register, not a login, says is the same person's.
+func SecondOfScheme(held, add []Identifier) string {
+	seen := make(map[string]bool, len(held)+len(add))
+	for _, id := range held {
+		seen[id.Scheme] = true
+	}
+	for _, id := range add {
+		if seen[id.Scheme] {
+			return id.Scheme
+		}
+		seen[id.Scheme] = true
+	}
+	return ""
 }

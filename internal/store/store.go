@@ -28,6 +28,11 @@ var (
 	// Varde identity the help desk blocked, PersonBlocks) a way in, or
 	// change their account: nothing was written.
 	ErrBlocked = errors.New("store: person blocked")
+	// ErrSecondNumber means a link would give a person an identifier of
+	// a scheme they hold one of already, or two of one scheme
+	// (Persons.LinkIdentifiers): a second number of a scheme is the help
+	// desk's to add (PersonNumbers), not a login's. Nothing was written.
+	ErrSecondNumber = errors.New("store: a second identifier of a scheme the person holds")
 	// ErrOutcomeUnknown means a write got no answer to its COMMIT (the
 	// connection dropped, or the server ended the session in place of an
 	// answer): it may or may not have been stored. A caller
@@ -166,10 +171,13 @@ type Persons interface {
 	// events(raised, n), raised those it raised and n the sessions it
 	// ended, to the audit log. It returns the sessions ended; none when
 	// nothing changed, and then events is not called. ErrConflict if any
-	// of add already belongs to anyone, ErrNotFound if there is no such
-	// person, ErrBlocked if the person is blocked (PersonBlocks), read in
-	// the same write, so that a block stored after the caller looked
-	// still stops the link; in each case nothing is stored.
+	// of add already belongs to anyone; ErrSecondNumber if one of add is
+	// of a scheme the person holds an identifier of, or of the same
+	// scheme as another of add; ErrNotFound if there is no such person;
+	// ErrBlocked if the person is blocked (PersonBlocks). The person's
+	// block and identifiers are read in the same write, so that a block
+	// stored, or a number linked, after the caller looked still stops
+	// the link; in each case nothing is stored.
 	LinkIdentifiers(ctx context.Context, personID string, add []Identifier, raise []LevelChange, except string, now time.Time, events func(raised []LevelChange, n int) []*AuditEvent) ([]*Session, error)
 	// UpdatePersonProfile replaces the person's given name, family name
 	// and birth date with pr's; ErrNotFound if there is no such person.
@@ -178,8 +186,11 @@ type Persons interface {
 
 // Passkeys holds WebAuthn credentials.
 type Passkeys interface {
-	// CreatePasskey returns ErrConflict if the credential ID is taken and
-	// ErrNotFound if the person does not exist. If max > 0 and the person
+	// CreatePasskey returns ErrConflict if the credential ID is taken,
+	// ErrNotFound if the person does not exist and ErrBlocked if they are
+	// blocked (PersonBlocks), read in the same write, so that a block
+	// stored after the caller looked still stops the new way in, and a
+	// block stored after the write finds the passkey. If max > 0 and the person
 	// holds max passkeys or more already, it returns ErrLimit and stores
 	// nothing; the count and the insert are one atomic step, so writes
 	// at once cannot together pass max. The events, if any, are appended
@@ -247,7 +258,10 @@ type PasskeyUse struct {
 // RecoveryCodes holds hashes of single-use recovery codes.
 type RecoveryCodes interface {
 	// ReplaceRecoveryCodes drops personID's codes and stores these hashes;
-	// ErrNotFound if the person does not exist. The events, if any, are
+	// ErrNotFound if the person does not exist, ErrBlocked if hashes is
+	// not empty and the person is blocked (PersonBlocks), read in the
+	// same write as for Passkeys.CreatePasskey: dropping a blocked
+	// person's codes gives them nothing, new ones would. The events, if any, are
 	// appended to the audit log in the same atomic write, as
 	// AuditLog.AppendAudit appends them and in their order: the codes are
 	// replaced if and only if the events recording it are stored.

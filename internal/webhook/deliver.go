@@ -196,10 +196,11 @@ const (
 
 // attempt POSTs d once and records the outcome.
 func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error {
-	permanent, failure, after := n.send(ctx, d)
-	if failure != "" && ctx.Err() != nil {
+	permanent, elsewhere, failure, after := n.send(ctx, d)
+	if failure != "" && (ctx.Err() != nil || elsewhere) {
 		// Shutting down: the attempt was cut short by us, not the
-		// receiver. Release the lease without counting it.
+		// receiver; or only another node can renew it
+		// (RenewElsewhere). Release the lease without counting it.
 		if err := n.outbox.FinishWebhookAttempt(context.WithoutCancel(ctx), n.node, d); err != nil {
 			return fmt.Errorf("webhook: %w", err)
 		}
@@ -255,24 +256,26 @@ func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error 
 // send makes one attempt of d, all of it within AttemptTimeout: it finds
 // where d goes now (target) and sets d.URL to it, renews the payload
 // (renewed) and POSTs it (post). It returns "" on success, or why the
-// attempt failed and whether the failure is permanent, and how long the
-// receiver asked to be left alone (Retry-After), if it did. Bounding the
+// attempt failed and whether the failure is permanent or this node's
+// alone (elsewhere: RenewElsewhere), and how long the receiver asked to
+// be left alone (Retry-After), if it did. Bounding the
 // whole attempt, not only the POST, keeps it within the lease (at least
 // twice AttemptTimeout), so no other node takes the delivery over while
 // this one may still send it.
-func (n *Notifier) send(ctx context.Context, d *store.WebhookDelivery) (permanent bool, failure string, after time.Duration) {
+func (n *Notifier) send(ctx context.Context, d *store.WebhookDelivery) (permanent, elsewhere bool, failure string, after time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.AttemptTimeout)
 	defer cancel()
 	url, permanent, failure := n.target(ctx, d)
 	if failure != "" {
-		return permanent, failure, 0
+		return permanent, false, failure, 0
 	}
 	d.URL = url
-	payload, permanent, failure := n.renewed(ctx, d)
+	payload, permanent, elsewhere, failure := n.renewed(ctx, d)
 	if failure != "" {
-		return permanent, failure, 0
+		return permanent, elsewhere, failure, 0
 	}
-	return n.post(ctx, d, payload)
+	permanent, failure, after = n.post(ctx, d, payload)
+	return permanent, false, failure, after
 }
 
 // target returns the URL d goes to now: the one its client registers
@@ -312,15 +315,15 @@ func (n *Notifier) target(ctx context.Context, d *store.WebhookDelivery) (url st
 // signers leave at most Concurrency goroutines behind; once they hold
 // every token, attempts that need a renewal fail when their time is up,
 // and are retried on the schedule.
-func (n *Notifier) renewed(ctx context.Context, d *store.WebhookDelivery) (payload []byte, permanent bool, failure string) {
+func (n *Notifier) renewed(ctx context.Context, d *store.WebhookDelivery) (payload []byte, permanent, elsewhere bool, failure string) {
 	r, ok := n.renew[d.Event]
 	if !ok {
-		return d.Payload, false, ""
+		return d.Payload, false, false, ""
 	}
 	select {
 	case n.renewing <- struct{}{}:
 	case <-ctx.Done():
-		return nil, false, n.failed(ctx, "renew", ctx.Err())
+		return nil, false, false, n.failed(ctx, "renew", ctx.Err())
 	}
 	type result struct {
 		p   []byte
@@ -340,11 +343,12 @@ func (n *Notifier) renewed(ctx context.Context, d *store.WebhookDelivery) (paylo
 			// abandoned; any other failure (the signer) may pass, and
 			// is retried like a failed POST.
 			malformed := r.malformed != nil && errors.Is(res.err, r.malformed)
-			return nil, malformed, "renew: " + clean(res.err.Error(), 200)
+			elsewhere := r.elsewhere != nil && errors.Is(res.err, r.elsewhere)
+			return nil, malformed, elsewhere, "renew: " + clean(res.err.Error(), 200)
 		}
-		return res.p, false, ""
+		return res.p, false, false, ""
 	case <-ctx.Done():
-		return nil, false, n.failed(ctx, "renew", ctx.Err())
+		return nil, false, false, n.failed(ctx, "renew", ctx.Err())
 	}
 }
 

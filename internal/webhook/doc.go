@@ -212,7 +212,11 @@
 // attempt stops waiting for it, and its slot goes on. Since a signature
 // cannot be called off, the renewal runs on until the signer answers;
 // at most Concurrency are left so at once, and while that many are, no
-// attempt starts another. Logout tokens go to the client's
+// attempt starts another. A renewal only another node can make (a
+// token for an RS256 client at a node without an RSA key, ADR 32;
+// RenewElsewhere) is no attempt: the delivery's lease is released
+// uncounted, and it stays due for the next node that claims it, so a
+// node without the key cannot use up its attempts. Logout tokens go to the client's
 // backchannel_logout_uri as registered at each attempt.
 //
 // # Security

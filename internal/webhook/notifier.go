@@ -209,6 +209,9 @@ type RenewFunc func(payload []byte, now time.Time) ([]byte, error)
 type renewal struct {
 	f         RenewFunc
 	malformed error
+	// elsewhere, if set, is what a renewal's error wraps when this node
+	// cannot make it but another may (RenewElsewhere).
+	elsewhere error
 }
 
 // RenewWith makes every attempt to deliver a delivery of event send what
@@ -217,7 +220,8 @@ type renewal struct {
 // wraps malformed means the stored payload can never be sent, and
 // abandons the delivery; any other (a signer that failed, perhaps a
 // hardware module out of reach for a moment) is a failed attempt,
-// retried on the schedule like a failed POST. So is an f that takes
+// retried on the schedule like a failed POST, unless it is one only
+// another node can make (RenewElsewhere). So is an f that takes
 // longer than the attempt may (Config.AttemptTimeout): a signer that
 // hangs fails the attempt when its time is up, and the attempt's slot
 // goes on to the next delivery. New calls it for the status SETs
@@ -228,6 +232,23 @@ func (n *Notifier) RenewWith(event string, f RenewFunc, malformed error) {
 		n.renew = map[string]renewal{}
 	}
 	n.renew[event] = renewal{f: f, malformed: malformed}
+}
+
+// RenewElsewhere makes an error from the renewal of event (RenewWith,
+// called first) that wraps elsewhere one that this node cannot make but
+// another node may: a logout token for a client whose ID tokens are
+// signed with a key this node does not have (ADR 32). Such an attempt
+// is not made and not counted: the delivery's lease is released and it
+// stays due, for the next node that claims it. Counted, the attempts
+// of a node without the key would use up those of a delivery no node
+// could have failed, and abandon it.
+func (n *Notifier) RenewElsewhere(event string, elsewhere error) {
+	if n.renew == nil {
+		n.renew = map[string]renewal{}
+	}
+	r := n.renew[event]
+	r.elsewhere = elsewhere
+	n.renew[event] = r
 }
 
 // RetryRefused makes a 400 to a delivery of event a failed attempt,

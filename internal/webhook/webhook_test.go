@@ -1343,6 +1343,55 @@ func TestRenewFailureRetried(t *testing.T) {
 	}
 }
 
+// TestRenewElsewhereIsNotAnAttempt: a renewal this node cannot make but
+// another node may (its signing key is not this node's, RenewElsewhere)
+// makes no attempt and counts none: the delivery stays due, its lease
+// released, and the next node that can renew it delivers it. Counted,
+// such renewals would use up the attempts of a delivery no node could
+// have failed, and abandon it.
+func TestRenewElsewhereIsNotAnAttempt(t *testing.T) {
+	f := newFixture(t, Config{Jitter: -1, MaxAttempts: 1}, nil)
+	rp := newBodyRecorder(t, http.StatusOK)
+	f.addClient(t, &store.Client{ID: "bank", BackchannelLogoutURI: rp.URL})
+	f.n.SendTo("renewed", logoutURI)
+	errNotMine := errors.New("the key is another node's")
+	var keyless atomic.Bool
+	keyless.Store(true)
+	f.n.RenewWith("renewed", func(payload []byte, now time.Time) ([]byte, error) {
+		if keyless.Load() {
+			return nil, fmt.Errorf("renew: %w", errNotMine)
+		}
+		return renewed(payload, now), nil
+	}, errNotToken)
+	f.n.RenewElsewhere("renewed", errNotMine)
+	err := f.st.EnqueueWebhooks(context.Background(), []*store.WebhookDelivery{
+		{ID: "d1", ClientID: "bank", URL: rp.URL, Event: "renewed", Payload: []byte("token"), CreatedAt: t0, NextAttemptAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		f.deliver(t)
+	}
+	d := f.only(t, "bank")
+	if d.Attempts != 0 || !d.AbandonedAt.IsZero() || !d.NextAttemptAt.Equal(t0) || d.LastError != "" || len(rp.got()) != 0 {
+		t.Fatalf("after renewals left to another node: attempts %d, abandoned %v, next %v, error %q, %d POSTs",
+			d.Attempts, d.AbandonedAt, d.NextAttemptAt, d.LastError, len(rp.got()))
+	}
+	for _, result := range []string{resultRetry, resultAbandoned} {
+		if v := metric(t, f.reg, "varde_webhook_deliveries_total", "renewed", result); v != 0 {
+			t.Errorf("deliveries{result=%q} = %v, want 0", result, v)
+		}
+	}
+	// A node that holds the key, claiming it at once, delivers it.
+	keyless.Store(false)
+	f.deliver(t)
+	d = f.only(t, "bank")
+	if want := fmt.Sprintf("token at %d", t0.Unix()); d.Attempts != 1 || d.DeliveredAt.IsZero() || !slices.Equal(rp.got(), []string{want}) {
+		t.Errorf("at a node with the key: attempts %d, delivered %v, sent %q", d.Attempts, d.DeliveredAt, rp.got())
+	}
+}
+
 // TestSlowReceiverHoldsOneSlot: a receiver that never answers holds one
 // of Run's slots while the other keeps delivering to everyone else; when
 // Run stops, it waits for that attempt, which releases its delivery

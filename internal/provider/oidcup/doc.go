@@ -160,8 +160,14 @@
 //     mended: encoding/json would turn bad bytes into U+FFFD, and a NUL
 //     fits no name or number and no PostgreSQL text column. The ID token
 //     is at most 16 KiB; given_name and family_name (at most 100
-//     characters, no control characters) and birthdate (YYYY-MM-DD) are
-//     passed on when well-formed and otherwise left out.
+//     characters) and birthdate (YYYY-MM-DD) are passed on when
+//     well-formed and otherwise left out; a name holding a character
+//     that does not show as itself (identity.HiddenRune: a control
+//     character, a line or paragraph separator, a control that reorders
+//     text) is not well-formed: shown to the help desk, it could read as
+//     another name, or backwards. The login goes on without it, as the
+//     person is who their number says, and refusing it would lock them
+//     out for what their eID's record holds.
 //   - Keys: the JWKS is cached for Timeouts.JWKS; a kid it does not hold
 //     makes one refetch, at most once per Timeouts.Refetch of the last
 //     such refetch (OIDC Core §10.1.1, key rotation); the health probe's

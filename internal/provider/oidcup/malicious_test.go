@@ -267,3 +267,51 @@ func TestAmbiguousIdentifierRefused(t *testing.T) {
 	loginFails(t, v, v.startURL("fake", "a", assurance.Substantial, "", ""), provider.ReasonAccountRefused, ReasonAmbiguousIdentifier)
 	v.checkNoLeaks(hetu, cpr)
 }
+
+// TestHiddenCharactersLeaveTheNameOut: a name the eID sends holding a
+// character that does not show as itself (identity.HiddenRune: a
+// control, a line separator, a control that reorders text) is left out,
+// as a name too long is, and the login goes on: the person is who the
+// eID says by their number, and a name that could read as another
+// person's is shown to no one. Refusing the login instead would lock
+// the person out for what their eID's record holds.
+func TestHiddenCharactersLeaveTheNameOut(t *testing.T) {
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	v.add(f.config(v, "fake"))
+	for _, tc := range []struct {
+		name          string
+		given, family string
+	}{
+		{name: "a right-to-left override in given_name", given: "\u202eirak", family: "Nordmann"},
+		{name: "an isolate in family_name", given: "Kari", family: "\u2067Nordmann\u2069"},
+		{name: "a right-to-left mark in family_name", given: "Kari", family: "Nordmann\u200f"},
+		{name: "a line separator in given_name", given: "Kari\u2028Ola", family: "Nordmann"},
+		{name: "a control character in given_name", given: "Ka\x07ri", family: "Nordmann"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f.with(func(f *fakeUpstream) {
+				f.claims = func(c map[string]any) { c["given_name"], c["family_name"] = tc.given, tc.family }
+				f.sign = nil
+			})
+			path, body := newBrowser(t).login(v.startURL("fake", "ok", assurance.Substantial, "", ""))
+			if path != "/finished" {
+				t.Fatalf("login ended at %s: %.200s; audited %v", path, body, v.reasons())
+			}
+			got := v.fin.lastFinish(t).res
+			for claim, pair := range map[string][2]string{"given_name": {tc.given, got.GivenName}, "family_name": {tc.family, got.FamilyName}} {
+				sent, kept := pair[0], pair[1]
+				want := sent
+				if strings.ContainsFunc(sent, identity.HiddenRune) {
+					want = ""
+				}
+				if kept != want {
+					t.Errorf("%s %q kept as %q, want %q", claim, sent, kept, want)
+				}
+			}
+			if !slices.Equal(got.Identifiers, []store.Identifier{{Scheme: "no:fnr", Value: f.fnr}}) {
+				t.Errorf("identifiers %v", got.Identifiers)
+			}
+		})
+	}
+}

@@ -102,6 +102,9 @@ type accountData struct {
 	// read.
 	Activity     []activityView
 	ShowActivity bool
+	// AddrDays is how many days an address in the activity is kept
+	// (addrDays), 0 when not known.
+	AddrDays int
 	// OlderActivity is the page of the activity older than Activity
 	// (history.go), "" when there is none.
 	OlderActivity string
@@ -356,7 +359,7 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 			return
 		}
 	}
-	d.ShowActivity = p.History != nil
+	d.ShowActivity, d.AddrDays = p.History != nil, p.addrDays()
 	if err := p.elsewhere(ctx, s, lang, &d); err != nil {
 		p.internalError(w, r, "account sessions and services", err)
 		return
@@ -553,6 +556,14 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 		}); err != nil {
 			return
 		}
+	}
+	if errors.Is(err, store.ErrBlocked) {
+		// Blocked since accountJSON read the person: the passkey's write
+		// reads the block too, and stored nothing (ADR 42). Answered as
+		// a blocked person's session is.
+		p.auditChange(ctx, s, "passkey_added", reasonPersonBlocked, person.ID, nil)
+		p.jsonError(w, r, http.StatusUnauthorized, "session")
+		return
 	}
 	if err != nil {
 		reason := passkey.Reason(err)
@@ -857,6 +868,15 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		// never sent).
 		if err := p.takeSlotTicket(ctx, "codes", s.ID, t, &codesTicket{}, ticketLifetime); err != nil {
 			p.log().ErrorContext(ctx, "drop recovery codes ticket", "err", err)
+		}
+		if errors.Is(err, store.ErrBlocked) {
+			// Blocked since changeForm read the person: the codes' write
+			// reads the block too, and replaced nothing (ADR 42). The
+			// browser goes to log in, as a blocked person's session
+			// does, where the broker says the Varde ID is blocked.
+			p.auditChange(ctx, s, "recovery_codes_regenerated", reasonPersonBlocked, person.ID, nil)
+			p.toLogin(w, r)
+			return
 		}
 		p.internalError(w, r, "new recovery codes", err)
 		return

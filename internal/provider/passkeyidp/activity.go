@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/store"
@@ -13,6 +14,19 @@ import (
 // activityLimit is how many lines of the person's activity the account
 // page shows, and each page of older activity (history.go).
 const activityLimit = 30
+
+// addrDays is how many days an event's client address is kept
+// (AddressRetention), for the sentence of the activity pages that says
+// so: a part of a day counts as a day, since the address is kept into
+// it; 0 when the retention is not known, which the pages word as a
+// limited time.
+func (p *Provider) addrDays() int {
+	if p.AddressRetention <= 0 {
+		return 0
+	}
+	const day = 24 * time.Hour
+	return int((p.AddressRetention + day - 1) / day)
+}
 
 // activityView is one line of the account page's recent activity.
 type activityView struct {
@@ -102,7 +116,7 @@ func (p *Provider) activityLine(ctx context.Context, e *store.AuditEvent, lang s
 		}
 		v.What = t("account.activity." + e.Type)
 	case e.Type == "enrolment", e.Type == "sessions_ended", e.Type == "person_blocked", e.Type == "person_unblocked",
-		e.Type == "identifier_added", e.Type == "person_exported":
+		e.Type == "identifier_added", e.Type == "identifier_removed", e.Type == "person_exported":
 		if e.Result != store.ResultSuccess {
 			return v, false
 		}

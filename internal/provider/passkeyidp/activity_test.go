@@ -759,3 +759,51 @@ func (h *harness) appendEvents(t *testing.T, evs []*store.AuditEvent) {
 		}
 	}
 }
+
+// TestActivitySaysHowLongAddressesAreKept: the account page and the
+// pages of older activity say how long an address is kept, in days, as
+// audit.address_retention says (ADR 38), in every page language, one
+// day in the singular; a retention of part of a day counts as a whole
+// day more, since the address is kept that long. A provider given no
+// retention says a limited time.
+func TestActivitySaysHowLongAddressesAreKept(t *testing.T) {
+	for _, tc := range []struct {
+		keep time.Duration
+		want map[string]string
+	}{
+		{90 * 24 * time.Hour, map[string]string{
+			"en": "We keep it for 90 days and then delete it",
+			"nb": "Vi tar vare på den i 90 dager og sletter den så",
+			"da": "Vi gemmer den i 90 dage og sletter den så",
+		}},
+		{24 * time.Hour, map[string]string{
+			"en": "We keep it for 1 day and then delete it",
+			"nb": "Vi tar vare på den i 1 dag og sletter den så",
+			"da": "Vi gemmer den i 1 dag og sletter den så",
+		}},
+		{36 * time.Hour, map[string]string{
+			"en": "We keep it for 2 days and then delete it",
+			"nb": "Vi tar vare på den i 2 dager og sletter den så",
+			"da": "Vi gemmer den i 2 dage og sletter den så",
+		}},
+		{0, map[string]string{
+			"en": "We keep it for a limited time and then delete it",
+			"nb": "Vi tar vare på den en begrenset tid og sletter den så",
+			"da": "Vi gemmer den i en begrænset tid og sletter den så",
+		}},
+	} {
+		h, b := withActivity(t, "en", 80)
+		h.p.AddressRetention = tc.keep
+		for lang, want := range tc.want {
+			b.lang = lang
+			account := b.get("/account")
+			if !strings.Contains(account.body, want) {
+				t.Errorf("retention %v, %s: the account page lacks %q", tc.keep, lang, want)
+			}
+			older := b.get(historyLink(t, account.body, "activity-older"))
+			if !strings.Contains(older.body, want) {
+				t.Errorf("retention %v, %s: the page of older activity lacks %q", tc.keep, lang, want)
+			}
+		}
+	}
+}

@@ -16,23 +16,26 @@ import (
 
 // TestBlockIsShownToThePersonInEveryLanguage: a block and its lifting,
 // a login refused while the identity was blocked, a new national
-// number the help desk added, and a copy of the person's data the help
+// number the help desk added, and one it removed, and a copy of the person's data the help
 // desk gave out (varde persons export) are in the person's own
 // activity, in nb, en and da alike, never as a key: a copy asked for by
 // someone else in the person's name is seen by the person.
 func TestBlockIsShownToThePersonInEveryLanguage(t *testing.T) {
 	want := map[string][]string{
-		"en": {"The help desk gave out a copy of the data Varde holds about you",
+		"en": {"The help desk removed a national identity number from your Varde ID, and logged you out everywhere",
+			"The help desk gave out a copy of the data Varde holds about you",
 			"The help desk added a new national identity number to your Varde ID",
 			"The help desk lifted the block on your Varde ID",
 			"A login with a passkey was refused because your Varde ID was blocked",
 			"The help desk blocked your Varde ID, and logged you out everywhere"},
-		"nb": {"Brukerstøtten ga ut en kopi av opplysningene Varde har om deg",
+		"nb": {"Brukerstøtten fjernet et fødselsnummer eller D-nummer fra Varde-ID-en din og logget deg ut overalt",
+			"Brukerstøtten ga ut en kopi av opplysningene Varde har om deg",
 			"Brukerstøtten la til et nytt fødselsnummer eller D-nummer på Varde-ID-en din",
 			"Brukerstøtten opphevet sperringen av Varde-ID-en din",
 			"En innlogging med en passnøkkel ble avvist fordi Varde-ID-en din var sperret",
 			"Brukerstøtten sperret Varde-ID-en din og logget deg ut overalt"},
-		"da": {"Supporten udleverede en kopi af de oplysninger, Varde har om dig",
+		"da": {"Supporten fjernede et personnummer fra dit Varde-ID og loggede dig ud alle steder",
+			"Supporten udleverede en kopi af de oplysninger, Varde har om dig",
 			"Supporten tilføjede et nyt personnummer til dit Varde-ID",
 			"Supporten ophævede spærringen af dit Varde-ID",
 			"Et login med en adgangsnøgle blev afvist, fordi dit Varde-ID var spærret",
@@ -53,6 +56,8 @@ func TestBlockIsShownToThePersonInEveryLanguage(t *testing.T) {
 				{Type: "person_unblocked", Result: store.ResultSuccess, Details: map[string]string{"reason": "identity checked", "by": "operator"}},
 				{Type: "identifier_added", Result: store.ResultSuccess, Details: map[string]string{"scheme": "no:fnr", "reason": "birth number given", "by": "operator"}},
 				{Type: "person_exported", Result: store.ResultSuccess, Details: map[string]string{"reason": "access request", "by": "operator", "via": "cli"}},
+				{Type: "identifier_removed", Result: store.ResultSuccess,
+					Details: map[string]string{"scheme": "no:fnr", "reason": "linked by someone else", "by": "operator", "sessions": "1", "grants": "0"}},
 			} {
 				ev.PersonID, ev.Time = e.person, h.now.Add(time.Duration(i+1)*time.Minute)
 				if err := h.db.AppendAudit(ctx, ev); err != nil {
@@ -64,7 +69,7 @@ func TestBlockIsShownToThePersonInEveryLanguage(t *testing.T) {
 				t.Fatalf("account page: %d", r.status)
 			}
 			var got []string
-			for _, row := range activityRows(t, r.body)[:5] {
+			for _, row := range activityRows(t, r.body)[:6] {
 				got = append(got, row[1])
 			}
 			if !slices.Equal(got, lines) {

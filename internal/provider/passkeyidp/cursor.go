@@ -5,9 +5,11 @@ import (
 	"crypto/cipher"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"net/url"
 )
 
@@ -98,13 +100,24 @@ func (p *Provider) openCursor(personID, token string) (cursor, error) {
 	return cursor{}, errBadCursor
 }
 
+// oldCursorParams are the query parameters of a page's Seq in the
+// clear, as links had it before cursors were sealed (ADR 41).
+var oldCursorParams = []string{"before", "after"}
+
+// errOldCursor is a link of before cursors were sealed: a person's
+// bookmark, which leads to their newest activity (withoutOldCursor).
+var errOldCursor = errors.New("a link to activity from before its cursors were sealed")
+
 // parseCursor reads the page's cursor from q, for the person with ID
 // personID: none (the newest page), or one sealed cursor. A Seq in the
-// clear (?before=, ?after=), as links had it before cursors were
-// sealed, is a link that does not work any more.
+// clear (?before=, ?after=) alone is errOldCursor; beside a sealed
+// cursor, which no link ever had, errBadCursor.
 func (p *Provider) parseCursor(personID string, q url.Values) (cursor, error) {
 	if q.Has("before") || q.Has("after") {
-		return cursor{}, errBadCursor
+		if q.Has(cursorParam) {
+			return cursor{}, errBadCursor
+		}
+		return cursor{}, errOldCursor
 	}
 	switch v := q[cursorParam]; len(v) {
 	case 0:
@@ -113,6 +126,20 @@ func (p *Provider) parseCursor(personID string, q url.Values) (cursor, error) {
 		return p.openCursor(personID, v[0])
 	}
 	return cursor{}, errBadCursor
+}
+
+// withoutOldCursor is the link r followed, to the newest activity:
+// without the Seq in the clear, with its other parameters (the
+// language it asked for).
+func withoutOldCursor(r *http.Request) string {
+	q := r.URL.Query()
+	for _, k := range oldCursorParams {
+		q.Del(k)
+	}
+	if len(q) == 0 {
+		return historyPath
+	}
+	return historyPath + "?" + q.Encode()
 }
 
 // historyURL is the page of the activity of the person with ID

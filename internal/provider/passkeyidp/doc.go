@@ -92,7 +92,15 @@
 // A session whose person is blocked (ADR 27: one stored as the block
 // landed, after the broker read the person) is no session to the
 // account pages (ADR 42): the browser is sent to log in, where the
-// broker says the Varde ID is blocked, and nothing changes.
+// broker says the Varde ID is blocked, and nothing changes. A block
+// landing after a page read the person and before its change is
+// written stops the change too: the store's write of a passkey or of
+// recovery codes reads the block (store.ErrBlocked), nothing is
+// stored, the refusal is audited with reason person_blocked, and the
+// person is answered as a blocked person's session is (401 "session",
+// or sent to log in). A person blocked as they enrol, between their
+// passkey's write and their codes', gets no codes: the login goes
+// straight to the broker, which says the Varde ID is blocked.
 //
 // The account page lists the person's other live sessions (when each
 // login was, and how: the way in and the level, nothing else) and, when

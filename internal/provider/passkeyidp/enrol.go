@@ -99,7 +99,14 @@ func (p *Provider) enrolBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !identity.ValidName(req.GivenName) || !identity.ValidName(req.FamilyName) {
-		p.jsonError(w, r, http.StatusBadRequest, "enrol_name")
+		// A name with characters that would not show as themselves is
+		// told apart from one missing or too long: the person cannot
+		// see what to take out.
+		msg := "passkey.err.enrol_name"
+		if strings.ContainsFunc(req.GivenName+req.FamilyName, identity.HiddenRune) {
+			msg += ".chars"
+		}
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "enrol_name", Message: p.Pages.T(p.lang(r), msg)})
 		return
 	}
 	switch req.Kind {
@@ -238,6 +245,19 @@ func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
 	// stored now do not undo that. The enrolled page says so, and the
 	// account page makes them.
 	codes, err := p.replaceCodes(r, person.ID)
+	if errors.Is(err, store.ErrBlocked) {
+		// Blocked as they enrolled, after their passkey's write and
+		// before their codes' (ADR 42): no codes are stored, and the
+		// login goes to the broker now, which says the Varde ID is
+		// blocked, rather than to a page offering codes they do not hold.
+		next, err := p.Finisher.Finish(w, r, reg.Attempt, passkeyResult(person, reg.UserVerified, reg.BackupEligible, "", p.now()))
+		if err != nil {
+			p.failed(w, r, "finish enrolment of a blocked person", err)
+			return
+		}
+		p.writeRedirect(w, next)
+		return
+	}
 	if err != nil {
 		p.log().ErrorContext(ctx, "enrolment recovery codes", "err", err)
 		codes = nil

@@ -114,6 +114,9 @@ type historyData struct {
 	// Newer and Older are the pages on either side, "" when there is
 	// none.
 	Newer, Older string
+	// AddrDays is how many days an address in the activity is kept
+	// (addrDays), 0 when not known.
+	AddrDays int
 }
 
 // historyPage: GET /account/activity[?page=CURSOR].
@@ -128,6 +131,13 @@ func (p *Provider) historyPage(w http.ResponseWriter, r *http.Request) {
 	}
 	lang := p.lang(r)
 	c, err := p.parseCursor(person.ID, r.URL.Query())
+	if errors.Is(err, errOldCursor) {
+		// A bookmark of before cursors were sealed names a Seq no
+		// longer taken in the clear: the person gets their newest
+		// activity, from which the link's page is a few steps back.
+		http.Redirect(w, r, withoutOldCursor(r), http.StatusSeeOther)
+		return
+	}
 	if errors.Is(err, errBadCursor) {
 		p.Pages.Error(w, r, http.StatusBadRequest, lang, errorPage("account.history.bad", historyPath))
 		return
@@ -169,7 +179,7 @@ func (p *Provider) historyOf(ctx context.Context, personID, lang string, c curso
 	default:
 		newest, oldest = c.after, c.after+1
 	}
-	d := historyData{Activity: read.lines}
+	d := historyData{Activity: read.lines, AddrDays: p.addrDays()}
 	if len(d.Activity) > 0 {
 		d.To, d.From = d.Activity[0].When, d.Activity[len(d.Activity)-1].When
 	}

@@ -134,6 +134,11 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 // errNoSession is reported by account endpoints called without one.
 var errNoSession = errors.New("no session")
 
+// reasonPersonBlocked is the audit reason of a change to the account
+// that the store refused because the person was blocked after the
+// change read them (store.ErrBlocked, ADR 42).
+const reasonPersonBlocked = "person_blocked"
+
 // personOf returns the person of the request's session; errNoSession
 // if there is none, or its person is gone or blocked, and the store's error if it cannot tell, so that an
 // outage is not shown as a request to log in again.

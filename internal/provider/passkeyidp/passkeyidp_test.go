@@ -1551,22 +1551,30 @@ func TestEnrolmentOff(t *testing.T) {
 func TestEnrolValidation(t *testing.T) {
 	h := newHarness(t, true)
 	b := h.browser("en")
+	// A name that would not show as itself (identity.HiddenRune) is
+	// refused as a passkey name holding one is, saying why.
+	const chars = "turn text around"
 	tests := []struct {
 		name string
 		req  map[string]string
 		code string
+		msg  string
 	}{
-		{"no name", map[string]string{"given_name": " ", "family_name": "B"}, "enrol_name"},
-		{"control character", map[string]string{"given_name": "A\x00", "family_name": "B"}, "enrol_name"},
-		{"future birth", map[string]string{"given_name": "A", "family_name": "B", "birth_date": "2030-01-01"}, "enrol_birth"},
-		{"bad birth", map[string]string{"given_name": "A", "family_name": "B", "birth_date": "17.05.1990"}, "enrol_birth"},
-		{"bad kind", map[string]string{"given_name": "A", "family_name": "B", "kind": "hnr"}, "bad_request"},
+		{"no name", map[string]string{"given_name": " ", "family_name": "B"}, "enrol_name", "Write a given name and a family name."},
+		{"control character", map[string]string{"given_name": "A\x00", "family_name": "B"}, "enrol_name", chars},
+		{"a right-to-left override", map[string]string{"given_name": "\u202eirak", "family_name": "B"}, "enrol_name", chars},
+		{"an isolate", map[string]string{"given_name": "A", "family_name": "\u2067Nordmann\u2069"}, "enrol_name", chars},
+		{"a line separator", map[string]string{"given_name": "Kari\u2028Ola", "family_name": "B"}, "enrol_name", chars},
+		{"future birth", map[string]string{"given_name": "A", "family_name": "B", "birth_date": "2030-01-01"}, "enrol_birth", ""},
+		{"bad birth", map[string]string{"given_name": "A", "family_name": "B", "birth_date": "17.05.1990"}, "enrol_birth", ""},
+		{"bad kind", map[string]string{"given_name": "A", "family_name": "B", "kind": "hnr"}, "bad_request", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r, m := b.json("/passkey/enrol/begin", tt.req, "")
-			if r.status != 400 || m["error"] != tt.code || m["message"] == "" {
-				t.Fatalf("%d %v, want %s", r.status, m, tt.code)
+			msg, _ := m["message"].(string)
+			if r.status != 400 || m["error"] != tt.code || msg == "" || !strings.Contains(msg, tt.msg) {
+				t.Fatalf("%d %v, want %s saying %q", r.status, m, tt.code, tt.msg)
 			}
 		})
 	}

@@ -73,6 +73,10 @@ type Provider struct {
 	// reach the person's data while they are away (offline_access) and
 	// stop them.
 	Grants store.Grants
+	// AddressRetention is how long the audit log keeps an event's
+	// client address (audit.address_retention, ADR 38), which the
+	// activity pages tell the person; zero says a limited time.
+	AddressRetention time.Duration
 	// SyntheticEnrolment lets visitors create synthetic test persons.
 	SyntheticEnrolment bool
 	Now                func() time.Time

@@ -129,12 +129,7 @@ func TestAddPasskeyOutcomeUnknown(t *testing.T) {
 			e := b.enrol(newDevice(false), "", "fnr")
 			u := &unansweredPasskeys{Passkeys: h.db, mode: tc.mode}
 			h.p.WebAuthn.Passkeys, h.p.Passkeys = u, u
-			csrf := attr(t, b.get("/account").body, "data-csrf")
-			r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
-			if r.status != http.StatusOK {
-				t.Fatalf("begin: %d", r.status)
-			}
-			id, body := h.create(t, newDevice(false), begun)
+			csrf, id, body := b.addCeremony(newDevice(false))
 			r, done := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf)
 			if r.status != tc.status || (tc.reason != "" && done["error"] != tc.reason) {
 				t.Fatalf("finish: %d %v; want %d %q", r.status, done, tc.status, tc.reason)

@@ -7,11 +7,11 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/varde-eid/varde/internal/identity"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -48,9 +48,10 @@ func passkeyName(typed string) string {
 // characters of no width), at most maxPasskeyName characters (not
 // bytes), and
 // without characters that would not show as themselves on the account
-// page: control characters, line and paragraph separators, and the
-// controls that reorder text (bidirectional embeddings, overrides and
-// isolates), with which "Phone" could be made to read as another name.
+// page (identity.HiddenRune, which a person's name refuses too): control
+// characters, line and paragraph separators, and the controls that
+// reorder text, with which "Phone" could be made to read as another
+// name.
 func passkeyNameProblem(name string) string {
 	switch {
 	case store.VisiblePasskeyName(name) == "":
@@ -59,17 +60,10 @@ func passkeyNameProblem(name string) string {
 		return "account.rename.err.chars"
 	case utf8.RuneCountInString(name) > maxPasskeyName:
 		return "account.rename.err.long"
-	case strings.ContainsFunc(name, hiddenRune):
+	case strings.ContainsFunc(name, identity.HiddenRune):
 		return "account.rename.err.chars"
 	}
 	return ""
-}
-
-// hiddenRune reports whether c is a character a passkey name may not
-// hold (passkeyNameProblem).
-func hiddenRune(c rune) bool {
-	return unicode.IsControl(c) || unicode.Is(unicode.Bidi_Control, c) ||
-		unicode.In(c, unicode.Zl, unicode.Zp)
 }
 
 type renameData struct {

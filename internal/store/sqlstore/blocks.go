@@ -92,6 +92,23 @@ func (db *DB) changedOne(ctx context.Context, tx querier, res interface{ RowsAff
 	return fmt.Errorf("%s: %w", why, store.ErrConflict)
 }
 
+// unblockedIn reads, in tx, whether personID may be given a new way in:
+// ErrNotFound if there is no such person, ErrBlocked if they are blocked
+// (store.PersonBlocks). Where other nodes write at the same time the
+// row is read FOR UPDATE, the lock BlockPerson's update takes too: a
+// block lands either before the write that read it, which it then
+// stops, or after that write committed, which it then finds.
+func (db *DB) unblockedIn(ctx context.Context, tx querier, personID string) error {
+	var blockedAt int64
+	if err := tx.StmtContext(ctx, db.st.lockPersonBlocked).QueryRowContext(ctx, personID).Scan(&blockedAt); err != nil {
+		return notFound(err)
+	}
+	if blockedAt != 0 {
+		return store.ErrBlocked
+	}
+	return nil
+}
+
 // PersonAccess implements store.PersonBlocks with two counting reads. A
 // session counts while store.SessionLive holds for it at now, with the
 // idle timeout set (SetSessionIdleTimeout).

@@ -183,7 +183,7 @@ func TestPersonsCacheFollowsWrites(t *testing.T) {
 		id := fmt.Sprint("p", i)
 		wg.Go(func() {
 			for j := range adds {
-				if _, err := db.LinkIdentifiers(ctx, id, []store.Identifier{{Scheme: "passport:NO", Value: fmt.Sprint(id, "-", j)}}, nil, "", time.Now(), nil); err != nil {
+				if _, err := db.LinkIdentifiers(ctx, id, []store.Identifier{{Scheme: fmt.Sprint("test:", j), Value: id}}, nil, "", time.Now(), nil); err != nil {
 					t.Error(err)
 					return
 				}

@@ -57,10 +57,7 @@ func (db *DB) AddIdentifier(ctx context.Context, personID string, id store.Ident
 				return err
 			}
 			id = moved
-			if ended, err = db.endPersonSessionsIn(ctx, tx, retire, "", now); err != nil {
-				return err
-			}
-			if grants, err = db.revokePersonGrantsIn(ctx, tx, retire, now); err != nil {
+			if ended, grants, err = db.endAccessIn(ctx, tx, retire, now); err != nil {
 				return err
 			}
 		}
@@ -70,10 +67,7 @@ func (db *DB) AddIdentifier(ctx context.Context, personID string, id store.Ident
 		if _, err := tx.StmtContext(ctx, db.st.setPersonIdentifiers).ExecContext(ctx, jsonText(append(held[personID], id)), personID); err != nil {
 			return err
 		}
-		if events == nil {
-			return nil
-		}
-		return db.appendEvents(ctx, tx, events(len(ended), int(grants)))
+		return db.appendCounted(ctx, tx, events, len(ended), grants)
 	}, func() {
 		db.people.drop(personID)
 		db.people.drop(retire)
@@ -122,11 +116,38 @@ func (db *DB) retireIn(ctx context.Context, tx querier, retire string, ids []sto
 	if err := db.changedOne(ctx, tx, res, retire, "the retired person is blocked"); err != nil {
 		return id, err
 	}
-	if _, err := tx.ExecContext(ctx, db.d.rebind("DELETE FROM person_identifiers WHERE scheme = ? AND value = ? AND person_id = ?"),
-		id.Scheme, id.Value, retire); err != nil {
-		return id, db.d.classify(err)
+	if err := db.deleteIdentifierIn(ctx, tx, retire, id); err != nil {
+		return id, err
 	}
 	return ids[held], nil
+}
+
+// appendCounted appends, in tx, the events that events returns for the
+// sessions ended and the grants revoked; none if events is nil.
+func (db *DB) appendCounted(ctx context.Context, tx querier, events func(sessions, grants int) []*store.AuditEvent, sessions int, grants int64) error {
+	if events == nil {
+		return nil
+	}
+	return db.appendEvents(ctx, tx, events(sessions, int(grants)))
+}
+
+// deleteIdentifierIn deletes, in tx, the row by which id finds personID.
+func (db *DB) deleteIdentifierIn(ctx context.Context, tx querier, personID string, id store.Identifier) error {
+	_, err := tx.ExecContext(ctx, db.d.rebind("DELETE FROM person_identifiers WHERE scheme = ? AND value = ? AND person_id = ?"),
+		id.Scheme, id.Value, personID)
+	return db.d.classify(err)
+}
+
+// endAccessIn ends, in tx, every session of personID and revokes every
+// grant of theirs at now; it returns the sessions ended and the number
+// of grants revoked.
+func (db *DB) endAccessIn(ctx context.Context, tx querier, personID string, now time.Time) ([]*store.Session, int64, error) {
+	ended, err := db.endPersonSessionsIn(ctx, tx, personID, "", now)
+	if err != nil {
+		return nil, 0, err
+	}
+	grants, err := db.revokePersonGrantsIn(ctx, tx, personID, now)
+	return ended, grants, err
 }
 
 // revokePersonGrantsIn revokes at now, in tx, every grant of personID
@@ -137,4 +158,65 @@ func (db *DB) revokePersonGrantsIn(ctx context.Context, tx querier, personID str
 		return 0, fmt.Errorf("revoke grants: %w", db.d.classify(err))
 	}
 	return res.RowsAffected()
+}
+
+// RemoveIdentifier implements store.PersonNumbers in one transaction,
+// the person's row read FOR UPDATE where other nodes write at the same
+// time, so that a link or another removal waits: the last number is
+// never removed by two removals of two numbers at once.
+func (db *DB) RemoveIdentifier(ctx context.Context, personID string, id store.Identifier, now time.Time, events func(sessions, grants int) []*store.AuditEvent) ([]*store.Session, error) {
+	if now.IsZero() {
+		return nil, fmt.Errorf("remove identifier from person %s: zero time", personID)
+	}
+	var ended []*store.Session
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
+		ended = nil
+		if db.unmatchable(personID) {
+			return store.ErrNotFound
+		}
+		ids, _, err := db.identifiersIn(ctx, tx, personID)
+		if err != nil {
+			return err
+		}
+		kept, err := without(ids, id)
+		if err != nil {
+			return err
+		}
+		if err := db.deleteIdentifierIn(ctx, tx, personID, id); err != nil {
+			return fmt.Errorf("remove %s identifier: %w", id.Scheme, err)
+		}
+		if _, err := tx.StmtContext(ctx, db.st.setPersonIdentifiers).ExecContext(ctx, jsonText(kept), personID); err != nil {
+			return err
+		}
+		var grants int64
+		if ended, grants, err = db.endAccessIn(ctx, tx, personID, now); err != nil {
+			return err
+		}
+		return db.appendCounted(ctx, tx, events, len(ended), grants)
+	}, func() {
+		db.people.drop(personID)
+		db.dropSessions(ended)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("remove identifier from person %s: %w", personID, err)
+	}
+	return ended, nil
+}
+
+// without returns ids without id (by scheme and value), refusing one
+// not among them and the last one.
+func without(ids []store.Identifier, id store.Identifier) ([]store.Identifier, error) {
+	kept := make([]store.Identifier, 0, len(ids))
+	for _, h := range ids {
+		if h.Scheme != id.Scheme || h.Value != id.Value {
+			kept = append(kept, h)
+		}
+	}
+	switch {
+	case len(kept) == len(ids):
+		return nil, fmt.Errorf("the person does not hold the %s identifier: %w", id.Scheme, store.ErrConflict)
+	case len(kept) == 0:
+		return nil, fmt.Errorf("the %s identifier is the person's last: %w", id.Scheme, store.ErrConflict)
+	}
+	return kept, nil
 }

@@ -136,9 +136,12 @@ func (db *DB) identifiersIn(ctx context.Context, tx querier, personID string) ([
 
 // LinkIdentifiers implements store.Persons: the identifiers, the end of
 // the other sessions and the events in one transaction, which reads
-// first whether the person is blocked, their row locked: a block stored
-// before the link's transaction stops it (ErrBlocked), and one stored
-// after it blocks the person with what the link gave them.
+// first whether the person is blocked, and their identifiers, their row
+// locked: a block stored before the link's transaction stops it
+// (ErrBlocked), and one stored after it blocks the person with what the
+// link gave them; a number of a scheme another link added before it
+// stops it (ErrSecondNumber), so that of two links at once of two
+// numbers of one scheme one stands.
 func (db *DB) LinkIdentifiers(ctx context.Context, personID string, add []store.Identifier, raise []store.LevelChange, except string, now time.Time, events func(raised []store.LevelChange, n int) []*store.AuditEvent) ([]*store.Session, error) {
 	var ended []*store.Session
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
@@ -154,8 +157,11 @@ func (db *DB) LinkIdentifiers(ctx context.Context, personID string, add []store.
 			if _, err := tx.StmtContext(ctx, db.st.insertIdentifier).ExecContext(ctx, id.Scheme, id.Value, personID); err != nil {
 				return fmt.Errorf("add %s identifier: %w", id.Scheme, db.d.classify(err))
 			}
-			ids = append(ids, id)
 		}
+		if scheme := store.SecondOfScheme(ids, add); scheme != "" {
+			return fmt.Errorf("add %s identifier: %w", scheme, store.ErrSecondNumber)
+		}
+		ids = append(ids, add...)
 		var raised []store.LevelChange
 		for _, c := range raise {
 			i := slices.IndexFunc(ids, func(h store.Identifier) bool { return h.Scheme == c.Scheme && h.Value == c.Value })
@@ -227,51 +233,36 @@ func scanPasskey(s scanner) (*store.Passkey, error) {
 }
 
 // CreatePasskey implements store.Passkeys; ErrNotFound if the person does
-// not exist. With a cap it counts the person's passkeys and inserts in
-// one transaction: SQLite runs it under the database's write lock, and
-// where other nodes write at the same time (PostgreSQL) it first locks
-// the person's row, so that two additions run one after the other, the
-// second counting what the first stored. The events, if any, are
-// appended after the insert in the same transaction.
+// not exist, ErrBlocked if they are blocked. It reads the block, counts
+// the person's passkeys (with a cap) and inserts in one transaction:
+// SQLite runs it under the database's write lock, and where other nodes
+// write at the same time (PostgreSQL) it first locks the person's row,
+// so that two additions, or an addition and a block, run one after the
+// other, the second seeing what the first stored. The events, if any,
+// are appended after the insert in the same transaction.
 func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey, max int, events ...*store.AuditEvent) error {
-	var err error
-	switch {
-	case max <= 0 && len(events) == 0:
-		err = db.wr.doOne(ctx, func(ctx context.Context, tx querier) error {
-			return db.insertPasskey(ctx, tx, p)
-		}, nil)
-	case max <= 0:
-		err = db.update(ctx, func(ctx context.Context, tx querier) error {
-			if err := db.insertPasskey(ctx, tx, p); err != nil {
-				return err
-			}
-			return db.appendEvents(ctx, tx, events)
-		})
-	default:
-		err = db.wr.do(ctx, len(events) > 0, func(ctx context.Context, tx querier) error {
-			if err := db.insertPasskeyCapped(ctx, tx, p, max); err != nil {
-				return err
-			}
-			return db.appendEvents(ctx, tx, events)
-		})
-	}
+	// Without events the insert is the one write: what it reads before
+	// needs no savepoint.
+	err := db.wr.do(ctx, len(events) > 0, func(ctx context.Context, tx querier) error {
+		if err := db.insertPasskeyCapped(ctx, tx, p, max); err != nil {
+			return err
+		}
+		return db.appendEvents(ctx, tx, events)
+	})
 	if err != nil {
 		return fmt.Errorf("create passkey for person %s: %w", p.PersonID, err)
 	}
 	return nil
 }
 
-// insertPasskeyCapped inserts p in tx unless its person already holds
-// max passkeys (ErrLimit; no cap if max is 0 or less). Where other nodes
-// write at the same time it first locks the person's row, so that two
-// additions run one after the other, the second counting what the first
-// stored.
+// insertPasskeyCapped inserts p in tx unless its person is blocked
+// (ErrBlocked) or already holds max passkeys (ErrLimit; no cap if max is
+// 0 or less). Where other nodes write at the same time the person's row
+// is locked first (unblockedIn), so that two additions run one after the
+// other, the second counting what the first stored.
 func (db *DB) insertPasskeyCapped(ctx context.Context, tx querier, p *store.Passkey, max int) error {
-	if db.d.shared {
-		var one int
-		if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, p.PersonID).Scan(&one); err != nil {
-			return notFound(err)
-		}
+	if err := db.unblockedIn(ctx, tx, p.PersonID); err != nil {
+		return err
 	}
 	if max > 0 {
 		var n int
@@ -285,9 +276,10 @@ func (db *DB) insertPasskeyCapped(ctx context.Context, tx querier, p *store.Pass
 	return db.insertPasskey(ctx, tx, p)
 }
 
-// CreatePasskeyEndingOthers implements store.Passkeys: the count, the
-// insert, the end of the other sessions and the events are one
-// transaction, under the person's row lock where other nodes write.
+// CreatePasskeyEndingOthers implements store.Passkeys: the read of the
+// block, the count, the insert, the end of the other sessions and the
+// events are one transaction, under the person's row lock where other
+// nodes write.
 func (db *DB) CreatePasskeyEndingOthers(ctx context.Context, p *store.Passkey, max int, except string, now time.Time, events func(n int) []*store.AuditEvent) ([]*store.Session, error) {
 	var ended []*store.Session
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
@@ -497,9 +489,10 @@ func (db *DB) passkeyNameFree(ctx context.Context, tx querier, personID string, 
 }
 
 // ReplaceRecoveryCodes implements store.RecoveryCodes; ErrNotFound if the
-// person does not exist. The person's row is read FOR UPDATE where other
-// nodes write too, so that two replacements run one after the other and
-// one set of codes remains, not both.
+// person does not exist, ErrBlocked if they are blocked and hashes is
+// not empty. The person's row is read FOR UPDATE where other nodes write
+// too, so that two replacements, or a replacement and a block, run one
+// after the other and one set of codes remains, not both.
 func (db *DB) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes [][]byte, now time.Time, events ...*store.AuditEvent) error {
 	err := db.update(ctx, func(ctx context.Context, tx querier) error {
 		if err := db.replaceCodesIn(ctx, tx, personID, hashes, now); err != nil {
@@ -534,13 +527,19 @@ func (db *DB) ReplaceRecoveryCodesEndingOthers(ctx context.Context, personID str
 }
 
 // replaceCodesIn replaces personID's codes with hashes in tx;
-// ErrNotFound if the person does not exist. The person's row is read
-// FOR UPDATE where other nodes write too, so that two replacements run
-// one after the other and one set of codes remains, not both.
+// ErrNotFound if the person does not exist, ErrBlocked if they are
+// blocked and hashes is not empty: dropping a blocked person's codes
+// gives them no way in, new ones would. The person's row is read FOR
+// UPDATE where other nodes write too (unblockedIn), so that two
+// replacements run one after the other and one set of codes remains,
+// not both.
 func (db *DB) replaceCodesIn(ctx context.Context, tx querier, personID string, hashes [][]byte, now time.Time) error {
-	var one int
-	if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, personID).Scan(&one); err != nil {
-		return notFound(err)
+	err := db.unblockedIn(ctx, tx, personID)
+	if errors.Is(err, store.ErrBlocked) && len(hashes) == 0 {
+		err = nil
+	}
+	if err != nil {
+		return err
 	}
 	if _, err := tx.StmtContext(ctx, db.st.deleteRecoveryCodes).ExecContext(ctx, personID); err != nil {
 		return err

@@ -21,6 +21,9 @@ type statements struct {
 	insertPerson, insertIdentifier, getPerson, getPersonByWebAuthnID                    *sql.Stmt
 	getPersonByIdentifier, getPersonIdentifiers, setPersonIdentifiers, setPersonProfile *sql.Stmt
 	lockPerson                                                                          *sql.Stmt
+	// lockPersonBlocked is lockPerson that reads whether the person is
+	// blocked (unblockedIn).
+	lockPersonBlocked *sql.Stmt
 
 	insertPasskey, getPasskey, listPasskeys, updatePasskeyUse, passkeyExistsW, deletePasskey, passkeyOfPersonW, countPasskeysW *sql.Stmt
 	passkeyNamesW, renamePasskey                                                                                               *sql.Stmt
@@ -105,6 +108,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.setPersonIdentifiers, w, "UPDATE persons SET identifiers = ? WHERE id = ?"},
 		{&db.st.setPersonProfile, w, "UPDATE persons SET given_name = ?, family_name = ?, birth_date = ? WHERE id = ?"},
 		{&db.st.lockPerson, w, "SELECT 1 FROM persons WHERE id = ?" + db.d.forUpdate},
+		{&db.st.lockPersonBlocked, w, "SELECT blocked_at FROM persons WHERE id = ?" + db.d.forUpdate},
 
 		{&db.st.insertPasskey, w, insertSQL("passkeys", passkeyCols)},
 		{&db.st.getPasskey, r, "SELECT " + passkeyCols + " FROM passkeys WHERE credential_id = ?"},

@@ -19,6 +19,7 @@ func testPersonBlocks(t *testing.T, s store.Store) {
 	for _, x := range []*store.Person{p, other} {
 		wantErr(t, "CreatePerson "+x.ID, s.CreatePerson(ctx, x), nil)
 	}
+	wantErr(t, "ReplaceRecoveryCodes", s.ReplaceRecoveryCodes(ctx, p.ID, [][]byte{hash("held-before-the-block")}, now), nil)
 	session := func(id, person string, clients ...string) *store.Session {
 		return createSessionOf(t, s, id, person, later, clients...)
 	}
@@ -169,6 +170,68 @@ func testPersonBlocks(t *testing.T, s store.Store) {
 		wantErr(t, "LinkIdentifiers to a person not blocked", err, nil)
 	})
 
+	// A passkey or recovery codes whose write began before the block and
+	// lands after it are not stored: the store refuses them in the same
+	// write (ADR 42), so nothing outlasts the block and its lifting.
+	t.Run("passkeys and codes refused while blocked", func(t *testing.T) {
+		called := false
+		added := func(n int) []*store.AuditEvent {
+			called = true
+			return []*store.AuditEvent{event("passkey_added", p.ID, nil)}
+		}
+		refused := map[string]func() error{
+			"CreatePasskey": func() error { return s.CreatePasskey(ctx, fullPasskey(t, p.ID, "blocked-plain"), 0) },
+			"CreatePasskey under a cap": func() error {
+				return s.CreatePasskey(ctx, fullPasskey(t, p.ID, "blocked-capped"), 5)
+			},
+			"CreatePasskey with an event": func() error {
+				return s.CreatePasskey(ctx, fullPasskey(t, p.ID, "blocked-event"), 0, event("passkey_added", p.ID, nil))
+			},
+			"CreatePasskeyEndingOthers": func() error {
+				_, err := s.CreatePasskeyEndingOthers(ctx, fullPasskey(t, p.ID, "blocked-ending"), 5, "", now, added)
+				return err
+			},
+			"ReplaceRecoveryCodes": func() error {
+				return s.ReplaceRecoveryCodes(ctx, p.ID, [][]byte{hash("blocked-code")}, now, event("recovery_codes_regenerated", p.ID, nil))
+			},
+			"ReplaceRecoveryCodesEndingOthers": func() error {
+				_, err := s.ReplaceRecoveryCodesEndingOthers(ctx, p.ID, [][]byte{hash("blocked-code-ending")}, "", now, added)
+				return err
+			},
+		}
+		for name, write := range refused {
+			wantErr(t, name+" for a blocked person", write(), store.ErrBlocked)
+		}
+		if called {
+			t.Error("events asked for by a refused write")
+		}
+		keys, err := s.ListPasskeys(ctx, p.ID)
+		wantErr(t, "ListPasskeys", err, nil)
+		if len(keys) != 0 {
+			t.Errorf("passkeys of a blocked person after refused additions: %d, want none", len(keys))
+		}
+		for _, h := range [][]byte{hash("blocked-code"), hash("blocked-code-ending")} {
+			if has, err := s.HasRecoveryCode(ctx, p.ID, h); err != nil || has {
+				t.Errorf("HasRecoveryCode of a refused code = %v, %v; want false", has, err)
+			}
+		}
+		// The codes held before the block stay as they were.
+		if n, err := s.CountRecoveryCodes(ctx, p.ID); err != nil || n != 1 {
+			t.Errorf("CountRecoveryCodes after refused replacements = %d, %v; want the 1 held before", n, err)
+		}
+		if got := events(p.ID); len(got) != 1 {
+			t.Errorf("events after refused additions %q, want the block's only", got)
+		}
+		// Dropping codes gives no way in: a blocked person's codes may go.
+		wantErr(t, "ReplaceRecoveryCodes with none for a blocked person", s.ReplaceRecoveryCodes(ctx, p.ID, nil, now), nil)
+		if n, err := s.CountRecoveryCodes(ctx, p.ID); err != nil || n != 0 {
+			t.Errorf("CountRecoveryCodes after dropping them = %d, %v; want 0", n, err)
+		}
+		// Nor is the refusal anyone else's.
+		wantErr(t, "CreatePasskey for a person not blocked", s.CreatePasskey(ctx, fullPasskey(t, other.ID, "bystander-key"), 5), nil)
+		wantErr(t, "ReplaceRecoveryCodes for a person not blocked", s.ReplaceRecoveryCodes(ctx, other.ID, [][]byte{hash("bystander-code")}, now), nil)
+	})
+
 	t.Run("unblock", func(t *testing.T) {
 		wantErr(t, "UnblockPerson of nobody", s.UnblockPerson(ctx, "nobody", nil), store.ErrNotFound)
 		wantErr(t, "UnblockPerson of one not blocked", s.UnblockPerson(ctx, other.ID, event("person_unblocked", other.ID, nil)), store.ErrConflict)
@@ -179,6 +242,10 @@ func testPersonBlocks(t *testing.T, s store.Store) {
 		got, err := s.GetPerson(ctx, p.ID)
 		wantErr(t, "GetPerson", err, nil)
 		same(t, "an unblocked person", p, got)
+		// What was refused while blocked does not come back with it.
+		if keys, err := s.ListPasskeys(ctx, p.ID); err != nil || len(keys) != 0 {
+			t.Errorf("passkeys after the block is lifted: %d, %v; want none", len(keys), err)
+		}
 		if got, want := events(p.ID), []string{"person_unblocked  ", "person_blocked 2 2"}; !slices.Equal(got, want) {
 			t.Errorf("events %q, want %q", got, want)
 		}

@@ -34,19 +34,8 @@ func testPersonNumbers(t *testing.T, s store.Store) {
 	wantErr(t, "BlockPerson", err, nil)
 	createSessionOf(t, s, "n-kept", kept.ID, later, "bank")
 	createSessionOf(t, s, "n-eid", eidOnly.ID, later, "bank")
-	for id, person := range map[string]string{"n-kept-grant": kept.ID, "n-eid-grant": eidOnly.ID} {
-		g := fullGrant(t, id)
-		g.PersonID, g.SessionID = person, ""
-		refresh := fullToken(t, id+"-refresh", store.TokenRefresh)
-		refresh.GrantID = id
-		wantErr(t, "CreateGrantTokens "+id, s.CreateGrantTokens(ctx, g, nil, refresh), nil)
-	}
-	event := func(person string) func(sessions, grants int) []*store.AuditEvent {
-		return func(sessions, grants int) []*store.AuditEvent {
-			return []*store.AuditEvent{{Time: now, Type: "identifier_added", PersonID: person, Result: store.ResultSuccess,
-				Details: map[string]string{"sessions": strconv.Itoa(sessions), "grants": strconv.Itoa(grants)}}}
-		}
-	}
+	createGrantsOf(t, s, map[string]string{"n-kept-grant": kept.ID, "n-eid-grant": eidOnly.ID})
+	event := countsEvent(now, "identifier_added")
 	events := func(id string) []string {
 		t.Helper()
 		return sessionsAndGrantsEvents(t, s, id)
@@ -172,4 +161,145 @@ func testPersonNumbers(t *testing.T, s store.Store) {
 		_, err = s.AddIdentifier(ctx, kept.ID, moved, eidOnly.ID, "again", now, nil)
 		wantErr(t, "AddIdentifier retiring again", err, store.ErrConflict)
 	})
+}
+
+func testRemoveIdentifier(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+	later := now.Add(8 * time.Hour)
+	dnr := store.Identifier{Scheme: "no:dnr", Value: "dnr-unlinked"}
+	linked := store.Identifier{Scheme: "no:fnr", Value: "fnr-linked", MaxLevel: "substantial"}
+	p := fullPerson(t, "unlinked")
+	p.Identifiers = []store.Identifier{dnr, linked}
+	other := fullPerson(t, "unlinked-other")
+	lone := fullPerson(t, "unlinked-lone")
+	lone.Identifiers = []store.Identifier{{Scheme: "no:fnr", Value: "fnr-lone"}}
+	for _, q := range []*store.Person{p, other, lone} {
+		wantErr(t, "CreatePerson "+q.ID, s.CreatePerson(ctx, q), nil)
+	}
+	createSessionOf(t, s, "r-one", p.ID, later, "bank")
+	createSessionOf(t, s, "r-two", p.ID, later)
+	createSessionOf(t, s, "r-other", other.ID, later, "bank")
+	createGrantsOf(t, s, map[string]string{"r-grant": p.ID, "r-other-grant": other.ID})
+	event := countsEvent(now, "identifier_removed")
+	person := func(id string) *store.Person {
+		t.Helper()
+		q, err := s.GetPerson(ctx, id)
+		wantErr(t, "GetPerson "+id, err, nil)
+		return q
+	}
+
+	t.Run("refused", func(t *testing.T) {
+		for _, tt := range []struct {
+			name, person string
+			ident        store.Identifier
+			want         error
+		}{
+			{"one held by another", p.ID, other.Identifiers[0], store.ErrConflict},
+			{"one held by nobody", p.ID, store.Identifier{Scheme: "no:fnr", Value: "fnr-nobody"}, store.ErrConflict},
+			{"one of another scheme with the value", p.ID, store.Identifier{Scheme: "no:fnr", Value: dnr.Value}, store.ErrConflict},
+			{"the last one", lone.ID, lone.Identifiers[0], store.ErrConflict},
+			{"of nobody", "nobody", dnr, store.ErrNotFound},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				_, err := s.RemoveIdentifier(ctx, tt.person, tt.ident, now, event(tt.person))
+				wantErr(t, "RemoveIdentifier", err, tt.want)
+			})
+		}
+		for _, q := range []*store.Person{p, other, lone} {
+			same(t, "person "+q.ID+" after refused removals", q, person(q.ID))
+			if got := sessionsAndGrantsEvents(t, s, q.ID); len(got) != 0 {
+				t.Errorf("events of %s after refused removals: %q", q.ID, got)
+			}
+		}
+		_, err := s.GetSession(ctx, "r-one", now)
+		wantErr(t, "GetSession after refused removals", err, nil)
+	})
+
+	t.Run("remove", func(t *testing.T) {
+		// The value alone does not name the identifier: the scheme does
+		// too, and the level it was linked at is not asked for.
+		ended, err := s.RemoveIdentifier(ctx, p.ID, store.Identifier{Scheme: linked.Scheme, Value: linked.Value}, now.In(loadZones(t).tokyo), event(p.ID))
+		wantErr(t, "RemoveIdentifier", err, nil)
+		var ids []string
+		for _, ss := range ended {
+			ids = append(ids, ss.ID)
+		}
+		slices.Sort(ids)
+		if want := []string{"r-one", "r-two"}; !slices.Equal(ids, want) {
+			t.Errorf("sessions ended %q, want %q", ids, want)
+		}
+		want := *p
+		want.Identifiers = []store.Identifier{dnr}
+		same(t, "the person without the number", &want, person(p.ID))
+		_, err = s.GetPersonByIdentifier(ctx, linked.Scheme, linked.Value)
+		wantErr(t, "GetPersonByIdentifier of the removed number", err, store.ErrNotFound)
+		if q, err := s.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value); err != nil || q.ID != p.ID {
+			t.Errorf("the number kept finds %v, %v; want %s", q, err, p.ID)
+		}
+		for id, live := range map[string]bool{"r-one": false, "r-two": false, "r-other": true} {
+			_, err := s.GetSession(ctx, id, now)
+			if got := err == nil; got != live {
+				t.Errorf("session %s live = %v (%v), want %v", id, got, err, live)
+			}
+		}
+		// Only the session a service got tokens in is one to tell it of.
+		pending, err := s.PendingSessionEnds(ctx, later, 10)
+		wantErr(t, "PendingSessionEnds", err, nil)
+		if len(pending) != 1 || pending[0].ID != "r-one" {
+			t.Errorf("pending ends %v, want only r-one", pending)
+		}
+		for id, revoked := range map[string]bool{"r-grant": true, "r-other-grant": false} {
+			g, err := s.GetGrant(ctx, id)
+			wantErr(t, "GetGrant "+id, err, nil)
+			if got := !g.RevokedAt.IsZero(); got != revoked {
+				t.Errorf("grant %s revoked = %v, want %v", id, got, revoked)
+			}
+		}
+		if got, want := sessionsAndGrantsEvents(t, s, p.ID), []string{"identifier_removed 2 1"}; !slices.Equal(got, want) {
+			t.Errorf("events %q, want %q", got, want)
+		}
+		// The number is nobody's: it can be given again, to anyone.
+		_, err = s.AddIdentifier(ctx, other.ID, linked, "", "", now, nil)
+		wantErr(t, "AddIdentifier of the removed number to another", err, nil)
+		// What is left is their last number.
+		_, err = s.RemoveIdentifier(ctx, p.ID, dnr, now, nil)
+		wantErr(t, "RemoveIdentifier of the last number", err, store.ErrConflict)
+	})
+
+	t.Run("blocked", func(t *testing.T) {
+		_, err := s.BlockPerson(ctx, other.ID, "stolen phone", now, nil)
+		wantErr(t, "BlockPerson", err, nil)
+		_, err = s.RemoveIdentifier(ctx, other.ID, linked, now, event(other.ID))
+		wantErr(t, "RemoveIdentifier from a blocked person", err, nil)
+		q := person(other.ID)
+		if !q.Blocked() || slices.ContainsFunc(q.Identifiers, func(id store.Identifier) bool { return id.Value == linked.Value }) {
+			t.Errorf("the blocked person after the removal: %+v", q)
+		}
+	})
+}
+
+// createGrantsOf stores each grant named in grants, of the person it
+// maps to, with a refresh token and no session.
+func createGrantsOf(t *testing.T, s store.Store, grants map[string]string) {
+	t.Helper()
+	for id, person := range grants {
+		g := fullGrant(t, id)
+		g.PersonID, g.SessionID = person, ""
+		refresh := fullToken(t, id+"-refresh", store.TokenRefresh)
+		refresh.GrantID = id
+		wantErr(t, "CreateGrantTokens "+id, s.CreateGrantTokens(t.Context(), g, nil, refresh), nil)
+	}
+}
+
+// countsEvent makes, for a person, the events argument of the
+// PersonNumbers methods: one event of type typ at now with the counts
+// it is given.
+func countsEvent(now time.Time, typ string) func(person string) func(sessions, grants int) []*store.AuditEvent {
+	return func(person string) func(sessions, grants int) []*store.AuditEvent {
+		return func(sessions, grants int) []*store.AuditEvent {
+			return []*store.AuditEvent{{Time: now, Type: typ, PersonID: person, Result: store.ResultSuccess,
+				Details: map[string]string{"sessions": strconv.Itoa(sessions), "grants": strconv.Itoa(grants)}}}
+		}
+	}
 }

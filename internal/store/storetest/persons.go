@@ -157,7 +157,7 @@ func testPersons(t *testing.T, s store.Store) {
 
 		wantErr(t, "LinkIdentifiers own again", link(p.ID, []store.Identifier{dnr}), store.ErrConflict)
 
-		relinked := store.Identifier{Scheme: "no:dnr", Value: "dnr-adder-linked", MaxLevel: "substantial"}
+		relinked := store.Identifier{Scheme: "is:kt", Value: "kt-adder-linked", MaxLevel: "substantial"}
 		wantErr(t, "LinkIdentifiers relinked", link(p.ID, []store.Identifier{relinked}), nil)
 		raised := relinked
 		raised.MaxLevel = "high"
@@ -227,6 +227,9 @@ func testPersons(t *testing.T, s store.Store) {
 				t.Errorf("loser %d: GetPerson = %v, want ErrNotFound", i, err)
 			}
 		}
+	})
+	t.Run("link no second number of a scheme", func(t *testing.T) {
+		testLinkNoSecondNumber(t, s)
 	})
 	t.Run("link identifiers in one write", func(t *testing.T) {
 		const person = "linker"
@@ -1026,4 +1029,82 @@ func testRecoveryCodes(t *testing.T, s store.Store) {
 			t.Errorf("events %+v, want the first counting 2 sessions ended, the second none", got)
 		}
 	})
+}
+
+// testLinkNoSecondNumber checks that a link adds no identifier of a
+// scheme the person holds one of, read in the link's own write, so that
+// two links at once cannot each add a different number of one scheme
+// (ADR 42); the help desk's AddIdentifier still does (ADR 30).
+func testLinkNoSecondNumber(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+	const person = "numbered"
+	p := fullPerson(t, person)
+	wantErr(t, "CreatePerson", s.CreatePerson(ctx, p), nil)
+	ss := fullSession(t, "s-numbered-other")
+	ss.PersonID = person
+	wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+	called := false
+	linked := func([]store.LevelChange, int) []*store.AuditEvent {
+		called = true
+		return []*store.AuditEvent{{Time: now, Type: "link", PersonID: person, Result: store.ResultSuccess}}
+	}
+	secondFnr := store.Identifier{Scheme: "no:fnr", Value: "fnr-numbered-second"}
+	dnr := func(v string) store.Identifier { return store.Identifier{Scheme: "no:dnr", Value: v} }
+	for name, add := range map[string][]store.Identifier{
+		"a second of a scheme held":              {secondFnr},
+		"a second of a scheme held, with others": {dnr("dnr-numbered-beside"), secondFnr},
+		"two of one scheme":                      {dnr("dnr-numbered-1"), dnr("dnr-numbered-2")},
+	} {
+		ended, err := s.LinkIdentifiers(ctx, person, add, nil, "", now, linked)
+		wantErr(t, "LinkIdentifiers of "+name, err, store.ErrSecondNumber)
+		if len(ended) != 0 {
+			t.Errorf("%s: ended %d sessions, want none", name, len(ended))
+		}
+		for _, id := range add {
+			_, err := s.GetPersonByIdentifier(ctx, id.Scheme, id.Value)
+			wantErr(t, name+": GetPersonByIdentifier of a refused identifier", err, store.ErrNotFound)
+		}
+	}
+	if called {
+		t.Error("events asked for by a refused link")
+	}
+	got, err := s.GetPerson(ctx, person)
+	wantErr(t, "GetPerson", err, nil)
+	same(t, "person after refused links", p, got)
+	if _, err := s.GetSession(ctx, ss.ID, now); err != nil {
+		t.Errorf("session after refused links: %v", err)
+	}
+	// An identifier someone holds is taken before it is a second number.
+	_, err = s.LinkIdentifiers(ctx, person, []store.Identifier{p.Identifiers[0]}, nil, "", now, nil)
+	wantErr(t, "LinkIdentifiers of one's own identifier", err, store.ErrConflict)
+
+	// Many links at once, each of another number of one scheme the
+	// person does not hold: exactly one is added.
+	errs := race(contenders, func(i int) error {
+		_, err := s.LinkIdentifiers(ctx, person, []store.Identifier{dnr(id("dnr-racer", i))}, nil, "", now, nil)
+		return err
+	})
+	w := oneWinner(t, errs, store.ErrSecondNumber)
+	got, err = s.GetPerson(ctx, person)
+	wantErr(t, "GetPerson", err, nil)
+	if w >= 0 {
+		same(t, "identifiers after links at once", append(slices.Clone(p.Identifiers), dnr(id("dnr-racer", w))), got.Identifiers)
+	}
+	for i := range contenders {
+		if i == w {
+			continue
+		}
+		_, err := s.GetPersonByIdentifier(ctx, "no:dnr", id("dnr-racer", i))
+		wantErr(t, "GetPersonByIdentifier of a loser's number", err, store.ErrNotFound)
+	}
+
+	// The help desk adds a second number of a scheme (ADR 30).
+	_, err = s.AddIdentifier(ctx, person, secondFnr, "", "", now, nil)
+	wantErr(t, "AddIdentifier of a second number", err, nil)
+	got, err = s.GetPersonByIdentifier(ctx, secondFnr.Scheme, secondFnr.Value)
+	wantErr(t, "GetPersonByIdentifier of the help desk's number", err, nil)
+	if got.ID != person {
+		t.Errorf("the help desk's number belongs to %s, want %s", got.ID, person)
+	}
 }

@@ -224,6 +224,34 @@ func sharedReadChangeWrite(t *testing.T, a, b store.Store) {
 		t.Errorf("person after two concurrent additions: %v, %v", got, err)
 	}
 
+	// Two numbers of one scheme linked to one person at both nodes at
+	// once: one link must be refused, or the person holds both.
+	for round := range 10 {
+		pid := "p-second-" + string(rune('a'+round))
+		if err := a.CreatePerson(ctx, &store.Person{ID: pid, Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: pid}}, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		errs := make([]error, 2)
+		for i, db := range []store.Store{a, b} {
+			wg.Go(func() {
+				_, errs[i] = db.LinkIdentifiers(ctx, pid, []store.Identifier{{Scheme: "no:dnr", Value: fmt.Sprint(pid, "-", i)}}, nil, "", now, nil)
+			})
+		}
+		wg.Wait()
+		got, err := b.GetPerson(ctx, pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Identifiers) != 2 || (errs[0] == nil) == (errs[1] == nil) {
+			t.Fatalf("round %d: identifiers %v, links returned %v and %v; want one number added, one link refused", round, got.Identifiers, errs[0], errs[1])
+		}
+		for _, err := range errs {
+			if err != nil && !errors.Is(err, store.ErrSecondNumber) {
+				t.Fatalf("round %d: refused link returned %v, want ErrSecondNumber", round, err)
+			}
+		}
+	}
+
 	// A person's last two passkeys removed at both nodes at once: one
 	// removal must be refused, or the person is locked out.
 	for round := range 10 {

@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Persons", testPersons},
 		{"PersonBlocks", testPersonBlocks},
 		{"PersonNumbers", testPersonNumbers},
+		{"RemoveIdentifier", testRemoveIdentifier},
 		{"Passkeys", testPasskeys},
 		{"RecoveryCodes", testRecoveryCodes},
 		{"AuthRequests", testAuthRequests},
