@@ -271,10 +271,17 @@ func (db *DB) ListAuditRange(ctx context.Context, q store.AuditQuery) ([]*store.
 	return out, nil
 }
 
-// DeleteAuditAddresses implements store.AuditLog. It deletes in chunks
-// of at most sweepChunk addresses, each its own write, as DeleteExpired
-// does. Nodes that delete at once delete each address once: a row
-// another deleted first is simply not found.
+// DeleteAuditAddresses implements store.AuditLog. It deletes in chunks,
+// each its own write, as DeleteExpired does: each chunk the expired
+// among the sweepChunk oldest addresses by their events' seq, with no
+// index by time for every append to write. Events are stamped just
+// before they are written, so seq follows time, closely but not
+// exactly (several nodes' clocks): an expired address behind younger
+// ones is deleted with them unless a whole chunk of younger ones comes
+// first, as only a node whose clock ran ahead makes, and then once
+// they expire; it is never deleted early. Nodes that delete at once
+// delete each address once: a row another deleted first is simply not
+// found.
 func (db *DB) DeleteAuditAddresses(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	for {
@@ -283,7 +290,7 @@ func (db *DB) DeleteAuditAddresses(ctx context.Context, before time.Time) (int64
 		if err != nil {
 			return total, fmt.Errorf("delete audit addresses: %w", err)
 		}
-		if n < sweepChunk {
+		if n == 0 {
 			return total, nil
 		}
 	}
