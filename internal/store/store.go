@@ -553,8 +553,9 @@ type AuditLog interface {
 	// DeleteAuditAddresses deletes the addresses kept apart from their
 	// events (AuditEvent.KeepAddrApart) of the events whose Time is
 	// before before, with their salts, and returns how many it deleted;
-	// it may leave one behind 2,048 kept addresses of events appended
-	// before it (Seq) but stamped later, for a later call. The events stay and verify; read, they have no Details[DetailAddr]
+	// it may leave one that comes after 2,048 kept addresses of events
+	// appended before it (Seq) but stamped later, for a later call. The
+	// events stay and verify; read, they have no Details[DetailAddr]
 	// and no AddrSalt. Addresses in the hashed body of events sealed
 	// before addresses were kept apart stay (docs/adr/0038).
 	DeleteAuditAddresses(ctx context.Context, before time.Time) (int64, error)

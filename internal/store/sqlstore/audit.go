@@ -272,16 +272,16 @@ func (db *DB) ListAuditRange(ctx context.Context, q store.AuditQuery) ([]*store.
 }
 
 // DeleteAuditAddresses implements store.AuditLog. It deletes in chunks,
-// each its own write, as DeleteExpired does: each chunk the expired
-// among the sweepChunk oldest addresses by their events' seq, with no
-// index by time for every append to write. Events are stamped just
-// before they are written, so seq follows time, closely but not
-// exactly (several nodes' clocks): an expired address behind younger
-// ones is deleted with them unless a whole chunk of younger ones comes
-// first, as only a node whose clock ran ahead makes, and then once
-// they expire; it is never deleted early. Nodes that delete at once
-// delete each address once: a row another deleted first is simply not
-// found.
+// each its own write, as DeleteExpired does, and goes on while a chunk
+// finds any: each chunk is the expired among the sweepChunk oldest
+// addresses by their events' seq, read by the primary key, so that no
+// index by time costs every append a write. Events are stamped just
+// before they are written, so seq follows time closely but, with
+// several nodes' clocks, not exactly. No address goes before its time;
+// one goes late only if a whole chunk of addresses stamped after it
+// comes before it by seq (a node whose clock ran ahead), and then as
+// soon as those expire. Nodes that delete at once delete each address
+// once: a row another deleted first is simply not found.
 func (db *DB) DeleteAuditAddresses(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	for {
