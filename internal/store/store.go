@@ -552,8 +552,10 @@ type AuditLog interface {
 	ListPersonAuditBefore(ctx context.Context, personID string, beforeSeq int64, limit int) ([]*AuditEvent, error)
 	// DeleteAuditAddresses deletes the addresses kept apart from their
 	// events (AuditEvent.KeepAddrApart) of the events whose Time is
-	// before before, with their salts, and returns how many it deleted.
-	// The events stay and verify; read, they have no Details[DetailAddr]
+	// before before, with their salts, and returns how many it deleted;
+	// it may leave one that comes after 2,048 kept addresses of events
+	// appended before it (Seq) but stamped later, for a later call. The
+	// events stay and verify; read, they have no Details[DetailAddr]
 	// and no AddrSalt. Addresses in the hashed body of events sealed
 	// before addresses were kept apart stay (docs/adr/0038).
 	DeleteAuditAddresses(ctx context.Context, before time.Time) (int64, error)

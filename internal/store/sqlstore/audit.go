@@ -271,10 +271,17 @@ func (db *DB) ListAuditRange(ctx context.Context, q store.AuditQuery) ([]*store.
 	return out, nil
 }
 
-// DeleteAuditAddresses implements store.AuditLog. It deletes in chunks
-// of at most sweepChunk addresses, each its own write, as DeleteExpired
-// does. Nodes that delete at once delete each address once: a row
-// another deleted first is simply not found.
+// DeleteAuditAddresses implements store.AuditLog. It deletes in chunks,
+// each its own write, as DeleteExpired does, and goes on while a chunk
+// finds any: each chunk is the expired among the sweepChunk oldest
+// addresses by their events' seq, read by the primary key, so that no
+// index by time costs every append a write. Events are stamped just
+// before they are written, so seq follows time closely but, with
+// several nodes' clocks, not exactly. No address goes before its time;
+// one goes late only if a whole chunk of addresses stamped after it
+// comes before it by seq (a node whose clock ran ahead), and then as
+// soon as those expire. Nodes that delete at once delete each address
+// once: a row another deleted first is simply not found.
 func (db *DB) DeleteAuditAddresses(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	for {
@@ -283,7 +290,7 @@ func (db *DB) DeleteAuditAddresses(ctx context.Context, before time.Time) (int64
 		if err != nil {
 			return total, fmt.Errorf("delete audit addresses: %w", err)
 		}
-		if n < sweepChunk {
+		if n == 0 {
 			return total, nil
 		}
 	}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -166,5 +168,100 @@ func TestAuditAddressDeletedFromTheFile(t *testing.T) {
 				t.Errorf("%s still holds the deleted salt of event %d", filepath.Base(name), i+1)
 			}
 		}
+	}
+}
+
+// onBothStores runs test on a new SQLite database and a new PostgreSQL
+// one.
+func onBothStores(t *testing.T, test func(*testing.T, *DB)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, openTemp(t)) })
+	t.Run("postgres", func(t *testing.T) { test(t, openPostgres(t, pgtest.NewDatabase(t))) })
+}
+
+func TestAuditAddressesIndexedByKeyAlone(t *testing.T) {
+	onBothStores(t, testAuditAddressesIndexedByKeyAlone)
+}
+
+// testAuditAddressesIndexedByKeyAlone: audit_addresses has no index but
+// its primary key, the event's seq. Nearly every event of a login keeps
+// an address, and an index more is a B-tree more that every one of them
+// writes, inside the single writer; the expired addresses are found in
+// the order of seq instead (DeleteAuditAddresses).
+func testAuditAddressesIndexedByKeyAlone(t *testing.T, db *DB) {
+	query := "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_addresses' AND sql IS NOT NULL"
+	if db.d.name == "postgres" {
+		query = "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid " +
+			"WHERE i.indrelid = 'audit_addresses'::regclass AND NOT i.indisprimary"
+	}
+	rows, err := db.r.QueryContext(t.Context(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		t.Errorf("audit_addresses has index %s; want its primary key alone", name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAuditAddressesExpireInSeqOrder(t *testing.T) {
+	onBothStores(t, testAuditAddressesExpireInSeqOrder)
+}
+
+// testAuditAddressesExpireInSeqOrder: DeleteAuditAddresses walks the
+// addresses in the order of their events' seq, more than one chunk of
+// them, and deletes every one past its retention and none other, also
+// where the events' times are not in the order of their seq (clocks of
+// several nodes, events stamped before they are written): an address
+// of a later seq but an earlier time goes, one of an earlier seq but a
+// later time stays.
+func testAuditAddressesExpireInSeqOrder(t *testing.T, db *DB) {
+	ctx := t.Context()
+	cut := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	expired, young := cut.Add(-time.Microsecond), cut
+	const n = 2*sweepChunk + 10
+	kept := map[int64]bool{2: true, sweepChunk + 1: true, n: true}
+	for seq := int64(1); seq <= n; seq++ {
+		at := expired
+		if kept[seq] {
+			at = young
+		}
+		_, err := db.w.ExecContext(ctx, db.d.rebind("INSERT INTO audit_addresses (event_seq, event_time, addr, salt) VALUES (?, ?, ?, ?)"),
+			seq, micros(at), "192.0.2.1", []byte("0123456789abcdef"))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.DeleteAuditAddresses(ctx, cut)
+	if err != nil || got != n-int64(len(kept)) {
+		t.Fatalf("DeleteAuditAddresses = %d, %v; want %d", got, err, n-len(kept))
+	}
+	rows, err := db.r.QueryContext(ctx, "SELECT event_seq FROM audit_addresses ORDER BY event_seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	left := map[int64]bool{}
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			t.Fatal(err)
+		}
+		left[seq] = true
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(left, kept) {
+		t.Errorf("addresses left: %v; want those of events %v", slices.Sorted(maps.Keys(left)), slices.Sorted(maps.Keys(kept)))
+	}
+	if got, err := db.DeleteAuditAddresses(ctx, cut); err != nil || got != 0 {
+		t.Errorf("DeleteAuditAddresses again = %d, %v; want 0", got, err)
 	}
 }

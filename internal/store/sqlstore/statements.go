@@ -197,8 +197,11 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.lastAudit, w, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"},
 		{&db.st.insertAudit, w, insertSQL("audit_log", auditStoredCols)},
 		{&db.st.insertAuditAddr, w, insertSQL("audit_addresses", "event_seq, event_time, addr, salt")},
+		// The oldest sweepChunk addresses by seq, of which those expired:
+		// read by the primary key, with no index by time.
 		{&db.st.deleteAuditAddrs, w, fmt.Sprintf("DELETE FROM audit_addresses WHERE event_seq IN "+
-			"(SELECT event_seq FROM audit_addresses WHERE event_time < ? LIMIT %d)", sweepChunk)},
+			"(SELECT event_seq FROM (SELECT event_seq, event_time FROM audit_addresses ORDER BY event_seq LIMIT %d) oldest "+
+			"WHERE event_time < ?)", sweepChunk)},
 		{&db.st.listAudit, r, "SELECT " + auditCols + " FROM " + auditFrom + " WHERE seq > ? ORDER BY seq LIMIT ?"},
 		{&db.st.newestAudit, r, "SELECT " + auditCols + " FROM " + auditFrom + " ORDER BY seq DESC LIMIT 1"},
 		{&db.st.listPersonAudit, r, "SELECT " + auditCols + " FROM " + auditFrom + " WHERE person_id = ? AND person_id <> '' ORDER BY seq DESC LIMIT ?"},

@@ -45,6 +45,29 @@ type autocommit struct{ *sql.DB }
 
 func (autocommit) StmtContext(_ context.Context, stmt *sql.Stmt) *sql.Stmt { return stmt }
 
+// batchTx is the batch's transaction as its ops' querier. It binds each
+// prepared statement to the transaction once: database/sql's
+// Tx.StmtContext makes a new statement, and registers it under a lock,
+// at every call, and a batch of logins runs the same few statements
+// many times. The statements it binds are closed with the transaction.
+type batchTx struct {
+	*sql.Tx
+	stmts map[*sql.Stmt]*sql.Stmt
+}
+
+// StmtContext returns stmt bound to the transaction.
+func (b *batchTx) StmtContext(ctx context.Context, stmt *sql.Stmt) *sql.Stmt {
+	if s, ok := b.stmts[stmt]; ok {
+		return s
+	}
+	s := b.Tx.StmtContext(ctx, stmt)
+	if b.stmts == nil {
+		b.stmts = make(map[*sql.Stmt]*sql.Stmt)
+	}
+	b.stmts[stmt] = s
+	return s
+}
+
 // writeReq is one op waiting for the writer.
 type writeReq struct {
 	ctx context.Context
@@ -303,13 +326,13 @@ func (w *writer) inRecovery() bool {
 func (w *writer) runTx(batch []*writeReq, deadline time.Time) {
 	txCtx, cancel := opContext(context.Background(), deadline)
 	defer cancel()
-	tx, err := w.db.BeginTx(txCtx, nil)
+	sqlTx, err := w.db.BeginTx(txCtx, nil)
 	if err != nil && w.d.shared && txCtx.Err() == nil {
 		// The server may have ended the connection's session since the
 		// last batch (a restart, a failover): the BEGIN meets the news
 		// and the connection is dropped. Nothing ran, so a BEGIN on a
 		// new connection costs no operation anything.
-		tx, err = w.db.BeginTx(txCtx, nil)
+		sqlTx, err = w.db.BeginTx(txCtx, nil)
 	}
 	if err != nil {
 		for _, r := range batch {
@@ -317,7 +340,8 @@ func (w *writer) runTx(batch []*writeReq, deadline time.Time) {
 		}
 		return
 	}
-	w.checkForeign(tx)
+	tx := &batchTx{Tx: sqlTx}
+	w.checkForeign(sqlTx)
 	w.chainLocked = false
 	if w.d.shared {
 		// Another node may have appended since this one's last commit.
@@ -559,7 +583,7 @@ func (w *writer) checkForeign(tx *sql.Tx) {
 // Where any failed statement aborts the transaction (abortsOnError), an
 // operation alone in its transaction needs no savepoint: if it fails at
 // all, its transaction is rolled back.
-func (w *writer) exec(tx *sql.Tx, r *writeReq, alone bool, deadline time.Time) (err error, spoiled bool) {
+func (w *writer) exec(tx *batchTx, r *writeReq, alone bool, deadline time.Time) (err error, spoiled bool) {
 	ctx, cancel := opContext(r.ctx, deadline)
 	defer cancel()
 	if !r.multi || (alone && w.d.abortsOnError) {

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -89,6 +90,58 @@ func testWriterBatch(t *testing.T, db *DB) {
 		_, err := db.GetGrant(ctx, id)
 		if got := err == nil; got != want {
 			t.Errorf("grant %s stored = %v, want %v (%v)", id, got, want, err)
+		}
+	}
+}
+
+// TestWriterBindsStatementOncePerBatch: the ops of a batch that run the
+// same prepared statement get it bound to their transaction once, not
+// once per run, which each login's writes would pay for; and the bound
+// statement still runs after an op of the batch failed and was rolled
+// back to its savepoint.
+func TestWriterBindsStatementOncePerBatch(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testWriterBindsStatementOncePerBatch(t, openTemp(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		testWriterBindsStatementOncePerBatch(t, openPostgres(t, pgtest.NewDatabase(t)))
+	})
+}
+
+func testWriterBindsStatementOncePerBatch(t *testing.T, db *DB) {
+	ctx := t.Context()
+	var bound []*sql.Stmt
+	insert := func(id string, fail bool) op {
+		return func(ctx context.Context, tx querier) error {
+			st := tx.StmtContext(ctx, db.st.insertGrant)
+			bound = append(bound, st)
+			if _, err := st.ExecContext(ctx, grantArgs(&store.Grant{ID: id})...); err != nil {
+				return db.d.classify(err)
+			}
+			if fail {
+				return store.ErrConflict
+			}
+			return nil
+		}
+	}
+	batch := []*writeReq{
+		req(ctx, true, insert("g1", false)),
+		req(ctx, true, insert("undone", true)),
+		req(ctx, true, insert("g2", false)),
+		req(ctx, false, insert("g3", false)),
+	}
+	db.wr.run(batch)
+	for i, r := range batch {
+		if want := i == 1; (r.err != nil) != want {
+			t.Errorf("request %d: %v", i, r.err)
+		}
+	}
+	for i, st := range bound {
+		if st != bound[0] {
+			t.Errorf("op %d ran the statement bound anew; want the batch's one binding", i)
+		}
+	}
+	for id, want := range map[string]bool{"g1": true, "g2": true, "g3": true, "undone": false} {
+		if _, err := db.GetGrant(ctx, id); (err == nil) != want {
+			t.Errorf("grant %s stored = %v, want %v (%v)", id, err == nil, want, err)
 		}
 	}
 }

@@ -5,6 +5,10 @@
 -- kept beside the address and the address; the row of the address and
 -- salt goes when the address expires. Events sealed before this have
 -- no digest and their address among their details, in the hash.
+-- audit_addresses has no index but its key: nearly every event keeps
+-- an address, and each index is a B-tree more for every one of them to
+-- write. The expired addresses are found in the order of seq
+-- (DeleteAuditAddresses), the log's own order of time.
 ALTER TABLE audit_log ADD COLUMN addr_digest BYTEA;
 
 CREATE TABLE audit_addresses (
@@ -13,5 +17,3 @@ CREATE TABLE audit_addresses (
 	addr       TEXT    NOT NULL,
 	salt       BYTEA   NOT NULL
 );
-
-CREATE INDEX audit_addresses_time ON audit_addresses (event_time);
