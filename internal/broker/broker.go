@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -721,6 +722,10 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 		return "/login?" + url.Values{"req": {attemptID}, "err": {kind}}.Encode(), nil
 	}
 	proved := res.Level
+	// Found by a number (not a provider's own person): a removal of it
+	// landing before the session is stored is checked for after
+	// (stillTheirs).
+	byNumber := res.PersonID == ""
 	personID, err := b.resolve(ctx, &res)
 	if errors.Is(err, errIdentifiersConflict) {
 		// The provider answered; Varde's records cannot tell who this
@@ -804,20 +809,75 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 			b.fail(ctx, ev, ReasonSessionError)
 			return err
 		}
+		if byNumber {
+			if err := b.stillTheirs(ctx, res.Identifiers, personID, s); err != nil {
+				gone := &store.AuditEvent{Type: EventAuthentication, PersonID: personID, ClientID: ev.ClientID, Provider: ev.Provider,
+					Level: ev.Level, Details: maps.Clone(ev.Details)}
+				delete(gone.Details, "session")
+				why := reasonIdentifierRemoved
+				if !errors.Is(err, errNumberGone) {
+					why = ReasonSessionError
+				}
+				b.fail(ctx, gone, why)
+				return err
+			}
+		}
 		b.Metrics.Logins.WithLabelValues(store.ResultSuccess, res.Provider, res.Level.String()).Inc()
 		return nil
 	}
 	if a.req == nil {
 		if err := save(); err != nil {
-			return b.outcomeUnknown(ctx, attemptID, err)
+			return b.numberGone(ctx, attemptID, err)
 		}
 		return b.AccountURL, nil
 	}
 	next, err := b.Continue(ctx, a.client, a.req, s, save)
 	if err != nil {
-		return b.outcomeUnknown(ctx, attemptID, err)
+		return b.numberGone(ctx, attemptID, err)
 	}
 	return next, nil
+}
+
+// reasonIdentifierRemoved: the number a login found its person by was
+// taken off them (ADR 44) while the login's session was being stored;
+// the session is ended.
+const reasonIdentifierRemoved = "identifier_removed"
+
+// errNumberGone is stillTheirs' answer when the number no longer finds
+// the person.
+var errNumberGone = errors.New("broker: the number the login found its person by was removed meanwhile")
+
+// stillTheirs reads again, once the session s is stored, that ids find
+// personID, and ends s if they do not. A removal of the number
+// (store.PersonNumbers.RemoveIdentifier) ends the sessions the person
+// has when it commits: a session stored before that is ended by it, and
+// one stored after is found here, the read coming after the session's
+// write. Either way no session outlives the removal. The person's
+// number still held by them (a login proving two) keeps the login.
+func (b *Broker) stillTheirs(ctx context.Context, ids []store.Identifier, personID string, s *store.Session) error {
+	p, err := b.lookup(ctx, ids)
+	if err == nil && p.ID == personID {
+		return nil
+	}
+	why := errNumberGone
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errIdentifiersConflict) {
+		// The store could not tell: the session ends all the same.
+		why = fmt.Errorf("broker: read again the person the login found: %w", err)
+	}
+	if _, err := b.Sessions.Store.EndSession(ctx, s.ID, b.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return errors.Join(why, fmt.Errorf("broker: end the session of a number removed meanwhile: %w", err))
+	}
+	return why
+}
+
+// numberGone answers a login whose session was ended because its
+// number was removed meanwhile (errNumberGone) with the login page
+// saying the login did not work; any other error is outcomeUnknown's.
+func (b *Broker) numberGone(ctx context.Context, attemptID string, err error) (string, error) {
+	if errors.Is(err, errNumberGone) {
+		return "/login?" + url.Values{"req": {attemptID}, "err": {"failed"}}.Encode(), nil
+	}
+	return b.outcomeUnknown(ctx, attemptID, err)
 }
 
 // outcomeUnknown returns err, unless it is store.ErrOutcomeUnknown: then

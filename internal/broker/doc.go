@@ -50,6 +50,10 @@
 //	           person_blocked (the person's Varde identity is
 //	           blocked, store.PersonBlocks; not the provider's
 //	           failure: the login page says so, 403),
+//	           identifier_removed (the number the login found its
+//	           person by was taken off them, ADR 44, while its
+//	           session was being stored: the session is ended, and
+//	           the login page says the login did not work),
 //	           session_error, outcome_unknown (the write of the
 //	           session and its success event got no answer: both may
 //	           be stored; Details "stored" is "unknown" and "session"
@@ -174,5 +178,9 @@
 // before it writes still adds no way in: person_blocked, as above. It
 // reads the person's identifiers too (store.ErrSecondNumber), so of two
 // links finishing at once, each of another number of one scheme, one
-// adds nothing: second_number, as above.
+// adds nothing: second_number, as above. And it reads that the
+// linking session is still there (store.ErrNotFound), so a removal of a
+// number (ADR 44), which ends every session of the person, landing
+// after the link looked, is not undone by it: session_changed, as
+// above.
 package broker

@@ -623,8 +623,10 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		b.linkFailed(ctx, ev, ReasonPersonBlocked)
 		return refusedURL("blocked"), nil
 	case errors.Is(err, store.ErrNotFound):
-		// The person who started the link is gone (deleted since).
-		b.linkFailed(ctx, ev, reasonLinkPersonGone)
+		// The session that links ended since the check above (a number
+		// removed, which ends every session of the person), or the
+		// person who started the link is gone (deleted since).
+		b.linkFailed(ctx, ev, b.linkGoneReason(ctx, rec.PersonID))
 		return refusedURL("session"), nil
 	case errors.Is(err, store.ErrOutcomeUnknown):
 		// The write got no answer: the link, the sessions' end and the
@@ -729,4 +731,13 @@ func (b *Broker) linkFailed(ctx context.Context, ev *store.AuditEvent, reason st
 	ev.Result = store.ResultFailure
 	ev.Reason = reason
 	b.Audit.Record(ctx, ev)
+}
+
+// linkGoneReason says why a link's write found nothing to link to:
+// the person is gone, or only the session that linked ended.
+func (b *Broker) linkGoneReason(ctx context.Context, personID string) string {
+	if _, err := b.Persons.GetPerson(ctx, personID); errors.Is(err, store.ErrNotFound) {
+		return reasonLinkPersonGone
+	}
+	return "session_changed"
 }

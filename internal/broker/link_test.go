@@ -1059,3 +1059,47 @@ func TestLinkSecondNumberLinkedMeanwhile(t *testing.T) {
 		t.Errorf("the first D-number: %v, %v; want p1's", p, err)
 	}
 }
+
+// removalMeanwhile is the real store in which, just before each link's
+// write, the help desk takes a number off the person
+// (RemoveIdentifier), which ends every session of theirs, the linking
+// one too.
+type removalMeanwhile struct {
+	store.Store
+	gone store.Identifier
+}
+
+func (s removalMeanwhile) LinkIdentifiers(ctx context.Context, personID string, add []store.Identifier, raise []store.LevelChange, except string, now time.Time, events func([]store.LevelChange, int) []*store.AuditEvent) ([]*store.Session, error) {
+	if _, err := s.Store.RemoveIdentifier(ctx, personID, s.gone, now, nil); err != nil {
+		return nil, err
+	}
+	return s.Store.LinkIdentifiers(ctx, personID, add, raise, except, now, events)
+}
+
+// TestLinkFromASessionEndedMeanwhile: a link passes the broker's look
+// at its session, then the help desk removes a number of the person
+// (ADR 44), ending every session of theirs; the link's write, from a
+// session that no longer is, adds nothing, or a number the help desk
+// took off could be put back by the intruder it was taken from. The
+// link is refused as one whose session changed, and audited so.
+func TestLinkFromASessionEndedMeanwhile(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	passport := store.Identifier{Scheme: "passport:NOR", Value: "FH1234567", MaxLevel: "high"}
+	if _, err := f.st.LinkIdentifiers(ctx, "p1", []store.Identifier{passport}, nil, "", f.now, nil); err != nil {
+		t.Fatal(err)
+	}
+	b := loggedIn(t, f, "p1", assurance.High)
+	f.b.Persons = removalMeanwhile{Store: f.st, gone: passport}
+	res := provider.Result{Provider: "strong", Identifiers: []store.Identifier{dnr}, Level: assurance.High}
+	next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res)
+	if err != nil || next != "/account/link/refused?why=session" {
+		t.Fatalf("the link from an ended session: %q, %v", next, err)
+	}
+	if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultFailure || ev.Reason != "session_changed" || ev.PersonID != "p1" {
+		t.Errorf("audit %+v, want the link refused as its session changed", ev)
+	}
+	if p, err := f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the D-number linked from an ended session: %v, %v", p, err)
+	}
+}

@@ -173,11 +173,13 @@ type Persons interface {
 	// nothing changed, and then events is not called. ErrConflict if any
 	// of add already belongs to anyone; ErrSecondNumber if one of add is
 	// of a scheme the person holds an identifier of, or of the same
-	// scheme as another of add; ErrNotFound if there is no such person;
-	// ErrBlocked if the person is blocked (PersonBlocks). The person's
-	// block and identifiers are read in the same write, so that a block
-	// stored, or a number linked, after the caller looked still stops
-	// the link; in each case nothing is stored.
+	// scheme as another of add; ErrNotFound if there is no such person,
+	// or except (if not "") is no longer a session of theirs; ErrBlocked
+	// if the person is blocked (PersonBlocks). The person's block and
+	// identifiers, and the session except, are read in the same write,
+	// so that a block stored, a number linked, or the session ended (a
+	// number removed, PersonNumbers.RemoveIdentifier) after the caller
+	// looked still stops the link; in each case nothing is stored.
 	LinkIdentifiers(ctx context.Context, personID string, add []Identifier, raise []LevelChange, except string, now time.Time, events func(raised []LevelChange, n int) []*AuditEvent) ([]*Session, error)
 	// UpdatePersonProfile replaces the person's given name, family name
 	// and birth date with pr's; ErrNotFound if there is no such person.

@@ -144,6 +144,18 @@ func (c Config) Backoff(failed int) time.Duration {
 	return min(time.Duration(d), c.MaxDelay)
 }
 
+// giveUpAfter is the longest a delivery's attempts take on the
+// schedule, from its first to the delay after its last: how long one
+// that only another node can renew (RenewElsewhere) waits for one
+// before it is abandoned.
+func (c Config) giveUpAfter() time.Duration {
+	var d time.Duration
+	for i := 1; i <= c.MaxAttempts; i++ {
+		d += c.Backoff(i)
+	}
+	return d
+}
+
 // setDefault sets *v to def when *v is the zero value.
 func setDefault[T comparable](v *T, def T) {
 	var zero T

@@ -192,19 +192,24 @@ const (
 	resultDelivered = "delivered"
 	resultRetry     = "retry"
 	resultAbandoned = "abandoned"
+	// resultElsewhere is a pass that made no attempt: only another node
+	// can renew the delivery (RenewElsewhere).
+	resultElsewhere = "elsewhere"
 )
 
 // attempt POSTs d once and records the outcome.
 func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error {
 	permanent, elsewhere, failure, after := n.send(ctx, d)
-	if failure != "" && (ctx.Err() != nil || elsewhere) {
+	if failure != "" && ctx.Err() != nil {
 		// Shutting down: the attempt was cut short by us, not the
-		// receiver; or only another node can renew it
-		// (RenewElsewhere). Release the lease without counting it.
+		// receiver. Release the lease without counting it.
 		if err := n.outbox.FinishWebhookAttempt(context.WithoutCancel(ctx), n.node, d); err != nil {
 			return fmt.Errorf("webhook: %w", err)
 		}
 		return nil
+	}
+	if failure != "" && elsewhere {
+		return n.leaveElsewhere(ctx, d, failure)
 	}
 	now := n.now()
 	d.Attempts++
@@ -245,11 +250,45 @@ func (n *Notifier) attempt(ctx context.Context, d *store.WebhookDelivery) error 
 	// Counted once recorded: an attempt the outbox does not hold (the
 	// lease went to another node meanwhile, the store failed) is made
 	// again, and only the attempt recorded is counted.
+	n.count(d, result)
+	return nil
+}
+
+// count adds one pass of d with result to varde_webhook_deliveries_total.
+func (n *Notifier) count(d *store.WebhookDelivery, result string) {
 	event := d.Event
 	if _, ok := n.urls[event]; !ok {
 		event = otherEvent
 	}
 	n.met.deliveries.WithLabelValues(event, result).Inc()
+}
+
+// leaveElsewhere releases d, which only another node can renew
+// (RenewElsewhere), without counting an attempt. It is due again after
+// a poll interval, not at once: released due, it would be the first a
+// free slot of this node claims, again and again, a claim and a release
+// written each time, while a node with the key waits for its poll. Where
+// no node can renew it, nothing would end it; so once it has waited as
+// long as its attempts would have taken at most (Config.giveUpAfter),
+// it is abandoned, logged and counted as any abandonment.
+func (n *Notifier) leaveElsewhere(ctx context.Context, d *store.WebhookDelivery, failure string) error {
+	now := n.now()
+	d.LastError = failure
+	result := resultElsewhere
+	if now.Sub(d.CreatedAt) >= n.cfg.giveUpAfter() {
+		d.AbandonedAt = now
+		result = resultAbandoned
+	} else {
+		d.NextAttemptAt = now.Add(n.cfg.PollInterval)
+	}
+	if err := n.outbox.FinishWebhookAttempt(context.WithoutCancel(ctx), n.node, d); err != nil {
+		return fmt.Errorf("webhook: %s of %s not recorded (%s): %w", result, d.ID, failure, err)
+	}
+	if result == resultAbandoned {
+		n.log.Warn("webhook not delivered: no node could renew it", "client", d.ClientID, "event", d.Event, "id", d.ID,
+			"result", result, "err", failure)
+	}
+	n.count(d, result)
 	return nil
 }
 

@@ -215,8 +215,11 @@
 // attempt starts another. A renewal only another node can make (a
 // token for an RS256 client at a node without an RSA key, ADR 32;
 // RenewElsewhere) is no attempt: the delivery's lease is released
-// uncounted, and it stays due for the next node that claims it, so a
-// node without the key cannot use up its attempts. Logout tokens go to the client's
+// uncounted, and it is due again a poll interval later for the next
+// node that claims it, so a node without the key cannot use up its
+// attempts, nor claim and release it without pause. Where no node
+// renews it, it is abandoned once it has waited as long as its
+// attempts would have taken at most. Logout tokens go to the client's
 // backchannel_logout_uri as registered at each attempt.
 //
 // # Security
@@ -234,7 +237,8 @@
 //
 // # Metrics
 //
-//	varde_webhook_deliveries_total{event,result}  attempts: delivered, retry, abandoned
+//	varde_webhook_deliveries_total{event,result}  attempts: delivered, retry, abandoned;
+//	                                              elsewhere: a pass left to another node (RenewElsewhere)
 //	varde_webhook_enqueued_total                  SETs written to the outbox
 //	varde_webhook_events_dropped_total            state changes dropped from a full queue
 //	varde_webhook_attempt_duration_seconds        time each POST took

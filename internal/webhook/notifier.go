@@ -239,9 +239,10 @@ func (n *Notifier) RenewWith(event string, f RenewFunc, malformed error) {
 // another node may: a logout token for a client whose ID tokens are
 // signed with a key this node does not have (ADR 32). Such an attempt
 // is not made and not counted: the delivery's lease is released and it
-// stays due, for the next node that claims it. Counted, the attempts
-// of a node without the key would use up those of a delivery no node
-// could have failed, and abandon it.
+// is due again a poll interval later, for the next node that claims it
+// (leaveElsewhere). Counted, the attempts of a node without the key
+// would use up those of a delivery no node could have failed, and
+// abandon it.
 func (n *Notifier) RenewElsewhere(event string, elsewhere error) {
 	if n.renew == nil {
 		n.renew = map[string]renewal{}

@@ -1350,31 +1350,14 @@ func TestRenewFailureRetried(t *testing.T) {
 // such renewals would use up the attempts of a delivery no node could
 // have failed, and abandon it.
 func TestRenewElsewhereIsNotAnAttempt(t *testing.T) {
-	f := newFixture(t, Config{Jitter: -1, MaxAttempts: 1}, nil)
-	rp := newBodyRecorder(t, http.StatusOK)
-	f.addClient(t, &store.Client{ID: "bank", BackchannelLogoutURI: rp.URL})
-	f.n.SendTo("renewed", logoutURI)
-	errNotMine := errors.New("the key is another node's")
 	var keyless atomic.Bool
 	keyless.Store(true)
-	f.n.RenewWith("renewed", func(payload []byte, now time.Time) ([]byte, error) {
-		if keyless.Load() {
-			return nil, fmt.Errorf("renew: %w", errNotMine)
-		}
-		return renewed(payload, now), nil
-	}, errNotToken)
-	f.n.RenewElsewhere("renewed", errNotMine)
-	err := f.st.EnqueueWebhooks(context.Background(), []*store.WebhookDelivery{
-		{ID: "d1", ClientID: "bank", URL: rp.URL, Event: "renewed", Payload: []byte("token"), CreatedAt: t0, NextAttemptAt: t0},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, rp := elsewhereFixture(t, Config{Jitter: -1, MaxAttempts: 1}, keyless.Load)
 	for range 3 {
 		f.deliver(t)
 	}
 	d := f.only(t, "bank")
-	if d.Attempts != 0 || !d.AbandonedAt.IsZero() || !d.NextAttemptAt.Equal(t0) || d.LastError != "" || len(rp.got()) != 0 {
+	if d.Attempts != 0 || !d.AbandonedAt.IsZero() || !d.NextAttemptAt.Equal(t0.Add(time.Second)) || len(rp.got()) != 0 {
 		t.Fatalf("after renewals left to another node: attempts %d, abandoned %v, next %v, error %q, %d POSTs",
 			d.Attempts, d.AbandonedAt, d.NextAttemptAt, d.LastError, len(rp.got()))
 	}
@@ -1383,11 +1366,13 @@ func TestRenewElsewhereIsNotAnAttempt(t *testing.T) {
 			t.Errorf("deliveries{result=%q} = %v, want 0", result, v)
 		}
 	}
-	// A node that holds the key, claiming it at once, delivers it.
+	// A node that holds the key, claiming it at its next poll, delivers
+	// it.
 	keyless.Store(false)
+	f.clock.Set(t0.Add(time.Second))
 	f.deliver(t)
 	d = f.only(t, "bank")
-	if want := fmt.Sprintf("token at %d", t0.Unix()); d.Attempts != 1 || d.DeliveredAt.IsZero() || !slices.Equal(rp.got(), []string{want}) {
+	if want := fmt.Sprintf("token at %d", t0.Unix()+1); d.Attempts != 1 || d.DeliveredAt.IsZero() || !slices.Equal(rp.got(), []string{want}) {
 		t.Errorf("at a node with the key: attempts %d, delivered %v, sent %q", d.Attempts, d.DeliveredAt, rp.got())
 	}
 }
@@ -1892,4 +1877,76 @@ func TestManyClientsSlowSigner(t *testing.T) {
 	if got != clients {
 		t.Errorf("%d deliveries in the outbox, want %d", got, clients)
 	}
+}
+
+// TestRenewElsewhereWaitsItsTurnAndEnds: a delivery this node left to
+// another (RenewElsewhere) is not claimed again by it at once, which
+// would make every free slot claim and release it without pause, but
+// after a poll interval, when a node with the key has had its turn; each
+// such pass is counted (result "elsewhere") and says why in the
+// delivery's last error. Where no node can renew it, it is abandoned
+// once it has waited as long as its attempts would have taken at most,
+// counted and logged as any abandonment.
+func TestRenewElsewhereWaitsItsTurnAndEnds(t *testing.T) {
+	cfg := Config{Jitter: -1, MaxAttempts: 2, FirstRetry: 5 * time.Second, Factor: 3, PollInterval: time.Second}
+	f, rp := elsewhereFixture(t, cfg, func() bool { return true })
+	if n := f.deliver(t); n != 1 {
+		t.Fatalf("first round claimed %d, want 1", n)
+	}
+	if n := f.deliver(t); n != 0 {
+		t.Errorf("claimed again at once %d times, want 0: a slot would claim and release it without pause", n)
+	}
+	d := f.only(t, "bank")
+	if d.Attempts != 0 || !d.NextAttemptAt.Equal(t0.Add(time.Second)) || !strings.Contains(d.LastError, "another node's") || !d.AbandonedAt.IsZero() {
+		t.Errorf("after a pass left elsewhere: attempts %d, next %v, error %q, abandoned %v", d.Attempts, d.NextAttemptAt, d.LastError, d.AbandonedAt)
+	}
+	if v := metric(t, f.reg, "varde_webhook_deliveries_total", "renewed", resultElsewhere); v != 1 {
+		t.Errorf("deliveries{result=elsewhere} = %v, want 1", v)
+	}
+	// Within the time its attempts would have taken (5 s + 15 s), it
+	// waits; past it, nobody renewed it, and it is abandoned.
+	f.clock.Set(t0.Add(19 * time.Second))
+	f.deliver(t)
+	if d := f.only(t, "bank"); !d.AbandonedAt.IsZero() {
+		t.Fatalf("abandoned at %v, before its attempts' time was up", d.AbandonedAt)
+	}
+	f.clock.Set(t0.Add(21 * time.Second))
+	f.deliver(t)
+	d = f.only(t, "bank")
+	if d.Attempts != 0 || d.AbandonedAt.IsZero() || !strings.Contains(d.LastError, "another node's") || len(rp.got()) != 0 {
+		t.Errorf("past its attempts' time: attempts %d, abandoned %v, error %q, %d POSTs", d.Attempts, d.AbandonedAt, d.LastError, len(rp.got()))
+	}
+	if v := metric(t, f.reg, "varde_webhook_deliveries_total", "renewed", resultAbandoned); v != 1 {
+		t.Errorf("deliveries{result=abandoned} = %v, want 1", v)
+	}
+	if n := f.deliver(t); n != 0 {
+		t.Errorf("an abandoned delivery claimed again: %d", n)
+	}
+}
+
+// elsewhereFixture is a fixture whose "renewed" deliveries this node
+// renews only while keyless returns false, leaving them to another node
+// (RenewElsewhere) otherwise, with one such delivery to client bank,
+// queued at t0, and the receiver it goes to.
+func elsewhereFixture(t *testing.T, cfg Config, keyless func() bool) (*fixture, *bodyRecorder) {
+	t.Helper()
+	f := newFixture(t, cfg, nil)
+	rp := newBodyRecorder(t, http.StatusOK)
+	f.addClient(t, &store.Client{ID: "bank", BackchannelLogoutURI: rp.URL})
+	f.n.SendTo("renewed", logoutURI)
+	errNotMine := errors.New("the key is another node's")
+	f.n.RenewWith("renewed", func(payload []byte, now time.Time) ([]byte, error) {
+		if keyless() {
+			return nil, fmt.Errorf("renew: %w", errNotMine)
+		}
+		return renewed(payload, now), nil
+	}, errNotToken)
+	f.n.RenewElsewhere("renewed", errNotMine)
+	err := f.st.EnqueueWebhooks(context.Background(), []*store.WebhookDelivery{
+		{ID: "d1", ClientID: "bank", URL: rp.URL, Event: "renewed", Payload: []byte("token"), CreatedAt: t0, NextAttemptAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, rp
 }

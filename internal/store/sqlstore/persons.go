@@ -153,6 +153,9 @@ func (db *DB) LinkIdentifiers(ctx context.Context, personID string, add []store.
 		if blocked {
 			return store.ErrBlocked
 		}
+		if err := db.linkingSessionIn(ctx, tx, personID, except); err != nil {
+			return err
+		}
 		for _, id := range add {
 			if _, err := tx.StmtContext(ctx, db.st.insertIdentifier).ExecContext(ctx, id.Scheme, id.Value, personID); err != nil {
 				return fmt.Errorf("add %s identifier: %w", id.Scheme, db.d.classify(err))
@@ -192,6 +195,23 @@ func (db *DB) LinkIdentifiers(ctx context.Context, personID string, add []store.
 		return nil, fmt.Errorf("link identifiers to person %s: %w", personID, err)
 	}
 	return ended, nil
+}
+
+// linkingSessionIn reads, in tx, after the person's row was locked,
+// that session except (if named) is still personID's: ErrNotFound if
+// it ended. A removal of a number (RemoveIdentifier) locks the row too
+// and ends every session of the person, so a link from a session it
+// ended cannot add back the number it removed.
+func (db *DB) linkingSessionIn(ctx context.Context, tx querier, personID, except string) error {
+	if except == "" {
+		return nil
+	}
+	var one int
+	err := tx.QueryRowContext(ctx, db.d.rebind("SELECT 1 FROM sessions WHERE id = ? AND person_id = ?"), except, personID).Scan(&one)
+	if err != nil {
+		return fmt.Errorf("the linking session: %w", notFound(err))
+	}
+	return nil
 }
 
 // UpdatePersonProfile implements store.Persons.

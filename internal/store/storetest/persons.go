@@ -231,6 +231,9 @@ func testPersons(t *testing.T, s store.Store) {
 	t.Run("link no second number of a scheme", func(t *testing.T) {
 		testLinkNoSecondNumber(t, s)
 	})
+	t.Run("link refused once its session ended", func(t *testing.T) {
+		testLinkAfterItsSessionEnded(t, s)
+	})
 	t.Run("link identifiers in one write", func(t *testing.T) {
 		const person = "linker"
 		p := fullPerson(t, person)
@@ -1106,5 +1109,53 @@ func testLinkNoSecondNumber(t *testing.T, s store.Store) {
 	wantErr(t, "GetPersonByIdentifier of the help desk's number", err, nil)
 	if got.ID != person {
 		t.Errorf("the help desk's number belongs to %s, want %s", got.ID, person)
+	}
+}
+
+// testLinkAfterItsSessionEnded: a link names the session it is made
+// from (except), and the store reads that the session is still there in
+// the same write as the person's identifiers. A removal of a number
+// (RemoveIdentifier), which ends every session of the person, landing
+// between the caller's look at the session and the link's write would
+// otherwise see the number it removed linked again, from a session it
+// ended. A session of another person is no session to link from either.
+// In each case nothing is stored.
+func testLinkAfterItsSessionEnded(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const person = "linker-ended"
+	p := fullPerson(t, person)
+	p.Identifiers = append(p.Identifiers, store.Identifier{Scheme: "no:dnr", Value: "dnr-" + person})
+	wantErr(t, "CreatePerson", s.CreatePerson(ctx, p), nil)
+	other := fullPerson(t, person+"-other")
+	wantErr(t, "CreatePerson", s.CreatePerson(ctx, other), nil)
+	for id, owner := range map[string]string{"s-linker-ended": person, "s-linker-ended-other": other.ID} {
+		ss := fullSession(t, id)
+		ss.PersonID = owner
+		wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+	}
+	now := base(t)
+	gone := p.Identifiers[2]
+	_, err := s.RemoveIdentifier(ctx, person, gone, now, nil)
+	wantErr(t, "RemoveIdentifier", err, nil)
+	p.Identifiers = p.Identifiers[:2]
+	linked := func([]store.LevelChange, int) []*store.AuditEvent {
+		return []*store.AuditEvent{{Time: now, Type: "link", PersonID: person, Result: store.ResultSuccess}}
+	}
+	for _, except := range []string{"s-linker-ended", "s-linker-ended-other", "s-linker-never"} {
+		_, err = s.LinkIdentifiers(ctx, person, []store.Identifier{gone}, nil, except, now, linked)
+		wantErr(t, "LinkIdentifiers from "+except, err, store.ErrNotFound)
+	}
+	_, err = s.GetPersonByIdentifier(ctx, gone.Scheme, gone.Value)
+	wantErr(t, "GetPersonByIdentifier of the removed number", err, store.ErrNotFound)
+	got, err := s.GetPerson(ctx, person)
+	wantErr(t, "GetPerson", err, nil)
+	same(t, "person after links from ended sessions", p, got)
+	if _, err := s.GetSession(ctx, "s-linker-ended-other", now); err != nil {
+		t.Errorf("the other person's session after a link named it: %v", err)
+	}
+	events, err := s.ListPersonAudit(ctx, person, 10)
+	wantErr(t, "ListPersonAudit", err, nil)
+	if len(events) != 0 {
+		t.Errorf("events after links refused: %v", events)
 	}
 }

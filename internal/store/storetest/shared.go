@@ -39,6 +39,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 		{"SingleUse", sharedSingleUse},
 		{"RecoveryCodes", sharedRecoveryCodes},
 		{"Snapshot", snapshotReads},
+		{"BlockWhileAddingWaysIn", sharedBlockWhileAddingWaysIn},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -837,5 +838,85 @@ func sharedAuditAddresses(t *testing.T, a, b store.Store) {
 	}
 	if got := deleted[0] + deleted[1]; got != int64(old) {
 		t.Errorf("the nodes deleted %d and %d addresses, %d in all, want %d", deleted[0], deleted[1], got, old)
+	}
+}
+
+// sharedBlockWhileAddingWaysIn: a node blocks a person while the other
+// adds a passkey to them and takes a number off them at the same
+// moment (the block and the passkey each lock the person's row, in
+// writes that also append to the audit chain). None of them waits for
+// ever or fails for the other, and a passkey is stored only if its
+// write came before the block's: its event precedes the block's in the
+// audit log. The number is removed whichever came first.
+func sharedBlockWhileAddingWaysIn(t *testing.T, a, b store.Store) {
+	ctx := t.Context()
+	now := base(t)
+	const persons = 12
+	ev := func(typ, person string) *store.AuditEvent {
+		return &store.AuditEvent{Time: now, Type: typ, PersonID: person, Result: store.ResultSuccess}
+	}
+	for i := range persons {
+		p := fullPerson(t, fmt.Sprint("bw-", i))
+		wantErr(t, "CreatePerson", a.CreatePerson(ctx, p), nil)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 3*persons)
+	for i := range persons {
+		id := fmt.Sprint("bw-", i)
+		// Each node blocks some persons and adds passkeys to others, so
+		// that whichever node's write comes first, some blocks come
+		// before their passkey and some after.
+		blocker, adder := a, b
+		if i%2 == 1 {
+			blocker, adder = b, a
+		}
+		wg.Go(func() {
+			_, err := blocker.BlockPerson(ctx, id, "stolen phone", now, func(int, int) []*store.AuditEvent {
+				return []*store.AuditEvent{ev("person_blocked", id)}
+			})
+			errs <- err
+		})
+		wg.Go(func() {
+			err := adder.CreatePasskey(ctx, fullPasskey(t, id, id), 5, ev("passkey_added", id))
+			if errors.Is(err, store.ErrBlocked) {
+				err = nil
+			}
+			errs <- err
+		})
+		wg.Go(func() {
+			_, err := adder.RemoveIdentifier(ctx, id, store.Identifier{Scheme: "passport:NOR", Value: "pp-" + id}, now, nil)
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("a write racing a block: %v", err)
+		}
+	}
+	for i := range persons {
+		id := fmt.Sprint("bw-", i)
+		p, err := b.GetPerson(ctx, id)
+		wantErr(t, "GetPerson", err, nil)
+		if !p.Blocked() || len(p.Identifiers) != 1 {
+			t.Errorf("%s after the race: blocked %v, identifiers %v; want blocked with one", id, p.Blocked(), p.Identifiers)
+		}
+		keys, err := b.ListPasskeys(ctx, id)
+		wantErr(t, "ListPasskeys", err, nil)
+		events, err := b.ListPersonAudit(ctx, id, 10)
+		wantErr(t, "ListPersonAudit", err, nil)
+		var blockedAt, addedAt int64
+		for _, e := range events {
+			switch e.Type {
+			case "person_blocked":
+				blockedAt = e.Seq
+			case "passkey_added":
+				addedAt = e.Seq
+			}
+		}
+		if (len(keys) == 1) != (addedAt != 0) || (addedAt != 0 && addedAt > blockedAt) {
+			t.Errorf("%s: %d passkeys, added at seq %d, blocked at seq %d; a passkey only from a write before the block", id, len(keys), addedAt, blockedAt)
+		}
 	}
 }
