@@ -114,8 +114,9 @@ func TestAppendSetsTime(t *testing.T) {
 }
 
 // tamper opens its own connection to the database file while the store
-// is open, drops the append-only triggers (as anyone with write access to
-// the file could) and runs stmts.
+// is open, drops the triggers refusing changes to the audit log and its
+// addresses (as anyone with write access to the file could) and runs
+// stmts.
 func tamper(t *testing.T, path string, stmts ...string) {
 	t.Helper()
 	raw, err := sql.Open("sqlite", path)
@@ -126,6 +127,7 @@ func tamper(t *testing.T, path string, stmts ...string) {
 	for _, s := range append([]string{
 		"DROP TRIGGER IF EXISTS audit_log_no_update",
 		"DROP TRIGGER IF EXISTS audit_log_no_delete",
+		"DROP TRIGGER IF EXISTS audit_addresses_no_update",
 	}, stmts...) {
 		if _, err := raw.Exec(s); err != nil {
 			t.Fatalf("%s: %v", s, err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,8 +29,8 @@ func TestAuditAddressesBeforeAndAfterPostgres(t *testing.T) {
 // node of the version before still appends them while the nodes are
 // upgraded one by one, reads back and verifies as sealed, keeps its
 // address when the addresses kept apart are deleted, and the chain goes
-// on through it. An address kept apart and changed in its table breaks
-// the chain.
+// on through it. An address kept apart and changed in its table, its
+// trigger refusing that dropped first, breaks the chain.
 func testAuditAddressesBeforeAndAfter(t *testing.T, db *DB) {
 	ctx := t.Context()
 	t0 := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
@@ -87,6 +88,7 @@ func testAuditAddressesBeforeAndAfter(t *testing.T, db *DB) {
 	if err := db.r.QueryRowContext(ctx, "SELECT addr, salt FROM audit_addresses").Scan(&addr, &salt); err != nil {
 		t.Fatal(err)
 	}
+	allowAddressChanges(t, db)
 	_, err = db.w.ExecContext(ctx, db.d.rebind("UPDATE audit_addresses SET addr = ?, salt = ?"), addr[1:], append(salt, addr[0]))
 	if err != nil {
 		t.Fatal(err)
@@ -263,5 +265,64 @@ func testAuditAddressesExpireInSeqOrder(t *testing.T, db *DB) {
 	}
 	if got, err := db.DeleteAuditAddresses(ctx, cut); err != nil || got != 0 {
 		t.Errorf("DeleteAuditAddresses again = %d, %v; want 0", got, err)
+	}
+}
+
+func TestAuditAddressesRefuseChange(t *testing.T) {
+	onBothStores(t, testAuditAddressesRefuseChange)
+}
+
+// testAuditAddressesRefuseChange: the database itself refuses to change
+// an address kept apart, its salt, or the event or time it belongs to,
+// which the application never does (a changed address would only be
+// found later, by its digest, at verification); deleting it, as
+// housekeeping does after its retention, stays allowed.
+func testAuditAddressesRefuseChange(t *testing.T, db *DB) {
+	ctx := t.Context()
+	t0 := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+	e := &store.AuditEvent{Time: t0, Type: "authentication", PersonID: "p1", Result: store.ResultSuccess,
+		Details: map[string]string{store.DetailAddr: "192.0.2.7"}}
+	if err := db.AppendAudit(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"UPDATE audit_addresses SET addr = '203.0.113.9'",
+		"UPDATE audit_addresses SET salt = salt",
+		"UPDATE audit_addresses SET event_seq = event_seq + 1",
+		"UPDATE audit_addresses SET event_time = event_time + 86400000000",
+	} {
+		_, err := db.w.ExecContext(ctx, q)
+		if err == nil || !strings.Contains(err.Error(), "audit_addresses cannot be changed") {
+			t.Errorf("%s: %v, want refused: audit_addresses cannot be changed", q, err)
+		}
+	}
+	got, err := db.ListAudit(ctx, 0, 10)
+	if err != nil || len(got) != 1 || got[0].Details[store.DetailAddr] != "192.0.2.7" {
+		t.Fatalf("after refused changes: %v, %v; want the event with its address", got, err)
+	}
+	if err := store.VerifyAuditChain(nil, got); err != nil {
+		t.Errorf("VerifyAuditChain after refused changes: %v", err)
+	}
+	n, err := db.DeleteAuditAddresses(ctx, t0.Add(time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteAuditAddresses = %d, %v; want 1", n, err)
+	}
+	var left int
+	if err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM audit_addresses").Scan(&left); err != nil || left != 0 {
+		t.Errorf("%d addresses left, %v; want none", left, err)
+	}
+}
+
+// allowAddressChanges drops the trigger of migration 0032 that refuses
+// changes to audit_addresses, as anyone owning the database could, so a
+// test can tamper with an address kept apart.
+func allowAddressChanges(t *testing.T, db *DB) {
+	t.Helper()
+	q := "DROP TRIGGER audit_addresses_no_update"
+	if db.d.name == "postgres" {
+		q += " ON audit_addresses"
+	}
+	if _, err := db.w.ExecContext(t.Context(), q); err != nil {
+		t.Fatalf("%s: %v", q, err)
 	}
 }
