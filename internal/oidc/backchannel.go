@@ -302,19 +302,24 @@ func (p *Provider) SessionsEnded(ctx context.Context, why string, ended []*store
 // the round with an error, the ends left for the next; so does the end
 // of ctx, which bounds the round (housekeeping gives it 20 s). An end
 // with a client this node has no key for (ErrNoRSAKey) is passed over,
-// left to a node with the key, and counts no failure.
+// left to a node with the key, and counts no failure; the node
+// remembers it (keylessEnds), reports it once, and tries it again only
+// after keylessRetryAfter, in case its client no longer wants RS256, or
+// at once when its own RSA key changes.
 func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, error) {
 	if p.LogoutOutbox == nil {
 		return 0, nil
 	}
+	p.keyless.startRound(p.RSASigner)
 	settled, tokens := 0, 0
-	// passed holds the ends this round tried and will not try again:
-	// those it could not settle, which stay pending, in order, and any
-	// still read though settled (by another node, moments ago). The next
-	// reads ask for as many more, so the ends behind them are reached all
-	// the same.
+	// passed holds the ends this round read and will not try again:
+	// those it could not settle, which stay pending, in order, those it
+	// remembers passing over for want of an RSA key, and any still read
+	// though settled (by another node, moments ago). The next reads ask
+	// for as many more, so the ends behind them are reached all the
+	// same.
 	passed := map[string]bool{}
-	failed, elsewhere := 0, 0
+	failed, elsewhere, readAll := 0, 0, false
 	var lastErr error
 	defer func() {
 		if settled > 0 {
@@ -324,16 +329,28 @@ func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, 
 			p.Log.WarnContext(ctx, "back-channel logout left to a node with an RSA key: sessions with a client registered for RS256 ID tokens",
 				"sessions", elsewhere)
 		}
+		if readAll {
+			p.keyless.keepOnly(passed)
+		}
 	}()
+	// The first read takes in the ends remembered as passed over as
+	// well as a batch: read page after page, each page would read them
+	// again.
+	remembered := p.keyless.count()
 	for failed < maxFailedEndsPerRound {
-		limit := settleEndsBatch + len(passed)
+		limit := settleEndsBatch + max(len(passed), remembered)
 		ends, err := p.LogoutOutbox.PendingSessionEnds(ctx, now.Add(-LeftoverEndsAfter), limit)
 		if err != nil {
 			return settled, fmt.Errorf("back-channel logout: %w", err)
 		}
-		tried := 0
+		reached := 0
 		for _, s := range ends {
 			if passed[s.ID] {
+				continue
+			}
+			reached++
+			passed[s.ID] = true
+			if p.keyless.waiting(s.ID, now) {
 				continue
 			}
 			if err := ctx.Err(); err != nil {
@@ -341,17 +358,18 @@ func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, 
 				// pending for the next, and are not counted as failed.
 				return settled, fmt.Errorf("back-channel logout: round stopped with ended sessions left for the next: %w", err)
 			}
-			tried++
-			passed[s.ID] = true
 			n, ok, err := p.BackchannelLogout(ctx, s)
 			if errors.Is(err, ErrNoRSAKey) {
 				// Only a node with an RSA key can settle it (ADR 32):
 				// left pending for one, with no failure counted that
 				// would give it up, and the round goes on, since the
-				// signer of the ends behind it is here.
-				elsewhere++
+				// signer of the ends behind it is here. Reported once.
+				if p.keyless.passOver(s.ID, now) {
+					elsewhere++
+				}
 				continue
 			}
+			p.keyless.forget(s.ID)
 			if errors.Is(err, errLogoutSigner) {
 				// Every end would wait for the same signer in turn: the
 				// round ends, and the next tries again.
@@ -378,7 +396,11 @@ func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, 
 				p.Metrics.sessionEnds.WithLabelValues("settled_late").Inc()
 			}
 		}
-		if len(ends) < limit || tried == 0 {
+		if len(ends) < limit {
+			readAll = true
+			break
+		}
+		if reached == 0 {
 			break
 		}
 	}

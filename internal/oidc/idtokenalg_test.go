@@ -1,14 +1,18 @@
 package oidc
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -192,15 +196,7 @@ func TestRS256EndsLeftToANodeWithTheKey(t *testing.T) {
 	h := newHarness(t)
 	h.withBackchannel()
 	ctx := context.Background()
-	bank, err := h.db.GetClient(ctx, bankID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	legacy := *bank
-	legacy.ID, legacy.IDTokenAlg, legacy.BackchannelLogoutURI = "legacy", store.IDTokenRS256, "https://legacy.example/backchannel-logout"
-	if err := h.db.PutClient(ctx, &legacy); err != nil {
-		t.Fatal(err)
-	}
+	h.rs256Client("legacy")
 	// ended ends a session of the person with the clients in it, as a
 	// node that stopped right after would leave it.
 	ended := func(id string, clients ...string) *store.Session {
@@ -291,4 +287,134 @@ func TestRS256EndsLeftToANodeWithTheKey(t *testing.T) {
 			t.Errorf("legacy's logout token signed %s, want RS256", alg)
 		}
 	}
+}
+
+// countingClients counts the clients read, by ID.
+type countingClients struct {
+	store.Clients
+	mu    sync.Mutex
+	reads map[string]int
+}
+
+func (c *countingClients) GetClient(ctx context.Context, id string) (*store.Client, error) {
+	c.mu.Lock()
+	c.reads[id]++
+	c.mu.Unlock()
+	return c.Clients.GetClient(ctx, id)
+}
+
+func (c *countingClients) count(id string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads[id]
+}
+
+// countingOutbox counts the pending ends read, and the reads, of each
+// round.
+type countingOutbox struct {
+	LogoutOutbox
+	mu          sync.Mutex
+	reads, rows int
+}
+
+func (o *countingOutbox) PendingSessionEnds(ctx context.Context, before time.Time, limit int) ([]*store.Session, error) {
+	ends, err := o.LogoutOutbox.PendingSessionEnds(ctx, before, limit)
+	o.mu.Lock()
+	o.reads++
+	o.rows += len(ends)
+	o.mu.Unlock()
+	return ends, err
+}
+
+// take returns the reads and ends read since it was last called.
+func (o *countingOutbox) take() (reads, rows int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	reads, rows, o.reads, o.rows = o.reads, o.rows, 0, 0
+	return reads, rows
+}
+
+// TestRS256EndsPassedOverOnce: in a cluster where no node has an RSA
+// key, the ends of sessions with a client registered for RS256 stay
+// pending (ADR 32). A node passes each over once, warning of it once,
+// and does not try it again every round: over a day of rounds, each
+// end is tried once every keylessRetryAfter, the warning is not
+// repeated, and a round between reads the pending ends once, not page
+// after page, each page again. Once the client is registered for ES256
+// again, the node settles them at their next try.
+func TestRS256EndsPassedOverOnce(t *testing.T) {
+	h := newHarness(t)
+	h.withBackchannel()
+	ctx := context.Background()
+	var logs bytes.Buffer
+	h.p.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	clients := &countingClients{Clients: h.p.Clients, reads: map[string]int{}}
+	h.p.Clients = clients
+	outbox := &countingOutbox{LogoutOutbox: h.p.LogoutOutbox}
+	h.p.LogoutOutbox = outbox
+	legacy := h.rs256Client("legacy")
+	const ends = 2*settleEndsBatch + 50 // more than a page
+	for i := range ends {
+		h.endedSession(fmt.Sprintf("s-legacy-%03d", i), "legacy")
+	}
+	h.clock.Add(LeftoverEndsAfter + time.Second)
+	const warning = "back-channel logout left to a node with an RSA key"
+	const rounds = 24 * 60 / 5 // a day, a round every 5 minutes
+	heavy := 0                 // rounds reading more than the ends and a page, or more than once
+	for i := range rounds {
+		if n, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); n != 0 || err != nil {
+			t.Fatalf("round %d: SettleLeftoverEnds = %d, %v; want 0", i, n, err)
+		}
+		if reads, rows := outbox.take(); reads > 1 || rows > ends+settleEndsBatch {
+			heavy++
+		}
+		h.clock.Add(5 * time.Minute)
+	}
+	if got := strings.Count(logs.String(), warning); got != 1 || !strings.Contains(logs.String(), fmt.Sprintf("sessions=%d", ends)) {
+		t.Errorf("%d warnings over a day of rounds, want one naming the %d sessions:\n%s", got, ends, logs.String())
+	}
+	// Tried in the first round, then every keylessRetryAfter: 5 times
+	// in a day of 6-hour retries, not once a round.
+	tries := int(24*time.Hour/keylessRetryAfter + 1)
+	if got, want := clients.count("legacy"), ends*tries; got > want {
+		t.Errorf("the RS256 client read %d times in %d rounds, want at most %d (%d ends tried once every %v)",
+			got, rounds, want, ends, keylessRetryAfter)
+	}
+	if heavy > tries {
+		t.Errorf("%d of %d rounds read the pending ends more than once; want only the %d that try them", heavy, rounds, tries)
+	}
+
+	legacy.IDTokenAlg = store.IDTokenES256
+	if err := h.db.PutClient(ctx, legacy); err != nil {
+		t.Fatal(err)
+	}
+	settled := 0
+	for range int(keylessRetryAfter/(5*time.Minute)) + 1 {
+		n, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		settled += n
+		h.clock.Add(5 * time.Minute)
+	}
+	if settled != ends || len(h.deliveries("legacy")) != ends {
+		t.Errorf("settled %d, %d deliveries once the client wants ES256; want %d", settled, len(h.deliveries("legacy")), ends)
+	}
+}
+
+// rs256Client registers a client with ID id, as the bank but for its
+// ID tokens, signed RS256, and its backchannel_logout_uri.
+func (h *harness) rs256Client(id string) *store.Client {
+	h.t.Helper()
+	ctx := context.Background()
+	bank, err := h.db.GetClient(ctx, bankID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	c := *bank
+	c.ID, c.IDTokenAlg, c.BackchannelLogoutURI = id, store.IDTokenRS256, "https://"+id+".example/backchannel-logout"
+	if err := h.db.PutClient(ctx, &c); err != nil {
+		h.t.Fatal(err)
+	}
+	return &c
 }

@@ -196,6 +196,10 @@ type Provider struct {
 	// that stops answering leaves at most one session end's signing
 	// running that nobody waits for (signLogouts).
 	logoutSigning *keys.Bounded
+	// keyless remembers the session ends SettleLeftoverEnds passed over
+	// for want of an RSA key, so later rounds neither try nor report
+	// them again.
+	keyless keylessEnds
 }
 
 // Audiences returns this issuer's identifiers for
