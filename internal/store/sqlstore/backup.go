@@ -196,22 +196,24 @@ func checkErr(err error) error {
 // CheckIntegrity checks.
 func (db *DB) IntegrityChecked() string {
 	if db.d.name == "postgres" {
-		return "the audit log's append-only triggers are in place (pages and indexes are the server's to check: amcheck, data checksums)"
+		return "the audit log's triggers refusing changes are in place (pages and indexes are the server's to check: amcheck, data checksums)"
 	}
 	return "every page, index and constraint checked, no damage found"
 }
 
-// checkAuditTriggers finds the triggers of migration 0012 that refuse
-// changes to audit_log, enabled.
+// checkAuditTriggers finds the triggers that refuse changes to the
+// audit log, enabled: audit_log's of migration 0012, and that of
+// migration 0032 refusing changes to the addresses kept apart.
 func (db *DB) checkAuditTriggers(ctx context.Context) error {
 	var n int
-	err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'audit_log'::regclass "+
-		"AND tgname IN ('audit_log_no_change', 'audit_log_no_truncate') AND tgenabled <> 'D'").Scan(&n)
+	err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM pg_trigger WHERE tgenabled <> 'D' AND ("+
+		"(tgrelid = 'audit_log'::regclass AND tgname IN ('audit_log_no_change', 'audit_log_no_truncate')) OR "+
+		"(tgrelid = 'audit_addresses'::regclass AND tgname = 'audit_addresses_no_update'))").Scan(&n)
 	if err != nil {
 		return fmt.Errorf("integrity check: %w", unavailable(err, false))
 	}
-	if n != 2 {
-		return fmt.Errorf("%w: audit_log's append-only triggers are missing or disabled (%d of 2 in force)", ErrCorrupt, n)
+	if n != 3 {
+		return fmt.Errorf("%w: the audit log's triggers refusing changes are missing or disabled (%d of 3 in force)", ErrCorrupt, n)
 	}
 	return nil
 }

@@ -96,11 +96,18 @@ func TestPostgresAuditLogAppendOnly(t *testing.T) {
 	if err != nil || len(all) != 1 || all[0].Result != store.ResultSuccess {
 		t.Errorf("log after refused changes: %v, %v", all, err)
 	}
-	if _, err := db.w.ExecContext(ctx, "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.CheckIntegrity(ctx); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("check with a trigger disabled: %v, want ErrCorrupt", err)
+	// Each trigger refusing a change to the audit log or its addresses
+	// kept apart, disabled, fails the check.
+	for _, q := range []string{
+		"ALTER TABLE audit_addresses DISABLE TRIGGER audit_addresses_no_update",
+		"ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change",
+	} {
+		if _, err := db.w.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.CheckIntegrity(ctx); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("check after %s: %v, want ErrCorrupt", q, err)
+		}
 	}
 	if err := db.BackupTo(ctx, t.TempDir()+"/b.db"); !errors.Is(err, ErrBackupUnsupported) {
 		t.Errorf("backup of a PostgreSQL store: %v, want ErrBackupUnsupported", err)
