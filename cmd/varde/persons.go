@@ -52,8 +52,8 @@ const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [f
               with it came first), it is refused; --merge then moves NEW to
               this person and retires the other one, only if that person
               holds nothing but NEW (no passkey, no recovery code, no other
-              number): their sessions end and their tokens stop working, and
-              services stop seeing that person's sub
+              number) and is not blocked: their sessions end, their tokens
+              stop working, and services stop seeing that person's sub
   remove-number
               take NUMBER, one of the numbers of the person found by
               IDENTIFIER (it may be NUMBER itself), off them (--reason,
