@@ -41,13 +41,17 @@ func schemeKey(scheme string) string {
 	return "fnr"
 }
 
-// simInfo is what every sim page shows about the sim.
+// simInfo is what every sim page shows about the sim. Level names the
+// level on its own, as a value; LevelSentence says it inside a sentence,
+// where the glossary's names are lower case, so each language has the
+// whole sentence.
 type simInfo struct {
-	Name, Issuer, Level string
+	Name, Issuer, Level, LevelSentence string
 }
 
 func (s *Sim) info() simInfo {
-	return simInfo{Name: s.cfg.Name, Issuer: s.issuer, Level: "sim.level." + s.cfg.Level.String()}
+	level := s.cfg.Level.String()
+	return simInfo{Name: s.cfg.Name, Issuer: s.issuer, Level: "sim.level." + level, LevelSentence: "sim.login.level." + level}
 }
 
 // homeData is the data of sim_home.

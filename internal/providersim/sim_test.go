@@ -345,15 +345,16 @@ func TestConfigValidation(t *testing.T) {
 // sim's templates and catalogues in web/.
 func TestPages(t *testing.T) {
 	h := newSim(t, "bankid", assurance.High, nil)
-	for _, tc := range []struct{ lang, banner, title, client string }{
-		{"en", "This is a simulation.", "Log in with Demo bankid", "You are logging in to Varde."},
-		{"nb", "Dette er en simulering.", "Logg inn med Demo bankid", "Du logger inn på Varde."},
-		{"da", "Dette er en simulering.", "Log ind med Demo bankid", "Du logger ind på Varde."},
+	// The level inside a sentence has the glossary's lower-case name.
+	for _, tc := range []struct{ lang, banner, title, client, level string }{
+		{"en", "This is a simulation.", "Log in with Demo bankid", "You are logging in to Varde.", "Every login here counts as level high."},
+		{"nb", "Dette er en simulering.", "Logg inn med Demo bankid", "Du logger inn på Varde.", "Hver innlogging her regnes som nivå høyt."},
+		{"da", "Dette er en simulering.", "Log ind med Demo bankid", "Du logger ind på Varde.", "Hvert login her gælder som sikringsniveau højt."},
 	} {
 		b := h.browser()
 		_, page, _ := h.rp(secretClient).start(b, "")
 		_, body := get(t, b, page.Request.URL.String()+"&lang="+tc.lang)
-		for _, want := range []string{`<html lang="` + tc.lang + `"`, tc.banner, tc.title, tc.client} {
+		for _, want := range []string{`<html lang="` + tc.lang + `"`, tc.banner, tc.title, tc.client, tc.level} {
 			if !strings.Contains(body, want) {
 				t.Errorf("%s login page lacks %q", tc.lang, want)
 			}
