@@ -183,7 +183,7 @@ func TestStoreVerifySaysWhereAddressesAreDeleted(t *testing.T) {
 
 	// Housekeeping deletes the one past the default 180 days, by a
 	// clock of its own a few minutes ahead.
-	if _, err := st.DeleteAuditAddresses(ctx, now.Add(-180*day+5*time.Minute)); err != nil {
+	if _, err := st.DeleteAuditAddresses(ctx, now.Add(-180*day+5*time.Minute), now); err != nil {
 		t.Fatal(err)
 	}
 	out, err := runCmd(t, "store", "verify", "--config", cfgPath)
@@ -193,7 +193,7 @@ func TestStoreVerifySaysWhereAddressesAreDeleted(t *testing.T) {
 	}
 
 	// Someone deletes the address of the event of 10 days ago.
-	if _, err := st.DeleteAuditAddresses(ctx, now.Add(-5*day)); err != nil {
+	if _, err := st.DeleteAuditAddresses(ctx, now.Add(-5*day), now); err != nil {
 		t.Fatal(err)
 	}
 	out, err = runCmd(t, "store", "verify", "--config", cfgPath)

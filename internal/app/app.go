@@ -133,6 +133,9 @@ type App struct {
 	// addrsDeleted counts the audit events' addresses housekeeping
 	// deleted after audit.address_retention (forgetAddresses).
 	addrsDeleted prometheus.Counter
+	// addrsHeld is how many addresses past audit.address_retention a
+	// hold kept at the last housekeeping round (ADR 45).
+	addrsHeld prometheus.Gauge
 	// settleEndsFor bounds each housekeeping round's settling of pending
 	// session ends (settleEndsRound).
 	settleEndsFor time.Duration
@@ -558,7 +561,11 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		Name: "varde_audit_addresses_deleted_total",
 		Help: "Client addresses of audit events this node deleted after audit.address_retention (the events stay).",
 	})
-	reg.MustRegister(a.addrsDeleted)
+	a.addrsHeld = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "varde_audit_addresses_held",
+		Help: "Client addresses of audit events past audit.address_retention that a hold (varde audit hold) kept at this node's last housekeeping round.",
+	})
+	reg.MustRegister(a.addrsDeleted, a.addrsHeld)
 
 	// Clients taken out of the file go first, so that none of them
 	// stands in the way of the file's clients below.
@@ -1202,21 +1209,26 @@ func (a *App) housekeep(ctx context.Context) {
 }
 
 // forgetAddresses deletes the client addresses of audit events older
-// than audit.address_retention (ADR 38): the events stay and verify.
-// Every node does it each round; nodes that do it at once delete each
-// address once. A retention that is not set deletes nothing.
+// than audit.address_retention (ADR 38), but for those a live hold
+// covers (ADR 45): the events stay and verify. Every node does it each
+// round; nodes that do it at once delete each address once. A
+// retention that is not set deletes nothing.
 func (a *App) forgetAddresses(ctx context.Context, now time.Time) {
 	keep := a.Config.Audit.AddressRetention
 	if keep <= 0 {
 		return
 	}
-	n, err := a.Store.DeleteAuditAddresses(ctx, now.Add(-keep))
-	a.addrsDeleted.Add(float64(n))
+	sweep, err := a.Store.DeleteAuditAddresses(ctx, now.Add(-keep), now)
+	a.addrsDeleted.Add(float64(sweep.Deleted))
 	switch {
 	case err != nil:
-		a.log.Warn("delete audit addresses past their retention", "deleted", n, "err", err)
-	case n > 0:
-		a.log.Info("deleted audit addresses past their retention", "deleted", n, "retention", keep.String())
+		a.log.Warn("delete audit addresses past their retention", "deleted", sweep.Deleted, "err", err)
+	default:
+		a.addrsHeld.Set(float64(sweep.Held))
+		if sweep.Deleted > 0 {
+			a.log.Info("deleted audit addresses past their retention", "deleted", sweep.Deleted, "held", sweep.Held,
+				"retention", keep.String())
+		}
 	}
 }
 

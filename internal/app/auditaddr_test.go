@@ -46,3 +46,53 @@ func TestHousekeepingDeletesOldAddresses(t *testing.T) {
 		t.Errorf("metrics do not count the one address deleted:\n%s", grepLines(string(body), "varde_audit"))
 	}
 }
+
+// TestHousekeepingKeepsHeldAddresses: a housekeeping round leaves the
+// addresses past their retention that a live hold covers, counts them
+// in varde_audit_addresses_held, and deletes them at the first round
+// after the hold runs out (ADR 45).
+func TestHousekeepingKeepsHeldAddresses(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	a := clockedNode(t, &now, nil)
+	ctx := context.Background()
+	day := 24 * time.Hour
+	for _, p := range []string{"p1", "p2"} {
+		e := &store.AuditEvent{Time: now.Add(-181 * day), Type: "authentication", PersonID: p, Result: store.ResultSuccess,
+			Details: map[string]string{store.DetailAddr: "192.0.2.1"}}
+		if err := a.Store.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := &store.AuditHold{ID: "hold-1", PersonID: "p1", To: now, Until: now.Add(time.Hour), Reason: "sak 26-1", By: "ola", CreatedAt: now}
+	if err := a.Store.AddAuditHold(ctx, h, nil); err != nil {
+		t.Fatal(err)
+	}
+	addrs := func() []string {
+		events, err := a.Store.ListAudit(ctx, 0, 10)
+		if err != nil || len(events) != 2 {
+			t.Fatalf("%d events, %v", len(events), err)
+		}
+		return []string{events[0].Details[store.DetailAddr], events[1].Details[store.DetailAddr]}
+	}
+	metric := func(name string) string {
+		rec := httptest.NewRecorder()
+		a.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		body, _ := io.ReadAll(rec.Body)
+		return grepLines(string(body), name)
+	}
+	a.Housekeep(ctx)
+	if got := addrs(); got[0] != "192.0.2.1" || got[1] != "" {
+		t.Errorf("addresses under the hold %q, want p1's kept, p2's gone", got)
+	}
+	if got := metric("varde_audit_addresses_held "); !strings.Contains(got, "varde_audit_addresses_held 1") {
+		t.Errorf("varde_audit_addresses_held: %q, want 1", got)
+	}
+	now = now.Add(time.Hour)
+	a.Housekeep(ctx)
+	if got := addrs(); got[0] != "" {
+		t.Errorf("addresses after the hold ran out %q, want both gone", got)
+	}
+	if got := metric("varde_audit_addresses_held "); !strings.Contains(got, "varde_audit_addresses_held 0") {
+		t.Errorf("varde_audit_addresses_held: %q, want 0", got)
+	}
+}

@@ -496,8 +496,8 @@ func TestAppendRecordsClientAddress(t *testing.T) {
 		t.Error("a changed address matches its digest")
 	}
 	// Deleted after its retention, it is gone and the chain verifies.
-	if n, err := db.DeleteAuditAddresses(context.Background(), t0.Add(time.Hour)); n != 2 || err != nil {
-		t.Fatalf("DeleteAuditAddresses: %d, %v", n, err)
+	if n, err := db.DeleteAuditAddresses(context.Background(), t0.Add(time.Hour), t0.Add(time.Hour)); n.Deleted != 2 || err != nil {
+		t.Fatalf("DeleteAuditAddresses: %+v, %v", n, err)
 	}
 	stored, err = db.ListAudit(context.Background(), 0, 10)
 	if err != nil || len(stored) != 3 {
@@ -533,7 +533,7 @@ func TestVerifyHeadSaysWhereAddressesAreDeletedTo(t *testing.T) {
 	if h, err := l.VerifyHead(ctx); err != nil || !h.AddrsDeletedTo.IsZero() {
 		t.Fatalf("VerifyHead with every address kept = %+v, %v; want no time of deleted addresses", h, err)
 	}
-	if _, err := db.DeleteAuditAddresses(ctx, t0.Add(2*day)); err != nil {
+	if _, err := db.DeleteAuditAddresses(ctx, t0.Add(2*day), t0.Add(2*day)); err != nil {
 		t.Fatal(err)
 	}
 	h, err := l.VerifyHead(ctx)

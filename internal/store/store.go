@@ -87,6 +87,7 @@ type Store interface {
 	Tokens
 	ReplayCache
 	AuditLog
+	AuditHolds
 	PublicKeys
 	Pins
 	Sweeper
@@ -554,13 +555,16 @@ type AuditLog interface {
 	ListPersonAuditBefore(ctx context.Context, personID string, beforeSeq int64, limit int) ([]*AuditEvent, error)
 	// DeleteAuditAddresses deletes the addresses kept apart from their
 	// events (AuditEvent.KeepAddrApart) of the events whose Time is
-	// before before, with their salts, and returns how many it deleted;
-	// it may leave one that comes after 2,048 kept addresses of events
-	// appended before it (Seq) but stamped later, for a later call. The
-	// events stay and verify; read, they have no Details[DetailAddr]
-	// and no AddrSalt. Addresses in the hashed body of events sealed
-	// before addresses were kept apart stay (docs/adr/0038).
-	DeleteAuditAddresses(ctx context.Context, before time.Time) (int64, error)
+	// before before, with their salts, but for those a hold live at now
+	// covers (AuditHolds, ADR 45), and says how many it deleted and how
+	// many it left for a hold. It may leave one that comes after 2,048
+	// kept addresses of events appended before it (Seq) but stamped
+	// later, for a later call; held addresses never stall it, however
+	// many come first. The events stay and verify; read, they have no
+	// Details[DetailAddr] and no AddrSalt. Addresses in the hashed body
+	// of events sealed before addresses were kept apart stay
+	// (docs/adr/0038).
+	DeleteAuditAddresses(ctx context.Context, before, now time.Time) (AddrSweep, error)
 }
 
 // PublicKeys holds every node's public signing keys, so any node can

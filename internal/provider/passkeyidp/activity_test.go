@@ -138,7 +138,7 @@ func TestActivitySaysWhereFrom(t *testing.T) {
 		}
 	}
 	// Deleted after their retention (ADR 38), the lines stay, with "–".
-	if _, err := h.db.DeleteAuditAddresses(t.Context(), h.now.Add(time.Hour)); err != nil {
+	if _, err := h.db.DeleteAuditAddresses(t.Context(), h.now.Add(time.Hour), h.now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	rows = activityRows(t, b.get("/account").body)

@@ -271,27 +271,44 @@ func (db *DB) ListAuditRange(ctx context.Context, q store.AuditQuery) ([]*store.
 	return out, nil
 }
 
-// DeleteAuditAddresses implements store.AuditLog. It deletes in chunks,
-// each its own write, as DeleteExpired does, and goes on while a chunk
-// finds any: each chunk is the expired among the sweepChunk oldest
-// addresses by their events' seq, read by the primary key, so that no
-// index by time costs every append a write. Events are stamped just
-// before they are written, so seq follows time closely but, with
-// several nodes' clocks, not exactly. No address goes before its time;
-// one goes late only if a whole chunk of addresses stamped after it
-// comes before it by seq (a node whose clock ran ahead), and then as
-// soon as those expire. Nodes that delete at once delete each address
-// once: a row another deleted first is simply not found.
-func (db *DB) DeleteAuditAddresses(ctx context.Context, before time.Time) (int64, error) {
-	var total int64
+// DeleteAuditAddresses implements store.AuditLog. It walks the
+// addresses by their events' seq, sweepChunk at a time, read by the
+// primary key so that no index by time costs every append a write, and
+// goes on while a chunk holds any expired address: each chunk's
+// expired addresses are deleted, in a write of its own as DeleteExpired
+// does, but for those a live hold covers (ADR 45), which the walk
+// passes over rather than stop at. Events are stamped just before they
+// are written, so seq follows time closely but, with several nodes'
+// clocks, not exactly. No address goes before its time; one goes late
+// only if a whole chunk of addresses stamped after it comes before it
+// by seq (a node whose clock ran ahead), and then as soon as those
+// expire. Nodes that delete at once delete each address once: a row
+// another deleted first is simply not found. A chunk is read on a read
+// connection, and the writer is asked for only when it holds an
+// address to delete, so held addresses cost a round reads, not writes.
+func (db *DB) DeleteAuditAddresses(ctx context.Context, before, now time.Time) (store.AddrSweep, error) {
+	var (
+		sweep store.AddrSweep
+		after int64
+	)
 	for {
-		n, err := db.execN(ctx, db.st.deleteAuditAddrs, micros(before))
-		total += n
+		var end, expired, held int64
+		err := db.st.addrChunk.QueryRowContext(ctx, micros(before), micros(before), micros(now), after, sweepChunk).
+			Scan(&end, &expired, &held)
 		if err != nil {
-			return total, fmt.Errorf("delete audit addresses: %w", err)
+			return sweep, fmt.Errorf("delete audit addresses after seq %d: %w", after, unavailable(err, false))
 		}
-		if n == 0 {
-			return total, nil
+		if expired == 0 {
+			return sweep, nil
 		}
+		sweep.Held += held
+		if expired > held {
+			n, err := db.execN(ctx, db.st.deleteAddrChunk, after, end, micros(before), micros(now))
+			sweep.Deleted += n
+			if err != nil {
+				return sweep, fmt.Errorf("delete audit addresses after seq %d: %w", after, err)
+			}
+		}
+		after = end
 	}
 }

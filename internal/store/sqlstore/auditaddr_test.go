@@ -110,9 +110,9 @@ func testAuditAddressesBeforeAndAfter(t *testing.T, db *DB) {
 	}
 	broken("an address changed")
 
-	n, err := db.DeleteAuditAddresses(context.Background(), t0.Add(24*time.Hour))
-	if err != nil || n != 1 {
-		t.Fatalf("DeleteAuditAddresses = %d, %v; want 1", n, err)
+	n, err := db.DeleteAuditAddresses(context.Background(), t0.Add(24*time.Hour), t0.Add(24*time.Hour))
+	if err != nil || n.Deleted != 1 {
+		t.Fatalf("DeleteAuditAddresses = %+v, %v; want 1 deleted", n, err)
 	}
 	got = verify(t)
 	if got[0].Details[store.DetailAddr] != "192.0.2.1" {
@@ -148,8 +148,8 @@ func TestAuditAddressDeletedFromTheFile(t *testing.T) {
 		}
 		salts = append(salts, e.AddrSalt)
 	}
-	if n, err := db.DeleteAuditAddresses(ctx, t0.Add(time.Hour)); err != nil || n != 3 {
-		t.Fatalf("DeleteAuditAddresses = %d, %v; want 3", n, err)
+	if n, err := db.DeleteAuditAddresses(ctx, t0.Add(time.Hour), t0.Add(time.Hour)); err != nil || n.Deleted != 3 {
+		t.Fatalf("DeleteAuditAddresses = %+v, %v; want 3 deleted", n, err)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -240,9 +240,9 @@ func testAuditAddressesExpireInSeqOrder(t *testing.T, db *DB) {
 			t.Fatal(err)
 		}
 	}
-	got, err := db.DeleteAuditAddresses(ctx, cut)
-	if err != nil || got != n-int64(len(kept)) {
-		t.Fatalf("DeleteAuditAddresses = %d, %v; want %d", got, err, n-len(kept))
+	got, err := db.DeleteAuditAddresses(ctx, cut, cut)
+	if err != nil || got.Deleted != n-int64(len(kept)) {
+		t.Fatalf("DeleteAuditAddresses = %+v, %v; want %d deleted", got, err, n-len(kept))
 	}
 	rows, err := db.r.QueryContext(ctx, "SELECT event_seq FROM audit_addresses ORDER BY event_seq")
 	if err != nil {
@@ -263,8 +263,8 @@ func testAuditAddressesExpireInSeqOrder(t *testing.T, db *DB) {
 	if !maps.Equal(left, kept) {
 		t.Errorf("addresses left: %v; want those of events %v", slices.Sorted(maps.Keys(left)), slices.Sorted(maps.Keys(kept)))
 	}
-	if got, err := db.DeleteAuditAddresses(ctx, cut); err != nil || got != 0 {
-		t.Errorf("DeleteAuditAddresses again = %d, %v; want 0", got, err)
+	if got, err := db.DeleteAuditAddresses(ctx, cut, cut); err != nil || got.Deleted != 0 {
+		t.Errorf("DeleteAuditAddresses again = %+v, %v; want 0 deleted", got, err)
 	}
 }
 
@@ -303,9 +303,9 @@ func testAuditAddressesRefuseChange(t *testing.T, db *DB) {
 	if err := store.VerifyAuditChain(nil, got); err != nil {
 		t.Errorf("VerifyAuditChain after refused changes: %v", err)
 	}
-	n, err := db.DeleteAuditAddresses(ctx, t0.Add(time.Hour))
-	if err != nil || n != 1 {
-		t.Fatalf("DeleteAuditAddresses = %d, %v; want 1", n, err)
+	n, err := db.DeleteAuditAddresses(ctx, t0.Add(time.Hour), t0.Add(time.Hour))
+	if err != nil || n.Deleted != 1 {
+		t.Fatalf("DeleteAuditAddresses = %+v, %v; want 1 deleted", n, err)
 	}
 	var left int
 	if err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM audit_addresses").Scan(&left); err != nil || left != 0 {

@@ -52,7 +52,7 @@ type statements struct {
 	// logins in flight (DeleteClient).
 	deleteClientRequests, deleteClientCodes, abandonClientWebhooks *sql.Stmt
 
-	lastAudit, insertAudit, insertAuditAddr, deleteAuditAddrs, listAudit, listPersonAudit, listPersonAuditAfter, listPersonAuditBefore, newestAudit *sql.Stmt
+	lastAudit, insertAudit, insertAuditAddr, addrChunk, deleteAddrChunk, listAudit, listPersonAudit, listPersonAuditAfter, listPersonAuditBefore, newestAudit *sql.Stmt
 
 	putPublicKey, claimPublicKey, listPublicKeys, retirePublicKey *sql.Stmt
 
@@ -197,11 +197,15 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.lastAudit, w, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"},
 		{&db.st.insertAudit, w, insertSQL("audit_log", auditStoredCols)},
 		{&db.st.insertAuditAddr, w, insertSQL("audit_addresses", "event_seq, event_time, addr, salt")},
-		// The oldest sweepChunk addresses by seq, of which those expired:
-		// read by the primary key, with no index by time.
-		{&db.st.deleteAuditAddrs, w, fmt.Sprintf("DELETE FROM audit_addresses WHERE event_seq IN "+
-			"(SELECT event_seq FROM (SELECT event_seq, event_time FROM audit_addresses ORDER BY event_seq LIMIT %d) oldest "+
-			"WHERE event_time < ?)", sweepChunk)},
+		// A chunk of addresses after a seq, read by the primary key, with
+		// no index by time: where it ends, how many are expired, and how
+		// many of those a live hold keeps (ADR 38, 45).
+		{&db.st.addrChunk, r, "SELECT COALESCE(MAX(event_seq), 0), " +
+			"COALESCE(SUM(CASE WHEN event_time < ? THEN 1 ELSE 0 END), 0), " +
+			"COALESCE(SUM(CASE WHEN event_time < ? AND " + heldAddr("c") + " THEN 1 ELSE 0 END), 0) " +
+			"FROM (SELECT event_seq, event_time FROM audit_addresses WHERE event_seq > ? ORDER BY event_seq LIMIT ?) c"},
+		{&db.st.deleteAddrChunk, w, "DELETE FROM audit_addresses WHERE event_seq > ? AND event_seq <= ? AND event_time < ? " +
+			"AND NOT " + heldAddr("audit_addresses")},
 		{&db.st.listAudit, r, "SELECT " + auditCols + " FROM " + auditFrom + " WHERE seq > ? ORDER BY seq LIMIT ?"},
 		{&db.st.newestAudit, r, "SELECT " + auditCols + " FROM " + auditFrom + " ORDER BY seq DESC LIMIT 1"},
 		{&db.st.listPersonAudit, r, "SELECT " + auditCols + " FROM " + auditFrom + " WHERE person_id = ? AND person_id <> '' ORDER BY seq DESC LIMIT ?"},

@@ -299,26 +299,26 @@ func testAuditAddresses(t *testing.T, s store.Store) {
 	})
 
 	t.Run("deleted after retention", func(t *testing.T) {
-		n, err := s.DeleteAuditAddresses(ctx, now.Add(-180*day))
+		n, err := s.DeleteAuditAddresses(ctx, now.Add(-180*day), now)
 		wantErr(t, "DeleteAuditAddresses", err, nil)
-		if n != 1 {
-			t.Errorf("DeleteAuditAddresses 180 days back deleted %d, want 1", n)
+		if n != (store.AddrSweep{Deleted: 1}) {
+			t.Errorf("DeleteAuditAddresses 180 days back = %+v, want 1 deleted", n)
 		}
 		forgotten := *appended[0]
 		forgotten.Details = map[string]string{"amr": "hwk"}
 		forgotten.AddrSalt = nil
 		same(t, "events after the oldest address went", []*store.AuditEvent{&forgotten, appended[1], appended[2], appended[3]}, all(t))
 
-		n, err = s.DeleteAuditAddresses(ctx, now.Add(-180*day))
+		n, err = s.DeleteAuditAddresses(ctx, now.Add(-180*day), now)
 		wantErr(t, "DeleteAuditAddresses again", err, nil)
-		if n != 0 {
-			t.Errorf("DeleteAuditAddresses again deleted %d, want 0", n)
+		if n != (store.AddrSweep{}) {
+			t.Errorf("DeleteAuditAddresses again = %+v, want nothing", n)
 		}
 		// An event of exactly the cut-off keeps its address.
-		n, err = s.DeleteAuditAddresses(ctx, now)
+		n, err = s.DeleteAuditAddresses(ctx, now, now)
 		wantErr(t, "DeleteAuditAddresses up to now", err, nil)
-		if n != 1 {
-			t.Errorf("DeleteAuditAddresses up to now deleted %d, want 1", n)
+		if n != (store.AddrSweep{Deleted: 1}) {
+			t.Errorf("DeleteAuditAddresses up to now = %+v, want 1 deleted", n)
 		}
 		got := all(t)
 		for i, e := range got {

@@ -26,6 +26,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 		{"AuditChain", sharedAuditChain},
 		{"AuditReadInOrder", sharedAuditReadInOrder},
 		{"AuditAddresses", sharedAuditAddresses},
+		{"AuditHolds", sharedAuditHolds},
 		{"RecordsWrittenByTheOtherNode", sharedRecords},
 		{"ReadChangeWrite", sharedReadChangeWrite},
 		{"ReadChangeWriteClash", sharedReadChangeWriteClash},
@@ -796,23 +797,23 @@ func sharedAuditAddresses(t *testing.T, a, b store.Store) {
 	for n, db := range []store.Store{a, b} {
 		wg.Go(func() {
 			for range 20 {
-				d, err := db.DeleteAuditAddresses(ctx, cut)
+				d, err := db.DeleteAuditAddresses(ctx, cut, now)
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				deleted[n] += d
+				deleted[n] += d.Deleted
 			}
 		})
 	}
 	wg.Wait()
 	// What the deleters may have missed while appends went on.
 	for n, db := range []store.Store{a, b} {
-		d, err := db.DeleteAuditAddresses(ctx, cut)
+		d, err := db.DeleteAuditAddresses(ctx, cut, now)
 		if err != nil {
 			t.Fatal(err)
 		}
-		deleted[n] += d
+		deleted[n] += d.Deleted
 	}
 	all, err := b.ListAudit(ctx, 0, 10000)
 	if err != nil {

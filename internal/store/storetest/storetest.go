@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ReplayCache", testReplayCache},
 		{"AuditLog", testAuditLog},
 		{"AuditAddresses", testAuditAddresses},
+		{"AuditHolds", testAuditHolds},
 		{"PublicKeys", testPublicKeys},
 		{"Pins", testPins},
 		{"Sweeper", testSweeper},

@@ -1,0 +1,65 @@
+package sqlstore
+
+import (
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/store"
+)
+
+func TestAuditHoldsDoNotStallTheSweep(t *testing.T) {
+	onBothStores(t, testAuditHoldsDoNotStallTheSweep)
+}
+
+// testAuditHoldsDoNotStallTheSweep: more than a chunk of held addresses,
+// all expired and first by seq, do not keep DeleteAuditAddresses from
+// the expired addresses no hold covers behind them (ADR 45); once the
+// hold is released, the next round deletes the held ones too.
+func testAuditHoldsDoNotStallTheSweep(t *testing.T, db *DB) {
+	ctx := t.Context()
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	cut := now.Add(-180 * 24 * time.Hour)
+	held := cut.Add(-10 * 24 * time.Hour) // a flood, in the hold's window
+	const nHeld, nFree = 2*sweepChunk + 5, 30
+	for seq := int64(1); seq <= nHeld+nFree; seq++ {
+		at := held
+		if seq > nHeld {
+			at = cut.Add(-time.Hour) // after the window, expired all the same
+		}
+		_, err := db.w.ExecContext(ctx, db.d.rebind("INSERT INTO audit_addresses (event_seq, event_time, addr, salt) VALUES (?, ?, ?, ?)"),
+			seq, micros(at), "192.0.2.1", []byte("0123456789abcdef"))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := &store.AuditHold{ID: "hold-flood", From: held.Add(-time.Hour), To: held.Add(time.Hour), Until: now.Add(90 * 24 * time.Hour),
+		Reason: "sak 26-1234", By: "ola", CreatedAt: now.Add(-time.Hour)}
+	if err := db.AddAuditHold(ctx, h, nil); err != nil {
+		t.Fatal(err)
+	}
+	left := func(t *testing.T) int {
+		t.Helper()
+		var n int
+		if err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM audit_addresses").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	got, err := db.DeleteAuditAddresses(ctx, cut, now)
+	if want := (store.AddrSweep{Deleted: nFree, Held: nHeld}); err != nil || got != want {
+		t.Fatalf("DeleteAuditAddresses with the hold = %+v, %v; want %+v", got, err, want)
+	}
+	if n := left(t); n != nHeld {
+		t.Errorf("%d addresses left, want the %d held", n, nHeld)
+	}
+	if _, err := db.ReleaseAuditHold(ctx, h.ID, "order lifted", "ola", now, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err = db.DeleteAuditAddresses(ctx, cut, now.Add(time.Minute))
+	if want := (store.AddrSweep{Deleted: nHeld}); err != nil || got != want {
+		t.Fatalf("DeleteAuditAddresses after the release = %+v, %v; want %+v", got, err, want)
+	}
+	if n := left(t); n != 0 {
+		t.Errorf("%d addresses left, want none", n)
+	}
+}
