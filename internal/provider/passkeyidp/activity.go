@@ -126,8 +126,20 @@ func (p *Provider) activityLine(ctx context.Context, e *store.AuditEvent, lang s
 	}
 	// Only for a line shown: a page may pass over many events that are
 	// not, and each service named is a read of the store.
-	v.When, v.Service, v.Addr = p.Pages.Time(lang, e.Time), p.serviceName(ctx, e.ClientID), eventAddr(e)
+	v.When, v.Service, v.Addr = p.Pages.Time(lang, e.Time), p.serviceName(ctx, e.ClientID), p.shownAddr(e)
 	return v, true
+}
+
+// shownAddr is the client address the person is shown beside e: none
+// once e is older than the retention. The store then holds it only
+// because an operator's hold covers it, for a preservation order, which
+// is often confidential; the line reads as if the address were deleted,
+// as the page says it is by then (ADR 45).
+func (p *Provider) shownAddr(e *store.AuditEvent) string {
+	if p.AddressRetention > 0 && e.Time.Before(p.now().Add(-p.AddressRetention)) {
+		return ""
+	}
+	return eventAddr(e)
 }
 
 // eventAddr is the client address e holds, written as an address is, or

@@ -807,3 +807,33 @@ func TestActivitySaysHowLongAddressesAreKept(t *testing.T) {
 		}
 	}
 }
+
+// TestActivityHidesHeldAddresses: the address of an event older than
+// audit.address_retention, which the store still holds only because an
+// operator's hold covers it (a preservation order, ADR 45), is shown as
+// "–", as a deleted one is: the person's page does not give the hold
+// away.
+func TestActivityHidesHeldAddresses(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.History, h.p.Clients = h.db, h.db
+	h.p.AddressRetention = 180 * 24 * time.Hour
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	for _, ev := range []*store.AuditEvent{
+		{Time: h.now.Add(-181 * 24 * time.Hour), Type: "authentication", PersonID: e.person, Provider: "passkey", Level: "high",
+			Result: store.ResultSuccess, Details: map[string]string{"method": "passkey", store.DetailAddr: "203.0.113.9"}},
+		{Time: h.now.Add(-179 * 24 * time.Hour), Type: "authentication", PersonID: e.person, Provider: "passkey", Level: "high",
+			Result: store.ResultSuccess, Details: map[string]string{"method": "passkey", store.DetailAddr: "2001:db8::7"}},
+	} {
+		if err := h.db.AppendAudit(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows := activityRows(t, b.get("/account").body)
+	if len(rows) < 2 {
+		t.Fatalf("activity rows %q", rows)
+	}
+	if rows[0][3] != "2001:db8::7" || rows[1][3] != "–" {
+		t.Errorf("rows %q; want the address of 179 days ago, and none for 181 days ago", rows[:2])
+	}
+}
