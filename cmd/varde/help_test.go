@@ -26,10 +26,11 @@ var commandsWithFlags = map[string][][]string{
 	"status maintenance": {
 		{"status", "maintenance", "add"}, {"status", "maintenance", "list"}, {"status", "maintenance", "cancel"}, {"status", "maintenance", "end"},
 	},
-	"store":   {{"store", "backup"}, {"store", "verify"}},
-	"keys":    {{"keys", "list"}, {"keys", "retire"}},
-	"nodes":   {{"nodes", "list"}, {"nodes", "forget"}},
-	"persons": {{"persons", "show"}, {"persons", "block"}, {"persons", "unblock"}, {"persons", "add-number"}, {"persons", "remove-number"}, {"persons", "export"}},
+	"store":      {{"store", "backup"}, {"store", "verify"}},
+	"keys":       {{"keys", "list"}, {"keys", "retire"}},
+	"nodes":      {{"nodes", "list"}, {"nodes", "forget"}},
+	"audit hold": {{"audit", "hold", "add"}, {"audit", "hold", "list"}, {"audit", "hold", "extend"}, {"audit", "hold", "release"}},
+	"persons":    {{"persons", "show"}, {"persons", "block"}, {"persons", "unblock"}, {"persons", "add-number"}, {"persons", "remove-number"}, {"persons", "export"}},
 }
 
 // flagLine is a flag in a flag set's usage: "  -name" and the word for
@@ -123,7 +124,7 @@ func TestDocumentedCommandsExist(t *testing.T) {
 			flags[strings.Join(args, " ")] = has
 		}
 	}
-	groups := []string{"clients", "config", "keys", "nodes", "persons", "provider", "status", "status maintenance", "store", "version", "help"}
+	groups := []string{"audit", "audit hold", "clients", "config", "keys", "nodes", "persons", "provider", "status", "status maintenance", "store", "version", "help"}
 	files, err := filepath.Glob(filepath.Join("..", "..", "docs", "*.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +177,7 @@ func TestDocumentedCommandsExist(t *testing.T) {
 // prints, on stdout with status 0; help for a command that does not
 // exist is a usage error; --version is version.
 func TestHelpCommand(t *testing.T) {
-	for _, args := range [][]string{{"status"}, {"status", "maintenance"}, {"serve"}, {"store", "verify"}, {"keys"}} {
+	for _, args := range [][]string{{"status"}, {"status", "maintenance"}, {"serve"}, {"store", "verify"}, {"keys"}, {"audit"}, {"audit", "hold"}} {
 		var want, got, stderr bytes.Buffer
 		if err := run(append(slices.Clone(args), "--help"), &want, &stderr); err != nil {
 			t.Fatal(err)

@@ -71,6 +71,8 @@ commands:
             persons add-number IDENTIFIER NEW (a person's national number changed: keep them one person);
             persons remove-number IDENTIFIER NUMBER (take off a person a number that is not theirs);
             persons export IDENTIFIER (everything Varde holds about a person, for their access request)
+  audit     audit hold add|list|extend|release: keep the client addresses of a person's events, or of a
+            window of time, past audit.address_retention, for a preservation order
   resilience  kill, slow and restart simulated eIDs under concurrent logins; measure failover
               (--nodes --postgres DSN: kill and restart one of two Varde nodes instead)
   version   print the version (also --version)
@@ -83,7 +85,7 @@ called wrongly, or a node (serve) refused its configuration or the user
 it runs as, which starting it again would not change.
 
 On a node's SQLite store, run the commands that open it (config check,
-clients, keys, nodes, persons, status, store) as the user it belongs to
+clients, keys, nodes, persons, audit, status, store) as the user it belongs to
 (sudo -u varde varde ...) or as root, whose files SQLite gives to that
 user; serve runs only as that user, and refuses, naming them, to start
 as root on their store. A PostgreSQL store has no such files.
@@ -141,6 +143,8 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 		return nodesCmd(ctx, args[1:], stdout, stderr, time.Now)
 	case "persons":
 		return personsCmd(ctx, args[1:], stdout, stderr, time.Now)
+	case "audit":
+		return auditCmd(ctx, args[1:], stdout, stderr, time.Now)
 	case "resilience":
 		return resilience(ctx, args[1:], stdout, stderr)
 	case "version", "--version":

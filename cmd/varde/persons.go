@@ -24,7 +24,7 @@ const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [f
        varde persons <show|block|unblock> --config FILE [flags] --id ID
        varde persons add-number --config FILE --reason TEXT [--by NAME] [--merge] IDENTIFIER NEW
        varde persons remove-number --config FILE --reason TEXT [--by NAME] IDENTIFIER NUMBER
-       varde persons export --config FILE --reason TEXT --out FILE [--by NAME] (IDENTIFIER | --id ID)
+       varde persons export --config FILE --reason TEXT --out FILE [--by NAME] [--with-held-addresses] (IDENTIFIER | --id ID)
 
   show        look a person up by an identifier, or by their person ID
               (--id, as show and the audit log print it: finds a person
@@ -83,7 +83,11 @@ const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [f
               snapshot of the store: the person as they were at one
               instant, its "exported_at", while the nodes go on writing (a
               login during the export is in the next one). Never a token,
-              code, hash, credential ID or public key. Its field "format" names
+              code, hash, credential ID or public key. The address of an event
+              older than audit.address_retention is left out, as if deleted:
+              the store keeps it only under a hold (varde audit hold), which
+              the person is not told of; --with-held-addresses puts it in,
+              once the order allows. Its field "format" names
               the layout, varde-person-export/1. --reason is required; the
               export is audited with --by, no number, before it is written,
               and the person sees it among their activity. What it does not
@@ -107,7 +111,7 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 		return err
 	}
 	var reason, by, personID, out string
-	var merge bool
+	var merge, withHeld bool
 	positional := []string{"IDENTIFIER"}
 	switch args[0] {
 	case "show", "block", "unblock", "export":
@@ -131,6 +135,8 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 	}
 	if args[0] == "export" {
 		fs.StringVar(&out, "out", "", "the new `FILE` to write the export to, readable by its owner only; - for standard output (required)")
+		fs.BoolVar(&withHeld, "with-held-addresses", false, "also give the addresses older than audit.address_retention that a hold keeps "+
+			"(varde audit hold), once the order allows the person to know")
 	}
 	if args[0] == "add-number" {
 		fs.BoolVar(&merge, "merge", false, "if NEW belongs to another person holding nothing else, move it and retire that person")
@@ -186,19 +192,7 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 	// Sessions unused for the idle timeout have ended, as the nodes
 	// count them.
 	st.SetSessionIdleTimeout(cfg.Session.IdleTimeout)
-	var p *store.Person
-	switch {
-	case personID != "":
-		p, err = st.GetPerson(ctx, personID)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no person with ID %s at Varde: no person found", personID)
-		}
-	default:
-		p, err = st.GetPersonByIdentifier(ctx, id.Scheme, id.Value)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("nobody at Varde holds that %s number: no person found", id.Scheme)
-		}
-	}
+	p, err := lookUpPerson(ctx, st, personID, id)
 	if err != nil {
 		return err
 	}
@@ -218,9 +212,32 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 		if err != nil {
 			return fmt.Errorf("the subject salt, for the sub each service gets: %w; nothing exported", err)
 		}
-		return exportPerson(ctx, st, cfg.Issuer, salt, p, out, reason, by, now, stdout, stderr)
+		// Addresses past their retention are there only under a hold,
+		// which the export does not give away unless asked (ADR 45).
+		addrsKept := cfg.Audit.AddressRetention
+		if withHeld {
+			addrsKept = 0
+		}
+		return exportPerson(ctx, st, cfg.Issuer, salt, addrsKept, p, out, reason, by, now, stdout, stderr)
 	}
 	return showPerson(ctx, st, p, now(), stdout)
+}
+
+// lookUpPerson finds the person with ID personID, or if that is "",
+// the person who holds id, saying which was not found.
+func lookUpPerson(ctx context.Context, st store.Persons, personID string, id store.Identifier) (*store.Person, error) {
+	if personID != "" {
+		p, err := st.GetPerson(ctx, personID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("no person with ID %s at Varde: no person found", personID)
+		}
+		return p, err
+	}
+	p, err := st.GetPersonByIdentifier(ctx, id.Scheme, id.Value)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("nobody at Varde holds that %s number: no person found", id.Scheme)
+	}
+	return p, err
 }
 
 // parseIdentifierArg reads "scheme:value" (the scheme itself holds a

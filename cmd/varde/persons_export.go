@@ -175,6 +175,15 @@ var exportedDetails = map[string]bool{
 // blockEvents are the events that change a person's block.
 var blockEvents = map[string]bool{eventPersonBlocked: true, eventPersonUnblocked: true, eventPersonRetired: true}
 
+// addrsSince is the time from which an export at now gives events'
+// addresses: now less addrsKept, or the zero time for any age.
+func addrsSince(now time.Time, addrsKept time.Duration) time.Time {
+	if addrsKept <= 0 {
+		return time.Time{}
+	}
+	return now.Add(-addrsKept)
+}
+
 // stamp is t for the document: RFC 3339 in UTC, "" for the zero time.
 func stamp(t time.Time) string {
 	if t.IsZero() {
@@ -232,12 +241,12 @@ func (t *exportTarget) finish(doc []byte) error {
 
 // exportPerson writes everything the store holds about p to out, after
 // recording the export in the audit log: no copy leaves unaudited.
-func exportPerson(ctx context.Context, st store.Store, issuer string, salt []byte, p *store.Person, out, reason, by string, clock func() time.Time, stdout, stderr io.Writer) error {
+func exportPerson(ctx context.Context, st store.Store, issuer string, salt []byte, addrsKept time.Duration, p *store.Person, out, reason, by string, clock func() time.Time, stdout, stderr io.Writer) error {
 	target, err := openExportTarget(out, stdout)
 	if err != nil {
 		return err
 	}
-	doc, raw, now, err := snapshotExport(ctx, st, issuer, salt, p.ID, clock)
+	doc, raw, now, err := snapshotExport(ctx, st, issuer, salt, addrsKept, p.ID, clock)
 	if err == nil {
 		ev := &store.AuditEvent{Type: eventPersonExported, PersonID: p.ID, Result: store.ResultSuccess,
 			Details: map[string]string{"reason": reason, "by": by, "via": "cli", "events": fmt.Sprint(len(doc.Events))}}
@@ -271,11 +280,11 @@ func exportPerson(ctx context.Context, st store.Store, issuer string, salt []byt
 // Separate reads could give a document no instant ever had, such as a
 // passkey's removal without the passkey, or a session without its
 // login.
-func snapshotExport(ctx context.Context, st store.Snapshots, issuer string, salt []byte, personID string, clock func() time.Time) (doc *personExport, raw []byte, at time.Time, err error) {
+func snapshotExport(ctx context.Context, st store.Snapshots, issuer string, salt []byte, addrsKept time.Duration, personID string, clock func() time.Time) (doc *personExport, raw []byte, at time.Time, err error) {
 	err = st.ReadSnapshot(ctx, func(ctx context.Context, snap store.Snapshot) error {
 		at = clock()
 		var err error
-		doc, raw, err = encodeExport(ctx, snap, issuer, salt, personID, at)
+		doc, raw, err = encodeExport(ctx, snap, issuer, salt, addrsKept, personID, at)
 		return err
 	})
 	return doc, raw, at, err
@@ -283,8 +292,8 @@ func snapshotExport(ctx context.Context, st store.Snapshots, issuer string, salt
 
 // encodeExport is collectExport's document and its JSON, indented for a
 // person to read.
-func encodeExport(ctx context.Context, st store.Snapshot, issuer string, salt []byte, personID string, now time.Time) (*personExport, []byte, error) {
-	doc, err := collectExport(ctx, st, issuer, salt, personID, now)
+func encodeExport(ctx context.Context, st store.Snapshot, issuer string, salt []byte, addrsKept time.Duration, personID string, now time.Time) (*personExport, []byte, error) {
+	doc, err := collectExport(ctx, st, issuer, salt, addrsKept, personID, now)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -297,8 +306,9 @@ func encodeExport(ctx context.Context, st store.Snapshot, issuer string, salt []
 
 // collectExport reads what the store holds about the person with ID
 // personID at now; salt is the nodes' subject salt, which gives the sub
-// each service gets.
-func collectExport(ctx context.Context, st store.Snapshot, issuer string, salt []byte, personID string, now time.Time) (*personExport, error) {
+// each service gets. An event's address goes in only if the event is
+// younger than addrsKept (0: any age): see exportEvents.
+func collectExport(ctx context.Context, st store.Snapshot, issuer string, salt []byte, addrsKept time.Duration, personID string, now time.Time) (*personExport, error) {
 	p, err := st.GetPerson(ctx, personID)
 	if err != nil {
 		return nil, fmt.Errorf("read person: %w", err)
@@ -328,7 +338,7 @@ func collectExport(ctx context.Context, st store.Snapshot, issuer string, salt [
 	if doc.Grants, err = exportGrants(ctx, st, &names, p.ID, now); err != nil {
 		return nil, err
 	}
-	if doc.Events, err = exportEvents(ctx, st, &names, p.ID); err != nil {
+	if doc.Events, err = exportEvents(ctx, st, &names, p.ID, addrsSince(now, addrsKept)); err != nil {
 		return nil, err
 	}
 	if names.err != nil {
@@ -413,8 +423,13 @@ func exportGrants(ctx context.Context, st store.Snapshot, names *serviceNames, p
 }
 
 // exportEvents reads every event about the person, oldest first, page
-// by page.
-func exportEvents(ctx context.Context, st store.Snapshot, names *serviceNames, personID string) ([]exportedEvent, error) {
+// by page, with the address of those at or after addrsFrom. The address
+// of an older event, past audit.address_retention, is in the store only
+// because an operator's hold covers it, for a preservation order, which
+// is often confidential: left out, it reads as deleted, as the person's
+// account page shows it (ADR 45), unless the help desk asks for it
+// (--with-held-addresses).
+func exportEvents(ctx context.Context, st store.Snapshot, names *serviceNames, personID string, addrsFrom time.Time) ([]exportedEvent, error) {
 	out := []exportedEvent{}
 	var after int64
 	for {
@@ -424,7 +439,7 @@ func exportEvents(ctx context.Context, st store.Snapshot, names *serviceNames, p
 		}
 		for _, e := range page {
 			out = append(out, exportedEvent{Time: stamp(e.Time), Event: e.Type, Service: names.name(ctx, e.ClientID), ClientID: e.ClientID,
-				Provider: e.Provider, Level: e.Level, Result: e.Result, Reason: e.Reason, Details: personalDetails(e.Details)})
+				Provider: e.Provider, Level: e.Level, Result: e.Result, Reason: e.Reason, Details: personalDetails(e.Details, e.Time.Before(addrsFrom))})
 		}
 		if len(page) < auditPage {
 			return out, nil
@@ -434,11 +449,11 @@ func exportEvents(ctx context.Context, st store.Snapshot, names *serviceNames, p
 }
 
 // personalDetails are the details of an event that go in the export
-// (exportedDetails); nil if none.
-func personalDetails(d map[string]string) map[string]string {
+// (exportedDetails), but for its address if noAddr; nil if none.
+func personalDetails(d map[string]string, noAddr bool) map[string]string {
 	var out map[string]string
 	for k, v := range d {
-		if !exportedDetails[k] || v == "" {
+		if !exportedDetails[k] || v == "" || noAddr && k == store.DetailAddr {
 			continue
 		}
 		if out == nil {

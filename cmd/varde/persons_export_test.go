@@ -673,7 +673,7 @@ func testPersonsExportIsOneSnapshot(t *testing.T, driver string) {
 	export := func(file string) (exported, string) {
 		t.Helper()
 		var stdout, stderr bytes.Buffer
-		if err := exportPerson(ctx, amid, cfg.Issuer, salt, p, file, "access request", "Ola", func() time.Time { return at }, &stdout, &stderr); err != nil {
+		if err := exportPerson(ctx, amid, cfg.Issuer, salt, 0, p, file, "access request", "Ola", func() time.Time { return at }, &stdout, &stderr); err != nil {
 			t.Fatalf("export: %v\n%s%s", err, stdout.String(), stderr.String())
 		}
 		return readExport(t, file)
