@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"crypto/rand"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varde-eid/varde/internal/app"
+	"github.com/varde-eid/varde/internal/keys"
+	"github.com/varde-eid/varde/internal/pgtest"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -94,5 +98,63 @@ func TestHousekeepingKeepsHeldAddresses(t *testing.T) {
 	}
 	if got := metric("varde_audit_addresses_held "); !strings.Contains(got, "varde_audit_addresses_held 0") {
 		t.Errorf("varde_audit_addresses_held: %q, want 0", got)
+	}
+}
+
+// TestEveryNodeHonoursAHold: over one PostgreSQL database, a hold added
+// through one node keeps the address the other node's housekeeping
+// would delete, and once it is released there, the first node's round
+// deletes it (ADR 45): holds are in the store, not in a node's memory.
+func TestEveryNodeHonoursAHold(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	salt := make([]byte, 32)
+	nodes := make([]*app.App, 2)
+	for i, name := range []string{"a", "b"} {
+		key, _ := keys.Generate(rand.Reader)
+		n, err := postgresNode(t, dsn, name, key, salt, &now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[i] = n
+	}
+	a, b := nodes[0], nodes[1]
+	for _, p := range []string{"p1", "p2"} {
+		e := &store.AuditEvent{Time: now.Add(-181 * 24 * time.Hour), Type: "authentication", PersonID: p, Result: store.ResultSuccess,
+			Details: map[string]string{store.DetailAddr: "192.0.2.1"}}
+		if err := a.Store.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := &store.AuditHold{ID: "hold-1", PersonID: "p1", To: now, Until: now.Add(time.Hour), Reason: "sak 26-1", By: "ola", CreatedAt: now}
+	if err := a.Store.AddAuditHold(ctx, h, nil); err != nil {
+		t.Fatal(err)
+	}
+	kept := func() []string {
+		t.Helper()
+		events, err := a.Store.ListAudit(ctx, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range events {
+			if e.Details[store.DetailAddr] != "" {
+				out = append(out, e.PersonID)
+			}
+		}
+		return out
+	}
+	b.Housekeep(ctx)
+	if got := kept(); len(got) != 1 || got[0] != "p1" {
+		t.Errorf("addresses kept after node b's round: of %v, want p1's alone", got)
+	}
+	if _, err := b.Store.ReleaseAuditHold(ctx, h.ID, "order lifted", "kari", now, nil); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Minute)
+	a.Housekeep(ctx)
+	if got := kept(); len(got) != 0 {
+		t.Errorf("addresses kept after the release and node a's round: of %v, want none", got)
 	}
 }
