@@ -56,7 +56,8 @@ const configUsage = `usage: varde config check --config FILE
            client's address from (X-Forwarded-For, from the proxies
            server.trusted_proxies lists), or that it believes no one,
            and after how long those addresses are deleted from the
-           audit log (audit.address_retention).
+           audit log (audit.address_retention), unless a hold for a
+           preservation order keeps them longer (varde help audit).
 `
 
 // configCmd runs config's commands.
@@ -191,9 +192,11 @@ func trustedProxiesLine(s config.Server) string {
 }
 
 // addressRetentionLine says how long the client addresses in the audit
-// log are kept (ADR 38), in days, which the setting cannot be written in.
+// log are kept (ADR 38), in days, which the setting cannot be written in,
+// and that a hold keeps some longer (ADR 45).
 func addressRetentionLine(a config.Audit) string {
-	return fmt.Sprintf("client addresses in the audit log are deleted %s (%v, audit.address_retention) after their event; "+
+	return fmt.Sprintf("client addresses in the audit log are deleted %s (%v, audit.address_retention) after their event, "+
+		"unless a hold keeps them longer (varde audit hold list); "+
 		"the events stay, and those sealed before schema 0031 keep theirs", retentionDays(a.AddressRetention), a.AddressRetention)
 }
 

@@ -364,7 +364,8 @@ func TestConfigCheckSaysWhoseAddressHeaderIsBelieved(t *testing.T) {
 // duration the setting is written in.
 func TestConfigCheckSaysHowLongAddressesAreKept(t *testing.T) {
 	for _, tc := range []struct{ name, file, want string }{
-		{"default", "", "client addresses in the audit log are deleted 180 days (4320h0m0s, audit.address_retention) after their event"},
+		{"default", "", "client addresses in the audit log are deleted 180 days (4320h0m0s, audit.address_retention) after their event, " +
+			"unless a hold keeps them longer (varde audit hold list);"},
 		{"set", "audit:\n  address_retention: 36h\n", "client addresses in the audit log are deleted 1.5 days (36h0m0s, audit.address_retention) after their event"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
