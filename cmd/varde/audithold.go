@@ -47,7 +47,8 @@ ends. Only addresses still kept can be held: add the hold before they go.
            kept that are past their retention
 
 TIME is a date, 2026-11-22 (a whole day in UTC: --from from its start,
---to and --until to its end), or an RFC 3339 time, 2026-11-22T13:45:00Z.
+--to and --until to its end; --to today is up to now), or an RFC 3339
+time, 2026-11-22T13:45:00Z.
 Every add, extend and release is an audit event naming the hold, the
 Varde person ID (never a number), the times, the reason and --by (default:
 the user running this command). The person is not told: their account
@@ -182,6 +183,12 @@ func parseHoldTime(flagName, s string, end bool) (time.Time, error) {
 	return d, nil
 }
 
+// isDate reports whether a TIME flag's value is a date, a whole day.
+func isDate(s string) bool {
+	_, err := time.Parse(time.DateOnly, s)
+	return err == nil
+}
+
 // holdUntil reads --until: required, after now, within
 // store.MaxHoldLength of now.
 func holdUntil(s string, now time.Time) (time.Time, error) {
@@ -261,7 +268,11 @@ func holdWindow(h *store.AuditHold, f holdFlags, ofPerson bool) error {
 		if h.To, err = parseHoldTime("--to", f.to, true); err != nil {
 			return err
 		}
-		if h.To.After(h.CreatedAt) {
+		switch {
+		case !h.To.After(h.CreatedAt):
+		case isDate(f.to) && !h.To.Add(-24*time.Hour).After(h.CreatedAt):
+			h.To = h.CreatedAt // today, so far
+		default:
 			return usageErrorf("--to %s is in the future: a hold keeps what is stored; add another hold for later events", utc(h.To))
 		}
 	}

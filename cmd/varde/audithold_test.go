@@ -165,7 +165,8 @@ func TestAuditHoldRefused(t *testing.T) {
 		t.Errorf("holds stored: %v, %v; want none", holds, err)
 	}
 
-	out, err := runCmd(t, append(add, "--reason", "26-2", "--until", soon, "--from", "2026-01-01")...)
+	// A window up to today takes in today so far.
+	out, err := runCmd(t, append(add, "--reason", "26-2", "--until", soon, "--from", "2026-01-01", "--to", now.Format(time.DateOnly))...)
 	if err != nil {
 		t.Fatalf("a window's hold: %v\n%s", err, out)
 	}
