@@ -48,13 +48,17 @@ ends. Only addresses still kept can be held: add the hold before they go.
 
 TIME is a date, 2026-11-22 (a whole day in UTC: --from from its start,
 --to and --until to its end; --to today is up to now), or an RFC 3339
-time, 2026-11-22T13:45:00Z.
+time, 2026-11-22T13:45:00Z. IDENTIFIER is the scheme and the number, as
+varde persons takes it: no:fnr:01018012371, passport:NOR:..., shown masked.
+HOLD is the hold's ID, as add and list print it.
+
 Every add, extend and release is an audit event naming the hold, the
 Varde person ID (never a number), the times, the reason and --by (default:
 the user running this command). The person is not told: their account
 page and their export (varde persons export) show no hold, and no
-address older than the retention, as if it were deleted; tell them when
-the order allows. A hold keeps the addresses only: the events stay for
+address older than the retention, as if it were deleted; once the order
+allows, varde persons export gives those too when asked for them
+(varde help persons). A hold keeps the addresses only: the events stay for
 the log's own period anyway.
 `
 
