@@ -59,18 +59,7 @@ func TestHousekeepingKeepsHeldAddresses(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	a := clockedNode(t, &now, nil)
 	ctx := context.Background()
-	day := 24 * time.Hour
-	for _, p := range []string{"p1", "p2"} {
-		e := &store.AuditEvent{Time: now.Add(-181 * day), Type: "authentication", PersonID: p, Result: store.ResultSuccess,
-			Details: map[string]string{store.DetailAddr: "192.0.2.1"}}
-		if err := a.Store.AppendAudit(ctx, e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	h := &store.AuditHold{ID: "hold-1", PersonID: "p1", To: now, Until: now.Add(time.Hour), Reason: "sak 26-1", By: "ola", CreatedAt: now}
-	if err := a.Store.AddAuditHold(ctx, h, nil); err != nil {
-		t.Fatal(err)
-	}
+	holdOneOfTwo(t, a.Store, now)
 	addrs := func() []string {
 		events, err := a.Store.ListAudit(ctx, 0, 10)
 		if err != nil || len(events) != 2 {
@@ -120,17 +109,7 @@ func TestEveryNodeHonoursAHold(t *testing.T) {
 		nodes[i] = n
 	}
 	a, b := nodes[0], nodes[1]
-	for _, p := range []string{"p1", "p2"} {
-		e := &store.AuditEvent{Time: now.Add(-181 * 24 * time.Hour), Type: "authentication", PersonID: p, Result: store.ResultSuccess,
-			Details: map[string]string{store.DetailAddr: "192.0.2.1"}}
-		if err := a.Store.AppendAudit(ctx, e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	h := &store.AuditHold{ID: "hold-1", PersonID: "p1", To: now, Until: now.Add(time.Hour), Reason: "sak 26-1", By: "ola", CreatedAt: now}
-	if err := a.Store.AddAuditHold(ctx, h, nil); err != nil {
-		t.Fatal(err)
-	}
+	h := holdOneOfTwo(t, a.Store, now)
 	kept := func() []string {
 		t.Helper()
 		events, err := a.Store.ListAudit(ctx, 0, 10)
@@ -157,4 +136,23 @@ func TestEveryNodeHonoursAHold(t *testing.T) {
 	if got := kept(); len(got) != 0 {
 		t.Errorf("addresses kept after the release and node a's round: of %v, want none", got)
 	}
+}
+
+// holdOneOfTwo appends a login of p1 and one of p2, each 181 days
+// before now with an address, and holds p1's addresses for an hour.
+func holdOneOfTwo(t *testing.T, st store.Store, now time.Time) *store.AuditHold {
+	t.Helper()
+	ctx := context.Background()
+	for _, p := range []string{"p1", "p2"} {
+		e := &store.AuditEvent{Time: now.Add(-181 * 24 * time.Hour), Type: "authentication", PersonID: p, Result: store.ResultSuccess,
+			Details: map[string]string{store.DetailAddr: "192.0.2.1"}}
+		if err := st.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := &store.AuditHold{ID: "hold-1", PersonID: "p1", To: now, Until: now.Add(time.Hour), Reason: "sak 26-1", By: "ola", CreatedAt: now}
+	if err := st.AddAuditHold(ctx, h, nil); err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
