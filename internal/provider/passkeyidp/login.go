@@ -123,7 +123,11 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, statusFor(err), reason)
 		return
 	}
-	next, err := p.Finisher.Finish(w, r, res.AttemptID, passkeyResult(res.Person, res.UserVerified, res.BackupEligible, res.Passkey.MaxLevel, p.now()))
+	result := passkeyResult(res.Person, res.UserVerified, res.BackupEligible, res.Passkey.MaxLevel, p.now())
+	// The broker asks again, once the session is stored, whether the
+	// person still holds this passkey (Holds).
+	result.Credential = res.Passkey.CredentialID
+	next, err := p.Finisher.Finish(w, r, res.AttemptID, result)
 	if err != nil {
 		p.failed(w, r, "finish login", err)
 		return
