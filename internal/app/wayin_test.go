@@ -42,11 +42,7 @@ func (s *takenMidLogin) UpdatePasskeyUse(ctx context.Context, credentialID []byt
 	if err := s.Store.UpdatePasskeyUse(ctx, credentialID, oldSignCount, u); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	take := s.takePasskey
-	s.takePasskey = nil
-	s.mu.Unlock()
-	if take != nil {
+	if take := takeOnce(&s.mu, &s.takePasskey); take != nil {
 		take(ctx, credentialID)
 	}
 	return nil
@@ -57,14 +53,20 @@ func (s *takenMidLogin) UseRecoveryCode(ctx context.Context, hash []byte, now ti
 	if err != nil {
 		return personID, err
 	}
-	s.mu.Lock()
-	take := s.takeCodes
-	s.takeCodes = nil
-	s.mu.Unlock()
-	if take != nil {
+	if take := takeOnce(&s.mu, &s.takeCodes); take != nil {
 		take(ctx, personID)
 	}
 	return personID, nil
+}
+
+// takeOnce returns what f holds, leaving it nil (zero), under mu.
+func takeOnce[F any](mu *sync.Mutex, f *F) F {
+	mu.Lock()
+	defer mu.Unlock()
+	v := *f
+	var zero F
+	*f = zero
+	return v
 }
 
 // nodeTakingMidLogin starts a node over takenMidLogin and enrols a
@@ -108,8 +110,9 @@ func TestPasskeyRemovedMidLoginLeavesNoSession(t *testing.T) {
 	st.takePasskey = func(ctx context.Context, credentialID []byte) {
 		k, err := db.GetPasskey(ctx, credentialID)
 		if err == nil {
-			// From the owner's own session, which is not the login's.
-			_, err = db.DeletePasskey(ctx, k.PersonID, credentialID, "owners-session", time.Now(), nil)
+			// Ending every session the person has when it commits, as
+			// it would from the owner's own one.
+			_, err = db.DeletePasskey(ctx, k.PersonID, credentialID, "", time.Now(), nil)
 		}
 		removed = err
 	}
@@ -149,7 +152,7 @@ func TestCodesReplacedMidLoginLeaveNoSession(t *testing.T) {
 	st.mu.Lock()
 	st.takeCodes = func(ctx context.Context, personID string) {
 		fresh := sha256.Sum256([]byte("ABCDEFGHJKMNPQRS"))
-		_, replaced = db.ReplaceRecoveryCodesEndingOthers(ctx, personID, [][]byte{fresh[:]}, "owners-session", time.Now(), nil)
+		_, replaced = db.ReplaceRecoveryCodesEndingOthers(ctx, personID, [][]byte{fresh[:]}, "", time.Now(), nil)
 	}
 	st.mu.Unlock()
 
