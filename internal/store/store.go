@@ -394,6 +394,10 @@ type Sessions interface {
 	// the same atomic write: the sessions are ended if and only if the
 	// events recording it are stored. It may be called more than once,
 	// when the write is run again, and must depend on nothing but n.
+	// ErrNotFound, and nothing ended, if except (the session asking, when
+	// not "") is no longer a session of personID's, read in the same
+	// write: a session that ended after the caller read it logs nobody
+	// out.
 	EndPersonSessions(ctx context.Context, personID, except string, now time.Time, events func(n int) []*AuditEvent) ([]*Session, error)
 	// ListPersonSessions returns the sessions of personID live at now
 	// (SessionLive, as GetSession finds them), oldest first: what the

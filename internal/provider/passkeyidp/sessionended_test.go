@@ -107,3 +107,45 @@ func TestRemovalAsItsSessionEndsRemovesNothing(t *testing.T) {
 		t.Error("the removal not recorded as refused for the session's end")
 	}
 }
+
+// sessionsEndedMeanwhile is the real store in which the session asking
+// to log out everywhere else ends just before that write: the owner,
+// elsewhere, logged it out first.
+type sessionsEndedMeanwhile struct {
+	store.Sessions
+	now time.Time
+}
+
+func (s sessionsEndedMeanwhile) EndPersonSessions(ctx context.Context, personID, except string, now time.Time, events func(int) []*store.AuditEvent) ([]*store.Session, error) {
+	if _, err := s.Sessions.EndSession(ctx, except, s.now); err != nil {
+		return nil, err
+	}
+	return s.Sessions.EndPersonSessions(ctx, personID, except, now, events)
+}
+
+// TestLogOutElsewhereAsItsSessionEndsEndsNothing: "Log out everywhere
+// else" from a session that the owner logged out from another device
+// just before its write ends nothing: whoever was logged out cannot log
+// the owner out on their way out. The browser is sent to log in.
+func TestLogOutElsewhereAsItsSessionEndsEndsNothing(t *testing.T) {
+	h := newHarness(t, true)
+	d := newDevice(false)
+	b := h.browser("en")
+	b.enrol(d, "", "fnr")
+	owner := h.browser("en")
+	if r, m := owner.login(d, h.rp, ""); r.status != http.StatusOK {
+		t.Fatalf("the owner's login: %d %v", r.status, m)
+	}
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	h.p.Sessions.Store = sessionsEndedMeanwhile{Sessions: h.db, now: h.now}
+	r := b.form("/account/sessions/end-others", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther || r.location != "/login" {
+		t.Errorf("log out everywhere else as its session ends: %d %q, want 303 to /login", r.status, r.location)
+	}
+	if r := owner.get("/account"); r.status != http.StatusOK {
+		t.Errorf("the owner's session after a logout everywhere else from a session that ended: %d, want it live", r.status)
+	}
+	if !hasEvent(h.auditEvents(t), "logged_out_elsewhere", store.ResultFailure, "session_ended") {
+		t.Error("the logout everywhere else not recorded as refused for the session's end")
+	}
+}

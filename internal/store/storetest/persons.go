@@ -422,11 +422,11 @@ func testPasskeys(t *testing.T, s store.Store) {
 	})
 
 	t.Run("no change from a session that ended", func(t *testing.T) {
-		// The session making a change to the person's ways in is read
-		// in the change's write: one that ended after the caller read
-		// it (the person logged out everywhere else), or another
-		// person's, adds, replaces and removes nothing, and ends no
-		// session.
+		// The session making a change to the person's ways in, or
+		// logging them out everywhere else, is read in the change's
+		// write: one that ended after the caller read it (the person
+		// logged out everywhere else), or another person's, adds,
+		// replaces and removes nothing, and ends no session.
 		const person = "ned"
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: person, WebAuthnID: hash(person)}), nil)
 		now := base(t)
@@ -449,6 +449,9 @@ func testPasskeys(t *testing.T, s store.Store) {
 			n += len(ended)
 			ended, err = s.DeletePasskey(ctx, person, kept.CredentialID, except, now, nil)
 			wantErr(t, "DeletePasskey from "+except, err, store.ErrNotFound)
+			n += len(ended)
+			ended, err = s.EndPersonSessions(ctx, person, except, now, nil)
+			wantErr(t, "EndPersonSessions from "+except, err, store.ErrNotFound)
 			if n += len(ended); n != 0 {
 				t.Errorf("changes from %s ended %d sessions", except, n)
 			}
