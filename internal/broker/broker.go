@@ -809,18 +809,19 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 			b.fail(ctx, ev, ReasonSessionError)
 			return err
 		}
-		if byNumber {
-			if err := b.stillTheirs(ctx, res.Identifiers, personID, s); err != nil {
-				gone := &store.AuditEvent{Type: EventAuthentication, PersonID: personID, ClientID: ev.ClientID, Provider: ev.Provider,
-					Level: ev.Level, Details: maps.Clone(ev.Details)}
-				delete(gone.Details, "session")
-				why := reasonIdentifierRemoved
-				if !errors.Is(err, errNumberGone) {
-					why = ReasonSessionError
-				}
-				b.fail(ctx, gone, why)
-				return err
+		if err := b.stillHolds(ctx, res, byNumber, personID, s); err != nil {
+			gone := &store.AuditEvent{Type: EventAuthentication, PersonID: personID, ClientID: ev.ClientID, Provider: ev.Provider,
+				Level: ev.Level, Details: maps.Clone(ev.Details)}
+			delete(gone.Details, "session")
+			why := ReasonSessionError
+			switch {
+			case errors.Is(err, errNumberGone):
+				why = reasonIdentifierRemoved
+			case errors.Is(err, errWayInGone):
+				why = reasonWayInRemoved
 			}
+			b.fail(ctx, gone, why)
+			return err
 		}
 		b.Metrics.Logins.WithLabelValues(store.ResultSuccess, res.Provider, res.Level.String()).Inc()
 		return nil
@@ -847,6 +848,61 @@ const reasonIdentifierRemoved = "identifier_removed"
 // the person.
 var errNumberGone = errors.New("broker: the number the login found its person by was removed meanwhile")
 
+// reasonWayInRemoved: the passkey or recovery code a login used was
+// taken away by its person (a passkey removed, codes replaced, ADR 9)
+// while the login's session was being stored; the session is ended.
+const reasonWayInRemoved = "way_in_removed"
+
+// errWayInGone is stillHolds' answer when the provider no longer holds
+// the way in the login used.
+var errWayInGone = errors.New("broker: the way in the login used was taken away meanwhile")
+
+// stillHolds reads again, once the session s is stored, what the login
+// res found personID by: the numbers it proved (byNumber, stillTheirs),
+// or the way in of a provider that keeps its persons and can say whether
+// the person still holds it (provider.Holder). The write that takes a
+// way in away ends the sessions the person has when it commits: one
+// stored before that is ended by it, and one stored after is found
+// here and ended.
+func (b *Broker) stillHolds(ctx context.Context, res provider.Result, byNumber bool, personID string, s *store.Session) error {
+	if byNumber {
+		return b.stillTheirs(ctx, res.Identifiers, personID, s)
+	}
+	h, ok := b.provider(res.Provider).(provider.Holder)
+	if !ok {
+		return nil
+	}
+	held, err := h.Holds(ctx, res)
+	if err == nil && held {
+		return nil
+	}
+	why := errWayInGone
+	if err != nil {
+		// The provider could not tell: the session ends all the same.
+		why = fmt.Errorf("broker: read again the way in the login used: %w", err)
+	}
+	return b.endStored(ctx, s, why)
+}
+
+// provider is the configured provider with ID id, nil if none.
+func (b *Broker) provider(id string) provider.Provider {
+	for _, p := range b.Providers {
+		if p.Info().ID == id {
+			return p
+		}
+	}
+	return nil
+}
+
+// endStored ends the session s, stored by a login that must not keep
+// it, and returns why, joined with the store's error if it could not.
+func (b *Broker) endStored(ctx context.Context, s *store.Session, why error) error {
+	if _, err := b.Sessions.Store.EndSession(ctx, s.ID, b.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return errors.Join(why, fmt.Errorf("broker: end the session of a login whose way in went meanwhile: %w", err))
+	}
+	return why
+}
+
 // stillTheirs reads again, once the session s is stored, that ids find
 // personID, and ends s if they do not. A removal of the number
 // (store.PersonNumbers.RemoveIdentifier) ends the sessions the person
@@ -864,17 +920,15 @@ func (b *Broker) stillTheirs(ctx context.Context, ids []store.Identifier, person
 		// The store could not tell: the session ends all the same.
 		why = fmt.Errorf("broker: read again the person the login found: %w", err)
 	}
-	if _, err := b.Sessions.Store.EndSession(ctx, s.ID, b.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return errors.Join(why, fmt.Errorf("broker: end the session of a number removed meanwhile: %w", err))
-	}
-	return why
+	return b.endStored(ctx, s, why)
 }
 
 // numberGone answers a login whose session was ended because its
-// number was removed meanwhile (errNumberGone) with the login page
-// saying the login did not work; any other error is outcomeUnknown's.
+// number was removed meanwhile (errNumberGone), or its way in taken
+// away (errWayInGone), with the login page saying the login did not
+// work; any other error is outcomeUnknown's.
 func (b *Broker) numberGone(ctx context.Context, attemptID string, err error) (string, error) {
-	if errors.Is(err, errNumberGone) {
+	if errors.Is(err, errNumberGone) || errors.Is(err, errWayInGone) {
 		return "/login?" + url.Values{"req": {attemptID}, "err": {"failed"}}.Encode(), nil
 	}
 	return b.outcomeUnknown(ctx, attemptID, err)

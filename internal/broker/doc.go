@@ -54,6 +54,10 @@
 //	           person by was taken off them, ADR 44, while its
 //	           session was being stored: the session is ended, and
 //	           the login page says the login did not work),
+//	           way_in_removed (the passkey or recovery code the login
+//	           used was taken away by its person, ADR 47, while its
+//	           session was being stored, as provider.Holder says:
+//	           likewise),
 //	           session_error, outcome_unknown (the write of the
 //	           session and its success event got no answer: both may
 //	           be stored; Details "stored" is "unknown" and "session"

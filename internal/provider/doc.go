@@ -1,7 +1,8 @@
 // Package provider defines what an identity provider is to Varde: the
 // small Provider interface every provider implements, the optional
-// abilities found by type assertion, and the Finisher through which a
-// provider hands its result back to the broker.
+// abilities found by type assertion (Router, Preparer, Holder), and the
+// Finisher through which a provider hands its result back to the
+// broker.
 //
 // Implementations live in subpackages: passkeyidp is Varde's built-in
 // passkey provider; upstream OpenID providers come next. Providers

@@ -69,6 +69,11 @@ type Result struct {
 	AuthTime time.Time
 	// Method is a short label for audit ("passkey", "recovery-code").
 	Method string
+	// Credential names, for a provider that keeps persons and is a
+	// Holder, the way in this login used: a passkey's credential ID, a
+	// recovery code's hash. It is the provider's own, for Holds; nil
+	// for none. It is never logged or audited.
+	Credential []byte
 }
 
 // Provider authenticates persons.
@@ -90,6 +95,19 @@ type Provider interface {
 // or a single sign-on session may make the login unnecessary.
 type Preparer interface {
 	Prepare(ctx context.Context, a Attempt)
+}
+
+// Holder is a provider whose ways in a person can take away while a
+// login through one of them is finishing: a passkey removed, recovery
+// codes replaced, each in one write with the end of the person's other
+// sessions (ADR 9). That write cannot end a session stored after it, so
+// once the broker has stored a login's session it asks Holds whether
+// the way in res used (res.Credential) is still res.PersonID's, and ends
+// the session if not: a way in taken away takes every session it may
+// have opened with it. An error means the provider could not tell, and
+// the session ends too.
+type Holder interface {
+	Holds(ctx context.Context, res Result) (bool, error)
 }
 
 // Router is a provider that serves its own pages and endpoints; the app

@@ -414,7 +414,9 @@ func (m *Manager) touchEvery() time.Duration {
 // many it deleted: used when the person's ways to log in change, so that
 // whoever holds another of their sessions is logged out. The events that
 // events returns for that number, if it is not nil, are appended to the
-// audit log in the same write (store.Sessions.EndPersonSessions).
+// audit log in the same write (store.Sessions.EndPersonSessions). If s
+// has ended since it was read, nothing ends and the error is
+// store.ErrNotFound.
 func (m *Manager) EndOthers(ctx context.Context, s *store.Session, events func(n int) []*store.AuditEvent) (int, error) {
 	return m.endOthers(ctx, s, EndedWaysInChanged, events)
 }

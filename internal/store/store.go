@@ -205,10 +205,14 @@ type Passkeys interface {
 	// write, ends every other session of the person but except, as
 	// Sessions.EndPersonSessions does, and returns the sessions it ended:
 	// a new way in never stands while a session it is meant to outlast
-	// stays live. On any error nothing is stored and no session ends. If
-	// events is not nil, the events it returns for the number of sessions
-	// ended are appended in the same write, as for DeletePasskey; it may
-	// be called more than once and must depend on nothing but n.
+	// stays live. ErrNotFound, and nothing stored, if except (the session
+	// adding the passkey, when not "") is no longer a session of the
+	// person's, read in the same write: a session that ended after the
+	// caller read it changes nothing. On any error nothing is stored and
+	// no session ends. If events is not nil, the events it returns for
+	// the number of sessions ended are appended in the same write, as for
+	// DeletePasskey; it may be called more than once and must depend on
+	// nothing but n.
 	CreatePasskeyEndingOthers(ctx context.Context, p *Passkey, max int, except string, now time.Time, events func(n int) []*AuditEvent) ([]*Session, error)
 	// CreatePersonWithPasskey stores a new person, with their
 	// identifiers, and their first passkey in one atomic write: if either
@@ -236,7 +240,11 @@ type Passkeys interface {
 	// log in the same write, as AuditLog.AppendAudit appends them and in
 	// their order: the passkey is removed if and only if the events
 	// recording it are stored. It may be called more than once, when the
-	// write is run again, and must depend on nothing but n.
+	// write is run again, and must depend on nothing but n. ErrNotFound,
+	// and nothing removed, if except (the session removing the passkey,
+	// when not "") is no longer a session of the person's, read in the
+	// same write: a session that ended after the caller read it changes
+	// nothing.
 	DeletePasskey(ctx context.Context, personID string, credentialID []byte, except string, now time.Time, events func(n int) []*AuditEvent) ([]*Session, error)
 	// RenamePasskey gives personID's passkey credentialID the name name:
 	// ErrNotFound if they have no such passkey, ErrConflict, and nothing
@@ -275,10 +283,14 @@ type RecoveryCodes interface {
 	// sessions it ended: codes replaced because the old ones may be in
 	// the wrong hands are replaced together with the end of whatever
 	// sessions those codes may have opened, never one without the other.
-	// On any error nothing is replaced and no session ends. If events is
-	// not nil, the events it returns for the number of sessions ended are
-	// appended in the same write, as for Passkeys.DeletePasskey; it may be
-	// called more than once and must depend on nothing but n.
+	// ErrNotFound, and nothing replaced, if except (the session asking
+	// for new codes, when not "") is no longer a session of the
+	// person's, read in the same write: a session that ended after the
+	// caller read it changes nothing. On any error nothing is replaced
+	// and no session ends. If events is not nil, the events it returns
+	// for the number of sessions ended are appended in the same write, as
+	// for Passkeys.DeletePasskey; it may be called more than once and
+	// must depend on nothing but n.
 	ReplaceRecoveryCodesEndingOthers(ctx context.Context, personID string, hashes [][]byte, except string, now time.Time, events func(n int) []*AuditEvent) ([]*Session, error)
 	// UseRecoveryCode marks the unused code with this hash as used at now
 	// and returns its owner; ErrNotFound if there is no such unused code.
@@ -383,6 +395,10 @@ type Sessions interface {
 	// the same atomic write: the sessions are ended if and only if the
 	// events recording it are stored. It may be called more than once,
 	// when the write is run again, and must depend on nothing but n.
+	// ErrNotFound, and nothing ended, if except (the session asking, when
+	// not "") is no longer a session of personID's, read in the same
+	// write: a session that ended after the caller read it logs nobody
+	// out.
 	EndPersonSessions(ctx context.Context, personID, except string, now time.Time, events func(n int) []*AuditEvent) ([]*Session, error)
 	// ListPersonSessions returns the sessions of personID live at now
 	// (SessionLive, as GetSession finds them), oldest first: what the

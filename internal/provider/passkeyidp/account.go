@@ -557,11 +557,11 @@ func (p *Provider) addFinish(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if errors.Is(err, store.ErrBlocked) {
-		// Blocked since accountJSON read the person: the passkey's write
-		// reads the block too, and stored nothing (ADR 42). Answered as
-		// a blocked person's session is.
-		p.auditChange(ctx, s, "passkey_added", reasonPersonBlocked, person.ID, nil)
+	if reason := goneReason(err); reason != "" {
+		// Blocked, or the session ended, since accountJSON read them:
+		// the passkey's write reads both too, and stored nothing (ADR
+		// 42). Answered as a session that has ended is.
+		p.auditChange(ctx, s, "passkey_added", reason, person.ID, nil)
 		p.jsonError(w, r, http.StatusUnauthorized, "session")
 		return
 	}
@@ -645,6 +645,13 @@ func (p *Provider) changeForm(w http.ResponseWriter, r *http.Request, event stri
 		return nil, nil, false
 	}
 	return s, person, true
+}
+
+// sessionEnded reports whether r's session has ended: a change the
+// store refused as not found may have been refused for that.
+func (p *Provider) sessionEnded(r *http.Request) bool {
+	_, err := p.Sessions.Current(r)
+	return errors.Is(err, session.ErrNoSession)
 }
 
 // sessionMethod is the provider.Result Method of the login that made s:
@@ -749,6 +756,12 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 		return p.Passkeys.DeletePasskey(ctx, person.ID, credID, s.ID, now, events)
 	})
 	switch {
+	case errors.Is(err, store.ErrNotFound) && p.sessionEnded(r):
+		// The session ended since changeForm read it: the removal's
+		// write reads it too, and removed nothing.
+		p.auditChange(ctx, s, "passkey_removed", reasonSessionEnded, person.ID, nil)
+		p.toLogin(w, r)
+		return
 	case errors.Is(err, store.ErrNotFound):
 		// Not one of the person's passkeys: most often one removed a
 		// moment ago, by a second click or in another tab.
@@ -869,12 +882,13 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		if err := p.takeSlotTicket(ctx, "codes", s.ID, t, &codesTicket{}, ticketLifetime); err != nil {
 			p.log().ErrorContext(ctx, "drop recovery codes ticket", "err", err)
 		}
-		if errors.Is(err, store.ErrBlocked) {
-			// Blocked since changeForm read the person: the codes' write
-			// reads the block too, and replaced nothing (ADR 42). The
-			// browser goes to log in, as a blocked person's session
-			// does, where the broker says the Varde ID is blocked.
-			p.auditChange(ctx, s, "recovery_codes_regenerated", reasonPersonBlocked, person.ID, nil)
+		if reason := goneReason(err); reason != "" {
+			// Blocked, or the session ended, since changeForm read them:
+			// the codes' write reads both too, and replaced nothing (ADR
+			// 42): whoever was logged out is shown no codes. The browser
+			// goes to log in, as a session that has ended does, where the
+			// broker says so if the Varde ID is blocked.
+			p.auditChange(ctx, s, "recovery_codes_regenerated", reason, person.ID, nil)
 			p.toLogin(w, r)
 			return
 		}

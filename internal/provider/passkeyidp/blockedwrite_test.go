@@ -92,15 +92,7 @@ func TestPasskeyAddedAsTheBlockLandsIsNotKept(t *testing.T) {
 	b := h.browser("en")
 	e := b.enrol(newDevice(false), "", "fnr")
 	h.p.WebAuthn.Passkeys = passkeysBlockedMeanwhile{Passkeys: h.db, db: h.db, now: h.now}
-	csrf, id, body := b.addCeremony(newDevice(false))
-	r, done := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf)
-	if r.status != http.StatusUnauthorized || done["error"] != "session" || done["message"] != "You are no longer logged in. Reload the page to log in again." {
-		t.Errorf("finish as the block lands: %d %v, want 401 session", r.status, done)
-	}
-	events := h.auditEvents(t)
-	if hasEvent(events, "passkey_added", store.ResultSuccess, "") || !hasEvent(events, "passkey_added", store.ResultFailure, "person_blocked") {
-		t.Error("want the passkey recorded as refused for the block, not added")
-	}
+	passkeyNotKept(b, "person_blocked")
 	if err := h.db.UnblockPerson(ctx, e.person, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -119,19 +111,48 @@ func TestCodesMadeAsTheBlockLandsAreNotKept(t *testing.T) {
 	b := h.browser("en")
 	e := b.enrol(newDevice(false), "", "fnr")
 	h.p.RecoveryCodes = codesBlockedMeanwhile{RecoveryCodes: h.db, db: h.db, now: h.now}
+	codesNotKept(ctx, b, e, "person_blocked")
+}
+
+// passkeyNotKept adds a passkey in b, whose write the store refuses for
+// reason (the person blocked, the session ended, since the account page
+// read them), and checks that the page is told the person is no longer
+// logged in and the refusal is audited with reason, not the passkey as
+// added.
+func passkeyNotKept(b *browser, reason string) {
+	t, h := b.h.t, b.h
+	t.Helper()
+	csrf, id, body := b.addCeremony(newDevice(false))
+	r, done := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf)
+	if r.status != http.StatusUnauthorized || done["error"] != "session" || done["message"] != "You are no longer logged in. Reload the page to log in again." {
+		t.Errorf("finish refused as it lands (%s): %d %v, want 401 session", reason, r.status, done)
+	}
+	events := h.auditEvents(t)
+	if hasEvent(events, "passkey_added", store.ResultSuccess, "") || !hasEvent(events, "passkey_added", store.ResultFailure, reason) {
+		t.Errorf("want the passkey recorded as refused (%s), not added", reason)
+	}
+}
+
+// codesNotKept asks for new recovery codes in b, whose write the store
+// refuses for reason (the person blocked, the session ended, since the
+// account page read them), and checks that the browser is sent to log
+// in, the refusal is audited with reason and the codes e holds from
+// before still work.
+func codesNotKept(ctx context.Context, b *browser, e enrolled, reason string) {
+	t, h := b.h.t, b.h
+	t.Helper()
 	csrf := attr(t, b.get("/account").body, "data-csrf")
 	r := b.form("/account/recovery-codes", url.Values{"confirm": {"yes"}, "csrf": {csrf}})
 	if r.status != http.StatusSeeOther || r.location != "/login" {
-		t.Errorf("new codes as the block lands: %d %q, want 303 to /login", r.status, r.location)
+		t.Errorf("new codes refused as they land (%s): %d %q, want 303 to /login", reason, r.status, r.location)
 	}
-	events := h.auditEvents(t)
-	if !hasEvent(events, "recovery_codes_regenerated", store.ResultFailure, "person_blocked") {
-		t.Error("new codes not recorded as refused for the block")
+	if !hasEvent(h.auditEvents(t), "recovery_codes_regenerated", store.ResultFailure, reason) {
+		t.Errorf("new codes not recorded as refused (%s)", reason)
 	}
 	for _, code := range e.codes {
 		hash := sha256.Sum256([]byte(strings.ReplaceAll(code, "-", "")))
 		if has, err := h.db.HasRecoveryCode(ctx, e.person, hash[:]); err != nil || !has {
-			t.Errorf("a code from before the block: %v, %v; want it still held", has, err)
+			t.Errorf("a code from before: %v, %v; want it still held", has, err)
 		}
 	}
 }

@@ -100,7 +100,15 @@
 // person is answered as a blocked person's session is (401 "session",
 // or sent to log in). A person blocked as they enrol, between their
 // passkey's write and their codes', gets no codes: the login goes
-// straight to the broker, which says the Varde ID is blocked.
+// straight to the broker, which says the Varde ID is blocked. So it is
+// with the session making the change ending meanwhile (the person
+// logged out everywhere else, ADR 47): the writes that add a passkey at
+// ChangeLevel, replace the codes, remove a passkey or log the person
+// out everywhere else read the session (store.ErrNotFound), nothing
+// changes, the refusal is audited with reason session_ended, and the
+// browser is answered as a session that has ended is. And a passkey or recovery code taken away as a login
+// with it finishes leaves that login no session: the broker asks Holds
+// once the session is stored (provider.Holder).
 //
 // The account page lists the person's other live sessions (when each
 // login was, and how: the way in and the level, nothing else) and, when

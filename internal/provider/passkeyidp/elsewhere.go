@@ -131,6 +131,12 @@ func (p *Provider) endElsewhere(w http.ResponseWriter, r *http.Request) {
 	}
 	notice := "account.notice.elsewhere.none"
 	switch ended, err := p.Sessions.EndElsewhere(ctx, s, events); {
+	case errors.Is(err, store.ErrNotFound):
+		// The session ended since changeForm read it (logged out from
+		// elsewhere): the write reads it too, and ended nobody.
+		p.auditChange(ctx, s, eventLoggedOutElsewhere, reasonSessionEnded, person.ID, nil)
+		p.toLogin(w, r)
+		return
 	case err != nil:
 		p.internalError(w, r, "end other sessions", err)
 		return

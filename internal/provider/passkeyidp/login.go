@@ -123,7 +123,11 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, statusFor(err), reason)
 		return
 	}
-	next, err := p.Finisher.Finish(w, r, res.AttemptID, passkeyResult(res.Person, res.UserVerified, res.BackupEligible, res.Passkey.MaxLevel, p.now()))
+	result := passkeyResult(res.Person, res.UserVerified, res.BackupEligible, res.Passkey.MaxLevel, p.now())
+	// The broker asks again, once the session is stored, whether the
+	// person still holds this passkey (Holds).
+	result.Credential = res.Passkey.CredentialID
+	next, err := p.Finisher.Finish(w, r, res.AttemptID, result)
 	if err != nil {
 		p.failed(w, r, "finish login", err)
 		return
@@ -138,6 +142,27 @@ var errNoSession = errors.New("no session")
 // that the store refused because the person was blocked after the
 // change read them (store.ErrBlocked, ADR 42).
 const reasonPersonBlocked = "person_blocked"
+
+// reasonSessionEnded is the audit reason of a change to the account
+// that the store refused because the session making it ended after the
+// change read it (the person logged out everywhere else, or a change
+// made elsewhere ended it): a session that has ended changes nothing.
+const reasonSessionEnded = "session_ended"
+
+// goneReason is the audit reason of a change to the account that the
+// store refused because whoever asked for it is no longer logged in
+// (store.ErrBlocked: the person was blocked; store.ErrNotFound: the
+// session ended, or the person is gone) since the change read them; ""
+// for any other error.
+func goneReason(err error) string {
+	switch {
+	case errors.Is(err, store.ErrBlocked):
+		return reasonPersonBlocked
+	case errors.Is(err, store.ErrNotFound):
+		return reasonSessionEnded
+	}
+	return ""
+}
 
 // personOf returns the person of the request's session; errNoSession
 // if there is none, or its person is gone or blocked, and the store's error if it cannot tell, so that an

@@ -426,7 +426,11 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p.finishRedirect(w, r, attempt, recoveryResult(person, p.now()))
+	res := recoveryResult(person, p.now())
+	// The broker asks again, once the session is stored, whether the
+	// person still holds this code, used (Holds).
+	res.Credential = hashCode(code)
+	p.finishRedirect(w, r, attempt, res)
 }
 
 func (p *Provider) loginAgainURL(attempt string) string {

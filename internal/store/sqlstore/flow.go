@@ -444,7 +444,8 @@ func (db *DB) EndSession(ctx context.Context, id string, now time.Time) (*store.
 
 // EndPersonSessions implements store.Sessions with one DELETE that
 // returns the rows, so the in-memory copies go too, and the ends of
-// those that need them, and the events, in one transaction.
+// those that need them, and the events, in one transaction, after a
+// read of the session asking (changingSessionIn).
 func (db *DB) EndPersonSessions(ctx context.Context, personID, except string, now time.Time, events func(n int) []*store.AuditEvent) ([]*store.Session, error) {
 	unmatchable := db.unmatchable(personID)
 	if unmatchable && events == nil {
@@ -452,6 +453,10 @@ func (db *DB) EndPersonSessions(ctx context.Context, personID, except string, no
 	}
 	var ended []*store.Session
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
+		ended = nil
+		if err := db.changingSessionIn(ctx, tx, personID, except); err != nil {
+			return err
+		}
 		var err error
 		ended, err = db.endOthersIn(ctx, tx, personID, except, now, events)
 		return err

@@ -153,7 +153,7 @@ func (db *DB) LinkIdentifiers(ctx context.Context, personID string, add []store.
 		if blocked {
 			return store.ErrBlocked
 		}
-		if err := db.linkingSessionIn(ctx, tx, personID, except); err != nil {
+		if err := db.changingSessionIn(ctx, tx, personID, except); err != nil {
 			return err
 		}
 		for _, id := range add {
@@ -197,19 +197,22 @@ func (db *DB) LinkIdentifiers(ctx context.Context, personID string, add []store.
 	return ended, nil
 }
 
-// linkingSessionIn reads, in tx, after the person's row was locked,
-// that session except (if named) is still personID's: ErrNotFound if
-// it ended. A removal of a number (RemoveIdentifier) locks the row too
-// and ends every session of the person, so a link from a session it
-// ended cannot add back the number it removed.
-func (db *DB) linkingSessionIn(ctx context.Context, tx querier, personID, except string) error {
+// changingSessionIn reads, in tx, after the person's row was locked,
+// that session except, the one making a change to the person's ways in
+// (if named), is still personID's: ErrNotFound if it ended. A removal
+// of a number (RemoveIdentifier) locks the row too and ends every
+// session of the person, so a link from a session it ended cannot add
+// back the number it removed; and a session ended by the person (log
+// out everywhere else, or another change to their ways in) adds,
+// replaces or removes nothing from then on.
+func (db *DB) changingSessionIn(ctx context.Context, tx querier, personID, except string) error {
 	if except == "" {
 		return nil
 	}
 	var one int
 	err := tx.QueryRowContext(ctx, db.d.rebind("SELECT 1 FROM sessions WHERE id = ? AND person_id = ?"), except, personID).Scan(&one)
 	if err != nil {
-		return fmt.Errorf("the linking session: %w", notFound(err))
+		return fmt.Errorf("the session making the change: %w", notFound(err))
 	}
 	return nil
 }
@@ -297,14 +300,17 @@ func (db *DB) insertPasskeyCapped(ctx context.Context, tx querier, p *store.Pass
 }
 
 // CreatePasskeyEndingOthers implements store.Passkeys: the read of the
-// block, the count, the insert, the end of the other sessions and the
-// events are one transaction, under the person's row lock where other
-// nodes write.
+// block, the count, the insert, the read of the session adding it
+// (changingSessionIn), the end of the other sessions and the events are
+// one transaction, under the person's row lock where other nodes write.
 func (db *DB) CreatePasskeyEndingOthers(ctx context.Context, p *store.Passkey, max int, except string, now time.Time, events func(n int) []*store.AuditEvent) ([]*store.Session, error) {
 	var ended []*store.Session
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
 		ended = nil
 		if err := db.insertPasskeyCapped(ctx, tx, p, max); err != nil {
+			return err
+		}
+		if err := db.changingSessionIn(ctx, tx, p.PersonID, except); err != nil {
 			return err
 		}
 		var err error
@@ -404,7 +410,9 @@ func (db *DB) UpdatePasskeyUse(ctx context.Context, credentialID []byte, oldSign
 // counting what the first left.
 //
 // With events it is one operation of several statements: the events are
-// appended after the removal, and only if it removed the passkey.
+// appended after the removal, and only if it removed the passkey. The
+// session removing it is read first (changingSessionIn): one that has
+// ended removes nothing.
 func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID []byte, except string, now time.Time, events func(n int) []*store.AuditEvent) ([]*store.Session, error) {
 	var ended []*store.Session
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
@@ -414,6 +422,9 @@ func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID [
 			if err := tx.StmtContext(ctx, db.st.lockPerson).QueryRowContext(ctx, personID).Scan(&one); err != nil {
 				return notFound(err)
 			}
+		}
+		if err := db.changingSessionIn(ctx, tx, personID, except); err != nil {
+			return err
 		}
 		res, err := tx.StmtContext(ctx, db.st.deletePasskey).ExecContext(ctx, personID, credentialID, personID, personID)
 		if err != nil {
@@ -527,13 +538,17 @@ func (db *DB) ReplaceRecoveryCodes(ctx context.Context, personID string, hashes 
 }
 
 // ReplaceRecoveryCodesEndingOthers implements store.RecoveryCodes: the
-// replacement of ReplaceRecoveryCodes, the end of the person's other
-// sessions and the events are one transaction.
+// replacement of ReplaceRecoveryCodes, the read of the session asking
+// for it (changingSessionIn), the end of the person's other sessions and
+// the events are one transaction.
 func (db *DB) ReplaceRecoveryCodesEndingOthers(ctx context.Context, personID string, hashes [][]byte, except string, now time.Time, events func(n int) []*store.AuditEvent) ([]*store.Session, error) {
 	var ended []*store.Session
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
 		ended = nil
 		if err := db.replaceCodesIn(ctx, tx, personID, hashes, now); err != nil {
+			return err
+		}
+		if err := db.changingSessionIn(ctx, tx, personID, except); err != nil {
 			return err
 		}
 		var err error

@@ -421,6 +421,54 @@ func testPasskeys(t *testing.T, s store.Store) {
 		wantChangeEvents(t, s, person, "passkey_added", "1", "2")
 	})
 
+	t.Run("no change from a session that ended", func(t *testing.T) {
+		// The session making a change to the person's ways in, or
+		// logging them out everywhere else, is read in the change's
+		// write: one that ended after the caller read it (the person
+		// logged out everywhere else), or another person's, adds,
+		// replaces and removes nothing, and ends no session.
+		const person = "ned"
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: person, WebAuthnID: hash(person)}), nil)
+		now := base(t)
+		for id, who := range map[string]string{"s-ned-1": person, "s-ned-2": person, "s-ned-bob": "bob"} {
+			ss := fullSession(t, id)
+			ss.PersonID = who
+			wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+		}
+		_, err := s.EndSession(ctx, "s-ned-1", now)
+		wantErr(t, "EndSession", err, nil)
+		kept := fullPasskey(t, person, "ned-kept")
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, kept, 0), nil)
+		wantErr(t, "ReplaceRecoveryCodes", s.ReplaceRecoveryCodes(ctx, person, [][]byte{hash("ned-code")}, now), nil)
+		for _, except := range []string{"s-ned-1", "s-ned-bob", "s-ned-never"} {
+			ended, err := s.CreatePasskeyEndingOthers(ctx, fullPasskey(t, person, "ned-new-"+except), 0, except, now, nil)
+			wantErr(t, "CreatePasskeyEndingOthers from "+except, err, store.ErrNotFound)
+			n := len(ended)
+			ended, err = s.ReplaceRecoveryCodesEndingOthers(ctx, person, [][]byte{hash("ned-new-" + except)}, except, now, nil)
+			wantErr(t, "ReplaceRecoveryCodesEndingOthers from "+except, err, store.ErrNotFound)
+			n += len(ended)
+			ended, err = s.DeletePasskey(ctx, person, kept.CredentialID, except, now, nil)
+			wantErr(t, "DeletePasskey from "+except, err, store.ErrNotFound)
+			n += len(ended)
+			ended, err = s.EndPersonSessions(ctx, person, except, now, nil)
+			wantErr(t, "EndPersonSessions from "+except, err, store.ErrNotFound)
+			if n += len(ended); n != 0 {
+				t.Errorf("changes from %s ended %d sessions", except, n)
+			}
+			_, err = s.GetPasskey(ctx, fullPasskey(t, person, "ned-new-"+except).CredentialID)
+			wantErr(t, "GetPasskey added from "+except, err, store.ErrNotFound)
+		}
+		if keys, err := s.ListPasskeys(ctx, person); err != nil || len(keys) != 1 {
+			t.Errorf("passkeys after changes from sessions not theirs: %d, %v; want the one from before", len(keys), err)
+		}
+		has, err := s.HasRecoveryCode(ctx, person, hash("ned-code"))
+		if err != nil || !has {
+			t.Errorf("the code from before: %v, %v; want it still held", has, err)
+		}
+		_, err = s.GetSession(ctx, "s-ned-2", now)
+		wantErr(t, "GetSession s-ned-2", err, nil)
+	})
+
 	t.Run("create errors", func(t *testing.T) {
 		p := fullPasskey(t, "alice", "dup")
 		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
