@@ -87,6 +87,12 @@ Open Demo Bank and choose "Log in with Varde". Then either:
 The same test person gets the same identity at Demo Bank whichever eID
 they used.
 
+To add a simulated eID to a test person made with a passkey ("Add Demo
+BankID" on the account page), note the number Varde shows when it makes
+the person, then type the test person's number on the eID's login page.
+The persons listed there are other people, and Varde gives no test
+person a second birth number or D-number.
+
 Simulated national eIDs (switch them down, slow or failing to watch
 Varde route around them):
 `, issuer)
