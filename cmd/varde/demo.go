@@ -48,17 +48,29 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil || host != "localhost" {
 		return usageErrorf("demo: --addr %q: the host must be localhost, as in localhost:8080 (WebAuthn needs a name, not an IP address)", *addr)
 	}
-	dir, keep := *dataDir, "kept for the next run with --data"
-	if dir == "" {
+	dir, temp, keep := *dataDir, *dataDir == "", "kept for the next run with --data"
+	if temp {
 		dir, err = os.MkdirTemp("", "varde-demo-")
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
 		keep = "deleted when the demo stops"
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
+	// Run last, after Varde and the simulated eIDs have stopped: a
+	// temporary directory is deleted, and a demo that served says that
+	// it stopped and what became of its data.
+	served := false
+	defer func() {
+		var removed error
+		if temp {
+			removed = os.RemoveAll(dir)
+		}
+		if served {
+			fmt.Fprint(stdout, demoStopped(dir, temp, removed))
+		}
+	}()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another demo running? try --addr localhost:8081)", *addr, err)
@@ -87,6 +99,12 @@ Open Demo Bank and choose "Log in with Varde". Then either:
 The same test person gets the same identity at Demo Bank whichever eID
 they used.
 
+To add a simulated eID to a test person made with a passkey ("Add Demo
+BankID" on the account page), note the number Varde shows when it makes
+the person, then type the test person's number on the eID's login page.
+The persons listed there are other people, and Varde gives no test
+person a second birth number or D-number.
+
 Simulated national eIDs (switch them down, slow or failing to watch
 Varde route around them):
 `, issuer)
@@ -97,7 +115,22 @@ Varde route around them):
 Data: %[1]s (%[2]s)
 Press Ctrl+C to stop.
 `, dir, keep)
+	served = true
 	return d.app.Serve(ctx, ln)
+}
+
+// demoStopped is the line the demo prints when it has stopped: what
+// became of its data in dir, a temporary directory or one given with
+// --data, where removed is how deleting a temporary one went. It begins
+// on a line of its own, after the ^C a terminal echoes.
+func demoStopped(dir string, temp bool, removed error) string {
+	switch {
+	case !temp:
+		return fmt.Sprintf("\nVarde demo stopped. Its data is kept in %[1]s: varde demo --data %[1]s goes on with it.\n", dir)
+	case removed != nil:
+		return fmt.Sprintf("\nVarde demo stopped. Its data (%s) could not be deleted: %v\n", dir, removed)
+	}
+	return fmt.Sprintf("\nVarde demo stopped. Its data (%s) was deleted.\n", dir)
 }
 
 type demoNode struct {

@@ -30,12 +30,9 @@ import (
 // CI environment variable is set. VARDE_SCREENSHOTS=dir saves a
 // screenshot of each page to dir.
 func TestDemoInBrowser(t *testing.T) {
-	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != ""})
-	base := startDemo(t)
-	b := &browser{t: t, ctx: ctx, shots: os.Getenv("VARDE_SCREENSHOTS")}
-
-	var auth webauthn.AuthenticatorID
-	b.do("add a virtual authenticator", browsertest.EnableWebAuthn(), browsertest.AddAuthenticator(&auth))
+	b, auth := newBrowser(t)
+	ctx := b.ctx
+	base := startDemo(t, filepath.Join(t.TempDir(), "data")).base
 
 	// Demo Bank's home page offers the levels by name, not as URIs.
 	b.do("open Demo Bank", chromedp.Navigate(base+"/demo-bank/"), chromedp.WaitVisible(chromedp.ID("login")))
@@ -300,35 +297,53 @@ func TestDemoSaltFileChecked(t *testing.T) {
 	}
 }
 
-// startDemo runs `varde demo` on a free port with a fresh data directory
-// and returns the base URL it prints. The demo stops when the test ends.
-func startDemo(t *testing.T) string {
+// runningDemo is a `varde demo` started by a test.
+type runningDemo struct {
+	// base is the URL it serves, as it printed it; stdout what it
+	// printed.
+	base   string
+	stdout *syncBuffer
+	// stop stops it as Ctrl+C does and waits for it to end; the test's
+	// end stops it too.
+	stop func()
+}
+
+// startDemo runs `varde demo` on a free port, with --data data unless
+// data is "" (a temporary directory then), and returns it once it has
+// printed its addresses.
+func startDemo(t *testing.T, data string) *runningDemo {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr syncBuffer
+	args := []string{"--addr", "localhost:0"}
+	if data != "" {
+		args = append(args, "--data", data)
+	}
 	done := make(chan error, 1)
-	go func() {
-		done <- demo(ctx, []string{"--addr", "localhost:0", "--data", filepath.Join(t.TempDir(), "data")}, &stdout, &stderr)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("demo: %v", err)
+	go func() { done <- demo(ctx, args, &stdout, &stderr) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("demo: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Error("demo did not stop within 15 s")
 			}
-		case <-time.After(15 * time.Second):
-			t.Error("demo did not stop within 15 s")
-		}
-		if t.Failed() {
-			t.Logf("demo's log:\n%s", stderr.String())
-		}
-	})
+			if t.Failed() {
+				t.Logf("demo's log:\n%s", stderr.String())
+			}
+		})
+	}
+	t.Cleanup(stop)
 	bank := regexp.MustCompile(`Demo Bank \(a relying party\): +(http://localhost:\d+)/demo-bank/\n`)
 	deadline := time.After(15 * time.Second)
 	for {
 		if m := bank.FindStringSubmatch(stdout.String()); m != nil {
-			return m[1]
+			return &runningDemo{base: m[1], stdout: &stdout, stop: stop}
 		}
 		select {
 		case err := <-done:
@@ -338,6 +353,19 @@ func startDemo(t *testing.T) string {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// newBrowser opens a tab of headless Chromium with a virtual
+// authenticator, whose ID it returns too. Without Chromium the test is
+// skipped, or fails when the CI environment variable is set.
+// VARDE_SCREENSHOTS=dir saves the screenshots the test asks for to dir.
+func newBrowser(t *testing.T) (*browser, webauthn.AuthenticatorID) {
+	t.Helper()
+	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != ""})
+	b := &browser{t: t, ctx: ctx, shots: os.Getenv("VARDE_SCREENSHOTS")}
+	var auth webauthn.AuthenticatorID
+	b.do("add a virtual authenticator", browsertest.EnableWebAuthn(), browsertest.AddAuthenticator(&auth))
+	return b, auth
 }
 
 // browser is one tab and the test using it: every step that fails ends

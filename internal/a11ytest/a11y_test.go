@@ -276,7 +276,10 @@ func TestPagesWCAG(t *testing.T) {
 			t.Run("new recovery codes", func(t *testing.T) { b.audit(t, lang, "code.codes") })
 
 			// Log out everywhere else, and stop a service's access: the
-			// account page says what was done.
+			// account page says what was done. The passkey added and the
+			// new codes ended the other session: logged in elsewhere
+			// again, the page offers the button.
+			n.loggedInElsewhere(t, "elsewhere-again-")
 			b.visit(t, n.issuer+"/account?"+q(lang), 200)
 			b.do(t, "log out everywhere else", chromedp.Click(`form[action="/account/sessions/end-others"] button`))
 			b.until(t, `location.pathname === "/account" && document.querySelector(".notice[role=status]") !== null`)
@@ -418,12 +421,8 @@ func (n *node) elsewhereAndAway(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	st := n.app.Store
-	person := n.lastEnrolled(t)
+	person := n.loggedInElsewhere(t, "elsewhere-")
 	now := time.Now()
-	if err := st.CreateSession(ctx, &store.Session{ID: "elsewhere-" + person, PersonID: person, Provider: "passkey", Level: "high",
-		AMR: []string{"hwk"}, AuthTime: now.Add(-time.Hour), CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
 	if err := st.PutClient(ctx, &store.Client{ID: "pension", Name: "Demo Pension", AuthMethod: store.AuthNone, RefreshTokens: true,
 		RedirectURIs: []string{"https://pension.example/cb"}, Source: "test", CreatedAt: now}); err != nil {
 		t.Fatal(err)
@@ -436,6 +435,21 @@ func (n *node) elsewhereAndAway(t *testing.T) {
 	if err := st.CreateGrantTokens(ctx, g, nil, rt); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// loggedInElsewhere gives the person who enrolled last another session,
+// named prefix and their ID, as if logged in in another browser, and
+// returns their ID.
+func (n *node) loggedInElsewhere(t *testing.T, prefix string) string {
+	t.Helper()
+	person := n.lastEnrolled(t)
+	now := time.Now()
+	// Logged in an hour ago and used a moment ago: live, not idle.
+	if err := n.app.Store.CreateSession(context.Background(), &store.Session{ID: prefix + person, PersonID: person, Provider: "passkey", Level: "high",
+		AMR: []string{"hwk"}, AuthTime: now.Add(-time.Hour), CreatedAt: now.Add(-time.Hour), LastUsed: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	return person
 }
 
 // lastEnrolled is the person who enrolled last.

@@ -142,7 +142,9 @@
 //	                              → the provider's login, attempt "link:…"
 //	GET  /account/link/refused    ?why=taken|session|level|proofing|
 //	                              stale|expired|cancelled|failed|refused|
-//	                              unavailable|blocked|number: a plain page
+//	                              unavailable|blocked|number: a plain page;
+//	                              number with &scheme= names the kind of
+//	                              number that clashed, never the number
 //
 // The account page (package passkeyidp) lists LinkOptions, or, when
 // there are none, says why (LinkWhyNot: the login is too old, too weak

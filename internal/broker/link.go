@@ -21,6 +21,7 @@ import (
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/health"
 	"github.com/varde-eid/varde/internal/httpx"
+	"github.com/varde-eid/varde/internal/identity"
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
@@ -125,6 +126,29 @@ var linkRefusals = map[string]struct {
 
 func refusedURL(why string) string {
 	return "/account/link/refused?" + url.Values{"why": {why}}.Encode()
+}
+
+// numberRefusedURL is the page for a link refused as a second number of
+// scheme ("" when not known). The page names the kind of number, so
+// that a person who picked someone else's login by mistake can tell,
+// and never the number. The scheme is the query's, as the refusal is:
+// a link made up by someone else shows only that nothing was linked,
+// of one kind of number or another.
+func numberRefusedURL(scheme string) string {
+	v := url.Values{"why": {"number"}}
+	if scheme != "" {
+		v.Set("scheme", scheme)
+	}
+	return "/account/link/refused?" + v.Encode()
+}
+
+// numberKind is the message key naming, inside a sentence, the kind of
+// number of scheme: one per scheme, one for every passport.
+func numberKind(scheme string) string {
+	if strings.HasPrefix(scheme, identity.SchemePassportPrefix) {
+		scheme = "passport"
+	}
+	return "link.number.kind." + scheme
 }
 
 // linkCSRF is the link form's token: HMAC-SHA256 keyed with the session
@@ -387,6 +411,13 @@ func (b *Broker) refusedPage(w http.ResponseWriter, r *http.Request) {
 		page.MessageArg = b.Pages.T(lang, "account.level."+LinkLevel.String())
 	case "link.stale.message":
 		page.MessageArg = strconv.Itoa(int(session.ReauthAfter / time.Minute))
+	case "link.number.message":
+		// Named when known; any other scheme keeps the general words.
+		if scheme := r.URL.Query().Get("scheme"); scheme != "" {
+			if key := numberKind(scheme); b.Pages.T(lang, key) != key {
+				page.Message, page.MessageArg = "link.number.scheme.message", b.Pages.T(lang, key)
+			}
+		}
 	}
 	b.Pages.Error(w, r, ref.status, lang, page)
 }
@@ -558,9 +589,9 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 	if len(add) == 0 && len(raise) == 0 {
 		return b.linked(ctx, ev, "alreadylinked"), nil
 	}
-	if secondNumber(person, add) {
+	if scheme := secondNumber(person, add); scheme != "" {
 		b.linkFailed(ctx, ev, reasonLinkSecondNumber)
-		return refusedURL("number"), nil
+		return numberRefusedURL(scheme), nil
 	}
 	for i := range add {
 		// A login through it reaches no more than the link did.
@@ -615,7 +646,7 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		// identifiers in the same write, so of two links at once only one
 		// adds a number of a scheme.
 		b.linkFailed(ctx, ev, reasonLinkSecondNumber)
-		return refusedURL("number"), nil
+		return numberRefusedURL(onlyScheme(add)), nil
 	case errors.Is(err, store.ErrBlocked):
 		// Blocked since the check above: the store reads the block in
 		// the same write, so a block landing meanwhile still adds no
@@ -645,9 +676,9 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 	return accountURL(b.AccountURL, done), nil
 }
 
-// secondNumber reports whether add, the identifiers a link would add
-// to p, holds a number of a scheme p holds one of already, or two of
-// one scheme. Linking adds a way in to the person one already is; a
+// secondNumber is the scheme of a number in add, the identifiers a link
+// would add to p, of which p holds a number already or add holds two;
+// "" if none. Linking adds a way in to the person one already is; a
 // second number of a scheme is another person's, or a replaced one,
 // which the population register, not a login, says is the same person:
 // the help desk adds it (store.PersonNumbers.AddIdentifier, ADR 30).
@@ -655,11 +686,22 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 // and be the number services get as this person's (the one of a scheme
 // added last).
 //
-// Checked here, before anything is written, for the page that says so;
-// the store's write checks it again against the person as it then is
-// (store.ErrSecondNumber), so that two links at once cannot each add one.
-func secondNumber(p *store.Person, add []store.Identifier) bool {
-	return store.SecondOfScheme(p.Identifiers, add) != ""
+// Checked here, before anything is written, for the page that says so
+// (naming the kind of number); the store's write checks it again
+// against the person as it then is (store.ErrSecondNumber), so that two
+// links at once cannot each add one.
+func secondNumber(p *store.Person, add []store.Identifier) string {
+	return store.SecondOfScheme(p.Identifiers, add)
+}
+
+// onlyScheme is the scheme of add when it holds one identifier, else
+// "": of a link refused in the store's write as a second number, the
+// scheme that clashed when there is only one it can be.
+func onlyScheme(add []store.Identifier) string {
+	if len(add) != 1 {
+		return ""
+	}
+	return add[0].Scheme
 }
 
 // heldIdentifier is p's own record of id, with the level it was linked

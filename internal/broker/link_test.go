@@ -975,15 +975,16 @@ func TestLinkAddsNoSecondNumberOfAScheme(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		ids  []store.Identifier
+		want string
 	}{
-		{"another number alone", []store.Identifier{other}},
-		{"beside the person's own", []store.Identifier{held, other}},
-		{"two new ones of one scheme", []store.Identifier{dnr, {Scheme: "no:dnr", Value: "41056912345"}}},
+		{"another number alone", []store.Identifier{other}, "/account/link/refused?scheme=no%3Afnr&why=number"},
+		{"beside the person's own", []store.Identifier{held, other}, "/account/link/refused?scheme=no%3Afnr&why=number"},
+		{"two new ones of one scheme", []store.Identifier{dnr, {Scheme: "no:dnr", Value: "41056912345"}}, "/account/link/refused?scheme=no%3Adnr&why=number"},
 	} {
 		res := provider.Result{Provider: "strong", Identifiers: tc.ids, Level: assurance.High}
 		next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res)
-		if err != nil || next != "/account/link/refused?why=number" {
-			t.Errorf("%s: %q, %v", tc.name, next, err)
+		if err != nil || next != tc.want {
+			t.Errorf("%s: %q, %v, want %q", tc.name, next, err, tc.want)
 		}
 		if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultFailure || ev.Reason != "second_number" || ev.PersonID != "p1" {
 			t.Errorf("%s: audit %+v", tc.name, ev)
@@ -1009,6 +1010,22 @@ func TestLinkAddsNoSecondNumberOfAScheme(t *testing.T) {
 		}
 		if w.Code != http.StatusConflict || !strings.Contains(body, `href="/account"`) {
 			t.Errorf("%s: refused page %d\n%s", lang, w.Code, body)
+		}
+	}
+	// The page names the kind of number that clashed, never the
+	// number; a kind it does not know leaves the general words.
+	for _, tc := range []struct{ lang, scheme, want string }{
+		{"en", "no:fnr", "gave a different birth number from the one your Varde ID already has"},
+		{"nb", "no:fnr", "ga et annet fødselsnummer enn det Varde-ID-en din har fra før"},
+		{"da", "no:fnr", "gav et andet norsk fødselsnummer end det, dit Varde-ID allerede har"},
+		{"en", "no:dnr", "gave a different D-number"},
+		{"da", "dk:cpr", "gav et andet CPR-nummer"},
+		{"en", "passport:NOR", "gave a different passport number"},
+		{"en", "xx:made-up", "gave a different national identity number"},
+	} {
+		w := f.getIn("/account/link/refused?"+url.Values{"why": {"number"}, "scheme": {tc.scheme}}.Encode(), tc.lang)
+		if body := w.Body.String(); w.Code != http.StatusConflict || !strings.Contains(body, html.EscapeString(tc.want)) || strings.Contains(body, "made-up") {
+			t.Errorf("%s %s: refused page %d, want %q:\n%s", tc.lang, tc.scheme, w.Code, tc.want, body)
 		}
 	}
 	// A number of a scheme the person lacks links as before.
@@ -1046,7 +1063,7 @@ func TestLinkSecondNumberLinkedMeanwhile(t *testing.T) {
 	f.b.Persons = linksMeanwhile{Store: f.st, meanwhile: []store.Identifier{first}}
 	res := provider.Result{Provider: "strong", Identifiers: []store.Identifier{dnr}, Level: assurance.High}
 	next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res)
-	if err != nil || next != "/account/link/refused?why=number" {
+	if err != nil || next != "/account/link/refused?scheme=no%3Adnr&why=number" {
 		t.Fatalf("the second link: %q, %v", next, err)
 	}
 	if ev := lastEvent(t, f); ev.Type != "link" || ev.Result != store.ResultFailure || ev.Reason != "second_number" || ev.PersonID != "p1" {

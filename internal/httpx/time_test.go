@@ -1,6 +1,9 @@
 package httpx
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 	_ "time/tzdata" // the zones below, on a host without a zoneinfo database
@@ -92,6 +95,32 @@ func TestFormatDate(t *testing.T) {
 	} {
 		if got := FormatDate(tt.lang, day); got != tt.want {
 			t.Errorf("FormatDate(%q) = %q, want %q", tt.lang, got, tt.want)
+		}
+	}
+}
+
+// TestGlossaryWritesTimesAsThePagesDo: the translators' glossary gives,
+// for each language, a time and a date written as the pages write them,
+// so that a text that names a time in words does not say it otherwise.
+func TestGlossaryWritesTimesAsThePagesDo(t *testing.T) {
+	glossary, err := os.ReadFile(filepath.Join("..", "..", "web", "locales", "GLOSSARY.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oslo, err := time.LoadLocation("Europe/Oslo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 22, 9, 35, 0, 0, time.UTC)
+	for _, lang := range []string{"nb", "da", "en"} {
+		for _, want := range []string{
+			lang + " `" + FormatTime(lang, at, oslo, false) + "`",
+			lang + " `" + FormatTime(lang, at, oslo, true) + "`",
+			lang + " `" + FormatDate(lang, at.In(oslo)) + "`",
+		} {
+			if !strings.Contains(string(glossary), want) {
+				t.Errorf("the glossary does not say %s", want)
+			}
 		}
 	}
 }

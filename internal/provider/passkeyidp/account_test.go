@@ -1,7 +1,10 @@
 package passkeyidp_test
 
 import (
+	"context"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,24 +51,52 @@ func TestAccountShowsTimesInThePagesZone(t *testing.T) {
 }
 
 // TestDefaultPasskeyNameIsThePagesDate: a new passkey is named with the
-// date in the pages' zone, not UTC's: just before midnight UTC it is
-// already the next day in Oslo.
+// date as the page's language writes dates elsewhere on the pages, in
+// the pages' zone, not UTC's: just before midnight UTC it is already
+// the next day in Oslo. The name made at enrolment, the one offered on
+// the account page, and the one a passkey added there without a name
+// gets are the same, and pass the rules a typed name must.
 func TestDefaultPasskeyNameIsThePagesDate(t *testing.T) {
 	oslo, err := time.LoadLocation("Europe/Oslo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarness(t, true)
-	h.p.Pages.TimeZone = oslo
-	// 23:30 UTC on 22 November is 00:30 on 23 November in Oslo.
-	h.now = time.Date(2026, 11, 22, 23, 30, 0, 0, time.UTC)
-	b := h.browser("en")
-	b.enrol(newDevice(false), "", "fnr")
-	r := b.get("/account?lang=en")
-	if r.status != http.StatusOK {
-		t.Fatalf("account: %d", r.status)
-	}
-	if !strings.Contains(r.body, "Passkey 2026-11-23") || strings.Contains(r.body, "Passkey 2026-11-22") {
-		t.Errorf("the new passkey is not named Passkey 2026-11-23: %s", r.body)
+	for _, tc := range []struct{ lang, want string }{
+		{"nb", "Passnøkkel 23.11.2026"},
+		{"en", "Passkey 23 Nov 2026"},
+		{"da", "Adgangsnøgle 23.11.2026"},
+	} {
+		t.Run(tc.lang, func(t *testing.T) {
+			h := newHarness(t, true)
+			h.p.Pages.TimeZone = oslo
+			// 23:30 UTC on 22 November is 00:30 on 23 November in Oslo.
+			h.now = time.Date(2026, 11, 22, 23, 30, 0, 0, time.UTC)
+			b := h.browser(tc.lang)
+			e := b.enrol(newDevice(false), "", "fnr")
+			page := b.get("/account")
+			if page.status != http.StatusOK || !strings.Contains(page.body, `placeholder="`+tc.want+`"`) {
+				t.Fatalf("account: %d, no placeholder %q:\n%s", page.status, tc.want, page.body)
+			}
+			csrf := attr(t, page.body, "data-csrf")
+			r, begun := b.json("/account/passkeys/begin", map[string]string{"name": ""}, csrf)
+			if r.status != http.StatusOK {
+				t.Fatalf("add without a name: %d %v", r.status, begun)
+			}
+			id, body := h.create(t, newDevice(false), begun)
+			if r, m := b.json("/account/passkeys/finish?ceremony="+url.QueryEscape(id), body, csrf); r.status != http.StatusOK {
+				t.Fatalf("add finish: %d %v", r.status, m)
+			}
+			keys, err := h.db.ListPasskeys(context.Background(), e.person)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, k := range keys {
+				names = append(names, k.Name)
+			}
+			if !slices.Equal(names, []string{tc.want, tc.want}) {
+				t.Errorf("passkey names %q, want two of %q", names, tc.want)
+			}
+		})
 	}
 }

@@ -81,9 +81,12 @@
 //	                                   person out everywhere else, which the
 //	                                   page then says
 //	POST /account/sessions/end-others  form: csrf → the person's other sessions
-//	                                   end (Log out everywhere else), their
+//	                                   end (Log out everywhere else, offered
+//	                                   only while there is another), their
 //	                                   refresh tokens without offline_access
-//	                                   with them; offline access stays (ADR 26)
+//	                                   with them; offline access stays (ADR 26);
+//	                                   with none left, the page says nothing
+//	                                   was ended
 //	POST /account/services/stop        form: csrf, client → the person's grants
 //	                                   to a service the page lists as holding
 //	                                   offline access are revoked (Stop access);

@@ -3,6 +3,7 @@ package passkeyidp_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -211,8 +212,56 @@ func TestStopServiceWithoutGrants(t *testing.T) {
 	if strings.Contains(page.body, "Services that can reach your data") {
 		t.Errorf("the page lists services it cannot read:\n%s", page.body)
 	}
-	r := b.form("/account/services/stop", url.Values{"client": {"bank"}, "csrf": {field(t, page.body, "csrf")}})
+	r := b.form("/account/services/stop", url.Values{"client": {"bank"}, "csrf": {attr(t, page.body, "data-csrf")}})
 	if r.status != http.StatusNotFound || !strings.Contains(r.body, "Page not found") {
 		t.Errorf("stop without grants: %d\n%s", r.status, r.body)
+	}
+}
+
+// TestLogOutEverywhereElseOnlyWhereThereIsElsewhere: a person logged in
+// in one place is told so and offered no button that would do nothing;
+// logged in in a second browser, they get the button. A page left open
+// whose button is pressed after the other session ended gets the page
+// back saying nothing was ended, not an error.
+func TestLogOutEverywhereElseOnlyWhereThereIsElsewhere(t *testing.T) {
+	h := newHarness(t, true)
+	d := newDevice(false)
+	b := h.browser("en")
+	b.enrol(d, "", "fnr")
+
+	const button = `action="/account/sessions/end-others"`
+	page := b.get("/account")
+	if page.status != http.StatusOK || strings.Contains(page.body, button) || strings.Contains(page.body, "Log out everywhere else") ||
+		!strings.Contains(page.body, "You are not logged in to Varde anywhere else.") {
+		t.Fatalf("one session: the button is offered, or the page does not say there is no other:\n%s", page.body)
+	}
+
+	other := h.browser("en")
+	if r, m := other.login(d, h.rp, ""); r.status != http.StatusOK {
+		t.Fatalf("second login: %d %v", r.status, m)
+	}
+	page = b.get("/account")
+	if !strings.Contains(page.body, button) || !strings.Contains(page.body, "You are also logged in to Varde in 1 other place") {
+		t.Fatalf("two sessions: no button:\n%s", page.body)
+	}
+	csrf := field(t, page.body, "csrf")
+
+	// The other browser logs out; the page is still open with its button.
+	u, _ := url.Parse(h.origin)
+	req := httptest.NewRequest(http.MethodPost, h.origin+"/logout", nil)
+	for _, c := range other.c.Jar.Cookies(u) {
+		req.AddCookie(c)
+	}
+	if ended, err := h.fin.sessions.End(httptest.NewRecorder(), req); err != nil || ended == nil {
+		t.Fatalf("the other browser's logout: %v %v", ended, err)
+	}
+	r := b.form("/account/sessions/end-others", url.Values{"csrf": {csrf}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("stale button: %d %q", r.status, r.location)
+	}
+	page = b.get(r.location)
+	if page.status != http.StatusOK || !strings.Contains(page.body, "You were not logged in anywhere else, so nothing was ended.") ||
+		strings.Contains(page.body, button) {
+		t.Fatalf("after the stale button: %d\n%s", page.status, page.body)
 	}
 }

@@ -173,10 +173,14 @@ func (p *Provider) newSyntheticPerson(r *http.Request, req enrolRequest, born ti
 	return nil, errors.New("no free synthetic number for that birth date")
 }
 
-// defaultName labels a new passkey: "Passkey 2026-11-21", the date in
-// the pages' zone, as the person's own calendar has it.
+// defaultName labels a new passkey: "Passkey 21 Nov 2026", "Passnøkkel
+// 21.11.2026", the date as the page's language writes dates on the other
+// pages (httpx.FormatDate), in the pages' zone, as the person's own
+// calendar has it. It is stored as it reads, and renamed, if ever, as
+// typed.
 func (p *Provider) defaultName(r *http.Request) string {
-	return fmt.Sprintf(p.Pages.T(p.lang(r), "passkey.default_name"), p.now().In(p.Pages.Location()).Format(time.DateOnly))
+	lang := p.lang(r)
+	return fmt.Sprintf(p.Pages.T(lang, "passkey.default_name"), httpx.FormatDate(lang, p.now().In(p.Pages.Location())))
 }
 
 // enrolledTicket is what the enrolled page shows, once.
