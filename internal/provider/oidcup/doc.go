@@ -232,6 +232,14 @@
 // own browser) is refused; the person starts again from the relying
 // party.
 //
+// A node whose flow state is full (store.ErrFull: a flood of starts, or
+// more logins than it may hold; ADR 10, 24) answers a start with a page
+// saying too many people are logging in and to try again in a minute
+// (503, Retry-After 60), as the passkey ceremonies do: the login stays
+// the broker's, nothing is logged or audited (a flood would fill both),
+// and nothing is pushed to the upstream, since the record of whom the
+// state is issued to is stored before any push.
+//
 // A store that cannot be reached or is overloaded (store.Unavailable) is
 // not the upstream's failure, and fails nothing at the broker: the person
 // gets a 503 page with Retry-After saying nothing was lost. At the start
