@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -33,8 +34,9 @@ import (
 // simUpstream starts a simulated eID (package providersim) with id,
 // asserting level, once the node's issuer is known (add, a tune
 // function), and adds it to the node's upstreams with a client key of
-// its own. The sim is in *sim once the node is built.
-func simUpstream(t *testing.T, id, name string, level assurance.Level, sim **providersim.Sim) func(*config.Config) {
+// its own. The sim is in *sim once the node is built; tune, if given,
+// changes the sim's configuration before it starts.
+func simUpstream(t *testing.T, id, name string, level assurance.Level, sim **providersim.Sim, tune ...func(*providersim.Config)) func(*config.Config) {
 	t.Helper()
 	return func(cfg *config.Config) {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -62,11 +64,15 @@ func simUpstream(t *testing.T, id, name string, level assurance.Level, sim **pro
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		s, err := providersim.Start(context.Background(), providersim.Config{
+		sc := providersim.Config{
 			ID: id, Name: name, Level: level, Store: db,
 			Clients: []providersim.Client{{ID: "varde", Name: "Varde", JWKS: jwks,
 				RedirectURIs: []string{cfg.Issuer + oidcup.CallbackPath(id)}}},
-		})
+		}
+		for _, f := range tune {
+			f(&sc)
+		}
+		s, err := providersim.Start(context.Background(), sc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -336,5 +342,47 @@ func TestLoginFinishesOnlyInTheBrowserThatBeganIt(t *testing.T) {
 		if id, _ := claims["national_id"].(map[string]any); id["value"] != number(0) {
 			t.Errorf("pushed %v: the person's login reached %v, want their own number", pushed, claims["national_id"])
 		}
+	}
+}
+
+// TestUpstreamClockOffByLessThanTheLeeway: an eID whose clock is a few
+// seconds behind or ahead of Varde's, within the leeway Varde allows
+// it, reports an auth_time a few seconds before Varde sent the person
+// there, or after Varde's now. Varde takes such a login, and reports it
+// in its own time: a relying party that asked for a new login
+// (prompt=login), or one within a max_age shorter than the skew, gets
+// its code, rather than the person being sent round to log in again and
+// again, and no auth_time is in the future.
+func TestUpstreamClockOffByLessThanTheLeeway(t *testing.T) {
+	for _, tc := range []struct {
+		off    time.Duration
+		params []string
+	}{
+		{-5 * time.Second, []string{"prompt", "login"}},
+		{-5 * time.Second, []string{"max_age", "1"}},
+		{5 * time.Second, []string{"prompt", "login"}},
+		{5 * time.Second, nil},
+	} {
+		t.Run(fmt.Sprint(tc.off, tc.params), func(t *testing.T) {
+			var sim *providersim.Sim
+			b := startBrokered(t, nil, simUpstream(t, "offid", "Off ID", assurance.High, &sim, func(c *providersim.Config) {
+				c.Now = func() time.Time { return time.Now().Add(tc.off) }
+			}))
+			br := newWebBrowser(t)
+			l := b.begin(tc.params...)
+			before := time.Now().Truncate(time.Second)
+			code, u := b.code(br, br.simLogin(b.toUpstream(br, b.toLogin(br, l), "offid"), number(0)).String())
+			if code == "" {
+				t.Fatalf("no code after a new login at the eID: %s", u)
+			}
+			claims, err := b.redeem(t, l, code)
+			if err != nil {
+				t.Fatal(err)
+			}
+			at, _ := claims["auth_time"].(float64)
+			if got := time.Unix(int64(at), 0); got.Before(before) || got.After(time.Now()) {
+				t.Errorf("auth_time %v, want between the request (%v) and now", got, before)
+			}
+		})
 	}
 }
