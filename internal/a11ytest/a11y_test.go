@@ -59,10 +59,10 @@ func TestPagesWCAG(t *testing.T) {
 	axeSrc := axeSource(t)
 	b := newBrowser(t, chromiumPath(t), axeSrc)
 	n := startNode(t)
-	req := n.pendingRequest(t)
+	req := n.pendingRequest(t, b)
 	// A client that accepts no provider Varde has: no way to log in can
 	// reach its level.
-	unreachable := n.pendingRequestFor(t, "nowhere", []string{"no-such-eid"})
+	unreachable := n.pendingRequestFor(t, b, "nowhere", []string{"no-such-eid"})
 	q := func(lang string, kv ...string) string {
 		v := url.Values{"lang": {lang}}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -551,17 +551,17 @@ func random(t *testing.T) string {
 }
 
 // pendingRequest registers a relying party, pushes an authorization
-// request for it (RFC 9126) and follows the authorization endpoint to the
-// login page, as a person's browser would; it returns the login request
-// ID the login pages are for.
-func (n *node) pendingRequest(t *testing.T) string {
+// request for it (RFC 9126) and opens the authorization endpoint with it
+// in b, which it sends to the login page; it returns the login request
+// ID the login pages are for, which only b can use (ADR 48).
+func (n *node) pendingRequest(t *testing.T, b *browser) string {
 	t.Helper()
-	return n.pendingRequestFor(t, "bank", nil)
+	return n.pendingRequestFor(t, b, "bank", nil)
 }
 
 // pendingRequestFor is pendingRequest for client id, which accepts only
 // the providers named (all when none are).
-func (n *node) pendingRequestFor(t *testing.T, id string, providers []string) string {
+func (n *node) pendingRequestFor(t *testing.T, b *browser, id string, providers []string) string {
 	t.Helper()
 	ctx := context.Background()
 	secret := random(t)
@@ -597,14 +597,13 @@ func (n *node) pendingRequestFor(t *testing.T, id string, providers []string) st
 	if res.StatusCode != http.StatusCreated || err != nil || par.RequestURI == "" {
 		t.Fatalf("par: status %d, %v", res.StatusCode, err)
 	}
-	res, err = hc.Get(n.issuer + "/authorize?" + url.Values{"client_id": {id}, "request_uri": {par.RequestURI}}.Encode())
-	if err != nil {
+	if _, err := chromedp.Run(b.ctx, chromedp.Navigate(n.issuer+"/authorize?"+url.Values{"client_id": {id}, "request_uri": {par.RequestURI}}.Encode())); err != nil {
 		t.Fatal(err)
 	}
-	res.Body.Close()
-	loc, err := res.Location()
-	if err != nil || loc.Path != "/login" || loc.Query().Get("req") == "" {
-		t.Fatalf("authorize: status %d, location %v (%v), want /login?req=…", res.StatusCode, loc, err)
+	at, err := chromedp.Run(b.ctx, chromedp.Location())
+	loc, perr := url.Parse(at)
+	if err != nil || perr != nil || loc.Path != "/login" || loc.Query().Get("req") == "" {
+		t.Fatalf("authorize: at %s (%v), want /login?req=…", at, err)
 	}
 	return loc.Query().Get("req")
 }

@@ -16,7 +16,7 @@ func TestLanguageSwitchKeepsInput(t *testing.T) {
 	requireBrowserTests(t)
 	b := newBrowser(t, chromiumPath(t), axeSource(t))
 	n := startNode(t)
-	req := n.pendingRequest(t)
+	req := n.pendingRequest(t, b)
 	const code = "ABCD-EFGH-JKMN"
 	tests := []struct {
 		name, path string

@@ -36,7 +36,7 @@ func TestTargetSize(t *testing.T) {
 	requireBrowserTests(t)
 	b := newBrowser(t, chromiumPath(t), axeSource(t))
 	n := startNode(t)
-	req := n.pendingRequest(t)
+	req := n.pendingRequest(t, b)
 	for _, l := range app.Languages {
 		q := func(kv ...string) string {
 			v := url.Values{"lang": {l.Tag}}

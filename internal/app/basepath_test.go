@@ -2,36 +2,22 @@ package app_test
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
-	"encoding/pem"
 	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/loadgen"
-	"github.com/varde-eid/varde/internal/provider/oidcup"
 	"github.com/varde-eid/varde/internal/providersim"
 	"github.com/varde-eid/varde/internal/store"
-	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
 // urlAttr finds the attributes of a page that name an address the
@@ -260,47 +246,7 @@ type simEID struct {
 func withSim(t *testing.T) *simEID {
 	t.Helper()
 	s := &simEID{id: "bankid", number: providersim.DefaultPersons()[0].Identifier.Value}
-	s.tune = func(cfg *config.Config) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyFile := filepath.Join(t.TempDir(), "upstream-key.pem")
-		if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		// The assertion's kid is the key's RFC 7638 thumbprint.
-		pub := jose.JSONWebKey{Key: &key.PublicKey, Algorithm: "ES256", Use: "sig"}
-		tp, err := pub.Thumbprint(crypto.SHA256)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub.KeyID = base64.RawURLEncoding.EncodeToString(tp)
-		jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pub}})
-		db, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "sim.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		sim, err := providersim.Start(context.Background(), providersim.Config{
-			ID: s.id, Name: "Demo BankID", Level: assurance.High, Store: db,
-			Clients: []providersim.Client{{ID: "varde", Name: "Varde", JWKS: jwks,
-				RedirectURIs: []string{cfg.Issuer + oidcup.CallbackPath(s.id)}}},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { sim.Close() })
-		cfg.Upstreams = append(cfg.Upstreams, config.Upstream{
-			ID: s.id, Name: map[string]string{"en": "Demo BankID", "nb": "Demo BankID", "da": "Demo BankID"}, Issuer: sim.Issuer(),
-			ClientID: "varde", AuthMethod: store.AuthPrivateKeyJWT, ClientKeyFile: keyFile,
-			MaxLevel: "high", ACRMap: map[string]string{assurance.ACRHigh: "high"},
-			IdentifierClaim: "national_id", IdentifierSchemes: []string{"no:fnr", "no:dnr"},
-		})
-	}
+	var sim *providersim.Sim
+	s.tune = simUpstream(t, s.id, "Demo BankID", assurance.High, &sim)
 	return s
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"slices"
 	"strings"
@@ -170,8 +171,12 @@ func TestDiscoveryLocalesServed(t *testing.T) {
 				"code_challenge":        {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWb0ydoUcFm8c"},
 				"code_challenge_method": {"S256"},
 			}
+			// A browser, which keeps the cookie that binds the login to
+			// it (ADR 48).
+			jar, _ := cookiejar.New(nil)
+			browser := &http.Client{Jar: jar}
 			for _, u := range []string{meta.AuthorizationEndpoint + "?" + form.Encode(), meta.EndSessionEndpoint + "?" + url.Values{"ui_locales": {loc}}.Encode()} {
-				res, err := http.Get(u)
+				res, err := browser.Get(u)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -90,11 +90,11 @@ var (
 )
 
 // UseAuthRequest implements store.AuthRequests.
-func (f *registeredFlow) UseAuthRequest(ctx context.Context, id string, expiresAt, now time.Time) error {
+func (f *registeredFlow) UseAuthRequest(ctx context.Context, id, browser string, expiresAt, now time.Time) error {
 	if err := f.requestRegistered(ctx, id, now); err != nil {
 		return fmt.Errorf("use auth request: %w", err)
 	}
-	return f.Store.UseAuthRequest(ctx, id, expiresAt, now)
+	return f.Store.UseAuthRequest(ctx, id, browser, expiresAt, now)
 }
 
 // CreateAuthCodeForRequest implements store.AuthCodes.

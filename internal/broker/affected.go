@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 
+	"github.com/varde-eid/varde/internal/oidc"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -50,8 +52,10 @@ const (
 	ViaHint   = "hint"
 	ViaAny    = "any"
 	ViaStart  = "start"
-	// BrowserCookie is the first-party cookie that tells browsers apart,
-	// only for counting the people an outage affected. Over HTTPS it is
+	// BrowserCookie is the first-party cookie that tells browsers apart:
+	// for counting the people an outage affected, and for binding a
+	// login for a relying party to the browser that began it
+	// (BrowserMarks, ADR 48). Over HTTPS it is
 	// named as the session cookie is (session.SecureName):
 	// __Host-varde_browser at the root, __Secure-varde_browser under an
 	// issuer's path.
@@ -94,8 +98,29 @@ func (b *Broker) browserID(w http.ResponseWriter, r *http.Request) string {
 		Name: b.browserCookieName(), Value: value, Path: b.cookiePath(), MaxAge: browserCookieMaxAge,
 		HttpOnly: true, Secure: b.secureCookies(), SameSite: http.SameSiteLaxMode,
 	})
+	// Whatever else serves this request reads the same value, and does
+	// not set another: the authorization endpoint binds the login to it,
+	// and the broker then sends the browser on (BrowserMarks).
+	r.AddCookie(&http.Cookie{Name: b.browserCookieName(), Value: value})
 	return value
 }
+
+// BrowserMarks is the browser cookie as the authorization endpoint's
+// mark of the browser a login for a relying party begins in
+// (oidc.Provider.Browsers, ADR 48): the broker then finishes the login
+// only in that browser (load).
+func (b *Broker) BrowserMarks() oidc.Browsers { return browserMarks{b} }
+
+type browserMarks struct{ b *Broker }
+
+func (m browserMarks) Mark(w http.ResponseWriter, r *http.Request) (string, error) {
+	if v := m.b.browserID(w, r); v != "" {
+		return v, nil
+	}
+	return "", errors.New("broker: no browser cookie could be made")
+}
+
+func (m browserMarks) Of(r *http.Request) string { return m.b.requestBrowser(r) }
 
 // secureCookies reports whether the broker's cookies carry the Secure
 // flag: as the session cookie does.
@@ -124,14 +149,14 @@ func (b *Broker) cookiePath() string {
 // requestBrowser is the request's browser cookie value, "" if it has
 // none or one that is not 128 bits in base64url.
 func (b *Broker) requestBrowser(r *http.Request) string {
-	c, err := r.Cookie(b.browserCookieName())
-	if err != nil {
-		return ""
+	// The first that is ours: one browserID added to the request
+	// follows any the browser sent that is not.
+	for _, c := range r.CookiesNamed(b.browserCookieName()) {
+		if raw, err := base64.RawURLEncoding.DecodeString(c.Value); err == nil && len(raw) == 16 {
+			return c.Value
+		}
 	}
-	if raw, err := base64.RawURLEncoding.DecodeString(c.Value); err != nil || len(raw) != 16 {
-		return ""
-	}
-	return c.Value
+	return ""
 }
 
 // traced adds the attempt and browser handles to d, which it returns (a

@@ -138,6 +138,9 @@ func (b *Broker) load(r *http.Request, id string) (*attempt, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !oidc.InBrowser(req, b.requestBrowser(r)) {
+		return nil, errOtherBrowser
+	}
 	c, err := b.Clients.GetClient(r.Context(), req.ClientID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, &clientGoneError{clientID: req.ClientID}
@@ -147,6 +150,21 @@ func (b *Broker) load(r *http.Request, id string) (*attempt, error) {
 	}
 	return b.attemptFor(r, req, c), nil
 }
+
+// errOtherBrowser: the login for a relying party is one that another
+// browser began at the authorization endpoint (oidc.InBrowser, ADR 48).
+// Its ID is no key to it: whoever learnt it (from the person's browser
+// history, say) and logs in with it in a browser of their own must not
+// get a code for the person's request, which, brought to the person's
+// browser, would log them in to the service as someone else. It is
+// store.ErrNotFound to errors.Is: for this browser there is no such
+// login.
+var errOtherBrowser = fmt.Errorf("broker: the login was begun in another browser: %w", store.ErrNotFound)
+
+// ReasonOtherBrowser: a login for a relying party finished in another
+// browser than the one that began it (errOtherBrowser). Refused, with no
+// session; not the provider's failure.
+const ReasonOtherBrowser = "browser_mismatch"
 
 // clientGoneError is a login whose authorization request is still held
 // but whose client is no longer registered: the relying party was
@@ -623,6 +641,14 @@ func (b *Broker) attemptError(w http.ResponseWriter, r *http.Request, err error)
 		b.Pages.Error(w, r, http.StatusGone, lang, clientGonePage())
 		return
 	}
+	if errors.Is(err, errOtherBrowser) {
+		// As for a callback from an eID that reaches another browser: go
+		// back to the service and start again, in this browser.
+		b.Pages.Error(w, r, http.StatusBadRequest, lang, httpx.ErrorPage{
+			Title: "error.badrequest.title", Message: "error.badrequest.message", Next: "error.badrequest.next",
+		})
+		return
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		// The store does not say whether the request expired, was
 		// finished or never was.
@@ -683,6 +709,11 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 			// The login page for it says the service is gone.
 			ev.ClientID = gone.clientID
 			b.fail(ctx, ev, ReasonClientGone)
+			return "/login?" + url.Values{"req": {attemptID}}.Encode(), nil
+		}
+		if errors.Is(err, errOtherBrowser) {
+			// The login page in this browser says to start again.
+			b.fail(ctx, ev, ReasonOtherBrowser)
 			return "/login?" + url.Values{"req": {attemptID}}.Encode(), nil
 		}
 		if errors.Is(err, store.ErrNotFound) {

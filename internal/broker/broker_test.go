@@ -1588,3 +1588,52 @@ func TestFinishMarksSyntheticPersons(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginOnlyInTheBrowserThatBeganIt: a login for a relying party
+// that the authorization endpoint bound to a browser (ADR 48) is
+// served, and finished, only in that browser: in any other the login
+// page and its start say to begin again, and a provider's result makes
+// no session, audited as browser_mismatch. Not the provider's failure.
+func TestLoginOnlyInTheBrowserThatBeganIt(t *testing.T) {
+	f := newFixture(t)
+	const mark = "AAAAAAAAAAAAAAAAAAAAAA" // 128 bits, base64url
+	ctx := context.Background()
+	must(t, f.st.CreateAuthRequest(ctx, &store.AuthRequest{
+		ID: "r1", ClientID: "bank", RedirectURI: "https://bank.example/cb", Scope: []string{"openid"}, MaxAge: -1,
+		Browser: oidc.BrowserBinding(mark), CreatedAt: f.now, ExpiresAt: f.now.Add(10 * time.Minute),
+	}))
+	ours := &http.Cookie{Name: broker.BrowserCookie, Value: mark}
+	other := &http.Cookie{Name: broker.BrowserCookie, Value: "BBBBBBBBBBBBBBBBBBBBBB"}
+	for _, c := range [][]*http.Cookie{nil, {other}} {
+		for _, path := range []string{"/login?req=r1", "/login/start?req=r1&provider=strong"} {
+			if w := f.do(path, c...); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "was not complete or was changed") {
+				t.Errorf("%s in another browser: %d %.200s", path, w.Code, w.Body)
+			}
+		}
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/upstream/strong/callback", nil)
+		for _, c := range c {
+			r.AddCookie(c)
+		}
+		next, err := f.b.Finish(w, r, "r1", provider.Result{Provider: "strong", PersonID: "p1", Level: assurance.High})
+		must(t, err)
+		if next != "/login?req=r1" || len(w.Result().Cookies()) != 0 {
+			t.Errorf("finished in another browser: next %q, cookies %v", next, w.Result().Cookies())
+		}
+	}
+	ev := f.events(t)
+	if len(ev) != 2 || ev[0].Reason != broker.ReasonOtherBrowser || ev[1].Reason != broker.ReasonOtherBrowser || ev[0].ClientID != "" {
+		t.Errorf("audit = %+v", ev)
+	}
+	if w := f.do("/login/start?req=r1&provider=strong", ours); w.Code != http.StatusSeeOther || !strings.HasPrefix(w.Header().Get("Location"), "/started/strong") {
+		t.Errorf("start in its own browser: %d %s", w.Code, w.Header().Get("Location"))
+	}
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, "/upstream/strong/callback", nil)
+	r.AddCookie(ours)
+	next, err := f.b.Finish(w, r, "r1", provider.Result{Provider: "strong", PersonID: "p1", Level: assurance.High})
+	must(t, err)
+	if next != "/authorize/resume?req=r1" {
+		t.Errorf("finished in its own browser: next %q", next)
+	}
+}

@@ -94,14 +94,20 @@
 // success through another in the same attempt shares the attempt handle.
 //
 // The varde_browser cookie (BrowserCookie) is set on GET /login and GET
-// /login/start when missing: 128 random bits, base64url, first-party,
-// HttpOnly, SameSite=Lax, Path and Secure as the session cookie, Max-Age
-// 400 days, and named as the session cookie is (session.SecureName):
+// /login/start when missing, and by the authorization endpoint when it
+// takes a request: 128 random bits, base64url, first-party, HttpOnly,
+// SameSite=Lax, Path and Secure as the session cookie, Max-Age 400
+// days, and named as the session cookie is (session.SecureName):
 // __Host-varde_browser over HTTPS (__Secure- under an issuer's path), so
-// that a cookie a sibling subdomain set (cookie tossing) is not read
-// and cannot skew the count. It holds no personal data and is used only to count, once
-// each, the people affected by outages, including those who never got
-// in; the audit log keeps only its Handle.
+// that a cookie a sibling subdomain set (cookie tossing) is not read,
+// can neither skew the count nor pass for the browser a login is bound
+// to. It holds no personal data. It is used to count, once each, the
+// people affected by outages, including those who never got in (the
+// audit log keeps only its Handle), and to bind a login for a relying
+// party to the browser that began it (ADR 48): the authorization
+// endpoint stores a hash of its value with the request (BrowserMarks,
+// oidc.InBrowser), and the login page, /login/start and Finish serve
+// that login only in that browser.
 //
 // # Persons from eIDs
 //

@@ -462,9 +462,16 @@ func (p *Provider) authorizePushed(w http.ResponseWriter, r *http.Request, c *st
 	// RFC 9126 §4: request_uri is one-time use. Marking it used is one
 	// atomic step, so two concurrent uses cannot both start a login. The
 	// person now has the full login time, not the PAR lifetime.
-	req.Used = true
+	// Bound to this browser in the same step (ADR 48): the request's
+	// ID goes on in URLs, but only this browser logs in for it.
+	browser, err := p.markBrowser(w, r)
+	if err != nil {
+		p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
+		return
+	}
+	req.Used, req.Browser = true, browser
 	req.ExpiresAt = now.Add(p.AuthRequestLifetime)
-	err = p.AuthRequests.UseAuthRequest(ctx, req.ID, req.ExpiresAt, now)
+	err = p.AuthRequests.UseAuthRequest(ctx, req.ID, req.Browser, req.ExpiresAt, now)
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		p.errorPage(w, r, ep, pageExpired, http.StatusBadRequest, oauth2.InvalidRequestURI("request_uri was already used"))
@@ -509,6 +516,11 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, c *store.Clie
 			return
 		}
 		req.ID = id
+		// Only this browser logs in for it (ADR 48).
+		if req.Browser, err = p.markBrowser(w, r); err != nil {
+			p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
+			return
+		}
 		err = p.AuthRequests.CreateAuthRequest(ctx, req)
 		if retryLater(err) {
 			p.redirectError(w, r, ep, target, req.State, err)
@@ -757,6 +769,12 @@ func (p *Provider) loginInProgress(w http.ResponseWriter, r *http.Request, ep st
 	if req.Pushed && !req.Used {
 		// A pushed request only becomes a login through /authorize.
 		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequest("request was not started"))
+		return nil, nil, false
+	}
+	if !InBrowser(req, p.browserOf(r)) {
+		// Its ID is no key to it: only the browser it was presented in
+		// acts on it (ADR 48).
+		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequest("the login was begun in another browser"))
 		return nil, nil, false
 	}
 	c, err := p.Clients.GetClient(ctx, req.ClientID)

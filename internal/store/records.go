@@ -242,6 +242,12 @@ type AuthRequest struct {
 	// session of another subject does not satisfy the request. Empty:
 	// no hint.
 	HintSubject string
+	// Browser binds the request to the browser that presented it at the
+	// authorization endpoint (ADR 48): oidc.BrowserBinding of the value
+	// of the cookie that marks that browser. Only that browser may log
+	// in for it, resume it or cancel it. Empty: not presented yet (a
+	// pushed request), or stored by a node that did not bind requests.
+	Browser string
 	// Pushed is true for requests that came through PAR. A pushed
 	// request is used once: the authorization endpoint marks it Used.
 	Pushed    bool

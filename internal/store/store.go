@@ -320,12 +320,13 @@ type AuthRequests interface {
 	CreateAuthRequest(ctx context.Context, r *AuthRequest) error
 	// GetAuthRequest returns ErrNotFound for unknown or expired (at now) requests.
 	GetAuthRequest(ctx context.Context, id string, now time.Time) (*AuthRequest, error)
-	// UseAuthRequest marks a pushed, unused request used and gives it a
-	// new expiry, atomically (RFC 9126 §4: a request_uri is used once):
-	// ErrConflict if it was already used, ErrNotFound if it is unknown,
-	// expired at now or was not pushed. Of two concurrent uses exactly
-	// one succeeds.
-	UseAuthRequest(ctx context.Context, id string, expiresAt, now time.Time) error
+	// UseAuthRequest marks a pushed, unused request used, bound to
+	// browser (AuthRequest.Browser), and gives it a new expiry,
+	// atomically (RFC 9126 §4: a request_uri is used once): ErrConflict
+	// if it was already used, ErrNotFound if it is unknown, expired at
+	// now or was not pushed. Of two concurrent uses exactly one
+	// succeeds, and its browser is the request's.
+	UseAuthRequest(ctx context.Context, id, browser string, expiresAt, now time.Time) error
 	// UpdateAuthRequest replaces a stored request (ErrNotFound if gone).
 	UpdateAuthRequest(ctx context.Context, r *AuthRequest) error
 	// DeleteAuthRequest is idempotent: deleting an unknown request is not

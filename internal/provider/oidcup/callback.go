@@ -184,7 +184,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	res := provider.Result{
 		Provider: p.cfg.ID, Identifiers: []store.Identifier{v.identifier}, Level: v.level,
-		AMR: v.amr, AuthTime: v.authTime, Method: Method,
+		AMR: v.amr, AuthTime: p.inOurTime(&st, v.authTime), Method: Method,
 		GivenName: v.givenName, FamilyName: v.familyName, BirthDate: v.birthDate,
 	}
 	next, err := p.fin.Finish(w, r, st.Attempt, res)
@@ -278,6 +278,28 @@ func (p *Provider) stale(st *loginState, authTime time.Time) string {
 		return "the request's max_age"
 	}
 	return ""
+}
+
+// inOurTime is the upstream's authTime for the login st in this node's
+// time. An upstream's clock may be off by up to Timeouts.Leeway, which
+// the checks allow. An auth_time after now is reported as now: it would
+// otherwise go to the relying party in the future. And when the request
+// asked for a new login or one within a max_age, an authentication the
+// upstream dates within the leeway before the request was sent, which
+// stale takes as new, is reported as made then: passed on as it is, it
+// would look older than the relying party's request to the
+// authorization endpoint, which would send the person to log in again,
+// and again. Otherwise an earlier auth_time is the upstream's session,
+// as it says.
+func (p *Provider) inOurTime(st *loginState, authTime time.Time) time.Time {
+	started, now := time.Unix(st.Started, 0), p.now()
+	switch {
+	case (p.fresh(st) || st.MaxAge > 0) && authTime.Before(started) && !authTime.Add(p.t.Leeway).Before(started):
+		return started
+	case authTime.After(now):
+		return now
+	}
+	return authTime
 }
 
 // checker checks the ID token of the login st; auth_time is required

@@ -218,7 +218,14 @@
 //     and than that max_age (§3.1.3.7 item 13) is "stale_auth_time", as
 //     the authorization endpoint would not take the session for the
 //     request and the person would be sent round again. Otherwise an ID
-//     token without auth_time is taken as a login at its iat.
+//     token without auth_time is taken as a login at its iat. The time
+//     reported is this node's, as far as the leeway allows telling: an
+//     auth_time after now is reported as now, and, for a request that
+//     asked for a new login or a max_age, one within Timeouts.Leeway
+//     before the request was sent as that moment (the upstream's clock
+//     is behind), so that the new login does not look older than the
+//     relying party's request, which would send the person round to log
+//     in again and again.
 //   - Every exchange is bounded: Timeouts.Request for discovery, JWKS
 //     and PAR, Timeouts.Token for the code exchange ("timeout"); sizes
 //     of what the upstream returns are capped. None is cut short when
@@ -231,6 +238,14 @@
 // started it (for example when a phone's eID app opens the link in its
 // own browser) is refused; the person starts again from the relying
 // party.
+//
+// A node whose flow state is full (store.ErrFull: a flood of starts, or
+// more logins than it may hold; ADR 10, 24) answers a start with a page
+// saying too many people are logging in and to try again in a minute
+// (503, Retry-After 60), as the passkey ceremonies do: the login stays
+// the broker's, nothing is logged or audited (a flood would fill both),
+// and nothing is pushed to the upstream, since the record of whom the
+// state is issued to is stored before any push.
 //
 // A store that cannot be reached or is overloaded (store.Unavailable) is
 // not the upstream's failure, and fails nothing at the broker: the person

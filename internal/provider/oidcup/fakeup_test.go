@@ -81,6 +81,8 @@ type fakeUpstream struct {
 	// parDelay delays its answer.
 	parStatus int
 	parDelay  time.Duration
+	// onPAR, if set, runs when a pushed request arrives.
+	onPAR func()
 	// parRefusesHint makes the PAR endpoint refuse a request with a
 	// login_hint as invalid_request, as an upstream that does not know
 	// the person it names would.
@@ -264,8 +266,11 @@ func (f *fakeUpstream) par(w http.ResponseWriter, r *http.Request) {
 	defer f.parCalls.Add(1)
 	_ = r.ParseForm()
 	f.mu.Lock()
-	delay := f.parDelay
+	delay, on := f.parDelay, f.onPAR
 	f.mu.Unlock()
+	if on != nil {
+		on()
+	}
 	time.Sleep(delay)
 	f.mu.Lock()
 	defer f.mu.Unlock()

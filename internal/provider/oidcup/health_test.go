@@ -322,7 +322,8 @@ func TestBrowserGoneNotCountedAsOutage(t *testing.T) {
 		{name: "pushing the request", configure: func(c *Config) { c.UsePAR = true },
 			hangUp: func(t *testing.T, bk *brokered) {
 				ctx, cancel := context.WithCancel(t.Context())
-				cancel() // gone before the upstream answers
+				// Gone while the upstream works on the push.
+				bk.f.with(func(f *fakeUpstream) { f.onPAR = cancel })
 				bk.v.mux.ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(ctx, http.MethodGet, bk.startURL(), nil))
 			},
 			calls: func(f *fakeUpstream) int64 { return f.parCalls.Load() }},

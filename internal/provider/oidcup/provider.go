@@ -297,20 +297,37 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 		p.failStart(w, r, a, p.nodeFailure(ReasonInternal, "%v", err))
 		return
 	}
+	e := p.takePrepared(ctx, a, m)
+	var sec secrets
+	if e != nil {
+		sec = e.secrets
+	} else if sec, err = p.newSecrets(); err != nil {
+		p.failStart(w, r, a, p.nodeFailure(ReasonInternal, "%v", err))
+		return
+	}
+	sum := sha256.Sum256([]byte(browser))
+	until := p.now().Add(p.t.Login)
+	// First to whom, then the login: a login is never stored without
+	// the record that tells its callbacks apart. The first before any
+	// push: a node that cannot keep a login, its memory full, asks
+	// nothing of the upstream. (A push that fails leaves it to expire.)
+	is, err := json.Marshal(issued{Browser: sum[:], Locale: a.Locale})
+	if err == nil {
+		err = p.chal.PutChallenge(ctx, p.stateKey(sec.state), is, until)
+	}
+	if err != nil {
+		p.notKept(w, r, a, err)
+		return
+	}
 	var (
-		sec    secrets
 		params url.Values
 		pushed bool
 	)
-	if e := p.takePrepared(ctx, a, m); e != nil {
+	if e != nil {
 		// RFC 9126 §4: only client_id and request_uri go in the front
 		// channel.
-		sec, params, pushed = e.secrets, url.Values{"client_id": {p.cfg.ClientID}, "request_uri": {e.requestURI}}, true
+		params, pushed = url.Values{"client_id": {p.cfg.ClientID}, "request_uri": {e.requestURI}}, true
 	} else {
-		if sec, err = p.newSecrets(); err != nil {
-			p.failStart(w, r, a, p.nodeFailure(ReasonInternal, "%v", err))
-			return
-		}
 		params = p.authParams(a, sec)
 		// RFC 9126 §5: an upstream that requires PAR gets every request
 		// pushed; others when the configuration asks.
@@ -337,36 +354,55 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 			params, pushed = url.Values{"client_id": {p.cfg.ClientID}, "request_uri": {requestURI}}, true
 		}
 	}
-	sum := sha256.Sum256([]byte(browser))
-	until := p.now().Add(p.t.Login)
-	is, err := json.Marshal(issued{Browser: sum[:], Locale: a.Locale})
-	if err == nil {
-		// First to whom, then the login: a login is never stored without
-		// the record that tells its callbacks apart.
-		err = p.chal.PutChallenge(ctx, p.stateKey(sec.state), is, until)
-	}
-	var st []byte
-	if err == nil {
-		st, err = json.Marshal(loginState{Provider: p.cfg.ID, Attempt: a.ID, Nonce: sec.nonce, Verifier: sec.verifier, Locale: a.Locale,
-			Started: p.now().Unix(), Fresh: a.Fresh, MaxAge: maxAgeSeconds(a), Pushed: pushed})
-	}
+	st, err := json.Marshal(loginState{Provider: p.cfg.ID, Attempt: a.ID, Nonce: sec.nonce, Verifier: sec.verifier, Locale: a.Locale,
+		Started: p.now().Unix(), Fresh: a.Fresh, MaxAge: maxAgeSeconds(a), Pushed: pushed})
 	if err == nil {
 		err = p.chal.PutChallenge(ctx, p.loginKey(sec.state, browser), st, until)
 	}
-	if store.Unavailable(err) {
-		// Nothing was stored, and the attempt is the broker's still:
-		// the same start works once the store answers, and the upstream
-		// is not to blame.
-		p.refused(ctx, "start", p.stateFailure(ReasonStoreUnavailable, "store login state: %v", err), nil)
-		p.unavailable(w, r, a.Locale, "error.unavailable.next")
-		return
-	}
 	if err != nil {
-		p.failStart(w, r, a, p.stateFailure(provider.ErrorReason(err), "store login state: %v", err))
+		p.notKept(w, r, a, err)
 		return
 	}
 	p.setBrowserCookie(w, browser)
 	http.Redirect(w, r, withParams(m.AuthorizationEndpoint, params), http.StatusSeeOther)
+}
+
+// notKept answers a start whose login state could not be stored. When
+// the store could not be reached (store.Unavailable) nothing was stored,
+// and the attempt is the broker's still: the same start works once the
+// store answers, and the upstream is not to blame. When the node's flow
+// state is full (store.ErrFull: a flood of starts, or more logins than
+// the node may hold; ADR 10, 24), the person is told it is busy and to
+// try again in a minute, as the passkey ceremonies tell them: nothing
+// is failed at the broker, and nothing is logged or audited, since a
+// flood would fill both. Anything else is the node's failure.
+func (p *Provider) notKept(w http.ResponseWriter, r *http.Request, a provider.Attempt, err error) {
+	switch {
+	case store.Unavailable(err):
+		p.refused(r.Context(), "start", p.stateFailure(ReasonStoreUnavailable, "store login state: %v", err), nil)
+		p.unavailable(w, r, a.Locale, "error.unavailable.next")
+	case errors.Is(err, store.ErrFull):
+		p.busy(w, r, a.Locale)
+	default:
+		p.failStart(w, r, a, p.stateFailure(provider.ErrorReason(err), "store login state: %v", err))
+	}
+}
+
+// busyRetry is the Retry-After, in seconds, of a start refused because
+// the node's flow state is full, as the passkey ceremonies answer.
+const busyRetry = 60
+
+// busy tells the person, in locale if set, that too many people are
+// logging in at the node to start another login now (503, Retry-After).
+func (p *Provider) busy(w http.ResponseWriter, r *http.Request, locale string) {
+	w.Header().Set("Retry-After", strconv.Itoa(busyRetry))
+	if p.pages == nil {
+		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+		return
+	}
+	p.pages.Error(w, r, http.StatusServiceUnavailable, p.lang(r, locale), httpx.ErrorPage{
+		Title: "error.busy.title", Message: "error.unavailable.message", Next: "error.unavailable.next",
+	})
 }
 
 // pushes says whether authorization requests to this upstream are pushed

@@ -2,6 +2,7 @@ package oidcup
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/sqlitetest"
 	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/flowmem"
 )
 
 // unavailablePage reports whether the answer is the page for a
@@ -110,5 +112,54 @@ func TestStartStoreUnavailable(t *testing.T) {
 	if n, m := v.fin.counts(); n != 0 || m != 0 {
 		t.Errorf("Finish %d, Fail %d times, want neither", n, m)
 	}
+	loginWorks(t, v, start)
+}
+
+// TestStartWhenFlowStateIsFull: a node whose memory for upstream logins
+// is full (a flood of starts, which anyone with a login's ID can make;
+// ADR 10, 24) tells the person it is busy: 503 "try again in a minute"
+// with Retry-After, as the passkey ceremonies say it. It pushes nothing
+// to the upstream first (a flood must not become one at the eID), fails
+// nothing at the broker (the login is not the person's or the eID's
+// failure, and is not over) and neither logs nor audits it, since a
+// flood would fill both. Once there is room, the same start works.
+func TestStartWhenFlowStateIsFull(t *testing.T) {
+	v := newVarde(t)
+	v.chal = flowmem.Over(v.db, flowmem.New(flowmem.Options{MaxChallenges: 2, Now: v.clock.Now}))
+	f := newFakeUpstream(t, v.clock)
+	f.requirePAR = true
+	v.add(f.config(v, "fake"))
+	// Two starts, left at the upstream, fill it.
+	stay := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for i := range 2 {
+		resp, err := stay.Get(v.startURL("fake", fmt.Sprint("fill-", i), assurance.Substantial, "en", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("start %d: %d", i, resp.StatusCode)
+		}
+	}
+	pushed, events, logged := f.parCalls.Load(), len(v.auditEvents()), len(v.logs.String())
+	start := v.startURL("fake", "a", assurance.Substantial, "en", "")
+	resp, body := newBrowser(t).get(start)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "60" ||
+		!strings.Contains(body, "Too many people") || !strings.Contains(body, "Try again in a minute") {
+		t.Errorf("start with the flow state full: %d, Retry-After %q: %.400s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if n, m := v.fin.counts(); n != 0 || m != 0 {
+		t.Errorf("Finish %d, Fail %d times, want neither", n, m)
+	}
+	if n := f.parCalls.Load(); n != pushed {
+		t.Errorf("%d requests pushed to the upstream for a start that could not be kept", n-pushed)
+	}
+	if n := len(v.auditEvents()); n != events {
+		t.Errorf("%d audit events for a busy node, want none", n-events)
+	}
+	if more := v.logs.String()[logged:]; strings.Contains(more, "level=WARN") || strings.Contains(more, "level=ERROR") {
+		t.Errorf("a busy node logged:\n%s", more)
+	}
+	v.clock.Add(DefaultLoginTimeout + time.Second)
 	loginWorks(t, v, start)
 }

@@ -341,7 +341,7 @@ func Cost(r *store.AuthRequest) int {
 	)
 	n := record
 	for _, s := range []string{r.ID, r.ClientID, r.RedirectURI, r.State, r.Nonce, r.CodeChallenge,
-		r.CodeChallengeMethod, r.ResponseMode, r.LoginHint, r.ProviderHint, r.DPoPJKT, r.HintSubject} {
+		r.CodeChallengeMethod, r.ResponseMode, r.LoginHint, r.ProviderHint, r.DPoPJKT, r.HintSubject, r.Browser} {
 		n += allocated(len(s))
 	}
 	for _, l := range [][]string{r.Scope, r.Prompt, r.ACRValues, r.UILocales} {
@@ -435,7 +435,7 @@ func (m *Mem) GetAuthRequest(_ context.Context, id string, now time.Time) (*stor
 }
 
 // UseAuthRequest implements store.AuthRequests.
-func (m *Mem) UseAuthRequest(_ context.Context, id string, expiresAt, now time.Time) error {
+func (m *Mem) UseAuthRequest(_ context.Context, id, browser string, expiresAt, now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.requests[id]
@@ -447,7 +447,11 @@ func (m *Mem) UseAuthRequest(_ context.Context, id string, expiresAt, now time.T
 	case r.Used:
 		return fmt.Errorf("use auth request: %w", store.ErrConflict)
 	}
-	r.Used, r.ExpiresAt = true, stored(expiresAt)
+	// In place, so that its client's cost of pushed requests takes in
+	// the browser's binding: a login under way needs no room for it.
+	used := *r
+	used.Used, used.ExpiresAt, used.Browser = true, stored(expiresAt), browser
+	m.putRequest(&used, r)
 	return nil
 }
 
@@ -732,7 +736,7 @@ func cloneCode(a *store.AuthCode) *store.AuthCode {
 func ownRequest(r *store.AuthRequest) *store.AuthRequest {
 	c := cloneRequest(r)
 	for _, s := range []*string{&c.ID, &c.ClientID, &c.RedirectURI, &c.State, &c.Nonce, &c.CodeChallenge,
-		&c.CodeChallengeMethod, &c.ResponseMode, &c.LoginHint, &c.ProviderHint, &c.DPoPJKT, &c.HintSubject} {
+		&c.CodeChallengeMethod, &c.ResponseMode, &c.LoginHint, &c.ProviderHint, &c.DPoPJKT, &c.HintSubject, &c.Browser} {
 		*s = strings.Clone(*s)
 	}
 	for _, l := range [][]string{c.Scope, c.Prompt, c.ACRValues, c.UILocales} {

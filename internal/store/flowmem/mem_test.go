@@ -249,7 +249,42 @@ func request(id string, now time.Time) *store.AuthRequest {
 		ID: id, ClientID: "client-0123456789", RedirectURI: "https://rp.example.com/callback",
 		Scope: []string{"openid", "profile"}, State: strings.Repeat("s", 43), Nonce: strings.Repeat("n", 43),
 		CodeChallenge: strings.Repeat("c", 43), CodeChallengeMethod: "S256", ResponseMode: "query",
-		MaxAge: -1, CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+		MaxAge: -1, Browser: strings.Repeat("b", 43), CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+	}
+}
+
+// A pushed request that is used is bound to the browser that used it
+// (ADR 48), and its client's pushed requests then cost what they keep
+// with the binding: a client cannot keep more than its bound by
+// pushing requests and having them used.
+func TestUsedPushedRequestCountsItsBinding(t *testing.T) {
+	ctx := t.Context()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	pushed := func(id string) *store.AuthRequest {
+		r := request(id, now)
+		r.Pushed, r.Browser = true, ""
+		return r
+	}
+	used := pushed("a")
+	used.Used, used.Browser = true, strings.Repeat("b", 43)
+	m := flowmem.New(flowmem.Options{MaxPushedBytes: flowmem.Cost(used) + flowmem.Cost(pushed("b")) - 1, Now: func() time.Time { return now }})
+	if err := m.CreateAuthRequest(ctx, pushed("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.UseAuthRequest(ctx, "a", used.Browser, now.Add(time.Hour), now); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.GetAuthRequest(ctx, "a", now); err != nil || got.Browser != used.Browser {
+		t.Fatalf("used request: %+v, %v", got, err)
+	}
+	if err := m.CreateAuthRequest(ctx, pushed("b")); !errors.Is(err, flowmem.ErrFull) {
+		t.Errorf("a push beyond the client's bound, counting the binding: %v, want ErrFull", err)
+	}
+	if err := m.DeleteAuthRequest(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.CreateAuthRequest(ctx, pushed("b")); err != nil {
+		t.Errorf("a push once the used request is gone: %v", err)
 	}
 }
 

@@ -61,8 +61,8 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string, now time.Time) (*
 }
 
 // UseAuthRequest implements store.AuthRequests.
-func (s *Store) UseAuthRequest(ctx context.Context, id string, expiresAt, now time.Time) error {
-	return s.mem.UseAuthRequest(ctx, id, expiresAt, now)
+func (s *Store) UseAuthRequest(ctx context.Context, id, browser string, expiresAt, now time.Time) error {
+	return s.mem.UseAuthRequest(ctx, id, browser, expiresAt, now)
 }
 
 // UpdateAuthRequest implements store.AuthRequests.

@@ -14,7 +14,7 @@ import (
 
 const authRequestCols = "id, client_id, redirect_uri, scope, state, nonce, code_challenge, " +
 	"code_challenge_method, response_mode, prompt, max_age, acr_values, ui_locales, login_hint, " +
-	"pushed, used, created_at, expires_at, provider_hint, dpop_jkt, hint_subject"
+	"pushed, used, created_at, expires_at, provider_hint, dpop_jkt, hint_subject, browser"
 
 // authRequestArgs lists r's columns with the ID first (for INSERT) or
 // last (for UPDATE ... WHERE id = ?).
@@ -23,7 +23,7 @@ func authRequestArgs(r *store.AuthRequest, idLast bool) []any {
 		r.ClientID, r.RedirectURI, encodeStrings(r.Scope), r.State, r.Nonce, r.CodeChallenge,
 		r.CodeChallengeMethod, r.ResponseMode, encodeStrings(r.Prompt), int64(r.MaxAge),
 		encodeStrings(r.ACRValues), encodeStrings(r.UILocales), r.LoginHint, boolInt(r.Pushed),
-		boolInt(r.Used), micros(r.CreatedAt), micros(r.ExpiresAt), r.ProviderHint, r.DPoPJKT, r.HintSubject,
+		boolInt(r.Used), micros(r.CreatedAt), micros(r.ExpiresAt), r.ProviderHint, r.DPoPJKT, r.HintSubject, r.Browser,
 	}
 	if idLast {
 		return append(args, r.ID)
@@ -39,7 +39,7 @@ func scanAuthRequest(s scanner) (*store.AuthRequest, error) {
 	)
 	err := s.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &scope, &r.State, &r.Nonce, &r.CodeChallenge,
 		&r.CodeChallengeMethod, &r.ResponseMode, &prompt, &maxAge, &acr, &locales, &r.LoginHint,
-		&r.Pushed, &r.Used, &created, &expires, &r.ProviderHint, &r.DPoPJKT, &r.HintSubject)
+		&r.Pushed, &r.Used, &created, &expires, &r.ProviderHint, &r.DPoPJKT, &r.HintSubject, &r.Browser)
 	if err != nil {
 		return nil, err
 	}
@@ -113,11 +113,11 @@ func (db *DB) UpdateAuthRequest(ctx context.Context, r *store.AuthRequest) error
 
 // UseAuthRequest implements store.AuthRequests: one conditional UPDATE,
 // so of two concurrent uses exactly one succeeds.
-func (db *DB) UseAuthRequest(ctx context.Context, id string, expiresAt, now time.Time) error {
+func (db *DB) UseAuthRequest(ctx context.Context, id, browser string, expiresAt, now time.Time) error {
 	if db.unmatchable(id) {
 		return fmt.Errorf("use auth request: %w", store.ErrNotFound)
 	}
-	n, err := db.execThen(ctx, func(int64) { db.authReqs.drop(id) }, db.st.useAuthRequest, micros(expiresAt), id, micros(now))
+	n, err := db.execThen(ctx, func(int64) { db.authReqs.drop(id) }, db.st.useAuthRequest, micros(expiresAt), browser, id, micros(now))
 	if err != nil {
 		return fmt.Errorf("use auth request: %w", err)
 	}

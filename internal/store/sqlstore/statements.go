@@ -139,7 +139,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.insertAuthRequest, w, insertSQL("auth_requests", authRequestCols)},
 		{&db.st.getAuthRequest, r, "SELECT " + authRequestCols + " FROM auth_requests WHERE id = ? AND expires_at > ?"},
 		{&db.st.updateAuthRequest, w, updateSQL("auth_requests", "id", authRequestCols)},
-		{&db.st.useAuthRequest, w, "UPDATE auth_requests SET used = 1, expires_at = ? WHERE id = ? AND pushed = 1 AND used = 0 AND expires_at > ?"},
+		{&db.st.useAuthRequest, w, "UPDATE auth_requests SET used = 1, expires_at = ?, browser = ? WHERE id = ? AND pushed = 1 AND used = 0 AND expires_at > ?"},
 		{&db.st.deleteAuthRequest, w, "DELETE FROM auth_requests WHERE id = ?"},
 
 		{&db.st.putChallenge, w, upsertSQL("challenges", "id", "id, data, expires_at")},

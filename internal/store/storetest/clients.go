@@ -325,7 +325,7 @@ func testClients(t *testing.T, s store.Store) {
 		}
 		request("r-pushed", "ending")
 		request("r-started", "ending")
-		wantErr(t, "UseAuthRequest", s.UseAuthRequest(ctx, "r-started", now.Add(10*time.Minute), now), nil)
+		wantErr(t, "UseAuthRequest", s.UseAuthRequest(ctx, "r-started", "browser", now.Add(10*time.Minute), now), nil)
 		request("r-staying", "other")
 		code("c-going", "ending")
 		code("c-redeemed", "ending")
@@ -342,7 +342,7 @@ func testClients(t *testing.T, s store.Store) {
 			_, err := s.GetAuthRequest(ctx, id, now)
 			wantErr(t, "GetAuthRequest "+id, err, store.ErrNotFound)
 		}
-		wantErr(t, "UseAuthRequest r-pushed", s.UseAuthRequest(ctx, "r-pushed", now.Add(10*time.Minute), now), store.ErrNotFound)
+		wantErr(t, "UseAuthRequest r-pushed", s.UseAuthRequest(ctx, "r-pushed", "browser", now.Add(10*time.Minute), now), store.ErrNotFound)
 		next := fullAuthCode(t, "c-next")
 		next.ClientID = "ending"
 		wantErr(t, "CreateAuthCodeForRequest r-started", s.CreateAuthCodeForRequest(ctx, next, "r-started"), store.ErrNotFound)

@@ -34,6 +34,7 @@ func fullAuthRequest(t *testing.T, id string) *store.AuthRequest {
 		ProviderHint:        "any",
 		DPoPJKT:             "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 		HintSubject:         "sub-" + id,
+		Browser:             "browser-" + id,
 		Pushed:              true,
 		Used:                false,
 		CreatedAt:           now.In(z.la),
@@ -141,31 +142,44 @@ func testAuthRequests(t *testing.T, s store.Store) {
 
 	t.Run("use pushed", func(t *testing.T) {
 		r := fullAuthRequest(t, "ar-use")
-		r.Pushed, r.Used = true, false
+		// Pushed, it meets no browser until it is used (ADR 48).
+		r.Pushed, r.Used, r.Browser = true, false, ""
 		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
 		later := r.ExpiresAt.Add(10 * time.Minute)
-		wantErr(t, "UseAuthRequest", s.UseAuthRequest(ctx, r.ID, later, now), nil)
+		wantErr(t, "UseAuthRequest", s.UseAuthRequest(ctx, r.ID, "browser-used", later, now), nil)
 		got, err := s.GetAuthRequest(ctx, r.ID, now)
 		wantErr(t, "GetAuthRequest", err, nil)
-		r.Used, r.ExpiresAt = true, later
+		r.Used, r.ExpiresAt, r.Browser = true, later, "browser-used"
 		same(t, "used auth request", r, got)
-		wantErr(t, "UseAuthRequest again", s.UseAuthRequest(ctx, r.ID, later, now), store.ErrConflict)
-		wantErr(t, "UseAuthRequest unknown", s.UseAuthRequest(ctx, "never", later, now), store.ErrNotFound)
-		wantErr(t, "UseAuthRequest expired", s.UseAuthRequest(ctx, r.ID, later, later), store.ErrNotFound)
+		wantErr(t, "UseAuthRequest again", s.UseAuthRequest(ctx, r.ID, "browser-other", later, now), store.ErrConflict)
+		if got, err := s.GetAuthRequest(ctx, r.ID, now); err != nil {
+			t.Error(err)
+		} else if got.Browser != "browser-used" {
+			t.Errorf("after a second use: browser %q, want the first use's", got.Browser)
+		}
+		wantErr(t, "UseAuthRequest unknown", s.UseAuthRequest(ctx, "never", "browser-used", later, now), store.ErrNotFound)
+		wantErr(t, "UseAuthRequest expired", s.UseAuthRequest(ctx, r.ID, "browser-used", later, later), store.ErrNotFound)
 		front := fullAuthRequest(t, "ar-front")
 		front.Pushed, front.Used = false, false
 		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, front), nil)
-		wantErr(t, "UseAuthRequest not pushed", s.UseAuthRequest(ctx, front.ID, later, now), store.ErrNotFound)
+		wantErr(t, "UseAuthRequest not pushed", s.UseAuthRequest(ctx, front.ID, "browser-used", later, now), store.ErrNotFound)
 	})
 
 	t.Run("concurrent use", func(t *testing.T) {
 		r := fullAuthRequest(t, "ar-use-race")
-		r.Pushed, r.Used = true, false
+		r.Pushed, r.Used, r.Browser = true, false, ""
 		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
-		errs := race(contenders, func(int) error {
-			return s.UseAuthRequest(ctx, r.ID, r.ExpiresAt.Add(time.Minute), now)
+		errs := race(contenders, func(i int) error {
+			return s.UseAuthRequest(ctx, r.ID, "browser-"+strconv.Itoa(i), r.ExpiresAt.Add(time.Minute), now)
 		})
-		oneWinner(t, errs, store.ErrConflict)
+		// The request is bound to the browser of the use that won.
+		if i := oneWinner(t, errs, store.ErrConflict); i >= 0 {
+			if got, err := s.GetAuthRequest(ctx, r.ID, now); err != nil {
+				t.Error(err)
+			} else if got.Browser != "browser-"+strconv.Itoa(i) {
+				t.Errorf("bound to %q, want the winner's browser-%d", got.Browser, i)
+			}
+		}
 	})
 }
 

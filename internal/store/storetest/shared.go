@@ -177,11 +177,16 @@ func sharedRecords(t *testing.T, a, b store.Store) {
 	if err := a.CreateAuthRequest(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.UseAuthRequest(ctx, r.ID, now.Add(time.Minute), now); err != nil {
+	if err := b.UseAuthRequest(ctx, r.ID, "browser-b", now.Add(time.Minute), now); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.UseAuthRequest(ctx, r.ID, now.Add(time.Minute), now); !errors.Is(err, store.ErrConflict) {
+	if err := a.UseAuthRequest(ctx, r.ID, "browser-a", now.Add(time.Minute), now); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("a pushed request used at node b was used again at node a: %v", err)
+	}
+	if got, err := a.GetAuthRequest(ctx, r.ID, now); err != nil {
+		t.Error(err)
+	} else if got.Browser != "browser-b" {
+		t.Errorf("node a reads a request node b used as bound to %q, want node b's browser", got.Browser)
 	}
 }
 

@@ -30,7 +30,7 @@ func testNotText(t *testing.T, s store.Store) {
 			{"GetPersonByIdentifier scheme", second(s.GetPersonByIdentifier(ctx, k, "x"))},
 			{"GetPersonByIdentifier value", second(s.GetPersonByIdentifier(ctx, "no:fnr", k))},
 			{"GetAuthRequest", second(s.GetAuthRequest(ctx, k, now))},
-			{"UseAuthRequest", s.UseAuthRequest(ctx, k, now.Add(60e9), now)},
+			{"UseAuthRequest", s.UseAuthRequest(ctx, k, k, now.Add(60e9), now)},
 			{"TakeChallenge", second(s.TakeChallenge(ctx, k, now))},
 			{"GetSession", second(s.GetSession(ctx, k, now))},
 			{"AddSessionClient", s.AddSessionClient(ctx, k, "c", nil)},
