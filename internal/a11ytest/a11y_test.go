@@ -1,6 +1,7 @@
 package a11ytest_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -51,7 +52,8 @@ var failing = map[string]bool{"serious": true, "critical": true}
 // else and after stopping a service's access, the pages of older
 // activity, the logout confirmation and the logged-out page — in every language, and runs axe-core's WCAG
 // 2.2 A/AA rules on each. Any serious or critical violation fails, with
-// the rule, its help text and the elements it found. Each page is also
+// the rule, its help text and the elements it found. A page a person is
+// sent back to with an error starts with the focus on that error. Each page is also
 // laid out at 320 CSS pixels (WCAG 1.4.10 Reflow, which axe does not
 // check): nothing outside a data table may stick out to the right.
 func TestPagesWCAG(t *testing.T) {
@@ -78,23 +80,28 @@ func TestPagesWCAG(t *testing.T) {
 			name, path string
 			status     int
 			ready      string // an element only the expected page has
+			// focus starts the element that has the focus once the page
+			// has loaded: an error a person was sent back with, before
+			// they go on (WCAG 3.3.1, 2.4.3); "" for the page's start.
+			focus string
 		}{
-			{"login", "/login?" + q(lang, "req", req), 200, "#provider-passkey"},
-			{"login with error", "/login?" + q(lang, "req", req, "err", "failed"), 200, ".notice .error"},
-			{"passkey login", "/passkey/login?" + q(lang, "attempt", req), 200, ceremony("login")},
-			{"enrolment", "/passkey/enrol?" + q(lang, "attempt", req), 200, ceremony("enrol")},
-			{"recovery", "/passkey/recover?" + q(lang, "attempt", req), 200, "#code"},
-			{"cancel", "/authorize/cancel?" + q(lang, "req", req), 200, "#cancel"},
-			{"no way to log in", "/login?" + q(lang, "req", unreachable), 503, "#cancel"},
-			{"unknown request", "/login?" + q(lang, "req", "unknown"), 400, "#support"},
-			{"not found", "/no-such-page?" + q(lang), 404, "#support"},
-			{"logged out", "/logout?" + q(lang), 200, "main h1"},
+			{"login", "/login?" + q(lang, "req", req), 200, "#provider-passkey", ""},
+			{"login with error", "/login?" + q(lang, "req", req, "err", "failed"), 200, ".notice .error", `<div class="notice" role="alert"`},
+			{"passkey login", "/passkey/login?" + q(lang, "attempt", req), 200, ceremony("login"), ""},
+			{"enrolment", "/passkey/enrol?" + q(lang, "attempt", req), 200, ceremony("enrol"), ""},
+			{"recovery", "/passkey/recover?" + q(lang, "attempt", req), 200, "#code", ""},
+			{"cancel", "/authorize/cancel?" + q(lang, "req", req), 200, "#cancel", `<button type="submit" id="cancel"`},
+			{"no way to log in", "/login?" + q(lang, "req", unreachable), 503, "#cancel", ""},
+			{"unknown request", "/login?" + q(lang, "req", "unknown"), 400, "#support", ""},
+			{"not found", "/no-such-page?" + q(lang), 404, "#support", ""},
+			{"logged out", "/logout?" + q(lang), 200, "main h1", ""},
 		}
 		for _, p := range pages {
 			t.Run(lang+"/"+p.name, func(t *testing.T) {
 				b.visit(t, n.issuer+p.path, p.status)
 				b.audit(t, lang, p.ready)
 				b.errorTitle(t, lang, p.ready == ".notice .error")
+				b.focusOn(t, cmp.Or(p.focus, "<body"))
 				b.helpLast(t)
 				b.skipLink(t)
 			})
