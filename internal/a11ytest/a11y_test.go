@@ -156,7 +156,10 @@ func TestPagesWCAG(t *testing.T) {
 				chromedp.Click(ceremony("enrol")),
 			)
 			b.until(t, `location.pathname === "/passkey/enrolled" && document.querySelector("code.codes") !== null`)
-			t.Run("recovery codes", func(t *testing.T) { b.audit(t, lang, "code.codes") })
+			t.Run("recovery codes", func(t *testing.T) {
+				b.audit(t, lang, "code.codes")
+				b.focusWalk(t)
+			})
 
 			b.do(t, "continue", chromedp.Click(`form[action="/passkey/enrolled/continue"] button`))
 			b.until(t, `location.pathname === "/account" && document.querySelector("table") !== null`)
@@ -172,6 +175,7 @@ func TestPagesWCAG(t *testing.T) {
 				b.helpLast(t)
 				b.placeholders(t)
 				b.scrollsInPlace(t)
+				b.focusWalk(t)
 			})
 
 			// More activity than the account page lists: it links to
@@ -186,6 +190,7 @@ func TestPagesWCAG(t *testing.T) {
 				b.targets(t)
 				b.helpLast(t)
 				b.skipLink(t)
+				b.focusWalk(t)
 			})
 			b.do(t, "newer activity", chromedp.Click(`#newer`))
 			b.until(t, `location.pathname === "/account/activity" && document.querySelector("#older") !== null`)
@@ -233,6 +238,7 @@ func TestPagesWCAG(t *testing.T) {
 				b.helpLast(t)
 				b.targets(t)
 				b.focusOn(t, "<h1")
+				b.focusWalk(t)
 			})
 			if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(() => {
 				const f = document.querySelector("#passkey-name");
@@ -906,6 +912,7 @@ func (b *browser) asks(t *testing.T, lang, name, path, action string) {
 		b.errorTitle(t, lang, false)
 		b.helpLast(t)
 		b.focusOn(t, "<h1")
+		b.focusWalk(t)
 	})
 }
 
