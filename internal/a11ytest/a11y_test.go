@@ -116,6 +116,8 @@ func TestPagesWCAG(t *testing.T) {
 			b.until(t, `document.querySelector("#code-error") !== null`)
 			b.audit(t, lang, "#code-error")
 			b.errorTitle(t, lang, true)
+			// The field, which the error describes, has the focus.
+			b.focusOn(t, `<input type="text" id="code"`)
 			// WCAG 3.3.7: the code comes back in the field, to be
 			// corrected rather than typed again from the start.
 			got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("#code").value`))
