@@ -161,6 +161,7 @@ func TestPagesWCAG(t *testing.T) {
 			t.Run("recovery codes", func(t *testing.T) {
 				b.audit(t, lang, "code.codes")
 				b.focusWalk(t)
+				b.spacedText(t)
 			})
 
 			b.do(t, "continue", chromedp.Click(`form[action="/passkey/enrolled/continue"] button`))
@@ -178,6 +179,7 @@ func TestPagesWCAG(t *testing.T) {
 				b.placeholders(t)
 				b.scrollsInPlace(t)
 				b.focusWalk(t)
+				b.spacedText(t)
 			})
 
 			// More activity than the account page lists: it links to
@@ -193,6 +195,7 @@ func TestPagesWCAG(t *testing.T) {
 				b.helpLast(t)
 				b.skipLink(t)
 				b.focusWalk(t)
+				b.spacedText(t)
 			})
 			b.do(t, "newer activity", chromedp.Click(`#newer`))
 			b.until(t, `location.pathname === "/account/activity" && document.querySelector("#older") !== null`)
@@ -241,6 +244,7 @@ func TestPagesWCAG(t *testing.T) {
 				b.targets(t)
 				b.focusOn(t, "<h1")
 				b.focusWalk(t)
+				b.spacedText(t)
 			})
 			if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(() => {
 				const f = document.querySelector("#passkey-name");
@@ -915,6 +919,7 @@ func (b *browser) asks(t *testing.T, lang, name, path, action string) {
 		b.helpLast(t)
 		b.focusOn(t, "<h1")
 		b.focusWalk(t)
+		b.spacedText(t)
 	})
 }
 

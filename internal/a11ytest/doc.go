@@ -10,7 +10,8 @@
 // fails on any violation axe rates serious or critical, and on content
 // that does not reflow at 320 CSS pixels (WCAG 1.4.10), which axe does
 // not check, nor does it walk a page with the Tab key, which
-// focus_test.go does, looking at the focus ring at every stop. The
+// focus_test.go does, looking at the focus ring at every stop, nor
+// space text out as WCAG 1.4.12 allows, which spacing_test.go does. The
 // status pages must also carry no script. axe-core is
 // pinned in third_party/axe and installed by scripts/ensure-axe.sh
 // (`make axe`, part of `make test`). Without Chromium or axe-core the test

@@ -181,9 +181,5 @@ func TestFocusWalkFindsProblems(t *testing.T) {
 // reads (WCAG 2.4.3, 2.4.7, 2.4.11, 1.4.11), on a wide screen and at 320
 // CSS px. The pages of the account are walked in TestPagesWCAG.
 func TestKeyboardFocus(t *testing.T) {
-	requireBrowserTests(t)
-	b := newBrowser(t, chromiumPath(t), axeSource(t))
-	n := startNode(t)
-	req := n.pendingRequest(t)
-	b.eachPlainPage(t, n, req, b.focusWalk)
+	checkPlainPages(t, (*browser).focusWalk)
 }

@@ -33,23 +33,24 @@ const smallTargets = `(() => {
 // radio buttons too. axe checks only part of
 // this criterion.
 func TestTargetSize(t *testing.T) {
+	checkPlainPages(t, (*browser).targets)
+}
+
+// checkPlainPages starts a node and a browser and opens each of
+// plainPages in every language, as a subtest named by its language and
+// page, and runs check on it.
+func checkPlainPages(t *testing.T, check func(*browser, *testing.T)) {
+	t.Helper()
 	requireBrowserTests(t)
 	b := newBrowser(t, chromiumPath(t), axeSource(t))
 	n := startNode(t)
 	req := n.pendingRequest(t)
-	b.eachPlainPage(t, n, req, b.targets)
-}
-
-// eachPlainPage opens each of plainPages in every language, as a subtest
-// named by its language and page, and runs check on it.
-func (b *browser) eachPlainPage(t *testing.T, n *node, req string, check func(*testing.T)) {
-	t.Helper()
 	for _, l := range app.Languages {
 		for _, p := range plainPages(l.Tag, req) {
 			t.Run(l.Tag+"/"+p.name, func(t *testing.T) {
 				b.visit(t, n.issuer+p.path, p.status)
 				b.do(t, "wait for "+p.ready, chromedp.WaitVisible(p.ready))
-				check(t)
+				check(b, t)
 			})
 		}
 	}
