@@ -796,6 +796,9 @@ func (b *browser) audit(t *testing.T, lang, ready string) {
 	}
 	t.Logf("axe %s at %s: %d rules passed, %d violations", res.Version, loc, res.Passes, len(res.Violations))
 	b.reflow(t, loc)
+	if lang == "en" {
+		b.partsInEnglish(t)
+	}
 }
 
 // helpAfter lists what follows the help desk in <main>, other than
