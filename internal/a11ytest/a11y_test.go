@@ -162,6 +162,7 @@ func TestPagesWCAG(t *testing.T) {
 				b.audit(t, lang, "code.codes")
 				b.focusWalk(t)
 				b.spacedText(t)
+				b.largeText(t)
 			})
 
 			b.do(t, "continue", chromedp.Click(`form[action="/passkey/enrolled/continue"] button`))
@@ -180,6 +181,7 @@ func TestPagesWCAG(t *testing.T) {
 				b.scrollsInPlace(t)
 				b.focusWalk(t)
 				b.spacedText(t)
+				b.largeText(t)
 			})
 
 			// More activity than the account page lists: it links to
@@ -196,6 +198,7 @@ func TestPagesWCAG(t *testing.T) {
 				b.skipLink(t)
 				b.focusWalk(t)
 				b.spacedText(t)
+				b.largeText(t)
 			})
 			b.do(t, "newer activity", chromedp.Click(`#newer`))
 			b.until(t, `location.pathname === "/account/activity" && document.querySelector("#older") !== null`)
@@ -245,6 +248,7 @@ func TestPagesWCAG(t *testing.T) {
 				b.focusOn(t, "<h1")
 				b.focusWalk(t)
 				b.spacedText(t)
+				b.largeText(t)
 			})
 			if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(() => {
 				const f = document.querySelector("#passkey-name");
@@ -923,6 +927,7 @@ func (b *browser) asks(t *testing.T, lang, name, path, action string) {
 		b.focusOn(t, "<h1")
 		b.focusWalk(t)
 		b.spacedText(t)
+		b.largeText(t)
 	})
 }
 

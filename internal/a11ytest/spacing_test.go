@@ -43,6 +43,22 @@ const clipped = `(() => {
   return out;
 })()`
 
+// lostText lists, at the window's present width, what sticks out of the
+// page to the right outside data tables (overflowing) and the boxes that
+// cut their text off (clipped).
+func (b *browser) lostText(t *testing.T) (wide, cut []string) {
+	t.Helper()
+	res, err := chromedp.Run(b.ctx, chromedp.Evaluate[reflowResult](overflowing))
+	if err != nil {
+		t.Fatalf("measure the page: %v", err)
+	}
+	cut, err = chromedp.Run(b.ctx, chromedp.Evaluate[[]string](clipped))
+	if err != nil {
+		t.Fatalf("look for clipped text: %v", err)
+	}
+	return res.Wide, cut
+}
+
 // spacedText checks WCAG 1.4.12 on the current page: with the text
 // spacing of textSpacing, at the window's width and at 320 CSS px (WCAG
 // 1.4.10), nothing but a data table sticks out to the right and no text
@@ -57,19 +73,12 @@ func (b *browser) spacedText(t *testing.T) {
 	}
 	spacing("true")
 	defer spacing("false")
-	wide, err := chromedp.Run(b.ctx, chromedp.Evaluate[reflowResult](overflowing))
-	if err != nil {
-		t.Fatalf("measure the page: %v", err)
-	}
-	cut, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](clipped))
-	if err != nil {
-		t.Fatalf("look for clipped text: %v", err)
-	}
+	wide, cut := b.lostText(t)
 	narrow := b.measureReflow(t)
 	for _, c := range []struct {
 		width string
 		wide  []string
-	}{{"the window's width", wide.Wide}, {"320 CSS px", narrow.Wide}} {
+	}{{"the window's width", wide}, {"320 CSS px", narrow.Wide}} {
 		if len(c.wide) > 0 {
 			t.Errorf("WCAG 1.4.12 at %s, text spaced, at %s these stick out to the right:\n\t\t%s", loc, c.width, strings.Join(c.wide, "\n\t\t"))
 		}
