@@ -146,6 +146,46 @@ func TestPagesWCAG(t *testing.T) {
 			b.ceremonyError(t)
 		})
 
+		// Fields left empty, or a date of birth half typed, which the
+		// browser's own check would only tell in a bubble of its own
+		// language that goes away: the page says what is wrong in its
+		// own words and keeps saying it, the field marked invalid,
+		// described by the message and focused (WCAG 3.3.1, 3.3.3).
+		for _, tc := range []struct {
+			name   string
+			typing []chromedp.Action[chromedp.Void]
+			field  string
+		}{
+			{"enrolment with the names left empty", nil, "given_name"},
+			{"enrolment with half a date of birth", []chromedp.Action[chromedp.Void]{
+				chromedp.SendKeys(`#given_name`, "Kari"),
+				chromedp.SendKeys(`#family_name`, "Nordmann"),
+				chromedp.SendKeys(`#birth_date`, "01"),
+			}, "birth_date"},
+		} {
+			t.Run(lang+"/"+tc.name, func(t *testing.T) {
+				b.visit(t, n.issuer+"/passkey/enrol?"+q(lang, "attempt", req), 200)
+				b.do(t, "wait for the form", chromedp.WaitVisible(ceremony("enrol")))
+				b.do(t, "type", tc.typing...)
+				b.do(t, "enrol", chromedp.Click(ceremony("enrol")))
+				b.until(t, `document.querySelector(".passkey-ceremony [data-role=message].error") !== null`)
+				got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(() => {
+				  const f = document.getElementById("`+tc.field+`"), m = document.querySelector(".passkey-ceremony [data-role=message]");
+				  if (!m.textContent.trim()) return "no message";
+				  if (f.getAttribute("aria-invalid") !== "true") return "field not marked invalid";
+				  if (!(f.getAttribute("aria-describedby") || "").split(" ").includes(m.id)) return "field not described by the message";
+				  if (document.activeElement !== f) return "focus on " + document.activeElement.outerHTML.slice(0, 60);
+				  return "";
+				})()`))
+				if err != nil || got != "" {
+					t.Errorf("the error about #%s: %s (%v)", tc.field, got, err)
+				}
+				b.audit(t, lang, "[aria-invalid=true]")
+				b.errorTitle(t, lang, true)
+				b.ceremonyError(t)
+			})
+		}
+
 		// A person enrols (a synthetic test person, with Chromium's
 		// virtual authenticator), sees their recovery codes, lands on
 		// the account page logged in, asks for new codes and logs out.
