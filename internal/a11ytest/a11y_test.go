@@ -1,6 +1,7 @@
 package a11ytest_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -51,7 +52,8 @@ var failing = map[string]bool{"serious": true, "critical": true}
 // else and after stopping a service's access, the pages of older
 // activity, the logout confirmation and the logged-out page — in every language, and runs axe-core's WCAG
 // 2.2 A/AA rules on each. Any serious or critical violation fails, with
-// the rule, its help text and the elements it found. Each page is also
+// the rule, its help text and the elements it found. A page a person is
+// sent back to with an error starts with the focus on that error. Each page is also
 // laid out at 320 CSS pixels (WCAG 1.4.10 Reflow, which axe does not
 // check): nothing outside a data table may stick out to the right.
 func TestPagesWCAG(t *testing.T) {
@@ -78,23 +80,28 @@ func TestPagesWCAG(t *testing.T) {
 			name, path string
 			status     int
 			ready      string // an element only the expected page has
+			// focus starts the element that has the focus once the page
+			// has loaded: an error a person was sent back with, before
+			// they go on (WCAG 3.3.1, 2.4.3); "" for the page's start.
+			focus string
 		}{
-			{"login", "/login?" + q(lang, "req", req), 200, "#provider-passkey"},
-			{"login with error", "/login?" + q(lang, "req", req, "err", "failed"), 200, ".notice .error"},
-			{"passkey login", "/passkey/login?" + q(lang, "attempt", req), 200, ceremony("login")},
-			{"enrolment", "/passkey/enrol?" + q(lang, "attempt", req), 200, ceremony("enrol")},
-			{"recovery", "/passkey/recover?" + q(lang, "attempt", req), 200, "#code"},
-			{"cancel", "/authorize/cancel?" + q(lang, "req", req), 200, "#cancel"},
-			{"no way to log in", "/login?" + q(lang, "req", unreachable), 503, "#cancel"},
-			{"unknown request", "/login?" + q(lang, "req", "unknown"), 400, "#support"},
-			{"not found", "/no-such-page?" + q(lang), 404, "#support"},
-			{"logged out", "/logout?" + q(lang), 200, "main h1"},
+			{"login", "/login?" + q(lang, "req", req), 200, "#provider-passkey", ""},
+			{"login with error", "/login?" + q(lang, "req", req, "err", "failed"), 200, ".notice .error", `<div class="notice" role="alert"`},
+			{"passkey login", "/passkey/login?" + q(lang, "attempt", req), 200, ceremony("login"), ""},
+			{"enrolment", "/passkey/enrol?" + q(lang, "attempt", req), 200, ceremony("enrol"), ""},
+			{"recovery", "/passkey/recover?" + q(lang, "attempt", req), 200, "#code", ""},
+			{"cancel", "/authorize/cancel?" + q(lang, "req", req), 200, "#cancel", "<h1"},
+			{"no way to log in", "/login?" + q(lang, "req", unreachable), 503, "#cancel", ""},
+			{"unknown request", "/login?" + q(lang, "req", "unknown"), 400, "#support", ""},
+			{"not found", "/no-such-page?" + q(lang), 404, "#support", ""},
+			{"logged out", "/logout?" + q(lang), 200, "main h1", ""},
 		}
 		for _, p := range pages {
 			t.Run(lang+"/"+p.name, func(t *testing.T) {
 				b.visit(t, n.issuer+p.path, p.status)
 				b.audit(t, lang, p.ready)
 				b.errorTitle(t, lang, p.ready == ".notice .error")
+				b.focusOn(t, cmp.Or(p.focus, "<body"))
 				b.helpLast(t)
 				b.skipLink(t)
 			})
@@ -109,6 +116,8 @@ func TestPagesWCAG(t *testing.T) {
 			b.until(t, `document.querySelector("#code-error") !== null`)
 			b.audit(t, lang, "#code-error")
 			b.errorTitle(t, lang, true)
+			// The field, which the error describes, has the focus.
+			b.focusOn(t, `<input type="text" id="code"`)
 			// WCAG 3.3.7: the code comes back in the field, to be
 			// corrected rather than typed again from the start.
 			got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("#code").value`))
@@ -137,6 +146,46 @@ func TestPagesWCAG(t *testing.T) {
 			b.ceremonyError(t)
 		})
 
+		// Fields left empty, or a date of birth half typed, which the
+		// browser's own check would only tell in a bubble of its own
+		// language that goes away: the page says what is wrong in its
+		// own words and keeps saying it, the field marked invalid,
+		// described by the message and focused (WCAG 3.3.1, 3.3.3).
+		for _, tc := range []struct {
+			name   string
+			typing []chromedp.Action[chromedp.Void]
+			field  string
+		}{
+			{"enrolment with the names left empty", nil, "given_name"},
+			{"enrolment with half a date of birth", []chromedp.Action[chromedp.Void]{
+				chromedp.SendKeys(`#given_name`, "Kari"),
+				chromedp.SendKeys(`#family_name`, "Nordmann"),
+				chromedp.SendKeys(`#birth_date`, "01"),
+			}, "birth_date"},
+		} {
+			t.Run(lang+"/"+tc.name, func(t *testing.T) {
+				b.visit(t, n.issuer+"/passkey/enrol?"+q(lang, "attempt", req), 200)
+				b.do(t, "wait for the form", chromedp.WaitVisible(ceremony("enrol")))
+				b.do(t, "type", tc.typing...)
+				b.do(t, "enrol", chromedp.Click(ceremony("enrol")))
+				b.until(t, `document.querySelector(".passkey-ceremony [data-role=message].error") !== null`)
+				got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(() => {
+				  const f = document.getElementById("`+tc.field+`"), m = document.querySelector(".passkey-ceremony [data-role=message]");
+				  if (!m.textContent.trim()) return "no message";
+				  if (f.getAttribute("aria-invalid") !== "true") return "field not marked invalid";
+				  if (!(f.getAttribute("aria-describedby") || "").split(" ").includes(m.id)) return "field not described by the message";
+				  if (document.activeElement !== f) return "focus on " + document.activeElement.outerHTML.slice(0, 60);
+				  return "";
+				})()`))
+				if err != nil || got != "" {
+					t.Errorf("the error about #%s: %s (%v)", tc.field, got, err)
+				}
+				b.audit(t, lang, "[aria-invalid=true]")
+				b.errorTitle(t, lang, true)
+				b.ceremonyError(t)
+			})
+		}
+
 		// A person enrols (a synthetic test person, with Chromium's
 		// virtual authenticator), sees their recovery codes, lands on
 		// the account page logged in, asks for new codes and logs out.
@@ -149,7 +198,12 @@ func TestPagesWCAG(t *testing.T) {
 				chromedp.Click(ceremony("enrol")),
 			)
 			b.until(t, `location.pathname === "/passkey/enrolled" && document.querySelector("code.codes") !== null`)
-			t.Run("recovery codes", func(t *testing.T) { b.audit(t, lang, "code.codes") })
+			t.Run("recovery codes", func(t *testing.T) {
+				b.audit(t, lang, "code.codes")
+				b.focusWalk(t)
+				b.spacedText(t)
+				b.largeText(t)
+			})
 
 			b.do(t, "continue", chromedp.Click(`form[action="/passkey/enrolled/continue"] button`))
 			b.until(t, `location.pathname === "/account" && document.querySelector("table") !== null`)
@@ -165,6 +219,9 @@ func TestPagesWCAG(t *testing.T) {
 				b.helpLast(t)
 				b.placeholders(t)
 				b.scrollsInPlace(t)
+				b.focusWalk(t)
+				b.spacedText(t)
+				b.largeText(t)
 			})
 
 			// More activity than the account page lists: it links to
@@ -179,6 +236,9 @@ func TestPagesWCAG(t *testing.T) {
 				b.targets(t)
 				b.helpLast(t)
 				b.skipLink(t)
+				b.focusWalk(t)
+				b.spacedText(t)
+				b.largeText(t)
 			})
 			b.do(t, "newer activity", chromedp.Click(`#newer`))
 			b.until(t, `location.pathname === "/account/activity" && document.querySelector("#older") !== null`)
@@ -226,6 +286,9 @@ func TestPagesWCAG(t *testing.T) {
 				b.helpLast(t)
 				b.targets(t)
 				b.focusOn(t, "<h1")
+				b.focusWalk(t)
+				b.spacedText(t)
+				b.largeText(t)
 			})
 			if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(() => {
 				const f = document.querySelector("#passkey-name");
@@ -790,6 +853,9 @@ func (b *browser) audit(t *testing.T, lang, ready string) {
 	}
 	t.Logf("axe %s at %s: %d rules passed, %d violations", res.Version, loc, res.Passes, len(res.Violations))
 	b.reflow(t, loc)
+	if lang == "en" {
+		b.partsInEnglish(t)
+	}
 }
 
 // helpAfter lists what follows the help desk in <main>, other than
@@ -912,6 +978,9 @@ func (b *browser) asks(t *testing.T, lang, name, path, action string) {
 		b.errorTitle(t, lang, false)
 		b.helpLast(t)
 		b.focusOn(t, "<h1")
+		b.focusWalk(t)
+		b.spacedText(t)
+		b.largeText(t)
 	})
 }
 

@@ -9,7 +9,10 @@
 // through a whole demo login with a new test person, in every language, and
 // fails on any violation axe rates serious or critical, and on content
 // that does not reflow at 320 CSS pixels (WCAG 1.4.10), which axe does
-// not check. The status pages must also carry no script. axe-core is
+// not check, nor does it walk a page with the Tab key, which
+// focus_test.go does, looking at the focus ring at every stop, nor
+// space text out as WCAG 1.4.12 allows, which spacing_test.go does. The
+// status pages must also carry no script. axe-core is
 // pinned in third_party/axe and installed by scripts/ensure-axe.sh
 // (`make axe`, part of `make test`). Without Chromium or axe-core the test
 // is skipped on a developer's machine and fails when CI is set. The

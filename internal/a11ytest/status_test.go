@@ -236,3 +236,53 @@ func waitForSeeded(t *testing.T, page string) {
 	}
 	t.Fatalf("%s never showed the seeded incidents", page)
 }
+
+// TestReportPeriodRefused: a period the report form cannot show (here an
+// end date left out) comes back on the report page, not on a page of its
+// own: what was typed is still in the fields, the message says what a
+// period needs, is tied to the field at fault (aria-invalid,
+// aria-describedby) and has the focus, and the title starts "Error:"
+// (WCAG 3.3.1, 3.3.3, 3.3.7, 2.4.2), in every language, without script.
+func TestReportPeriodRefused(t *testing.T) {
+	requireBrowserTests(t)
+	b := newBrowser(t, chromiumPath(t), axeSource(t))
+	n := startNode(t)
+	from := time.Now().UTC().AddDate(0, 0, -20).Format(time.DateOnly)
+	for _, l := range app.Languages {
+		t.Run(l.Tag, func(t *testing.T) {
+			b.visit(t, n.issuer+"/status/reports?"+url.Values{"lang": {l.Tag}}.Encode(), 200)
+			b.do(t, "wait for the form", chromedp.WaitVisible(`form.period button`))
+			if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(() => {
+				const f = document.querySelector("form.period");
+				f.elements.from.value = "`+from+`";
+				f.elements.to.value = "";
+				f.submit();
+				return true;
+			})()`)); err != nil {
+				t.Fatalf("send the form: %v", err)
+			}
+			b.until(t, `new URLSearchParams(location.search).has("from") && document.readyState === "complete"`)
+			got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(() => {
+			  const f = document.querySelector("form.period");
+			  if (!f) return "no report form on the page";
+			  const e = document.getElementById("period-error");
+			  if (!e || !e.textContent.trim()) return "no error message";
+			  if (f.elements.from.value !== "`+from+`") return "from holds " + f.elements.from.value;
+			  const to = f.elements.to;
+			  if (to.getAttribute("aria-invalid") !== "true") return "the end date is not marked invalid";
+			  if (!(to.getAttribute("aria-describedby") || "").split(" ").includes("period-error")) return "the end date is not described by the error";
+			  if (f.elements.from.getAttribute("aria-invalid")) return "the start date, which was right, is marked invalid";
+			  if (document.activeElement !== e) return "the focus is on " + document.activeElement.outerHTML.slice(0, 60);
+			  return "";
+			})()`))
+			if err != nil || got != "" {
+				t.Errorf("the refused period: %s (%v)", got, err)
+			}
+			b.errorTitle(t, l.Tag, true)
+			b.audit(t, l.Tag, "#period-error")
+			if ok, _ := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.scripts.length === 0`)); !ok {
+				t.Error("the status page carries a script")
+			}
+		})
+	}
+}

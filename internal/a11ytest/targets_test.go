@@ -28,43 +28,64 @@ const smallTargets = `(() => {
 })()`
 
 // TestTargetSize: every control on the login, passkey, enrolment,
-// recovery, error and status pages is at least 24 by 24 CSS pixels
+// recovery, cancel, error and status pages is at least 24 by 24 CSS pixels
 // (WCAG 2.5.8), the language links, the status pages' menu and the
 // radio buttons too. axe checks only part of
 // this criterion.
 func TestTargetSize(t *testing.T) {
+	checkPlainPages(t, (*browser).targets)
+}
+
+// checkPlainPages starts a node and a browser and opens each of
+// plainPages in every language, as a subtest named by its language and
+// page, and runs check on it.
+func checkPlainPages(t *testing.T, check func(*browser, *testing.T)) {
+	t.Helper()
 	requireBrowserTests(t)
 	b := newBrowser(t, chromiumPath(t), axeSource(t))
 	n := startNode(t)
 	req := n.pendingRequest(t, b)
 	for _, l := range app.Languages {
-		q := func(kv ...string) string {
-			v := url.Values{"lang": {l.Tag}}
-			for i := 0; i+1 < len(kv); i += 2 {
-				v.Set(kv[i], kv[i+1])
-			}
-			return v.Encode()
-		}
-		pages := []struct {
-			name, path string
-			status     int
-			ready      string
-		}{
-			{"login", "/login?" + q("req", req), 200, "#provider-passkey"},
-			{"passkey login", "/passkey/login?" + q("attempt", req), 200, ".passkey-ceremony [data-role=button]"},
-			{"enrolment", "/passkey/enrol?" + q("attempt", req), 200, ".passkey-ceremony [data-role=button]"},
-			{"recovery", "/passkey/recover?" + q("attempt", req), 200, "#code"},
-			{"not found", "/no-such-page?" + q(), 404, "#support"},
-			{"status", "/status?" + q(), 200, "ol.uptime"},
-			{"status report", "/status/reports?" + q(), 200, "ul.quarters"},
-		}
-		for _, p := range pages {
+		for _, p := range plainPages(l.Tag, req) {
 			t.Run(l.Tag+"/"+p.name, func(t *testing.T) {
 				b.visit(t, n.issuer+p.path, p.status)
 				b.do(t, "wait for "+p.ready, chromedp.WaitVisible(p.ready))
-				b.targets(t)
+				check(b, t)
 			})
 		}
+	}
+}
+
+// plainPage is a page reached without logging in: its name, path and
+// query, HTTP status and an element only it has.
+type plainPage struct {
+	name, path string
+	status     int
+	ready      string
+}
+
+// plainPages are the pages reached without logging in, in language
+// lang, for the pending login request req: login (with and without an
+// error), passkey login, enrolment, recovery, cancel, not found, status
+// and status report.
+func plainPages(lang, req string) []plainPage {
+	q := func(kv ...string) string {
+		v := url.Values{"lang": {lang}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v.Encode()
+	}
+	return []plainPage{
+		{"login", "/login?" + q("req", req), 200, "#provider-passkey"},
+		{"login with error", "/login?" + q("req", req, "err", "failed"), 200, ".notice .error"},
+		{"passkey login", "/passkey/login?" + q("attempt", req), 200, ".passkey-ceremony [data-role=button]"},
+		{"enrolment", "/passkey/enrol?" + q("attempt", req), 200, ".passkey-ceremony [data-role=button]"},
+		{"recovery", "/passkey/recover?" + q("attempt", req), 200, "#code"},
+		{"cancel", "/authorize/cancel?" + q("req", req), 200, "#cancel"},
+		{"not found", "/no-such-page?" + q(), 404, "#support"},
+		{"status", "/status?" + q(), 200, "ol.uptime"},
+		{"status report", "/status/reports?" + q(), 200, "ul.quarters"},
 	}
 }
 

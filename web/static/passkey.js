@@ -9,6 +9,10 @@
 //   data-csrf      sent as X-CSRF-Token (add)
 //   data-msg-*     every text shown, already in the page language
 //   data-title-error  the page title while an error is shown
+// A form marked novalidate (enrolment) is not checked by the browser,
+// whose bubble goes away and speaks the browser's language: Varde's
+// answer says what is wrong, and a date of birth half typed, which the
+// browser sends as no date, is told here (data-msg-birth).
 // Progress ("working", "done") is shown in data-role=progress, a polite
 // live region; an error in data-role=message, a role=alert element that
 // is in the page from the start and empty until an error fills it, so it
@@ -246,6 +250,20 @@
       return { name: f.name.value };
     }
 
+    // localProblem is what the page can tell before asking Varde: a date
+    // of birth half typed, whose value the browser gives as "" (no date,
+    // which Varde would take as "make one up"). Every other field is
+    // checked by Varde, whose answer says what is wrong in the page's
+    // language; the form is novalidate, so the browser's own bubble,
+    // which goes away and speaks the browser's language, is not used.
+    function localProblem() {
+      var birth = el.elements && el.elements.birth_date;
+      if (kind === "enrol" && birth && birth.validity && birth.validity.badInput) {
+        return { server: msg("birth"), code: "enrol_birth" };
+      }
+      return null;
+    }
+
     var busy = false;
     function run() {
       if (busy) {
@@ -258,7 +276,9 @@
       var csrf = el.getAttribute("data-csrf");
       var ceremonyID = "";
       var leaving = false;
-      postJSON(el.getAttribute("data-begin"), beginBody(), csrf).then(function (begun) {
+      var problem = localProblem();
+      var begin = problem ? Promise.reject(problem) : postJSON(el.getAttribute("data-begin"), beginBody(), csrf);
+      begin.then(function (begun) {
         if (!begun.ok || !begun.data.options || !begun.data.options.publicKey) {
           throw { server: begun.data.message, status: begun.status, code: begun.data.error };
         }
@@ -319,7 +339,7 @@
     if (el.tagName === "FORM") {
       el.addEventListener("submit", function (ev) {
         ev.preventDefault();
-        if (el.reportValidity && !el.reportValidity()) {
+        if (!el.noValidate && el.reportValidity && !el.reportValidity()) {
           return;
         }
         run();

@@ -23,7 +23,11 @@
 //	                                 (httpx.Pages.Support, if configured)
 //	GET /status/incidents/{id}       one incident and its timeline
 //	GET /status/reports              ?quarter=2026-Q3 or ?from=YYYY-MM-DD&to=YYYY-MM-DD
-//	                                 (to exclusive; default: this quarter to date)
+//	                                 (to exclusive; default: this quarter to date);
+//	                                 dates from the page's form that cannot
+//	                                 make a period come back to the form,
+//	                                 over this quarter's report, as typed
+//	                                 (400); any other bad query is an error page
 //	GET /status/feed.atom            Atom 1.0 (RFC 4287), one entry per incident
 //	                                 and per maintenance window, cancelled
 //	                                 ones included

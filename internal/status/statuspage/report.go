@@ -1,6 +1,7 @@
 package statuspage
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,34 @@ type reportView struct {
 	// PeriodForm offers any other period (served pages only: it asks
 	// the server).
 	PeriodForm bool
+	// Form, when set, is a period the form sent and ParsePeriod refused.
+	Form *periodForm
+}
+
+// periodForm is what the report form sent, as typed, and which of its
+// fields is at fault.
+type periodForm struct {
+	From, To       string
+	BadFrom, BadTo bool
+}
+
+// refusedForm reads the report form's fields from q, a query ParsePeriod
+// refused, and says which is at fault: a date missing or unreadable, or,
+// both being dates, both (their order, the length of the period, a start
+// in the future). It is false for a query the form does not send (a
+// quarter, a field given twice), which has no form to go back to.
+func refusedForm(q url.Values, loc *time.Location) (*periodForm, bool) {
+	if q.Has("quarter") || !q.Has("from") && !q.Has("to") || len(q["from"]) > 1 || len(q["to"]) > 1 {
+		return nil, false
+	}
+	f := &periodForm{From: q.Get("from"), To: q.Get("to")}
+	_, errFrom := ParseDate(f.From, loc)
+	_, errTo := ParseDate(f.To, loc)
+	f.BadFrom, f.BadTo = errFrom != nil, errTo != nil
+	if !f.BadFrom && !f.BadTo {
+		f.BadFrom, f.BadTo = true, true
+	}
+	return f, true
 }
 
 type reportRow struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"time"
@@ -131,11 +132,29 @@ func (h *Handler) serveReport(w http.ResponseWriter, r *http.Request) {
 	lang := h.Pages.Locale(r, nil)
 	p, err := ParsePeriod(r.URL.Query(), h.now(), h.Pages.Location())
 	if err != nil {
-		h.Pages.Error(w, r, http.StatusBadRequest, lang, httpx.ErrorPage{
-			Title: "status.badperiod.title", Message: "status.badperiod.message", Next: "status.badperiod.next", BackURL: "/status/reports",
-		})
+		form, fromForm := refusedForm(r.URL.Query(), h.Pages.Location())
+		if !fromForm {
+			h.Pages.Error(w, r, http.StatusBadRequest, lang, httpx.ErrorPage{
+				Title: "status.badperiod.title", Message: "status.badperiod.message", Next: "status.badperiod.next", BackURL: "/status/reports",
+			})
+			return
+		}
+		// A period typed into the report form comes back to the form,
+		// over the current quarter's report, as typed, the message tied
+		// to the field at fault (WCAG 3.3.1, 3.3.3, 3.3.7).
+		if p, err = ParsePeriod(url.Values{}, h.now(), h.Pages.Location()); err != nil {
+			h.internalError(w, r, lang, "current quarter", err)
+			return
+		}
+		h.renderReport(w, r, lang, p, form)
 		return
 	}
+	h.renderReport(w, r, lang, p, nil)
+}
+
+// renderReport answers with the report for period p: 200, or, with the
+// form of a period refused, 400 and that form.
+func (h *Handler) renderReport(w http.ResponseWriter, r *http.Request, lang string, p Period, form *periodForm) {
 	rep, err := h.Source.Report(r.Context(), p.From, p.To, p.Title)
 	if errors.Is(err, status.ErrBusy) {
 		w.Header().Set("Retry-After", strconv.Itoa(busyRetry))
@@ -154,7 +173,14 @@ func (h *Handler) serveReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := newViewer(h.Pages, lang, h.now(), servedLinks())
-	h.Pages.Render(w, r, http.StatusOK, "status", lang, v.reportPage(s, rep, p, servedLangLinks(h.Pages, r, lang)))
+	d := v.reportPage(s, rep, p, servedLangLinks(h.Pages, r, lang))
+	code := http.StatusOK
+	if form != nil {
+		code = http.StatusBadRequest
+		d.Report.Form = form
+		d.Title = v.tf("layout.error", d.Title)
+	}
+	h.Pages.Render(w, r, code, "status", lang, d)
 }
 
 func (h *Handler) serveFeed(w http.ResponseWriter, r *http.Request) {

@@ -419,6 +419,44 @@ func TestBadReportPeriod(t *testing.T) {
 	}
 }
 
+// TestRefusedPeriodComesBackToTheForm: a period the report form sent and
+// ParsePeriod refused is answered with the report page and its form, the
+// dates as typed, the field at fault marked invalid and described by the
+// message (both when each is a date but the period is not right), the
+// title starting "Error:".
+func TestRefusedPeriodComesBackToTheForm(t *testing.T) {
+	srv := server(t, fixture())
+	for _, tc := range []struct {
+		q              string
+		badFrom, badTo bool
+		fromVal, toVal string
+	}{
+		{"from=2026-07-01&to=", false, true, "2026-07-01", ""},
+		{"from=1.7.2026&to=2026-08-01", true, false, "1.7.2026", "2026-08-01"},
+		{"from=2026-08-01&to=2026-07-01", true, true, "2026-08-01", "2026-07-01"},
+	} {
+		t.Run(tc.q, func(t *testing.T) {
+			res := get(t, srv.URL+"/status/reports?lang=en&"+tc.q)
+			if res.code != http.StatusBadRequest {
+				t.Fatalf("status %d", res.code)
+			}
+			for _, want := range []string{
+				"<title>Error: ", `<form class="period"`, `id="period-error" role="alert" tabindex="-1" autofocus`,
+				`id="from" name="from" value="` + tc.fromVal + `"`, `id="to" name="to" value="` + tc.toVal + `"`,
+			} {
+				if !strings.Contains(res.body, want) {
+					t.Errorf("no %s in the page", want)
+				}
+			}
+			from := strings.Contains(res.body, `value="`+tc.fromVal+`" aria-invalid="true" aria-describedby="period-error"`)
+			to := strings.Contains(res.body, `aria-describedby="to-hint period-error" aria-invalid="true"`)
+			if from != tc.badFrom || to != tc.badTo {
+				t.Errorf("from marked invalid %v, to %v; want %v, %v", from, to, tc.badFrom, tc.badTo)
+			}
+		})
+	}
+}
+
 func TestParseQuarter(t *testing.T) {
 	d := func(y int, m time.Month) time.Time { return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC) }
 	tests := []struct {
