@@ -616,7 +616,7 @@ func random(t *testing.T) string {
 // pendingRequest registers a relying party, pushes an authorization
 // request for it (RFC 9126) and opens the authorization endpoint with it
 // in b, which it sends to the login page; it returns the login request
-// ID the login pages are for, which only b can use (ADR 48).
+// ID the login pages are for, which only b can use (ADR 47).
 func (n *node) pendingRequest(t *testing.T, b *browser) string {
 	t.Helper()
 	return n.pendingRequestFor(t, b, "bank", nil)

@@ -653,7 +653,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	// The OpenID side hands logins to the broker and takes them back.
 	op.Login, op.Pushed, op.DegradedNow, brk.Continue = brk.Begin, brk.Pushed, brk.DegradedNow, op.Continue
 	// A login for a relying party finishes only in the browser that
-	// began it at the authorization endpoint (ADR 48).
+	// began it at the authorization endpoint (ADR 47).
 	op.Browsers = brk.BrowserMarks()
 	op.Register(mux)
 

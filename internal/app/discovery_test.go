@@ -172,7 +172,7 @@ func TestDiscoveryLocalesServed(t *testing.T) {
 				"code_challenge_method": {"S256"},
 			}
 			// A browser, which keeps the cookie that binds the login to
-			// it (ADR 48).
+			// it (ADR 47).
 			jar, _ := cookiejar.New(nil)
 			browser := &http.Client{Jar: jar}
 			for _, u := range []string{meta.AuthorizationEndpoint + "?" + form.Encode(), meta.EndSessionEndpoint + "?" + url.Values{"ui_locales": {loc}}.Encode()} {

@@ -55,7 +55,7 @@ const (
 	// BrowserCookie is the first-party cookie that tells browsers apart:
 	// for counting the people an outage affected, and for binding a
 	// login for a relying party to the browser that began it
-	// (BrowserMarks, ADR 48). Over HTTPS it is
+	// (BrowserMarks, ADR 47). Over HTTPS it is
 	// named as the session cookie is (session.SecureName):
 	// __Host-varde_browser at the root, __Secure-varde_browser under an
 	// issuer's path.
@@ -107,7 +107,7 @@ func (b *Broker) browserID(w http.ResponseWriter, r *http.Request) string {
 
 // BrowserMarks is the browser cookie as the authorization endpoint's
 // mark of the browser a login for a relying party begins in
-// (oidc.Provider.Browsers, ADR 48): the broker then finishes the login
+// (oidc.Provider.Browsers, ADR 47): the broker then finishes the login
 // only in that browser (load).
 func (b *Broker) BrowserMarks() oidc.Browsers { return browserMarks{b} }
 

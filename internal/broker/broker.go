@@ -152,7 +152,7 @@ func (b *Broker) load(r *http.Request, id string) (*attempt, error) {
 }
 
 // errOtherBrowser: the login for a relying party is one that another
-// browser began at the authorization endpoint (oidc.InBrowser, ADR 48).
+// browser began at the authorization endpoint (oidc.InBrowser, ADR 47).
 // Its ID is no key to it: whoever learnt it (from the person's browser
 // history, say) and logs in with it in a browser of their own must not
 // get a code for the person's request, which, brought to the person's

@@ -1590,7 +1590,7 @@ func TestFinishMarksSyntheticPersons(t *testing.T) {
 }
 
 // TestLoginOnlyInTheBrowserThatBeganIt: a login for a relying party
-// that the authorization endpoint bound to a browser (ADR 48) is
+// that the authorization endpoint bound to a browser (ADR 47) is
 // served, and finished, only in that browser: in any other the login
 // page and its start say to begin again, and a provider's result makes
 // no session, audited as browser_mismatch. Not the provider's failure.

@@ -55,7 +55,7 @@
 //	           session was being stored: the session is ended, and
 //	           the login page says the login did not work),
 //	           way_in_removed (the passkey or recovery code the login
-//	           used was taken away by its person, ADR 47, while its
+//	           used was taken away by its person, ADR 46, while its
 //	           session was being stored, as provider.Holder says:
 //	           likewise),
 //	           session_error, outcome_unknown (the write of the
@@ -104,7 +104,7 @@
 // to. It holds no personal data. It is used to count, once each, the
 // people affected by outages, including those who never got in (the
 // audit log keeps only its Handle), and to bind a login for a relying
-// party to the browser that began it (ADR 48): the authorization
+// party to the browser that began it (ADR 47): the authorization
 // endpoint stores a hash of its value with the request (BrowserMarks,
 // oidc.InBrowser), and the login page, /login/start and Finish serve
 // that login only in that browser.

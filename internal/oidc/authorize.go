@@ -462,7 +462,7 @@ func (p *Provider) authorizePushed(w http.ResponseWriter, r *http.Request, c *st
 	// RFC 9126 §4: request_uri is one-time use. Marking it used is one
 	// atomic step, so two concurrent uses cannot both start a login. The
 	// person now has the full login time, not the PAR lifetime.
-	// Bound to this browser in the same step (ADR 48): the request's
+	// Bound to this browser in the same step (ADR 47): the request's
 	// ID goes on in URLs, but only this browser logs in for it.
 	browser, err := p.markBrowser(w, r)
 	if err != nil {
@@ -516,7 +516,7 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, c *store.Clie
 			return
 		}
 		req.ID = id
-		// Only this browser logs in for it (ADR 48).
+		// Only this browser logs in for it (ADR 47).
 		if req.Browser, err = p.markBrowser(w, r); err != nil {
 			p.errorPage(w, r, ep, pageInternal, http.StatusInternalServerError, err)
 			return
@@ -773,7 +773,7 @@ func (p *Provider) loginInProgress(w http.ResponseWriter, r *http.Request, ep st
 	}
 	if !InBrowser(req, p.browserOf(r)) {
 		// Its ID is no key to it: only the browser it was presented in
-		// acts on it (ADR 48).
+		// acts on it (ADR 47).
 		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequest("the login was begun in another browser"))
 		return nil, nil, false
 	}

@@ -11,7 +11,7 @@ import (
 
 // Browsers marks the browser an authorization request is presented in
 // at the authorization endpoint, so that only that browser logs in for
-// it, resumes it or cancels it (ADR 48). The ID of a login in progress
+// it, resumes it or cancels it (ADR 47). The ID of a login in progress
 // travels in URLs (/login?req=…, and as the request_uri of a pushed
 // request), where browser history, extensions and shared links show
 // it; without the mark, whoever learnt it could finish the login as
@@ -41,7 +41,7 @@ func BrowserBinding(v string) string {
 // may act on req: log in for it, resume it, cancel it. A pushed request
 // not used at the authorization endpoint yet belongs to no browser. A
 // request without a binding is one a node stored that does not bind
-// requests (no Browsers, or a version before ADR 48), and any browser
+// requests (no Browsers, or a version before ADR 47), and any browser
 // may act on it, as before.
 func InBrowser(req *store.AuthRequest, v string) bool {
 	switch {

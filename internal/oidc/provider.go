@@ -158,7 +158,7 @@ type Provider struct {
 	Login func(w http.ResponseWriter, r *http.Request, req *store.AuthRequest, c *store.Client)
 	// Browsers, if set, marks the browser each authorization request is
 	// presented in, and only that browser may log in for it, resume it
-	// or cancel it (ADR 48); nil binds no request to a browser.
+	// or cancel it (ADR 47); nil binds no request to a browser.
 	Browsers Browsers
 	// Pushed, if set, is told of every request client c pushes (RFC
 	// 9126), once it is stored and before the answer goes out; it must

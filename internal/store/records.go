@@ -243,7 +243,7 @@ type AuthRequest struct {
 	// no hint.
 	HintSubject string
 	// Browser binds the request to the browser that presented it at the
-	// authorization endpoint (ADR 48): oidc.BrowserBinding of the value
+	// authorization endpoint (ADR 47): oidc.BrowserBinding of the value
 	// of the cookie that marks that browser. Only that browser may log
 	// in for it, resume it or cancel it. Empty: not presented yet (a
 	// pushed request), or stored by a node that did not bind requests.

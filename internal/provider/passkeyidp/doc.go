@@ -105,7 +105,7 @@
 // passkey's write and their codes', gets no codes: the login goes
 // straight to the broker, which says the Varde ID is blocked. So it is
 // with the session making the change ending meanwhile (the person
-// logged out everywhere else, ADR 47): the writes that add a passkey at
+// logged out everywhere else, ADR 46): the writes that add a passkey at
 // ChangeLevel, replace the codes, remove a passkey or log the person
 // out everywhere else read the session (store.ErrNotFound), nothing
 // changes, the refusal is audited with reason session_ended, and the

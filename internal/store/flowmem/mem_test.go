@@ -254,7 +254,7 @@ func request(id string, now time.Time) *store.AuthRequest {
 }
 
 // A pushed request that is used is bound to the browser that used it
-// (ADR 48), and its client's pushed requests then cost what they keep
+// (ADR 47), and its client's pushed requests then cost what they keep
 // with the binding: a client cannot keep more than its bound by
 // pushing requests and having them used.
 func TestUsedPushedRequestCountsItsBinding(t *testing.T) {

@@ -142,7 +142,7 @@ func testAuthRequests(t *testing.T, s store.Store) {
 
 	t.Run("use pushed", func(t *testing.T) {
 		r := fullAuthRequest(t, "ar-use")
-		// Pushed, it meets no browser until it is used (ADR 48).
+		// Pushed, it meets no browser until it is used (ADR 47).
 		r.Pushed, r.Used, r.Browser = true, false, ""
 		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
 		later := r.ExpiresAt.Add(10 * time.Minute)
