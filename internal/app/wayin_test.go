@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,6 +38,26 @@ type takenMidLogin struct {
 	// passkey's use or a recovery code's is stored.
 	takePasskey func(ctx context.Context, credentialID []byte)
 	takeCodes   func(ctx context.Context, personID string)
+	// down, while set, fails reading a passkey and ending a session,
+	// as a store that cannot be reached does.
+	down atomic.Bool
+}
+
+// errDown is takenMidLogin's answer while it is down.
+var errDown = errors.New("the store cannot be reached")
+
+func (s *takenMidLogin) GetPasskey(ctx context.Context, credentialID []byte) (*store.Passkey, error) {
+	if s.down.Load() {
+		return nil, errDown
+	}
+	return s.Store.GetPasskey(ctx, credentialID)
+}
+
+func (s *takenMidLogin) EndSession(ctx context.Context, id string, now time.Time) (*store.Session, error) {
+	if s.down.Load() {
+		return nil, errDown
+	}
+	return s.Store.EndSession(ctx, id, now)
 }
 
 func (s *takenMidLogin) UpdatePasskeyUse(ctx context.Context, credentialID []byte, oldSignCount uint32, u store.PasskeyUse) error {
@@ -131,6 +153,32 @@ func TestPasskeyRemovedMidLoginLeavesNoSession(t *testing.T) {
 	}
 	if sessions := personSessions(t, db, k.PersonID); len(sessions) != 0 {
 		t.Errorf("%d sessions of the person outlive the passkey's removal", len(sessions))
+	}
+}
+
+// TestWayInUnreadableMidLoginLeavesNoSession: once a passkey login's
+// session is stored, the store can neither be read to tell whether the
+// person still holds the passkey, nor written to end the session. The
+// login cannot tell, so it fails closed: the relying party gets no
+// code, and the browser no session that, once the store is back, the
+// account page or the next login at a relying party (which a live
+// session would answer with a code at once) could ride on.
+func TestWayInUnreadableMidLoginLeavesNoSession(t *testing.T) {
+	ctx := context.Background()
+	n, st, _, device := nodeTakingMidLogin(t, true)
+	bank := n.addRP(t, "bank", "bank.example")
+	st.mu.Lock()
+	st.takePasskey = func(context.Context, []byte) { st.down.Store(true) }
+	st.mu.Unlock()
+
+	jar, _ := cookiejar.New(nil)
+	res, err := bank.Login(ctx, device, loadgen.LoginOptions{Jar: jar})
+	st.down.Store(false)
+	if err == nil {
+		t.Errorf("the login whose passkey could not be read again got the relying party a code (sso %v)", res.SSO)
+	}
+	if status, _ := n.accountPage(t, accountBrowser(jar)); status != http.StatusSeeOther {
+		t.Errorf("the account page, the store back, in the browser whose login could not tell: %d, want 303 to log in", status)
 	}
 }
 
