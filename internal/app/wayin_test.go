@@ -21,6 +21,7 @@ import (
 	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/keytest"
 	"github.com/varde-eid/varde/internal/loadgen"
+	"github.com/varde-eid/varde/internal/pgtest"
 	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
@@ -95,16 +96,23 @@ func takeOnce[F any](mu *sync.Mutex, f *F) F {
 // person there, whose passkey it returns with device.
 func nodeTakingMidLogin(t *testing.T, synced bool) (*node, *takenMidLogin, *store.Passkey, *loadgen.Person) {
 	t.Helper()
-	ctx := context.Background()
 	dsn := filepath.Join(t.TempDir(), "varde.db")
-	db, err := sqlstore.OpenSQLite(ctx, dsn)
+	db, err := sqlstore.OpenSQLite(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return nodeTakingMidLoginOver(t, synced, db, map[string]string{config.EnvStoreDSN: dsn})
+}
+
+// nodeTakingMidLoginOver is nodeTakingMidLogin over db, which env
+// configures.
+func nodeTakingMidLoginOver(t *testing.T, synced bool, db store.Store, env map[string]string) (*node, *takenMidLogin, *store.Passkey, *loadgen.Person) {
+	t.Helper()
+	ctx := context.Background()
 	st := &takenMidLogin{Store: db}
 	salt := make([]byte, 32)
 	_, _ = rand.Read(salt)
-	n, _ := startNodeOpts(t, "127.0.0.1:0", "", map[string]string{config.EnvStoreDSN: dsn},
+	n, _ := startNodeOpts(t, "127.0.0.1:0", "", env,
 		app.Options{SubjectSalt: salt, RSASigner: keytest.RSASigner(t), Store: st})
 	device := n.enrol(t, synced)
 	k, err := db.GetPasskey(ctx, device.Cred.ID)
@@ -122,9 +130,37 @@ func nodeTakingMidLogin(t *testing.T, synced bool) (*node, *takenMidLogin, *stor
 // relying party a code: a stolen passkey, removed, takes every session
 // it may have opened with it.
 func TestPasskeyRemovedMidLoginLeavesNoSession(t *testing.T) {
-	ctx := context.Background()
 	n, st, k, device := nodeTakingMidLogin(t, true)
-	db := st.Store
+	passkeyRemovedMidLogin(t, n, st, st.Store, k, device)
+}
+
+// TestPasskeyRemovedThroughAnotherNodeMidLoginLeavesNoSession is the
+// same over PostgreSQL, the passkey removed through another node's
+// handle on the database as the login finishes on this node: what the
+// login reads again is the database's, never this node's memory.
+func TestPasskeyRemovedThroughAnotherNodeMidLoginLeavesNoSession(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	db, err := sqlstore.OpenPostgres(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	other, err := sqlstore.OpenPostgres(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	n, st, k, device := nodeTakingMidLoginOver(t, true, db,
+		map[string]string{config.EnvStoreDriver: "postgres", config.EnvStoreDSN: dsn})
+	passkeyRemovedMidLogin(t, n, st, other, k, device)
+}
+
+// passkeyRemovedMidLogin has the person remove the passkey k through
+// db just as a login with it on n, over st, has been verified, and
+// checks that the login leaves no session and gets no code.
+func passkeyRemovedMidLogin(t *testing.T, n *node, st *takenMidLogin, db store.Store, k *store.Passkey, device *loadgen.Person) {
+	t.Helper()
+	ctx := context.Background()
 	bank := n.addRP(t, "bank", "bank.example")
 
 	var removed error
