@@ -37,7 +37,10 @@ ends. Only addresses still kept can be held: add the hold before they go.
            --to is never later than now; add another hold for them later.
            --until (required) is when the hold ends by itself: within
            366 days, as an order runs for a set time. --reason (required)
-           is the order's reference or the case, never a national number
+           is the order's reference or the case, never a national number.
+           It says how many client addresses kept now the hold covers, and
+           a hold that would cover none (all deleted, or no events) is
+           refused, with nothing added
   list     the holds that are live, and those that ended within
            --ended-within (default 720h, 30 days), newest first
   extend   move a live hold's end to a later --until (within 366 days from
@@ -249,18 +252,37 @@ func addHold(ctx context.Context, fs *flag.FlagSet, f holdFlags, now time.Time, 
 		}
 		h.PersonID = p.ID
 	}
+	covered, err := st.CountAuditHoldAddresses(ctx, h)
+	if err != nil {
+		return err
+	}
+	if covered == 0 {
+		// Its window ends by now, so it would never cover any.
+		return fmt.Errorf("no client address is kept now of %s, so a hold would keep nothing: nothing was added. "+
+			"Addresses older than audit.address_retention (%s) are deleted, and events after a hold is added are not covered by it",
+			holdScope(h), retentionDays(cfg.Audit.AddressRetention))
+	}
 	ev := &store.AuditEvent{Type: eventHoldAdded, Result: store.ResultSuccess, Details: holdDetails(h, f)}
 	(&audit.Log{Now: func() time.Time { return now }}).Prepare(ctx, ev)
 	if err := st.AddAuditHold(ctx, h, ev); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "added hold %s at %s: %s.\n", h.ID, utc(now), holdScope(h))
+	fmt.Fprintf(w, "It covers %s kept now.\n", addressCount(covered))
 	fmt.Fprintf(w, "Every node keeps their client addresses past audit.address_retention (%s) until %s,\n",
 		retentionDays(cfg.Audit.AddressRetention), utc(h.Until))
 	fmt.Fprintln(w, "and deletes those past it at its first housekeeping round after. Addresses deleted before now are gone.")
 	fmt.Fprintln(w, "Extend it with varde audit hold extend when the order is renewed; end it early with varde audit hold release.")
 	fmt.Fprintln(w, "The person is not told: their account page and their export show no hold and no address past the retention.")
 	return nil
+}
+
+// addressCount says n client addresses in words.
+func addressCount(n int64) string {
+	if n == 1 {
+		return "1 client address"
+	}
+	return fmt.Sprintf("%d client addresses", n)
 }
 
 // holdWindow sets h's window from --from and --to: a hold of a person

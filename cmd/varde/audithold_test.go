@@ -49,7 +49,8 @@ func testAuditHold(t *testing.T, driver string) {
 		t.Fatalf("audit hold add does not name the hold:\n%s", out)
 	}
 	id := m[1]
-	for _, want := range []string{"the events of person p-kari from the start of the log up to", "(180 days)", "The person is not told"} {
+	for _, want := range []string{"the events of person p-kari from the start of the log up to", "(180 days)", "The person is not told",
+		"It covers 1 client address kept now."} {
 		if !strings.Contains(out, want) {
 			t.Errorf("audit hold add does not say %q:\n%s", want, out)
 		}
@@ -148,6 +149,12 @@ func TestAuditHoldRefused(t *testing.T) {
 		{"everyone since the start", append(add, "--reason", "26-1", "--until", soon), true, "would keep everyone's addresses"},
 		{"both person and ID", append(add, "--reason", "26-1", "--until", soon, "--id", "p-kari", "no:fnr:"+personFnr), true, "not both"},
 		{"nobody", append(add, "--reason", "26-1", "--until", soon, "--id", "p-none"), false, "no person with ID p-none"},
+		// Kari has no event, so no address, and 2020's are long gone: a
+		// hold of either would keep nothing, ever.
+		{"nothing of a person", append(add, "--reason", "26-1", "--until", soon, "no:fnr:"+personFnr), false,
+			"no client address is kept now of the events of person p-kari from the start of the log up to "},
+		{"nothing in a window", append(add, "--reason", "26-1", "--until", soon, "--from", "2020-01-01", "--to", "2020-02-01"), false,
+			"no client address is kept now of every event from 2020-01-01T00:00:00Z up to 2020-02-02T00:00:00Z"},
 		{"no such hold", []string{"audit", "hold", "release", "--config", cfg, "--reason", "lifted", "hold-none"}, false, "no hold hold-none"},
 		{"no hold named", []string{"audit", "hold", "release", "--config", cfg, "--reason", "lifted"}, true, "missing HOLD"},
 		{"unknown command", []string{"audit", "hold", "drop", "--config", cfg}, true, `unknown audit hold command "drop"`},
@@ -166,6 +173,7 @@ func TestAuditHoldRefused(t *testing.T) {
 	}
 
 	// A window up to today takes in today so far.
+	appendLogins(t, st, login{now.Add(-time.Hour), "p-kari", "192.0.2.1"})
 	out, err := runCmd(t, append(add, "--reason", "26-2", "--until", soon, "--from", "2026-01-01", "--to", now.Format(time.DateOnly))...)
 	if err != nil {
 		t.Fatalf("a window's hold: %v\n%s", err, out)

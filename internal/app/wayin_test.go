@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/keytest"
 	"github.com/varde-eid/varde/internal/loadgen"
+	"github.com/varde-eid/varde/internal/pgtest"
 	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
@@ -36,6 +39,26 @@ type takenMidLogin struct {
 	// passkey's use or a recovery code's is stored.
 	takePasskey func(ctx context.Context, credentialID []byte)
 	takeCodes   func(ctx context.Context, personID string)
+	// down, while set, fails reading a passkey and ending a session,
+	// as a store that cannot be reached does.
+	down atomic.Bool
+}
+
+// errDown is takenMidLogin's answer while it is down.
+var errDown = errors.New("the store cannot be reached")
+
+func (s *takenMidLogin) GetPasskey(ctx context.Context, credentialID []byte) (*store.Passkey, error) {
+	if s.down.Load() {
+		return nil, errDown
+	}
+	return s.Store.GetPasskey(ctx, credentialID)
+}
+
+func (s *takenMidLogin) EndSession(ctx context.Context, id string, now time.Time) (*store.Session, error) {
+	if s.down.Load() {
+		return nil, errDown
+	}
+	return s.Store.EndSession(ctx, id, now)
 }
 
 func (s *takenMidLogin) UpdatePasskeyUse(ctx context.Context, credentialID []byte, oldSignCount uint32, u store.PasskeyUse) error {
@@ -73,16 +96,23 @@ func takeOnce[F any](mu *sync.Mutex, f *F) F {
 // person there, whose passkey it returns with device.
 func nodeTakingMidLogin(t *testing.T, synced bool) (*node, *takenMidLogin, *store.Passkey, *loadgen.Person) {
 	t.Helper()
-	ctx := context.Background()
 	dsn := filepath.Join(t.TempDir(), "varde.db")
-	db, err := sqlstore.OpenSQLite(ctx, dsn)
+	db, err := sqlstore.OpenSQLite(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return nodeTakingMidLoginOver(t, synced, db, map[string]string{config.EnvStoreDSN: dsn})
+}
+
+// nodeTakingMidLoginOver is nodeTakingMidLogin over db, which env
+// configures.
+func nodeTakingMidLoginOver(t *testing.T, synced bool, db store.Store, env map[string]string) (*node, *takenMidLogin, *store.Passkey, *loadgen.Person) {
+	t.Helper()
+	ctx := context.Background()
 	st := &takenMidLogin{Store: db}
 	salt := make([]byte, 32)
 	_, _ = rand.Read(salt)
-	n, _ := startNodeOpts(t, "127.0.0.1:0", "", map[string]string{config.EnvStoreDSN: dsn},
+	n, _ := startNodeOpts(t, "127.0.0.1:0", "", env,
 		app.Options{SubjectSalt: salt, RSASigner: keytest.RSASigner(t), Store: st})
 	device := n.enrol(t, synced)
 	k, err := db.GetPasskey(ctx, device.Cred.ID)
@@ -100,9 +130,37 @@ func nodeTakingMidLogin(t *testing.T, synced bool) (*node, *takenMidLogin, *stor
 // relying party a code: a stolen passkey, removed, takes every session
 // it may have opened with it.
 func TestPasskeyRemovedMidLoginLeavesNoSession(t *testing.T) {
-	ctx := context.Background()
 	n, st, k, device := nodeTakingMidLogin(t, true)
-	db := st.Store
+	passkeyRemovedMidLogin(t, n, st, st.Store, k, device)
+}
+
+// TestPasskeyRemovedThroughAnotherNodeMidLoginLeavesNoSession is the
+// same over PostgreSQL, the passkey removed through another node's
+// handle on the database as the login finishes on this node: what the
+// login reads again is the database's, never this node's memory.
+func TestPasskeyRemovedThroughAnotherNodeMidLoginLeavesNoSession(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	db, err := sqlstore.OpenPostgres(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	other, err := sqlstore.OpenPostgres(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	n, st, k, device := nodeTakingMidLoginOver(t, true, db,
+		map[string]string{config.EnvStoreDriver: "postgres", config.EnvStoreDSN: dsn})
+	passkeyRemovedMidLogin(t, n, st, other, k, device)
+}
+
+// passkeyRemovedMidLogin has the person remove the passkey k through
+// db just as a login with it on n, over st, has been verified, and
+// checks that the login leaves no session and gets no code.
+func passkeyRemovedMidLogin(t *testing.T, n *node, st *takenMidLogin, db store.Store, k *store.Passkey, device *loadgen.Person) {
+	t.Helper()
+	ctx := context.Background()
 	bank := n.addRP(t, "bank", "bank.example")
 
 	var removed error
@@ -131,6 +189,32 @@ func TestPasskeyRemovedMidLoginLeavesNoSession(t *testing.T) {
 	}
 	if sessions := personSessions(t, db, k.PersonID); len(sessions) != 0 {
 		t.Errorf("%d sessions of the person outlive the passkey's removal", len(sessions))
+	}
+}
+
+// TestWayInUnreadableMidLoginLeavesNoSession: once a passkey login's
+// session is stored, the store can neither be read to tell whether the
+// person still holds the passkey, nor written to end the session. The
+// login cannot tell, so it fails closed: the relying party gets no
+// code, and the browser no session that, once the store is back, the
+// account page or the next login at a relying party (which a live
+// session would answer with a code at once) could ride on.
+func TestWayInUnreadableMidLoginLeavesNoSession(t *testing.T) {
+	ctx := context.Background()
+	n, st, _, device := nodeTakingMidLogin(t, true)
+	bank := n.addRP(t, "bank", "bank.example")
+	st.mu.Lock()
+	st.takePasskey = func(context.Context, []byte) { st.down.Store(true) }
+	st.mu.Unlock()
+
+	jar, _ := cookiejar.New(nil)
+	res, err := bank.Login(ctx, device, loadgen.LoginOptions{Jar: jar})
+	st.down.Store(false)
+	if err == nil {
+		t.Errorf("the login whose passkey could not be read again got the relying party a code (sso %v)", res.SSO)
+	}
+	if status, _ := n.accountPage(t, accountBrowser(jar)); status != http.StatusSeeOther {
+		t.Errorf("the account page, the store back, in the browser whose login could not tell: %d, want 303 to log in", status)
 	}
 }
 

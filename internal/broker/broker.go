@@ -841,6 +841,9 @@ func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string
 			return err
 		}
 		if err := b.stillHolds(ctx, res, byNumber, personID, s); err != nil {
+			// Ended, or, if the store could not end it either, out of
+			// the browser's reach: never left for when the store is back.
+			b.Sessions.Withdraw(w)
 			gone := &store.AuditEvent{Type: EventAuthentication, PersonID: personID, ClientID: ev.ClientID, Provider: ev.Provider,
 				Level: ev.Level, Details: maps.Clone(ev.Details)}
 			delete(gone.Details, "session")

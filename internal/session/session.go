@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -315,6 +316,33 @@ func (m *Manager) setCookie(w http.ResponseWriter, token string) {
 	})
 }
 
+// Withdraw takes back from w, before the response is sent, the session
+// cookie Save set in it, and clears the browser's. It is for a session
+// stored and then not to be kept (its login's way in went meanwhile, or
+// could not be read again): ending it in the store may fail as that
+// read did, and the browser must then not hold it for when the store
+// is back. The session the browser had before was replaced by Save.
+func (m *Manager) Withdraw(w http.ResponseWriter) {
+	h := w.Header()
+	var kept []string
+	for _, c := range h.Values("Set-Cookie") {
+		if !strings.HasPrefix(c, m.CookieName()+"=") {
+			kept = append(kept, c)
+		}
+	}
+	h.Del("Set-Cookie")
+	for _, c := range kept {
+		h.Add("Set-Cookie", c)
+	}
+	m.clearCookie(w)
+}
+
+// clearCookie tells the browser to drop its session cookie.
+func (m *Manager) clearCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: m.CookieName(), Value: "", Path: m.CookiePath(), MaxAge: -1, HttpOnly: true, Secure: m.Secure,
+		SameSite: http.SameSiteLaxMode})
+}
+
 // replace deletes the session with ID old, which s, stored already,
 // replaces in its browser. If s continues it (New found it to be the same
 // person's), it ends for nobody and the clients it gained since New are
@@ -459,7 +487,7 @@ func (m *Manager) EndOthersBy(ctx context.Context, end func(now time.Time) ([]*s
 // written, and the session may still be live.
 func (m *Manager) End(w http.ResponseWriter, r *http.Request) (*store.Session, error) {
 	s, err := m.Current(r)
-	http.SetCookie(w, &http.Cookie{Name: m.CookieName(), Value: "", Path: m.CookiePath(), MaxAge: -1, HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode})
+	m.clearCookie(w)
 	if errors.Is(err, ErrNoSession) {
 		return nil, nil
 	}

@@ -60,6 +60,11 @@ type AuditHolds interface {
 	// AddAuditHold stores h and appends e, if not nil, to the audit log
 	// in one atomic write. ErrConflict if h.ID is taken.
 	AddAuditHold(ctx context.Context, h *AuditHold, e *AuditEvent) error
+	// CountAuditHoldAddresses returns how many of the client addresses
+	// stored now h covers (its PersonID, From and To; live or not): a
+	// hold covering none would keep nothing, since its To is never
+	// later than when it is added.
+	CountAuditHoldAddresses(ctx context.Context, h *AuditHold) (int64, error)
 	// GetAuditHold returns the hold with this ID; ErrNotFound if none.
 	GetAuditHold(ctx context.Context, id string) (*AuditHold, error)
 	// ListAuditHolds returns the holds live at now or ended (Ended) at

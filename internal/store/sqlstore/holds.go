@@ -134,3 +134,26 @@ func (db *DB) changeHold(ctx context.Context, id string, e *store.AuditEvent, up
 	})
 	return h, err
 }
+
+// CountAuditHoldAddresses implements store.AuditHolds. It reads the
+// events h covers by the log's index by person or by time, and their
+// addresses by the addresses' key, on a read connection: a hold of a
+// person costs the person's events, one of a window the events in it,
+// once, when it is added.
+func (db *DB) CountAuditHoldAddresses(ctx context.Context, h *store.AuditHold) (int64, error) {
+	q := "SELECT COUNT(*) FROM audit_log l JOIN audit_addresses a ON a.event_seq = l.seq " +
+		"WHERE a.event_time >= ? AND a.event_time < ? AND "
+	args := []any{micros(h.From), micros(h.To)}
+	if h.PersonID != "" {
+		q += "l.person_id = ? AND l.person_id <> ''"
+		args = append(args, h.PersonID)
+	} else {
+		q += "l.time >= ? AND l.time < ?"
+		args = append(args, micros(h.From), micros(h.To))
+	}
+	var n int64
+	if err := db.reads().QueryRowContext(ctx, db.d.rebind(q), args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count the addresses hold %s covers: %w", h.ID, err)
+	}
+	return n, nil
+}

@@ -27,11 +27,7 @@ func testAuditHoldsDoNotStallTheSweep(t *testing.T, db *DB) {
 		if seq > nHeld {
 			at = cut.Add(-time.Hour) // after the window, expired all the same
 		}
-		_, err := db.w.ExecContext(ctx, db.d.rebind("INSERT INTO audit_addresses (event_seq, event_time, addr, salt) VALUES (?, ?, ?, ?)"),
-			seq, micros(at), "192.0.2.1", []byte("0123456789abcdef"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		keepAddr(t, db, seq, at)
 	}
 	h := &store.AuditHold{ID: "hold-flood", From: held.Add(-time.Hour), To: held.Add(time.Hour), Until: now.Add(90 * 24 * time.Hour),
 		Reason: "sak 26-1234", By: "ola", CreatedAt: now.Add(-time.Hour)}
@@ -111,5 +107,77 @@ func BenchmarkSweepPastHeldAddresses(b *testing.B) {
 		if err != nil || sweep != (store.AddrSweep{Held: n}) {
 			b.Fatalf("sweep %+v, %v", sweep, err)
 		}
+	}
+}
+
+// keepAddr stores an address, as of an event with seq at at, apart
+// from the log, as AppendAudit does.
+func keepAddr(t *testing.T, db *DB, seq int64, at time.Time) {
+	t.Helper()
+	_, err := db.w.ExecContext(t.Context(), db.d.rebind("INSERT INTO audit_addresses (event_seq, event_time, addr, salt) VALUES (?, ?, ?, ?)"),
+		seq, micros(at), "192.0.2.1", []byte("0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAuditHoldAddedMidRoundKeeps(t *testing.T) {
+	onBothStores(t, testAuditHoldAddedMidRoundKeeps)
+}
+
+// testAuditHoldAddedMidRoundKeeps: a hold added after a round read a
+// chunk, and before it deleted the chunk's expired addresses, keeps
+// them: the delete reads the holds again rather than trust the read.
+// And a held address last in one chunk, with expired ones no hold
+// covers after it, does not end the round there (ADR 45).
+func testAuditHoldAddedMidRoundKeeps(t *testing.T, db *DB) {
+	ctx := t.Context()
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	cut := now.Add(-180 * 24 * time.Hour)
+	kept, heldAt, free := cut.Add(time.Hour), cut.Add(-20*24*time.Hour), cut.Add(-10*24*time.Hour)
+	const n = sweepChunk + 10
+	for seq := int64(1); seq <= n; seq++ {
+		at := kept // within the retention
+		switch {
+		case seq == sweepChunk:
+			at = heldAt // the chunk's last, held
+		case seq > sweepChunk:
+			at = free // expired, no hold
+		}
+		keepAddr(t, db, seq, at)
+	}
+	hold := func(id string, from time.Time) {
+		t.Helper()
+		h := &store.AuditHold{ID: id, From: from.Add(-time.Hour), To: from.Add(time.Hour), Until: now.Add(90 * 24 * time.Hour),
+			Reason: "sak 26-1", By: "ola", CreatedAt: now.Add(-time.Hour)}
+		if err := db.AddAuditHold(ctx, h, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold("hold-edge", heldAt)
+
+	// A round reads the second chunk, then a hold of it is added.
+	var end, expired, held int64
+	if err := db.st.addrChunk.QueryRowContext(ctx, micros(cut), micros(cut), micros(now), int64(sweepChunk), sweepChunk).
+		Scan(&end, &expired, &held); err != nil {
+		t.Fatal(err)
+	}
+	if end != n || expired != 10 || held != 0 {
+		t.Fatalf("the second chunk: ends at %d, %d expired, %d held; want %d, 10, 0", end, expired, held, n)
+	}
+	hold("hold-late", free)
+	deleted, err := db.execN(ctx, db.st.deleteAddrChunk, int64(sweepChunk), end, micros(cut), micros(now))
+	if err != nil || deleted != 0 {
+		t.Errorf("the chunk's delete after a hold of it was added: %d deleted, %v; want none", deleted, err)
+	}
+
+	// Released, the round passes the held address ending the first
+	// chunk and deletes the expired ones after it.
+	if _, err := db.ReleaseAuditHold(ctx, "hold-late", "order lifted", "ola", now, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.DeleteAuditAddresses(ctx, cut, now.Add(time.Minute))
+	if want := (store.AddrSweep{Deleted: 10, Held: 1}); err != nil || got != want {
+		t.Errorf("DeleteAuditAddresses = %+v, %v; want %+v", got, err, want)
 	}
 }

@@ -47,6 +47,28 @@ func testAuditHolds(t *testing.T, s store.Store) {
 	wantErr(t, "AddAuditHold of a taken ID", s.AddAuditHold(ctx, &store.AuditHold{ID: "hold-p1", Until: now.Add(day), CreatedAt: now}, nil),
 		store.ErrConflict)
 
+	t.Run("counted", func(t *testing.T) {
+		// What a hold would cover of the addresses stored now, live or
+		// not: the CLI refuses a hold that covers none.
+		for _, tc := range []struct {
+			h    *store.AuditHold
+			want int64
+		}{
+			{holds[0], 2}, // p1's two events, one past the retention
+			{holds[1], 1}, // the window's one event
+			{holds[4], 0}, // p3's one event is before the window
+			{&store.AuditHold{PersonID: "p4", To: now}, 0},
+			{&store.AuditHold{From: now.Add(-201 * day), To: now.Add(-199 * day)}, 2},
+			{&store.AuditHold{From: now.Add(-250 * day), To: now.Add(-220 * day)}, 0},
+		} {
+			n, err := s.CountAuditHoldAddresses(ctx, tc.h)
+			wantErr(t, "CountAuditHoldAddresses", err, nil)
+			if n != tc.want {
+				t.Errorf("a hold of %q from %v up to %v covers %d addresses, want %d", tc.h.PersonID, tc.h.From, tc.h.To, n, tc.want)
+			}
+		}
+	})
+
 	got, err := s.GetAuditHold(ctx, "hold-p3")
 	wantErr(t, "GetAuditHold", err, nil)
 	same(t, "hold-p3", holds[4], got)
