@@ -424,11 +424,13 @@ func exportGrants(ctx context.Context, st store.Snapshot, names *serviceNames, p
 
 // exportEvents reads every event about the person, oldest first, page
 // by page, with the address of those at or after addrsFrom. The address
-// of an older event, past audit.address_retention, is in the store only
-// because an operator's hold covers it, for a preservation order, which
-// is often confidential: left out, it reads as deleted, as the person's
-// account page shows it (ADR 45), unless the help desk asks for it
-// (--with-held-addresses).
+// an older event keeps apart (AddrDigest), past audit.address_retention,
+// is in the store only because an operator's hold covers it, for a
+// preservation order, which is often confidential: left out, it reads
+// as deleted, as the person's account page shows it (ADR 45), unless
+// the help desk asks for it (--with-held-addresses). An address sealed
+// in its event's hashed body, as every event's was before schema 0031,
+// is kept for as long as the log is (ADR 38), held or not, and goes in.
 func exportEvents(ctx context.Context, st store.Snapshot, names *serviceNames, personID string, addrsFrom time.Time) ([]exportedEvent, error) {
 	out := []exportedEvent{}
 	var after int64
@@ -439,7 +441,7 @@ func exportEvents(ctx context.Context, st store.Snapshot, names *serviceNames, p
 		}
 		for _, e := range page {
 			out = append(out, exportedEvent{Time: stamp(e.Time), Event: e.Type, Service: names.name(ctx, e.ClientID), ClientID: e.ClientID,
-				Provider: e.Provider, Level: e.Level, Result: e.Result, Reason: e.Reason, Details: personalDetails(e.Details, e.Time.Before(addrsFrom))})
+				Provider: e.Provider, Level: e.Level, Result: e.Result, Reason: e.Reason, Details: personalDetails(e.Details, len(e.AddrDigest) > 0 && e.Time.Before(addrsFrom))})
 		}
 		if len(page) < auditPage {
 			return out, nil

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -708,5 +710,48 @@ func testPersonsExportIsOneSnapshot(t *testing.T, driver string) {
 	doc, _ = export(filepath.Join(t.TempDir(), "after.json"))
 	if k, ke, s, l := count(doc); k != 1 || ke != 1 || s != 2 || l != 1 {
 		t.Errorf("the export made after has %d new passkeys, %d passkey_added events, %d sessions, %d new logins; want 1, 1, 2, 1", k, ke, s, l)
+	}
+}
+
+// TestPersonsExportKeepsAddressesSealedInTheirEvents: an event recorded
+// before schema 0031 holds its client address in its hashed body, kept
+// for as long as the audit log is (ADR 38), held by no hold. The export
+// answers the person's access request with everything held about them,
+// so it gives that address whatever the event's age; only an address
+// kept apart and past the retention, which the store holds only under a
+// hold, is left out (ADR 45).
+func TestPersonsExportKeepsAddressesSealedInTheirEvents(t *testing.T) {
+	cfgPath, st := personStore(t)
+	db := rawSQLite(t, cfgPath)
+	var seq int64
+	var prev []byte
+	err := db.QueryRow("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").Scan(&seq, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		t.Fatal(err)
+	}
+	// The insert of a version before 0031, which knows no addr_digest.
+	sealed := &store.AuditEvent{Seq: seq + 1, Time: time.Now().Add(-400 * 24 * time.Hour).Truncate(time.Microsecond), Type: "authentication",
+		PersonID: "p-kari", Result: store.ResultSuccess, Details: map[string]string{store.DetailAddr: "198.51.100.4"}}
+	sealed.Seal(prev)
+	details, err := json.Marshal(sealed.Details)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("INSERT INTO audit_log (seq, time, type, person_id, client_id, provider, level, result, reason, details, prev_hash, hash) "+
+		"VALUES (?, ?, ?, ?, '', '', '', ?, '', ?, ?, ?)",
+		sealed.Seq, sealed.Time.UnixMicro(), sealed.Type, sealed.PersonID, sealed.Result, string(details), sealed.PrevHash, sealed.Hash); err != nil {
+		t.Fatal(err)
+	}
+	appendLogins(t, st, login{time.Now().Add(-200 * 24 * time.Hour), "p-kari", "192.0.2.1"})
+	file := filepath.Join(t.TempDir(), "export.json")
+	if out, err := runCmd(t, "persons", "export", "--config", cfgPath, "--reason", "access request", "--out", file, "--id", "p-kari"); err != nil {
+		t.Fatalf("persons export: %v\n%s", err, out)
+	}
+	_, raw := readExport(t, file)
+	if !strings.Contains(raw, "198.51.100.4") {
+		t.Errorf("the export leaves out the address sealed in an event before schema 0031:\n%s", raw)
+	}
+	if strings.Contains(raw, "192.0.2.1") {
+		t.Errorf("the export gives an address kept apart past the retention:\n%s", raw)
 	}
 }

@@ -17,13 +17,11 @@ import (
 	"github.com/varde-eid/varde/internal/config"
 )
 
-// TestAdminCommandsDoNotMigrate: the admin commands refuse a database
-// whose schema is older than this varde's (its nodes run an older
-// version; upgrading it is theirs to do) or newer (this varde would not
-// see what the newer schema records), say which versions and what to
-// do, and leave the schema as it was.
-func TestAdminCommandsDoNotMigrate(t *testing.T) {
-	cfgPath := adminConfig(t)
+// rawSQLite opens the SQLite store that the configuration at cfgPath
+// names as a plain database, past the store's own code, for a test to
+// read or write what a node would not; closed when the test ends.
+func rawSQLite(t *testing.T, cfgPath string) *sql.DB {
+	t.Helper()
 	cfg, err := config.LoadEnviron(cfgPath, func() []string { return nil })
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +30,18 @@ func TestAdminCommandsDoNotMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestAdminCommandsDoNotMigrate: the admin commands refuse a database
+// whose schema is older than this varde's (its nodes run an older
+// version; upgrading it is theirs to do) or newer (this varde would not
+// see what the newer schema records), say which versions and what to
+// do, and leave the schema as it was.
+func TestAdminCommandsDoNotMigrate(t *testing.T) {
+	cfgPath := adminConfig(t)
+	db := rawSQLite(t, cfgPath)
 	versions := func() string {
 		t.Helper()
 		var v string
