@@ -21,10 +21,10 @@ const keysUsage = `usage: varde keys <list|retire> --config FILE [flags]
   list     list the signing keys in the cluster's key set (the JWKS), each
            node's ES256 key and RSA key (RS256) alike, and the retired
            ones not yet expired
-  retire   take a key out of every node's JWKS for good (--kid KID), after
-           a compromise or when its node is gone; a node's newest key,
-           or an older one while ID tokens it signed may still be valid,
-           needs --force
+  retire   take a key out of every node's JWKS for good (--kid KID;
+           --reason TEXT says why in the audit log), after a compromise
+           or when its node is gone; a node's newest key, or an older
+           one while ID tokens it signed may still be valid, needs --force
 `
 
 func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

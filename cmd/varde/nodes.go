@@ -18,9 +18,9 @@ const nodesUsage = `usage: varde nodes <list|forget> --config FILE [flags]
   list     list the nodes that recorded probe results in the last 90 days:
            running, down (silent), or gone from the status page
   forget   take a node that will never come back off the status page
-           (--node NAME): its open incident is resolved, its history
-           kept. A node that stops cleanly leaves by itself; one that is
-           still running is refused
+           (--node NAME; --reason TEXT says why in the audit log): its open
+           incident is resolved, its history kept. A node that stops
+           cleanly leaves by itself; one that is still running is refused
 
 Times are printed in UTC (RFC 3339, ending in Z), as varde status prints them.
 `

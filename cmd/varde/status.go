@@ -30,7 +30,7 @@ const statusUsage = `usage: varde status <command> --config FILE [flags]
   maintenance  announce planned maintenance: maintenance add|list|cancel|end (end: a window under way ends now, when its work is done early)
   report       a resilience report as JSON, with what of it was measured in words on stderr (--quarter 2026-Q3, or --from 2026-07-01 --to 2026-10-01; quarters and dates begin at midnight in pages.time_zone)
   export       write a complete static copy of the status page to DIR (export DIR)
-  webhooks     the signed notifications sent to a relying party, newest first (--client ID)
+  webhooks     the signed notifications sent to a relying party, newest first (--client ID, --limit N: at most N, default 20)
 
 Times are printed in UTC (RFC 3339, ending in Z), as varde nodes prints them.
 `
