@@ -145,7 +145,7 @@ func TestStartWhenFlowStateIsFull(t *testing.T) {
 	start := v.startURL("fake", "a", assurance.Substantial, "en", "")
 	resp, body := newBrowser(t).get(start)
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "60" ||
-		!strings.Contains(body, "Too many people") || !strings.Contains(body, "Try again in a minute") {
+		!strings.Contains(body, "It is very busy right now") || !strings.Contains(body, "Try again in a minute") {
 		t.Errorf("start with the flow state full: %d, Retry-After %q: %.400s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 	if n, m := v.fin.counts(); n != 0 || m != 0 {

@@ -1338,9 +1338,9 @@ func TestNewCodesAgainAndAgainKeepOneTicket(t *testing.T) {
 // 503 with Retry-After, in the person's language, and nothing changes.
 func TestNewCodesWhenFlowStateIsFull(t *testing.T) {
 	for _, tt := range []struct{ lang, title string }{
-		{"en", "Too many people are using this service right now"},
-		{"nb", "For mange bruker tjenesten akkurat nå"},
-		{"da", "For mange bruger tjenesten lige nu"},
+		{"en", "It is very busy right now"},
+		{"nb", "Det er svært travelt akkurat nå"},
+		{"da", "Der er meget travlt lige nu"},
 	} {
 		t.Run(tt.lang, func(t *testing.T) {
 			h := newHarness(t, true)
@@ -1407,7 +1407,7 @@ func TestCodesPageWhenFlowStateFillsBeforePutBack(t *testing.T) {
 	}
 	h.p.Challenges = filledOnTake{mem, h.now.Add(time.Hour)}
 	r := b.get(links[0])
-	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") != "60" || !strings.Contains(r.body, "Too many people are using this service right now") {
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") != "60" || !strings.Contains(r.body, "It is very busy right now") {
 		t.Fatalf("an older page's link with the flow state filled before put-back: %d, Retry-After %q\n%s", r.status, r.header.Get("Retry-After"), r.body)
 	}
 }
