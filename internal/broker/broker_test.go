@@ -116,19 +116,35 @@ func (f *fixture) request(t *testing.T, id string, acr ...string) {
 	}))
 }
 
+// get is a GET from the browser the broker sent to path: one that holds
+// the cookie binding the notice path carries, if any.
 func (f *fixture) get(path string) *httptest.ResponseRecorder {
-	w := httptest.NewRecorder()
-	f.mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
-	return w
+	return f.getIn(path, "")
 }
 
 // getIn is get from a browser that asks for pages in lang.
 func (f *fixture) getIn(path, lang string) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest(http.MethodGet, path, nil)
-	r.Header.Set("Accept-Language", lang)
+	if lang != "" {
+		r.Header.Set("Accept-Language", lang)
+	}
+	if c := broker.NoticeCookieFor(f.b, path); c != nil {
+		r.AddCookie(c)
+	}
 	f.mux.ServeHTTP(w, r)
 	return w
+}
+
+// sessionCookies are the cookies w sets but the one binding a notice.
+func sessionCookies(w *httptest.ResponseRecorder) []*http.Cookie {
+	var out []*http.Cookie
+	for _, c := range w.Result().Cookies() {
+		if c.Name != broker.NoticeCookie {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func (f *fixture) events(t *testing.T) []*store.AuditEvent {
@@ -288,7 +304,7 @@ func TestFinishNeverLetsALowerLevelThrough(t *testing.T) {
 	if next != "/login?err=level&req=r1" {
 		t.Errorf("next = %q", next)
 	}
-	if len(w.Result().Cookies()) != 0 {
+	if len(sessionCookies(w)) != 0 {
 		t.Error("a session cookie was set for a login below the requested level")
 	}
 	ev := f.events(t)
@@ -367,7 +383,7 @@ func TestFinishRefusesBeforeCreatingAPerson(t *testing.T) {
 			if next != tt.next || (err != nil) != tt.wantErr {
 				t.Errorf("Finish = %q, %v; want %q, error %t", next, err, tt.next, tt.wantErr)
 			}
-			if len(w.Result().Cookies()) != 0 {
+			if len(sessionCookies(w)) != 0 {
 				t.Error("a session cookie was set for a refused login")
 			}
 			if _, err := f.st.GetPersonByIdentifier(ctx, newID[0].Scheme, newID[0].Value); !errors.Is(err, store.ErrNotFound) {
@@ -638,10 +654,7 @@ func TestRefusedAccountObservedWithItsAccount(t *testing.T) {
 		"/login?err=refused&req=r1":         "did not say who you are in a way this service accepts",
 		"/account/link/refused?why=refused": "So nothing was linked.",
 	} {
-		w := httptest.NewRecorder()
-		r := httptest.NewRequest(http.MethodGet, path, nil)
-		r.Header.Set("Accept-Language", "en")
-		f.mux.ServeHTTP(w, r)
+		w := f.getIn(path, "en")
 		if !strings.Contains(w.Body.String(), want) {
 			t.Errorf("%s: %d, the page does not say %q", path, w.Code, want)
 		}
@@ -842,7 +855,7 @@ func TestDegradedModePolicy(t *testing.T) {
 	if w := f.get("/login?req=r1"); w.Code != http.StatusServiceUnavailable || strings.Contains(w.Body.String(), `id="degraded"`) {
 		t.Fatalf("no policy: status %d, want 503 without a lower offer", w.Code)
 	}
-	if _, err, w := finish(f, "r1", provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial}); err != nil || len(w.Result().Cookies()) != 0 {
+	if _, err, w := finish(f, "r1", provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial}); err != nil || len(sessionCookies(w)) != 0 {
 		t.Fatalf("no policy: a lower login started a session (%v)", err)
 	}
 
@@ -1165,7 +1178,7 @@ func TestFinishRefusesIdentifiersOfTwoPersons(t *testing.T) {
 	if next != "/login?err=conflict&req=r1" {
 		t.Fatalf("next = %q", next)
 	}
-	if len(w.Result().Cookies()) != 0 {
+	if len(sessionCookies(w)) != 0 {
 		t.Errorf("a session was started: %v", w.Result().Cookies())
 	}
 	ev := f.events(t)
@@ -1219,7 +1232,7 @@ func TestFinishOutcomeUnknown(t *testing.T) {
 		t.Errorf("the session stored after all: %v, want the browser logged in", err)
 	}
 	page := httptest.NewRecorder()
-	f.mux.ServeHTTP(page, httptest.NewRequest(http.MethodGet, next, nil))
+	f.mux.ServeHTTP(page, b.req(http.MethodGet, next, nil))
 	if body := page.Body.String(); !strings.Contains(body, "You may already be logged in") {
 		t.Errorf("login page after an unknown outcome does not say the person may be logged in:\n%s", body)
 	}
@@ -1309,10 +1322,7 @@ func TestAccountLoginSpeaksOfTheAccount(t *testing.T) {
 	}
 	f.b.Health = mon
 	get := func(path, lang string) *httptest.ResponseRecorder {
-		w := httptest.NewRecorder()
-		r := httptest.NewRequest(http.MethodGet, path, nil)
-		r.Header.Set("Accept-Language", lang)
-		f.mux.ServeHTTP(w, r)
+		w := f.getIn(path, lang)
 		return w
 	}
 	tr := f.b.Pages.T
@@ -1349,10 +1359,7 @@ func TestAccountLoginSaysWhereTo(t *testing.T) {
 	f := newFixture(t)
 	tr := f.b.Pages.T
 	for _, lang := range []string{"nb", "en", "da"} {
-		w := httptest.NewRecorder()
-		r := httptest.NewRequest(http.MethodGet, "/login", nil)
-		r.Header.Set("Accept-Language", lang)
-		f.mux.ServeHTTP(w, r)
+		w := f.getIn("/login", lang)
 		body := w.Body.String()
 		want := tr(lang, "login.for.account")
 		if w.Code != http.StatusOK || want == "login.for.account" || !strings.Contains(body, "<p>"+want+"</p>") {
@@ -1382,10 +1389,7 @@ func TestLoginOfADeletedClientSaysStartingAgainMayNotHelp(t *testing.T) {
 		"nb": {"ikke lenger innlogging med Varde", "spør tjenesten hvordan du logger inn"},
 		"da": {"ikke længere login med Varde", "spørg tjenesten, hvordan du logger ind"},
 	} {
-		w := httptest.NewRecorder()
-		r := httptest.NewRequest(http.MethodGet, "/login?req=r1", nil)
-		r.Header.Set("Accept-Language", lang)
-		f.mux.ServeHTTP(w, r)
+		w := f.getIn("/login?req=r1", lang)
 		body := w.Body.String()
 		for _, s := range want {
 			if w.Code != http.StatusBadRequest || !strings.Contains(body, s) {
@@ -1430,10 +1434,7 @@ func TestLoginOfAClientDeletedBesideTheServer(t *testing.T) {
 		"nb": "Denne tjenesten bruker ikke lenger Varde",
 		"da": "Denne tjeneste bruger ikke længere Varde",
 	} {
-		w := httptest.NewRecorder()
-		r := httptest.NewRequest(http.MethodGet, next, nil)
-		r.Header.Set("Accept-Language", lang)
-		f.mux.ServeHTTP(w, r)
+		w := f.getIn(next, lang)
 		if w.Code != http.StatusGone || !strings.Contains(w.Body.String(), want) {
 			t.Errorf("%s: %d, want 410 saying %q:\n%s", lang, w.Code, want, w.Body.String())
 		}
@@ -1524,7 +1525,7 @@ func TestFinishTakesIdentifiersInTheirOneSpelling(t *testing.T) {
 		o := &outcomes{}
 		f.b.Health = o
 		next, err, w := finish(f, "r1", provider.Result{Provider: "strong", Identifiers: []store.Identifier{id}, Level: assurance.High})
-		if err != nil || next != "/login?err=failed&req=r1" || len(w.Result().Cookies()) != 0 {
+		if err != nil || next != "/login?err=failed&req=r1" || len(sessionCookies(w)) != 0 {
 			t.Errorf("%s %s: next %q, err %v, cookies %v", id.Scheme, id.Value, next, err, w.Result().Cookies())
 		}
 		if _, err := f.st.GetPersonByIdentifier(ctx, id.Scheme, id.Value); !errors.Is(err, store.ErrNotFound) {
@@ -1617,7 +1618,7 @@ func TestLoginOnlyInTheBrowserThatBeganIt(t *testing.T) {
 		}
 		next, err := f.b.Finish(w, r, "r1", provider.Result{Provider: "strong", PersonID: "p1", Level: assurance.High})
 		must(t, err)
-		if next != "/login?req=r1" || len(w.Result().Cookies()) != 0 {
+		if next != "/login?req=r1" || len(sessionCookies(w)) != 0 {
 			t.Errorf("finished in another browser: next %q, cookies %v", next, w.Result().Cookies())
 		}
 	}

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -391,12 +392,18 @@ func (b *Broker) linkID() (string, error) {
 }
 
 // refusedPage: GET /account/link/refused?why=… explains, plainly, why
-// nothing was linked.
+// nothing was linked, to the browser the link was refused in; any other
+// is sent to the account page, which says nothing of a link
+// (bindNotice).
 func (b *Broker) refusedPage(w http.ResponseWriter, r *http.Request) {
 	lang := b.Pages.Locale(r, nil)
 	ref, ok := linkRefusals[r.URL.Query().Get("why")]
 	if !ok {
 		b.Pages.Error(w, r, http.StatusNotFound, lang, httpx.NotFoundPage())
+		return
+	}
+	if !b.noticeBound(r) {
+		http.Redirect(w, r, cmp.Or(b.AccountURL, "/"), http.StatusSeeOther)
 		return
 	}
 	page := ref.page
@@ -423,7 +430,7 @@ func (b *Broker) refusedPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b *Broker) refused(w http.ResponseWriter, r *http.Request, why string) {
-	http.Redirect(w, r, refusedURL(why), http.StatusSeeOther)
+	http.Redirect(w, r, b.bindNotice(w, refusedURL(why)), http.StatusSeeOther)
 }
 
 // internalError is the page for a link that failed on Varde's side. The
