@@ -20,3 +20,6 @@ func NoticeCookieFor(b *Broker, target string) *http.Cookie {
 	}
 	return nil
 }
+
+// NumberKind is the message key naming the kind of number of scheme.
+func NumberKind(scheme string) string { return numberKind(scheme) }

@@ -419,10 +419,13 @@ func (b *Broker) refusedPage(w http.ResponseWriter, r *http.Request) {
 	case "link.stale.message":
 		page.MessageArg = strconv.Itoa(int(session.ReauthAfter / time.Minute))
 	case "link.number.message":
-		// Named when known; any other scheme keeps the general words.
+		// Named when known, in what happened and in what to do next
+		// (a new passport is not a changed national number); any other
+		// scheme keeps the general words.
 		if scheme := r.URL.Query().Get("scheme"); scheme != "" {
 			if key := numberKind(scheme); b.Pages.T(lang, key) != key {
 				page.Message, page.MessageArg = "link.number.scheme.message", b.Pages.T(lang, key)
+				page.Next, page.NextArg = "link.number.scheme.next", b.Pages.T(lang, key)
 			}
 		}
 	}

@@ -1014,6 +1014,35 @@ func TestLinkAddsNoSecondNumberOfAScheme(t *testing.T) {
 			t.Errorf("%s %s: refused page %d, want %q:\n%s", tc.lang, tc.scheme, w.Code, tc.want, body)
 		}
 	}
+	// What to do next speaks of the same kind of number, a passport's
+	// included, in each language; of a kind it does not know, in the
+	// general words.
+	for _, lang := range []string{"nb", "en", "da"} {
+		for _, scheme := range []string{"no:fnr", "no:dnr", "dk:cpr", "se:pnr", "fi:hetu", "passport:NOR", "xx:made-up"} {
+			w := f.getIn("/account/link/refused?"+url.Values{"why": {"number"}, "scheme": {scheme}}.Encode(), lang)
+			body := w.Body.String()
+			want := f.b.Pages.T(lang, "link.number.next")
+			if kind := f.b.Pages.T(lang, broker.NumberKind(scheme)); kind != broker.NumberKind(scheme) {
+				want = fmt.Sprintf(f.b.Pages.T(lang, "link.number.scheme.next"), kind)
+				if !strings.Contains(want, kind) {
+					t.Errorf("%s: link.number.scheme.next %q does not name the kind", lang, want)
+				}
+			}
+			if !strings.Contains(body, html.EscapeString(want)) {
+				t.Errorf("%s %s: the page does not say %q:\n%s", lang, scheme, want, body)
+			}
+		}
+	}
+	for _, tc := range []struct{ lang, scheme, want, not string }{
+		{"en", "passport:NOR", "If you have a new passport number", "national identity number has changed"},
+		{"nb", "passport:NOR", "Hvis du har fått nytt passnummer", "fødselsnummeret eller D-nummeret"},
+		{"da", "passport:NOR", "Hvis du har fået et nyt pasnummer", "personnummer"},
+	} {
+		body := f.getIn("/account/link/refused?"+url.Values{"why": {"number"}, "scheme": {tc.scheme}}.Encode(), tc.lang).Body.String()
+		if !strings.Contains(body, tc.want) || strings.Contains(body, tc.not) {
+			t.Errorf("%s %s: want %q and not %q:\n%s", tc.lang, tc.scheme, tc.want, tc.not, body)
+		}
+	}
 	// A number of a scheme the person lacks links as before.
 	res := provider.Result{Provider: "strong", Identifiers: []store.Identifier{held, dnr}, Level: assurance.High}
 	if next, err := finishIn(f, b, linkAttempt(t, f, b, "strong"), res); err != nil || next != "/account?done=linked" {
