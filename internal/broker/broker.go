@@ -656,8 +656,15 @@ func (b *Broker) attemptError(w http.ResponseWriter, r *http.Request, err error)
 		return
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		// The store does not say whether the request expired, was
-		// finished or never was.
+		// A request that ran out of time, while the store still holds
+		// it, tells which service to go back to; otherwise the store
+		// does not say whether the request expired, was finished or
+		// never was.
+		c := oidc.ExpiredClient(r.Context(), b.AuthRequests, b.Clients, r.URL.Query().Get("req"), b.requestBrowser(r))
+		if c != nil {
+			b.Pages.Error(w, r, http.StatusBadRequest, lang, oidc.ExpiredLoginPage(c))
+			return
+		}
 		b.Pages.Error(w, r, http.StatusBadRequest, lang, httpx.UnknownLoginPage())
 		return
 	}

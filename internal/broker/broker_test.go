@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"math"
@@ -250,18 +251,60 @@ func TestStartTellsTheProviderHowFresh(t *testing.T) {
 	}
 }
 
-// The store cannot tell an expired request from one that never was or
-// is finished, so the page does not claim the login took too long.
+// TestUnknownOrExpiredAttemptGetsAPlainPage: a login Varde does not
+// hold (never was, or finished and gone) gets a plain page that does
+// not claim the login took too long.
 func TestUnknownOrExpiredAttemptGetsAPlainPage(t *testing.T) {
 	f := newFixture(t)
-	f.request(t, "old")
-	f.now = f.now.Add(time.Hour)
-	for _, path := range []string{"/login?req=nope", "/login?req=old", "/login/start?req=old&provider=strong"} {
+	for _, path := range []string{"/login?req=nope", "/login/start?req=nope&provider=strong"} {
 		w := f.get(path)
 		if body := w.Body.String(); w.Code != http.StatusBadRequest || !strings.Contains(body, "We could not find this login") ||
 			!strings.Contains(body, "It may have expired or been finished already") || strings.Contains(body, "took too long") {
 			t.Errorf("%s: status %d, body %.200q", path, w.Code, w.Body.String())
 		}
+	}
+}
+
+// TestExpiredAttemptLeadsBackToTheService: a login whose request ran out
+// of time, while the store still holds it, names the service it was
+// for, in nb, en and da, and links to the service's registered home
+// (the origin of its first https redirect URI), never to an address in
+// the URL; a service with no such address is named without a link. A
+// login begun in another browser (ADR 47) names no service.
+func TestExpiredAttemptLeadsBackToTheService(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	must(t, f.st.PutClient(ctx, &store.Client{ID: "app", Name: "Demo App", AuthMethod: store.AuthNone, RedirectURIs: []string{"no.demo.app:/cb"}}))
+	f.request(t, "old")
+	must(t, f.st.CreateAuthRequest(ctx, &store.AuthRequest{
+		ID: "app-old", ClientID: "app", RedirectURI: "no.demo.app:/cb", Scope: []string{"openid"}, MaxAge: -1,
+		CreatedAt: f.now, ExpiresAt: f.now.Add(10 * time.Minute),
+	}))
+	must(t, f.st.CreateAuthRequest(ctx, &store.AuthRequest{
+		ID: "theirs", ClientID: "bank", RedirectURI: "https://bank.example/cb", Scope: []string{"openid"}, MaxAge: -1,
+		Browser: oidc.BrowserBinding("AAAAAAAAAAAAAAAAAAAAAA"), CreatedAt: f.now, ExpiresAt: f.now.Add(10 * time.Minute),
+	}))
+	f.now = f.now.Add(10*time.Minute + time.Second)
+	for _, lang := range []string{"nb", "en", "da"} {
+		next := fmt.Sprintf(f.b.Pages.T(lang, "error.expired.service.next"), "Test Bank")
+		back := fmt.Sprintf(f.b.Pages.T(lang, "error.service.back"), "Test Bank")
+		for _, path := range []string{"/login?req=old&redirect_uri=https%3A%2F%2Fevil.example%2F", "/login/start?req=old&provider=strong"} {
+			w := f.getIn(path, lang)
+			body := w.Body.String()
+			if w.Code != http.StatusBadRequest || !strings.Contains(body, html.EscapeString(next)) ||
+				!strings.Contains(body, `<a class="button" href="https://bank.example/" id="service">`+html.EscapeString(back)+`</a>`) ||
+				strings.Contains(body, `href="https://evil.example`) {
+				t.Errorf("%s %s: %d, want %q and a link to https://bank.example/:\n%s", lang, path, w.Code, next, body)
+			}
+		}
+		w := f.getIn("/login?req=app-old", lang)
+		if body := w.Body.String(); !strings.Contains(body, html.EscapeString(fmt.Sprintf(f.b.Pages.T(lang, "error.expired.service.next"), "Demo App"))) ||
+			strings.Contains(body, `id="service"`) {
+			t.Errorf("%s: a service with no https home: %d:\n%s", lang, w.Code, body)
+		}
+	}
+	if body := f.get("/login?req=theirs").Body.String(); strings.Contains(body, "Test Bank") || strings.Contains(body, `id="service"`) {
+		t.Errorf("a login of another browser names its service:\n%s", body)
 	}
 }
 

@@ -392,6 +392,10 @@ type ErrorPage struct {
 	Title, Message, Next string
 	MessageArg, NextArg  string
 	BackURL              string
+	// Service and ServiceURL, when set, are the name of the service the
+	// person came from and the address, as the service registered it, of
+	// a link back to it.
+	Service, ServiceURL string
 	// CancelURL, when set, is where the page's button posts to end the
 	// login, which sends the person back to the service (oidc.PathCancel:
 	// a GET there only asks whether to).
