@@ -43,7 +43,7 @@ var wcagTags = []string{"wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"}
 var failing = map[string]bool{"serious": true, "critical": true}
 
 // TestPagesWCAG opens every page a person meets — the login page of a
-// real pending request, the passkey login, enrolment and recovery pages,
+// real pending request (with a notice, and run out of time), the passkey login, enrolment and recovery pages,
 // error pages, the recovery codes shown after enrolment, the account page
 // with a logged-in session (logged in elsewhere too, and a service
 // holding offline access), with the notice after a passkey is added
@@ -66,6 +66,16 @@ func TestPagesWCAG(t *testing.T) {
 	// A client that accepts no provider Varde has: no way to log in can
 	// reach its level.
 	unreachable := n.pendingRequestFor(t, b, "nowhere", []string{"no-such-eid"})
+	// A login for the bank that ran out of time: its page leads back to
+	// the bank.
+	expired := random(t)
+	err := n.app.Store.CreateAuthRequest(context.Background(), &store.AuthRequest{
+		ID: expired, ClientID: "bank", RedirectURI: "https://bank.example/callback", Scope: []string{"openid"}, MaxAge: -1,
+		CreatedAt: time.Now().Add(-11 * time.Minute), ExpiresAt: time.Now().Add(-time.Minute),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	q := func(lang string, kv ...string) string {
 		v := url.Values{"lang": {lang}}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -98,6 +108,7 @@ func TestPagesWCAG(t *testing.T) {
 			{"cancel", "/authorize/cancel?" + q(lang, "req", req), 200, "#cancel", "<h1", ""},
 			{"no way to log in", "/login?" + q(lang, "req", unreachable), 503, "#cancel", "", ""},
 			{"unknown request", "/login?" + q(lang, "req", "unknown"), 400, "#support", "", ""},
+			{"expired request", "/login?" + q(lang, "req", expired), 400, "#service", "", ""},
 			{"not found", "/no-such-page?" + q(lang), 404, "#support", "", ""},
 			{"logged out", "/logout?" + q(lang), 200, "main h1", "", ""},
 		}
