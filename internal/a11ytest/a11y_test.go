@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +43,7 @@ var wcagTags = []string{"wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"}
 var failing = map[string]bool{"serious": true, "critical": true}
 
 // TestPagesWCAG opens every page a person meets — the login page of a
-// real pending request, the passkey login, enrolment and recovery pages,
+// real pending request (with a notice, and run out of time), the passkey login, enrolment and recovery pages,
 // error pages, the recovery codes shown after enrolment, the account page
 // with a logged-in session (logged in elsewhere too, and a service
 // holding offline access), with the notice after a passkey is added
@@ -65,6 +66,16 @@ func TestPagesWCAG(t *testing.T) {
 	// A client that accepts no provider Varde has: no way to log in can
 	// reach its level.
 	unreachable := n.pendingRequestFor(t, b, "nowhere", []string{"no-such-eid"})
+	// A login for the bank that ran out of time: its page leads back to
+	// the bank.
+	expired := random(t)
+	err := n.app.Store.CreateAuthRequest(context.Background(), &store.AuthRequest{
+		ID: expired, ClientID: "bank", RedirectURI: "https://bank.example/callback", Scope: []string{"openid"}, MaxAge: -1,
+		CreatedAt: time.Now().Add(-11 * time.Minute), ExpiresAt: time.Now().Add(-time.Minute),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	q := func(lang string, kv ...string) string {
 		v := url.Values{"lang": {lang}}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -84,21 +95,30 @@ func TestPagesWCAG(t *testing.T) {
 			// has loaded: an error a person was sent back with, before
 			// they go on (WCAG 3.3.1, 2.4.3); "" for the page's start.
 			focus string
+			// via, if set, is a button on the page at path that leads
+			// to the page checked: a notice is shown only to the
+			// browser the failure happened in.
+			via string
 		}{
-			{"login", "/login?" + q(lang, "req", req), 200, "#provider-passkey", ""},
-			{"login with error", "/login?" + q(lang, "req", req, "err", "failed"), 200, ".notice .error", `<div class="notice" role="alert"`},
-			{"passkey login", "/passkey/login?" + q(lang, "attempt", req), 200, ceremony("login"), ""},
-			{"enrolment", "/passkey/enrol?" + q(lang, "attempt", req), 200, ceremony("enrol"), ""},
-			{"recovery", "/passkey/recover?" + q(lang, "attempt", req), 200, "#code", ""},
-			{"cancel", "/authorize/cancel?" + q(lang, "req", req), 200, "#cancel", "<h1"},
-			{"no way to log in", "/login?" + q(lang, "req", unreachable), 503, "#cancel", ""},
-			{"unknown request", "/login?" + q(lang, "req", "unknown"), 400, "#support", ""},
-			{"not found", "/no-such-page?" + q(lang), 404, "#support", ""},
-			{"logged out", "/logout?" + q(lang), 200, "main h1", ""},
+			{"login", "/login?" + q(lang, "req", req), 200, "#provider-passkey", "", ""},
+			{"login with error", "/passkey/login?" + q(lang, "attempt", req), 200, ".notice .error", `<div class="notice" role="alert"`, cancelButton},
+			{"passkey login", "/passkey/login?" + q(lang, "attempt", req), 200, ceremony("login"), "", ""},
+			{"enrolment", "/passkey/enrol?" + q(lang, "attempt", req), 200, ceremony("enrol"), "", ""},
+			{"recovery", "/passkey/recover?" + q(lang, "attempt", req), 200, "#code", "", ""},
+			{"cancel", "/authorize/cancel?" + q(lang, "req", req), 200, "#cancel", "<h1", ""},
+			{"no way to log in", "/login?" + q(lang, "req", unreachable), 503, "#cancel", "", ""},
+			{"unknown request", "/login?" + q(lang, "req", "unknown"), 400, "#support", "", ""},
+			{"expired request", "/login?" + q(lang, "req", expired), 400, "#service", "", ""},
+			{"not found", "/no-such-page?" + q(lang), 404, "#support", "", ""},
+			{"logged out", "/logout?" + q(lang), 200, "main h1", "", ""},
 		}
 		for _, p := range pages {
 			t.Run(lang+"/"+p.name, func(t *testing.T) {
 				b.visit(t, n.issuer+p.path, p.status)
+				if p.via != "" {
+					b.do(t, "click "+p.via, chromedp.Click(p.via))
+					b.until(t, `document.querySelector(`+strconv.Quote(p.ready)+`) !== null`)
+				}
 				b.audit(t, lang, p.ready)
 				b.errorTitle(t, lang, p.ready == ".notice .error")
 				b.focusOn(t, cmp.Or(p.focus, "<body"))

@@ -49,6 +49,9 @@ func checkPlainPages(t *testing.T, check func(*browser, *testing.T)) {
 		for _, p := range plainPages(l.Tag, req) {
 			t.Run(l.Tag+"/"+p.name, func(t *testing.T) {
 				b.visit(t, n.issuer+p.path, p.status)
+				if p.via != "" {
+					b.do(t, "click "+p.via, chromedp.Click(p.via))
+				}
 				b.do(t, "wait for "+p.ready, chromedp.WaitVisible(p.ready))
 				check(b, t)
 			})
@@ -62,7 +65,15 @@ type plainPage struct {
 	name, path string
 	status     int
 	ready      string
+	// via, if set, is a button on the page at path that leads to the
+	// page checked.
+	via string
 }
+
+// cancelButton cancels a passkey login, which leads back to the login
+// page with the notice that the login was cancelled: reached so, as a
+// notice is shown only to the browser it happened in.
+const cancelButton = `form[action$="/passkey/cancel"] button[type=submit]`
 
 // plainPages are the pages reached without logging in, in language
 // lang, for the pending login request req: login (with and without an
@@ -77,15 +88,15 @@ func plainPages(lang, req string) []plainPage {
 		return v.Encode()
 	}
 	return []plainPage{
-		{"login", "/login?" + q("req", req), 200, "#provider-passkey"},
-		{"login with error", "/login?" + q("req", req, "err", "failed"), 200, ".notice .error"},
-		{"passkey login", "/passkey/login?" + q("attempt", req), 200, ".passkey-ceremony [data-role=button]"},
-		{"enrolment", "/passkey/enrol?" + q("attempt", req), 200, ".passkey-ceremony [data-role=button]"},
-		{"recovery", "/passkey/recover?" + q("attempt", req), 200, "#code"},
-		{"cancel", "/authorize/cancel?" + q("req", req), 200, "#cancel"},
-		{"not found", "/no-such-page?" + q(), 404, "#support"},
-		{"status", "/status?" + q(), 200, "ol.uptime"},
-		{"status report", "/status/reports?" + q(), 200, "ul.quarters"},
+		{"login", "/login?" + q("req", req), 200, "#provider-passkey", ""},
+		{"login with error", "/passkey/login?" + q("attempt", req), 200, ".notice .error", cancelButton},
+		{"passkey login", "/passkey/login?" + q("attempt", req), 200, ".passkey-ceremony [data-role=button]", ""},
+		{"enrolment", "/passkey/enrol?" + q("attempt", req), 200, ".passkey-ceremony [data-role=button]", ""},
+		{"recovery", "/passkey/recover?" + q("attempt", req), 200, "#code", ""},
+		{"cancel", "/authorize/cancel?" + q("req", req), 200, "#cancel", ""},
+		{"not found", "/no-such-page?" + q(), 404, "#support", ""},
+		{"status", "/status?" + q(), 200, "ol.uptime", ""},
+		{"status report", "/status/reports?" + q(), 200, "ul.quarters", ""},
 	}
 }
 

@@ -102,12 +102,19 @@ const shopRedirect = "https://shop.example/callback"
 
 func startBrokered(t *testing.T, client func(*store.Client), tune ...func(*config.Config)) *brokered {
 	t.Helper()
+	return startBrokeredAt(t, "", client, tune...)
+}
+
+// startBrokeredAt is startBrokered with an issuer with the path base
+// ("/eid"; "" for none).
+func startBrokeredAt(t *testing.T, base string, client func(*store.Client), tune ...func(*config.Config)) *brokered {
+	t.Helper()
 	b := &brokered{}
 	tune = append([]func(*config.Config){
 		simUpstream(t, "bankid", "Demo BankID", assurance.High, &b.bankid),
 		simUpstream(t, "minid", "Demo MinID", assurance.Substantial, &b.minid),
 	}, tune...)
-	b.node = startNodeAtPath(t, "", tune...)
+	b.node = startNodeAtPath(t, base, tune...)
 	c := &store.Client{ID: "shop", Name: "Shop", AuthMethod: store.AuthNone, RedirectURIs: []string{shopRedirect},
 		Claims: []string{"national_id"}, Source: "test", CreatedAt: time.Now()}
 	if client != nil {

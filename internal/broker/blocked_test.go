@@ -42,7 +42,7 @@ func TestFinishRefusesABlockedPerson(t *testing.T) {
 			if want := "/login?err=blocked&req=" + tt.attempt; next != want {
 				t.Fatalf("next = %q, want %q", next, want)
 			}
-			if len(w.Result().Cookies()) != 0 {
+			if len(sessionCookies(w)) != 0 {
 				t.Errorf("a session was started: %v", w.Result().Cookies())
 			}
 			ev := f.events(t)

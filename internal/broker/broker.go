@@ -521,7 +521,13 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 		b.attemptError(w, r, err)
 		return
 	}
-	if r.URL.Query().Get("err") == "blocked" {
+	// A notice is shown only to the browser it was sent to: a link
+	// from elsewhere opens the plain page (bindNotice).
+	reason := ""
+	if b.noticeBound(r) {
+		reason = r.URL.Query().Get("err")
+	}
+	if reason == "blocked" {
 		// Nothing here can let a blocked person in: the page says so
 		// and who lifts it, with no choices, and a relying party's
 		// login can only go back to the service (access_denied).
@@ -532,7 +538,7 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 		b.Pages.Error(w, r, http.StatusForbidden, a.locale, e)
 		return
 	}
-	d := loginData{Error: loginErrors[r.URL.Query().Get("err")], Level: a.min.String()}
+	d := loginData{Error: loginErrors[reason], Level: a.min.String()}
 	if a.client != nil {
 		d.ClientName = a.client.Name
 		d.CancelURL = cancelURL(a.req)
@@ -616,7 +622,7 @@ func (b *Broker) start(w http.ResponseWriter, r *http.Request) {
 		// says so.
 		_, anyUsable := b.down(a)
 		b.routedAround(r.Context(), a, id, browser, []string{want}, !anyUsable, ViaStart)
-		http.Redirect(w, r, "/login?"+url.Values{"req": {id}, "err": {"unavailable"}}.Encode(), http.StatusSeeOther)
+		http.Redirect(w, r, b.bindNotice(w, "/login?"+url.Values{"req": {id}, "err": {"unavailable"}}.Encode()), http.StatusSeeOther)
 		return
 	}
 	if i < 0 {
@@ -650,8 +656,15 @@ func (b *Broker) attemptError(w http.ResponseWriter, r *http.Request, err error)
 		return
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		// The store does not say whether the request expired, was
-		// finished or never was.
+		// A request that ran out of time, while the store still holds
+		// it, tells which service to go back to; otherwise the store
+		// does not say whether the request expired, was finished or
+		// never was.
+		c := oidc.ExpiredClient(r.Context(), b.AuthRequests, b.Clients, r.URL.Query().Get("req"), b.requestBrowser(r))
+		if c != nil {
+			b.Pages.Error(w, r, http.StatusBadRequest, lang, oidc.ExpiredLoginPage(c))
+			return
+		}
 		b.Pages.Error(w, r, http.StatusBadRequest, lang, httpx.UnknownLoginPage())
 		return
 	}
@@ -671,8 +684,15 @@ func (b *Broker) attemptError(w http.ResponseWriter, r *http.Request, err error)
 // Finish implements provider.Finisher: it checks that the attempt may
 // end through the provider that finished it, at the level it reached,
 // links the result to a person, starts the session and returns the URL
-// that continues the flow.
+// that continues the flow. A URL that carries a notice (the login
+// failed, the person is blocked, the link was refused) is bound to this
+// browser (bindNotice).
 func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string, res provider.Result) (string, error) {
+	next, err := b.finish(w, r, attemptID, res)
+	return b.bindNotice(w, next), err
+}
+
+func (b *Broker) finish(w http.ResponseWriter, r *http.Request, attemptID string, res provider.Result) (string, error) {
 	// A provider never reaches more than it is configured for, whatever it
 	// reports: a bug in one, or an upstream asserting more than it is
 	// trusted with, cannot raise a level. A provider the broker does not
@@ -1229,7 +1249,7 @@ func (b *Broker) Accepts(r *http.Request, attemptID, providerID string, level as
 // about the provider; anything else counts against the provider's
 // health.
 func (b *Broker) Fail(w http.ResponseWriter, r *http.Request, attemptID, providerID, reason string) string {
-	return b.failed(r, attemptID, providerID, reason, "")
+	return b.bindNotice(w, b.failed(r, attemptID, providerID, reason, ""))
 }
 
 // FailAccount implements provider.AccountFinisher: Fail with reason
@@ -1237,7 +1257,7 @@ func (b *Broker) Fail(w http.ResponseWriter, r *http.Request, attemptID, provide
 // health once per account in the login window, however often that
 // account is refused.
 func (b *Broker) FailAccount(w http.ResponseWriter, r *http.Request, attemptID, providerID, account string) string {
-	return b.failed(r, attemptID, providerID, provider.ReasonAccountRefused, account)
+	return b.bindNotice(w, b.failed(r, attemptID, providerID, provider.ReasonAccountRefused, account))
 }
 
 // failed is Fail, with the account a refusal was about ("" if unknown).

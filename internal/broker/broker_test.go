@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"math"
@@ -116,19 +117,35 @@ func (f *fixture) request(t *testing.T, id string, acr ...string) {
 	}))
 }
 
+// get is a GET from the browser the broker sent to path: one that holds
+// the cookie binding the notice path carries, if any.
 func (f *fixture) get(path string) *httptest.ResponseRecorder {
-	w := httptest.NewRecorder()
-	f.mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
-	return w
+	return f.getIn(path, "")
 }
 
 // getIn is get from a browser that asks for pages in lang.
 func (f *fixture) getIn(path, lang string) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest(http.MethodGet, path, nil)
-	r.Header.Set("Accept-Language", lang)
+	if lang != "" {
+		r.Header.Set("Accept-Language", lang)
+	}
+	if c := broker.NoticeCookieFor(f.b, path); c != nil {
+		r.AddCookie(c)
+	}
 	f.mux.ServeHTTP(w, r)
 	return w
+}
+
+// sessionCookies are the cookies w sets but the one binding a notice.
+func sessionCookies(w *httptest.ResponseRecorder) []*http.Cookie {
+	var out []*http.Cookie
+	for _, c := range w.Result().Cookies() {
+		if c.Name != broker.NoticeCookie {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func (f *fixture) events(t *testing.T) []*store.AuditEvent {
@@ -234,18 +251,60 @@ func TestStartTellsTheProviderHowFresh(t *testing.T) {
 	}
 }
 
-// The store cannot tell an expired request from one that never was or
-// is finished, so the page does not claim the login took too long.
+// TestUnknownOrExpiredAttemptGetsAPlainPage: a login Varde does not
+// hold (never was, or finished and gone) gets a plain page that does
+// not claim the login took too long.
 func TestUnknownOrExpiredAttemptGetsAPlainPage(t *testing.T) {
 	f := newFixture(t)
-	f.request(t, "old")
-	f.now = f.now.Add(time.Hour)
-	for _, path := range []string{"/login?req=nope", "/login?req=old", "/login/start?req=old&provider=strong"} {
+	for _, path := range []string{"/login?req=nope", "/login/start?req=nope&provider=strong"} {
 		w := f.get(path)
 		if body := w.Body.String(); w.Code != http.StatusBadRequest || !strings.Contains(body, "We could not find this login") ||
 			!strings.Contains(body, "It may have expired or been finished already") || strings.Contains(body, "took too long") {
 			t.Errorf("%s: status %d, body %.200q", path, w.Code, w.Body.String())
 		}
+	}
+}
+
+// TestExpiredAttemptLeadsBackToTheService: a login whose request ran out
+// of time, while the store still holds it, names the service it was
+// for, in nb, en and da, and links to the service's registered home
+// (the origin of its first https redirect URI), never to an address in
+// the URL; a service with no such address is named without a link. A
+// login begun in another browser (ADR 47) names no service.
+func TestExpiredAttemptLeadsBackToTheService(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	must(t, f.st.PutClient(ctx, &store.Client{ID: "app", Name: "Demo App", AuthMethod: store.AuthNone, RedirectURIs: []string{"no.demo.app:/cb"}}))
+	f.request(t, "old")
+	must(t, f.st.CreateAuthRequest(ctx, &store.AuthRequest{
+		ID: "app-old", ClientID: "app", RedirectURI: "no.demo.app:/cb", Scope: []string{"openid"}, MaxAge: -1,
+		CreatedAt: f.now, ExpiresAt: f.now.Add(10 * time.Minute),
+	}))
+	must(t, f.st.CreateAuthRequest(ctx, &store.AuthRequest{
+		ID: "theirs", ClientID: "bank", RedirectURI: "https://bank.example/cb", Scope: []string{"openid"}, MaxAge: -1,
+		Browser: oidc.BrowserBinding("AAAAAAAAAAAAAAAAAAAAAA"), CreatedAt: f.now, ExpiresAt: f.now.Add(10 * time.Minute),
+	}))
+	f.now = f.now.Add(10*time.Minute + time.Second)
+	for _, lang := range []string{"nb", "en", "da"} {
+		next := fmt.Sprintf(f.b.Pages.T(lang, "error.expired.service.next"), "Test Bank")
+		back := fmt.Sprintf(f.b.Pages.T(lang, "error.service.back"), "Test Bank")
+		for _, path := range []string{"/login?req=old&redirect_uri=https%3A%2F%2Fevil.example%2F", "/login/start?req=old&provider=strong"} {
+			w := f.getIn(path, lang)
+			body := w.Body.String()
+			if w.Code != http.StatusBadRequest || !strings.Contains(body, html.EscapeString(next)) ||
+				!strings.Contains(body, `<a class="button" href="https://bank.example/" id="service">`+html.EscapeString(back)+`</a>`) ||
+				strings.Contains(body, `href="https://evil.example`) {
+				t.Errorf("%s %s: %d, want %q and a link to https://bank.example/:\n%s", lang, path, w.Code, next, body)
+			}
+		}
+		w := f.getIn("/login?req=app-old", lang)
+		if body := w.Body.String(); !strings.Contains(body, html.EscapeString(fmt.Sprintf(f.b.Pages.T(lang, "error.expired.service.next"), "Demo App"))) ||
+			strings.Contains(body, `id="service"`) {
+			t.Errorf("%s: a service with no https home: %d:\n%s", lang, w.Code, body)
+		}
+	}
+	if body := f.get("/login?req=theirs").Body.String(); strings.Contains(body, "Test Bank") || strings.Contains(body, `id="service"`) {
+		t.Errorf("a login of another browser names its service:\n%s", body)
 	}
 }
 
@@ -288,7 +347,7 @@ func TestFinishNeverLetsALowerLevelThrough(t *testing.T) {
 	if next != "/login?err=level&req=r1" {
 		t.Errorf("next = %q", next)
 	}
-	if len(w.Result().Cookies()) != 0 {
+	if len(sessionCookies(w)) != 0 {
 		t.Error("a session cookie was set for a login below the requested level")
 	}
 	ev := f.events(t)
@@ -367,7 +426,7 @@ func TestFinishRefusesBeforeCreatingAPerson(t *testing.T) {
 			if next != tt.next || (err != nil) != tt.wantErr {
 				t.Errorf("Finish = %q, %v; want %q, error %t", next, err, tt.next, tt.wantErr)
 			}
-			if len(w.Result().Cookies()) != 0 {
+			if len(sessionCookies(w)) != 0 {
 				t.Error("a session cookie was set for a refused login")
 			}
 			if _, err := f.st.GetPersonByIdentifier(ctx, newID[0].Scheme, newID[0].Value); !errors.Is(err, store.ErrNotFound) {
@@ -638,10 +697,7 @@ func TestRefusedAccountObservedWithItsAccount(t *testing.T) {
 		"/login?err=refused&req=r1":         "did not say who you are in a way this service accepts",
 		"/account/link/refused?why=refused": "So nothing was linked.",
 	} {
-		w := httptest.NewRecorder()
-		r := httptest.NewRequest(http.MethodGet, path, nil)
-		r.Header.Set("Accept-Language", "en")
-		f.mux.ServeHTTP(w, r)
+		w := f.getIn(path, "en")
 		if !strings.Contains(w.Body.String(), want) {
 			t.Errorf("%s: %d, the page does not say %q", path, w.Code, want)
 		}
@@ -842,7 +898,7 @@ func TestDegradedModePolicy(t *testing.T) {
 	if w := f.get("/login?req=r1"); w.Code != http.StatusServiceUnavailable || strings.Contains(w.Body.String(), `id="degraded"`) {
 		t.Fatalf("no policy: status %d, want 503 without a lower offer", w.Code)
 	}
-	if _, err, w := finish(f, "r1", provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial}); err != nil || len(w.Result().Cookies()) != 0 {
+	if _, err, w := finish(f, "r1", provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial}); err != nil || len(sessionCookies(w)) != 0 {
 		t.Fatalf("no policy: a lower login started a session (%v)", err)
 	}
 
@@ -1165,7 +1221,7 @@ func TestFinishRefusesIdentifiersOfTwoPersons(t *testing.T) {
 	if next != "/login?err=conflict&req=r1" {
 		t.Fatalf("next = %q", next)
 	}
-	if len(w.Result().Cookies()) != 0 {
+	if len(sessionCookies(w)) != 0 {
 		t.Errorf("a session was started: %v", w.Result().Cookies())
 	}
 	ev := f.events(t)
@@ -1219,7 +1275,7 @@ func TestFinishOutcomeUnknown(t *testing.T) {
 		t.Errorf("the session stored after all: %v, want the browser logged in", err)
 	}
 	page := httptest.NewRecorder()
-	f.mux.ServeHTTP(page, httptest.NewRequest(http.MethodGet, next, nil))
+	f.mux.ServeHTTP(page, b.req(http.MethodGet, next, nil))
 	if body := page.Body.String(); !strings.Contains(body, "You may already be logged in") {
 		t.Errorf("login page after an unknown outcome does not say the person may be logged in:\n%s", body)
 	}
@@ -1309,10 +1365,7 @@ func TestAccountLoginSpeaksOfTheAccount(t *testing.T) {
 	}
 	f.b.Health = mon
 	get := func(path, lang string) *httptest.ResponseRecorder {
-		w := httptest.NewRecorder()
-		r := httptest.NewRequest(http.MethodGet, path, nil)
-		r.Header.Set("Accept-Language", lang)
-		f.mux.ServeHTTP(w, r)
+		w := f.getIn(path, lang)
 		return w
 	}
 	tr := f.b.Pages.T
@@ -1349,10 +1402,7 @@ func TestAccountLoginSaysWhereTo(t *testing.T) {
 	f := newFixture(t)
 	tr := f.b.Pages.T
 	for _, lang := range []string{"nb", "en", "da"} {
-		w := httptest.NewRecorder()
-		r := httptest.NewRequest(http.MethodGet, "/login", nil)
-		r.Header.Set("Accept-Language", lang)
-		f.mux.ServeHTTP(w, r)
+		w := f.getIn("/login", lang)
 		body := w.Body.String()
 		want := tr(lang, "login.for.account")
 		if w.Code != http.StatusOK || want == "login.for.account" || !strings.Contains(body, "<p>"+want+"</p>") {
@@ -1382,10 +1432,7 @@ func TestLoginOfADeletedClientSaysStartingAgainMayNotHelp(t *testing.T) {
 		"nb": {"ikke lenger innlogging med Varde", "spør tjenesten hvordan du logger inn"},
 		"da": {"ikke længere login med Varde", "spørg tjenesten, hvordan du logger ind"},
 	} {
-		w := httptest.NewRecorder()
-		r := httptest.NewRequest(http.MethodGet, "/login?req=r1", nil)
-		r.Header.Set("Accept-Language", lang)
-		f.mux.ServeHTTP(w, r)
+		w := f.getIn("/login?req=r1", lang)
 		body := w.Body.String()
 		for _, s := range want {
 			if w.Code != http.StatusBadRequest || !strings.Contains(body, s) {
@@ -1430,10 +1477,7 @@ func TestLoginOfAClientDeletedBesideTheServer(t *testing.T) {
 		"nb": "Denne tjenesten bruker ikke lenger Varde",
 		"da": "Denne tjeneste bruger ikke længere Varde",
 	} {
-		w := httptest.NewRecorder()
-		r := httptest.NewRequest(http.MethodGet, next, nil)
-		r.Header.Set("Accept-Language", lang)
-		f.mux.ServeHTTP(w, r)
+		w := f.getIn(next, lang)
 		if w.Code != http.StatusGone || !strings.Contains(w.Body.String(), want) {
 			t.Errorf("%s: %d, want 410 saying %q:\n%s", lang, w.Code, want, w.Body.String())
 		}
@@ -1524,7 +1568,7 @@ func TestFinishTakesIdentifiersInTheirOneSpelling(t *testing.T) {
 		o := &outcomes{}
 		f.b.Health = o
 		next, err, w := finish(f, "r1", provider.Result{Provider: "strong", Identifiers: []store.Identifier{id}, Level: assurance.High})
-		if err != nil || next != "/login?err=failed&req=r1" || len(w.Result().Cookies()) != 0 {
+		if err != nil || next != "/login?err=failed&req=r1" || len(sessionCookies(w)) != 0 {
 			t.Errorf("%s %s: next %q, err %v, cookies %v", id.Scheme, id.Value, next, err, w.Result().Cookies())
 		}
 		if _, err := f.st.GetPersonByIdentifier(ctx, id.Scheme, id.Value); !errors.Is(err, store.ErrNotFound) {
@@ -1617,7 +1661,7 @@ func TestLoginOnlyInTheBrowserThatBeganIt(t *testing.T) {
 		}
 		next, err := f.b.Finish(w, r, "r1", provider.Result{Provider: "strong", PersonID: "p1", Level: assurance.High})
 		must(t, err)
-		if next != "/login?req=r1" || len(w.Result().Cookies()) != 0 {
+		if next != "/login?req=r1" || len(sessionCookies(w)) != 0 {
 			t.Errorf("finished in another browser: next %q, cookies %v", next, w.Result().Cookies())
 		}
 	}

@@ -109,6 +109,15 @@
 // oidc.InBrowser), and the login page, /login/start and Finish serve
 // that login only in that browser.
 //
+// The varde_notice cookie (NoticeCookie, ADR 48) binds a notice to the
+// browser the outcome happened in: the redirects that carry one (the
+// login page's ?err=, the link refusal's ?why= and &scheme=) set it to
+// a digest of the notice's parameters, Max-Age NoticeLifetime, HttpOnly,
+// SameSite=Lax, named and scoped as varde_browser. The login page and
+// the refusal page show the notice only when the cookie matches; the
+// same address opened elsewhere (a phishing mail linking to Varde's own
+// page) is the plain login page, or the account page.
+//
 // # Persons from eIDs
 //
 // A result from an upstream eID names the person by identifier. The
@@ -150,7 +159,9 @@
 //	                              stale|expired|cancelled|failed|refused|
 //	                              unavailable|blocked|number: a plain page;
 //	                              number with &scheme= names the kind of
-//	                              number that clashed, never the number
+//	                              number that clashed, never the number;
+//	                              without the varde_notice cookie of that
+//	                              refusal, 303 to the account page
 //
 // The account page (package passkeyidp) lists LinkOptions, or, when
 // there are none, says why (LinkWhyNot: the login is too old, too weak

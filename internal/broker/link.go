@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -391,12 +392,18 @@ func (b *Broker) linkID() (string, error) {
 }
 
 // refusedPage: GET /account/link/refused?why=… explains, plainly, why
-// nothing was linked.
+// nothing was linked, to the browser the link was refused in; any other
+// is sent to the account page, which says nothing of a link
+// (bindNotice).
 func (b *Broker) refusedPage(w http.ResponseWriter, r *http.Request) {
 	lang := b.Pages.Locale(r, nil)
 	ref, ok := linkRefusals[r.URL.Query().Get("why")]
 	if !ok {
 		b.Pages.Error(w, r, http.StatusNotFound, lang, httpx.NotFoundPage())
+		return
+	}
+	if !b.noticeBound(r) {
+		http.Redirect(w, r, cmp.Or(b.AccountURL, "/"), http.StatusSeeOther)
 		return
 	}
 	page := ref.page
@@ -412,10 +419,13 @@ func (b *Broker) refusedPage(w http.ResponseWriter, r *http.Request) {
 	case "link.stale.message":
 		page.MessageArg = strconv.Itoa(int(session.ReauthAfter / time.Minute))
 	case "link.number.message":
-		// Named when known; any other scheme keeps the general words.
+		// Named when known, in what happened and in what to do next
+		// (a new passport is not a changed national number); any other
+		// scheme keeps the general words.
 		if scheme := r.URL.Query().Get("scheme"); scheme != "" {
 			if key := numberKind(scheme); b.Pages.T(lang, key) != key {
 				page.Message, page.MessageArg = "link.number.scheme.message", b.Pages.T(lang, key)
+				page.Next, page.NextArg = "link.number.scheme.next", b.Pages.T(lang, key)
 			}
 		}
 	}
@@ -423,7 +433,7 @@ func (b *Broker) refusedPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b *Broker) refused(w http.ResponseWriter, r *http.Request, why string) {
-	http.Redirect(w, r, refusedURL(why), http.StatusSeeOther)
+	http.Redirect(w, r, b.bindNotice(w, refusedURL(why)), http.StatusSeeOther)
 }
 
 // internalError is the page for a link that failed on Varde's side. The

@@ -359,7 +359,7 @@ func TestLinkNeedsARecentLogin(t *testing.T) {
 		t.Errorf("audit %+v", ev)
 	}
 	w = httptest.NewRecorder()
-	f.mux.ServeHTTP(w, b.req(http.MethodGet, "/account/link/refused?why=stale", nil))
+	f.mux.ServeHTTP(w, append(b, broker.NoticeCookieFor(f.b, "/account/link/refused?why=stale")).req(http.MethodGet, "/account/link/refused?why=stale", nil))
 	if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "15") {
 		t.Errorf("refusal page: %d\n%s", w.Code, w.Body.String())
 	}
@@ -592,7 +592,7 @@ func TestLinkedIdentifierReachesTheLinkLevel(t *testing.T) {
 		t.Errorf("login through the linked identifier: person %q at %q, want p3 at substantial", s.PersonID, s.Level)
 	}
 	f.request(t, "high", assurance.ACRHigh)
-	if next, err, w := finish(f, "high", res); err != nil || next != "/login?err=level&req=high" || len(w.Result().Cookies()) != 0 {
+	if next, err, w := finish(f, "high", res); err != nil || next != "/login?err=level&req=high" || len(sessionCookies(w)) != 0 {
 		t.Errorf("high login through the linked identifier: %q, %v", next, err)
 	}
 	if ev := lastEvent(t, f); ev.Type != broker.EventAuthentication || ev.Result != store.ResultFailure || ev.Reason != "insufficient_level" ||
@@ -741,10 +741,7 @@ func TestLinkLevelPageNamesLinkLevel(t *testing.T) {
 		if msg := f.b.Pages.T(lang, "link.level.message"); strings.Contains(msg, name) || !strings.Contains(msg, "%s") {
 			t.Errorf("%s: link.level.message %q writes the level into the text", lang, msg)
 		}
-		w := httptest.NewRecorder()
-		req := httptest.NewRequest(http.MethodGet, "/account/link/refused?why=level&lang="+lang, nil)
-		req.Header.Set("Accept-Language", lang)
-		f.mux.ServeHTTP(w, req)
+		w := f.getIn("/account/link/refused?why=level&lang="+lang, lang)
 		body := w.Body.String()
 		if w.Code != http.StatusForbidden || !strings.Contains(body, name) || strings.Contains(body, "%!") || strings.Contains(body, "%s") {
 			t.Errorf("%s: refused page %d does not name %q:\n%s", lang, w.Code, name, body)
@@ -754,9 +751,7 @@ func TestLinkLevelPageNamesLinkLevel(t *testing.T) {
 		if msg := f.b.Pages.T(lang, "link.stale.message"); !strings.Contains(msg, "%s") {
 			t.Errorf("%s: link.stale.message %q writes the time into the text", lang, msg)
 		}
-		w = httptest.NewRecorder()
-		req = httptest.NewRequest(http.MethodGet, "/account/link/refused?why=stale&lang="+lang, nil)
-		f.mux.ServeHTTP(w, req)
+		w = f.get("/account/link/refused?why=stale&lang=" + lang)
 		if body := w.Body.String(); !strings.Contains(body, " "+minutes+" ") || strings.Contains(body, "%!") || strings.Contains(body, "%s") {
 			t.Errorf("%s: stale page does not say %s minutes:\n%s", lang, minutes, body)
 		}
@@ -791,10 +786,7 @@ func TestLinkRefusalsNameNoProviderTheNodeLacks(t *testing.T) {
 	f := newFixture(t)
 	for _, lang := range []string{"en", "nb", "da"} {
 		for _, why := range []string{"level", "proofing"} {
-			w := httptest.NewRecorder()
-			req := httptest.NewRequest(http.MethodGet, "/account/link/refused?why="+why, nil)
-			req.Header.Set("Accept-Language", lang)
-			f.mux.ServeHTTP(w, req)
+			w := f.getIn("/account/link/refused?why="+why, lang)
 			body := w.Body.String()
 			if w.Code != http.StatusForbidden || !strings.Contains(body, `lang="`+lang+`"`) {
 				t.Fatalf("%s %s: status %d, want the refused page in %s:\n%s", lang, why, w.Code, lang, body)
@@ -859,10 +851,7 @@ func TestNoPagePromisesSupport(t *testing.T) {
 	for _, lang := range []string{"nb", "en", "da"} {
 		pages := map[string]string{"error.reference": f.b.Pages.T(lang, "error.reference")}
 		for _, path := range []string{"/account/link/refused?why=taken", "/login?req=r1&err=conflict"} {
-			w := httptest.NewRecorder()
-			r := httptest.NewRequest(http.MethodGet, path, nil)
-			r.Header.Set("Accept-Language", lang)
-			f.mux.ServeHTTP(w, r)
+			w := f.getIn(path, lang)
 			pages[path] = w.Body.String()
 		}
 		for what, body := range pages {
@@ -883,10 +872,7 @@ func TestErrorPagesNameTheHelpDesk(t *testing.T) {
 	f := newFixture(t)
 	f.request(t, "r1")
 	get := func(path, lang string) string {
-		w := httptest.NewRecorder()
-		r := httptest.NewRequest(http.MethodGet, path, nil)
-		r.Header.Set("Accept-Language", lang)
-		f.mux.ServeHTTP(w, r)
+		w := f.getIn(path, lang)
 		return w.Body.String()
 	}
 	hours := map[string]string{"nb": "Hverdager 8–16", "en": "Weekdays 8–16", "da": "Hverdage 8–16"}
@@ -1026,6 +1012,35 @@ func TestLinkAddsNoSecondNumberOfAScheme(t *testing.T) {
 		w := f.getIn("/account/link/refused?"+url.Values{"why": {"number"}, "scheme": {tc.scheme}}.Encode(), tc.lang)
 		if body := w.Body.String(); w.Code != http.StatusConflict || !strings.Contains(body, html.EscapeString(tc.want)) || strings.Contains(body, "made-up") {
 			t.Errorf("%s %s: refused page %d, want %q:\n%s", tc.lang, tc.scheme, w.Code, tc.want, body)
+		}
+	}
+	// What to do next speaks of the same kind of number, a passport's
+	// included, in each language; of a kind it does not know, in the
+	// general words.
+	for _, lang := range []string{"nb", "en", "da"} {
+		for _, scheme := range []string{"no:fnr", "no:dnr", "dk:cpr", "se:pnr", "fi:hetu", "passport:NOR", "xx:made-up"} {
+			w := f.getIn("/account/link/refused?"+url.Values{"why": {"number"}, "scheme": {scheme}}.Encode(), lang)
+			body := w.Body.String()
+			want := f.b.Pages.T(lang, "link.number.next")
+			if kind := f.b.Pages.T(lang, broker.NumberKind(scheme)); kind != broker.NumberKind(scheme) {
+				want = fmt.Sprintf(f.b.Pages.T(lang, "link.number.scheme.next"), kind)
+				if !strings.Contains(want, kind) {
+					t.Errorf("%s: link.number.scheme.next %q does not name the kind", lang, want)
+				}
+			}
+			if !strings.Contains(body, html.EscapeString(want)) {
+				t.Errorf("%s %s: the page does not say %q:\n%s", lang, scheme, want, body)
+			}
+		}
+	}
+	for _, tc := range []struct{ lang, scheme, want, not string }{
+		{"en", "passport:NOR", "If you have a new passport number", "national identity number has changed"},
+		{"nb", "passport:NOR", "Hvis du har fått nytt passnummer", "fødselsnummeret eller D-nummeret"},
+		{"da", "passport:NOR", "Hvis du har fået et nyt pasnummer", "personnummer"},
+	} {
+		body := f.getIn("/account/link/refused?"+url.Values{"why": {"number"}, "scheme": {tc.scheme}}.Encode(), tc.lang).Body.String()
+		if !strings.Contains(body, tc.want) || strings.Contains(body, tc.not) {
+			t.Errorf("%s %s: want %q and not %q:\n%s", tc.lang, tc.scheme, tc.want, tc.not, body)
 		}
 	}
 	// A number of a scheme the person lacks links as before.

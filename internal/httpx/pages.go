@@ -386,12 +386,16 @@ func switchable(r *http.Request) bool {
 }
 
 // ErrorPage is the data of the "error" page: message keys, not text.
-// MessageArg, when set, is text (already in the page's language) that
-// fills the message's one %s.
+// MessageArg and NextArg, when set, are text (already in the page's
+// language) that fills the message's, or the next step's, one %s.
 type ErrorPage struct {
 	Title, Message, Next string
-	MessageArg           string
+	MessageArg, NextArg  string
 	BackURL              string
+	// Service and ServiceURL, when set, are the name of the service the
+	// person came from and the address, as the service registered it, of
+	// a link back to it.
+	Service, ServiceURL string
 	// CancelURL, when set, is where the page's button posts to end the
 	// login, which sends the person back to the service (oidc.PathCancel:
 	// a GET there only asks whether to).

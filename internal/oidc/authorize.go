@@ -436,7 +436,9 @@ func (p *Provider) authorizePushed(w http.ResponseWriter, r *http.Request, c *st
 	now := p.Now()
 	req, err := p.AuthRequests.GetAuthRequest(ctx, id, now)
 	if errors.Is(err, store.ErrNotFound) {
-		p.errorPage(w, r, ep, pageExpired, http.StatusBadRequest, oauth2.InvalidRequestURI("request_uri is unknown or expired"))
+		// The client named itself (client_id) and is registered: the
+		// page leads back to it.
+		p.showError(w, r, ep, http.StatusBadRequest, oauth2.InvalidRequestURI("request_uri is unknown or expired"), ExpiredLoginPage(c))
 		return
 	}
 	if err != nil {
@@ -477,7 +479,7 @@ func (p *Provider) authorizePushed(w http.ResponseWriter, r *http.Request, c *st
 		p.errorPage(w, r, ep, pageExpired, http.StatusBadRequest, oauth2.InvalidRequestURI("request_uri was already used"))
 		return
 	case errors.Is(err, store.ErrNotFound):
-		p.errorPage(w, r, ep, pageExpired, http.StatusBadRequest, oauth2.InvalidRequestURI("request_uri is unknown or expired"))
+		p.showError(w, r, ep, http.StatusBadRequest, oauth2.InvalidRequestURI("request_uri is unknown or expired"), ExpiredLoginPage(c))
 		return
 	case store.Unavailable(err):
 		// The client and its redirect URI are verified: it learns it may
@@ -759,7 +761,8 @@ func (p *Provider) loginInProgress(w http.ResponseWriter, r *http.Request, ep st
 	}
 	req, err := p.AuthRequests.GetAuthRequest(ctx, id, p.Now())
 	if errors.Is(err, store.ErrNotFound) {
-		p.errorPage(w, r, ep, pageExpired, http.StatusBadRequest, oauth2.InvalidRequest("unknown or expired request"))
+		c := ExpiredClient(ctx, p.AuthRequests, p.Clients, id, p.browserOf(r))
+		p.showError(w, r, ep, http.StatusBadRequest, oauth2.InvalidRequest("unknown or expired request"), ExpiredLoginPage(c))
 		return nil, nil, false
 	}
 	if err != nil {

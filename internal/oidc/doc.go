@@ -19,7 +19,9 @@
 // listing the client, with the consent event in one write and issues the
 // code (GET
 // /authorize/resume does the same for a browser sent back, and explains
-// when the request can no longer continue). A person ends a login with
+// when the request can no longer continue: for one that ran out of time,
+// naming the service and linking to its registered home,
+// ExpiredLoginPage). A person ends a login with
 // POST /authorize/cancel from Varde's own pages; a GET of it only shows
 // the page with that form. Client authentication, DPoP
 // proofs and error encoding live in package oauth2, signing keys in

@@ -593,8 +593,18 @@ const (
 // unavailable page with 503 and a Retry-After instead, whatever kind
 // and status the caller chose.
 func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, endpoint, kind string, status int, err error) {
+	p.showError(w, r, endpoint, status, err, kindPage(kind))
+}
+
+// kindPage is the page of kind: its title, message and next keys.
+func kindPage(kind string) httpx.ErrorPage {
+	return httpx.ErrorPage{Title: "error." + kind + ".title", Message: "error." + kind + ".message", Next: "error." + kind + ".next"}
+}
+
+// showError is errorPage with the page given whole.
+func (p *Provider) showError(w http.ResponseWriter, r *http.Request, endpoint string, status int, err error, page httpx.ErrorPage) {
 	if store.Unavailable(err) {
-		kind, status = pageUnavailable, http.StatusServiceUnavailable
+		page, status = kindPage(pageUnavailable), http.StatusServiceUnavailable
 		p.refusal(w, r, endpoint, err)
 	} else {
 		code := oauth2.AsError(err).Code
@@ -610,11 +620,7 @@ func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, endpoint, k
 		return
 	}
 	lang := p.Pages.Locale(r, strings.Fields(formValue(r, "ui_locales")))
-	p.Pages.Error(w, r, status, lang, httpx.ErrorPage{
-		Title:   "error." + kind + ".title",
-		Message: "error." + kind + ".message",
-		Next:    "error." + kind + ".next",
-	})
+	p.Pages.Error(w, r, status, lang, page)
 }
 
 // render shows a page, or plain text without Pages.
