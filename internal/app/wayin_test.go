@@ -54,6 +54,13 @@ func (s *takenMidLogin) GetPasskey(ctx context.Context, credentialID []byte) (*s
 	return s.Store.GetPasskey(ctx, credentialID)
 }
 
+func (s *takenMidLogin) HasPasskey(ctx context.Context, personID string, credentialID []byte) (bool, error) {
+	if s.down.Load() {
+		return false, errDown
+	}
+	return s.Store.HasPasskey(ctx, personID, credentialID)
+}
+
 func (s *takenMidLogin) EndSession(ctx context.Context, id string, now time.Time) (*store.Session, error) {
 	if s.down.Load() {
 		return nil, errDown

@@ -1,13 +1,10 @@
 package passkeyidp
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/varde-eid/varde/internal/provider"
-	"github.com/varde-eid/varde/internal/store"
 )
 
 var _ provider.Holder = (*Provider)(nil)
@@ -32,13 +29,10 @@ func (p *Provider) Holds(ctx context.Context, res provider.Result) (bool, error)
 		}
 		return held, nil
 	default:
-		k, err := p.Passkeys.GetPasskey(ctx, res.Credential)
-		if errors.Is(err, store.ErrNotFound) {
-			return false, nil
-		}
+		held, err := p.Passkeys.HasPasskey(ctx, res.PersonID, res.Credential)
 		if err != nil {
 			return false, fmt.Errorf("read the passkey a login used: %w", err)
 		}
-		return k.PersonID == res.PersonID && bytes.Equal(k.CredentialID, res.Credential), nil
+		return held, nil
 	}
 }

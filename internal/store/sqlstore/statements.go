@@ -25,8 +25,8 @@ type statements struct {
 	// blocked (unblockedIn).
 	lockPersonBlocked *sql.Stmt
 
-	insertPasskey, getPasskey, listPasskeys, updatePasskeyUse, passkeyExistsW, deletePasskey, passkeyOfPersonW, countPasskeysW *sql.Stmt
-	passkeyNamesW, renamePasskey                                                                                               *sql.Stmt
+	insertPasskey, getPasskey, hasPasskey, listPasskeys, updatePasskeyUse, passkeyExistsW, deletePasskey, passkeyOfPersonW, countPasskeysW *sql.Stmt
+	passkeyNamesW, renamePasskey                                                                                                           *sql.Stmt
 
 	deleteRecoveryCodes, insertRecoveryCode, useRecoveryCode, restoreRecoveryCode, countRecoveryCodes, hasRecoveryCode *sql.Stmt
 	describeRecoveryCodes                                                                                              *sql.Stmt
@@ -112,6 +112,7 @@ func (db *DB) prepare(ctx context.Context) error {
 
 		{&db.st.insertPasskey, w, insertSQL("passkeys", passkeyCols)},
 		{&db.st.getPasskey, r, "SELECT " + passkeyCols + " FROM passkeys WHERE credential_id = ?"},
+		{&db.st.hasPasskey, r, "SELECT count(*) FROM passkeys WHERE credential_id = ? AND person_id = ?"},
 		{&db.st.listPasskeys, r, "SELECT " + passkeyCols + " FROM passkeys WHERE person_id = ? ORDER BY created_at, credential_id"},
 		{&db.st.updatePasskeyUse, w, "UPDATE passkeys SET sign_count = ?, backup_state = ?, last_used_at = ? " +
 			"WHERE credential_id = ? AND sign_count = ?"},
