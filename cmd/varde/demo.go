@@ -101,9 +101,9 @@ they used.
 
 To add a simulated eID to a test person made with a passkey ("Add Demo
 BankID" on the account page), note the number Varde shows when it makes
-the person, then type the test person's number on the eID's login page.
-The persons listed there are other people, and Varde gives no test
-person a second birth number or D-number.
+the person, and type it on the eID's login page instead of picking a
+listed person: those are other people, and Varde gives no test person
+a second birth number or D-number.
 
 Simulated national eIDs (switch them down, slow or failing to watch
 Varde route around them):

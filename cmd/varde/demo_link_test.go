@@ -18,7 +18,7 @@ import (
 func TestDemoAddsAnEIDToATestPerson(t *testing.T) {
 	b, _ := newBrowser(t)
 	d := startDemo(t, "")
-	if out := d.stdout.String(); !strings.Contains(out, "type the test person's number on the eID's login page") {
+	if out := d.stdout.String(); !strings.Contains(out, "type it on the eID's login page instead of picking a\nlisted person") {
 		t.Errorf("the demo's instructions do not say how to add an eID to a test person:\n%s", out)
 	}
 
