@@ -422,10 +422,8 @@ func (b *Broker) blocked(ctx context.Context, personID string) (bool, error) {
 // info describes the configured provider id; ok is false when there is
 // none.
 func (b *Broker) info(id string) (info provider.Info, ok bool) {
-	for _, p := range b.Providers {
-		if info := p.Info(); info.ID == id {
-			return info, true
-		}
+	if p := b.provider(id); p != nil {
+		return p.Info(), true
 	}
 	return provider.Info{}, false
 }
