@@ -880,13 +880,13 @@ func (b *Broker) finish(w http.ResponseWriter, r *http.Request, attemptID string
 	}
 	if a.req == nil {
 		if err := save(); err != nil {
-			return b.numberGone(ctx, attemptID, err)
+			return b.endedMeanwhile(ctx, attemptID, err)
 		}
 		return b.AccountURL, nil
 	}
 	next, err := b.Continue(ctx, a.client, a.req, s, save)
 	if err != nil {
-		return b.numberGone(ctx, attemptID, err)
+		return b.endedMeanwhile(ctx, attemptID, err)
 	}
 	return next, nil
 }
@@ -975,11 +975,11 @@ func (b *Broker) stillTheirs(ctx context.Context, ids []store.Identifier, person
 	return b.endStored(ctx, s, why)
 }
 
-// numberGone answers a login whose session was ended because its
+// endedMeanwhile answers a login whose session was ended because its
 // number was removed meanwhile (errNumberGone), or its way in taken
 // away (errWayInGone), with the login page saying the login did not
 // work; any other error is outcomeUnknown's.
-func (b *Broker) numberGone(ctx context.Context, attemptID string, err error) (string, error) {
+func (b *Broker) endedMeanwhile(ctx context.Context, attemptID string, err error) (string, error) {
 	if errors.Is(err, errNumberGone) || errors.Is(err, errWayInGone) {
 		return "/login?" + url.Values{"req": {attemptID}, "err": {"failed"}}.Encode(), nil
 	}
