@@ -648,9 +648,7 @@ func (b *Broker) attemptError(w http.ResponseWriter, r *http.Request, err error)
 	if errors.Is(err, errOtherBrowser) {
 		// As for a callback from an eID that reaches another browser: go
 		// back to the service and start again, in this browser.
-		b.Pages.Error(w, r, http.StatusBadRequest, lang, httpx.ErrorPage{
-			Title: "error.badrequest.title", Message: "error.badrequest.message", Next: "error.badrequest.next",
-		})
+		b.Pages.Error(w, r, http.StatusBadRequest, lang, httpx.BadRequestPage())
 		return
 	}
 	if errors.Is(err, store.ErrNotFound) {

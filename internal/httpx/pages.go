@@ -423,8 +423,14 @@ func (p *Pages) ReadForm(w http.ResponseWriter, r *http.Request, lang string) bo
 		p.Error(w, r, http.StatusRequestEntityTooLarge, lang, TooLargePage())
 		return false
 	}
-	p.Error(w, r, http.StatusBadRequest, lang, ErrorPage{Title: "error.badrequest.title", Message: "error.badrequest.message", Next: "error.badrequest.next"})
+	p.Error(w, r, http.StatusBadRequest, lang, BadRequestPage())
 	return false
+}
+
+// BadRequestPage is the page for a request that was not complete or was
+// changed (400): the person goes back and starts again.
+func BadRequestPage() ErrorPage {
+	return ErrorPage{Title: "error.badrequest.title", Message: "error.badrequest.message", Next: "error.badrequest.next"}
 }
 
 // NotFoundPage is the page for an address Varde does not serve.

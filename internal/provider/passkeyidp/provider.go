@@ -469,9 +469,7 @@ func (p *Provider) held(w http.ResponseWriter, r *http.Request, attempt string) 
 }
 
 func (p *Provider) badRequest(w http.ResponseWriter, r *http.Request) {
-	p.Pages.Error(w, r, http.StatusBadRequest, p.lang(r), httpx.ErrorPage{
-		Title: "error.badrequest.title", Message: "error.badrequest.message", Next: "error.badrequest.next",
-	})
+	p.Pages.Error(w, r, http.StatusBadRequest, p.lang(r), httpx.BadRequestPage())
 }
 
 func (p *Provider) forbidden(w http.ResponseWriter, r *http.Request) {
