@@ -479,6 +479,17 @@ func UnavailablePage() ErrorPage {
 	return ErrorPage{Title: "error.unavailable.title", Message: "error.unavailable.message", Next: "error.unavailable.next"}
 }
 
+// BusyRetry is the Retry-After, in seconds, of an answer refused
+// because the node's flow state is full (a flood of starts, or more
+// logins and changes in progress than the node may hold).
+const BusyRetry = 60
+
+// BusyPage is the page for such an answer (503, Retry-After BusyRetry):
+// too many people are logging in here; try again in a minute.
+func BusyPage() ErrorPage {
+	return ErrorPage{Title: "error.busy.title", Message: "error.unavailable.message", Next: "error.unavailable.next"}
+}
+
 // UnavailableRetry is the Retry-After, in seconds, of a page answered
 // with Pages.Unavailable: long enough for a database restart or
 // failover.

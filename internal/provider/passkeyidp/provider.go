@@ -346,7 +346,7 @@ func (p *Provider) ceremonyError(w http.ResponseWriter, r *http.Request, status 
 
 // busyRetry is the Retry-After, in seconds, of a begin refused because
 // the node's flow state is full.
-const busyRetry = 60
+const busyRetry = httpx.BusyRetry
 
 // storeRetry is the Retry-After, in seconds, of an answer refused
 // because the store could not be reached or is overloaded
