@@ -422,10 +422,8 @@ func (b *Broker) blocked(ctx context.Context, personID string) (bool, error) {
 // info describes the configured provider id; ok is false when there is
 // none.
 func (b *Broker) info(id string) (info provider.Info, ok bool) {
-	for _, p := range b.Providers {
-		if info := p.Info(); info.ID == id {
-			return info, true
-		}
+	if p := b.provider(id); p != nil {
+		return p.Info(), true
 	}
 	return provider.Info{}, false
 }
@@ -650,9 +648,7 @@ func (b *Broker) attemptError(w http.ResponseWriter, r *http.Request, err error)
 	if errors.Is(err, errOtherBrowser) {
 		// As for a callback from an eID that reaches another browser: go
 		// back to the service and start again, in this browser.
-		b.Pages.Error(w, r, http.StatusBadRequest, lang, httpx.ErrorPage{
-			Title: "error.badrequest.title", Message: "error.badrequest.message", Next: "error.badrequest.next",
-		})
+		b.Pages.Error(w, r, http.StatusBadRequest, lang, httpx.BadRequestPage())
 		return
 	}
 	if errors.Is(err, store.ErrNotFound) {
@@ -882,13 +878,13 @@ func (b *Broker) finish(w http.ResponseWriter, r *http.Request, attemptID string
 	}
 	if a.req == nil {
 		if err := save(); err != nil {
-			return b.numberGone(ctx, attemptID, err)
+			return b.endedMeanwhile(ctx, attemptID, err)
 		}
 		return b.AccountURL, nil
 	}
 	next, err := b.Continue(ctx, a.client, a.req, s, save)
 	if err != nil {
-		return b.numberGone(ctx, attemptID, err)
+		return b.endedMeanwhile(ctx, attemptID, err)
 	}
 	return next, nil
 }
@@ -977,11 +973,11 @@ func (b *Broker) stillTheirs(ctx context.Context, ids []store.Identifier, person
 	return b.endStored(ctx, s, why)
 }
 
-// numberGone answers a login whose session was ended because its
+// endedMeanwhile answers a login whose session was ended because its
 // number was removed meanwhile (errNumberGone), or its way in taken
 // away (errWayInGone), with the login page saying the login did not
 // work; any other error is outcomeUnknown's.
-func (b *Broker) numberGone(ctx context.Context, attemptID string, err error) (string, error) {
+func (b *Broker) endedMeanwhile(ctx context.Context, attemptID string, err error) (string, error) {
 	if errors.Is(err, errNumberGone) || errors.Is(err, errWayInGone) {
 		return "/login?" + url.Values{"req": {attemptID}, "err": {"failed"}}.Encode(), nil
 	}

@@ -423,8 +423,14 @@ func (p *Pages) ReadForm(w http.ResponseWriter, r *http.Request, lang string) bo
 		p.Error(w, r, http.StatusRequestEntityTooLarge, lang, TooLargePage())
 		return false
 	}
-	p.Error(w, r, http.StatusBadRequest, lang, ErrorPage{Title: "error.badrequest.title", Message: "error.badrequest.message", Next: "error.badrequest.next"})
+	p.Error(w, r, http.StatusBadRequest, lang, BadRequestPage())
 	return false
+}
+
+// BadRequestPage is the page for a request that was not complete or was
+// changed (400): the person goes back and starts again.
+func BadRequestPage() ErrorPage {
+	return ErrorPage{Title: "error.badrequest.title", Message: "error.badrequest.message", Next: "error.badrequest.next"}
 }
 
 // NotFoundPage is the page for an address Varde does not serve.
@@ -471,6 +477,17 @@ func UnknownLoginPage() ErrorPage {
 // it.
 func UnavailablePage() ErrorPage {
 	return ErrorPage{Title: "error.unavailable.title", Message: "error.unavailable.message", Next: "error.unavailable.next"}
+}
+
+// BusyRetry is the Retry-After, in seconds, of an answer refused
+// because the node's flow state is full (a flood of starts, or more
+// logins and changes in progress than the node may hold).
+const BusyRetry = 60
+
+// BusyPage is the page for such an answer (503, Retry-After BusyRetry):
+// too many people are logging in here; try again in a minute.
+func BusyPage() ErrorPage {
+	return ErrorPage{Title: "error.busy.title", Message: "error.unavailable.message", Next: "error.unavailable.next"}
 }
 
 // UnavailableRetry is the Retry-After, in seconds, of a page answered

@@ -388,21 +388,15 @@ func (p *Provider) notKept(w http.ResponseWriter, r *http.Request, a provider.At
 	}
 }
 
-// busyRetry is the Retry-After, in seconds, of a start refused because
-// the node's flow state is full, as the passkey ceremonies answer.
-const busyRetry = 60
-
 // busy tells the person, in locale if set, that too many people are
 // logging in at the node to start another login now (503, Retry-After).
 func (p *Provider) busy(w http.ResponseWriter, r *http.Request, locale string) {
-	w.Header().Set("Retry-After", strconv.Itoa(busyRetry))
+	w.Header().Set("Retry-After", strconv.Itoa(httpx.BusyRetry))
 	if p.pages == nil {
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		return
 	}
-	p.pages.Error(w, r, http.StatusServiceUnavailable, p.lang(r, locale), httpx.ErrorPage{
-		Title: "error.busy.title", Message: "error.unavailable.message", Next: "error.unavailable.next",
-	})
+	p.pages.Error(w, r, http.StatusServiceUnavailable, p.lang(r, locale), httpx.BusyPage())
 }
 
 // pushes says whether authorization requests to this upstream are pushed

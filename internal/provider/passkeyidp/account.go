@@ -912,9 +912,7 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) ticketFailed(w http.ResponseWriter, r *http.Request, msg string, err error) {
 	if errors.Is(err, store.ErrFull) {
 		w.Header().Set("Retry-After", strconv.Itoa(busyRetry))
-		p.Pages.Error(w, r, http.StatusServiceUnavailable, p.lang(r), httpx.ErrorPage{
-			Title: "error.busy.title", Message: "error.unavailable.message", Next: "error.unavailable.next",
-		})
+		p.Pages.Error(w, r, http.StatusServiceUnavailable, p.lang(r), httpx.BusyPage())
 		return
 	}
 	p.internalError(w, r, msg, err)

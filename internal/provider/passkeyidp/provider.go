@@ -346,7 +346,7 @@ func (p *Provider) ceremonyError(w http.ResponseWriter, r *http.Request, status 
 
 // busyRetry is the Retry-After, in seconds, of a begin refused because
 // the node's flow state is full.
-const busyRetry = 60
+const busyRetry = httpx.BusyRetry
 
 // storeRetry is the Retry-After, in seconds, of an answer refused
 // because the store could not be reached or is overloaded
@@ -469,9 +469,7 @@ func (p *Provider) held(w http.ResponseWriter, r *http.Request, attempt string) 
 }
 
 func (p *Provider) badRequest(w http.ResponseWriter, r *http.Request) {
-	p.Pages.Error(w, r, http.StatusBadRequest, p.lang(r), httpx.ErrorPage{
-		Title: "error.badrequest.title", Message: "error.badrequest.message", Next: "error.badrequest.next",
-	})
+	p.Pages.Error(w, r, http.StatusBadRequest, p.lang(r), httpx.BadRequestPage())
 }
 
 func (p *Provider) forbidden(w http.ResponseWriter, r *http.Request) {

@@ -395,8 +395,8 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		p.Pages.Error(w, r, http.StatusTooManyRequests, p.lang(r), page)
 		return
 	}
-	usedAt := p.now()
-	personID, err := p.RecoveryCodes.UseRecoveryCode(ctx, hashCode(code), usedAt)
+	usedAt, hash := p.now(), hashCode(code)
+	personID, err := p.RecoveryCodes.UseRecoveryCode(ctx, hash, usedAt)
 	if errors.Is(err, store.ErrNotFound) {
 		p.auditFailure(ctx, "authentication", "invalid_recovery_code", methodRecoveryCode, "")
 		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.wrong", Code: typedCode(r)})
@@ -411,7 +411,7 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		// Nothing was granted: the code is given back. Past this point
 		// a failure may come after the login was recorded, so the code
 		// stays used: it is never good twice.
-		if rerr := p.RecoveryCodes.RestoreRecoveryCode(ctx, hashCode(code), usedAt); rerr != nil {
+		if rerr := p.RecoveryCodes.RestoreRecoveryCode(ctx, hash, usedAt); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		p.internalError(w, r, "recovery code person", err)
@@ -421,7 +421,7 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		// The broker refuses a blocked person, whatever the way in, and
 		// says so: the code granted nothing, and is given back, so that
 		// whoever holds the person's codes cannot use them up.
-		if err := p.RecoveryCodes.RestoreRecoveryCode(ctx, hashCode(code), usedAt); err != nil {
+		if err := p.RecoveryCodes.RestoreRecoveryCode(ctx, hash, usedAt); err != nil {
 			p.internalError(w, r, "give back a blocked person's recovery code", err)
 			return
 		}
@@ -429,7 +429,7 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	res := recoveryResult(person, p.now())
 	// The broker asks again, once the session is stored, whether the
 	// person still holds this code, used (Holds).
-	res.Credential = hashCode(code)
+	res.Credential = hash
 	p.finishRedirect(w, r, attempt, res)
 }
 
