@@ -528,10 +528,6 @@ func retryLater(err error) bool {
 	return errors.Is(err, store.ErrFull) || store.Unavailable(err)
 }
 
-// busyRetry is the Retry-After, in seconds, of a JSON answer refused
-// because the node's flow state is full.
-const busyRetry = 60
-
 // storeRetry is the Retry-After, in seconds, of a JSON answer refused
 // because the store could not be reached or is overloaded, or because
 // this node cannot sign the client's ID tokens: long enough for a
@@ -559,7 +555,7 @@ const storeRetry = 30
 func retryable(ctx context.Context, err error) (error, int) {
 	switch {
 	case errors.Is(err, store.ErrFull):
-		return oauth2.NewError(oauth2.CodeTemporarilyUnavailable, "too many logins are in progress here; try again in a minute"), busyRetry
+		return oauth2.NewError(oauth2.CodeTemporarilyUnavailable, "too many logins are in progress here; try again in a minute"), httpx.BusyRetry
 	case store.Unavailable(err):
 		e := oauth2.NewError(oauth2.CodeTemporarilyUnavailable, "the service cannot reach its records just now; try again shortly; reference %s", httpx.RequestID(ctx))
 		e.Detail = err.Error()

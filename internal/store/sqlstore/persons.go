@@ -360,7 +360,9 @@ func (db *DB) GetPasskey(ctx context.Context, credentialID []byte) (*store.Passk
 	return p, nil
 }
 
-// HasPasskey implements store.Passkeys.
+// HasPasskey implements store.Passkeys. It reads on the read pool, not
+// the writer as HasRecoveryCode does: what it looks for (a removal that
+// committed before the caller's own write) is seen by any connection.
 func (db *DB) HasPasskey(ctx context.Context, personID string, credentialID []byte) (bool, error) {
 	if db.unmatchable(personID) {
 		return false, nil
