@@ -132,6 +132,13 @@ func (p *Provider) validateAuthParams(c *store.Client, form url.Values, redirect
 		// OIDC Core §3.1.2.6.
 		return nil, oauth2.NewError(oauth2.CodeRequestNotSupported, "request objects are not supported")
 	}
+	if form.Get("registration") != "" {
+		// OIDC Core §7.2.1, §3.1.2.6: client metadata sent with the
+		// request (meant for a self-issued OP) is not applied here; a
+		// client is what it was registered as, so the request is refused
+		// rather than served as if the metadata had been taken.
+		return nil, oauth2.NewError(oauth2.CodeRegistrationNotSupported, "the registration parameter is not supported: client metadata is set when the client is registered")
+	}
 	if form.Get("request_uri") != "" {
 		// RFC 9126 §2.1: request_uri MUST NOT be pushed.
 		return nil, oauth2.InvalidRequest("request_uri is not allowed here")

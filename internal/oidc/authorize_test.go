@@ -106,6 +106,7 @@ func TestAuthorizeErrorRedirects(t *testing.T) {
 		{"bad max_age", taxID, func(q url.Values) { q.Set("max_age", "1h") }, "invalid_request"},
 		{"signed max_age", taxID, func(q url.Values) { q.Set("max_age", "+300") }, "invalid_request"},
 		{"request object", taxID, func(q url.Values) { q.Set("request", "eyJ.eyJ.") }, "request_not_supported"},
+		{"registration", taxID, func(q url.Values) { q.Set("registration", `{"logo_uri":"https://tax.example/logo.png"}`) }, "registration_not_supported"},
 		{"repeated scope", taxID, func(q url.Values) { q.Add("scope", "openid") }, "invalid_request"},
 		{"huge state", taxID, func(q url.Values) { q.Set("state", strings.Repeat("s", 2000)) }, "invalid_request"},
 		{"nonce not UTF-8", taxID, func(q url.Values) { q.Set("nonce", "n\xff") }, "invalid_request"},
@@ -448,6 +449,7 @@ func TestPAR(t *testing.T) {
 		{"bad response_type", func(f url.Values) { f.Set("response_type", "token") }, 400, "unsupported_response_type"},
 		{"no openid", func(f url.Values) { f.Set("scope", "email") }, 400, "invalid_scope"},
 		{"request object", func(f url.Values) { f.Set("request", "eyJ.eyJ.") }, 400, "request_not_supported"},
+		{"registration", func(f url.Values) { f.Set("registration", `{"jwks_uri":"https://bank.example/other-keys"}`) }, 400, "registration_not_supported"},
 		{"forged assertion", func(f url.Values) { f.Set("client_assertion", forgedAssertion(h)) }, 401, "invalid_client"},
 	}
 	for _, tt := range tests {

@@ -430,12 +430,13 @@ func parseForm(r *http.Request) error {
 // lets a client repeat (RFC 8707 §2: resource).
 var parameters = map[string]bool{
 	// The authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1,
-	// RFC 7636 §4.3, RFC 9126 §4, RFC 9449 §10) and Varde's own
+	// RFC 7636 §4.3, RFC 9126 §4, RFC 9449 §10; OIDC Core §7.2.1's
+	// registration, refused) and Varde's own
 	// provider_hint.
 	"response_type": true, "client_id": true, "redirect_uri": true, "scope": true, "state": true,
 	"response_mode": true, "nonce": true, "prompt": true, "max_age": true, "ui_locales": true,
 	"id_token_hint": true, "login_hint": true, "acr_values": true, "request": true, "request_uri": true,
-	"code_challenge": true, "code_challenge_method": true, "dpop_jkt": true, "provider_hint": true,
+	"registration": true, "code_challenge": true, "code_challenge_method": true, "dpop_jkt": true, "provider_hint": true,
 	// Token requests and client authentication (RFC 6749 §2.3.1, §4.1.3,
 	// §6; RFC 7521 §4.2; RFC 7636 §4.5).
 	"grant_type": true, "code": true, "code_verifier": true, "refresh_token": true,
