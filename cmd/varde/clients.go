@@ -55,7 +55,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.Var(&logouts, "post-logout-redirect-uri", "post-logout redirect URI (repeatable)")
 		fs.BoolVar(&c.RequirePAR, "require-par", false, "refuse authorization requests that were not pushed first")
 		fs.BoolVar(&c.LegacyEndpointAudience, "legacy-endpoint-audience", false,
-			"legacy compatibility: also accept assertions whose audience is the token, PAR, revocation or introspection endpoint URL, alone (private_key_jwt; default: the issuer only)")
+			"legacy compatibility: also accept assertions whose audience is the token, PAR, revocation or introspection endpoint URL, or in a one-element array, alone (private_key_jwt; default: the issuer only, as a string)")
 		fs.BoolVar(&c.DPoPBoundAccessTokens, "dpop", false,
 			"require a DPoP proof at every token request, so its access tokens are bound to its key (RFC 9449)")
 		fs.BoolVar(&c.RefreshTokens, "refresh-tokens", false,

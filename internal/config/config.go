@@ -326,7 +326,9 @@ type Client struct {
 	// LegacyEndpointAudience (private_key_jwt only) lets the client's
 	// assertions name the token, PAR, revocation or introspection
 	// endpoint URL as their audience, alone, instead of the issuer
-	// identifier, which is all any other client may name (draft-ietf-oauth-rfc7523bis). A compatibility
+	// identifier, which is all any other client may name (draft-ietf-oauth-rfc7523bis), and
+	// write that one audience as a one-element array, where any other
+	// client must write a string (FAPI 2.0, ADR 51). A compatibility
 	// switch for a relying party that cannot send the issuer yet; default
 	// false.
 	LegacyEndpointAudience bool `yaml:"legacy_endpoint_audience"`

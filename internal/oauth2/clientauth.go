@@ -296,6 +296,24 @@ func (a *ClientAuthenticator) basic(ctx context.Context, user, pass, formID stri
 // assertionClaims are the claims of a client assertion (RFC 7523 §3).
 type assertionClaims struct {
 	jwt.Claims
+	// audArray is whether aud was written as a JSON array, which
+	// jwt.Audience reads as it reads a string.
+	audArray bool
+}
+
+// UnmarshalJSON reads the claims and notes the JSON type of aud.
+func (c *assertionClaims) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &c.Claims); err != nil {
+		return err
+	}
+	var raw struct {
+		Aud json.RawMessage `json:"aud"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	c.audArray = len(raw.Aud) > 0 && raw.Aud[0] == '['
+	return nil
 }
 
 // parsedAssertion is a client assertion before its signature is checked.
@@ -405,7 +423,7 @@ func (a *ClientAuthenticator) checkClaims(cl *store.Client, c *assertionClaims) 
 	if c.Issuer != cl.ID || c.Subject != cl.ID {
 		return time.Time{}, InvalidClient("client assertion iss and sub must both be the client_id")
 	}
-	if err := a.checkAudience(cl, c.Audience); err != nil {
+	if err := a.checkAudience(cl, c.Audience, c.audArray); err != nil {
 		return time.Time{}, err
 	}
 	// §3 item 4: exp is required and in the future. An assertion is
@@ -453,23 +471,27 @@ func (a *ClientAuthenticator) checkClaims(cl *store.Client, c *assertionClaims) 
 // issuer cannot be forged that way, since a client checks it against
 // where it fetched the metadata (RFC 8414 §3.3).
 //
-// A one-element array holding the issuer is accepted like the plain
-// string. The draft has clients send a string, but what it has servers
-// reject is an assertion without the issuer as its sole audience, and
-// such an array names this server and no other: it cannot be replayed
-// anywhere else. Some JWT libraries write aud as an array always, and
-// go-jose reads both forms the same.
+// aud is a JSON string (isArray false): FAPI 2.0 Security Profile
+// §5.3.2.1 item 8 has the server accept its issuer identifier "as a
+// string" only, and the draft has clients send a string, "not a
+// single-valued JSON array", so an array is refused, even one holding
+// the issuer alone (ADR 51).
 //
-// A client registered with LegacyEndpointAudience may name the URL of an
-// endpoint that authenticates clients instead (token, PAR, revocation,
-// introspection: Audiences), as OIDC Core §9 and RFC 9126 §2 let
-// clients do for the first two and libraries do for the endpoint they
-// call, but still as the one audience.
-func (a *ClientAuthenticator) checkAudience(c *store.Client, aud jwt.Audience) error {
+// A client registered with LegacyEndpointAudience, the switch for a
+// client that cannot send what the draft asks yet, may name the URL of
+// an endpoint that authenticates clients instead (token, PAR,
+// revocation, introspection: Audiences), as OIDC Core §9 and RFC 9126
+// §2 let clients do for the first two and libraries do for the
+// endpoint they call, and may write it as a one-element array, as some
+// JWT libraries always do; but still as the one audience.
+func (a *ClientAuthenticator) checkAudience(c *store.Client, aud jwt.Audience, isArray bool) error {
 	if len(a.Audiences) == 0 {
 		return InvalidClient("client assertion audience does not name this server")
 	}
 	issuer := a.Audiences[0]
+	if isArray && !c.LegacyEndpointAudience {
+		return InvalidClient("client assertion aud must be the issuer identifier %s as a JSON string, not an array", issuer)
+	}
 	if len(aud) != 1 {
 		return InvalidClient("client assertion must have one audience: the issuer identifier %s", issuer)
 	}

@@ -276,15 +276,20 @@ func TestAssertionAudience(t *testing.T) {
 		desc   string
 	}{
 		{"issuer", "jwt", issuer, ""},
-		{"issuer alone in an array", "jwt", []string{issuer}, ""},
+		// FAPI 2.0 Security Profile §5.3.2.1 item 8: the issuer as a
+		// string only.
+		{"issuer alone in an array", "jwt", []string{issuer}, "a JSON string, not an array"},
 		{"token endpoint", "jwt", tokenURL, "must be the issuer identifier " + issuer},
 		{"PAR endpoint", "jwt", parURL, "must be the issuer identifier"},
 		{"issuer with a trailing slash", "jwt", issuer + "/", "must be the issuer identifier"},
 		{"another server", "jwt", "https://evil.example", "must be the issuer identifier"},
-		{"issuer next to another server", "jwt", []string{"https://evil.example", issuer}, "one audience"},
-		{"issuer next to the token endpoint", "jwt", []string{issuer, tokenURL}, "one audience"},
-		{"empty array", "jwt", []string{}, "one audience"},
+		{"issuer next to another server", "jwt", []string{"https://evil.example", issuer}, "a JSON string, not an array"},
+		{"issuer next to the token endpoint", "jwt", []string{issuer, tokenURL}, "a JSON string, not an array"},
+		{"empty array", "jwt", []string{}, "a JSON string, not an array"},
+		{"no aud", "jwt", nil, "one audience: the issuer identifier"},
 		{"legacy: issuer", legacy.ID, issuer, ""},
+		{"legacy: issuer alone in an array", legacy.ID, []string{issuer}, ""},
+		{"legacy: issuer next to another server", legacy.ID, []string{"https://evil.example", issuer}, "one audience"},
 		{"legacy: token endpoint", legacy.ID, tokenURL, ""},
 		{"legacy: PAR endpoint alone in an array", legacy.ID, []string{parURL}, ""},
 		{"legacy: token endpoint next to another server", legacy.ID, []string{"https://evil.example", tokenURL}, "one audience"},
@@ -293,8 +298,11 @@ func TestAssertionAudience(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			now := f.clock.Now()
-			claims := map[string]any{"iss": tt.client, "sub": tt.client, "aud": tt.aud, "jti": rand.Text(),
+			claims := map[string]any{"iss": tt.client, "sub": tt.client, "jti": rand.Text(),
 				"iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}
+			if tt.aud != nil {
+				claims["aud"] = tt.aud
+			}
 			c, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, f.ec, claims))))
 			if tt.desc == "" {
 				wantClient(t, c, err, tt.client)

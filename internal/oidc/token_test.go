@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 
@@ -618,5 +619,51 @@ func TestCodeAfterSessionEndedIsRefused(t *testing.T) {
 				t.Error("the refusal was not audited")
 			}
 		})
+	}
+}
+
+// TestAssertionAudienceAsAnArray: FAPI 2.0 Security Profile §5.3.2.1
+// item 8 (the OpenID FAPI 2.0 suite's "array as audience fails"): the
+// issuer is accepted as a JSON string only, not as a one-element array,
+// at PAR as at every endpoint that authenticates clients; a client
+// registered with legacy_endpoint_audience may still send the array
+// (ADR 51).
+func TestAssertionAudienceAsAnArray(t *testing.T) {
+	h := newHarness(t)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: h.bankKey}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "bank-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := func(aud any) (int, map[string]any) {
+		t.Helper()
+		now := h.clock.Now()
+		assertion, err := jwt.Signed(signer).Claims(map[string]any{"iss": bankID, "sub": bankID, "aud": aud, "jti": rand.Text(),
+			"iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		form := bankForm("s", "n", oauth2.GenerateVerifier())
+		form.Set("client_assertion_type", oa.AssertionType)
+		form.Set("client_assertion", assertion)
+		status, _, body := h.postForm(PathPAR, form, "")
+		return status, body
+	}
+	if status, body := push(h.issuer); status != http.StatusCreated {
+		t.Fatalf("issuer as a string: %d %v", status, body)
+	}
+	status, body := push([]string{h.issuer})
+	if status != http.StatusUnauthorized || body["error"] != "invalid_client" || !strings.Contains(body2str(body, "error_description"), "not an array") {
+		t.Fatalf("issuer in an array: %d %v", status, body)
+	}
+	c, err := h.db.GetClient(t.Context(), bankID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.LegacyEndpointAudience = true
+	if err := h.db.PutClient(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := push([]string{h.issuer}); status != http.StatusCreated {
+		t.Fatalf("legacy client, issuer in an array: %d %v", status, body)
 	}
 }

@@ -63,8 +63,10 @@ type Client struct {
 	// LegacyEndpointAudience lets the client's assertions (private_key_jwt)
 	// name the token, PAR, revocation or introspection endpoint URL as
 	// their audience, instead of the issuer identifier alone, which is all any other client may name
-	// (draft-ietf-oauth-rfc7523bis). A compatibility switch for relying
-	// parties that cannot be changed yet; off unless set.
+	// (draft-ietf-oauth-rfc7523bis), and write that one audience as a
+	// one-element array, where any other client must write a string
+	// (FAPI 2.0, ADR 51). A compatibility switch for relying parties that
+	// cannot be changed yet; off unless set.
 	LegacyEndpointAudience bool
 	// DPoPBoundAccessTokens makes the client use DPoP (RFC 9449 §5.2,
 	// dpop_bound_access_tokens): every token request must carry a DPoP
