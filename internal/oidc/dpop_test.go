@@ -102,11 +102,17 @@ func (k *holder) context() context.Context {
 }
 
 // userinfo calls the UserInfo endpoint with scheme and, if proof is not
-// "", a DPoP header.
+// "", a DPoP header; scheme "body" posts the token as a form parameter
+// (RFC 6750 §2.2).
 func (h *harness) userinfoWith(scheme, access, proof string) (int, http.Header, map[string]any) {
 	h.t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, h.issuer+PathUserinfo, nil)
-	req.Header.Set("Authorization", scheme+" "+access)
+	if scheme == "body" {
+		req, _ = http.NewRequest(http.MethodPost, h.issuer+PathUserinfo, strings.NewReader(url.Values{"access_token": {access}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	} else {
+		req.Header.Set("Authorization", scheme+" "+access)
+	}
 	if proof != "" {
 		req.Header.Set("DPoP", proof)
 	}
@@ -151,6 +157,7 @@ func TestDPoPBoundTokens(t *testing.T) {
 		challenge           string
 	}{
 		{"as a bearer token", "Bearer", "", "invalid_token", `Bearer error="invalid_token"`},
+		{"as a bearer token in the body", "body", "", "invalid_token", `DPoP algs="`},
 		{"without a proof", "DPoP", "", "invalid_dpop_proof", `DPoP algs="`},
 		{"proof by another key", "DPoP", other.proof(http.MethodGet, PathUserinfo, at), "invalid_token", `DPoP algs="`},
 		{"proof without ath", "DPoP", k.proof(http.MethodGet, PathUserinfo, ""), "invalid_dpop_proof", `DPoP algs="`},

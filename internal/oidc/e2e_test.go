@@ -428,3 +428,42 @@ func TestUserinfoTokenByTwoMethods(t *testing.T) {
 		}
 	}
 }
+
+// TestUserinfoTokenInTheBody: the access token may come as the
+// access_token parameter of a form-encoded POST body without an
+// Authorization header (RFC 6750 §2.2; OIDC Core §5.3.1 sends it "per
+// Section 2" of RFC 6750), answered as with the header; never in the
+// query (RFC 6750 §2.3, RFC 9700 §4.3.2), nor in a body of another type,
+// nor twice.
+func TestUserinfoTokenInTheBody(t *testing.T) {
+	h := newHarness(t)
+	l := h.loginBank(h.rp(bankID, bankCB), h.browser())
+	at := l.token.AccessToken
+	post := func(ctype string, form url.Values) (int, http.Header, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, h.issuer+PathUserinfo, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", ctype)
+		return h.do(req)
+	}
+	status, _, body := post("application/x-www-form-urlencoded", url.Values{"access_token": {at}})
+	if status != http.StatusOK || body["sub"] != l.idt.Subject {
+		t.Fatalf("token in the body: %d %v, want the ID token's sub %s", status, body, l.idt.Subject)
+	}
+	status, hdr, body := post("application/x-www-form-urlencoded", url.Values{"access_token": {at, at}})
+	if status != http.StatusBadRequest || body["error"] != "invalid_request" || !strings.Contains(hdr.Get("WWW-Authenticate"), `error="invalid_request"`) {
+		t.Errorf("token twice in the body: %d %v %v", status, hdr.Values("WWW-Authenticate"), body)
+	}
+	status, hdr, body = post("application/x-www-form-urlencoded", url.Values{"access_token": {"not-a-token"}})
+	if status != http.StatusUnauthorized || body["error"] != "invalid_token" || !strings.Contains(hdr.Get("WWW-Authenticate"), `Bearer error="invalid_token"`) {
+		t.Errorf("unknown token in the body: %d %v %v", status, hdr.Values("WWW-Authenticate"), body)
+	}
+	query, _ := http.NewRequest(http.MethodGet, h.issuer+PathUserinfo+"?access_token="+url.QueryEscape(at), nil)
+	status, hdr, _ = h.do(query)
+	if status != http.StatusUnauthorized || hdr.Get("WWW-Authenticate") != `Bearer realm="varde"` {
+		t.Errorf("token in the query: %d %v", status, hdr.Values("WWW-Authenticate"))
+	}
+	status, hdr, _ = post("text/plain", url.Values{"access_token": {at}})
+	if status != http.StatusUnauthorized || hdr.Get("WWW-Authenticate") != `Bearer realm="varde"` {
+		t.Errorf("token in a text/plain body: %d %v", status, hdr.Values("WWW-Authenticate"))
+	}
+}

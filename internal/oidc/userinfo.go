@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"errors"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,14 +16,12 @@ const maxBearerLen = 512
 // userinfo is the UserInfo endpoint (OIDC Core §5.3). The access token
 // comes in the Authorization header: with the Bearer scheme (RFC 6750
 // §2.1), or, bound to a key, with the DPoP scheme and a proof made with
-// that key (RFC 9449 §7.1). It must have been granted the openid scope.
+// that key (RFC 9449 §7.1); or, as a bearer token, in a form-encoded
+// POST body (RFC 6750 §2.2). It must have been granted the openid scope.
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	const ep = "userinfo"
 	ctx := r.Context()
-	authz := r.Header.Get("Authorization")
-	// RFC 6750 §2.1 (RFC 9449 §7.1 alike): the scheme, 1*SP, the token.
-	scheme, tok, _ := strings.Cut(authz, " ")
-	tok = strings.TrimLeft(tok, " ")
+	scheme, tok, inBody := presented(r)
 	dpop := strings.EqualFold(scheme, "DPoP")
 	if !dpop && !strings.EqualFold(scheme, "Bearer") {
 		// RFC 6750 §3.1: a request without credentials, or with a scheme
@@ -38,10 +37,12 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	var e *oauth2.Error
 	if err := parseForm(r); err != nil {
 		errors.As(err, &e)
-	} else if r.Form.Has("access_token") {
+	} else if !inBody && r.Form.Has("access_token") {
 		// RFC 6750 §2, §3.1: a request that carries the token by more
 		// than one method is invalid_request.
 		e = oauth2.InvalidRequest("send the access token only in the Authorization header, not also as an access_token parameter")
+	} else if inBody && len(r.PostForm["access_token"]) > 1 {
+		e = oauth2.InvalidRequest("parameter access_token is repeated")
 	} else if tok == "" || len(tok) > maxBearerLen {
 		e = oauth2.InvalidRequest("Authorization must hold an access token after the %s scheme", scheme)
 	}
@@ -117,6 +118,31 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	claims := map[string]any{"sub": p.subject(c, g.PersonID)}
 	personClaims(claims, c, person)
 	oauth2.WriteJSON(w, http.StatusOK, claims)
+}
+
+// presented returns the scheme and access token of a UserInfo request,
+// and whether they came from its body. RFC 6750 §2.1 (RFC 9449 §7.1
+// alike): the Authorization header holds the scheme, 1*SP, the token.
+// RFC 6750 §2.2: without that header, a form-encoded POST may carry a
+// bearer token as its access_token parameter; the query may not (§2.3,
+// RFC 9700 §4.3.2), so a token there, as one in a body of another type,
+// is no credential.
+func presented(r *http.Request) (scheme, tok string, inBody bool) {
+	if authz := r.Header.Get("Authorization"); authz != "" || !formPost(r) {
+		scheme, tok, _ = strings.Cut(authz, " ")
+		return scheme, strings.TrimLeft(tok, " "), false
+	}
+	if err := parseForm(r); err != nil || !r.PostForm.Has("access_token") || r.URL.Query().Has("access_token") {
+		return "", "", false
+	}
+	return "Bearer", r.PostForm.Get("access_token"), true
+}
+
+// formPost reports whether r is a POST with a form-encoded body (RFC
+// 6750 §2.2).
+func formPost(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return r.Method == http.MethodPost && mt == "application/x-www-form-urlencoded"
 }
 
 // errBoundAsBearer refuses a bound access token sent as a bearer token
