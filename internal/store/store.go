@@ -226,10 +226,6 @@ type Passkeys interface {
 	// any, are appended in the same write, as CreatePasskey appends them.
 	CreatePersonWithPasskey(ctx context.Context, person *Person, p *Passkey, events ...*AuditEvent) error
 	GetPasskey(ctx context.Context, credentialID []byte) (*Passkey, error)
-	// HasPasskey reports whether personID holds the passkey with this
-	// credential ID: what a login that used it reads again once its
-	// session is stored, without decoding the passkey.
-	HasPasskey(ctx context.Context, personID string, credentialID []byte) (bool, error)
 	ListPasskeys(ctx context.Context, personID string) ([]*Passkey, error)
 	// UpdatePasskeyUse records a successful assertion. It is a
 	// compare-and-swap on the sign count: if the stored count is not

@@ -25,8 +25,8 @@ type statements struct {
 	// blocked (unblockedIn).
 	lockPersonBlocked *sql.Stmt
 
-	insertPasskey, getPasskey, hasPasskey, passkeyHeldW, listPasskeys, updatePasskeyUse, passkeyExistsW, deletePasskey, passkeyOfPersonW, countPasskeysW *sql.Stmt
-	passkeyNamesW, renamePasskey                                                                                                                         *sql.Stmt
+	insertPasskey, getPasskey, passkeyHeldW, listPasskeys, updatePasskeyUse, passkeyExistsW, deletePasskey, passkeyOfPersonW, countPasskeysW *sql.Stmt
+	passkeyNamesW, renamePasskey                                                                                                             *sql.Stmt
 
 	deleteRecoveryCodes, insertRecoveryCode, useRecoveryCode, restoreRecoveryCode, countRecoveryCodes, hasRecoveryCode, recoveryCodeHeldW *sql.Stmt
 	describeRecoveryCodes                                                                                                                 *sql.Stmt
@@ -112,7 +112,6 @@ func (db *DB) prepare(ctx context.Context) error {
 
 		{&db.st.insertPasskey, w, insertSQL("passkeys", passkeyCols)},
 		{&db.st.getPasskey, r, "SELECT " + passkeyCols + " FROM passkeys WHERE credential_id = ?"},
-		{&db.st.hasPasskey, r, "SELECT count(*) FROM passkeys WHERE credential_id = ? AND person_id = ?"},
 		{&db.st.passkeyHeldW, w, "SELECT 1 FROM passkeys WHERE credential_id = ? AND person_id = ?" + db.d.forKeyShare},
 		{&db.st.listPasskeys, r, "SELECT " + passkeyCols + " FROM passkeys WHERE person_id = ? ORDER BY created_at, credential_id"},
 		{&db.st.updatePasskeyUse, w, "UPDATE passkeys SET sign_count = ?, backup_state = ?, last_used_at = ? " +
