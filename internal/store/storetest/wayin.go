@@ -95,19 +95,19 @@ func testSessionWayIn(t *testing.T, s store.Store) {
 		wantErr(t, "ReplaceRecoveryCodesEndingOthers", err, nil)
 		_, err = s.RemoveIdentifier(ctx, "wi-owner", fnr("wi-owner"), now, nil)
 		wantErr(t, "RemoveIdentifier", err, nil)
-		for name, w := range map[string]store.WayIn{
-			"passkey removed":       {Passkey: second},
-			"codes replaced":        {RecoveryCode: hash("code-wi-owner")},
-			"number removed":        {Identifiers: []store.Identifier{fnr("wi-owner")}},
-			"the new code":          {RecoveryCode: hash("code-wi-new")},
-			"the number still held": {Identifiers: []store.Identifier{fnr("wi-owner"), {Scheme: "passport:NOR", Value: "pp-wi-owner"}}},
+		for _, c := range []struct {
+			name  string
+			wayIn store.WayIn
+			want  error
+		}{
+			{"passkey removed", store.WayIn{Passkey: second}, store.ErrWayInGone},
+			{"codes replaced", store.WayIn{RecoveryCode: hash("code-wi-owner")}, store.ErrWayInGone},
+			{"number removed", store.WayIn{Identifiers: []store.Identifier{fnr("wi-owner")}}, store.ErrWayInGone},
+			{"the new code", store.WayIn{RecoveryCode: hash("code-wi-new")}, nil},
+			{"a number still held", store.WayIn{Identifiers: []store.Identifier{fnr("wi-owner"), {Scheme: "passport:NOR", Value: "pp-wi-owner"}}}, nil},
 		} {
-			ss := &store.Session{ID: "s-wi-gone-" + name, PersonID: "wi-owner", CreatedAt: now, ExpiresAt: now.Add(time.Hour), WayIn: w}
-			want := store.ErrWayInGone
-			if name == "the new code" || name == "the number still held" {
-				want = nil
-			}
-			wantErr(t, "CreateSession with "+name, s.CreateSession(ctx, ss), want)
+			ss := &store.Session{ID: "s-wi-gone-" + c.name, PersonID: "wi-owner", CreatedAt: now, ExpiresAt: now.Add(time.Hour), WayIn: c.wayIn}
+			wantErr(t, "CreateSession with "+c.name, s.CreateSession(ctx, ss), c.want)
 		}
 	})
 }
