@@ -39,8 +39,8 @@ type takenMidLogin struct {
 	// passkey's use or a recovery code's is stored.
 	takePasskey func(ctx context.Context, credentialID []byte)
 	takeCodes   func(ctx context.Context, personID string)
-	// down, while set, fails reading a passkey and ending a session,
-	// as a store that cannot be reached does.
+	// down, while set, fails reading a passkey, storing a session and
+	// ending one, as a store that cannot be reached does.
 	down atomic.Bool
 }
 
@@ -54,11 +54,11 @@ func (s *takenMidLogin) GetPasskey(ctx context.Context, credentialID []byte) (*s
 	return s.Store.GetPasskey(ctx, credentialID)
 }
 
-func (s *takenMidLogin) HasPasskey(ctx context.Context, personID string, credentialID []byte) (bool, error) {
+func (s *takenMidLogin) CreateSession(ctx context.Context, ss *store.Session, events ...*store.AuditEvent) error {
 	if s.down.Load() {
-		return false, errDown
+		return errDown
 	}
-	return s.Store.HasPasskey(ctx, personID, credentialID)
+	return s.Store.CreateSession(ctx, ss, events...)
 }
 
 func (s *takenMidLogin) EndSession(ctx context.Context, id string, now time.Time) (*store.Session, error) {
@@ -144,7 +144,7 @@ func TestPasskeyRemovedMidLoginLeavesNoSession(t *testing.T) {
 // TestPasskeyRemovedThroughAnotherNodeMidLoginLeavesNoSession is the
 // same over PostgreSQL, the passkey removed through another node's
 // handle on the database as the login finishes on this node: what the
-// login reads again is the database's, never this node's memory.
+// session's write reads is the database's, never this node's memory.
 func TestPasskeyRemovedThroughAnotherNodeMidLoginLeavesNoSession(t *testing.T) {
 	dsn := pgtest.NewDatabase(t)
 	db, err := sqlstore.OpenPostgres(context.Background(), dsn)
@@ -200,12 +200,13 @@ func passkeyRemovedMidLogin(t *testing.T, n *node, st *takenMidLogin, db store.S
 }
 
 // TestWayInUnreadableMidLoginLeavesNoSession: once a passkey login's
-// session is stored, the store can neither be read to tell whether the
-// person still holds the passkey, nor written to end the session. The
-// login cannot tell, so it fails closed: the relying party gets no
-// code, and the browser no session that, once the store is back, the
-// account page or the next login at a relying party (which a live
-// session would answer with a code at once) could ride on.
+// use of the passkey is stored, the store can be neither read nor
+// written, so whether the person still holds the passkey cannot be
+// told. The login fails closed: the relying party gets no code, and the
+// browser no session that, once the store is back, the account page or
+// the next login at a relying party (which a live session would answer
+// with a code at once) could ride on. The check being part of the
+// session's write, no session can be stored without it.
 func TestWayInUnreadableMidLoginLeavesNoSession(t *testing.T) {
 	ctx := context.Background()
 	n, st, _, device := nodeTakingMidLogin(t, true)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -769,9 +768,8 @@ func (b *Broker) finish(w http.ResponseWriter, r *http.Request, attemptID string
 		return "/login?" + url.Values{"req": {attemptID}, "err": {kind}}.Encode(), nil
 	}
 	proved := res.Level
-	// Found by a number (not a provider's own person): a removal of it
-	// landing before the session is stored is checked for after
-	// (stillTheirs).
+	// Found by a number (not a provider's own person): the session is
+	// stored only if the numbers still find the person (wayIn).
 	byNumber := res.PersonID == ""
 	personID, err := b.resolve(ctx, &res)
 	if errors.Is(err, errIdentifiersConflict) {
@@ -826,7 +824,8 @@ func (b *Broker) finish(w http.ResponseWriter, r *http.Request, attemptID string
 	}
 	// The session lists no client yet: Continue lists the one the login
 	// is for when it makes its code, in the same write, and only then.
-	s := &store.Session{PersonID: personID, Provider: res.Provider, Level: res.Level.String(), AMR: res.AMR, AuthTime: authTime, Degraded: degraded}
+	s := &store.Session{PersonID: personID, Provider: res.Provider, Level: res.Level.String(), AMR: res.AMR, AuthTime: authTime, Degraded: degraded,
+		WayIn: wayIn(res, byNumber)}
 	if a.req != nil && b.Continue == nil {
 		b.fail(ctx, ev, ReasonSessionError)
 		return "", errors.New("broker: Continue is not set")
@@ -843,38 +842,29 @@ func (b *Broker) finish(w http.ResponseWriter, r *http.Request, attemptID string
 	ev.Details["session"] = s.ID[:12]
 	b.Audit.Prepare(ctx, ev)
 	save := func(events ...*store.AuditEvent) error {
-		if err := b.Sessions.Save(ctx, w, r, n, append([]*store.AuditEvent{ev}, events...)...); err != nil {
-			if errors.Is(err, store.ErrOutcomeUnknown) {
-				// The success event may be stored with the session: the
-				// failure says so, and names the session, rather than
-				// that the login failed.
-				ev.Details[DetailStored] = "unknown"
-				b.fail(ctx, ev, ReasonOutcomeUnknown)
-				return err
-			}
-			delete(ev.Details, "session")
-			b.fail(ctx, ev, ReasonSessionError)
+		err := b.Sessions.Save(ctx, w, r, n, append([]*store.AuditEvent{ev}, events...)...)
+		switch {
+		case err == nil:
+			b.Metrics.Logins.WithLabelValues(store.ResultSuccess, res.Provider, res.Level.String()).Inc()
+			return nil
+		case errors.Is(err, store.ErrOutcomeUnknown):
+			// The success event may be stored with the session: the
+			// failure says so, and names the session, rather than
+			// that the login failed.
+			ev.Details[DetailStored] = "unknown"
+			b.fail(ctx, ev, ReasonOutcomeUnknown)
 			return err
 		}
-		if err := b.stillHolds(ctx, res, byNumber, personID, s); err != nil {
-			// Ended, or, if the store could not end it either, out of
-			// the browser's reach: never left for when the store is back.
-			b.Sessions.Withdraw(w)
-			gone := &store.AuditEvent{Type: EventAuthentication, PersonID: personID, ClientID: ev.ClientID, Provider: ev.Provider,
-				Level: ev.Level, Details: maps.Clone(ev.Details)}
-			delete(gone.Details, "session")
-			why := ReasonSessionError
-			switch {
-			case errors.Is(err, errNumberGone):
+		delete(ev.Details, "session")
+		why := ReasonSessionError
+		if errors.Is(err, store.ErrWayInGone) {
+			why = reasonWayInRemoved
+			if byNumber {
 				why = reasonIdentifierRemoved
-			case errors.Is(err, errWayInGone):
-				why = reasonWayInRemoved
 			}
-			b.fail(ctx, gone, why)
-			return err
 		}
-		b.Metrics.Logins.WithLabelValues(store.ResultSuccess, res.Provider, res.Level.String()).Inc()
-		return nil
+		b.fail(ctx, ev, why)
+		return err
 	}
 	if a.req == nil {
 		if err := save(); err != nil {
@@ -890,48 +880,29 @@ func (b *Broker) finish(w http.ResponseWriter, r *http.Request, attemptID string
 }
 
 // reasonIdentifierRemoved: the number a login found its person by was
-// taken off them (ADR 44) while the login's session was being stored;
-// the session is ended.
+// taken off them (ADR 44) as the login finished: its session is not
+// stored (store.ErrWayInGone).
 const reasonIdentifierRemoved = "identifier_removed"
-
-// errNumberGone is stillTheirs' answer when the number no longer finds
-// the person.
-var errNumberGone = errors.New("broker: the number the login found its person by was removed meanwhile")
 
 // reasonWayInRemoved: the passkey or recovery code a login used was
 // taken away by its person (a passkey removed, codes replaced, ADR 9)
-// while the login's session was being stored; the session is ended.
+// as the login finished: its session is not stored
+// (store.ErrWayInGone).
 const reasonWayInRemoved = "way_in_removed"
 
-// errWayInGone is stillHolds' answer when the provider no longer holds
-// the way in the login used.
-var errWayInGone = errors.New("broker: the way in the login used was taken away meanwhile")
-
-// stillHolds reads again, once the session s is stored, what the login
-// res found personID by: the numbers it proved (byNumber, stillTheirs),
-// or the way in of a provider that keeps its persons and can say whether
-// the person still holds it (provider.Holder). The write that takes a
-// way in away ends the sessions the person has when it commits: one
-// stored before that is ended by it, and one stored after is found
-// here and ended.
-func (b *Broker) stillHolds(ctx context.Context, res provider.Result, byNumber bool, personID string, s *store.Session) error {
+// wayIn is what the session of the login res must find its person
+// still holding when it is stored (store.Session.WayIn): the numbers
+// the login found the person by (byNumber), or the way in a provider
+// that keeps its persons names (provider.Result.WayIn). The writes that
+// take either away end the sessions the person has when they commit:
+// one stored before is ended by them, and one not yet stored is not
+// stored. Either way no session outlives the way in.
+func wayIn(res provider.Result, byNumber bool) store.WayIn {
+	w := res.WayIn.Clone()
 	if byNumber {
-		return b.stillTheirs(ctx, res.Identifiers, personID, s)
+		w.Identifiers = slices.Clone(res.Identifiers)
 	}
-	h, ok := b.provider(res.Provider).(provider.Holder)
-	if !ok {
-		return nil
-	}
-	held, err := h.Holds(ctx, res)
-	if err == nil && held {
-		return nil
-	}
-	why := errWayInGone
-	if err != nil {
-		// The provider could not tell: the session ends all the same.
-		why = fmt.Errorf("broker: read again the way in the login used: %w", err)
-	}
-	return b.endStored(ctx, s, why)
+	return w
 }
 
 // provider is the configured provider with ID id, nil if none.
@@ -944,41 +915,12 @@ func (b *Broker) provider(id string) provider.Provider {
 	return nil
 }
 
-// endStored ends the session s, stored by a login that must not keep
-// it, and returns why, joined with the store's error if it could not.
-func (b *Broker) endStored(ctx context.Context, s *store.Session, why error) error {
-	if _, err := b.Sessions.Store.EndSession(ctx, s.ID, b.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return errors.Join(why, fmt.Errorf("broker: end the session of a login whose way in went meanwhile: %w", err))
-	}
-	return why
-}
-
-// stillTheirs reads again, once the session s is stored, that ids find
-// personID, and ends s if they do not. A removal of the number
-// (store.PersonNumbers.RemoveIdentifier) ends the sessions the person
-// has when it commits: a session stored before that is ended by it, and
-// one stored after is found here, the read coming after the session's
-// write. Either way no session outlives the removal. The person's
-// number still held by them (a login proving two) keeps the login.
-func (b *Broker) stillTheirs(ctx context.Context, ids []store.Identifier, personID string, s *store.Session) error {
-	p, err := b.lookup(ctx, ids)
-	if err == nil && p.ID == personID {
-		return nil
-	}
-	why := errNumberGone
-	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errIdentifiersConflict) {
-		// The store could not tell: the session ends all the same.
-		why = fmt.Errorf("broker: read again the person the login found: %w", err)
-	}
-	return b.endStored(ctx, s, why)
-}
-
-// endedMeanwhile answers a login whose session was ended because its
-// number was removed meanwhile (errNumberGone), or its way in taken
-// away (errWayInGone), with the login page saying the login did not
+// endedMeanwhile answers a login whose session was not stored because
+// its number was removed, or its way in taken away, as it finished
+// (store.ErrWayInGone), with the login page saying the login did not
 // work; any other error is outcomeUnknown's.
 func (b *Broker) endedMeanwhile(ctx context.Context, attemptID string, err error) (string, error) {
-	if errors.Is(err, errNumberGone) || errors.Is(err, errWayInGone) {
+	if errors.Is(err, store.ErrWayInGone) {
 		return "/login?" + url.Values{"req": {attemptID}, "err": {"failed"}}.Encode(), nil
 	}
 	return b.outcomeUnknown(ctx, attemptID, err)

@@ -51,13 +51,13 @@
 //	           blocked, store.PersonBlocks; not the provider's
 //	           failure: the login page says so, 403),
 //	           identifier_removed (the number the login found its
-//	           person by was taken off them, ADR 44, while its
-//	           session was being stored: the session is ended, and
-//	           the login page says the login did not work),
+//	           person by was taken off them, ADR 44, as it finished:
+//	           its session's write stored nothing,
+//	           store.ErrWayInGone, ADR 49, and the login page says
+//	           the login did not work),
 //	           way_in_removed (the passkey or recovery code the login
-//	           used was taken away by its person, ADR 46, while its
-//	           session was being stored, as provider.Holder says:
-//	           likewise),
+//	           used was taken away by its person, ADR 46, as it
+//	           finished: likewise),
 //	           session_error, outcome_unknown (the write of the
 //	           session and its success event got no answer: both may
 //	           be stored; Details "stored" is "unknown" and "session"

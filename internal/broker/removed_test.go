@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -52,21 +53,65 @@ func TestLoginByANumberRemovedMeanwhile(t *testing.T) {
 			}
 			f.b.Persons = &removedAfterLookup{Store: f.st, gone: intruder}
 			res := provider.Result{Provider: "strong", Level: assurance.High, Identifiers: []store.Identifier{intruder}}
-			next, err, _ := finish(f, attempt, res)
+			next, err, w := finish(f, attempt, res)
 			if err != nil || next != "/login?err=failed&req="+attempt {
 				t.Fatalf("a login by a number removed meanwhile: %q, %v", next, err)
 			}
-			if live, err := f.st.ListPersonSessions(ctx, "p1", time.Now()); err != nil || len(live) != 0 {
-				t.Errorf("the person's sessions after it: %v, %v; want none", live, err)
-			}
-			ev := f.events(t)
-			if last := ev[len(ev)-1]; last.Type != broker.EventAuthentication || last.Result != store.ResultFailure ||
-				last.Reason != "identifier_removed" || last.PersonID != "p1" {
-				t.Errorf("audit = %+v", last)
-			}
+			storedNothing(t, f, w, "identifier_removed")
 			if _, err := f.st.GetPersonByIdentifier(ctx, intruder.Scheme, intruder.Value); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("the removed number: %v", err)
 			}
 		})
+	}
+}
+
+// TestLoginWithAWayInTakenAwayMeanwhile: a provider that keeps its
+// persons names the way in its login used (a passkey), which the person
+// no longer holds when the session is written: taken away as the login
+// finished. The session's own write refuses it, so nothing of the
+// session is stored, not even for a moment; the login goes back to the
+// login page saying it did not work, and is audited so.
+func TestLoginWithAWayInTakenAwayMeanwhile(t *testing.T) {
+	for name, attempt := range map[string]string{"for a service": "r1", "to the account page": broker.AccountAttempt} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			f.request(t, "r1")
+			res := provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial,
+				WayIn: store.WayIn{Passkey: []byte("a passkey removed meanwhile")}}
+			next, err, w := finish(f, attempt, res)
+			if err != nil || next != "/login?err=failed&req="+attempt {
+				t.Fatalf("a login with a way in taken away meanwhile: %q, %v", next, err)
+			}
+			storedNothing(t, f, w, "way_in_removed")
+		})
+	}
+}
+
+// storedNothing checks that a login refused because its way in went as
+// it finished left no session of p1's, gave the browser no session
+// cookie, stored no event of a login that succeeded (a session exists if
+// and only if its event does), and was audited as a failure with reason
+// why, naming the person.
+func storedNothing(t *testing.T, f *fixture, w *httptest.ResponseRecorder, why string) {
+	t.Helper()
+	if live, err := f.st.ListPersonSessions(context.Background(), "p1", time.Now()); err != nil || len(live) != 0 {
+		t.Errorf("the person's sessions after it: %v, %v; want none", live, err)
+	}
+	for _, c := range w.Result().Cookies() {
+		if c.Name == f.b.Sessions.CookieName() && c.Value != "" {
+			t.Errorf("the browser was given a session cookie")
+		}
+	}
+	logins := f.eventsOf(t, broker.EventAuthentication)
+	for _, e := range logins {
+		if e.Result == store.ResultSuccess {
+			t.Errorf("a login's success was stored: %+v", e)
+		}
+	}
+	if len(logins) == 0 {
+		t.Fatal("no login audited")
+	}
+	if last := logins[len(logins)-1]; last.Result != store.ResultFailure || last.Reason != why || last.PersonID != "p1" {
+		t.Errorf("audit = %+v", last)
 	}
 }

@@ -1,6 +1,6 @@
 // Package provider defines what an identity provider is to Varde: the
 // small Provider interface every provider implements, the optional
-// abilities found by type assertion (Router, Preparer, Holder), and the
+// abilities found by type assertion (Router, Preparer), and the
 // Finisher through which a provider hands its result back to the
 // broker.
 //

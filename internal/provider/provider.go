@@ -69,11 +69,16 @@ type Result struct {
 	AuthTime time.Time
 	// Method is a short label for audit ("passkey", "recovery-code").
 	Method string
-	// Credential names, for a provider that keeps persons and is a
-	// Holder, the way in this login used: a passkey's credential ID, a
-	// recovery code's hash. It is the provider's own, for Holds; nil
-	// for none. It is never logged or audited.
-	Credential []byte
+	// WayIn names, for a provider that keeps persons whose ways in a
+	// person can take away (a passkey removed, recovery codes replaced,
+	// each in one write with the end of the person's other sessions,
+	// ADR 9), the way in this login used: the broker stores the login's
+	// session only if the person still holds it, read in the session's
+	// own write (store.Session.WayIn), so a way in taken away as the
+	// login finishes keeps no session. The zero WayIn (an enrolment,
+	// whose passkey is new) names nothing. It is never logged or
+	// audited.
+	WayIn store.WayIn
 }
 
 // Provider authenticates persons.
@@ -95,19 +100,6 @@ type Provider interface {
 // or a single sign-on session may make the login unnecessary.
 type Preparer interface {
 	Prepare(ctx context.Context, a Attempt)
-}
-
-// Holder is a provider whose ways in a person can take away while a
-// login through one of them is finishing: a passkey removed, recovery
-// codes replaced, each in one write with the end of the person's other
-// sessions (ADR 9). That write cannot end a session stored after it, so
-// once the broker has stored a login's session it asks Holds whether
-// the way in res used (res.Credential) is still res.PersonID's, and ends
-// the session if not: a way in taken away takes every session it may
-// have opened with it. An error means the provider could not tell, and
-// the session ends too.
-type Holder interface {
-	Holds(ctx context.Context, res Result) (bool, error)
 }
 
 // Router is a provider that serves its own pages and endpoints; the app

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -314,27 +313,6 @@ func (m *Manager) setCookie(w http.ResponseWriter, token string) {
 		Name: m.CookieName(), Value: token, Path: m.CookiePath(),
 		HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode,
 	})
-}
-
-// Withdraw takes back from w, before the response is sent, the session
-// cookie Save set in it, and clears the browser's. It is for a session
-// stored and then not to be kept (its login's way in went meanwhile, or
-// could not be read again): ending it in the store may fail as that
-// read did, and the browser must then not hold it for when the store
-// is back. The session the browser had before was replaced by Save.
-func (m *Manager) Withdraw(w http.ResponseWriter) {
-	h := w.Header()
-	var kept []string
-	for _, c := range h.Values("Set-Cookie") {
-		if !strings.HasPrefix(c, m.CookieName()+"=") {
-			kept = append(kept, c)
-		}
-	}
-	h.Del("Set-Cookie")
-	for _, c := range kept {
-		h.Add("Set-Cookie", c)
-	}
-	m.clearCookie(w)
 }
 
 // clearCookie tells the browser to drop its session cookie.

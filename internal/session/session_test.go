@@ -697,30 +697,3 @@ func TestEndedCapped(t *testing.T) {
 		t.Errorf("pending ends %+v, want the untold end of %s", left, s2.ID)
 	}
 }
-
-// TestWithdraw: a session stored and then not to be kept leaves the
-// response with no cookie for it, only one clearing the browser's, and
-// the response's other cookies as they were.
-func TestWithdraw(t *testing.T) {
-	m, now, _ := newManager(t)
-	w := httptest.NewRecorder()
-	http.SetCookie(w, &http.Cookie{Name: "other", Value: "kept"})
-	if err := m.Start(context.Background(), w, httptest.NewRequest(http.MethodGet, "/", nil),
-		&store.Session{PersonID: "p1", Level: "high", AuthTime: *now}); err != nil {
-		t.Fatal(err)
-	}
-	m.Withdraw(w)
-	var names []string
-	for _, c := range w.Result().Cookies() {
-		names = append(names, c.Name)
-		if c.Name == m.CookieName() && (c.Value != "" || c.MaxAge >= 0) {
-			t.Errorf("the withdrawn session's cookie is still set: %+v", c)
-		}
-	}
-	if want := []string{"other", m.CookieName()}; !slices.Equal(names, want) {
-		t.Errorf("cookies %v, want %v", names, want)
-	}
-	if _, err := m.Current(withCookies(w)); !errors.Is(err, session.ErrNoSession) {
-		t.Errorf("a request with the response's cookies finds a session: %v", err)
-	}
-}

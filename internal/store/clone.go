@@ -44,6 +44,7 @@ func (s *Session) Clone() *Session {
 	out := *s
 	out.AMR = slices.Clone(s.AMR)
 	out.Clients = slices.Clone(s.Clients)
+	out.WayIn = s.WayIn.Clone()
 	return &out
 }
 
@@ -54,4 +55,9 @@ func (c *AuthCode) Clone() *AuthCode {
 	out.Scope = slices.Clone(c.Scope)
 	out.AMR = slices.Clone(c.AMR)
 	return &out
+}
+
+// Clone returns a copy of w that shares no slice with it.
+func (w WayIn) Clone() WayIn {
+	return WayIn{Passkey: bytes.Clone(w.Passkey), RecoveryCode: bytes.Clone(w.RecoveryCode), Identifiers: slices.Clone(w.Identifiers)}
 }

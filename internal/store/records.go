@@ -286,6 +286,34 @@ type Session struct {
 	// (Sessions.TouchSession): CreatedAt until then. Recording is
 	// bounded by its user (session.Manager), so it may lag the last use.
 	LastUsed time.Time
+	// WayIn is what the login proved its person by, which the person
+	// must still hold when the session is stored (Sessions.CreateSession
+	// reads it in the same write): a way in taken away as the login
+	// finished keeps no session. It is not stored: a session read back
+	// has none.
+	WayIn WayIn
+}
+
+// WayIn names what a login proved its person by, as a condition on
+// storing its session (Session.WayIn). Each part that is set must hold;
+// the zero WayIn names nothing, and holds.
+type WayIn struct {
+	// Passkey is the credential ID of the passkey the login used: the
+	// person must still hold it (Passkeys.DeletePasskey takes it away).
+	Passkey []byte
+	// RecoveryCode is the hash of the recovery code the login used:
+	// the person must still hold it, used (as by this login) or not
+	// (RecoveryCodes.ReplaceRecoveryCodesEndingOthers takes it away).
+	RecoveryCode []byte
+	// Identifiers are the numbers the login found its person by: at
+	// least one must still be the person's, and none another person's
+	// (PersonNumbers.RemoveIdentifier takes one away).
+	Identifiers []Identifier
+}
+
+// IsZero reports whether w names nothing.
+func (w WayIn) IsZero() bool {
+	return w.Passkey == nil && w.RecoveryCode == nil && len(w.Identifiers) == 0
 }
 
 // SessionLive reports whether s had not ended at now: it had not expired

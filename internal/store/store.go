@@ -33,6 +33,11 @@ var (
 	// (Persons.LinkIdentifiers): a second number of a scheme is the help
 	// desk's to add (PersonNumbers), not a login's. Nothing was written.
 	ErrSecondNumber = errors.New("store: a second identifier of a scheme the person holds")
+	// ErrWayInGone means a session's login proved its person by a way
+	// in the person no longer holds (Session.WayIn: a passkey removed,
+	// recovery codes replaced, a number taken off them): the session was
+	// not stored.
+	ErrWayInGone = errors.New("store: the way in the login used is no longer the person's")
 	// ErrOutcomeUnknown means a write got no answer to its COMMIT (the
 	// connection dropped, or the server ended the session in place of an
 	// answer): it may or may not have been stored. A caller
@@ -221,10 +226,6 @@ type Passkeys interface {
 	// any, are appended in the same write, as CreatePasskey appends them.
 	CreatePersonWithPasskey(ctx context.Context, person *Person, p *Passkey, events ...*AuditEvent) error
 	GetPasskey(ctx context.Context, credentialID []byte) (*Passkey, error)
-	// HasPasskey reports whether personID holds the passkey with this
-	// credential ID: what a login that used it reads again once its
-	// session is stored, without decoding the passkey.
-	HasPasskey(ctx context.Context, personID string, credentialID []byte) (bool, error)
 	ListPasskeys(ctx context.Context, personID string) ([]*Passkey, error)
 	// UpdatePasskeyUse records a successful assertion. It is a
 	// compare-and-swap on the sign count: if the stored count is not
@@ -354,6 +355,12 @@ type Sessions interface {
 	// if any, are appended to the audit log in the same atomic write, as
 	// AuditLog.AppendAudit appends them and in their order: the session
 	// is stored if and only if the events recording how it began are.
+	// ErrWayInGone, and nothing stored, if s.PersonID no longer holds
+	// s.WayIn, read in the same write: the writes that take a way in
+	// away end the person's sessions as they commit, so a removal lands
+	// either before the session's write, which it then stops, or after
+	// it, which it then ends. No session outlives the way in it was
+	// opened by.
 	CreateSession(ctx context.Context, s *Session, events ...*AuditEvent) error
 	// GetSession returns ErrNotFound for unknown sessions and for those
 	// that had ended at now (SessionLive: expired, or unused for the

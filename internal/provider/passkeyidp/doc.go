@@ -109,9 +109,10 @@
 // ChangeLevel, replace the codes, remove a passkey or log the person
 // out everywhere else read the session (store.ErrNotFound), nothing
 // changes, the refusal is audited with reason session_ended, and the
-// browser is answered as a session that has ended is. And a passkey or recovery code taken away as a login
-// with it finishes leaves that login no session: the broker asks Holds
-// once the session is stored (provider.Holder).
+// browser is answered as a session that has ended is. And a passkey or
+// recovery code taken away as a login with it finishes leaves that
+// login no session: its result names the way in (provider.Result.WayIn),
+// which the session's write reads (store.Session.WayIn).
 //
 // The account page lists the person's other live sessions (when each
 // login was, and how: the way in and the level, nothing else) and, when

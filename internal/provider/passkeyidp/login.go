@@ -124,9 +124,8 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	result := passkeyResult(res.Person, res.UserVerified, res.BackupEligible, res.Passkey.MaxLevel, p.now())
-	// The broker asks again, once the session is stored, whether the
-	// person still holds this passkey (Holds).
-	result.Credential = res.Passkey.CredentialID
+	// The session is stored only if the person still holds this passkey.
+	result.WayIn = store.WayIn{Passkey: res.Passkey.CredentialID}
 	next, err := p.Finisher.Finish(w, r, res.AttemptID, result)
 	if err != nil {
 		p.failed(w, r, "finish login", err)

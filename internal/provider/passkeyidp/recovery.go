@@ -427,9 +427,9 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	res := recoveryResult(person, p.now())
-	// The broker asks again, once the session is stored, whether the
-	// person still holds this code, used (Holds).
-	res.Credential = hash
+	// The session is stored only if the person still holds this code,
+	// used.
+	res.WayIn = store.WayIn{RecoveryCode: hash}
 	p.finishRedirect(w, r, attempt, res)
 }
 

@@ -237,11 +237,13 @@ func benchLogin(b *testing.B, db *DB) {
 			func() error { _, err := db.GetAuthRequest(ctx, id, now); return err },
 			func() error {
 				// The session lists the client it is for from the start, and
-				// is stored with the authentication and consent events. Each
-				// event holds the client's address, as a node's do (ADR 33),
-				// kept apart from it (ADR 38).
+				// is stored with the authentication and consent events, if
+				// the person still holds the passkey (ADR 49). Each event
+				// holds the client's address, as a node's do (ADR 33), kept
+				// apart from it (ADR 38).
 				return db.CreateSession(ctx, &store.Session{ID: "s-" + id, PersonID: "p1", Provider: "passkey",
-					Level: "substantial", AMR: []string{"hwk"}, Clients: []string{"bank"}, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+					Level: "substantial", AMR: []string{"hwk"}, Clients: []string{"bank"}, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+					WayIn: store.WayIn{Passkey: cred}},
 					&store.AuditEvent{Time: now, Type: "authentication", PersonID: "p1",
 						ClientID: "bank", Provider: "passkey", Level: "substantial", Result: store.ResultSuccess,
 						Details: map[string]string{store.DetailAddr: benchAddr}},

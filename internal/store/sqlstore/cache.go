@@ -185,6 +185,7 @@ func storedSession(s *store.Session) *store.Session {
 		return nil
 	}
 	c := s.Clone()
+	c.WayIn = store.WayIn{}
 	c.AuthTime, c.CreatedAt, c.ExpiresAt, c.LastUsed = asStored(c.AuthTime), asStored(c.CreatedAt), asStored(c.ExpiresAt), asStored(c.LastUsed)
 	return c
 }

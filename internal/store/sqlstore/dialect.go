@@ -78,6 +78,12 @@ type dialect struct {
 	// (" FOR UPDATE"); empty where the transaction holds the write lock
 	// already (SQLite).
 	forUpdate string
+	// forKeyShare ends a read of a row whose deletion must wait for the
+	// reading transaction, and which the read must not find if a
+	// deletion committed first (" FOR KEY SHARE": a delete waits, an
+	// update of other columns does not); empty where the transaction
+	// holds the write lock already (SQLite).
+	forKeyShare string
 	// writeTimeout, if positive, bounds each write transaction: a server
 	// that stops answering (a network partition) must not hold the
 	// node's one writer, and every write waiting for it, for as long as

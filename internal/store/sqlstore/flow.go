@@ -225,8 +225,9 @@ func scanSessionThen(s scanner, more ...any) (*store.Session, error) {
 }
 
 // CreateSession implements store.Sessions; ErrConflict if the ID is
-// taken. With events it is one operation of several statements, in a
-// savepoint, so a conflict stores nothing and appends nothing.
+// taken. With events, or a way in to read (wayInHeldIn), it is one
+// operation of several statements, in a savepoint, so a conflict or a
+// way in gone stores nothing and appends nothing.
 func (db *DB) CreateSession(ctx context.Context, s *store.Session, events ...*store.AuditEvent) error {
 	lastUsed := s.LastUsed
 	if lastUsed.IsZero() {
@@ -244,10 +245,13 @@ func (db *DB) CreateSession(ctx context.Context, s *store.Session, events ...*st
 	args := []any{s.ID, s.PersonID, s.Provider, s.Level, encodeStrings(s.AMR),
 		micros(s.AuthTime), encodeStrings(s.Clients), micros(s.CreatedAt), micros(s.ExpiresAt), boolInt(s.Degraded), s.Continues, micros(lastUsed)}
 	var err error
-	if len(events) == 0 {
+	if len(events) == 0 && s.WayIn.IsZero() {
 		_, err = db.execThen(ctx, func(int64) { cache() }, db.st.insertSession, args...)
 	} else {
 		err = db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
+			if err := db.wayInHeldIn(ctx, tx, s.PersonID, s.WayIn); err != nil {
+				return err
+			}
 			if _, err := tx.StmtContext(ctx, db.st.insertSession).ExecContext(ctx, args...); err != nil {
 				return db.d.classify(err)
 			}

@@ -360,20 +360,6 @@ func (db *DB) GetPasskey(ctx context.Context, credentialID []byte) (*store.Passk
 	return p, nil
 }
 
-// HasPasskey implements store.Passkeys. It reads on the read pool, not
-// the writer as HasRecoveryCode does: what it looks for (a removal that
-// committed before the caller's own write) is seen by any connection.
-func (db *DB) HasPasskey(ctx context.Context, personID string, credentialID []byte) (bool, error) {
-	if db.unmatchable(personID) {
-		return false, nil
-	}
-	var n int
-	if err := db.st.hasPasskey.QueryRowContext(ctx, credentialID, personID).Scan(&n); err != nil {
-		return false, fmt.Errorf("find passkey of person %s: %w", personID, err)
-	}
-	return n > 0, nil
-}
-
 // ListPasskeys implements store.Passkeys, oldest first.
 func (db *DB) ListPasskeys(ctx context.Context, personID string) ([]*store.Passkey, error) {
 	if db.unmatchable(personID) {

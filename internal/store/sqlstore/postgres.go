@@ -338,6 +338,7 @@ func postgresDialect() (dialect, error) {
 		shared:        true,
 		textOnly:      true,
 		forUpdate:     " FOR UPDATE",
+		forKeyShare:   " FOR KEY SHARE",
 		writeTimeout:  postgresWriteTimeout,
 		auditLock: "SELECT pg_advisory_xact_lock(" + strconv.Itoa(postgresLockKey) + ", " +
 			strconv.Itoa(postgresAuditLockID) + ")",

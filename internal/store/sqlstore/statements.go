@@ -25,11 +25,11 @@ type statements struct {
 	// blocked (unblockedIn).
 	lockPersonBlocked *sql.Stmt
 
-	insertPasskey, getPasskey, hasPasskey, listPasskeys, updatePasskeyUse, passkeyExistsW, deletePasskey, passkeyOfPersonW, countPasskeysW *sql.Stmt
-	passkeyNamesW, renamePasskey                                                                                                           *sql.Stmt
+	insertPasskey, getPasskey, passkeyHeldW, listPasskeys, updatePasskeyUse, passkeyExistsW, deletePasskey, passkeyOfPersonW, countPasskeysW *sql.Stmt
+	passkeyNamesW, renamePasskey                                                                                                             *sql.Stmt
 
-	deleteRecoveryCodes, insertRecoveryCode, useRecoveryCode, restoreRecoveryCode, countRecoveryCodes, hasRecoveryCode *sql.Stmt
-	describeRecoveryCodes                                                                                              *sql.Stmt
+	deleteRecoveryCodes, insertRecoveryCode, useRecoveryCode, restoreRecoveryCode, countRecoveryCodes, hasRecoveryCode, recoveryCodeHeldW *sql.Stmt
+	describeRecoveryCodes                                                                                                                 *sql.Stmt
 
 	insertAuthRequest, getAuthRequest, updateAuthRequest, useAuthRequest, deleteAuthRequest *sql.Stmt
 
@@ -112,7 +112,7 @@ func (db *DB) prepare(ctx context.Context) error {
 
 		{&db.st.insertPasskey, w, insertSQL("passkeys", passkeyCols)},
 		{&db.st.getPasskey, r, "SELECT " + passkeyCols + " FROM passkeys WHERE credential_id = ?"},
-		{&db.st.hasPasskey, r, "SELECT count(*) FROM passkeys WHERE credential_id = ? AND person_id = ?"},
+		{&db.st.passkeyHeldW, w, "SELECT 1 FROM passkeys WHERE credential_id = ? AND person_id = ?" + db.d.forKeyShare},
 		{&db.st.listPasskeys, r, "SELECT " + passkeyCols + " FROM passkeys WHERE person_id = ? ORDER BY created_at, credential_id"},
 		{&db.st.updatePasskeyUse, w, "UPDATE passkeys SET sign_count = ?, backup_state = ?, last_used_at = ? " +
 			"WHERE credential_id = ? AND sign_count = ?"},
@@ -136,6 +136,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		// On the write pool: asked after a write that got no answer, it
 		// reads what that write's connection left, not a reader's view.
 		{&db.st.hasRecoveryCode, w, "SELECT count(*) FROM recovery_codes WHERE person_id = ? AND hash = ?"},
+		{&db.st.recoveryCodeHeldW, w, "SELECT 1 FROM recovery_codes WHERE hash = ? AND person_id = ?" + db.d.forKeyShare},
 
 		{&db.st.insertAuthRequest, w, insertSQL("auth_requests", authRequestCols)},
 		{&db.st.getAuthRequest, r, "SELECT " + authRequestCols + " FROM auth_requests WHERE id = ? AND expires_at > ?"},

@@ -41,6 +41,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 		{"RecoveryCodes", sharedRecoveryCodes},
 		{"Snapshot", snapshotReads},
 		{"BlockWhileAddingWaysIn", sharedBlockWhileAddingWaysIn},
+		{"SessionWhileWayInGoes", sharedSessionWhileWayInGoes},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuthRequests", testAuthRequests},
 		{"Challenges", testChallenges},
 		{"Sessions", testSessions},
+		{"SessionWayIn", testSessionWayIn},
 		{"SessionEnds", testSessionEnds},
 		{"AuthCodes", testAuthCodes},
 		{"Grants", testGrants},
