@@ -96,9 +96,11 @@ func TestKeepSessionIdleEnded(t *testing.T) {
 
 // TestChangePagesSayByWhen: the pages whose forms change the person's
 // ways in say by when the change must be made, since it needs a recent
-// login (ReauthAfter), and how long the session may go unused.
+// login (ReauthAfter), and how long the session may go unused, as the
+// pages of older activity do.
 func TestChangePagesSayByWhen(t *testing.T) {
 	h, b := keepHarness(t)
+	h.p.History = h.db
 	keys, err := h.db.ListPasskeys(context.Background(), h.fin.last(t).Result.PersonID)
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("passkeys %d, %v", len(keys), err)
@@ -116,5 +118,11 @@ func TestChangePagesSayByWhen(t *testing.T) {
 				t.Errorf("GET %s lacks %q", path, want)
 			}
 		}
+	}
+	// The pages of older activity change nothing, and say how long the
+	// session may go unused.
+	if page := b.get("/account/activity"); page.status != http.StatusOK || !strings.Contains(page.body, "logged out after 30 minutes without activity") ||
+		!strings.Contains(page.body, `id="session-timeout"`) || strings.Contains(page.body, "make this change by") {
+		t.Errorf("activity page: %d, without the session's time limits or with a change's", page.status)
 	}
 }
