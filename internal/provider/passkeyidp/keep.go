@@ -30,8 +30,9 @@ const maxWarn = 2 * time.Minute
 // timeoutView is what a page says of the session's time limits and
 // what its script needs to warn before them.
 type timeoutView struct {
-	// IdleMinutes is the idle timeout in whole minutes, 0 without one;
-	// IdleSeconds the rest under a minute, for a timeout shorter than one.
+	// IdleMinutes is the idle timeout in minutes when it is two or more
+	// whole minutes; IdleSeconds it in seconds otherwise; both 0 without
+	// one.
 	IdleMinutes, IdleSeconds int
 	// Latest is when the session expires, however it is used.
 	Latest string
@@ -52,15 +53,20 @@ type timeoutView struct {
 // timeout is the view of s's time limits for a page in lang.
 func (p *Provider) timeout(r *http.Request, lang string, s *store.Session) *timeoutView {
 	m := p.Sessions
-	// The session's clock, which its deadlines are in.
 	ends, extendable := m.Ends(s)
 	idle := m.IdleTimeout
-	return &timeoutView{
-		IdleMinutes: int(idle / time.Minute), IdleSeconds: int(idle % time.Minute / time.Second),
+	v := &timeoutView{
 		Latest: p.Pages.Time(lang, s.ExpiresAt).Text,
+		// In the session's clock, which its deadlines are in.
 		EndsIn: seconds(ends.Sub(m.Now())), Warn: seconds(warnBefore(idle)),
 		Extendable: extendable, KeepURL: keepPath, CSRF: p.sessionCSRF(r),
 	}
+	if idle >= 2*time.Minute && idle%time.Minute == 0 {
+		v.IdleMinutes = int(idle / time.Minute)
+	} else if idle > 0 {
+		v.IdleSeconds = seconds(idle)
+	}
+	return v
 }
 
 // changeTimeout is timeout for a page whose form changes the person's

@@ -126,3 +126,26 @@ func TestChangePagesSayByWhen(t *testing.T) {
 		t.Errorf("activity page: %d, without the session's time limits or with a change's", page.status)
 	}
 }
+
+// TestIdleTimeoutInWords: the account page says the idle timeout in
+// minutes when it is two or more whole ones, else in seconds, so that
+// none is said as "1 minutes" or cut to its whole minutes.
+func TestIdleTimeoutInWords(t *testing.T) {
+	for _, c := range []struct {
+		idle time.Duration
+		want string
+	}{
+		{30 * time.Minute, "after 30 minutes without activity"},
+		{90 * time.Second, "after 90 seconds without activity"},
+		{time.Minute, "after 60 seconds without activity"},
+		{10 * time.Second, "after 10 seconds without activity"},
+	} {
+		h := newHarness(t, true)
+		h.p.Sessions.Lifetime, h.p.Sessions.IdleTimeout = time.Hour, c.idle
+		b := h.browser("en")
+		b.enrol(newDevice(false), "", "fnr")
+		if page := b.get("/account"); !strings.Contains(page.body, c.want) {
+			t.Errorf("idle timeout %v: the account page does not say %q", c.idle, c.want)
+		}
+	}
+}
