@@ -243,6 +243,13 @@ func TestPagesWCAG(t *testing.T) {
 				b.spacedText(t)
 				b.largeText(t)
 			})
+			// The warning before the session ends (timeout.js, ADR 50),
+			// open as a modal dialog.
+			t.Run("account with the warning before the session ends", func(t *testing.T) {
+				b.do(t, "open the warning", chromedp.Evaluate[chromedp.Void](`document.querySelector("#session-timeout").showModal()`))
+				b.audit(t, lang, `dialog#session-timeout[open] [data-role=keep]`)
+				b.do(t, "close the warning", chromedp.Evaluate[chromedp.Void](`document.querySelector("#session-timeout").close()`))
+			})
 
 			// More activity than the account page lists: it links to
 			// a page of older activity, which links to newer and older

@@ -22,7 +22,7 @@ import (
 
 // urlAttr finds the attributes of a page that name an address the
 // browser follows, posts to or loads, or the page's script posts to.
-var urlAttr = regexp.MustCompile(`\b(href|action|src|data-begin|data-finish|data-cancel)="([^"]*)"`)
+var urlAttr = regexp.MustCompile(`\b(href|action|src|data-begin|data-finish|data-cancel|data-keep)="([^"]*)"`)
 
 // cookieLog records the Set-Cookie headers of every response from
 // host.

@@ -123,6 +123,8 @@ type accountData struct {
 	Elsewhere []elsewhereView
 	Away      []awayView
 	ShowAway  bool
+	// Timeout is what the page says of the session's time limits (keep.go).
+	Timeout *timeoutView
 }
 
 // linker is the broker's ability to link other providers to the person,
@@ -301,6 +303,7 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 		Recovered: s.Provider == ID && slices.Contains(s.AMR, "otp"),
 		Codes:     codes, CSRF: p.sessionCSRF(r), Notice: notice, Error: errKey,
 		DefaultName: p.defaultName(r), ReauthMinutes: int(ReauthAfter / time.Minute),
+		Timeout: p.timeout(r, lang, s),
 	}
 	d.CanAdd, d.CanChange = p.may(s)
 	d.Full = len(keys) >= MaxPasskeys
@@ -734,7 +737,7 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !confirmed(r) {
-		p.askRemove(w, r, person, credID)
+		p.askRemove(w, r, s, person, credID)
 		return
 	}
 	// The store refuses to remove the last way in, in the same step as
@@ -825,7 +828,7 @@ func (p *Provider) newCodes(w http.ResponseWriter, r *http.Request) {
 		held = -1
 	}
 	if held != 0 && !confirmed(r) {
-		p.askNewCodes(w, r, held)
+		p.askNewCodes(w, r, s, held)
 		return
 	}
 	codes, hashes, err := newRecoveryCodes(p.rand(), RecoveryCodeCount)

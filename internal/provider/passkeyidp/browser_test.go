@@ -255,6 +255,25 @@ func TestBrowser(t *testing.T) {
 	}
 }
 
+// enrolInBrowser enrols the test person Ola Nordmann through the
+// enrolment page in the browser, with its virtual authenticator, for
+// attempt ("" for the account), and continues from the page that shows
+// the recovery codes.
+func enrolInBrowser(h *harness, attempt string) chromedp.Action[chromedp.Void] {
+	button := `.passkey-ceremony button[data-role=button]`
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		return browsertest.Do(ctx,
+			chromedp.Navigate(h.origin+"/passkey/enrol?"+url.Values{"attempt": {attempt}}.Encode()),
+			chromedp.WaitVisible(button),
+			chromedp.SendKeys(`#given_name`, "Ola"),
+			chromedp.SendKeys(`#family_name`, "Nordmann"),
+			chromedp.Click(button),
+			chromedp.WaitVisible(`code.codes`),
+			chromedp.Click(`form[action="/passkey/enrolled/continue"] button`),
+		)
+	})
+}
+
 // into runs a and keeps what it reads in dst.
 func into[T any](dst *T, a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
@@ -292,13 +311,7 @@ func TestBrowserShowsHelpDesk(t *testing.T) {
 	err := browsertest.Do(ctx,
 		browsertest.EnableWebAuthn(),
 		browsertest.AddAuthenticator(&auth),
-		chromedp.Navigate(h.origin+"/passkey/enrol?attempt=js-enrol"),
-		chromedp.WaitVisible(button),
-		chromedp.SendKeys(`#given_name`, "Ola"),
-		chromedp.SendKeys(`#family_name`, "Nordmann"),
-		chromedp.Click(button),
-		chromedp.WaitVisible(`code.codes`),
-		chromedp.Click(`form[action="/passkey/enrolled/continue"] button`),
+		enrolInBrowser(h, "js-enrol"),
 		chromedp.WaitVisible(`#resumed`),
 		chromedp.Func(func(context.Context, *chromedp.Target) error {
 			h.fin.sessions = &session.Manager{Store: sessionsRefused{h.db}, Lifetime: time.Hour, Now: func() time.Time { return h.now }}

@@ -34,6 +34,8 @@ type removeData struct {
 	// passkeys and their unused recovery codes.
 	Others, Codes int
 	CSRF          string
+	// Timeout is what the page says of its time limits (keep.go).
+	Timeout *timeoutView
 }
 
 type newCodesData struct {
@@ -42,22 +44,24 @@ type newCodesData struct {
 	// Count is how many new ones they will get.
 	Count int
 	CSRF  string
+	// Timeout is what the page says of its time limits (keep.go).
+	Timeout *timeoutView
 }
 
 // mayView checks what a page asking about a change needs: a session, its
 // person, and a session that may make the change (may). Unlike
 // changeForm it records no refusal: a GET changes nothing, and a link
 // from anywhere could ask for it.
-func (p *Provider) mayView(w http.ResponseWriter, r *http.Request) (*store.Person, bool) {
+func (p *Provider) mayView(w http.ResponseWriter, r *http.Request) (*store.Session, *store.Person, bool) {
 	s, person, ok := p.pagePerson(w, r)
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	if add, change := p.may(s); !change {
 		p.refuseChange(w, r, add)
-		return nil, false
+		return nil, nil, false
 	}
-	return person, true
+	return s, person, true
 }
 
 // refuseChange answers a change the session may not make (may): the
@@ -75,7 +79,7 @@ func (p *Provider) refuseChange(w http.ResponseWriter, r *http.Request, mayAdd b
 // removeConfirmPage: GET /account/passkeys/remove?credential=ID asks
 // whether to remove the passkey, and changes nothing.
 func (p *Provider) removeConfirmPage(w http.ResponseWriter, r *http.Request) {
-	person, ok := p.mayView(w, r)
+	s, person, ok := p.mayView(w, r)
 	if !ok {
 		return
 	}
@@ -83,14 +87,14 @@ func (p *Provider) removeConfirmPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p.askRemove(w, r, person, credID)
+	p.askRemove(w, r, s, person, credID)
 }
 
 // askRemove shows the page that asks whether to remove person's passkey
 // credID, or, when it cannot be removed, the account page saying why, as
 // the removal itself would: gone already, or the person's last way in
 // (the rule DeletePasskey enforces, which still decides).
-func (p *Provider) askRemove(w http.ResponseWriter, r *http.Request, person *store.Person, credID []byte) {
+func (p *Provider) askRemove(w http.ResponseWriter, r *http.Request, s *store.Session, person *store.Person, credID []byte) {
 	ctx := r.Context()
 	keys, err := p.Passkeys.ListPasskeys(ctx, person.ID)
 	if err != nil {
@@ -119,13 +123,14 @@ func (p *Provider) askRemove(w http.ResponseWriter, r *http.Request, person *sto
 	lang := p.lang(r)
 	p.Pages.Render(w, r, http.StatusOK, "account_remove", lang, removeData{
 		Passkey: p.passkeyView(lang, key), Others: len(keys) - 1, Codes: codes, CSRF: p.sessionCSRF(r),
+		Timeout: p.changeTimeout(r, lang, s),
 	})
 }
 
 // newCodesConfirmPage: GET /account/recovery-codes/new asks whether to
 // replace the person's recovery codes, and changes nothing.
 func (p *Provider) newCodesConfirmPage(w http.ResponseWriter, r *http.Request) {
-	person, ok := p.mayView(w, r)
+	s, person, ok := p.mayView(w, r)
 	if !ok {
 		return
 	}
@@ -134,13 +139,14 @@ func (p *Provider) newCodesConfirmPage(w http.ResponseWriter, r *http.Request) {
 		p.internalError(w, r, "count recovery codes", err)
 		return
 	}
-	p.askNewCodes(w, r, held)
+	p.askNewCodes(w, r, s, held)
 }
 
 // askNewCodes shows the page that asks whether to replace the held
 // recovery codes (-1: unknown).
-func (p *Provider) askNewCodes(w http.ResponseWriter, r *http.Request, held int) {
-	p.Pages.Render(w, r, http.StatusOK, "account_newcodes", p.lang(r), newCodesData{
-		Codes: held, Count: RecoveryCodeCount, CSRF: p.sessionCSRF(r),
+func (p *Provider) askNewCodes(w http.ResponseWriter, r *http.Request, s *store.Session, held int) {
+	lang := p.lang(r)
+	p.Pages.Render(w, r, http.StatusOK, "account_newcodes", lang, newCodesData{
+		Codes: held, Count: RecoveryCodeCount, CSRF: p.sessionCSRF(r), Timeout: p.changeTimeout(r, lang, s),
 	})
 }

@@ -117,11 +117,13 @@ type historyData struct {
 	// AddrDays is how many days an address in the activity is kept
 	// (addrDays), 0 when not known.
 	AddrDays int
+	// Timeout is what the page says of the session's time limits (keep.go).
+	Timeout *timeoutView
 }
 
 // historyPage: GET /account/activity[?page=CURSOR].
 func (p *Provider) historyPage(w http.ResponseWriter, r *http.Request) {
-	_, person, ok := p.pagePerson(w, r)
+	s, person, ok := p.pagePerson(w, r)
 	if !ok {
 		return
 	}
@@ -151,6 +153,7 @@ func (p *Provider) historyPage(w http.ResponseWriter, r *http.Request) {
 		p.internalError(w, r, "account activity", err)
 		return
 	}
+	d.Timeout = p.timeout(r, lang, s)
 	p.Pages.Render(w, r, http.StatusOK, "account_activity", lang, d)
 }
 

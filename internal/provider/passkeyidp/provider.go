@@ -154,6 +154,7 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /account/recovery-codes", p.codesPage)
 	mux.HandleFunc("POST /account/sessions/end-others", p.endElsewhere)
 	mux.HandleFunc("POST /account/services/stop", p.stopService)
+	mux.HandleFunc("POST "+keepPath, p.keepSession)
 
 	// A method an address does not serve gets 405 with Allow and a
 	// plain-language page, not the mux's English text.
@@ -167,6 +168,7 @@ func (p *Provider) Register(mux *http.ServeMux) {
 		"/account/passkeys/cancel": {post}, "/account/passkeys/remove": {get, post}, "/account/passkeys/rename": {get, post},
 		"/account/recovery-codes": {get, post}, "/account/recovery-codes/new": {get},
 		"/account/sessions/end-others": {post}, "/account/services/stop": {post},
+		keepPath: {post},
 	} {
 		mux.Handle(path, p.Pages.WrongMethod(methods...))
 	}

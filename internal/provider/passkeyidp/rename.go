@@ -77,12 +77,14 @@ type renameData struct {
 	// Max is the longest name allowed, in characters.
 	Max  int
 	CSRF string
+	// Timeout is what the page says of its time limits (keep.go).
+	Timeout *timeoutView
 }
 
 // renamePage: GET /account/passkeys/rename?credential=ID shows the form
 // that renames the passkey, and changes nothing.
 func (p *Provider) renamePage(w http.ResponseWriter, r *http.Request) {
-	person, ok := p.mayView(w, r)
+	s, person, ok := p.mayView(w, r)
 	if !ok {
 		return
 	}
@@ -90,7 +92,7 @@ func (p *Provider) renamePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p.renderRename(w, r, http.StatusOK, key, key.Name, "")
+	p.renderRename(w, r, s, http.StatusOK, key, key.Name, "")
 }
 
 // renamePasskey: POST /account/passkeys/rename (form: csrf, credential,
@@ -109,7 +111,7 @@ func (p *Provider) renamePasskey(w http.ResponseWriter, r *http.Request) {
 	typed := r.PostFormValue("name")
 	name := passkeyName(typed)
 	if problem := passkeyNameProblem(name); problem != "" {
-		p.renderRename(w, r, http.StatusBadRequest, key, typed, problem)
+		p.renderRename(w, r, s, http.StatusBadRequest, key, typed, problem)
 		return
 	}
 	// The name it has already: nothing to store, nor to record.
@@ -134,7 +136,7 @@ func (p *Provider) storeRename(w http.ResponseWriter, r *http.Request, s *store.
 		Details: sessionDetails(s, map[string]string{"credential": credentialRef(key.CredentialID)})})
 	switch err := p.Passkeys.RenamePasskey(ctx, key.PersonID, key.CredentialID, name, events...); {
 	case errors.Is(err, store.ErrConflict):
-		p.renderRename(w, r, http.StatusConflict, key, typed, "account.rename.err.taken")
+		p.renderRename(w, r, s, http.StatusConflict, key, typed, "account.rename.err.taken")
 	case errors.Is(err, store.ErrNotFound):
 		p.renderAccount(w, r, http.StatusNotFound, "", "account.err.gone")
 	case errors.Is(err, store.ErrBlocked):
@@ -197,9 +199,10 @@ func (p *Provider) credentialParam(w http.ResponseWriter, r *http.Request, param
 
 // renderRename shows the form that renames key, holding value, with
 // the message errKey names when the name was refused.
-func (p *Provider) renderRename(w http.ResponseWriter, r *http.Request, status int, key *store.Passkey, value, errKey string) {
+func (p *Provider) renderRename(w http.ResponseWriter, r *http.Request, s *store.Session, status int, key *store.Passkey, value, errKey string) {
 	lang := p.lang(r)
 	p.Pages.Render(w, r, status, "account_rename", lang, renameData{
 		Passkey: p.passkeyView(lang, key), Value: value, Error: errKey, Max: maxPasskeyName, CSRF: p.sessionCSRF(r),
+		Timeout: p.changeTimeout(r, lang, s),
 	})
 }

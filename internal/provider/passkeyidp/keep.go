@@ -1,0 +1,137 @@
+package passkeyidp
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/varde-eid/varde/internal/session"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// The account pages run under the session's time limits (ADR 50): each
+// says, in plain text, how long the session may go unused and when it
+// ends at the latest (WCAG 2.2 SC 2.2.6), and, with script
+// (web/static/timeout.js), warns before the end and offers to stay
+// logged in, which POST /account/session/keep does (SC 2.2.1). Keeping
+// needs the account forms' CSRF token and a live session: a session
+// that has ended stays ended, and the page says so and offers to log in
+// again. The expiry (session.lifetime) is a bound no keep passes.
+
+// keepPath is where the account pages' script asks to stay logged in.
+const keepPath = "/account/session/keep"
+
+// maxWarn is how long before a session ends the pages warn: two
+// minutes, or half the idle timeout when that is shorter, so that a
+// short timeout configured for a test is not all warning. WCAG 2.2 SC
+// 2.2.1 asks for at least 20 seconds to answer.
+const maxWarn = 2 * time.Minute
+
+// timeoutView is what a page says of the session's time limits and
+// what its script needs to warn before them.
+type timeoutView struct {
+	// IdleMinutes is the idle timeout in minutes when it is two or more
+	// whole minutes; IdleSeconds it in seconds otherwise; both 0 without
+	// one.
+	IdleMinutes, IdleSeconds int
+	// Latest is when the session expires, however it is used.
+	Latest string
+	// EndsIn is how many seconds the session has left unless it is used
+	// (session.Manager.Ends), Warn how many seconds before that the page
+	// warns.
+	EndsIn, Warn int
+	// Extendable: keeping the session would move EndsIn.
+	Extendable bool
+	KeepURL    string
+	CSRF       string
+	// ChangeBy, on a page that changes the person's ways in, is when the
+	// login that allows it stops being recent enough (ReauthAfter), ""
+	// elsewhere.
+	ChangeBy string
+}
+
+// timeout is the view of s's time limits for a page in lang.
+func (p *Provider) timeout(r *http.Request, lang string, s *store.Session) *timeoutView {
+	m := p.Sessions
+	ends, extendable := m.Ends(s)
+	idle := m.IdleTimeout
+	v := &timeoutView{
+		Latest: p.Pages.Time(lang, s.ExpiresAt).Text,
+		// In the session's clock, which its deadlines are in.
+		EndsIn: seconds(ends.Sub(m.Now())), Warn: seconds(warnBefore(idle)),
+		Extendable: extendable, KeepURL: keepPath, CSRF: p.sessionCSRF(r),
+	}
+	if idle >= 2*time.Minute && idle%time.Minute == 0 {
+		v.IdleMinutes = int(idle / time.Minute)
+	} else if idle > 0 {
+		v.IdleSeconds = seconds(idle)
+	}
+	return v
+}
+
+// changeTimeout is timeout for a page whose form changes the person's
+// ways in: it also says by when, since a change needs a recent login
+// (ReauthAfter, ADR 9). That window is a security limit and is not
+// extended (ADR 50): the page says when it closes instead.
+func (p *Provider) changeTimeout(r *http.Request, lang string, s *store.Session) *timeoutView {
+	v := p.timeout(r, lang, s)
+	v.ChangeBy = p.Pages.Time(lang, s.AuthTime.Add(ReauthAfter)).Text
+	return v
+}
+
+// warnBefore is how long before a session that may go unused for idle
+// ends the pages warn (maxWarn).
+func warnBefore(idle time.Duration) time.Duration {
+	if idle <= 0 {
+		return maxWarn
+	}
+	return min(maxWarn, idle/2)
+}
+
+// seconds is d in whole seconds, rounded up, never negative: a page
+// told how long its session has left says it ended only once it has.
+func seconds(d time.Duration) int {
+	return max(0, int((d+time.Second-1)/time.Second))
+}
+
+type keepAnswer struct {
+	// EndsIn is how many seconds the session has left unless used again.
+	EndsIn int `json:"ends_in"`
+	// Extendable: another keep would move EndsIn, which stops at the
+	// session's expiry.
+	Extendable bool `json:"extendable"`
+}
+
+// keepSession: POST /account/session/keep (JSON, header X-CSRF-Token)
+// records a use of the session now, so its idle deadline moves on, and
+// answers how long it has left. 401 "session" when it has ended: it
+// stays ended.
+func (p *Provider) keepSession(w http.ResponseWriter, r *http.Request) {
+	if !isJSON(r) {
+		p.jsonError(w, r, http.StatusUnsupportedMediaType, "bad_request")
+		return
+	}
+	// A browser without the cookie was logged out (in another tab, say):
+	// its page says so.
+	if p.Sessions.Token(r) == "" {
+		p.jsonError(w, r, http.StatusUnauthorized, "session")
+		return
+	}
+	// The token is the session cookie's HMAC: checked before the store
+	// is asked, so a page on another site cannot keep anyone logged in.
+	if !p.checkSessionCSRF(r, r.Header.Get(csrfHeader)) {
+		p.jsonError(w, r, http.StatusForbidden, "csrf")
+		return
+	}
+	s, err := p.Sessions.Keep(r)
+	if errors.Is(err, session.ErrNoSession) {
+		p.jsonError(w, r, http.StatusUnauthorized, "session")
+		return
+	}
+	if err != nil {
+		p.failed(w, r, "keep session", err)
+		return
+	}
+	ends, extendable := p.Sessions.Ends(s)
+	writeJSON(w, http.StatusOK, keepAnswer{EndsIn: seconds(ends.Sub(p.Sessions.Now())), Extendable: extendable})
+}

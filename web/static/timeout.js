@@ -1,0 +1,152 @@
+// Varde: the warning before a session ends (WCAG 2.2 SC 2.2.1 Timing
+// Adjustable; ADR 50). The page says in plain text how long the session
+// may go unused and when it ends at the latest; this script adds the
+// warning. The dialog#session-timeout carries, in data-* attributes:
+//   data-ends-in     seconds the session has left unless used
+//   data-warn        seconds before that to warn (at least 20 to answer)
+//   data-extendable  "true" when keeping the session moves the end
+//   data-keep        the URL that keeps it (POST, JSON, X-CSRF-Token)
+//   data-keep-csrf   the token
+//   data-title-*, data-msg-failed  texts, already in the page language
+// Before the end it opens as a modal dialog (the browser moves the focus
+// into it, keeps it there and gives it back on closing), whose one
+// button keeps the session; the person then hears "still logged in" in
+// a status region and the focus returns where it was. When the session
+// cannot be kept any longer (its expiry is near) the dialog says so and
+// when; once it has ended, or the server says it has, the dialog says
+// so and offers to log in again, as it cannot be kept. The time left is
+// shown in the dialog but not announced each second. No inline script:
+// the page's CSP allows only files under /static.
+(function () {
+  "use strict";
+
+  var dialog = document.getElementById("session-timeout");
+  if (!dialog || typeof dialog.showModal !== "function" || !window.fetch) {
+    // Without <dialog> the plain text on the page still says the limit.
+    return;
+  }
+  var status = document.getElementById("session-timeout-status");
+  function part(role) {
+    return dialog.querySelector("[data-role=" + role + "]");
+  }
+  var title = part("title"), soon = part("soon"), finalText = part("final"), ended = part("ended"),
+    left = part("left"), clock = part("clock"), failed = part("failed"),
+    keep = part("keep"), close = part("close"), login = part("login");
+  var titleSoon = title.textContent;
+
+  var endsAt, extendable, warnTimer, endTimer, tick, over = false;
+  var warn = Number(dialog.getAttribute("data-warn")) || 120;
+
+  // schedule sets the end endsIn seconds from now and the warning before it.
+  function schedule(endsIn, canExtend) {
+    clearTimeout(warnTimer);
+    clearTimeout(endTimer);
+    endsAt = Date.now() + endsIn * 1000;
+    extendable = canExtend;
+    warnTimer = setTimeout(open, Math.max(0, (endsIn - warn) * 1000));
+    endTimer = setTimeout(end, Math.max(0, endsIn * 1000));
+  }
+
+  function show(el, on) {
+    el.hidden = !on;
+  }
+
+  function render() {
+    var s = Math.max(0, Math.ceil((endsAt - Date.now()) / 1000));
+    clock.textContent = Math.floor(s / 60) + ":" + ("0" + (s % 60)).slice(-2);
+  }
+
+  function open() {
+    if (over) {
+      return;
+    }
+    title.textContent = extendable ? titleSoon : dialog.getAttribute("data-title-final");
+    show(soon, extendable);
+    show(finalText, !extendable);
+    show(ended, false);
+    show(left, true);
+    show(keep, extendable);
+    show(close, !extendable);
+    show(login, false);
+    failed.textContent = "";
+    render();
+    clearInterval(tick);
+    tick = setInterval(render, 1000);
+    if (!dialog.open) {
+      dialog.showModal();
+    }
+  }
+
+  // end: the session has ended; it cannot be kept, only logged in again.
+  function end() {
+    over = true;
+    clearTimeout(warnTimer);
+    clearTimeout(endTimer);
+    clearInterval(tick);
+    title.textContent = dialog.getAttribute("data-title-ended");
+    show(soon, false);
+    show(finalText, false);
+    show(left, false);
+    show(ended, true);
+    show(keep, false);
+    show(close, false);
+    show(login, true);
+    failed.textContent = "";
+    if (!dialog.open) {
+      dialog.showModal();
+    }
+    login.focus();
+  }
+
+  function kept(answer) {
+    clearInterval(tick);
+    dialog.close();
+    schedule(answer.ends_in, answer.extendable === true);
+    if (status) {
+      // Emptied first, so that the same words are announced again.
+      status.textContent = "";
+      setTimeout(function () {
+        status.textContent = status.getAttribute("data-msg-kept");
+      }, 50);
+    }
+  }
+
+  keep.addEventListener("click", function () {
+    keep.disabled = true;
+    failed.textContent = "";
+    fetch(dialog.getAttribute("data-keep"), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": dialog.getAttribute("data-keep-csrf") },
+      body: "{}"
+    }).then(function (res) {
+      return res.json().catch(function () {
+        return {};
+      }).then(function (body) {
+        keep.disabled = false;
+        if (res.ok && typeof body.ends_in === "number") {
+          kept(body);
+        } else if (res.status === 401) {
+          end();
+        } else {
+          // The server's words when it has some (a page out of date
+          // after a login in another tab), else "try again".
+          failed.textContent = typeof body.message === "string" && body.message ? body.message : dialog.getAttribute("data-msg-failed");
+          keep.focus();
+        }
+      });
+    }).catch(function () {
+      keep.disabled = false;
+      failed.textContent = dialog.getAttribute("data-msg-failed");
+      keep.focus();
+    });
+  });
+  close.addEventListener("click", function () {
+    dialog.close();
+  });
+  dialog.addEventListener("close", function () {
+    clearInterval(tick);
+  });
+
+  schedule(Number(dialog.getAttribute("data-ends-in")) || 0, dialog.getAttribute("data-extendable") === "true");
+})();
