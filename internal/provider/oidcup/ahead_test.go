@@ -1,6 +1,7 @@
 package oidcup
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -91,5 +92,45 @@ func TestAssertionsSignedAhead(t *testing.T) {
 	}
 	if len(jtis) != len(got) {
 		t.Errorf("%d distinct jti in %d assertions", len(jtis), len(got))
+	}
+}
+
+// TestAheadTakenOnce: assertions signed ahead go to one request each,
+// however many take at once, and none once it is older than
+// aheadMaxAge or dated after now.
+func TestAheadTakenOnce(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	var s aheadSet
+	if n := s.claim(now); n != aheadWant {
+		t.Fatalf("an empty set wants %d, want %d", n, aheadWant)
+	}
+	if n := s.claim(now); n != 0 {
+		t.Fatalf("a set being signed for wants %d more, want 0", n)
+	}
+	s.release([]signedAssertion{
+		{jws: "too-old", at: now.Add(-aheadMaxAge - time.Second)},
+		{jws: "a", at: now.Add(-aheadMaxAge)}, {jws: "b", at: now}, {jws: "c", at: now},
+		{jws: "future", at: now.Add(time.Second)},
+	})
+	taken := make(chan string, 8)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if a, ok := s.take(now); ok {
+				taken <- a
+			}
+		})
+	}
+	wg.Wait()
+	close(taken)
+	got := map[string]int{}
+	for a := range taken {
+		got[a]++
+	}
+	if len(got) != 3 || got["a"] != 1 || got["b"] != 1 || got["c"] != 1 {
+		t.Fatalf("taken %v, want a, b and c once each", got)
+	}
+	if n := s.claim(now); n != aheadWant {
+		t.Fatalf("an emptied set wants %d, want %d", n, aheadWant)
 	}
 }
