@@ -110,13 +110,10 @@ func (p *Provider) takeAhead() (string, bool) {
 	return p.ahead.take(p.now())
 }
 
-// signAhead signs the assertions Start keeps ahead. It runs in the
-// background; a failure is logged at debug level, and the requests then
-// sign their own, reporting what fails.
+// signAhead signs the assertions Start keeps ahead (private_key_jwt
+// only). It runs in the background; a failure is logged at debug level,
+// and the requests then sign their own, reporting what fails.
 func (p *Provider) signAhead() {
-	if p.jws == nil {
-		return
-	}
 	n := p.ahead.claim(p.now())
 	if n == 0 {
 		return

@@ -367,9 +367,11 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 	}
 	p.setBrowserCookie(w, browser)
 	http.Redirect(w, r, withParams(m.AuthorizationEndpoint, params), http.StatusSeeOther)
-	// While the person is at the upstream: the assertion of this login's
-	// token request, and of the next login's push.
-	go p.signAhead()
+	if p.jws != nil {
+		// While the person is at the upstream: the assertion of this
+		// login's token request, and of the next login's push.
+		go p.signAhead()
+	}
 }
 
 // notKept answers a start whose login state could not be stored. When
