@@ -26,9 +26,10 @@ import (
 // They are kept in this node's memory only, never in the store (where a
 // shared store would hold a credential for the upstream's token
 // endpoint) and never logged. An assertion names no login, so one
-// signed for a login that never comes back serves the next: at most
-// aheadWant are signed and not used per aheadMaxAge when logins are
-// rarer than that.
+// signed at one login's Start serves whichever request comes next: on a
+// busy node, the callback of a person who took a minute at the upstream
+// takes one that a later login's Start signed. Where Starts are more
+// than aheadMaxAge apart, each signs aheadWant that are never sent.
 const (
 	// aheadWant is how many assertions Start keeps signed ahead: one for
 	// its login's token request and one for the next login's push.
