@@ -138,8 +138,11 @@
 //   - Client authentication at the token and PAR endpoints:
 //     private_key_jwt (RFC 7523 §3, OIDC Core §9) with an assertion
 //     signed through a crypto.Signer, aud the upstream's issuer as a
-//     single string, a random jti and a one-minute life; or
-//     client_secret_basic (RFC 6749 §2.3.1). The HTTP client never
+//     single string, a random jti and a one-minute life, each sent
+//     once; those of the next requests are signed in the background
+//     once Start has sent the browser to the upstream, kept in the
+//     node's memory only and sent only within their first ten seconds
+//     (ahead.go); or client_secret_basic (RFC 6749 §2.3.1). The HTTP client never
 //     follows redirects, so credentials go only to the endpoint named;
 //     a discovery document or jwks_uri that redirects fails its fetch
 //     with an error that says the redirect was not followed.

@@ -93,6 +93,10 @@ type fakeUpstream struct {
 	lastAuth url.Values
 	// assertionKey is Varde's public client key, for private_key_jwt.
 	assertionKey *jose.JSONWebKey
+	// assertions are the claims of every client assertion accepted, in
+	// the order they came, with the endpoint that took each ("par" or
+	// "token") as "endpoint".
+	assertions []map[string]any
 }
 
 type signingKey struct {
@@ -243,7 +247,7 @@ func (f *fakeUpstream) authorize(w http.ResponseWriter, r *http.Request) {
 
 // clientOK checks client_secret_basic or a private_key_jwt assertion
 // signed by Varde's published client key (whose aud must be the issuer
-// as a single string).
+// as a single string), and records the assertion. The caller holds f.mu.
 func (f *fakeUpstream) clientOK(r *http.Request, clientKey *jose.JSONWebKey) bool {
 	if user, pass, ok := r.BasicAuth(); ok {
 		return user == fakeClient && pass == url.QueryEscape(f.secret)
@@ -259,7 +263,12 @@ func (f *fakeUpstream) clientOK(r *http.Request, clientKey *jose.JSONWebKey) boo
 	if err := tok.Claims(clientKey.Key, &c); err != nil {
 		return false
 	}
-	return c["iss"] == fakeClient && c["sub"] == fakeClient && c["aud"] == f.issuer && c["jti"] != nil
+	if c["iss"] != fakeClient || c["sub"] != fakeClient || c["aud"] != f.issuer || c["jti"] == nil {
+		return false
+	}
+	c["endpoint"] = strings.TrimPrefix(r.URL.Path, "/")
+	f.assertions = append(f.assertions, c)
+	return true
 }
 
 func (f *fakeUpstream) par(w http.ResponseWriter, r *http.Request) {

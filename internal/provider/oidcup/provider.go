@@ -110,6 +110,8 @@ type Provider struct {
 	// cookie and keeps its value.
 	cookiePath string
 	prep       preparedSet
+	// ahead holds client assertions signed ahead (private_key_jwt only).
+	ahead aheadSet
 	// shared is Deps.SharedChallenges.
 	shared bool
 	// accountKey keys accountHandle; random, and this process's own.
@@ -365,6 +367,11 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, a provider.Atte
 	}
 	p.setBrowserCookie(w, browser)
 	http.Redirect(w, r, withParams(m.AuthorizationEndpoint, params), http.StatusSeeOther)
+	if p.jws != nil {
+		// While the person is at the upstream: the assertion of this
+		// login's token request, and of the next login's push.
+		go p.signAhead()
+	}
 }
 
 // notKept answers a start whose login state could not be stored. When

@@ -168,12 +168,21 @@ func (p *Provider) post(ctx context.Context, endpoint string, form url.Values) (
 // forged document names (the audience-injection fix of
 // draft-ietf-oauth-rfc7523bis, which the FAPI 2.0 Security Profile also
 // requires).
+//
+// One signed ahead is used if there is one (see signAhead).
 func (p *Provider) assertion() (string, error) {
+	if a, ok := p.takeAhead(); ok {
+		return a, nil
+	}
+	return p.signAssertion(p.now())
+}
+
+// signAssertion signs a client assertion issued at now.
+func (p *Provider) signAssertion(now time.Time) (string, error) {
 	jti, err := p.random(24)
 	if err != nil {
 		return "", err
 	}
-	now := p.now()
 	claims := jwt.Claims{
 		Issuer: p.cfg.ClientID, Subject: p.cfg.ClientID, Audience: jwt.Audience{p.cfg.Issuer}, ID: jti,
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(assertionLifetime)),
