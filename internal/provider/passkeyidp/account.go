@@ -482,7 +482,7 @@ func (p *Provider) addBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, opts, err := p.WebAuthn.BeginRegistration(ctx, passkey.RegistrationRequest{
-		Person: person, Exclude: existing, Name: name, Binding: s.ID, MaxLevel: s.Level, Max: MaxPasskeys,
+		Person: person, Exclude: existing, Name: name, Binding: s.ID, AddedBy: s.ID, MaxLevel: s.Level, Max: MaxPasskeys,
 	})
 	if err != nil {
 		p.beginFailed(w, r, "begin add passkey", err)

@@ -1767,7 +1767,7 @@ func (h *harness) fillPasskeys(t *testing.T, person string) {
 	t.Helper()
 	for i := 1; i < passkeyidp.MaxPasskeys-1; i++ {
 		pk := &store.Passkey{CredentialID: []byte(fmt.Sprintf("credential-%02d", i)), PersonID: person, PublicKey: []byte{1}, CreatedAt: h.now}
-		if err := h.db.CreatePasskey(context.Background(), pk, 0); err != nil {
+		if err := h.db.CreatePasskey(context.Background(), pk, 0, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
