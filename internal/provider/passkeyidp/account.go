@@ -100,7 +100,7 @@ type accountData struct {
 	// Activity is what happened lately with the person's identity,
 	// newest first; ShowActivity is false when there is no history to
 	// read.
-	Activity     []activityView
+	Activity     activityLines
 	ShowActivity bool
 	// AddrDays is how many days an address in the activity is kept
 	// (addrDays), 0 when not known.
