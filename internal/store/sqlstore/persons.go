@@ -266,9 +266,10 @@ func scanPasskey(s scanner) (*store.Passkey, error) {
 // (changingSessionIn). The events, if any, are appended after the
 // insert in the same transaction.
 func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey, max int, by string, events ...*store.AuditEvent) error {
-	// Without events the insert is the one write: what it reads before
-	// needs no savepoint.
-	err := db.wr.do(ctx, len(events) > 0, func(ctx context.Context, tx querier) error {
+	// Without events, or a session to read after it, the insert is the
+	// one write: what it reads before needs no savepoint. A read after
+	// it that refuses the passkey must undo the insert.
+	err := db.wr.do(ctx, len(events) > 0 || by != "", func(ctx context.Context, tx querier) error {
 		if err := db.insertPasskeyCapped(ctx, tx, p, max); err != nil {
 			return err
 		}

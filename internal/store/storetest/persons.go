@@ -449,8 +449,12 @@ func testPasskeys(t *testing.T, s store.Store) {
 			return &store.AuditEvent{Time: now, Type: typ, PersonID: person, Result: store.ResultSuccess}
 		}
 		for _, except := range []string{"s-ned-1", "s-ned-bob", "s-ned-never"} {
-			err := s.CreatePasskey(ctx, fullPasskey(t, person, "ned-new-"+except), 0, except, event("passkey_added"))
+			// With no event too: the passkey's insert is then not its
+			// write's only statement.
+			err := s.CreatePasskey(ctx, fullPasskey(t, person, "ned-new-"+except), 0, except)
 			wantErr(t, "CreatePasskey from "+except, err, store.ErrNotFound)
+			err = s.CreatePasskey(ctx, fullPasskey(t, person, "ned-event-"+except), 0, except, event("passkey_added"))
+			wantErr(t, "CreatePasskey with an event from "+except, err, store.ErrNotFound)
 			err = s.RenamePasskey(ctx, person, kept.CredentialID, "Renamed from "+except, except, event("passkey_renamed"))
 			wantErr(t, "RenamePasskey from "+except, err, store.ErrNotFound)
 			revoked, err := s.RevokePersonClientGrants(ctx, person, "bank", except, now, event("offline_access_stopped"))
@@ -472,8 +476,10 @@ func testPasskeys(t *testing.T, s store.Store) {
 			if n += len(ended); n != 0 {
 				t.Errorf("changes from %s ended %d sessions", except, n)
 			}
-			_, err = s.GetPasskey(ctx, fullPasskey(t, person, "ned-new-"+except).CredentialID)
-			wantErr(t, "GetPasskey added from "+except, err, store.ErrNotFound)
+			for _, name := range []string{"ned-new-", "ned-event-"} {
+				_, err = s.GetPasskey(ctx, fullPasskey(t, person, name+except).CredentialID)
+				wantErr(t, "GetPasskey "+name+" added from "+except, err, store.ErrNotFound)
+			}
 		}
 		if keys, err := s.ListPasskeys(ctx, person); err != nil || len(keys) != 1 || keys[0].Name != kept.Name {
 			t.Errorf("passkeys after changes from sessions not theirs: %d, %v; want the one from before, as it was named", len(keys), err)
