@@ -175,15 +175,6 @@ var exportedDetails = map[string]bool{
 // blockEvents are the events that change a person's block.
 var blockEvents = map[string]bool{eventPersonBlocked: true, eventPersonUnblocked: true, eventPersonRetired: true}
 
-// addrsSince is the time from which an export at now gives events'
-// addresses: now less addrsKept, or the zero time for any age.
-func addrsSince(now time.Time, addrsKept time.Duration) time.Time {
-	if addrsKept <= 0 {
-		return time.Time{}
-	}
-	return now.Add(-addrsKept)
-}
-
 // stamp is t for the document: RFC 3339 in UTC, "" for the zero time.
 func stamp(t time.Time) string {
 	if t.IsZero() {
@@ -338,7 +329,7 @@ func collectExport(ctx context.Context, st store.Snapshot, issuer string, salt [
 	if doc.Grants, err = exportGrants(ctx, st, &names, p.ID, now); err != nil {
 		return nil, err
 	}
-	if doc.Events, err = exportEvents(ctx, st, &names, p.ID, addrsSince(now, addrsKept)); err != nil {
+	if doc.Events, err = exportEvents(ctx, st, &names, p.ID, store.AddrCut(now, addrsKept)); err != nil {
 		return nil, err
 	}
 	if names.err != nil {
@@ -423,14 +414,16 @@ func exportGrants(ctx context.Context, st store.Snapshot, names *serviceNames, p
 }
 
 // exportEvents reads every event about the person, oldest first, page
-// by page, with the address of those at or after addrsFrom. The address
-// an older event keeps apart (AddrDigest), past audit.address_retention,
-// is in the store only because an operator's hold covers it, for a
-// preservation order, which is often confidential: left out, it reads
-// as deleted, as the person's account page shows it (ADR 45), unless
-// the help desk asks for it (--with-held-addresses). An address sealed
-// in its event's hashed body, as every event's was before schema 0031,
-// is kept for as long as the log is (ADR 38), held or not, and goes in.
+// by page, with their addresses by the rule the person's activity
+// follows too (store.AuditEvent.AddrPastRetention, ADR 54): the address
+// an event older than addrsFrom keeps apart (AddrDigest), past
+// audit.address_retention, is in the store only because an operator's
+// hold covers it, for a preservation order, which is often
+// confidential: left out, it reads as deleted, as the person's account
+// page shows it (ADR 45), unless the help desk asks for it
+// (--with-held-addresses, a zero addrsFrom). An address sealed in its
+// event's hashed body, as every event's was before schema 0031, is
+// kept for as long as the log is (ADR 38), held or not, and goes in.
 func exportEvents(ctx context.Context, st store.Snapshot, names *serviceNames, personID string, addrsFrom time.Time) ([]exportedEvent, error) {
 	out := []exportedEvent{}
 	var after int64
@@ -441,7 +434,7 @@ func exportEvents(ctx context.Context, st store.Snapshot, names *serviceNames, p
 		}
 		for _, e := range page {
 			out = append(out, exportedEvent{Time: stamp(e.Time), Event: e.Type, Service: names.name(ctx, e.ClientID), ClientID: e.ClientID,
-				Provider: e.Provider, Level: e.Level, Result: e.Result, Reason: e.Reason, Details: personalDetails(e.Details, len(e.AddrDigest) > 0 && e.Time.Before(addrsFrom))})
+				Provider: e.Provider, Level: e.Level, Result: e.Result, Reason: e.Reason, Details: personalDetails(e.Details, e.AddrPastRetention(addrsFrom))})
 		}
 		if len(page) < auditPage {
 			return out, nil

@@ -22,7 +22,7 @@ func TestPersonsExportShowsARenamedPasskey(t *testing.T) {
 		t.Fatalf("Kari's passkeys: %v %v", keys, err)
 	}
 	old := keys[0].Name
-	if err := st.RenamePasskey(ctx, "p-kari", keys[0].CredentialID, "Kari's work laptop", &store.AuditEvent{Time: time.Now(),
+	if err := st.RenamePasskey(ctx, "p-kari", keys[0].CredentialID, "Kari's work laptop", "", &store.AuditEvent{Time: time.Now(),
 		Type: "passkey_renamed", PersonID: "p-kari", Provider: "passkey", Result: store.ResultSuccess,
 		Details: map[string]string{"credential": "cred-ref", "method": "passkey"}}); err != nil {
 		t.Fatal(err)

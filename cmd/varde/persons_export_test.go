@@ -82,7 +82,7 @@ func exportStore(t *testing.T, driver string) (string, store.Store) {
 	other := &store.Person{ID: "p-ola", WebAuthnID: bytes.Repeat([]byte{9}, 32), GivenName: "Ola", FamilyName: "Hansen", BirthDate: "1975-05-05",
 		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: syntheticFnr(t, 2)}}, ProofingLevel: "substantial", ProofingMethod: "minid", CreatedAt: now}
 	must(st.CreatePerson(ctx, other))
-	must(st.CreatePasskey(ctx, &store.Passkey{CredentialID: []byte("cred-ola"), PersonID: other.ID, Name: "Ola's laptop", CreatedAt: now}, 0))
+	must(st.CreatePasskey(ctx, &store.Passkey{CredentialID: []byte("cred-ola"), PersonID: other.ID, Name: "Ola's laptop", CreatedAt: now}, 0, ""))
 	must(st.CreateGrantTokens(ctx, &store.Grant{ID: "g-ola", ClientID: "tax", PersonID: other.ID, Scope: []string{"openid", "tax_records"}, CreatedAt: now}, nil,
 		&store.Token{Hash: bytes.Repeat([]byte{4}, 32), Kind: store.TokenRefresh, GrantID: "g-ola", ClientID: "tax", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
 	must(st.AppendAudit(ctx, &store.AuditEvent{Time: now, Type: "authentication", PersonID: other.ID, Provider: "minid", Level: "substantial",
@@ -659,7 +659,7 @@ func testPersonsExportIsOneSnapshot(t *testing.T, driver string) {
 	wrote := false
 	amid := &writeAmidExport{Store: st, write: func() {
 		now := time.Now()
-		if err := other.CreatePasskey(ctx, &store.Passkey{CredentialID: []byte("cred-new"), PersonID: p.ID, Name: "New laptop", CreatedAt: now}, 0,
+		if err := other.CreatePasskey(ctx, &store.Passkey{CredentialID: []byte("cred-new"), PersonID: p.ID, Name: "New laptop", CreatedAt: now}, 0, "",
 			&store.AuditEvent{Time: now, Type: "passkey_added", PersonID: p.ID, Result: store.ResultSuccess}); err != nil {
 			t.Error(err)
 		}

@@ -57,8 +57,8 @@ func personStoreIn(t *testing.T, cfgPath string) (string, store.Store) {
 	}
 	must(st.CreatePerson(ctx, p))
 	must(st.CreatePasskey(ctx, &store.Passkey{CredentialID: []byte("cred-phone"), PersonID: p.ID, PublicKey: []byte("secret-public-key"),
-		Name: "Phone", BackupEligible: true, CreatedAt: now.Add(-time.Hour), LastUsedAt: now.Add(-time.Minute)}, 0))
-	must(st.CreatePasskey(ctx, &store.Passkey{CredentialID: []byte("cred-key"), PersonID: p.ID, Name: "Security key", CreatedAt: now.Add(-time.Hour)}, 0))
+		Name: "Phone", BackupEligible: true, CreatedAt: now.Add(-time.Hour), LastUsedAt: now.Add(-time.Minute)}, 0, ""))
+	must(st.CreatePasskey(ctx, &store.Passkey{CredentialID: []byte("cred-key"), PersonID: p.ID, Name: "Security key", CreatedAt: now.Add(-time.Hour)}, 0, ""))
 	must(st.ReplaceRecoveryCodes(ctx, p.ID, [][]byte{bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)}, now))
 	must(st.CreateSession(ctx, &store.Session{ID: "s-kari", PersonID: p.ID, Provider: "passkey", Level: "high", Clients: []string{"bank"},
 		AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
@@ -488,7 +488,7 @@ func TestPersonsAddNumberHeldByAnother(t *testing.T) {
 	// Someone with a passkey is a person of their own.
 	other := syntheticFnr(t, 2)
 	eidPerson(t, st, "p-own", other)
-	if err := st.CreatePasskey(ctx, &store.Passkey{CredentialID: []byte("cred-own"), PersonID: "p-own", Name: "Phone", CreatedAt: time.Now()}, 0); err != nil {
+	if err := st.CreatePasskey(ctx, &store.Passkey{CredentialID: []byte("cred-own"), PersonID: "p-own", Name: "Phone", CreatedAt: time.Now()}, 0, ""); err != nil {
 		t.Fatal(err)
 	}
 	out, err = runCmd(t, "persons", "add-number", "--config", cfg, "--reason", "birth number given", "--merge", "no:fnr:"+personFnr, "no:fnr:"+other)

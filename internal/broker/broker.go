@@ -133,7 +133,9 @@ func (b *Broker) load(r *http.Request, id string) (*attempt, error) {
 	if id == AccountAttempt {
 		return &attempt{min: assurance.Low, locale: b.Pages.Locale(r, nil)}, nil
 	}
-	req, err := b.AuthRequests.GetAuthRequest(r.Context(), id, b.Now())
+	// Read once: an expired request comes with its record
+	// (oidc.ExpiredRequestError), for attemptError to name its service.
+	req, err := oidc.LiveRequest(r.Context(), b.AuthRequests, id, b.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -652,10 +654,10 @@ func (b *Broker) attemptError(w http.ResponseWriter, r *http.Request, err error)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		// A request that ran out of time, while the store still holds
-		// it, tells which service to go back to; otherwise the store
-		// does not say whether the request expired, was finished or
-		// never was.
-		c := oidc.ExpiredClient(r.Context(), b.AuthRequests, b.Clients, r.URL.Query().Get("req"), b.requestBrowser(r))
+		// it, tells which service to go back to, from the read that
+		// found it expired (load); otherwise the store does not say
+		// whether the request expired, was finished or never was.
+		c := oidc.ExpiredClient(r.Context(), b.Clients, err, b.requestBrowser(r))
 		if c != nil {
 			b.Pages.Error(w, r, http.StatusBadRequest, lang, oidc.ExpiredLoginPage(c))
 			return

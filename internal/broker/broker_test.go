@@ -1681,3 +1681,44 @@ func TestLoginOnlyInTheBrowserThatBeganIt(t *testing.T) {
 		t.Errorf("finished in its own browser: next %q", next)
 	}
 }
+
+// countedRequests is the real store, counting the reads of
+// authorization requests.
+type countedRequests struct {
+	store.AuthRequests
+	mu    sync.Mutex
+	reads int
+}
+
+func (c *countedRequests) GetAuthRequest(ctx context.Context, id string, now time.Time) (*store.AuthRequest, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.AuthRequests.GetAuthRequest(ctx, id, now)
+}
+
+// TestExpiredAttemptIsReadOnce: the page for a login whose request ran
+// out of time names its service from the one read of the request that
+// found it expired, not from a second; a login that never was is read
+// once too, and gets the plain page.
+func TestExpiredAttemptIsReadOnce(t *testing.T) {
+	f := newFixture(t)
+	f.request(t, "old")
+	f.now = f.now.Add(time.Hour)
+	counted := &countedRequests{AuthRequests: f.b.AuthRequests}
+	f.b.AuthRequests = counted
+	for _, tc := range []struct{ path, want string }{
+		{"/login?req=old", `<a class="button" href="https://bank.example/" id="service">`},
+		{"/login/start?req=old&provider=strong", `<a class="button" href="https://bank.example/" id="service">`},
+		{"/login?req=nope", "We could not find this login"},
+	} {
+		counted.reads = 0
+		w := f.get(tc.path)
+		if body := w.Body.String(); w.Code != http.StatusBadRequest || !strings.Contains(body, tc.want) {
+			t.Errorf("%s: %d, want 400 with %q:\n%s", tc.path, w.Code, tc.want, body)
+		}
+		if counted.reads != 1 {
+			t.Errorf("%s: the request was read %d times, want once", tc.path, counted.reads)
+		}
+	}
+}

@@ -766,9 +766,9 @@ func (p *Provider) loginInProgress(w http.ResponseWriter, r *http.Request, ep st
 		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequest("req is missing"))
 		return nil, nil, false
 	}
-	req, err := p.AuthRequests.GetAuthRequest(ctx, id, p.Now())
+	req, err := LiveRequest(ctx, p.AuthRequests, id, p.Now())
 	if errors.Is(err, store.ErrNotFound) {
-		c := ExpiredClient(ctx, p.AuthRequests, p.Clients, id, p.browserOf(r))
+		c := ExpiredClient(ctx, p.Clients, err, p.browserOf(r))
 		p.showError(w, r, ep, http.StatusBadRequest, oauth2.InvalidRequest("unknown or expired request"), ExpiredLoginPage(c))
 		return nil, nil, false
 	}

@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/url"
 	"time"
@@ -49,20 +50,47 @@ func loopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// ExpiredClient is the client of request id, which is no longer usable,
-// read from its record while the store still holds it (read as at the
-// zero time, before any expiry), if browser may act on it (InBrowser:
-// a login's ID learnt elsewhere does not tell which service it was
-// for); nil when the record or its client is gone.
-func ExpiredClient(ctx context.Context, reqs store.AuthRequests, clients store.Clients, id, browser string) *store.Client {
-	if id == "" {
-		return nil
-	}
+// ExpiredRequestError is LiveRequest's answer for a request that ran
+// out of time while the store still holds it, with the request as read,
+// so that the page saying so can name its client without reading the
+// request again. It is store.ErrNotFound to errors.Is, as a request the
+// store no longer holds is.
+type ExpiredRequestError struct {
+	Request *store.AuthRequest
+}
+
+func (e *ExpiredRequestError) Error() string {
+	return "authorization request expired"
+}
+
+func (e *ExpiredRequestError) Unwrap() error { return store.ErrNotFound }
+
+// LiveRequest reads request id once, as at the zero time (before any
+// expiry), and returns it if it is live at now: expired, it is an
+// *ExpiredRequestError holding it; unknown, or deleted, the store's
+// store.ErrNotFound. Expiry is the store's own (GetAuthRequest at now):
+// live while ExpiresAt is after now.
+func LiveRequest(ctx context.Context, reqs store.AuthRequests, id string, now time.Time) (*store.AuthRequest, error) {
 	req, err := reqs.GetAuthRequest(ctx, id, time.Time{})
-	if err != nil || !InBrowser(req, browser) {
+	if err != nil {
+		return nil, err
+	}
+	if !req.ExpiresAt.After(now) {
+		return nil, &ExpiredRequestError{Request: req}
+	}
+	return req, nil
+}
+
+// ExpiredClient is the client of the request err says ran out of time
+// (an *ExpiredRequestError from LiveRequest), if browser may act on it
+// (InBrowser: a login's ID learnt elsewhere does not tell which service
+// it was for); nil for any other error, or when its client is gone.
+func ExpiredClient(ctx context.Context, clients store.Clients, err error, browser string) *store.Client {
+	var expired *ExpiredRequestError
+	if !errors.As(err, &expired) || !InBrowser(expired.Request, browser) {
 		return nil
 	}
-	c, err := clients.GetClient(ctx, req.ClientID)
+	c, err := clients.GetClient(ctx, expired.Request.ClientID)
 	if err != nil {
 		return nil
 	}

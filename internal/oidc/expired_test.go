@@ -39,7 +39,8 @@ func TestClientHome(t *testing.T) {
 // of time, at /authorize/resume and for a pushed request_uri, names the
 // service it was for and links to the service's registered home, never
 // to an address the request or the URL carried. A client without a name
-// leaves the general words.
+// leaves the general words. The service is named from the one read of
+// the request that found it expired, not from a second.
 func TestExpiredLoginLeadsBackToTheService(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
@@ -74,11 +75,16 @@ func TestExpiredLoginLeadsBackToTheService(t *testing.T) {
 		t.Fatalf("login page: %d %s", resp.StatusCode, resp.Request.URL)
 	}
 	h.clock.Add(DefaultAuthRequestLifetime + time.Second)
+	counted := &countedRequests{AuthRequests: h.p.AuthRequests}
+	h.p.AuthRequests = counted
 	resp, body := b.get(h.issuer + PathResume + "?req=" + req + "&redirect_uri=https%3A%2F%2Fevil.example%2F")
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("expired request: %d", resp.StatusCode)
 	}
 	want(t, "resume", body, "Demo Tax Office", "https://tax.example/")
+	if counted.reads != 1 {
+		t.Errorf("the expired request was read %d times, want once", counted.reads)
+	}
 	// A login that never was names no service.
 	if _, body := b.get(h.issuer + PathResume + "?req=nope"); strings.Contains(body, `id="service"`) {
 		t.Errorf("a made-up login names a service:\n%s", body)
@@ -91,4 +97,16 @@ func TestExpiredLoginLeadsBackToTheService(t *testing.T) {
 		t.Fatalf("expired request_uri: %d", resp.StatusCode)
 	}
 	want(t, "request_uri", body, "Demo Bank", "https://bank.example/")
+}
+
+// countedRequests is the real store, counting the reads of
+// authorization requests.
+type countedRequests struct {
+	store.AuthRequests
+	reads int
+}
+
+func (c *countedRequests) GetAuthRequest(ctx context.Context, id string, now time.Time) (*store.AuthRequest, error) {
+	c.reads++
+	return c.AuthRequests.GetAuthRequest(ctx, id, now)
 }

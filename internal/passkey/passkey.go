@@ -240,6 +240,7 @@ type ceremony struct {
 	Name      string        `json:"name,omitempty"`
 	MaxLevel  string        `json:"max_level,omitempty"`
 	Max       int           `json:"max,omitempty"`
+	AddedBy   string        `json:"added_by,omitempty"`
 }
 
 func (s *Service) now() time.Time {

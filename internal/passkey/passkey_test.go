@@ -766,3 +766,51 @@ func TestEnrolmentConflictIsNotCredentialExists(t *testing.T) {
 	third.WebAuthnID = second.WebAuthnID
 	e.mustRegister(t, third, d)
 }
+
+// TestRegistrationAddedByASessionThatEnded: a passkey added to a person
+// who exists by a session (AddedBy) is stored only while that session
+// is still theirs, read in the passkey's write: one that ended between
+// the begin and the finish stores nothing (store.ErrNotFound), and the
+// ceremony is used up. From a live session it is stored.
+func TestRegistrationAddedByASessionThatEnded(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	p := newPerson(t, "p1")
+	e.mustRegister(t, p, newDevice(p, virtualwebauthn.AuthenticatorOptions{}))
+	for _, id := range []string{"s-ended", "s-live"} {
+		s := &store.Session{ID: id, PersonID: p.ID, Provider: "passkey", Level: "low", AuthTime: e.now,
+			CreatedAt: e.now, LastUsed: e.now, ExpiresAt: e.now.Add(time.Hour)}
+		if err := e.db.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add := func(session string) error {
+		id, opts, err := e.svc.BeginRegistration(ctx, passkey.RegistrationRequest{Person: p, Binding: session, AddedBy: session})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := newDevice(p, virtualwebauthn.AuthenticatorOptions{})
+		_, err = e.svc.FinishRegistration(ctx, id, session, e.attest(t, e.rp, d, opts), nil)
+		return err
+	}
+	id, opts, err := e.svc.BeginRegistration(ctx, passkey.RegistrationRequest{Person: p, Binding: "s-ended", AddedBy: "s-ended"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.EndSession(ctx, "s-ended", e.now); err != nil {
+		t.Fatal(err)
+	}
+	body := e.attest(t, e.rp, newDevice(p, virtualwebauthn.AuthenticatorOptions{}), opts)
+	if _, err := e.svc.FinishRegistration(ctx, id, "s-ended", body, nil); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("finish from a session that ended: %v, want store.ErrNotFound", err)
+	}
+	if _, err := e.svc.FinishRegistration(ctx, id, "s-ended", body, nil); !errors.Is(err, passkey.ErrReplay) {
+		t.Errorf("the same ceremony again: %v, want ErrReplay", err)
+	}
+	if err := add("s-live"); err != nil {
+		t.Errorf("add from a live session: %v", err)
+	}
+	if keys, err := e.db.ListPasskeys(ctx, p.ID); err != nil || len(keys) != 2 {
+		t.Errorf("passkeys: %d, %v; want the first and the one from the live session", len(keys), err)
+	}
+}

@@ -42,6 +42,11 @@ type RegistrationRequest struct {
 	// the same write (store.Passkeys.CreatePasskey), and returns ErrLimit
 	// otherwise.
 	Max int
+	// AddedBy, if set, is the session adding a passkey to a person who
+	// exists: the passkey's write reads that it is still the person's,
+	// and stores nothing if it has ended (store.Passkeys.CreatePasskey's
+	// by; FinishRegistration then wraps store.ErrNotFound).
+	AddedBy string
 }
 
 // Registration is a finished registration.
@@ -96,7 +101,7 @@ func (s *Service) BeginRegistration(ctx context.Context, req RegistrationRequest
 	}
 	id, err := s.put(ctx, &ceremony{
 		Kind: kindRegister, Session: *session, Attempt: req.Attempt, Binding: req.Binding,
-		Person: keep, NewPerson: req.NewPerson, Name: req.Name, MaxLevel: req.MaxLevel, Max: req.Max,
+		Person: keep, NewPerson: req.NewPerson, Name: req.Name, MaxLevel: req.MaxLevel, Max: req.Max, AddedBy: req.AddedBy,
 	})
 	if err != nil {
 		return "", nil, err
@@ -122,7 +127,9 @@ func (s *Service) CancelRegistration(ctx context.Context, ceremonyID, binding st
 
 // FinishRegistration verifies body, the PublicKeyCredential JSON the
 // browser returned, against ceremony ceremonyID begun with the same
-// binding, and stores the passkey (and the person, if new). If events is
+// binding, and stores the passkey (and the person, if new): for a
+// person who exists, only while the session AddedBy names, if any, is
+// still theirs (else store.ErrNotFound, wrapped). If events is
 // not nil, it is called with the passkey about to be stored, and the
 // audit events it returns are stored in the same write
 // (store.Passkeys.CreatePasskey): the passkey is stored if and only if
@@ -247,7 +254,7 @@ func (s *Service) finishRegistration(ctx context.Context, ceremonyID, binding st
 		}
 		end.Ended, err = s.Passkeys.CreatePasskeyEndingOthers(ctx, pk, c.Max, end.Except, end.Now, evs)
 	} else {
-		err = s.Passkeys.CreatePasskey(ctx, pk, c.Max, recorded...)
+		err = s.Passkeys.CreatePasskey(ctx, pk, c.Max, c.AddedBy, recorded...)
 	}
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {

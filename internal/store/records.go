@@ -527,6 +527,37 @@ func (e *AuditEvent) KeepAddrApart(salt []byte) error {
 	return nil
 }
 
+// AddrCut is the time from which an event's address kept apart is
+// within a retention of keep at now (audit.address_retention): now less
+// keep, or the zero time, for any age, when keep is not above 0.
+func AddrCut(now time.Time, keep time.Duration) time.Time {
+	if keep <= 0 {
+		return time.Time{}
+	}
+	return now.Add(-keep)
+}
+
+// AddrPastRetention reports whether e's address is kept apart
+// (AddrDigest) and e was stamped before cut (AddrCut; the zero cut:
+// never). The store holds such an address only because an operator's
+// hold covers it, for a preservation order, which may be confidential
+// (docs/adr/0045): whatever the person is given, their activity and
+// their export alike, leaves it out, as if deleted. This is the one
+// rule of both (docs/adr/0054): an address sealed in its event's
+// hashed body (AddrSealed) is kept as long as the log is, held or not,
+// and is given at any age.
+func (e *AuditEvent) AddrPastRetention(cut time.Time) bool {
+	return len(e.AddrDigest) > 0 && !cut.IsZero() && e.Time.Before(cut)
+}
+
+// AddrSealed reports whether e holds an address inside its hashed body,
+// as every event did before schema 0031 and a node of that version
+// still appends them: it cannot be deleted without breaking the chain
+// (docs/adr/0038), and stays as long as the event.
+func (e *AuditEvent) AddrSealed() bool {
+	return len(e.AddrDigest) == 0 && e.Details[DetailAddr] != ""
+}
+
 // AddrIntact reports whether e's address, if it is kept apart
 // (AddrDigest) and still held, is the one the digest was made of. An
 // address in the hashed body, or one deleted, is intact: the hash

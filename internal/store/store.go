@@ -204,8 +204,11 @@ type Passkeys interface {
 	// at once cannot together pass max. The events, if any, are appended
 	// to the audit log in the same atomic write, as AuditLog.AppendAudit
 	// appends them and in their order: the passkey is stored if and only
-	// if the events recording it are.
-	CreatePasskey(ctx context.Context, p *Passkey, max int, events ...*AuditEvent) error
+	// if the events recording it are. ErrNotFound, and nothing stored, if
+	// by (the session adding the passkey, when not "") is no longer a
+	// session of the person's, read in the same write: a session that
+	// ended after the caller read it adds no way in.
+	CreatePasskey(ctx context.Context, p *Passkey, max int, by string, events ...*AuditEvent) error
 	// CreatePasskeyEndingOthers is CreatePasskey that, in the same atomic
 	// write, ends every other session of the person but except, as
 	// Sessions.EndPersonSessions does, and returns the sessions it ended:
@@ -255,13 +258,17 @@ type Passkeys interface {
 	// ErrNotFound if they have no such passkey, ErrConflict, and nothing
 	// changed, if another of their passkeys has that name already
 	// (SamePasskeyName); ErrBlocked, and nothing changed, if the person is
-	// blocked (PersonBlocks), read in the same write. The check and the change are one atomic step, so
+	// blocked (PersonBlocks), read in the same write; ErrNotFound, and
+	// nothing changed, if by (the session renaming it, when not "") is no
+	// longer a session of the person's, read in the same write: a session
+	// that ended after the caller read it changes nothing. The check and
+	// the change are one atomic step, so
 	// two renames at once cannot give two of the person's passkeys one
 	// name. The events, if any, are appended to the audit log in the same
 	// atomic write, as AuditLog.AppendAudit appends them and in their
 	// order: the name changes if and only if the events recording it are
 	// stored.
-	RenamePasskey(ctx context.Context, personID string, credentialID []byte, name string, events ...*AuditEvent) error
+	RenamePasskey(ctx context.Context, personID string, credentialID []byte, name, by string, events ...*AuditEvent) error
 }
 
 // PasskeyUse is what a successful assertion changes on a passkey.
@@ -507,7 +514,11 @@ type Grants interface {
 	// them, and returns how many it revoked. Event e, if not nil, is
 	// appended to the audit log in the same atomic write, whatever the
 	// number: the grants are revoked if and only if the event is stored.
-	RevokePersonClientGrants(ctx context.Context, personID, clientID string, now time.Time, e *AuditEvent) (int, error)
+	// ErrNotFound, and nothing revoked or appended, if by (the session
+	// asking, when not "") is no longer a session of personID's, read in
+	// the same write: a session that ended after the caller read it
+	// stops no service's access.
+	RevokePersonClientGrants(ctx context.Context, personID, clientID, by string, now time.Time, e *AuditEvent) (int, error)
 }
 
 // Tokens holds access and refresh tokens by the SHA-256 of the token.

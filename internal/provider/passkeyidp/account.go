@@ -100,7 +100,7 @@ type accountData struct {
 	// Activity is what happened lately with the person's identity,
 	// newest first; ShowActivity is false when there is no history to
 	// read.
-	Activity     []activityView
+	Activity     activityLines
 	ShowActivity bool
 	// AddrDays is how many days an address in the activity is kept
 	// (addrDays), 0 when not known.
@@ -485,7 +485,7 @@ func (p *Provider) addBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, opts, err := p.WebAuthn.BeginRegistration(ctx, passkey.RegistrationRequest{
-		Person: person, Exclude: existing, Name: name, Binding: s.ID, MaxLevel: s.Level, Max: MaxPasskeys,
+		Person: person, Exclude: existing, Name: name, Binding: s.ID, AddedBy: s.ID, MaxLevel: s.Level, Max: MaxPasskeys,
 	})
 	if err != nil {
 		p.beginFailed(w, r, "begin add passkey", err)

@@ -36,6 +36,10 @@ type activityView struct {
 	// Addr is the address of the client the event's request came from
 	// (docs/adr/0033), or "" if it holds none.
 	Addr string
+	// AddrSealed is set when Addr is sealed in its event
+	// (store.AuditEvent.AddrSealed), kept as long as the line is rather
+	// than for the retention the page states.
+	AddrSealed bool
 	// Refused marks a login or a change to the account that was turned
 	// down, which the person may want to look into.
 	Refused bool
@@ -127,19 +131,37 @@ func (p *Provider) activityLine(ctx context.Context, e *store.AuditEvent, lang s
 	// Only for a line shown: a page may pass over many events that are
 	// not, and each service named is a read of the store.
 	v.When, v.Service, v.Addr = p.Pages.Time(lang, e.Time), p.serviceName(ctx, e.ClientID), p.shownAddr(e)
+	v.AddrSealed = v.Addr != "" && e.AddrSealed()
 	return v, true
 }
 
-// shownAddr is the client address the person is shown beside e: none
-// once e is older than the retention. The store then holds it only
-// because an operator's hold covers it, for a preservation order, which
-// is often confidential; the line reads as if the address were deleted,
-// as the page says it is by then (ADR 45).
+// shownAddr is the client address the person is shown beside e, by the
+// rule their export follows too (store.AuditEvent.AddrPastRetention,
+// ADR 54): none once an address kept apart is older than the
+// retention, since the store then holds it only because an operator's
+// hold covers it, for a preservation order, which is often
+// confidential; the line reads as if the address were deleted, as the
+// page says it is by then (ADR 45). An address sealed in its event is
+// kept as long as the log, and shown at any age.
 func (p *Provider) shownAddr(e *store.AuditEvent) string {
-	if p.AddressRetention > 0 && e.Time.Before(p.now().Add(-p.AddressRetention)) {
+	if e.AddrPastRetention(store.AddrCut(p.now(), p.AddressRetention)) {
 		return ""
 	}
 	return eventAddr(e)
+}
+
+// activityLines are the lines of the person's activity a page shows.
+type activityLines []activityView
+
+// AddrSealed reports whether one of the lines shows an address sealed
+// in its event, which the page then says is kept as long as its line.
+func (lines activityLines) AddrSealed() bool {
+	for _, l := range lines {
+		if l.AddrSealed {
+			return true
+		}
+	}
+	return false
 }
 
 // eventAddr is the client address e holds, written as an address is, or

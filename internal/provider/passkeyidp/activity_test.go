@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -835,5 +837,80 @@ func TestActivityHidesHeldAddresses(t *testing.T) {
 	}
 	if rows[0][3] != "2001:db8::7" || rows[1][3] != "–" {
 		t.Errorf("rows %q; want the address of 179 days ago, and none for 181 days ago", rows[:2])
+	}
+}
+
+// appendSealedInline appends e to the audit log as a node of a version
+// before schema 0031 did: its address inside the hashed body, with no
+// digest, and so no row of its own to delete (ADR 38).
+func (h *harness) appendSealedInline(t *testing.T, e *store.AuditEvent) {
+	t.Helper()
+	raw, err := sql.Open("sqlite", h.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var prev []byte
+	if err := raw.QueryRow("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").Scan(&e.Seq, &prev); err != nil {
+		t.Fatal(err)
+	}
+	e.Seq++
+	e.Seal(prev)
+	details, err := json.Marshal(e.Details)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("INSERT INTO audit_log (seq, time, type, person_id, client_id, provider, level, result, reason, details, prev_hash, hash) "+
+		"VALUES (?, ?, ?, ?, '', ?, ?, ?, '', ?, ?, ?)", e.Seq, e.Time.UnixMicro(), e.Type, e.PersonID, e.Provider, e.Level, e.Result,
+		string(details), e.PrevHash, e.Hash); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestActivityShowsAddressesSealedInTheirEvents: an address sealed in
+// its event's hashed body, as every event's was before schema 0031, is
+// kept for as long as the audit log (ADR 38), so the activity shows it
+// at any age, as the person's export gives it (ADR 54), and says why
+// such an address is still there; an address kept apart and past the
+// retention, which the store holds only under a hold, is shown as
+// deleted on the same page (ADR 45). A page with no sealed address
+// does not say it.
+func TestActivityShowsAddressesSealedInTheirEvents(t *testing.T) {
+	h := newHarness(t, true)
+	h.p.History, h.p.Clients = h.db, h.db
+	h.p.AddressRetention = 180 * 24 * time.Hour
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	const sealedSays = "Some addresses here were recorded before we began deleting addresses"
+	if page := b.get("/account"); strings.Contains(page.body, sealedSays) {
+		t.Errorf("a page with no sealed address says there are some:\n%s", page.body)
+	}
+	login := func(age time.Duration, addr string) *store.AuditEvent {
+		return &store.AuditEvent{Time: h.now.Add(-age), Type: "authentication", PersonID: e.person, Provider: "passkey", Level: "high",
+			Result: store.ResultSuccess, Details: map[string]string{"method": "passkey", store.DetailAddr: addr}}
+	}
+	if err := h.db.AppendAudit(context.Background(), login(181*24*time.Hour, "2001:db8::9")); err != nil {
+		t.Fatal(err)
+	}
+	h.appendSealedInline(t, login(400*24*time.Hour, "198.51.100.4"))
+	for _, path := range []string{"/account", "/account/activity"} {
+		page := b.get(path)
+		if !strings.Contains(page.body, `<span translate="no">198.51.100.4</span>`) {
+			t.Errorf("%s leaves out the address sealed in an event of 400 days ago:\n%s", path, page.body)
+		}
+		if strings.Contains(page.body, "2001:db8::9") {
+			t.Errorf("%s shows an address kept apart past the retention", path)
+		}
+		for lang, want := range map[string]string{
+			"en": sealedSays,
+			"nb": "Noen av adressene her ble registrert før vi begynte å slette adresser",
+			"da": "Nogle af adresserne her blev registreret, før vi begyndte at slette adresser",
+		} {
+			b.lang = lang
+			if page := b.get(path); !strings.Contains(page.body, want) {
+				t.Errorf("%s in %s does not say why an old address is still shown (%q)", path, lang, want)
+			}
+		}
+		b.lang = "en"
 	}
 }

@@ -31,11 +31,11 @@ type passkeysBlockedMeanwhile struct {
 	now time.Time
 }
 
-func (s passkeysBlockedMeanwhile) CreatePasskey(ctx context.Context, p *store.Passkey, max int, events ...*store.AuditEvent) error {
+func (s passkeysBlockedMeanwhile) CreatePasskey(ctx context.Context, p *store.Passkey, max int, by string, events ...*store.AuditEvent) error {
 	if err := blockFirst(ctx, s.db, p.PersonID, s.now); err != nil {
 		return err
 	}
-	return s.Passkeys.CreatePasskey(ctx, p, max, events...)
+	return s.Passkeys.CreatePasskey(ctx, p, max, by, events...)
 }
 
 func (s passkeysBlockedMeanwhile) CreatePasskeyEndingOthers(ctx context.Context, p *store.Passkey, max int, except string, now time.Time, events func(int) []*store.AuditEvent) ([]*store.Session, error) {

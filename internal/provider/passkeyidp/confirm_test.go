@@ -30,7 +30,7 @@ func (h *harness) addStoredPasskey(t *testing.T, person, name string) string {
 	t.Helper()
 	id := []byte("credential-" + person + "-" + name)
 	pk := &store.Passkey{CredentialID: id, PersonID: person, PublicKey: []byte{1}, Name: name, CreatedAt: h.now}
-	if err := h.db.CreatePasskey(context.Background(), pk, 0); err != nil {
+	if err := h.db.CreatePasskey(context.Background(), pk, 0, ""); err != nil {
 		t.Fatal(err)
 	}
 	return base64.RawURLEncoding.EncodeToString(id)

@@ -105,14 +105,15 @@
 // passkey's write and their codes', gets no codes: the login goes
 // straight to the broker, which says the Varde ID is blocked. So it is
 // with the session making the change ending meanwhile (the person
-// logged out everywhere else, ADR 46): the writes that add a passkey at
-// ChangeLevel, replace the codes, remove a passkey or log the person
-// out everywhere else read the session (store.ErrNotFound), nothing
-// changes, the refusal is audited with reason session_ended, and the
-// browser is answered as a session that has ended is. And a passkey or
-// recovery code taken away as a login with it finishes leaves that
-// login no session: its result names the way in (provider.Result.WayIn),
-// which the session's write reads (store.Session.WayIn).
+// logged out everywhere else, ADR 46): every write of the account page
+// (a passkey added, at any level, removed or renamed, new codes, log
+// out everywhere else, stop a service's access) reads the session
+// (store.ErrNotFound), nothing changes, the refusal is audited with
+// reason session_ended, and the browser is answered as a session that
+// has ended is. And a passkey or recovery code taken away as a login
+// with it finishes leaves that login no session: its result names the
+// way in (provider.Result.WayIn), which the session's write reads
+// (store.Session.WayIn).
 //
 // The account page lists the person's other live sessions (when each
 // login was, and how: the way in and the level, nothing else) and, when

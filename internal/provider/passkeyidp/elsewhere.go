@@ -181,7 +181,14 @@ func (p *Provider) stopService(w http.ResponseWriter, r *http.Request) {
 		ClientID: client, Details: sessionDetails(s, nil)})
 	// Revoked by another tab meanwhile, it revokes nothing more, and is
 	// recorded all the same: the person asked.
-	if _, err := p.Grants.RevokePersonClientGrants(ctx, person.ID, client, p.now().UTC().Truncate(time.Microsecond), first(events)); err != nil {
+	switch _, err := p.Grants.RevokePersonClientGrants(ctx, person.ID, client, s.ID, p.now().UTC().Truncate(time.Microsecond), first(events)); {
+	case errors.Is(err, store.ErrNotFound):
+		// The session ended since changeForm read it (logged out from
+		// elsewhere): the write reads it too, and revoked nothing.
+		p.auditChange(ctx, s, eventAccessStopped, reasonSessionEnded, person.ID, nil)
+		p.toLogin(w, r)
+		return
+	case err != nil:
 		p.internalError(w, r, "stop offline access", err)
 		return
 	}

@@ -108,7 +108,7 @@ func (p *Provider) readEvents(ctx context.Context, personID string, older bool, 
 
 // historyData is the activity page.
 type historyData struct {
-	Activity []activityView
+	Activity activityLines
 	// From and To are the times of the oldest and newest lines shown.
 	From, To httpx.Time
 	// Newer and Older are the pages on either side, "" when there is

@@ -108,8 +108,10 @@ func (f *finisher) last(t *testing.T) finished {
 }
 
 type harness struct {
-	t      *testing.T
-	db     *sqlstore.DB
+	t  *testing.T
+	db *sqlstore.DB
+	// dbPath is the SQLite file db opened.
+	dbPath string
 	p      *passkeyidp.Provider
 	fin    *finisher
 	origin string
@@ -135,7 +137,8 @@ func pagesFS(t *testing.T) fs.FS {
 func newHarness(t *testing.T, synthetic bool) *harness {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "varde.db"))
+	dbPath := filepath.Join(t.TempDir(), "varde.db")
+	db, err := sqlstore.OpenSQLite(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +153,7 @@ func newHarness(t *testing.T, synthetic bool) *harness {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	h := &harness{t: t, db: db, origin: fmt.Sprintf("http://localhost:%d", port), addr: ln.Addr().String(),
+	h := &harness{t: t, db: db, dbPath: dbPath, origin: fmt.Sprintf("http://localhost:%d", port), addr: ln.Addr().String(),
 		now: time.Now().UTC().Truncate(time.Second)}
 	h.rp = virtualwebauthn.RelyingParty{Name: "Varde", ID: "localhost", Origin: h.origin}
 	now := func() time.Time { return h.now }
@@ -1767,7 +1770,7 @@ func (h *harness) fillPasskeys(t *testing.T, person string) {
 	t.Helper()
 	for i := 1; i < passkeyidp.MaxPasskeys-1; i++ {
 		pk := &store.Passkey{CredentialID: []byte(fmt.Sprintf("credential-%02d", i)), PersonID: person, PublicKey: []byte{1}, CreatedAt: h.now}
-		if err := h.db.CreatePasskey(context.Background(), pk, 0); err != nil {
+		if err := h.db.CreatePasskey(context.Background(), pk, 0, ""); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -76,8 +76,8 @@ func (u *unansweredPasskeys) write(do func() error) error {
 	return fmt.Errorf("commit: %w", store.ErrOutcomeUnknown)
 }
 
-func (u *unansweredPasskeys) CreatePasskey(ctx context.Context, p *store.Passkey, max int, events ...*store.AuditEvent) error {
-	return u.write(func() error { return u.Passkeys.CreatePasskey(context.Background(), p, max, events...) })
+func (u *unansweredPasskeys) CreatePasskey(ctx context.Context, p *store.Passkey, max int, by string, events ...*store.AuditEvent) error {
+	return u.write(func() error { return u.Passkeys.CreatePasskey(context.Background(), p, max, by, events...) })
 }
 
 func (u *unansweredPasskeys) CreatePasskeyEndingOthers(ctx context.Context, p *store.Passkey, max int, except string, now time.Time, events func(int) []*store.AuditEvent) ([]*store.Session, error) {

@@ -129,14 +129,19 @@ func (p *Provider) renamePasskey(w http.ResponseWriter, r *http.Request) {
 // and reports whether it did; when not, it has answered: the form again
 // for a name another passkey took meanwhile (holding typed, what the
 // person typed), the account page for a passkey removed meanwhile, a
-// login for a person blocked meanwhile.
+// login for a person blocked or a session ended meanwhile.
 func (p *Provider) storeRename(w http.ResponseWriter, r *http.Request, s *store.Session, key *store.Passkey, name, typed string) bool {
 	ctx := r.Context()
 	events := p.changeEvents(ctx, &store.AuditEvent{Type: eventPasskeyRenamed, Result: store.ResultSuccess, PersonID: key.PersonID,
 		Details: sessionDetails(s, map[string]string{"credential": credentialRef(key.CredentialID)})})
-	switch err := p.Passkeys.RenamePasskey(ctx, key.PersonID, key.CredentialID, name, events...); {
+	switch err := p.Passkeys.RenamePasskey(ctx, key.PersonID, key.CredentialID, name, s.ID, events...); {
 	case errors.Is(err, store.ErrConflict):
 		p.renderRename(w, r, s, http.StatusConflict, key, typed, "account.rename.err.taken")
+	case errors.Is(err, store.ErrNotFound) && p.sessionEnded(r):
+		// The session ended since changeForm read it: the rename's
+		// write reads it too, and changed nothing.
+		p.auditChange(ctx, s, eventPasskeyRenamed, reasonSessionEnded, key.PersonID, nil)
+		p.toLogin(w, r)
 	case errors.Is(err, store.ErrNotFound):
 		p.renderAccount(w, r, http.StatusNotFound, "", "account.err.gone")
 	case errors.Is(err, store.ErrBlocked):

@@ -306,11 +306,11 @@ type meanwhile struct {
 	before func(ctx context.Context, personID string, credentialID []byte) error
 }
 
-func (s meanwhile) RenamePasskey(ctx context.Context, personID string, credentialID []byte, name string, events ...*store.AuditEvent) error {
+func (s meanwhile) RenamePasskey(ctx context.Context, personID string, credentialID []byte, name, by string, events ...*store.AuditEvent) error {
 	if err := s.before(ctx, personID, credentialID); err != nil {
 		return err
 	}
-	return s.Passkeys.RenamePasskey(ctx, personID, credentialID, name, events...)
+	return s.Passkeys.RenamePasskey(ctx, personID, credentialID, name, by, events...)
 }
 
 // TestRenameOfAPasskeyRemovedMeanwhile: a passkey removed in another

@@ -203,7 +203,7 @@ func benchLogin(b *testing.B, db *DB) {
 	}
 	cred := benchHash("cred", 0)
 	if err := db.CreatePasskey(ctx, &store.Passkey{CredentialID: cred, PersonID: "p1", PublicKey: benchHash("pk", 0),
-		Transports: []string{"internal"}}, 0); err != nil {
+		Transports: []string{"internal"}}, 0, ""); err != nil {
 		b.Fatal(err)
 	}
 	var seq atomic.Int64

@@ -261,13 +261,19 @@ func scanPasskey(s scanner) (*store.Passkey, error) {
 // SQLite runs it under the database's write lock, and where other nodes
 // write at the same time (PostgreSQL) it first locks the person's row,
 // so that two additions, or an addition and a block, run one after the
-// other, the second seeing what the first stored. The events, if any,
-// are appended after the insert in the same transaction.
-func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey, max int, events ...*store.AuditEvent) error {
-	// Without events the insert is the one write: what it reads before
-	// needs no savepoint.
-	err := db.wr.do(ctx, len(events) > 0, func(ctx context.Context, tx querier) error {
+// other, the second seeing what the first stored. The session adding
+// it, if named, is read after the person's row is locked
+// (changingSessionIn). The events, if any, are appended after the
+// insert in the same transaction.
+func (db *DB) CreatePasskey(ctx context.Context, p *store.Passkey, max int, by string, events ...*store.AuditEvent) error {
+	// Without events, or a session to read after it, the insert is the
+	// one write: what it reads before needs no savepoint. A read after
+	// it that refuses the passkey must undo the insert.
+	err := db.wr.do(ctx, len(events) > 0 || by != "", func(ctx context.Context, tx querier) error {
 		if err := db.insertPasskeyCapped(ctx, tx, p, max); err != nil {
+			return err
+		}
+		if err := db.changingSessionIn(ctx, tx, p.PersonID, by); err != nil {
 			return err
 		}
 		return db.appendEvents(ctx, tx, events)
@@ -458,8 +464,9 @@ func (db *DB) DeletePasskey(ctx context.Context, personID string, credentialID [
 // write at the same time (PostgreSQL) the person's row is read FOR
 // UPDATE, so that two renames of one person's passkeys run one after
 // the other, the second seeing the name the first gave, and a block
-// cannot land in between.
-func (db *DB) RenamePasskey(ctx context.Context, personID string, credentialID []byte, name string, events ...*store.AuditEvent) error {
+// cannot land in between. The session renaming it, if named, is read
+// after that (changingSessionIn).
+func (db *DB) RenamePasskey(ctx context.Context, personID string, credentialID []byte, name, by string, events ...*store.AuditEvent) error {
 	err := db.update(ctx, func(ctx context.Context, tx querier) error {
 		_, blocked, err := db.identifiersIn(ctx, tx, personID)
 		if err != nil {
@@ -467,6 +474,9 @@ func (db *DB) RenamePasskey(ctx context.Context, personID string, credentialID [
 		}
 		if blocked {
 			return store.ErrBlocked
+		}
+		if err := db.changingSessionIn(ctx, tx, personID, by); err != nil {
+			return err
 		}
 		if err := db.passkeyNameFree(ctx, tx, personID, credentialID, name); err != nil {
 			return err

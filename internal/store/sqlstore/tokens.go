@@ -432,15 +432,20 @@ type withExtra struct {
 
 func (w withExtra) Scan(dest ...any) error { return w.s.Scan(append(dest, w.extra...)...) }
 
-// RevokePersonClientGrants implements store.Grants: one UPDATE and the
-// event, in one savepoint.
-func (db *DB) RevokePersonClientGrants(ctx context.Context, personID, clientID string, now time.Time, e *store.AuditEvent) (int, error) {
+// RevokePersonClientGrants implements store.Grants: a read of the
+// session asking (changingSessionIn), one UPDATE and the event, in one
+// savepoint. The session is read as committed, without a lock, as
+// EndPersonSessions reads it.
+func (db *DB) RevokePersonClientGrants(ctx context.Context, personID, clientID, by string, now time.Time, e *store.AuditEvent) (int, error) {
 	if now.IsZero() {
 		return 0, errors.New("revoke grants of person to client: zero time")
 	}
 	var n int64
 	err := db.update(ctx, func(ctx context.Context, tx querier) error {
 		n = 0
+		if err := db.changingSessionIn(ctx, tx, personID, by); err != nil {
+			return err
+		}
 		if !db.unmatchable(personID, clientID) {
 			var err error
 			if n, err = db.execCount(ctx, tx, db.st.revokePersonClientGrants, micros(now), personID, clientID); err != nil {

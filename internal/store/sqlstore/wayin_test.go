@@ -49,7 +49,7 @@ func TestPostgresSessionWaitsForARemovalUnderWay(t *testing.T) {
 				t.Fatal(err)
 			}
 			if err := db.CreatePasskey(ctx, &store.Passkey{CredentialID: sum("cred-" + person), PersonID: person, PublicKey: []byte{1},
-				AttestationType: "none", Name: "phone", CreatedAt: now, LastUsedAt: now}, 0); err != nil {
+				AttestationType: "none", Name: "phone", CreatedAt: now, LastUsedAt: now}, 0, ""); err != nil {
 				t.Fatal(err)
 			}
 			if err := db.ReplaceRecoveryCodes(ctx, person, [][]byte{sum("code-" + person)}, now); err != nil {

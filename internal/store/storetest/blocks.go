@@ -180,12 +180,12 @@ func testPersonBlocks(t *testing.T, s store.Store) {
 			return []*store.AuditEvent{event("passkey_added", p.ID, nil)}
 		}
 		refused := map[string]func() error{
-			"CreatePasskey": func() error { return s.CreatePasskey(ctx, fullPasskey(t, p.ID, "blocked-plain"), 0) },
+			"CreatePasskey": func() error { return s.CreatePasskey(ctx, fullPasskey(t, p.ID, "blocked-plain"), 0, "") },
 			"CreatePasskey under a cap": func() error {
-				return s.CreatePasskey(ctx, fullPasskey(t, p.ID, "blocked-capped"), 5)
+				return s.CreatePasskey(ctx, fullPasskey(t, p.ID, "blocked-capped"), 5, "")
 			},
 			"CreatePasskey with an event": func() error {
-				return s.CreatePasskey(ctx, fullPasskey(t, p.ID, "blocked-event"), 0, event("passkey_added", p.ID, nil))
+				return s.CreatePasskey(ctx, fullPasskey(t, p.ID, "blocked-event"), 0, "", event("passkey_added", p.ID, nil))
 			},
 			"CreatePasskeyEndingOthers": func() error {
 				_, err := s.CreatePasskeyEndingOthers(ctx, fullPasskey(t, p.ID, "blocked-ending"), 5, "", now, added)
@@ -228,7 +228,7 @@ func testPersonBlocks(t *testing.T, s store.Store) {
 			t.Errorf("CountRecoveryCodes after dropping them = %d, %v; want 0", n, err)
 		}
 		// Nor is the refusal anyone else's.
-		wantErr(t, "CreatePasskey for a person not blocked", s.CreatePasskey(ctx, fullPasskey(t, other.ID, "bystander-key"), 5), nil)
+		wantErr(t, "CreatePasskey for a person not blocked", s.CreatePasskey(ctx, fullPasskey(t, other.ID, "bystander-key"), 5, ""), nil)
 		wantErr(t, "ReplaceRecoveryCodes for a person not blocked", s.ReplaceRecoveryCodes(ctx, other.ID, [][]byte{hash("bystander-code")}, now), nil)
 	})
 

@@ -28,7 +28,7 @@ func testPersonNumbers(t *testing.T, s store.Store) {
 	for _, p := range []*store.Person{kept, eidOnly, withPasskey, withCodes, blocked, twoIDs} {
 		wantErr(t, "CreatePerson "+p.ID, s.CreatePerson(ctx, p), nil)
 	}
-	wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, withPasskey.ID, "pk-numbers"), 0), nil)
+	wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, withPasskey.ID, "pk-numbers"), 0, ""), nil)
 	wantErr(t, "ReplaceRecoveryCodes", s.ReplaceRecoveryCodes(ctx, withCodes.ID, [][]byte{hash("code-numbers")}, now), nil)
 	_, err := s.BlockPerson(ctx, blocked.ID, "stolen phone", now, nil)
 	wantErr(t, "BlockPerson", err, nil)

@@ -348,7 +348,7 @@ func testPasskeys(t *testing.T, s store.Store) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, tt.p, 0), nil)
+				wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, tt.p, 0, ""), nil)
 				got, err := s.GetPasskey(ctx, tt.p.CredentialID)
 				wantErr(t, "GetPasskey", err, nil)
 				same(t, "passkey", tt.p, got)
@@ -373,8 +373,8 @@ func testPasskeys(t *testing.T, s store.Store) {
 		}
 		// Refused: the credential taken, the cap reached, or no such
 		// person. Nothing is stored and no session ends.
-		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, "bob", "pia-taken"), 0), nil)
-		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, person, "pia-0"), 0), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, "bob", "pia-taken"), 0, ""), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, person, "pia-0"), 0, ""), nil)
 		for _, c := range []struct {
 			p    *store.Passkey
 			max  int
@@ -422,11 +422,13 @@ func testPasskeys(t *testing.T, s store.Store) {
 	})
 
 	t.Run("no change from a session that ended", func(t *testing.T) {
-		// The session making a change to the person's ways in, or
-		// logging them out everywhere else, is read in the change's
+		// The session making a change to the person's account (a way
+		// in added, replaced, removed or renamed, everyone else logged
+		// out, a service's access stopped) is read in the change's
 		// write: one that ended after the caller read it (the person
 		// logged out everywhere else), or another person's, adds,
-		// replaces and removes nothing, and ends no session.
+		// replaces, removes, renames and revokes nothing, appends no
+		// event, and ends no session.
 		const person = "ned"
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: person, WebAuthnID: hash(person)}), nil)
 		now := base(t)
@@ -438,9 +440,28 @@ func testPasskeys(t *testing.T, s store.Store) {
 		_, err := s.EndSession(ctx, "s-ned-1", now)
 		wantErr(t, "EndSession", err, nil)
 		kept := fullPasskey(t, person, "ned-kept")
-		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, kept, 0), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, kept, 0, ""), nil)
 		wantErr(t, "ReplaceRecoveryCodes", s.ReplaceRecoveryCodes(ctx, person, [][]byte{hash("ned-code")}, now), nil)
+		g := &store.Grant{ID: "g-ned", ClientID: "bank", PersonID: person, SessionID: "s-ned-2",
+			Scope: []string{"openid", store.ScopeOfflineAccess}, CreatedAt: now}
+		createGrantsWithTokens(t, s, []grantWithTokens{{g, []*store.Token{refreshToken("rt-ned", g, now, now.Add(time.Hour), time.Time{})}}})
+		event := func(typ string) *store.AuditEvent {
+			return &store.AuditEvent{Time: now, Type: typ, PersonID: person, Result: store.ResultSuccess}
+		}
 		for _, except := range []string{"s-ned-1", "s-ned-bob", "s-ned-never"} {
+			// With no event too: the passkey's insert is then not its
+			// write's only statement.
+			err := s.CreatePasskey(ctx, fullPasskey(t, person, "ned-new-"+except), 0, except)
+			wantErr(t, "CreatePasskey from "+except, err, store.ErrNotFound)
+			err = s.CreatePasskey(ctx, fullPasskey(t, person, "ned-event-"+except), 0, except, event("passkey_added"))
+			wantErr(t, "CreatePasskey with an event from "+except, err, store.ErrNotFound)
+			err = s.RenamePasskey(ctx, person, kept.CredentialID, "Renamed from "+except, except, event("passkey_renamed"))
+			wantErr(t, "RenamePasskey from "+except, err, store.ErrNotFound)
+			revoked, err := s.RevokePersonClientGrants(ctx, person, "bank", except, now, event("offline_access_stopped"))
+			wantErr(t, "RevokePersonClientGrants from "+except, err, store.ErrNotFound)
+			if revoked != 0 {
+				t.Errorf("RevokePersonClientGrants from %s revoked %d grants", except, revoked)
+			}
 			ended, err := s.CreatePasskeyEndingOthers(ctx, fullPasskey(t, person, "ned-new-"+except), 0, except, now, nil)
 			wantErr(t, "CreatePasskeyEndingOthers from "+except, err, store.ErrNotFound)
 			n := len(ended)
@@ -455,12 +476,26 @@ func testPasskeys(t *testing.T, s store.Store) {
 			if n += len(ended); n != 0 {
 				t.Errorf("changes from %s ended %d sessions", except, n)
 			}
-			_, err = s.GetPasskey(ctx, fullPasskey(t, person, "ned-new-"+except).CredentialID)
-			wantErr(t, "GetPasskey added from "+except, err, store.ErrNotFound)
+			for _, name := range []string{"ned-new-", "ned-event-"} {
+				_, err = s.GetPasskey(ctx, fullPasskey(t, person, name+except).CredentialID)
+				wantErr(t, "GetPasskey "+name+" added from "+except, err, store.ErrNotFound)
+			}
 		}
-		if keys, err := s.ListPasskeys(ctx, person); err != nil || len(keys) != 1 {
-			t.Errorf("passkeys after changes from sessions not theirs: %d, %v; want the one from before", len(keys), err)
+		if keys, err := s.ListPasskeys(ctx, person); err != nil || len(keys) != 1 || keys[0].Name != kept.Name {
+			t.Errorf("passkeys after changes from sessions not theirs: %d, %v; want the one from before, as it was named", len(keys), err)
 		}
+		if got, err := s.GetGrant(ctx, g.ID); err != nil || !got.RevokedAt.IsZero() {
+			t.Errorf("the grant after changes from sessions not theirs: %v, %v; want it live", got, err)
+		}
+		if evs, err := s.ListPersonAudit(ctx, person, 10); err != nil || len(evs) != 0 {
+			t.Errorf("events after changes from sessions not theirs: %d, %v; want none", len(evs), err)
+		}
+		// From the session still theirs, each goes through.
+		wantErr(t, "RenamePasskey from s-ned-2", s.RenamePasskey(ctx, person, kept.CredentialID, "Ned's phone", "s-ned-2"), nil)
+		if n, err := s.RevokePersonClientGrants(ctx, person, "bank", "s-ned-2", now, nil); err != nil || n != 1 {
+			t.Errorf("RevokePersonClientGrants from s-ned-2 = %d, %v; want 1, nil", n, err)
+		}
+		wantErr(t, "CreatePasskey from s-ned-2", s.CreatePasskey(ctx, fullPasskey(t, person, "ned-from-2"), 0, "s-ned-2"), nil)
 		has, err := s.HasRecoveryCode(ctx, person, hash("ned-code"))
 		if err != nil || !has {
 			t.Errorf("the code from before: %v, %v; want it still held", has, err)
@@ -471,15 +506,15 @@ func testPasskeys(t *testing.T, s store.Store) {
 
 	t.Run("create errors", func(t *testing.T) {
 		p := fullPasskey(t, "alice", "dup")
-		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0, ""), nil)
 		dup := fullPasskey(t, "bob", "dup")
-		wantErr(t, "CreatePasskey duplicate", s.CreatePasskey(ctx, dup, 0), store.ErrConflict)
+		wantErr(t, "CreatePasskey duplicate", s.CreatePasskey(ctx, dup, 0, ""), store.ErrConflict)
 		got, err := s.GetPasskey(ctx, p.CredentialID)
 		wantErr(t, "GetPasskey", err, nil)
 		same(t, "passkey after failed create", p, got)
 
 		wantErr(t, "CreatePasskey unknown person",
-			s.CreatePasskey(ctx, fullPasskey(t, "nobody", "orphan"), 0), store.ErrNotFound)
+			s.CreatePasskey(ctx, fullPasskey(t, "nobody", "orphan"), 0, ""), store.ErrNotFound)
 		_, err = s.GetPasskey(ctx, hash("cred-orphan"))
 		wantErr(t, "GetPasskey orphan", err, store.ErrNotFound)
 		_, err = s.GetPasskey(ctx, hash("never"))
@@ -494,7 +529,7 @@ func testPasskeys(t *testing.T, s store.Store) {
 		}
 		// A credential taken already fails the write, and the person is
 		// not left behind: their ID, user handle and identifier stay free.
-		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, "alice", "taken"), 0), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, "alice", "taken"), 0, ""), nil)
 		taken := fullPasskey(t, "carol", "taken")
 		wantErr(t, "CreatePersonWithPasskey taken credential", s.CreatePersonWithPasskey(ctx, newcomer("carol"), taken), store.ErrConflict)
 		_, err := s.GetPerson(ctx, "carol")
@@ -533,7 +568,7 @@ func testPasskeys(t *testing.T, s store.Store) {
 		want := []*store.Passkey{fullPasskey(t, "lister", "l1"), fullPasskey(t, "lister", "l2")}
 		want[1].CreatedAt = want[1].CreatedAt.Add(time.Minute)
 		for _, p := range want {
-			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
+			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0, ""), nil)
 		}
 		got, err = s.ListPasskeys(ctx, "lister")
 		wantErr(t, "ListPasskeys", err, nil)
@@ -544,7 +579,7 @@ func testPasskeys(t *testing.T, s store.Store) {
 
 	t.Run("update use", func(t *testing.T) {
 		p := fullPasskey(t, "bob", "use")
-		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0, ""), nil)
 
 		use := store.PasskeyUse{SignCount: 42, BackupState: true, LastUsedAt: base(t).Add(2 * time.Hour)}
 		wantErr(t, "UpdatePasskeyUse", s.UpdatePasskeyUse(ctx, p.CredentialID, 41, use), nil)
@@ -564,14 +599,14 @@ func testPasskeys(t *testing.T, s store.Store) {
 
 		// Authenticators that do not count keep 0: 0 → 0 is a valid swap.
 		z := &store.Passkey{CredentialID: hash("zero-count"), PersonID: "bob"}
-		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, z, 0), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, z, 0, ""), nil)
 		wantErr(t, "UpdatePasskeyUse 0→0",
 			s.UpdatePasskeyUse(ctx, z.CredentialID, 0, store.PasskeyUse{LastUsedAt: base(t)}), nil)
 	})
 
 	t.Run("concurrent update use", func(t *testing.T) {
 		p := fullPasskey(t, "bob", "contested")
-		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0, ""), nil)
 		errs := race(contenders, func(i int) error {
 			return s.UpdatePasskeyUse(ctx, p.CredentialID, p.SignCount,
 				store.PasskeyUse{SignCount: p.SignCount + 1 + uint32(i), LastUsedAt: base(t)})
@@ -586,7 +621,7 @@ func testPasskeys(t *testing.T, s store.Store) {
 
 	t.Run("delete", func(t *testing.T) {
 		p := fullPasskey(t, "alice", "del")
-		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0, ""), nil)
 		wantErr(t, "DeletePasskey by another person", deletePasskey(ctx, s, "bob", p.CredentialID), store.ErrNotFound)
 		_, err := s.GetPasskey(ctx, p.CredentialID)
 		wantErr(t, "GetPasskey after refused delete", err, nil)
@@ -600,7 +635,7 @@ func testPasskeys(t *testing.T, s store.Store) {
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: "erin", WebAuthnID: hash("erin")}), nil)
 		first, last := fullPasskey(t, "erin", "erin-1"), fullPasskey(t, "erin", "erin-2")
 		for _, p := range []*store.Passkey{first, last} {
-			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
+			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0, ""), nil)
 		}
 		wantErr(t, "DeletePasskey of one of two", deletePasskey(ctx, s, "erin", first.CredentialID), nil)
 		wantErr(t, "DeletePasskey of the last, no codes", deletePasskey(ctx, s, "erin", last.CredentialID), store.ErrConflict)
@@ -615,7 +650,7 @@ func testPasskeys(t *testing.T, s store.Store) {
 		keys := make([]*store.Passkey, contenders)
 		for i := range keys {
 			keys[i] = fullPasskey(t, "frank", fmt.Sprint("frank-", i))
-			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, keys[i], 0), nil)
+			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, keys[i], 0, ""), nil)
 		}
 		errs := race(contenders, func(i int) error { return deletePasskey(ctx, s, "frank", keys[i].CredentialID) })
 		removed := 0
@@ -636,26 +671,26 @@ func testPasskeys(t *testing.T, s store.Store) {
 
 	t.Run("create at the cap", func(t *testing.T) {
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: "gina", WebAuthnID: hash("gina")}), nil)
-		wantErr(t, "CreatePasskey below the cap", s.CreatePasskey(ctx, fullPasskey(t, "gina", "gina-1"), 2), nil)
-		wantErr(t, "CreatePasskey to the cap", s.CreatePasskey(ctx, fullPasskey(t, "gina", "gina-2"), 2), nil)
+		wantErr(t, "CreatePasskey below the cap", s.CreatePasskey(ctx, fullPasskey(t, "gina", "gina-1"), 2, ""), nil)
+		wantErr(t, "CreatePasskey to the cap", s.CreatePasskey(ctx, fullPasskey(t, "gina", "gina-2"), 2, ""), nil)
 		over := fullPasskey(t, "gina", "gina-3")
-		wantErr(t, "CreatePasskey over the cap", s.CreatePasskey(ctx, over, 2), store.ErrLimit)
+		wantErr(t, "CreatePasskey over the cap", s.CreatePasskey(ctx, over, 2, ""), store.ErrLimit)
 		_, err := s.GetPasskey(ctx, over.CredentialID)
 		wantErr(t, "GetPasskey refused over the cap", err, store.ErrNotFound)
-		wantErr(t, "CreatePasskey without a cap", s.CreatePasskey(ctx, over, 0), nil)
+		wantErr(t, "CreatePasskey without a cap", s.CreatePasskey(ctx, over, 0, ""), nil)
 		wantErr(t, "CreatePasskey capped, no person",
-			s.CreatePasskey(ctx, fullPasskey(t, "nobody", "capped-orphan"), 2), store.ErrNotFound)
+			s.CreatePasskey(ctx, fullPasskey(t, "nobody", "capped-orphan"), 2, ""), store.ErrNotFound)
 	})
 
 	t.Run("concurrent create keeps the cap", func(t *testing.T) {
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: "hugo", WebAuthnID: hash("hugo")}), nil)
 		const max = 3
-		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, "hugo", "hugo-first"), max), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, "hugo", "hugo-first"), max, ""), nil)
 		keys := make([]*store.Passkey, contenders)
 		for i := range keys {
 			keys[i] = fullPasskey(t, "hugo", fmt.Sprint("hugo-", i))
 		}
-		errs := race(contenders, func(i int) error { return s.CreatePasskey(ctx, keys[i], max) })
+		errs := race(contenders, func(i int) error { return s.CreatePasskey(ctx, keys[i], max, "") })
 		added := 0
 		for i, err := range errs {
 			switch {
@@ -677,7 +712,7 @@ func testPasskeys(t *testing.T, s store.Store) {
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: person, WebAuthnID: hash(person)}), nil)
 		first, last := fullPasskey(t, person, "ivy-1"), fullPasskey(t, person, "ivy-2")
 		for _, p := range []*store.Passkey{first, last} {
-			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
+			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0, ""), nil)
 		}
 		removed := func(n int) *store.AuditEvent {
 			return &store.AuditEvent{Time: base(t), Type: "passkey_removed", PersonID: person, Result: store.ResultSuccess,
@@ -695,7 +730,7 @@ func testPasskeys(t *testing.T, s store.Store) {
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: "lou-other", WebAuthnID: hash("lou-other")}), nil)
 		first, last := fullPasskey(t, person, "lou-1"), fullPasskey(t, person, "lou-2")
 		for _, p := range []*store.Passkey{first, last} {
-			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
+			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0, ""), nil)
 		}
 		for id, who := range map[string]string{"s-lou-1": person, "s-lou-2": person, "s-lou-3": person, "s-lou-other": "lou-other"} {
 			ss := fullSession(t, id)
@@ -756,18 +791,18 @@ func testPasskeys(t *testing.T, s store.Store) {
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: person, WebAuthnID: hash(person)}), nil)
 		phone, laptop := fullPasskey(t, person, "nell-1"), fullPasskey(t, person, "nell-2")
 		for _, p := range []*store.Passkey{phone, laptop} {
-			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0), nil)
+			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, p, 0, ""), nil)
 		}
 		renamed := func(n int) *store.AuditEvent {
 			return &store.AuditEvent{Time: base(t), Type: "passkey_renamed", PersonID: person, Result: store.ResultSuccess,
 				Details: map[string]string{"n": fmt.Sprint(n)}}
 		}
-		wantErr(t, "RenamePasskey", s.RenamePasskey(ctx, person, phone.CredentialID, "Telefon på hytta", renamed(1), renamed(2)), nil)
-		wantErr(t, "RenamePasskey to another case of its own name", s.RenamePasskey(ctx, person, phone.CredentialID, "TELEFON på hytta", renamed(3)), nil)
-		wantErr(t, "RenamePasskey to the other's name in another case", s.RenamePasskey(ctx, person, laptop.CredentialID, "telefon PÅ HYTTA", renamed(4)), store.ErrConflict)
-		wantErr(t, "RenamePasskey by another person", s.RenamePasskey(ctx, "bob", laptop.CredentialID, "Bob's now", renamed(5)), store.ErrNotFound)
-		wantErr(t, "RenamePasskey of no passkey", s.RenamePasskey(ctx, person, hash("no such credential"), "Gone", renamed(6)), store.ErrNotFound)
-		wantErr(t, "RenamePasskey of no person", s.RenamePasskey(ctx, "nobody", laptop.CredentialID, "Nobody's", renamed(7)), store.ErrNotFound)
+		wantErr(t, "RenamePasskey", s.RenamePasskey(ctx, person, phone.CredentialID, "Telefon på hytta", "", renamed(1), renamed(2)), nil)
+		wantErr(t, "RenamePasskey to another case of its own name", s.RenamePasskey(ctx, person, phone.CredentialID, "TELEFON på hytta", "", renamed(3)), nil)
+		wantErr(t, "RenamePasskey to the other's name in another case", s.RenamePasskey(ctx, person, laptop.CredentialID, "telefon PÅ HYTTA", "", renamed(4)), store.ErrConflict)
+		wantErr(t, "RenamePasskey by another person", s.RenamePasskey(ctx, "bob", laptop.CredentialID, "Bob's now", "", renamed(5)), store.ErrNotFound)
+		wantErr(t, "RenamePasskey of no passkey", s.RenamePasskey(ctx, person, hash("no such credential"), "Gone", "", renamed(6)), store.ErrNotFound)
+		wantErr(t, "RenamePasskey of no person", s.RenamePasskey(ctx, "nobody", laptop.CredentialID, "Nobody's", "", renamed(7)), store.ErrNotFound)
 		got, err := s.ListPasskeys(ctx, person)
 		wantErr(t, "ListPasskeys", err, nil)
 		sortPasskeys(got)
@@ -791,10 +826,10 @@ func testPasskeys(t *testing.T, s store.Store) {
 		const blocked = "nell-blocked"
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: blocked, WebAuthnID: hash(blocked)}), nil)
 		theirs := fullPasskey(t, blocked, "nell-blocked-1")
-		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, theirs, 0), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, theirs, 0, ""), nil)
 		_, err = s.BlockPerson(ctx, blocked, "stolen phone", base(t), nil)
 		wantErr(t, "BlockPerson", err, nil)
-		wantErr(t, "RenamePasskey of a blocked person", s.RenamePasskey(ctx, blocked, theirs.CredentialID, "Mine now", renamed(8)), store.ErrBlocked)
+		wantErr(t, "RenamePasskey of a blocked person", s.RenamePasskey(ctx, blocked, theirs.CredentialID, "Mine now", "", renamed(8)), store.ErrBlocked)
 		if one, err := s.GetPasskey(ctx, theirs.CredentialID); err != nil || one.Name != theirs.Name {
 			t.Errorf("a blocked person's passkey after a refused rename: %v, %v; want its name kept", one, err)
 		}
@@ -807,9 +842,9 @@ func testPasskeys(t *testing.T, s store.Store) {
 		keys := make([]*store.Passkey, contenders)
 		for i := range keys {
 			keys[i] = fullPasskey(t, person, fmt.Sprint("otto-", i))
-			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, keys[i], 0), nil)
+			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, keys[i], 0, ""), nil)
 		}
-		errs := race(contenders, func(i int) error { return s.RenamePasskey(ctx, person, keys[i].CredentialID, "Work laptop") })
+		errs := race(contenders, func(i int) error { return s.RenamePasskey(ctx, person, keys[i].CredentialID, "Work laptop", "") })
 		renamed := 0
 		for i, err := range errs {
 			switch {
@@ -840,11 +875,11 @@ func testPasskeys(t *testing.T, s store.Store) {
 				Details: map[string]string{"n": fmt.Sprint(n)}}
 		}
 		first := fullPasskey(t, person, "jon-1")
-		wantErr(t, "CreatePasskey with events", s.CreatePasskey(ctx, first, 0, added(person, 1), added(person, 2)), nil)
-		wantErr(t, "CreatePasskey at a cap, with an event", s.CreatePasskey(ctx, fullPasskey(t, person, "jon-2"), 2, added(person, 3)), nil)
-		wantErr(t, "CreatePasskey past the cap, with an event", s.CreatePasskey(ctx, fullPasskey(t, person, "jon-3"), 2, added(person, 4)), store.ErrLimit)
-		wantErr(t, "CreatePasskey taken, with an event", s.CreatePasskey(ctx, first, 0, added(person, 5)), store.ErrConflict)
-		wantErr(t, "CreatePasskey taken under a cap, with an event", s.CreatePasskey(ctx, first, 9, added(person, 6)), store.ErrConflict)
+		wantErr(t, "CreatePasskey with events", s.CreatePasskey(ctx, first, 0, "", added(person, 1), added(person, 2)), nil)
+		wantErr(t, "CreatePasskey at a cap, with an event", s.CreatePasskey(ctx, fullPasskey(t, person, "jon-2"), 2, "", added(person, 3)), nil)
+		wantErr(t, "CreatePasskey past the cap, with an event", s.CreatePasskey(ctx, fullPasskey(t, person, "jon-3"), 2, "", added(person, 4)), store.ErrLimit)
+		wantErr(t, "CreatePasskey taken, with an event", s.CreatePasskey(ctx, first, 0, "", added(person, 5)), store.ErrConflict)
+		wantErr(t, "CreatePasskey taken under a cap, with an event", s.CreatePasskey(ctx, first, 9, "", added(person, 6)), store.ErrConflict)
 		wantChangeEvents(t, s, person, "passkey_added", "1", "2", "3")
 
 		const newcomer = "kim"

@@ -269,7 +269,7 @@ func sharedReadChangeWrite(t *testing.T, a, b store.Store) {
 		}
 		keys := [][]byte{[]byte(pid + "-1"), []byte(pid + "-2")}
 		for _, k := range keys {
-			if err := a.CreatePasskey(ctx, &store.Passkey{CredentialID: k, PersonID: pid, CreatedAt: now}, 0); err != nil {
+			if err := a.CreatePasskey(ctx, &store.Passkey{CredentialID: k, PersonID: pid, CreatedAt: now}, 0, ""); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -294,13 +294,13 @@ func sharedReadChangeWrite(t *testing.T, a, b store.Store) {
 		if err := a.CreatePerson(ctx, &store.Person{ID: pid, CreatedAt: now}); err != nil {
 			t.Fatal(err)
 		}
-		if err := a.CreatePasskey(ctx, &store.Passkey{CredentialID: []byte(pid + "-0"), PersonID: pid, CreatedAt: now}, 2); err != nil {
+		if err := a.CreatePasskey(ctx, &store.Passkey{CredentialID: []byte(pid + "-0"), PersonID: pid, CreatedAt: now}, 2, ""); err != nil {
 			t.Fatal(err)
 		}
 		errs := make([]error, 2)
 		for i, db := range []store.Store{a, b} {
 			wg.Go(func() {
-				errs[i] = db.CreatePasskey(ctx, &store.Passkey{CredentialID: fmt.Appendf(nil, "%s-%d", pid, i+1), PersonID: pid, CreatedAt: now}, 2)
+				errs[i] = db.CreatePasskey(ctx, &store.Passkey{CredentialID: fmt.Appendf(nil, "%s-%d", pid, i+1), PersonID: pid, CreatedAt: now}, 2, "")
 			})
 		}
 		wg.Wait()
@@ -884,7 +884,7 @@ func sharedBlockWhileAddingWaysIn(t *testing.T, a, b store.Store) {
 			errs <- err
 		})
 		wg.Go(func() {
-			err := adder.CreatePasskey(ctx, fullPasskey(t, id, id), 5, ev("passkey_added", id))
+			err := adder.CreatePasskey(ctx, fullPasskey(t, id, id), 5, "", ev("passkey_added", id))
 			if errors.Is(err, store.ErrBlocked) {
 				err = nil
 			}

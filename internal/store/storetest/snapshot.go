@@ -51,7 +51,7 @@ func snapshotReads(t *testing.T, a, b store.Store) {
 	now := base(t).Add(time.Minute)
 	wantErr(t, "CreateClient", b.CreateClient(ctx, &store.Client{ID: "bank", Name: "Bank", CreatedAt: base(t)}), nil)
 	wantErr(t, "CreatePerson", b.CreatePerson(ctx, fullPerson(t, "p1")), nil)
-	wantErr(t, "CreatePasskey", b.CreatePasskey(ctx, fullPasskey(t, "p1", "first"), 0), nil)
+	wantErr(t, "CreatePasskey", b.CreatePasskey(ctx, fullPasskey(t, "p1", "first"), 0, ""), nil)
 	wantErr(t, "ReplaceRecoveryCodes", b.ReplaceRecoveryCodes(ctx, "p1", [][]byte{hash("code-1")}, base(t)), nil)
 	wantErr(t, "AppendAudit", b.AppendAudit(ctx, &store.AuditEvent{Type: "authentication", PersonID: "p1", Time: base(t)}), nil)
 	before := snapshotCounts{GivenName: "Åse Marie", Client: "Bank", Passkeys: 1, Codes: 1, PersonEvents: 1, AllEvents: 1}
@@ -64,7 +64,7 @@ func snapshotReads(t *testing.T, a, b store.Store) {
 		defer cancel()
 		wantErr(t, "UpdatePersonProfile", b.UpdatePersonProfile(ctx, "p1", store.Profile{GivenName: "Åse", FamilyName: "Ødegård", BirthDate: "1990-02-28"}), nil)
 		wantErr(t, "PutClient", b.PutClient(ctx, &store.Client{ID: "bank", Name: "Bank Renamed", CreatedAt: base(t)}), nil)
-		wantErr(t, "CreatePasskey", b.CreatePasskey(ctx, fullPasskey(t, "p1", "second"), 0), nil)
+		wantErr(t, "CreatePasskey", b.CreatePasskey(ctx, fullPasskey(t, "p1", "second"), 0, ""), nil)
 		wantErr(t, "ReplaceRecoveryCodes", b.ReplaceRecoveryCodes(ctx, "p1", [][]byte{hash("code-2"), hash("code-3")}, base(t)), nil)
 		wantErr(t, "CreateSession", b.CreateSession(ctx, &store.Session{ID: "s1", PersonID: "p1", Provider: "passkey", Level: "high",
 			CreatedAt: base(t), ExpiresAt: base(t).Add(time.Hour)},

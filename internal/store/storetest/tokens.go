@@ -539,7 +539,7 @@ func testGrants(t *testing.T, s store.Store) {
 		// with it.
 		at := now.Add(time.Minute).In(z.oslo)
 		e := &store.AuditEvent{Time: now, Type: "offline_access_stopped", PersonID: "p-away", ClientID: "bank", Result: store.ResultSuccess}
-		n, err := s.RevokePersonClientGrants(ctx, "p-away", "bank", at, e)
+		n, err := s.RevokePersonClientGrants(ctx, "p-away", "bank", "", at, e)
 		wantErr(t, "RevokePersonClientGrants", err, nil)
 		if n != 2 {
 			t.Errorf("RevokePersonClientGrants = %d, want 2", n)
@@ -572,7 +572,7 @@ func testGrants(t *testing.T, s store.Store) {
 		// Again: nothing left to revoke, and the event is stored all the
 		// same (the person asked).
 		again := &store.AuditEvent{Time: now, Type: "offline_access_stopped", PersonID: "p-away", ClientID: "bank", Result: store.ResultSuccess}
-		n, err = s.RevokePersonClientGrants(ctx, "p-away", "bank", at.Add(time.Minute), again)
+		n, err = s.RevokePersonClientGrants(ctx, "p-away", "bank", "", at.Add(time.Minute), again)
 		wantErr(t, "RevokePersonClientGrants again", err, nil)
 		if n != 0 {
 			t.Errorf("RevokePersonClientGrants again = %d, want 0", n)

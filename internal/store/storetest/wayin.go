@@ -19,7 +19,7 @@ func testSessionWayIn(t *testing.T, s store.Store) {
 	now := base(t)
 	for _, id := range []string{"wi-owner", "wi-other"} {
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, fullPerson(t, id)), nil)
-		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, id, id), 0), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, id, id), 0, ""), nil)
 		wantErr(t, "ReplaceRecoveryCodes", s.ReplaceRecoveryCodes(ctx, id, [][]byte{hash("code-" + id)}, now), nil)
 	}
 	if _, err := s.UseRecoveryCode(ctx, hash("code-wi-owner"), now); err != nil {
@@ -87,7 +87,7 @@ func testSessionWayIn(t *testing.T, s store.Store) {
 	}
 
 	t.Run("taken away", func(t *testing.T) {
-		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, "wi-owner", "wi-second"), 0), nil)
+		wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, "wi-owner", "wi-second"), 0, ""), nil)
 		second := fullPasskey(t, "wi-owner", "wi-second").CredentialID
 		_, err := s.DeletePasskey(ctx, "wi-owner", second, "", now, nil)
 		wantErr(t, "DeletePasskey", err, nil)
@@ -151,8 +151,8 @@ func sharedSessionWhileWayInGoes(t *testing.T, a, b store.Store) {
 			for i := range persons {
 				p := fmt.Sprintf("wg-%s-%d", k.name, i)
 				wantErr(t, "CreatePerson", a.CreatePerson(ctx, fullPerson(t, p)), nil)
-				wantErr(t, "CreatePasskey", a.CreatePasskey(ctx, fullPasskey(t, p, p+"-login"), 0), nil)
-				wantErr(t, "CreatePasskey", a.CreatePasskey(ctx, fullPasskey(t, p, p+"-kept"), 0), nil)
+				wantErr(t, "CreatePasskey", a.CreatePasskey(ctx, fullPasskey(t, p, p+"-login"), 0, ""), nil)
+				wantErr(t, "CreatePasskey", a.CreatePasskey(ctx, fullPasskey(t, p, p+"-kept"), 0, ""), nil)
 				wantErr(t, "ReplaceRecoveryCodes", a.ReplaceRecoveryCodes(ctx, p, [][]byte{hash("code-" + p)}, now), nil)
 				// Each node logs some persons in and takes the way in
 				// from others, so that both orders of commit happen.
