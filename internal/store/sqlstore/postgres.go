@@ -112,7 +112,7 @@ func openPostgresDB(ctx context.Context, dsn string, migrateSchema bool) (*DB, e
 	if migrateSchema {
 		err = takesWrites(ctx, db.w)
 		if err == nil {
-			err = migratePostgres(ctx, db.w, d)
+			db.migrated, err = migratePostgres(ctx, db.w, d)
 		}
 		err = openUnavailable(err)
 	} else {
@@ -299,22 +299,22 @@ func checkPostgresSchema(ctx context.Context, db *sql.DB, d dialect) error {
 // migratePostgres runs migrate on one connection that holds a
 // session-level advisory lock, so that nodes starting together apply
 // each migration once rather than racing on CREATE TABLE.
-func migratePostgres(ctx context.Context, pool *sql.DB, d dialect) error {
+func migratePostgres(ctx context.Context, pool *sql.DB, d dialect) (SchemaUpgrade, error) {
 	conn, err := pool.Conn(ctx)
 	if err != nil {
-		return err
+		return SchemaUpgrade{}, err
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1, $2)", postgresLockKey, postgresMigrateLockID); err != nil {
-		return fmt.Errorf("lock migrations: %w", err)
+		return SchemaUpgrade{}, fmt.Errorf("lock migrations: %w", err)
 	}
-	err = migrate(ctx, conn, d, time.Now())
+	up, err := migrate(ctx, conn, d, time.Now())
 	if _, uerr := conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1, $2)", postgresLockKey, postgresMigrateLockID); uerr != nil {
 		// The lock ends with the session; make sure the session ends.
 		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		err = errors.Join(err, fmt.Errorf("unlock migrations: %w", uerr))
 	}
-	return err
+	return up, err
 }
 
 func postgresDialect() (dialect, error) {
