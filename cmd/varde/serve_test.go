@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -380,14 +381,7 @@ func TestServeLogsSchemaMigrated(t *testing.T) {
 	run := func() string {
 		t.Helper()
 		p := startServeProcess(t, cfgPath)
-		waitFor(t, "the node to be ready", 20*time.Second, func() bool {
-			res, err := http.Get(issuer + "/readyz")
-			if err != nil {
-				return false
-			}
-			res.Body.Close()
-			return res.StatusCode == http.StatusOK
-		})
+		waitReady(t, issuer)
 		if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
 			t.Fatal(err)
 		}
@@ -407,4 +401,35 @@ func TestServeLogsSchemaMigrated(t *testing.T) {
 	if again := run(); strings.Contains(again, "store schema migrated") {
 		t.Errorf("a start at this build's schema logged a migration:\n%s", again)
 	}
+}
+
+// TestServeLogsItsStop: a node told to stop (SIGTERM) on SQLite, which
+// does not drain, says that it stops and, once it has, that it stopped,
+// so that its log tells a stop asked for from a crash.
+func TestServeLogsItsStop(t *testing.T) {
+	cfgPath, issuer := writeServeConfig(t, "")
+	p := startServeProcess(t, cfgPath)
+	waitReady(t, issuer)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	logs := p.logs.String()
+	if p.err != nil || !strings.Contains(logs, `"msg":"stopping: the listener closes`) || !strings.Contains(logs, `"grace":10000000000`) ||
+		!strings.Contains(logs, `"msg":"varde stopped serving"`) {
+		t.Errorf("a node stopped: %v, want a clean exit that logs its stop:\n%s", p.err, logs)
+	}
+}
+
+// waitReady waits for the node at issuer to answer 200 at /readyz.
+func waitReady(t *testing.T, issuer string) {
+	t.Helper()
+	waitFor(t, "the node to be ready", 20*time.Second, func() bool {
+		res, err := http.Get(issuer + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
 }

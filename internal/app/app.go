@@ -970,7 +970,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	if d := a.drain(); d > 0 {
+	d := a.drain()
+	if d == 0 {
+		a.log.Info("stopping: the listener closes, and the requests held have shutdown.grace to finish", "grace", a.grace())
+	}
+	if d > 0 {
 		// Load balancers see /readyz fail and send new requests
 		// elsewhere before the listener closes (Shutdown.Drain).
 		a.draining.Store(true)
