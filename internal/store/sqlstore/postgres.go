@@ -113,6 +113,7 @@ func openPostgresDB(ctx context.Context, dsn string, migrateSchema bool) (*DB, e
 		err = takesWrites(ctx, db.w)
 		if err == nil {
 			db.migrated, err = migratePostgres(ctx, db.w, d)
+			err = notOwner(err, cfg)
 		}
 		err = openUnavailable(err)
 	} else {
@@ -317,6 +318,21 @@ func migratePostgres(ctx context.Context, pool *sql.DB, d dialect) (SchemaUpgrad
 	return up, err
 }
 
+// notOwner is err, met creating or migrating the schema, with what to do
+// if the server refused it for want of a right (SQLSTATE 42501): the
+// schema is created by the user the DSN names, in the database's public
+// schema, which its owner may create in.
+func notOwner(err error, cfg *pgx.ConnConfig) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != pgInsufficientPrivilege {
+		return err
+	}
+	db, user := pgx.Identifier{cfg.Database}.Sanitize(), pgx.Identifier{cfg.User}.Sanitize()
+	return fmt.Errorf("%w: the user %q may not create the store's tables in database %q: make it the database's owner "+
+		"(as a superuser: ALTER DATABASE %s OWNER TO %s; a new one: CREATE DATABASE %s OWNER %s)",
+		err, cfg.User, cfg.Database, db, user, db, user)
+}
+
 func postgresDialect() (dialect, error) {
 	sub, err := fs.Sub(postgresMigrationFiles, "migrations/postgres")
 	if err != nil {
@@ -383,6 +399,8 @@ const (
 	pgForeignKeyViolation  = "23503"
 	pgSerializationFailure = "40001"
 	pgDeadlockDetected     = "40P01"
+	// pgInsufficientPrivilege: a right the user lacks.
+	pgInsufficientPrivilege = "42501"
 )
 
 // classifyPostgres maps constraint violations by SQLSTATE, never by
