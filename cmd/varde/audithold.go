@@ -79,15 +79,18 @@ const (
 )
 
 // auditCmd runs varde audit's commands, reading the time from now:
-// its one group, hold, whose usage is varde help audit's.
+// events, and the group hold.
 func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer, now func() time.Time) error {
-	if err := groupHelp(holdUsage, args, stderr); err != nil {
+	if err := groupHelp(auditUsage, args, stderr); err != nil {
 		return err
 	}
-	if args[0] != "hold" {
-		return unknownSubcommand("audit", holdUsage, args[0], stderr, "hold")
+	switch args[0] {
+	case "events":
+		return readAuditEvents(ctx, args, stdout, stderr, now())
+	case "hold":
+		return holdCmd(ctx, args[1:], stdout, stderr, now)
 	}
-	return holdCmd(ctx, args[1:], stdout, stderr, now)
+	return unknownSubcommand("audit", auditUsage, args[0], stderr, "events", "hold")
 }
 
 // holdFlags are what varde audit hold's commands are given.

@@ -35,18 +35,7 @@ import (
 // to the file.
 func runningNode(t *testing.T, extra string) (cfgPath, issuer string) {
 	t.Helper()
-	dir := t.TempDir()
-	salt := filepath.Join(dir, "salt")
-	if err := os.WriteFile(salt, []byte(strings.Repeat("s", 32)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr, issuer := freeAddr(t)
-	cfgPath = filepath.Join(dir, "varde.yaml")
-	body := fmt.Sprintf("version: 1\nissuer: %s\nlisten: %s\nnode: test\nstore:\n  dsn: %s\nkeys:\n  subject_salt_file: %s\n"+
-		"passkey:\n  synthetic_enrolment: true\nlog:\n  level: warn\n%s", issuer, addr, filepath.Join(dir, "varde.db"), salt, extra)
-	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, issuer = writeServeConfig(t, "passkey:\n  synthetic_enrolment: true\nlog:\n  level: warn\n"+extra)
 	stop := serveConfig(t, cfgPath, issuer)
 	t.Cleanup(func() {
 		if err := stop(); err != nil {

@@ -667,3 +667,39 @@ func TestClientsListSector(t *testing.T) {
 		}
 	}
 }
+
+// TestClientsAddIsAudited: a relying party added at run time is in the
+// audit log, with its sector and the claims it may receive, as its
+// removal is; an add refused adds no event.
+func TestClientsAddIsAudited(t *testing.T) {
+	cfg := adminConfig(t)
+	add := func(name string) error {
+		_, err := runCmd(t, "clients", "add", "--config", cfg, "--id", "tax", "--name", name, "--auth-method", "none",
+			"--redirect-uri", "https://tax.example.no/callback", "--sector", "tax.example", "--claims", "name,national_id")
+		return err
+	}
+	if err := add("Tax Portal"); err != nil {
+		t.Fatal(err)
+	}
+	if err := add("Again"); err == nil {
+		t.Fatal("a second add of tax succeeded")
+	}
+	st, err := app.OpenStore(t.Context(), config.Store{DSN: filepath.Join(filepath.Dir(cfg), "varde.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	added, err := st.ListAuditRange(t.Context(), store.AuditQuery{Types: []string{"client_added"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(added) != 1 {
+		t.Fatalf("%d client_added events, want 1", len(added))
+	}
+	want := map[string]string{"via": "cli", "sector": "tax.example", "claims": "name,national_id"}
+	for k, v := range want {
+		if added[0].ClientID != "tax" || added[0].Details[k] != v {
+			t.Errorf("client_added: client %q, %s = %q, want tax, %q", added[0].ClientID, k, added[0].Details[k], v)
+		}
+	}
+}

@@ -29,6 +29,7 @@ var commandsWithFlags = map[string][][]string{
 	"store":      {{"store", "backup"}, {"store", "verify"}},
 	"keys":       {{"keys", "list"}, {"keys", "retire"}},
 	"nodes":      {{"nodes", "list"}, {"nodes", "forget"}},
+	"audit":      {{"audit", "events"}},
 	"audit hold": {{"audit", "hold", "add"}, {"audit", "hold", "list"}, {"audit", "hold", "extend"}, {"audit", "hold", "release"}},
 	"persons":    {{"persons", "show"}, {"persons", "block"}, {"persons", "unblock"}, {"persons", "add-number"}, {"persons", "remove-number"}, {"persons", "export"}},
 }

@@ -71,7 +71,8 @@ commands:
             persons add-number IDENTIFIER NEW (a person's national number changed: keep them one person);
             persons remove-number IDENTIFIER NUMBER (take off a person a number that is not theirs);
             persons export IDENTIFIER (everything Varde holds about a person, for their access request)
-  audit     audit hold add|list|extend|release: keep the client addresses of a person's events, or of a
+  audit     audit events: read the audit log (clients added and removed, keys retired, blocks, ...);
+            audit hold add|list|extend|release: keep the client addresses of a person's events, or of a
             window of time, past audit.address_retention, for a preservation order
   resilience  kill, slow and restart simulated eIDs under concurrent logins; measure failover
               (--nodes --postgres DSN: kill and restart one of two Varde nodes instead)

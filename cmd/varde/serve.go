@@ -106,7 +106,12 @@ func serveWith(ctx context.Context, args []string, stderr io.Writer, so serveOpt
 	defer a.Close()
 	log.Info("varde serving", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "node", cfg.Node, "version", version,
 		"store", cfg.Store.Driver+": "+sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN))
-	return a.Serve(ctx, ln)
+	if err := a.Serve(ctx, ln); err != nil {
+		return err
+	}
+	// The journal shows a stop asked for apart from a crash.
+	log.Info("varde stopped serving", "node", cfg.Node)
+	return nil
 }
 
 // listenIfSet binds addr, the setting key (env names its variable), as

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -188,18 +189,7 @@ upstreams:
 // Ctrl-C pressed again, ends the process at once instead of being
 // swallowed until the drain is over.
 func TestServeSecondSignalStopsAtOnce(t *testing.T) {
-	dir := t.TempDir()
-	salt := filepath.Join(dir, "salt")
-	if err := os.WriteFile(salt, []byte(strings.Repeat("s", 32)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr, issuer := freeAddr(t)
-	cfgPath := filepath.Join(dir, "varde.yaml")
-	body := fmt.Sprintf("version: 1\nissuer: %s\nlisten: %s\nnode: n1\nstore: {dsn: %s}\nkeys: {subject_salt_file: %s}\nshutdown: {drain: 1m}\n",
-		issuer, addr, filepath.Join(dir, "varde.db"), salt)
-	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, issuer := writeServeConfig(t, "shutdown: {drain: 1m}\n")
 	p := startServeProcess(t, cfgPath)
 	cmd, logs, done := p.cmd, p.logs, p.done
 	readyz := func() int {
@@ -223,6 +213,26 @@ func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("the node still runs 5s after a second SIGINT, draining for its 1m\n%s", logs.String())
 	}
+}
+
+// writeServeConfig writes a single node's configuration on SQLite in a
+// directory of its own, with extra appended, and returns its path and
+// the node's issuer.
+func writeServeConfig(t *testing.T, extra string) (cfgPath, issuer string) {
+	t.Helper()
+	dir := t.TempDir()
+	salt := filepath.Join(dir, "salt")
+	if err := os.WriteFile(salt, []byte(strings.Repeat("s", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, issuer := freeAddr(t)
+	cfgPath = filepath.Join(dir, "varde.yaml")
+	body := fmt.Sprintf("version: 1\nissuer: %s\nlisten: %s\nnode: n1\nstore: {dsn: %s}\nkeys: {subject_salt_file: %s}\n%s",
+		issuer, addr, filepath.Join(dir, "varde.db"), salt, extra)
+	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath, issuer
 }
 
 // serveProcess is `varde serve` run as a process of its own (the test
@@ -361,4 +371,65 @@ func TestServeBusyPortTouchesNoStore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServeLogsSchemaMigrated: a node that creates or upgrades its
+// store's schema says so at info, from which version to which; one that
+// finds it at this build's version says nothing of it.
+func TestServeLogsSchemaMigrated(t *testing.T) {
+	cfgPath, issuer := writeServeConfig(t, "")
+	run := func() string {
+		t.Helper()
+		p := startServeProcess(t, cfgPath)
+		waitReady(t, issuer)
+		if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		<-p.done
+		return p.logs.String()
+	}
+	first := run()
+	line := ""
+	for l := range strings.Lines(first) {
+		if strings.Contains(l, `"msg":"store schema migrated"`) {
+			line = l
+		}
+	}
+	if !strings.Contains(line, `"from":0`) || !strings.Contains(line, `"first":"0001_`) {
+		t.Errorf("the first start logged no migration from schema 0:\n%s", first)
+	}
+	if again := run(); strings.Contains(again, "store schema migrated") {
+		t.Errorf("a start at this build's schema logged a migration:\n%s", again)
+	}
+}
+
+// TestServeLogsItsStop: a node told to stop (SIGTERM) on SQLite, which
+// does not drain, says that it stops and, once it has, that it stopped,
+// so that its log tells a stop asked for from a crash.
+func TestServeLogsItsStop(t *testing.T) {
+	cfgPath, issuer := writeServeConfig(t, "")
+	p := startServeProcess(t, cfgPath)
+	waitReady(t, issuer)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	logs := p.logs.String()
+	if p.err != nil || !strings.Contains(logs, `"msg":"stopping: the listener closes`) || !strings.Contains(logs, `"grace":10000000000`) ||
+		!strings.Contains(logs, `"msg":"varde stopped serving"`) {
+		t.Errorf("a node stopped: %v, want a clean exit that logs its stop:\n%s", p.err, logs)
+	}
+}
+
+// waitReady waits for the node at issuer to answer 200 at /readyz.
+func waitReady(t *testing.T, issuer string) {
+	t.Helper()
+	waitFor(t, "the node to be ready", 20*time.Second, func() bool {
+		res, err := http.Get(issuer + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
 }

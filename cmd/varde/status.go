@@ -167,14 +167,14 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, now
 	case "note":
 		u, err := svc.AddNote(ctx, incident, author, message)
 		if err != nil {
-			return textErr("status note", incidentErr(incident, err), map[string]string{"author": "--author", "note": "--message"})
+			return textErr("status note", incidentErr(incident, err, cfg.Status.ResolveAfter), map[string]string{"author": "--author", "note": "--message"})
 		}
 		fmt.Fprintf(stdout, "added update %d to incident %s\n", u.Seq, incident)
 		shownWithin(svc, stderr)
 		return nil
 	case "rca":
 		if err := svc.PublishRCA(ctx, incident, author, string(rcaText)); err != nil {
-			return textErr("status rca", incidentErr(incident, err), map[string]string{"author": "--author", "root-cause analysis": "--file " + file})
+			return textErr("status rca", incidentErr(incident, err, cfg.Status.ResolveAfter), map[string]string{"author": "--author", "root-cause analysis": "--file " + file})
 		}
 		fmt.Fprintf(stdout, "published the root-cause analysis of incident %s\n", incident)
 		shownWithin(svc, stderr)
@@ -345,14 +345,19 @@ func textProblem(err error) string {
 	return strings.TrimPrefix(err.Error(), "status: ")
 }
 
-func incidentErr(id string, err error) error {
+// incidentErr says what to do about err, met writing to incident id;
+// resolveAfter is status.resolve_after, for when an open one resolves.
+func incidentErr(id string, err error, resolveAfter time.Duration) error {
 	var nr *status.NotResolvedError
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("no incident %q (status incidents lists the open and recent ones)", id)
 	case errors.As(err, &nr):
-		return fmt.Errorf("incident %s (%s) is still open: its root-cause analysis can be published once it is resolved, which happens by itself once its components have stayed up for a while (status incidents shows its status)",
-			nr.ID, strings.Join(nr.Components, ", "))
+		return fmt.Errorf("incident %s (%s) is still open: its root-cause analysis can be published once it is resolved, "+
+			"which happens by itself once its components have stayed up for %v (status.resolve_after); "+
+			"it is then due within 72 hours (status incidents shows its status, and then when it is due); "+
+			"meanwhile, status note tells people what is being done",
+			nr.ID, strings.Join(nr.Components, ", "), resolveAfter)
 	}
 	return err
 }

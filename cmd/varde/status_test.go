@@ -546,7 +546,8 @@ func TestStatusRCAOpenIncident(t *testing.T) {
 		t.Fatal(err)
 	}
 	for id, want := range map[string][]string{
-		"inc-open": {"incident inc-open (bankid, minid) is still open", "once it is resolved"},
+		"inc-open": {"incident inc-open (bankid, minid) is still open", "once it is resolved",
+			"stayed up for 5m0s (status.resolve_after)", "due within 72 hours"},
 		"inc-none": {`no incident "inc-none"`},
 	} {
 		_, err := runCmd(t, "status", "rca", "--config", cfgPath, "--incident", id, "--author", "Operations", "--file", file)

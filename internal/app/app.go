@@ -264,6 +264,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	}
 	if db, ok := st.(*sqlstore.DB); ok {
 		db.SetLogger(log)
+		logUpgrade(log, db.Migrated())
 	}
 	if err := checkSalt(ctx, st, salt, opt.Now()); err != nil {
 		_ = st.Close()
@@ -281,6 +282,17 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// logUpgrade logs what the node's open of its store migrated, if
+// anything: the admin commands of the version before refuse the schema
+// from then on, and an upgrade that went wrong is found by when it ran.
+func logUpgrade(log *slog.Logger, up sqlstore.SchemaUpgrade) {
+	if len(up.Applied) == 0 {
+		return
+	}
+	log.Info("store schema migrated", "from", up.From, "to", up.To, "migrations", len(up.Applied),
+		"first", up.Applied[0], "last", up.Applied[len(up.Applied)-1])
 }
 
 // CheckFiles reads every key and secret file cfg names, with the code
@@ -958,7 +970,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	if d := a.drain(); d > 0 {
+	d := a.drain()
+	if d == 0 {
+		a.log.Info("stopping: the listener closes, and the requests held have shutdown.grace to finish", "grace", a.grace())
+	}
+	if d > 0 {
 		// Load balancers see /readyz fail and send new requests
 		// elsewhere before the listener closes (Shutdown.Drain).
 		a.draining.Store(true)

@@ -82,6 +82,12 @@ func (cc *clientCache) CreateClient(ctx context.Context, c *store.Client) error 
 	return cc.Clients.CreateClient(ctx, c)
 }
 
+// AddClient implements store.Clients.
+func (cc *clientCache) AddClient(ctx context.Context, c *store.Client, e *store.AuditEvent) error {
+	defer cc.forget(c.ID)
+	return cc.Clients.AddClient(ctx, c, e)
+}
+
 // PutClient implements store.Clients.
 func (cc *clientCache) PutClient(ctx context.Context, c *store.Client) error {
 	defer cc.forget(c.ID)

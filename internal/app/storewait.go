@@ -46,8 +46,10 @@ type StoreWait struct {
 // WaitForStore opens cfg.Store as OpenStore does, and tries again
 // while it fails for a reason that waiting may fix (store.Unavailable),
 // logging each failure with what it means. Any other error (a wrong
-// password, a database that does not exist, a schema newer than this
-// build) is returned at once, as is ctx's end. While it waits, it
+// password, a database that does not exist, a server certificate that
+// does not verify) is returned at once, as is ctx's end. A schema newer
+// than this build is none: a node serves on it while the others are
+// upgraded. While it waits, it
 // answers on ln, if not nil (WaitingHandler), and gives ln back open.
 func WaitForStore(ctx context.Context, cfg *config.Config, ln net.Listener, w StoreWait) (store.Store, error) {
 	w.First = cmp0(w.First, StoreWaitFirst)

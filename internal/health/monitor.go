@@ -127,6 +127,9 @@ type component struct {
 	m           *machine
 	lastProbe   time.Time
 	lastFailure string
+	// lastErr is the last failed probe's error, for the log of the
+	// transition it brings: an operator reads there why, at info.
+	lastErr error
 
 	// status is the latest Status, for lock-free reads.
 	status atomic.Pointer[Status]
@@ -546,9 +549,9 @@ func (m *Monitor) probe(ctx context.Context, c *component) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.lastProbe, c.lastFailure = start, ""
+	c.lastProbe, c.lastFailure, c.lastErr = start, "", nil
 	if kind == probeFailed {
-		c.lastFailure = reason
+		c.lastFailure, c.lastErr = reason, err
 	}
 	// The result counts from the probe's start, and a change it makes
 	// happens now: a login may have changed the state since the start.
@@ -613,8 +616,12 @@ func (m *Monitor) changed(c *component, t Transition) {
 	if t.To == Down || t.To == Degraded {
 		level = slog.LevelWarn
 	}
-	m.log.Log(context.Background(), level, "component state changed", "component", c.name,
-		"from", t.From, "to", t.To, "reason", t.Reason, "since", t.Since)
+	attrs := []any{"component", c.name, "from", t.From, "to", t.To, "reason", t.Reason, "since", t.Since}
+	if t.To == Down && c.lastErr != nil {
+		// Why the last probe failed, so the log says what to look at.
+		attrs = append(attrs, "failure", c.lastFailure, "err", c.lastErr.Error())
+	}
+	m.log.Log(context.Background(), level, "component state changed", attrs...)
 	m.pending(nil, []*store.HealthTransition{{Component: c.name, Node: m.node, Time: t.At,
 		From: string(t.From), To: string(t.To), Reason: t.Reason, Since: t.Since}})
 	m.subMu.RLock()

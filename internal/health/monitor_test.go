@@ -1026,3 +1026,44 @@ func TestMonitorSeedsLoginDownAsLoginEvidence(t *testing.T) {
 		t.Errorf("p is %s two login windows after the fleet's last failed login, with good probes, want up", got)
 	}
 }
+
+// A component that goes down is logged, at warn, with why its last
+// probe failed: the operator reads at info what to look at, rather than
+// a bare "probe_failures".
+func TestMonitorDownLogsTheFailure(t *testing.T) {
+	ctx := t.Context()
+	var logs syncBuffer
+	clock := &fakeClock{t: t0}
+	mon, err := NewMonitor(Options{Config: Config{FailuresToDown: 1, SuccessesToRecover: 1},
+		Node: "node-a", Store: openStore(t), Registerer: prometheus.NewRegistry(), Now: clock.Now,
+		Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	must(t, err)
+	var failing atomic.Bool
+	must(t, mon.Add("bankid", PingProber(func(context.Context) error {
+		if failing.Load() {
+			return &ProbeError{FailureConnect, errors.New("dial tcp: lookup bankid.example.no: no such host")}
+		}
+		return nil
+	})))
+	for _, fail := range []bool{false, true, false} { // unknown → up, up → down, down → up
+		failing.Store(fail)
+		must(t, mon.Tick(ctx))
+		clock.Add(time.Second)
+	}
+	var down, up string
+	for l := range strings.Lines(logs.String()) {
+		switch {
+		case strings.Contains(l, "component state changed") && strings.Contains(l, "to=down"):
+			down = l
+		case strings.Contains(l, "component state changed") && strings.Contains(l, "from=down"):
+			up = l
+		}
+	}
+	if !strings.Contains(down, "level=WARN") || !strings.Contains(down, "failure=connect") ||
+		!strings.Contains(down, `dial tcp: lookup bankid.example.no: no such host"`) {
+		t.Errorf("the change to down does not say why:\n%s", logs.String())
+	}
+	if up == "" || strings.Contains(up, "err=") {
+		t.Errorf("the change back up: %q, want one without an error", up)
+	}
+}

@@ -111,6 +111,12 @@ type Store interface {
 type Clients interface {
 	// CreateClient returns ErrConflict if the ID is taken.
 	CreateClient(ctx context.Context, c *Client) error
+	// AddClient is CreateClient that, in the same atomic write, appends
+	// e, if not nil, to the audit log, as AuditLog.AppendAudit appends
+	// it: a relying party registered at run time is in the audit log,
+	// as its removal is (DeleteClient). ErrConflict, and nothing
+	// changed, if the ID is taken.
+	AddClient(ctx context.Context, c *Client, e *AuditEvent) error
 	// PutClient creates or replaces a client (used for clients declared
 	// in the configuration file, which win over stored ones at start-up).
 	// It replaces only a client of the same sector (Client.Sector):

@@ -68,6 +68,21 @@ func (db *DB) CreateClient(ctx context.Context, c *store.Client) error {
 	return nil
 }
 
+// AddClient implements store.Clients: the insert and the audit event in
+// one savepoint, so that neither is kept without the other.
+func (db *DB) AddClient(ctx context.Context, c *store.Client, e *store.AuditEvent) error {
+	err := db.wr.do(ctx, true, func(ctx context.Context, tx querier) error {
+		if _, err := db.execCount(ctx, tx, db.st.insertClient, clientArgs(c)...); err != nil {
+			return err
+		}
+		return db.auditIn(ctx, tx, e)
+	})
+	if err != nil {
+		return fmt.Errorf("add client %s: %w", c.ID, err)
+	}
+	return nil
+}
+
 // PutClient implements store.Clients with one statement: an upsert
 // that replaces only a client of the same sector, and so changes no row
 // otherwise.

@@ -51,6 +51,8 @@ type DB struct {
 	st   statements
 	// wr runs every write on w, batching concurrent ones.
 	wr *writer
+	// migrated is what opening the database migrated (Migrated).
+	migrated SchemaUpgrade
 	// ckpt checkpoints the WAL in the background; nil if not running.
 	ckpt *checkpointer
 	// log receives what the store finds going wrong in the background

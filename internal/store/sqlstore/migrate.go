@@ -63,30 +63,57 @@ type migrator interface {
 // database has but this build does not know are ignored: migrations only
 // add, so an older node still works against a newer schema, as it must
 // while the nodes sharing a database are upgraded one by one. Tools
-// that open a node's database do not migrate: see checkSchema.
-func migrate(ctx context.Context, db migrator, d dialect, now time.Time) error {
+// that open a node's database do not migrate: see checkSchema. It
+// returns what it applied, for the node to log.
+func migrate(ctx context.Context, db migrator, d dialect, now time.Time) (SchemaUpgrade, error) {
+	var up SchemaUpgrade
 	ms, err := loadMigrations(d.migrations)
 	if err != nil {
-		return err
+		return up, err
 	}
 	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_migrations ("+
 		"version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
+		return up, fmt.Errorf("create schema_migrations: %w", err)
 	}
 	applied, err := appliedVersions(ctx, db)
 	if err != nil {
-		return err
+		return up, err
+	}
+	for v := range applied {
+		up.From = max(up.From, v)
 	}
 	for _, m := range ms {
 		if applied[m.version] {
 			continue
 		}
-		if err := apply(ctx, db, d, m, now); err != nil {
-			return err
+		ran, err := apply(ctx, db, d, m, now)
+		if err != nil {
+			return up, err
+		}
+		if ran {
+			up.Applied = append(up.Applied, m.name)
+			up.To = max(up.To, m.version)
 		}
 	}
-	return nil
+	return up, nil
 }
+
+// SchemaUpgrade is what a node's open of its database (OpenSQLite,
+// OpenPostgres) migrated: nothing (no Applied) if the schema was this
+// build's already, or another node upgraded it meanwhile.
+type SchemaUpgrade struct {
+	// From is the highest version the database recorded before, 0 for a
+	// new database; To the highest it applied.
+	From, To int
+	// Applied names the migrations applied, in order.
+	Applied []string
+}
+
+// Migrated returns what opening db migrated: an operator upgrading
+// reads in the node's log that the schema moved, and from where to
+// where, since the admin commands of the version before no longer open
+// it.
+func (db *DB) Migrated() SchemaUpgrade { return db.migrated }
 
 func appliedVersions(ctx context.Context, db migrator) (map[int]bool, error) {
 	rows, err := db.QueryContext(ctx, "SELECT version FROM schema_migrations")
@@ -110,31 +137,31 @@ func appliedVersions(ctx context.Context, db migrator) (map[int]bool, error) {
 
 // apply runs m in one transaction. It checks again inside the transaction
 // whether m is recorded, since another process may have applied it since
-// appliedVersions looked.
-func apply(ctx context.Context, db migrator, d dialect, m migration, now time.Time) error {
+// appliedVersions looked; ran is false if it was.
+func apply(ctx context.Context, db migrator, d dialect, m migration, now time.Time) (ran bool, err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("migration %s: begin: %w", m.name, err)
+		return false, fmt.Errorf("migration %s: begin: %w", m.name, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	var n int
 	if err := tx.QueryRowContext(ctx, d.rebind("SELECT count(*) FROM schema_migrations WHERE version = ?"), m.version).Scan(&n); err != nil {
-		return fmt.Errorf("migration %s: %w", m.name, err)
+		return false, fmt.Errorf("migration %s: %w", m.name, err)
 	}
 	if n > 0 {
-		return nil
+		return false, nil
 	}
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return fmt.Errorf("migration %s: %w", m.name, err)
+		return false, fmt.Errorf("migration %s: %w", m.name, err)
 	}
 	if _, err := tx.ExecContext(ctx, d.rebind("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
 		m.version, m.name, micros(now)); err != nil {
-		return fmt.Errorf("migration %s: record: %w", m.name, err)
+		return false, fmt.Errorf("migration %s: record: %w", m.name, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("migration %s: commit: %w", m.name, err)
+		return false, fmt.Errorf("migration %s: commit: %w", m.name, err)
 	}
-	return nil
+	return true, nil
 }
 
 // SchemaError means that a database's schema is not the one this

@@ -112,7 +112,8 @@ func openPostgresDB(ctx context.Context, dsn string, migrateSchema bool) (*DB, e
 	if migrateSchema {
 		err = takesWrites(ctx, db.w)
 		if err == nil {
-			err = migratePostgres(ctx, db.w, d)
+			db.migrated, err = migratePostgres(ctx, db.w, d)
+			err = notOwner(err, cfg)
 		}
 		err = openUnavailable(err)
 	} else {
@@ -299,22 +300,37 @@ func checkPostgresSchema(ctx context.Context, db *sql.DB, d dialect) error {
 // migratePostgres runs migrate on one connection that holds a
 // session-level advisory lock, so that nodes starting together apply
 // each migration once rather than racing on CREATE TABLE.
-func migratePostgres(ctx context.Context, pool *sql.DB, d dialect) error {
+func migratePostgres(ctx context.Context, pool *sql.DB, d dialect) (SchemaUpgrade, error) {
 	conn, err := pool.Conn(ctx)
 	if err != nil {
-		return err
+		return SchemaUpgrade{}, err
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1, $2)", postgresLockKey, postgresMigrateLockID); err != nil {
-		return fmt.Errorf("lock migrations: %w", err)
+		return SchemaUpgrade{}, fmt.Errorf("lock migrations: %w", err)
 	}
-	err = migrate(ctx, conn, d, time.Now())
+	up, err := migrate(ctx, conn, d, time.Now())
 	if _, uerr := conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1, $2)", postgresLockKey, postgresMigrateLockID); uerr != nil {
 		// The lock ends with the session; make sure the session ends.
 		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		err = errors.Join(err, fmt.Errorf("unlock migrations: %w", uerr))
 	}
-	return err
+	return up, err
+}
+
+// notOwner is err, met creating or migrating the schema, with what to do
+// if the server refused it for want of a right (SQLSTATE 42501): the
+// schema is created by the user the DSN names, in the database's public
+// schema, which its owner may create in.
+func notOwner(err error, cfg *pgx.ConnConfig) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != pgInsufficientPrivilege {
+		return err
+	}
+	db, user := pgx.Identifier{cfg.Database}.Sanitize(), pgx.Identifier{cfg.User}.Sanitize()
+	return fmt.Errorf("%w: the user %q may not create the store's tables in database %q: make it the database's owner "+
+		"(as a superuser: ALTER DATABASE %s OWNER TO %s; a new one: CREATE DATABASE %s OWNER %s)",
+		err, cfg.User, cfg.Database, db, user, db, user)
 }
 
 func postgresDialect() (dialect, error) {
@@ -384,6 +400,8 @@ const (
 	pgForeignKeyViolation  = "23503"
 	pgSerializationFailure = "40001"
 	pgDeadlockDetected     = "40P01"
+	// pgInsufficientPrivilege: a right the user lacks.
+	pgInsufficientPrivilege = "42501"
 )
 
 // classifyPostgres maps constraint violations by SQLSTATE, never by

@@ -890,3 +890,21 @@ func TestPostgresSessionEndsAtCommit(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenPostgresNotOwner: a node whose user may not create the schema
+// in a database it does not own is refused with the server's refusal
+// and what to do: make the user the database's owner.
+func TestOpenPostgresNotOwner(t *testing.T) {
+	role := pgtest.NewRole(t, pgtest.NewDatabase(t))
+	db, err := OpenPostgres(t.Context(), role.DSN)
+	if err == nil {
+		db.Close()
+		t.Fatal("a user without the right to create the schema opened the store")
+	}
+	for _, want := range []string{"42501", `the user "` + role.Name + `" may not create the store's tables`,
+		"ALTER DATABASE ", ` OWNER TO "` + role.Name + `"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("OpenPostgres: %v, want it to say %q", err, want)
+		}
+	}
+}

@@ -172,7 +172,7 @@ func openSQLite(ctx context.Context, path string, migrateSchema bool) (*DB, erro
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if migrateSchema {
-		if err := migrate(ctx, db.w, d, time.Now()); err != nil {
+		if db.migrated, err = migrate(ctx, db.w, d, time.Now()); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -416,12 +417,19 @@ func TestMigrate(t *testing.T) {
 		return n
 	}
 
-	if err := migrate(ctx, db, d, now); err != nil {
-		t.Fatal(err)
+	// What each run applied is what the node logs (SchemaUpgrade).
+	upgraded := func(want SchemaUpgrade) {
+		t.Helper()
+		got, err := migrate(ctx, db, d, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.From != want.From || got.To != want.To || !slices.Equal(got.Applied, want.Applied) {
+			t.Errorf("migrate applied %+v, want %+v", got, want)
+		}
 	}
-	if err := migrate(ctx, db, d, now); err != nil {
-		t.Fatalf("second run: %v", err)
-	}
+	upgraded(SchemaUpgrade{From: 0, To: 1, Applied: []string{"0001_a.sql"}})
+	upgraded(SchemaUpgrade{From: 1})
 	if n := count("SELECT count(*) FROM a"); n != 1 {
 		t.Errorf("0001 ran %d times", n)
 	}
@@ -429,7 +437,7 @@ func TestMigrate(t *testing.T) {
 	// A failing migration leaves no trace, and the ones before it stay.
 	fsys["0002_b.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE b (y INTEGER);")}
 	fsys["0003_bad.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE c (z INTEGER); INSERT INTO nowhere VALUES (1);")}
-	if err := migrate(ctx, db, d, now); err == nil {
+	if _, err := migrate(ctx, db, d, now); err == nil {
 		t.Fatal("migrate with a broken migration succeeded")
 	}
 	if n := count("SELECT count(*) FROM schema_migrations"); n != 2 {
@@ -444,9 +452,7 @@ func TestMigrate(t *testing.T) {
 	if _, err := db.ExecContext(ctx, "INSERT INTO schema_migrations VALUES (99, '0099_future.sql', 0)"); err != nil {
 		t.Fatal(err)
 	}
-	if err := migrate(ctx, db, d, now); err != nil {
-		t.Fatal(err)
-	}
+	upgraded(SchemaUpgrade{From: 99, To: 3, Applied: []string{"0003_bad.sql"}})
 	if n := count("SELECT count(*) FROM schema_migrations"); n != 4 {
 		t.Errorf("%d migrations recorded, want 4", n)
 	}
@@ -637,7 +643,7 @@ func TestSessionsLiveAtMigrationCountAsUsed(t *testing.T) {
 	old.migrations = before
 	db := openMigrationDB(t)
 	created := time.Now().Add(-time.Hour)
-	if err := migrate(ctx, db, old, created); err != nil {
+	if _, err := migrate(ctx, db, old, created); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.ExecContext(ctx, insertSQL("sessions", sessionCols), "s1", "p1", "passkey", "high", "[]",
@@ -645,7 +651,7 @@ func TestSessionsLiveAtMigrationCountAsUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 	from := time.Now()
-	if err := migrate(ctx, db, d, from); err != nil {
+	if _, err := migrate(ctx, db, d, from); err != nil {
 		t.Fatal(err)
 	}
 	to := time.Now()

@@ -177,6 +177,38 @@ func testClients(t *testing.T, s store.Store) {
 		}
 	})
 
+	t.Run("add appends its audit event in the same write", func(t *testing.T) {
+		now := base(t)
+		before, err := s.ListAudit(ctx, 0, 1000)
+		wantErr(t, "ListAudit", err, nil)
+		ev := &store.AuditEvent{Time: now, Type: "client_added", ClientID: "arriving", Result: store.ResultSuccess,
+			Details: map[string]string{"via": "cli"}}
+		wantErr(t, "AddClient", s.AddClient(ctx, fullClient(t, "arriving"), ev), nil)
+		if _, err := s.GetClient(ctx, "arriving"); err != nil {
+			t.Fatalf("GetClient after AddClient: %v", err)
+		}
+		after, err := s.ListAudit(ctx, 0, 1000)
+		wantErr(t, "ListAudit", err, nil)
+		if len(after) != len(before)+1 || after[len(after)-1].Type != "client_added" || ev.Seq != after[len(after)-1].Seq {
+			t.Fatalf("audit log after AddClient: %d events, want %d, the last the addition", len(after), len(before)+1)
+		}
+		if err := store.VerifyAuditChain(nil, after); err != nil {
+			t.Errorf("VerifyAuditChain: %v", err)
+		}
+		// Taken: nothing changed, nothing appended.
+		again := fullClient(t, "arriving")
+		again.Name = "Someone else"
+		wantErr(t, "AddClient again", s.AddClient(ctx, again, &store.AuditEvent{Time: now, Type: "client_added",
+			ClientID: "arriving", Result: store.ResultSuccess}), store.ErrConflict)
+		if c, err := s.GetClient(ctx, "arriving"); err != nil || c.Name == again.Name {
+			t.Errorf("a refused AddClient changed the client: %+v, %v", c, err)
+		}
+		if events, err := s.ListAudit(ctx, 0, 1000); err != nil || len(events) != len(after) {
+			t.Errorf("a refused AddClient appended to the audit log: %d events, want %d (%v)", len(events), len(after), err)
+		}
+		wantErr(t, "AddClient without an event", s.AddClient(ctx, fullClient(t, "quiet"), nil), nil)
+	})
+
 	t.Run("delete revokes the client's grants", func(t *testing.T) {
 		now := base(t)
 		earlier := now.Add(-time.Hour)
