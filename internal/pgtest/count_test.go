@@ -1,0 +1,67 @@
+package pgtest_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/varde-eid/varde/internal/pgtest"
+)
+
+// TestCounter: what a client sends through a Counter is counted as the
+// server sees it: a prepared statement is one round trip, a pipeline of
+// three statements (pgx's batch) is one round trip of three, a simple
+// query of two statements one round trip, a BEGIN one transaction; a
+// ping counts nothing.
+func TestCounter(t *testing.T) {
+	ctx := bounded(t)
+	counter := pgtest.NewCounter(t, pgtest.NewDatabase(t))
+	conn := connect(t, counter.DSN)
+	if _, err := conn.Exec(ctx, "CREATE TABLE t (n INT)"); err != nil {
+		t.Fatal(err)
+	}
+	// Prepared once, before the counts.
+	if _, err := conn.Exec(ctx, "INSERT INTO t VALUES ($1)", 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		run  func() error
+		want pgtest.Counts
+	}{
+		{"prepared", func() error { _, err := conn.Exec(ctx, "INSERT INTO t VALUES ($1)", 1); return err },
+			pgtest.Counts{RoundTrips: 1, Statements: 1}},
+		{"pipeline", func() error {
+			b := &pgx.Batch{}
+			for i := range 3 {
+				b.Queue("INSERT INTO t VALUES ($1)", i)
+			}
+			return conn.SendBatch(ctx, b).Close()
+		}, pgtest.Counts{RoundTrips: 1, Statements: 3}},
+		{"transaction", func() error {
+			tx, err := conn.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO t VALUES ($1)", 2); err != nil {
+				return err
+			}
+			return tx.Commit(ctx)
+		}, pgtest.Counts{RoundTrips: 3, Statements: 3, Transactions: 1}},
+		{"simple query of two", func() error { _, err := conn.Exec(ctx, "BEGIN; SELECT 1"); return err },
+			pgtest.Counts{RoundTrips: 1, Statements: 2, Transactions: 1}},
+		{"ping", func() error { _, err := conn.Exec(ctx, "ROLLBACK"); return errors.Join(err, conn.Ping(ctx)) },
+			pgtest.Counts{RoundTrips: 1, Statements: 1}},
+	} {
+		counter.Reset()
+		if err := tc.run(); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		got := counter.Counts()
+		if got.RoundTrips != tc.want.RoundTrips || got.Statements != tc.want.Statements || got.Transactions != tc.want.Transactions {
+			t.Errorf("%s: %d round trips, %d statements, %d transactions; want %d, %d, %d (sent %q)", tc.name,
+				got.RoundTrips, got.Statements, got.Transactions, tc.want.RoundTrips, tc.want.Statements, tc.want.Transactions, got.Sent)
+		}
+	}
+}
