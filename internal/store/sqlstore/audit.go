@@ -87,11 +87,12 @@ func keepAddrApart(e *store.AuditEvent) error {
 // never forks.
 //
 // An event with an address keeps it apart (audit_addresses, ADR 38):
-// its two inserts go in one savepoint, so neither is stored without the
-// other.
+// its two inserts are one statement where the dialect allows
+// (dialect.writableWith), and otherwise go in one savepoint, so neither
+// is stored without the other.
 func (db *DB) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
 	run := db.single
-	if e.Details[store.DetailAddr] != "" {
+	if e.Details[store.DetailAddr] != "" && db.st.insertAuditWithAddr == nil {
 		run = db.update
 	}
 	if err := run(ctx, db.appendAudit(e)); err != nil {
@@ -126,10 +127,7 @@ func (db *DB) appendAudit(e *store.AuditEvent) op {
 			}
 			e.Seq = w.txHead.seq + 1
 			e.Seal(w.txHead.hash)
-			_, err := tx.StmtContext(ctx, db.st.insertAudit).ExecContext(ctx, e.Seq, micros(e.Time), e.Type,
-				e.PersonID, e.ClientID, e.Provider, e.Level, e.Result, e.Reason, storedDetails(e),
-				e.PrevHash, e.Hash, e.AddrDigest)
-			err = db.d.classify(err)
+			err := db.d.classify(db.insertEvent(ctx, tx, e))
 			if errors.Is(err, store.ErrConflict) && attempt == 0 {
 				w.txHead = auditHead{} // someone else appended: read the head
 				continue
@@ -137,17 +135,35 @@ func (db *DB) appendAudit(e *store.AuditEvent) op {
 			if err != nil {
 				return err
 			}
-			if len(e.AddrDigest) > 0 {
-				_, err := tx.StmtContext(ctx, db.st.insertAuditAddr).ExecContext(ctx, e.Seq, micros(e.Time),
-					e.Details[store.DetailAddr], e.AddrSalt)
-				if err != nil {
-					return fmt.Errorf("keep the address apart: %w", err)
-				}
-			}
 			w.txHead = auditHead{known: true, seq: e.Seq, hash: bytes.Clone(e.Hash)}
 			return nil
 		}
 	}
+}
+
+// insertEvent inserts e, sealed, and its address if it keeps one apart:
+// in one statement where the dialect allows (insertAuditWithAddr), a
+// round trip fewer, or else in two.
+func (db *DB) insertEvent(ctx context.Context, tx querier, e *store.AuditEvent) error {
+	args := []any{e.Seq, micros(e.Time), e.Type, e.PersonID, e.ClientID, e.Provider, e.Level, e.Result, e.Reason,
+		storedDetails(e), e.PrevHash, e.Hash, e.AddrDigest}
+	if len(e.AddrDigest) == 0 {
+		_, err := tx.StmtContext(ctx, db.st.insertAudit).ExecContext(ctx, args...)
+		return err
+	}
+	addr := e.Details[store.DetailAddr]
+	if db.st.insertAuditWithAddr != nil {
+		_, err := tx.StmtContext(ctx, db.st.insertAuditWithAddr).ExecContext(ctx, append(args, addr, e.AddrSalt)...)
+		return err
+	}
+	if _, err := tx.StmtContext(ctx, db.st.insertAudit).ExecContext(ctx, args...); err != nil {
+		return err
+	}
+	_, err := tx.StmtContext(ctx, db.st.insertAuditAddr).ExecContext(ctx, e.Seq, micros(e.Time), addr, e.AddrSalt)
+	if err != nil {
+		return fmt.Errorf("keep the address apart: %w", err)
+	}
+	return nil
 }
 
 // appendEvents appends events, in their order, in tx.

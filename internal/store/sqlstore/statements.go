@@ -52,6 +52,14 @@ type statements struct {
 	// logins in flight (DeleteClient).
 	deleteClientRequests, deleteClientCodes, abandonClientWebhooks *sql.Stmt
 
+	// insertAuditWithAddr inserts an event and its address in one
+	// statement (dialect.writableWith), or is nil.
+	insertAuditWithAddr *sql.Stmt
+	// createAuthCodeForRequest deletes a request and inserts its code,
+	// only if the delete found it, in one statement
+	// (dialect.writableWith), or is nil.
+	createAuthCodeForRequest *sql.Stmt
+
 	lastAudit, insertAudit, insertAuditAddr, addrChunk, deleteAddrChunk, listAudit, listPersonAudit, listPersonAuditAfter, listPersonAuditBefore, newestAudit *sql.Stmt
 
 	putPublicKey, claimPublicKey, listPublicKeys, retirePublicKey *sql.Stmt
@@ -247,6 +255,17 @@ func (db *DB) prepare(ctx context.Context) error {
 	}
 	if db.d.auditLock != "" {
 		defs = append(defs, stmtDef{&db.st.auditLock, w, db.d.auditLock})
+	}
+	if db.d.writableWith {
+		defs = append(defs,
+			// The address goes in only with its event (ADR 38), and the
+			// event only with it: one statement.
+			stmtDef{&db.st.insertAuditWithAddr, w, "WITH e AS (" + insertSQL("audit_log", auditStoredCols) +
+				" RETURNING seq, time) INSERT INTO audit_addresses (event_seq, event_time, addr, salt) SELECT seq, time, ?, ? FROM e"},
+			// The code goes in only if the request was there to delete:
+			// of two concurrent calls for one request, one finds it.
+			stmtDef{&db.st.createAuthCodeForRequest, w, "WITH r AS (DELETE FROM auth_requests WHERE id = ? RETURNING id) " +
+				"INSERT INTO auth_codes (" + authCodeCols + ") SELECT " + placeholders(len(splitCols(authCodeCols))) + " FROM r"})
 	}
 	for _, d := range defs {
 		st, err := d.pool.PrepareContext(ctx, db.d.rebind(d.q))

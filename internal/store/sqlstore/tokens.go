@@ -60,9 +60,13 @@ func authCodeArgs(c *store.AuthCode) []any {
 
 // CreateAuthCodeForRequest implements store.AuthCodes: the request is
 // deleted first, and only if that deleted a row is the code inserted;
-// both run in one savepoint, so of two concurrent calls for one request
-// exactly one stores its code.
+// both are one statement (dialect.writableWith), or run in one
+// savepoint, so of two concurrent calls for one request exactly one
+// stores its code.
 func (db *DB) CreateAuthCodeForRequest(ctx context.Context, c *store.AuthCode, requestID string) error {
+	if db.st.createAuthCodeForRequest != nil {
+		return db.createAuthCodeForRequest(ctx, c, requestID)
+	}
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
 		res, err := tx.StmtContext(ctx, db.st.deleteAuthRequest).ExecContext(ctx, requestID)
 		if err != nil {
@@ -74,6 +78,21 @@ func (db *DB) CreateAuthCodeForRequest(ctx context.Context, c *store.AuthCode, r
 		_, err = tx.StmtContext(ctx, db.st.insertAuthCode).ExecContext(ctx, authCodeArgs(c)...)
 		return db.d.classify(err)
 	}, func() { db.authReqs.drop(requestID) })
+	if err != nil {
+		return fmt.Errorf("create auth code for request: %w", err)
+	}
+	return nil
+}
+
+// createAuthCodeForRequest is CreateAuthCodeForRequest in one
+// statement, which may run in autocommit: a round trip, where the
+// savepoint's way costs BEGIN, the delete, the insert and COMMIT.
+func (db *DB) createAuthCodeForRequest(ctx context.Context, c *store.AuthCode, requestID string) error {
+	n, err := db.execThen(ctx, func(int64) { db.authReqs.drop(requestID) }, db.st.createAuthCodeForRequest,
+		append([]any{requestID}, authCodeArgs(c)...)...)
+	if err == nil && n == 0 {
+		err = fmt.Errorf("request %s: %w", requestID, store.ErrNotFound)
+	}
 	if err != nil {
 		return fmt.Errorf("create auth code for request: %w", err)
 	}
