@@ -127,8 +127,11 @@
 //
 // PostgreSQL specifics (ADR 13): other nodes write the same database at
 // any moment, so nothing committed is kept in memory beyond its
-// transaction (the caches above are nil there, and the writer forgets
-// the audit head at every BEGIN); every write transaction first takes
+// transaction (the caches above are nil there); the writer keeps the
+// audit head of its last commit, and an append whose seq another node
+// took meanwhile inserts nothing and reads the head in the same
+// statement, without the error that would abort the transaction (ADR
+// 52); every write transaction first takes
 // the audit chain's transaction-level advisory lock, before any row
 // lock, so appends from every node follow one another and transactions
 // that append cannot deadlock over the order of their locks; the lock

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"database/sql"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,8 @@ func roundTrips(t *testing.T, counter *pgtest.Counter, fn func() error) pgtest.C
 // TestPostgresRoundTrips pins what a write costs in round trips to a
 // PostgreSQL server (pgtest.Counter counts them at the wire): a write
 // transaction's BEGIN carries the audit chain's lock (ADR 13), an event
-// and its client address kept apart (ADR 38) are one statement, and a
+// and its client address kept apart (ADR 38) are one statement, appended
+// after the head the writer kept (ADR 52), and a
 // code stored for a request it uses up is one statement in autocommit.
 // What is stored is checked as well: the chain verifies and the address
 // reads back with its event.
@@ -43,11 +45,11 @@ func TestPostgresRoundTrips(t *testing.T) {
 	if err := db.AppendAudit(ctx, event()); err != nil {
 		t.Fatal(err)
 	}
-	// BEGIN with the lock, the chain's head, the event with its
-	// address, COMMIT.
+	// BEGIN with the lock, the event with its address after the head
+	// kept from the last commit (ADR 52), COMMIT.
 	c := roundTrips(t, counter, func() error { return db.AppendAudit(ctx, event()) })
-	if c.RoundTrips != 4 || c.Transactions != 1 {
-		t.Errorf("an event with an address: %d round trips in %d transactions, want 4 in 1", c.RoundTrips, c.Transactions)
+	if c.RoundTrips != 3 || c.Transactions != 1 {
+		t.Errorf("an event with an address: %d round trips in %d transactions, want 3 in 1", c.RoundTrips, c.Transactions)
 	}
 	for _, line := range c.Sent {
 		if strings.HasPrefix(strings.ToLower(line), "begin") != strings.Contains(line, "pg_advisory_xact_lock") {
@@ -74,5 +76,108 @@ func TestPostgresRoundTrips(t *testing.T) {
 		if i > 0 && (c.RoundTrips != 1 || c.Transactions != 0) {
 			t.Errorf("a code for a request: %d round trips in %d transactions, want 1 in autocommit", c.RoundTrips, c.Transactions)
 		}
+	}
+}
+
+// TestPostgresAppendAfterKeptHead: two nodes (handles on one database)
+// append in turn. Each keeps the chain's head of its last commit (ADR
+// 52): an append after its own event is BEGIN with the lock, the event,
+// COMMIT; one after the other node's finds its head stale in the
+// event's own statement, which reads the head instead, and appends
+// after it: a round trip more, as reading the head first would cost.
+// The chain stays one, and verifies.
+func TestPostgresAppendAfterKeptHead(t *testing.T) {
+	ctx := t.Context()
+	counter := pgtest.NewCounter(t, pgtest.NewDatabase(t))
+	a, b := openPostgres(t, counter.DSN), openPostgres(t, counter.DSN)
+	event := func(addr string) *store.AuditEvent {
+		e := &store.AuditEvent{Time: time.Now(), Type: "token", Result: store.ResultSuccess}
+		if addr != "" {
+			e.Details = map[string]string{store.DetailAddr: addr}
+		}
+		return e
+	}
+	// Each node's first write prepares what it needs on its connection.
+	for _, db := range []*DB{a, b, a} {
+		if err := db.AppendAudit(ctx, event("")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		db   *DB
+		addr string
+		want int
+	}{
+		{"after its own", a, "", 3},
+		{"after its own, with an address", a, "192.0.2.8", 3},
+		{"after the other's", b, "192.0.2.9", 4},
+		{"after its own again", b, "", 3},
+		{"after the other's, without an address", a, "", 4},
+	} {
+		c := roundTrips(t, counter, func() error { return tc.db.AppendAudit(ctx, event(tc.addr)) })
+		if c.RoundTrips != tc.want {
+			t.Errorf("%s: %d round trips, want %d", tc.name, c.RoundTrips, tc.want)
+		}
+	}
+	events, err := a.ListAudit(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 8 {
+		t.Fatalf("%d events, want 8", len(events))
+	}
+	if err := store.VerifyAuditChain(nil, events); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if !e.AddrIntact() {
+			t.Errorf("event %d: its address does not match its digest", e.Seq)
+		}
+	}
+}
+
+// TestPostgresAppendAfterLostHead: the database no longer holds the
+// event a node kept as the chain's head, as a standby promoted before it
+// received the last commits does not (here the event is taken out with
+// the append-only trigger switched off). The node's next event follows
+// the head the database has, not the one the node kept: the chain has
+// no gap, and verifies (ADR 52).
+func TestPostgresAppendAfterLostHead(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.NewDatabase(t)
+	db := openPostgres(t, dsn)
+	for range 3 {
+		if err := db.AppendAudit(ctx, &store.AuditEvent{Time: time.Now(), Type: "token", Result: store.ResultSuccess}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	for _, q := range []string{
+		"ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change",
+		"DELETE FROM audit_log WHERE seq = 3",
+		"ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change",
+	} {
+		if _, err := admin.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := db.AppendAudit(ctx, &store.AuditEvent{Time: time.Now(), Type: "token", Result: store.ResultSuccess,
+		Details: map[string]string{store.DetailAddr: "192.0.2.10"}}); err != nil {
+		t.Fatal(err)
+	}
+	events, err := db.ListAudit(ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 3 || events[2].Seq != 3 || events[2].Details[store.DetailAddr] != "192.0.2.10" {
+		t.Fatalf("events after the head was lost: %+v", events)
+	}
+	if err := store.VerifyAuditChain(nil, events); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -353,8 +353,11 @@ func (w *writer) runTx(batch []*writeReq, deadline time.Time) {
 	tx := &batchTx{Tx: sqlTx}
 	w.checkForeign(sqlTx)
 	w.chainLocked = w.st.auditLock != nil
-	if w.d.shared {
-		// Another node may have appended since this one's last commit.
+	if w.d.shared && w.st.appendAudit == nil {
+		// Another node may have appended since this one's last commit,
+		// and an insert after a head gone stale would be refused with an
+		// error, which aborts the transaction. Where an append finds so
+		// without one (insertEvent), the head is kept (ADR 52).
 		w.head = auditHead{}
 	}
 	w.txHead = w.head
