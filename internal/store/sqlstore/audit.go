@@ -159,9 +159,10 @@ func (db *DB) appendAudit(e *store.AuditEvent) op {
 //
 // Where the dialect allows (writableWith) it is one statement, which
 // inserts nothing if e's seq is taken or the event before it is not
-// the one e was sealed after, and then reads the chain's head instead: clashed reports it, with the head, and the transaction stays
-// usable, so that the writer may append after a head it kept from its
-// last commit (ADR 52). Elsewhere the event and its address are two
+// the one e was sealed after, and then reads the chain's head instead:
+// clashed reports it, with the head, and the transaction stays usable,
+// so that the writer may append after a head it kept from its last
+// commit (ADR 52). Elsewhere the event and its address are two
 // inserts, and a seq taken is the first one's error.
 func (db *DB) insertEvent(ctx context.Context, tx querier, e *store.AuditEvent) (head auditHead, clashed bool, err error) {
 	args := []any{e.Seq, micros(e.Time), e.Type, e.PersonID, e.ClientID, e.Provider, e.Level, e.Result, e.Reason,

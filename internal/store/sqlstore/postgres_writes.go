@@ -63,8 +63,13 @@ func (c *postgresWriteConn) BeginTx(ctx context.Context, opts driver.TxOptions) 
 	if c.Conn().IsClosed() {
 		return nil, driver.ErrBadConn
 	}
-	// pgx closes the connection when its BEGIN fails, as it does for a
-	// plain one: the writer then begins once more on a new connection.
+	// pgx closes the connection when its BEGIN fails for the connection
+	// (a FATAL error, a broken socket, a deadline), and the writer then
+	// begins once more on a new one. A lock the server refused otherwise
+	// (lock_timeout) leaves the connection in the aborted transaction the
+	// BEGIN opened; database/sql asks it to reset before its next use,
+	// and the pgx driver discards a connection in a transaction then
+	// (TestPostgresChainLockRefusedAtBegin).
 	tx, err := c.Conn().BeginTx(ctx, pgx.TxOptions{BeginQuery: c.beginLocked})
 	if err != nil {
 		return nil, fmt.Errorf("begin and lock the audit chain: %w", err)

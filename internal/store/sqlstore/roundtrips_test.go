@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -139,10 +140,10 @@ func TestPostgresAppendAfterKeptHead(t *testing.T) {
 
 // TestPostgresAppendAfterLostHead: the database no longer holds the
 // event a node kept as the chain's head, as a standby promoted before it
-// received the last commits does not (here the event is taken out with
-// the append-only trigger switched off). The node's next event follows
-// the head the database has, not the one the node kept: the chain has
-// no gap, and verifies (ADR 52).
+// received the last commits does not (here the events are taken out
+// with the append-only trigger switched off), or holds no event at all.
+// The node's next event follows the head the database has, not the one
+// the node kept: the chain has no gap, and verifies (ADR 52).
 func TestPostgresAppendAfterLostHead(t *testing.T) {
 	ctx := t.Context()
 	dsn := pgtest.NewDatabase(t)
@@ -157,27 +158,68 @@ func TestPostgresAppendAfterLostHead(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	for _, q := range []string{
-		"ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change",
-		"DELETE FROM audit_log WHERE seq = 3",
-		"ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change",
-	} {
-		if _, err := admin.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
+	// The events from seq on lost, then one appended: it is the one at
+	// seq, and the chain verifies.
+	for _, seq := range []int64{3, 1} {
+		for _, q := range []string{
+			"ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change",
+			fmt.Sprintf("DELETE FROM audit_log WHERE seq >= %d", seq),
+			"ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change",
+		} {
+			if _, err := admin.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		if err := db.AppendAudit(ctx, &store.AuditEvent{Time: time.Now(), Type: "token", Result: store.ResultSuccess,
+			Details: map[string]string{store.DetailAddr: "192.0.2.10"}}); err != nil {
+			t.Fatal(err)
+		}
+		events, err := db.ListAudit(ctx, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(events)) != seq || events[seq-1].Seq != seq || events[seq-1].Details[store.DetailAddr] != "192.0.2.10" {
+			t.Fatalf("events after those from seq %d were lost: %d, want %d, the last with its address", seq, len(events), seq)
+		}
+		if err := store.VerifyAuditChain(nil, events); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if err := db.AppendAudit(ctx, &store.AuditEvent{Time: time.Now(), Type: "token", Result: store.ResultSuccess,
-		Details: map[string]string{store.DetailAddr: "192.0.2.10"}}); err != nil {
-		t.Fatal(err)
-	}
-	events, err := db.ListAudit(ctx, 0, 10)
+}
+
+// TestPostgresChainLockRefusedAtBegin: a BEGIN whose chain lock the
+// server refuses (here after lock_timeout, while another session holds
+// the lock) fails its writes, and leaves no connection in the aborted
+// transaction: once the lock is free, the next write succeeds.
+func TestPostgresChainLockRefusedAtBegin(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.NewDatabase(t)
+	db := openPostgres(t, dsn+"&lock_timeout=200")
+	holder, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(events) != 3 || events[2].Seq != 3 || events[2].Details[store.DetailAddr] != "192.0.2.10" {
-		t.Fatalf("events after the head was lost: %+v", events)
-	}
-	if err := store.VerifyAuditChain(nil, events); err != nil {
+	defer holder.Close()
+	conn, err := holder.Conn(ctx)
+	if err != nil {
 		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1, $2)", postgresLockKey, postgresAuditLockID); err != nil {
+		t.Fatal(err)
+	}
+	event := &store.AuditEvent{Time: time.Now(), Type: "token", Result: store.ResultSuccess}
+	if err := db.AppendAudit(ctx, event); err == nil {
+		t.Fatal("an event appended while another session held the chain's lock")
+	}
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock($1, $2)", postgresLockKey, postgresAuditLockID); err != nil {
+		t.Fatal(err)
+	}
+	event = &store.AuditEvent{Time: time.Now(), Type: "token", Result: store.ResultSuccess}
+	if err := db.AppendAudit(ctx, event); err != nil {
+		t.Fatalf("an event once the lock is free: %v", err)
+	}
+	if err := db.CreateAuthRequest(ctx, benchAuthRequest("r", time.Now())); err != nil {
+		t.Fatalf("a write once the lock is free: %v", err)
 	}
 }

@@ -54,8 +54,8 @@ type statements struct {
 
 	// appendAudit and appendAuditWithAddr insert an event, and its
 	// address, in one statement (dialect.writableWith), which inserts
-	// nothing if the event's seq is taken and reads the chain's head
-	// instead (insertEvent); nil elsewhere.
+	// nothing if the head the event follows is not the chain's, and
+	// reads the chain's head instead (insertEvent); nil elsewhere.
 	appendAudit, appendAuditWithAddr *sql.Stmt
 	// createAuthCodeForRequest deletes a request and inserts its code,
 	// only if the delete found it, in one statement
@@ -261,8 +261,9 @@ func (db *DB) prepare(ctx context.Context) error {
 	if db.d.writableWith {
 		defs = append(defs,
 			// The address goes in only with its event (ADR 38), and the
-			// event only with it: one statement. An event whose seq is
-			// taken goes in not at all, and the head is read instead:
+			// event only with it: one statement. An event after a head
+			// that is not the chain's goes in not at all, and the head is
+			// read instead:
 			// the statement's snapshot, taken after the chain's lock,
 			// holds every other node's events (ADR 52).
 			stmtDef{&db.st.appendAudit, w, "WITH e AS (" + insertAfterHead + " RETURNING seq) " + auditHeadUnless},
@@ -328,10 +329,10 @@ func (db *DB) prepare(ctx context.Context) error {
 }
 
 // insertAfterHead inserts an event (auditStoredCols) after the head
-// the writer has (its seq and hash, the last two arguments), only if
-// that is the chain's head: the head is there, at its seq with its
-// hash, or, at seq 0, the log is empty; and the event's seq is free
-// (ADR 52). A head another node appended after takes the event's seq;
+// the writer has, given after the event's columns as its seq, its hash
+// and its seq again, only if that is the chain's head: the head is
+// there, at its seq with its hash, or, at seq 0, the log is empty; and
+// the event's seq is free (ADR 52). A head another node appended after takes the event's seq;
 // one that is not there is a head the database lost, as a standby
 // promoted before it received the last commits has, and the event
 // must not follow it across the gap.
@@ -339,9 +340,11 @@ var insertAfterHead = "INSERT INTO audit_log (" + auditStoredCols + ") SELECT " 
 	" WHERE EXISTS (SELECT 1 FROM audit_log WHERE seq = ? AND hash = ?)" +
 	" OR (CAST(? AS BIGINT) = 0 AND NOT EXISTS (SELECT 1 FROM audit_log)) ON CONFLICT (seq) DO NOTHING"
 
-// auditHeadUnless ends a statement that appends an event (e): the
-// chain's head if e inserted nothing, no row if it did.
-const auditHeadUnless = "SELECT seq, hash FROM audit_log WHERE NOT EXISTS (SELECT 1 FROM e) ORDER BY seq DESC LIMIT 1"
+// auditHeadUnless ends a statement that appends an event (e): no row
+// if e inserted it, and otherwise one, the chain's head, which is seq 0
+// and no hash in an empty log.
+const auditHeadUnless = "SELECT COALESCE((SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1), 0), " +
+	"(SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1) WHERE NOT EXISTS (SELECT 1 FROM e)"
 
 // sweepChunk is the most rows one sweep statement deletes. Smaller
 // chunks hold the writer for less time each, but since rows are keyed by
