@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,7 +30,8 @@ import (
 //
 // A driver's health check (pgx's "-- ping", an empty query) is left out
 // of every count: it is the pool's, not the operation's, and its timing
-// depends on the machine's speed.
+// depends on the machine's speed. So are the statements Ignore names,
+// such as those of a client's rounds in the background.
 type Counter struct {
 	ln net.Listener
 	// DSN is the DSN given to NewCounter with its host and port
@@ -38,6 +40,7 @@ type Counter struct {
 
 	mu     sync.Mutex
 	counts Counts
+	ignore []string
 	conns  map[net.Conn]struct{}
 	wg     sync.WaitGroup
 }
@@ -76,6 +79,16 @@ func (c *Counter) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.counts = Counts{}
+}
+
+// Ignore leaves out of the counts every round trip whose statements all
+// hold text, and a transaction's BEGIN and COMMIT with them when that
+// is all it did: what a statement sent in the background costs, and no
+// more, whether it ran alone or in a transaction with others.
+func (c *Counter) Ignore(text string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ignore = append(c.ignore, text)
 }
 
 // Counts returns what was counted since the last Reset.
@@ -149,6 +162,7 @@ func (c *Counter) relay(server io.Writer, client io.Reader) error {
 		prepared = map[string]string{} // statement name → text
 		portals  = map[string]string{} // portal name → text
 		trip     []string              // statements since the last round trip
+		tx       txTrips
 	)
 	for {
 		var h [5]byte
@@ -179,12 +193,12 @@ func (c *Counter) relay(server io.Writer, client io.Reader) error {
 			portal, _ := cstring(body)
 			trip = append(trip, portals[portal])
 		case 'S': // Sync
-			c.trip(trip)
+			c.roundTrip(&tx, trip)
 			trip = trip[:0]
 		case 'Q': // Query: text
 			text, _ := cstring(body)
 			if strings.TrimSpace(text) != "-- ping" {
-				c.trip(append(trip, splitStatements(text)...))
+				c.roundTrip(&tx, append(trip, splitStatements(text)...))
 			}
 			trip = trip[:0]
 		}
@@ -194,12 +208,73 @@ func (c *Counter) relay(server io.Writer, client io.Reader) error {
 	}
 }
 
-// trip counts one round trip that ran stmts; one that ran none (a
-// Sync after a Parse, a statement prepared) counts as a round trip
-// only.
-func (c *Counter) trip(stmts []string) {
+// txTrips are the round trips of a connection's transaction in
+// progress.
+type txTrips struct {
+	open  bool
+	trips [][]string
+}
+
+// roundTrip takes one round trip of a connection that ran stmts. Those
+// of a transaction are counted at its end, so that the transaction's
+// BEGIN and COMMIT can be left out with what Ignore names.
+func (c *Counter) roundTrip(tx *txTrips, stmts []string) {
+	stmts = append([]string(nil), stmts...)
+	first, last := "", ""
+	if len(stmts) > 0 {
+		first, last = strings.ToLower(firstWord(stmts[0])), strings.ToLower(firstWord(stmts[len(stmts)-1]))
+	}
+	if !tx.open && first != "begin" {
+		c.count([][]string{stmts})
+		return
+	}
+	tx.open = true
+	tx.trips = append(tx.trips, stmts)
+	if last == "commit" || last == "rollback" || last == "end" {
+		c.count(tx.trips)
+		tx.open, tx.trips = false, nil
+	}
+}
+
+// count counts trips, a transaction's round trips or a lone one, but
+// those Ignore names.
+func (c *Counter) count(trips [][]string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var kept [][]string
+	for _, t := range trips {
+		if !c.ignored(t) {
+			kept = append(kept, t)
+		}
+	}
+	if len(kept) < len(trips) && len(kept) <= 2 && len(trips) > 2 {
+		// What is left is the BEGIN and the COMMIT of a transaction
+		// that did nothing else.
+		kept = nil
+	}
+	for _, t := range kept {
+		c.trip(t)
+	}
+}
+
+// ignored reports whether every statement of a round trip holds a text
+// Ignore named.
+func (c *Counter) ignored(stmts []string) bool {
+	if len(stmts) == 0 || len(c.ignore) == 0 {
+		return false
+	}
+	for _, s := range stmts {
+		if !slices.ContainsFunc(c.ignore, func(text string) bool { return strings.Contains(s, text) }) {
+			return false
+		}
+	}
+	return true
+}
+
+// trip counts one round trip that ran stmts; one that ran none (a
+// Sync after a Parse, a statement prepared) counts as a round trip
+// only. c.mu is held.
+func (c *Counter) trip(stmts []string) {
 	c.counts.RoundTrips++
 	c.counts.Statements += len(stmts)
 	for _, s := range stmts {

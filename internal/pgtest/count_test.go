@@ -1,7 +1,6 @@
 package pgtest_test
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -12,18 +11,36 @@ import (
 // TestCounter: what a client sends through a Counter is counted as the
 // server sees it: a prepared statement is one round trip, a pipeline of
 // three statements (pgx's batch) is one round trip of three, a simple
-// query of two statements one round trip, a BEGIN one transaction; a
-// ping counts nothing.
+// query of three statements one round trip, a BEGIN one transaction; a
+// ping counts nothing, nor does a statement Ignore names, and a
+// transaction that did nothing else is left out whole.
 func TestCounter(t *testing.T) {
 	ctx := bounded(t)
 	counter := pgtest.NewCounter(t, pgtest.NewDatabase(t))
 	conn := connect(t, counter.DSN)
-	if _, err := conn.Exec(ctx, "CREATE TABLE t (n INT)"); err != nil {
-		t.Fatal(err)
+	counter.Ignore("INTO background")
+	for _, q := range []string{"CREATE TABLE t (n INT)", "CREATE TABLE background (n INT)"} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Prepared once, before the counts.
-	if _, err := conn.Exec(ctx, "INSERT INTO t VALUES ($1)", 0); err != nil {
-		t.Fatal(err)
+	for _, q := range []string{"INSERT INTO t VALUES ($1)", "INSERT INTO background VALUES ($1)"} {
+		if _, err := conn.Exec(ctx, q, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inTx := func(qs ...string) error {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		for _, q := range qs {
+			if _, err := tx.Exec(ctx, q, 1); err != nil {
+				return err
+			}
+		}
+		return tx.Commit(ctx)
 	}
 	for _, tc := range []struct {
 		name string
@@ -49,10 +66,16 @@ func TestCounter(t *testing.T) {
 			}
 			return tx.Commit(ctx)
 		}, pgtest.Counts{RoundTrips: 3, Statements: 3, Transactions: 1}},
-		{"simple query of two", func() error { _, err := conn.Exec(ctx, "BEGIN; SELECT 1"); return err },
-			pgtest.Counts{RoundTrips: 1, Statements: 2, Transactions: 1}},
-		{"ping", func() error { _, err := conn.Exec(ctx, "ROLLBACK"); return errors.Join(err, conn.Ping(ctx)) },
-			pgtest.Counts{RoundTrips: 1, Statements: 1}},
+		{"simple query of three", func() error { _, err := conn.Exec(ctx, "BEGIN; SELECT 1; COMMIT"); return err },
+			pgtest.Counts{RoundTrips: 1, Statements: 3, Transactions: 1}},
+		{"ignored", func() error { _, err := conn.Exec(ctx, "INSERT INTO background VALUES ($1)", 1); return err },
+			pgtest.Counts{}},
+		{"ignored in a transaction of its own", func() error { return inTx("INSERT INTO background VALUES ($1)") },
+			pgtest.Counts{}},
+		{"ignored in a transaction with another", func() error {
+			return inTx("INSERT INTO t VALUES ($1)", "INSERT INTO background VALUES ($1)")
+		}, pgtest.Counts{RoundTrips: 3, Statements: 3, Transactions: 1}},
+		{"ping", func() error { return conn.Ping(ctx) }, pgtest.Counts{}},
 	} {
 		counter.Reset()
 		if err := tc.run(); err != nil {
