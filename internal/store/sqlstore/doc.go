@@ -140,9 +140,9 @@
 // the same row are FOR UPDATE. Each statement is a round trip to
 // another process, so writes that go together are one statement where
 // a WITH may hold an INSERT or DELETE (dialect.writableWith): an event
-// and its address kept apart (ADR 38) are one INSERT, and so are a
-// request's delete and its code's insert (CreateAuthCodeForRequest),
-// which then runs in autocommit when alone. TestPostgresRoundTrips
+// and its address kept apart (ADR 38) are one INSERT, a grant and its
+// tokens are one, and so are a request's delete and its code's insert
+// (CreateAuthCodeForRequest), which then runs in autocommit when alone. TestPostgresRoundTrips
 // counts them at the wire (pgtest.Counter), and
 // internal/app's TestLoginRoundTripsPostgres a whole login's. Any server error aborts a PostgreSQL
 // transaction, so a lone operation runs without a savepoint and is

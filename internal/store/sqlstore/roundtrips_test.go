@@ -28,8 +28,9 @@ func roundTrips(t *testing.T, counter *pgtest.Counter, fn func() error) pgtest.C
 // PostgreSQL server (pgtest.Counter counts them at the wire): a write
 // transaction's BEGIN carries the audit chain's lock (ADR 13), an event
 // and its client address kept apart (ADR 38) are one statement, appended
-// after the head the writer kept (ADR 52), and a
-// code stored for a request it uses up is one statement in autocommit.
+// after the head the writer kept (ADR 52), a code stored for a request
+// it uses up is one statement in autocommit, and a grant with its
+// tokens one statement.
 // What is stored is checked as well: the chain verifies and the address
 // reads back with its event.
 func TestPostgresRoundTrips(t *testing.T) {
@@ -76,6 +77,23 @@ func TestPostgresRoundTrips(t *testing.T) {
 		c := roundTrips(t, counter, func() error { return db.CreateAuthCodeForRequest(ctx, code, id) })
 		if i > 0 && (c.RoundTrips != 1 || c.Transactions != 0) {
 			t.Errorf("a code for a request: %d round trips in %d transactions, want 1 in autocommit", c.RoundTrips, c.Transactions)
+		}
+		// BEGIN with the lock, the code spent, the grant with its
+		// tokens, the event, COMMIT.
+		g := &store.Grant{ID: "g-" + id, ClientID: "bank", PersonID: "p1", Scope: []string{"openid"}, CreatedAt: now}
+		c = roundTrips(t, counter, func() error {
+			_, err := db.CreateGrantTokensForCode(ctx, code.Hash, now, g, event(),
+				&store.Token{Hash: benchHash("at", int64(i)), Kind: store.TokenAccess, GrantID: g.ID, ClientID: "bank", CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+				&store.Token{Hash: benchHash("rt", int64(i)), Kind: store.TokenRefresh, GrantID: g.ID, ClientID: "bank", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+			return err
+		})
+		if i > 0 && (c.RoundTrips != 5 || c.Transactions != 1) {
+			t.Errorf("a grant with two tokens for a code: %d round trips in %d transactions, want 5 in 1", c.RoundTrips, c.Transactions)
+		}
+		for _, h := range [][]byte{benchHash("at", int64(i)), benchHash("rt", int64(i))} {
+			if tok, err := db.GetToken(ctx, h); err != nil || tok.GrantID != g.ID {
+				t.Errorf("a token of grant %s: %+v, %v", g.ID, tok, err)
+			}
 		}
 	}
 }

@@ -177,11 +177,7 @@ func (db *DB) CreateGrant(ctx context.Context, g *store.Grant) error {
 // statements, so it runs in a savepoint and a conflict undoes all of it.
 func (db *DB) CreateGrantTokens(ctx context.Context, g *store.Grant, e *store.AuditEvent, tokens ...*store.Token) error {
 	err := db.update(ctx, func(ctx context.Context, tx querier) error {
-		_, err := tx.StmtContext(ctx, db.st.insertGrant).ExecContext(ctx, grantArgs(g)...)
-		if err != nil {
-			return fmt.Errorf("grant %s: %w", g.ID, db.d.classify(err))
-		}
-		return db.insertIssued(ctx, tx, e, tokens)
+		return db.insertGrantIssued(ctx, tx, g, e, tokens)
 	})
 	if err != nil {
 		return fmt.Errorf("create grant with tokens: %w", err)
@@ -211,10 +207,7 @@ func (db *DB) CreateGrantTokensForCode(ctx context.Context, codeHash []byte, now
 		if err != nil {
 			return fmt.Errorf("code: %w", err)
 		}
-		if _, err := tx.StmtContext(ctx, db.st.insertGrant).ExecContext(ctx, grantArgs(g)...); err != nil {
-			return fmt.Errorf("grant %s: %w", g.ID, db.d.classify(err))
-		}
-		return db.insertIssued(ctx, tx, e, tokens)
+		return db.insertGrantIssued(ctx, tx, g, e, tokens)
 	})
 	if err != nil {
 		if !errors.Is(err, store.ErrUsed) {
@@ -223,6 +216,30 @@ func (db *DB) CreateGrantTokensForCode(ctx context.Context, codeHash []byte, now
 		return c, fmt.Errorf("create grant with tokens for code: %w", err)
 	}
 	return c, nil
+}
+
+// insertGrantIssued stores g and its tokens in tx and appends e, the
+// event recording their issue, if it is not nil. Where a WITH may hold
+// an INSERT (dialect.writableWith), the grant and its tokens are one
+// statement, a round trip rather than one each.
+func (db *DB) insertGrantIssued(ctx context.Context, tx querier, g *store.Grant, e *store.AuditEvent, tokens []*store.Token) error {
+	if !db.d.writableWith || len(tokens) == 0 {
+		if _, err := tx.StmtContext(ctx, db.st.insertGrant).ExecContext(ctx, grantArgs(g)...); err != nil {
+			return fmt.Errorf("grant %s: %w", g.ID, db.d.classify(err))
+		}
+		return db.insertIssued(ctx, tx, e, tokens)
+	}
+	row := "(" + placeholders(len(splitCols(tokenCols))) + ")"
+	q := "WITH g AS (" + insertSQL("grants", grantCols) + ") INSERT INTO tokens (" + tokenCols + ") VALUES " +
+		strings.TrimSuffix(strings.Repeat(row+", ", len(tokens)), ", ")
+	args := grantArgs(g)
+	for _, t := range tokens {
+		args = append(args, tokenArgs(t)...)
+	}
+	if _, err := tx.ExecContext(ctx, db.d.rebind(q), args...); err != nil {
+		return fmt.Errorf("grant %s with its tokens: %w", g.ID, db.d.classify(err))
+	}
+	return db.auditIn(ctx, tx, e)
 }
 
 // insertIssued stores tokens in tx and appends e, the event recording
