@@ -87,11 +87,18 @@ func keepAddrApart(e *store.AuditEvent) error {
 // never forks.
 //
 // An event with an address keeps it apart (audit_addresses, ADR 38):
-// its two inserts go in one savepoint, so neither is stored without the
-// other.
+// its two inserts are one statement where the dialect allows
+// (dialect.writableWith), and otherwise go in one savepoint, so neither
+// is stored without the other.
+//
+// Over PostgreSQL, where other nodes append too, the writer also keeps
+// the head of its last commit (ADR 52): under the chain's lock, taken
+// at BEGIN, an event at the seq after it is refused only if another
+// node appended since, and the statement that finds so reads the head
+// in the same round trip (insertEvent).
 func (db *DB) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
 	run := db.single
-	if e.Details[store.DetailAddr] != "" {
+	if e.Details[store.DetailAddr] != "" && db.st.appendAuditWithAddr == nil {
 		run = db.update
 	}
 	if err := run(ctx, db.appendAudit(e)); err != nil {
@@ -126,9 +133,14 @@ func (db *DB) appendAudit(e *store.AuditEvent) op {
 			}
 			e.Seq = w.txHead.seq + 1
 			e.Seal(w.txHead.hash)
-			_, err := tx.StmtContext(ctx, db.st.insertAudit).ExecContext(ctx, e.Seq, micros(e.Time), e.Type,
-				e.PersonID, e.ClientID, e.Provider, e.Level, e.Result, e.Reason, storedDetails(e),
-				e.PrevHash, e.Hash, e.AddrDigest)
+			head, clashed, err := db.insertEvent(ctx, tx, e)
+			if clashed && attempt == 0 {
+				w.txHead = head // another node appended: after its event
+				continue
+			}
+			if clashed {
+				return fmt.Errorf("audit event %d: %w", e.Seq, store.ErrConflict)
+			}
 			err = db.d.classify(err)
 			if errors.Is(err, store.ErrConflict) && attempt == 0 {
 				w.txHead = auditHead{} // someone else appended: read the head
@@ -137,17 +149,49 @@ func (db *DB) appendAudit(e *store.AuditEvent) op {
 			if err != nil {
 				return err
 			}
-			if len(e.AddrDigest) > 0 {
-				_, err := tx.StmtContext(ctx, db.st.insertAuditAddr).ExecContext(ctx, e.Seq, micros(e.Time),
-					e.Details[store.DetailAddr], e.AddrSalt)
-				if err != nil {
-					return fmt.Errorf("keep the address apart: %w", err)
-				}
-			}
 			w.txHead = auditHead{known: true, seq: e.Seq, hash: bytes.Clone(e.Hash)}
 			return nil
 		}
 	}
+}
+
+// insertEvent inserts e, sealed, and its address if it keeps one apart.
+//
+// Where the dialect allows (writableWith) it is one statement, which
+// inserts nothing if e's seq is taken or the event before it is not
+// the one e was sealed after, and then reads the chain's head instead:
+// clashed reports it, with the head, and the transaction stays usable,
+// so that the writer may append after a head it kept from its last
+// commit (ADR 52). Elsewhere the event and its address are two
+// inserts, and a seq taken is the first one's error.
+func (db *DB) insertEvent(ctx context.Context, tx querier, e *store.AuditEvent) (head auditHead, clashed bool, err error) {
+	args := []any{e.Seq, micros(e.Time), e.Type, e.PersonID, e.ClientID, e.Provider, e.Level, e.Result, e.Reason,
+		storedDetails(e), e.PrevHash, e.Hash, e.AddrDigest}
+	addr := e.Details[store.DetailAddr]
+	if db.st.appendAudit != nil {
+		args = append(args, e.Seq-1, e.PrevHash, e.Seq-1) // the head it follows (insertAfterHead)
+		st := db.st.appendAudit
+		if len(e.AddrDigest) > 0 {
+			st, args = db.st.appendAuditWithAddr, append(args, addr, e.AddrSalt)
+		}
+		err := tx.StmtContext(ctx, st).QueryRowContext(ctx, args...).Scan(&head.seq, &head.hash)
+		if errors.Is(err, sql.ErrNoRows) {
+			return auditHead{}, false, nil // inserted
+		}
+		if err != nil {
+			return auditHead{}, false, err
+		}
+		head.known = true
+		return head, true, nil
+	}
+	if _, err := tx.StmtContext(ctx, db.st.insertAudit).ExecContext(ctx, args...); err != nil || len(e.AddrDigest) == 0 {
+		return auditHead{}, false, err
+	}
+	_, err = tx.StmtContext(ctx, db.st.insertAuditAddr).ExecContext(ctx, e.Seq, micros(e.Time), addr, e.AddrSalt)
+	if err != nil {
+		return auditHead{}, false, fmt.Errorf("keep the address apart: %w", err)
+	}
+	return auditHead{}, false, nil
 }
 
 // appendEvents appends events, in their order, in tx.

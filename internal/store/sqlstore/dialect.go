@@ -90,6 +90,11 @@ type dialect struct {
 	// TCP takes to give up. The transaction is rolled back and its
 	// operations fail.
 	writeTimeout time.Duration
+	// writableWith: a WITH may hold an INSERT, UPDATE or DELETE whose
+	// rows the statement after it uses (PostgreSQL), so that writes that
+	// go together are one statement, and one round trip, rather than
+	// several; SQLite's WITH holds only SELECTs.
+	writableWith bool
 	// textOnly: TEXT columns hold only valid UTF-8 without NUL
 	// (PostgreSQL), and comparing one with anything else is an error.
 	textOnly bool

@@ -127,12 +127,24 @@
 //
 // PostgreSQL specifics (ADR 13): other nodes write the same database at
 // any moment, so nothing committed is kept in memory beyond its
-// transaction (the caches above are nil there, and the writer forgets
-// the audit head at every BEGIN); every write transaction first takes
+// transaction (the caches above are nil there); the writer keeps the
+// audit head of its last commit, and an append whose seq another node
+// took meanwhile inserts nothing and reads the head in the same
+// statement, without the error that would abort the transaction (ADR
+// 52); every write transaction first takes
 // the audit chain's transaction-level advisory lock, before any row
 // lock, so appends from every node follow one another and transactions
-// that append cannot deadlock over the order of their locks; reads that an operation follows with a write of
-// the same row are FOR UPDATE. Any server error aborts a PostgreSQL
+// that append cannot deadlock over the order of their locks; the lock
+// goes with the BEGIN, "BEGIN; SELECT pg_advisory_xact_lock(...)" as
+// one simple query, in one round trip (postgres_writes.go); reads that an operation follows with a write of
+// the same row are FOR UPDATE. Each statement is a round trip to
+// another process, so writes that go together are one statement where
+// a WITH may hold an INSERT or DELETE (dialect.writableWith): an event
+// and its address kept apart (ADR 38) are one INSERT, a grant and its
+// tokens are one, and so are a request's delete and its code's insert
+// (CreateAuthCodeForRequest), which then runs in autocommit when alone. TestPostgresRoundTrips
+// counts them at the wire (pgtest.Counter), and
+// internal/app's TestLoginRoundTripsPostgres a whole login's. Any server error aborts a PostgreSQL
 // transaction, so a lone operation runs without a savepoint and is
 // rolled back whole if it fails, and a server error inside a batch rolls
 // the batch back and runs the other operations again alone; after a

@@ -101,7 +101,10 @@ func openPostgresDB(ctx context.Context, dsn string, migrateSchema bool) (*DB, e
 	// One write connection, for the writer's group commit as with SQLite:
 	// a batch is one transaction, so one commit (and one WAL flush on
 	// the server) serves every login waiting at that moment.
-	db.w = stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(postgresShouldPing))
+	db.w = sql.OpenDB(postgresWriteConnector{
+		Connector:   stdlib.GetConnector(*cfg, stdlib.OptionShouldPing(postgresShouldPing)),
+		beginLocked: "BEGIN; " + d.auditLock,
+	})
 	db.w.SetMaxOpenConns(1)
 	db.w.SetMaxIdleConns(1)
 	db.w.SetConnMaxIdleTime(0)
@@ -353,6 +356,7 @@ func postgresDialect() (dialect, error) {
 		snapshot:      &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		shared:        true,
 		textOnly:      true,
+		writableWith:  true,
 		forUpdate:     " FOR UPDATE",
 		forKeyShare:   " FOR KEY SHARE",
 		writeTimeout:  postgresWriteTimeout,

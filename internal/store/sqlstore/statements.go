@@ -52,6 +52,16 @@ type statements struct {
 	// logins in flight (DeleteClient).
 	deleteClientRequests, deleteClientCodes, abandonClientWebhooks *sql.Stmt
 
+	// appendAudit and appendAuditWithAddr insert an event, and its
+	// address, in one statement (dialect.writableWith), which inserts
+	// nothing if the head the event follows is not the chain's, and
+	// reads the chain's head instead (insertEvent); nil elsewhere.
+	appendAudit, appendAuditWithAddr *sql.Stmt
+	// createAuthCodeForRequest deletes a request and inserts its code,
+	// only if the delete found it, in one statement
+	// (dialect.writableWith), or is nil.
+	createAuthCodeForRequest *sql.Stmt
+
 	lastAudit, insertAudit, insertAuditAddr, addrChunk, deleteAddrChunk, listAudit, listPersonAudit, listPersonAuditAfter, listPersonAuditBefore, newestAudit *sql.Stmt
 
 	putPublicKey, claimPublicKey, listPublicKeys, retirePublicKey *sql.Stmt
@@ -249,6 +259,22 @@ func (db *DB) prepare(ctx context.Context) error {
 	if db.d.auditLock != "" {
 		defs = append(defs, stmtDef{&db.st.auditLock, w, db.d.auditLock})
 	}
+	if db.d.writableWith {
+		defs = append(defs,
+			// The address goes in only with its event (ADR 38), and the
+			// event only with it: one statement. An event after a head
+			// that is not the chain's goes in not at all, and the head is
+			// read instead:
+			// the statement's snapshot, taken after the chain's lock,
+			// holds every other node's events (ADR 52).
+			stmtDef{&db.st.appendAudit, w, "WITH e AS (" + insertAfterHead + " RETURNING seq) " + auditHeadUnless},
+			stmtDef{&db.st.appendAuditWithAddr, w, "WITH e AS (" + insertAfterHead + " RETURNING seq, time), " +
+				"a AS (INSERT INTO audit_addresses (event_seq, event_time, addr, salt) SELECT seq, time, ?, ? FROM e) " + auditHeadUnless},
+			// The code goes in only if the request was there to delete:
+			// of two concurrent calls for one request, one finds it.
+			stmtDef{&db.st.createAuthCodeForRequest, w, "WITH r AS (DELETE FROM auth_requests WHERE id = ? RETURNING id) " +
+				"INSERT INTO auth_codes (" + authCodeCols + ") SELECT " + placeholders(len(splitCols(authCodeCols))) + " FROM r"})
+	}
 	for _, d := range defs {
 		st, err := d.pool.PrepareContext(ctx, db.d.rebind(d.q))
 		if err != nil {
@@ -302,6 +328,24 @@ func (db *DB) prepare(ctx context.Context) error {
 	db.st.all = append(db.st.all, st)
 	return nil
 }
+
+// insertAfterHead inserts an event (auditStoredCols) after the head
+// the writer has, given after the event's columns as its seq, its hash
+// and its seq again, only if that is the chain's head: the head is
+// there, at its seq with its hash, or, at seq 0, the log is empty; and
+// the event's seq is free (ADR 52). A head another node appended after takes the event's seq;
+// one that is not there is a head the database lost, as a standby
+// promoted before it received the last commits has, and the event
+// must not follow it across the gap.
+var insertAfterHead = "INSERT INTO audit_log (" + auditStoredCols + ") SELECT " + placeholders(len(splitCols(auditStoredCols))) +
+	" WHERE EXISTS (SELECT 1 FROM audit_log WHERE seq = ? AND hash = ?)" +
+	" OR (CAST(? AS BIGINT) = 0 AND NOT EXISTS (SELECT 1 FROM audit_log)) ON CONFLICT (seq) DO NOTHING"
+
+// auditHeadUnless ends a statement that appends an event (e): no row
+// if e inserted it, and otherwise one, the chain's head, which is seq 0
+// and no hash in an empty log.
+const auditHeadUnless = "SELECT COALESCE((SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1), 0), " +
+	"(SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1) WHERE NOT EXISTS (SELECT 1 FROM e)"
 
 // sweepChunk is the most rows one sweep statement deletes. Smaller
 // chunks hold the writer for less time each, but since rows are keyed by

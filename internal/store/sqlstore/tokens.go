@@ -60,9 +60,13 @@ func authCodeArgs(c *store.AuthCode) []any {
 
 // CreateAuthCodeForRequest implements store.AuthCodes: the request is
 // deleted first, and only if that deleted a row is the code inserted;
-// both run in one savepoint, so of two concurrent calls for one request
-// exactly one stores its code.
+// both are one statement (dialect.writableWith), or run in one
+// savepoint, so of two concurrent calls for one request exactly one
+// stores its code.
 func (db *DB) CreateAuthCodeForRequest(ctx context.Context, c *store.AuthCode, requestID string) error {
+	if db.st.createAuthCodeForRequest != nil {
+		return db.createAuthCodeForRequest(ctx, c, requestID)
+	}
 	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
 		res, err := tx.StmtContext(ctx, db.st.deleteAuthRequest).ExecContext(ctx, requestID)
 		if err != nil {
@@ -74,6 +78,21 @@ func (db *DB) CreateAuthCodeForRequest(ctx context.Context, c *store.AuthCode, r
 		_, err = tx.StmtContext(ctx, db.st.insertAuthCode).ExecContext(ctx, authCodeArgs(c)...)
 		return db.d.classify(err)
 	}, func() { db.authReqs.drop(requestID) })
+	if err != nil {
+		return fmt.Errorf("create auth code for request: %w", err)
+	}
+	return nil
+}
+
+// createAuthCodeForRequest is CreateAuthCodeForRequest in one
+// statement, which may run in autocommit: a round trip, where the
+// savepoint's way costs BEGIN, the delete, the insert and COMMIT.
+func (db *DB) createAuthCodeForRequest(ctx context.Context, c *store.AuthCode, requestID string) error {
+	n, err := db.execThen(ctx, func(int64) { db.authReqs.drop(requestID) }, db.st.createAuthCodeForRequest,
+		append([]any{requestID}, authCodeArgs(c)...)...)
+	if err == nil && n == 0 {
+		err = fmt.Errorf("request %s: %w", requestID, store.ErrNotFound)
+	}
 	if err != nil {
 		return fmt.Errorf("create auth code for request: %w", err)
 	}
@@ -158,11 +177,7 @@ func (db *DB) CreateGrant(ctx context.Context, g *store.Grant) error {
 // statements, so it runs in a savepoint and a conflict undoes all of it.
 func (db *DB) CreateGrantTokens(ctx context.Context, g *store.Grant, e *store.AuditEvent, tokens ...*store.Token) error {
 	err := db.update(ctx, func(ctx context.Context, tx querier) error {
-		_, err := tx.StmtContext(ctx, db.st.insertGrant).ExecContext(ctx, grantArgs(g)...)
-		if err != nil {
-			return fmt.Errorf("grant %s: %w", g.ID, db.d.classify(err))
-		}
-		return db.insertIssued(ctx, tx, e, tokens)
+		return db.insertGrantIssued(ctx, tx, g, e, tokens)
 	})
 	if err != nil {
 		return fmt.Errorf("create grant with tokens: %w", err)
@@ -192,10 +207,7 @@ func (db *DB) CreateGrantTokensForCode(ctx context.Context, codeHash []byte, now
 		if err != nil {
 			return fmt.Errorf("code: %w", err)
 		}
-		if _, err := tx.StmtContext(ctx, db.st.insertGrant).ExecContext(ctx, grantArgs(g)...); err != nil {
-			return fmt.Errorf("grant %s: %w", g.ID, db.d.classify(err))
-		}
-		return db.insertIssued(ctx, tx, e, tokens)
+		return db.insertGrantIssued(ctx, tx, g, e, tokens)
 	})
 	if err != nil {
 		if !errors.Is(err, store.ErrUsed) {
@@ -204,6 +216,30 @@ func (db *DB) CreateGrantTokensForCode(ctx context.Context, codeHash []byte, now
 		return c, fmt.Errorf("create grant with tokens for code: %w", err)
 	}
 	return c, nil
+}
+
+// insertGrantIssued stores g and its tokens in tx and appends e, the
+// event recording their issue, if it is not nil. Where a WITH may hold
+// an INSERT (dialect.writableWith), the grant and its tokens are one
+// statement, a round trip rather than one each.
+func (db *DB) insertGrantIssued(ctx context.Context, tx querier, g *store.Grant, e *store.AuditEvent, tokens []*store.Token) error {
+	if !db.d.writableWith || len(tokens) == 0 {
+		if _, err := tx.StmtContext(ctx, db.st.insertGrant).ExecContext(ctx, grantArgs(g)...); err != nil {
+			return fmt.Errorf("grant %s: %w", g.ID, db.d.classify(err))
+		}
+		return db.insertIssued(ctx, tx, e, tokens)
+	}
+	row := "(" + placeholders(len(splitCols(tokenCols))) + ")"
+	q := "WITH g AS (" + insertSQL("grants", grantCols) + ") INSERT INTO tokens (" + tokenCols + ") VALUES " +
+		strings.TrimSuffix(strings.Repeat(row+", ", len(tokens)), ", ")
+	args := grantArgs(g)
+	for _, t := range tokens {
+		args = append(args, tokenArgs(t)...)
+	}
+	if _, err := tx.ExecContext(ctx, db.d.rebind(q), args...); err != nil {
+		return fmt.Errorf("grant %s with its tokens: %w", g.ID, db.d.classify(err))
+	}
+	return db.auditIn(ctx, tx, e)
 }
 
 // insertIssued stores tokens in tx and appends e, the event recording

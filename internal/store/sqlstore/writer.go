@@ -326,13 +326,23 @@ func (w *writer) inRecovery() bool {
 func (w *writer) runTx(batch []*writeReq, deadline time.Time) {
 	txCtx, cancel := opContext(context.Background(), deadline)
 	defer cancel()
-	sqlTx, err := w.db.BeginTx(txCtx, nil)
+	// The audit chain's lock comes first, before any row's, so that
+	// transactions of different nodes that append events take their
+	// locks in one order and cannot deadlock (ADR 13). Operations that
+	// append lock rows before they append, and a batch may hold other
+	// operations' row locks, so taking it at the append is too late. It
+	// is taken with the BEGIN, in its round trip (postgresWriteConn).
+	beginCtx := txCtx
+	if w.st.auditLock != nil {
+		beginCtx = withChainLock(txCtx)
+	}
+	sqlTx, err := w.db.BeginTx(beginCtx, nil)
 	if err != nil && w.d.shared && txCtx.Err() == nil {
 		// The server may have ended the connection's session since the
 		// last batch (a restart, a failover): the BEGIN meets the news
 		// and the connection is dropped. Nothing ran, so a BEGIN on a
 		// new connection costs no operation anything.
-		sqlTx, err = w.db.BeginTx(txCtx, nil)
+		sqlTx, err = w.db.BeginTx(beginCtx, nil)
 	}
 	if err != nil {
 		for _, r := range batch {
@@ -342,30 +352,13 @@ func (w *writer) runTx(batch []*writeReq, deadline time.Time) {
 	}
 	tx := &batchTx{Tx: sqlTx}
 	w.checkForeign(sqlTx)
-	w.chainLocked = false
-	if w.d.shared {
-		// Another node may have appended since this one's last commit.
+	w.chainLocked = w.st.auditLock != nil
+	if w.d.shared && w.st.appendAudit == nil {
+		// Another node may have appended since this one's last commit,
+		// and an insert after a head gone stale would be refused with an
+		// error, which aborts the transaction. Where an append finds so
+		// without one (insertEvent), the head is kept (ADR 52).
 		w.head = auditHead{}
-	}
-	if w.st.auditLock != nil {
-		// The audit chain's lock comes first, before any row's, so that
-		// transactions of different nodes that append events take their
-		// locks in one order and cannot deadlock (ADR 13). Operations
-		// that append lock rows before they append, and a batch may hold
-		// other operations' row locks, so taking it at the append is too
-		// late.
-		if _, err := tx.StmtContext(txCtx, w.st.auditLock).ExecContext(txCtx); err != nil {
-			_ = tx.Rollback()
-			if w.rerun(batch, err, deadline) {
-				w.runTx(batch, deadline)
-				return
-			}
-			for _, r := range batch {
-				r.err = fmt.Errorf("lock the audit chain: %w", err)
-			}
-			return
-		}
-		w.chainLocked = true
 	}
 	w.txHead = w.head
 	for i, r := range batch {
