@@ -116,11 +116,6 @@ func (db *DB) appendAudit(e *store.AuditEvent) op {
 		}
 		for attempt := 0; ; attempt++ {
 			if !w.txHead.known {
-				if db.st.auditLock != nil && !w.chainLocked {
-					if _, err := tx.StmtContext(ctx, db.st.auditLock).ExecContext(ctx); err != nil {
-						return fmt.Errorf("lock the audit chain: %w", err)
-					}
-				}
 				var (
 					last int64
 					prev []byte

@@ -68,10 +68,11 @@ type dialect struct {
 	// records, no audit head across transactions), and there is no
 	// cheap way to learn that another process committed.
 	shared bool
-	// auditLock, if set, runs in a write transaction before it first
-	// reads the audit chain's head, and holds appends by every other
-	// node until the transaction ends. Empty where the transaction's
-	// write lock serialises appends already (SQLite).
+	// auditLock, if set, is taken with the BEGIN of each of the
+	// writer's transactions (postgresWriteConn), before any row's lock,
+	// and holds appends by every other node until the transaction ends.
+	// Empty where the transaction's write lock serialises appends
+	// already (SQLite).
 	auditLock string
 	// forUpdate ends a read that an operation follows with a write of
 	// the same row, where another node could change the row in between

@@ -10,7 +10,7 @@ import (
 )
 
 // postgresWriteConnector gives the write pool connections whose BEGIN,
-// for a transaction of the writer (chainLocked), takes the audit
+// for a transaction of the writer (withChainLock), takes the audit
 // chain's lock in the same round trip: "BEGIN; SELECT
 // pg_advisory_xact_lock(…)" sent as one simple query, which the server
 // runs in order, the lock inside the transaction it opened (ADR 13).

@@ -75,8 +75,6 @@ type statements struct {
 	// dataVersion tells the writer whether another connection (another
 	// process) committed since it last asked; nil for shared dialects.
 	dataVersion *sql.Stmt
-	// auditLock is dialect.auditLock, or nil.
-	auditLock *sql.Stmt
 
 	// sweep deletes up to sweepChunk of one table's expired rows each,
 	// given now; deleteEmptyGrant deletes a grant if no token has it.
@@ -255,9 +253,6 @@ func (db *DB) prepare(ctx context.Context) error {
 	}
 	if !db.d.shared {
 		defs = append(defs, stmtDef{&db.st.dataVersion, w, "PRAGMA data_version"})
-	}
-	if db.d.auditLock != "" {
-		defs = append(defs, stmtDef{&db.st.auditLock, w, db.d.auditLock})
 	}
 	if db.d.writableWith {
 		defs = append(defs,

@@ -119,9 +119,6 @@ type writer struct {
 	// goroutine (and the ops it runs) touches them. A zero value means
 	// unknown: the next append reads the head from the database.
 	head, txHead auditHead
-	// chainLocked reports that the transaction in progress took the
-	// audit chain's lock (dialect.auditLock) at its start.
-	chainLocked bool
 
 	// dataVersion is PRAGMA data_version as last read on the write
 	// connection, if versionKnown. It changes only when another
@@ -333,7 +330,7 @@ func (w *writer) runTx(batch []*writeReq, deadline time.Time) {
 	// operations' row locks, so taking it at the append is too late. It
 	// is taken with the BEGIN, in its round trip (postgresWriteConn).
 	beginCtx := txCtx
-	if w.st.auditLock != nil {
+	if w.d.auditLock != "" {
 		beginCtx = withChainLock(txCtx)
 	}
 	sqlTx, err := w.db.BeginTx(beginCtx, nil)
@@ -352,7 +349,6 @@ func (w *writer) runTx(batch []*writeReq, deadline time.Time) {
 	}
 	tx := &batchTx{Tx: sqlTx}
 	w.checkForeign(sqlTx)
-	w.chainLocked = w.st.auditLock != nil
 	if w.d.shared && w.st.appendAudit == nil {
 		// Another node may have appended since this one's last commit,
 		// and an insert after a head gone stale would be refused with an
