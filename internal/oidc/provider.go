@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"slices"
 	"strconv"
@@ -408,6 +409,14 @@ func (p *Provider) endpoint(name string, h func(http.ResponseWriter, *http.Reque
 		h(w, r)
 		p.Metrics.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	})
+}
+
+// formEncoded reports whether r's body is form-encoded, as the
+// endpoints that take parameters in a body require (RFC 6749 §3.2, RFC
+// 6750 §2.2).
+func formEncoded(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "application/x-www-form-urlencoded"
 }
 
 // parseForm parses the request's form, turning every failure into

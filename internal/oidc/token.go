@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -78,7 +77,7 @@ func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request, ep stri
 // client assertion, and an assertion refused spends no proof. With
 // false, the error has been written.
 func (p *Provider) clientProofRequest(w http.ResponseWriter, r *http.Request, ep string, check func(*store.Client, url.Values) (*oauth2.DPoPProof, error)) (*store.Client, url.Values, *oauth2.DPoPProof, bool) {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+	if !formEncoded(r) {
 		p.jsonError(w, r, ep, oauth2.InvalidRequest("body must be application/x-www-form-urlencoded"))
 		return nil, nil, nil, false
 	}

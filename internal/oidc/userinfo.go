@@ -2,7 +2,6 @@ package oidc
 
 import (
 	"errors"
-	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -128,7 +127,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 // RFC 9700 §4.3.2), so a token there, as one in a body of another type,
 // is no credential.
 func presented(r *http.Request) (scheme, tok string, inBody bool) {
-	if authz := r.Header.Get("Authorization"); authz != "" || !formPost(r) {
+	if authz := r.Header.Get("Authorization"); authz != "" || r.Method != http.MethodPost || !formEncoded(r) {
 		scheme, tok, _ = strings.Cut(authz, " ")
 		return scheme, strings.TrimLeft(tok, " "), false
 	}
@@ -136,13 +135,6 @@ func presented(r *http.Request) (scheme, tok string, inBody bool) {
 		return "", "", false
 	}
 	return "Bearer", r.PostForm.Get("access_token"), true
-}
-
-// formPost reports whether r is a POST with a form-encoded body (RFC
-// 6750 §2.2).
-func formPost(r *http.Request) bool {
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	return r.Method == http.MethodPost && mt == "application/x-www-form-urlencoded"
 }
 
 // errBoundAsBearer refuses a bound access token sent as a bearer token
