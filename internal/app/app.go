@@ -971,20 +971,19 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	d := a.drain()
-	if d == 0 {
+	if d <= 0 {
 		a.log.Info("stopping: the listener closes, and the requests held have shutdown.grace to finish", "grace", a.grace())
+		return a.shutdown(srv, cutOff, running)
 	}
-	if d > 0 {
-		// Load balancers see /readyz fail and send new requests
-		// elsewhere before the listener closes (Shutdown.Drain).
-		a.draining.Store(true)
-		a.log.Info("stopping: /readyz answers 503 while load balancers move away, then the listener closes", "drain", d)
-		select {
-		case <-time.After(d):
-		case err := <-errc:
-			_ = a.shutdown(srv, cutOff, running)
-			return err
-		}
+	// Load balancers see /readyz fail and send new requests elsewhere
+	// before the listener closes (Shutdown.Drain).
+	a.draining.Store(true)
+	a.log.Info("stopping: /readyz answers 503 while load balancers move away, then the listener closes", "drain", d)
+	select {
+	case <-time.After(d):
+	case err := <-errc:
+		_ = a.shutdown(srv, cutOff, running)
+		return err
 	}
 	return a.shutdown(srv, cutOff, running)
 }
