@@ -36,9 +36,9 @@ func (s *removedAfterLookup) GetPersonByIdentifier(ctx context.Context, scheme, 
 // TestLoginByANumberRemovedMeanwhile: an eID login finds the person by
 // a number the help desk removes at that moment, after the lookup and
 // before the session is stored. The removal ends every session the
-// person has when it commits, which this one is not yet: so the login
-// reads again, once its session is stored, whether the number still
-// finds the person, and ends the session if not. No session outlives
+// person has when it commits, which this one is not yet: so the
+// session's own write reads whether the number still finds the person
+// (store.Session.WayIn), and stores nothing if not. No session outlives
 // the removal; the login goes back to the login page saying it did not
 // work, and is audited so, naming the person.
 func TestLoginByANumberRemovedMeanwhile(t *testing.T) {
