@@ -52,7 +52,7 @@ type eventsFlags struct {
 	limit                       int
 }
 
-// auditEvents runs varde audit events.
+// readAuditEvents runs varde audit events.
 func readAuditEvents(ctx context.Context, args []string, stdout, stderr io.Writer, now time.Time) error {
 	fs, path, err := adminFlags("audit", eventsUsage, args, stderr)
 	if err != nil {
