@@ -301,18 +301,24 @@ type assertionClaims struct {
 	audArray bool
 }
 
-// UnmarshalJSON reads the claims and notes the JSON type of aud.
+// UnmarshalJSON reads the claims and notes the JSON type of aud, in one
+// pass over the payload: aud is taken raw (the outer field hides the
+// embedded Claims' own) and read as jwt.Audience reads it.
 func (c *assertionClaims) UnmarshalJSON(b []byte) error {
-	if err := json.Unmarshal(b, &c.Claims); err != nil {
-		return err
-	}
 	var raw struct {
+		jwt.Claims
 		Aud json.RawMessage `json:"aud"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
+	c.Claims = raw.Claims
 	c.audArray = len(raw.Aud) > 0 && raw.Aud[0] == '['
+	if len(raw.Aud) > 0 {
+		if err := json.Unmarshal(raw.Aud, &c.Audience); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
