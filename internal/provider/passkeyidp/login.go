@@ -25,6 +25,9 @@ type loginData struct {
 	// OtherWaysURL is set for an account login: the broker's login page,
 	// which offers every way in, for a person without a passkey.
 	OtherWaysURL string
+	// Timeout says until when a service's login stays open
+	// (provider.Timer), nil for an account login.
+	Timeout *provider.LoginTimeout
 }
 
 func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -48,6 +51,12 @@ func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.SyntheticEnrolment {
 		d.EnrolURL = "/passkey/enrol?" + q
+	}
+	// The ceremony's challenge is made when the person clicks, and
+	// lives on its own from then (passkey.Service), so only the
+	// request's end is shown and extended here.
+	if t, ok := p.Finisher.(provider.Timer); ok {
+		d.Timeout = t.LoginTimeout(r, attempt, p.lang(r))
 	}
 	p.Pages.Render(w, r, http.StatusOK, "passkey_login", p.lang(r), d)
 }
