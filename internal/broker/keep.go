@@ -86,12 +86,18 @@ func (b *Broker) LoginTimeout(r *http.Request, attemptID, lang string) *provider
 // loginTimeout is the view of req's time limit for a page in lang.
 func (b *Broker) loginTimeout(r *http.Request, req *store.AuthRequest, lang string, now time.Time) *provider.LoginTimeout {
 	body, _ := json.Marshal(keepRequest{Req: req.ID})
+	// At the latest: the bound, or, for a request no keep can move, its
+	// end as it is.
+	latest, canExtend := req.ExpiresAt, extendable(req)
+	if canExtend {
+		latest = req.CreatedAt.Add(MaxLoginTime)
+	}
 	return &provider.LoginTimeout{
 		Ends:       b.Pages.Time(lang, req.ExpiresAt).Text,
-		Latest:     b.Pages.Time(lang, req.CreatedAt.Add(MaxLoginTime)).Text,
+		Latest:     b.Pages.Time(lang, latest).Text,
 		EndsIn:     seconds(req.ExpiresAt.Sub(now)),
 		Warn:       seconds(min(maxLoginWarn, b.lifetime()/2)),
-		Extendable: extendable(req),
+		Extendable: canExtend,
 		KeepURL:    KeepPath, KeepBody: string(body),
 		CSRF: keepCSRF(b.requestBrowser(r), req.ID),
 	}

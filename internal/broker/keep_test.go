@@ -112,6 +112,12 @@ func TestLoginPageSaysWhenTheLoginEnds(t *testing.T) {
 	if a["ends-in"] != "600" || a["extendable"] != "true" || a["keep-csrf"] == "" || a["keep-body"] != `{"req":"r1"}` {
 		t.Errorf("dialog attributes = %v", a)
 	}
+	// A request stored without a binding (before ADR 47) is stated,
+	// and its dialog offers no extension: no keep could tell who asks.
+	f.request(t, "unbound")
+	if a := f.pageTimeout(t, "/login?req=unbound", keepMark); a["ends-in"] != "600" || a["extendable"] != "false" {
+		t.Errorf("unbound request's dialog attributes = %v", a)
+	}
 }
 
 // TestKeepMovesTheLoginsEndOn: a keep from the browser the request is
