@@ -25,7 +25,8 @@ import (
 // had, the warning comes again and gives more time again, and the
 // person logs in on the passkey login page (a test person with a
 // passkey): the service gets a code that x/oauth2 redeems at the token
-// endpoint (ADR 50, WCAG 2.2 SC 2.2.1).
+// endpoint. A login left alone ends, and its dialog says so (ADR 50,
+// WCAG 2.2 SC 2.2.1).
 func TestBrowserLoginTimeout(t *testing.T) {
 	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != ""})
 	const lifetime = 20 * time.Second
@@ -108,6 +109,32 @@ func TestBrowserLoginTimeout(t *testing.T) {
 	tok, err := oc.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
 	if err != nil || tok.Extra("id_token") == nil {
 		t.Fatalf("redeem the code: %v", err)
+	}
+
+	// A login left alone ends: the dialog says so and to start again
+	// from the service, with the focus on Close; the page, loaded
+	// again, says the login ran out of time.
+	var closeFocused bool
+	var title, after string
+	err = browsertest.Do(ctx,
+		// prompt=login: the person is logged in now, and would otherwise
+		// go straight back to the service.
+		chromedp.Navigate(oc.AuthCodeURL(rand.Text(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "login"))),
+		chromedp.WaitVisible(`#login-timeout-info`),
+		chromedp.WaitVisible(dialog+` [data-role=ended]`),
+		into(&closeFocused, chromedp.Evaluate[bool](`document.activeElement === document.querySelector("#login-timeout [data-role=close]")`)),
+		into(&title, chromedp.Text(`#login-timeout-title`)),
+		chromedp.Reload(),
+		into(&after, chromedp.Text(`main h1`)),
+	)
+	if err != nil {
+		t.Fatalf("a login left alone: %v", err)
+	}
+	if !closeFocused || title != "This login has ended" {
+		t.Errorf("ended: focus on Close %v, title %q", closeFocused, title)
+	}
+	if after != "This login can no longer be used" {
+		t.Errorf("the login page after the end: %q, want the page saying it ran out of time", after)
 	}
 }
 

@@ -17,10 +17,11 @@
 // a status region and the focus returns where it was. When the session
 // cannot be kept any longer (its expiry is near) the dialog says so and
 // when; once it has ended, or the server says it has, the dialog says
-// so and offers to log in again, as it cannot be kept (or, for a login
-// request, says to start again from the service, with a Close button). The time left is
-// shown in the dialog but not announced each second. No inline script:
-// the page's CSP allows only files under /static.
+// so and offers to log in again, as it cannot be kept (a login request's
+// dialog, which has no such link, says to start again from the service
+// and offers Close). The time left is shown in the dialog but not
+// announced each second. No inline script: the page's CSP allows only
+// files under /static.
 (function () {
   "use strict";
 
