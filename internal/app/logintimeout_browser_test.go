@@ -19,8 +19,8 @@ import (
 )
 
 // TestBrowserLoginTimeout: in Chromium, a service's login whose request
-// lives 20 s (oidc.auth_request_lifetime) says until when on the login
-// page and warns 10 s before the end in a modal dialog with its one
+// lives 30 s (oidc.auth_request_lifetime) says until when on the login
+// page and warns 15 s before the end in a modal dialog with its one
 // button focused; Enter gives more time. Past the end the login first
 // had, the warning comes again and gives more time again, and the
 // person logs in on the passkey login page (a test person with a
@@ -29,7 +29,7 @@ import (
 // WCAG 2.2 SC 2.2.1).
 func TestBrowserLoginTimeout(t *testing.T) {
 	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != ""})
-	const lifetime = 20 * time.Second
+	const lifetime = 30 * time.Second
 	n := startNodeAtPath(t, "", func(c *config.Config) { c.OIDC.AuthRequestLifetime = lifetime })
 	codes := make(chan string, 1)
 	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
