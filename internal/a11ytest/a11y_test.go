@@ -128,10 +128,11 @@ func TestPagesWCAG(t *testing.T) {
 		}
 
 		// The warning before a service's login ends (timeout.js, ADR
-		// 50), open as a modal dialog on both login pages.
+		// 50), open as a modal dialog on the login pages.
 		for _, p := range []struct{ name, path string }{
 			{"login", "/login?" + q(lang, "req", req)},
 			{"passkey login", "/passkey/login?" + q(lang, "attempt", req)},
+			{"recovery", "/passkey/recover?" + q(lang, "attempt", req)},
 		} {
 			t.Run(lang+"/"+p.name+" with the warning before it ends", func(t *testing.T) {
 				b.visit(t, n.issuer+p.path, 200)

@@ -208,9 +208,9 @@
 // above.
 //
 // A relying party's login request lives RequestLifetime (keep.go, ADR
-// 50). The login page says until when, and so does the passkey login
-// page, which asks LoginTimeout (provider.Timer); with script they warn
-// before the end and extend it:
+// 50). The login page says until when, and so do the passkey login
+// and recovery code pages, which ask LoginTimeout (provider.Timer); with
+// script they warn before the end and extend it:
 //
 //	POST /login/keep    JSON {"req": ID}, header X-CSRF-Token (an HMAC
 //	                    of the ID keyed with the browser's mark) →
