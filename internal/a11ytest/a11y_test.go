@@ -127,6 +127,21 @@ func TestPagesWCAG(t *testing.T) {
 			})
 		}
 
+		// The warning before a service's login ends (timeout.js, ADR
+		// 50), open as a modal dialog on the login pages.
+		for _, p := range []struct{ name, path string }{
+			{"login", "/login?" + q(lang, "req", req)},
+			{"passkey login", "/passkey/login?" + q(lang, "attempt", req)},
+			{"recovery", "/passkey/recover?" + q(lang, "attempt", req)},
+		} {
+			t.Run(lang+"/"+p.name+" with the warning before it ends", func(t *testing.T) {
+				b.visit(t, n.issuer+p.path, 200)
+				b.do(t, "open the warning", chromedp.Evaluate[chromedp.Void](`document.querySelector("#login-timeout").showModal()`))
+				b.audit(t, lang, `dialog#login-timeout[open] [data-role=keep]`)
+				b.do(t, "close the warning", chromedp.Evaluate[chromedp.Void](`document.querySelector("#login-timeout").close()`))
+			})
+		}
+
 		t.Run(lang+"/recovery with wrong code", func(t *testing.T) {
 			b.visit(t, n.issuer+"/passkey/recover?"+q(lang, "attempt", req), 200)
 			b.do(t, "submit a wrong code",

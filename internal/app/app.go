@@ -627,8 +627,8 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	mux := http.NewServeMux()
 	brk := &broker.Broker{
 		AuthRequests: st, Clients: a.clients, Persons: st, Sessions: sessions, Challenges: st, Audit: a.Audit, Pages: pages,
-		AccountURL: accountURL,
-		Metrics:    broker.NewMetrics(reg), Now: opt.Now, Log: log,
+		AccountURL: accountURL, RequestLifetime: cfg.OIDC.AuthRequestLifetime,
+		Metrics: broker.NewMetrics(reg), Now: opt.Now, Log: log,
 	}
 	providers, err := a.providers(cfg, opt, st, sessions, pages, brk, salt, log)
 	if err != nil {

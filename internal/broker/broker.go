@@ -72,7 +72,11 @@ type Broker struct {
 		save func(events ...*store.AuditEvent) error) (string, error)
 	// AccountURL is where an account login ends.
 	AccountURL string
-	Metrics    *Metrics
+	// RequestLifetime is how long a relying party's request lives, and
+	// how far on each keep moves its end (oidc.Provider's
+	// AuthRequestLifetime; oidc.DefaultAuthRequestLifetime if 0).
+	RequestLifetime time.Duration
+	Metrics         *Metrics
 	// Rand makes new persons' IDs (crypto/rand if nil).
 	Rand io.Reader
 	Now  func() time.Time
@@ -105,6 +109,7 @@ var (
 func (b *Broker) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login", b.loginPage)
 	mux.HandleFunc("GET /login/start", b.start)
+	mux.HandleFunc("POST "+KeepPath, b.keepLogin)
 	if b.Challenges != nil {
 		mux.HandleFunc("POST /account/link", b.startLink)
 		mux.HandleFunc("GET /account/link/refused", b.refusedPage)
@@ -114,6 +119,7 @@ func (b *Broker) Register(mux *http.ServeMux) {
 	// A method the pages do not serve gets a page, not the mux's text.
 	mux.Handle("/login", b.Pages.WrongMethod(http.MethodGet))
 	mux.Handle("/login/start", b.Pages.WrongMethod(http.MethodGet))
+	mux.Handle(KeepPath, b.Pages.WrongMethod(http.MethodPost))
 }
 
 // attempt is what the broker knows about a login in progress.
@@ -496,6 +502,9 @@ type loginData struct {
 	// Account is true for a login to the person's own account, which
 	// has no service to name.
 	Account bool
+	// Timeout says until when a service's login stays open; nil for an
+	// account login, which runs under no request.
+	Timeout *provider.LoginTimeout
 }
 
 // state is p's health state, Unknown without monitoring.
@@ -541,6 +550,7 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 	if a.client != nil {
 		d.ClientName = a.client.Name
 		d.CancelURL = cancelURL(a.req)
+		d.Timeout = b.loginTimeout(r, a.req, a.locale, b.Now())
 	} else {
 		d.Account = true
 	}

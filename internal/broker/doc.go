@@ -206,4 +206,18 @@
 // number (ADR 44), which ends every session of the person, landing
 // after the link looked, is not undone by it: session_changed, as
 // above.
+//
+// A relying party's login request lives RequestLifetime (keep.go, ADR
+// 50). The login page says until when, and so do the passkey login
+// and recovery code pages, which ask LoginTimeout (provider.Timer); with
+// script they warn before the end and extend it:
+//
+//	POST /login/keep    JSON {"req": ID}, header X-CSRF-Token (an HMAC
+//	                    of the ID keyed with the browser's mark) →
+//	                    {"ends_in", "extendable"}; 401 "login" for a
+//	                    request that ended, is unknown, unbound or
+//	                    another browser's; 403 "csrf"; nothing changed
+//
+// Each keep moves the end to RequestLifetime from now, never past
+// MaxLoginTime from the request's creation.
 package broker

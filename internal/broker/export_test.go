@@ -23,3 +23,7 @@ func NoticeCookieFor(b *Broker, target string) *http.Cookie {
 
 // NumberKind is the message key naming the kind of number of scheme.
 func NumberKind(scheme string) string { return numberKind(scheme) }
+
+// KeepCSRF is the login keep's token for request id in the browser
+// marked browser, as a page rendered for that browser carries it.
+func KeepCSRF(browser, id string) string { return keepCSRF(browser, id) }

@@ -221,3 +221,26 @@ func ErrorReason(err error) string {
 	}
 	return ReasonInternal
 }
+
+// LoginTimeout is what a login page says of its relying party's request
+// running out, and what web/static/timeout.js needs to warn before it
+// and offer to extend it (WCAG 2.2 SC 2.2.1; ADR 50).
+type LoginTimeout struct {
+	// Ends is when the request ends unless extended, Latest when it
+	// ends at the latest, both in the page's language.
+	Ends, Latest string
+	// EndsIn is how many seconds the request has left, Warn how many
+	// seconds before that the page warns.
+	EndsIn, Warn int
+	// Extendable: a keep would move the end.
+	Extendable bool
+	// KeepURL takes a POST of KeepBody (JSON) with CSRF in X-CSRF-Token.
+	KeepURL, KeepBody, CSRF string
+}
+
+// Timer is implemented by a Finisher that can say how long a login has
+// left; a provider whose page runs under it shows what it says. nil for
+// an attempt with no time limit of its own (the account login).
+type Timer interface {
+	LoginTimeout(r *http.Request, attemptID, lang string) *LoginTimeout
+}

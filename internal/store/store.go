@@ -345,6 +345,17 @@ type AuthRequests interface {
 	// now or was not pushed. Of two concurrent uses exactly one
 	// succeeds, and its browser is the request's.
 	UseAuthRequest(ctx context.Context, id, browser string, expiresAt, now time.Time) error
+	// ExtendAuthRequest moves the expiry of request id forward to
+	// expiresAt, atomically, for a person still at it who asks for more
+	// time (ADR 50): only while the request is live at now, bound to
+	// browser (AuthRequest.Browser, never "") and, if pushed, used; and
+	// never past its creation plus limit. ErrNotFound, and nothing
+	// changed, if it is unknown, expired at now, bound to another
+	// browser or to none, or pushed and not used yet; ErrConflict, and
+	// nothing changed, if expiresAt is not after its expiry or is after
+	// CreatedAt plus limit. A request that became a code is gone, so
+	// it is not found.
+	ExtendAuthRequest(ctx context.Context, id, browser string, expiresAt, now time.Time, limit time.Duration) error
 	// UpdateAuthRequest replaces a stored request (ErrNotFound if gone).
 	UpdateAuthRequest(ctx context.Context, r *AuthRequest) error
 	// DeleteAuthRequest is idempotent: deleting an unknown request is not

@@ -1,12 +1,15 @@
-// Varde: the warning before a session ends (WCAG 2.2 SC 2.2.1 Timing
-// Adjustable; ADR 50). The page says in plain text how long the session
-// may go unused and when it ends at the latest; this script adds the
-// warning. The dialog#session-timeout carries, in data-* attributes:
-//   data-ends-in     seconds the session has left unless used
+// Varde: the warning before a time limit ends (WCAG 2.2 SC 2.2.1 Timing
+// Adjustable; ADR 50): a session's idle timeout on the account pages,
+// or a service's login request on the login pages. The page says in
+// plain text how long it has; this script adds the warning. The page's
+// one dialog.timeout carries, in data-* attributes:
+//   data-ends-in     seconds left unless kept
 //   data-warn        seconds before that to warn (at least 20 to answer)
-//   data-extendable  "true" when keeping the session moves the end
+//   data-extendable  "true" when keeping moves the end
 //   data-keep        the URL that keeps it (POST, JSON, X-CSRF-Token)
+//   data-keep-body   the JSON body to post ("{}" if absent)
 //   data-keep-csrf   the token
+//   data-status      the id of the polite live region for "kept"
 //   data-title-*, data-msg-failed  texts, already in the page language
 // Before the end it opens as a modal dialog (the browser moves the focus
 // into it, keeps it there and gives it back on closing), whose one
@@ -14,18 +17,20 @@
 // a status region and the focus returns where it was. When the session
 // cannot be kept any longer (its expiry is near) the dialog says so and
 // when; once it has ended, or the server says it has, the dialog says
-// so and offers to log in again, as it cannot be kept. The time left is
-// shown in the dialog but not announced each second. No inline script:
-// the page's CSP allows only files under /static.
+// so and offers to log in again, as it cannot be kept (a login request's
+// dialog, which has no such link, says to start again from the service
+// and offers Close). The time left is shown in the dialog but not
+// announced each second. No inline script: the page's CSP allows only
+// files under /static.
 (function () {
   "use strict";
 
-  var dialog = document.getElementById("session-timeout");
+  var dialog = document.querySelector("dialog.timeout[data-keep]");
   if (!dialog || typeof dialog.showModal !== "function" || !window.fetch) {
     // Without <dialog> the plain text on the page still says the limit.
     return;
   }
-  var status = document.getElementById("session-timeout-status");
+  var status = document.getElementById(dialog.getAttribute("data-status"));
   function part(role) {
     return dialog.querySelector("[data-role=" + role + "]");
   }
@@ -67,7 +72,9 @@
     show(left, true);
     show(keep, extendable);
     show(close, !extendable);
-    show(login, false);
+    if (login) {
+      show(login, false);
+    }
     failed.textContent = "";
     render();
     clearInterval(tick);
@@ -89,13 +96,17 @@
     show(left, false);
     show(ended, true);
     show(keep, false);
-    show(close, false);
-    show(login, true);
+    // With no page to log in again on, Close: the login page's own
+    // Cancel then leads back to the service.
+    show(close, !login);
+    if (login) {
+      show(login, true);
+    }
     failed.textContent = "";
     if (!dialog.open) {
       dialog.showModal();
     }
-    login.focus();
+    (login || close).focus();
   }
 
   function kept(answer) {
@@ -118,7 +129,7 @@
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": dialog.getAttribute("data-keep-csrf") },
-      body: "{}"
+      body: dialog.getAttribute("data-keep-body") || "{}"
     }).then(function (res) {
       return res.json().catch(function () {
         return {};

@@ -25,6 +25,9 @@ type loginData struct {
 	// OtherWaysURL is set for an account login: the broker's login page,
 	// which offers every way in, for a person without a passkey.
 	OtherWaysURL string
+	// Timeout says until when a service's login stays open
+	// (provider.Timer), nil for an account login.
+	Timeout *provider.LoginTimeout
 }
 
 func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -49,7 +52,22 @@ func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 	if p.SyntheticEnrolment {
 		d.EnrolURL = "/passkey/enrol?" + q
 	}
+	d.Timeout = p.loginTimeout(r, attempt)
 	p.Pages.Render(w, r, http.StatusOK, "passkey_login", p.lang(r), d)
+}
+
+// loginTimeout is what a login page for attempt says of its service's
+// request running out (provider.Timer), nil for an account login or a
+// Finisher that cannot say. The passkey ceremony's challenge is made
+// when the person presses the button, and lives on its own from then
+// (passkey.DefaultLifetime), so only the request's end is shown and
+// extended (ADR 50).
+func (p *Provider) loginTimeout(r *http.Request, attempt string) *provider.LoginTimeout {
+	t, ok := p.Finisher.(provider.Timer)
+	if !ok {
+		return nil
+	}
+	return t.LoginTimeout(r, attempt, p.lang(r))
 }
 
 type beginRequest struct {

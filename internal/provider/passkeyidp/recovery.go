@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -133,6 +134,9 @@ type recoverData struct {
 	NotEnough    bool
 	OtherWaysURL string
 	AccountURL   string
+	// Timeout says until when a service's login stays open, nil for an
+	// account login.
+	Timeout *provider.LoginTimeout
 }
 
 // recoveryCeiling is the most a recovery code can reach, whoever uses it.
@@ -181,6 +185,7 @@ func (p *Provider) renderRecover(w http.ResponseWriter, r *http.Request, status 
 		}
 	}
 	d.LoginURL = "/passkey/login?" + url.Values{"attempt": {d.Attempt}}.Encode()
+	d.Timeout = p.loginTimeout(r, d.Attempt)
 	p.Pages.Render(w, r, status, "recover", p.lang(r), d)
 }
 

@@ -455,6 +455,28 @@ func (m *Mem) UseAuthRequest(_ context.Context, id, browser string, expiresAt, n
 	return nil
 }
 
+// ExtendAuthRequest implements store.AuthRequests.
+func (m *Mem) ExtendAuthRequest(_ context.Context, id, browser string, expiresAt, now time.Time, limit time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.requests[id]
+	switch {
+	case !ok || !now.Before(r.ExpiresAt):
+		return fmt.Errorf("extend auth request: %w", store.ErrNotFound)
+	case browser == "" || r.Browser != browser || r.Pushed && !r.Used:
+		return fmt.Errorf("extend auth request: not this browser's: %w", store.ErrNotFound)
+	}
+	expiresAt = stored(expiresAt)
+	if !expiresAt.After(r.ExpiresAt) || expiresAt.After(stored(r.CreatedAt.Add(limit))) {
+		return fmt.Errorf("extend auth request: not forward within %v of its creation: %w", limit, store.ErrConflict)
+	}
+	// In place, as UseAuthRequest: the request's cost does not change.
+	extended := *r
+	extended.ExpiresAt = expiresAt
+	m.putRequest(&extended, r)
+	return nil
+}
+
 // UpdateAuthRequest implements store.AuthRequests. Like a database row
 // it can be updated after expiry until swept; an update that would take
 // the front channel's requests over MaxFrontBytes fails with ErrFull.

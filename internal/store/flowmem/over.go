@@ -65,6 +65,11 @@ func (s *Store) UseAuthRequest(ctx context.Context, id, browser string, expiresA
 	return s.mem.UseAuthRequest(ctx, id, browser, expiresAt, now)
 }
 
+// ExtendAuthRequest implements store.AuthRequests.
+func (s *Store) ExtendAuthRequest(ctx context.Context, id, browser string, expiresAt, now time.Time, limit time.Duration) error {
+	return s.mem.ExtendAuthRequest(ctx, id, browser, expiresAt, now, limit)
+}
+
 // UpdateAuthRequest implements store.AuthRequests.
 func (s *Store) UpdateAuthRequest(ctx context.Context, r *store.AuthRequest) error {
 	return s.mem.UpdateAuthRequest(ctx, r)

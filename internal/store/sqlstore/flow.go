@@ -134,6 +134,31 @@ func (db *DB) UseAuthRequest(ctx context.Context, id, browser string, expiresAt,
 	return fmt.Errorf("use auth request: not a pushed request: %w", store.ErrNotFound)
 }
 
+// ExtendAuthRequest implements store.AuthRequests: one conditional
+// UPDATE, so that the checks and the write are one step; when it
+// changes nothing, a read tells why.
+func (db *DB) ExtendAuthRequest(ctx context.Context, id, browser string, expiresAt, now time.Time, limit time.Duration) error {
+	if db.unmatchable(id) || browser == "" {
+		return fmt.Errorf("extend auth request: %w", store.ErrNotFound)
+	}
+	n, err := db.execThen(ctx, func(int64) { db.authReqs.drop(id) }, db.st.extendAuthRequest,
+		micros(expiresAt), id, browser, micros(now), micros(expiresAt), micros(expiresAt.Add(-limit)))
+	if err != nil {
+		return fmt.Errorf("extend auth request: %w", err)
+	}
+	if n == 1 {
+		return nil
+	}
+	r, err := db.GetAuthRequest(ctx, id, now)
+	switch {
+	case err != nil:
+		return fmt.Errorf("extend auth request: %w", err)
+	case r.Browser != browser || r.Pushed && !r.Used:
+		return fmt.Errorf("extend auth request: not this browser's: %w", store.ErrNotFound)
+	}
+	return fmt.Errorf("extend auth request: not forward within %v of its creation: %w", limit, store.ErrConflict)
+}
+
 // DeleteAuthRequest implements store.AuthRequests; deleting an unknown
 // request is not an error.
 func (db *DB) DeleteAuthRequest(ctx context.Context, id string) error {

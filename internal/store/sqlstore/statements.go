@@ -31,7 +31,7 @@ type statements struct {
 	deleteRecoveryCodes, insertRecoveryCode, useRecoveryCode, restoreRecoveryCode, countRecoveryCodes, hasRecoveryCode, recoveryCodeHeldW *sql.Stmt
 	describeRecoveryCodes                                                                                                                 *sql.Stmt
 
-	insertAuthRequest, getAuthRequest, updateAuthRequest, useAuthRequest, deleteAuthRequest *sql.Stmt
+	insertAuthRequest, getAuthRequest, updateAuthRequest, useAuthRequest, extendAuthRequest, deleteAuthRequest *sql.Stmt
 
 	putChallenge, takeChallenge *sql.Stmt
 
@@ -150,6 +150,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.getAuthRequest, r, "SELECT " + authRequestCols + " FROM auth_requests WHERE id = ? AND expires_at > ?"},
 		{&db.st.updateAuthRequest, w, updateSQL("auth_requests", "id", authRequestCols)},
 		{&db.st.useAuthRequest, w, "UPDATE auth_requests SET used = 1, expires_at = ?, browser = ? WHERE id = ? AND pushed = 1 AND used = 0 AND expires_at > ?"},
+		{&db.st.extendAuthRequest, w, "UPDATE auth_requests SET expires_at = ? WHERE id = ? AND browser = ? AND (pushed = 0 OR used = 1) " +
+			"AND expires_at > ? AND expires_at < ? AND created_at >= ?"},
 		{&db.st.deleteAuthRequest, w, "DELETE FROM auth_requests WHERE id = ?"},
 
 		{&db.st.putChallenge, w, upsertSQL("challenges", "id", "id, data, expires_at")},

@@ -165,6 +165,57 @@ func testAuthRequests(t *testing.T, s store.Store) {
 		wantErr(t, "UseAuthRequest not pushed", s.UseAuthRequest(ctx, front.ID, "browser-used", later, now), store.ErrNotFound)
 	})
 
+	t.Run("extend", func(t *testing.T) {
+		r := fullAuthRequest(t, "ar-extend")
+		r.Pushed, r.Used = false, false
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
+		limit := time.Hour
+		bound := r.CreatedAt.Add(limit)
+		later := r.ExpiresAt.Add(10 * time.Minute)
+		wantErr(t, "ExtendAuthRequest", s.ExtendAuthRequest(ctx, r.ID, r.Browser, later, now, limit), nil)
+		got, err := s.GetAuthRequest(ctx, r.ID, now)
+		wantErr(t, "GetAuthRequest", err, nil)
+		r.ExpiresAt = later
+		same(t, "extended auth request", r, got)
+		// Forward only: an earlier or the same expiry changes nothing.
+		wantErr(t, "ExtendAuthRequest back", s.ExtendAuthRequest(ctx, r.ID, r.Browser, later.Add(-time.Second), now, limit), store.ErrConflict)
+		wantErr(t, "ExtendAuthRequest same", s.ExtendAuthRequest(ctx, r.ID, r.Browser, later, now, limit), store.ErrConflict)
+		// Bounded: never past its creation plus the limit.
+		wantErr(t, "ExtendAuthRequest past the bound", s.ExtendAuthRequest(ctx, r.ID, r.Browser, bound.Add(time.Microsecond), now, limit), store.ErrConflict)
+		// Only in its own browser, and never for one with no binding.
+		wantErr(t, "ExtendAuthRequest other browser", s.ExtendAuthRequest(ctx, r.ID, "browser-other", bound, now, limit), store.ErrNotFound)
+		wantErr(t, "ExtendAuthRequest no browser", s.ExtendAuthRequest(ctx, r.ID, "", bound, now, limit), store.ErrNotFound)
+		wantErr(t, "ExtendAuthRequest unknown", s.ExtendAuthRequest(ctx, "never", r.Browser, bound, now, limit), store.ErrNotFound)
+		if got, err := s.GetAuthRequest(ctx, r.ID, now); err != nil {
+			t.Error(err)
+		} else {
+			same(t, "auth request after refused extensions", r, got)
+		}
+		wantErr(t, "ExtendAuthRequest to the bound", s.ExtendAuthRequest(ctx, r.ID, r.Browser, bound, now, limit), nil)
+		if got, err := s.GetAuthRequest(ctx, r.ID, now); err != nil {
+			t.Error(err)
+		} else if !got.ExpiresAt.Equal(bound) {
+			t.Errorf("expires at %v, want the bound %v", got.ExpiresAt, bound)
+		}
+		// Live only: once expired it stays expired.
+		wantErr(t, "ExtendAuthRequest expired", s.ExtendAuthRequest(ctx, r.ID, r.Browser, bound, bound, 2*limit), store.ErrNotFound)
+		// A request that became a code, or was cancelled, is gone.
+		wantErr(t, "DeleteAuthRequest", s.DeleteAuthRequest(ctx, r.ID), nil)
+		wantErr(t, "ExtendAuthRequest deleted", s.ExtendAuthRequest(ctx, r.ID, r.Browser, bound, now, limit), store.ErrNotFound)
+
+		// A pushed request belongs to no browser until it is used.
+		pushed := fullAuthRequest(t, "ar-extend-pushed")
+		wantErr(t, "CreateAuthRequest pushed", s.CreateAuthRequest(ctx, pushed), nil)
+		wantErr(t, "ExtendAuthRequest pushed, unused", s.ExtendAuthRequest(ctx, pushed.ID, pushed.Browser, later, now, limit), store.ErrNotFound)
+		wantErr(t, "UseAuthRequest", s.UseAuthRequest(ctx, pushed.ID, "browser-used", pushed.ExpiresAt, now), nil)
+		wantErr(t, "ExtendAuthRequest pushed, used", s.ExtendAuthRequest(ctx, pushed.ID, "browser-used", later, now, limit), nil)
+		if got, err := s.GetAuthRequest(ctx, pushed.ID, now); err != nil {
+			t.Error(err)
+		} else if !got.ExpiresAt.Equal(later) {
+			t.Errorf("used pushed request expires at %v, want %v", got.ExpiresAt, later)
+		}
+	})
+
 	t.Run("concurrent use", func(t *testing.T) {
 		r := fullAuthRequest(t, "ar-use-race")
 		r.Pushed, r.Used, r.Browser = true, false, ""

@@ -1,0 +1,220 @@
+package broker
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/varde-eid/varde/internal/oidc"
+	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// A relying party's login request lives RequestLifetime (ADR 50). The
+// login pages say until when, and, with script (web/static/timeout.js),
+// warn before it and offer to extend it, which POST /login/keep does:
+// the person is at the browser the request is bound to (ADR 47), so
+// extending it invalidates nothing. Each keep moves the end to
+// RequestLifetime from now, never past MaxLoginTime from the request's
+// creation: a login left open is not kept open for ever.
+
+const (
+	// KeepPath is where the login pages' script asks for more time.
+	KeepPath = "/login/keep"
+	// MaxLoginTime bounds how long a login request may be kept open,
+	// counted from its creation; config.MaxAuthRequestLifetime is the
+	// same hour, so a configured lifetime never passes it.
+	MaxLoginTime = time.Hour
+	// maxLoginWarn is how long before the end the pages warn: two
+	// minutes, or half the lifetime when that is shorter (a test's).
+	// WCAG 2.2 SC 2.2.1 asks for at least 20 seconds to answer.
+	maxLoginWarn   = 2 * time.Minute
+	keepCSRFLabel  = "varde/broker/loginkeep/v1\x00"
+	keepCSRFHeader = "X-CSRF-Token"
+	maxKeepBody    = 1 << 10
+)
+
+var _ provider.Timer = (*Broker)(nil)
+
+// lifetime is how long a request lives after each keep.
+func (b *Broker) lifetime() time.Duration {
+	if b.RequestLifetime > 0 {
+		return b.RequestLifetime
+	}
+	return oidc.DefaultAuthRequestLifetime
+}
+
+// nextEnd is where a keep at now would move req's end: a lifetime from
+// now, no later than MaxLoginTime after its creation.
+func (b *Broker) nextEnd(req *store.AuthRequest, now time.Time) time.Time {
+	end := now.Add(b.lifetime())
+	if bound := req.CreatedAt.Add(MaxLoginTime); end.After(bound) {
+		end = bound
+	}
+	return end
+}
+
+// extendable reports whether a keep can still move req's end: it has
+// not reached MaxLoginTime from the request's creation. A request with
+// no browser binding (ADR 47) is not extended: the keep could not tell
+// who asks.
+func extendable(req *store.AuthRequest) bool {
+	return req.Browser != "" && req.ExpiresAt.Before(req.CreatedAt.Add(MaxLoginTime))
+}
+
+// LoginTimeout implements provider.Timer: what the login page for
+// attemptID says of its time limit, nil for the account login, and for
+// a request this browser may not act on or no longer held.
+func (b *Broker) LoginTimeout(r *http.Request, attemptID, lang string) *provider.LoginTimeout {
+	if attemptID == AccountAttempt {
+		return nil
+	}
+	now := b.Now()
+	req, err := b.AuthRequests.GetAuthRequest(r.Context(), attemptID, now)
+	if err != nil || !oidc.InBrowser(req, b.requestBrowser(r)) {
+		return nil
+	}
+	return b.loginTimeout(r, req, lang, now)
+}
+
+// loginTimeout is the view of req's time limit for a page in lang.
+func (b *Broker) loginTimeout(r *http.Request, req *store.AuthRequest, lang string, now time.Time) *provider.LoginTimeout {
+	body, _ := json.Marshal(keepRequest{Req: req.ID})
+	// At the latest: the bound, or, for a request no keep can move, its
+	// end as it is.
+	latest, canExtend := req.ExpiresAt, extendable(req)
+	if canExtend {
+		latest = req.CreatedAt.Add(MaxLoginTime)
+	}
+	return &provider.LoginTimeout{
+		Ends:       b.Pages.Time(lang, req.ExpiresAt).Text,
+		Latest:     b.Pages.Time(lang, latest).Text,
+		EndsIn:     seconds(req.ExpiresAt.Sub(now)),
+		Warn:       seconds(min(maxLoginWarn, b.lifetime()/2)),
+		Extendable: canExtend,
+		KeepURL:    KeepPath, KeepBody: string(body),
+		CSRF: keepCSRF(b.requestBrowser(r), req.ID),
+	}
+}
+
+// seconds is d in whole seconds, rounded up, never negative: a page
+// told how long its login has left says it ended only once it has.
+func seconds(d time.Duration) int {
+	return max(0, int((d+time.Second-1)/time.Second))
+}
+
+// keepCSRF is the keep's token for the request id in the browser whose
+// mark is browser: HMAC-SHA256 keyed with the mark, which is HttpOnly,
+// so only a page this node rendered for that browser holds it. "" for a
+// browser without a mark.
+func keepCSRF(browser, id string) string {
+	if browser == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, []byte(browser))
+	m.Write([]byte(keepCSRFLabel + id))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+type keepRequest struct {
+	Req string `json:"req"`
+}
+
+type keepAnswer struct {
+	// EndsIn is how many seconds the login has left.
+	EndsIn int `json:"ends_in"`
+	// Extendable: another keep would move the end, which stops at
+	// MaxLoginTime after the request's creation.
+	Extendable bool `json:"extendable"`
+}
+
+type keepError struct {
+	Error string `json:"error"`
+}
+
+// keepLogin: POST /login/keep {"req": "…"} (JSON, header X-CSRF-Token)
+// moves the request's end on (nextEnd) and answers how long it has
+// left. 401 "login" when it has ended, is unknown, or belongs to
+// another browser: it is not brought back, and nothing changes.
+func (b *Broker) keepLogin(w http.ResponseWriter, r *http.Request) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		writeKeep(w, http.StatusUnsupportedMediaType, keepError{"bad_request"})
+		return
+	}
+	var in keepRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxKeepBody))
+	if err := dec.Decode(&in); err != nil || in.Req == "" {
+		writeKeep(w, http.StatusBadRequest, keepError{"bad_request"})
+		return
+	}
+	browser := b.requestBrowser(r)
+	if browser == "" {
+		writeKeep(w, http.StatusUnauthorized, keepError{"login"})
+		return
+	}
+	// Checked before the store is asked: a page on another site cannot
+	// keep anyone's login open.
+	if want := keepCSRF(browser, in.Req); subtle.ConstantTimeCompare([]byte(want), []byte(r.Header.Get(keepCSRFHeader))) != 1 {
+		writeKeep(w, http.StatusForbidden, keepError{"csrf"})
+		return
+	}
+	now := b.Now()
+	req, err := b.keep(r, in.Req, browser, now)
+	if errors.Is(err, store.ErrNotFound) {
+		writeKeep(w, http.StatusUnauthorized, keepError{"login"})
+		return
+	}
+	if err != nil {
+		b.Log.ErrorContext(r.Context(), "keep login", "err", err)
+		status, code := http.StatusInternalServerError, "internal"
+		if errors.Is(err, store.ErrUnavailable) {
+			status, code = http.StatusServiceUnavailable, "unavailable"
+		}
+		writeKeep(w, status, keepError{code})
+		return
+	}
+	writeKeep(w, http.StatusOK, keepAnswer{EndsIn: seconds(req.ExpiresAt.Sub(now)), Extendable: extendable(req)})
+}
+
+// keep moves the end of request id, bound to the browser marked
+// browser, on as far as nextEnd allows, and returns it as it now is;
+// store.ErrNotFound if it has ended or is not this browser's.
+func (b *Broker) keep(r *http.Request, id, browser string, now time.Time) (*store.AuthRequest, error) {
+	ctx := r.Context()
+	req, err := b.AuthRequests.GetAuthRequest(ctx, id, now)
+	if err != nil {
+		return nil, err
+	}
+	// A request with no binding is one no keep can tell the owner of.
+	if req.Browser == "" || !oidc.InBrowser(req, browser) {
+		return nil, errOtherBrowser
+	}
+	end := b.nextEnd(req, now)
+	if !end.After(req.ExpiresAt) {
+		return req, nil
+	}
+	err = b.AuthRequests.ExtendAuthRequest(ctx, id, req.Browser, end, now, MaxLoginTime)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		// Another tab's keep moved it as far or further: read it again.
+	case err != nil:
+		return nil, err
+	default:
+		req.ExpiresAt = end
+		return req, nil
+	}
+	return b.AuthRequests.GetAuthRequest(ctx, id, now)
+}
+
+func writeKeep(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,224 @@
+package broker_test
+
+import (
+	"context"
+	"encoding/json"
+	"html"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/varde-eid/varde/internal/broker"
+	"github.com/varde-eid/varde/internal/oidc"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+const (
+	keepMark  = "AAAAAAAAAAAAAAAAAAAAAA" // a browser mark: 128 bits, base64url
+	otherMark = "BBBBBBBBBBBBBBBBBBBBBB"
+)
+
+// boundRequest stores request id, made now, living ten minutes and
+// bound to the browser marked keepMark (ADR 47).
+func (f *fixture) boundRequest(t *testing.T, id string) {
+	t.Helper()
+	must(t, f.st.CreateAuthRequest(context.Background(), &store.AuthRequest{
+		ID: id, ClientID: "bank", RedirectURI: "https://bank.example/cb", Scope: []string{"openid"}, MaxAge: -1,
+		Browser: oidc.BrowserBinding(keepMark), CreatedAt: f.now, ExpiresAt: f.now.Add(10 * time.Minute),
+	}))
+}
+
+// expiry is when request id ends as the store has it.
+func (f *fixture) expiry(t *testing.T, id string) time.Time {
+	t.Helper()
+	r, err := f.st.GetAuthRequest(context.Background(), id, f.now)
+	must(t, err)
+	return r.ExpiresAt
+}
+
+var dataAttr = regexp.MustCompile(`data-(keep-csrf|keep-body|ends-in|extendable)="([^"]*)"`)
+
+// pageTimeout reads the login page's dialog attributes in the browser
+// marked mark.
+func (f *fixture) pageTimeout(t *testing.T, path, mark string) map[string]string {
+	t.Helper()
+	w := f.do(path, &http.Cookie{Name: broker.BrowserCookie, Value: mark})
+	if w.Code != http.StatusOK {
+		t.Fatalf("%s: %d %.300s", path, w.Code, w.Body)
+	}
+	attrs := map[string]string{}
+	for _, m := range dataAttr.FindAllStringSubmatch(w.Body.String(), -1) {
+		attrs[m[1]] = html.UnescapeString(m[2])
+	}
+	return attrs
+}
+
+// keep posts body to /login/keep from the browser marked mark ("" for
+// none) with token in X-CSRF-Token.
+func (f *fixture) keep(mark, token, body string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, broker.KeepPath, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		r.Header.Set("X-CSRF-Token", token)
+	}
+	if mark != "" {
+		r.AddCookie(&http.Cookie{Name: broker.BrowserCookie, Value: mark})
+	}
+	w := httptest.NewRecorder()
+	f.mux.ServeHTTP(w, r)
+	return w
+}
+
+type keepAnswer struct {
+	EndsIn     int    `json:"ends_in"`
+	Extendable *bool  `json:"extendable"`
+	Error      string `json:"error"`
+}
+
+func answer(t *testing.T, w *httptest.ResponseRecorder) keepAnswer {
+	t.Helper()
+	var a keepAnswer
+	if err := json.Unmarshal(w.Body.Bytes(), &a); err != nil {
+		t.Fatalf("keep answer %q: %v", w.Body, err)
+	}
+	return a
+}
+
+// TestLoginPageSaysWhenTheLoginEnds: a service's login page says in
+// plain text, in the person's language, until when the login stays
+// open, and carries the dialog that warns before it (ADR 50).
+func TestLoginPageSaysWhenTheLoginEnds(t *testing.T) {
+	f := newFixture(t)
+	f.boundRequest(t, "r1")
+	for lang, want := range map[string]string{
+		"en": "this login stays open until",
+		"nb": "denne innloggingen åpen til",
+		"da": "dette login åbent til",
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/login?req=r1", nil)
+		r.Header.Set("Accept-Language", lang)
+		r.AddCookie(&http.Cookie{Name: broker.BrowserCookie, Value: keepMark})
+		w := httptest.NewRecorder()
+		f.mux.ServeHTTP(w, r)
+		body := html.UnescapeString(w.Body.String())
+		if w.Code != http.StatusOK || !strings.Contains(body, `id="login-timeout-info"`) || !strings.Contains(body, want) {
+			t.Errorf("%s: %d, want %q in %.2000s", lang, w.Code, want, body)
+		}
+	}
+	a := f.pageTimeout(t, "/login?req=r1", keepMark)
+	if a["ends-in"] != "600" || a["extendable"] != "true" || a["keep-csrf"] == "" || a["keep-body"] != `{"req":"r1"}` {
+		t.Errorf("dialog attributes = %v", a)
+	}
+	// A request stored without a binding (before ADR 47) is stated,
+	// and its dialog offers no extension: no keep could tell who asks.
+	f.request(t, "unbound")
+	if a := f.pageTimeout(t, "/login?req=unbound", keepMark); a["ends-in"] != "600" || a["extendable"] != "false" {
+		t.Errorf("unbound request's dialog attributes = %v", a)
+	}
+}
+
+// TestKeepMovesTheLoginsEndOn: a keep from the browser the request is
+// bound to moves its end to a lifetime from now, and says how long it
+// has and whether it can be extended again; at the bound an hour after
+// its creation it can no longer be, and the end stays there.
+func TestKeepMovesTheLoginsEndOn(t *testing.T) {
+	f := newFixture(t)
+	f.boundRequest(t, "r1")
+	created := f.now
+	a := f.pageTimeout(t, "/login?req=r1", keepMark)
+	f.now = f.now.Add(8 * time.Minute)
+	w := f.keep(keepMark, a["keep-csrf"], a["keep-body"])
+	got := answer(t, w)
+	if w.Code != http.StatusOK || got.EndsIn != 600 || got.Extendable == nil || !*got.Extendable {
+		t.Fatalf("keep: %d %s", w.Code, w.Body)
+	}
+	if e := f.expiry(t, "r1"); !e.Equal(f.now.Add(10 * time.Minute)) {
+		t.Errorf("expires at %v, want %v", e, f.now.Add(10*time.Minute))
+	}
+	// Near the bound, a keep moves the end only as far as the bound.
+	for f.now.Add(10 * time.Minute).Before(created.Add(broker.MaxLoginTime)) {
+		f.now = f.now.Add(9 * time.Minute)
+		if w := f.keep(keepMark, a["keep-csrf"], a["keep-body"]); w.Code != http.StatusOK {
+			t.Fatalf("keep at %v: %d %s", f.now.Sub(created), w.Code, w.Body)
+		}
+	}
+	bound := created.Add(broker.MaxLoginTime)
+	if e := f.expiry(t, "r1"); !e.Equal(bound) {
+		t.Errorf("expires at %v, want the bound %v", e, bound)
+	}
+	w = f.keep(keepMark, a["keep-csrf"], a["keep-body"])
+	got = answer(t, w)
+	if w.Code != http.StatusOK || got.EndsIn != int(bound.Sub(f.now)/time.Second) || got.Extendable == nil || *got.Extendable {
+		t.Errorf("keep at the bound: %d %s, want %d seconds, not extendable", w.Code, w.Body, int(bound.Sub(f.now)/time.Second))
+	}
+	if e := f.expiry(t, "r1"); !e.Equal(bound) {
+		t.Errorf("expires at %v after a keep at the bound, want %v", e, bound)
+	}
+	if a := f.pageTimeout(t, "/login?req=r1", keepMark); a["extendable"] != "false" {
+		t.Errorf("page at the bound: extendable %q, want false", a["extendable"])
+	}
+}
+
+// TestKeepRefusesAndChangesNothing: a keep without the page's token, from
+// another browser or from none, for an unknown, ended or unbound
+// request, or not as JSON, is refused with a JSON error, and the
+// request's end stays where it was.
+func TestKeepRefusesAndChangesNothing(t *testing.T) {
+	f := newFixture(t)
+	f.boundRequest(t, "r1")
+	f.request(t, "unbound")
+	a := f.pageTimeout(t, "/login?req=r1", keepMark)
+	ours, body := a["keep-csrf"], a["keep-body"]
+	// The other browser's own token for r1, as a page it could see
+	// would give it, if the login page served it.
+	theirs := broker.KeepCSRF(otherMark, "r1")
+	before := f.expiry(t, "r1")
+	f.now = f.now.Add(5 * time.Minute)
+	tests := []struct {
+		name        string
+		mark, token string
+		body        string
+		status      int
+		code        string
+	}{
+		{"no token", keepMark, "", body, http.StatusForbidden, "csrf"},
+		{"wrong token", keepMark, ours + "x", body, http.StatusForbidden, "csrf"},
+		{"another request's token", keepMark, broker.KeepCSRF(keepMark, "r2"), body, http.StatusForbidden, "csrf"},
+		{"other browser", otherMark, theirs, body, http.StatusUnauthorized, "login"},
+		{"other browser, our token", otherMark, ours, body, http.StatusForbidden, "csrf"},
+		{"no browser", "", ours, body, http.StatusUnauthorized, "login"},
+		{"unknown request", keepMark, broker.KeepCSRF(keepMark, "never"), `{"req":"never"}`, http.StatusUnauthorized, "login"},
+		{"unbound request", keepMark, broker.KeepCSRF(keepMark, "unbound"), `{"req":"unbound"}`, http.StatusUnauthorized, "login"},
+		{"no request", keepMark, ours, `{}`, http.StatusBadRequest, "bad_request"},
+		{"not JSON", keepMark, ours, "req=r1", http.StatusBadRequest, "bad_request"},
+	}
+	for _, tt := range tests {
+		w := f.keep(tt.mark, tt.token, tt.body)
+		if got := answer(t, w); w.Code != tt.status || got.Error != tt.code {
+			t.Errorf("%s: %d %s, want %d %q", tt.name, w.Code, w.Body, tt.status, tt.code)
+		}
+	}
+	r := httptest.NewRequest(http.MethodPost, broker.KeepPath, strings.NewReader(body))
+	r.Header.Set("Content-Type", "text/plain")
+	r.Header.Set("X-CSRF-Token", ours)
+	r.AddCookie(&http.Cookie{Name: broker.BrowserCookie, Value: keepMark})
+	w := httptest.NewRecorder()
+	f.mux.ServeHTTP(w, r)
+	if w.Code != http.StatusUnsupportedMediaType {
+		t.Errorf("text/plain: %d %s", w.Code, w.Body)
+	}
+	if e := f.expiry(t, "r1"); !e.Equal(before) {
+		t.Errorf("expires at %v after refused keeps, want %v", e, before)
+	}
+	// Once ended, it stays ended.
+	f.now = before
+	if w := f.keep(keepMark, ours, body); w.Code != http.StatusUnauthorized || answer(t, w).Error != "login" {
+		t.Errorf("ended: %d %s", w.Code, w.Body)
+	}
+	if _, err := f.st.GetAuthRequest(context.Background(), "r1", f.now); err == nil {
+		t.Error("an ended request came back")
+	}
+}
