@@ -458,7 +458,7 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 	rp.prune(now)
 	full := len(rp.pending) >= maxPending
 	if !full {
-		rp.pending[state] = pending{verifier: verifier, nonce: nonce, acr: acr, expires: now.Add(10 * time.Minute)}
+		rp.pending[state] = pending{verifier: verifier, nonce: nonce, acr: acr, expires: now.Add(pendingTTL)}
 	}
 	rp.mu.Unlock()
 	if full {
@@ -475,7 +475,7 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request) {
 		states = append(strings.Split(c.Value, "."), state)
 		states = states[max(0, len(states)-maxStatesPerBrowser):]
 	}
-	http.SetCookie(w, rp.cookie("demobank_state", strings.Join(states, "."), 600))
+	http.SetCookie(w, rp.cookie("demobank_state", strings.Join(states, "."), int(pendingTTL/time.Second)))
 	http.Redirect(w, r, rp.provider.Endpoint().AuthURL+"?"+url.Values{"client_id": {rp.ClientID}, "request_uri": {requestURI}}.Encode(), http.StatusSeeOther)
 }
 
@@ -489,9 +489,15 @@ const maxFormBody = 64 << 10
 const maxStatesPerBrowser = 5
 
 // maxPending bounds the logins begun and not yet back at the callback,
-// each kept 10 minutes, so a stream of POST /login cannot grow memory
+// each kept pendingTTL, so a stream of POST /login cannot grow memory
 // without end.
 const maxPending = 10000
+
+// pendingTTL is how long the bank awaits a login it began: as long as
+// Varde lets a person keep their login open by asking for more time
+// (an hour from its start, ADR 50), so that a person who took it gets
+// in rather than an error from the bank.
+const pendingTTL = time.Hour
 
 // maxSessions bounds the people logged in at once, each kept sessionTTL,
 // so a stream of completed logins cannot grow memory without end.
@@ -644,7 +650,7 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	if states = slices.Delete(states, i, i+1); len(states) == 0 {
 		http.SetCookie(w, rp.cookie("demobank_state", "", -1))
 	} else {
-		http.SetCookie(w, rp.cookie("demobank_state", strings.Join(states, "."), 600))
+		http.SetCookie(w, rp.cookie("demobank_state", strings.Join(states, "."), int(pendingTTL/time.Second)))
 	}
 	rp.mu.Lock()
 	p, ok := rp.pending[state]

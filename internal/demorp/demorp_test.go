@@ -606,3 +606,72 @@ func TestAccountNamesProviderAndLevel(t *testing.T) {
 		})
 	}
 }
+
+// pushingRP is Demo Bank at a fake Varde that accepts every pushed
+// request, by the clock now, and its handler.
+func pushingRP(t *testing.T, now func() time.Time) (*RP, http.Handler) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux, srv := fakeIssuer(t)
+	mux.HandleFunc("POST /par", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusCreated, map[string]any{"request_uri": "urn:x", "expires_in": 60})
+	})
+	rp := &RP{Name: "Demo Bank", ClientID: "demo-bank", Issuer: srv.URL, BaseURL: "http://localhost:1/demo-bank",
+		Key: key, KeyID: "k1", HTTPClient: srv.Client(),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: now}
+	return rp, mustHandler(t, rp)
+}
+
+// beginLogin posts the bank's login form and wants the redirect to Varde.
+func beginLogin(t *testing.T, h http.Handler) *http.Response {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(""))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("login: status %d, want 303", w.Code)
+	}
+	return w.Result()
+}
+
+// TestLoginPendingAsLongAsVardeKeepsIt: a login begun at the bank is
+// still awaited 59 minutes later, since Varde lets the person extend
+// their login up to an hour (ADR 50), and is let go after the hour.
+func TestLoginPendingAsLongAsVardeKeepsIt(t *testing.T) {
+	now := time.Now()
+	rp, h := pushingRP(t, func() time.Time { return now })
+	beginLogin(t, h)
+	now = now.Add(59 * time.Minute)
+	beginLogin(t, h) // prunes what has expired
+	if len(rp.pending) != 2 {
+		t.Errorf("59 minutes on: %d logins awaited, want 2 (the first still awaited)", len(rp.pending))
+	}
+	now = now.Add(2 * time.Minute)
+	beginLogin(t, h)
+	if len(rp.pending) != 2 {
+		t.Errorf("61 minutes on: %d logins awaited, want 2 (the first let go)", len(rp.pending))
+	}
+}
+
+// TestStateCookieLivesAsLongAsTheLogin: the cookie naming a browser's
+// logins in progress lasts as long as the bank awaits them.
+func TestStateCookieLivesAsLongAsTheLogin(t *testing.T) {
+	_, h := pushingRP(t, time.Now)
+	found := false
+	for _, c := range beginLogin(t, h).Cookies() {
+		if c.Name != "demobank_state" {
+			continue
+		}
+		found = true
+		if time.Duration(c.MaxAge)*time.Second != pendingTTL {
+			t.Errorf("state cookie Max-Age %ds, want %v", c.MaxAge, pendingTTL)
+		}
+	}
+	if !found {
+		t.Error("no state cookie set")
+	}
+}

@@ -37,8 +37,9 @@
 // a login form or a logout token sent to it; a login form past that gets
 // 413 and a page asking to choose a level and try again.
 //
-// A login begun and not yet back at the callback is kept 10 minutes; the
-// state cookie holds the last five begun in one browser, so a login in
+// A login begun and not yet back at the callback is kept an hour, as
+// long as Varde lets a person who asks for more time keep their login
+// open (ADR 50); the state cookie holds the last five begun in one browser, so a login in
 // one tab still finishes after another was begun in a second. At most
 // 10 000 logins are kept at once; past that, POST /login answers 503
 // with Retry-After and a page asking to try again in a few minutes,
