@@ -93,20 +93,17 @@ func (b *Broker) loginTimeout(r *http.Request, req *store.AuthRequest, lang stri
 		latest = req.CreatedAt.Add(MaxLoginTime)
 	}
 	return &provider.LoginTimeout{
-		Ends:       b.Pages.Time(lang, req.ExpiresAt).Text,
-		Latest:     b.Pages.Time(lang, latest).Text,
-		EndsIn:     seconds(req.ExpiresAt.Sub(now)),
-		Warn:       seconds(min(maxLoginWarn, b.lifetime()/2)),
-		Extendable: canExtend,
-		KeepURL:    KeepPath, KeepBody: string(body),
-		CSRF: keepCSRF(b.requestBrowser(r), req.ID),
+		Ends: b.Pages.Time(lang, req.ExpiresAt).Text,
+		TimeoutDialog: provider.TimeoutDialog{
+			ID: "login-timeout", Keys: "timeout.request",
+			Latest:     b.Pages.Time(lang, latest).Text,
+			EndsIn:     provider.SecondsLeft(req.ExpiresAt.Sub(now)),
+			Warn:       provider.SecondsLeft(min(maxLoginWarn, b.lifetime()/2)),
+			Extendable: canExtend,
+			KeepURL:    KeepPath, KeepBody: string(body),
+			CSRF: keepCSRF(b.requestBrowser(r), req.ID),
+		},
 	}
-}
-
-// seconds is d in whole seconds, rounded up, never negative: a page
-// told how long its login has left says it ended only once it has.
-func seconds(d time.Duration) int {
-	return max(0, int((d+time.Second-1)/time.Second))
 }
 
 // keepCSRF is the keep's token for the request id in the browser whose
@@ -124,14 +121,6 @@ func keepCSRF(browser, id string) string {
 
 type keepRequest struct {
 	Req string `json:"req"`
-}
-
-type keepAnswer struct {
-	// EndsIn is how many seconds the login has left.
-	EndsIn int `json:"ends_in"`
-	// Extendable: another keep would move the end, which stops at
-	// MaxLoginTime after the request's creation.
-	Extendable bool `json:"extendable"`
 }
 
 type keepError struct {
@@ -179,7 +168,9 @@ func (b *Broker) keepLogin(w http.ResponseWriter, r *http.Request) {
 		writeKeep(w, status, keepError{code})
 		return
 	}
-	writeKeep(w, http.StatusOK, keepAnswer{EndsIn: seconds(req.ExpiresAt.Sub(now)), Extendable: extendable(req)})
+	// Extendable until the end stops at MaxLoginTime after the request's
+	// creation.
+	writeKeep(w, http.StatusOK, provider.KeepAnswer{EndsIn: provider.SecondsLeft(req.ExpiresAt.Sub(now)), Extendable: extendable(req)})
 }
 
 // keep moves the end of request id, bound to the browser marked

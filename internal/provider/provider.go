@@ -222,20 +222,50 @@ func ErrorReason(err error) string {
 	return ReasonInternal
 }
 
-// LoginTimeout is what a login page says of its relying party's request
-// running out, and what web/static/timeout.js needs to warn before it
-// and offer to extend it (WCAG 2.2 SC 2.2.1; ADR 50).
-type LoginTimeout struct {
-	// Ends is when the request ends unless extended, Latest when it
-	// ends at the latest, both in the page's language.
-	Ends, Latest string
-	// EndsIn is how many seconds the request has left, Warn how many
-	// seconds before that the page warns.
+// TimeoutDialog is what web/static/timeout.js needs to warn before a
+// time limit ends and offer to extend it (WCAG 2.2 SC 2.2.1; ADR 50),
+// and what the page's one "timeout-dialog" template shows: the
+// session's limit on the account pages, a login request's on the login
+// pages.
+type TimeoutDialog struct {
+	// ID names the dialog's elements; Keys is the prefix of its texts in
+	// the locale catalogues ("timeout", "timeout.request").
+	ID, Keys string
+	// Latest is when the limit ends at the latest, however it is
+	// extended, in the page's language.
+	Latest string
+	// EndsIn is how many seconds are left unless extended, Warn how
+	// many seconds before that the page warns.
 	EndsIn, Warn int
 	// Extendable: a keep would move the end.
 	Extendable bool
-	// KeepURL takes a POST of KeepBody (JSON) with CSRF in X-CSRF-Token.
+	// KeepURL takes a POST of KeepBody (JSON; "{}" if empty) with CSRF
+	// in X-CSRF-Token, and answers a KeepAnswer.
 	KeepURL, KeepBody, CSRF string
+	// LogIn: once the limit has ended, the dialog offers to log in
+	// again.
+	LogIn bool
+}
+
+// KeepAnswer is a keep endpoint's answer: how many seconds are left
+// now, and whether another keep would move the end.
+type KeepAnswer struct {
+	EndsIn     int  `json:"ends_in"`
+	Extendable bool `json:"extendable"`
+}
+
+// SecondsLeft is d in whole seconds, rounded up, never negative: a page
+// told how long a limit has left says it ended only once it has.
+func SecondsLeft(d time.Duration) int {
+	return max(0, int((d+time.Second-1)/time.Second))
+}
+
+// LoginTimeout is what a login page says of its relying party's request
+// running out (Ends: when it ends unless extended, in the page's
+// language), and its warning.
+type LoginTimeout struct {
+	Ends string
+	TimeoutDialog
 }
 
 // Timer is implemented by a Finisher that can say how long a login has

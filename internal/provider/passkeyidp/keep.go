@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -34,16 +35,10 @@ type timeoutView struct {
 	// whole minutes; IdleSeconds it in seconds otherwise; both 0 without
 	// one.
 	IdleMinutes, IdleSeconds int
-	// Latest is when the session expires, however it is used.
-	Latest string
-	// EndsIn is how many seconds the session has left unless it is used
-	// (session.Manager.Ends), Warn how many seconds before that the page
-	// warns.
-	EndsIn, Warn int
-	// Extendable: keeping the session would move EndsIn.
-	Extendable bool
-	KeepURL    string
-	CSRF       string
+	// The warning: Latest is when the session expires, however it is
+	// used; EndsIn how many seconds it has left unless it is used
+	// (session.Manager.Ends).
+	provider.TimeoutDialog
 	// ChangeBy, on a page that changes the person's ways in, is when the
 	// login that allows it stops being recent enough (ReauthAfter), ""
 	// elsewhere.
@@ -55,16 +50,17 @@ func (p *Provider) timeout(r *http.Request, lang string, s *store.Session) *time
 	m := p.Sessions
 	ends, extendable := m.Ends(s)
 	idle := m.IdleTimeout
-	v := &timeoutView{
+	v := &timeoutView{TimeoutDialog: provider.TimeoutDialog{
+		ID: "session-timeout", Keys: "timeout",
 		Latest: p.Pages.Time(lang, s.ExpiresAt).Text,
 		// In the session's clock, which its deadlines are in.
-		EndsIn: seconds(ends.Sub(m.Now())), Warn: seconds(warnBefore(idle)),
-		Extendable: extendable, KeepURL: keepPath, CSRF: p.sessionCSRF(r),
-	}
+		EndsIn: provider.SecondsLeft(ends.Sub(m.Now())), Warn: provider.SecondsLeft(warnBefore(idle)),
+		Extendable: extendable, KeepURL: keepPath, CSRF: p.sessionCSRF(r), LogIn: true,
+	}}
 	if idle >= 2*time.Minute && idle%time.Minute == 0 {
 		v.IdleMinutes = int(idle / time.Minute)
 	} else if idle > 0 {
-		v.IdleSeconds = seconds(idle)
+		v.IdleSeconds = provider.SecondsLeft(idle)
 	}
 	return v
 }
@@ -86,20 +82,6 @@ func warnBefore(idle time.Duration) time.Duration {
 		return maxWarn
 	}
 	return min(maxWarn, idle/2)
-}
-
-// seconds is d in whole seconds, rounded up, never negative: a page
-// told how long its session has left says it ended only once it has.
-func seconds(d time.Duration) int {
-	return max(0, int((d+time.Second-1)/time.Second))
-}
-
-type keepAnswer struct {
-	// EndsIn is how many seconds the session has left unless used again.
-	EndsIn int `json:"ends_in"`
-	// Extendable: another keep would move EndsIn, which stops at the
-	// session's expiry.
-	Extendable bool `json:"extendable"`
 }
 
 // keepSession: POST /account/session/keep (JSON, header X-CSRF-Token)
@@ -133,5 +115,6 @@ func (p *Provider) keepSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ends, extendable := p.Sessions.Ends(s)
-	writeJSON(w, http.StatusOK, keepAnswer{EndsIn: seconds(ends.Sub(p.Sessions.Now())), Extendable: extendable})
+	// Extendable until the idle deadline reaches the session's expiry.
+	writeJSON(w, http.StatusOK, provider.KeepAnswer{EndsIn: provider.SecondsLeft(ends.Sub(p.Sessions.Now())), Extendable: extendable})
 }
