@@ -26,6 +26,10 @@ func TestFinishRefusesABlockedPerson(t *testing.T) {
 		res     provider.Result
 	}{
 		{"the provider's own person", "r1", provider.Result{Provider: "strong", PersonID: "p1", Level: assurance.High}},
+		// A person carried with the result is the check only if it is
+		// the one the result names.
+		{"the provider's own person, carried as someone else", "r1", provider.Result{Provider: "strong", PersonID: "p1",
+			Person: &store.Person{ID: "p2"}, Level: assurance.High}},
 		{"an eID's identifier", "r1", provider.Result{Provider: "strong", Level: assurance.High, GivenName: "Someone Else",
 			Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: "010180 12371"}}}},
 		{"an account login", broker.AccountAttempt, provider.Result{Provider: "strong", PersonID: "p1", Level: assurance.High}},

@@ -145,6 +145,29 @@ func (b *Broker) load(r *http.Request, id string) (*attempt, error) {
 	if err != nil {
 		return nil, err
 	}
+	return b.attemptOf(r, req)
+}
+
+// loadHeld is load from held, request id as Hold read it earlier in
+// this same HTTP request, while held's expiry is still ahead: an
+// expiry only ever moves forward (ExtendAuthRequest), so the request is
+// live now as well, unless it was deleted since (cancelled, or used by
+// another tab), and then the write of its code, which deletes it, finds
+// nothing and stores no code (CreateAuthCodeForRequest), as it does
+// for a request deleted after load read it. Its browser binding and
+// client never change. Past held's expiry it is read again: a keep may
+// have moved the end on.
+func (b *Broker) loadHeld(r *http.Request, id string, held *store.AuthRequest) (*attempt, error) {
+	if held == nil || held.ID != id || !held.ExpiresAt.After(b.Now()) {
+		return b.load(r, id)
+	}
+	return b.attemptOf(r, held)
+}
+
+// attemptOf is the attempt for req, a live request just read: only in
+// the browser it is bound to (errOtherBrowser), and only while its
+// client is registered (clientGoneError).
+func (b *Broker) attemptOf(r *http.Request, req *store.AuthRequest) (*attempt, error) {
 	if !oidc.InBrowser(req, b.requestBrowser(r)) {
 		return nil, errOtherBrowser
 	}
@@ -409,13 +432,18 @@ func blockedPage() httpx.ErrorPage {
 	return httpx.ErrorPage{Title: "error.blocked.title", Message: "error.blocked.message", Next: "error.blocked.next"}
 }
 
-// blocked reports whether personID's Varde identity is blocked, read
+// blocked reports whether personID's Varde identity is blocked, as read
 // from the store at each login, so a block made on any node, or beside
 // it with varde persons block, is seen at once (a SQLite store's copy
 // of a person is dropped within a second of another process's write).
-// A person the store does not hold is not blocked: the caller finds
-// out otherwise that there is nobody.
-func (b *Broker) blocked(ctx context.Context, personID string) (bool, error) {
+// read, if not nil, is that person as this same HTTP request read,
+// found or created them moments before (resolve): that is the read,
+// not repeated. A person the store does not hold is not blocked: the
+// caller finds out otherwise that there is nobody.
+func (b *Broker) blocked(ctx context.Context, personID string, read *store.Person) (bool, error) {
+	if read != nil && read.ID == personID {
+		return read.Blocked(), nil
+	}
 	p, err := b.Persons.GetPerson(ctx, personID)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
@@ -695,11 +723,13 @@ func (b *Broker) attemptError(w http.ResponseWriter, r *http.Request, err error)
 // failed, the person is blocked, the link was refused) is bound to this
 // browser (bindNotice).
 func (b *Broker) Finish(w http.ResponseWriter, r *http.Request, attemptID string, res provider.Result) (string, error) {
-	next, err := b.finish(w, r, attemptID, res)
+	next, err := b.finish(w, r, attemptID, res, nil)
 	return b.bindNotice(w, next), err
 }
 
-func (b *Broker) finish(w http.ResponseWriter, r *http.Request, attemptID string, res provider.Result) (string, error) {
+// finish is Finish; held, if not nil, is the attempt's request as Hold
+// read it earlier in this same HTTP request (loadHeld).
+func (b *Broker) finish(w http.ResponseWriter, r *http.Request, attemptID string, res provider.Result, held *store.AuthRequest) (string, error) {
 	// A provider never reaches more than it is configured for, whatever it
 	// reports: a bug in one, or an upstream asserting more than it is
 	// trusted with, cannot raise a level. A provider the broker does not
@@ -729,7 +759,7 @@ func (b *Broker) finish(w http.ResponseWriter, r *http.Request, attemptID string
 	ctx := r.Context()
 	ev := &store.AuditEvent{Type: EventAuthentication, Provider: res.Provider, Level: res.Level.String(),
 		Details: traced(map[string]string{"method": res.Method}, attemptID, b.requestBrowser(r))}
-	a, err := b.load(r, attemptID)
+	a, err := b.loadHeld(r, attemptID, held)
 	if err != nil {
 		var gone *clientGoneError
 		if errors.As(err, &gone) {
@@ -783,7 +813,7 @@ func (b *Broker) finish(w http.ResponseWriter, r *http.Request, attemptID string
 	// Found by a number (not a provider's own person): the session is
 	// stored only if the numbers still find the person (wayIn).
 	byNumber := res.PersonID == ""
-	personID, err := b.resolve(ctx, &res)
+	personID, person, err := b.resolve(ctx, &res)
 	if errors.Is(err, errIdentifiersConflict) {
 		// The provider answered; Varde's records cannot tell who this
 		// is. Refused, not counted against the provider, and left for
@@ -806,8 +836,13 @@ func (b *Broker) finish(w http.ResponseWriter, r *http.Request, attemptID string
 	ev.PersonID = personID
 	// Checked on every login, whichever provider proved the person and
 	// however (passkey, recovery code, an eID): a blocked person gets
-	// no session, so no code ever reaches the relying party.
-	if blocked, err := b.blocked(ctx, personID); err != nil {
+	// no session, so no code ever reaches the relying party. From the
+	// person as resolve read them, when it did, in this request and
+	// moments ago: a second read would only narrow, not close, the
+	// window in which a block lands before the session's write, and a
+	// session stored in it gets nothing anyway, as the token endpoint
+	// and the account pages read the block again (ADR 27).
+	if blocked, err := b.blocked(ctx, personID, person); err != nil {
 		b.fail(ctx, ev, provider.ReasonNodeError)
 		return "", err
 	} else if blocked {
@@ -977,19 +1012,22 @@ const (
 
 // resolve finds the person a result proves: the provider's own person, or
 // the person holding any proven identifier, lowering res.Level to what
-// the identifiers found reach for that person (linkedLevel). An
-// upstream provider that
+// the identifiers found reach for that person (linkedLevel). Beside
+// the person's ID it returns the person as this request read, found or
+// created them, nil if it did not (a provider's person it did not
+// carry, provider.Result.Person), so that the block is not read again
+// (blocked). An upstream provider that
 // proves an identifier nobody holds yet introduces a new person, proofed
 // by that provider at the level it reached, with the name and date of
 // birth it gave; every later login proving the
 // same identifier, through any provider, is the same person and so gets
 // the same pairwise sub at each relying party.
-func (b *Broker) resolve(ctx context.Context, res *provider.Result) (string, error) {
+func (b *Broker) resolve(ctx context.Context, res *provider.Result) (string, *store.Person, error) {
 	if res.PersonID != "" {
-		return res.PersonID, nil
+		return res.PersonID, res.Person, nil
 	}
 	if len(res.Identifiers) == 0 {
-		return "", errors.New("result names no person and no identifier")
+		return "", nil, errors.New("result names no person and no identifier")
 	}
 	for attempt := 0; attempt < 2; attempt++ {
 		found, err := b.lookup(ctx, res.Identifiers)
@@ -1000,27 +1038,27 @@ func (b *Broker) resolve(ctx context.Context, res *provider.Result) (string, err
 				// nothing of theirs.
 				b.refreshProfile(ctx, found, *res)
 			}
-			return found.ID, nil
+			return found.ID, found, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
-			return "", err
+			return "", nil, err
 		}
 		p, err := b.newPerson(*res)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		err = b.Persons.CreatePerson(ctx, p)
 		if err == nil {
 			b.Audit.Record(ctx, &store.AuditEvent{Type: EventPersonCreated, PersonID: p.ID, Provider: res.Provider,
 				Level: res.Level.String(), Result: store.ResultSuccess, Details: map[string]string{"proofing": p.ProofingMethod}})
-			return p.ID, nil
+			return p.ID, p, nil
 		}
 		if !errors.Is(err, store.ErrConflict) {
-			return "", err
+			return "", nil, err
 		}
 		// Someone else created this person at the same moment: look again.
 	}
-	return "", errors.New("could not resolve the person")
+	return "", nil, errors.New("could not resolve the person")
 }
 
 // existing is the person a result proves if that person exists already,
@@ -1190,7 +1228,13 @@ func (b *Broker) Accepts(r *http.Request, attemptID, providerID string, level as
 	if err != nil {
 		return false, err
 	}
-	return a.refusal(info) == "" && min(level, info.MaxLevel) >= a.min, nil
+	return a.accepts(info, level), nil
+}
+
+// accepts reports whether Finish would take, for attempt a, a result
+// from the provider info describes at level.
+func (a *attempt) accepts(info provider.Info, level assurance.Level) bool {
+	return a.refusal(info) == "" && min(level, info.MaxLevel) >= a.min
 }
 
 // Fail implements provider.Finisher. The person is offered the choice

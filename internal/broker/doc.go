@@ -209,8 +209,11 @@
 //
 // A relying party's login request lives RequestLifetime (keep.go, ADR
 // 50). The login page says until when, and so do the passkey login
-// and recovery code pages, which ask LoginTimeout (provider.Timer); with
-// script they warn before the end and extend it:
+// and recovery code pages, which ask Hold (provider.Holder): whether
+// the login is held, whether their way in could end it, and its end,
+// from one read of the request, and a recovery code posted ends the
+// login on that read (Hold.Finish) while its end is ahead; with script
+// they warn before the end and extend it:
 //
 //	POST /login/keep    JSON {"req": ID}, header X-CSRF-Token (an HMAC
 //	                    of the ID keyed with the browser's mark) →

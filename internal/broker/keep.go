@@ -9,8 +9,10 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/oidc"
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/store"
@@ -40,7 +42,7 @@ const (
 	maxKeepBody    = 1 << 10
 )
 
-var _ provider.Timer = (*Broker)(nil)
+var _ provider.Holder = (*Broker)(nil)
 
 // lifetime is how long a request lives after each keep.
 func (b *Broker) lifetime() time.Duration {
@@ -68,19 +70,49 @@ func extendable(req *store.AuthRequest) bool {
 	return req.Browser != "" && req.ExpiresAt.Before(req.CreatedAt.Add(MaxLoginTime))
 }
 
-// LoginTimeout implements provider.Timer: what the login page for
-// attemptID says of its time limit, nil for the account login, and for
-// a request this browser may not act on or no longer held.
-func (b *Broker) LoginTimeout(r *http.Request, attemptID, lang string) *provider.LoginTimeout {
+// Hold implements provider.Holder: what a provider's page for
+// attemptID asks, from one read of its request, where Pending, Accepts
+// and the page's time limit read it one after another, three times for
+// the recovery code page. One read serves all three because they are
+// answers to the same page at the same moment: nothing the page does
+// between them changes the request. A link attempt is held by no page
+// (Pending and Accepts are false for it), and the account login has
+// no request to read.
+func (b *Broker) Hold(r *http.Request, attemptID, providerID string, level assurance.Level, lang string) (provider.Hold, error) {
+	if strings.HasPrefix(attemptID, linkPrefix) {
+		return provider.Hold{}, nil
+	}
 	if attemptID == AccountAttempt {
-		return nil
+		ok, err := b.Accepts(r, attemptID, providerID, level)
+		return provider.Hold{Pending: true, Accepts: ok}, err
 	}
 	now := b.Now()
-	req, err := b.AuthRequests.GetAuthRequest(r.Context(), attemptID, now)
-	if err != nil || !oidc.InBrowser(req, b.requestBrowser(r)) {
-		return nil
+	req, err := oidc.LiveRequest(r.Context(), b.AuthRequests, attemptID, now)
+	if errors.Is(err, store.ErrNotFound) {
+		return provider.Hold{}, nil
 	}
-	return b.loginTimeout(r, req, lang, now)
+	if err != nil {
+		return provider.Hold{}, err
+	}
+	h := provider.Hold{Pending: true, Finish: func(w http.ResponseWriter, r *http.Request, res provider.Result) (string, error) {
+		next, err := b.finish(w, r, attemptID, res, req)
+		return b.bindNotice(w, next), err
+	}}
+	if !oidc.InBrowser(req, b.requestBrowser(r)) {
+		return h, nil
+	}
+	h.Timeout = b.loginTimeout(r, req, lang, now)
+	a, err := b.attemptOf(r, req)
+	if errors.Is(err, store.ErrNotFound) {
+		// Its client is gone: nothing can finish it.
+		return h, nil
+	}
+	if err != nil {
+		return provider.Hold{}, err
+	}
+	info, known := b.info(providerID)
+	h.Accepts = known && a.accepts(info, level)
+	return h, nil
 }
 
 // loginTimeout is the view of req's time limit for a page in lang.

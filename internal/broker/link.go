@@ -493,7 +493,7 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 	ev.Details["session_level"] = rec.Level
 	// A person blocked since the link began adds no way in (and the
 	// store's write refuses one blocked after this, store.ErrBlocked).
-	if blocked, err := b.blocked(ctx, rec.PersonID); err != nil {
+	if blocked, err := b.blocked(ctx, rec.PersonID, nil); err != nil {
 		b.linkFailed(ctx, ev, provider.ErrorReason(err))
 		return "", err
 	} else if blocked {

@@ -54,6 +54,16 @@ type Result struct {
 	// PersonID is set by providers that keep persons themselves (the
 	// built-in passkey provider).
 	PersonID string
+	// Person, if not nil, is the person PersonID names as the provider
+	// read them from the store while serving this same HTTP request
+	// (the holder of the passkey or recovery code the login used). The
+	// broker decides by it whether they are blocked rather than reading
+	// them once more, moments later: the read is as fresh as the one it
+	// saves, and a block landing after either is refused at the token
+	// endpoint and the account pages all the same (ADR 27). A person
+	// carried from an earlier request (a ceremony's or a ticket's
+	// stored data) must not be set here: it may be older than a block.
+	Person *store.Person
 	// Identifiers are set by providers that prove identifiers (upstream
 	// providers); the broker links them to a person.
 	Identifiers []store.Identifier
@@ -268,9 +278,33 @@ type LoginTimeout struct {
 	TimeoutDialog
 }
 
-// Timer is implemented by a Finisher that can say how long a login has
-// left; a provider whose page runs under it shows what it says. nil for
-// an attempt with no time limit of its own (the account login).
-type Timer interface {
-	LoginTimeout(r *http.Request, attemptID, lang string) *LoginTimeout
+// Hold is what a Finisher says of an attempt to a provider's page for
+// it: all that the page would otherwise ask Pending, Accepts and the
+// login's time limit for, each a read of the same relying party's
+// request.
+type Hold struct {
+	// Pending is what Finisher.Pending reports.
+	Pending bool
+	// Accepts is what Finisher.Accepts reports for the provider and
+	// level asked about.
+	Accepts bool
+	// Timeout says until when the relying party's login stays open, and
+	// how to warn before it ends; nil for an attempt with no time limit
+	// of its own (the account login), and for a request this browser
+	// may not act on.
+	Timeout *LoginTimeout
+	// Finish, if not nil, is Finisher.Finish for this attempt, deciding
+	// on the request as Hold read it instead of reading it again: for a
+	// page that ends the login in the same HTTP request it asked Hold
+	// in (a recovery code's form), and only there.
+	Finish func(w http.ResponseWriter, r *http.Request, res Result) (next string, err error)
+}
+
+// Holder is implemented by a Finisher that answers a provider's page
+// from one read of the attempt (Hold), where Pending, Accepts and the
+// time limit asked apart would each read it again within one HTTP
+// request. A provider whose pages run under a relying party's login
+// asks it when its Finisher has it, and Pending and Accepts otherwise.
+type Holder interface {
+	Hold(r *http.Request, attemptID, providerID string, level assurance.Level, lang string) (Hold, error)
 }

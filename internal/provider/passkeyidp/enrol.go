@@ -394,7 +394,11 @@ func (p *Provider) enrolledContinue(w http.ResponseWriter, r *http.Request) {
 		p.internalError(w, r, "enrolled person", err)
 		return
 	}
-	p.finishRedirect(w, r, t.Attempt, passkeyResult(person, t.UV, t.BE, "", t.At))
+	res := passkeyResult(person, t.UV, t.BE, "", t.At)
+	// Read just above, in this request (not the ticket's): the broker
+	// checks the block on it rather than reading the person again.
+	res.Person = person
+	p.finishRedirect(w, r, t.Attempt, res)
 }
 
 // errorPage names the keys prefix.title, prefix.message, prefix.next.

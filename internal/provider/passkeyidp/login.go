@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/passkey"
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
@@ -36,7 +37,10 @@ func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 		p.badRequest(w, r)
 		return
 	}
-	if !p.held(w, r, attempt) {
+	// The broker's one read of the login says until when it stays open;
+	// whether a passkey could end it is for the ceremony's finish.
+	h, ok := p.hold(w, r, attempt, assurance.High)
+	if !ok {
 		return
 	}
 	token, err := p.formToken(w, r)
@@ -52,22 +56,12 @@ func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 	if p.SyntheticEnrolment {
 		d.EnrolURL = "/passkey/enrol?" + q
 	}
-	d.Timeout = p.loginTimeout(r, attempt)
+	// The passkey ceremony's challenge is made when the person presses
+	// the button, and lives on its own from then
+	// (passkey.DefaultLifetime), so only the request's end is shown and
+	// extended (ADR 50).
+	d.Timeout = h.Timeout
 	p.Pages.Render(w, r, http.StatusOK, "passkey_login", p.lang(r), d)
-}
-
-// loginTimeout is what a login page for attempt says of its service's
-// request running out (provider.Timer), nil for an account login or a
-// Finisher that cannot say. The passkey ceremony's challenge is made
-// when the person presses the button, and lives on its own from then
-// (passkey.DefaultLifetime), so only the request's end is shown and
-// extended (ADR 50).
-func (p *Provider) loginTimeout(r *http.Request, attempt string) *provider.LoginTimeout {
-	t, ok := p.Finisher.(provider.Timer)
-	if !ok {
-		return nil
-	}
-	return t.LoginTimeout(r, attempt, p.lang(r))
 }
 
 type beginRequest struct {
@@ -144,6 +138,9 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 	result := passkeyResult(res.Person, res.UserVerified, res.BackupEligible, res.Passkey.MaxLevel, p.now())
 	// The session is stored only if the person still holds this passkey.
 	result.WayIn = store.WayIn{Passkey: res.Passkey.CredentialID}
+	// Read by the ceremony's finish, in this request: the broker checks
+	// the block on it rather than reading the person again.
+	result.Person = res.Person
 	next, err := p.Finisher.Finish(w, r, res.AttemptID, result)
 	if err != nil {
 		p.failed(w, r, "finish login", err)

@@ -470,6 +470,29 @@ func (p *Provider) held(w http.ResponseWriter, r *http.Request, attempt string) 
 	return pending
 }
 
+// hold is held for a page that also asks whether the broker would take
+// a result at level for attempt, and until when its login stays open:
+// from one read of the attempt when the Finisher is a provider.Holder,
+// otherwise from Pending and Accepts, with no time limit shown. ok is
+// false when the page must not be shown, and the person has been told
+// why.
+func (p *Provider) hold(w http.ResponseWriter, r *http.Request, attempt string, level assurance.Level) (h provider.Hold, ok bool) {
+	var err error
+	if hr, isHolder := p.Finisher.(provider.Holder); isHolder {
+		h, err = hr.Hold(r, attempt, ID, level, p.lang(r))
+	} else if h.Pending, err = p.Finisher.Pending(r.Context(), attempt); err == nil && h.Pending {
+		h.Accepts, err = p.Finisher.Accepts(r, attempt, ID, level)
+	}
+	if err != nil {
+		p.internalError(w, r, "login attempt", err)
+		return h, false
+	}
+	if !h.Pending {
+		p.Pages.Error(w, r, http.StatusBadRequest, p.lang(r), httpx.UnknownLoginPage())
+	}
+	return h, h.Pending
+}
+
 func (p *Provider) badRequest(w http.ResponseWriter, r *http.Request) {
 	p.Pages.Error(w, r, http.StatusBadRequest, p.lang(r), httpx.BadRequestPage())
 }
@@ -487,6 +510,24 @@ func (p *Provider) notFound(w http.ResponseWriter, r *http.Request) {
 // finish hands a result to the broker and sends the browser on.
 func (p *Provider) finishRedirect(w http.ResponseWriter, r *http.Request, attempt string, res provider.Result) {
 	next, err := p.Finisher.Finish(w, r, attempt, res)
+	p.redirectNext(w, r, next, err)
+}
+
+// finishHeld is finishRedirect for a login whose hold this request
+// asked for: through h.Finish, on the request as the hold read it,
+// when the Finisher gave one.
+func (p *Provider) finishHeld(w http.ResponseWriter, r *http.Request, h provider.Hold, attempt string, res provider.Result) {
+	if h.Finish == nil {
+		p.finishRedirect(w, r, attempt, res)
+		return
+	}
+	next, err := h.Finish(w, r, res)
+	p.redirectNext(w, r, next, err)
+}
+
+// redirectNext sends the browser where the Finisher said, or, if it
+// failed, shows the error page.
+func (p *Provider) redirectNext(w http.ResponseWriter, r *http.Request, next string, err error) {
 	if err != nil {
 		p.internalError(w, r, "finish login", err)
 		return

@@ -142,22 +142,25 @@ type recoverData struct {
 // recoveryCeiling is the most a recovery code can reach, whoever uses it.
 var recoveryCeiling = assurance.FromEvidence(assurance.High, assurance.Authenticator{Kind: assurance.KindRecoveryCode})
 
-// enough reports whether a recovery code login could end attempt: the
-// broker would take a result at recoveryCeiling for it. When it could
-// not, it shows the page that says so, and enough returns false; it
-// also returns false after showing an error page.
-func (p *Provider) enough(w http.ResponseWriter, r *http.Request, attempt string) bool {
-	ok, err := p.Finisher.Accepts(r, attempt, ID, recoveryCeiling)
-	if err != nil {
-		p.internalError(w, r, "recovery code accepted", err)
-		return false
-	}
+// heldEnough is hold for the recovery code pages: the broker holds
+// attempt, and a recovery code login could end it (the broker would
+// take a result at recoveryCeiling for it). When it could not, it shows
+// the page that says so; after that, or after an error page, ok is
+// false. h.Timeout is what the page says of the login's end: read with
+// the rest, at the start of this request, which nothing it does
+// changes; h.Finish ends the login on that read.
+func (p *Provider) heldEnough(w http.ResponseWriter, r *http.Request, attempt string) (h provider.Hold, ok bool) {
+	h, ok = p.hold(w, r, attempt, recoveryCeiling)
 	if !ok {
+		return h, false
+	}
+	if !h.Accepts {
 		p.renderRecover(w, r, http.StatusOK, recoverData{Attempt: attempt, NotEnough: true,
 			OtherWaysURL: reauthURL + "?" + url.Values{"req": {attempt}}.Encode(),
-			AccountURL:   "/passkey/recover?" + url.Values{"attempt": {""}}.Encode()})
+			AccountURL:   "/passkey/recover?" + url.Values{"attempt": {""}}.Encode(),
+			Timeout:      h.Timeout})
 	}
-	return ok
+	return h, h.Accepts
 }
 
 // typedCode is the code field as sent, cut to the field's 40 characters.
@@ -185,7 +188,6 @@ func (p *Provider) renderRecover(w http.ResponseWriter, r *http.Request, status 
 		}
 	}
 	d.LoginURL = "/passkey/login?" + url.Values{"attempt": {d.Attempt}}.Encode()
-	d.Timeout = p.loginTimeout(r, d.Attempt)
 	p.Pages.Render(w, r, status, "recover", p.lang(r), d)
 }
 
@@ -195,10 +197,11 @@ func (p *Provider) recoverPage(w http.ResponseWriter, r *http.Request) {
 		p.badRequest(w, r)
 		return
 	}
-	if !p.held(w, r, attempt) || !p.enough(w, r, attempt) {
+	h, ok := p.heldEnough(w, r, attempt)
+	if !ok {
 		return
 	}
-	p.renderRecover(w, r, http.StatusOK, recoverData{Attempt: attempt})
+	p.renderRecover(w, r, http.StatusOK, recoverData{Attempt: attempt, Timeout: h.Timeout})
 }
 
 // recoveryTryWindow is how long a recovery code try counts;
@@ -353,15 +356,17 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	// expired one is told to start again, and counts no try. Nor may a
 	// login whose relying party needs more than a code gives: the code
 	// would be used up and the login refused.
-	if !p.held(w, r, attempt) || !p.enough(w, r, attempt) {
+	h, ok := p.heldEnough(w, r, attempt)
+	if !ok {
 		return
 	}
+	timeout := h.Timeout
 	// A code mistyped so that it cannot be one (a letter missing, a
 	// stray character) says nothing about any code, and takes no try.
 	code, ok := normaliseCode(r.PostFormValue("code"))
 	if !ok {
 		p.auditFailure(ctx, "authentication", "malformed_recovery_code", methodRecoveryCode, "")
-		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.format", Code: typedCode(r)})
+		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.format", Code: typedCode(r), Timeout: timeout})
 		return
 	}
 	if attempt == "" {
@@ -376,7 +381,7 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 		if !known {
 			p.auditFailure(ctx, "authentication", "unknown_browser", methodRecoveryCode, "")
-			p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.again", Code: typedCode(r)})
+			p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.again", Code: typedCode(r), Timeout: timeout})
 			return
 		}
 	}
@@ -404,7 +409,7 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	personID, err := p.RecoveryCodes.UseRecoveryCode(ctx, hash, usedAt)
 	if errors.Is(err, store.ErrNotFound) {
 		p.auditFailure(ctx, "authentication", "invalid_recovery_code", methodRecoveryCode, "")
-		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.wrong", Code: typedCode(r)})
+		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.wrong", Code: typedCode(r), Timeout: timeout})
 		return
 	}
 	if err != nil {
@@ -435,7 +440,12 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	// The session is stored only if the person still holds this code,
 	// used.
 	res.WayIn = store.WayIn{RecoveryCode: hash}
-	p.finishRedirect(w, r, attempt, res)
+	// Read just above, in this request: the broker checks the block on
+	// it rather than reading the person again.
+	res.Person = person
+	// The login ends on the request as this request read it first
+	// (h.Finish), not on a read of it again.
+	p.finishHeld(w, r, h, attempt, res)
 }
 
 func (p *Provider) loginAgainURL(attempt string) string {
