@@ -132,20 +132,30 @@ func TestPasskeyRemovedMidLoginLeavesNoSession(t *testing.T) {
 // handle on the database as the login finishes on this node: what the
 // session's write reads is the database's, never this node's memory.
 func TestPasskeyRemovedThroughAnotherNodeMidLoginLeavesNoSession(t *testing.T) {
+	n, st, k, device, dsn := nodeTakingMidLoginOnPostgres(t)
+	passkeyRemovedMidLogin(t, n, st, openPostgresStore(t, dsn), k, device)
+}
+
+// nodeTakingMidLoginOnPostgres is nodeTakingMidLogin over a PostgreSQL
+// database of its own, whose DSN it returns for other nodes' handles.
+func nodeTakingMidLoginOnPostgres(t *testing.T) (*node, *takenMidLogin, *store.Passkey, *loadgen.Person, string) {
+	t.Helper()
 	dsn := pgtest.NewDatabase(t)
+	n, st, k, device := nodeTakingMidLoginOver(t, true, openPostgresStore(t, dsn),
+		map[string]string{config.EnvStoreDriver: "postgres", config.EnvStoreDSN: dsn})
+	return n, st, k, device, dsn
+}
+
+// openPostgresStore opens a handle on the database dsn names, closed
+// when the test ends.
+func openPostgresStore(t *testing.T, dsn string) *sqlstore.DB {
+	t.Helper()
 	db, err := sqlstore.OpenPostgres(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	other, err := sqlstore.OpenPostgres(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { other.Close() })
-	n, st, k, device := nodeTakingMidLoginOver(t, true, db,
-		map[string]string{config.EnvStoreDriver: "postgres", config.EnvStoreDSN: dsn})
-	passkeyRemovedMidLogin(t, n, st, other, k, device)
+	return db
 }
 
 // passkeyRemovedMidLogin has the person remove the passkey k through
@@ -275,4 +285,66 @@ func personSessions(t *testing.T, db store.Store, personID string) []*store.Sess
 		t.Fatal(err)
 	}
 	return sessions
+}
+
+// TestWayInGoneMidLoginLeavesTheLoginOpen: a login for a service whose
+// passkey is removed as it finishes stores no session (ADR 49), and the
+// person is sent back to that login's page, which says the login did
+// not work and offers the ways in again. The code the login's write
+// made for the service, before the session's write refused it, spent
+// the service's request; the code goes to nobody, so the request is
+// given back, and the page finds it: a request gone would say the login
+// cannot be found, and leave the person only the way back to the
+// service. Over SQLite (the request in the node's memory) and over
+// PostgreSQL (in the database).
+func TestWayInGoneMidLoginLeavesTheLoginOpen(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		n, st, k, device := nodeTakingMidLogin(t, true)
+		wayInGoneLeavesTheLoginOpen(t, n, st, st.Store, k, device)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		n, st, k, device, _ := nodeTakingMidLoginOnPostgres(t)
+		wayInGoneLeavesTheLoginOpen(t, n, st, st.Store, k, device)
+	})
+}
+
+// wayInGoneLeavesTheLoginOpen has the person's passkey k removed
+// through db just as a login for a service with it on n, over st, has
+// been verified, and checks the page the login ends on.
+func wayInGoneLeavesTheLoginOpen(t *testing.T, n *node, st *takenMidLogin, db store.Store, k *store.Passkey, device *loadgen.Person) {
+	t.Helper()
+	ctx := context.Background()
+	bank := n.addRP(t, "bank", "bank.example")
+	st.mu.Lock()
+	st.takePasskey = func(ctx context.Context, credentialID []byte) {
+		if _, err := db.DeletePasskey(ctx, k.PersonID, credentialID, "", time.Now(), nil); err != nil {
+			t.Errorf("remove the passkey mid-login: %v", err)
+		}
+	}
+	st.mu.Unlock()
+
+	jar, _ := cookiejar.New(nil)
+	_, err := bank.Login(ctx, device, loadgen.LoginOptions{Jar: jar})
+	var step *loadgen.StepError
+	if !errors.As(err, &step) {
+		t.Fatalf("the login with a passkey removed as it finished: %v, want it to end on a page", err)
+	}
+	// Where the login ended, in the browser that made it.
+	m := regexp.MustCompile(`at (\S+/login\?\S+): `).FindStringSubmatch(step.Message)
+	if m == nil {
+		t.Fatalf("the login ended at %s", step.Message)
+	}
+	res, err := accountBrowser(jar).Get(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	const failed = "The login did not work. You can try again or choose another way."
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), failed) {
+		t.Errorf("the login page after the passkey went: %d, want 200 with %q:\n%.3000s", res.StatusCode, failed, body)
+	}
+	if sessions := personSessions(t, db, k.PersonID); len(sessions) != 0 {
+		t.Errorf("%d sessions of the person outlive the passkey's removal", len(sessions))
+	}
 }

@@ -846,7 +846,9 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ep string, 
 // once save has succeeded: a code that cannot be made (the request was
 // used meanwhile, the store failed) leaves the session stored with no
 // consent, and a failed save leaves a code nobody ever sees, which
-// expires. An error from save is returned, and nothing is issued. When
+// expires. An error from save is returned, and nothing is issued; the
+// request, which the code's write spent, is given back (restore), so
+// that the login page the person is then sent to finds it. When
 // the request cannot end here (the session does not satisfy it, its
 // redirect URI is no longer registered, it was used meanwhile, the store
 // failed) Continue returns the resume URL instead, whose page or
@@ -883,12 +885,28 @@ func (p *Provider) Continue(ctx context.Context, c *store.Client, req *store.Aut
 		}
 	}
 	if err := save(events...); err != nil {
+		if direct {
+			p.restore(ctx, req)
+		}
 		return "", err
 	}
 	if !direct {
 		return resume, nil
 	}
 	return codeRedirect(p.Issuer, target, code, req.State), nil
+}
+
+// restore stores req again after the write of a code for it deleted it
+// (createCode) and the session that code was for could not be stored:
+// the code goes to nobody, so the request is as unspent as before, and
+// the page the person is sent to (the login page saying the login did
+// not work, ADR 49, or that it may have been stored) finds it, with the
+// ways in to try again. A restore that fails leaves the request gone,
+// as it was: that page then says the login cannot be found.
+func (p *Provider) restore(ctx context.Context, req *store.AuthRequest) {
+	if err := p.AuthRequests.CreateAuthRequest(ctx, req); err != nil {
+		p.Log.WarnContext(ctx, "continue login: the request its code spent is not given back", "err", err)
+	}
 }
 
 // consentEvent records that sess's person lets client c have what its

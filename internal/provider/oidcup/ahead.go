@@ -42,7 +42,12 @@ const (
 )
 
 // signedAssertion is a client assertion and when it was signed (its
-// iat).
+// iat), by the wall clock alone: the upstream reads iat and exp by its
+// own wall clock, while the process's monotonic clock, which Go would
+// otherwise compare by, stands still while the host sleeps and does
+// not follow a step of the wall clock. Dated by it, an assertion
+// signed before a suspend or a correction of the clock could be sent
+// after its exp, or with an iat in what is now the future.
 type signedAssertion struct {
 	jws string
 	at  time.Time
@@ -57,7 +62,7 @@ type aheadSet struct {
 
 // usable says whether an assertion signed at `at` may be sent now: not
 // signed in what is now the future (the clock went back), and at most
-// aheadMaxAge old.
+// aheadMaxAge old, by the wall clock (at has no monotonic reading).
 func usable(at, now time.Time) bool {
 	return !now.Before(at) && now.Sub(at) <= aheadMaxAge
 }
@@ -121,7 +126,7 @@ func (p *Provider) signAhead() {
 	}
 	signed := make([]signedAssertion, 0, n)
 	for range n {
-		at := p.now()
+		at := p.now().Round(0) // the wall clock only (signedAssertion)
 		jws, err := p.signAssertion(at)
 		if err != nil {
 			p.log.Debug("client assertion not signed ahead", "provider", p.cfg.ID, "err", err)

@@ -1,6 +1,7 @@
 package oidcup
 
 import (
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -132,5 +133,31 @@ func TestAheadTakenOnce(t *testing.T) {
 	}
 	if n := s.claim(now); n != aheadWant {
 		t.Fatalf("an emptied set wants %d, want %d", n, aheadWant)
+	}
+}
+
+// TestAheadDatedByTheWallClock: an assertion signed ahead is dated by
+// the wall clock its iat and exp are written in, not by the process's
+// monotonic clock. On Linux the monotonic clock stands still while the
+// host sleeps (a suspended or migrated VM) and does not follow a step
+// of the wall clock, so an assertion dated by it could be sent after
+// its exp by the eID's clock, or with an iat in what is now the
+// future, the two cases usable is there to refuse. Neither can be
+// staged in a test, so what is checked is that the date kept has no
+// monotonic reading (time.Time.String writes one as "m=±…"), which
+// makes every comparison with it one of wall clocks.
+func TestAheadDatedByTheWallClock(t *testing.T) {
+	_, _, p := signedAhead(t)
+	p.now = time.Now
+	p.signAhead()
+	p.ahead.mu.Lock()
+	defer p.ahead.mu.Unlock()
+	if len(p.ahead.ready) != aheadWant {
+		t.Fatalf("%d assertions signed ahead, want %d", len(p.ahead.ready), aheadWant)
+	}
+	for _, a := range p.ahead.ready {
+		if s := a.at.String(); strings.Contains(s, " m=") {
+			t.Errorf("assertion dated %s: a monotonic reading, not the wall clock its claims are in", s)
+		}
 	}
 }
