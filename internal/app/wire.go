@@ -114,6 +114,7 @@ func (a *App) openID(cfg *config.Config, opt Options, st store.Store, sessions *
 		AccessTokenLifetime:  cfg.OIDC.AccessTokenLifetime,
 		IDTokenLifetime:      cfg.OIDC.IDTokenLifetime,
 		RefreshTokenLifetime: cfg.OIDC.RefreshTokenLifetime,
+		RefreshReuseInterval: *cfg.OIDC.RefreshReuseInterval,
 		Now:                  opt.Now, Rand: opt.Rand, Log: log, Metrics: metrics,
 	}
 	// However a session ends, the relying parties that got tokens in it

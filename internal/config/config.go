@@ -156,6 +156,16 @@ type OIDC struct {
 	// themselves. Default true (docs/adr/0014). Env VARDE_OIDC_DPOP_NONCES
 	// (true or false).
 	DPoPNonces *bool `yaml:"dpop_nonces"`
+	// RefreshReuseInterval is how long after a refresh token's rotation
+	// the client it belongs to may present it again, proving the token
+	// is its own (its client authentication, or a proof with the
+	// token's DPoP key), and get a fresh pair in place of the one whose
+	// answer it did not receive, as long as nothing from that answer
+	// was used (docs/adr/0055). Default 30s, at most 60s; 0 turns it
+	// off: every use of a rotated refresh token revokes its grant (RFC
+	// 9700 §4.14.2). Env VARDE_OIDC_REFRESH_REUSE_INTERVAL (a duration
+	// such as 30s).
+	RefreshReuseInterval *time.Duration `yaml:"refresh_reuse_interval"`
 }
 
 // Passkey configures the built-in passkey provider.

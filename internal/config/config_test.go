@@ -161,7 +161,7 @@ func TestDefaults(t *testing.T) {
 		Keys:  Keys{SigningKeyFile: "/etc/varde/signing-key.pem"},
 		OIDC: OIDC{CodeLifetime: time.Minute, AuthRequestLifetime: 10 * time.Minute, PARLifetime: 90 * time.Second,
 			AccessTokenLifetime: 10 * time.Minute, IDTokenLifetime: 10 * time.Minute, RefreshTokenLifetime: 8 * time.Hour,
-			DPoPNonces: new(true)},
+			DPoPNonces: new(true), RefreshReuseInterval: new(30 * time.Second)},
 		Passkey: Passkey{RPID: "id.example.no", Origins: []string{"https://id.example.no:8443"}},
 		Session: Session{Lifetime: 8 * time.Hour, IdleTimeout: 30 * time.Minute, SecureCookie: c.Session.SecureCookie},
 		Audit:   Audit{AddressRetention: 180 * 24 * time.Hour},
@@ -1128,5 +1128,56 @@ func TestTrustedProxies(t *testing.T) {
 	_, err := Parse([]byte(head), env(map[string]string{EnvServerTrustedProxies: "127.0.0.1,nginx"}))
 	if err == nil || !strings.Contains(err.Error(), "server.trusted_proxies[1]") || !strings.Contains(err.Error(), `"nginx"`) {
 		t.Errorf("bad entry from env: %v", err)
+	}
+}
+
+// TestRefreshReuseInterval: oidc.refresh_reuse_interval is 30s unless
+// set, in the file or by VARDE_OIDC_REFRESH_REUSE_INTERVAL, the
+// environment winning; 0 turns retries off; a negative interval, one
+// over a minute or an environment value that is no duration is refused.
+func TestRefreshReuseInterval(t *testing.T) {
+	const head = "version: 1\nissuer: https://id.example.no\nkeys: {signing_key_file: /etc/varde/signing-key.pem}\n"
+	for _, tc := range []struct {
+		name, yaml string
+		env        map[string]string
+		want       time.Duration
+	}{
+		{"30s by default", head, nil, 30 * time.Second},
+		{"set in the file", head + "oidc:\n  refresh_reuse_interval: 10s\n", nil, 10 * time.Second},
+		{"off in the file", head + "oidc:\n  refresh_reuse_interval: 0s\n", nil, 0},
+		{"a minute at most", head + "oidc:\n  refresh_reuse_interval: 1m\n", nil, time.Minute},
+		{"from env", head, map[string]string{EnvOIDCRefreshReuseInterval: "45s"}, 45 * time.Second},
+		{"env over file", head + "oidc:\n  refresh_reuse_interval: 10s\n", map[string]string{EnvOIDCRefreshReuseInterval: "0"}, 0},
+		{"empty env leaves the file's", head + "oidc:\n  refresh_reuse_interval: 10s\n", map[string]string{EnvOIDCRefreshReuseInterval: ""}, 10 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml), env(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.OIDC.RefreshReuseInterval == nil || *c.OIDC.RefreshReuseInterval != tc.want {
+				t.Errorf("refresh_reuse_interval = %v, want %v", c.OIDC.RefreshReuseInterval, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, yaml string
+		env        map[string]string
+		want       string
+	}{
+		{"negative", head + "oidc:\n  refresh_reuse_interval: -1s\n", nil, "oidc.refresh_reuse_interval: -1s is negative"},
+		{"over a minute", head + "oidc:\n  refresh_reuse_interval: 61s\n", nil, "oidc.refresh_reuse_interval: 1m1s is longer than 1m0s"},
+		{"env over a minute", head, map[string]string{EnvOIDCRefreshReuseInterval: "2m"}, "oidc.refresh_reuse_interval: 2m0s is longer than 1m0s"},
+		{"env no duration", head, map[string]string{EnvOIDCRefreshReuseInterval: "thirty"}, `VARDE_OIDC_REFRESH_REUSE_INTERVAL: "thirty" is not a duration such as 30s`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml), env(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v lacks %q", err, tc.want)
+			}
+		})
+	}
+	if !slices.Contains(EnvNames(), EnvOIDCRefreshReuseInterval) {
+		t.Errorf("EnvNames() lacks %s", EnvOIDCRefreshReuseInterval)
 	}
 }

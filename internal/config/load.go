@@ -38,6 +38,8 @@ const (
 	EnvMetricsListen     = "VARDE_METRICS_LISTEN"
 	EnvPagesTimeZone     = "VARDE_PAGES_TIME_ZONE"
 	EnvOIDCDPoPNonces    = "VARDE_OIDC_DPOP_NONCES"
+	// EnvOIDCRefreshReuseInterval is a duration such as 30s.
+	EnvOIDCRefreshReuseInterval = "VARDE_OIDC_REFRESH_REUSE_INTERVAL"
 	// EnvServerTrustedProxies is a comma-separated list.
 	EnvServerTrustedProxies = "VARDE_SERVER_TRUSTED_PROXIES"
 )
@@ -67,8 +69,11 @@ const (
 	DefaultIDTokenLifetime      = 10 * time.Minute
 	DefaultRefreshTokenLifetime = 8 * time.Hour
 	// DefaultDPoPNonces is OIDC.DPoPNonces unless set (docs/adr/0014).
-	DefaultDPoPNonces      = true
-	DefaultSessionLifetime = 8 * time.Hour
+	DefaultDPoPNonces = true
+	// DefaultRefreshReuseInterval is OIDC.RefreshReuseInterval unless
+	// set (docs/adr/0055).
+	DefaultRefreshReuseInterval = 30 * time.Second
+	DefaultSessionLifetime      = 8 * time.Hour
 	// DefaultSessionIdleTimeout is Session.IdleTimeout's default, or
 	// the lifetime if that is shorter.
 	DefaultSessionIdleTimeout = 30 * time.Minute
@@ -215,6 +220,9 @@ func EnvNames() []string {
 	for _, o := range envLists(&c) {
 		names = append(names, o.name)
 	}
+	for _, o := range envDurations(&c) {
+		names = append(names, o.name)
+	}
 	return names
 }
 
@@ -311,10 +319,25 @@ func envFlags(c *Config) []envFlag {
 	}
 }
 
+// envDuration is one environment variable and the duration it
+// overrides, written as time.ParseDuration reads it (30s, 1m).
+type envDuration struct {
+	name string
+	dst  **time.Duration
+}
+
 // envLists lists the overrides of c's lists, applied after envFlags.
 func envLists(c *Config) []envList {
 	return []envList{
 		{EnvServerTrustedProxies, &c.Server.TrustedProxies},
+	}
+}
+
+// envDurations lists the overrides of c's durations, applied after
+// envLists.
+func envDurations(c *Config) []envDuration {
+	return []envDuration{
+		{EnvOIDCRefreshReuseInterval, &c.OIDC.RefreshReuseInterval},
 	}
 }
 
@@ -347,6 +370,18 @@ func applyEnv(c *Config, env func(string) string) error {
 		if v := env(o.name); v != "" {
 			*o.dst = splitList(v)
 		}
+	}
+	for _, o := range envDurations(c) {
+		v := env(o.name)
+		if v == "" {
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			p.add(o.name, "%q is not a duration such as 30s", v)
+			continue
+		}
+		*o.dst = &d
 	}
 	return errors.Join(p...)
 }
@@ -389,6 +424,10 @@ func (c *Config) ApplyDefaults() {
 	if c.OIDC.DPoPNonces == nil {
 		on := DefaultDPoPNonces
 		c.OIDC.DPoPNonces = &on
+	}
+	if c.OIDC.RefreshReuseInterval == nil {
+		d := DefaultRefreshReuseInterval
+		c.OIDC.RefreshReuseInterval = &d
 	}
 	setDuration(&c.Session.Lifetime, DefaultSessionLifetime)
 	if c.Session.Lifetime > 0 {

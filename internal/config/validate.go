@@ -40,6 +40,11 @@ const (
 	// MaxRefreshTokenLifetime bounds a grant's refresh tokens from the
 	// login, however often they are rotated.
 	MaxRefreshTokenLifetime = 90 * 24 * time.Hour
+	// MaxRefreshReuseInterval bounds OIDC.RefreshReuseInterval: the
+	// time a client's retry takes, a timeout and a backoff or two, and
+	// no longer, since within it a rotated refresh token is not taken
+	// for a stolen one (docs/adr/0055).
+	MaxRefreshReuseInterval = time.Minute
 )
 
 // MinLifetime is the shortest lifetime in OIDC and of a session. Tokens
@@ -349,6 +354,14 @@ func (c *Config) validateOIDC(p *problems) {
 			p.add(d.field, "%v is shorter than %v: everything it is the lifetime of would expire as it is issued", d.v, MinLifetime)
 		case d.v > d.max:
 			p.add(d.field, "%v is longer than %v", d.v, d.max)
+		}
+	}
+	if r := c.OIDC.RefreshReuseInterval; r != nil {
+		switch {
+		case *r < 0:
+			p.add("oidc.refresh_reuse_interval", "%v is negative; 0 turns retries off", *r)
+		case *r > MaxRefreshReuseInterval:
+			p.add("oidc.refresh_reuse_interval", "%v is longer than %v: within it a rotated refresh token presented again is not taken for a stolen one", *r, MaxRefreshReuseInterval)
 		}
 	}
 }

@@ -393,20 +393,28 @@ func TestDPoPBindsTheCode(t *testing.T) {
 	})
 }
 
-// TestDPoPPublicClientRefresh: a public client's refresh token is bound
-// to the key it was issued with (RFC 9449 §5): refreshed only with a
-// proof by that key, and its successor is bound to it too.
-func TestDPoPPublicClientRefresh(t *testing.T) {
-	h := newHarness(t)
+// kioskLoginWith logs in at the public client with x/oauth2, its token
+// request carrying a proof by k, and returns the tokens, bound to k.
+func (h *harness) kioskLoginWith(k *holder) *oauth2.Token {
+	h.t.Helper()
 	kiosk := h.rp(publicID, kioskCB)
-	k, other := h.dpopHolder(), h.dpopHolder()
 	verifier, state, nonce := oauth2.GenerateVerifier(), rand.Text(), rand.Text()
 	resp, _ := h.browser().get(kiosk.authorizeURL(state, nonce, verifier))
 	code := h.callback(resp, kioskCB).Get("code")
 	tok, err := kiosk.conf.Exchange(k.context(), code, oauth2.VerifierOption(verifier))
 	if err != nil || tok.TokenType != "DPoP" {
-		t.Fatalf("exchange: %v %v", tok, err)
+		h.t.Fatalf("exchange: %v %v", tok, err)
 	}
+	return tok
+}
+
+// TestDPoPPublicClientRefresh: a public client's refresh token is bound
+// to the key it was issued with (RFC 9449 §5): refreshed only with a
+// proof by that key, and its successor is bound to it too.
+func TestDPoPPublicClientRefresh(t *testing.T) {
+	h := newHarness(t)
+	k, other := h.dpopHolder(), h.dpopHolder()
+	tok := h.kioskLoginWith(k)
 	refresh := func(rt, proof string) (int, map[string]any) {
 		status, _, body := h.postFormProof(PathToken, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {publicID}}, "", proof)
 		return status, body

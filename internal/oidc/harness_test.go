@@ -184,7 +184,9 @@ func newHarnessOver(t testing.TB, db *sqlstore.DB, opts ...func(h *harness)) *ha
 		Audit:       storeAuditor{t, db},
 		Pages:       pages,
 		SubjectSalt: []byte(strings.Repeat("s", 32)),
-		Now:         h.clock.Now, Log: log, Metrics: metrics,
+		// As a node has it by default (config.DefaultRefreshReuseInterval).
+		RefreshReuseInterval: 30 * time.Second,
+		Now:                  h.clock.Now, Log: log, Metrics: metrics,
 	}
 	for _, o := range opts {
 		o(h)

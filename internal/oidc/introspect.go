@@ -22,6 +22,9 @@ const (
 	introspectionUnknown = "unknown"
 	introspectionExpired = "expired"
 	introspectionUsed    = "used"
+	// introspectionReplaced: a token of an answer the client did not
+	// receive, which its retry replaced (ADR 55).
+	introspectionReplaced = "replaced"
 	// introspectionRevoked: its grant is revoked or gone, or its person
 	// blocked or gone (ADR 42).
 	introspectionRevoked      = "revoked"
@@ -142,6 +145,8 @@ func (p *Provider) introspect(ctx context.Context, c *store.Client, tok string) 
 	switch {
 	case !now.Before(t.ExpiresAt):
 		return inactive, introspectionExpired, nil
+	case !t.RevokedAt.IsZero():
+		return inactive, introspectionReplaced, nil
 	case t.Kind == store.TokenRefresh && !t.UsedAt.IsZero():
 		// Rotated (RFC 9700 §4.14.2): presenting it again would revoke
 		// the grant; it is not a token anyone may use.
@@ -174,6 +179,16 @@ func (p *Provider) introspect(ctx context.Context, c *store.Client, tok string) 
 			return inactive, introspectionEnded, nil
 		case err != nil:
 			return nil, "", err
+		}
+	}
+	// A client or its resource server asking about an access token shows
+	// that the answer that carried it reached the client: a use (ADR 55).
+	if t.Kind == store.TokenAccess {
+		switch ok, err := p.useAccessToken(ctx, t, now); {
+		case err != nil:
+			return nil, "", err
+		case !ok:
+			return inactive, introspectionReplaced, nil
 		}
 	}
 	resp := &introspectionResponse{

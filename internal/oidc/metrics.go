@@ -4,7 +4,10 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics are the provider's Prometheus metrics.
 type Metrics struct {
-	tokensIssued   *prometheus.CounterVec
+	tokensIssued *prometheus.CounterVec
+	// refreshRetries counts refreshes taken for retries after a lost
+	// answer (ADR 55).
+	refreshRetries prometheus.Counter
 	revocations    *prometheus.CounterVec
 	introspections *prometheus.CounterVec
 	sessionEnds    *prometheus.CounterVec
@@ -19,6 +22,7 @@ type Metrics struct {
 // them unregistered):
 //
 //	varde_tokens_issued_total{grant_type}
+//	varde_refresh_retries_total
 //	varde_token_revocations_total{result}
 //	varde_token_introspections_total{result}
 //	varde_backchannel_logout_session_ends_total{result}
@@ -31,13 +35,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "varde_tokens_issued_total",
 			Help: "Token responses issued, by grant type.",
 		}, []string{"grant_type"}),
+		refreshRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "varde_refresh_retries_total",
+			Help: "Refreshes taken for a client's retry after an answer lost in transit (docs/adr/0055): a rotated refresh token presented again by its own client within oidc.refresh_reuse_interval, nothing of the lost answer used; each issued a fresh pair and revoked the lost one. Counted in varde_tokens_issued_total too.",
+		}),
 		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "varde_token_revocations_total",
 			Help: "Revocation requests answered with success (RFC 7009), by what they did: revoked, already_revoked, unknown, other_client.",
 		}, []string{"result"}),
 		introspections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "varde_token_introspections_total",
-			Help: "Introspection requests answered (RFC 7662), by what was found: active, or why not (unknown, expired, used, revoked, not_permitted, ended).",
+			Help: "Introspection requests answered (RFC 7662), by what was found: active, or why not (unknown, expired, used, replaced, revoked, not_permitted, ended).",
 		}, []string{"result"}),
 		sessionEnds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "varde_backchannel_logout_session_ends_total",
@@ -58,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"endpoint"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.tokensIssued, m.revocations, m.introspections, m.sessionEnds, m.logoutSignAbandoned, m.errors, m.duration} {
+		for _, c := range []prometheus.Collector{m.tokensIssued, m.refreshRetries, m.revocations, m.introspections, m.sessionEnds, m.logoutSignAbandoned, m.errors, m.duration} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

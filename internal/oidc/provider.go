@@ -186,6 +186,11 @@ type Provider struct {
 	AccessTokenLifetime  time.Duration // default 10 min
 	IDTokenLifetime      time.Duration // default 10 min
 	RefreshTokenLifetime time.Duration // default 8 h, counted from the code exchange
+	// RefreshReuseInterval is how long after its rotation a refresh
+	// token presented again by its own client, sender-constrained, is
+	// taken for a retry after a lost answer (ADR 55); zero: never, every
+	// use of a rotated refresh token revokes its grant.
+	RefreshReuseInterval time.Duration
 	// LogoutSignTimeout bounds how long the logout tokens of one session
 	// end, signed up to four at once, are waited for (the signer takes no
 	// context: a hardware module may stop answering); default 5 s.

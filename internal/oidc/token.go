@@ -180,12 +180,15 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		// that the client never got. It is not redeemed again here. The
 		// client's next try with the same code or refresh token completes
 		// the request if the write did not happen (a code is spent only in
-		// the write that stores its tokens), and if it did is a use twice
-		// (RFC 6749 §4.1.2, RFC 9700 §4.14.2) that revokes the grant,
-		// which fails closed: the client starts a new login.
+		// the write that stores its tokens). If it did, a code's is a use
+		// twice (RFC 6749 §4.1.2) that revokes the grant, which fails
+		// closed: the client starts a new login; a refresh token's is a
+		// retry after a lost answer if it is sender-constrained and soon
+		// enough (ADR 55), which replaces the tokens stored, and
+		// otherwise a reuse (RFC 9700 §4.14.2) that revokes the grant.
 		p.Log.ErrorContext(ctx, "token outcome unknown: the code or refresh token may or may not have been spent, and its tokens stored",
 			"grant_type", gt, "client", c.ID, "err", err, "req", httpx.RequestID(ctx))
-		err = oauth2.NewError(oauth2.CodeServerError, "the request may or may not have been carried out; presenting the same code or refresh token again completes it if it was not, and revokes what it issued if it was")
+		err = oauth2.NewError(oauth2.CodeServerError, "the request may or may not have been carried out; presenting the same code or refresh token again completes it if it was not; if it was, a code presented again revokes what it issued, and so does a refresh token, unless the client proves it is its own (client authentication or its DPoP key) within the retry interval, which gets a fresh pair")
 	}
 	if err != nil {
 		var f *grantFailure
@@ -336,9 +339,24 @@ func codePresenter(ac *store.AuthCode, c *store.Client, form url.Values, proof *
 	return nil
 }
 
+// Audit reasons of the refresh grant.
+const (
+	// reasonRefreshReuse: a rotated refresh token presented again, not
+	// as a retry (RFC 9700 §4.14.2): its grant is revoked.
+	reasonRefreshReuse = "refresh_reuse"
+	// reasonRefreshRetried: a rotated refresh token presented again as
+	// a retry after a lost answer (ADR 55): a fresh pair was issued and
+	// the lost answer's pair revoked. The event of a success.
+	reasonRefreshRetried = "refresh_retried"
+	// reasonRefreshReplaced: a refresh token a retry replaced, which
+	// only the lost answer held, was presented: its grant is revoked.
+	reasonRefreshReplaced = "refresh_replaced"
+)
+
 // refreshTokenGrant rotates a refresh token (RFC 6749 §6, RFC 9700
 // §4.14.2): the old one is used up, a new pair is issued, and a used
-// token presented again revokes the whole grant.
+// token presented again revokes the whole grant, unless it is its
+// client's retry after a lost answer (retryable, ADR 55).
 func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form url.Values, proof *oauth2.DPoPProof) (*tokenResponse, error) {
 	rt := form.Get("refresh_token")
 	if rt == "" {
@@ -362,13 +380,13 @@ func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form 
 	}
 	// RFC 9449 §5: a bound refresh token (a public client's) is used only
 	// with a proof made with its key. Checked before reuse, so that only
-	// the key's holder can set off the revocation below.
+	// the key's holder can set off the revocation below, or retry.
 	if tok.JKT != "" && (proof == nil || proof.JKT != tok.JKT) {
 		return nil, failure(oauth2.InvalidDPoPProof("the refresh token is bound to a DPoP key; the proof must be made with it"), "dpop_key_mismatch", tok.GrantID, "")
 	}
-	if !tok.UsedAt.IsZero() {
-		p.revoke(ctx, tok.GrantID)
-		return nil, failure(oauth2.InvalidGrant("refresh token was already used"), "refresh_reuse", tok.GrantID, "")
+	retry, err := p.presentedAgain(ctx, c, tok, now)
+	if err != nil {
+		return nil, err
 	}
 	// Expired at ExpiresAt itself, as introspection has it.
 	if !now.Before(tok.ExpiresAt) {
@@ -402,25 +420,116 @@ func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form 
 	// The old token is used up, its successors stored and their issue
 	// audited in one write: if any of it fails, none of it happened and
 	// the relying party can retry with the same refresh token instead of
-	// being taken for a thief.
+	// being taken for a thief. A retry replaces, in its one write, the
+	// pair the lost answer carried.
 	ev := p.auditWith(ctx, tokenEvent(c, g, grantRefreshToken))
 	var reused *store.Token
 	save := func(tokens ...*store.Token) error {
+		if retry {
+			return p.retryRotation(ctx, h, now, ev, tokens)
+		}
 		var err error
 		reused, err = p.Tokens.RotateToken(ctx, h, now, ev, tokens...)
+		if errors.Is(err, store.ErrConflict) && reused != nil && reused.RevokedAt.IsZero() && p.retryable(c, reused, now) {
+			// A concurrent use of the same token got there first: this
+			// one is a retry of it, as it would be a moment later.
+			retry = true
+			return p.retryRotation(ctx, h, now, ev, tokens)
+		}
 		return err
 	}
 	// OIDC Core §12.2: a refreshed ID token keeps auth_time and has no nonce.
 	resp, err := p.issueTokens(ctx, c, g, scope, "", tok.ExpiresAt, proof, save)
-	if errors.Is(err, store.ErrConflict) && reused != nil {
-		// A concurrent use of the same token got there first.
+	switch {
+	case errors.Is(err, store.ErrConflict) && reused != nil && !retry, retry && (errors.Is(err, store.ErrUsed) || errors.Is(err, store.ErrConflict)):
+		// A concurrent use of the same token got there first, and this is
+		// no retry; or the retry found what the lost answer carried used
+		// (the client did receive it), or the rotation no longer within
+		// the window.
+		reason := reasonRefreshReuse
+		if reused != nil && !reused.RevokedAt.IsZero() {
+			reason = reasonRefreshReplaced
+		}
 		p.revoke(ctx, g.ID)
-		return nil, failure(oauth2.InvalidGrant("refresh token was already used"), "refresh_reuse", g.ID, g.PersonID)
-	}
-	if err != nil {
+		return nil, failure(oauth2.InvalidGrant("refresh token was already used"), reason, g.ID, g.PersonID)
+	case retry && errors.Is(err, store.ErrNotFound):
+		return nil, oauth2.InvalidGrant("refresh token is unknown")
+	case err != nil:
 		return nil, err
 	}
 	return resp, nil
+}
+
+// presentedAgain decides on tok, a refresh token presented by c at now,
+// if it was used already: false if it was not; true if it was, by its
+// rotation, and this is a retry (retryable); otherwise it revokes the
+// grant and returns the refusal. A token a retry replaced was only in
+// the answer the client did not receive: whoever presents it holds
+// that answer, so it is a reuse, never a retry.
+func (p *Provider) presentedAgain(ctx context.Context, c *store.Client, tok *store.Token, now time.Time) (bool, error) {
+	switch {
+	case !tok.RevokedAt.IsZero():
+		p.revoke(ctx, tok.GrantID)
+		return false, failure(oauth2.InvalidGrant("refresh token was replaced by a retry of its rotation"), reasonRefreshReplaced, tok.GrantID, "")
+	case tok.UsedAt.IsZero():
+		return false, nil
+	case p.retryable(c, tok, now):
+		return true, nil
+	}
+	p.revoke(ctx, tok.GrantID)
+	return false, failure(oauth2.InvalidGrant("refresh token was already used"), reasonRefreshReuse, tok.GrantID, "")
+}
+
+// retryable reports whether tok, a refresh token rotated already and
+// presented again by c at now, is taken for c's retry after an answer
+// lost in transit (ADR 55): within RefreshReuseInterval of its
+// rotation, and sender-constrained, so that only the client itself can
+// present it: a confidential client, which authenticated itself
+// (clientProofRequest), or a token bound to a DPoP key, whose proof
+// refreshTokenGrant has checked. A public client's unbound token is
+// never retried: whoever has it can present it. Whether anything from
+// the lost answer was used is the store's to tell, in the retry's
+// write (store.Tokens.RetryRotation).
+func (p *Provider) retryable(c *store.Client, tok *store.Token, now time.Time) bool {
+	if p.RefreshReuseInterval <= 0 || now.After(tok.UsedAt.Add(p.RefreshReuseInterval)) {
+		return false
+	}
+	return c.AuthMethod != store.AuthNone || tok.JKT != ""
+}
+
+// useAccessToken records the use at now of access token t, if a retry
+// of the rotation that issued it could still replace it: the first use
+// within RefreshReuseInterval of its issue, after which no retry can
+// come (ADR 55). Other uses write nothing. It reports whether t may be
+// used: false if a retry replaced it, before or as it was used.
+func (p *Provider) useAccessToken(ctx context.Context, t *store.Token, now time.Time) (bool, error) {
+	switch {
+	case !t.RevokedAt.IsZero():
+		return false, nil
+	case t.Parent == nil, !t.UsedAt.IsZero(), p.RefreshReuseInterval <= 0, now.After(t.CreatedAt.Add(p.RefreshReuseInterval)):
+		return true, nil
+	}
+	ok, err := p.Tokens.MarkTokenUsed(ctx, t.Hash, now)
+	if err != nil {
+		return false, fmt.Errorf("record access token use: %w", err)
+	}
+	return ok, nil
+}
+
+// retryRotation redoes the rotation of the refresh token with hash h at
+// now, storing tokens and ev, audited as a retry, in place of what the
+// rotation issued (store.Tokens.RetryRotation, ADR 55).
+func (p *Provider) retryRotation(ctx context.Context, h []byte, now time.Time, ev *store.AuditEvent, tokens []*store.Token) error {
+	if ev != nil {
+		ev.Reason = reasonRefreshRetried
+	}
+	_, replaced, err := p.Tokens.RetryRotation(ctx, h, now.Add(-p.RefreshReuseInterval), now, ev, tokens...)
+	if err != nil {
+		return err
+	}
+	p.Metrics.refreshRetries.Inc()
+	p.Log.InfoContext(ctx, "refresh retried: the tokens of the lost answer are revoked", "replaced", len(replaced), "req", httpx.RequestID(ctx))
+	return nil
 }
 
 // refreshAllowed checks that grant g may still be refreshed by c (ADR

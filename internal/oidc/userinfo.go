@@ -113,6 +113,14 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		fail(oauth2.InvalidToken("the person's Varde ID is blocked"))
 		return
 	}
+	switch ok, err := p.useAccessToken(ctx, t, p.Now()); {
+	case err != nil:
+		fail(err)
+		return
+	case !ok:
+		fail(oauth2.InvalidToken("access token was revoked"))
+		return
+	}
 	// OIDC Core §5.3.2: sub is always returned and equals the ID token's.
 	claims := map[string]any{"sub": p.subject(c, g.PersonID)}
 	personClaims(claims, c, person)

@@ -449,7 +449,19 @@ type Token struct {
 	Scope     []string
 	CreatedAt time.Time
 	ExpiresAt time.Time
-	UsedAt    time.Time // refresh tokens: zero until rotated
+	// UsedAt is, for a refresh token, when it was rotated; for an
+	// access token a rotation issued, when it was first used within the
+	// window in which a retry of that rotation may replace it (ADR 55).
+	// Zero: unused.
+	UsedAt time.Time
+	// Parent is the hash of the refresh token whose rotation issued this
+	// token; nil for a token issued for a code.
+	Parent []byte
+	// RevokedAt is when a retry of its parent's rotation replaced the
+	// token (Tokens.RetryRotation, ADR 55): it was in an answer the
+	// client never received, and no one may use it. Zero while not
+	// replaced.
+	RevokedAt time.Time
 	// JKT is the JWK SHA-256 thumbprint of the key the token is bound to
 	// (DPoP, RFC 9449 §6.1): an access token is used, a refresh token
 	// redeemed, only with a proof made with that key. Empty: a bearer

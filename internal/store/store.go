@@ -553,7 +553,34 @@ type Tokens interface {
 	// token if it was already used (a reuse), and no token if a new
 	// token's hash is taken; ErrNotFound if the old token is unknown. Two
 	// concurrent rotations: exactly one gets a nil error.
+	// The new tokens are stored as issued by the old one: their Parent
+	// is set to hash. A token a retry replaced (RevokedAt) is used up:
+	// it comes back with ErrConflict as a used one does.
 	RotateToken(ctx context.Context, hash []byte, now time.Time, e *AuditEvent, tokens ...*Token) (*Token, error)
+	// RetryRotation redoes the rotation of the refresh token with hash,
+	// whose answer the client did not receive (ADR 55): in one atomic
+	// write it replaces every token that rotation (or an earlier retry
+	// of it) issued and that is not replaced yet, marking it revoked and
+	// used at now, and stores tokens in their place, as issued by the
+	// old one (Parent set to hash), with the audit event e if it is not
+	// nil. It returns the old token and the tokens it replaced. Only a
+	// refresh token rotated at or after since is retried: ErrConflict,
+	// and nothing changed, if the token is not rotated or was rotated
+	// before since, or nothing it issued is stored (a rotation before
+	// schema 0037 recorded no Parent), or a new token's hash is taken;
+	// ErrUsed, and nothing
+	// changed, if a token to be replaced was used (its refresh token
+	// rotated, its access token used, MarkTokenUsed): the client did
+	// receive the answer, and the caller revokes the grant; ErrNotFound
+	// if the token is unknown. Of concurrent retries of one token, each
+	// replaces what the one before it stored: exactly one set of
+	// successors is live after them.
+	RetryRotation(ctx context.Context, hash []byte, since, now time.Time, e *AuditEvent, tokens ...*Token) (*Token, []*Token, error)
+	// MarkTokenUsed records the first use of the access token with hash
+	// at now, if it is neither used nor replaced yet, and reports
+	// whether the token may be used: false if a retry replaced it
+	// (RevokedAt), before or concurrently. ErrNotFound if unknown.
+	MarkTokenUsed(ctx context.Context, hash []byte, now time.Time) (bool, error)
 }
 
 // ReplayCache remembers single-use values such as client assertion jti.

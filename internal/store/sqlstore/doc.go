@@ -60,7 +60,7 @@
 // data_version, checked at every write transaction and every second when
 // idle), the writer drops all of these copies and the audit head.
 //
-// Five operations exist to save a commit each and are atomic (a
+// Six operations exist to save a commit each and are atomic (a
 // savepoint): CreateSession with events stores a session with the audit
 // events recording how it began, CreateGrantTokens stores a grant with
 // its tokens (and the audit event recording their issue),
@@ -68,6 +68,8 @@
 // issued from, with RedeemAuthCode's conditional UPDATE, so a code is
 // spent only if its grant is stored, RotateToken
 // uses up a refresh token and stores its successors (and their event),
+// RetryRotation replaces what a rotation issued with new tokens (and
+// their event), only if none of it was used (ADR 55),
 // and CreateAuthCodeForRequest deletes an authorization request and
 // stores its code, only if the delete found the request, so a request
 // yields one code at most.
@@ -76,7 +78,8 @@
 // TakeChallenge and the use in RotateToken are a conditional UPDATE or
 // DELETE with RETURNING, so two concurrent callers cannot both win. Operations
 // that mark something used (RedeemAuthCode, CreateGrantTokensForCode,
-// RotateToken, UseRecoveryCode, RevokeGrant) reject a zero now, since a zero time is how "unused" is
+// RotateToken, RetryRotation, MarkTokenUsed, UseRecoveryCode,
+// RevokeGrant) reject a zero now, since a zero time is how "unused" is
 // stored. Constraint violations become store.ErrConflict (unique and
 // primary keys) or store.ErrNotFound (a missing referenced person), by
 // SQLite's extended result code.

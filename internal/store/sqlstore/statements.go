@@ -45,6 +45,7 @@ type statements struct {
 	offlineRefreshTokens, revokePersonClientGrants            *sql.Stmt
 	listPersonGrants                                          *sql.Stmt
 	insertToken, getToken, getTokenW, useToken                *sql.Stmt
+	holdRotated, replaceIssued, liveIssued, markTokenUsed     *sql.Stmt
 	remember                                                  *sql.Stmt
 	remembered                                                *sql.Stmt
 
@@ -201,6 +202,17 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.getToken, r, "SELECT " + tokenCols + " FROM tokens WHERE hash = ?"},
 		{&db.st.getTokenW, w, "SELECT " + tokenCols + " FROM tokens WHERE hash = ?"},
 		{&db.st.useToken, w, "UPDATE tokens SET used_at = ? WHERE hash = ? AND used_at = 0 RETURNING " + tokenCols},
+		// A retry (RetryRotation): the rotated token's row is written,
+		// changing nothing, so that on PostgreSQL a concurrent retry of it
+		// waits for this one to commit and then sees what it issued; the
+		// tokens issued from it are found by the partial index on parent,
+		// whose predicate each query repeats.
+		{&db.st.holdRotated, w, "UPDATE tokens SET used_at = used_at WHERE hash = ? AND kind = '" + store.TokenRefresh + "' " +
+			"AND used_at <> 0 RETURNING " + tokenCols},
+		{&db.st.replaceIssued, w, "UPDATE tokens SET used_at = ?, revoked_at = ? WHERE parent = ? AND length(parent) > 0 " +
+			"AND revoked_at = 0 AND used_at = 0 RETURNING " + tokenCols},
+		{&db.st.liveIssued, w, "SELECT count(*) FROM tokens WHERE parent = ? AND length(parent) > 0 AND revoked_at = 0"},
+		{&db.st.markTokenUsed, w, "UPDATE tokens SET used_at = ? WHERE hash = ? AND used_at = 0 AND revoked_at = 0"},
 
 		{&db.st.remember, w, "INSERT INTO replay_cache (key, expires_at) VALUES (?, ?) " +
 			"ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE replay_cache.expires_at <= ?"},

@@ -281,21 +281,25 @@ func (db *DB) RevokeGrant(ctx context.Context, id string, now time.Time) error {
 	return nil
 }
 
-const tokenCols = "hash, kind, grant_id, client_id, scope, created_at, expires_at, used_at, jkt"
+const tokenCols = "hash, kind, grant_id, client_id, scope, created_at, expires_at, used_at, jkt, parent, revoked_at"
 
 func scanToken(s scanner) (*store.Token, error) {
 	var (
-		t                        store.Token
-		scope                    string
-		created, expires, usedAt int64
+		t                                 store.Token
+		scope                             string
+		created, expires, usedAt, revoked int64
 	)
-	err := s.Scan(&t.Hash, &t.Kind, &t.GrantID, &t.ClientID, &scope, &created, &expires, &usedAt, &t.JKT)
+	err := s.Scan(&t.Hash, &t.Kind, &t.GrantID, &t.ClientID, &scope, &created, &expires, &usedAt, &t.JKT, &t.Parent, &revoked)
 	if err != nil {
 		return nil, err
+	}
+	if len(t.Parent) == 0 {
+		t.Parent = nil
 	}
 	t.CreatedAt = fromMicros(created)
 	t.ExpiresAt = fromMicros(expires)
 	t.UsedAt = fromMicros(usedAt)
+	t.RevokedAt = fromMicros(revoked)
 	if err := decodeStringsInto("scope", scope, &t.Scope); err != nil {
 		return nil, err
 	}
@@ -304,7 +308,7 @@ func scanToken(s scanner) (*store.Token, error) {
 
 func tokenArgs(t *store.Token) []any {
 	return []any{t.Hash, t.Kind, t.GrantID, t.ClientID, encodeStrings(t.Scope), micros(t.CreatedAt),
-		micros(t.ExpiresAt), micros(t.UsedAt), t.JKT}
+		micros(t.ExpiresAt), micros(t.UsedAt), t.JKT, append([]byte{}, t.Parent...), micros(t.RevokedAt)}
 }
 
 // CreateToken implements store.Tokens; ErrConflict if the hash is taken.
@@ -347,7 +351,7 @@ func (db *DB) RotateToken(ctx context.Context, hash []byte, now time.Time, e *st
 		if err != nil {
 			return err
 		}
-		if err := db.insertIssued(ctx, tx, e, tokens); err != nil {
+		if err := db.insertIssued(ctx, tx, e, issuedBy(hash, tokens)); err != nil {
 			return err
 		}
 		used = t
@@ -357,6 +361,111 @@ func (db *DB) RotateToken(ctx context.Context, hash []byte, now time.Time, e *st
 		return reused, fmt.Errorf("rotate token: %w", err)
 	}
 	return used, nil
+}
+
+// issuedBy sets the Parent of tokens to hash, the refresh token whose
+// rotation issues them, and returns them.
+func issuedBy(hash []byte, tokens []*store.Token) []*store.Token {
+	for _, t := range tokens {
+		t.Parent = hash
+	}
+	return tokens
+}
+
+// RetryRotation implements store.Tokens in one savepoint: the rotated
+// token's row is held (holdRotated), the tokens issued from it and
+// still unused are replaced, and only if none issued from it is left
+// live, that is used, are the new tokens stored. The writer's
+// transactions of every node run one at a time already (the audit
+// chain's lock, ADR 13); the held row keeps the retry right without
+// that: on PostgreSQL concurrent retries of one token then run one
+// after the other, each statement of the later one seeing what the
+// earlier one committed (READ COMMITTED), and a use of a token issued
+// from it (RotateToken, MarkTokenUsed), waiting for the replacement's
+// lock on its row or holding it, either finds it replaced or leaves it
+// used.
+func (db *DB) RetryRotation(ctx context.Context, hash []byte, since, now time.Time, e *store.AuditEvent, tokens ...*store.Token) (*store.Token, []*store.Token, error) {
+	if now.IsZero() {
+		return nil, nil, errors.New("retry rotation: zero time")
+	}
+	var (
+		old      *store.Token
+		replaced []*store.Token
+	)
+	err := db.wr.do(ctx, true, func(ctx context.Context, tx querier) error {
+		old, replaced = nil, nil
+		t, err := db.holdRotated(ctx, tx, hash, since)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.StmtContext(ctx, db.st.replaceIssued).QueryContext(ctx, micros(now), micros(now), hash)
+		if err != nil {
+			return err
+		}
+		if replaced, err = collect(rows, scanToken); err != nil {
+			return err
+		}
+		var live int64
+		if err := tx.StmtContext(ctx, db.st.liveIssued).QueryRowContext(ctx, hash).Scan(&live); err != nil {
+			return err
+		}
+		if live > 0 {
+			return fmt.Errorf("%d tokens issued by the rotation were used: %w", live, store.ErrUsed)
+		}
+		if len(replaced) == 0 {
+			return fmt.Errorf("no token issued by the rotation to replace: %w", store.ErrConflict)
+		}
+		if err := db.insertIssued(ctx, tx, e, issuedBy(hash, tokens)); err != nil {
+			return err
+		}
+		old = t
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("retry rotation: %w", err)
+	}
+	return old, replaced, nil
+}
+
+// holdRotated writes, changing nothing, the refresh token with hash
+// rotated at or after since, and returns it; ErrConflict if it is not
+// such a token, ErrNotFound if it is unknown.
+func (db *DB) holdRotated(ctx context.Context, tx querier, hash []byte, since time.Time) (*store.Token, error) {
+	t, err := scanToken(tx.StmtContext(ctx, db.st.holdRotated).QueryRowContext(ctx, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		if _, err := scanToken(tx.StmtContext(ctx, db.st.getTokenW).QueryRowContext(ctx, hash)); err != nil {
+			return nil, notFound(err)
+		}
+		return nil, fmt.Errorf("not a rotated refresh token: %w", store.ErrConflict)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if t.UsedAt.Before(since) {
+		return nil, fmt.Errorf("rotated at %s, before %s: %w", t.UsedAt.UTC().Format(time.RFC3339Nano), since.UTC().Format(time.RFC3339Nano), store.ErrConflict)
+	}
+	return t, nil
+}
+
+// MarkTokenUsed implements store.Tokens with one conditional UPDATE;
+// only when it matches nothing does a read tell a replaced token from
+// one used already or an unknown one.
+func (db *DB) MarkTokenUsed(ctx context.Context, hash []byte, now time.Time) (bool, error) {
+	if now.IsZero() {
+		return false, errors.New("mark token used: zero time")
+	}
+	n, err := db.execN(ctx, db.st.markTokenUsed, micros(now), hash)
+	if err != nil {
+		return false, fmt.Errorf("mark token used: %w", err)
+	}
+	if n > 0 {
+		return true, nil
+	}
+	t, err := db.GetToken(ctx, hash)
+	if err != nil {
+		return false, fmt.Errorf("mark token used: %w", err)
+	}
+	return t.RevokedAt.IsZero(), nil
 }
 
 // Remember implements store.ReplayCache with one upsert that only

@@ -38,6 +38,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 		{"IncidentSnapshot", sharedIncidentSnapshot},
 		{"OneCodeTwoNodes", sharedOneCode},
 		{"SingleUse", sharedSingleUse},
+		{"TokenRetries", tokenRetries},
 		{"RecoveryCodes", sharedRecoveryCodes},
 		{"Snapshot", snapshotReads},
 		{"BlockWhileAddingWaysIn", sharedBlockWhileAddingWaysIn},

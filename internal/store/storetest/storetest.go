@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuthCodes", testAuthCodes},
 		{"Grants", testGrants},
 		{"Tokens", testTokens},
+		{"TokenRetries", func(t *testing.T, s store.Store) { tokenRetries(t, s, s) }},
 		{"ReplayCache", testReplayCache},
 		{"AuditLog", testAuditLog},
 		{"AuditAddresses", testAuditAddresses},

@@ -634,6 +634,7 @@ func testTokens(t *testing.T, s store.Store) {
 			fullToken(t, "rt-full", store.TokenRefresh),
 			{Hash: hash("t-nil"), Kind: store.TokenRefresh},
 			{Hash: hash("t-empty"), Kind: store.TokenAccess, Scope: []string{}, UsedAt: now},
+			{Hash: hash("t-replaced"), Kind: store.TokenRefresh, Parent: hash("t-parent"), UsedAt: now, RevokedAt: now.Add(time.Second)},
 		} {
 			wantErr(t, "CreateToken", s.CreateToken(ctx, tok), nil)
 			got, err := s.GetToken(ctx, tok.Hash)
