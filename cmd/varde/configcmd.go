@@ -21,9 +21,12 @@ const configUsage = `usage: varde config check --config FILE
   check    read the configuration as varde serve does (the file, then the
            VARDE_* environment), then read every key and secret file it
            names (signing key, RSA signing key, subject salt, each
-           client's secret_file, each upstream's client_key_file or
-           client_secret_file) and
-           check them as a node does at start, printing none of them.
+           client's secret_file, each upstream's client_key_file,
+           client_next_key_file and client_previous_key_file, or its
+           client_secret_file) and check them as a node does at start,
+           printing none of them: the next and previous client keys
+           must each be a key of their own that can sign client
+           assertions (varde upstream jwks prints their public keys).
            It names every problem at once, each with its setting: the
            settings' own, and those of the files that the valid settings
            name. Exit status 0 if there is none, 1 otherwise (2 without
