@@ -74,10 +74,10 @@ func rotatingConfig(t *testing.T, dir string) (path string, keys map[string]*ecd
 
 // configCheckSays runs varde config check on path and wants exit status
 // 0 if want is empty, else 1 and stderr naming each of want.
-func configCheckSays(t *testing.T, path string, want ...string) {
+func configCheckSays(t *testing.T, path string, want ...string) (stdout string) {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	code := exitStatus(run([]string{"config", "check", "--config", path}, &stdout, &stderr), &stderr)
+	var out, stderr bytes.Buffer
+	code := exitStatus(run([]string{"config", "check", "--config", path}, &out, &stderr), &stderr)
 	switch {
 	case len(want) == 0 && code != 0:
 		t.Fatalf("exit status %d, stderr %q; want 0", code, &stderr)
@@ -88,6 +88,35 @@ func configCheckSays(t *testing.T, path string, want ...string) {
 		if !strings.Contains(stderr.String(), w) {
 			t.Errorf("stderr %q\nwant it to name %q", &stderr, w)
 		}
+	}
+	return out.String()
+}
+
+// thumbprintKID is key's RFC 7638 thumbprint.
+func thumbprintKID(t *testing.T, key *ecdsa.PrivateKey) string {
+	t.Helper()
+	tp, err := (&jose.JSONWebKey{Key: &key.PublicKey}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(tp)
+}
+
+// TestConfigCheckNamesTheUpstreamKeys: a configuration that can serve
+// is reported with the key each private_key_jwt upstream signs with
+// and those it publishes beside it, by kid, so that an operator can
+// compare them with what the eID holds.
+func TestConfigCheckNamesTheUpstreamKeys(t *testing.T) {
+	path, keys := rotatingConfig(t, t.TempDir())
+	out := configCheckSays(t, path)
+	want := "upstream bankid: client assertions are signed with the key " + thumbprintKID(t, keys["current"]) + " (client_key_file); " +
+		"/upstream/bankid/jwks also publishes, never signing, the next key " + thumbprintKID(t, keys["next"]) + " (client_next_key_file) " +
+		"and the previous key " + thumbprintKID(t, keys["previous"]) + " (client_previous_key_file)"
+	if !strings.Contains(out, want+"\n") {
+		t.Errorf("stdout %q\nwant the line %q", out, want)
+	}
+	if strings.Contains(out, "upstream minid") {
+		t.Errorf("stdout %q\nnames the keys of minid, which has a client secret", out)
 	}
 }
 
@@ -201,10 +230,8 @@ func TestUpstreamJWKS(t *testing.T) {
 		t.Fatalf("%d keys, want %d:\n%s", len(set.Keys), len(order), &stdout)
 	}
 	for i, name := range order {
-		want := jose.JSONWebKey{Key: &keys[name].PublicKey}
-		tp, _ := want.Thumbprint(crypto.SHA256)
 		k := set.Keys[i]
-		if k.KeyID != base64.RawURLEncoding.EncodeToString(tp) || k.Use != "sig" || k.Algorithm != "ES256" || !k.IsPublic() {
+		if k.KeyID != thumbprintKID(t, keys[name]) || k.Use != "sig" || k.Algorithm != "ES256" || !k.IsPublic() {
 			t.Errorf("key %d (%s): kid %q use %q alg %q, want its thumbprint, sig, ES256", i, name, k.KeyID, k.Use, k.Algorithm)
 		}
 	}
