@@ -12,6 +12,7 @@ import (
 
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/provider/oidcup"
 	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
@@ -21,9 +22,12 @@ const configUsage = `usage: varde config check --config FILE
   check    read the configuration as varde serve does (the file, then the
            VARDE_* environment), then read every key and secret file it
            names (signing key, RSA signing key, subject salt, each
-           client's secret_file, each upstream's client_key_file or
-           client_secret_file) and
-           check them as a node does at start, printing none of them.
+           client's secret_file, each upstream's client_key_file,
+           client_next_key_file and client_previous_key_file, or its
+           client_secret_file) and check them as a node does at start,
+           printing none of them: the next and previous client keys
+           must each be a key of their own that can sign client
+           assertions (varde upstream jwks prints their public keys).
            It names every problem at once, each with its setting: the
            settings' own, and those of the files that the valid settings
            name. Exit status 0 if there is none, 1 otherwise (2 without
@@ -57,7 +61,10 @@ const configUsage = `usage: varde config check --config FILE
            server.trusted_proxies lists), or that it believes no one,
            and after how long those addresses are deleted from the
            audit log (audit.address_retention), unless a hold for a
-           preservation order keeps them longer (varde help audit).
+           preservation order keeps them longer (varde help audit);
+           and, for each upstream with private_key_jwt, the kid of the
+           key its client assertions are signed with and of the next
+           and previous keys published beside it (ADR 56).
 `
 
 // configCmd runs config's commands.
@@ -103,6 +110,11 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "%s: the configuration, and every key and secret file it names, can serve\n", from)
 	fmt.Fprintln(stdout, trustedProxiesLine(cfg.Server))
 	fmt.Fprintln(stdout, addressRetentionLine(cfg.Audit))
+	for _, u := range cfg.Upstreams {
+		if line := upstreamKeysLine(cfg, u); line != "" {
+			fmt.Fprintln(stdout, line)
+		}
+	}
 	switch {
 	case errors.Is(err, app.ErrNoStore):
 		fmt.Fprintf(stdout, "the store was not checked: %s yet; the first node to start creates it and keeps its subject salt\n", storeMissing(cfg.Store))
@@ -198,6 +210,36 @@ func addressRetentionLine(a config.Audit) string {
 	return fmt.Sprintf("client addresses in the audit log are deleted %s (%v, audit.address_retention) after their event, "+
 		"unless a hold keeps them longer (varde audit hold list); "+
 		"the events stay, and those sealed before schema 0031 keep theirs", retentionDays(a.AddressRetention), a.AddressRetention)
+}
+
+// upstreamKeysLine says which client key a node signs with towards
+// upstream u, by kid, and which others it publishes (ADR 56), so that an
+// operator in the middle of a rotation can compare them with what the
+// eID holds; "" for an upstream with a client secret.
+func upstreamKeysLine(cfg *config.Config, u config.Upstream) string {
+	if u.AuthMethod != store.AuthPrivateKeyJWT {
+		return ""
+	}
+	set, err := app.UpstreamJWKS(cfg, u.ID)
+	if err != nil || len(set.Keys) == 0 {
+		return "" // app.CheckFiles reported it already
+	}
+	line := fmt.Sprintf("upstream %s: client assertions are signed with the key %s (client_key_file)", u.ID, set.Keys[0].KeyID)
+	var also []string
+	rest := set.Keys[1:]
+	for _, role := range []struct{ file, name string }{
+		{u.ClientNextKeyFile, "the next key %s (client_next_key_file)"},
+		{u.ClientPreviousKeyFile, "the previous key %s (client_previous_key_file)"},
+	} {
+		if role.file != "" && len(rest) > 0 {
+			also = append(also, fmt.Sprintf(role.name, rest[0].KeyID))
+			rest = rest[1:]
+		}
+	}
+	if len(also) > 0 {
+		line += "; " + oidcup.JWKSPath(u.ID) + " also publishes, never signing, " + strings.Join(also, " and ")
+	}
+	return line
 }
 
 // retentionDays is d in days ("180 days", "1.5 days", "1 day"), which a

@@ -4,6 +4,7 @@
 //	varde config check --config FILE  check a configuration and every key and secret file it names
 //	varde demo                        run a self-contained demo on localhost
 //	varde clients add|list|remove     manage relying parties in the store
+//	varde upstream jwks ID            print the client keys to register at an eID
 //	varde persons show|block|unblock  the help desk: look a person up, block their Varde ID, lift it
 //	varde persons add-number          the help desk: a person's national number changed; keep them one person
 //	varde persons export              the help desk: everything Varde holds about a person, for their access request

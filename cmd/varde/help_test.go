@@ -28,6 +28,7 @@ var commandsWithFlags = map[string][][]string{
 	},
 	"store":      {{"store", "backup"}, {"store", "verify"}},
 	"keys":       {{"keys", "list"}, {"keys", "retire"}},
+	"upstream":   {{"upstream", "jwks"}},
 	"nodes":      {{"nodes", "list"}, {"nodes", "forget"}},
 	"audit":      {{"audit", "events"}},
 	"audit hold": {{"audit", "hold", "add"}, {"audit", "hold", "list"}, {"audit", "hold", "extend"}, {"audit", "hold", "release"}},

@@ -66,6 +66,7 @@ commands:
   status    the public status page: incidents, notes, RCAs, maintenance, reports, static export
   store     back up the node's database, check it and its audit log: store backup|verify
   keys      the cluster's signing keys: keys list|retire (take a key out of the JWKS for good)
+  upstream  Varde's client keys at an eID: upstream jwks ID (the public JWK set to register there)
   nodes     the cluster's nodes: nodes list|forget (take a node that will never come back off the status page)
   persons   the help desk: persons show|block|unblock IDENTIFIER (look a person up; block their Varde ID at once, and lift it);
             persons add-number IDENTIFIER NEW (a person's national number changed: keep them one person);
@@ -140,6 +141,8 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 		return storeCmd(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return keysCmd(ctx, args[1:], stdout, stderr)
+	case "upstream":
+		return upstreamCmd(args[1:], stdout, stderr)
 	case "nodes":
 		return nodesCmd(ctx, args[1:], stdout, stderr, time.Now)
 	case "persons":

@@ -40,6 +40,8 @@ func providerSim(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	clientName := fs.String("client-name", "Varde", "the relying party's name, shown on the login page")
 	jwksURI := fs.String("client-jwks-uri", "", "URL of the client's JWK set (private_key_jwt)")
 	jwksFile := fs.String("client-jwks-file", "", "file with the client's JWK set (private_key_jwt)")
+	jwksCache := fs.Duration("client-jwks-cache", 0, "how long the keys fetched from --client-jwks-uri are used, also for an unknown kid, "+
+		"as an eID that caches them, e.g. 6h (default: 5m, and fetched again at most every 30s for an unknown kid)")
 	secretFile := fs.String("client-secret-file", "", "file with the client secret (client_secret_basic), at least 32 characters, not readable by other users")
 	requirePAR := fs.Bool("client-require-par", false, "refuse authorization requests that were not pushed first")
 	var redirects listFlag
@@ -92,6 +94,9 @@ func providerSim(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if len(redirects) == 0 {
 		problems = append(problems, "--redirect-uri is required")
 	}
+	if *jwksCache < 0 || *jwksCache > 0 && *jwksURI == "" {
+		problems = append(problems, "--client-jwks-cache must be a positive duration, given with --client-jwks-uri")
+	}
 	f, err := providersim.ParseFault(*fault, "")
 	if err != nil {
 		problems = append(problems, "--fault: "+err.Error())
@@ -130,7 +135,7 @@ func providerSim(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	log := newLogger(stderr, config.Log{Level: *logLevel, Format: "text"})
 	sim, closeSim, err := startSim(ctx, dir, providersim.Config{
 		ID: *id, Name: *name, Level: lvl, Addr: *addr, AdminAddr: *adminAddr, IssuerHost: *issuerHost,
-		Clients: []providersim.Client{client}, Fault: f, SlowDelay: slowDelay, AdminToken: token, Log: log,
+		Clients: []providersim.Client{client}, ClientKeysCache: *jwksCache, Fault: f, SlowDelay: slowDelay, AdminToken: token, Log: log,
 	})
 	if err != nil {
 		return err

@@ -251,6 +251,8 @@ func TestProviderSimFlags(t *testing.T) {
 		{"short salt", []string{"--name", "Demo", "--id", "demo", "--redirect-uri", "http://localhost:8080/cb", "--data", shortSalt,
 			"--client-secret-file", secret}, "sim demo: --data: the subject salt " + filepath.Join(shortSalt, "subject-salt") + " holds 5 bytes, not at least 32", false},
 		{"huge jwks", append(base, "--client-jwks-file", huge), "--client-jwks-file: " + huge + " is larger than 1048576 bytes", false},
+		{"keys cache without jwks uri", append(base, "--client-secret-file", secret, "--client-jwks-cache", "6h"), "--client-jwks-cache", true},
+		{"negative keys cache", append(base, "--client-jwks-uri", "http://localhost:8080/jwks", "--client-jwks-cache", "-1s"), "--client-jwks-cache", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// A sim that starts runs until its context ends: the

@@ -298,7 +298,8 @@ func logUpgrade(log *slog.Logger, up sqlstore.SchemaUpgrade) {
 // CheckFiles reads every key and secret file cfg names, with the code
 // New reads them with, and checks what they hold as New does: the
 // signing keys, the subject salt, each client's secret_file and each
-// upstream's client_key_file or client_secret_file. It returns every
+// upstream's client key files (current, next and previous) or
+// client_secret_file. It returns every
 // problem at once, each naming its setting, and keeps nothing it read.
 // It makes up no key a node would make up at start, and opens no store:
 // that the salt is the one the store was first used with, and that the

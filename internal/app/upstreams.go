@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -84,6 +85,9 @@ func upstreamConfig(issuer string, u config.Upstream) (oidcup.Config, error) {
 			return oc, err
 		}
 		oc.ClientKey = key
+		if oc.NextClientKey, oc.PreviousClientKey, err = rotationKeys(u, key); err != nil {
+			return oc, err
+		}
 	case store.AuthClientSecretBasic:
 		field := "upstream " + u.ID + " client_secret_file"
 		raw, err := config.ReadSecretFile(field, u.ClientSecretFile)
@@ -138,3 +142,50 @@ func loadSigner(field, path string) (crypto.Signer, error) {
 	}
 	return s, nil
 }
+
+// rotationKeys reads the upstream's next and previous client keys, if
+// it names them (ADR 56), and checks each as the key it is to be, or
+// was: one that signs client assertions (oidcup.CheckClientKey), and a
+// key of its own, not current's or the other's. Each problem names its
+// setting and file, and says what to do.
+func rotationKeys(u config.Upstream, current crypto.Signer) (next, previous crypto.Signer, err error) {
+	type keyFile struct {
+		setting, path string
+		key           crypto.Signer
+	}
+	seen := []keyFile{{"client_key_file", u.ClientKeyFile, current}}
+	var errs []error
+	for _, f := range []struct {
+		setting, path string
+		dst           *crypto.Signer
+	}{{"client_next_key_file", u.ClientNextKeyFile, &next}, {"client_previous_key_file", u.ClientPreviousKeyFile, &previous}} {
+		if f.path == "" {
+			continue
+		}
+		field := "upstream " + u.ID + " " + f.setting
+		key, err := loadSigner(field, f.path)
+		if err == nil {
+			err = oidcup.CheckClientKey(key)
+			if err != nil {
+				err = fmt.Errorf("%s: %s: %w", field, f.path, err)
+			}
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, s := range seen {
+			if oidcup.SameKey(s.key, key) {
+				errs = append(errs, fmt.Errorf("%s: %s holds the same key as %s (%s); %s", field, f.path, s.setting, s.path, rotationHowTo))
+			}
+		}
+		seen = append(seen, keyFile{f.setting, f.path, key})
+		*f.dst = key
+	}
+	return next, previous, errors.Join(errs...)
+}
+
+// rotationHowTo says what each of the three files holds during a
+// rotation of the client key.
+const rotationHowTo = "client_next_key_file is a new key, client_previous_key_file the key client_key_file held before the swap " +
+	"(docs/upstream-key-rotation.md)"

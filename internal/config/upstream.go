@@ -27,10 +27,18 @@ type Upstream struct {
 	ClientID string `yaml:"client_id"`
 	// AuthMethod is private_key_jwt (ClientKeyFile) or
 	// client_secret_basic (ClientSecretFile).
-	AuthMethod       string   `yaml:"auth_method"`
-	ClientKeyFile    string   `yaml:"client_key_file"`
-	ClientSecretFile string   `yaml:"client_secret_file"`
-	Scopes           []string `yaml:"scopes"`
+	AuthMethod       string `yaml:"auth_method"`
+	ClientKeyFile    string `yaml:"client_key_file"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+	// ClientNextKeyFile and ClientPreviousKeyFile (private_key_jwt,
+	// optional) name keys in ClientKeyFile's format that are published
+	// at /upstream/<id>/jwks beside its key and never sign: the next
+	// key, which is to replace it once the upstream knows it, and the
+	// previous key, which it replaced, while nodes not yet restarted
+	// sign with that one (ADR 56).
+	ClientNextKeyFile     string   `yaml:"client_next_key_file"`
+	ClientPreviousKeyFile string   `yaml:"client_previous_key_file"`
+	Scopes                []string `yaml:"scopes"`
 	// UsePAR pushes authorization requests even if the upstream does not
 	// require it; PromptLogin asks the upstream for a fresh login every
 	// time (prompt=login, max_age=0) and refuses an ID token that does
@@ -100,12 +108,17 @@ func (u *Upstream) validate(p *problems, path string) {
 		if u.ClientSecretFile != "" {
 			p.add(path+".client_secret_file", "not used with private_key_jwt")
 		}
+		u.validateRotationFiles(p, path)
 	case store.AuthClientSecretBasic:
 		if u.ClientSecretFile == "" {
 			p.add(path+".client_secret_file", "required for client_secret_basic")
 		}
-		if u.ClientKeyFile != "" {
-			p.add(path+".client_key_file", "not used with client_secret_basic")
+		for _, f := range []struct{ field, file string }{
+			{"client_key_file", u.ClientKeyFile}, {"client_next_key_file", u.ClientNextKeyFile}, {"client_previous_key_file", u.ClientPreviousKeyFile},
+		} {
+			if f.file != "" {
+				p.add(path+"."+f.field, "not used with client_secret_basic")
+			}
 		}
 	default:
 		p.add(path+".auth_method", "%q is not private_key_jwt or client_secret_basic", u.AuthMethod)
@@ -159,6 +172,24 @@ func (u *Upstream) validate(p *problems, path string) {
 		p.add(path+".timeout", "must not be negative")
 	} else if u.Timeout > MaxUpstreamTimeout {
 		p.add(path+".timeout", "%v is longer than %v: a person waits on each request to the upstream", u.Timeout, MaxUpstreamTimeout)
+	}
+}
+
+// validateRotationFiles refuses a next or previous key file that is a
+// file named already: the same key published twice is no rotation,
+// and a node would refuse it when it reads the files.
+func (u *Upstream) validateRotationFiles(p *problems, path string) {
+	if u.ClientNextKeyFile != "" && u.ClientNextKeyFile == u.ClientKeyFile {
+		p.add(path+".client_next_key_file", "names client_key_file's file: the next key must be a new key in a file of its own")
+	}
+	if u.ClientPreviousKeyFile == "" {
+		return
+	}
+	switch u.ClientPreviousKeyFile {
+	case u.ClientKeyFile:
+		p.add(path+".client_previous_key_file", "names client_key_file's file: it is the file that held client_key_file's key before the swap")
+	case u.ClientNextKeyFile:
+		p.add(path+".client_previous_key_file", "names client_next_key_file's file: a key is either the next one or the previous one")
 	}
 }
 

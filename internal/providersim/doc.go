@@ -52,6 +52,17 @@
 // localhost must not log the person out of a Varde on localhost. It is
 // Secure, as the admin cookie is, when the sim was reached over https.
 //
+// # Client keys
+//
+// A client with private_key_jwt is registered with its JWK set
+// (Client.JWKS, as an eID that holds a client's keys in its
+// registration) or with a jwks_uri (Client.JWKSURI), whose keys the sim
+// fetches and keeps for Config.ClientKeysCache: by default 5 minutes,
+// and fetched again at most every 30 seconds for a kid it lacks; given,
+// that long in both cases, as an eID that caches its clients' keys for
+// hours does (varde provider-sim --client-jwks-cache). Rotating Varde's
+// client key is tested against both (ADR 56).
+//
 // # Faults
 //
 //	ok       normal

@@ -2,6 +2,7 @@ package providersim
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -93,17 +94,7 @@ func newLink(t *testing.T, change func(*oidcup.Config)) *link {
 	t.Cleanup(func() { sim.Close() })
 
 	fin := &finisher{}
-	cfg := oidcup.Config{
-		ID: "bankid", Name: map[string]string{"en": "Demo BankID"}, Issuer: sim.Issuer(), ClientID: "varde",
-		AuthMethod: oidcup.AuthPrivateKeyJWT, ClientKey: key,
-		RedirectURI: varde.URL + oidcup.CallbackPath("bankid"), PromptLogin: true,
-		MaxLevel: assurance.High,
-		ACRMap: map[string]assurance.Level{
-			assurance.ACRLow: assurance.Low, assurance.ACRSubstantial: assurance.Substantial, assurance.ACRHigh: assurance.High,
-		},
-		IdentifierClaim: "national_id", IdentifierSchemes: []string{"no:fnr", "no:dnr"},
-		Timeouts: oidcup.Timeouts{Refetch: time.Millisecond},
-	}
+	cfg := bankIDConfig(sim.Issuer(), varde.URL, key)
 	if change != nil {
 		change(&cfg)
 	}
@@ -120,6 +111,22 @@ func newLink(t *testing.T, change func(*oidcup.Config)) *link {
 	mux.HandleFunc("GET /finished", func(w http.ResponseWriter, r *http.Request) {})
 	mux.HandleFunc("GET /failed", func(w http.ResponseWriter, r *http.Request) {})
 	return &link{varde: varde, mux: mux, sim: sim, up: up, fin: fin}
+}
+
+// bankIDConfig is Varde's configuration, at the address varde, for the
+// sim "bankid" at issuer, as the demo's: private_key_jwt with key.
+func bankIDConfig(issuer, varde string, key crypto.Signer) oidcup.Config {
+	return oidcup.Config{
+		ID: "bankid", Name: map[string]string{"en": "Demo BankID"}, Issuer: issuer, ClientID: "varde",
+		AuthMethod: oidcup.AuthPrivateKeyJWT, ClientKey: key,
+		RedirectURI: varde + oidcup.CallbackPath("bankid"), PromptLogin: true,
+		MaxLevel: assurance.High,
+		ACRMap: map[string]assurance.Level{
+			assurance.ACRLow: assurance.Low, assurance.ACRSubstantial: assurance.Substantial, assurance.ACRHigh: assurance.High,
+		},
+		IdentifierClaim: "national_id", IdentifierSchemes: []string{"no:fnr", "no:dnr"},
+		Timeouts: oidcup.Timeouts{Refetch: time.Millisecond},
+	}
 }
 
 // TestWithVardeUpstreamClient wires a sim to Varde's own upstream client

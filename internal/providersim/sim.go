@@ -103,6 +103,12 @@ type Config struct {
 	// of a slow fault that names none; default DefaultDelay.
 	Fault     Fault
 	SlowDelay time.Duration
+	// ClientKeysCache is how long the sim uses a client's keys fetched
+	// from its jwks_uri, also for an assertion whose kid they lack, as a
+	// national eID that caches its clients' keys for hours does. Zero
+	// keeps oauth2.ClientAuthenticator's defaults: fetched again after
+	// 5 minutes, and at most every 30 seconds for an unknown kid.
+	ClientKeysCache time.Duration
 	// HTTPClient fetches clients' jwks_uri; default a 5 s timeout.
 	HTTPClient *http.Client
 	Log        *slog.Logger
@@ -297,6 +303,9 @@ func (c *Config) validate() error {
 	if len(c.Persons) == 0 {
 		bad("at least one person is required")
 	}
+	if c.ClientKeysCache < 0 {
+		bad("the client keys' cache time must not be negative")
+	}
 	for _, p := range c.Persons {
 		// Only synthetic Norwegian numbers: a sim never asserts a real
 		// person's identifier.
@@ -421,6 +430,7 @@ func (s *Sim) build(ctx context.Context) error {
 		ClientAuth: &oauth2.ClientAuthenticator{
 			Clients: cfg.Store, Replay: cfg.Store, Audiences: oidc.Audiences(s.issuer),
 			HTTPClient: cfg.HTTPClient, Now: cfg.Now,
+			JWKSCacheTTL: cfg.ClientKeysCache, JWKSRefetch: cfg.ClientKeysCache,
 		},
 		Pages:       pages,
 		LoginURL:    func(id string) string { return PathLogin + "?req=" + id },

@@ -54,8 +54,20 @@ type Config struct {
 	// a hardware module.
 	ClientKey crypto.Signer
 	// KeyID is the assertion's kid; default the key's RFC 7638
-	// thumbprint.
+	// thumbprint. NextClientKey and PreviousClientKey are always named
+	// by their thumbprints, so a key keeps its kid through a rotation
+	// only while this is empty.
 	KeyID string
+	// NextClientKey (private_key_jwt, optional) is the key that is to
+	// replace ClientKey: published at JWKSPath beside it, so that the
+	// upstream knows it before any node signs with it, and never used
+	// to sign (ADR 56).
+	NextClientKey crypto.Signer
+	// PreviousClientKey (private_key_jwt, optional) is the key ClientKey
+	// replaced: still published, never used to sign, while nodes not yet
+	// restarted sign with it and the upstream may fetch the key set from
+	// a node that was (ADR 56).
+	PreviousClientKey crypto.Signer
 	// ClientKeyAlg is the assertion's alg; default ES256/ES384/ES512 by
 	// curve, RS256 for RSA, EdDSA for Ed25519. PS256 is also accepted
 	// for RSA keys.
@@ -200,6 +212,9 @@ func (c *Config) Validate() error {
 		} else if _, err := assertionAlg(c.ClientKey, c.ClientKeyAlg); err != nil {
 			bad("client key: %w", err)
 		}
+		for _, e := range c.rotationProblems() {
+			bad("%w", e)
+		}
 		if c.ClientSecret != "" {
 			bad("a client secret is not used with private_key_jwt")
 		}
@@ -207,7 +222,7 @@ func (c *Config) Validate() error {
 		if c.ClientSecret == "" {
 			bad("client_secret_basic needs a client secret")
 		}
-		if c.ClientKey != nil {
+		if c.ClientKey != nil || c.NextClientKey != nil || c.PreviousClientKey != nil {
 			bad("a client key is not used with client_secret_basic")
 		}
 	default:

@@ -142,7 +142,12 @@
 //     once; those of the next requests are signed in the background
 //     once Start has sent the browser to the upstream, kept in the
 //     node's memory only and sent only within their first ten seconds
-//     (ahead.go); or client_secret_basic (RFC 6749 §2.3.1). The HTTP client never
+//     (ahead.go); or client_secret_basic (RFC 6749 §2.3.1). Only
+//     Config.ClientKey signs; Config.NextClientKey and
+//     PreviousClientKey are published at JWKSPath beside it, each kid
+//     its RFC 7638 thumbprint, so that the key can be replaced with no
+//     login failing while the upstream learns the new one (rotation.go,
+//     ADR 56). The HTTP client never
 //     follows redirects, so credentials go only to the endpoint named;
 //     a discovery document or jwks_uri that redirects fails its fetch
 //     with an error that says the redirect was not followed.
@@ -280,7 +285,9 @@
 // # Routes (Register)
 //
 //	GET /upstream/{id}/callback   the redirect URI (CallbackPath)
-//	GET /upstream/{id}/jwks       Varde's public client key (private_key_jwt only; JWKSPath)
+//	GET /upstream/{id}/jwks       Varde's public client keys (private_key_jwt only; JWKSPath):
+//	                              the one that signs, then the next and the
+//	                              previous one if configured (rotation.go)
 //
 // # Elsewhere
 //

@@ -89,6 +89,9 @@ type Provider struct {
 	t      Timeouts
 	alg    jose.SignatureAlgorithm
 	signer *keySigner // private_key_jwt only
+	// published is the client key set served at JWKSPath: the signer's
+	// public key, then the next and previous keys, which never sign.
+	published []jose.JSONWebKey
 	// jws signs client assertions with signer; built once, as it is
 	// safe for concurrent use.
 	jws      jose.Signer
@@ -177,6 +180,11 @@ func New(cfg Config, d Deps) (*Provider, error) {
 			return nil, fmt.Errorf("upstream %q: client key: %w", cfg.ID, err)
 		}
 		p.alg, p.signer = alg, s
+		set, err := cfg.ClientJWKS()
+		if err != nil {
+			return nil, err
+		}
+		p.published = set.Keys
 		if p.jws, err = jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: s}, (&jose.SignerOptions{}).WithType("JWT")); err != nil {
 			return nil, fmt.Errorf("upstream %q: client key: %w", cfg.ID, err)
 		}
@@ -214,13 +222,12 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	}
 }
 
-// ClientJWKS returns the public key Varde authenticates with at the
-// upstream (empty for client_secret_basic), for registering Varde there.
+// ClientJWKS returns the public keys Varde authenticates with at the
+// upstream (empty for client_secret_basic), for registering Varde there:
+// first the key that signs, then the next and the previous key, if
+// configured, which never sign (ADR 56).
 func (p *Provider) ClientJWKS() jose.JSONWebKeySet {
-	if p.signer == nil {
-		return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
-	}
-	return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{*p.signer.Public()}}
+	return jose.JSONWebKeySet{Keys: append([]jose.JSONWebKey{}, p.published...)}
 }
 
 func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {

@@ -7,7 +7,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"encoding/asn1"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -67,16 +66,10 @@ func assertionAlg(key crypto.Signer, want string) (jose.SignatureAlgorithm, erro
 }
 
 func newKeySigner(key crypto.Signer, alg jose.SignatureAlgorithm, kid string, rnd io.Reader) (*keySigner, error) {
-	jwk := jose.JSONWebKey{Key: key.Public(), Algorithm: string(alg), Use: "sig"}
-	if kid == "" {
-		// RFC 7638 §3: the thumbprint is over the required members only.
-		tp, err := jwk.Thumbprint(crypto.SHA256)
-		if err != nil {
-			return nil, fmt.Errorf("thumbprint: %w", err)
-		}
-		kid = base64.RawURLEncoding.EncodeToString(tp)
+	jwk, _, err := publicJWK(key, string(alg), kid)
+	if err != nil {
+		return nil, err
 	}
-	jwk.KeyID = kid
 	return &keySigner{key: key, alg: alg, pub: jwk, rand: rnd}, nil
 }
 
