@@ -28,10 +28,26 @@ func scanPerson(s scanner) (*store.Person, error) {
 	}
 	p.CreatedAt = fromMicros(created)
 	p.BlockedAt = fromMicros(blocked)
-	if err := decodeJSON("identifiers", ids, &p.Identifiers); err != nil {
+	if p.Identifiers, err = decodeIdentifiers(ids); err != nil {
 		return nil, err
 	}
 	return &p, nil
+}
+
+// decodeIdentifiers reads a person's list of identifiers, each one's
+// LinkedAt as the same instant in UTC to the microsecond, as the store
+// gives every time.
+func decodeIdentifiers(text string) ([]store.Identifier, error) {
+	var ids []store.Identifier
+	if err := decodeJSON("identifiers", text, &ids); err != nil {
+		return nil, err
+	}
+	for i := range ids {
+		if !ids[i].LinkedAt.IsZero() {
+			ids[i].LinkedAt = ids[i].LinkedAt.UTC().Truncate(time.Microsecond)
+		}
+	}
+	return ids, nil
 }
 
 // CreatePerson implements store.Persons: the person and every identifier
@@ -127,8 +143,8 @@ func (db *DB) identifiersIn(ctx context.Context, tx querier, personID string) ([
 	if err := tx.StmtContext(ctx, db.st.getPersonIdentifiers).QueryRowContext(ctx, personID).Scan(&text, &blockedAt); err != nil {
 		return nil, false, notFound(err)
 	}
-	var ids []store.Identifier
-	if err := decodeJSON("identifiers", text, &ids); err != nil {
+	ids, err := decodeIdentifiers(text)
+	if err != nil {
 		return nil, false, err
 	}
 	return ids, blockedAt != 0, nil
