@@ -118,6 +118,12 @@ func TestLinkAddsTheIdentifier(t *testing.T) {
 	if err != nil || p.ID != "p1" {
 		t.Fatalf("identifier holder %v, %v", p, err)
 	}
+	// It is kept as linked: through which eID and when, for the account
+	// page's list of linked eIDs (ADR 57).
+	if got := p.Identifiers[len(p.Identifiers)-1]; got.Value != dnr.Value || !got.Linked() || got.LinkedThrough != "weak" ||
+		!got.LinkedAt.Equal(f.b.Now().UTC().Truncate(time.Microsecond)) {
+		t.Errorf("linked identifier %+v, want linked through weak at %v", got, f.b.Now())
+	}
 	ev := lastEvent(t, f)
 	if ev.Type != "link" || ev.Result != store.ResultSuccess || ev.PersonID != "p1" || ev.Provider != "weak" || ev.Level != "substantial" ||
 		ev.Details["session_level"] != "high" || ev.Details["scheme"] != "no:dnr" || ev.Details["provider"] != "weak" {
