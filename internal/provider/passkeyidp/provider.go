@@ -149,6 +149,8 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/passkeys/remove", p.removePasskey)
 	mux.HandleFunc("GET /account/passkeys/rename", p.renamePage)
 	mux.HandleFunc("POST /account/passkeys/rename", p.renamePasskey)
+	mux.HandleFunc("GET "+unlinkPath, p.unlinkConfirmPage)
+	mux.HandleFunc("POST "+unlinkPath, p.unlinkEID)
 	mux.HandleFunc("GET /account/recovery-codes/new", p.newCodesConfirmPage)
 	mux.HandleFunc("POST /account/recovery-codes", p.newCodes)
 	mux.HandleFunc("GET /account/recovery-codes", p.codesPage)
