@@ -67,6 +67,11 @@ type exportedNumber struct {
 	// MaxLevel is the most a login with it reaches, for a number linked
 	// from a session (store.Identifier.MaxLevel).
 	MaxLevel string `json:"max_level,omitempty"`
+	// LinkedThrough and LinkedAt are the eID whose login linked it and
+	// when (store.Identifier.LinkedThrough), for a number the person
+	// linked since they were recorded.
+	LinkedThrough string     `json:"linked_through,omitempty"`
+	LinkedAt      *time.Time `json:"linked_at,omitempty"`
 }
 
 type exportedBlock struct {
@@ -170,6 +175,8 @@ var exportedDetails = map[string]bool{
 	"session_level": true, "proved_level": true, "max_level": true, "raised_from": true, "proofing": true,
 	"sessions": true, "grants": true, "sessions_ended": true, "count": true, "n": true, "revoked": true,
 	"reason": true, "blocked_at": true, "retired": true, "into": true,
+	// The eID a link or an unlink (link_removed, ADR 57) was of.
+	"provider": true,
 }
 
 // blockEvents are the events that change a person's block.
@@ -313,7 +320,12 @@ func collectExport(ctx context.Context, st store.Snapshot, issuer string, salt [
 		Block:       exportedBlock{Blocked: p.Blocked(), Since: stamp(p.BlockedAt), Reason: p.BlockedReason, History: []exportedBlockChange{}},
 	}
 	for _, id := range p.Identifiers {
-		doc.Identifiers = append(doc.Identifiers, exportedNumber{Scheme: id.Scheme, Number: id.Value, MaxLevel: id.MaxLevel})
+		n := exportedNumber{Scheme: id.Scheme, Number: id.Value, MaxLevel: id.MaxLevel, LinkedThrough: id.LinkedThrough}
+		if !id.LinkedAt.IsZero() {
+			at := id.LinkedAt.UTC()
+			n.LinkedAt = &at
+		}
+		doc.Identifiers = append(doc.Identifiers, n)
 	}
 	if doc.Passkeys, err = exportPasskeys(ctx, st, p.ID); err != nil {
 		return nil, err
