@@ -185,24 +185,34 @@ func (h *harness) refusedUnlink(t *testing.T, reason string) {
 	}
 }
 
+// linkedAccount enrols a person in a browser, links the test eID to them
+// and returns the browser, the person, the eID's reference on their
+// account page and the page's CSRF token.
+func (h *harness) linkedAccount(t *testing.T, d *device) (*browser, enrolled, string, string) {
+	t.Helper()
+	b := h.browser("en")
+	e := b.enrol(d, "", "fnr")
+	h.linkEID(t, e.person)
+	page := b.get("/account")
+	m := eidRefRE.FindStringSubmatch(page.body)
+	if m == nil {
+		t.Fatalf("no Remove form for the linked eID:\n%s", page.body)
+	}
+	return b, e, m[1], attr(t, page.body, "data-csrf")
+}
+
 // TestUnlinkEIDOfAnotherPerson: a reference is the person's own: the
 // one from another person's page names nothing on this person's.
 func TestUnlinkEIDOfAnotherPerson(t *testing.T) {
 	h := newHarness(t, true)
-	theirs := h.browser("en")
-	te := theirs.enrol(newDevice(false), "", "fnr")
-	h.linkEID(t, te.person)
-	m := eidRefRE.FindStringSubmatch(theirs.get("/account").body)
-	if m == nil {
-		t.Fatal("no Remove form on the other person's page")
-	}
+	_, te, ref, _ := h.linkedAccount(t, newDevice(false))
 	b := h.browser("en")
 	b.enrol(newDevice(false), "", "fnr")
-	if r := b.get("/account/eids/unlink?eid=" + m[1]); r.status != http.StatusNotFound || strings.Contains(r.body, "Demo BankID") {
+	if r := b.get("/account/eids/unlink?eid=" + ref); r.status != http.StatusNotFound || strings.Contains(r.body, "Demo BankID") {
 		t.Fatalf("another person's eID: %d\n%s", r.status, r.body)
 	}
 	csrf := attr(t, b.get("/account").body, "data-csrf")
-	if r := b.form("/account/eids/unlink", url.Values{"eid": {m[1]}, "csrf": {csrf}, "confirm": {"yes"}}); r.status != http.StatusNotFound {
+	if r := b.form("/account/eids/unlink", url.Values{"eid": {ref}, "csrf": {csrf}, "confirm": {"yes"}}); r.status != http.StatusNotFound {
 		t.Fatalf("unlink of another person's eID: %d", r.status)
 	}
 	if p, err := h.db.GetPersonByIdentifier(context.Background(), "no:dnr", linkedDnr); err != nil || p.ID != te.person {
@@ -215,12 +225,7 @@ func TestUnlinkEIDOfAnotherPerson(t *testing.T) {
 // refused removal the person's activity shows.
 func TestUnlinkEIDNeedsARecentLogin(t *testing.T) {
 	h := newHarness(t, true)
-	b := h.browser("en")
-	e := b.enrol(newDevice(false), "", "fnr")
-	h.linkEID(t, e.person)
-	page := b.get("/account")
-	ref := eidRefRE.FindStringSubmatch(page.body)[1]
-	csrf := attr(t, page.body, "data-csrf")
+	b, e, ref, csrf := h.linkedAccount(t, newDevice(false))
 	h.now = h.now.Add(passkeyidp.ReauthAfter + time.Minute)
 	if r := b.get("/account"); eidRefRE.MatchString(r.body) || !strings.Contains(r.body, "<td>Demo BankID</td>") {
 		t.Fatalf("an old login's account page offers to remove the eID, or does not list it:\n%s", r.body)
@@ -263,12 +268,7 @@ func (s unlinkedMeanwhile) UnlinkIdentifier(ctx context.Context, personID string
 // browser is sent to log in.
 func TestUnlinkAsItsSessionEndsUnlinksNothing(t *testing.T) {
 	h := newHarness(t, true)
-	b := h.browser("en")
-	e := b.enrol(newDevice(false), "", "fnr")
-	h.linkEID(t, e.person)
-	page := b.get("/account")
-	ref := eidRefRE.FindStringSubmatch(page.body)[1]
-	csrf := attr(t, page.body, "data-csrf")
+	b, e, ref, csrf := h.linkedAccount(t, newDevice(false))
 	h.p.Persons = unlinkedMeanwhile{Persons: h.db, db: h.db, now: h.now}
 	r := b.form("/account/eids/unlink", url.Values{"eid": {ref}, "csrf": {csrf}, "confirm": {"yes"}})
 	if r.status != http.StatusSeeOther || r.location != "/login" {
@@ -287,11 +287,8 @@ func TestUnlinkAsItsSessionEndsUnlinksNothing(t *testing.T) {
 func TestUnlinkNeverTheLastNumber(t *testing.T) {
 	h := newHarness(t, true)
 	ctx := context.Background()
-	b := h.browser("en")
 	d := newDevice(false)
-	e := b.enrol(d, "", "fnr")
-	h.linkEID(t, e.person)
-	ref := eidRefRE.FindStringSubmatch(b.get("/account").body)[1]
+	b, e, ref, _ := h.linkedAccount(t, d)
 	p, err := h.db.GetPerson(ctx, e.person)
 	if err != nil {
 		t.Fatal(err)
