@@ -2992,6 +2992,7 @@ func TestPageWrongMethod(t *testing.T) {
 		{http.MethodPut, "/account/passkeys/remove", "GET, POST, HEAD"},
 		{http.MethodDelete, "/account/recovery-codes", "GET, POST, HEAD"},
 		{http.MethodPost, "/account/recovery-codes/new", "GET, HEAD"},
+		{http.MethodDelete, "/account/eids/unlink", "GET, POST, HEAD"},
 	} {
 		req, err := http.NewRequest(tc.method, "http://"+h.addr+tc.path, nil)
 		if err != nil {

@@ -169,7 +169,7 @@ func (p *Provider) Register(mux *http.ServeMux) {
 		"/account": {get}, "/account/passkeys/begin": {post}, "/account/passkeys/finish": {post},
 		"/account/passkeys/cancel": {post}, "/account/passkeys/remove": {get, post}, "/account/passkeys/rename": {get, post},
 		"/account/recovery-codes": {get, post}, "/account/recovery-codes/new": {get},
-		"/account/sessions/end-others": {post}, "/account/services/stop": {post},
+		"/account/sessions/end-others": {post}, "/account/services/stop": {post}, unlinkPath: {get, post},
 		keepPath: {post},
 	} {
 		mux.Handle(path, p.Pages.WrongMethod(methods...))
