@@ -158,6 +158,10 @@ type Identifier struct {
 	// a link is one with a MaxLevel.
 	LinkedThrough string    `json:",omitempty"`
 	LinkedAt      time.Time `json:",omitzero"`
+	// LastUsedAt is when a login last found the person by it, as last
+	// recorded (Persons.NoteIdentifierUse, which the broker calls at most
+	// once an hour per number): zero when none was recorded.
+	LastUsedAt time.Time `json:",omitzero"`
 }
 
 // Linked reports whether id was added to its person by a link from one

@@ -214,6 +214,12 @@ type Persons interface {
 	// so two unlinks at once cannot both pass that rule. On any error
 	// nothing changed.
 	UnlinkIdentifier(ctx context.Context, personID string, id Identifier, except string, now time.Time, events func(n int) []*AuditEvent) ([]*Session, error)
+	// NoteIdentifierUse records at as the LastUsedAt of each of ids (by
+	// scheme and value) that personID holds and last used before at, in
+	// one atomic write: a use recorded later by another login stays.
+	// Identifiers the person does not hold are passed over. ErrNotFound
+	// if there is no such person.
+	NoteIdentifierUse(ctx context.Context, personID string, ids []Identifier, at time.Time) error
 	// UpdatePersonProfile replaces the person's given name, family name
 	// and birth date with pr's; ErrNotFound if there is no such person.
 	UpdatePersonProfile(ctx context.Context, personID string, pr Profile) error

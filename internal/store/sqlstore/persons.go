@@ -35,16 +35,18 @@ func scanPerson(s scanner) (*store.Person, error) {
 }
 
 // decodeIdentifiers reads a person's list of identifiers, each one's
-// LinkedAt as the same instant in UTC to the microsecond, as the store
-// gives every time.
+// LinkedAt and LastUsedAt as the same instant in UTC to the microsecond,
+// as the store gives every time.
 func decodeIdentifiers(text string) ([]store.Identifier, error) {
 	var ids []store.Identifier
 	if err := decodeJSON("identifiers", text, &ids); err != nil {
 		return nil, err
 	}
 	for i := range ids {
-		if !ids[i].LinkedAt.IsZero() {
-			ids[i].LinkedAt = ids[i].LinkedAt.UTC().Truncate(time.Microsecond)
+		for _, t := range []*time.Time{&ids[i].LinkedAt, &ids[i].LastUsedAt} {
+			if !t.IsZero() {
+				*t = t.UTC().Truncate(time.Microsecond)
+			}
 		}
 	}
 	return ids, nil
@@ -229,6 +231,42 @@ func (db *DB) changingSessionIn(ctx context.Context, tx querier, personID, excep
 	err := tx.QueryRowContext(ctx, db.d.rebind("SELECT 1 FROM sessions WHERE id = ? AND person_id = ?"), except, personID).Scan(&one)
 	if err != nil {
 		return fmt.Errorf("the session making the change: %w", notFound(err))
+	}
+	return nil
+}
+
+// NoteIdentifierUse implements store.Persons: the person's identifiers
+// are read and written back in one transaction, their row read FOR
+// UPDATE where other nodes write, as a link reads them, so that neither
+// undoes the other.
+func (db *DB) NoteIdentifierUse(ctx context.Context, personID string, ids []store.Identifier, at time.Time) error {
+	if at.IsZero() {
+		return fmt.Errorf("note identifier use of person %s: zero time", personID)
+	}
+	at = at.UTC().Truncate(time.Microsecond)
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
+		if db.unmatchable(personID) {
+			return store.ErrNotFound
+		}
+		held, _, err := db.identifiersIn(ctx, tx, personID)
+		if err != nil {
+			return err
+		}
+		changed := false
+		for i, h := range held {
+			used := slices.ContainsFunc(ids, func(id store.Identifier) bool { return id.Scheme == h.Scheme && id.Value == h.Value })
+			if used && h.LastUsedAt.Before(at) {
+				held[i].LastUsedAt, changed = at, true
+			}
+		}
+		if !changed {
+			return nil
+		}
+		_, err = tx.StmtContext(ctx, db.st.setPersonIdentifiers).ExecContext(ctx, jsonText(held), personID)
+		return err
+	}, func() { db.people.drop(personID) })
+	if err != nil {
+		return fmt.Errorf("note identifier use of person %s: %w", personID, err)
 	}
 	return nil
 }

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PersonNumbers", testPersonNumbers},
 		{"RemoveIdentifier", testRemoveIdentifier},
 		{"UnlinkIdentifier", testUnlinkIdentifier},
+		{"NoteIdentifierUse", testNoteIdentifierUse},
 		{"Passkeys", testPasskeys},
 		{"RecoveryCodes", testRecoveryCodes},
 		{"AuthRequests", testAuthRequests},
