@@ -62,6 +62,10 @@ type linkedView struct {
 	Kind string
 	// Linked is when, nil when not recorded.
 	Linked *httpx.Time
+	// Used is the day a login last found the person by it, as recorded
+	// to within an hour (the broker's identifierUseEvery); nil when none
+	// was recorded.
+	Used *httpx.Time
 }
 
 type unlinkData struct {
@@ -75,8 +79,8 @@ type unlinkData struct {
 }
 
 // eidRef is the reference of personID's identifier id on the account
-// pages: an HMAC under a key derived from CursorKey, so that a link or a
-// form names the eID without the number, and no reference can be turned
+// pages: an HMAC under CursorKey, with a label of its own, so that a
+// link or a form names the eID without the number, and no reference can be turned
 // back into a number by trying every birth number of a day. It is the
 // same on every node, and means nothing for another person.
 func (p *Provider) eidRef(personID string, id store.Identifier) (string, error) {
@@ -117,6 +121,10 @@ func (p *Provider) linkedView(personID string, id store.Identifier, lang string)
 	if !id.LinkedAt.IsZero() {
 		at := p.Pages.Time(lang, id.LinkedAt)
 		v.Linked = &at
+	}
+	if !id.LastUsedAt.IsZero() {
+		day := id.LastUsedAt.In(p.Pages.Location())
+		v.Used = &httpx.Time{ISO: day.Format(time.DateOnly), Text: httpx.FormatDate(lang, day)}
 	}
 	return v, nil
 }

@@ -77,7 +77,18 @@ func TestUnlinkEIDAsksFirst(t *testing.T) {
 	}
 	unlinks := func() int { return countEvents(h.auditEvents(t), "link_removed", store.ResultSuccess) }
 
+	if page := b.get("/account"); !strings.Contains(page.body, "No login with it recorded") {
+		t.Fatalf("account page of an eID never used says otherwise:\n%s", page.body)
+	}
+	// Used through the eID: the day is shown, as the pages write a date.
+	if err := h.db.NoteIdentifierUse(ctx, e.person, []store.Identifier{{Scheme: "no:dnr", Value: linkedDnr}}, h.now); err != nil {
+		t.Fatal(err)
+	}
+	usedDay := `<time datetime="` + h.now.Format(time.DateOnly) + `">` + h.now.Format("2 Jan 2006") + `</time>`
 	page := b.get("/account")
+	if !strings.Contains(page.body, usedDay) {
+		t.Fatalf("account page does not say the eID was used on %s:\n%s", usedDay, page.body)
+	}
 	if !strings.Contains(page.body, `<h2 id="eids">eIDs you have added</h2>`) || !strings.Contains(page.body, "<td>Demo BankID</td><td>D-number</td>") ||
 		!strings.Contains(page.body, `aria-label="Remove Demo BankID as a way to log in"`) ||
 		!strings.Contains(page.body, "You can also log in with any eID that gives us your own national identity number") {
@@ -109,7 +120,7 @@ func TestUnlinkEIDAsksFirst(t *testing.T) {
 		"with your passkey", "with one of your 10 unused recovery codes",
 		"with an eID that gives us your own national identity number",
 		`name="confirm" value="yes"`, `name="eid" value="` + ref + `"`, `name="csrf" value="` + csrf + `"`,
-		`<a class="button secondary" href="/account">No, keep it</a>`,
+		`<a class="button secondary" href="/account">No, keep it</a>`, usedDay,
 	} {
 		if !strings.Contains(r.body, want) {
 			t.Fatalf("confirmation page: %d, no %q\n%s", r.status, want, r.body)
