@@ -387,9 +387,13 @@ func linkedThrough(id store.Identifier) string {
 	case !id.Linked():
 		return "-"
 	case id.LinkedThrough == "":
-		return "by the person, through an eID not recorded (linked before schema 0035)"
+		return "by the person, through an eID not recorded (linked before that was kept)"
 	}
-	return "by the person, through " + id.LinkedThrough + ", " + utc(id.LinkedAt)
+	used := ""
+	if !id.LastUsedAt.IsZero() {
+		used = "; last used " + utc(id.LastUsedAt)
+	}
+	return "by the person, through " + id.LinkedThrough + ", " + utc(id.LinkedAt) + used
 }
 
 // Types of the audit events of varde persons.

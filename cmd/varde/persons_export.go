@@ -72,6 +72,9 @@ type exportedNumber struct {
 	// linked since they were recorded.
 	LinkedThrough string     `json:"linked_through,omitempty"`
 	LinkedAt      *time.Time `json:"linked_at,omitempty"`
+	// LastUsedAt is when a login last found the person by it, as
+	// recorded to within an hour (store.Identifier.LastUsedAt).
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 }
 
 type exportedBlock struct {
@@ -181,6 +184,16 @@ var exportedDetails = map[string]bool{
 
 // blockEvents are the events that change a person's block.
 var blockEvents = map[string]bool{eventPersonBlocked: true, eventPersonUnblocked: true, eventPersonRetired: true}
+
+// instant is t in UTC for a field the document leaves out when t is
+// the zero time.
+func instant(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
 
 // stamp is t for the document: RFC 3339 in UTC, "" for the zero time.
 func stamp(t time.Time) string {
@@ -321,10 +334,7 @@ func collectExport(ctx context.Context, st store.Snapshot, issuer string, salt [
 	}
 	for _, id := range p.Identifiers {
 		n := exportedNumber{Scheme: id.Scheme, Number: id.Value, MaxLevel: id.MaxLevel, LinkedThrough: id.LinkedThrough}
-		if !id.LinkedAt.IsZero() {
-			at := id.LinkedAt.UTC()
-			n.LinkedAt = &at
-		}
+		n.LinkedAt, n.LastUsedAt = instant(id.LinkedAt), instant(id.LastUsedAt)
 		doc.Identifiers = append(doc.Identifiers, n)
 	}
 	if doc.Passkeys, err = exportPasskeys(ctx, st, p.ID); err != nil {
