@@ -22,17 +22,7 @@ func TestDemoAddsAnEIDToATestPerson(t *testing.T) {
 		t.Errorf("the demo's instructions do not say how to add an eID to a test person:\n%s", out)
 	}
 
-	enrol := chromedp.CSS(`form.passkey-ceremony [data-role=button]`)
-	b.do("log in for the account page",
-		chromedp.Navigate(d.base+"/account"),
-		chromedp.Click(chromedp.ID("provider-passkey")),
-		chromedp.Click(chromedp.Search(`//a[normalize-space()="Create a test person (demo)"]`)),
-		chromedp.WaitVisible(enrol))
-	b.do("create a test person",
-		chromedp.SendKeys(chromedp.ID("given_name"), "Kari"),
-		chromedp.SendKeys(chromedp.ID("family_name"), "Nordmann"),
-		chromedp.Click(enrol),
-		chromedp.WaitVisible(chromedp.CSS(`code.codes`)))
+	b.createTestPerson(d, "Kari", "Nordmann", "fnr")
 	number := b.text(`dl dd code`)
 	if len(number) != 11 {
 		t.Fatalf("the test person's number: %q", number)
@@ -64,4 +54,23 @@ func TestDemoAddsAnEIDToATestPerson(t *testing.T) {
 		chromedp.Click(chromedp.ID("login")),
 		chromedp.WaitVisible(chromedp.CSS(`.notice[role=status]`)))
 	b.wantIn(".notice[role=status]", "That way to log in was already yours.")
+}
+
+// createTestPerson goes from the demo's account page to a new test
+// person with a passkey, with a birth number (kind "fnr") or a D-number
+// ("dnr"), and stops at the page that shows their recovery codes.
+func (b *browser) createTestPerson(d *runningDemo, given, family, kind string) {
+	b.t.Helper()
+	enrol := chromedp.CSS(`form.passkey-ceremony [data-role=button]`)
+	b.do("log in for the account page",
+		chromedp.Navigate(d.base+"/account"),
+		chromedp.Click(chromedp.ID("provider-passkey")),
+		chromedp.Click(chromedp.Search(`//a[normalize-space()="Create a test person (demo)"]`)),
+		chromedp.WaitVisible(enrol))
+	b.do("create a test person",
+		chromedp.SendKeys(chromedp.ID("given_name"), given),
+		chromedp.SendKeys(chromedp.ID("family_name"), family),
+		chromedp.Click(chromedp.CSS(`input[name=kind][value=`+kind+`]`)),
+		chromedp.Click(enrol),
+		chromedp.WaitVisible(chromedp.CSS(`code.codes`)))
 }

@@ -367,15 +367,33 @@ func showIdentifiers(w io.Writer, ids []store.Identifier) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCHEME\tNUMBER\tA LOGIN WITH IT REACHES")
+	fmt.Fprintln(tw, "SCHEME\tNUMBER\tA LOGIN WITH IT REACHES\tLINKED")
 	for _, id := range ids {
 		reaches := "no cap: a login with it reaches the level it proves"
 		if id.MaxLevel != "" {
 			reaches = "at most " + id.MaxLevel + ": linked from a " + id.MaxLevel + " login"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", id.Scheme, identity.Mask(id), reaches)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", id.Scheme, identity.Mask(id), reaches, linkedThrough(id))
 	}
 	return tw.Flush()
+}
+
+// linkedThrough says which eID linked id to the person, and when: the
+// person's account page lists it under that eID's name, and they may
+// unlink it there (ADR 57). "-" for a number they were proofed with or
+// the help desk added, which they cannot.
+func linkedThrough(id store.Identifier) string {
+	switch {
+	case !id.Linked():
+		return "-"
+	case id.LinkedThrough == "":
+		return "by the person, through an eID not recorded (linked before that was kept)"
+	}
+	used := ""
+	if !id.LastUsedAt.IsZero() {
+		used = "; last used " + utc(id.LastUsedAt)
+	}
+	return "by the person, through " + id.LinkedThrough + ", " + utc(id.LinkedAt) + used
 }
 
 // Types of the audit events of varde persons.

@@ -67,6 +67,14 @@ type exportedNumber struct {
 	// MaxLevel is the most a login with it reaches, for a number linked
 	// from a session (store.Identifier.MaxLevel).
 	MaxLevel string `json:"max_level,omitempty"`
+	// LinkedThrough and LinkedAt are the eID whose login linked it and
+	// when (store.Identifier.LinkedThrough), for a number the person
+	// linked since they were recorded.
+	LinkedThrough string     `json:"linked_through,omitempty"`
+	LinkedAt      *time.Time `json:"linked_at,omitempty"`
+	// LastUsedAt is when a login last found the person by it, as
+	// recorded to within an hour (store.Identifier.LastUsedAt).
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 }
 
 type exportedBlock struct {
@@ -170,10 +178,22 @@ var exportedDetails = map[string]bool{
 	"session_level": true, "proved_level": true, "max_level": true, "raised_from": true, "proofing": true,
 	"sessions": true, "grants": true, "sessions_ended": true, "count": true, "n": true, "revoked": true,
 	"reason": true, "blocked_at": true, "retired": true, "into": true,
+	// The eID a link or an unlink (link_removed, ADR 57) was of.
+	"provider": true,
 }
 
 // blockEvents are the events that change a person's block.
 var blockEvents = map[string]bool{eventPersonBlocked: true, eventPersonUnblocked: true, eventPersonRetired: true}
+
+// instant is t in UTC for a field the document leaves out when t is
+// the zero time.
+func instant(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
 
 // stamp is t for the document: RFC 3339 in UTC, "" for the zero time.
 func stamp(t time.Time) string {
@@ -313,7 +333,9 @@ func collectExport(ctx context.Context, st store.Snapshot, issuer string, salt [
 		Block:       exportedBlock{Blocked: p.Blocked(), Since: stamp(p.BlockedAt), Reason: p.BlockedReason, History: []exportedBlockChange{}},
 	}
 	for _, id := range p.Identifiers {
-		doc.Identifiers = append(doc.Identifiers, exportedNumber{Scheme: id.Scheme, Number: id.Value, MaxLevel: id.MaxLevel})
+		n := exportedNumber{Scheme: id.Scheme, Number: id.Value, MaxLevel: id.MaxLevel, LinkedThrough: id.LinkedThrough}
+		n.LinkedAt, n.LastUsedAt = instant(id.LinkedAt), instant(id.LastUsedAt)
+		doc.Identifiers = append(doc.Identifiers, n)
 	}
 	if doc.Passkeys, err = exportPasskeys(ctx, st, p.ID); err != nil {
 		return nil, err

@@ -201,7 +201,10 @@ func testPersonsExport(t *testing.T, driver string) {
 	}
 	// The numbers in full: the export is for the person themself.
 	if len(doc.Identifiers) != 2 || doc.Identifiers[0]["number"] != personFnr || doc.Identifiers[1]["number"] != personDnr ||
-		doc.Identifiers[1]["scheme"] != "no:dnr" || doc.Identifiers[1]["max_level"] != "substantial" {
+		doc.Identifiers[1]["scheme"] != "no:dnr" || doc.Identifiers[1]["max_level"] != "substantial" ||
+		doc.Identifiers[1]["linked_through"] != "bankid" || doc.Identifiers[1]["linked_at"] != "2026-11-20T09:30:00Z" ||
+		doc.Identifiers[1]["last_used_at"] != "2026-11-21T08:00:00Z" || doc.Identifiers[0]["last_used_at"] != nil ||
+		doc.Identifiers[0]["linked_through"] != nil || doc.Identifiers[0]["linked_at"] != nil {
 		t.Errorf("identifiers %v", doc.Identifiers)
 	}
 	if doc.Block.Blocked || doc.Block.Since != "" || len(doc.Block.History) != 2 ||

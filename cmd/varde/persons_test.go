@@ -47,7 +47,8 @@ func personStoreIn(t *testing.T, cfgPath string) (string, store.Store) {
 	t.Cleanup(func() { st.Close() })
 	now := time.Now()
 	p := &store.Person{ID: "p-kari", WebAuthnID: bytes.Repeat([]byte{7}, 32), GivenName: "Kari", FamilyName: "Nordmann", BirthDate: "1980-01-01",
-		Identifiers:   []store.Identifier{{Scheme: "no:fnr", Value: personFnr}, {Scheme: "no:dnr", Value: personDnr, MaxLevel: "substantial"}},
+		Identifiers: []store.Identifier{{Scheme: "no:fnr", Value: personFnr}, {Scheme: "no:dnr", Value: personDnr, MaxLevel: "substantial",
+			LinkedThrough: "bankid", LinkedAt: time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC), LastUsedAt: time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC)}},
 		ProofingLevel: "high", ProofingMethod: "bankid", CreatedAt: now.Add(-24 * time.Hour)}
 	must := func(err error) {
 		t.Helper()
@@ -81,7 +82,7 @@ func TestPersonsShow(t *testing.T) {
 	for _, want := range []string{
 		"p-kari", "Kari Nordmann", "proofed high (bankid)", "not blocked", "1 live", "1 (1 offline", "2 left",
 		"no:fnr", "010180•••••", "no cap: a login with it reaches the level it proves", "no:dnr", "410180•••••",
-		"at most substantial: linked from a substantial login",
+		"at most substantial: linked from a substantial login", "by the person, through bankid, 2026-11-20T09:30:00Z; last used 2026-11-21T08:00:00Z",
 		"Phone", "synced", "Security key", "device-bound", "never",
 	} {
 		if !strings.Contains(out, want) {

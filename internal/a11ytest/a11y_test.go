@@ -373,6 +373,23 @@ func TestPagesWCAG(t *testing.T) {
 				b.errorTitle(t, lang, true)
 			})
 
+			// An eID the person added: the account page lists it, and
+			// removing it asks first (ADR 57), on a page whose heading
+			// takes the focus; "Yes, remove it" removes it, and the
+			// account page says so.
+			n.addedEID(t)
+			b.visit(t, n.issuer+"/account?"+q(lang), 200)
+			unlink := `form[action="/account/eids/unlink"] button`
+			t.Run("account with an added eID", func(t *testing.T) {
+				b.audit(t, lang, unlink)
+				b.targets(t)
+			})
+			b.do(t, "remove the eID", chromedp.Click(unlink))
+			b.asks(t, lang, "remove an eID?", "/account/eids/unlink", "/account/eids/unlink")
+			b.do(t, "yes, remove it", chromedp.Click(unlink+`.danger`))
+			b.until(t, `location.pathname === "/account" && document.querySelector(".notice[role=status]") !== null`)
+			t.Run("account after removing an eID", func(t *testing.T) { b.audit(t, lang, ".notice[role=status]") })
+
 			// New codes, while the person holds some, ask first too.
 			b.do(t, "new codes", chromedp.Click(`form[action="/account/recovery-codes/new"] button`))
 			b.asks(t, lang, "make new recovery codes?", "/account/recovery-codes/new", "/account/recovery-codes")
@@ -555,6 +572,31 @@ func (n *node) loggedInElsewhere(t *testing.T, prefix string) string {
 		t.Fatal(err)
 	}
 	return person
+}
+
+// addedEID links a D-number through Demo BankID to the person who
+// enrolled last, from the session of theirs the browser holds (the one
+// not made up by loggedInElsewhere), as a link of an eID does.
+func (n *node) addedEID(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	person := n.lastEnrolled(t)
+	live, err := n.app.Store.ListPersonSessions(ctx, person, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	except := ""
+	for _, s := range live {
+		if !strings.HasPrefix(s.ID, "elsewhere") {
+			except = s.ID
+		}
+	}
+	sum := sha256.Sum256([]byte(person))
+	value := fmt.Sprintf("41%09d", uint64(sum[0])<<16|uint64(sum[1])<<8|uint64(sum[2]))
+	id := store.Identifier{Scheme: "no:dnr", Value: value, MaxLevel: "substantial", LinkedThrough: "bankid", LinkedAt: time.Now().Add(-time.Hour)}
+	if _, err := n.app.Store.LinkIdentifiers(ctx, person, []store.Identifier{id}, nil, except, time.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // lastEnrolled is the person who enrolled last.

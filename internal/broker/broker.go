@@ -813,7 +813,7 @@ func (b *Broker) finish(w http.ResponseWriter, r *http.Request, attemptID string
 	// Found by a number (not a provider's own person): the session is
 	// stored only if the numbers still find the person (wayIn).
 	byNumber := res.PersonID == ""
-	personID, person, err := b.resolve(ctx, &res)
+	personID, person, stale, err := b.resolve(ctx, &res)
 	if errors.Is(err, errIdentifiersConflict) {
 		// The provider answered; Varde's records cannot tell who this
 		// is. Refused, not counted against the provider, and left for
@@ -893,6 +893,7 @@ func (b *Broker) finish(w http.ResponseWriter, r *http.Request, attemptID string
 		switch {
 		case err == nil:
 			b.Metrics.Logins.WithLabelValues(store.ResultSuccess, res.Provider, res.Level.String()).Inc()
+			b.noteUse(ctx, personID, stale)
 			return nil
 		case errors.Is(err, store.ErrOutcomeUnknown):
 			// The success event may be stored with the session: the
@@ -1022,12 +1023,16 @@ const (
 // birth it gave; every later login proving the
 // same identifier, through any provider, is the same person and so gets
 // the same pairwise sub at each relying party.
-func (b *Broker) resolve(ctx context.Context, res *provider.Result) (string, *store.Person, error) {
+//
+// It returns too the numbers the person linked that the login proves and
+// whose last use recorded is older than identifierUseEvery (staleLinked),
+// for the login to record its use of once its session is stored.
+func (b *Broker) resolve(ctx context.Context, res *provider.Result) (string, *store.Person, []store.Identifier, error) {
 	if res.PersonID != "" {
-		return res.PersonID, res.Person, nil
+		return res.PersonID, res.Person, nil, nil
 	}
 	if len(res.Identifiers) == 0 {
-		return "", nil, errors.New("result names no person and no identifier")
+		return "", nil, nil, errors.New("result names no person and no identifier")
 	}
 	for attempt := 0; attempt < 2; attempt++ {
 		found, err := b.lookup(ctx, res.Identifiers)
@@ -1038,27 +1043,63 @@ func (b *Broker) resolve(ctx context.Context, res *provider.Result) (string, *st
 				// nothing of theirs.
 				b.refreshProfile(ctx, found, *res)
 			}
-			return found.ID, found, nil
+			return found.ID, found, staleLinked(found, res.Identifiers, b.Now()), nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		p, err := b.newPerson(*res)
 		if err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		err = b.Persons.CreatePerson(ctx, p)
 		if err == nil {
 			b.Audit.Record(ctx, &store.AuditEvent{Type: EventPersonCreated, PersonID: p.ID, Provider: res.Provider,
 				Level: res.Level.String(), Result: store.ResultSuccess, Details: map[string]string{"proofing": p.ProofingMethod}})
-			return p.ID, p, nil
+			return p.ID, p, nil, nil
 		}
 		if !errors.Is(err, store.ErrConflict) {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		// Someone else created this person at the same moment: look again.
 	}
-	return "", nil, errors.New("could not resolve the person")
+	return "", nil, nil, errors.New("could not resolve the person")
+}
+
+// identifierUseEvery is how stale the recorded last use of a number the
+// person linked may grow before a login through it records it again:
+// the account page says on which day an eID they added was last used
+// (ADR 57), and a write on every login would cost every eID login one
+// more write for a date that moves once a day. An hour keeps that date
+// right but for a login in the first hour of a day after one in the
+// last hour of the day before.
+const identifierUseEvery = time.Hour
+
+// staleLinked are the numbers of ids that p holds as linked
+// (store.Identifier.Linked) and last used, as recorded, more than
+// identifierUseEvery before now; none for most logins.
+func staleLinked(p *store.Person, ids []store.Identifier, now time.Time) []store.Identifier {
+	var out []store.Identifier
+	for _, id := range ids {
+		held, ok := heldIdentifier(p, id)
+		if ok && held.Linked() && held.LastUsedAt.Before(now.Add(-identifierUseEvery)) {
+			out = append(out, store.Identifier{Scheme: id.Scheme, Value: id.Value})
+		}
+	}
+	return out
+}
+
+// noteUse records, after a login's session was stored, that it used
+// ids, numbers personID linked (staleLinked). The login does not wait on
+// it failing: the date on the account page is only later, and the
+// failure is logged, without the numbers.
+func (b *Broker) noteUse(ctx context.Context, personID string, ids []store.Identifier) {
+	if len(ids) == 0 {
+		return
+	}
+	if err := b.Persons.NoteIdentifierUse(ctx, personID, ids, b.Now()); err != nil {
+		b.Log.WarnContext(ctx, "record the use of a linked number", "err", err)
+	}
 }
 
 // existing is the person a result proves if that person exists already,

@@ -604,8 +604,10 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 		return numberRefusedURL(scheme), nil
 	}
 	for i := range add {
-		// A login through it reaches no more than the link did.
-		add[i].MaxLevel = linkedAt
+		// A login through it reaches no more than the link did. The
+		// eID it came through is kept with it, for the account page's
+		// list of linked eIDs (ADR 57).
+		add[i].MaxLevel, add[i].LinkedThrough = linkedAt, res.Provider
 	}
 	// Every identifier added or raised, the end of whoever holds another
 	// session of the person, made under the old rule (ADR 9), the link's
@@ -616,6 +618,9 @@ func (b *Broker) finishLink(w http.ResponseWriter, r *http.Request, attemptID st
 	// made again.
 	done := ""
 	_, err = b.Sessions.EndOthersBy(ctx, func(now time.Time) ([]*store.Session, error) {
+		for i := range add {
+			add[i].LinkedAt = now
+		}
 		return b.Persons.LinkIdentifiers(ctx, rec.PersonID, add, raise, s.ID, now, func(raised []store.LevelChange, n int) []*store.AuditEvent {
 			done = "raised"
 			if len(add) > 0 {

@@ -118,6 +118,12 @@ func TestLinkAddsTheIdentifier(t *testing.T) {
 	if err != nil || p.ID != "p1" {
 		t.Fatalf("identifier holder %v, %v", p, err)
 	}
+	// It is kept as linked: through which eID and when, for the account
+	// page's list of linked eIDs (ADR 57).
+	if got := p.Identifiers[len(p.Identifiers)-1]; got.Value != dnr.Value || !got.Linked() || got.LinkedThrough != "weak" ||
+		!got.LinkedAt.Equal(f.b.Now().UTC().Truncate(time.Microsecond)) {
+		t.Errorf("linked identifier %+v, want linked through weak at %v", got, f.b.Now())
+	}
 	ev := lastEvent(t, f)
 	if ev.Type != "link" || ev.Result != store.ResultSuccess || ev.PersonID != "p1" || ev.Provider != "weak" || ev.Level != "substantial" ||
 		ev.Details["session_level"] != "high" || ev.Details["scheme"] != "no:dnr" || ev.Details["provider"] != "weak" {
@@ -1133,5 +1139,65 @@ func TestLinkFromASessionEndedMeanwhile(t *testing.T) {
 	}
 	if p, err := f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("the D-number linked from an ended session: %v, %v", p, err)
+	}
+}
+
+// TestLoginThroughALinkedNumberRecordsItsUse: a login that finds the
+// person by a number they linked records the day it was used, for the
+// account page's list of the eIDs they added (ADR 57): once its session
+// is stored, and again only once the recorded use is an hour old. A
+// login refused records nothing.
+func TestLoginThroughALinkedNumberRecordsItsUse(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	b := loggedIn(t, f, "p1", assurance.High)
+	res := provider.Result{Provider: "weak", Identifiers: []store.Identifier{dnr}, Level: assurance.Substantial, Method: "oidc"}
+	if next, err := finishIn(f, b, linkAttempt(t, f, b, "weak"), res); err != nil || next != "/account?done=linked" {
+		t.Fatalf("link: %q, %v", next, err)
+	}
+	lastUsed := func() time.Time {
+		t.Helper()
+		p, err := f.st.GetPersonByIdentifier(ctx, dnr.Scheme, dnr.Value)
+		must(t, err)
+		held := p.Identifiers[len(p.Identifiers)-1]
+		if held.Value != dnr.Value {
+			t.Fatalf("identifiers %+v", p.Identifiers)
+		}
+		return held.LastUsedAt
+	}
+	if got := lastUsed(); !got.IsZero() {
+		t.Fatalf("linked, and used at %v already", got)
+	}
+	first := f.now
+	f.request(t, "r1")
+	if got := sessionPerson(t, f, "r1", res); got != "p1" {
+		t.Fatalf("login through the linked number: person %q", got)
+	}
+	if got := lastUsed(); !got.Equal(first) {
+		t.Errorf("last used %v after a login at %v", got, first)
+	}
+	// Within the hour: not written again.
+	f.now = first.Add(59 * time.Minute)
+	f.request(t, "r2")
+	sessionPerson(t, f, "r2", res)
+	if got := lastUsed(); !got.Equal(first) {
+		t.Errorf("last used %v after a login within the hour, want %v kept", got, first)
+	}
+	// Past the hour: written again.
+	f.now = first.Add(61 * time.Minute)
+	f.request(t, "r3")
+	sessionPerson(t, f, "r3", res)
+	if got := lastUsed(); !got.Equal(f.now) {
+		t.Errorf("last used %v after a login past the hour, want %v", got, f.now)
+	}
+	// A login the broker refuses (its level below the request's) records
+	// nothing.
+	f.now = first.Add(3 * time.Hour)
+	f.request(t, "r4", assurance.ACRHigh)
+	if next, err, _ := finish(f, "r4", res); err != nil || !strings.Contains(next, "err=level") {
+		t.Fatalf("refused login: %q, %v", next, err)
+	}
+	if got := lastUsed(); !got.Equal(first.Add(61 * time.Minute)) {
+		t.Errorf("a refused login recorded a use at %v", got)
 	}
 }

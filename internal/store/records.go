@@ -149,7 +149,26 @@ type Identifier struct {
 	// to be this person's. "" for an identifier the person was proofed
 	// with. Stored with the person's list of identifiers.
 	MaxLevel string `json:",omitempty"`
+	// LinkedThrough is the provider whose login linked the identifier
+	// to the person (ADR 9, 57), LinkedAt when: the person's account
+	// page lists such an identifier as an eID linked to them, and lets
+	// them unlink it (Persons.UnlinkIdentifier). Both are empty for an
+	// identifier the person was proofed with or the help desk added,
+	// and for one linked before they were recorded (schema 0035): such
+	// a link is one with a MaxLevel.
+	LinkedThrough string    `json:",omitempty"`
+	LinkedAt      time.Time `json:",omitzero"`
+	// LastUsedAt is when a login last found the person by it, as last
+	// recorded (Persons.NoteIdentifierUse, which the broker calls at most
+	// once an hour per number): zero when none was recorded.
+	LastUsedAt time.Time `json:",omitzero"`
 }
+
+// Linked reports whether id was added to its person by a link from one
+// of their sessions (ADR 9), and so is theirs to unlink: one with a
+// MaxLevel. One they were proofed with, or the help desk added, is how
+// Varde knows them.
+func (id Identifier) Linked() bool { return id.MaxLevel != "" }
 
 // Person is one human with one Varde identity.
 type Person struct {

@@ -193,6 +193,33 @@ type Persons interface {
 	// number removed, PersonNumbers.RemoveIdentifier) after the caller
 	// looked still stops the link; in each case nothing is stored.
 	LinkIdentifiers(ctx context.Context, personID string, add []Identifier, raise []LevelChange, except string, now time.Time, events func(raised []LevelChange, n int) []*AuditEvent) ([]*Session, error)
+	// UnlinkIdentifier takes id (its scheme and value), an identifier a
+	// link added to personID (Identifier.Linked), off them in one atomic
+	// write, at the person's own asking (ADR 57): a login proving it no
+	// longer finds them. In the same write it ends every other session
+	// of the person but except, as Sessions.EndPersonSessions does, and
+	// appends the events that events returns for the number of sessions
+	// ended, as AuditLog.AppendAudit appends them and in their order; it
+	// may be called more than once and must depend on nothing but n. It
+	// returns the sessions it ended.
+	//
+	// ErrNotFound if there is no such person, if they do not hold id
+	// (unlinked already), or if except (when not "") is no longer a
+	// session of theirs, read in the same write: a session that ended
+	// after the caller read it changes nothing. ErrConflict, saying
+	// which, if id is one the person was proofed with or the help desk
+	// added (not Linked), or their last identifier: a person is never
+	// left without a number, as PersonNumbers.RemoveIdentifier leaves
+	// none. The person's identifiers are read with their row locked,
+	// so two unlinks at once cannot both pass that rule. On any error
+	// nothing changed.
+	UnlinkIdentifier(ctx context.Context, personID string, id Identifier, except string, now time.Time, events func(n int) []*AuditEvent) ([]*Session, error)
+	// NoteIdentifierUse records at as the LastUsedAt of each of ids (by
+	// scheme and value) that personID holds and last used before at, in
+	// one atomic write: a use recorded later by another login stays.
+	// Identifiers the person does not hold are passed over. ErrNotFound
+	// if there is no such person.
+	NoteIdentifierUse(ctx context.Context, personID string, ids []Identifier, at time.Time) error
 	// UpdatePersonProfile replaces the person's given name, family name
 	// and birth date with pr's; ErrNotFound if there is no such person.
 	UpdatePersonProfile(ctx context.Context, personID string, pr Profile) error

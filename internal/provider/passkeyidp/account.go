@@ -84,6 +84,12 @@ type accountData struct {
 	Notice      string // message key
 	Error       string // message key
 	DefaultName string
+	// Linked are the eIDs linked to the person (unlink.go), which they
+	// may unlink when CanChange; ShowLinked is set where linking is
+	// offered at all, or some are linked, for the section that lists
+	// them.
+	Linked     []linkedView
+	ShowLinked bool
 	// Links are the other ways to log in the person can link, posted to
 	// the broker's /account/link with LinkCSRF.
 	Links    []linkView
@@ -284,14 +290,8 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 		return
 	}
 	ctx := r.Context()
-	keys, err := p.Passkeys.ListPasskeys(ctx, person.ID)
-	if err != nil {
-		p.internalError(w, r, "list passkeys", err)
-		return
-	}
-	codes, err := p.RecoveryCodes.CountRecoveryCodes(ctx, person.ID)
-	if err != nil {
-		p.internalError(w, r, "count recovery codes", err)
+	keys, codes, ok := p.waysIn(w, r, person.ID)
+	if !ok {
 		return
 	}
 	lang := p.lang(r)
@@ -347,6 +347,13 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 	for _, id := range person.Identifiers {
 		d.Identifiers = append(d.Identifiers, identifierView{Label: p.schemeLabel(lang, id.Scheme), Value: identity.Mask(id)})
 	}
+	linked, err := p.linkedEIDs(person, lang)
+	if err != nil {
+		p.internalError(w, r, "linked eIDs", err)
+		return
+	}
+	_, linking := p.Finisher.(linker)
+	d.Linked, d.ShowLinked = linked, linking || len(linked) > 0
 	for _, k := range keys {
 		d.Passkeys = append(d.Passkeys, p.passkeyView(lang, k))
 	}
@@ -368,6 +375,24 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 		return
 	}
 	p.Pages.Render(w, r, status, "account", lang, d)
+}
+
+// waysIn reads the person's passkeys and how many unused recovery
+// codes they hold, for the pages that say how they can log in; when
+// either cannot be read it answers with the error page and returns
+// false.
+func (p *Provider) waysIn(w http.ResponseWriter, r *http.Request, personID string) ([]*store.Passkey, int, bool) {
+	keys, err := p.Passkeys.ListPasskeys(r.Context(), personID)
+	if err != nil {
+		p.internalError(w, r, "list passkeys", err)
+		return nil, 0, false
+	}
+	codes, err := p.RecoveryCodes.CountRecoveryCodes(r.Context(), personID)
+	if err != nil {
+		p.internalError(w, r, "count recovery codes", err)
+		return nil, 0, false
+	}
+	return keys, codes, true
 }
 
 // passkeyView is how the account pages show k in lang.

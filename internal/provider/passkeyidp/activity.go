@@ -101,6 +101,19 @@ func (p *Provider) activityLine(ctx context.Context, e *store.AuditEvent, lang s
 		// As for a change of passkeys: a link the person did not try
 		// is someone else at their account.
 		v.What, v.Refused = t("account.activity.link.refused", how), true
+	case e.Type == eventLinkRemoved && e.Result == store.ResultSuccess:
+		// One linked before its eID was recorded is unlinked as "an eID".
+		v.What = t("account.activity.link_removed.unknown")
+		if id := e.Details["provider"]; id != "" {
+			v.What = t("account.activity.link_removed", p.providerName(id, lang))
+		}
+	case e.Type == eventLinkRemoved:
+		// Refused as a change of passkeys is: a login too old or too
+		// weak, the last number, a session that had ended.
+		if notRefused[e.Reason] {
+			return v, false
+		}
+		v.What, v.Refused = t("account.activity.link_removed.refused"), true
 	case e.Type == "person_created":
 		v.What = t("account.activity.created", how)
 	case e.Type == "profile_updated":

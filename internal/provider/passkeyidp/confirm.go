@@ -95,10 +95,8 @@ func (p *Provider) removeConfirmPage(w http.ResponseWriter, r *http.Request) {
 // the removal itself would: gone already, or the person's last way in
 // (the rule DeletePasskey enforces, which still decides).
 func (p *Provider) askRemove(w http.ResponseWriter, r *http.Request, s *store.Session, person *store.Person, credID []byte) {
-	ctx := r.Context()
-	keys, err := p.Passkeys.ListPasskeys(ctx, person.ID)
-	if err != nil {
-		p.internalError(w, r, "list passkeys", err)
+	keys, codes, ok := p.waysIn(w, r, person.ID)
+	if !ok {
 		return
 	}
 	var key *store.Passkey
@@ -109,11 +107,6 @@ func (p *Provider) askRemove(w http.ResponseWriter, r *http.Request, s *store.Se
 	}
 	if key == nil {
 		p.renderAccount(w, r, http.StatusNotFound, "", "account.err.gone")
-		return
-	}
-	codes, err := p.RecoveryCodes.CountRecoveryCodes(ctx, person.ID)
-	if err != nil {
-		p.internalError(w, r, "count recovery codes", err)
 		return
 	}
 	if len(keys) == 1 && codes == 0 {

@@ -231,7 +231,9 @@
 // A change to the account, made or refused (passkey_added,
 // passkey_removed, passkey_renamed, recovery_codes_regenerated, logged_out_elsewhere
 // with Details["count"] the sessions ended, offline_access_stopped
-// with the service as ClientID), records how the session
+// with the service as ClientID, link_removed with the eID the number was
+// linked through as Details["provider"] and its scheme, never the
+// number, ADR 57), records how the session
 // that asked for it was logged in: Details["method"] is "passkey",
 // "recovery-code" or "upstream" (a login through a linked eID),
 // Details["session_provider"] the session's provider and Details["amr"]

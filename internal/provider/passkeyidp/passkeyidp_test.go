@@ -124,7 +124,7 @@ type harness struct {
 // the test does not depend on other packages' templates.
 func pagesFS(t *testing.T) fs.FS {
 	m := fstest.MapFS{}
-	for _, name := range []string{"layout", "error", "passkey_login", "recover", "enrol", "enrol_codes", "account", "account_activity", "account_codes", "account_remove", "account_rename", "account_newcodes"} {
+	for _, name := range []string{"layout", "error", "passkey_login", "recover", "enrol", "enrol_codes", "account", "account_activity", "account_codes", "account_remove", "account_rename", "account_newcodes", "account_unlink"} {
 		b, err := fs.ReadFile(web.Templates, "templates/"+name+".html")
 		if err != nil {
 			t.Fatal(err)
@@ -2992,6 +2992,7 @@ func TestPageWrongMethod(t *testing.T) {
 		{http.MethodPut, "/account/passkeys/remove", "GET, POST, HEAD"},
 		{http.MethodDelete, "/account/recovery-codes", "GET, POST, HEAD"},
 		{http.MethodPost, "/account/recovery-codes/new", "GET, HEAD"},
+		{http.MethodDelete, "/account/eids/unlink", "GET, POST, HEAD"},
 	} {
 		req, err := http.NewRequest(tc.method, "http://"+h.addr+tc.path, nil)
 		if err != nil {

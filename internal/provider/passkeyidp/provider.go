@@ -149,6 +149,8 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/passkeys/remove", p.removePasskey)
 	mux.HandleFunc("GET /account/passkeys/rename", p.renamePage)
 	mux.HandleFunc("POST /account/passkeys/rename", p.renamePasskey)
+	mux.HandleFunc("GET "+unlinkPath, p.unlinkConfirmPage)
+	mux.HandleFunc("POST "+unlinkPath, p.unlinkEID)
 	mux.HandleFunc("GET /account/recovery-codes/new", p.newCodesConfirmPage)
 	mux.HandleFunc("POST /account/recovery-codes", p.newCodes)
 	mux.HandleFunc("GET /account/recovery-codes", p.codesPage)
@@ -167,7 +169,7 @@ func (p *Provider) Register(mux *http.ServeMux) {
 		"/account": {get}, "/account/passkeys/begin": {post}, "/account/passkeys/finish": {post},
 		"/account/passkeys/cancel": {post}, "/account/passkeys/remove": {get, post}, "/account/passkeys/rename": {get, post},
 		"/account/recovery-codes": {get, post}, "/account/recovery-codes/new": {get},
-		"/account/sessions/end-others": {post}, "/account/services/stop": {post},
+		"/account/sessions/end-others": {post}, "/account/services/stop": {post}, unlinkPath: {get, post},
 		keepPath: {post},
 	} {
 		mux.Handle(path, p.Pages.WrongMethod(methods...))

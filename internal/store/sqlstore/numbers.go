@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/varde-eid/varde/internal/store"
@@ -199,6 +200,63 @@ func (db *DB) RemoveIdentifier(ctx context.Context, personID string, id store.Id
 	})
 	if err != nil {
 		return nil, fmt.Errorf("remove identifier from person %s: %w", personID, err)
+	}
+	return ended, nil
+}
+
+// UnlinkIdentifier implements store.Persons in one transaction, the
+// person's row read FOR UPDATE where other nodes write at the same time,
+// as RemoveIdentifier reads it: a link, a removal or another unlink
+// waits, so the last number is never taken by two at once. The session
+// making the change is read after the lock, as a link's is
+// (changingSessionIn).
+func (db *DB) UnlinkIdentifier(ctx context.Context, personID string, id store.Identifier, except string, now time.Time, events func(n int) []*store.AuditEvent) ([]*store.Session, error) {
+	if now.IsZero() {
+		return nil, fmt.Errorf("unlink identifier from person %s: zero time", personID)
+	}
+	var ended []*store.Session
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
+		ended = nil
+		if db.unmatchable(personID, except, id.Scheme, id.Value) {
+			return store.ErrNotFound
+		}
+		ids, _, err := db.identifiersIn(ctx, tx, personID)
+		if err != nil {
+			return err
+		}
+		if err := db.changingSessionIn(ctx, tx, personID, except); err != nil {
+			return err
+		}
+		i := slices.IndexFunc(ids, func(h store.Identifier) bool { return h.Scheme == id.Scheme && h.Value == id.Value })
+		switch {
+		case i < 0:
+			return fmt.Errorf("the person does not hold the %s identifier: %w", id.Scheme, store.ErrNotFound)
+		case !ids[i].Linked():
+			return fmt.Errorf("the %s identifier was not linked: %w", id.Scheme, store.ErrConflict)
+		}
+		kept, err := without(ids, id)
+		if err != nil {
+			return err
+		}
+		if err := db.deleteIdentifierIn(ctx, tx, personID, id); err != nil {
+			return fmt.Errorf("unlink %s identifier: %w", id.Scheme, err)
+		}
+		if _, err := tx.StmtContext(ctx, db.st.setPersonIdentifiers).ExecContext(ctx, jsonText(kept), personID); err != nil {
+			return err
+		}
+		if ended, err = db.endPersonSessionsIn(ctx, tx, personID, except, now); err != nil {
+			return err
+		}
+		if events == nil {
+			return nil
+		}
+		return db.appendEvents(ctx, tx, events(len(ended)))
+	}, func() {
+		db.people.drop(personID)
+		db.dropSessions(ended)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("unlink identifier from person %s: %w", personID, err)
 	}
 	return ended, nil
 }

@@ -28,10 +28,28 @@ func scanPerson(s scanner) (*store.Person, error) {
 	}
 	p.CreatedAt = fromMicros(created)
 	p.BlockedAt = fromMicros(blocked)
-	if err := decodeJSON("identifiers", ids, &p.Identifiers); err != nil {
+	if p.Identifiers, err = decodeIdentifiers(ids); err != nil {
 		return nil, err
 	}
 	return &p, nil
+}
+
+// decodeIdentifiers reads a person's list of identifiers, each one's
+// LinkedAt and LastUsedAt as the same instant in UTC to the microsecond,
+// as the store gives every time.
+func decodeIdentifiers(text string) ([]store.Identifier, error) {
+	var ids []store.Identifier
+	if err := decodeJSON("identifiers", text, &ids); err != nil {
+		return nil, err
+	}
+	for i := range ids {
+		for _, t := range []*time.Time{&ids[i].LinkedAt, &ids[i].LastUsedAt} {
+			if !t.IsZero() {
+				*t = t.UTC().Truncate(time.Microsecond)
+			}
+		}
+	}
+	return ids, nil
 }
 
 // CreatePerson implements store.Persons: the person and every identifier
@@ -127,8 +145,8 @@ func (db *DB) identifiersIn(ctx context.Context, tx querier, personID string) ([
 	if err := tx.StmtContext(ctx, db.st.getPersonIdentifiers).QueryRowContext(ctx, personID).Scan(&text, &blockedAt); err != nil {
 		return nil, false, notFound(err)
 	}
-	var ids []store.Identifier
-	if err := decodeJSON("identifiers", text, &ids); err != nil {
+	ids, err := decodeIdentifiers(text)
+	if err != nil {
 		return nil, false, err
 	}
 	return ids, blockedAt != 0, nil
@@ -213,6 +231,42 @@ func (db *DB) changingSessionIn(ctx context.Context, tx querier, personID, excep
 	err := tx.QueryRowContext(ctx, db.d.rebind("SELECT 1 FROM sessions WHERE id = ? AND person_id = ?"), except, personID).Scan(&one)
 	if err != nil {
 		return fmt.Errorf("the session making the change: %w", notFound(err))
+	}
+	return nil
+}
+
+// NoteIdentifierUse implements store.Persons: the person's identifiers
+// are read and written back in one transaction, their row read FOR
+// UPDATE where other nodes write, as a link reads them, so that neither
+// undoes the other.
+func (db *DB) NoteIdentifierUse(ctx context.Context, personID string, ids []store.Identifier, at time.Time) error {
+	if at.IsZero() {
+		return fmt.Errorf("note identifier use of person %s: zero time", personID)
+	}
+	at = at.UTC().Truncate(time.Microsecond)
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
+		if db.unmatchable(personID) {
+			return store.ErrNotFound
+		}
+		held, _, err := db.identifiersIn(ctx, tx, personID)
+		if err != nil {
+			return err
+		}
+		changed := false
+		for i, h := range held {
+			used := slices.ContainsFunc(ids, func(id store.Identifier) bool { return id.Scheme == h.Scheme && id.Value == h.Value })
+			if used && h.LastUsedAt.Before(at) {
+				held[i].LastUsedAt, changed = at, true
+			}
+		}
+		if !changed {
+			return nil
+		}
+		_, err = tx.StmtContext(ctx, db.st.setPersonIdentifiers).ExecContext(ctx, jsonText(held), personID)
+		return err
+	}, func() { db.people.drop(personID) })
+	if err != nil {
+		return fmt.Errorf("note identifier use of person %s: %w", personID, err)
 	}
 	return nil
 }

@@ -31,6 +31,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PersonBlocks", testPersonBlocks},
 		{"PersonNumbers", testPersonNumbers},
 		{"RemoveIdentifier", testRemoveIdentifier},
+		{"UnlinkIdentifier", testUnlinkIdentifier},
+		{"NoteIdentifierUse", testNoteIdentifierUse},
 		{"Passkeys", testPasskeys},
 		{"RecoveryCodes", testRecoveryCodes},
 		{"AuthRequests", testAuthRequests},
