@@ -23,7 +23,10 @@
 // Migrations are additive, so an older node ignores versions it does
 // not know. The tools that open a node's database (OpenExistingSQLite,
 // OpenExistingPostgres) migrate nothing, and refuse a schema older or
-// newer than their build's (SchemaError).
+// newer than their build's (SchemaError), except the backup's
+// (BackupSQLite), which copies a store of an older schema as it is,
+// and the check of such a backup, which reads it on a migrated copy
+// (OpenSQLiteUpgradedCopy).
 //
 // SQLite specifics: the database runs in WAL mode with synchronous=NORMAL,
 // a busy timeout and foreign keys on, set through the DSN so every pooled
