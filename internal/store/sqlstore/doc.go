@@ -137,7 +137,9 @@
 // 52); every write transaction first takes
 // the audit chain's transaction-level advisory lock, before any row
 // lock, so appends from every node follow one another and transactions
-// that append cannot deadlock over the order of their locks; the lock
+// that append cannot deadlock over the order of their locks, so what
+// polls writes only when there is something to write (a webhook poll
+// with nothing due is one read, ClaimWebhooks); the lock
 // goes with the BEGIN, "BEGIN; SELECT pg_advisory_xact_lock(...)" as
 // one simple query, in one round trip (postgres_writes.go); reads that an operation follows with a write of
 // the same row are FOR UPDATE. Each statement is a round trip to
