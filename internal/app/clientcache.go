@@ -94,6 +94,12 @@ func (cc *clientCache) PutClient(ctx context.Context, c *store.Client) error {
 	return cc.Clients.PutClient(ctx, c)
 }
 
+// DeclareClient implements store.Clients.
+func (cc *clientCache) DeclareClient(ctx context.Context, c *store.Client, audit func(old *store.Client) *store.AuditEvent) (bool, error) {
+	defer cc.forget(c.ID)
+	return cc.Clients.DeclareClient(ctx, c, audit)
+}
+
 // ChangeClientSector implements store.Clients.
 func (cc *clientCache) ChangeClientSector(ctx context.Context, c *store.Client, from string, now time.Time, e *store.AuditEvent) (int, error) {
 	defer cc.forget(c.ID)

@@ -124,6 +124,17 @@ type Clients interface {
 	// since a relying party's subject identifiers are derived from it
 	// and only ChangeClientSector changes it.
 	PutClient(ctx context.Context, c *Client) error
+	// DeclareClient is PutClient for a client declared in a node's
+	// configuration file, which every node stores at every start: it
+	// changes nothing, and returns false, if the stored client has c's
+	// settings already (Client.Changes); otherwise it stores c, keeping
+	// the stored one's CreatedAt, and in the same atomic write appends
+	// audit(old), if audit is not nil, to the audit log, old being the
+	// client c replaces or nil if there was none, so that a client is
+	// audited once per change however many nodes start with the file.
+	// ErrConflict, and nothing changed, if the stored one has another
+	// sector (Client.Sector).
+	DeclareClient(ctx context.Context, c *Client, audit func(old *Client) *AuditEvent) (changed bool, err error)
 	GetClient(ctx context.Context, id string) (*Client, error)
 	ListClients(ctx context.Context) ([]*Client, error)
 	// DeleteClient removes the client and, in the same atomic write,

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -207,6 +208,74 @@ func testClients(t *testing.T, s store.Store) {
 			t.Errorf("a refused AddClient appended to the audit log: %d events, want %d (%v)", len(events), len(after), err)
 		}
 		wantErr(t, "AddClient without an event", s.AddClient(ctx, fullClient(t, "quiet"), nil), nil)
+	})
+
+	t.Run("declare audits each change once", func(t *testing.T) {
+		now := base(t)
+		var olds []*store.Client
+		audit := func(old *store.Client) *store.AuditEvent {
+			olds = append(olds, old)
+			return &store.AuditEvent{Time: now, Type: "client_declared", ClientID: "declared", Result: store.ResultSuccess}
+		}
+		events := func() int {
+			t.Helper()
+			evs, err := s.ListAuditRange(ctx, store.AuditQuery{ClientID: "declared", Types: []string{"client_declared"}})
+			wantErr(t, "ListAuditRange", err, nil)
+			return len(evs)
+		}
+		declare := func(what string, c *store.Client, want bool) {
+			t.Helper()
+			changed, err := s.DeclareClient(ctx, c, audit)
+			wantErr(t, "DeclareClient "+what, err, nil)
+			if changed != want {
+				t.Errorf("DeclareClient %s: changed %t, want %t", what, changed, want)
+			}
+		}
+		c := fullClient(t, "declared")
+		c.Source = "config"
+		declare("new", c, true)
+		got, err := s.GetClient(ctx, c.ID)
+		wantErr(t, "GetClient", err, nil)
+		same(t, "declared client", c, got)
+		if len(olds) != 1 || olds[0] != nil || events() != 1 {
+			t.Fatalf("a new client declared: audit called with %v, %d events; want once with none stored, 1 event", olds, events())
+		}
+
+		// Declared again as it is, a second later (another node's start):
+		// nothing is written.
+		again := c.Clone()
+		again.CreatedAt = now.Add(time.Second)
+		declare("unchanged", again, false)
+		if len(olds) != 1 || events() != 1 {
+			t.Errorf("a client declared unchanged: audit called %d times, %d events; want 1, 1", len(olds), events())
+		}
+
+		// Changed: stored with the time it was first stored, audited
+		// with the client it replaced.
+		changed := again.Clone()
+		changed.Name, changed.RedirectURIs = "Renamed", []string{"https://declared.example/new"}
+		declare("changed", changed, true)
+		got, err = s.GetClient(ctx, c.ID)
+		wantErr(t, "GetClient", err, nil)
+		want := changed.Clone()
+		want.CreatedAt = c.CreatedAt
+		same(t, "changed client", want, got)
+		if len(olds) != 2 || olds[1] == nil || olds[1].Name != c.Name || events() != 2 {
+			t.Errorf("a client declared changed: audit given %+v, %d events; want the client before, 2 events", olds[len(olds)-1], events())
+		}
+
+		// Another sector: refused, nothing changed, nothing appended.
+		moved := changed.Clone()
+		moved.SectorID, moved.Name = "elsewhere.example", "Moved"
+		if _, err := s.DeclareClient(ctx, moved, audit); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("DeclareClient with another sector: %v, want ErrConflict", err)
+		}
+		got, err = s.GetClient(ctx, c.ID)
+		wantErr(t, "GetClient", err, nil)
+		same(t, "client after a refused declaration", want, got)
+		if events() != 2 {
+			t.Errorf("a refused declaration appended to the audit log: %d events, want 2", events())
+		}
 	})
 
 	t.Run("delete revokes the client's grants", func(t *testing.T) {
