@@ -109,13 +109,13 @@ type Store interface {
 
 // Clients holds registered relying parties.
 type Clients interface {
-	// CreateClient returns ErrConflict if the ID is taken.
-	CreateClient(ctx context.Context, c *Client) error
-	// AddClient is CreateClient that, in the same atomic write, appends
-	// e, if not nil, to the audit log, as AuditLog.AppendAudit appends
-	// it: a relying party registered at run time is in the audit log,
-	// as its removal is (DeleteClient). ErrConflict, and nothing
-	// changed, if the ID is taken.
+	// AddClient stores a new client and, in the same atomic write,
+	// appends e to the audit log, as AuditLog.AppendAudit appends it: a
+	// relying party registered at run time is in the audit log, as its
+	// removal is (DeleteClient), and one declared in a configuration
+	// file is too (DeclareClient). ErrConflict, and nothing changed, if
+	// the ID is taken. e is nil only where nothing is audited, in tests
+	// that set up a store.
 	AddClient(ctx context.Context, c *Client, e *AuditEvent) error
 	// PutClient creates or replaces a client (used for clients declared
 	// in the configuration file, which win over stored ones at start-up).

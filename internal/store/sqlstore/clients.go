@@ -60,14 +60,6 @@ func scanClient(s scanner) (*store.Client, error) {
 	return &c, nil
 }
 
-// CreateClient implements store.Clients.
-func (db *DB) CreateClient(ctx context.Context, c *store.Client) error {
-	if err := db.exec(ctx, db.st.insertClient, clientArgs(c)...); err != nil {
-		return fmt.Errorf("create client %s: %w", c.ID, err)
-	}
-	return nil
-}
-
 // AddClient implements store.Clients: the insert and the audit event in
 // one savepoint, so that neither is kept without the other.
 func (db *DB) AddClient(ctx context.Context, c *store.Client, e *store.AuditEvent) error {
