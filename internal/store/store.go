@@ -117,9 +117,10 @@ type Clients interface {
 	// the ID is taken. e is nil only where nothing is audited, in tests
 	// that set up a store.
 	AddClient(ctx context.Context, c *Client, e *AuditEvent) error
-	// PutClient creates or replaces a client (used for clients declared
-	// in the configuration file, which win over stored ones at start-up).
-	// It replaces only a client of the same sector (Client.Sector):
+	// PutClient creates or replaces a client, unaudited: those varde
+	// demo and the simulated eIDs make up for themselves at every start
+	// (Demo Bank, the eIDs' own clients), and tests' (a node's
+	// configuration file's go through DeclareClient, audited). It replaces only a client of the same sector (Client.Sector):
 	// ErrConflict, and nothing changed, if the stored one has another,
 	// since a relying party's subject identifiers are derived from it
 	// and only ChangeClientSector changes it.
