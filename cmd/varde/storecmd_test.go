@@ -360,4 +360,25 @@ func TestStoreBackupOfAnOlderSchema(t *testing.T) {
 	if _, err := os.Stat(newer); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a backup refused left %s: %v", newer, err)
 	}
+	// A backup of a newer schema is not checked either.
+	raw, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newerBackup := filepath.Join(t.TempDir(), "newer-backup.db")
+	if err := os.WriteFile(newerBackup, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nb, err := sql.Open("sqlite", newerBackup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nb.Close()
+	if _, err := nb.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 1)"); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runCmd(t, "store", "verify", "--backup", newerBackup)
+	if err == nil || !strings.Contains(err.Error(), "schema 9999, which this varde") {
+		t.Errorf("verify --backup of a newer schema: %v\n%s", err, out)
+	}
 }
