@@ -201,9 +201,6 @@ func (lb *balancer) mark(n int, up bool, why string) {
 	}
 }
 
-// isUp reports whether node n is up.
-func (lb *balancer) isUp(n int) bool { return lb.nodes[n].up.Load() }
-
 // history returns the changes so far, in order.
 func (lb *balancer) history() []lbChange {
 	lb.mu.Lock()

@@ -14,7 +14,6 @@ import (
 	"unicode"
 
 	"github.com/varde-eid/varde/internal/app"
-	"github.com/varde-eid/varde/internal/audit"
 	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/store"
@@ -141,7 +140,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := sectorKept(ctx, st, c, stderr); err != nil {
 		return err
 	}
-	if err := st.AddClient(ctx, sc, clientAdded(ctx, sc)); err != nil {
+	if err := st.AddClient(ctx, sc, app.ClientAdded(ctx, sc, store.ClientSourceCLI, time.Now())); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return errClientExists(c.ID)
 		}
@@ -152,17 +151,6 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		warnRSAKeyless(ctx, st, c.ID, time.Now(), stderr)
 	}
 	return nil
-}
-
-// clientAdded is the audit event of c's addition by this command: who
-// gets which subject identifiers (its sector) and which claims, as a
-// removal records its sector.
-func clientAdded(ctx context.Context, c *store.Client) *store.AuditEvent {
-	ev := &store.AuditEvent{Type: "client_added", ClientID: c.ID, Result: store.ResultSuccess, Details: map[string]string{
-		"via": store.ClientSourceCLI, "sector": c.Sector(), "claims": strings.Join(c.Claims, ","),
-	}}
-	(&audit.Log{}).Prepare(ctx, ev)
-	return ev
 }
 
 // errClientExists refuses to add client id over one stored.

@@ -171,21 +171,38 @@ func storeMissing(s config.Store) string {
 // at its first start, and one these commands made up at a wrong path
 // would take writes that no node ever reads.
 func openNodeStore(ctx context.Context, path string) (*config.Config, store.Store, error) {
-	cfg, err := config.LoadEnviron(path, os.Environ)
-	if err != nil {
-		return nil, nil, withoutConfigHint(path, err)
-	}
-	st, err := app.OpenExistingStore(ctx, cfg.Store)
-	if errors.Is(err, app.ErrNoStore) {
-		from := "the configuration file " + path
-		if path == "" {
-			from = "the environment (no --config given)"
-		}
-		return nil, nil, fmt.Errorf("%s, the store.dsn from %s: start the node once to create it, "+
-			"or give the node's own configuration file with --config", storeMissing(cfg.Store), from)
-	}
+	cfg, err := loadAdminConfig(path)
 	if err != nil {
 		return nil, nil, err
 	}
+	st, err := app.OpenExistingStore(ctx, cfg.Store)
+	if err != nil {
+		return nil, nil, noNodeStore(cfg, path, err)
+	}
 	return cfg, st, nil
+}
+
+// loadAdminConfig reads the node's configuration at path, or, if path
+// is empty, from the environment, for the admin commands.
+func loadAdminConfig(path string) (*config.Config, error) {
+	cfg, err := config.LoadEnviron(path, os.Environ)
+	if err != nil {
+		return nil, withoutConfigHint(path, err)
+	}
+	return cfg, nil
+}
+
+// noNodeStore is err, an admin command's failure to open cfg's store
+// read from path, saying where to look if the store was not there
+// (app.ErrNoStore).
+func noNodeStore(cfg *config.Config, path string, err error) error {
+	if !errors.Is(err, app.ErrNoStore) {
+		return err
+	}
+	from := "the configuration file " + path
+	if path == "" {
+		from = "the environment (no --config given)"
+	}
+	return fmt.Errorf("%s, the store.dsn from %s: start the node once to create it, "+
+		"or give the node's own configuration file with --config", storeMissing(cfg.Store), from)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,7 +19,9 @@ const storeUsage = `usage: varde store <backup|verify> --config FILE [flags]
        varde store verify --backup FILE [--anchor SEQ:HASH]
 
   backup   write a consistent copy of the node's database to a new file, also
-           while the node runs, and check the copy (--out FILE)
+           while the node runs, and check the copy (--out FILE); a database
+           of an older schema than this varde's, as before an upgrade, is
+           copied as it is, never migrated
   verify   check the database's integrity and the audit log's hash chain
            (each client address still kept against the digest its event
            holds), and print an anchor to keep elsewhere (--anchor
@@ -76,6 +79,9 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *path != "" {
 		again += " --config " + shellWord(*path)
 	}
+	if args[0] == "backup" {
+		return backupStore(ctx, *path, out, again, stdout)
+	}
 	cfg, st, err := openNodeStore(ctx, *path)
 	if err != nil {
 		return err
@@ -85,27 +91,45 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !ok {
 		return fmt.Errorf("store.driver %q: use the database's own backup and check tools", cfg.Store.Driver)
 	}
-	if args[0] == "verify" {
-		fmt.Fprintf(stdout, "database: %s\n", sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN))
-		return verifyStore(ctx, cs, anchor, again, cfg.Audit.AddressRetention, stdout)
+	fmt.Fprintf(stdout, "database: %s\n", sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN))
+	return verifyStore(ctx, cs, anchor, again, cfg.Audit.AddressRetention, stdout)
+}
+
+// backupStore backs up the SQLite store of the node configured at path
+// to out, and checks the backup. The store is not opened as a node or
+// the other commands open it: nothing is prepared or migrated, so a
+// store of an older schema, which an operator upgrading backs up with
+// the new varde before starting it, is copied as it is.
+func backupStore(ctx context.Context, path, out, again string, w io.Writer) error {
+	cfg, err := loadAdminConfig(path)
+	if err != nil {
+		return err
+	}
+	if cfg.Store.Shared() {
+		return fmt.Errorf("store.driver %q: %w: back it up with the server's own tools (pg_dump, base backups with WAL archiving)",
+			cfg.Store.Driver, sqlstore.ErrBackupUnsupported)
 	}
 	start := time.Now()
-	if err := cs.BackupTo(ctx, out); err != nil {
-		return err
+	have, want, err := sqlstore.BackupSQLite(ctx, cfg.Store.DSN, out)
+	if err != nil {
+		return noNodeStore(cfg, path, err)
 	}
 	fi, err := os.Stat(out)
 	if err != nil {
 		return err
 	}
 	db := sqlstore.DescribeDSN(cfg.Store.Driver, cfg.Store.DSN)
-	fmt.Fprintf(stdout, "backup: %s, %.1f MB, a snapshot of %s taken in %v\n", out, float64(fi.Size())/1e6, db,
+	fmt.Fprintf(w, "backup: %s, %.1f MB, a snapshot of %s taken in %v\n", out, float64(fi.Size())/1e6, db,
 		time.Since(start).Round(time.Millisecond))
-	if err := verifyBackup(ctx, out, "", again, stdout); err != nil {
+	if err := verifyBackup(ctx, out, "", again, w); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "To restore: stop the node, move %s and any %s-wal and %s-shm away, put the backup in its place, "+
-		"owned by the node's user, start the node.\n",
-		db, db, db)
+	fmt.Fprintf(w, "To restore: stop the node, move %s and any %s-wal and %s-shm away, put the backup in its place, "+
+		"owned by the node's user, start the node", db, db, db)
+	if have < want {
+		fmt.Fprintf(w, "; a node of this varde migrates a backup of schema %d when it starts", have)
+	}
+	fmt.Fprintln(w, ".")
 	return nil
 }
 
@@ -115,11 +139,44 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // snapshot it was.
 func verifyBackup(ctx context.Context, path, anchor, again string, w io.Writer) error {
 	cp, err := sqlstore.OpenSQLiteReadOnly(ctx, path)
+	if se := new(sqlstore.SchemaError); errors.As(err, &se) && !se.Newer {
+		return verifyOlderBackup(ctx, path, se, anchor, again, w)
+	}
 	if err != nil {
 		return fmt.Errorf("the backup does not open: %w", err)
 	}
 	defer cp.Close()
 	fmt.Fprintf(w, "backup: %s, read-only\n", path)
+	return checkBackup(ctx, cp, anchor, again, w)
+}
+
+// verifyOlderBackup is verifyBackup for a backup whose schema se says
+// is older than this build's: this build's code reads only its own
+// schema, so the backup is checked on a copy of it migrated to that,
+// made in a directory of its own beside the backup, or, where that
+// cannot be written, in $TMPDIR, and removed after. The backup is
+// only read.
+func verifyOlderBackup(ctx context.Context, path string, se *sqlstore.SchemaError, anchor, again string, w io.Writer) error {
+	dir, err := os.MkdirTemp(filepath.Dir(path), ".varde-verify-")
+	if err != nil {
+		dir, err = os.MkdirTemp("", "varde-verify-")
+	}
+	if err != nil {
+		return fmt.Errorf("a directory for a copy of the backup to check: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	cp, _, err := sqlstore.OpenSQLiteUpgradedCopy(ctx, path, dir)
+	if err != nil {
+		return fmt.Errorf("the backup does not open: %w", err)
+	}
+	defer cp.Close()
+	fmt.Fprintf(w, "backup: %s, read-only, of schema %d, older than this varde's (%d): checked on a copy migrated to %d, "+
+		"removed after\n", path, se.Have, se.Want, se.Want)
+	return checkBackup(ctx, cp, anchor, again, w)
+}
+
+// checkBackup is verifyStore for a backup, opened as cp.
+func checkBackup(ctx context.Context, cp checkedStore, anchor, again string, w io.Writer) error {
 	if err := verifyStore(ctx, cp, anchor, again, 0, w); err != nil {
 		if ue := new(usageError); errors.As(err, &ue) {
 			return err

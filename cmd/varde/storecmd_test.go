@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +17,7 @@ import (
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/audit"
 	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/sqlitetest"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -222,4 +225,160 @@ func adminStore(t *testing.T) (string, store.Store) {
 	}
 	t.Cleanup(func() { st.Close() })
 	return cfgPath, st
+}
+
+// olderSchema is the schema of the store made by olderStore: before the
+// operators' holds on audit addresses (0033), after the addresses kept
+// apart (0031), so that events with an address keep their hash.
+const olderSchema = 32
+
+// olderStore is adminConfig's file with its store replaced by one of
+// olderSchema holding a client and three audit events, one with an
+// address, as a node of the build before would leave it for an operator
+// upgrading, and the path of that store.
+func olderStore(t *testing.T) (cfgPath, dsn string) {
+	t.Helper()
+	ctx := context.Background()
+	cfgPath, st := adminStore(t)
+	cfg, err := config.LoadEnviron(cfgPath, func() []string { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutClient(ctx, &store.Client{ID: "bank", Name: "Bank", RedirectURIs: []string{"https://bank.example/cb"}}); err != nil {
+		t.Fatal(err)
+	}
+	l := &audit.Log{Store: st}
+	for _, addr := range []string{"", "192.0.2.7", ""} {
+		e := &store.AuditEvent{Type: "authentication", Provider: "passkey", Result: store.ResultSuccess}
+		if addr != "" {
+			e.Details = map[string]string{store.DetailAddr: addr}
+		}
+		if err := l.Append(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dsn = cfg.Store.DSN
+	older := filepath.Join(t.TempDir(), "older.db")
+	sqlitetest.Older(t, dsn, older, olderSchema)
+	for _, p := range []string{dsn, dsn + "-wal", dsn + "-shm"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Rename(older, dsn); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath, dsn
+}
+
+// schemaOf is the highest schema version the SQLite file at path
+// records, read without changing it.
+func schemaOf(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v int
+	if err := db.QueryRow("SELECT max(version) FROM schema_migrations").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// fileSum is the SHA-256 of the file at path.
+func fileSum(t *testing.T, path string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+// TestStoreBackupOfAnOlderSchema: an operator upgrading stops the node
+// and backs its store up with the new varde before starting it. The
+// backup is taken and checked, its audit chain walked, and neither the
+// store nor the backup is migrated or changed; verify --backup checks
+// it again later. A store of a newer schema than this varde's is
+// refused, saying which varde to use, and no file is left.
+func TestStoreBackupOfAnOlderSchema(t *testing.T) {
+	cfgPath, dsn := olderStore(t)
+	before := fileSum(t, dsn)
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	out, err := runCmd(t, "store", "backup", "--config", cfgPath, "--out", backup)
+	if err != nil {
+		t.Fatalf("backup of a store of schema %d: %v\n%s", olderSchema, err, out)
+	}
+	for _, want := range []string{
+		"backup: " + backup,
+		fmt.Sprintf("schema %d, older than this varde's", olderSchema),
+		"audit log: 3 events, an unbroken hash chain from seq 1 to 3",
+		"To restore",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("backup printed:\n%s\nwant it to say %q", out, want)
+		}
+	}
+	if fileSum(t, dsn) != before || schemaOf(t, dsn) != olderSchema {
+		t.Errorf("the store changed, at schema %d: the backup migrated it", schemaOf(t, dsn))
+	}
+	if got := schemaOf(t, backup); got != olderSchema {
+		t.Errorf("the backup is at schema %d, want the store's %d", got, olderSchema)
+	}
+	backedUp := fileSum(t, backup)
+	if entries, _ := os.ReadDir(filepath.Dir(backup)); len(entries) != 1 {
+		t.Errorf("beside the backup: %v, want it alone", entries)
+	}
+
+	out, err = runCmd(t, "store", "verify", "--backup", backup)
+	if err != nil || !strings.Contains(out, "audit log: 3 events, an unbroken hash chain") {
+		t.Errorf("verify --backup of schema %d: %v\n%s", olderSchema, err, out)
+	}
+	if fileSum(t, backup) != backedUp {
+		t.Error("verify --backup changed the backup")
+	}
+
+	// A newer schema: this varde would not see what it records.
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 1)"); err != nil {
+		t.Fatal(err)
+	}
+	newer := filepath.Join(t.TempDir(), "newer.db")
+	out, err = runCmd(t, "store", "backup", "--config", cfgPath, "--out", newer)
+	if err == nil || !strings.Contains(err.Error(), "schema 9999, which this varde") || !strings.Contains(err.Error(), "the varde of the version the nodes run") {
+		t.Errorf("backup of a newer schema: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(newer); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a backup refused left %s: %v", newer, err)
+	}
+	// A backup of a newer schema is not checked either.
+	raw, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newerBackup := filepath.Join(t.TempDir(), "newer-backup.db")
+	if err := os.WriteFile(newerBackup, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nb, err := sql.Open("sqlite", newerBackup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nb.Close()
+	if _, err := nb.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 1)"); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runCmd(t, "store", "verify", "--backup", newerBackup)
+	if err == nil || !strings.Contains(err.Error(), "schema 9999, which this varde") {
+		t.Errorf("verify --backup of a newer schema: %v\n%s", err, out)
+	}
 }

@@ -196,8 +196,8 @@ func TestConfigClientSharingSubjectsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = st.CreateClient(ctx, &store.Client{ID: "bank.example", Name: "Bank", AuthMethod: store.AuthNone,
-		RedirectURIs: []string{"https://bank.example/cb"}, Source: "cli", CreatedAt: time.Now()})
+	err = st.AddClient(ctx, &store.Client{ID: "bank.example", Name: "Bank", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{"https://bank.example/cb"}, Source: "cli", CreatedAt: time.Now()}, nil)
 	st.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -281,8 +281,8 @@ func TestClientTakenOutOfConfigRemoved(t *testing.T) {
 	a, _ := start(client("bank"), client("shop"))
 	now := time.Now()
 	err := errors.Join(
-		a.Store.CreateClient(ctx, &store.Client{ID: "tax", Name: "Tax", AuthMethod: store.AuthNone,
-			RedirectURIs: []string{"https://tax.example/cb"}, Source: store.ClientSourceCLI, CreatedAt: now}),
+		a.Store.AddClient(ctx, &store.Client{ID: "tax", Name: "Tax", AuthMethod: store.AuthNone,
+			RedirectURIs: []string{"https://tax.example/cb"}, Source: store.ClientSourceCLI, CreatedAt: now}, nil),
 		a.Store.CreateGrantTokens(ctx, &store.Grant{ID: "g-shop", ClientID: "shop", CreatedAt: now}, nil,
 			&store.Token{Hash: []byte("shop-refresh"), Kind: store.TokenRefresh, GrantID: "g-shop", ClientID: "shop", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}),
 		a.Close(),

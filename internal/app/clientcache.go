@@ -76,12 +76,6 @@ func (cc *clientCache) GetClient(ctx context.Context, id string) (*store.Client,
 	return c, nil
 }
 
-// CreateClient implements store.Clients.
-func (cc *clientCache) CreateClient(ctx context.Context, c *store.Client) error {
-	defer cc.forget(c.ID)
-	return cc.Clients.CreateClient(ctx, c)
-}
-
 // AddClient implements store.Clients.
 func (cc *clientCache) AddClient(ctx context.Context, c *store.Client, e *store.AuditEvent) error {
 	defer cc.forget(c.ID)
@@ -92,6 +86,12 @@ func (cc *clientCache) AddClient(ctx context.Context, c *store.Client, e *store.
 func (cc *clientCache) PutClient(ctx context.Context, c *store.Client) error {
 	defer cc.forget(c.ID)
 	return cc.Clients.PutClient(ctx, c)
+}
+
+// DeclareClient implements store.Clients.
+func (cc *clientCache) DeclareClient(ctx context.Context, c *store.Client, audit func(old *store.Client) *store.AuditEvent) (bool, error) {
+	defer cc.forget(c.ID)
+	return cc.Clients.DeclareClient(ctx, c, audit)
 }
 
 // ChangeClientSector implements store.Clients.

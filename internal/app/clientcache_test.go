@@ -59,7 +59,7 @@ func TestClientCache(t *testing.T) {
 			}
 		}, "(none)"},
 		{"created through the cache", func() {
-			if err := cc.CreateClient(ctx, client("Bank 4")); err != nil {
+			if err := cc.AddClient(ctx, client("Bank 4"), nil); err != nil {
 				t.Fatal(err)
 			}
 		}, "Bank 4"},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/varde-eid/varde/internal/audit"
@@ -34,6 +35,48 @@ func RemoveClient(ctx context.Context, st store.Clients, id, via string, now tim
 	(&audit.Log{Now: func() time.Time { return now }}).Prepare(ctx, ev)
 	return st.DeleteClient(ctx, id, now, ev)
 }
+
+// ClientAdded is the audit event of c's addition, via
+// store.ClientSourceCLI (varde clients add) or ClientSourceConfig (a
+// node storing a client of its configuration file for the first
+// time): who gets which subject identifiers (its sector) and which
+// claims, as a removal records its sector.
+func ClientAdded(ctx context.Context, c *store.Client, via string, now time.Time) *store.AuditEvent {
+	ev := &store.AuditEvent{Type: clientAdded, ClientID: c.ID, Result: store.ResultSuccess, Details: clientDetails(c, via)}
+	(&audit.Log{Now: func() time.Time { return now }}).Prepare(ctx, ev)
+	return ev
+}
+
+// clientDetails are the details every event of a client's addition or
+// change holds.
+func clientDetails(c *store.Client, via string) map[string]string {
+	return map[string]string{"via": via, "sector": c.Sector(), "claims": strings.Join(c.Claims, ",")}
+}
+
+// declaredEvent is the audit event, for store.Clients.DeclareClient,
+// of the configuration file's client c stored by a node at start over
+// old: its addition (ClientAdded) if there was none, else
+// client_changed naming the settings that changed (Client.Changes). A
+// change of sector is audited on its own (changeSector), before.
+func declaredEvent(ctx context.Context, c *store.Client, now time.Time) func(old *store.Client) *store.AuditEvent {
+	return func(old *store.Client) *store.AuditEvent {
+		if old == nil {
+			return ClientAdded(ctx, c, store.ClientSourceConfig, now)
+		}
+		details := clientDetails(c, store.ClientSourceConfig)
+		details["changed"] = strings.Join(old.Changes(c), ",")
+		ev := &store.AuditEvent{Type: clientChanged, ClientID: c.ID, Result: store.ResultSuccess, Details: details}
+		(&audit.Log{Now: func() time.Time { return now }}).Prepare(ctx, ev)
+		return ev
+	}
+}
+
+// Audit event types of clients, besides clientRemoved and
+// clientSectorChanged.
+const (
+	clientAdded   = "client_added"
+	clientChanged = "client_changed"
+)
 
 // undeclared reports whether c came from the configuration file and
 // is not among the IDs it declares now (keep).

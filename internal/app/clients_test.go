@@ -80,7 +80,7 @@ func TestRemovedClientsLoginsEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.CreatedAt = time.Now()
-			if err := other.CreateClient(ctx, c); err != nil {
+			if err := other.AddClient(ctx, c, nil); err != nil {
 				t.Fatal(err)
 			}
 			// The node serves a client's registration from memory for up

@@ -25,7 +25,7 @@ func TestRegisteredFlowCodes(t *testing.T) {
 	t0 := time.Now().UTC().Truncate(time.Second)
 	c := &store.Client{ID: "bank", Name: "Bank", RedirectURIs: []string{"https://bank.example/cb"},
 		AuthMethod: store.AuthNone, CreatedAt: t0.Add(-time.Hour)}
-	if err := db.CreateClient(ctx, c); err != nil {
+	if err := db.AddClient(ctx, c, nil); err != nil {
 		t.Fatal(err)
 	}
 	flow := &registeredFlow{Store: flowmem.Over(db, flowmem.New(flowmem.Options{})), clients: db}
@@ -50,7 +50,7 @@ func TestRegisteredFlowCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.CreatedAt = t0.Add(time.Second)
-	if err := db.CreateClient(ctx, c); err != nil {
+	if err := db.AddClient(ctx, c, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

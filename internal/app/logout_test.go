@@ -121,7 +121,7 @@ func TestHousekeepingSettlesLeftOverEnds(t *testing.T) {
 	ctx := context.Background()
 	bank := &store.Client{ID: "bank", RedirectURIs: []string{"https://bank.example/cb"}, AuthMethod: "client_secret_basic",
 		SecretHash: []byte("x"), AllowedLevels: []string{"substantial"}, BackchannelLogoutURI: "https://bank.example/logout"}
-	if err := a.Store.CreateClient(ctx, bank); err != nil {
+	if err := a.Store.AddClient(ctx, bank, nil); err != nil {
 		t.Fatal(err)
 	}
 	s := &store.Session{ID: "s1", PersonID: "p1", Provider: "passkey", Level: "high", AMR: []string{"hwk"},
@@ -168,7 +168,7 @@ func TestHousekeepingBoundsSettlingEnds(t *testing.T) {
 	ctx := context.Background()
 	bank := &store.Client{ID: "bank", RedirectURIs: []string{"https://bank.example/cb"}, AuthMethod: "client_secret_basic",
 		SecretHash: []byte("x"), AllowedLevels: []string{"substantial"}, BackchannelLogoutURI: "https://bank.example/logout"}
-	if err := a.Store.CreateClient(ctx, bank); err != nil {
+	if err := a.Store.AddClient(ctx, bank, nil); err != nil {
 		t.Fatal(err)
 	}
 	const ends = 50

@@ -348,7 +348,7 @@ func switchIDTokenAlg(t *testing.T, st store.Store, id, alg string) {
 		t.Fatal(err)
 	}
 	c.IDTokenAlg, c.Source, c.CreatedAt = alg, store.ClientSourceCLI, time.Now()
-	if err := st.CreateClient(ctx, c); err != nil {
+	if err := st.AddClient(ctx, c, nil); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -255,7 +255,8 @@ func RecordSectorChange(ctx context.Context, st store.AuditLog, ch SectorChange,
 // applySectorChanges stores the configured clients at start: each
 // accepted change of sector through changeSector or, for a client
 // declared again after its removal, recorded before it is stored;
-// every other client as it is declared. Each change is logged at warn
+// every other client as it is declared, audited when that adds or
+// changes it (declaredEvent). Each change of sector is logged at warn
 // level.
 func applySectorChanges(ctx context.Context, st store.Store, clients []config.Client, now time.Time, log *slog.Logger) error {
 	changes, warnings, err := SectorChanges(ctx, st, clients, store.ClientSourceConfig)
@@ -291,7 +292,7 @@ func applySectorChanges(ctx context.Context, st store.Store, clients []config.Cl
 			log.Warn("client declared again with another sector: people who log in to it get new subject identifiers there",
 				"client", c.ID, "from", ch.From, "to", ch.To)
 		}
-		if err := st.PutClient(ctx, sc); errors.Is(err, store.ErrConflict) {
+		if _, err := st.DeclareClient(ctx, sc, declaredEvent(ctx, sc, now)); errors.Is(err, store.ErrConflict) {
 			// Another node changed it since SectorChanges read it.
 			return fmt.Errorf("client %s: its sector changed in the store while this node started, "+
 				"to another than this node's configuration file gives it: start again to see which (%w)", c.ID, err)

@@ -27,7 +27,7 @@ func TestCheckSectorsAtStart(t *testing.T) {
 		{ID: "web", SectorID: "bank.example", AuthMethod: store.AuthNone, RedirectURIs: []string{"https://bank.example/cb"}},
 		{ID: "api", AuthMethod: store.AuthClientSecretBasic, IntrospectTokensOf: []string{"app"}},
 	} {
-		if err := st.CreateClient(ctx, c); err != nil {
+		if err := st.AddClient(ctx, c, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

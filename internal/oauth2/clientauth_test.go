@@ -155,7 +155,7 @@ func newFixture(t *testing.T) *fixture {
 		{ID: basicID, AuthMethod: store.AuthClientSecretBasic, SecretHash: sum[:]},
 		{ID: "public", AuthMethod: store.AuthNone},
 	} {
-		if err := db.CreateClient(ctx, c); err != nil {
+		if err := db.AddClient(ctx, c, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -265,7 +265,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 func TestAssertionAudience(t *testing.T) {
 	f := newFixture(t)
 	legacy := &store.Client{ID: "jwt-legacy", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks(f.ec), LegacyEndpointAudience: true}
-	if err := f.auth.Clients.CreateClient(t.Context(), legacy); err != nil {
+	if err := f.auth.Clients.AddClient(t.Context(), legacy, nil); err != nil {
 		t.Fatal(err)
 	}
 	const parURL = issuer + "/par"
@@ -809,9 +809,9 @@ func TestJWKSURIRedirectRefused(t *testing.T) {
 	t.Cleanup(other.Close)
 	redirect := httptest.NewServer(http.RedirectHandler(other.URL+"/jwks?key=s3cret", http.StatusFound))
 	t.Cleanup(redirect.Close)
-	if err := f.auth.Clients.CreateClient(context.Background(), &store.Client{
+	if err := f.auth.Clients.AddClient(context.Background(), &store.Client{
 		ID: "jwt-redirect", AuthMethod: store.AuthPrivateKeyJWT, JWKSURI: redirect.URL + "/jwks?token=s3cret",
-	}); err != nil {
+	}, nil); err != nil {
 		t.Fatal(err)
 	}
 	var logged strings.Builder
@@ -847,9 +847,9 @@ func TestJWKSURIOneFetchAtATime(t *testing.T) {
 		_, _ = w.Write(jwks(f.rsa))
 	}))
 	t.Cleanup(slow.Close)
-	if err := f.auth.Clients.CreateClient(context.Background(), &store.Client{
+	if err := f.auth.Clients.AddClient(context.Background(), &store.Client{
 		ID: "jwt-slow", AuthMethod: store.AuthPrivateKeyJWT, JWKSURI: slow.URL + "/jwks",
-	}); err != nil {
+	}, nil); err != nil {
 		t.Fatal(err)
 	}
 	const n = 8
@@ -900,7 +900,7 @@ func TestAssertionWithoutKidTriesFewKeys(t *testing.T) {
 		{ID: "jwt-many", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks(many...)},
 		{ID: "jwt-mixed", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks(mixed...)},
 	} {
-		if err := f.auth.Clients.CreateClient(ctx, c); err != nil {
+		if err := f.auth.Clients.AddClient(ctx, c, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1056,9 +1056,9 @@ func TestJWKSURIContentType(t *testing.T) {
 		}))
 		t.Cleanup(srv.Close)
 		id := fmt.Sprintf("jwt-ct-%d", i)
-		if err := f.auth.Clients.CreateClient(context.Background(), &store.Client{
+		if err := f.auth.Clients.AddClient(context.Background(), &store.Client{
 			ID: id, AuthMethod: store.AuthPrivateKeyJWT, JWKSURI: srv.URL + "/jwks",
-		}); err != nil {
+		}, nil); err != nil {
 			t.Fatal(err)
 		}
 		c, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, f.rsa, claimsFor(id, f.clock.Now())))))

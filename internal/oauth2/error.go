@@ -169,11 +169,6 @@ func ConsentRequired(format string, args ...any) *Error {
 	return NewError(CodeConsentRequired, format, args...)
 }
 
-// InteractionRequired returns an interaction_required error.
-func InteractionRequired(format string, args ...any) *Error {
-	return NewError(CodeInteractionRequired, format, args...)
-}
-
 // InvalidRequestURI returns an invalid_request_uri error.
 func InvalidRequestURI(format string, args ...any) *Error {
 	return NewError(CodeInvalidRequestURI, format, args...)

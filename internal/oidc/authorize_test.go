@@ -328,7 +328,7 @@ func TestSSOOnlyFromAcceptedProviders(t *testing.T) {
 		{ID: bankidOnly, AuthMethod: store.AuthNone, RedirectURIs: []string{bankidCB}, Providers: []string{"bankid"}},
 		{ID: passkeyOnly, AuthMethod: store.AuthNone, RedirectURIs: []string{passkeyCB}, Providers: []string{"passkey", "bankid"}},
 	} {
-		if err := h.db.CreateClient(ctx, c); err != nil {
+		if err := h.db.AddClient(ctx, c, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -74,8 +74,8 @@ func TestDegradedModePolicy(t *testing.T) {
 func TestDegradedIsDecidedPerRequest(t *testing.T) {
 	h := newHarness(t)
 	const policyID, policyCB = "policy", "https://policy.example/cb"
-	if err := h.db.CreateClient(t.Context(), &store.Client{ID: policyID, AuthMethod: store.AuthNone,
-		RedirectURIs: []string{policyCB}, DegradedLevel: "substantial"}); err != nil {
+	if err := h.db.AddClient(t.Context(), &store.Client{ID: policyID, AuthMethod: store.AuthNone,
+		RedirectURIs: []string{policyCB}, DegradedLevel: "substantial"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	h.mu.Lock()
@@ -149,8 +149,8 @@ const policyCB = "https://policy.example/cb"
 func outagePolicy(t *testing.T) (*harness, func(bool), *rp) {
 	t.Helper()
 	h, outage := outageHarness(t)
-	if err := h.db.CreateClient(t.Context(), &store.Client{ID: "policy", AuthMethod: store.AuthNone,
-		RedirectURIs: []string{policyCB}, DegradedLevel: "substantial"}); err != nil {
+	if err := h.db.AddClient(t.Context(), &store.Client{ID: "policy", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{policyCB}, DegradedLevel: "substantial"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	h.mu.Lock()

@@ -154,7 +154,7 @@ func newHarnessOver(t testing.TB, db *sqlstore.DB, opts ...func(h *harness)) *ha
 			AllowedLevels: []string{"substantial", "high"}, Claims: []string{"given_name", "family_name", "birthdate"}, RefreshTokens: true},
 		{ID: publicID, AuthMethod: store.AuthNone, RedirectURIs: []string{kioskCB}, RefreshTokens: true},
 	} {
-		if err := db.CreateClient(ctx, c); err != nil {
+		if err := db.AddClient(ctx, c, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

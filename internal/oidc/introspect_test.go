@@ -30,7 +30,7 @@ func (h *harness) addResourceServers() {
 			IntrospectTokensOf: []string{bankID, mobileID}},
 		{ID: spyAPI, AuthMethod: store.AuthClientSecretBasic, SecretHash: h.secret(spyAPI), IntrospectTokensOf: []string{taxID}},
 	} {
-		if err := h.db.CreateClient(context.Background(), c); err != nil {
+		if err := h.db.AddClient(context.Background(), c, nil); err != nil {
 			h.t.Fatal(err)
 		}
 	}

@@ -198,7 +198,8 @@ type Webhooks interface {
 	// and event) beyond perEndpoint less those of it already under a
 	// live lease, so one receiver that does not answer, with a backlog,
 	// cannot take every slot from the others, also when several nodes
-	// claim at once.
+	// claim at once. Every node calls it every poll interval: with
+	// nothing due, it should cost a read and no write.
 	ClaimWebhooks(ctx context.Context, node string, now, leaseUntil time.Time, limit, perEndpoint int) ([]*WebhookDelivery, error)
 	// FinishWebhookAttempt records one attempt of a delivery node holds:
 	// d.URL (where the attempt went), d.Attempts, d.LastError,

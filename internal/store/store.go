@@ -109,21 +109,33 @@ type Store interface {
 
 // Clients holds registered relying parties.
 type Clients interface {
-	// CreateClient returns ErrConflict if the ID is taken.
-	CreateClient(ctx context.Context, c *Client) error
-	// AddClient is CreateClient that, in the same atomic write, appends
-	// e, if not nil, to the audit log, as AuditLog.AppendAudit appends
-	// it: a relying party registered at run time is in the audit log,
-	// as its removal is (DeleteClient). ErrConflict, and nothing
-	// changed, if the ID is taken.
+	// AddClient stores a new client and, in the same atomic write,
+	// appends e to the audit log, as AuditLog.AppendAudit appends it: a
+	// relying party registered at run time is in the audit log, as its
+	// removal is (DeleteClient), and one declared in a configuration
+	// file is too (DeclareClient). ErrConflict, and nothing changed, if
+	// the ID is taken. e is nil only where nothing is audited, in tests
+	// that set up a store.
 	AddClient(ctx context.Context, c *Client, e *AuditEvent) error
-	// PutClient creates or replaces a client (used for clients declared
-	// in the configuration file, which win over stored ones at start-up).
-	// It replaces only a client of the same sector (Client.Sector):
+	// PutClient creates or replaces a client, unaudited: those varde
+	// demo and the simulated eIDs make up for themselves at every start
+	// (Demo Bank, the eIDs' own clients), and tests' (a node's
+	// configuration file's go through DeclareClient, audited). It replaces only a client of the same sector (Client.Sector):
 	// ErrConflict, and nothing changed, if the stored one has another,
 	// since a relying party's subject identifiers are derived from it
 	// and only ChangeClientSector changes it.
 	PutClient(ctx context.Context, c *Client) error
+	// DeclareClient is PutClient for a client declared in a node's
+	// configuration file, which every node stores at every start: it
+	// changes nothing, and returns false, if the stored client has c's
+	// settings already (Client.Changes); otherwise it stores c, keeping
+	// the stored one's CreatedAt, and in the same atomic write appends
+	// audit(old), if audit is not nil, to the audit log, old being the
+	// client c replaces or nil if there was none, so that a client is
+	// audited once per change however many nodes start with the file.
+	// ErrConflict, and nothing changed, if the stored one has another
+	// sector (Client.Sector).
+	DeclareClient(ctx context.Context, c *Client, audit func(old *Client) *AuditEvent) (changed bool, err error)
 	GetClient(ctx context.Context, id string) (*Client, error)
 	ListClients(ctx context.Context) ([]*Client, error)
 	// DeleteClient removes the client and, in the same atomic write,

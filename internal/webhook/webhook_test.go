@@ -192,7 +192,7 @@ func (f *fixture) addClient(t *testing.T, c *store.Client) {
 	if c.AuthMethod == "" {
 		c.AuthMethod, c.RedirectURIs, c.Name = store.AuthNone, []string{"https://" + c.ID + ".example/cb"}, c.ID
 	}
-	if err := f.st.CreateClient(context.Background(), c); err != nil {
+	if err := f.st.AddClient(context.Background(), c, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -733,7 +733,7 @@ func TestTwoNodesNeverDoubleDeliver(t *testing.T) {
 	for i := range nClients {
 		c := &store.Client{ID: fmt.Sprintf("rp%d", i), Name: "rp", AuthMethod: store.AuthNone,
 			RedirectURIs: []string{"https://rp.example/cb"}, StatusWebhook: rc.url()}
-		if err := st.CreateClient(context.Background(), c); err != nil {
+		if err := st.AddClient(context.Background(), c, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

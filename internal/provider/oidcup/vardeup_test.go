@@ -79,7 +79,7 @@ func newVardeUpstream(t *testing.T, v *varde, id string, clientKey jose.JSONWebK
 		{ID: basicClient, AuthMethod: store.AuthClientSecretBasic, SecretHash: sum[:], RedirectURIs: []string{redirect}, Claims: []string{"national_id"}},
 		{ID: parClient, AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks, RedirectURIs: []string{redirect}, Claims: []string{"national_id"}, RequirePAR: true},
 	} {
-		if err := db.CreateClient(ctx, c); err != nil {
+		if err := db.AddClient(ctx, c, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -36,8 +36,8 @@ func TestAccountShowsActivity(t *testing.T) {
 	}
 	b := h.browser("en")
 	e := b.enrol(newDevice(false), "", "fnr")
-	if err := h.db.CreateClient(ctx, &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
-		RedirectURIs: []string{"https://bank.example/cb"}, CreatedAt: h.now}); err != nil {
+	if err := h.db.AddClient(ctx, &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{"https://bank.example/cb"}, CreatedAt: h.now}, nil); err != nil {
 		t.Fatal(err)
 	}
 	h.appendEvents(t, []*store.AuditEvent{

@@ -128,8 +128,8 @@ func TestStopServiceAccess(t *testing.T) {
 	stranger := h.browser("en")
 	se := stranger.enrol(newDevice(false), "", "fnr")
 	for id, name := range map[string]string{"bank": "Test Bank", "tax": "Tax Office", "old": "Old Portal"} {
-		if err := h.db.CreateClient(ctx, &store.Client{ID: id, Name: name, AuthMethod: store.AuthNone, RefreshTokens: id != "old",
-			RedirectURIs: []string{"https://" + id + ".example/cb"}, CreatedAt: h.now}); err != nil {
+		if err := h.db.AddClient(ctx, &store.Client{ID: id, Name: name, AuthMethod: store.AuthNone, RefreshTokens: id != "old",
+			RedirectURIs: []string{"https://" + id + ".example/cb"}, CreatedAt: h.now}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -222,8 +222,8 @@ func TestStopAccessAsItsSessionEndsStopsNothing(t *testing.T) {
 	h.p.Clients, h.p.Grants = h.db, h.db
 	b := h.browser("en")
 	e := b.enrol(newDevice(false), "", "fnr")
-	if err := h.db.CreateClient(ctx, &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone, RefreshTokens: true,
-		RedirectURIs: []string{"https://bank.example/cb"}, CreatedAt: h.now}); err != nil {
+	if err := h.db.AddClient(ctx, &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone, RefreshTokens: true,
+		RedirectURIs: []string{"https://bank.example/cb"}, CreatedAt: h.now}, nil); err != nil {
 		t.Fatal(err)
 	}
 	scope := []string{"openid", store.ScopeOfflineAccess}

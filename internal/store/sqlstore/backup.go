@@ -34,6 +34,68 @@ func (db *DB) BackupTo(ctx context.Context, path string) error {
 	return db.backupTo(ctx, path, (*os.File).Sync)
 }
 
+// BackupSQLite is BackupTo for the SQLite store at path, without
+// opening it as a store: it prepares and migrates nothing, so that a
+// store of an older schema than this build's is copied as it is, as an
+// operator upgrading backs a stopped node's store up with the new
+// varde before its first start migrates it. It refuses a file that
+// holds no store (ErrNoDatabase) and one of a newer schema than this
+// build's (*SchemaError), whose backup this build could not check;
+// root may copy another user's store, any other user only their own
+// (checkUser). It returns the schema of the copy, have, and this
+// build's, want.
+func BackupSQLite(ctx context.Context, path, out string) (have, want int, err error) {
+	if err := existingFile(path); err != nil {
+		return 0, 0, err
+	}
+	if err := checkUser(path, os.Geteuid(), asTool); err != nil {
+		return 0, 0, err
+	}
+	s, err := readSQLiteSchema(ctx, path, roleRead)
+	if err == nil {
+		err = s.notNewer()
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("open %s: %w", path, err)
+	}
+	d, err := sqliteDialect()
+	if err != nil {
+		return 0, 0, err
+	}
+	db := &DB{d: d, path: path}
+	return s.Have, s.Want, db.BackupTo(ctx, out)
+}
+
+// OpenSQLiteUpgradedCopy copies the SQLite store at path, read-only,
+// to a new file in the directory dir, migrates the copy to this build's
+// schema and opens it as OpenSQLite does: a backup of an older schema
+// is checked on it by this build's code, while the backup itself stays
+// the snapshot it is. Migrations only add, so the copy holds every row
+// and every audit event of the backup. The caller closes the copy and
+// removes dir. A newer schema than this build's is refused
+// (*SchemaError).
+func OpenSQLiteUpgradedCopy(ctx context.Context, path, dir string) (*DB, SchemaUpgrade, error) {
+	if err := existingFile(path); err != nil {
+		return nil, SchemaUpgrade{}, err
+	}
+	s, err := readSQLiteSchema(ctx, path, roleReadOnly)
+	if err == nil {
+		err = s.notNewer()
+	}
+	if err != nil {
+		return nil, SchemaUpgrade{}, fmt.Errorf("open %s: %w", path, err)
+	}
+	cp := filepath.Join(dir, "upgraded-"+filepath.Base(path))
+	if err := vacuumInto(ctx, path, roleReadOnlyCopy, cp); err != nil {
+		return nil, SchemaUpgrade{}, fmt.Errorf("copy %s: %w", path, err)
+	}
+	db, err := OpenSQLite(ctx, cp)
+	if err != nil {
+		return nil, SchemaUpgrade{}, err
+	}
+	return db, db.Migrated(), nil
+}
+
 // backupTo is BackupTo with sync as the fsync of each file and
 // directory it must make durable.
 func (db *DB) backupTo(ctx context.Context, path string, sync func(*os.File) error) error {
@@ -63,7 +125,7 @@ func (db *DB) backupTo(ctx context.Context, path string, sync func(*os.File) err
 	// The read pool's connections are query-only, which VACUUM INTO
 	// counts as writing, so the copy is made on a connection of its own.
 	// It reads the database in one transaction and writes only the copy.
-	err = db.vacuumInto(ctx, path)
+	err = vacuumInto(ctx, db.path, roleCopy, path)
 	if err == nil {
 		// VACUUM INTO does not sync the copy it writes.
 		err = syncBackup(path, made, sync)
@@ -123,8 +185,11 @@ func firstMissing(dir string) string {
 	}
 }
 
-func (db *DB) vacuumInto(ctx context.Context, path string) error {
-	dsn, err := sqliteDSN(db.path, roleCopy)
+// vacuumInto copies the database at from to the file to in one read
+// transaction, on a connection of role (roleCopy, roleReadOnlyCopy) of
+// its own.
+func vacuumInto(ctx context.Context, from string, role dsnRole, to string) error {
+	dsn, err := sqliteDSN(from, role)
 	if err != nil {
 		return err
 	}
@@ -133,7 +198,7 @@ func (db *DB) vacuumInto(ctx context.Context, path string) error {
 		return err
 	}
 	defer c.Close()
-	_, err = c.ExecContext(ctx, "VACUUM INTO ?", path)
+	_, err = c.ExecContext(ctx, "VACUUM INTO ?", to)
 	return err
 }
 

@@ -156,7 +156,7 @@ func BenchmarkAppendAudit(b *testing.B) {
 func BenchmarkGetClient(b *testing.B) {
 	db := openTemp(b)
 	ctx := context.Background()
-	if err := db.CreateClient(ctx, benchClient()); err != nil {
+	if err := db.AddClient(ctx, benchClient(), nil); err != nil {
 		b.Fatal(err)
 	}
 	b.Run("serial", func(b *testing.B) {
@@ -194,7 +194,7 @@ func BenchmarkLoginPostgres(b *testing.B) { benchLogin(b, openPostgres(b, pgtest
 func benchLogin(b *testing.B, db *DB) {
 	ctx := context.Background()
 	now := time.Now()
-	if err := db.CreateClient(ctx, benchClient()); err != nil {
+	if err := db.AddClient(ctx, benchClient(), nil); err != nil {
 		b.Fatal(err)
 	}
 	if err := db.CreatePerson(ctx, &store.Person{ID: "p1", WebAuthnID: benchHash("w", 0),

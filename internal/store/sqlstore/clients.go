@@ -60,14 +60,6 @@ func scanClient(s scanner) (*store.Client, error) {
 	return &c, nil
 }
 
-// CreateClient implements store.Clients.
-func (db *DB) CreateClient(ctx context.Context, c *store.Client) error {
-	if err := db.exec(ctx, db.st.insertClient, clientArgs(c)...); err != nil {
-		return fmt.Errorf("create client %s: %w", c.ID, err)
-	}
-	return nil
-}
-
 // AddClient implements store.Clients: the insert and the audit event in
 // one savepoint, so that neither is kept without the other.
 func (db *DB) AddClient(ctx context.Context, c *store.Client, e *store.AuditEvent) error {
@@ -95,6 +87,51 @@ func (db *DB) PutClient(ctx context.Context, c *store.Client) error {
 		return fmt.Errorf("put client %s: %w", c.ID, err)
 	}
 	return nil
+}
+
+// DeclareClient implements store.Clients: the stored client read,
+// compared and replaced, and the event appended, in one savepoint. On
+// PostgreSQL the write transaction holds the audit chain's lock from
+// its BEGIN, as every node's does, so no other node's write comes
+// between the read and the replacement; the upsert keeps its sector
+// condition all the same.
+func (db *DB) DeclareClient(ctx context.Context, c *store.Client, audit func(old *store.Client) *store.AuditEvent) (bool, error) {
+	var changed bool
+	err := db.wr.do(ctx, true, func(ctx context.Context, tx querier) error {
+		changed = false
+		old, err := scanClient(tx.StmtContext(ctx, db.st.getClientW).QueryRowContext(ctx, c.ID))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			old = nil
+		case err != nil:
+			return notFound(err)
+		case old.Sector() != c.Sector():
+			return fmt.Errorf("%w: the stored client has another sector than %q", store.ErrConflict, c.Sector())
+		case len(old.Changes(c)) == 0:
+			return nil
+		}
+		put := c
+		if old != nil {
+			put = c.Clone()
+			put.CreatedAt = old.CreatedAt
+		}
+		n, err := db.execCount(ctx, tx, db.st.upsertClient, clientArgs(put)...)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: the stored client has another sector than %q", store.ErrConflict, c.Sector())
+		}
+		changed = true
+		if audit == nil {
+			return nil
+		}
+		return db.auditIn(ctx, tx, audit(old))
+	})
+	if err != nil {
+		return false, fmt.Errorf("declare client %s: %w", c.ID, err)
+	}
+	return changed, nil
 }
 
 // GetClient implements store.Clients.

@@ -23,7 +23,10 @@
 // Migrations are additive, so an older node ignores versions it does
 // not know. The tools that open a node's database (OpenExistingSQLite,
 // OpenExistingPostgres) migrate nothing, and refuse a schema older or
-// newer than their build's (SchemaError).
+// newer than their build's (SchemaError), except the backup's
+// (BackupSQLite), which copies a store of an older schema as it is,
+// and the check of such a backup, which reads it on a migrated copy
+// (OpenSQLiteUpgradedCopy).
 //
 // SQLite specifics: the database runs in WAL mode with synchronous=NORMAL,
 // a busy timeout and foreign keys on, set through the DSN so every pooled
@@ -137,7 +140,9 @@
 // 52); every write transaction first takes
 // the audit chain's transaction-level advisory lock, before any row
 // lock, so appends from every node follow one another and transactions
-// that append cannot deadlock over the order of their locks; the lock
+// that append cannot deadlock over the order of their locks, so what
+// polls writes only when there is something to write (a webhook poll
+// with nothing due is one read, ClaimWebhooks); the lock
 // goes with the BEGIN, "BEGIN; SELECT pg_advisory_xact_lock(...)" as
 // one simple query, in one round trip (postgres_writes.go); reads that an operation follows with a write of
 // the same row are FOR UPDATE. Each statement is a round trip to

@@ -197,28 +197,58 @@ func (e *SchemaError) Error() string {
 // could miss what the newer schema records (say, a removal that does
 // not revoke what a new table holds).
 func checkSchema(ctx context.Context, db migrator, d dialect) error {
-	ms, err := loadMigrations(d.migrations)
+	s, err := readSchema(ctx, db, d)
 	if err != nil {
 		return err
+	}
+	return s.exact()
+}
+
+// schema is what a database's schema_migrations says of its schema
+// against this build's migrations.
+type schema struct {
+	SchemaError
+	// missing says the database lacks some of this build's migrations.
+	missing bool
+}
+
+// exact returns a *SchemaError unless the schema is this build's.
+func (s schema) exact() error {
+	if s.Newer || s.missing {
+		return &s.SchemaError
+	}
+	return nil
+}
+
+// notNewer returns a *SchemaError if the schema records a migration
+// this build does not know; an older one passes.
+func (s schema) notNewer() error {
+	if s.Newer {
+		return &s.SchemaError
+	}
+	return nil
+}
+
+// readSchema compares the migrations db records with those of d.
+func readSchema(ctx context.Context, db migrator, d dialect) (schema, error) {
+	var s schema
+	ms, err := loadMigrations(d.migrations)
+	if err != nil {
+		return s, err
 	}
 	applied, err := appliedVersions(ctx, db)
 	if err != nil {
-		return err
+		return s, err
 	}
-	var e SchemaError
-	missing := false
 	known := make(map[int]bool, len(ms))
 	for _, m := range ms {
 		known[m.version] = true
-		e.Want = max(e.Want, m.version)
-		missing = missing || !applied[m.version]
+		s.Want = max(s.Want, m.version)
+		s.missing = s.missing || !applied[m.version]
 	}
 	for v := range applied {
-		e.Have = max(e.Have, v)
-		e.Newer = e.Newer || !known[v]
+		s.Have = max(s.Have, v)
+		s.Newer = s.Newer || !known[v]
 	}
-	if e.Newer || missing {
-		return &e
-	}
-	return nil
+	return s, nil
 }

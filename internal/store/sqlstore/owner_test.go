@@ -200,7 +200,7 @@ func TestRootOnNodeStore(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a tool as root: %v", err)
 	}
-	if err := db.CreateClient(ctx, &store.Client{ID: "by-root", Name: "Root", RedirectURIs: []string{"https://rp.example/cb"}}); err != nil {
+	if err := db.AddClient(ctx, &store.Client{ID: "by-root", Name: "Root", RedirectURIs: []string{"https://rp.example/cb"}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	ro, err := OpenSQLiteReadOnly(ctx, path)
@@ -238,7 +238,7 @@ func TestNodeProcess(t *testing.T) {
 	}
 	defer db.Close()
 	id := os.Getenv("VARDE_TEST_NODE_CLIENT")
-	if err := db.CreateClient(t.Context(), &store.Client{ID: id, Name: id, RedirectURIs: []string{"https://rp.example/cb"}}); err != nil {
+	if err := db.AddClient(t.Context(), &store.Client{ID: id, Name: id, RedirectURIs: []string{"https://rp.example/cb"}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.GetClient(t.Context(), "by-root"); id != "first-start" && err != nil {

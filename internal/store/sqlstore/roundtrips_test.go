@@ -241,3 +241,63 @@ func TestPostgresChainLockRefusedAtBegin(t *testing.T) {
 		t.Fatalf("a write once the lock is free: %v", err)
 	}
 }
+
+// TestPostgresIdleWebhookClaim: every node polls the webhook outbox
+// each second. A poll with nothing due is one read, outside any
+// transaction, and takes no lock, the audit chain's advisory lock least
+// of all, which every write transaction of every node waits for; a
+// poll with work claims it in a write transaction as before, and a
+// delivery another node leased is not due, so polling past it is idle
+// again.
+func TestPostgresIdleWebhookClaim(t *testing.T) {
+	ctx := t.Context()
+	counter := pgtest.NewCounter(t, pgtest.NewDatabase(t))
+	a, b := openPostgres(t, counter.DSN), openPostgres(t, counter.DSN)
+	now := time.Now()
+	claim := func(db *DB, node string) []*store.WebhookDelivery {
+		t.Helper()
+		ds, err := db.ClaimWebhooks(ctx, node, now, now.Add(time.Minute), 10, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
+	idle := func(what string, db *DB, node string) {
+		t.Helper()
+		var ds []*store.WebhookDelivery
+		c := roundTrips(t, counter, func() error { ds = claim(db, node); return nil })
+		if len(ds) != 0 {
+			t.Errorf("%s: claimed %d deliveries, want none", what, len(ds))
+		}
+		if c.Transactions != 0 || c.RoundTrips != 1 {
+			t.Errorf("%s: %d round trips in %d transactions, want one read outside any", what, c.RoundTrips, c.Transactions)
+		}
+		for _, line := range c.Sent {
+			if strings.Contains(line, "pg_advisory") || strings.Contains(strings.ToUpper(line), "FOR UPDATE") {
+				t.Errorf("%s: took a lock: %q", what, line)
+			}
+		}
+	}
+	// The first poll prepares its read on the connection.
+	claim(a, "node-a")
+	idle("an empty outbox", a, "node-a")
+
+	later := &store.WebhookDelivery{ID: "wh-later", ClientID: "c", URL: "https://c.example/hook", Event: "component_state",
+		ContentType: "application/secevent+jwt", CreatedAt: now, NextAttemptAt: now.Add(time.Hour)}
+	if err := a.EnqueueWebhooks(ctx, []*store.WebhookDelivery{later}); err != nil {
+		t.Fatal(err)
+	}
+	idle("a delivery due later", a, "node-a")
+
+	due := *later
+	due.ID, due.NextAttemptAt = "wh-due", now.Add(-time.Second)
+	if err := a.EnqueueWebhooks(ctx, []*store.WebhookDelivery{&due}); err != nil {
+		t.Fatal(err)
+	}
+	var ds []*store.WebhookDelivery
+	c := roundTrips(t, counter, func() error { ds = claim(b, "node-b"); return nil })
+	if len(ds) != 1 || ds[0].ID != "wh-due" || c.Transactions != 1 {
+		t.Errorf("a claim with a delivery due: %d claimed in %d transactions, want wh-due in 1", len(ds), c.Transactions)
+	}
+	idle("a delivery the other node leased", a, "node-a")
+}

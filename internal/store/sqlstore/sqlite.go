@@ -210,28 +210,39 @@ func openSQLite(ctx context.Context, path string, migrateSchema bool) (*DB, erro
 // connection of its own that does not write (role roleRead or
 // roleReadOnly), after making sure the database has a schema at all.
 func checkSQLiteSchema(ctx context.Context, path string, role dsnRole) error {
-	d, err := sqliteDialect()
+	s, err := readSQLiteSchema(ctx, path, role)
 	if err != nil {
 		return err
+	}
+	return s.exact()
+}
+
+// readSQLiteSchema is readSchema for the database at path, on a
+// connection of its own that does not write (role roleRead or
+// roleReadOnly), after making sure the database has a schema at all.
+func readSQLiteSchema(ctx context.Context, path string, role dsnRole) (schema, error) {
+	d, err := sqliteDialect()
+	if err != nil {
+		return schema{}, err
 	}
 	dsn, err := sqliteDSN(path, role)
 	if err != nil {
-		return err
+		return schema{}, err
 	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		return err
+		return schema{}, err
 	}
 	defer db.Close()
 	var n int
 	err = db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'").Scan(&n)
 	if err != nil {
-		return err
+		return schema{}, err
 	}
 	if n == 0 {
-		return fmt.Errorf("%w: the file holds no Varde store (a node creates it at its first start)", ErrNoDatabase)
+		return schema{}, fmt.Errorf("%w: the file holds no Varde store (a node creates it at its first start)", ErrNoDatabase)
 	}
-	return checkSchema(ctx, db, d)
+	return readSchema(ctx, db, d)
 }
 
 // createFile makes sure path exists with owner-only permissions before
@@ -315,6 +326,9 @@ const (
 	// changes nothing in it, not even the journal mode
 	// (OpenSQLiteReadOnly).
 	roleReadOnly
+	// roleReadOnlyCopy is roleCopy on a file opened read-only (mode=ro):
+	// VACUUM INTO from it writes only the copy (OpenSQLiteUpgradedCopy).
+	roleReadOnlyCopy
 )
 
 // sqliteDSN builds the driver DSN for path. Pragmas go in the DSN so that
@@ -349,8 +363,10 @@ func sqliteDSN(path string, role dsnRole) (string, error) {
 		q.Set("_txlock", "immediate")
 	case roleRead:
 		q.Set("_query_only", "1")
-	case roleReadOnly:
-		q.Set("_query_only", "1")
+	case roleReadOnly, roleReadOnlyCopy:
+		if role == roleReadOnly {
+			q.Set("_query_only", "1")
+		}
 		// Only a file: URI passes SQLite's own parameters (mode) on.
 		q.Set("mode", "ro")
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode(), nil

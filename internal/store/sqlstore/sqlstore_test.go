@@ -60,7 +60,7 @@ func TestReopen(t *testing.T) {
 	}
 	want := &store.Client{ID: "bank", Name: "Bank", RedirectURIs: []string{"https://bank.example/cb"},
 		CreatedAt: time.UnixMicro(1_700_000_000_123_456).UTC()}
-	if err := db.CreateClient(ctx, want); err != nil {
+	if err := db.AddClient(ctx, want, nil); err != nil {
 		t.Fatal(err)
 	}
 	e := &store.AuditEvent{Type: "start", Time: want.CreatedAt}

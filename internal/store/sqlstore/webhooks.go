@@ -87,6 +87,22 @@ func (db *DB) ClaimWebhooks(ctx context.Context, node string, now, leaseUntil ti
 	// checked again as that claim left it (the subquery is not), and
 	// must then no longer match.
 	const due = "delivered_at = 0 AND abandoned_at = 0 AND next_attempt_at <= ? AND lease_until <= ?"
+	// Every node polls, every webhook.PollInterval, and most polls find
+	// nothing due: those read, on the read pool, and write nothing. A
+	// write transaction would take the audit chain's lock on
+	// PostgreSQL, for which every other write of every node waits, and
+	// the write lock on SQLite. The claim below checks every condition
+	// again, so what the read saw changes nothing it leases; a delivery
+	// queued or due after the read is claimed at the next poll.
+	var waiting int
+	err := db.r.QueryRowContext(ctx, db.d.rebind("SELECT count(*) FROM (SELECT 1 FROM webhook_deliveries WHERE "+due+" LIMIT 1) d"),
+		micros(now), micros(now)).Scan(&waiting)
+	if err != nil {
+		return nil, fmt.Errorf("claim webhooks for %s: %w", node, unavailable(err, false))
+	}
+	if waiting == 0 {
+		return []*store.WebhookDelivery{}, nil
+	}
 	pick := "SELECT id FROM webhook_deliveries WHERE " + due + " ORDER BY next_attempt_at, id LIMIT ?"
 	args := []any{node, micros(leaseUntil), micros(now), micros(now), limit, micros(now), micros(now)}
 	if perEndpoint > 0 {
@@ -105,7 +121,7 @@ func (db *DB) ClaimWebhooks(ctx context.Context, node string, now, leaseUntil ti
 	q := db.d.rebind("UPDATE webhook_deliveries SET lease_node = ?, lease_until = ? WHERE id IN (" + pick + ") AND " + due +
 		" RETURNING " + webhookCols)
 	var out []*store.WebhookDelivery
-	err := db.single(ctx, func(ctx context.Context, tx querier) error {
+	err = db.single(ctx, func(ctx context.Context, tx querier) error {
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -72,7 +73,7 @@ func testClients(t *testing.T, s store.Store) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				wantErr(t, "CreateClient", s.CreateClient(ctx, tt.c), nil)
+				wantErr(t, "AddClient", s.AddClient(ctx, tt.c, nil), nil)
 				got, err := s.GetClient(ctx, tt.c.ID)
 				wantErr(t, "GetClient", err, nil)
 				same(t, "client", tt.c, got)
@@ -85,9 +86,9 @@ func testClients(t *testing.T, s store.Store) {
 
 	t.Run("create conflict", func(t *testing.T) {
 		orig := fullClient(t, "taken")
-		wantErr(t, "CreateClient", s.CreateClient(ctx, orig), nil)
+		wantErr(t, "AddClient", s.AddClient(ctx, orig, nil), nil)
 		dup := &store.Client{ID: "taken", Name: "impostor"}
-		wantErr(t, "CreateClient duplicate", s.CreateClient(ctx, dup), store.ErrConflict)
+		wantErr(t, "AddClient duplicate", s.AddClient(ctx, dup, nil), store.ErrConflict)
 		got, err := s.GetClient(ctx, "taken")
 		wantErr(t, "GetClient", err, nil)
 		same(t, "client after failed create", orig, got)
@@ -136,7 +137,7 @@ func testClients(t *testing.T, s store.Store) {
 
 	t.Run("sub-microsecond time", func(t *testing.T) {
 		c := &store.Client{ID: "nanos", CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 123456789, loadZones(t).tokyo)}
-		wantErr(t, "CreateClient", s.CreateClient(ctx, c), nil)
+		wantErr(t, "AddClient", s.AddClient(ctx, c, nil), nil)
 		got, err := s.GetClient(ctx, c.ID)
 		wantErr(t, "GetClient", err, nil)
 		if d := got.CreatedAt.Sub(c.CreatedAt).Abs(); d >= time.Microsecond {
@@ -147,7 +148,7 @@ func testClients(t *testing.T, s store.Store) {
 	t.Run("list and delete", func(t *testing.T) {
 		want := []string{"list-a", "list-b", "list-c"}
 		for _, id := range want {
-			wantErr(t, "CreateClient", s.CreateClient(ctx, fullClient(t, id)), nil)
+			wantErr(t, "AddClient", s.AddClient(ctx, fullClient(t, id), nil), nil)
 		}
 		listed := func() []string {
 			all, err := s.ListClients(ctx)
@@ -209,11 +210,79 @@ func testClients(t *testing.T, s store.Store) {
 		wantErr(t, "AddClient without an event", s.AddClient(ctx, fullClient(t, "quiet"), nil), nil)
 	})
 
+	t.Run("declare audits each change once", func(t *testing.T) {
+		now := base(t)
+		var olds []*store.Client
+		audit := func(old *store.Client) *store.AuditEvent {
+			olds = append(olds, old)
+			return &store.AuditEvent{Time: now, Type: "client_declared", ClientID: "declared", Result: store.ResultSuccess}
+		}
+		events := func() int {
+			t.Helper()
+			evs, err := s.ListAuditRange(ctx, store.AuditQuery{ClientID: "declared", Types: []string{"client_declared"}})
+			wantErr(t, "ListAuditRange", err, nil)
+			return len(evs)
+		}
+		declare := func(what string, c *store.Client, want bool) {
+			t.Helper()
+			changed, err := s.DeclareClient(ctx, c, audit)
+			wantErr(t, "DeclareClient "+what, err, nil)
+			if changed != want {
+				t.Errorf("DeclareClient %s: changed %t, want %t", what, changed, want)
+			}
+		}
+		c := fullClient(t, "declared")
+		c.Source = "config"
+		declare("new", c, true)
+		got, err := s.GetClient(ctx, c.ID)
+		wantErr(t, "GetClient", err, nil)
+		same(t, "declared client", c, got)
+		if len(olds) != 1 || olds[0] != nil || events() != 1 {
+			t.Fatalf("a new client declared: audit called with %v, %d events; want once with none stored, 1 event", olds, events())
+		}
+
+		// Declared again as it is, a second later (another node's start):
+		// nothing is written.
+		again := c.Clone()
+		again.CreatedAt = now.Add(time.Second)
+		declare("unchanged", again, false)
+		if len(olds) != 1 || events() != 1 {
+			t.Errorf("a client declared unchanged: audit called %d times, %d events; want 1, 1", len(olds), events())
+		}
+
+		// Changed: stored with the time it was first stored, audited
+		// with the client it replaced.
+		changed := again.Clone()
+		changed.Name, changed.RedirectURIs = "Renamed", []string{"https://declared.example/new"}
+		declare("changed", changed, true)
+		got, err = s.GetClient(ctx, c.ID)
+		wantErr(t, "GetClient", err, nil)
+		want := changed.Clone()
+		want.CreatedAt = c.CreatedAt
+		same(t, "changed client", want, got)
+		if len(olds) != 2 || olds[1] == nil || olds[1].Name != c.Name || events() != 2 {
+			t.Errorf("a client declared changed: audit given %+v, %d events; want the client before, 2 events", olds[len(olds)-1], events())
+		}
+
+		// Another sector: refused, nothing changed, nothing appended.
+		moved := changed.Clone()
+		moved.SectorID, moved.Name = "elsewhere.example", "Moved"
+		if _, err := s.DeclareClient(ctx, moved, audit); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("DeclareClient with another sector: %v, want ErrConflict", err)
+		}
+		got, err = s.GetClient(ctx, c.ID)
+		wantErr(t, "GetClient", err, nil)
+		same(t, "client after a refused declaration", want, got)
+		if events() != 2 {
+			t.Errorf("a refused declaration appended to the audit log: %d events, want 2", events())
+		}
+	})
+
 	t.Run("delete revokes the client's grants", func(t *testing.T) {
 		now := base(t)
 		earlier := now.Add(-time.Hour)
 		for _, id := range []string{"leaving", "staying"} {
-			wantErr(t, "CreateClient", s.CreateClient(ctx, fullClient(t, id)), nil)
+			wantErr(t, "AddClient", s.AddClient(ctx, fullClient(t, id), nil), nil)
 		}
 		// Two grants of the leaving client, one already revoked, and one
 		// of the staying client, each with an access and a refresh token.
@@ -260,7 +329,7 @@ func testClients(t *testing.T, s store.Store) {
 		if n != 0 {
 			t.Errorf("DeleteClient of an unknown client revoked %d grants", n)
 		}
-		wantErr(t, "CreateClient again", s.CreateClient(ctx, fullClient(t, "leaving")), nil)
+		wantErr(t, "AddClient again", s.AddClient(ctx, fullClient(t, "leaving"), nil), nil)
 		g, err := s.GetGrant(ctx, "gl-live")
 		wantErr(t, "GetGrant", err, nil)
 		if !g.RevokedAt.Equal(now) {
@@ -274,7 +343,7 @@ func testClients(t *testing.T, s store.Store) {
 	t.Run("a sector changes only from the one stored, revoking the grants", func(t *testing.T) {
 		now := base(t)
 		for _, id := range []string{"moving", "still"} {
-			wantErr(t, "CreateClient", s.CreateClient(ctx, fullClient(t, id)), nil)
+			wantErr(t, "AddClient", s.AddClient(ctx, fullClient(t, id), nil), nil)
 		}
 		for id, client := range map[string]string{"gm-live": "moving", "gst-live": "still"} {
 			g := fullGrant(t, id)
@@ -343,7 +412,7 @@ func testClients(t *testing.T, s store.Store) {
 	t.Run("delete ends the client's logins in flight", func(t *testing.T) {
 		now := base(t)
 		for _, id := range []string{"ending", "other"} {
-			wantErr(t, "CreateClient", s.CreateClient(ctx, fullClient(t, id)), nil)
+			wantErr(t, "AddClient", s.AddClient(ctx, fullClient(t, id), nil), nil)
 		}
 		request := func(id, client string) {
 			r := fullAuthRequest(t, id)
@@ -369,7 +438,7 @@ func testClients(t *testing.T, s store.Store) {
 		wantErr(t, "DeleteClient", err, nil)
 		// Added again at once under the same ID, the client is a new one:
 		// nothing of the old one's logins is its.
-		wantErr(t, "CreateClient again", s.CreateClient(ctx, fullClient(t, "ending")), nil)
+		wantErr(t, "AddClient again", s.AddClient(ctx, fullClient(t, "ending"), nil), nil)
 		for _, id := range []string{"r-pushed", "r-started"} {
 			_, err := s.GetAuthRequest(ctx, id, now)
 			wantErr(t, "GetAuthRequest "+id, err, store.ErrNotFound)
@@ -395,7 +464,7 @@ func testClients(t *testing.T, s store.Store) {
 	t.Run("delete abandons the client's deliveries", func(t *testing.T) {
 		now := base(t)
 		for _, id := range []string{"gone", "kept"} {
-			wantErr(t, "CreateClient", s.CreateClient(ctx, fullClient(t, id)), nil)
+			wantErr(t, "AddClient", s.AddClient(ctx, fullClient(t, id), nil), nil)
 		}
 		delivery := func(id, client string) *store.WebhookDelivery {
 			return &store.WebhookDelivery{ID: id, ClientID: client, URL: "https://" + client + ".example/logout",
@@ -451,16 +520,24 @@ func testClients(t *testing.T, s store.Store) {
 	})
 
 	t.Run("concurrent create", func(t *testing.T) {
+		// Each addition with its event: the one that wins is audited,
+		// once, and those refused append nothing.
 		errs := race(contenders, func(i int) error {
 			c := fullClient(t, "contested")
 			c.Name = strings.Repeat("x", i)
-			return s.CreateClient(ctx, c)
+			return s.AddClient(ctx, c, &store.AuditEvent{Time: base(t), Type: "client_added", ClientID: "contested",
+				Result: store.ResultSuccess, Details: map[string]string{"name": c.Name}})
 		})
 		w := oneWinner(t, errs, store.ErrConflict)
 		got, err := s.GetClient(ctx, "contested")
 		wantErr(t, "GetClient", err, nil)
 		if w >= 0 && got.Name != strings.Repeat("x", w) {
 			t.Errorf("stored client is not the winner's")
+		}
+		evs, err := s.ListAuditRange(ctx, store.AuditQuery{ClientID: "contested", Types: []string{"client_added"}})
+		wantErr(t, "ListAuditRange", err, nil)
+		if len(evs) != 1 || w >= 0 && evs[0].Details["name"] != got.Name {
+			t.Errorf("%d additions audited, want the winner's alone", len(evs))
 		}
 	})
 }

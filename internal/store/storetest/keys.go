@@ -212,7 +212,7 @@ func testSweeper(t *testing.T, s store.Store) {
 	}
 	// Records that do not expire stay whatever their age.
 	wantErr(t, "CreateGrant", s.CreateGrant(ctx, &store.Grant{ID: "g", CreatedAt: before}), nil)
-	wantErr(t, "CreateClient", s.CreateClient(ctx, &store.Client{ID: "c", CreatedAt: before}), nil)
+	wantErr(t, "AddClient", s.AddClient(ctx, &store.Client{ID: "c", CreatedAt: before}, nil), nil)
 	// A grant goes with the last of its tokens: "spent" has only expired
 	// ones, "half" one of each. A revoked grant that never had tokens (a
 	// replayed code's tombstone) goes once it is older than TombstoneAge;

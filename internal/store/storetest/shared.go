@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 		{"RecordsWrittenByTheOtherNode", sharedRecords},
 		{"ReadChangeWrite", sharedReadChangeWrite},
 		{"ReadChangeWriteClash", sharedReadChangeWriteClash},
+		{"DeclareClient", sharedDeclareClient},
 		{"WebhookClaims", sharedWebhookClaims},
 		{"WebhookClaimsPerEndpoint", sharedWebhookClaimsPerEndpoint},
 		{"KeyClaims", sharedKeyClaims},
@@ -375,6 +377,46 @@ func sharedReadChangeWriteClash(t *testing.T, a, b store.Store) {
 		}
 		if len(got.Clients) != 2*goroutines*rounds {
 			t.Errorf("session %s lists %d clients, want %d", id, len(got.Clients), 2*goroutines*rounds)
+		}
+	}
+}
+
+func sharedDeclareClient(t *testing.T, a, b store.Store) {
+	// Nodes starting at once with one configuration file each declare
+	// its clients: each new client and each change is stored and
+	// audited once, whichever node wins.
+	ctx := t.Context()
+	now := time.Now().UTC()
+	c := &store.Client{ID: "declared-together", Name: "Bank", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{"https://bank.example/cb"}, Source: "config", CreatedAt: now}
+	var (
+		wg      sync.WaitGroup
+		changes atomic.Int32
+	)
+	for round, name := range []string{"Bank", "Bank, renamed"} {
+		for i := range 8 {
+			db := []store.Store{a, b}[i%2]
+			wg.Go(func() {
+				d := c.Clone()
+				d.Name = name
+				changed, err := db.DeclareClient(ctx, d, func(old *store.Client) *store.AuditEvent {
+					return &store.AuditEvent{Time: now, Type: "client_declared", ClientID: d.ID, Result: store.ResultSuccess}
+				})
+				if err != nil {
+					t.Error(err)
+				}
+				if changed {
+					changes.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		evs, err := b.ListAuditRange(ctx, store.AuditQuery{ClientID: c.ID, Types: []string{"client_declared"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := changes.Load(); n != int32(round+1) || len(evs) != round+1 {
+			t.Errorf("round %d: %d declarations changed the client, %d events; want %d and %d", round, n, len(evs), round+1, round+1)
 		}
 	}
 }

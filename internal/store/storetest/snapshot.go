@@ -49,7 +49,7 @@ func readSnapshotCounts(ctx context.Context, t *testing.T, r store.Snapshot, now
 func snapshotReads(t *testing.T, a, b store.Store) {
 	ctx := t.Context()
 	now := base(t).Add(time.Minute)
-	wantErr(t, "CreateClient", b.CreateClient(ctx, &store.Client{ID: "bank", Name: "Bank", CreatedAt: base(t)}), nil)
+	wantErr(t, "AddClient", b.AddClient(ctx, &store.Client{ID: "bank", Name: "Bank", CreatedAt: base(t)}, nil), nil)
 	wantErr(t, "CreatePerson", b.CreatePerson(ctx, fullPerson(t, "p1")), nil)
 	wantErr(t, "CreatePasskey", b.CreatePasskey(ctx, fullPasskey(t, "p1", "first"), 0, ""), nil)
 	wantErr(t, "ReplaceRecoveryCodes", b.ReplaceRecoveryCodes(ctx, "p1", [][]byte{hash("code-1")}, base(t)), nil)
