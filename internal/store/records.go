@@ -154,7 +154,7 @@ type Identifier struct {
 	// page lists such an identifier as an eID linked to them, and lets
 	// them unlink it (Persons.UnlinkIdentifier). Both are empty for an
 	// identifier the person was proofed with or the help desk added,
-	// and for one linked before they were recorded (schema 0035): such
+	// and for one linked before Varde recorded them (ADR 57): such
 	// a link is one with a MaxLevel.
 	LinkedThrough string    `json:",omitempty"`
 	LinkedAt      time.Time `json:",omitzero"`

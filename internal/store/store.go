@@ -606,7 +606,7 @@ type Tokens interface {
 	// refresh token rotated at or after since is retried: ErrConflict,
 	// and nothing changed, if the token is not rotated or was rotated
 	// before since, or nothing it issued is stored (a rotation before
-	// schema 0037 recorded no Parent), or a new token's hash is taken;
+	// schema 0035 recorded no Parent), or a new token's hash is taken;
 	// ErrUsed, and nothing
 	// changed, if a token to be replaced was used (its refresh token
 	// rotated, its access token used, MarkTokenUsed): the client did

@@ -160,7 +160,7 @@ func tokenRetries(t *testing.T, a, b store.Store) {
 			})
 		}
 		// A rotation that issued nothing on record (one made before
-		// schema 0037) leaves nothing to replace: no retry, which could
+		// schema 0035) leaves nothing to replace: no retry, which could
 		// leave two live pairs.
 		bare := fullToken(t, "rr-bare", store.TokenRefresh)
 		wantErr(t, "CreateToken", a.CreateToken(ctx, bare), nil)
