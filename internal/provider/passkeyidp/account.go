@@ -303,7 +303,7 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 		Recovered: s.Provider == ID && slices.Contains(s.AMR, "otp"),
 		Codes:     codes, CSRF: p.sessionCSRF(r), Notice: notice, Error: errKey,
 		DefaultName: p.defaultName(r), ReauthMinutes: int(ReauthAfter / time.Minute),
-		Timeout: p.timeout(r, lang, s),
+		Timeout: p.timeout(r, lang, s, "/account"),
 	}
 	d.CanAdd, d.CanChange = p.may(s)
 	d.Full = len(keys) >= MaxPasskeys

@@ -123,7 +123,7 @@ func (p *Provider) askRemove(w http.ResponseWriter, r *http.Request, s *store.Se
 	lang := p.lang(r)
 	p.Pages.Render(w, r, http.StatusOK, "account_remove", lang, removeData{
 		Passkey: p.passkeyView(lang, key), Others: len(keys) - 1, Codes: codes, CSRF: p.sessionCSRF(r),
-		Timeout: p.changeTimeout(r, lang, s),
+		Timeout: p.changeTimeout(r, lang, s, credentialPage(removePath, key)),
 	})
 }
 
@@ -147,6 +147,6 @@ func (p *Provider) newCodesConfirmPage(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) askNewCodes(w http.ResponseWriter, r *http.Request, s *store.Session, held int) {
 	lang := p.lang(r)
 	p.Pages.Render(w, r, http.StatusOK, "account_newcodes", lang, newCodesData{
-		Codes: held, Count: RecoveryCodeCount, CSRF: p.sessionCSRF(r), Timeout: p.changeTimeout(r, lang, s),
+		Codes: held, Count: RecoveryCodeCount, CSRF: p.sessionCSRF(r), Timeout: p.changeTimeout(r, lang, s, newCodesPath),
 	})
 }

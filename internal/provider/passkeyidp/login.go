@@ -52,7 +52,7 @@ func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 	if p.SyntheticEnrolment {
 		d.EnrolURL = "/passkey/enrol?" + q
 	}
-	d.Timeout = p.loginTimeout(r, attempt)
+	d.Timeout = p.loginTimeout(r, attempt, loginPath)
 	p.Pages.Render(w, r, http.StatusOK, "passkey_login", p.lang(r), d)
 }
 
@@ -62,13 +62,34 @@ func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 // when the person presses the button, and lives on its own from then
 // (passkey.DefaultLifetime), so only the request's end is shown and
 // extended (ADR 50).
-func (p *Provider) loginTimeout(r *http.Request, attempt string) *provider.LoginTimeout {
+//
+// path is the page's own (one of LoginPages), to which a keep without
+// script goes back, with the attempt; "" for a page that cannot be
+// loaded again, which then offers no such keep.
+func (p *Provider) loginTimeout(r *http.Request, attempt, path string) *provider.LoginTimeout {
 	t, ok := p.Finisher.(provider.Timer)
 	if !ok {
 		return nil
 	}
-	return t.LoginTimeout(r, attempt, p.lang(r))
+	v := t.LoginTimeout(r, attempt, p.lang(r))
+	if v != nil && path != "" {
+		v.Back = path + "?" + url.Values{"attempt": {attempt}}.Encode()
+	}
+	return v
 }
+
+// The login pages of a service's login that say until when it stays
+// open (LoginPages).
+const (
+	loginPath   = "/passkey/login"
+	recoverPath = "/passkey/recover"
+	enrolPath   = "/passkey/enrol"
+)
+
+// LoginPages are the pages that show a service's login's time limit,
+// for the broker's keep without script (broker.Broker KeepPages), which
+// sends the browser back to them only.
+var LoginPages = []string{loginPath, recoverPath, enrolPath}
 
 type beginRequest struct {
 	Attempt string `json:"attempt"`

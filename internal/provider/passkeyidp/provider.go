@@ -145,11 +145,11 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/passkeys/begin", p.addBegin)
 	mux.HandleFunc("POST /account/passkeys/finish", p.addFinish)
 	mux.HandleFunc("POST /account/passkeys/cancel", p.addCancel)
-	mux.HandleFunc("GET /account/passkeys/remove", p.removeConfirmPage)
-	mux.HandleFunc("POST /account/passkeys/remove", p.removePasskey)
-	mux.HandleFunc("GET /account/passkeys/rename", p.renamePage)
-	mux.HandleFunc("POST /account/passkeys/rename", p.renamePasskey)
-	mux.HandleFunc("GET /account/recovery-codes/new", p.newCodesConfirmPage)
+	mux.HandleFunc("GET "+removePath, p.removeConfirmPage)
+	mux.HandleFunc("POST "+removePath, p.removePasskey)
+	mux.HandleFunc("GET "+renamePath, p.renamePage)
+	mux.HandleFunc("POST "+renamePath, p.renamePasskey)
+	mux.HandleFunc("GET "+newCodesPath, p.newCodesConfirmPage)
 	mux.HandleFunc("POST /account/recovery-codes", p.newCodes)
 	mux.HandleFunc("GET /account/recovery-codes", p.codesPage)
 	mux.HandleFunc("POST /account/sessions/end-others", p.endElsewhere)
@@ -276,6 +276,19 @@ func (p *Provider) auditFailure(ctx context.Context, typ, reason, method, person
 // cross-site script can only do so after a CORS preflight, which we never
 // answer. That is their CSRF protection (the account ones also check a
 // token).
+// The pages that ask before a change to the person's ways in.
+const (
+	removePath   = "/account/passkeys/remove"
+	renamePath   = "/account/passkeys/rename"
+	newCodesPath = "/account/recovery-codes/new"
+)
+
+// isForm reports whether r's body is a plain HTML form.
+func isForm(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/x-www-form-urlencoded"
+}
+
 func isJSON(r *http.Request) bool {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return err == nil && mt == "application/json"

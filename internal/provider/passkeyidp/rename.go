@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 
@@ -202,12 +203,28 @@ func (p *Provider) credentialParam(w http.ResponseWriter, r *http.Request, param
 	return credID, true
 }
 
+// credentialPage is the page at path for key, as the account page
+// links to it.
+func credentialPage(path string, key *store.Passkey) string {
+	return path + "?" + url.Values{"credential": {credentialID(key)}}.Encode()
+}
+
+// credentialID is key's credential ID as the account pages send it.
+func credentialID(key *store.Passkey) string {
+	return base64.RawURLEncoding.EncodeToString(key.CredentialID)
+}
+
 // renderRename shows the form that renames key, holding value, with
 // the message errKey names when the name was refused.
 func (p *Provider) renderRename(w http.ResponseWriter, r *http.Request, s *store.Session, status int, key *store.Passkey, value, errKey string) {
+	p.renderRenameData(w, r, s, status, key, renameData{Value: value, Error: errKey})
+}
+
+// renderRenameData shows the form that renames key, as d says (Value,
+// Error).
+func (p *Provider) renderRenameData(w http.ResponseWriter, r *http.Request, s *store.Session, status int, key *store.Passkey, d renameData) {
 	lang := p.lang(r)
-	p.Pages.Render(w, r, status, "account_rename", lang, renameData{
-		Passkey: p.passkeyView(lang, key), Value: value, Error: errKey, Max: maxPasskeyName, CSRF: p.sessionCSRF(r),
-		Timeout: p.changeTimeout(r, lang, s),
-	})
+	d.Passkey, d.Max, d.CSRF = p.passkeyView(lang, key), maxPasskeyName, p.sessionCSRF(r)
+	d.Timeout = p.changeTimeout(r, lang, s, credentialPage(renamePath, key))
+	p.Pages.Render(w, r, status, "account_rename", lang, d)
 }
