@@ -631,6 +631,14 @@ func ceremonyPerson(err error, sessionPerson string) string {
 // of a refusal. It writes the response (login, error or 403) and returns
 // false when one is missing.
 func (p *Provider) changeForm(w http.ResponseWriter, r *http.Request, event string) (*store.Session, *store.Person, bool) {
+	return p.changeFormOr(w, r, event, nil)
+}
+
+// changeFormOr is changeForm, calling refused, when it is not nil,
+// before it answers a session whose login is not recent or strong
+// enough for the change: what refused returns, if not "", is the
+// account page's message key.
+func (p *Provider) changeFormOr(w http.ResponseWriter, r *http.Request, event string, refused func(*store.Person) string) (*store.Session, *store.Person, bool) {
 	s, person, ok := p.pagePerson(w, r)
 	if !ok {
 		return nil, nil, false
@@ -644,7 +652,11 @@ func (p *Provider) changeForm(w http.ResponseWriter, r *http.Request, event stri
 	}
 	if add, change := p.may(s); !change {
 		p.auditChange(r.Context(), s, event, "reauth", person.ID, nil)
-		p.refuseChange(w, r, add)
+		errKey := ""
+		if refused != nil {
+			errKey = refused(person)
+		}
+		p.refuseChangeSaying(w, r, add, errKey)
 		return nil, nil, false
 	}
 	return s, person, true

@@ -67,11 +67,19 @@ func (p *Provider) mayView(w http.ResponseWriter, r *http.Request) (*store.Sessi
 // refuseChange answers a change the session may not make (may): the
 // account page, saying what would let the person make it.
 func (p *Provider) refuseChange(w http.ResponseWriter, r *http.Request, mayAdd bool) {
+	p.refuseChangeSaying(w, r, mayAdd, "")
+}
+
+// refuseChangeSaying is refuseChange saying what errKey names, when it
+// is not "", in place of "log in again".
+func (p *Provider) refuseChangeSaying(w http.ResponseWriter, r *http.Request, mayAdd bool, errKey string) {
 	// A recent login too weak for the change (a recovery code) cannot
 	// be helped by logging in the same way again; say what can.
-	errKey := "account.err.reauth"
-	if mayAdd {
+	switch {
+	case mayAdd:
 		errKey = "account.err.weak"
+	case errKey == "":
+		errKey = "account.err.reauth"
 	}
 	p.renderAccount(w, r, http.StatusForbidden, "", errKey)
 }

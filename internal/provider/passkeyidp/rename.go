@@ -75,6 +75,9 @@ type renameData struct {
 	// Error is the message key saying why the name was refused, "" if
 	// none was.
 	Error string
+	// Draft: Value is what the person typed before they were sent to
+	// log in again (renamedraft.go), not yet saved.
+	Draft bool
 	// Max is the longest name allowed, in characters.
 	Max  int
 	CSRF string
@@ -93,6 +96,10 @@ func (p *Provider) renamePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if typed, ok := p.takeDraft(w, r, person.ID, credentialID(key)); ok {
+		p.renderRenameData(w, r, s, http.StatusOK, key, renameData{Value: typed, Draft: true})
+		return
+	}
 	p.renderRename(w, r, s, http.StatusOK, key, key.Name, "")
 }
 
@@ -100,8 +107,13 @@ func (p *Provider) renamePage(w http.ResponseWriter, r *http.Request) {
 // name) renames the passkey and sends the browser to the account page,
 // which says so; a name that cannot be given gets the form again,
 // saying why, with what the person typed.
+//
+// A login no longer recent enough is sent to log in again, with what
+// the person typed kept for their return (keepDraft).
 func (p *Provider) renamePasskey(w http.ResponseWriter, r *http.Request) {
-	s, person, ok := p.changeForm(w, r, eventPasskeyRenamed)
+	s, person, ok := p.changeFormOr(w, r, eventPasskeyRenamed, func(person *store.Person) string {
+		return p.keepDraft(w, r, person.ID)
+	})
 	if !ok {
 		return
 	}
@@ -221,7 +233,7 @@ func (p *Provider) renderRename(w http.ResponseWriter, r *http.Request, s *store
 }
 
 // renderRenameData shows the form that renames key, as d says (Value,
-// Error).
+// Error, Draft).
 func (p *Provider) renderRenameData(w http.ResponseWriter, r *http.Request, s *store.Session, status int, key *store.Passkey, d renameData) {
 	lang := p.lang(r)
 	d.Passkey, d.Max, d.CSRF = p.passkeyView(lang, key), maxPasskeyName, p.sessionCSRF(r)
