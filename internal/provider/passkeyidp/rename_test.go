@@ -392,29 +392,21 @@ func TestBlockedPersonCannotRename(t *testing.T) {
 // is kept bound to the person: the browser holds only a random token,
 // another person logged in at the same browser does not get it, and
 // the rename page of another passkey leaves it. The name is escaped on
-// the page, cut to maxDraft characters, and not in the database as
-// typed.
+// the page, and not in the audit log.
 func TestRenameTypedNameKeptAcrossANewLogin(t *testing.T) {
 	h := newHarness(t, true)
 	b := h.browser("en")
 	phone := newDevice(false)
-	e := b.enrol(phone, "", "fnr")
-	laptop := h.addStoredPasskey(t, e.person, "Laptop")
-	other := h.addStoredPasskey(t, e.person, "Other")
-	renameURL := "/account/passkeys/rename?" + url.Values{"credential": {laptop}}.Encode()
-	page := b.get(renameURL)
-	csrf := attr(t, page.body, "data-keep-csrf")
-
-	typed := `Work <laptop> & "dock"`
-	h.now = h.now.Add(passkeyidp.ReauthAfter + time.Minute)
-	r := b.form("/account/passkeys/rename", url.Values{"credential": {laptop}, "csrf": {csrf}, "name": {typed}})
+	late := renameTooLate(t, h, b, phone, `Work <laptop> & "dock"`)
+	e, laptop, renameURL, r := late.person, late.credential, late.page, late.refusal
+	other := h.addStoredPasskey(t, e, "Other")
 	if r.status != http.StatusForbidden || !strings.Contains(html.UnescapeString(r.body), "choose Rename again: the name you typed will be in the field") {
 		t.Fatalf("rename after the window closed: %d\n%s", r.status, r.body)
 	}
 	if strings.Contains(r.header.Get("Set-Cookie"), "laptop") {
 		t.Errorf("the draft cookie holds the name: %s", r.header.Get("Set-Cookie"))
 	}
-	if n := h.passkeyNames(t, e.person)[laptop]; n != "Laptop" {
+	if n := h.passkeyNames(t, e)[laptop]; n != "Laptop" {
 		t.Fatalf("renamed to %q in an old login", n)
 	}
 	dump, err := h.db.ListAudit(context.Background(), 0, 1000)
@@ -457,13 +449,10 @@ func TestRenameDraftIsThePersons(t *testing.T) {
 	h := newHarness(t, true)
 	b := h.browser("en")
 	phone := newDevice(false)
-	e := b.enrol(phone, "", "fnr")
-	laptop := h.addStoredPasskey(t, e.person, "Laptop")
-	renameURL := "/account/passkeys/rename?" + url.Values{"credential": {laptop}}.Encode()
-	csrf := attr(t, b.get(renameURL).body, "data-keep-csrf")
-	h.now = h.now.Add(passkeyidp.ReauthAfter + time.Minute)
-	if r := b.form("/account/passkeys/rename", url.Values{"credential": {laptop}, "csrf": {csrf}, "name": {strings.Repeat("é", 1000)}}); r.status != http.StatusForbidden {
-		t.Fatalf("rename after the window closed: %d", r.status)
+	late := renameTooLate(t, h, b, phone, strings.Repeat("é", 1000))
+	laptop, renameURL := late.credential, late.page
+	if late.refusal.status != http.StatusForbidden {
+		t.Fatalf("rename after the window closed: %d", late.refusal.status)
 	}
 	// Another person logs in at the same browser and opens the rename
 	// page of their own passkey: nothing of the first's.
@@ -483,4 +472,24 @@ func TestRenameDraftIsThePersons(t *testing.T) {
 	if r := b.form("/account/passkeys/rename", url.Values{"credential": {laptop}, "csrf": {attr(t, r.body, "data-keep-csrf")}, "name": {strings.Repeat("é", 400)}}); r.status != http.StatusBadRequest {
 		t.Errorf("saving the cut name: %d, want it refused as too long", r.status)
 	}
+}
+
+// lateRename is what renameTooLate did.
+type lateRename struct {
+	person, credential, page string
+	refusal                  reply
+}
+
+// renameTooLate enrols a person in b with phone and gives them a
+// passkey "Laptop", opens its rename page, and, once the recent-login
+// window has closed, saves typed as its name.
+func renameTooLate(t *testing.T, h *harness, b *browser, phone *device, typed string) lateRename {
+	t.Helper()
+	e := b.enrol(phone, "", "fnr")
+	laptop := h.addStoredPasskey(t, e.person, "Laptop")
+	page := "/account/passkeys/rename?" + url.Values{"credential": {laptop}}.Encode()
+	csrf := attr(t, b.get(page).body, "data-keep-csrf")
+	h.now = h.now.Add(passkeyidp.ReauthAfter + time.Minute)
+	r := b.form("/account/passkeys/rename", url.Values{"credential": {laptop}, "csrf": {csrf}, "name": {typed}})
+	return lateRename{person: e.person, credential: laptop, page: page, refusal: r}
 }
