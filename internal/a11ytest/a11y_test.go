@@ -66,15 +66,20 @@ func TestPagesWCAG(t *testing.T) {
 	// A client that accepts no provider Varde has: no way to log in can
 	// reach its level.
 	unreachable := n.pendingRequestFor(t, b, "nowhere", []string{"no-such-eid"})
-	// A login for the bank that ran out of time: its page leads back to
-	// the bank.
-	expired := random(t)
-	err := n.app.Store.CreateAuthRequest(context.Background(), &store.AuthRequest{
-		ID: expired, ClientID: "bank", RedirectURI: "https://bank.example/callback", Scope: []string{"openid"}, MaxAge: -1,
-		CreatedAt: time.Now().Add(-11 * time.Minute), ExpiresAt: time.Now().Add(-time.Minute),
-	})
-	if err != nil {
-		t.Fatal(err)
+	// A login for the bank that ran out of time a minute ago: its page
+	// leads back to the bank. One for each language, made just before
+	// its page is checked: the node's housekeeping deletes a request
+	// some time after its end, and the page then knows no service.
+	expiredRequest := func() string {
+		id := random(t)
+		err := n.app.Store.CreateAuthRequest(context.Background(), &store.AuthRequest{
+			ID: id, ClientID: "bank", RedirectURI: "https://bank.example/callback", Scope: []string{"openid"}, MaxAge: -1,
+			CreatedAt: time.Now().Add(-11 * time.Minute), ExpiresAt: time.Now().Add(-time.Minute),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
 	}
 	q := func(lang string, kv ...string) string {
 		v := url.Values{"lang": {lang}}
@@ -87,6 +92,7 @@ func TestPagesWCAG(t *testing.T) {
 
 	for _, l := range app.Languages {
 		lang := l.Tag
+		expired := expiredRequest()
 		pages := []struct {
 			name, path string
 			status     int
@@ -133,12 +139,20 @@ func TestPagesWCAG(t *testing.T) {
 			{"login", "/login?" + q(lang, "req", req)},
 			{"passkey login", "/passkey/login?" + q(lang, "attempt", req)},
 			{"recovery", "/passkey/recover?" + q(lang, "attempt", req)},
+			{"enrolment", "/passkey/enrol?" + q(lang, "attempt", req)},
 		} {
 			t.Run(lang+"/"+p.name+" with the warning before it ends", func(t *testing.T) {
 				b.visit(t, n.issuer+p.path, 200)
-				b.do(t, "open the warning", chromedp.Evaluate[chromedp.Void](`document.querySelector("#login-timeout").showModal()`))
-				b.audit(t, lang, `dialog#login-timeout[open] [data-role=keep]`)
-				b.do(t, "close the warning", chromedp.Evaluate[chromedp.Void](`document.querySelector("#login-timeout").close()`))
+				b.auditWarning(t, lang, "login-timeout")
+			})
+			// As a browser without script shows it: the page's own
+			// button beside the sentence that says until when, and,
+			// after it was pressed, the words that say so.
+			t.Run(lang+"/"+p.name+" without script, kept", func(t *testing.T) {
+				b.visit(t, n.issuer+p.path+"&kept=1", 200)
+				b.do(t, "show the page's own keep button", chromedp.Evaluate[chromedp.Void](`document.querySelector("form.timeout-keep").hidden = false`))
+				b.audit(t, lang, `#login-timeout-extend`)
+				b.audit(t, lang, `#login-timeout-kept`)
 			})
 		}
 
@@ -221,18 +235,20 @@ func TestPagesWCAG(t *testing.T) {
 			})
 		}
 
+		// A test person enrolled during a service's login: the page of
+		// their recovery codes says until when the login stays open,
+		// and warns before it ends (ADR 50).
+		t.Run(lang+"/recovery codes of a service's login with the warning before it ends", func(t *testing.T) {
+			b.enrolTestPerson(t, n.issuer+"/passkey/enrol?"+q(lang, "attempt", n.pendingRequest(t, b)), "Ola")
+			b.audit(t, lang, "#login-timeout-info")
+			b.auditWarning(t, lang, "login-timeout")
+		})
+
 		// A person enrols (a synthetic test person, with Chromium's
 		// virtual authenticator), sees their recovery codes, lands on
 		// the account page logged in, asks for new codes and logs out.
 		t.Run(lang+"/account", func(t *testing.T) {
-			b.visit(t, n.issuer+"/passkey/enrol?"+q(lang), 200)
-			b.do(t, "enrol",
-				chromedp.WaitVisible(ceremony("enrol")),
-				chromedp.SendKeys(`#given_name`, "Kari"),
-				chromedp.SendKeys(`#family_name`, "Nordmann"),
-				chromedp.Click(ceremony("enrol")),
-			)
-			b.until(t, `location.pathname === "/passkey/enrolled" && document.querySelector("code.codes") !== null`)
+			b.enrolTestPerson(t, n.issuer+"/passkey/enrol?"+q(lang), "Kari")
 			t.Run("recovery codes", func(t *testing.T) {
 				b.audit(t, lang, "code.codes")
 				b.focusWalk(t)
@@ -261,9 +277,13 @@ func TestPagesWCAG(t *testing.T) {
 			// The warning before the session ends (timeout.js, ADR 50),
 			// open as a modal dialog.
 			t.Run("account with the warning before the session ends", func(t *testing.T) {
-				b.do(t, "open the warning", chromedp.Evaluate[chromedp.Void](`document.querySelector("#session-timeout").showModal()`))
-				b.audit(t, lang, `dialog#session-timeout[open] [data-role=keep]`)
-				b.do(t, "close the warning", chromedp.Evaluate[chromedp.Void](`document.querySelector("#session-timeout").close()`))
+				b.auditWarning(t, lang, "session-timeout")
+			})
+			t.Run("account without script, kept", func(t *testing.T) {
+				b.visit(t, n.issuer+"/account?"+q(lang, "kept", "1"), 200)
+				b.do(t, "show the page's own keep button", chromedp.Evaluate[chromedp.Void](`document.querySelector("form.timeout-keep").hidden = false`))
+				b.audit(t, lang, `#session-timeout-extend`)
+				b.audit(t, lang, `#session-timeout-kept`)
 			})
 
 			// More activity than the account page lists: it links to
@@ -757,6 +777,32 @@ func (n *node) pendingRequestFor(t *testing.T, b *browser, id string, providers 
 
 // --- the browser --------------------------------------------------------
 
+// enrolTestPerson makes a test person named given Nordmann on the
+// enrolment page at addr, with the virtual authenticator, and waits
+// for the page of their recovery codes.
+func (b *browser) enrolTestPerson(t *testing.T, addr, given string) {
+	t.Helper()
+	button := `.passkey-ceremony[data-ceremony=enrol] [data-role=button]`
+	b.visit(t, addr, 200)
+	b.do(t, "enrol",
+		chromedp.WaitVisible(button),
+		chromedp.SendKeys(`#given_name`, given),
+		chromedp.SendKeys(`#family_name`, "Nordmann"),
+		chromedp.Click(button),
+	)
+	b.until(t, `location.pathname === "/passkey/enrolled" && document.querySelector("code.codes") !== null`)
+}
+
+// auditWarning opens the page's warning before a time limit ends, the
+// dialog whose id is id, as timeout.js does, audits the page with it
+// open, and closes it.
+func (b *browser) auditWarning(t *testing.T, lang, id string) {
+	t.Helper()
+	b.do(t, "open the warning", chromedp.Evaluate[chromedp.Void](`document.getElementById("`+id+`").showModal()`))
+	b.audit(t, lang, `dialog#`+id+`[open] [data-role=keep]`)
+	b.do(t, "close the warning", chromedp.Evaluate[chromedp.Void](`document.getElementById("`+id+`").close()`))
+}
+
 // browser is one headless Chromium tab with a virtual authenticator and
 // axe-core at hand.
 type browser struct {
@@ -773,7 +819,9 @@ func newBrowser(t *testing.T, path, axeSrc string) *browser {
 		chromedp.WindowSize(1280, 900))
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	ctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
+	// Room for every page in every language, and their warnings, on a
+	// loaded machine.
+	ctx, cancel := context.WithTimeout(bctx, 6*time.Minute)
 	t.Cleanup(func() { cancel(); cancelBrowser(); cancelAlloc() })
 	b := &browser{ctx: ctx, axe: axeSrc}
 	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {

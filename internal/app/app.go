@@ -33,6 +33,7 @@ import (
 	"github.com/varde-eid/varde/internal/oauth2"
 	"github.com/varde-eid/varde/internal/oidc"
 	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/provider/passkeyidp"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/status"
 	"github.com/varde-eid/varde/internal/status/statuspage"
@@ -628,7 +629,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	mux := http.NewServeMux()
 	brk := &broker.Broker{
 		AuthRequests: st, Clients: a.clients, Persons: st, Sessions: sessions, Challenges: st, Audit: a.Audit, Pages: pages,
-		AccountURL: accountURL, RequestLifetime: cfg.OIDC.AuthRequestLifetime,
+		AccountURL: accountURL, RequestLifetime: cfg.OIDC.AuthRequestLifetime, KeepPages: passkeyidp.LoginPages,
 		Metrics: broker.NewMetrics(reg), Now: opt.Now, Log: log,
 	}
 	providers, err := a.providers(cfg, opt, st, sessions, pages, brk, salt, log)

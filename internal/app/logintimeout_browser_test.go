@@ -3,8 +3,6 @@ package app_test
 import (
 	"context"
 	"crypto/rand"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
@@ -15,7 +13,6 @@ import (
 
 	"github.com/varde-eid/varde/internal/browsertest"
 	"github.com/varde-eid/varde/internal/config"
-	"github.com/varde-eid/varde/internal/store"
 )
 
 // TestBrowserLoginTimeout: in Chromium, a service's login whose request
@@ -24,29 +21,16 @@ import (
 // button focused; Enter gives more time. Past the end the login first
 // had, the warning comes again and gives more time again, and the
 // person logs in on the passkey login page (a test person with a
-// passkey): the service gets a code that x/oauth2 redeems at the token
-// endpoint. A login left alone ends, and its dialog says so (ADR 50,
+// passkey, whose enrolment and recovery codes pages say until when the
+// login stays open too): the service gets a code that x/oauth2 redeems
+// at the token endpoint. A login left alone ends, and its dialog says so (ADR 50,
 // WCAG 2.2 SC 2.2.1).
 func TestBrowserLoginTimeout(t *testing.T) {
 	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != ""})
 	const lifetime = 30 * time.Second
 	n := startNodeAtPath(t, "", func(c *config.Config) { c.OIDC.AuthRequestLifetime = lifetime })
 	codes := make(chan string, 1)
-	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case codes <- r.URL.Query().Get("code"):
-		default:
-		}
-		_, _ = w.Write([]byte("back at the service"))
-	}))
-	t.Cleanup(rp.Close)
-	err := n.app.Store.PutClient(context.Background(), &store.Client{ID: "shop", Name: "Shop", AuthMethod: store.AuthNone,
-		RedirectURIs: []string{rp.URL + "/callback"}, Source: "test", CreatedAt: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	oc := &oauth2.Config{ClientID: "shop", RedirectURL: rp.URL + "/callback", Scopes: []string{"openid"},
-		Endpoint: oauth2.Endpoint{AuthURL: n.issuer + "/authorize", TokenURL: n.issuer + "/token", AuthStyle: oauth2.AuthStyleInParams}}
+	oc := shopClient(t, n, codes)
 	verifier := oauth2.GenerateVerifier()
 	start := oc.AuthCodeURL(rand.Text(), oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", rand.Text()))
 
@@ -56,7 +40,7 @@ func TestBrowserLoginTimeout(t *testing.T) {
 	var loaded time.Time
 	var focused, again bool
 	var status string
-	err = browsertest.Do(ctx,
+	err := browsertest.Do(ctx,
 		browsertest.EnableWebAuthn(),
 		browsertest.AddAuthenticator(new(webauthn.AuthenticatorID)),
 		chromedp.Navigate(start),
@@ -85,11 +69,15 @@ func TestBrowserLoginTimeout(t *testing.T) {
 		chromedp.Click(`#provider-passkey`),
 		chromedp.WaitVisible(`#login-timeout-info`),
 		chromedp.Click(chromedp.Search(`//a[normalize-space()="Create a test person (demo)"]`)),
+		// The test person's enrolment and recovery codes, part of the
+		// service's login, say until when it stays open too.
+		chromedp.WaitVisible(`#login-timeout-info`),
 		chromedp.SendKeys(`#given_name`, "Kari"),
 		chromedp.SendKeys(`#family_name`, "Nordmann"),
 		chromedp.SetValue(`#birth_date`, "1990-05-17"),
 		chromedp.Click(`form.passkey-ceremony [data-role=button]`),
 		chromedp.WaitVisible(`code.codes`),
+		chromedp.WaitVisible(`#login-timeout-info`),
 		chromedp.Click(`form[action="/passkey/enrolled/continue"] button`),
 	)
 	if err != nil {

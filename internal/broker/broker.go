@@ -76,7 +76,11 @@ type Broker struct {
 	// how far on each keep moves its end (oidc.Provider's
 	// AuthRequestLifetime; oidc.DefaultAuthRequestLifetime if 0).
 	RequestLifetime time.Duration
-	Metrics         *Metrics
+	// KeepPages are the providers' login pages that show a login's time
+	// limit (paths, without a query): a keep without script sends the
+	// browser back only to one of them or to the broker's own page.
+	KeepPages []string
+	Metrics   *Metrics
 	// Rand makes new persons' IDs (crypto/rand if nil).
 	Rand io.Reader
 	Now  func() time.Time

@@ -208,18 +208,24 @@
 // above.
 //
 // A relying party's login request lives RequestLifetime (keep.go, ADR
-// 50). The login page says until when, and so do the passkey login
-// and recovery code pages, which ask Hold (provider.Holder): whether
-// the login is held, whether their way in could end it, and its end,
-// from one read of the request, and a recovery code posted ends the
-// login on that read (Hold.Finish) while its end is ahead; with script
-// they warn before the end and extend it:
+// 50). The login page says until when, and so do the passkey login,
+// recovery code and synthetic enrolment pages, which ask Hold
+// (provider.Holder): whether the login is held, whether their way in
+// could end it, and its end, from one read of the request, and a
+// recovery code posted ends the login on that read (Hold.Finish) while
+// its end is ahead; with script they warn before the end and extend
+// it, without script the page's own button does:
 //
 //	POST /login/keep    JSON {"req": ID}, header X-CSRF-Token (an HMAC
 //	                    of the ID keyed with the browser's mark) →
 //	                    {"ends_in", "extendable"}; 401 "login" for a
 //	                    request that ended, is unknown, unbound or
 //	                    another browser's; 403 "csrf"; nothing changed
+//	POST /login/keep    form req, csrf (the same HMAC), back (the page,
+//	                    "/login" or one of KeepPages, with its query) →
+//	                    303 to back with kept=1; to back alone when
+//	                    nothing was kept; 400 for another back, 403 for
+//	                    another token, before anything is kept
 //
 // Each keep moves the end to RequestLifetime from now, never past
 // MaxLoginTime from the request's creation.

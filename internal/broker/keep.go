@@ -9,10 +9,12 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/oidc"
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/store"
@@ -32,7 +34,7 @@ const (
 	// MaxLoginTime bounds how long a login request may be kept open,
 	// counted from its creation; config.MaxAuthRequestLifetime is the
 	// same hour, so a configured lifetime never passes it.
-	MaxLoginTime = time.Hour
+	MaxLoginTime = provider.MaxLoginTime
 	// maxLoginWarn is how long before the end the pages warn: two
 	// minutes, or half the lifetime when that is shorter (a test's).
 	// WCAG 2.2 SC 2.2.1 asks for at least 20 seconds to answer.
@@ -133,7 +135,9 @@ func (b *Broker) loginTimeout(r *http.Request, req *store.AuthRequest, lang stri
 			Warn:       provider.SecondsLeft(min(maxLoginWarn, b.lifetime()/2)),
 			Extendable: canExtend,
 			KeepURL:    KeepPath, KeepBody: string(body),
-			CSRF: keepCSRF(b.requestBrowser(r), req.ID),
+			CSRF:    keepCSRF(b.requestBrowser(r), req.ID),
+			KeepReq: req.ID, Back: loginPath + "?" + url.Values{"req": {req.ID}}.Encode(),
+			Kept: provider.Kept(r),
 		},
 	}
 }
@@ -162,9 +166,15 @@ type keepError struct {
 // keepLogin: POST /login/keep {"req": "…"} (JSON, header X-CSRF-Token)
 // moves the request's end on (nextEnd) and answers how long it has
 // left. 401 "login" when it has ended, is unknown, or belongs to
-// another browser: it is not brought back, and nothing changes.
+// another browser: it is not brought back, and nothing changes. A plain
+// form (keepLoginForm) does the same without script.
 func (b *Broker) keepLogin(w http.ResponseWriter, r *http.Request) {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt == "application/x-www-form-urlencoded" {
+		b.keepLoginForm(w, r)
+		return
+	}
+	if mt != "application/json" {
 		writeKeep(w, http.StatusUnsupportedMediaType, keepError{"bad_request"})
 		return
 	}
@@ -240,4 +250,54 @@ func writeKeep(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// loginPath is the broker's page of ways to log in.
+const loginPath = "/login"
+
+// keepPages are the pages a keep without script may send the browser
+// back to: the broker's own and the providers' (KeepPages).
+func (b *Broker) keepPages() []string {
+	return append([]string{loginPath}, b.KeepPages...)
+}
+
+// keepLoginForm: POST /login/keep as a plain form (req, csrf, back),
+// the login pages' own button for a browser without script, keeps the
+// request as the JSON keep does and sends the browser back to the page
+// it came from (back, one of keepPages; provider.KeptParam added),
+// which shows the new time. A back that is not one of those pages is
+// refused before anything is kept, and so is a form whose token is not
+// this browser's for the request. A request that has ended, or is not
+// this browser's, stays as it is, and the browser goes back without
+// KeptParam: the page says the login has ended.
+func (b *Broker) keepLoginForm(w http.ResponseWriter, r *http.Request) {
+	lang := b.Pages.Locale(r, nil)
+	if !b.Pages.ReadForm(w, r, lang) {
+		return
+	}
+	back, ok := httpx.BackTo(r.PostFormValue("back"), b.keepPages())
+	id := r.PostFormValue("req")
+	if !ok || id == "" {
+		b.Pages.Error(w, r, http.StatusBadRequest, lang, httpx.BadRequestPage())
+		return
+	}
+	browser := b.requestBrowser(r)
+	if browser != "" && subtle.ConstantTimeCompare([]byte(keepCSRF(browser, id)), []byte(r.PostFormValue("csrf"))) != 1 {
+		b.Pages.Error(w, r, http.StatusForbidden, lang, httpx.BadRequestPage())
+		return
+	}
+	if browser == "" {
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	_, err := b.keep(r, id, browser, b.Now())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Nothing kept: the page says the login has ended.
+		http.Redirect(w, r, back, http.StatusSeeOther)
+	case err != nil:
+		b.internalError(w, r, "keep login", err)
+	default:
+		http.Redirect(w, r, provider.WithKept(back), http.StatusSeeOther)
+	}
 }

@@ -3,9 +3,11 @@ package broker_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"html"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -220,5 +222,99 @@ func TestKeepRefusesAndChangesNothing(t *testing.T) {
 	}
 	if _, err := f.st.GetAuthRequest(context.Background(), "r1", f.now); err == nil {
 		t.Error("an ended request came back")
+	}
+}
+
+// keepForm posts v to /login/keep as a plain form from the browser
+// marked mark, as a login page's own button does without script.
+func (f *fixture) keepForm(mark string, v url.Values) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, broker.KeepPath, strings.NewReader(v.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if mark != "" {
+		r.AddCookie(&http.Cookie{Name: broker.BrowserCookie, Value: mark})
+	}
+	w := httptest.NewRecorder()
+	f.mux.ServeHTTP(w, r)
+	return w
+}
+
+var hiddenField = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+
+// TestKeepWithoutScript: without script, the login page's own button,
+// beside the sentence that says until when the login stays open, posts
+// a plain form to /login/keep (ADR 50, WCAG 2.2 SC 2.2.1): it moves the
+// request's end as the JSON keep does and answers 303 back to the page,
+// which says so and shows the new end. It sends the browser only to a
+// login page, never to an address the form names, and keeps nothing
+// for a form refused or a browser the request is not bound to.
+func TestKeepWithoutScript(t *testing.T) {
+	f := newFixture(t)
+	f.boundRequest(t, "r1")
+	created := f.now
+	w := f.do("/login?req=r1", &http.Cookie{Name: broker.BrowserCookie, Value: keepMark})
+	body := w.Body.String()
+	_, rest, ok := strings.Cut(body, `id="login-timeout-info"`)
+	form, _, _ := strings.Cut(rest, "</form>")
+	if !ok || !strings.Contains(form, `action="/login/keep"`) || !strings.Contains(form, "Keep this login open longer") {
+		t.Fatalf("login page lacks its own keep button after the sentence: %.3000s", body)
+	}
+	v := url.Values{}
+	for _, m := range hiddenField.FindAllStringSubmatch(form, -1) {
+		v.Set(m[1], html.UnescapeString(m[2]))
+	}
+	if v.Get("req") != "r1" || v.Get("back") != "/login?req=r1" || v.Get("csrf") == "" {
+		t.Fatalf("keep form fields = %v", v)
+	}
+
+	f.now = created.Add(5 * time.Minute)
+	for _, bad := range []struct {
+		name   string
+		mark   string
+		v      url.Values
+		status int
+	}{
+		{"back to another site", keepMark, url.Values{"req": {"r1"}, "csrf": {v.Get("csrf")}, "back": {"https://evil.example/login?req=r1"}}, http.StatusBadRequest},
+		{"back to a path of its own", keepMark, url.Values{"req": {"r1"}, "csrf": {v.Get("csrf")}, "back": {"/account"}}, http.StatusBadRequest},
+		{"no request", keepMark, url.Values{"csrf": {v.Get("csrf")}, "back": {"/login?req=r1"}}, http.StatusBadRequest},
+		{"a wrong token", keepMark, url.Values{"req": {"r1"}, "csrf": {"x"}, "back": {"/login?req=r1"}}, http.StatusForbidden},
+		{"another browser's token", otherMark, v, http.StatusForbidden},
+	} {
+		if w := f.keepForm(bad.mark, bad.v); w.Code != bad.status || w.Header().Get("Location") != "" {
+			t.Errorf("keep form with %s: %d %q; want %d, no redirect", bad.name, w.Code, w.Header().Get("Location"), bad.status)
+		}
+	}
+	if got := f.expiry(t, "r1"); !got.Equal(created.Add(10 * time.Minute)) {
+		t.Fatalf("after refused keep forms the request ends at %v; want unchanged", got)
+	}
+
+	w = f.keepForm(keepMark, v)
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/login?req=r1&kept=1" {
+		t.Fatalf("keep form: %d %q; want 303 /login?req=r1&kept=1", w.Code, w.Header().Get("Location"))
+	}
+	if got := f.expiry(t, "r1"); !got.Equal(f.now.Add(10 * time.Minute)) {
+		t.Errorf("after the keep form the request ends at %v; want %v", got, f.now.Add(10*time.Minute))
+	}
+	after := f.do("/login?req=r1&kept=1", &http.Cookie{Name: broker.BrowserCookie, Value: keepMark})
+	if !strings.Contains(after.Body.String(), "You have more time to log in.") {
+		t.Errorf("the page after the keep does not say so: %.3000s", after.Body)
+	}
+	// A browser without its mark is sent back, keeping nothing: the
+	// page then says what it says to that browser.
+	before := f.expiry(t, "r1")
+	f.now = f.now.Add(time.Minute)
+	if w := f.keepForm("", v); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/login?req=r1" {
+		t.Errorf("keep form without a browser mark: %d %q; want 303 back, not saying kept", w.Code, w.Header().Get("Location"))
+	}
+	if got := f.expiry(t, "r1"); !got.Equal(before) {
+		t.Errorf("a keep form without a browser mark moved the end to %v", got)
+	}
+	// A request that has ended is not brought back; the page, which says
+	// so, is not told it was kept.
+	f.now = before.Add(time.Second)
+	if w := f.keepForm(keepMark, v); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/login?req=r1" {
+		t.Errorf("keep form after the end: %d %q; want 303 back, not saying kept", w.Code, w.Header().Get("Location"))
+	}
+	if _, err := f.st.GetAuthRequest(context.Background(), "r1", f.now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the request after a keep form past its end: %v; want it ended", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
@@ -252,9 +253,39 @@ type TimeoutDialog struct {
 	// KeepURL takes a POST of KeepBody (JSON; "{}" if empty) with CSRF
 	// in X-CSRF-Token, and answers a KeepAnswer.
 	KeepURL, KeepBody, CSRF string
+	// Without script, the page's own button beside the sentence that
+	// says until when posts a plain form to KeepURL: the token as csrf,
+	// KeepReq (a login request's ID, "" for the session) as req, and
+	// Back, the page as a root-relative path with its query, which the
+	// keep answers with a redirect to (303) if it is one of the pages
+	// it knows (httpx.BackTo).
+	KeepReq, Back string
+	// Kept: the page was loaded after such a keep (KeptParam), and says
+	// so beside the time it now shows.
+	Kept bool
 	// LogIn: once the limit has ended, the dialog offers to log in
 	// again.
 	LogIn bool
+}
+
+// KeptParam is the query parameter a keep without script adds to the
+// page it sends the browser back to, so that the page says it kept the
+// limit: the page is loaded anew and its focus starts at the top.
+const KeptParam = "kept"
+
+// Kept reports whether r is a page's GET after a keep without script
+// (KeptParam).
+func Kept(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.URL.Query().Has(KeptParam)
+}
+
+// WithKept is page, a root-relative path with its query encoded as
+// httpx.BackTo answers it and no fragment, with KeptParam added.
+func WithKept(page string) string {
+	if strings.Contains(page, "?") {
+		return page + "&" + KeptParam + "=1"
+	}
+	return page + "?" + KeptParam + "=1"
 }
 
 // KeepAnswer is a keep endpoint's answer: how many seconds are left
@@ -269,6 +300,11 @@ type KeepAnswer struct {
 func SecondsLeft(d time.Duration) int {
 	return max(0, int((d+time.Second-1)/time.Second))
 }
+
+// MaxLoginTime bounds how long a service's login request may be kept
+// open, counted from its creation (ADR 50): the broker's keep never
+// moves its end past it.
+const MaxLoginTime = time.Hour
 
 // LoginTimeout is what a login page says of its relying party's request
 // running out (Ends: when it ends unless extended, in the page's

@@ -22,6 +22,19 @@
 // and offers Close). The time left is shown in the dialog but not
 // announced each second. No inline script: the page's CSP allows only
 // files under /static.
+//
+// Without script the page's own button (form.timeout-keep, beside the
+// sentence that says until when) keeps the limit and loads the page
+// again; with script this hides it, as the dialog keeps the limit
+// without loading the page again, which would lose what was typed.
+//
+// Several tabs: a tab that keeps the limit, or loads a page under it,
+// tells the other tabs of the same session or the same login request
+// at once (a BroadcastChannel named by the dialog's id and its keep
+// token, which differs from one session or login request to another),
+// and they count from the new end and close an open warning. None asks
+// the server: a question whether the session is live would itself keep
+// it alive for ever (ADR 50).
 (function () {
   "use strict";
 
@@ -31,6 +44,10 @@
     return;
   }
   var status = document.getElementById(dialog.getAttribute("data-status"));
+  var plain = document.querySelector("form.timeout-keep[data-timeout=" + dialog.id + "]");
+  if (plain) {
+    plain.hidden = true;
+  }
   function part(role) {
     return dialog.querySelector("[data-role=" + role + "]");
   }
@@ -109,16 +126,53 @@
     (login || close).focus();
   }
 
-  function kept(answer) {
-    clearInterval(tick);
-    dialog.close();
-    schedule(answer.ends_in, answer.extendable === true);
+  function announceKept() {
     if (status) {
       // Emptied first, so that the same words are announced again.
       status.textContent = "";
       setTimeout(function () {
         status.textContent = status.getAttribute("data-msg-kept");
       }, 50);
+    }
+  }
+
+  function kept(answer) {
+    clearInterval(tick);
+    dialog.close();
+    schedule(answer.ends_in, answer.extendable === true);
+    announceKept();
+    tell();
+  }
+
+  // The other tabs of the same session, or of the same login request:
+  // only a page that holds the keep token joins its channel.
+  var csrf = dialog.getAttribute("data-keep-csrf");
+  var channel = null;
+  if (csrf && typeof BroadcastChannel === "function") {
+    channel = new BroadcastChannel("varde-timeout/" + dialog.id + "/" + csrf);
+    channel.onmessage = function (e) {
+      var m = e.data;
+      if (!m || typeof m.endsAt !== "number" || m.endsAt <= endsAt) {
+        // Not later than what this tab counts to: nothing to move.
+        return;
+      }
+      var wasOpen = dialog.open;
+      over = false;
+      clearInterval(tick);
+      if (wasOpen) {
+        dialog.close();
+      }
+      schedule((m.endsAt - Date.now()) / 1000, m.extendable === true);
+      if (wasOpen) {
+        announceKept();
+      }
+    };
+  }
+
+  // tell says this tab's end to the other tabs.
+  function tell() {
+    if (channel) {
+      channel.postMessage({ endsAt: endsAt, extendable: extendable });
     }
   }
 
@@ -160,4 +214,8 @@
   });
 
   schedule(Number(dialog.getAttribute("data-ends-in")) || 0, dialog.getAttribute("data-extendable") === "true");
+  // A page loaded under the session used it: the other tabs' ends move
+  // with it. A login page's end is the request's, which they may count
+  // from as well.
+  tell();
 })();

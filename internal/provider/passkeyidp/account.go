@@ -303,7 +303,7 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 		Recovered: s.Provider == ID && slices.Contains(s.AMR, "otp"),
 		Codes:     codes, CSRF: p.sessionCSRF(r), Notice: notice, Error: errKey,
 		DefaultName: p.defaultName(r), ReauthMinutes: int(ReauthAfter / time.Minute),
-		Timeout: p.timeout(r, lang, s),
+		Timeout: p.timeout(r, lang, s, "/account"),
 	}
 	d.CanAdd, d.CanChange = p.may(s)
 	d.Full = len(keys) >= MaxPasskeys
@@ -656,6 +656,14 @@ func ceremonyPerson(err error, sessionPerson string) string {
 // of a refusal. It writes the response (login, error or 403) and returns
 // false when one is missing.
 func (p *Provider) changeForm(w http.ResponseWriter, r *http.Request, event string) (*store.Session, *store.Person, bool) {
+	return p.changeFormOr(w, r, event, nil)
+}
+
+// changeFormOr is changeForm, calling refused, when it is not nil,
+// before it answers a session whose login is not recent or strong
+// enough for the change: what refused returns, if not "", is the
+// account page's message key.
+func (p *Provider) changeFormOr(w http.ResponseWriter, r *http.Request, event string, refused func(*store.Person) string) (*store.Session, *store.Person, bool) {
 	s, person, ok := p.pagePerson(w, r)
 	if !ok {
 		return nil, nil, false
@@ -669,7 +677,11 @@ func (p *Provider) changeForm(w http.ResponseWriter, r *http.Request, event stri
 	}
 	if add, change := p.may(s); !change {
 		p.auditChange(r.Context(), s, event, "reauth", person.ID, nil)
-		p.refuseChange(w, r, add)
+		errKey := ""
+		if refused != nil {
+			errKey = refused(person)
+		}
+		p.refuseChangeSaying(w, r, add, errKey)
 		return nil, nil, false
 	}
 	return s, person, true

@@ -67,11 +67,19 @@ func (p *Provider) mayView(w http.ResponseWriter, r *http.Request) (*store.Sessi
 // refuseChange answers a change the session may not make (may): the
 // account page, saying what would let the person make it.
 func (p *Provider) refuseChange(w http.ResponseWriter, r *http.Request, mayAdd bool) {
+	p.refuseChangeSaying(w, r, mayAdd, "")
+}
+
+// refuseChangeSaying is refuseChange saying what errKey names, when it
+// is not "", in place of "log in again".
+func (p *Provider) refuseChangeSaying(w http.ResponseWriter, r *http.Request, mayAdd bool, errKey string) {
 	// A recent login too weak for the change (a recovery code) cannot
 	// be helped by logging in the same way again; say what can.
-	errKey := "account.err.reauth"
-	if mayAdd {
+	switch {
+	case mayAdd:
 		errKey = "account.err.weak"
+	case errKey == "":
+		errKey = "account.err.reauth"
 	}
 	p.renderAccount(w, r, http.StatusForbidden, "", errKey)
 }
@@ -116,7 +124,7 @@ func (p *Provider) askRemove(w http.ResponseWriter, r *http.Request, s *store.Se
 	lang := p.lang(r)
 	p.Pages.Render(w, r, http.StatusOK, "account_remove", lang, removeData{
 		Passkey: p.passkeyView(lang, key), Others: len(keys) - 1, Codes: codes, CSRF: p.sessionCSRF(r),
-		Timeout: p.changeTimeout(r, lang, s),
+		Timeout: p.changeTimeout(r, lang, s, credentialPage(removePath, key)),
 	})
 }
 
@@ -140,6 +148,6 @@ func (p *Provider) newCodesConfirmPage(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) askNewCodes(w http.ResponseWriter, r *http.Request, s *store.Session, held int) {
 	lang := p.lang(r)
 	p.Pages.Render(w, r, http.StatusOK, "account_newcodes", lang, newCodesData{
-		Codes: held, Count: RecoveryCodeCount, CSRF: p.sessionCSRF(r), Timeout: p.changeTimeout(r, lang, s),
+		Codes: held, Count: RecoveryCodeCount, CSRF: p.sessionCSRF(r), Timeout: p.changeTimeout(r, lang, s, newCodesPath),
 	})
 }

@@ -67,7 +67,10 @@
 //	                                   over 100 characters, characters that do
 //	                                   not show as themselves, another of the
 //	                                   person's passkeys' name) gets the form
-//	                                   again saying why, with what was typed
+//	                                   again saying why, with what was typed;
+//	                                   a login no longer recent enough keeps
+//	                                   what was typed for the form after the
+//	                                   new login (renamedraft.go)
 //	GET  /account/recovery-codes/new   asks whether to replace the person's
 //	                                   codes; changes and records nothing
 //	POST /account/recovery-codes       form: csrf, and confirm=yes when the
@@ -91,6 +94,11 @@
 //	                                   to a service the page lists as holding
 //	                                   offline access are revoked (Stop access);
 //	                                   its next refresh gets invalid_grant
+//	POST /account/session/keep         JSON (header X-CSRF-Token) → the
+//	                                   session used now, {"ends_in",
+//	                                   "extendable"}; or form: csrf, back (one
+//	                                   of the account pages) → the same, 303
+//	                                   back with kept=1 (keep.go, ADR 50)
 //
 // A session whose person is blocked (ADR 27: one stored as the block
 // landed, after the broker read the person) is no session to the

@@ -10,9 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/identity"
 	"github.com/varde-eid/varde/internal/passkey"
+	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -26,6 +28,9 @@ import (
 type enrolData struct {
 	Attempt  string
 	LoginURL string
+	// Timeout says until when a service's login stays open, nil for an
+	// account login.
+	Timeout *provider.LoginTimeout
 }
 
 func (p *Provider) enrolPage(w http.ResponseWriter, r *http.Request) {
@@ -38,10 +43,13 @@ func (p *Provider) enrolPage(w http.ResponseWriter, r *http.Request) {
 		p.badRequest(w, r)
 		return
 	}
-	if !p.held(w, r, attempt) {
+	// One read of the login: whether it is held, and until when.
+	h, ok := p.hold(w, r, attempt, assurance.High)
+	if !ok {
 		return
 	}
-	p.Pages.Render(w, r, http.StatusOK, "enrol", p.lang(r), enrolData{Attempt: attempt, LoginURL: p.loginAgainURL(attempt)})
+	p.Pages.Render(w, r, http.StatusOK, "enrol", p.lang(r), enrolData{Attempt: attempt, LoginURL: p.loginAgainURL(attempt),
+		Timeout: withBack(h.Timeout, attempt, enrolPath)})
 }
 
 type enrolRequest struct {
@@ -191,6 +199,9 @@ type enrolledTicket struct {
 	GivenName  string   `json:"given_name"`
 	FamilyName string   `json:"family_name"`
 	Continue   string   `json:"continue"`
+	// Attempt is the login the enrolment was part of: the page says
+	// until when a service's login stays open.
+	Attempt string `json:"attempt"`
 }
 
 // continueTicket finishes the login that the enrolment was, in the
@@ -291,12 +302,12 @@ func (p *Provider) enrolFinish(w http.ResponseWriter, r *http.Request) {
 	cont, err := p.putTicket(ctx, "continue", "", continueTicket{
 		Attempt: reg.Attempt, PersonID: person.ID, UV: reg.UserVerified, BE: reg.BackupEligible, At: p.now(),
 		Browser: formBinding(token),
-	}, ticketLifetime)
+	}, continueLifetime(reg.Attempt))
 	if err != nil {
 		p.beginFailed(w, r, "enrolment ticket", err)
 		return
 	}
-	t := enrolledTicket{Codes: codes, GivenName: person.GivenName, FamilyName: person.FamilyName, Continue: cont}
+	t := enrolledTicket{Codes: codes, GivenName: person.GivenName, FamilyName: person.FamilyName, Continue: cont, Attempt: reg.Attempt}
 	if len(person.Identifiers) > 0 {
 		t.Scheme, t.Number = person.Identifiers[0].Scheme, person.Identifiers[0].Value
 	}
@@ -320,6 +331,10 @@ type enrolledData struct {
 	Codes       []string
 	Continue    string
 	CSRF        string
+	// Timeout says until when a service's login stays open, nil for an
+	// account login. The page offers no keep without script: loaded
+	// again, it would not show the codes, which are shown once.
+	Timeout *provider.LoginTimeout
 }
 
 // enrolledPage shows the recovery codes once, in the browser that
@@ -349,6 +364,7 @@ func (p *Provider) enrolledPage(w http.ResponseWriter, r *http.Request) {
 	p.Pages.Render(w, httpx.Once(r), http.StatusOK, "enrol_codes", lang, enrolledData{
 		Name: strings.TrimSpace(t.GivenName + " " + t.FamilyName), SchemeLabel: p.schemeLabel(lang, t.Scheme),
 		Number: t.Number, Codes: t.Codes, Continue: t.Continue, CSRF: token,
+		Timeout: p.loginTimeout(r, t.Attempt, ""),
 	})
 }
 
@@ -382,7 +398,7 @@ func (p *Provider) enrolledContinue(w http.ResponseWriter, r *http.Request) {
 		// Not the enrolling browser: the ticket goes back, so that a post
 		// from elsewhere does not take the login from the one who
 		// enrolled.
-		if err := p.restoreTicket(ctx, "continue", "", r.PostFormValue("ticket"), t, t.At.Add(ticketLifetime)); err != nil {
+		if err := p.restoreTicket(ctx, "continue", "", r.PostFormValue("ticket"), t, t.At.Add(continueLifetime(t.Attempt))); err != nil {
 			p.log().ErrorContext(ctx, "restore continue ticket", "err", err)
 		}
 		p.auditFailure(ctx, "authentication", "wrong_browser", "passkey", t.PersonID)
@@ -399,6 +415,19 @@ func (p *Provider) enrolledContinue(w http.ResponseWriter, r *http.Request) {
 	// checks the block on it rather than reading the person again.
 	res.Person = person
 	p.finishRedirect(w, r, t.Attempt, res)
+}
+
+// continueLifetime is how long the enrolled page's Continue works for
+// a login attempt: ticketLifetime for an account login; for a service's
+// login, as long as its request can be kept open (provider.MaxLoginTime),
+// since the page warns before the request ends and extends it (ADR 50).
+// The request bounds it: a Continue after the request ended finds it
+// ended, and the person is told to start again from the service.
+func continueLifetime(attempt string) time.Duration {
+	if attempt == "" {
+		return ticketLifetime
+	}
+	return max(ticketLifetime, provider.MaxLoginTime)
 }
 
 // errorPage names the keys prefix.title, prefix.message, prefix.next.

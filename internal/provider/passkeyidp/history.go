@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"net/url"
 	"slices"
 
 	"github.com/varde-eid/varde/internal/httpx"
@@ -153,8 +154,17 @@ func (p *Provider) historyPage(w http.ResponseWriter, r *http.Request) {
 		p.internalError(w, r, "account activity", err)
 		return
 	}
-	d.Timeout = p.timeout(r, lang, s)
+	d.Timeout = p.timeout(r, lang, s, historyBack(r))
 	p.Pages.Render(w, r, http.StatusOK, "account_activity", lang, d)
+}
+
+// historyBack is the page of activity r asked for, as a keep without
+// script goes back to it: its cursor, if any, and nothing else.
+func historyBack(r *http.Request) string {
+	if c := r.URL.Query().Get("page"); c != "" {
+		return historyPath + "?" + url.Values{"page": {c}}.Encode()
+	}
+	return historyPath
 }
 
 // historyPath is where the pages of activity are.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
@@ -45,8 +46,15 @@ type timeoutView struct {
 	ChangeBy string
 }
 
-// timeout is the view of s's time limits for a page in lang.
-func (p *Provider) timeout(r *http.Request, lang string, s *store.Session) *timeoutView {
+// accountPages are the pages that show the session's time limits, to
+// which a keep without script sends the browser back (provider.TimeoutDialog
+// Back): no other address, whatever the form says.
+var accountPages = []string{"/account", historyPath, removePath, renamePath, newCodesPath, unlinkPath}
+
+// timeout is the view of s's time limits for a page in lang, whose
+// address is back (a root-relative path with its query, one of
+// accountPages).
+func (p *Provider) timeout(r *http.Request, lang string, s *store.Session, back string) *timeoutView {
 	m := p.Sessions
 	ends, extendable := m.Ends(s)
 	idle := m.IdleTimeout
@@ -56,6 +64,7 @@ func (p *Provider) timeout(r *http.Request, lang string, s *store.Session) *time
 		// In the session's clock, which its deadlines are in.
 		EndsIn: provider.SecondsLeft(ends.Sub(m.Now())), Warn: provider.SecondsLeft(warnBefore(idle)),
 		Extendable: extendable, KeepURL: keepPath, CSRF: p.sessionCSRF(r), LogIn: true,
+		Back: back, Kept: provider.Kept(r),
 	}}
 	if idle >= 2*time.Minute && idle%time.Minute == 0 {
 		v.IdleMinutes = int(idle / time.Minute)
@@ -69,8 +78,8 @@ func (p *Provider) timeout(r *http.Request, lang string, s *store.Session) *time
 // ways in: it also says by when, since a change needs a recent login
 // (ReauthAfter, ADR 9). That window is a security limit and is not
 // extended (ADR 50): the page says when it closes instead.
-func (p *Provider) changeTimeout(r *http.Request, lang string, s *store.Session) *timeoutView {
-	v := p.timeout(r, lang, s)
+func (p *Provider) changeTimeout(r *http.Request, lang string, s *store.Session, back string) *timeoutView {
+	v := p.timeout(r, lang, s, back)
 	v.ChangeBy = p.Pages.Time(lang, s.AuthTime.Add(ReauthAfter)).Text
 	return v
 }
@@ -87,8 +96,13 @@ func warnBefore(idle time.Duration) time.Duration {
 // keepSession: POST /account/session/keep (JSON, header X-CSRF-Token)
 // records a use of the session now, so its idle deadline moves on, and
 // answers how long it has left. 401 "session" when it has ended: it
-// stays ended.
+// stays ended. A plain form (keepSessionForm) does the same without
+// script.
 func (p *Provider) keepSession(w http.ResponseWriter, r *http.Request) {
+	if isForm(r) {
+		p.keepSessionForm(w, r)
+		return
+	}
 	if !isJSON(r) {
 		p.jsonError(w, r, http.StatusUnsupportedMediaType, "bad_request")
 		return
@@ -117,4 +131,40 @@ func (p *Provider) keepSession(w http.ResponseWriter, r *http.Request) {
 	ends, extendable := p.Sessions.Ends(s)
 	// Extendable until the idle deadline reaches the session's expiry.
 	writeJSON(w, http.StatusOK, provider.KeepAnswer{EndsIn: provider.SecondsLeft(ends.Sub(p.Sessions.Now())), Extendable: extendable})
+}
+
+// keepSessionForm: POST /account/session/keep as a plain form (csrf,
+// back), the page's own button for a browser without script, keeps the
+// session as the JSON keep does and sends the browser back to the page
+// it came from (back, one of accountPages; provider.KeptParam added),
+// which shows the new time. A back that is not one of those pages is
+// refused before anything is kept; a session that has ended stays
+// ended, and the browser goes to log in again.
+func (p *Provider) keepSessionForm(w http.ResponseWriter, r *http.Request) {
+	if !p.Pages.ReadForm(w, r, p.lang(r)) {
+		return
+	}
+	back, ok := httpx.BackTo(r.PostFormValue("back"), accountPages)
+	if !ok {
+		p.badRequest(w, r)
+		return
+	}
+	if p.Sessions.Token(r) == "" {
+		p.toLogin(w, r)
+		return
+	}
+	if !p.checkSessionCSRF(r, r.PostFormValue(csrfField)) {
+		p.forbidden(w, r)
+		return
+	}
+	_, err := p.Sessions.Keep(r)
+	if errors.Is(err, session.ErrNoSession) {
+		p.toLogin(w, r)
+		return
+	}
+	if err != nil {
+		p.internalError(w, r, "keep session", err)
+		return
+	}
+	http.Redirect(w, r, provider.WithKept(back), http.StatusSeeOther)
 }

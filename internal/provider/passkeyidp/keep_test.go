@@ -3,7 +3,10 @@ package passkeyidp_test
 import (
 	"context"
 	"encoding/base64"
+	"html"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -148,4 +151,108 @@ func TestIdleTimeoutInWords(t *testing.T) {
 			t.Errorf("idle timeout %v: the account page does not say %q", c.idle, c.want)
 		}
 	}
+}
+
+// TestKeepSessionWithoutScript: without script, the account pages'
+// own button beside the sentence that says how long the session lasts
+// posts a plain form to the same keep (ADR 50, WCAG 2.2 SC 2.2.1): with
+// the account forms' CSRF token it keeps the session and answers 303
+// back to the page it came from, which then says so and shows the new
+// end; the browser is sent only to one of the account pages, never to
+// an address the form names, and nothing is kept for a form refused.
+func TestKeepSessionWithoutScript(t *testing.T) {
+	h, b := keepHarness(t)
+	start := h.now
+	h.p.History = h.db
+	keys, err := h.db.ListPasskeys(context.Background(), h.fin.last(t).Result.PersonID)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("passkeys %d, %v", len(keys), err)
+	}
+	rename := "/account/passkeys/rename?" + url.Values{"credential": {base64.RawURLEncoding.EncodeToString(keys[0].CredentialID)}}.Encode()
+	page := b.get(rename)
+	if page.status != http.StatusOK {
+		t.Fatalf("rename page: %d", page.status)
+	}
+	form := formAfter(t, page.body, `id="session-timeout-info"`)
+	if form.action != "/account/session/keep" || form.values.Get("back") != rename || form.values.Get("csrf") == "" || !strings.Contains(form.html, "Stay logged in") {
+		t.Fatalf("rename page's own keep form: %+v", form)
+	}
+
+	const keep = "/account/session/keep"
+	for _, bad := range []struct {
+		name   string
+		v      url.Values
+		status int
+	}{
+		{"another site", url.Values{"csrf": {form.values.Get("csrf")}, "back": {"//evil.example/account"}}, http.StatusBadRequest},
+		{"a page of its own", url.Values{"csrf": {form.values.Get("csrf")}, "back": {"/status"}}, http.StatusBadRequest},
+		{"no back", url.Values{"csrf": {form.values.Get("csrf")}}, http.StatusBadRequest},
+		{"a wrong token", url.Values{"csrf": {"x"}, "back": {rename}}, http.StatusForbidden},
+	} {
+		h.now = start.Add(20 * time.Minute)
+		if r := b.form(keep, bad.v); r.status != bad.status || r.location != "" {
+			t.Errorf("keep form with %s: %d %q; want %d and no redirect", bad.name, r.status, r.location, bad.status)
+		}
+	}
+	// A keep 20 minutes in moves the session's end on.
+	h.now = start.Add(20 * time.Minute)
+	r := b.form(keep, form.values)
+	if r.status != http.StatusSeeOther || r.location != rename+"&kept=1" {
+		t.Fatalf("keep form: %d %q; want 303 to %q", r.status, r.location, rename+"&kept=1")
+	}
+	// 45 minutes in, 25 after the keep, the session is still there (the
+	// rename page itself now asks for a new login: its change needs one
+	// from the last 15 minutes), and a page loaded after a keep says so.
+	h.now = start.Add(45 * time.Minute)
+	back := b.get("/account?kept=1")
+	end := httpx.FormatTime("en", start.Add(time.Hour), time.UTC, false)
+	if back.status != http.StatusOK || !strings.Contains(back.body, "You are still logged in.") || !strings.Contains(back.body, "and at the latest at "+end) {
+		t.Errorf("the account page after the keep, 45 minutes in: %d, without the kept message or its end", back.status)
+	}
+	// Without a session, the form leads to the login page.
+	if r := h.browser("en").form(keep, form.values); r.status != http.StatusSeeOther || r.location != "/login" {
+		t.Errorf("keep form without a session: %d %q; want 303 /login", r.status, r.location)
+	}
+}
+
+// TestKeepSessionWithoutScriptRefusedKeepsNothing: a keep form refused
+// for its back or its token does not keep the session.
+func TestKeepSessionWithoutScriptRefusedKeepsNothing(t *testing.T) {
+	h, b := keepHarness(t)
+	form := formAfter(t, b.get("/account").body, `id="session-timeout-info"`)
+	h.now = h.now.Add(20 * time.Minute)
+	b.form("/account/session/keep", url.Values{"csrf": {form.values.Get("csrf")}, "back": {"https://evil.example/"}})
+	b.form("/account/session/keep", url.Values{"csrf": {"x"}, "back": {"/account"}})
+	h.now = h.now.Add(10 * time.Minute)
+	if r := b.get("/account"); r.status != http.StatusSeeOther || r.location != "/login" {
+		t.Errorf("account page 30 minutes after its last use: %d %q; want the login page", r.status, r.location)
+	}
+}
+
+// plainForm is a form as a page has it.
+type plainForm struct {
+	action string
+	values url.Values
+	html   string
+}
+
+// formAfter is the first form in body after marker, with its hidden
+// fields' values.
+func formAfter(t *testing.T, body, marker string) plainForm {
+	t.Helper()
+	_, rest, ok := strings.Cut(body, marker)
+	if !ok {
+		t.Fatalf("page lacks %s", marker)
+	}
+	start := strings.Index(rest, "<form ")
+	end := strings.Index(rest, "</form>")
+	if start < 0 || end < start {
+		t.Fatalf("no form after %s", marker)
+	}
+	f := plainForm{html: rest[start:end], values: url.Values{}}
+	f.action = html.UnescapeString(regexp.MustCompile(`action="([^"]*)"`).FindStringSubmatch(f.html)[1])
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(f.html, -1) {
+		f.values.Set(m[1], html.UnescapeString(m[2]))
+	}
+	return f
 }

@@ -27,7 +27,7 @@ type loginData struct {
 	// which offers every way in, for a person without a passkey.
 	OtherWaysURL string
 	// Timeout says until when a service's login stays open
-	// (provider.Timer), nil for an account login.
+	// (provider.Hold), nil for an account login.
 	Timeout *provider.LoginTimeout
 }
 
@@ -60,9 +60,50 @@ func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 	// the button, and lives on its own from then
 	// (passkey.DefaultLifetime), so only the request's end is shown and
 	// extended (ADR 50).
-	d.Timeout = h.Timeout
+	d.Timeout = withBack(h.Timeout, attempt, loginPath)
 	p.Pages.Render(w, r, http.StatusOK, "passkey_login", p.lang(r), d)
 }
+
+// withBack is t, the time limit a page for attempt shows, with the page
+// to which a keep without script goes back: path (one of LoginPages),
+// with the attempt; t as it is for "", a page that cannot be loaded
+// again, which then offers no such keep.
+func withBack(t *provider.LoginTimeout, attempt, path string) *provider.LoginTimeout {
+	if t != nil && path != "" {
+		t.Back = path + "?" + url.Values{"attempt": {attempt}}.Encode()
+	}
+	return t
+}
+
+// loginTimeout is what a page for attempt that shows no form of the
+// login's own says of its service's login running out: nil for an
+// account login, a Finisher that cannot say (not a provider.Holder), or
+// a read that fails, after which the page simply does not say it.
+func (p *Provider) loginTimeout(r *http.Request, attempt, path string) *provider.LoginTimeout {
+	hr, ok := p.Finisher.(provider.Holder)
+	if !ok || attempt == "" {
+		return nil
+	}
+	h, err := hr.Hold(r, attempt, ID, assurance.High, p.lang(r))
+	if err != nil {
+		p.log().WarnContext(r.Context(), "login time limit", "err", err)
+		return nil
+	}
+	return withBack(h.Timeout, attempt, path)
+}
+
+// The login pages of a service's login that say until when it stays
+// open (LoginPages).
+const (
+	loginPath   = "/passkey/login"
+	recoverPath = "/passkey/recover"
+	enrolPath   = "/passkey/enrol"
+)
+
+// LoginPages are the pages that show a service's login's time limit,
+// for the broker's keep without script (broker.Broker KeepPages), which
+// sends the browser back to them only.
+var LoginPages = []string{loginPath, recoverPath, enrolPath}
 
 type beginRequest struct {
 	Attempt string `json:"attempt"`

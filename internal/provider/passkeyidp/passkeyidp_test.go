@@ -2828,7 +2828,10 @@ func TestInternalErrorNamesAServiceOnlyInAServicesLogin(t *testing.T) {
 }
 
 // A Continue pressed after the enrolled page was left open past its
-// time says that the step expired, not that it was done already.
+// time says that the step expired, not that it was done already. Its
+// time is ten minutes for an account login, and for a service's login
+// as long as the request can be kept open (ADR 50): the page warns
+// before the request ends and extends it, and the request bounds it.
 func TestEnrolledContinueExpiredSaysSo(t *testing.T) {
 	h := newHarness(t, true)
 	for lang, want := range map[string]string{
@@ -2837,7 +2840,7 @@ func TestEnrolledContinueExpiredSaysSo(t *testing.T) {
 		"da": "Dette trin er udløbet",
 	} {
 		b := h.browser(lang)
-		page := b.enrolOnly(newDevice(false), "a", "fnr")
+		page := b.enrolOnly(newDevice(false), "", "fnr")
 		h.now = h.now.Add(11 * time.Minute)
 		r := b.form("/passkey/enrolled/continue", continueForm(t, page))
 		if r.status != http.StatusBadRequest || !strings.Contains(r.body, want) {
@@ -2845,6 +2848,18 @@ func TestEnrolledContinueExpiredSaysSo(t *testing.T) {
 		}
 		if r := b.form("/passkey/enrolled/continue", continueForm(t, page)); r.status != http.StatusBadRequest || strings.Contains(r.body, want) {
 			t.Errorf("%s, again: %d, want 400 as for a ticket used:\n%s", lang, r.status, r.body)
+		}
+		// A service's login: 11 minutes on, Continue still works...
+		page = b.enrolOnly(newDevice(false), "a", "fnr")
+		h.now = h.now.Add(11 * time.Minute)
+		if r := b.form("/passkey/enrolled/continue", continueForm(t, page)); r.status != http.StatusSeeOther {
+			t.Errorf("%s, a service's login 11 minutes on: %d, want 303 on to the service:\n%s", lang, r.status, r.body)
+		}
+		// ...and past the hour a login can be kept open, it has expired.
+		page = b.enrolOnly(newDevice(false), "a", "fnr")
+		h.now = h.now.Add(61 * time.Minute)
+		if r := b.form("/passkey/enrolled/continue", continueForm(t, page)); r.status != http.StatusBadRequest || !strings.Contains(r.body, want) {
+			t.Errorf("%s, a service's login 61 minutes on: %d, want 400 saying %q:\n%s", lang, r.status, want, r.body)
 		}
 	}
 }

@@ -145,13 +145,13 @@ func (p *Provider) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/passkeys/begin", p.addBegin)
 	mux.HandleFunc("POST /account/passkeys/finish", p.addFinish)
 	mux.HandleFunc("POST /account/passkeys/cancel", p.addCancel)
-	mux.HandleFunc("GET /account/passkeys/remove", p.removeConfirmPage)
-	mux.HandleFunc("POST /account/passkeys/remove", p.removePasskey)
-	mux.HandleFunc("GET /account/passkeys/rename", p.renamePage)
-	mux.HandleFunc("POST /account/passkeys/rename", p.renamePasskey)
+	mux.HandleFunc("GET "+removePath, p.removeConfirmPage)
+	mux.HandleFunc("POST "+removePath, p.removePasskey)
+	mux.HandleFunc("GET "+renamePath, p.renamePage)
+	mux.HandleFunc("POST "+renamePath, p.renamePasskey)
 	mux.HandleFunc("GET "+unlinkPath, p.unlinkConfirmPage)
 	mux.HandleFunc("POST "+unlinkPath, p.unlinkEID)
-	mux.HandleFunc("GET /account/recovery-codes/new", p.newCodesConfirmPage)
+	mux.HandleFunc("GET "+newCodesPath, p.newCodesConfirmPage)
 	mux.HandleFunc("POST /account/recovery-codes", p.newCodes)
 	mux.HandleFunc("GET /account/recovery-codes", p.codesPage)
 	mux.HandleFunc("POST /account/sessions/end-others", p.endElsewhere)
@@ -278,6 +278,19 @@ func (p *Provider) auditFailure(ctx context.Context, typ, reason, method, person
 // cross-site script can only do so after a CORS preflight, which we never
 // answer. That is their CSRF protection (the account ones also check a
 // token).
+// The pages that ask before a change to the person's ways in.
+const (
+	removePath   = "/account/passkeys/remove"
+	renamePath   = "/account/passkeys/rename"
+	newCodesPath = "/account/recovery-codes/new"
+)
+
+// isForm reports whether r's body is a plain HTML form.
+func isForm(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/x-www-form-urlencoded"
+}
+
 func isJSON(r *http.Request) bool {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return err == nil && mt == "application/json"
@@ -456,23 +469,10 @@ func forAccount(r *http.Request) bool {
 	return false
 }
 
-// held reports whether the broker holds attempt; when it does not, or
-// cannot tell, it has told the person so. A page for a login nobody
-// holds (made up, expired or finished) would offer forms that can only
-// fail.
-func (p *Provider) held(w http.ResponseWriter, r *http.Request, attempt string) bool {
-	pending, err := p.Finisher.Pending(r.Context(), attempt)
-	if err != nil {
-		p.internalError(w, r, "login attempt", err)
-		return false
-	}
-	if !pending {
-		p.Pages.Error(w, r, http.StatusBadRequest, p.lang(r), httpx.UnknownLoginPage())
-	}
-	return pending
-}
-
-// hold is held for a page that also asks whether the broker would take
+// hold reports whether the broker holds attempt (when it does not, or
+// cannot tell, it has told the person so: a page for a login nobody
+// holds, made up, expired or finished, would offer forms that can only
+// fail), and for a page that also asks it, whether the broker would take
 // a result at level for attempt, and until when its login stays open:
 // from one read of the attempt when the Finisher is a provider.Holder,
 // otherwise from Pending and Accepts, with no time limit shown. ok is

@@ -188,6 +188,7 @@ func (p *Provider) renderRecover(w http.ResponseWriter, r *http.Request, status 
 		}
 	}
 	d.LoginURL = "/passkey/login?" + url.Values{"attempt": {d.Attempt}}.Encode()
+	d.Timeout = withBack(d.Timeout, d.Attempt, recoverPath)
 	p.Pages.Render(w, r, status, "recover", p.lang(r), d)
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 
@@ -74,6 +75,9 @@ type renameData struct {
 	// Error is the message key saying why the name was refused, "" if
 	// none was.
 	Error string
+	// Draft: Value is what the person typed before they were sent to
+	// log in again (renamedraft.go), not yet saved.
+	Draft bool
 	// Max is the longest name allowed, in characters.
 	Max  int
 	CSRF string
@@ -92,6 +96,10 @@ func (p *Provider) renamePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if typed, ok := p.takeDraft(w, r, person.ID, credentialID(key)); ok {
+		p.renderRenameData(w, r, s, http.StatusOK, key, renameData{Value: typed, Draft: true})
+		return
+	}
 	p.renderRename(w, r, s, http.StatusOK, key, key.Name, "")
 }
 
@@ -99,8 +107,13 @@ func (p *Provider) renamePage(w http.ResponseWriter, r *http.Request) {
 // name) renames the passkey and sends the browser to the account page,
 // which says so; a name that cannot be given gets the form again,
 // saying why, with what the person typed.
+//
+// A login no longer recent enough is sent to log in again, with what
+// the person typed kept for their return (keepDraft).
 func (p *Provider) renamePasskey(w http.ResponseWriter, r *http.Request) {
-	s, person, ok := p.changeForm(w, r, eventPasskeyRenamed)
+	s, person, ok := p.changeFormOr(w, r, eventPasskeyRenamed, func(person *store.Person) string {
+		return p.keepDraft(w, r, person.ID)
+	})
 	if !ok {
 		return
 	}
@@ -202,12 +215,28 @@ func (p *Provider) credentialParam(w http.ResponseWriter, r *http.Request, param
 	return credID, true
 }
 
+// credentialPage is the page at path for key, as the account page
+// links to it.
+func credentialPage(path string, key *store.Passkey) string {
+	return path + "?" + url.Values{"credential": {credentialID(key)}}.Encode()
+}
+
+// credentialID is key's credential ID as the account pages send it.
+func credentialID(key *store.Passkey) string {
+	return base64.RawURLEncoding.EncodeToString(key.CredentialID)
+}
+
 // renderRename shows the form that renames key, holding value, with
 // the message errKey names when the name was refused.
 func (p *Provider) renderRename(w http.ResponseWriter, r *http.Request, s *store.Session, status int, key *store.Passkey, value, errKey string) {
+	p.renderRenameData(w, r, s, status, key, renameData{Value: value, Error: errKey})
+}
+
+// renderRenameData shows the form that renames key, as d says (Value,
+// Error, Draft).
+func (p *Provider) renderRenameData(w http.ResponseWriter, r *http.Request, s *store.Session, status int, key *store.Passkey, d renameData) {
 	lang := p.lang(r)
-	p.Pages.Render(w, r, status, "account_rename", lang, renameData{
-		Passkey: p.passkeyView(lang, key), Value: value, Error: errKey, Max: maxPasskeyName, CSRF: p.sessionCSRF(r),
-		Timeout: p.changeTimeout(r, lang, s),
-	})
+	d.Passkey, d.Max, d.CSRF = p.passkeyView(lang, key), maxPasskeyName, p.sessionCSRF(r)
+	d.Timeout = p.changeTimeout(r, lang, s, credentialPage(renamePath, key))
+	p.Pages.Render(w, r, status, "account_rename", lang, d)
 }

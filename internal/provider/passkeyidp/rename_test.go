@@ -383,3 +383,113 @@ func TestBlockedPersonCannotRename(t *testing.T) {
 		t.Errorf("a blocked person's passkey renamed to %q", n)
 	}
 }
+
+// TestRenameTypedNameKeptAcrossANewLogin: a person who opened the
+// rename page in time and saved a new name after the recent-login
+// window closed is sent to log in again (ADR 50), and is told that
+// what they typed is kept; logged in again, the rename page of that
+// passkey holds it in the field, once, saying it is not saved yet. It
+// is kept bound to the person: the browser holds only a random token,
+// another person logged in at the same browser does not get it, and
+// the rename page of another passkey leaves it. The name is escaped on
+// the page, and not in the audit log.
+func TestRenameTypedNameKeptAcrossANewLogin(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	phone := newDevice(false)
+	late := renameTooLate(t, h, b, phone, `Work <laptop> & "dock"`)
+	e, laptop, renameURL, r := late.person, late.credential, late.page, late.refusal
+	other := h.addStoredPasskey(t, e, "Other")
+	if r.status != http.StatusForbidden || !strings.Contains(html.UnescapeString(r.body), "choose Rename again: the name you typed will be in the field") {
+		t.Fatalf("rename after the window closed: %d\n%s", r.status, r.body)
+	}
+	if strings.Contains(r.header.Get("Set-Cookie"), "laptop") {
+		t.Errorf("the draft cookie holds the name: %s", r.header.Get("Set-Cookie"))
+	}
+	if n := h.passkeyNames(t, e)[laptop]; n != "Laptop" {
+		t.Fatalf("renamed to %q in an old login", n)
+	}
+	dump, err := h.db.ListAudit(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range dump {
+		for _, v := range ev.Details {
+			if strings.Contains(v, "laptop>") {
+				t.Errorf("an audit event holds the typed name: %v", ev)
+			}
+		}
+	}
+
+	// Logged in again: the other passkey's rename page leaves the
+	// draft; the laptop's holds it, escaped, once.
+	if r, m := b.login(phone, h.rp, ""); r.status != 200 {
+		t.Fatalf("login again: %d %v", r.status, m)
+	}
+	if r := b.get("/account/passkeys/rename?" + url.Values{"credential": {other}}.Encode()); r.status != http.StatusOK ||
+		!strings.Contains(r.body, `value="Other"`) || strings.Contains(r.body, "rename-draft") {
+		t.Fatalf("the other passkey's rename page: %d\n%s", r.status, r.body)
+	}
+	r = b.get(renameURL)
+	if r.status != http.StatusOK || !strings.Contains(r.body, `value="Work &lt;laptop&gt; &amp; &#34;dock&#34;"`) ||
+		!strings.Contains(r.body, `id="rename-draft"`) || !strings.Contains(r.body, "It is not saved yet") ||
+		!strings.Contains(r.body, `aria-describedby="passkey-name-hint rename-draft"`) {
+		t.Fatalf("the rename page after logging in again: %d\n%s", r.status, r.body)
+	}
+	if r := b.get(renameURL); !strings.Contains(r.body, `value="Laptop"`) || strings.Contains(r.body, "rename-draft") {
+		t.Errorf("the rename page a second time still holds the draft:\n%s", r.body)
+	}
+}
+
+// TestRenameDraftIsThePersons: a draft kept for one person is not
+// taken by another who logs in at the same browser, and waits for its
+// owner; a name longer than any allowed is kept cut to maxDraft (400)
+// characters, still too long to be saved.
+func TestRenameDraftIsThePersons(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	phone := newDevice(false)
+	late := renameTooLate(t, h, b, phone, strings.Repeat("é", 1000))
+	laptop, renameURL := late.credential, late.page
+	if late.refusal.status != http.StatusForbidden {
+		t.Fatalf("rename after the window closed: %d", late.refusal.status)
+	}
+	// Another person logs in at the same browser and opens the rename
+	// page of their own passkey: nothing of the first's.
+	o := b.enrol(newDevice(false), "", "fnr")
+	theirs := h.addStoredPasskey(t, o.person, "Theirs")
+	if r := b.get("/account/passkeys/rename?" + url.Values{"credential": {theirs}}.Encode()); r.status != http.StatusOK || strings.Contains(r.body, "éé") || strings.Contains(r.body, "rename-draft") {
+		t.Errorf("another person's rename page shows the first's draft (%d)", r.status)
+	}
+	// The first, logged in again, finds it, cut to 400 characters.
+	if r, m := b.login(phone, h.rp, ""); r.status != 200 {
+		t.Fatalf("login again: %d %v", r.status, m)
+	}
+	r := b.get(renameURL)
+	if r.status != http.StatusOK || !strings.Contains(r.body, `value="`+strings.Repeat("é", 400)+`"`) {
+		t.Fatalf("the owner's rename page after logging in again: %d, without the name cut to 400 characters", r.status)
+	}
+	if r := b.form("/account/passkeys/rename", url.Values{"credential": {laptop}, "csrf": {attr(t, r.body, "data-keep-csrf")}, "name": {strings.Repeat("é", 400)}}); r.status != http.StatusBadRequest {
+		t.Errorf("saving the cut name: %d, want it refused as too long", r.status)
+	}
+}
+
+// lateRename is what renameTooLate did.
+type lateRename struct {
+	person, credential, page string
+	refusal                  reply
+}
+
+// renameTooLate enrols a person in b with phone and gives them a
+// passkey "Laptop", opens its rename page, and, once the recent-login
+// window has closed, saves typed as its name.
+func renameTooLate(t *testing.T, h *harness, b *browser, phone *device, typed string) lateRename {
+	t.Helper()
+	e := b.enrol(phone, "", "fnr")
+	laptop := h.addStoredPasskey(t, e.person, "Laptop")
+	page := "/account/passkeys/rename?" + url.Values{"credential": {laptop}}.Encode()
+	csrf := attr(t, b.get(page).body, "data-keep-csrf")
+	h.now = h.now.Add(passkeyidp.ReauthAfter + time.Minute)
+	r := b.form("/account/passkeys/rename", url.Values{"credential": {laptop}, "csrf": {csrf}, "name": {typed}})
+	return lateRename{person: e.person, credential: laptop, page: page, refusal: r}
+}

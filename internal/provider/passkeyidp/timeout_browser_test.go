@@ -89,3 +89,52 @@ func TestBrowserSessionTimeout(t *testing.T) {
 		t.Errorf("account page after the session ended: at %q, want the login page", after)
 	}
 }
+
+// TestBrowserSessionKeptAcrossTabs: two tabs of one browser show the
+// account page of a session that ends after 10 s unused; both warn
+// before the end, and "Stay logged in" in the first closes the
+// second's warning at once, with no question to the server, saying
+// that the person is still logged in (ADR 50).
+func TestBrowserSessionKeptAcrossTabs(t *testing.T) {
+	first := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != ""})
+	h := newHarness(t, true)
+	const idle = 10 * time.Second
+	h.p.Sessions.Now = time.Now
+	h.p.Sessions.Lifetime, h.p.Sessions.IdleTimeout = time.Hour, idle
+	h.db.SetSessionIdleTimeout(idle)
+
+	dialog := `dialog#session-timeout`
+	err := browsertest.Do(first,
+		browsertest.EnableWebAuthn(),
+		browsertest.AddAuthenticator(new(webauthn.AuthenticatorID)),
+		enrolInBrowser(h, ""),
+		chromedp.WaitVisible(`#session-timeout-info`),
+	)
+	if err != nil {
+		t.Fatalf("first tab: %v", err)
+	}
+	second, cancel := chromedp.NewContext(first)
+	defer cancel()
+	if err := browsertest.Do(second, chromedp.Navigate(h.origin+"/account"), chromedp.WaitVisible(`#session-timeout-info`)); err != nil {
+		t.Fatalf("second tab: %v", err)
+	}
+	for name, tab := range map[string]context.Context{"first": first, "second": second} {
+		if err := browsertest.Do(tab, chromedp.WaitVisible(dialog+`[open]`)); err != nil {
+			t.Fatalf("%s tab's warning: %v", name, err)
+		}
+	}
+	if err := browsertest.Do(first, chromedp.Click(dialog+` [data-role=keep]`), chromedp.WaitNotVisible(dialog)); err != nil {
+		t.Fatalf("stay logged in, in the first tab: %v", err)
+	}
+	// At once: before the second tab's own end, 5 s after its warning.
+	soon, cancelSoon := context.WithTimeout(second, 4*time.Second)
+	defer cancelSoon()
+	var status string
+	err = browsertest.Do(soon,
+		chromedp.WaitNotVisible(dialog),
+		into(&status, chromedp.Poll[string](`document.querySelector("#session-timeout-status").textContent`)),
+	)
+	if err != nil || status != "You are still logged in." {
+		t.Fatalf("the second tab after the first kept the session: %v, saying %q", err, status)
+	}
+}

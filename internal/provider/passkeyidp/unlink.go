@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
@@ -197,7 +198,7 @@ func (p *Provider) askUnlink(w http.ResponseWriter, r *http.Request, s *store.Se
 		return
 	}
 	p.Pages.Render(w, r, http.StatusOK, "account_unlink", lang, unlinkData{
-		EID: v, Passkeys: len(keys), Codes: codes, CSRF: p.sessionCSRF(r), Timeout: p.changeTimeout(r, lang, s),
+		EID: v, Passkeys: len(keys), Codes: codes, CSRF: p.sessionCSRF(r), Timeout: p.changeTimeout(r, lang, s, unlinkPath+"?"+url.Values{eidParam: {ref}}.Encode()),
 	})
 }
 
