@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ func TestBrowserLoginTimeout(t *testing.T) {
 	focusedKeep := `document.activeElement === document.querySelector("#login-timeout [data-role=keep]")`
 	var loaded time.Time
 	var focused, again bool
-	var status string
+	var status, info string
 	err := browsertest.Do(ctx,
 		browsertest.EnableWebAuthn(),
 		browsertest.AddAuthenticator(new(webauthn.AuthenticatorID)),
@@ -48,15 +49,22 @@ func TestBrowserLoginTimeout(t *testing.T) {
 		chromedp.Func(func(context.Context, *chromedp.Target) error { loaded = time.Now(); return nil }),
 		chromedp.WaitVisible(dialog+`[open]`),
 		into(&focused, chromedp.Evaluate[bool](focusedKeep)),
+		// The sentence the page was loaded with is replaced by the one
+		// the keep answers, with the new end.
+		into(new(string), chromedp.Evaluate[string](`document.querySelector("#login-timeout-info").textContent = "stale"`)),
 		chromedp.KeyEvent("\r"),
 		chromedp.WaitNotVisible(dialog),
 		into(&status, chromedp.Poll[string](`document.querySelector("#login-timeout-status").textContent`)),
+		into(&info, chromedp.Evaluate[string](`document.querySelector("#login-timeout-info").textContent`)),
 	)
 	if err != nil {
 		t.Fatalf("warning on the login page: %v", err)
 	}
 	if !focused || status != "You have more time to log in." {
 		t.Errorf("warning: focus on its button %v, status %q", focused, status)
+	}
+	if !strings.HasPrefix(info, "For your safety, this login stays open until ") {
+		t.Errorf("after the keep the page says %q, not the login's new end", info)
 	}
 	// Past the end the login had, the warning comes again, and gives
 	// more time again; the login goes on, on the passkey login page.

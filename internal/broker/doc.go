@@ -216,9 +216,11 @@
 // its end is ahead; with script they warn before the end and extend
 // it, without script the page's own button does:
 //
-//	POST /login/keep    JSON {"req": ID}, header X-CSRF-Token (an HMAC
-//	                    of the ID keyed with the browser's mark) →
-//	                    {"ends_in", "extendable"}; 401 "login" for a
+//	POST /login/keep    JSON {"req": ID, "lang": the page's}, header
+//	                    X-CSRF-Token (an HMAC of the ID keyed with the
+//	                    browser's mark) → {"ends_in", "extendable",
+//	                    "info": the page's sentence with the new end};
+//	                    401 "login" for a
 //	                    request that ended, is unknown, unbound or
 //	                    another browser's; 403 "csrf"; nothing changed
 //	POST /login/keep    form req, csrf (the same HMAC), back (the page,

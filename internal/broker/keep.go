@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"net/url"
@@ -119,7 +120,7 @@ func (b *Broker) Hold(r *http.Request, attemptID, providerID string, level assur
 
 // loginTimeout is the view of req's time limit for a page in lang.
 func (b *Broker) loginTimeout(r *http.Request, req *store.AuthRequest, lang string, now time.Time) *provider.LoginTimeout {
-	body, _ := json.Marshal(keepRequest{Req: req.ID})
+	body, _ := json.Marshal(keepRequest{Req: req.ID, Lang: lang})
 	// At the latest: the bound, or, for a request no keep can move, its
 	// end as it is.
 	latest, canExtend := req.ExpiresAt, extendable(req)
@@ -155,8 +156,12 @@ func keepCSRF(browser, id string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// keepRequest is a keep's JSON body, which the page's dialog sends as
+// the page gave it: the request, and the page's language, in which the
+// answer says the new end (provider.KeepAnswer Info).
 type keepRequest struct {
-	Req string `json:"req"`
+	Req  string `json:"req"`
+	Lang string `json:"lang,omitempty"`
 }
 
 type keepError struct {
@@ -212,7 +217,15 @@ func (b *Broker) keepLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	// Extendable until the end stops at MaxLoginTime after the request's
 	// creation.
-	writeKeep(w, http.StatusOK, provider.KeepAnswer{EndsIn: provider.SecondsLeft(req.ExpiresAt.Sub(now)), Extendable: extendable(req)})
+	writeKeep(w, http.StatusOK, provider.KeepAnswer{EndsIn: provider.SecondsLeft(req.ExpiresAt.Sub(now)), Extendable: extendable(req),
+		Info: b.endsInfo(b.Pages.Locale(r, []string{in.Lang}), req)})
+}
+
+// endsInfo is the sentence a login page says of req's end, in lang
+// (the template login-timeout's), so that a page kept by its dialog
+// says the new end, not the one it was loaded with.
+func (b *Broker) endsInfo(lang string, req *store.AuthRequest) string {
+	return fmt.Sprintf(b.Pages.T(lang, "timeout.request.info"), b.Pages.Time(lang, req.ExpiresAt).Text)
 }
 
 // keep moves the end of request id, bound to the browser marked

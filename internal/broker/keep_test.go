@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html"
 	"net/http"
 	"net/http/httptest"
@@ -77,6 +78,7 @@ func (f *fixture) keep(mark, token, body string) *httptest.ResponseRecorder {
 type keepAnswer struct {
 	EndsIn     int    `json:"ends_in"`
 	Extendable *bool  `json:"extendable"`
+	Info       string `json:"info"`
 	Error      string `json:"error"`
 }
 
@@ -161,6 +163,25 @@ func TestKeepMovesTheLoginsEndOn(t *testing.T) {
 	}
 	if a := f.pageTimeout(t, "/login?req=r1", keepMark); a["extendable"] != "false" {
 		t.Errorf("page at the bound: extendable %q, want false", a["extendable"])
+	}
+}
+
+// TestKeepSaysTheNewEnd: a keep answers with the page's sentence about
+// the login's end again, with the new end and in the page's language,
+// for the dialog to put in the place of the one the page was loaded
+// with.
+func TestKeepSaysTheNewEnd(t *testing.T) {
+	f := newFixture(t)
+	f.boundRequest(t, "r1")
+	for _, lang := range []string{"nb", "en", "da"} {
+		a := f.pageTimeout(t, "/login?req=r1&lang="+lang, keepMark)
+		f.now = f.now.Add(7 * time.Minute)
+		got := answer(t, f.keep(keepMark, a["keep-csrf"], a["keep-body"]))
+		ends := f.b.Pages.Time(lang, f.now.Add(10*time.Minute)).Text
+		want := fmt.Sprintf(f.b.Pages.T(lang, "timeout.request.info"), ends)
+		if got.Info != want {
+			t.Errorf("%s: info %q, want %q", lang, got.Info, want)
+		}
 	}
 }
 

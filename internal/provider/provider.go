@@ -293,6 +293,12 @@ func WithKept(page string) string {
 type KeepAnswer struct {
 	EndsIn     int  `json:"ends_in"`
 	Extendable bool `json:"extendable"`
+	// Info, when the page's sentence about the limit names the end a
+	// keep moves (a login's "stays open until"), is that sentence again
+	// with the new end, in the page's language, for the page to show in
+	// its place; "" where the sentence does not change (a session's idle
+	// limit and latest end).
+	Info string `json:"info,omitempty"`
 }
 
 // SecondsLeft is d in whole seconds, rounded up, never negative: a page

@@ -28,6 +28,9 @@
 // again; with script this hides it, as the dialog keeps the limit
 // without loading the page again, which would lose what was typed.
 //
+// A login's keep answers with the page's sentence about its end again
+// (info), with the new end, which replaces the sentence on the page.
+//
 // Several tabs: a tab that keeps the limit, or loads a page under it,
 // tells the other tabs of the same session or the same login request
 // at once (a BroadcastChannel named by the dialog's id and its keep
@@ -136,10 +139,23 @@
     }
   }
 
+  // The page's sentence that says until when (#ID-info), which a login's
+  // keep answers anew with the new end (info): the page then says the
+  // time the dialog counts to, not the one it was loaded with.
+  var info = document.getElementById(dialog.id + "-info");
+  var infoText = "";
+  function say(text) {
+    if (info && typeof text === "string" && text) {
+      infoText = text;
+      info.textContent = text;
+    }
+  }
+
   function kept(answer) {
     clearInterval(tick);
     dialog.close();
     schedule(answer.ends_in, answer.extendable === true);
+    say(answer.info);
     announceKept();
     tell();
   }
@@ -163,6 +179,10 @@
         dialog.close();
       }
       schedule((m.endsAt - Date.now()) / 1000, m.extendable === true);
+      if (m.lang === document.documentElement.lang) {
+        // A sentence in this page's language only.
+        say(m.info);
+      }
       if (wasOpen) {
         announceKept();
       }
@@ -172,7 +192,7 @@
   // tell says this tab's end to the other tabs.
   function tell() {
     if (channel) {
-      channel.postMessage({ endsAt: endsAt, extendable: extendable });
+      channel.postMessage({ endsAt: endsAt, extendable: extendable, info: infoText, lang: document.documentElement.lang });
     }
   }
 
