@@ -15,7 +15,6 @@ import (
 
 	"github.com/varde-eid/varde/internal/browsertest"
 	"github.com/varde-eid/varde/internal/config"
-	"github.com/varde-eid/varde/internal/store"
 )
 
 // TestBrowserLoginTimeout: in Chromium, a service's login whose request
@@ -40,13 +39,7 @@ func TestBrowserLoginTimeout(t *testing.T) {
 		_, _ = w.Write([]byte("back at the service"))
 	}))
 	t.Cleanup(rp.Close)
-	err := n.app.Store.PutClient(context.Background(), &store.Client{ID: "shop", Name: "Shop", AuthMethod: store.AuthNone,
-		RedirectURIs: []string{rp.URL + "/callback"}, Source: "test", CreatedAt: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	oc := &oauth2.Config{ClientID: "shop", RedirectURL: rp.URL + "/callback", Scopes: []string{"openid"},
-		Endpoint: oauth2.Endpoint{AuthURL: n.issuer + "/authorize", TokenURL: n.issuer + "/token", AuthStyle: oauth2.AuthStyleInParams}}
+	oc := shopClient(t, n, rp.URL+"/callback")
 	verifier := oauth2.GenerateVerifier()
 	start := oc.AuthCodeURL(rand.Text(), oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", rand.Text()))
 
@@ -56,7 +49,7 @@ func TestBrowserLoginTimeout(t *testing.T) {
 	var loaded time.Time
 	var focused, again bool
 	var status string
-	err = browsertest.Do(ctx,
+	err := browsertest.Do(ctx,
 		browsertest.EnableWebAuthn(),
 		browsertest.AddAuthenticator(new(webauthn.AuthenticatorID)),
 		chromedp.Navigate(start),
@@ -77,21 +70,14 @@ func TestBrowserLoginTimeout(t *testing.T) {
 	// Past the end the login had, the warning comes again, and gives
 	// more time again; the login goes on, on the passkey login page.
 	time.Sleep(time.Until(loaded.Add(lifetime + time.Second)))
-	err = browsertest.Do(ctx,
-		chromedp.WaitVisible(dialog+`[open]`),
+	err = browsertest.Do(ctx, append([]chromedp.Action[chromedp.Void]{
+		chromedp.WaitVisible(dialog + `[open]`),
 		into(&again, chromedp.Evaluate[bool](focusedKeep)),
 		chromedp.Click(keep),
 		chromedp.WaitNotVisible(dialog),
 		chromedp.Click(`#provider-passkey`),
 		chromedp.WaitVisible(`#login-timeout-info`),
-		chromedp.Click(chromedp.Search(`//a[normalize-space()="Create a test person (demo)"]`)),
-		chromedp.SendKeys(`#given_name`, "Kari"),
-		chromedp.SendKeys(`#family_name`, "Nordmann"),
-		chromedp.SetValue(`#birth_date`, "1990-05-17"),
-		chromedp.Click(`form.passkey-ceremony [data-role=button]`),
-		chromedp.WaitVisible(`code.codes`),
-		chromedp.Click(`form[action="/passkey/enrolled/continue"] button`),
-	)
+	}, enrolTestPerson()...)...)
 	if err != nil {
 		loc, _ := chromedp.Run(ctx, chromedp.Location())
 		t.Fatalf("login past the first end: %v (at %s)", err, loc)

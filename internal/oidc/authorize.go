@@ -352,6 +352,12 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := r.Form
+	if crossSitePost(r) {
+		// Without Varde's cookies: posted again from Varde's origin,
+		// before anything is read or marked (repost.go).
+		p.repost(w, r, form)
+		return
+	}
 	ctx := r.Context()
 	if len(form["client_id"]) != 1 || form.Get("client_id") == "" {
 		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequest("client_id is missing or repeated"))
