@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -89,6 +90,16 @@ func TestPagesWCAG(t *testing.T) {
 		return v.Encode()
 	}
 	ceremony := func(kind string) string { return `.passkey-ceremony[data-ceremony=` + kind + `] [data-role=button]` }
+	// service is a relying party's page on another site than Varde's
+	// (127.0.0.1, Varde at localhost) whose form posts an authorization
+	// request, in the language of its lang.
+	service := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `<!doctype html><html lang="en"><title>Bank</title><form method="post" action="%s/authorize">`+
+			`<input type="hidden" name="client_id" value="bank"><input type="hidden" name="response_type" value="code">`+
+			`<input type="hidden" name="ui_locales" value="%s"><button id="go">Log in</button></form>`,
+			html.EscapeString(n.issuer), html.EscapeString(r.URL.Query().Get("lang")))
+	}))
+	t.Cleanup(service.Close)
 
 	for _, l := range app.Languages {
 		lang := l.Tag
@@ -155,6 +166,19 @@ func TestPagesWCAG(t *testing.T) {
 				b.audit(t, lang, `#login-timeout-kept`)
 			})
 		}
+
+		// A service's authorization request posted from its own site
+		// (ADR 58): without script, the page that posts it again from
+		// Varde's origin shows its Continue button.
+		t.Run(lang+"/authorization request posted from another site", func(t *testing.T) {
+			b.scripts(t, false)
+			b.visit(t, service.URL+"/post?"+q(lang), 200)
+			b.do(t, "post the service's form", chromedp.Click(`#go`), chromedp.WaitVisible(`#repost-continue`))
+			// On again for axe, which runs in the page: the page's own
+			// script, not run when it loaded, is not run now either.
+			b.scripts(t, true)
+			b.audit(t, lang, "#repost-continue")
+		})
 
 		t.Run(lang+"/recovery with wrong code", func(t *testing.T) {
 			b.visit(t, n.issuer+"/passkey/recover?"+q(lang, "attempt", req), 200)
@@ -856,6 +880,16 @@ func (b *browser) forgetPasskeys(t *testing.T) {
 	if err != nil {
 		t.Fatalf("clear passkeys: %v", err)
 	}
+}
+
+// scripts switches the pages' scripts on or off (on for every page
+// but those that check what a person without script gets).
+func (b *browser) scripts(t *testing.T, on bool) {
+	t.Helper()
+	b.do(t, fmt.Sprintf("scripts on: %v", on), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: !on})
+		return err
+	}))
 }
 
 // visit opens u and checks the HTTP status of the page.

@@ -291,6 +291,17 @@ func (b *brokered) push(t *testing.T, l *shopLogin) *shopLogin {
 	return l
 }
 
+// beganIn begins a login for the shop in br, its request pushed first
+// if pushed, and returns it and the ID its login page is for.
+func (b *brokered) beganIn(t *testing.T, br *webBrowser, pushed bool) (*shopLogin, string) {
+	t.Helper()
+	l := b.begin()
+	if pushed {
+		l = b.push(t, l)
+	}
+	return l, b.toLogin(br, l)
+}
+
 // TestLoginFinishesOnlyInTheBrowserThatBeganIt: the ID of a login
 // attempt (in /login?req=…, and the request_uri of a pushed request)
 // is no key to the login. Whoever learns it from another person's
@@ -310,11 +321,7 @@ func TestLoginFinishesOnlyInTheBrowserThatBeganIt(t *testing.T) {
 	}
 	for _, pushed := range []bool{false, true} {
 		person := newWebBrowser(t)
-		l := b.begin()
-		if pushed {
-			l = b.push(t, l)
-		}
-		req := b.toLogin(person, l)
+		l, req := b.beganIn(t, person, pushed)
 
 		// Their session, at the endpoint that issues a code for it.
 		res, body := other.get(b.issuer + "/authorize/resume?req=" + url.QueryEscape(req))
@@ -391,5 +398,34 @@ func TestUpstreamClockOffByLessThanTheLeeway(t *testing.T) {
 				t.Errorf("auth_time %v, want between the request (%v) and now", got, before)
 			}
 		})
+	}
+}
+
+// TestPasskeyPagesOnlyInTheBrowserThatBeganIt: the passkey login page
+// and the recovery code page of a service's login answer another
+// browser as the login page does (ADR 47): the page that says to start
+// again from the service (400), not a passkey form only the person's
+// browser could use, nor "a recovery code is not enough for this
+// service". The person's own browser gets both pages.
+func TestPasskeyPagesOnlyInTheBrowserThatBeganIt(t *testing.T) {
+	b := startBrokered(t, nil)
+	for _, pushed := range []bool{false, true} {
+		person := newWebBrowser(t)
+		_, req := b.beganIn(t, person, pushed)
+		other := newWebBrowser(t)
+		// error.badrequest.title in nb: the login page's answer to
+		// another browser, which tells the person to go back to the
+		// service and start again.
+		const startAgain = "Vi forsto ikke forespørselen"
+		for _, path := range []string{"/login?req=", "/passkey/login?attempt=", "/passkey/recover?attempt="} {
+			res, body := other.get(b.issuer + path + url.QueryEscape(req))
+			if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, startAgain) {
+				t.Errorf("pushed %v: %s in another browser: %d %.300s", pushed, path, res.StatusCode, body)
+			}
+			res, body = person.get(b.issuer + path + url.QueryEscape(req))
+			if res.StatusCode != http.StatusOK || strings.Contains(body, startAgain) {
+				t.Errorf("pushed %v: %s in the person's browser: %d %.300s", pushed, path, res.StatusCode, body)
+			}
+		}
 	}
 }

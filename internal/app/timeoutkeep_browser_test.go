@@ -19,12 +19,11 @@ import (
 
 	"github.com/varde-eid/varde/internal/browsertest"
 	"github.com/varde-eid/varde/internal/config"
-	"github.com/varde-eid/varde/internal/store"
 )
 
-// shopClient registers a public client "shop" on n, whose redirect
-// URI is a service that sends each code it gets to codes while it has
-// room, and returns its configuration.
+// shopClient registers a public client "shop" on n (shopClientAt),
+// whose redirect URI is a service that sends each code it gets to codes
+// while it has room, and returns its configuration.
 func shopClient(t *testing.T, n *node, codes chan<- string) *oauth2.Config {
 	t.Helper()
 	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -35,13 +34,7 @@ func shopClient(t *testing.T, n *node, codes chan<- string) *oauth2.Config {
 		_, _ = w.Write([]byte("back at the service"))
 	}))
 	t.Cleanup(rp.Close)
-	err := n.app.Store.PutClient(context.Background(), &store.Client{ID: "shop", Name: "Shop", AuthMethod: store.AuthNone,
-		RedirectURIs: []string{rp.URL + "/callback"}, Source: "test", CreatedAt: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &oauth2.Config{ClientID: "shop", RedirectURL: rp.URL + "/callback", Scopes: []string{"openid"},
-		Endpoint: oauth2.Endpoint{AuthURL: n.issuer + "/authorize", TokenURL: n.issuer + "/token", AuthStyle: oauth2.AuthStyleInParams}}
+	return shopClientAt(t, n, rp.URL+"/callback")
 }
 
 // serviceLogins registers "shop" on n (shopClient) and returns a func

@@ -29,8 +29,8 @@ func (f *fixture) holdIn(t *testing.T, mark, attempt string) (provider.Hold, *ht
 // login (held, acceptable, its end) comes with a Finish that decides
 // on the same read, as Finish would on a read of its own: the login
 // ends while that read's end is ahead, and past it only if the store
-// says a keep moved the end on; another browser's hold is no key to
-// the login.
+// says a keep moved the end on; another browser's hold says so
+// (Elsewhere) and is no key to the login.
 func TestHoldFinishesOnItsRead(t *testing.T) {
 	res := provider.Result{Provider: "strong", PersonID: "p1", Level: assurance.High}
 	tests := []struct {
@@ -55,8 +55,8 @@ func TestHoldFinishesOnItsRead(t *testing.T) {
 			f := newFixture(t)
 			f.boundRequest(t, "r1")
 			h, r := f.holdIn(t, tt.mark, "r1")
-			if !h.Pending || h.Accepts != tt.wantsTimer || (h.Timeout != nil) != tt.wantsTimer || h.Finish == nil {
-				t.Fatalf("hold = pending %v, accepts %v, timeout %v, finish %v", h.Pending, h.Accepts, h.Timeout != nil, h.Finish != nil)
+			if !h.Pending || h.Accepts != tt.wantsTimer || (h.Timeout != nil) != tt.wantsTimer || h.Finish == nil || h.Elsewhere != (tt.mark != keepMark) {
+				t.Fatalf("hold = pending %v, accepts %v, timeout %v, finish %v, elsewhere %v", h.Pending, h.Accepts, h.Timeout != nil, h.Finish != nil, h.Elsewhere)
 			}
 			tt.later(f)
 			w := httptest.NewRecorder()

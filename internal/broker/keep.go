@@ -102,6 +102,7 @@ func (b *Broker) Hold(r *http.Request, attemptID, providerID string, level assur
 		return b.bindNotice(w, next), err
 	}}
 	if !oidc.InBrowser(req, b.requestBrowser(r)) {
+		h.Elsewhere = true
 		return h, nil
 	}
 	h.Timeout = b.loginTimeout(r, req, lang, now)

@@ -352,6 +352,12 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := r.Form
+	if crossSitePost(r) {
+		// Without Varde's cookies: posted again from Varde's origin,
+		// before anything is read or marked (repost.go).
+		p.repost(w, r, form)
+		return
+	}
 	ctx := r.Context()
 	if len(form["client_id"]) != 1 || form.Get("client_id") == "" {
 		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequest("client_id is missing or repeated"))
@@ -558,7 +564,8 @@ func (p *Provider) currentSession(r *http.Request) *store.Session {
 // satisfies reports whether sess meets req's constraints and client c's
 // registration. resumed is true when the person was sent to log in for
 // this request: then a login made after the request counts as fresh for
-// prompt=login and max_age (OIDC Core §3.1.2.1).
+// prompt=login and max_age=0 (OIDC Core §3.1.2.1); a max_age above zero
+// is held by the session's auth_time whenever it was made.
 func (p *Provider) satisfies(c *store.Client, sess *store.Session, req *store.AuthRequest, resumed bool) bool {
 	if sess == nil || sess.PersonID == "" {
 		return false
@@ -600,7 +607,15 @@ func (p *Provider) satisfies(c *store.Client, sess *store.Session, req *store.Au
 	if (slices.Contains(req.Prompt, "login") || req.MaxAge == 0) && !fresh {
 		return false
 	}
-	if req.MaxAge >= 0 && !fresh && p.Now().Sub(sess.AuthTime) > maxAge(req.MaxAge) {
+	// OIDC Core §3.1.2.1: with max_age, the OP MUST actively
+	// re-authenticate when the last authentication is older. That holds
+	// by the session's auth_time now, when the code would be issued, for
+	// a login made for this very request too: a request may wait up to
+	// an hour (ADR 50), and a login made at its start may be past
+	// max_age by the time the browser resumes it. It is counted in whole
+	// seconds, as the ID token's auth_time is and the relying party
+	// checks it.
+	if req.MaxAge > 0 && p.Now().Truncate(time.Second).Sub(sess.AuthTime.Truncate(time.Second)) > maxAge(req.MaxAge) {
 		return false
 	}
 	return true

@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -298,6 +299,62 @@ func TestMaxAgeAndPromptLoginForceLogin(t *testing.T) {
 	}
 	if h.logins.Load() != 4 {
 		t.Fatalf("logins = %d, want 4", h.logins.Load())
+	}
+}
+
+// TestMaxAgeHoldsAtResume: a login made for a request with max_age is
+// enough at /authorize/resume only while it is at most max_age old
+// (OIDC Core §3.1.2.1: the OP MUST actively re-authenticate when the
+// last authentication is older), however recently the request was
+// made: a login kept waiting (ADR 50) gets a code at max_age seconds
+// after its auth_time and one second later is asked to log in again.
+func TestMaxAgeHoldsAtResume(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		wait  time.Duration
+		fresh bool
+	}{
+		{"at max_age", 300 * time.Second, true},
+		{"past max_age", 301 * time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.loginViaResume = true
+			tax := h.rp(taxID, taxCB)
+			b := h.browser()
+			// The browser stops at the resume the login sends it to, and
+			// comes back to it after tc.wait.
+			follow := b.c.CheckRedirect
+			b.c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+				if req.URL.Path == PathResume {
+					return http.ErrUseLastResponse
+				}
+				return follow(req, via)
+			}
+			verifier, state, nonce := oauth2.GenerateVerifier(), rand.Text(), rand.Text()
+			resp, _ := b.get(tax.authorizeURL(state, nonce, verifier, oauth2.SetAuthURLParam("max_age", "300")))
+			resume := resp.Header.Get("Location")
+			if h.logins.Load() != 1 || !strings.HasPrefix(resume, PathResume+"?") {
+				t.Fatalf("logins = %d, then %d Location %q, want a redirect to %s", h.logins.Load(), resp.StatusCode, resume, PathResume)
+			}
+			loggedIn := h.clock.Now()
+			h.clock.Add(tc.wait)
+			resp, _ = b.get(h.issuer + resume)
+			if !tc.fresh {
+				if loc := resp.Header.Get("Location"); h.logins.Load() != 2 || !strings.HasPrefix(loc, PathResume+"?") {
+					t.Fatalf("a login %s old for max_age=300: logins = %d, then %d Location %q, want a second login", tc.wait, h.logins.Load(), resp.StatusCode, loc)
+				}
+				return
+			}
+			q := h.callback(resp, taxCB)
+			if q.Get("state") != state || q.Get("code") == "" {
+				t.Fatalf("callback = %v", q)
+			}
+			l := tax.finish(q.Get("code"), verifier, nonce)
+			if h.logins.Load() != 1 || l.claims.AuthTime != loggedIn.Unix() {
+				t.Fatalf("logins = %d, auth_time = %d, want 1 and %d", h.logins.Load(), l.claims.AuthTime, loggedIn.Unix())
+			}
+		})
 	}
 }
 

@@ -335,6 +335,12 @@ type Hold struct {
 	// of its own (the account login), and for a request this browser
 	// may not act on.
 	Timeout *LoginTimeout
+	// Elsewhere is true for a relying party's login that another
+	// browser began (ADR 47): held, but not this browser's to act on.
+	// Its pages answer as the broker's login page does for it, with the
+	// page that says to start again from the service (400), rather than
+	// offer forms that can only fail.
+	Elsewhere bool
 	// Finish, if not nil, is Finisher.Finish for this attempt, deciding
 	// on the request as Hold read it instead of reading it again: for a
 	// page that ends the login in the same HTTP request it asked Hold

@@ -53,7 +53,12 @@ type prepared struct {
 	requestURI string
 	// until is when it stops being used: at most half the request_uri's
 	// lifetime after it was pushed (so the upstream still accepts it when
-	// the browser gets there), and at most maxPreparedAge.
+	// the browser gets there), and at most maxPreparedAge. It is by the
+	// wall clock alone, the clock the upstream counts expires_in by: the
+	// process's monotonic clock, which Go would otherwise compare by,
+	// stands still while the host sleeps and does not follow a step of
+	// the wall clock, and a push kept by it could be sent after its
+	// request_uri expired at the upstream.
 	until time.Time
 }
 
@@ -150,7 +155,7 @@ func (p *Provider) Prepare(ctx context.Context, a provider.Attempt) {
 		if err != nil {
 			return
 		}
-		sent := p.now()
+		sent := p.now().Round(0) // the wall clock only (prepared.until)
 		uri, lifetime, rej := p.push(ctx, m, p.authParams(a, sec))
 		if rej != nil {
 			p.log.DebugContext(ctx, "early push failed", "provider", p.cfg.ID, "reason", rej.reason, "err", rej.msg)

@@ -511,3 +511,33 @@ func TestUnhintedStartAsksNoStore(t *testing.T) {
 		t.Errorf("a hinted Start looked in the store %d times, want 1", s.takes.Load())
 	}
 }
+
+// TestPushEarlyDatedByTheWallClock: how long a request pushed early is
+// used is kept by the wall clock, the clock the upstream reads its
+// request_uri's expires_in by, not by the process's monotonic clock.
+// On Linux the monotonic clock stands still while the host sleeps and
+// does not follow a step of the wall clock, so a push kept by it could
+// be sent to the upstream after its request_uri expired there, and the
+// login fail at the eID. Neither can be staged in a test, so what is
+// checked is that the time kept has no monotonic reading
+// (time.Time.String writes one as "m=±…"), which makes every comparison
+// with it one of wall clocks (as TestAheadDatedByTheWallClock).
+func TestPushEarlyDatedByTheWallClock(t *testing.T) {
+	_, f, p := pushingEarly(t)
+	p.now = time.Now
+	a := provider.Attempt{ID: "a-wall", Locale: "nb", MinLevel: assurance.Substantial, Hinted: true}
+	p.Prepare(t.Context(), a)
+	p.prep.mu.Lock()
+	e := p.prep.m[a.ID]
+	p.prep.mu.Unlock()
+	if e == nil {
+		t.Fatal("Prepare kept nothing")
+	}
+	<-e.done
+	if !e.ok || f.parCalls.Load() != 1 {
+		t.Fatalf("the early push failed (%d pushed requests)", f.parCalls.Load())
+	}
+	if s := e.until.String(); strings.Contains(s, " m=") {
+		t.Errorf("early push kept until %s: a monotonic reading, not the wall clock the upstream's expires_in is in", s)
+	}
+}

@@ -476,8 +476,8 @@ func forAccount(r *http.Request) bool {
 // a result at level for attempt, and until when its login stays open:
 // from one read of the attempt when the Finisher is a provider.Holder,
 // otherwise from Pending and Accepts, with no time limit shown. ok is
-// false when the page must not be shown, and the person has been told
-// why.
+// false when the page must not be shown (no such login, or another
+// browser's), and the person has been told why.
 func (p *Provider) hold(w http.ResponseWriter, r *http.Request, attempt string, level assurance.Level) (h provider.Hold, ok bool) {
 	var err error
 	if hr, isHolder := p.Finisher.(provider.Holder); isHolder {
@@ -489,10 +489,19 @@ func (p *Provider) hold(w http.ResponseWriter, r *http.Request, attempt string, 
 		p.internalError(w, r, "login attempt", err)
 		return h, false
 	}
-	if !h.Pending {
+	switch {
+	case !h.Pending:
 		p.Pages.Error(w, r, http.StatusBadRequest, p.lang(r), httpx.UnknownLoginPage())
+		return h, false
+	case h.Elsewhere:
+		// A login another browser began (ADR 47) is answered as the
+		// broker's login page answers it: go back to the service and
+		// start again, here. Not with a form only that browser could
+		// use, nor with a recovery code being "not enough".
+		p.badRequest(w, r)
+		return h, false
 	}
-	return h, h.Pending
+	return h, true
 }
 
 func (p *Provider) badRequest(w http.ResponseWriter, r *http.Request) {

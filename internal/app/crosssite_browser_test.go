@@ -1,0 +1,190 @@
+package app_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"html"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/chromedp"
+	"golang.org/x/oauth2"
+
+	"github.com/varde-eid/varde/internal/broker"
+	"github.com/varde-eid/varde/internal/browsertest"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// shopClientAt registers "shop", a public client whose redirect URI is
+// redirect, at n, and returns its x/oauth2 configuration.
+func shopClientAt(t *testing.T, n *node, redirect string) *oauth2.Config {
+	t.Helper()
+	err := n.app.Store.PutClient(context.Background(), &store.Client{ID: "shop", Name: "Shop", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{redirect}, Source: "test", CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &oauth2.Config{ClientID: "shop", RedirectURL: redirect, Scopes: []string{"openid"},
+		Endpoint: oauth2.Endpoint{AuthURL: n.issuer + "/authorize", TokenURL: n.issuer + "/token", AuthStyle: oauth2.AuthStyleInParams}}
+}
+
+// enrolTestPerson are the steps, from the passkey login page of a
+// node with synthetic enrolment, that make a new test person with a
+// passkey (on the tab's virtual authenticator) and end the login.
+func enrolTestPerson() []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.Click(chromedp.Search(`//a[normalize-space()="Create a test person (demo)"]`)),
+		chromedp.SendKeys(`#given_name`, "Kari"),
+		chromedp.SendKeys(`#family_name`, "Nordmann"),
+		chromedp.SetValue(`#birth_date`, "1990-05-17"),
+		chromedp.Click(`form.passkey-ceremony [data-role=button]`),
+		chromedp.WaitVisible(`code.codes`),
+		chromedp.Click(`form[action="/passkey/enrolled/continue"] button`),
+	}
+}
+
+// TestBrowserCrossSitePostAuthorize: in Chromium, a service on another
+// site (http://127.0.0.1:…, Varde at http://localhost:…) that sends the
+// person to Varde with a form POST (OIDC Core §3.1.2.1) does not end
+// the logins in progress in that browser: the POST arrives without
+// Varde's SameSite=Lax cookies, and Varde posts it again from its own
+// origin rather than mark the browser afresh (ADR 58). A login in
+// progress before it still has its login page, the browser keeps its
+// mark, and the posted login itself is answered from the person's
+// single sign-on session: the service gets a code that x/oauth2
+// redeems.
+func TestBrowserCrossSitePostAuthorize(t *testing.T) {
+	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != ""})
+	n := startNodeAtPath(t, "")
+	codes := make(chan url.Values, 4)
+	var post url.Values // the form the service's page posts
+	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/post" {
+			var b strings.Builder
+			fmt.Fprintf(&b, `<!doctype html><title>Shop</title><form method="post" action="%s/authorize">`, html.EscapeString(n.issuer))
+			for k, vs := range post {
+				for _, v := range vs {
+					fmt.Fprintf(&b, `<input type="hidden" name="%s" value="%s">`, html.EscapeString(k), html.EscapeString(v))
+				}
+			}
+			b.WriteString(`<button id="go">Log in with Varde</button></form>`)
+			_, _ = w.Write([]byte(b.String()))
+			return
+		}
+		if r.URL.Path != "/callback" {
+			http.NotFound(w, r)
+			return
+		}
+		select {
+		case codes <- r.URL.Query():
+		default:
+		}
+		_, _ = w.Write([]byte("back at the service"))
+	}))
+	t.Cleanup(rp.Close)
+	oc := shopClientAt(t, n, rp.URL+"/callback")
+	code := func(state string) string {
+		t.Helper()
+		select {
+		case q := <-codes:
+			if q.Get("state") != state || q.Get("code") == "" {
+				t.Fatalf("the service got %v, want a code for state %s", q, state)
+			}
+			return q.Get("code")
+		case <-time.After(10 * time.Second):
+			loc, _ := chromedp.Run(ctx, chromedp.Location())
+			t.Errorf("the service got no code (browser at %s)", loc)
+		}
+		return ""
+	}
+	mark := func() string {
+		t.Helper()
+		var v string
+		err := browsertest.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			res, err := cdp.Call(ctx, tg, network.GetCookies, network.GetCookiesParams{URLs: []string{n.issuer + "/"}})
+			for _, c := range res.Cookies {
+				if c.Name == broker.BrowserCookie {
+					v = c.Value
+				}
+			}
+			return err
+		}))
+		if err != nil || v == "" {
+			t.Fatalf("the browser's mark: %q, %v", v, err)
+		}
+		return v
+	}
+
+	// The person logs in, with a new test person and passkey: a session.
+	state, verifier := rand.Text(), oauth2.GenerateVerifier()
+	err := browsertest.Do(ctx, append([]chromedp.Action[chromedp.Void]{
+		browsertest.EnableWebAuthn(),
+		browsertest.AddAuthenticator(new(webauthn.AuthenticatorID)),
+		chromedp.Navigate(oc.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", rand.Text()))),
+		chromedp.Click(`#provider-passkey`),
+	}, enrolTestPerson()...)...)
+	if err != nil {
+		t.Fatalf("first login: %v", err)
+	}
+	if code(state) == "" {
+		t.FailNow()
+	}
+
+	// A second login is in progress (prompt=login), on its login page.
+	var inProgress string
+	err = browsertest.Do(ctx,
+		chromedp.Navigate(oc.AuthCodeURL(rand.Text(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "login"))),
+		chromedp.WaitVisible(`#provider-passkey`),
+		into(&inProgress, chromedp.Location()),
+	)
+	if err != nil {
+		t.Fatalf("a login in progress: %v", err)
+	}
+	before := mark()
+
+	// The service's page posts a login for it from its own site.
+	state, verifier = rand.Text(), oauth2.GenerateVerifier()
+	post = url.Values{"response_type": {"code"}, "client_id": {"shop"}, "redirect_uri": {oc.RedirectURL}, "scope": {"openid"},
+		"state": {state}, "nonce": {rand.Text()}, "login_hint": {"kari@example.no"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}}
+	err = browsertest.Do(ctx,
+		chromedp.Navigate(rp.URL+"/post"),
+		chromedp.Click(`#go`),
+	)
+	if err != nil {
+		t.Fatalf("the service's form: %v", err)
+	}
+	if c := code(state); c != "" {
+		tok, err := oc.Exchange(context.Background(), c, oauth2.VerifierOption(verifier))
+		if err != nil || tok.Extra("id_token") == nil {
+			t.Errorf("redeem the code of the posted login: %v", err)
+		}
+	}
+
+	// The browser keeps its mark, and the login in progress its page.
+	if after := mark(); after != before {
+		t.Errorf("the cross-site POST replaced the browser's mark")
+	}
+	var h1 string
+	err = browsertest.Do(ctx,
+		chromedp.Navigate(inProgress),
+		chromedp.WaitVisible(`main h1`),
+		into(&h1, chromedp.Text(`main h1`)),
+	)
+	if err != nil {
+		t.Fatalf("the login in progress, again: %v", err)
+	}
+	var buttons []*chromedp.Node
+	if err := browsertest.Do(ctx, into(&buttons, chromedp.Nodes(`#provider-passkey`, chromedp.AtLeast(0)))); err != nil || len(buttons) != 1 {
+		t.Errorf("the login in progress after the cross-site POST: %q, no way to log in (%v)", h1, err)
+	}
+}
