@@ -113,7 +113,7 @@ func TestLoginPageSaysWhenTheLoginEnds(t *testing.T) {
 		}
 	}
 	a := f.pageTimeout(t, "/login?req=r1", keepMark)
-	if a["ends-in"] != "600" || a["extendable"] != "true" || a["keep-csrf"] == "" || a["keep-body"] != `{"req":"r1"}` {
+	if a["ends-in"] != "600" || a["extendable"] != "true" || a["keep-csrf"] == "" || a["keep-body"] != `{"req":"r1","lang":"en"}` {
 		t.Errorf("dialog attributes = %v", a)
 	}
 	// A request stored without a binding (before ADR 47) is stated,
