@@ -680,6 +680,11 @@ func (n *node) longHistory(t *testing.T) {
 type node struct {
 	app    *app.App
 	issuer string
+	// secrets are the client secrets pendingRequestFor registered, by
+	// client: a client is registered once per node, with one secret,
+	// since the node answers a client's registration from memory for a
+	// moment (its client cache) and would not see a new secret at once.
+	secrets map[string]string
 }
 
 func startNode(t *testing.T) *node {
@@ -755,15 +760,22 @@ func (n *node) pendingRequest(t *testing.T, b *browser) string {
 func (n *node) pendingRequestFor(t *testing.T, b *browser, id string, providers []string) string {
 	t.Helper()
 	ctx := context.Background()
-	secret := random(t)
-	sum := sha256.Sum256([]byte(secret))
 	redirect := "https://bank.example/callback"
-	err := n.app.Store.PutClient(ctx, &store.Client{
-		ID: id, Name: "Demo Bank", AuthMethod: store.AuthClientSecretBasic, SecretHash: sum[:],
-		RedirectURIs: []string{redirect}, RequirePAR: true, Source: "test", CreatedAt: time.Now(), Providers: providers,
-	})
-	if err != nil {
-		t.Fatal(err)
+	secret, known := n.secrets[id]
+	if !known {
+		secret = random(t)
+		sum := sha256.Sum256([]byte(secret))
+		err := n.app.Store.PutClient(ctx, &store.Client{
+			ID: id, Name: "Demo Bank", AuthMethod: store.AuthClientSecretBasic, SecretHash: sum[:],
+			RedirectURIs: []string{redirect}, RequirePAR: true, Source: "test", CreatedAt: time.Now(), Providers: providers,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.secrets == nil {
+			n.secrets = map[string]string{}
+		}
+		n.secrets[id] = secret
 	}
 	verifier := random(t) + random(t)
 	challenge := sha256.Sum256([]byte(verifier))
