@@ -778,14 +778,49 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The store refuses to remove the last way in, in the same step as
-	// the removal, so two removals at once cannot strand the person. The
-	// removal's event is stored in the same write: the person's activity
-	// shows every passkey removed. So is the end of the person's other
-	// sessions, with its own event: a passkey removed because it was lost
-	// or stolen takes whatever sessions it may have opened with it, or
-	// nothing is removed and the person is told to try again.
-	removed := p.changeEvents(ctx, &store.AuditEvent{Type: "passkey_removed", Result: store.ResultSuccess, PersonID: person.ID,
-		Details: sessionDetails(s, map[string]string{"credential": credentialRef(credID)})})
+	// the removal, so two removals at once cannot strand the person. A
+	// passkey removed because it was lost or stolen takes whatever
+	// sessions it may have opened with it, or nothing is removed and
+	// the person is told to try again.
+	p.removeWayIn(w, r, s, person.ID, wayInRemoval{
+		event: "passkey_removed", details: map[string]string{"credential": credentialRef(credID)},
+		lastReason: "last_passkey", gone: "account.err.gone", last: "account.err.last",
+		notice: "account.notice.removed", what: "delete passkey",
+	}, func(now time.Time, events func(int) []*store.AuditEvent) ([]*store.Session, error) {
+		return p.Passkeys.DeletePasskey(ctx, person.ID, credID, s.ID, now, events)
+	})
+}
+
+// wayInRemoval is what removeWayIn needs to know of one kind of way in.
+type wayInRemoval struct {
+	// event is the removal's audit event type, details its details
+	// (besides the session's); refused, the details of a refusal.
+	event            string
+	details, refused map[string]string
+	// lastReason is the reason audited when the store refuses to remove
+	// the person's last way in; gone and last the account page's errors
+	// for a way in already gone and for the last one.
+	lastReason, gone, last string
+	// notice is the account page's notice once it is removed; with
+	// ".ended" when the person's other sessions were ended with it.
+	notice string
+	// what names the step in the log when the store fails.
+	what string
+}
+
+// removeWayIn removes one of the person's ways in with remove, whose
+// write carries the removal's event (the person's activity shows each)
+// and, if it ends the person's other sessions, the event of their end
+// (ADR 46): the store refuses the last way in in the same write, and
+// reads in it that s is still the person's. It then answers the
+// browser: the account page with its notice, the login page for a
+// session that ended meanwhile, or the account page with the error
+// that says why nothing changed.
+func (p *Provider) removeWayIn(w http.ResponseWriter, r *http.Request, s *store.Session, personID string, rm wayInRemoval,
+	remove func(now time.Time, events func(n int) []*store.AuditEvent) ([]*store.Session, error)) {
+	ctx := r.Context()
+	removed := p.changeEvents(ctx, &store.AuditEvent{Type: rm.event, Result: store.ResultSuccess, PersonID: personID,
+		Details: sessionDetails(s, rm.details)})
 	events := func(n int) []*store.AuditEvent {
 		if n == 0 || p.Audit == nil {
 			return removed
@@ -793,31 +828,32 @@ func (p *Provider) removePasskey(w http.ResponseWriter, r *http.Request) {
 		return append(slices.Clone(removed), p.endedEvent(r, s, n))
 	}
 	ended, err := p.Sessions.EndOthersBy(ctx, func(now time.Time) ([]*store.Session, error) {
-		return p.Passkeys.DeletePasskey(ctx, person.ID, credID, s.ID, now, events)
+		return remove(now, events)
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound) && p.sessionEnded(r):
 		// The session ended since changeForm read it: the removal's
 		// write reads it too, and removed nothing.
-		p.auditChange(ctx, s, "passkey_removed", reasonSessionEnded, person.ID, nil)
+		p.auditChange(ctx, s, rm.event, reasonSessionEnded, personID, rm.refused)
 		p.toLogin(w, r)
 		return
 	case errors.Is(err, store.ErrNotFound):
-		// Not one of the person's passkeys: most often one removed a
-		// moment ago, by a second click or in another tab.
-		p.renderAccount(w, r, http.StatusNotFound, "", "account.err.gone")
+		// Not one of the person's: most often one removed a moment ago,
+		// by a second click or in another tab.
+		p.renderAccount(w, r, http.StatusNotFound, "", rm.gone)
 		return
 	case errors.Is(err, store.ErrConflict):
-		p.auditChange(ctx, s, "passkey_removed", "last_passkey", person.ID, nil)
-		p.renderAccount(w, r, http.StatusConflict, "", "account.err.last")
+		// Their last way in, since the page read the person.
+		p.auditChange(ctx, s, rm.event, rm.lastReason, personID, rm.refused)
+		p.renderAccount(w, r, http.StatusConflict, "", rm.last)
 		return
 	case err != nil:
-		p.internalError(w, r, "delete passkey", err)
+		p.internalError(w, r, rm.what, err)
 		return
 	}
-	n := noticeTicket{Notice: "account.notice.removed"}
+	n := noticeTicket{Notice: rm.notice}
 	if ended > 0 {
-		n.Notice = "account.notice.removed.ended"
+		n.Notice = rm.notice + ".ended"
 	}
 	http.Redirect(w, r, noticeURL("/account", p.putNotice(ctx, s, n)), http.StatusSeeOther)
 }

@@ -4,11 +4,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/varde-eid/varde/internal/httpx"
@@ -221,42 +219,14 @@ func (p *Provider) unlinkEID(w http.ResponseWriter, r *http.Request) {
 	}
 	// The event names the eID it was linked through and the kind of
 	// number, never the number.
-	details := map[string]string{"provider": id.LinkedThrough, "scheme": id.Scheme, "max_level": id.MaxLevel}
-	unlinked := p.changeEvents(ctx, &store.AuditEvent{Type: eventLinkRemoved, Result: store.ResultSuccess, PersonID: person.ID,
-		Details: sessionDetails(s, details)})
-	events := func(n int) []*store.AuditEvent {
-		if n == 0 || p.Audit == nil {
-			return unlinked
-		}
-		return append(slices.Clone(unlinked), p.endedEvent(r, s, n))
-	}
-	ended, err := p.Sessions.EndOthersBy(ctx, func(now time.Time) ([]*store.Session, error) {
+	p.removeWayIn(w, r, s, person.ID, wayInRemoval{
+		event:   eventLinkRemoved,
+		details: map[string]string{"provider": id.LinkedThrough, "scheme": id.Scheme, "max_level": id.MaxLevel},
+		refused: refusedDetails(id), lastReason: "last_number", gone: "account.err.eid.gone", last: "account.err.eid.last",
+		notice: "account.notice.unlinked", what: "unlink eID",
+	}, func(now time.Time, events func(int) []*store.AuditEvent) ([]*store.Session, error) {
 		return p.Persons.UnlinkIdentifier(ctx, person.ID, store.Identifier{Scheme: id.Scheme, Value: id.Value}, s.ID, now, events)
 	})
-	switch {
-	case errors.Is(err, store.ErrNotFound) && p.sessionEnded(r):
-		// The session ended since changeForm read it: the unlink's write
-		// reads it too, and unlinked nothing.
-		p.auditChange(ctx, s, eventLinkRemoved, reasonSessionEnded, person.ID, refusedDetails(id))
-		p.toLogin(w, r)
-		return
-	case errors.Is(err, store.ErrNotFound):
-		p.renderAccount(w, r, http.StatusNotFound, "", "account.err.eid.gone")
-		return
-	case errors.Is(err, store.ErrConflict):
-		// Their last number, since the page read the person.
-		p.auditChange(ctx, s, eventLinkRemoved, "last_number", person.ID, refusedDetails(id))
-		p.renderAccount(w, r, http.StatusConflict, "", "account.err.eid.last")
-		return
-	case err != nil:
-		p.internalError(w, r, "unlink eID", err)
-		return
-	}
-	n := noticeTicket{Notice: "account.notice.unlinked"}
-	if ended > 0 {
-		n.Notice = "account.notice.unlinked.ended"
-	}
-	http.Redirect(w, r, noticeURL("/account", p.putNotice(ctx, s, n)), http.StatusSeeOther)
 }
 
 // refusedDetails are the details of a refused unlink of id: the eID and
