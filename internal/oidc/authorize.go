@@ -355,7 +355,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	if crossSitePost(r) {
 		// Without Varde's cookies: posted again from Varde's origin,
 		// before anything is read or marked (repost.go).
-		p.repost(w, r, form)
+		p.repost(w, r, PathAuthorize, "repost", form)
 		return
 	}
 	ctx := r.Context()

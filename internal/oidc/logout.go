@@ -92,6 +92,13 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, err)
 		return
 	}
+	if crossSitePost(r) {
+		// Posted from another site, without Varde's cookies: it would end
+		// no session. Posted again from Varde's origin, it ends the one
+		// the browser holds (repost.go).
+		p.repost(w, r, PathLogout, "repost.logout", form)
+		return
+	}
 	var hint *idTokenHint
 	if raw := form.Get("id_token_hint"); raw != "" {
 		// §2: the OP MUST validate that it issued the ID token; it may

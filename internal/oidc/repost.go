@@ -23,11 +23,22 @@ import (
 // (ADR 58). Nothing is read, written or marked on the cross-site hop,
 // and the parameters stay in the body: a redirect to GET would put
 // login_hint and id_token_hint in the URL.
+//
+// The same holds for RP-Initiated Logout 1.0 §2, whose endpoint takes a
+// POST too: posted from the relying party's site, the logout would find
+// no session to end (no cookie came with it), answer that the person
+// is logged out and send them back, while they stay logged in at Varde
+// and every service could log them in again from it. So a cross-site
+// POST to the logout endpoint is posted again from Varde's origin in
+// the same way, and ends the session the browser holds.
 
 // repostData is the page that posts a cross-site authorization request
 // again from Varde's origin.
 type repostData struct {
 	Action string
+	// Keys names the page's texts in the catalogue (Keys+".title",
+	// ".message", ".continue"): a login's or a logout's.
+	Keys string
 	// Fields are the request's parameters, posted again as they came.
 	Fields []Field
 }
@@ -42,13 +53,14 @@ func crossSitePost(r *http.Request) bool {
 	return r.Method == http.MethodPost && crossOrigin.Check(r) != nil
 }
 
-// repost answers a cross-site POST to the authorization endpoint with
-// the page that posts its form again from Varde's origin; form is the
-// request's parsed form (its body and its query, all posted as the
-// body). The page holds the request's parameters, login_hint among
-// them, so it is not stored.
-func (p *Provider) repost(w http.ResponseWriter, r *http.Request, form url.Values) {
-	d := repostData{Action: PathAuthorize}
+// repost answers a cross-site POST to action (the authorization or the
+// logout endpoint) with the page that posts its form again from
+// Varde's origin, in the texts under keys; form is the request's parsed
+// form (its body and its query, all posted as the body). The page holds
+// the request's parameters, login_hint or id_token_hint among them, so
+// it is not stored.
+func (p *Provider) repost(w http.ResponseWriter, r *http.Request, action, keys string, form url.Values) {
+	d := repostData{Action: action, Keys: keys}
 	for _, k := range slices.Sorted(maps.Keys(form)) {
 		for _, v := range form[k] {
 			d.Fields = append(d.Fields, Field{k, v})

@@ -85,3 +85,72 @@ func TestCrossSitePostIsPostedAgain(t *testing.T) {
 		t.Errorf("a POST without Sec-Fetch-Site or Origin: %d Location %q, want the way to log in", res.StatusCode, loc)
 	}
 }
+
+// TestCrossSiteLogoutIsPostedAgain: a logout a relying party's page
+// posts from its own site (RP-Initiated Logout 1.0 §2) reaches Varde
+// without the session cookie, so on its own it would end nothing while
+// sending the person back as if logged out. It is answered with the
+// page that posts the same form again from Varde's origin: the session
+// lives on through that hop, and the form posted again, with the
+// browser's cookies, ends it.
+func TestCrossSiteLogoutIsPostedAgain(t *testing.T) {
+	h := newHarness(t)
+	bank := h.rp(bankID, bankCB)
+	b := h.browser()
+	l := h.loginBank(bank, b)
+	hint, _ := l.token.Extra("id_token").(string)
+	form := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {bankBye}, "state": {"bye-state"}}
+	post := func(c *http.Client, header http.Header) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, h.issuer+PathLogout, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res, string(body)
+	}
+	// No cookie jar: a cross-site POST carries none of Varde's cookies.
+	bare := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, body := post(bare, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://bank.example"}})
+	if res.StatusCode != http.StatusOK || res.Header.Get("Location") != "" || len(res.Cookies()) != 0 ||
+		res.Header.Get("Cache-Control") != "no-store" || !strings.Contains(body, `action="`+PathLogout+`"`) ||
+		!strings.Contains(body, "Fortsett utloggingen") {
+		t.Fatalf("cross-site logout: %d Location %q cookies %v\n%.600s", res.StatusCode, res.Header.Get("Location"), res.Cookies(), body)
+	}
+	got := url.Values{}
+	for _, m := range hiddenField.FindAllStringSubmatch(body, -1) {
+		got.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	if got.Encode() != form.Encode() {
+		t.Errorf("the page posts %v, want %v", got, form)
+	}
+	if n := len(h.auditEvents("logout")); n != 0 {
+		t.Fatalf("%d logouts audited on the cross-site hop, want none", n)
+	}
+	// Still logged in: prompt=none is answered with a code.
+	still := func() bool {
+		f := bankForm(rand.Text(), rand.Text(), oauth2.GenerateVerifier())
+		f.Set("prompt", "none")
+		authURL, _, _ := h.pushBank(f)
+		resp, _ := b.get(authURL)
+		return h.callback(resp, bankCB).Get("code") != ""
+	}
+	if !still() {
+		t.Fatal("the session ended on the cross-site hop")
+	}
+	// Posted again from Varde's page, with the browser's cookies: the
+	// session ends and the person goes back to the service.
+	res, _ = post(b.c, http.Header{"Sec-Fetch-Site": {"same-origin"}, "Origin": {h.issuer}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != bankBye+"?state=bye-state" {
+		t.Fatalf("posted again: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if still() || len(h.auditEvents("logout")) != 1 {
+		t.Fatalf("after the logout posted again: still logged in %v, %d logouts audited", still(), len(h.auditEvents("logout")))
+	}
+}
