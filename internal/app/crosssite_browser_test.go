@@ -7,6 +7,7 @@ import (
 	"html"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"strings"
@@ -186,5 +187,68 @@ func TestBrowserCrossSitePostAuthorize(t *testing.T) {
 	var buttons []*chromedp.Node
 	if err := browsertest.Do(ctx, into(&buttons, chromedp.Nodes(`#provider-passkey`, chromedp.AtLeast(0)))); err != nil || len(buttons) != 1 {
 		t.Errorf("the login in progress after the cross-site POST: %q, no way to log in (%v)", h1, err)
+	}
+}
+
+// TestBrowserRepostSendsVardesOrigin: the form Varde's repost page
+// sends again (ADR 58) names Varde's origin in its Origin header, not
+// "null". Varde's pages say Referrer-Policy: no-referrer, under which
+// a browser serializes the origin of a form POST as "null" (Fetch,
+// "serializing a request origin"), even of a form posting to its own
+// origin. A browser that sends no Sec-Fetch-Site (Safari before 16.4,
+// and others) is judged by Origin alone, and "null" does not name
+// Varde: its repost would be taken for a cross-site POST again, and
+// posted again, without end. Chromium serializes Origin by the same
+// rule, and the header it sends is what such a browser sends; a
+// reverse proxy in front of the node, as in production, records it.
+func TestBrowserRepostSendsVardesOrigin(t *testing.T) {
+	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != ""})
+	n := startNodeAtPath(t, "")
+	target, err := url.Parse(n.origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origins := make(chan [2]string, 8) // Sec-Fetch-Site and Origin of each POST /authorize
+	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.Out.Host = r.In.Host
+		if r.In.Method == http.MethodPost && r.In.URL.Path == "/authorize" {
+			select {
+			case origins <- [2]string{r.In.Header.Get("Sec-Fetch-Site"), r.In.Header.Get("Origin")}:
+			default:
+			}
+		}
+	}})
+	t.Cleanup(proxy.Close)
+	// Varde at http://localhost:…, the service's page at 127.0.0.1: two sites.
+	varde := strings.Replace(proxy.URL, "127.0.0.1", "localhost", 1)
+	oc := shopClientAt(t, n, "http://127.0.0.1:9/callback")
+	post := url.Values{"response_type": {"code"}, "client_id": {"shop"}, "redirect_uri": {oc.RedirectURL}, "scope": {"openid"},
+		"state": {rand.Text()}, "nonce": {rand.Text()},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
+	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b strings.Builder
+		fmt.Fprintf(&b, `<!doctype html><title>Shop</title><form method="post" action="%s/authorize">`, html.EscapeString(varde))
+		for k, vs := range post {
+			for _, v := range vs {
+				fmt.Fprintf(&b, `<input type="hidden" name="%s" value="%s">`, html.EscapeString(k), html.EscapeString(v))
+			}
+		}
+		b.WriteString(`<button id="go">Log in with Varde</button></form>`)
+		_, _ = w.Write([]byte(b.String()))
+	}))
+	t.Cleanup(rp.Close)
+	if err := browsertest.Do(ctx, chromedp.Navigate(rp.URL), chromedp.Click(`#go`), chromedp.WaitVisible(`#provider-passkey`)); err != nil {
+		t.Fatalf("the service's form, posted again, to the login page: %v", err)
+	}
+	var got [][2]string
+	for len(origins) > 0 {
+		got = append(got, <-origins)
+	}
+	if len(got) != 2 || got[0][0] != "cross-site" || got[1][0] != "same-origin" {
+		t.Fatalf("POSTs to /authorize (Sec-Fetch-Site, Origin): %q, want the service's, then Varde's repost", got)
+	}
+	if got[1][1] != varde {
+		t.Errorf("the repost's Origin is %q, want %q: a browser without Sec-Fetch-Site would take it for another site's", got[1][1], varde)
 	}
 }
