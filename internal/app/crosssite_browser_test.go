@@ -192,7 +192,7 @@ func TestBrowserCrossSitePostAuthorize(t *testing.T) {
 
 // TestBrowserRepostSendsVardesOrigin: the form Varde's repost page
 // sends again (ADR 58) names Varde's origin in its Origin header, not
-// "null". Varde's pages say Referrer-Policy: no-referrer, under which
+// "null". Under Referrer-Policy: no-referrer, as Varde's pages said,
 // a browser serializes the origin of a form POST as "null" (Fetch,
 // "serializing a request origin"), even of a form posting to its own
 // origin. A browser that sends no Sec-Fetch-Site (Safari before 16.4,
@@ -204,24 +204,7 @@ func TestBrowserCrossSitePostAuthorize(t *testing.T) {
 func TestBrowserRepostSendsVardesOrigin(t *testing.T) {
 	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != ""})
 	n := startNodeAtPath(t, "")
-	target, err := url.Parse(n.origin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	origins := make(chan [2]string, 8) // Sec-Fetch-Site and Origin of each POST /authorize
-	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		r.SetURL(target)
-		r.Out.Host = r.In.Host
-		if r.In.Method == http.MethodPost && r.In.URL.Path == "/authorize" {
-			select {
-			case origins <- [2]string{r.In.Header.Get("Sec-Fetch-Site"), r.In.Header.Get("Origin")}:
-			default:
-			}
-		}
-	}})
-	t.Cleanup(proxy.Close)
-	// Varde at http://localhost:…, the service's page at 127.0.0.1: two sites.
-	varde := strings.Replace(proxy.URL, "127.0.0.1", "localhost", 1)
+	varde, origins := recordPosts(t, n, "/authorize")
 	oc := shopClientAt(t, n, "http://127.0.0.1:9/callback")
 	post := url.Values{"response_type": {"code"}, "client_id": {"shop"}, "redirect_uri": {oc.RedirectURL}, "scope": {"openid"},
 		"state": {rand.Text()}, "nonce": {rand.Text()},
@@ -241,14 +224,86 @@ func TestBrowserRepostSendsVardesOrigin(t *testing.T) {
 	if err := browsertest.Do(ctx, chromedp.Navigate(rp.URL), chromedp.Click(`#go`), chromedp.WaitVisible(`#provider-passkey`)); err != nil {
 		t.Fatalf("the service's form, posted again, to the login page: %v", err)
 	}
-	var got [][2]string
-	for len(origins) > 0 {
-		got = append(got, <-origins)
-	}
+	got := drain(origins)
 	if len(got) != 2 || got[0][0] != "cross-site" || got[1][0] != "same-origin" {
 		t.Fatalf("POSTs to /authorize (Sec-Fetch-Site, Origin): %q, want the service's, then Varde's repost", got)
 	}
 	if got[1][1] != varde {
 		t.Errorf("the repost's Origin is %q, want %q: a browser without Sec-Fetch-Site would take it for another site's", got[1][1], varde)
+	}
+}
+
+// recordPosts puts a reverse proxy in front of n, as in production,
+// that records the Sec-Fetch-Site and Origin headers of each POST to
+// path, and returns its URL, at localhost (the site Varde is on in these
+// tests; a service's page at 127.0.0.1 is another), and the records.
+func recordPosts(t *testing.T, n *node, path string) (string, chan [2]string) {
+	t.Helper()
+	target, err := url.Parse(n.origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	posts := make(chan [2]string, 8)
+	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.Out.Host = r.In.Host
+		if r.In.Method == http.MethodPost && r.In.URL.Path == path {
+			select {
+			case posts <- [2]string{r.In.Header.Get("Sec-Fetch-Site"), r.In.Header.Get("Origin")}:
+			default:
+			}
+		}
+	}})
+	t.Cleanup(proxy.Close)
+	return strings.Replace(proxy.URL, "127.0.0.1", "localhost", 1), posts
+}
+
+// drain returns what c holds now.
+func drain(c chan [2]string) [][2]string {
+	var out [][2]string
+	for len(c) > 0 {
+		out = append(out, <-c)
+	}
+	return out
+}
+
+// TestBrowserCancelSendsVardesOrigin: the form on Varde's login page
+// that cancels the login names Varde's origin in its Origin header, not
+// "null". The cancel refuses a POST whose Origin names another site
+// when a browser sends no Sec-Fetch-Site (Safari before 16.4, among
+// others), and under Referrer-Policy: no-referrer such a browser sends
+// "Origin: null" even with Varde's own form: the person could not
+// cancel. Chromium serializes Origin by the same rule (Fetch,
+// "serializing a request origin").
+func TestBrowserCancelSendsVardesOrigin(t *testing.T) {
+	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != ""})
+	n := startNodeAtPath(t, "")
+	varde, posts := recordPosts(t, n, "/authorize/cancel")
+	callback := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("back at the service"))
+	}))
+	t.Cleanup(callback.Close)
+	oc := shopClientAt(t, n, callback.URL+"/callback")
+	oc.Endpoint.AuthURL = varde + "/authorize"
+	u := oc.AuthCodeURL(rand.Text(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("nonce", rand.Text()))
+	var body string
+	err := browsertest.Do(ctx,
+		chromedp.Navigate(u),
+		chromedp.Click(`#cancel`),
+		chromedp.WaitVisible(`body`),
+		into(&body, chromedp.Text(`body`)),
+	)
+	if err != nil {
+		t.Fatalf("cancel from the login page: %v", err)
+	}
+	got := drain(posts)
+	if len(got) != 1 || got[0][0] != "same-origin" {
+		t.Fatalf("POSTs to /authorize/cancel (Sec-Fetch-Site, Origin): %q, want one from Varde's login page", got)
+	}
+	if got[0][1] != varde {
+		t.Errorf("the cancel's Origin is %q, want %q: a browser without Sec-Fetch-Site would have it refused", got[0][1], varde)
+	}
+	if !strings.Contains(body, "back at the service") {
+		t.Errorf("after cancel the browser shows %.200q, want the service's page", body)
 	}
 }

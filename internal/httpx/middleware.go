@@ -34,15 +34,24 @@ func WithRequestID(next http.Handler) http.Handler {
 }
 
 // SecurityHeaders sets headers every response carries: a strict CSP (no
-// inline script; scripts only from /static), no framing, no sniffing, no
-// referrer leakage of codes.
+// inline script; scripts only from /static), no framing, no sniffing, and
+// no path or query in a Referer, where codes and login references are.
+//
+// The referrer policy is strict-origin rather than no-referrer: under
+// no-referrer a browser sends "Origin: null" with every form POST, even
+// to Varde's own origin (Fetch, "serializing a request origin"), and a
+// browser that sends no Sec-Fetch-Site is told from another site only
+// by Origin: Varde's own forms whose POST is checked for its site (the
+// cancel of a login, the repost of ADR 58) were refused or sent round
+// again (ADR 59). strict-origin sends the origin alone, and nothing from
+// https to http.
 func SecurityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Referrer-Policy", "strict-origin")
 		next.ServeHTTP(w, r)
 	})
 }

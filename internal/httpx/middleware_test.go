@@ -29,7 +29,7 @@ func TestMiddleware(t *testing.T) {
 		t.Error("a body over the limit was read without error")
 	}
 	csp := w.Header().Get("Content-Security-Policy")
-	if !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") || w.Header().Get("Referrer-Policy") != "no-referrer" {
+	if !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") || w.Header().Get("Referrer-Policy") != "strict-origin" {
 		t.Errorf("security headers %v", w.Header())
 	}
 	line := logs.String()

@@ -67,13 +67,13 @@ func (p *Provider) repost(w http.ResponseWriter, r *http.Request, action, keys s
 		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	// Under the no-referrer policy of Varde's other pages, a browser
-	// sends "Origin: null" with the form this page posts (Fetch,
-	// "serializing a request origin"), and one that sends no
-	// Sec-Fetch-Site would have it taken for a cross-site POST again, and
-	// posted again, without end. strict-origin has it send Varde's
-	// origin; Referer, sent only with the page's own requests to Varde,
-	// is that origin too, never the path or query.
+	// Under Referrer-Policy: no-referrer a browser sends "Origin: null"
+	// with the form this page posts (Fetch, "serializing a request
+	// origin"), and one that sends no Sec-Fetch-Site would have it taken
+	// for a cross-site POST again, and posted again, without end. So the
+	// page says strict-origin itself, as Varde's pages do (ADR 59),
+	// whatever their policy: the form carries Varde's origin, and a
+	// Referer only that origin, never the path or query.
 	w.Header().Set("Referrer-Policy", "strict-origin")
 	// A page answering a POST has no language links (the link would GET
 	// it without the form); ui_locales chooses its language.
