@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/varde-eid/varde/internal/store"
 )
 
 // refreshAs presents refresh token rt as client id: a public client
@@ -298,4 +300,50 @@ func (h *harness) grantLive(id string) bool {
 	h.t.Helper()
 	g, err := h.db.GetGrant(context.Background(), id)
 	return err == nil && g.RevokedAt.IsZero()
+}
+
+// TestRefreshTheftSignalNamesThePerson: the events of a refresh token
+// taken for a thief's, a replaced one (ADR 55) or a spent one presented
+// again (RFC 9700 §4.14.2), name the person whose login at the service
+// they ended, as the events of its tokens do: the person's own record
+// of events, and what an operator finds for them, show why the service
+// logged them out.
+func TestRefreshTheftSignalNamesThePerson(t *testing.T) {
+	for _, tc := range []struct {
+		name, reason string
+		present      func(h *harness, first string)
+	}{
+		{"replaced", reasonRefreshReplaced, func(h *harness, first string) {
+			lost := h.pairOf(h.refresh(first))
+			h.pairOf(h.refresh(first))
+			h.refresh(lost.refresh)
+		}},
+		{"reused", reasonRefreshReuse, func(h *harness, first string) {
+			h.pairOf(h.refresh(first))
+			h.clock.Add(time.Minute)
+			h.refresh(first)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			l := h.rp(taxID, taxCB).loginFront(h.browser())
+			tc.present(h, l.token.RefreshToken)
+			var person string
+			found := false
+			for _, e := range h.auditEvents("token") {
+				if e.Result == store.ResultSuccess && e.PersonID != "" {
+					person = e.PersonID
+				}
+				if e.Result == store.ResultFailure && e.Reason == tc.reason {
+					found = true
+					if e.PersonID == "" || e.PersonID != person {
+						t.Errorf("the %s event names person %q, want %q", tc.reason, e.PersonID, person)
+					}
+				}
+			}
+			if !found || person == "" {
+				t.Fatalf("no %s event after the person's tokens (person %q)", tc.reason, person)
+			}
+		})
+	}
 }

@@ -470,14 +470,26 @@ func (p *Provider) presentedAgain(ctx context.Context, c *store.Client, tok *sto
 	switch {
 	case !tok.RevokedAt.IsZero():
 		p.revoke(ctx, tok.GrantID)
-		return false, failure(oauth2.InvalidGrant("refresh token was replaced by a retry of its rotation"), reasonRefreshReplaced, tok.GrantID, "")
+		return false, failure(oauth2.InvalidGrant("refresh token was replaced by a retry of its rotation"), reasonRefreshReplaced, tok.GrantID, p.personOf(ctx, tok.GrantID))
 	case tok.UsedAt.IsZero():
 		return false, nil
 	case p.retryable(c, tok, now):
 		return true, nil
 	}
 	p.revoke(ctx, tok.GrantID)
-	return false, failure(oauth2.InvalidGrant("refresh token was already used"), reasonRefreshReuse, tok.GrantID, "")
+	return false, failure(oauth2.InvalidGrant("refresh token was already used"), reasonRefreshReuse, tok.GrantID, p.personOf(ctx, tok.GrantID))
+}
+
+// personOf is the person of grant grantID, for the event of a refusal
+// that ends their login at a service, so that their record of events
+// shows why; "" if the grant cannot be read, which the event then says
+// by its grant alone.
+func (p *Provider) personOf(ctx context.Context, grantID string) string {
+	g, err := p.Grants.GetGrant(ctx, grantID)
+	if err != nil {
+		return ""
+	}
+	return g.PersonID
 }
 
 // retryable reports whether tok, a refresh token rotated already and
