@@ -347,3 +347,30 @@ func TestRefreshTheftSignalNamesThePerson(t *testing.T) {
 		})
 	}
 }
+
+// TestRefreshRetryAfterAUseOnAFastNode: the nodes of a cluster count
+// the retry interval by their own clocks, which differ by a little. An
+// access token of a rotation, used first on a node whose clock is ahead
+// just after the interval by its count, was used before a retry on a
+// node whose clock is behind, still within it by its count: the client
+// did receive the answer, and the retry is a reuse (ADR 55), not a
+// replacement of the tokens it uses.
+func TestRefreshRetryAfterAUseOnAFastNode(t *testing.T) {
+	h := newHarness(t)
+	l := h.rp(taxID, taxCB).loginFront(h.browser())
+	first := l.token.RefreshToken
+	answer := h.pairOf(h.refresh(first))
+	// A node two seconds ahead: by its clock the interval has passed.
+	h.clock.Add(h.p.RefreshReuseInterval + time.Second)
+	if status := h.userinfoStatus(answer.access); status != http.StatusOK {
+		t.Fatalf("userinfo with the answer's access token: %d", status)
+	}
+	// A moment later, a node two seconds behind.
+	h.clock.Add(-2 * time.Second)
+	if status, body := h.refresh(first); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Fatalf("the first refresh token again, after its answer's access token was used: %d %v, want invalid_grant", status, body)
+	}
+	if n := h.tokenReasons()["success refresh_retried"]; n != 0 {
+		t.Errorf("%d refresh_retried events, want none", n)
+	}
+}

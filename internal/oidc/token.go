@@ -511,14 +511,17 @@ func (p *Provider) retryable(c *store.Client, tok *store.Token, now time.Time) b
 
 // useAccessToken records the use at now of access token t, if a retry
 // of the rotation that issued it could still replace it: the first use
-// within RefreshReuseInterval of its issue, after which no retry can
-// come (ADR 55). Other uses write nothing. It reports whether t may be
-// used: false if a retry replaced it, before or as it was used.
+// within twice RefreshReuseInterval of its issue (ADR 55). A retry comes
+// within the interval by the clock of the node it reaches, which may be
+// behind the clock of the node t is used on; the interval once more
+// covers any difference between the clocks of a cluster's nodes. Other
+// uses write nothing. It reports whether t may be used: false if a
+// retry replaced it, before or as it was used.
 func (p *Provider) useAccessToken(ctx context.Context, t *store.Token, now time.Time) (bool, error) {
 	switch {
 	case !t.RevokedAt.IsZero():
 		return false, nil
-	case t.Parent == nil, !t.UsedAt.IsZero(), p.RefreshReuseInterval <= 0, now.After(t.CreatedAt.Add(p.RefreshReuseInterval)):
+	case t.Parent == nil, !t.UsedAt.IsZero(), p.RefreshReuseInterval <= 0, now.After(t.CreatedAt.Add(2 * p.RefreshReuseInterval)):
 		return true, nil
 	}
 	ok, err := p.Tokens.MarkTokenUsed(ctx, t.Hash, now)
