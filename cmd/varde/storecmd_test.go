@@ -344,14 +344,7 @@ func TestStoreBackupOfAnOlderSchema(t *testing.T) {
 	}
 
 	// A newer schema: this varde would not see what it records.
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 1)"); err != nil {
-		t.Fatal(err)
-	}
+	markNewer(t, dsn)
 	newer := filepath.Join(t.TempDir(), "newer.db")
 	out, err = runCmd(t, "store", "backup", "--config", cfgPath, "--out", newer)
 	if err == nil || !strings.Contains(err.Error(), "schema 9999, which this varde") || !strings.Contains(err.Error(), "the varde of the version the nodes run") {
@@ -369,16 +362,77 @@ func TestStoreBackupOfAnOlderSchema(t *testing.T) {
 	if err := os.WriteFile(newerBackup, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	nb, err := sql.Open("sqlite", newerBackup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nb.Close()
-	if _, err := nb.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 1)"); err != nil {
-		t.Fatal(err)
-	}
+	markNewer(t, newerBackup)
 	out, err = runCmd(t, "store", "verify", "--backup", newerBackup)
 	if err == nil || !strings.Contains(err.Error(), "schema 9999, which this varde") {
 		t.Errorf("verify --backup of a newer schema: %v\n%s", err, out)
+	}
+}
+
+// TestStoreVerifyOfAnOlderSchema: an operator upgrading stops the node,
+// backs its store up with the new varde and checks the store with the
+// anchor the backup printed, before a node has migrated it. verify
+// --config checks the store without migrating it or changing a byte of
+// it, and leaves nothing beside it; a newer schema is refused, naming
+// the varde to use.
+func TestStoreVerifyOfAnOlderSchema(t *testing.T) {
+	cfgPath, dsn := olderStore(t)
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	out, err := runCmd(t, "store", "backup", "--config", cfgPath, "--out", backup)
+	if err != nil {
+		t.Fatalf("backup: %v\n%s", err, out)
+	}
+	_, anchor, ok := strings.Cut(out, "\nanchor: ")
+	if !ok {
+		t.Fatalf("backup printed no anchor:\n%s", out)
+	}
+	anchor, _, _ = strings.Cut(anchor, "\n")
+	before := fileSum(t, dsn)
+	entries, err := os.ReadDir(filepath.Dir(dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	out, err = runCmd(t, "store", "verify", "--config", cfgPath, "--anchor", anchor)
+	if err != nil {
+		t.Fatalf("verify --config of a store of schema %d: %v\n%s", olderSchema, err, out)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("schema %d, older than this varde's", olderSchema),
+		"integrity: every page, index and constraint checked",
+		"audit log: 3 events, an unbroken hash chain from seq 1 to 3",
+		"anchor: " + anchor,
+		"anchor " + anchor + " matches",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("verify printed:\n%s\nwant it to say %q", out, want)
+		}
+	}
+	if fileSum(t, dsn) != before || schemaOf(t, dsn) != olderSchema {
+		t.Errorf("the store changed, at schema %d: verify migrated it", schemaOf(t, dsn))
+	}
+	if after, _ := os.ReadDir(filepath.Dir(dsn)); len(after) != len(entries) {
+		t.Errorf("beside the store after verify: %v, want %v", after, entries)
+	}
+
+	// A newer schema: this varde would not see what it records.
+	markNewer(t, dsn)
+	out, err = runCmd(t, "store", "verify", "--config", cfgPath)
+	if err == nil || !strings.Contains(err.Error(), "schema 9999, which this varde") || !strings.Contains(err.Error(), "the varde of the version the nodes run") {
+		t.Errorf("verify --config of a newer schema: %v\n%s", err, out)
+	}
+}
+
+// markNewer makes the SQLite store at path one of a newer schema than
+// this varde's, recording a migration it does not know.
+func markNewer(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 1)"); err != nil {
+		t.Fatal(err)
 	}
 }
