@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/audit"
 	"github.com/varde-eid/varde/internal/config"
@@ -434,5 +436,36 @@ func markNewer(t *testing.T, path string) {
 	defer db.Close()
 	if _, err := db.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 1)"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStoreVerifyRefusesAnOlderPostgresSchema: over PostgreSQL, where
+// the first node of a version to start migrates the shared database,
+// verify refuses an older schema, saying to start a node of this
+// version, and changes nothing.
+func TestStoreVerifyRefusesAnOlderPostgresSchema(t *testing.T) {
+	ctx := t.Context()
+	cfgPath := postgresAdminConfig(t)
+	cfg, err := config.LoadEnviron(cfgPath, func() []string { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, cfg.Store.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var last int
+	if err := conn.QueryRow(ctx, "DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations) RETURNING version").Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCmd(t, "store", "verify", "--config", cfgPath)
+	says := fmt.Sprintf("the database is at schema %d, this varde needs %d: upgrade it by starting `varde serve` of this version", last-1, last)
+	if err == nil || !strings.Contains(err.Error(), says) {
+		t.Errorf("verify --config of an older PostgreSQL schema: %v, want it to say %q\n%s", err, says, out)
+	}
+	var have int
+	if err := conn.QueryRow(ctx, "SELECT max(version) FROM schema_migrations").Scan(&have); err != nil || have != last-1 {
+		t.Errorf("schema after verify: %d (%v), want %d as it was", have, err, last-1)
 	}
 }
