@@ -169,7 +169,8 @@ func storeMissing(s config.Store) string {
 // openNodeStore reads the node's configuration at path and opens its
 // store for the admin commands. The store must exist: a node creates it
 // at its first start, and one these commands made up at a wrong path
-// would take writes that no node ever reads.
+// would take writes that no node ever reads. When the configuration
+// loads but the store does not open, cfg is returned with the error.
 func openNodeStore(ctx context.Context, path string) (*config.Config, store.Store, error) {
 	cfg, err := loadAdminConfig(path)
 	if err != nil {
@@ -177,7 +178,7 @@ func openNodeStore(ctx context.Context, path string) (*config.Config, store.Stor
 	}
 	st, err := app.OpenExistingStore(ctx, cfg.Store)
 	if err != nil {
-		return nil, nil, noNodeStore(cfg, path, err)
+		return cfg, nil, noNodeStore(cfg, path, err)
 	}
 	return cfg, st, nil
 }

@@ -39,7 +39,8 @@ func rawSQLite(t *testing.T, cfgPath string) *sql.DB {
 // whose schema is older than this varde's (its nodes run an older
 // version; upgrading it is theirs to do) or newer (this varde would not
 // see what the newer schema records), say which versions and what to
-// do, and leave the schema as it was.
+// do, and leave the schema as it was. store verify checks an older
+// SQLite store without migrating it instead (TestStoreVerifyOfAnOlderSchema).
 func TestAdminCommandsDoNotMigrate(t *testing.T) {
 	cfgPath := adminConfig(t)
 	db := rawSQLite(t, cfgPath)
@@ -82,6 +83,9 @@ func TestAdminCommandsDoNotMigrate(t *testing.T) {
 			tc.change()
 			before := versions()
 			for _, c := range commands {
+				if tc.name == "older" && c[0] == "store" {
+					continue
+				}
 				out, err := runCmd(t, append(c, "--config", cfgPath)...)
 				if err == nil || !strings.Contains(err.Error(), tc.says) {
 					t.Errorf("varde %s: %v, want it to say %q\n%s", strings.Join(c, " "), err, tc.says, out)

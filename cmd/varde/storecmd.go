@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/varde-eid/varde/internal/audit"
+	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
@@ -28,7 +29,9 @@ const storeUsage = `usage: varde store <backup|verify> --config FILE [flags]
            SEQ:HASH checks one), and up to which event the addresses are
            deleted, warning if before audit.address_retention ran out;
            --backup FILE checks a backup instead, read-only, so that it stays
-           the snapshot it is
+           the snapshot it is; a SQLite database or backup of an older
+           schema is checked on a scratch copy migrated to this varde's,
+           removed after, and itself only read
 `
 
 // checkedStore is a store that can check itself, and copy itself if it
@@ -83,6 +86,9 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return backupStore(ctx, *path, out, again, stdout)
 	}
 	cfg, st, err := openNodeStore(ctx, *path)
+	if se := new(sqlstore.SchemaError); errors.As(err, &se) && !se.Newer && !cfg.Store.Shared() {
+		return verifyOlderStore(ctx, cfg, se, anchor, again, stdout)
+	}
 	if err != nil {
 		return err
 	}
@@ -151,28 +157,73 @@ func verifyBackup(ctx context.Context, path, anchor, again string, w io.Writer) 
 }
 
 // verifyOlderBackup is verifyBackup for a backup whose schema se says
-// is older than this build's: this build's code reads only its own
-// schema, so the backup is checked on a copy of it migrated to that,
-// made in a directory of its own beside the backup, or, where that
-// cannot be written, in $TMPDIR, and removed after. The backup is
-// only read.
+// is older than this build's, checked on a copy migrated to this
+// build's schema (onUpgradedCopy). The backup is only read.
 func verifyOlderBackup(ctx context.Context, path string, se *sqlstore.SchemaError, anchor, again string, w io.Writer) error {
+	return onUpgradedCopy(ctx, path, "the backup", func(cp checkedStore) error {
+		fmt.Fprintf(w, "backup: %s, read-only, of schema %d, older than this varde's (%d): checked on a copy migrated to %d, "+
+			"removed after\n", path, se.Have, se.Want, se.Want)
+		return checkBackup(ctx, cp, anchor, again, w)
+	})
+}
+
+// verifyOlderStore is verify --config for a SQLite store whose schema
+// se says is older than this build's, as an operator upgrading has
+// after stopping the node and backing it up, before a node of this
+// build starts and migrates it. The store is neither migrated nor
+// written: a tool run by hand does not upgrade a store under a node of
+// the version before (checkSchema). It is checked as an older backup
+// is, on a migrated copy, rather than read as it is: this build's code
+// reads only its own schema, and the audit chain's hash covers columns
+// that migrations added (the addresses kept apart, 0031), so the chain
+// of an older store is walked only once its rows are in this schema,
+// which migrations make by adding only. Its pages and indexes are
+// checked in the store itself, read-only, since the copy is a new file
+// written afresh. On PostgreSQL an older schema is still refused: a
+// node migrates it when it starts, and the server's database is not a
+// file to copy.
+func verifyOlderStore(ctx context.Context, cfg *config.Config, se *sqlstore.SchemaError, anchor, again string, w io.Writer) error {
+	path := cfg.Store.DSN
+	return onUpgradedCopy(ctx, path, "the store", func(cp checkedStore) error {
+		fmt.Fprintf(w, "database: %s, of schema %d, older than this varde's (%d), not migrated: its pages and indexes checked "+
+			"in the file, read-only, the audit log on a copy migrated to %d, removed after\n",
+			sqlstore.DescribeDSN(cfg.Store.Driver, path), se.Have, se.Want, se.Want)
+		return verifyStore(ctx, checkedInPlace{cp, path}, anchor, again, cfg.Audit.AddressRetention, w)
+	})
+}
+
+// checkedInPlace is the migrated copy of the SQLite store at path whose
+// integrity check runs on the store itself, read-only.
+type checkedInPlace struct {
+	checkedStore
+	path string
+}
+
+func (s checkedInPlace) CheckIntegrity(ctx context.Context) error {
+	return sqlstore.CheckSQLiteIntegrity(ctx, s.path)
+}
+
+// onUpgradedCopy runs check on a copy of the SQLite database at path,
+// what it is for an operator ("the backup"), migrated to this build's
+// schema: this build's code reads only its own schema. The copy is
+// made in a directory of its own beside the database, or, where that
+// cannot be written, in $TMPDIR, and removed after. The database is
+// only read.
+func onUpgradedCopy(ctx context.Context, path, what string, check func(checkedStore) error) error {
 	dir, err := os.MkdirTemp(filepath.Dir(path), ".varde-verify-")
 	if err != nil {
 		dir, err = os.MkdirTemp("", "varde-verify-")
 	}
 	if err != nil {
-		return fmt.Errorf("a directory for a copy of the backup to check: %w", err)
+		return fmt.Errorf("a directory for a copy of %s to check: %w", what, err)
 	}
 	defer os.RemoveAll(dir)
 	cp, _, err := sqlstore.OpenSQLiteUpgradedCopy(ctx, path, dir)
 	if err != nil {
-		return fmt.Errorf("the backup does not open: %w", err)
+		return fmt.Errorf("%s does not open: %w", what, err)
 	}
 	defer cp.Close()
-	fmt.Fprintf(w, "backup: %s, read-only, of schema %d, older than this varde's (%d): checked on a copy migrated to %d, "+
-		"removed after\n", path, se.Have, se.Want, se.Want)
-	return checkBackup(ctx, cp, anchor, again, w)
+	return check(cp)
 }
 
 // checkBackup is verifyStore for a backup, opened as cp.

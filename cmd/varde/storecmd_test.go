@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/audit"
 	"github.com/varde-eid/varde/internal/config"
@@ -344,14 +346,7 @@ func TestStoreBackupOfAnOlderSchema(t *testing.T) {
 	}
 
 	// A newer schema: this varde would not see what it records.
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 1)"); err != nil {
-		t.Fatal(err)
-	}
+	markNewer(t, dsn)
 	newer := filepath.Join(t.TempDir(), "newer.db")
 	out, err = runCmd(t, "store", "backup", "--config", cfgPath, "--out", newer)
 	if err == nil || !strings.Contains(err.Error(), "schema 9999, which this varde") || !strings.Contains(err.Error(), "the varde of the version the nodes run") {
@@ -369,16 +364,108 @@ func TestStoreBackupOfAnOlderSchema(t *testing.T) {
 	if err := os.WriteFile(newerBackup, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	nb, err := sql.Open("sqlite", newerBackup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nb.Close()
-	if _, err := nb.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 1)"); err != nil {
-		t.Fatal(err)
-	}
+	markNewer(t, newerBackup)
 	out, err = runCmd(t, "store", "verify", "--backup", newerBackup)
 	if err == nil || !strings.Contains(err.Error(), "schema 9999, which this varde") {
 		t.Errorf("verify --backup of a newer schema: %v\n%s", err, out)
+	}
+}
+
+// TestStoreVerifyOfAnOlderSchema: an operator upgrading stops the node,
+// backs its store up with the new varde and checks the store with the
+// anchor the backup printed, before a node has migrated it. verify
+// --config checks the store without migrating it or changing a byte of
+// it, and leaves nothing beside it; a newer schema is refused, naming
+// the varde to use.
+func TestStoreVerifyOfAnOlderSchema(t *testing.T) {
+	cfgPath, dsn := olderStore(t)
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	out, err := runCmd(t, "store", "backup", "--config", cfgPath, "--out", backup)
+	if err != nil {
+		t.Fatalf("backup: %v\n%s", err, out)
+	}
+	_, anchor, ok := strings.Cut(out, "\nanchor: ")
+	if !ok {
+		t.Fatalf("backup printed no anchor:\n%s", out)
+	}
+	anchor, _, _ = strings.Cut(anchor, "\n")
+	before := fileSum(t, dsn)
+	entries, err := os.ReadDir(filepath.Dir(dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	out, err = runCmd(t, "store", "verify", "--config", cfgPath, "--anchor", anchor)
+	if err != nil {
+		t.Fatalf("verify --config of a store of schema %d: %v\n%s", olderSchema, err, out)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("schema %d, older than this varde's", olderSchema),
+		"integrity: every page, index and constraint checked",
+		"audit log: 3 events, an unbroken hash chain from seq 1 to 3",
+		"anchor: " + anchor,
+		"anchor " + anchor + " matches",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("verify printed:\n%s\nwant it to say %q", out, want)
+		}
+	}
+	if fileSum(t, dsn) != before || schemaOf(t, dsn) != olderSchema {
+		t.Errorf("the store changed, at schema %d: verify migrated it", schemaOf(t, dsn))
+	}
+	if after, _ := os.ReadDir(filepath.Dir(dsn)); len(after) != len(entries) {
+		t.Errorf("beside the store after verify: %v, want %v", after, entries)
+	}
+
+	// A newer schema: this varde would not see what it records.
+	markNewer(t, dsn)
+	out, err = runCmd(t, "store", "verify", "--config", cfgPath)
+	if err == nil || !strings.Contains(err.Error(), "schema 9999, which this varde") || !strings.Contains(err.Error(), "the varde of the version the nodes run") {
+		t.Errorf("verify --config of a newer schema: %v\n%s", err, out)
+	}
+}
+
+// markNewer makes the SQLite store at path one of a newer schema than
+// this varde's, recording a migration it does not know.
+func markNewer(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 1)"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStoreVerifyRefusesAnOlderPostgresSchema: over PostgreSQL, where
+// the first node of a version to start migrates the shared database,
+// verify refuses an older schema, saying to start a node of this
+// version, and changes nothing.
+func TestStoreVerifyRefusesAnOlderPostgresSchema(t *testing.T) {
+	ctx := t.Context()
+	cfgPath := postgresAdminConfig(t)
+	cfg, err := config.LoadEnviron(cfgPath, func() []string { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, cfg.Store.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var last int
+	if err := conn.QueryRow(ctx, "DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations) RETURNING version").Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCmd(t, "store", "verify", "--config", cfgPath)
+	says := fmt.Sprintf("the database is at schema %d, this varde needs %d: upgrade it by starting `varde serve` of this version", last-1, last)
+	if err == nil || !strings.Contains(err.Error(), says) {
+		t.Errorf("verify --config of an older PostgreSQL schema: %v, want it to say %q\n%s", err, says, out)
+	}
+	var have int
+	if err := conn.QueryRow(ctx, "SELECT max(version) FROM schema_migrations").Scan(&have); err != nil || have != last-1 {
+		t.Errorf("schema after verify: %d (%v), want %d as it was", have, err, last-1)
 	}
 }

@@ -35,7 +35,9 @@ func TestBoundedStuckSigner(t *testing.T) {
 			t.Fatalf("while one is stuck: abandoned %v, err %v; want refused without another left running", abandoned, err)
 		}
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	// Their limits add up to 140ms; a caller not held to its limit waits
+	// for ever, so the bound is room for a busy machine.
+	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("four bounded signatures took %v", d)
 	}
 	if m := most.Load(); m != 1 {

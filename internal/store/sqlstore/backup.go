@@ -96,6 +96,32 @@ func OpenSQLiteUpgradedCopy(ctx context.Context, path, dir string) (*DB, SchemaU
 	return db, db.Migrated(), nil
 }
 
+// CheckSQLiteIntegrity is CheckIntegrity for the SQLite database at
+// path, whatever its schema, on a read-only connection of its own
+// (mode=ro and query_only) that changes nothing in the file: a store of
+// an older schema is checked on a migrated copy
+// (OpenSQLiteUpgradedCopy), a new file written afresh, so its own pages
+// and indexes are checked here.
+func CheckSQLiteIntegrity(ctx context.Context, path string) error {
+	if err := existingFile(path); err != nil {
+		return err
+	}
+	d, err := sqliteDialect()
+	if err != nil {
+		return err
+	}
+	dsn, err := sqliteDSN(path, roleReadOnly)
+	if err != nil {
+		return err
+	}
+	r, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return (&DB{d: d, path: path, r: r}).CheckIntegrity(ctx)
+}
+
 // backupTo is BackupTo with sync as the fsync of each file and
 // directory it must make durable.
 func (db *DB) backupTo(ctx context.Context, path string, sync func(*os.File) error) error {

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -129,6 +130,13 @@ func TestCheckIntegrityFindsDamage(t *testing.T) {
 	}
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		t.Fatal(err)
+	}
+	// Checked in place, read-only, as a store of an older schema is.
+	if err := CheckSQLiteIntegrity(ctx, path); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("CheckSQLiteIntegrity on a damaged file = %v, want ErrCorrupt", err)
+	}
+	if after, err := os.ReadFile(path); err != nil || !bytes.Equal(after, raw) {
+		t.Errorf("CheckSQLiteIntegrity changed the file (%v)", err)
 	}
 	cp, err := OpenExistingSQLite(ctx, path)
 	if err != nil {
