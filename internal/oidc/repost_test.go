@@ -34,21 +34,9 @@ func TestCrossSitePostIsPostedAgain(t *testing.T) {
 	form := u.Query()
 	post := func(c *http.Client, header http.Header) (*http.Response, string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, h.issuer+PathAuthorize, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		for k, v := range header {
-			req.Header[k] = v
-		}
-		res, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		body, _ := io.ReadAll(res.Body)
-		return res, string(body)
+		return postForm(t, c, h.issuer+PathAuthorize, form, header)
 	}
-	// No cookie jar: a cross-site POST carries none of Varde's cookies.
-	bare := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	bare := bareClient()
 	for name, header := range map[string]http.Header{
 		"Sec-Fetch-Site":           {"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://tax.example"}},
 		"Origin without Sec-Fetch": {"Origin": {"https://tax.example"}},
@@ -59,11 +47,7 @@ func TestCrossSitePostIsPostedAgain(t *testing.T) {
 			t.Fatalf("%s: %d Location %q cookies %v Cache-Control %q\n%.400s", name, res.StatusCode,
 				res.Header.Get("Location"), res.Cookies(), res.Header.Get("Cache-Control"), body)
 		}
-		got := url.Values{}
-		for _, m := range hiddenField.FindAllStringSubmatch(body, -1) {
-			got.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
-		}
-		if got.Encode() != form.Encode() {
+		if got := postedFields(body); got.Encode() != form.Encode() {
 			t.Errorf("%s: the page posts %v, want %v", name, got, form)
 		}
 	}
@@ -102,32 +86,16 @@ func TestCrossSiteLogoutIsPostedAgain(t *testing.T) {
 	form := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {bankBye}, "state": {"bye-state"}}
 	post := func(c *http.Client, header http.Header) (*http.Response, string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, h.issuer+PathLogout, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		for k, v := range header {
-			req.Header[k] = v
-		}
-		res, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		body, _ := io.ReadAll(res.Body)
-		return res, string(body)
+		return postForm(t, c, h.issuer+PathLogout, form, header)
 	}
-	// No cookie jar: a cross-site POST carries none of Varde's cookies.
-	bare := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	bare := bareClient()
 	res, body := post(bare, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://bank.example"}})
 	if res.StatusCode != http.StatusOK || res.Header.Get("Location") != "" || len(res.Cookies()) != 0 ||
 		res.Header.Get("Cache-Control") != "no-store" || !strings.Contains(body, `action="`+PathLogout+`"`) ||
 		!strings.Contains(body, "Fortsett utloggingen") {
 		t.Fatalf("cross-site logout: %d Location %q cookies %v\n%.600s", res.StatusCode, res.Header.Get("Location"), res.Cookies(), body)
 	}
-	got := url.Values{}
-	for _, m := range hiddenField.FindAllStringSubmatch(body, -1) {
-		got.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
-	}
-	if got.Encode() != form.Encode() {
+	if got := postedFields(body); got.Encode() != form.Encode() {
 		t.Errorf("the page posts %v, want %v", got, form)
 	}
 	if n := len(h.auditEvents("logout")); n != 0 {
@@ -153,4 +121,38 @@ func TestCrossSiteLogoutIsPostedAgain(t *testing.T) {
 	if still() || len(h.auditEvents("logout")) != 1 {
 		t.Fatalf("after the logout posted again: still logged in %v, %d logouts audited", still(), len(h.auditEvents("logout")))
 	}
+}
+
+// postForm posts form to u with client c and the extra header, and
+// returns the answer and its body.
+func postForm(t *testing.T, c *http.Client, u string, form url.Values, header http.Header) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
+}
+
+// bareClient is a browser without a cookie jar, as a cross-site POST
+// carries none of Varde's cookies, that does not follow redirects.
+func bareClient() *http.Client {
+	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// postedFields are the hidden fields of the repost page body: what it
+// posts again.
+func postedFields(body string) url.Values {
+	got := url.Values{}
+	for _, m := range hiddenField.FindAllStringSubmatch(body, -1) {
+		got.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	return got
 }
