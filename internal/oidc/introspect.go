@@ -129,8 +129,8 @@ func (p *Provider) introspect(ctx context.Context, c *store.Client, tok string) 
 	if t.ClientID != c.ID {
 		owner, err = p.resourceServerOf(ctx, c, t)
 		if errors.Is(err, errNotPermitted) {
-			p.audit(ctx, &store.AuditEvent{Type: "token", ClientID: c.ID, Result: store.ResultFailure, Reason: "introspection_not_permitted",
-				Details: map[string]string{"token_client": t.ClientID, "grant": t.GrantID}})
+			p.audit(ctx, &store.AuditEvent{Type: "token", ClientID: c.ID, PersonID: p.personOf(ctx, t.GrantID),
+				Result: store.ResultFailure, Reason: "introspection_not_permitted", Details: map[string]string{"token_client": t.ClientID, "grant": t.GrantID}})
 			return inactive, introspectionNotPermitted, nil
 		}
 		if errors.Is(err, store.ErrNotFound) {

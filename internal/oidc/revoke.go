@@ -111,8 +111,8 @@ func (p *Provider) revokeToken(ctx context.Context, c *store.Client, tok string)
 	// client already holds the token, so this tells it little; that a
 	// client holds another's token is worth an audit event.
 	if t.ClientID != c.ID {
-		p.audit(ctx, &store.AuditEvent{Type: "token", ClientID: c.ID, Result: store.ResultFailure, Reason: "wrong_client",
-			Details: map[string]string{"endpoint": "revocation", "grant": t.GrantID}})
+		p.audit(ctx, &store.AuditEvent{Type: "token", ClientID: c.ID, PersonID: p.personOf(ctx, t.GrantID),
+			Result: store.ResultFailure, Reason: "wrong_client", Details: map[string]string{"endpoint": "revocation", "grant": t.GrantID}})
 		return revocationOtherClient, oauth2.UnauthorizedClient("the token was not issued to this client")
 	}
 	g, err := p.Grants.GetGrant(ctx, t.GrantID)

@@ -376,13 +376,13 @@ func (p *Provider) refreshTokenGrant(ctx context.Context, c *store.Client, form 
 	}
 	// RFC 6749 §6: the token is bound to the client it was issued to.
 	if tok.ClientID != c.ID {
-		return nil, failure(oauth2.InvalidGrant("refresh token was issued to another client"), "wrong_client", tok.GrantID, "")
+		return nil, failure(oauth2.InvalidGrant("refresh token was issued to another client"), "wrong_client", tok.GrantID, p.personOf(ctx, tok.GrantID))
 	}
 	// RFC 9449 §5: a bound refresh token (a public client's) is used only
 	// with a proof made with its key. Checked before reuse, so that only
 	// the key's holder can set off the revocation below, or retry.
 	if tok.JKT != "" && (proof == nil || proof.JKT != tok.JKT) {
-		return nil, failure(oauth2.InvalidDPoPProof("the refresh token is bound to a DPoP key; the proof must be made with it"), "dpop_key_mismatch", tok.GrantID, "")
+		return nil, failure(oauth2.InvalidDPoPProof("the refresh token is bound to a DPoP key; the proof must be made with it"), "dpop_key_mismatch", tok.GrantID, p.personOf(ctx, tok.GrantID))
 	}
 	retry, err := p.presentedAgain(ctx, c, tok, now)
 	if err != nil {
@@ -480,10 +480,12 @@ func (p *Provider) presentedAgain(ctx context.Context, c *store.Client, tok *sto
 	return false, failure(oauth2.InvalidGrant("refresh token was already used"), reasonRefreshReuse, tok.GrantID, p.personOf(ctx, tok.GrantID))
 }
 
-// personOf is the person of grant grantID, for the event of a refusal
-// that ends their login at a service, so that their record of events
-// shows why; "" if the grant cannot be read, which the event then says
-// by its grant alone.
+// personOf is the person of grant grantID, read from the stored grant
+// (never from the request), for the event of a refusal of a token of
+// theirs: one that ends their login at a service, or one presented by
+// another client or with another key, so that their record of events
+// shows it and an operator can find it by person; "" if the grant
+// cannot be read, which the event then says by its grant alone.
 func (p *Provider) personOf(ctx context.Context, grantID string) string {
 	g, err := p.Grants.GetGrant(ctx, grantID)
 	if err != nil {

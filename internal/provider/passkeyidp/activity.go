@@ -114,6 +114,9 @@ func (p *Provider) activityLine(ctx context.Context, e *store.AuditEvent, lang s
 			return v, false
 		}
 		v.What, v.Refused = t("account.activity.link_removed.refused"), true
+	case e.Type == "token" && e.Result != store.ResultSuccess && tokenUsedByAnother[e.Reason] != "":
+		// Someone other than the service holds a login of the person's.
+		v.What, v.Refused = t(tokenUsedByAnother[e.Reason]), true
 	case e.Type == "person_created":
 		v.What = t("account.activity.created", how)
 	case e.Type == "profile_updated":
@@ -194,6 +197,19 @@ func eventAddr(e *store.AuditEvent) string {
 var linkRefusedByRule = map[string]bool{
 	"reauth": true, "session_level": true, "below_proofing": true, "insufficient_level": true,
 	"identifier_taken": true, "second_number": true, "session_changed": true,
+}
+
+// tokenUsedByAnother holds, by reason, the line of a refused use of a
+// code or token of the person's that only someone other than the
+// service it was given to makes: a service presenting one given to
+// another ("wrong_client": the event names the service that presented
+// it), or one presented without the key of the service it was given
+// to ("dpop_key_mismatch": the event names that service). The other
+// refusals of a token (expired, a session ended, a replay, an
+// introspection a client may not make) are left out, as tokens are.
+var tokenUsedByAnother = map[string]string{
+	"wrong_client":      "account.activity.token.wrong_client",
+	"dpop_key_mismatch": "account.activity.token.wrong_key",
 }
 
 // notRefused holds the reasons of a failed change that nobody turned

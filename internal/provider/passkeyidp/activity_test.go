@@ -28,17 +28,9 @@ import (
 // changes to the account. Tokens, logouts and other persons' events are
 // not shown, and no value beyond names.
 func TestAccountShowsActivity(t *testing.T) {
-	h := newHarness(t, true)
-	ctx := context.Background()
-	h.p.History, h.p.Clients = h.db, h.db
+	h, b, e := activityAtTestBank(t)
 	h.p.ProviderName = func(id, lang string) string {
 		return map[string]string{"bankid": "Demo BankID"}[id]
-	}
-	b := h.browser("en")
-	e := b.enrol(newDevice(false), "", "fnr")
-	if err := h.db.AddClient(ctx, &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
-		RedirectURIs: []string{"https://bank.example/cb"}, CreatedAt: h.now}, nil); err != nil {
-		t.Fatal(err)
 	}
 	h.appendEvents(t, []*store.AuditEvent{
 		{Type: "authentication", PersonID: e.person, ClientID: "bank", Provider: "bankid", Level: "high", Result: store.ResultSuccess},
@@ -92,6 +84,22 @@ func TestAccountShowsActivity(t *testing.T) {
 	if r := b.get("/account"); strings.Contains(r.body, `id="activity"`) {
 		t.Error("activity shown without a history")
 	}
+}
+
+// activityAtTestBank is a harness whose account pages show the
+// person's activity and name its services, with "Test Bank" (bank)
+// registered, and an English browser with a person enrolled in it.
+func activityAtTestBank(t *testing.T) (*harness, *browser, enrolled) {
+	t.Helper()
+	h := newHarness(t, true)
+	h.p.History, h.p.Clients = h.db, h.db
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	if err := h.db.AddClient(context.Background(), &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{"https://bank.example/cb"}, CreatedAt: h.now}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return h, b, e
 }
 
 // activityRows reads the activity table: when, what, service, address.
@@ -912,5 +920,52 @@ func TestActivityShowsAddressesSealedInTheirEvents(t *testing.T) {
 			}
 		}
 		b.lang = "en"
+	}
+}
+
+// TestLoginUsedByAnotherIsShownToThePerson: a login of the person's
+// that a service presented although it was given to another service,
+// or that was presented without the key of the service it was given to,
+// is a line of its own, marked as refused, in each language: someone
+// other than that service holds it. Other refused uses of a token (one
+// expired, an introspection not permitted) say nothing of the person
+// and are not shown.
+func TestLoginUsedByAnotherIsShownToThePerson(t *testing.T) {
+	h, b, e := activityAtTestBank(t)
+	fail := store.ResultFailure
+	h.appendEvents(t, []*store.AuditEvent{
+		{Type: "token", PersonID: e.person, ClientID: "bank", Result: fail, Reason: "wrong_client",
+			Details: map[string]string{"grant_type": "refresh_token", "grant": "g1"}},
+		{Type: "token", PersonID: e.person, ClientID: "bank", Result: fail, Reason: "wrong_client",
+			Details: map[string]string{"endpoint": "revocation", "grant": "g1"}},
+		{Type: "token", PersonID: e.person, ClientID: "bank", Result: fail, Reason: "dpop_key_mismatch",
+			Details: map[string]string{"grant_type": "refresh_token", "grant": "g2"}},
+		{Type: "token", PersonID: e.person, ClientID: "bank", Result: fail, Reason: "introspection_not_permitted",
+			Details: map[string]string{"grant": "g1"}},
+		{Type: "token", PersonID: e.person, ClientID: "bank", Result: fail, Reason: "code_expired",
+			Details: map[string]string{"grant_type": "authorization_code", "grant": "g3"}},
+	})
+	want := map[string][2]string{
+		"en": {"Someone other than this service tried to use your login at it, and was refused",
+			"This service tried to use your login at another service, and was refused"},
+		"nb": {"Noen andre enn denne tjenesten prøvde å bruke innloggingen din hos den, og ble avvist",
+			"Denne tjenesten prøvde å bruke innloggingen din hos en annen tjeneste, og ble avvist"},
+		"da": {"Nogen andre end denne tjeneste prøvede at bruge dit login hos den og blev afvist",
+			"Denne tjeneste prøvede at bruge dit login hos en anden tjeneste og blev afvist"},
+	}
+	for lang, w := range want {
+		page := b.get("/account?lang=" + lang)
+		rows := activityRows(t, page.body)
+		if len(rows) != 5 {
+			t.Fatalf("%s: activity rows %q, want three refused uses above the enrolment's codes and the creation", lang, rows)
+		}
+		for i, what := range []string{w[0], w[1], w[1]} {
+			if rows[i][1] != what || rows[i][2] != "Test Bank" {
+				t.Errorf("%s: row %d = %q, want %q at Test Bank", lang, i, rows[i], what)
+			}
+		}
+		if !strings.Contains(page.body, "<strong>"+w[0]+"</strong>") {
+			t.Errorf("%s: the refused use is not marked: %s", lang, page.body)
+		}
 	}
 }
