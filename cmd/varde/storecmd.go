@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/varde-eid/varde/internal/audit"
-	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
@@ -85,10 +84,10 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if args[0] == "backup" {
 		return backupStore(ctx, *path, out, again, stdout)
 	}
-	cfg, st, err := openNodeStore(ctx, *path)
-	if se := new(sqlstore.SchemaError); errors.As(err, &se) && !se.Newer && !cfg.Store.Shared() {
-		return verifyOlderStore(ctx, cfg, se, anchor, again, stdout)
+	if done, err := verifyOlderSQLite(ctx, *path, anchor, again, stdout); done {
+		return err
 	}
+	cfg, st, err := openNodeStore(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -167,10 +166,16 @@ func verifyOlderBackup(ctx context.Context, path string, se *sqlstore.SchemaErro
 	})
 }
 
-// verifyOlderStore is verify --config for a SQLite store whose schema
-// se says is older than this build's, as an operator upgrading has
-// after stopping the node and backing it up, before a node of this
-// build starts and migrates it. The store is neither migrated nor
+// verifyOlderSQLite is verify --config for a SQLite store whose schema
+// is older than this build's, as an operator upgrading has after
+// stopping the node and backing it up, before a node of this build
+// starts and migrates it; done is false, and nothing was done, for any
+// other store, which the node's own opening then checks or refuses.
+// The store is read as its node left it (sqlstore.ReadSQLiteAsLeft): no
+// file beside it is created, changed or removed, not even the -wal and
+// -shm files SQLite makes beside a store in WAL mode for any
+// connection, and the transactions a killed node left in its -wal file
+// are read, on a copy of the two files. It is neither migrated nor
 // written: a tool run by hand does not upgrade a store under a node of
 // the version before (checkSchema). It is checked as an older backup
 // is, on a migrated copy, rather than read as it is: this build's code
@@ -182,48 +187,92 @@ func verifyOlderBackup(ctx context.Context, path string, se *sqlstore.SchemaErro
 // written afresh. On PostgreSQL an older schema is still refused: a
 // node migrates it when it starts, and the server's database is not a
 // file to copy.
-func verifyOlderStore(ctx context.Context, cfg *config.Config, se *sqlstore.SchemaError, anchor, again string, w io.Writer) error {
+func verifyOlderSQLite(ctx context.Context, cfgPath, anchor, again string, w io.Writer) (done bool, err error) {
+	cfg, err := loadAdminConfig(cfgPath)
+	if err != nil || cfg.Store.Shared() {
+		return false, nil
+	}
 	path := cfg.Store.DSN
-	return onUpgradedCopy(ctx, path, "the store", func(cp checkedStore) error {
+	// Where no directory can be written, a store of this build's schema
+	// is still checked as the node opens it; an older one is refused.
+	dir, err := copyDir(path, "the store")
+	if err != nil {
+		return false, nil
+	}
+	defer os.RemoveAll(dir)
+	src, err := sqlstore.ReadSQLiteAsLeft(path, dir)
+	if err != nil {
+		return false, nil
+	}
+	se := new(sqlstore.SchemaError)
+	if err := src.CheckSchema(ctx); !errors.As(err, &se) || se.Newer {
+		return false, nil
+	}
+	where := "in the file"
+	if src.Copied() {
+		where = "in a copy of the file and its -wal file"
+	}
+	return true, withUpgradedCopy(ctx, src, dir, "the store", func(cp checkedStore) error {
 		fmt.Fprintf(w, "database: %s, of schema %d, older than this varde's (%d), not migrated: its pages and indexes checked "+
-			"in the file, read-only, the audit log on a copy migrated to %d, removed after\n",
-			sqlstore.DescribeDSN(cfg.Store.Driver, path), se.Have, se.Want, se.Want)
-		return verifyStore(ctx, checkedInPlace{cp, path}, anchor, again, cfg.Audit.AddressRetention, w)
+			"%s, read-only, the audit log on a copy migrated to %d, removed after\n",
+			sqlstore.DescribeDSN(cfg.Store.Driver, path), se.Have, se.Want, where, se.Want)
+		return verifyStore(ctx, checkedInPlace{cp, src}, anchor, again, cfg.Audit.AddressRetention, w)
 	})
 }
 
-// checkedInPlace is the migrated copy of the SQLite store at path whose
-// integrity check runs on the store itself, read-only.
+// checkedInPlace is the migrated copy of the SQLite store src whose
+// integrity check runs on src itself, read-only.
 type checkedInPlace struct {
 	checkedStore
-	path string
+	src *sqlstore.SQLiteAsLeft
 }
 
 func (s checkedInPlace) CheckIntegrity(ctx context.Context) error {
-	return sqlstore.CheckSQLiteIntegrity(ctx, s.path)
+	return s.src.CheckIntegrity(ctx)
 }
 
 // onUpgradedCopy runs check on a copy of the SQLite database at path,
 // what it is for an operator ("the backup"), migrated to this build's
-// schema: this build's code reads only its own schema. The copy is
-// made in a directory of its own beside the database, or, where that
-// cannot be written, in $TMPDIR, and removed after. The database is
-// only read.
+// schema (withUpgradedCopy). The database is only read, as it is
+// (sqlstore.ReadSQLiteAsLeft).
 func onUpgradedCopy(ctx context.Context, path, what string, check func(checkedStore) error) error {
-	dir, err := os.MkdirTemp(filepath.Dir(path), ".varde-verify-")
+	dir, err := copyDir(path, what)
 	if err != nil {
-		dir, err = os.MkdirTemp("", "varde-verify-")
-	}
-	if err != nil {
-		return fmt.Errorf("a directory for a copy of %s to check: %w", what, err)
+		return err
 	}
 	defer os.RemoveAll(dir)
-	cp, _, err := sqlstore.OpenSQLiteUpgradedCopy(ctx, path, dir)
+	src, err := sqlstore.ReadSQLiteAsLeft(path, dir)
+	if err != nil {
+		return fmt.Errorf("%s does not open: %w", what, err)
+	}
+	return withUpgradedCopy(ctx, src, dir, what, check)
+}
+
+// withUpgradedCopy runs check on a copy of src, what it is for an
+// operator, in dir, migrated to this build's schema: this build's code
+// reads only its own schema.
+func withUpgradedCopy(ctx context.Context, src *sqlstore.SQLiteAsLeft, dir, what string, check func(checkedStore) error) error {
+	cp, _, err := sqlstore.OpenSQLiteUpgradedCopy(ctx, src, dir)
 	if err != nil {
 		return fmt.Errorf("%s does not open: %w", what, err)
 	}
 	defer cp.Close()
 	return check(cp)
+}
+
+// copyDir makes a directory for the copies of the SQLite database at
+// path, what it is for an operator, to check: a directory of its own
+// beside the database, or, where that cannot be written, in $TMPDIR.
+// The caller removes it.
+func copyDir(path, what string) (string, error) {
+	dir, err := os.MkdirTemp(filepath.Dir(path), ".varde-verify-")
+	if err != nil {
+		dir, err = os.MkdirTemp("", "varde-verify-")
+	}
+	if err != nil {
+		return "", fmt.Errorf("a directory for a copy of %s to check: %w", what, err)
+	}
+	return dir, nil
 }
 
 // checkBackup is verifyStore for a backup, opened as cp.

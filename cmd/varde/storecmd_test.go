@@ -240,6 +240,14 @@ const olderSchema = 32
 // upgrading, and the path of that store.
 func olderStore(t *testing.T) (cfgPath, dsn string) {
 	t.Helper()
+	cfgPath, dsn, _ = olderStoreFrom(t)
+	return cfgPath, dsn
+}
+
+// olderStoreFrom is olderStore, with the store of this build's schema
+// it was made from kept at src.
+func olderStoreFrom(t *testing.T) (cfgPath, dsn, src string) {
+	t.Helper()
 	ctx := context.Background()
 	cfgPath, st := adminStore(t)
 	cfg, err := config.LoadEnviron(cfgPath, func() []string { return nil })
@@ -265,15 +273,19 @@ func olderStore(t *testing.T) (cfgPath, dsn string) {
 	dsn = cfg.Store.DSN
 	older := filepath.Join(t.TempDir(), "older.db")
 	sqlitetest.Older(t, dsn, older, olderSchema)
-	for _, p := range []string{dsn, dsn + "-wal", dsn + "-shm"} {
+	for _, p := range []string{dsn + "-wal", dsn + "-shm"} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			t.Fatal(err)
 		}
 	}
+	src = filepath.Join(t.TempDir(), "src.db")
+	if err := os.Rename(dsn, src); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Rename(older, dsn); err != nil {
 		t.Fatal(err)
 	}
-	return cfgPath, dsn
+	return cfgPath, dsn, src
 }
 
 // schemaOf is the highest schema version the SQLite file at path

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,28 +67,143 @@ func BackupSQLite(ctx context.Context, path, out string) (have, want int, err er
 	return s.Have, s.Want, db.BackupTo(ctx, out)
 }
 
-// OpenSQLiteUpgradedCopy copies the SQLite store at path, read-only,
-// to a new file in the directory dir, migrates the copy to this build's
-// schema and opens it as OpenSQLite does: a backup of an older schema
-// is checked on it by this build's code, while the backup itself stays
-// the snapshot it is. Migrations only add, so the copy holds every row
-// and every audit event of the backup. The caller closes the copy and
-// removes dir. A newer schema than this build's is refused
-// (*SchemaError).
-func OpenSQLiteUpgradedCopy(ctx context.Context, path, dir string) (*DB, SchemaUpgrade, error) {
+// SQLiteAsLeft is a SQLite store read as its files hold it, without
+// creating, changing or removing any file beside it (ReadSQLiteAsLeft):
+// a store of an older schema that an operator upgrading checks before a
+// node of this build migrates it, or a backup.
+type SQLiteAsLeft struct {
+	name string // the store's path, for messages
+	// path is where the store is read: the store itself, or a copy of
+	// it and its -wal file; read and copy are the roles of the
+	// connections that read it and copy it (VACUUM INTO).
+	path       string
+	read, copy dsnRole
+}
+
+// ReadSQLiteAsLeft is the store at path, an existing file, as a node
+// that stopped or was killed left it, to read without changing any file
+// beside it, or, if a node runs it, as that node has it; dir is a
+// directory of the caller's own, which it may write a copy in and the
+// caller removes after.
+//
+// Even a read-only connection (mode=ro) to a database in WAL mode makes
+// a -wal and a -shm file beside it if there are none, and leaves them,
+// and one that may write would, on closing, move the -wal file's pages
+// into the store and remove it. So:
+//   - a store a node runs (one that holds its lock, LockNode) is read
+//     where it is, read-only, through SQLite's own locking: its -wal
+//     and -shm files are there already, and the node's to change;
+//   - with no -wal file beside it, or an empty one, the file holds the
+//     whole store, as a node that stopped leaves it: it is read where it
+//     is with immutable=1, which takes no lock and makes no -shm or -wal
+//     file. That is safe because no node runs it: a node running a
+//     store in WAL mode always has its -wal file;
+//   - a -wal file that holds anything may hold transactions committed
+//     since the last checkpoint, as a node that was killed leaves it.
+//     Read with immutable=1 they would be missed, and the store read as
+//     it was before them. The store and its -wal file are copied into
+//     dir and read there, where SQLite may make its -shm file and
+//     recover the -wal file's transactions into its view, which it
+//     reads as a node would.
+func ReadSQLiteAsLeft(path, dir string) (*SQLiteAsLeft, error) {
 	if err := existingFile(path); err != nil {
-		return nil, SchemaUpgrade{}, err
+		return nil, err
 	}
-	s, err := readSQLiteSchema(ctx, path, roleReadOnly)
+	running, err := nodeRunning(path)
+	if err != nil {
+		return nil, err
+	}
+	if running {
+		// Its -wal and -shm files are the node's, there already, and
+		// change as it runs: read through SQLite's own locking.
+		return &SQLiteAsLeft{name: path, path: path, read: roleReadOnly, copy: roleReadOnlyCopy}, nil
+	}
+	fi, err := os.Stat(path + "-wal")
+	switch {
+	case errors.Is(err, os.ErrNotExist), err == nil && fi.Size() == 0:
+		return &SQLiteAsLeft{name: path, path: path, read: roleImmutable, copy: roleImmutableCopy}, nil
+	case err != nil:
+		return nil, err
+	}
+	cp := filepath.Join(dir, "as-left-"+filepath.Base(path))
+	for _, suffix := range []string{"", "-wal"} {
+		if err := copyNew(path+suffix, cp+suffix); err != nil {
+			return nil, fmt.Errorf("copy %s with its -wal file: %w", path, err)
+		}
+	}
+	return &SQLiteAsLeft{name: path, path: cp, read: roleReadOnly, copy: roleReadOnlyCopy}, nil
+}
+
+// Copied reports whether src is read on a copy of the store and its
+// -wal file, which held transactions not yet in the store's file.
+func (src *SQLiteAsLeft) Copied() bool { return src.path != src.name }
+
+// CheckSchema returns a *SchemaError if src's schema is not this
+// build's, and an error wrapping ErrNoDatabase if src holds no store.
+func (src *SQLiteAsLeft) CheckSchema(ctx context.Context) error {
+	s, err := readSQLiteSchema(ctx, src.path, src.read)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", src.name, err)
+	}
+	return s.exact()
+}
+
+// nodeRunning reports whether a node holds the node lock of the SQLite
+// store at path (LockNode), taking it for a moment to find out; false
+// if there is no lock file, which it does not create.
+func nodeRunning(path string) (bool, error) {
+	f, err := os.Open(path + ".lock")
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("node lock: %w", err)
+	}
+	defer f.Close() // closing it releases the lock if taken here
+	held, err := lockFile(f)
+	if err != nil {
+		return false, fmt.Errorf("node lock %s: %w", path+".lock", err)
+	}
+	return !held, nil
+}
+
+// copyNew copies the file at from to a new file at to, readable by its
+// owner only.
+func copyNew(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// OpenSQLiteUpgradedCopy copies the SQLite store src to a new file in
+// the directory dir, migrates the copy to this build's schema and opens
+// it as OpenSQLite does: a store or backup of an older schema is checked
+// on it by this build's code, while it stays as it is. Migrations only
+// add, so the copy holds every row and every audit event of src. The
+// caller closes the copy and removes dir. A newer schema than this
+// build's is refused (*SchemaError).
+func OpenSQLiteUpgradedCopy(ctx context.Context, src *SQLiteAsLeft, dir string) (*DB, SchemaUpgrade, error) {
+	s, err := readSQLiteSchema(ctx, src.path, src.read)
 	if err == nil {
 		err = s.notNewer()
 	}
 	if err != nil {
-		return nil, SchemaUpgrade{}, fmt.Errorf("open %s: %w", path, err)
+		return nil, SchemaUpgrade{}, fmt.Errorf("open %s: %w", src.name, err)
 	}
-	cp := filepath.Join(dir, "upgraded-"+filepath.Base(path))
-	if err := vacuumInto(ctx, path, roleReadOnlyCopy, cp); err != nil {
-		return nil, SchemaUpgrade{}, fmt.Errorf("copy %s: %w", path, err)
+	cp := filepath.Join(dir, "upgraded-"+filepath.Base(src.name))
+	if err := vacuumInto(ctx, src.path, src.copy, cp); err != nil {
+		return nil, SchemaUpgrade{}, fmt.Errorf("copy %s: %w", src.name, err)
 	}
 	db, err := OpenSQLite(ctx, cp)
 	if err != nil {
@@ -96,21 +212,17 @@ func OpenSQLiteUpgradedCopy(ctx context.Context, path, dir string) (*DB, SchemaU
 	return db, db.Migrated(), nil
 }
 
-// CheckSQLiteIntegrity is CheckIntegrity for the SQLite database at
-// path, whatever its schema, on a read-only connection of its own
-// (mode=ro and query_only) that changes nothing in the file: a store of
-// an older schema is checked on a migrated copy
-// (OpenSQLiteUpgradedCopy), a new file written afresh, so its own pages
-// and indexes are checked here.
-func CheckSQLiteIntegrity(ctx context.Context, path string) error {
-	if err := existingFile(path); err != nil {
-		return err
-	}
+// CheckIntegrity is DB.CheckIntegrity for the store src, whatever its
+// schema, on a read-only connection of its own (query_only) that
+// changes nothing: a store of an older schema is checked on a migrated
+// copy (OpenSQLiteUpgradedCopy), a new file written afresh, so its own
+// pages and indexes are checked here.
+func (src *SQLiteAsLeft) CheckIntegrity(ctx context.Context) error {
 	d, err := sqliteDialect()
 	if err != nil {
 		return err
 	}
-	dsn, err := sqliteDSN(path, roleReadOnly)
+	dsn, err := sqliteDSN(src.path, src.read)
 	if err != nil {
 		return err
 	}
@@ -119,7 +231,7 @@ func CheckSQLiteIntegrity(ctx context.Context, path string) error {
 		return err
 	}
 	defer r.Close()
-	return (&DB{d: d, path: path, r: r}).CheckIntegrity(ctx)
+	return (&DB{d: d, path: src.path, r: r}).CheckIntegrity(ctx)
 }
 
 // backupTo is BackupTo with sync as the fsync of each file and
@@ -212,7 +324,8 @@ func firstMissing(dir string) string {
 }
 
 // vacuumInto copies the database at from to the file to in one read
-// transaction, on a connection of role (roleCopy, roleReadOnlyCopy) of
+// transaction, on a connection of role (roleCopy, roleReadOnlyCopy,
+// roleImmutableCopy) of
 // its own.
 func vacuumInto(ctx context.Context, from string, role dsnRole, to string) error {
 	dsn, err := sqliteDSN(from, role)

@@ -132,11 +132,15 @@ func TestCheckIntegrityFindsDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Checked in place, read-only, as a store of an older schema is.
-	if err := CheckSQLiteIntegrity(ctx, path); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("CheckSQLiteIntegrity on a damaged file = %v, want ErrCorrupt", err)
+	src, err := ReadSQLiteAsLeft(path, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.CheckIntegrity(ctx); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("CheckIntegrity on a damaged file = %v, want ErrCorrupt", err)
 	}
 	if after, err := os.ReadFile(path); err != nil || !bytes.Equal(after, raw) {
-		t.Errorf("CheckSQLiteIntegrity changed the file (%v)", err)
+		t.Errorf("CheckIntegrity changed the file (%v)", err)
 	}
 	cp, err := OpenExistingSQLite(ctx, path)
 	if err != nil {

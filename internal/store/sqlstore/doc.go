@@ -26,7 +26,7 @@
 // newer than their build's (SchemaError), except the backup's
 // (BackupSQLite), which copies a store of an older schema as it is,
 // and the check of such a backup, which reads it on a migrated copy
-// (OpenSQLiteUpgradedCopy).
+// (OpenSQLiteUpgradedCopy), read as its node left it (ReadSQLiteAsLeft).
 //
 // SQLite specifics: the database runs in WAL mode with synchronous=NORMAL,
 // a busy timeout and foreign keys on, set through the DSN so every pooled

@@ -329,6 +329,13 @@ const (
 	// roleReadOnlyCopy is roleCopy on a file opened read-only (mode=ro):
 	// VACUUM INTO from it writes only the copy (OpenSQLiteUpgradedCopy).
 	roleReadOnlyCopy
+	// roleImmutable is roleReadOnly on a file that nothing writes while
+	// it is open (immutable=1): SQLite takes no lock and makes no -shm
+	// or -wal file beside it, which it would for a file in WAL mode even
+	// read-only (ReadSQLiteAsLeft).
+	roleImmutable
+	// roleImmutableCopy is roleReadOnlyCopy on such a file.
+	roleImmutableCopy
 )
 
 // sqliteDSN builds the driver DSN for path. Pragmas go in the DSN so that
@@ -363,12 +370,16 @@ func sqliteDSN(path string, role dsnRole) (string, error) {
 		q.Set("_txlock", "immediate")
 	case roleRead:
 		q.Set("_query_only", "1")
-	case roleReadOnly, roleReadOnlyCopy:
-		if role == roleReadOnly {
+	case roleReadOnly, roleReadOnlyCopy, roleImmutable, roleImmutableCopy:
+		if role == roleReadOnly || role == roleImmutable {
 			q.Set("_query_only", "1")
 		}
-		// Only a file: URI passes SQLite's own parameters (mode) on.
+		// Only a file: URI passes SQLite's own parameters (mode,
+		// immutable) on.
 		q.Set("mode", "ro")
+		if role == roleImmutable || role == roleImmutableCopy {
+			q.Set("immutable", "1")
+		}
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode(), nil
 	}
 	return path + "?" + q.Encode(), nil
