@@ -2,8 +2,10 @@ package passkeyidp
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -28,14 +30,77 @@ const confirmField = "confirm"
 // confirmed reports whether the posted form r carries confirm=yes.
 func confirmed(r *http.Request) bool { return r.PostFormValue(confirmField) == "yes" }
 
-type removeData struct {
-	Passkey passkeyView
-	// Others and Codes are how the person can still log in: their other
-	// passkeys and their unused recovery codes.
-	Others, Codes int
-	CSRF          string
+// removalPage is the page that asks before a way in is removed: a
+// passkey (askRemove) or an eID (askUnlink). Both are the one template
+// account_confirm_removal, given what differs, in the page's language.
+type removalPage struct {
+	Title, Intro string
+	// Details name what would be removed, a term and its value each.
+	Details []removalDetail
+	// What says what the removal means, before the page says that the
+	// person is logged out everywhere else.
+	What string
+	// Still are the ways the person can still log in, a line each.
+	Still []string
+	// Action is where the form posts, Field=Value what it removes.
+	Action, Field, Value string
+	Yes                  string
+	CSRF                 string
 	// Timeout is what the page says of its time limits (keep.go).
 	Timeout *timeoutView
+}
+
+// removalDetail is a term of removalPage.Details and its value: Time if
+// not nil, else Text.
+type removalDetail struct {
+	Term, Text string
+	Time       *httpx.Time
+}
+
+// stillLines are the lines of removalPage.Still, in lang: the person's
+// passkeys, n of them, in the words oneKey (one) or manyKeys (several);
+// their unused recovery codes, codes of them; and last, the way in that
+// is always left.
+func (p *Provider) stillLines(lang string, n int, oneKey, manyKeys string, codes int, last string) []string {
+	var lines []string
+	for _, c := range []struct {
+		n         int
+		one, many string
+	}{{n, oneKey, manyKeys}, {codes, "account.remove.after.code.one", "account.remove.after.codes"}} {
+		switch {
+		case c.n == 1:
+			lines = append(lines, p.Pages.T(lang, c.one))
+		case c.n > 1:
+			lines = append(lines, fmt.Sprintf(p.Pages.T(lang, c.many), c.n))
+		}
+	}
+	return append(lines, p.Pages.T(lang, last))
+}
+
+// removePasskeyPage asks, in lang, whether to remove passkey key,
+// naming it; others and codes are how the person can still log in:
+// their other passkeys and their unused recovery codes.
+func (p *Provider) removePasskeyPage(lang string, key passkeyView, others, codes int, csrf string, timeout *timeoutView) removalPage {
+	t := func(k string) string { return p.Pages.T(lang, k) }
+	kind := t("account.passkeys.device")
+	if key.Synced {
+		kind = t("account.passkeys.synced")
+	}
+	return removalPage{
+		Title: fmt.Sprintf(t("account.remove.title"), key.Name),
+		Intro: t("account.remove.intro"),
+		Details: []removalDetail{
+			{Term: t("account.passkeys.name"), Text: key.Name},
+			{Term: t("account.passkeys.created"), Time: &key.Created},
+			{Term: t("account.passkeys.used"), Text: t("account.passkeys.never"), Time: key.LastUsed},
+			{Term: t("account.passkeys.kind"), Text: kind},
+		},
+		What:   t("account.remove.what"),
+		Still:  p.stillLines(lang, others, "account.remove.after.passkey.one", "account.remove.after.passkeys", codes, "account.remove.after.eid"),
+		Action: removePath, Field: "credential", Value: key.ID,
+		Yes:  t("account.remove.yes"),
+		CSRF: csrf, Timeout: timeout,
+	}
 }
 
 type newCodesData struct {
@@ -122,10 +187,8 @@ func (p *Provider) askRemove(w http.ResponseWriter, r *http.Request, s *store.Se
 		return
 	}
 	lang := p.lang(r)
-	p.Pages.Render(w, r, http.StatusOK, "account_remove", lang, removeData{
-		Passkey: p.passkeyView(lang, key), Others: len(keys) - 1, Codes: codes, CSRF: p.sessionCSRF(r),
-		Timeout: p.changeTimeout(r, lang, s, credentialPage(removePath, key)),
-	})
+	p.Pages.Render(w, r, http.StatusOK, "account_confirm_removal", lang, p.removePasskeyPage(lang, p.passkeyView(lang, key),
+		len(keys)-1, codes, p.sessionCSRF(r), p.changeTimeout(r, lang, s, credentialPage(removePath, key))))
 }
 
 // newCodesConfirmPage: GET /account/recovery-codes/new asks whether to

@@ -124,7 +124,7 @@ type harness struct {
 // the test does not depend on other packages' templates.
 func pagesFS(t *testing.T) fs.FS {
 	m := fstest.MapFS{}
-	for _, name := range []string{"layout", "error", "passkey_login", "recover", "enrol", "enrol_codes", "account", "account_activity", "account_codes", "account_remove", "account_rename", "account_newcodes", "account_unlink"} {
+	for _, name := range []string{"layout", "error", "passkey_login", "recover", "enrol", "enrol_codes", "account", "account_activity", "account_codes", "account_confirm_removal", "account_rename", "account_newcodes"} {
 		b, err := fs.ReadFile(web.Templates, "templates/"+name+".html")
 		if err != nil {
 			t.Fatal(err)

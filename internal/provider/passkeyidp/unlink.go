@@ -67,14 +67,26 @@ type linkedView struct {
 	Used *httpx.Time
 }
 
-type unlinkData struct {
-	EID linkedView
-	// Passkeys and Codes are how the person can still log in besides
-	// an eID that proves a number they keep.
-	Passkeys, Codes int
-	CSRF            string
-	// Timeout is what the page says of its time limits (keep.go).
-	Timeout *timeoutView
+// unlinkPage asks, in lang, whether to unlink eID v, naming it;
+// passkeys and codes are how the person can still log in besides an
+// eID that proves a number they keep.
+func (p *Provider) unlinkPage(lang string, v linkedView, passkeys, codes int, csrf string, timeout *timeoutView) removalPage {
+	t := func(k string) string { return p.Pages.T(lang, k) }
+	return removalPage{
+		Title: fmt.Sprintf(t("account.unlink.title"), v.Name),
+		Intro: fmt.Sprintf(t("account.unlink.intro"), v.Name),
+		Details: []removalDetail{
+			{Term: t("account.eids.eid"), Text: v.Name},
+			{Term: t("account.eids.kind"), Text: v.Kind},
+			{Term: t("account.eids.linked"), Text: t("account.eids.linked.unknown"), Time: v.Linked},
+			{Term: t("account.eids.used"), Text: t("account.eids.used.none"), Time: v.Used},
+		},
+		What:   t("account.unlink.later"),
+		Still:  p.stillLines(lang, passkeys, "account.unlink.after.passkey.one", "account.unlink.after.passkeys", codes, "account.unlink.after.own"),
+		Action: unlinkPath, Field: eidParam, Value: v.Ref,
+		Yes:  t("account.unlink.yes"),
+		CSRF: csrf, Timeout: timeout,
+	}
 }
 
 // eidRef is the reference of personID's identifier id on the account
@@ -195,9 +207,8 @@ func (p *Provider) askUnlink(w http.ResponseWriter, r *http.Request, s *store.Se
 		p.internalError(w, r, "linked eID", err)
 		return
 	}
-	p.Pages.Render(w, r, http.StatusOK, "account_unlink", lang, unlinkData{
-		EID: v, Passkeys: len(keys), Codes: codes, CSRF: p.sessionCSRF(r), Timeout: p.changeTimeout(r, lang, s, unlinkPath+"?"+url.Values{eidParam: {ref}}.Encode()),
-	})
+	p.Pages.Render(w, r, http.StatusOK, "account_confirm_removal", lang, p.unlinkPage(lang, v, len(keys), codes, p.sessionCSRF(r),
+		p.changeTimeout(r, lang, s, unlinkPath+"?"+url.Values{eidParam: {ref}}.Encode())))
 }
 
 // unlinkEID: POST /account/eids/unlink (form: csrf, eid, confirm=yes).
