@@ -893,27 +893,16 @@ func (n *benchNode) start(ctx context.Context, o *benchOptions, conc int) (*benc
 // waitReady polls the node's /readyz at base for up to 30 s, failing
 // early if the process exits.
 func (c *resChild) waitReady(ctx context.Context, hc *http.Client, base string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	return c.waitFor(ctx, 50*time.Millisecond, "ready", func() bool {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
-		if res, err := hc.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
+		res, err := hc.Do(req)
+		if err != nil {
+			return false
 		}
-		select {
-		case <-c.exited:
-			return fmt.Errorf("%s exited before it was ready (%v): %s", c.name, c.exitErr, tail(c.log, 10))
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after 30s: %s", c.name, tail(c.log, 10))
-		}
-	}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
 }
 
 // stop ends the node (SIGTERM, then SIGKILL after 10 s), reports what it

@@ -101,22 +101,16 @@ func startBenchSim(ctx context.Context, o *benchOptions, env []string, dir, issu
 	if err != nil {
 		return nil, nil, err
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if r, err := providersim.ReadReadyFile(s.readyFile); err == nil {
-			s.ready = r
-			break
+	err = s.waitFor(ctx, 20*time.Millisecond, "ready", func() bool {
+		r, err := providersim.ReadReadyFile(s.readyFile)
+		if err != nil {
+			return false
 		}
-		select {
-		case <-s.exited:
-			return s, nil, fmt.Errorf("%s exited before it was ready (%v): %s", s.name, s.exitErr, tail(s.log, 10))
-		case <-ctx.Done():
-			return s, nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return s, nil, fmt.Errorf("%s not ready after 30s: %s", s.name, tail(s.log, 10))
-		}
+		s.ready = r
+		return true
+	})
+	if err != nil {
+		return s, nil, err
 	}
 	acrs := map[string]string{assurance.ACRLow: "low", assurance.ACRSubstantial: "substantial", assurance.ACRHigh: "high"}
 	up := map[string]any{

@@ -393,6 +393,32 @@ func (c *resChild) start(exe string, env []string, args ...string) error {
 	return nil
 }
 
+// readyWithin is how long waitFor waits for a child to be ready.
+const readyWithin = 30 * time.Second
+
+// waitFor asks ready every interval until it reports true, and fails
+// if the child exits first, with the end of its log, if ctx ends, or
+// if readyWithin passes, saying the child was not what (such as
+// "ready").
+func (c *resChild) waitFor(ctx context.Context, interval time.Duration, what string, ready func() bool) error {
+	deadline := time.Now().Add(readyWithin)
+	for {
+		if ready() {
+			return nil
+		}
+		select {
+		case <-c.exited:
+			return fmt.Errorf("%s exited before it was ready (%v): %s", c.name, c.exitErr, tail(c.log, 10))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not %s after %v: %s", c.name, what, readyWithin, tail(c.log, 10))
+		}
+	}
+}
+
 // kill sends SIGKILL and waits for the process to be gone.
 func (c *resChild) kill() {
 	if c.cmd == nil || c.cmd.Process == nil {
@@ -441,23 +467,14 @@ func (s *resSim) launch(ctx context.Context, exe string, o *resOptions, addr, jw
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if r, err := providersim.ReadReadyFile(s.readyFile); err == nil && r.Issuer != "" {
-			s.ready = r
-			return nil
+	return s.waitFor(ctx, 20*time.Millisecond, "ready", func() bool {
+		r, err := providersim.ReadReadyFile(s.readyFile)
+		if err != nil || r.Issuer == "" {
+			return false
 		}
-		select {
-		case <-s.exited:
-			return fmt.Errorf("%s exited before it was ready (%v): %s", s.name, s.exitErr, tail(s.log, 10))
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after 30s: %s", s.name, tail(s.log, 10))
-		}
-	}
+		s.ready = r
+		return true
+	})
 }
 
 // resRun is one run: the processes, the relying parties and what was seen.
