@@ -280,3 +280,53 @@ func TestBackupSynced(t *testing.T) {
 		t.Errorf("the copy of a failed backup is still there: %v", err)
 	}
 }
+
+// TestReadSQLiteAsLeftUnderARunningNode: a store whose node holds its
+// lock is read where it is, through SQLite's own locking, never copied:
+// its -wal file is the running node's, which a copy could take half
+// written. Once the node has stopped, the store is read where it is too,
+// with no -wal file to read.
+func TestReadSQLiteAsLeftUnderARunningNode(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "varde.db")
+	lock, err := LockNode(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AppendAudit(ctx, &store.AuditEvent{Type: "authentication", Result: store.ResultSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + "-wal"); err != nil {
+		t.Fatalf("a running node's store has no -wal file: %v", err)
+	}
+	for _, running := range []bool{true, false} {
+		dir := t.TempDir()
+		src, err := ReadSQLiteAsLeft(path, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if src.Copied() {
+			t.Errorf("running %v: the store was copied", running)
+		}
+		if err := src.CheckSchema(ctx); err != nil {
+			t.Errorf("running %v: schema: %v", running, err)
+		}
+		if err := src.CheckIntegrity(ctx); err != nil {
+			t.Errorf("running %v: integrity: %v", running, err)
+		}
+		if left, _ := os.ReadDir(dir); len(left) != 0 {
+			t.Errorf("running %v: written to the caller's directory: %v", running, left)
+		}
+		// The node stops.
+		if err := db.Close(); err != nil && running {
+			t.Fatal(err)
+		}
+		if err := lock.Unlock(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
