@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -876,6 +877,42 @@ func TestProbeRedirectedJWKS(t *testing.T) {
 	}
 	if n := f.jwksFetches.Load(); n != before {
 		t.Errorf("the redirect was followed: %d fetches of the keys", n-before)
+	}
+}
+
+// TestProbeAnswerBounded: an upstream's answers are read only up to a
+// bound, their header as their body: a jwks_uri that sends its keys with
+// a header of a MiB fails the probe, and so does one that sends a GiB.
+func TestProbeAnswerBounded(t *testing.T) {
+	big := strings.Repeat("a", 1<<20)
+	for _, tc := range []struct {
+		name, want string
+		serve      func(f *fakeUpstream, w http.ResponseWriter, r *http.Request)
+	}{
+		{"a header of a MiB", "response headers exceeded", func(f *fakeUpstream, w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Padding", big)
+			f.jwks(w, r)
+		}},
+		{"a body of a GiB", "response is too large", func(f *fakeUpstream, w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			for range 1 << 10 {
+				if _, err := io.WriteString(w, big); err != nil {
+					return
+				}
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newVarde(t)
+			f := newFakeUpstream(t, v.clock)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tc.serve(f, w, r) }))
+			t.Cleanup(srv.Close)
+			f.with(func(f *fakeUpstream) { f.meta = map[string]any{"jwks_uri": srv.URL + "/jwks"} })
+			p := v.add(f.config(v, "fake"))
+			if err := p.Probe(t.Context()); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Probe: %v, want an error saying %q", err, tc.want)
+			}
+		})
 	}
 }
 
