@@ -628,6 +628,32 @@ func TestStartFailures(t *testing.T) {
 	}
 }
 
+// TestPARRedirectNotFollowed: a PAR endpoint that answers 307, which
+// would have the POST repeated with its client assertion wherever it
+// points, fails the login's start; where it points hears nothing.
+func TestPARRedirectNotFollowed(t *testing.T) {
+	var elsewhere atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	t.Cleanup(target.Close)
+	redirect := httptest.NewServer(http.RedirectHandler(target.URL+"/par", http.StatusTemporaryRedirect))
+	t.Cleanup(redirect.Close)
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	cfg := f.config(v, "fake")
+	cfg.UsePAR = true
+	f.with(func(f *fakeUpstream) {
+		f.meta = map[string]any{"pushed_authorization_request_endpoint": redirect.URL + "/par"}
+	})
+	v.add(cfg)
+	loginFails(t, v, v.startURL("fake", "a", assurance.Substantial, "", ""), ReasonUpstreamError, ReasonPAR)
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the redirect was followed: %d POSTs where it pointed", n)
+	}
+}
+
 // TestPromptLogin: with PromptLogin the upstream is asked to
 // authenticate afresh, with prompt=login and max_age=0 (which makes
 // auth_time required), and an ID token from an older authentication, or
