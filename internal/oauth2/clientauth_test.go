@@ -1113,3 +1113,38 @@ func TestJWKSURIAnswerBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestJWKSURIDripBounded: a jwks_uri that sends its header at once and
+// then its body a byte at a time, never ending, is given up after the
+// fetch's 5 s in all, not 5 s per read.
+func TestJWKSURIDripBounded(t *testing.T) {
+	f := newFixture(t)
+	f.auth.HTTPClient = nil // the default: 5 s for the whole fetch
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		for {
+			if _, err := io.WriteString(w, " "); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	if err := f.auth.Clients.AddClient(context.Background(), &store.Client{
+		ID: "jwt-drip", AuthMethod: store.AuthPrivateKeyJWT, JWKSURI: srv.URL + "/jwks",
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, f.rsa, claimsFor("jwt-drip", f.clock.Now())))))
+	wantError(t, err, CodeInvalidClient, "could not fetch the client's jwks_uri")
+	if took := time.Since(start); took < 4*time.Second || took > 10*time.Second {
+		t.Errorf("a dripping jwks_uri was given up after %v, want about 5 s", took)
+	}
+}
