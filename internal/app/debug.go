@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/varde-eid/varde/internal/config"
@@ -22,7 +24,44 @@ func pprofHandler() http.Handler {
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	return mux
+	return localOnly(mux)
+}
+
+// localOnly serves only requests made by a loopback name and from no
+// other site. The listener is on a loopback address, but a browser on
+// the node's host can still reach it for a web page: a page whose name
+// a DNS rebinding points at 127.0.0.1 sends its own name as Host and
+// reads the answers as its own (421), and a page of any site can make
+// the browser GET a CPU profile or trace that runs for minutes
+// (Sec-Fetch-Site cross-site or same-site, 403). go tool pprof and curl
+// send neither; a browser sends "none" for an address typed in and
+// "same-origin" for the index page's links.
+func localOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackName(r.Host) {
+			http.Error(w, "profiles are served only to a loopback address or localhost\n", http.StatusMisdirectedRequest)
+			return
+		}
+		if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "none" && site != "same-origin" {
+			http.Error(w, "profiles are not served to other sites' pages\n", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackName reports whether host (a Host header, with or without a
+// port) is localhost or a loopback IP address.
+func loopbackName(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // servePprof serves profiles on cfg.Debug.PprofListen (validated to be a

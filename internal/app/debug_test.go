@@ -114,6 +114,61 @@ func TestMetricsListener(t *testing.T) {
 	}
 }
 
+// TestPprofOnlyForLocalRequests: the profile listener answers only a
+// request made to it by a loopback name, from no other site. A web page
+// whose name a DNS rebinding points at 127.0.0.1 reaches the listener
+// with its own name as Host, and reads profiles as its own; a page of
+// any site can make the browser GET a 5-minute CPU profile or trace
+// (Sec-Fetch-Site: cross-site). The tools an operator uses (go tool
+// pprof, curl) send neither; a browser where the operator typed the
+// address sends Sec-Fetch-Site: none.
+func TestPprofOnlyForLocalRequests(t *testing.T) {
+	ctx, a := listenerTestApp(t, config.EnvPprofListen, "127.0.0.1:0")
+	addr, err := a.servePprof(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	for _, tc := range []struct {
+		name, host, site string
+		want             int
+	}{
+		{"by its address", addr, "", http.StatusOK},
+		{"as localhost", "localhost:" + port, "", http.StatusOK},
+		{"as [::1]", "[::1]:" + port, "", http.StatusOK},
+		{"typed in a browser", addr, "none", http.StatusOK},
+		{"a link on its own page", addr, "same-origin", http.StatusOK},
+		{"by a rebound name", "rebind.example:" + port, "", http.StatusMisdirectedRequest},
+		{"by a rebound name from its page", "rebind.example:" + port, "same-origin", http.StatusMisdirectedRequest},
+		{"by the node's public name", "varde.example", "", http.StatusMisdirectedRequest},
+		{"from another site", addr, "cross-site", http.StatusForbidden},
+		{"from another port of localhost", addr, "same-site", http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/debug/pprof/cmdline", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = tc.host
+			if tc.site != "" {
+				req.Header.Set("Sec-Fetch-Site", tc.site)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != tc.want {
+				t.Fatalf("Host %q, Sec-Fetch-Site %q: %d %q, want %d", tc.host, tc.site, res.StatusCode, body, tc.want)
+			}
+			if tc.want != http.StatusOK && strings.Contains(string(body), ".test") {
+				t.Errorf("a refused request got the command line: %q", body)
+			}
+		})
+	}
+}
+
 // listenerTestApp builds a node on localhost whose environment sets
 // variable to listen, and closes it when the test ends.
 func listenerTestApp(t *testing.T, variable, listen string) (context.Context, *App) {

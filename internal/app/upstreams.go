@@ -25,10 +25,11 @@ import (
 // socket in TIME_WAIT per request.
 const upstreamIdleConns = 64
 
-// upstreamTransport is the HTTP transport to upstreams: net/http's
-// default, keeping more idle connections per upstream.
+// upstreamTransport is the HTTP transport to upstreams: the node's to
+// other servers (an answer's header bounded), keeping more idle
+// connections per upstream.
 func upstreamTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
+	t := httpx.OutboundTransport()
 	t.MaxIdleConnsPerHost = upstreamIdleConns
 	t.MaxIdleConns = 4 * upstreamIdleConns
 	return t

@@ -285,7 +285,10 @@ type Debug struct {
 	// under /debug/pprof/) on this address, on a listener of its own and
 	// never on the public one. Profiles reveal the program's internals,
 	// so the host must be a loopback address or localhost, e.g.
-	// "127.0.0.1:6060". Env VARDE_DEBUG_PPROF_LISTEN.
+	// "127.0.0.1:6060", and a request is answered only when it names the
+	// listener by a loopback address or localhost and comes from no
+	// other site's page (no DNS rebinding, no cross-site GET). Env
+	// VARDE_DEBUG_PPROF_LISTEN.
 	PprofListen string `yaml:"pprof_listen"`
 }
 

@@ -5,6 +5,8 @@
 // take no ambient credentials), language
 // negotiation and the renderer for people-facing pages, times and dates
 // as each page language writes them in the pages' time zone (time.go),
-// and the rule that names every cookie of the node (SecureName). It
+// the rule that names every cookie of the node (SecureName), and the
+// transport of the node's requests to other servers, their answers'
+// headers bounded (OutboundTransport, outbound.go). It
 // knows no protocol and no policy.
 package httpx

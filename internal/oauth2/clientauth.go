@@ -64,8 +64,10 @@ type ClientAuthenticator struct {
 	// checkAudience.
 	Audiences []string
 	// HTTPClient fetches clients' jwks_uri; nil, or a client without a
-	// timeout, means a 5 s timeout. Redirects are never followed, whatever its
-	// CheckRedirect: keys come from the URL the client registered.
+	// timeout, means a 5 s timeout, and one without a transport
+	// httpx.OutboundTransport (an answer's header bounded). Redirects are
+	// never followed, whatever its CheckRedirect: keys come from the URL
+	// the client registered.
 	HTTPClient *http.Client
 	// Log records why a jwks_uri could not be fetched; nil logs nothing.
 	Log *slog.Logger
@@ -85,6 +87,11 @@ type ClientAuthenticator struct {
 	// that fetch.
 	JWKSCacheTTL time.Duration
 	JWKSRefetch  time.Duration
+
+	// transport is what fetches jwks_uri for an HTTPClient without one,
+	// made once.
+	transport     *http.Transport
+	transportOnce sync.Once
 
 	mu   sync.Mutex
 	jwks map[string]*fetchedJWKS
@@ -793,6 +800,10 @@ func (a *ClientAuthenticator) download(ctx context.Context, uri string) (jose.JS
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if hc.Timeout <= 0 {
 		hc.Timeout = 5 * time.Second
+	}
+	if hc.Transport == nil {
+		a.transportOnce.Do(func() { a.transport = httpx.OutboundTransport() })
+		hc.Transport = a.transport
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
 	if err != nil {

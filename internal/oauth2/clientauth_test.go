@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -1067,5 +1068,83 @@ func TestJWKSURIContentType(t *testing.T) {
 			continue
 		}
 		wantError(t, err, CodeInvalidClient, "Content-Type other than application/json or application/jwk-set+json")
+	}
+}
+
+// TestJWKSURIAnswerBounded: what a jwks_uri answers is read only up to
+// a bound, its header as its body: a server that sends a header of a
+// MiB, or keys followed by a GiB, has its client refused, the node
+// having read no more than the bound of either.
+func TestJWKSURIAnswerBounded(t *testing.T) {
+	f := newFixture(t)
+	// The client the node passes: a timeout, and no transport of its own.
+	f.auth.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	big := strings.Repeat("a", 1<<20)
+	for _, tc := range []struct {
+		name  string
+		serve func(w http.ResponseWriter)
+	}{
+		{"a header of a MiB", func(w http.ResponseWriter) {
+			w.Header().Set("X-Padding", big)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(jwks(f.rsa))
+		}},
+		{"a body of a GiB", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(jwks(f.rsa)[:1])
+			for range 1 << 10 {
+				if _, err := io.WriteString(w, big); err != nil {
+					return
+				}
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tc.serve(w) }))
+			t.Cleanup(srv.Close)
+			id := "jwt-bounded-" + strings.ReplaceAll(tc.name, " ", "-")
+			if err := f.auth.Clients.AddClient(context.Background(), &store.Client{
+				ID: id, AuthMethod: store.AuthPrivateKeyJWT, JWKSURI: srv.URL + "/jwks",
+			}, nil); err != nil {
+				t.Fatal(err)
+			}
+			_, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, f.rsa, claimsFor(id, f.clock.Now())))))
+			wantError(t, err, CodeInvalidClient, "could not fetch the client's jwks_uri")
+		})
+	}
+}
+
+// TestJWKSURIDripBounded: a jwks_uri that sends its header at once and
+// then its body a byte at a time, never ending, is given up after the
+// fetch's 5 s in all, not 5 s per read.
+func TestJWKSURIDripBounded(t *testing.T) {
+	f := newFixture(t)
+	f.auth.HTTPClient = nil // the default: 5 s for the whole fetch
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		for {
+			if _, err := io.WriteString(w, " "); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	if err := f.auth.Clients.AddClient(context.Background(), &store.Client{
+		ID: "jwt-drip", AuthMethod: store.AuthPrivateKeyJWT, JWKSURI: srv.URL + "/jwks",
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := f.auth.Authenticate(formRequest(assertionForm(sign(t, f.rsa, claimsFor("jwt-drip", f.clock.Now())))))
+	wantError(t, err, CodeInvalidClient, "could not fetch the client's jwks_uri")
+	if took := time.Since(start); took < 4*time.Second || took > 10*time.Second {
+		t.Errorf("a dripping jwks_uri was given up after %v, want about 5 s", took)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,6 +68,49 @@ func TestAdminAPI(t *testing.T) {
 	bad := &AdminClient{URL: h.sim.AdminURL(), Token: "wrong-token-wrong-token"}
 	if _, err := bad.SetFault(context.Background(), Fault{Mode: ModeDown}); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("client with a wrong token: %v", err)
+	}
+}
+
+// TestAdminClientFollowsNoRedirect: the client that switches a sim's
+// fault sends its token only to the admin URL it was given. A server
+// there that redirects, here to another port of the same host (which
+// net/http counts as the same host and would send the token to, the
+// POST repeated for a 307), is an error saying so, and the target hears
+// nothing; what an answer says is shown without control characters, so
+// it cannot rewrite the operator's terminal.
+func TestAdminClientFollowsNoRedirect(t *testing.T) {
+	var elsewhere atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"mode":"down"}`)
+	}))
+	t.Cleanup(target.Close)
+	for _, code := range []int{http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		redirect := httptest.NewServer(http.RedirectHandler(target.URL+PathFault, code))
+		t.Cleanup(redirect.Close)
+		c := &AdminClient{URL: redirect.URL, Token: "the-admin-token-of-the-sim"}
+		if _, err := c.SetFault(context.Background(), Fault{Mode: ModeDown}); err == nil || !strings.Contains(err.Error(), "redirects are not followed") {
+			t.Errorf("SetFault through a %d: %v, want an error saying the redirect is not followed", code, err)
+		}
+		if _, err := c.Fault(context.Background()); err == nil || !strings.Contains(err.Error(), "redirects are not followed") {
+			t.Errorf("Fault through a %d: %v, want an error saying the redirect is not followed", code, err)
+		}
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the redirect's target got %d requests with the token, want 0", n)
+	}
+
+	rude := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"error":"invalid_request\u001b]0;owned\u0007","error_description":"line one\nline two\u001b[2J"}`)
+	}))
+	t.Cleanup(rude.Close)
+	c := &AdminClient{URL: rude.URL, Token: "the-admin-token-of-the-sim"}
+	_, err := c.SetFault(context.Background(), Fault{Mode: ModeDown})
+	if err == nil || strings.ContainsAny(err.Error(), "\x1b\x07\n") || !strings.Contains(err.Error(), "invalid_request") {
+		t.Errorf("SetFault answered with control characters: %q", err)
 	}
 }
 

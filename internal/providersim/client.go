@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // AdminClient switches a sim's fault over its admin API, from another
@@ -20,7 +21,8 @@ type AdminClient struct {
 	// URL is the admin listener's base URL; Token its bearer token.
 	URL   string
 	Token string
-	// HTTP defaults to a client with a 10 s timeout.
+	// HTTP defaults to a client with a 10 s timeout. Whichever, no
+	// redirect is followed: the token goes only to URL.
 	HTTP *http.Client
 }
 
@@ -40,10 +42,14 @@ func (c *AdminClient) SetFault(ctx context.Context, f Fault) (Fault, error) {
 }
 
 func (c *AdminClient) do(ctx context.Context, method string, body []byte) (Fault, error) {
-	hc := c.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second}
+	hc := http.Client{Timeout: 10 * time.Second}
+	if c.HTTP != nil {
+		hc = *c.HTTP
 	}
+	// A redirect would take the token, and a 307 the POST, wherever it
+	// points: net/http sends the Authorization header on to the same
+	// host name at any port or scheme.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.URL, "/")+PathFault, bytes.NewReader(body))
 	if err != nil {
 		return Fault{}, fmt.Errorf("admin request: %w", err)
@@ -61,13 +67,16 @@ func (c *AdminClient) do(ctx context.Context, method string, body []byte) (Fault
 	if err != nil {
 		return Fault{}, fmt.Errorf("admin response: %w", err)
 	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return Fault{}, fmt.Errorf("admin API: status %d: redirects are not followed; give the admin URL the sim printed", resp.StatusCode)
+	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
 			Error       string `json:"error"`
 			Description string `json:"error_description"`
 		}
 		_ = json.Unmarshal(raw, &e)
-		return Fault{}, fmt.Errorf("admin API: status %d: %s %s", resp.StatusCode, e.Error, e.Description)
+		return Fault{}, fmt.Errorf("admin API: status %d: %s %s", resp.StatusCode, printable(e.Error), printable(e.Description))
 	}
 	var f Fault
 	if err := json.Unmarshal(raw, &f); err != nil {
@@ -139,4 +148,15 @@ func ReadReadyFile(path string) (Ready, error) {
 		return r, fmt.Errorf("ready file %s: issuer or admin URL missing", path)
 	}
 	return r, nil
+}
+
+// printable is s without control characters, which an answer could use
+// to rewrite the terminal the error is shown in.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
 }

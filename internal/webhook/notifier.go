@@ -60,9 +60,10 @@ type Options struct {
 	// StatusURL returns the public status API URL of a component, sent
 	// as "status_url"; nil leaves it out.
 	StatusURL func(component string) string
-	// HTTPClient makes the POSTs; nil means a client with
-	// http.DefaultTransport. It is copied, never changed: the copy
-	// follows no redirect and keeps no cookies.
+	// HTTPClient makes the POSTs; nil, or one without a transport, means
+	// httpx.OutboundTransport (an answer's header bounded). It is
+	// copied, never changed: the copy follows no redirect and keeps no
+	// cookies.
 	HTTPClient *http.Client
 	// Registerer receives the metrics; nil leaves them unregistered.
 	Registerer prometheus.Registerer
@@ -154,6 +155,9 @@ func New(o Options) (*Notifier, error) {
 	if o.HTTPClient != nil {
 		c := *o.HTTPClient
 		hc = &c
+	}
+	if hc.Transport == nil {
+		hc.Transport = httpx.OutboundTransport()
 	}
 	hc.Jar = nil
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

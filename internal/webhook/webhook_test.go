@@ -1950,3 +1950,21 @@ func elsewhereFixture(t *testing.T, cfg Config, keyless func() bool) (*fixture, 
 	}
 	return f, rp
 }
+
+// TestAnswerBounded: a receiver's answer is read only up to a bound, its
+// header as its body. One that acknowledges with a header of a MiB has
+// not been heard: the delivery is tried again, never marked delivered.
+func TestAnswerBounded(t *testing.T) {
+	f := newFixture(t, Config{}, nil)
+	rc := newReceiver(t, f.signer.PublicJWK(), func(_ int, w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Padding", strings.Repeat("a", 1<<20))
+		w.WriteHeader(http.StatusAccepted)
+	})
+	f.addClient(t, &store.Client{ID: "bank", StatusWebhook: rc.url()})
+	f.notify(t, bankidDown)
+	f.deliver(t)
+	d := f.only(t, "bank")
+	if d.Attempts != 1 || !d.DeliveredAt.IsZero() || !d.AbandonedAt.IsZero() || !strings.Contains(d.LastError, "exceeded") {
+		t.Errorf("after an answer with a header of a MiB: %+v", d)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -149,6 +150,50 @@ func TestClientAssertionKeys(t *testing.T) {
 			}
 			if cl["iss"] != "varde" || cl["sub"] != "varde" || cl["aud"] != c.Issuer || cl["jti"] == "" {
 				t.Fatalf("claims %v", cl)
+			}
+		})
+	}
+}
+
+// TestMetadataEndpointsAsSecureAsTheIssuer: an upstream reached over
+// https may not name an http endpoint, even one on loopback: the node
+// would post its client credentials and the person's code in clear, to
+// whatever listens on the node's own loopback (its profile or metrics
+// listener, say), and send the person's browser to their own machine.
+// An upstream on http loopback (a simulated eID, a test) may name http
+// loopback endpoints, as before.
+func TestMetadataEndpointsAsSecureAsTheIssuer(t *testing.T) {
+	doc := func(iss string, override map[string]string) []byte {
+		m := map[string]string{
+			"issuer": iss, "authorization_endpoint": iss + "/authorize", "token_endpoint": iss + "/token",
+			"jwks_uri": iss + "/jwks", "pushed_authorization_request_endpoint": iss + "/par",
+		}
+		for k, v := range override {
+			m[k] = v
+		}
+		raw, _ := json.Marshal(m)
+		return raw
+	}
+	const https, loop = "https://eid.example", "http://127.0.0.1:9000"
+	for _, tc := range []struct {
+		name, issuer, field, value, wantErr string
+	}{
+		{"https upstream, https endpoints", https, "", "", ""},
+		{"https upstream, http loopback token endpoint", https, "token_endpoint", "http://127.0.0.1:6060/debug/pprof/symbol", "token_endpoint: must use https, as the issuer does"},
+		{"https upstream, http localhost PAR endpoint", https, "pushed_authorization_request_endpoint", "http://localhost:9090/metrics", "pushed_authorization_request_endpoint: must use https, as the issuer does"},
+		{"https upstream, http loopback jwks_uri", https, "jwks_uri", "http://[::1]:80/keys", "jwks_uri: must use https, as the issuer does"},
+		{"https upstream, http loopback authorization endpoint", https, "authorization_endpoint", "http://localhost/authorize", "authorization_endpoint: must use https, as the issuer does"},
+		{"loopback upstream, loopback endpoints", loop, "", "", ""},
+		{"loopback upstream, https endpoint", loop, "token_endpoint", "https://eid.example/token", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var override map[string]string
+			if tc.field != "" {
+				override = map[string]string{tc.field: tc.value}
+			}
+			_, err := parseMetadata(doc(tc.issuer, override), tc.issuer, AuthClientSecretBasic, "")
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("parseMetadata: %v, want %q", err, tc.wantErr)
 			}
 		})
 	}

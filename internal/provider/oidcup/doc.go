@@ -130,7 +130,8 @@
 //     must equal the configured issuer in any case. Reason "mix_up".
 //   - Metadata (OpenID Connect Discovery 1.0 §4.3): the document's
 //     issuer must equal the configured issuer exactly; endpoints must be
-//     https (http only on loopback). Metadata is cached for
+//     https (http only on loopback, and only for an upstream itself on
+//     http loopback, ADR 61). Metadata is cached for
 //     Timeouts.Discovery and fetched again early after a token endpoint
 //     or PAR failure (at most once per Timeouts.Refetch); when a fetch
 //     fails the last good document is used, and a failing upstream is not

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -627,6 +628,32 @@ func TestStartFailures(t *testing.T) {
 	}
 }
 
+// TestPARRedirectNotFollowed: a PAR endpoint that answers 307, which
+// would have the POST repeated with its client assertion wherever it
+// points, fails the login's start; where it points hears nothing.
+func TestPARRedirectNotFollowed(t *testing.T) {
+	var elsewhere atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	t.Cleanup(target.Close)
+	redirect := httptest.NewServer(http.RedirectHandler(target.URL+"/par", http.StatusTemporaryRedirect))
+	t.Cleanup(redirect.Close)
+	v := newVarde(t)
+	f := newFakeUpstream(t, v.clock)
+	cfg := f.config(v, "fake")
+	cfg.UsePAR = true
+	f.with(func(f *fakeUpstream) {
+		f.meta = map[string]any{"pushed_authorization_request_endpoint": redirect.URL + "/par"}
+	})
+	v.add(cfg)
+	loginFails(t, v, v.startURL("fake", "a", assurance.Substantial, "", ""), ReasonUpstreamError, ReasonPAR)
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the redirect was followed: %d POSTs where it pointed", n)
+	}
+}
+
 // TestPromptLogin: with PromptLogin the upstream is asked to
 // authenticate afresh, with prompt=login and max_age=0 (which makes
 // auth_time required), and an ID token from an older authentication, or
@@ -876,6 +903,42 @@ func TestProbeRedirectedJWKS(t *testing.T) {
 	}
 	if n := f.jwksFetches.Load(); n != before {
 		t.Errorf("the redirect was followed: %d fetches of the keys", n-before)
+	}
+}
+
+// TestProbeAnswerBounded: an upstream's answers are read only up to a
+// bound, their header as their body: a jwks_uri that sends its keys with
+// a header of a MiB fails the probe, and so does one that sends a GiB.
+func TestProbeAnswerBounded(t *testing.T) {
+	big := strings.Repeat("a", 1<<20)
+	for _, tc := range []struct {
+		name, want string
+		serve      func(f *fakeUpstream, w http.ResponseWriter, r *http.Request)
+	}{
+		{"a header of a MiB", "response headers exceeded", func(f *fakeUpstream, w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Padding", big)
+			f.jwks(w, r)
+		}},
+		{"a body of a GiB", "response is too large", func(f *fakeUpstream, w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			for range 1 << 10 {
+				if _, err := io.WriteString(w, big); err != nil {
+					return
+				}
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newVarde(t)
+			f := newFakeUpstream(t, v.clock)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tc.serve(f, w, r) }))
+			t.Cleanup(srv.Close)
+			f.with(func(f *fakeUpstream) { f.meta = map[string]any{"jwks_uri": srv.URL + "/jwks"} })
+			p := v.add(f.config(v, "fake"))
+			if err := p.Probe(t.Context()); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Probe: %v, want an error saying %q", err, tc.want)
+			}
+		})
 	}
 }
 

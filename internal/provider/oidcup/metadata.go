@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -84,12 +85,12 @@ func parseMetadata(raw []byte, issuer, method, alg string) (*metadata, error) {
 		if e.v == "" {
 			return nil, fmt.Errorf("metadata has no %s", e.name)
 		}
-		if err := checkURL(e.v); err != nil {
+		if err := checkEndpoint(issuer, e.v); err != nil {
 			return nil, fmt.Errorf("metadata %s: %w", e.name, err)
 		}
 	}
 	if m.PAREndpoint != "" {
-		if err := checkURL(m.PAREndpoint); err != nil {
+		if err := checkEndpoint(issuer, m.PAREndpoint); err != nil {
 			return nil, fmt.Errorf("metadata pushed_authorization_request_endpoint: %w", err)
 		}
 	}
@@ -447,6 +448,27 @@ func (p *Provider) fetchJSON(ctx context.Context, uri string, limit int64) ([]by
 		return nil, errors.New("response is too large")
 	}
 	return body, nil
+}
+
+// checkEndpoint checks an endpoint an upstream's metadata names: a URL
+// as checkURL wants it, and https if the issuer is. An https upstream
+// that named an http endpoint, loopback or not, would have the node post
+// its client credentials and the person's code in clear, to whatever
+// listens there (on loopback, the node's own listeners), and send the
+// person's browser to their own machine. Only an upstream on http
+// loopback (a simulated eID, a test) names http endpoints.
+func checkEndpoint(issuer, endpoint string) error {
+	if err := checkURL(endpoint); err != nil {
+		return err
+	}
+	iu, err := url.Parse(issuer)
+	if err != nil || iu.Scheme == "http" {
+		return err
+	}
+	if eu, _ := url.Parse(endpoint); eu.Scheme != "https" {
+		return errors.New("must use https, as the issuer does")
+	}
+	return nil
 }
 
 // discoveryFailed is the refusal of a login whose metadata could not be

@@ -46,7 +46,8 @@ type Auditor interface {
 
 // Deps are what a Provider needs from the rest of the node.
 type Deps struct {
-	// HTTPClient talks to the upstream. nil means a plain client. It is
+	// HTTPClient talks to the upstream. nil, or one without a transport,
+	// means httpx.OutboundTransport (an answer's header bounded). It is
 	// copied, and the copy never follows redirects; every request is
 	// bounded by Config.Timeouts.
 	HTTPClient *http.Client
@@ -168,6 +169,9 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	hc := http.Client{}
 	if d.HTTPClient != nil {
 		hc = *d.HTTPClient
+	}
+	if hc.Transport == nil {
+		hc.Transport = httpx.OutboundTransport()
 	}
 	// A token or PAR request that is redirected would take the client's
 	// credentials somewhere else; metadata must come from the URL asked.

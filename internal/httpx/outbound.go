@@ -1,0 +1,27 @@
+package httpx
+
+import (
+	"crypto/tls"
+	"net/http"
+)
+
+// MaxOutboundHeader bounds the header of an answer to a request the node
+// makes to another server (a client's jwks_uri, a webhook or back-channel
+// logout receiver, an upstream eID). Each caller bounds the body it
+// reads; without this, net/http reads up to 10 MiB of header first,
+// per request, from a server that chooses to send it. Real answers to
+// these requests have headers of a few hundred bytes.
+const MaxOutboundHeader = 64 << 10
+
+// OutboundTransport is the transport of requests to other servers:
+// net/http's default (proxy from the environment, dial and TLS handshake
+// timeouts, HTTP/2), with the answer's header bounded by
+// MaxOutboundHeader and TLS 1.2 at least, whatever GODEBUG says. The
+// caller bounds the whole exchange (http.Client.Timeout or the request's
+// context) and refuses redirects.
+func OutboundTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxResponseHeaderBytes = MaxOutboundHeader
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	return t
+}
