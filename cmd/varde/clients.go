@@ -74,6 +74,8 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.StringVar(&c.StatusWebhook, "status-webhook", "", "https URL to POST signed notifications to when a component it depends on changes state (http only to localhost)")
 		fs.StringVar(&c.BackchannelLogoutURI, "backchannel-logout-uri", "",
 			"https URL to POST a logout token to when a session in which it got tokens ends (OpenID Connect Back-Channel Logout; http only to localhost)")
+		fs.BoolVar(&c.BackchannelLogoutSessionRequired, "backchannel-logout-session-required", false,
+			"it needs sid in every logout token (backchannel_logout_session_required): always met, every logout token carries sid; needs --backchannel-logout-uri")
 		fs.StringVar(&introspect, "introspect-tokens-of", "",
 			"clients whose access tokens it may introspect as their resource server, comma-separated (same sector only; then no --redirect-uri is needed)")
 		fs.StringVar(&components, "status-components", "", "components it hears about, comma-separated, e.g. store,bankid (default the providers it accepts and store)")
@@ -219,7 +221,8 @@ var clientFlags = map[string]string{
 	"allowed_levels": "--levels", "sector_id": "--sector", "claims": "--claims", "providers": "--providers",
 	"degraded_level": "--degraded-level", "legacy_endpoint_audience": "--legacy-endpoint-audience",
 	"dpop_bound_access_tokens": "--dpop", "refresh_tokens": "--refresh-tokens", "id_token_signed_response_alg": "--id-token-alg", "status_webhook": "--status-webhook", "status_components": "--status-components",
-	"backchannel_logout_uri": "--backchannel-logout-uri", "introspect_tokens_of": "--introspect-tokens-of",
+	"backchannel_logout_uri": "--backchannel-logout-uri", "backchannel_logout_session_required": "--backchannel-logout-session-required",
+	"introspect_tokens_of":      "--introspect-tokens-of",
 	"sector_id_change_accepted": "--sector-change-accepted",
 }
 

@@ -445,6 +445,22 @@ func TestClientsAddBackchannelLogoutURI(t *testing.T) {
 	}
 }
 
+// TestClientsAddBackchannelLogoutSessionRequired: clients add takes
+// --backchannel-logout-session-required with a back-channel logout URI,
+// and refuses it, naming the flags, without one.
+func TestClientsAddBackchannelLogoutSessionRequired(t *testing.T) {
+	cfg := adminConfig(t)
+	base := []string{"clients", "add", "--config", cfg, "--auth-method", "none", "--redirect-uri", "https://shop.example/cb",
+		"--backchannel-logout-session-required"}
+	_, err := runCmd(t, append(base, "--id", "alone", "--name", "Alone")...)
+	if err == nil || !strings.Contains(err.Error(), "--backchannel-logout-session-required") || !strings.Contains(err.Error(), "--backchannel-logout-uri") {
+		t.Errorf("without a URI: error %v, want both flags named", err)
+	}
+	if out, err := runCmd(t, append(base, "--id", "shop", "--name", "Shop", "--backchannel-logout-uri", "https://shop.example/bcl")...); err != nil {
+		t.Fatalf("add: %v\n%s", err, out)
+	}
+}
+
 // TestClientsAddResourceServer: a resource server is added without a
 // redirect URI, with the clients whose tokens it may introspect; it must
 // share their sector, whichever of the two is added first.

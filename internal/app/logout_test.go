@@ -10,12 +10,16 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/varde-eid/varde/internal/app"
+	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/keytest"
 	"github.com/varde-eid/varde/internal/loadgen"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -90,6 +94,82 @@ func TestBackchannelLogoutReachesRelyingParty(t *testing.T) {
 	select {
 	case raw := <-tokens:
 		t.Errorf("a third logout token: %s", raw)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// TestBackchannelLogoutAtIdleTimeoutOnANode: on a real node, a session
+// left unused for session.idle_timeout ends for the relying party too
+// (Back-Channel Logout 1.0 §2.7: expiry included). The node's
+// housekeeping sweeps the session, queues the logout token and its
+// outbox POSTs it to the bank's endpoint over loopback; go-oidc checks
+// it against the node's JWKS: iss, aud, the sub and sid of the bank's ID
+// token, the back-channel logout event, no nonce. The node's clock is
+// moved on; nobody waits half an hour.
+func TestBackchannelLogoutAtIdleTimeoutOnANode(t *testing.T) {
+	const idle = 30 * time.Minute
+	var clock offsetClock
+	salt := make([]byte, 32)
+	n, _ := startNodeOpts(t, "127.0.0.1:0", "", map[string]string{config.EnvStoreDSN: filepath.Join(t.TempDir(), "varde.db")},
+		app.Options{SubjectSalt: salt, RSASigner: keytest.RSASigner(t), Now: clock.Now},
+		func(c *config.Config) { c.Session.IdleTimeout = idle })
+	ctx := context.Background()
+	endpoint, tokens := logoutEndpoint(t)
+	bank := n.addRPWith(t, "bank", "bank.example", func(c *store.Client) { c.BackchannelLogoutURI = endpoint })
+	kari := n.enrol(t, false)
+	jar, _ := cookiejar.New(nil)
+	login, err := bank.Login(ctx, kari, loadgen.LoginOptions{Jar: jar})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.pass(idle - time.Second)
+	n.app.Housekeep(ctx)
+	noLogoutToken(t, tokens, "while the session was live")
+	clock.pass(time.Minute)
+	n.app.Housekeep(ctx)
+
+	raw := nextLogoutToken(t, tokens, "the sweep")
+	payload, err := oidc.NewRemoteKeySet(ctx, n.issuer+"/jwks").VerifySignature(ctx, raw)
+	if err != nil {
+		t.Fatalf("logout token signature: %v", err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	events, _ := claims["events"].(map[string]any)
+	if claims["iss"] != n.issuer || claims["aud"] != "bank" || claims["sub"] != login.IDToken.Subject ||
+		claims["sid"] == nil || claims["sid"] != login.Claims["sid"] || events["http://schemas.openid.net/event/backchannel-logout"] == nil {
+		t.Errorf("logout token %v; want iss %s, aud bank, sub %s, sid %v and the event", claims, n.issuer, login.IDToken.Subject, login.Claims["sid"])
+	}
+	if _, ok := claims["nonce"]; ok {
+		t.Errorf("logout token has a nonce: %v", claims)
+	}
+	clock.pass(time.Minute)
+	n.app.Housekeep(ctx)
+	noLogoutToken(t, tokens, "after the first")
+}
+
+// nextLogoutToken is the next logout token out of tokens, which must
+// come within 15 s of what.
+func nextLogoutToken(t *testing.T, tokens <-chan string, what string) string {
+	t.Helper()
+	select {
+	case raw := <-tokens:
+		return raw
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no logout token within 15 s of %s", what)
+		return ""
+	}
+}
+
+// noLogoutToken fails the test if a logout token comes out of tokens
+// within 200 ms.
+func noLogoutToken(t *testing.T, tokens <-chan string, when string) {
+	t.Helper()
+	select {
+	case raw := <-tokens:
+		t.Errorf("a logout token %s: %s", when, raw)
 	case <-time.After(200 * time.Millisecond):
 	}
 }

@@ -204,6 +204,9 @@ func (c *Config) validateClientWebhooks(p *problems) {
 		if cl.BackchannelLogoutURI != "" {
 			checkURL(p, path+".backchannel_logout_uri", cl.BackchannelLogoutURI)
 		}
+		if cl.BackchannelLogoutSessionRequired && cl.BackchannelLogoutURI == "" {
+			p.add(path+".backchannel_logout_session_required", "needs backchannel_logout_uri")
+		}
 		if len(cl.StatusComponents) > 0 && cl.StatusWebhook == "" {
 			p.add(path+".status_components", "needs status_webhook")
 		}

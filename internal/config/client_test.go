@@ -215,10 +215,9 @@ func TestValidateBackchannelLogoutURI(t *testing.T) {
 	}
 }
 
-// TestParseBackchannelLogoutURI: the YAML key is backchannel_logout_uri,
-// and ToStore carries it to the stored client.
-func TestParseBackchannelLogoutURI(t *testing.T) {
-	const doc = `version: 1
+// backchannelClientDoc is a configuration file with one client, which
+// registers a back-channel logout URI; its last line is the client's.
+const backchannelClientDoc = `version: 1
 issuer: https://id.example.no
 keys: {signing_key_file: /etc/varde/signing-key.pem}
 clients:
@@ -228,7 +227,11 @@ clients:
     redirect_uris: [https://bank.example/cb]
     backchannel_logout_uri: https://bank.example/varde/logout
 `
-	c, err := Parse([]byte(doc), nil)
+
+// TestParseBackchannelLogoutURI: the YAML key is backchannel_logout_uri,
+// and ToStore carries it to the stored client.
+func TestParseBackchannelLogoutURI(t *testing.T) {
+	c, err := Parse([]byte(backchannelClientDoc), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,6 +241,28 @@ clients:
 	}
 	if sc.BackchannelLogoutURI != "https://bank.example/varde/logout" {
 		t.Errorf("stored backchannel_logout_uri %q", sc.BackchannelLogoutURI)
+	}
+}
+
+// TestBackchannelLogoutSessionRequired: a client may register
+// backchannel_logout_session_required (Back-Channel Logout 1.0 §2.2),
+// which every logout token meets (each carries sid); it asks for logout
+// tokens, so it needs backchannel_logout_uri.
+func TestBackchannelLogoutSessionRequired(t *testing.T) {
+	c, err := Parse([]byte(backchannelClientDoc+"    backchannel_logout_session_required: true\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Clients[0].BackchannelLogoutSessionRequired {
+		t.Error("backchannel_logout_session_required not read")
+	}
+	for _, tc := range []struct{ uri, msg string }{
+		{"https://bank.example/varde/logout", ""},
+		{"", "needs backchannel_logout_uri"},
+	} {
+		c := validBase(t)
+		c.Clients[0].BackchannelLogoutURI, c.Clients[0].BackchannelLogoutSessionRequired = tc.uri, true
+		wantFieldError(t, c, "clients[0].backchannel_logout_session_required", tc.msg)
 	}
 }
 

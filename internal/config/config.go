@@ -376,6 +376,12 @@ type Client struct {
 	// localhost or loopback), no fragment or user information. Empty:
 	// the client is not told.
 	BackchannelLogoutURI string `yaml:"backchannel_logout_uri"`
+	// BackchannelLogoutSessionRequired is the client's
+	// backchannel_logout_session_required (Back-Channel Logout 1.0
+	// §2.2): it needs sid in every logout token. Always met, as every
+	// logout token carries sid, so it changes nothing; it needs
+	// BackchannelLogoutURI.
+	BackchannelLogoutSessionRequired bool `yaml:"backchannel_logout_session_required"`
 	// IntrospectTokensOf makes this client the resource server of the
 	// clients it names: it may introspect their access tokens (RFC 7662)
 	// and learn the subject identifier each one knows the person by, so

@@ -311,7 +311,9 @@ func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, 
 		return 0, nil
 	}
 	p.keyless.startRound(p.RSASigner)
-	settled, tokens := 0, 0
+	// timedOut counts the settled ends of sessions that ran out of time,
+	// which nobody settles but housekeeping: not late, unlike the rest.
+	settled, tokens, timedOut, timedOutTokens := 0, 0, 0, 0
 	// passed holds the ends this round read and will not try again:
 	// those it could not settle, which stay pending, in order, those it
 	// remembers passing over for want of an RSA key, and any still read
@@ -322,8 +324,11 @@ func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, 
 	failed, elsewhere, readAll := 0, 0, false
 	var lastErr error
 	defer func() {
-		if settled > 0 {
-			p.Log.InfoContext(ctx, "back-channel logout queued late, for sessions whose end was left pending", "sessions", settled, "tokens", tokens)
+		if timedOut > 0 {
+			p.Log.InfoContext(ctx, "back-channel logout queued for sessions that ran out of time", "sessions", timedOut, "tokens", timedOutTokens)
+		}
+		if late := settled - timedOut; late > 0 {
+			p.Log.InfoContext(ctx, "back-channel logout queued late, for sessions whose end was left pending", "sessions", late, "tokens", tokens)
 		}
 		if elsewhere > 0 {
 			p.Log.WarnContext(ctx, "back-channel logout left to a node with an RSA key: sessions with a client registered for RS256 ID tokens",
@@ -390,7 +395,15 @@ func (p *Provider) SettleLeftoverEnds(ctx context.Context, now time.Time) (int, 
 				p.deferEnd(ctx, s, now, err)
 				continue
 			}
-			if ok {
+			switch {
+			case ok && s.EndReason != "":
+				// Swept at its lifetime or idle timeout (ADR 60): no
+				// request ended it, so no node settled it at once.
+				settled++
+				timedOut++
+				timedOutTokens += n
+				p.Metrics.sessionEnds.WithLabelValues("settled_timed_out").Inc()
+			case ok:
 				settled++
 				tokens += n
 				p.Metrics.sessionEnds.WithLabelValues("settled_late").Inc()

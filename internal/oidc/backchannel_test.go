@@ -1215,3 +1215,88 @@ func (h *harness) endedSession(id string, clients ...string) *store.Session {
 	}
 	return s
 }
+
+// TestBackchannelLogoutAtIdleTimeout: a single sign-on session left
+// unused for the idle timeout ends for its relying parties too
+// (Back-Channel Logout 1.0 §2.7: a session ended for any reason,
+// expiry included). The sweep deletes it and records its end in one
+// write, housekeeping queues the logout token, and the outbox's worker
+// POSTs it to the bank's endpoint over loopback: signed with a key of
+// the issuer's JWKS, with the iss, aud, sub and sid the bank knows, the
+// back-channel logout event and no nonce. The tax office, which
+// registered no URI, is not told. The person, back a moment later,
+// finds no session: a new login begins a new one, with a sid of its
+// own, and nobody is told twice.
+func TestBackchannelLogoutAtIdleTimeout(t *testing.T) {
+	h := newHarness(t)
+	const idle = 30 * time.Minute
+	h.sessions.IdleTimeout = idle
+	h.db.SetSessionIdleTimeout(idle)
+	bankRP := newBackchannelRP(t, http.StatusOK)
+	h.setBackchannel(map[string]string{bankID: bankRP.srv.URL + "/bcl"})
+	worker := h.logoutWorker(webhook.Config{Jitter: -1})
+	ctx := context.Background()
+	housekeep := func() {
+		t.Helper()
+		if _, err := h.db.DeleteExpired(ctx, h.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.p.SettleLeftoverEnds(ctx, h.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := worker.DeliverDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	b := h.browser()
+	lBank := h.loginBank(h.rp(bankID, bankCB), b)
+	tax := h.rp(taxID, taxCB)
+	lTax := tax.loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRSubstantial))
+	h.clock.Add(idle - time.Second)
+	housekeep()
+	if n := len(bankRP.posts()); n != 0 {
+		t.Fatalf("the bank got %d logout tokens while the session was live", n)
+	}
+	h.clock.Add(time.Minute)
+	housekeep()
+
+	got := bankRP.posts()
+	if len(got) != 1 || got[0].path != "/bcl" || got[0].contentType != LogoutContentType {
+		t.Fatalf("the bank's endpoint got %+v, want one logout token", got)
+	}
+	lt := h.verifyLogoutToken(&store.WebhookDelivery{Payload: logoutForm(got[0].token)})
+	if lt.typ != LogoutTokenTyp || lt.str(t, "iss") != h.issuer || lt.str(t, "aud") != bankID ||
+		lt.str(t, "sub") != lBank.claims.Sub || lt.str(t, "sid") != lBank.claims.SID {
+		t.Errorf("logout token typ %q, claims iss %s aud %s sub %s sid %s; want %s, %s, %s, %s", lt.typ,
+			lt.claims["iss"], lt.claims["aud"], lt.claims["sub"], lt.claims["sid"], h.issuer, bankID, lBank.claims.Sub, lBank.claims.SID)
+	}
+	if _, ok := lt.claims["nonce"]; ok || string(lt.claims["events"]) != `{"`+BackchannelLogoutEvent+`":{}}` {
+		t.Errorf("logout token claims %s, events %s", keysOf(lt.claims), lt.claims["events"])
+	}
+	if n := len(h.deliveries(taxID)); n != 0 {
+		t.Errorf("%d deliveries to the tax office, which registered no URI", n)
+	}
+	ends := func(result string) float64 {
+		return h.counter("varde_backchannel_logout_session_ends_total", map[string]string{"result": result})
+	}
+	if ends("settled_timed_out") != 1 || ends("settled_late") != 0 {
+		t.Errorf("session ends counted: settled_timed_out %v, settled_late %v; want 1, 0", ends("settled_timed_out"), ends("settled_late"))
+	}
+	events := h.auditEvents(store.EventSessionExpired)
+	if len(events) != 1 || events[0].Reason != store.EndIdle || events[0].PersonID != h.person.ID {
+		t.Errorf("session_expired events %+v, want one, idle, of the person", events)
+	}
+
+	// The person comes back: a login, not the ended session.
+	logins := h.logins.Load()
+	again := tax.loginFront(b, oauth2.SetAuthURLParam("acr_values", assurance.ACRSubstantial))
+	if h.logins.Load() != logins+1 || again.claims.SID == "" || again.claims.SID == lTax.claims.SID {
+		t.Errorf("back after the idle timeout: %d new logins, sid %q (the ended session's %q)", h.logins.Load()-logins, again.claims.SID, lTax.claims.SID)
+	}
+	h.clock.Add(time.Minute)
+	housekeep()
+	if n := len(bankRP.posts()); n != 1 {
+		t.Errorf("the bank got %d logout tokens in all, want 1", n)
+	}
+}

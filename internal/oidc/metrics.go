@@ -49,7 +49,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"result"}),
 		sessionEnds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "varde_backchannel_logout_session_ends_total",
-			Help: "Ended sessions whose logout tokens were queued (Back-Channel Logout), by how: settled (by the node that ended the session), settled_late (by housekeeping, after a node stopped or a write failed), failed (an attempt that left the end pending, to be tried again later), or given_up (an end that failed 12 times, about a day, and was dropped, logged with its clients).",
+			Help: "Ended sessions whose logout tokens were queued (Back-Channel Logout), by how: settled (by the node that ended the session), settled_late (by housekeeping, after a node stopped or a write failed), settled_timed_out (by housekeeping, for a session that reached its lifetime or idle timeout), failed (an attempt that left the end pending, to be tried again later), or given_up (an end that failed 12 times, about a day, and was dropped, logged with its clients).",
 		}, []string{"result"}),
 		logoutSignAbandoned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "varde_backchannel_logout_signatures_abandoned_total",

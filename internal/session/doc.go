@@ -10,6 +10,9 @@
 // deadline; the store records a use at most once a minute
 // (store.Sessions.TouchSession), so reading a session seldom writes, and
 // every node reads the deadline the store holds. A session ended so, like
-// an expired one, ends for nobody when it is deleted later: the relying
-// parties are not sent a logout for it (store.SessionLive).
+// an expired one, is told to its relying parties when it is deleted
+// later, by the sweep or by a later end: the write that deletes it
+// records its end, from when it ran out of time, if a client in it
+// registered a back-channel logout URI, and housekeeping queues the
+// logout tokens (store.Sweeper, ADR 60).
 package session

@@ -163,8 +163,9 @@ func (m *Manager) ended(ctx context.Context, why string, ended []*store.Session)
 }
 
 // live is the sessions of ended that had not ended at now, by expiry or
-// by idleness (store.SessionLive): one that ended so and is deleted
-// later ends for nobody, as the store records (store.Sessions.EndSession).
+// by idleness (store.SessionLive): the end of one that ended so, which
+// the store records when it is deleted (store.Sessions.EndSession), is
+// left to housekeeping, as the sweep's are.
 func (m *Manager) live(ended []*store.Session, now time.Time) []*store.Session {
 	var out []*store.Session
 	for _, s := range ended {

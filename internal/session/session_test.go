@@ -418,17 +418,24 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
-// TestIdleSessionEndsForNobody: a session left unused for the idle
-// timeout had ended already, as an expired one had: deleted later, by
-// another person's login in the same browser or by EndOthers, neither
-// Ended nor the store's pending ends hear of it.
-func TestIdleSessionEndsForNobody(t *testing.T) {
+// TestIdleSessionEndLeftToHousekeeping: a session left unused for the
+// idle timeout had ended already, as an expired one had: deleted later,
+// by another person's login in the same browser or by EndOthers, Ended
+// is not told of it, but the store records its end, from when it ran
+// out, for housekeeping to tell the relying parties, if a client in it
+// registered a back-channel logout URI (ADR 60).
+func TestIdleSessionEndLeftToHousekeeping(t *testing.T) {
 	m, now, db := newManager(t)
 	m.Lifetime, m.IdleTimeout = 8*time.Hour, 30*time.Minute
 	db.SetSessionIdleTimeout(m.IdleTimeout)
 	var told endings
 	m.Ended = told.record
 	ctx := context.Background()
+	for id, uri := range map[string]string{"bank": "https://bank.example/logout", "health": ""} {
+		if err := db.(store.Clients).AddClient(ctx, &store.Client{ID: id, BackchannelLogoutURI: uri, CreatedAt: *now}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	w1, _ := start(t, m, nil, "p1", "bank")
 	_, keep := start(t, m, nil, "p2", "tax")
 	start(t, m, nil, "p2", "health")
@@ -441,8 +448,8 @@ func TestIdleSessionEndsForNobody(t *testing.T) {
 		t.Errorf("told %v of sessions unused for the idle timeout", told)
 	}
 	pending, err := db.(store.SessionEnds).PendingSessionEnds(ctx, now.Add(time.Second), 10)
-	if err != nil || len(pending) != 0 {
-		t.Errorf("pending ends %d, %v; want none", len(pending), err)
+	if err != nil || len(pending) != 1 || pending[0].PersonID != "p1" || pending[0].EndReason != store.EndIdle {
+		t.Fatalf("pending ends %+v, %v; want p1's, idle", pending, err)
 	}
 }
 

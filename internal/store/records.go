@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -311,7 +312,25 @@ type Session struct {
 	// finished keeps no session. It is not stored: a session read back
 	// has none.
 	WayIn WayIn
+	// EndReason is set only on a pending end (SessionEnds): why the
+	// session ended, "" when someone ended it (a logout, another
+	// person's login, the end of a person's other sessions), EndExpired
+	// or EndIdle when it ran out of time.
+	EndReason string
 }
+
+// Why a session ran out of time (Session.EndReason, and the Reason of
+// its EventSessionExpired).
+const (
+	// EndExpired: it reached its lifetime (ExpiresAt).
+	EndExpired = "expired"
+	// EndIdle: it was left unused for the idle timeout.
+	EndIdle = "idle"
+)
+
+// EventSessionExpired is the audit event of a session that ran out of
+// time with relying parties to tell (SessionExpiredEvent).
+const EventSessionExpired = "session_expired"
 
 // WayIn names what a login proved its person by, as a condition on
 // storing its session (Session.WayIn). Each part that is set must hold;
@@ -337,8 +356,8 @@ func (w WayIn) IsZero() bool {
 
 // SessionLive reports whether s had not ended at now: it had not expired
 // and, if idle is positive, had been used (LastUsed, or CreatedAt when
-// that is unset) less than idle before now. A session that is deleted
-// after it ended so ends for nobody.
+// that is unset) less than idle before now. One that ended so is
+// still told to its relying parties when it is deleted (SessionEnds).
 func SessionLive(s *Session, now time.Time, idle time.Duration) bool {
 	if !s.ExpiresAt.After(now) {
 		return false
@@ -346,11 +365,40 @@ func SessionLive(s *Session, now time.Time, idle time.Duration) bool {
 	if idle <= 0 {
 		return true
 	}
+	return now.Before(idleEnd(s, idle))
+}
+
+// idleEnd is when s ends unless it is used again: idle after its last
+// recorded use, or after its creation when none is recorded.
+func idleEnd(s *Session, idle time.Duration) time.Time {
 	used := s.LastUsed
 	if used.IsZero() {
 		used = s.CreatedAt
 	}
-	return now.Before(used.Add(idle))
+	return used.Add(idle)
+}
+
+// SessionTimedOut says how and when s ran out of time, for a session
+// that SessionLive finds ended: EndIdle at idle after its last use, if
+// that came before its expiry, and EndExpired at ExpiresAt otherwise.
+func SessionTimedOut(s *Session, idle time.Duration) (reason string, at time.Time) {
+	if idle > 0 {
+		if end := idleEnd(s, idle); end.Before(s.ExpiresAt) {
+			return EndIdle, end
+		}
+	}
+	return EndExpired, s.ExpiresAt
+}
+
+// SessionExpiredEvent is the audit event of s, which ran out of time
+// (reason EndExpired or EndIdle) with clients in it, recorded at now by
+// the write that deleted it (Sweeper, Sessions.EndSession): the
+// person's trail and operators tell it from a logout. It names the
+// session and its clients, never a national identifier.
+func SessionExpiredEvent(s *Session, reason string, now time.Time) *AuditEvent {
+	return &AuditEvent{Time: now.UTC().Truncate(time.Microsecond), Type: EventSessionExpired, PersonID: s.PersonID,
+		Provider: s.Provider, Level: s.Level, Result: ResultSuccess, Reason: reason,
+		Details: map[string]string{"session": s.ID, "clients": strings.Join(s.Clients, " ")}}
 }
 
 // Root is the ID of the first session of s's line (Continues), or s's own

@@ -435,8 +435,9 @@ type Sessions interface {
 	SessionLineLive(ctx context.Context, root string, now time.Time) (bool, error)
 	// SetSessionIdleTimeout sets how long a session left unused lasts
 	// (session.Manager.IdleTimeout; 0 or less: no limit): one unused that
-	// long has ended, so GetSession does not find it and the end of its
-	// deletion is not recorded (EndSession).
+	// long has ended, so GetSession does not find it, and its end is
+	// recorded as it is deleted as for an expired one (EndSession,
+	// Sweeper).
 	SetSessionIdleTimeout(d time.Duration)
 	// TouchSession records that the session was used at at: LastUsed
 	// becomes at, unless it is later already. ErrNotFound if the session
@@ -458,8 +459,11 @@ type Sessions interface {
 	// ended at now (SessionLive: neither expired nor idle past the
 	// SetSessionIdleTimeout) and lists clients: the session is gone if and only
 	// if the relying parties that received tokens in it are still to be
-	// told. Whoever deletes it gets it back, once, even when two requests
-	// end it at the same moment.
+	// told. One that had ran out of time already has its end recorded as
+	// the Sweeper records it (Session.EndReason, SessionExpiredEvent),
+	// if a client in it registered a back-channel logout URI. Whoever
+	// deletes it gets it back, once, even when two requests end it at
+	// the same moment.
 	EndSession(ctx context.Context, id string, now time.Time) (*Session, error)
 	// EndPersonSessions ends, as EndSession does, every session of
 	// personID except the one with ID except (which may be ""), and
@@ -489,8 +493,9 @@ type Sessions interface {
 type SessionEnds interface {
 	// PendingSessionEnds returns up to limit ended sessions whose logout
 	// tokens are not queued yet and that are due before before, those
-	// due first first: an end is due when it ended, and then when
-	// DeferSessionEnd last said.
+	// due first first: an end is due when it ended (for a session that
+	// ran out of time, when it did, not when it was deleted), and then
+	// when DeferSessionEnd last said. Each has its EndReason.
 	PendingSessionEnds(ctx context.Context, before time.Time, limit int) ([]*Session, error)
 	// DeferSessionEnd records a failure to settle the end of session id
 	// and returns the number of failures recorded for it so far, this
@@ -748,7 +753,13 @@ type Sweeper interface {
 	// DeleteExpired removes the authorization requests, challenges,
 	// sessions, codes, tokens, replay-cache entries and public keys
 	// expired at now, the sessions left unused for the idle timeout
-	// (Sessions.SetSessionIdleTimeout, SessionLive), and the grants that can no longer be used: a grant
+	// (Sessions.SetSessionIdleTimeout, SessionLive), and the grants that can no longer be used. A
+	// session it removes that a client with a back-channel logout URI
+	// received tokens in has its end recorded in the write that deletes
+	// it (SessionEnds, from when it ran out of time: SessionTimedOut,
+	// Session.EndReason) with its audit event (SessionExpiredEvent),
+	// once, whichever node deletes it; other sessions go with nothing
+	// more written. A grant
 	// goes with the last of its tokens, and a revoked grant that never
 	// had any (the tombstone a replayed code leaves, which must outlive
 	// the code) goes TombstoneAge after its revocation. It returns how

@@ -348,15 +348,17 @@ func (db *DB) SetSessionIdleTimeout(d time.Duration) { db.idle.Store(int64(max(d
 // SessionIdleTimeout is what SetSessionIdleTimeout set: 0 for none.
 func (db *DB) SessionIdleTimeout() time.Duration { return time.Duration(db.idle.Load()) }
 
-// idleBefore is the sweep's argument for the sessions left unused for
-// the idle timeout at now: those last used at or before it. With no
-// idle timeout it is below every time, so none are.
+// idleBefore is the sweep's arguments for the sessions left unused for
+// the idle timeout at now: those last used at or before it, twice (the
+// chunk's choice, and the row deleted). With no idle timeout it is
+// below every time, so none are.
 func (db *DB) idleBefore(now int64) []any {
 	d := db.SessionIdleTimeout()
-	if d <= 0 {
-		return []any{int64(math.MinInt64)}
+	before := int64(math.MinInt64)
+	if d > 0 {
+		before = now - d.Microseconds()
 	}
-	return []any{now - d.Microseconds()}
+	return []any{before, before}
 }
 
 // TouchSession implements store.Sessions.
@@ -553,20 +555,74 @@ func (db *DB) endPersonSessionsIn(ctx context.Context, tx querier, personID, exc
 }
 
 // recordEnd records, within tx, the end of s, just deleted at now, if
-// relying parties are to be told of it: it was live (neither expired nor
-// left unused for the idle timeout, which ended it already) and lists
-// clients.
+// relying parties are to be told of it: it lists clients and was live,
+// or it ran out of time (expired, or left unused for the idle timeout)
+// and a client in it registered a back-channel logout URI, as the sweep
+// would have recorded it (recordTimedOut).
 func (db *DB) recordEnd(ctx context.Context, tx querier, s *store.Session, now time.Time) error {
-	if len(s.Clients) == 0 || !store.SessionLive(s, now, db.SessionIdleTimeout()) {
+	if len(s.Clients) == 0 {
 		return nil
 	}
+	if store.SessionLive(s, now, db.SessionIdleTimeout()) {
+		return db.insertEnd(ctx, tx, s, now, "")
+	}
+	told, err := logoutClientsIn(ctx, tx, db.st.logoutClients)
+	if err != nil {
+		return fmt.Errorf("record the end of session: %w", err)
+	}
+	return db.recordTimedOut(ctx, tx, s, now, told)
+}
+
+// recordTimedOut records, within tx, the end of s, which ran out of time
+// and was deleted at now, if a client in it is one of told (those that
+// registered a back-channel logout URI): the end dates from when s ran
+// out (store.SessionTimedOut), and an audit event says why
+// (store.SessionExpiredEvent). A session no such client got tokens in
+// ends for nobody, so the sweep of ordinary sessions writes nothing more.
+func (db *DB) recordTimedOut(ctx context.Context, tx querier, s *store.Session, now time.Time, told map[string]bool) error {
+	if !slices.ContainsFunc(s.Clients, func(c string) bool { return told[c] }) {
+		return nil
+	}
+	reason, at := store.SessionTimedOut(s, db.SessionIdleTimeout())
+	if err := db.insertEnd(ctx, tx, s, at, reason); err != nil {
+		return err
+	}
+	return db.appendEvents(ctx, tx, []*store.AuditEvent{store.SessionExpiredEvent(s, reason, now)})
+}
+
+// insertEnd stores, within tx, the end of s at at, due then, for reason
+// (store.Session.EndReason).
+func (db *DB) insertEnd(ctx context.Context, tx querier, s *store.Session, at time.Time, reason string) error {
 	_, err := tx.StmtContext(ctx, db.st.insertSessionEnd).ExecContext(ctx, s.ID, s.PersonID, s.Provider, s.Level,
 		encodeStrings(s.AMR), micros(s.AuthTime), encodeStrings(s.Clients), micros(s.CreatedAt), micros(s.ExpiresAt),
-		boolInt(s.Degraded), s.Continues, micros(now), micros(now))
+		boolInt(s.Degraded), s.Continues, micros(at), micros(at), reason)
 	if err != nil {
 		return fmt.Errorf("record the end of session: %w", db.d.classify(err))
 	}
 	return nil
+}
+
+// logoutClientsIn reads, within tx, the IDs of the clients that
+// registered a back-channel logout URI (st, logoutClients): few, and
+// read only for sessions that ran out of time.
+func logoutClientsIn(ctx context.Context, tx querier, st *sql.Stmt) (map[string]bool, error) {
+	rows, err := tx.StmtContext(ctx, st).QueryContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("clients with a back-channel logout URI: %w", err)
+	}
+	told := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("clients with a back-channel logout URI: %w", err)
+		}
+		told[id] = true
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("clients with a back-channel logout URI: %w", err)
+	}
+	return told, nil
 }
 
 // PendingSessionEnds implements store.SessionEnds.
@@ -574,12 +630,20 @@ func (db *DB) PendingSessionEnds(ctx context.Context, before time.Time, limit in
 	if limit < 1 {
 		return []*store.Session{}, nil
 	}
-	rows, err := read(db.r.QueryContext(ctx, db.d.rebind("SELECT "+sessionCols+" FROM session_ends WHERE due_at < ? ORDER BY due_at, id LIMIT ?"),
+	rows, err := read(db.r.QueryContext(ctx, db.d.rebind("SELECT "+sessionCols+", reason FROM session_ends WHERE due_at < ? ORDER BY due_at, id LIMIT ?"),
 		micros(before), limit))
 	if err != nil {
 		return nil, fmt.Errorf("pending session ends: %w", err)
 	}
-	ends, err := collect(rows, scanSession)
+	ends, err := collect(rows, func(s scanner) (*store.Session, error) {
+		var reason string
+		ss, err := scanSessionThen(s, &reason)
+		if err != nil {
+			return nil, err
+		}
+		ss.EndReason = reason
+		return ss, nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("pending session ends: %w", err)
 	}

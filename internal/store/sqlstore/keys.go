@@ -158,6 +158,10 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 // sweepOnce runs one chunk of sw: found is how many rows its statement
 // deleted, removed that plus the grants deleted with their last token.
 func (db *DB) sweepOnce(ctx context.Context, sw sweepStmt, now int64, prune func()) (found, removed int64, err error) {
+	if sw.ends != nil {
+		n, err := db.sweepEnds(ctx, sw, now, prune)
+		return n, n, err
+	}
 	if !sw.grants {
 		n, err := db.execThen(ctx, func(int64) { prune() }, sw.st, sw.args(now)...)
 		return n, n, err
@@ -200,4 +204,52 @@ func (db *DB) sweepOnce(ctx context.Context, sw sweepStmt, now int64, prune func
 		return nil
 	}, prune)
 	return found, removed, err
+}
+
+// sweepEnds runs one chunk of sw, a sweep of sessions that ran out of
+// time, in one write with the ends it records: if no client registered a
+// back-channel logout URI, it is the plain DELETE; otherwise the DELETE
+// returns the sessions, and the end of each that a client with a URI got
+// tokens in is recorded (recordTimedOut) before the write commits, so
+// its relying parties are told (Back-Channel Logout 1.0 §2.7: a session
+// that ends for any reason, expiry included). Whoever deletes a session
+// records its end, once: on PostgreSQL a second node's DELETE of the
+// same row waits for the first's commit and then finds nothing.
+func (db *DB) sweepEnds(ctx context.Context, sw sweepStmt, now int64, prune func()) (found int64, err error) {
+	err = db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
+		found = 0
+		told, err := logoutClientsIn(ctx, tx, db.st.logoutClients)
+		if err != nil {
+			return err
+		}
+		if len(told) == 0 {
+			found, err = db.execCount(ctx, tx, sw.st, sw.args(now)...)
+			return err
+		}
+		rows, err := tx.StmtContext(ctx, sw.ends).QueryContext(ctx, sw.args(now)...)
+		if err != nil {
+			return err
+		}
+		var deleted []*store.Session
+		for rows.Next() {
+			s, err := scanUsedSession(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			deleted = append(deleted, s)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		found = int64(len(deleted))
+		at := fromMicros(now)
+		for _, s := range deleted {
+			if err := db.recordTimedOut(ctx, tx, s, at, told); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, prune)
+	return found, err
 }

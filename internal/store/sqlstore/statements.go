@@ -36,7 +36,7 @@ type statements struct {
 	putChallenge, takeChallenge *sql.Stmt
 
 	insertSession, getSession, touchSession, getSessionClients, setSessionClients, deleteSession, deletePersonSessions *sql.Stmt
-	insertSessionEnd, deleteSessionEnd                                                                                 *sql.Stmt
+	insertSessionEnd, deleteSessionEnd, logoutClients                                                                  *sql.Stmt
 
 	sessionsContinuing, personSessionIDs *sql.Stmt
 
@@ -167,7 +167,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.setSessionClients, w, "UPDATE sessions SET clients = ? WHERE id = ?"},
 		{&db.st.deleteSession, w, "DELETE FROM sessions WHERE id = ? RETURNING " + sessionCols + ", last_used"},
 		{&db.st.deletePersonSessions, w, "DELETE FROM sessions WHERE person_id = ? AND id <> ? RETURNING " + sessionCols + ", last_used"},
-		{&db.st.insertSessionEnd, w, insertSQL("session_ends", sessionCols+", ended_at, due_at")},
+		{&db.st.insertSessionEnd, w, insertSQL("session_ends", sessionCols+", ended_at, due_at, reason")},
+		{&db.st.logoutClients, w, "SELECT id FROM clients WHERE backchannel_logout_uri <> ''"},
 		{&db.st.deleteSessionEnd, w, "DELETE FROM session_ends WHERE id = ?"},
 
 		{&db.st.insertAuthCode, w, insertSQL("auth_codes", authCodeCols)},
@@ -304,14 +305,18 @@ func (db *DB) prepare(ctx context.Context) error {
 		// grants: the statement returns the grant_id of each token it
 		// deleted, and the grants left with no token go in the same write.
 		grants bool
+		// ends: sessions, whose ends the write records (sweepEnds).
+		ends bool
 	}{
 		{sql: chunk("auth_requests", "id", "expires_at <= ?"), args: at},
 		{sql: chunk("challenges", "id", "expires_at <= ?"), args: at},
-		{sql: chunk("sessions", "id", "expires_at <= ?"), args: at},
+		{sql: chunk("sessions", "id", "expires_at <= ?"), args: at, ends: true},
 		// Left unused for the idle timeout (store.SessionLive); one
 		// stored by a node that predates last_used (scanUsedSession)
-		// goes at its expiry.
-		{sql: chunk("sessions", "id", "last_used <> 0 AND last_used <= ?"), args: db.idleBefore},
+		// goes at its expiry. The condition is asked again of the row
+		// the DELETE reaches: on PostgreSQL, a use another node recorded
+		// after the chunk was chosen keeps the session.
+		{sql: chunk("sessions", "id", "last_used <> 0 AND last_used <= ?") + " AND last_used <> 0 AND last_used <= ?", args: db.idleBefore, ends: true},
 		{sql: chunk("auth_codes", "hash", "expires_at <= ?"), args: at},
 		// A grant goes with the last of its tokens.
 		{sql: chunk("tokens", "hash", "expires_at <= ?") + " RETURNING grant_id", args: at, grants: true},
@@ -325,8 +330,16 @@ func (db *DB) prepare(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("prepare %q: %w", q.sql, err)
 		}
-		db.st.sweep = append(db.st.sweep, sweepStmt{st: st, args: q.args, grants: q.grants})
+		sw := sweepStmt{st: st, args: q.args, grants: q.grants}
 		db.st.all = append(db.st.all, st)
+		if q.ends {
+			ends := q.sql + " RETURNING " + sessionCols + ", last_used"
+			if sw.ends, err = w.PrepareContext(ctx, db.d.rebind(ends)); err != nil {
+				return fmt.Errorf("prepare %q: %w", ends, err)
+			}
+			db.st.all = append(db.st.all, sw.ends)
+		}
+		db.st.sweep = append(db.st.sweep, sw)
 	}
 	q := "DELETE FROM grants WHERE id = ? AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = ?)"
 	st, err := w.PrepareContext(ctx, db.d.rebind(q))
@@ -371,6 +384,10 @@ type sweepStmt struct {
 	st     *sql.Stmt
 	args   func(now int64) []any
 	grants bool
+	// ends, for sessions, is st returning the rows it deleted, which the
+	// sweep runs instead when a client registers a back-channel logout
+	// URI (sweepEnds).
+	ends *sql.Stmt
 }
 
 func at(now int64) []any { return []any{now} }

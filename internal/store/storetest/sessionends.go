@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -281,4 +282,169 @@ func testSessionEnds(t *testing.T, s store.Store) {
 			}
 		}
 	})
+}
+
+// testSweptSessionEnds: the sweep deletes a session that ran out of time
+// and, in the same write, records its end, why and when it ended, and an
+// audit event, when (and only when) a client in it registered a
+// back-channel logout URI. A swept session stays gone: nothing finds,
+// uses or ends it again.
+func testSweptSessionEnds(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+	const idle = 30 * time.Minute
+	s.SetSessionIdleTimeout(idle)
+	later := now.Add(6 * time.Hour)
+	client := func(id, uri string) {
+		t.Helper()
+		wantErr(t, "AddClient "+id, s.AddClient(ctx, &store.Client{ID: id, CreatedAt: now, BackchannelLogoutURI: uri}, nil), nil)
+	}
+	session := func(id string, clients []string, used, expires time.Time) *store.Session {
+		t.Helper()
+		ss := fullSession(t, id)
+		ss.PersonID, ss.Clients, ss.CreatedAt, ss.LastUsed, ss.ExpiresAt = "p-"+id, clients, now.Add(-2*time.Hour), used, expires
+		wantErr(t, "CreateSession "+id, s.CreateSession(ctx, ss), nil)
+		return ss
+	}
+	sweep := func(t *testing.T, want int64) {
+		t.Helper()
+		n, err := s.DeleteExpired(ctx, now)
+		wantErr(t, "DeleteExpired", err, nil)
+		if n != want {
+			t.Errorf("DeleteExpired = %d, want %d", n, want)
+		}
+	}
+	pending := func(t *testing.T, before time.Time) []*store.Session {
+		t.Helper()
+		got, err := s.PendingSessionEnds(ctx, before, 100)
+		wantErr(t, "PendingSessionEnds", err, nil)
+		return got
+	}
+	head := func(t *testing.T) int64 {
+		t.Helper()
+		e, err := s.LastAudit(ctx)
+		if errors.Is(err, store.ErrNotFound) {
+			return 0
+		}
+		wantErr(t, "LastAudit", err, nil)
+		return e.Seq
+	}
+
+	// No client registers a URI: the sweep records nothing.
+	client("shop", "")
+	session("s-shop-first", []string{"shop"}, now.Add(-time.Hour), now.Add(-time.Second))
+	sweep(t, 1)
+	if got := pending(t, later); len(got) != 0 {
+		t.Fatalf("pending ends after sweeping a session no client is told of: %d", len(got))
+	}
+
+	client("bank", "https://bank.example/logout")
+	seq := head(t)
+	// Expired at its lifetime (used within the idle timeout of it), and
+	// left unused for the idle timeout a minute ago.
+	expired := session("s-expired", []string{"bank"}, now.Add(-10*time.Minute), now.Add(-time.Second))
+	idled := session("s-idle", []string{"shop", "bank"}, now.Add(-idle-time.Minute), later)
+	session("s-shop", []string{"shop"}, now.Add(-idle-time.Minute), later)
+	session("s-alone", nil, now.Add(-time.Minute), now.Add(-time.Second))
+	live := session("s-live", []string{"bank"}, now.Add(-time.Minute), later)
+	sweep(t, 4)
+
+	ended := func(ss *store.Session, reason string) *store.Session {
+		c := ss.Clone()
+		c.LastUsed, c.EndReason = time.Time{}, reason
+		return c
+	}
+	// Each is due from when it ran out of time, not from the sweep.
+	same(t, "the ends pending before the idle session's end", []*store.Session{},
+		pending(t, now.Add(-time.Minute)))
+	same(t, "the ends pending after the idle session's end", []*store.Session{ended(idled, store.EndIdle)},
+		pending(t, now.Add(-time.Minute+time.Microsecond)))
+	same(t, "the ends pending", []*store.Session{ended(idled, store.EndIdle), ended(expired, store.EndExpired)},
+		pending(t, now.Add(time.Microsecond)))
+
+	events, err := s.ListAudit(ctx, seq, 10)
+	wantErr(t, "ListAudit", err, nil)
+	var got [][4]string
+	for _, e := range events {
+		got = append(got, [4]string{e.Type, e.Reason, e.PersonID, e.Details["session"] + " " + e.Details["clients"]})
+	}
+	slices.SortFunc(got, func(x, y [4]string) int { return strings.Compare(x[3], y[3]) })
+	same(t, "the sweep's audit events", [][4]string{
+		{store.EventSessionExpired, store.EndExpired, "p-s-expired", "s-expired bank"},
+		{store.EventSessionExpired, store.EndIdle, "p-s-idle", "s-idle shop bank"},
+	}, got)
+
+	// Swept: nothing finds it, uses it, lists a client in it or ends it
+	// again, however soon its person comes back.
+	sweep(t, 0)
+	for _, id := range []string{expired.ID, idled.ID} {
+		_, err := s.GetSession(ctx, id, now)
+		wantErr(t, "GetSession of a swept session", err, store.ErrNotFound)
+		wantErr(t, "TouchSession of a swept session", s.TouchSession(ctx, id, now), store.ErrNotFound)
+		wantErr(t, "AddSessionClient of a swept session", s.AddSessionClient(ctx, id, "tax", nil), store.ErrNotFound)
+		if ss, err := s.EndSession(ctx, id, now); ss != nil || err != nil {
+			t.Errorf("EndSession of a swept session = %v, %v, want nil, nil", ss, err)
+		}
+	}
+	if got := pending(t, later); len(got) != 2 {
+		t.Errorf("%d ends pending after the swept sessions were used and ended again, want 2", len(got))
+	}
+	if events, err := s.ListAudit(ctx, seq, 10); err != nil || len(events) != 2 {
+		t.Errorf("%d audit events after the sweep and the uses, %v; want the sweep's 2", len(events), err)
+	}
+	if _, err := s.GetSession(ctx, live.ID, now); err != nil {
+		t.Errorf("a live session with a client to tell: %v", err)
+	}
+}
+
+// testEndedAfterTimingOut: a session that ran out of time and is ended
+// before the sweep reaches it (by another person's login in the same
+// browser, or the end of its person's other sessions) has its end
+// recorded as the sweep would have: why, from when, and audited, and
+// only when a client in it registered a back-channel logout URI.
+func testEndedAfterTimingOut(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+	const idle = 30 * time.Minute
+	s.SetSessionIdleTimeout(idle)
+	for id, uri := range map[string]string{"bank": "https://bank.example/logout", "shop": ""} {
+		wantErr(t, "AddClient "+id, s.AddClient(ctx, &store.Client{ID: id, CreatedAt: now, BackchannelLogoutURI: uri}, nil), nil)
+	}
+	session := func(id, person string, clients []string, used time.Time) *store.Session {
+		t.Helper()
+		ss := fullSession(t, id)
+		ss.PersonID, ss.Clients, ss.CreatedAt, ss.LastUsed = person, clients, now.Add(-2*time.Hour), used
+		wantErr(t, "CreateSession "+id, s.CreateSession(ctx, ss), nil)
+		return ss
+	}
+	idled := session("t-idle", "ada", []string{"bank"}, now.Add(-idle-time.Minute))
+	session("t-shop", "ada", []string{"shop"}, now.Add(-idle-time.Minute))
+	if ss, err := s.EndSession(ctx, idled.ID, now); ss == nil || err != nil {
+		t.Fatalf("EndSession = %v, %v", ss, err)
+	}
+	if ss, err := s.EndSession(ctx, "t-shop", now); ss == nil || err != nil {
+		t.Fatalf("EndSession = %v, %v", ss, err)
+	}
+	others := session("t-other", "grace", []string{"bank"}, now.Add(-idle-2*time.Minute))
+	if ended, err := s.EndPersonSessions(ctx, "grace", "", now, nil); len(ended) != 1 || err != nil {
+		t.Fatalf("EndPersonSessions = %d sessions, %v", len(ended), err)
+	}
+	got, err := s.PendingSessionEnds(ctx, now.Add(time.Microsecond), 10)
+	wantErr(t, "PendingSessionEnds", err, nil)
+	want := []*store.Session{others.Clone(), idled.Clone()}
+	for _, w := range want {
+		w.LastUsed, w.EndReason = time.Time{}, store.EndIdle
+	}
+	same(t, "the ends recorded", want, got)
+	events, err := s.ListAudit(ctx, 0, 10)
+	wantErr(t, "ListAudit", err, nil)
+	var sessions []string
+	for _, e := range events {
+		if e.Type == store.EventSessionExpired && e.Reason == store.EndIdle {
+			sessions = append(sessions, e.Details["session"])
+		}
+	}
+	if !slices.Equal(sessions, []string{"t-idle", "t-other"}) {
+		t.Errorf("audited the idle ends of %v, want t-idle, t-other", sessions)
+	}
 }

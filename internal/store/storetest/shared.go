@@ -36,6 +36,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 		{"WebhookClaimsPerEndpoint", sharedWebhookClaimsPerEndpoint},
 		{"KeyClaims", sharedKeyClaims},
 		{"SessionEnds", sharedSessionEnds},
+		{"SweptSessionEnds", sharedSweptSessionEnds},
 		{"IncidentTimeline", sharedIncidentTimeline},
 		{"IncidentSnapshot", sharedIncidentSnapshot},
 		{"OneCodeTwoNodes", sharedOneCode},
@@ -968,5 +969,87 @@ func sharedBlockWhileAddingWaysIn(t *testing.T, a, b store.Store) {
 		if (len(keys) == 1) != (addedAt != 0) || (addedAt != 0 && addedAt > blockedAt) {
 			t.Errorf("%s: %d passkeys, added at seq %d, blocked at seq %d; a passkey only from a write before the block", id, len(keys), addedAt, blockedAt)
 		}
+	}
+}
+
+// sharedSweptSessionEnds: both nodes sweep at once while one of them ends
+// some of the same sessions, all of which ran out of time with a client
+// registered for back-channel logout in them: each session's end is
+// recorded once, with one audit event, whoever deleted it.
+func sharedSweptSessionEnds(t *testing.T, a, b store.Store) {
+	ctx := t.Context()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	const (
+		sessions = 120
+		idle     = 30 * time.Minute
+	)
+	for _, db := range []store.Store{a, b} {
+		db.SetSessionIdleTimeout(idle)
+	}
+	if err := a.AddClient(ctx, &store.Client{ID: "bank", CreatedAt: now, BackchannelLogoutURI: "https://bank.example/logout"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	head, err := a.LastAudit(ctx)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	var seq int64
+	if head != nil {
+		seq = head.Seq
+	}
+	ids := make([]string, sessions)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("s-%03d", i)
+		s := &store.Session{ID: ids[i], PersonID: "p", Provider: "passkey", Level: "high", Clients: []string{"bank"},
+			AuthTime: now.Add(-2 * time.Hour), CreatedAt: now.Add(-2 * time.Hour), LastUsed: now.Add(-idle - time.Minute), ExpiresAt: now.Add(time.Hour)}
+		if i%2 == 0 {
+			s.LastUsed, s.ExpiresAt = now.Add(-time.Minute), now.Add(-time.Second)
+		}
+		if err := []store.Store{a, b}[i%2].CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := race(3, func(i int) error {
+		if i < 2 {
+			_, err := []store.Store{a, b}[i].DeleteExpired(ctx, now)
+			return err
+		}
+		for _, id := range ids[:sessions/3] {
+			if _, err := b.EndSession(ctx, id, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ends, err := b.PendingSessionEnds(ctx, now.Add(time.Hour), 2*sessions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, e := range ends {
+		got[e.ID]++
+	}
+	events, err := a.ListAudit(ctx, seq, 2*sessions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := map[string]int{}
+	for _, e := range events {
+		if e.Type == store.EventSessionExpired {
+			audited[e.Details["session"]]++
+		}
+	}
+	for _, id := range ids {
+		if got[id] != 1 || audited[id] != 1 {
+			t.Errorf("session %s: %d ends recorded, %d audit events; want one each", id, got[id], audited[id])
+		}
+	}
+	if len(ends) != sessions {
+		t.Errorf("%d ends pending, want %d", len(ends), sessions)
 	}
 }

@@ -52,6 +52,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Pins", testPins},
 		{"Sweeper", testSweeper},
 		{"SweeperIdleSessions", testSweeperIdleSessions},
+		{"SweptSessionEnds", testSweptSessionEnds},
+		{"EndedAfterTimingOut", testEndedAfterTimingOut},
 		{"Health", testHealth},
 		{"Incidents", testIncidents},
 		{"IncidentList", testIncidentList},
