@@ -750,7 +750,7 @@ func TestRecoveryCodes(t *testing.T) {
 		t.Fatalf("%d codes left", left)
 	}
 	// A malformed code is explained.
-	if r := b.form("/passkey/recover", url.Values{"attempt": {"r6"}, "csrf": {csrf}, "code": {"ABC"}}); r.status != 400 || !strings.Contains(r.body, "16 letters and numbers. Check") {
+	if r := b.form("/passkey/recover", url.Values{"attempt": {"r6"}, "csrf": {csrf}, "code": {"ABC"}}); r.status != 400 || !strings.Contains(r.body, "You typed 3 of the 16 letters and numbers") {
 		t.Fatalf("malformed code: %d", r.status)
 	}
 }
@@ -1013,7 +1013,7 @@ func TestMalformedRecoveryCodeTakesNoTry(t *testing.T) {
 	csrf := field(t, b.get("/passkey/recover?attempt=r1").body, "csrf")
 	for i := range 2 * passkeyidp.MaxRecoveryTries {
 		r := b.form("/passkey/recover", url.Values{"attempt": {"r1"}, "csrf": {csrf}, "code": {fmt.Sprint("ABC-", i)}})
-		if r.status != http.StatusBadRequest || !strings.Contains(r.body, "16 letters and numbers. Check") {
+		if r.status != http.StatusBadRequest || !strings.Contains(r.body, "of the 16 letters and numbers") {
 			t.Fatalf("malformed code %d: %d", i, r.status)
 		}
 	}

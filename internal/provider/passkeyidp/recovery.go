@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/provider"
@@ -52,32 +53,58 @@ func newRecoveryCodes(r io.Reader, n int) (codes []string, hashes [][]byte, err 
 	return codes, hashes, nil
 }
 
-// normaliseCode accepts what people type: any case, spaces and dashes,
-// and the letters Crockford's alphabet reads as digits (I and L as 1, O
-// as 0). It returns the 16 symbols, or false.
+// normaliseCode returns the 16 symbols of the code typed as in, or
+// false (readCode).
 func normaliseCode(in string) (string, bool) {
+	code, fault := readCode(in)
+	return code, fault == nil
+}
+
+// codeFault is why what was typed cannot be a recovery code: the
+// message key of the recover page's error, and what it names (how many
+// symbols were typed, or the character no code has, as typed).
+type codeFault struct {
+	Key string
+	Arg any
+}
+
+// readCode accepts what people type or paste: any case; spaces, dashes
+// and line ends (a list copied one group a line), and characters that
+// show nothing (a zero-width space from a document); the letters
+// Crockford's alphabet reads as digits (I and L as 1, O as 0), and Ø,
+// which a zero printed with a slash is typed as on a Nordic keyboard.
+// It returns the 16 symbols, or what to fix: a character no code has
+// (the first), or how many symbols there were.
+func readCode(in string) (string, *codeFault) {
 	var b strings.Builder
-	for _, c := range strings.ToUpper(in) {
-		switch c {
-		case ' ', '-', '\t', '\u00a0', '\u2013', '\u2010', '\u2011':
+	n := 0
+	for _, typed := range in {
+		c := unicode.ToUpper(typed)
+		switch {
+		case unicode.IsSpace(c), unicode.Is(unicode.Cf, c), unicode.Is(unicode.Pd, c):
 			continue
-		case 'I', 'L':
+		case c == 'I', c == 'L':
 			c = '1'
-		case 'O':
+		case c == 'O', c == 'Ø':
 			c = '0'
 		}
 		if c > 127 || !strings.ContainsRune(codeAlphabet, c) {
-			return "", false
+			return "", &codeFault{Key: "recover.err.char", Arg: string(typed)}
 		}
-		b.WriteRune(c)
-		if b.Len() > 16 {
-			return "", false
+		n++
+		if n <= 16 {
+			b.WriteRune(c)
 		}
 	}
-	if b.Len() != 16 {
-		return "", false
+	switch {
+	case n == 0:
+		return "", &codeFault{Key: "recover.err.empty"}
+	case n < 16:
+		return "", &codeFault{Key: "recover.err.short", Arg: n}
+	case n > 16:
+		return "", &codeFault{Key: "recover.err.long", Arg: n}
 	}
-	return b.String(), true
+	return b.String(), nil
 }
 
 func hashCode(normalised string) []byte {
@@ -119,9 +146,11 @@ func (p *Provider) replaceCodes(r *http.Request, personID string) ([]string, err
 
 // recoverData is the recover page.
 type recoverData struct {
-	Attempt  string
-	CSRF     string
-	Error    string // message key
+	Attempt string
+	CSRF    string
+	Error   string // message key
+	// ErrorArg, when set, is what the error's message names.
+	ErrorArg any
 	LoginURL string
 	// Code is what the person typed, shown again with an error so that
 	// a slip is corrected rather than the code typed anew (WCAG 3.3.7).
@@ -364,10 +393,10 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	timeout := h.Timeout
 	// A code mistyped so that it cannot be one (a letter missing, a
 	// stray character) says nothing about any code, and takes no try.
-	code, ok := normaliseCode(r.PostFormValue("code"))
-	if !ok {
+	code, fault := readCode(r.PostFormValue("code"))
+	if fault != nil {
 		p.auditFailure(ctx, "authentication", "malformed_recovery_code", methodRecoveryCode, "")
-		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.format", Code: typedCode(r), Timeout: timeout})
+		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: fault.Key, ErrorArg: fault.Arg, Code: typedCode(r), Timeout: timeout})
 		return
 	}
 	if attempt == "" {
