@@ -158,8 +158,9 @@ type recoverData struct {
 	// NotEnough: the relying party needs more than a recovery code gives,
 	// so the page offers the ways that can still help instead of a form
 	// that would use up a code for nothing. OtherWaysURL is the broker's
-	// choice of ways in for the same login; AccountURL recovers the
-	// person's own account, where they can add a new passkey.
+	// choice of ways in for the same login, which the page offers too
+	// to a person without a code; AccountURL recovers the person's own
+	// account, where they can add a new passkey.
 	NotEnough    bool
 	OtherWaysURL string
 	AccountURL   string
@@ -185,9 +186,8 @@ func (p *Provider) heldEnough(w http.ResponseWriter, r *http.Request, attempt st
 	}
 	if !h.Accepts {
 		p.renderRecover(w, r, http.StatusOK, recoverData{Attempt: attempt, NotEnough: true,
-			OtherWaysURL: reauthURL + "?" + url.Values{"req": {attempt}}.Encode(),
-			AccountURL:   "/passkey/recover?" + url.Values{"attempt": {""}}.Encode(),
-			Timeout:      h.Timeout})
+			AccountURL: "/passkey/recover?" + url.Values{"attempt": {""}}.Encode(),
+			Timeout:    h.Timeout})
 	}
 	return h, h.Accepts
 }
@@ -217,6 +217,7 @@ func (p *Provider) renderRecover(w http.ResponseWriter, r *http.Request, status 
 		}
 	}
 	d.LoginURL = "/passkey/login?" + url.Values{"attempt": {d.Attempt}}.Encode()
+	d.OtherWaysURL = otherWaysURL(d.Attempt)
 	d.Timeout = withBack(d.Timeout, d.Attempt, recoverPath)
 	p.Pages.Render(w, r, status, "recover", p.lang(r), d)
 }
@@ -476,6 +477,16 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	// The login ends on the request as this request read it first
 	// (h.Finish), not on a read of it again.
 	p.finishHeld(w, r, h, attempt, res)
+}
+
+// otherWaysURL is the broker's choice of ways in: for a service's
+// login, attempt, the same login; for an account login (""), the
+// account's.
+func otherWaysURL(attempt string) string {
+	if attempt == "" {
+		return reauthURL
+	}
+	return reauthURL + "?" + url.Values{"req": {attempt}}.Encode()
 }
 
 func (p *Provider) loginAgainURL(attempt string) string {
