@@ -440,6 +440,10 @@ func TestPagesWCAG(t *testing.T) {
 			b.do(t, "yes, new codes", chromedp.Click(`form[action="/account/recovery-codes"] button`))
 			b.until(t, `location.pathname !== "/account" && document.querySelector("code.codes") !== null`)
 			t.Run("new recovery codes", func(t *testing.T) { b.audit(t, lang, "code.codes") })
+			code, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("code.codes").textContent`))
+			if err != nil {
+				t.Fatalf("read a recovery code: %v", err)
+			}
 
 			// Log out everywhere else, and stop a service's access: the
 			// account page says what was done. The passkey added and the
@@ -464,6 +468,26 @@ func TestPagesWCAG(t *testing.T) {
 			// The session is gone: the account page asks for a login.
 			b.visit(t, n.issuer+"/account", 200)
 			b.until(t, `location.pathname !== "/account"`)
+
+			// A recovery code logs in to the account, whose page says
+			// what that login does and what to do next.
+			b.visit(t, n.issuer+"/passkey/recover?"+q(lang, "attempt", ""), 200)
+			b.do(t, "log in with a recovery code",
+				chromedp.SendKeys(`#code`, code),
+				chromedp.Click(`form[action="/passkey/recover"] button[type=submit]`))
+			b.until(t, `location.pathname === "/account" && document.querySelector("#recovered") !== null`)
+			t.Run("account after a recovery code", func(t *testing.T) {
+				b.audit(t, lang, "#recovered")
+				b.helpLast(t)
+				b.focusWalk(t)
+				b.spacedText(t)
+				b.largeText(t)
+			})
+			// Logged out again, so that the next language's pages meet
+			// no session.
+			b.visit(t, n.issuer+"/logout", 200)
+			b.do(t, "log out", chromedp.Click(`form[action="/logout"] button`))
+			b.until(t, `document.readyState === "complete" && document.querySelector('form[action="/logout"]') === null && document.querySelector("main h1") !== null`)
 		})
 	}
 }

@@ -1669,7 +1669,7 @@ func TestAccountChangesNeedStrongRecentLogin(t *testing.T) {
 	}
 	page := thief.get("/account")
 	if strings.Contains(page.body, `action="/account/passkeys/remove"`) || strings.Contains(page.body, `action="/account/recovery-codes`) ||
-		!strings.Contains(page.body, "log in with a passkey you had before") || !strings.Contains(page.body, `href="/login"`) {
+		!strings.Contains(page.body, "log in again with an eID") || !strings.Contains(page.body, `href="/login"`) {
 		t.Fatalf("account page after a recovery login offers changes it may not make:\n%s", page.body)
 	}
 	tcsrf := attr(t, page.body, "data-csrf")
