@@ -81,6 +81,12 @@ func TestRecoverPageSaysWhatToDoWithoutACode(t *testing.T) {
 					t.Errorf("%s, attempt %q: the help desk comes before what the page says", lang, attempt)
 				}
 			}
+			// A service's login that a code cannot end says the same
+			// to a person with no eID.
+			page := html.UnescapeString(b.get("/passkey/recover?attempt=high-nc-" + lang).body)
+			if !strings.Contains(page, `id="no-eid">`+want.none) || strings.Contains(page, want.desk) != withDesk || strings.Contains(page, `id="support"`) != withDesk {
+				t.Errorf("%s, help desk configured %v: the page for a code that is not enough:\n%s", lang, withDesk, page)
+			}
 		}
 	}
 }
