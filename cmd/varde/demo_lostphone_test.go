@@ -1,11 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -23,7 +29,7 @@ import (
 //     letters with spaces it logs her in; the account page says what
 //     that login does and what to do next; she adds a passkey, logs in
 //     again with an eID as it says, removes the lost passkey and makes
-//     new codes.
+//     new codes, which she saves in a file with the page's link.
 //   - Ben has lost his codes too. The page a code is not enough on
 //     offers another way in; his eID, with his own number, logs him in
 //     to Demo Bank as the same Varde ID, whose account page lists his
@@ -220,7 +226,40 @@ func (b *browser) replaceLost(text func(string) string, kept string) {
 	}
 	b.press("make new recovery codes", `form[action="/account/recovery-codes/new"] button`, `form[action="/account/recovery-codes"] button`)
 	b.press("yes, make them", `form[action="/account/recovery-codes"] button`, `code.codes`)
-	if n := b.count(`code.codes`); n < 5 {
-		b.t.Errorf("%d new recovery codes shown", n)
+	codes, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("code.codes"), c => c.textContent)`))
+	if err != nil || len(codes) < 5 {
+		b.t.Fatalf("%d new recovery codes shown (%v)", len(codes), err)
+	}
+	b.saveCodes(text, codes)
+}
+
+// saveCodes saves the recovery codes on the page in a file with the
+// page's link, from the keyboard, and checks the file holds codes.
+func (b *browser) saveCodes(text func(string) string, codes []string) {
+	b.t.Helper()
+	dir := b.t.TempDir()
+	b.do("let the browser save files", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := cdp.Call(ctx, chromedp.FromContext(ctx).Browser, cdpbrowser.SetDownloadBehavior,
+			cdpbrowser.SetDownloadBehaviorParams{Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir})
+		return err
+	}))
+	b.focusOn("save the codes in a file", `a[download]`)
+	b.do("save the codes in a file", chromedp.KeyEvent(kb.Enter))
+	file := filepath.Join(dir, text("codes.file.name"))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		saved, err := os.ReadFile(file)
+		if err == nil && strings.Count(string(saved), "\n") >= len(codes) {
+			for _, c := range codes {
+				if !strings.Contains(string(saved), c+"\n") {
+					b.t.Errorf("the saved file lacks the code %s:\n%s", c, saved)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("no file %s saved within 15 s (%v)", file, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"net/http"
 	"net/url"
@@ -105,6 +106,20 @@ func readCode(in string) (string, *codeFault) {
 		return "", &codeFault{Key: "recover.err.long", Arg: n}
 	}
 	return b.String(), nil
+}
+
+// codesFile is codes as a text file in lang, for a link that saves
+// them: a heading, what they are for, one code a line. A data: URL, so
+// that the codes, shown once and stored only as hashes, are never
+// served again; built here of codes and page texts, which hold nothing
+// a URL could be made to do with.
+func (p *Provider) codesFile(lang string, codes []string) template.URL {
+	var b strings.Builder
+	b.WriteString(p.Pages.T(lang, "codes.file.heading") + "\n\n" + p.Pages.T(lang, "codes.file.note") + "\n\n")
+	for _, c := range codes {
+		b.WriteString(c + "\n")
+	}
+	return template.URL("data:text/plain;charset=utf-8," + url.PathEscape(b.String()))
 }
 
 func hashCode(normalised string) []byte {
