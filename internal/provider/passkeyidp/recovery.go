@@ -166,7 +166,11 @@ type recoverData struct {
 	Error   string // message key
 	// ErrorArg, when set, is what the error's message names.
 	ErrorArg any
-	LoginURL string
+	// Left, after a wrong code, is the message key saying how many
+	// tries are left, with the count, LeftCount, when it takes one.
+	Left      string
+	LeftCount int
+	LoginURL  string
 	// Code is what the person typed, shown again with an error so that
 	// a slip is corrected rather than the code typed anew (WCAG 3.3.7).
 	Code string
@@ -354,11 +358,8 @@ func (p *Provider) browserKnown(r *http.Request) (bool, error) {
 // client makes up gets no slots of its own. Never the client address:
 // behind a TLS proxy that is the proxy's, and five wrong tries would
 // block everyone's recovery for an hour.
-func (p *Provider) tryAllowed(r *http.Request, attempt string) (bool, error) {
-	key := "passkeyidp/recovery/attempt/" + attempt
-	if attempt == "" {
-		key = "passkeyidp/recovery/browser/" + formBinding(p.formCookieValue(r))
-	}
+func (p *Provider) tryAllowed(r *http.Request, attempt string) (slot int, err error) {
+	key := p.tryKey(r, attempt)
 	// A slot is read before it is taken, so that a browser or login at
 	// the limit, however often it tries, writes nothing to the shared
 	// store: only a slot that looks free is written, and one taken in
@@ -368,20 +369,63 @@ func (p *Provider) tryAllowed(r *http.Request, attempt string) (bool, error) {
 		slot := key + "/" + strconv.Itoa(i)
 		taken, err := p.Limits.Remembered(ctx, slot, now)
 		if err != nil {
-			return false, err
+			return 0, err
 		}
 		if taken {
 			continue
 		}
 		err = p.Limits.Remember(ctx, slot, now.Add(recoveryTryWindow), now)
 		if err == nil {
-			return true, nil
+			return i, nil
 		}
 		if !errors.Is(err, store.ErrConflict) {
-			return false, err
+			return 0, err
 		}
 	}
-	return false, nil
+	return 0, nil
+}
+
+// tryKey is what the tries of a login with attempt count against
+// (tryAllowed): the service's login, or for the account's, the browser.
+func (p *Provider) tryKey(r *http.Request, attempt string) string {
+	if attempt == "" {
+		return "passkeyidp/recovery/browser/" + formBinding(p.formCookieValue(r))
+	}
+	return "passkeyidp/recovery/attempt/" + attempt
+}
+
+// triesLeft counts the slots after slot, the one this try took, that
+// are still free, reading and writing nothing else: what a wrong code's
+// message says is left, so that the limit does not come unannounced.
+func (p *Provider) triesLeft(r *http.Request, attempt string, slot int) (int, error) {
+	key, now, left := p.tryKey(r, attempt), p.now(), 0
+	for i := slot + 1; i <= MaxRecoveryTries; i++ {
+		taken, err := p.Limits.Remembered(r.Context(), key+"/"+strconv.Itoa(i), now)
+		if err != nil {
+			return 0, err
+		}
+		if !taken {
+			left++
+		}
+	}
+	return left, nil
+}
+
+// leftMessage is the message key, and the count it takes (0 for none),
+// saying that left tries are left, for a service's login or, account,
+// the account's.
+func leftMessage(account bool, left int) (string, int) {
+	suffix := ""
+	if account {
+		suffix = ".account"
+	}
+	switch left {
+	case 0:
+		return "recover.err.last" + suffix, 0
+	case 1:
+		return "recover.err.left.one" + suffix, 0
+	}
+	return "recover.err.left" + suffix, left
 }
 
 func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
@@ -431,12 +475,12 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	allowed, err := p.tryAllowed(r, attempt)
+	slot, err := p.tryAllowed(r, attempt)
 	if err != nil {
 		p.internalError(w, r, "recovery rate limit", err)
 		return
 	}
-	if !allowed {
+	if slot == 0 {
 		p.auditFailure(ctx, "authentication", "rate_limited", methodRecoveryCode, "")
 		// A relying party's login gets fresh tries when it starts again;
 		// an account login's tries are this browser's for an hour, and
@@ -455,7 +499,15 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	personID, err := p.RecoveryCodes.UseRecoveryCode(ctx, hash, usedAt)
 	if errors.Is(err, store.ErrNotFound) {
 		p.auditFailure(ctx, "authentication", "invalid_recovery_code", methodRecoveryCode, "")
-		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.wrong", Code: typedCode(r), Timeout: timeout})
+		d := recoverData{Attempt: attempt, Error: "recover.err.wrong", Code: typedCode(r), Timeout: timeout}
+		// What is left is said when it can be read; the page does
+		// without it otherwise.
+		if left, err := p.triesLeft(r, attempt, slot); err == nil {
+			d.Left, d.LeftCount = leftMessage(attempt == "", left)
+		} else {
+			p.log().WarnContext(ctx, "recovery tries left unread", "err", err)
+		}
+		p.renderRecover(w, r, http.StatusBadRequest, d)
 		return
 	}
 	if err != nil {
