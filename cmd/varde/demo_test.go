@@ -361,7 +361,14 @@ func startDemo(t *testing.T, data string) *runningDemo {
 // VARDE_SCREENSHOTS=dir saves the screenshots the test asks for to dir.
 func newBrowser(t *testing.T) (*browser, webauthn.AuthenticatorID) {
 	t.Helper()
-	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != ""})
+	return newBrowserIn(t, "")
+}
+
+// newBrowserIn is newBrowser with lang as the browser's language
+// (browsertest.Options.Lang).
+func newBrowserIn(t *testing.T, lang string) (*browser, webauthn.AuthenticatorID) {
+	t.Helper()
+	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != "", Lang: lang})
 	b := &browser{t: t, ctx: ctx, shots: os.Getenv("VARDE_SCREENSHOTS")}
 	var auth webauthn.AuthenticatorID
 	b.do("add a virtual authenticator", browsertest.EnableWebAuthn(), browsertest.AddAuthenticator(&auth))

@@ -180,6 +180,17 @@ func TestPagesWCAG(t *testing.T) {
 			b.audit(t, lang, "#repost-continue")
 		})
 
+		// A service's login at a level a recovery code cannot reach:
+		// the page says so, and what a person with no eID can do.
+		t.Run(lang+"/recovery not enough", func(t *testing.T) {
+			at := n.pendingRequestAt(t, b, "http://eidas.europa.eu/LoA/substantial")
+			b.visit(t, n.issuer+"/passkey/recover?"+q(lang, "attempt", at), 200)
+			b.audit(t, lang, "#no-eid")
+			b.until(t, `document.querySelector("#code") === null && document.querySelector('a[href="/passkey/recover?attempt="]') !== null`)
+			b.helpLast(t)
+			b.focusWalk(t)
+		})
+
 		t.Run(lang+"/recovery with wrong code", func(t *testing.T) {
 			b.visit(t, n.issuer+"/passkey/recover?"+q(lang, "attempt", req), 200)
 			b.do(t, "submit a wrong code",
@@ -440,6 +451,10 @@ func TestPagesWCAG(t *testing.T) {
 			b.do(t, "yes, new codes", chromedp.Click(`form[action="/account/recovery-codes"] button`))
 			b.until(t, `location.pathname !== "/account" && document.querySelector("code.codes") !== null`)
 			t.Run("new recovery codes", func(t *testing.T) { b.audit(t, lang, "code.codes") })
+			code, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("code.codes").textContent`))
+			if err != nil {
+				t.Fatalf("read a recovery code: %v", err)
+			}
 
 			// Log out everywhere else, and stop a service's access: the
 			// account page says what was done. The passkey added and the
@@ -464,6 +479,26 @@ func TestPagesWCAG(t *testing.T) {
 			// The session is gone: the account page asks for a login.
 			b.visit(t, n.issuer+"/account", 200)
 			b.until(t, `location.pathname !== "/account"`)
+
+			// A recovery code logs in to the account, whose page says
+			// what that login does and what to do next.
+			b.visit(t, n.issuer+"/passkey/recover?"+q(lang, "attempt", ""), 200)
+			b.do(t, "log in with a recovery code",
+				chromedp.SendKeys(`#code`, code),
+				chromedp.Click(`form[action="/passkey/recover"] button[type=submit]`))
+			b.until(t, `location.pathname === "/account" && document.querySelector("#recovered") !== null`)
+			t.Run("account after a recovery code", func(t *testing.T) {
+				b.audit(t, lang, "#recovered")
+				b.helpLast(t)
+				b.focusWalk(t)
+				b.spacedText(t)
+				b.largeText(t)
+			})
+			// Logged out again, so that the next language's pages meet
+			// no session.
+			b.visit(t, n.issuer+"/logout", 200)
+			b.do(t, "log out", chromedp.Click(`form[action="/logout"] button`))
+			b.until(t, `document.readyState === "complete" && document.querySelector('form[action="/logout"]') === null && document.querySelector("main h1") !== null`)
 		})
 	}
 }
@@ -755,9 +790,22 @@ func (n *node) pendingRequest(t *testing.T, b *browser) string {
 	return n.pendingRequestFor(t, b, "bank", nil)
 }
 
+// pendingRequestAt is pendingRequest asking for the level acr.
+func (n *node) pendingRequestAt(t *testing.T, b *browser, acr string) string {
+	t.Helper()
+	return n.pendingRequestWith(t, b, "bank", nil, url.Values{"acr_values": {acr}})
+}
+
 // pendingRequestFor is pendingRequest for client id, which accepts only
 // the providers named (all when none are).
 func (n *node) pendingRequestFor(t *testing.T, b *browser, id string, providers []string) string {
+	t.Helper()
+	return n.pendingRequestWith(t, b, id, providers, nil)
+}
+
+// pendingRequestWith is pendingRequestFor with the request's parameters
+// extra added.
+func (n *node) pendingRequestWith(t *testing.T, b *browser, id string, providers []string, extra url.Values) string {
 	t.Helper()
 	ctx := context.Background()
 	redirect := "https://bank.example/callback"
@@ -783,6 +831,9 @@ func (n *node) pendingRequestFor(t *testing.T, b *browser, id string, providers 
 		"response_type": {"code"}, "client_id": {id}, "redirect_uri": {redirect}, "scope": {"openid"},
 		"state": {random(t)}, "nonce": {random(t)},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(challenge[:])}, "code_challenge_method": {"S256"},
+	}
+	for k, v := range extra {
+		form[k] = v
 	}
 	hc := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	preq, _ := http.NewRequestWithContext(ctx, http.MethodPost, n.issuer+"/par", strings.NewReader(form.Encode()))

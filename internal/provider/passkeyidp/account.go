@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -860,6 +861,8 @@ func (p *Provider) removeWayIn(w http.ResponseWriter, r *http.Request, s *store.
 
 type codesData struct {
 	Codes []string
+	// File is Codes as a file to save (codesFile).
+	File template.URL
 	// Ended: making them logged the person out everywhere else.
 	Ended bool
 	// Old: they replace codes the person held, which no longer work.
@@ -1020,7 +1023,7 @@ func (p *Provider) codesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := p.takeNotice(r)
-	p.Pages.Render(w, httpx.Once(r), http.StatusOK, "account_codes", p.lang(r), codesData{Codes: t.Codes, Ended: n.Ended, Old: !n.FirstCodes})
+	p.Pages.Render(w, httpx.Once(r), http.StatusOK, "account_codes", p.lang(r), codesData{Codes: t.Codes, File: p.codesFile(p.lang(r), t.Codes), Ended: n.Ended, Old: !n.FirstCodes})
 }
 
 // noticeURL is path with the notice ticket token, if there is one.

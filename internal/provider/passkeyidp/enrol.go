@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"net/http"
 	"net/url"
@@ -329,8 +330,10 @@ type enrolledData struct {
 	SchemeLabel string
 	Number      string
 	Codes       []string
-	Continue    string
-	CSRF        string
+	// File is Codes as a file to save (codesFile).
+	File     template.URL
+	Continue string
+	CSRF     string
 	// Timeout says until when a service's login stays open, nil for an
 	// account login. The page offers no keep without script: loaded
 	// again, it would not show the codes, which are shown once.
@@ -363,7 +366,7 @@ func (p *Provider) enrolledPage(w http.ResponseWriter, r *http.Request) {
 	lang := p.lang(r)
 	p.Pages.Render(w, httpx.Once(r), http.StatusOK, "enrol_codes", lang, enrolledData{
 		Name: strings.TrimSpace(t.GivenName + " " + t.FamilyName), SchemeLabel: p.schemeLabel(lang, t.Scheme),
-		Number: t.Number, Codes: t.Codes, Continue: t.Continue, CSRF: token,
+		Number: t.Number, Codes: t.Codes, File: p.codesFile(lang, t.Codes), Continue: t.Continue, CSRF: token,
 		Timeout: p.loginTimeout(r, t.Attempt, ""),
 	})
 }

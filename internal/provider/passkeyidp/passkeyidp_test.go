@@ -750,7 +750,7 @@ func TestRecoveryCodes(t *testing.T) {
 		t.Fatalf("%d codes left", left)
 	}
 	// A malformed code is explained.
-	if r := b.form("/passkey/recover", url.Values{"attempt": {"r6"}, "csrf": {csrf}, "code": {"ABC"}}); r.status != 400 || !strings.Contains(r.body, "16 letters and numbers. Check") {
+	if r := b.form("/passkey/recover", url.Values{"attempt": {"r6"}, "csrf": {csrf}, "code": {"ABC"}}); r.status != 400 || !strings.Contains(r.body, "You typed 3 of the 16 letters and numbers") {
 		t.Fatalf("malformed code: %d", r.status)
 	}
 }
@@ -1013,7 +1013,7 @@ func TestMalformedRecoveryCodeTakesNoTry(t *testing.T) {
 	csrf := field(t, b.get("/passkey/recover?attempt=r1").body, "csrf")
 	for i := range 2 * passkeyidp.MaxRecoveryTries {
 		r := b.form("/passkey/recover", url.Values{"attempt": {"r1"}, "csrf": {csrf}, "code": {fmt.Sprint("ABC-", i)}})
-		if r.status != http.StatusBadRequest || !strings.Contains(r.body, "16 letters and numbers. Check") {
+		if r.status != http.StatusBadRequest || !strings.Contains(r.body, "of the 16 letters and numbers") {
 			t.Fatalf("malformed code %d: %d", i, r.status)
 		}
 	}
@@ -1669,7 +1669,7 @@ func TestAccountChangesNeedStrongRecentLogin(t *testing.T) {
 	}
 	page := thief.get("/account")
 	if strings.Contains(page.body, `action="/account/passkeys/remove"`) || strings.Contains(page.body, `action="/account/recovery-codes`) ||
-		!strings.Contains(page.body, "log in with a passkey you had before") || !strings.Contains(page.body, `href="/login"`) {
+		!strings.Contains(page.body, "log in again with an eID") || !strings.Contains(page.body, `href="/login"`) {
 		t.Fatalf("account page after a recovery login offers changes it may not make:\n%s", page.body)
 	}
 	tcsrf := attr(t, page.body, "data-csrf")

@@ -6,12 +6,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/varde-eid/varde/internal/assurance"
 	"github.com/varde-eid/varde/internal/provider"
@@ -52,32 +54,72 @@ func newRecoveryCodes(r io.Reader, n int) (codes []string, hashes [][]byte, err 
 	return codes, hashes, nil
 }
 
-// normaliseCode accepts what people type: any case, spaces and dashes,
-// and the letters Crockford's alphabet reads as digits (I and L as 1, O
-// as 0). It returns the 16 symbols, or false.
+// normaliseCode returns the 16 symbols of the code typed as in, or
+// false (readCode).
 func normaliseCode(in string) (string, bool) {
+	code, fault := readCode(in)
+	return code, fault == nil
+}
+
+// codeFault is why what was typed cannot be a recovery code: the
+// message key of the recover page's error, and what it names (how many
+// symbols were typed, or the character no code has, as typed).
+type codeFault struct {
+	Key string
+	Arg any
+}
+
+// readCode accepts what people type or paste: any case; spaces, dashes
+// and line ends (a list copied one group a line), and characters that
+// show nothing (a zero-width space from a document); the letters
+// Crockford's alphabet reads as digits (I and L as 1, O as 0), and Ø,
+// which a zero printed with a slash is typed as on a Nordic keyboard.
+// It returns the 16 symbols, or what to fix: a character no code has
+// (the first), or how many symbols there were.
+func readCode(in string) (string, *codeFault) {
 	var b strings.Builder
-	for _, c := range strings.ToUpper(in) {
-		switch c {
-		case ' ', '-', '\t', '\u00a0', '\u2013', '\u2010', '\u2011':
+	n := 0
+	for _, typed := range in {
+		c := unicode.ToUpper(typed)
+		switch {
+		case unicode.IsSpace(c), unicode.Is(unicode.Cf, c), unicode.Is(unicode.Pd, c):
 			continue
-		case 'I', 'L':
+		case c == 'I', c == 'L':
 			c = '1'
-		case 'O':
+		case c == 'O', c == 'Ø':
 			c = '0'
 		}
 		if c > 127 || !strings.ContainsRune(codeAlphabet, c) {
-			return "", false
+			return "", &codeFault{Key: "recover.err.char", Arg: string(typed)}
 		}
-		b.WriteRune(c)
-		if b.Len() > 16 {
-			return "", false
+		n++
+		if n <= 16 {
+			b.WriteRune(c)
 		}
 	}
-	if b.Len() != 16 {
-		return "", false
+	switch {
+	case n == 0:
+		return "", &codeFault{Key: "recover.err.empty"}
+	case n < 16:
+		return "", &codeFault{Key: "recover.err.short", Arg: n}
+	case n > 16:
+		return "", &codeFault{Key: "recover.err.long", Arg: n}
 	}
-	return b.String(), true
+	return b.String(), nil
+}
+
+// codesFile is codes as a text file in lang, for a link that saves
+// them: a heading, what they are for, one code a line. A data: URL, so
+// that the codes, shown once and stored only as hashes, are never
+// served again; built here of codes and page texts, which hold nothing
+// a URL could be made to do with.
+func (p *Provider) codesFile(lang string, codes []string) template.URL {
+	var b strings.Builder
+	b.WriteString(p.Pages.T(lang, "codes.file.heading") + "\n\n" + p.Pages.T(lang, "codes.file.note") + "\n\n")
+	for _, c := range codes {
+		b.WriteString(c + "\n")
+	}
+	return template.URL("data:text/plain;charset=utf-8," + url.PathEscape(b.String()))
 }
 
 func hashCode(normalised string) []byte {
@@ -119,18 +161,25 @@ func (p *Provider) replaceCodes(r *http.Request, personID string) ([]string, err
 
 // recoverData is the recover page.
 type recoverData struct {
-	Attempt  string
-	CSRF     string
-	Error    string // message key
-	LoginURL string
+	Attempt string
+	CSRF    string
+	Error   string // message key
+	// ErrorArg, when set, is what the error's message names.
+	ErrorArg any
+	// Left, after a wrong code, is the message key saying how many
+	// tries are left, with the count, LeftCount, when it takes one.
+	Left      string
+	LeftCount int
+	LoginURL  string
 	// Code is what the person typed, shown again with an error so that
 	// a slip is corrected rather than the code typed anew (WCAG 3.3.7).
 	Code string
 	// NotEnough: the relying party needs more than a recovery code gives,
 	// so the page offers the ways that can still help instead of a form
 	// that would use up a code for nothing. OtherWaysURL is the broker's
-	// choice of ways in for the same login; AccountURL recovers the
-	// person's own account, where they can add a new passkey.
+	// choice of ways in for the same login, which the page offers too
+	// to a person without a code; AccountURL recovers the person's own
+	// account, where they can add a new passkey.
 	NotEnough    bool
 	OtherWaysURL string
 	AccountURL   string
@@ -156,9 +205,8 @@ func (p *Provider) heldEnough(w http.ResponseWriter, r *http.Request, attempt st
 	}
 	if !h.Accepts {
 		p.renderRecover(w, r, http.StatusOK, recoverData{Attempt: attempt, NotEnough: true,
-			OtherWaysURL: reauthURL + "?" + url.Values{"req": {attempt}}.Encode(),
-			AccountURL:   "/passkey/recover?" + url.Values{"attempt": {""}}.Encode(),
-			Timeout:      h.Timeout})
+			AccountURL: "/passkey/recover?" + url.Values{"attempt": {""}}.Encode(),
+			Timeout:    h.Timeout})
 	}
 	return h, h.Accepts
 }
@@ -188,6 +236,7 @@ func (p *Provider) renderRecover(w http.ResponseWriter, r *http.Request, status 
 		}
 	}
 	d.LoginURL = "/passkey/login?" + url.Values{"attempt": {d.Attempt}}.Encode()
+	d.OtherWaysURL = otherWaysURL(d.Attempt)
 	d.Timeout = withBack(d.Timeout, d.Attempt, recoverPath)
 	p.Pages.Render(w, r, status, "recover", p.lang(r), d)
 }
@@ -309,11 +358,8 @@ func (p *Provider) browserKnown(r *http.Request) (bool, error) {
 // client makes up gets no slots of its own. Never the client address:
 // behind a TLS proxy that is the proxy's, and five wrong tries would
 // block everyone's recovery for an hour.
-func (p *Provider) tryAllowed(r *http.Request, attempt string) (bool, error) {
-	key := "passkeyidp/recovery/attempt/" + attempt
-	if attempt == "" {
-		key = "passkeyidp/recovery/browser/" + formBinding(p.formCookieValue(r))
-	}
+func (p *Provider) tryAllowed(r *http.Request, attempt string) (slot int, err error) {
+	key := p.tryKey(r, attempt)
 	// A slot is read before it is taken, so that a browser or login at
 	// the limit, however often it tries, writes nothing to the shared
 	// store: only a slot that looks free is written, and one taken in
@@ -323,20 +369,63 @@ func (p *Provider) tryAllowed(r *http.Request, attempt string) (bool, error) {
 		slot := key + "/" + strconv.Itoa(i)
 		taken, err := p.Limits.Remembered(ctx, slot, now)
 		if err != nil {
-			return false, err
+			return 0, err
 		}
 		if taken {
 			continue
 		}
 		err = p.Limits.Remember(ctx, slot, now.Add(recoveryTryWindow), now)
 		if err == nil {
-			return true, nil
+			return i, nil
 		}
 		if !errors.Is(err, store.ErrConflict) {
-			return false, err
+			return 0, err
 		}
 	}
-	return false, nil
+	return 0, nil
+}
+
+// tryKey is what the tries of a login with attempt count against
+// (tryAllowed): the service's login, or for the account's, the browser.
+func (p *Provider) tryKey(r *http.Request, attempt string) string {
+	if attempt == "" {
+		return "passkeyidp/recovery/browser/" + formBinding(p.formCookieValue(r))
+	}
+	return "passkeyidp/recovery/attempt/" + attempt
+}
+
+// triesLeft counts the slots after slot, the one this try took, that
+// are still free, reading and writing nothing else: what a wrong code's
+// message says is left, so that the limit does not come unannounced.
+func (p *Provider) triesLeft(r *http.Request, attempt string, slot int) (int, error) {
+	key, now, left := p.tryKey(r, attempt), p.now(), 0
+	for i := slot + 1; i <= MaxRecoveryTries; i++ {
+		taken, err := p.Limits.Remembered(r.Context(), key+"/"+strconv.Itoa(i), now)
+		if err != nil {
+			return 0, err
+		}
+		if !taken {
+			left++
+		}
+	}
+	return left, nil
+}
+
+// leftMessage is the message key, and the count it takes (0 for none),
+// saying that left tries are left, for a service's login or, account,
+// the account's.
+func leftMessage(account bool, left int) (string, int) {
+	suffix := ""
+	if account {
+		suffix = ".account"
+	}
+	switch left {
+	case 0:
+		return "recover.err.last" + suffix, 0
+	case 1:
+		return "recover.err.left.one" + suffix, 0
+	}
+	return "recover.err.left" + suffix, left
 }
 
 func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
@@ -364,10 +453,10 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	timeout := h.Timeout
 	// A code mistyped so that it cannot be one (a letter missing, a
 	// stray character) says nothing about any code, and takes no try.
-	code, ok := normaliseCode(r.PostFormValue("code"))
-	if !ok {
+	code, fault := readCode(r.PostFormValue("code"))
+	if fault != nil {
 		p.auditFailure(ctx, "authentication", "malformed_recovery_code", methodRecoveryCode, "")
-		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.format", Code: typedCode(r), Timeout: timeout})
+		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: fault.Key, ErrorArg: fault.Arg, Code: typedCode(r), Timeout: timeout})
 		return
 	}
 	if attempt == "" {
@@ -386,12 +475,12 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	allowed, err := p.tryAllowed(r, attempt)
+	slot, err := p.tryAllowed(r, attempt)
 	if err != nil {
 		p.internalError(w, r, "recovery rate limit", err)
 		return
 	}
-	if !allowed {
+	if slot == 0 {
 		p.auditFailure(ctx, "authentication", "rate_limited", methodRecoveryCode, "")
 		// A relying party's login gets fresh tries when it starts again;
 		// an account login's tries are this browser's for an hour, and
@@ -410,7 +499,15 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	personID, err := p.RecoveryCodes.UseRecoveryCode(ctx, hash, usedAt)
 	if errors.Is(err, store.ErrNotFound) {
 		p.auditFailure(ctx, "authentication", "invalid_recovery_code", methodRecoveryCode, "")
-		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.wrong", Code: typedCode(r), Timeout: timeout})
+		d := recoverData{Attempt: attempt, Error: "recover.err.wrong", Code: typedCode(r), Timeout: timeout}
+		// What is left is said when it can be read; the page does
+		// without it otherwise.
+		if left, err := p.triesLeft(r, attempt, slot); err == nil {
+			d.Left, d.LeftCount = leftMessage(attempt == "", left)
+		} else {
+			p.log().WarnContext(ctx, "recovery tries left unread", "err", err)
+		}
+		p.renderRecover(w, r, http.StatusBadRequest, d)
 		return
 	}
 	if err != nil {
@@ -447,6 +544,16 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	// The login ends on the request as this request read it first
 	// (h.Finish), not on a read of it again.
 	p.finishHeld(w, r, h, attempt, res)
+}
+
+// otherWaysURL is the broker's choice of ways in: for a service's
+// login, attempt, the same login; for an account login (""), the
+// account's.
+func otherWaysURL(attempt string) string {
+	if attempt == "" {
+		return reauthURL
+	}
+	return reauthURL + "?" + url.Values{"req": {attempt}}.Encode()
 }
 
 func (p *Provider) loginAgainURL(attempt string) string {

@@ -58,7 +58,14 @@ func TestNormaliseCode(t *testing.T) {
 		{"7KQ3-M9XD-2HFW-BN4", "", false},
 		{"7KQ3-M9XD-2HFW-BN4RX", "", false},
 		{"7KQ3-M9XD-2HFW-BN4U", "", false}, // U is not in the alphabet
-		{"7KQ3-M9XD-2HFW-BN4Ø", "", false},
+		// Pasted from a list: one group a line, with the line ends
+		// of any system, or a zero-width space from a document.
+		{"7KQ3\nM9XD\r\n2HFW\rBN4R\n", "7KQ3M9XD2HFWBN4R", true},
+		{"7KQ3\u200bM9XD-2HFW-BN4R\ufeff", "7KQ3M9XD2HFWBN4R", true},
+		// A zero printed with a slash, typed on a Nordic keyboard.
+		{"7KQ3-M9XD-2HFW-BN4Ø", "7KQ3M9XD2HFWBN40", true},
+		{"7kq3-m9xd-2hfw-bn4ø", "7KQ3M9XD2HFWBN40", true},
+		{"7KQ3-M9XD-2HFW-BN4Å", "", false},
 		{"", "", false},
 	}
 	for _, tt := range tests {
@@ -82,4 +89,31 @@ func FuzzNormaliseCode(f *testing.F) {
 			t.Fatalf("normaliseCode(%q) = %q, then %q %v", in, n, again, ok)
 		}
 	})
+}
+
+// TestReadCodeSaysWhatToFix: a code that cannot be one is refused with
+// what to fix: nothing typed, how many symbols were typed of the 16,
+// or the first character no code has, as the person typed it.
+func TestReadCodeSaysWhatToFix(t *testing.T) {
+	tests := []struct {
+		in    string
+		fault codeFault
+	}{
+		{"", codeFault{Key: "recover.err.empty"}},
+		{" \n - ", codeFault{Key: "recover.err.empty"}},
+		{"7KQ3-M9XD-2HFW-BN4", codeFault{Key: "recover.err.short", Arg: 15}},
+		{"7KQ3-M9XD-2HFW-BN4R-7KQ3", codeFault{Key: "recover.err.long", Arg: 20}},
+		{"7KQ3-M9XD-2HFW-BN4u", codeFault{Key: "recover.err.char", Arg: "u"}},
+		{"7KQ3-M9XD-2HFW-BN4*", codeFault{Key: "recover.err.char", Arg: "*"}},
+		{"7KQ3-M9XD-Å-BN4R-7KQ3", codeFault{Key: "recover.err.char", Arg: "Å"}},
+	}
+	for _, tt := range tests {
+		got, fault := readCode(tt.in)
+		if got != "" || fault == nil || *fault != tt.fault {
+			t.Errorf("readCode(%q) = %q, %+v; want %+v", tt.in, got, fault, tt.fault)
+		}
+	}
+	if got, fault := readCode("7kq3 m9xd 2hfw bn4r"); got != "7KQ3M9XD2HFWBN4R" || fault != nil {
+		t.Errorf("readCode of a good code = %q, %+v", got, fault)
+	}
 }
