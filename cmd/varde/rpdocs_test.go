@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/varde-eid/varde/internal/loadgen"
+)
+
+// rpDoc is the relying parties' guide, read whole.
+func rpDoc(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "relying-parties.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// docSection is the part of a Markdown document from the heading to the
+// next heading of its level or above.
+func docSection(t *testing.T, doc, heading string) string {
+	t.Helper()
+	_, after, ok := strings.Cut(doc, "\n"+heading+"\n")
+	if !ok {
+		t.Fatalf("docs/relying-parties.md has no %q", heading)
+	}
+	level := strings.Count(heading[:strings.Index(heading, " ")], "#")
+	for i := 1; i <= level; i++ {
+		after, _, _ = strings.Cut(after, "\n"+strings.Repeat("#", i)+" ")
+	}
+	return after
+}
+
+// docBlocks are the code blocks of a language in a Markdown section, in
+// order.
+func docBlocks(section, lang string) []string {
+	var blocks []string
+	for {
+		_, after, ok := strings.Cut(section, "```"+lang+"\n")
+		if !ok {
+			return blocks
+		}
+		block, rest, _ := strings.Cut(after, "```\n")
+		blocks = append(blocks, block)
+		section = rest
+	}
+}
+
+// TestRelyingPartiesRegistrationTable: the guide's table of registration
+// settings names every setting of a client in the configuration file
+// with the flag of varde clients add that sets it, and nothing else.
+func TestRelyingPartiesRegistrationTable(t *testing.T) {
+	section := docSection(t, rpDoc(t), "### Registration settings")
+	row := regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| `(--[a-z-]+)` \\| ")
+	documented := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(section, -1) {
+		documented[m[1]] = m[2]
+	}
+	for setting, flag := range clientFlags {
+		switch got, ok := documented[setting]; {
+		case !ok:
+			t.Errorf("the registration table has no row for %s (%s)", setting, flag)
+		case got != flag:
+			t.Errorf("the registration table gives %s the flag %s; varde clients add sets it with %s", setting, got, flag)
+		}
+	}
+	for setting := range documented {
+		if _, ok := clientFlags[setting]; !ok {
+			t.Errorf("the registration table names %s, which is no setting of a client", setting)
+		}
+	}
+}
+
+// TestRelyingPartiesDemoClient follows the guide's "To try a client
+// against the demo" word for word, but for the demo's port: the demo
+// started with the data directory it names, the shell lines that make
+// the client's key and JWK set, the configuration that names the demo's
+// database, and its varde clients add line, run as varde. The running
+// demo must then log a person in with that client (PAR, private_key_jwt
+// with the key made, no acr_values: no level below substantial, the
+// name claim), refresh its tokens, refuse a request for level low, and
+// send the person back to the post-logout redirect URI the line
+// registered.
+func TestRelyingPartiesDemoClient(t *testing.T) {
+	for _, tool := range []string{"openssl", "node"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed: %v", tool, err)
+		}
+	}
+	registration := docSection(t, rpDoc(t), "## Registration")
+	shell, yaml := docBlocks(registration, "sh"), docBlocks(registration, "yaml")
+	if len(shell) != 2 || len(yaml) != 1 {
+		t.Fatalf("the guide's registration has %d shell and %d YAML blocks; this test runs two (the key, the client) and one (demo.yaml)", len(shell), len(yaml))
+	}
+	const demoLine = "go run ./cmd/varde demo --data ./demo-data"
+	if !strings.Contains(registration, "`"+demoLine+"`") {
+		t.Fatalf("the guide does not start the demo with %s", demoLine)
+	}
+	dir := t.TempDir()
+	t.Chdir(dir)
+	demo := startDemo(t, "./demo-data")
+
+	keys := exec.Command("bash", "-euo", "pipefail", "-c", shell[0])
+	if out, err := keys.CombinedOutput(); err != nil {
+		t.Fatalf("the guide's key lines: %v\n%s", err, out)
+	}
+	if !strings.Contains(yaml[0], "issuer: http://localhost:8080\n") {
+		t.Fatalf("the guide's demo.yaml does not name the demo's issuer, http://localhost:8080:\n%s", yaml[0])
+	}
+	cfg := strings.ReplaceAll(yaml[0], "http://localhost:8080", demo.base)
+	if err := os.WriteFile("demo.yaml", []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := shellWords(t, shell[1], "go run ./cmd/varde")
+	if out, err := runCmd(t, args...); err != nil {
+		t.Fatalf("the guide's %q: %v\n%s", strings.Join(args, " "), err, out)
+	}
+
+	key := readECKey(t, "rp-key.pem")
+	hc := loadgen.NewHTTPClient(2)
+	rp := &loadgen.RP{Issuer: demo.base, ClientID: flagValue(t, args, "--id"), RedirectURI: flagValue(t, args, "--redirect-uri"),
+		Key: key, KeyID: "kommune-1", HTTP: hc}
+	ctx := context.Background()
+	if err := rp.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	person := loadgen.NewDevice(demo.base, true)
+	if err := loadgen.Enrol(ctx, hc, demo.base, person, "Kari", "Nordmann"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rp.Login(ctx, person, loadgen.LoginOptions{ACRValues: "http://eidas.europa.eu/LoA/low"}); err == nil ||
+		!strings.Contains(err.Error(), "may not ask for (low)") {
+		t.Errorf("a request for level low by the guide's client: %v, want it refused at PAR", err)
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	login, err := rp.Login(ctx, person, loadgen.LoginOptions{Jar: jar})
+	if err != nil {
+		t.Fatalf("login with the guide's client: %v", err)
+	}
+	if login.Claims["name"] != "Kari Nordmann" || login.Claims["acr"] != "http://eidas.europa.eu/LoA/substantial" {
+		t.Errorf("ID token %v, want name Kari Nordmann and acr substantial (a synced passkey)", login.Claims)
+	}
+	if _, err := rp.Refresh(ctx, login.Token.RefreshToken); err != nil {
+		t.Errorf("refresh with the guide's client: %v", err)
+	}
+
+	back := flagValue(t, args, "--post-logout-redirect-uri")
+	q := url.Values{"id_token_hint": {login.RawIDToken}, "post_logout_redirect_uri": {back}, "state": {"s1"}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, demo.base+"/logout?"+q.Encode(), nil)
+	for _, c := range jar.Cookies(req.URL) {
+		req.AddCookie(c)
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || loc != back+"?state=s1" {
+		t.Errorf("logout with the guide's client: %d to %q, want 303 to %s?state=s1", res.StatusCode, loc, back)
+	}
+}
+
+// shellWords is the command of a shell block that begins with prefix,
+// its lines joined, as the shell splits it into words, without prefix.
+func shellWords(t *testing.T, block, prefix string) []string {
+	t.Helper()
+	if !strings.HasPrefix(block, prefix+" ") {
+		t.Fatalf("the block does not begin with %s:\n%s", prefix, block)
+	}
+	cmd := exec.Command("bash", "-euc", `words() { printf '%s\0' "$@"; }; words `+strings.TrimPrefix(block, prefix+" "))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("splitting %q: %v", block, err)
+	}
+	return strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+}
+
+// flagValue is the value of the first flag in args.
+func flagValue(t *testing.T, args []string, flag string) string {
+	t.Helper()
+	i := slices.Index(args, flag)
+	if i < 0 || i+1 == len(args) {
+		t.Fatalf("%s is not given in %q", flag, args)
+	}
+	return args[i+1]
+}
+
+// readECKey reads an EC private key that openssl ecparam wrote.
+func readECKey(t *testing.T, path string) *ecdsa.PrivateKey {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block *pem.Block
+	for rest := raw; ; {
+		if block, rest = pem.Decode(rest); block == nil || block.Type == "EC PRIVATE KEY" {
+			break
+		}
+	}
+	if block == nil {
+		t.Fatalf("%s holds no EC PRIVATE KEY:\n%s", path, bytes.TrimSpace(raw))
+	}
+	key, err := x509.ParseECPrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
