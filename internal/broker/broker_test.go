@@ -1284,7 +1284,7 @@ func TestFinishOutcomeUnknown(t *testing.T) {
 // TestNoProviderPageCancels: when nothing the client accepts can reach
 // the level it asks for, the page's way back ends the login at once (a
 // GET of the cancel URL only asks whether to), so the service hears
-// access_denied.
+// why at once (oidc.Provider.WaysIn, TestWaysIn).
 func TestNoProviderPageCancels(t *testing.T) {
 	f := newFixture(t)
 	must(t, f.st.PutClient(context.Background(), &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
@@ -1720,5 +1720,43 @@ func TestExpiredAttemptIsReadOnce(t *testing.T) {
 		if counted.reads != 1 {
 			t.Errorf("%s: the request was read %d times, want once", tc.path, counted.reads)
 		}
+	}
+}
+
+// TestWaysIn: what the broker tells the authorization endpoint a login
+// page can offer a request, for the client a person goes back to, is
+// what the page offers: none when no provider the client accepts can
+// reach the level, down when every one that can is down (after the
+// client's degraded-mode policy), offered otherwise.
+func TestWaysIn(t *testing.T) {
+	f := newFixture(t)
+	client := func(degraded string, providers ...string) *store.Client {
+		return &store.Client{ID: "bank", Providers: providers, DegradedLevel: degraded}
+	}
+	ask := func(acr ...string) *store.AuthRequest {
+		return &store.AuthRequest{ID: "r1", ClientID: "bank", ACRValues: acr}
+	}
+	for _, tc := range []struct {
+		name   string
+		down   []string
+		client *store.Client
+		req    *store.AuthRequest
+		want   oidc.WaysIn
+	}{
+		{"all up", nil, client(""), ask(assurance.ACRHigh), oidc.WaysOffered},
+		{"only weak accepted, high asked", nil, client("", "weak"), ask(assurance.ACRHigh), oidc.WaysNone},
+		{"only weak accepted, weak down, high asked", []string{"weak"}, client("", "weak"), ask(assurance.ACRHigh), oidc.WaysNone},
+		{"strong down, high asked", []string{"strong"}, client(""), ask(assurance.ACRHigh), oidc.WaysDown},
+		{"strong down, substantial asked", []string{"strong"}, client(""), ask(assurance.ACRSubstantial), oidc.WaysOffered},
+		{"strong down, high asked, degraded to substantial", []string{"strong"}, client("substantial"), ask(assurance.ACRHigh), oidc.WaysOffered},
+		{"all down, degraded to substantial", []string{"weak", "strong"}, client("substantial"), ask(assurance.ACRHigh), oidc.WaysDown},
+		{"all down, no level asked", []string{"weak", "strong"}, client(""), ask(), oidc.WaysDown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f.b.Health = downMonitor(t, f, tc.down...)
+			if got := f.b.WaysIn(tc.req, tc.client); got != tc.want {
+				t.Errorf("WaysIn = %d, want %d", got, tc.want)
+			}
+		})
 	}
 }
