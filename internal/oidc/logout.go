@@ -89,7 +89,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	form := r.Form
 	if err := wellFormed(form); err != nil {
-		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, err)
+		p.errorPage(w, r, ep, pageLogoutBad, http.StatusBadRequest, err)
 		return
 	}
 	if crossSitePost(r) {
@@ -105,7 +105,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		// have expired.
 		var h idTokenHint
 		if err := p.KeySet.Verify(ctx, raw, &h); err != nil || h.Issuer != p.Issuer || !idTokenTyped(raw) {
-			p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequest("id_token_hint was not issued here"))
+			p.errorPage(w, r, ep, pageLogoutBad, http.StatusBadRequest, oauth2.InvalidRequest("id_token_hint was not issued here"))
 			return
 		}
 		hint = &h
@@ -118,7 +118,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		}
 		// §2: client_id, if given, must match the hint.
 		if clientID != "" && !hint.Audience.Contains(clientID) {
-			p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequest("client_id does not match id_token_hint"))
+			p.errorPage(w, r, ep, pageLogoutBad, http.StatusBadRequest, oauth2.InvalidRequest("client_id does not match id_token_hint"))
 			return
 		}
 		if clientID == "" {

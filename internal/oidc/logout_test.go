@@ -178,10 +178,13 @@ func TestLogoutRedirectRules(t *testing.T) {
 		}, false, 200, "", `name="confirm"`},
 		{"hint for another client_id", func(hint string) url.Values {
 			return url.Values{"id_token_hint": {hint}, "client_id": {taxID}}
-		}, false, 400, "", "Vi forsto ikke"},
+		}, false, 400, "", "Vi kunne ikke logge deg ut"},
 		{"forged hint", func(hint string) url.Values {
 			return url.Values{"id_token_hint": {hint[:len(hint)-4] + "AAAA"}}
-		}, false, 400, "", "Vi forsto ikke"},
+		}, false, 400, "", "Vi kunne ikke logge deg ut"},
+		{"hint repeated", func(hint string) url.Values {
+			return url.Values{"id_token_hint": {hint, hint}}
+		}, false, 400, "", "Vi kunne ikke logge deg ut"},
 		{"no session, valid redirect", func(hint string) url.Values {
 			return url.Values{"client_id": {bankID}, "post_logout_redirect_uri": {bankBye}}
 		}, true, 303, bankBye, ""},
@@ -197,6 +200,11 @@ func TestLogoutRedirectRules(t *testing.T) {
 			resp, page := b.get(h.issuer + PathLogout + "?" + tt.params(hint).Encode())
 			if resp.StatusCode != tt.status || resp.Header.Get("Location") != tt.loc || !strings.Contains(page, tt.page) {
 				t.Fatalf("%d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), page)
+			}
+			// A refused logout is no login: the person is not told to
+			// start one again.
+			if strings.Contains(page, "innloggingen") {
+				t.Errorf("the page speaks of a login:\n%s", page)
 			}
 		})
 	}

@@ -602,6 +602,10 @@ const (
 	// pageLogoutRefused: a logout confirmation not made by the page shown
 	// to the session; the person is still logged in.
 	pageLogoutRefused = "logoutrefused"
+	// pageLogoutBad: a logout request that was malformed or whose
+	// id_token_hint Varde cannot use; nothing changed. Not the bad
+	// request page, which tells the person to start a login again.
+	pageLogoutBad = "logoutbad"
 )
 
 // errorPage shows a person a plain-language error page. err (for the
