@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -16,8 +17,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/varde-eid/varde/internal/loadgen"
+	"github.com/varde-eid/varde/internal/oidc"
+	"github.com/varde-eid/varde/internal/webhook"
 )
 
 // rpDoc is the relying parties' guide, read whole.
@@ -223,4 +227,39 @@ func readECKey(t *testing.T, path string) *ecdsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return key
+}
+
+// TestRelyingPartiesLogoutDelivery: what the guide tells a relying party
+// of the delivery of logout tokens is the schedule a node keeps.
+func TestRelyingPartiesLogoutDelivery(t *testing.T) {
+	section := strings.Join(strings.Fields(docSection(t, rpDoc(t), "## Logout")), " ")
+	cfg := webhook.DefaultConfig()
+	for _, want := range []string{
+		fmt.Sprintf("Its `exp` is %s after its `iat`", spelledMinutes(t, oidc.LogoutTokenLifetime)),
+		fmt.Sprintf("a timeout after %d seconds", int(cfg.AttemptTimeout.Seconds())),
+		fmt.Sprintf("%d attempts over about three hours", cfg.MaxAttempts),
+	} {
+		if !strings.Contains(section, want) {
+			t.Errorf("the guide's Logout does not say %q", want)
+		}
+	}
+	var total time.Duration
+	for i, d := 0, cfg.FirstRetry; i < cfg.MaxAttempts-1; i++ {
+		total += min(d, cfg.MaxDelay)
+		d = time.Duration(float64(d) * cfg.Factor)
+	}
+	if total < 150*time.Minute || total > 210*time.Minute {
+		t.Errorf("the retries take %v at most, not about three hours", total)
+	}
+}
+
+// spelledMinutes is d, a whole number of minutes up to ten, in words.
+func spelledMinutes(t *testing.T, d time.Duration) string {
+	t.Helper()
+	words := []string{"", "a minute", "two minutes", "three minutes", "four minutes", "five minutes"}
+	m := int(d / time.Minute)
+	if d%time.Minute != 0 || m < 1 || m >= len(words) {
+		t.Fatalf("%v is no whole number of minutes up to five", d)
+	}
+	return words[m]
 }
