@@ -7,6 +7,9 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -15,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -262,4 +266,99 @@ func spelledMinutes(t *testing.T, d time.Duration) string {
 		t.Fatalf("%v is no whole number of minutes up to five", d)
 	}
 	return words[m]
+}
+
+// TestRelyingPartiesErrorDescriptions: every error description the
+// guide's Errors tables quote is one Varde's code writes: each part of
+// it between ellipses is within one of the string literals of the
+// packages under internal/, or is the whole of one, a format's verbs
+// standing for any value.
+func TestRelyingPartiesErrorDescriptions(t *testing.T) {
+	section := docSection(t, rpDoc(t), "## Errors")
+	var quoted []string
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "|") {
+			for _, m := range regexp.MustCompile(`"([^"]+)"`).FindAllStringSubmatch(line, -1) {
+				quoted = append(quoted, m[1])
+			}
+		}
+	}
+	if len(quoted) < 15 {
+		t.Fatalf("the guide's Errors tables quote %d error descriptions; this test expects the table of common ones", len(quoted))
+	}
+	formats := sourceFormats(t, filepath.Join("..", "..", "internal"))
+	for _, q := range quoted {
+		for _, part := range strings.Split(q, "…") {
+			part = strings.Trim(part, " ,;:")
+			if len(part) < 10 {
+				continue
+			}
+			if !slices.ContainsFunc(formats, func(f sourceFormat) bool { return f.writes(part) }) {
+				t.Errorf("the guide quotes %q, which no string in internal/ writes", part)
+			}
+		}
+	}
+}
+
+// sourceFormat is a string literal of Varde's code, as the text between
+// its format verbs and as a pattern of the whole, each verb any value.
+type sourceFormat struct {
+	parts []string
+	whole *regexp.Regexp
+}
+
+// writes reports whether text is within one of f's parts, or is the
+// whole of f with values for its verbs, which are less than half of it
+// (so that "%s: %s" writes nothing in particular).
+func (f sourceFormat) writes(text string) bool {
+	if slices.ContainsFunc(f.parts, func(p string) bool { return strings.Contains(p, text) }) {
+		return true
+	}
+	fixed := 0
+	for _, p := range f.parts {
+		fixed += len(p)
+	}
+	return f.whole != nil && 2*fixed > len(text) && f.whole.MatchString(text)
+}
+
+// sourceFormats are the string literals of the Go files under dir, but
+// tests.
+func sourceFormats(t *testing.T, dir string) []sourceFormat {
+	t.Helper()
+	verb := regexp.MustCompile(`%[-+# 0-9.]*[a-zA-Z]`)
+	var out []sourceFormat
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			lit, ok := n.(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
+				return true
+			}
+			s, err := strconv.Unquote(lit.Value)
+			if err != nil || len(s) < 10 {
+				return true
+			}
+			sf := sourceFormat{parts: verb.Split(s, -1)}
+			if len(sf.parts) > 1 {
+				quoted := make([]string, len(sf.parts))
+				for i, p := range sf.parts {
+					quoted[i] = regexp.QuoteMeta(p)
+				}
+				sf.whole = regexp.MustCompile("^" + strings.Join(quoted, ".+") + "$")
+			}
+			out = append(out, sf)
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
