@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/loadgen"
 	"github.com/varde-eid/varde/internal/oidc"
 	"github.com/varde-eid/varde/internal/webhook"
@@ -89,6 +90,15 @@ func TestRelyingPartiesRegistrationTable(t *testing.T) {
 	for setting := range documented {
 		if _, ok := clientFlags[setting]; !ok {
 			t.Errorf("the registration table names %s, which is no setting of a client", setting)
+		}
+	}
+	claims := regexp.MustCompile("(?m)^\\| `claims` \\|.*\\| (.*) \\|$").FindStringSubmatch(section)
+	if claims == nil {
+		t.Fatal("the registration table has no row for claims")
+	}
+	for _, c := range config.KnownClaims() {
+		if !strings.Contains(claims[1], "`"+c+"`") {
+			t.Errorf("the registration table's claims do not name %s, which a client may receive", c)
 		}
 	}
 }
