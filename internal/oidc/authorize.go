@@ -41,7 +41,11 @@ func resolveRedirect(c *store.Client, form url.Values) (string, error) {
 		return "", oauth2.InvalidRequest("redirect_uri is required")
 	}
 	if !registeredRedirect(c, uri) {
-		return "", oauth2.InvalidRequest("redirect_uri is not registered for this client")
+		// Nearly registered is the usual mistake (a trailing slash, http
+		// for https, localhost for 127.0.0.1): say that nothing less
+		// than the same string will do, without naming what is
+		// registered to whoever knows the client ID.
+		return "", oauth2.InvalidRequest("redirect_uri is not registered for this client: it must be one of its registered redirect URIs, character for character (scheme, host, port, path, a trailing slash)")
 	}
 	return uri, nil
 }
