@@ -12,6 +12,7 @@ import (
 	"go/token"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -110,9 +111,9 @@ func TestRelyingPartiesRegistrationTable(t *testing.T) {
 // database, and its varde clients add line, run as varde. The running
 // demo must then log a person in with that client (PAR, private_key_jwt
 // with the key made, no acr_values: no level below substantial, the
-// name claim), refresh its tokens, refuse a request for level low, and
-// send the person back to the post-logout redirect URI the line
-// registered.
+// name claim), refresh its tokens, refuse a request for level low, send
+// the person back to the post-logout redirect URI the line registered,
+// and post a logout token for the login to its back-channel logout URI.
 func TestRelyingPartiesDemoClient(t *testing.T) {
 	for _, tool := range []string{"openssl", "node"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -143,7 +144,21 @@ func TestRelyingPartiesDemoClient(t *testing.T) {
 	if err := os.WriteFile("demo.yaml", []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The service: its redirect and post-logout URIs are only read here,
+	// and it takes the logout tokens at its back-channel logout URI. It
+	// stands at the port the guide's localhost:3000 is made into.
+	tokens := make(chan string, 4)
+	rpSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/backchannel-logout" {
+			tokens <- r.PostFormValue("logout_token")
+		}
+	}))
+	defer rpSrv.Close()
+	const service = "http://localhost:3000"
 	args := shellWords(t, shell[1], "go run ./cmd/varde")
+	for i, a := range args {
+		args[i] = strings.ReplaceAll(a, service, "http://localhost:"+rpSrv.URL[strings.LastIndex(rpSrv.URL, ":")+1:])
+	}
 	if out, err := runCmd(t, args...); err != nil {
 		t.Fatalf("the guide's %q: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -192,6 +207,25 @@ func TestRelyingPartiesDemoClient(t *testing.T) {
 	res.Body.Close()
 	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || loc != back+"?state=s1" {
 		t.Errorf("logout with the guide's client: %d to %q, want 303 to %s?state=s1", res.StatusCode, loc, back)
+	}
+	select {
+	case tok := <-tokens:
+		var claims struct {
+			SID    string         `json:"sid"`
+			Events map[string]any `json:"events"`
+		}
+		// go-oidc's ID token verifier checks its signature, iss, aud and
+		// exp as Back-Channel Logout 1.0 §2.6 asks.
+		idt, err := rp.VerifyIDToken(ctx, tok)
+		if err == nil {
+			err = idt.Claims(&claims)
+		}
+		if err != nil || claims.SID != login.Claims["sid"] ||
+			claims.Events["http://schemas.openid.net/event/backchannel-logout"] == nil {
+			t.Errorf("logout token for the guide's client: %+v (%v), want the login's sid %v and the back-channel logout event", claims, err, login.Claims["sid"])
+		}
+	case <-time.After(15 * time.Second):
+		t.Error("the guide's client got no logout token at its back-channel logout URI within 15 s")
 	}
 }
 
