@@ -236,6 +236,7 @@ func (b *Broker) attemptFor(r *http.Request, req *store.AuthRequest, c *store.Cl
 // goes to the login page, whatever the hint, so the person reads there
 // that it is.
 func (b *Broker) Begin(w http.ResponseWriter, r *http.Request, req *store.AuthRequest, c *store.Client) {
+	b.logUnknownHint(r, req, c)
 	if req.ProviderHint != "" {
 		a := b.attemptFor(r, req, c)
 		if p := b.route(a, req.ProviderHint); p != nil && !a.degraded {
@@ -244,6 +245,28 @@ func (b *Broker) Begin(w http.ResponseWriter, r *http.Request, req *store.AuthRe
 		}
 	}
 	http.Redirect(w, r, "/login?"+url.Values{"req": {req.ID}}.Encode(), http.StatusSeeOther)
+}
+
+// logUnknownHint logs a provider_hint of client c's request req that
+// names no provider here (a typing error, an ID from another
+// deployment), with the IDs there are: the person is left to choose, as
+// for a provider that is down, and nothing tells the service's developer
+// otherwise. The hint is safe to log: the authorization endpoint lets
+// only lower-case letters, digits and '-' through.
+func (b *Broker) logUnknownHint(r *http.Request, req *store.AuthRequest, c *store.Client) {
+	hint := req.ProviderHint
+	if hint == "" || hint == "any" {
+		return
+	}
+	ids := make([]string, 0, len(b.Providers))
+	for _, p := range b.Providers {
+		if p.Info().ID == hint {
+			return
+		}
+		ids = append(ids, p.Info().ID)
+	}
+	b.Log.InfoContext(r.Context(), "provider_hint names no provider here; the person chooses", "hint", hint, "client", c.ID,
+		"providers", strings.Join(ids, ","), "req", httpx.RequestID(r.Context()))
 }
 
 // startRouted hands attempt a to p, which route chose for the relying

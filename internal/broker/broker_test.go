@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -1758,5 +1759,37 @@ func TestWaysIn(t *testing.T) {
 				t.Errorf("WaysIn = %d, want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestProviderHintUnknownIsLogged: a provider_hint that names no
+// provider here (a typing error, an ID from another deployment) leaves
+// the choice to the person, as one that is down does, and the node's
+// log says so with the IDs there are, for the service's developer; a
+// known one, up or down, is not logged.
+func TestProviderHintUnknownIsLogged(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var logs bytes.Buffer
+	f.b.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	f.b.Health = downMonitor(t, f, "weak")
+	c, err := f.st.GetClient(ctx, "bank")
+	must(t, err)
+	for _, tc := range []struct {
+		hint   string
+		logged bool
+	}{{"bank-id", true}, {"weak", false}, {"strong", false}, {"any", false}} {
+		logs.Reset()
+		req := &store.AuthRequest{ID: "r-" + tc.hint, ClientID: "bank", RedirectURI: "https://bank.example/cb", Scope: []string{"openid"},
+			MaxAge: -1, ProviderHint: tc.hint, CreatedAt: f.now, ExpiresAt: f.now.Add(time.Minute)}
+		must(t, f.st.CreateAuthRequest(ctx, req))
+		f.b.Begin(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/authorize", nil), req, c)
+		got := logs.String()
+		if logged := strings.Contains(got, "provider_hint names no provider"); logged != tc.logged {
+			t.Errorf("provider_hint %s: log %q, want logged %v", tc.hint, got, tc.logged)
+		}
+		if tc.logged && (!strings.Contains(got, "hint="+tc.hint) || !strings.Contains(got, "client=bank") || !strings.Contains(got, "weak,strong")) {
+			t.Errorf("provider_hint %s: log %q, want the hint, the client and the providers there are", tc.hint, got)
+		}
 	}
 }
