@@ -128,6 +128,7 @@ func TestPagesWCAG(t *testing.T) {
 			{"expired request", "/login?" + q(lang, "req", expired), 400, "#service", "", ""},
 			{"not found", "/no-such-page?" + q(lang), 404, "#support", "", ""},
 			{"logged out", "/logout?" + q(lang), 200, "main h1", "", ""},
+			{"logout not understood", "/logout?" + q(lang, "id_token_hint", "not.an.idtoken"), 400, "main h1", "", ""},
 		}
 		for _, p := range pages {
 			t.Run(lang+"/"+p.name, func(t *testing.T) {

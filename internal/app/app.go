@@ -666,6 +666,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 	op.StatusAPIPath, op.StatusPagePath = statusAPIPath, statusPagePath
 	// The OpenID side hands logins to the broker and takes them back.
 	op.Login, op.Pushed, op.DegradedNow, brk.Continue = brk.Begin, brk.Pushed, brk.DegradedNow, op.Continue
+	op.WaysIn = brk.WaysIn
 	// A login for a relying party finishes only in the browser that
 	// began it at the authorization endpoint (ADR 47).
 	op.Browsers = brk.BrowserMarks()

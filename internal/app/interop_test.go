@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,14 +109,17 @@ func TestOpenIDClientInterop(t *testing.T) {
 			c := &store.Client{
 				ID: "fapi-rp", Name: "FAPI RP", AuthMethod: store.AuthPrivateKeyJWT, JWKS: jwks,
 				RedirectURIs: []string{"https://fapi-rp.example/cb"}, RequirePAR: true, DPoPBoundAccessTokens: true,
-				RefreshTokens: true, SectorID: "fapi-rp.example", Source: "test", CreatedAt: time.Now(),
+				RefreshTokens: true, SectorID: "fapi-rp.example", PostLogoutRedirectURIs: []string{"https://fapi-rp.example/bye"},
+				Source: "test", CreatedAt: time.Now(),
 			}
 			if err := n.app.Store.PutClient(ctx, c); err != nil {
 				t.Fatal(err)
 			}
 			res := runOpenIDClient(t, n, script, person, c.RedirectURIs[0], map[string]string{
 				"RP_CLIENT_ID": c.ID, "RP_CLIENT_JWK": string(private), "RP_PAR": "1", "RP_ACR_VALUES": assurance.ACRHigh,
+				"RP_POST_LOGOUT_REDIRECT_URI": c.PostLogoutRedirectURIs[0],
 			})
+			checkEndSession(t, n, res, c.PostLogoutRedirectURIs[0])
 			checkInterop(t, n, res, oidc.PairwiseSubject(salt, c.SectorID, pk.PersonID), c)
 			// The proof at PAR was openid-client's first: asked for a nonce,
 			// it retried; the token request then carried that nonce.
@@ -238,6 +243,12 @@ type interopResult struct {
 	// after the revocation.
 	Introspected                *interopIntrospection `json:"introspected"`
 	IntrospectedAfterRevocation *interopIntrospection `json:"introspected_after_revocation"`
+	// EndSession is the RP-initiated logout URL openid-client built, and
+	// the state it put in it; nil without RP_POST_LOGOUT_REDIRECT_URI.
+	EndSession *struct {
+		URL   string `json:"url"`
+		State string `json:"state"`
+	} `json:"end_session"`
 	// Exchanges are the requests to the PAR, token and UserInfo
 	// endpoints, by step of the flow.
 	Exchanges struct {
@@ -483,6 +494,26 @@ func runOpenIDClient(t *testing.T, n *node, script string, person *loadgen.Perso
 	}
 	t.Logf("%s: openid-client's flow took %v", env["RP_CLIENT_ID"], time.Since(start).Round(time.Millisecond))
 	return &res
+}
+
+// checkEndSession opens the RP-initiated logout URL openid-client built
+// in a browser without a session at Varde, as the relying party would
+// send the person there: its ID token as the hint, the browser is sent
+// straight back to the post-logout redirect URI bye, with the state.
+func checkEndSession(t *testing.T, n *node, res *interopResult, bye string) {
+	t.Helper()
+	if res.EndSession == nil || !strings.HasPrefix(res.EndSession.URL, n.issuer+oidc.PathLogout+"?") {
+		t.Fatalf("openid-client built the logout URL %+v, want one at %s", res.EndSession, n.issuer+oidc.PathLogout)
+	}
+	resp, err := n.http.Get(res.EndSession.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := bye + "?" + url.Values{"state": {res.EndSession.State}}.Encode()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != want {
+		t.Errorf("openid-client's logout URL %s: %d to %q, want 303 to %s", res.EndSession.URL, resp.StatusCode, loc, want)
+	}
 }
 
 // openIDClientScript returns the path of rp.mjs after checking that

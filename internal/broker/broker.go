@@ -221,12 +221,8 @@ func clientGonePage() httpx.ErrorPage {
 
 // attemptFor is the attempt for client c's request req.
 func (b *Broker) attemptFor(r *http.Request, req *store.AuthRequest, c *store.Client) *attempt {
-	min, ok := assurance.Minimum(req.ACRValues)
-	if !ok {
-		min = assurance.Low
-	}
-	a := &attempt{req: req, client: c, wanted: min, min: min, locale: b.Pages.Locale(r, req.UILocales)}
-	b.applyDegradedPolicy(a)
+	a := b.levelOf(req, c)
+	a.locale = b.Pages.Locale(r, req.UILocales)
 	return a
 }
 
@@ -240,6 +236,7 @@ func (b *Broker) attemptFor(r *http.Request, req *store.AuthRequest, c *store.Cl
 // goes to the login page, whatever the hint, so the person reads there
 // that it is.
 func (b *Broker) Begin(w http.ResponseWriter, r *http.Request, req *store.AuthRequest, c *store.Client) {
+	b.logUnknownHint(r, req, c)
 	if req.ProviderHint != "" {
 		a := b.attemptFor(r, req, c)
 		if p := b.route(a, req.ProviderHint); p != nil && !a.degraded {
@@ -248,6 +245,28 @@ func (b *Broker) Begin(w http.ResponseWriter, r *http.Request, req *store.AuthRe
 		}
 	}
 	http.Redirect(w, r, "/login?"+url.Values{"req": {req.ID}}.Encode(), http.StatusSeeOther)
+}
+
+// logUnknownHint logs a provider_hint of client c's request req that
+// names no provider here (a typing error, an ID from another
+// deployment), with the IDs there are: the person is left to choose, as
+// for a provider that is down, and nothing tells the service's developer
+// otherwise. The hint is safe to log: the authorization endpoint lets
+// only lower-case letters, digits and '-' through.
+func (b *Broker) logUnknownHint(r *http.Request, req *store.AuthRequest, c *store.Client) {
+	hint := req.ProviderHint
+	if hint == "" || hint == "any" {
+		return
+	}
+	ids := make([]string, 0, len(b.Providers))
+	for _, p := range b.Providers {
+		if p.Info().ID == hint {
+			return
+		}
+		ids = append(ids, p.Info().ID)
+	}
+	b.Log.InfoContext(r.Context(), "provider_hint names no provider here; the person chooses", "hint", hint, "client", c.ID,
+		"providers", strings.Join(ids, ","), "req", httpx.RequestID(r.Context()))
 }
 
 // startRouted hands attempt a to p, which route chose for the relying
@@ -328,13 +347,38 @@ func (b *Broker) Pushed(r *http.Request, req *store.AuthRequest, c *store.Client
 // (applyDegradedPolicy). The authorization endpoint asks it before it
 // reuses a degraded session by single sign-on (oidc.Provider.DegradedNow).
 func (b *Broker) DegradedNow(req *store.AuthRequest, c *store.Client) bool {
+	return b.levelOf(req, c).degraded
+}
+
+// levelOf is the attempt for client c's request req as far as its level
+// goes: the level asked for, lowered by c's degraded-mode policy if it
+// applies now.
+func (b *Broker) levelOf(req *store.AuthRequest, c *store.Client) *attempt {
 	min, ok := assurance.Minimum(req.ACRValues)
 	if !ok {
 		min = assurance.Low
 	}
 	a := &attempt{req: req, client: c, wanted: min, min: min}
 	b.applyDegradedPolicy(a)
-	return a.degraded
+	return a
+}
+
+// WaysIn says what the login page can offer client c's request req now,
+// as the page decides it: oidc.WaysNone when no provider c accepts can
+// reach the level (lowered by c's degraded-mode policy if that applies),
+// oidc.WaysDown when every one that can is down. The endpoint that ends
+// a login the person goes back from asks it (oidc.Provider.WaysIn).
+func (b *Broker) WaysIn(req *store.AuthRequest, c *store.Client) oidc.WaysIn {
+	eligible := b.eligible(b.levelOf(req, c))
+	if len(eligible) == 0 {
+		return oidc.WaysNone
+	}
+	for _, p := range eligible {
+		if b.state(p.Info().ID).Usable() {
+			return oidc.WaysOffered
+		}
+	}
+	return oidc.WaysDown
 }
 
 // applyDegradedPolicy lowers the attempt's level to the client's

@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -1284,7 +1285,7 @@ func TestFinishOutcomeUnknown(t *testing.T) {
 // TestNoProviderPageCancels: when nothing the client accepts can reach
 // the level it asks for, the page's way back ends the login at once (a
 // GET of the cancel URL only asks whether to), so the service hears
-// access_denied.
+// why at once (oidc.Provider.WaysIn, TestWaysIn).
 func TestNoProviderPageCancels(t *testing.T) {
 	f := newFixture(t)
 	must(t, f.st.PutClient(context.Background(), &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
@@ -1719,6 +1720,76 @@ func TestExpiredAttemptIsReadOnce(t *testing.T) {
 		}
 		if counted.reads != 1 {
 			t.Errorf("%s: the request was read %d times, want once", tc.path, counted.reads)
+		}
+	}
+}
+
+// TestWaysIn: what the broker tells the authorization endpoint a login
+// page can offer a request, for the client a person goes back to, is
+// what the page offers: none when no provider the client accepts can
+// reach the level, down when every one that can is down (after the
+// client's degraded-mode policy), offered otherwise.
+func TestWaysIn(t *testing.T) {
+	f := newFixture(t)
+	client := func(degraded string, providers ...string) *store.Client {
+		return &store.Client{ID: "bank", Providers: providers, DegradedLevel: degraded}
+	}
+	ask := func(acr ...string) *store.AuthRequest {
+		return &store.AuthRequest{ID: "r1", ClientID: "bank", ACRValues: acr}
+	}
+	for _, tc := range []struct {
+		name   string
+		down   []string
+		client *store.Client
+		req    *store.AuthRequest
+		want   oidc.WaysIn
+	}{
+		{"all up", nil, client(""), ask(assurance.ACRHigh), oidc.WaysOffered},
+		{"only weak accepted, high asked", nil, client("", "weak"), ask(assurance.ACRHigh), oidc.WaysNone},
+		{"only weak accepted, weak down, high asked", []string{"weak"}, client("", "weak"), ask(assurance.ACRHigh), oidc.WaysNone},
+		{"strong down, high asked", []string{"strong"}, client(""), ask(assurance.ACRHigh), oidc.WaysDown},
+		{"strong down, substantial asked", []string{"strong"}, client(""), ask(assurance.ACRSubstantial), oidc.WaysOffered},
+		{"strong down, high asked, degraded to substantial", []string{"strong"}, client("substantial"), ask(assurance.ACRHigh), oidc.WaysOffered},
+		{"all down, degraded to substantial", []string{"weak", "strong"}, client("substantial"), ask(assurance.ACRHigh), oidc.WaysDown},
+		{"all down, no level asked", []string{"weak", "strong"}, client(""), ask(), oidc.WaysDown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f.b.Health = downMonitor(t, f, tc.down...)
+			if got := f.b.WaysIn(tc.req, tc.client); got != tc.want {
+				t.Errorf("WaysIn = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestProviderHintUnknownIsLogged: a provider_hint that names no
+// provider here (a typing error, an ID from another deployment) leaves
+// the choice to the person, as one that is down does, and the node's
+// log says so with the IDs there are, for the service's developer; a
+// known one, up or down, is not logged.
+func TestProviderHintUnknownIsLogged(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var logs bytes.Buffer
+	f.b.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	f.b.Health = downMonitor(t, f, "weak")
+	c, err := f.st.GetClient(ctx, "bank")
+	must(t, err)
+	for _, tc := range []struct {
+		hint   string
+		logged bool
+	}{{"bank-id", true}, {"weak", false}, {"strong", false}, {"any", false}} {
+		logs.Reset()
+		req := &store.AuthRequest{ID: "r-" + tc.hint, ClientID: "bank", RedirectURI: "https://bank.example/cb", Scope: []string{"openid"},
+			MaxAge: -1, ProviderHint: tc.hint, CreatedAt: f.now, ExpiresAt: f.now.Add(time.Minute)}
+		must(t, f.st.CreateAuthRequest(ctx, req))
+		f.b.Begin(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/authorize", nil), req, c)
+		got := logs.String()
+		if logged := strings.Contains(got, "provider_hint names no provider"); logged != tc.logged {
+			t.Errorf("provider_hint %s: log %q, want logged %v", tc.hint, got, tc.logged)
+		}
+		if tc.logged && (!strings.Contains(got, "hint="+tc.hint) || !strings.Contains(got, "client=bank") || !strings.Contains(got, "weak,strong")) {
+			t.Errorf("provider_hint %s: log %q, want the hint, the client and the providers there are", tc.hint, got)
 		}
 	}
 }

@@ -672,8 +672,13 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	if e := q.Get("error"); e != "" {
 		rp.Log.Warn("demo bank: Varde answered the login with an error", "error", e, "error_description", q.Get("error_description"))
 		msg := t.ErrNotCompleted
-		if e == "access_denied" {
+		switch e {
+		case "access_denied":
 			msg = t.ErrCancelled
+		case "temporarily_unavailable":
+			msg = t.ErrUnavailable
+		case "unmet_authentication_requirements":
+			msg = t.ErrUnmet
 		}
 		fail(http.StatusOK, msg)
 		return

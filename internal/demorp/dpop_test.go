@@ -856,6 +856,8 @@ func TestCallbackErrorKeepsLevel(t *testing.T) {
 	}{
 		{name: "cancelled", query: url.Values{"error": {"access_denied"}}, want: texts["en"].ErrCancelled},
 		{name: "error", query: url.Values{"error": {"server_error"}}, want: texts["en"].ErrNotCompleted},
+		{name: "no way in working", query: url.Values{"error": {"temporarily_unavailable"}}, want: texts["en"].ErrUnavailable},
+		{name: "no way in reaches the level", query: url.Values{"error": {"unmet_authentication_requirements"}}, want: texts["en"].ErrUnmet},
 		{name: "issuer", query: url.Values{"code": {"c1"}}, iss: "https://other.example", want: texts["en"].ErrIssuer},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

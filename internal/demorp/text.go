@@ -33,6 +33,10 @@ type text struct {
 	// ErrLevel: Varde's login reached a lower level than the one chosen;
 	// ErrLevelUnknown: the form named a level the bank does not offer.
 	ErrLevel, ErrLevelUnknown string
+	// ErrUnavailable: the person went back from Varde because no way to
+	// log in was working (temporarily_unavailable); ErrUnmet: because
+	// none can reach the level chosen (unmet_authentication_requirements).
+	ErrUnavailable, ErrUnmet string
 	// ErrBusy: too many logins are in progress to begin another.
 	ErrBusy string
 	// ErrFull: a login came back, and too many people are logged in at
@@ -112,6 +116,8 @@ var texts = map[string]*text{
 		ErrToken:        "The ID token from Varde was not valid.",
 		ErrLevel:        "Varde logged you in at a lower level than the one you chose, so Demo Bank cannot let you in. Log in again in a way that reaches that level, or choose a lower one.",
 		ErrLevelUnknown: "Choose one of the levels on this page.",
+		ErrUnavailable:  "None of the ways to log in at Varde was working just now, so you were not logged in. Try again later.",
+		ErrUnmet:        "None of the ways to log in at Varde can reach the level you chose. Choose a lower one.",
 	},
 	"nb": {
 		LanguageName:    "Norsk bokmål",
@@ -169,6 +175,8 @@ var texts = map[string]*text{
 		ErrToken:        "ID-tokenet fra Varde var ikke gyldig.",
 		ErrLevel:        "Varde logget deg inn på et lavere nivå enn det du valgte, så Demo Bank kan ikke slippe deg inn. Logg inn igjen på en måte som når det nivået, eller velg et lavere.",
 		ErrLevelUnknown: "Velg et av nivåene på denne siden.",
+		ErrUnavailable:  "Ingen av måtene å logge inn på hos Varde virket akkurat nå, så du ble ikke logget inn. Prøv igjen senere.",
+		ErrUnmet:        "Ingen av måtene å logge inn på hos Varde når det nivået du valgte. Velg et lavere.",
 	},
 	"da": {
 		LanguageName:    "Dansk",
@@ -226,6 +234,8 @@ var texts = map[string]*text{
 		ErrToken:        "ID-tokenet fra Varde var ikke gyldigt.",
 		ErrLevel:        "Varde loggede dig ind på et lavere niveau end det, du valgte, så Demo Bank kan ikke lukke dig ind. Log ind igen på en måde, der når det niveau, eller vælg et lavere.",
 		ErrLevelUnknown: "Vælg et af niveauerne på denne side.",
+		ErrUnavailable:  "Ingen af måderne at logge ind på hos Varde virkede lige nu, så du blev ikke logget ind. Prøv igen senere.",
+		ErrUnmet:        "Ingen af måderne at logge ind på hos Varde når det niveau, du valgte. Vælg et lavere.",
 	},
 }
 

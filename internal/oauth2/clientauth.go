@@ -220,15 +220,22 @@ func (a *ClientAuthenticator) Check(r *http.Request) (*ClientAuthentication, err
 	assertion := form.Get("client_assertion") != ""
 	assertionType := form.Get("client_assertion_type") != ""
 	secretPost := form.Get("client_secret") != ""
-	n := 0
-	for _, used := range []bool{basic, assertion || assertionType, secretPost} {
-		if used {
-			n++
+	var methods []string
+	for _, m := range []struct {
+		used bool
+		name string
+	}{{basic, store.AuthClientSecretBasic}, {assertion || assertionType, store.AuthPrivateKeyJWT}, {secretPost, "client_secret_post"}} {
+		if m.used {
+			methods = append(methods, m.name)
 		}
 	}
-	if n > 1 {
+	if len(methods) > 1 {
 		// RFC 6749 §2.3: a client MUST NOT use more than one method.
-		return nil, InvalidRequest("more than one client authentication method used")
+		// Naming them tells a developer what their library sent (a
+		// Basic header beside an assertion, say), and nothing of the
+		// client's registration.
+		return nil, InvalidRequest("more than one client authentication method used (%s): send only the one the client is registered for",
+			strings.Join(methods, ", "))
 	}
 	ctx := r.Context()
 	var c *store.Client

@@ -465,7 +465,10 @@ func TestClientSecretBasic(t *testing.T) {
 		{"unknown client", "nobody", basicSecret, nil, CodeInvalidClient, "unknown client"},
 		{"jwt client with secret", "jwt", basicSecret, nil, CodeInvalidClient, "does not authenticate this way"},
 		{"client_id mismatch", basicID, basicSecret, url.Values{"client_id": {"public"}}, CodeInvalidClient, "does not match"},
-		{"two methods", basicID, basicSecret, url.Values{"client_assertion": {"x"}}, CodeInvalidRequest, "more than one"},
+		{"two methods", basicID, basicSecret, url.Values{"client_assertion": {"x"}}, CodeInvalidRequest,
+			"more than one client authentication method used (client_secret_basic, private_key_jwt): send only the one the client is registered for"},
+		{"three methods", basicID, basicSecret, url.Values{"client_assertion_type": {"x"}, "client_secret": {"s"}}, CodeInvalidRequest,
+			"(client_secret_basic, private_key_jwt, client_secret_post)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -41,7 +41,11 @@ func resolveRedirect(c *store.Client, form url.Values) (string, error) {
 		return "", oauth2.InvalidRequest("redirect_uri is required")
 	}
 	if !registeredRedirect(c, uri) {
-		return "", oauth2.InvalidRequest("redirect_uri is not registered for this client")
+		// Nearly registered is the usual mistake (a trailing slash, http
+		// for https, localhost for 127.0.0.1): say that nothing less
+		// than the same string will do, without naming what is
+		// registered to whoever knows the client ID.
+		return "", oauth2.InvalidRequest("redirect_uri is not registered for this client: it must be one of its registered redirect URIs, character for character (scheme, host, port, path, a trailing slash)")
 	}
 	return uri, nil
 }
@@ -748,7 +752,51 @@ func (p *Provider) cancel(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p.endRequest(w, r, ep, c, req, "cancelled", oauth2.AccessDenied("the person cancelled the login"))
+	p.endRequest(w, r, ep, c, req, "cancelled", p.goneBack(req, c))
+}
+
+// WaysIn is what a login page can offer a request (Provider.WaysIn).
+type WaysIn int
+
+const (
+	// WaysOffered: at least one way to log in that can meet the
+	// request is up.
+	WaysOffered WaysIn = iota
+	// WaysDown: every way to log in that the client accepts and that
+	// can reach the level asked for is down just now.
+	WaysDown
+	// WaysNone: no way to log in that the client accepts can reach the
+	// level asked for, up or down.
+	WaysNone
+)
+
+// CodeUnmetAuthenticationRequirements is OpenID Connect Unmet
+// Authentication Requirements 1.0 §4's error: the server cannot meet
+// the relying party's requirements for the authentication.
+const CodeUnmetAuthenticationRequirements = "unmet_authentication_requirements"
+
+// goneBack is the error client c gets for request req when the person
+// goes back to it from Varde's pages: access_denied when a way to log
+// in was on offer and the person chose not to use it (OIDC Core
+// §3.1.2.6); when none was, why, so the service can tell the person to
+// try again later (temporarily_unavailable, RFC 6749 §4.1.2.1) rather
+// than that they cancelled, or its operator can see that it asks for a
+// level its providers cannot reach. Nothing about the person is in it:
+// a blocked person's going back is a cancel like any other.
+func (p *Provider) goneBack(req *store.AuthRequest, c *store.Client) error {
+	ways := WaysOffered
+	if p.WaysIn != nil {
+		ways = p.WaysIn(req, c)
+	}
+	switch ways {
+	case WaysDown:
+		return oauth2.NewError(oauth2.CodeTemporarilyUnavailable,
+			"the person went back: none of the ways to log in that this client accepts at the level it asked for is working just now; try again later (status_page in discovery says more)")
+	case WaysNone:
+		return oauth2.NewError(CodeUnmetAuthenticationRequirements,
+			"the person went back: none of the ways to log in that this client accepts can reach the level it asked for; ask for a lower level in acr_values, or have the operator register it for other providers")
+	}
+	return oauth2.AccessDenied("the person cancelled the login")
 }
 
 // endRequest ends the login for req, a stored request of client c, with

@@ -1059,3 +1059,20 @@ func TestLoopbackRedirectAnyPort(t *testing.T) {
 		})
 	}
 }
+
+// TestPARRedirectURINearlyRegistered: a redirect_uri that differs from
+// the registered one only as developers' often do (a trailing slash, http
+// for https, another host name for the same machine) is refused, and the
+// description says that it must match character for character.
+func TestPARRedirectURINearlyRegistered(t *testing.T) {
+	h := newHarness(t)
+	for _, uri := range []string{bankCB + "/", strings.Replace(bankCB, "https:", "http:", 1), strings.Replace(bankCB, "bank.example", "BANK.example", 1)} {
+		form := bankForm("st", "n", oauth2.GenerateVerifier())
+		form.Set("redirect_uri", uri)
+		_, status, body := h.pushBank(form)
+		if desc, _ := body["error_description"].(string); status != http.StatusBadRequest || body["error"] != "invalid_request" ||
+			!strings.Contains(desc, "not registered for this client") || !strings.Contains(desc, "character for character") {
+			t.Errorf("PAR with redirect_uri %s: %d %v, want invalid_request saying it must match character for character", uri, status, body)
+		}
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/oauth2"
+
+	"github.com/varde-eid/varde/internal/store"
 )
 
 // pendingLogin starts a front-channel login that waits at the login page
@@ -147,5 +149,45 @@ func TestProviderHintParameter(t *testing.T) {
 	resp, _ := b.get(tax.authorizeURL("st", "n", oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("provider_hint", "Bank ID!")))
 	if q := h.callback(resp, taxCB); q.Get("error") != "invalid_request" || q.Get("state") != "st" {
 		t.Errorf("malformed provider_hint: %v", q)
+	}
+}
+
+// TestGoingBackWithNoWayInSaysWhy: a person who goes back to the client
+// from a page that offered no way to log in did not cancel. The client
+// gets temporarily_unavailable when every way it accepts is down, and
+// unmet_authentication_requirements when none can reach the level it
+// asked for, each with state and iss and a description that says what
+// to do; access_denied only when a way was on offer.
+func TestGoingBackWithNoWayInSaysWhy(t *testing.T) {
+	for _, tc := range []struct {
+		ways       WaysIn
+		code, want string
+	}{
+		{WaysOffered, "access_denied", "the person cancelled the login"},
+		{WaysDown, "temporarily_unavailable", "try again later"},
+		{WaysNone, "unmet_authentication_requirements", "ask for a lower level in acr_values"},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			h := newHarness(t)
+			var asked *store.AuthRequest
+			h.p.WaysIn = func(req *store.AuthRequest, c *store.Client) WaysIn {
+				if c.ID != taxID {
+					t.Errorf("WaysIn asked for client %s, want %s", c.ID, taxID)
+				}
+				asked = req
+				return tc.ways
+			}
+			b := h.browser()
+			id := pendingLogin(t, h, b, "st-back")
+			resp, _ := b.post(h.issuer+PathCancel+"?req="+id, nil)
+			q := h.callback(resp, taxCB)
+			if q.Get("error") != tc.code || !strings.Contains(q.Get("error_description"), tc.want) ||
+				q.Get("state") != "st-back" || q.Get("iss") != h.issuer || q.Get("code") != "" {
+				t.Errorf("callback = %v, want error %s with %q", q, tc.code, tc.want)
+			}
+			if asked == nil || asked.ID != id {
+				t.Errorf("WaysIn was asked about %+v, want request %s", asked, id)
+			}
+		})
 	}
 }

@@ -433,8 +433,9 @@ func TestUserinfoTokenByTwoMethods(t *testing.T) {
 // access_token parameter of a form-encoded POST body without an
 // Authorization header (RFC 6750 §2.2; OIDC Core §5.3.1 sends it "per
 // Section 2" of RFC 6750), answered as with the header; never in the
-// query (RFC 6750 §2.3, RFC 9700 §4.3.2), nor in a body of another type,
-// nor twice.
+// query (RFC 6750 §2.3, RFC 9700 §4.3.2): one there is no credential,
+// and the request is invalid_request, saying where the token goes; nor
+// in a body of another type, nor twice.
 func TestUserinfoTokenInTheBody(t *testing.T) {
 	h := newHarness(t)
 	l := h.loginBank(h.rp(bankID, bankCB), h.browser())
@@ -458,9 +459,13 @@ func TestUserinfoTokenInTheBody(t *testing.T) {
 		t.Errorf("unknown token in the body: %d %v %v", status, hdr.Values("WWW-Authenticate"), body)
 	}
 	query, _ := http.NewRequest(http.MethodGet, h.issuer+PathUserinfo+"?access_token="+url.QueryEscape(at), nil)
-	status, hdr, _ = h.do(query)
-	if status != http.StatusUnauthorized || hdr.Get("WWW-Authenticate") != `Bearer realm="varde"` {
-		t.Errorf("token in the query: %d %v", status, hdr.Values("WWW-Authenticate"))
+	queryPost, _ := http.NewRequest(http.MethodPost, h.issuer+PathUserinfo+"?access_token="+url.QueryEscape(at), nil)
+	for name, req := range map[string]*http.Request{"GET": query, "POST": queryPost} {
+		status, hdr, body = h.do(req)
+		if desc, _ := body["error_description"].(string); status != http.StatusBadRequest || body["error"] != "invalid_request" ||
+			!strings.Contains(desc, "Authorization header") || !strings.Contains(hdr.Get("WWW-Authenticate"), `Bearer error="invalid_request"`) {
+			t.Errorf("%s with the token in the query: %d %v %v, want invalid_request saying where the token goes", name, status, hdr.Values("WWW-Authenticate"), body)
+		}
 	}
 	status, hdr, _ = post("text/plain", url.Values{"access_token": {at}})
 	if status != http.StatusUnauthorized || hdr.Get("WWW-Authenticate") != `Bearer realm="varde"` {

@@ -12,6 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/keys"
 	"github.com/varde-eid/varde/internal/oauth2"
 	"github.com/varde-eid/varde/internal/store"
@@ -89,7 +90,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	form := r.Form
 	if err := wellFormed(form); err != nil {
-		p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, err)
+		p.errorPage(w, r, ep, pageLogoutBad, http.StatusBadRequest, err)
 		return
 	}
 	if crossSitePost(r) {
@@ -105,7 +106,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		// have expired.
 		var h idTokenHint
 		if err := p.KeySet.Verify(ctx, raw, &h); err != nil || h.Issuer != p.Issuer || !idTokenTyped(raw) {
-			p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequest("id_token_hint was not issued here"))
+			p.errorPage(w, r, ep, pageLogoutBad, http.StatusBadRequest, oauth2.InvalidRequest("id_token_hint was not issued here"))
 			return
 		}
 		hint = &h
@@ -118,7 +119,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		}
 		// §2: client_id, if given, must match the hint.
 		if clientID != "" && !hint.Audience.Contains(clientID) {
-			p.errorPage(w, r, ep, pageBadRequest, http.StatusBadRequest, oauth2.InvalidRequest("client_id does not match id_token_hint"))
+			p.errorPage(w, r, ep, pageLogoutBad, http.StatusBadRequest, oauth2.InvalidRequest("client_id does not match id_token_hint"))
 			return
 		}
 		if clientID == "" {
@@ -139,6 +140,8 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	redirect := ""
 	if uri := form.Get("post_logout_redirect_uri"); uri != "" && c != nil && slices.Contains(c.PostLogoutRedirectURIs, uri) {
 		redirect = uri
+	} else if uri != "" {
+		p.unusedLogoutRedirect(r, c)
 	}
 	locales := strings.Fields(form.Get("ui_locales"))
 	sess := p.currentSession(r)
@@ -194,4 +197,18 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.render(w, r, http.StatusOK, "loggedout", locales, LoggedOutPage{AccountURL: p.AccountURL})
+}
+
+// unusedLogoutRedirect logs why a logout's post_logout_redirect_uri is
+// not used, for the developer of client c (nil: none identified) whose
+// person stays on Varde's page with nothing for the service (§3: there
+// is no error to redirect with). Not the URI: it is the service's, and
+// may carry what it should not have put there.
+func (p *Provider) unusedLogoutRedirect(r *http.Request, c *store.Client) {
+	why, client := "no client identified: send id_token_hint or client_id", ""
+	if c != nil {
+		why, client = "not one the client registered (post_logout_redirect_uris, matched exactly)", c.ID
+	}
+	p.Log.InfoContext(r.Context(), "logout: post_logout_redirect_uri not used", "why", why, "client", client,
+		"req", httpx.RequestID(r.Context()))
 }

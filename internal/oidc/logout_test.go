@@ -1,7 +1,9 @@
 package oidc
 
 import (
+	"bytes"
 	"html"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -178,10 +180,13 @@ func TestLogoutRedirectRules(t *testing.T) {
 		}, false, 200, "", `name="confirm"`},
 		{"hint for another client_id", func(hint string) url.Values {
 			return url.Values{"id_token_hint": {hint}, "client_id": {taxID}}
-		}, false, 400, "", "Vi forsto ikke"},
+		}, false, 400, "", "Vi kunne ikke logge deg ut"},
 		{"forged hint", func(hint string) url.Values {
 			return url.Values{"id_token_hint": {hint[:len(hint)-4] + "AAAA"}}
-		}, false, 400, "", "Vi forsto ikke"},
+		}, false, 400, "", "Vi kunne ikke logge deg ut"},
+		{"hint repeated", func(hint string) url.Values {
+			return url.Values{"id_token_hint": {hint, hint}}
+		}, false, 400, "", "Vi kunne ikke logge deg ut"},
 		{"no session, valid redirect", func(hint string) url.Values {
 			return url.Values{"client_id": {bankID}, "post_logout_redirect_uri": {bankBye}}
 		}, true, 303, bankBye, ""},
@@ -197,6 +202,11 @@ func TestLogoutRedirectRules(t *testing.T) {
 			resp, page := b.get(h.issuer + PathLogout + "?" + tt.params(hint).Encode())
 			if resp.StatusCode != tt.status || resp.Header.Get("Location") != tt.loc || !strings.Contains(page, tt.page) {
 				t.Fatalf("%d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), page)
+			}
+			// A refused logout is no login: the person is not told to
+			// start one again.
+			if strings.Contains(page, "innloggingen") {
+				t.Errorf("the page speaks of a login:\n%s", page)
 			}
 		})
 	}
@@ -279,6 +289,39 @@ func TestPagesRefuseOversizeBody(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusRequestEntityTooLarge {
 				t.Fatalf("POST %s with %d bytes: %d, want 413", path, len(body), resp.StatusCode)
+			}
+		})
+	}
+}
+
+// TestLogoutIgnoredRedirectIsLogged: a post_logout_redirect_uri that is
+// not used leaves the person on Varde's page with nothing for the
+// service, so the node's log says why, for the developer who wonders:
+// no client identified (neither id_token_hint nor client_id), or a URI
+// the client did not register. The URI itself is not logged: it is the
+// service's, and may carry what it should not have put there.
+func TestLogoutIgnoredRedirectIsLogged(t *testing.T) {
+	h := newHarness(t)
+	var logs bytes.Buffer
+	h.p.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	for _, tt := range []struct {
+		name   string
+		params url.Values
+		want   string
+	}{
+		{"no client", url.Values{"post_logout_redirect_uri": {bankBye + "?secret=s3cret"}}, "no client identified: send id_token_hint or client_id"},
+		{"unregistered", url.Values{"client_id": {bankID}, "post_logout_redirect_uri": {"https://bank.example/elsewhere?secret=s3cret"}},
+			"not one the client registered"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			logs.Reset()
+			resp, page := h.browser().get(h.issuer + PathLogout + "?" + tt.params.Encode())
+			if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Du er logget ut") {
+				t.Fatalf("%d\n%s", resp.StatusCode, page)
+			}
+			got := logs.String()
+			if !strings.Contains(got, "post_logout_redirect_uri") || !strings.Contains(got, tt.want) || strings.Contains(got, "s3cret") {
+				t.Errorf("log %q, want why post_logout_redirect_uri was not used (%q), without the URI", got, tt.want)
 			}
 		})
 	}

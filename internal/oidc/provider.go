@@ -172,6 +172,12 @@ type Provider struct {
 	// the person logs in again, at the level asked for. nil: the policy
 	// always applies.
 	DegradedNow func(req *store.AuthRequest, c *store.Client) bool
+	// WaysIn, if set, says what the login page can offer client c's
+	// request req now. A person who goes back to the client from a page
+	// that offered no way to log in did not choose not to: the client
+	// is told why (cancel), not that the person cancelled. nil: every
+	// going back is a cancel.
+	WaysIn func(req *store.AuthRequest, c *store.Client) WaysIn
 	// SubjectSalt keys pairwise subject identifiers (OIDC Core §8.1). It
 	// must be the same on every node and never change; at least 32 bytes.
 	SubjectSalt []byte
@@ -596,6 +602,10 @@ const (
 	// pageLogoutRefused: a logout confirmation not made by the page shown
 	// to the session; the person is still logged in.
 	pageLogoutRefused = "logoutrefused"
+	// pageLogoutBad: a logout request that was malformed or whose
+	// id_token_hint Varde cannot use; nothing changed. Not the bad
+	// request page, which tells the person to start a login again.
+	pageLogoutBad = "logoutbad"
 )
 
 // errorPage shows a person a plain-language error page. err (for the

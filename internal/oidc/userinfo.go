@@ -22,6 +22,16 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	scheme, tok, inBody := presented(r)
 	dpop := strings.EqualFold(scheme, "DPoP")
+	if scheme == "" && r.URL.Query().Has("access_token") {
+		// A token in the query is no credential (presented), but the
+		// client meant one: say where it goes rather than challenge
+		// a request it believes it authenticated (RFC 6750 §3.1: an
+		// unsupported parameter is invalid_request).
+		e := oauth2.InvalidRequest("send the access token in the Authorization header (or, without one, as the access_token parameter of a form-encoded POST body), never in the query")
+		w.Header().Set("WWW-Authenticate", oauth2.BearerChallenge(e))
+		p.jsonError(w, r, ep, e)
+		return
+	}
 	if !dpop && !strings.EqualFold(scheme, "Bearer") {
 		// RFC 6750 §3.1: a request without credentials, or with a scheme
 		// this endpoint does not take (Basic, say), gets a bare challenge,

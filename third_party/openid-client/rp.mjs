@@ -15,6 +15,11 @@
 //                    algorithm its ID tokens must be signed with
 //                    (optional; absent: openid-client's default, any
 //                    that discovery lists)
+//   RP_POST_LOGOUT_REDIRECT_URI
+//                    its registered post-logout redirect URI: the result
+//                    has the RP-initiated logout URL openid-client builds
+//                    for the login, with the ID token as id_token_hint
+//                    and a state (optional)
 //
 // Varde requires DPoP nonces (RFC 9449 §8, §9): openid-client's first
 // proof at an endpoint, without one, is refused with use_dpop_nonce,
@@ -96,6 +101,7 @@ async function main() {
   const pushed = env("RP_PAR", false) === "1";
   const acrValues = env("RP_ACR_VALUES", false);
   const idTokenAlg = env("RP_ID_TOKEN_ALG", false);
+  const postLogoutRedirectUri = env("RP_POST_LOGOUT_REDIRECT_URI", false);
   const metadata = { redirect_uris: [redirectUri] };
   if (idTokenAlg) metadata.id_token_signed_response_alg = idTokenAlg;
 
@@ -251,6 +257,19 @@ async function main() {
   const afterRevocation = await refreshRefusal({ DPoP }, refreshed.refresh_token);
   const introspectedAfterRevocation = await introspect(refreshed.access_token);
 
+  // RP-Initiated Logout 1.0: where the relying party sends the browser
+  // to log the person out, and back to it.
+  let endSession;
+  if (postLogoutRedirectUri) {
+    const logoutState = client.randomState();
+    const url = client.buildEndSessionUrl(config, {
+      id_token_hint: tokens.id_token,
+      post_logout_redirect_uri: postLogoutRedirectUri,
+      state: logoutState,
+    });
+    endSession = { url: url.href, state: logoutState };
+  }
+
   out({
     dpop_jwk: await crypto.subtle.exportKey("jwk", dpopKeys.publicKey),
     dpop_jkt: jkt,
@@ -276,6 +295,7 @@ async function main() {
     refresh_after_revocation: afterRevocation,
     introspected,
     introspected_after_revocation: introspectedAfterRevocation,
+    end_session: endSession,
     exchanges: {
       par: parExchanges,
       code: codeExchanges,
