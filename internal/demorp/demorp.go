@@ -913,7 +913,9 @@ func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	// §2.6 steps 5 to 7.
 	switch {
-	case c.Events[backchannelEvent] == nil:
+	case !jsonObject(c.Events[backchannelEvent]):
+		// §2.4: the event's member is a JSON object; null or any
+		// other value is no logout event.
 		refuse(http.StatusBadRequest, "invalid_request", "logout token has no back-channel logout event", nil)
 		return
 	case c.SID == "" && tok.Subject == "":
@@ -951,6 +953,12 @@ func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	rp.mu.Unlock()
 	rp.Log.Info("demo bank: back-channel logout", "sessions_ended", ended)
 	w.WriteHeader(http.StatusOK)
+}
+
+// jsonObject reports whether raw is a JSON object.
+func jsonObject(raw json.RawMessage) bool {
+	var m map[string]json.RawMessage
+	return json.Unmarshal(raw, &m) == nil && m != nil
 }
 
 // maxLogoutJTIs bounds the logout tokens' jti kept at once. Each is
