@@ -873,8 +873,8 @@ const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
 // it (OpenID Connect Back-Channel Logout 1.0 §2.5): Varde POSTs a logout
 // token when the person logs out at Varde, at another service, or their
 // session there is ended. The token is checked as §2.6 asks: signed by
-// Varde, issued by it, for this bank, not expired, with the logout event,
-// a sid or a sub, and no nonce. Every session of that sid (or, without
+// Varde, issued by it, for this bank, not expired, with its time of issue
+// and the logout event, a sid or a sub, and no nonce. Every session of that sid (or, without
 // one, of that sub) ends. A token that does not pass gets 400 with an
 // OAuth error (§2.8), and ends nothing.
 func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
@@ -917,6 +917,10 @@ func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 		// §2.4: the event's member is a JSON object; null or any
 		// other value is no logout event.
 		refuse(http.StatusBadRequest, "invalid_request", "logout token has no back-channel logout event", nil)
+		return
+	case tok.IssuedAt.IsZero():
+		// §2.4: iat is required (go-oidc does not check it).
+		refuse(http.StatusBadRequest, "invalid_request", "logout token has no iat", nil)
 		return
 	case c.SID == "" && tok.Subject == "":
 		refuse(http.StatusBadRequest, "invalid_request", "logout token has neither sid nor sub", nil)

@@ -44,6 +44,7 @@ type logoutClaims struct {
 	Iss    string                     `json:"iss"`
 	Aud    any                        `json:"aud"`
 	Exp    float64                    `json:"exp"`
+	Iat    *float64                   `json:"iat"`
 	Sub    string                     `json:"sub"`
 	SID    string                     `json:"sid"`
 	JTI    string                     `json:"jti"`
@@ -63,7 +64,7 @@ func (c logoutClaims) takeable(issuer, clientID string, now time.Time) bool {
 			}
 		}
 	}
-	return c.Iss == issuer && slices.Contains(aud, clientID) && now.Before(time.Unix(int64(c.Exp), 0)) &&
+	return c.Iss == issuer && slices.Contains(aud, clientID) && now.Before(time.Unix(int64(c.Exp), 0)) && c.Iat != nil &&
 		isObject(c.Events[backchannelEvent]) && (c.SID != "" || c.Sub != "") && c.JTI != "" && c.Nonce == nil
 }
 
@@ -83,6 +84,7 @@ func FuzzBackchannelLogout(f *testing.F) {
 	f.Add(valid(`,"sub":"sub-2"`))
 	f.Add(valid(`,"sid":"s-1","nonce":"n"`))
 	f.Add(valid(`,"sid":""`))
+	f.Add(strings.Replace(valid(`,"sid":"s-2"`), `"iat":1,`, "", 1))
 	f.Add(`{"iss":"` + srv.URL + `","aud":["x","demo-bank"],"exp":` + jsonInt(exp) + `,"sid":"s-2","jti":"j2","events":{"` + backchannelEvent + `":null}}`)
 	f.Add(`{"iss":"` + srv.URL + `","aud":"demo-bank","exp":1,"sid":"s-1","jti":"j3","events":{}}`)
 	f.Add(`[]`)
