@@ -1647,7 +1647,7 @@ func TestLoginOnlyInTheBrowserThatBeganIt(t *testing.T) {
 		Browser: oidc.BrowserBinding(mark), CreatedAt: f.now, ExpiresAt: f.now.Add(10 * time.Minute),
 	}))
 	ours := &http.Cookie{Name: broker.BrowserCookie, Value: mark}
-	other := &http.Cookie{Name: broker.BrowserCookie, Value: "BBBBBBBBBBBBBBBBBBBBBB"}
+	other := &http.Cookie{Name: broker.BrowserCookie, Value: "BBBBBBBBBBBBBBBBBBBBBA"}
 	for _, c := range [][]*http.Cookie{nil, {other}} {
 		for _, path := range []string{"/login?req=r1", "/login/start?req=r1&provider=strong"} {
 			if w := f.do(path, c...); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "was not complete or was changed") {

@@ -2,11 +2,39 @@ package broker_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/varde-eid/varde/internal/broker"
 )
+
+// FuzzBrowserMark reads any browser cookie: the mark it gives is none,
+// or one the broker could have made, 128 bits written once in
+// base64url; one it would not make is not a mark.
+func FuzzBrowserMark(f *testing.F) {
+	f.Add(keepMark)
+	f.Add("AAAAAAAAAAAAAAAAAAAAAB")
+	f.Add("AAAAAAAAAAAAAAAAAAAAAA==")
+	f.Add("AAAAAAAAAAAAAAAAAAAAA")
+	f.Add("")
+	marks := (&broker.Broker{}).BrowserMarks()
+	f.Fuzz(func(t *testing.T, value string) {
+		r := httptest.NewRequest(http.MethodGet, "/login", nil)
+		r.Header["Cookie"] = []string{broker.BrowserCookie + "=" + value}
+		mark := marks.Of(r)
+		if mark == "" {
+			return
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(mark)
+		if err != nil || len(raw) != 16 || base64.RawURLEncoding.EncodeToString(raw) != mark {
+			t.Fatalf("cookie %q read as the mark %q", value, mark)
+		}
+	})
+}
 
 // FuzzKeepLogin posts any JSON keep from any browser with any token:
 // only the browser the login is bound to, with its page's token, keeps

@@ -21,7 +21,7 @@ import (
 
 const (
 	keepMark  = "AAAAAAAAAAAAAAAAAAAAAA" // a browser mark: 128 bits, base64url
-	otherMark = "BBBBBBBBBBBBBBBBBBBBBB"
+	otherMark = "BBBBBBBBBBBBBBBBBBBBBA"
 )
 
 // boundRequest stores request id, made now, living ten minutes and
