@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -106,6 +107,66 @@ func FuzzUserinfoHeader(f *testing.F) {
 		handler.ServeHTTP(rec, req)
 		if rec.Code == 200 || rec.Code >= 500 {
 			t.Fatalf("status %d for %q", rec.Code, header)
+		}
+	})
+}
+
+// FuzzClientForms sends arbitrary bodies to the other endpoints a client
+// posts forms to, as an authenticated client: PAR answers 201 with a
+// request_uri only for a request the authorization endpoint would take,
+// revocation 200 or a client error, introspection never finds an
+// active token in made-up input; and no answer is a 500.
+func FuzzClientForms(f *testing.F) {
+	for _, path := range []string{PathPAR, PathRevocation, PathIntrospection} {
+		f.Add(path, taxQuery(nil).Encode())
+		f.Add(path, "token=abc&token_type_hint=refresh_token")
+		f.Add(path, "token=abc&token=def")
+		f.Add(path, "request_uri=urn:ietf:params:oauth:request_uri:x&client_id="+taxID)
+		f.Add(path, "%%%&&&===")
+	}
+	h := newHarness(f)
+	handler := h.srv.Config.Handler
+	c := &store.Client{ID: taxID, RedirectURIs: []string{taxCB, taxCB2}, AllowedLevels: []string{"substantial", "high"}}
+	f.Fuzz(func(t *testing.T, path, body string) {
+		if path != PathPAR && path != PathRevocation && path != PathIntrospection {
+			return
+		}
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(taxID, h.secrets[taxID])
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		var answer struct {
+			Error      string `json:"error"`
+			RequestURI string `json:"request_uri"`
+			ExpiresIn  int    `json:"expires_in"`
+			Active     *bool  `json:"active"`
+		}
+		if rec.Code >= 500 || rec.Body.Len() > 0 && json.Unmarshal(rec.Body.Bytes(), &answer) != nil {
+			t.Fatalf("%s %q: %d %s", path, body, rec.Code, rec.Body)
+		}
+		if rec.Code >= 400 {
+			if answer.Error == "" {
+				t.Fatalf("%s %q: %d without an error: %s", path, body, rec.Code, rec.Body)
+			}
+			return
+		}
+		switch path {
+		case PathPAR:
+			form, _ := url.ParseQuery(body)
+			target, rerr := resolveRedirect(c, form)
+			_, verr := (&Provider{}).validateAuthParams(c, form, target, true)
+			if rec.Code != http.StatusCreated || answer.RequestURI == "" || answer.ExpiresIn <= 0 || rerr != nil || verr != nil {
+				t.Fatalf("PAR took %q: %d %s (%v, %v)", body, rec.Code, rec.Body, rerr, verr)
+			}
+		case PathIntrospection:
+			if rec.Code != http.StatusOK || answer.Active == nil || *answer.Active {
+				t.Fatalf("introspection of %q: %d %s", body, rec.Code, rec.Body)
+			}
+		case PathRevocation:
+			if rec.Code != http.StatusOK {
+				t.Fatalf("revocation of %q: %d %s", body, rec.Code, rec.Body)
+			}
 		}
 	})
 }
