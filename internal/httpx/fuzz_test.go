@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -35,6 +36,33 @@ func FuzzLocale(f *testing.F) {
 		}
 		if again := p.Locale(r, strings.Fields(uiLocales)); again != got {
 			t.Fatalf("%q, then %q", got, again)
+		}
+	})
+}
+
+// FuzzBackTo reads any back a form can post: one it takes is a page of
+// the list, on this node (no scheme, host or fragment), with its query
+// in one canonical form, and taken again it is the same.
+func FuzzBackTo(f *testing.F) {
+	pages := []string{"/login", "/passkey/login", "/account"}
+	for _, s := range []string{"/login?req=abc", "/passkey/login?attempt=a&lang=nb", "//evil.example/login", "/\\evil", "/login#x",
+		"/login?req=%zz", "https://evil.example/login", "/login/../account", "/account?", "/login?a=1&a=2&b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, back string) {
+		got, ok := BackTo(back, pages)
+		if !ok {
+			if got != "" {
+				t.Fatalf("%q refused, yet %q", back, got)
+			}
+			return
+		}
+		u, err := url.Parse(got)
+		if err != nil || u.Scheme != "" || u.Host != "" || u.Fragment != "" || !slices.Contains(pages, u.Path) || strings.HasPrefix(got, "//") {
+			t.Fatalf("%q taken as %q", back, got)
+		}
+		if again, ok := BackTo(got, pages); !ok || again != got {
+			t.Fatalf("%q taken as %q, then %q, %v", back, got, again, ok)
 		}
 	})
 }
