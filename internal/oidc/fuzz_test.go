@@ -170,3 +170,53 @@ func FuzzClientForms(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBrowserEndpoints sends any query, or form, to the endpoints a
+// browser reaches (authorize, resume, cancel) from a browser that holds
+// no cookie of Varde's: never a 500, and a redirect only to a
+// registered redirect URI or to Varde's own pages.
+func FuzzBrowserEndpoints(f *testing.F) {
+	for _, path := range []string{PathAuthorize, PathResume, PathCancel} {
+		f.Add(path, false, taxQuery(nil).Encode())
+		f.Add(path, true, taxQuery(nil).Encode())
+		f.Add(path, false, "req=abc")
+		f.Add(path, true, "req=abc&req=def")
+		f.Add(path, false, "client_id="+taxID+"&request_uri=urn:ietf:params:oauth:request_uri:x")
+		f.Add(path, false, "client_id="+taxID+"&redirect_uri=https%3A%2F%2Fevil.example%2Fcb&response_type=code")
+	}
+	h := newHarness(f)
+	handler := h.srv.Config.Handler
+	registered := []string{bankCB, mobileCB, taxCB, taxCB2, kioskCB}
+	f.Fuzz(func(t *testing.T, path string, post bool, params string) {
+		if path != PathAuthorize && path != PathResume && path != PathCancel {
+			return
+		}
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.URL.RawQuery = params
+		if post {
+			req = httptest.NewRequest(http.MethodPost, path, strings.NewReader(params))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Sec-Fetch-Site", "same-origin")
+		}
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%s %q: %d %s", path, params, rec.Code, rec.Body)
+		}
+		loc := rec.Header().Get("Location")
+		if loc == "" {
+			return
+		}
+		u, err := url.Parse(loc)
+		if err != nil {
+			t.Fatalf("%s %q: Location %q: %v", path, params, loc, err)
+		}
+		target := (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+		if u.Host == "" && strings.HasPrefix(loc, "/") && !strings.HasPrefix(loc, "//") {
+			return
+		}
+		if !slices.Contains(registered, target) {
+			t.Fatalf("%s %q: redirect to %q", path, params, loc)
+		}
+	})
+}
