@@ -3,8 +3,11 @@ package passkeyidp
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -161,6 +164,55 @@ func FuzzRenameDraft(f *testing.F) {
 		}
 		if err := p.takeTicket(ctx, "rename-draft", person, token, &got); !errors.Is(err, errNoTicket) {
 			t.Fatalf("taken twice: %v", err)
+		}
+	})
+}
+
+// FuzzKnownBrowser reads any pair of form cookie and recovery mark: the
+// browser is known only with the form cookie the mark was made for, and
+// a mark whose time and MAC are the ones made for it, still in time.
+func FuzzKnownBrowser(f *testing.F) {
+	now := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+	p := &Provider{BrowserKey: bytes.Repeat([]byte{7}, MinBrowserKeySize), Now: func() time.Time { return now }}
+	const form = "form-cookie-value"
+	w := httptest.NewRecorder()
+	if err := p.knowBrowser(w, form); err != nil {
+		f.Fatal(err)
+	}
+	made := w.Result().Cookies()[0].Value
+	madeExp, madeMAC, _ := strings.Cut(made, ".")
+	r := httptest.NewRequest(http.MethodGet, "/recover", nil)
+	r.AddCookie(&http.Cookie{Name: p.formCookieName(), Value: form})
+	r.AddCookie(&http.Cookie{Name: p.knownCookieName(), Value: made})
+	if known, err := p.browserKnown(r); !known || err != nil {
+		f.Fatalf("the mark made is not known: %v", err)
+	}
+	f.Add(form, made)
+	f.Add(form+"x", made)
+	f.Add(form, "+"+made)
+	f.Add(form, made+"A")
+	f.Add("", "0.")
+	f.Add(form, "99999999999999999999."+madeMAC)
+	f.Fuzz(func(t *testing.T, formValue, mark string) {
+		r := httptest.NewRequest(http.MethodGet, "/recover", nil)
+		r.AddCookie(&http.Cookie{Name: p.formCookieName(), Value: formValue})
+		r.Header.Add("Cookie", p.knownCookieName()+"="+mark)
+		known, err := p.browserKnown(r)
+		if err != nil {
+			t.Fatalf("%q, %q: %v", formValue, mark, err)
+		}
+		if !known {
+			return
+		}
+		c, err := r.Cookie(p.knownCookieName())
+		if err != nil {
+			t.Fatalf("known without a mark: %v", err)
+		}
+		exp, mac, _ := strings.Cut(c.Value, ".")
+		gotMAC, _ := base64.RawURLEncoding.DecodeString(mac)
+		wantMAC, _ := base64.RawURLEncoding.DecodeString(madeMAC)
+		if formBinding(p.formCookieValue(r)) != formBinding(form) || exp != madeExp || !bytes.Equal(gotMAC, wantMAC) {
+			t.Fatalf("known with form cookie %q and mark %q", formValue, mark)
 		}
 	})
 }
