@@ -220,3 +220,30 @@ func FuzzBrowserEndpoints(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUserinfoForm posts arbitrary bodies and queries to userinfo, the
+// way RFC 6750 §2.2 lets a bearer token come: no made-up token is
+// taken, no answer is a 500, and a refusal says why in
+// WWW-Authenticate.
+func FuzzUserinfoForm(f *testing.F) {
+	f.Add("access_token=abc", "")
+	f.Add("access_token=abc&access_token=def", "")
+	f.Add("access_token=abc", "access_token=abc")
+	f.Add("%zz", "")
+	f.Add("", "access_token="+strings.Repeat("x", 600))
+	h := newHarness(f)
+	handler := h.srv.Config.Handler
+	f.Fuzz(func(t *testing.T, body, query string) {
+		req := httptest.NewRequest(http.MethodPost, PathUserinfo, strings.NewReader(body))
+		req.URL.RawQuery = query
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		if rec.Code == 200 || rec.Code >= 500 {
+			t.Fatalf("status %d for %q?%q", rec.Code, body, query)
+		}
+		if rec.Code == http.StatusUnauthorized && rec.Header().Get("WWW-Authenticate") == "" {
+			t.Fatalf("401 without WWW-Authenticate for %q?%q", body, query)
+		}
+	})
+}
