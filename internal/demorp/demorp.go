@@ -873,10 +873,10 @@ const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
 // it (OpenID Connect Back-Channel Logout 1.0 §2.5): Varde POSTs a logout
 // token when the person logs out at Varde, at another service, or their
 // session there is ended. The token is checked as §2.6 asks: signed by
-// Varde, issued by it, for this bank, not expired, with its time of issue
-// and the logout event, a sid or a sub, and no nonce. Every session of that sid (or, without
-// one, of that sub) ends. A token that does not pass gets 400 with an
-// OAuth error (§2.8), and ends nothing.
+// Varde, issued by it, for this bank, not expired, with its time of
+// issue and the logout event, a sid or a sub, and no nonce. Every
+// session of that sid (or, without one, of that sub) ends. A token that
+// does not pass gets 400 with an OAuth error (§2.8), and ends nothing.
 func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	ctx := oidc.ClientContext(r.Context(), rp.HTTPClient)
 	w.Header().Set("Cache-Control", "no-store")
