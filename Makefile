@@ -3,6 +3,10 @@
 GO ?= go
 # How long `make fuzz` runs each fuzz target.
 FUZZTIME ?= 10s
+# How many workers fuzz a target at once (go test -parallel).
+FUZZPARALLEL ?= 1
+# How long go test minimizes each input that finds new coverage.
+FUZZMINIMIZETIME ?= 3s
 # Packages also tested under the race detector: the ones whose tests run
 # concurrent code (store conformance, audit appends, token redemption,
 # broker failover, incidents opened by two nodes, webhook leases). The
@@ -83,9 +87,13 @@ RESILIENCE_FLAGS ?=
 resilience:
 	$(GO) run ./cmd/varde resilience $(RESILIENCE_FLAGS)
 
-## fuzz: run each fuzz target for FUZZTIME.
+## fuzz: run every native fuzz target (each func Fuzz* in every
+## package) for FUZZTIME, one target at a time with FUZZPARALLEL workers
+## (default 1), each new input minimized for at most FUZZMINIMIZETIME
+## (default 3s); a failing input is kept in the package's testdata/fuzz/,
+## and the run goes on to the other targets. Not part of `make test`.
 fuzz:
-	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+	FUZZTIME=$(FUZZTIME) FUZZPARALLEL=$(FUZZPARALLEL) FUZZMINIMIZETIME=$(FUZZMINIMIZETIME) bash scripts/fuzz.sh
 
 ## demo: a local demo node with seeded relying parties.
 demo:

@@ -147,12 +147,14 @@ func (b *Broker) cookiePath() string {
 }
 
 // requestBrowser is the request's browser cookie value, "" if it has
-// none or one that is not 128 bits in base64url.
+// none or one that is not 128 bits in base64url as browserID writes it:
+// strictly, so that no other spelling of a mark (its last character's
+// unused bits set) passes for one the broker made.
 func (b *Broker) requestBrowser(r *http.Request) string {
 	// The first that is ours: one browserID added to the request
 	// follows any the browser sent that is not.
 	for _, c := range r.CookiesNamed(b.browserCookieName()) {
-		if raw, err := base64.RawURLEncoding.DecodeString(c.Value); err == nil && len(raw) == 16 {
+		if raw, err := base64.RawURLEncoding.Strict().DecodeString(c.Value); err == nil && len(raw) == 16 {
 			return c.Value
 		}
 	}

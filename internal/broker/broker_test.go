@@ -63,7 +63,7 @@ type fixture struct {
 	now time.Time
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "b.db"))
@@ -103,7 +103,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -1648,7 +1648,7 @@ func TestLoginOnlyInTheBrowserThatBeganIt(t *testing.T) {
 		Browser: oidc.BrowserBinding(mark), CreatedAt: f.now, ExpiresAt: f.now.Add(10 * time.Minute),
 	}))
 	ours := &http.Cookie{Name: broker.BrowserCookie, Value: mark}
-	other := &http.Cookie{Name: broker.BrowserCookie, Value: "BBBBBBBBBBBBBBBBBBBBBB"}
+	other := &http.Cookie{Name: broker.BrowserCookie, Value: "BBBBBBBBBBBBBBBBBBBBBA"}
 	for _, c := range [][]*http.Cookie{nil, {other}} {
 		for _, path := range []string{"/login?req=r1", "/login/start?req=r1&provider=strong"} {
 			if w := f.do(path, c...); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "was not complete or was changed") {

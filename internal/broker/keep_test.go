@@ -21,12 +21,12 @@ import (
 
 const (
 	keepMark  = "AAAAAAAAAAAAAAAAAAAAAA" // a browser mark: 128 bits, base64url
-	otherMark = "BBBBBBBBBBBBBBBBBBBBBB"
+	otherMark = "BBBBBBBBBBBBBBBBBBBBBA"
 )
 
 // boundRequest stores request id, made now, living ten minutes and
 // bound to the browser marked keepMark (ADR 47).
-func (f *fixture) boundRequest(t *testing.T, id string) {
+func (f *fixture) boundRequest(t testing.TB, id string) {
 	t.Helper()
 	must(t, f.st.CreateAuthRequest(context.Background(), &store.AuthRequest{
 		ID: id, ClientID: "bank", RedirectURI: "https://bank.example/cb", Scope: []string{"openid"}, MaxAge: -1,
@@ -46,7 +46,7 @@ var dataAttr = regexp.MustCompile(`data-(keep-csrf|keep-body|ends-in|extendable)
 
 // pageTimeout reads the login page's dialog attributes in the browser
 // marked mark.
-func (f *fixture) pageTimeout(t *testing.T, path, mark string) map[string]string {
+func (f *fixture) pageTimeout(t testing.TB, path, mark string) map[string]string {
 	t.Helper()
 	w := f.do(path, &http.Cookie{Name: broker.BrowserCookie, Value: mark})
 	if w.Code != http.StatusOK {

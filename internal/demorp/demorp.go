@@ -878,10 +878,10 @@ const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
 // it (OpenID Connect Back-Channel Logout 1.0 §2.5): Varde POSTs a logout
 // token when the person logs out at Varde, at another service, or their
 // session there is ended. The token is checked as §2.6 asks: signed by
-// Varde, issued by it, for this bank, not expired, with the logout event,
-// a sid or a sub, and no nonce. Every session of that sid (or, without
-// one, of that sub) ends. A token that does not pass gets 400 with an
-// OAuth error (§2.8), and ends nothing.
+// Varde, issued by it, for this bank, not expired, with its time of
+// issue and the logout event, a sid or a sub, and no nonce. Every
+// session of that sid (or, without one, of that sub) ends. A token that
+// does not pass gets 400 with an OAuth error (§2.8), and ends nothing.
 func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	ctx := oidc.ClientContext(r.Context(), rp.HTTPClient)
 	w.Header().Set("Cache-Control", "no-store")
@@ -918,8 +918,14 @@ func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	// §2.6 steps 5 to 7.
 	switch {
-	case c.Events[backchannelEvent] == nil:
+	case !jsonObject(c.Events[backchannelEvent]):
+		// §2.4: the event's member is a JSON object; null or any
+		// other value is no logout event.
 		refuse(http.StatusBadRequest, "invalid_request", "logout token has no back-channel logout event", nil)
+		return
+	case tok.IssuedAt.IsZero():
+		// §2.4: iat is required (go-oidc does not check it).
+		refuse(http.StatusBadRequest, "invalid_request", "logout token has no iat", nil)
 		return
 	case c.SID == "" && tok.Subject == "":
 		refuse(http.StatusBadRequest, "invalid_request", "logout token has neither sid nor sub", nil)
@@ -956,6 +962,12 @@ func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	rp.mu.Unlock()
 	rp.Log.Info("demo bank: back-channel logout", "sessions_ended", ended)
 	w.WriteHeader(http.StatusOK)
+}
+
+// jsonObject reports whether raw is a JSON object.
+func jsonObject(raw json.RawMessage) bool {
+	var m map[string]json.RawMessage
+	return json.Unmarshal(raw, &m) == nil && m != nil
 }
 
 // maxLogoutJTIs bounds the logout tokens' jti kept at once. Each is

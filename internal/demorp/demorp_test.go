@@ -319,8 +319,9 @@ func TestLoginPendingBounded(t *testing.T) {
 }
 
 // fakeIssuer serves a discovery document naming itself as issuer, with
-// its endpoints on mux, for the test to add.
-func fakeIssuer(t *testing.T) (*http.ServeMux, *httptest.Server) {
+// its endpoints on mux, for the test to add, and ES256 ID tokens, as
+// Varde's.
+func fakeIssuer(t testing.TB) (*http.ServeMux, *httptest.Server) {
 	t.Helper()
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
@@ -329,6 +330,7 @@ func fakeIssuer(t *testing.T) (*http.ServeMux, *httptest.Server) {
 		writeJSON(w, http.StatusOK, map[string]any{
 			"issuer": srv.URL, "authorization_endpoint": srv.URL + "/authorize", "token_endpoint": srv.URL + "/token",
 			"jwks_uri": srv.URL + "/jwks", "pushed_authorization_request_endpoint": srv.URL + "/par",
+			"id_token_signing_alg_values_supported": []string{"ES256"},
 		})
 	})
 	return mux, srv

@@ -17,7 +17,7 @@ import (
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
 
-func newManager(t *testing.T) (*session.Manager, *time.Time, store.Sessions) {
+func newManager(t testing.TB) (*session.Manager, *time.Time, store.Sessions) {
 	t.Helper()
 	db, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "s.db"))
 	if err != nil {
@@ -138,7 +138,7 @@ func (e *endings) record(_ context.Context, why string, ended []*store.Session) 
 
 // start logs person in, in the browser whose last response was prev (nil:
 // a fresh one), with the session listing clients from the start.
-func start(t *testing.T, m *session.Manager, prev *httptest.ResponseRecorder, person string, clients ...string) (*httptest.ResponseRecorder, *store.Session) {
+func start(t testing.TB, m *session.Manager, prev *httptest.ResponseRecorder, person string, clients ...string) (*httptest.ResponseRecorder, *store.Session) {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	if prev != nil {

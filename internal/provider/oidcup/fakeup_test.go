@@ -28,7 +28,7 @@ import (
 // iss, and what its token endpoint returns, including ID tokens crafted
 // to be wrong in one way each.
 type fakeUpstream struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	issuer string
 	clock  *clock
@@ -114,7 +114,7 @@ const (
 	fakeClient      = "varde"
 )
 
-func newFakeUpstream(t *testing.T, c *clock) *fakeUpstream {
+func newFakeUpstream(t testing.TB, c *clock) *fakeUpstream {
 	f := &fakeUpstream{t: t, clock: c, secret: rand.Text() + rand.Text(), fnr: fnr(t),
 		pushed: map[string]url.Values{}, codes: map[string]url.Values{}}
 	f.signing = signingKey{kid: "k1", key: ecKey(t), alg: jose.ES256}
@@ -379,14 +379,14 @@ func (f *fakeUpstream) token(w http.ResponseWriter, r *http.Request) {
 }
 
 // signWith signs claims as a JWS with k.
-func signWith(t *testing.T, k signingKey, claims map[string]any) string {
+func signWith(t testing.TB, k signingKey, claims map[string]any) string {
 	payload, _ := json.Marshal(claims)
 	return signPayload(t, k, payload)
 }
 
 // signPayload signs payload as it is, even if it is not JSON or not
 // UTF-8.
-func signPayload(t *testing.T, k signingKey, payload []byte) string {
+func signPayload(t testing.TB, k signingKey, payload []byte) string {
 	opts := (&jose.SignerOptions{}).WithType("JWT")
 	if k.kid != "" {
 		opts = opts.WithHeader("kid", k.kid)

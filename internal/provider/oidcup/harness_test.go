@@ -110,7 +110,7 @@ func (f *finisher) lastFinish(t *testing.T) finished {
 // (SQLite, or PostgreSQL where nodes share it), and a recording Finisher
 // in place of the broker.
 type varde struct {
-	t     *testing.T
+	t     testing.TB
 	db    *sqlstore.DB
 	srv   *httptest.Server
 	mux   *http.ServeMux
@@ -146,7 +146,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newVarde(t *testing.T) *varde {
+func newVarde(t testing.TB) *varde {
 	t.Helper()
 	db, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "varde.db"))
 	if err != nil {
@@ -157,7 +157,7 @@ func newVarde(t *testing.T) *varde {
 }
 
 // newVardeOn is a Varde node over db.
-func newVardeOn(t *testing.T, db *sqlstore.DB) *varde {
+func newVardeOn(t testing.TB, db *sqlstore.DB) *varde {
 	t.Helper()
 	return newNode(t, db, &finisher{}, &clock{t: time.Now().UTC().Truncate(time.Second)}, &syncBuffer{})
 }
@@ -177,7 +177,7 @@ func (v *varde) node(db *sqlstore.DB) *varde {
 	return n
 }
 
-func newNode(t *testing.T, db *sqlstore.DB, fin *finisher, c *clock, logs *syncBuffer) *varde {
+func newNode(t testing.TB, db *sqlstore.DB, fin *finisher, c *clock, logs *syncBuffer) *varde {
 	t.Helper()
 	v := &varde{t: t, db: db, chal: db, mux: http.NewServeMux(), fin: fin, clock: c, logs: logs, providers: map[string]*Provider{}}
 	log := slog.New(slog.NewTextHandler(v.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -278,12 +278,12 @@ func (v *varde) reasons() []string {
 // browser is a person's user agent with its own cookies. It follows
 // redirects everywhere unless stop says to hand a redirect back.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	c    *http.Client
 	stop func(*url.URL) bool
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
 	b := &browser{t: t}
 	b.c = &http.Client{Jar: jar, Timeout: 15 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
